@@ -1,0 +1,29 @@
+/* core/ctx.h — build a rule's SSL_CTX with tlsshim's secure defaults.
+ *
+ * All OpenSSL context settings live here, in one place:
+ *   TLS 1.2 minimum (1.3 if asked), TLS 1.3 maximum, no renegotiation,
+ *   no compression, server cipher preference, peer verification on,
+ *   certificate/key loaded and checked to match, CA file or directory
+ *   (default: the system store), optional client-certificate requirement,
+ *   cipher lists and ALPN.
+ * Returns NULL and writes a one-line reason into why on error; the caller
+ * (policy/) adds file and line.
+ */
+#ifndef TLSSHIM_CORE_CTX_H
+#define TLSSHIM_CORE_CTX_H
+
+#include <stddef.h>
+#include <openssl/ssl.h>
+
+struct policy_rule;
+
+/* Which key of the rule an error is about, so policy/ can report its line. */
+enum ctx_err_key {
+	CTX_ERR_NONE = 0, CTX_ERR_CERT, CTX_ERR_KEY, CTX_ERR_CA, CTX_ERR_CIPHERS,
+	CTX_ERR_CIPHERSUITES, CTX_ERR_ALPN, CTX_ERR_MIN_VERSION, CTX_ERR_OTHER
+};
+
+SSL_CTX *ctx_build(OSSL_LIB_CTX *libctx, const struct policy_rule *rule,
+		   enum ctx_err_key *which, char *why, size_t whylen);
+
+#endif

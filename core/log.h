@@ -1,0 +1,26 @@
+/* core/log.h — the shim's only way to speak.
+ *
+ * Lines are "tlsshim[PID]: message\n", written with one write(2) to
+ * standard error or to TLSSHIM_LOG_FILE (O_APPEND).  The level and file
+ * are read from the environment once, by log_init().  errno is preserved.
+ * Never pass key material, session secrets or program data to these.
+ */
+#ifndef TLSSHIM_CORE_LOG_H
+#define TLSSHIM_CORE_LOG_H
+
+enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
+
+void log_init(void);                 /* reads TLSSHIM_LOG, TLSSHIM_LOG_FILE */
+void log_set_level(enum log_level);
+int log_enabled(enum log_level);
+void log_msg(enum log_level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* After fork: the pid in the prefix is re-read. */
+void log_after_fork(void);
+
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+#define log_warn(...)  do { if (log_enabled(LOG_WARN))  log_msg(LOG_WARN,  __VA_ARGS__); } while (0)
+#define log_info(...)  do { if (log_enabled(LOG_INFO))  log_msg(LOG_INFO,  __VA_ARGS__); } while (0)
+#define log_debug(...) do { if (log_enabled(LOG_DEBUG)) log_msg(LOG_DEBUG, __VA_ARGS__); } while (0)
+
+#endif

@@ -1,0 +1,79 @@
+/* policy/policy.h — the policy file, read once into an immutable object.
+ *
+ * policy_load() parses a libconfig file (see tlsshim.conf(5)), checks every
+ * key, loads every certificate, key and CA, and builds one SSL_CTX per
+ * "tls" rule (core/ctx.h does the OpenSSL side).  On any error it returns
+ * NULL and fills *err with the file, the line (of the offending setting,
+ * or of the rule) and a one-line message.  Nothing is half-loaded.
+ *
+ * policy_match() answers the only question the shim asks: which rule, if
+ * any, applies to this socket?  First match wins.
+ */
+#ifndef TLSSHIM_POLICY_H
+#define TLSSHIM_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <openssl/ssl.h>
+
+enum policy_dir { POLICY_ACCEPT = 0, POLICY_CONNECT = 1 };
+enum policy_action { POLICY_TLS = 0, POLICY_PLAIN = 1, POLICY_DENY = 2 };
+enum policy_verify { POLICY_VERIFY_FULL = 0, POLICY_VERIFY_NONE = 1 };
+
+struct policy_cidr {
+	int family;              /* AF_INET or AF_INET6 */
+	uint8_t addr[16];        /* network byte order; v4 uses the first 4 */
+	int prefix;              /* 0..32 or 0..128 */
+};
+
+struct policy_rule {
+	char *name;              /* never NULL: "rule N" (1-based) when unnamed */
+	int line;                /* line of the rule's group in the file */
+	int index;               /* 0-based position in rules */
+	enum policy_dir direction;
+	enum policy_action action;
+	uint16_t *ports;         /* nports == 0: any port */
+	size_t nports;
+	struct policy_cidr *addrs; /* naddrs == 0: any address */
+	size_t naddrs;
+	char *cert, *key, *ca;   /* NULL when not given */
+	enum policy_verify verify;
+	char *server_name;       /* NULL: derive per connection */
+	bool require_client_cert;
+	int min_version;         /* TLS1_2_VERSION or TLS1_3_VERSION */
+	char *ciphers, *ciphersuites;
+	unsigned char *alpn;     /* ALPN wire format (length-prefixed), or NULL */
+	size_t alpn_len;
+	bool allow_truncation;
+	int handshake_timeout_ms;
+	SSL_CTX *ctx;            /* action "tls" only; owned by the policy */
+};
+
+struct policy {
+	char *path;              /* as given to policy_load */
+	struct policy_rule *rules;
+	size_t nrules;
+	bool has[2];             /* any rule for POLICY_ACCEPT / POLICY_CONNECT */
+	OSSL_LIB_CTX *libctx;    /* the shim's own; never the program's default */
+};
+
+struct policy_error {
+	char file[512];
+	int line;                /* 0 when no line applies (missing file) */
+	char msg[512];
+};
+
+struct policy *policy_load(const char *path, struct policy_error *err);
+void policy_free(struct policy *p);
+
+/* addr: the local address (accept) or the remote address (connect).
+ * IPv4-mapped IPv6 addresses match IPv4 CIDRs.  NULL: no rule matches. */
+const struct policy_rule *policy_match(const struct policy *p, enum policy_dir dir,
+				       const struct sockaddr *addr, socklen_t len);
+
+/* "FILE:LINE: message" (or "FILE: message" when line is 0). */
+void policy_error_format(const struct policy_error *err, char *buf, size_t len);
+
+#endif
