@@ -1,0 +1,708 @@
+/* core/tls.c — the TLS engine: one SSL object over one socket.
+ *
+ * See core/tls.h for the contract.  Three rules shape this file:
+ *  - No re-entry: the BIO calls the real libc through core_sys, never the
+ *    interposed names.
+ *  - Never block: the BIO uses MSG_DONTWAIT; waiting is the caller's job,
+ *    done without our lock held.
+ *  - Leave the program's OpenSSL error queue as found.  ERR_set_mark is
+ *    not enough: OpenSSL's handshake state machine calls ERR_clear_error()
+ *    itself.  So every entry point stashes the program's errors (if any;
+ *    usually the queue is empty and this costs one load), works on an
+ *    empty queue, and puts the program's errors back on the way out.
+ *    Results are classified from what *this* call queued, the BIO's retry
+ *    state and SSL_get_shutdown, never from errors left by the program.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "core/log.h"
+#include "core/sys.h"
+#include "core/tls.h"
+
+/* ---- the program's error queue ---------------------------------------- */
+
+#define STASH_MAX 16
+
+struct err_stash {
+	int n;
+	struct {
+		unsigned long code;
+		const char *file, *func;
+		int line;
+		bool has_data;
+		char data[120];
+	} e[STASH_MAX];
+};
+
+static void err_stash(struct err_stash *s)
+{
+	const char *file, *func, *data;
+	int line, flags;
+	unsigned long code;
+
+	s->n = 0;
+	if (!ERR_peek_error())
+		return;
+	while ((code = ERR_get_error_all(&file, &line, &func, &data, &flags)) != 0) {
+		if (s->n == STASH_MAX)
+			continue;
+		s->e[s->n].code = code;
+		s->e[s->n].file = file;
+		s->e[s->n].func = func;
+		s->e[s->n].line = line;
+		s->e[s->n].has_data = data && (flags & ERR_TXT_STRING);
+		snprintf(s->e[s->n].data, sizeof s->e[s->n].data, "%s", s->e[s->n].has_data ? data : "");
+		s->n++;
+	}
+}
+
+/* Drop what our calls queued; give the program its own errors back. */
+static void err_unstash(const struct err_stash *s)
+{
+	ERR_clear_error();
+	for (int i = 0; i < s->n; i++) {
+		ERR_new();
+		ERR_set_debug(s->e[i].file, s->e[i].line, s->e[i].func);
+		if (s->e[i].has_data)
+			ERR_set_error(ERR_GET_LIB(s->e[i].code), ERR_GET_REASON(s->e[i].code), "%s",
+				      s->e[i].data);
+		else
+			ERR_set_error(ERR_GET_LIB(s->e[i].code), ERR_GET_REASON(s->e[i].code), NULL);
+	}
+}
+
+/* One SSL_write at a time: one full TLS record of program data. */
+#define WRITE_CHUNK 16384
+/* Ciphertext the kernel would not take yet.  Program data adds at most one
+ * record at a time; the rest is handshake and alerts.  A peer that makes us
+ * queue more than this (never reading, yet provoking responses) is cut off. */
+#define OUT_MAX (1u << 20)
+
+enum conn_state { ST_NEW, ST_HANDSHAKE, ST_OPEN, ST_FAILED };
+
+struct tls_conn {
+	pthread_mutex_t lock;
+	atomic_int refs;
+	int fd;
+	SSL *ssl;
+	const struct policy_rule *rule;
+	enum tls_role role;
+	enum conn_state state;
+	bool sent_close;         /* our close_notify is queued */
+	bool got_close;          /* peer's close_notify (or tolerated FIN) seen */
+	bool rd_shut;            /* program did shutdown(SHUT_RD) */
+	bool eof;                /* the socket returned 0 */
+	bool bio_retry;          /* the last BIO read would have blocked */
+	atomic_bool reported;    /* the failure was logged */
+	enum tls_fail fail;
+	int sys_errno;
+	unsigned char *out;      /* ciphertext not yet taken by the kernel */
+	size_t out_off, out_len, out_cap;
+	size_t rneed;            /* bytes the record layer is waiting for */
+	char name[256];          /* client: the name verified */
+	char peer[96];
+	char err[512];
+};
+
+/* ---- the socket BIO ---------------------------------------------------- */
+
+static BIO_METHOD *sock_method;
+static pthread_once_t sock_method_once = PTHREAD_ONCE_INIT;
+
+static int out_append(struct tls_conn *c, const unsigned char *p, size_t n)
+{
+	size_t used = c->out_len - c->out_off;
+
+	if (used + n > OUT_MAX) {
+		c->sys_errno = ENOBUFS;
+		return -1;
+	}
+	if (c->out_off && c->out_len + n > c->out_cap) {
+		memmove(c->out, c->out + c->out_off, used);
+		c->out_off = 0;
+		c->out_len = used;
+	}
+	if (c->out_len + n > c->out_cap) {
+		size_t cap = c->out_cap ? c->out_cap : 4096;
+		unsigned char *nb;
+		while (cap < c->out_len + n)
+			cap *= 2;
+		nb = realloc(c->out, cap);
+		if (!nb) {
+			c->sys_errno = ENOMEM;
+			return -1;
+		}
+		c->out = nb;
+		c->out_cap = cap;
+	}
+	memcpy(c->out + c->out_len, p, n);
+	c->out_len += n;
+	return 0;
+}
+
+/* Never reports "retry": what the kernel does not take is kept, in order. */
+static int sock_write(BIO *b, const char *buf, int len)
+{
+	struct tls_conn *c = BIO_get_data(b);
+	ssize_t n = 0;
+
+	BIO_clear_retry_flags(b);
+	if (len <= 0)
+		return 0;
+	if (c->out_off == c->out_len) {
+		c->out_off = c->out_len = 0;
+		do
+			n = core_sys.send(c->fd, buf, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
+		if (n == len)
+			return len;
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				c->sys_errno = errno;
+				return -1;
+			}
+			n = 0;
+		}
+	}
+	if (out_append(c, (const unsigned char *)buf + n, (size_t)(len - n)) < 0)
+		return -1;
+	return len;
+}
+
+static int sock_read(BIO *b, char *buf, int len)
+{
+	struct tls_conn *c = BIO_get_data(b);
+	ssize_t n;
+
+	BIO_clear_retry_flags(b);
+	c->bio_retry = false;
+	if (len <= 0)
+		return 0;
+	do
+		n = core_sys.recv(c->fd, buf, (size_t)len, MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n > 0)
+		return (int)n;
+	if (n == 0) {
+		c->eof = true;
+		return 0;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		c->rneed = (size_t)len;
+		c->bio_retry = true;
+		BIO_set_retry_read(b);
+		return -1;
+	}
+	c->sys_errno = errno;
+	return -1;
+}
+
+static long sock_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	struct tls_conn *c = BIO_get_data(b);
+
+	(void)num; (void)ptr;
+	switch (cmd) {
+	case BIO_CTRL_EOF:       /* how OpenSSL tells a FIN from "no data yet" */
+		return c && c->eof;
+	case BIO_CTRL_FLUSH:
+	case BIO_CTRL_DUP:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int sock_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static void sock_method_init(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "tlsshim socket");
+
+	if (!m)
+		return;
+	BIO_meth_set_write(m, sock_write);
+	BIO_meth_set_read(m, sock_read);
+	BIO_meth_set_ctrl(m, sock_ctrl);
+	BIO_meth_set_create(m, sock_create);
+	sock_method = m;
+}
+
+/* ---- the one place OpenSSL failures become reasons -------------------- */
+
+static bool is_ip_literal(const char *s)
+{
+	unsigned char tmp[16];
+	return inet_pton(AF_INET, s, tmp) == 1 || inet_pton(AF_INET6, s, tmp) == 1;
+}
+
+/* newerr: this call queued an OpenSSL error (the newest one is ours). */
+static void note_failure(struct tls_conn *c, bool newerr)
+{
+	unsigned long e = newerr ? ERR_peek_last_error() : 0;
+	int lib = ERR_GET_LIB(e), reason = ERR_GET_REASON(e);
+	bool in_handshake = c->state != ST_OPEN;
+	long vr = SSL_get_verify_result(c->ssl);
+	enum tls_fail why = in_handshake ? TLS_FAIL_HANDSHAKE : TLS_FAIL_PROTOCOL;
+	char *m = c->err;
+	size_t ml = sizeof c->err;
+
+	if (lib == ERR_LIB_SSL && reason == SSL_R_CERTIFICATE_VERIFY_FAILED && vr != X509_V_OK) {
+		if (vr == X509_V_ERR_HOSTNAME_MISMATCH || vr == X509_V_ERR_IP_ADDRESS_MISMATCH)
+			snprintf(m, ml, "certificate verification failed: %s (expected \"%s\")",
+				 X509_verify_cert_error_string(vr), c->name);
+		else
+			snprintf(m, ml, "certificate verification failed: %s",
+				 X509_verify_cert_error_string(vr));
+	} else if (lib == ERR_LIB_SSL && (reason == SSL_R_WRONG_VERSION_NUMBER ||
+					 reason == SSL_R_HTTP_REQUEST ||
+					 reason == SSL_R_HTTPS_PROXY_REQUEST ||
+					 reason == SSL_R_PACKET_LENGTH_TOO_LONG ||
+					 reason == SSL_R_RECORD_LENGTH_MISMATCH) && in_handshake) {
+		snprintf(m, ml, "peer does not speak TLS (plaintext or another protocol?): %s",
+			 ERR_reason_error_string(e));
+	} else if (lib == ERR_LIB_SSL && (reason == SSL_R_UNSUPPORTED_PROTOCOL ||
+					 reason == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION ||
+					 reason == SSL_R_NO_PROTOCOLS_AVAILABLE ||
+					 reason == SSL_R_WRONG_SSL_VERSION)) {
+		snprintf(m, ml, "protocol version mismatch: %s", ERR_reason_error_string(e));
+	} else if (lib == ERR_LIB_SSL && reason == SSL_R_NO_SHARED_CIPHER) {
+		snprintf(m, ml, "no cipher suite in common with the peer");
+	} else if (lib == ERR_LIB_SSL && (reason == SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC ||
+					 reason == SSL_R_DECRYPTION_FAILED)) {
+		snprintf(m, ml, "record authentication failed (data altered or corrupted): %s",
+			 ERR_reason_error_string(e));
+	} else if ((lib == ERR_LIB_SSL && reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) ||
+		   (!newerr && c->eof && !c->sys_errno)) {
+		if (in_handshake) {
+			snprintf(m, ml, "peer closed the connection during the handshake");
+		} else {
+			why = TLS_FAIL_TRUNCATED;
+			snprintf(m, ml, "connection truncated: TCP FIN without TLS close_notify"
+				 " (allow_truncation is off)");
+		}
+	} else if (c->sys_errno) {
+		why = TLS_FAIL_SYSCALL;
+		snprintf(m, ml, "%s: %s", in_handshake ? "socket error during the handshake"
+			 : "socket error", strerror(c->sys_errno));
+	} else if (newerr) {
+		const char *r = ERR_reason_error_string(e);
+		snprintf(m, ml, "%s%s", in_handshake ? "handshake failed: " : "",
+			 r ? r : "unknown OpenSSL error");
+	} else {
+		snprintf(m, ml, "unexpected TLS failure");
+	}
+	c->fail = why;
+	c->state = ST_FAILED;
+}
+
+/* What did the SSL_* call that returned "not done" mean?  0: clean
+ * close_notify (reads only), TLS_WANT_*, or TLS_ERR with the reason noted. */
+static int classify(struct tls_conn *c, unsigned long snap, bool reading)
+{
+	bool newerr = ERR_peek_last_error() != snap;
+
+	if (!newerr && !c->sys_errno) {
+		if (reading && (SSL_get_shutdown(c->ssl) & SSL_RECEIVED_SHUTDOWN)) {
+			c->got_close = true;
+			return 0;
+		}
+		if (c->bio_retry || SSL_want_read(c->ssl))
+			return TLS_WANT_POLLIN;
+		if (SSL_want_write(c->ssl))
+			return TLS_WANT_POLLOUT;
+	}
+	if (reading && c->state == ST_OPEN && c->eof && !c->sys_errno &&
+	    c->rule->allow_truncation) {
+		/* The rule accepts a bare FIN as the end of the stream. */
+		c->got_close = true;
+		log_debug("%s rule \"%s\": peer closed without close_notify (allowed)",
+			  c->peer, c->rule->name);
+		return 0;
+	}
+	note_failure(c, newerr);
+	return TLS_ERR;
+}
+
+/* ---- life cycle -------------------------------------------------------- */
+
+struct tls_conn *tls_conn_new(int fd, const struct policy_rule *rule, enum tls_role role,
+			      const char *peer_name, const char *peer_desc)
+{
+	struct tls_conn *c;
+	BIO *bio = NULL;
+
+	pthread_once(&sock_method_once, sock_method_init);
+	if (!sock_method || !rule->ctx)
+		return NULL;
+	c = calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	pthread_mutex_init(&c->lock, NULL);
+	atomic_init(&c->refs, 1);
+	c->fd = fd;
+	c->rule = rule;
+	c->role = role;
+	c->state = ST_NEW;
+	snprintf(c->peer, sizeof c->peer, "%s", peer_desc ? peer_desc : "?");
+	snprintf(c->name, sizeof c->name, "%s", peer_name ? peer_name : "");
+
+	struct err_stash es_;
+	err_stash(&es_);
+	c->ssl = SSL_new(rule->ctx);
+	bio = c->ssl ? BIO_new(sock_method) : NULL;
+	if (!bio)
+		goto fail;
+	BIO_set_data(bio, c);
+	SSL_set_bio(c->ssl, bio, bio);
+	if (role == TLS_ROLE_SERVER) {
+		SSL_set_accept_state(c->ssl);
+	} else {
+		SSL_set_connect_state(c->ssl);
+		if (c->name[0] && !is_ip_literal(c->name) &&
+		    !SSL_set_tlsext_host_name(c->ssl, c->name))
+			goto fail;
+		if (rule->verify == POLICY_VERIFY_FULL && c->name[0]) {
+			X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
+			X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+			if (is_ip_literal(c->name) ? !X509_VERIFY_PARAM_set1_ip_asc(vp, c->name)
+						   : !SSL_set1_host(c->ssl, c->name))
+				goto fail;
+		}
+	}
+	err_unstash(&es_);
+	return c;
+fail:
+	log_error("%s rule \"%s\": cannot create TLS connection object", c->peer, rule->name);
+	err_unstash(&es_);
+	SSL_free(c->ssl);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	return NULL;
+}
+
+void tls_conn_ref(struct tls_conn *c)
+{
+	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+}
+
+void tls_conn_unref(struct tls_conn *c)
+{
+	if (!c || atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	struct err_stash es_;
+	err_stash(&es_);
+	SSL_free(c->ssl);
+	err_unstash(&es_);
+	free(c->out);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+/* ---- handshake --------------------------------------------------------- */
+
+static int flush_locked(struct tls_conn *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = core_sys.send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+					  MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0) {
+			c->out_off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return TLS_WANT_POLLOUT;
+		c->sys_errno = n < 0 ? errno : EPIPE;
+		if (c->state != ST_FAILED)
+			note_failure(c, false);
+		return TLS_ERR;
+	}
+	c->out_off = c->out_len = 0;
+	return 0;
+}
+
+static void describe_peer(struct tls_conn *c, char *buf, size_t len)
+{
+	X509 *pc = SSL_get0_peer_certificate(c->ssl);
+	char subj[200];
+
+	if (!pc) {
+		snprintf(buf, len, c->role == TLS_ROLE_SERVER ? "no client certificate"
+			 : "no server certificate");
+		return;
+	}
+	X509_NAME_oneline(X509_get_subject_name(pc), subj, sizeof subj);
+	if (c->role == TLS_ROLE_CLIENT && c->rule->verify == POLICY_VERIFY_NONE)
+		snprintf(buf, len, "server %s NOT VERIFIED", subj);
+	else if (c->role == TLS_ROLE_CLIENT)
+		snprintf(buf, len, "server %s verified for \"%s\"", subj, c->name);
+	else
+		snprintf(buf, len, "client %s verified", subj);
+}
+
+static void handshake_done(struct tls_conn *c)
+{
+	c->state = ST_OPEN;
+	if (c->role == TLS_ROLE_CLIENT && c->rule->verify == POLICY_VERIFY_NONE)
+		log_warn("%s rule \"%s\": verify = \"none\": the server's certificate was NOT verified;"
+			 " this connection is not authenticated", c->peer, c->rule->name);
+	if (log_enabled(LOG_INFO)) {
+		const unsigned char *alpn = NULL;
+		unsigned int alen = 0;
+		char who[512];
+
+		describe_peer(c, who, sizeof who);
+		SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
+		log_info("%s rule \"%s\": %s %s %s, %s%s%.*s%s", c->peer, c->rule->name,
+			 c->role == TLS_ROLE_SERVER ? "accepted" : "connected",
+			 SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl), who,
+			 alen ? ", ALPN \"" : "", (int)alen, alen ? (const char *)alpn : "",
+			 alen ? "\"" : "");
+	}
+}
+
+static int handshake_locked(struct tls_conn *c)
+{
+	unsigned long snap;
+	int r;
+
+	if (c->state == ST_OPEN)
+		return 0;
+	if (c->state == ST_FAILED)
+		return TLS_ERR;
+	c->state = ST_HANDSHAKE;
+	r = flush_locked(c);
+	if (r)
+		return r;
+	c->sys_errno = 0;
+	snap = ERR_peek_last_error();
+	r = SSL_do_handshake(c->ssl);
+	if (r == 1) {
+		handshake_done(c);
+		/* The last flight (client Finished, server tickets) may be
+		 * waiting in the out-buffer; the caller flushes it. */
+		r = flush_locked(c);
+		return r == TLS_ERR ? TLS_ERR : 0;
+	}
+	r = classify(c, snap, false);
+	if (r == TLS_WANT_POLLIN && c->out_off < c->out_len)
+		return TLS_WANT_POLLOUT;
+	return r;
+}
+
+int tls_conn_handshake(struct tls_conn *c)
+{
+	int r;
+
+	pthread_mutex_lock(&c->lock);
+	struct err_stash es_;
+	err_stash(&es_);
+	r = handshake_locked(c);
+	err_unstash(&es_);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+bool tls_conn_handshake_done(const struct tls_conn *c)
+{
+	return __atomic_load_n(&c->state, __ATOMIC_ACQUIRE) == ST_OPEN;
+}
+
+bool tls_conn_handshake_started(const struct tls_conn *c)
+{
+	return __atomic_load_n(&c->state, __ATOMIC_ACQUIRE) != ST_NEW;
+}
+
+void tls_conn_fail(struct tls_conn *c, enum tls_fail why, const char *msg)
+{
+	pthread_mutex_lock(&c->lock);
+	if (c->state != ST_FAILED) {
+		c->state = ST_FAILED;
+		c->fail = why;
+		snprintf(c->err, sizeof c->err, "%s", msg);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- data -------------------------------------------------------------- */
+
+ssize_t tls_conn_read(struct tls_conn *c, void *buf, size_t len, bool peek)
+{
+	ssize_t r;
+	size_t n = 0;
+	unsigned long snap;
+	int ok;
+
+	pthread_mutex_lock(&c->lock);
+	struct err_stash es_;
+	err_stash(&es_);
+	if (c->state == ST_FAILED) {
+		r = TLS_ERR;
+		goto out;
+	}
+	if (c->got_close || c->rd_shut) {
+		r = 0;
+		goto out;
+	}
+	if (c->state != ST_OPEN && (r = handshake_locked(c)) != 0)
+		goto out;
+	/* Responses the record layer queued earlier go out first. */
+	if (c->out_off < c->out_len && flush_locked(c) == TLS_ERR) {
+		r = TLS_ERR;
+		goto out;
+	}
+	c->sys_errno = 0;
+	snap = ERR_peek_last_error();
+	ok = peek ? SSL_peek_ex(c->ssl, buf, len, &n) : SSL_read_ex(c->ssl, buf, len, &n);
+	if (ok)
+		r = (ssize_t)n;
+	else
+		r = classify(c, snap, true);
+	/* A KeyUpdate answer, say, may have been queued by this read. */
+	if (c->out_off < c->out_len && c->state == ST_OPEN)
+		(void)flush_locked(c);
+out:
+	err_unstash(&es_);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+size_t tls_conn_pending(struct tls_conn *c)
+{
+	int n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->state == ST_OPEN ? SSL_pending(c->ssl) : 0;
+	pthread_mutex_unlock(&c->lock);
+	return n > 0 ? (size_t)n : 0;
+}
+
+ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	size_t done = 0;
+	ssize_t r;
+
+	pthread_mutex_lock(&c->lock);
+	struct err_stash es_;
+	err_stash(&es_);
+	if (c->state == ST_FAILED) {
+		r = TLS_ERR;
+		goto out;
+	}
+	if (c->sent_close) {
+		c->fail = TLS_FAIL_CLOSED;
+		snprintf(c->err, sizeof c->err, "write after the connection was shut down");
+		r = TLS_ERR;
+		goto out;
+	}
+	if (c->state != ST_OPEN && (r = handshake_locked(c)) != 0)
+		goto out;
+	if ((r = flush_locked(c)) != 0)
+		goto out;
+	/* Record by record while the kernel keeps up; stop as soon as one
+	 * record had to be kept back, so the out-buffer stays small. */
+	while (done < len && c->out_off == c->out_len) {
+		size_t chunk = len - done < WRITE_CHUNK ? len - done : WRITE_CHUNK;
+		size_t w = 0;
+		unsigned long snap = ERR_peek_last_error();
+
+		c->sys_errno = 0;
+		if (!SSL_write_ex(c->ssl, p + done, chunk, &w)) {
+			r = classify(c, snap, false);
+			if (done)
+				break;
+			goto out;
+		}
+		done += w;
+	}
+	r = (ssize_t)done;
+out:
+	err_unstash(&es_);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+int tls_conn_flush(struct tls_conn *c)
+{
+	int r;
+
+	pthread_mutex_lock(&c->lock);
+	r = c->state == ST_FAILED && c->out_off == c->out_len ? TLS_ERR : flush_locked(c);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+bool tls_conn_has_output(struct tls_conn *c)
+{
+	bool r;
+
+	pthread_mutex_lock(&c->lock);
+	r = c->out_off < c->out_len;
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+int tls_conn_close_notify(struct tls_conn *c)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&c->lock);
+	struct err_stash es_;
+	err_stash(&es_);
+	if (c->state == ST_OPEN && !c->sent_close) {
+		c->sent_close = true;
+		(void)SSL_shutdown(c->ssl);
+		log_debug("%s rule \"%s\": close_notify sent", c->peer, c->rule->name);
+	}
+	if (c->out_off < c->out_len)
+		r = flush_locked(c);
+	err_unstash(&es_);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+void tls_conn_shut_read(struct tls_conn *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->rd_shut = true;
+	pthread_mutex_unlock(&c->lock);
+}
+
+size_t tls_conn_read_need(struct tls_conn *c)
+{
+	size_t n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->rneed ? c->rneed : 1;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+int tls_conn_fd(const struct tls_conn *c) { return c->fd; }
+const struct policy_rule *tls_conn_rule(const struct tls_conn *c) { return c->rule; }
+enum tls_role tls_conn_role(const struct tls_conn *c) { return c->role; }
+const char *tls_conn_peer(const struct tls_conn *c) { return c->peer; }
+enum tls_fail tls_conn_failure(const struct tls_conn *c) { return c->fail; }
+int tls_conn_sys_errno(const struct tls_conn *c) { return c->sys_errno; }
+const char *tls_conn_error(const struct tls_conn *c) { return c->err; }
+
+bool tls_conn_report_once(struct tls_conn *c)
+{
+	return !atomic_exchange(&c->reported, true);
+}

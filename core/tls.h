@@ -1,0 +1,95 @@
+/* core/tls.h — one TLS connection over one TCP socket (the engine).
+ *
+ * Modelled on libtls: a small opaque object, calls that never block and
+ * return a count, TLS_WANT_POLLIN / TLS_WANT_POLLOUT, or TLS_ERR, and a
+ * per-object message saying precisely why (tls_conn_error).  The caller
+ * (shim/) decides whether to wait; the engine never sleeps and never holds
+ * its lock while the caller waits, so one thread may read while another
+ * writes the same connection.
+ *
+ * Ciphertext goes out through a BIO of our own that calls the real send()
+ * with MSG_DONTWAIT|MSG_NOSIGNAL.  What the kernel does not take at once
+ * is kept in the connection's out-buffer and sent, in order, before any
+ * later record ("write semantics", docs/design.md): so tls_conn_write()
+ * returning n means those n bytes will reach the peer, and the buffer
+ * holds at most about one record of program data.
+ */
+#ifndef TLSSHIM_CORE_TLS_H
+#define TLSSHIM_CORE_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "policy/policy.h"
+
+#define TLS_WANT_POLLIN  (-2)
+#define TLS_WANT_POLLOUT (-3)
+#define TLS_ERR          (-1)
+
+enum tls_role { TLS_ROLE_CLIENT, TLS_ROLE_SERVER };
+
+/* Why a connection failed: the shim turns these into errno values. */
+enum tls_fail {
+	TLS_FAIL_NONE = 0,
+	TLS_FAIL_HANDSHAKE,      /* verification, protocol, peer not TLS, ... */
+	TLS_FAIL_TIMEOUT,        /* handshake_timeout_ms elapsed (set by caller) */
+	TLS_FAIL_PROTOCOL,       /* after the handshake: bad record, alert, ... */
+	TLS_FAIL_TRUNCATED,      /* FIN without close_notify */
+	TLS_FAIL_SYSCALL,        /* the socket itself failed: see sys_errno */
+	TLS_FAIL_CLOSED,         /* write after our close_notify */
+};
+
+struct tls_conn;
+
+/* peer_name: client only, the name to send as SNI and verify (a DNS name
+ * or an IP literal, checked against IP SANs).  peer_desc: "addr:port" for
+ * logs.  Returns NULL (and logs) when OpenSSL cannot make the object. */
+struct tls_conn *tls_conn_new(int fd, const struct policy_rule *rule, enum tls_role role,
+			      const char *peer_name, const char *peer_desc);
+void tls_conn_ref(struct tls_conn *c);
+void tls_conn_unref(struct tls_conn *c);
+
+/* Drive the handshake: 0 when done, TLS_WANT_*, TLS_ERR. */
+int tls_conn_handshake(struct tls_conn *c);
+bool tls_conn_handshake_done(const struct tls_conn *c);
+bool tls_conn_handshake_started(const struct tls_conn *c);
+/* Mark the handshake failed from outside (timeout). */
+void tls_conn_fail(struct tls_conn *c, enum tls_fail why, const char *msg);
+
+/* Read plaintext: >0, 0 at the peer's close_notify (or, with
+ * allow_truncation, at a bare FIN), TLS_WANT_*, TLS_ERR.  peek: leave the
+ * data in place (MSG_PEEK). */
+ssize_t tls_conn_read(struct tls_conn *c, void *buf, size_t len, bool peek);
+/* Plaintext that a read would return without touching the socket. */
+size_t tls_conn_pending(struct tls_conn *c);
+/* Write plaintext: >0 bytes taken (all of them or a prefix; they will
+ * reach the peer), TLS_WANT_POLLOUT when the out-buffer is still full,
+ * TLS_ERR. */
+ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len);
+/* Send what the out-buffer holds: 0 when empty, TLS_WANT_POLLOUT, TLS_ERR. */
+int tls_conn_flush(struct tls_conn *c);
+bool tls_conn_has_output(struct tls_conn *c);
+/* Queue close_notify (once) and try to send it: as tls_conn_flush.
+ * Sends nothing when the handshake never completed or the connection
+ * failed. */
+int tls_conn_close_notify(struct tls_conn *c);
+/* After shutdown(SHUT_RD) by the program: reads return 0. */
+void tls_conn_shut_read(struct tls_conn *c);
+
+/* Bytes the record layer waits for before a read can progress (>= 1);
+ * lets a blocking caller wait in the kernel for a whole record. */
+size_t tls_conn_read_need(struct tls_conn *c);
+
+int tls_conn_fd(const struct tls_conn *c);
+const struct policy_rule *tls_conn_rule(const struct tls_conn *c);
+enum tls_role tls_conn_role(const struct tls_conn *c);
+const char *tls_conn_peer(const struct tls_conn *c);
+enum tls_fail tls_conn_failure(const struct tls_conn *c);
+int tls_conn_sys_errno(const struct tls_conn *c);
+/* True exactly once per connection: the caller logs the failure. */
+bool tls_conn_report_once(struct tls_conn *c);
+/* The precise reason of the last failure, for logs and tests. */
+const char *tls_conn_error(const struct tls_conn *c);
+
+#endif

@@ -1,0 +1,58 @@
+/* shim/init.c — start-up: resolve libc, read the environment, load the
+ * policy.  A policy that cannot be used stops the program here, before
+ * main() runs, so it never runs with plaintext where TLS was asked for. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "shim/shim.h"
+
+#define EX_CONFIG 78
+#define DEFAULT_POLICY "/etc/tlsshim.conf"
+
+const struct policy *shim_policy;
+
+static void refuse_to_start(const struct policy_error *err)
+{
+	char line[1200], msg[1100];
+	int n;
+
+	policy_error_format(err, msg, sizeof msg);
+	n = snprintf(line, sizeof line, "tlsshim: %s\n", msg);
+	if (n > (int)sizeof line - 1)
+		n = (int)sizeof line - 1;
+	(void)REAL(write)(2, line, (size_t)n);
+	log_error("refusing to start: %s", msg);
+	_exit(EX_CONFIG);
+}
+
+__attribute__((constructor)) static void shim_init(void)
+{
+	const char *path = getenv("TLSSHIM_CONFIG");
+	struct policy_error err;
+	struct policy *p;
+
+	real_init();
+	log_init();
+	if (conntab_init() < 0) {
+		struct policy_error e = { .line = 0 };
+		snprintf(e.file, sizeof e.file, "%s", path ? path : DEFAULT_POLICY);
+		snprintf(e.msg, sizeof e.msg, "cannot allocate the connection table");
+		refuse_to_start(&e);
+	}
+	if (!path || !*path) {
+		if (access(DEFAULT_POLICY, F_OK) != 0) {
+			log_info("TLSSHIM_CONFIG is not set and %s does not exist: inactive,"
+				 " every socket stays plain", DEFAULT_POLICY);
+			return;
+		}
+		path = DEFAULT_POLICY;
+	}
+	p = policy_load(path, &err);
+	if (!p)
+		refuse_to_start(&err);
+	shim_policy = p;
+	log_info("policy %s: %zu rule%s loaded", path, p->nrules, p->nrules == 1 ? "" : "s");
+}

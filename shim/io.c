@@ -1,0 +1,93 @@
+/* shim/io.c — the read and write families.  Each entry point is the fast
+ * path (one table lookup; plain fds go straight to libc) and a call into
+ * shim/tlsio.c for TLS fds. */
+#include <errno.h>
+
+#include "shim/shim.h"
+
+extern void __chk_fail(void) __attribute__((noreturn));
+
+/* Run EXPR with a reference to fd's connection in `c`, or PLAIN. */
+#define WITH_CONN(fd, PLAIN, EXPR) do {                          \
+		struct tls_conn *c;                              \
+		ssize_t r_;                                      \
+		if (!conntab_maybe(fd) || !(c = conntab_get(fd)))\
+			return PLAIN;                            \
+		r_ = (EXPR);                                     \
+		tls_conn_unref(c);                               \
+		return r_;                                       \
+	} while (0)
+
+/* TCP ignores the address of recvfrom: say so as the kernel does. */
+static void no_addr(socklen_t *alen)
+{
+	if (alen)
+		*alen = 0;
+}
+
+SHIM_EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+	WITH_CONN(fd, REAL(read)(fd, buf, n), shim_tls_recv(c, buf, n, 0));
+}
+
+SHIM_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+	WITH_CONN(fd, REAL(write)(fd, buf, n), shim_tls_send(c, buf, n, 0));
+}
+
+SHIM_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+	WITH_CONN(fd, REAL(recv)(fd, buf, n, flags), shim_tls_recv(c, buf, n, flags));
+}
+
+SHIM_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+	WITH_CONN(fd, REAL(send)(fd, buf, n, flags), shim_tls_send(c, buf, n, flags));
+}
+
+SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
+			     socklen_t *alen)
+{
+	WITH_CONN(fd, REAL(recvfrom)(fd, buf, n, flags, addr, alen),
+		  (no_addr(alen), shim_tls_recv(c, buf, n, flags)));
+}
+
+SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
+			   const struct sockaddr *addr, socklen_t alen)
+{
+	WITH_CONN(fd, REAL(sendto)(fd, buf, n, flags, addr, alen), shim_tls_send(c, buf, n, flags));
+}
+
+SHIM_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+	WITH_CONN(fd, REAL(readv)(fd, iov, cnt), shim_tls_recv_iov(c, iov, cnt, 0));
+}
+
+SHIM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+	WITH_CONN(fd, REAL(writev)(fd, iov, cnt), shim_tls_send_iov(c, iov, cnt, 0));
+}
+
+/* The fortified variants (-D_FORTIFY_SOURCE) check the buffer size, then
+ * behave exactly like the plain calls. */
+SHIM_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+	if (n > buflen)
+		__chk_fail();
+	return read(fd, buf, n);
+}
+
+SHIM_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+{
+	if (n > buflen)
+		__chk_fail();
+	return recv(fd, buf, n, flags);
+}
+
+SHIM_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
+				   struct sockaddr *addr, socklen_t *alen)
+{
+	if (n > buflen)
+		__chk_fail();
+	return recvfrom(fd, buf, n, flags, addr, alen);
+}

@@ -1,0 +1,52 @@
+/* shim/real.h — the real C library functions, resolved once.
+ *
+ * real_init() fills `real` with dlsym(RTLD_NEXT, ...) under pthread_once
+ * and aborts loudly if a lookup returns one of our own wrappers (that
+ * would recurse forever).  REAL(fn) works before the constructor ran
+ * (calls from other libraries' constructors pass straight through).
+ */
+#ifndef TLSSHIM_SHIM_REAL_H
+#define TLSSHIM_SHIM_REAL_H
+
+#include <netdb.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#define SHIM_EXPORT __attribute__((visibility("default")))
+
+struct real_fns {
+	int (*socket)(int, int, int);
+	int (*connect)(int, const struct sockaddr *, socklen_t);
+	int (*accept)(int, struct sockaddr *, socklen_t *);
+	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
+	ssize_t (*read)(int, void *, size_t);
+	ssize_t (*write)(int, const void *, size_t);
+	ssize_t (*readv)(int, const struct iovec *, int);
+	ssize_t (*writev)(int, const struct iovec *, int);
+	ssize_t (*recv)(int, void *, size_t, int);
+	ssize_t (*send)(int, const void *, size_t, int);
+	ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+	ssize_t (*recvmsg)(int, struct msghdr *, int);
+	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	int (*shutdown)(int, int);
+	int (*close)(int);
+	int (*getaddrinfo)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
+	ssize_t (*__read_chk)(int, void *, size_t, size_t);
+	ssize_t (*__recv_chk)(int, void *, size_t, size_t, int);
+	ssize_t (*__recvfrom_chk)(int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *);
+	int (*poll)(struct pollfd *, nfds_t, int);
+	int (*fcntl)(int, int, ...);
+	int (*getsockopt)(int, int, int, void *, socklen_t *);
+};
+
+extern struct real_fns real;
+extern bool real_ready;
+void real_init(void);
+
+#define REAL(fn) (__builtin_expect(real_ready, 1) ? real.fn : (real_init(), real.fn))
+
+#endif

@@ -1,0 +1,49 @@
+/* shim/shim.h — what the interposed entry points share.
+ *
+ * shim/ is the only layer that knows about errno and the program: the
+ * core returns counts and TLS_WANT_* / TLS_ERR, and the functions here
+ * wait (blocking sockets), or say EAGAIN (non-blocking ones), and turn
+ * failures into the errno a TCP program expects.  Each sets errno only
+ * on its way out.
+ */
+#ifndef TLSSHIM_SHIM_H
+#define TLSSHIM_SHIM_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "core/conntab.h"
+#include "core/tls.h"
+#include "policy/policy.h"
+#include "shim/real.h"
+
+/* The loaded policy; NULL while inactive.  Immutable once set. */
+extern const struct policy *shim_policy;
+
+/* Plaintext in, records out: the blocking/non-blocking logic. */
+ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags);
+ssize_t shim_tls_send(struct tls_conn *c, const void *buf, size_t len, int flags);
+ssize_t shim_tls_recv_iov(struct tls_conn *c, const struct iovec *iov, int cnt, int flags);
+ssize_t shim_tls_send_iov(struct tls_conn *c, const struct iovec *iov, int cnt, int flags);
+/* Blocking handshake with the rule's timeout; 0 or -1 with errno set. */
+int shim_tls_handshake(struct tls_conn *c, bool nonblock);
+/* close()/shutdown() of a TLS fd. */
+int shim_tls_close(int fd, struct tls_conn *c);
+int shim_tls_shutdown(struct tls_conn *c, int how);
+
+/* Socket helpers. */
+bool shim_is_tcp(int fd);
+bool shim_is_nonblocking(int fd);
+void shim_format_addr(const struct sockaddr *sa, char *buf, size_t len);
+/* The host name the program resolved for this address (getaddrinfo). */
+bool shim_name_for(const struct sockaddr *sa, char *buf, size_t len);
+
+/* Our own exported wrappers that glibc declares only with fortification. */
+ssize_t __read_chk(int fd, void *buf, size_t nbytes, size_t buflen);
+ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags);
+ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+		       struct sockaddr *addr, socklen_t *alen);
+
+#endif

@@ -1,0 +1,398 @@
+/* shim/tlsio.c — waiting, errno, and the read/write semantics of TLS fds.
+ *
+ * The engine never blocks.  For a blocking socket the shim waits here,
+ * without any lock held:
+ *  - for a record: recv(MSG_PEEK|MSG_WAITALL|MSG_TRUNC) of exactly the
+ *    bytes the record layer still needs.  The kernel does the waiting, so
+ *    SO_RCVTIMEO, SA_RESTART and EINTR behave as for a plain read, and a
+ *    half-received record never wakes us in a loop.
+ *  - for the socket to take ciphertext: poll(POLLOUT), honouring
+ *    SO_SNDTIMEO.
+ *  - during a handshake: poll() against the rule's handshake_timeout_ms.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
+
+#include "core/log.h"
+#include "shim/shim.h"
+
+#define IOV_CHUNK 16384
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool shim_is_nonblocking(int fd)
+{
+	int fl = REAL(fcntl)(fd, F_GETFL);
+	return fl >= 0 && (fl & O_NONBLOCK);
+}
+
+bool shim_is_tcp(int fd)
+{
+	int type = 0, proto = 0;
+	socklen_t l = sizeof type;
+
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 || type != SOCK_STREAM)
+		return false;
+	l = sizeof proto;
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) < 0)
+		return false;
+	return proto == IPPROTO_TCP || proto == 262 /* IPPROTO_MPTCP */;
+}
+
+void shim_format_addr(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)sa;
+		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
+		snprintf(buf, len, "%s:%u", ip, ntohs(s4->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
+		snprintf(buf, len, "[%s]:%u", ip, ntohs(s6->sin6_port));
+	} else {
+		snprintf(buf, len, "(family %d)", sa->sa_family);
+	}
+}
+
+/* The socket's SO_RCVTIMEO/SO_SNDTIMEO in ms, or -1 for none. */
+static int sock_timeout_ms(int fd, int opt)
+{
+	struct timeval tv;
+	socklen_t l = sizeof tv;
+
+	if (REAL(getsockopt)(fd, SOL_SOCKET, opt, &tv, &l) < 0 || (!tv.tv_sec && !tv.tv_usec))
+		return -1;
+	return (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
+}
+
+/* A failed connection: log its reason once, make sure the peer hears
+ * nothing more, and return -1 with the errno a TCP program expects. */
+static int fail_io(struct tls_conn *c, bool writing, int flags)
+{
+	enum tls_fail why = tls_conn_failure(c);
+	int err = ECONNRESET;
+
+	if (why == TLS_FAIL_CLOSED) {
+		err = EPIPE;
+	} else if (why == TLS_FAIL_SYSCALL && tls_conn_sys_errno(c)) {
+		err = tls_conn_sys_errno(c);
+	}
+	if (why != TLS_FAIL_CLOSED && tls_conn_report_once(c)) {
+		log_warn("%s rule \"%s\": %s", tls_conn_peer(c), tls_conn_rule(c)->name,
+			 tls_conn_error(c));
+		(void)REAL(shutdown)(tls_conn_fd(c), SHUT_RDWR);
+	}
+	if (writing && err == EPIPE && !(flags & MSG_NOSIGNAL))
+		pthread_kill(pthread_self(), SIGPIPE);   /* what the kernel would do */
+	errno = err;
+	return -1;
+}
+
+/* Wait until the socket takes more ciphertext, then send what waits.
+ * timeout_ms < 0: none.  0 when the out-buffer is empty; -1 with errno. */
+static int flush_wait(struct tls_conn *c, int timeout_ms, int timeout_errno)
+{
+	int64_t deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : -1;
+
+	for (;;) {
+		struct pollfd pfd = { .fd = tls_conn_fd(c), .events = POLLOUT };
+		int r = tls_conn_flush(c), left = -1;
+
+		if (r == 0)
+			return 0;
+		if (r == TLS_ERR)
+			return fail_io(c, true, MSG_NOSIGNAL);
+		if (deadline >= 0) {
+			left = (int)(deadline - now_ms());
+			if (left <= 0) {
+				errno = timeout_errno;
+				return -1;
+			}
+		}
+		if (REAL(poll)(&pfd, 1, left) < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+/* Blocking wait for the next record.  0: try the engine again. */
+static int read_wait(struct tls_conn *c)
+{
+	int fd = tls_conn_fd(c);
+	size_t need = tls_conn_read_need(c);
+	ssize_t n;
+
+	if (tls_conn_has_output(c) && flush_wait(c, sock_timeout_ms(fd, SO_SNDTIMEO), EAGAIN) < 0)
+		return -1;
+	if (need > 4096) {
+		/* A tiny SO_RCVBUF could never hold the whole record. */
+		int rb = 0;
+		socklen_t l = sizeof rb;
+		if (REAL(getsockopt)(fd, SOL_SOCKET, SO_RCVBUF, &rb, &l) == 0 && (size_t)rb / 2 < need) {
+			struct pollfd pfd = { .fd = fd, .events = POLLIN };
+			int r = REAL(poll)(&pfd, 1, sock_timeout_ms(fd, SO_RCVTIMEO));
+			if (r == 0) {
+				errno = EAGAIN;
+				return -1;
+			}
+			return r < 0 ? -1 : 0;
+		}
+	}
+	n = REAL(recv)(fd, NULL, need, MSG_PEEK | MSG_WAITALL | MSG_TRUNC);
+	if (n >= 0)
+		return 0;
+	if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+		return -1;
+	return 0;   /* a socket error: the engine reads it and reports it */
+}
+
+int shim_tls_handshake(struct tls_conn *c, bool nonblock)
+{
+	const struct policy_rule *rule = tls_conn_rule(c);
+	int64_t deadline = now_ms() + rule->handshake_timeout_ms;
+
+	for (;;) {
+		struct pollfd pfd = { .fd = tls_conn_fd(c) };
+		int r = tls_conn_handshake(c), left;
+
+		if (r == 0)
+			return 0;
+		if (r == TLS_ERR)
+			return fail_io(c, false, 0);
+		if (nonblock) {
+			errno = EAGAIN;
+			return -1;
+		}
+		left = (int)(deadline - now_ms());
+		if (left <= 0) {
+			char msg[96];
+			snprintf(msg, sizeof msg, "handshake timeout: no complete handshake within %d ms",
+				 rule->handshake_timeout_ms);
+			tls_conn_fail(c, TLS_FAIL_TIMEOUT, msg);
+			return fail_io(c, false, 0);
+		}
+		pfd.events = r == TLS_WANT_POLLOUT ? POLLOUT : POLLIN;
+		if (REAL(poll)(&pfd, 1, left) < 0 && errno != EINTR)
+			return fail_io(c, false, 0);
+	}
+}
+
+static bool want_nonblock(struct tls_conn *c, int flags)
+{
+	return (flags & MSG_DONTWAIT) || shim_is_nonblocking(tls_conn_fd(c));
+}
+
+ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
+{
+	bool nb = want_nonblock(c, flags);
+	bool peek = flags & MSG_PEEK;
+	bool waitall = (flags & MSG_WAITALL) && !peek && !nb;
+	size_t got = 0;
+
+	if (flags & MSG_OOB) {
+		log_warn("%s rule \"%s\": MSG_OOB is not available on a TLS connection",
+			 tls_conn_peer(c), tls_conn_rule(c)->name);
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	if (len == 0)
+		return 0;
+	if (!tls_conn_handshake_done(c) && shim_tls_handshake(c, nb) < 0)
+		return -1;
+	for (;;) {
+		ssize_t r = tls_conn_read(c, (char *)buf + got, len - got, peek);
+
+		if (r > 0) {
+			got += (size_t)r;
+			if (!waitall || got == len)
+				return (ssize_t)got;
+			continue;
+		}
+		if (r == 0)
+			return (ssize_t)got;
+		if (r == TLS_ERR) {
+			if (got)
+				return (ssize_t)got;
+			return fail_io(c, false, flags);
+		}
+		if (nb) {
+			if (got)
+				return (ssize_t)got;
+			errno = EAGAIN;
+			return -1;
+		}
+		if (read_wait(c) < 0) {
+			if (got)
+				return (ssize_t)got;
+			return -1;
+		}
+	}
+}
+
+ssize_t shim_tls_send(struct tls_conn *c, const void *buf, size_t len, int flags)
+{
+	int fd = tls_conn_fd(c);
+	bool nb = want_nonblock(c, flags);
+	size_t sent = 0;
+
+	if (flags & MSG_OOB) {
+		log_warn("%s rule \"%s\": MSG_OOB is not available on a TLS connection",
+			 tls_conn_peer(c), tls_conn_rule(c)->name);
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	if (len == 0)
+		return 0;
+	if (!tls_conn_handshake_done(c) && shim_tls_handshake(c, nb) < 0)
+		return -1;
+	while (sent < len) {
+		ssize_t r = tls_conn_write(c, (const char *)buf + sent, len - sent);
+
+		if (r > 0) {
+			sent += (size_t)r;
+			continue;
+		}
+		if (r == TLS_ERR) {
+			if (sent)
+				break;
+			return fail_io(c, true, flags);
+		}
+		if (nb) {
+			if (sent)
+				break;
+			errno = EAGAIN;
+			return -1;
+		}
+		if (flush_wait(c, sock_timeout_ms(fd, SO_SNDTIMEO), EAGAIN) < 0) {
+			if (sent)
+				break;
+			return -1;
+		}
+	}
+	/* A blocking send returns once the kernel holds everything, as for
+	 * TCP; an error now shows on the next call. */
+	if (!nb && tls_conn_has_output(c)) {
+		int saved = errno;
+		(void)flush_wait(c, sock_timeout_ms(fd, SO_SNDTIMEO), EAGAIN);
+		errno = saved;
+	}
+	return (ssize_t)sent;
+}
+
+ssize_t shim_tls_recv_iov(struct tls_conn *c, const struct iovec *iov, int cnt, int flags)
+{
+	ssize_t total = 0;
+
+	for (int i = 0; i < cnt; i++) {
+		ssize_t r;
+		int saved = errno;
+
+		if (!iov[i].iov_len)
+			continue;
+		/* Only the first buffer may wait; later ones take what is there. */
+		r = shim_tls_recv(c, iov[i].iov_base, iov[i].iov_len,
+				  total && !(flags & MSG_WAITALL) ? flags | MSG_DONTWAIT : flags);
+		if (r < 0) {
+			if (total) {
+				errno = saved;
+				return total;
+			}
+			return -1;
+		}
+		total += r;
+		if ((size_t)r < iov[i].iov_len || (flags & MSG_PEEK))
+			break;
+	}
+	return total;
+}
+
+/* Gather small buffers into full records rather than one record each. */
+ssize_t shim_tls_send_iov(struct tls_conn *c, const struct iovec *iov, int cnt, int flags)
+{
+	char chunk[IOV_CHUNK];
+	ssize_t total = 0;
+	int i = 0;
+	size_t off = 0;
+
+	if (cnt == 1)
+		return shim_tls_send(c, iov[0].iov_base, iov[0].iov_len, flags);
+	while (i < cnt) {
+		size_t fill = 0;
+		ssize_t r;
+		int saved = errno;
+
+		while (i < cnt && fill < sizeof chunk) {
+			size_t take = iov[i].iov_len - off;
+			if (take > sizeof chunk - fill)
+				take = sizeof chunk - fill;
+			memcpy(chunk + fill, (const char *)iov[i].iov_base + off, take);
+			fill += take;
+			off += take;
+			if (off == iov[i].iov_len) {
+				i++;
+				off = 0;
+			}
+		}
+		if (!fill)
+			break;
+		r = shim_tls_send(c, chunk, fill, flags);
+		if (r < 0) {
+			if (total) {
+				errno = saved;
+				return total;
+			}
+			return -1;
+		}
+		total += r;
+		if ((size_t)r < fill)
+			break;
+	}
+	return total;
+}
+
+/* Bounded: a peer that never reads does not hang the program's close. */
+static void send_close_notify(struct tls_conn *c)
+{
+	int r = tls_conn_close_notify(c);
+
+	if (r == TLS_WANT_POLLOUT) {
+		int saved = errno;
+		(void)flush_wait(c, tls_conn_rule(c)->handshake_timeout_ms, ETIMEDOUT);
+		errno = saved;
+	}
+}
+
+int shim_tls_close(int fd, struct tls_conn *c)
+{
+	int r;
+
+	if (tls_conn_handshake_done(c))
+		send_close_notify(c);
+	r = REAL(close)(fd);
+	tls_conn_unref(c);
+	return r;
+}
+
+int shim_tls_shutdown(struct tls_conn *c, int how)
+{
+	if (how == SHUT_RD || how == SHUT_RDWR)
+		tls_conn_shut_read(c);
+	if ((how == SHUT_WR || how == SHUT_RDWR) && tls_conn_handshake_done(c))
+		send_close_notify(c);
+	return REAL(shutdown)(tls_conn_fd(c), how);
+}

@@ -1,0 +1,327 @@
+/* tests/unit/test_engine.c — the TLS engine against itself over a
+ * socketpair, no preload: handshake, data both ways through a full socket
+ * buffer, close_notify, truncation, tampering, verification failure, and
+ * the program's OpenSSL error queue left as found.
+ * Certificates: $TLSSHIM_TEST_CERTS (made by certs/mkcerts.sh). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
+#include "core/ctx.h"
+#include "core/log.h"
+#include "core/sys.h"
+#include "core/tls.h"
+#include "tests/unit/unit.h"
+
+static char certs[512];
+static OSSL_LIB_CTX *libctx;
+
+static char *cert_path(const char *name)
+{
+	static char bufs[8][600];
+	static int i;
+	char *b = bufs[i++ % 8];
+	snprintf(b, 600, "%s/%s", certs, name);
+	return b;
+}
+
+static struct policy_rule server_rule(void)
+{
+	struct policy_rule r = { .name = "srv", .direction = POLICY_ACCEPT, .action = POLICY_TLS,
+				 .min_version = TLS1_2_VERSION, .handshake_timeout_ms = 10000 };
+	r.cert = cert_path("server.crt");
+	r.key = cert_path("server.key");
+	return r;
+}
+
+static struct policy_rule client_rule(void)
+{
+	struct policy_rule r = { .name = "cli", .direction = POLICY_CONNECT, .action = POLICY_TLS,
+				 .min_version = TLS1_2_VERSION, .handshake_timeout_ms = 10000 };
+	r.ca = cert_path("ca.crt");
+	return r;
+}
+
+static SSL_CTX *build(struct policy_rule *r)
+{
+	enum ctx_err_key which;
+	char why[256];
+	r->ctx = ctx_build(libctx, r, &which, why, sizeof why);
+	if (!r->ctx)
+		printf("# ctx_build(%s): %s\n", r->name, why);
+	return r->ctx;
+}
+
+struct pair {
+	int fds[2];
+	struct tls_conn *cli, *srv;
+};
+
+static int make_pair(struct pair *p, struct policy_rule *cr, struct policy_rule *sr, const char *name)
+{
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, p->fds) < 0)
+		return -1;
+	p->cli = tls_conn_new(p->fds[0], cr, TLS_ROLE_CLIENT, name, "client-side");
+	p->srv = tls_conn_new(p->fds[1], sr, TLS_ROLE_SERVER, NULL, "server-side");
+	return p->cli && p->srv ? 0 : -1;
+}
+
+static void free_pair(struct pair *p)
+{
+	tls_conn_unref(p->cli);
+	tls_conn_unref(p->srv);
+	close(p->fds[0]);
+	close(p->fds[1]);
+}
+
+/* Drive both handshakes from one thread; the engine never blocks. */
+static int handshake_both(struct pair *p, int *cr, int *sr)
+{
+	for (int i = 0; i < 1000; i++) {
+		*cr = tls_conn_handshake(p->cli);
+		*sr = tls_conn_handshake(p->srv);
+		if ((*cr == 0 || *cr == TLS_ERR) && (*sr == 0 || *sr == TLS_ERR))
+			return (*cr == 0 && *sr == 0) ? 0 : -1;
+	}
+	return -1;
+}
+
+/* Move len bytes from a to b, alternating so neither side stalls. */
+static int transfer(struct tls_conn *a, struct tls_conn *b, const unsigned char *src,
+		    unsigned char *dst, size_t len)
+{
+	size_t sent = 0, got = 0;
+
+	for (long spins = 0; got < len && spins < 1000000; spins++) {
+		if (sent < len) {
+			ssize_t w = tls_conn_write(a, src + sent, len - sent);
+			if (w == TLS_ERR)
+				return -1;
+			if (w > 0)
+				sent += (size_t)w;
+		} else if (tls_conn_flush(a) == TLS_ERR) {
+			return -1;
+		}
+		ssize_t r = tls_conn_read(b, dst + got, len - got, false);
+		if (r == TLS_ERR || r == 0)
+			return -1;
+		if (r > 0)
+			got += (size_t)r;
+	}
+	return got == len ? 0 : -1;
+}
+
+ssize_t read_until_done(struct tls_conn *c, void *buf, size_t len)
+{
+	for (int i = 0; i < 10000; i++) {
+		ssize_t r = tls_conn_read(c, buf, len, false);
+		if (r != TLS_WANT_POLLIN && r != TLS_WANT_POLLOUT)
+			return r;
+		usleep(100);
+	}
+	return -100;
+}
+
+int main(void)
+{
+	const char *d = getenv("TLSSHIM_TEST_CERTS");
+	struct policy_rule sr, cr;
+
+	if (!d) {
+		printf("FAIL setup: TLSSHIM_TEST_CERTS is not set (run through tests/run.sh)\n");
+		return 1;
+	}
+	snprintf(certs, sizeof certs, "%s", d);
+	core_sys_default();
+	log_init();
+	libctx = OSSL_LIB_CTX_new();
+	sr = server_rule();
+	cr = client_rule();
+
+	UNIT_CASE("engine: contexts build with secure defaults") {
+		EXPECT(build(&sr) != NULL);
+		EXPECT(build(&cr) != NULL);
+		EXPECT(SSL_CTX_get_min_proto_version(sr.ctx) == TLS1_2_VERSION);
+		EXPECT(SSL_CTX_get_options(sr.ctx) & SSL_OP_NO_RENEGOTIATION);
+		EXPECT(SSL_CTX_get_verify_mode(cr.ctx) & SSL_VERIFY_PEER);
+	}
+	if (!sr.ctx || !cr.ctx)
+		return UNIT_RESULT();
+
+	UNIT_CASE("engine: handshake and echo over a socketpair") {
+		struct pair p;
+		int a, b;
+		unsigned char out[64];
+		EXPECT(make_pair(&p, &cr, &sr, "localhost") == 0);
+		EXPECT(handshake_both(&p, &a, &b) == 0);
+		EXPECT(tls_conn_handshake_done(p.cli) && tls_conn_handshake_done(p.srv));
+		EXPECT(transfer(p.cli, p.srv, (const unsigned char *)"hello, server", out, 13) == 0);
+		EXPECT(memcmp(out, "hello, server", 13) == 0);
+		EXPECT(transfer(p.srv, p.cli, (const unsigned char *)"hello, client", out, 13) == 0);
+		EXPECT(memcmp(out, "hello, client", 13) == 0);
+		free_pair(&p);
+	}
+
+	UNIT_CASE("engine: 4 MiB through a small socket buffer arrives intact") {
+		struct pair p;
+		int a, b, small = 4096;
+		size_t n = 4u << 20;
+		unsigned char *src = malloc(n), *dst = calloc(1, n);
+		for (size_t i = 0; i < n; i++)
+			src[i] = (unsigned char)(i * 2654435761u >> 13);
+		EXPECT(make_pair(&p, &cr, &sr, "localhost") == 0);
+		setsockopt(p.fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+		setsockopt(p.fds[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+		EXPECT(handshake_both(&p, &a, &b) == 0);
+		EXPECT(transfer(p.cli, p.srv, src, dst, n) == 0);
+		EXPECT(memcmp(src, dst, n) == 0);
+		free(src);
+		free(dst);
+		free_pair(&p);
+	}
+
+	UNIT_CASE("engine: write returns a prefix when the socket is full, never loses it") {
+		struct pair p;
+		int a, b, small = 4096;
+		size_t n = 1u << 20, taken = 0;
+		unsigned char *src = malloc(n), *dst = calloc(1, n);
+		memset(src, 'x', n);
+		EXPECT(make_pair(&p, &cr, &sr, "localhost") == 0);
+		setsockopt(p.fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+		EXPECT(handshake_both(&p, &a, &b) == 0);
+		ssize_t w = tls_conn_write(p.cli, src, n);
+		EXPECT(w > 0 && (size_t)w < n);        /* a prefix, not all */
+		EXPECT(tls_conn_has_output(p.cli));     /* one record kept back */
+		EXPECT(tls_conn_write(p.cli, src, n) == TLS_WANT_POLLOUT);
+		taken = (size_t)(w > 0 ? w : 0);
+		/* Everything taken reaches the peer once it reads. */
+		size_t got = 0;
+		for (long i = 0; i < 1000000 && got < taken; i++) {
+			EXPECT(tls_conn_flush(p.cli) != TLS_ERR);
+			ssize_t r = tls_conn_read(p.srv, dst + got, n - got, false);
+			if (r > 0)
+				got += (size_t)r;
+			else if (r != TLS_WANT_POLLIN)
+				break;
+		}
+		EXPECT(got == taken);
+		EXPECT(memcmp(src, dst, taken) == 0);
+		EXPECT(!tls_conn_has_output(p.cli));
+		free(src);
+		free(dst);
+		free_pair(&p);
+	}
+
+	UNIT_CASE("engine: close_notify reads as end of file") {
+		struct pair p;
+		int a, b;
+		char buf[16];
+		EXPECT(make_pair(&p, &cr, &sr, "localhost") == 0);
+		EXPECT(handshake_both(&p, &a, &b) == 0);
+		EXPECT(tls_conn_close_notify(p.cli) == 0);
+		EXPECT(read_until_done(p.srv, buf, sizeof buf) == 0);
+		EXPECT(tls_conn_failure(p.srv) == TLS_FAIL_NONE);
+		EXPECT(tls_conn_write(p.cli, "x", 1) == TLS_ERR);
+		EXPECT(tls_conn_failure(p.cli) == TLS_FAIL_CLOSED);
+		free_pair(&p);
+	}
+
+	UNIT_CASE("engine: FIN without close_notify is a truncation error") {
+		struct pair p;
+		int a, b;
+		char buf[16];
+		EXPECT(make_pair(&p, &cr, &sr, "localhost") == 0);
+		EXPECT(handshake_both(&p, &a, &b) == 0);
+		shutdown(p.fds[0], SHUT_WR);
+		EXPECT(read_until_done(p.srv, buf, sizeof buf) == TLS_ERR);
+		EXPECT(tls_conn_failure(p.srv) == TLS_FAIL_TRUNCATED);
+		EXPECT_CONTAINS(tls_conn_error(p.srv), "truncated");
+		free_pair(&p);
+	}
+
+	UNIT_CASE("engine: with allow_truncation a bare FIN is end of file") {
+		struct policy_rule sr2 = sr;
+		struct pair p;
+		int a, b;
+		char buf[16];
+		sr2.allow_truncation = true;
+		EXPECT(make_pair(&p, &cr, &sr2, "localhost") == 0);
+		EXPECT(handshake_both(&p, &a, &b) == 0);
+		shutdown(p.fds[0], SHUT_WR);
+		EXPECT(read_until_done(p.srv, buf, sizeof buf) == 0);
+		free_pair(&p);
+	}
+
+	UNIT_CASE("engine: an altered record is an error, not data") {
+		struct pair p;
+		int a, b;
+		unsigned char rec[64], buf[64];
+		ssize_t n;
+		EXPECT(make_pair(&p, &cr, &sr, "localhost") == 0);
+		EXPECT(handshake_both(&p, &a, &b) == 0);
+		/* Let the server's tickets reach the client first. */
+		(void)tls_conn_read(p.cli, buf, sizeof buf, false);
+		EXPECT(tls_conn_write(p.cli, "attack at dawn", 14) == 14);
+		n = read(p.fds[1], rec, sizeof rec);       /* steal the record */
+		EXPECT(n > 20);
+		if (n > 20) {
+			rec[n - 3] ^= 0x01;                /* flip one bit */
+			EXPECT(write(p.fds[0], rec, (size_t)n) == n);
+		}
+		EXPECT(read_until_done(p.srv, buf, sizeof buf) == TLS_ERR);
+		EXPECT(tls_conn_failure(p.srv) == TLS_FAIL_PROTOCOL);
+		EXPECT_CONTAINS(tls_conn_error(p.srv), "bad record mac");
+		free_pair(&p);
+	}
+
+	UNIT_CASE("engine: wrong name is refused with a precise reason") {
+		struct pair p;
+		int a, b;
+		EXPECT(make_pair(&p, &cr, &sr, "wrong.example") == 0);
+		EXPECT(handshake_both(&p, &a, &b) == -1);
+		EXPECT(a == TLS_ERR);
+		EXPECT(tls_conn_failure(p.cli) == TLS_FAIL_HANDSHAKE);
+		EXPECT_CONTAINS(tls_conn_error(p.cli), "hostname mismatch");
+		free_pair(&p);
+	}
+
+	UNIT_CASE("engine: IP literal name is checked against IP SANs") {
+		struct pair p;
+		int a, b;
+		EXPECT(make_pair(&p, &cr, &sr, "127.0.0.1") == 0);
+		EXPECT(handshake_both(&p, &a, &b) == 0);
+		free_pair(&p);
+		EXPECT(make_pair(&p, &cr, &sr, "127.0.0.2") == 0);
+		EXPECT(handshake_both(&p, &a, &b) == -1);
+		EXPECT_CONTAINS(tls_conn_error(p.cli), "IP address mismatch");
+		free_pair(&p);
+	}
+
+	UNIT_CASE("engine: the program's OpenSSL error queue is left as found") {
+		struct pair p;
+		int a, b;
+		char buf[32];
+		ERR_clear_error();
+		ERR_raise(ERR_LIB_EVP, EVP_R_BAD_DECRYPT);    /* the program's own */
+		unsigned long mine = ERR_peek_error();
+		EXPECT(make_pair(&p, &cr, &sr, "localhost") == 0);
+		EXPECT(handshake_both(&p, &a, &b) == 0);   /* not misread as failure */
+		EXPECT(transfer(p.cli, p.srv, (const unsigned char *)"ok", (unsigned char *)buf, 2) == 0);
+		free_pair(&p);
+		EXPECT(make_pair(&p, &cr, &sr, "wrong.example") == 0);
+		EXPECT(handshake_both(&p, &a, &b) == -1);
+		free_pair(&p);
+		EXPECT(ERR_peek_error() == mine);
+		EXPECT(ERR_peek_last_error() == mine);
+		ERR_clear_error();
+	}
+
+	SSL_CTX_free(sr.ctx);
+	SSL_CTX_free(cr.ctx);
+	OSSL_LIB_CTX_free(libctx);
+	return UNIT_RESULT();
+}
