@@ -1,0 +1,541 @@
+/* core/ctx.c — every setting of a rule's SSL_CTX, in one place.
+ *
+ * The shim is a guest in a program that may use the same libssl: every
+ * object here is created in the caller's OSSL_LIB_CTX, and the thread's
+ * error queue is left exactly as found.  That second point is why this
+ * file reads PEM files itself instead of calling the convenience loaders
+ * (SSL_CTX_use_certificate_chain_file, SSL_load_client_CA_file,
+ * SSL_CTX_set_default_verify_paths, X509_load_cert_crl_file): all of them
+ * end in ERR_clear_error(), which would wipe errors the program queued.
+ */
+#include "core/ctx.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "policy/policy.h"
+
+struct build {
+	OSSL_LIB_CTX *libctx;
+	const struct policy_rule *rule;
+	SSL_CTX *ctx;
+	enum ctx_err_key *which;
+	char *why;
+	size_t whylen;
+};
+
+/* Start a step with an empty view of the error queue, so that a message
+ * names the reason of this step's failure and not a leftover of an
+ * earlier step that succeeded anyway.  Errors queued before ctx_build
+ * sit below the mark and are never touched. */
+static void step(void)
+{
+	ERR_pop_to_mark();
+	ERR_set_mark();
+}
+
+/* The most recent OpenSSL reason, in words.  Only the reason: file
+ * names and the rest are already in our own message. */
+static const char *ossl_reason(char *buf, size_t len)
+{
+	unsigned long e = ERR_peek_last_error();
+	const char *r;
+
+	if (e == 0)
+		return NULL;
+	if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
+		return "no PEM data found";
+	if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_BAD_PASSWORD_READ)
+		return "encrypted keys are not supported";
+	r = ERR_reason_error_string(e);
+	if (r)
+		return r;
+	snprintf(buf, len, "OpenSSL error %08lx", e);
+	return buf;
+}
+
+static bool fail(struct build *b, enum ctx_err_key k, bool with_ossl, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Record the first error only; always returns false for "return fail()". */
+static bool fail(struct build *b, enum ctx_err_key k, bool with_ossl, const char *fmt, ...)
+{
+	char rbuf[64];
+	const char *reason = with_ossl ? ossl_reason(rbuf, sizeof(rbuf)) : NULL;
+	va_list ap;
+	size_t n;
+
+	if (*b->which != CTX_ERR_NONE)
+		return false;
+	*b->which = k;
+	if (!b->whylen)
+		return false;
+	va_start(ap, fmt);
+	vsnprintf(b->why, b->whylen, fmt, ap);
+	va_end(ap);
+	n = strlen(b->why);
+	if (reason && n < b->whylen)
+		snprintf(b->why + n, b->whylen - n, ": %s", reason);
+	return false;
+}
+
+/* errno-precise check before OpenSSL sees the path: its "system lib"
+ * errors do not say whether a file is missing, unreadable or a
+ * directory.  faccessat with AT_EACCESS checks the effective ids (right
+ * for setuid programs) and opens no descriptor, so no close() goes
+ * through the preloaded wrappers.  *is_dir is set for directories when
+ * dir_ok, else a directory is an error. */
+static bool check_path(struct build *b, enum ctx_err_key k, const char *what,
+		       const char *path, bool dir_ok, bool *is_dir)
+{
+	struct stat st;
+	int err = 0;
+
+	if (stat(path, &st) != 0)
+		err = errno;
+	else if (S_ISDIR(st.st_mode) && !dir_ok)
+		err = EISDIR;
+	else if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+		return fail(b, k, false, "cannot read %s file \"%s\": not a regular file", what, path);
+	else if (faccessat(AT_FDCWD, path, S_ISDIR(st.st_mode) ? R_OK | X_OK : R_OK, AT_EACCESS) != 0)
+		err = errno;
+	if (err)
+		return fail(b, k, false, "cannot read %s file \"%s\": %s", what, path, strerror(err));
+	if (is_dir)
+		*is_dir = S_ISDIR(st.st_mode);
+	return true;
+}
+
+/* Never prompt on the program's terminal for a pass phrase. */
+static int no_password(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf; (void)size; (void)rwflag; (void)u;
+	return -1;
+}
+
+/* Reading stops at the end of the file with PEM_R_NO_START_LINE; any
+ * other reason means the file holds something broken. */
+static bool pem_clean_eof(void)
+{
+	unsigned long e = ERR_peek_last_error();
+
+	return e == 0 || (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE);
+}
+
+/* Read the next certificate of a PEM file ("CERTIFICATE" or "TRUSTED
+ * CERTIFICATE"; other blocks such as CRLs are skipped) into libctx. */
+static X509 *read_cert(struct build *b, BIO *in)
+{
+	X509 *x = X509_new_ex(b->libctx, NULL);
+
+	if (x && !PEM_read_bio_X509_AUX(in, &x, no_password, NULL)) {
+		X509_free(x);
+		x = NULL;
+	}
+	return x;
+}
+
+/* The certificate, then the rest of the file as its chain (leaf first,
+ * as SSL_CTX_use_certificate_chain_file expects). */
+static bool load_chain(struct build *b, const char *path)
+{
+	BIO *in;
+	X509 *x;
+	bool ok = false;
+
+	if (!check_path(b, CTX_ERR_CERT, "certificate", path, false, NULL))
+		return false;
+	step();
+	if (!(in = BIO_new_file(path, "r")))
+		return fail(b, CTX_ERR_CERT, true, "cannot open certificate file \"%s\"", path);
+	if (!(x = read_cert(b, in))) {
+		fail(b, CTX_ERR_CERT, true, "cannot load certificate file \"%s\"", path);
+		goto out;
+	}
+	if (!SSL_CTX_use_certificate(b->ctx, x)) {
+		X509_free(x);
+		fail(b, CTX_ERR_CERT, true, "cannot use certificate \"%s\"", path);
+		goto out;
+	}
+	X509_free(x);
+	step();
+	while ((x = read_cert(b, in))) {
+		if (!SSL_CTX_add0_chain_cert(b->ctx, x)) {
+			X509_free(x);
+			fail(b, CTX_ERR_CERT, true, "cannot use chain certificate in \"%s\"", path);
+			goto out;
+		}
+	}
+	if (!pem_clean_eof()) {
+		fail(b, CTX_ERR_CERT, true, "bad data after the certificate in \"%s\"", path);
+		goto out;
+	}
+	ok = true;
+out:
+	BIO_free(in);
+	return ok;
+}
+
+static bool key_mismatch(void)
+{
+	unsigned long e = ERR_peek_last_error();
+
+	return ERR_GET_LIB(e) == ERR_LIB_X509 && (ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH ||
+						  ERR_GET_REASON(e) == X509_R_KEY_TYPE_MISMATCH);
+}
+
+/* The decoders say "unsupported" when the file holds no key they know. */
+static bool no_key_found(void)
+{
+	unsigned long e = ERR_peek_last_error();
+
+	return e == 0 || (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE) ||
+	       (ERR_GET_LIB(e) == ERR_LIB_OSSL_DECODER && ERR_GET_REASON(e) == ERR_R_UNSUPPORTED);
+}
+
+/* The private key never appears in a message, only its file name. */
+static bool load_key(struct build *b, const char *path)
+{
+	EVP_PKEY *k;
+	BIO *in;
+	bool ok;
+
+	if (!check_path(b, CTX_ERR_KEY, "key", path, false, NULL))
+		return false;
+	step();
+	if (!(in = BIO_new_file(path, "r")))
+		return fail(b, CTX_ERR_KEY, true, "cannot open key file \"%s\"", path);
+	k = PEM_read_bio_PrivateKey_ex(in, NULL, no_password, NULL, b->libctx, NULL);
+	BIO_free(in);
+	if (!k && no_key_found())
+		return fail(b, CTX_ERR_KEY, false, "cannot load key file \"%s\": no PEM private key found", path);
+	if (!k)
+		return fail(b, CTX_ERR_KEY, true, "cannot load key file \"%s\"", path);
+	step();
+	ok = SSL_CTX_use_PrivateKey(b->ctx, k) == 1;
+	EVP_PKEY_free(k);
+	if (!ok && key_mismatch())
+		return fail(b, CTX_ERR_KEY, false, "key does not match certificate");
+	if (!ok)
+		return fail(b, CTX_ERR_KEY, true, "cannot use key \"%s\"", path);
+	step();
+	if (SSL_CTX_check_private_key(b->ctx) != 1)
+		return fail(b, CTX_ERR_KEY, false, "key does not match certificate");
+	return true;
+}
+
+/* A file of trust anchors: every certificate goes into the verify store;
+ * names collects their subjects (for the server's list of acceptable
+ * client CAs) when not NULL. */
+static bool load_ca_file(struct build *b, const char *path, STACK_OF(X509_NAME) *names)
+{
+	X509_STORE *store = SSL_CTX_get_cert_store(b->ctx);
+	BIO *in;
+	X509 *x;
+	int n = 0;
+	bool ok = false;
+
+	step();
+	if (!(in = BIO_new_file(path, "r")))
+		return fail(b, CTX_ERR_CA, true, "cannot open CA file \"%s\"", path);
+	while ((x = read_cert(b, in))) {
+		X509_NAME *nm = NULL;
+
+		if (!X509_STORE_add_cert(store, x) ||
+		    (names && (!(nm = X509_NAME_dup(X509_get_subject_name(x))) ||
+			       !sk_X509_NAME_push(names, nm)))) {
+			X509_NAME_free(nm);
+			X509_free(x);
+			fail(b, CTX_ERR_CA, true, "cannot use certificate in CA file \"%s\"", path);
+			goto out;
+		}
+		X509_free(x);
+		n++;
+	}
+	if (!pem_clean_eof() || n == 0) {
+		fail(b, CTX_ERR_CA, true, "cannot load CA file \"%s\"", path);
+		goto out;
+	}
+	ok = true;
+out:
+	BIO_free(in);
+	return ok;
+}
+
+/* OpenSSL looks certificates up in a CA directory by subject hash
+ * ("1a2b3c4d.0"); a directory of plain PEM files would silently trust
+ * nothing, so say so at load time. */
+static bool has_hashed_entry(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	bool found = false;
+
+	if (!d)
+		return false;
+	while (!found && (e = readdir(d))) {
+		const char *s = e->d_name;
+		size_t i;
+
+		for (i = 0; i < 8 && ((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')); i++)
+			;
+		if (i == 8 && s[8] == '.' && s[9] >= '0' && s[9] <= '9')
+			found = true;
+	}
+	closedir(d);
+	return found;
+}
+
+static bool load_ca_dir(struct build *b, const char *path)
+{
+	step();
+	if (!has_hashed_entry(path))
+		return fail(b, CTX_ERR_CA, false,
+			    "CA directory \"%s\" has no hashed certificate names (run \"openssl rehash\")", path);
+	if (!SSL_CTX_load_verify_dir(b->ctx, path))
+		return fail(b, CTX_ERR_CA, true, "cannot use CA directory \"%s\"", path);
+	return true;
+}
+
+/* The system trust store, as SSL_CTX_set_default_verify_paths would set
+ * it (SSL_CERT_FILE / SSL_CERT_DIR honoured), minus its ERR_clear_error.
+ * A missing default file or directory is not an error: verification
+ * then fails closed on every connection. */
+static bool load_default_paths(struct build *b)
+{
+	X509_STORE *store = SSL_CTX_get_cert_store(b->ctx);
+	X509_LOOKUP *lf, *ld;
+
+	step();
+	lf = X509_STORE_add_lookup(store, X509_LOOKUP_file());
+	ld = X509_STORE_add_lookup(store, X509_LOOKUP_hash_dir());
+	if (!lf || !ld)
+		return fail(b, CTX_ERR_CA, true, "cannot set up the system trust store");
+	X509_LOOKUP_load_file_ex(lf, NULL, X509_FILETYPE_DEFAULT, b->libctx, NULL);
+	X509_LOOKUP_add_dir(ld, NULL, X509_FILETYPE_DEFAULT);
+	return true;
+}
+
+static bool load_ca(struct build *b, STACK_OF(X509_NAME) *names)
+{
+	const char *path = b->rule->ca;
+	bool is_dir = false;
+
+	if (!check_path(b, CTX_ERR_CA, "CA", path, true, &is_dir))
+		return false;
+	return is_dir ? load_ca_dir(b, path) : load_ca_file(b, path, names);
+}
+
+static bool set_protocols(struct build *b)
+{
+	int min = b->rule->min_version ? b->rule->min_version : TLS1_2_VERSION;
+	/* ciphersuites = "" means no TLS 1.3; say so in the version range
+	 * too, or an OpenSSL client still offers 1.3 and then cannot speak
+	 * it with a server that picks it. */
+	int max = b->rule->ciphersuites && !*b->rule->ciphersuites ? TLS1_2_VERSION : TLS1_3_VERSION;
+
+	step();
+	if (min != TLS1_2_VERSION && min != TLS1_3_VERSION)
+		return fail(b, CTX_ERR_MIN_VERSION, false, "unsupported minimum version");
+	if (min > max)
+		return fail(b, CTX_ERR_CIPHERSUITES, false,
+			    "empty ciphersuites with min_version \"TLSv1.3\" leaves no usable protocol");
+	if (!SSL_CTX_set_min_proto_version(b->ctx, min) ||
+	    !SSL_CTX_set_max_proto_version(b->ctx, max))
+		return fail(b, CTX_ERR_MIN_VERSION, true, "cannot set the protocol versions");
+	SSL_CTX_set_options(b->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+				    SSL_OP_CIPHER_SERVER_PREFERENCE);
+	return true;
+}
+
+/* OpenSSL accepts a TLS 1.3 list as long as one name is known, silently
+ * dropping the others; a typo in a policy must be an error instead. */
+static bool set_ciphersuites(struct build *b)
+{
+	const char *list = b->rule->ciphersuites;
+	const char *s = list;
+
+	step();
+	while (*s) {
+		size_t n = strcspn(s, ":");
+		char name[128];
+
+		if (n > 0) {
+			if (n >= sizeof(name))
+				return fail(b, CTX_ERR_CIPHERSUITES, false, "unknown ciphersuite \"%.*s\"",
+					    (int)n, s);
+			memcpy(name, s, n);
+			name[n] = '\0';
+			if (!SSL_CTX_set_ciphersuites(b->ctx, name))
+				return fail(b, CTX_ERR_CIPHERSUITES, false, "unknown ciphersuite \"%s\"", name);
+		}
+		s += n + (s[n] == ':');
+	}
+	step();
+	if (!SSL_CTX_set_ciphersuites(b->ctx, list))
+		return fail(b, CTX_ERR_CIPHERSUITES, true, "invalid ciphersuites \"%s\"", list);
+	return true;
+}
+
+static bool set_ciphers(struct build *b)
+{
+	step();
+	if (b->rule->ciphers && !SSL_CTX_set_cipher_list(b->ctx, b->rule->ciphers))
+		return fail(b, CTX_ERR_CIPHERS, false, "invalid cipher string \"%s\"", b->rule->ciphers);
+	if (b->rule->ciphersuites && !set_ciphersuites(b))
+		return false;
+	return true;
+}
+
+/* Server side ALPN: the first protocol in the client's order that the
+ * rule also lists.  A client that offers ALPN but nothing we accept gets
+ * a fatal no_application_protocol alert (RFC 7301 3.2) rather than a
+ * connection that speaks a protocol it did not ask for. */
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+		       const unsigned char *in, unsigned int inlen, void *arg)
+{
+	const struct policy_rule *rule = arg;
+	unsigned char *sel = NULL;
+
+	(void)ssl;
+	if (!rule->alpn || !rule->alpn_len)
+		return SSL_TLSEXT_ERR_NOACK;
+	if (inlen == 0)
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	/* Client list first: SSL_select_next_proto prefers its first list. */
+	if (SSL_select_next_proto(&sel, outlen, in, inlen, rule->alpn,
+				  (unsigned int)rule->alpn_len) != OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	*out = sel;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+static bool set_alpn(struct build *b)
+{
+	const struct policy_rule *r = b->rule;
+
+	if (!r->alpn || !r->alpn_len)
+		return true;
+	step();
+	if (r->direction == POLICY_CONNECT) {
+		/* Inverted convention: 0 is success. */
+		if (SSL_CTX_set_alpn_protos(b->ctx, r->alpn, (unsigned int)r->alpn_len) != 0)
+			return fail(b, CTX_ERR_ALPN, true, "cannot set ALPN protocols");
+	} else {
+		/* The rule lives as long as the policy that owns this SSL_CTX. */
+		SSL_CTX_set_alpn_select_cb(b->ctx, alpn_select, (void *)r);
+	}
+	return true;
+}
+
+/* Accept rules: our certificate, and client certificates only when the
+ * rule says require_client_cert = true.  A `ca` without it does not make
+ * us request a certificate: "request but don't require" would let a
+ * client without one in while looking like mutual TLS in the policy. */
+static bool setup_server(struct build *b)
+{
+	const struct policy_rule *r = b->rule;
+	unsigned char sid[SSL_MAX_SID_CTX_LENGTH];
+	int n;
+
+	if (!r->cert || !r->key)
+		return fail(b, CTX_ERR_CERT, false, "an accept rule needs \"cert\" and \"key\"");
+	if (!load_chain(b, r->cert) || !load_key(b, r->key))
+		return false;
+	/* Sessions resumed from the cache must stay within this rule. */
+	n = snprintf((char *)sid, sizeof(sid), "tlsshim:%d", r->index);
+	if (!SSL_CTX_set_session_id_context(b->ctx, sid, (unsigned int)n))
+		return fail(b, CTX_ERR_OTHER, true, "cannot set the session id context");
+	if (!r->require_client_cert) {
+		SSL_CTX_set_verify(b->ctx, SSL_VERIFY_NONE, NULL);
+		return true;
+	}
+	if (!r->ca)
+		return fail(b, CTX_ERR_CA, false, "\"require_client_cert\" needs \"ca\"");
+	{
+		STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
+
+		if (!names)
+			return fail(b, CTX_ERR_OTHER, false, "out of memory");
+		if (!load_ca(b, names)) {
+			sk_X509_NAME_pop_free(names, X509_NAME_free);
+			return false;
+		}
+		/* Empty for a CA directory: clients then pick their own. */
+		SSL_CTX_set_client_CA_list(b->ctx, names);
+	}
+	SSL_CTX_set_verify(b->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	return true;
+}
+
+/* Connect rules: verify the server unless the rule says verify = "none".
+ * The name to check is set per connection by core/tls.c (SSL_set1_host
+ * or the IP address); here only how names match: no partial wildcards. */
+static bool setup_client(struct build *b)
+{
+	const struct policy_rule *r = b->rule;
+
+	if (r->cert && (!load_chain(b, r->cert) || !load_key(b, r->key ? r->key : r->cert)))
+		return false;
+	if (r->verify == POLICY_VERIFY_NONE) {
+		SSL_CTX_set_verify(b->ctx, SSL_VERIFY_NONE, NULL);
+		return true;
+	}
+	if (r->ca ? !load_ca(b, NULL) : !load_default_paths(b))
+		return false;
+	X509_VERIFY_PARAM_set_hostflags(SSL_CTX_get0_param(b->ctx), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	SSL_CTX_set_verify(b->ctx, SSL_VERIFY_PEER, NULL);
+	return true;
+}
+
+static bool build(struct build *b)
+{
+	step();
+	b->ctx = SSL_CTX_new_ex(b->libctx, NULL, TLS_method());
+	if (!b->ctx)
+		return fail(b, CTX_ERR_OTHER, true, "cannot create an SSL_CTX");
+	if (!set_protocols(b) || !set_ciphers(b))
+		return false;
+	if (b->rule->direction == POLICY_ACCEPT ? !setup_server(b) : !setup_client(b))
+		return false;
+	return set_alpn(b);
+}
+
+SSL_CTX *ctx_build(OSSL_LIB_CTX *libctx, const struct policy_rule *rule,
+		   enum ctx_err_key *which, char *why, size_t whylen)
+{
+	enum ctx_err_key dummy;
+	struct build b = {
+		.libctx = libctx, .rule = rule, .which = which ? which : &dummy,
+		.why = why, .whylen = why ? whylen : 0,
+	};
+
+	*b.which = CTX_ERR_NONE;
+	if (b.whylen)
+		why[0] = '\0';
+	if (!rule) {
+		fail(&b, CTX_ERR_OTHER, false, "no rule");
+		return NULL;
+	}
+	ERR_set_mark();
+	if (!build(&b)) {
+		SSL_CTX_free(b.ctx);
+		b.ctx = NULL;
+		if (*b.which == CTX_ERR_NONE)
+			fail(&b, CTX_ERR_OTHER, false, "cannot build the TLS context");
+	}
+	ERR_pop_to_mark();
+	return b.ctx;
+}

@@ -1,0 +1,280 @@
+/* launcher/tlsshim.c — run a program under the shim.
+ *
+ *   tlsshim [-c POLICY] [-v|-q] -- PROGRAM [ARGS...]
+ *   tlsshim --check POLICY
+ *
+ * The policy is loaded here with the very code the library uses, so a bad
+ * policy stops before the program starts (status 78, EX_CONFIG) instead
+ * of in the middle of its start-up.  Then TLSSHIM_CONFIG and LD_PRELOAD
+ * are set to absolute paths (the program may chdir, and so may its
+ * children) and the program is exec'd: the launcher leaves no process
+ * behind.
+ *
+ * Exit status: 64 usage, 78 policy, 127 library or program not found or
+ * not executable; otherwise the program's own.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "policy/policy.h"
+
+#define VERSION "0.1.0"
+#define DEFAULT_POLICY "/etc/tlsshim.conf"
+#define EX_USAGE_ 64
+#define EX_CONFIG_ 78
+#define EX_NOTFOUND 127
+
+static void usage(FILE *f)
+{
+	fputs("usage: tlsshim [-c POLICY] [-v|-q] [--] PROGRAM [ARGS...]\n"
+	      "       tlsshim --check POLICY\n"
+	      "\n"
+	      "Run PROGRAM with its TCP sockets turned into TLS connections as POLICY says.\n"
+	      "\n"
+	      "  -c, --config POLICY  policy file (default: $TLSSHIM_CONFIG, else " DEFAULT_POLICY ")\n"
+	      "  -v, --verbose        log at level info (-vv: debug)\n"
+	      "  -q, --quiet          log errors only\n"
+	      "      --check POLICY   validate POLICY and exit (0: valid, 78: invalid)\n"
+	      "  -h, --help           show this help\n"
+	      "      --version        show the version\n"
+	      "\n"
+	      "Environment: TLSSHIM_LIBRARY (the library to preload), TLSSHIM_LOG, TLSSHIM_LOG_FILE.\n",
+	      f);
+}
+
+static int usage_error(const char *msg)
+{
+	if (msg)
+		fprintf(stderr, "tlsshim: %s\n", msg);
+	usage(stderr);
+	return EX_USAGE_;
+}
+
+/* path made absolute against the current directory; symbolic links are
+ * kept, so a policy behind a link that is later switched stays a link. */
+static char *absolute(const char *path)
+{
+	char *cwd, *out = NULL;
+
+	if (path[0] == '/')
+		return strdup(path);
+	if (!(cwd = getcwd(NULL, 0)))
+		return NULL;
+	if (asprintf(&out, "%s/%s", cwd, path[0] == '.' && path[1] == '/' ? path + 2 : path) < 0)
+		out = NULL;
+	free(cwd);
+	return out;
+}
+
+/* Load the policy, or say why not (in the same form as the shim does). */
+static struct policy *load_policy(const char *path)
+{
+	struct policy_error err;
+	struct policy *p = policy_load(path, &err);
+	char buf[sizeof(err.file) + sizeof(err.msg) + 32];
+
+	if (!p) {
+		policy_error_format(&err, buf, sizeof(buf));
+		fprintf(stderr, "tlsshim: %s\n", buf);
+	}
+	return p;
+}
+
+static int check_only(const char *path)
+{
+	struct policy *p = load_policy(path);
+
+	if (!p)
+		return EX_CONFIG_;
+	printf("%s: OK (%zu rule%s)\n", path, p->nrules, p->nrules == 1 ? "" : "s");
+	policy_free(p);
+	return 0;
+}
+
+static bool readable(const char *path)
+{
+	return path && access(path, R_OK) == 0;
+}
+
+/* $TLSSHIM_LIBRARY, else next to the launcher, else ../lib (installed). */
+static char *find_library(void)
+{
+	const char *env = getenv("TLSSHIM_LIBRARY");
+	char exe[PATH_MAX], *slash, *cand = NULL;
+	ssize_t n;
+
+	if (env && *env) {
+		if (!readable(env)) {
+			fprintf(stderr, "tlsshim: TLSSHIM_LIBRARY=%s: %s\n", env, strerror(errno));
+			return NULL;
+		}
+		return absolute(env);
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		if ((slash = strrchr(exe, '/')))
+			*slash = '\0';
+		if (asprintf(&cand, "%s/libtlsshim.so", exe) >= 0 && readable(cand))
+			return cand;
+		free(cand);
+		if (asprintf(&cand, "%s/../lib/libtlsshim.so", exe) >= 0 && readable(cand))
+			return cand;
+		free(cand);
+		fprintf(stderr, "tlsshim: libtlsshim.so not found in %s or %s/../lib"
+			" (set TLSSHIM_LIBRARY)\n", exe, exe);
+		return NULL;
+	}
+	fprintf(stderr, "tlsshim: cannot find libtlsshim.so: /proc/self/exe: %s"
+		" (set TLSSHIM_LIBRARY)\n", strerror(errno));
+	return NULL;
+}
+
+/* ld.so splits LD_PRELOAD at spaces and colons. */
+static bool preload_token_ok(const char *lib)
+{
+	return !strpbrk(lib, " :\t\n");
+}
+
+static bool preload_has(const char *list, const char *lib)
+{
+	size_t n = strlen(lib);
+	const char *s = list;
+
+	while (*s) {
+		size_t len;
+
+		s += strspn(s, " :\t\n");
+		len = strcspn(s, " :\t\n");
+		if (len == n && strncmp(s, lib, n) == 0)
+			return true;
+		s += len;
+	}
+	return false;
+}
+
+/* Our library goes last: whatever was preloaded first (a sanitizer
+ * runtime must be) stays first. */
+static bool set_preload(const char *lib)
+{
+	const char *old = getenv("LD_PRELOAD");
+	char *val = NULL;
+	int rc;
+
+	if (old && old[strspn(old, " :\t\n")] != '\0') {
+		if (preload_has(old, lib))
+			return true;
+		if (asprintf(&val, "%s %s", old, lib) < 0)
+			return false;
+		rc = setenv("LD_PRELOAD", val, 1);
+		free(val);
+		return rc == 0;
+	}
+	return setenv("LD_PRELOAD", lib, 1) == 0;
+}
+
+struct opts {
+	const char *policy;
+	int verbose;
+	bool quiet;
+	const char *check;
+};
+
+enum { OPT_CHECK = 256, OPT_VERSION };
+
+/* Returns -1 to go on, else an exit status. */
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "check", required_argument, NULL, OPT_CHECK },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	opterr = 0;
+	/* "+": options end at PROGRAM, whose own options are its own. */
+	while ((c = getopt_long(argc, argv, "+:c:vqh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': o->policy = optarg; break;
+		case 'v': o->verbose++; break;
+		case 'q': o->quiet = true; break;
+		case OPT_CHECK: o->check = optarg; break;
+		case 'h': usage(stdout); return 0;
+		case OPT_VERSION: puts("tlsshim " VERSION); return 0;
+		case ':': return usage_error("option requires an argument");
+		default: return usage_error("unknown option");
+		}
+	}
+	if ((o->policy && !*o->policy) || (o->check && !*o->check))
+		return usage_error("empty policy file name");
+	if (o->verbose && o->quiet)
+		return usage_error("-v and -q exclude each other");
+	if (o->check && (o->policy || optind < argc || o->verbose || o->quiet))
+		return usage_error("--check takes only the policy file");
+	if (!o->check && optind >= argc)
+		return usage_error("no program to run");
+	return -1;
+}
+
+static bool set_log_level(const struct opts *o)
+{
+	if (o->quiet)
+		return setenv("TLSSHIM_LOG", "error", 1) == 0;
+	if (o->verbose)
+		return setenv("TLSSHIM_LOG", o->verbose > 1 ? "debug" : "info", 1) == 0;
+	return true;
+}
+
+static int run(const struct opts *o, char **prog)
+{
+	const char *path = o->policy;
+	struct policy *p;
+	char *abs_policy, *lib;
+
+	if (!path)
+		path = getenv("TLSSHIM_CONFIG");
+	if (!path || !*path)
+		path = DEFAULT_POLICY;
+	if (!(p = load_policy(path)))
+		return EX_CONFIG_;
+	policy_free(p);
+	if (!(lib = find_library()))
+		return EX_NOTFOUND;
+	if (!preload_token_ok(lib)) {
+		fprintf(stderr, "tlsshim: %s: a preloaded library's path cannot hold spaces or colons\n", lib);
+		return EX_NOTFOUND;
+	}
+	if (!(abs_policy = absolute(path)) || setenv("TLSSHIM_CONFIG", abs_policy, 1) != 0 ||
+	    !set_preload(lib) || !set_log_level(o)) {
+		fprintf(stderr, "tlsshim: cannot set up the environment: %s\n", strerror(errno));
+		return EX_NOTFOUND;
+	}
+	free(abs_policy);
+	free(lib);
+	execvp(prog[0], prog);
+	fprintf(stderr, "tlsshim: %s: %s\n", prog[0], strerror(errno));
+	return EX_NOTFOUND;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	int rc = parse_args(argc, argv, &o);
+
+	if (rc >= 0)
+		return rc;
+	if (o.check)
+		return check_only(o.check);
+	return run(&o, argv + optind);
+}

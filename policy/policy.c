@@ -1,0 +1,883 @@
+/* policy/policy.c — the policy file (libconfig) into an immutable policy.
+ *
+ * Loading is strict on purpose: the policy decides where a program's
+ * data is encrypted, so anything unexpected (unknown key, wrong type,
+ * value out of range, unusable certificate) stops the load with the file,
+ * the line and the key named, and nothing is half-loaded.
+ *
+ * Inheritance: the top-level `defaults` group may hold any rule key but
+ * `name` and `direction`; a rule takes each key it does not set from it.
+ * A key that applies to one direction only (verify, server_name:
+ * connect; require_client_cert: accept) is an error when a rule of the
+ * other direction sets it itself, and silently not inherited by such a
+ * rule from `defaults`, so one `defaults` can serve both directions.
+ */
+#include "policy/policy.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libconfig.h>
+#include <openssl/err.h>
+
+#include "core/ctx.h"
+
+enum key {
+	K_NAME, K_DIRECTION, K_PORT, K_ADDRESS, K_ACTION, K_CERT, K_KEY, K_CA,
+	K_VERIFY, K_SERVER_NAME, K_REQUIRE_CLIENT_CERT, K_MIN_VERSION, K_CIPHERS,
+	K_CIPHERSUITES, K_ALPN, K_ALLOW_TRUNCATION, K_HANDSHAKE_TIMEOUT_MS,
+	K_COUNT
+};
+
+static const char *const key_names[K_COUNT] = {
+	[K_NAME] = "name", [K_DIRECTION] = "direction", [K_PORT] = "port",
+	[K_ADDRESS] = "address", [K_ACTION] = "action", [K_CERT] = "cert",
+	[K_KEY] = "key", [K_CA] = "ca", [K_VERIFY] = "verify",
+	[K_SERVER_NAME] = "server_name", [K_REQUIRE_CLIENT_CERT] = "require_client_cert",
+	[K_MIN_VERSION] = "min_version", [K_CIPHERS] = "ciphers",
+	[K_CIPHERSUITES] = "ciphersuites", [K_ALPN] = "alpn",
+	[K_ALLOW_TRUNCATION] = "allow_truncation",
+	[K_HANDSHAKE_TIMEOUT_MS] = "handshake_timeout_ms",
+};
+
+#define TIMEOUT_DEFAULT_MS 10000
+#define TIMEOUT_MAX_MS 3600000
+#define ALPN_WIRE_MAX 65533 /* the extension's 16-bit list length, minus its own */
+
+struct loader {
+	const char *path;               /* the policy file, as given */
+	char *dir;                      /* its directory, absolute */
+	struct policy_error *err;
+	char label[300];                /* `rule "x"` or `defaults`, for messages */
+	bool failed;
+};
+
+/* ---- errors ------------------------------------------------------------ */
+
+static bool failv(struct loader *ld, const config_setting_t *s, int line, const char *fmt, va_list ap)
+{
+	struct policy_error *e = ld->err;
+	const char *file = s && config_setting_source_file(s) ? config_setting_source_file(s) : ld->path;
+	size_t n = 0;
+
+	if (ld->failed)
+		return false;
+	ld->failed = true;
+	snprintf(e->file, sizeof(e->file), "%s", file);
+	e->line = s ? (int)config_setting_source_line(s) : line;
+	if (ld->label[0])
+		n = (size_t)snprintf(e->msg, sizeof(e->msg), "%s: ", ld->label);
+	if (n < sizeof(e->msg))
+		vsnprintf(e->msg + n, sizeof(e->msg) - n, fmt, ap);
+	return false;
+}
+
+/* The line is the setting's; always returns false, for "return fail()". */
+static bool fail(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static bool fail(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	failv(ld, s, 0, fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+static bool fail_line(struct loader *ld, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static bool fail_line(struct loader *ld, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	failv(ld, NULL, line, fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+static bool oom(struct loader *ld, const config_setting_t *s)
+{
+	return fail(ld, s, "out of memory");
+}
+
+void policy_error_format(const struct policy_error *err, char *buf, size_t len)
+{
+	if (!buf || !len)
+		return;
+	if (!err)
+		snprintf(buf, len, "(no error)");
+	else if (err->line > 0)
+		snprintf(buf, len, "%s:%d: %s", err->file, err->line, err->msg);
+	else
+		snprintf(buf, len, "%s: %s", err->file, err->msg);
+}
+
+/* ---- scalar values ----------------------------------------------------- */
+
+static bool is_int(const config_setting_t *s)
+{
+	return config_setting_type(s) == CONFIG_TYPE_INT || config_setting_type(s) == CONFIG_TYPE_INT64;
+}
+
+static bool is_seq(const config_setting_t *s)
+{
+	return config_setting_is_list(s) || config_setting_is_array(s);
+}
+
+static bool get_string(struct loader *ld, enum key k, const config_setting_t *s, const char **out)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return fail(ld, s, "\"%s\" must be a string", key_names[k]);
+	*out = config_setting_get_string(s);
+	return true;
+}
+
+static bool get_bool(struct loader *ld, enum key k, const config_setting_t *s, bool *out)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+		return fail(ld, s, "\"%s\" must be true or false", key_names[k]);
+	*out = config_setting_get_bool(s);
+	return true;
+}
+
+/* Log lines and messages carry names and server names: no control
+ * characters, so a policy cannot forge log lines. */
+static bool printable(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+static bool get_label(struct loader *ld, enum key k, const config_setting_t *s, char **out)
+{
+	const char *v = NULL;
+
+	if (!get_string(ld, k, s, &v))
+		return false;
+	if (!*v || strlen(v) > 255 || !printable(v))
+		return fail(ld, s, "\"%s\" must be 1 to 255 printable characters", key_names[k]);
+	if (!(*out = strdup(v)))
+		return oom(ld, s);
+	return true;
+}
+
+/* Relative paths are relative to the policy file, not to wherever the
+ * program happens to run. */
+static bool get_path(struct loader *ld, enum key k, const config_setting_t *s, char **out)
+{
+	const char *v = NULL;
+
+	if (!get_string(ld, k, s, &v))
+		return false;
+	if (!*v)
+		return fail(ld, s, "\"%s\" must not be empty", key_names[k]);
+	if (v[0] == '/')
+		*out = strdup(v);
+	else if (asprintf(out, "%s/%s", ld->dir, v) < 0)
+		*out = NULL;
+	if (!*out)
+		return oom(ld, s);
+	return true;
+}
+
+/* One of a fixed set of words: its index in words, or false. */
+static bool get_word(struct loader *ld, enum key k, const config_setting_t *s,
+		     const char *const *words, int *out)
+{
+	const char *v = NULL;
+	int i;
+
+	if (!get_string(ld, k, s, &v))
+		return false;
+	for (i = 0; words[i]; i++) {
+		if (strcmp(v, words[i]) == 0) {
+			*out = i;
+			return true;
+		}
+	}
+	if (i == 2)
+		return fail(ld, s, "\"%s\" must be \"%s\" or \"%s\", not \"%s\"", key_names[k],
+			    words[0], words[1], v);
+	return fail(ld, s, "\"%s\" must be \"%s\", \"%s\" or \"%s\", not \"%s\"", key_names[k],
+		    words[0], words[1], words[2], v);
+}
+
+/* ---- ports, addresses, ALPN -------------------------------------------- */
+
+static bool port_value(struct loader *ld, const config_setting_t *s, uint16_t *out)
+{
+	long long v;
+
+	if (!is_int(s))
+		return fail(ld, s, "\"port\" must be an integer or a list of integers");
+	v = config_setting_get_int64(s);
+	if (v < 1 || v > 65535)
+		return fail(ld, s, "\"port\" %lld is out of range (1..65535)", v);
+	*out = (uint16_t)v;
+	return true;
+}
+
+static bool parse_ports(struct loader *ld, const config_setting_t *s, struct policy_rule *r)
+{
+	int n = is_seq(s) ? config_setting_length(s) : 1;
+	int i;
+
+	if (!is_seq(s) && !is_int(s))
+		return fail(ld, s, "\"port\" must be an integer or a list of integers");
+	if (n == 0)
+		return fail(ld, s, "\"port\" must not be an empty list (leave it out to match any port)");
+	if (!(r->ports = calloc((size_t)n, sizeof(*r->ports))))
+		return oom(ld, s);
+	for (i = 0; i < n; i++) {
+		if (!port_value(ld, is_seq(s) ? config_setting_get_elem(s, (unsigned)i) : s, &r->ports[i]))
+			return false;
+		r->nports++;
+	}
+	return true;
+}
+
+/* Keep only the first prefix bits: "10.1.2.3/8" means 10.0.0.0/8. */
+static void mask_cidr(struct policy_cidr *c)
+{
+	int bytes = c->family == AF_INET ? 4 : 16;
+	int i;
+
+	for (i = 0; i < bytes; i++) {
+		int keep = c->prefix - 8 * i;
+
+		if (keep <= 0)
+			c->addr[i] = 0;
+		else if (keep < 8)
+			c->addr[i] &= (uint8_t)(0xff << (8 - keep));
+	}
+}
+
+/* "a.b.c.d", "a.b.c.d/n", "v6", "v6/n".  A v6 CIDR inside ::ffff:0:0/96
+ * becomes the v4 CIDR it denotes, so both spellings match the same
+ * sockets (policy_match folds v4-mapped addresses the same way). */
+static bool parse_cidr(const char *text, struct policy_cidr *c)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	const char *slash = strchr(text, '/');
+	size_t alen = slash ? (size_t)(slash - text) : strlen(text);
+	int max;
+
+	if (alen == 0 || alen >= INET6_ADDRSTRLEN)
+		return false;
+	memcpy(buf, text, alen);
+	buf[alen] = '\0';
+	memset(c, 0, sizeof(*c));
+	if (inet_pton(AF_INET, buf, c->addr) == 1)
+		c->family = AF_INET;
+	else if (inet_pton(AF_INET6, buf, c->addr) == 1)
+		c->family = AF_INET6;
+	else
+		return false;
+	max = c->family == AF_INET ? 32 : 128;
+	c->prefix = max;
+	if (slash) {
+		const char *p = slash + 1;
+		int v = 0;
+
+		if (!*p || strlen(p) > 3)
+			return false;
+		for (; *p; p++) {
+			if (*p < '0' || *p > '9')
+				return false;
+			v = v * 10 + (*p - '0');
+		}
+		if (v > max)
+			return false;
+		c->prefix = v;
+	}
+	if (c->family == AF_INET6 && c->prefix >= 96 &&
+	    IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(const void *)c->addr)) {
+		memmove(c->addr, c->addr + 12, 4);
+		memset(c->addr + 4, 0, 12);
+		c->family = AF_INET;
+		c->prefix -= 96;
+	}
+	mask_cidr(c);
+	return true;
+}
+
+static bool parse_addresses(struct loader *ld, const config_setting_t *s, struct policy_rule *r)
+{
+	int n = is_seq(s) ? config_setting_length(s) : 1;
+	int i;
+
+	if (!is_seq(s) && config_setting_type(s) != CONFIG_TYPE_STRING)
+		return fail(ld, s, "\"address\" must be a CIDR string or a list of them");
+	if (n == 0)
+		return fail(ld, s, "\"address\" must not be an empty list (leave it out to match any address)");
+	if (!(r->addrs = calloc((size_t)n, sizeof(*r->addrs))))
+		return oom(ld, s);
+	for (i = 0; i < n; i++) {
+		const config_setting_t *e = is_seq(s) ? config_setting_get_elem(s, (unsigned)i) : s;
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			return fail(ld, e, "\"address\" must be a CIDR string or a list of them");
+		if (!parse_cidr(config_setting_get_string(e), &r->addrs[i]))
+			return fail(ld, e, "\"address\" \"%s\" is not an IP address or CIDR "
+				    "(like \"10.0.0.0/8\" or \"::1/128\")", config_setting_get_string(e));
+		r->naddrs++;
+	}
+	return true;
+}
+
+/* A list of names into ALPN wire format: each one length-prefixed.  An
+ * empty list means no ALPN (and overrides an `alpn` in defaults). */
+static bool parse_alpn(struct loader *ld, const config_setting_t *s, struct policy_rule *r)
+{
+	size_t total = 0, off = 0;
+	int n, i;
+
+	if (!is_seq(s))
+		return fail(ld, s, "\"alpn\" must be a list of strings");
+	n = config_setting_length(s);
+	for (i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		size_t len;
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			return fail(ld, e, "\"alpn\" must be a list of strings");
+		len = strlen(config_setting_get_string(e));
+		if (len < 1 || len > 255)
+			return fail(ld, e, "\"alpn\" protocol names must be 1 to 255 bytes long");
+		total += 1 + len;
+	}
+	if (total > ALPN_WIRE_MAX)
+		return fail(ld, s, "\"alpn\" list is too long");
+	if (total == 0)
+		return true;
+	if (!(r->alpn = malloc(total)))
+		return oom(ld, s);
+	for (i = 0; i < n; i++) {
+		const char *v = config_setting_get_string(config_setting_get_elem(s, (unsigned)i));
+		size_t len = strlen(v);
+
+		r->alpn[off++] = (unsigned char)len;
+		memcpy(r->alpn + off, v, len);
+		off += len;
+	}
+	r->alpn_len = total;
+	return true;
+}
+
+/* ---- one key ------------------------------------------------------------ */
+
+static const char *const dir_words[] = { "accept", "connect", NULL };
+static const char *const action_words[] = { "tls", "plain", "deny", NULL };
+static const char *const verify_words[] = { "full", "none", NULL };
+static const char *const version_words[] = { "TLSv1.2", "TLSv1.3", NULL };
+
+static bool parse_key(struct loader *ld, enum key k, const config_setting_t *s, struct policy_rule *r)
+{
+	int w = 0;
+	long long v;
+
+	switch (k) {
+	case K_NAME:
+		return get_label(ld, k, s, &r->name);
+	case K_DIRECTION:
+		if (!get_word(ld, k, s, dir_words, &w))
+			return false;
+		r->direction = w == 0 ? POLICY_ACCEPT : POLICY_CONNECT;
+		return true;
+	case K_PORT:
+		return parse_ports(ld, s, r);
+	case K_ADDRESS:
+		return parse_addresses(ld, s, r);
+	case K_ACTION:
+		if (!get_word(ld, k, s, action_words, &w))
+			return false;
+		r->action = w == 0 ? POLICY_TLS : w == 1 ? POLICY_PLAIN : POLICY_DENY;
+		return true;
+	case K_CERT:
+		return get_path(ld, k, s, &r->cert);
+	case K_KEY:
+		return get_path(ld, k, s, &r->key);
+	case K_CA:
+		return get_path(ld, k, s, &r->ca);
+	case K_VERIFY:
+		if (!get_word(ld, k, s, verify_words, &w))
+			return false;
+		r->verify = w == 0 ? POLICY_VERIFY_FULL : POLICY_VERIFY_NONE;
+		return true;
+	case K_SERVER_NAME:
+		if (!get_label(ld, k, s, &r->server_name))
+			return false;
+		if (strchr(r->server_name, ' '))
+			return fail(ld, s, "\"server_name\" must not contain spaces");
+		return true;
+	case K_REQUIRE_CLIENT_CERT:
+		return get_bool(ld, k, s, &r->require_client_cert);
+	case K_MIN_VERSION:
+		if (!get_word(ld, k, s, version_words, &w))
+			return false;
+		r->min_version = w == 0 ? TLS1_2_VERSION : TLS1_3_VERSION;
+		return true;
+	case K_CIPHERS:
+	case K_CIPHERSUITES: {
+		const char *c = NULL;
+
+		if (!get_string(ld, k, s, &c))
+			return false;
+		if (!(*(k == K_CIPHERS ? &r->ciphers : &r->ciphersuites) = strdup(c)))
+			return oom(ld, s);
+		return true;
+	}
+	case K_ALPN:
+		return parse_alpn(ld, s, r);
+	case K_ALLOW_TRUNCATION:
+		return get_bool(ld, k, s, &r->allow_truncation);
+	case K_HANDSHAKE_TIMEOUT_MS:
+		if (!is_int(s))
+			return fail(ld, s, "\"handshake_timeout_ms\" must be an integer");
+		v = config_setting_get_int64(s);
+		if (v < 1 || v > TIMEOUT_MAX_MS)
+			return fail(ld, s, "\"handshake_timeout_ms\" %lld is out of range (1..%d)", v,
+				    TIMEOUT_MAX_MS);
+		r->handshake_timeout_ms = (int)v;
+		return true;
+	case K_COUNT:
+		break;
+	}
+	return fail(ld, s, "internal error: unhandled key");
+}
+
+static int key_lookup(const char *name)
+{
+	int k;
+
+	for (k = 0; k < K_COUNT; k++)
+		if (name && strcmp(name, key_names[k]) == 0)
+			return k;
+	return -1;
+}
+
+/* Keys that make sense in one direction only. */
+static bool applies(enum key k, enum policy_dir d)
+{
+	if (k == K_VERIFY || k == K_SERVER_NAME)
+		return d == POLICY_CONNECT;
+	if (k == K_REQUIRE_CLIENT_CERT)
+		return d == POLICY_ACCEPT;
+	return true;
+}
+
+static void rule_free(struct policy_rule *r)
+{
+	free(r->name);
+	free(r->ports);
+	free(r->addrs);
+	free(r->cert);
+	free(r->key);
+	free(r->ca);
+	free(r->server_name);
+	free(r->ciphers);
+	free(r->ciphersuites);
+	free(r->alpn);
+	SSL_CTX_free(r->ctx);
+	memset(r, 0, sizeof(*r));
+}
+
+static void rule_init(struct policy_rule *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->action = POLICY_TLS;
+	r->verify = POLICY_VERIFY_FULL;
+	r->min_version = TLS1_2_VERSION;
+	r->handshake_timeout_ms = TIMEOUT_DEFAULT_MS;
+}
+
+/* ---- defaults and rules ------------------------------------------------- */
+
+/* Checked once on its own, so that a bad value in defaults is reported
+ * as such and not once per rule. */
+static bool check_defaults(struct loader *ld, const config_setting_t *d)
+{
+	struct policy_rule scratch;
+	int i, n = config_setting_length(d);
+	bool ok = true;
+
+	snprintf(ld->label, sizeof(ld->label), "defaults");
+	rule_init(&scratch);
+	for (i = 0; ok && i < n; i++) {
+		const config_setting_t *m = config_setting_get_elem(d, (unsigned)i);
+		int k = key_lookup(config_setting_name(m));
+
+		if (k < 0)
+			ok = fail(ld, m, "unknown key \"%s\"", config_setting_name(m));
+		else if (k == K_NAME || k == K_DIRECTION)
+			ok = fail(ld, m, "\"%s\" is not allowed in defaults", key_names[k]);
+		else
+			ok = parse_key(ld, (enum key)k, m, &scratch);
+	}
+	rule_free(&scratch);
+	ld->label[0] = '\0';
+	return ok;
+}
+
+/* Relations between keys, on the rule's effective values. */
+static bool check_rule(struct loader *ld, const config_setting_t *const src[K_COUNT],
+		       struct policy_rule *r)
+{
+	if (r->key && !r->cert)
+		return fail(ld, src[K_KEY], "\"key\" given without \"cert\"");
+	if (r->cert && !r->key)
+		return fail(ld, src[K_CERT], "\"cert\" given without \"key\"");
+	if (r->direction == POLICY_ACCEPT && r->action == POLICY_TLS && !r->cert)
+		return fail_line(ld, r->line, "an accept rule with action \"tls\" needs \"cert\" and \"key\"");
+	if (r->require_client_cert && !r->ca)
+		return fail(ld, src[K_REQUIRE_CLIENT_CERT], "\"require_client_cert\" needs \"ca\"");
+	return true;
+}
+
+static const config_setting_t *ctx_err_setting(enum ctx_err_key which,
+					       const config_setting_t *const src[K_COUNT])
+{
+	switch (which) {
+	case CTX_ERR_CERT: return src[K_CERT];
+	case CTX_ERR_KEY: return src[K_KEY];
+	case CTX_ERR_CA: return src[K_CA];
+	case CTX_ERR_CIPHERS: return src[K_CIPHERS];
+	case CTX_ERR_CIPHERSUITES: return src[K_CIPHERSUITES];
+	case CTX_ERR_ALPN: return src[K_ALPN];
+	case CTX_ERR_MIN_VERSION: return src[K_MIN_VERSION];
+	default: return NULL;
+	}
+}
+
+static bool build_ctx(struct loader *ld, OSSL_LIB_CTX *libctx,
+		      const config_setting_t *const src[K_COUNT], struct policy_rule *r)
+{
+	enum ctx_err_key which = CTX_ERR_NONE;
+	char why[400];
+	const config_setting_t *s;
+
+	r->ctx = ctx_build(libctx, r, &which, why, sizeof(why));
+	if (r->ctx)
+		return true;
+	s = ctx_err_setting(which, src);
+	return s ? fail(ld, s, "%s", why) : fail_line(ld, r->line, "%s", why);
+}
+
+/* src[k]: where key k of this rule comes from (the rule, or defaults). */
+static bool collect_keys(struct loader *ld, const config_setting_t *g, const config_setting_t *defaults,
+			 const config_setting_t *src[K_COUNT], bool own[K_COUNT])
+{
+	int i, n = config_setting_length(g);
+
+	for (i = 0; i < n; i++) {
+		const config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
+		int k = key_lookup(config_setting_name(m));
+
+		if (k < 0)
+			return fail(ld, m, "unknown key \"%s\"", config_setting_name(m));
+		src[k] = m;
+		own[k] = true;
+	}
+	n = defaults ? config_setting_length(defaults) : 0;
+	for (i = 0; i < n; i++) {
+		const config_setting_t *m = config_setting_get_elem(defaults, (unsigned)i);
+		int k = key_lookup(config_setting_name(m));
+
+		if (k >= 0 && !src[k])
+			src[k] = m;
+	}
+	return true;
+}
+
+static bool load_rule(struct loader *ld, OSSL_LIB_CTX *libctx, const config_setting_t *g,
+		      const config_setting_t *defaults, int index, struct policy_rule *r)
+{
+	const config_setting_t *src[K_COUNT] = { 0 };
+	bool own[K_COUNT] = { 0 };
+	const config_setting_t *name = config_setting_get_member(g, "name");
+	int k;
+
+	rule_init(r);
+	r->index = index;
+	r->line = (int)config_setting_source_line(g);
+	snprintf(ld->label, sizeof(ld->label), "rule %d", index + 1);
+	if (name && !parse_key(ld, K_NAME, name, r))
+		return false;
+	if (!r->name && asprintf(&r->name, "rule %d", index + 1) < 0) {
+		r->name = NULL;
+		return oom(ld, g);
+	}
+	snprintf(ld->label, sizeof(ld->label), "rule \"%s\"", r->name);
+	if (!collect_keys(ld, g, defaults, src, own))
+		return false;
+	if (!src[K_DIRECTION])
+		return fail_line(ld, r->line, "missing \"direction\" (\"accept\" or \"connect\")");
+	if (!parse_key(ld, K_DIRECTION, src[K_DIRECTION], r))
+		return false;
+	for (k = 0; k < K_COUNT; k++) {
+		if (!src[k] || applies((enum key)k, r->direction))
+			continue;
+		if (own[k])
+			return fail(ld, src[k], "\"%s\" applies only to %s rules", key_names[k],
+				    r->direction == POLICY_ACCEPT ? "connect" : "accept");
+		src[k] = NULL;
+	}
+	for (k = K_DIRECTION + 1; k < K_COUNT; k++)
+		if (src[k] && !parse_key(ld, (enum key)k, src[k], r))
+			return false;
+	if (!check_rule(ld, src, r))
+		return false;
+	return r->action != POLICY_TLS || build_ctx(ld, libctx, src, r);
+}
+
+/* ---- the file ------------------------------------------------------------ */
+
+/* The directory of path, absolute, without resolving symbolic links. */
+static char *abs_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *cwd = NULL, *out = NULL;
+	int len = slash ? (int)(slash - path) : 0;
+
+	if (slash && len == 0)
+		return strdup("/");
+	if (path[0] == '/')
+		return strndup(path, (size_t)len);
+	if (!(cwd = getcwd(NULL, 0)))
+		return NULL;
+	if (slash ? asprintf(&out, "%s/%.*s", cwd, len, path) < 0 : !(out = strdup(cwd)))
+		out = NULL;
+	free(cwd);
+	return out;
+}
+
+/* A precise reason (missing, a directory, unreadable) before libconfig,
+ * whose only word for all of these is "file I/O error". */
+static bool check_file(struct loader *ld)
+{
+	struct stat st;
+	int err = 0;
+
+	if (stat(ld->path, &st) != 0)
+		err = errno;
+	else if (S_ISDIR(st.st_mode))
+		err = EISDIR;
+	else if (faccessat(AT_FDCWD, ld->path, R_OK, AT_EACCESS) != 0)
+		err = errno;
+	if (err)
+		return fail_line(ld, 0, "cannot read policy file: %s", strerror(err));
+	return true;
+}
+
+static bool check_top(struct loader *ld, const config_setting_t *root,
+		      const config_setting_t **defaults, const config_setting_t **rules)
+{
+	int i, n = config_setting_length(root);
+
+	for (i = 0; i < n; i++) {
+		const config_setting_t *m = config_setting_get_elem(root, (unsigned)i);
+		const char *name = config_setting_name(m);
+
+		if (strcmp(name, "defaults") == 0)
+			*defaults = m;
+		else if (strcmp(name, "rules") == 0)
+			*rules = m;
+		else
+			return fail(ld, m, "unknown top-level key \"%s\" (expected \"defaults\" or \"rules\")",
+				    name);
+	}
+	if (*defaults && !config_setting_is_group(*defaults))
+		return fail(ld, *defaults, "\"defaults\" must be a group: defaults = { ... };");
+	if (!*rules)
+		return fail_line(ld, 0, "no \"rules\" list (an empty one is written: rules = ();)");
+	if (!is_seq(*rules))
+		return fail(ld, *rules, "\"rules\" must be a list of groups: rules = ( { ... }, ... );");
+	return true;
+}
+
+static bool load_rules(struct loader *ld, struct policy *p, const config_setting_t *rules,
+		       const config_setting_t *defaults)
+{
+	int i, n = config_setting_length(rules);
+
+	if (n == 0)
+		return true;
+	if (!(p->rules = calloc((size_t)n, sizeof(*p->rules))))
+		return oom(ld, rules);
+	for (i = 0; i < n; i++) {
+		const config_setting_t *g = config_setting_get_elem(rules, (unsigned)i);
+
+		p->nrules++;
+		if (!config_setting_is_group(g))
+			return fail(ld, g, "rule %d must be a group: { direction = ...; ... }", i + 1);
+		if (!load_rule(ld, p->libctx, g, defaults, i, &p->rules[i]))
+			return false;
+		p->has[p->rules[i].direction] = true;
+	}
+	return true;
+}
+
+static struct policy *load(struct loader *ld)
+{
+	config_t cf;
+	const config_setting_t *defaults = NULL, *rules = NULL;
+	struct policy *p = NULL;
+	bool ok = false;
+
+	if (!check_file(ld))
+		return NULL;
+	if (!(ld->dir = abs_dir(ld->path))) {
+		fail_line(ld, 0, "cannot find the policy file's directory: %s", strerror(errno));
+		return NULL;
+	}
+	config_init(&cf);
+	config_set_include_dir(&cf, ld->dir);
+	if (!config_read_file(&cf, ld->path)) {
+		snprintf(ld->err->file, sizeof(ld->err->file), "%s",
+			 config_error_file(&cf) ? config_error_file(&cf) : ld->path);
+		ld->err->line = config_error_line(&cf);
+		snprintf(ld->err->msg, sizeof(ld->err->msg), "%s",
+			 config_error_text(&cf) ? config_error_text(&cf) : "cannot parse");
+		ld->failed = true;
+		goto out;
+	}
+	if (!check_top(ld, config_root_setting(&cf), &defaults, &rules))
+		goto out;
+	if (defaults && !check_defaults(ld, defaults))
+		goto out;
+	if (!(p = calloc(1, sizeof(*p))) || !(p->path = strdup(ld->path)) ||
+	    !(p->libctx = OSSL_LIB_CTX_new())) {
+		fail_line(ld, 0, "out of memory");
+		goto out;
+	}
+	ok = load_rules(ld, p, rules, defaults);
+out:
+	config_destroy(&cf);
+	if (!ok) {
+		policy_free(p);
+		p = NULL;
+	}
+	return p;
+}
+
+struct policy *policy_load(const char *path, struct policy_error *err)
+{
+	struct policy_error dummy;
+	struct loader ld = { .path = path ? path : "", .err = err ? err : &dummy };
+	struct policy *p;
+
+	memset(ld.err, 0, sizeof(*ld.err));
+	if (!path || !*path) {
+		fail_line(&ld, 0, "no policy file given");
+		return NULL;
+	}
+	/* Whatever OpenSSL queues while we load is ours to drop; what the
+	 * program had queued before stays. */
+	ERR_set_mark();
+	p = load(&ld);
+	ERR_pop_to_mark();
+	free(ld.dir);
+	return p;
+}
+
+void policy_free(struct policy *p)
+{
+	size_t i;
+
+	if (!p)
+		return;
+	for (i = 0; i < p->nrules; i++)
+		rule_free(&p->rules[i]);
+	free(p->rules);
+	free(p->path);
+	/* After the SSL_CTXs: they hold references into it. */
+	OSSL_LIB_CTX_free(p->libctx);
+	free(p);
+}
+
+/* ---- matching ------------------------------------------------------------ */
+
+struct peer {
+	int family;                 /* AF_INET (v4-mapped folded in) or AF_INET6 */
+	const uint8_t *addr;
+	uint16_t port;
+};
+
+static bool peer_from(const struct sockaddr *sa, socklen_t len, struct peer *out)
+{
+	if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+
+		out->family = AF_INET;
+		out->addr = (const uint8_t *)&in->sin_addr;
+		out->port = ntohs(in->sin_port);
+		return true;
+	}
+	if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+
+		out->port = ntohs(in6->sin6_port);
+		out->addr = in6->sin6_addr.s6_addr;
+		out->family = AF_INET6;
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+			out->family = AF_INET;
+			out->addr += 12;
+		}
+		return true;
+	}
+	return false;
+}
+
+static bool cidr_contains(const struct policy_cidr *c, const struct peer *a)
+{
+	int full = c->prefix / 8, rest = c->prefix % 8;
+
+	if (c->family != a->family)
+		return false;
+	if (memcmp(c->addr, a->addr, (size_t)full) != 0)
+		return false;
+	return rest == 0 || ((c->addr[full] ^ a->addr[full]) & (uint8_t)(0xff << (8 - rest))) == 0;
+}
+
+static bool rule_matches(const struct policy_rule *r, const struct peer *a)
+{
+	size_t i;
+	bool ok = r->nports == 0;
+
+	for (i = 0; !ok && i < r->nports; i++)
+		ok = r->ports[i] == a->port;
+	if (!ok)
+		return false;
+	ok = r->naddrs == 0;
+	for (i = 0; !ok && i < r->naddrs; i++)
+		ok = cidr_contains(&r->addrs[i], a);
+	return ok;
+}
+
+const struct policy_rule *policy_match(const struct policy *p, enum policy_dir dir,
+				       const struct sockaddr *addr, socklen_t len)
+{
+	struct peer a;
+	size_t i;
+
+	if (!p || !addr || (dir != POLICY_ACCEPT && dir != POLICY_CONNECT) || !p->has[dir])
+		return NULL;
+	if (!peer_from(addr, len, &a))
+		return NULL;
+	for (i = 0; i < p->nrules; i++)
+		if (p->rules[i].direction == dir && rule_matches(&p->rules[i], &a))
+			return &p->rules[i];
+	return NULL;
+}

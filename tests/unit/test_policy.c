@@ -1,0 +1,1072 @@
+/* tests/unit/test_policy.c — policy parsing, validation, matching, and the
+ * SSL_CTX each rule gets (core/ctx.c).
+ *
+ * Table-driven: good policies with assertions on what was parsed, bad
+ * policies each with the exact line and a piece of the message.  All
+ * files live in a fresh temporary directory; the certificates are made
+ * here with the OpenSSL API (an expired one and an encrypted key too, which
+ * the openssl command line of this distribution cannot make directly), so
+ * the test depends on nothing but the library under test.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "core/ctx.h"
+#include "policy/policy.h"
+#include "tests/unit/unit.h"
+
+static char dir[256];        /* the temporary directory */
+static char policy_path[320];
+
+/* ---- files -------------------------------------------------------------- */
+
+static void path_in(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/%s", dir, name);
+}
+
+static int write_file(const char *name, const char *text)
+{
+	char p[512];
+	FILE *f;
+
+	path_in(p, sizeof(p), name);
+	if (!(f = fopen(p, "w")))
+		return -1;
+	fputs(text, f);
+	return fclose(f);
+}
+
+/* "@D@" in a policy text stands for the temporary directory. */
+static char *expand(const char *text)
+{
+	size_t dl = strlen(dir), n = strlen(text) + 1;
+	const char *s;
+	char *out, *o;
+
+	for (s = text; (s = strstr(s, "@D@")); s += 3)
+		n += dl;
+	if (!(o = out = malloc(n)))
+		abort();
+	while (*text) {
+		if (strncmp(text, "@D@", 3) == 0) {
+			memcpy(o, dir, dl);
+			o += dl;
+			text += 3;
+		} else {
+			*o++ = *text++;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+static struct policy *load_text(const char *text, struct policy_error *err)
+{
+	char *t = expand(text);
+	FILE *f = fopen(policy_path, "w");
+
+	if (!f)
+		abort();
+	fputs(t, f);
+	fclose(f);
+	free(t);
+	return policy_load(policy_path, err);
+}
+
+/* ---- certificates -------------------------------------------------------- */
+
+static void add_ext(X509 *x, X509 *issuer, int nid, const char *value)
+{
+	X509V3_CTX v3;
+	X509_EXTENSION *e;
+
+	X509V3_set_ctx(&v3, issuer, x, NULL, NULL, 0);
+	if (!(e = X509V3_EXT_conf_nid(NULL, &v3, nid, value)) || !X509_add_ext(x, e, -1))
+		abort();
+	X509_EXTENSION_free(e);
+}
+
+/* A certificate for key, signed by issuer (self-signed when NULL), valid
+ * from now+from to now+to seconds. */
+static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *ikey,
+		       bool ca, long from, long to)
+{
+	static long serial = 1;
+	X509 *x = X509_new();
+	X509_NAME *n;
+
+	if (!x)
+		abort();
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
+	X509_gmtime_adj(X509_getm_notBefore(x), from);
+	X509_gmtime_adj(X509_getm_notAfter(x), to);
+	X509_set_pubkey(x, key);
+	n = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : n);
+	add_ext(x, issuer ? issuer : x, NID_basic_constraints, ca ? "critical,CA:TRUE" : "CA:FALSE");
+	add_ext(x, issuer ? issuer : x, NID_subject_key_identifier, "hash");
+	if (ca)
+		add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign");
+	else
+		add_ext(x, issuer ? issuer : x, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1");
+	if (!X509_sign(x, ikey ? ikey : key, EVP_sha256()))
+		abort();
+	return x;
+}
+
+static void write_cert(const char *name, X509 *x, X509 *extra)
+{
+	char p[512];
+	FILE *f;
+
+	path_in(p, sizeof(p), name);
+	if (!(f = fopen(p, "w")) || !PEM_write_X509(f, x) || (extra && !PEM_write_X509(f, extra)))
+		abort();
+	fclose(f);
+}
+
+static void write_key(const char *name, EVP_PKEY *k, const char *pass)
+{
+	char p[512];
+	FILE *f;
+
+	path_in(p, sizeof(p), name);
+	if (!(f = fopen(p, "w")) ||
+	    !PEM_write_PrivateKey(f, k, pass ? EVP_aes_256_cbc() : NULL, NULL, 0, NULL, (void *)pass))
+		abort();
+	fclose(f);
+}
+
+/* ca, server (+ chain file), client, another CA, an expired server
+ * certificate, an encrypted key, garbage, and CA directories with and
+ * without the hashed names OpenSSL looks certificates up by. */
+static void make_certs(void)
+{
+	EVP_PKEY *ca_k = EVP_EC_gen("P-256"), *srv_k = EVP_EC_gen("P-256");
+	EVP_PKEY *cli_k = EVP_EC_gen("P-256"), *oth_k = EVP_EC_gen("P-256");
+	X509 *ca, *srv, *cli, *oth, *exp;
+	char hashname[64];
+
+	if (!ca_k || !srv_k || !cli_k || !oth_k)
+		abort();
+	ca = make_cert(ca_k, "test CA", NULL, NULL, true, -60, 86400);
+	srv = make_cert(srv_k, "localhost", ca, ca_k, false, -60, 86400);
+	cli = make_cert(cli_k, "client", ca, ca_k, false, -60, 86400);
+	oth = make_cert(oth_k, "other CA", NULL, NULL, true, -60, 86400);
+	exp = make_cert(srv_k, "localhost", ca, ca_k, false, -2 * 86400, -86400);
+	write_cert("ca.crt", ca, NULL);
+	write_key("ca.key", ca_k, NULL);
+	write_cert("server.crt", srv, NULL);
+	write_cert("chain.crt", srv, ca);
+	write_key("server.key", srv_k, NULL);
+	write_cert("client.crt", cli, NULL);
+	write_key("client.key", cli_k, NULL);
+	write_cert("other-ca.crt", oth, NULL);
+	write_cert("expired.crt", exp, NULL);
+	write_key("encrypted.key", srv_k, "secret");
+	write_file("garbage.pem", "this is not PEM\n");
+	write_file("empty.pem", "");
+	mkdir(strcat(strcpy(hashname, dir), "/cadir"), 0700);
+	snprintf(hashname, sizeof(hashname), "cadir/%08lx.0", X509_subject_name_hash(ca));
+	write_cert(hashname, ca, NULL);
+	mkdir(strcat(strcpy(hashname, dir), "/plaindir"), 0700);
+	write_cert("plaindir/ca.pem", ca, NULL);
+	mkdir(strcat(strcpy(hashname, dir), "/sub"), 0700);
+	write_cert("sub/server.crt", srv, NULL);
+	write_key("sub/server.key", srv_k, NULL);
+	X509_free(ca); X509_free(srv); X509_free(cli); X509_free(oth); X509_free(exp);
+	EVP_PKEY_free(ca_k); EVP_PKEY_free(srv_k); EVP_PKEY_free(cli_k); EVP_PKEY_free(oth_k);
+}
+
+/* ---- helpers for assertions ---------------------------------------------- */
+
+static bool ends_with(const char *s, const char *tail)
+{
+	size_t a = s ? strlen(s) : 0, b = strlen(tail);
+
+	return s && a >= b && strcmp(s + a - b, tail) == 0;
+}
+
+static bool cidr_is(const struct policy_cidr *c, int family, const char *addr, int prefix)
+{
+	uint8_t want[16] = { 0 };
+
+	return c->family == family && c->prefix == prefix && inet_pton(family, addr, want) == 1 &&
+	       memcmp(c->addr, want, family == AF_INET ? 4 : 16) == 0;
+}
+
+static const struct policy_rule *rule(const struct policy *p, size_t i)
+{
+	return p && i < p->nrules ? &p->rules[i] : NULL;
+}
+
+/* ---- good policies ------------------------------------------------------- */
+
+/* The example from the contract (docs/spec), with our own files. */
+static void check_contract_example(const struct policy *p)
+{
+	const struct policy_rule *a = rule(p, 0), *b = rule(p, 1);
+	char want[512];
+
+	EXPECT(p->nrules == 2);
+	EXPECT(p->has[POLICY_ACCEPT] && p->has[POLICY_CONNECT]);
+	EXPECT(p->libctx != NULL);
+	if (!a || !b)
+		return;
+	EXPECT_STR(a->name, "redis-in");
+	EXPECT(a->index == 0 && a->line == 6);
+	EXPECT(a->direction == POLICY_ACCEPT && a->action == POLICY_TLS);
+	EXPECT(a->nports == 1 && a->ports[0] == 6379);
+	EXPECT(a->naddrs == 0);
+	path_in(want, sizeof(want), "server.crt");
+	EXPECT_STR(a->cert, want);
+	path_in(want, sizeof(want), "server.key");
+	EXPECT_STR(a->key, want);
+	EXPECT(a->ca == NULL && a->server_name == NULL && !a->require_client_cert);
+	EXPECT(a->min_version == TLS1_2_VERSION && a->handshake_timeout_ms == 10000);
+	EXPECT(a->alpn == NULL && a->alpn_len == 0 && !a->allow_truncation);
+	EXPECT(a->ciphers == NULL && a->ciphersuites == NULL);
+	EXPECT(a->ctx != NULL);
+	EXPECT_STR(b->name, "api-out");
+	EXPECT(b->index == 1 && b->line == 12);
+	EXPECT(b->direction == POLICY_CONNECT && b->verify == POLICY_VERIFY_FULL);
+	EXPECT(b->nports == 1 && b->ports[0] == 443);
+	EXPECT(b->naddrs == 1 && cidr_is(&b->addrs[0], AF_INET, "10.0.0.0", 8));
+	EXPECT_STR(b->server_name, "api.internal");
+	path_in(want, sizeof(want), "ca.crt");
+	EXPECT_STR(b->ca, want);
+	EXPECT(b->cert == NULL && b->key == NULL);
+	EXPECT(b->ctx != NULL);
+}
+
+static void check_lists(const struct policy *p)
+{
+	const struct policy_rule *a = rule(p, 0), *b = rule(p, 1);
+
+	EXPECT(p->nrules == 2);
+	if (!a || !b)
+		return;
+	EXPECT(a->nports == 3 && a->ports[0] == 80 && a->ports[1] == 443 && a->ports[2] == 65535);
+	EXPECT(b->nports == 2 && b->ports[0] == 1 && b->ports[1] == 8081);
+	EXPECT(a->naddrs == 1 && cidr_is(&a->addrs[0], AF_INET, "127.0.0.1", 32));
+	EXPECT(b->naddrs == 6);
+	if (b->naddrs != 6)
+		return;
+	EXPECT(cidr_is(&b->addrs[0], AF_INET, "10.0.0.0", 8));      /* host bits dropped */
+	EXPECT(cidr_is(&b->addrs[1], AF_INET6, "::1", 128));
+	EXPECT(cidr_is(&b->addrs[2], AF_INET6, "2001:db8::", 32));
+	EXPECT(cidr_is(&b->addrs[3], AF_INET, "192.168.0.0", 16));  /* v4-mapped folded */
+	EXPECT(cidr_is(&b->addrs[4], AF_INET, "0.0.0.0", 0));
+	EXPECT(cidr_is(&b->addrs[5], AF_INET6, "fe80::", 9));
+}
+
+static void check_defaults(const struct policy *p)
+{
+	const struct policy_rule *a = rule(p, 0), *b = rule(p, 1), *c = rule(p, 2);
+	static const unsigned char wire[] = "\x02h2\x08http/1.1";
+
+	EXPECT(p->nrules == 3);
+	if (!a || !b || !c)
+		return;
+	/* inherits everything */
+	EXPECT(a->nports == 1 && a->ports[0] == 443);
+	EXPECT(a->alpn_len == sizeof(wire) - 1 && a->alpn && memcmp(a->alpn, wire, a->alpn_len) == 0);
+	EXPECT(a->handshake_timeout_ms == 5000 && a->allow_truncation);
+	EXPECT(a->min_version == TLS1_3_VERSION && a->verify == POLICY_VERIFY_NONE);
+	EXPECT_STR(a->ciphersuites, "TLS_AES_256_GCM_SHA384");
+	EXPECT_STR(a->server_name, "backend");
+	/* overrides */
+	EXPECT(b->nports == 2 && b->ports[0] == 8443 && b->ports[1] == 9443);
+	EXPECT(b->alpn == NULL && b->alpn_len == 0);
+	EXPECT(b->handshake_timeout_ms == 100 && !b->allow_truncation);
+	EXPECT(b->min_version == TLS1_2_VERSION && b->verify == POLICY_VERIFY_FULL);
+	EXPECT_STR(b->server_name, "other");
+	/* an accept rule does not take the connect-only keys of defaults */
+	EXPECT(c->direction == POLICY_ACCEPT);
+	EXPECT(c->verify == POLICY_VERIFY_FULL && c->server_name == NULL);
+	EXPECT(c->nports == 1 && c->ports[0] == 443 && c->min_version == TLS1_3_VERSION);
+	EXPECT(c->ctx != NULL);
+	if (c->ctx)
+		EXPECT(SSL_CTX_get_min_proto_version(c->ctx) == TLS1_3_VERSION);
+}
+
+static void check_empty(const struct policy *p)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(443) };
+
+	EXPECT(p->nrules == 0 && p->rules == NULL);
+	EXPECT(!p->has[POLICY_ACCEPT] && !p->has[POLICY_CONNECT]);
+	EXPECT(policy_match(p, POLICY_CONNECT, (struct sockaddr *)&sin, sizeof(sin)) == NULL);
+	EXPECT(ends_with(p->path, "/policy.conf"));
+}
+
+static void check_names_actions(const struct policy *p)
+{
+	const struct policy_rule *a = rule(p, 0), *b = rule(p, 1), *c = rule(p, 2);
+
+	EXPECT(p->nrules == 3);
+	if (!a || !b || !c)
+		return;
+	EXPECT_STR(a->name, "rule 1");
+	EXPECT(a->action == POLICY_PLAIN && a->ctx == NULL && a->direction == POLICY_ACCEPT);
+	EXPECT_STR(b->name, "blocked");
+	EXPECT(b->action == POLICY_DENY && b->ctx == NULL);
+	EXPECT_STR(c->name, "rule 3");
+	EXPECT(c->action == POLICY_TLS && c->ctx != NULL);
+	EXPECT(c->handshake_timeout_ms == 3600000);
+}
+
+static void check_files(const struct policy *p)
+{
+	const struct policy_rule *a = rule(p, 0), *b = rule(p, 1), *c = rule(p, 2), *d = rule(p, 3);
+	char want[512];
+
+	EXPECT(p->nrules == 4);
+	if (!a || !b || !c || !d)
+		return;
+	path_in(want, sizeof(want), "chain.crt");            /* absolute, as written */
+	EXPECT_STR(a->cert, want);
+	EXPECT(a->ctx != NULL);
+	if (a->ctx) {
+		STACK_OF(X509) *chain = NULL;
+
+		EXPECT(SSL_CTX_get0_chain_certs(a->ctx, &chain) == 1 && sk_X509_num(chain) == 1);
+	}
+	path_in(want, sizeof(want), "sub/../cadir");        /* relative, kept as is */
+	EXPECT_STR(b->ca, want);
+	EXPECT(b->ctx != NULL);
+	path_in(want, sizeof(want), "expired.crt");
+	EXPECT_STR(c->cert, want);
+	EXPECT(c->ctx != NULL);                               /* expired: the shim warns */
+	path_in(want, sizeof(want), "sub/server.key");
+	EXPECT_STR(d->key, want);
+}
+
+/* The secure defaults of core/ctx.c, as seen on the SSL_CTX. */
+static void check_ctx_settings(const struct policy *p)
+{
+	const uint64_t must = SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+			      SSL_OP_CIPHER_SERVER_PREFERENCE;
+	size_t i;
+
+	EXPECT(p->nrules == 5);
+	for (i = 0; i < p->nrules; i++) {
+		SSL_CTX *x = p->rules[i].ctx;
+
+		EXPECT(x != NULL);
+		if (!x)
+			return;
+		EXPECT(SSL_CTX_get_min_proto_version(x) == TLS1_2_VERSION);
+		EXPECT(SSL_CTX_get_max_proto_version(x) == TLS1_3_VERSION);
+		EXPECT((SSL_CTX_get_options(x) & must) == must);
+	}
+	/* accept without require_client_cert: no client certificate asked */
+	EXPECT(SSL_CTX_get_verify_mode(p->rules[0].ctx) == SSL_VERIFY_NONE);
+	EXPECT(SSL_CTX_get0_certificate(p->rules[0].ctx) != NULL);
+	/* mutual TLS */
+	EXPECT(SSL_CTX_get_verify_mode(p->rules[1].ctx) ==
+	       (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT));
+	EXPECT(sk_X509_NAME_num(SSL_CTX_get_client_CA_list(p->rules[1].ctx)) == 1);
+	/* connect, verify full, own CA / system store; verify none */
+	EXPECT(SSL_CTX_get_verify_mode(p->rules[2].ctx) == SSL_VERIFY_PEER);
+	EXPECT(SSL_CTX_get_verify_mode(p->rules[3].ctx) == SSL_VERIFY_PEER);
+	EXPECT(SSL_CTX_get_verify_mode(p->rules[4].ctx) == SSL_VERIFY_NONE);
+	EXPECT(SSL_CTX_get0_certificate(p->rules[4].ctx) != NULL);   /* client certificate */
+}
+
+struct good {
+	const char *name;
+	const char *text;
+	void (*check)(const struct policy *);
+};
+
+static const struct good goods[] = {
+	{ "contract example",
+	  "# tlsshim.conf\n"
+	  "defaults = {                       # inherited by every rule\n"
+	  "  min_version = \"TLSv1.2\";\n"
+	  "};\n"
+	  "rules = (\n"
+	  "  { name = \"redis-in\";\n"
+	  "    direction = \"accept\";\n"
+	  "    port = 6379;\n"
+	  "    cert = \"server.crt\";\n"
+	  "    key  = \"server.key\";\n"
+	  "  },\n"
+	  "  { name = \"api-out\";\n"
+	  "    direction = \"connect\";\n"
+	  "    port = 443;\n"
+	  "    address = \"10.0.0.0/8\";\n"
+	  "    ca = \"ca.crt\";\n"
+	  "    server_name = \"api.internal\";\n"
+	  "  }\n"
+	  ");\n", check_contract_example },
+	{ "port and address lists",
+	  "rules = (\n"
+	  "  { direction = \"connect\"; port = [80, 443, 65535]; address = \"127.0.0.1\"; },\n"
+	  "  { direction = \"connect\"; port = (1, 8081L);\n"
+	  "    address = [\"10.1.2.3/8\", \"::1\", \"2001:db8::/32\", \"::ffff:192.168.7.7/112\",\n"
+	  "               \"0.0.0.0/0\", \"fe80::1/9\"]; }\n"
+	  ");\n", check_lists },
+	{ "defaults inherited and overridden",
+	  "defaults = { port = 443; alpn = [\"h2\", \"http/1.1\"]; handshake_timeout_ms = 5000;\n"
+	  "  allow_truncation = true; min_version = \"TLSv1.3\"; verify = \"none\";\n"
+	  "  server_name = \"backend\"; ciphersuites = \"TLS_AES_256_GCM_SHA384\"; };\n"
+	  "rules = (\n"
+	  "  { direction = \"connect\"; },\n"
+	  "  { direction = \"connect\"; port = [8443, 9443]; alpn = []; handshake_timeout_ms = 100;\n"
+	  "    allow_truncation = false; min_version = \"TLSv1.2\"; verify = \"full\";\n"
+	  "    server_name = \"other\"; },\n"
+	  "  { direction = \"accept\"; cert = \"server.crt\"; key = \"server.key\"; }\n"
+	  ");\n", check_defaults },
+	{ "empty rules list", "rules = ();\n", check_empty },
+	{ "empty rules array", "defaults = { port = 1; };\nrules = [];\n", check_empty },
+	{ "names and actions",
+	  "rules = (\n"
+	  "  { direction = \"accept\"; action = \"plain\"; },\n"
+	  "  { name = \"blocked\"; direction = \"connect\"; action = \"deny\"; },\n"
+	  "  { direction = \"connect\"; action = \"tls\"; handshake_timeout_ms = 3600000; }\n"
+	  ");\n", check_names_actions },
+	{ "absolute, relative and directory paths",
+	  "rules = (\n"
+	  "  { direction = \"accept\"; cert = \"@D@/chain.crt\"; key = \"@D@/server.key\"; },\n"
+	  "  { direction = \"connect\"; ca = \"sub/../cadir\"; },\n"
+	  "  { direction = \"accept\"; port = 2; cert = \"expired.crt\"; key = \"server.key\"; },\n"
+	  "  { direction = \"accept\"; port = 3; cert = \"sub/server.crt\"; key = \"sub/server.key\"; }\n"
+	  ");\n", check_files },
+	{ "SSL_CTX settings",
+	  "rules = (\n"
+	  "  { direction = \"accept\"; port = 1; cert = \"server.crt\"; key = \"server.key\"; ca = \"ca.crt\"; },\n"
+	  "  { direction = \"accept\"; port = 2; cert = \"server.crt\"; key = \"server.key\"; ca = \"ca.crt\";\n"
+	  "    require_client_cert = true; },\n"
+	  "  { direction = \"connect\"; ca = \"ca.crt\"; ciphers = \"ECDHE+AESGCM\"; },\n"
+	  "  { direction = \"connect\"; },\n"
+	  "  { direction = \"connect\"; verify = \"none\"; cert = \"client.crt\"; key = \"client.key\"; }\n"
+	  ");\n", check_ctx_settings },
+};
+
+static void run_goods(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(goods) / sizeof(goods[0]); i++) {
+		char name[128];
+
+		snprintf(name, sizeof(name), "good: %s", goods[i].name);
+		UNIT_CASE(name) {
+			struct policy_error err;
+			struct policy *p = load_text(goods[i].text, &err);
+
+			if (!p) {
+				char buf[1200];
+
+				policy_error_format(&err, buf, sizeof(buf));
+				EXPECT_STR(buf, "(policy loads)");
+			} else {
+				goods[i].check(p);
+			}
+			policy_free(p);
+		}
+	}
+}
+
+/* ---- bad policies --------------------------------------------------------- */
+
+struct bad {
+	const char *name;
+	const char *text;
+	int line;
+	const char *msg;
+};
+
+#define ACC "direction = \"accept\"; "
+#define CRT "cert = \"server.crt\"; key = \"server.key\"; "
+
+static const struct bad bads[] = {
+	{ "unknown rule key",
+	  "rules = (\n  { name = \"redis-in\";\n    direction = \"accept\";\n" "    " CRT "\n"
+	  "    prot = 6379; }\n);\n", 5, "rule \"redis-in\": unknown key \"prot\"" },
+	{ "unknown top-level key", "rules = ();\nrule = ();\n", 2, "unknown top-level key \"rule\"" },
+	{ "port is a string", "rules = (\n { direction = \"connect\";\n   port = \"80\"; }\n);\n", 3,
+	  "rule \"rule 1\": \"port\" must be an integer" },
+	{ "port 0", "rules = ({ direction = \"connect\";\n port = 0; });\n", 2, "\"port\" 0 is out of range" },
+	{ "port 70000", "rules = ({ direction = \"connect\";\n port = 70000; });\n", 2, "70000 is out of range" },
+	{ "bad port in a list", "rules = ({ direction = \"connect\"; port = [80,\n 443,\n 99999]; });\n", 3,
+	  "99999 is out of range" },
+	{ "string in a port list", "rules = ({ direction = \"connect\"; port = (80,\n \"443\"); });\n", 2,
+	  "\"port\" must be an integer" },
+	{ "empty port list", "rules = ({ direction = \"connect\";\n port = []; });\n", 2, "empty list" },
+	{ "float port", "rules = ({ direction = \"connect\";\n port = 80.0; });\n", 2, "must be an integer" },
+	{ "verify is an int", "rules = ({ direction = \"connect\";\n verify = 1; });\n", 2,
+	  "\"verify\" must be a string" },
+	{ "verify word", "rules = ({ direction = \"connect\";\n verify = \"partial\"; });\n", 2,
+	  "\"verify\" must be \"full\" or \"none\"" },
+	{ "direction sideways", "rules = (\n{ name = \"x\";\n direction = \"sideways\"; });\n", 3,
+	  "rule \"x\": \"direction\" must be \"accept\" or \"connect\", not \"sideways\"" },
+	{ "missing direction", "rules = (\n  { port = 1; },\n  { name = \"nodir\";\n port = 1; }\n);\n", 2,
+	  "rule \"rule 1\": missing \"direction\"" },
+	{ "address /33", "rules = ({ direction = \"connect\";\n address = \"10.0.0.0/33\"; });\n", 2,
+	  "\"address\" \"10.0.0.0/33\" is not an IP address or CIDR" },
+	{ "address v6 /129", "rules = ({ direction = \"connect\";\n address = \"::1/129\"; });\n", 2,
+	  "\"::1/129\" is not" },
+	{ "address host name", "rules = ({ direction = \"connect\";\n address = \"example.com\"; });\n", 2,
+	  "\"example.com\" is not" },
+	{ "address junk prefix", "rules = ({ direction = \"connect\";\n address = \"10.0.0.0/8x\"; });\n", 2,
+	  "is not an IP address" },
+	{ "bad address in a list",
+	  "rules = ({ direction = \"connect\"; address = [\"10.0.0.0/8\",\n \"10.0.0.0/\"]; });\n", 2,
+	  "\"10.0.0.0/\" is not" },
+	{ "address is an int", "rules = ({ direction = \"connect\";\n address = 10; });\n", 2,
+	  "\"address\" must be a CIDR string" },
+	{ "action word", "rules = ({ direction = \"connect\";\n action = \"encrypt\"; });\n", 2,
+	  "\"action\" must be \"tls\", \"plain\" or \"deny\"" },
+	{ "tls accept without cert", "rules = (\n { direction = \"accept\";\n port = 1; }\n);\n", 2,
+	  "accept rule with action \"tls\" needs \"cert\" and \"key\"" },
+	{ "key without cert", "rules = ({ direction = \"connect\";\n key = \"client.key\"; });\n", 2,
+	  "\"key\" given without \"cert\"" },
+	{ "cert without key", "rules = ({ direction = \"connect\";\n cert = \"client.crt\"; });\n", 2,
+	  "\"cert\" given without \"key\"" },
+	{ "require_client_cert without ca",
+	  "rules = ({ " ACC CRT "\n require_client_cert = true; });\n", 2,
+	  "\"require_client_cert\" needs \"ca\"" },
+	{ "require_client_cert not a bool",
+	  "rules = ({ " ACC CRT "ca = \"ca.crt\";\n require_client_cert = \"yes\"; });\n", 2,
+	  "\"require_client_cert\" must be true or false" },
+	{ "require_client_cert on connect",
+	  "rules = ({ name = \"c\"; direction = \"connect\"; ca = \"ca.crt\";\n require_client_cert = true; });\n",
+	  2, "rule \"c\": \"require_client_cert\" applies only to accept rules" },
+	{ "verify on accept", "rules = ({ " ACC CRT "\n verify = \"none\"; });\n", 2,
+	  "\"verify\" applies only to connect rules" },
+	{ "server_name on accept", "rules = ({ " ACC CRT "\n server_name = \"x\"; });\n", 2,
+	  "\"server_name\" applies only to connect rules" },
+	{ "server_name with a space", "rules = ({ direction = \"connect\";\n server_name = \"a b\"; });\n", 2,
+	  "must not contain spaces" },
+	{ "empty server_name", "rules = ({ direction = \"connect\";\n server_name = \"\"; });\n", 2,
+	  "\"server_name\" must be 1 to 255 printable characters" },
+	{ "name is an int", "rules = ({\n name = 5; direction = \"connect\"; });\n", 2,
+	  "rule 1: \"name\" must be a string" },
+	{ "name with a newline", "rules = ({\n name = \"a\\nb\"; direction = \"connect\"; });\n", 2,
+	  "\"name\" must be 1 to 255 printable characters" },
+	{ "min_version TLSv1.1", "rules = ({ direction = \"connect\";\n min_version = \"TLSv1.1\"; });\n", 2,
+	  "\"min_version\" must be \"TLSv1.2\" or \"TLSv1.3\"" },
+	{ "alpn not a list", "rules = ({ direction = \"connect\";\n alpn = \"h2\"; });\n", 2,
+	  "\"alpn\" must be a list of strings" },
+	{ "alpn empty name", "rules = ({ direction = \"connect\"; alpn = [\"h2\",\n \"\"]; });\n", 2,
+	  "1 to 255 bytes" },
+	{ "alpn int element", "rules = ({ direction = \"connect\"; alpn = (\"h2\",\n 2); });\n", 2,
+	  "\"alpn\" must be a list of strings" },
+	{ "allow_truncation not a bool", "rules = ({ direction = \"connect\";\n allow_truncation = 1; });\n", 2,
+	  "\"allow_truncation\" must be true or false" },
+	{ "timeout 0", "rules = ({ direction = \"connect\";\n handshake_timeout_ms = 0; });\n", 2,
+	  "\"handshake_timeout_ms\" 0 is out of range (1..3600000)" },
+	{ "timeout too long", "rules = ({ direction = \"connect\";\n handshake_timeout_ms = 3600001; });\n", 2,
+	  "out of range" },
+	{ "timeout a string", "rules = ({ direction = \"connect\";\n handshake_timeout_ms = \"10\"; });\n", 2,
+	  "\"handshake_timeout_ms\" must be an integer" },
+	{ "defaults with name", "defaults = {\n name = \"x\"; };\nrules = ();\n", 2,
+	  "defaults: \"name\" is not allowed in defaults" },
+	{ "defaults with direction", "defaults = {\n direction = \"accept\"; };\nrules = ();\n", 2,
+	  "\"direction\" is not allowed in defaults" },
+	{ "defaults unknown key", "defaults = { port = 1;\n prot = 2; };\nrules = ();\n", 2,
+	  "defaults: unknown key \"prot\"" },
+	{ "defaults bad value", "defaults = {\n verify = \"maybe\"; };\nrules = ({ direction = \"connect\"; });\n", 2,
+	  "defaults: \"verify\" must be" },
+	{ "defaults not a group", "defaults = 5;\nrules = ();\n", 1, "\"defaults\" must be a group" },
+	{ "defaults file missing, reported at its line",
+	  "defaults = {\n ca = \"nope.crt\"; };\nrules = (\n{ name = \"r\"; direction = \"connect\"; });\n", 2,
+	  "rule \"r\": cannot read CA file" },
+	{ "rules not a list", "\nrules = 5;\n", 2, "\"rules\" must be a list of groups" },
+	{ "rule not a group", "rules = (\n { direction = \"connect\"; },\n 5\n);\n", 3, "rule 2 must be a group" },
+	{ "syntax error", "rules = (\n { direction = ; }\n);\n", 2, "syntax error" },
+	{ "duplicate key", "rules = ({ direction = \"connect\";\n direction = \"accept\"; });\n", 2,
+	  "duplicate setting name" },
+	{ "missing cert file", "rules = ({ " ACC "\n cert = \"nope.crt\"; key = \"server.key\"; });\n", 2,
+	  "cannot read certificate file \"@D@/nope.crt\": No such file or directory" },
+	{ "cert is a directory", "rules = ({ " ACC "\n cert = \"cadir\"; key = \"server.key\"; });\n", 2,
+	  "cannot read certificate file \"@D@/cadir\": Is a directory" },
+	{ "garbage cert", "rules = ({ " ACC "\n cert = \"garbage.pem\"; key = \"server.key\"; });\n", 2,
+	  "cannot load certificate file \"@D@/garbage.pem\": no PEM data found" },
+	{ "empty cert", "rules = ({ " ACC "\n cert = \"empty.pem\"; key = \"server.key\"; });\n", 2,
+	  "cannot load certificate file" },
+	{ "key file is a certificate",
+	  "rules = ({ " ACC "cert = \"server.crt\";\n key = \"server.crt\"; });\n", 2,
+	  "cannot load key file \"@D@/server.crt\": no PEM private key found" },
+	{ "missing key file", "rules = ({ name = \"api-out\"; direction = \"connect\"; cert = \"client.crt\";\n"
+	  " key = \"/x/y.key\"; });\n", 2,
+	  "rule \"api-out\": cannot read key file \"/x/y.key\": No such file or directory" },
+	{ "key does not match certificate",
+	  "rules = (\n{ name = \"web\"; " ACC "\n cert = \"server.crt\";\n key = \"client.key\"; });\n", 4,
+	  "rule \"web\": key does not match certificate" },
+	{ "encrypted key", "rules = ({ " ACC "cert = \"server.crt\";\n key = \"encrypted.key\"; });\n", 2,
+	  "encrypted keys are not supported" },
+	{ "garbage CA file", "rules = ({ direction = \"connect\";\n ca = \"garbage.pem\"; });\n", 2,
+	  "cannot load CA file \"@D@/garbage.pem\"" },
+	{ "missing CA file", "rules = ({ direction = \"connect\";\n ca = \"nope\"; });\n", 2,
+	  "cannot read CA file \"@D@/nope\": No such file or directory" },
+	{ "CA directory without hashed names", "rules = ({ direction = \"connect\";\n ca = \"plaindir\"; });\n", 2,
+	  "has no hashed certificate names" },
+	{ "garbage mTLS CA",
+	  "rules = ({ " ACC CRT "require_client_cert = true;\n ca = \"garbage.pem\"; });\n", 2,
+	  "cannot load CA file" },
+	{ "empty cert path", "rules = ({ direction = \"connect\";\n cert = \"\"; key = \"client.key\"; });\n", 2,
+	  "\"cert\" must not be empty" },
+	{ "invalid cipher string", "rules = ({ direction = \"connect\";\n ciphers = \"NOPE-NOPE\"; });\n", 2,
+	  "invalid cipher string \"NOPE-NOPE\"" },
+	{ "unknown ciphersuite",
+	  "rules = ({ direction = \"connect\";\n ciphersuites = \"TLS_AES_128_GCM_SHA256:TLS_NOPE\"; });\n", 2,
+	  "unknown ciphersuite \"TLS_NOPE\"" },
+	{ "no TLS 1.3 suite with TLS 1.3 only",
+	  "rules = ({ direction = \"connect\"; min_version = \"TLSv1.3\";\n ciphersuites = \"\"; });\n", 2,
+	  "empty ciphersuites" },
+	{ "ciphers not a string", "rules = ({ direction = \"connect\";\n ciphers = [\"A\"]; });\n", 2,
+	  "\"ciphers\" must be a string" },
+	{ "missing rules", "defaults = {};\n", 0, "no \"rules\" list" },
+};
+
+static void run_bads(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
+		char name[128];
+
+		snprintf(name, sizeof(name), "bad: %s", bads[i].name);
+		UNIT_CASE(name) {
+			struct policy_error err;
+			struct policy *p = load_text(bads[i].text, &err);
+			char *want = expand(bads[i].msg), buf[1200], prefix[400];
+
+			EXPECT(p == NULL);
+			policy_free(p);
+			EXPECT_STR(err.file, policy_path);
+			EXPECT(err.line == bads[i].line);
+			if (err.line != bads[i].line)
+				printf("  line %d, want %d: %s\n", err.line, bads[i].line, err.msg);
+			EXPECT_CONTAINS(err.msg, want);
+			EXPECT(strchr(err.msg, '\n') == NULL);
+			policy_error_format(&err, buf, sizeof(buf));
+			if (bads[i].line)
+				snprintf(prefix, sizeof(prefix), "%s:%d: ", policy_path, bads[i].line);
+			else
+				snprintf(prefix, sizeof(prefix), "%s: ", policy_path);
+			EXPECT(strncmp(buf, prefix, strlen(prefix)) == 0);
+			free(want);
+		}
+	}
+}
+
+static void run_special_bads(void)
+{
+	struct policy_error err;
+	struct policy *p;
+	char buf[1200];
+
+	UNIT_CASE("bad: missing policy file") {
+		char missing[400];
+
+		snprintf(missing, sizeof(missing), "%s/does-not-exist.conf", dir);
+		EXPECT(policy_load(missing, &err) == NULL);
+		EXPECT_STR(err.file, missing);
+		EXPECT(err.line == 0);
+		EXPECT_CONTAINS(err.msg, "No such file or directory");
+		policy_error_format(&err, buf, sizeof(buf));
+		EXPECT(strncmp(buf, missing, strlen(missing)) == 0 && strncmp(buf + strlen(missing), ": ", 2) == 0);
+	}
+	UNIT_CASE("bad: policy file is a directory") {
+		EXPECT(policy_load(dir, &err) == NULL);
+		EXPECT(err.line == 0);
+		EXPECT_CONTAINS(err.msg, "Is a directory");
+	}
+	UNIT_CASE("bad: no path") {
+		EXPECT(policy_load(NULL, &err) == NULL);
+		EXPECT(policy_load("", &err) == NULL);
+		EXPECT_CONTAINS(err.msg, "no policy file");
+		EXPECT(policy_load("", NULL) == NULL);
+	}
+	UNIT_CASE("bad: alpn name of 256 bytes") {
+		char text[600], longname[257];
+
+		memset(longname, 'a', 256);
+		longname[256] = '\0';
+		snprintf(text, sizeof(text), "rules = ({ direction = \"connect\";\n alpn = [\"%s\"]; });\n", longname);
+		longname[255] = '\0';
+		p = load_text(text, &err);
+		EXPECT(p == NULL && err.line == 2);
+		EXPECT_CONTAINS(err.msg, "1 to 255 bytes");
+		policy_free(p);
+		/* 255 is the most a name may have */
+		snprintf(text, sizeof(text), "rules = ({ direction = \"connect\";\n alpn = [\"%s\"]; });\n", longname);
+		p = load_text(text, &err);
+		EXPECT(p != NULL && p->rules[0].alpn_len == 256 && p->rules[0].alpn[0] == 255);
+		policy_free(p);
+	}
+	UNIT_CASE("policy_error_format") {
+		struct policy_error e = { .file = "a.conf", .line = 7, .msg = "rule \"x\": bad" };
+
+		policy_error_format(&e, buf, sizeof(buf));
+		EXPECT_STR(buf, "a.conf:7: rule \"x\": bad");
+		e.line = 0;
+		policy_error_format(&e, buf, sizeof(buf));
+		EXPECT_STR(buf, "a.conf: rule \"x\": bad");
+		policy_error_format(&e, buf, 4);
+		EXPECT_STR(buf, "a.c");
+	}
+}
+
+/* ---- matching --------------------------------------------------------------- */
+
+static socklen_t sa_of(struct sockaddr_storage *ss, const char *addr, int port)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (strchr(addr, ':')) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, addr, &s6->sin6_addr) != 1)
+			abort();
+		return sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET, addr, &s4->sin_addr) != 1)
+			abort();
+		return sizeof(*s4);
+	}
+}
+
+static const char *match_name(const struct policy *p, enum policy_dir d, const char *addr, int port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sa_of(&ss, addr, port);
+	const struct policy_rule *r = policy_match(p, d, (struct sockaddr *)&ss, len);
+
+	return r ? r->name : "(none)";
+}
+
+static const char *const match_policy =
+	"rules = (\n"
+	"  { name = \"a\"; direction = \"accept\"; action = \"plain\"; port = 443; address = \"127.0.0.0/8\"; },\n"
+	"  { name = \"b\"; direction = \"accept\"; action = \"plain\"; port = [443, 8443]; },\n"
+	"  { name = \"c\"; direction = \"connect\"; action = \"plain\"; port = 443;\n"
+	"    address = [\"10.0.0.0/8\", \"2001:db8::/32\"]; },\n"
+	"  { name = \"d\"; direction = \"connect\"; action = \"plain\"; address = \"10.1.0.0/16\"; },\n"
+	"  { name = \"e\"; direction = \"connect\"; action = \"plain\"; address = \"::/0\"; },\n"
+	"  { name = \"f\"; direction = \"connect\"; action = \"plain\"; address = \"10.255.255.254/31\"; },\n"
+	"  { name = \"g\"; direction = \"connect\"; action = \"plain\"; port = 9; address = \"::ffff:172.16.0.0/108\"; }\n"
+	");\n";
+
+struct match_case {
+	const char *name;
+	enum policy_dir dir;
+	const char *addr;
+	int port;
+	const char *want;
+};
+
+static const struct match_case matches[] = {
+	{ "first match wins", POLICY_ACCEPT, "127.0.0.1", 443, "a" },
+	{ "port list, second element", POLICY_ACCEPT, "127.0.0.1", 8443, "b" },
+	{ "address outside the first rule's CIDR", POLICY_ACCEPT, "192.168.1.1", 443, "b" },
+	{ "v4-mapped v6 matches a v4 CIDR", POLICY_ACCEPT, "::ffff:127.0.0.1", 443, "a" },
+	{ "v6 does not match a v4 CIDR", POLICY_ACCEPT, "::1", 443, "b" },
+	{ "no port matches", POLICY_ACCEPT, "127.0.0.1", 80, "(none)" },
+	{ "connect, v4 CIDR and port", POLICY_CONNECT, "10.1.2.3", 443, "c" },
+	{ "connect, other port falls through", POLICY_CONNECT, "10.1.2.3", 80, "d" },
+	{ "connect, v6 CIDR", POLICY_CONNECT, "2001:db8:1::1", 443, "c" },
+	{ "connect, v6 outside the CIDR", POLICY_CONNECT, "2001:db9::1", 443, "e" },
+	{ "connect, CIDR edge excluded", POLICY_CONNECT, "10.2.0.0", 80, "(none)" },
+	{ "connect, /31 first address", POLICY_CONNECT, "10.255.255.254", 1, "f" },
+	{ "connect, /31 second address", POLICY_CONNECT, "10.255.255.255", 1, "f" },
+	{ "connect, /31 neighbour", POLICY_CONNECT, "10.255.255.253", 1, "(none)" },
+	{ "v4-mapped CIDR matches plain v4", POLICY_CONNECT, "172.16.5.5", 9, "g" },
+	{ "v4-mapped CIDR matches v4-mapped", POLICY_CONNECT, "::ffff:172.16.5.5", 9, "g" },
+	{ "v4-mapped CIDR boundary", POLICY_CONNECT, "172.32.0.1", 9, "(none)" },
+	{ "connect rules do not match accepted sockets", POLICY_ACCEPT, "10.1.2.3", 80, "(none)" },
+};
+
+static void run_matches(void)
+{
+	struct policy_error err;
+	struct policy *p = load_text(match_policy, &err);
+	size_t i;
+
+	UNIT_CASE("match: policy loads") {
+		EXPECT(p != NULL);
+		if (!p)
+			printf("  %s:%d: %s\n", err.file, err.line, err.msg);
+	}
+	if (!p)
+		return;
+	for (i = 0; i < sizeof(matches) / sizeof(matches[0]); i++) {
+		char name[128];
+
+		snprintf(name, sizeof(name), "match: %s", matches[i].name);
+		UNIT_CASE(name)
+			EXPECT_STR(match_name(p, matches[i].dir, matches[i].addr, matches[i].port), matches[i].want);
+	}
+	UNIT_CASE("match: not an IP socket, short length, NULLs") {
+		struct sockaddr_un sun = { .sun_family = AF_UNIX };
+		struct sockaddr_storage ss;
+		socklen_t len = sa_of(&ss, "127.0.0.1", 443);
+
+		EXPECT(policy_match(p, POLICY_ACCEPT, (struct sockaddr *)&sun, sizeof(sun)) == NULL);
+		EXPECT(policy_match(p, POLICY_ACCEPT, (struct sockaddr *)&ss, len - 1) == NULL);
+		EXPECT(policy_match(p, POLICY_ACCEPT, (struct sockaddr *)&ss, len) == &p->rules[0]);
+		EXPECT(policy_match(NULL, POLICY_ACCEPT, (struct sockaddr *)&ss, len) == NULL);
+		EXPECT(policy_match(p, POLICY_ACCEPT, NULL, len) == NULL);
+		EXPECT(policy_match(p, (enum policy_dir)7, (struct sockaddr *)&ss, len) == NULL);
+	}
+	policy_free(p);
+	p = load_text("rules = ({ direction = \"accept\"; action = \"deny\"; });\n", &err);
+	UNIT_CASE("match: no rule for the direction") {
+		EXPECT(p && p->has[POLICY_ACCEPT] && !p->has[POLICY_CONNECT]);
+		if (p) {
+			EXPECT_STR(match_name(p, POLICY_CONNECT, "10.0.0.1", 443), "(none)");
+			EXPECT_STR(match_name(p, POLICY_ACCEPT, "10.0.0.1", 443), "rule 1");
+			EXPECT_STR(match_name(p, POLICY_ACCEPT, "::1", 1), "rule 1");
+		}
+	}
+	policy_free(p);
+}
+
+/* ---- handshakes with the built SSL_CTXs ----------------------------------------- */
+
+/* Run a handshake in memory; true when both sides completed it. */
+static bool handshake(SSL_CTX *cctx, SSL_CTX *sctx, char *alpn, size_t alpnlen, long *verify)
+{
+	SSL *c = SSL_new(cctx), *s = SSL_new(sctx);
+	BIO *bc, *bs;
+	int i, rc = 0, rs = 0;
+	bool ok;
+
+	if (!c || !s || !BIO_new_bio_pair(&bc, 0, &bs, 0))
+		abort();
+	SSL_set_bio(c, bc, bc);
+	SSL_set_bio(s, bs, bs);
+	SSL_set_connect_state(c);
+	SSL_set_accept_state(s);
+	for (i = 0; i < 50 && (rc != 1 || rs != 1); i++) {
+		if (rc != 1) {
+			rc = SSL_do_handshake(c);
+			if (rc <= 0 && SSL_get_error(c, rc) != SSL_ERROR_WANT_READ)
+				break;
+		}
+		if (rs != 1) {
+			rs = SSL_do_handshake(s);
+			if (rs <= 0 && SSL_get_error(s, rs) != SSL_ERROR_WANT_READ)
+				break;
+		}
+	}
+	/* TLS 1.3: the server judges the client certificate after the
+	 * client is done; one read on the client shows the verdict. */
+	if (rc == 1 && rs == 1) {
+		char b;
+
+		SSL_write(s, "x", 1);
+		ok = SSL_read(c, &b, 1) == 1;
+	} else {
+		ok = false;
+	}
+	if (alpn) {
+		const unsigned char *a = NULL;
+		unsigned int alen = 0;
+
+		SSL_get0_alpn_selected(c, &a, &alen);
+		snprintf(alpn, alpnlen, "%.*s", (int)alen, a ? (const char *)a : "");
+	}
+	if (verify)
+		*verify = SSL_get_verify_result(c);
+	SSL_free(c);
+	SSL_free(s);
+	ERR_clear_error();
+	return ok;
+}
+
+static const char *const hs_policy =
+	"rules = (\n"
+	"  { name = \"s-alpn\"; direction = \"accept\"; port = 1; cert = \"chain.crt\"; key = \"server.key\";\n"
+	"    alpn = [\"h2\", \"http/1.1\"]; },\n"
+	"  { name = \"s-mtls\"; direction = \"accept\"; port = 2; cert = \"server.crt\"; key = \"server.key\";\n"
+	"    ca = \"ca.crt\"; require_client_cert = true; },\n"
+	"  { name = \"s-mtls-dir\"; direction = \"accept\"; port = 3; cert = \"server.crt\"; key = \"server.key\";\n"
+	"    ca = \"cadir\"; require_client_cert = true; },\n"
+	"  { name = \"c-alpn\"; direction = \"connect\"; ca = \"ca.crt\"; alpn = [\"http/1.1\", \"h2\"]; },\n"
+	"  { name = \"c-spdy\"; direction = \"connect\"; ca = \"ca.crt\"; alpn = [\"spdy/1\"]; },\n"
+	"  { name = \"c-plain\"; direction = \"connect\"; ca = \"cadir\"; },\n"
+	"  { name = \"c-cert\"; direction = \"connect\"; ca = \"ca.crt\"; cert = \"client.crt\"; key = \"client.key\"; },\n"
+	"  { name = \"c-other\"; direction = \"connect\"; ca = \"other-ca.crt\"; },\n"
+	"  { name = \"c-none\"; direction = \"connect\"; verify = \"none\"; },\n"
+	"  { name = \"c-tls12\"; direction = \"connect\"; ca = \"ca.crt\"; min_version = \"TLSv1.2\";\n"
+	"    ciphersuites = \"\"; ciphers = \"ECDHE-ECDSA-AES128-GCM-SHA256\"; },\n"
+	"  { name = \"s-tls13\"; direction = \"accept\"; port = 4; cert = \"server.crt\"; key = \"server.key\";\n"
+	"    min_version = \"TLSv1.3\"; }\n"
+	");\n";
+
+static void run_handshakes(void)
+{
+	struct policy_error err;
+	struct policy *p = load_text(hs_policy, &err);
+	SSL_CTX *s_alpn, *s_mtls, *s_mtls_dir, *c_alpn, *c_spdy, *c_plain, *c_cert, *c_other, *c_none;
+	SSL_CTX *c_tls12, *s_tls13;
+	char alpn[64];
+	long v;
+
+	UNIT_CASE("handshake: policy loads") {
+		EXPECT(p != NULL && p->nrules == 11);
+		if (!p)
+			printf("  %s:%d: %s\n", err.file, err.line, err.msg);
+	}
+	if (!p || p->nrules != 11)
+		return;
+	s_alpn = p->rules[0].ctx; s_mtls = p->rules[1].ctx; s_mtls_dir = p->rules[2].ctx;
+	c_alpn = p->rules[3].ctx; c_spdy = p->rules[4].ctx; c_plain = p->rules[5].ctx;
+	c_cert = p->rules[6].ctx; c_other = p->rules[7].ctx; c_none = p->rules[8].ctx;
+	c_tls12 = p->rules[9].ctx; s_tls13 = p->rules[10].ctx;
+	UNIT_CASE("handshake: verified server, CA directory") {
+		EXPECT(handshake(c_plain, s_alpn, alpn, sizeof(alpn), &v));
+		EXPECT(v == X509_V_OK);
+		EXPECT_STR(alpn, "");   /* the client offered no ALPN */
+	}
+	UNIT_CASE("handshake: ALPN picks the client's first protocol the rule lists") {
+		EXPECT(handshake(c_alpn, s_alpn, alpn, sizeof(alpn), NULL));
+		EXPECT_STR(alpn, "http/1.1");
+	}
+	UNIT_CASE("handshake: ALPN without overlap is refused") {
+		EXPECT(!handshake(c_spdy, s_alpn, NULL, 0, NULL));
+	}
+	UNIT_CASE("handshake: ALPN offered to a rule without alpn is ignored") {
+		EXPECT(handshake(c_alpn, s_tls13, alpn, sizeof(alpn), NULL));
+		EXPECT_STR(alpn, "");
+	}
+	UNIT_CASE("handshake: untrusted server is refused") {
+		EXPECT(!handshake(c_other, s_alpn, NULL, 0, &v));
+		EXPECT(v != X509_V_OK);
+	}
+	UNIT_CASE("handshake: verify none accepts any server") {
+		EXPECT(handshake(c_none, s_alpn, NULL, 0, NULL));
+	}
+	UNIT_CASE("handshake: mutual TLS with a client certificate") {
+		EXPECT(handshake(c_cert, s_mtls, NULL, 0, NULL));
+		EXPECT(handshake(c_cert, s_mtls_dir, NULL, 0, NULL));
+	}
+	UNIT_CASE("handshake: mutual TLS without a client certificate is refused") {
+		EXPECT(!handshake(c_plain, s_mtls, NULL, 0, NULL));
+		EXPECT(!handshake(c_plain, s_mtls_dir, NULL, 0, NULL));
+	}
+	UNIT_CASE("handshake: min_version TLSv1.3 refuses a TLS 1.2 client") {
+		EXPECT(handshake(c_tls12, s_alpn, NULL, 0, NULL));
+		EXPECT(!handshake(c_tls12, s_tls13, NULL, 0, NULL));
+	}
+	policy_free(p);
+}
+
+/* ---- OpenSSL state ------------------------------------------------------------- */
+
+static void run_error_queue(void)
+{
+	UNIT_CASE("the thread's OpenSSL error queue is left as found") {
+		struct policy_error err;
+		struct policy *p;
+		unsigned long mine;
+
+		ERR_clear_error();
+		ERR_raise(ERR_LIB_USER, 42);
+		mine = ERR_peek_last_error();
+		p = load_text(hs_policy, &err);   /* every loader: chains, CA files and dirs, keys */
+		EXPECT(p != NULL);
+		policy_free(p);
+		p = load_text("rules = ({ direction = \"connect\"; });\n", &err);   /* system store */
+		EXPECT(p != NULL);
+		policy_free(p);
+		EXPECT(load_text("rules = ({ " ACC "cert = \"garbage.pem\"; key = \"server.key\"; });\n", &err) == NULL);
+		EXPECT(load_text("rules = ({ " ACC "cert = \"server.crt\"; key = \"client.key\"; });\n", &err) == NULL);
+		EXPECT(load_text("rules = ({ direction = \"connect\"; ciphers = \"NOPE\"; });\n", &err) == NULL);
+		EXPECT(ERR_peek_error() == mine);
+		EXPECT(ERR_get_error() == mine);
+		EXPECT(ERR_get_error() == 0);
+	}
+	UNIT_CASE("ctx_build reports which key failed") {
+		struct policy_rule r;
+		enum ctx_err_key which;
+		char why[256], path[512];
+		OSSL_LIB_CTX *lc = OSSL_LIB_CTX_new();
+		SSL_CTX *x;
+
+		memset(&r, 0, sizeof(r));
+		r.name = "t";
+		r.direction = POLICY_CONNECT;
+		r.min_version = TLS1_2_VERSION;
+		r.ciphers = "NOPE";
+		EXPECT(ctx_build(lc, &r, &which, why, sizeof(why)) == NULL && which == CTX_ERR_CIPHERS);
+		r.ciphers = NULL;
+		r.ciphersuites = "TLS_BOGUS";
+		EXPECT(ctx_build(lc, &r, &which, why, sizeof(why)) == NULL && which == CTX_ERR_CIPHERSUITES);
+		r.ciphersuites = NULL;
+		path_in(path, sizeof(path), "garbage.pem");
+		r.ca = path;
+		EXPECT(ctx_build(lc, &r, &which, why, sizeof(why)) == NULL && which == CTX_ERR_CA);
+		r.ca = NULL;
+		r.direction = POLICY_ACCEPT;
+		EXPECT(ctx_build(lc, &r, &which, why, sizeof(why)) == NULL && which == CTX_ERR_CERT);
+		r.min_version = 0x0301;
+		EXPECT(ctx_build(lc, &r, &which, why, sizeof(why)) == NULL && which == CTX_ERR_MIN_VERSION);
+		r.direction = POLICY_CONNECT;
+		r.min_version = TLS1_3_VERSION;
+		x = ctx_build(lc, &r, &which, why, sizeof(why));
+		EXPECT(x != NULL && which == CTX_ERR_NONE && why[0] == '\0');
+		SSL_CTX_free(x);
+		OSSL_LIB_CTX_free(lc);
+	}
+}
+
+static void cleanup(void)
+{
+	char cmd[400];
+
+	if (dir[0] && !getenv("TLSSHIM_KEEP_TEST_DIR")) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "cannot remove %s\n", dir);
+	}
+}
+
+int main(void)
+{
+	strcpy(dir, "/tmp/tlsshim-policy.XXXXXX");
+	if (!mkdtemp(dir)) {
+		printf("FAIL setup: mkdtemp: %s\n", strerror(errno));
+		return 1;
+	}
+	atexit(cleanup);
+	snprintf(policy_path, sizeof(policy_path), "%s/policy.conf", dir);
+	make_certs();
+	run_goods();
+	run_bads();
+	run_special_bads();
+	run_matches();
+	run_handshakes();
+	run_error_queue();
+	return UNIT_RESULT();
+}
