@@ -14,6 +14,7 @@
  *    state and SSL_get_shutdown, never from errors left by the program.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -102,6 +103,7 @@ struct tls_conn {
 	bool rd_shut;            /* program did shutdown(SHUT_RD) */
 	bool eof;                /* the socket returned 0 */
 	bool bio_retry;          /* the last BIO read would have blocked */
+	bool hs_wants_write;     /* the last handshake step waits to send */
 	atomic_bool reported;    /* the failure was logged */
 	enum tls_fail fail;
 	int sys_errno;
@@ -501,7 +503,8 @@ static int handshake_locked(struct tls_conn *c)
 	}
 	r = classify(c, snap, false);
 	if (r == TLS_WANT_POLLIN && c->out_off < c->out_len)
-		return TLS_WANT_POLLOUT;
+		r = TLS_WANT_POLLOUT;
+	c->hs_wants_write = r == TLS_WANT_POLLOUT;
 	return r;
 }
 
@@ -682,6 +685,73 @@ void tls_conn_shut_read(struct tls_conn *c)
 	pthread_mutex_lock(&c->lock);
 	c->rd_shut = true;
 	pthread_mutex_unlock(&c->lock);
+}
+
+int tls_conn_poll_read(struct tls_conn *c)
+{
+	unsigned char b;
+	size_t n = 0;
+	int r;
+
+	pthread_mutex_lock(&c->lock);
+	struct err_stash es_;
+	err_stash(&es_);
+	if (c->state == ST_FAILED || c->got_close || c->rd_shut) {
+		r = 1;
+	} else if (c->state != ST_OPEN && (r = handshake_locked(c)) != 0) {
+		r = r == TLS_ERR;
+	} else if (SSL_pending(c->ssl) > 0) {
+		r = 1;
+	} else {
+		unsigned long snap = ERR_peek_last_error();
+		c->sys_errno = 0;
+		if (SSL_peek_ex(c->ssl, &b, 1, &n))
+			r = 1;
+		else
+			r = classify(c, snap, true);
+		r = r == 0 || r == TLS_ERR || r > 0;
+	}
+	err_unstash(&es_);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+int tls_conn_poll_write(struct tls_conn *c)
+{
+	int r;
+
+	pthread_mutex_lock(&c->lock);
+	struct err_stash es_;
+	err_stash(&es_);
+	if (c->state == ST_FAILED)
+		r = 1;
+	else if (c->state != ST_OPEN && (r = handshake_locked(c)) != 0)
+		r = r == TLS_ERR;
+	else
+		r = flush_locked(c) != TLS_WANT_POLLOUT;
+	err_unstash(&es_);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+short tls_conn_kernel_events(struct tls_conn *c)
+{
+	short ev = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->out_off < c->out_len)
+		ev |= POLLOUT;
+	if (c->state == ST_NEW && c->role == TLS_ROLE_CLIENT)
+		ev |= POLLOUT;           /* the TCP connect completes */
+	else if (c->state == ST_NEW || (c->state == ST_HANDSHAKE && !c->hs_wants_write))
+		ev |= POLLIN;
+	pthread_mutex_unlock(&c->lock);
+	return ev;
+}
+
+bool tls_conn_failed(const struct tls_conn *c)
+{
+	return __atomic_load_n(&c->state, __ATOMIC_ACQUIRE) == ST_FAILED;
 }
 
 size_t tls_conn_read_need(struct tls_conn *c)

@@ -77,6 +77,21 @@ int tls_conn_close_notify(struct tls_conn *c);
 /* After shutdown(SHUT_RD) by the program: reads return 0. */
 void tls_conn_shut_read(struct tls_conn *c);
 
+/* Readiness (poll/select): would a read return at once, without waiting?
+ * Pulls what the kernel holds into OpenSSL and drives a pending handshake
+ * (never blocks).  1: yes (data, end of file, or an error to report);
+ * 0: no — a half record, or the handshake still running. */
+int tls_conn_poll_read(struct tls_conn *c);
+/* Would a write take data at once, given the kernel has room?  Drives a
+ * pending handshake and flushes the out-buffer.  1 yes (or an error to
+ * report), 0 no. */
+int tls_conn_poll_write(struct tls_conn *c);
+/* The kernel events the engine itself needs before it can progress:
+ * POLLIN while a handshake waits for the peer, POLLOUT while ciphertext
+ * waits to be sent or a client's TCP connect is in progress. */
+short tls_conn_kernel_events(struct tls_conn *c);
+bool tls_conn_failed(const struct tls_conn *c);
+
 /* Bytes the record layer waits for before a read can progress (>= 1);
  * lets a blocking caller wait in the kernel for a whole record. */
 size_t tls_conn_read_need(struct tls_conn *c);

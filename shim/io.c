@@ -5,8 +5,6 @@
 
 #include "shim/shim.h"
 
-extern void __chk_fail(void) __attribute__((noreturn));
-
 /* Run EXPR with a reference to fd's connection in `c`, or PLAIN. */
 #define WITH_CONN(fd, PLAIN, EXPR) do {                          \
 		struct tls_conn *c;                              \

@@ -53,7 +53,8 @@ static void do_init(void)
 	R(recv); R(send); R(recvfrom); R(sendto); R(recvmsg); R(sendmsg);
 	R(shutdown); R(close); R(getaddrinfo);
 	R(__read_chk); R(__recv_chk); R(__recvfrom_chk);
-	N(poll); N(fcntl); N(getsockopt);
+	R(poll); R(ppoll); R(__poll_chk); R(__ppoll_chk); R(select); R(pselect);
+	R(getsockopt); N(fcntl);
 
 	core_sys.recv = real.recv;
 	core_sys.send = real.send;

@@ -10,6 +10,8 @@
 
 #include <netdb.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/select.h>
 #include <stdbool.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -39,6 +41,11 @@ struct real_fns {
 	ssize_t (*__recv_chk)(int, void *, size_t, size_t, int);
 	ssize_t (*__recvfrom_chk)(int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *);
 	int (*poll)(struct pollfd *, nfds_t, int);
+	int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
+	int (*__poll_chk)(struct pollfd *, nfds_t, int, size_t);
+	int (*__ppoll_chk)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *, size_t);
+	int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
+	int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *);
 	int (*fcntl)(int, int, ...);
 	int (*getsockopt)(int, int, int, void *, socklen_t *);
 };

@@ -13,6 +13,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <poll.h>
+#include <signal.h>
 
 #include "core/conntab.h"
 #include "core/tls.h"
@@ -33,6 +35,9 @@ int shim_tls_handshake(struct tls_conn *c, bool nonblock);
 int shim_tls_close(int fd, struct tls_conn *c);
 int shim_tls_shutdown(struct tls_conn *c, int how);
 
+/* Log a failed connection's reason once and shut its socket down. */
+void shim_tls_report(struct tls_conn *c);
+
 /* Socket helpers. */
 bool shim_is_tcp(int fd);
 bool shim_is_nonblocking(int fd);
@@ -40,10 +45,16 @@ void shim_format_addr(const struct sockaddr *sa, char *buf, size_t len);
 /* The host name the program resolved for this address (getaddrinfo). */
 bool shim_name_for(const struct sockaddr *sa, char *buf, size_t len);
 
+extern void __chk_fail(void) __attribute__((noreturn));
+
 /* Our own exported wrappers that glibc declares only with fortification. */
 ssize_t __read_chk(int fd, void *buf, size_t nbytes, size_t buflen);
 ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags);
 ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
 		       struct sockaddr *addr, socklen_t *alen);
+
+int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen);
+int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask,
+		size_t fdslen);
 
 #endif

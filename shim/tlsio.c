@@ -81,6 +81,18 @@ static int sock_timeout_ms(int fd, int opt)
 	return (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
 }
 
+void shim_tls_report(struct tls_conn *c)
+{
+	int saved = errno;
+
+	if (tls_conn_report_once(c)) {
+		log_warn("%s rule \"%s\": %s", tls_conn_peer(c), tls_conn_rule(c)->name,
+			 tls_conn_error(c));
+		(void)REAL(shutdown)(tls_conn_fd(c), SHUT_RDWR);
+	}
+	errno = saved;
+}
+
 /* A failed connection: log its reason once, make sure the peer hears
  * nothing more, and return -1 with the errno a TCP program expects. */
 static int fail_io(struct tls_conn *c, bool writing, int flags)
@@ -93,11 +105,8 @@ static int fail_io(struct tls_conn *c, bool writing, int flags)
 	} else if (why == TLS_FAIL_SYSCALL && tls_conn_sys_errno(c)) {
 		err = tls_conn_sys_errno(c);
 	}
-	if (why != TLS_FAIL_CLOSED && tls_conn_report_once(c)) {
-		log_warn("%s rule \"%s\": %s", tls_conn_peer(c), tls_conn_rule(c)->name,
-			 tls_conn_error(c));
-		(void)REAL(shutdown)(tls_conn_fd(c), SHUT_RDWR);
-	}
+	if (why != TLS_FAIL_CLOSED)
+		shim_tls_report(c);
 	if (writing && err == EPIPE && !(flags & MSG_NOSIGNAL))
 		pthread_kill(pthread_self(), SIGPIPE);   /* what the kernel would do */
 	errno = err;

@@ -1,0 +1,310 @@
+/* shim/poll.c — readiness as the program must see it on TLS fds.
+ *
+ * The kernel knows about ciphertext; the program cares about plaintext.
+ * For poll/ppoll/select/pselect on a set that holds a TLS fd:
+ *  - plaintext already decrypted inside OpenSSL (or a close_notify seen)
+ *    makes the fd readable at once, even if the kernel socket is empty;
+ *  - a kernel "readable" that turns out to be half a record is hidden,
+ *    and the wait goes on for the rest of the time (OpenSSL took those
+ *    bytes, so the next wait really sleeps: no busy loop);
+ *  - while a handshake runs, the program's events are hidden and the shim
+ *    waits for what the handshake needs, driving it as the socket allows;
+ *  - POLLOUT is reported only when the out-buffer is empty;
+ *  - a failed connection reports POLLERR plus the events asked for, so the
+ *    program's next call sees the error.
+ * Sets without a TLS fd go straight to libc.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "shim/shim.h"
+
+#define STACK_FDS 64
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static bool any_tls(const struct pollfd *fds, nfds_t n)
+{
+	for (nfds_t i = 0; i < n; i++)
+		if (conntab_maybe(fds[i].fd))
+			return true;
+	return false;
+}
+
+/* What one TLS fd shows the program, given what the kernel reported. */
+static short tls_revents(struct tls_conn *c, short want, short kr)
+{
+	short out = kr & (POLLERR | POLLHUP | POLLNVAL);
+
+	if (!tls_conn_failed(c) && !tls_conn_handshake_done(c)) {
+		if (!(kr & (POLLIN | POLLOUT | POLLERR | POLLHUP)))
+			return 0;
+		if (tls_conn_role(c) == TLS_ROLE_CLIENT && !tls_conn_handshake_started(c) &&
+		    (kr & (POLLERR | POLLHUP))) {
+			/* The TCP connect itself failed: SO_ERROR says why. */
+			return (short)(POLLOUT | POLLERR | (kr & POLLHUP)) & (want | POLLERR | POLLHUP);
+		}
+		(void)tls_conn_poll_write(c);      /* one handshake step */
+		if (!tls_conn_handshake_done(c) && !tls_conn_failed(c))
+			return 0;
+		kr &= (short)~(POLLIN | POLLOUT);  /* those were the handshake's */
+		if (!tls_conn_failed(c))
+			kr |= POLLOUT;             /* a fresh connection has room */
+	}
+	if (tls_conn_failed(c)) {
+		shim_tls_report(c);
+		return (short)((want & (POLLIN | POLLOUT)) | POLLERR);
+	}
+	if ((want & POLLIN) && (tls_conn_pending(c) || ((kr & (POLLIN | POLLHUP | POLLERR)) &&
+							tls_conn_poll_read(c))))
+		out |= POLLIN;
+	if (kr & POLLOUT) {
+		if (tls_conn_poll_write(c) && (want & POLLOUT))
+			out |= POLLOUT;
+	}
+	if (tls_conn_failed(c)) {
+		shim_tls_report(c);
+		out |= (short)((want & (POLLIN | POLLOUT)) | POLLERR);
+	}
+	return out & (short)(want | POLLERR | POLLHUP | POLLNVAL);
+}
+
+/* timeout_ns < 0: wait forever. */
+static int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *mask)
+{
+	struct pollfd kbuf[STACK_FDS], *k = kbuf;
+	struct tls_conn *cbuf[STACK_FDS], **conns = cbuf;
+	int64_t deadline = timeout_ns < 0 ? -1 : now_ns() + timeout_ns;
+	int ready = -1, saved = errno;
+
+	if (n > STACK_FDS) {
+		k = malloc(n * sizeof *k);
+		conns = calloc(n, sizeof *conns);
+		if (!k || !conns) {
+			free(k);
+			free(conns);
+			errno = ENOMEM;
+			return -1;
+		}
+	}
+	for (;;) {
+		bool now_ready = false;
+		struct timespec ts, *tsp = NULL;
+		int r;
+
+		for (nfds_t i = 0; i < n; i++) {
+			struct tls_conn *c = fds[i].fd >= 0 ? conntab_get(fds[i].fd) : NULL;
+
+			conns[i] = c;
+			k[i] = fds[i];
+			k[i].revents = 0;
+			if (!c)
+				continue;
+			if (tls_conn_failed(c) || (tls_conn_handshake_done(c) && (fds[i].events & POLLIN) &&
+						    tls_conn_pending(c)))
+				now_ready = true;
+			k[i].events = tls_conn_handshake_done(c) ? fds[i].events : 0;
+			k[i].events |= tls_conn_kernel_events(c);
+		}
+		if (now_ready) {
+			ts.tv_sec = 0;
+			ts.tv_nsec = 0;
+			tsp = &ts;
+		} else if (deadline >= 0) {
+			int64_t left = deadline - now_ns();
+			if (left < 0)
+				left = 0;
+			ts.tv_sec = left / 1000000000;
+			ts.tv_nsec = left % 1000000000;
+			tsp = &ts;
+		}
+		r = REAL(ppoll)(k, n, tsp, mask);
+		if (r < 0) {
+			saved = errno;
+			for (nfds_t i = 0; i < n; i++)
+				tls_conn_unref(conns[i]);
+			ready = -1;
+			break;
+		}
+		ready = 0;
+		for (nfds_t i = 0; i < n; i++) {
+			struct tls_conn *c = conns[i];
+			fds[i].revents = c ? tls_revents(c, fds[i].events, k[i].revents) : k[i].revents;
+			if (fds[i].revents)
+				ready++;
+			tls_conn_unref(c);
+		}
+		if (ready || (deadline >= 0 && now_ns() >= deadline))
+			break;
+	}
+	if (k != kbuf) {
+		free(k);
+		free(conns);
+	}
+	errno = saved;
+	return ready;
+}
+
+static int64_t ms_to_ns(int ms)
+{
+	return ms < 0 ? -1 : (int64_t)ms * 1000000;
+}
+
+static int64_t ts_to_ns(const struct timespec *ts)
+{
+	return ts ? (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec : -1;
+}
+
+SHIM_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	if (!any_tls(fds, n))
+		return REAL(poll)(fds, n, timeout);
+	return shim_poll(fds, n, ms_to_ns(timeout), NULL);
+}
+
+SHIM_EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
+{
+	if (fdslen / sizeof *fds < n)
+		__chk_fail();
+	return poll(fds, n, timeout);
+}
+
+SHIM_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
+{
+	if (!any_tls(fds, n))
+		return REAL(ppoll)(fds, n, ts, mask);
+	return shim_poll(fds, n, ts_to_ns(ts), mask);
+}
+
+SHIM_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts,
+			    const sigset_t *mask, size_t fdslen)
+{
+	if (fdslen / sizeof *fds < n)
+		__chk_fail();
+	return ppoll(fds, n, ts, mask);
+}
+
+/* select() in terms of shim_poll, only when a TLS fd is in the sets. */
+static int shim_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int64_t timeout_ns,
+		       const sigset_t *mask, bool *handled)
+{
+	struct pollfd pbuf[STACK_FDS], *p = pbuf;
+	int n = 0, r, count = 0;
+	bool tls = false;
+
+	*handled = false;
+	if (nfds > FD_SETSIZE)
+		nfds = FD_SETSIZE;
+	for (int fd = 0; fd < nfds; fd++) {
+		if (((rd && FD_ISSET(fd, rd)) || (wr && FD_ISSET(fd, wr)) || (ex && FD_ISSET(fd, ex)))) {
+			n++;
+			tls |= conntab_maybe(fd);
+		}
+	}
+	if (!tls)
+		return 0;
+	*handled = true;
+	if (n > STACK_FDS && !(p = malloc((size_t)n * sizeof *p))) {
+		errno = ENOMEM;
+		return -1;
+	}
+	n = 0;
+	for (int fd = 0; fd < nfds; fd++) {
+		short ev = (short)((rd && FD_ISSET(fd, rd) ? POLLIN : 0) |
+				   (wr && FD_ISSET(fd, wr) ? POLLOUT : 0) |
+				   (ex && FD_ISSET(fd, ex) ? POLLPRI : 0));
+		if (ev)
+			p[n++] = (struct pollfd){ .fd = fd, .events = ev };
+	}
+	r = shim_poll(p, (nfds_t)n, timeout_ns, mask);
+	if (r >= 0) {
+		if (rd) FD_ZERO(rd);
+		if (wr) FD_ZERO(wr);
+		if (ex) FD_ZERO(ex);
+		for (int i = 0; i < n; i++) {
+			short re = p[i].revents;
+			if (re & POLLNVAL) {
+				r = -1;
+				errno = EBADF;
+				break;
+			}
+			if (rd && (p[i].events & POLLIN) && (re & (POLLIN | POLLHUP | POLLERR))) {
+				FD_SET(p[i].fd, rd);
+				count++;
+			}
+			if (wr && (p[i].events & POLLOUT) && (re & (POLLOUT | POLLERR))) {
+				FD_SET(p[i].fd, wr);
+				count++;
+			}
+			if (ex && (p[i].events & POLLPRI) && (re & POLLPRI)) {
+				FD_SET(p[i].fd, ex);
+				count++;
+			}
+		}
+		if (r >= 0)
+			r = count;
+	}
+	if (p != pbuf) {
+		int saved = errno;
+		free(p);
+		errno = saved;
+	}
+	return r;
+}
+
+SHIM_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
+{
+	int64_t t = tv ? (int64_t)tv->tv_sec * 1000000000 + (int64_t)tv->tv_usec * 1000 : -1;
+	int64_t start = tv ? now_ns() : 0;
+	bool handled;
+	int r = shim_select(nfds, rd, wr, ex, t, NULL, &handled);
+
+	if (!handled)
+		return REAL(select)(nfds, rd, wr, ex, tv);
+	if (tv && r >= 0) {
+		/* Linux leaves the time not slept in *tv. */
+		int64_t left = t - (now_ns() - start);
+		if (left < 0)
+			left = 0;
+		tv->tv_sec = left / 1000000000;
+		tv->tv_usec = (left % 1000000000) / 1000;
+	}
+	return r;
+}
+
+SHIM_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *ts,
+			const sigset_t *mask)
+{
+	bool handled;
+	int r = shim_select(nfds, rd, wr, ex, ts_to_ns(ts), mask, &handled);
+
+	if (!handled)
+		return REAL(pselect)(nfds, rd, wr, ex, ts, mask);
+	return r;
+}
+
+/* After a non-blocking connect, a program asks SO_ERROR whether it worked:
+ * a failed TLS handshake is a refused connection. */
+SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len)
+{
+	struct tls_conn *c;
+	int r = REAL(getsockopt)(fd, level, opt, val, len);
+
+	if (r == 0 && level == SOL_SOCKET && opt == SO_ERROR && val && len &&
+	    *len >= sizeof(int) && *(int *)val == 0 && conntab_maybe(fd) && (c = conntab_get(fd))) {
+		if (tls_conn_role(c) == TLS_ROLE_CLIENT &&
+		    (tls_conn_failure(c) == TLS_FAIL_HANDSHAKE || tls_conn_failure(c) == TLS_FAIL_TIMEOUT))
+			*(int *)val = ECONNREFUSED;
+		tls_conn_unref(c);
+	}
+	return r;
+}
