@@ -164,6 +164,12 @@ static int64_t ts_to_ns(const struct timespec *ts)
 	return ts ? (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec : -1;
 }
 
+/* glibc 2.36 declares poll's and ppoll's array __attr_access((__write_only__))
+ * although the kernel reads it; our definitions read it too, which some
+ * optimisation levels then flag as a read of uninitialised memory. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 SHIM_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
 	if (!any_tls(fds, n))
@@ -192,6 +198,8 @@ SHIM_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec 
 		__chk_fail();
 	return ppoll(fds, n, ts, mask);
 }
+
+#pragma GCC diagnostic pop
 
 /* select() in terms of shim_poll, only when a TLS fd is in the sets. */
 static int shim_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int64_t timeout_ns,
