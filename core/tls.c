@@ -37,10 +37,11 @@ struct err_stash {
 	int n;
 	struct {
 		unsigned long code;
-		const char *file, *func;
 		int line;
 		bool has_data;
-		char data[120];
+		/* Copies: the queue owns (and frees) its strings, file and
+		 * function names included. */
+		char file[96], func[64], data[120];
 	} e[STASH_MAX];
 };
 
@@ -57,8 +58,8 @@ static void err_stash(struct err_stash *s)
 		if (s->n == STASH_MAX)
 			continue;
 		s->e[s->n].code = code;
-		s->e[s->n].file = file;
-		s->e[s->n].func = func;
+		snprintf(s->e[s->n].file, sizeof s->e[s->n].file, "%s", file ? file : "");
+		snprintf(s->e[s->n].func, sizeof s->e[s->n].func, "%s", func ? func : "");
 		s->e[s->n].line = line;
 		s->e[s->n].has_data = data && (flags & ERR_TXT_STRING);
 		snprintf(s->e[s->n].data, sizeof s->e[s->n].data, "%s", s->e[s->n].has_data ? data : "");
