@@ -108,6 +108,7 @@ struct tls_conn {
 	atomic_bool reported;    /* the failure was logged */
 	enum tls_fail fail;
 	int sys_errno;
+	pid_t owner;             /* 0 until first use; see tls_set_process */
 	unsigned char *out;      /* ciphertext not yet taken by the kernel */
 	size_t out_off, out_len, out_cap;
 	size_t rneed;            /* bytes the record layer is waiting for */
@@ -340,6 +341,35 @@ static int classify(struct tls_conn *c, unsigned long snap, bool reading)
 	return TLS_ERR;
 }
 
+/* ---- which process owns the session ------------------------------------ */
+
+static pid_t self_pid;
+
+void tls_set_process(pid_t pid)
+{
+	__atomic_store_n(&self_pid, pid, __ATOMIC_RELAXED);
+}
+
+/* Claim the session for this process on first use.  false: another
+ * process used it first; the connection is failed here (only in this
+ * process's copy) and nothing is ever encrypted with it again. */
+static bool claim(struct tls_conn *c)
+{
+	pid_t me = __atomic_load_n(&self_pid, __ATOMIC_RELAXED), o = 0;
+
+	if (__atomic_compare_exchange_n(&c->owner, &o, me, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) ||
+	    o == me)
+		return true;
+	if (c->state != ST_FAILED) {
+		c->state = ST_FAILED;
+		c->fail = TLS_FAIL_FOREIGN;
+		snprintf(c->err, sizeof c->err, "the TLS session belongs to process %d; process %d may not"
+			 " use it (after fork, two processes must never encrypt with one session)",
+			 (int)o, (int)me);
+	}
+	return false;
+}
+
 /* ---- life cycle -------------------------------------------------------- */
 
 struct tls_conn *tls_conn_new(int fd, const struct policy_rule *rule, enum tls_role role,
@@ -484,6 +514,8 @@ static int handshake_locked(struct tls_conn *c)
 	unsigned long snap;
 	int r;
 
+	if (!claim(c))
+		return TLS_ERR;
 	if (c->state == ST_OPEN)
 		return 0;
 	if (c->state == ST_FAILED)
@@ -555,7 +587,7 @@ ssize_t tls_conn_read(struct tls_conn *c, void *buf, size_t len, bool peek)
 	pthread_mutex_lock(&c->lock);
 	struct err_stash es_;
 	err_stash(&es_);
-	if (c->state == ST_FAILED) {
+	if (!claim(c) || c->state == ST_FAILED) {
 		r = TLS_ERR;
 		goto out;
 	}
@@ -605,7 +637,7 @@ ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 	pthread_mutex_lock(&c->lock);
 	struct err_stash es_;
 	err_stash(&es_);
-	if (c->state == ST_FAILED) {
+	if (!claim(c) || c->state == ST_FAILED) {
 		r = TLS_ERR;
 		goto out;
 	}
@@ -647,7 +679,10 @@ int tls_conn_flush(struct tls_conn *c)
 	int r;
 
 	pthread_mutex_lock(&c->lock);
-	r = c->state == ST_FAILED && c->out_off == c->out_len ? TLS_ERR : flush_locked(c);
+	if (!claim(c))
+		r = TLS_ERR;
+	else
+		r = c->state == ST_FAILED && c->out_off == c->out_len ? TLS_ERR : flush_locked(c);
 	pthread_mutex_unlock(&c->lock);
 	return r;
 }
@@ -669,6 +704,12 @@ int tls_conn_close_notify(struct tls_conn *c)
 	pthread_mutex_lock(&c->lock);
 	struct err_stash es_;
 	err_stash(&es_);
+	if (c->owner && c->owner != __atomic_load_n(&self_pid, __ATOMIC_RELAXED)) {
+		/* Inherited from the process that owns it: say nothing. */
+		err_unstash(&es_);
+		pthread_mutex_unlock(&c->lock);
+		return 0;
+	}
 	if (c->state == ST_OPEN && !c->sent_close) {
 		c->sent_close = true;
 		(void)SSL_shutdown(c->ssl);
@@ -697,7 +738,7 @@ int tls_conn_poll_read(struct tls_conn *c)
 	pthread_mutex_lock(&c->lock);
 	struct err_stash es_;
 	err_stash(&es_);
-	if (c->state == ST_FAILED || c->got_close || c->rd_shut) {
+	if (!claim(c) || c->state == ST_FAILED || c->got_close || c->rd_shut) {
 		r = 1;
 	} else if (c->state != ST_OPEN && (r = handshake_locked(c)) != 0) {
 		r = r == TLS_ERR;
@@ -724,7 +765,7 @@ int tls_conn_poll_write(struct tls_conn *c)
 	pthread_mutex_lock(&c->lock);
 	struct err_stash es_;
 	err_stash(&es_);
-	if (c->state == ST_FAILED)
+	if (!claim(c) || c->state == ST_FAILED)
 		r = 1;
 	else if (c->state != ST_OPEN && (r = handshake_locked(c)) != 0)
 		r = r == TLS_ERR;

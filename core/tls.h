@@ -38,9 +38,17 @@ enum tls_fail {
 	TLS_FAIL_TRUNCATED,      /* FIN without close_notify */
 	TLS_FAIL_SYSCALL,        /* the socket itself failed: see sys_errno */
 	TLS_FAIL_CLOSED,         /* write after our close_notify */
+	TLS_FAIL_FOREIGN,        /* the session belongs to another process */
 };
 
 struct tls_conn;
+
+/* The current process (set at start and in the child after fork).  A
+ * session belongs to the first process that uses it: after fork, two
+ * processes encrypting with one session would repeat AES-GCM nonces.
+ * Any use from another process fails (TLS_FAIL_FOREIGN) and its close
+ * sends nothing. */
+void tls_set_process(pid_t pid);
 
 /* peer_name: client only, the name to send as SNI and verify (a DNS name
  * or an IP literal, checked against IP SANs).  peer_desc: "addr:port" for

@@ -1,6 +1,7 @@
 /* shim/init.c — start-up: resolve libc, read the environment, load the
  * policy.  A policy that cannot be used stops the program here, before
  * main() runs, so it never runs with plaintext where TLS was asked for. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,26 @@ static void refuse_to_start(const struct policy_error *err)
 	_exit(EX_CONFIG);
 }
 
+/* fork(): no lock of ours may be held across it (a thread holding the
+ * registry lock would leave it locked forever in the child), and the
+ * child is a new owner for sessions it uses from now on. */
+static void before_fork(void)
+{
+	conntab_lock();
+}
+
+static void after_fork_parent(void)
+{
+	conntab_unlock();
+}
+
+static void after_fork_child(void)
+{
+	conntab_unlock();
+	tls_set_process(getpid());
+	log_after_fork();
+}
+
 __attribute__((constructor)) static void shim_init(void)
 {
 	const char *path = getenv("TLSSHIM_CONFIG");
@@ -36,6 +57,8 @@ __attribute__((constructor)) static void shim_init(void)
 
 	real_init();
 	log_init();
+	tls_set_process(getpid());
+	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 	if (conntab_init() < 0) {
 		struct policy_error e = { .line = 0 };
 		snprintf(e.file, sizeof e.file, "%s", path ? path : DEFAULT_POLICY);

@@ -88,7 +88,10 @@ void shim_tls_report(struct tls_conn *c)
 	if (tls_conn_report_once(c)) {
 		log_warn("%s rule \"%s\": %s", tls_conn_peer(c), tls_conn_rule(c)->name,
 			 tls_conn_error(c));
-		(void)REAL(shutdown)(tls_conn_fd(c), SHUT_RDWR);
+		/* The peer hears nothing more, but a socket shared with the
+		 * process that owns the session is that process's to end. */
+		if (tls_conn_failure(c) != TLS_FAIL_FOREIGN)
+			(void)REAL(shutdown)(tls_conn_fd(c), SHUT_RDWR);
 	}
 	errno = saved;
 }

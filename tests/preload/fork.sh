@@ -1,0 +1,68 @@
+#!/bin/sh
+# fork() and TLS sessions: the classic forking server (accept, fork, child
+# serves, parent closes) works, and the parent's close sends nothing; a
+# session already in use is never used by a second process (that would
+# repeat AES-GCM nonces): the child's write fails with ECONNRESET, its
+# close sends no close_notify, and the parent's connection lives on.
+. "$TLSSHIM_TOP/tests/lib.sh"
+HERE=$TLSSHIM_TOP/tests/preload
+
+cat >"$T/clients.py" <<'PY'
+import socket, ssl, sys
+port, ca, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+ctx = ssl.create_default_context(cafile=ca)
+ok = 0
+for i in range(n):
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                        server_hostname="localhost", suppress_ragged_eofs=False)
+    msg = b"client %d says hello\n" % i
+    s.sendall(msg)
+    got = s.recv(100)
+    s.unwrap()          # our close_notify; the child answers with its own
+    ok += got == msg
+    s.close()
+print("%d/%d ok" % (ok, n))
+PY
+
+P=$(free_port)
+policy "$T/srv.conf" <<EOC
+rules = ( { name = "fork-in"; direction = "accept"; port = $P;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOC
+TLSSHIM_LOG_FILE="$T/srv.log" shim "$PROGS/fork_server" "$P" 10 >"$T/srv.out" 2>&1 &
+srv=$!; _bg_pids="$_bg_pids $srv"
+i=0; while ! grep -q listening "$T/srv.out" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+out=$(timeout 60 python3 "$T/clients.py" "$P" "$CERTS/ca.crt" 10 2>&1)
+wait $srv; rc=$?
+if [ "$out" = "10/10 ok" ] && [ $rc -eq 0 ]; then
+	pass "forking server: 10 verified TLS clients served by children (clean close_notify both ways)"
+else
+	fail "forking server: 10 verified TLS clients" "clients: $out; server exit $rc; $(cat "$T/srv.out" "$T/srv.log" 2>/dev/null)"
+fi
+if [ ! -s "$T/srv.log" ]; then
+	pass "forking server: the parent's close of an unused session sends nothing and logs nothing"
+else
+	fail "forking server: parent's close is silent" "$(cat "$T/srv.log")"
+fi
+
+P=$(free_port)
+policy "$T/cli.conf" <<EOC
+rules = ( { name = "fork-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+bg python3 "$HERE/tls_echo_server.py" "$P" "$CERTS/server.crt" "$CERTS/server.key" 1 >"$T/echo.out" 2>&1
+i=0; while ! grep -q listening "$T/echo.out" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+out=$(TLSSHIM_LOG_FILE="$T/cli.log" timeout 20 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
+	"$PROGS/fork_client" localhost "$P" 2>&1)
+expect="first: one
+child write: Connection reset by peer
+second: two"
+if [ "$out" = "$expect" ]; then
+	pass "fork with a live session: the child's write is refused (ECONNRESET), the parent's connection continues"
+else
+	fail "fork with a live session: child refused, parent continues" "got: $out"
+fi
+if grep -q "belongs to process" "$T/cli.log"; then
+	pass "fork with a live session: the refusal is logged with its reason"
+else
+	fail "fork with a live session: refusal logged" "$(cat "$T/cli.log")"
+fi

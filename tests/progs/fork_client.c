@@ -1,0 +1,63 @@
+/* fork_client — connects, exchanges a line, then forks.  The child tries
+ * to write on the inherited socket and reports what happened; the parent
+ * then exchanges a second line, so we see the connection survived.
+ *
+ *   fork_client HOST PORT
+ * Prints: "first: ...", "child write: <result>", "second: ...".
+ * Knows nothing about TLS.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int line(int fd, const char *msg, const char *label)
+{
+	char buf[256];
+	ssize_t r;
+
+	if (write(fd, msg, strlen(msg)) < 0)
+		return -1;
+	r = read(fd, buf, sizeof buf - 1);
+	if (r <= 0)
+		return -1;
+	buf[r] = 0;
+	printf("%s: %s", label, buf);
+	fflush(stdout);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
+	int fd, st;
+	pid_t pid;
+
+	if (argc != 3 || getaddrinfo(argv[1], argv[2], &hints, &res) != 0)
+		return 64;
+	fd = socket(res->ai_family, SOCK_STREAM, 0);
+	if (connect(fd, res->ai_addr, res->ai_addrlen) < 0) {
+		perror("fork_client: connect");
+		return 2;
+	}
+	if (line(fd, "one\n", "first") < 0)
+		return 3;
+	pid = fork();
+	if (pid == 0) {
+		ssize_t w = write(fd, "child\n", 6);
+		printf("child write: %s\n", w < 0 ? strerror(errno) : "succeeded");
+		fflush(stdout);
+		close(fd);
+		_exit(0);
+	}
+	waitpid(pid, &st, 0);
+	if (line(fd, "two\n", "second") < 0) {
+		perror("fork_client: second");
+		return 4;
+	}
+	close(fd);
+	return 0;
+}
