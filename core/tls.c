@@ -109,6 +109,8 @@ struct tls_conn {
 	enum tls_fail fail;
 	int sys_errno;
 	pid_t owner;             /* 0 until first use; see tls_set_process */
+	int *fds;                /* the program's fds for this session */
+	int nfds, fds_cap;
 	unsigned char *out;      /* ciphertext not yet taken by the kernel */
 	size_t out_off, out_len, out_cap;
 	size_t rneed;            /* bytes the record layer is waiting for */
@@ -387,6 +389,11 @@ struct tls_conn *tls_conn_new(int fd, const struct policy_rule *rule, enum tls_r
 	pthread_mutex_init(&c->lock, NULL);
 	atomic_init(&c->refs, 1);
 	c->fd = fd;
+	if (tls_conn_fd_add(c, fd) < 0) {
+		pthread_mutex_destroy(&c->lock);
+		free(c);
+		return NULL;
+	}
 	c->rule = rule;
 	c->role = role;
 	c->state = ST_NEW;
@@ -422,6 +429,7 @@ fail:
 	log_error("%s rule \"%s\": cannot create TLS connection object", c->peer, rule->name);
 	err_unstash(&es_);
 	SSL_free(c->ssl);
+	free(c->fds);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 	return NULL;
@@ -441,8 +449,51 @@ void tls_conn_unref(struct tls_conn *c)
 	SSL_free(c->ssl);
 	err_unstash(&es_);
 	free(c->out);
+	free(c->fds);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
+}
+
+int tls_conn_fd_add(struct tls_conn *c, int fd)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->nfds == c->fds_cap) {
+		int cap = c->fds_cap ? c->fds_cap * 2 : 2;
+		int *n = realloc(c->fds, (size_t)cap * sizeof *n);
+		if (!n)
+			r = -1;
+		else {
+			c->fds = n;
+			c->fds_cap = cap;
+		}
+	}
+	if (r == 0) {
+		c->fds[c->nfds++] = fd;
+		r = c->nfds;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+int tls_conn_fd_remove(struct tls_conn *c, int fd)
+{
+	int left;
+
+	pthread_mutex_lock(&c->lock);
+	for (int i = 0; i < c->nfds; i++) {
+		if (c->fds[i] == fd) {
+			c->fds[i] = c->fds[--c->nfds];
+			break;
+		}
+	}
+	/* The engine's own fd is going away: continue on a duplicate. */
+	if (c->fd == fd && c->nfds > 0)
+		__atomic_store_n(&c->fd, c->fds[0], __ATOMIC_RELEASE);
+	left = c->nfds;
+	pthread_mutex_unlock(&c->lock);
+	return left;
 }
 
 /* ---- handshake --------------------------------------------------------- */
@@ -806,7 +857,7 @@ size_t tls_conn_read_need(struct tls_conn *c)
 	return n;
 }
 
-int tls_conn_fd(const struct tls_conn *c) { return c->fd; }
+int tls_conn_fd(const struct tls_conn *c) { return __atomic_load_n(&c->fd, __ATOMIC_ACQUIRE); }
 const struct policy_rule *tls_conn_rule(const struct tls_conn *c) { return c->rule; }
 enum tls_role tls_conn_role(const struct tls_conn *c) { return c->role; }
 const char *tls_conn_peer(const struct tls_conn *c) { return c->peer; }

@@ -104,6 +104,13 @@ bool tls_conn_failed(const struct tls_conn *c);
  * lets a blocking caller wait in the kernel for a whole record. */
 size_t tls_conn_read_need(struct tls_conn *c);
 
+/* Duplicates (dup, dup2, fcntl F_DUPFD) share one session.  The engine
+ * does its I/O on one of the program's fds; when that one closes, another
+ * takes its place.  tls_conn_fd_remove returns how many remain: close_notify
+ * belongs to the last close. */
+int tls_conn_fd_add(struct tls_conn *c, int fd);
+int tls_conn_fd_remove(struct tls_conn *c, int fd);
+
 int tls_conn_fd(const struct tls_conn *c);
 const struct policy_rule *tls_conn_rule(const struct tls_conn *c);
 enum tls_role tls_conn_role(const struct tls_conn *c);

@@ -1,7 +1,16 @@
-/* shim/fd.c — the calls that create and end fds: socket(), close(),
- * shutdown(). */
+/* shim/fd.c — the calls that create, copy and end fds: socket(), close(),
+ * shutdown(), close_range(), dup(), dup2(), dup3(), fcntl(F_DUPFD*).
+ *
+ * A duplicate of a TLS fd shares its session (the kernel socket is the
+ * same): it goes into the table too, so nothing written through it can
+ * leave in clear, and close_notify waits for the last close. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <unistd.h>
+#include <linux/close_range.h>
 
+#include "core/log.h"
 #include "shim/shim.h"
 
 SHIM_EXPORT int socket(int domain, int type, int proto)
@@ -37,4 +46,122 @@ SHIM_EXPORT int shutdown(int fd, int how)
 	r = shim_tls_shutdown(c, how);
 	tls_conn_unref(c);
 	return r;
+}
+
+SHIM_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
+{
+	int saved = errno;
+
+	/* With CLOSE_RANGE_CLOEXEC nothing closes now: exec will, and the
+	 * image that ran us is gone by then. */
+	if (!(flags & CLOSE_RANGE_CLOEXEC)) {
+		size_t end = last >= conntab_size ? conntab_size : (size_t)last + 1;
+		for (size_t fd = first; fd < end; fd++) {
+			struct tls_conn *c;
+			if (conntab_maybe((int)fd) && (c = conntab_detach((int)fd))) {
+				shim_tls_release((int)fd, c);
+				tls_conn_unref(c);
+			}
+		}
+	}
+	errno = saved;
+	return REAL(close_range)(first, last, flags);
+}
+
+/* newfd is now a copy of oldfd; share oldfd's session, if any. */
+static int share(int oldfd, int newfd)
+{
+	struct tls_conn *c;
+
+	if (newfd < 0 || oldfd == newfd)
+		return newfd;
+	conntab_forget(newfd);
+	if (!conntab_maybe(oldfd) || !(c = conntab_get(oldfd)))
+		return newfd;
+	if (tls_conn_fd_add(c, newfd) < 0 || conntab_attach(newfd, c) < 0) {
+		/* Never leave a copy of a TLS socket that writes in clear. */
+		log_error("%s: cannot track duplicate fd %d of a TLS connection; closing it",
+			  tls_conn_peer(c), newfd);
+		tls_conn_fd_remove(c, newfd);
+		tls_conn_unref(c);
+		REAL(close)(newfd);
+		errno = EMFILE;
+		return -1;
+	}
+	return newfd;
+}
+
+/* dup2/dup3 close newfd first: that ends newfd's own session use. */
+static void drop_target(int oldfd, int newfd)
+{
+	struct tls_conn *c;
+
+	if (oldfd != newfd && conntab_maybe(newfd) && (c = conntab_detach(newfd))) {
+		shim_tls_release(newfd, c);
+		tls_conn_unref(c);
+	}
+}
+
+SHIM_EXPORT int dup(int fd)
+{
+	return share(fd, REAL(dup)(fd));
+}
+
+SHIM_EXPORT int dup2(int oldfd, int newfd)
+{
+	int saved = errno;
+
+	if (fcntl(oldfd, F_GETFD) < 0)
+		return -1;              /* EBADF, and newfd untouched */
+	drop_target(oldfd, newfd);
+	errno = saved;
+	return share(oldfd, REAL(dup2)(oldfd, newfd));
+}
+
+SHIM_EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+	int saved = errno;
+
+	if (oldfd == newfd) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (fcntl(oldfd, F_GETFD) < 0)
+		return -1;
+	drop_target(oldfd, newfd);
+	errno = saved;
+	return share(oldfd, REAL(dup3)(oldfd, newfd, flags));
+}
+
+/* fcntl's third argument is an int or a pointer; on the ABIs glibc
+ * supports, passing it on as a pointer-sized value is exact. */
+static int shim_fcntl(int (*real_fn)(int, int, ...), int fd, int cmd, void *arg)
+{
+	int r = real_fn(fd, cmd, arg);
+
+	if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && r >= 0)
+		return share(fd, r);
+	return r;
+}
+
+SHIM_EXPORT int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return shim_fcntl(REAL(fcntl), fd, cmd, arg);
+}
+
+SHIM_EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return shim_fcntl(REAL(fcntl64), fd, cmd, arg);
 }

@@ -1,5 +1,6 @@
 /* shim/real.c — resolve the real libc functions once (see real.h). */
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +55,7 @@ static void do_init(void)
 	R(shutdown); R(close); R(getaddrinfo);
 	R(__read_chk); R(__recv_chk); R(__recvfrom_chk);
 	R(poll); R(ppoll); R(__poll_chk); R(__ppoll_chk); R(select); R(pselect);
-	R(getsockopt); N(fcntl);
+	R(getsockopt); R(fcntl); R(fcntl64); R(dup); R(dup2); R(dup3); R(close_range);
 
 	core_sys.recv = real.recv;
 	core_sys.send = real.send;

@@ -47,6 +47,11 @@ struct real_fns {
 	int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
 	int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *);
 	int (*fcntl)(int, int, ...);
+	int (*fcntl64)(int, int, ...);
+	int (*dup)(int);
+	int (*dup2)(int, int);
+	int (*dup3)(int, int, int);
+	int (*close_range)(unsigned int, unsigned int, int);
 	int (*getsockopt)(int, int, int, void *, socklen_t *);
 };
 

@@ -33,6 +33,7 @@ ssize_t shim_tls_send_iov(struct tls_conn *c, const struct iovec *iov, int cnt, 
 int shim_tls_handshake(struct tls_conn *c, bool nonblock);
 /* close()/shutdown() of a TLS fd. */
 int shim_tls_close(int fd, struct tls_conn *c);
+void shim_tls_release(int fd, struct tls_conn *c);
 int shim_tls_shutdown(struct tls_conn *c, int how);
 
 /* Log a failed connection's reason once and shut its socket down. */
@@ -46,6 +47,8 @@ void shim_format_addr(const struct sockaddr *sa, char *buf, size_t len);
 bool shim_name_for(const struct sockaddr *sa, char *buf, size_t len);
 
 extern void __chk_fail(void) __attribute__((noreturn));
+
+int fcntl64(int fd, int cmd, ...);
 
 /* Our own exported wrappers that glibc declares only with fortification. */
 ssize_t __read_chk(int fd, void *buf, size_t nbytes, size_t buflen);

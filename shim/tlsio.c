@@ -389,12 +389,19 @@ static void send_close_notify(struct tls_conn *c)
 	}
 }
 
+/* fd no longer refers to c (closed, or about to be replaced by dup2):
+ * the last fd of a session sends close_notify. */
+void shim_tls_release(int fd, struct tls_conn *c)
+{
+	if (tls_conn_fd_remove(c, fd) == 0 && tls_conn_handshake_done(c))
+		send_close_notify(c);
+}
+
 int shim_tls_close(int fd, struct tls_conn *c)
 {
 	int r;
 
-	if (tls_conn_handshake_done(c))
-		send_close_notify(c);
+	shim_tls_release(fd, c);
 	r = REAL(close)(fd);
 	tls_conn_unref(c);
 	return r;
