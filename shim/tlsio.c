@@ -393,8 +393,15 @@ static void send_close_notify(struct tls_conn *c)
  * the last fd of a session sends close_notify. */
 void shim_tls_release(int fd, struct tls_conn *c)
 {
-	if (tls_conn_fd_remove(c, fd) == 0 && tls_conn_handshake_done(c))
+	if (tls_conn_fd_remove(c, fd) == 0 && tls_conn_handshake_done(c)) {
+		/* Records the program never sees (TLS 1.3 session tickets) may
+		 * sit unread in the kernel; Linux answers close() with unread
+		 * data by a RST, which destroys what is still in flight to the
+		 * peer.  Let OpenSSL consume them first (a peek: application
+		 * data the program left unread stays, and resets as under TCP). */
+		(void)tls_conn_poll_read(c);
 		send_close_notify(c);
+	}
 }
 
 int shim_tls_close(int fd, struct tls_conn *c)
