@@ -9,6 +9,7 @@
 _Atomic(struct tls_conn *) *conntab_slots;
 size_t conntab_size;
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static size_t high;
 
 /* Enough for any fd the process can open; the pages of the reservation
  * that are never touched cost nothing. */
@@ -61,6 +62,8 @@ int conntab_attach(int fd, struct tls_conn *c)
 	pthread_mutex_lock(&reg_lock);
 	old = atomic_load_explicit(&conntab_slots[fd], memory_order_relaxed);
 	atomic_store_explicit(&conntab_slots[fd], c, memory_order_release);
+	if ((size_t)fd >= high)
+		high = (size_t)fd + 1;
 	pthread_mutex_unlock(&reg_lock);
 	if (old) {
 		log_debug("fd %d: dropping a stale TLS connection (%s)", fd, tls_conn_peer(old));
@@ -90,6 +93,16 @@ void conntab_forget(int fd)
 		log_debug("fd %d: reused; dropping a stale TLS connection (%s)", fd, tls_conn_peer(c));
 		tls_conn_unref(c);
 	}
+}
+
+size_t conntab_high(void)
+{
+	size_t h;
+
+	pthread_mutex_lock(&reg_lock);
+	h = high;
+	pthread_mutex_unlock(&reg_lock);
+	return h;
 }
 
 void conntab_lock(void)

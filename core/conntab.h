@@ -40,6 +40,9 @@ struct tls_conn *conntab_detach(int fd);
  * connection recorded under that number. */
 void conntab_forget(int fd);
 
+/* One past the highest fd ever attached (bounds a scan of the table). */
+size_t conntab_high(void);
+
 /* fork(): lock the registry in prepare, release in parent and child. */
 void conntab_lock(void);
 void conntab_unlock(void);

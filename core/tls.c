@@ -109,6 +109,7 @@ struct tls_conn {
 	enum tls_fail fail;
 	int sys_errno;
 	pid_t owner;             /* 0 until first use; see tls_set_process */
+	int private_fd;          /* -1, or our own duplicate used by the engine */
 	int *fds;                /* the program's fds for this session */
 	int nfds, fds_cap;
 	unsigned char *out;      /* ciphertext not yet taken by the kernel */
@@ -389,6 +390,7 @@ struct tls_conn *tls_conn_new(int fd, const struct policy_rule *rule, enum tls_r
 	pthread_mutex_init(&c->lock, NULL);
 	atomic_init(&c->refs, 1);
 	c->fd = fd;
+	c->private_fd = -1;
 	if (tls_conn_fd_add(c, fd) < 0) {
 		pthread_mutex_destroy(&c->lock);
 		free(c);
@@ -450,8 +452,18 @@ void tls_conn_unref(struct tls_conn *c)
 	err_unstash(&es_);
 	free(c->out);
 	free(c->fds);
+	if (c->private_fd >= 0)
+		core_sys.close(c->private_fd);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
+}
+
+void tls_conn_use_private_fd(struct tls_conn *c, int fd)
+{
+	pthread_mutex_lock(&c->lock);
+	c->private_fd = fd;
+	__atomic_store_n(&c->fd, fd, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&c->lock);
 }
 
 int tls_conn_fd_add(struct tls_conn *c, int fd)
@@ -489,7 +501,7 @@ int tls_conn_fd_remove(struct tls_conn *c, int fd)
 		}
 	}
 	/* The engine's own fd is going away: continue on a duplicate. */
-	if (c->fd == fd && c->nfds > 0)
+	if (c->fd == fd && c->nfds > 0 && c->private_fd < 0)
 		__atomic_store_n(&c->fd, c->fds[0], __ATOMIC_RELEASE);
 	left = c->nfds;
 	pthread_mutex_unlock(&c->lock);

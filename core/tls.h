@@ -111,6 +111,11 @@ size_t tls_conn_read_need(struct tls_conn *c);
 int tls_conn_fd_add(struct tls_conn *c, int fd);
 int tls_conn_fd_remove(struct tls_conn *c, int fd);
 
+/* The engine does its I/O on fd, a private duplicate of the socket that
+ * only the shim knows (closed with the connection): used for sockets a
+ * program inherited, whose fds its C library may close behind our back. */
+void tls_conn_use_private_fd(struct tls_conn *c, int fd);
+
 int tls_conn_fd(const struct tls_conn *c);
 const struct policy_rule *tls_conn_rule(const struct tls_conn *c);
 enum tls_role tls_conn_role(const struct tls_conn *c);

@@ -8,7 +8,7 @@
 #include "core/log.h"
 #include "shim/shim.h"
 
-static void default_name(const struct sockaddr *sa, char *buf, size_t len)
+void shim_default_name(const struct sockaddr *sa, char *buf, size_t len)
 {
 	if (shim_name_for(sa, buf, len))
 		return;
@@ -54,7 +54,7 @@ static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	if (rule->server_name)
 		snprintf(name, sizeof name, "%s", rule->server_name);
 	else
-		default_name(sa, name, sizeof name);
+		shim_default_name(sa, name, sizeof name);
 	c = tls_conn_new(fd, rule, TLS_ROLE_CLIENT, name, desc);
 	if (!c) {
 		errno = ENOMEM;

@@ -78,4 +78,6 @@ __attribute__((constructor)) static void shim_init(void)
 		refuse_to_start(&err);
 	shim_policy = p;
 	log_info("policy %s: %zu rule%s loaded", path, p->nrules, p->nrules == 1 ? "" : "s");
+	shim_adopt_inherited();
+	shim_exit_handler_install();
 }

@@ -39,12 +39,19 @@ int shim_tls_shutdown(struct tls_conn *c, int how);
 /* Log a failed connection's reason once and shut its socket down. */
 void shim_tls_report(struct tls_conn *c);
 
+/* exec and exit (shim/process.c). */
+void shim_adopt_inherited(void);
+void shim_exit_handler_install(void);
+
 /* Socket helpers. */
 bool shim_is_tcp(int fd);
 bool shim_is_nonblocking(int fd);
 void shim_format_addr(const struct sockaddr *sa, char *buf, size_t len);
 /* The host name the program resolved for this address (getaddrinfo). */
 bool shim_name_for(const struct sockaddr *sa, char *buf, size_t len);
+/* The name a client verifies when the rule names none: the resolved host
+ * name, else the IP address itself (checked against IP SANs). */
+void shim_default_name(const struct sockaddr *sa, char *buf, size_t len);
 
 extern void __chk_fail(void) __attribute__((noreturn));
 

@@ -1,0 +1,141 @@
+/* shim/process.c — sessions across exec() and exit().
+ *
+ * exec: the new image knows nothing of the old one's sessions, so at
+ * start-up the shim adopts inherited connected TCP sockets the policy
+ * names (inetd style: the socket on fds 0 and 1; socket activation).  A
+ * session the old image never used simply starts here, lazily, on first
+ * use.  One the old image already used cannot be continued: the new
+ * handshake then fails and the I/O errors out, but nothing is ever
+ * written in clear.  fds that share one socket share one session.
+ *
+ * exit: sessions this process owns and has not closed get their
+ * close_notify, as the program's close would have sent.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "shim/shim.h"
+
+#define ADOPT_MAX 64
+
+struct adopted {
+	ino_t ino;
+	struct tls_conn *c;
+};
+
+static struct tls_conn *adopt_one(int fd)
+{
+	const struct policy *p = shim_policy;
+	const struct policy_rule *rule;
+	struct sockaddr_storage local, peer;
+	socklen_t ll = sizeof local, pl = sizeof peer;
+	int listening = 0;
+	socklen_t l = sizeof listening;
+	enum tls_role role;
+	char desc[96], name[256];
+
+	if (!shim_is_tcp(fd) ||
+	    REAL(getsockopt)(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l) < 0 || listening ||
+	    getsockname(fd, (struct sockaddr *)&local, &ll) < 0 ||
+	    getpeername(fd, (struct sockaddr *)&peer, &pl) < 0 ||
+	    (local.ss_family != AF_INET && local.ss_family != AF_INET6))
+		return NULL;
+	shim_format_addr((struct sockaddr *)&peer, desc, sizeof desc);
+	if ((rule = policy_match(p, POLICY_ACCEPT, (struct sockaddr *)&local, ll))) {
+		role = TLS_ROLE_SERVER;
+	} else if ((rule = policy_match(p, POLICY_CONNECT, (struct sockaddr *)&peer, pl))) {
+		role = TLS_ROLE_CLIENT;
+	} else {
+		return NULL;
+	}
+	if (rule->action == POLICY_PLAIN)
+		return NULL;
+	if (rule->action == POLICY_DENY) {
+		log_warn("%s rule \"%s\": inherited connection on fd %d refused by policy"
+			 " (action = \"deny\")", desc, rule->name, fd);
+		(void)REAL(shutdown)(fd, SHUT_RDWR);
+		return NULL;
+	}
+	if (role == TLS_ROLE_CLIENT) {
+		if (rule->server_name)
+			snprintf(name, sizeof name, "%s", rule->server_name);
+		else
+			shim_default_name((struct sockaddr *)&peer, name, sizeof name);
+	}
+	log_info("%s rule \"%s\": inherited fd %d becomes a TLS %s connection (handshake on first use)",
+		 desc, rule->name, fd, role == TLS_ROLE_SERVER ? "server" : "client");
+	return tls_conn_new(fd, rule, role, role == TLS_ROLE_CLIENT ? name : NULL, desc);
+}
+
+void shim_adopt_inherited(void)
+{
+	struct adopted seen[ADOPT_MAX];
+	int nseen = 0;
+	DIR *d;
+	struct dirent *e;
+
+	if (!shim_policy || !shim_policy->nrules || !(d = opendir("/proc/self/fd")))
+		return;
+	while ((e = readdir(d))) {
+		struct stat st;
+		struct tls_conn *c = NULL;
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+
+		if (*end || fd < 0 || fd == dirfd(d) || fstat((int)fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+			continue;
+		for (int i = 0; i < nseen; i++)
+			if (seen[i].ino == st.st_ino)
+				c = seen[i].c;
+		if (c) {                    /* another fd of an adopted socket */
+			tls_conn_ref(c);
+			if (tls_conn_fd_add(c, (int)fd) < 0 || conntab_attach((int)fd, c) < 0)
+				tls_conn_unref(c);
+			continue;
+		}
+		if (nseen == ADOPT_MAX || !(c = adopt_one((int)fd)))
+			continue;
+		{
+			/* Far from the numbers programs expect (0, 1, 2, ...). */
+			int priv = REAL(fcntl)((int)fd, F_DUPFD_CLOEXEC, 512);
+			if (priv < 0)
+				priv = REAL(fcntl)((int)fd, F_DUPFD_CLOEXEC, 3);
+			if (priv >= 0)
+				tls_conn_use_private_fd(c, priv);
+		}
+		if (conntab_attach((int)fd, c) < 0) {
+			tls_conn_unref(c);
+			continue;
+		}
+		seen[nseen].ino = st.st_ino;
+		seen[nseen++].c = c;
+	}
+	closedir(d);
+}
+
+/* Registered with atexit() after OpenSSL set up its own exit handler, so
+ * this runs first, while OpenSSL still works.  _exit() skips it, as it
+ * skips the program's own clean-up. */
+static void close_notify_at_exit(void)
+{
+	size_t high = conntab_high();
+
+	for (size_t fd = 0; fd < high; fd++) {
+		struct tls_conn *c;
+		if (conntab_maybe((int)fd) && (c = conntab_detach((int)fd))) {
+			shim_tls_release((int)fd, c);
+			tls_conn_unref(c);
+		}
+	}
+}
+
+void shim_exit_handler_install(void)
+{
+	atexit(close_notify_at_exit);
+}
