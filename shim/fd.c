@@ -165,3 +165,19 @@ SHIM_EXPORT int fcntl64(int fd, int cmd, ...)
 	va_end(ap);
 	return shim_fcntl(REAL(fcntl64), fd, cmd, arg);
 }
+
+/* stdio writes through the C library's internal write, which no preload
+ * can see: a FILE on a TLS fd would put plaintext on the wire.  Until the
+ * pump (docs/fork.md) carries such fds, refuse rather than leak. */
+SHIM_EXPORT FILE *fdopen(int fd, const char *mode)
+{
+	struct tls_conn *c;
+
+	if (!conntab_maybe(fd) || !(c = conntab_get(fd)))
+		return REAL(fdopen)(fd, mode);
+	log_error("%s rule \"%s\": fdopen() on a TLS connection is not supported yet (stdio would"
+		  " bypass TLS); refused", tls_conn_peer(c), tls_conn_rule(c)->name);
+	tls_conn_unref(c);
+	errno = EOPNOTSUPP;
+	return NULL;
+}

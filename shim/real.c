@@ -56,6 +56,7 @@ static void do_init(void)
 	R(__read_chk); R(__recv_chk); R(__recvfrom_chk);
 	R(poll); R(ppoll); R(__poll_chk); R(__ppoll_chk); R(select); R(pselect);
 	R(getsockopt); R(fcntl); R(fcntl64); R(dup); R(dup2); R(dup3); R(close_range);
+	R(fdopen);
 
 	core_sys.recv = real.recv;
 	core_sys.send = real.send;

@@ -9,6 +9,7 @@
 #define TLSSHIM_SHIM_REAL_H
 
 #include <netdb.h>
+#include <stdio.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/select.h>
@@ -52,6 +53,7 @@ struct real_fns {
 	int (*dup2)(int, int);
 	int (*dup3)(int, int, int);
 	int (*close_range)(unsigned int, unsigned int, int);
+	FILE *(*fdopen)(int, const char *);
 	int (*getsockopt)(int, int, int, void *, socklen_t *);
 };
 
