@@ -3,6 +3,8 @@
  * shim/tlsio.c for TLS fds. */
 #include <errno.h>
 
+#include "core/log.h"
+
 #include "shim/shim.h"
 
 /* Run EXPR with a reference to fd's connection in `c`, or PLAIN. */
@@ -50,9 +52,31 @@ SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sock
 		  (no_addr(alen), shim_tls_recv(c, buf, n, flags)));
 }
 
+/* TCP Fast Open connects and sends data in one call, never calling
+ * connect(): on a destination a TLS or deny rule names, refuse rather
+ * than put plaintext in the SYN. */
+bool shim_fastopen_refused(int fd, const struct sockaddr *addr, socklen_t alen)
+{
+	const struct policy *p = shim_policy;
+	const struct policy_rule *rule;
+
+	if (!p || !p->has[POLICY_CONNECT] || !addr ||
+	    (addr->sa_family != AF_INET && addr->sa_family != AF_INET6) || !shim_is_tcp(fd))
+		return false;
+	rule = policy_match(p, POLICY_CONNECT, addr, alen);
+	if (!rule || rule->action == POLICY_PLAIN)
+		return false;
+	log_warn("rule \"%s\": TCP Fast Open (MSG_FASTOPEN) to a TLS destination is not supported;"
+		 " refused", rule->name);
+	errno = EOPNOTSUPP;
+	return true;
+}
+
 SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 			   const struct sockaddr *addr, socklen_t alen)
 {
+	if (__builtin_expect(flags & MSG_FASTOPEN, 0) && shim_fastopen_refused(fd, addr, alen))
+		return -1;
 	WITH_CONN(fd, REAL(sendto)(fd, buf, n, flags, addr, alen), shim_tls_send(c, buf, n, flags));
 }
 

@@ -45,6 +45,9 @@ SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 	struct tls_conn *c;
 	ssize_t r;
 
+	if (__builtin_expect(flags & MSG_FASTOPEN, 0) &&
+	    shim_fastopen_refused(fd, m->msg_name, m->msg_namelen))
+		return -1;
 	if (!conntab_maybe(fd) || !(c = conntab_get(fd)))
 		return REAL(sendmsg)(fd, m, flags);
 	r = tls_sendmsg(c, m, flags);

@@ -39,6 +39,9 @@ int shim_tls_shutdown(struct tls_conn *c, int how);
 /* Log a failed connection's reason once and shut its socket down. */
 void shim_tls_report(struct tls_conn *c);
 
+/* sendto/sendmsg with MSG_FASTOPEN to a TLS destination: -1/EOPNOTSUPP. */
+bool shim_fastopen_refused(int fd, const struct sockaddr *addr, socklen_t alen);
+
 /* exec and exit (shim/process.c). */
 void shim_adopt_inherited(void);
 void shim_exit_handler_install(void);

@@ -89,3 +89,34 @@ EOC
 		fi
 	fi
 done
+
+# TCP Fast Open would connect and send in one call, never calling
+# connect(): to a TLS destination it is refused, nothing reaches the peer.
+P=$(free_port)
+policy "$T/tfo.conf" <<EOC
+rules = ( { name = "tfo-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+python3 - "$P" >"$T/tfo-srv" 2>&1 <<'PY' &
+import socket, sys
+ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", int(sys.argv[1]))); ls.listen(1); ls.settimeout(3)
+try:
+    c, _ = ls.accept(); c.settimeout(1); print(repr(c.recv(100)))
+except OSError:
+    print("no connection")
+PY
+tfo=$!; _bg_pids="$_bg_pids $tfo"; sleep 0.3
+out=$(TLSSHIM_LOG_FILE="$T/tfo.log" timeout 10 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/tfo.conf" \
+	python3 -c 'import socket, sys
+s = socket.socket()
+try:
+    s.sendto(b"SECRET-TFO-DATA", socket.MSG_FASTOPEN, ("127.0.0.1", int(sys.argv[1])))
+    print("sent")
+except OSError as e:
+    print("errno", e.errno)' "$P" 2>&1)
+wait $tfo
+if [ "$out" = "errno 95" ] && has_no "$T/tfo-srv" SECRET && grep -q "MSG_FASTOPEN" "$T/tfo.log"; then
+	pass "MSG_FASTOPEN to a TLS destination: EOPNOTSUPP, logged, nothing sent"
+else
+	fail "MSG_FASTOPEN refused" "$out / $(cat "$T/tfo-srv" "$T/tfo.log")"
+fi
