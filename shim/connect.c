@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "core/log.h"
 #include "shim/shim.h"
@@ -23,10 +24,32 @@ void shim_default_name(const struct sockaddr *sa, char *buf, size_t len)
 	}
 }
 
+/* The kernel accepts the 24-byte sockaddr_in6 of RFC 2133 (no scope id):
+ * copy the address into ss, zero-filled, and match it as the full
+ * structure, so a short form cannot slip past the policy. */
+socklen_t shim_norm_addr(const struct sockaddr *sa, socklen_t len, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof *ss);
+	memcpy(ss, sa, len < sizeof *ss ? len : sizeof *ss);
+	if (sa->sa_family == AF_INET6 && len >= 24 && len < sizeof(struct sockaddr_in6))
+		len = sizeof(struct sockaddr_in6);
+	return len;
+}
+
+/* connect() failed, but the socket may still be (or become) connected:
+ * its session must stay in the table, or a later write would go out in
+ * clear.  Only a definite failure ends it. */
+static bool still_connecting(int err)
+{
+	return err == EINPROGRESS || err == EALREADY || err == EINTR || err == EISCONN ||
+	       err == EAGAIN;
+}
+
 static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	const struct policy *p = shim_policy;
 	const struct policy_rule *rule;
+	struct sockaddr_storage ss;
 	struct tls_conn *c;
 	char desc[96], name[256];
 	bool nb;
@@ -35,6 +58,16 @@ static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	if (!p || !p->has[POLICY_CONNECT] || !sa || len < sizeof(sa_family_t) ||
 	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) || !shim_is_tcp(fd))
 		return REAL(connect)(fd, sa, len);
+	if (conntab_maybe(fd) && (c = conntab_get(fd))) {
+		bool fresh = !tls_conn_handshake_started(c) && !tls_conn_failed(c);
+		tls_conn_unref(c);
+		if (!fresh)    /* connected already: the kernel says EISCONN */
+			return REAL(connect)(fd, sa, len);
+		/* A connect retried after EINTR/EINPROGRESS: match afresh. */
+		tls_conn_unref(conntab_detach(fd));
+	}
+	len = shim_norm_addr(sa, len, &ss);
+	sa = (const struct sockaddr *)&ss;
 	rule = policy_match(p, POLICY_CONNECT, sa, len);
 	if (!rule)
 		return REAL(connect)(fd, sa, len);
@@ -74,8 +107,10 @@ static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	r = REAL(connect)(fd, sa, len);
 	if (r < 0) {
 		int saved = errno;
-		if (!(nb && saved == EINPROGRESS))
-			tls_conn_unref(conntab_detach(fd));   /* plain failure, plain errno */
+		/* Still connecting: the handshake runs on first use.  Otherwise a
+		 * plain failure, with its plain errno. */
+		if (!still_connecting(saved))
+			tls_conn_unref(conntab_detach(fd));
 		tls_conn_unref(c);
 		errno = saved;
 		return -1;

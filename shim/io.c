@@ -59,11 +59,13 @@ bool shim_fastopen_refused(int fd, const struct sockaddr *addr, socklen_t alen)
 {
 	const struct policy *p = shim_policy;
 	const struct policy_rule *rule;
+	struct sockaddr_storage ss;
 
-	if (!p || !p->has[POLICY_CONNECT] || !addr ||
+	if (!p || !p->has[POLICY_CONNECT] || !addr || alen < sizeof(sa_family_t) ||
 	    (addr->sa_family != AF_INET && addr->sa_family != AF_INET6) || !shim_is_tcp(fd))
 		return false;
-	rule = policy_match(p, POLICY_CONNECT, addr, alen);
+	alen = shim_norm_addr(addr, alen, &ss);
+	rule = policy_match(p, POLICY_CONNECT, (struct sockaddr *)&ss, alen);
 	if (!rule || rule->action == POLICY_PLAIN)
 		return false;
 	log_warn("rule \"%s\": TCP Fast Open (MSG_FASTOPEN) to a TLS destination is not supported;"

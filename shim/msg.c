@@ -54,3 +54,60 @@ SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 	tls_conn_unref(c);
 	return r;
 }
+
+/* Many messages: one after another through the single-message paths;
+ * only the first may wait, as the kernel does with MSG_WAITFORONE. */
+SHIM_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
+{
+	struct tls_conn *c;
+	unsigned int i;
+	int saved = errno;
+
+	if (!conntab_maybe(fd) || !(c = conntab_get(fd)))
+		return REAL(sendmmsg)(fd, v, n, flags);
+	for (i = 0; i < n; i++) {
+		ssize_t r = tls_sendmsg(c, &v[i].msg_hdr, flags);
+		if (r < 0) {
+			if (i == 0) {
+				tls_conn_unref(c);
+				return -1;
+			}
+			errno = saved;
+			break;
+		}
+		v[i].msg_len = (unsigned int)r;
+	}
+	tls_conn_unref(c);
+	return (int)i;
+}
+
+SHIM_EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timespec *t)
+{
+	struct tls_conn *c;
+	unsigned int i;
+	int saved = errno;
+
+	if (!conntab_maybe(fd) || !(c = conntab_get(fd)))
+		return REAL(recvmmsg)(fd, v, n, flags, t);
+	for (i = 0; i < n; i++) {
+		int f = flags & ~MSG_WAITFORONE;
+		ssize_t r;
+
+		if (i > 0 && (flags & MSG_WAITFORONE))
+			f |= MSG_DONTWAIT;
+		r = tls_recvmsg(c, &v[i].msg_hdr, f);
+		if (r < 0) {
+			if (i == 0) {
+				tls_conn_unref(c);
+				return -1;
+			}
+			errno = saved;
+			break;
+		}
+		v[i].msg_len = (unsigned int)r;
+		if (r == 0)
+			break;
+	}
+	tls_conn_unref(c);
+	return (int)i;
+}

@@ -1,6 +1,7 @@
 /* shim/real.c — resolve the real libc functions once (see real.h). */
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <sys/sendfile.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +57,7 @@ static void do_init(void)
 	R(__read_chk); R(__recv_chk); R(__recvfrom_chk);
 	R(poll); R(ppoll); R(__poll_chk); R(__ppoll_chk); R(select); R(pselect);
 	R(getsockopt); R(fcntl); R(fcntl64); R(dup); R(dup2); R(dup3); R(close_range);
-	R(fdopen);
+	R(fdopen); R(sendfile); R(sendfile64); R(splice); R(sendmmsg); R(recvmmsg);
 
 	core_sys.recv = real.recv;
 	core_sys.send = real.send;

@@ -39,6 +39,8 @@ int shim_tls_shutdown(struct tls_conn *c, int how);
 /* Log a failed connection's reason once and shut its socket down. */
 void shim_tls_report(struct tls_conn *c);
 
+socklen_t shim_norm_addr(const struct sockaddr *sa, socklen_t len, struct sockaddr_storage *ss);
+
 /* sendto/sendmsg with MSG_FASTOPEN to a TLS destination: -1/EOPNOTSUPP. */
 bool shim_fastopen_refused(int fd, const struct sockaddr *addr, socklen_t alen);
 
@@ -59,6 +61,7 @@ void shim_default_name(const struct sockaddr *sa, char *buf, size_t len);
 extern void __chk_fail(void) __attribute__((noreturn));
 
 int fcntl64(int fd, int cmd, ...);
+ssize_t sendfile64(int out, int in, off64_t *off, size_t count);
 
 /* Our own exported wrappers that glibc declares only with fortification. */
 ssize_t __read_chk(int fd, void *buf, size_t nbytes, size_t buflen);
