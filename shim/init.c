@@ -79,5 +79,7 @@ __attribute__((constructor)) static void shim_init(void)
 	shim_policy = p;
 	log_info("policy %s: %zu rule%s loaded", path, p->nrules, p->nrules == 1 ? "" : "s");
 	shim_adopt_inherited();
+	/* atexit runs in reverse: close_notify first, then the linger wait. */
+	shim_linger_install();
 	shim_exit_handler_install();
 }

@@ -129,7 +129,8 @@ static void close_notify_at_exit(void)
 	for (size_t fd = 0; fd < high; fd++) {
 		struct tls_conn *c;
 		if (conntab_maybe((int)fd) && (c = conntab_detach((int)fd))) {
-			shim_tls_release((int)fd, c);
+			if (shim_tls_release((int)fd, c) && !tls_conn_failed(c))
+				shim_linger((int)fd);
 			tls_conn_unref(c);
 		}
 	}

@@ -33,7 +33,11 @@ ssize_t shim_tls_send_iov(struct tls_conn *c, const struct iovec *iov, int cnt, 
 int shim_tls_handshake(struct tls_conn *c, bool nonblock);
 /* close()/shutdown() of a TLS fd. */
 int shim_tls_close(int fd, struct tls_conn *c);
-void shim_tls_release(int fd, struct tls_conn *c);
+/* true when this was the session's last fd and close_notify went out. */
+bool shim_tls_release(int fd, struct tls_conn *c);
+/* Send FIN and keep absorbing late records in the background (linger.c). */
+void shim_linger(int fd);
+void shim_linger_install(void);
 int shim_tls_shutdown(struct tls_conn *c, int how);
 
 /* Log a failed connection's reason once and shut its socket down. */

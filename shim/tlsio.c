@@ -391,7 +391,7 @@ static void send_close_notify(struct tls_conn *c)
 
 /* fd no longer refers to c (closed, or about to be replaced by dup2):
  * the last fd of a session sends close_notify. */
-void shim_tls_release(int fd, struct tls_conn *c)
+bool shim_tls_release(int fd, struct tls_conn *c)
 {
 	if (tls_conn_fd_remove(c, fd) == 0 && tls_conn_handshake_done(c)) {
 		/* Records the program never sees (TLS 1.3 session tickets) may
@@ -401,14 +401,18 @@ void shim_tls_release(int fd, struct tls_conn *c)
 		 * data the program left unread stays, and resets as under TCP). */
 		(void)tls_conn_poll_read(c);
 		send_close_notify(c);
+		return true;
 	}
+	return false;
 }
 
 int shim_tls_close(int fd, struct tls_conn *c)
 {
 	int r;
 
-	shim_tls_release(fd, c);
+	/* The session ended cleanly here: linger like the kernel would. */
+	if (shim_tls_release(fd, c) && !tls_conn_failed(c))
+		shim_linger(fd);
 	r = REAL(close)(fd);
 	tls_conn_unref(c);
 	return r;

@@ -1,0 +1,177 @@
+/* shim/linger.c — the kernel's lingering close, for TLS sockets.
+ *
+ * When a program closes a TCP socket, the kernel keeps it until the data
+ * in flight is delivered.  A TLS peer, though, may still send records the
+ * program never asked for (TLS 1.3 session tickets follow the handshake,
+ * and can arrive after a fast sender's close).  Linux answers data
+ * arriving on a closed socket with a RST, and a RST makes the peer drop
+ * what it has not read yet: the end of the program's data is lost.
+ *
+ * So the last close of a TLS connection sends close_notify and a FIN
+ * (shutdown SHUT_WR: the peer sees the end at once, as with TCP), and
+ * hands a private duplicate of the socket to one background thread that
+ * reads and discards until the peer's FIN, or for at most LINGER_MS.
+ * The thread blocks every signal, so the program's signals never land on
+ * it.  Bounded: past LINGER_MAX sockets, close at once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "shim/shim.h"
+
+#define LINGER_MAX 256
+#define LINGER_MS 5000
+
+static pthread_mutex_t lk = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t emptied = PTHREAD_COND_INITIALIZER;
+static int wake[2] = { -1, -1 };
+static pid_t thread_pid;          /* the process the thread runs in */
+static int fds[LINGER_MAX];
+static int64_t deadlines[LINGER_MAX];
+static int n;
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void drop(int i)
+{
+	REAL(close)(fds[i]);
+	fds[i] = fds[--n];
+	deadlines[i] = deadlines[n];
+	if (!n)
+		pthread_cond_broadcast(&emptied);
+}
+
+static void *reaper(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct pollfd p[LINGER_MAX + 1];
+		int64_t now = now_ms(), next = -1;
+		int m, r;
+		char buf[4096];
+
+		pthread_mutex_lock(&lk);
+		for (int i = 0; i < n;) {
+			if (deadlines[i] <= now) {
+				drop(i);
+				continue;
+			}
+			if (next < 0 || deadlines[i] < next)
+				next = deadlines[i];
+			i++;
+		}
+		m = n;
+		for (int i = 0; i < m; i++)
+			p[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+		p[m] = (struct pollfd){ .fd = wake[0], .events = POLLIN };
+		pthread_mutex_unlock(&lk);
+
+		r = REAL(poll)(p, (nfds_t)m + 1, next < 0 ? -1 : (int)(next - now));
+		if (r <= 0)
+			continue;
+		if (p[m].revents)
+			(void)!REAL(read)(wake[0], buf, sizeof buf);
+		pthread_mutex_lock(&lk);
+		for (int i = 0; i < m; i++) {
+			ssize_t got;
+			if (!p[i].revents)
+				continue;
+			got = REAL(recv)(p[i].fd, buf, sizeof buf, MSG_DONTWAIT);
+			if (got > 0 || (got < 0 && (errno == EAGAIN || errno == EINTR)))
+				continue;
+			for (int j = 0; j < n; j++)       /* the peer's FIN or an error */
+				if (fds[j] == p[i].fd) {
+					drop(j);
+					break;
+				}
+		}
+		pthread_mutex_unlock(&lk);
+	}
+	return NULL;
+}
+
+/* Under lk.  The thread of a parent does not exist in a forked child. */
+static bool ensure_thread(void)
+{
+	pthread_t t;
+	sigset_t all, old;
+	bool ok;
+
+	if (thread_pid == getpid())
+		return true;
+	if (wake[0] >= 0) {
+		REAL(close)(wake[0]);
+		REAL(close)(wake[1]);
+	}
+	for (int i = 0; i < n; i++)
+		REAL(close)(fds[i]);     /* the parent's reaper owns these */
+	n = 0;
+	if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+		wake[0] = wake[1] = -1;
+		return false;
+	}
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ok = pthread_create(&t, NULL, reaper, NULL) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!ok)
+		return false;
+	pthread_detach(t);
+	thread_pid = getpid();
+	return true;
+}
+
+void shim_linger(int fd)
+{
+	int saved = errno, dup;
+
+	(void)REAL(shutdown)(fd, SHUT_WR);
+	dup = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 3);
+	if (dup < 0) {
+		errno = saved;
+		return;
+	}
+	pthread_mutex_lock(&lk);
+	if (n < LINGER_MAX && ensure_thread()) {
+		fds[n] = dup;
+		deadlines[n++] = now_ms() + LINGER_MS;
+		(void)!REAL(write)(wake[1], "", 1);
+		dup = -1;
+	}
+	pthread_mutex_unlock(&lk);
+	if (dup >= 0)
+		REAL(close)(dup);
+	errno = saved;
+}
+
+/* exit(): the thread dies with the process, and the process's exit would
+ * close the lingering sockets over unread records (a RST).  Like a kernel
+ * linger, hold exit until each has seen its peer's FIN or timed out. */
+static void wait_at_exit(void)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += LINGER_MS / 1000 + 1;
+	pthread_mutex_lock(&lk);
+	while (n > 0 && thread_pid == getpid())
+		if (pthread_cond_timedwait(&emptied, &lk, &until) != 0)
+			break;
+	pthread_mutex_unlock(&lk);
+}
+
+void shim_linger_install(void)
+{
+	atexit(wait_at_exit);
+}
