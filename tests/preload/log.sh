@@ -1,0 +1,196 @@
+#!/bin/sh
+# tests/preload/log.sh — TLSSHIM_LOG and TLSSHIM_LOG_FILE: the line
+# prefix tlsshim[PID], what info level tells about a connection (peer
+# address:port, rule name, protocol, cipher, verified peer identity) on
+# both sides, the levels, standard error by default, and that no line ever
+# holds the program's plaintext or key material, even at debug level.
+. "$(dirname "$0")/../lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+need_shim log_setup
+
+MARK=SECRET-PLAINTEXT-1234
+CLIENT_CN=$(openssl x509 -in "$CERTS/client.crt" -noout -subject -nameopt multiline | sed -n 's/^ *commonName *= *//p')
+
+# missing_in FILE WORDS...: print the first WORD that occurs in none of
+# the lines of FILE that contain $SEL (a fixed string); nothing if all do.
+missing_in() {
+	_mi_f=$1; shift
+	grep -F -e "$SEL" "$_mi_f" >"$_mi_f.sel" 2>/dev/null
+	for _mi_w in "$@"; do
+		[ -n "$_mi_w" ] || { echo "(an expected word is empty: the test could not learn it)"; return 0; }
+		grep -q -F -e "$_mi_w" "$_mi_f.sel" || { echo "$_mi_w"; return 0; }
+	done
+	return 0
+}
+
+# prefix_ok FILE PID: every line starts with "tlsshim[PID]: ".
+prefix_ok() { [ -s "$1" ] && ! grep -v -q "^tlsshim\[$2\]: " "$1"; }
+
+# --- info, server side: mutual TLS, TLS 1.3 ---------------------------------
+name=log_info_server_connection
+P=$(free_port)
+policy "$T/$name.conf" <<EOF
+rules = (
+  { name = "logged-in"; direction = "accept"; port = $P;
+    cert = "$CERTS/server.crt"; key = "$CERTS/server.key";
+    require_client_cert = true; ca = "$CERTS/ca.crt"; }
+);
+EOF
+export TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/$name.log"
+if start_echo "$name" -1 "$P"; then
+	peer client --port "$P" --ca "$CERTS/ca.crt" --cert "$CERTS/client.crt" --key "$CERTS/client.key" \
+		--tls13 --send "$MARK" >"$T/$name.cli" 2>&1
+	wait_exit "$SRV" 10
+	local_ap=$(sed -n 's/^local //p' "$T/$name.cli")
+	cipher=$(sed -n 's/^cipher //p' "$T/$name.cli")
+	SEL=$local_ap
+	miss=$(missing_in "$T/$name.log" "logged-in" "TLSv1.3" "$cipher" "$CLIENT_CN")
+	if ! grep -q '^echo ok' "$T/$name.cli"; then
+		fail "$name" "the connection failed$(show "$T/$name.cli" "$T/$name.log")"
+	elif ! prefix_ok "$T/$name.log" "$SRV"; then
+		fail "$name" "not every line starts with 'tlsshim[$SRV]: '$(show "$T/$name.log")"
+	elif [ -z "$local_ap" ] || ! grep -q -F "$local_ap" "$T/$name.log"; then
+		fail "$name" "no line names the peer $local_ap$(show "$T/$name.log")"
+	elif [ -n "$miss" ]; then
+		fail "$name" "the lines about $local_ap do not say '$miss'$(show "$T/$name.log")"
+	elif ! has_no "$T/$name.log" "$MARK"; then
+		fail "$name" "the log holds the program's plaintext"
+	else
+		pass "$name"
+	fi
+else
+	fail "$name" "echo_server never listened$(show "$T/$name.err")"
+fi
+
+# --- info, client side: TLS 1.3 and TLS 1.2 --------------------------------
+for v in 13 12; do
+	name=log_info_client_connection_tls$v
+	P=$(free_port)
+	policy "$T/$name.conf" <<EOF
+rules = ( { name = "logged-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOF
+	export TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/$name.log"
+	if ! start_peer "$name.peer" server --port "$P" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
+		--status "$T/$name.st" --tls$v; then
+		fail "$name" "server did not start"; continue
+	fi
+	printf '%s\n' "$MARK" >"$T/$name.in"
+	shimbg "$PROGS/client" localhost "$P" <"$T/$name.in" >"$T/$name.got" 2>"$T/$name.err"
+	cpid=$!
+	wait_exit "$cpid" 20; rc=$?
+	wait_exit "$PEER" 10
+	cipher=$(sed -n 's/^tls version=[^ ]* cipher=\([^ ]*\) .*/\1/p' "$T/$name.st")
+	SEL="127.0.0.1:$P"
+	if [ $v = 13 ]; then
+		miss=$(missing_in "$T/$name.log" "logged-out" "TLSv1.3" "$cipher" "localhost")
+	else
+		miss=$(missing_in "$T/$name.log" "logged-out" "TLSv1.2" "localhost")
+	fi
+	if [ "$rc" -ne 0 ]; then
+		fail "$name" "client exited $rc$(show "$T/$name.err" "$T/$name.log")"
+	elif ! prefix_ok "$T/$name.log" "$cpid"; then
+		fail "$name" "not every line starts with 'tlsshim[$cpid]: '$(show "$T/$name.log")"
+	elif ! grep -q -F "$SEL" "$T/$name.log"; then
+		fail "$name" "no line names the peer $SEL$(show "$T/$name.log")"
+	elif [ -n "$miss" ]; then
+		fail "$name" "the lines about $SEL do not say '$miss'$(show "$T/$name.log")"
+	elif ! has_no "$T/$name.log" "$MARK"; then
+		fail "$name" "the log holds the program's plaintext"
+	else
+		pass "$name"
+	fi
+done
+unset TLSSHIM_LOG
+
+# --- levels: a refused connection is a warning: logged at warn (the
+# default), not at error; a good connection says nothing at warn ----------
+P=$(free_port)
+policy "$T/levels.conf" <<EOF
+rules = ( { name = "lv"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOF
+if start_peer levels.peer server --port "$P" --count 3 --cert "$CERTS/expired.crt" --key "$CERTS/expired.key"; then
+	name=log_level_error_hides_warnings
+	rm -f "$T/lv-error.log"
+	echo x | TLSSHIM_LOG=error TLSSHIM_LOG_FILE="$T/lv-error.log" shimmed "$PROGS/client" localhost "$P" >/dev/null 2>"$T/lv-error.err"
+	rc=$?
+	if [ "$rc" -eq 2 ] && [ "$(lines "$T/lv-error.log" 'expired')" -eq 0 ]; then pass "$name"
+	else fail "$name" "client exit $rc (want 2); log at level error$(show "$T/lv-error.log")"; fi
+
+	name=log_level_warn_is_default
+	rm -f "$T/lv-warn.log"
+	echo x | env -u TLSSHIM_LOG TLSSHIM_LOG_FILE="$T/lv-warn.log" LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
+		timeout 20 "$PROGS/client" localhost "$P" >/dev/null 2>"$T/lv-warn.err"
+	rc=$?
+	if [ "$rc" -eq 2 ] && [ "$(lines "$T/lv-warn.log" 'expired')" -eq 1 ]; then pass "$name"
+	else fail "$name" "client exit $rc (want 2); expected one 'expired' line$(show "$T/lv-warn.log" "$T/lv-warn.err")"; fi
+
+	# Without TLSSHIM_LOG_FILE the lines go to standard error.
+	name=log_goes_to_stderr_by_default
+	echo x | env -u TLSSHIM_LOG -u TLSSHIM_LOG_FILE LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
+		timeout 20 "$PROGS/client" localhost "$P" >/dev/null 2>"$T/lv-stderr.err"
+	rc=$?
+	if [ "$rc" -eq 2 ] && grep -q -i '^tlsshim\[[0-9]*\]: .*expired' "$T/lv-stderr.err" &&
+		grep -q '^client: connect: Connection refused$' "$T/lv-stderr.err"; then
+		pass "$name"
+	else
+		fail "$name" "client exit $rc$(show "$T/lv-stderr.err")"
+	fi
+	stop "$PEER"
+else
+	fail log_levels "server did not start"
+fi
+
+name=log_level_warn_silent_on_success
+P=$(free_port)
+policy "$T/$name.conf" <<EOF
+rules = ( { name = "quiet"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOF
+rm -f "$T/$name.log"
+if start_peer "$name.peer" server --port "$P" --cert "$CERTS/server.crt" --key "$CERTS/server.key"; then
+	echo x | env -u TLSSHIM_LOG TLSSHIM_LOG_FILE="$T/$name.log" LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
+		timeout 20 "$PROGS/client" localhost "$P" >"$T/$name.got" 2>"$T/$name.err"
+	rc=$?
+	wait_exit "$PEER" 10
+	if [ "$rc" -eq 0 ] && [ ! -s "$T/$name.log" ] && [ ! -s "$T/$name.err" ]; then pass "$name"
+	else fail "$name" "client exit $rc; expected no log line at level warn$(show "$T/$name.log" "$T/$name.err")"; fi
+else
+	fail "$name" "server did not start"
+fi
+
+# --- debug: both ends shimmed (server and client, client certificate), the
+# marker crosses; no line holds it, nor any key material -------------------
+name=log_debug_never_shows_plaintext_or_keys
+P=$(free_port)
+policy "$T/$name.conf" <<EOF
+rules = (
+  { name = "dbg-in"; direction = "accept"; port = $P;
+    cert = "$CERTS/server.crt"; key = "$CERTS/server.key";
+    require_client_cert = true; ca = "$CERTS/ca.crt"; },
+  { name = "dbg-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt";
+    cert = "$CERTS/client.crt"; key = "$CERTS/client.key"; }
+);
+EOF
+export TLSSHIM_LOG=debug TLSSHIM_LOG_FILE="$T/$name.log"
+if start_echo "$name" -1 "$P"; then
+	printf '%s\n' "$MARK" | shimmed "$PROGS/client" localhost "$P" >"$T/$name.got" 2>"$T/$name.cerr"
+	rc=$?
+	wait_exit "$SRV" 10
+	keyline=$(sed -n 2p "$CERTS/server.key" | cut -c1-40)
+	ckeyline=$(sed -n 2p "$CERTS/client.key" | cut -c1-40)
+	if [ "$rc" -ne 0 ] || [ "$(cat "$T/$name.got")" != "$MARK" ]; then
+		fail "$name" "the transfer failed (exit $rc)$(show "$T/$name.cerr" "$T/$name.err" "$T/$name.log")"
+	elif [ "$(lines "$T/$name.log" '.')" -lt 2 ]; then
+		fail "$name" "debug level logged almost nothing$(show "$T/$name.log")"
+	elif ! has_no "$T/$name.log" "$MARK"; then
+		fail "$name" "a log line holds the program's plaintext"
+	elif grep -q -i -E 'PRIVATE KEY|CLIENT_RANDOM|TRAFFIC_SECRET|EXPORTER_SECRET|master.?secret' "$T/$name.log"; then
+		fail "$name" "a log line holds key material$(show "$T/$name.log")"
+	elif ! has_no "$T/$name.log" "$keyline" || ! has_no "$T/$name.log" "$ckeyline"; then
+		fail "$name" "a log line holds a private key's PEM text"
+	else
+		pass "$name"
+	fi
+else
+	fail "$name" "echo_server never listened$(show "$T/$name.err")"
+fi
+unset TLSSHIM_LOG

@@ -1,0 +1,297 @@
+#!/bin/sh
+# tests/preload/passthrough.sh — what the shim must leave alone or refuse
+# outright: action "deny" (connect and accept), action "plain", sockets
+# that match no rule (other port, other address), first match wins, UDP
+# sockets and AF_UNIX sockets under catch-all rules.
+. "$(dirname "$0")/../lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+need_shim passthrough_setup
+
+MARK=SECRET-PLAINTEXT-1234
+printf 'plain text, as without the shim\n' >"$T/small.in"
+
+# plain_echo NAME [ARGS]: an unshimmed echo_server; pid in SRV.
+plain_echo() {
+	_pe_name=$1; shift
+	bg "$PROGS/echo_server" "$@" >"$T/$_pe_name.out" 2>"$T/$_pe_name.err"
+	SRV=$!
+	wait_for "$T/$_pe_name.out" '^listening' 10
+}
+
+# --- deny, connect side: ECONNREFUSED and no TCP connection at all --------
+# The server accepts exactly one connection.  After the denied client, an
+# unshimmed sentinel connects: if the denied connect() had reached the
+# server, it would be first in the listen queue and the sentinel unseen.
+name=deny_connect_refused_without_tcp_connection
+P=$(free_port)
+policy "$T/$name.conf" <<EOF
+rules = ( { name = "no-way-out"; direction = "connect"; port = $P; action = "deny"; } );
+EOF
+export TLSSHIM_LOG_FILE="$T/$name.log"
+if start_peer "$name.srv" server --plain --port "$P" --record "$T/$name.rec" --status "$T/$name.st"; then
+	printf '%s\n' "$MARK" | shimmed "$PROGS/client" localhost "$P" >"$T/$name.got" 2>"$T/$name.err"
+	rc=$?
+	peer raw --port "$P" --send "sentinel" >/dev/null 2>&1
+	wait_exit "$PEER" 10
+	if [ "$rc" -ne 2 ] || [ "$(cat "$T/$name.err")" != "client: connect: Connection refused" ]; then
+		fail "$name" "expected exit 2 'client: connect: Connection refused', got $rc$(show "$T/$name.err")"
+	elif ! has_no "$T/$name.rec" "$MARK"; then
+		fail "$name" "the denied program's data reached the server"
+	elif ! grep -q sentinel "$T/$name.rec" 2>/dev/null; then
+		fail "$name" "the server's first connection was not the sentinel: the denied connect reached it$(show "$T/$name.st")"
+	else
+		pass "$name"
+	fi
+else
+	fail "$name" "server did not start"
+fi
+
+# --- deny, accept side: the connection is closed, nothing echoed ---------
+name=deny_accept_closes_connection
+P=$(free_port)
+policy "$T/$name.conf" <<EOF
+rules = ( { name = "no-way-in"; direction = "accept"; port = $P; action = "deny"; } );
+EOF
+export TLSSHIM_LOG_FILE="$T/$name.log"
+if start_echo "$name" "$P"; then
+	peer raw --port "$P" --send "$MARK" --record "$T/$name.back" --timeout 10 >"$T/$name.cli" 2>&1
+	if ! grep -q -E '^(eof|reset)$' "$T/$name.cli"; then
+		fail "$name" "the connection was not closed$(show "$T/$name.cli")"
+	elif [ -s "$T/$name.back" ]; then
+		fail "$name" "the denied client received data$(show "$T/$name.back")"
+	elif ! alive "$SRV"; then
+		fail "$name" "the program died$(show "$T/$name.err" "$T/$name.log")"
+	else
+		pass "$name"
+	fi
+	stop "$SRV"
+else
+	fail "$name" "echo_server never listened$(show "$T/$name.err")"
+fi
+
+# --- action "plain": explicitly unencrypted, both directions --------------
+name=plain_action_accept
+P=$(free_port)
+policy "$T/$name.conf" <<EOF
+rules = ( { name = "clear-in"; direction = "accept"; port = $P; action = "plain"; } );
+EOF
+export TLSSHIM_LOG_FILE="$T/$name.log"
+if start_echo "$name" -1 "$P"; then
+	timeout 10 "$PROGS/client" 127.0.0.1 "$P" <"$T/small.in" >"$T/$name.got" 2>"$T/$name.cerr"
+	rc=$?
+	wait_exit "$SRV" 10; src=$?
+	if [ "$rc" -eq 0 ] && [ "$src" -eq 0 ] && cmp -s "$T/small.in" "$T/$name.got"; then
+		pass "$name"
+	else
+		fail "$name" "plain client exit $rc, server exit $src$(show "$T/$name.cerr" "$T/$name.err" "$T/$name.log")"
+	fi
+else
+	fail "$name" "echo_server never listened$(show "$T/$name.err")"
+fi
+
+name=plain_action_connect
+P=$(free_port)
+policy "$T/$name.conf" <<EOF
+rules = ( { name = "clear-out"; direction = "connect"; port = $P; action = "plain"; } );
+EOF
+export TLSSHIM_LOG_FILE="$T/$name.log"
+if plain_echo "$name" -1 "$P"; then
+	shimmed "$PROGS/client" localhost "$P" <"$T/small.in" >"$T/$name.got" 2>"$T/$name.cerr"
+	rc=$?
+	wait_exit "$SRV" 10; src=$?
+	if [ "$rc" -eq 0 ] && [ "$src" -eq 0 ] && cmp -s "$T/small.in" "$T/$name.got"; then
+		pass "$name"
+	else
+		fail "$name" "client exit $rc, server exit $src$(show "$T/$name.cerr" "$T/$name.err" "$T/$name.log")"
+	fi
+else
+	fail "$name" "echo_server never listened"
+fi
+
+# --- no rule matches: another port, another address -----------------------
+# other_policy FILE PORT: TLS rules, both directions, on PORT only.
+other_policy() {
+	policy "$1" <<EOF
+rules = (
+  { name = "tls-in"; direction = "accept"; port = $2;
+    cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; },
+  { name = "tls-out"; direction = "connect"; port = $2; ca = "$CERTS/ca.crt"; }
+);
+EOF
+}
+
+name=unmatched_port_accept_is_plain
+P=$(free_port) Q=$(free_port)
+other_policy "$T/$name.conf" "$Q"
+export TLSSHIM_LOG_FILE="$T/$name.log"
+if start_echo "$name" -1 "$P"; then
+	timeout 10 "$PROGS/client" 127.0.0.1 "$P" <"$T/small.in" >"$T/$name.got" 2>"$T/$name.cerr"
+	rc=$?
+	wait_exit "$SRV" 10; src=$?
+	if [ "$rc" -eq 0 ] && [ "$src" -eq 0 ] && cmp -s "$T/small.in" "$T/$name.got"; then
+		pass "$name"
+	else
+		fail "$name" "client exit $rc, server exit $src$(show "$T/$name.cerr" "$T/$name.err" "$T/$name.log")"
+	fi
+else
+	fail "$name" "echo_server never listened$(show "$T/$name.err")"
+fi
+
+name=unmatched_port_connect_is_plain
+P=$(free_port) Q=$(free_port)
+other_policy "$T/$name.conf" "$Q"
+export TLSSHIM_LOG_FILE="$T/$name.log"
+if plain_echo "$name" -1 "$P"; then
+	shimmed "$PROGS/client" localhost "$P" <"$T/small.in" >"$T/$name.got" 2>"$T/$name.cerr"
+	rc=$?
+	wait_exit "$SRV" 10; src=$?
+	if [ "$rc" -eq 0 ] && [ "$src" -eq 0 ] && cmp -s "$T/small.in" "$T/$name.got"; then
+		pass "$name"
+	else
+		fail "$name" "client exit $rc, server exit $src$(show "$T/$name.cerr" "$T/$name.err" "$T/$name.log")"
+	fi
+else
+	fail "$name" "echo_server never listened"
+fi
+
+# address = CIDR: 10.0.0.0/8 does not match 127.0.0.1 (plain); 127.0.0.0/8
+# does (TLS required, so the plain server is refused).
+for c in 10.0.0.0/8:plain 127.0.0.0/8:tls ::1/128:plain; do
+	cidr=${c%:*} want=${c##*:}
+	name=connect_address_$(echo "$cidr" | tr ':./' '__-')_is_$want
+	P=$(free_port)
+	policy "$T/$name.conf" <<EOF
+rules = ( { name = "by-address"; direction = "connect"; port = $P; address = "$cidr";
+            ca = "$CERTS/ca.crt"; } );
+EOF
+	export TLSSHIM_LOG_FILE="$T/$name.log"
+	if ! plain_echo "$name" -1 "$P"; then fail "$name" "echo_server never listened"; continue; fi
+	shimmed "$PROGS/client" 127.0.0.1 "$P" <"$T/small.in" >"$T/$name.got" 2>"$T/$name.cerr"
+	rc=$?
+	stop "$SRV"
+	if [ "$want" = plain ]; then
+		if [ "$rc" -eq 0 ] && cmp -s "$T/small.in" "$T/$name.got"; then pass "$name"
+		else fail "$name" "expected plain traffic, client exit $rc$(show "$T/$name.cerr" "$T/$name.log")"; fi
+	else
+		if [ "$rc" -eq 2 ] && [ ! -s "$T/$name.got" ]; then pass "$name"
+		else fail "$name" "expected TLS (refused by the plain server), client exit $rc$(show "$T/$name.cerr" "$T/$name.got")"; fi
+	fi
+done
+
+# address on an accept rule is the local address: a rule for 127.0.0.0/8
+# takes echo_server on 127.0.0.1 (a plain client gets no echo) but not
+# echo_server -6 on ::1 (plain echo).
+for c in 4:tls 6:plain; do
+	fam=${c%:*} want=${c#*:}
+	name=accept_address_127_0_0_0-8_ipv${fam}_is_$want
+	P=$(free_port)
+	policy "$T/$name.conf" <<EOF
+rules = ( { name = "local-v4"; direction = "accept"; port = $P; address = "127.0.0.0/8";
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOF
+	export TLSSHIM_LOG_FILE="$T/$name.log"
+	if [ "$fam" = 6 ]; then flag=-6 host=::1; else flag="" host=127.0.0.1; fi
+	# shellcheck disable=SC2086
+	if ! start_echo "$name" -1 $flag "$P"; then fail "$name" "echo_server never listened$(show "$T/$name.err")"; continue; fi
+	# shellcheck disable=SC2086
+	timeout 10 "$PROGS/client" $flag "$host" "$P" <"$T/small.in" >"$T/$name.got" 2>"$T/$name.cerr"
+	rc=$?
+	wait_exit "$SRV" 10
+	if [ "$want" = plain ]; then
+		if [ "$rc" -eq 0 ] && cmp -s "$T/small.in" "$T/$name.got"; then pass "$name"
+		else fail "$name" "expected plain traffic, client exit $rc$(show "$T/$name.cerr" "$T/$name.err" "$T/$name.log")"; fi
+	else
+		if ! has_no "$T/$name.got" "plain text"; then fail "$name" "the plain client got its echo: no TLS on 127.0.0.1"
+		else pass "$name"; fi
+	fi
+done
+
+# First match wins: a "plain" rule before a "tls" rule for the same port.
+name=first_matching_rule_wins
+P=$(free_port)
+policy "$T/$name.conf" <<EOF
+rules = (
+  { name = "first"; direction = "connect"; port = $P; action = "plain"; },
+  { name = "second"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; }
+);
+EOF
+export TLSSHIM_LOG_FILE="$T/$name.log"
+if plain_echo "$name" -1 "$P"; then
+	shimmed "$PROGS/client" localhost "$P" <"$T/small.in" >"$T/$name.got" 2>"$T/$name.cerr"
+	rc=$?
+	stop "$SRV"
+	if [ "$rc" -eq 0 ] && cmp -s "$T/small.in" "$T/$name.got"; then pass "$name"
+	else fail "$name" "client exit $rc$(show "$T/$name.cerr" "$T/$name.log")"; fi
+else
+	fail "$name" "echo_server never listened"
+fi
+
+# --- catch-all TLS rules (no port, no address) leave UDP and AF_UNIX alone --
+policy "$T/all.conf" <<EOF
+rules = (
+  { name = "all-in"; direction = "accept";
+    cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; },
+  { name = "all-out"; direction = "connect"; ca = "$CERTS/ca.crt"; }
+);
+EOF
+export TLSSHIM_LOG_FILE="$T/all.log"
+
+# control: the catch-all connect rule does take TCP (a plain server refuses)
+name=catch_all_rule_takes_tcp
+P=$(free_port)
+if plain_echo "$name" "$P"; then
+	shimmed "$PROGS/client" 127.0.0.1 "$P" <"$T/small.in" >"$T/$name.got" 2>"$T/$name.cerr"
+	rc=$?
+	stop "$SRV"
+	if [ "$rc" -eq 2 ]; then pass "$name"
+	else fail "$name" "expected the TLS handshake to be refused (exit 2), got $rc$(show "$T/$name.cerr")"; fi
+else
+	fail "$name" "echo_server never listened"
+fi
+
+printf 'one datagram\n' >"$T/dgram.in"
+name=udp_server_untouched
+P=$(free_port)
+if start_echo "$name" -d "$P"; then
+	timeout 10 "$PROGS/client" -d 127.0.0.1 "$P" <"$T/dgram.in" >"$T/$name.got" 2>"$T/$name.cerr"
+	rc=$?
+	stop "$SRV"
+	if [ "$rc" -eq 0 ] && cmp -s "$T/dgram.in" "$T/$name.got"; then pass "$name"
+	else fail "$name" "client exit $rc$(show "$T/$name.cerr" "$T/$name.err" "$T/all.log")"; fi
+else
+	fail "$name" "echo_server -d never started$(show "$T/$name.err")"
+fi
+
+name=udp_client_untouched
+P=$(free_port)
+if plain_echo "$name" -d "$P"; then
+	shimmed "$PROGS/client" -d 127.0.0.1 "$P" <"$T/dgram.in" >"$T/$name.got" 2>"$T/$name.cerr"
+	rc=$?
+	stop "$SRV"
+	if [ "$rc" -eq 0 ] && cmp -s "$T/dgram.in" "$T/$name.got"; then pass "$name"
+	else fail "$name" "client exit $rc$(show "$T/$name.cerr" "$T/all.log")"; fi
+else
+	fail "$name" "echo_server -d never started"
+fi
+
+name=unix_server_untouched
+if start_echo "$name" -1 -U "$T/us.sock"; then
+	timeout 10 "$PROGS/client" -U "$T/us.sock" <"$T/small.in" >"$T/$name.got" 2>"$T/$name.cerr"
+	rc=$?
+	wait_exit "$SRV" 10; src=$?
+	if [ "$rc" -eq 0 ] && [ "$src" -eq 0 ] && cmp -s "$T/small.in" "$T/$name.got"; then pass "$name"
+	else fail "$name" "client exit $rc, server exit $src$(show "$T/$name.cerr" "$T/$name.err" "$T/all.log")"; fi
+else
+	fail "$name" "echo_server -U never listened$(show "$T/$name.err")"
+fi
+
+name=unix_client_untouched
+if plain_echo "$name" -1 -U "$T/uc.sock"; then
+	shimmed "$PROGS/client" -U "$T/uc.sock" <"$T/small.in" >"$T/$name.got" 2>"$T/$name.cerr"
+	rc=$?
+	wait_exit "$SRV" 10; src=$?
+	if [ "$rc" -eq 0 ] && [ "$src" -eq 0 ] && cmp -s "$T/small.in" "$T/$name.got"; then pass "$name"
+	else fail "$name" "client exit $rc, server exit $src$(show "$T/$name.cerr" "$T/all.log")"; fi
+else
+	fail "$name" "echo_server -U never listened"
+fi

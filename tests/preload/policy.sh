@@ -1,0 +1,218 @@
+#!/bin/sh
+# tests/preload/policy.sh — start-up with a bad policy (fail closed: exit
+# 78, "tlsshim: FILE:LINE: message", the program's own code never runs),
+# no policy at all (inactive, said once at info level), and the launcher
+# end to end with openssl s_client.
+. "$(dirname "$0")/../lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+need_shim policy_setup
+
+P=$(free_port)
+
+# bad NAME EXPECTED-LINE(or "any") — the policy is on standard input.
+# Runs the shimmed echo_server with it: exit 78, the exact message format
+# on stderr, and no "listening" (main() never ran).
+bad() {
+	name=$1 want=$2
+	cat >"$T/$name.conf"
+	POLICY="$T/$name.conf"
+	unset TLSSHIM_LOG_FILE
+	timeout -k 1 10 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
+		"$PROGS/echo_server" -1 "$P" >"$T/$name.out" 2>"$T/$name.err"
+	rc=$?
+	if [ "$want" = any ]; then lre='[0-9]+'; else lre=$want; fi
+	if [ "$rc" -ne 78 ]; then
+		fail "$name" "expected exit status 78, got $rc$(show "$T/$name.out" "$T/$name.err")"
+	elif grep -q listening "$T/$name.out"; then
+		fail "$name" "the program ran (it printed 'listening') despite the bad policy"
+	elif ! grep -q -E -e "^tlsshim: $POLICY:$lre: [^ ]" "$T/$name.err"; then
+		fail "$name" "no line 'tlsshim: $POLICY:$want: message' on stderr$(show "$T/$name.err")"
+	else
+		pass "$name"
+	fi
+}
+
+bad policy_unknown_key 4 <<EOF
+rules = (
+  { name = "in"; direction = "accept"; port = $P;
+    cert = "$CERTS/server.crt"; key = "$CERTS/server.key";
+    colour = "blue"; }
+);
+EOF
+
+bad policy_unknown_top_level_key 1 <<EOF
+colours = 3;
+rules = (
+  { name = "in"; direction = "accept"; port = $P;
+    cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; }
+);
+EOF
+
+bad policy_missing_cert_file 3 <<EOF
+rules = (
+  { name = "in"; direction = "accept"; port = $P;
+    cert = "$T/no-such-dir/server.crt";
+    key = "$CERTS/server.key"; }
+);
+EOF
+
+bad policy_syntax_error 3 <<EOF
+rules = (
+  { name = "in"; direction = "accept";
+    port = = $P;
+    cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; }
+);
+EOF
+
+bad policy_wrong_type 3 <<EOF
+rules = (
+  { name = "in"; direction = "accept";
+    port = "https";
+    cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; }
+);
+EOF
+
+bad policy_bad_direction 2 <<EOF
+rules = (
+  { name = "in"; direction = "sideways"; port = $P;
+    cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; }
+);
+EOF
+
+bad policy_accept_without_cert any <<EOF
+rules = (
+  { name = "in"; direction = "accept"; port = $P; }
+);
+EOF
+
+bad policy_key_not_matching_cert any <<EOF
+rules = (
+  { name = "in"; direction = "accept"; port = $P;
+    cert = "$CERTS/server.crt";
+    key = "$CERTS/client.key"; }
+);
+EOF
+
+bad policy_key_file_is_not_a_key 4 <<EOF
+rules = (
+  { name = "in"; direction = "accept"; port = $P;
+    cert = "$CERTS/server.crt";
+    key = "$CERTS/ca.crt"; }
+);
+EOF
+
+bad policy_bad_min_version 3 <<EOF
+rules = (
+  { name = "out"; direction = "connect"; port = $P;
+    min_version = "TLSv1.0"; }
+);
+EOF
+
+bad policy_bad_cidr 3 <<EOF
+rules = (
+  { name = "out"; direction = "connect"; port = $P;
+    address = "10.0.0.0/99"; }
+);
+EOF
+
+# The policy file itself is missing: exit 78, "tlsshim: FILE...: message".
+name=policy_file_missing
+missing="$T/does-not-exist.conf"
+timeout -k 1 10 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$missing" \
+	"$PROGS/echo_server" -1 "$P" >"$T/$name.out" 2>"$T/$name.err"
+rc=$?
+if [ "$rc" -eq 78 ] && ! grep -q listening "$T/$name.out" &&
+	grep -q -E -e "^tlsshim: $missing(:[0-9]+)?: [^ ]" "$T/$name.err"; then
+	pass "$name"
+else
+	fail "$name" "expected exit 78 and 'tlsshim: $missing: message', got exit $rc$(show "$T/$name.out" "$T/$name.err")"
+fi
+
+# --- no TLSSHIM_CONFIG and no /etc/tlsshim.conf: inactive, every socket
+# plain, said once at level info (and nothing at the default level).
+name=inactive_without_policy
+if [ -e /etc/tlsshim.conf ]; then
+	pass "$name (skipped: /etc/tlsshim.conf exists on this machine)"
+else
+	for lv in info default; do
+		rm -f "$T/$name.$lv.log"
+		if [ $lv = info ]; then
+			bg env -u TLSSHIM_CONFIG LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_LOG=info \
+				TLSSHIM_LOG_FILE="$T/$name.$lv.log" "$PROGS/echo_server" -1 "$P" \
+				>"$T/$name.$lv.out" 2>"$T/$name.$lv.err"
+		else
+			bg env -u TLSSHIM_CONFIG -u TLSSHIM_LOG -u TLSSHIM_LOG_FILE LD_PRELOAD="$SHIM_PRELOAD" \
+				"$PROGS/echo_server" -1 "$P" >"$T/$name.$lv.out" 2>"$T/$name.$lv.err"
+		fi
+		srv=$!
+		wait_for "$T/$name.$lv.out" '^listening'
+		printf 'in the clear\n' | timeout 10 "$PROGS/client" 127.0.0.1 "$P" >"$T/$name.$lv.got" 2>&1
+		eval "rc_$lv=\$?"
+		wait_exit "$srv" 10
+		eval "src_$lv=\$?"
+	done
+	n=$(lines "$T/$name.info.log" 'inactive|not active|no polic|disabled')
+	# shellcheck disable=SC2154
+	if [ "$rc_info" -ne 0 ] || [ "$src_info" -ne 0 ] || [ "$(cat "$T/$name.info.got")" != "in the clear" ]; then
+		fail "$name" "plain echo failed under an inactive shim (client $rc_info, server $src_info)$(show "$T/$name.info.got" "$T/$name.info.err" "$T/$name.info.log")"
+	elif [ "$n" -ne 1 ]; then
+		fail "$name" "expected one info line saying the shim is inactive, found $n$(show "$T/$name.info.log")"
+	elif [ "$rc_default" -ne 0 ] || [ "$src_default" -ne 0 ] || [ -s "$T/$name.default.err" ]; then
+		fail "$name" "at the default level: client $rc_default, server $src_default, stderr not empty$(show "$T/$name.default.err")"
+	else
+		pass "$name"
+	fi
+fi
+
+# --- the launcher: tlsshim -c POLICY -- echo_server PORT, end to end -------
+# Run from the policy's directory with a relative -c: the program must see
+# absolute TLSSHIM_CONFIG and LD_PRELOAD, and an LD_PRELOAD that was
+# already set is kept.
+name=launcher_end_to_end_openssl
+P=$(free_port)
+mkdir -p "$T/launch"
+cat >"$T/launch/p.conf" <<EOF
+rules = (
+  { name = "launched"; direction = "accept"; port = $P;
+    cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; }
+);
+EOF
+# Something harmless already preloaded (under ASan: the ASan runtime, which
+# must stay first).
+pre=$(echo "$SHIM_PRELOAD" | sed "s|$TLSSHIM_LIB||; s/^ *//; s/ *\$//")
+if [ -z "$pre" ]; then
+	pre=$("$PY" -c 'import ctypes.util,sys; print(ctypes.util.find_library("m") or "")')
+	[ -n "$pre" ] || pre=libm.so.6
+fi
+unset TLSSHIM_LOG_FILE
+(cd "$T/launch" && exec env LD_PRELOAD="$pre" "$TLSSHIM_LAUNCHER" -c p.conf -- "$PROGS/echo_server" -1 "$P") \
+	>"$T/$name.out" 2>"$T/$name.err" &
+_bg_pids="$_bg_pids $!"
+lpid=$!
+if wait_for "$T/$name.out" '^listening'; then
+	# what the program got in its environment
+	tr '\0' '\n' <"/proc/$lpid/environ" >"$T/$name.env" 2>/dev/null
+	feed_until "$T/$name.got" 'launched ok' 'launched ok' |
+		timeout 20 openssl s_client -connect "127.0.0.1:$P" -CAfile "$CERTS/ca.crt" \
+			-verify_return_error -brief >"$T/$name.got" 2>"$T/$name.ossl"
+	wait_exit "$lpid" 10; rc=$?
+	cfg=$(sed -n 's/^TLSSHIM_CONFIG=//p' "$T/$name.env")
+	lp=$(sed -n 's/^LD_PRELOAD=//p' "$T/$name.env")
+	if ! grep -q '^launched ok$' "$T/$name.got"; then
+		fail "$name" "no echo through the launched program$(show "$T/$name.ossl" "$T/$name.err")"
+	elif ! grep -q 'Protocol version: TLSv1.3' "$T/$name.ossl" || ! grep -q 'Verification: OK' "$T/$name.ossl"; then
+		fail "$name" "s_client did not report TLSv1.3 and a verified server$(show "$T/$name.ossl")"
+	elif [ "$rc" -ne 0 ]; then
+		fail "$name" "echo_server exited $rc$(show "$T/$name.err")"
+	elif [ ! -s "$T/$name.env" ]; then
+		fail "$name" "could not read the program's environment"
+	elif case "$cfg" in /*) false ;; *) true ;; esac || [ ! "$cfg" -ef "$T/launch/p.conf" ]; then
+		fail "$name" "TLSSHIM_CONFIG is not the policy's absolute path: '$cfg'"
+	elif ! echo "$lp" | grep -q -F "$pre" || ! echo "$lp" | grep -q -E '(^|[ :])/[^ :]*libtlsshim\.so'; then
+		fail "$name" "LD_PRELOAD should keep '$pre' and add the library's absolute path: '$lp'"
+	else
+		pass "$name"
+	fi
+else
+	fail "$name" "the launched echo_server never listened$(show "$T/$name.err")"
+fi

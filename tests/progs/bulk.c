@@ -1,0 +1,224 @@
+/* bulk — plain, blocking bulk transfer for throughput tests and benchmarks.
+ *
+ *   bulk send HOST PORT BYTES   connect, write BYTES of a pseudo-random
+ *                               stream in 16 KiB write() calls, close
+ *   bulk recv PORT              listen on 127.0.0.1:PORT, accept one
+ *                               connection, read() to EOF
+ *
+ * Both print one result line on standard output:
+ *     bytes N checksum HEX
+ * and the sender's line equals the receiver's when every byte arrived in
+ * order.  recv first prints "listening on 127.0.0.1 port N" (PORT 0: any
+ * port), flushed.  A connection that ends before its first byte (a port
+ * probe such as a plain connect-and-close, or a failed handshake) is
+ * reported on standard error and ignored: recv accepts the next one.
+ * Exit status: 0 ok, 1 I/O error, 2 usage or connect failure.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define CHUNK 16384
+
+struct cks {
+	uint64_t a, b, n;
+	uint8_t pend[8];
+	unsigned npend;
+};
+
+static inline void cks_word(struct cks *c, const uint8_t *p)
+{
+	uint64_t w;
+	memcpy(&w, p, 8);
+	c->a += w;
+	c->b += c->a;
+}
+
+static void cks_update(struct cks *c, const uint8_t *p, size_t len)
+{
+	c->n += len;
+	while (c->npend && len) {
+		c->pend[c->npend++] = *p++;
+		len--;
+		if (c->npend == 8) {
+			cks_word(c, c->pend);
+			c->npend = 0;
+		}
+	}
+	for (; len >= 8; p += 8, len -= 8)
+		cks_word(c, p);
+	while (len--)
+		c->pend[c->npend++] = *p++;
+}
+
+static uint64_t cks_final(struct cks *c)
+{
+	if (c->npend) {
+		memset(c->pend + c->npend, 0, 8 - c->npend);
+		cks_word(c, c->pend);
+		c->npend = 0;
+	}
+	return (c->a * 0x9E3779B97F4A7C15ull) ^ c->b ^ c->n;
+}
+
+static uint64_t xs_state = 0x2545F4914F6CDD1Dull;
+
+static void fill(uint8_t *buf, size_t len)
+{
+	for (size_t i = 0; i + 8 <= len; i += 8) {
+		xs_state ^= xs_state << 13;
+		xs_state ^= xs_state >> 7;
+		xs_state ^= xs_state << 17;
+		memcpy(buf + i, &xs_state, 8);
+	}
+}
+
+static int do_send(const char *host, const char *port, const char *bytes)
+{
+	static uint8_t buf[CHUNK];
+	struct addrinfo hints, *res, *ai;
+	struct cks c;
+	char *end;
+	unsigned long long total = strtoull(bytes, &end, 10), done = 0;
+	int fd = -1, err = 0, gai;
+
+	if (*end || !*bytes) {
+		fprintf(stderr, "bulk: bad byte count: %s\n", bytes);
+		return 2;
+	}
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	gai = getaddrinfo(host, port, &hints, &res);
+	if (gai != 0) {
+		fprintf(stderr, "bulk: getaddrinfo: %s\n", gai_strerror(gai));
+		return 2;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+		if (fd < 0) {
+			err = errno;
+			continue;
+		}
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		err = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		fprintf(stderr, "bulk: connect: %s\n", strerror(err));
+		return 2;
+	}
+	memset(&c, 0, sizeof c);
+	while (done < total) {
+		size_t len = total - done < CHUNK ? (size_t)(total - done) : CHUNK;
+		size_t off = 0;
+		fill(buf, CHUNK);
+		cks_update(&c, buf, len);
+		while (off < len) {
+			ssize_t w = write(fd, buf + off, len - off);
+			if (w < 0) {
+				if (errno == EINTR)
+					continue;
+				fprintf(stderr, "bulk: write: %s\n", strerror(errno));
+				return 1;
+			}
+			off += (size_t)w;
+		}
+		done += len;
+	}
+	if (close(fd) < 0) {
+		fprintf(stderr, "bulk: close: %s\n", strerror(errno));
+		return 1;
+	}
+	printf("bytes %llu checksum %016llx\n", done, (unsigned long long)cks_final(&c));
+	return 0;
+}
+
+static int do_recv(const char *port)
+{
+	static uint8_t buf[65536];
+	struct sockaddr_in sin;
+	socklen_t len = sizeof sin;
+	char *end;
+	unsigned long p = strtoul(port, &end, 10);
+	int fd, one = 1;
+
+	if (*end || !*port || p > 65535) {
+		fprintf(stderr, "bulk: bad port: %s\n", port);
+		return 2;
+	}
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((unsigned short)p);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0) {
+		perror("bulk: socket");
+		return 1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0 || listen(fd, 16) < 0) {
+		perror("bulk: bind/listen");
+		return 1;
+	}
+	getsockname(fd, (struct sockaddr *)&sin, &len);
+	printf("listening on 127.0.0.1 port %u\n", ntohs(sin.sin_port));
+	fflush(stdout);
+
+	for (;;) {
+		struct cks c;
+		int cfd = accept(fd, NULL, NULL);
+		if (cfd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			perror("bulk: accept");
+			return 1;
+		}
+		memset(&c, 0, sizeof c);
+		for (;;) {
+			ssize_t n = read(cfd, buf, sizeof buf);
+			if (n == 0)
+				break;
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				if (c.n == 0)
+					break;
+				fprintf(stderr, "bulk: read: %s (after %llu bytes)\n", strerror(errno),
+					(unsigned long long)c.n);
+				return 1;
+			}
+			cks_update(&c, buf, (size_t)n);
+		}
+		close(cfd);
+		if (c.n == 0) {
+			fprintf(stderr, "bulk: ignored a connection that carried no data\n");
+			continue;
+		}
+		printf("bytes %llu checksum %016llx\n", (unsigned long long)c.n,
+		       (unsigned long long)cks_final(&c));
+		return 0;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN);
+	if (argc == 5 && strcmp(argv[1], "send") == 0)
+		return do_send(argv[2], argv[3], argv[4]);
+	if (argc == 3 && strcmp(argv[1], "recv") == 0)
+		return do_recv(argv[2]);
+	fprintf(stderr, "usage: bulk send HOST PORT BYTES\n       bulk recv PORT\n");
+	return 2;
+}

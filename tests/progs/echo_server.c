@@ -1,0 +1,270 @@
+/* echo_server — a plain, blocking, iterative echo server of the old school.
+ * It knows nothing about TLS; tlsshim's tests run it under the shim.
+ *
+ *   echo_server [-6] [-1] [-a] [-c] [-m|-v|-M|-f] PORT  TCP, 127.0.0.1 (-6: ::1)
+ *   echo_server [-1] [-m|-v|-M] -U PATH          AF_UNIX stream socket
+ *   echo_server -d PORT                          UDP datagram echo
+ *
+ * For every accepted connection: read, write back, until read returns 0
+ * (close, next connection) or -1 (print "echo_server: read: <strerror>" on
+ * standard error, close, next connection).
+ *   -1  serve one connection, then exit: 0 if it ended with EOF, 1 if not.
+ *   -c  one answer per connection: after echoing what the first read
+ *       returned, close (a one-shot responder, for clients such as curl
+ *       that wait for the server to close).
+ *   -m  recv()/send()   -v  readv()/writev()   -M  recvmsg()/sendmsg()
+ *   -f  recvfrom()/sendto()              (default: read()/write())
+ *   -a  accept4(SOCK_CLOEXEC) instead of accept()
+ * Standard output: "listening on ADDR port N" once bound (PORT 0: any port),
+ * then "accepted" for each connection accept() returned, "closed" when a
+ * connection ended with EOF.  Everything is flushed at once.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+enum io_mode { IO_RW, IO_RECVSEND, IO_VEC, IO_MSG, IO_FROMTO };
+
+static enum io_mode mode = IO_RW;
+static int one_answer;
+
+static ssize_t do_read(int fd, char *buf, size_t len)
+{
+	struct iovec iov[2];
+	struct msghdr msg;
+	size_t half = len / 2;
+
+	switch (mode) {
+	case IO_RECVSEND:
+		return recv(fd, buf, len, 0);
+	case IO_FROMTO:
+		return recvfrom(fd, buf, len, 0, NULL, NULL);
+	case IO_VEC:
+		/* two pieces, so a scatter read is really exercised */
+		iov[0].iov_base = buf;
+		iov[0].iov_len = half;
+		iov[1].iov_base = buf + half;
+		iov[1].iov_len = len - half;
+		return readv(fd, iov, 2);
+	case IO_MSG:
+		memset(&msg, 0, sizeof msg);
+		iov[0].iov_base = buf;
+		iov[0].iov_len = half;
+		iov[1].iov_base = buf + half;
+		iov[1].iov_len = len - half;
+		msg.msg_iov = iov;
+		msg.msg_iovlen = 2;
+		return recvmsg(fd, &msg, 0);
+	default:
+		return read(fd, buf, len);
+	}
+}
+
+static ssize_t do_write(int fd, const char *buf, size_t len)
+{
+	struct iovec iov[2];
+	struct msghdr msg;
+	size_t half = len / 2;
+
+	switch (mode) {
+	case IO_RECVSEND:
+		return send(fd, buf, len, 0);
+	case IO_FROMTO:
+		return sendto(fd, buf, len, 0, NULL, 0);
+	case IO_VEC:
+		iov[0].iov_base = (void *)buf;
+		iov[0].iov_len = half;
+		iov[1].iov_base = (void *)(buf + half);
+		iov[1].iov_len = len - half;
+		return writev(fd, iov, 2);
+	case IO_MSG:
+		memset(&msg, 0, sizeof msg);
+		iov[0].iov_base = (void *)buf;
+		iov[0].iov_len = half;
+		iov[1].iov_base = (void *)(buf + half);
+		iov[1].iov_len = len - half;
+		msg.msg_iov = iov;
+		msg.msg_iovlen = 2;
+		return sendmsg(fd, &msg, 0);
+	default:
+		return write(fd, buf, len);
+	}
+}
+
+/* Echo until EOF (return 0) or error (return -1, message printed). */
+static int serve(int fd)
+{
+	char buf[16384];
+
+	for (;;) {
+		ssize_t n = do_read(fd, buf, sizeof buf);
+		if (n == 0)
+			return 0;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "echo_server: read: %s\n", strerror(errno));
+			return -1;
+		}
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = do_write(fd, buf + off, (size_t)(n - off));
+			if (w < 0) {
+				if (errno == EINTR)
+					continue;
+				fprintf(stderr, "echo_server: write: %s\n", strerror(errno));
+				return -1;
+			}
+			off += w;
+		}
+		if (one_answer)
+			return 0;
+	}
+}
+
+static int serve_udp(int fd)
+{
+	char buf[65536];
+
+	for (;;) {
+		struct sockaddr_storage from;
+		socklen_t fromlen = sizeof from;
+		ssize_t n = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fromlen);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "echo_server: recvfrom: %s\n", strerror(errno));
+			return 1;
+		}
+		if (sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&from, fromlen) < 0)
+			fprintf(stderr, "echo_server: sendto: %s\n", strerror(errno));
+	}
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: echo_server [-6] [-1] [-a] [-c] [-m|-v|-M|-f] PORT\n"
+			"       echo_server [-1] [-m|-v|-M] -U PATH\n"
+			"       echo_server -d [-6] PORT\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	int v6 = 0, once = 0, udp = 0, use_accept4 = 0, opt, fd, one = 1;
+	const char *unix_path = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	char addrtxt[INET6_ADDRSTRLEN + 1] = "";
+	unsigned port = 0;
+
+	while ((opt = getopt(argc, argv, "61acfmvMU:d")) != -1) {
+		switch (opt) {
+		case '6': v6 = 1; break;
+		case '1': once = 1; break;
+		case 'a': use_accept4 = 1; break;
+		case 'c': one_answer = 1; break;
+		case 'f': mode = IO_FROMTO; break;
+		case 'm': mode = IO_RECVSEND; break;
+		case 'v': mode = IO_VEC; break;
+		case 'M': mode = IO_MSG; break;
+		case 'U': unix_path = optarg; break;
+		case 'd': udp = 1; break;
+		default: usage();
+		}
+	}
+	if (unix_path ? optind != argc : optind != argc - 1)
+		usage();
+	signal(SIGPIPE, SIG_IGN);
+
+	memset(&ss, 0, sizeof ss);
+	if (unix_path) {
+		struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
+		if (strlen(unix_path) >= sizeof sun->sun_path)
+			usage();
+		sun->sun_family = AF_UNIX;
+		strcpy(sun->sun_path, unix_path);
+		sslen = sizeof *sun;
+		unlink(unix_path);
+	} else {
+		char *end;
+		unsigned long p = strtoul(argv[optind], &end, 10);
+		if (*end || p > 65535)
+			usage();
+		if (v6) {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+			s6->sin6_family = AF_INET6;
+			s6->sin6_addr = in6addr_loopback;
+			s6->sin6_port = htons((unsigned short)p);
+			sslen = sizeof *s6;
+		} else {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+			s4->sin_family = AF_INET;
+			s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+			s4->sin_port = htons((unsigned short)p);
+			sslen = sizeof *s4;
+		}
+	}
+
+	fd = socket(ss.ss_family, udp ? SOCK_DGRAM : SOCK_STREAM, 0);
+	if (fd < 0) {
+		perror("echo_server: socket");
+		return 1;
+	}
+	if (!unix_path)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(fd, (struct sockaddr *)&ss, sslen) < 0) {
+		perror("echo_server: bind");
+		return 1;
+	}
+	if (!udp && listen(fd, 16) < 0) {
+		perror("echo_server: listen");
+		return 1;
+	}
+	if (unix_path) {
+		printf("listening on %s\n", unix_path);
+	} else {
+		sslen = sizeof ss;
+		getsockname(fd, (struct sockaddr *)&ss, &sslen);
+		if (ss.ss_family == AF_INET6) {
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, addrtxt, sizeof addrtxt);
+			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		} else {
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addrtxt, sizeof addrtxt);
+			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		}
+		printf("listening on %s port %u\n", addrtxt, port);
+	}
+	fflush(stdout);
+
+	if (udp)
+		return serve_udp(fd);
+
+	for (;;) {
+		int c = use_accept4 ? accept4(fd, NULL, NULL, SOCK_CLOEXEC) : accept(fd, NULL, NULL);
+		int r;
+		if (c < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			perror("echo_server: accept");
+			return 1;
+		}
+		printf("accepted\n");
+		fflush(stdout);
+		r = serve(c);
+		if (r == 0) {
+			printf("closed\n");
+			fflush(stdout);
+		}
+		close(c);
+		if (once)
+			return r == 0 ? 0 : 1;
+	}
+}
