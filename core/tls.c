@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -109,6 +110,7 @@ struct tls_conn {
 	enum tls_fail fail;
 	int sys_errno;
 	pid_t owner;             /* 0 until first use; see tls_set_process */
+	long long hs_deadline;   /* see tls_conn_handshake_deadline */
 	int private_fd;          /* -1, or our own duplicate used by the engine */
 	int *fds;                /* the program's fds for this session */
 	int nfds, fds_cap;
@@ -583,6 +585,12 @@ static int handshake_locked(struct tls_conn *c)
 		return 0;
 	if (c->state == ST_FAILED)
 		return TLS_ERR;
+	if (c->state == ST_NEW) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		c->hs_deadline = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
+				 c->rule->handshake_timeout_ms;
+	}
 	c->state = ST_HANDSHAKE;
 	r = flush_locked(c);
 	if (r)
@@ -852,6 +860,11 @@ short tls_conn_kernel_events(struct tls_conn *c)
 		ev |= POLLIN;
 	pthread_mutex_unlock(&c->lock);
 	return ev;
+}
+
+long long tls_conn_handshake_deadline(const struct tls_conn *c)
+{
+	return __atomic_load_n(&c->state, __ATOMIC_ACQUIRE) == ST_HANDSHAKE ? c->hs_deadline : -1;
 }
 
 bool tls_conn_failed(const struct tls_conn *c)

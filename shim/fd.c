@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <linux/close_range.h>
 
 #include "core/log.h"
@@ -31,6 +32,7 @@ SHIM_EXPORT int close(int fd)
 {
 	struct tls_conn *c;
 
+	shim_epoll_forget(fd);
 	if (!conntab_maybe(fd) || !(c = conntab_detach(fd)))
 		return REAL(close)(fd);
 	return shim_tls_close(fd, c);
@@ -180,4 +182,25 @@ SHIM_EXPORT FILE *fdopen(int fd, const char *mode)
 	tls_conn_unref(c);
 	errno = EOPNOTSUPP;
 	return NULL;
+}
+
+/* FIONREAD on a TLS fd counts plaintext the program can read now. */
+SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
+{
+	struct tls_conn *c;
+	va_list ap;
+	void *arg;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (req == FIONREAD && arg && conntab_maybe(fd) && (c = conntab_get(fd))) {
+		int n = tls_conn_handshake_done(c) ? (int)tls_conn_pending(c) : 0;
+		if (!n && tls_conn_handshake_done(c) && tls_conn_poll_read(c))
+			n = (int)tls_conn_pending(c);
+		tls_conn_unref(c);
+		*(int *)arg = n;
+		return 0;
+	}
+	return REAL(ioctl)(fd, req, arg);
 }

@@ -25,7 +25,7 @@
 
 #define STACK_FDS 64
 
-static int64_t now_ns(void)
+int64_t shim_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -40,10 +40,42 @@ static bool any_tls(const struct pollfd *fds, nfds_t n)
 	return false;
 }
 
+/* A non-blocking handshake past its rule's handshake_timeout_ms fails
+ * here, when readiness is asked (a blocking one times out in
+ * shim_tls_handshake).  true when it did. */
+bool shim_tls_check_timeout(struct tls_conn *c)
+{
+	long long dl = tls_conn_handshake_deadline(c);
+	char msg[96];
+
+	if (dl < 0 || shim_now_ns() / 1000000 < dl)
+		return false;
+	snprintf(msg, sizeof msg, "handshake timeout: no complete handshake within %d ms",
+		 tls_conn_rule(c)->handshake_timeout_ms);
+	tls_conn_fail(c, TLS_FAIL_TIMEOUT, msg);
+	shim_tls_report(c);
+	return true;
+}
+
+/* The earliest handshake deadline among conns (ns, CLOCK_MONOTONIC), or
+ * -1: a wait must end then to enforce it. */
+int64_t shim_deadline_ns(struct tls_conn *c, int64_t cur)
+{
+	long long dl = c ? tls_conn_handshake_deadline(c) : -1;
+
+	if (dl < 0)
+		return cur;
+	dl *= 1000000;
+	return cur < 0 || dl < cur ? dl : cur;
+}
+
 /* What one TLS fd shows the program, given what the kernel reported. */
-static short tls_revents(struct tls_conn *c, short want, short kr)
+short shim_tls_revents(struct tls_conn *c, short want, short kr)
 {
 	short out = kr & (POLLERR | POLLHUP | POLLNVAL);
+
+	if (shim_tls_check_timeout(c))
+		return (short)((want & (POLLIN | POLLOUT)) | POLLERR);
 
 	if (!tls_conn_failed(c) && !tls_conn_handshake_done(c)) {
 		if (!(kr & (POLLIN | POLLOUT | POLLERR | POLLHUP)))
@@ -83,7 +115,7 @@ static int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sig
 {
 	struct pollfd kbuf[STACK_FDS], *k = kbuf;
 	struct tls_conn *cbuf[STACK_FDS], **conns = cbuf;
-	int64_t deadline = timeout_ns < 0 ? -1 : now_ns() + timeout_ns;
+	int64_t deadline = timeout_ns < 0 ? -1 : shim_now_ns() + timeout_ns;
 	int ready = -1, saved = errno;
 
 	if (n > STACK_FDS) {
@@ -99,6 +131,7 @@ static int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sig
 	for (;;) {
 		bool now_ready = false;
 		struct timespec ts, *tsp = NULL;
+		int64_t wake = deadline;
 		int r;
 
 		for (nfds_t i = 0; i < n; i++) {
@@ -114,13 +147,14 @@ static int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sig
 				now_ready = true;
 			k[i].events = tls_conn_handshake_done(c) ? fds[i].events : 0;
 			k[i].events |= tls_conn_kernel_events(c);
+			wake = shim_deadline_ns(c, wake);
 		}
 		if (now_ready) {
 			ts.tv_sec = 0;
 			ts.tv_nsec = 0;
 			tsp = &ts;
-		} else if (deadline >= 0) {
-			int64_t left = deadline - now_ns();
+		} else if (wake >= 0) {
+			int64_t left = wake - shim_now_ns();
 			if (left < 0)
 				left = 0;
 			ts.tv_sec = left / 1000000000;
@@ -138,12 +172,12 @@ static int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sig
 		ready = 0;
 		for (nfds_t i = 0; i < n; i++) {
 			struct tls_conn *c = conns[i];
-			fds[i].revents = c ? tls_revents(c, fds[i].events, k[i].revents) : k[i].revents;
+			fds[i].revents = c ? shim_tls_revents(c, fds[i].events, k[i].revents) : k[i].revents;
 			if (fds[i].revents)
 				ready++;
 			tls_conn_unref(c);
 		}
-		if (ready || (deadline >= 0 && now_ns() >= deadline))
+		if (ready || (deadline >= 0 && shim_now_ns() >= deadline))
 			break;
 	}
 	if (k != kbuf) {
@@ -272,7 +306,7 @@ static int shim_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int64_t tim
 SHIM_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
 {
 	int64_t t = tv ? (int64_t)tv->tv_sec * 1000000000 + (int64_t)tv->tv_usec * 1000 : -1;
-	int64_t start = tv ? now_ns() : 0;
+	int64_t start = tv ? shim_now_ns() : 0;
 	bool handled;
 	int r = shim_select(nfds, rd, wr, ex, t, NULL, &handled);
 
@@ -280,7 +314,7 @@ SHIM_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct time
 		return REAL(select)(nfds, rd, wr, ex, tv);
 	if (tv && r >= 0) {
 		/* Linux leaves the time not slept in *tv. */
-		int64_t left = t - (now_ns() - start);
+		int64_t left = t - (shim_now_ns() - start);
 		if (left < 0)
 			left = 0;
 		tv->tv_sec = left / 1000000000;

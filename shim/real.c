@@ -1,6 +1,7 @@
 /* shim/real.c — resolve the real libc functions once (see real.h). */
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -58,6 +59,8 @@ static void do_init(void)
 	R(poll); R(ppoll); R(__poll_chk); R(__ppoll_chk); R(select); R(pselect);
 	R(getsockopt); R(fcntl); R(fcntl64); R(dup); R(dup2); R(dup3); R(close_range);
 	R(fdopen); R(sendfile); R(sendfile64); R(splice); R(sendmmsg); R(recvmmsg);
+	R(epoll_create); R(epoll_create1); R(epoll_ctl); R(epoll_wait); R(epoll_pwait); R(epoll_pwait2);
+	R(ioctl);
 
 	core_sys.recv = real.recv;
 	core_sys.send = real.send;

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <stdint.h>
 #include <poll.h>
 #include <signal.h>
 
@@ -51,6 +52,18 @@ bool shim_fastopen_refused(int fd, const struct sockaddr *addr, socklen_t alen);
 /* exec and exit (shim/process.c). */
 void shim_adopt_inherited(void);
 void shim_exit_handler_install(void);
+
+/* Readiness (poll.c), shared with epoll.c; POLL* event bits. */
+int64_t shim_now_ns(void);
+short shim_tls_revents(struct tls_conn *c, short want, short kr);
+bool shim_tls_check_timeout(struct tls_conn *c);
+int64_t shim_deadline_ns(struct tls_conn *c, int64_t cur);
+
+/* epoll (epoll.c). */
+void shim_epoll_forget(int fd);
+int epoll_ctl_real(int epfd, int op, int fd, struct epoll_event *ev);
+int epoll_pwait2_real(int epfd, struct epoll_event *ev, int max, const struct timespec *ts,
+		      const sigset_t *mask);
 
 /* Socket helpers. */
 bool shim_is_tcp(int fd);

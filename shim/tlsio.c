@@ -187,6 +187,8 @@ int shim_tls_handshake(struct tls_conn *c, bool nonblock)
 		if (r == TLS_ERR)
 			return fail_io(c, false, 0);
 		if (nonblock) {
+			if (shim_tls_check_timeout(c))
+				return fail_io(c, false, 0);
 			errno = EAGAIN;
 			return -1;
 		}

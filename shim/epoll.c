@@ -1,0 +1,470 @@
+/* shim/epoll.c — epoll readiness on TLS fds.
+ *
+ * The kernel's epoll_event.data is the program's and opaque to us, so an
+ * epoll instance created under the shim is *managed*: every registration
+ * goes through epoll_ctl() here, the kernel is given the fd number as
+ * data, and the program's events and data are kept in a per-instance
+ * table.  epoll_wait() maps kernel events back, and for TLS fds applies
+ * the same rules as poll() (shim/poll.c): plaintext buffered inside
+ * OpenSSL is reported even when the kernel socket is empty, a half record
+ * is hidden, a handshake hides the program's events while the shim
+ * drives it, POLLOUT waits for the out-buffer.
+ *
+ * For a TLS fd the kernel's mask follows the engine: what the program
+ * asked for once the handshake is done, plus what the handshake or the
+ * out-buffer needs.  EPOLLET is kept (so the kernel does not repeat
+ * "writable" to an edge-triggered program); EPOLLONESHOT is emulated
+ * here, because a kernel one-shot spent on a hidden half record would
+ * leave the fd disarmed for ever.
+ *
+ * Instances created before the shim started (or inherited) are left
+ * alone: their readiness is the kernel's.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+
+#include "core/log.h"
+#include "shim/shim.h"
+
+#define PROG_FLAGS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET)
+
+struct ep_entry {
+	bool present, tls, disabled;
+	uint32_t events;          /* as the program asked */
+	epoll_data_t data;        /* the program's */
+	uint32_t kev;             /* what the kernel has now */
+};
+
+struct ep_set {
+	pthread_mutex_t lock;
+	struct ep_entry *ent;     /* indexed by fd */
+	int cap;
+	int *tls;                 /* fds of ent[] that are TLS */
+	int ntls, tlscap;
+};
+
+static _Atomic(struct ep_set *) *sets;
+static size_t nsets;
+static pthread_mutex_t sets_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct ep_set *set_of(int epfd)
+{
+	if (epfd < 0 || (size_t)epfd >= nsets)
+		return NULL;
+	return atomic_load_explicit(&sets[epfd], memory_order_acquire);
+}
+
+static void set_new(int epfd)
+{
+	struct ep_set *s;
+
+	pthread_mutex_lock(&sets_lock);
+	if (!sets) {
+		nsets = conntab_size;
+		sets = mmap(NULL, nsets * sizeof *sets, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (sets == MAP_FAILED) {
+			sets = NULL;
+			nsets = 0;
+		}
+	}
+	if (epfd >= 0 && (size_t)epfd < nsets && (s = calloc(1, sizeof *s))) {
+		struct ep_set *old;
+		pthread_mutex_init(&s->lock, NULL);
+		old = atomic_exchange(&sets[epfd], s);
+		if (old) {                /* a number reused behind our back */
+			free(old->ent);
+			free(old->tls);
+			free(old);
+		}
+	}
+	pthread_mutex_unlock(&sets_lock);
+}
+
+/* close() of an fd: forget the epoll instance it was, if any. */
+void shim_epoll_forget(int fd)
+{
+	struct ep_set *s;
+
+	if (!sets || fd < 0 || (size_t)fd >= nsets || !atomic_load(&sets[fd]))
+		return;
+	pthread_mutex_lock(&sets_lock);
+	s = atomic_exchange(&sets[fd], NULL);
+	pthread_mutex_unlock(&sets_lock);
+	if (s) {
+		/* Another thread may still be inside epoll_wait on it. */
+		pthread_mutex_lock(&s->lock);
+		pthread_mutex_unlock(&s->lock);
+		free(s->ent);
+		free(s->tls);
+		pthread_mutex_destroy(&s->lock);
+		free(s);
+	}
+}
+
+static struct ep_entry *entry(struct ep_set *s, int fd, bool grow)
+{
+	if (fd < 0)
+		return NULL;
+	if (fd >= s->cap) {
+		int cap = s->cap ? s->cap : 64;
+		struct ep_entry *n;
+		if (!grow)
+			return NULL;
+		while (cap <= fd)
+			cap *= 2;
+		if (!(n = realloc(s->ent, (size_t)cap * sizeof *n)))
+			return NULL;
+		memset(n + s->cap, 0, (size_t)(cap - s->cap) * sizeof *n);
+		s->ent = n;
+		s->cap = cap;
+	}
+	return &s->ent[fd];
+}
+
+static void tls_list_add(struct ep_set *s, int fd)
+{
+	for (int i = 0; i < s->ntls; i++)
+		if (s->tls[i] == fd)
+			return;
+	if (s->ntls == s->tlscap) {
+		int cap = s->tlscap ? s->tlscap * 2 : 16;
+		int *n = realloc(s->tls, (size_t)cap * sizeof *n);
+		if (!n)
+			return;
+		s->tls = n;
+		s->tlscap = cap;
+	}
+	s->tls[s->ntls++] = fd;
+}
+
+static void tls_list_del(struct ep_set *s, int fd)
+{
+	for (int i = 0; i < s->ntls; i++)
+		if (s->tls[i] == fd) {
+			s->tls[i] = s->tls[--s->ntls];
+			return;
+		}
+}
+
+/* The kernel mask a TLS fd needs now (see the header comment). */
+static uint32_t tls_kernel_mask(struct ep_entry *e, struct tls_conn *c)
+{
+	uint32_t m = 0;
+	short need;
+
+	if (e->disabled)
+		return 0;
+	if (tls_conn_failed(c))
+		return e->events & (EPOLLIN | EPOLLOUT | EPOLLET);
+	if (tls_conn_handshake_done(c))
+		m = e->events & PROG_FLAGS;
+	else
+		m = e->events & EPOLLET;
+	need = tls_conn_kernel_events(c);
+	if (need & POLLIN)
+		m |= EPOLLIN;
+	if (need & POLLOUT)
+		m |= EPOLLOUT;
+	return m;
+}
+
+/* Bring the kernel's registration of a TLS fd in line; under s->lock. */
+static void sync_kernel(int epfd, struct ep_set *s, int fd, struct ep_entry *e, struct tls_conn *c)
+{
+	uint32_t m = tls_kernel_mask(e, c);
+	struct epoll_event kev = { .events = m, .data.u64 = (uint64_t)fd };
+
+	if (m == e->kev)
+		return;
+	if (epoll_ctl_real(epfd, EPOLL_CTL_MOD, fd, &kev) == 0)
+		e->kev = m;
+	(void)s;
+}
+
+static int shim_epoll_ctl(struct ep_set *s, int epfd, int op, int fd, struct epoll_event *ev)
+{
+	struct ep_entry *e;
+	struct tls_conn *c = NULL;
+	struct epoll_event kev;
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	e = entry(s, fd, op == EPOLL_CTL_ADD);
+	if (!e) {
+		pthread_mutex_unlock(&s->lock);
+		if (op == EPOLL_CTL_ADD) {
+			errno = ENOMEM;
+			return -1;
+		}
+		/* Never registered through us: let the kernel answer. */
+		return epoll_ctl_real(epfd, op, fd, ev);
+	}
+	if (op == EPOLL_CTL_DEL) {
+		r = epoll_ctl_real(epfd, op, fd, ev);
+		if (r == 0 || errno == EBADF || errno == ENOENT) {
+			memset(e, 0, sizeof *e);
+			tls_list_del(s, fd);
+		}
+		pthread_mutex_unlock(&s->lock);
+		return r;
+	}
+	if (!ev) {
+		pthread_mutex_unlock(&s->lock);
+		errno = EFAULT;
+		return -1;
+	}
+	if (conntab_maybe(fd))
+		c = conntab_get(fd);
+	{
+		struct ep_entry ne = { .present = true, .tls = c != NULL, .events = ev->events,
+				       .data = ev->data };
+		kev.data.u64 = (uint64_t)fd;
+		kev.events = c ? tls_kernel_mask(&ne, c) | (ev->events & (EPOLLEXCLUSIVE | EPOLLWAKEUP))
+			       : ev->events;
+		r = epoll_ctl_real(epfd, op, fd, &kev);
+		if (r == 0) {
+			ne.kev = kev.events & ~(uint32_t)(EPOLLEXCLUSIVE | EPOLLWAKEUP);
+			*e = ne;
+			if (c)
+				tls_list_add(s, fd);
+			else
+				tls_list_del(s, fd);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	tls_conn_unref(c);
+	return r;
+}
+
+/* Add or merge one event for the program; returns the new count. */
+static int emit(struct epoll_event *out, int n, int max, int fd, uint32_t ev, epoll_data_t data,
+		int *slot_of_fd, int nslots)
+{
+	(void)max;
+	for (int i = 0; i < nslots; i++)
+		if (slot_of_fd[i] == fd) {
+			out[i].events |= ev;
+			return n;
+		}
+	out[n].events = ev;
+	out[n].data = data;
+	slot_of_fd[n] = fd;
+	return n + 1;
+}
+
+static uint32_t to_epoll(short pe, uint32_t want, uint32_t kr)
+{
+	uint32_t r = 0;
+
+	if (pe & POLLIN) r |= EPOLLIN;
+	if (pe & POLLOUT) r |= EPOLLOUT;
+	if (pe & POLLPRI) r |= EPOLLPRI;
+	if (pe & POLLERR) r |= EPOLLERR;
+	if (pe & POLLHUP) r |= EPOLLHUP;
+	if ((kr & EPOLLRDHUP) && (want & EPOLLRDHUP))
+		r |= EPOLLRDHUP;
+	return r;
+}
+
+static short to_poll(uint32_t e)
+{
+	return (short)(((e & EPOLLIN) ? POLLIN : 0) | ((e & EPOLLOUT) ? POLLOUT : 0) |
+		       ((e & EPOLLPRI) ? POLLPRI : 0) | ((e & EPOLLERR) ? POLLERR : 0) |
+		       ((e & EPOLLHUP) ? POLLHUP : 0));
+}
+
+/* One TLS fd: what the program sees, from kernel events kr (0: none). */
+static uint32_t tls_events(int epfd, struct ep_set *s, int fd, struct ep_entry *e,
+			   struct tls_conn *c, uint32_t kr)
+{
+	uint32_t got;
+	short want = to_poll(e->events);
+
+	if (e->disabled)
+		return 0;
+	got = to_epoll(shim_tls_revents(c, want, to_poll(kr)), e->events, kr);
+	got &= e->events | EPOLLERR | EPOLLHUP;
+	if (got && (e->events & EPOLLONESHOT))
+		e->disabled = true;
+	sync_kernel(epfd, s, fd, e, c);
+	return got;
+}
+
+static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, int max,
+			   int64_t timeout_ns, const sigset_t *mask)
+{
+	struct epoll_event kbuf[256];
+	int slots[256];
+	int64_t deadline = timeout_ns < 0 ? -1 : shim_now_ns() + timeout_ns;
+	int n;
+
+	if (max <= 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (max > 256)
+		max = 256;
+	for (;;) {
+		int64_t wake = deadline;
+		struct timespec ts, *tsp = NULL;
+		int k;
+
+		n = 0;
+		/* Plaintext already inside OpenSSL, failures, handshake timers. */
+		pthread_mutex_lock(&s->lock);
+		for (int i = 0; i < s->ntls && n < max; i++) {
+			int fd = s->tls[i];
+			struct ep_entry *e = entry(s, fd, false);
+			struct tls_conn *c = conntab_get(fd);
+			if (!c || !e || !e->present) {
+				if (!c && e && e->present)
+					e->tls = false;
+				if (!c)
+					tls_list_del(s, fd), i--;
+				tls_conn_unref(c);
+				continue;
+			}
+			wake = shim_deadline_ns(c, wake);
+			if (!e->disabled && (tls_conn_failed(c) ||
+			    (tls_conn_handshake_done(c) && (e->events & EPOLLIN) && tls_conn_pending(c)) ||
+			    shim_tls_check_timeout(c))) {
+				uint32_t ev = tls_events(epfd, s, fd, e, c, 0);
+				if (ev)
+					n = emit(out, n, max, fd, ev, e->data, slots, n);
+			} else {
+				sync_kernel(epfd, s, fd, e, c);
+			}
+			tls_conn_unref(c);
+		}
+		pthread_mutex_unlock(&s->lock);
+
+		if (n) {
+			ts.tv_sec = 0;
+			ts.tv_nsec = 0;
+			tsp = &ts;
+		} else if (wake >= 0) {
+			int64_t left = wake - shim_now_ns();
+			if (left < 0)
+				left = 0;
+			ts.tv_sec = left / 1000000000;
+			ts.tv_nsec = left % 1000000000;
+			tsp = &ts;
+		}
+		k = n < max ? epoll_pwait2_real(epfd, kbuf, max - n, tsp, mask) : 0;
+		if (k < 0) {
+			if (n)
+				return n;
+			return -1;
+		}
+		pthread_mutex_lock(&s->lock);
+		for (int i = 0; i < k; i++) {
+			int fd = (int)kbuf[i].data.u64;
+			struct ep_entry *e = entry(s, fd, false);
+			struct tls_conn *c;
+			uint32_t ev;
+
+			if (!e || !e->present)
+				continue;         /* removed meanwhile */
+			c = conntab_maybe(fd) ? conntab_get(fd) : NULL;
+			if (!c) {
+				n = emit(out, n, max, fd, kbuf[i].events, e->data, slots, n);
+				continue;
+			}
+			if (!e->tls) {            /* became TLS after it was added */
+				e->tls = true;
+				tls_list_add(s, fd);
+			}
+			ev = tls_events(epfd, s, fd, e, c, kbuf[i].events);
+			if (ev)
+				n = emit(out, n, max, fd, ev, e->data, slots, n);
+			tls_conn_unref(c);
+		}
+		pthread_mutex_unlock(&s->lock);
+		if (n || (deadline >= 0 && shim_now_ns() >= deadline) || timeout_ns == 0)
+			return n;
+	}
+}
+
+/* ---- entry points --------------------------------------------------- */
+
+SHIM_EXPORT int epoll_create(int size)
+{
+	int fd = REAL(epoll_create)(size);
+
+	if (fd >= 0)
+		set_new(fd);
+	return fd;
+}
+
+SHIM_EXPORT int epoll_create1(int flags)
+{
+	int fd = REAL(epoll_create1)(flags);
+
+	if (fd >= 0)
+		set_new(fd);
+	return fd;
+}
+
+int epoll_ctl_real(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	return REAL(epoll_ctl)(epfd, op, fd, ev);
+}
+
+int epoll_pwait2_real(int epfd, struct epoll_event *ev, int max, const struct timespec *ts,
+		      const sigset_t *mask)
+{
+	if (REAL(epoll_pwait2)) {
+		int r = REAL(epoll_pwait2)(epfd, ev, max, ts, mask);
+		if (r >= 0 || errno != ENOSYS)
+			return r;
+	}
+	/* Kernels before 5.11: millisecond resolution, rounded up. */
+	return REAL(epoll_pwait)(epfd, ev, max,
+				 ts ? (int)(ts->tv_sec * 1000 + (ts->tv_nsec + 999999) / 1000000) : -1,
+				 mask);
+}
+
+SHIM_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	struct ep_set *s = set_of(epfd);
+
+	if (!s)
+		return REAL(epoll_ctl)(epfd, op, fd, ev);
+	return shim_epoll_ctl(s, epfd, op, fd, ev);
+}
+
+SHIM_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
+{
+	struct ep_set *s = set_of(epfd);
+
+	if (!s)
+		return REAL(epoll_wait)(epfd, ev, max, timeout);
+	return shim_epoll_wait(s, epfd, ev, max, timeout < 0 ? -1 : (int64_t)timeout * 1000000, NULL);
+}
+
+SHIM_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout,
+			    const sigset_t *mask)
+{
+	struct ep_set *s = set_of(epfd);
+
+	if (!s)
+		return REAL(epoll_pwait)(epfd, ev, max, timeout, mask);
+	return shim_epoll_wait(s, epfd, ev, max, timeout < 0 ? -1 : (int64_t)timeout * 1000000, mask);
+}
+
+SHIM_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *ts,
+			     const sigset_t *mask)
+{
+	struct ep_set *s = set_of(epfd);
+
+	if (!s)
+		return REAL(epoll_pwait2)(epfd, ev, max, ts, mask);
+	return shim_epoll_wait(s, epfd, ev, max,
+			       ts ? (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec : -1, mask);
+}
