@@ -57,6 +57,11 @@ int log_enabled(enum log_level lv)
 	return (int)lv <= log_level;
 }
 
+int log_fd_get(void)
+{
+	return log_fd;
+}
+
 void log_after_fork(void)
 {
 	log_pid = getpid();

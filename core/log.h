@@ -15,6 +15,8 @@ void log_set_level(enum log_level);
 int log_enabled(enum log_level);
 void log_msg(enum log_level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* The fd log lines go to (a pump keeps it open). */
+int log_fd_get(void);
 /* After fork: the pid in the prefix is re-read. */
 void log_after_fork(void);
 

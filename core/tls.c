@@ -460,6 +460,27 @@ void tls_conn_unref(struct tls_conn *c)
 	free(c);
 }
 
+int tls_conn_fds(struct tls_conn *c, int *out, int max)
+{
+	int n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->nfds < max ? c->nfds : max;
+	memcpy(out, c->fds, (size_t)n * sizeof *out);
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+void tls_conn_set_owner(struct tls_conn *c, pid_t pid)
+{
+	__atomic_store_n(&c->owner, pid, __ATOMIC_RELEASE);
+}
+
+pid_t tls_conn_owner(struct tls_conn *c)
+{
+	return __atomic_load_n(&c->owner, __ATOMIC_ACQUIRE);
+}
+
 void tls_conn_use_private_fd(struct tls_conn *c, int fd)
 {
 	pthread_mutex_lock(&c->lock);

@@ -119,6 +119,13 @@ int tls_conn_fd_remove(struct tls_conn *c, int fd);
  * program inherited, whose fds its C library may close behind our back. */
 void tls_conn_use_private_fd(struct tls_conn *c, int fd);
 
+/* The program fds of the session (at most max of them); returns how many. */
+int tls_conn_fds(struct tls_conn *c, int *out, int max);
+/* The session now belongs to process pid (the pump, or the survivor of
+ * daemon()). */
+void tls_conn_set_owner(struct tls_conn *c, pid_t pid);
+pid_t tls_conn_owner(struct tls_conn *c);
+
 int tls_conn_fd(const struct tls_conn *c);
 const struct policy_rule *tls_conn_rule(const struct tls_conn *c);
 enum tls_role tls_conn_role(const struct tls_conn *c);

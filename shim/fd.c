@@ -169,19 +169,40 @@ SHIM_EXPORT int fcntl64(int fd, int cmd, ...)
 }
 
 /* stdio writes through the C library's internal write, which no preload
- * can see: a FILE on a TLS fd would put plaintext on the wire.  Until the
- * pump (docs/fork.md) carries such fds, refuse rather than leak. */
+ * can see: a FILE on a TLS fd goes through a pump (pump.c), so the FILE
+ * gets a plaintext socket and the wire stays TLS. */
 SHIM_EXPORT FILE *fdopen(int fd, const char *mode)
 {
 	struct tls_conn *c;
 
-	if (!conntab_maybe(fd) || !(c = conntab_get(fd)))
-		return REAL(fdopen)(fd, mode);
-	log_error("%s rule \"%s\": fdopen() on a TLS connection is not supported yet (stdio would"
-		  " bypass TLS); refused", tls_conn_peer(c), tls_conn_rule(c)->name);
-	tls_conn_unref(c);
-	errno = EOPNOTSUPP;
-	return NULL;
+	if (conntab_maybe(fd) && (c = conntab_get(fd))) {
+		int r = shim_pump(c);
+		if (r < 0)
+			log_error("%s rule \"%s\": fdopen(): cannot start a pump for stdio; refused",
+				  tls_conn_peer(c), tls_conn_rule(c)->name);
+		tls_conn_unref(c);
+		if (r < 0) {
+			errno = EOPNOTSUPP;
+			return NULL;
+		}
+	}
+	return REAL(fdopen)(fd, mode);
+}
+
+SHIM_EXPORT void closefrom(int low)
+{
+	size_t high = conntab_high();
+	int saved = errno;
+
+	for (size_t fd = low < 0 ? 0 : (size_t)low; fd < high; fd++) {
+		struct tls_conn *c;
+		if (conntab_maybe((int)fd) && (c = conntab_detach((int)fd))) {
+			shim_tls_release((int)fd, c);
+			tls_conn_unref(c);
+		}
+	}
+	errno = saved;
+	REAL(closefrom)(low);
 }
 
 /* FIONREAD on a TLS fd counts plaintext the program can read now. */

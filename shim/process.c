@@ -12,6 +12,9 @@
  * close_notify, as the program's close would have sent.
  */
 #include <dirent.h>
+#include <errno.h>
+#include <spawn.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,6 +120,16 @@ void shim_adopt_inherited(void)
 		seen[nseen++].c = c;
 	}
 	closedir(d);
+	/* An inetd service may use stdio on fds 0-2, which bypasses every
+	 * wrapper: those sessions go through a pump from the start. */
+	for (int i = 0; i < nseen; i++) {
+		int fds[8], n = tls_conn_fds(seen[i].c, fds, 8);
+		for (int j = 0; j < n; j++)
+			if (fds[j] <= 2) {
+				(void)shim_pump(seen[i].c);
+				break;
+			}
+	}
 }
 
 /* Registered with atexit() after OpenSSL set up its own exit handler, so
@@ -139,4 +152,179 @@ static void close_notify_at_exit(void)
 void shim_exit_handler_install(void)
 {
 	atexit(close_notify_at_exit);
+}
+
+/* ---- fork, exec, daemon ------------------------------------------------ */
+
+/* A live session kept by two processes would be encrypted by both: before
+ * fork it moves to a pump, which both then share through a plaintext
+ * socket.  Sessions not started yet (the lazy server handshake) stay: the
+ * first process to use one owns it (the classic forking server). */
+SHIM_EXPORT pid_t fork(void)
+{
+	if (shim_policy)
+		shim_pump_live(false);
+	return REAL(fork)();
+}
+
+/* vfork's child may only exec or _exit; a real fork serves it exactly,
+ * and our wrappers are not safe on a borrowed stack and memory. */
+SHIM_EXPORT pid_t vfork(void)
+{
+	return fork();
+}
+
+SHIM_EXPORT pid_t _Fork(void)
+{
+	if (shim_policy)
+		shim_pump_live(false);
+	return REAL(_Fork)();
+}
+
+/* A program that execs keeps its non-CLOEXEC fds: live sessions on them
+ * go to a pump, so the new image inherits a plaintext socket. */
+static void before_exec(void)
+{
+	if (shim_policy)
+		shim_pump_live(true);
+}
+
+SHIM_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	before_exec();
+	return REAL(execve)(path, argv, envp);
+}
+
+SHIM_EXPORT int execv(const char *path, char *const argv[])
+{
+	before_exec();
+	return REAL(execv)(path, argv);
+}
+
+SHIM_EXPORT int execvp(const char *file, char *const argv[])
+{
+	before_exec();
+	return REAL(execvp)(file, argv);
+}
+
+SHIM_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	before_exec();
+	return REAL(execvpe)(file, argv, envp);
+}
+
+SHIM_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	before_exec();
+	return REAL(fexecve)(fd, argv, envp);
+}
+
+/* execl, execlp, execle: collect the arguments, then as above. */
+#define EXECL_MAX 4096
+#define COLLECT(first, ap, argv, n, ok) do {                              \
+		(argv)[0] = (char *)(first);                               \
+		for ((n) = 1; (argv)[(n) - 1] && (n) < EXECL_MAX; (n)++)   \
+			(argv)[(n)] = va_arg((ap), char *);                \
+		(ok) = !(argv)[(n) - 1];                                    \
+	} while (0)
+
+SHIM_EXPORT int execl(const char *path, const char *arg, ...)
+{
+	char *argv[EXECL_MAX];
+	va_list ap;
+	int n;
+	bool ok;
+
+	va_start(ap, arg);
+	COLLECT(arg, ap, argv, n, ok);
+	va_end(ap);
+	if (!ok) {
+		errno = E2BIG;
+		return -1;
+	}
+	return execv(path, argv);
+}
+
+SHIM_EXPORT int execlp(const char *file, const char *arg, ...)
+{
+	char *argv[EXECL_MAX];
+	va_list ap;
+	int n;
+	bool ok;
+
+	va_start(ap, arg);
+	COLLECT(arg, ap, argv, n, ok);
+	va_end(ap);
+	if (!ok) {
+		errno = E2BIG;
+		return -1;
+	}
+	return execvp(file, argv);
+}
+
+SHIM_EXPORT int execle(const char *path, const char *arg, ...)
+{
+	char *argv[EXECL_MAX];
+	char *const *envp;
+	va_list ap;
+	int n;
+	bool ok;
+
+	va_start(ap, arg);
+	COLLECT(arg, ap, argv, n, ok);
+	envp = va_arg(ap, char *const *);
+	va_end(ap);
+	if (!ok) {
+		errno = E2BIG;
+		return -1;
+	}
+	return execve(path, argv, envp);
+}
+
+SHIM_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+			    const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	before_exec();
+	return REAL(posix_spawn)(pid, path, fa, attr, argv, envp);
+}
+
+SHIM_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+			     const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	before_exec();
+	return REAL(posix_spawnp)(pid, file, fa, attr, argv, envp);
+}
+
+SHIM_EXPORT int system(const char *cmd)
+{
+	before_exec();
+	return REAL(system)(cmd);
+}
+
+SHIM_EXPORT FILE *popen(const char *cmd, const char *mode)
+{
+	before_exec();
+	return REAL(popen)(cmd, mode);
+}
+
+/* daemon() forks inside the C library and the parent exits at once: the
+ * survivor keeps the sessions the parent owned. */
+SHIM_EXPORT int daemon(int nochdir, int noclose)
+{
+	pid_t before = getpid();
+	int r = REAL(daemon)(nochdir, noclose);
+	size_t high;
+
+	if (r != 0 || getpid() == before)
+		return r;
+	high = conntab_high();
+	for (size_t fd = 0; fd < high; fd++) {
+		struct tls_conn *c;
+		if (conntab_maybe((int)fd) && (c = conntab_get((int)fd))) {
+			if (tls_conn_owner(c) == before)
+				tls_conn_set_owner(c, getpid());
+			tls_conn_unref(c);
+		}
+	}
+	return 0;
 }

@@ -1,6 +1,7 @@
 /* shim/real.c — resolve the real libc functions once (see real.h). */
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <spawn.h>
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <pthread.h>
@@ -60,7 +61,8 @@ static void do_init(void)
 	R(getsockopt); R(fcntl); R(fcntl64); R(dup); R(dup2); R(dup3); R(close_range);
 	R(fdopen); R(sendfile); R(sendfile64); R(splice); R(sendmmsg); R(recvmmsg);
 	R(epoll_create); R(epoll_create1); R(epoll_ctl); R(epoll_wait); R(epoll_pwait); R(epoll_pwait2);
-	R(ioctl);
+	R(ioctl); R(fork); R(_Fork); R(execve); R(execv); R(execvp); R(execvpe); R(fexecve);
+	R(posix_spawn); R(posix_spawnp); R(system); R(popen); R(daemon); R(closefrom);
 
 	core_sys.recv = real.recv;
 	core_sys.send = real.send;

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <sys/select.h>
 #include <sys/epoll.h>
+#include <spawn.h>
 #include <stdbool.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -67,6 +68,19 @@ struct real_fns {
 	int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
 	int (*epoll_pwait2)(int, struct epoll_event *, int, const struct timespec *, const sigset_t *);
 	int (*ioctl)(int, unsigned long, ...);
+	pid_t (*fork)(void);
+	pid_t (*_Fork)(void);
+	int (*execve)(const char *, char *const[], char *const[]);
+	int (*execv)(const char *, char *const[]);
+	int (*execvp)(const char *, char *const[]);
+	int (*execvpe)(const char *, char *const[], char *const[]);
+	int (*fexecve)(int, char *const[], char *const[]);
+	int (*posix_spawn)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, char *const[], char *const[]);
+	int (*posix_spawnp)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, char *const[], char *const[]);
+	int (*system)(const char *);
+	FILE *(*popen)(const char *, const char *);
+	int (*daemon)(int, int);
+	void (*closefrom)(int);
 	int (*getsockopt)(int, int, int, void *, socklen_t *);
 };
 

@@ -65,6 +65,11 @@ int epoll_ctl_real(int epfd, int op, int fd, struct epoll_event *ev);
 int epoll_pwait2_real(int epfd, struct epoll_event *ev, int max, const struct timespec *ts,
 		      const sigset_t *mask);
 
+/* The pump (pump.c): hand a live session to a helper process; the
+ * program's fds become plaintext ends of a socketpair. */
+int shim_pump(struct tls_conn *c);
+void shim_pump_live(bool only_inheritable);
+
 /* Socket helpers. */
 bool shim_is_tcp(int fd);
 bool shim_is_nonblocking(int fd);
