@@ -111,6 +111,7 @@ struct tls_conn {
 	int sys_errno;
 	pid_t owner;             /* 0 until first use; see tls_set_process */
 	long long hs_deadline;   /* see tls_conn_handshake_deadline */
+	unsigned long rx_gen;    /* see tls_conn_rx_generation */
 	int private_fd;          /* -1, or our own duplicate used by the engine */
 	int *fds;                /* the program's fds for this session */
 	int nfds, fds_cap;
@@ -199,10 +200,13 @@ static int sock_read(BIO *b, char *buf, int len)
 	do
 		n = core_sys.recv(c->fd, buf, (size_t)len, MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
-	if (n > 0)
+	if (n > 0) {
+		__atomic_add_fetch(&c->rx_gen, 1, __ATOMIC_RELAXED);
 		return (int)n;
+	}
 	if (n == 0) {
 		c->eof = true;
+		__atomic_add_fetch(&c->rx_gen, 1, __ATOMIC_RELAXED);
 		return 0;
 	}
 	if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -886,6 +890,11 @@ short tls_conn_kernel_events(struct tls_conn *c)
 long long tls_conn_handshake_deadline(const struct tls_conn *c)
 {
 	return __atomic_load_n(&c->state, __ATOMIC_ACQUIRE) == ST_HANDSHAKE ? c->hs_deadline : -1;
+}
+
+unsigned long tls_conn_rx_generation(const struct tls_conn *c)
+{
+	return __atomic_load_n(&c->rx_gen, __ATOMIC_RELAXED);
 }
 
 bool tls_conn_failed(const struct tls_conn *c)

@@ -99,6 +99,9 @@ int tls_conn_poll_write(struct tls_conn *c);
  * waits to be sent or a client's TCP connect is in progress. */
 short tls_conn_kernel_events(struct tls_conn *c);
 bool tls_conn_failed(const struct tls_conn *c);
+/* Counts reads of ciphertext from the socket: an edge-triggered waiter is
+ * told of buffered plaintext again only after new bytes arrived. */
+unsigned long tls_conn_rx_generation(const struct tls_conn *c);
 /* CLOCK_MONOTONIC ms by which the running handshake must finish (set when
  * it starts, from the rule's handshake_timeout_ms); -1 when none runs. */
 long long tls_conn_handshake_deadline(const struct tls_conn *c);

@@ -38,6 +38,8 @@ struct ep_entry {
 	uint32_t events;          /* as the program asked */
 	epoll_data_t data;        /* the program's */
 	uint32_t kev;             /* what the kernel has now */
+	unsigned long seen_gen;   /* EPOLLET: rx generation last reported */
+	bool fail_seen;           /* EPOLLET: the failure was reported */
 };
 
 struct ep_set {
@@ -292,6 +294,10 @@ static uint32_t tls_events(int epfd, struct ep_set *s, int fd, struct ep_entry *
 	got &= e->events | EPOLLERR | EPOLLHUP;
 	if (got && (e->events & EPOLLONESHOT))
 		e->disabled = true;
+	if (got & EPOLLIN)
+		e->seen_gen = tls_conn_rx_generation(c);
+	if (got && tls_conn_failed(c))
+		e->fail_seen = true;
 	sync_kernel(epfd, s, fd, e, c);
 	return got;
 }
@@ -331,8 +337,11 @@ static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, 
 				continue;
 			}
 			wake = shim_deadline_ns(c, wake);
-			if (!e->disabled && (tls_conn_failed(c) ||
-			    (tls_conn_handshake_done(c) && (e->events & EPOLLIN) && tls_conn_pending(c)) ||
+			/* Buffered plaintext: level-triggered, always; edge-triggered,
+			 * once per arrival of new bytes, as a kernel edge. */
+			if (!e->disabled && ((tls_conn_failed(c) && !((e->events & EPOLLET) && e->fail_seen)) ||
+			    (tls_conn_handshake_done(c) && (e->events & EPOLLIN) && tls_conn_pending(c) &&
+			     (!(e->events & EPOLLET) || e->seen_gen != tls_conn_rx_generation(c))) ||
 			    shim_tls_check_timeout(c))) {
 				uint32_t ev = tls_events(epfd, s, fd, e, c, 0);
 				if (ev)
