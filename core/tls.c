@@ -112,6 +112,7 @@ struct tls_conn {
 	pid_t owner;             /* 0 until first use; see tls_set_process */
 	long long hs_deadline;   /* see tls_conn_handshake_deadline */
 	unsigned long rx_gen;    /* see tls_conn_rx_generation */
+	int nonblock;            /* see tls_conn_nonblock */
 	int private_fd;          /* -1, or our own duplicate used by the engine */
 	int *fds;                /* the program's fds for this session */
 	int nfds, fds_cap;
@@ -397,6 +398,7 @@ struct tls_conn *tls_conn_new(int fd, const struct policy_rule *rule, enum tls_r
 	atomic_init(&c->refs, 1);
 	c->fd = fd;
 	c->private_fd = -1;
+	c->nonblock = -1;
 	if (tls_conn_fd_add(c, fd) < 0) {
 		pthread_mutex_destroy(&c->lock);
 		free(c);
@@ -890,6 +892,24 @@ short tls_conn_kernel_events(struct tls_conn *c)
 long long tls_conn_handshake_deadline(const struct tls_conn *c)
 {
 	return __atomic_load_n(&c->state, __ATOMIC_ACQUIRE) == ST_HANDSHAKE ? c->hs_deadline : -1;
+}
+
+/* Under the lock, not an atomic: race detectors (helgrind) model locks. */
+int tls_conn_nonblock(struct tls_conn *c)
+{
+	int nb;
+
+	pthread_mutex_lock(&c->lock);
+	nb = c->nonblock;
+	pthread_mutex_unlock(&c->lock);
+	return nb;
+}
+
+void tls_conn_set_nonblock(struct tls_conn *c, int nb)
+{
+	pthread_mutex_lock(&c->lock);
+	c->nonblock = nb;
+	pthread_mutex_unlock(&c->lock);
 }
 
 unsigned long tls_conn_rx_generation(const struct tls_conn *c)

@@ -99,6 +99,9 @@ int tls_conn_poll_write(struct tls_conn *c);
  * waits to be sent or a client's TCP connect is in progress. */
 short tls_conn_kernel_events(struct tls_conn *c);
 bool tls_conn_failed(const struct tls_conn *c);
+/* The socket's O_NONBLOCK as last seen by the shim: -1 unknown, 0, 1. */
+int tls_conn_nonblock(struct tls_conn *c);
+void tls_conn_set_nonblock(struct tls_conn *c, int nb);
 /* Counts reads of ciphertext from the socket: an edge-triggered waiter is
  * told of buffered plaintext again only after new bytes arrived. */
 unsigned long tls_conn_rx_generation(const struct tls_conn *c);

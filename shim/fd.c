@@ -140,9 +140,14 @@ SHIM_EXPORT int dup3(int oldfd, int newfd, int flags)
 static int shim_fcntl(int (*real_fn)(int, int, ...), int fd, int cmd, void *arg)
 {
 	int r = real_fn(fd, cmd, arg);
+	struct tls_conn *c;
 
 	if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && r >= 0)
 		return share(fd, r);
+	if (cmd == F_SETFL && r == 0 && conntab_maybe(fd) && (c = conntab_get(fd))) {
+		tls_conn_set_nonblock(c, ((long)arg & O_NONBLOCK) != 0);
+		tls_conn_unref(c);
+	}
 	return r;
 }
 
@@ -222,6 +227,13 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
 		tls_conn_unref(c);
 		*(int *)arg = n;
 		return 0;
+	}
+	if (req == FIONBIO && arg && conntab_maybe(fd) && (c = conntab_get(fd))) {
+		int r = REAL(ioctl)(fd, req, arg);
+		if (r == 0)
+			tls_conn_set_nonblock(c, *(int *)arg != 0);
+		tls_conn_unref(c);
+		return r;
 	}
 	return REAL(ioctl)(fd, req, arg);
 }

@@ -206,9 +206,22 @@ int shim_tls_handshake(struct tls_conn *c, bool nonblock)
 	}
 }
 
+/* O_NONBLOCK is cached per connection: read once from the kernel, then
+ * kept current by our fcntl(F_SETFL) and ioctl(FIONBIO) wrappers, which
+ * every change made through the C library passes (saves a syscall on
+ * every read and write). */
 static bool want_nonblock(struct tls_conn *c, int flags)
 {
-	return (flags & MSG_DONTWAIT) || shim_is_nonblocking(tls_conn_fd(c));
+	int nb;
+
+	if (flags & MSG_DONTWAIT)
+		return true;
+	nb = tls_conn_nonblock(c);
+	if (nb < 0) {
+		nb = shim_is_nonblocking(tls_conn_fd(c));
+		tls_conn_set_nonblock(c, nb);
+	}
+	return nb;
 }
 
 ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
