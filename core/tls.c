@@ -487,6 +487,31 @@ pid_t tls_conn_owner(struct tls_conn *c)
 	return __atomic_load_n(&c->owner, __ATOMIC_ACQUIRE);
 }
 
+void tls_conn_hold(struct tls_conn *c)
+{
+	pthread_mutex_lock(&c->lock);
+}
+
+void tls_conn_release(struct tls_conn *c)
+{
+	pthread_mutex_unlock(&c->lock);
+}
+
+void tls_conn_reinit_after_fork(struct tls_conn *c)
+{
+	pthread_mutex_init(&c->lock, NULL);
+}
+
+void tls_conn_give_away_locked(struct tls_conn *c, pid_t pid)
+{
+	__atomic_store_n(&c->owner, pid, __ATOMIC_RELEASE);
+	if (c->state != ST_FAILED) {
+		c->state = ST_FAILED;
+		c->fail = TLS_FAIL_FOREIGN;
+		snprintf(c->err, sizeof c->err, "the TLS session was handed to a pump process");
+	}
+}
+
 void tls_conn_use_private_fd(struct tls_conn *c, int fd)
 {
 	pthread_mutex_lock(&c->lock);

@@ -131,6 +131,13 @@ int tls_conn_fds(struct tls_conn *c, int *out, int max);
  * daemon()). */
 void tls_conn_set_owner(struct tls_conn *c, pid_t pid);
 pid_t tls_conn_owner(struct tls_conn *c);
+/* Hold the connection across a hand-over to a pump (no thread of the
+ * program may use it meanwhile); the pump re-initialises its copy. */
+void tls_conn_hold(struct tls_conn *c);
+void tls_conn_release(struct tls_conn *c);
+void tls_conn_reinit_after_fork(struct tls_conn *c);
+/* Under tls_conn_hold: the session left this process (to pid, or -1). */
+void tls_conn_give_away_locked(struct tls_conn *c, pid_t pid);
 
 int tls_conn_fd(const struct tls_conn *c);
 const struct policy_rule *tls_conn_rule(const struct tls_conn *c);

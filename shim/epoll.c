@@ -53,6 +53,10 @@ struct ep_set {
 static _Atomic(struct ep_set *) *sets;
 static size_t nsets;
 static pthread_mutex_t sets_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The managed instances, for the close() path (usually one or two). */
+#define LIVE_MAX 256
+static int live[LIVE_MAX];
+static atomic_int nlive;
 
 static struct ep_set *set_of(int epfd)
 {
@@ -83,6 +87,13 @@ static void set_new(int epfd)
 			free(old->ent);
 			free(old->tls);
 			free(old);
+		} else if (atomic_load(&nlive) < LIVE_MAX) {
+			live[atomic_load(&nlive)] = epfd;
+			atomic_fetch_add(&nlive, 1);
+		} else {
+			/* Too many to track for close(): leave it unmanaged. */
+			atomic_store(&sets[epfd], NULL);
+			free(s);
 		}
 	}
 	pthread_mutex_unlock(&sets_lock);
@@ -97,6 +108,15 @@ void shim_epoll_forget(int fd)
 		return;
 	pthread_mutex_lock(&sets_lock);
 	s = atomic_exchange(&sets[fd], NULL);
+	if (s) {
+		int n = atomic_load(&nlive);
+		for (int i = 0; i < n; i++)
+			if (live[i] == fd) {
+				live[i] = live[n - 1];
+				atomic_fetch_sub(&nlive, 1);
+				break;
+			}
+	}
 	pthread_mutex_unlock(&sets_lock);
 	if (s) {
 		/* Another thread may still be inside epoll_wait on it. */
@@ -107,6 +127,33 @@ void shim_epoll_forget(int fd)
 		pthread_mutex_destroy(&s->lock);
 		free(s);
 	}
+}
+
+static void tls_list_del(struct ep_set *s, int fd);
+
+/* fds [first, last] are being closed.  The kernel drops a closed file from
+ * every epoll instance by itself, so programs need not EPOLL_CTL_DEL (nginx
+ * does not): forget those registrations too, or a reused number would be
+ * reported with the old registration's data. */
+void shim_epoll_fds_closed(int first, int last)
+{
+	if (!atomic_load_explicit(&nlive, memory_order_relaxed))
+		return;
+	pthread_mutex_lock(&sets_lock);
+	for (int i = 0; i < atomic_load(&nlive); i++) {
+		struct ep_set *s = atomic_load(&sets[live[i]]);
+		if (!s)
+			continue;
+		pthread_mutex_lock(&s->lock);
+		for (int fd = first < 0 ? 0 : first; fd <= last && fd < s->cap; fd++) {
+			if (s->ent[fd].present) {
+				memset(&s->ent[fd], 0, sizeof s->ent[fd]);
+				tls_list_del(s, fd);
+			}
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+	pthread_mutex_unlock(&sets_lock);
 }
 
 static struct ep_entry *entry(struct ep_set *s, int fd, bool grow)

@@ -33,6 +33,7 @@ SHIM_EXPORT int close(int fd)
 	struct tls_conn *c;
 
 	shim_epoll_forget(fd);
+	shim_epoll_fds_closed(fd, fd);
 	if (!conntab_maybe(fd) || !(c = conntab_detach(fd)))
 		return REAL(close)(fd);
 	return shim_tls_close(fd, c);
@@ -66,6 +67,8 @@ SHIM_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 			}
 		}
 	}
+	if (!(flags & CLOSE_RANGE_CLOEXEC))
+		shim_epoll_fds_closed((int)first, last > 0x7fffffff ? 0x7fffffff : (int)last);
 	errno = saved;
 	return REAL(close_range)(first, last, flags);
 }
@@ -98,6 +101,8 @@ static void drop_target(int oldfd, int newfd)
 {
 	struct tls_conn *c;
 
+	if (oldfd != newfd)
+		shim_epoll_fds_closed(newfd, newfd);
 	if (oldfd != newfd && conntab_maybe(newfd) && (c = conntab_detach(newfd))) {
 		shim_tls_release(newfd, c);
 		tls_conn_unref(c);
@@ -206,6 +211,7 @@ SHIM_EXPORT void closefrom(int low)
 			tls_conn_unref(c);
 		}
 	}
+	shim_epoll_fds_closed(low, 0x7fffffff);
 	errno = saved;
 	REAL(closefrom)(low);
 }

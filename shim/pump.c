@@ -54,10 +54,11 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b)
 	int tcp = tls_conn_fd(c);
 	char in[PUMP_BUF], out[PUMP_BUF];
 	size_t inlen = 0, inoff = 0, olen = 0, ooff = 0;
-	bool b_eof = false, tls_eof = false, fin_sent = false;
+	bool b_eof = false, b_gone = false, tls_eof = false, fin_sent = false;
 
-	(void)REAL(fcntl)(tcp, F_SETFL, REAL(fcntl)(tcp, F_GETFL) | O_NONBLOCK);
-	(void)REAL(fcntl)(b, F_SETFL, REAL(fcntl)(b, F_GETFL) | O_NONBLOCK);
+	/* Never F_SETFL: the TCP socket's file status flags are shared with
+	 * the program until it has let go of it.  Everything here is
+	 * MSG_DONTWAIT (the engine's BIO is, too). */
 	for (;;) {
 		struct pollfd p[2];
 		bool progress = false;
@@ -75,9 +76,14 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b)
 				(void)REAL(shutdown)(b, SHUT_WR);
 				progress = true;
 			} else if (r == TLS_ERR) {
-				shim_tls_report(c);
+				/* After the program has closed and our close_notify went
+				 * out, how the peer ends is no longer worth a warning. */
+				if (!b_eof)
+					shim_tls_report(c);
 				break;
 			}
+			if (b_gone)
+				olen = 0;          /* nobody left to read it */
 		}
 		if (olen) {
 			r = REAL(send)(b, out + ooff, olen - ooff, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -87,7 +93,15 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b)
 					olen = 0;
 				progress = true;
 			} else if (r < 0 && errno != EAGAIN && errno != EINTR) {
-				break;          /* every holder of the program's end is gone */
+				/* Every holder of the program's end is gone: end the
+				 * session properly all the same. */
+				b_gone = true;
+				olen = 0;
+				if (!b_eof) {
+					b_eof = true;
+					(void)tls_conn_close_notify(c);
+				}
+				progress = true;
 			}
 		}
 		/* program -> TLS */
@@ -138,20 +152,34 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b)
 
 int shim_pump(struct tls_conn *c)
 {
-	int fds[MAX_FDS], n, sp[2], st, fl;
+	int fds[MAX_FDS], n, sp[2], ready[2], st, fl;
+	char ok = 0;
+	ssize_t got;
 	pid_t mid;
 
 	n = tls_conn_fds(c, fds, MAX_FDS);
 	if (n <= 0)
 		return -1;
+	/* The program's flags, read before any other process holds the file. */
+	fl = REAL(fcntl)(fds[0], F_GETFL);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
 		return -1;
+	if (pipe2(ready, O_CLOEXEC) < 0) {
+		REAL(close)(sp[0]);
+		REAL(close)(sp[1]);
+		return -1;
+	}
 	tls_conn_ref(c);        /* the table's references go below */
+	/* No thread of the program may use the session from here on. */
+	tls_conn_hold(c);
 	/* _Fork: the program's own fork handlers are not for this. */
 	mid = REAL(_Fork)();
 	if (mid < 0) {
+		tls_conn_release(c);
 		REAL(close)(sp[0]);
 		REAL(close)(sp[1]);
+		REAL(close)(ready[0]);
+		REAL(close)(ready[1]);
 		tls_conn_unref(c);
 		return -1;
 	}
@@ -159,6 +187,7 @@ int shim_pump(struct tls_conn *c)
 		pid_t pump = REAL(_Fork)();
 		if (pump != 0)
 			_exit(pump < 0);
+		tls_conn_reinit_after_fork(c);
 		/* The pump: its own session, default signals, nothing else open. */
 		sigset_t none;
 		setsid();
@@ -169,20 +198,32 @@ int shim_pump(struct tls_conn *c)
 		tls_set_process(getpid());
 		log_after_fork();
 		tls_conn_set_owner(c, getpid());
+		/* Tell the program the pump exists, then keep only our fds. */
+		(void)!REAL(write)(ready[1], "1", 1);
 		keep_only(tls_conn_fd(c), sp[1], log_fd_get());
 		pump_run(c, sp[1]);
 	}
+	REAL(close)(ready[1]);
+	/* Whether the pump runs is told by the pipe, not by waitpid: with
+	 * SIGCHLD ignored (or reaped by the program) waitpid says ECHILD. */
+	do
+		got = REAL(read)(ready[0], &ok, 1);
+	while (got < 0 && errno == EINTR);
+	REAL(close)(ready[0]);
 	while (waitpid(mid, &st, 0) < 0 && errno == EINTR)
 		;
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+	if (got != 1) {
+		tls_conn_release(c);
 		REAL(close)(sp[0]);
 		REAL(close)(sp[1]);
 		tls_conn_unref(c);
 		errno = EAGAIN;
 		return -1;
 	}
+	/* The session is the pump's now: nothing here may encrypt with it. */
+	tls_conn_give_away_locked(c, -1);
+	tls_conn_release(c);
 	/* The program's numbers now name the plaintext end. */
-	fl = REAL(fcntl)(fds[0], F_GETFL);
 	if (fl >= 0 && (fl & O_NONBLOCK))
 		(void)REAL(fcntl)(sp[0], F_SETFL, REAL(fcntl)(sp[0], F_GETFL) | O_NONBLOCK);
 	for (int i = 0; i < n; i++) {

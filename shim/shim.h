@@ -61,6 +61,7 @@ int64_t shim_deadline_ns(struct tls_conn *c, int64_t cur);
 
 /* epoll (epoll.c). */
 void shim_epoll_forget(int fd);
+void shim_epoll_fds_closed(int first, int last);
 int epoll_ctl_real(int epfd, int op, int fd, struct epoll_event *ev);
 int epoll_pwait2_real(int epfd, struct epoll_event *ev, int max, const struct timespec *ts,
 		      const sigset_t *mask);
