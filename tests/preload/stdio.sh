@@ -1,63 +1,135 @@
 #!/bin/sh
-# stdio on a TLS socket: the C library's FILE functions write through an
-# internal write() no preload can see, so fdopen() on a TLS fd hands the
-# session to a pump process and gives the FILE a plaintext socket: fgets
-# and fprintf work over TLS, fclose ends with close_notify, and not one
-# byte of plaintext reaches the wire.
+# stdio on a TLS socket: the C library's FILE functions read and write
+# through internal calls no preload can see, so fdopen() on a TLS fd hands
+# the session to the pump (design requirement 10): the fd becomes a
+# plaintext socketpair end, stdio works on it, and the pump does the TLS.
+#  * stdio_server: fdopen(fd, "r+"), fgets, fprintf, fclose.
+#  * stdio_echo --listen: two streams, fdopen(fd, "r") and
+#    fdopen(dup(fd), "w"), several lines, each answered and flushed.
+# Asserted: a real TLS client (Python ssl, verifying) gets the answers;
+# fclose() of the last stream brings the peer a close_notify (a clean end
+# of data, not a truncation); a wiretap relay between them sees TLS records
+# only, never the plaintext; the shim logs no error.
 . "$TLSSHIM_TOP/tests/lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+need_shim
+[ -x "$PROGS/stdio_echo" ] || { fail setup "$PROGS/stdio_echo missing (make test-build)"; exit 1; }
+
+# client.py PORT CA MODE LINE...: "unwrap": send each line and read its
+# answer (one line), then close_notify and wait for the server's; "eof":
+# send one line, read to the end, say how it ended, answer with close_notify.
+cat >"$T/client.py" <<'PY'
+import socket, ssl, sys
+port, ca, how, lines = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
+ctx = ssl.create_default_context(cafile=ca)
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                    server_hostname="localhost", suppress_ragged_eofs=False)
+buf = b""
+data = b""
+def line():
+    global buf
+    while b"\n" not in buf:
+        d = s.recv(4096)
+        if not d:
+            raise EOFError("end of data after %r" % buf[:80])
+        buf += d
+    l, buf = buf.split(b"\n", 1)
+    return l.decode(errors="replace")
+try:
+    if how == "eof":                 # one line out, read everything back
+        s.sendall(lines[0].encode() + b"\n")
+        while True:
+            d = s.recv(4096)
+            if not d:
+                break
+            data += d
+        print("got %r" % data.decode(errors="replace"))
+        print("eof clean")
+        s.unwrap()                   # answer the close_notify with ours
+    else:
+        for l in lines:
+            s.sendall(l.encode() + b"\n")
+            print("got %r" % line())
+        s.unwrap()
+        print("unwrap ok")
+except ssl.SSLEOFError as e:
+    print("eof ragged (no close_notify) after %r: %s" % (data, e))
+except (OSError, ssl.SSLError, EOFError) as e:
+    print("error %s: %s" % (type(e).__name__, e))
+PY
+
+# relay_to NAME PORT: a wiretap relay in front of PORT; its port is in RP.
+relay_to() {
+	RP=$(free_port)
+	start_peer "$1.relay" relay --port "$RP" --to "$2" --record "$T/$1.wire"
+	RELAY=$PEER
+}
+
+# wire_clean NAME TEXT...: TLS went over the wiretap (a handshake record
+# first in each direction), and none of the TEXTs in clear.
+wire_clean() {
+	_wc_n=$1; shift
+	[ "$(head -c 1 "$T/$_wc_n.wire.c2s" 2>/dev/null | od -An -tx1 | tr -d ' ')" = 16 ] || return 1
+	[ "$(head -c 1 "$T/$_wc_n.wire.s2c" 2>/dev/null | od -An -tx1 | tr -d ' ')" = 16 ] || return 1
+	for _wc_t in "$@"; do
+		has_no "$T/$_wc_n.wire.c2s" "$_wc_t" && has_no "$T/$_wc_n.wire.s2c" "$_wc_t" || return 1
+	done
+}
+
+# ------------------------------------------------ stdio_server: r+ stream
 P=$(free_port)
-R=$(free_port)
 policy "$T/srv.conf" <<EOC
 rules = ( { name = "stdio-in"; direction = "accept"; port = $P;
             cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
 EOC
-TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/srv.log" shim "$PROGS/stdio_server" "$P" >"$T/srv.out" 2>&1 &
-srv=$!; _bg_pids="$_bg_pids $srv"
-i=0; while ! grep -q listening "$T/srv.out" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
-# A relay in front of the server records every raw byte both ways.
-python3 - "$R" "$P" "$T/raw" <<'PY' &
-import socket, sys, threading
-ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.bind(("127.0.0.1", int(sys.argv[1]))); ls.listen(1); ls.settimeout(15)
-c, _ = ls.accept(); u = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
-raw = open(sys.argv[3], "wb")
-def pipe(a, b):
-    while True:
-        d = a.recv(65536)
-        if not d:
-            b.shutdown(socket.SHUT_WR); return
-        raw.write(d); raw.flush(); b.sendall(d)
-t = threading.Thread(target=pipe, args=(u, c)); t.start(); pipe(c, u); t.join()
-PY
-relay=$!; _bg_pids="$_bg_pids $relay"
-sleep 0.3
-out=$(timeout 20 python3 - "$R" "$CERTS/ca.crt" <<'PY' 2>&1
-import socket, ssl, sys
-ctx = ssl.create_default_context(cafile=sys.argv[2])
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10),
-                    server_hostname="localhost", suppress_ragged_eofs=False)
-s.sendall(b"hello through stdio\n")
-got = b""
-try:
-    while True:
-        d = s.recv(100)
-        if not d:
-            break
-        got += d
-    end = "close_notify"
-except ssl.SSLError as e:
-    end = "error %s" % e
-print(got.decode().strip(), "/", end)
-PY
-)
-wait $srv; rc=$?
-if [ "$out" = "stdio says: hello through stdio / close_notify" ] && [ $rc -eq 0 ]; then
-	pass "fdopen on a TLS fd: fgets/fprintf over TLS through a pump, close_notify at fclose"
+TLSSHIM_LOG_FILE="$T/srv.log" shimbg "$PROGS/stdio_server" "$P" >"$T/srv.out" 2>&1
+srv=$!
+wait_for "$T/srv.out" listening 10
+relay_to one "$P"
+out=$(timeout 20 "$PY" "$T/client.py" "$RP" "$CERTS/ca.crt" eof "hello over tls" 2>&1)
+wait_exit "$srv" 10; rc=$?
+stop "$RELAY"
+if [ "$out" = "got 'stdio says: hello over tls\\n'
+eof clean" ] && [ $rc -eq 0 ]; then
+	pass "fdopen(fd, \"r+\") on a TLS fd: fgets/fprintf over TLS, close_notify at fclose()"
 else
-	fail "fdopen on a TLS fd works" "client: $out; server exit $rc; $(cat "$T/srv.out" "$T/srv.log")"
+	fail "fdopen(fd, \"r+\") on a TLS fd works" "client: $(echo "$out" | tr '\\\n' '/|'); server exit $rc $(show "$T/srv.out" "$T/srv.log")"
 fi
-if [ -s "$T/raw" ] && has_no "$T/raw" "stdio says" && has_no "$T/raw" "hello through stdio"; then
-	pass "fdopen on a TLS fd: no plaintext on the wire"
+if wire_clean one "stdio says" "hello over tls"; then
+	pass "fdopen(fd, \"r+\"): only TLS on the wire, no plaintext"
 else
-	fail "no plaintext on the wire" "raw capture: $(wc -c <"$T/raw" 2>/dev/null) bytes"
+	fail "fdopen(fd, \"r+\"): no plaintext on the wire" "$(od -c "$T/one.wire.s2c" 2>/dev/null | head -n 3 | tr '\\\n' '/|')"
+fi
+if grep -q -E 'error|warn' "$T/srv.log" 2>/dev/null; then
+	fail "fdopen(fd, \"r+\"): nothing logged at warn or error" "$(head -c 800 "$T/srv.log")"
+fi
+
+# ------------------------------------------------ stdio_echo: two streams
+P=$(free_port)
+policy "$T/two.conf" <<EOC
+rules = ( { name = "stdio2-in"; direction = "accept"; port = $P;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOC
+TLSSHIM_LOG_FILE="$T/two.log" shimbg "$PROGS/stdio_echo" --listen "$P" >"$T/two.out" 2>&1
+srv=$!
+wait_for "$T/two.out" listening 10
+relay_to two "$P"
+out=$(timeout 20 "$PY" "$T/client.py" "$RP" "$CERTS/ca.crt" unwrap "first line" "second line" "third line" 2>&1)
+wait_exit "$srv" 10; rc=$?
+stop "$RELAY"
+if [ "$out" = "got 'stdio_echo: first line'
+got 'stdio_echo: second line'
+got 'stdio_echo: third line'
+unwrap ok" ] && [ $rc -eq 0 ]; then
+	pass "fdopen(fd, \"r\") + fdopen(dup(fd), \"w\"): line by line over TLS; close_notify once both streams are closed"
+else
+	fail "two stdio streams on one TLS connection" "client: $(echo "$out" | tr '\\\n' '/|'); server exit $rc $(show "$T/two.out" "$T/two.log")"
+fi
+if wire_clean two "stdio_echo:" "first line" "third line"; then
+	pass "two stdio streams: only TLS on the wire, no plaintext"
+else
+	fail "two stdio streams: no plaintext on the wire" "$(od -c "$T/two.wire.s2c" 2>/dev/null | head -n 3 | tr '\\\n' '/|')"
+fi
+if grep -q -E 'error|warn' "$T/two.log" 2>/dev/null; then
+	fail "two stdio streams: nothing logged at warn or error" "$(head -c 800 "$T/two.log")"
 fi

@@ -1,0 +1,199 @@
+#!/bin/sh
+# The pump (design requirements 9 and 10; issue 4): a live session that
+# two processes both keep, or that crosses execve(), is carried by a helper
+# process, and the program's fd becomes plaintext to it.
+#  * rsync_like (tests/progs/rsync_like.c) does what rsync's client does:
+#    connect, exchange a greeting (the session is live), fork; then the
+#    parent writes 2000 lines while the child reads the echoed replies on
+#    the same inherited fd, at the same time; the child exit()s, and the
+#    parent exchanges one more line and closes.  And the mirror image: the
+#    child writes, the parent reads.
+#    Asserted: the reader gets every reply in order; the parent's line
+#    after the child's exit works; the real TLS peer (Python ssl) received
+#    exactly what was sent, in order, and ended with a clean close_notify.
+#    The peer decrypting every record without error IS the proof that no
+#    two processes encrypted with the one session: a second writer with a
+#    stale copy of the keys repeats sequence numbers (and AES-GCM nonces),
+#    and the peer's record authentication fails ("bad record mac") - the
+#    peer's status would then say "error".
+#  * a session in use crosses execve(): rsync_like exchanges its greeting
+#    and then execs stdio_echo with the connection on stdin/stdout; stdio
+#    (glibc internals, never seen by the shim) then answers the peer's
+#    questions, over TLS, and the end is a close_notify exchange.
+#  * every byte goes through a wiretap relay: no plaintext on the wire.
+. "$TLSSHIM_TOP/tests/lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+need_shim
+for p in rsync_like stdio_echo; do
+	[ -x "$PROGS/$p" ] || { fail setup "$PROGS/$p missing (make test-build)"; exit 1; }
+done
+LINES=2000
+
+# start NAME: a relay (wiretap) port R in front of the peer's port Q, and a
+# policy $T/NAME.conf with a connect rule for R.
+ports() {
+	Q=$(free_port)
+	R=$(free_port)
+	while [ "$R" = "$Q" ]; do R=$(free_port); done
+	policy "$T/$1.conf" <<EOC
+rules = ( { name = "pump-out"; direction = "connect"; port = $R; ca = "$CERTS/ca.crt"; } );
+EOC
+}
+
+# wire_clean NAME TEXT...: the wiretap saw TLS traffic (both directions,
+# more than MIN bytes) and none of the TEXTs in clear.
+wire_clean() {
+	_wc_n=$1; _wc_min=$2; shift 2
+	[ -f "$T/$_wc_n.wire.c2s" ] && [ -f "$T/$_wc_n.wire.s2c" ] || return 1
+	[ "$(wc -c <"$T/$_wc_n.wire.c2s")" -gt "$_wc_min" ] || return 1
+	for _wc_t in "$@"; do
+		has_no "$T/$_wc_n.wire.c2s" "$_wc_t" && has_no "$T/$_wc_n.wire.s2c" "$_wc_t" || return 1
+	done
+}
+
+for variant in parent-writes child-writes; do
+	case $variant in
+	parent-writes) W=parent; Rd=child ;;
+	*) W=child; Rd=parent ;;
+	esac
+	ports "$variant"
+	start_peer "$variant.peer" server --port "$Q" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
+		--mode echo --record "$T/$variant.rec" --status "$T/$variant.status" --timeout 30
+	peer_pid=$PEER
+	start_peer "$variant.relay" relay --port "$R" --to "$Q" --record "$T/$variant.wire"
+	relay_pid=$PEER
+	TLSSHIM_LOG_FILE="$T/$variant.log" shimmed "$PROGS/rsync_like" localhost "$R" "$LINES" "$variant" \
+		>"$T/$variant.out" 2>&1
+	rc=$?
+	wait_exit "$peer_pid" 20
+	stop "$relay_pid"
+	o="$T/$variant.out"
+	if [ $rc -eq 0 ] && grep -q '^greeting ok' "$o" &&
+	   grep -q "^writer ($W): wrote $LINES lines" "$o" &&
+	   grep -q "^reader ($Rd): $LINES lines in order" "$o" &&
+	   grep -q '^parent: after child ok' "$o"; then
+		pass "rsync_like ($variant): after fork the $W writes, the $Rd reads every reply in order; the parent's connection outlives the child"
+	else
+		fail "rsync_like ($variant): both processes use the live session" "exit $rc: $(tr '\n' '|' <"$o" | head -c 600) $(show "$T/$variant.log")"
+	fi
+	"$PROGS/rsync_like" --expect "$LINES" >"$T/$variant.expect"
+	if cmp -s "$T/$variant.expect" "$T/$variant.rec" && grep -q '^eof clean' "$T/$variant.status" &&
+	   ! grep -q -i 'error' "$T/$variant.status"; then
+		pass "rsync_like ($variant): the peer decrypted every record (no two processes encrypted with one session), got every line once and in order, then close_notify"
+	else
+		fail "rsync_like ($variant): the peer gets every line, decrypts every record, clean close" "$(cmp "$T/$variant.expect" "$T/$variant.rec" 2>&1 | head -n 1); received $(wc -c <"$T/$variant.rec" 2>/dev/null) of $(wc -c <"$T/$variant.expect") bytes; $(show "$T/$variant.status")"
+	fi
+	if wire_clean "$variant" 100000 "line 000001 " "greeting from rsync_like" "after child"; then
+		pass "rsync_like ($variant): only TLS records on the wire, no plaintext"
+	else
+		fail "rsync_like ($variant): no plaintext on the wire" "c2s $(wc -c <"$T/$variant.wire.c2s" 2>/dev/null) bytes, s2c $(wc -c <"$T/$variant.wire.s2c" 2>/dev/null) bytes; $(grep -a -o -m 2 -E 'line 0000[0-9]+|greeting from rsync_like|after child' "$T/$variant.wire.c2s" "$T/$variant.wire.s2c" 2>/dev/null | tr '\n' ' ')"
+	fi
+	if grep -q -E 'belongs to process|error' "$T/$variant.log" 2>/dev/null; then
+		fail "rsync_like ($variant): no session refused" "$(head -c 800 "$T/$variant.log")"
+	fi
+done
+
+# ------------------------------------------------ a live session crosses execve()
+cat >"$T/asker.py" <<'PY'
+import socket, ssl, sys
+port, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", port))
+ls.listen(1)
+ls.settimeout(20)
+print("ready", flush=True)
+c, _ = ls.accept()
+c.settimeout(20)
+s = ctx.wrap_socket(c, server_side=True, suppress_ragged_eofs=False)
+buf = b""
+def line():
+    global buf
+    while b"\n" not in buf:
+        d = s.recv(4096)
+        if not d:
+            raise EOFError("end of data after %r" % buf[:80])
+        buf += d
+    l, buf = buf.split(b"\n", 1)
+    return l + b"\n"
+try:
+    g = line()
+    s.sendall(g)                       # echo the greeting
+    for i in range(1, 4):
+        q = b"question %d\n" % i
+        s.sendall(q)
+        a = line()
+        if a != b"stdio_echo: " + q:
+            print("wrong answer %r" % a[:100], flush=True)
+            sys.exit(1)
+    print("answers ok", flush=True)
+    s.unwrap()                         # close_notify; the program's comes back
+    print("unwrap ok", flush=True)
+except (OSError, ssl.SSLError, EOFError) as e:
+    print("error %s: %s" % (type(e).__name__, e), flush=True)
+    sys.exit(1)
+PY
+ports exec
+bg "$PY" "$T/asker.py" "$Q" "$CERTS/server.crt" "$CERTS/server.key" >"$T/exec.peer.out" 2>&1
+peer_pid=$!
+wait_for "$T/exec.peer.out" '^ready' 10
+start_peer exec.relay relay --port "$R" --to "$Q" --record "$T/exec.wire"
+relay_pid=$PEER
+TLSSHIM_LOG_FILE="$T/exec.log" shimmed "$PROGS/rsync_like" localhost "$R" exec "$PROGS/stdio_echo" \
+	>"$T/exec.out" 2>&1
+rc=$?
+wait_exit "$peer_pid" 20; prc=$?
+stop "$relay_pid"
+if [ $rc -eq 0 ] && [ $prc -eq 0 ] && grep -q '^answers ok' "$T/exec.peer.out" &&
+   grep -q '^unwrap ok' "$T/exec.peer.out"; then
+	pass "a session in use crosses execve(): stdio_echo's stdio answers over TLS, close_notify both ways at the end"
+else
+	fail "a session in use crosses execve() (stdio on the inherited fds)" "program exit $rc, peer exit $prc: $(tr '\n' '|' <"$T/exec.peer.out") $(show "$T/exec.out" "$T/exec.log")"
+fi
+if wire_clean exec 500 "question" "stdio_echo:" "greeting from rsync_like"; then
+	pass "a session in use crosses execve(): no plaintext on the wire"
+else
+	fail "a session crossing execve(): no plaintext on the wire" "c2s $(wc -c <"$T/exec.wire.c2s" 2>/dev/null) bytes (500 at least expected), s2c $(wc -c <"$T/exec.wire.s2c" 2>/dev/null); $(grep -a -o -m 3 -E 'question [0-9]|stdio_echo:|greeting from rsync_like' "$T/exec.wire.c2s" "$T/exec.wire.s2c" 2>/dev/null | tr '\n' ' ')"
+fi
+
+# ------------------------------------------------ fork while SIGCHLD is ignored
+# Daemons often ignore SIGCHLD (busybox httpd does, and vforks its CGIs
+# with the session live): children are then reaped by the kernel and
+# waitpid() fails with ECHILD.  The hand-over to the pump must still work,
+# and never leave a pump running next to a process that keeps using the
+# session itself (two encryptors of one session).
+cat >"$T/sigchld.py" <<'PY'
+import os, signal, socket, sys
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+s = socket.create_connection(("localhost", int(sys.argv[1])), timeout=10)
+s.sendall(b"one\n")
+print("first: %r" % s.recv(100), flush=True)
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+try:
+    s.sendall(b"two\n")
+    print("second: %r" % s.recv(100), flush=True)
+except OSError as e:
+    print("second: error %s" % e, flush=True)
+s.close()
+PY
+ports sigchld
+start_peer sigchld.peer server --port "$Q" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
+	--mode echo --record "$T/sigchld.rec" --status "$T/sigchld.status"
+peer_pid=$PEER
+start_peer sigchld.relay relay --port "$R" --to "$Q" --record "$T/sigchld.wire"
+relay_pid=$PEER
+TLSSHIM_LOG_FILE="$T/sigchld.log" shimmed "$PY" "$T/sigchld.py" "$R" >"$T/sigchld.out" 2>&1
+rc=$?
+wait_exit "$peer_pid" 20
+stop "$relay_pid"
+if [ $rc -eq 0 ] && [ "$(cat "$T/sigchld.out")" = "first: b'one\\n'
+second: b'two\\n'" ] && [ "$(cat "$T/sigchld.rec" 2>/dev/null)" = "one
+two" ] && grep -q '^eof clean' "$T/sigchld.status" && ! grep -q -i error "$T/sigchld.status"; then
+	pass "fork with a live session while SIGCHLD is ignored: the parent's connection continues, the peer decrypts everything, close_notify at the end"
+else
+	fail "fork with a live session while SIGCHLD is ignored" "exit $rc: $(tr '\\\n' '/|' <"$T/sigchld.out") peer: $(tr '\n' '|' <"$T/sigchld.status" 2>/dev/null) $(show "$T/sigchld.log")"
+fi

@@ -1,0 +1,215 @@
+#!/bin/sh
+# Threads (issue 4, "proven on real programs"): many threads using TLS
+# sockets at once, and two threads using ONE socket at once.
+#  * thread_server (a thread per connection, blocking I/O) and 20 concurrent
+#    duplex_clients, both ends under the shim: each client writes 1 MB from
+#    one thread while another thread reads the echo back (full duplex on one
+#    fd) and checks every byte; the writer ends with shutdown(SHUT_WR),
+#    whose close_notify makes the server's read() return 0; every server
+#    thread ends with a clean end of data.
+#  * a thread blocked in read() is woken by shutdown(SHUT_RDWR) + close()
+#    from another thread (as without the shim): read returns 0 or -1 at
+#    once, no hang, no crash; the server sees close_notify.
+#  * Python's socketserver.ThreadingTCPServer under the shim serves 20
+#    concurrent verified Python ssl clients, each ending with a clean
+#    close_notify exchange.
+#  * helgrind (default build only; valgrind cannot run ASan): thread_server
+#    and duplex_client under the shim report no data race or lock-order
+#    error with a frame in the shim (shim/, core/, policy/ or
+#    libtlsshim.so).  Valgrind's default suppressions stay on (they hide
+#    races inside glibc's own locking, which helgrind cannot model).
+. "$TLSSHIM_TOP/tests/lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+need_shim
+for p in thread_server duplex_client; do
+	[ -x "$PROGS/$p" ] || { fail setup "$PROGS/$p missing (make test-build)"; exit 1; }
+done
+
+N=20
+BYTES=1000000
+
+# ---------------------------------------------------------------- C, both ends
+P=$(free_port)
+policy "$T/both.conf" <<EOC
+rules = ( { name = "thr-in"; direction = "accept"; port = $P;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; },
+          { name = "thr-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+TLSSHIM_LOG_FILE="$T/srv.log" shimbg "$PROGS/thread_server" "$P" "$N" >"$T/srv.out" 2>"$T/srv.err"
+srv=$!
+if ! wait_for "$T/srv.out" '^listening' 10; then
+	fail "thread_server starts under the shim" "$(show "$T/srv.out" "$T/srv.err" "$T/srv.log")"
+	exit 1
+fi
+cpids=""
+i=1
+while [ $i -le $N ]; do
+	TLSSHIM_LOG_FILE="$T/cli.log" shimbg "$PROGS/duplex_client" localhost "$P" duplex "$BYTES" "$i" \
+		>"$T/dc$i.out" 2>&1
+	cpids="$cpids $!"
+	i=$((i + 1))
+done
+bad=""
+i=1
+for pid in $cpids; do
+	wait_exit "$pid" 120; rc=$?
+	grep -q "^duplex ok $BYTES " "$T/dc$i.out" && [ $rc -eq 0 ] ||
+		bad="$bad [client $i exit $rc: $(head -c 300 "$T/dc$i.out")]"
+	i=$((i + 1))
+done
+wait_exit "$srv" 30; src=$?
+if [ -z "$bad" ]; then
+	pass "$N concurrent full-duplex clients (writer and reader thread on one fd), 1 MB each, every byte echoed intact"
+else
+	fail "$N concurrent full-duplex clients, 1 MB each" "$bad $(show "$T/cli.log")"
+fi
+if [ $src -eq 0 ] && grep -q "^served $N" "$T/srv.out"; then
+	pass "thread_server: $N threads served TLS connections to a clean end (close_notify after the client's shutdown(SHUT_WR))"
+else
+	fail "thread_server: every thread ends cleanly" "exit $src $(show "$T/srv.out" "$T/srv.err" "$T/srv.log")"
+fi
+
+# ------------------------------------------------ a blocked read woken by shutdown+close
+P=$(free_port)
+policy "$T/wake.conf" <<EOC
+rules = ( { name = "wake-in"; direction = "accept"; port = $P;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; },
+          { name = "wake-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+TLSSHIM_LOG_FILE="$T/wsrv.log" shimbg "$PROGS/thread_server" "$P" 1 >"$T/wsrv.out" 2>"$T/wsrv.err"
+wsrv=$!
+wait_for "$T/wsrv.out" '^listening' 10
+TLSSHIM_LOG_FILE="$T/wcli.log" shimbg "$PROGS/duplex_client" localhost "$P" wake 300 >"$T/wcli.out" 2>&1
+wait_exit $! 20; rc=$?
+if [ $rc -eq 0 ] && grep -q -E '^wake: read returned (0|-1) ' "$T/wcli.out"; then
+	pass "a thread blocked in read() returns when another thread calls shutdown(SHUT_RDWR) and close() ($(sed -n 's/^wake: read returned //p' "$T/wcli.out"))"
+else
+	fail "blocked read() woken by shutdown+close from another thread" "exit $rc $(show "$T/wcli.out" "$T/wcli.log")"
+fi
+wait_exit "$wsrv" 10; rc=$?
+if [ $rc -eq 0 ]; then
+	pass "the peer of the woken connection saw a clean end (close_notify from shutdown(SHUT_RDWR))"
+else
+	fail "peer of the woken connection ends cleanly" "server exit $rc $(show "$T/wsrv.out" "$T/wsrv.err" "$T/wsrv.log")"
+fi
+
+# ------------------------------------------------ Python ThreadingTCPServer
+cat >"$T/tsrv.py" <<'PY'
+import socketserver, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+
+class Echo(socketserver.BaseRequestHandler):
+    def handle(self):
+        self.request.settimeout(60)
+        while True:
+            d = self.request.recv(65536)
+            if not d:
+                break
+            self.request.sendall(d)
+
+class Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    request_queue_size = 64
+    block_on_close = True       # server_close() joins the handler threads
+
+s = Server(("127.0.0.1", port), Echo)
+s.timeout = 30
+print("listening", flush=True)
+for _ in range(n):
+    s.handle_request()
+s.server_close()
+print("served %d" % n, flush=True)
+PY
+P=$(free_port)
+policy "$T/py.conf" <<EOC
+rules = ( { name = "pythr-in"; direction = "accept"; port = $P;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOC
+TLSSHIM_LOG_FILE="$T/pysrv.log" shimbg "$PY" "$T/tsrv.py" "$P" "$N" >"$T/pysrv.out" 2>"$T/pysrv.err"
+pysrv=$!
+wait_for "$T/pysrv.out" '^listening' 15
+cpids=""
+i=1
+while [ $i -le $N ]; do
+	bg "$PY" "$TLSPEER" client --port "$P" --ca "$CERTS/ca.crt" --server-name localhost \
+		--random 200000 --timeout 60 >"$T/pc$i.out" 2>&1
+	cpids="$cpids $!"
+	i=$((i + 1))
+done
+bad=""
+i=1
+for pid in $cpids; do
+	wait_exit "$pid" 90; rc=$?
+	if [ $rc -ne 0 ] || ! grep -q '^echo ok 200000' "$T/pc$i.out" || ! grep -q '^unwrap ok' "$T/pc$i.out"; then
+		bad="$bad [client $i exit $rc: $(tr '\n' ' ' <"$T/pc$i.out" | head -c 300)]"
+	fi
+	i=$((i + 1))
+done
+wait_exit "$pysrv" 30; rc=$?
+if [ -z "$bad" ] && [ $rc -eq 0 ] && grep -q "^served $N" "$T/pysrv.out" && ! grep -q Traceback "$T/pysrv.err"; then
+	pass "Python ThreadingTCPServer under the shim: $N concurrent verified ssl clients echoed, clean close_notify both ways"
+else
+	fail "Python ThreadingTCPServer: $N concurrent ssl clients" "server exit $rc;$bad $(show "$T/pysrv.out" "$T/pysrv.err" "$T/pysrv.log")"
+fi
+
+# ---------------------------------------------------------------- helgrind
+case "$SHIM_PRELOAD" in
+*libasan*) echo "SKIP helgrind: valgrind cannot run the ASan build (runs with the default build)"; exit 0 ;;
+esac
+if ! command -v valgrind >/dev/null 2>&1; then
+	fail "helgrind" "valgrind is not installed (.ci/packages lists it)"
+	exit 0
+fi
+HG="valgrind --tool=helgrind --fullpath-after= --num-callers=30"
+[ -f "$TLSSHIM_TOP/tests/preload/helgrind.supp" ] && HG="$HG --suppressions=$TLSSHIM_TOP/tests/preload/helgrind.supp"
+P=$(free_port)
+policy "$T/hg.conf" <<EOC
+rules = ( { name = "hg-in"; direction = "accept"; port = $P;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; },
+          { name = "hg-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+start=$(date +%s)
+shimbg timeout -k 2 120 $HG --log-file="$T/hg-srv.log" "$PROGS/thread_server" "$P" 2 >"$T/hgsrv.out" 2>&1
+hgsrv=$!
+wait_for "$T/hgsrv.out" '^listening' 30
+shimbg timeout -k 2 120 $HG --log-file="$T/hg-dc.log" "$PROGS/duplex_client" localhost "$P" duplex 300000 \
+	>"$T/hgdc.out" 2>&1
+dc=$!
+shimbg timeout -k 2 120 $HG --log-file="$T/hg-wk.log" "$PROGS/duplex_client" localhost "$P" wake 500 \
+	>"$T/hgwk.out" 2>&1
+wk=$!
+wait_exit $dc 130; rc1=$?
+wait_exit $wk 130; rc2=$?
+wait_exit $hgsrv 130; rc3=$?
+secs=$(( $(date +%s) - start ))
+if [ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] && [ $rc3 -eq 0 ] && grep -q '^duplex ok 300000' "$T/hgdc.out"; then
+	pass "helgrind run: thread_server + 2 duplex_clients (300 KB duplex, wake) work under valgrind (${secs}s)"
+else
+	fail "helgrind run completes" "exits $rc1/$rc2/$rc3 $(show "$T/hgdc.out" "$T/hgwk.out" "$T/hgsrv.out")"
+fi
+# Each helgrind error is a block between separator lines; keep those that
+# name a frame of ours.
+"$PY" - "$TLSSHIM_TOP" "$T/hg-srv.log" "$T/hg-dc.log" "$T/hg-wk.log" >"$T/hg.ours" <<'PY'
+import re, sys
+top = sys.argv[1].rstrip("/")
+ours = re.compile(r"(%s/(shim|core|policy)/|libtlsshim\.so)" % re.escape(top))
+n = 0
+for path in sys.argv[2:]:
+    try:
+        text = open(path).read()
+    except OSError:
+        print("missing log %s" % path); n += 1; continue
+    if "ERROR SUMMARY" not in text:
+        print("no ERROR SUMMARY in %s (helgrind did not finish)" % path); n += 1
+    for block in re.split(r"\n==\d+== -{20,}\n", text):
+        if re.search(r"Possible data race|lock order|unlocked a|Thread #\d+: ", block) and ours.search(block):
+            n += 1
+            print("\n".join(l for l in block.splitlines() if l.strip("= 0123456789"))[:3000])
+            print("----")
+print("%d errors with a frame of ours" % n)
+PY
+if grep -q '^0 errors with a frame of ours' "$T/hg.ours"; then
+	pass "helgrind: no data race or lock error with a frame in the shim ($(grep -h 'ERROR SUMMARY' "$T"/hg-*.log | sed 's/^==[0-9]*== //' | tr '\n' ';'))"
+else
+	fail "helgrind: no error in the shim" "$(head -c 3000 "$T/hg.ours")"
+fi
