@@ -156,6 +156,43 @@ void shim_epoll_fds_closed(int first, int last)
 	pthread_mutex_unlock(&sets_lock);
 }
 
+/* fd is about to name another file (a pump's socketpair end, by dup2):
+ * the kernel keys a registration by file, so take fd's registrations off
+ * the old file now (before=true), and put them on the new one after the
+ * dup2 (before=false), as the plain fd it now is. */
+void shim_epoll_fd_moving(int fd, bool before)
+{
+	if (!atomic_load_explicit(&nlive, memory_order_relaxed))
+		return;
+	pthread_mutex_lock(&sets_lock);
+	for (int i = 0; i < atomic_load(&nlive); i++) {
+		struct ep_set *s = atomic_load(&sets[live[i]]);
+		struct ep_entry *e;
+		if (!s)
+			continue;
+		pthread_mutex_lock(&s->lock);
+		e = fd < s->cap ? &s->ent[fd] : NULL;
+		if (e && e->present) {
+			if (before) {
+				(void)REAL(epoll_ctl)(live[i], EPOLL_CTL_DEL, fd, NULL);
+			} else {
+				struct epoll_event kev = {
+					.events = e->disabled ? 0 : e->events,
+					.data.u64 = (uint64_t)fd };
+				e->tls = false;
+				e->disabled = false;
+				tls_list_del(s, fd);
+				if (REAL(epoll_ctl)(live[i], EPOLL_CTL_ADD, fd, &kev) == 0)
+					e->kev = kev.events;
+				else
+					memset(e, 0, sizeof *e);
+			}
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+	pthread_mutex_unlock(&sets_lock);
+}
+
 static struct ep_entry *entry(struct ep_set *s, int fd, bool grow)
 {
 	if (fd < 0)

@@ -230,8 +230,10 @@ int shim_pump(struct tls_conn *c)
 		int fdfl = REAL(fcntl)(fds[i], F_GETFD);
 		struct tls_conn *old = conntab_detach(fds[i]);
 
+		shim_epoll_fd_moving(fds[i], true);
 		if (REAL(dup2)(sp[0], fds[i]) >= 0 && fdfl >= 0)
 			(void)REAL(fcntl)(fds[i], F_SETFD, fdfl);
+		shim_epoll_fd_moving(fds[i], false);
 		if (old) {
 			tls_conn_fd_remove(old, fds[i]);
 			tls_conn_unref(old);

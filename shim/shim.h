@@ -62,6 +62,7 @@ int64_t shim_deadline_ns(struct tls_conn *c, int64_t cur);
 /* epoll (epoll.c). */
 void shim_epoll_forget(int fd);
 void shim_epoll_fds_closed(int first, int last);
+void shim_epoll_fd_moving(int fd, bool before);
 int epoll_ctl_real(int epfd, int op, int fd, struct epoll_event *ev);
 int epoll_pwait2_real(int epfd, struct epoll_event *ev, int max, const struct timespec *ts,
 		      const sigset_t *mask);
