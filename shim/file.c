@@ -4,9 +4,9 @@
  * preload: on a TLS fd the shim reads the file itself and sends it
  * through the engine, with the kernel's return semantics (bytes taken;
  * *offset advanced, or the file position, by exactly that many).
- * splice() into or out of a TLS fd is refused with EINVAL, the answer
- * the kernel gives for fds it cannot splice, which programs already
- * handle by falling back to read and write.
+ * splice() from a pipe into a TLS fd encrypts too (see tls_splice_in);
+ * out of a TLS fd it is refused with EINVAL, the answer the kernel gives
+ * for fds it cannot splice.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -81,18 +81,81 @@ SHIM_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t count)
 	return r;
 }
 
+/* splice() from a pipe into a TLS socket: the bytes are read from the
+ * pipe only once the engine is sure to take them (its out-buffer empty:
+ * one record of up to 16 KiB always goes in), so none is ever lost.
+ * Out of a TLS socket: EINVAL, the kernel's answer for fds it cannot
+ * splice. */
+static ssize_t tls_splice_in(struct tls_conn *c, int in, size_t len, unsigned int flags)
+{
+	char buf[FILE_CHUNK];
+	bool nb = (flags & SPLICE_F_NONBLOCK) || shim_is_nonblocking(tls_conn_fd(c));
+	ssize_t got, sent;
+
+	if (!len)
+		return 0;
+	if (!tls_conn_handshake_done(c) && shim_tls_handshake(c, nb) < 0)
+		return -1;
+	/* Room first: flush what waits, or wait for it (blocking socket). */
+	for (;;) {
+		int r = tls_conn_flush(c);
+		if (r == 0)
+			break;
+		if (r == TLS_ERR) {
+			errno = ECONNRESET;
+			return -1;
+		}
+		if (nb) {
+			errno = EAGAIN;
+			return -1;
+		}
+		struct pollfd p = { .fd = tls_conn_fd(c), .events = POLLOUT };
+		if (REAL(poll)(&p, 1, -1) < 0 && errno != EINTR)
+			return -1;
+	}
+	if (flags & SPLICE_F_NONBLOCK) {
+		struct pollfd p = { .fd = in, .events = POLLIN };
+		if (REAL(poll)(&p, 1, 0) == 0) {
+			errno = EAGAIN;
+			return -1;
+		}
+	}
+	got = read(in, buf, len < sizeof buf ? len : sizeof buf);
+	if (got <= 0)
+		return got;
+	sent = shim_tls_send(c, buf, (size_t)got, MSG_DONTWAIT);
+	if (sent != got) {
+		/* Cannot happen with an empty out-buffer; never drop data silently. */
+		log_error("%s rule \"%s\": splice: the engine took %zd of %zd bytes read from the pipe",
+			  tls_conn_peer(c), tls_conn_rule(c)->name, sent, got);
+		errno = EIO;
+		return sent > 0 ? sent : -1;
+	}
+	return sent;
+}
+
 SHIM_EXPORT ssize_t splice(int in, off64_t *off_in, int out, off64_t *off_out, size_t len,
 			   unsigned int flags)
 {
-	if (conntab_maybe(in) || conntab_maybe(out)) {
-		struct tls_conn *c = conntab_get(conntab_maybe(out) ? out : in);
-		if (c) {
-			log_info("%s rule \"%s\": splice() on a TLS connection: EINVAL (use read/write)",
-				 tls_conn_peer(c), tls_conn_rule(c)->name);
-			tls_conn_unref(c);
-			errno = EINVAL;
-			return -1;
+	struct tls_conn *c;
+	ssize_t r;
+
+	if (conntab_maybe(out) && (c = conntab_get(out))) {
+		if (off_in || off_out) {
+			errno = ESPIPE;      /* a pipe and a socket take no offsets */
+			r = -1;
+		} else {
+			r = tls_splice_in(c, in, len, flags);
 		}
+		tls_conn_unref(c);
+		return r;
+	}
+	if (conntab_maybe(in) && (c = conntab_get(in))) {
+		log_info("%s rule \"%s\": splice() out of a TLS connection: EINVAL (use read)",
+			 tls_conn_peer(c), tls_conn_rule(c)->name);
+		tls_conn_unref(c);
+		errno = EINVAL;
+		return -1;
 	}
 	return REAL(splice)(in, off_in, out, off_out, len, flags);
 }

@@ -88,3 +88,44 @@ if [ -n "$ok" ]; then
 else
 	fail "second connect() keeps the session" "$out $(cat "$T/cli.log" "$T/echo.out")"
 fi
+
+# splice() from a pipe into a TLS socket encrypts (and counts exactly);
+# splice() out of a TLS socket is refused with EINVAL.
+P=$(free_port)
+policy "$T/sp.conf" <<EOC
+rules = ( { name = "sp-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+bg python3 "$TLSSHIM_TOP/tests/preload/tls_echo_server.py" "$P" "$CERTS/server.crt" "$CERTS/server.key" 1 >"$T/spe.out" 2>&1
+i=0; while ! grep -q listening "$T/spe.out" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+out=$(TLSSHIM_LOG_FILE="$T/sp.log" timeout 20 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/sp.conf" python3 - "$P" <<'PY' 2>&1
+import os, socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+r, w = os.pipe()
+data = bytes(range(256)) * 200            # 51200 bytes, more than one record
+total = 0
+while total < len(data):
+    os.write(w, data[total:total + 30000])
+    n = 0
+    while n < min(30000, len(data) - total):
+        n += os.splice(r, s.fileno(), 30000)
+    total += n
+try:
+    os.splice(s.fileno(), w, 100)
+    out = "splice out: no error"
+except OSError as e:
+    out = "splice out: errno %d" % e.errno
+s.shutdown(socket.SHUT_WR)
+got = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    got += d
+print("spliced %d echoed %s; %s" % (total, "ok" if got == data else "MISMATCH %d" % len(got), out))
+PY
+)
+if [ "$out" = "spliced 51200 echoed ok; splice out: errno 22" ]; then
+	pass "splice from a pipe into a TLS fd encrypts 50 KB exactly; splice out of a TLS fd: EINVAL"
+else
+	fail "splice into a TLS fd" "$out $(cat "$T/sp.log" "$T/spe.out")"
+fi
