@@ -1,0 +1,52 @@
+#!/bin/sh
+# recv/send flags and socket options on a TLS fd behave as on TCP:
+# MSG_PEEK leaves the plaintext in place, MSG_WAITALL waits for the whole
+# count across records, MSG_OOB is refused (EOPNOTSUPP), SO_RCVTIMEO ends a
+# blocking read with EAGAIN, and O_NONBLOCK set by ioctl(FIONBIO) (what
+# CPython's setblocking uses) makes an empty read say EAGAIN.
+. "$TLSSHIM_TOP/tests/lib.sh"
+P=$(free_port)
+policy "$T/c.conf" <<EOC
+rules = ( { name = "flags-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+bg python3 "$TLSSHIM_TOP/tests/preload/tls_echo_server.py" "$P" "$CERTS/server.crt" "$CERTS/server.key" 1 >"$T/echo.out" 2>&1
+i=0; while ! grep -q listening "$T/echo.out" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+TLSSHIM_LOG_FILE="$T/log" timeout 30 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" python3 - "$P" >"$T/out" 2>&1 <<'PY'
+import errno, socket, struct, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+def res(name, ok, detail=""):
+    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + detail), flush=True)
+s.sendall(b"hello")
+time.sleep(0.3)
+a = s.recv(5, socket.MSG_PEEK); b = s.recv(5)
+res("MSG_PEEK leaves the plaintext for the next read", a == b"hello" and b == b"hello", repr((a, b)))
+s.sendall(b"abc"); time.sleep(0.2); s.sendall(b"def")
+c = s.recv(6, socket.MSG_WAITALL)
+res("MSG_WAITALL waits for the whole count across records", c == b"abcdef", repr(c))
+try:
+    s.send(b"x", socket.MSG_OOB); e = 0
+except OSError as ex:
+    e = ex.errno
+res("MSG_OOB on a TLS fd: EOPNOTSUPP", e == errno.EOPNOTSUPP, str(e))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 300000))
+t = time.monotonic()
+try:
+    s.recv(10); e = 0
+except OSError as ex:
+    e = ex.errno
+res("SO_RCVTIMEO ends a blocking read with EAGAIN", e in (errno.EAGAIN, errno.EWOULDBLOCK), str(e))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 0))
+s.setblocking(False)
+try:
+    s.recv(10); e = 0
+except OSError as ex:
+    e = ex.errno
+res("O_NONBLOCK by ioctl(FIONBIO): an empty read says EAGAIN", e in (errno.EAGAIN, errno.EWOULDBLOCK), str(e))
+s.setblocking(True)
+s.sendall(b"still fine")
+d = s.recv(100)
+res("the connection works after all of the above", d == b"still fine", repr(d))
+s.close()
+PY
+cat "$T/out"
+grep -q "^PASS the connection works" "$T/out" || fail "flags script" "$(cat "$T/out" "$T/log")"
