@@ -114,3 +114,30 @@ void conntab_unlock(void)
 {
 	pthread_mutex_unlock(&reg_lock);
 }
+
+/* The distinct connections locked for a fork (an fd's duplicates share
+ * one).  A static array: malloc is fine in a prepare handler, but a
+ * fixed bound keeps fork() cheap and simple; past it, the rest are not
+ * locked (and a child touching one that another thread held could hang). */
+#define FORK_LOCK_MAX 65536
+static struct tls_conn *fork_locked[FORK_LOCK_MAX];
+static size_t nfork_locked;
+
+void conntab_fork_lock(void)
+{
+	pthread_mutex_lock(&reg_lock);
+	nfork_locked = 0;
+	for (size_t fd = 0; fd < high && nfork_locked < FORK_LOCK_MAX; fd++) {
+		struct tls_conn *c = atomic_load_explicit(&conntab_slots[fd], memory_order_relaxed);
+		if (c && tls_conn_fork_hold(c))
+			fork_locked[nfork_locked++] = c;
+	}
+}
+
+void conntab_fork_unlock(void)
+{
+	for (size_t i = 0; i < nfork_locked; i++)
+		tls_conn_fork_release(fork_locked[i]);
+	nfork_locked = 0;
+	pthread_mutex_unlock(&reg_lock);
+}

@@ -46,5 +46,9 @@ size_t conntab_high(void);
 /* fork(): lock the registry in prepare, release in parent and child. */
 void conntab_lock(void);
 void conntab_unlock(void);
+/* fork(): the registry lock and every connection's lock (registry first,
+ * as everywhere), so no lock of ours is held mid-operation in the child. */
+void conntab_fork_lock(void);
+void conntab_fork_unlock(void);
 
 #endif

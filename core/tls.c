@@ -113,6 +113,7 @@ struct tls_conn {
 	long long hs_deadline;   /* see tls_conn_handshake_deadline */
 	unsigned long rx_gen;    /* see tls_conn_rx_generation */
 	int nonblock;            /* see tls_conn_nonblock */
+	bool fork_held;          /* held by a fork prepare handler */
 	int private_fd;          /* -1, or our own duplicate used by the engine */
 	int *fds;                /* the program's fds for this session */
 	int nfds, fds_cap;
@@ -494,6 +495,21 @@ void tls_conn_hold(struct tls_conn *c)
 
 void tls_conn_release(struct tls_conn *c)
 {
+	pthread_mutex_unlock(&c->lock);
+}
+
+bool tls_conn_fork_hold(struct tls_conn *c)
+{
+	if (c->fork_held)
+		return false;
+	pthread_mutex_lock(&c->lock);
+	c->fork_held = true;
+	return true;
+}
+
+void tls_conn_fork_release(struct tls_conn *c)
+{
+	c->fork_held = false;
 	pthread_mutex_unlock(&c->lock);
 }
 

@@ -136,6 +136,10 @@ pid_t tls_conn_owner(struct tls_conn *c);
 void tls_conn_hold(struct tls_conn *c);
 void tls_conn_release(struct tls_conn *c);
 void tls_conn_reinit_after_fork(struct tls_conn *c);
+/* fork prepare (under the registry lock): hold c once, however many fds
+ * name it.  false: already held. */
+bool tls_conn_fork_hold(struct tls_conn *c);
+void tls_conn_fork_release(struct tls_conn *c);
 /* Under tls_conn_hold: the session left this process (to pid, or -1). */
 void tls_conn_give_away_locked(struct tls_conn *c, pid_t pid);
 

@@ -561,3 +561,25 @@ SHIM_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const st
 	return shim_epoll_wait(s, epfd, ev, max,
 			       ts ? (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec : -1, mask);
 }
+
+/* fork(): the table lock, then every instance's, in the global order
+ * (docs/locking.md); released in both processes after the fork. */
+void shim_epoll_fork_lock(void)
+{
+	pthread_mutex_lock(&sets_lock);
+	for (int i = 0; i < atomic_load(&nlive); i++) {
+		struct ep_set *s = atomic_load(&sets[live[i]]);
+		if (s)
+			pthread_mutex_lock(&s->lock);
+	}
+}
+
+void shim_epoll_fork_unlock(void)
+{
+	for (int i = 0; i < atomic_load(&nlive); i++) {
+		struct ep_set *s = atomic_load(&sets[live[i]]);
+		if (s)
+			pthread_mutex_unlock(&s->lock);
+	}
+	pthread_mutex_unlock(&sets_lock);
+}

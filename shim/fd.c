@@ -243,3 +243,115 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
 	}
 	return REAL(ioctl)(fd, req, arg);
 }
+
+/* ---- calls that hand out new fds -------------------------------------
+ * A number handed out again was closed behind our back (by the C
+ * library's own close, say): whatever the table recorded for it is stale
+ * and must not turn this new file's I/O into TLS. */
+static int fresh(int fd)
+{
+	if (fd >= 0 && conntab_maybe(fd)) {
+		int saved = errno;
+		conntab_forget(fd);
+		shim_epoll_fds_closed(fd, fd);
+		errno = saved;
+	}
+	return fd;
+}
+
+static mode_t mode_arg(int flags, va_list ap)
+{
+	return (flags & O_CREAT) || (flags & __O_TMPFILE) == __O_TMPFILE ? (mode_t)va_arg(ap, int) : 0;
+}
+
+SHIM_EXPORT int open(const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t m;
+
+	va_start(ap, flags);
+	m = mode_arg(flags, ap);
+	va_end(ap);
+	return fresh(REAL(open)(path, flags, m));
+}
+
+SHIM_EXPORT int open64(const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t m;
+
+	va_start(ap, flags);
+	m = mode_arg(flags, ap);
+	va_end(ap);
+	return fresh(REAL(open64)(path, flags, m));
+}
+
+SHIM_EXPORT int openat(int dir, const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t m;
+
+	va_start(ap, flags);
+	m = mode_arg(flags, ap);
+	va_end(ap);
+	return fresh(REAL(openat)(dir, path, flags, m));
+}
+
+SHIM_EXPORT int openat64(int dir, const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t m;
+
+	va_start(ap, flags);
+	m = mode_arg(flags, ap);
+	va_end(ap);
+	return fresh(REAL(openat64)(dir, path, flags, m));
+}
+
+SHIM_EXPORT int pipe(int p[2])
+{
+	int r = REAL(pipe)(p);
+
+	if (r == 0) {
+		fresh(p[0]);
+		fresh(p[1]);
+	}
+	return r;
+}
+
+SHIM_EXPORT int pipe2(int p[2], int flags)
+{
+	int r = REAL(pipe2)(p, flags);
+
+	if (r == 0) {
+		fresh(p[0]);
+		fresh(p[1]);
+	}
+	return r;
+}
+
+SHIM_EXPORT int socketpair(int d, int t, int pr, int sv[2])
+{
+	int r = REAL(socketpair)(d, t, pr, sv);
+
+	if (r == 0) {
+		fresh(sv[0]);
+		fresh(sv[1]);
+	}
+	return r;
+}
+
+SHIM_EXPORT int eventfd(unsigned int v, int flags)
+{
+	return fresh(REAL(eventfd)(v, flags));
+}
+
+SHIM_EXPORT int __open_2(const char *path, int flags)
+{
+	return fresh(REAL(__open_2)(path, flags));
+}
+
+SHIM_EXPORT int __open64_2(const char *path, int flags)
+{
+	return fresh(REAL(__open64_2)(path, flags));
+}

@@ -26,7 +26,7 @@ static void refuse_to_start(const struct policy_error *err)
 		n = (int)sizeof line - 1;
 	(void)REAL(write)(2, line, (size_t)n);
 	log_error("refusing to start: %s", msg);
-	_exit(EX_CONFIG);
+	REAL(_exit)(EX_CONFIG);
 }
 
 /* fork(): no lock of ours may be held across it (a thread holding the
@@ -34,17 +34,27 @@ static void refuse_to_start(const struct policy_error *err)
  * child is a new owner for sessions it uses from now on. */
 static void before_fork(void)
 {
-	conntab_lock();
+	/* The global lock order (docs/locking.md). */
+	shim_epoll_fork_lock();
+	conntab_fork_lock();
+	shim_linger_fork_lock();
+	shim_names_fork_lock();
 }
 
 static void after_fork_parent(void)
 {
-	conntab_unlock();
+	shim_names_fork_unlock();
+	shim_linger_fork_unlock();
+	conntab_fork_unlock();
+	shim_epoll_fork_unlock();
 }
 
 static void after_fork_child(void)
 {
-	conntab_unlock();
+	shim_names_fork_unlock();
+	shim_linger_fork_unlock();
+	conntab_fork_unlock();
+	shim_epoll_fork_unlock();
 	tls_set_process(getpid());
 	log_after_fork();
 }

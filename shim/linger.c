@@ -175,3 +175,13 @@ void shim_linger_install(void)
 {
 	atexit(wait_at_exit);
 }
+
+void shim_linger_fork_lock(void)
+{
+	pthread_mutex_lock(&lk);
+}
+
+void shim_linger_fork_unlock(void)
+{
+	pthread_mutex_unlock(&lk);
+}

@@ -132,6 +132,37 @@ void shim_adopt_inherited(void)
 	}
 }
 
+/* _exit() and _Exit() skip atexit handlers, but the contract says a
+ * process that owns open sessions still ends them with close_notify. */
+static void close_notify_owned(void)
+{
+	size_t high = conntab_high();
+	pid_t me = getpid();
+
+	for (size_t fd = 0; fd < high; fd++) {
+		struct tls_conn *c;
+		if (conntab_maybe((int)fd) && (c = conntab_get((int)fd))) {
+			if (tls_conn_owner(c) == me && tls_conn_handshake_done(c) && !tls_conn_failed(c))
+				(void)tls_conn_close_notify(c);
+			tls_conn_unref(c);
+		}
+	}
+}
+
+SHIM_EXPORT void _exit(int status)
+{
+	if (shim_policy)
+		close_notify_owned();
+	REAL(_exit)(status);
+}
+
+SHIM_EXPORT void _Exit(int status)
+{
+	if (shim_policy)
+		close_notify_owned();
+	REAL(_Exit)(status);
+}
+
 /* Registered with atexit() after OpenSSL set up its own exit handler, so
  * this runs first, while OpenSSL still works.  _exit() skips it, as it
  * skips the program's own clean-up. */

@@ -147,7 +147,7 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b)
 		if (REAL(poll)(p, 2, b_eof && fin_sent ? 10000 : -1) == 0)
 			break;          /* the peer never closed after our close_notify */
 	}
-	_exit(0);
+	REAL(_exit)(0);
 }
 
 int shim_pump(struct tls_conn *c)
@@ -186,7 +186,7 @@ int shim_pump(struct tls_conn *c)
 	if (mid == 0) {
 		pid_t pump = REAL(_Fork)();
 		if (pump != 0)
-			_exit(pump < 0);
+			REAL(_exit)(pump < 0);
 		tls_conn_reinit_after_fork(c);
 		/* The pump: its own session, default signals, nothing else open. */
 		sigset_t none;

@@ -1,6 +1,7 @@
 /* shim/real.c — resolve the real libc functions once (see real.h). */
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <spawn.h>
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
@@ -63,6 +64,8 @@ static void do_init(void)
 	R(epoll_create); R(epoll_create1); R(epoll_ctl); R(epoll_wait); R(epoll_pwait); R(epoll_pwait2);
 	R(ioctl); R(fork); R(_Fork); R(execve); R(execv); R(execvp); R(execvpe); R(fexecve);
 	R(posix_spawn); R(posix_spawnp); R(system); R(popen); R(daemon); R(closefrom);
+	R(_exit); R(_Exit); R(open); R(open64); R(openat); R(openat64); R(pipe); R(pipe2);
+	R(socketpair); R(eventfd); R(__open_2); R(__open64_2);
 
 	core_sys.recv = real.recv;
 	core_sys.send = real.send;

@@ -81,6 +81,18 @@ struct real_fns {
 	FILE *(*popen)(const char *, const char *);
 	int (*daemon)(int, int);
 	void (*closefrom)(int);
+	void (*_exit)(int) __attribute__((noreturn));
+	void (*_Exit)(int) __attribute__((noreturn));
+	int (*open)(const char *, int, ...);
+	int (*open64)(const char *, int, ...);
+	int (*openat)(int, const char *, int, ...);
+	int (*openat64)(int, const char *, int, ...);
+	int (*pipe)(int[2]);
+	int (*pipe2)(int[2], int);
+	int (*socketpair)(int, int, int, int[2]);
+	int (*eventfd)(unsigned int, int);
+	int (*__open_2)(const char *, int);
+	int (*__open64_2)(const char *, int);
 	int (*getsockopt)(int, int, int, void *, socklen_t *);
 };
 

@@ -112,3 +112,13 @@ SHIM_EXPORT int getaddrinfo(const char *node, const char *service, const struct 
 		remember(node, *res);
 	return r;
 }
+
+void shim_names_fork_lock(void)
+{
+	pthread_mutex_lock(&names_lock);
+}
+
+void shim_names_fork_unlock(void)
+{
+	pthread_mutex_unlock(&names_lock);
+}

@@ -63,6 +63,12 @@ int64_t shim_deadline_ns(struct tls_conn *c, int64_t cur);
 void shim_epoll_forget(int fd);
 void shim_epoll_fds_closed(int first, int last);
 void shim_epoll_fd_moving(int fd, bool before);
+void shim_epoll_fork_lock(void);
+void shim_epoll_fork_unlock(void);
+void shim_linger_fork_lock(void);
+void shim_linger_fork_unlock(void);
+void shim_names_fork_lock(void);
+void shim_names_fork_unlock(void);
 int epoll_ctl_real(int epfd, int op, int fd, struct epoll_event *ev);
 int epoll_pwait2_real(int epfd, struct epoll_event *ev, int max, const struct timespec *ts,
 		      const sigset_t *mask);
@@ -85,6 +91,8 @@ void shim_default_name(const struct sockaddr *sa, char *buf, size_t len);
 extern void __chk_fail(void) __attribute__((noreturn));
 
 int fcntl64(int fd, int cmd, ...);
+int __open_2(const char *path, int flags);
+int __open64_2(const char *path, int flags);
 ssize_t sendfile64(int out, int in, off64_t *off, size_t count);
 
 /* Our own exported wrappers that glibc declares only with fortification. */

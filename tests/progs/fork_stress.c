@@ -1,0 +1,85 @@
+/* fork_stress — fork while another thread is inside the shim.
+ *
+ *   fork_stress PORT N
+ * Listens on PORT, connects to itself and accepts (under an accept rule
+ * the accepted fd is a TLS connection whose handshake has not started).
+ * One thread polls that fd without pause (the shim takes its locks for
+ * each poll) while the main thread forks N times; each child closes the
+ * fd (which needs those locks) and exits.  A child that does not exit
+ * within 5 s is reported as hung.  Prints "N forks, H hung".
+ * Knows nothing about TLS.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+static int afd;
+static atomic_int stop;
+
+static void *poller(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&stop)) {
+		struct pollfd p = { .fd = afd, .events = POLLIN };
+		poll(&p, 1, 0);
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int one = 1, ls, cfd, n, hung = 0;
+	pthread_t t;
+
+	if (argc != 3)
+		return 64;
+	a.sin_port = htons((unsigned short)atoi(argv[1]));
+	n = atoi(argv[2]);
+	ls = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 4) < 0)
+		return 1;
+	cfd = socket(AF_INET, SOCK_STREAM, 0);
+	if (connect(cfd, (struct sockaddr *)&a, sizeof a) < 0)
+		return 1;
+	afd = accept(ls, NULL, NULL);
+	if (afd < 0)
+		return 1;
+	pthread_create(&t, NULL, poller, NULL);
+	for (int i = 0; i < n; i++) {
+		pid_t pid = fork();
+		int st, waited = 0;
+
+		if (pid == 0) {
+			close(afd);
+			_exit(0);
+		}
+		if (pid < 0)
+			break;
+		while (waitpid(pid, &st, WNOHANG) == 0) {
+			struct timespec ts = { 0, 1000000 };
+			nanosleep(&ts, NULL);
+			if (++waited > 5000) {
+				hung++;
+				kill(pid, SIGKILL);
+				waitpid(pid, &st, 0);
+				break;
+			}
+		}
+	}
+	atomic_store(&stop, 1);
+	pthread_join(t, NULL);
+	printf("%d forks, %d hung\n", n, hung);
+	return hung != 0;
+}
