@@ -50,3 +50,18 @@ s.close()
 PY
 cat "$T/out"
 grep -q "^PASS the connection works" "$T/out" || fail "flags script" "$(cat "$T/out" "$T/log")"
+
+# sendmmsg()/recvmmsg() on a TLS fd: message by message through TLS.
+P=$(free_port)
+policy "$T/m.conf" <<EOC
+rules = ( { name = "mmsg-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+bg python3 "$TLSSHIM_TOP/tests/preload/tls_echo_server.py" "$P" "$CERTS/server.crt" "$CERTS/server.key" 1 >"$T/echo2.out" 2>&1
+i=0; while ! grep -q listening "$T/echo2.out" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+out=$(TLSSHIM_LOG_FILE="$T/mlog" timeout 20 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/m.conf" \
+	"$PROGS/mmsg_client" localhost "$P" 2>&1)
+if [ "$out" = "sent 3 msgs, echoed: alpha-beta-gamma" ] && ! grep -q "connection error" "$T/echo2.out"; then
+	pass "sendmmsg/recvmmsg on a TLS fd: three messages encrypted and echoed intact"
+else
+	fail "sendmmsg/recvmmsg" "$out $(cat "$T/mlog" "$T/echo2.out")"
+fi
