@@ -65,3 +65,38 @@ if [ "$out" = "sent 3 msgs, echoed: alpha-beta-gamma" ] && ! grep -q "connection
 else
 	fail "sendmmsg/recvmmsg" "$out $(cat "$T/mlog" "$T/echo2.out")"
 fi
+
+# SO_SNDTIMEO: a blocking write to a peer that never reads ends with
+# EAGAIN (or a short count) instead of blocking for ever.
+P=$(free_port)
+policy "$T/w.conf" <<EOC
+rules = ( { name = "sndto-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt";
+            handshake_timeout_ms = 1000; } );   # bounds the close-time flush
+EOC
+python3 - "$P" "$CERTS/server.crt" "$CERTS/server.key" >"$T/stall.out" 2>&1 <<'PY' &
+import socket, ssl, sys, time
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", int(sys.argv[1]))); ls.listen(1); print("listening", flush=True)
+ls.settimeout(15); c, _ = ls.accept(); s = ctx.wrap_socket(c, server_side=True)
+time.sleep(12)                              # never reads
+PY
+_bg_pids="$_bg_pids $!"
+i=0; while ! grep -q listening "$T/stall.out" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+out=$(TLSSHIM_LOG_FILE="$T/wlog" timeout 20 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/w.conf" python3 -c '
+import errno, socket, struct, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 0, 300000))
+chunk = b"x" * 65536
+for i in range(2000):                       # at most 128 MiB, bounded
+    try:
+        n = s.send(chunk)
+    except OSError as e:
+        print("errno", errno.errorcode.get(e.errno)); break
+else:
+    print("never timed out")' "$P" 2>&1)
+if [ "$out" = "errno EAGAIN" ]; then
+	pass "SO_SNDTIMEO: a blocking write to a peer that never reads ends with EAGAIN"
+else
+	fail "SO_SNDTIMEO" "$out $(cat "$T/wlog")"
+fi
