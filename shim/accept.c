@@ -21,6 +21,7 @@ static int shim_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags
 		if (nfd < 0)
 			return nfd;
 		conntab_forget(nfd);
+		shim_epoll_fds_closed(nfd, nfd);
 		if (!p || !p->has[POLICY_ACCEPT])
 			return nfd;
 		if (getsockname(nfd, (struct sockaddr *)&local, &ll) < 0 ||

@@ -14,18 +14,28 @@
 #include "core/log.h"
 #include "shim/shim.h"
 
+/* ---- calls that hand out new fds -------------------------------------
+ * A number handed out again was closed behind our back (by the C
+ * library's own close, say): whatever the table recorded for it is stale
+ * and must not turn this new file's I/O into TLS. */
+static int fresh(int fd)
+{
+	if (fd >= 0 && conntab_maybe(fd)) {
+		int saved = errno;
+		conntab_forget(fd);
+		shim_epoll_fds_closed(fd, fd);
+		errno = saved;
+	}
+	return fd;
+}
+
 SHIM_EXPORT int socket(int domain, int type, int proto)
 {
 	int fd = REAL(socket)(domain, type, proto);
 
 	/* A number the kernel hands out again was closed behind our back
 	 * (e.g. glibc-internal close): whatever we knew of it is stale. */
-	if (fd >= 0 && conntab_maybe(fd)) {
-		int saved = errno;
-		conntab_forget(fd);
-		errno = saved;
-	}
-	return fd;
+	return fresh(fd);
 }
 
 SHIM_EXPORT int close(int fd)
@@ -80,7 +90,7 @@ static int share(int oldfd, int newfd)
 
 	if (newfd < 0 || oldfd == newfd)
 		return newfd;
-	conntab_forget(newfd);
+	fresh(newfd);
 	if (!conntab_maybe(oldfd) || !(c = conntab_get(oldfd)))
 		return newfd;
 	if (tls_conn_fd_add(c, newfd) < 0 || conntab_attach(newfd, c) < 0) {
@@ -242,21 +252,6 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
 		return r;
 	}
 	return REAL(ioctl)(fd, req, arg);
-}
-
-/* ---- calls that hand out new fds -------------------------------------
- * A number handed out again was closed behind our back (by the C
- * library's own close, say): whatever the table recorded for it is stale
- * and must not turn this new file's I/O into TLS. */
-static int fresh(int fd)
-{
-	if (fd >= 0 && conntab_maybe(fd)) {
-		int saved = errno;
-		conntab_forget(fd);
-		shim_epoll_fds_closed(fd, fd);
-		errno = saved;
-	}
-	return fd;
 }
 
 static mode_t mode_arg(int flags, va_list ap)

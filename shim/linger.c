@@ -117,7 +117,8 @@ static bool ensure_thread(void)
 	for (int i = 0; i < n; i++)
 		REAL(close)(fds[i]);     /* the parent's reaper owns these */
 	n = 0;
-	if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+	/* The real pipe2: our wrapper takes other locks (order: docs/locking.md). */
+	if (REAL(pipe2)(wake, O_CLOEXEC | O_NONBLOCK) < 0) {
 		wake[0] = wake[1] = -1;
 		return false;
 	}

@@ -142,8 +142,12 @@ static void close_notify_owned(void)
 	for (size_t fd = 0; fd < high; fd++) {
 		struct tls_conn *c;
 		if (conntab_maybe((int)fd) && (c = conntab_get((int)fd))) {
-			if (tls_conn_owner(c) == me && tls_conn_handshake_done(c) && !tls_conn_failed(c))
+			if (tls_conn_owner(c) == me && tls_conn_handshake_done(c) && !tls_conn_failed(c)) {
+				/* As close() does: take in records the program never
+				 * sees (tickets), so the exit is not answered by a RST. */
+				(void)tls_conn_poll_read(c);
 				(void)tls_conn_close_notify(c);
+			}
 			tls_conn_unref(c);
 		}
 	}
@@ -164,8 +168,8 @@ SHIM_EXPORT void _Exit(int status)
 }
 
 /* Registered with atexit() after OpenSSL set up its own exit handler, so
- * this runs first, while OpenSSL still works.  _exit() skips it, as it
- * skips the program's own clean-up. */
+ * this runs first, while OpenSSL still works.  _exit() skips atexit, so it
+ * has its own wrapper (close_notify_owned, above). */
 static void close_notify_at_exit(void)
 {
 	size_t high = conntab_high();
