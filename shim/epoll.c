@@ -402,7 +402,7 @@ static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, 
 		max = 256;
 	for (;;) {
 		int64_t wake = deadline;
-		struct timespec ts, *tsp = NULL;
+		struct timespec ts, *tsp;
 		int k;
 
 		n = 0;
@@ -437,18 +437,7 @@ static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, 
 		}
 		pthread_mutex_unlock(&s->lock);
 
-		if (n) {
-			ts.tv_sec = 0;
-			ts.tv_nsec = 0;
-			tsp = &ts;
-		} else if (wake >= 0) {
-			int64_t left = wake - shim_now_ns();
-			if (left < 0)
-				left = 0;
-			ts.tv_sec = left / 1000000000;
-			ts.tv_nsec = left % 1000000000;
-			tsp = &ts;
-		}
+		tsp = shim_wait_timeout(n > 0, wake, &ts);
 		k = n < max ? epoll_pwait2_real(epfd, kbuf, max - n, tsp, mask) : 0;
 		if (k < 0) {
 			if (n)

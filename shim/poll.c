@@ -57,6 +57,22 @@ bool shim_tls_check_timeout(struct tls_conn *c)
 	return true;
 }
 
+/* The timeout for a kernel wait: none now (ready already), until wake
+ * (CLOCK_MONOTONIC ns), or for ever (wake < 0, returns NULL). */
+struct timespec *shim_wait_timeout(bool ready_now, int64_t wake, struct timespec *ts)
+{
+	int64_t left;
+
+	if (!ready_now && wake < 0)
+		return NULL;
+	left = ready_now ? 0 : wake - shim_now_ns();
+	if (left < 0)
+		left = 0;
+	ts->tv_sec = left / 1000000000;
+	ts->tv_nsec = left % 1000000000;
+	return ts;
+}
+
 /* The earliest handshake deadline among conns (ns, CLOCK_MONOTONIC), or
  * -1: a wait must end then to enforce it. */
 int64_t shim_deadline_ns(struct tls_conn *c, int64_t cur)
@@ -130,7 +146,7 @@ static int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sig
 	}
 	for (;;) {
 		bool now_ready = false;
-		struct timespec ts, *tsp = NULL;
+		struct timespec ts, *tsp;
 		int64_t wake = deadline;
 		int r;
 
@@ -149,18 +165,7 @@ static int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sig
 			k[i].events |= tls_conn_kernel_events(c);
 			wake = shim_deadline_ns(c, wake);
 		}
-		if (now_ready) {
-			ts.tv_sec = 0;
-			ts.tv_nsec = 0;
-			tsp = &ts;
-		} else if (wake >= 0) {
-			int64_t left = wake - shim_now_ns();
-			if (left < 0)
-				left = 0;
-			ts.tv_sec = left / 1000000000;
-			ts.tv_nsec = left % 1000000000;
-			tsp = &ts;
-		}
+		tsp = shim_wait_timeout(now_ready, wake, &ts);
 		r = REAL(ppoll)(k, n, tsp, mask);
 		if (r < 0) {
 			saved = errno;

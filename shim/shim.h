@@ -58,6 +58,7 @@ int64_t shim_now_ns(void);
 short shim_tls_revents(struct tls_conn *c, short want, short kr);
 bool shim_tls_check_timeout(struct tls_conn *c);
 int64_t shim_deadline_ns(struct tls_conn *c, int64_t cur);
+struct timespec *shim_wait_timeout(bool ready_now, int64_t wake, struct timespec *ts);
 
 /* epoll (epoll.c). */
 void shim_epoll_forget(int fd);

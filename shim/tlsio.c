@@ -224,6 +224,15 @@ static bool want_nonblock(struct tls_conn *c, int flags)
 	return nb;
 }
 
+/* Urgent data has no place inside a TLS stream. */
+static int refuse_oob(struct tls_conn *c)
+{
+	log_warn("%s rule \"%s\": MSG_OOB is not available on a TLS connection",
+		 tls_conn_peer(c), tls_conn_rule(c)->name);
+	errno = EOPNOTSUPP;
+	return -1;
+}
+
 ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
 {
 	bool nb = want_nonblock(c, flags);
@@ -231,12 +240,8 @@ ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
 	bool waitall = (flags & MSG_WAITALL) && !peek && !nb;
 	size_t got = 0;
 
-	if (flags & MSG_OOB) {
-		log_warn("%s rule \"%s\": MSG_OOB is not available on a TLS connection",
-			 tls_conn_peer(c), tls_conn_rule(c)->name);
-		errno = EOPNOTSUPP;
-		return -1;
-	}
+	if (flags & MSG_OOB)
+		return refuse_oob(c);
 	if (len == 0)
 		return 0;
 	if (!tls_conn_handshake_done(c) && shim_tls_handshake(c, nb) < 0)
@@ -277,12 +282,8 @@ ssize_t shim_tls_send(struct tls_conn *c, const void *buf, size_t len, int flags
 	bool nb = want_nonblock(c, flags);
 	size_t sent = 0;
 
-	if (flags & MSG_OOB) {
-		log_warn("%s rule \"%s\": MSG_OOB is not available on a TLS connection",
-			 tls_conn_peer(c), tls_conn_rule(c)->name);
-		errno = EOPNOTSUPP;
-		return -1;
-	}
+	if (flags & MSG_OOB)
+		return refuse_oob(c);
 	if (len == 0)
 		return 0;
 	if (!tls_conn_handshake_done(c) && shim_tls_handshake(c, nb) < 0)
