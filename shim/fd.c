@@ -61,6 +61,23 @@ SHIM_EXPORT int shutdown(int fd, int how)
 	return r;
 }
 
+/* fds first..last stop naming their sessions (closed, or about to be
+ * replaced): each session's last fd sends close_notify, and with linger
+ * the socket then lingers as after close().  The caller closes the fds. */
+void shim_release_fds(int first, int last, bool linger)
+{
+	size_t high = conntab_high();
+
+	for (size_t fd = first < 0 ? 0 : (size_t)first; fd < high && fd <= (size_t)last; fd++) {
+		struct tls_conn *c;
+		if (conntab_maybe((int)fd) && (c = conntab_detach((int)fd))) {
+			if (shim_tls_release((int)fd, c) && linger && !tls_conn_failed(c))
+				shim_linger((int)fd);
+			tls_conn_unref(c);
+		}
+	}
+}
+
 SHIM_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 {
 	int saved = errno;
@@ -68,17 +85,10 @@ SHIM_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 	/* With CLOSE_RANGE_CLOEXEC nothing closes now: exec will, and the
 	 * image that ran us is gone by then. */
 	if (!(flags & CLOSE_RANGE_CLOEXEC)) {
-		size_t end = last >= conntab_size ? conntab_size : (size_t)last + 1;
-		for (size_t fd = first; fd < end; fd++) {
-			struct tls_conn *c;
-			if (conntab_maybe((int)fd) && (c = conntab_detach((int)fd))) {
-				shim_tls_release((int)fd, c);
-				tls_conn_unref(c);
-			}
-		}
+		int hi = last > 0x7fffffff ? 0x7fffffff : (int)last;
+		shim_release_fds((int)first, hi, false);
+		shim_epoll_fds_closed((int)first, hi);
 	}
-	if (!(flags & CLOSE_RANGE_CLOEXEC))
-		shim_epoll_fds_closed((int)first, last > 0x7fffffff ? 0x7fffffff : (int)last);
 	errno = saved;
 	return REAL(close_range)(first, last, flags);
 }
@@ -109,13 +119,9 @@ static int share(int oldfd, int newfd)
 /* dup2/dup3 close newfd first: that ends newfd's own session use. */
 static void drop_target(int oldfd, int newfd)
 {
-	struct tls_conn *c;
-
-	if (oldfd != newfd)
+	if (oldfd != newfd) {
 		shim_epoll_fds_closed(newfd, newfd);
-	if (oldfd != newfd && conntab_maybe(newfd) && (c = conntab_detach(newfd))) {
-		shim_tls_release(newfd, c);
-		tls_conn_unref(c);
+		shim_release_fds(newfd, newfd, false);
 	}
 }
 
@@ -211,16 +217,9 @@ SHIM_EXPORT FILE *fdopen(int fd, const char *mode)
 
 SHIM_EXPORT void closefrom(int low)
 {
-	size_t high = conntab_high();
 	int saved = errno;
 
-	for (size_t fd = low < 0 ? 0 : (size_t)low; fd < high; fd++) {
-		struct tls_conn *c;
-		if (conntab_maybe((int)fd) && (c = conntab_detach((int)fd))) {
-			shim_tls_release((int)fd, c);
-			tls_conn_unref(c);
-		}
-	}
+	shim_release_fds(low, 0x7fffffff, false);
 	shim_epoll_fds_closed(low, 0x7fffffff);
 	errno = saved;
 	REAL(closefrom)(low);

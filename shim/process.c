@@ -172,16 +172,7 @@ SHIM_EXPORT void _Exit(int status)
  * has its own wrapper (close_notify_owned, above). */
 static void close_notify_at_exit(void)
 {
-	size_t high = conntab_high();
-
-	for (size_t fd = 0; fd < high; fd++) {
-		struct tls_conn *c;
-		if (conntab_maybe((int)fd) && (c = conntab_detach((int)fd))) {
-			if (shim_tls_release((int)fd, c) && !tls_conn_failed(c))
-				shim_linger((int)fd);
-			tls_conn_unref(c);
-		}
-	}
+	shim_release_fds(0, 0x7fffffff, true);
 }
 
 void shim_exit_handler_install(void)

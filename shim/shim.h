@@ -30,10 +30,15 @@ ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags);
 ssize_t shim_tls_send(struct tls_conn *c, const void *buf, size_t len, int flags);
 ssize_t shim_tls_recv_iov(struct tls_conn *c, const struct iovec *iov, int cnt, int flags);
 ssize_t shim_tls_send_iov(struct tls_conn *c, const struct iovec *iov, int cnt, int flags);
+/* Does this call not wait?  MSG_DONTWAIT, or the socket's O_NONBLOCK
+ * (cached per connection). */
+bool shim_tls_nonblocking(struct tls_conn *c, int flags);
 /* Blocking handshake with the rule's timeout; 0 or -1 with errno set. */
 int shim_tls_handshake(struct tls_conn *c, bool nonblock);
 /* close()/shutdown() of a TLS fd. */
 int shim_tls_close(int fd, struct tls_conn *c);
+/* Release every TLS fd in first..last (fd.c). */
+void shim_release_fds(int first, int last, bool linger);
 /* true when this was the session's last fd and close_notify went out. */
 bool shim_tls_release(int fd, struct tls_conn *c);
 /* Send FIN and keep absorbing late records in the background (linger.c). */
