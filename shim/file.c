@@ -89,7 +89,7 @@ SHIM_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t count)
 static ssize_t tls_splice_in(struct tls_conn *c, int in, size_t len, unsigned int flags)
 {
 	char buf[FILE_CHUNK];
-	bool nb = (flags & SPLICE_F_NONBLOCK) || shim_is_nonblocking(tls_conn_fd(c));
+	bool nb = (flags & SPLICE_F_NONBLOCK) || shim_tls_nonblocking(c, 0);
 	ssize_t got, sent;
 
 	if (!len)

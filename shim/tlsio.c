@@ -210,7 +210,7 @@ int shim_tls_handshake(struct tls_conn *c, bool nonblock)
  * kept current by our fcntl(F_SETFL) and ioctl(FIONBIO) wrappers, which
  * every change made through the C library passes (saves a syscall on
  * every read and write). */
-static bool want_nonblock(struct tls_conn *c, int flags)
+bool shim_tls_nonblocking(struct tls_conn *c, int flags)
 {
 	int nb;
 
@@ -235,7 +235,7 @@ static int refuse_oob(struct tls_conn *c)
 
 ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
 {
-	bool nb = want_nonblock(c, flags);
+	bool nb = shim_tls_nonblocking(c, flags);
 	bool peek = flags & MSG_PEEK;
 	bool waitall = (flags & MSG_WAITALL) && !peek && !nb;
 	size_t got = 0;
@@ -279,7 +279,7 @@ ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
 ssize_t shim_tls_send(struct tls_conn *c, const void *buf, size_t len, int flags)
 {
 	int fd = tls_conn_fd(c);
-	bool nb = want_nonblock(c, flags);
+	bool nb = shim_tls_nonblocking(c, flags);
 	size_t sent = 0;
 
 	if (flags & MSG_OOB)
