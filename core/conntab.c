@@ -1,26 +1,35 @@
-/* core/conntab.c — the fd-indexed connection table (see conntab.h). */
-#include <pthread.h>
+/* core/conntab.c — the fd-indexed state table (see conntab.h). */
 #include <sys/mman.h>
 #include <sys/resource.h>
 
 #include "core/conntab.h"
+#include "core/lock.h"
 #include "core/log.h"
 
-_Atomic(struct tls_conn *) *conntab_slots;
+_Atomic uintptr_t *conntab_slots;
 size_t conntab_size;
-static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static size_t high;
+static struct conntab_pumped *pumped;
+/* Mutations and fork's prepare handler exclude each other (conntab.h). */
+static struct xlock mut = XLOCK_INIT;
+static _Atomic size_t high;
 
 /* Enough for any fd the process can open; the pages of the reservation
  * that are never touched cost nothing. */
 #define TABLE_MIN 1024
 #define TABLE_MAX (1u << 22)
 
+static void *reserve(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		       -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
 int conntab_init(void)
 {
 	struct rlimit rl;
 	size_t n = 65536;
-	void *p;
+	void *p, *q;
 
 	if (conntab_slots)
 		return 0;
@@ -30,106 +39,218 @@ int conntab_init(void)
 			lim = rl.rlim_cur;
 		n = lim > TABLE_MAX ? TABLE_MAX : lim < TABLE_MIN ? TABLE_MIN : (size_t)lim;
 	}
-	p = mmap(NULL, n * sizeof *conntab_slots, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
+	if (!(p = reserve(n * sizeof *conntab_slots)))
 		return -1;
-	conntab_slots = p;
-	conntab_size = n;
-	return 0;
-}
-
-struct tls_conn *conntab_get(int fd)
-{
-	struct tls_conn *c;
-
-	if (!conntab_maybe(fd))
-		return NULL;
-	pthread_mutex_lock(&reg_lock);
-	c = atomic_load_explicit(&conntab_slots[fd], memory_order_relaxed);
-	if (c)
-		tls_conn_ref(c);
-	pthread_mutex_unlock(&reg_lock);
-	return c;
-}
-
-int conntab_attach(int fd, struct tls_conn *c)
-{
-	struct tls_conn *old;
-
-	if (fd < 0 || (size_t)fd >= conntab_size)
+	if (!(q = reserve(n * sizeof *pumped))) {
+		munmap(p, n * sizeof *conntab_slots);
 		return -1;
-	pthread_mutex_lock(&reg_lock);
-	old = atomic_load_explicit(&conntab_slots[fd], memory_order_relaxed);
-	atomic_store_explicit(&conntab_slots[fd], c, memory_order_release);
-	if ((size_t)fd >= high)
-		high = (size_t)fd + 1;
-	pthread_mutex_unlock(&reg_lock);
-	if (old) {
-		log_debug("fd %d: dropping a stale TLS connection (%s)", fd, tls_conn_peer(old));
-		tls_conn_unref(old);
 	}
+	pumped = q;
+	conntab_slots = p;
+	__atomic_store_n(&conntab_size, n, __ATOMIC_RELEASE);
 	return 0;
 }
 
-struct tls_conn *conntab_detach(int fd)
+/* Mutations take the lock only to stay out of a fork in progress; the
+ * words themselves change atomically, so a signal handler that interrupted
+ * its own thread inside a mutation may go on without it. */
+static bool mut_lock(void)
 {
-	struct tls_conn *c;
-
-	if (!conntab_maybe(fd))
-		return NULL;
-	pthread_mutex_lock(&reg_lock);
-	c = atomic_load_explicit(&conntab_slots[fd], memory_order_relaxed);
-	atomic_store_explicit(&conntab_slots[fd], NULL, memory_order_release);
-	pthread_mutex_unlock(&reg_lock);
-	return c;
+	return xlock_lock_unless_mine(&mut);
 }
 
-void conntab_forget(int fd)
+static void mut_unlock(bool taken)
 {
-	struct tls_conn *c = conntab_detach(fd);
+	if (taken)
+		xlock_unlock(&mut);
+}
 
-	if (c) {
-		log_debug("fd %d: reused; dropping a stale TLS connection (%s)", fd, tls_conn_peer(c));
+static void note_high(int fd)
+{
+	size_t h = atomic_load_explicit(&high, memory_order_relaxed);
+
+	while ((size_t)fd >= h &&
+	       !atomic_compare_exchange_weak_explicit(&high, &h, (size_t)fd + 1, memory_order_relaxed,
+						     memory_order_relaxed))
+		;
+}
+
+/* Release what a word we replaced held. */
+static void drop_word(int fd, uintptr_t old)
+{
+	if (old > CT_TAGS && ((old & CT_TAGS) == 0 || (old & CT_TAGS) == CT_CLOSING_BIT)) {
+		struct tls_conn *c = conntab_conn_of(old);
+		log_debug("fd %d: dropping a stale TLS connection (%s)", fd, tls_conn_peer(c));
 		tls_conn_unref(c);
 	}
 }
 
+struct tls_conn *conntab_get(int fd)
+{
+	for (;;) {
+		uintptr_t v = conntab_load(fd);
+		struct tls_conn *c;
+
+		if (!conntab_is_tls(v))
+			return NULL;
+		c = conntab_conn_of(v);
+		if (!tls_conn_tryref(c))
+			continue;       /* being recycled: the word has changed */
+		if (conntab_load(fd) == v)
+			return c;
+		tls_conn_unref(c);
+	}
+}
+
+static uintptr_t exchange(int fd, uintptr_t v)
+{
+	bool t = mut_lock();
+	uintptr_t old = atomic_exchange_explicit(&conntab_slots[fd], v, memory_order_acq_rel);
+
+	if (v != CT_UNSEEN)
+		note_high(fd);
+	mut_unlock(t);
+	return old;
+}
+
+int conntab_attach(int fd, struct tls_conn *c)
+{
+	if (fd < 0 || (size_t)fd >= conntab_size)
+		return -1;
+	drop_word(fd, exchange(fd, (uintptr_t)c));
+	return 0;
+}
+
+void conntab_set(int fd, uintptr_t state)
+{
+	if (fd < 0 || (size_t)fd >= conntab_size)
+		return;
+	if (conntab_load(fd) == state)
+		return;
+	drop_word(fd, exchange(fd, state));
+}
+
+void conntab_set_unlocked(int fd, uintptr_t state)
+{
+	if (fd < 0 || (size_t)fd >= conntab_size)
+		return;
+	drop_word(fd, atomic_exchange_explicit(&conntab_slots[fd], state, memory_order_acq_rel));
+	if (state != CT_UNSEEN)
+		note_high(fd);
+}
+
+bool conntab_cas(int fd, uintptr_t old, uintptr_t new_)
+{
+	bool t, ok;
+
+	if (fd < 0 || (size_t)fd >= conntab_size)
+		return false;
+	t = mut_lock();
+	ok = atomic_compare_exchange_strong_explicit(&conntab_slots[fd], &old, new_,
+						     memory_order_acq_rel, memory_order_acquire);
+	if (ok && new_ != CT_UNSEEN)
+		note_high(fd);
+	mut_unlock(t);
+	return ok;
+}
+
+struct tls_conn *conntab_begin_close(int fd)
+{
+	for (;;) {
+		uintptr_t v = conntab_load(fd);
+		struct tls_conn *c;
+
+		if (!conntab_is_tls(v))
+			return NULL;
+		c = conntab_conn_of(v);
+		if (!tls_conn_tryref(c))
+			continue;
+		if (conntab_cas(fd, v, v | CT_CLOSING_BIT))
+			return c;
+		tls_conn_unref(c);
+	}
+}
+
+void conntab_end_close(int fd, struct tls_conn *c)
+{
+	/* Only our own tombstone: a number reused meanwhile (an interposed
+	 * call set a new state after the real close) keeps its new word, and
+	 * whoever replaced the tombstone released the table's reference. */
+	if (conntab_cas(fd, (uintptr_t)c | CT_CLOSING_BIT, CT_UNSEEN))
+		tls_conn_unref(c);
+}
+
+struct tls_conn *conntab_detach(int fd)
+{
+	uintptr_t v;
+
+	if (fd < 0 || (size_t)fd >= conntab_size)
+		return NULL;
+	v = conntab_load(fd);
+	if (v == CT_UNSEEN)
+		return NULL;
+	v = exchange(fd, CT_UNSEEN);
+	if (v > CT_TAGS && ((v & CT_TAGS) == 0 || (v & CT_TAGS) == CT_CLOSING_BIT))
+		return conntab_conn_of(v);
+	return NULL;
+}
+
+struct conntab_pumped *conntab_pumped(int fd)
+{
+	if (fd < 0 || (size_t)fd >= conntab_size)
+		return NULL;
+	return &pumped[fd];
+}
+
 size_t conntab_high(void)
 {
-	size_t h;
-
-	pthread_mutex_lock(&reg_lock);
-	h = high;
-	pthread_mutex_unlock(&reg_lock);
-	return h;
+	return atomic_load_explicit(&high, memory_order_relaxed);
 }
 
-void conntab_lock(void)
+void conntab_each_conn(int first, int last, void (*fn)(int fd, struct tls_conn *c, void *arg),
+		       void *arg)
 {
-	pthread_mutex_lock(&reg_lock);
-}
+	size_t h = conntab_high();
 
-void conntab_unlock(void)
-{
-	pthread_mutex_unlock(&reg_lock);
+	for (size_t fd = first < 0 ? 0 : (size_t)first; fd < h && fd <= (size_t)last; fd++) {
+		uintptr_t v = conntab_load((int)fd);
+		struct tls_conn *c;
+
+		if (v <= CT_TAGS || (v & CT_PASS_BIT))
+			continue;
+		c = conntab_conn_of(v);
+		if (!tls_conn_tryref(c))
+			continue;
+		if ((conntab_load((int)fd) & ~CT_CLOSING_BIT) == (v & ~CT_CLOSING_BIT))
+			fn((int)fd, c, arg);
+		tls_conn_unref(c);
+	}
 }
 
 /* The distinct connections locked for a fork (an fd's duplicates share
- * one).  A static array: malloc is fine in a prepare handler, but a
- * fixed bound keeps fork() cheap and simple; past it, the rest are not
- * locked (and a child touching one that another thread held could hang). */
+ * one).  A static array: a fixed bound keeps fork() cheap and simple;
+ * past it, the rest are not locked (and a child touching one that another
+ * thread held could hang). */
 #define FORK_LOCK_MAX 65536
 static struct tls_conn *fork_locked[FORK_LOCK_MAX];
 static size_t nfork_locked;
+static bool fork_mut_taken;
 
 void conntab_fork_lock(void)
 {
-	pthread_mutex_lock(&reg_lock);
+	size_t h;
+
+	fork_mut_taken = mut_lock();
 	nfork_locked = 0;
-	for (size_t fd = 0; fd < high && nfork_locked < FORK_LOCK_MAX; fd++) {
-		struct tls_conn *c = atomic_load_explicit(&conntab_slots[fd], memory_order_relaxed);
-		if (c && tls_conn_fork_hold(c))
+	h = conntab_high();
+	for (size_t fd = 0; fd < h && nfork_locked < FORK_LOCK_MAX; fd++) {
+		uintptr_t v = atomic_load_explicit(&conntab_slots[fd], memory_order_acquire);
+		struct tls_conn *c;
+
+		if (v <= CT_TAGS || (v & CT_PASS_BIT))
+			continue;
+		c = conntab_conn_of(v);
+		if (tls_conn_fork_hold(c))
 			fork_locked[nfork_locked++] = c;
 	}
 }
@@ -139,5 +260,5 @@ void conntab_fork_unlock(void)
 	for (size_t i = 0; i < nfork_locked; i++)
 		tls_conn_fork_release(fork_locked[i]);
 	nfork_locked = 0;
-	pthread_mutex_unlock(&reg_lock);
+	mut_unlock(fork_mut_taken);
 }

@@ -1,7 +1,23 @@
 /* core/log.c — "tlsshim[PID]: ..." lines on stderr or TLSSHIM_LOG_FILE.
  *
  * One formatted buffer, one write(2), so lines from threads and processes
- * never interleave.  The environment is read once, at log_init().
+ * never interleave.  The environment is read once, at log_init(); the
+ * file name with secure_getenv(), so a set-user-ID program never opens a
+ * file its caller named.
+ *
+ * A log line must never land on anything but the log: not on a socket
+ * (least of all a TLS connection, in clear), not in a file of the
+ * program's that took over the number.  So:
+ *  - the log file's fd is one of the shim's own (the keep hook moves it
+ *    high and guards it against the program's close/closefrom/dup2), and
+ *    before every line its identity (device and inode) is checked; when
+ *    it changed behind our back, the file is opened again by name;
+ *  - standard error is used only while it is the same file it was at
+ *    start-up, or one the program made its standard error on purpose
+ *    (dup2 onto fd 2, which the shim sees), never when it is a socket;
+ *  - control characters in a line (from peer names, certificate fields,
+ *    paths: anything the shim did not write itself) are escaped as \xNN,
+ *    so no line can forge another.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -10,21 +26,64 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/log.h"
 #include "core/sys.h"
 
 static int log_level = LOG_WARN;
-static int log_fd = 2;
+static int log_fd = -1;                 /* the log file, when one is named */
+static char *log_path;
+static dev_t id_dev;                    /* what log_fd (or fd 2) should be */
+static ino_t id_ino;
+static _Atomic int relearn_stderr;      /* the program dup2'ed onto fd 2 */
 static pid_t log_pid;
+static void (*keep_fd)(int fd, int *cell);
 
-void log_init(void)
+static int sys_write(int fd, const void *buf, size_t n)
+{
+	/* Before the shim resolved libc (constructors of other libraries),
+	 * the linked write: the fd was checked above. */
+	return core_sys.write ? (int)core_sys.write(fd, buf, n) : (int)write(fd, buf, n);
+}
+
+static int open_log(void)
+{
+	int fd = core_sys.open ? core_sys.open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600)
+			       : open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	struct stat st;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || S_ISSOCK(st.st_mode)) {
+		if (core_sys.close)
+			core_sys.close(fd);
+		else
+			close(fd);
+		return -1;
+	}
+	id_dev = st.st_dev;
+	id_ino = st.st_ino;
+	if (keep_fd)
+		keep_fd(fd, &log_fd);
+	else
+		log_fd = fd;
+	return 0;
+}
+
+void log_init(void (*keep)(int fd, int *cell))
 {
 	const char *lv = getenv("TLSSHIM_LOG");
-	const char *file = getenv("TLSSHIM_LOG_FILE");
+	const char *file = secure_getenv("TLSSHIM_LOG_FILE");
+	struct stat st;
 
+	keep_fd = keep;
 	log_pid = getpid();
+	if (fstat(2, &st) == 0) {
+		id_dev = st.st_dev;
+		id_ino = st.st_ino;
+	}
 	if (lv && *lv) {
 		if (!strcasecmp(lv, "error"))
 			log_level = LOG_ERROR;
@@ -38,18 +97,15 @@ void log_init(void)
 			log_msg(LOG_WARN, "TLSSHIM_LOG=\"%s\" is not error, warn, info or debug; using warn", lv);
 	}
 	if (file && *file) {
-		int fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-		if (fd < 0)
+		log_path = strdup(file);
+		if (!log_path || open_log() < 0) {
+			int e = errno;
+			free(log_path);
+			log_path = NULL;
 			log_msg(LOG_ERROR, "cannot open TLSSHIM_LOG_FILE \"%s\": %s; logging to standard error",
-				file, strerror(errno));
-		else
-			log_fd = fd;
+				file, strerror(e));
+		}
 	}
-}
-
-void log_set_level(enum log_level lv)
-{
-	log_level = lv;
 }
 
 int log_enabled(enum log_level lv)
@@ -59,7 +115,7 @@ int log_enabled(enum log_level lv)
 
 int log_fd_get(void)
 {
-	return log_fd;
+	return log_fd >= 0 ? log_fd : 2;
 }
 
 void log_after_fork(void)
@@ -67,13 +123,42 @@ void log_after_fork(void)
 	log_pid = getpid();
 }
 
+void log_stderr_replaced(void)
+{
+	relearn_stderr = 1;
+}
+
+/* The fd this line may go to, or -1 to drop it. */
+static int target(void)
+{
+	struct stat st;
+
+	if (log_path) {
+		int fd = __atomic_load_n(&log_fd, __ATOMIC_ACQUIRE);
+		if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == id_dev && st.st_ino == id_ino)
+			return fd;
+		/* Closed or replaced behind our back: open it again by name. */
+		return open_log() == 0 ? log_fd : -1;
+	}
+	if (fstat(2, &st) < 0 || S_ISSOCK(st.st_mode))
+		return -1;      /* never onto a socket */
+	if (st.st_dev == id_dev && st.st_ino == id_ino)
+		return 2;
+	if (__atomic_exchange_n(&relearn_stderr, 0, __ATOMIC_ACQ_REL)) {
+		id_dev = st.st_dev;
+		id_ino = st.st_ino;
+		return 2;
+	}
+	return -1;              /* the number now names some other file */
+}
+
 void log_msg(enum log_level lv, const char *fmt, ...)
 {
 	static const char *names[] = { "error", "warn", "info", "debug" };
-	int saved = errno;
-	char buf[1024];
+	int saved = errno, fd;
+	char raw[1024], buf[1200];
 	va_list ap;
-	int n;
+	size_t n = 0, pre;
 
 	if (!log_enabled(lv)) {
 		errno = saved;
@@ -81,18 +166,19 @@ void log_msg(enum log_level lv, const char *fmt, ...)
 	}
 	if (!log_pid)
 		log_pid = getpid();
-	n = snprintf(buf, sizeof buf, "tlsshim[%d]: %s: ", (int)log_pid, names[lv]);
+	pre = (size_t)snprintf(buf, sizeof buf, "tlsshim[%d]: %s: ", (int)log_pid, names[lv]);
 	va_start(ap, fmt);
-	n += vsnprintf(buf + n, sizeof buf - (size_t)n, fmt, ap);
+	(void)vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);
-	if (n > (int)sizeof buf - 2)
-		n = (int)sizeof buf - 2;
+	n = pre;
+	for (const unsigned char *p = (const unsigned char *)raw; *p && n < sizeof buf - 6; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			n += (size_t)snprintf(buf + n, sizeof buf - n, "\\x%02x", *p);
+		else
+			buf[n++] = (char)*p;
+	}
 	buf[n++] = '\n';
-	/* Before the shim resolved libc (constructors of other libraries),
-	 * fall back to the linked write: the fd is never a TLS socket. */
-	if (core_sys.write)
-		(void)core_sys.write(log_fd, buf, (size_t)n);
-	else
-		(void)!write(log_fd, buf, (size_t)n);
+	if ((fd = target()) >= 0)
+		(void)sys_write(fd, buf, n);
 	errno = saved;
 }

@@ -10,8 +10,10 @@
 
 enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 
-void log_init(void);                 /* reads TLSSHIM_LOG, TLSSHIM_LOG_FILE */
-void log_set_level(enum log_level);
+/* Reads TLSSHIM_LOG and TLSSHIM_LOG_FILE.  keep(fd, &cell): the shim
+ * makes the log file's fd one of its own (moved high, guarded; cell is
+ * updated if it must move); NULL in unit tests. */
+void log_init(void (*keep)(int fd, int *cell));
 int log_enabled(enum log_level);
 void log_msg(enum log_level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -19,6 +21,9 @@ void log_msg(enum log_level, const char *fmt, ...)
 int log_fd_get(void);
 /* After fork: the pid in the prefix is re-read. */
 void log_after_fork(void);
+/* The program is about to dup2() another file onto standard error: the
+ * next line may go to whatever fd 2 is then (unless it is a socket). */
+void log_stderr_replaced(void);
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...)  do { if (log_enabled(LOG_WARN))  log_msg(LOG_WARN,  __VA_ARGS__); } while (0)

@@ -16,4 +16,5 @@ void core_sys_default(void)
 	core_sys.shutdown = shutdown;
 	core_sys.fcntl = fcntl;
 	core_sys.getsockopt = getsockopt;
+	core_sys.open = open;
 }

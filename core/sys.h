@@ -22,6 +22,7 @@ struct core_sys {
 	int (*shutdown)(int, int);
 	int (*fcntl)(int, int, ...);
 	int (*getsockopt)(int, int, int, void *, socklen_t *);
+	int (*open)(const char *, int, ...);
 };
 
 extern struct core_sys core_sys;

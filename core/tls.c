@@ -26,6 +26,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "core/lock.h"
 #include "core/log.h"
 #include "core/sys.h"
 #include "core/tls.h"
@@ -93,9 +94,11 @@ static void err_unstash(const struct err_stash *s)
 enum conn_state { ST_NEW, ST_HANDSHAKE, ST_OPEN, ST_FAILED };
 
 struct tls_conn {
-	pthread_mutex_t lock;
+	/* Type-stable: these two survive recycling (see conn_alloc). */
 	atomic_int refs;
-	int fd;
+	struct tls_conn *_Atomic free_next;
+	struct xlock lock;
+	int fd;                  /* the socket the engine uses; -1 once closed */
 	SSL *ssl;
 	const struct policy_rule *rule;
 	enum tls_role role;
@@ -114,6 +117,8 @@ struct tls_conn {
 	unsigned long rx_gen;    /* see tls_conn_rx_generation */
 	int nonblock;            /* see tls_conn_nonblock */
 	bool fork_held;          /* held by a fork prepare handler */
+	atomic_int waiters;      /* threads of the shim waiting for input */
+	atomic_int gate;         /* see tls_conn_gate */
 	int private_fd;          /* -1, or our own duplicate used by the engine */
 	int *fds;                /* the program's fds for this session */
 	int nfds, fds_cap;
@@ -383,6 +388,51 @@ static bool claim(struct tls_conn *c)
 
 /* ---- life cycle -------------------------------------------------------- */
 
+/* Connection objects are type-stable: a freed one goes on this stack and
+ * is only ever reused as a connection, never returned to the allocator.
+ * That is what lets conntab_get() take a reference without a lock: a
+ * stale pointer read from the table still points at a connection object,
+ * whose reference count says 0 (tls_conn_tryref fails) or that has been
+ * reused (the table word no longer matches).  The stack head carries a
+ * 16-bit tag against ABA; user-space pointers fit in 48 bits. */
+static _Atomic uint64_t free_stack;
+#define PTR_MASK ((UINT64_C(1) << 48) - 1)
+
+static struct tls_conn *conn_alloc(void)
+{
+	uint64_t h = atomic_load_explicit(&free_stack, memory_order_acquire);
+
+	for (;;) {
+		struct tls_conn *c = (struct tls_conn *)(uintptr_t)(h & PTR_MASK), *next;
+		uint64_t nh;
+
+		if (!c)
+			return calloc(1, sizeof *c);
+		next = atomic_load_explicit(&c->free_next, memory_order_relaxed);
+		nh = ((uint64_t)(uintptr_t)next & PTR_MASK) | ((h & ~PTR_MASK) + (UINT64_C(1) << 48));
+		if (atomic_compare_exchange_weak_explicit(&free_stack, &h, nh, memory_order_acq_rel,
+							  memory_order_acquire)) {
+			/* Everything but the two type-stable fields starts at zero. */
+			memset(&c->lock, 0, sizeof *c - offsetof(struct tls_conn, lock));
+			return c;
+		}
+	}
+}
+
+static void conn_free(struct tls_conn *c)
+{
+	uint64_t h = atomic_load_explicit(&free_stack, memory_order_relaxed);
+
+	for (;;) {
+		uint64_t nh = ((uint64_t)(uintptr_t)c & PTR_MASK) | ((h & ~PTR_MASK) + (UINT64_C(1) << 48));
+		atomic_store_explicit(&c->free_next, (struct tls_conn *)(uintptr_t)(h & PTR_MASK),
+				      memory_order_relaxed);
+		if (atomic_compare_exchange_weak_explicit(&free_stack, &h, nh, memory_order_acq_rel,
+							  memory_order_relaxed))
+			return;
+	}
+}
+
 struct tls_conn *tls_conn_new(int fd, const struct policy_rule *rule, enum tls_role role,
 			      const char *peer_name, const char *peer_desc)
 {
@@ -392,24 +442,25 @@ struct tls_conn *tls_conn_new(int fd, const struct policy_rule *rule, enum tls_r
 	pthread_once(&sock_method_once, sock_method_init);
 	if (!sock_method || !rule->ctx)
 		return NULL;
-	c = calloc(1, sizeof *c);
+	c = conn_alloc();
 	if (!c)
 		return NULL;
-	pthread_mutex_init(&c->lock, NULL);
-	atomic_init(&c->refs, 1);
+	xlock_init(&c->lock);
 	c->fd = fd;
-	c->private_fd = -1;
 	c->nonblock = -1;
-	if (tls_conn_fd_add(c, fd) < 0) {
-		pthread_mutex_destroy(&c->lock);
-		free(c);
-		return NULL;
-	}
+	atomic_store(&c->gate, -1);
 	c->rule = rule;
 	c->role = role;
 	c->state = ST_NEW;
 	snprintf(c->peer, sizeof c->peer, "%s", peer_desc ? peer_desc : "?");
 	snprintf(c->name, sizeof c->name, "%s", peer_name ? peer_name : "");
+	if (!(c->fds = malloc(2 * sizeof *c->fds))) {
+		conn_free(c);
+		return NULL;
+	}
+	c->fds[0] = fd;
+	c->nfds = 1;
+	c->fds_cap = 2;
 
 	struct err_stash es_;
 	err_stash(&es_);
@@ -428,27 +479,41 @@ struct tls_conn *tls_conn_new(int fd, const struct policy_rule *rule, enum tls_r
 			goto fail;
 		if (rule->verify == POLICY_VERIFY_FULL && c->name[0]) {
 			X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
-			X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+			/* subjectAltName only: a name in the subject CN alone is
+			 * not accepted (RFC 6125 §6.4.4, tlsshim.conf(5)). */
+			X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
+							      X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
 			if (is_ip_literal(c->name) ? !X509_VERIFY_PARAM_set1_ip_asc(vp, c->name)
 						   : !SSL_set1_host(c->ssl, c->name))
 				goto fail;
 		}
 	}
 	err_unstash(&es_);
+	atomic_store_explicit(&c->refs, 1, memory_order_release);
 	return c;
 fail:
 	log_error("%s rule \"%s\": cannot create TLS connection object", c->peer, rule->name);
 	err_unstash(&es_);
 	SSL_free(c->ssl);
 	free(c->fds);
-	pthread_mutex_destroy(&c->lock);
-	free(c);
+	conn_free(c);
 	return NULL;
 }
 
 void tls_conn_ref(struct tls_conn *c)
 {
 	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+}
+
+bool tls_conn_tryref(struct tls_conn *c)
+{
+	int r = atomic_load_explicit(&c->refs, memory_order_acquire);
+
+	while (r > 0)
+		if (atomic_compare_exchange_weak_explicit(&c->refs, &r, r + 1, memory_order_acq_rel,
+							  memory_order_acquire))
+			return true;
+	return false;
 }
 
 void tls_conn_unref(struct tls_conn *c)
@@ -461,20 +526,29 @@ void tls_conn_unref(struct tls_conn *c)
 	err_unstash(&es_);
 	free(c->out);
 	free(c->fds);
-	if (c->private_fd >= 0)
-		core_sys.close(c->private_fd);
-	pthread_mutex_destroy(&c->lock);
-	free(c);
+	pthread_mutex_destroy(&c->lock.m);
+	conn_free(c);
+}
+
+/* Take c's lock, unless this thread holds it already: then a signal
+ * handler interrupted the engine on this very connection, and waiting
+ * would hang the thread for ever.  Such a call returns `ret` instead. */
+#define ENTER_OR(c, ret) do { if (!xlock_lock_unless_mine(&(c)->lock)) return ret; } while (0)
+#define LEAVE(c) xlock_unlock(&(c)->lock)
+
+bool tls_conn_reentered(struct tls_conn *c)
+{
+	return xlock_mine(&c->lock);
 }
 
 int tls_conn_fds(struct tls_conn *c, int *out, int max)
 {
 	int n;
 
-	pthread_mutex_lock(&c->lock);
+	ENTER_OR(c, 0);
 	n = c->nfds < max ? c->nfds : max;
 	memcpy(out, c->fds, (size_t)n * sizeof *out);
-	pthread_mutex_unlock(&c->lock);
+	LEAVE(c);
 	return n;
 }
 
@@ -488,21 +562,26 @@ pid_t tls_conn_owner(struct tls_conn *c)
 	return __atomic_load_n(&c->owner, __ATOMIC_ACQUIRE);
 }
 
-void tls_conn_hold(struct tls_conn *c)
+bool tls_conn_hold(struct tls_conn *c)
 {
-	pthread_mutex_lock(&c->lock);
+	return xlock_lock_unless_mine(&c->lock);
+}
+
+bool tls_conn_hold_timed(struct tls_conn *c, int ms)
+{
+	return xlock_lock_timed(&c->lock, ms);
 }
 
 void tls_conn_release(struct tls_conn *c)
 {
-	pthread_mutex_unlock(&c->lock);
+	LEAVE(c);
 }
 
 bool tls_conn_fork_hold(struct tls_conn *c)
 {
-	if (c->fork_held)
+	if (c->fork_held || xlock_mine(&c->lock))
 		return false;
-	pthread_mutex_lock(&c->lock);
+	xlock_lock(&c->lock);
 	c->fork_held = true;
 	return true;
 }
@@ -510,37 +589,45 @@ bool tls_conn_fork_hold(struct tls_conn *c)
 void tls_conn_fork_release(struct tls_conn *c)
 {
 	c->fork_held = false;
-	pthread_mutex_unlock(&c->lock);
+	LEAVE(c);
 }
 
 void tls_conn_reinit_after_fork(struct tls_conn *c)
 {
-	pthread_mutex_init(&c->lock, NULL);
+	xlock_init(&c->lock);
+	c->fork_held = false;
 }
 
-void tls_conn_give_away_locked(struct tls_conn *c, pid_t pid)
+int tls_conn_waiters(struct tls_conn *c, int delta)
 {
-	__atomic_store_n(&c->owner, pid, __ATOMIC_RELEASE);
-	if (c->state != ST_FAILED) {
-		c->state = ST_FAILED;
-		c->fail = TLS_FAIL_FOREIGN;
-		snprintf(c->err, sizeof c->err, "the TLS session was handed to a pump process");
-	}
+	return atomic_fetch_add(&c->waiters, delta) + delta;
 }
 
-void tls_conn_use_private_fd(struct tls_conn *c, int fd)
+int tls_conn_gate(struct tls_conn *c, int fd)
 {
-	pthread_mutex_lock(&c->lock);
-	c->private_fd = fd;
-	__atomic_store_n(&c->fd, fd, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&c->lock);
+	return atomic_exchange(&c->gate, fd);
+}
+
+void tls_conn_moved_locked(struct tls_conn *c)
+{
+	__atomic_store_n(&c->owner, -1, __ATOMIC_RELEASE);
+	__atomic_store_n(&c->fail, TLS_FAIL_MOVED, __ATOMIC_RELAXED);
+	snprintf(c->err, sizeof c->err, "the TLS session was handed to a pump process");
+	/* Sequentially consistent against tls_conn_waiters (shim/pump.c). */
+	__atomic_store_n(&c->state, ST_FAILED, __ATOMIC_SEQ_CST);
+}
+
+bool tls_conn_moved(const struct tls_conn *c)
+{
+	return __atomic_load_n(&c->state, __ATOMIC_SEQ_CST) == ST_FAILED &&
+	       __atomic_load_n(&c->fail, __ATOMIC_RELAXED) == TLS_FAIL_MOVED;
 }
 
 int tls_conn_fd_add(struct tls_conn *c, int fd)
 {
 	int r = 0;
 
-	pthread_mutex_lock(&c->lock);
+	ENTER_OR(c, -1);
 	if (c->nfds == c->fds_cap) {
 		int cap = c->fds_cap ? c->fds_cap * 2 : 2;
 		int *n = realloc(c->fds, (size_t)cap * sizeof *n);
@@ -555,7 +642,7 @@ int tls_conn_fd_add(struct tls_conn *c, int fd)
 		c->fds[c->nfds++] = fd;
 		r = c->nfds;
 	}
-	pthread_mutex_unlock(&c->lock);
+	LEAVE(c);
 	return r;
 }
 
@@ -563,7 +650,9 @@ int tls_conn_fd_remove(struct tls_conn *c, int fd)
 {
 	int left;
 
-	pthread_mutex_lock(&c->lock);
+	/* Reentered: leave the list alone and say others remain, so this
+	 * close sends nothing (the interrupted call then fails on its own). */
+	ENTER_OR(c, 1);
 	for (int i = 0; i < c->nfds; i++) {
 		if (c->fds[i] == fd) {
 			c->fds[i] = c->fds[--c->nfds];
@@ -571,11 +660,25 @@ int tls_conn_fd_remove(struct tls_conn *c, int fd)
 		}
 	}
 	/* The engine's own fd is going away: continue on a duplicate. */
-	if (c->fd == fd && c->nfds > 0 && c->private_fd < 0)
+	if (c->fd == fd && c->nfds > 0)
 		__atomic_store_n(&c->fd, c->fds[0], __ATOMIC_RELEASE);
 	left = c->nfds;
-	pthread_mutex_unlock(&c->lock);
+	LEAVE(c);
 	return left;
+}
+
+void tls_conn_detach_fd(struct tls_conn *c)
+{
+	ENTER_OR(c, );
+	if (c->nfds == 0) {
+		__atomic_store_n(&c->fd, -1, __ATOMIC_RELEASE);
+		if (c->state != ST_FAILED) {
+			c->fail = TLS_FAIL_GONE;
+			snprintf(c->err, sizeof c->err, "the connection's last descriptor was closed");
+			__atomic_store_n(&c->state, ST_FAILED, __ATOMIC_RELEASE);
+		}
+	}
+	LEAVE(c);
 }
 
 /* ---- handshake --------------------------------------------------------- */
@@ -684,12 +787,12 @@ int tls_conn_handshake(struct tls_conn *c)
 {
 	int r;
 
-	pthread_mutex_lock(&c->lock);
+	ENTER_OR(c, TLS_REENTERED);
 	struct err_stash es_;
 	err_stash(&es_);
 	r = handshake_locked(c);
 	err_unstash(&es_);
-	pthread_mutex_unlock(&c->lock);
+	LEAVE(c);
 	return r;
 }
 
@@ -705,13 +808,13 @@ bool tls_conn_handshake_started(const struct tls_conn *c)
 
 void tls_conn_fail(struct tls_conn *c, enum tls_fail why, const char *msg)
 {
-	pthread_mutex_lock(&c->lock);
+	ENTER_OR(c, );
 	if (c->state != ST_FAILED) {
 		c->state = ST_FAILED;
 		c->fail = why;
 		snprintf(c->err, sizeof c->err, "%s", msg);
 	}
-	pthread_mutex_unlock(&c->lock);
+	LEAVE(c);
 }
 
 /* ---- data -------------------------------------------------------------- */
@@ -723,7 +826,7 @@ ssize_t tls_conn_read(struct tls_conn *c, void *buf, size_t len, bool peek)
 	unsigned long snap;
 	int ok;
 
-	pthread_mutex_lock(&c->lock);
+	ENTER_OR(c, TLS_REENTERED);
 	struct err_stash es_;
 	err_stash(&es_);
 	if (!claim(c) || c->state == ST_FAILED) {
@@ -753,7 +856,7 @@ ssize_t tls_conn_read(struct tls_conn *c, void *buf, size_t len, bool peek)
 		(void)flush_locked(c);
 out:
 	err_unstash(&es_);
-	pthread_mutex_unlock(&c->lock);
+	LEAVE(c);
 	return r;
 }
 
@@ -761,9 +864,9 @@ size_t tls_conn_pending(struct tls_conn *c)
 {
 	int n;
 
-	pthread_mutex_lock(&c->lock);
+	ENTER_OR(c, 0);
 	n = c->state == ST_OPEN ? SSL_pending(c->ssl) : 0;
-	pthread_mutex_unlock(&c->lock);
+	LEAVE(c);
 	return n > 0 ? (size_t)n : 0;
 }
 
@@ -773,7 +876,7 @@ ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 	size_t done = 0;
 	ssize_t r;
 
-	pthread_mutex_lock(&c->lock);
+	ENTER_OR(c, TLS_REENTERED);
 	struct err_stash es_;
 	err_stash(&es_);
 	if (!claim(c) || c->state == ST_FAILED) {
@@ -809,7 +912,7 @@ ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 	r = (ssize_t)done;
 out:
 	err_unstash(&es_);
-	pthread_mutex_unlock(&c->lock);
+	LEAVE(c);
 	return r;
 }
 
@@ -817,12 +920,12 @@ int tls_conn_flush(struct tls_conn *c)
 {
 	int r;
 
-	pthread_mutex_lock(&c->lock);
+	ENTER_OR(c, TLS_REENTERED);
 	if (!claim(c))
 		r = TLS_ERR;
 	else
 		r = c->state == ST_FAILED && c->out_off == c->out_len ? TLS_ERR : flush_locked(c);
-	pthread_mutex_unlock(&c->lock);
+	LEAVE(c);
 	return r;
 }
 
@@ -830,25 +933,19 @@ bool tls_conn_has_output(struct tls_conn *c)
 {
 	bool r;
 
-	pthread_mutex_lock(&c->lock);
+	ENTER_OR(c, false);
 	r = c->out_off < c->out_len;
-	pthread_mutex_unlock(&c->lock);
+	LEAVE(c);
 	return r;
 }
 
-int tls_conn_close_notify(struct tls_conn *c)
+/* Under the lock: queue close_notify (once) and try to send it. */
+static int close_notify_locked(struct tls_conn *c)
 {
 	int r = 0;
 
-	pthread_mutex_lock(&c->lock);
-	struct err_stash es_;
-	err_stash(&es_);
-	if (c->owner && c->owner != __atomic_load_n(&self_pid, __ATOMIC_RELAXED)) {
-		/* Inherited from the process that owns it: say nothing. */
-		err_unstash(&es_);
-		pthread_mutex_unlock(&c->lock);
-		return 0;
-	}
+	if (c->owner && c->owner != __atomic_load_n(&self_pid, __ATOMIC_RELAXED))
+		return 0;       /* inherited from the process that owns it: say nothing */
 	if (c->state == ST_OPEN && !c->sent_close) {
 		c->sent_close = true;
 		(void)SSL_shutdown(c->ssl);
@@ -856,16 +953,55 @@ int tls_conn_close_notify(struct tls_conn *c)
 	}
 	if (c->out_off < c->out_len)
 		r = flush_locked(c);
+	return r;
+}
+
+int tls_conn_close_notify(struct tls_conn *c)
+{
+	int r;
+
+	ENTER_OR(c, TLS_REENTERED);
+	struct err_stash es_;
+	err_stash(&es_);
+	r = close_notify_locked(c);
 	err_unstash(&es_);
-	pthread_mutex_unlock(&c->lock);
+	LEAVE(c);
+	return r;
+}
+
+int tls_conn_finish(struct tls_conn *c, int lock_ms)
+{
+	unsigned char b;
+	size_t n;
+	int r;
+
+	if (!xlock_lock_timed(&c->lock, lock_ms))
+		return TLS_REENTERED;
+	struct err_stash es_;
+	err_stash(&es_);
+	if (c->state == ST_OPEN && !c->sent_close && !c->got_close && c->fd >= 0 &&
+	    (!c->owner || c->owner == __atomic_load_n(&self_pid, __ATOMIC_RELAXED))) {
+		/* Take in records the program never sees (TLS 1.3 tickets), so
+		 * the exit is not answered by a RST; a peek leaves data alone. */
+		unsigned long snap = ERR_peek_last_error();
+		c->sys_errno = 0;
+		if (!SSL_peek_ex(c->ssl, &b, 1, &n))
+			(void)classify(c, snap, true);
+	}
+	r = close_notify_locked(c);
+	err_unstash(&es_);
+	LEAVE(c);
 	return r;
 }
 
 void tls_conn_shut_read(struct tls_conn *c)
 {
-	pthread_mutex_lock(&c->lock);
+	if (!xlock_lock_unless_mine(&c->lock)) {
+		__atomic_store_n(&c->rd_shut, true, __ATOMIC_RELAXED);
+		return;
+	}
 	c->rd_shut = true;
-	pthread_mutex_unlock(&c->lock);
+	LEAVE(c);
 }
 
 int tls_conn_poll_read(struct tls_conn *c)
@@ -874,7 +1010,7 @@ int tls_conn_poll_read(struct tls_conn *c)
 	size_t n = 0;
 	int r;
 
-	pthread_mutex_lock(&c->lock);
+	ENTER_OR(c, 1);
 	struct err_stash es_;
 	err_stash(&es_);
 	if (!claim(c) || c->state == ST_FAILED || c->got_close || c->rd_shut) {
@@ -893,7 +1029,7 @@ int tls_conn_poll_read(struct tls_conn *c)
 		r = r == 0 || r == TLS_ERR || r > 0;
 	}
 	err_unstash(&es_);
-	pthread_mutex_unlock(&c->lock);
+	LEAVE(c);
 	return r;
 }
 
@@ -901,7 +1037,7 @@ int tls_conn_poll_write(struct tls_conn *c)
 {
 	int r;
 
-	pthread_mutex_lock(&c->lock);
+	ENTER_OR(c, 1);
 	struct err_stash es_;
 	err_stash(&es_);
 	if (!claim(c) || c->state == ST_FAILED)
@@ -911,7 +1047,7 @@ int tls_conn_poll_write(struct tls_conn *c)
 	else
 		r = flush_locked(c) != TLS_WANT_POLLOUT;
 	err_unstash(&es_);
-	pthread_mutex_unlock(&c->lock);
+	LEAVE(c);
 	return r;
 }
 
@@ -919,14 +1055,14 @@ short tls_conn_kernel_events(struct tls_conn *c)
 {
 	short ev = 0;
 
-	pthread_mutex_lock(&c->lock);
+	ENTER_OR(c, 0);
 	if (c->out_off < c->out_len)
 		ev |= POLLOUT;
 	if (c->state == ST_NEW && c->role == TLS_ROLE_CLIENT)
 		ev |= POLLOUT;           /* the TCP connect completes */
 	else if (c->state == ST_NEW || (c->state == ST_HANDSHAKE && !c->hs_wants_write))
 		ev |= POLLIN;
-	pthread_mutex_unlock(&c->lock);
+	LEAVE(c);
 	return ev;
 }
 
@@ -940,17 +1076,20 @@ int tls_conn_nonblock(struct tls_conn *c)
 {
 	int nb;
 
-	pthread_mutex_lock(&c->lock);
+	ENTER_OR(c, -1);
 	nb = c->nonblock;
-	pthread_mutex_unlock(&c->lock);
+	LEAVE(c);
 	return nb;
 }
 
 void tls_conn_set_nonblock(struct tls_conn *c, int nb)
 {
-	pthread_mutex_lock(&c->lock);
+	if (!xlock_lock_unless_mine(&c->lock)) {
+		__atomic_store_n(&c->nonblock, nb, __ATOMIC_RELAXED);
+		return;
+	}
 	c->nonblock = nb;
-	pthread_mutex_unlock(&c->lock);
+	LEAVE(c);
 }
 
 unsigned long tls_conn_rx_generation(const struct tls_conn *c)
@@ -967,9 +1106,9 @@ size_t tls_conn_read_need(struct tls_conn *c)
 {
 	size_t n;
 
-	pthread_mutex_lock(&c->lock);
+	ENTER_OR(c, 1);
 	n = c->rneed ? c->rneed : 1;
-	pthread_mutex_unlock(&c->lock);
+	LEAVE(c);
 	return n;
 }
 

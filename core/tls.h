@@ -26,6 +26,9 @@
 #define TLS_WANT_POLLIN  (-2)
 #define TLS_WANT_POLLOUT (-3)
 #define TLS_ERR          (-1)
+/* The calling thread already holds this connection's lock: a signal
+ * handler interrupted it inside the engine.  Nothing was done. */
+#define TLS_REENTERED    (-4)
 
 enum tls_role { TLS_ROLE_CLIENT, TLS_ROLE_SERVER };
 
@@ -39,6 +42,8 @@ enum tls_fail {
 	TLS_FAIL_SYSCALL,        /* the socket itself failed: see sys_errno */
 	TLS_FAIL_CLOSED,         /* write after our close_notify */
 	TLS_FAIL_FOREIGN,        /* the session belongs to another process */
+	TLS_FAIL_MOVED,          /* handed to a pump: the fd now names its plaintext end */
+	TLS_FAIL_GONE,           /* the last descriptor was closed */
 };
 
 struct tls_conn;
@@ -56,7 +61,14 @@ void tls_set_process(pid_t pid);
 struct tls_conn *tls_conn_new(int fd, const struct policy_rule *rule, enum tls_role role,
 			      const char *peer_name, const char *peer_desc);
 void tls_conn_ref(struct tls_conn *c);
+/* A reference unless c is being freed (its count is 0): for lock-free
+ * lookups (core/conntab.c).  Objects are type-stable (never returned to
+ * the allocator), so c may be a stale pointer. */
+bool tls_conn_tryref(struct tls_conn *c);
 void tls_conn_unref(struct tls_conn *c);
+/* The calling thread holds c's lock (it is in a signal handler that
+ * interrupted the engine on c). */
+bool tls_conn_reentered(struct tls_conn *c);
 
 /* Drive the handshake: 0 when done, TLS_WANT_*, TLS_ERR. */
 int tls_conn_handshake(struct tls_conn *c);
@@ -82,6 +94,9 @@ bool tls_conn_has_output(struct tls_conn *c);
  * Sends nothing when the handshake never completed or the connection
  * failed. */
 int tls_conn_close_notify(struct tls_conn *c);
+/* At exit: take in unread records, then close_notify, one attempt, never
+ * waiting more than lock_ms for c's lock (TLS_REENTERED: skipped). */
+int tls_conn_finish(struct tls_conn *c, int lock_ms);
 /* After shutdown(SHUT_RD) by the program: reads return 0. */
 void tls_conn_shut_read(struct tls_conn *c);
 
@@ -120,10 +135,10 @@ size_t tls_conn_read_need(struct tls_conn *c);
 int tls_conn_fd_add(struct tls_conn *c, int fd);
 int tls_conn_fd_remove(struct tls_conn *c, int fd);
 
-/* The engine does its I/O on fd, a private duplicate of the socket that
- * only the shim knows (closed with the connection): used for sockets a
- * program inherited, whose fds its C library may close behind our back. */
-void tls_conn_use_private_fd(struct tls_conn *c, int fd);
+/* After the last fd was removed and the session ended: the engine lets
+ * go of the socket (it is about to be closed; its number may be reused),
+ * and any later call fails (TLS_FAIL_GONE). */
+void tls_conn_detach_fd(struct tls_conn *c);
 
 /* The program fds of the session (at most max of them); returns how many. */
 int tls_conn_fds(struct tls_conn *c, int *out, int max);
@@ -132,16 +147,27 @@ int tls_conn_fds(struct tls_conn *c, int *out, int max);
 void tls_conn_set_owner(struct tls_conn *c, pid_t pid);
 pid_t tls_conn_owner(struct tls_conn *c);
 /* Hold the connection across a hand-over to a pump (no thread of the
- * program may use it meanwhile); the pump re-initialises its copy. */
-void tls_conn_hold(struct tls_conn *c);
+ * program may use it meanwhile); the pump re-initialises its copy.
+ * false: this thread holds it already (nothing taken). */
+bool tls_conn_hold(struct tls_conn *c);
+bool tls_conn_hold_timed(struct tls_conn *c, int ms);
 void tls_conn_release(struct tls_conn *c);
 void tls_conn_reinit_after_fork(struct tls_conn *c);
 /* fork prepare (under the registry lock): hold c once, however many fds
  * name it.  false: already held. */
 bool tls_conn_fork_hold(struct tls_conn *c);
 void tls_conn_fork_release(struct tls_conn *c);
-/* Under tls_conn_hold: the session left this process (to pid, or -1). */
-void tls_conn_give_away_locked(struct tls_conn *c, pid_t pid);
+/* Under tls_conn_hold: the session moved to a pump; every later call
+ * fails with TLS_FAIL_MOVED, and the shim then looks the fd up again. */
+void tls_conn_moved_locked(struct tls_conn *c);
+bool tls_conn_moved(const struct tls_conn *c);
+
+/* Kept for the shim's hand-over to a pump: how many of its threads wait
+ * in the kernel for this connection's input (add delta, return the new
+ * count), and an fd whose close tells the pump they have all gone
+ * (exchange: returns the previous one, -1 for none). */
+int tls_conn_waiters(struct tls_conn *c, int delta);
+int tls_conn_gate(struct tls_conn *c, int fd);
 
 int tls_conn_fd(const struct tls_conn *c);
 const struct policy_rule *tls_conn_rule(const struct tls_conn *c);

@@ -280,10 +280,14 @@ static int shim_epoll_ctl(struct ep_set *s, int epfd, int op, int fd, struct epo
 	struct epoll_event kev;
 	int r;
 
+	/* Classified before the instance's lock is taken (lock order). */
+	if (op != EPOLL_CTL_DEL && shim_route(fd, &c) != ROUTE_TLS)
+		c = NULL;
 	pthread_mutex_lock(&s->lock);
 	e = entry(s, fd, op == EPOLL_CTL_ADD);
 	if (!e) {
 		pthread_mutex_unlock(&s->lock);
+		tls_conn_unref(c);
 		if (op == EPOLL_CTL_ADD) {
 			errno = ENOMEM;
 			return -1;
@@ -302,11 +306,10 @@ static int shim_epoll_ctl(struct ep_set *s, int epfd, int op, int fd, struct epo
 	}
 	if (!ev) {
 		pthread_mutex_unlock(&s->lock);
+		tls_conn_unref(c);
 		errno = EFAULT;
 		return -1;
 	}
-	if (conntab_maybe(fd))
-		c = conntab_get(fd);
 	{
 		struct ep_entry ne = { .present = true, .tls = c != NULL, .events = ev->events,
 				       .data = ev->data };
@@ -453,7 +456,7 @@ static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, 
 
 			if (!e || !e->present)
 				continue;         /* removed meanwhile */
-			c = conntab_maybe(fd) ? conntab_get(fd) : NULL;
+			c = conntab_get(fd);
 			if (!c) {
 				n = emit(out, n, max, fd, kbuf[i].events, e->data, slots, n);
 				continue;

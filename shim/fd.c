@@ -1,14 +1,26 @@
 /* shim/fd.c — the calls that create, copy and end fds: socket(), close(),
- * shutdown(), close_range(), dup(), dup2(), dup3(), fcntl(F_DUPFD*).
+ * shutdown(), close_range(), closefrom(), dup(), dup2(), dup3(),
+ * fcntl(F_DUPFD*), fdopen(), and every call that hands out a new number.
  *
  * A duplicate of a TLS fd shares its session (the kernel socket is the
  * same): it goes into the table too, so nothing written through it can
- * leave in clear, and close_notify waits for the last close. */
+ * leave in clear, and close_notify waits for the last close.
+ *
+ * close() of a TLS fd leaves a tombstone (CLOSING) in the table until the
+ * real close() has returned: another thread's write() racing the close
+ * fails with EBADF, as on a closed socket, and never reaches the C
+ * library while the session's close_notify is on its way. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <unistd.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/pidfd.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <linux/close_range.h>
 
 #include "core/log.h"
@@ -20,10 +32,10 @@
  * and must not turn this new file's I/O into TLS. */
 static int fresh(int fd)
 {
-	if (fd >= 0 && conntab_maybe(fd)) {
+	if (fd >= 0) {
 		int saved = errno;
-		conntab_forget(fd);
 		shim_epoll_fds_closed(fd, fd);
+		conntab_set(fd, CT_PLAIN);
 		errno = saved;
 	}
 	return fd;
@@ -31,141 +43,285 @@ static int fresh(int fd)
 
 SHIM_EXPORT int socket(int domain, int type, int proto)
 {
-	int fd = REAL(socket)(domain, type, proto);
+	/* Not connected yet: connect() (or accept() on it) decides. */
+	return fresh(REAL(socket)(domain, type, proto));
+}
 
-	/* A number the kernel hands out again was closed behind our back
-	 * (e.g. glibc-internal close): whatever we knew of it is stale. */
-	return fresh(fd);
+/* ---- close --------------------------------------------------------------- */
+
+/* A number the program closes is unknown again once closed. */
+static int close_plain(int fd, uintptr_t v)
+{
+	int r = REAL(close)(fd);
+
+	if (v != CT_UNSEEN) {
+		int saved = errno;
+		(void)conntab_cas(fd, v, CT_UNSEEN);
+		errno = saved;
+	}
+	return r;
 }
 
 SHIM_EXPORT int close(int fd)
 {
-	struct tls_conn *c;
+	uintptr_t v = conntab_load(fd);
 
+	if (v == CT_OWN || conntab_is_closing(v)) {
+		/* Ours (never the program's to close), or a close of this very
+		 * fd already running in another thread. */
+		errno = EBADF;
+		return -1;
+	}
 	shim_epoll_forget(fd);
 	shim_epoll_fds_closed(fd, fd);
-	if (!conntab_maybe(fd) || !(c = conntab_detach(fd)))
-		return REAL(close)(fd);
-	return shim_tls_close(fd, c);
+	if (conntab_is_tls(v))
+		return shim_tls_close(fd);
+	return close_plain(fd, v);
+}
+
+SHIM_EXPORT int __close(int fd)
+{
+	return close(fd);
 }
 
 SHIM_EXPORT int shutdown(int fd, int how)
 {
-	struct tls_conn *c;
-	int r;
-
-	if (!conntab_maybe(fd) || !(c = conntab_get(fd)))
-		return REAL(shutdown)(fd, how);
-	r = shim_tls_shutdown(c, how);
-	tls_conn_unref(c);
-	return r;
+	SHIM_DISPATCH(fd, REAL(shutdown)(fd, how), shim_tls_shutdown(c, how));
 }
 
-/* fds first..last stop naming their sessions (closed, or about to be
- * replaced): each session's last fd sends close_notify, and with linger
- * the socket then lingers as after close().  The caller closes the fds. */
-void shim_release_fds(int first, int last, bool linger)
-{
-	size_t high = conntab_high();
+/* close_range()/closefrom(): every TLS session among the fds ends as if
+ * each were closed (tombstones, close_notify from the last fd of each),
+ * then one real close over the range, around the shim's own fds. */
+struct range_close {
+	int fds[256];
+	struct tls_conn *conns[256];
+	int n;
+	bool more;
+};
 
-	for (size_t fd = first < 0 ? 0 : (size_t)first; fd < high && fd <= (size_t)last; fd++) {
-		struct tls_conn *c;
-		if (conntab_maybe((int)fd) && (c = conntab_detach((int)fd))) {
-			if (shim_tls_release((int)fd, c) && linger && !tls_conn_failed(c))
-				shim_linger((int)fd);
-			tls_conn_unref(c);
-		}
+static void begin_one(int fd, struct tls_conn *c, void *arg)
+{
+	struct range_close *rc = arg;
+	struct tls_conn *mine;
+
+	(void)c;
+	if (rc->n == 256) {
+		rc->more = true;
+		return;
 	}
+	if ((mine = conntab_begin_close(fd))) {
+		shim_tls_close_begin(fd, mine);
+		rc->fds[rc->n] = fd;
+		rc->conns[rc->n++] = mine;
+	}
+}
+
+static void forget_range(unsigned int first, unsigned int last)
+{
+	size_t h = conntab_high();
+
+	for (size_t fd = first; fd < h && fd <= last; fd++) {
+		uintptr_t v = conntab_load((int)fd);
+		if (v != CT_UNSEEN && v != CT_OWN && !(v > CT_TAGS && !(v & CT_PASS_BIT)))
+			(void)conntab_cas((int)fd, v, CT_UNSEEN);
+	}
+}
+
+static int shim_close_range(unsigned int first, unsigned int last, int flags)
+{
+	int saved = errno, r;
+	int hi = last > 0x7fffffff ? 0x7fffffff : (int)last;
+	struct range_close rc;
+
+	if (first > last) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* With CLOSE_RANGE_CLOEXEC nothing closes now: exec will, and the
+	 * image that ran us is gone by then (exec hands sessions over first). */
+	if (flags & CLOSE_RANGE_CLOEXEC)
+		return shim_own_close_range(first, last, flags);
+	shim_epoll_fds_closed((int)first, hi);
+	do {
+		rc.n = 0;
+		rc.more = false;
+		conntab_each_conn((int)first, hi, begin_one, &rc);
+		r = shim_own_close_range(first, last, flags);
+		for (int i = 0; i < rc.n; i++)
+			shim_tls_close_end(rc.fds[i], rc.conns[i]);
+	} while (rc.more && r == 0);
+	if (r == 0) {
+		forget_range(first, last);
+		errno = saved;
+	}
+	return r;
 }
 
 SHIM_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 {
-	int saved = errno;
-
-	/* With CLOSE_RANGE_CLOEXEC nothing closes now: exec will, and the
-	 * image that ran us is gone by then. */
-	if (!(flags & CLOSE_RANGE_CLOEXEC)) {
-		int hi = last > 0x7fffffff ? 0x7fffffff : (int)last;
-		shim_release_fds((int)first, hi, false);
-		shim_epoll_fds_closed((int)first, hi);
-	}
-	errno = saved;
-	return REAL(close_range)(first, last, flags);
+	return shim_close_range(first, last, flags);
 }
 
-/* newfd is now a copy of oldfd; share oldfd's session, if any. */
-static int share(int oldfd, int newfd)
+SHIM_EXPORT void closefrom(int low)
+{
+	int saved = errno;
+
+	if (low < 0)
+		low = 0;
+	if (shim_close_range((unsigned)low, ~0U, 0) < 0) {
+		/* Kernels without close_range: one fd at a time, as glibc does. */
+		size_t h = conntab_high();
+		for (size_t fd = (size_t)low; fd < h; fd++)
+			if (conntab_load((int)fd) != CT_OWN)
+				(void)close((int)fd);
+	}
+	errno = saved;
+}
+
+/* ---- duplicates ------------------------------------------------------ */
+
+/* newfd is now a copy of oldfd, whose word was v (classified: never
+ * UNSEEN for a socket of interest): share what oldfd is. */
+static int share(int oldfd, int newfd, uintptr_t v)
 {
 	struct tls_conn *c;
 
 	if (newfd < 0 || oldfd == newfd)
 		return newfd;
-	fresh(newfd);
-	if (!conntab_maybe(oldfd) || !(c = conntab_get(oldfd)))
+	shim_epoll_fds_closed(newfd, newfd);
+	if (v == CT_PUMPED) {
+		*conntab_pumped(newfd) = *conntab_pumped(oldfd);
+		conntab_set(newfd, CT_PUMPED);
 		return newfd;
+	}
+	if (!conntab_is_tls(v) || !(c = conntab_get(oldfd))) {
+		conntab_set(newfd, v == CT_REFUSED ? CT_REFUSED : v == CT_UNSEEN ? CT_UNSEEN : CT_PLAIN);
+		return newfd;
+	}
 	if (tls_conn_fd_add(c, newfd) < 0 || conntab_attach(newfd, c) < 0) {
 		/* Never leave a copy of a TLS socket that writes in clear. */
-		log_error("%s: cannot track duplicate fd %d of a TLS connection; closing it",
-			  tls_conn_peer(c), newfd);
+		log_error("%s rule \"%s\": cannot track duplicate fd %d of a TLS connection; closing it",
+			  tls_conn_peer(c), tls_conn_rule(c)->name, newfd);
 		tls_conn_fd_remove(c, newfd);
 		tls_conn_unref(c);
 		REAL(close)(newfd);
 		errno = EMFILE;
 		return -1;
 	}
+	/* The table holds the reference now.  On 0, 1 or 2, stdio reaches it. */
+	c = conntab_get(newfd);
+	if (c) {
+		shim_tls_placed(newfd, c);
+		tls_conn_unref(c);
+	}
 	return newfd;
+}
+
+/* The word of an fd about to be duplicated, classified first: two
+ * classifications of one socket under two numbers would make two
+ * sessions of it.  -1 with errno for a number that cannot be used. */
+static int dup_source(int fd, uintptr_t *v)
+{
+	struct tls_conn *c;
+
+	switch (shim_route(fd, &c)) {
+	case ROUTE_ERR:
+		return -1;
+	case ROUTE_TLS:
+		tls_conn_unref(c);
+		break;
+	}
+	*v = conntab_load(fd);
+	return 0;
 }
 
 /* dup2/dup3 close newfd first: that ends newfd's own session use. */
 static void drop_target(int oldfd, int newfd)
 {
-	if (oldfd != newfd) {
-		shim_epoll_fds_closed(newfd, newfd);
-		shim_release_fds(newfd, newfd, false);
+	uintptr_t v = conntab_load(newfd);
+
+	if (oldfd == newfd)
+		return;
+	if (v == CT_OWN) {
+		shim_own_dodge(newfd);
+		return;
+	}
+	shim_epoll_fds_closed(newfd, newfd);
+	if (conntab_is_tls(v)) {
+		struct tls_conn *c = conntab_begin_close(newfd);
+		if (c) {
+			shim_tls_close_begin(newfd, c);
+			/* dup2 closes it; the tombstone goes when the copy lands. */
+			shim_tls_close_end(newfd, c);
+		}
 	}
 }
 
 SHIM_EXPORT int dup(int fd)
 {
-	return share(fd, REAL(dup)(fd));
+	uintptr_t v;
+
+	if (dup_source(fd, &v) < 0)
+		return -1;
+	return share(fd, REAL(dup)(fd), v);
 }
 
 SHIM_EXPORT int dup2(int oldfd, int newfd)
 {
 	int saved = errno;
+	uintptr_t v;
 
-	if (fcntl(oldfd, F_GETFD) < 0)
+	if (dup_source(oldfd, &v) < 0 || REAL(fcntl)(oldfd, F_GETFD) < 0)
 		return -1;              /* EBADF, and newfd untouched */
 	drop_target(oldfd, newfd);
 	errno = saved;
-	return share(oldfd, REAL(dup2)(oldfd, newfd));
+	if (newfd == 2)
+		log_stderr_replaced();
+	return share(oldfd, REAL(dup2)(oldfd, newfd), v);
+}
+
+SHIM_EXPORT int __dup2(int oldfd, int newfd)
+{
+	return dup2(oldfd, newfd);
 }
 
 SHIM_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
 	int saved = errno;
+	uintptr_t v;
 
 	if (oldfd == newfd) {
 		errno = EINVAL;
 		return -1;
 	}
-	if (fcntl(oldfd, F_GETFD) < 0)
+	if (dup_source(oldfd, &v) < 0 || REAL(fcntl)(oldfd, F_GETFD) < 0)
 		return -1;
 	drop_target(oldfd, newfd);
 	errno = saved;
-	return share(oldfd, REAL(dup3)(oldfd, newfd, flags));
+	if (newfd == 2)
+		log_stderr_replaced();
+	return share(oldfd, REAL(dup3)(oldfd, newfd, flags), v);
 }
 
 /* fcntl's third argument is an int or a pointer; on the ABIs glibc
  * supports, passing it on as a pointer-sized value is exact. */
 static int shim_fcntl(int (*real_fn)(int, int, ...), int fd, int cmd, void *arg)
 {
-	int r = real_fn(fd, cmd, arg);
+	uintptr_t v = conntab_load(fd);
 	struct tls_conn *c;
+	int r;
 
-	if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && r >= 0)
-		return share(fd, r);
-	if (cmd == F_SETFL && r == 0 && conntab_maybe(fd) && (c = conntab_get(fd))) {
+	if (v == CT_OWN || conntab_is_closing(v)) {
+		errno = EBADF;
+		return -1;
+	}
+	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) {
+		if (dup_source(fd, &v) < 0)
+			return -1;
+		return share(fd, real_fn(fd, cmd, arg), v);
+	}
+	r = real_fn(fd, cmd, arg);
+	if (cmd == F_SETFL && r == 0 && conntab_is_tls(v) && (c = conntab_get(fd))) {
 		tls_conn_set_nonblock(c, ((long)arg & O_NONBLOCK) != 0);
 		tls_conn_unref(c);
 	}
@@ -173,6 +329,17 @@ static int shim_fcntl(int (*real_fn)(int, int, ...), int fd, int cmd, void *arg)
 }
 
 SHIM_EXPORT int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return shim_fcntl(REAL(fcntl), fd, cmd, arg);
+}
+
+SHIM_EXPORT int __fcntl(int fd, int cmd, ...)
 {
 	va_list ap;
 	void *arg;
@@ -197,147 +364,116 @@ SHIM_EXPORT int fcntl64(int fd, int cmd, ...)
 /* stdio writes through the C library's internal write, which no preload
  * can see: a FILE on a TLS fd goes through a pump (pump.c), so the FILE
  * gets a plaintext socket and the wire stays TLS. */
-SHIM_EXPORT FILE *fdopen(int fd, const char *mode)
+static int fdopen_tls(struct tls_conn *c)
 {
-	struct tls_conn *c;
+	int r = shim_pump(c);
 
-	if (conntab_maybe(fd) && (c = conntab_get(fd))) {
-		int r = shim_pump(c);
-		if (r < 0)
-			log_error("%s rule \"%s\": fdopen(): cannot start a pump for stdio; refused",
-				  tls_conn_peer(c), tls_conn_rule(c)->name);
-		tls_conn_unref(c);
-		if (r < 0) {
-			errno = EOPNOTSUPP;
-			return NULL;
-		}
+	if (r < 0) {
+		log_error("%s rule \"%s\": fdopen(): cannot start a pump for stdio; refused",
+			  tls_conn_peer(c), tls_conn_rule(c)->name);
+		errno = EOPNOTSUPP;
 	}
-	return REAL(fdopen)(fd, mode);
+	return r;
 }
 
-SHIM_EXPORT void closefrom(int low)
+SHIM_EXPORT FILE *fdopen(int fd, const char *mode)
 {
-	int saved = errno;
+	for (;;) {
+		struct tls_conn *c;
 
-	shim_release_fds(low, 0x7fffffff, false);
-	shim_epoll_fds_closed(low, 0x7fffffff);
-	errno = saved;
-	REAL(closefrom)(low);
+		switch (shim_route(fd, &c)) {
+		case ROUTE_PASS:
+			return REAL(fdopen)(fd, mode);
+		case ROUTE_ERR:
+			return NULL;
+		}
+		if (fdopen_tls(c) < 0) {
+			tls_conn_unref(c);
+			return NULL;
+		}
+		tls_conn_unref(c);      /* the fd is the pump's plaintext end now */
+	}
 }
 
 /* FIONREAD on a TLS fd counts plaintext the program can read now. */
+static int tls_ioctl(struct tls_conn *c, int fd, unsigned long req, void *arg)
+{
+	if (req == FIONREAD) {
+		*(int *)arg = shim_tls_readable(c);
+		return 0;
+	}
+	if (req == FIONBIO) {
+		int r = REAL(ioctl)(fd, req, arg);
+		if (r == 0)
+			tls_conn_set_nonblock(c, *(int *)arg != 0);
+		return r;
+	}
+	return REAL(ioctl)(fd, req, arg);
+}
+
 SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
 {
-	struct tls_conn *c;
 	va_list ap;
 	void *arg;
 
 	va_start(ap, req);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	if (req == FIONREAD && arg && conntab_maybe(fd) && (c = conntab_get(fd))) {
-		int n = tls_conn_handshake_done(c) ? (int)tls_conn_pending(c) : 0;
-		if (!n && tls_conn_handshake_done(c) && tls_conn_poll_read(c))
-			n = (int)tls_conn_pending(c);
-		tls_conn_unref(c);
-		*(int *)arg = n;
-		return 0;
+	if (!(req == FIONREAD || req == FIONBIO) || !arg) {
+		uintptr_t v = conntab_load(fd);
+		if (v == CT_OWN) {
+			errno = EBADF;
+			return -1;
+		}
+		return REAL(ioctl)(fd, req, arg);
 	}
-	if (req == FIONBIO && arg && conntab_maybe(fd) && (c = conntab_get(fd))) {
-		int r = REAL(ioctl)(fd, req, arg);
-		if (r == 0)
-			tls_conn_set_nonblock(c, *(int *)arg != 0);
-		tls_conn_unref(c);
-		return r;
-	}
-	return REAL(ioctl)(fd, req, arg);
+	SHIM_DISPATCH(fd, REAL(ioctl)(fd, req, arg), tls_ioctl(c, fd, req, arg));
 }
+
+/* ---- other calls that hand out numbers --------------------------------- */
 
 static mode_t mode_arg(int flags, va_list ap)
 {
 	return (flags & O_CREAT) || (flags & __O_TMPFILE) == __O_TMPFILE ? (mode_t)va_arg(ap, int) : 0;
 }
 
+#define OPEN_WRAPPER(name, ...) do {                    \
+		va_list ap;                             \
+		mode_t m;                               \
+		va_start(ap, flags);                    \
+		m = mode_arg(flags, ap);                \
+		va_end(ap);                             \
+		return fresh(REAL(name)(__VA_ARGS__, m)); \
+	} while (0)
+
 SHIM_EXPORT int open(const char *path, int flags, ...)
 {
-	va_list ap;
-	mode_t m;
+	OPEN_WRAPPER(open, path, flags);
+}
 
-	va_start(ap, flags);
-	m = mode_arg(flags, ap);
-	va_end(ap);
-	return fresh(REAL(open)(path, flags, m));
+SHIM_EXPORT int __open(const char *path, int flags, ...)
+{
+	OPEN_WRAPPER(open, path, flags);
 }
 
 SHIM_EXPORT int open64(const char *path, int flags, ...)
 {
-	va_list ap;
-	mode_t m;
+	OPEN_WRAPPER(open64, path, flags);
+}
 
-	va_start(ap, flags);
-	m = mode_arg(flags, ap);
-	va_end(ap);
-	return fresh(REAL(open64)(path, flags, m));
+SHIM_EXPORT int __open64(const char *path, int flags, ...)
+{
+	OPEN_WRAPPER(open64, path, flags);
 }
 
 SHIM_EXPORT int openat(int dir, const char *path, int flags, ...)
 {
-	va_list ap;
-	mode_t m;
-
-	va_start(ap, flags);
-	m = mode_arg(flags, ap);
-	va_end(ap);
-	return fresh(REAL(openat)(dir, path, flags, m));
+	OPEN_WRAPPER(openat, dir, path, flags);
 }
 
 SHIM_EXPORT int openat64(int dir, const char *path, int flags, ...)
 {
-	va_list ap;
-	mode_t m;
-
-	va_start(ap, flags);
-	m = mode_arg(flags, ap);
-	va_end(ap);
-	return fresh(REAL(openat64)(dir, path, flags, m));
-}
-
-SHIM_EXPORT int pipe(int p[2])
-{
-	int r = REAL(pipe)(p);
-
-	if (r == 0) {
-		fresh(p[0]);
-		fresh(p[1]);
-	}
-	return r;
-}
-
-SHIM_EXPORT int pipe2(int p[2], int flags)
-{
-	int r = REAL(pipe2)(p, flags);
-
-	if (r == 0) {
-		fresh(p[0]);
-		fresh(p[1]);
-	}
-	return r;
-}
-
-SHIM_EXPORT int socketpair(int d, int t, int pr, int sv[2])
-{
-	int r = REAL(socketpair)(d, t, pr, sv);
-
-	if (r == 0) {
-		fresh(sv[0]);
-		fresh(sv[1]);
-	}
-	return r;
-}
-
-SHIM_EXPORT int eventfd(unsigned int v, int flags)
-{
-	return fresh(REAL(eventfd)(v, flags));
+	OPEN_WRAPPER(openat64, dir, path, flags);
 }
 
 SHIM_EXPORT int __open_2(const char *path, int flags)
@@ -348,4 +484,98 @@ SHIM_EXPORT int __open_2(const char *path, int flags)
 SHIM_EXPORT int __open64_2(const char *path, int flags)
 {
 	return fresh(REAL(__open64_2)(path, flags));
+}
+
+SHIM_EXPORT int __openat_2(int dir, const char *path, int flags)
+{
+	return fresh(REAL(openat)(dir, path, flags));
+}
+
+SHIM_EXPORT int __openat64_2(int dir, const char *path, int flags)
+{
+	return fresh(REAL(openat64)(dir, path, flags));
+}
+
+SHIM_EXPORT int creat(const char *path, mode_t mode)
+{
+	return fresh(REAL(open)(path, O_CREAT | O_WRONLY | O_TRUNC, mode));
+}
+
+SHIM_EXPORT int creat64(const char *path, mode_t mode)
+{
+	return fresh(REAL(open64)(path, O_CREAT | O_WRONLY | O_TRUNC, mode));
+}
+
+static int fresh2(int r, int p[2])
+{
+	if (r == 0) {
+		fresh(p[0]);
+		fresh(p[1]);
+	}
+	return r;
+}
+
+SHIM_EXPORT int pipe(int p[2])
+{
+	return fresh2(REAL(pipe)(p), p);
+}
+
+SHIM_EXPORT int __pipe(int p[2])
+{
+	return fresh2(REAL(pipe)(p), p);
+}
+
+SHIM_EXPORT int pipe2(int p[2], int flags)
+{
+	return fresh2(REAL(pipe2)(p, flags), p);
+}
+
+SHIM_EXPORT int socketpair(int d, int t, int pr, int sv[2])
+{
+	return fresh2(REAL(socketpair)(d, t, pr, sv), sv);
+}
+
+SHIM_EXPORT int eventfd(unsigned int v, int flags)
+{
+	return fresh(REAL(eventfd)(v, flags));
+}
+
+SHIM_EXPORT int signalfd(int fd, const sigset_t *mask, int flags)
+{
+	int r = REAL(signalfd)(fd, mask, flags);
+	return fd == -1 ? fresh(r) : r;
+}
+
+SHIM_EXPORT int timerfd_create(int clock, int flags)
+{
+	return fresh(REAL(timerfd_create)(clock, flags));
+}
+
+SHIM_EXPORT int memfd_create(const char *name, unsigned int flags)
+{
+	return fresh(REAL(memfd_create)(name, flags));
+}
+
+SHIM_EXPORT int inotify_init(void)
+{
+	return fresh(REAL(inotify_init)());
+}
+
+SHIM_EXPORT int inotify_init1(int flags)
+{
+	return fresh(REAL(inotify_init1)(flags));
+}
+
+/* A descriptor taken from another process: classified like one received
+ * with SCM_RIGHTS. */
+SHIM_EXPORT int pidfd_getfd(int pidfd, int target, unsigned int flags)
+{
+	int fd = REAL(pidfd_getfd)(pidfd, target, flags);
+
+	if (fd >= 0) {
+		int saved = errno;
+		shim_fd_arrived(fd);
+		errno = saved;
+	}
+	return fd;
 }

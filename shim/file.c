@@ -59,26 +59,13 @@ static ssize_t tls_sendfile(struct tls_conn *c, int in, off64_t *off, size_t cou
 
 SHIM_EXPORT ssize_t sendfile64(int out, int in, off64_t *off, size_t count)
 {
-	struct tls_conn *c;
-	ssize_t r;
-
-	if (!conntab_maybe(out) || !(c = conntab_get(out)))
-		return REAL(sendfile64)(out, in, off, count);
-	r = tls_sendfile(c, in, off, count);
-	tls_conn_unref(c);
-	return r;
+	SHIM_DISPATCH(out, REAL(sendfile64)(out, in, off, count), tls_sendfile(c, in, off, count));
 }
 
 SHIM_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t count)
 {
-	struct tls_conn *c;
-	ssize_t r;
-
-	if (!conntab_maybe(out) || !(c = conntab_get(out)))
-		return REAL(sendfile)(out, in, off, count);
-	r = tls_sendfile(c, in, (off64_t *)off, count);
-	tls_conn_unref(c);
-	return r;
+	SHIM_DISPATCH(out, REAL(sendfile)(out, in, off, count),
+		      tls_sendfile(c, in, (off64_t *)off, count));
 }
 
 /* splice() from a pipe into a TLS socket: the bytes are read from the
@@ -109,8 +96,7 @@ static ssize_t tls_splice_in(struct tls_conn *c, int in, size_t len, unsigned in
 			errno = EAGAIN;
 			return -1;
 		}
-		struct pollfd p = { .fd = tls_conn_fd(c), .events = POLLOUT };
-		if (REAL(poll)(&p, 1, -1) < 0 && errno != EINTR)
+		if (shim_wait(c, tls_conn_fd(c), POLLOUT, -1) < 0)
 			return -1;
 	}
 	if (flags & SPLICE_F_NONBLOCK) {
@@ -134,28 +120,24 @@ static ssize_t tls_splice_in(struct tls_conn *c, int in, size_t len, unsigned in
 	return sent;
 }
 
+static ssize_t tls_splice_out(struct tls_conn *c)
+{
+	log_info("%s rule \"%s\": splice() out of a TLS connection: EINVAL (use read)",
+		 tls_conn_peer(c), tls_conn_rule(c)->name);
+	errno = EINVAL;
+	return -1;
+}
+
+static ssize_t splice_from(int in, off64_t *off_in, int out, off64_t *off_out, size_t len,
+			   unsigned int flags)
+{
+	SHIM_DISPATCH(in, REAL(splice)(in, off_in, out, off_out, len, flags), tls_splice_out(c));
+}
+
 SHIM_EXPORT ssize_t splice(int in, off64_t *off_in, int out, off64_t *off_out, size_t len,
 			   unsigned int flags)
 {
-	struct tls_conn *c;
-	ssize_t r;
-
-	if (conntab_maybe(out) && (c = conntab_get(out))) {
-		if (off_in || off_out) {
-			errno = ESPIPE;      /* a pipe and a socket take no offsets */
-			r = -1;
-		} else {
-			r = tls_splice_in(c, in, len, flags);
-		}
-		tls_conn_unref(c);
-		return r;
-	}
-	if (conntab_maybe(in) && (c = conntab_get(in))) {
-		log_info("%s rule \"%s\": splice() out of a TLS connection: EINVAL (use read)",
-			 tls_conn_peer(c), tls_conn_rule(c)->name);
-		tls_conn_unref(c);
-		errno = EINVAL;
-		return -1;
-	}
-	return REAL(splice)(in, off_in, out, off_out, len, flags);
+	SHIM_DISPATCH(out, splice_from(in, off_in, out, off_out, len, flags),
+		      (off_in || off_out) ? (errno = ESPIPE, -1)   /* a pipe and a socket take no offsets */
+					  : tls_splice_in(c, in, len, flags));
 }

@@ -1,11 +1,19 @@
 /* shim/init.c — start-up: resolve libc, read the environment, load the
  * policy.  A policy that cannot be used stops the program here, before
- * main() runs, so it never runs with plaintext where TLS was asked for. */
+ * main() runs, so it never runs with plaintext where TLS was asked for.
+ *
+ * The first call that needs the policy initialises the library, from any
+ * thread, even one that arrives before our constructor (another shared
+ * library's constructor runs before a preloaded one's): calls never pass
+ * through unchecked because the policy was not loaded yet.  The thread
+ * that initialises may re-enter our wrappers (OpenSSL and libconfig open
+ * and read files): those calls go straight to the C library. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "core/log.h"
 #include "shim/shim.h"
@@ -14,6 +22,15 @@
 #define DEFAULT_POLICY "/etc/tlsshim.conf"
 
 const struct policy *shim_policy;
+_Atomic bool shim_ready;
+_Atomic bool shim_exiting;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static __thread int init_depth __attribute__((tls_model("initial-exec")));
+
+bool shim_initialising(void)
+{
+	return init_depth > 0;
+}
 
 static void refuse_to_start(const struct policy_error *err)
 {
@@ -35,51 +52,67 @@ static void refuse_to_start(const struct policy_error *err)
 static void before_fork(void)
 {
 	/* The global lock order (docs/locking.md). */
+	shim_classify_fork_lock();
 	shim_epoll_fork_lock();
 	conntab_fork_lock();
 	shim_linger_fork_lock();
 	shim_names_fork_lock();
+	shim_own_fork_lock();
 }
 
 static void after_fork_parent(void)
 {
+	shim_own_fork_unlock();
 	shim_names_fork_unlock();
 	shim_linger_fork_unlock();
 	conntab_fork_unlock();
 	shim_epoll_fork_unlock();
+	shim_classify_fork_unlock();
 }
 
 static void after_fork_child(void)
 {
+	shim_own_fork_unlock();
 	shim_names_fork_unlock();
 	shim_linger_fork_unlock();
 	conntab_fork_unlock();
 	shim_epoll_fork_unlock();
+	shim_classify_fork_unlock();
 	tls_set_process(getpid());
 	log_after_fork();
+	shim_pump_after_fork_child();
 }
 
-__attribute__((constructor)) static void shim_init(void)
+static void do_init(void)
 {
-	const char *path = getenv("TLSSHIM_CONFIG");
+	/* In secure-execution mode (set-user-ID programs) the environment is
+	 * the caller's: secure_getenv() ignores it, so a setuid program never
+	 * reads a policy or writes a log file an unprivileged user named. */
+	const char *path = secure_getenv("TLSSHIM_CONFIG");
 	struct policy_error err;
 	struct policy *p;
 
+	init_depth++;
 	real_init();
-	log_init();
-	tls_set_process(getpid());
-	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 	if (conntab_init() < 0) {
 		struct policy_error e = { .line = 0 };
 		snprintf(e.file, sizeof e.file, "%s", path ? path : DEFAULT_POLICY);
 		snprintf(e.msg, sizeof e.msg, "cannot allocate the connection table");
 		refuse_to_start(&e);
 	}
+	log_init(shim_own_cell);
+	shim_signal_init();
+	shim_wait_init();
+	tls_set_process(getpid());
+	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+	if (getenv("TLSSHIM_CONFIG") && !path)
+		log_warn("secure-execution mode (set-user-ID or set-group-ID program): TLSSHIM_CONFIG"
+			 " and TLSSHIM_LOG_FILE from the environment are ignored");
 	if (!path || !*path) {
 		if (access(DEFAULT_POLICY, F_OK) != 0) {
 			log_info("TLSSHIM_CONFIG is not set and %s does not exist: inactive,"
 				 " every socket stays plain", DEFAULT_POLICY);
-			return;
+			goto done;
 		}
 		path = DEFAULT_POLICY;
 	}
@@ -88,8 +121,26 @@ __attribute__((constructor)) static void shim_init(void)
 		refuse_to_start(&err);
 	shim_policy = p;
 	log_info("policy %s: %zu rule%s loaded", path, p->nrules, p->nrules == 1 ? "" : "s");
-	shim_adopt_inherited();
 	/* atexit runs in reverse: close_notify first, then the linger wait. */
 	shim_linger_install();
 	shim_exit_handler_install();
+done:
+	__atomic_store_n(&shim_ready, true, __ATOMIC_RELEASE);
+	/* Inherited sockets (inetd style, exec'd services) are classified now,
+	 * before the program can touch them. */
+	if (shim_policy)
+		shim_adopt_inherited();
+	init_depth--;
+}
+
+void shim_init_slow(void)
+{
+	if (init_depth)
+		return;         /* our own calls while initialising */
+	pthread_once(&init_once, do_init);
+}
+
+__attribute__((constructor)) static void shim_init(void)
+{
+	shim_ensure_init();
 }

@@ -1,22 +1,19 @@
 /* shim/io.c — the read and write families.  Each entry point is the fast
- * path (one table lookup; plain fds go straight to libc) and a call into
- * shim/tlsio.c for TLS fds. */
+ * path (one table load; pass-through fds go straight to libc) and a call
+ * into shim/tlsio.c for TLS fds.
+ *
+ * glibc also exports some of these under a second name (__read, __write,
+ * __send, __recv, ...): a program or library that calls that name must
+ * meet the same wrapper, so those are defined here too. */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/uio.h>
 
 #include "core/log.h"
 
 #include "shim/shim.h"
-
-/* Run EXPR with a reference to fd's connection in `c`, or PLAIN. */
-#define WITH_CONN(fd, PLAIN, EXPR) do {                          \
-		struct tls_conn *c;                              \
-		ssize_t r_;                                      \
-		if (!conntab_maybe(fd) || !(c = conntab_get(fd)))\
-			return PLAIN;                            \
-		r_ = (EXPR);                                     \
-		tls_conn_unref(c);                               \
-		return r_;                                       \
-	} while (0)
 
 /* TCP ignores the address of recvfrom: say so as the kernel does. */
 static void no_addr(socklen_t *alen)
@@ -27,29 +24,29 @@ static void no_addr(socklen_t *alen)
 
 SHIM_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
-	WITH_CONN(fd, REAL(read)(fd, buf, n), shim_tls_recv(c, buf, n, 0));
+	SHIM_DISPATCH(fd, REAL(read)(fd, buf, n), shim_tls_recv(c, buf, n, 0));
 }
 
 SHIM_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
-	WITH_CONN(fd, REAL(write)(fd, buf, n), shim_tls_send(c, buf, n, 0));
+	SHIM_DISPATCH(fd, REAL(write)(fd, buf, n), shim_tls_send(c, buf, n, 0));
 }
 
 SHIM_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
-	WITH_CONN(fd, REAL(recv)(fd, buf, n, flags), shim_tls_recv(c, buf, n, flags));
+	SHIM_DISPATCH(fd, REAL(recv)(fd, buf, n, flags), shim_tls_recv(c, buf, n, flags));
 }
 
 SHIM_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
-	WITH_CONN(fd, REAL(send)(fd, buf, n, flags), shim_tls_send(c, buf, n, flags));
+	SHIM_DISPATCH(fd, REAL(send)(fd, buf, n, flags), shim_tls_send(c, buf, n, flags));
 }
 
 SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
 			     socklen_t *alen)
 {
-	WITH_CONN(fd, REAL(recvfrom)(fd, buf, n, flags, addr, alen),
-		  (no_addr(alen), shim_tls_recv(c, buf, n, flags)));
+	SHIM_DISPATCH(fd, REAL(recvfrom)(fd, buf, n, flags, addr, alen),
+		      (no_addr(alen), shim_tls_recv(c, buf, n, flags)));
 }
 
 /* TCP Fast Open connects and sends data in one call, never calling
@@ -57,19 +54,13 @@ SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sock
  * than put plaintext in the SYN. */
 bool shim_fastopen_refused(int fd, const struct sockaddr *addr, socklen_t alen)
 {
-	const struct policy *p = shim_policy;
-	const struct policy_rule *rule;
-	struct sockaddr_storage ss;
+	struct shim_verdict v;
 
-	if (!p || !p->has[POLICY_CONNECT] || !addr || alen < sizeof(sa_family_t) ||
-	    (addr->sa_family != AF_INET && addr->sa_family != AF_INET6) || !shim_is_tcp(fd))
+	shim_ensure_init();
+	if (!shim_resolve_connect(fd, addr, alen, &v) || v.rule->action == POLICY_PLAIN)
 		return false;
-	alen = shim_norm_addr(addr, alen, &ss);
-	rule = policy_match(p, POLICY_CONNECT, (struct sockaddr *)&ss, alen);
-	if (!rule || rule->action == POLICY_PLAIN)
-		return false;
-	log_warn("rule \"%s\": TCP Fast Open (MSG_FASTOPEN) to a TLS destination is not supported;"
-		 " refused", rule->name);
+	log_warn("%s rule \"%s\": TCP Fast Open (MSG_FASTOPEN) to a TLS destination is not supported;"
+		 " refused", v.desc, v.rule->name);
 	errno = EOPNOTSUPP;
 	return true;
 }
@@ -79,17 +70,49 @@ SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 {
 	if (__builtin_expect(flags & MSG_FASTOPEN, 0) && shim_fastopen_refused(fd, addr, alen))
 		return -1;
-	WITH_CONN(fd, REAL(sendto)(fd, buf, n, flags, addr, alen), shim_tls_send(c, buf, n, flags));
+	SHIM_DISPATCH(fd, REAL(sendto)(fd, buf, n, flags, addr, alen), shim_tls_send(c, buf, n, flags));
 }
 
 SHIM_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
-	WITH_CONN(fd, REAL(readv)(fd, iov, cnt), shim_tls_recv_iov(c, iov, cnt, 0));
+	SHIM_DISPATCH(fd, REAL(readv)(fd, iov, cnt), shim_tls_recv_iov(c, iov, cnt, 0));
 }
 
 SHIM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
-	WITH_CONN(fd, REAL(writev)(fd, iov, cnt), shim_tls_send_iov(c, iov, cnt, 0));
+	SHIM_DISPATCH(fd, REAL(writev)(fd, iov, cnt), shim_tls_send_iov(c, iov, cnt, 0));
+}
+
+/* preadv2/pwritev2 with offset -1 use (and move) the current position:
+ * on a socket they are readv/writev with flags.  Any other offset on a
+ * socket is ESPIPE, which the kernel says for us. */
+static int rwf_to_msg(int flags)
+{
+	return (flags & RWF_NOWAIT) ? MSG_DONTWAIT : 0;
+}
+
+SHIM_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
+{
+	SHIM_DISPATCH(fd, REAL(preadv2)(fd, iov, cnt, off, flags),
+		      off == -1 ? shim_tls_recv_iov(c, iov, cnt, rwf_to_msg(flags))
+				: (errno = ESPIPE, -1));
+}
+
+SHIM_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
+{
+	SHIM_DISPATCH(fd, REAL(pwritev2)(fd, iov, cnt, off, flags),
+		      off == -1 ? shim_tls_send_iov(c, iov, cnt, rwf_to_msg(flags))
+				: (errno = ESPIPE, -1));
+}
+
+SHIM_EXPORT ssize_t preadv64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int flags)
+{
+	return preadv2(fd, iov, cnt, (off_t)off, flags);
+}
+
+SHIM_EXPORT ssize_t pwritev64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int flags)
+{
+	return pwritev2(fd, iov, cnt, (off_t)off, flags);
 }
 
 /* The fortified variants (-D_FORTIFY_SOURCE) check the buffer size, then
@@ -114,4 +137,84 @@ SHIM_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, i
 	if (n > buflen)
 		__chk_fail();
 	return recvfrom(fd, buf, n, flags, addr, alen);
+}
+
+/* glibc's second names for the same calls. */
+SHIM_EXPORT ssize_t __read(int fd, void *buf, size_t n)
+{
+	return read(fd, buf, n);
+}
+
+SHIM_EXPORT ssize_t __write(int fd, const void *buf, size_t n)
+{
+	return write(fd, buf, n);
+}
+
+SHIM_EXPORT ssize_t __recv(int fd, void *buf, size_t n, int flags)
+{
+	return recv(fd, buf, n, flags);
+}
+
+SHIM_EXPORT ssize_t __send(int fd, const void *buf, size_t n, int flags)
+{
+	return send(fd, buf, n, flags);
+}
+
+/* dprintf formats into a FILE of the C library's own that writes with
+ * its internal write, past every wrapper: on a TLS fd, format here and
+ * write through the engine. */
+static int tls_vdprintf(struct tls_conn *c, const char *fmt, va_list ap)
+{
+	char *s = NULL;
+	va_list aq;
+	int n;
+	ssize_t w;
+
+	va_copy(aq, ap);        /* a retry after a hand-over formats again */
+	n = vasprintf(&s, fmt, aq);
+	va_end(aq);
+	if (n < 0)
+		return -1;
+	w = shim_tls_send(c, s, (size_t)n, 0);
+	free(s);
+	return w < 0 ? -1 : (int)w;
+}
+
+SHIM_EXPORT int vdprintf(int fd, const char *fmt, va_list ap)
+{
+	SHIM_DISPATCH(fd, REAL(vdprintf)(fd, fmt, ap), tls_vdprintf(c, fmt, ap));
+}
+
+SHIM_EXPORT int dprintf(int fd, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vdprintf(fd, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/* The fortified forms: flag > 0 checks %n in writable memory, which our
+ * vasprintf path does not need to know about (glibc's own checks apply
+ * to the plain path). */
+SHIM_EXPORT int __vdprintf_chk(int fd, int flag, const char *fmt, va_list ap)
+{
+	uintptr_t v = conntab_load(fd);
+
+	if (conntab_is_pass(v))
+		return REAL(__vdprintf_chk)(fd, flag, fmt, ap);
+	return vdprintf(fd, fmt, ap);
+}
+
+SHIM_EXPORT int __dprintf_chk(int fd, int flag, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = __vdprintf_chk(fd, flag, fmt, ap);
+	va_end(ap);
+	return r;
 }

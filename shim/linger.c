@@ -45,7 +45,7 @@ static int64_t now_ms(void)
 
 static void drop(int i)
 {
-	REAL(close)(fds[i]);
+	shim_own_close(fds[i]);
 	fds[i] = fds[--n];
 	deadlines[i] = deadlines[n];
 	if (!n)
@@ -85,7 +85,13 @@ static void *reaper(void *arg)
 		pthread_mutex_lock(&lk);
 		for (int i = 0; i < m; i++) {
 			ssize_t got;
+			bool still = false;
 			if (!p[i].revents)
+				continue;
+			/* Only a number that is still ours (one may have moved). */
+			for (int j = 0; j < n && !still; j++)
+				still = fds[j] == p[i].fd;
+			if (!still)
 				continue;
 			got = REAL(recv)(p[i].fd, buf, sizeof buf, MSG_DONTWAIT);
 			if (got > 0 || (got < 0 && (errno == EAGAIN || errno == EINTR)))
@@ -111,17 +117,19 @@ static bool ensure_thread(void)
 	if (thread_pid == getpid())
 		return true;
 	if (wake[0] >= 0) {
-		REAL(close)(wake[0]);
-		REAL(close)(wake[1]);
+		shim_own_close(wake[0]);
+		shim_own_close(wake[1]);
 	}
 	for (int i = 0; i < n; i++)
-		REAL(close)(fds[i]);     /* the parent's reaper owns these */
+		shim_own_close(fds[i]);     /* the parent's reaper owns these */
 	n = 0;
 	/* The real pipe2: our wrapper takes other locks (order: docs/locking.md). */
 	if (REAL(pipe2)(wake, O_CLOEXEC | O_NONBLOCK) < 0) {
 		wake[0] = wake[1] = -1;
 		return false;
 	}
+	shim_own_cell(wake[0], &wake[0]);
+	shim_own_cell(wake[1], &wake[1]);
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	ok = pthread_create(&t, NULL, reaper, NULL) == 0;
@@ -131,6 +139,18 @@ static bool ensure_thread(void)
 	pthread_detach(t);
 	thread_pid = getpid();
 	return true;
+}
+
+/* dup2() onto one of ours moved it (own.c). */
+static void moved(int from, int to)
+{
+	pthread_mutex_lock(&lk);
+	for (int i = 0; i < n; i++)
+		if (fds[i] == from)
+			fds[i] = to;
+	pthread_mutex_unlock(&lk);
+	if (wake[1] >= 0)
+		(void)!REAL(write)(wake[1], "", 1);
 }
 
 void shim_linger(int fd)
@@ -143,6 +163,9 @@ void shim_linger(int fd)
 		errno = saved;
 		return;
 	}
+	/* One of the shim's own fds from here on: the program cannot close
+	 * or replace it (own.c). */
+	dup = shim_own_fd(dup, moved);
 	pthread_mutex_lock(&lk);
 	if (n < LINGER_MAX && ensure_thread()) {
 		fds[n] = dup;
@@ -152,7 +175,7 @@ void shim_linger(int fd)
 	}
 	pthread_mutex_unlock(&lk);
 	if (dup >= 0)
-		REAL(close)(dup);
+		shim_own_close(dup);
 	errno = saved;
 }
 

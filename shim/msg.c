@@ -1,6 +1,22 @@
-/* shim/msg.c — recvmsg()/sendmsg() on TLS fds: the iovecs carry
- * plaintext; ancillary data cannot travel inside TLS and is refused. */
+/* shim/msg.c — recvmsg()/sendmsg() and their many-message forms.
+ *
+ * On TLS fds the iovecs carry plaintext; ancillary data cannot travel
+ * inside TLS and is refused.  On any fd, descriptors passed with
+ * SCM_RIGHTS are watched both ways:
+ *  - sending: a TLS session that has started is handed to a pump first
+ *    (two processes must never encrypt with one session), so the receiver
+ *    gets the pump's plaintext end; one that has not started is passed as
+ *    it is when the receiving process runs this library (it adopts the
+ *    socket), else it is pumped too.  Either way this process lets go of it.
+ *  - receiving: every descriptor that arrives is classified at once
+ *    (classify.c), before the program can touch it.
+ */
 #include <errno.h>
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "shim/shim.h"
@@ -28,67 +44,195 @@ static ssize_t tls_sendmsg(struct tls_conn *c, const struct msghdr *m, int flags
 	return shim_tls_send_iov(c, m->msg_iov, (int)m->msg_iovlen, flags);
 }
 
+/* ---- descriptors in flight ---------------------------------------------- */
+
+/* Every descriptor a received message carried: forget what the table
+ * knew of that number (it was free until now) and classify it. */
+static void fds_arrived(const struct msghdr *m)
+{
+	if (!m->msg_control || m->msg_controllen < sizeof(struct cmsghdr))
+		return;
+	for (struct cmsghdr *h = CMSG_FIRSTHDR((struct msghdr *)m); h;
+	     h = CMSG_NXTHDR((struct msghdr *)m, h)) {
+		int n;
+		const int *fds;
+
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (int)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		fds = (const int *)(const void *)CMSG_DATA(h);
+		for (int i = 0; i < n; i++)
+			shim_fd_arrived(fds[i]);
+	}
+}
+
+void shim_fd_arrived(int fd)
+{
+	if (fd < 0)
+		return;
+	shim_epoll_fds_closed(fd, fd);
+	conntab_set(fd, CT_UNSEEN);
+	shim_ensure_init();
+	if (shim_policy)
+		(void)shim_classify(fd, false);
+}
+
+/* Does the process at the other end of unix socket fd run this library?
+ * Our own process (or a fork of it: socketpair() records the creator)
+ * does; another one does when our library is mapped in it. */
+static bool peer_runs_shim(int fd)
+{
+	struct ucred cr;
+	socklen_t l = sizeof cr;
+	Dl_info info;
+	char path[64], line[512];
+	FILE *f;
+	bool found = false;
+
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0 || cr.pid <= 0)
+		return false;
+	if (cr.pid == getpid())
+		return true;
+	if (!dladdr((void *)peer_runs_shim, &info) || !info.dli_fname)
+		return false;
+	snprintf(path, sizeof path, "/proc/%d/maps", (int)cr.pid);
+	if (!(f = fopen(path, "re")))
+		return false;
+	while (!found && fgets(line, sizeof line, f))
+		found = strstr(line, info.dli_fname) != NULL;
+	fclose(f);
+	return found;
+}
+
+/* Before a message that carries descriptors leaves: TLS sessions go as
+ * described at the top.  -1 (errno set) when one cannot be made safe. */
+static int fds_leaving(int sock, const struct msghdr *m)
+{
+	int peer_shim = -1;
+
+	if (!m || !m->msg_control || m->msg_controllen < sizeof(struct cmsghdr))
+		return 0;
+	for (struct cmsghdr *h = CMSG_FIRSTHDR((struct msghdr *)m); h;
+	     h = CMSG_NXTHDR((struct msghdr *)m, h)) {
+		int n;
+		const int *fds;
+
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (int)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		fds = (const int *)(const void *)CMSG_DATA(h);
+		for (int i = 0; i < n; i++) {
+			struct tls_conn *c;
+			bool pump;
+
+			if (shim_route(fds[i], &c) != ROUTE_TLS)
+				continue;
+			if (peer_shim < 0)
+				peer_shim = peer_runs_shim(sock);
+			pump = tls_conn_handshake_started(c) || !peer_shim;
+			if (pump && tls_conn_owner(c) != getpid() && tls_conn_owner(c) != 0) {
+				tls_conn_unref(c);
+				continue;   /* not ours: whoever owns it keeps it */
+			}
+			if (pump && shim_pump(c) < 0) {
+				log_error("%s rule \"%s\": cannot hand the session on fd %d to a pump before"
+					  " passing it with SCM_RIGHTS; sendmsg refused", tls_conn_peer(c),
+					  tls_conn_rule(c)->name, fds[i]);
+				tls_conn_unref(c);
+				errno = EOPNOTSUPP;
+				return -1;
+			}
+			if (!pump) {
+				/* The receiver adopts it; this process only closes it. */
+				tls_conn_set_owner(c, -1);
+				log_debug("%s rule \"%s\": fd %d passed with SCM_RIGHTS before its handshake;"
+					  " the receiving process adopts it", tls_conn_peer(c),
+					  tls_conn_rule(c)->name, fds[i]);
+			}
+			tls_conn_unref(c);
+		}
+	}
+	return 0;
+}
+
 SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 {
-	struct tls_conn *c;
-	ssize_t r;
+	int saved = errno;
 
-	if (!conntab_maybe(fd) || !(c = conntab_get(fd)))
-		return REAL(recvmsg)(fd, m, flags);
-	r = tls_recvmsg(c, m, flags);
-	tls_conn_unref(c);
-	return r;
+	for (;;) {
+		struct tls_conn *c;
+		ssize_t r;
+
+		switch (shim_route(fd, &c)) {
+		case ROUTE_PASS:
+			r = REAL(recvmsg)(fd, m, flags);
+			if (r >= 0 && m && m->msg_controllen) {
+				int e = errno;
+				fds_arrived(m);
+				errno = e;
+			}
+			return r;
+		case ROUTE_ERR:
+			return -1;
+		}
+		r = tls_recvmsg(c, m, flags);
+		if (r < 0 && tls_conn_moved(c)) {
+			tls_conn_unref(c);
+			errno = saved;
+			continue;
+		}
+		tls_conn_unref(c);
+		return r;
+	}
 }
 
 SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 {
-	struct tls_conn *c;
-	ssize_t r;
-
 	if (__builtin_expect(flags & MSG_FASTOPEN, 0) &&
 	    shim_fastopen_refused(fd, m->msg_name, m->msg_namelen))
 		return -1;
-	if (!conntab_maybe(fd) || !(c = conntab_get(fd)))
-		return REAL(sendmsg)(fd, m, flags);
-	r = tls_sendmsg(c, m, flags);
-	tls_conn_unref(c);
-	return r;
+	if (m && m->msg_controllen && fds_leaving(fd, m) < 0)
+		return -1;
+	SHIM_DISPATCH(fd, REAL(sendmsg)(fd, m, flags), tls_sendmsg(c, m, flags));
 }
 
 /* Many messages: one after another through the single-message paths;
  * only the first may wait, as the kernel does with MSG_WAITFORONE. */
-SHIM_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
+static int tls_sendmmsg(struct tls_conn *c, struct mmsghdr *v, unsigned int n, int flags)
 {
-	struct tls_conn *c;
 	unsigned int i;
 	int saved = errno;
 
-	if (!conntab_maybe(fd) || !(c = conntab_get(fd)))
-		return REAL(sendmmsg)(fd, v, n, flags);
 	for (i = 0; i < n; i++) {
 		ssize_t r = tls_sendmsg(c, &v[i].msg_hdr, flags);
 		if (r < 0) {
-			if (i == 0) {
-				tls_conn_unref(c);
+			if (i == 0)
 				return -1;
-			}
 			errno = saved;
 			break;
 		}
 		v[i].msg_len = (unsigned int)r;
 	}
-	tls_conn_unref(c);
 	return (int)i;
 }
 
-SHIM_EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timespec *t)
+SHIM_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
 {
-	struct tls_conn *c;
+	for (unsigned int i = 0; i < n; i++) {
+		if (__builtin_expect(flags & MSG_FASTOPEN, 0) &&
+		    shim_fastopen_refused(fd, v[i].msg_hdr.msg_name, v[i].msg_hdr.msg_namelen))
+			return -1;
+		if (v[i].msg_hdr.msg_controllen && fds_leaving(fd, &v[i].msg_hdr) < 0)
+			return -1;
+	}
+	SHIM_DISPATCH(fd, REAL(sendmmsg)(fd, v, n, flags), tls_sendmmsg(c, v, n, flags));
+}
+
+static int tls_recvmmsg(struct tls_conn *c, struct mmsghdr *v, unsigned int n, int flags)
+{
 	unsigned int i;
 	int saved = errno;
 
-	if (!conntab_maybe(fd) || !(c = conntab_get(fd)))
-		return REAL(recvmmsg)(fd, v, n, flags, t);
 	for (i = 0; i < n; i++) {
 		int f = flags & ~MSG_WAITFORONE;
 		ssize_t r;
@@ -97,10 +241,8 @@ SHIM_EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, s
 			f |= MSG_DONTWAIT;
 		r = tls_recvmsg(c, &v[i].msg_hdr, f);
 		if (r < 0) {
-			if (i == 0) {
-				tls_conn_unref(c);
+			if (i == 0)
 				return -1;
-			}
 			errno = saved;
 			break;
 		}
@@ -108,6 +250,24 @@ SHIM_EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, s
 		if (r == 0)
 			break;
 	}
-	tls_conn_unref(c);
 	return (int)i;
+}
+
+static int plain_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timespec *t)
+{
+	int r = REAL(recvmmsg)(fd, v, n, flags, t);
+
+	if (r > 0) {
+		int e = errno;
+		for (int i = 0; i < r; i++)
+			if (v[i].msg_hdr.msg_controllen)
+				fds_arrived(&v[i].msg_hdr);
+		errno = e;
+	}
+	return r;
+}
+
+SHIM_EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timespec *t)
+{
+	SHIM_DISPATCH(fd, plain_recvmmsg(fd, v, n, flags, t), tls_recvmmsg(c, v, n, flags));
 }

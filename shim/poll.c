@@ -32,12 +32,32 @@ int64_t shim_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Any fd that is not known to be a plain pass-through one. */
 static bool any_tls(const struct pollfd *fds, nfds_t n)
 {
 	for (nfds_t i = 0; i < n; i++)
-		if (conntab_maybe(fds[i].fd))
+		if (fds[i].fd >= 0 && !conntab_is_pass(conntab_load(fds[i].fd)))
 			return true;
 	return false;
+}
+
+/* The connection of fd (classified first), or NULL for a plain one;
+ * *bad: the shim refuses calls on it (closing, refused, ours). */
+static struct tls_conn *poll_conn(int fd, bool *bad)
+{
+	struct tls_conn *c = NULL;
+
+	*bad = false;
+	if (fd < 0)
+		return NULL;
+	switch (shim_route(fd, &c)) {
+	case ROUTE_TLS:
+		return c;
+	case ROUTE_ERR:
+		*bad = true;
+		break;
+	}
+	return NULL;
 }
 
 /* A non-blocking handshake past its rule's handshake_timeout_ms fails
@@ -89,6 +109,9 @@ int64_t shim_deadline_ns(struct tls_conn *c, int64_t cur)
 short shim_tls_revents(struct tls_conn *c, short want, short kr)
 {
 	short out = kr & (POLLERR | POLLHUP | POLLNVAL);
+
+	if (tls_conn_moved(c))
+		return 0;       /* handed to a pump: the next look finds the new fd */
 
 	if (shim_tls_check_timeout(c))
 		return (short)((want & (POLLIN | POLLOUT)) | POLLERR);
@@ -151,11 +174,18 @@ static int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sig
 		int r;
 
 		for (nfds_t i = 0; i < n; i++) {
-			struct tls_conn *c = fds[i].fd >= 0 ? conntab_get(fds[i].fd) : NULL;
+			bool bad;
+			struct tls_conn *c = poll_conn(fds[i].fd, &bad);
 
 			conns[i] = c;
 			k[i] = fds[i];
 			k[i].revents = 0;
+			if (bad) {
+				/* Refused or closing: nothing to wait for; the
+				 * program's next call says why. */
+				k[i].fd = -1;
+				now_ready = true;
+			}
 			if (!c)
 				continue;
 			if (tls_conn_failed(c) || (tls_conn_handshake_done(c) && (fds[i].events & POLLIN) &&
@@ -177,7 +207,11 @@ static int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sig
 		ready = 0;
 		for (nfds_t i = 0; i < n; i++) {
 			struct tls_conn *c = conns[i];
-			fds[i].revents = c ? shim_tls_revents(c, fds[i].events, k[i].revents) : k[i].revents;
+			if (k[i].fd < 0 && fds[i].fd >= 0)
+				fds[i].revents = POLLERR | (fds[i].events & (POLLIN | POLLOUT));
+			else
+				fds[i].revents = c ? shim_tls_revents(c, fds[i].events, k[i].revents)
+						   : k[i].revents;
 			if (fds[i].revents)
 				ready++;
 			tls_conn_unref(c);
@@ -254,7 +288,7 @@ static int shim_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int64_t tim
 	for (int fd = 0; fd < nfds; fd++) {
 		if (((rd && FD_ISSET(fd, rd)) || (wr && FD_ISSET(fd, wr)) || (ex && FD_ISSET(fd, ex)))) {
 			n++;
-			tls |= conntab_maybe(fd);
+			tls |= !conntab_is_pass(conntab_load(fd));
 		}
 	}
 	if (!tls)
@@ -347,7 +381,7 @@ SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len
 	int r = REAL(getsockopt)(fd, level, opt, val, len);
 
 	if (r == 0 && level == SOL_SOCKET && opt == SO_ERROR && val && len &&
-	    *len >= sizeof(int) && *(int *)val == 0 && conntab_maybe(fd) && (c = conntab_get(fd))) {
+	    *len >= sizeof(int) && *(int *)val == 0 && (c = conntab_get(fd))) {
 		if (tls_conn_role(c) == TLS_ROLE_CLIENT &&
 		    (tls_conn_failure(c) == TLS_FAIL_HANDSHAKE || tls_conn_failure(c) == TLS_FAIL_TIMEOUT))
 			*(int *)val = ECONNREFUSED;

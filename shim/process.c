@@ -1,21 +1,31 @@
-/* shim/process.c — sessions across exec() and exit().
+/* shim/process.c — sessions across exec(), exit() and fork().
  *
- * exec: the new image knows nothing of the old one's sessions, so at
- * start-up the shim adopts inherited connected TCP sockets the policy
- * names (inetd style: the socket on fds 0 and 1; socket activation).  A
- * session the old image never used simply starts here, lazily, on first
- * use.  One the old image already used cannot be continued: the new
- * handshake then fails and the I/O errors out, but nothing is ever
- * written in clear.  fds that share one socket share one session.
+ * exec: the new image knows nothing of the old one's sessions.
+ *  - A live session (handshake started) on an fd that survives exec is
+ *    handed to a pump first: the new image inherits a plaintext socket.
+ *  - A session not started yet is inherited as it is when the new image
+ *    will load this library with this policy (it adopts the socket at
+ *    start-up, inetd style); otherwise (LD_PRELOAD dropped or changed,
+ *    another policy, a set-user-ID, static or foreign program) it is
+ *    pumped too: the new program must never hold a bare TLS socket.
+ *  - Pumped fds that survive exec keep their TCP addresses: the new
+ *    image's library learns them from TLSSHIM_PUMPED in its environment.
  *
- * exit: sessions this process owns and has not closed get their
- * close_notify, as the program's close would have sent.
+ * exit: sessions this process owns get their close_notify, as the
+ * program's close would have sent; they stay in the table, so a write
+ * from another thread during exit fails (EPIPE) instead of going out in
+ * clear.  Exit paths never wait for a lock for ever: a connection whose
+ * lock this very thread holds (a signal handler called _exit) is skipped,
+ * and said so in the log.
  */
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <spawn.h>
 #include <stdarg.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,154 +35,115 @@
 #include "core/log.h"
 #include "shim/shim.h"
 
-#define ADOPT_MAX 64
+#define PUMPED_ENV "TLSSHIM_PUMPED"
 
-struct adopted {
-	ino_t ino;
-	struct tls_conn *c;
-};
+/* ---- start-up: inherited fds -------------------------------------------- */
 
-static struct tls_conn *adopt_one(int fd)
+/* TLSSHIM_PUMPED=fd,dev,ino,local,peer;...: pumped fds the old image
+ * passed on, each checked against the socket it names. */
+static void learn_pumped(void)
 {
-	const struct policy *p = shim_policy;
-	const struct policy_rule *rule;
-	struct sockaddr_storage local, peer;
-	socklen_t ll = sizeof local, pl = sizeof peer;
-	int listening = 0;
-	socklen_t l = sizeof listening;
-	enum tls_role role;
-	char desc[96], name[256];
+	const char *env = getenv(PUMPED_ENV);
+	char buf[4096], *save = NULL;
 
-	if (!shim_is_tcp(fd) ||
-	    REAL(getsockopt)(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l) < 0 || listening ||
-	    getsockname(fd, (struct sockaddr *)&local, &ll) < 0 ||
-	    getpeername(fd, (struct sockaddr *)&peer, &pl) < 0 ||
-	    (local.ss_family != AF_INET && local.ss_family != AF_INET6))
-		return NULL;
-	shim_format_addr((struct sockaddr *)&peer, desc, sizeof desc);
-	if ((rule = policy_match(p, POLICY_ACCEPT, (struct sockaddr *)&local, ll))) {
-		role = TLS_ROLE_SERVER;
-	} else if ((rule = policy_match(p, POLICY_CONNECT, (struct sockaddr *)&peer, pl))) {
-		role = TLS_ROLE_CLIENT;
-	} else {
-		return NULL;
+	if (!env || strlen(env) >= sizeof buf)
+		return;
+	snprintf(buf, sizeof buf, "%s", env);
+	for (char *e = strtok_r(buf, ";", &save); e; e = strtok_r(NULL, ";", &save)) {
+		int fd;
+		unsigned long long dev, ino;
+		char l[80], p[80];
+		struct stat st;
+		struct conntab_pumped *pi;
+
+		if (sscanf(e, "%d,%llu,%llu,%79[^,],%79s", &fd, &dev, &ino, l, p) != 5 ||
+		    fstat(fd, &st) < 0 || st.st_dev != dev || st.st_ino != ino || !(pi = conntab_pumped(fd)))
+			continue;
+		memset(pi, 0, sizeof *pi);
+		if (!shim_parse_addr(l, &pi->local, &pi->llen) || !shim_parse_addr(p, &pi->peer, &pi->plen))
+			continue;
+		conntab_set(fd, CT_PUMPED);
 	}
-	if (rule->action == POLICY_PLAIN)
-		return NULL;
-	if (rule->action == POLICY_DENY) {
-		log_warn("%s rule \"%s\": inherited connection on fd %d refused by policy"
-			 " (action = \"deny\")", desc, rule->name, fd);
-		(void)REAL(shutdown)(fd, SHUT_RDWR);
-		return NULL;
-	}
-	if (role == TLS_ROLE_CLIENT) {
-		if (rule->server_name)
-			snprintf(name, sizeof name, "%s", rule->server_name);
-		else
-			shim_default_name((struct sockaddr *)&peer, name, sizeof name);
-	}
-	log_info("%s rule \"%s\": inherited fd %d becomes a TLS %s connection (handshake on first use)",
-		 desc, rule->name, fd, role == TLS_ROLE_SERVER ? "server" : "client");
-	return tls_conn_new(fd, rule, role, role == TLS_ROLE_CLIENT ? name : NULL, desc);
 }
 
 void shim_adopt_inherited(void)
 {
-	struct adopted seen[ADOPT_MAX];
-	int nseen = 0;
 	DIR *d;
 	struct dirent *e;
+	int fds[1024], n = 0;
 
-	if (!shim_policy || !shim_policy->nrules || !(d = opendir("/proc/self/fd")))
+	learn_pumped();
+	if (!(d = opendir("/proc/self/fd")))
 		return;
-	while ((e = readdir(d))) {
-		struct stat st;
-		struct tls_conn *c = NULL;
+	while ((e = readdir(d)) && n < 1024) {
 		char *end;
 		long fd = strtol(e->d_name, &end, 10);
 
-		if (*end || fd < 0 || fd == dirfd(d) || fstat((int)fd, &st) < 0 || !S_ISSOCK(st.st_mode))
-			continue;
-		for (int i = 0; i < nseen; i++)
-			if (seen[i].ino == st.st_ino)
-				c = seen[i].c;
-		if (c) {                    /* another fd of an adopted socket */
-			tls_conn_ref(c);
-			if (tls_conn_fd_add(c, (int)fd) < 0 || conntab_attach((int)fd, c) < 0)
-				tls_conn_unref(c);
-			continue;
-		}
-		if (nseen == ADOPT_MAX || !(c = adopt_one((int)fd)))
-			continue;
-		{
-			/* Far from the numbers programs expect (0, 1, 2, ...). */
-			int priv = REAL(fcntl)((int)fd, F_DUPFD_CLOEXEC, 512);
-			if (priv < 0)
-				priv = REAL(fcntl)((int)fd, F_DUPFD_CLOEXEC, 3);
-			if (priv >= 0)
-				tls_conn_use_private_fd(c, priv);
-		}
-		if (conntab_attach((int)fd, c) < 0) {
-			tls_conn_unref(c);
-			continue;
-		}
-		seen[nseen].ino = st.st_ino;
-		seen[nseen++].c = c;
+		if (!*end && fd >= 0 && fd != dirfd(d))
+			fds[n++] = (int)fd;
 	}
 	closedir(d);
-	/* An inetd service may use stdio on fds 0-2, which bypasses every
-	 * wrapper: those sessions go through a pump from the start. */
-	for (int i = 0; i < nseen; i++) {
-		int fds[8], n = tls_conn_fds(seen[i].c, fds, 8);
-		for (int j = 0; j < n; j++)
-			if (fds[j] <= 2) {
-				(void)shim_pump(seen[i].c);
-				break;
-			}
+	for (int i = 0; i < n; i++)
+		if (conntab_load(fds[i]) == CT_UNSEEN)
+			(void)shim_classify(fds[i], true);
+}
+
+/* ---- exit ------------------------------------------------------------------ */
+
+struct ending {
+	pid_t me;
+	int lock_ms;
+	bool linger;
+};
+
+static void end_one(int fd, struct tls_conn *c, void *arg)
+{
+	struct ending *e = arg;
+	int r;
+
+	if (tls_conn_owner(c) != e->me || !tls_conn_handshake_done(c) || tls_conn_failed(c))
+		return;
+	r = tls_conn_finish(c, e->lock_ms);
+	if (r == TLS_REENTERED) {
+		log_warn("%s rule \"%s\": exit while this connection was busy (a signal handler, or"
+			 " another thread, held it): no close_notify", tls_conn_peer(c),
+			 tls_conn_rule(c)->name);
+		return;
 	}
+	if (e->linger && r == 0 && !tls_conn_failed(c))
+		shim_linger(fd);
 }
 
 /* _exit() and _Exit() skip atexit handlers, but the contract says a
- * process that owns open sessions still ends them with close_notify. */
-static void close_notify_owned(void)
+ * process that owns open sessions still ends them with close_notify:
+ * one non-blocking attempt each, no lingering. */
+static void end_sessions(bool linger, int lock_ms)
 {
-	size_t high = conntab_high();
-	pid_t me = getpid();
+	struct ending e = { .me = getpid(), .lock_ms = lock_ms, .linger = linger };
 
-	for (size_t fd = 0; fd < high; fd++) {
-		struct tls_conn *c;
-		if (conntab_maybe((int)fd) && (c = conntab_get((int)fd))) {
-			if (tls_conn_owner(c) == me && tls_conn_handshake_done(c) && !tls_conn_failed(c)) {
-				/* As close() does: take in records the program never
-				 * sees (tickets), so the exit is not answered by a RST. */
-				(void)tls_conn_poll_read(c);
-				(void)tls_conn_close_notify(c);
-			}
-			tls_conn_unref(c);
-		}
-	}
+	__atomic_store_n(&shim_exiting, true, __ATOMIC_RELAXED);
+	conntab_each_conn(0, 0x7fffffff, end_one, &e);
 }
 
 SHIM_EXPORT void _exit(int status)
 {
 	if (shim_policy)
-		close_notify_owned();
+		end_sessions(false, 200);
 	REAL(_exit)(status);
 }
 
 SHIM_EXPORT void _Exit(int status)
 {
 	if (shim_policy)
-		close_notify_owned();
+		end_sessions(false, 200);
 	REAL(_Exit)(status);
 }
 
 /* Registered with atexit() after OpenSSL set up its own exit handler, so
- * this runs first, while OpenSSL still works.  _exit() skips atexit, so it
- * has its own wrapper (close_notify_owned, above). */
+ * this runs first, while OpenSSL still works. */
 static void close_notify_at_exit(void)
 {
-	shim_release_fds(0, 0x7fffffff, true);
+	end_sessions(true, 2000);
 }
 
 void shim_exit_handler_install(void)
@@ -180,7 +151,7 @@ void shim_exit_handler_install(void)
 	atexit(close_notify_at_exit);
 }
 
-/* ---- fork, exec, daemon ------------------------------------------------ */
+/* ---- fork ------------------------------------------------------------------ */
 
 /* A live session kept by two processes would be encrypted by both: before
  * fork it moves to a pump, which both then share through a plaintext
@@ -189,8 +160,13 @@ void shim_exit_handler_install(void)
 SHIM_EXPORT pid_t fork(void)
 {
 	if (shim_policy)
-		shim_pump_live(false);
+		shim_pump_live(PUMP_LIVE, -1);
 	return REAL(fork)();
+}
+
+SHIM_EXPORT pid_t __fork(void)
+{
+	return fork();
 }
 
 /* vfork's child may only exec or _exit; a real fork serves it exactly,
@@ -200,69 +176,288 @@ SHIM_EXPORT pid_t vfork(void)
 	return fork();
 }
 
+SHIM_EXPORT pid_t __vfork(void)
+{
+	return fork();
+}
+
 SHIM_EXPORT pid_t _Fork(void)
 {
 	if (shim_policy)
-		shim_pump_live(false);
+		shim_pump_live(PUMP_LIVE, -1);
 	return REAL(_Fork)();
 }
 
-/* A program that execs keeps its non-CLOEXEC fds: live sessions on them
- * go to a pump, so the new image inherits a plaintext socket. */
-static void before_exec(void)
+/* ---- will the new image run this library? ------------------------------ */
+
+/* Our own file, to recognise it in LD_PRELOAD by identity, not by name. */
+static bool same_file_as_us(const char *path)
 {
-	if (shim_policy)
-		shim_pump_live(true);
+	static dev_t our_dev;
+	static ino_t our_ino;
+	static bool known;
+	struct stat st;
+
+	if (!known) {
+		Dl_info info;
+		if (!dladdr((void *)same_file_as_us, &info) || !info.dli_fname ||
+		    stat(info.dli_fname, &st) < 0)
+			return false;
+		our_dev = st.st_dev;
+		our_ino = st.st_ino;
+		known = true;
+	}
+	return stat(path, &st) == 0 && st.st_dev == our_dev && st.st_ino == our_ino;
 }
+
+static const char *env_get(char *const envp[], const char *name)
+{
+	size_t n = strlen(name);
+
+	for (size_t i = 0; envp && envp[i]; i++)
+		if (!strncmp(envp[i], name, n) && envp[i][n] == '=')
+			return envp[i] + n + 1;
+	return NULL;
+}
+
+static bool preload_has_us(const char *list)
+{
+	char buf[4096], *save = NULL;
+
+	if (!list || strlen(list) >= sizeof buf)
+		return false;
+	snprintf(buf, sizeof buf, "%s", list);
+	for (char *p = strtok_r(buf, " :", &save); p; p = strtok_r(NULL, " :", &save))
+		if (same_file_as_us(p))
+			return true;
+	return false;
+}
+
+static bool system_preload_has_us(void)
+{
+	char buf[4096];
+	FILE *f = fopen("/etc/ld.so.preload", "re");
+	size_t n;
+
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (buf[i] == '\n' || buf[i] == '\t')
+			buf[i] = ' ';
+	return preload_has_us(buf);
+}
+
+/* An executable the dynamic loader runs with our LD_PRELOAD: ELF of our
+ * class with an interpreter (or a #! script whose interpreter is one), not
+ * set-user-ID or set-group-ID (the loader ignores LD_PRELOAD there). */
+static bool image_preloadable(const char *path, int depth)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	unsigned char buf[512];
+	struct stat st;
+	ssize_t n;
+	bool ok = false;
+
+	if (fd < 0)
+		return false;
+	if (fstat(fd, &st) < 0 || (st.st_mode & (S_ISUID | S_ISGID)) ||
+	    (n = pread(fd, buf, sizeof buf, 0)) < 4) {
+		close(fd);
+		return false;
+	}
+	if (buf[0] == '#' && buf[1] == '!' && depth < 4) {
+		char interp[256];
+		size_t i = 2, j = 0;
+		while (i < (size_t)n && (buf[i] == ' ' || buf[i] == '\t'))
+			i++;
+		while (i < (size_t)n && buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\n' &&
+		       j < sizeof interp - 1)
+			interp[j++] = (char)buf[i++];
+		interp[j] = '\0';
+		close(fd);
+		return j > 0 && image_preloadable(interp, depth + 1);
+	}
+	if (!memcmp(buf, ELFMAG, SELFMAG) && buf[EI_CLASS] == ELFCLASS64 &&
+	    (size_t)n >= sizeof(Elf64_Ehdr)) {
+		Elf64_Ehdr eh;
+		memcpy(&eh, buf, sizeof eh);
+		if (eh.e_machine == EM_X86_64 || eh.e_machine == EM_AARCH64 || eh.e_machine == EM_RISCV ||
+		    eh.e_machine == EM_PPC64 || eh.e_machine == EM_S390) {
+			for (int i = 0; i < eh.e_phnum && !ok; i++) {
+				Elf64_Phdr ph;
+				if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + (Elf64_Off)i * eh.e_phentsize)) !=
+				    (ssize_t)sizeof ph)
+					break;
+				ok = ph.p_type == PT_INTERP;
+			}
+		}
+	}
+	close(fd);
+	return ok;
+}
+
+/* Where execvp() would find file. */
+static bool search_path(const char *file, char *out, size_t len)
+{
+	const char *path = getenv("PATH");
+	char buf[4096], *save = NULL;
+
+	if (strchr(file, '/')) {
+		snprintf(out, len, "%s", file);
+		return true;
+	}
+	snprintf(buf, sizeof buf, "%s", path ? path : "/bin:/usr/bin");
+	for (char *d = strtok_r(buf, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		snprintf(out, len, "%s/%s", *d ? d : ".", file);
+		if (access(out, X_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool will_run_shim(const char *path, char *const envp[])
+{
+	const char *cfg = env_get(envp, "TLSSHIM_CONFIG");
+	const char *ours = shim_policy ? shim_policy->path : NULL;
+
+	if (!path || !image_preloadable(path, 0))
+		return false;
+	if (!preload_has_us(env_get(envp, "LD_PRELOAD")) && !system_preload_has_us())
+		return false;
+	/* The same policy: the same file (an unset variable means the
+	 * default one in both images). */
+	if (!cfg || !*cfg)
+		return ours && !strcmp(ours, "/etc/tlsshim.conf");
+	return ours && !strcmp(cfg, ours);
+}
+
+/* ---- exec ------------------------------------------------------------------ */
+
+/* "addr:port" / "[addr]:port" of a TCP address, for TLSSHIM_PUMPED. */
+static void addr_text(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	shim_format_addr((const struct sockaddr *)ss, buf, len);
+}
+
+struct pumped_list {
+	char *out;
+	size_t len, used;
+};
+
+/* TLSSHIM_PUMPED for the pumped fds that survive exec. */
+static void build_pumped(char *out, size_t len)
+{
+	size_t h = conntab_high(), used;
+
+	used = (size_t)snprintf(out, len, PUMPED_ENV "=");
+	for (size_t fd = 0; fd < h && used < len; fd++) {
+		struct conntab_pumped *pi;
+		struct stat st;
+		char l[80], p[80];
+		int fl;
+
+		if (conntab_load((int)fd) != CT_PUMPED || !(pi = conntab_pumped((int)fd)) ||
+		    (fl = REAL(fcntl)((int)fd, F_GETFD)) < 0 || (fl & FD_CLOEXEC) || fstat((int)fd, &st) < 0)
+			continue;
+		addr_text(&pi->local, l, sizeof l);
+		addr_text(&pi->peer, p, sizeof p);
+		used += (size_t)snprintf(out + used, len - used, "%s%d,%llu,%llu,%s,%s",
+					 used > strlen(PUMPED_ENV "=") ? ";" : "", (int)fd,
+					 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino, l, p);
+	}
+}
+
+/* envp plus our TLSSHIM_PUMPED (replacing one there); in buf. */
+static char *const *with_pumped(char *const envp[], char **buf, size_t nbuf, char *var, size_t nvar)
+{
+	size_t n = 0;
+
+	build_pumped(var, nvar);
+	for (size_t i = 0; envp && envp[i] && n < nbuf - 2; i++)
+		if (strncmp(envp[i], PUMPED_ENV "=", sizeof PUMPED_ENV))
+			buf[n++] = envp[i];
+	if (strlen(var) > sizeof PUMPED_ENV)
+		buf[n++] = var;
+	buf[n] = NULL;
+	return buf;
+}
+
+#define ENV_MAX 4096
+extern char **environ;
+
+/* Before an exec of path with envp: hand over what the new image cannot
+ * carry on (see the top of this file). */
+static void before_exec(const char *path, char *const envp[])
+{
+	if (!shim_policy)
+		return;
+	shim_pump_live(will_run_shim(path, envp) ? PUMP_LIVE_INHERITABLE : PUMP_ALL_INHERITABLE, -1);
+}
+
+#define EXEC_ENV(envp_in, call) do {                                            \
+		char *env_[ENV_MAX], var_[8192];                                \
+		char *const *e_ = shim_policy ? with_pumped((envp_in), env_, ENV_MAX, var_, sizeof var_) \
+					      : (envp_in);                      \
+		return (call);                                                  \
+	} while (0)
 
 SHIM_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-	before_exec();
-	return REAL(execve)(path, argv, envp);
+	before_exec(path, envp);
+	EXEC_ENV(envp, REAL(execve)(path, argv, e_));
 }
 
 SHIM_EXPORT int execv(const char *path, char *const argv[])
 {
-	before_exec();
-	return REAL(execv)(path, argv);
-}
-
-SHIM_EXPORT int execvp(const char *file, char *const argv[])
-{
-	before_exec();
-	return REAL(execvp)(file, argv);
+	before_exec(path, environ);
+	EXEC_ENV(environ, REAL(execve)(path, argv, e_));
 }
 
 SHIM_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	before_exec();
-	return REAL(execvpe)(file, argv, envp);
+	char path[4096];
+
+	before_exec(search_path(file, path, sizeof path) ? path : NULL, envp);
+	EXEC_ENV(envp, REAL(execvpe)(file, argv, e_));
+}
+
+SHIM_EXPORT int execvp(const char *file, char *const argv[])
+{
+	return execvpe(file, argv, environ);
 }
 
 SHIM_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
-	before_exec();
-	return REAL(fexecve)(fd, argv, envp);
+	char path[64];
+
+	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+	before_exec(path, envp);
+	EXEC_ENV(envp, REAL(fexecve)(fd, argv, e_));
 }
 
 /* execl, execlp, execle: collect the arguments, then as above. */
 #define EXECL_MAX 4096
-#define COLLECT(first, ap, argv, n, ok) do {                              \
-		(argv)[0] = (char *)(first);                               \
-		for ((n) = 1; (argv)[(n) - 1] && (n) < EXECL_MAX; (n)++)   \
-			(argv)[(n)] = va_arg((ap), char *);                \
-		(ok) = !(argv)[(n) - 1];                                    \
-	} while (0)
+static bool collect(const char *first, va_list ap, char **argv)
+{
+	int n;
+
+	argv[0] = (char *)first;
+	for (n = 1; argv[n - 1] && n < EXECL_MAX; n++)
+		argv[n] = va_arg(ap, char *);
+	return !argv[n - 1];
+}
 
 SHIM_EXPORT int execl(const char *path, const char *arg, ...)
 {
 	char *argv[EXECL_MAX];
 	va_list ap;
-	int n;
 	bool ok;
 
 	va_start(ap, arg);
-	COLLECT(arg, ap, argv, n, ok);
+	ok = collect(arg, ap, argv);
 	va_end(ap);
 	if (!ok) {
 		errno = E2BIG;
@@ -275,11 +470,10 @@ SHIM_EXPORT int execlp(const char *file, const char *arg, ...)
 {
 	char *argv[EXECL_MAX];
 	va_list ap;
-	int n;
 	bool ok;
 
 	va_start(ap, arg);
-	COLLECT(arg, ap, argv, n, ok);
+	ok = collect(arg, ap, argv);
 	va_end(ap);
 	if (!ok) {
 		errno = E2BIG;
@@ -293,12 +487,11 @@ SHIM_EXPORT int execle(const char *path, const char *arg, ...)
 	char *argv[EXECL_MAX];
 	char *const *envp;
 	va_list ap;
-	int n;
 	bool ok;
 
 	va_start(ap, arg);
-	COLLECT(arg, ap, argv, n, ok);
-	envp = va_arg(ap, char *const *);
+	ok = collect(arg, ap, argv);
+	envp = ok ? va_arg(ap, char *const *) : NULL;
 	va_end(ap);
 	if (!ok) {
 		errno = E2BIG;
@@ -310,47 +503,76 @@ SHIM_EXPORT int execle(const char *path, const char *arg, ...)
 SHIM_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
 			    const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-	before_exec();
-	return REAL(posix_spawn)(pid, path, fa, attr, argv, envp);
+	before_exec(path, envp);
+	EXEC_ENV(envp, REAL(posix_spawn)(pid, path, fa, attr, argv, e_));
 }
 
 SHIM_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
 			     const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-	before_exec();
-	return REAL(posix_spawnp)(pid, file, fa, attr, argv, envp);
+	char path[4096];
+
+	before_exec(search_path(file, path, sizeof path) ? path : NULL, envp);
+	EXEC_ENV(envp, REAL(posix_spawnp)(pid, file, fa, attr, argv, e_));
+}
+
+/* system() and popen() run /bin/sh with environ; for the duration of the
+ * call, environ also names our pumped fds (the C library spawns the shell
+ * with vfork semantics, so the restore waits for its exec). */
+static char **swap_environ(char **env, char *var, size_t nvar)
+{
+	char **old = environ;
+
+	environ = (char **)with_pumped(old, env, ENV_MAX, var, nvar);
+	return old;
 }
 
 SHIM_EXPORT int system(const char *cmd)
 {
-	before_exec();
-	return REAL(system)(cmd);
+	char *env[ENV_MAX], var[8192], **old;
+	int r;
+
+	if (!cmd || !shim_policy)
+		return REAL(system)(cmd);
+	before_exec("/bin/sh", environ);
+	old = swap_environ(env, var, sizeof var);
+	r = REAL(system)(cmd);
+	environ = old;
+	return r;
 }
 
 SHIM_EXPORT FILE *popen(const char *cmd, const char *mode)
 {
-	before_exec();
-	return REAL(popen)(cmd, mode);
+	char *env[ENV_MAX], var[8192], **old;
+	FILE *f;
+
+	if (!shim_policy)
+		return REAL(popen)(cmd, mode);
+	before_exec("/bin/sh", environ);
+	old = swap_environ(env, var, sizeof var);
+	f = REAL(popen)(cmd, mode);
+	environ = old;
+	return f;
 }
 
 /* daemon() forks inside the C library and the parent exits at once: the
  * survivor keeps the sessions the parent owned. */
+static void adopt_owner(int fd, struct tls_conn *c, void *arg)
+{
+	pid_t before = *(pid_t *)arg;
+
+	(void)fd;
+	if (tls_conn_owner(c) == before)
+		tls_conn_set_owner(c, getpid());
+}
+
 SHIM_EXPORT int daemon(int nochdir, int noclose)
 {
 	pid_t before = getpid();
 	int r = REAL(daemon)(nochdir, noclose);
-	size_t high;
 
 	if (r != 0 || getpid() == before)
 		return r;
-	high = conntab_high();
-	for (size_t fd = 0; fd < high; fd++) {
-		struct tls_conn *c;
-		if (conntab_maybe((int)fd) && (c = conntab_get((int)fd))) {
-			if (tls_conn_owner(c) == before)
-				tls_conn_set_owner(c, getpid());
-			tls_conn_unref(c);
-		}
-	}
+	conntab_each_conn(0, 0x7fffffff, adopt_owner, &before);
 	return 0;
 }

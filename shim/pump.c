@@ -5,15 +5,34 @@
  * encrypted by two processes (fork: repeated AES-GCM nonces).  For these
  * the session moves to a pump: a helper process, double-forked so it is
  * not the program's child, that owns the SSL object and the TCP socket
- * and moves bytes between them and one end of an AF_UNIX socketpair.  The
- * other end takes the program's fd number(s) with dup2, so stdio,
- * sendfile, poll, exec and any number of processes see a real kernel
- * socket carrying plaintext, while the wire stays TLS.  When the program's
- * side is closed (by every process holding it) the pump sends
- * close_notify, finishes, and exits.
+ * and moves bytes between them and the pump's end of a channel.  The
+ * program's end of the channel takes the program's fd number(s) with
+ * dup2, so stdio, sendfile, poll, exec and any number of processes see a
+ * real kernel socket carrying plaintext, while the wire stays TLS.
+ *
+ * The channel is a TCP connection over loopback (127.254.0.1, a shim
+ * address: inherited sockets there are never adopted), so that:
+ *  - the program's end is a TCP socket: TCP options work on it;
+ *  - a failed session (truncation, altered record, fatal alert) reaches
+ *    the program as an error, never as a clean end of file: the pump
+ *    resets the channel (SO_LINGER 0), and the program's next read, in
+ *    a wrapper, in stdio or in an exec'd program, fails with ECONNRESET;
+ *  - the program ending the channel abortively (a reset) ends the TLS
+ *    connection the same way, without close_notify.
+ * getpeername()/getsockname() on a pumped fd answer with the session's
+ * TCP addresses (kept in the connection table; passed across exec in
+ * TLSSHIM_PUMPED).  When loopback is not available, a socketpair serves
+ * (then a failure reads as end of file; logged).
+ *
+ * Threads blocked inside the shim on this session when it moves (a
+ * reader in read() while another thread forks: git clone does this) are
+ * woken (wait.c) and continue on the fd's new plaintext end.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,20 +44,110 @@
 
 #define PUMP_BUF 16384
 #define MAX_FDS 64
+#define PUMP_ADDR 0x7ffe0001u      /* 127.254.0.1 */
 
-static void keep_only(int a, int b, int c)
+/* ---- the channel ---------------------------------------------------------- */
+
+bool shim_is_pump_addr(const struct sockaddr_storage *ss)
 {
-	int k[3] = { a, b, c }, lo = 0;
+	const struct sockaddr_in *s4 = (const void *)ss;
+	const struct sockaddr_in6 *s6 = (const void *)ss;
 
-	/* sort the three (some may be -1) */
-	for (int i = 0; i < 3; i++)
-		for (int j = i + 1; j < 3; j++)
+	if (ss->ss_family == AF_INET)
+		return (ntohl(s4->sin_addr.s_addr) >> 16) == (PUMP_ADDR >> 16);
+	if (ss->ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+		uint32_t a;
+		memcpy(&a, s6->sin6_addr.s6_addr + 12, 4);
+		return (ntohl(a) >> 16) == (PUMP_ADDR >> 16);
+	}
+	return false;
+}
+
+static bool same_addr(const struct sockaddr_in *x, const struct sockaddr_in *y)
+{
+	return x->sin_addr.s_addr == y->sin_addr.s_addr && x->sin_port == y->sin_port;
+}
+
+/* A loopback TCP connection: *a for the program, *b for the pump.  The
+ * accepted end must be the very connection we made: a local process that
+ * raced us to the listener would otherwise get the session's plaintext. */
+static bool tcp_channel(int *a, int *b)
+{
+	for (int tries = 0; tries < 5; tries++) {
+		struct sockaddr_in la = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(PUMP_ADDR) };
+		struct sockaddr_in aa, bp;
+		socklen_t l = sizeof la;
+		int lfd, one = 1, x = -1, y = -1;
+
+		lfd = REAL(socket)(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (lfd < 0)
+			return false;
+		if (bind(lfd, (struct sockaddr *)&la, sizeof la) < 0 || listen(lfd, 1) < 0 ||
+		    REAL(getsockname)(lfd, (struct sockaddr *)&la, &l) < 0 ||
+		    (x = REAL(socket)(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+		    REAL(connect)(x, (struct sockaddr *)&la, sizeof la) < 0 ||
+		    (y = REAL(accept4)(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+			REAL(close)(lfd);
+			if (x >= 0)
+				REAL(close)(x);
+			return false;
+		}
+		REAL(close)(lfd);
+		l = sizeof aa;
+		if (REAL(getsockname)(x, (struct sockaddr *)&aa, &l) == 0 &&
+		    (l = sizeof bp, REAL(getpeername)(y, (struct sockaddr *)&bp, &l) == 0) &&
+		    same_addr(&aa, &bp)) {
+			(void)REAL(setsockopt)(x, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+			(void)REAL(setsockopt)(y, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+			*a = x;
+			*b = y;
+			return true;
+		}
+		log_warn("pump: another process connected to the pump's loopback listener first;"
+			 " dropped, trying again");
+		REAL(close)(x);
+		REAL(close)(y);
+	}
+	return false;
+}
+
+static bool channel(int *a, int *b, bool *resets)
+{
+	int sp[2];
+
+	*resets = true;
+	if (tcp_channel(a, b))
+		return true;
+	*resets = false;
+	if (REAL(socketpair)(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		return false;
+	log_info("pump: no loopback TCP; a socketpair serves (a failed session then reads as end of"
+		 " file, not as ECONNRESET)");
+	*a = sp[0];
+	*b = sp[1];
+	return true;
+}
+
+/* A fork()'s child: nothing to do (kept for the atfork order). */
+void shim_pump_after_fork_child(void)
+{
+}
+
+/* ---- the pump process ------------------------------------------------------- */
+
+static void keep_only(const int *keep, int n)
+{
+	int k[8], lo = 0;
+
+	memcpy(k, keep, (size_t)n * sizeof *k);
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
 			if (k[j] < k[i]) {
 				int t = k[i];
 				k[i] = k[j];
 				k[j] = t;
 			}
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < n; i++) {
 		if (k[i] < 0 || k[i] < lo)
 			continue;
 		if (k[i] > lo)
@@ -48,8 +157,17 @@ static void keep_only(int a, int b, int c)
 	(void)REAL(close_range)((unsigned)lo, ~0U, 0);
 }
 
+/* End the program's side abortively: its next read fails (ECONNRESET). */
+static void reset(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	(void)REAL(setsockopt)(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	REAL(close)(fd);
+}
+
 /* The pump's loop: plaintext on b, TLS on the session's socket. */
-static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b)
+static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool resets)
 {
 	int tcp = tls_conn_fd(c);
 	char in[PUMP_BUF], out[PUMP_BUF];
@@ -80,7 +198,9 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b)
 				 * out, how the peer ends is no longer worth a warning. */
 				if (!b_eof)
 					shim_tls_report(c);
-				break;
+				if (resets)
+					reset(b);
+				REAL(_exit)(0);
 			}
 			if (b_gone)
 				olen = 0;          /* nobody left to read it */
@@ -111,6 +231,12 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b)
 				inlen = (size_t)r;
 				inoff = 0;
 				progress = true;
+			} else if (r < 0 && errno == ECONNRESET && resets) {
+				/* The program reset its end (closed with unread data, or
+				 * SO_LINGER 0): reset the TCP connection too, as the
+				 * kernel would have, without close_notify. */
+				reset(tcp);
+				REAL(_exit)(0);
 			} else if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
 				b_eof = true;
 				(void)tls_conn_close_notify(c);
@@ -126,7 +252,9 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b)
 				progress = true;
 			} else if (r == TLS_ERR) {
 				shim_tls_report(c);
-				break;
+				if (resets)
+					reset(b);
+				REAL(_exit)(0);
 			}
 		}
 		if (tls_conn_flush(c) == TLS_ERR)
@@ -150,38 +278,35 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b)
 	REAL(_exit)(0);
 }
 
-int shim_pump(struct tls_conn *c)
+/* ---- the hand-over ---------------------------------------------------------- */
+
+static void capture_addrs(int fd, struct conntab_pumped *pi)
 {
-	int fds[MAX_FDS], n, sp[2], ready[2], st, fl;
+	memset(pi, 0, sizeof *pi);
+	pi->llen = sizeof pi->local;
+	pi->plen = sizeof pi->peer;
+	if (REAL(getsockname)(fd, (struct sockaddr *)&pi->local, &pi->llen) < 0)
+		pi->llen = 0;
+	if (REAL(getpeername)(fd, (struct sockaddr *)&pi->peer, &pi->plen) < 0)
+		pi->plen = 0;
+}
+
+/* Start the pump process; true once it runs (it said so on `ready`). */
+static bool start_pump(struct tls_conn *c, int b, bool resets)
+{
+	int ready[2], st;
 	char ok = 0;
 	ssize_t got;
 	pid_t mid;
 
-	n = tls_conn_fds(c, fds, MAX_FDS);
-	if (n <= 0)
-		return -1;
-	/* The program's flags, read before any other process holds the file. */
-	fl = REAL(fcntl)(fds[0], F_GETFL);
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
-		return -1;
-	if (pipe2(ready, O_CLOEXEC) < 0) {
-		REAL(close)(sp[0]);
-		REAL(close)(sp[1]);
-		return -1;
-	}
-	tls_conn_ref(c);        /* the table's references go below */
-	/* No thread of the program may use the session from here on. */
-	tls_conn_hold(c);
+	if (REAL(pipe2)(ready, O_CLOEXEC) < 0)
+		return false;
 	/* _Fork: the program's own fork handlers are not for this. */
 	mid = REAL(_Fork)();
 	if (mid < 0) {
-		tls_conn_release(c);
-		REAL(close)(sp[0]);
-		REAL(close)(sp[1]);
 		REAL(close)(ready[0]);
 		REAL(close)(ready[1]);
-		tls_conn_unref(c);
-		return -1;
+		return false;
 	}
 	if (mid == 0) {
 		pid_t pump = REAL(_Fork)();
@@ -200,8 +325,11 @@ int shim_pump(struct tls_conn *c)
 		tls_conn_set_owner(c, getpid());
 		/* Tell the program the pump exists, then keep only our fds. */
 		(void)!REAL(write)(ready[1], "1", 1);
-		keep_only(tls_conn_fd(c), sp[1], log_fd_get());
-		pump_run(c, sp[1]);
+		{
+			int keep[3] = { tls_conn_fd(c), b, log_fd_get() };
+			keep_only(keep, 3);
+		}
+		pump_run(c, b, resets);
 	}
 	REAL(close)(ready[1]);
 	/* Whether the pump runs is told by the pipe, not by waitpid: with
@@ -212,55 +340,104 @@ int shim_pump(struct tls_conn *c)
 	REAL(close)(ready[0]);
 	while (waitpid(mid, &st, 0) < 0 && errno == EINTR)
 		;
-	if (got != 1) {
-		tls_conn_release(c);
-		REAL(close)(sp[0]);
-		REAL(close)(sp[1]);
-		tls_conn_unref(c);
-		errno = EAGAIN;
-		return -1;
-	}
-	/* The session is the pump's now: nothing here may encrypt with it. */
-	tls_conn_give_away_locked(c, -1);
-	tls_conn_release(c);
-	/* The program's numbers now name the plaintext end. */
-	if (fl >= 0 && (fl & O_NONBLOCK))
-		(void)REAL(fcntl)(sp[0], F_SETFL, REAL(fcntl)(sp[0], F_GETFL) | O_NONBLOCK);
-	for (int i = 0; i < n; i++) {
-		int fdfl = REAL(fcntl)(fds[i], F_GETFD);
-		struct tls_conn *old = conntab_detach(fds[i]);
-
-		shim_epoll_fd_moving(fds[i], true);
-		if (REAL(dup2)(sp[0], fds[i]) >= 0 && fdfl >= 0)
-			(void)REAL(fcntl)(fds[i], F_SETFD, fdfl);
-		shim_epoll_fd_moving(fds[i], false);
-		if (old) {
-			tls_conn_fd_remove(old, fds[i]);
-			tls_conn_unref(old);
-		}
-	}
-	REAL(close)(sp[0]);
-	REAL(close)(sp[1]);
-	log_info("%s rule \"%s\": session handed to a pump process; fd%s %d%s now plaintext to it",
-		 tls_conn_peer(c), tls_conn_rule(c)->name, n > 1 ? "s" : "", fds[0], n > 1 ? ",..." : "");
-	tls_conn_unref(c);
-	return 0;
+	return got == 1;
 }
 
-/* Every live session this process owns, e.g. before fork() or exec(). */
-void shim_pump_live(bool only_inheritable)
+int shim_pump(struct tls_conn *c)
 {
-	size_t high = conntab_high();
-	pid_t me = getpid();
+	int fds[MAX_FDS], n, a = -1, b = -1, fl;
+	struct conntab_pumped pi;
+	bool resets, ok;
 
-	for (size_t fd = 0; fd < high; fd++) {
-		struct tls_conn *c;
-
-		if (!conntab_maybe((int)fd) || !(c = conntab_get((int)fd)))
-			continue;
-		if (tls_conn_handshake_started(c) && !tls_conn_failed(c) && tls_conn_owner(c) == me &&
-		    (!only_inheritable || !(REAL(fcntl)((int)fd, F_GETFD) & FD_CLOEXEC)))
-			(void)shim_pump(c);
-		tls_conn_unref(c);
+	n = tls_conn_fds(c, fds, MAX_FDS);
+	if (n <= 0 || tls_conn_moved(c))
+		return -1;
+	/* The program's flags and the TCP addresses, read before any other
+	 * process holds the socket. */
+	fl = REAL(fcntl)(fds[0], F_GETFL);
+	capture_addrs(tls_conn_fd(c), &pi);
+	if (!channel(&a, &b, &resets))
+		return -1;
+	tls_conn_ref(c);        /* the table's references go below */
+	/* epoll interest is keyed by the open file: take fd's registrations
+	 * off the TCP socket now, put them on the channel after the dup2.
+	 * (Outside the connection's lock: epoll's locks come first.) */
+	for (int i = 0; i < n; i++)
+		shim_epoll_fd_moving(fds[i], true);
+	/* No thread of the program may use the session from here on. */
+	if (!tls_conn_hold(c)) {
+		ok = false;
+		goto out;
 	}
+	ok = start_pump(c, b, resets);
+	if (!ok) {
+		tls_conn_release(c);
+		goto out;
+	}
+	/* The session is the pump's.  Calls waiting for the lock find it
+	 * moved and start again on the fd's new plaintext end; threads waiting
+	 * in the kernel for its input are woken to do the same (wait.c). */
+	tls_conn_moved_locked(c);
+	if (fl >= 0 && (fl & O_NONBLOCK))
+		(void)REAL(fcntl)(a, F_SETFL, REAL(fcntl)(a, F_GETFL) | O_NONBLOCK);
+	for (int i = 0; i < n; i++) {
+		int fdfl = REAL(fcntl)(fds[i], F_GETFD);
+
+		if (REAL(dup2)(a, fds[i]) >= 0 && fdfl >= 0)
+			(void)REAL(fcntl)(fds[i], F_SETFD, fdfl);
+		*conntab_pumped(fds[i]) = pi;
+		conntab_set(fds[i], CT_PUMPED);
+	}
+	tls_conn_release(c);
+	shim_wake_waiters(c);
+	for (int i = 0; i < n; i++)
+		(void)tls_conn_fd_remove(c, fds[i]);
+out:
+	for (int i = 0; i < n; i++)
+		shim_epoll_fd_moving(fds[i], false);
+	REAL(close)(a);
+	REAL(close)(b);
+	if (ok)
+		log_info("%s rule \"%s\": session handed to a pump process; fd%s %d%s now plaintext to it",
+			 tls_conn_peer(c), tls_conn_rule(c)->name, n > 1 ? "s" : "", fds[0],
+			 n > 1 ? ",..." : "");
+	else
+		log_error("%s rule \"%s\": the session could not be handed to a pump process",
+			  tls_conn_peer(c), tls_conn_rule(c)->name);
+	tls_conn_unref(c);
+	return ok ? 0 : -1;
+}
+
+struct live {
+	enum pump_which which;
+	pid_t me;
+};
+
+static void pump_one(int fd, struct tls_conn *c, void *arg)
+{
+	struct live *l = arg;
+	pid_t owner = tls_conn_owner(c);
+	bool inheritable = l->which == PUMP_LIVE ||
+			   !(REAL(fcntl)(fd, F_GETFD) & FD_CLOEXEC);
+	bool want;
+
+	if (tls_conn_failed(c) || !inheritable)
+		return;
+	if (l->which == PUMP_ALL_INHERITABLE)
+		want = owner == l->me || owner == 0;
+	else
+		want = tls_conn_handshake_started(c) && owner == l->me;
+	if (want)
+		(void)shim_pump(c);
+}
+
+/* Every session of this process that must move before fork() or exec(). */
+void shim_pump_live(enum pump_which which, int only_fd)
+{
+	struct live l = { .which = which, .me = getpid() };
+
+	if (only_fd >= 0)
+		conntab_each_conn(only_fd, only_fd, pump_one, &l);
+	else
+		conntab_each_conn(0, 0x7fffffff, pump_one, &l);
 }

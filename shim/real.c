@@ -10,6 +10,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/inotify.h>
+#include <sys/mman.h>
+#include <sys/pidfd.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+
 #include "core/sys.h"
 #include "shim/real.h"
 #include "shim/shim.h"
@@ -20,19 +26,11 @@ static pthread_once_t real_once = PTHREAD_ONCE_INIT;
 
 static void die(const char *what, const char *name)
 {
-	char buf[256];
-	size_t n = 0;
-	const char *parts[] = { "tlsshim: fatal: ", what, " \"", name, "\"\n" };
-
-	for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
-		size_t l = strlen(parts[i]);
-		if (n + l >= sizeof buf)
-			break;
-		memcpy(buf + n, parts[i], l);
-		n += l;
-	}
-	/* No wrapper of ours can serve this process: stop before any data moves. */
-	(void)!syscall(1 /* SYS_write */, 2, buf, n);
+	/* stdio writes with the C library's internal calls, not our wrappers:
+	 * no wrapper of ours can serve this process, so stop before any data
+	 * moves. */
+	fprintf(stderr, "tlsshim: fatal: %s \"%s\"\n", what, name);
+	fflush(stderr);
 	abort();
 }
 
@@ -47,9 +45,13 @@ static void *resolve(const char *name, void *ours)
 	return p;
 }
 
-/* R: a function we wrap (must not resolve to ourselves); N: one we only call. */
+/* R: a function we wrap (it must not resolve to ourselves); U: one we
+ * only call. */
 #define R(fn) real.fn = (__typeof__(real.fn))resolve(#fn, (void *)(fn))
-#define N(fn) real.fn = (__typeof__(real.fn))resolve(#fn, NULL)
+#define U(fn) real.fn = (__typeof__(real.fn))resolve(#fn, NULL)
+
+/* sigset and siginterrupt are deprecated, and wrapped all the same. */
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 
 static void do_init(void)
 {
@@ -66,6 +68,13 @@ static void do_init(void)
 	R(posix_spawn); R(posix_spawnp); R(system); R(popen); R(daemon); R(closefrom);
 	R(_exit); R(_Exit); R(open); R(open64); R(openat); R(openat64); R(pipe); R(pipe2);
 	R(socketpair); R(eventfd); R(__open_2); R(__open64_2);
+	U(setsockopt); R(getpeername); R(getsockname); R(preadv2); R(pwritev2);
+	R(vdprintf); R(__vdprintf_chk); R(aio_read); R(aio_write); R(aio_read64); R(aio_write64);
+	R(lio_listio); R(lio_listio64); R(syscall); R(pidfd_getfd);
+	R(gethostbyname); R(gethostbyname2); R(gethostbyname_r); R(gethostbyname2_r);
+	R(rcmd_af); R(rexec_af); R(signalfd); R(timerfd_create); R(memfd_create);
+	R(inotify_init); R(inotify_init1);
+	R(sigaction); R(signal); R(bsd_signal); R(sysv_signal); R(sigset); R(siginterrupt);
 
 	core_sys.recv = real.recv;
 	core_sys.send = real.send;
@@ -75,6 +84,7 @@ static void do_init(void)
 	core_sys.shutdown = real.shutdown;
 	core_sys.fcntl = real.fcntl;
 	core_sys.getsockopt = real.getsockopt;
+	core_sys.open = real.open;
 	__atomic_store_n(&real_ready, true, __ATOMIC_RELEASE);
 }
 

@@ -15,6 +15,8 @@
 #include <sys/select.h>
 #include <sys/epoll.h>
 #include <spawn.h>
+#include <aio.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -94,6 +96,40 @@ struct real_fns {
 	int (*__open_2)(const char *, int);
 	int (*__open64_2)(const char *, int);
 	int (*getsockopt)(int, int, int, void *, socklen_t *);
+	int (*setsockopt)(int, int, int, const void *, socklen_t);
+	int (*getpeername)(int, struct sockaddr *, socklen_t *);
+	int (*getsockname)(int, struct sockaddr *, socklen_t *);
+	ssize_t (*preadv2)(int, const struct iovec *, int, off_t, int);
+	ssize_t (*pwritev2)(int, const struct iovec *, int, off_t, int);
+	int (*vdprintf)(int, const char *, va_list);
+	int (*__vdprintf_chk)(int, int, const char *, va_list);
+	int (*aio_read)(struct aiocb *);
+	int (*aio_write)(struct aiocb *);
+	int (*aio_read64)(struct aiocb64 *);
+	int (*aio_write64)(struct aiocb64 *);
+	int (*lio_listio)(int, struct aiocb *const[], int, struct sigevent *);
+	int (*lio_listio64)(int, struct aiocb64 *const[], int, struct sigevent *);
+	long (*syscall)(long, ...);
+	int (*pidfd_getfd)(int, int, unsigned int);
+	struct hostent *(*gethostbyname)(const char *);
+	struct hostent *(*gethostbyname2)(const char *, int);
+	int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t, struct hostent **, int *);
+	int (*gethostbyname2_r)(const char *, int, struct hostent *, char *, size_t, struct hostent **,
+				int *);
+	int (*rcmd_af)(char **, unsigned short, const char *, const char *, const char *, int *,
+		       sa_family_t);
+	int (*rexec_af)(char **, int, const char *, const char *, const char *, int *, sa_family_t);
+	int (*signalfd)(int, const sigset_t *, int);
+	int (*timerfd_create)(int, int);
+	int (*memfd_create)(const char *, unsigned int);
+	int (*inotify_init)(void);
+	int (*inotify_init1)(int);
+	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
+	__sighandler_t (*signal)(int, __sighandler_t);
+	__sighandler_t (*bsd_signal)(int, __sighandler_t);
+	__sighandler_t (*sysv_signal)(int, __sighandler_t);
+	__sighandler_t (*sigset)(int, __sighandler_t);
+	int (*siginterrupt)(int, int);
 };
 
 extern struct real_fns real;

@@ -9,6 +9,9 @@
 #ifndef TLSSHIM_SHIM_H
 #define TLSSHIM_SHIM_H
 
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -25,6 +28,89 @@
 /* The loaded policy; NULL while inactive.  Immutable once set. */
 extern const struct policy *shim_policy;
 
+/* Start-up (init.c).  The library initialises itself on the first call
+ * that needs the policy, from whatever thread and however early (another
+ * library's constructor), not only from its own constructor: a call that
+ * arrives first is never passed through unchecked.  While one thread
+ * initialises, that thread's own calls (reading the policy and the
+ * certificates) go straight to the C library. */
+extern _Atomic bool shim_ready;
+void shim_init_slow(void);
+static inline void shim_ensure_init(void)
+{
+	if (!__builtin_expect(__atomic_load_n(&shim_ready, __ATOMIC_ACQUIRE), 1))
+		shim_init_slow();
+}
+bool shim_initialising(void);
+/* exit() has begun: writes on TLS fds fail with EPIPE, no SIGPIPE. */
+extern _Atomic bool shim_exiting;
+
+/* ---- routing a call on an fd (route.c) --------------------------------
+ * PASS: go straight to the C library.  TLS: *cp holds a reference to the
+ * connection.  ERR: refuse, errno set (EBADF on a closing or shim-owned
+ * fd, ECONNRESET on a refused socket, ...).  An fd the shim has not seen
+ * is classified first (classify.c): "unknown" never means "plain". */
+enum shim_route { ROUTE_PASS = 0, ROUTE_TLS, ROUTE_ERR };
+int shim_route_slow(int fd, uintptr_t v, struct tls_conn **cp);
+static inline int shim_route(int fd, struct tls_conn **cp)
+{
+	uintptr_t v = conntab_load(fd);
+
+	if (__builtin_expect(conntab_is_pass(v), 1))
+		return ROUTE_PASS;
+	return shim_route_slow(fd, v, cp);
+}
+
+/* Run PLAIN for a pass-through fd, TLS_EXPR with `c` referencing the
+ * connection otherwise (returning its value).  A call that finds its
+ * session handed to a pump meanwhile starts again: the fd now names the
+ * pump's plaintext end. */
+#define SHIM_DISPATCH(fd, PLAIN, TLS_EXPR) do {                        \
+		int saved_errno_ = errno;                              \
+		for (;;) {                                             \
+			struct tls_conn *c;                            \
+			ssize_t r_;                                    \
+			int rt_ = shim_route((fd), &c);                \
+			if (rt_ == ROUTE_PASS)                         \
+				return PLAIN;                          \
+			if (rt_ == ROUTE_ERR)                          \
+				return -1;                             \
+			r_ = (TLS_EXPR);                               \
+			if (r_ < 0 && tls_conn_moved(c)) {            \
+				tls_conn_unref(c);                     \
+				errno = saved_errno_;                  \
+				continue;                              \
+			}                                              \
+			tls_conn_unref(c);                             \
+			return r_;                                     \
+		}                                                      \
+	} while (0)
+
+/* ---- classification (classify.c): the one rule resolver -------------- */
+struct shim_verdict {
+	const struct policy_rule *rule;   /* NULL: no rule names this socket */
+	enum tls_role role;
+	char desc[96];                    /* "addr:port" of the peer, for logs */
+	char name[256];                   /* client: the name to verify */
+};
+/* Which rule applies to a connection accepted on fd (by local address). */
+bool shim_resolve_accepted(int fd, struct shim_verdict *v);
+/* ... to connecting fd to dst (by the address the kernel will really
+ * connect to: wildcards mean loopback). */
+bool shim_resolve_connect(int fd, const struct sockaddr *dst, socklen_t len,
+			  struct shim_verdict *v);
+/* Classify an fd the shim has not seen (inherited, passed with SCM_RIGHTS,
+ * made by a path no wrapper sees) and record the answer.  Returns the new
+ * word (never CT_UNSEEN). */
+uintptr_t shim_classify(int fd, bool at_start);
+/* A TLS session now sits on fd (accepted, connected, duplicated,
+ * adopted): on 0, 1 or 2 it goes to a pump, because stdio writes there
+ * through the C library's internal calls, which no wrapper sees. */
+void shim_tls_placed(int fd, struct tls_conn *c);
+/* The kernel's destination for a connect() to addr: 0.0.0.0, :: and
+ * ::ffff:0.0.0.0 connect to loopback. */
+socklen_t shim_norm_addr(const struct sockaddr *sa, socklen_t len, struct sockaddr_storage *ss);
+
 /* Plaintext in, records out: the blocking/non-blocking logic. */
 ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags);
 ssize_t shim_tls_send(struct tls_conn *c, const void *buf, size_t len, int flags);
@@ -35,21 +121,32 @@ ssize_t shim_tls_send_iov(struct tls_conn *c, const struct iovec *iov, int cnt, 
 bool shim_tls_nonblocking(struct tls_conn *c, int flags);
 /* Blocking handshake with the rule's timeout; 0 or -1 with errno set. */
 int shim_tls_handshake(struct tls_conn *c, bool nonblock);
-/* close()/shutdown() of a TLS fd. */
-int shim_tls_close(int fd, struct tls_conn *c);
-/* Release every TLS fd in first..last (fd.c). */
-void shim_release_fds(int first, int last, bool linger);
-/* true when this was the session's last fd and close_notify went out. */
-bool shim_tls_release(int fd, struct tls_conn *c);
+/* close() of a TLS fd (the word must be TLS); shutdown(). */
+int shim_tls_close(int fd);
+void shim_tls_close_begin(int fd, struct tls_conn *c);
+void shim_tls_close_end(int fd, struct tls_conn *c);
+int shim_tls_shutdown(struct tls_conn *c, int how);
+/* FIONREAD on a TLS fd. */
+int shim_tls_readable(struct tls_conn *c);
 /* Send FIN and keep absorbing late records in the background (linger.c). */
 void shim_linger(int fd);
 void shim_linger_install(void);
-int shim_tls_shutdown(struct tls_conn *c, int how);
+
+/* The shim's own fds (own.c). */
+int shim_own_base(void);
+int shim_own_fd(int fd, void (*moved)(int from, int to));
+void shim_own_cell(int fd, int *cell);
+void shim_own_close(int fd);
+void shim_own_dodge(int fd);
+int shim_own_close_range(unsigned int first, unsigned int last, int flags);
+bool shim_is_own(int fd);
+
+/* A descriptor arrived by a path no creation wrapper saw (SCM_RIGHTS,
+ * pidfd_getfd): forget what the number was, classify what it is. */
+void shim_fd_arrived(int fd);
 
 /* Log a failed connection's reason once and shut its socket down. */
 void shim_tls_report(struct tls_conn *c);
-
-socklen_t shim_norm_addr(const struct sockaddr *sa, socklen_t len, struct sockaddr_storage *ss);
 
 /* sendto/sendmsg with MSG_FASTOPEN to a TLS destination: -1/EOPNOTSUPP. */
 bool shim_fastopen_refused(int fd, const struct sockaddr *addr, socklen_t alen);
@@ -71,6 +168,10 @@ void shim_epoll_fds_closed(int first, int last);
 void shim_epoll_fd_moving(int fd, bool before);
 void shim_epoll_fork_lock(void);
 void shim_epoll_fork_unlock(void);
+void shim_classify_fork_lock(void);
+void shim_classify_fork_unlock(void);
+void shim_own_fork_lock(void);
+void shim_own_fork_unlock(void);
 void shim_linger_fork_lock(void);
 void shim_linger_fork_unlock(void);
 void shim_names_fork_lock(void);
@@ -79,15 +180,35 @@ int epoll_ctl_real(int epfd, int op, int fd, struct epoll_event *ev);
 int epoll_pwait2_real(int epfd, struct epoll_event *ev, int max, const struct timespec *ts,
 		      const sigset_t *mask);
 
-/* The pump (pump.c): hand a live session to a helper process; the
- * program's fds become plaintext ends of a socketpair. */
+/* The pump (pump.c): hand a session to a helper process; the program's
+ * fds become the plaintext end of a loopback channel. */
 int shim_pump(struct tls_conn *c);
-void shim_pump_live(bool only_inheritable);
+enum pump_which {
+	PUMP_LIVE,              /* fork(): live sessions this process owns */
+	PUMP_LIVE_INHERITABLE,  /* exec() of an image that runs the shim */
+	PUMP_ALL_INHERITABLE,   /* exec() of one that does not: every session */
+};
+void shim_pump_live(enum pump_which which, int only_fd);
+void shim_pump_after_fork_child(void);
+/* 127.254.0.0/16: the pumps' channels; never adopted. */
+bool shim_is_pump_addr(const struct sockaddr_storage *ss);
+
+/* Kernel waits for blocking calls (wait.c): 1 ready (or the session
+ * moved to a pump: look again), 0 timed out, -1 with errno (EINTR when a
+ * handler without SA_RESTART may have run). */
+int shim_wait(struct tls_conn *c, int fd, short events, int timeout_ms);
+void shim_wake_waiters(struct tls_conn *c);
+void shim_wait_init(void);
+/* Signals (signal.c). */
+void shim_signal_init(void);
+bool shim_signal_restarts(void);
 
 /* Socket helpers. */
 bool shim_is_tcp(int fd);
 bool shim_is_nonblocking(int fd);
 void shim_format_addr(const struct sockaddr *sa, char *buf, size_t len);
+/* The reverse, for "a.b.c.d:port" and "[v6]:port". */
+bool shim_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len);
 /* The host name the program resolved for this address (getaddrinfo). */
 bool shim_name_for(const struct sockaddr *sa, char *buf, size_t len);
 /* The name a client verifies when the rule names none: the resolved host
@@ -106,6 +227,10 @@ ssize_t __read_chk(int fd, void *buf, size_t nbytes, size_t buflen);
 ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags);
 ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
 		       struct sockaddr *addr, socklen_t *alen);
+
+int __vdprintf_chk(int fd, int flag, const char *fmt, va_list ap);
+int __dprintf_chk(int fd, int flag, const char *fmt, ...);
+__sighandler_t bsd_signal(int sig, __sighandler_t h);
 
 int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen);
 int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask,

@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <arpa/inet.h>
@@ -70,6 +71,44 @@ void shim_format_addr(const struct sockaddr *sa, char *buf, size_t len)
 	}
 }
 
+bool shim_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[INET6_ADDRSTRLEN];
+	const char *colon = strrchr(s, ':');
+	size_t hl;
+	long port;
+	char *end;
+
+	memset(ss, 0, sizeof *ss);
+	if (!colon)
+		return false;
+	port = strtol(colon + 1, &end, 10);
+	if (*end || port < 0 || port > 65535)
+		return false;
+	if (*s == '[') {
+		hl = (size_t)(colon - s);
+		if (hl < 2 || s[hl - 1] != ']' || hl - 2 >= sizeof host)
+			return false;
+		memcpy(host, s + 1, hl - 2);
+		host[hl - 2] = '\0';
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		*len = sizeof *s6;
+		return inet_pton(AF_INET6, host, &s6->sin6_addr) == 1;
+	}
+	hl = (size_t)(colon - s);
+	if (hl >= sizeof host)
+		return false;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	s4->sin_family = AF_INET;
+	s4->sin_port = htons((uint16_t)port);
+	*len = sizeof *s4;
+	return inet_pton(AF_INET, host, &s4->sin_addr) == 1;
+}
+
 /* The socket's SO_RCVTIMEO/SO_SNDTIMEO in ms, or -1 for none. */
 static int sock_timeout_ms(int fd, int opt)
 {
@@ -84,16 +123,30 @@ static int sock_timeout_ms(int fd, int opt)
 void shim_tls_report(struct tls_conn *c)
 {
 	int saved = errno;
+	enum tls_fail why = tls_conn_failure(c);
 
-	if (tls_conn_report_once(c)) {
+	/* A session that moved to a pump, or whose last fd closed, is not a
+	 * failure to report; and its socket is someone else's to end now. */
+	if (why != TLS_FAIL_MOVED && why != TLS_FAIL_GONE && tls_conn_report_once(c)) {
 		log_warn("%s rule \"%s\": %s", tls_conn_peer(c), tls_conn_rule(c)->name,
 			 tls_conn_error(c));
 		/* The peer hears nothing more, but a socket shared with the
 		 * process that owns the session is that process's to end. */
-		if (tls_conn_failure(c) != TLS_FAIL_FOREIGN)
+		if (why != TLS_FAIL_FOREIGN && tls_conn_fd(c) >= 0)
 			(void)REAL(shutdown)(tls_conn_fd(c), SHUT_RDWR);
 	}
 	errno = saved;
+}
+
+/* A signal handler called into the engine on a connection its own thread
+ * was using: waiting for that thread would hang for ever. */
+static int reentered(struct tls_conn *c)
+{
+	log_warn("%s rule \"%s\": called from a signal handler that interrupted this thread inside"
+		 " the TLS engine on the same connection; refused (EDEADLK)", tls_conn_peer(c),
+		 tls_conn_rule(c)->name);
+	errno = EDEADLK;
+	return -1;
 }
 
 /* A failed connection: log its reason once, make sure the peer hears
@@ -105,13 +158,18 @@ static int fail_io(struct tls_conn *c, bool writing, int flags)
 
 	if (why == TLS_FAIL_CLOSED) {
 		err = EPIPE;
+	} else if (why == TLS_FAIL_GONE) {
+		err = EBADF;
 	} else if (why == TLS_FAIL_SYSCALL && tls_conn_sys_errno(c)) {
 		err = tls_conn_sys_errno(c);
 	}
 	if (why != TLS_FAIL_CLOSED)
 		shim_tls_report(c);
-	if (writing && err == EPIPE && !(flags & MSG_NOSIGNAL))
-		pthread_kill(pthread_self(), SIGPIPE);   /* what the kernel would do */
+	/* What the kernel would do; not while exit() runs (the exit status
+	 * must stay the program's). */
+	if (writing && err == EPIPE && !(flags & MSG_NOSIGNAL) &&
+	    !__atomic_load_n(&shim_exiting, __ATOMIC_RELAXED))
+		pthread_kill(pthread_self(), SIGPIPE);
 	errno = err;
 	return -1;
 }
@@ -123,11 +181,12 @@ static int flush_wait(struct tls_conn *c, int timeout_ms, int timeout_errno)
 	int64_t deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : -1;
 
 	for (;;) {
-		struct pollfd pfd = { .fd = tls_conn_fd(c), .events = POLLOUT };
 		int r = tls_conn_flush(c), left = -1;
 
 		if (r == 0)
 			return 0;
+		if (r == TLS_REENTERED)
+			return reentered(c);
 		if (r == TLS_ERR)
 			return fail_io(c, true, MSG_NOSIGNAL);
 		if (deadline >= 0) {
@@ -137,7 +196,7 @@ static int flush_wait(struct tls_conn *c, int timeout_ms, int timeout_errno)
 				return -1;
 			}
 		}
-		if (REAL(poll)(&pfd, 1, left) < 0 && errno != EINTR)
+		if (shim_wait(c, tls_conn_fd(c), POLLOUT, left) < 0)
 			return -1;
 	}
 }
@@ -145,32 +204,16 @@ static int flush_wait(struct tls_conn *c, int timeout_ms, int timeout_errno)
 /* Blocking wait for the next record.  0: try the engine again. */
 static int read_wait(struct tls_conn *c)
 {
-	int fd = tls_conn_fd(c);
-	size_t need = tls_conn_read_need(c);
-	ssize_t n;
+	int fd = tls_conn_fd(c), r;
 
 	if (tls_conn_has_output(c) && flush_wait(c, sock_timeout_ms(fd, SO_SNDTIMEO), EAGAIN) < 0)
 		return -1;
-	if (need > 4096) {
-		/* A tiny SO_RCVBUF could never hold the whole record. */
-		int rb = 0;
-		socklen_t l = sizeof rb;
-		if (REAL(getsockopt)(fd, SOL_SOCKET, SO_RCVBUF, &rb, &l) == 0 && (size_t)rb / 2 < need) {
-			struct pollfd pfd = { .fd = fd, .events = POLLIN };
-			int r = REAL(poll)(&pfd, 1, sock_timeout_ms(fd, SO_RCVTIMEO));
-			if (r == 0) {
-				errno = EAGAIN;
-				return -1;
-			}
-			return r < 0 ? -1 : 0;
-		}
-	}
-	n = REAL(recv)(fd, NULL, need, MSG_PEEK | MSG_WAITALL | MSG_TRUNC);
-	if (n >= 0)
-		return 0;
-	if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+	r = shim_wait(c, fd, POLLIN, sock_timeout_ms(fd, SO_RCVTIMEO));
+	if (r == 0) {
+		errno = EAGAIN;        /* SO_RCVTIMEO expired, as recv() says */
 		return -1;
-	return 0;   /* a socket error: the engine reads it and reports it */
+	}
+	return r < 0 ? -1 : 0;
 }
 
 int shim_tls_handshake(struct tls_conn *c, bool nonblock)
@@ -179,11 +222,12 @@ int shim_tls_handshake(struct tls_conn *c, bool nonblock)
 	int64_t deadline = now_ms() + rule->handshake_timeout_ms;
 
 	for (;;) {
-		struct pollfd pfd = { .fd = tls_conn_fd(c) };
 		int r = tls_conn_handshake(c), left;
 
 		if (r == 0)
 			return 0;
+		if (r == TLS_REENTERED)
+			return reentered(c);
 		if (r == TLS_ERR)
 			return fail_io(c, false, 0);
 		if (nonblock) {
@@ -200,9 +244,11 @@ int shim_tls_handshake(struct tls_conn *c, bool nonblock)
 			tls_conn_fail(c, TLS_FAIL_TIMEOUT, msg);
 			return fail_io(c, false, 0);
 		}
-		pfd.events = r == TLS_WANT_POLLOUT ? POLLOUT : POLLIN;
-		if (REAL(poll)(&pfd, 1, left) < 0 && errno != EINTR)
+		if (shim_wait(c, tls_conn_fd(c), r == TLS_WANT_POLLOUT ? POLLOUT : POLLIN, left) < 0) {
+			if (errno == EINTR)
+				return -1;      /* the handshake goes on at the next call */
 			return fail_io(c, false, 0);
+		}
 	}
 }
 
@@ -257,6 +303,8 @@ ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
 		}
 		if (r == 0)
 			return (ssize_t)got;
+		if (r == TLS_REENTERED)
+			return got ? (ssize_t)got : reentered(c);
 		if (r == TLS_ERR) {
 			if (got)
 				return (ssize_t)got;
@@ -295,6 +343,8 @@ ssize_t shim_tls_send(struct tls_conn *c, const void *buf, size_t len, int flags
 			sent += (size_t)r;
 			continue;
 		}
+		if (r == TLS_REENTERED)
+			return sent ? (ssize_t)sent : reentered(c);
 		if (r == TLS_ERR) {
 			if (sent)
 				break;
@@ -405,11 +455,23 @@ static void send_close_notify(struct tls_conn *c)
 	}
 }
 
-/* fd no longer refers to c (closed, or about to be replaced by dup2):
- * the last fd of a session sends close_notify. */
-bool shim_tls_release(int fd, struct tls_conn *c)
+/* fd stops naming c (close, dup2 onto it, close_range): c's word is a
+ * tombstone now (conntab_begin_close).  The session's last fd sends
+ * close_notify and lingers like the kernel would, then the engine lets go
+ * of the socket: the number is about to be closed and may be reused. */
+void shim_tls_close_begin(int fd, struct tls_conn *c)
 {
-	if (tls_conn_fd_remove(c, fd) == 0 && tls_conn_handshake_done(c)) {
+	if (tls_conn_reentered(c)) {
+		/* A signal handler closes the fd its own thread was using inside
+		 * the engine: no close_notify (that would wait for ever). */
+		log_warn("%s rule \"%s\": close() from a signal handler that interrupted this thread"
+			 " inside the TLS engine: no close_notify for this connection",
+			 tls_conn_peer(c), tls_conn_rule(c)->name);
+		return;
+	}
+	if (tls_conn_fd_remove(c, fd) > 0)
+		return;
+	if (tls_conn_handshake_done(c)) {
 		/* Records the program never sees (TLS 1.3 session tickets) may
 		 * sit unread in the kernel; Linux answers close() with unread
 		 * data by a RST, which destroys what is still in flight to the
@@ -417,28 +479,57 @@ bool shim_tls_release(int fd, struct tls_conn *c)
 		 * data the program left unread stays, and resets as under TCP). */
 		(void)tls_conn_poll_read(c);
 		send_close_notify(c);
-		return true;
+		/* The session ended cleanly here: linger like the kernel would. */
+		if (!tls_conn_failed(c))
+			shim_linger(fd);
 	}
-	return false;
+	tls_conn_detach_fd(c);
 }
 
-int shim_tls_close(int fd, struct tls_conn *c)
+/* After the real close: the tombstone goes, and the caller's reference. */
+void shim_tls_close_end(int fd, struct tls_conn *c)
 {
+	conntab_end_close(fd, c);
+	tls_conn_unref(c);
+}
+
+int shim_tls_close(int fd)
+{
+	struct tls_conn *c = conntab_begin_close(fd);
 	int r;
 
-	/* The session ended cleanly here: linger like the kernel would. */
-	if (shim_tls_release(fd, c) && !tls_conn_failed(c))
-		shim_linger(fd);
+	if (!c)
+		return close(fd);       /* it changed meanwhile: start again */
+	shim_tls_close_begin(fd, c);
 	r = REAL(close)(fd);
-	tls_conn_unref(c);
+	shim_tls_close_end(fd, c);
 	return r;
 }
 
 int shim_tls_shutdown(struct tls_conn *c, int how)
 {
+	int fd = tls_conn_fd(c);
+
 	if (how == SHUT_RD || how == SHUT_RDWR)
 		tls_conn_shut_read(c);
 	if ((how == SHUT_WR || how == SHUT_RDWR) && tls_conn_handshake_done(c))
 		send_close_notify(c);
-	return REAL(shutdown)(tls_conn_fd(c), how);
+	if (fd < 0) {
+		errno = EBADF;
+		return -1;
+	}
+	return REAL(shutdown)(fd, how);
+}
+
+/* FIONREAD: the plaintext a read would return now, without waiting. */
+int shim_tls_readable(struct tls_conn *c)
+{
+	int n;
+
+	if (!tls_conn_handshake_done(c))
+		return 0;
+	n = (int)tls_conn_pending(c);
+	if (!n && tls_conn_poll_read(c))
+		n = (int)tls_conn_pending(c);
+	return n;
 }

@@ -137,7 +137,7 @@ int main(void)
 	}
 	snprintf(certs, sizeof certs, "%s", d);
 	core_sys_default();
-	log_init();
+	log_init(NULL);
 	libctx = OSSL_LIB_CTX_new();
 	sr = server_rule();
 	cr = client_rule();

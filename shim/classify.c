@@ -1,0 +1,359 @@
+/* shim/classify.c — which rule applies to a socket, and what the shim
+ * does with an fd it has not seen.
+ *
+ * One resolver answers "which rule, which role, which name to verify"
+ * for every way a TCP socket reaches the shim: accept() (by local
+ * address), connect() (by the address the kernel will really connect
+ * to), and an fd of unknown origin (inherited across exec, received with
+ * SCM_RIGHTS or pidfd_getfd(), made by a path no wrapper sees).
+ *
+ * "Unknown" never means "plain".  An fd the table holds as UNSEEN is
+ * classified on its first call: not a TCP socket, listening, or not
+ * connected: PLAIN (accept() and connect() decide later).  A connected
+ * TCP socket a tls rule names is adopted if nobody has used it yet (no
+ * byte sent, none read: TCP_INFO and the queues say so) and REFUSED if
+ * it already carried bytes outside the shim — those bytes were plaintext
+ * on a connection the policy says is TLS, so the connection cannot be
+ * trusted now.  A deny rule refuses it too.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/sockios.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/lock.h"
+#include "core/log.h"
+#include "shim/shim.h"
+
+/* ---- addresses --------------------------------------------------------- */
+
+/* The kernel accepts the 24-byte sockaddr_in6 of RFC 2133 (no scope id):
+ * copy the address into ss, zero-filled, and match it as the full
+ * structure, so a short form cannot slip past the policy.  And connect()
+ * to a wildcard address (0.0.0.0, ::, ::ffff:0.0.0.0) reaches loopback:
+ * match what the kernel will really connect to. */
+socklen_t shim_norm_addr(const struct sockaddr *sa, socklen_t len, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof *ss);
+	memcpy(ss, sa, len < sizeof *ss ? len : sizeof *ss);
+	if (sa->sa_family == AF_INET6 && len >= 24 && len < sizeof(struct sockaddr_in6))
+		len = sizeof(struct sockaddr_in6);
+	if (ss->ss_family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+		if (s4->sin_addr.s_addr == htonl(INADDR_ANY))
+			s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	} else if (ss->ss_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+		static const unsigned char v4any[16] = { [10] = 0xff, [11] = 0xff };
+		if (IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr))
+			s6->sin6_addr = in6addr_loopback;
+		else if (!memcmp(&s6->sin6_addr, v4any, 16))
+			s6->sin6_addr.s6_addr[15] = 1, s6->sin6_addr.s6_addr[12] = 127;
+	}
+	return len;
+}
+
+static void verdict_name(struct shim_verdict *v, const struct sockaddr *peer)
+{
+	if (v->role != TLS_ROLE_CLIENT)
+		v->name[0] = '\0';
+	else if (v->rule->server_name)
+		snprintf(v->name, sizeof v->name, "%s", v->rule->server_name);
+	else
+		shim_default_name(peer, v->name, sizeof v->name);
+}
+
+static bool is_inet(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET || ss->ss_family == AF_INET6;
+}
+
+bool shim_resolve_accepted(int fd, struct shim_verdict *v)
+{
+	const struct policy *p = shim_policy;
+	struct sockaddr_storage local, peer;
+	socklen_t ll = sizeof local, pl = sizeof peer;
+
+	memset(v, 0, sizeof *v);
+	if (!p || !p->has[POLICY_ACCEPT] || REAL(getsockname)(fd, (struct sockaddr *)&local, &ll) < 0 ||
+	    !is_inet(&local) || !shim_is_tcp(fd))
+		return false;
+	if (!(v->rule = policy_match(p, POLICY_ACCEPT, (struct sockaddr *)&local, ll)))
+		return false;
+	v->role = TLS_ROLE_SERVER;
+	if (REAL(getpeername)(fd, (struct sockaddr *)&peer, &pl) == 0)
+		shim_format_addr((struct sockaddr *)&peer, v->desc, sizeof v->desc);
+	else
+		snprintf(v->desc, sizeof v->desc, "fd %d", fd);
+	return true;
+}
+
+bool shim_resolve_connect(int fd, const struct sockaddr *dst, socklen_t len, struct shim_verdict *v)
+{
+	const struct policy *p = shim_policy;
+	struct sockaddr_storage ss;
+
+	memset(v, 0, sizeof *v);
+	if (!p || !p->has[POLICY_CONNECT] || !dst || len < sizeof(sa_family_t) ||
+	    (dst->sa_family != AF_INET && dst->sa_family != AF_INET6) || (fd >= 0 && !shim_is_tcp(fd)))
+		return false;
+	len = shim_norm_addr(dst, len, &ss);
+	if (!(v->rule = policy_match(p, POLICY_CONNECT, (struct sockaddr *)&ss, len)))
+		return false;
+	v->role = TLS_ROLE_CLIENT;
+	shim_format_addr((struct sockaddr *)&ss, v->desc, sizeof v->desc);
+	verdict_name(v, (struct sockaddr *)&ss);
+	return true;
+}
+
+/* A connected socket of unknown origin: an accept rule by its local
+ * address (the socket was accepted: inetd, a pre-forked server's
+ * parent), else a connect rule by its peer. */
+static bool resolve_connected(int fd, const struct sockaddr_storage *local, socklen_t ll,
+			      const struct sockaddr_storage *peer, socklen_t pl, struct shim_verdict *v)
+{
+	const struct policy *p = shim_policy;
+
+	memset(v, 0, sizeof *v);
+	shim_format_addr((const struct sockaddr *)peer, v->desc, sizeof v->desc);
+	if ((v->rule = policy_match(p, POLICY_ACCEPT, (const struct sockaddr *)local, ll))) {
+		v->role = TLS_ROLE_SERVER;
+	} else if ((v->rule = policy_match(p, POLICY_CONNECT, (const struct sockaddr *)peer, pl))) {
+		v->role = TLS_ROLE_CLIENT;
+		verdict_name(v, (const struct sockaddr *)peer);
+	} else {
+		return false;
+	}
+	(void)fd;
+	return true;
+}
+
+/* ---- fds of unknown origin -------------------------------------------- */
+
+/* Has anything moved bytes on this socket outside the shim?  Sent data
+ * (TCP_INFO's bytes_sent, or bytes still queued to send), or received
+ * data that was read (bytes_received beyond what still waits unread). */
+static bool socket_used(int fd, unsigned long long *sent, unsigned long long *consumed)
+{
+	struct tcp_info ti;
+	socklen_t l = sizeof ti;
+	int inq = 0, outq = 0;
+
+	memset(&ti, 0, sizeof ti);
+	if (REAL(getsockopt)(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0 ||
+	    l < offsetof(struct tcp_info, tcpi_bytes_retrans))
+		return true;     /* cannot tell: assume the worst */
+	(void)REAL(ioctl)(fd, SIOCINQ, &inq);
+	(void)REAL(ioctl)(fd, SIOCOUTQ, &outq);
+	*sent = ti.tcpi_bytes_sent + (unsigned)outq;
+	*consumed = ti.tcpi_bytes_received > (unsigned)inq ? ti.tcpi_bytes_received - (unsigned)inq : 0;
+	return *sent > 0 || *consumed > 0;
+}
+
+/* The TLS connection already made for this socket under another fd
+ * number (dup'ed behind our back, received twice, inherited twice). */
+struct same_socket {
+	dev_t dev;
+	ino_t ino;
+	struct tls_conn *found;
+};
+
+static void find_same(int fd, struct tls_conn *c, void *arg)
+{
+	struct same_socket *s = arg;
+	struct stat st;
+
+	(void)fd;
+	if (!s->found && !tls_conn_failed(c) && fstat(tls_conn_fd(c), &st) == 0 &&
+	    st.st_dev == s->dev && st.st_ino == s->ino) {
+		tls_conn_ref(c);
+		s->found = c;
+	}
+}
+
+static struct xlock classify_lock = XLOCK_INIT;
+
+/* Record a word for a number that was UNSEEN; false when another thread
+ * recorded one first (the caller looks again). */
+static bool record(int fd, uintptr_t w)
+{
+	return conntab_cas(fd, CT_UNSEEN, w);
+}
+
+static uintptr_t classify_locked(int fd, bool at_start)
+{
+	struct sockaddr_storage local, peer;
+	socklen_t ll = sizeof local, pl = sizeof peer;
+	int listening = 0;
+	socklen_t l = sizeof listening;
+	struct shim_verdict v;
+	struct stat st;
+	struct same_socket same;
+	unsigned long long sent = 0, consumed = 0;
+	struct tls_conn *c;
+	bool beyond = (size_t)fd >= conntab_size;
+
+	if (!beyond && conntab_load(fd) != CT_UNSEEN)
+		return conntab_load(fd);
+	if (fstat(fd, &st) < 0)
+		return CT_PLAIN;        /* not open: the C library says EBADF */
+	if (!S_ISSOCK(st.st_mode) || !shim_is_tcp(fd) ||
+	    REAL(getsockopt)(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l) < 0 || listening ||
+	    REAL(getsockname)(fd, (struct sockaddr *)&local, &ll) < 0 || !is_inet(&local) ||
+	    REAL(getpeername)(fd, (struct sockaddr *)&peer, &pl) < 0 ||
+	    shim_is_pump_addr(&local) || shim_is_pump_addr(&peer) ||
+	    !resolve_connected(fd, &local, ll, &peer, pl, &v) || v.rule->action == POLICY_PLAIN) {
+		record(fd, CT_PLAIN);
+		return CT_PLAIN;
+	}
+	if (v.rule->action == POLICY_DENY) {
+		log_warn("%s rule \"%s\": connection on fd %d (not made through this library) refused"
+			 " by policy (action = \"deny\")", v.desc, v.rule->name, fd);
+		(void)REAL(shutdown)(fd, SHUT_RDWR);
+		record(fd, CT_REFUSED);
+		return CT_REFUSED;
+	}
+	same = (struct same_socket){ .dev = st.st_dev, .ino = st.st_ino };
+	conntab_each_conn(0, 0x7fffffff, find_same, &same);
+	if (same.found) {
+		c = same.found;
+		if (tls_conn_fd_add(c, fd) < 0 || !conntab_cas(fd, CT_UNSEEN, (uintptr_t)c)) {
+			tls_conn_fd_remove(c, fd);
+			tls_conn_unref(c);
+			return conntab_load(fd) != CT_UNSEEN ? conntab_load(fd) : CT_REFUSED;
+		}
+		shim_tls_placed(fd, c);
+		return (uintptr_t)c;
+	}
+	if (socket_used(fd, &sent, &consumed)) {
+		log_warn("%s rule \"%s\": connection on fd %d already carried bytes outside this library"
+			 " (%llu sent, %llu read) where the policy says TLS; refused: every call on it"
+			 " fails with ECONNRESET", v.desc, v.rule->name, fd, sent, consumed);
+		record(fd, CT_REFUSED);
+		return CT_REFUSED;
+	}
+	if (beyond) {
+		log_error("%s rule \"%s\": fd %d is beyond the connection table (RLIMIT_NOFILE was"
+			  " raised after start-up); refused", v.desc, v.rule->name, fd);
+		return CT_REFUSED;
+	}
+	c = tls_conn_new(fd, v.rule, v.role, v.role == TLS_ROLE_CLIENT ? v.name : NULL, v.desc);
+	if (!c) {
+		log_error("%s rule \"%s\": cannot set up TLS on fd %d; refused", v.desc, v.rule->name, fd);
+		record(fd, CT_REFUSED);
+		return CT_REFUSED;
+	}
+	if (!conntab_cas(fd, CT_UNSEEN, (uintptr_t)c)) {
+		tls_conn_unref(c);
+		return conntab_load(fd);
+	}
+	log_info("%s rule \"%s\": %s fd %d becomes a TLS %s connection (handshake on first use)",
+		 v.desc, v.rule->name, at_start ? "inherited" : "unseen", fd,
+		 v.role == TLS_ROLE_SERVER ? "server" : "client");
+	shim_tls_placed(fd, c);
+	return conntab_load(fd);
+}
+
+uintptr_t shim_classify(int fd, bool at_start)
+{
+	uintptr_t w;
+
+	if (!xlock_lock_unless_mine(&classify_lock)) {
+		/* A signal handler interrupted this thread while it classified:
+		 * refuse this one call rather than guess. */
+		return CT_REFUSED;
+	}
+	w = classify_locked(fd, at_start);
+	xlock_unlock(&classify_lock);
+	return w;
+}
+
+/* ---- routing ----------------------------------------------------------- */
+
+int shim_route_slow(int fd, uintptr_t v, struct tls_conn **cp)
+{
+	if (fd < 0)
+		return ROUTE_PASS;
+	if (!__atomic_load_n(&shim_ready, __ATOMIC_ACQUIRE)) {
+		struct stat st;
+
+		/* Before start-up finished (another library's constructor, or a
+		 * memory allocator reading /proc from inside its own lock): only
+		 * a socket needs the policy; anything else passes without
+		 * loading it here (which would allocate, and might re-enter
+		 * the caller's lock). */
+		if (shim_initialising() || fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+			return ROUTE_PASS;
+		shim_ensure_init();
+		v = conntab_load(fd);
+	}
+	if (shim_initialising())
+		return ROUTE_PASS;
+	for (;;) {
+		if (conntab_is_pass(v))
+			return ROUTE_PASS;
+		if (v == CT_UNSEEN) {
+			if (!shim_policy) {
+				conntab_set(fd, CT_PLAIN);
+				return ROUTE_PASS;
+			}
+			v = shim_classify(fd, false);
+			if (v == CT_UNSEEN)      /* cannot happen; never loop on it */
+				v = CT_REFUSED;
+			if ((size_t)fd >= conntab_size) {
+				if (v == CT_PLAIN)
+					return ROUTE_PASS;
+				errno = ECONNRESET;
+				return ROUTE_ERR;
+			}
+			continue;
+		}
+		if (v == CT_OWN || conntab_is_closing(v)) {
+			errno = EBADF;
+			return ROUTE_ERR;
+		}
+		if (v == CT_REFUSED) {
+			errno = ECONNRESET;
+			return ROUTE_ERR;
+		}
+		if ((*cp = conntab_get(fd)))
+			return ROUTE_TLS;
+		v = conntab_load(fd);
+		if ((size_t)fd >= conntab_size) {
+			/* Beyond the table: nothing is recorded; classified per call. */
+			v = shim_classify(fd, false);
+			if (v == CT_PLAIN)
+				return ROUTE_PASS;
+			errno = ECONNRESET;
+			return ROUTE_ERR;
+		}
+	}
+}
+
+/* ---- where a session may sit ------------------------------------------ */
+
+void shim_tls_placed(int fd, struct tls_conn *c)
+{
+	if (fd > 2 || fd < 0)
+		return;
+	if (shim_pump(c) < 0)
+		tls_conn_fail(c, TLS_FAIL_SYSCALL, "a TLS connection on standard input, output or"
+			      " error needs a pump process (stdio bypasses every wrapper), and none"
+			      " could be started");
+}
+
+void shim_classify_fork_lock(void)
+{
+	xlock_lock(&classify_lock);
+}
+
+void shim_classify_fork_unlock(void)
+{
+	xlock_unlock(&classify_lock);
+}

@@ -1,0 +1,187 @@
+/* shim/own.c — the shim's own descriptors.
+ *
+ * The log file, the linger thread's wake pipe and the sockets it
+ * lingers on, a pump hand-over's gate: a guest must own nothing of the
+ * program's, and the program must be unable to close, replace or write
+ * into anything of the guest's.  A program that closes every fd at
+ * start-up (closefrom(3), as OpenSSH's client does) would otherwise close
+ * the log fd, and the next socket it opens would get that number: the
+ * shim's next log line would land, in clear, on a TLS connection.
+ *
+ * So every such fd lives high (from SHIM_OWN_BASE down from the soft
+ * RLIMIT_NOFILE, never above 1024 so the kernel's fd table stays small),
+ * close-on-exec, and is marked OWN in the connection table:
+ *  - close() of it says EBADF (as for a number the program never opened),
+ *    read/write/... too;
+ *  - close_range()/closefrom() close around it;
+ *  - dup2()/dup3() onto it first moves ours to another number (its owner
+ *    is told), then lets the program have the number.
+ * What no wrapper sees (a raw close_range system call) is caught where it
+ * matters: the log checks the identity of its fd before every line
+ * (core/log.c). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+
+#include "core/lock.h"
+#include "core/log.h"
+#include "shim/shim.h"
+
+#define OWN_MAX 4096
+
+struct own {
+	int fd;
+	int *cell;                      /* updated when the fd moves, or NULL */
+	void (*moved)(int from, int to);
+};
+
+static struct own owned[OWN_MAX];
+static int nowned;
+static struct xlock own_lock = XLOCK_INIT;
+
+int shim_own_base(void)
+{
+	struct rlimit rl;
+	rlim_t top = 1024;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < top)
+		top = rl.rlim_cur;
+	/* 64 below the limit (programs take the lowest free numbers); past
+	 * those, the lowest free number above that, then any (still ours). */
+	return top > 256 ? (int)top - 64 : (int)(top / 2 > 3 ? top / 2 : 3);
+}
+
+static int own_register(int fd, int *cell, void (*moved)(int from, int to))
+{
+	int hi, saved = errno;
+	bool taken;
+
+	if (fd < 0)
+		return -1;
+	hi = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, shim_own_base());
+	if (hi < 0)
+		hi = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 3);
+	if (hi < 0) {
+		errno = saved;
+		hi = fd;        /* keep the original: better than none */
+	} else {
+		REAL(close)(fd);
+	}
+	taken = xlock_lock_unless_mine(&own_lock);
+	if (cell)
+		*cell = hi;
+	if (nowned < OWN_MAX)
+		owned[nowned++] = (struct own){ hi, cell, moved };
+	if (taken)
+		xlock_unlock(&own_lock);
+	conntab_set_unlocked(hi, CT_OWN);
+	errno = saved;
+	return hi;
+}
+
+int shim_own_fd(int fd, void (*moved)(int from, int to))
+{
+	return own_register(fd, NULL, moved);
+}
+
+void shim_own_cell(int fd, int *cell)
+{
+	(void)own_register(fd, cell, NULL);
+}
+
+void shim_own_close(int fd)
+{
+	bool taken;
+
+	if (fd < 0)
+		return;
+	taken = xlock_lock_unless_mine(&own_lock);
+	for (int i = 0; i < nowned; i++)
+		if (owned[i].fd == fd) {
+			owned[i] = owned[--nowned];
+			break;
+		}
+	if (taken)
+		xlock_unlock(&own_lock);
+	/* Only if the number is still ours: never close a program's file. */
+	if (conntab_load(fd) == CT_OWN) {
+		conntab_set_unlocked(fd, CT_UNSEEN);
+		REAL(close)(fd);
+	}
+}
+
+/* dup2()/dup3() onto one of ours: move it out of the way first. */
+void shim_own_dodge(int fd)
+{
+	void (*moved)(int, int) = NULL;
+	int to, slot = -1;
+	bool taken;
+
+	if (conntab_load(fd) != CT_OWN)
+		return;
+	taken = xlock_lock_unless_mine(&own_lock);
+	for (int i = 0; i < nowned; i++)
+		if (owned[i].fd == fd)
+			slot = i;
+	to = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, shim_own_base());
+	if (slot >= 0 && to >= 0) {
+		moved = owned[slot].moved;
+		owned[slot].fd = to;
+		if (owned[slot].cell)
+			__atomic_store_n(owned[slot].cell, to, __ATOMIC_RELEASE);
+		conntab_set_unlocked(to, CT_OWN);
+	}
+	if (taken)
+		xlock_unlock(&own_lock);
+	if (moved)
+		moved(fd, to);
+	/* The program's dup2 replaces the old number atomically. */
+	conntab_set_unlocked(fd, CT_UNSEEN);
+}
+
+/* close_range()/closefrom() over [first, last], leaving ours open.
+ * Ours are few, and high, so this is a handful of system calls. */
+int shim_own_close_range(unsigned int first, unsigned int last, int flags)
+{
+	int mine[OWN_MAX], n = 0, r = 0;
+	bool taken = xlock_lock_unless_mine(&own_lock);
+
+	for (int i = 0; i < nowned; i++)
+		if ((unsigned)owned[i].fd >= first && (unsigned)owned[i].fd <= last)
+			mine[n++] = owned[i].fd;
+	if (taken)
+		xlock_unlock(&own_lock);
+	/* sort (insertion: n is small) */
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && mine[j - 1] > mine[j]; j--) {
+			int t = mine[j];
+			mine[j] = mine[j - 1];
+			mine[j - 1] = t;
+		}
+	for (int i = 0; i <= n && r == 0; i++) {
+		unsigned int lo = i == 0 ? first : (unsigned)mine[i - 1] + 1;
+		unsigned int hi = i == n ? last : (unsigned)mine[i] - 1;
+		if (i < n && (unsigned)mine[i] == 0)
+			continue;
+		if (lo <= hi && !(i < n && (unsigned)mine[i] < lo))
+			r = REAL(close_range)(lo, hi, flags);
+	}
+	return r;
+}
+
+/* The child of fork() keeps ours; exec closes them (close-on-exec). */
+bool shim_is_own(int fd)
+{
+	return conntab_load(fd) == CT_OWN;
+}
+
+void shim_own_fork_lock(void)
+{
+	xlock_lock(&own_lock);
+}
+
+void shim_own_fork_unlock(void)
+{
+	xlock_unlock(&own_lock);
+}

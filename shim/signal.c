@@ -1,0 +1,127 @@
+/* shim/signal.c — which signal handlers interrupt a blocking call.
+ *
+ * The kernel restarts a blocking read() or write() interrupted by a
+ * signal whose handler was installed with SA_RESTART, and fails it with
+ * EINTR otherwise.  The shim's own waits (wait.c) are ppoll() calls, which
+ * the kernel never restarts, so the shim keeps the set of signals whose
+ * handlers lack SA_RESTART, from every way a program installs one
+ * (sigaction, signal, sysv_signal, bsd_signal, sigset, siginterrupt), and
+ * an interrupted wait fails with EINTR only when such a signal could have
+ * been delivered to the thread. */
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+
+#include "shim/shim.h"
+
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
+static _Atomic uint64_t norestart;      /* bit n-1: signal n */
+
+static void note(int sig, const struct sigaction *sa)
+{
+	uint64_t bit;
+
+	if (sig < 1 || sig > 64 || !sa)
+		return;
+	bit = UINT64_C(1) << (sig - 1);
+	if (sa->sa_handler != SIG_DFL && sa->sa_handler != SIG_IGN && !(sa->sa_flags & SA_RESTART))
+		atomic_fetch_or(&norestart, bit);
+	else
+		atomic_fetch_and(&norestart, ~bit);
+}
+
+/* At start-up: handlers installed before us (another library's
+ * constructor, or inherited dispositions: only SIG_DFL/SIG_IGN survive
+ * exec, so this is quick). */
+void shim_signal_init(void)
+{
+	for (int sig = 1; sig < 65; sig++) {
+		struct sigaction sa;
+		if (REAL(sigaction)(sig, NULL, &sa) == 0)
+			note(sig, &sa);
+	}
+}
+
+bool shim_signal_restarts(void)
+{
+	uint64_t m = atomic_load(&norestart);
+	sigset_t blocked;
+
+	if (!m)
+		return true;
+	if (pthread_sigmask(SIG_BLOCK, NULL, &blocked) == 0)
+		for (int sig = 1; sig < 65; sig++)
+			if ((m & (UINT64_C(1) << (sig - 1))) && sigismember(&blocked, sig) == 1)
+				m &= ~(UINT64_C(1) << (sig - 1));
+	return m == 0;
+}
+
+SHIM_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	int r = REAL(sigaction)(sig, act, old);
+
+	if (r == 0 && act)
+		note(sig, act);
+	return r;
+}
+
+SHIM_EXPORT int __sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	return sigaction(sig, act, old);
+}
+
+/* The others are defined by the C library in terms of its internal
+ * sigaction, which no wrapper sees: call them, then look. */
+static void refresh(int sig)
+{
+	struct sigaction sa;
+
+	if (REAL(sigaction)(sig, NULL, &sa) == 0)
+		note(sig, &sa);
+}
+
+SHIM_EXPORT __sighandler_t signal(int sig, __sighandler_t h)
+{
+	__sighandler_t r = REAL(signal)(sig, h);
+
+	refresh(sig);
+	return r;
+}
+
+SHIM_EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t h)
+{
+	__sighandler_t r = REAL(bsd_signal)(sig, h);
+
+	refresh(sig);
+	return r;
+}
+
+SHIM_EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t h)
+{
+	__sighandler_t r = REAL(sysv_signal)(sig, h);
+
+	refresh(sig);
+	return r;
+}
+
+SHIM_EXPORT __sighandler_t __sysv_signal(int sig, __sighandler_t h)
+{
+	return sysv_signal(sig, h);
+}
+
+SHIM_EXPORT __sighandler_t sigset(int sig, __sighandler_t h)
+{
+	__sighandler_t r = REAL(sigset)(sig, h);
+
+	refresh(sig);
+	return r;
+}
+
+SHIM_EXPORT int siginterrupt(int sig, int flag)
+{
+	int r = REAL(siginterrupt)(sig, flag);
+
+	refresh(sig);
+	return r;
+}

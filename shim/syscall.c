@@ -1,0 +1,270 @@
+/* shim/syscall.c — the ways around the wrappers that a preload can see.
+ *
+ *  - syscall(SYS_write, ...) and its kin: a program (or a library, such as
+ *    libuv) that makes system calls through the C library's syscall()
+ *    meets the same wrappers as with the named calls.  Calls the shim has
+ *    no business with go through unchanged.
+ *  - io_uring moves bytes inside the kernel, past every wrapper: while the
+ *    policy has TLS rules, setting one up fails with ENOSYS, the answer of
+ *    a kernel without it, so programs (libuv, liburing users) fall back
+ *    to ordinary calls.
+ *  - POSIX aio (aio_read, aio_write, lio_listio) runs the I/O in helper
+ *    threads through the C library's internal calls: on a TLS fd it is
+ *    refused with EOPNOTSUPP and a log line.
+ *  - rcmd()/rexec() connect and send inside the C library: to a
+ *    destination a tls or deny rule names they are refused.
+ * Raw system call instructions (inline assembly, static binaries) are
+ * beyond any preload: libtlsshim(7), LIMITATIONS.
+ */
+#include <aio.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/pidfd.h>
+#include <sys/ioctl.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "shim/shim.h"
+
+static bool has_tls_rules(void)
+{
+	const struct policy *p;
+
+	shim_ensure_init();
+	p = shim_policy;
+	if (!p)
+		return false;
+	for (size_t i = 0; i < p->nrules; i++)
+		if (p->rules[i].action == POLICY_TLS)
+			return true;
+	return false;
+}
+
+#define A(i) ((long)a[i])
+#define P(i, T) ((T)(uintptr_t)a[i])
+
+SHIM_EXPORT long syscall(long no, ...)
+{
+	unsigned long a[6];
+	va_list ap;
+
+	va_start(ap, no);
+	for (int i = 0; i < 6; i++)
+		a[i] = va_arg(ap, unsigned long);
+	va_end(ap);
+
+	switch (no) {
+	case SYS_read:
+		return read((int)A(0), P(1, void *), (size_t)a[2]);
+	case SYS_write:
+		return write((int)A(0), P(1, const void *), (size_t)a[2]);
+	case SYS_readv:
+		return readv((int)A(0), P(1, const struct iovec *), (int)A(2));
+	case SYS_writev:
+		return writev((int)A(0), P(1, const struct iovec *), (int)A(2));
+	case SYS_preadv2:
+		/* pos_l, pos_h: one 64-bit offset on LP64 */
+		return preadv2((int)A(0), P(1, const struct iovec *), (int)A(2), (off_t)A(3), (int)A(5));
+	case SYS_pwritev2:
+		return pwritev2((int)A(0), P(1, const struct iovec *), (int)A(2), (off_t)A(3), (int)A(5));
+	case SYS_recvfrom:
+		return recvfrom((int)A(0), P(1, void *), (size_t)a[2], (int)A(3), P(4, struct sockaddr *),
+				P(5, socklen_t *));
+	case SYS_sendto:
+		return sendto((int)A(0), P(1, const void *), (size_t)a[2], (int)A(3),
+			      P(4, const struct sockaddr *), (socklen_t)a[5]);
+	case SYS_recvmsg:
+		return recvmsg((int)A(0), P(1, struct msghdr *), (int)A(2));
+	case SYS_sendmsg:
+		return sendmsg((int)A(0), P(1, const struct msghdr *), (int)A(2));
+	case SYS_recvmmsg:
+		return recvmmsg((int)A(0), P(1, struct mmsghdr *), (unsigned)a[2], (int)A(3),
+				P(4, struct timespec *));
+	case SYS_sendmmsg:
+		return sendmmsg((int)A(0), P(1, struct mmsghdr *), (unsigned)a[2], (int)A(3));
+	case SYS_sendfile:
+		return sendfile((int)A(0), (int)A(1), P(2, off_t *), (size_t)a[3]);
+	case SYS_splice:
+		return splice((int)A(0), P(1, off64_t *), (int)A(2), P(3, off64_t *), (size_t)a[4],
+			      (unsigned)a[5]);
+	case SYS_connect:
+		return connect((int)A(0), P(1, const struct sockaddr *), (socklen_t)a[2]);
+	case SYS_accept:
+		return accept((int)A(0), P(1, struct sockaddr *), P(2, socklen_t *));
+	case SYS_accept4:
+		return accept4((int)A(0), P(1, struct sockaddr *), P(2, socklen_t *), (int)A(3));
+	case SYS_socket:
+		return socket((int)A(0), (int)A(1), (int)A(2));
+	case SYS_socketpair:
+		return socketpair((int)A(0), (int)A(1), (int)A(2), P(3, int *));
+	case SYS_shutdown:
+		return shutdown((int)A(0), (int)A(1));
+	case SYS_close:
+		return close((int)A(0));
+	case SYS_close_range:
+		return close_range((unsigned)a[0], (unsigned)a[1], (int)A(2));
+	case SYS_dup:
+		return dup((int)A(0));
+	case SYS_dup2:
+		return dup2((int)A(0), (int)A(1));
+	case SYS_dup3:
+		return dup3((int)A(0), (int)A(1), (int)A(2));
+	case SYS_fcntl:
+		return fcntl((int)A(0), (int)A(1), a[2]);
+	case SYS_ioctl:
+		return ioctl((int)A(0), (unsigned long)a[1], a[2]);
+	case SYS_getpeername:
+		return getpeername((int)A(0), P(1, struct sockaddr *), P(2, socklen_t *));
+	case SYS_getsockname:
+		return getsockname((int)A(0), P(1, struct sockaddr *), P(2, socklen_t *));
+	case SYS_poll:
+		return poll(P(0, struct pollfd *), (nfds_t)a[1], (int)A(2));
+	case SYS_pidfd_getfd:
+		return pidfd_getfd((int)A(0), (int)A(1), (unsigned)a[2]);
+	case SYS_execve:
+		return execve(P(0, const char *), P(1, char *const *), P(2, char *const *));
+	case SYS_exit_group:
+		_exit((int)A(0));
+	case SYS_io_uring_setup:
+		if (has_tls_rules()) {
+			log_info("io_uring_setup: refused with ENOSYS while the policy has TLS rules"
+				 " (io_uring would move bytes past the shim)");
+			errno = ENOSYS;
+			return -1;
+		}
+		break;
+	}
+	return REAL(syscall)(no, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+/* ---- POSIX aio ------------------------------------------------------------ */
+
+static bool aio_refused(int fd, const char *what)
+{
+	struct tls_conn *c;
+
+	if (shim_route(fd, &c) != ROUTE_TLS)
+		return false;
+	log_warn("%s rule \"%s\": %s on a TLS connection is not supported (its I/O runs inside"
+		 " the C library, past the TLS layer); refused with EOPNOTSUPP", tls_conn_peer(c),
+		 tls_conn_rule(c)->name, what);
+	tls_conn_unref(c);
+	errno = EOPNOTSUPP;
+	return true;
+}
+
+SHIM_EXPORT int aio_read(struct aiocb *cb)
+{
+	if (aio_refused(cb->aio_fildes, "aio_read"))
+		return -1;
+	return REAL(aio_read)(cb);
+}
+
+SHIM_EXPORT int aio_write(struct aiocb *cb)
+{
+	if (aio_refused(cb->aio_fildes, "aio_write"))
+		return -1;
+	return REAL(aio_write)(cb);
+}
+
+SHIM_EXPORT int aio_read64(struct aiocb64 *cb)
+{
+	if (aio_refused(cb->aio_fildes, "aio_read"))
+		return -1;
+	return REAL(aio_read64)(cb);
+}
+
+SHIM_EXPORT int aio_write64(struct aiocb64 *cb)
+{
+	if (aio_refused(cb->aio_fildes, "aio_write"))
+		return -1;
+	return REAL(aio_write64)(cb);
+}
+
+SHIM_EXPORT int lio_listio(int mode, struct aiocb *const list[], int n, struct sigevent *sev)
+{
+	for (int i = 0; i < n; i++)
+		if (list[i] && list[i]->aio_lio_opcode != LIO_NOP &&
+		    aio_refused(list[i]->aio_fildes, "lio_listio"))
+			return -1;
+	return REAL(lio_listio)(mode, list, n, sev);
+}
+
+SHIM_EXPORT int lio_listio64(int mode, struct aiocb64 *const list[], int n, struct sigevent *sev)
+{
+	for (int i = 0; i < n; i++)
+		if (list[i] && list[i]->aio_lio_opcode != LIO_NOP &&
+		    aio_refused(list[i]->aio_fildes, "lio_listio"))
+			return -1;
+	return REAL(lio_listio64)(mode, list, n, sev);
+}
+
+/* ---- rcmd/rexec --------------------------------------------------------- */
+
+/* Would a connect rule make this destination TLS (or deny it)? */
+static bool remote_refused(const char *host, unsigned short port_be, sa_family_t af, const char *what)
+{
+	struct addrinfo hints = { .ai_family = af, .ai_socktype = SOCK_STREAM }, *res = NULL;
+	bool refused = false;
+
+	if (!shim_policy || !host || getaddrinfo(host, NULL, &hints, &res) != 0)
+		return false;
+	for (struct addrinfo *ai = res; ai && !refused; ai = ai->ai_next) {
+		struct shim_verdict v;
+		if (ai->ai_family == AF_INET)
+			((struct sockaddr_in *)(void *)ai->ai_addr)->sin_port = port_be;
+		else if (ai->ai_family == AF_INET6)
+			((struct sockaddr_in6 *)(void *)ai->ai_addr)->sin6_port = port_be;
+		else
+			continue;
+		if (shim_resolve_connect(-1, ai->ai_addr, ai->ai_addrlen, &v) &&
+		    v.rule->action != POLICY_PLAIN) {
+			log_warn("%s rule \"%s\": %s() connects and sends inside the C library, past the"
+				 " TLS layer; refused", v.desc, v.rule->name, what);
+			refused = true;
+		}
+	}
+	freeaddrinfo(res);
+	if (refused)
+		errno = ECONNREFUSED;
+	return refused;
+}
+
+SHIM_EXPORT int rcmd_af(char **ahost, unsigned short port, const char *luser, const char *ruser,
+			const char *cmd, int *fd2, sa_family_t af)
+{
+	if (ahost && remote_refused(*ahost, port, af, "rcmd"))
+		return -1;
+	return REAL(rcmd_af)(ahost, port, luser, ruser, cmd, fd2, af);
+}
+
+SHIM_EXPORT int rcmd(char **ahost, unsigned short port, const char *luser, const char *ruser,
+		     const char *cmd, int *fd2)
+{
+	return rcmd_af(ahost, port, luser, ruser, cmd, fd2, AF_INET);
+}
+
+SHIM_EXPORT int rexec_af(char **ahost, int port, const char *user, const char *pass,
+			 const char *cmd, int *fd2, sa_family_t af)
+{
+	if (ahost && remote_refused(*ahost, (unsigned short)port, af, "rexec"))
+		return -1;
+	return REAL(rexec_af)(ahost, port, user, pass, cmd, fd2, af);
+}
+
+SHIM_EXPORT int rexec(char **ahost, int port, const char *user, const char *pass, const char *cmd,
+		      int *fd2)
+{
+	return rexec_af(ahost, port, user, pass, cmd, fd2, AF_INET);
+}

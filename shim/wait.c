@@ -1,0 +1,176 @@
+/* shim/wait.c — every kernel wait the shim does for a program's blocking
+ * call on a TLS fd.
+ *
+ * A thread waits with ppoll() on the socket and on an eventfd of its own.
+ * A hand-over to a pump (pump.c) writes to the eventfd of every thread
+ * waiting on that session, so a read() blocked when another thread forks
+ * goes on at once on the fd's new plaintext end, instead of waiting on a
+ * TCP socket that now belongs to the pump (git clone does exactly this).
+ *
+ * Signals keep their meaning for a blocking socket call: a handler
+ * installed with SA_RESTART restarts the call, one without makes it fail
+ * with EINTR (alarm() timeouts on read() rely on that).  The kernel would
+ * decide per signal; here the wait learns of the interruption only as
+ * EINTR, so the shim tracks which handlers lack SA_RESTART (signal.c) and
+ * returns EINTR when such a handler could have run.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/lock.h"
+#include "core/log.h"
+#include "shim/shim.h"
+
+struct waiter {
+	int evfd;                       /* the thread's eventfd (OWN), or -1 */
+};
+
+static pthread_key_t waiter_key;
+static pthread_once_t waiter_once = PTHREAD_ONCE_INIT;
+
+static void waiter_free(void *p)
+{
+	struct waiter *w = p;
+
+	if (w->evfd >= 0)
+		shim_own_close(w->evfd);
+	free(w);
+}
+
+static void waiter_key_init(void)
+{
+	(void)pthread_key_create(&waiter_key, waiter_free);
+}
+
+/* At start-up (init.c), before the program's threads exist. */
+void shim_wait_init(void)
+{
+	pthread_once(&waiter_once, waiter_key_init);
+}
+
+static struct waiter *self_waiter(void)
+{
+	struct waiter *w;
+
+	shim_wait_init();
+	w = pthread_getspecific(waiter_key);
+	if (!w) {
+		int fd;
+		if (!(w = malloc(sizeof *w)))
+			return NULL;
+		w->evfd = -1;
+		fd = REAL(eventfd)(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (fd >= 0)
+			shim_own_cell(fd, &w->evfd);
+		(void)pthread_setspecific(waiter_key, w);
+	}
+	return w;
+}
+
+/* Who waits on which session now: a small open-addressed table. */
+#define SLOTS 1024
+static struct {
+	_Atomic(struct tls_conn *) conn;
+	_Atomic int evfd;
+} slots[SLOTS];
+
+static int slot_claim(struct tls_conn *c, int evfd)
+{
+	unsigned start = (unsigned)((uintptr_t)pthread_self() >> 6) % SLOTS;
+
+	for (unsigned i = 0; i < SLOTS; i++) {
+		unsigned k = (start + i) % SLOTS;
+		struct tls_conn *none = NULL;
+		if (atomic_compare_exchange_strong(&slots[k].conn, &none, c)) {
+			atomic_store(&slots[k].evfd, evfd);
+			return (int)k;
+		}
+	}
+	return -1;
+}
+
+static void slot_release(int k)
+{
+	if (k >= 0) {
+		atomic_store(&slots[k].evfd, -1);
+		atomic_store(&slots[k].conn, NULL);
+	}
+}
+
+void shim_wake_waiters(struct tls_conn *c)
+{
+	uint64_t one = 1;
+
+	for (int k = 0; k < SLOTS; k++)
+		if (atomic_load(&slots[k].conn) == c) {
+			int fd = atomic_load(&slots[k].evfd);
+			if (fd >= 0)
+				(void)!REAL(write)(fd, &one, sizeof one);
+		}
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int shim_wait(struct tls_conn *c, int fd, short events, int timeout_ms)
+{
+	struct waiter *w = self_waiter();
+	int64_t deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : -1;
+	int k = -1, r;
+
+	/* Registered before the check: a hand-over that marks the session
+	 * moved after this check finds the slot and wakes us (both sides are
+	 * sequentially consistent). */
+	if (w && w->evfd >= 0)
+		k = slot_claim(c, w->evfd);
+	for (;;) {
+		struct pollfd p[2] = { { .fd = fd, .events = events },
+				       { .fd = w ? w->evfd : -1, .events = POLLIN } };
+		struct timespec ts, *tsp = NULL;
+
+		if (tls_conn_moved(c)) {
+			r = 1;
+			break;
+		}
+		if (deadline >= 0) {
+			int64_t left = deadline - now_ms();
+			if (left < 0)
+				left = 0;
+			ts.tv_sec = left / 1000;
+			ts.tv_nsec = (left % 1000) * 1000000;
+			tsp = &ts;
+		}
+		r = REAL(ppoll)(p, k >= 0 ? 2 : 1, tsp, NULL);
+		if (r > 0 && p[1].revents) {
+			uint64_t v;
+			(void)!REAL(read)(w->evfd, &v, sizeof v);
+			if (!p[0].revents)
+				continue;       /* another session's hand-over, or ours: look */
+		}
+		if (r > 0) {
+			r = 1;
+			break;
+		}
+		if (r == 0) {
+			if (deadline >= 0 && now_ms() >= deadline)
+				break;
+			continue;
+		}
+		if (errno == EINTR && shim_signal_restarts())
+			continue;
+		break;
+	}
+	slot_release(k);
+	return r;
+}
