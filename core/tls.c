@@ -108,6 +108,7 @@ struct tls_conn {
 	bool rd_shut;            /* program did shutdown(SHUT_RD) */
 	bool eof;                /* the socket returned 0 */
 	bool bio_retry;          /* the last BIO read would have blocked */
+	bool drained;            /* the last BIO read emptied the kernel's queue */
 	bool hs_wants_write;     /* the last handshake step waits to send */
 	atomic_bool reported;    /* the failure was logged */
 	enum tls_fail fail;
@@ -124,7 +125,8 @@ struct tls_conn {
 	int nfds, fds_cap;
 	unsigned char *out;      /* ciphertext not yet taken by the kernel */
 	size_t out_off, out_len, out_cap;
-	size_t rneed;            /* bytes the record layer is waiting for */
+	unsigned char *stage;    /* plaintext decrypted ahead of the program's reads */
+	size_t stage_off, stage_len, stage_cap;
 	char name[256];          /* client: the name verified */
 	char peer[96];
 	char err[512];
@@ -208,16 +210,18 @@ static int sock_read(BIO *b, char *buf, int len)
 		n = core_sys.recv(c->fd, buf, (size_t)len, MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
 	if (n > 0) {
+		c->drained = n < len;
 		__atomic_add_fetch(&c->rx_gen, 1, __ATOMIC_RELAXED);
 		return (int)n;
 	}
 	if (n == 0) {
 		c->eof = true;
+		c->drained = true;
 		__atomic_add_fetch(&c->rx_gen, 1, __ATOMIC_RELAXED);
 		return 0;
 	}
 	if (errno == EAGAIN || errno == EWOULDBLOCK) {
-		c->rneed = (size_t)len;
+		c->drained = true;
 		c->bio_retry = true;
 		BIO_set_retry_read(b);
 		return -1;
@@ -470,6 +474,9 @@ struct tls_conn *tls_conn_new(int fd, const struct policy_rule *rule, enum tls_r
 		goto fail;
 	BIO_set_data(bio, c);
 	SSL_set_bio(c->ssl, bio, bio);
+	/* Read ahead: one recv() takes in as many records as fit, and a
+	 * short one tells that the kernel's queue is empty (read_locked). */
+	SSL_set_read_ahead(c->ssl, 1);
 	if (role == TLS_ROLE_SERVER) {
 		SSL_set_accept_state(c->ssl);
 	} else {
@@ -525,6 +532,7 @@ void tls_conn_unref(struct tls_conn *c)
 	SSL_free(c->ssl);
 	err_unstash(&es_);
 	free(c->out);
+	free(c->stage);
 	free(c->fds);
 	pthread_mutex_destroy(&c->lock.m);
 	conn_free(c);
@@ -819,40 +827,143 @@ void tls_conn_fail(struct tls_conn *c, enum tls_fail why, const char *msg)
 
 /* ---- data -------------------------------------------------------------- */
 
+/* Is there a complete record's worth anywhere that a read would take
+ * without the kernel giving more?  (OpenSSL's buffered bytes may be half
+ * a record: then only SSL_read knows.) */
+static bool more_buffered(struct tls_conn *c)
+{
+	return SSL_pending(c->ssl) > 0 || SSL_has_pending(c->ssl) || !c->drained;
+}
+
+/* Under the lock, the handshake done: decrypt into buf as much plaintext
+ * as is there now, across records, without waiting: >0 bytes, 0 at the
+ * end of the stream, TLS_WANT_POLLIN, TLS_ERR.  Like a TCP recv(), a
+ * count below len means nothing more could be read at that moment (so an
+ * edge-triggered program that trusts a short read is never left behind).
+ * Having read something, an end or a failure met afterwards is kept for
+ * the next call (the state says so).  After a failure: the stage only. */
+static ssize_t read_locked(struct tls_conn *c, unsigned char *buf, size_t len)
+{
+	size_t got = 0;
+
+	if (c->stage_off < c->stage_len) {
+		size_t take = c->stage_len - c->stage_off;
+		if (take > len)
+			take = len;
+		memcpy(buf, c->stage + c->stage_off, take);
+		c->stage_off += take;
+		got = take;
+		if (c->stage_off == c->stage_len)
+			c->stage_off = c->stage_len = 0;
+	}
+	while (got < len) {
+		unsigned long snap;
+		size_t n = 0;
+		int r;
+
+		if (c->state != ST_OPEN)
+			return got ? (ssize_t)got : TLS_ERR;
+		if (got && (c->got_close || !more_buffered(c)))
+			break;
+		c->sys_errno = 0;
+		snap = ERR_peek_last_error();
+		if (SSL_read_ex(c->ssl, buf + got, len - got, &n)) {
+			got += n;
+			continue;
+		}
+		r = classify(c, snap, true);
+		if (got)
+			break;          /* an end or a failure waits for the next call */
+		return r;
+	}
+	return (ssize_t)got;
+}
+
+/* Under the lock: decrypt what is there into the stage (for a peek or
+ * FIONREAD); at most `want` staged bytes when want > 0.  Returns the
+ * staged count, or (nothing staged) 0 at the end, TLS_WANT_POLLIN,
+ * TLS_ERR. */
+static ssize_t stage_locked(struct tls_conn *c, size_t want)
+{
+	for (;;) {
+		size_t have = c->stage_len - c->stage_off, room;
+		ssize_t r;
+
+		if (want && have >= want)
+			return (ssize_t)have;
+		if (c->stage_off) {
+			memmove(c->stage, c->stage + c->stage_off, have);
+			c->stage_off = 0;
+			c->stage_len = have;
+		}
+		if (c->stage_cap - c->stage_len < 16384) {
+			size_t cap = c->stage_cap ? c->stage_cap * 2 : 32768;
+			unsigned char *nb = realloc(c->stage, cap);
+			if (!nb)
+				return have ? (ssize_t)have : TLS_WANT_POLLIN;
+			c->stage = nb;
+			c->stage_cap = cap;
+		}
+		room = c->stage_cap - c->stage_len;
+		if (have && !more_buffered(c))
+			return (ssize_t)have;
+		/* read_locked takes from the stage first: read past it. */
+		{
+			size_t off = c->stage_off, slen = c->stage_len;
+			c->stage_off = c->stage_len = 0;
+			r = read_locked(c, c->stage + slen, room);
+			c->stage_off = off;
+			c->stage_len = slen;
+		}
+		if (r > 0) {
+			c->stage_len += (size_t)r;
+			continue;
+		}
+		return have ? (ssize_t)have : r;
+	}
+}
+
 ssize_t tls_conn_read(struct tls_conn *c, void *buf, size_t len, bool peek)
 {
 	ssize_t r;
-	size_t n = 0;
-	unsigned long snap;
-	int ok;
 
 	ENTER_OR(c, TLS_REENTERED);
 	struct err_stash es_;
 	err_stash(&es_);
-	if (!claim(c) || c->state == ST_FAILED) {
+	if (!claim(c)) {
 		r = TLS_ERR;
 		goto out;
 	}
-	if (c->got_close || c->rd_shut) {
+	/* Plaintext already decrypted is the program's even after a failure
+	 * or the peer's close: TCP delivers queued data before the error. */
+	if (c->state == ST_FAILED && c->stage_off == c->stage_len) {
+		r = TLS_ERR;
+		goto out;
+	}
+	if (c->rd_shut || (c->got_close && c->stage_off == c->stage_len && !SSL_pending(c->ssl))) {
 		r = 0;
 		goto out;
 	}
-	if (c->state != ST_OPEN && (r = handshake_locked(c)) != 0)
+	if (c->state != ST_OPEN && c->state != ST_FAILED && (r = handshake_locked(c)) != 0)
 		goto out;
 	/* Responses the record layer queued earlier go out first. */
-	if (c->out_off < c->out_len && flush_locked(c) == TLS_ERR) {
+	if (c->out_off < c->out_len && c->state == ST_OPEN && flush_locked(c) == TLS_ERR) {
 		r = TLS_ERR;
 		goto out;
 	}
-	c->sys_errno = 0;
-	snap = ERR_peek_last_error();
-	ok = peek ? SSL_peek_ex(c->ssl, buf, len, &n) : SSL_read_ex(c->ssl, buf, len, &n);
-	if (ok)
-		r = (ssize_t)n;
-	else
-		r = classify(c, snap, true);
-	/* A KeyUpdate answer, say, may have been queued by this read. */
-	if (c->out_off < c->out_len && c->state == ST_OPEN)
+	if (peek) {
+		r = stage_locked(c, len);
+		if (r > 0) {
+			if ((size_t)r > len)
+				r = (ssize_t)len;
+			memcpy(buf, c->stage + c->stage_off, (size_t)r);
+		}
+	} else {
+		r = read_locked(c, buf, len);
+	}
+	/* A KeyUpdate answer, or a fatal alert, may have been queued by this
+	 * read: send it (an alert goes out even as the connection fails). */
+	if (c->out_off < c->out_len && c->fd >= 0)
 		(void)flush_locked(c);
 out:
 	err_unstash(&es_);
@@ -863,11 +974,42 @@ out:
 size_t tls_conn_pending(struct tls_conn *c)
 {
 	int n;
+	size_t staged;
 
 	ENTER_OR(c, 0);
+	staged = c->stage_len - c->stage_off;
 	n = c->state == ST_OPEN ? SSL_pending(c->ssl) : 0;
 	LEAVE(c);
-	return n > 0 ? (size_t)n : 0;
+	return staged + (n > 0 ? (size_t)n : 0);
+}
+
+bool tls_conn_buffered(struct tls_conn *c)
+{
+	bool r;
+
+	ENTER_OR(c, false);
+	r = c->stage_off < c->stage_len ||
+	    (c->state == ST_OPEN && (SSL_pending(c->ssl) > 0 || SSL_has_pending(c->ssl)));
+	LEAVE(c);
+	return r;
+}
+
+size_t tls_conn_readable(struct tls_conn *c)
+{
+	ssize_t r = 0;
+
+	ENTER_OR(c, 0);
+	struct err_stash es_;
+	err_stash(&es_);
+	if (claim(c) && c->state == ST_OPEN && !c->rd_shut)
+		r = stage_locked(c, 0);
+	else
+		r = (ssize_t)(c->stage_len - c->stage_off);
+	if (c->out_off < c->out_len && c->fd >= 0)
+		(void)flush_locked(c);
+	err_unstash(&es_);
+	LEAVE(c);
+	return r > 0 ? (size_t)r : 0;
 }
 
 ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
@@ -1017,7 +1159,7 @@ int tls_conn_poll_read(struct tls_conn *c)
 		r = 1;
 	} else if (c->state != ST_OPEN && (r = handshake_locked(c)) != 0) {
 		r = r == TLS_ERR;
-	} else if (SSL_pending(c->ssl) > 0) {
+	} else if (c->stage_off < c->stage_len || SSL_pending(c->ssl) > 0) {
 		r = 1;
 	} else {
 		unsigned long snap = ERR_peek_last_error();
@@ -1102,15 +1244,6 @@ bool tls_conn_failed(const struct tls_conn *c)
 	return __atomic_load_n(&c->state, __ATOMIC_ACQUIRE) == ST_FAILED;
 }
 
-size_t tls_conn_read_need(struct tls_conn *c)
-{
-	size_t n;
-
-	ENTER_OR(c, 1);
-	n = c->rneed ? c->rneed : 1;
-	LEAVE(c);
-	return n;
-}
 
 int tls_conn_fd(const struct tls_conn *c) { return __atomic_load_n(&c->fd, __ATOMIC_ACQUIRE); }
 const struct policy_rule *tls_conn_rule(const struct tls_conn *c) { return c->rule; }

@@ -78,11 +78,19 @@ bool tls_conn_handshake_started(const struct tls_conn *c);
 void tls_conn_fail(struct tls_conn *c, enum tls_fail why, const char *msg);
 
 /* Read plaintext: >0, 0 at the peer's close_notify (or, with
- * allow_truncation, at a bare FIN), TLS_WANT_*, TLS_ERR.  peek: leave the
- * data in place (MSG_PEEK). */
+ * allow_truncation, at a bare FIN), TLS_WANT_*, TLS_ERR.  As much as is
+ * there, across records, without waiting: a count below len means that
+ * nothing more could be read then, as with TCP.  peek: leave the data in
+ * place (MSG_PEEK), also across records. */
 ssize_t tls_conn_read(struct tls_conn *c, void *buf, size_t len, bool peek);
 /* Plaintext that a read would return without touching the socket. */
 size_t tls_conn_pending(struct tls_conn *c);
+/* Anything held inside (plaintext, or bytes of records not decrypted
+ * yet, maybe half a record): worth a tls_conn_poll_read() to know. */
+bool tls_conn_buffered(struct tls_conn *c);
+/* FIONREAD: all the plaintext a read would return now, across records,
+ * without waiting (decrypts what is there into a buffer of its own). */
+size_t tls_conn_readable(struct tls_conn *c);
 /* Write plaintext: >0 bytes taken (all of them or a prefix; they will
  * reach the peer), TLS_WANT_POLLOUT when the out-buffer is still full,
  * TLS_ERR. */
@@ -124,9 +132,6 @@ unsigned long tls_conn_rx_generation(const struct tls_conn *c);
  * it starts, from the rule's handshake_timeout_ms); -1 when none runs. */
 long long tls_conn_handshake_deadline(const struct tls_conn *c);
 
-/* Bytes the record layer waits for before a read can progress (>= 1);
- * lets a blocking caller wait in the kernel for a whole record. */
-size_t tls_conn_read_need(struct tls_conn *c);
 
 /* Duplicates (dup, dup2, fcntl F_DUPFD) share one session.  The engine
  * does its I/O on one of the program's fds; when that one closes, another

@@ -427,8 +427,9 @@ static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, 
 			/* Buffered plaintext: level-triggered, always; edge-triggered,
 			 * once per arrival of new bytes, as a kernel edge. */
 			if (!e->disabled && ((tls_conn_failed(c) && !((e->events & EPOLLET) && e->fail_seen)) ||
-			    (tls_conn_handshake_done(c) && (e->events & EPOLLIN) && tls_conn_pending(c) &&
-			     (!(e->events & EPOLLET) || e->seen_gen != tls_conn_rx_generation(c))) ||
+			    (tls_conn_handshake_done(c) && (e->events & EPOLLIN) &&
+			     (!(e->events & EPOLLET) || e->seen_gen != tls_conn_rx_generation(c)) &&
+			     tls_conn_buffered(c) && tls_conn_poll_read(c)) ||
 			    shim_tls_check_timeout(c))) {
 				uint32_t ev = tls_events(epfd, s, fd, e, c, 0);
 				if (ev)

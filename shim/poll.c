@@ -135,8 +135,8 @@ short shim_tls_revents(struct tls_conn *c, short want, short kr)
 		shim_tls_report(c);
 		return (short)((want & (POLLIN | POLLOUT)) | POLLERR);
 	}
-	if ((want & POLLIN) && (tls_conn_pending(c) || ((kr & (POLLIN | POLLHUP | POLLERR)) &&
-							tls_conn_poll_read(c))))
+	if ((want & POLLIN) && (tls_conn_buffered(c) || (kr & (POLLIN | POLLHUP | POLLERR))) &&
+	    tls_conn_poll_read(c))
 		out |= POLLIN;
 	if (kr & POLLOUT) {
 		if (tls_conn_poll_write(c) && (want & POLLOUT))
@@ -189,7 +189,7 @@ static int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sig
 			if (!c)
 				continue;
 			if (tls_conn_failed(c) || (tls_conn_handshake_done(c) && (fds[i].events & POLLIN) &&
-						    tls_conn_pending(c)))
+						    tls_conn_buffered(c) && tls_conn_poll_read(c)))
 				now_ready = true;
 			k[i].events = tls_conn_handshake_done(c) ? fds[i].events : 0;
 			k[i].events |= tls_conn_kernel_events(c);

@@ -16,9 +16,7 @@
  *  - a failed session (truncation, altered record, fatal alert) reaches
  *    the program as an error, never as a clean end of file: the pump
  *    resets the channel (SO_LINGER 0), and the program's next read, in
- *    a wrapper, in stdio or in an exec'd program, fails with ECONNRESET;
- *  - the program ending the channel abortively (a reset) ends the TLS
- *    connection the same way, without close_notify.
+ *    a wrapper, in stdio or in an exec'd program, fails with ECONNRESET.
  * getpeername()/getsockname() on a pumped fd answer with the session's
  * TCP addresses (kept in the connection table; passed across exec in
  * TLSSHIM_PUMPED).  When loopback is not available, a socketpair serves
@@ -231,13 +229,10 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 				inlen = (size_t)r;
 				inoff = 0;
 				progress = true;
-			} else if (r < 0 && errno == ECONNRESET && resets) {
-				/* The program reset its end (closed with unread data, or
-				 * SO_LINGER 0): reset the TCP connection too, as the
-				 * kernel would have, without close_notify. */
-				reset(tcp);
-				REAL(_exit)(0);
 			} else if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+				/* The program's side is gone (a reset too: it closed with
+				 * our data unread, as a direct TLS fd may, which ends
+				 * with close_notify all the same). */
 				b_eof = true;
 				(void)tls_conn_close_notify(c);
 				progress = true;
@@ -265,7 +260,7 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 		}
 		if (b_eof && tls_eof && !olen && !tls_conn_has_output(c))
 			break;
-		if (progress || (!olen && !tls_eof && tls_conn_pending(c)))
+		if (progress || (!olen && !tls_eof && tls_conn_buffered(c) && tls_conn_poll_read(c)))
 			continue;
 		p[0] = (struct pollfd){ .fd = tcp,
 			.events = (short)((!tls_eof && !olen ? POLLIN : 0) |

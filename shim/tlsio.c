@@ -521,15 +521,15 @@ int shim_tls_shutdown(struct tls_conn *c, int how)
 	return REAL(shutdown)(fd, how);
 }
 
-/* FIONREAD: the plaintext a read would return now, without waiting. */
+/* FIONREAD: all the plaintext a read would return now, across records,
+ * without waiting: never 0 while something can be read (an edge-triggered
+ * program that reads until FIONREAD says 0 is never left behind). */
 int shim_tls_readable(struct tls_conn *c)
 {
-	int n;
+	size_t n;
 
 	if (!tls_conn_handshake_done(c))
 		return 0;
-	n = (int)tls_conn_pending(c);
-	if (!n && tls_conn_poll_read(c))
-		n = (int)tls_conn_pending(c);
-	return n;
+	n = tls_conn_readable(c);
+	return n > 0x7fffffff ? 0x7fffffff : (int)n;
 }

@@ -121,6 +121,13 @@ def line():
 try:
     g = line()
     s.sendall(g)                       # echo the greeting
+    # Ask only once the program has exec'd its service (the test says
+    # so): a question sent earlier could be read by the program before its
+    # exec, which would then lose it, as over plain TCP.
+    import os, time
+    end = time.time() + 20
+    while not os.path.exists(sys.argv[4]) and time.time() < end:
+        time.sleep(0.02)
     for i in range(1, 4):
         q = b"question %d\n" % i
         s.sendall(q)
@@ -136,13 +143,22 @@ except (OSError, ssl.SSLError, EOFError) as e:
     sys.exit(1)
 PY
 ports exec
-bg "$PY" "$T/asker.py" "$Q" "$CERTS/server.crt" "$CERTS/server.key" >"$T/exec.peer.out" 2>&1
+bg "$PY" "$T/asker.py" "$Q" "$CERTS/server.crt" "$CERTS/server.key" "$T/exec.go" >"$T/exec.peer.out" 2>&1
 peer_pid=$!
 wait_for "$T/exec.peer.out" '^ready' 10
 start_peer exec.relay relay --port "$R" --to "$Q" --record "$T/exec.wire"
 relay_pid=$PEER
 TLSSHIM_LOG_FILE="$T/exec.log" shimmed "$PROGS/rsync_like" localhost "$R" exec "$PROGS/stdio_echo" \
-	>"$T/exec.out" 2>&1
+	>"$T/exec.out" 2>&1 &
+prog=$!
+# The asker goes on once rsync_like has become stdio_echo (bounded).
+i=0
+while [ $i -lt 200 ] && [ "$(cat "/proc/$prog/comm" 2>/dev/null)" != stdio_echo ] &&
+      [ "$(cat "/proc/$(pgrep -P "$prog" | head -n 1)/comm" 2>/dev/null)" != stdio_echo ]; do
+	sleep 0.05; i=$((i + 1))
+done
+: >"$T/exec.go"
+wait_exit "$prog" 30
 rc=$?
 wait_exit "$peer_pid" 20; prc=$?
 stop "$relay_pid"
