@@ -1,13 +1,23 @@
 # tlsshim — build, test, install.  See README.md.
+#
+# The usual variables are honoured: CC, CPPFLAGS, CFLAGS (added after
+# ours), LDFLAGS, PKG_CONFIG, PREFIX, DESTDIR.  A Debian-style hardened
+# build:  eval "$$(dpkg-buildflags --export=sh)" && make
 CC       ?= cc
+PKG_CONFIG ?= pkg-config
 PREFIX   ?= /usr/local
 BUILD    ?= build
 CSTD      = -std=gnu11
 WARN      = -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
 OPT      ?= -O2 -g
 SAN      ?=
-CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) $(SAN) -fPIC -fvisibility=hidden -D_GNU_SOURCE -I. $(CFLAGS)
-LIBS      = -lssl -lcrypto -lconfig -ldl -lpthread
+# Deferred (=, not :=): "make check" installs missing packages first.
+SSL_CFLAGS    = $(shell $(PKG_CONFIG) --cflags openssl)
+SSL_LIBS      = $(shell $(PKG_CONFIG) --libs openssl)
+CONFIG_CFLAGS = $(shell $(PKG_CONFIG) --cflags libconfig)
+CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) $(SAN) -fPIC -fvisibility=hidden -D_GNU_SOURCE -I. \
+	     $(SSL_CFLAGS) $(CONFIG_CFLAGS) $(CPPFLAGS) $(CFLAGS)
+LIBS      = $(SSL_LIBS) $(shell $(PKG_CONFIG) --libs libconfig) -ldl -lpthread
 
 CORE_SRC   = $(wildcard core/*.c)
 POLICY_SRC = $(wildcard policy/*.c)
@@ -31,23 +41,23 @@ $(BUILD)/obj/%.o: %.c $(wildcard */*.h)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 $(BUILD)/libtlsshim.so: $(LIB_OBJ)
-	$(CC) $(SAN) -shared -Wl,-z,now -Wl,-z,relro -Wl,--no-undefined -o $@ $^ $(LIBS)
+	$(CC) $(SAN) $(LDFLAGS) -shared -Wl,-z,now -Wl,-z,relro -Wl,--no-undefined -o $@ $^ $(LIBS)
 
 $(BUILD)/tlsshim: $(LAUNCH_OBJ)
-	$(CC) $(SAN) -o $@ $^ $(LIBS)
+	$(CC) $(SAN) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(filter-out $(BUILD)/obj/shim/%,$(LIB_OBJ)) tests/unit/unit.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(filter-out $(BUILD)/obj/shim/%,$(LIB_OBJ)) $(LIBS)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ $< $(filter-out $(BUILD)/obj/shim/%,$(LIB_OBJ)) $(LIBS)
 
 # Test programs are deliberately plain: no TLS, no knowledge of the shim.
 $(BUILD)/progs/%: tests/progs/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE -o $@ $< -lpthread
+	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE $(CPPFLAGS) $(LDFLAGS) -o $@ $< -lpthread
 
 $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE -o $@ $< -lssl -lcrypto -lpthread
+	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE $(SSL_CFLAGS) $(CPPFLAGS) $(LDFLAGS) -o $@ $< $(SSL_LIBS) -lpthread
 
 test-build: all $(UNIT_BIN) $(PROG_BIN)
 
@@ -56,26 +66,28 @@ deps:
 	@sh .ci/deps.sh
 
 # The whole suite, then the whole suite again under AddressSanitizer+UBSan.
+ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
 check: deps
 	@$(MAKE) --no-print-directory test-build
-	@$(MAKE) --no-print-directory BUILD=build/asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test-build
-	@sh tests/run.sh --build build --build build/asan
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN="$(ASAN_FLAGS)" test-build
+	@sh tests/run.sh --build $(BUILD) --build $(BUILD)/asan
 
 check-fast: test-build
-	@sh tests/run.sh --build build
+	@sh tests/run.sh --build $(BUILD)
 
 check-asan:
-	@$(MAKE) --no-print-directory BUILD=build/asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test-build
-	@sh tests/run.sh --build build/asan
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN="$(ASAN_FLAGS)" test-build
+	@sh tests/run.sh --build $(BUILD)/asan
 
 certs: all
 	@sh certs/mkcerts.sh $(BUILD)/certs >/dev/null
 
 demo: deps all $(PROG_BIN)
-	@sh tests/demo.sh
+	@BUILD=$(BUILD) sh tests/demo.sh
 
 bench: deps all $(PROG_BIN) $(BENCH_BIN)
-	@sh bench/run.sh
+	@BUILD=$(BUILD) sh bench/run.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7 $(DESTDIR)$(PREFIX)/share/tlsshim
@@ -92,4 +104,5 @@ uninstall:
 	  $(DESTDIR)$(PREFIX)/share/man/man7/libtlsshim.7 $(DESTDIR)$(PREFIX)/share/tlsshim/mkcerts.sh
 
 clean:
-	rm -rf build
+	@test -n "$(BUILD)" && test "$(BUILD)" != / || { echo "make clean: refusing BUILD='$(BUILD)'" >&2; exit 1; }
+	rm -rf -- "$(BUILD)"
