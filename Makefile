@@ -17,7 +17,18 @@ SSL_LIBS      = $(shell $(PKG_CONFIG) --libs openssl)
 CONFIG_CFLAGS = $(shell $(PKG_CONFIG) --cflags libconfig)
 CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) $(SAN) -fPIC -fvisibility=hidden -D_GNU_SOURCE -I. \
 	     $(SSL_CFLAGS) $(CONFIG_CFLAGS) $(CPPFLAGS) $(CFLAGS)
-LIBS      = $(SSL_LIBS) $(shell $(PKG_CONFIG) --libs libconfig) -ldl -lpthread
+
+# libconfig is linked statically, its symbols hidden (--exclude-libs), so
+# that no name the program exports can take the place of one of its
+# functions (docs/design.md, "Private dependencies").  Debian's libconfig.a
+# is position-independent executable code: a copy of it gets its three
+# references to the C library's stdin, stdout and stderr renamed to
+# variables of ours (policy/libconfig_link.c).  It needs nothing but libc.
+OBJCOPY  ?= objcopy
+LIBCONFIG_A = $(shell $(PKG_CONFIG) --variable=libdir libconfig)/libconfig.a
+LIBCONFIG_RENAME = $(foreach s,stdin stdout stderr,--redefine-sym $(s)=tlsshim_libconfig_$(s))
+CONFIG_LIB = $(BUILD)/libconfig/libconfig.a
+LIBS      = $(CONFIG_LIB) -Wl,--exclude-libs,libconfig.a $(SSL_LIBS) -ldl -lpthread
 
 CORE_SRC   = $(wildcard core/*.c)
 POLICY_SRC = $(wildcard policy/*.c)
@@ -25,7 +36,7 @@ SHIM_SRC   = $(wildcard shim/*.c)
 LIB_SRC    = $(CORE_SRC) $(POLICY_SRC) $(SHIM_SRC)
 LIB_OBJ    = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 # The launcher validates policies with the same code the library uses.
-LAUNCH_OBJ = $(BUILD)/obj/launcher/tlsshim.o $(CORE_SRC:%.c=$(BUILD)/obj/%.o) $(POLICY_SRC:%.c=$(BUILD)/obj/%.o)
+LAUNCH_OBJ = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard launcher/*.c)) $(CORE_SRC:%.c=$(BUILD)/obj/%.o) $(POLICY_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC   = $(wildcard tests/unit/test_*.c)
 UNIT_BIN   = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PROG_SRC   = $(wildcard tests/progs/*.c)
@@ -40,20 +51,32 @@ $(BUILD)/obj/%.o: %.c $(wildcard */*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
-$(BUILD)/libtlsshim.so: $(LIB_OBJ)
-	$(CC) $(SAN) $(LDFLAGS) -shared -Wl,-z,now -Wl,-z,relro -Wl,--no-undefined -o $@ $^ $(LIBS)
+# Not a prerequisite: the path comes from pkg-config, and "make demo" and
+# "make check" install libconfig-dev first.
+$(CONFIG_LIB): Makefile
+	@rm -rf $(BUILD)/libconfig && mkdir -p $(BUILD)/libconfig/obj
+	@test -f "$(LIBCONFIG_A)" || { echo "libconfig.a not found ('$(LIBCONFIG_A)'): install libconfig-dev" >&2; exit 1; }
+	cd $(BUILD)/libconfig/obj && $(AR) x "$(LIBCONFIG_A)"
+	for o in $(BUILD)/libconfig/obj/*.o; do $(OBJCOPY) $(LIBCONFIG_RENAME) "$$o" || exit 1; done
+	$(AR) rcs $@ $(BUILD)/libconfig/obj/*.o
 
-$(BUILD)/tlsshim: $(LAUNCH_OBJ)
-	$(CC) $(SAN) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(BUILD)/libtlsshim.so: $(LIB_OBJ) $(CONFIG_LIB)
+	$(CC) $(SAN) $(LDFLAGS) -shared -Wl,-z,now -Wl,-z,relro -Wl,--no-undefined -o $@ $(LIB_OBJ) $(LIBS)
 
-$(BUILD)/tests/test_%: tests/unit/test_%.c $(filter-out $(BUILD)/obj/shim/%,$(LIB_OBJ)) tests/unit/unit.h
+$(BUILD)/tlsshim: $(LAUNCH_OBJ) $(CONFIG_LIB)
+	$(CC) $(SAN) $(LDFLAGS) -o $@ $(LAUNCH_OBJ) $(LIBS)
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(filter-out $(BUILD)/obj/shim/%,$(LIB_OBJ)) tests/unit/unit.h $(CONFIG_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ $< $(filter-out $(BUILD)/obj/shim/%,$(LIB_OBJ)) $(LIBS)
 
 # Test programs are deliberately plain: no TLS, no knowledge of the shim.
 $(BUILD)/progs/%: tests/progs/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE $(CPPFLAGS) $(LDFLAGS) -o $@ $< -lpthread
+	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE $(CPPFLAGS) $(LDFLAGS) $(PROG_LDFLAGS) -o $@ $< -lpthread
+
+# Exports its config_* functions, as lighttpd does (-rdynamic for plugins).
+$(BUILD)/progs/config_clash: PROG_LDFLAGS = -rdynamic
 
 $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
