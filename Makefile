@@ -23,10 +23,11 @@ CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) $(SAN) -fPIC -fvisibility=hidden -D_GNU_SOUR
 # functions (docs/design.md, "Private dependencies").  Debian's libconfig.a
 # is position-independent executable code: a copy of it gets its three
 # references to the C library's stdin, stdout and stderr renamed to
-# variables of ours (policy/libconfig_link.c).  It needs nothing but libc.
+# variables of ours, and its fopen() to ours, which opens regular files
+# only (policy/libconfig_link.c).  It needs nothing but libc.
 OBJCOPY  ?= objcopy
 LIBCONFIG_A = $(shell $(PKG_CONFIG) --variable=libdir libconfig)/libconfig.a
-LIBCONFIG_RENAME = $(foreach s,stdin stdout stderr,--redefine-sym $(s)=tlsshim_libconfig_$(s))
+LIBCONFIG_RENAME = $(foreach s,stdin stdout stderr fopen,--redefine-sym $(s)=tlsshim_libconfig_$(s))
 CONFIG_LIB = $(BUILD)/libconfig/libconfig.a
 LIBS      = $(CONFIG_LIB) -Wl,--exclude-libs,libconfig.a $(SSL_LIBS) -ldl -lpthread
 
