@@ -45,16 +45,21 @@ PROG_BIN   = $(PROG_SRC:tests/progs/%.c=$(BUILD)/progs/%)
 BENCH_SRC  = $(wildcard bench/*.c)
 BENCH_BIN  = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all check check-fast check-asan test-build demo bench install uninstall clean deps certs
+.PHONY: all check check-fast check-asan test-build demo bench install uninstall clean deps certs FORCE
 all: $(BUILD)/libtlsshim.so $(BUILD)/tlsshim
 
 $(BUILD)/obj/%.o: %.c $(wildcard */*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
-# Not a prerequisite: the path comes from pkg-config, and "make demo" and
+# Rebuilt when the archive or its path (make LIBCONFIG_A=...) changes.  The
+# path is not required to exist when the Makefile is read: "make demo" and
 # "make check" install libconfig-dev first.
-$(CONFIG_LIB): Makefile
+$(BUILD)/libconfig.source: FORCE
+	@mkdir -p $(dir $@)
+	@echo "$(LIBCONFIG_A)" | cmp -s - $@ || echo "$(LIBCONFIG_A)" >$@
+
+$(CONFIG_LIB): Makefile $(BUILD)/libconfig.source $(wildcard $(LIBCONFIG_A))
 	@rm -rf $(BUILD)/libconfig && mkdir -p $(BUILD)/libconfig/obj
 	@test -f "$(LIBCONFIG_A)" || { echo "libconfig.a not found ('$(LIBCONFIG_A)'): install libconfig-dev" >&2; exit 1; }
 	cd $(BUILD)/libconfig/obj && $(AR) x "$(LIBCONFIG_A)"
