@@ -134,12 +134,13 @@ static uint64_t rd64(const struct reader *r, const unsigned char *p)
  * of an unknown class or byte order. */
 static bool head_id(const struct head *h, struct elf_id *id, struct reader *r)
 {
-	if (!is_elf(h) || h->len < sizeof(Elf64_Ehdr))
+	if (!is_elf(h))
 		return false;
 	id->cls = h->buf[EI_CLASS];
 	id->data = h->buf[EI_DATA];
 	if ((id->cls != ELFCLASS32 && id->cls != ELFCLASS64) ||
-	    (id->data != ELFDATA2LSB && id->data != ELFDATA2MSB))
+	    (id->data != ELFDATA2LSB && id->data != ELFDATA2MSB) ||
+	    h->len < (id->cls == ELFCLASS64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr)))
 		return false;
 	r->is64 = id->cls == ELFCLASS64;
 	r->swap = (id->data == ELFDATA2LSB) != host_lsb();
