@@ -1,13 +1,35 @@
 # tlsshim — build, test, install.  See README.md.
+#
+# The usual variables are honoured: CC, CPPFLAGS, CFLAGS (added after
+# ours), LDFLAGS, PKG_CONFIG, PREFIX, DESTDIR.  A Debian-style hardened
+# build:  eval "$$(dpkg-buildflags --export=sh)" && make
 CC       ?= cc
+PKG_CONFIG ?= pkg-config
 PREFIX   ?= /usr/local
 BUILD    ?= build
 CSTD      = -std=gnu11
 WARN      = -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
 OPT      ?= -O2 -g
 SAN      ?=
-CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) $(SAN) -fPIC -fvisibility=hidden -D_GNU_SOURCE -I. $(CFLAGS)
-LIBS      = -lssl -lcrypto -lconfig -ldl -lpthread
+# Deferred (=, not :=): "make check" installs missing packages first.
+SSL_CFLAGS    = $(shell $(PKG_CONFIG) --cflags openssl)
+SSL_LIBS      = $(shell $(PKG_CONFIG) --libs openssl)
+CONFIG_CFLAGS = $(shell $(PKG_CONFIG) --cflags libconfig)
+CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) $(SAN) -fPIC -fvisibility=hidden -D_GNU_SOURCE -I. \
+	     $(SSL_CFLAGS) $(CONFIG_CFLAGS) $(CPPFLAGS) $(CFLAGS)
+
+# libconfig is linked statically, its symbols hidden (--exclude-libs), so
+# that no name the program exports can take the place of one of its
+# functions (docs/design.md, "Private dependencies").  Debian's libconfig.a
+# is position-independent executable code: a copy of it gets its three
+# references to the C library's stdin, stdout and stderr renamed to
+# variables of ours, and its fopen() to ours, which opens regular files
+# only (policy/libconfig_link.c).  It needs nothing but libc.
+OBJCOPY  ?= objcopy
+LIBCONFIG_A = $(shell $(PKG_CONFIG) --variable=libdir libconfig)/libconfig.a
+LIBCONFIG_RENAME = $(foreach s,stdin stdout stderr fopen,--redefine-sym $(s)=tlsshim_libconfig_$(s))
+CONFIG_LIB = $(BUILD)/libconfig/libconfig.a
+LIBS      = $(CONFIG_LIB) -Wl,--exclude-libs,libconfig.a $(SSL_LIBS) -ldl -lpthread
 
 CORE_SRC   = $(wildcard core/*.c)
 POLICY_SRC = $(wildcard policy/*.c)
@@ -15,7 +37,7 @@ SHIM_SRC   = $(wildcard shim/*.c)
 LIB_SRC    = $(CORE_SRC) $(POLICY_SRC) $(SHIM_SRC)
 LIB_OBJ    = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 # The launcher validates policies with the same code the library uses.
-LAUNCH_OBJ = $(BUILD)/obj/launcher/tlsshim.o $(CORE_SRC:%.c=$(BUILD)/obj/%.o) $(POLICY_SRC:%.c=$(BUILD)/obj/%.o)
+LAUNCH_OBJ = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard launcher/*.c)) $(CORE_SRC:%.c=$(BUILD)/obj/%.o) $(POLICY_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC   = $(wildcard tests/unit/test_*.c)
 UNIT_BIN   = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PROG_SRC   = $(wildcard tests/progs/*.c)
@@ -23,31 +45,48 @@ PROG_BIN   = $(PROG_SRC:tests/progs/%.c=$(BUILD)/progs/%)
 BENCH_SRC  = $(wildcard bench/*.c)
 BENCH_BIN  = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all check check-fast check-asan test-build demo bench install uninstall clean deps certs
+.PHONY: all check check-fast check-asan test-build demo bench install uninstall clean deps certs FORCE
 all: $(BUILD)/libtlsshim.so $(BUILD)/tlsshim
 
 $(BUILD)/obj/%.o: %.c $(wildcard */*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
-$(BUILD)/libtlsshim.so: $(LIB_OBJ)
-	$(CC) $(SAN) -shared -Wl,-z,now -Wl,-z,relro -Wl,--no-undefined -o $@ $^ $(LIBS)
-
-$(BUILD)/tlsshim: $(LAUNCH_OBJ)
-	$(CC) $(SAN) -o $@ $^ $(LIBS)
-
-$(BUILD)/tests/test_%: tests/unit/test_%.c $(filter-out $(BUILD)/obj/shim/%,$(LIB_OBJ)) tests/unit/unit.h
+# Rebuilt when the archive or its path (make LIBCONFIG_A=...) changes.  The
+# path is not required to exist when the Makefile is read: "make demo" and
+# "make check" install libconfig-dev first.
+$(BUILD)/libconfig.source: FORCE
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(filter-out $(BUILD)/obj/shim/%,$(LIB_OBJ)) $(LIBS)
+	@echo "$(LIBCONFIG_A)" | cmp -s - $@ || echo "$(LIBCONFIG_A)" >$@
+
+$(CONFIG_LIB): Makefile $(BUILD)/libconfig.source $(wildcard $(LIBCONFIG_A))
+	@rm -rf $(BUILD)/libconfig && mkdir -p $(BUILD)/libconfig/obj
+	@test -f "$(LIBCONFIG_A)" || { echo "libconfig.a not found ('$(LIBCONFIG_A)'): install libconfig-dev" >&2; exit 1; }
+	cd $(BUILD)/libconfig/obj && $(AR) x "$(LIBCONFIG_A)"
+	for o in $(BUILD)/libconfig/obj/*.o; do $(OBJCOPY) $(LIBCONFIG_RENAME) "$$o" || exit 1; done
+	$(AR) rcs $@ $(BUILD)/libconfig/obj/*.o
+
+$(BUILD)/libtlsshim.so: $(LIB_OBJ) $(CONFIG_LIB)
+	$(CC) $(SAN) $(LDFLAGS) -shared -Wl,-z,now -Wl,-z,relro -Wl,--no-undefined -o $@ $(LIB_OBJ) $(LIBS)
+
+$(BUILD)/tlsshim: $(LAUNCH_OBJ) $(CONFIG_LIB)
+	$(CC) $(SAN) $(LDFLAGS) -o $@ $(LAUNCH_OBJ) $(LIBS)
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(filter-out $(BUILD)/obj/shim/%,$(LIB_OBJ)) tests/unit/unit.h $(CONFIG_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ $< $(filter-out $(BUILD)/obj/shim/%,$(LIB_OBJ)) $(LIBS)
 
 # Test programs are deliberately plain: no TLS, no knowledge of the shim.
 $(BUILD)/progs/%: tests/progs/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE -o $@ $< -lpthread
+	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE $(CPPFLAGS) $(LDFLAGS) $(PROG_LDFLAGS) -o $@ $< -lpthread
+
+# Exports its config_* functions, as lighttpd does (-rdynamic for plugins).
+$(BUILD)/progs/config_clash: PROG_LDFLAGS = -rdynamic
 
 $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE -o $@ $< -lssl -lcrypto -lpthread
+	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE $(SSL_CFLAGS) $(CPPFLAGS) $(LDFLAGS) -o $@ $< $(SSL_LIBS) -lpthread
 
 test-build: all $(UNIT_BIN) $(PROG_BIN)
 
@@ -56,26 +95,28 @@ deps:
 	@sh .ci/deps.sh
 
 # The whole suite, then the whole suite again under AddressSanitizer+UBSan.
+ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
 check: deps
 	@$(MAKE) --no-print-directory test-build
-	@$(MAKE) --no-print-directory BUILD=build/asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test-build
-	@sh tests/run.sh --build build --build build/asan
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN="$(ASAN_FLAGS)" test-build
+	@sh tests/run.sh --build $(BUILD) --build $(BUILD)/asan
 
 check-fast: test-build
-	@sh tests/run.sh --build build
+	@sh tests/run.sh --build $(BUILD)
 
 check-asan:
-	@$(MAKE) --no-print-directory BUILD=build/asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test-build
-	@sh tests/run.sh --build build/asan
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN="$(ASAN_FLAGS)" test-build
+	@sh tests/run.sh --build $(BUILD)/asan
 
 certs: all
 	@sh certs/mkcerts.sh $(BUILD)/certs >/dev/null
 
 demo: deps all $(PROG_BIN)
-	@sh tests/demo.sh
+	@BUILD=$(BUILD) sh tests/demo.sh
 
 bench: deps all $(PROG_BIN) $(BENCH_BIN)
-	@sh bench/run.sh
+	@BUILD=$(BUILD) sh bench/run.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7 $(DESTDIR)$(PREFIX)/share/tlsshim
@@ -92,4 +133,5 @@ uninstall:
 	  $(DESTDIR)$(PREFIX)/share/man/man7/libtlsshim.7 $(DESTDIR)$(PREFIX)/share/tlsshim/mkcerts.sh
 
 clean:
-	rm -rf build
+	@test -n "$(BUILD)" && test "$(BUILD)" != / || { echo "make clean: refusing BUILD='$(BUILD)'" >&2; exit 1; }
+	rm -rf -- "$(BUILD)"

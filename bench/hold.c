@@ -22,42 +22,42 @@
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: hold PORT\n");
-        return 2;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    const char *t = getenv("HOLD_TIMEOUT");
-    alarm(t ? (unsigned)atoi(t) : 300);
+	if (argc != 2) {
+		fprintf(stderr, "usage: hold PORT\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	const char *t = getenv("HOLD_TIMEOUT");
+	alarm(t ? (unsigned)atoi(t) : 300);
 
-    int lfd = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in sa = { .sin_family = AF_INET,
-                              .sin_port = htons((unsigned short)atoi(argv[1])),
-                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 128) < 0) {
-        perror("hold: listen");
-        return 1;
-    }
-    for (long i = 0; i < 1000000; i++) {
-        int fd = accept(lfd, NULL, NULL);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            perror("hold: accept");
-            return 1;
-        }
-        char c;
-        ssize_t n;
-        do
-            n = read(fd, &c, 1);
-        while (n < 0 && errno == EINTR);
-        if (n != 1 || write(fd, &c, 1) != 1) {
-            fprintf(stderr, "hold: connection %ld: %s\n", i, n == 0 ? "EOF" : strerror(errno));
-            close(fd);
-        }
-        /* else: kept open until the process ends */
-    }
-    return 0;
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	int one = 1;
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+	                          .sin_port = htons((unsigned short)atoi(argv[1])),
+	                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 128) < 0) {
+		perror("hold: listen");
+		return 1;
+	}
+	for (long i = 0; i < 1000000; i++) {
+		int fd = accept(lfd, NULL, NULL);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			perror("hold: accept");
+			return 1;
+		}
+		char c;
+		ssize_t n;
+		do
+			n = read(fd, &c, 1);
+		while (n < 0 && errno == EINTR);
+		if (n != 1 || write(fd, &c, 1) != 1) {
+			fprintf(stderr, "hold: connection %ld: %s\n", i, n == 0 ? "EOF" : strerror(errno));
+			close(fd);
+		}
+		/* else: kept open until the process ends */
+	}
+	return 0;
 }

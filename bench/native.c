@@ -53,105 +53,105 @@
  * 8-byte words), so that the work around the I/O is the same and the result
  * lines can be compared. */
 struct cks {
-    uint64_t a, b, n;
-    uint8_t pend[8];
-    unsigned npend;
+	uint64_t a, b, n;
+	uint8_t pend[8];
+	unsigned npend;
 };
 
 static inline void cks_word(struct cks *c, const uint8_t *p)
 {
-    uint64_t w;
-    memcpy(&w, p, 8);
-    c->a += w;
-    c->b += c->a;
+	uint64_t w;
+	memcpy(&w, p, 8);
+	c->a += w;
+	c->b += c->a;
 }
 
 static void cks_update(struct cks *c, const uint8_t *p, size_t len)
 {
-    c->n += len;
-    while (c->npend && len) {
-        c->pend[c->npend++] = *p++;
-        len--;
-        if (c->npend == 8) {
-            cks_word(c, c->pend);
-            c->npend = 0;
-        }
-    }
-    for (; len >= 8; p += 8, len -= 8)
-        cks_word(c, p);
-    while (len--)
-        c->pend[c->npend++] = *p++;
+	c->n += len;
+	while (c->npend && len) {
+		c->pend[c->npend++] = *p++;
+		len--;
+		if (c->npend == 8) {
+			cks_word(c, c->pend);
+			c->npend = 0;
+		}
+	}
+	for (; len >= 8; p += 8, len -= 8)
+		cks_word(c, p);
+	while (len--)
+		c->pend[c->npend++] = *p++;
 }
 
 static uint64_t cks_final(struct cks *c)
 {
-    if (c->npend) {
-        memset(c->pend + c->npend, 0, 8 - c->npend);
-        cks_word(c, c->pend);
-        c->npend = 0;
-    }
-    return (c->a * 0x9E3779B97F4A7C15ull) ^ c->b ^ c->n;
+	if (c->npend) {
+		memset(c->pend + c->npend, 0, 8 - c->npend);
+		cks_word(c, c->pend);
+		c->npend = 0;
+	}
+	return (c->a * 0x9E3779B97F4A7C15ull) ^ c->b ^ c->n;
 }
 
 static uint64_t xs_state = 0x2545F4914F6CDD1Dull;
 
 static void fill(uint8_t *buf, size_t len)
 {
-    for (size_t i = 0; i + 8 <= len; i += 8) {
-        xs_state ^= xs_state << 13;
-        xs_state ^= xs_state >> 7;
-        xs_state ^= xs_state << 17;
-        memcpy(buf + i, &xs_state, 8);
-    }
+	for (size_t i = 0; i + 8 <= len; i += 8) {
+		xs_state ^= xs_state << 13;
+		xs_state ^= xs_state >> 7;
+		xs_state ^= xs_state << 17;
+		memcpy(buf + i, &xs_state, 8);
+	}
 }
 
 static void die_ssl(const char *what)
 {
-    fprintf(stderr, "native: %s failed\n", what);
-    ERR_print_errors_fp(stderr);
-    exit(1);
+	fprintf(stderr, "native: %s failed\n", what);
+	ERR_print_errors_fp(stderr);
+	exit(1);
 }
 
 static void die_errno(const char *what)
 {
-    fprintf(stderr, "native: %s: %s\n", what, strerror(errno));
-    exit(1);
+	fprintf(stderr, "native: %s: %s\n", what, strerror(errno));
+	exit(1);
 }
 
 static double now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static long parse_num(const char *s, const char *what)
 {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || *end || v < 0) {
-        fprintf(stderr, "native: bad %s '%s'\n", what, s);
-        exit(2);
-    }
-    return (long)v;
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || *end || v < 0) {
+		fprintf(stderr, "native: bad %s '%s'\n", what, s);
+		exit(2);
+	}
+	return (long)v;
 }
 
 static int listen_on(const char *port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        die_errno("socket");
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in sa = { .sin_family = AF_INET,
-                              .sin_port = htons((uint16_t)parse_num(port, "port")),
-                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-        die_errno("bind");
-    if (listen(fd, 128) < 0)
-        die_errno("listen");
-    return fd;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		die_errno("socket");
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+	                          .sin_port = htons((uint16_t)parse_num(port, "port")),
+	                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+		die_errno("bind");
+	if (listen(fd, 128) < 0)
+		die_errno("listen");
+	return fd;
 }
 
 /* Resolve once, like the plain programs; the first address that takes a
@@ -161,130 +161,130 @@ static socklen_t peer_len;
 
 static int connect_to(const char *host, const char *port)
 {
-    if (peer_len) {
-        int fd = socket(peer.ss_family, SOCK_STREAM, 0);
-        if (fd < 0 || connect(fd, (struct sockaddr *)&peer, peer_len) < 0)
-            die_errno("connect");
-        return fd;
-    }
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
-    struct addrinfo *res, *ai;
-    int rc = getaddrinfo(host, port, &hints, &res);
-    if (rc) {
-        fprintf(stderr, "native: %s: %s\n", host, gai_strerror(rc));
-        exit(2);
-    }
-    int fd = -1;
-    for (ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-        if (fd < 0)
-            continue;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-            memcpy(&peer, ai->ai_addr, ai->ai_addrlen);
-            peer_len = ai->ai_addrlen;
-            break;
-        }
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0)
-        die_errno("connect");
-    return fd;
+	if (peer_len) {
+		int fd = socket(peer.ss_family, SOCK_STREAM, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&peer, peer_len) < 0)
+			die_errno("connect");
+		return fd;
+	}
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res, *ai;
+	int rc = getaddrinfo(host, port, &hints, &res);
+	if (rc) {
+		fprintf(stderr, "native: %s: %s\n", host, gai_strerror(rc));
+		exit(2);
+	}
+	int fd = -1;
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+			memcpy(&peer, ai->ai_addr, ai->ai_addrlen);
+			peer_len = ai->ai_addrlen;
+			break;
+		}
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		die_errno("connect");
+	return fd;
 }
 
 static SSL_CTX *server_ctx(const char *cert, const char *key)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (!ctx)
-        die_ssl("SSL_CTX_new");
-    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
-        die_ssl("loading the certificate");
-    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
-        die_ssl("loading the key");
-    if (SSL_CTX_check_private_key(ctx) != 1)
-        die_ssl("checking the key");
-    return ctx;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (!ctx)
+		die_ssl("SSL_CTX_new");
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
+		die_ssl("loading the certificate");
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
+		die_ssl("loading the key");
+	if (SSL_CTX_check_private_key(ctx) != 1)
+		die_ssl("checking the key");
+	return ctx;
 }
 
 static SSL_CTX *client_ctx(const char *cafile)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (!ctx)
-        die_ssl("SSL_CTX_new");
-    if (SSL_CTX_load_verify_locations(ctx, cafile, NULL) != 1)
-        die_ssl("loading the CA file");
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    return ctx;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx)
+		die_ssl("SSL_CTX_new");
+	if (SSL_CTX_load_verify_locations(ctx, cafile, NULL) != 1)
+		die_ssl("loading the CA file");
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	return ctx;
 }
 
 static int is_ip_literal(const char *host)
 {
-    unsigned char buf[sizeof(struct in6_addr)];
-    return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+	unsigned char buf[sizeof(struct in6_addr)];
+	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
 }
 
 static int verbose; /* NATIVE_VERBOSE set: print each connection's parameters */
 
 static void report_params(SSL *ssl, const char *who)
 {
-    if (verbose)
-        fprintf(stderr, "native %s: %s %s\n", who, SSL_get_version(ssl),
-                SSL_get_cipher_name(ssl));
+	if (verbose)
+		fprintf(stderr, "native %s: %s %s\n", who, SSL_get_version(ssl),
+		        SSL_get_cipher_name(ssl));
 }
 
 /* A verifying client connection: TCP connect, then the handshake. */
 static SSL *client_open(SSL_CTX *ctx, const char *host, const char *port)
 {
-    int fd = connect_to(host, port);
-    SSL *ssl = SSL_new(ctx);
-    if (!ssl)
-        die_ssl("SSL_new");
-    if (SSL_set1_host(ssl, host) != 1) /* an IP literal becomes an IP check */
-        die_ssl("SSL_set1_host");
-    if (!is_ip_literal(host) && SSL_set_tlsext_host_name(ssl, host) != 1)
-        die_ssl("SNI");
-    SSL_set_fd(ssl, fd);
-    if (SSL_connect(ssl) != 1) {
-        long v = SSL_get_verify_result(ssl);
-        if (v != X509_V_OK)
-            fprintf(stderr, "native: verify: %s\n", X509_verify_cert_error_string(v));
-        die_ssl("SSL_connect");
-    }
-    report_params(ssl, "client");
-    return ssl;
+	int fd = connect_to(host, port);
+	SSL *ssl = SSL_new(ctx);
+	if (!ssl)
+		die_ssl("SSL_new");
+	if (SSL_set1_host(ssl, host) != 1) /* an IP literal becomes an IP check */
+		die_ssl("SSL_set1_host");
+	if (!is_ip_literal(host) && SSL_set_tlsext_host_name(ssl, host) != 1)
+		die_ssl("SNI");
+	SSL_set_fd(ssl, fd);
+	if (SSL_connect(ssl) != 1) {
+		long v = SSL_get_verify_result(ssl);
+		if (v != X509_V_OK)
+			fprintf(stderr, "native: verify: %s\n", X509_verify_cert_error_string(v));
+		die_ssl("SSL_connect");
+	}
+	report_params(ssl, "client");
+	return ssl;
 }
 
 /* Accept and handshake; NULL (logged) if that connection's handshake fails. */
 static SSL *server_open(SSL_CTX *ctx, int lfd)
 {
-    int fd;
-    do
-        fd = accept(lfd, NULL, NULL);
-    while (fd < 0 && errno == EINTR);
-    if (fd < 0)
-        die_errno("accept");
-    SSL *ssl = SSL_new(ctx);
-    if (!ssl)
-        die_ssl("SSL_new");
-    SSL_set_fd(ssl, fd);
-    if (SSL_accept(ssl) != 1) {
-        fprintf(stderr, "native: SSL_accept failed\n");
-        ERR_print_errors_fp(stderr);
-        SSL_free(ssl);
-        close(fd);
-        return NULL;
-    }
-    report_params(ssl, "server");
-    return ssl;
+	int fd;
+	do
+		fd = accept(lfd, NULL, NULL);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		die_errno("accept");
+	SSL *ssl = SSL_new(ctx);
+	if (!ssl)
+		die_ssl("SSL_new");
+	SSL_set_fd(ssl, fd);
+	if (SSL_accept(ssl) != 1) {
+		fprintf(stderr, "native: SSL_accept failed\n");
+		ERR_print_errors_fp(stderr);
+		SSL_free(ssl);
+		close(fd);
+		return NULL;
+	}
+	report_params(ssl, "server");
+	return ssl;
 }
 
 static void ssl_close(SSL *ssl)
 {
-    int fd = SSL_get_fd(ssl);
-    SSL_shutdown(ssl); /* sends close_notify; does not wait for the peer's */
-    SSL_free(ssl);
-    close(fd);
+	int fd = SSL_get_fd(ssl);
+	SSL_shutdown(ssl); /* sends close_notify; does not wait for the peer's */
+	SSL_free(ssl);
+	close(fd);
 }
 
 /*
@@ -296,184 +296,184 @@ static void ssl_close(SSL *ssl)
  */
 static void ssl_close_wait(SSL *ssl)
 {
-    int fd = SSL_get_fd(ssl);
-    struct timeval tv = { .tv_sec = 10 };
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (SSL_shutdown(ssl) == 0) {
-        char buf[256];
-        for (int i = 0; i < 1000 && SSL_read(ssl, buf, sizeof buf) > 0; i++)
-            ;
-    }
-    SSL_free(ssl);
-    close(fd);
+	int fd = SSL_get_fd(ssl);
+	struct timeval tv = { .tv_sec = 10 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	if (SSL_shutdown(ssl) == 0) {
+		char buf[256];
+		for (int i = 0; i < 1000 && SSL_read(ssl, buf, sizeof buf) > 0; i++)
+			;
+	}
+	SSL_free(ssl);
+	close(fd);
 }
 
 static int read_exact(SSL *ssl, void *buf, int len)
 {
-    int got = 0;
-    while (got < len) {
-        int n = SSL_read(ssl, (char *)buf + got, len - got);
-        if (n <= 0) {
-            fprintf(stderr, "native: SSL_read failed after %d of %d bytes\n", got, len);
-            ERR_print_errors_fp(stderr);
-            return -1;
-        }
-        got += n;
-    }
-    return 0;
+	int got = 0;
+	while (got < len) {
+		int n = SSL_read(ssl, (char *)buf + got, len - got);
+		if (n <= 0) {
+			fprintf(stderr, "native: SSL_read failed after %d of %d bytes\n", got, len);
+			ERR_print_errors_fp(stderr);
+			return -1;
+		}
+		got += n;
+	}
+	return 0;
 }
 
 static int write_all(SSL *ssl, const void *buf, int len)
 {
-    /* SSL_write on a blocking socket (no partial writes) writes it all. */
-    if (SSL_write(ssl, buf, len) == len)
-        return 0;
-    fprintf(stderr, "native: SSL_write failed\n");
-    ERR_print_errors_fp(stderr);
-    return -1;
+	/* SSL_write on a blocking socket (no partial writes) writes it all. */
+	if (SSL_write(ssl, buf, len) == len)
+		return 0;
+	fprintf(stderr, "native: SSL_write failed\n");
+	ERR_print_errors_fp(stderr);
+	return -1;
 }
 
 static int bulk_recv(char **av)
 {
-    SSL_CTX *ctx = server_ctx(av[1], av[2]);
-    int lfd = listen_on(av[0]);
-    SSL *ssl = server_open(ctx, lfd);
-    if (!ssl)
-        return 1;
-    static uint8_t buf[65536];
-    struct cks c;
-    memset(&c, 0, sizeof c);
-    double t0 = 0;
-    for (;;) {
-        int n = SSL_read(ssl, buf, sizeof buf);
-        if (n <= 0) {
-            int err = SSL_get_error(ssl, n);
-            if (err == SSL_ERROR_ZERO_RETURN)
-                break;
-            fprintf(stderr, "native: read error after %llu bytes (%s)\n",
-                    (unsigned long long)c.n,
-                    err == SSL_ERROR_SYSCALL ? "truncated: EOF without close_notify" : "TLS error");
-            ERR_print_errors_fp(stderr);
-            return 1;
-        }
-        if (c.n == 0)
-            t0 = now();
-        cks_update(&c, buf, (size_t)n);
-    }
-    double dt = now() - t0;
-    ssl_close(ssl);
-    close(lfd);
-    SSL_CTX_free(ctx);
-    printf("bytes %llu checksum %016llx\n", (unsigned long long)c.n,
-           (unsigned long long)cks_final(&c));
-    fprintf(stderr, "native: %.1f MB/s (first byte to EOF)\n",
-            dt > 0 ? (double)c.n / dt / 1e6 : 0.0);
-    return 0;
+	SSL_CTX *ctx = server_ctx(av[1], av[2]);
+	int lfd = listen_on(av[0]);
+	SSL *ssl = server_open(ctx, lfd);
+	if (!ssl)
+		return 1;
+	static uint8_t buf[65536];
+	struct cks c;
+	memset(&c, 0, sizeof c);
+	double t0 = 0;
+	for (;;) {
+		int n = SSL_read(ssl, buf, sizeof buf);
+		if (n <= 0) {
+			int err = SSL_get_error(ssl, n);
+			if (err == SSL_ERROR_ZERO_RETURN)
+				break;
+			fprintf(stderr, "native: read error after %llu bytes (%s)\n",
+			        (unsigned long long)c.n,
+			        err == SSL_ERROR_SYSCALL ? "truncated: EOF without close_notify" : "TLS error");
+			ERR_print_errors_fp(stderr);
+			return 1;
+		}
+		if (c.n == 0)
+			t0 = now();
+		cks_update(&c, buf, (size_t)n);
+	}
+	double dt = now() - t0;
+	ssl_close(ssl);
+	close(lfd);
+	SSL_CTX_free(ctx);
+	printf("bytes %llu checksum %016llx\n", (unsigned long long)c.n,
+	       (unsigned long long)cks_final(&c));
+	fprintf(stderr, "native: %.1f MB/s (first byte to EOF)\n",
+	        dt > 0 ? (double)c.n / dt / 1e6 : 0.0);
+	return 0;
 }
 
 static int bulk_send(char **av)
 {
-    unsigned long long total = (unsigned long long)parse_num(av[2], "byte count"), done = 0;
-    SSL_CTX *ctx = client_ctx(av[3]);
-    SSL *ssl = client_open(ctx, av[0], av[1]);
-    static uint8_t buf[CHUNK];
-    struct cks c;
-    memset(&c, 0, sizeof c);
-    while (done < total) {
-        int len = total - done < CHUNK ? (int)(total - done) : CHUNK;
-        fill(buf, CHUNK);
-        cks_update(&c, buf, (size_t)len);
-        if (write_all(ssl, buf, len))
-            return 1;
-        done += (unsigned long long)len;
-    }
-    ssl_close_wait(ssl);
-    SSL_CTX_free(ctx);
-    printf("bytes %llu checksum %016llx\n", done, (unsigned long long)cks_final(&c));
-    return 0;
+	unsigned long long total = (unsigned long long)parse_num(av[2], "byte count"), done = 0;
+	SSL_CTX *ctx = client_ctx(av[3]);
+	SSL *ssl = client_open(ctx, av[0], av[1]);
+	static uint8_t buf[CHUNK];
+	struct cks c;
+	memset(&c, 0, sizeof c);
+	while (done < total) {
+		int len = total - done < CHUNK ? (int)(total - done) : CHUNK;
+		fill(buf, CHUNK);
+		cks_update(&c, buf, (size_t)len);
+		if (write_all(ssl, buf, len))
+			return 1;
+		done += (unsigned long long)len;
+	}
+	ssl_close_wait(ssl);
+	SSL_CTX_free(ctx);
+	printf("bytes %llu checksum %016llx\n", done, (unsigned long long)cks_final(&c));
+	return 0;
 }
 
 #define SERVER_MAX_CONNS 10000000L /* servers are also bounded by alarm() */
 
 static int pp_server(char **av)
 {
-    SSL_CTX *ctx = server_ctx(av[1], av[2]);
-    int lfd = listen_on(av[0]);
-    for (long i = 0; i < SERVER_MAX_CONNS; i++) {
-        SSL *ssl = server_open(ctx, lfd);
-        if (!ssl)
-            continue;
-        char buf[PP_LEN];
-        if (read_exact(ssl, buf, PP_LEN) == 0)
-            write_all(ssl, buf, PP_LEN);
-        ssl_close(ssl);
-    }
-    return 0;
+	SSL_CTX *ctx = server_ctx(av[1], av[2]);
+	int lfd = listen_on(av[0]);
+	for (long i = 0; i < SERVER_MAX_CONNS; i++) {
+		SSL *ssl = server_open(ctx, lfd);
+		if (!ssl)
+			continue;
+		char buf[PP_LEN];
+		if (read_exact(ssl, buf, PP_LEN) == 0)
+			write_all(ssl, buf, PP_LEN);
+		ssl_close(ssl);
+	}
+	return 0;
 }
 
 static int pp_client(char **av)
 {
-    long n = parse_num(av[2], "connection count");
-    SSL_CTX *ctx = client_ctx(av[3]);
-    char ping[PP_LEN + 1], pong[PP_LEN];
-    double t0 = now();
-    for (long i = 0; i < n; i++) {
-        snprintf(ping, sizeof ping, "ping %026ld", i);
-        SSL *ssl = client_open(ctx, av[0], av[1]);
-        if (write_all(ssl, ping, PP_LEN) || read_exact(ssl, pong, PP_LEN))
-            return 1;
-        if (memcmp(ping, pong, PP_LEN)) {
-            fprintf(stderr, "native: bad pong on connection %ld\n", i);
-            return 1;
-        }
-        ssl_close(ssl);
-    }
-    double dt = now() - t0;
-    SSL_CTX_free(ctx);
-    printf("%ld connections in %.3f s: %.1f conn/s\n", n, dt, (double)n / dt);
-    return 0;
+	long n = parse_num(av[2], "connection count");
+	SSL_CTX *ctx = client_ctx(av[3]);
+	char ping[PP_LEN + 1], pong[PP_LEN];
+	double t0 = now();
+	for (long i = 0; i < n; i++) {
+		snprintf(ping, sizeof ping, "ping %026ld", i);
+		SSL *ssl = client_open(ctx, av[0], av[1]);
+		if (write_all(ssl, ping, PP_LEN) || read_exact(ssl, pong, PP_LEN))
+			return 1;
+		if (memcmp(ping, pong, PP_LEN)) {
+			fprintf(stderr, "native: bad pong on connection %ld\n", i);
+			return 1;
+		}
+		ssl_close(ssl);
+	}
+	double dt = now() - t0;
+	SSL_CTX_free(ctx);
+	printf("%ld connections in %.3f s: %.1f conn/s\n", n, dt, (double)n / dt);
+	return 0;
 }
 
 static int hold_server(char **av)
 {
-    SSL_CTX *ctx = server_ctx(av[1], av[2]);
-    int lfd = listen_on(av[0]);
-    for (long i = 0; i < SERVER_MAX_CONNS; i++) {
-        SSL *ssl = server_open(ctx, lfd);
-        char c;
-        if (!ssl)
-            continue;
-        if (read_exact(ssl, &c, 1) || write_all(ssl, &c, 1))
-            ssl_close(ssl);
-        /* else kept open, SSL and all, until the process is killed */
-    }
-    return 0;
+	SSL_CTX *ctx = server_ctx(av[1], av[2]);
+	int lfd = listen_on(av[0]);
+	for (long i = 0; i < SERVER_MAX_CONNS; i++) {
+		SSL *ssl = server_open(ctx, lfd);
+		char c;
+		if (!ssl)
+			continue;
+		if (read_exact(ssl, &c, 1) || write_all(ssl, &c, 1))
+			ssl_close(ssl);
+		/* else kept open, SSL and all, until the process is killed */
+	}
+	return 0;
 }
 
 static const struct cmd {
-    const char *name;
-    int argc;
-    int (*fn)(char **);
-    const char *usage;
+	const char *name;
+	int argc;
+	int (*fn)(char **);
+	const char *usage;
 } cmds[] = {
-    { "bulk-recv", 3, bulk_recv, "PORT CERT KEY" },
-    { "bulk-send", 4, bulk_send, "HOST PORT BYTES CAFILE" },
-    { "pp-server", 3, pp_server, "PORT CERT KEY" },
-    { "pp-client", 4, pp_client, "HOST PORT N CAFILE" },
-    { "hold-server", 3, hold_server, "PORT CERT KEY" },
-};
+	{ "bulk-recv", 3, bulk_recv, "PORT CERT KEY" },
+	{ "bulk-send", 4, bulk_send, "HOST PORT BYTES CAFILE" },
+	{ "pp-server", 3, pp_server, "PORT CERT KEY" },
+	{ "pp-client", 4, pp_client, "HOST PORT N CAFILE" },
+	{ "hold-server", 3, hold_server, "PORT CERT KEY" },
+	};
 
 int main(int argc, char **argv)
 {
-    signal(SIGPIPE, SIG_IGN);
-    verbose = getenv("NATIVE_VERBOSE") != NULL;
-    const char *t = getenv("NATIVE_TIMEOUT");
-    alarm(t ? (unsigned)parse_num(t, "NATIVE_TIMEOUT") : 600);
-    for (size_t i = 0; argc >= 2 && i < sizeof cmds / sizeof cmds[0]; i++)
-        if (!strcmp(argv[1], cmds[i].name) && argc - 2 == cmds[i].argc)
-            return cmds[i].fn(argv + 2);
-    fprintf(stderr, "usage:\n");
-    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-        fprintf(stderr, "  native %s %s\n", cmds[i].name, cmds[i].usage);
-    return 2;
+	signal(SIGPIPE, SIG_IGN);
+	verbose = getenv("NATIVE_VERBOSE") != NULL;
+	const char *t = getenv("NATIVE_TIMEOUT");
+	alarm(t ? (unsigned)parse_num(t, "NATIVE_TIMEOUT") : 600);
+	for (size_t i = 0; argc >= 2 && i < sizeof cmds / sizeof cmds[0]; i++)
+		if (!strcmp(argv[1], cmds[i].name) && argc - 2 == cmds[i].argc)
+			return cmds[i].fn(argv + 2);
+	fprintf(stderr, "usage:\n");
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+		fprintf(stderr, "  native %s %s\n", cmds[i].name, cmds[i].usage);
+	return 2;
 }

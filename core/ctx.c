@@ -25,6 +25,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "policy/file.h"
 #include "policy/policy.h"
 
 struct build {
@@ -118,6 +119,20 @@ static bool check_path(struct build *b, enum ctx_err_key k, const char *what,
 	return true;
 }
 
+/* A PEM file as a BIO, opened only if it is a regular file and without
+ * blocking on a FIFO put in its place since check_path (policy/file.h). */
+static BIO *open_pem(struct build *b, enum ctx_err_key k, const char *what, const char *path)
+{
+	const char *why = NULL;
+	BIO *in = policy_bio_regular(path, &why);
+
+	if (!in && why)
+		fail(b, k, false, "cannot read %s file \"%s\": %s", what, path, why);
+	else if (!in)
+		fail(b, k, true, "cannot open %s file \"%s\"", what, path);
+	return in;
+}
+
 /* Never prompt on the program's terminal for a pass phrase. */
 static int no_password(char *buf, int size, int rwflag, void *u)
 {
@@ -158,8 +173,8 @@ static bool load_chain(struct build *b, const char *path)
 	if (!check_path(b, CTX_ERR_CERT, "certificate", path, false, NULL))
 		return false;
 	step();
-	if (!(in = BIO_new_file(path, "r")))
-		return fail(b, CTX_ERR_CERT, true, "cannot open certificate file \"%s\"", path);
+	if (!(in = open_pem(b, CTX_ERR_CERT, "certificate", path)))
+		return false;
 	if (!(x = read_cert(b, in))) {
 		fail(b, CTX_ERR_CERT, true, "cannot load certificate file \"%s\"", path);
 		goto out;
@@ -215,8 +230,8 @@ static bool load_key(struct build *b, const char *path)
 	if (!check_path(b, CTX_ERR_KEY, "key", path, false, NULL))
 		return false;
 	step();
-	if (!(in = BIO_new_file(path, "r")))
-		return fail(b, CTX_ERR_KEY, true, "cannot open key file \"%s\"", path);
+	if (!(in = open_pem(b, CTX_ERR_KEY, "key", path)))
+		return false;
 	k = PEM_read_bio_PrivateKey_ex(in, NULL, no_password, NULL, b->libctx, NULL);
 	BIO_free(in);
 	if (!k && no_key_found())
@@ -248,8 +263,8 @@ static bool load_ca_file(struct build *b, const char *path, STACK_OF(X509_NAME) 
 	bool ok = false;
 
 	step();
-	if (!(in = BIO_new_file(path, "r")))
-		return fail(b, CTX_ERR_CA, true, "cannot open CA file \"%s\"", path);
+	if (!(in = open_pem(b, CTX_ERR_CA, "CA", path)))
+		return false;
 	while ((x = read_cert(b, in))) {
 		X509_NAME *nm = NULL;
 

@@ -1,17 +1,20 @@
 /* launcher/tlsshim.c — run a program under the shim.
  *
- *   tlsshim [-c POLICY] [-v|-q] -- PROGRAM [ARGS...]
+ *   tlsshim [-c POLICY] [-v|-q] [--force] -- PROGRAM [ARGS...]
  *   tlsshim --check POLICY
  *
  * The policy is loaded here with the very code the library uses, so a bad
  * policy stops before the program starts (status 78, EX_CONFIG) instead
- * of in the middle of its start-up.  Then TLSSHIM_CONFIG and LD_PRELOAD
- * are set to absolute paths (the program may chdir, and so may its
- * children) and the program is exec'd: the launcher leaves no process
+ * of in the middle of its start-up.  While it has a rule with action tls,
+ * a program the preloaded library cannot reach (statically linked, of
+ * another ELF class or machine, set-user-ID or set-group-ID: inspect.c)
+ * is refused with status 78 too, unless --force.  Then TLSSHIM_CONFIG and
+ * LD_PRELOAD are set to absolute paths (the program may chdir, and so may
+ * its children) and the program is exec'd: the launcher leaves no process
  * behind.
  *
- * Exit status: 64 usage, 78 policy, 127 library or program not found or
- * not executable; otherwise the program's own.
+ * Exit status: 64 usage, 78 policy or unreachable program, 127 library or
+ * program not found or not executable; otherwise the program's own.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -22,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "launcher/inspect.h"
 #include "policy/policy.h"
 
 #define VERSION "0.1.0"
@@ -32,7 +36,7 @@
 
 static void usage(FILE *f)
 {
-	fputs("usage: tlsshim [-c POLICY] [-v|-q] [--] PROGRAM [ARGS...]\n"
+	fputs("usage: tlsshim [-c POLICY] [-v|-q] [--force] [--] PROGRAM [ARGS...]\n"
 	      "       tlsshim --check POLICY\n"
 	      "\n"
 	      "Run PROGRAM with its TCP sockets turned into TLS connections as POLICY says.\n"
@@ -40,6 +44,8 @@ static void usage(FILE *f)
 	      "  -c, --config POLICY  policy file (default: $TLSSHIM_CONFIG, else " DEFAULT_POLICY ")\n"
 	      "  -v, --verbose        log at level info (-vv: debug)\n"
 	      "  -q, --quiet          log errors only\n"
+	      "      --force          run PROGRAM even if the library cannot reach it (static,\n"
+	      "                       32-bit, set-user-ID, ...): its connections stay plain\n"
 	      "      --check POLICY   validate POLICY and exit (0: valid, 78: invalid)\n"
 	      "  -h, --help           show this help\n"
 	      "      --version        show the version\n"
@@ -84,6 +90,16 @@ static struct policy *load_policy(const char *path)
 		fprintf(stderr, "tlsshim: %s\n", buf);
 	}
 	return p;
+}
+
+static bool has_tls_rule(const struct policy *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->nrules; i++)
+		if (p->rules[i].action == POLICY_TLS)
+			return true;
+	return false;
 }
 
 static int check_only(const char *path)
@@ -183,10 +199,11 @@ struct opts {
 	const char *policy;
 	int verbose;
 	bool quiet;
+	bool force;
 	const char *check;
 };
 
-enum { OPT_CHECK = 256, OPT_VERSION };
+enum { OPT_CHECK = 256, OPT_VERSION, OPT_FORCE };
 
 /* Returns -1 to go on, else an exit status. */
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -196,6 +213,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "check", required_argument, NULL, OPT_CHECK },
+		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -210,6 +228,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'v': o->verbose++; break;
 		case 'q': o->quiet = true; break;
 		case OPT_CHECK: o->check = optarg; break;
+		case OPT_FORCE: o->force = true; break;
 		case 'h': usage(stdout); return 0;
 		case OPT_VERSION: puts("tlsshim " VERSION); return 0;
 		case ':': return usage_error("option requires an argument");
@@ -220,7 +239,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		return usage_error("empty policy file name");
 	if (o->verbose && o->quiet)
 		return usage_error("-v and -q exclude each other");
-	if (o->check && (o->policy || optind < argc || o->verbose || o->quiet))
+	if (o->check && (o->policy || optind < argc || o->verbose || o->quiet || o->force))
 		return usage_error("--check takes only the policy file");
 	if (!o->check && optind >= argc)
 		return usage_error("no program to run");
@@ -236,11 +255,43 @@ static bool set_log_level(const struct opts *o)
 	return true;
 }
 
+/* While the policy asks for TLS, a program the library cannot reach
+ * would run with plain sockets: refuse it (78), or with --force say so
+ * and go on.  -1: go on. */
+static int check_reach(const struct opts *o, const char *prog, const char *lib)
+{
+	const char *libname = strrchr(lib, '/') ? strrchr(lib, '/') + 1 : lib;
+	struct elf_id libid;
+	char why[1200], *path;
+	int rc = -1;
+
+	if (elf_identity(lib, &libid, why, sizeof(why)) != 0) {
+		fprintf(stderr, "tlsshim: %s: %s\n", lib, why);
+		return EX_NOTFOUND;
+	}
+	if (!(path = resolve_program(prog)))
+		return -1;              /* execvp will say it is not found */
+	if (unreachable(path, &libid, libname, why, sizeof(why))) {
+		if (o->force) {
+			fprintf(stderr, "tlsshim: warning: %s: %s; running it anyway (--force):"
+				" its connections are NOT protected by TLS\n", path, why);
+		} else {
+			fprintf(stderr, "tlsshim: %s: %s; not started, its connections would not be TLS"
+				" (--force runs it anyway)\n", path, why);
+			rc = EX_CONFIG_;
+		}
+	}
+	free(path);
+	return rc;
+}
+
 static int run(const struct opts *o, char **prog)
 {
 	const char *path = o->policy;
 	struct policy *p;
 	char *abs_policy, *lib;
+	bool tls;
+	int rc;
 
 	if (!path)
 		path = getenv("TLSSHIM_CONFIG");
@@ -248,12 +299,17 @@ static int run(const struct opts *o, char **prog)
 		path = DEFAULT_POLICY;
 	if (!(p = load_policy(path)))
 		return EX_CONFIG_;
+	tls = has_tls_rule(p);
 	policy_free(p);
 	if (!(lib = find_library()))
 		return EX_NOTFOUND;
 	if (!preload_token_ok(lib)) {
 		fprintf(stderr, "tlsshim: %s: a preloaded library's path cannot hold spaces or colons\n", lib);
 		return EX_NOTFOUND;
+	}
+	if (tls && (rc = check_reach(o, prog[0], lib)) >= 0) {
+		free(lib);
+		return rc;
 	}
 	if (!(abs_policy = absolute(path)) || setenv("TLSSHIM_CONFIG", abs_policy, 1) != 0 ||
 	    !set_preload(lib) || !set_log_level(o)) {

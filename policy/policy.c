@@ -29,6 +29,8 @@
 #include <openssl/err.h>
 
 #include "core/ctx.h"
+#include "policy/file.h"
+#include "policy/libconfig_link.h"
 
 enum key {
 	K_NAME, K_DIRECTION, K_PORT, K_ADDRESS, K_ACTION, K_CERT, K_KEY, K_CA,
@@ -663,22 +665,35 @@ static char *abs_dir(const char *path)
 	return out;
 }
 
-/* A precise reason (missing, a directory, unreadable) before libconfig,
- * whose only word for all of these is "file I/O error". */
-static bool check_file(struct loader *ld)
+/* The policy file, opened by us rather than by libconfig: only a regular
+ * file, never blocking (policy/file.h), and with a precise reason
+ * (missing, a directory, a FIFO, unreadable) where libconfig's only word
+ * for all of these is "file I/O error". */
+static FILE *open_file(struct loader *ld)
 {
-	struct stat st;
-	int err = 0;
+	const char *why = NULL;
+	FILE *f = policy_fopen_regular(ld->path, &why);
 
-	if (stat(ld->path, &st) != 0)
-		err = errno;
-	else if (S_ISDIR(st.st_mode))
-		err = EISDIR;
-	else if (faccessat(AT_FDCWD, ld->path, R_OK, AT_EACCESS) != 0)
-		err = errno;
-	if (err)
-		return fail_line(ld, 0, "cannot read policy file: %s", strerror(err));
-	return true;
+	if (!f)
+		fail_line(ld, 0, "cannot read policy file: %s", why ? why : strerror(errno));
+	return f;
+}
+
+/* libconfig's error; an @include it could not open gets its name and the
+ * reason (libconfig_link.c opens them). */
+static void parse_error(struct loader *ld, const config_t *cf)
+{
+	const char *text = config_error_text(cf) ? config_error_text(cf) : "cannot parse";
+	const char *inc = NULL, *why = NULL;
+
+	snprintf(ld->err->file, sizeof(ld->err->file), "%s",
+		 config_error_file(cf) ? config_error_file(cf) : ld->path);
+	ld->err->line = config_error_line(cf);
+	if (strstr(text, "include") && libconfig_open_failure(&inc, &why))
+		snprintf(ld->err->msg, sizeof(ld->err->msg), "%s \"%s\": %s", text, inc, why);
+	else
+		snprintf(ld->err->msg, sizeof(ld->err->msg), "%s", text);
+	ld->failed = true;
 }
 
 static bool check_top(struct loader *ld, const config_setting_t *root,
@@ -735,22 +750,22 @@ static struct policy *load(struct loader *ld)
 	const config_setting_t *defaults = NULL, *rules = NULL;
 	struct policy *p = NULL;
 	bool ok = false;
+	int parsed;
+	FILE *f;
 
-	if (!check_file(ld))
-		return NULL;
 	if (!(ld->dir = abs_dir(ld->path))) {
 		fail_line(ld, 0, "cannot find the policy file's directory: %s", strerror(errno));
 		return NULL;
 	}
+	if (!(f = open_file(ld)))
+		return NULL;
 	config_init(&cf);
 	config_set_include_dir(&cf, ld->dir);
-	if (!config_read_file(&cf, ld->path)) {
-		snprintf(ld->err->file, sizeof(ld->err->file), "%s",
-			 config_error_file(&cf) ? config_error_file(&cf) : ld->path);
-		ld->err->line = config_error_line(&cf);
-		snprintf(ld->err->msg, sizeof(ld->err->msg), "%s",
-			 config_error_text(&cf) ? config_error_text(&cf) : "cannot parse");
-		ld->failed = true;
+	libconfig_open_failure_reset();
+	parsed = config_read(&cf, f);
+	fclose(f);
+	if (!parsed) {
+		parse_error(ld, &cf);
 		goto out;
 	}
 	if (!check_top(ld, config_root_setting(&cf), &defaults, &rules))

@@ -1,0 +1,437 @@
+/* launcher/inspect.c — can the preloaded library reach this program?
+ * (see inspect.h)
+ *
+ * What the dynamic loader needs in order to preload a library:
+ *   - there is a dynamic loader: the program has a PT_INTERP header.  A
+ *     static program, static-pie included, has none and starts at its own
+ *     entry point; nothing is preloaded;
+ *   - the library is of the program's ELF class, byte order and machine;
+ *   - not secure-execution mode, in which the loader ignores LD_PRELOAD
+ *     paths with a slash: a set-user-ID or set-group-ID program, or one
+ *     with file capabilities.
+ * A #! script is run by its interpreter, which is judged instead (the
+ * kernel ignores set-user-ID bits on scripts).  The dynamic loader run as
+ * a program (ld.so PROGRAM) has no PT_INTERP itself but preloads as usual.
+ */
+#include "launcher/inspect.h"
+
+#include <byteswap.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#define HEAD_SIZE 256            /* what the kernel reads of a file: BINPRM_BUF_SIZE */
+#define MAX_INTERP_DEPTH 4       /* #! levels the kernel follows */
+#define MAX_PHNUM 4096
+
+struct head {
+	unsigned char buf[HEAD_SIZE];
+	size_t len;
+	struct stat st;
+};
+
+static void say(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!why || !len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+}
+
+/* The first bytes of a regular file.  -1 with errno when it cannot be
+ * opened; 1 when it is not a regular file.  O_NONBLOCK: a FIFO never
+ * blocks us (execve refuses it anyway). */
+static int read_head(const char *path, struct head *h, int *fdp)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &h->st) != 0) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	if (!S_ISREG(h->st.st_mode)) {
+		close(fd);
+		return 1;
+	}
+	n = pread(fd, h->buf, sizeof(h->buf), 0);
+	if (n < 0) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	h->len = (size_t)n;
+	if (fdp)
+		*fdp = fd;
+	else
+		close(fd);
+	return 0;
+}
+
+static bool is_elf(const struct head *h)
+{
+	return h->len >= EI_NIDENT && memcmp(h->buf, ELFMAG, SELFMAG) == 0;
+}
+
+static bool host_lsb(void)
+{
+	const uint16_t one = 1;
+
+	return *(const unsigned char *)&one == 1;
+}
+
+/* Little readers in the file's byte order. */
+struct reader {
+	bool swap;
+	bool is64;
+};
+
+static uint16_t rd16(const struct reader *r, const unsigned char *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return r->swap ? bswap_16(v) : v;
+}
+
+static uint32_t rd32(const struct reader *r, const unsigned char *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return r->swap ? bswap_32(v) : v;
+}
+
+static uint64_t rd64(const struct reader *r, const unsigned char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return r->swap ? bswap_64(v) : v;
+}
+
+/* Class, byte order and machine of an ELF head; false when not ELF or
+ * of an unknown class or byte order. */
+static bool head_id(const struct head *h, struct elf_id *id, struct reader *r)
+{
+	if (!is_elf(h))
+		return false;
+	id->cls = h->buf[EI_CLASS];
+	id->data = h->buf[EI_DATA];
+	if ((id->cls != ELFCLASS32 && id->cls != ELFCLASS64) ||
+	    (id->data != ELFDATA2LSB && id->data != ELFDATA2MSB) ||
+	    h->len < (id->cls == ELFCLASS64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr)))
+		return false;
+	r->is64 = id->cls == ELFCLASS64;
+	r->swap = (id->data == ELFDATA2LSB) != host_lsb();
+	id->machine = rd16(r, h->buf + offsetof(Elf64_Ehdr, e_machine)); /* same offset in both */
+	return true;
+}
+
+int elf_identity(const char *path, struct elf_id *id, char *why, size_t len)
+{
+	struct head h;
+	struct reader r;
+	int rc = read_head(path, &h, NULL);
+
+	if (rc < 0) {
+		say(why, len, "%s", strerror(errno));
+		return -1;
+	}
+	if (rc > 0 || !head_id(&h, id, &r)) {
+		say(why, len, "not an ELF file");
+		return -1;
+	}
+	return 0;
+}
+
+static const char *machine_name(uint16_t m, char *buf, size_t len)
+{
+	switch (m) {
+	case EM_386: return "i386";
+	case EM_X86_64: return "x86-64";
+	case EM_AARCH64: return "AArch64";
+	case EM_ARM: return "ARM";
+	case EM_RISCV: return "RISC-V";
+	case EM_PPC: return "PowerPC";
+	case EM_PPC64: return "PowerPC64";
+	case EM_S390: return "S/390";
+	case EM_MIPS: return "MIPS";
+	case EM_SPARCV9: return "SPARC V9";
+	case EM_LOONGARCH: return "LoongArch";
+	default:
+		snprintf(buf, len, "machine %u", m);
+		return buf;
+	}
+}
+
+static void describe(const struct elf_id *id, char *buf, size_t len)
+{
+	char mb[32];
+
+	snprintf(buf, len, "%s-bit%s ELF for %s", id->cls == ELFCLASS64 ? "64" : "32",
+		 id->data == ELFDATA2MSB ? " big-endian" : "", machine_name(id->machine, mb, sizeof(mb)));
+}
+
+struct phdrs {
+	bool has_interp;
+	bool has_dynamic;
+	char interp[PATH_MAX];   /* when has_interp and readable */
+};
+
+/* The program headers: PT_INTERP (and its path), PT_DYNAMIC.  -1 when
+ * they cannot be read. */
+static int read_phdrs(int fd, const struct head *h, const struct reader *r, struct phdrs *out)
+{
+	uint64_t phoff;
+	uint16_t phentsize, phnum;
+	unsigned char *tab;
+	size_t size, i;
+	ssize_t n;
+
+	memset(out, 0, sizeof(*out));
+	if (r->is64) {
+		phoff = rd64(r, h->buf + offsetof(Elf64_Ehdr, e_phoff));
+		phentsize = rd16(r, h->buf + offsetof(Elf64_Ehdr, e_phentsize));
+		phnum = rd16(r, h->buf + offsetof(Elf64_Ehdr, e_phnum));
+	} else {
+		phoff = rd32(r, h->buf + offsetof(Elf32_Ehdr, e_phoff));
+		phentsize = rd16(r, h->buf + offsetof(Elf32_Ehdr, e_phentsize));
+		phnum = rd16(r, h->buf + offsetof(Elf32_Ehdr, e_phnum));
+	}
+	if (phnum == 0 || phnum > MAX_PHNUM ||
+	    phentsize < (r->is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr)) || phoff > (uint64_t)1 << 40)
+		return -1;
+	size = (size_t)phnum * phentsize;
+	if (!(tab = malloc(size)))
+		return -1;
+	n = pread(fd, tab, size, (off_t)phoff);
+	if (n < 0 || (size_t)n != size) {
+		free(tab);
+		return -1;
+	}
+	for (i = 0; i < phnum; i++) {
+		const unsigned char *p = tab + i * phentsize;
+		uint32_t type = rd32(r, p);
+		uint64_t off, filesz;
+
+		if (type == PT_DYNAMIC)
+			out->has_dynamic = true;
+		if (type != PT_INTERP || out->has_interp)
+			continue;
+		out->has_interp = true;
+		if (r->is64) {
+			off = rd64(r, p + offsetof(Elf64_Phdr, p_offset));
+			filesz = rd64(r, p + offsetof(Elf64_Phdr, p_filesz));
+		} else {
+			off = rd32(r, p + offsetof(Elf32_Phdr, p_offset));
+			filesz = rd32(r, p + offsetof(Elf32_Phdr, p_filesz));
+		}
+		if (filesz > 0 && filesz < sizeof(out->interp) &&
+		    pread(fd, out->interp, (size_t)filesz, (off_t)off) == (ssize_t)filesz)
+			out->interp[filesz] = '\0';
+		else
+			out->interp[0] = '\0';
+	}
+	free(tab);
+	return 0;
+}
+
+/* Is st the dynamic loader this launcher itself runs with?  Then the
+ * program is "ld.so PROGRAM", which preloads like any dynamic program. */
+static bool is_our_loader(const struct stat *st)
+{
+	struct head h;
+	struct reader r;
+	struct elf_id id;
+	struct phdrs ph;
+	struct stat ls;
+	int fd = -1;
+	bool same = false;
+
+	if (read_head("/proc/self/exe", &h, &fd) != 0)
+		return false;
+	if (head_id(&h, &id, &r) && read_phdrs(fd, &h, &r, &ph) == 0 && ph.has_interp &&
+	    ph.interp[0] && stat(ph.interp, &ls) == 0)
+		same = ls.st_dev == st->st_dev && ls.st_ino == st->st_ino;
+	close(fd);
+	return same;
+}
+
+/* The interpreter of a #! line: 1 and its path in out, 0 when there is
+ * none (an empty #! line). */
+static int shebang(const struct head *h, char *out, size_t len)
+{
+	size_t i = 2, start, n;
+
+	while (i < h->len && (h->buf[i] == ' ' || h->buf[i] == '\t'))
+		i++;
+	start = i;
+	while (i < h->len && h->buf[i] != ' ' && h->buf[i] != '\t' && h->buf[i] != '\n' && h->buf[i] != '\0')
+		i++;
+	n = i - start;
+	if (n == 0 || n >= len)
+		return 0;
+	memcpy(out, h->buf + start, n);
+	out[n] = '\0';
+	return 1;
+}
+
+/* One ELF file: 0 (reachable, or the exec will fail by itself) or 1 and
+ * a reason. */
+static int judge_elf(const char *path, int fd, const struct head *h, const struct elf_id *libid,
+		     const char *lib, char *why, size_t len)
+{
+	struct elf_id id;
+	struct reader r;
+	struct phdrs ph;
+	uint16_t type;
+	char a[80], b[80];
+	bool suid, sgid;
+
+	if (!head_id(h, &id, &r)) {
+		say(why, len, "an ELF file of unknown class or byte order: cannot tell whether %s can be preloaded", lib);
+		return 1;
+	}
+	if (id.cls != libid->cls || id.data != libid->data || id.machine != libid->machine) {
+		describe(&id, a, sizeof(a));
+		describe(libid, b, sizeof(b));
+		say(why, len, "a %s, and %s is a %s: the dynamic loader cannot preload it", a, lib, b);
+		return 1;
+	}
+	type = rd16(&r, h->buf + offsetof(Elf64_Ehdr, e_type));
+	if (type != ET_EXEC && type != ET_DYN) {
+		say(why, len, "an ELF file that is not a program (type %u)", type);
+		return 1;
+	}
+	if (read_phdrs(fd, h, &r, &ph) != 0) {
+		say(why, len, "its ELF program headers cannot be read: cannot tell whether %s can be preloaded", lib);
+		return 1;
+	}
+	if (!ph.has_interp && !is_our_loader(&h->st)) {
+		say(why, len, "statically linked%s: no dynamic loader runs in it to preload %s",
+		    type == ET_DYN ? " (static-pie)" : "", lib);
+		return 1;
+	}
+	suid = (h->st.st_mode & S_ISUID) != 0;
+	sgid = (h->st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP);
+	if (suid || sgid) {
+		say(why, len, "%s: the dynamic loader ignores LD_PRELOAD for it (secure-execution mode)",
+		    suid && sgid ? "set-user-ID and set-group-ID" : suid ? "set-user-ID" : "set-group-ID");
+		return 1;
+	}
+	if (getxattr(path, "security.capability", NULL, 0) > 0) {
+		say(why, len, "it has file capabilities: the dynamic loader ignores LD_PRELOAD for it"
+		    " (secure-execution mode)");
+		return 1;
+	}
+	return 0;
+}
+
+int unreachable(const char *path, const struct elf_id *libid, const char *lib,
+		char *why, size_t len)
+{
+	char cur[PATH_MAX], interp[PATH_MAX], sub[768];
+	int depth, rc = 0;
+	bool too_deep;
+
+	snprintf(cur, sizeof(cur), "%s", path);
+	for (depth = 0; depth <= MAX_INTERP_DEPTH; depth++) {
+		struct head h;
+		int fd = -1, r = read_head(cur, &h, &fd);
+
+		if (r < 0 && errno == EACCES) {
+			say(sub, sizeof(sub), "it cannot be read to check it (%s)", strerror(EACCES));
+			rc = 1;
+			break;
+		}
+		if (r != 0)
+			return 0;           /* missing or not a file: execve fails by itself */
+		if (is_elf(&h)) {
+			rc = judge_elf(cur, fd, &h, libid, lib, sub, sizeof(sub));
+			close(fd);
+			break;
+		}
+		close(fd);
+		if (h.len < 2 || h.buf[0] != '#' || h.buf[1] != '!') {
+			say(sub, sizeof(sub), "neither an ELF program nor a #! script:"
+			    " cannot tell whether %s can be preloaded", lib);
+			rc = 1;
+			break;
+		}
+		if (!shebang(&h, interp, sizeof(interp))) {
+			say(sub, sizeof(sub), "a #! script without an interpreter");
+			rc = 1;
+			break;
+		}
+		memcpy(cur, interp, sizeof(cur));
+	}
+	if ((too_deep = depth > MAX_INTERP_DEPTH)) {
+		say(sub, sizeof(sub), "more than %d levels of #! interpreters", MAX_INTERP_DEPTH);
+		rc = 1;
+	}
+	if (!rc)
+		return 0;
+	if (depth == 0 || too_deep)
+		say(why, len, "%s", sub);
+	else
+		say(why, len, "#! interpreter %s: %s", cur, sub);
+	return 1;
+}
+
+char *resolve_program(const char *prog)
+{
+	const char *path = getenv("PATH");
+	char *defpath = NULL, *out = NULL;
+	const char *p;
+
+	if (!*prog)
+		return NULL;
+	if (strchr(prog, '/'))
+		return strdup(prog);
+	if (!path) {
+		size_t n = confstr(_CS_PATH, NULL, 0);
+
+		if (n && (defpath = malloc(n)))
+			confstr(_CS_PATH, defpath, n);
+		path = defpath ? defpath : "/bin:/usr/bin";
+	}
+	for (p = path; !out; p++) {
+		size_t dl = strcspn(p, ":");
+		struct stat st;
+		char *cand;
+
+		/* An empty entry is the current directory, as for execvp. */
+		if (asprintf(&cand, "%.*s%s%s", (int)dl, p, dl ? "/" : "", prog) < 0)
+			break;
+		if (access(cand, X_OK) == 0 && stat(cand, &st) == 0 && S_ISREG(st.st_mode))
+			out = cand;
+		else
+			free(cand);
+		p += dl;
+		if (!*p)
+			break;
+	}
+	free(defpath);
+	return out;
+}

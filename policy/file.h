@@ -1,0 +1,31 @@
+/* policy/file.h — open the files a policy names without ever blocking.
+ *
+ * The policy file, the files it @includes, and the cert, key and ca files
+ * of its rules are read only when they are regular files.  A FIFO given by
+ * mistake would otherwise hang tlsshim --check and every preloaded program
+ * in open() (no writer) or read(); a device could be read without end
+ * (/dev/zero) or have side effects when opened (a tape, a terminal).
+ *
+ * The file is first looked at with stat(), so a device is not even
+ * opened; then opened with O_NONBLOCK (a FIFO put in its place meanwhile
+ * cannot block the open), checked again with fstat() on the descriptor
+ * that will be read, and switched back to blocking mode for reading.
+ */
+#ifndef TLSSHIM_POLICY_FILE_H
+#define TLSSHIM_POLICY_FILE_H
+
+#include <stdio.h>
+#include <openssl/bio.h>
+
+/* PATH opened for reading as a stdio stream (close-on-exec), or NULL with
+ * errno set and *why (if why is not NULL) pointing to a static reason:
+ * strerror(errno), "Is a directory" for a directory (errno EISDIR), or
+ * "not a regular file" for FIFOs, sockets and devices (errno EINVAL). */
+FILE *policy_fopen_regular(const char *path, const char **why);
+
+/* The same as an OpenSSL file BIO (closes the file when freed).  NULL with
+ * *why set as above, or with *why NULL when OpenSSL failed (its reason is
+ * on the error queue). */
+BIO *policy_bio_regular(const char *path, const char **why);
+
+#endif

@@ -1,0 +1,140 @@
+#!/bin/sh
+# tests/launcher/files.sh — the policy file, the files it @includes, and
+# its cert, key and ca files must be regular files (a ca directory stays
+# allowed).  A FIFO used to hang tlsshim --check and every preloaded program
+# in open(); now each of these is an error at once: exit 78 and
+# "tlsshim: FILE[:LINE]: message".  Every command is bounded by timeout, so
+# a hang shows as exit 124, not as a stuck test.
+. "$(dirname "$0")/../lib.sh"
+
+L=$TLSSHIM_LAUNCHER
+if [ ! -x "$L" ] || [ ! -f "$TLSSHIM_LIB" ]; then
+	fail "files_setup" "$L or $TLSSHIM_LIB is missing (make)"
+	exit 1
+fi
+# An ASan-built launcher checks the order of LD_PRELOAD; ours is right.
+ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0"
+export ASAN_OPTIONS
+unset TLSSHIM_CONFIG TLSSHIM_LIBRARY TLSSHIM_LOG TLSSHIM_LOG_FILE LD_PRELOAD
+
+D=$T/f
+mkdir -p "$D/dir" "$D/cadir"
+mkfifo "$D/fifo"
+cp "$CERTS/ca.crt" "$D/cadir/ca.crt"
+h=$(openssl x509 -hash -noout -in "$CERTS/ca.crt") && ln -s ca.crt "$D/cadir/$h.0"
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$D/sock"
+
+# expect NAME RC-FILE ERR-FILE TEXT: exit 78 and TEXT in the error output.
+expect() {
+	_rc=$(cat "$2")
+	if [ "$_rc" -eq 78 ] && grep -q -F -- "$4" "$3"; then
+		pass "$1"
+	else
+		fail "$1" "exit $_rc (124: hung), expected 78 and '$4'; stderr: $(head -c 400 "$3" | tr '\n' '|')"
+	fi
+}
+# run OUT ERR CMD...: run CMD bounded by 10 s; its status goes to OUT.rc.
+run() { _o=$1; _e=$2; shift 2; timeout -k 2 10 "$@" >"$_o" 2>"$_e"; echo $? >"$_o.rc"; }
+
+# ---- the policy file ----------------------------------------------------------
+run "$T/out" "$T/err" "$L" --check "$D/fifo"
+expect "--check FIFO policy: exit 78 at once" "$T/out.rc" "$T/err" \
+	"tlsshim: $D/fifo: cannot read policy file: not a regular file"
+
+# The library reads the policy in its constructor, before main().
+rm -f "$T/marker"
+run "$T/out" "$T/err" env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$D/fifo" sh -c 'touch "$1"' _ "$T/marker"
+expect "preloaded program, FIFO policy: exit 78 at once" "$T/out.rc" "$T/err" \
+	"tlsshim: $D/fifo: cannot read policy file: not a regular file"
+check "preloaded program, FIFO policy: the program did not run" test ! -e "$T/marker"
+
+run "$T/out" "$T/err" env TLSSHIM_LIBRARY="$TLSSHIM_LIB" "$L" -c "$D/fifo" -- sh -c 'touch "$1"' _ "$T/marker"
+expect "launcher -c FIFO: exit 78 at once" "$T/out.rc" "$T/err" \
+	"tlsshim: $D/fifo: cannot read policy file: not a regular file"
+check "launcher -c FIFO: the program did not run" test ! -e "$T/marker"
+
+run "$T/out" "$T/err" "$L" --check "$D/dir"
+expect "--check directory as policy: exit 78" "$T/out.rc" "$T/err" \
+	"tlsshim: $D/dir: cannot read policy file: Is a directory"
+
+run "$T/out" "$T/err" env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$D/dir" sh -c 'touch "$1"' _ "$T/marker"
+expect "preloaded program, directory as policy: exit 78" "$T/out.rc" "$T/err" \
+	"tlsshim: $D/dir: cannot read policy file: Is a directory"
+
+run "$T/out" "$T/err" "$L" --check "$D/sock"
+expect "--check socket as policy: exit 78" "$T/out.rc" "$T/err" \
+	"tlsshim: $D/sock: cannot read policy file: not a regular file"
+
+run "$T/out" "$T/err" "$L" --check /dev/null
+expect "--check /dev/null as policy: exit 78" "$T/out.rc" "$T/err" \
+	"tlsshim: /dev/null: cannot read policy file: not a regular file"
+
+# ---- @include ----------------------------------------------------------------
+printf 'rules = ();\n@include "fifo"\n' >"$D/inc-fifo.conf"
+run "$T/out" "$T/err" "$L" --check "$D/inc-fifo.conf"
+expect "@include of a FIFO: exit 78 at once, names it" "$T/out.rc" "$T/err" \
+	"tlsshim: $D/inc-fifo.conf:2: cannot open include file \"$D/fifo\": not a regular file"
+
+printf '# rules come from rules.inc\n@include "rules.inc"\n' >"$D/inc-ok.conf"
+printf 'rules = (\n  { direction = "connect"; port = 443; action = "plain"; }\n);\n' >"$D/rules.inc"
+run "$T/out" "$T/err" "$L" --check "$D/inc-ok.conf"
+check "@include of a regular file still works" \
+	test "$(cat "$T/out.rc")" -eq 0 -a "$(cat "$T/out")" = "$D/inc-ok.conf: OK (1 rule)"
+
+# ---- cert, key, ca -------------------------------------------------------------
+# accept_conf FILE CERT KEY [EXTRA]: one accept rule on line 2.
+accept_conf() {
+	printf 'rules = (\n  { name = "in"; direction = "accept"; port = 4433; cert = "%s"; key = "%s"; %s }\n);\n' \
+		"$2" "$3" "${4:-}" >"$1"
+}
+# connect_conf FILE CA: one connect rule on line 2.
+connect_conf() {
+	printf 'rules = (\n  { name = "out"; direction = "connect"; port = 443; ca = "%s"; }\n);\n' "$2" >"$1"
+}
+
+accept_conf "$D/key-null.conf" "$CERTS/server.crt" /dev/null
+run "$T/out" "$T/err" "$L" --check "$D/key-null.conf"
+expect "/dev/null as key: exit 78, FILE:LINE" "$T/out.rc" "$T/err" \
+	"tlsshim: $D/key-null.conf:2: rule \"in\": cannot read key file \"/dev/null\": not a regular file"
+
+accept_conf "$D/cert-fifo.conf" "$D/fifo" "$CERTS/server.key"
+run "$T/out" "$T/err" "$L" --check "$D/cert-fifo.conf"
+expect "FIFO as cert: exit 78 at once, FILE:LINE" "$T/out.rc" "$T/err" \
+	"tlsshim: $D/cert-fifo.conf:2: rule \"in\": cannot read certificate file \"$D/fifo\": not a regular file"
+
+rm -f "$T/marker"
+run "$T/out" "$T/err" env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$D/cert-fifo.conf" sh -c 'touch "$1"' _ "$T/marker"
+expect "preloaded program, FIFO as cert: exit 78 at once" "$T/out.rc" "$T/err" \
+	"cannot read certificate file \"$D/fifo\": not a regular file"
+check "preloaded program, FIFO as cert: the program did not run" test ! -e "$T/marker"
+
+accept_conf "$D/key-fifo.conf" "$CERTS/server.crt" "$D/fifo"
+run "$T/out" "$T/err" "$L" --check "$D/key-fifo.conf"
+expect "FIFO as key: exit 78 at once" "$T/out.rc" "$T/err" \
+	"cannot read key file \"$D/fifo\": not a regular file"
+
+connect_conf "$D/ca-fifo.conf" "$D/fifo"
+run "$T/out" "$T/err" "$L" --check "$D/ca-fifo.conf"
+expect "FIFO as ca: exit 78 at once, FILE:LINE" "$T/out.rc" "$T/err" \
+	"tlsshim: $D/ca-fifo.conf:2: rule \"out\": cannot read CA file \"$D/fifo\": not a regular file"
+
+connect_conf "$D/ca-null.conf" /dev/null
+run "$T/out" "$T/err" "$L" --check "$D/ca-null.conf"
+expect "/dev/null as ca: exit 78" "$T/out.rc" "$T/err" \
+	"cannot read CA file \"/dev/null\": not a regular file"
+
+connect_conf "$D/ca-dir.conf" "$D/cadir"
+run "$T/out" "$T/err" "$L" --check "$D/ca-dir.conf"
+check "a ca directory stays allowed" \
+	test "$(cat "$T/out.rc")" -eq 0 -a "$(cat "$T/out")" = "$D/ca-dir.conf: OK (1 rule)"
+
+accept_conf "$D/req-ca-fifo.conf" "$CERTS/server.crt" "$CERTS/server.key" "require_client_cert = true; ca = \"$D/fifo\";"
+run "$T/out" "$T/err" "$L" --check "$D/req-ca-fifo.conf"
+expect "FIFO as an accept rule's client ca: exit 78 at once" "$T/out.rc" "$T/err" \
+	"cannot read CA file \"$D/fifo\": not a regular file"
+
+# The same files, regular, are fine (the cases above fail for the reason
+# they name, not for another).
+accept_conf "$D/good.conf" "$CERTS/server.crt" "$CERTS/server.key"
+run "$T/out" "$T/err" "$L" --check "$D/good.conf"
+check "regular cert and key: OK" test "$(cat "$T/out.rc")" -eq 0
