@@ -361,6 +361,14 @@ static int classify(struct tls_conn *c, unsigned long snap, bool reading)
 	return TLS_ERR;
 }
 
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* ---- which process owns the session ------------------------------------ */
 
 static pid_t self_pid;
@@ -456,6 +464,11 @@ struct tls_conn *tls_conn_new(int fd, const struct policy_rule *rule, enum tls_r
 	c->rule = rule;
 	c->role = role;
 	c->state = ST_NEW;
+	/* A server's handshake must be done handshake_timeout_ms after the
+	 * accept: a client that connects and says nothing is timed out when
+	 * the program waits for it (poll, select, epoll) or uses it. */
+	if (role == TLS_ROLE_SERVER)
+		c->hs_deadline = now_ms() + rule->handshake_timeout_ms;
 	snprintf(c->peer, sizeof c->peer, "%s", peer_desc ? peer_desc : "?");
 	snprintf(c->name, sizeof c->name, "%s", peer_name ? peer_name : "");
 	if (!(c->fds = malloc(2 * sizeof *c->fds))) {
@@ -764,12 +777,8 @@ static int handshake_locked(struct tls_conn *c)
 		return 0;
 	if (c->state == ST_FAILED)
 		return TLS_ERR;
-	if (c->state == ST_NEW) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		c->hs_deadline = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
-				 c->rule->handshake_timeout_ms;
-	}
+	if (c->state == ST_NEW && !c->hs_deadline)
+		c->hs_deadline = now_ms() + c->rule->handshake_timeout_ms;
 	c->state = ST_HANDSHAKE;
 	r = flush_locked(c);
 	if (r)
@@ -1210,7 +1219,11 @@ short tls_conn_kernel_events(struct tls_conn *c)
 
 long long tls_conn_handshake_deadline(const struct tls_conn *c)
 {
-	return __atomic_load_n(&c->state, __ATOMIC_ACQUIRE) == ST_HANDSHAKE ? c->hs_deadline : -1;
+	int st = __atomic_load_n(&c->state, __ATOMIC_ACQUIRE);
+
+	if (st == ST_HANDSHAKE || (st == ST_NEW && c->role == TLS_ROLE_SERVER))
+		return c->hs_deadline;
+	return -1;
 }
 
 /* Under the lock, not an atomic: race detectors (helgrind) model locks. */

@@ -128,8 +128,9 @@ void tls_conn_set_nonblock(struct tls_conn *c, int nb);
 /* Counts reads of ciphertext from the socket: an edge-triggered waiter is
  * told of buffered plaintext again only after new bytes arrived. */
 unsigned long tls_conn_rx_generation(const struct tls_conn *c);
-/* CLOCK_MONOTONIC ms by which the running handshake must finish (set when
- * it starts, from the rule's handshake_timeout_ms); -1 when none runs. */
+/* CLOCK_MONOTONIC ms by which the handshake must finish (from the rule's
+ * handshake_timeout_ms, counted from the accept for a server, from its
+ * start for a client); -1 when none is due. */
 long long tls_conn_handshake_deadline(const struct tls_conn *c);
 
 
