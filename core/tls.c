@@ -100,7 +100,7 @@ struct tls_conn {
 	struct xlock lock;
 	int fd;                  /* the socket the engine uses; -1 once closed */
 	SSL *ssl;
-	const struct policy_rule *rule;
+	struct tls_opts o;
 	enum tls_role role;
 	enum conn_state state;
 	bool sent_close;         /* our close_notify is queued */
@@ -350,11 +350,11 @@ static int classify(struct tls_conn *c, unsigned long snap, bool reading)
 			return TLS_WANT_POLLOUT;
 	}
 	if (reading && c->state == ST_OPEN && c->eof && !c->sys_errno &&
-	    c->rule->allow_truncation) {
+	    c->o.allow_truncation) {
 		/* The rule accepts a bare FIN as the end of the stream. */
 		c->got_close = true;
 		log_debug("%s rule \"%s\": peer closed without close_notify (allowed)",
-			  c->peer, c->rule->name);
+			  c->peer, c->o.label);
 		return 0;
 	}
 	note_failure(c, newerr);
@@ -445,14 +445,14 @@ static void conn_free(struct tls_conn *c)
 	}
 }
 
-struct tls_conn *tls_conn_new(int fd, const struct policy_rule *rule, enum tls_role role,
+struct tls_conn *tls_conn_new(int fd, const struct tls_opts *opts, enum tls_role role,
 			      const char *peer_name, const char *peer_desc)
 {
 	struct tls_conn *c;
 	BIO *bio = NULL;
 
 	pthread_once(&sock_method_once, sock_method_init);
-	if (!sock_method || !rule->ctx)
+	if (!sock_method || !opts->ctx)
 		return NULL;
 	c = conn_alloc();
 	if (!c)
@@ -461,14 +461,14 @@ struct tls_conn *tls_conn_new(int fd, const struct policy_rule *rule, enum tls_r
 	c->fd = fd;
 	c->nonblock = -1;
 	atomic_store(&c->gate, -1);
-	c->rule = rule;
+	c->o = *opts;
 	c->role = role;
 	c->state = ST_NEW;
 	/* A server's handshake must be done handshake_timeout_ms after the
 	 * accept: a client that connects and says nothing is timed out when
 	 * the program waits for it (poll, select, epoll) or uses it. */
 	if (role == TLS_ROLE_SERVER)
-		c->hs_deadline = now_ms() + rule->handshake_timeout_ms;
+		c->hs_deadline = now_ms() + opts->handshake_timeout_ms;
 	snprintf(c->peer, sizeof c->peer, "%s", peer_desc ? peer_desc : "?");
 	snprintf(c->name, sizeof c->name, "%s", peer_name ? peer_name : "");
 	if (!(c->fds = malloc(2 * sizeof *c->fds))) {
@@ -481,7 +481,7 @@ struct tls_conn *tls_conn_new(int fd, const struct policy_rule *rule, enum tls_r
 
 	struct err_stash es_;
 	err_stash(&es_);
-	c->ssl = SSL_new(rule->ctx);
+	c->ssl = SSL_new(opts->ctx);
 	bio = c->ssl ? BIO_new(sock_method) : NULL;
 	if (!bio)
 		goto fail;
@@ -497,7 +497,7 @@ struct tls_conn *tls_conn_new(int fd, const struct policy_rule *rule, enum tls_r
 		if (c->name[0] && !is_ip_literal(c->name) &&
 		    !SSL_set_tlsext_host_name(c->ssl, c->name))
 			goto fail;
-		if (rule->verify == POLICY_VERIFY_FULL && c->name[0]) {
+		if (opts->verify_name && c->name[0]) {
 			X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
 			/* subjectAltName only: a name in the subject CN alone is
 			 * not accepted (RFC 6125 §6.4.4, tlsshim.conf(5)). */
@@ -512,7 +512,7 @@ struct tls_conn *tls_conn_new(int fd, const struct policy_rule *rule, enum tls_r
 	atomic_store_explicit(&c->refs, 1, memory_order_release);
 	return c;
 fail:
-	log_error("%s rule \"%s\": cannot create TLS connection object", c->peer, rule->name);
+	log_error("%s rule \"%s\": cannot create TLS connection object", c->peer, opts->label);
 	err_unstash(&es_);
 	SSL_free(c->ssl);
 	free(c->fds);
@@ -737,7 +737,7 @@ static void describe_peer(struct tls_conn *c, char *buf, size_t len)
 		return;
 	}
 	X509_NAME_oneline(X509_get_subject_name(pc), subj, sizeof subj);
-	if (c->role == TLS_ROLE_CLIENT && c->rule->verify == POLICY_VERIFY_NONE)
+	if (c->role == TLS_ROLE_CLIENT && !c->o.verify_name)
 		snprintf(buf, len, "server %s NOT VERIFIED", subj);
 	else if (c->role == TLS_ROLE_CLIENT)
 		snprintf(buf, len, "server %s verified for \"%s\"", subj, c->name);
@@ -748,9 +748,9 @@ static void describe_peer(struct tls_conn *c, char *buf, size_t len)
 static void handshake_done(struct tls_conn *c)
 {
 	c->state = ST_OPEN;
-	if (c->role == TLS_ROLE_CLIENT && c->rule->verify == POLICY_VERIFY_NONE)
+	if (c->role == TLS_ROLE_CLIENT && !c->o.verify_name)
 		log_warn("%s rule \"%s\": verify = \"none\": the server's certificate was NOT verified;"
-			 " this connection is not authenticated", c->peer, c->rule->name);
+			 " this connection is not authenticated", c->peer, c->o.label);
 	if (log_enabled(LOG_INFO)) {
 		const unsigned char *alpn = NULL;
 		unsigned int alen = 0;
@@ -758,7 +758,7 @@ static void handshake_done(struct tls_conn *c)
 
 		describe_peer(c, who, sizeof who);
 		SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
-		log_info("%s rule \"%s\": %s %s %s, %s%s%.*s%s", c->peer, c->rule->name,
+		log_info("%s rule \"%s\": %s %s %s, %s%s%.*s%s", c->peer, c->o.label,
 			 c->role == TLS_ROLE_SERVER ? "accepted" : "connected",
 			 SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl), who,
 			 alen ? ", ALPN \"" : "", (int)alen, alen ? (const char *)alpn : "",
@@ -778,7 +778,7 @@ static int handshake_locked(struct tls_conn *c)
 	if (c->state == ST_FAILED)
 		return TLS_ERR;
 	if (c->state == ST_NEW && !c->hs_deadline)
-		c->hs_deadline = now_ms() + c->rule->handshake_timeout_ms;
+		c->hs_deadline = now_ms() + c->o.handshake_timeout_ms;
 	c->state = ST_HANDSHAKE;
 	r = flush_locked(c);
 	if (r)
@@ -1100,7 +1100,7 @@ static int close_notify_locked(struct tls_conn *c)
 	if (c->state == ST_OPEN && !c->sent_close) {
 		c->sent_close = true;
 		(void)SSL_shutdown(c->ssl);
-		log_debug("%s rule \"%s\": close_notify sent", c->peer, c->rule->name);
+		log_debug("%s rule \"%s\": close_notify sent", c->peer, c->o.label);
 	}
 	if (c->out_off < c->out_len)
 		r = flush_locked(c);
@@ -1259,7 +1259,8 @@ bool tls_conn_failed(const struct tls_conn *c)
 
 
 int tls_conn_fd(const struct tls_conn *c) { return __atomic_load_n(&c->fd, __ATOMIC_ACQUIRE); }
-const struct policy_rule *tls_conn_rule(const struct tls_conn *c) { return c->rule; }
+const char *tls_conn_label(const struct tls_conn *c) { return c->o.label; }
+int tls_conn_timeout_ms(const struct tls_conn *c) { return c->o.handshake_timeout_ms; }
 enum tls_role tls_conn_role(const struct tls_conn *c) { return c->role; }
 const char *tls_conn_peer(const struct tls_conn *c) { return c->peer; }
 enum tls_fail tls_conn_failure(const struct tls_conn *c) { return c->fail; }

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "policy/policy.h"
+#include <openssl/ssl.h>
 
 #define TLS_WANT_POLLIN  (-2)
 #define TLS_WANT_POLLOUT (-3)
@@ -48,6 +48,15 @@ enum tls_fail {
 
 struct tls_conn;
 
+/* What the engine needs of a rule (the shim fills it from the policy). */
+struct tls_opts {
+	SSL_CTX *ctx;              /* the rule's context; outlives every connection */
+	const char *label;         /* the rule's name, for logs; outlives them too */
+	bool verify_name;          /* client: check the server's name (else: warn) */
+	bool allow_truncation;     /* a FIN without close_notify is a clean end */
+	int handshake_timeout_ms;
+};
+
 /* The current process (set at start and in the child after fork).  A
  * session belongs to the first process that uses it: after fork, two
  * processes encrypting with one session would repeat AES-GCM nonces.
@@ -58,7 +67,7 @@ void tls_set_process(pid_t pid);
 /* peer_name: client only, the name to send as SNI and verify (a DNS name
  * or an IP literal, checked against IP SANs).  peer_desc: "addr:port" for
  * logs.  Returns NULL (and logs) when OpenSSL cannot make the object. */
-struct tls_conn *tls_conn_new(int fd, const struct policy_rule *rule, enum tls_role role,
+struct tls_conn *tls_conn_new(int fd, const struct tls_opts *opts, enum tls_role role,
 			      const char *peer_name, const char *peer_desc);
 void tls_conn_ref(struct tls_conn *c);
 /* A reference unless c is being freed (its count is 0): for lock-free
@@ -176,7 +185,9 @@ int tls_conn_waiters(struct tls_conn *c, int delta);
 int tls_conn_gate(struct tls_conn *c, int fd);
 
 int tls_conn_fd(const struct tls_conn *c);
-const struct policy_rule *tls_conn_rule(const struct tls_conn *c);
+/* The rule's name, for log lines; its handshake timeout. */
+const char *tls_conn_label(const struct tls_conn *c);
+int tls_conn_timeout_ms(const struct tls_conn *c);
 enum tls_role tls_conn_role(const struct tls_conn *c);
 const char *tls_conn_peer(const struct tls_conn *c);
 enum tls_fail tls_conn_failure(const struct tls_conn *c);

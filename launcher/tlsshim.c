@@ -25,7 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "launcher/inspect.h"
+#include "policy/inspect.h"
 #include "policy/policy.h"
 
 #define VERSION "0.1.0"

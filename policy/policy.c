@@ -28,7 +28,7 @@
 #include <libconfig.h>
 #include <openssl/err.h>
 
-#include "core/ctx.h"
+#include "policy/ctx.h"
 #include "policy/file.h"
 #include "policy/libconfig_link.h"
 

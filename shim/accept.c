@@ -34,7 +34,7 @@ static int shim_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags
 			REAL(close)(nfd);
 			continue;
 		}
-		c = tls_conn_new(nfd, v.rule, TLS_ROLE_SERVER, NULL, v.desc);
+		c = shim_conn_new(nfd, &v);
 		if (!c || conntab_attach(nfd, c) < 0) {
 			log_error("%s rule \"%s\": cannot set up TLS; connection closed", v.desc, v.rule->name);
 			tls_conn_unref(c);

@@ -31,6 +31,22 @@
 #include "core/log.h"
 #include "shim/shim.h"
 
+/* ---- the engine's view of a rule ---------------------------------------- */
+
+struct tls_conn *shim_conn_new(int fd, const struct shim_verdict *v)
+{
+	const struct policy_rule *r = v->rule;
+	struct tls_opts o = {
+		.ctx = r->ctx,
+		.label = r->name,
+		.verify_name = r->verify == POLICY_VERIFY_FULL,
+		.allow_truncation = r->allow_truncation,
+		.handshake_timeout_ms = r->handshake_timeout_ms,
+	};
+
+	return tls_conn_new(fd, &o, v->role, v->role == TLS_ROLE_CLIENT ? v->name : NULL, v->desc);
+}
+
 /* ---- addresses --------------------------------------------------------- */
 
 /* The kernel accepts the 24-byte sockaddr_in6 of RFC 2133 (no scope id):
@@ -243,7 +259,7 @@ static uintptr_t classify_locked(int fd, bool at_start)
 			  " raised after start-up); refused", v.desc, v.rule->name, fd);
 		return CT_REFUSED;
 	}
-	c = tls_conn_new(fd, v.rule, v.role, v.role == TLS_ROLE_CLIENT ? v.name : NULL, v.desc);
+	c = shim_conn_new(fd, &v);
 	if (!c) {
 		log_error("%s rule \"%s\": cannot set up TLS on fd %d; refused", v.desc, v.rule->name, fd);
 		record(fd, CT_REFUSED);

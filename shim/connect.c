@@ -115,7 +115,7 @@ static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	case POLICY_TLS:
 		break;
 	}
-	c = tls_conn_new(fd, v.rule, TLS_ROLE_CLIENT, v.name, v.desc);
+	c = shim_conn_new(fd, &v);
 	if (!c) {
 		errno = ENOMEM;
 		return -1;

@@ -201,7 +201,7 @@ static int share(int oldfd, int newfd, uintptr_t v)
 	if (tls_conn_fd_add(c, newfd) < 0 || conntab_attach(newfd, c) < 0) {
 		/* Never leave a copy of a TLS socket that writes in clear. */
 		log_error("%s rule \"%s\": cannot track duplicate fd %d of a TLS connection; closing it",
-			  tls_conn_peer(c), tls_conn_rule(c)->name, newfd);
+			  tls_conn_peer(c), tls_conn_label(c), newfd);
 		tls_conn_fd_remove(c, newfd);
 		tls_conn_unref(c);
 		REAL(close)(newfd);
@@ -370,7 +370,7 @@ static int fdopen_tls(struct tls_conn *c)
 
 	if (r < 0) {
 		log_error("%s rule \"%s\": fdopen(): cannot start a pump for stdio; refused",
-			  tls_conn_peer(c), tls_conn_rule(c)->name);
+			  tls_conn_peer(c), tls_conn_label(c));
 		errno = EOPNOTSUPP;
 	}
 	return r;

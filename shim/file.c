@@ -113,7 +113,7 @@ static ssize_t tls_splice_in(struct tls_conn *c, int in, size_t len, unsigned in
 	if (sent != got) {
 		/* Cannot happen with an empty out-buffer; never drop data silently. */
 		log_error("%s rule \"%s\": splice: the engine took %zd of %zd bytes read from the pipe",
-			  tls_conn_peer(c), tls_conn_rule(c)->name, sent, got);
+			  tls_conn_peer(c), tls_conn_label(c), sent, got);
 		errno = EIO;
 		return sent > 0 ? sent : -1;
 	}
@@ -123,7 +123,7 @@ static ssize_t tls_splice_in(struct tls_conn *c, int in, size_t len, unsigned in
 static ssize_t tls_splice_out(struct tls_conn *c)
 {
 	log_info("%s rule \"%s\": splice() out of a TLS connection: EINVAL (use read)",
-		 tls_conn_peer(c), tls_conn_rule(c)->name);
+		 tls_conn_peer(c), tls_conn_label(c));
 	errno = EINVAL;
 	return -1;
 }

@@ -37,7 +37,7 @@ static ssize_t tls_sendmsg(struct tls_conn *c, const struct msghdr *m, int flags
 {
 	if (m->msg_controllen) {
 		log_warn("%s rule \"%s\": sendmsg with ancillary data cannot be sent over TLS",
-			 tls_conn_peer(c), tls_conn_rule(c)->name);
+			 tls_conn_peer(c), tls_conn_label(c));
 		errno = EOPNOTSUPP;
 		return -1;
 	}
@@ -137,7 +137,7 @@ static int fds_leaving(int sock, const struct msghdr *m)
 			if (pump && shim_pump(c) < 0) {
 				log_error("%s rule \"%s\": cannot hand the session on fd %d to a pump before"
 					  " passing it with SCM_RIGHTS; sendmsg refused", tls_conn_peer(c),
-					  tls_conn_rule(c)->name, fds[i]);
+					  tls_conn_label(c), fds[i]);
 				tls_conn_unref(c);
 				errno = EOPNOTSUPP;
 				return -1;
@@ -147,7 +147,7 @@ static int fds_leaving(int sock, const struct msghdr *m)
 				tls_conn_set_owner(c, -1);
 				log_debug("%s rule \"%s\": fd %d passed with SCM_RIGHTS before its handshake;"
 					  " the receiving process adopts it", tls_conn_peer(c),
-					  tls_conn_rule(c)->name, fds[i]);
+					  tls_conn_label(c), fds[i]);
 			}
 			tls_conn_unref(c);
 		}

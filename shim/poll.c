@@ -71,7 +71,7 @@ bool shim_tls_check_timeout(struct tls_conn *c)
 	if (dl < 0 || shim_now_ns() / 1000000 < dl)
 		return false;
 	snprintf(msg, sizeof msg, "handshake timeout: no complete handshake within %d ms",
-		 tls_conn_rule(c)->handshake_timeout_ms);
+		 tls_conn_timeout_ms(c));
 	tls_conn_fail(c, TLS_FAIL_TIMEOUT, msg);
 	shim_tls_report(c);
 	return true;

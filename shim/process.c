@@ -21,7 +21,6 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <dlfcn.h>
-#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
@@ -33,6 +32,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "policy/inspect.h"
 #include "shim/shim.h"
 
 #define PUMPED_ENV "TLSSHIM_PUMPED"
@@ -107,7 +107,7 @@ static void end_one(int fd, struct tls_conn *c, void *arg)
 	if (r == TLS_REENTERED) {
 		log_warn("%s rule \"%s\": exit while this connection was busy (a signal handler, or"
 			 " another thread, held it): no close_notify", tls_conn_peer(c),
-			 tls_conn_rule(c)->name);
+			 tls_conn_label(c));
 		return;
 	}
 	if (e->linger && r == 0 && !tls_conn_failed(c))
@@ -250,72 +250,22 @@ static bool system_preload_has_us(void)
 	return preload_has_us(buf);
 }
 
-/* An executable the dynamic loader runs with our LD_PRELOAD: ELF of our
- * class with an interpreter (or a #! script whose interpreter is one), not
- * set-user-ID or set-group-ID (the loader ignores LD_PRELOAD there). */
-static bool image_preloadable(const char *path, int depth)
+/* An executable the dynamic loader runs with our LD_PRELOAD: the same
+ * check as the launcher's (policy/inspect.c): ELF of our class and
+ * machine with an interpreter, or a #! script whose interpreter is one,
+ * and not set-user-ID, set-group-ID or with file capabilities. */
+static bool image_preloadable(const char *path)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	unsigned char buf[512];
-	struct stat st;
-	ssize_t n;
-	bool ok = false;
+	static struct elf_id our_id;
+	static int known;       /* 0 not yet, 1 known, -1 unknowable */
+	char why[256];
 
-	if (fd < 0)
-		return false;
-	if (fstat(fd, &st) < 0 || (st.st_mode & (S_ISUID | S_ISGID)) ||
-	    (n = pread(fd, buf, sizeof buf, 0)) < 4) {
-		close(fd);
-		return false;
+	if (!known) {
+		Dl_info info;
+		known = dladdr((void *)image_preloadable, &info) && info.dli_fname &&
+			elf_identity(info.dli_fname, &our_id, why, sizeof why) == 0 ? 1 : -1;
 	}
-	if (buf[0] == '#' && buf[1] == '!' && depth < 4) {
-		char interp[256];
-		size_t i = 2, j = 0;
-		while (i < (size_t)n && (buf[i] == ' ' || buf[i] == '\t'))
-			i++;
-		while (i < (size_t)n && buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\n' &&
-		       j < sizeof interp - 1)
-			interp[j++] = (char)buf[i++];
-		interp[j] = '\0';
-		close(fd);
-		return j > 0 && image_preloadable(interp, depth + 1);
-	}
-	if (!memcmp(buf, ELFMAG, SELFMAG) && buf[EI_CLASS] == ELFCLASS64 &&
-	    (size_t)n >= sizeof(Elf64_Ehdr)) {
-		Elf64_Ehdr eh;
-		memcpy(&eh, buf, sizeof eh);
-		if (eh.e_machine == EM_X86_64 || eh.e_machine == EM_AARCH64 || eh.e_machine == EM_RISCV ||
-		    eh.e_machine == EM_PPC64 || eh.e_machine == EM_S390) {
-			for (int i = 0; i < eh.e_phnum && !ok; i++) {
-				Elf64_Phdr ph;
-				if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + (Elf64_Off)i * eh.e_phentsize)) !=
-				    (ssize_t)sizeof ph)
-					break;
-				ok = ph.p_type == PT_INTERP;
-			}
-		}
-	}
-	close(fd);
-	return ok;
-}
-
-/* Where execvp() would find file. */
-static bool search_path(const char *file, char *out, size_t len)
-{
-	const char *path = getenv("PATH");
-	char buf[4096], *save = NULL;
-
-	if (strchr(file, '/')) {
-		snprintf(out, len, "%s", file);
-		return true;
-	}
-	snprintf(buf, sizeof buf, "%s", path ? path : "/bin:/usr/bin");
-	for (char *d = strtok_r(buf, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-		snprintf(out, len, "%s/%s", *d ? d : ".", file);
-		if (access(out, X_OK) == 0)
-			return true;
-	}
-	return false;
+	return known > 0 && unreachable(path, &our_id, "libtlsshim.so", why, sizeof why) == 0;
 }
 
 static bool will_run_shim(const char *path, char *const envp[])
@@ -323,7 +273,7 @@ static bool will_run_shim(const char *path, char *const envp[])
 	const char *cfg = env_get(envp, "TLSSHIM_CONFIG");
 	const char *ours = shim_policy ? shim_policy->path : NULL;
 
-	if (!path || !image_preloadable(path, 0))
+	if (!path || !image_preloadable(path))
 		return false;
 	if (!preload_has_us(env_get(envp, "LD_PRELOAD")) && !system_preload_has_us())
 		return false;
@@ -418,9 +368,10 @@ SHIM_EXPORT int execv(const char *path, char *const argv[])
 
 SHIM_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	char path[4096];
+	char *path = resolve_program(file);
 
-	before_exec(search_path(file, path, sizeof path) ? path : NULL, envp);
+	before_exec(path, envp);
+	free(path);
 	EXEC_ENV(envp, REAL(execvpe)(file, argv, e_));
 }
 
@@ -510,9 +461,10 @@ SHIM_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file
 SHIM_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
 			     const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-	char path[4096];
+	char *path = resolve_program(file);
 
-	before_exec(search_path(file, path, sizeof path) ? path : NULL, envp);
+	before_exec(path, envp);
+	free(path);
 	EXEC_ENV(envp, REAL(posix_spawnp)(pid, file, fa, attr, argv, e_));
 }
 

@@ -394,11 +394,11 @@ out:
 	REAL(close)(b);
 	if (ok)
 		log_info("%s rule \"%s\": session handed to a pump process; fd%s %d%s now plaintext to it",
-			 tls_conn_peer(c), tls_conn_rule(c)->name, n > 1 ? "s" : "", fds[0],
+			 tls_conn_peer(c), tls_conn_label(c), n > 1 ? "s" : "", fds[0],
 			 n > 1 ? ",..." : "");
 	else
 		log_error("%s rule \"%s\": the session could not be handed to a pump process",
-			  tls_conn_peer(c), tls_conn_rule(c)->name);
+			  tls_conn_peer(c), tls_conn_label(c));
 	tls_conn_unref(c);
 	return ok ? 0 : -1;
 }

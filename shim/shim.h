@@ -93,6 +93,9 @@ struct shim_verdict {
 	char desc[96];                    /* "addr:port" of the peer, for logs */
 	char name[256];                   /* client: the name to verify */
 };
+/* A new engine object for fd as the verdict says (NULL when OpenSSL
+ * cannot make one; logged). */
+struct tls_conn *shim_conn_new(int fd, const struct shim_verdict *v);
 /* Which rule applies to a connection accepted on fd (by local address). */
 bool shim_resolve_accepted(int fd, struct shim_verdict *v);
 /* ... to connecting fd to dst (by the address the kernel will really

@@ -158,7 +158,7 @@ static bool aio_refused(int fd, const char *what)
 		return false;
 	log_warn("%s rule \"%s\": %s on a TLS connection is not supported (its I/O runs inside"
 		 " the C library, past the TLS layer); refused with EOPNOTSUPP", tls_conn_peer(c),
-		 tls_conn_rule(c)->name, what);
+		 tls_conn_label(c), what);
 	tls_conn_unref(c);
 	errno = EOPNOTSUPP;
 	return true;

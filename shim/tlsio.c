@@ -128,7 +128,7 @@ void shim_tls_report(struct tls_conn *c)
 	/* A session that moved to a pump, or whose last fd closed, is not a
 	 * failure to report; and its socket is someone else's to end now. */
 	if (why != TLS_FAIL_MOVED && why != TLS_FAIL_GONE && tls_conn_report_once(c)) {
-		log_warn("%s rule \"%s\": %s", tls_conn_peer(c), tls_conn_rule(c)->name,
+		log_warn("%s rule \"%s\": %s", tls_conn_peer(c), tls_conn_label(c),
 			 tls_conn_error(c));
 		/* The peer hears nothing more, but a socket shared with the
 		 * process that owns the session is that process's to end. */
@@ -144,7 +144,7 @@ static int reentered(struct tls_conn *c)
 {
 	log_warn("%s rule \"%s\": called from a signal handler that interrupted this thread inside"
 		 " the TLS engine on the same connection; refused (EDEADLK)", tls_conn_peer(c),
-		 tls_conn_rule(c)->name);
+		 tls_conn_label(c));
 	errno = EDEADLK;
 	return -1;
 }
@@ -218,8 +218,8 @@ static int read_wait(struct tls_conn *c)
 
 int shim_tls_handshake(struct tls_conn *c, bool nonblock)
 {
-	const struct policy_rule *rule = tls_conn_rule(c);
-	int64_t deadline = now_ms() + rule->handshake_timeout_ms;
+	int timeout_ms = tls_conn_timeout_ms(c);
+	int64_t deadline = now_ms() + timeout_ms;
 
 	for (;;) {
 		int r = tls_conn_handshake(c), left;
@@ -240,7 +240,7 @@ int shim_tls_handshake(struct tls_conn *c, bool nonblock)
 		if (left <= 0) {
 			char msg[96];
 			snprintf(msg, sizeof msg, "handshake timeout: no complete handshake within %d ms",
-				 rule->handshake_timeout_ms);
+				 timeout_ms);
 			tls_conn_fail(c, TLS_FAIL_TIMEOUT, msg);
 			return fail_io(c, false, 0);
 		}
@@ -274,7 +274,7 @@ bool shim_tls_nonblocking(struct tls_conn *c, int flags)
 static int refuse_oob(struct tls_conn *c)
 {
 	log_warn("%s rule \"%s\": MSG_OOB is not available on a TLS connection",
-		 tls_conn_peer(c), tls_conn_rule(c)->name);
+		 tls_conn_peer(c), tls_conn_label(c));
 	errno = EOPNOTSUPP;
 	return -1;
 }
@@ -450,7 +450,7 @@ static void send_close_notify(struct tls_conn *c)
 
 	if (r == TLS_WANT_POLLOUT) {
 		int saved = errno;
-		(void)flush_wait(c, tls_conn_rule(c)->handshake_timeout_ms, ETIMEDOUT);
+		(void)flush_wait(c, tls_conn_timeout_ms(c), ETIMEDOUT);
 		errno = saved;
 	}
 }
@@ -466,7 +466,7 @@ void shim_tls_close_begin(int fd, struct tls_conn *c)
 		 * the engine: no close_notify (that would wait for ever). */
 		log_warn("%s rule \"%s\": close() from a signal handler that interrupted this thread"
 			 " inside the TLS engine: no close_notify for this connection",
-			 tls_conn_peer(c), tls_conn_rule(c)->name);
+			 tls_conn_peer(c), tls_conn_label(c));
 		return;
 	}
 	if (tls_conn_fd_remove(c, fd) > 0)

@@ -11,7 +11,8 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
-#include "core/ctx.h"
+#include "policy/ctx.h"
+#include "policy/policy.h"
 #include "core/log.h"
 #include "core/sys.h"
 #include "core/tls.h"
@@ -61,12 +62,24 @@ struct pair {
 	struct tls_conn *cli, *srv;
 };
 
+/* What the shim gives the engine for a rule (shim_conn_new). */
+static struct tls_opts opts_of(const struct policy_rule *r)
+{
+	struct tls_opts o = { .ctx = r->ctx, .label = r->name,
+			      .verify_name = r->verify == POLICY_VERIFY_FULL,
+			      .allow_truncation = r->allow_truncation,
+			      .handshake_timeout_ms = r->handshake_timeout_ms };
+	return o;
+}
+
 static int make_pair(struct pair *p, struct policy_rule *cr, struct policy_rule *sr, const char *name)
 {
+	struct tls_opts co = opts_of(cr), so = opts_of(sr);
+
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, p->fds) < 0)
 		return -1;
-	p->cli = tls_conn_new(p->fds[0], cr, TLS_ROLE_CLIENT, name, "client-side");
-	p->srv = tls_conn_new(p->fds[1], sr, TLS_ROLE_SERVER, NULL, "server-side");
+	p->cli = tls_conn_new(p->fds[0], &co, TLS_ROLE_CLIENT, name, "client-side");
+	p->srv = tls_conn_new(p->fds[1], &so, TLS_ROLE_SERVER, NULL, "server-side");
 	return p->cli && p->srv ? 0 : -1;
 }
 

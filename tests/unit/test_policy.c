@@ -27,7 +27,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "core/ctx.h"
+#include "policy/ctx.h"
 #include "policy/policy.h"
 #include "tests/unit/unit.h"
 

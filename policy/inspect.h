@@ -1,4 +1,4 @@
-/* launcher/inspect.h — can the preloaded library reach this program?
+/* policy/inspect.h — can the preloaded library reach this program?
  *
  * The dynamic loader preloads libtlsshim.so only into a dynamically linked
  * program of the library's own ELF class and machine, and not at all in
@@ -7,8 +7,8 @@
  * TLS, so the launcher refuses to start it (tlsshim(1), "Programs the
  * library cannot reach").  Only headers are read; nothing is executed.
  */
-#ifndef TLSSHIM_LAUNCHER_INSPECT_H
-#define TLSSHIM_LAUNCHER_INSPECT_H
+#ifndef TLSSHIM_POLICY_INSPECT_H
+#define TLSSHIM_POLICY_INSPECT_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-/* core/ctx.c — every setting of a rule's SSL_CTX, in one place.
+/* policy/ctx.c — every setting of a rule's SSL_CTX, in one place.
  *
  * The shim is a guest in a program that may use the same libssl: every
  * object here is created in the caller's OSSL_LIB_CTX, and the thread's
@@ -8,7 +8,7 @@
  * SSL_CTX_set_default_verify_paths, X509_load_cert_crl_file): all of them
  * end in ERR_clear_error(), which would wipe errors the program queued.
  */
-#include "core/ctx.h"
+#include "policy/ctx.h"
 
 #include <dirent.h>
 #include <errno.h>

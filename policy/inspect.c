@@ -1,4 +1,4 @@
-/* launcher/inspect.c — can the preloaded library reach this program?
+/* policy/inspect.c — can the preloaded library reach this program?
  * (see inspect.h)
  *
  * What the dynamic loader needs in order to preload a library:
@@ -13,7 +13,7 @@
  * kernel ignores set-user-ID bits on scripts).  The dynamic loader run as
  * a program (ld.so PROGRAM) has no PT_INTERP itself but preloads as usual.
  */
-#include "launcher/inspect.h"
+#include "policy/inspect.h"
 
 #include <byteswap.h>
 #include <elf.h>

@@ -1,4 +1,4 @@
-/* core/ctx.h — build a rule's SSL_CTX with tlsshim's secure defaults.
+/* policy/ctx.h — build a rule's SSL_CTX with tlsshim's secure defaults.
  *
  * All OpenSSL context settings live here, in one place:
  *   TLS 1.2 minimum (1.3 if asked), TLS 1.3 maximum, no renegotiation,
@@ -9,8 +9,8 @@
  * Returns NULL and writes a one-line reason into why on error; the caller
  * (policy/) adds file and line.
  */
-#ifndef TLSSHIM_CORE_CTX_H
-#define TLSSHIM_CORE_CTX_H
+#ifndef TLSSHIM_POLICY_CTX_H
+#define TLSSHIM_POLICY_CTX_H
 
 #include <stddef.h>
 #include <openssl/ssl.h>
