@@ -26,10 +26,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "core/lock.h"
+#include "core/conn.h"
 #include "core/log.h"
 #include "core/sys.h"
-#include "core/tls.h"
 
 /* ---- the program's error queue ---------------------------------------- */
 
@@ -90,47 +89,6 @@ static void err_unstash(const struct err_stash *s)
  * record at a time; the rest is handshake and alerts.  A peer that makes us
  * queue more than this (never reading, yet provoking responses) is cut off. */
 #define OUT_MAX (1u << 20)
-
-enum conn_state { ST_NEW, ST_HANDSHAKE, ST_OPEN, ST_FAILED };
-
-struct tls_conn {
-	/* Type-stable: these two survive recycling (see conn_alloc). */
-	atomic_int refs;
-	struct tls_conn *_Atomic free_next;
-	struct xlock lock;
-	int fd;                  /* the socket the engine uses; -1 once closed */
-	SSL *ssl;
-	struct tls_opts o;
-	enum tls_role role;
-	enum conn_state state;
-	bool sent_close;         /* our close_notify is queued */
-	bool got_close;          /* peer's close_notify (or tolerated FIN) seen */
-	bool rd_shut;            /* program did shutdown(SHUT_RD) */
-	bool eof;                /* the socket returned 0 */
-	bool bio_retry;          /* the last BIO read would have blocked */
-	bool drained;            /* the last BIO read emptied the kernel's queue */
-	bool hs_wants_write;     /* the last handshake step waits to send */
-	atomic_bool reported;    /* the failure was logged */
-	enum tls_fail fail;
-	int sys_errno;
-	pid_t owner;             /* 0 until first use; see tls_set_process */
-	long long hs_deadline;   /* see tls_conn_handshake_deadline */
-	unsigned long rx_gen;    /* see tls_conn_rx_generation */
-	int nonblock;            /* see tls_conn_nonblock */
-	bool fork_held;          /* held by a fork prepare handler */
-	atomic_int waiters;      /* threads of the shim waiting for input */
-	atomic_int gate;         /* see tls_conn_gate */
-	int private_fd;          /* -1, or our own duplicate used by the engine */
-	int *fds;                /* the program's fds for this session */
-	int nfds, fds_cap;
-	unsigned char *out;      /* ciphertext not yet taken by the kernel */
-	size_t out_off, out_len, out_cap;
-	unsigned char *stage;    /* plaintext decrypted ahead of the program's reads */
-	size_t stage_off, stage_len, stage_cap;
-	char name[256];          /* client: the name verified */
-	char peer[96];
-	char err[512];
-};
 
 /* ---- the socket BIO ---------------------------------------------------- */
 
@@ -371,11 +329,11 @@ static long long now_ms(void)
 
 /* ---- which process owns the session ------------------------------------ */
 
-static pid_t self_pid;
+pid_t tls_self_pid;
 
 void tls_set_process(pid_t pid)
 {
-	__atomic_store_n(&self_pid, pid, __ATOMIC_RELAXED);
+	__atomic_store_n(&tls_self_pid, pid, __ATOMIC_RELAXED);
 }
 
 /* Claim the session for this process on first use.  false: another
@@ -383,7 +341,7 @@ void tls_set_process(pid_t pid)
  * process's copy) and nothing is ever encrypted with it again. */
 static bool claim(struct tls_conn *c)
 {
-	pid_t me = __atomic_load_n(&self_pid, __ATOMIC_RELAXED), o = 0;
+	pid_t me = __atomic_load_n(&tls_self_pid, __ATOMIC_RELAXED), o = 0;
 
 	if (__atomic_compare_exchange_n(&c->owner, &o, me, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) ||
 	    o == me)
@@ -460,7 +418,6 @@ struct tls_conn *tls_conn_new(int fd, const struct tls_opts *opts, enum tls_role
 	xlock_init(&c->lock);
 	c->fd = fd;
 	c->nonblock = -1;
-	atomic_store(&c->gate, -1);
 	c->o = *opts;
 	c->role = role;
 	c->state = ST_NEW;
@@ -551,156 +508,25 @@ void tls_conn_unref(struct tls_conn *c)
 	conn_free(c);
 }
 
-/* Take c's lock, unless this thread holds it already: then a signal
- * handler interrupted the engine on this very connection, and waiting
- * would hang the thread for ever.  Such a call returns `ret` instead. */
-#define ENTER_OR(c, ret) do { if (!xlock_lock_unless_mine(&(c)->lock)) return ret; } while (0)
-#define LEAVE(c) xlock_unlock(&(c)->lock)
 
 bool tls_conn_reentered(struct tls_conn *c)
 {
 	return xlock_mine(&c->lock);
 }
 
-int tls_conn_fds(struct tls_conn *c, int *out, int max)
-{
-	int n;
 
-	ENTER_OR(c, 0);
-	n = c->nfds < max ? c->nfds : max;
-	memcpy(out, c->fds, (size_t)n * sizeof *out);
-	LEAVE(c);
-	return n;
-}
 
-void tls_conn_set_owner(struct tls_conn *c, pid_t pid)
-{
-	__atomic_store_n(&c->owner, pid, __ATOMIC_RELEASE);
-}
 
-pid_t tls_conn_owner(struct tls_conn *c)
-{
-	return __atomic_load_n(&c->owner, __ATOMIC_ACQUIRE);
-}
 
-bool tls_conn_hold(struct tls_conn *c)
-{
-	return xlock_lock_unless_mine(&c->lock);
-}
 
-bool tls_conn_hold_timed(struct tls_conn *c, int ms)
-{
-	return xlock_lock_timed(&c->lock, ms);
-}
 
-void tls_conn_release(struct tls_conn *c)
-{
-	LEAVE(c);
-}
 
-bool tls_conn_fork_hold(struct tls_conn *c)
-{
-	if (c->fork_held || xlock_mine(&c->lock))
-		return false;
-	xlock_lock(&c->lock);
-	c->fork_held = true;
-	return true;
-}
 
-void tls_conn_fork_release(struct tls_conn *c)
-{
-	c->fork_held = false;
-	LEAVE(c);
-}
 
-void tls_conn_reinit_after_fork(struct tls_conn *c)
-{
-	xlock_init(&c->lock);
-	c->fork_held = false;
-}
 
-int tls_conn_waiters(struct tls_conn *c, int delta)
-{
-	return atomic_fetch_add(&c->waiters, delta) + delta;
-}
 
-int tls_conn_gate(struct tls_conn *c, int fd)
-{
-	return atomic_exchange(&c->gate, fd);
-}
 
-void tls_conn_moved_locked(struct tls_conn *c)
-{
-	__atomic_store_n(&c->owner, -1, __ATOMIC_RELEASE);
-	__atomic_store_n(&c->fail, TLS_FAIL_MOVED, __ATOMIC_RELAXED);
-	snprintf(c->err, sizeof c->err, "the TLS session was handed to a pump process");
-	/* Sequentially consistent against tls_conn_waiters (shim/pump.c). */
-	__atomic_store_n(&c->state, ST_FAILED, __ATOMIC_SEQ_CST);
-}
 
-bool tls_conn_moved(const struct tls_conn *c)
-{
-	return __atomic_load_n(&c->state, __ATOMIC_SEQ_CST) == ST_FAILED &&
-	       __atomic_load_n(&c->fail, __ATOMIC_RELAXED) == TLS_FAIL_MOVED;
-}
-
-int tls_conn_fd_add(struct tls_conn *c, int fd)
-{
-	int r = 0;
-
-	ENTER_OR(c, -1);
-	if (c->nfds == c->fds_cap) {
-		int cap = c->fds_cap ? c->fds_cap * 2 : 2;
-		int *n = realloc(c->fds, (size_t)cap * sizeof *n);
-		if (!n)
-			r = -1;
-		else {
-			c->fds = n;
-			c->fds_cap = cap;
-		}
-	}
-	if (r == 0) {
-		c->fds[c->nfds++] = fd;
-		r = c->nfds;
-	}
-	LEAVE(c);
-	return r;
-}
-
-int tls_conn_fd_remove(struct tls_conn *c, int fd)
-{
-	int left;
-
-	/* Reentered: leave the list alone and say others remain, so this
-	 * close sends nothing (the interrupted call then fails on its own). */
-	ENTER_OR(c, 1);
-	for (int i = 0; i < c->nfds; i++) {
-		if (c->fds[i] == fd) {
-			c->fds[i] = c->fds[--c->nfds];
-			break;
-		}
-	}
-	/* The engine's own fd is going away: continue on a duplicate. */
-	if (c->fd == fd && c->nfds > 0)
-		__atomic_store_n(&c->fd, c->fds[0], __ATOMIC_RELEASE);
-	left = c->nfds;
-	LEAVE(c);
-	return left;
-}
-
-void tls_conn_detach_fd(struct tls_conn *c)
-{
-	ENTER_OR(c, );
-	if (c->nfds == 0) {
-		__atomic_store_n(&c->fd, -1, __ATOMIC_RELEASE);
-		if (c->state != ST_FAILED) {
-			c->fail = TLS_FAIL_GONE;
-			snprintf(c->err, sizeof c->err, "the connection's last descriptor was closed");
-			__atomic_store_n(&c->state, ST_FAILED, __ATOMIC_RELEASE);
-		}
-	}
-	LEAVE(c);
-}
 
 /* ---- handshake --------------------------------------------------------- */
 
@@ -1095,7 +921,7 @@ static int close_notify_locked(struct tls_conn *c)
 {
 	int r = 0;
 
-	if (c->owner && c->owner != __atomic_load_n(&self_pid, __ATOMIC_RELAXED))
+	if (c->owner && c->owner != __atomic_load_n(&tls_self_pid, __ATOMIC_RELAXED))
 		return 0;       /* inherited from the process that owns it: say nothing */
 	if (c->state == ST_OPEN && !c->sent_close) {
 		c->sent_close = true;
@@ -1131,7 +957,7 @@ int tls_conn_finish(struct tls_conn *c, int lock_ms)
 	struct err_stash es_;
 	err_stash(&es_);
 	if (c->state == ST_OPEN && !c->sent_close && !c->got_close && c->fd >= 0 &&
-	    (!c->owner || c->owner == __atomic_load_n(&self_pid, __ATOMIC_RELAXED))) {
+	    (!c->owner || c->owner == __atomic_load_n(&tls_self_pid, __ATOMIC_RELAXED))) {
 		/* Take in records the program never sees (TLS 1.3 tickets), so
 		 * the exit is not answered by a RST; a peek leaves data alone. */
 		unsigned long snap = ERR_peek_last_error();
@@ -1226,31 +1052,8 @@ long long tls_conn_handshake_deadline(const struct tls_conn *c)
 	return -1;
 }
 
-/* Under the lock, not an atomic: race detectors (helgrind) model locks. */
-int tls_conn_nonblock(struct tls_conn *c)
-{
-	int nb;
 
-	ENTER_OR(c, -1);
-	nb = c->nonblock;
-	LEAVE(c);
-	return nb;
-}
 
-void tls_conn_set_nonblock(struct tls_conn *c, int nb)
-{
-	if (!xlock_lock_unless_mine(&c->lock)) {
-		__atomic_store_n(&c->nonblock, nb, __ATOMIC_RELAXED);
-		return;
-	}
-	c->nonblock = nb;
-	LEAVE(c);
-}
-
-unsigned long tls_conn_rx_generation(const struct tls_conn *c)
-{
-	return __atomic_load_n(&c->rx_gen, __ATOMIC_RELAXED);
-}
 
 bool tls_conn_failed(const struct tls_conn *c)
 {

@@ -1,0 +1,64 @@
+/* core/conn.h — the connection object, private to core/ (tls.c: the
+ * engine; session.c: what the shim keeps per session).  Nothing outside
+ * core/ includes this. */
+#ifndef TLSSHIM_CORE_CONN_H
+#define TLSSHIM_CORE_CONN_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <openssl/ssl.h>
+
+#include "core/lock.h"
+#include "core/session.h"
+#include "core/tls.h"
+
+enum conn_state { ST_NEW, ST_HANDSHAKE, ST_OPEN, ST_FAILED };
+
+struct tls_conn {
+	/* Type-stable: these two survive recycling (see conn_alloc). */
+	atomic_int refs;
+	struct tls_conn *_Atomic free_next;
+	struct xlock lock;
+	int fd;                  /* the socket the engine uses; -1 once closed */
+	SSL *ssl;
+	struct tls_opts o;
+	enum tls_role role;
+	enum conn_state state;
+	bool sent_close;         /* our close_notify is queued */
+	bool got_close;          /* peer's close_notify (or tolerated FIN) seen */
+	bool rd_shut;            /* program did shutdown(SHUT_RD) */
+	bool eof;                /* the socket returned 0 */
+	bool bio_retry;          /* the last BIO read would have blocked */
+	bool drained;            /* the last BIO read emptied the kernel's queue */
+	bool hs_wants_write;     /* the last handshake step waits to send */
+	atomic_bool reported;    /* the failure was logged */
+	enum tls_fail fail;
+	int sys_errno;
+	pid_t owner;             /* 0 until first use; see tls_set_process */
+	long long hs_deadline;   /* see tls_conn_handshake_deadline */
+	unsigned long rx_gen;    /* see tls_conn_rx_generation */
+	int nonblock;            /* see tls_conn_nonblock */
+	bool fork_held;          /* held by a fork prepare handler */
+	int *fds;                /* the program's fds for this session */
+	int nfds, fds_cap;
+	unsigned char *out;      /* ciphertext not yet taken by the kernel */
+	size_t out_off, out_len, out_cap;
+	unsigned char *stage;    /* plaintext decrypted ahead of the program's reads */
+	size_t stage_off, stage_len, stage_cap;
+	char name[256];          /* client: the name verified */
+	char peer[96];
+	char err[512];
+};
+
+/* Take c's lock, unless this thread holds it already: then a signal
+ * handler interrupted the engine on this very connection, and waiting
+ * would hang the thread for ever.  Such a call returns `ret` instead. */
+#define ENTER_OR(c, ret) do { if (!xlock_lock_unless_mine(&(c)->lock)) return ret; } while (0)
+#define LEAVE(c) xlock_unlock(&(c)->lock)
+
+/* The current process (tls_set_process). */
+extern pid_t tls_self_pid;
+
+#endif

@@ -1,0 +1,164 @@
+/* core/session.c — what the shim keeps per session (core/session.h):
+ * its fds, its owning process, the hand-over to a pump, the O_NONBLOCK
+ * cache, the count of ciphertext reads.  The engine itself is in tls.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/conn.h"
+
+int tls_conn_fds(struct tls_conn *c, int *out, int max)
+{
+	int n;
+
+	ENTER_OR(c, 0);
+	n = c->nfds < max ? c->nfds : max;
+	memcpy(out, c->fds, (size_t)n * sizeof *out);
+	LEAVE(c);
+	return n;
+}
+
+void tls_conn_set_owner(struct tls_conn *c, pid_t pid)
+{
+	__atomic_store_n(&c->owner, pid, __ATOMIC_RELEASE);
+}
+
+pid_t tls_conn_owner(struct tls_conn *c)
+{
+	return __atomic_load_n(&c->owner, __ATOMIC_ACQUIRE);
+}
+
+bool tls_conn_hold(struct tls_conn *c)
+{
+	return xlock_lock_unless_mine(&c->lock);
+}
+
+bool tls_conn_hold_timed(struct tls_conn *c, int ms)
+{
+	return xlock_lock_timed(&c->lock, ms);
+}
+
+void tls_conn_release(struct tls_conn *c)
+{
+	LEAVE(c);
+}
+
+bool tls_conn_fork_hold(struct tls_conn *c)
+{
+	if (c->fork_held || xlock_mine(&c->lock))
+		return false;
+	xlock_lock(&c->lock);
+	c->fork_held = true;
+	return true;
+}
+
+void tls_conn_fork_release(struct tls_conn *c)
+{
+	c->fork_held = false;
+	LEAVE(c);
+}
+
+void tls_conn_reinit_after_fork(struct tls_conn *c)
+{
+	xlock_init(&c->lock);
+	c->fork_held = false;
+}
+
+void tls_conn_moved_locked(struct tls_conn *c)
+{
+	__atomic_store_n(&c->owner, -1, __ATOMIC_RELEASE);
+	__atomic_store_n(&c->fail, TLS_FAIL_MOVED, __ATOMIC_RELAXED);
+	snprintf(c->err, sizeof c->err, "the TLS session was handed to a pump process");
+	/* Sequentially consistent against tls_conn_waiters (shim/pump.c). */
+	__atomic_store_n(&c->state, ST_FAILED, __ATOMIC_SEQ_CST);
+}
+
+bool tls_conn_moved(const struct tls_conn *c)
+{
+	return __atomic_load_n(&c->state, __ATOMIC_SEQ_CST) == ST_FAILED &&
+	       __atomic_load_n(&c->fail, __ATOMIC_RELAXED) == TLS_FAIL_MOVED;
+}
+
+int tls_conn_fd_add(struct tls_conn *c, int fd)
+{
+	int r = 0;
+
+	ENTER_OR(c, -1);
+	if (c->nfds == c->fds_cap) {
+		int cap = c->fds_cap ? c->fds_cap * 2 : 2;
+		int *n = realloc(c->fds, (size_t)cap * sizeof *n);
+		if (!n)
+			r = -1;
+		else {
+			c->fds = n;
+			c->fds_cap = cap;
+		}
+	}
+	if (r == 0) {
+		c->fds[c->nfds++] = fd;
+		r = c->nfds;
+	}
+	LEAVE(c);
+	return r;
+}
+
+int tls_conn_fd_remove(struct tls_conn *c, int fd)
+{
+	int left;
+
+	/* Reentered: leave the list alone and say others remain, so this
+	 * close sends nothing (the interrupted call then fails on its own). */
+	ENTER_OR(c, 1);
+	for (int i = 0; i < c->nfds; i++) {
+		if (c->fds[i] == fd) {
+			c->fds[i] = c->fds[--c->nfds];
+			break;
+		}
+	}
+	/* The engine's own fd is going away: continue on a duplicate. */
+	if (c->fd == fd && c->nfds > 0)
+		__atomic_store_n(&c->fd, c->fds[0], __ATOMIC_RELEASE);
+	left = c->nfds;
+	LEAVE(c);
+	return left;
+}
+
+void tls_conn_detach_fd(struct tls_conn *c)
+{
+	ENTER_OR(c, );
+	if (c->nfds == 0) {
+		__atomic_store_n(&c->fd, -1, __ATOMIC_RELEASE);
+		if (c->state != ST_FAILED) {
+			c->fail = TLS_FAIL_GONE;
+			snprintf(c->err, sizeof c->err, "the connection's last descriptor was closed");
+			__atomic_store_n(&c->state, ST_FAILED, __ATOMIC_RELEASE);
+		}
+	}
+	LEAVE(c);
+}
+
+/* Under the lock, not an atomic: race detectors (helgrind) model locks. */
+int tls_conn_nonblock(struct tls_conn *c)
+{
+	int nb;
+
+	ENTER_OR(c, -1);
+	nb = c->nonblock;
+	LEAVE(c);
+	return nb;
+}
+
+void tls_conn_set_nonblock(struct tls_conn *c, int nb)
+{
+	if (!xlock_lock_unless_mine(&c->lock)) {
+		__atomic_store_n(&c->nonblock, nb, __ATOMIC_RELAXED);
+		return;
+	}
+	c->nonblock = nb;
+	LEAVE(c);
+}
+
+unsigned long tls_conn_rx_generation(const struct tls_conn *c)
+{
+	return __atomic_load_n(&c->rx_gen, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,61 @@
+/* core/session.h — what the shim keeps per session, next to the engine
+ * (core/tls.h): the program's fds of the session, the process that owns
+ * it, holding it across a hand-over to a pump or a fork, the O_NONBLOCK
+ * cache, the count of ciphertext reads.  The engine's API itself knows
+ * none of this. */
+#ifndef TLSSHIM_CORE_SESSION_H
+#define TLSSHIM_CORE_SESSION_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct tls_conn;
+
+/* The current process (set at start and in the child after fork).  A
+ * session belongs to the first process that uses it: after fork, two
+ * processes encrypting with one session would repeat AES-GCM nonces.
+ * Any use from another process fails (TLS_FAIL_FOREIGN) and its close
+ * sends nothing. */
+void tls_set_process(pid_t pid);
+
+/* The socket's O_NONBLOCK as last seen by the shim: -1 unknown, 0, 1. */
+int tls_conn_nonblock(struct tls_conn *c);
+void tls_conn_set_nonblock(struct tls_conn *c, int nb);
+/* Counts reads of ciphertext from the socket: an edge-triggered waiter is
+ * told of buffered plaintext again only after new bytes arrived. */
+unsigned long tls_conn_rx_generation(const struct tls_conn *c);
+/* Duplicates (dup, dup2, fcntl F_DUPFD) share one session.  The engine
+ * does its I/O on one of the program's fds; when that one closes, another
+ * takes its place.  tls_conn_fd_remove returns how many remain: close_notify
+ * belongs to the last close. */
+int tls_conn_fd_add(struct tls_conn *c, int fd);
+int tls_conn_fd_remove(struct tls_conn *c, int fd);
+
+/* After the last fd was removed and the session ended: the engine lets
+ * go of the socket (it is about to be closed; its number may be reused),
+ * and any later call fails (TLS_FAIL_GONE). */
+void tls_conn_detach_fd(struct tls_conn *c);
+
+/* The program fds of the session (at most max of them); returns how many. */
+int tls_conn_fds(struct tls_conn *c, int *out, int max);
+/* The session now belongs to process pid (the pump, or the survivor of
+ * daemon()). */
+void tls_conn_set_owner(struct tls_conn *c, pid_t pid);
+pid_t tls_conn_owner(struct tls_conn *c);
+/* Hold the connection across a hand-over to a pump (no thread of the
+ * program may use it meanwhile); the pump re-initialises its copy.
+ * false: this thread holds it already (nothing taken). */
+bool tls_conn_hold(struct tls_conn *c);
+bool tls_conn_hold_timed(struct tls_conn *c, int ms);
+void tls_conn_release(struct tls_conn *c);
+void tls_conn_reinit_after_fork(struct tls_conn *c);
+/* fork prepare (under the registry lock): hold c once, however many fds
+ * name it.  false: already held. */
+bool tls_conn_fork_hold(struct tls_conn *c);
+void tls_conn_fork_release(struct tls_conn *c);
+/* Under tls_conn_hold: the session moved to a pump; every later call
+ * fails with TLS_FAIL_MOVED, and the shim then looks the fd up again. */
+void tls_conn_moved_locked(struct tls_conn *c);
+bool tls_conn_moved(const struct tls_conn *c);
+
+#endif
