@@ -27,6 +27,7 @@
 #include <openssl/x509v3.h>
 
 #include "core/conn.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/sys.h"
 
@@ -319,14 +320,6 @@ static int classify(struct tls_conn *c, unsigned long snap, bool reading)
 	return TLS_ERR;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- which process owns the session ------------------------------------ */
 
 pid_t tls_self_pid;
@@ -425,7 +418,7 @@ struct tls_conn *tls_conn_new(int fd, const struct tls_opts *opts, enum tls_role
 	 * accept: a client that connects and says nothing is timed out when
 	 * the program waits for it (poll, select, epoll) or uses it. */
 	if (role == TLS_ROLE_SERVER)
-		c->hs_deadline = now_ms() + opts->handshake_timeout_ms;
+		c->hs_deadline = clock_ms() + opts->handshake_timeout_ms;
 	snprintf(c->peer, sizeof c->peer, "%s", peer_desc ? peer_desc : "?");
 	snprintf(c->name, sizeof c->name, "%s", peer_name ? peer_name : "");
 	if (!(c->fds = malloc(2 * sizeof *c->fds))) {
@@ -604,7 +597,7 @@ static int handshake_locked(struct tls_conn *c)
 	if (c->state == ST_FAILED)
 		return TLS_ERR;
 	if (c->state == ST_NEW && !c->hs_deadline)
-		c->hs_deadline = now_ms() + c->o.handshake_timeout_ms;
+		c->hs_deadline = clock_ms() + c->o.handshake_timeout_ms;
 	c->state = ST_HANDSHAKE;
 	r = flush_locked(c);
 	if (r)
@@ -658,6 +651,15 @@ void tls_conn_fail(struct tls_conn *c, enum tls_fail why, const char *msg)
 		snprintf(c->err, sizeof c->err, "%s", msg);
 	}
 	LEAVE(c);
+}
+
+void tls_conn_timed_out(struct tls_conn *c)
+{
+	char msg[96];
+
+	snprintf(msg, sizeof msg, "handshake timeout: no complete handshake within %d ms",
+		 c->o.handshake_timeout_ms);
+	tls_conn_fail(c, TLS_FAIL_TIMEOUT, msg);
 }
 
 /* ---- data -------------------------------------------------------------- */

@@ -76,8 +76,10 @@ bool tls_conn_reentered(struct tls_conn *c);
 int tls_conn_handshake(struct tls_conn *c);
 bool tls_conn_handshake_done(const struct tls_conn *c);
 bool tls_conn_handshake_started(const struct tls_conn *c);
-/* Mark the handshake failed from outside (timeout). */
+/* Mark the connection failed from outside. */
 void tls_conn_fail(struct tls_conn *c, enum tls_fail why, const char *msg);
+/* The handshake did not finish within handshake_timeout_ms. */
+void tls_conn_timed_out(struct tls_conn *c);
 
 /* Read plaintext: >0, 0 at the peer's close_notify (or, with
  * allow_truncation, at a bare FIN), TLS_WANT_*, TLS_ERR.  As much as is

@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "shim/shim.h"
 
+/* The new fd, or a negative errno. */
 static int shim_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags, bool four)
 {
 	shim_ensure_init();
@@ -14,17 +15,15 @@ static int shim_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags
 		int nfd = four ? REAL(accept4)(fd, addr, alen, flags) : REAL(accept)(fd, addr, alen);
 		struct shim_verdict v;
 		struct tls_conn *c;
-		int saved = errno;
 
 		if (nfd < 0)
-			return nfd;
+			return -errno;
 		shim_epoll_fds_closed(nfd, nfd);
 		if (!shim_resolve_accepted(nfd, &v) || v.rule->action == POLICY_PLAIN) {
 			if (v.rule)
 				log_info("%s rule \"%s\": plain TCP by policy (action = \"plain\")", v.desc,
 					 v.rule->name);
 			conntab_set(nfd, CT_PLAIN);
-			errno = saved;
 			return nfd;
 		}
 		if (v.rule->action == POLICY_DENY) {
@@ -40,25 +39,23 @@ static int shim_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags
 			tls_conn_unref(c);
 			conntab_set(nfd, CT_UNSEEN);
 			REAL(close)(nfd);
-			errno = ECONNABORTED;
-			return -1;
+			return -ECONNABORTED;
 		}
 		log_debug("%s rule \"%s\": accepted, TLS handshake on first use", v.desc, v.rule->name);
 		if (nfd <= 2 && (c = conntab_get(nfd))) {
 			shim_tls_placed(nfd, c);
 			tls_conn_unref(c);
 		}
-		errno = saved;
 		return nfd;
 	}
 }
 
 SHIM_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *alen)
 {
-	return shim_accept(fd, addr, alen, 0, false);
+	SHIM_RET_KEEP(shim_accept(fd, addr, alen, 0, false));
 }
 
 SHIM_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
-	return shim_accept(fd, addr, alen, flags, true);
+	SHIM_RET_KEEP(shim_accept(fd, addr, alen, flags, true));
 }

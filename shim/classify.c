@@ -322,32 +322,21 @@ int shim_route_slow(int fd, uintptr_t v, struct tls_conn **cp)
 			v = shim_classify(fd, false);
 			if (v == CT_UNSEEN)      /* cannot happen; never loop on it */
 				v = CT_REFUSED;
-			if ((size_t)fd >= conntab_size) {
-				if (v == CT_PLAIN)
-					return ROUTE_PASS;
-				errno = ECONNRESET;
-				return ROUTE_ERR;
-			}
+			if ((size_t)fd >= conntab_size)
+				return v == CT_PLAIN ? ROUTE_PASS : -ECONNRESET;
 			continue;
 		}
-		if (v == CT_OWN || conntab_is_closing(v)) {
-			errno = EBADF;
-			return ROUTE_ERR;
-		}
-		if (v == CT_REFUSED) {
-			errno = ECONNRESET;
-			return ROUTE_ERR;
-		}
+		if (v == CT_OWN || conntab_is_closing(v))
+			return -EBADF;
+		if (v == CT_REFUSED)
+			return -ECONNRESET;
 		if ((*cp = conntab_get(fd)))
 			return ROUTE_TLS;
 		v = conntab_load(fd);
 		if ((size_t)fd >= conntab_size) {
 			/* Beyond the table: nothing is recorded; classified per call. */
 			v = shim_classify(fd, false);
-			if (v == CT_PLAIN)
-				return ROUTE_PASS;
-			errno = ECONNRESET;
-			return ROUTE_ERR;
+			return v == CT_PLAIN ? ROUTE_PASS : -ECONNRESET;
 		}
 	}
 }

@@ -48,7 +48,8 @@ static int tcp_state(int fd)
 /* connect() on a socket that already has a session: the kernel answers
  * (EALREADY while connecting, EISCONN once connected) and the session
  * stays, whatever address this call names.  Only a socket whose earlier
- * connect failed (TCP_CLOSE) may connect again, afresh. */
+ * connect failed (TCP_CLOSE) may connect again, afresh (*afresh).
+ * 0 or a negative errno. */
 static int again(int fd, struct tls_conn *c, const struct sockaddr *sa, socklen_t len, bool *afresh)
 {
 	*afresh = false;
@@ -57,15 +58,18 @@ static int again(int fd, struct tls_conn *c, const struct sockaddr *sa, socklen_
 		 * dies with it; a later connect() is matched afresh. */
 		tls_conn_fail(c, TLS_FAIL_SYSCALL, "the program dissolved the connection"
 			      " (connect with AF_UNSPEC)");
-		return REAL(connect)(fd, sa, len);
+		tls_conn_unref(conntab_detach(fd));
+		conntab_set(fd, CT_PLAIN);
+		return REAL(connect)(fd, sa, len) < 0 ? -errno : 0;
 	}
 	if (!tls_conn_handshake_started(c) && !tls_conn_failed(c) && tcp_state(fd) == TCP_CLOSE) {
 		*afresh = true;
 		return 0;
 	}
-	return REAL(connect)(fd, sa, len);
+	return REAL(connect)(fd, sa, len) < 0 ? -errno : 0;
 }
 
+/* 0 or a negative errno. */
 static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	struct shim_verdict v;
@@ -75,51 +79,37 @@ static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	int r;
 
 	shim_ensure_init();
-	switch (shim_route(fd, &c)) {
-	case ROUTE_ERR:
-		return -1;
-	case ROUTE_PASS:
-		if (conntab_load(fd) == CT_PUMPED)   /* connected: the kernel says so */
-			return REAL(connect)(fd, sa, len);
-		break;
-	case ROUTE_TLS:
+	r = shim_route(fd, &c);
+	if (r < 0)
+		return r;
+	if (r == ROUTE_PASS && conntab_load(fd) == CT_PUMPED)   /* connected: the kernel says so */
+		return REAL(connect)(fd, sa, len) < 0 ? -errno : 0;
+	if (r == ROUTE_TLS) {
 		r = again(fd, c, sa, len, &afresh);
-		if (!afresh) {
-			int saved = errno;
-			if (sa && len >= sizeof(sa_family_t) && sa->sa_family == AF_UNSPEC) {
-				tls_conn_unref(conntab_detach(fd));
-				conntab_set(fd, CT_PLAIN);
-			}
-			tls_conn_unref(c);
-			errno = saved;
-			return r;
-		}
 		tls_conn_unref(c);
+		if (!afresh)
+			return r;
 		tls_conn_unref(conntab_detach(fd));
 		conntab_set(fd, CT_PLAIN);
-		break;
 	}
 	if (!shim_resolve_connect(fd, sa, len, &v))
-		return REAL(connect)(fd, sa, len);
+		return REAL(connect)(fd, sa, len) < 0 ? -errno : 0;
 	len = shim_norm_addr(sa, len, &ss);
 	sa = (const struct sockaddr *)&ss;
 	switch (v.rule->action) {
 	case POLICY_DENY:
 		log_warn("%s rule \"%s\": connection refused by policy (action = \"deny\")",
 			 v.desc, v.rule->name);
-		errno = ECONNREFUSED;
-		return -1;
+		return -ECONNREFUSED;
 	case POLICY_PLAIN:
 		log_info("%s rule \"%s\": plain TCP by policy (action = \"plain\")", v.desc, v.rule->name);
-		return REAL(connect)(fd, sa, len);
+		return REAL(connect)(fd, sa, len) < 0 ? -errno : 0;
 	case POLICY_TLS:
 		break;
 	}
 	c = shim_conn_new(fd, &v);
-	if (!c) {
-		errno = ENOMEM;
-		return -1;
-	}
+	if (!c)
+		return -ENOMEM;
 	/* In the table before the first byte can move: from here on no
 	 * thread of the program can write plaintext to this socket. */
 	tls_conn_ref(c);
@@ -127,26 +117,23 @@ static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 		tls_conn_unref(c);
 		tls_conn_unref(c);
 		log_error("%s rule \"%s\": fd %d beyond the connection table", v.desc, v.rule->name, fd);
-		errno = EMFILE;
-		return -1;
+		return -EMFILE;
 	}
 	nb = shim_is_nonblocking(fd);
-	r = REAL(connect)(fd, sa, len);
-	if (r < 0) {
-		int saved = errno;
+	if (REAL(connect)(fd, sa, len) < 0) {
+		r = -errno;
 		/* Still connecting: the handshake runs on first use.  Otherwise a
 		 * plain failure, with its plain errno.  (EALREADY or EISCONN
 		 * here: the socket was connecting or connected elsewhere before
 		 * this call, by a connect no rule named; it stays that.) */
-		if (!still_connecting(saved)) {
+		if (!still_connecting(-r)) {
 			tls_conn_unref(conntab_detach(fd));
 			conntab_set(fd, CT_PLAIN);
 		} else if (fd <= 2) {
 			shim_tls_placed(fd, c);
 		}
 		tls_conn_unref(c);
-		errno = saved;
-		return -1;
+		return r;
 	}
 	if (nb) {
 		/* The handshake runs on first use (see docs/design.md). */
@@ -157,23 +144,20 @@ static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	r = shim_tls_handshake(c, false);
 	if (r == 0)
 		shim_tls_placed(fd, c);
+	else if (r != -EINTR || tls_conn_failed(c))
+		r = -ECONNREFUSED;      /* the connection stays in the table, failed */
 	tls_conn_unref(c);
-	if (r < 0) {
-		/* The connection stays in the table, failed: any later I/O fails. */
-		errno = ECONNREFUSED;
-		return -1;
-	}
-	return 0;
+	return r;
 }
 
 SHIM_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
-	return shim_connect(fd, sa, len);
+	SHIM_RET_KEEP(shim_connect(fd, sa, len));
 }
 
 SHIM_EXPORT int __connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
-	return shim_connect(fd, sa, len);
+	return connect(fd, sa, len);
 }
 
 /* A pumped fd names the pump's loopback channel; the program asks about
@@ -186,11 +170,9 @@ static int pumped_addr(int fd, bool peer, struct sockaddr *sa, socklen_t *len)
 	socklen_t l = peer ? pi->plen : pi->llen;
 
 	if (!l)
-		return -2;      /* not known: let the kernel answer */
-	if (!sa || !len) {
-		errno = EFAULT;
-		return -1;
-	}
+		return 1;       /* not known: let the kernel answer */
+	if (!sa || !len)
+		return -EFAULT;
 	memcpy(sa, ss, *len < l ? *len : l);
 	*len = l;
 	return 0;
@@ -200,8 +182,8 @@ SHIM_EXPORT int getpeername(int fd, struct sockaddr *sa, socklen_t *len)
 {
 	if (conntab_load(fd) == CT_PUMPED) {
 		int r = pumped_addr(fd, true, sa, len);
-		if (r != -2)
-			return r;
+		if (r <= 0)
+			SHIM_RET(r);
 	}
 	return REAL(getpeername)(fd, sa, len);
 }
@@ -210,8 +192,24 @@ SHIM_EXPORT int getsockname(int fd, struct sockaddr *sa, socklen_t *len)
 {
 	if (conntab_load(fd) == CT_PUMPED) {
 		int r = pumped_addr(fd, false, sa, len);
-		if (r != -2)
-			return r;
+		if (r <= 0)
+			SHIM_RET(r);
 	}
 	return REAL(getsockname)(fd, sa, len);
+}
+
+/* After a non-blocking connect, a program asks SO_ERROR whether it worked:
+ * a failed TLS handshake is a refused connection. */
+SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len)
+{
+	struct tls_conn *c;
+	int r = REAL(getsockopt)(fd, level, opt, val, len);
+
+	if (r == 0 && level == SOL_SOCKET && opt == SO_ERROR && val && len &&
+	    *len >= sizeof(int) && *(int *)val == 0 && (c = conntab_get(fd))) {
+		if (shim_tls_refused(c))
+			*(int *)val = ECONNREFUSED;
+		tls_conn_unref(c);
+	}
+	return r;
 }

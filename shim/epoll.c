@@ -28,18 +28,16 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 
+#include "core/clock.h"
 #include "core/log.h"
+#include "shim/ready.h"
 #include "shim/shim.h"
 
-#define PROG_FLAGS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET)
-
 struct ep_entry {
-	bool present, tls, disabled;
-	uint32_t events;          /* as the program asked */
+	bool present, tls;
+	struct ready_ep r;        /* the program's events and their state (ready.h) */
 	epoll_data_t data;        /* the program's */
 	uint32_t kev;             /* what the kernel has now */
-	unsigned long seen_gen;   /* EPOLLET: rx generation last reported */
-	bool fail_seen;           /* EPOLLET: the failure was reported */
 };
 
 struct ep_set {
@@ -177,10 +175,10 @@ void shim_epoll_fd_moving(int fd, bool before)
 				(void)REAL(epoll_ctl)(live[i], EPOLL_CTL_DEL, fd, NULL);
 			} else {
 				struct epoll_event kev = {
-					.events = e->disabled ? 0 : e->events,
+					.events = e->r.disabled ? 0 : e->r.events,
 					.data.u64 = (uint64_t)fd };
 				e->tls = false;
-				e->disabled = false;
+				e->r.disabled = false;
 				tls_list_del(s, fd);
 				if (REAL(epoll_ctl)(live[i], EPOLL_CTL_ADD, fd, &kev) == 0)
 					e->kev = kev.events;
@@ -241,23 +239,8 @@ static void tls_list_del(struct ep_set *s, int fd)
 /* The kernel mask a TLS fd needs now (see the header comment). */
 static uint32_t tls_kernel_mask(struct ep_entry *e, struct tls_conn *c)
 {
-	uint32_t m = 0;
-	short need;
-
-	if (e->disabled)
-		return 0;
-	if (tls_conn_failed(c))
-		return e->events & (EPOLLIN | EPOLLOUT | EPOLLET);
-	if (tls_conn_handshake_done(c))
-		m = e->events & PROG_FLAGS;
-	else
-		m = e->events & EPOLLET;
-	need = tls_conn_kernel_events(c);
-	if (need & POLLIN)
-		m |= EPOLLIN;
-	if (need & POLLOUT)
-		m |= EPOLLOUT;
-	return m;
+	return ready_ep_kernel_mask(&e->r, tls_conn_failed(c), tls_conn_handshake_done(c),
+				    tls_conn_kernel_events(c));
 }
 
 /* Bring the kernel's registration of a TLS fd in line; under s->lock. */
@@ -273,6 +256,7 @@ static void sync_kernel(int epfd, struct ep_set *s, int fd, struct ep_entry *e, 
 	(void)s;
 }
 
+/* 0 or a negative errno. */
 static int shim_epoll_ctl(struct ep_set *s, int epfd, int op, int fd, struct epoll_event *ev)
 {
 	struct ep_entry *e;
@@ -288,16 +272,14 @@ static int shim_epoll_ctl(struct ep_set *s, int epfd, int op, int fd, struct epo
 	if (!e) {
 		pthread_mutex_unlock(&s->lock);
 		tls_conn_unref(c);
-		if (op == EPOLL_CTL_ADD) {
-			errno = ENOMEM;
-			return -1;
-		}
+		if (op == EPOLL_CTL_ADD)
+			return -ENOMEM;
 		/* Never registered through us: let the kernel answer. */
-		return epoll_ctl_real(epfd, op, fd, ev);
+		return epoll_ctl_real(epfd, op, fd, ev) < 0 ? -errno : 0;
 	}
 	if (op == EPOLL_CTL_DEL) {
-		r = epoll_ctl_real(epfd, op, fd, ev);
-		if (r == 0 || errno == EBADF || errno == ENOENT) {
+		r = epoll_ctl_real(epfd, op, fd, ev) < 0 ? -errno : 0;
+		if (r == 0 || r == -EBADF || r == -ENOENT) {
 			memset(e, 0, sizeof *e);
 			tls_list_del(s, fd);
 		}
@@ -307,16 +289,15 @@ static int shim_epoll_ctl(struct ep_set *s, int epfd, int op, int fd, struct epo
 	if (!ev) {
 		pthread_mutex_unlock(&s->lock);
 		tls_conn_unref(c);
-		errno = EFAULT;
-		return -1;
+		return -EFAULT;
 	}
 	{
-		struct ep_entry ne = { .present = true, .tls = c != NULL, .events = ev->events,
+		struct ep_entry ne = { .present = true, .tls = c != NULL, .r.events = ev->events,
 				       .data = ev->data };
 		kev.data.u64 = (uint64_t)fd;
 		kev.events = c ? tls_kernel_mask(&ne, c) | (ev->events & (EPOLLEXCLUSIVE | EPOLLWAKEUP))
 			       : ev->events;
-		r = epoll_ctl_real(epfd, op, fd, &kev);
+		r = epoll_ctl_real(epfd, op, fd, &kev) < 0 ? -errno : 0;
 		if (r == 0) {
 			ne.kev = kev.events & ~(uint32_t)(EPOLLEXCLUSIVE | EPOLLWAKEUP);
 			*e = ne;
@@ -347,60 +328,33 @@ static int emit(struct epoll_event *out, int n, int max, int fd, uint32_t ev, ep
 	return n + 1;
 }
 
-static uint32_t to_epoll(short pe, uint32_t want, uint32_t kr)
-{
-	uint32_t r = 0;
-
-	if (pe & POLLIN) r |= EPOLLIN;
-	if (pe & POLLOUT) r |= EPOLLOUT;
-	if (pe & POLLPRI) r |= EPOLLPRI;
-	if (pe & POLLERR) r |= EPOLLERR;
-	if (pe & POLLHUP) r |= EPOLLHUP;
-	if ((kr & EPOLLRDHUP) && (want & EPOLLRDHUP))
-		r |= EPOLLRDHUP;
-	return r;
-}
-
-static short to_poll(uint32_t e)
-{
-	return (short)(((e & EPOLLIN) ? POLLIN : 0) | ((e & EPOLLOUT) ? POLLOUT : 0) |
-		       ((e & EPOLLPRI) ? POLLPRI : 0) | ((e & EPOLLERR) ? POLLERR : 0) |
-		       ((e & EPOLLHUP) ? POLLHUP : 0));
-}
-
 /* One TLS fd: what the program sees, from kernel events kr (0: none). */
 static uint32_t tls_events(int epfd, struct ep_set *s, int fd, struct ep_entry *e,
 			   struct tls_conn *c, uint32_t kr)
 {
 	uint32_t got;
-	short want = to_poll(e->events);
+	short want = ready_to_poll(e->r.events);
 
-	if (e->disabled)
+	if (e->r.disabled)
 		return 0;
-	got = to_epoll(shim_tls_revents(c, want, to_poll(kr)), e->events, kr);
-	got &= e->events | EPOLLERR | EPOLLHUP;
-	if (got && (e->events & EPOLLONESHOT))
-		e->disabled = true;
-	if (got & EPOLLIN)
-		e->seen_gen = tls_conn_rx_generation(c);
-	if (got && tls_conn_failed(c))
-		e->fail_seen = true;
+	got = ready_to_epoll(shim_tls_revents(c, want, ready_to_poll(kr)), e->r.events, kr);
+	got &= e->r.events | EPOLLERR | EPOLLHUP;
+	ready_ep_reported(&e->r, got, tls_conn_failed(c), tls_conn_rx_generation(c));
 	sync_kernel(epfd, s, fd, e, c);
 	return got;
 }
 
+/* The count of events, or a negative errno. */
 static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, int max,
 			   int64_t timeout_ns, const sigset_t *mask)
 {
 	struct epoll_event kbuf[256];
 	int slots[256];
-	int64_t deadline = timeout_ns < 0 ? -1 : shim_now_ns() + timeout_ns;
+	int64_t deadline = timeout_ns < 0 ? -1 : clock_ns() + timeout_ns;
 	int n;
 
-	if (max <= 0) {
-		errno = EINVAL;
-		return -1;
-	}
+	if (max <= 0)
+		return -EINVAL;
 	if (max > 256)
 		max = 256;
 	for (;;) {
@@ -426,11 +380,11 @@ static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, 
 			wake = shim_deadline_ns(c, wake);
 			/* Buffered plaintext: level-triggered, always; edge-triggered,
 			 * once per arrival of new bytes, as a kernel edge. */
-			if (!e->disabled && ((tls_conn_failed(c) && !((e->events & EPOLLET) && e->fail_seen)) ||
-			    (tls_conn_handshake_done(c) && (e->events & EPOLLIN) &&
-			     (!(e->events & EPOLLET) || e->seen_gen != tls_conn_rx_generation(c)) &&
+			if (ready_ep_may_report_failure(&e->r, tls_conn_failed(c)) ||
+			    (ready_ep_may_report_data(&e->r, tls_conn_handshake_done(c),
+						      tls_conn_rx_generation(c)) &&
 			     tls_conn_buffered(c) && tls_conn_poll_read(c)) ||
-			    shim_tls_check_timeout(c))) {
+			    (!e->r.disabled && shim_tls_check_timeout(c))) {
 				uint32_t ev = tls_events(epfd, s, fd, e, c, 0);
 				if (ev)
 					n = emit(out, n, max, fd, ev, e->data, slots, n);
@@ -443,11 +397,8 @@ static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, 
 
 		tsp = shim_wait_timeout(n > 0, wake, &ts);
 		k = n < max ? epoll_pwait2_real(epfd, kbuf, max - n, tsp, mask) : 0;
-		if (k < 0) {
-			if (n)
-				return n;
-			return -1;
-		}
+		if (k < 0)
+			return n ? n : -errno;
 		pthread_mutex_lock(&s->lock);
 		for (int i = 0; i < k; i++) {
 			int fd = (int)kbuf[i].data.u64;
@@ -472,7 +423,7 @@ static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, 
 			tls_conn_unref(c);
 		}
 		pthread_mutex_unlock(&s->lock);
-		if (n || (deadline >= 0 && shim_now_ns() >= deadline) || timeout_ns == 0)
+		if (n || (deadline >= 0 && clock_ns() >= deadline) || timeout_ns == 0)
 			return n;
 	}
 }
@@ -522,7 +473,7 @@ SHIM_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 
 	if (!s)
 		return REAL(epoll_ctl)(epfd, op, fd, ev);
-	return shim_epoll_ctl(s, epfd, op, fd, ev);
+	SHIM_RET_KEEP(shim_epoll_ctl(s, epfd, op, fd, ev));
 }
 
 SHIM_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
@@ -531,7 +482,8 @@ SHIM_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeou
 
 	if (!s)
 		return REAL(epoll_wait)(epfd, ev, max, timeout);
-	return shim_epoll_wait(s, epfd, ev, max, timeout < 0 ? -1 : (int64_t)timeout * 1000000, NULL);
+	SHIM_RET_KEEP(shim_epoll_wait(s, epfd, ev, max, timeout < 0 ? -1 : (int64_t)timeout * 1000000,
+				      NULL));
 }
 
 SHIM_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout,
@@ -541,7 +493,8 @@ SHIM_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeo
 
 	if (!s)
 		return REAL(epoll_pwait)(epfd, ev, max, timeout, mask);
-	return shim_epoll_wait(s, epfd, ev, max, timeout < 0 ? -1 : (int64_t)timeout * 1000000, mask);
+	SHIM_RET_KEEP(shim_epoll_wait(s, epfd, ev, max, timeout < 0 ? -1 : (int64_t)timeout * 1000000,
+				      mask));
 }
 
 SHIM_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *ts,
@@ -551,8 +504,8 @@ SHIM_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const st
 
 	if (!s)
 		return REAL(epoll_pwait2)(epfd, ev, max, ts, mask);
-	return shim_epoll_wait(s, epfd, ev, max,
-			       ts ? (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec : -1, mask);
+	SHIM_RET_KEEP(shim_epoll_wait(s, epfd, ev, max,
+				      ts ? (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec : -1, mask));
 }
 
 /* fork(): the table lock, then every instance's, in the global order

@@ -33,50 +33,65 @@
 static int fresh(int fd)
 {
 	if (fd >= 0) {
-		int saved = errno;
 		shim_epoll_fds_closed(fd, fd);
 		conntab_set(fd, CT_PLAIN);
-		errno = saved;
 	}
 	return fd;
 }
 
+/* A wrapper handing out new numbers: libc's answer and errno as libc
+ * left them (fresh() only records the number). */
+#define FRESH(expr) do {                          \
+		int keep_ = errno;                 \
+		int fd_ = (expr);                  \
+		if (fd_ >= 0) {                    \
+			fresh(fd_);                \
+			errno = keep_;             \
+		}                                  \
+		return fd_;                        \
+	} while (0)
+
 SHIM_EXPORT int socket(int domain, int type, int proto)
 {
 	/* Not connected yet: connect() (or accept() on it) decides. */
-	return fresh(REAL(socket)(domain, type, proto));
+	FRESH(REAL(socket)(domain, type, proto));
 }
 
 /* ---- close --------------------------------------------------------------- */
 
-/* A number the program closes is unknown again once closed. */
+/* A number the program closes is unknown again once closed.  0 or a
+ * negative errno. */
 static int close_plain(int fd, uintptr_t v)
 {
-	int r = REAL(close)(fd);
+	int r = REAL(close)(fd) < 0 ? -errno : 0;
 
-	if (v != CT_UNSEEN) {
-		int saved = errno;
+	if (v != CT_UNSEEN)
 		(void)conntab_cas(fd, v, CT_UNSEEN);
-		errno = saved;
-	}
 	return r;
+}
+
+static int shim_close(int fd)
+{
+	for (;;) {
+		uintptr_t v = conntab_load(fd);
+		int r;
+
+		/* Ours (never the program's to close), or a close of this very fd
+		 * already running in another thread. */
+		if (v == CT_OWN || conntab_is_closing(v))
+			return -EBADF;
+		shim_epoll_forget(fd);
+		shim_epoll_fds_closed(fd, fd);
+		if (!conntab_is_tls(v))
+			return close_plain(fd, v);
+		if ((r = shim_tls_close(fd)) != -EAGAIN)
+			return r;
+	}
 }
 
 SHIM_EXPORT int close(int fd)
 {
-	uintptr_t v = conntab_load(fd);
-
-	if (v == CT_OWN || conntab_is_closing(v)) {
-		/* Ours (never the program's to close), or a close of this very
-		 * fd already running in another thread. */
-		errno = EBADF;
-		return -1;
-	}
-	shim_epoll_forget(fd);
-	shim_epoll_fds_closed(fd, fd);
-	if (conntab_is_tls(v))
-		return shim_tls_close(fd);
-	return close_plain(fd, v);
+	SHIM_RET_KEEP(shim_close(fd));
 }
 
 SHIM_EXPORT int __close(int fd)
@@ -127,16 +142,15 @@ static void forget_range(unsigned int first, unsigned int last)
 	}
 }
 
+/* 0 or a negative errno. */
 static int shim_close_range(unsigned int first, unsigned int last, int flags)
 {
-	int saved = errno, r;
+	int r;
 	int hi = last > 0x7fffffff ? 0x7fffffff : (int)last;
 	struct range_close rc;
 
-	if (first > last) {
-		errno = EINVAL;
-		return -1;
-	}
+	if (first > last)
+		return -EINVAL;
 	/* With CLOSE_RANGE_CLOEXEC nothing closes now: exec will, and the
 	 * image that ran us is gone by then (exec hands sessions over first). */
 	if (flags & CLOSE_RANGE_CLOEXEC)
@@ -150,21 +164,19 @@ static int shim_close_range(unsigned int first, unsigned int last, int flags)
 		for (int i = 0; i < rc.n; i++)
 			shim_tls_close_end(rc.fds[i], rc.conns[i]);
 	} while (rc.more && r == 0);
-	if (r == 0) {
+	if (r == 0)
 		forget_range(first, last);
-		errno = saved;
-	}
 	return r;
 }
 
 SHIM_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 {
-	return shim_close_range(first, last, flags);
+	SHIM_RET_KEEP(shim_close_range(first, last, flags));
 }
 
 SHIM_EXPORT void closefrom(int low)
 {
-	int saved = errno;
+	int keep = errno;
 
 	if (low < 0)
 		low = 0;
@@ -173,20 +185,23 @@ SHIM_EXPORT void closefrom(int low)
 		size_t h = conntab_high();
 		for (size_t fd = (size_t)low; fd < h; fd++)
 			if (conntab_load((int)fd) != CT_OWN)
-				(void)close((int)fd);
+				(void)shim_close((int)fd);
 	}
-	errno = saved;
+	errno = keep;           /* closefrom() reports nothing */
 }
 
 /* ---- duplicates ------------------------------------------------------ */
 
-/* newfd is now a copy of oldfd, whose word was v (classified: never
- * UNSEEN for a socket of interest): share what oldfd is. */
+/* newfd (the C library's answer: -1 and errno on failure) is now a copy
+ * of oldfd, whose word was v (classified: never UNSEEN for a socket of
+ * interest): share what oldfd is.  newfd or a negative errno. */
 static int share(int oldfd, int newfd, uintptr_t v)
 {
 	struct tls_conn *c;
 
-	if (newfd < 0 || oldfd == newfd)
+	if (newfd < 0)
+		return -errno;
+	if (oldfd == newfd)
 		return newfd;
 	shim_epoll_fds_closed(newfd, newfd);
 	if (v == CT_PUMPED) {
@@ -205,8 +220,7 @@ static int share(int oldfd, int newfd, uintptr_t v)
 		tls_conn_fd_remove(c, newfd);
 		tls_conn_unref(c);
 		REAL(close)(newfd);
-		errno = EMFILE;
-		return -1;
+		return -EMFILE;
 	}
 	/* The table holds the reference now.  On 0, 1 or 2, stdio reaches it. */
 	c = conntab_get(newfd);
@@ -219,18 +233,19 @@ static int share(int oldfd, int newfd, uintptr_t v)
 
 /* The word of an fd about to be duplicated, classified first: two
  * classifications of one socket under two numbers would make two
- * sessions of it.  -1 with errno for a number that cannot be used. */
+ * sessions of it.  0, or a negative errno for a number that cannot be
+ * used (then newfd stays untouched, as with a bad oldfd). */
 static int dup_source(int fd, uintptr_t *v)
 {
 	struct tls_conn *c;
+	int r = shim_route(fd, &c);
 
-	switch (shim_route(fd, &c)) {
-	case ROUTE_ERR:
-		return -1;
-	case ROUTE_TLS:
+	if (r < 0)
+		return r;
+	if (r == ROUTE_TLS)
 		tls_conn_unref(c);
-		break;
-	}
+	if (REAL(fcntl)(fd, F_GETFD) < 0)
+		return -errno;          /* EBADF */
 	*v = conntab_load(fd);
 	return 0;
 }
@@ -257,27 +272,38 @@ static void drop_target(int oldfd, int newfd)
 	}
 }
 
-SHIM_EXPORT int dup(int fd)
+static int shim_dup(int fd)
 {
 	uintptr_t v;
+	int r = dup_source(fd, &v);
 
-	if (dup_source(fd, &v) < 0)
-		return -1;
-	return share(fd, REAL(dup)(fd), v);
+	return r < 0 ? r : share(fd, REAL(dup)(fd), v);
+}
+
+SHIM_EXPORT int dup(int fd)
+{
+	SHIM_RET_KEEP(shim_dup(fd));
+}
+
+/* dup2 and dup3 (flags >= 0; oldfd == newfd is then EINVAL). */
+static int shim_dup23(int oldfd, int newfd, int flags)
+{
+	uintptr_t v;
+	int r;
+
+	if (flags >= 0 && oldfd == newfd)
+		return -EINVAL;
+	if ((r = dup_source(oldfd, &v)) < 0)
+		return r;
+	drop_target(oldfd, newfd);
+	if (newfd == 2)
+		log_stderr_replaced();
+	return share(oldfd, flags >= 0 ? REAL(dup3)(oldfd, newfd, flags) : REAL(dup2)(oldfd, newfd), v);
 }
 
 SHIM_EXPORT int dup2(int oldfd, int newfd)
 {
-	int saved = errno;
-	uintptr_t v;
-
-	if (dup_source(oldfd, &v) < 0 || REAL(fcntl)(oldfd, F_GETFD) < 0)
-		return -1;              /* EBADF, and newfd untouched */
-	drop_target(oldfd, newfd);
-	errno = saved;
-	if (newfd == 2)
-		log_stderr_replaced();
-	return share(oldfd, REAL(dup2)(oldfd, newfd), v);
+	SHIM_RET_KEEP(shim_dup23(oldfd, newfd, -1));
 }
 
 SHIM_EXPORT int __dup2(int oldfd, int newfd)
@@ -287,20 +313,7 @@ SHIM_EXPORT int __dup2(int oldfd, int newfd)
 
 SHIM_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
-	int saved = errno;
-	uintptr_t v;
-
-	if (oldfd == newfd) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (dup_source(oldfd, &v) < 0 || REAL(fcntl)(oldfd, F_GETFD) < 0)
-		return -1;
-	drop_target(oldfd, newfd);
-	errno = saved;
-	if (newfd == 2)
-		log_stderr_replaced();
-	return share(oldfd, REAL(dup3)(oldfd, newfd, flags), v);
+	SHIM_RET_KEEP(shim_dup23(oldfd, newfd, flags));
 }
 
 /* fcntl's third argument is an int or a pointer; on the ABIs glibc
@@ -311,17 +324,16 @@ static int shim_fcntl(int (*real_fn)(int, int, ...), int fd, int cmd, void *arg)
 	struct tls_conn *c;
 	int r;
 
-	if (v == CT_OWN || conntab_is_closing(v)) {
-		errno = EBADF;
-		return -1;
-	}
+	if (v == CT_OWN || conntab_is_closing(v))
+		return -EBADF;
 	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) {
-		if (dup_source(fd, &v) < 0)
-			return -1;
+		if ((r = dup_source(fd, &v)) < 0)
+			return r;
 		return share(fd, real_fn(fd, cmd, arg), v);
 	}
-	r = real_fn(fd, cmd, arg);
-	if (cmd == F_SETFL && r == 0 && conntab_is_tls(v) && (c = conntab_get(fd))) {
+	if ((r = real_fn(fd, cmd, arg)) < 0)
+		return -errno;
+	if (cmd == F_SETFL && conntab_is_tls(v) && (c = conntab_get(fd))) {
 		tls_conn_set_nonblock(c, ((long)arg & O_NONBLOCK) != 0);
 		tls_conn_unref(c);
 	}
@@ -336,7 +348,7 @@ SHIM_EXPORT int fcntl(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	return shim_fcntl(REAL(fcntl), fd, cmd, arg);
+	SHIM_RET_KEEP(shim_fcntl(REAL(fcntl), fd, cmd, arg));
 }
 
 SHIM_EXPORT int __fcntl(int fd, int cmd, ...)
@@ -347,7 +359,7 @@ SHIM_EXPORT int __fcntl(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	return shim_fcntl(REAL(fcntl), fd, cmd, arg);
+	SHIM_RET_KEEP(shim_fcntl(REAL(fcntl), fd, cmd, arg));
 }
 
 SHIM_EXPORT int fcntl64(int fd, int cmd, ...)
@@ -358,41 +370,42 @@ SHIM_EXPORT int fcntl64(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	return shim_fcntl(REAL(fcntl64), fd, cmd, arg);
+	SHIM_RET_KEEP(shim_fcntl(REAL(fcntl64), fd, cmd, arg));
 }
 
 /* stdio writes through the C library's internal write, which no preload
  * can see: a FILE on a TLS fd goes through a pump (pump.c), so the FILE
  * gets a plaintext socket and the wire stays TLS. */
-static int fdopen_tls(struct tls_conn *c)
+/* 0 once fd is ready for stdio (plain, or handed to a pump), else a
+ * negative errno. */
+static int fdopen_ready(int fd)
 {
-	int r = shim_pump(c);
+	for (;;) {
+		struct tls_conn *c;
+		int r = shim_route(fd, &c);
 
-	if (r < 0) {
-		log_error("%s rule \"%s\": fdopen(): cannot start a pump for stdio; refused",
-			  tls_conn_peer(c), tls_conn_label(c));
-		errno = EOPNOTSUPP;
+		if (r <= 0)
+			return r;
+		r = shim_pump(c);
+		if (r < 0)
+			log_error("%s rule \"%s\": fdopen(): cannot start a pump for stdio; refused",
+				  tls_conn_peer(c), tls_conn_label(c));
+		tls_conn_unref(c);      /* the fd is the pump's plaintext end now */
+		if (r < 0)
+			return -EOPNOTSUPP;
 	}
-	return r;
 }
 
 SHIM_EXPORT FILE *fdopen(int fd, const char *mode)
 {
-	for (;;) {
-		struct tls_conn *c;
+	int keep = errno, r = fdopen_ready(fd);
 
-		switch (shim_route(fd, &c)) {
-		case ROUTE_PASS:
-			return REAL(fdopen)(fd, mode);
-		case ROUTE_ERR:
-			return NULL;
-		}
-		if (fdopen_tls(c) < 0) {
-			tls_conn_unref(c);
-			return NULL;
-		}
-		tls_conn_unref(c);      /* the fd is the pump's plaintext end now */
+	if (r < 0) {
+		errno = -r;
+		return NULL;
 	}
+	errno = keep;
+	return REAL(fdopen)(fd, mode);
 }
 
 /* FIONREAD on a TLS fd counts plaintext the program can read now. */
@@ -402,13 +415,11 @@ static int tls_ioctl(struct tls_conn *c, int fd, unsigned long req, void *arg)
 		*(int *)arg = shim_tls_readable(c);
 		return 0;
 	}
-	if (req == FIONBIO) {
-		int r = REAL(ioctl)(fd, req, arg);
-		if (r == 0)
-			tls_conn_set_nonblock(c, *(int *)arg != 0);
-		return r;
-	}
-	return REAL(ioctl)(fd, req, arg);
+	if (REAL(ioctl)(fd, req, arg) < 0)
+		return -errno;
+	if (req == FIONBIO)
+		tls_conn_set_nonblock(c, *(int *)arg != 0);
+	return 0;
 }
 
 SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
@@ -420,11 +431,8 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
 	arg = va_arg(ap, void *);
 	va_end(ap);
 	if (!(req == FIONREAD || req == FIONBIO) || !arg) {
-		uintptr_t v = conntab_load(fd);
-		if (v == CT_OWN) {
-			errno = EBADF;
-			return -1;
-		}
+		if (conntab_load(fd) == CT_OWN)
+			SHIM_RET(-EBADF);
 		return REAL(ioctl)(fd, req, arg);
 	}
 	SHIM_DISPATCH(fd, REAL(ioctl)(fd, req, arg), tls_ioctl(c, fd, req, arg));
@@ -443,7 +451,7 @@ static mode_t mode_arg(int flags, va_list ap)
 		va_start(ap, flags);                    \
 		m = mode_arg(flags, ap);                \
 		va_end(ap);                             \
-		return fresh(REAL(name)(__VA_ARGS__, m)); \
+		FRESH(REAL(name)(__VA_ARGS__, m));       \
 	} while (0)
 
 SHIM_EXPORT int open(const char *path, int flags, ...)
@@ -478,104 +486,108 @@ SHIM_EXPORT int openat64(int dir, const char *path, int flags, ...)
 
 SHIM_EXPORT int __open_2(const char *path, int flags)
 {
-	return fresh(REAL(__open_2)(path, flags));
+	FRESH(REAL(__open_2)(path, flags));
 }
 
 SHIM_EXPORT int __open64_2(const char *path, int flags)
 {
-	return fresh(REAL(__open64_2)(path, flags));
+	FRESH(REAL(__open64_2)(path, flags));
 }
 
 SHIM_EXPORT int __openat_2(int dir, const char *path, int flags)
 {
-	return fresh(REAL(openat)(dir, path, flags));
+	FRESH(REAL(openat)(dir, path, flags));
 }
 
 SHIM_EXPORT int __openat64_2(int dir, const char *path, int flags)
 {
-	return fresh(REAL(openat64)(dir, path, flags));
+	FRESH(REAL(openat64)(dir, path, flags));
 }
 
 SHIM_EXPORT int creat(const char *path, mode_t mode)
 {
-	return fresh(REAL(open)(path, O_CREAT | O_WRONLY | O_TRUNC, mode));
+	FRESH(REAL(open)(path, O_CREAT | O_WRONLY | O_TRUNC, mode));
 }
 
 SHIM_EXPORT int creat64(const char *path, mode_t mode)
 {
-	return fresh(REAL(open64)(path, O_CREAT | O_WRONLY | O_TRUNC, mode));
+	FRESH(REAL(open64)(path, O_CREAT | O_WRONLY | O_TRUNC, mode));
 }
 
-static int fresh2(int r, int p[2])
-{
-	if (r == 0) {
-		fresh(p[0]);
-		fresh(p[1]);
-	}
-	return r;
-}
+/* Wrappers handing out two numbers (pipes, socket pairs). */
+#define FRESH2(expr, p) do {                      \
+		int keep_ = errno;                 \
+		int r_ = (expr);                   \
+		if (r_ == 0) {                     \
+			fresh((p)[0]);             \
+			fresh((p)[1]);             \
+			errno = keep_;             \
+		}                                  \
+		return r_;                         \
+	} while (0)
 
 SHIM_EXPORT int pipe(int p[2])
 {
-	return fresh2(REAL(pipe)(p), p);
+	FRESH2(REAL(pipe)(p), p);
 }
 
 SHIM_EXPORT int __pipe(int p[2])
 {
-	return fresh2(REAL(pipe)(p), p);
+	FRESH2(REAL(pipe)(p), p);
 }
 
 SHIM_EXPORT int pipe2(int p[2], int flags)
 {
-	return fresh2(REAL(pipe2)(p, flags), p);
+	FRESH2(REAL(pipe2)(p, flags), p);
 }
 
 SHIM_EXPORT int socketpair(int d, int t, int pr, int sv[2])
 {
-	return fresh2(REAL(socketpair)(d, t, pr, sv), sv);
+	FRESH2(REAL(socketpair)(d, t, pr, sv), sv);
 }
 
 SHIM_EXPORT int eventfd(unsigned int v, int flags)
 {
-	return fresh(REAL(eventfd)(v, flags));
+	FRESH(REAL(eventfd)(v, flags));
 }
 
 SHIM_EXPORT int signalfd(int fd, const sigset_t *mask, int flags)
 {
-	int r = REAL(signalfd)(fd, mask, flags);
-	return fd == -1 ? fresh(r) : r;
+	if (fd != -1)
+		return REAL(signalfd)(fd, mask, flags);
+	FRESH(REAL(signalfd)(fd, mask, flags));
 }
 
 SHIM_EXPORT int timerfd_create(int clock, int flags)
 {
-	return fresh(REAL(timerfd_create)(clock, flags));
+	FRESH(REAL(timerfd_create)(clock, flags));
 }
 
 SHIM_EXPORT int memfd_create(const char *name, unsigned int flags)
 {
-	return fresh(REAL(memfd_create)(name, flags));
+	FRESH(REAL(memfd_create)(name, flags));
 }
 
 SHIM_EXPORT int inotify_init(void)
 {
-	return fresh(REAL(inotify_init)());
+	FRESH(REAL(inotify_init)());
 }
 
 SHIM_EXPORT int inotify_init1(int flags)
 {
-	return fresh(REAL(inotify_init1)(flags));
+	FRESH(REAL(inotify_init1)(flags));
 }
 
 /* A descriptor taken from another process: classified like one received
  * with SCM_RIGHTS. */
 SHIM_EXPORT int pidfd_getfd(int pidfd, int target, unsigned int flags)
 {
+	int keep = errno;
 	int fd = REAL(pidfd_getfd)(pidfd, target, flags);
 
 	if (fd >= 0) {
-		int saved = errno;
 		shim_fd_arrived(fd);
-		errno = saved;
+		errno = keep;
 	}
 	return fd;
 }

@@ -18,11 +18,11 @@
 
 #define FILE_CHUNK 16384
 
+/* A count, or a negative errno. */
 static ssize_t tls_sendfile(struct tls_conn *c, int in, off64_t *off, size_t count)
 {
 	char buf[FILE_CHUNK];
 	size_t total = 0;
-	int saved = errno;
 
 	while (total < count) {
 		size_t want = count - total < sizeof buf ? count - total : sizeof buf;
@@ -31,18 +31,15 @@ static ssize_t tls_sendfile(struct tls_conn *c, int in, off64_t *off, size_t cou
 
 		if (got <= 0) {
 			if (got < 0 && !total)
-				return -1;
+				return -errno;
 			break;
 		}
 		sent = shim_tls_send(c, buf, (size_t)got, 0);   /* SIGPIPE as the kernel's */
 		if (sent < 0) {
-			int err = errno;
 			if (!off)
 				(void)lseek64(in, -got, SEEK_CUR);
-			if (!total) {
-				errno = err;
-				return -1;
-			}
+			if (!total)
+				return sent;
 			break;
 		}
 		if (off)
@@ -53,7 +50,6 @@ static ssize_t tls_sendfile(struct tls_conn *c, int in, off64_t *off, size_t cou
 		if (sent < got)
 			break;          /* non-blocking socket full: a short count */
 	}
-	errno = saved;
 	return (ssize_t)total;
 }
 
@@ -78,44 +74,38 @@ static ssize_t tls_splice_in(struct tls_conn *c, int in, size_t len, unsigned in
 	char buf[FILE_CHUNK];
 	bool nb = (flags & SPLICE_F_NONBLOCK) || shim_tls_nonblocking(c, 0);
 	ssize_t got, sent;
+	int e;
 
 	if (!len)
 		return 0;
-	if (!tls_conn_handshake_done(c) && shim_tls_handshake(c, nb) < 0)
-		return -1;
+	if (!tls_conn_handshake_done(c) && (e = shim_tls_handshake(c, nb)) < 0)
+		return e;
 	/* Room first: flush what waits, or wait for it (blocking socket). */
 	for (;;) {
 		int r = tls_conn_flush(c);
 		if (r == 0)
 			break;
-		if (r == TLS_ERR) {
-			errno = ECONNRESET;
-			return -1;
-		}
-		if (nb) {
-			errno = EAGAIN;
-			return -1;
-		}
-		if (shim_wait(c, tls_conn_fd(c), POLLOUT, -1) < 0)
-			return -1;
+		if (r == TLS_ERR || r == TLS_REENTERED)
+			return shim_tls_error(c, true, 0);
+		if (nb)
+			return -EAGAIN;
+		if ((e = shim_wait(c, tls_conn_fd(c), POLLOUT, -1)) < 0)
+			return e;
 	}
 	if (flags & SPLICE_F_NONBLOCK) {
 		struct pollfd p = { .fd = in, .events = POLLIN };
-		if (REAL(poll)(&p, 1, 0) == 0) {
-			errno = EAGAIN;
-			return -1;
-		}
+		if (REAL(poll)(&p, 1, 0) == 0)
+			return -EAGAIN;
 	}
 	got = read(in, buf, len < sizeof buf ? len : sizeof buf);
 	if (got <= 0)
-		return got;
+		return got < 0 ? -errno : 0;
 	sent = shim_tls_send(c, buf, (size_t)got, MSG_DONTWAIT);
 	if (sent != got) {
 		/* Cannot happen with an empty out-buffer; never drop data silently. */
 		log_error("%s rule \"%s\": splice: the engine took %zd of %zd bytes read from the pipe",
 			  tls_conn_peer(c), tls_conn_label(c), sent, got);
-		errno = EIO;
-		return sent > 0 ? sent : -1;
+		return sent > 0 ? sent : -EIO;
 	}
 	return sent;
 }
@@ -124,8 +114,7 @@ static ssize_t tls_splice_out(struct tls_conn *c)
 {
 	log_info("%s rule \"%s\": splice() out of a TLS connection: EINVAL (use read)",
 		 tls_conn_peer(c), tls_conn_label(c));
-	errno = EINVAL;
-	return -1;
+	return -EINVAL;
 }
 
 static ssize_t splice_from(int in, off64_t *off_in, int out, off64_t *off_out, size_t len,
@@ -138,6 +127,6 @@ SHIM_EXPORT ssize_t splice(int in, off64_t *off_in, int out, off64_t *off_out, s
 			   unsigned int flags)
 {
 	SHIM_DISPATCH(out, splice_from(in, off_in, out, off_out, len, flags),
-		      (off_in || off_out) ? (errno = ESPIPE, -1)   /* a pipe and a socket take no offsets */
+		      (off_in || off_out) ? -ESPIPE   /* a pipe and a socket take no offsets */
 					  : tls_splice_in(c, in, len, flags));
 }

@@ -61,7 +61,6 @@ bool shim_fastopen_refused(int fd, const struct sockaddr *addr, socklen_t alen)
 		return false;
 	log_warn("%s rule \"%s\": TCP Fast Open (MSG_FASTOPEN) to a TLS destination is not supported;"
 		 " refused", v.desc, v.rule->name);
-	errno = EOPNOTSUPP;
 	return true;
 }
 
@@ -69,7 +68,7 @@ SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 			   const struct sockaddr *addr, socklen_t alen)
 {
 	if (__builtin_expect(flags & MSG_FASTOPEN, 0) && shim_fastopen_refused(fd, addr, alen))
-		return -1;
+		SHIM_RET(-EOPNOTSUPP);
 	SHIM_DISPATCH(fd, REAL(sendto)(fd, buf, n, flags, addr, alen), shim_tls_send(c, buf, n, flags));
 }
 
@@ -95,14 +94,14 @@ SHIM_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off,
 {
 	SHIM_DISPATCH(fd, REAL(preadv2)(fd, iov, cnt, off, flags),
 		      off == -1 ? shim_tls_recv_iov(c, iov, cnt, rwf_to_msg(flags))
-				: (errno = ESPIPE, -1));
+				: -ESPIPE);
 }
 
 SHIM_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
 {
 	SHIM_DISPATCH(fd, REAL(pwritev2)(fd, iov, cnt, off, flags),
 		      off == -1 ? shim_tls_send_iov(c, iov, cnt, rwf_to_msg(flags))
-				: (errno = ESPIPE, -1));
+				: -ESPIPE);
 }
 
 SHIM_EXPORT ssize_t preadv64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int flags)
@@ -174,10 +173,10 @@ static int tls_vdprintf(struct tls_conn *c, const char *fmt, va_list ap)
 	n = vasprintf(&s, fmt, aq);
 	va_end(aq);
 	if (n < 0)
-		return -1;
+		return -ENOMEM;
 	w = shim_tls_send(c, s, (size_t)n, 0);
 	free(s);
-	return w < 0 ? -1 : (int)w;
+	return (int)w;
 }
 
 SHIM_EXPORT int vdprintf(int fd, const char *fmt, va_list ap)

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "shim/shim.h"
 
@@ -35,13 +36,6 @@ static pid_t thread_pid;          /* the process the thread runs in */
 static int fds[LINGER_MAX];
 static int64_t deadlines[LINGER_MAX];
 static int n;
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void drop(int i)
 {
@@ -57,7 +51,7 @@ static void *reaper(void *arg)
 	(void)arg;
 	for (;;) {
 		struct pollfd p[LINGER_MAX + 1];
-		int64_t now = now_ms(), next = -1;
+		int64_t now = clock_ms(), next = -1;
 		int m, r;
 		char buf[4096];
 
@@ -155,28 +149,25 @@ static void moved(int from, int to)
 
 void shim_linger(int fd)
 {
-	int saved = errno, dup;
+	int dup;
 
 	(void)REAL(shutdown)(fd, SHUT_WR);
 	dup = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 3);
-	if (dup < 0) {
-		errno = saved;
+	if (dup < 0)
 		return;
-	}
 	/* One of the shim's own fds from here on: the program cannot close
 	 * or replace it (own.c). */
 	dup = shim_own_fd(dup, moved);
 	pthread_mutex_lock(&lk);
 	if (n < LINGER_MAX && ensure_thread()) {
 		fds[n] = dup;
-		deadlines[n++] = now_ms() + LINGER_MS;
+		deadlines[n++] = clock_ms() + LINGER_MS;
 		(void)!REAL(write)(wake[1], "", 1);
 		dup = -1;
 	}
 	pthread_mutex_unlock(&lk);
 	if (dup >= 0)
 		shim_own_close(dup);
-	errno = saved;
 }
 
 /* exit(): the thread dies with the process, and the process's exit would

@@ -38,8 +38,7 @@ static ssize_t tls_sendmsg(struct tls_conn *c, const struct msghdr *m, int flags
 	if (m->msg_controllen) {
 		log_warn("%s rule \"%s\": sendmsg with ancillary data cannot be sent over TLS",
 			 tls_conn_peer(c), tls_conn_label(c));
-		errno = EOPNOTSUPP;
-		return -1;
+		return -EOPNOTSUPP;
 	}
 	return shim_tls_send_iov(c, m->msg_iov, (int)m->msg_iovlen, flags);
 }
@@ -105,7 +104,7 @@ static bool peer_runs_shim(int fd)
 }
 
 /* Before a message that carries descriptors leaves: TLS sessions go as
- * described at the top.  -1 (errno set) when one cannot be made safe. */
+ * described at the top.  0, or -EOPNOTSUPP when one cannot be made safe. */
 static int fds_leaving(int sock, const struct msghdr *m)
 {
 	int peer_shim = -1;
@@ -139,8 +138,7 @@ static int fds_leaving(int sock, const struct msghdr *m)
 					  " passing it with SCM_RIGHTS; sendmsg refused", tls_conn_peer(c),
 					  tls_conn_label(c), fds[i]);
 				tls_conn_unref(c);
-				errno = EOPNOTSUPP;
-				return -1;
+				return -EOPNOTSUPP;
 			}
 			if (!pump) {
 				/* The receiver adopts it; this process only closes it. */
@@ -155,44 +153,29 @@ static int fds_leaving(int sock, const struct msghdr *m)
 	return 0;
 }
 
+static ssize_t plain_recvmsg(int fd, struct msghdr *m, int flags)
+{
+	ssize_t r = REAL(recvmsg)(fd, m, flags);
+
+	if (r >= 0 && m->msg_controllen)
+		fds_arrived(m);
+	return r;
+}
+
 SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 {
-	int saved = errno;
-
-	for (;;) {
-		struct tls_conn *c;
-		ssize_t r;
-
-		switch (shim_route(fd, &c)) {
-		case ROUTE_PASS:
-			r = REAL(recvmsg)(fd, m, flags);
-			if (r >= 0 && m && m->msg_controllen) {
-				int e = errno;
-				fds_arrived(m);
-				errno = e;
-			}
-			return r;
-		case ROUTE_ERR:
-			return -1;
-		}
-		r = tls_recvmsg(c, m, flags);
-		if (r < 0 && tls_conn_moved(c)) {
-			tls_conn_unref(c);
-			errno = saved;
-			continue;
-		}
-		tls_conn_unref(c);
-		return r;
-	}
+	SHIM_DISPATCH(fd, plain_recvmsg(fd, m, flags), tls_recvmsg(c, m, flags));
 }
 
 SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 {
+	int e;
+
 	if (__builtin_expect(flags & MSG_FASTOPEN, 0) &&
 	    shim_fastopen_refused(fd, m->msg_name, m->msg_namelen))
-		return -1;
-	if (m && m->msg_controllen && fds_leaving(fd, m) < 0)
-		return -1;
+		SHIM_RET(-EOPNOTSUPP);
+	if (m && m->msg_controllen && (e = fds_leaving(fd, m)) < 0)
+		SHIM_RET(e);
 	SHIM_DISPATCH(fd, REAL(sendmsg)(fd, m, flags), tls_sendmsg(c, m, flags));
 }
 
@@ -201,14 +184,12 @@ SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 static int tls_sendmmsg(struct tls_conn *c, struct mmsghdr *v, unsigned int n, int flags)
 {
 	unsigned int i;
-	int saved = errno;
 
 	for (i = 0; i < n; i++) {
 		ssize_t r = tls_sendmsg(c, &v[i].msg_hdr, flags);
 		if (r < 0) {
 			if (i == 0)
-				return -1;
-			errno = saved;
+				return (int)r;
 			break;
 		}
 		v[i].msg_len = (unsigned int)r;
@@ -219,11 +200,12 @@ static int tls_sendmmsg(struct tls_conn *c, struct mmsghdr *v, unsigned int n, i
 SHIM_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
 {
 	for (unsigned int i = 0; i < n; i++) {
+		int e;
 		if (__builtin_expect(flags & MSG_FASTOPEN, 0) &&
 		    shim_fastopen_refused(fd, v[i].msg_hdr.msg_name, v[i].msg_hdr.msg_namelen))
-			return -1;
-		if (v[i].msg_hdr.msg_controllen && fds_leaving(fd, &v[i].msg_hdr) < 0)
-			return -1;
+			SHIM_RET(-EOPNOTSUPP);
+		if (v[i].msg_hdr.msg_controllen && (e = fds_leaving(fd, &v[i].msg_hdr)) < 0)
+			SHIM_RET(e);
 	}
 	SHIM_DISPATCH(fd, REAL(sendmmsg)(fd, v, n, flags), tls_sendmmsg(c, v, n, flags));
 }
@@ -231,7 +213,6 @@ SHIM_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
 static int tls_recvmmsg(struct tls_conn *c, struct mmsghdr *v, unsigned int n, int flags)
 {
 	unsigned int i;
-	int saved = errno;
 
 	for (i = 0; i < n; i++) {
 		int f = flags & ~MSG_WAITFORONE;
@@ -242,8 +223,7 @@ static int tls_recvmmsg(struct tls_conn *c, struct mmsghdr *v, unsigned int n, i
 		r = tls_recvmsg(c, &v[i].msg_hdr, f);
 		if (r < 0) {
 			if (i == 0)
-				return -1;
-			errno = saved;
+				return (int)r;
 			break;
 		}
 		v[i].msg_len = (unsigned int)r;
@@ -257,13 +237,9 @@ static int plain_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, 
 {
 	int r = REAL(recvmmsg)(fd, v, n, flags, t);
 
-	if (r > 0) {
-		int e = errno;
-		for (int i = 0; i < r; i++)
-			if (v[i].msg_hdr.msg_controllen)
-				fds_arrived(&v[i].msg_hdr);
-		errno = e;
-	}
+	for (int i = 0; i < r; i++)
+		if (v[i].msg_hdr.msg_controllen)
+			fds_arrived(&v[i].msg_hdr);
 	return r;
 }
 

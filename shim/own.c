@@ -54,7 +54,7 @@ int shim_own_base(void)
 
 static int own_register(int fd, int *cell, void (*moved)(int from, int to))
 {
-	int hi, saved = errno;
+	int hi;
 	bool taken;
 
 	if (fd < 0)
@@ -62,12 +62,10 @@ static int own_register(int fd, int *cell, void (*moved)(int from, int to))
 	hi = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, shim_own_base());
 	if (hi < 0)
 		hi = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 3);
-	if (hi < 0) {
-		errno = saved;
+	if (hi < 0)
 		hi = fd;        /* keep the original: better than none */
-	} else {
+	else
 		REAL(close)(fd);
-	}
 	taken = xlock_lock_unless_mine(&own_lock);
 	if (cell)
 		*cell = hi;
@@ -76,7 +74,6 @@ static int own_register(int fd, int *cell, void (*moved)(int from, int to))
 	if (taken)
 		xlock_unlock(&own_lock);
 	conntab_set_unlocked(hi, CT_OWN);
-	errno = saved;
 	return hi;
 }
 

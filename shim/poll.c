@@ -20,17 +20,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
+#include "shim/ready.h"
 #include "shim/shim.h"
 
 #define STACK_FDS 64
-
-int64_t shim_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* Any fd that is not known to be a plain pass-through one. */
 static bool any_tls(const struct pollfd *fds, nfds_t n)
@@ -46,116 +41,23 @@ static bool any_tls(const struct pollfd *fds, nfds_t n)
 static struct tls_conn *poll_conn(int fd, bool *bad)
 {
 	struct tls_conn *c = NULL;
+	int r;
 
 	*bad = false;
 	if (fd < 0)
 		return NULL;
-	switch (shim_route(fd, &c)) {
-	case ROUTE_TLS:
-		return c;
-	case ROUTE_ERR:
-		*bad = true;
-		break;
-	}
-	return NULL;
+	r = shim_route(fd, &c);
+	*bad = r < 0;
+	return r == ROUTE_TLS ? c : NULL;
 }
 
-/* A non-blocking handshake past its rule's handshake_timeout_ms fails
- * here, when readiness is asked (a blocking one times out in
- * shim_tls_handshake).  true when it did. */
-bool shim_tls_check_timeout(struct tls_conn *c)
-{
-	long long dl = tls_conn_handshake_deadline(c);
-	char msg[96];
-
-	if (dl < 0 || shim_now_ns() / 1000000 < dl)
-		return false;
-	snprintf(msg, sizeof msg, "handshake timeout: no complete handshake within %d ms",
-		 tls_conn_timeout_ms(c));
-	tls_conn_fail(c, TLS_FAIL_TIMEOUT, msg);
-	shim_tls_report(c);
-	return true;
-}
-
-/* The timeout for a kernel wait: none now (ready already), until wake
- * (CLOCK_MONOTONIC ns), or for ever (wake < 0, returns NULL). */
-struct timespec *shim_wait_timeout(bool ready_now, int64_t wake, struct timespec *ts)
-{
-	int64_t left;
-
-	if (!ready_now && wake < 0)
-		return NULL;
-	left = ready_now ? 0 : wake - shim_now_ns();
-	if (left < 0)
-		left = 0;
-	ts->tv_sec = left / 1000000000;
-	ts->tv_nsec = left % 1000000000;
-	return ts;
-}
-
-/* The earliest handshake deadline among conns (ns, CLOCK_MONOTONIC), or
- * -1: a wait must end then to enforce it. */
-int64_t shim_deadline_ns(struct tls_conn *c, int64_t cur)
-{
-	long long dl = c ? tls_conn_handshake_deadline(c) : -1;
-
-	if (dl < 0)
-		return cur;
-	dl *= 1000000;
-	return cur < 0 || dl < cur ? dl : cur;
-}
-
-/* What one TLS fd shows the program, given what the kernel reported. */
-short shim_tls_revents(struct tls_conn *c, short want, short kr)
-{
-	short out = kr & (POLLERR | POLLHUP | POLLNVAL);
-
-	if (tls_conn_moved(c))
-		return 0;       /* handed to a pump: the next look finds the new fd */
-
-	if (shim_tls_check_timeout(c))
-		return (short)((want & (POLLIN | POLLOUT)) | POLLERR);
-
-	if (!tls_conn_failed(c) && !tls_conn_handshake_done(c)) {
-		if (!(kr & (POLLIN | POLLOUT | POLLERR | POLLHUP)))
-			return 0;
-		if (tls_conn_role(c) == TLS_ROLE_CLIENT && !tls_conn_handshake_started(c) &&
-		    (kr & (POLLERR | POLLHUP))) {
-			/* The TCP connect itself failed: SO_ERROR says why. */
-			return (short)(POLLOUT | POLLERR | (kr & POLLHUP)) & (want | POLLERR | POLLHUP);
-		}
-		(void)tls_conn_poll_write(c);      /* one handshake step */
-		if (!tls_conn_handshake_done(c) && !tls_conn_failed(c))
-			return 0;
-		kr &= (short)~(POLLIN | POLLOUT);  /* those were the handshake's */
-		if (!tls_conn_failed(c))
-			kr |= POLLOUT;             /* a fresh connection has room */
-	}
-	if (tls_conn_failed(c)) {
-		shim_tls_report(c);
-		return (short)((want & (POLLIN | POLLOUT)) | POLLERR);
-	}
-	if ((want & POLLIN) && (tls_conn_buffered(c) || (kr & (POLLIN | POLLHUP | POLLERR))) &&
-	    tls_conn_poll_read(c))
-		out |= POLLIN;
-	if (kr & POLLOUT) {
-		if (tls_conn_poll_write(c) && (want & POLLOUT))
-			out |= POLLOUT;
-	}
-	if (tls_conn_failed(c)) {
-		shim_tls_report(c);
-		out |= (short)((want & (POLLIN | POLLOUT)) | POLLERR);
-	}
-	return out & (short)(want | POLLERR | POLLHUP | POLLNVAL);
-}
-
-/* timeout_ns < 0: wait forever. */
+/* timeout_ns < 0: wait forever.  The count, or a negative errno. */
 static int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *mask)
 {
 	struct pollfd kbuf[STACK_FDS], *k = kbuf;
 	struct tls_conn *cbuf[STACK_FDS], **conns = cbuf;
-	int64_t deadline = timeout_ns < 0 ? -1 : shim_now_ns() + timeout_ns;
-	int ready = -1, saved = errno;
+	int64_t deadline = timeout_ns < 0 ? -1 : clock_ns() + timeout_ns;
+	int ready = -1;
 
 	if (n > STACK_FDS) {
 		k = malloc(n * sizeof *k);
@@ -163,8 +65,7 @@ static int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sig
 		if (!k || !conns) {
 			free(k);
 			free(conns);
-			errno = ENOMEM;
-			return -1;
+			return -ENOMEM;
 		}
 	}
 	for (;;) {
@@ -198,10 +99,9 @@ static int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sig
 		tsp = shim_wait_timeout(now_ready, wake, &ts);
 		r = REAL(ppoll)(k, n, tsp, mask);
 		if (r < 0) {
-			saved = errno;
+			ready = -errno;
 			for (nfds_t i = 0; i < n; i++)
 				tls_conn_unref(conns[i]);
-			ready = -1;
 			break;
 		}
 		ready = 0;
@@ -216,14 +116,13 @@ static int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sig
 				ready++;
 			tls_conn_unref(c);
 		}
-		if (ready || (deadline >= 0 && shim_now_ns() >= deadline))
+		if (ready || (deadline >= 0 && clock_ns() >= deadline))
 			break;
 	}
 	if (k != kbuf) {
 		free(k);
 		free(conns);
 	}
-	errno = saved;
 	return ready;
 }
 
@@ -247,7 +146,7 @@ SHIM_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
 	if (!any_tls(fds, n))
 		return REAL(poll)(fds, n, timeout);
-	return shim_poll(fds, n, ms_to_ns(timeout), NULL);
+	SHIM_RET_KEEP(shim_poll(fds, n, ms_to_ns(timeout), NULL));
 }
 
 SHIM_EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
@@ -261,7 +160,7 @@ SHIM_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, c
 {
 	if (!any_tls(fds, n))
 		return REAL(ppoll)(fds, n, ts, mask);
-	return shim_poll(fds, n, ts_to_ns(ts), mask);
+	SHIM_RET_KEEP(shim_poll(fds, n, ts_to_ns(ts), mask));
 }
 
 SHIM_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts,
@@ -274,12 +173,13 @@ SHIM_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec 
 
 #pragma GCC diagnostic pop
 
-/* select() in terms of shim_poll, only when a TLS fd is in the sets. */
+/* select() in terms of shim_poll, only when a TLS fd is in the sets (or
+ * one not classified yet).  The count, or a negative errno. */
 static int shim_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int64_t timeout_ns,
 		       const sigset_t *mask, bool *handled)
 {
 	struct pollfd pbuf[STACK_FDS], *p = pbuf;
-	int n = 0, r, count = 0;
+	int n = 0, r;
 	bool tls = false;
 
 	*handled = false;
@@ -294,66 +194,34 @@ static int shim_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int64_t tim
 	if (!tls)
 		return 0;
 	*handled = true;
-	if (n > STACK_FDS && !(p = malloc((size_t)n * sizeof *p))) {
-		errno = ENOMEM;
-		return -1;
-	}
-	n = 0;
-	for (int fd = 0; fd < nfds; fd++) {
-		short ev = (short)((rd && FD_ISSET(fd, rd) ? POLLIN : 0) |
-				   (wr && FD_ISSET(fd, wr) ? POLLOUT : 0) |
-				   (ex && FD_ISSET(fd, ex) ? POLLPRI : 0));
-		if (ev)
-			p[n++] = (struct pollfd){ .fd = fd, .events = ev };
-	}
+	if (n > STACK_FDS && !(p = malloc((size_t)n * sizeof *p)))
+		return -ENOMEM;
+	n = ready_sets_to_poll(nfds, rd, wr, ex, p, n);
 	r = shim_poll(p, (nfds_t)n, timeout_ns, mask);
-	if (r >= 0) {
-		if (rd) FD_ZERO(rd);
-		if (wr) FD_ZERO(wr);
-		if (ex) FD_ZERO(ex);
-		for (int i = 0; i < n; i++) {
-			short re = p[i].revents;
-			if (re & POLLNVAL) {
-				r = -1;
-				errno = EBADF;
-				break;
-			}
-			if (rd && (p[i].events & POLLIN) && (re & (POLLIN | POLLHUP | POLLERR))) {
-				FD_SET(p[i].fd, rd);
-				count++;
-			}
-			if (wr && (p[i].events & POLLOUT) && (re & (POLLOUT | POLLERR))) {
-				FD_SET(p[i].fd, wr);
-				count++;
-			}
-			if (ex && (p[i].events & POLLPRI) && (re & POLLPRI)) {
-				FD_SET(p[i].fd, ex);
-				count++;
-			}
-		}
-		if (r >= 0)
-			r = count;
-	}
-	if (p != pbuf) {
-		int saved = errno;
+	if (r >= 0)
+		r = ready_poll_to_sets(p, n, rd, wr, ex);
+	if (p != pbuf)
 		free(p);
-		errno = saved;
-	}
 	return r;
 }
 
 SHIM_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
 {
 	int64_t t = tv ? (int64_t)tv->tv_sec * 1000000000 + (int64_t)tv->tv_usec * 1000 : -1;
-	int64_t start = tv ? shim_now_ns() : 0;
+	int64_t start = tv ? clock_ns() : 0;
 	bool handled;
-	int r = shim_select(nfds, rd, wr, ex, t, NULL, &handled);
+	int keep = errno, r = shim_select(nfds, rd, wr, ex, t, NULL, &handled);
 
 	if (!handled)
 		return REAL(select)(nfds, rd, wr, ex, tv);
+	if (r < 0) {
+		errno = -r;
+		return -1;
+	}
+	errno = keep;
 	if (tv && r >= 0) {
 		/* Linux leaves the time not slept in *tv. */
-		int64_t left = t - (shim_now_ns() - start);
+		int64_t left = t - (clock_ns() - start);
 		if (left < 0)
 			left = 0;
 		tv->tv_sec = left / 1000000000;
@@ -366,26 +234,12 @@ SHIM_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const stru
 			const sigset_t *mask)
 {
 	bool handled;
-	int r = shim_select(nfds, rd, wr, ex, ts_to_ns(ts), mask, &handled);
+	int keep = errno, r = shim_select(nfds, rd, wr, ex, ts_to_ns(ts), mask, &handled);
 
 	if (!handled)
 		return REAL(pselect)(nfds, rd, wr, ex, ts, mask);
-	return r;
+	if (r >= 0)
+		errno = keep;
+	SHIM_RET(r);
 }
 
-/* After a non-blocking connect, a program asks SO_ERROR whether it worked:
- * a failed TLS handshake is a refused connection. */
-SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len)
-{
-	struct tls_conn *c;
-	int r = REAL(getsockopt)(fd, level, opt, val, len);
-
-	if (r == 0 && level == SOL_SOCKET && opt == SO_ERROR && val && len &&
-	    *len >= sizeof(int) && *(int *)val == 0 && (c = conntab_get(fd))) {
-		if (tls_conn_role(c) == TLS_ROLE_CLIENT &&
-		    (tls_conn_failure(c) == TLS_FAIL_HANDSHAKE || tls_conn_failure(c) == TLS_FAIL_TIMEOUT))
-			*(int *)val = ECONNREFUSED;
-		tls_conn_unref(c);
-	}
-	return r;
-}

@@ -3,8 +3,15 @@
  * shim/ is the only layer that knows about errno and the program: the
  * core returns counts and TLS_WANT_* / TLS_ERR, and the functions here
  * wait (blocking sockets), or say EAGAIN (non-blocking ones), and turn
- * failures into the errno a TCP program expects.  Each sets errno only
- * on its way out.
+ * failures into the errno a TCP program expects.
+ *
+ * errno is set once, at the exit of an exported wrapper.  Internal
+ * functions never assign it: they return a count (>= 0) or a negative
+ * errno value (-EAGAIN, -ECONNRESET, ...), which the wrapper turns into
+ * -1 and errno (SHIM_RET).  The C library's own calls set errno as they
+ * do; an internal function that gets -1 from one returns -errno.  On a
+ * success after internal work, the wrapper leaves errno as the program
+ * had it.
  */
 #ifndef TLSSHIM_SHIM_H
 #define TLSSHIM_SHIM_H
@@ -45,12 +52,35 @@ bool shim_initialising(void);
 /* exit() has begun: writes on TLS fds fail with EPIPE, no SIGPIPE. */
 extern _Atomic bool shim_exiting;
 
-/* ---- routing a call on an fd (route.c) --------------------------------
+/* A wrapper's exit: a negative errno value becomes -1 and errno. */
+#define SHIM_RET(expr) do {                                  \
+		ssize_t ret_ = (expr);                        \
+		if (ret_ < 0) {                               \
+			errno = (int)-ret_;                   \
+			return -1;                            \
+		}                                             \
+		return ret_;                                  \
+	} while (0)
+
+/* The same for a wrapper whose own work may touch errno on its way to a
+ * success: errno stays as the program had it then. */
+#define SHIM_RET_KEEP(expr) do {                             \
+		int keep_ = errno;                            \
+		ssize_t ret_ = (expr);                        \
+		if (ret_ < 0) {                               \
+			errno = (int)-ret_;                   \
+			return -1;                            \
+		}                                             \
+		errno = keep_;                                \
+		return ret_;                                  \
+	} while (0)
+
+/* ---- routing a call on an fd (classify.c) -----------------------------
  * PASS: go straight to the C library.  TLS: *cp holds a reference to the
- * connection.  ERR: refuse, errno set (EBADF on a closing or shim-owned
- * fd, ECONNRESET on a refused socket, ...).  An fd the shim has not seen
- * is classified first (classify.c): "unknown" never means "plain". */
-enum shim_route { ROUTE_PASS = 0, ROUTE_TLS, ROUTE_ERR };
+ * connection.  Negative: refuse with that errno (-EBADF on a closing or
+ * shim-owned fd, -ECONNRESET on a refused socket, ...).  An fd the shim
+ * has not seen is classified first: "unknown" never means "plain". */
+enum shim_route { ROUTE_PASS = 0, ROUTE_TLS = 1 };
 int shim_route_slow(int fd, uintptr_t v, struct tls_conn **cp);
 static inline int shim_route(int fd, struct tls_conn **cp)
 {
@@ -73,16 +103,17 @@ static inline int shim_route(int fd, struct tls_conn **cp)
 			int rt_ = shim_route((fd), &c);                \
 			if (rt_ == ROUTE_PASS)                         \
 				return PLAIN;                          \
-			if (rt_ == ROUTE_ERR)                          \
-				return -1;                             \
+			if (rt_ < 0)                                   \
+				SHIM_RET(rt_);                         \
 			r_ = (TLS_EXPR);                               \
 			if (r_ < 0 && tls_conn_moved(c)) {            \
 				tls_conn_unref(c);                     \
-				errno = saved_errno_;                  \
 				continue;                              \
 			}                                              \
 			tls_conn_unref(c);                             \
-			return r_;                                     \
+			if (r_ >= 0)                                   \
+				errno = saved_errno_;                  \
+			SHIM_RET(r_);                                  \
 		}                                                      \
 	} while (0)
 
@@ -119,12 +150,21 @@ ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags);
 ssize_t shim_tls_send(struct tls_conn *c, const void *buf, size_t len, int flags);
 ssize_t shim_tls_recv_iov(struct tls_conn *c, const struct iovec *iov, int cnt, int flags);
 ssize_t shim_tls_send_iov(struct tls_conn *c, const struct iovec *iov, int cnt, int flags);
+/* Fill chunk (size bytes) from iov, starting at iov[*i] + *off, and
+ * advance them; returns the bytes copied. */
+size_t shim_iov_gather(const struct iovec *iov, int cnt, int *i, size_t *off, char *chunk,
+		       size_t size);
+/* The negative errno of a call that failed on c (logged once). */
+int shim_tls_error(struct tls_conn *c, bool writing, int flags);
+/* A client whose handshake failed: connect() and SO_ERROR say ECONNREFUSED. */
+bool shim_tls_refused(struct tls_conn *c);
 /* Does this call not wait?  MSG_DONTWAIT, or the socket's O_NONBLOCK
  * (cached per connection). */
 bool shim_tls_nonblocking(struct tls_conn *c, int flags);
-/* Blocking handshake with the rule's timeout; 0 or -1 with errno set. */
+/* Blocking handshake with the rule's timeout; 0 or a negative errno. */
 int shim_tls_handshake(struct tls_conn *c, bool nonblock);
-/* close() of a TLS fd (the word must be TLS); shutdown(). */
+/* close() of a TLS fd (the word must be TLS; -EAGAIN when it changed
+ * meanwhile); shutdown().  0 or a negative errno. */
 int shim_tls_close(int fd);
 void shim_tls_close_begin(int fd, struct tls_conn *c);
 void shim_tls_close_end(int fd, struct tls_conn *c);
@@ -151,7 +191,8 @@ void shim_fd_arrived(int fd);
 /* Log a failed connection's reason once and shut its socket down. */
 void shim_tls_report(struct tls_conn *c);
 
-/* sendto/sendmsg with MSG_FASTOPEN to a TLS destination: -1/EOPNOTSUPP. */
+/* sendto/sendmsg/sendmmsg with MSG_FASTOPEN to a destination a tls or
+ * deny rule names: refused (EOPNOTSUPP), logged. */
 bool shim_fastopen_refused(int fd, const struct sockaddr *addr, socklen_t alen);
 
 /* exec and exit (shim/process.c). */
@@ -159,7 +200,6 @@ void shim_adopt_inherited(void);
 void shim_exit_handler_install(void);
 
 /* Readiness (poll.c), shared with epoll.c; POLL* event bits. */
-int64_t shim_now_ns(void);
 short shim_tls_revents(struct tls_conn *c, short want, short kr);
 bool shim_tls_check_timeout(struct tls_conn *c);
 int64_t shim_deadline_ns(struct tls_conn *c, int64_t cur);

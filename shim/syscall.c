@@ -140,8 +140,7 @@ SHIM_EXPORT long syscall(long no, ...)
 		if (has_tls_rules()) {
 			log_info("io_uring_setup: refused with ENOSYS while the policy has TLS rules"
 				 " (io_uring would move bytes past the shim)");
-			errno = ENOSYS;
-			return -1;
+			SHIM_RET(-ENOSYS);
 		}
 		break;
 	}
@@ -160,35 +159,34 @@ static bool aio_refused(int fd, const char *what)
 		 " the C library, past the TLS layer); refused with EOPNOTSUPP", tls_conn_peer(c),
 		 tls_conn_label(c), what);
 	tls_conn_unref(c);
-	errno = EOPNOTSUPP;
 	return true;
 }
 
 SHIM_EXPORT int aio_read(struct aiocb *cb)
 {
 	if (aio_refused(cb->aio_fildes, "aio_read"))
-		return -1;
+		SHIM_RET(-EOPNOTSUPP);
 	return REAL(aio_read)(cb);
 }
 
 SHIM_EXPORT int aio_write(struct aiocb *cb)
 {
 	if (aio_refused(cb->aio_fildes, "aio_write"))
-		return -1;
+		SHIM_RET(-EOPNOTSUPP);
 	return REAL(aio_write)(cb);
 }
 
 SHIM_EXPORT int aio_read64(struct aiocb64 *cb)
 {
 	if (aio_refused(cb->aio_fildes, "aio_read"))
-		return -1;
+		SHIM_RET(-EOPNOTSUPP);
 	return REAL(aio_read64)(cb);
 }
 
 SHIM_EXPORT int aio_write64(struct aiocb64 *cb)
 {
 	if (aio_refused(cb->aio_fildes, "aio_write"))
-		return -1;
+		SHIM_RET(-EOPNOTSUPP);
 	return REAL(aio_write64)(cb);
 }
 
@@ -197,7 +195,7 @@ SHIM_EXPORT int lio_listio(int mode, struct aiocb *const list[], int n, struct s
 	for (int i = 0; i < n; i++)
 		if (list[i] && list[i]->aio_lio_opcode != LIO_NOP &&
 		    aio_refused(list[i]->aio_fildes, "lio_listio"))
-			return -1;
+			SHIM_RET(-EOPNOTSUPP);
 	return REAL(lio_listio)(mode, list, n, sev);
 }
 
@@ -206,7 +204,7 @@ SHIM_EXPORT int lio_listio64(int mode, struct aiocb64 *const list[], int n, stru
 	for (int i = 0; i < n; i++)
 		if (list[i] && list[i]->aio_lio_opcode != LIO_NOP &&
 		    aio_refused(list[i]->aio_fildes, "lio_listio"))
-			return -1;
+			SHIM_RET(-EOPNOTSUPP);
 	return REAL(lio_listio64)(mode, list, n, sev);
 }
 
@@ -236,8 +234,6 @@ static bool remote_refused(const char *host, unsigned short port_be, sa_family_t
 		}
 	}
 	freeaddrinfo(res);
-	if (refused)
-		errno = ECONNREFUSED;
 	return refused;
 }
 
@@ -245,7 +241,7 @@ SHIM_EXPORT int rcmd_af(char **ahost, unsigned short port, const char *luser, co
 			const char *cmd, int *fd2, sa_family_t af)
 {
 	if (ahost && remote_refused(*ahost, port, af, "rcmd"))
-		return -1;
+		SHIM_RET(-ECONNREFUSED);
 	return REAL(rcmd_af)(ahost, port, luser, ruser, cmd, fd2, af);
 }
 
@@ -259,7 +255,7 @@ SHIM_EXPORT int rexec_af(char **ahost, int port, const char *user, const char *p
 			 const char *cmd, int *fd2, sa_family_t af)
 {
 	if (ahost && remote_refused(*ahost, (unsigned short)port, af, "rexec"))
-		return -1;
+		SHIM_RET(-ECONNREFUSED);
 	return REAL(rexec_af)(ahost, port, user, pass, cmd, fd2, af);
 }
 

@@ -23,17 +23,11 @@
 #include <time.h>
 #include <arpa/inet.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "shim/shim.h"
 
 #define IOV_CHUNK 16384
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 bool shim_is_nonblocking(int fd)
 {
@@ -122,7 +116,6 @@ static int sock_timeout_ms(int fd, int opt)
 
 void shim_tls_report(struct tls_conn *c)
 {
-	int saved = errno;
 	enum tls_fail why = tls_conn_failure(c);
 
 	/* A session that moved to a pump, or whose last fd closed, is not a
@@ -135,7 +128,6 @@ void shim_tls_report(struct tls_conn *c)
 		if (why != TLS_FAIL_FOREIGN && tls_conn_fd(c) >= 0)
 			(void)REAL(shutdown)(tls_conn_fd(c), SHUT_RDWR);
 	}
-	errno = saved;
 }
 
 /* A signal handler called into the engine on a connection its own thread
@@ -145,12 +137,14 @@ static int reentered(struct tls_conn *c)
 	log_warn("%s rule \"%s\": called from a signal handler that interrupted this thread inside"
 		 " the TLS engine on the same connection; refused (EDEADLK)", tls_conn_peer(c),
 		 tls_conn_label(c));
-	errno = EDEADLK;
-	return -1;
+	return -EDEADLK;
 }
 
 /* A failed connection: log its reason once, make sure the peer hears
- * nothing more, and return -1 with the errno a TCP program expects. */
+ * nothing more, and return the errno a TCP program expects (negative).
+ * The one place a connection's failure becomes an errno (connect() and
+ * getsockopt(SO_ERROR) say ECONNREFUSED for a failed client handshake:
+ * shim_tls_refused). */
 static int fail_io(struct tls_conn *c, bool writing, int flags)
 {
 	enum tls_fail why = tls_conn_failure(c);
@@ -170,15 +164,30 @@ static int fail_io(struct tls_conn *c, bool writing, int flags)
 	if (writing && err == EPIPE && !(flags & MSG_NOSIGNAL) &&
 	    !__atomic_load_n(&shim_exiting, __ATOMIC_RELAXED))
 		pthread_kill(pthread_self(), SIGPIPE);
-	errno = err;
-	return -1;
+	return -err;
+}
+
+bool shim_tls_refused(struct tls_conn *c)
+{
+	enum tls_fail why = tls_conn_failure(c);
+
+	return tls_conn_role(c) == TLS_ROLE_CLIENT &&
+	       (why == TLS_FAIL_HANDSHAKE || why == TLS_FAIL_TIMEOUT);
+}
+
+/* The errno of a failed call on c: what the engine's failure means, or
+ * the code the call itself gives (TLS_REENTERED, a wait's error). */
+int shim_tls_error(struct tls_conn *c, bool writing, int flags)
+{
+	return fail_io(c, writing, flags);
 }
 
 /* Wait until the socket takes more ciphertext, then send what waits.
- * timeout_ms < 0: none.  0 when the out-buffer is empty; -1 with errno. */
+ * timeout_ms < 0: none.  0 when the out-buffer is empty, or a negative
+ * errno (timeout_errno when the time is up). */
 static int flush_wait(struct tls_conn *c, int timeout_ms, int timeout_errno)
 {
-	int64_t deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : -1;
+	int64_t deadline = timeout_ms >= 0 ? clock_ms() + timeout_ms : -1;
 
 	for (;;) {
 		int r = tls_conn_flush(c), left = -1;
@@ -190,36 +199,34 @@ static int flush_wait(struct tls_conn *c, int timeout_ms, int timeout_errno)
 		if (r == TLS_ERR)
 			return fail_io(c, true, MSG_NOSIGNAL);
 		if (deadline >= 0) {
-			left = (int)(deadline - now_ms());
-			if (left <= 0) {
-				errno = timeout_errno;
-				return -1;
-			}
+			left = (int)(deadline - clock_ms());
+			if (left <= 0)
+				return -timeout_errno;
 		}
-		if (shim_wait(c, tls_conn_fd(c), POLLOUT, left) < 0)
-			return -1;
+		if ((r = shim_wait(c, tls_conn_fd(c), POLLOUT, left)) < 0)
+			return r;
 	}
 }
 
-/* Blocking wait for the next record.  0: try the engine again. */
+/* Blocking wait for the next record.  0: try the engine again; or a
+ * negative errno. */
 static int read_wait(struct tls_conn *c)
 {
 	int fd = tls_conn_fd(c), r;
 
-	if (tls_conn_has_output(c) && flush_wait(c, sock_timeout_ms(fd, SO_SNDTIMEO), EAGAIN) < 0)
-		return -1;
+	if (tls_conn_has_output(c) &&
+	    (r = flush_wait(c, sock_timeout_ms(fd, SO_SNDTIMEO), EAGAIN)) < 0)
+		return r;
 	r = shim_wait(c, fd, POLLIN, sock_timeout_ms(fd, SO_RCVTIMEO));
-	if (r == 0) {
-		errno = EAGAIN;        /* SO_RCVTIMEO expired, as recv() says */
-		return -1;
-	}
-	return r < 0 ? -1 : 0;
+	if (r == 0)
+		return -EAGAIN;        /* SO_RCVTIMEO expired, as recv() says */
+	return r < 0 ? r : 0;
 }
 
 int shim_tls_handshake(struct tls_conn *c, bool nonblock)
 {
 	int timeout_ms = tls_conn_timeout_ms(c);
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = clock_ms() + timeout_ms;
 
 	for (;;) {
 		int r = tls_conn_handshake(c), left;
@@ -233,20 +240,16 @@ int shim_tls_handshake(struct tls_conn *c, bool nonblock)
 		if (nonblock) {
 			if (shim_tls_check_timeout(c))
 				return fail_io(c, false, 0);
-			errno = EAGAIN;
-			return -1;
+			return -EAGAIN;
 		}
-		left = (int)(deadline - now_ms());
+		left = (int)(deadline - clock_ms());
 		if (left <= 0) {
-			char msg[96];
-			snprintf(msg, sizeof msg, "handshake timeout: no complete handshake within %d ms",
-				 timeout_ms);
-			tls_conn_fail(c, TLS_FAIL_TIMEOUT, msg);
+			tls_conn_timed_out(c);
 			return fail_io(c, false, 0);
 		}
-		if (shim_wait(c, tls_conn_fd(c), r == TLS_WANT_POLLOUT ? POLLOUT : POLLIN, left) < 0) {
-			if (errno == EINTR)
-				return -1;      /* the handshake goes on at the next call */
+		if ((r = shim_wait(c, tls_conn_fd(c), r == TLS_WANT_POLLOUT ? POLLOUT : POLLIN, left)) < 0) {
+			if (r == -EINTR)
+				return r;       /* the handshake goes on at the next call */
 			return fail_io(c, false, 0);
 		}
 	}
@@ -275,8 +278,7 @@ static int refuse_oob(struct tls_conn *c)
 {
 	log_warn("%s rule \"%s\": MSG_OOB is not available on a TLS connection",
 		 tls_conn_peer(c), tls_conn_label(c));
-	errno = EOPNOTSUPP;
-	return -1;
+	return -EOPNOTSUPP;
 }
 
 ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
@@ -285,13 +287,14 @@ ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
 	bool peek = flags & MSG_PEEK;
 	bool waitall = (flags & MSG_WAITALL) && !peek && !nb;
 	size_t got = 0;
+	int e;
 
 	if (flags & MSG_OOB)
 		return refuse_oob(c);
 	if (len == 0)
 		return 0;
-	if (!tls_conn_handshake_done(c) && shim_tls_handshake(c, nb) < 0)
-		return -1;
+	if (!tls_conn_handshake_done(c) && (e = shim_tls_handshake(c, nb)) < 0)
+		return e;
 	for (;;) {
 		ssize_t r = tls_conn_read(c, (char *)buf + got, len - got, peek);
 
@@ -310,23 +313,16 @@ ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
 				return (ssize_t)got;
 			return fail_io(c, false, flags);
 		}
-		if (nb) {
-			if (got)
-				return (ssize_t)got;
-			errno = EAGAIN;
-			return -1;
-		}
-		if (read_wait(c) < 0) {
-			if (got)
-				return (ssize_t)got;
-			return -1;
-		}
+		if (nb)
+			return got ? (ssize_t)got : -EAGAIN;
+		if ((e = read_wait(c)) < 0)
+			return got ? (ssize_t)got : e;
 	}
 }
 
 ssize_t shim_tls_send(struct tls_conn *c, const void *buf, size_t len, int flags)
 {
-	int fd = tls_conn_fd(c);
+	int fd = tls_conn_fd(c), e;
 	bool nb = shim_tls_nonblocking(c, flags);
 	size_t sent = 0;
 
@@ -334,8 +330,8 @@ ssize_t shim_tls_send(struct tls_conn *c, const void *buf, size_t len, int flags
 		return refuse_oob(c);
 	if (len == 0)
 		return 0;
-	if (!tls_conn_handshake_done(c) && shim_tls_handshake(c, nb) < 0)
-		return -1;
+	if (!tls_conn_handshake_done(c) && (e = shim_tls_handshake(c, nb)) < 0)
+		return e;
 	while (sent < len) {
 		ssize_t r = tls_conn_write(c, (const char *)buf + sent, len - sent);
 
@@ -353,22 +349,18 @@ ssize_t shim_tls_send(struct tls_conn *c, const void *buf, size_t len, int flags
 		if (nb) {
 			if (sent)
 				break;
-			errno = EAGAIN;
-			return -1;
+			return -EAGAIN;
 		}
-		if (flush_wait(c, sock_timeout_ms(fd, SO_SNDTIMEO), EAGAIN) < 0) {
+		if ((e = flush_wait(c, sock_timeout_ms(fd, SO_SNDTIMEO), EAGAIN)) < 0) {
 			if (sent)
 				break;
-			return -1;
+			return e;
 		}
 	}
 	/* A blocking send returns once the kernel holds everything, as for
 	 * TCP; an error now shows on the next call. */
-	if (!nb && tls_conn_has_output(c)) {
-		int saved = errno;
+	if (!nb && tls_conn_has_output(c))
 		(void)flush_wait(c, sock_timeout_ms(fd, SO_SNDTIMEO), EAGAIN);
-		errno = saved;
-	}
 	return (ssize_t)sent;
 }
 
@@ -378,25 +370,39 @@ ssize_t shim_tls_recv_iov(struct tls_conn *c, const struct iovec *iov, int cnt, 
 
 	for (int i = 0; i < cnt; i++) {
 		ssize_t r;
-		int saved = errno;
 
 		if (!iov[i].iov_len)
 			continue;
 		/* Only the first buffer may wait; later ones take what is there. */
 		r = shim_tls_recv(c, iov[i].iov_base, iov[i].iov_len,
 				  total && !(flags & MSG_WAITALL) ? flags | MSG_DONTWAIT : flags);
-		if (r < 0) {
-			if (total) {
-				errno = saved;
-				return total;
-			}
-			return -1;
-		}
+		if (r < 0)
+			return total ? total : r;
 		total += r;
 		if ((size_t)r < iov[i].iov_len || (flags & MSG_PEEK))
 			break;
 	}
 	return total;
+}
+
+size_t shim_iov_gather(const struct iovec *iov, int cnt, int *i, size_t *off, char *chunk,
+		       size_t size)
+{
+	size_t fill = 0;
+
+	while (*i < cnt && fill < size) {
+		size_t take = iov[*i].iov_len - *off;
+		if (take > size - fill)
+			take = size - fill;
+		memcpy(chunk + fill, (const char *)iov[*i].iov_base + *off, take);
+		fill += take;
+		*off += take;
+		if (*off == iov[*i].iov_len) {
+			(*i)++;
+			*off = 0;
+		}
+	}
+	return fill;
 }
 
 /* Gather small buffers into full records rather than one record each. */
@@ -410,32 +416,14 @@ ssize_t shim_tls_send_iov(struct tls_conn *c, const struct iovec *iov, int cnt, 
 	if (cnt == 1)
 		return shim_tls_send(c, iov[0].iov_base, iov[0].iov_len, flags);
 	while (i < cnt) {
-		size_t fill = 0;
+		size_t fill = shim_iov_gather(iov, cnt, &i, &off, chunk, sizeof chunk);
 		ssize_t r;
-		int saved = errno;
 
-		while (i < cnt && fill < sizeof chunk) {
-			size_t take = iov[i].iov_len - off;
-			if (take > sizeof chunk - fill)
-				take = sizeof chunk - fill;
-			memcpy(chunk + fill, (const char *)iov[i].iov_base + off, take);
-			fill += take;
-			off += take;
-			if (off == iov[i].iov_len) {
-				i++;
-				off = 0;
-			}
-		}
 		if (!fill)
 			break;
 		r = shim_tls_send(c, chunk, fill, flags);
-		if (r < 0) {
-			if (total) {
-				errno = saved;
-				return total;
-			}
-			return -1;
-		}
+		if (r < 0)
+			return total ? total : r;
 		total += r;
 		if ((size_t)r < fill)
 			break;
@@ -448,11 +436,8 @@ static void send_close_notify(struct tls_conn *c)
 {
 	int r = tls_conn_close_notify(c);
 
-	if (r == TLS_WANT_POLLOUT) {
-		int saved = errno;
+	if (r == TLS_WANT_POLLOUT)
 		(void)flush_wait(c, tls_conn_timeout_ms(c), ETIMEDOUT);
-		errno = saved;
-	}
 }
 
 /* fd stops naming c (close, dup2 onto it, close_range): c's word is a
@@ -499,9 +484,9 @@ int shim_tls_close(int fd)
 	int r;
 
 	if (!c)
-		return close(fd);       /* it changed meanwhile: start again */
+		return -EAGAIN;         /* it changed meanwhile: the caller starts again */
 	shim_tls_close_begin(fd, c);
-	r = REAL(close)(fd);
+	r = REAL(close)(fd) < 0 ? -errno : 0;
 	shim_tls_close_end(fd, c);
 	return r;
 }
@@ -514,11 +499,9 @@ int shim_tls_shutdown(struct tls_conn *c, int how)
 		tls_conn_shut_read(c);
 	if ((how == SHUT_WR || how == SHUT_RDWR) && tls_conn_handshake_done(c))
 		send_close_notify(c);
-	if (fd < 0) {
-		errno = EBADF;
-		return -1;
-	}
-	return REAL(shutdown)(fd, how);
+	if (fd < 0)
+		return -EBADF;
+	return REAL(shutdown)(fd, how) < 0 ? -errno : 0;
 }
 
 /* FIONREAD: all the plaintext a read would return now, across records,

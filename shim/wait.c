@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "core/lock.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "shim/shim.h"
 
@@ -116,17 +117,10 @@ void shim_wake_waiters(struct tls_conn *c)
 		}
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int shim_wait(struct tls_conn *c, int fd, short events, int timeout_ms)
 {
 	struct waiter *w = self_waiter();
-	int64_t deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : -1;
+	int64_t deadline = timeout_ms >= 0 ? clock_ms() + timeout_ms : -1;
 	int k = -1, r;
 
 	/* Registered before the check: a hand-over that marks the session
@@ -144,7 +138,7 @@ int shim_wait(struct tls_conn *c, int fd, short events, int timeout_ms)
 			break;
 		}
 		if (deadline >= 0) {
-			int64_t left = deadline - now_ms();
+			int64_t left = deadline - clock_ms();
 			if (left < 0)
 				left = 0;
 			ts.tv_sec = left / 1000;
@@ -163,12 +157,13 @@ int shim_wait(struct tls_conn *c, int fd, short events, int timeout_ms)
 			break;
 		}
 		if (r == 0) {
-			if (deadline >= 0 && now_ms() >= deadline)
+			if (deadline >= 0 && clock_ms() >= deadline)
 				break;
 			continue;
 		}
 		if (errno == EINTR && shim_signal_restarts())
 			continue;
+		r = -errno;
 		break;
 	}
 	slot_release(k);

@@ -250,10 +250,11 @@ done
 # only, nothing sent) and a client that sends half a ClientHello and then
 # nothing.  The event loop goes on serving a TLS client meanwhile (the
 # handshakes are the shim's business, invisible to the program: no
-# wake-up whose read says EAGAIN), and the started handshake fails after
-# the timeout even on this non-blocking socket: epoll reports the fd, its
-# read says ECONNRESET, the server closes it, one log line names the
-# timeout.  (The silent client closes by itself after 3 s.)
+# wake-up whose read says EAGAIN), and both handshakes fail after the
+# timeout (counted from the accept) even on this non-blocking socket:
+# epoll reports the fd, its read says ECONNRESET, the server closes it,
+# and a log line names the timeout, for each.  (The silent client would
+# give up by itself after 3 s: it must see the close before that.)
 cat >"$T/halfhello.py" <<'PY'
 import socket, ssl, sys, time
 port, hold = int(sys.argv[1]), float(sys.argv[2])
@@ -293,7 +294,7 @@ EOF
 	if ! wait_for "$T/$name.out" '^listening' 10; then
 		fail "$name" "epoll_server never listened$(show "$T/$name.err")"; stop "$srv"; continue
 	fi
-	bg "$PY" "$TLSPEER" silent --port "$P" --hold 3 >"$T/$name.silent" 2>&1
+	bg "$PY" "$TLSPEER" silent --port "$P" --hold 8 >"$T/$name.silent" 2>&1
 	silent=$!
 	bg "$PY" "$T/halfhello.py" "$P" 15 >"$T/$name.stalled" 2>&1
 	stalled=$!
@@ -307,8 +308,10 @@ EOF
 		fail "$name" "the half-ClientHello connection was not closed$(show "$T/$name.stalled" "$T/$name.err" "$TLSSHIM_LOG_FILE")"
 	elif ! grep -q '^epoll_server: read: Connection reset by peer$' "$T/$name.err"; then
 		fail "$name" "the stalled connection's read did not fail with ECONNRESET$(show "$T/$name.err")"
-	elif [ "$(lines "$TLSSHIM_LOG_FILE" 'timeout')" -ne 1 ]; then
-		fail "$name" "expected one log line naming the timeout$(show "$TLSSHIM_LOG_FILE")"
+	elif ! grep -q '^closed$' "$T/$name.silent"; then
+		fail "$name" "the client that never sent a ClientHello was not timed out$(show "$T/$name.silent" "$T/$name.err" "$TLSSHIM_LOG_FILE")"
+	elif [ "$(lines "$TLSSHIM_LOG_FILE" 'handshake timeout')" -ne 2 ]; then
+		fail "$name" "expected two log lines naming the timeout (the silent and the stalled client)$(show "$TLSSHIM_LOG_FILE")"
 	elif grep -q 'spurious=[1-9]' "$T/$name.err"; then
 		fail "$name" "epoll reported EPOLLIN during a handshake and read() said EAGAIN$(show "$T/$name.err")"
 	elif [ "$rc" -ne 0 ]; then

@@ -1,0 +1,153 @@
+/* shim/ready.c — readiness rules (see ready.h).  Pure: no system call,
+ * no global state; the engine is asked through struct ready_ops. */
+#include <errno.h>
+#include <sys/epoll.h>
+
+#include "shim/ready.h"
+
+short ready_revents(const struct ready_ops *ops, void *c, short want, short kr)
+{
+	short out = kr & (POLLERR | POLLHUP | POLLNVAL);
+
+	if (ops->moved(c))
+		return 0;       /* handed to a pump: the next look finds the new fd */
+	if (ops->timed_out(c))
+		return (short)((want & (POLLIN | POLLOUT)) | POLLERR);
+	if (!ops->failed(c) && !ops->handshake_done(c)) {
+		if (!(kr & (POLLIN | POLLOUT | POLLERR | POLLHUP)))
+			return 0;
+		if (ops->client(c) && !ops->handshake_started(c) && (kr & (POLLERR | POLLHUP))) {
+			/* The TCP connect itself failed: SO_ERROR says why. */
+			return (short)(POLLOUT | POLLERR | (kr & POLLHUP)) & (want | POLLERR | POLLHUP);
+		}
+		(void)ops->poll_write(c);          /* one handshake step */
+		if (!ops->handshake_done(c) && !ops->failed(c))
+			return 0;
+		kr &= (short)~(POLLIN | POLLOUT);  /* those were the handshake's */
+		if (!ops->failed(c))
+			kr |= POLLOUT;             /* a fresh connection has room */
+	}
+	if (ops->failed(c)) {
+		ops->report(c);
+		return (short)((want & (POLLIN | POLLOUT)) | POLLERR);
+	}
+	if ((want & POLLIN) && (ops->buffered(c) || (kr & (POLLIN | POLLHUP | POLLERR))) &&
+	    ops->poll_read(c))
+		out |= POLLIN;
+	if ((kr & POLLOUT) && ops->poll_write(c) && (want & POLLOUT))
+		out |= POLLOUT;
+	if (ops->failed(c)) {
+		ops->report(c);
+		out |= (short)((want & (POLLIN | POLLOUT)) | POLLERR);
+	}
+	return out & (short)(want | POLLERR | POLLHUP | POLLNVAL);
+}
+
+int ready_sets_to_poll(int nfds, const fd_set *rd, const fd_set *wr, const fd_set *ex,
+		       struct pollfd *p, int max)
+{
+	int n = 0;
+
+	if (nfds > FD_SETSIZE)
+		nfds = FD_SETSIZE;
+	for (int fd = 0; fd < nfds && n < max; fd++) {
+		short ev = (short)((rd && FD_ISSET(fd, rd) ? POLLIN : 0) |
+				   (wr && FD_ISSET(fd, wr) ? POLLOUT : 0) |
+				   (ex && FD_ISSET(fd, ex) ? POLLPRI : 0));
+		if (ev)
+			p[n++] = (struct pollfd){ .fd = fd, .events = ev };
+	}
+	return n;
+}
+
+int ready_poll_to_sets(const struct pollfd *p, int n, fd_set *rd, fd_set *wr, fd_set *ex)
+{
+	int count = 0;
+
+	for (int i = 0; i < n; i++)
+		if (p[i].revents & POLLNVAL)
+			return -EBADF;      /* what select() says of a closed fd */
+	if (rd)
+		FD_ZERO(rd);
+	if (wr)
+		FD_ZERO(wr);
+	if (ex)
+		FD_ZERO(ex);
+	for (int i = 0; i < n; i++) {
+		short re = p[i].revents;
+		if (rd && (p[i].events & POLLIN) && (re & (POLLIN | POLLHUP | POLLERR))) {
+			FD_SET(p[i].fd, rd);
+			count++;
+		}
+		if (wr && (p[i].events & POLLOUT) && (re & (POLLOUT | POLLERR))) {
+			FD_SET(p[i].fd, wr);
+			count++;
+		}
+		if (ex && (p[i].events & POLLPRI) && (re & POLLPRI)) {
+			FD_SET(p[i].fd, ex);
+			count++;
+		}
+	}
+	return count;
+}
+
+bool ready_ep_may_report_failure(const struct ready_ep *e, bool failed)
+{
+	return !e->disabled && failed && !((e->events & EPOLLET) && e->fail_seen);
+}
+
+bool ready_ep_may_report_data(const struct ready_ep *e, bool handshake_done, unsigned long gen)
+{
+	return !e->disabled && handshake_done && (e->events & EPOLLIN) &&
+	       (!(e->events & EPOLLET) || e->seen_gen != gen);
+}
+
+void ready_ep_reported(struct ready_ep *e, uint32_t got, bool failed, unsigned long gen)
+{
+	if (got && (e->events & EPOLLONESHOT))
+		e->disabled = true;
+	if (got & EPOLLIN)
+		e->seen_gen = gen;
+	if (got && failed)
+		e->fail_seen = true;
+}
+
+#define PROG_FLAGS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET)
+
+uint32_t ready_ep_kernel_mask(const struct ready_ep *e, bool failed, bool handshake_done,
+			      short need)
+{
+	uint32_t m;
+
+	if (e->disabled)
+		return 0;
+	if (failed)
+		return e->events & (EPOLLIN | EPOLLOUT | EPOLLET);
+	m = e->events & (handshake_done ? PROG_FLAGS : EPOLLET);
+	if (need & POLLIN)
+		m |= EPOLLIN;
+	if (need & POLLOUT)
+		m |= EPOLLOUT;
+	return m;
+}
+
+uint32_t ready_to_epoll(short pe, uint32_t want, uint32_t kr)
+{
+	uint32_t r = 0;
+
+	if (pe & POLLIN) r |= EPOLLIN;
+	if (pe & POLLOUT) r |= EPOLLOUT;
+	if (pe & POLLPRI) r |= EPOLLPRI;
+	if (pe & POLLERR) r |= EPOLLERR;
+	if (pe & POLLHUP) r |= EPOLLHUP;
+	if ((kr & EPOLLRDHUP) && (want & EPOLLRDHUP))
+		r |= EPOLLRDHUP;
+	return r;
+}
+
+short ready_to_poll(uint32_t e)
+{
+	return (short)(((e & EPOLLIN) ? POLLIN : 0) | ((e & EPOLLOUT) ? POLLOUT : 0) |
+		       ((e & EPOLLPRI) ? POLLPRI : 0) | ((e & EPOLLERR) ? POLLERR : 0) |
+		       ((e & EPOLLHUP) ? POLLHUP : 0));
+}
