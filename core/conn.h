@@ -17,9 +17,10 @@
 enum conn_state { ST_NEW, ST_HANDSHAKE, ST_OPEN, ST_FAILED };
 
 struct tls_conn {
-	/* Type-stable: these two survive recycling (see conn_alloc). */
+	/* Type-stable: these three survive recycling (see conn_alloc). */
 	atomic_int refs;
 	struct tls_conn *_Atomic free_next;
+	struct tls_conn *all_next;  /* every object ever made (see conn_alloc) */
 	struct xlock lock;
 	int fd;                  /* the socket the engine uses; -1 once closed */
 	SSL *ssl;

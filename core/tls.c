@@ -359,6 +359,7 @@ static bool claim(struct tls_conn *c)
  * reused (the table word no longer matches).  The stack head carries a
  * 16-bit tag against ABA; user-space pointers fit in 48 bits. */
 static _Atomic uint64_t free_stack;
+static struct tls_conn *_Atomic all_conns;
 #define PTR_MASK ((UINT64_C(1) << 48) - 1)
 
 static struct tls_conn *conn_alloc(void)
@@ -369,8 +370,20 @@ static struct tls_conn *conn_alloc(void)
 		struct tls_conn *c = (struct tls_conn *)(uintptr_t)(h & PTR_MASK), *next;
 		uint64_t nh;
 
-		if (!c)
-			return calloc(1, sizeof *c);
+		if (!c) {
+			/* A new object joins the list of all of them, which keeps
+			 * it reachable (a leak checker cannot follow the tagged
+			 * free-list head). */
+			if ((c = calloc(1, sizeof *c))) {
+				struct tls_conn *head = atomic_load_explicit(&all_conns, memory_order_relaxed);
+				do
+					c->all_next = head;
+				while (!atomic_compare_exchange_weak_explicit(&all_conns, &head, c,
+									      memory_order_release,
+									      memory_order_relaxed));
+			}
+			return c;
+		}
 		next = atomic_load_explicit(&c->free_next, memory_order_relaxed);
 		nh = ((uint64_t)(uintptr_t)next & PTR_MASK) | ((h & ~PTR_MASK) + (UINT64_C(1) << 48));
 		if (atomic_compare_exchange_weak_explicit(&free_stack, &h, nh, memory_order_acq_rel,

@@ -47,107 +47,29 @@ struct tls_conn *shim_conn_new(int fd, const struct shim_verdict *v)
 	return tls_conn_new(fd, &o, v->role, v->role == TLS_ROLE_CLIENT ? v->name : NULL, v->desc);
 }
 
-/* ---- addresses --------------------------------------------------------- */
-
-/* The kernel accepts the 24-byte sockaddr_in6 of RFC 2133 (no scope id):
- * copy the address into ss, zero-filled, and match it as the full
- * structure, so a short form cannot slip past the policy.  And connect()
- * to a wildcard address (0.0.0.0, ::, ::ffff:0.0.0.0) reaches loopback:
- * match what the kernel will really connect to. */
-socklen_t shim_norm_addr(const struct sockaddr *sa, socklen_t len, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof *ss);
-	memcpy(ss, sa, len < sizeof *ss ? len : sizeof *ss);
-	if (sa->sa_family == AF_INET6 && len >= 24 && len < sizeof(struct sockaddr_in6))
-		len = sizeof(struct sockaddr_in6);
-	if (ss->ss_family == AF_INET) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-		if (s4->sin_addr.s_addr == htonl(INADDR_ANY))
-			s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	} else if (ss->ss_family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-		static const unsigned char v4any[16] = { [10] = 0xff, [11] = 0xff };
-		if (IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr))
-			s6->sin6_addr = in6addr_loopback;
-		else if (!memcmp(&s6->sin6_addr, v4any, 16))
-			s6->sin6_addr.s6_addr[15] = 1, s6->sin6_addr.s6_addr[12] = 127;
-	}
-	return len;
-}
-
-static void verdict_name(struct shim_verdict *v, const struct sockaddr *peer)
-{
-	if (v->role != TLS_ROLE_CLIENT)
-		v->name[0] = '\0';
-	else if (v->rule->server_name)
-		snprintf(v->name, sizeof v->name, "%s", v->rule->server_name);
-	else
-		shim_default_name(peer, v->name, sizeof v->name);
-}
-
-static bool is_inet(const struct sockaddr_storage *ss)
-{
-	return ss->ss_family == AF_INET || ss->ss_family == AF_INET6;
-}
+/* ---- the resolver, with the addresses from the kernel ------------------- */
 
 bool shim_resolve_accepted(int fd, struct shim_verdict *v)
 {
-	const struct policy *p = shim_policy;
 	struct sockaddr_storage local, peer;
 	socklen_t ll = sizeof local, pl = sizeof peer;
 
 	memset(v, 0, sizeof *v);
-	if (!p || !p->has[POLICY_ACCEPT] || REAL(getsockname)(fd, (struct sockaddr *)&local, &ll) < 0 ||
-	    !is_inet(&local) || !shim_is_tcp(fd))
+	if (!shim_policy || !shim_policy->has[POLICY_ACCEPT] ||
+	    REAL(getsockname)(fd, (struct sockaddr *)&local, &ll) < 0 || !shim_is_tcp(fd))
 		return false;
-	if (!(v->rule = policy_match(p, POLICY_ACCEPT, (struct sockaddr *)&local, ll)))
-		return false;
-	v->role = TLS_ROLE_SERVER;
-	if (REAL(getpeername)(fd, (struct sockaddr *)&peer, &pl) == 0)
-		shim_format_addr((struct sockaddr *)&peer, v->desc, sizeof v->desc);
-	else
-		snprintf(v->desc, sizeof v->desc, "fd %d", fd);
-	return true;
+	if (REAL(getpeername)(fd, (struct sockaddr *)&peer, &pl) < 0)
+		pl = 0;
+	return shim_verdict_accepted(shim_policy, (struct sockaddr *)&local, ll,
+				     (struct sockaddr *)&peer, pl, fd, v);
 }
 
 bool shim_resolve_connect(int fd, const struct sockaddr *dst, socklen_t len, struct shim_verdict *v)
 {
-	const struct policy *p = shim_policy;
-	struct sockaddr_storage ss;
-
 	memset(v, 0, sizeof *v);
-	if (!p || !p->has[POLICY_CONNECT] || !dst || len < sizeof(sa_family_t) ||
-	    (dst->sa_family != AF_INET && dst->sa_family != AF_INET6) || (fd >= 0 && !shim_is_tcp(fd)))
+	if (fd >= 0 && !shim_is_tcp(fd))
 		return false;
-	len = shim_norm_addr(dst, len, &ss);
-	if (!(v->rule = policy_match(p, POLICY_CONNECT, (struct sockaddr *)&ss, len)))
-		return false;
-	v->role = TLS_ROLE_CLIENT;
-	shim_format_addr((struct sockaddr *)&ss, v->desc, sizeof v->desc);
-	verdict_name(v, (struct sockaddr *)&ss);
-	return true;
-}
-
-/* A connected socket of unknown origin: an accept rule by its local
- * address (the socket was accepted: inetd, a pre-forked server's
- * parent), else a connect rule by its peer. */
-static bool resolve_connected(int fd, const struct sockaddr_storage *local, socklen_t ll,
-			      const struct sockaddr_storage *peer, socklen_t pl, struct shim_verdict *v)
-{
-	const struct policy *p = shim_policy;
-
-	memset(v, 0, sizeof *v);
-	shim_format_addr((const struct sockaddr *)peer, v->desc, sizeof v->desc);
-	if ((v->rule = policy_match(p, POLICY_ACCEPT, (const struct sockaddr *)local, ll))) {
-		v->role = TLS_ROLE_SERVER;
-	} else if ((v->rule = policy_match(p, POLICY_CONNECT, (const struct sockaddr *)peer, pl))) {
-		v->role = TLS_ROLE_CLIENT;
-		verdict_name(v, (const struct sockaddr *)peer);
-	} else {
-		return false;
-	}
-	(void)fd;
-	return true;
+	return shim_verdict_connect(shim_policy, dst, len, shim_default_name, v);
 }
 
 /* ---- fds of unknown origin -------------------------------------------- */
@@ -221,10 +143,12 @@ static uintptr_t classify_locked(int fd, bool at_start)
 		return CT_PLAIN;        /* not open: the C library says EBADF */
 	if (!S_ISSOCK(st.st_mode) || !shim_is_tcp(fd) ||
 	    REAL(getsockopt)(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l) < 0 || listening ||
-	    REAL(getsockname)(fd, (struct sockaddr *)&local, &ll) < 0 || !is_inet(&local) ||
+	    REAL(getsockname)(fd, (struct sockaddr *)&local, &ll) < 0 ||
 	    REAL(getpeername)(fd, (struct sockaddr *)&peer, &pl) < 0 ||
 	    shim_is_pump_addr(&local) || shim_is_pump_addr(&peer) ||
-	    !resolve_connected(fd, &local, ll, &peer, pl, &v) || v.rule->action == POLICY_PLAIN) {
+	    !shim_verdict_connected(shim_policy, (struct sockaddr *)&local, ll, (struct sockaddr *)&peer,
+				    pl, shim_default_name, &v) ||
+	    v.rule->action == POLICY_PLAIN) {
 		record(fd, CT_PLAIN);
 		return CT_PLAIN;
 	}

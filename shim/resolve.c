@@ -9,7 +9,8 @@
  * name for it only when that is unambiguous: if two different names
  * resolved to the same address (virtual hosts on one IP), the IP address
  * itself is verified instead, so one host's certificate can never pass
- * for the other's.  Only while connect rules exist. */
+ * for the other's.  A thread that resolved the address literal itself
+ * last verifies the address.  Only while connect rules exist. */
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -109,6 +110,31 @@ static bool wanted(const char *node)
 	return node && shim_policy && shim_policy->has[POLICY_CONNECT] && is_host_name(node);
 }
 
+/* An address literal the program resolved (getaddrinfo("127.0.0.1")):
+ * the newest answer of this thread for that address is the literal
+ * itself, so a name it resolved earlier to the same address (its own host
+ * name, say) is not the one verified for this connection. */
+static void remember_literal(const char *node, const struct addrinfo *res)
+{
+	unsigned char tmp[16];
+
+	if (!node || !shim_policy || !shim_policy->has[POLICY_CONNECT] ||
+	    (inet_pton(AF_INET, node, tmp) != 1 && inet_pton(AF_INET6, node, tmp) != 1))
+		return;
+	for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		unsigned char key[16];
+		int fam;
+		struct name_entry *e;
+
+		if (!ai->ai_addr || !(fam = sa_key(ai->ai_addr, key)))
+			continue;
+		e = &mine[mine_next++ % MINE];
+		e->family = fam;
+		memcpy(e->addr, key, 16);
+		snprintf(e->name, sizeof e->name, "%s", node);
+	}
+}
+
 bool shim_name_for(const struct sockaddr *sa, char *buf, size_t len)
 {
 	unsigned char key[16];
@@ -149,6 +175,8 @@ SHIM_EXPORT int getaddrinfo(const char *node, const char *service, const struct 
 {
 	int r = REAL(getaddrinfo)(node, service, hints, res);
 
+	if (r == 0)
+		remember_literal(node, *res);
 	if (r == 0 && wanted(node))
 		for (const struct addrinfo *ai = *res; ai; ai = ai->ai_next)
 			if (ai->ai_addr) {

@@ -30,7 +30,9 @@
 #include "core/conntab.h"
 #include "core/tls.h"
 #include "policy/policy.h"
+#include "shim/addr.h"
 #include "shim/real.h"
+#include "shim/verdict.h"
 
 /* The loaded policy; NULL while inactive.  Immutable once set. */
 extern const struct policy *shim_policy;
@@ -118,12 +120,6 @@ static inline int shim_route(int fd, struct tls_conn **cp)
 	} while (0)
 
 /* ---- classification (classify.c): the one rule resolver -------------- */
-struct shim_verdict {
-	const struct policy_rule *rule;   /* NULL: no rule names this socket */
-	enum tls_role role;
-	char desc[96];                    /* "addr:port" of the peer, for logs */
-	char name[256];                   /* client: the name to verify */
-};
 /* A new engine object for fd as the verdict says (NULL when OpenSSL
  * cannot make one; logged). */
 struct tls_conn *shim_conn_new(int fd, const struct shim_verdict *v);
@@ -141,19 +137,12 @@ uintptr_t shim_classify(int fd, bool at_start);
  * adopted): on 0, 1 or 2 it goes to a pump, because stdio writes there
  * through the C library's internal calls, which no wrapper sees. */
 void shim_tls_placed(int fd, struct tls_conn *c);
-/* The kernel's destination for a connect() to addr: 0.0.0.0, :: and
- * ::ffff:0.0.0.0 connect to loopback. */
-socklen_t shim_norm_addr(const struct sockaddr *sa, socklen_t len, struct sockaddr_storage *ss);
 
 /* Plaintext in, records out: the blocking/non-blocking logic. */
 ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags);
 ssize_t shim_tls_send(struct tls_conn *c, const void *buf, size_t len, int flags);
 ssize_t shim_tls_recv_iov(struct tls_conn *c, const struct iovec *iov, int cnt, int flags);
 ssize_t shim_tls_send_iov(struct tls_conn *c, const struct iovec *iov, int cnt, int flags);
-/* Fill chunk (size bytes) from iov, starting at iov[*i] + *off, and
- * advance them; returns the bytes copied. */
-size_t shim_iov_gather(const struct iovec *iov, int cnt, int *i, size_t *off, char *chunk,
-		       size_t size);
 /* The negative errno of a call that failed on c (logged once). */
 int shim_tls_error(struct tls_conn *c, bool writing, int flags);
 /* A client whose handshake failed: connect() and SO_ERROR say ECONNREFUSED. */
@@ -249,9 +238,8 @@ bool shim_signal_restarts(void);
 /* Socket helpers. */
 bool shim_is_tcp(int fd);
 bool shim_is_nonblocking(int fd);
-void shim_format_addr(const struct sockaddr *sa, char *buf, size_t len);
-/* The reverse, for "a.b.c.d:port" and "[v6]:port". */
-bool shim_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len);
+/* The socket's SO_RCVTIMEO/SO_SNDTIMEO in ms, or -1 for none. */
+int shim_sock_timeout_ms(int fd, int opt);
 /* The host name the program resolved for this address (getaddrinfo). */
 bool shim_name_for(const struct sockaddr *sa, char *buf, size_t len);
 /* The name a client verifies when the rule names none: the resolved host

@@ -29,90 +29,10 @@
 
 #define IOV_CHUNK 16384
 
-bool shim_is_nonblocking(int fd)
-{
-	int fl = REAL(fcntl)(fd, F_GETFL);
-	return fl >= 0 && (fl & O_NONBLOCK);
-}
 
-bool shim_is_tcp(int fd)
-{
-	int type = 0, proto = 0;
-	socklen_t l = sizeof type;
 
-	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 || type != SOCK_STREAM)
-		return false;
-	l = sizeof proto;
-	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) < 0)
-		return false;
-	return proto == IPPROTO_TCP || proto == 262 /* IPPROTO_MPTCP */;
-}
 
-void shim_format_addr(const struct sockaddr *sa, char *buf, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
 
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const void *)sa;
-		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
-		snprintf(buf, len, "%s:%u", ip, ntohs(s4->sin_port));
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)sa;
-		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
-		snprintf(buf, len, "[%s]:%u", ip, ntohs(s6->sin6_port));
-	} else {
-		snprintf(buf, len, "(family %d)", sa->sa_family);
-	}
-}
-
-bool shim_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[INET6_ADDRSTRLEN];
-	const char *colon = strrchr(s, ':');
-	size_t hl;
-	long port;
-	char *end;
-
-	memset(ss, 0, sizeof *ss);
-	if (!colon)
-		return false;
-	port = strtol(colon + 1, &end, 10);
-	if (*end || port < 0 || port > 65535)
-		return false;
-	if (*s == '[') {
-		hl = (size_t)(colon - s);
-		if (hl < 2 || s[hl - 1] != ']' || hl - 2 >= sizeof host)
-			return false;
-		memcpy(host, s + 1, hl - 2);
-		host[hl - 2] = '\0';
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		*len = sizeof *s6;
-		return inet_pton(AF_INET6, host, &s6->sin6_addr) == 1;
-	}
-	hl = (size_t)(colon - s);
-	if (hl >= sizeof host)
-		return false;
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-	s4->sin_family = AF_INET;
-	s4->sin_port = htons((uint16_t)port);
-	*len = sizeof *s4;
-	return inet_pton(AF_INET, host, &s4->sin_addr) == 1;
-}
-
-/* The socket's SO_RCVTIMEO/SO_SNDTIMEO in ms, or -1 for none. */
-static int sock_timeout_ms(int fd, int opt)
-{
-	struct timeval tv;
-	socklen_t l = sizeof tv;
-
-	if (REAL(getsockopt)(fd, SOL_SOCKET, opt, &tv, &l) < 0 || (!tv.tv_sec && !tv.tv_usec))
-		return -1;
-	return (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
-}
 
 void shim_tls_report(struct tls_conn *c)
 {
@@ -215,9 +135,9 @@ static int read_wait(struct tls_conn *c)
 	int fd = tls_conn_fd(c), r;
 
 	if (tls_conn_has_output(c) &&
-	    (r = flush_wait(c, sock_timeout_ms(fd, SO_SNDTIMEO), EAGAIN)) < 0)
+	    (r = flush_wait(c, shim_sock_timeout_ms(fd, SO_SNDTIMEO), EAGAIN)) < 0)
 		return r;
-	r = shim_wait(c, fd, POLLIN, sock_timeout_ms(fd, SO_RCVTIMEO));
+	r = shim_wait(c, fd, POLLIN, shim_sock_timeout_ms(fd, SO_RCVTIMEO));
 	if (r == 0)
 		return -EAGAIN;        /* SO_RCVTIMEO expired, as recv() says */
 	return r < 0 ? r : 0;
@@ -351,7 +271,7 @@ ssize_t shim_tls_send(struct tls_conn *c, const void *buf, size_t len, int flags
 				break;
 			return -EAGAIN;
 		}
-		if ((e = flush_wait(c, sock_timeout_ms(fd, SO_SNDTIMEO), EAGAIN)) < 0) {
+		if ((e = flush_wait(c, shim_sock_timeout_ms(fd, SO_SNDTIMEO), EAGAIN)) < 0) {
 			if (sent)
 				break;
 			return e;
@@ -360,7 +280,7 @@ ssize_t shim_tls_send(struct tls_conn *c, const void *buf, size_t len, int flags
 	/* A blocking send returns once the kernel holds everything, as for
 	 * TCP; an error now shows on the next call. */
 	if (!nb && tls_conn_has_output(c))
-		(void)flush_wait(c, sock_timeout_ms(fd, SO_SNDTIMEO), EAGAIN);
+		(void)flush_wait(c, shim_sock_timeout_ms(fd, SO_SNDTIMEO), EAGAIN);
 	return (ssize_t)sent;
 }
 
@@ -385,25 +305,6 @@ ssize_t shim_tls_recv_iov(struct tls_conn *c, const struct iovec *iov, int cnt, 
 	return total;
 }
 
-size_t shim_iov_gather(const struct iovec *iov, int cnt, int *i, size_t *off, char *chunk,
-		       size_t size)
-{
-	size_t fill = 0;
-
-	while (*i < cnt && fill < size) {
-		size_t take = iov[*i].iov_len - *off;
-		if (take > size - fill)
-			take = size - fill;
-		memcpy(chunk + fill, (const char *)iov[*i].iov_base + *off, take);
-		fill += take;
-		*off += take;
-		if (*off == iov[*i].iov_len) {
-			(*i)++;
-			*off = 0;
-		}
-	}
-	return fill;
-}
 
 /* Gather small buffers into full records rather than one record each. */
 ssize_t shim_tls_send_iov(struct tls_conn *c, const struct iovec *iov, int cnt, int flags)

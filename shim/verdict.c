@@ -1,0 +1,70 @@
+/* shim/verdict.c — the one rule resolver (see verdict.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include "shim/addr.h"
+#include "shim/verdict.h"
+
+static bool is_inet(const struct sockaddr *sa)
+{
+	return sa && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6);
+}
+
+static void client_name(struct shim_verdict *v, const struct sockaddr *peer, shim_name_fn name_for)
+{
+	if (v->rule->server_name)
+		snprintf(v->name, sizeof v->name, "%s", v->rule->server_name);
+	else
+		name_for(peer, v->name, sizeof v->name);
+}
+
+bool shim_verdict_accepted(const struct policy *p, const struct sockaddr *local, socklen_t ll,
+			   const struct sockaddr *peer, socklen_t pl, int fd, struct shim_verdict *v)
+{
+	memset(v, 0, sizeof *v);
+	if (!p || !p->has[POLICY_ACCEPT] || !is_inet(local) ||
+	    !(v->rule = policy_match(p, POLICY_ACCEPT, local, ll)))
+		return false;
+	v->role = TLS_ROLE_SERVER;
+	if (peer && pl)
+		shim_format_addr(peer, v->desc, sizeof v->desc);
+	else
+		snprintf(v->desc, sizeof v->desc, "fd %d", fd);
+	return true;
+}
+
+bool shim_verdict_connect(const struct policy *p, const struct sockaddr *dst, socklen_t len,
+			  shim_name_fn name_for, struct shim_verdict *v)
+{
+	struct sockaddr_storage ss;
+
+	memset(v, 0, sizeof *v);
+	if (!p || !p->has[POLICY_CONNECT] || !dst || len < sizeof(sa_family_t) || !is_inet(dst))
+		return false;
+	len = shim_norm_addr(dst, len, &ss);
+	if (!(v->rule = policy_match(p, POLICY_CONNECT, (struct sockaddr *)&ss, len)))
+		return false;
+	v->role = TLS_ROLE_CLIENT;
+	shim_format_addr((struct sockaddr *)&ss, v->desc, sizeof v->desc);
+	client_name(v, (struct sockaddr *)&ss, name_for);
+	return true;
+}
+
+bool shim_verdict_connected(const struct policy *p, const struct sockaddr *local, socklen_t ll,
+			    const struct sockaddr *peer, socklen_t pl, shim_name_fn name_for,
+			    struct shim_verdict *v)
+{
+	memset(v, 0, sizeof *v);
+	if (!p || !is_inet(local) || !is_inet(peer))
+		return false;
+	shim_format_addr(peer, v->desc, sizeof v->desc);
+	if ((v->rule = policy_match(p, POLICY_ACCEPT, local, ll))) {
+		v->role = TLS_ROLE_SERVER;
+	} else if ((v->rule = policy_match(p, POLICY_CONNECT, peer, pl))) {
+		v->role = TLS_ROLE_CLIENT;
+		client_name(v, peer, name_for);
+	} else {
+		return false;
+	}
+	return true;
+}

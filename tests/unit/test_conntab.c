@@ -1,0 +1,190 @@
+/* tests/unit/test_conntab.c — the table's state machine (core/conntab.c):
+ * every state and transition, the tombstone across a close, references
+ * (the table's, the caller's), lock-free lookups racing replacements,
+ * the walk over connections, and fork's locking of every connection. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <openssl/ssl.h>
+
+#include "core/conntab.h"
+#include "core/log.h"
+#include "core/sys.h"
+#include "core/tls.h"
+#include "tests/unit/unit.h"
+
+static SSL_CTX *ctx;
+static int sp[2];
+
+static struct tls_conn *conn(void)
+{
+	struct tls_opts o = { .ctx = ctx, .label = "t", .handshake_timeout_ms = 1000 };
+
+	return tls_conn_new(sp[0], &o, TLS_ROLE_SERVER, NULL, "test");
+}
+
+static void count_conn(int fd, struct tls_conn *c, void *arg)
+{
+	(void)fd;
+	(void)c;
+	(*(int *)arg)++;
+}
+
+/* ---- a lookup racing replacements ------------------------------------------ */
+
+static _Atomic int stop_race;
+static _Atomic long lookups, hits;
+
+static void *reader(void *arg)
+{
+	int fd = *(int *)arg;
+
+	while (!atomic_load(&stop_race)) {
+		struct tls_conn *c = conntab_get(fd);
+		atomic_fetch_add(&lookups, 1);
+		if (c) {
+			/* A reference keeps it usable: ask it something. */
+			if (tls_conn_role(c) == TLS_ROLE_SERVER)
+				atomic_fetch_add(&hits, 1);
+			tls_conn_unref(c);
+		}
+	}
+	return NULL;
+}
+
+int main(void)
+{
+	core_sys_default();
+	log_init(NULL);
+	ctx = SSL_CTX_new(TLS_method());
+	if (!ctx || socketpair(AF_UNIX, SOCK_STREAM, 0, sp) < 0 || conntab_init() < 0) {
+		printf("FAIL setup: SSL_CTX, socketpair or conntab_init\n");
+		return 1;
+	}
+
+	UNIT_CASE("conntab: every number starts unseen; numbers beyond the table read unseen") {
+		EXPECT(conntab_load(100) == CT_UNSEEN);
+		EXPECT(conntab_load((int)conntab_size) == CT_UNSEEN);
+		EXPECT(conntab_load(-1) == CT_UNSEEN);
+		EXPECT(!conntab_is_pass(CT_UNSEEN));
+	}
+	UNIT_CASE("conntab: plain and pumped pass, own/refused/unseen do not") {
+		conntab_set(10, CT_PLAIN);
+		conntab_set(11, CT_PUMPED);
+		conntab_set(12, CT_OWN);
+		conntab_set(13, CT_REFUSED);
+		EXPECT(conntab_is_pass(conntab_load(10)) && conntab_is_pass(conntab_load(11)));
+		EXPECT(!conntab_is_pass(conntab_load(12)) && !conntab_is_pass(conntab_load(13)));
+		EXPECT(!conntab_is_tls(conntab_load(10)) && !conntab_is_closing(conntab_load(12)));
+		EXPECT(conntab_get(10) == NULL && conntab_get(12) == NULL);
+		EXPECT(conntab_high() >= 14);
+	}
+	UNIT_CASE("conntab: a TLS word gives a reference; detach hands over the table's") {
+		struct tls_conn *c = conn(), *g;
+		EXPECT(c && conntab_attach(20, c) == 0);
+		EXPECT(conntab_is_tls(conntab_load(20)) && !conntab_is_pass(conntab_load(20)));
+		g = conntab_get(20);
+		EXPECT(g == c);
+		tls_conn_unref(g);
+		g = conntab_detach(20);
+		EXPECT(g == c && conntab_load(20) == CT_UNSEEN);
+		EXPECT(tls_conn_tryref(c));     /* still alive: we hold the table's reference */
+		tls_conn_unref(c);
+		tls_conn_unref(g);              /* the last one: freed (recycled) */
+		EXPECT(!tls_conn_tryref(c));    /* a stale pointer is refused, not used */
+	}
+	UNIT_CASE("conntab: close leaves a tombstone until the real close is done") {
+		struct tls_conn *c = conn(), *mine;
+		EXPECT(conntab_attach(21, c) == 0);
+		mine = conntab_begin_close(21);
+		EXPECT(mine == c);
+		EXPECT(conntab_is_closing(conntab_load(21)));
+		EXPECT(!conntab_is_pass(conntab_load(21)));
+		EXPECT(conntab_get(21) == NULL);            /* no new I/O on a closing fd */
+		EXPECT(conntab_begin_close(21) == NULL);    /* a second close finds none */
+		conntab_end_close(21, mine);
+		EXPECT(conntab_load(21) == CT_UNSEEN);
+		tls_conn_unref(mine);                       /* the caller's */
+		EXPECT(!tls_conn_tryref(c));                /* and the table's went with end_close */
+	}
+	UNIT_CASE("conntab: a number reused during the close keeps its new word, one release") {
+		struct tls_conn *c = conn(), *mine;
+		EXPECT(conntab_attach(22, c) == 0);
+		mine = conntab_begin_close(22);
+		conntab_set(22, CT_PLAIN);                  /* opened again meanwhile */
+		EXPECT(tls_conn_tryref(c));                 /* only the caller's remains */
+		tls_conn_unref(c);
+		conntab_end_close(22, mine);
+		EXPECT(conntab_load(22) == CT_PLAIN);
+		tls_conn_unref(mine);
+		EXPECT(!tls_conn_tryref(c));
+	}
+	UNIT_CASE("conntab: attaching over a stale connection releases it") {
+		struct tls_conn *a = conn(), *b = conn();
+		EXPECT(conntab_attach(23, a) == 0 && conntab_attach(23, b) == 0);
+		EXPECT(!tls_conn_tryref(a));
+		EXPECT(conntab_get(23) == b);
+		tls_conn_unref(b);
+		conntab_set(23, CT_UNSEEN);
+		EXPECT(!tls_conn_tryref(b));
+	}
+	UNIT_CASE("conntab: compare-and-swap changes only the expected word") {
+		conntab_set(24, CT_PLAIN);
+		EXPECT(!conntab_cas(24, CT_UNSEEN, CT_REFUSED));
+		EXPECT(conntab_cas(24, CT_PLAIN, CT_REFUSED));
+		EXPECT(conntab_load(24) == CT_REFUSED);
+		EXPECT(!conntab_cas((int)conntab_size, CT_UNSEEN, CT_PLAIN));
+	}
+	UNIT_CASE("conntab: the walk visits TLS and closing words in its range only") {
+		struct tls_conn *a = conn(), *b = conn(), *mine;
+		int n = 0;
+		EXPECT(conntab_attach(30, a) == 0 && conntab_attach(31, b) == 0);
+		conntab_set(32, CT_PLAIN);
+		mine = conntab_begin_close(31);
+		conntab_each_conn(30, 40, count_conn, &n);
+		EXPECT(n == 2);
+		n = 0;
+		conntab_each_conn(31, 31, count_conn, &n);
+		EXPECT(n == 1);
+		conntab_end_close(31, mine);
+		tls_conn_unref(mine);
+		conntab_set(30, CT_UNSEEN);
+	}
+	UNIT_CASE("conntab: fork's prepare handler holds every connection, then lets go") {
+		struct tls_conn *a = conn();
+		EXPECT(conntab_attach(33, a) == 0);
+		conntab_fork_lock();
+		/* held: a bounded try from this thread fails (it is ours) */
+		EXPECT(!tls_conn_hold_timed(a, 10));
+		conntab_fork_unlock();
+		EXPECT(tls_conn_hold_timed(a, 1000));
+		tls_conn_release(a);
+		conntab_set(33, CT_UNSEEN);
+	}
+	UNIT_CASE("conntab: lock-free lookups racing replacements see the current connection or none") {
+		pthread_t t[3];
+		int fd = 40;
+		struct tls_conn *c = conn();
+
+		conntab_attach(fd, c);
+		for (int i = 0; i < 3; i++)
+			pthread_create(&t[i], NULL, reader, &fd);
+		for (int i = 0; i < 20000; i++) {
+			if (i % 3 == 0)
+				conntab_set(fd, CT_PLAIN);
+			else
+				conntab_attach(fd, conn());
+		}
+		atomic_store(&stop_race, 1);
+		for (int i = 0; i < 3; i++)
+			pthread_join(t[i], NULL);
+		conntab_set(fd, CT_UNSEEN);
+		printf("# %ld lookups, %ld hits\n", atomic_load(&lookups), atomic_load(&hits));
+		EXPECT(atomic_load(&lookups) > 0);
+	}
+	SSL_CTX_free(ctx);
+	return UNIT_RESULT();
+}

@@ -1,0 +1,212 @@
+/* tests/unit/test_ready.c — the readiness rules (shim/ready.c), table by
+ * table, against a scripted engine: what poll/select/epoll show the
+ * program for a TLS fd, select <-> poll sets, epoll's edge-triggered and
+ * one-shot bookkeeping, the kernel mask, the bit conversions. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "shim/ready.h"
+#include "tests/unit/unit.h"
+
+/* A scripted engine: each answer is a field; poll_write can complete a
+ * handshake or fail it (what one handshake step does). */
+struct fake {
+	bool moved, timed_out, failed, done, started, client, buffered;
+	int poll_read, poll_write;
+	bool step_completes, step_fails;  /* poll_write during a handshake */
+	int reports, steps;
+};
+
+static bool f_moved(void *c) { return ((struct fake *)c)->moved; }
+static bool f_timed_out(void *c) { return ((struct fake *)c)->timed_out; }
+static bool f_failed(void *c) { return ((struct fake *)c)->failed; }
+static bool f_done(void *c) { return ((struct fake *)c)->done; }
+static bool f_started(void *c) { return ((struct fake *)c)->started; }
+static bool f_client(void *c) { return ((struct fake *)c)->client; }
+static bool f_buffered(void *c) { return ((struct fake *)c)->buffered; }
+static int f_poll_read(void *c) { return ((struct fake *)c)->poll_read; }
+static int f_poll_write(void *c)
+{
+	struct fake *f = c;
+
+	if (!f->done && !f->failed) {
+		f->steps++;
+		if (f->step_completes)
+			f->done = true;
+		if (f->step_fails)
+			f->failed = true;
+	}
+	return f->poll_write;
+}
+static void f_report(void *c) { ((struct fake *)c)->reports++; }
+
+static const struct ready_ops ops = {
+	.moved = f_moved, .timed_out = f_timed_out, .failed = f_failed, .handshake_done = f_done,
+	.handshake_started = f_started, .client = f_client, .buffered = f_buffered,
+	.poll_read = f_poll_read, .poll_write = f_poll_write, .report = f_report,
+};
+
+struct revents_case {
+	const char *name;
+	struct fake f;
+	short want, kernel, expect;
+	int steps, reports;
+};
+
+static const struct revents_case revents_cases[] = {
+	{ "moved to a pump: nothing (look again)", { .moved = true, .done = true, .poll_read = 1 },
+	  POLLIN, POLLIN, 0, 0, 0 },
+	{ "handshake deadline passed: error plus what was asked", { .timed_out = true },
+	  POLLIN | POLLOUT, 0, POLLIN | POLLOUT | POLLERR, 0, 0 },
+	{ "handshake running, kernel quiet: nothing", { .started = true },
+	  POLLIN, 0, 0, 0, 0 },
+	{ "handshake running, a step does not finish it: hidden", { .started = true, .poll_write = 0 },
+	  POLLIN | POLLOUT, POLLIN, 0, 1, 0 },
+	{ "handshake finished by this step: writable, not readable yet",
+	  { .started = true, .step_completes = true, .poll_write = 1 },
+	  POLLIN | POLLOUT, POLLIN, POLLOUT, 1, 0 },
+	{ "handshake failed by this step: error", { .started = true, .step_fails = true },
+	  POLLIN, POLLIN, POLLIN | POLLERR, 1, 1 },
+	{ "client's TCP connect failed: POLLOUT|POLLERR for SO_ERROR", { .client = true },
+	  POLLOUT, POLLERR | POLLHUP, POLLOUT | POLLERR | POLLHUP, 0, 0 },
+	{ "open, plaintext buffered, kernel quiet: readable", { .done = true, .buffered = true, .poll_read = 1 },
+	  POLLIN, 0, POLLIN, 0, 0 },
+	{ "open, half a record in the kernel: hidden", { .done = true, .poll_read = 0 },
+	  POLLIN, POLLIN, 0, 0, 0 },
+	{ "open, a record in the kernel: readable", { .done = true, .poll_read = 1 },
+	  POLLIN, POLLIN, POLLIN, 0, 0 },
+	{ "open, kernel has room, out-buffer drains: writable", { .done = true, .poll_write = 1 },
+	  POLLOUT, POLLOUT, POLLOUT, 0, 0 },
+	{ "open, kernel has room, out-buffer still full: not writable", { .done = true, .poll_write = 0 },
+	  POLLOUT, POLLOUT, 0, 0, 0 },
+	{ "open, writable not asked for: not reported", { .done = true, .poll_write = 1 },
+	  POLLIN, POLLOUT, 0, 0, 0 },
+	{ "failed: error plus what was asked, logged once per call", { .failed = true, .done = true },
+	  POLLIN, 0, POLLIN | POLLERR, 0, 1 },
+	{ "hang-up passes through", { .done = true, .poll_read = 1 },
+	  POLLIN, POLLHUP, POLLIN | POLLHUP, 0, 0 },
+};
+
+static void run_revents(void)
+{
+	for (size_t i = 0; i < sizeof revents_cases / sizeof *revents_cases; i++) {
+		const struct revents_case *t = &revents_cases[i];
+		char name[160];
+
+		snprintf(name, sizeof name, "ready_revents: %s", t->name);
+		UNIT_CASE(name) {
+			struct fake f = t->f;
+			short got = ready_revents(&ops, &f, t->want, t->kernel);
+			if (got != t->expect)
+				printf("# got 0x%x, want 0x%x\n", (unsigned)got, (unsigned)t->expect);
+			EXPECT(got == t->expect);
+			EXPECT(f.steps == t->steps);
+			EXPECT(f.reports == t->reports);
+		}
+	}
+}
+
+static void run_select(void)
+{
+	UNIT_CASE("select sets -> pollfds: one entry per fd, the events of its sets") {
+		fd_set rd, wr, ex;
+		struct pollfd p[8];
+		int n;
+
+		FD_ZERO(&rd); FD_ZERO(&wr); FD_ZERO(&ex);
+		FD_SET(3, &rd); FD_SET(5, &rd); FD_SET(5, &wr); FD_SET(9, &ex);
+		n = ready_sets_to_poll(10, &rd, &wr, &ex, p, 8);
+		EXPECT(n == 3);
+		EXPECT(p[0].fd == 3 && p[0].events == POLLIN);
+		EXPECT(p[1].fd == 5 && p[1].events == (POLLIN | POLLOUT));
+		EXPECT(p[2].fd == 9 && p[2].events == POLLPRI);
+		EXPECT(ready_sets_to_poll(5, &rd, &wr, &ex, p, 8) == 1);   /* nfds bounds it */
+		EXPECT(ready_sets_to_poll(10, &rd, NULL, NULL, p, 1) == 1); /* max bounds it */
+	}
+	UNIT_CASE("pollfds -> select sets: hang-up and error count as readable, error as writable") {
+		struct pollfd p[3] = { { 3, POLLIN, POLLHUP }, { 5, POLLIN | POLLOUT, POLLERR },
+				       { 9, POLLPRI, 0 } };
+		fd_set rd, wr, ex;
+		int n;
+
+		FD_ZERO(&rd); FD_ZERO(&wr); FD_ZERO(&ex);
+		FD_SET(7, &rd);        /* stale bits are cleared */
+		n = ready_poll_to_sets(p, 3, &rd, &wr, &ex);
+		EXPECT(n == 3);
+		EXPECT(FD_ISSET(3, &rd) && FD_ISSET(5, &rd) && !FD_ISSET(7, &rd));
+		EXPECT(FD_ISSET(5, &wr) && !FD_ISSET(3, &wr));
+		EXPECT(!FD_ISSET(9, &ex));
+	}
+	UNIT_CASE("pollfds -> select sets: a closed fd (POLLNVAL) is EBADF") {
+		struct pollfd p[2] = { { 3, POLLIN, POLLIN }, { 4, POLLIN, POLLNVAL } };
+		fd_set rd;
+
+		FD_ZERO(&rd);
+		EXPECT(ready_poll_to_sets(p, 2, &rd, NULL, NULL) == -EBADF);
+	}
+}
+
+static void run_epoll(void)
+{
+	UNIT_CASE("epoll LT: buffered plaintext may be reported on every wait") {
+		struct ready_ep e = { .events = EPOLLIN };
+		EXPECT(ready_ep_may_report_data(&e, true, 1));
+		ready_ep_reported(&e, EPOLLIN, false, 1);
+		EXPECT(ready_ep_may_report_data(&e, true, 1));
+		EXPECT(!ready_ep_may_report_data(&e, false, 1));  /* handshake running */
+	}
+	UNIT_CASE("epoll ET: once per arrival of new bytes (rx generation)") {
+		struct ready_ep e = { .events = EPOLLIN | EPOLLET };
+		EXPECT(ready_ep_may_report_data(&e, true, 1));
+		ready_ep_reported(&e, EPOLLIN, false, 1);
+		EXPECT(!ready_ep_may_report_data(&e, true, 1));
+		EXPECT(ready_ep_may_report_data(&e, true, 2));
+	}
+	UNIT_CASE("epoll ET: a failure is reported once; LT: every time") {
+		struct ready_ep et = { .events = EPOLLIN | EPOLLET }, lt = { .events = EPOLLIN };
+		EXPECT(ready_ep_may_report_failure(&et, true));
+		ready_ep_reported(&et, EPOLLIN | EPOLLERR, true, 0);
+		EXPECT(!ready_ep_may_report_failure(&et, true));
+		ready_ep_reported(&lt, EPOLLIN | EPOLLERR, true, 0);
+		EXPECT(ready_ep_may_report_failure(&lt, true));
+		EXPECT(!ready_ep_may_report_failure(&lt, false));
+	}
+	UNIT_CASE("epoll ONESHOT: disabled after a report, nothing until re-armed") {
+		struct ready_ep e = { .events = EPOLLIN | EPOLLONESHOT };
+		ready_ep_reported(&e, 0, false, 1);
+		EXPECT(!e.disabled);                 /* nothing reported: still armed */
+		ready_ep_reported(&e, EPOLLIN, false, 1);
+		EXPECT(e.disabled);
+		EXPECT(!ready_ep_may_report_data(&e, true, 2));
+		EXPECT(!ready_ep_may_report_failure(&e, true));
+		EXPECT(ready_ep_kernel_mask(&e, false, true, POLLIN) == 0);
+	}
+	UNIT_CASE("epoll kernel mask: the program's events once open, the engine's needs always") {
+		struct ready_ep e = { .events = EPOLLIN | EPOLLRDHUP | EPOLLET };
+		EXPECT(ready_ep_kernel_mask(&e, false, true, 0) == (EPOLLIN | EPOLLRDHUP | EPOLLET));
+		EXPECT(ready_ep_kernel_mask(&e, false, true, POLLOUT) ==
+		       (EPOLLIN | EPOLLRDHUP | EPOLLET | EPOLLOUT));
+		/* during a handshake only EPOLLET of the program's, plus its needs */
+		EXPECT(ready_ep_kernel_mask(&e, false, false, POLLOUT) == (EPOLLET | EPOLLOUT));
+		EXPECT(ready_ep_kernel_mask(&e, false, false, POLLIN) == (EPOLLET | EPOLLIN));
+		/* failed: in/out/et as asked, so the program hears of it */
+		EXPECT(ready_ep_kernel_mask(&e, true, true, POLLOUT) == (EPOLLIN | EPOLLET));
+	}
+	UNIT_CASE("epoll <-> poll bits: each both ways; RDHUP only when asked for") {
+		EXPECT(ready_to_poll(EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLERR | EPOLLHUP) ==
+		       (POLLIN | POLLOUT | POLLPRI | POLLERR | POLLHUP));
+		EXPECT(ready_to_epoll(POLLIN | POLLERR, EPOLLIN, 0) == (EPOLLIN | EPOLLERR));
+		EXPECT(ready_to_epoll(POLLIN, EPOLLIN | EPOLLRDHUP, EPOLLRDHUP) == (EPOLLIN | EPOLLRDHUP));
+		EXPECT(ready_to_epoll(POLLIN, EPOLLIN, EPOLLRDHUP) == EPOLLIN);
+	}
+}
+
+int main(void)
+{
+	run_revents();
+	run_select();
+	run_epoll();
+	return UNIT_RESULT();
+}
