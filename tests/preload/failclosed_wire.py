@@ -263,7 +263,7 @@ def client(args):
                     break
                 got += d
             if got != want:
-                out("error greeting %r" % got[:200])
+                out("error greeting %s" % show(got[:200]))
                 return 1
             out("greeting ok")
         if args.send is not None:
@@ -276,7 +276,7 @@ def client(args):
                     break
                 got += d
             if got != want:
-                out("error reply %r" % got[:200])
+                out("error reply %s" % show(got[:200]))
                 return 1
             out("reply ok")
         try:
@@ -284,7 +284,7 @@ def client(args):
         except (ssl.SSLError, OSError):
             pass
     except (ssl.SSLError, OSError) as e:
-        out("error %s (after %r)" % (reason(e), got[:200]))
+        out("error %s (after %s)" % (reason(e), show(got[:200])))
         return 1
     return 0
 
@@ -304,16 +304,22 @@ def hold(args):
 
 # ---------------------------------------------------------------- check
 
+def show(b):
+    """Bytes for a one-line message: printable ASCII, the rest as '.'
+    (no backslashes: the shell's echo would interpret them)."""
+    return "'" + "".join(chr(c) if 32 <= c < 127 and c != 92 else "." for c in b) + "'"
+
+
 def tls_framing(data):
     """None when data is a sequence of TLS records, else a reason."""
     i = 0
     while i < len(data):
         if len(data) - i < 5:
-            return None if data[i] in (20, 21, 22, 23) else "stray bytes at %d: %r" % (i, data[i:i + 40])
+            return None if data[i] in (20, 21, 22, 23) else "stray bytes at %d: %s" % (i, show(data[i:i + 40]))
         t, major, minor = data[i], data[i + 1], data[i + 2]
         length = data[i + 3] << 8 | data[i + 4]
         if t not in (20, 21, 22, 23) or major != 3 or minor > 4 or length > 16384 + 2048:
-            return "not a TLS record at offset %d: %r" % (i, data[i:i + 60])
+            return "not a TLS record at offset %d: %s" % (i, show(data[i:i + 60]))
         i += 5 + length
     return None
 
@@ -329,7 +335,7 @@ def check(args):
         for s in args.sentinel:
             k = data.find(s.encode())
             if k >= 0:
-                bad.append("%s: %r in clear at offset %d: %r" % (f, s, k, data[max(0, k - 20):k + 60]))
+                bad.append("%s: %s in clear at offset %d: %s" % (f, s, k, show(data[max(0, k - 20):k + 60])))
         why = tls_framing(data)
         if why:
             bad.append("%s: %s" % (f, why))
@@ -361,19 +367,19 @@ def lines(args):
         if not data:
             continue
         if not data.endswith(b"\n"):
-            bad.append("%s: ends with a partial line %r" % (f, data[-60:]))
+            bad.append("%s: ends with a partial line %s" % (f, show(data[-60:])))
             continue
         conn, k_expected = None, 0
         for raw in data.split(b"\n")[:-1]:
             m = pat.match(raw)
             if not m:
-                bad.append("%s: unexpected line %r" % (f, raw[:80]))
+                bad.append("%s: unexpected line %s" % (f, show(raw[:80])))
                 break
             i, k = int(m.group(1)), int(m.group(2))
             if conn is None:
                 conn = i
             if i != conn or k != k_expected:
-                bad.append("%s: line %r after %d lines of conn %s" % (f, raw[:80], k_expected, conn))
+                bad.append("%s: line %s after %d lines of conn %s" % (f, show(raw[:80]), k_expected, conn))
                 break
             k_expected += 1
         nlines += k_expected
