@@ -203,7 +203,7 @@ fi
 
 # ---- 7: wildcard destinations ---------------------------------------------------
 # The peer's relay R listens on 127.0.0.1; a second relay R6 on ::1.
-R6=$(free_port)
+R6=$(fc_ports 1)
 mkdir -p "$T/peer6.wire"
 bg "$PY" "$WIRE" relay --host ::1 --port "$R6" --to "$Q" --dir "$T/peer6.wire" >"$T/peer6.relay.out" 2>&1
 RELAY6=$!
@@ -244,8 +244,8 @@ stop "$RELAY6"
 # nothing until the gate file exists: a connection that waits there first
 # keeps the program's SYN unanswered, so its non-blocking connect stays in
 # progress until the gate opens.
-OP=$(free_port)
-RG=$(free_port)
+set -- $(fc_ports 2)
+OP=$1 RG=$2
 mkdir -p "$T/gated.wire"
 bg "$PY" "$TLSPEER" server --plain --port "$OP" --mode record --record "$T/other.rec" \
 	--status "$T/other.status" --timeout 25 >"$T/other.out" 2>&1

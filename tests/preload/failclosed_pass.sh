@@ -23,9 +23,8 @@ for p in fc_prefork fc_inetd; do
 done
 
 # The server under test listens on P; the relay R in front of it records.
-P=$(free_port)
-R=$(free_port)
-while [ "$R" = "$P" ]; do R=$(free_port); done
+set -- $(fc_ports 2)
+P=$1 R=$2
 mkdir -p "$T/relay.wire"
 bg "$PY" "$WIRE" relay --port "$R" --to "$P" --dir "$T/relay.wire" >"$T/relay.out" 2>&1
 RELAY=$!

@@ -15,7 +15,7 @@ timeout, every loop a deadline: a broken shim makes a case fail, never hang.
       Prints "ready".
 
   failclosed_wire.py server --port Q --cert C --key K --dir D [--host H]
-                     [--mode echo|record|count|greet|greet-echo]
+                     [--mode echo|record|count|greet|greet-echo|greet-reply]
                      [--greeting TEXT] [--close notify|fin] [--max-time S]
       TLS server, one thread per connection.  Connection N writes the
       decrypted bytes it received to D/sN.data and its events to
@@ -25,6 +25,8 @@ timeout, every loop a deadline: a broken shim makes a case fail, never hang.
       count: read to the end, then send "received N bytes\\n".
       greet: send the greeting, then end the connection at once (--close).
       greet-echo: send the greeting, then echo until end of data.
+      greet-reply: send the greeting, read one line, answer "reply to: LINE",
+      then end the connection at once (--close fin: a truncation).
       Prints "ready".
 
   failclosed_wire.py client --port P --ca CA [--host H] [--server-name N]
@@ -204,9 +206,18 @@ def serve_one(args, ctx, raw, n):
     st("tls %s" % c.version())
     total = 0
     try:
-        if args.mode in ("greet", "greet-echo"):
+        if args.mode in ("greet", "greet-echo", "greet-reply"):
             c.sendall(args.greeting.encode())
-        if args.mode != "greet":
+        if args.mode == "greet-reply":
+            got = b""
+            while b"\n" not in got:
+                d = c.recv(65536)
+                if not d:
+                    break
+                got += d
+            append(base + ".data", got)
+            c.sendall(b"reply to: " + got)
+        elif args.mode != "greet":
             while True:
                 try:
                     d = c.recv(65536)
@@ -424,7 +435,7 @@ def main():
     s.add_argument("--key", required=True)
     s.add_argument("--dir", required=True)
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--mode", default="echo", choices=("echo", "record", "count", "greet", "greet-echo"))
+    s.add_argument("--mode", default="echo", choices=("echo", "record", "count", "greet", "greet-echo", "greet-reply"))
     s.add_argument("--greeting", default="hello from the server\n")
     s.add_argument("--close", default="notify", choices=("notify", "fin"))
     s.add_argument("--timeout", type=float, default=30)
