@@ -1,7 +1,7 @@
 /* fc_race — a writer thread racing the end of its fd or of its process,
  * or a fork/exec that hands the live session to the pump.
  *
- *   fc_race MODE IP PORT N SENTINEL
+ *   fc_race MODE IP PORT N SENTINEL [WORKERS]
  *
  * Every connection I writes lines "SENTINEL I K\n" (K = 0, 1, ...), one
  * write() each, from a writer thread, while the main thread, after a
@@ -24,6 +24,8 @@
  * it, the main thread shuts the write side down and reads the peer's
  * reply "received N bytes": N must be every byte the writes returned.
  *
+ * With WORKERS > 1, that many worker processes (forked before any
+ * connection) share the N connections, each one at a time.
  * Prints "conn I ok=W err=E ..." per connection (W: writes that returned
  * the full line), and at the end "done MODE conns=N bad=B hangs=H";
  * exits 0 when nothing was wrong by the program's own checks.  Every wait
@@ -152,7 +154,6 @@ static int reap(pid_t pid, int secs)
 static void hang(const char *what, int conn)
 {
 	printf("HANG %s conn %d\n", what, conn);
-	printf("done %s conns=%d bad=1 hangs=1\n", mode, conn);
 	fflush(stdout);
 	_exit(3);
 }
@@ -329,23 +330,12 @@ static int one_fork(int i)
 	return bad;
 }
 
-int main(int argc, char **argv)
+/* Connections w, w+par, w+2*par, ...; the number of bad ones. */
+static int share(int w, int par, int n)
 {
-	int n, bad = 0;
+	int bad = 0;
 
-	if (argc != 6) {
-		fprintf(stderr, "usage: fc_race MODE IP PORT N SENTINEL\n");
-		return 2;
-	}
-	mode = argv[1];
-	ip = argv[2];
-	port = atoi(argv[3]);
-	n = atoi(argv[4]);
-	sentinel = argv[5];
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (!strcmp(mode, "close"))
-		signal(SIGPIPE, SIG_IGN);
-	for (int i = 0; i < n; i++) {
+	for (int i = w; i < n; i += par) {
 		if (!strcmp(mode, "close"))
 			bad += one_close(i);
 		else if (!strcmp(mode, "exit"))
@@ -353,6 +343,51 @@ int main(int argc, char **argv)
 		else
 			bad += one_fork(i);
 	}
-	printf("done %s conns=%d bad=%d hangs=0\n", mode, n, bad);
-	return bad ? 1 : 0;
+	return bad;
+}
+
+int main(int argc, char **argv)
+{
+	int n, par = 1, bad = 0, hangs = 0;
+	pid_t workers[16];
+
+	if (argc != 6 && argc != 7) {
+		fprintf(stderr, "usage: fc_race MODE IP PORT N SENTINEL [WORKERS]\n");
+		return 2;
+	}
+	mode = argv[1];
+	ip = argv[2];
+	port = atoi(argv[3]);
+	n = atoi(argv[4]);
+	sentinel = argv[5];
+	if (argc == 7)
+		par = atoi(argv[6]);
+	if (par < 1 || par > 16)
+		par = 1;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!strcmp(mode, "close"))
+		signal(SIGPIPE, SIG_IGN);
+	if (par == 1) {
+		bad = share(0, 1, n);
+		printf("done %s conns=%d bad=%d hangs=0\n", mode, n, bad);
+		return bad ? 1 : 0;
+	}
+	/* Worker processes, forked before any connection exists. */
+	for (int w = 0; w < par; w++) {
+		fflush(stdout);
+		workers[w] = fork();
+		if (workers[w] == 0)
+			_exit(share(w, par, n) ? 1 : 0);
+	}
+	for (int w = 0; w < par; w++) {
+		int st;
+		while (waitpid(workers[w], &st, 0) < 0 && errno == EINTR)
+			;
+		if (!WIFEXITED(st) || WEXITSTATUS(st) == 3)
+			hangs++;
+		else if (WEXITSTATUS(st))
+			bad++;
+	}
+	printf("done %s conns=%d workers=%d bad-workers=%d hangs=%d\n", mode, n, par, bad, hangs);
+	return bad || hangs ? 1 : 0;
 }
