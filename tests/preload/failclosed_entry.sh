@@ -21,7 +21,6 @@
 #     completion, as the kernel says, then EISCONN); the session stays, data
 #     encrypted, the other address hears nothing.
 . "$TLSSHIM_TOP/tests/lib.sh"
-. "$TLSSHIM_TOP/tests/preload/common.inc"
 . "$TLSSHIM_TOP/tests/preload/failclosed_common.inc"
 need_shim
 for p in fc_entry fc_ctor; do

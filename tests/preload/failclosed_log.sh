@@ -16,7 +16,6 @@
 #     TLSSHIM_CONFIG holding a newline and a forged log line: every error
 #     line stays one line, the newline escaped (\x0a).
 . "$TLSSHIM_TOP/tests/lib.sh"
-. "$TLSSHIM_TOP/tests/preload/common.inc"
 . "$TLSSHIM_TOP/tests/preload/failclosed_common.inc"
 need_shim
 for p in fc_log fc_entry; do
@@ -98,9 +97,13 @@ else
 	cp -a /etc "$T/etc"
 	# The system policy names the relay: TLS.  The caller's names it plain.
 	for p in $SHIM_PRELOAD; do echo "$p"; done >"$T/etc/ld.so.preload"
+	# (Every dynamic program in there loads the shim with this policy, the
+	# unprivileged env(1) too: its CA file must be world-readable.)
+	cp "$CERTS/ca.crt" "$T/etc/tlsshim-test-ca.crt"
+	chmod 644 "$T/etc/tlsshim-test-ca.crt"
 	cat >"$T/etc/tlsshim.conf" <<EOC
 rules = ( { name = "system-policy"; direction = "connect"; port = $R; address = "127.0.0.1/32";
-            ca = "$CERTS/ca.crt"; } );
+            ca = "/etc/tlsshim-test-ca.crt"; } );
 EOC
 	cat >"$T/evil.conf" <<EOC
 rules = ( { name = "evil"; direction = "connect"; port = $R; action = "plain"; } );

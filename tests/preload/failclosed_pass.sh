@@ -15,7 +15,6 @@
 #     echo reach the client over TLS.
 # The wire is all TLS records; the sentinel never in clear.
 . "$TLSSHIM_TOP/tests/lib.sh"
-. "$TLSSHIM_TOP/tests/preload/common.inc"
 . "$TLSSHIM_TOP/tests/preload/failclosed_common.inc"
 need_shim
 for p in fc_prefork fc_inetd; do

@@ -12,7 +12,6 @@
 # Every byte crosses a recording relay: TLS records only, sentinel never
 # in clear.
 . "$TLSSHIM_TOP/tests/lib.sh"
-. "$TLSSHIM_TOP/tests/preload/common.inc"
 . "$TLSSHIM_TOP/tests/preload/failclosed_common.inc"
 need_shim
 [ -x "$PROGS/fc_pump" ] || { fail setup "$PROGS/fc_pump missing (make test-build)"; exit 1; }

@@ -15,7 +15,6 @@
 # worker processes share each case's connections (wall time on a busy
 # machine).
 . "$TLSSHIM_TOP/tests/lib.sh"
-. "$TLSSHIM_TOP/tests/preload/common.inc"
 . "$TLSSHIM_TOP/tests/preload/failclosed_common.inc"
 need_shim
 [ -x "$PROGS/fc_race" ] || { fail setup "$PROGS/fc_race missing (make test-build)"; exit 1; }
@@ -34,7 +33,7 @@ race() {
 		>"$T/$_m.out" 2>"$T/$_m.err"
 	rc=$?
 	# The last bytes drain through the relay and the peer.
-	srv_settled peer "$_c" 10
+	srv_settled peer "$_c" 5
 	fc_collect peer "$_m"
 	fc_wire "$_m" --min-conns "$_c"
 	wrc=$?

@@ -11,7 +11,6 @@
 # Every run goes through a recording relay: TLS records only, the sentinel
 # never in clear.
 . "$TLSSHIM_TOP/tests/lib.sh"
-. "$TLSSHIM_TOP/tests/preload/common.inc"
 . "$TLSSHIM_TOP/tests/preload/failclosed_common.inc"
 need_shim
 [ -x "$PROGS/fc_signal" ] || { fail setup "$PROGS/fc_signal missing (make test-build)"; exit 1; }
@@ -23,23 +22,39 @@ if ! fc_start peer --mode record; then
 fi
 fc_policy "$T/sig.conf"
 
-# runs MODE WANT-STATUS: RUNS runs; sets HANGS, BADS, and a summary in NOTES.
+# one MODE RUN: one run in the background, bounded by timeout; pid in $!.
+one() {
+	TLSSHIM_LOG_FILE="$T/$1.log" timeout -k 1 10 env LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$T/sig.conf" "$PROGS/fc_signal" "$1" 127.0.0.1 "$R" "$SENT" "$2" \
+		>"$T/$1.$2.out" 2>&1 &
+}
+
+# judge MODE RUN STATUS WANT-STATUS
+judge() {
+	if [ "$3" -eq 124 ] || [ "$3" -eq 137 ]; then
+		HANGS=$((HANGS + 1))
+		NOTES="$NOTES run $2 HANG ($(tr '\n' '|' <"$T/$1.$2.out" | cut -c1-120));"
+	elif [ "$3" -ne "$4" ]; then
+		BADS=$((BADS + 1))
+		NOTES="$NOTES run $2 exit $3 ($(tr '\n' '|' <"$T/$1.$2.out" | cut -c1-200));"
+	fi
+}
+
+# runs MODE WANT-STATUS: RUNS runs, two at a time; sets HANGS, BADS, and
+# a summary in NOTES.
 runs() {
 	HANGS=0 BADS=0 NOTES=""
 	_r=0
 	while [ $_r -lt $RUNS ]; do
-		TLSSHIM_LOG_FILE="$T/$1.log" timeout -k 1 10 env LD_PRELOAD="$SHIM_PRELOAD" \
-			TLSSHIM_CONFIG="$T/sig.conf" "$PROGS/fc_signal" "$1" 127.0.0.1 "$R" "$SENT" "$_r" \
-			>"$T/$1.$_r.out" 2>&1
-		_st=$?
-		if [ $_st -eq 124 ] || [ $_st -eq 137 ]; then
-			HANGS=$((HANGS + 1))
-			NOTES="$NOTES run $_r HANG ($(tr '\n' '|' <"$T/$1.$_r.out" | cut -c1-120));"
-		elif [ $_st -ne "$2" ]; then
-			BADS=$((BADS + 1))
-			NOTES="$NOTES run $_r exit $_st ($(tr '\n' '|' <"$T/$1.$_r.out" | cut -c1-200));"
-		fi
-		_r=$((_r + 1))
+		one "$1" $_r
+		_p1=$!
+		one "$1" $((_r + 1))
+		_p2=$!
+		wait $_p1
+		judge "$1" $_r $? "$2"
+		wait $_p2
+		judge "$1" $((_r + 1)) $? "$2"
+		_r=$((_r + 2))
 	done
 }
 

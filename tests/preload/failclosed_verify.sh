@@ -14,7 +14,6 @@
 # Every connection crosses a recording relay: TLS only, sentinel never in
 # clear.
 . "$TLSSHIM_TOP/tests/lib.sh"
-. "$TLSSHIM_TOP/tests/preload/common.inc"
 . "$TLSSHIM_TOP/tests/preload/failclosed_common.inc"
 need_shim
 for p in fc_verify fc_entry; do

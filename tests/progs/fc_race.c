@@ -297,7 +297,7 @@ static int one_fork(int i)
 	wait_writes(&w, i % 8);
 	spin((unsigned long)(i * 7919) % 20000);
 	a = act(i, w.fd, &f);
-	if (!join(t, 8))
+	if (!join(t, 5))
 		hang("writer racing the hand-over", i);
 	total = n + w.bytes;
 	snprintf(want, sizeof want, "received %ld bytes\n", total);

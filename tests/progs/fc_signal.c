@@ -53,6 +53,7 @@ static void handler(int sig)
 }
 
 static int werr;
+static _Atomic bool writer_done;
 
 static void *writer(void *p)
 {
@@ -72,6 +73,7 @@ static void *writer(void *p)
 		}
 		atomic_fetch_add(&writes, 1);
 	}
+	atomic_store(&writer_done, true);
 	return NULL;
 }
 
@@ -130,8 +132,11 @@ int main(int argc, char **argv)
 		setitimer(ITIMER_REAL, &off, NULL);
 	}
 	if (handled != 2) {
-		printf("the handler did not complete (writes %d)\n", atomic_load(&writes));
-		return 1;
+		/* (exit mode: the handler never ran, or its _exit did not end us) */
+		printf("the handler did not complete (writes %d; the writer %s, %s)\n", atomic_load(&writes),
+		       atomic_load(&writer_done) ? "had stopped" : "still runs", fc_err(werr));
+		fflush(stdout);
+		_exit(1);
 	}
 	pthread_join(t, NULL);
 	printf("handler write: %s\n", hw_ret == (ssize_t)hlen ? "ok" : hw_ret < 0 ? fc_err(hw_err) : "short");
