@@ -6,9 +6,9 @@
 #     of reading as end of file; an exec'd cat reports the error and exits
 #     non-zero; getpeername()/getsockname() on the pumped fd return the
 #     original TCP addresses.
-# 17  a reader thread blocked in read() while another thread forks (or
-#     calls system()): the session moves to a pump, the peer then sends,
-#     and the blocked reader receives it, and later data too.
+# 17  a reader thread blocked in read() (or in poll()) while another thread
+#     forks (or calls system()): the session moves to a pump, the peer then
+#     sends, and the blocked reader receives it, and later data too.
 # Every byte crosses a recording relay: TLS records only, sentinel never
 # in clear.
 . "$TLSSHIM_TOP/tests/lib.sh"
@@ -68,3 +68,5 @@ for m in fork system; do
 	pump_case "blocked-$m" echo "blocked-$m" x &&
 	report "blocked-$m" "a reader thread blocked in read() while another thread calls $m(): the session moves to a pump; the peer's later data reaches the blocked reader, in order"
 done
+pump_case blocked-poll echo blocked-poll x &&
+report blocked-poll "a reader thread blocked in poll(POLLIN) while another thread calls fork(): the peer's later data wakes it and reaches it, in order"

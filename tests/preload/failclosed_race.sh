@@ -55,14 +55,14 @@ race exit 60 \
 race fork 200 \
 	"writer thread racing fork() (live session handed to the pump), 200 connections: every line once, in order, over TLS" \
 	--exact
-race system 12 \
-	"writer thread racing system(\"true\"), 12 connections: every line once, in order, over TLS" --exact
-race spawn 12 \
-	"writer thread racing posix_spawn(/bin/true), 12 connections: every line once, in order, over TLS" --exact
-race popen 12 \
-	"writer thread racing popen(\"true\"), 12 connections: every line once, in order, over TLS" --exact
-race fdopen 20 \
-	"writer thread racing fdopen() of its fd, 20 connections: every line once, in order, over TLS; the reply read with fgets" \
+race system 20 \
+	"writer thread racing system(\"true\"), 20 connections: every line once, in order, over TLS" --exact
+race spawn 20 \
+	"writer thread racing posix_spawn(/bin/true), 20 connections: every line once, in order, over TLS" --exact
+race popen 20 \
+	"writer thread racing popen(\"true\"), 20 connections: every line once, in order, over TLS" --exact
+race fdopen 30 \
+	"writer thread racing fdopen() of its fd, 30 connections: every line once, in order, over TLS; the reply read with fgets" \
 	--exact
 race forkdup 30 \
 	"fork() racing a writer that writes through fresh dup()s of the fd, 30 connections: no hang, every line once, over TLS" \

@@ -20,6 +20,8 @@
  *                   (the child _exit()s), then writes two lines; the reader
  *                   must get both echoes, in order.
  *   blocked-system  the same with system("true") instead of fork().
+ *   blocked-poll    the same with fork(), the reader blocked in poll(POLLIN)
+ *                   before each read().
  * Prints "result: ok" or "result: FAIL reason" (and details); exit 0 on ok.
  */
 #include <pthread.h>
@@ -147,6 +149,7 @@ struct reader {
 	int err;
 	bool eof;
 	const char *until;
+	bool use_poll;
 };
 
 static void *reader(void *p)
@@ -157,6 +160,16 @@ static void *reader(void *p)
 	while (rd->have + 1 < sizeof rd->got && !strstr(rd->got, rd->until)) {
 		ssize_t r;
 		atomic_store(&rd->in_read, 1);
+		if (rd->use_poll) {
+			struct pollfd pfd = { .fd = rd->fd, .events = POLLIN };
+			int pr = poll(&pfd, 1, 15000);
+			if (pr < 0 && errno == EINTR)
+				continue;
+			if (pr <= 0) {
+				rd->err = pr == 0 ? ETIMEDOUT : errno;
+				break;
+			}
+		}
 		r = read(rd->fd, rd->got + rd->have, sizeof rd->got - 1 - rd->have);
 		atomic_store(&rd->in_read, 0);
 		if (r < 0 && errno == EINTR)
@@ -219,9 +232,10 @@ static int blocked_case(const char *mode, const char *ip, int port)
 	snprintf(all, sizeof all, "%s%s", l1, l2);
 	rd.fd = fd;
 	rd.until = all;
+	rd.use_poll = !strcmp(mode, "blocked-poll");
 	pthread_create(&t, NULL, reader, &rd);
 	wait_blocked(&rd);
-	if (!strcmp(mode, "blocked-fork")) {
+	if (strcmp(mode, "blocked-system")) {
 		pid_t pid = fork();
 		int st;
 		if (pid == 0)
