@@ -8,7 +8,9 @@
 #     greeting over TLS, the worker the client's plaintext.  The same with
 #     a session the parent already used (greeted), and with the worker
 #     taking the fd with pidfd_getfd() (unused: it serves; used: its write
-#     is refused and the parent goes on serving).
+#     is refused and the parent goes on serving).  And a worker that is
+#     another program image, started without the shim (clean environment),
+#     inheriting the socketpair: the session must not reach it raw.
 # 16  an inetd of our own (tests/progs/fc_inetd.c) starts a service that
 #     will not load the shim (clean environment, connection on fd 5) with
 #     execle(), posix_spawn() and execveat(): the service's greeting and
@@ -90,6 +92,14 @@ if serve scm fc_prefork scm 3; then
 	verdict scm 3 "pre-forked server, fd passed with SCM_RIGHTS before any use: the worker's greeting and the client's line cross over TLS"
 else
 	fail "SCM_RIGHTS pre-forked server" "did not listen: $(cat "$T/scm.out")"
+fi
+
+if serve scmexec fc_prefork scm-exec 2; then
+	clients scmexec 2 "$SENT worker greeting" worker
+	finish scmexec 2
+	verdict scmexec 2 "fd passed with SCM_RIGHTS before any use to a worker that is another image without the shim (exec'd with a clean environment, socketpair inherited): the worker's greeting and the client's line cross over TLS"
+else
+	fail "SCM_RIGHTS to a worker without the shim" "did not listen: $(cat "$T/scmexec.out")"
 fi
 
 if serve scmused fc_prefork scm-used 2; then

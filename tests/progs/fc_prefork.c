@@ -10,6 +10,10 @@
  *               and closes its copy.  The worker writes the greeting
  *               "SENTINEL worker greeting\n", reads the client's line and
  *               answers "worker read: LINE".
+ *   scm-exec    as scm, but the worker is another program image started
+ *               with a clean environment (fork, then execle() of this file
+ *               as "fc_prefork worker FD N SENTINEL", no LD_PRELOAD): the
+ *               socketpair was made by the parent, the worker inherits it.
  *   scm-used    the parent first writes "SENTINEL parent greeting\n" itself
  *               (the session is in use), then passes the fd; the worker
  *               reads the client's line and answers as above.
@@ -101,8 +105,27 @@ int main(int argc, char **argv)
 	int ls, sp[2], n, one = 1, bad = 0, st;
 	pid_t worker, parent = getpid();
 
+	if (argc == 5 && !strcmp(argv[1], "worker")) {
+		/* The exec'd worker of scm-exec: fds arrive on argv[2]. */
+		int s = atoi(argv[2]), wbad = 0;
+
+		n = atoi(argv[3]);
+		sentinel = argv[4];
+		setvbuf(stdout, NULL, _IOLBF, 0);
+		alarm(60);
+		for (int i = 0; i < n; i++) {
+			int fd = recv_fd(s);
+			if (fd < 0) {
+				wbad++;
+				continue;
+			}
+			wbad += serve(fd, true, "worker");
+			close(fd);
+		}
+		return wbad ? 1 : 0;
+	}
 	if (argc != 5) {
-		fprintf(stderr, "usage: fc_prefork scm|scm-used|pidfd|pidfd-used PORT N SENTINEL\n");
+		fprintf(stderr, "usage: fc_prefork scm|scm-exec|scm-used|pidfd|pidfd-used PORT N SENTINEL\n");
 		return 2;
 	}
 	mode = argv[1];
@@ -129,6 +152,18 @@ int main(int argc, char **argv)
 
 		close(sp[0]);
 		close(ls);
+		if (!strcmp(mode, "scm-exec")) {
+			char fdarg[16], narg[16], self[4096];
+			char *env[] = { "PATH=/usr/bin:/bin", NULL };
+			ssize_t l = readlink("/proc/self/exe", self, sizeof self - 1);
+			if (l <= 0)
+				_exit(1);
+			self[l] = 0;
+			snprintf(fdarg, sizeof fdarg, "%d", sp[1]);
+			snprintf(narg, sizeof narg, "%d", n);
+			execle(self, "fc_prefork", "worker", fdarg, narg, sentinel, (char *)NULL, env);
+			_exit(127);
+		}
 		if (!strncmp(mode, "pidfd", 5) && (pidfd = pidfd_open(parent, 0)) < 0) {
 			printf("worker: pidfd_open: %s\n", fc_err(errno));
 			_exit(1);
