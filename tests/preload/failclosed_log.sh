@@ -6,7 +6,8 @@
 #     holds no "tlsshim["), the log file still gets the shim's lines.  And
 #     dup2() of a file, or of the TLS socket, onto the log's fd number: the
 #     program's dup2 succeeds and its data goes where it said, the log
-#     keeps going to the log file.
+#     keeps going to the log file.  And without a log file: close(2), then
+#     the TLS socket is fd 2: the log never writes onto it.
 # 11  a set-user-ID-root program (a copy of fc_entry) run by uid 65534 with
 #     TLSSHIM_LOG_FILE and TLSSHIM_CONFIG pointing at files of the caller's:
 #     the shim comes from /etc/ld.so.preload (a bind-mounted copy of /etc in
@@ -83,6 +84,21 @@ BAD=
 logcase dup2sock \
 	"dup2() of the TLS socket onto the shim's log fd: dup2 succeeds, the copy is TLS, no log line on the socket, the log keeps going to the log file" \
 	"$T/dup2sock.log" /dev/null
+
+# No log file: the log goes to standard error, which the program closed;
+# its TLS socket is fd 2 now.
+TLSSHIM_LOG=debug timeout -k 2 30 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/log.conf" \
+	"$PROGS/fc_log" stderr 127.0.0.1 "$R" "$SENT" >"$T/stderr.out"
+rc=$?
+srv_settled peer 1 5
+fc_collect peer stderr
+fc_wire stderr --min-conns 1 --sentinel 'tlsshim['
+wrc=$?
+if [ $rc -eq 0 ] && [ $wrc -eq 0 ]; then
+	pass "close(2) at start-up, logging to standard error at debug level, then a TLS socket on fd 2: no log line on the socket ($WIRE_OUT)"
+else
+	fail "close(2), then a TLS socket on fd 2: no log line on it" "exit $rc; $(tr '\n' '|' <"$T/stderr.out") $WIRE_OUT"
+fi
 
 # ---- 11: secure-execution mode ------------------------------------------------
 if ! command -v setpriv >/dev/null 2>&1 || ! command -v unshare >/dev/null 2>&1; then

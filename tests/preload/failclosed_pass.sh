@@ -13,8 +13,8 @@
 #     inheriting the socketpair: the session must not reach it raw.
 # 16  an inetd of our own (tests/progs/fc_inetd.c) starts a service that
 #     will not load the shim (clean environment, connection on fd 5) with
-#     execle(), posix_spawn() and execveat(): the service's greeting and
-#     echo reach the client over TLS.
+#     execle(), posix_spawn(), execveat() and syscall(SYS_execveat): the
+#     service's greeting and echo reach the client over TLS.
 # The wire is all TLS records; the sentinel never in clear.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/failclosed_common.inc"
@@ -132,7 +132,7 @@ else
 fi
 
 # ---- 16: exec into an image that will not load the shim --------------------------
-for m in execle spawn execveat; do
+for m in execle spawn execveat sysexecveat; do
 	if serve "inetd-$m" fc_inetd "$m" 2; then
 		_i=0
 		CLIENTS_OK=0
@@ -149,7 +149,8 @@ for m in execle spawn execveat; do
 		case $m in
 		execle) how="execle() with a clean environment" ;;
 		spawn) how="posix_spawn() with a clean environment" ;;
-		*) how="execveat() (glibc 2.34) with a clean environment" ;;
+		execveat) how="execveat() (glibc 2.34) with a clean environment" ;;
+		*) how="syscall(SYS_execveat) with a clean environment" ;;
 		esac
 		verdict "inetd-$m" 2 "inetd-style server execs a service that will not load the shim, socket on fd 5, $how: greeting and echo over TLS"
 	else

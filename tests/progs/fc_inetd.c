@@ -12,11 +12,13 @@
  *   execle     fork, dup2 the connection to 5, execle() with the clean env
  *   spawn      posix_spawn() with a dup2-to-5 file action and the clean env
  *   execveat   fork, dup2 to 5, execveat(AT_FDCWD, "/bin/sh", ...) (glibc 2.34+)
+ *   sysexecveat  the same through syscall(SYS_execveat, ...)
  * Exits 0 when every service ended with status 0.
  */
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "fc_common.h"
@@ -29,7 +31,7 @@ int main(int argc, char **argv)
 	int ls, n, one = 1, bad = 0;
 
 	if (argc != 5) {
-		fprintf(stderr, "usage: fc_inetd execle|spawn|execveat PORT N SENTINEL\n");
+		fprintf(stderr, "usage: fc_inetd execle|spawn|execveat|sysexecveat PORT N SENTINEL\n");
 		return 2;
 	}
 	mode = argv[1];
@@ -76,6 +78,8 @@ int main(int argc, char **argv)
 				}
 				if (!strcmp(mode, "execveat"))
 					execveat(AT_FDCWD, "/bin/sh", sargv, env, 0);
+				else if (!strcmp(mode, "sysexecveat"))
+					syscall(SYS_execveat, AT_FDCWD, "/bin/sh", sargv, env, 0);
 				else
 					execle("/bin/sh", "sh", "-c", sargv[2], (char *)NULL, env);
 				_exit(127);

@@ -10,6 +10,8 @@
  *                through it, then connect
  *   dup2sock     connect, then dup2() the TLS socket onto that number and
  *                write through the copy
+ *   stderr       (no TLSSHIM_LOG_FILE: the log goes to standard error)
+ *                close(2) first thing: the socket gets fd 2
  * Each then connects to IP:PORT, writes "SENTINEL MODE\n", reads its echo
  * and closes.  Prints "fd N", "log fd N", "step ...: ok|FAIL ..."; exit 0
  * when all steps worked.
@@ -84,7 +86,9 @@ int main(int argc, char **argv)
 	port = atoi(argv[3]);
 	sentinel = argv[4];
 	signal(SIGPIPE, SIG_IGN);
-	if (!strcmp(mode, "closefrom"))
+	if (!strcmp(mode, "stderr"))
+		close(2);
+	else if (!strcmp(mode, "closefrom"))
 		closefrom(3);
 	else if (!strcmp(mode, "close_range"))
 		close_range(3, ~0U, 0);
@@ -117,6 +121,10 @@ int main(int argc, char **argv)
 	if ((!strcmp(mode, "closefrom") || !strcmp(mode, "close_range")) && fd != 3) {
 		snprintf(why, sizeof why, "the socket is fd %d, not 3", fd);
 		step("socket-is-fd-3", false, why);
+	}
+	if (!strcmp(mode, "stderr") && fd != 2) {
+		snprintf(why, sizeof why, "the socket is fd %d, not 2", fd);
+		step("socket-is-fd-2", false, why);
 	}
 	if (!strcmp(mode, "dup2sock")) {
 		int r = logfd < 0 ? -1 : dup2(fd, logfd);
