@@ -277,7 +277,7 @@ EOC
 	wrc=$?
 	first=$(grep '^first:' "$T/again.out")
 	second=$(grep '^second:' "$T/again.out")
-	other=$(cat "$T/other.rec" 2>/dev/null | head -c 200)
+	other=$(head -c 200 "$T/other.rec" 2>/dev/null)
 	if [ "$first" != "first: EINPROGRESS" ] || [ "$second" = "second: EISCONN" ]; then
 		note=" (the first connect was not kept in progress: $first, $second)"
 	else

@@ -49,7 +49,7 @@ logcase() {
 	else
 		fail "$_d" "exit $rc; $(grep -E 'FAIL|^fd|^log fd' "$T/$_m.out" | tr '\n' '|') $WIRE_OUT; $conn_lines log lines about the connection${BAD:-}; log: $(log_tail "$T/$_m.log")"
 	fi
-	BAD= OK=
+	BAD='' OK=''
 }
 
 logcase closefrom \

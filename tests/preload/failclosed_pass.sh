@@ -82,7 +82,7 @@ verdict() {
 	else
 		fail "$3" "server exit $RC; $CLIENTS_OK/$2 clients ok ($(grep -E 'error' "$T/$1.cli" | head -n 2 | tr '\n' '|')); $WIRE_OUT; server: $(grep -v -E '^(listening|worker got|parent got)' "$T/$1.out" | head -n 4 | tr '\n' '|')${EXTRA_BAD:-} log: $(log_tail "$T/$1.log")"
 	fi
-	EXTRA_BAD= EXTRA_OK=
+	EXTRA_BAD='' EXTRA_OK=''
 }
 
 # ---- 4: SCM_RIGHTS and pidfd_getfd ---------------------------------------------
