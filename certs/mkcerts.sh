@@ -10,6 +10,9 @@
 #   other-ca.crt other-ca.key        a second, unrelated CA
 #   untrusted.crt untrusted.key      server cert (localhost) signed by other-ca
 #   client-untrusted.crt/.key        client cert signed by other-ca
+#   cnonly.crt cnonly.key            CN=localhost only: no subjectAltName
+#   a-test.crt a-test.key            CN/SAN a.test (virtual hosts on one IP)
+#   b-test.crt b-test.key            CN/SAN b.test
 #
 # Idempotent: if every file is present and the certificates are still valid
 # for at least a day, nothing is regenerated.  FORCE=1 regenerates.
@@ -23,7 +26,7 @@ fi
 dir=$1
 command -v openssl >/dev/null 2>&1 || { echo "mkcerts: openssl not found" >&2; exit 1; }
 
-names="ca server client expired wrongname other-ca untrusted client-untrusted"
+names="ca server client expired wrongname other-ca untrusted client-untrusted cnonly a-test b-test"
 
 summary() {
 	echo "mkcerts: certificates in $dir:"
@@ -41,7 +44,7 @@ uptodate() {
 	for n in $names; do
 		[ -s "$dir/$n.crt" ] && [ -s "$dir/$n.key" ] || return 1
 	done
-	for n in ca server client wrongname other-ca untrusted client-untrusted; do
+	for n in ca server client wrongname other-ca untrusted client-untrusted cnonly a-test b-test; do
 		openssl x509 -in "$dir/$n.crt" -noout -checkend 86400 >/dev/null 2>&1 || return 1
 	done
 	openssl verify -CAfile "$dir/ca.crt" "$dir/server.crt" >/dev/null 2>&1 || return 1
@@ -79,6 +82,29 @@ basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
 extendedKeyUsage = serverAuth
 subjectAltName = DNS:other.example
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+
+[ cnonly_ext ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+
+[ a_test_ext ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:a.test
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+
+[ b_test_ext ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:b.test
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 
@@ -120,6 +146,9 @@ mkleaf client tlsshim-client ca client_ext
 mkleaf wrongname other.example ca wrongname_ext
 mkleaf untrusted localhost other-ca server_ext
 mkleaf client-untrusted tlsshim-client other-ca client_ext
+mkleaf cnonly localhost ca cnonly_ext
+mkleaf a-test a.test ca a_test_ext
+mkleaf b-test b.test ca b_test_ext
 
 # The expired certificate: "openssl x509" of OpenSSL 3.0 cannot set dates in
 # the past, "openssl ca" can (-startdate/-enddate).

@@ -1,0 +1,162 @@
+#!/bin/sh
+# Fail closed around the shim's own log (classes 9 and 11).
+#  9  tests/progs/fc_log.c with TLSSHIM_LOG=debug and TLSSHIM_LOG_FILE:
+#     closefrom(3) / close_range(3, ~0U, 0) at start-up, then a socket on fd 3
+#     to a TLS destination: no log line lands on the socket (the capture
+#     holds no "tlsshim["), the log file still gets the shim's lines.  And
+#     dup2() of a file, or of the TLS socket, onto the log's fd number: the
+#     program's dup2 succeeds and its data goes where it said, the log
+#     keeps going to the log file.  And without a log file: close(2), then
+#     the TLS socket is fd 2: the log never writes onto it.
+# 11  a set-user-ID-root program (a copy of fc_entry) run by uid 65534 with
+#     TLSSHIM_LOG_FILE and TLSSHIM_CONFIG pointing at files of the caller's:
+#     the shim comes from /etc/ld.so.preload (a bind-mounted copy of /etc in
+#     a private mount namespace; the real /etc is never touched) and must
+#     ignore both (secure-execution mode: the log file is never created,
+#     the system policy applies, the connection is TLS).  And a
+#     TLSSHIM_CONFIG holding a newline and a forged log line: every error
+#     line stays one line, the newline escaped (\x0a).
+. "$TLSSHIM_TOP/tests/lib.sh"
+. "$TLSSHIM_TOP/tests/preload/failclosed_common.inc"
+need_shim
+for p in fc_log fc_entry; do
+	[ -x "$PROGS/$p" ] || { fail setup "$PROGS/$p missing (make test-build)"; exit 1; }
+done
+
+if ! fc_start peer --mode echo; then
+	fail "log: setup" "peer or relay did not start"
+	exit 1
+fi
+fc_policy "$T/log.conf"
+
+# ---- 9 -------------------------------------------------------------------------
+# logcase MODE DESC [fc_log extra args]
+logcase() {
+	_m=$1 _d=$2; shift 2
+	: >"$T/$_m.log"
+	TLSSHIM_LOG=debug TLSSHIM_LOG_FILE="$T/$_m.log" timeout -k 2 30 env LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$T/log.conf" "$PROGS/fc_log" "$_m" 127.0.0.1 "$R" "$SENT" "$@" \
+		>"$T/$_m.out" 2>"$T/$_m.err"
+	rc=$?
+	srv_settled peer 1 5
+	fc_collect peer "$_m"
+	fc_wire "$_m" --min-conns 1 --sentinel 'tlsshim['
+	wrc=$?
+	# The shim's lines about this very connection reached the log file.
+	conn_lines=$(grep -c -E "127\.0\.0\.1:$R rule \"fc-out\"" "$T/$_m.log")
+	if [ $rc -eq 0 ] && [ $wrc -eq 0 ] && [ "$conn_lines" -gt 0 ] && [ -z "${BAD:-}" ]; then
+		pass "$_d ($WIRE_OUT; $conn_lines log lines about the connection in the log file${OK:-})"
+	else
+		fail "$_d" "exit $rc; $(grep -E 'FAIL|^fd|^log fd' "$T/$_m.out" | tr '\n' '|') $WIRE_OUT; $conn_lines log lines about the connection${BAD:-}; log: $(log_tail "$T/$_m.log")"
+	fi
+	BAD='' OK=''
+}
+
+logcase closefrom \
+	"closefrom(3) at start-up with TLSSHIM_LOG_FILE and debug logging, then a TLS socket on fd 3: no log line on the socket, the log file keeps the shim's lines"
+logcase close_range \
+	"close_range(3, ~0U, 0) at start-up, then a TLS socket on fd 3: no log line on the socket, the log file keeps the shim's lines"
+
+# dup2() of a file onto the log's number: the program finds the number by
+# the log file's path.
+logpath="$T/dup2file.log"
+: >"$logpath"
+TLSSHIM_LOG=debug TLSSHIM_LOG_FILE="$logpath" timeout -k 2 30 env LD_PRELOAD="$SHIM_PRELOAD" \
+	TLSSHIM_CONFIG="$T/log.conf" "$PROGS/fc_log" dup2file 127.0.0.1 "$R" "$SENT" "$logpath" \
+	"$T/program.file" >"$T/dup2file.out" 2>"$T/dup2file.err"
+rc=$?
+srv_settled peer 1 5
+fc_collect peer dup2file
+fc_wire dup2file --min-conns 1 --sentinel 'tlsshim['
+wrc=$?
+# The program's file holds exactly the program's data.
+if [ "$(cat "$T/program.file" 2>/dev/null)" != "PROGRAM DATA" ]; then
+	BAD="; the program's file holds: $(head -c 200 "$T/program.file" 2>/dev/null | tr '\n' '|')"
+fi
+conn_lines=$(grep -c -E "127\.0\.0\.1:$R rule \"fc-out\"" "$logpath")
+if [ $rc -eq 0 ] && [ $wrc -eq 0 ] && [ "$conn_lines" -gt 0 ] && [ -z "${BAD:-}" ]; then
+	pass "dup2() of a file onto the shim's log fd ($(grep '^log fd' "$T/dup2file.out")): dup2 succeeds, the program's data lands in its file, the log keeps going to the log file ($conn_lines lines about the connection after it; $WIRE_OUT)"
+else
+	fail "dup2() of a file onto the shim's log fd" "exit $rc; $(grep -E 'FAIL|fd' "$T/dup2file.out" | tr '\n' '|') $WIRE_OUT; $conn_lines log lines about the connection${BAD:-}; log: $(log_tail "$logpath")"
+fi
+BAD=
+
+logcase dup2sock \
+	"dup2() of the TLS socket onto the shim's log fd: dup2 succeeds, the copy is TLS, no log line on the socket, the log keeps going to the log file" \
+	"$T/dup2sock.log" /dev/null
+
+# No log file: the log goes to standard error, which the program closed;
+# its TLS socket is fd 2 now.
+TLSSHIM_LOG=debug timeout -k 2 30 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/log.conf" \
+	"$PROGS/fc_log" stderr 127.0.0.1 "$R" "$SENT" >"$T/stderr.out"
+rc=$?
+srv_settled peer 1 5
+fc_collect peer stderr
+fc_wire stderr --min-conns 1 --sentinel 'tlsshim['
+wrc=$?
+if [ $rc -eq 0 ] && [ $wrc -eq 0 ]; then
+	pass "close(2) at start-up, logging to standard error at debug level, then a TLS socket on fd 2: no log line on the socket ($WIRE_OUT)"
+else
+	fail "close(2), then a TLS socket on fd 2: no log line on it" "exit $rc; $(tr '\n' '|' <"$T/stderr.out") $WIRE_OUT"
+fi
+
+# ---- 11: secure-execution mode ------------------------------------------------
+if ! command -v setpriv >/dev/null 2>&1 || ! command -v unshare >/dev/null 2>&1; then
+	fail "set-user-ID program with a hostile environment" "setpriv or unshare missing"
+else
+	chmod 755 "$T"
+	mkdir -p "$T/suid"
+	chmod 755 "$T/suid"
+	cp "$PROGS/fc_entry" "$T/suid/fc_entry"
+	chown 0:0 "$T/suid/fc_entry"
+	chmod 4755 "$T/suid/fc_entry"
+	cp -a /etc "$T/etc"
+	# The system policy names the relay: TLS.  The caller's names it plain.
+	for p in $SHIM_PRELOAD; do echo "$p"; done >"$T/etc/ld.so.preload"
+	# (Every dynamic program in there loads the shim with this policy, the
+	# unprivileged env(1) too: its CA file must be world-readable.)
+	cp "$CERTS/ca.crt" "$T/etc/tlsshim-test-ca.crt"
+	chmod 644 "$T/etc/tlsshim-test-ca.crt"
+	cat >"$T/etc/tlsshim.conf" <<EOC
+rules = ( { name = "system-policy"; direction = "connect"; port = $R; address = "127.0.0.1/32";
+            ca = "/etc/tlsshim-test-ca.crt"; } );
+EOC
+	cat >"$T/evil.conf" <<EOC
+rules = ( { name = "evil"; direction = "connect"; port = $R; action = "plain"; } );
+EOC
+	chmod 644 "$T/etc/tlsshim.conf" "$T/evil.conf"
+	timeout -k 2 40 unshare -m sh -c '
+		mount --bind "$1/etc" /etc || exit 90
+		exec setpriv --reuid=65534 --regid=65534 --clear-groups \
+			/usr/bin/env TLSSHIM_LOG_FILE="$1/evil" TLSSHIM_CONFIG="$1/evil.conf" \
+			"$1/suid/fc_entry" connect 127.0.0.1 "$2" "$3"' sh "$T" "$R" "$SENT" \
+		>"$T/suid.out" 2>"$T/suid.err"
+	rc=$?
+	srv_settled peer 1 5
+	fc_collect peer suid
+	fc_wire suid --min-conns 1 --need-bytes
+	wrc=$?
+	if [ $rc -eq 90 ]; then
+		fail "set-user-ID program with a hostile environment" "cannot bind-mount a copy of /etc in a private mount namespace"
+	elif [ $rc -eq 0 ] && [ $wrc -eq 0 ] && [ ! -e "$T/evil" ] &&
+	     grep -q 'secure-execution mode' "$T/suid.err"; then
+		pass "set-user-ID-root program run by uid 65534 with TLSSHIM_LOG_FILE and TLSSHIM_CONFIG of the caller's: $T/evil never created, the system policy applies (TLS: $WIRE_OUT), the log says secure-execution mode"
+	else
+		fail "set-user-ID program with a hostile environment" "exit $rc; evil log file $([ -e "$T/evil" ] && echo "CREATED: $(head -c 200 "$T/evil" | tr '\n' '|')" || echo absent); $WIRE_OUT; stderr: $(tr '\n' '|' <"$T/suid.err" | cut -c1-500)"
+	fi
+fi
+
+# A policy path with a newline and a forged log line in it.
+forged="tlsshim[1]: info: FORGED-LINE all is well"
+TLSSHIM_CONFIG="$T/no-such-policy
+$forged" LD_PRELOAD="$SHIM_PRELOAD" timeout 20 "$PROGS/fc_entry" uring >"$T/esc.out" 2>"$T/esc.err"
+rc=$?
+lines_with=$(grep -c 'FORGED-LINE' "$T/esc.err")
+forged_lines=$(grep -c '^tlsshim\[1\]: info: FORGED-LINE' "$T/esc.err")
+escaped=$(grep 'FORGED-LINE' "$T/esc.err" | grep -c -F '\x0a')
+if [ $rc -eq 78 ] && [ "$lines_with" -gt 0 ] && [ "$forged_lines" -eq 0 ] && [ "$escaped" -eq "$lines_with" ]; then
+	pass "TLSSHIM_CONFIG with a newline and a forged log line: exit 78, every error line escapes the newline (\\x0a), no forged line"
+else
+	fail "TLSSHIM_CONFIG with a newline and a forged log line: the error output escapes it" "exit $rc; $forged_lines forged line(s), $escaped of $lines_with lines escaped; stderr: $(sed 's/\\/\\\\/g' "$T/esc.err" | tr '\n' '|' | cut -c1-500)"
+fi
+fc_stop
