@@ -12,9 +12,16 @@ int tls_conn_fds(struct tls_conn *c, int *out, int max)
 	int n;
 
 	ENTER_OR(c, 0);
-	n = c->nfds < max ? c->nfds : max;
-	memcpy(out, c->fds, (size_t)n * sizeof *out);
+	n = tls_conn_fds_locked(c, out, max);
 	LEAVE(c);
+	return n;
+}
+
+int tls_conn_fds_locked(struct tls_conn *c, int *out, int max)
+{
+	int n = c->nfds < max ? c->nfds : max;
+
+	memcpy(out, c->fds, (size_t)n * sizeof *out);
 	return n;
 }
 
@@ -84,6 +91,10 @@ int tls_conn_fd_add(struct tls_conn *c, int fd)
 	int r = 0;
 
 	ENTER_OR(c, -1);
+	if (c->state == ST_FAILED && c->fail == TLS_FAIL_MOVED) {
+		LEAVE(c);
+		return -2;      /* handed to a pump meanwhile: the caller re-points fd */
+	}
 	if (c->nfds == c->fds_cap) {
 		int cap = c->fds_cap ? c->fds_cap * 2 : 2;
 		int *n = realloc(c->fds, (size_t)cap * sizeof *n);

@@ -28,6 +28,8 @@ unsigned long tls_conn_rx_generation(const struct tls_conn *c);
  * does its I/O on one of the program's fds; when that one closes, another
  * takes its place.  tls_conn_fd_remove returns how many remain: close_notify
  * belongs to the last close. */
+/* -1: no memory; -2: the session moved to a pump meanwhile (fd is a copy
+ * of a socket that is the pump's now: the caller must re-point it). */
 int tls_conn_fd_add(struct tls_conn *c, int fd);
 int tls_conn_fd_remove(struct tls_conn *c, int fd);
 
@@ -38,6 +40,8 @@ void tls_conn_detach_fd(struct tls_conn *c);
 
 /* The program fds of the session (at most max of them); returns how many. */
 int tls_conn_fds(struct tls_conn *c, int *out, int max);
+/* The same under tls_conn_hold. */
+int tls_conn_fds_locked(struct tls_conn *c, int *out, int max);
 /* The session now belongs to process pid (the pump, or the survivor of
  * daemon()). */
 void tls_conn_set_owner(struct tls_conn *c, pid_t pid);

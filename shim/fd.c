@@ -198,6 +198,7 @@ SHIM_EXPORT void closefrom(int low)
 static int share(int oldfd, int newfd, uintptr_t v)
 {
 	struct tls_conn *c;
+	int r;
 
 	if (newfd < 0)
 		return -errno;
@@ -213,7 +214,24 @@ static int share(int oldfd, int newfd, uintptr_t v)
 		conntab_set(newfd, v == CT_REFUSED ? CT_REFUSED : v == CT_UNSEEN ? CT_UNSEEN : CT_PLAIN);
 		return newfd;
 	}
-	if (tls_conn_fd_add(c, newfd) < 0 || conntab_attach(newfd, c) < 0) {
+	if ((r = tls_conn_fd_add(c, newfd)) == -2) {
+		/* The session moved to a pump while this copy was made: newfd is
+		 * a copy of the TCP socket, which is the pump's now.  It must name
+		 * the pump's plaintext end, as oldfd does by now. */
+		int fdfl = REAL(fcntl)(newfd, F_GETFD);
+
+		tls_conn_unref(c);
+		if (conntab_load(oldfd) == CT_PUMPED && REAL(dup2)(oldfd, newfd) == newfd) {
+			if (fdfl > 0)
+				(void)REAL(fcntl)(newfd, F_SETFD, fdfl);
+			*conntab_pumped(newfd) = *conntab_pumped(oldfd);
+			conntab_set(newfd, CT_PUMPED);
+			return newfd;
+		}
+		REAL(close)(newfd);
+		return -EBADF;
+	}
+	if (r < 0 || conntab_attach(newfd, c) < 0) {
 		/* Never leave a copy of a TLS socket that writes in clear. */
 		log_error("%s rule \"%s\": cannot track duplicate fd %d of a TLS connection; closing it",
 			  tls_conn_peer(c), tls_conn_label(c), newfd);

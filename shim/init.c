@@ -38,9 +38,13 @@ static void refuse_to_start(const struct policy_error *err)
 	int n;
 
 	policy_error_format(err, msg, sizeof msg);
-	n = snprintf(line, sizeof line, "tlsshim: %s\n", msg);
-	if (n > (int)sizeof line - 1)
-		n = (int)sizeof line - 1;
+	/* The file name came from the environment: control characters are
+	 * escaped, as in log lines, so no forged line can follow. */
+	n = snprintf(line, sizeof line, "tlsshim: ");
+	for (const unsigned char *p = (const unsigned char *)msg; *p && n < (int)sizeof line - 6; p++)
+		n += *p < 0x20 || *p == 0x7f ? snprintf(line + n, sizeof line - (size_t)n, "\\x%02x", *p)
+					     : (line[n] = (char)*p, 1);
+	line[n++] = '\n';
 	(void)REAL(write)(2, line, (size_t)n);
 	log_error("refusing to start: %s", msg);
 	REAL(_exit)(EX_CONFIG);

@@ -77,8 +77,10 @@ void shim_fd_arrived(int fd)
 }
 
 /* Does the process at the other end of unix socket fd run this library?
- * Our own process (or a fork of it: socketpair() records the creator)
- * does; another one does when our library is mapped in it. */
+ * SO_PEERCRED names the process that connected (or, for a socketpair(),
+ * the one that made the pair: then this process, whatever forked or
+ * exec'd child holds the other end now): only another process that maps
+ * our library is known to run it; anything else counts as "no". */
 static bool peer_runs_shim(int fd)
 {
 	struct ucred cr;
@@ -88,10 +90,9 @@ static bool peer_runs_shim(int fd)
 	FILE *f;
 	bool found = false;
 
-	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0 || cr.pid <= 0)
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0 || cr.pid <= 0 ||
+	    cr.pid == getpid())
 		return false;
-	if (cr.pid == getpid())
-		return true;
 	if (!dladdr((void *)peer_runs_shim, &info) || !info.dli_fname)
 		return false;
 	snprintf(path, sizeof path, "/proc/%d/maps", (int)cr.pid);

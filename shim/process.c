@@ -20,6 +20,7 @@
  */
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <sched.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -186,6 +187,79 @@ SHIM_EXPORT pid_t _Fork(void)
 	if (shim_policy)
 		shim_pump_live(PUMP_LIVE, -1);
 	return REAL(_Fork)();
+}
+
+/* clone() without CLONE_THREAD makes another process: as fork(), live
+ * sessions move to pumps first, and the child knows it is a new process
+ * (it runs no atfork handler). */
+struct clone_start {
+	int (*fn)(void *);
+	void *arg;
+};
+
+static int clone_child(void *p)
+{
+	struct clone_start cs = *(struct clone_start *)p;
+
+	tls_set_process(getpid());
+	log_after_fork();
+	return cs.fn(cs.arg);
+}
+
+void shim_before_clone(unsigned long flags)
+{
+	if (shim_policy && !(flags & CLONE_THREAD))
+		shim_pump_live(PUMP_LIVE, -1);
+}
+
+void shim_after_clone_child(void)
+{
+	tls_set_process(getpid());
+	log_after_fork();
+}
+
+SHIM_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
+{
+	va_list ap;
+	pid_t *ptid;
+	void *tls;
+	pid_t *ctid;
+	struct clone_start *cs;
+	int r;
+
+	va_start(ap, arg);
+	ptid = va_arg(ap, pid_t *);
+	tls = va_arg(ap, void *);
+	ctid = va_arg(ap, pid_t *);
+	va_end(ap);
+	if (flags & CLONE_THREAD)
+		return REAL(clone)(fn, stack, flags, arg, ptid, tls, ctid);
+	shim_before_clone((unsigned long)flags);
+	/* With CLONE_VM the child reads this from our memory whenever it
+	 * starts: it is never freed (a few bytes per clone() call). */
+	if (!(cs = malloc(sizeof *cs)))
+		return REAL(clone)(fn, stack, flags, arg, ptid, tls, ctid);
+	cs->fn = fn;
+	cs->arg = arg;
+	r = REAL(clone)(clone_child, stack, flags, cs, ptid, tls, ctid);
+	if (!(flags & CLONE_VM))
+		free(cs);       /* the child has its own copy */
+	return r;
+}
+
+SHIM_EXPORT int __clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
+{
+	va_list ap;
+	pid_t *ptid;
+	void *tls;
+	pid_t *ctid;
+
+	va_start(ap, arg);
+	ptid = va_arg(ap, pid_t *);
+	tls = va_arg(ap, void *);
+	ctid = va_arg(ap, pid_t *);
+	va_end(ap);
+	return clone(fn, stack, flags, arg, ptid, tls, ctid);
 }
 
 /* ---- will the new image run this library? ------------------------------ */
@@ -378,6 +452,28 @@ SHIM_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[]
 SHIM_EXPORT int execvp(const char *file, char *const argv[])
 {
 	return execvpe(file, argv, environ);
+}
+
+/* execveat(): the image named by dirfd and path (AT_EMPTY_PATH: dirfd
+ * itself), judged through /proc/self/fd. */
+static void execveat_path(int dirfd, const char *path, int flags, char *buf, size_t len)
+{
+	if ((flags & AT_EMPTY_PATH) && (!path || !*path))
+		snprintf(buf, len, "/proc/self/fd/%d", dirfd);
+	else if (path && (path[0] == '/' || dirfd == AT_FDCWD))
+		snprintf(buf, len, "%s", path);
+	else
+		snprintf(buf, len, "/proc/self/fd/%d/%s", dirfd, path ? path : "");
+}
+
+SHIM_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
+			 int flags)
+{
+	char img[4200];
+
+	execveat_path(dirfd, path, flags, img, sizeof img);
+	before_exec(img, envp);
+	EXEC_ENV(envp, REAL(execveat)(dirfd, path, argv, e_, flags));
 }
 
 SHIM_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])

@@ -34,6 +34,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -296,8 +297,14 @@ static bool start_pump(struct tls_conn *c, int b, bool resets)
 
 	if (REAL(pipe2)(ready, O_CLOEXEC) < 0)
 		return false;
-	/* _Fork: the program's own fork handlers are not for this. */
-	mid = REAL(_Fork)();
+	/* The middle process: a clone() that sends its parent no SIGCHLD when
+	 * it exits (exit signal 0), so the program never hears of it (a
+	 * program that takes any SIGCHLD for its own child's death, as
+	 * pg_basebackup does, would otherwise misread it); it is reaped below
+	 * with __WCLONE, which the program's own waits never match.  It runs
+	 * nothing but the real _Fork (no fork handlers: they are not the
+	 * program's business here) and _exit. */
+	mid = (pid_t)REAL(syscall)(SYS_clone, 0UL, NULL, NULL, NULL, 0UL);
 	if (mid < 0) {
 		REAL(close)(ready[0]);
 		REAL(close)(ready[1]);
@@ -333,7 +340,7 @@ static bool start_pump(struct tls_conn *c, int b, bool resets)
 		got = REAL(read)(ready[0], &ok, 1);
 	while (got < 0 && errno == EINTR);
 	REAL(close)(ready[0]);
-	while (waitpid(mid, &st, 0) < 0 && errno == EINTR)
+	while (waitpid(mid, &st, __WCLONE) < 0 && errno == EINTR)
 		;
 	return got == 1;
 }
@@ -364,6 +371,10 @@ int shim_pump(struct tls_conn *c)
 		ok = false;
 		goto out;
 	}
+	/* The fds again, under the lock: a dup() of another thread may have
+	 * added one since (a later one finds the session moved: see share()
+	 * in fd.c). */
+	n = tls_conn_fds_locked(c, fds, MAX_FDS);
 	ok = start_pump(c, b, resets);
 	if (!ok) {
 		tls_conn_release(c);

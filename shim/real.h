@@ -130,6 +130,8 @@ struct real_fns {
 	__sighandler_t (*sysv_signal)(int, __sighandler_t);
 	__sighandler_t (*sigset)(int, __sighandler_t);
 	int (*siginterrupt)(int, int);
+	int (*execveat)(int, const char *, char *const[], char *const[], int);
+	int (*clone)(int (*)(void *), void *, int, void *, ...);
 };
 
 extern struct real_fns real;

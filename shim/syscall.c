@@ -32,6 +32,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -50,6 +51,11 @@ static bool has_tls_rules(void)
 			return true;
 	return false;
 }
+
+/* The head of the kernel's struct clone_args (linux/sched.h). */
+struct clone_args_head {
+	uint64_t flags;
+};
 
 #define A(i) ((long)a[i])
 #define P(i, T) ((T)(uintptr_t)a[i])
@@ -134,6 +140,26 @@ SHIM_EXPORT long syscall(long no, ...)
 		return pidfd_getfd((int)A(0), (int)A(1), (unsigned)a[2]);
 	case SYS_execve:
 		return execve(P(0, const char *), P(1, char *const *), P(2, char *const *));
+	case SYS_execveat:
+		return execveat((int)A(0), P(1, const char *), P(2, char *const *), P(3, char *const *),
+				(int)A(4));
+	case SYS_fork:
+		return fork();
+	case SYS_vfork:
+		return vfork();
+	case SYS_clone:
+	case SYS_clone3: {
+		/* Another process (no CLONE_THREAD): live sessions go to pumps
+		 * first, and the child knows it is one (no atfork handler runs). */
+		unsigned long flags = no == SYS_clone ? a[0] : P(0, const struct clone_args_head *)->flags;
+		long r;
+
+		shim_before_clone(flags);
+		r = REAL(syscall)(no, a[0], a[1], a[2], a[3], a[4], a[5]);
+		if (r == 0 && !(flags & CLONE_THREAD))
+			shim_after_clone_child();
+		return r;
+	}
 	case SYS_exit_group:
 		_exit((int)A(0));
 	case SYS_io_uring_setup:
