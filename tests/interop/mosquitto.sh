@@ -74,7 +74,7 @@ rc1=$?
 TLSSHIM_LOG_FILE="$T/pub.log" shimmed mosquitto_pub -h 127.0.0.1 -p "$P" -i pubtls2 -q 1 -t tlsshim/big -f "$T/big" \
 	>"$T/pub2.out" 2>&1
 rc2=$?
-wait_exit "$SUB" 30; src=$?
+wait_gone "$SUB" 30; src=$?
 if [ "$rc1" -eq 0 ] && [ "$rc2" -eq 0 ] && [ "$src" -eq 0 ] && cmp -s "$T/got" "$T/want"; then
 	pass "$name"
 else
@@ -112,7 +112,7 @@ fi
 
 name=mqtt_broker_sigterm_exit_0
 kill -TERM "$BROKER"
-wait_exit "$BROKER" 15; rc=$?
+wait_gone "$BROKER" 15; rc=$?
 if [ "$rc" -eq 0 ]; then
 	pass "$name"
 else

@@ -140,7 +140,7 @@ done
 bad=""
 i=1
 for p in $pids; do
-	wait_exit "$p" 60 || bad="$bad [client $i: exit $?: $(head -c 200 "$T/par.$i")]"
+	wait_gone "$p" 60 || bad="$bad [client $i: exit $?: $(head -c 200 "$T/par.$i")]"
 	n=$((1000 * i))
 	[ "$(cat "$T/par.$i")" = "$((n * (n + 1) / 2))" ] || bad="$bad [client $i: '$(head -c 100 "$T/par.$i")']"
 	i=$((i + 1))
@@ -176,7 +176,7 @@ fi
 # A fast shutdown ends the postmaster and its backends with status 0.
 name=pg_fast_shutdown_exit_0
 kill -INT "$PG"
-wait_exit "$PG" 30; rc=$?
+wait_gone "$PG" 30; rc=$?
 if [ "$rc" -eq 0 ] && grep -q 'database system is shut down' "$D/postgres.log"; then
 	pass "$name"
 else

@@ -143,9 +143,9 @@ if tls_probe "$M" "$T/probe"; then pass "$name"; else fail "$name" "openssl s_cl
 
 name=repl_shutdown_both_exit_0
 cli "$R" SHUTDOWN NOSAVE >/dev/null 2>&1
-wait_exit "$REPLICA" 15; r1=$?
+wait_gone "$REPLICA" 15; r1=$?
 cli "$M" SHUTDOWN NOSAVE >/dev/null 2>&1
-wait_exit "$MASTER" 15; r2=$?
+wait_gone "$MASTER" 15; r2=$?
 if [ "$r1" -eq 0 ] && [ "$r2" -eq 0 ]; then
 	pass "$name"
 else
