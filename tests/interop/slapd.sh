@@ -53,7 +53,7 @@ TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/srv.log" shimbg "$SLAPD" -f "$T/slapd.conf
 	-d 0 >"$T/slapd.out" 2>&1
 SRV=$!
 track "$SRV"
-if ! wait_listen "$P" 20 || ! alive "$SRV"; then
+if ! wait_listen "$P" 20 "$SRV"; then
 	fail ldap_setup "slapd did not listen$(show "$T/slapd.out" "$T/srv.log")"
 	exit 1
 fi
