@@ -81,7 +81,7 @@ fi
 
 name=git_both_ends_logged_tls
 na=$(logged_tls "$T/srv.log" git-in accepted)
-nc=$(grep -c 'rule "git-out": connected TLSv1\.[23] .*verified' "$T/cli.log" 2>/dev/null)
+nc=$(count "$T/cli.log" 'rule "git-out": connected TLSv1\.[23] .*verified')
 if [ "$na" -ge 2 ] && [ "$nc" -ge 2 ]; then
 	pass "$name"
 else

@@ -83,8 +83,8 @@ fi
 
 name=mqtt_all_ends_logged_tls
 na=$(logged_tls "$T/broker.log" mqtt-in accepted)
-ns=$(grep -c 'rule "mqtt-out": connected TLSv1\.[23] .*verified' "$T/sub.log" 2>/dev/null)
-np=$(grep -c 'rule "mqtt-out": connected TLSv1\.[23] .*verified' "$T/pub.log" 2>/dev/null)
+ns=$(count "$T/sub.log" 'rule "mqtt-out": connected TLSv1\.[23] .*verified')
+np=$(count "$T/pub.log" 'rule "mqtt-out": connected TLSv1\.[23] .*verified')
 if [ "$na" -ge 3 ] && [ "$ns" -eq 1 ] && [ "$np" -eq 2 ]; then
 	pass "$name"
 else

@@ -146,7 +146,7 @@ else
 fi
 
 name=nginx_proxy_upstream_keepalive_used
-served=$(grep -c ' 200 ' "$U_D/logs/access.log" 2>/dev/null)
+served=$(count "$U_D/logs/access.log" ' 200 ')
 conns=$(sed -n 's/.* conn=\([0-9]*\) .*/\1/p' "$U_D/logs/access.log" 2>/dev/null | sort -u | wc -l)
 maxreq=$(sed -n 's/.* reqs=\([0-9]*\)$/\1/p' "$U_D/logs/access.log" 2>/dev/null | sort -n | tail -1)
 if [ "$served" -ge 20 ] && [ "${maxreq:-0}" -ge 2 ] && [ "$conns" -lt "$served" ]; then
@@ -157,7 +157,7 @@ fi
 
 name=nginx_proxy_all_links_logged_tls
 na=$(logged_tls "$T/front.log" front-in accepted)
-nc=$(grep -c 'rule "proxy-out": connected TLSv1\.[23] .*verified' "$T/front.log" 2>/dev/null)
+nc=$(count "$T/front.log" 'rule "proxy-out": connected TLSv1\.[23] .*verified')
 nu=$(logged_tls "$T/upstream.log" upstream-in accepted)
 if [ "$na" -ge 4 ] && [ "$nc" -ge 1 ] && [ "$nu" -ge 1 ] && [ "$nu" -eq "$nc" ]; then
 	pass "$name (front accepted $na, proxy connected $nc, upstream accepted $nu)"

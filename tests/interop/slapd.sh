@@ -145,7 +145,7 @@ fi
 
 name=ldap_both_ends_logged_tls
 na=$(logged_tls "$T/srv.log" ldap-in accepted)
-nc=$(grep -c 'rule "ldap-out": connected TLSv1\.[23] .*verified' "$T/cli.log" 2>/dev/null)
+nc=$(count "$T/cli.log" 'rule "ldap-out": connected TLSv1\.[23] .*verified')
 if [ "$na" -ge 8 ] && [ "$nc" -ge 8 ]; then
 	pass "$name"
 else
