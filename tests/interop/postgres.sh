@@ -7,7 +7,8 @@
 # protocol, the shim makes it TLS).
 # Asserted: a table is created, filled and read back exactly; a 20 MB query
 # result and a 6 MB COPY FROM STDIN have the right checksums; the shim's
-# logs show a TLS session on both ends; openssl s_client (verifying) gets
+# logs show a TLS session on both ends; pg_basebackup and a streaming
+# standby (its WAL receiver) replicate through the connect rule; openssl s_client (verifying) gets
 # a TLS handshake with our certificate on the port; a plain psql without
 # the shim gets nothing from the server.
 . "$(dirname "$0")/../lib.sh"
@@ -152,6 +153,68 @@ else
 	fail "$name" "$bad count '$cnt'$(show "$T/cli.log")"
 fi
 unset TLSSHIM_LOG_FILE TLSSHIM_LOG
+
+# Streaming replication over the same kind of link: pg_basebackup (under
+# the shim, connect rule) copies the primary into a standby, and the
+# standby's WAL receiver (a process the standby's postmaster forks; libpq
+# inside the server) streams from the primary's WAL sender through the
+# connect rule.  A table written on the primary appears on the standby
+# (bounded polling through the standby's UNIX socket).
+name=pg_basebackup_fetch_over_tls
+: >"$D/bb.log"; : >"$D/standby.log"; chown postgres: "$D/bb.log" "$D/standby.log"
+TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$D/bb.log" shimmed setpriv --reuid postgres --regid postgres --init-groups \
+	"$PGBIN/pg_basebackup" -d "$CONN" -D "$D/standby" -X fetch -R -c fast --no-sync >"$T/bb.out" 2>&1
+rc=$?
+if [ "$rc" -eq 0 ] && [ -f "$D/standby/standby.signal" ] &&
+   [ "$(count "$D/bb.log" 'rule "pg-out": connected TLSv1\.[23] .*verified')" -ge 1 ]; then
+	pass "$name"
+else
+	fail "$name" "pg_basebackup exit $rc$(show "$T/bb.out") [bb.log: $(cut -c1-220 "$D/bb.log" | tr "\n" "|")]$(show "$D/postgres.log")"
+fi
+P2=$(free_port)
+while [ "$P2" = "$P" ]; do P2=$(free_port); done
+mkdir -p "$D/sock2" && chown postgres: "$D/sock2"
+TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$D/standby.log" shimbg setpriv --reuid postgres --regid postgres --init-groups \
+	"$PGBIN/postgres" -D "$D/standby" -p "$P2" -k "$D/sock2" -c listen_addresses=127.0.0.1 \
+	-c ssl=off -c fsync=off -c logging_collector=off >"$D/standby.out" 2>&1
+STANDBY=$!
+track "$STANDBY"
+name=pg_streaming_replication_over_tls
+spsql -c "CREATE TABLE repl AS SELECT i, md5(i::text) AS h FROM generate_series(1, 50000) i" >/dev/null 2>&1
+want=$(spsql -c "SELECT count(*) || ' ' || md5(string_agg(h, '' ORDER BY i)) FROM repl" 2>&1)
+sb() { timeout 20 psql -X -At -h "$D/sock2" -p "$P2" -U postgres -d postgres "$@"; }
+n=300
+got=""
+while [ "$n" -gt 0 ] && alive "$STANDBY"; do
+	got=$(sb -c "SELECT count(*) || ' ' || md5(string_agg(h, '' ORDER BY i)) FROM repl" 2>/dev/null)
+	[ "$got" = "$want" ] && break
+	sleep 0.1; n=$((n - 1))
+done
+state=$(spsql -c "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND application_name = 'walreceiver' AND host(client_addr) = '127.0.0.1'" 2>&1)
+rec=$(sb -c "SELECT pg_is_in_recovery()" 2>&1)
+if [ -n "$want" ] && [ "$got" = "$want" ] && [ "$state" = 1 ] && [ "$rec" = t ] &&
+   [ "$(count "$D/standby.log" 'rule "pg-out": connected TLSv1\.[23] .*verified')" -ge 1 ]; then
+	pass "$name"
+else
+	fail "$name" "primary '$want', standby '$got', walreceivers streaming from 127.0.0.1: '$state', in recovery '$rec'$(show "$D/standby.out" "$D/standby.log" "$D/postgres.log")"
+fi
+kill -INT "$STANDBY" 2>/dev/null
+wait_gone "$STANDBY" 30 >/dev/null
+
+# -X stream: pg_basebackup opens a second connection, forks a background
+# process that streams the WAL through it while the parent copies the
+# files, and treats any SIGCHLD as the death of that process.
+name=pg_basebackup_stream_over_tls
+: >"$D/bb2.log"; chown postgres: "$D/bb2.log"
+TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$D/bb2.log" shimmed setpriv --reuid postgres --regid postgres --init-groups \
+	"$PGBIN/pg_basebackup" -d "$CONN" -D "$D/standby2" -X stream -c fast --no-sync >"$T/bb2.out" 2>&1
+rc=$?
+if [ "$rc" -eq 0 ] && [ -f "$D/standby2/PG_VERSION" ] && [ -n "$(ls "$D/standby2/pg_wal" 2>/dev/null)" ]; then
+	pass "$name"
+else
+	fail "$name" "pg_basebackup exit $rc$(show "$T/bb2.out") [bb2.log: $(cut -c1-200 "$D/bb2.log" | tr "\n" "|")]"
+fi
+rm -rf "$D/standby2"
 
 # The port speaks TLS with our certificate...
 name=pg_port_speaks_tls
