@@ -87,8 +87,8 @@ http {
       proxy_pass http://up;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
-      proxy_read_timeout 8s;
-      proxy_send_timeout 8s;
+      proxy_read_timeout 5s;
+      proxy_send_timeout 5s;
     }
   }
 }
