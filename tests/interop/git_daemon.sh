@@ -61,7 +61,7 @@ bad=""
 for f in blob1.bin blob8.bin log.txt; do
 	[ "$(sha "$T/clone/$f" 2>/dev/null)" = "$(sha "$T/work/$f")" ] || bad="$bad $f"
 done
-if [ "$rc" -eq 0 ] && [ "$got" = "$HEAD" ] && [ -z "$bad" ] && git -C "$T/clone" fsck -q >"$T/fsck.out" 2>&1; then
+if [ "$rc" -eq 0 ] && [ "$got" = "$HEAD" ] && [ -z "$bad" ] && git -C "$T/clone" fsck --no-progress >"$T/fsck.out" 2>&1; then
 	pass "$name"
 else
 	fail "$name" "git clone exit $rc, HEAD '$got' (want $HEAD), files differing:${bad:- none}$(show "$T/clone.out" "$T/fsck.out" "$T/daemon.out" "$T/cli.log" "$T/srv.log")"
