@@ -19,7 +19,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends $missing >/dev/null || {
 	echo "tlsshim: apt-get install failed" >&2; exit 1; }
 # Debian starts these daemons on install; the tests start their own.
-for s in redis-server nginx lighttpd openbsd-inetd; do
+for s in redis-server nginx openbsd-inetd postgresql mosquitto exim4 slapd apache2 apache-htcacheclean haproxy lighttpd ssh; do
 	(service "$s" stop || /etc/init.d/"$s" stop) >/dev/null 2>&1 || true
 done
 exit 0
