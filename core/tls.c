@@ -838,7 +838,9 @@ bool tls_conn_buffered(struct tls_conn *c)
 	bool r;
 
 	ENTER_OR(c, false);
-	r = c->stage_off < c->stage_len ||
+	/* An end of stream already taken in (a close_notify that came with
+	 * the last data) is something a read returns at once, too. */
+	r = c->stage_off < c->stage_len || c->got_close || c->rd_shut ||
 	    (c->state == ST_OPEN && (SSL_pending(c->ssl) > 0 || SSL_has_pending(c->ssl)));
 	LEAVE(c);
 	return r;

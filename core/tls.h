@@ -89,8 +89,9 @@ void tls_conn_timed_out(struct tls_conn *c);
 ssize_t tls_conn_read(struct tls_conn *c, void *buf, size_t len, bool peek);
 /* Plaintext that a read would return without touching the socket. */
 size_t tls_conn_pending(struct tls_conn *c);
-/* Anything held inside (plaintext, or bytes of records not decrypted
- * yet, maybe half a record): worth a tls_conn_poll_read() to know. */
+/* Anything held inside (plaintext, the peer's close_notify, or bytes of
+ * records not decrypted yet, maybe half a record): worth a
+ * tls_conn_poll_read() to know. */
 bool tls_conn_buffered(struct tls_conn *c);
 /* FIONREAD: all the plaintext a read would return now, across records,
  * without waiting (decrypts what is there into a buffer of its own). */
