@@ -20,6 +20,8 @@ UNIT_SRC   = $(wildcard tests/unit/test_*.c)
 UNIT_BIN   = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PROG_SRC   = $(wildcard tests/progs/*.c)
 PROG_BIN   = $(PROG_SRC:tests/progs/%.c=$(BUILD)/progs/%)
+TOOL_SRC   = $(wildcard tests/tools/*.c)
+TOOL_BIN   = $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 BENCH_SRC  = $(wildcard bench/*.c)
 BENCH_BIN  = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
@@ -45,11 +47,16 @@ $(BUILD)/progs/%: tests/progs/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE -o $@ $< -lpthread
 
+# Test tools (the wire audit): never sanitized, they only read files.
+$(BUILD)/tools/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE -o $@ $<
+
 $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE -o $@ $< -lssl -lcrypto -lpthread
 
-test-build: all $(UNIT_BIN) $(PROG_BIN)
+test-build: all $(UNIT_BIN) $(PROG_BIN) $(TOOL_BIN)
 
 # Installs missing Debian packages when run as root (see .ci/packages).
 deps:

@@ -3,8 +3,37 @@
 # Environment (set by tests/run.sh): TLSSHIM_TOP, TLSSHIM_BUILD,
 # TLSSHIM_LIB, SHIM_PRELOAD (what LD_PRELOAD must hold for the shim),
 # TLSSHIM_LAUNCHER, TLSSHIM_PROGS (our plain test programs),
-# TLSSHIM_TEST_CERTS (ca.crt, server.crt/.key, client.crt/.key, ...).
+# TLSSHIM_TEST_CERTS (ca.crt, server.crt/.key, client.crt/.key, ...),
+# TLSSHIM_AUDIT_DIR (where the wire audit's lists go; unset when a script
+# runs by hand).
 # Run one script by hand:  make test-build && sh tests/run.sh --only NAME
+#
+# Each script runs in network, PID and mount namespaces of its own
+# (tests/run.sh): ports it picks cannot collide with anyone else's, and
+# every process it leaves running when it ends is a failure.  While it
+# runs, its loopback traffic is recorded, and afterwards every TCP
+# connection that one of its policies marks TLS must carry TLS records
+# only (the wire audit, tests/tools/wireaudit.c).
+#
+# Helpers (here and in tests/preload/common.inc):
+#   pass NAME / fail NAME REASON / check NAME CMD...   report one case
+#   free_port                  a free TCP port, never the same twice in a test
+#   wait_port PORT [HOST]      until something listens (at most 10 s; connects)
+#   wait_listen PORT [SECS]    until something listens, without connecting
+#   wait_for FILE REGEX [SECS] until a line of FILE matches (default 10 s)
+#   wait_exit PID [SECS]       wait for a background child, bounded (124: killed)
+#   alive PID / stop PID / forget PID   (see below)
+#   bg CMD...                  start in the background; stopped at the end
+#   policy FILE <<EOF          write a policy file, set POLICY, and record it
+#                              for the wire audit (its TLS ports are audited)
+#   audit_policy FILE          record a policy written another way
+#   audit_exclude PORT REASON  deliberate plaintext to a TLS port: the audit
+#                              leaves connections to PORT out (say why)
+#   shim CMD...                run under the shim with $POLICY
+#   has_no FILE STRING         FILE does not contain STRING
+#   tail_of FILE...            the last lines of files, for a failure reason
+# At its end a script stops everything it started (its whole process
+# tree), also when it fails or is killed at its time limit.
 
 : "${TLSSHIM_TOP:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${TLSSHIM_BUILD:=$TLSSHIM_TOP/build}"
@@ -21,10 +50,47 @@ PROGS=$TLSSHIM_PROGS
 
 T=$(mktemp -d /tmp/tlsshim-t.XXXXXX)
 _bg_pids=""
+
+# alive PID: the process exists and is not a zombie.
+alive() {
+	[ -r "/proc/$1/stat" ] || return 1
+	_al_st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+	[ -n "$_al_st" ] && [ "$_al_st" != Z ] && [ "$_al_st" != X ]
+}
+
+# _tree PID...: the pids and all their descendants (from /proc).
+_tree() {
+	for _tr_s in /proc/[0-9]*/stat; do
+		sed -n 's/^\([0-9][0-9]*\) (.*) [A-Za-z] \([0-9][0-9]*\) .*/\1 \2/p' "$_tr_s" 2>/dev/null
+	done | awk -v roots="$*" 'BEGIN { n = split(roots, r, " "); for (i = 1; i <= n; i++) want[r[i]] = 1 }
+		{ parent[$1] = $2 }
+		END { for (p in parent) { q = p; d = 0
+			while (q != "" && q != 0 && d < 64) { if (q in want) { print p; break }; q = parent[q]; d++ } } }'
+}
+
+# _stop_all PID...: TERM the processes, at most 3 s for them to end, then KILL.
+_stop_all() {
+	[ -n "$*" ] || return 0
+	kill "$@" 2>/dev/null
+	_sa_n=0
+	while [ $_sa_n -lt 30 ]; do
+		_sa_live=""
+		for _sa_p in "$@"; do alive "$_sa_p" && _sa_live="$_sa_live $_sa_p"; done
+		[ -z "$_sa_live" ] && return 0
+		sleep 0.1
+		_sa_n=$((_sa_n + 1))
+	done
+	# shellcheck disable=SC2086
+	kill -9 $_sa_live 2>/dev/null
+	return 0
+}
+
+# At the end, also on failure or at the time limit: stop every process this
+# script started (its process tree) and remove $T.
 _cleanup() {
-	for p in $_bg_pids; do kill "$p" 2>/dev/null; done
-	sleep 0.1
-	for p in $_bg_pids; do kill -9 "$p" 2>/dev/null; done
+	_cl_me=$$
+	# shellcheck disable=SC2046
+	_stop_all $(_tree $_cl_me $_bg_pids | grep -v -x -e "$_cl_me")
 	rm -rf "$T"
 }
 trap _cleanup EXIT
@@ -35,10 +101,22 @@ fail() { echo "FAIL $1: $2"; }
 # check NAME COMMAND...: PASS if the command succeeds, else FAIL.
 check() { _n=$1; shift; if "$@"; then pass "$_n"; else fail "$_n" "command failed: $*"; fi; }
 
-# A TCP port that is free now on 127.0.0.1 (and ::1).
+# A TCP port that is free now on 127.0.0.1 (and ::1), never one this
+# script was given before (the wire audit tells connections apart by port).
 free_port() {
-	python3 -c 'import socket
-s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	_fp_list=${TLSSHIM_AUDIT_DIR:-$T}/ports
+	_fp_n=0
+	while [ $_fp_n -lt 50 ]; do
+		_fp=$("${PY:-python3}" -c 'import socket
+s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+		if [ -n "$_fp" ] && ! grep -q -x -e "$_fp" "$_fp_list" 2>/dev/null; then
+			echo "$_fp" >>"$_fp_list"
+			echo "$_fp"
+			return 0
+		fi
+		_fp_n=$((_fp_n + 1))
+	done
+	return 1
 }
 
 # wait_port PORT [HOST] — wait up to 10 s until something listens.
@@ -64,8 +142,91 @@ bg() { "$@" & _bg_pids="$_bg_pids $!"; }
 # shim CMD...: run a command under the shim with policy $POLICY.
 shim() { env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" "$@"; }
 
-# policy FILE <<EOF ... EOF: write a policy file; sets POLICY.
-policy() { POLICY=$1; cat >"$POLICY"; }
+# policy FILE <<EOF ... EOF: write a policy file; sets POLICY; recorded
+# for the wire audit.
+policy() { POLICY=$1; cat >"$POLICY"; audit_policy "$POLICY"; }
+
+# audit_policy FILE: record a policy (as it is now) for the wire audit:
+# from now on, connections to the ports of its TLS rules must carry TLS
+# records only.  policy() does this; call it for a policy written another
+# way that a shimmed program will use.
+audit_policy() {
+	[ -n "${TLSSHIM_AUDIT_DIR:-}" ] && [ -d "$TLSSHIM_AUDIT_DIR" ] || return 0
+	_ap_n=$(wc -l <"$TLSSHIM_AUDIT_DIR/policies" 2>/dev/null || echo 0)
+	_ap_n=$((_ap_n + 1))
+	cp "$1" "$TLSSHIM_AUDIT_DIR/policy.$_ap_n.conf" 2>/dev/null || return 0
+	echo "$(date +%s.%N) $TLSSHIM_AUDIT_DIR/policy.$_ap_n.conf" >>"$TLSSHIM_AUDIT_DIR/policies"
+}
+
+# audit_exclude PORT REASON: this script deliberately sends plaintext to
+# PORT although a policy marks it TLS (an attacker, a plaintext peer that
+# must be refused): the wire audit leaves connections to PORT out.  Keep
+# these few and say why; the audit's PASS line lists them.
+audit_exclude() {
+	[ -n "${TLSSHIM_AUDIT_DIR:-}" ] && [ -d "$TLSSHIM_AUDIT_DIR" ] || return 0
+	echo "$1 $2" >>"$TLSSHIM_AUDIT_DIR/excludes"
+}
 
 # has_no FILE STRING: the file does not contain the string (plaintext check).
 has_no() { ! grep -q -F -- "$2" "$1"; }
+
+# wait_listen PORT [SECONDS]: until something listens on PORT (127.0.0.1,
+# ::1 or any address; default 10 s), without connecting to it (a probe
+# would be a failed handshake on a TLS port).
+wait_listen() {
+	_wl_n=$(( ${2:-10} * 10 ))
+	while [ "$_wl_n" -gt 0 ]; do
+		[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ] && return 0
+		sleep 0.1; _wl_n=$((_wl_n - 1))
+	done
+	return 1
+}
+
+# wait_for FILE REGEX [SECONDS]: until a line of FILE matches (default 10 s).
+wait_for() {
+	_wf_n=$(( ${3:-10} * 10 ))
+	while [ "$_wf_n" -gt 0 ]; do
+		grep -q -E -e "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+		_wf_n=$((_wf_n - 1))
+	done
+	return 1
+}
+
+# forget PID: a reaped child leaves the cleanup list, so that the cleanup
+# never signals a pid the system has given to another process.
+forget() { _bg_pids=$(echo " $_bg_pids " | sed "s/ $1 / /g"); }
+
+# wait_exit PID [SECONDS]: wait for a background child to end (default
+# 10 s) and return its exit status; 124 (and the child killed) on time out.
+wait_exit() {
+	_we_n=$(( ${2:-10} * 10 ))
+	while alive "$1" && [ "$_we_n" -gt 0 ]; do sleep 0.1; _we_n=$((_we_n - 1)); done
+	if alive "$1"; then
+		_stop_all "$1"
+		wait "$1" 2>/dev/null
+		forget "$1"
+		return 124
+	fi
+	wait "$1"
+	_we_rc=$?
+	forget "$1"
+	return $_we_rc
+}
+
+# stop PID: end a background child (if still running: TERM, KILL after
+# 3 s) and reap it.
+stop() {
+	_stop_all "$1"
+	wait "$1" 2>/dev/null
+	forget "$1"
+	return 0
+}
+
+# tail_of FILE...: the files' last lines, on one line, for a failure reason.
+tail_of() {
+	for _to_f in "$@"; do
+		[ -f "$_to_f" ] && printf ' [%s: %s]' "$(basename "$_to_f")" "$(tail -n 5 "$_to_f" | tr '\n' '|' | cut -c1-600)"
+	done
+	return 0
+}
