@@ -29,6 +29,8 @@
 #   audit_policy FILE          record a policy written another way
 #   audit_exclude PORT REASON  deliberate plaintext to a TLS port: the audit
 #                              leaves connections to PORT out (say why)
+#   audit_exclude_during PORT REASON CMD...   only the connections to PORT
+#                              made while CMD runs
 #   shim CMD...                run under the shim with $POLICY
 #   has_no FILE STRING         FILE does not contain STRING
 #   tail_of FILE...            the last lines of files, for a failure reason
@@ -47,6 +49,12 @@ if [ -z "${TLSSHIM_TEST_CERTS:-}" ]; then
 fi
 CERTS=$TLSSHIM_TEST_CERTS
 PROGS=$TLSSHIM_PROGS
+# The Python programs of the script's directory (tests/*/py/).
+PYD=$(cd "$(dirname "$0")" && pwd)/py
+# The system's Python starts in 30 ms; a version manager's shim can take 1 s.
+if [ -z "${PY:-}" ]; then
+	if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=python3; fi
+fi
 
 T=$(mktemp -d /tmp/tlsshim-t.XXXXXX)
 _bg_pids=""
@@ -165,6 +173,22 @@ audit_policy() {
 audit_exclude() {
 	[ -n "${TLSSHIM_AUDIT_DIR:-}" ] && [ -d "$TLSSHIM_AUDIT_DIR" ] || return 0
 	echo "$1 $2" >>"$TLSSHIM_AUDIT_DIR/excludes"
+}
+
+# audit_exclude_during PORT REASON CMD...: run CMD (its exit status is
+# returned); the wire audit leaves out the connections to PORT that start
+# while it runs, and only those (one deliberate plaintext client on a port
+# that carries TLS before and after).
+audit_exclude_during() {
+	_ed_port=$1 _ed_why=$2
+	shift 2
+	_ed_from=$(date +%s.%N)
+	"$@"
+	_ed_rc=$?
+	if [ -n "${TLSSHIM_AUDIT_DIR:-}" ] && [ -d "$TLSSHIM_AUDIT_DIR" ]; then
+		echo "$_ed_port@$_ed_from,$(date +%s.%N) $_ed_why" >>"$TLSSHIM_AUDIT_DIR/excludes"
+	fi
+	return $_ed_rc
 }
 
 # has_no FILE STRING: the file does not contain the string (plaintext check).

@@ -240,7 +240,7 @@ audit_job() {
 	_b=$(echo "$_sum" | sed -n 's/^audited \([0-9]*\) TLS connections, \([0-9]*\) bytes.*/\2/p')
 	_x=""
 	if [ -s "$J/audit/excludes" ]; then
-		_x="; excluded (deliberate plaintext): $(sort -u "$J/audit/excludes" | sed 's/^\([0-9]*\) /port \1: /' | tr '\n' ';' | sed 's/;$//; s/;/; /g')"
+		_x="; excluded (deliberate plaintext): $(sort -u "$J/audit/excludes" | sed 's/^\([0-9]*\)@[^ ]* /port \1 (one client): /; s/^\([0-9]*\) /port \1: /' | tr '\n' ';' | sed 's/;$//; s/;/; /g')"
 	fi
 	if [ "$_arc" -eq 0 ] && [ -n "$_n" ]; then
 		echo "PASS wire audit: $_n TLS connections, $_b bytes, TLS records only$_x"
@@ -250,7 +250,8 @@ audit_job() {
 		if [ -n "${TLSSHIM_AUDIT_KEEP:-}" ]; then
 			mkdir -p "$TLSSHIM_AUDIT_KEEP"
 			_k="$TLSSHIM_AUDIT_KEEP/$(echo "$label-$name" | tr '/' '_').pcap"
-			cp "$J/wire.pcap" "$_k" 2>/dev/null && echo "    (capture kept: $_k)"
+			cp "$J/wire.pcap" "$_k" 2>/dev/null && cp "$J/rules" "${_k%.pcap}.rules" &&
+				echo "    (capture kept: $_k, the rules next to it)"
 		fi
 	fi
 }

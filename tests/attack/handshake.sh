@@ -105,6 +105,7 @@ plain_to_server() {
 	mkdir -p "$d"
 	begin attack/plaintext-to-server
 	sp=$(free_port)
+	audit_exclude "$sp" "plaintext-to-server: a plain client sends GET in clear to the TLS server on purpose"
 	server_policy "$d" "$sp"
 	start_echo "$d" "$sp"
 	timeout 10 $PEER plain --port "$sp" --send 'GET / HTTP/1.0\r\n\r\n' --timeout 3 \
@@ -125,6 +126,7 @@ plain_from_server() {
 	mkdir -p "$d"
 	begin attack/plaintext-from-server
 	sp=$(free_port)
+	audit_exclude "$sp" "plaintext-from-server: a plaintext server talks first to the shimmed TLS client on purpose"
 	bg $PEER plainserver --port "$sp" --ready "$d/ready" --timeout 5 >"$d/server.got" 2>"$d/server.err"
 	spid=$!
 	wait_grep "$d/ready" ready 50

@@ -201,6 +201,7 @@ mtls_refused server_mtls_untrusted_client_cert 'unknown ca|unable to get|issuer|
 name=server_plaintext_client_refused
 P=$(free_port)
 accept_policy "$P"
+audit_exclude "$P" "server_plaintext_client_refused: a plaintext client sends to the TLS port on purpose"
 export TLSSHIM_LOG_FILE="$T/$name.log"
 if start_echo "$name" -1 "$P"; then
 	peer raw --port "$P" --send "SECRET-PLAINTEXT-1234 GET / HTTP/1.0

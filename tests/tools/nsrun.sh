@@ -46,7 +46,7 @@ if [ "${TLSSHIM_AUDIT:-1}" != 0 ]; then
 	# -B: a large kernel buffer (KiB), so that bursts are not dropped;
 	# -Z root: write the file as root (no privilege drop).
 	tcpdump -i lo -w "$J/wire.pcap" -s 0 -U --immediate-mode -n -Z root \
-		-B "${TLSSHIM_CAPTURE_BUFFER_KB:-131072}" 2>"$J/tcpdump.err" </dev/null &
+		-B "${TLSSHIM_CAPTURE_BUFFER_KB:-524288}" 2>"$J/tcpdump.err" </dev/null &
 	tcpd=$!
 	_n=0
 	while ! grep -q 'listening on' "$J/tcpdump.err" 2>/dev/null; do

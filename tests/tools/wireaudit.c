@@ -1,7 +1,7 @@
 /* tests/tools/wireaudit.c — the wire audit: prove that every TCP
  * connection a test's policies mark TLS carried nothing but TLS records.
  *
- *   wireaudit [--test NAME] [--rules FILE] [--all] [--exclude PORT]...
+ *   wireaudit [--test NAME] [--rules FILE] [--all] [--exclude PORT[@FROM,TO]]...
  *             [--max-errors N] [-v] CAPTURE.pcap
  *
  * Reads a classic pcap file (any byte order, micro- or nanosecond
@@ -28,7 +28,8 @@
  * first rule matching the server's address and port (the server: the
  * receiver of the SYN) says tls.  A connection whose SYN is not in the
  * capture is matched on either end.  --exclude PORT leaves connections to
- * that server port out (deliberate plaintext, declared by the test).
+ * that server port out (deliberate plaintext, declared by the test);
+ * --exclude PORT@FROM,TO only those that started between the two times.
  *
  * Output: one line per problem ("wireaudit: TEST: CONN DIR offset N:
  * what | hex | ascii"), then one summary line:
@@ -66,7 +67,7 @@ struct rule {
 static struct rule *rules;
 static size_t nrules;
 static int audit_all;
-static int excl[1024];
+static struct { int port; double from, to; } excl[1024];
 static int nexcl;
 
 static int parse_rule(char *line, struct rule *r)
@@ -189,10 +190,12 @@ static int is_tls(double t, int family, const unsigned char *a, int port)
 	return 0;
 }
 
-static int excluded(int port)
+/* --exclude PORT (all connections to it) or PORT@FROM,TO (those that
+ * started in that time). */
+static int excluded(int port, double t)
 {
 	for (int i = 0; i < nexcl; i++)
-		if (excl[i] == port)
+		if (excl[i].port == port && t >= excl[i].from && t <= excl[i].to)
 			return 1;
 	return 0;
 }
@@ -448,10 +451,10 @@ static struct conn *new_conn(double t, int family, const unsigned char *cli, int
 	c->start = t;
 	if (syn) {
 		c->audited = is_tls(t, family, srv, sp);
-		c->excluded = excluded(sp);
+		c->excluded = excluded(sp, t);
 	} else {
 		c->audited = is_tls(t, family, srv, sp) || is_tls(t, family, cli, cp);
-		c->excluded = excluded(sp) || excluded(cp);
+		c->excluded = excluded(sp, t) || excluded(cp, t);
 	}
 	unsigned h = hash_key(family, cli, cp, srv, sp);
 	c->next = table[h];
@@ -733,7 +736,7 @@ static void finish(void)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: wireaudit [--test NAME] [--rules FILE] [--all] [--exclude PORT]... "
+	fprintf(stderr, "usage: wireaudit [--test NAME] [--rules FILE] [--all] [--exclude PORT[@FROM,TO]]... "
 		"[--max-errors N] [-v] CAPTURE.pcap\n");
 	exit(2);
 }
@@ -750,10 +753,18 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--all")) {
 			audit_all = 1;
 		} else if (!strcmp(a, "--exclude") && i + 1 < argc) {
-			if (nexcl < 1024)
-				excl[nexcl++] = atoi(argv[++i]);
-			else
-				++i;
+			const char *e = argv[++i];
+			if (nexcl < 1024) {
+				const char *at = strchr(e, '@');
+				excl[nexcl].port = atoi(e);
+				excl[nexcl].from = -1e18;
+				excl[nexcl].to = 1e18;
+				if (at && sscanf(at + 1, "%lf,%lf", &excl[nexcl].from, &excl[nexcl].to) != 2) {
+					fprintf(stderr, "wireaudit: bad --exclude %s\n", e);
+					return 2;
+				}
+				nexcl++;
+			}
 		} else if (!strcmp(a, "--max-errors") && i + 1 < argc) {
 			max_errors = atol(argv[++i]);
 		} else if (!strcmp(a, "-v")) {

@@ -1,0 +1,9 @@
+"""et_client.py PORT CA — a verified Python ssl client for et_server.py:
+sends 1000 bytes, prints what comes back.
+"""
+import socket, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20),
+                    server_hostname="localhost")
+s.sendall(b"x" * 1000)
+print("got %r" % s.recv(100))
