@@ -22,6 +22,8 @@
 #   wait_listen PORT [SECS]    until something listens, without connecting
 #   wait_for FILE REGEX [SECS] until a line of FILE matches (default 10 s)
 #   wait_exit PID [SECS]       wait for a background child, bounded (124: killed)
+#   wait_children PID [SECS]   until PID has no child processes (a forking
+#                              server's connections are all done)
 #   alive PID / stop PID / forget PID   (see below)
 #   bg CMD...                  start in the background; stopped at the end
 #   policy FILE <<EOF          write a policy file, set POLICY, and record it
@@ -245,6 +247,17 @@ stop() {
 	wait "$1" 2>/dev/null
 	forget "$1"
 	return 0
+}
+
+# wait_children PID [SECONDS]: until PID has no child processes left
+# (a forking server's per-connection children have ended; default 10 s).
+wait_children() {
+	_wc_n=$(( ${2:-10} * 10 ))
+	while [ "$_wc_n" -gt 0 ]; do
+		[ -z "$(_tree "$1" | grep -v -x -e "$1")" ] && return 0
+		sleep 0.1; _wc_n=$((_wc_n - 1))
+	done
+	return 1
 }
 
 # tail_of FILE...: the files' last lines, on one line, for a failure reason.

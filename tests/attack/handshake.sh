@@ -58,7 +58,7 @@ hs_case() { # hs_case strip|downgrade|alter-hs tls13|tls12 REASON_EREGEX
 	crc=$?
 	wait_exit "$epid" 50
 	erc=$rc
-	sleep 0.1
+	wait_grep "$d/mitm.log" "conn [0-9]+: closed" 50   # the proxy has finished the connection
 	stop "$MITM_PID"
 	need "mitm did not apply $mode" grep -q "applied $mode" "$d/mitm.log"
 	need "client handshake did not fail (exit $crc, want 3)" [ "$crc" -eq 3 ]
@@ -89,7 +89,7 @@ EOP
 		"$PROGS/client" 127.0.0.1 "$MP" >"$d/out" 2>"$d/client.err"
 	crc=$?
 	wait_exit "$speer" 50
-	sleep 0.1
+	wait_grep "$d/mitm.log" "conn [0-9]+: closed" 50   # the proxy has finished the connection
 	stop "$MITM_PID"
 	need "mitm did not apply alter-hs" grep -q "applied alter-hs" "$d/mitm.log"
 	need "client exit status $crc, want 2 (connect error)" [ "$crc" -eq 2 ]

@@ -37,7 +37,7 @@ EOP
 		"$PROGS/client" 127.0.0.1 "$MP" </dev/null >"$d/out" 2>"$d/client.err"
 	crc=$?
 	wait_exit "$speer" 50
-	sleep 0.1
+	wait_grep "$d/mitm.log" "conn [0-9]+: closed" 50   # the proxy has finished the connection
 	stop "$MITM_PID"
 	need "client output is not a prefix of the data the server sent (altered data delivered)" \
 		is_prefix "$d/out" "$T/expected"

@@ -41,7 +41,7 @@ EOP
 	crc=$?
 	wait_exit "$epid" 50
 	erc=$rc
-	sleep 0.1
+	wait_grep "$d/mitm.log" "conn [0-9]+: closed" 50   # the proxy has finished the connection
 	stop "$MITM_PID"
 	need "what came back is not a prefix of what was sent (altered data echoed)" \
 		is_prefix "$d/out" "$T/expected"

@@ -177,6 +177,7 @@ rules = (
     cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; }
 );
 EOF
+audit_policy "$T/launch/p.conf"
 # Something harmless already preloaded (under ASan: the ASan runtime, which
 # must stay first).
 pre=$(echo "$SHIM_PRELOAD" | sed "s|$TLSSHIM_LIB||; s/^ *//; s/ *\$//")

@@ -94,38 +94,12 @@ else
 fi
 
 # ------------------------------------------------ Python ThreadingTCPServer
-cat >"$T/tsrv.py" <<'PY'
-import socketserver, sys
-port, n = int(sys.argv[1]), int(sys.argv[2])
-
-class Echo(socketserver.BaseRequestHandler):
-    def handle(self):
-        self.request.settimeout(60)
-        while True:
-            d = self.request.recv(65536)
-            if not d:
-                break
-            self.request.sendall(d)
-
-class Server(socketserver.ThreadingTCPServer):
-    allow_reuse_address = True
-    request_queue_size = 64
-    block_on_close = True       # server_close() joins the handler threads
-
-s = Server(("127.0.0.1", port), Echo)
-s.timeout = 30
-print("listening", flush=True)
-for _ in range(n):
-    s.handle_request()
-s.server_close()
-print("served %d" % n, flush=True)
-PY
 P=$(free_port)
 policy "$T/py.conf" <<EOC
 rules = ( { name = "pythr-in"; direction = "accept"; port = $P;
             cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
 EOC
-TLSSHIM_LOG_FILE="$T/pysrv.log" shimbg "$PY" "$T/tsrv.py" "$P" "$N" >"$T/pysrv.out" 2>"$T/pysrv.err"
+TLSSHIM_LOG_FILE="$T/pysrv.log" shimbg "$PY" "$PYD/threading_echo_server.py" "$P" "$N" >"$T/pysrv.out" 2>"$T/pysrv.err"
 pysrv=$!
 wait_for "$T/pysrv.out" '^listening' 15
 cpids=""
@@ -189,25 +163,7 @@ else
 fi
 # Each helgrind error is a block between separator lines; keep those that
 # name a frame of ours.
-"$PY" - "$TLSSHIM_TOP" "$T/hg-srv.log" "$T/hg-dc.log" "$T/hg-wk.log" >"$T/hg.ours" <<'PY'
-import re, sys
-top = sys.argv[1].rstrip("/")
-ours = re.compile(r"(%s/(shim|core|policy)/|libtlsshim\.so)" % re.escape(top))
-n = 0
-for path in sys.argv[2:]:
-    try:
-        text = open(path).read()
-    except OSError:
-        print("missing log %s" % path); n += 1; continue
-    if "ERROR SUMMARY" not in text:
-        print("no ERROR SUMMARY in %s (helgrind did not finish)" % path); n += 1
-    for block in re.split(r"\n==\d+== -{20,}\n", text):
-        if re.search(r"Possible data race|lock order|unlocked a|Thread #\d+: ", block) and ours.search(block):
-            n += 1
-            print("\n".join(l for l in block.splitlines() if l.strip("= 0123456789"))[:3000])
-            print("----")
-print("%d errors with a frame of ours" % n)
-PY
+"$PY" "$PYD/helgrind_ours.py" "$TLSSHIM_TOP" "$T/hg-srv.log" "$T/hg-dc.log" "$T/hg-wk.log" >"$T/hg.ours"
 if grep -q '^0 errors with a frame of ours' "$T/hg.ours"; then
 	pass "helgrind: no data race or lock error with a frame in the shim ($(grep -h 'ERROR SUMMARY' "$T"/hg-*.log | sed 's/^==[0-9]*== //' | tr '\n' ';'))"
 else
