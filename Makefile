@@ -25,7 +25,7 @@ TOOL_BIN   = $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 BENCH_SRC  = $(wildcard bench/*.c)
 BENCH_BIN  = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all check check-fast check-asan test-build demo bench install uninstall clean deps certs
+.PHONY: all check check-fast check-asan check-stress test-build demo bench install uninstall clean deps certs
 all: $(BUILD)/libtlsshim.so $(BUILD)/tlsshim
 
 $(BUILD)/obj/%.o: %.c $(wildcard */*.h)
@@ -67,6 +67,10 @@ check: deps
 	@$(MAKE) --no-print-directory test-build
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test-build
 	@sh tests/run.sh --build build --build build/asan
+
+# make check, 5 times, beside another copy of the suite and a CPU hog.
+check-stress: deps
+	@sh tests/stress.sh
 
 check-fast: test-build
 	@sh tests/run.sh --build build
