@@ -70,9 +70,9 @@ alive() {
 
 # _tree PID...: the pids and all their descendants (from /proc).
 _tree() {
-	for _tr_s in /proc/[0-9]*/stat; do
-		sed -n 's/^\([0-9][0-9]*\) (.*) [A-Za-z] \([0-9][0-9]*\) .*/\1 \2/p' "$_tr_s" 2>/dev/null
-	done | awk -v roots="$*" 'BEGIN { n = split(roots, r, " "); for (i = 1; i <= n; i++) want[r[i]] = 1 }
+	cat /proc/[0-9]*/stat 2>/dev/null |
+	sed -n 's/^\([0-9][0-9]*\) (.*) [A-Za-z] \([0-9][0-9]*\) .*/\1 \2/p' |
+	awk -v roots="$*" 'BEGIN { n = split(roots, r, " "); for (i = 1; i <= n; i++) want[r[i]] = 1 }
 		{ parent[$1] = $2 }
 		END { for (p in parent) { q = p; d = 0
 			while (q != "" && q != 0 && d < 64) { if (q in want) { print p; break }; q = parent[q]; d++ } } }'
@@ -95,12 +95,52 @@ _stop_all() {
 	return 0
 }
 
+# _stop_tree PID...: stop the processes and all their descendants.  The
+# tree is frozen first (SIGSTOP, until no new process appears: a stopped
+# process cannot fork, and a child whose parent died would leave the tree),
+# then TERM (and CONT), then KILL what is left after 3 s.
+_stop_tree() {
+	_st_all=""
+	_st_n=0
+	while [ $_st_n -lt 20 ]; do
+		_st_now=""
+		# (alive: not the snapshot's own pipeline, which has ended by now)
+		for _st_p in $(_tree "$@" | grep -v -x -e "$$" | sort -n); do
+			[ -r "/proc/$_st_p/stat" ] && _st_now="$_st_now $_st_p"
+		done
+		[ "$_st_now" = "$_st_all" ] && break
+		_st_all=$_st_now
+		[ -n "$_st_all" ] || break
+		# shellcheck disable=SC2086
+		kill -STOP $_st_all 2>/dev/null
+		# kill() only queues the signal: wait until they have stopped
+		_st_w=0
+		while [ $_st_w -lt 20 ]; do
+			_st_run=""
+			for _st_p in $_st_all; do
+				_st_s=$(sed 's/^.*) //' "/proc/$_st_p/stat" 2>/dev/null | cut -c1)
+				case "$_st_s" in ''|T|t|Z|X) ;; *) _st_run=1; break ;; esac
+			done
+			[ -z "$_st_run" ] && break
+			sleep 0.05
+			_st_w=$((_st_w + 1))
+		done
+		_st_n=$((_st_n + 1))
+	done
+	[ -n "$_st_all" ] || return 0
+	# shellcheck disable=SC2086
+	kill -TERM $_st_all 2>/dev/null
+	# shellcheck disable=SC2086
+	kill -CONT $_st_all 2>/dev/null
+	# shellcheck disable=SC2086
+	_stop_all $_st_all
+}
+
 # At the end, also on failure or at the time limit: stop every process this
 # script started (its process tree) and remove $T.
 _cleanup() {
-	_cl_me=$$
-	# shellcheck disable=SC2046
-	_stop_all $(_tree $_cl_me $_bg_pids | grep -v -x -e "$_cl_me")
+	# shellcheck disable=SC2086
+	_stop_tree $$ $_bg_pids
 	rm -rf "$T"
 }
 trap _cleanup EXIT
@@ -132,7 +172,7 @@ s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # wait_port PORT [HOST] — wait up to 10 s until something listens.
 wait_port() {
 	_h=${2:-127.0.0.1}
-	python3 - "$_h" "$1" <<'PY'
+	"${PY:-python3}" - "$_h" "$1" <<'PY'
 import socket, sys, time
 h, p = sys.argv[1], int(sys.argv[2])
 end = time.time() + 10
