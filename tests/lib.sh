@@ -51,6 +51,15 @@ if [ -z "${TLSSHIM_TEST_CERTS:-}" ]; then
 fi
 CERTS=$TLSSHIM_TEST_CERTS
 PROGS=$TLSSHIM_PROGS
+# Every bound (a wait's longest time, a client's time limit) is multiplied
+# by TS, so that a busy machine does not turn a slow pass into a failure;
+# bounds are never what a pass depends on.  The Python peers
+# (tests/interop/tlspeer.py, tests/attack/tls_peer.py) scale their
+# --timeout with it too.  Scenario times (a silent client's hold, a
+# handshake_timeout_ms under test) are not scaled.
+: "${TLSSHIM_TIME_SCALE:=3}"
+export TLSSHIM_TIME_SCALE
+TS=$TLSSHIM_TIME_SCALE
 # The Python programs of the script's directory (tests/*/py/).
 PYD=$(cd "$(dirname "$0")" && pwd)/py
 # The system's Python starts in 30 ms; a version manager's shim can take 1 s.
@@ -169,13 +178,13 @@ s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 	return 1
 }
 
-# wait_port PORT [HOST] — wait up to 10 s until something listens.
+# wait_port PORT [HOST] — wait up to 10 s (times TS) until something listens.
 wait_port() {
 	_h=${2:-127.0.0.1}
-	"${PY:-python3}" - "$_h" "$1" <<'PY'
+	"${PY:-python3}" - "$_h" "$1" "$TS" <<'PY'
 import socket, sys, time
 h, p = sys.argv[1], int(sys.argv[2])
-end = time.time() + 10
+end = time.time() + 10 * int(sys.argv[3])
 while time.time() < end:
     try:
         socket.create_connection((h, p), timeout=1).close(); sys.exit(0)
@@ -240,7 +249,7 @@ has_no() { ! grep -q -F -- "$2" "$1"; }
 # ::1 or any address; default 10 s), without connecting to it (a probe
 # would be a failed handshake on a TLS port).
 wait_listen() {
-	_wl_n=$(( ${2:-10} * 10 ))
+	_wl_n=$(( ${2:-10} * 10 * TS ))
 	while [ "$_wl_n" -gt 0 ]; do
 		[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ] && return 0
 		sleep 0.1; _wl_n=$((_wl_n - 1))
@@ -250,7 +259,7 @@ wait_listen() {
 
 # wait_for FILE REGEX [SECONDS]: until a line of FILE matches (default 10 s).
 wait_for() {
-	_wf_n=$(( ${3:-10} * 10 ))
+	_wf_n=$(( ${3:-10} * 10 * TS ))
 	while [ "$_wf_n" -gt 0 ]; do
 		grep -q -E -e "$2" "$1" 2>/dev/null && return 0
 		sleep 0.1
@@ -266,7 +275,7 @@ forget() { _bg_pids=$(echo " $_bg_pids " | sed "s/ $1 / /g"); }
 # wait_exit PID [SECONDS]: wait for a background child to end (default
 # 10 s) and return its exit status; 124 (and the child killed) on time out.
 wait_exit() {
-	_we_n=$(( ${2:-10} * 10 ))
+	_we_n=$(( ${2:-10} * 10 * TS ))
 	while alive "$1" && [ "$_we_n" -gt 0 ]; do sleep 0.1; _we_n=$((_we_n - 1)); done
 	if alive "$1"; then
 		_stop_all "$1"
@@ -292,7 +301,7 @@ stop() {
 # wait_children PID [SECONDS]: until PID has no child processes left
 # (a forking server's per-connection children have ended; default 10 s).
 wait_children() {
-	_wc_n=$(( ${2:-10} * 10 ))
+	_wc_n=$(( ${2:-10} * 10 * TS ))
 	while [ "$_wc_n" -gt 0 ]; do
 		[ -z "$(_tree "$1" | grep -v -x -e "$1")" ] && return 0
 		sleep 0.1; _wc_n=$((_wc_n - 1))

@@ -32,7 +32,7 @@ s2c_case() { # s2c_case MODE tls13|tls12
 rules = ( { name = "out"; direction = "connect"; port = $MP;
             ca = "$CERTS/ca.crt"; server_name = "localhost"; } );
 EOP
-	timeout 10 env TLSSHIM_LOG=warn TLSSHIM_LOG_FILE="$d/shim.log" \
+	timeout $((10 * TS)) env TLSSHIM_LOG=warn TLSSHIM_LOG_FILE="$d/shim.log" \
 		LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
 		"$PROGS/client" 127.0.0.1 "$MP" </dev/null >"$d/out" 2>"$d/client.err"
 	crc=$?

@@ -36,7 +36,7 @@ EOP
 	epid=$!
 	wait_grep "$d/echo.out" "listening on" 50
 	start_mitm "$d" "$mode" c2s "$sp"
-	timeout 15 $PEER client --port "$MP" --ca "$CERTS/ca.crt" --timeout 3 $extra \
+	timeout $((15 * TS)) $PEER client --port "$MP" --ca "$CERTS/ca.crt" --timeout $((3 * TS)) $extra \
 		>"$d/out" 2>"$d/client.err"
 	crc=$?
 	wait_exit "$epid" 50

@@ -17,7 +17,7 @@ nested() {
 	_j=$1 _l=$2; shift 2
 	mkdir -p "$_j"
 	: >"$_j/out"
-	TLSSHIM_AUDIT=0 timeout 60 $NS sh "$NSRUN" "$_j" "$_l" inner "$@" >>"$_j/out" 2>&1
+	TLSSHIM_AUDIT=0 timeout $((60 * TS)) $NS sh "$NSRUN" "$_j" "$_l" inner "$@" >>"$_j/out" 2>&1
 }
 
 nested "$T/a" 20 sh -c 'echo "init $(tr "\0" " " </proc/1/cmdline)"; ip -o link | cut -d: -f2 | tr -d " "; echo "processes $(ls /proc | grep -c "^[0-9]")"'

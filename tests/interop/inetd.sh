@@ -38,7 +38,7 @@ check_service() {
 	RP=$(free_port)
 	start_peer "$_lab.relay" relay --port "$RP" --to "$_port" --record "$T/$_lab.wire"
 	_relay=$PEER
-	out=$(timeout 30 "$PY" "$PYD/inetd_client.py" "$RP" "$CERTS/ca.crt" lines "hello inetd" "second line" 2>&1)
+	out=$(timeout $((30 * TS)) "$PY" "$PYD/inetd_client.py" "$RP" "$CERTS/ca.crt" lines "hello inetd" "second line" 2>&1)
 	if [ "$out" = "got 'stdio_echo: hello inetd'
 got 'stdio_echo: second line'
 unwrap ok" ]; then
@@ -72,7 +72,7 @@ EOC
 	inetd=$!
 	wait_listen "$P" 15 && wait_listen "$P2" 15
 	check_service inetd "$P"
-	out=$(timeout 30 "$PY" "$PYD/inetd_client.py" "$P2" "$CERTS/ca.crt" eof "hello shell" 2>&1)
+	out=$(timeout $((30 * TS)) "$PY" "$PYD/inetd_client.py" "$P2" "$CERTS/ca.crt" eof "hello shell" 2>&1)
 	if [ "$out" = "got 'shell got: hello shell\\n'
 eof clean" ]; then
 		pass "inetd: shell-script service (read/echo) answers over TLS; close_notify when it exits"

@@ -27,12 +27,12 @@ feed() {
 	done
 	echo third;  wait_for "$T/out" '^third$' 10
 }
-( feed | timeout 60 stdbuf -oL -eL openssl s_server -accept "$P" -cert "$CERTS/server.crt" -key "$CERTS/server.key" \
+( feed | timeout $((60 * TS)) stdbuf -oL -eL openssl s_server -accept "$P" -cert "$CERTS/server.crt" -key "$CERTS/server.key" \
 	-naccept 1 >"$T/srv.out" 2>&1 ) &
 srv=$!; _bg_pids="$_bg_pids $srv"
 wait_listen "$P" 15
 # The client only receives (-s), printing each line as it arrives.
-TLSSHIM_LOG_FILE="$T/log" timeout 60 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
+TLSSHIM_LOG_FILE="$T/log" timeout $((60 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
 	"$PROGS/client" -s 127.0.0.1 "$P" </dev/null >"$T/out" 2>"$T/err"
 rc=$?
 wait_exit "$srv" 20

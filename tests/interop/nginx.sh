@@ -129,7 +129,7 @@ EOF
 	# wrk: 50 connections of load for a second; no socket error, no non-2xx.
 	if command -v wrk >/dev/null; then
 		name=nginx_${M}_wrk_50_connections
-		timeout 30 wrk -t 2 -c 50 -d 1s --timeout 10s "https://127.0.0.1:$P/index.html" >"$T/$M.wrk" 2>&1
+		timeout $((30 * TS)) wrk -t 2 -c 50 -d 1s --timeout 10s "https://127.0.0.1:$P/index.html" >"$T/$M.wrk" 2>&1
 		wrc=$?
 		reqs=$(sed -n 's/^ *\([0-9][0-9]*\) requests in .*/\1/p' "$T/$M.wrk")
 		if [ "$wrc" -eq 0 ] && [ -n "$reqs" ] && [ "$reqs" -gt 0 ] &&
@@ -151,7 +151,7 @@ EOF
 	# reads both answers in full.
 	name=nginx_${M}_pipelined_requests_stalled_client_no_busy_loop
 	if [ "$master" = on ]; then wpid=$(pgrep -P "$NG" | head -1); else wpid=$NG; fi
-	timeout 60 "$PY" "$PYD/nginx_pipeline.py" "$P" "${wpid:-0}" "$CERTS/ca.crt" >"$T/$M.pipe" 2>&1
+	timeout $((60 * TS)) "$PY" "$PYD/nginx_pipeline.py" "$P" "${wpid:-0}" "$CERTS/ca.crt" >"$T/$M.pipe" 2>&1
 	prc=$?
 	cpu=$(sed -n 's/^cpu //p' "$T/$M.pipe")
 	if [ -z "$cpu" ]; then

@@ -15,7 +15,7 @@ TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/shim.log" shimbg redis-server --port "$P" 
 	--appendonly no --dir "$T/data" --daemonize no >"$T/redis.log" 2>&1
 srv=$!
 wait_for "$T/redis.log" "Ready to accept" 15
-out=$(timeout 40 "$PY" "$PYD/redis_bgsave_client.py" "$P" "$CERTS/ca.crt" 2>&1)
+out=$(timeout $((40 * TS)) "$PY" "$PYD/redis_bgsave_client.py" "$P" "$CERTS/ca.crt" 2>&1)
 expect='+OK | +Background saving started | $6 before | +OK | $5 after'
 if [ "$out" = "$expect" ] && grep -q "session handed to a pump process" "$T/shim.log" &&
    grep -q "Background saving terminated with success" "$T/redis.log"; then

@@ -43,7 +43,7 @@ EOF
 # against the server started on $P, then the server must exit 0.
 lines_case() {
 	_lc_name=$1 _lc_pid=$2 _lc_out=$3 _lc_err=$4
-	timeout 40 "$PY" "$PYD/lines_client.py" "$P" "$CERTS/ca.crt" >"$T/$_lc_name.cli" 2>&1
+	timeout $((40 * TS)) "$PY" "$PYD/lines_client.py" "$P" "$CERTS/ca.crt" >"$T/$_lc_name.cli" 2>&1
 	_lc_crc=$?
 	wait_exit "$_lc_pid" 15; _lc_rc=$?
 	if [ "$_lc_crc" -ne 0 ] || ! grep -q '^echo ok$' "$T/$_lc_name.cli"; then
@@ -94,7 +94,7 @@ EOF
 		--record "$T/$name.rec" --status "$T/$name.status"; then
 		fail "$name" "TLS echo server did not start"; continue
 	fi
-	timeout 40 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/c.conf" "$PY" "$PYD/asyncio_client.py" "$P" \
+	timeout $((40 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/c.conf" "$PY" "$PYD/asyncio_client.py" "$P" \
 		>"$T/$name.cli" 2>&1
 	crc=$?
 	wait_exit "$PEER" 20
@@ -162,7 +162,7 @@ EOF
 	silent=$!
 	bg "$PY" "$PYD/half_hello.py" "$P" 15 >"$T/$name.stalled" 2>&1
 	stalled=$!
-	timeout 40 "$PY" "$PYD/lines_client.py" "$P" "$CERTS/ca.crt" >"$T/$name.cli" 2>&1
+	timeout $((40 * TS)) "$PY" "$PYD/lines_client.py" "$P" "$CERTS/ca.crt" >"$T/$name.cli" 2>&1
 	wait_exit "$stalled" 20
 	wait_exit "$silent" 20
 	wait_exit "$srv" 10; rc=$?
@@ -193,7 +193,7 @@ shimbg "$PROGS/epoll_server" -e -b 16384 -n 1 "$P" >"$T/$name.out" 2>"$T/$name.e
 srv=$!
 if wait_for "$T/$name.out" '^listening' 10; then
 	peer client --port "$P" --ca "$CERTS/ca.crt" --server-name localhost --random 4000000 \
-		--timeout 40 >"$T/$name.cli" 2>&1
+		--timeout $((40 * TS)) >"$T/$name.cli" 2>&1
 	crc=$?
 	wait_exit "$srv" 15; rc=$?
 	if [ "$crc" -ne 0 ] || ! grep -q '^echo ok 4000000$' "$T/$name.cli"; then
@@ -222,7 +222,7 @@ export TLSSHIM_LOG_FILE="$T/$name.log"
 shimbg "$PY" "$PYD/et_server.py" "$P" >"$T/$name.out" 2>"$T/$name.err"
 srv=$!
 if wait_for "$T/$name.out" '^listening' 15; then
-	timeout 30 "$PY" "$PYD/et_client.py" "$P" "$CERTS/ca.crt" >"$T/$name.cli" 2>&1
+	timeout $((30 * TS)) "$PY" "$PYD/et_client.py" "$P" "$CERTS/ca.crt" >"$T/$name.cli" 2>&1
 	wait_exit "$srv" 10; rc=$?
 	wk=$(sed -n 's/^wakeups //p' "$T/$name.out")
 	cpu=$(sed -n 's/^cpu //p' "$T/$name.out")
@@ -251,7 +251,7 @@ export TLSSHIM_LOG_FILE="$T/$name.log"
 shimbg "$PY" "$PYD/fionread_server.py" "$P" "$T/$name.half" >"$T/$name.out" 2>"$T/$name.err"
 srv=$!
 if wait_for "$T/$name.out" '^listening' 15; then
-	timeout 30 "$PY" "$PYD/fionread_client.py" "$P" "$CERTS/ca.crt" "$T/$name.half" >"$T/$name.cli" 2>&1
+	timeout $((30 * TS)) "$PY" "$PYD/fionread_client.py" "$P" "$CERTS/ca.crt" "$T/$name.half" >"$T/$name.cli" 2>&1
 	wait_exit "$srv" 15; rc=$?
 	if ! grep -q '^fionread 1000 999 0 (read 1000)$' "$T/$name.out"; then
 		fail "$name" "expected 'fionread 1000 999 0 (read 1000)'$(show "$T/$name.out" "$T/$name.err" "$T/$name.cli")"
@@ -281,7 +281,7 @@ export TLSSHIM_LOG_FILE="$T/$name.log"
 shimbg "$PY" "$PYD/epoll_stale_server.py" "$P" >"$T/$name.out" 2>"$T/$name.err"
 srv=$!
 if wait_for "$T/$name.out" '^listening' 15; then
-	timeout 30 "$PY" "$PYD/two_conns_client.py" "$P" "$CERTS/ca.crt" >"$T/$name.cli" 2>&1
+	timeout $((30 * TS)) "$PY" "$PYD/two_conns_client.py" "$P" "$CERTS/ca.crt" >"$T/$name.cli" 2>&1
 	wait_exit "$srv" 15; rc=$?
 	if ! grep -q "^c1 b'f'$" "$T/$name.out" || ! grep -q "^c2 b's'$" "$T/$name.out"; then
 		fail "$name" "the two connections were not served$(show "$T/$name.out" "$T/$name.err" "$T/$name.cli")"
@@ -320,7 +320,7 @@ for m in lt: et:-e et_oneshot:-e,-o; do
 		fail "$name" "epoll_server never listened$(show "$T/$name.err")"
 		stop "$srv"; continue
 	fi
-	timeout 30 "$PY" "$PYD/half_record_client.py" "$P" "$CERTS/ca.crt" "$srv" >"$T/$name.cli" 2>&1
+	timeout $((30 * TS)) "$PY" "$PYD/half_record_client.py" "$P" "$CERTS/ca.crt" "$srv" >"$T/$name.cli" 2>&1
 	wait_exit "$srv" 10; rc=$?
 	early=$(sed -n 's/^early //p' "$T/$name.cli")
 	cpu=$(sed -n 's/^cpu //p' "$T/$name.cli")

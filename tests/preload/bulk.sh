@@ -19,7 +19,7 @@ for size in 64000000 1000; do
 	POLICY="$T/srv.conf.keep" TLSSHIM_LOG_FILE="$T/srv.log" shimbg "$PROGS/bulk" recv "$P" >"$T/recv.out" 2>&1
 	rcv=$!
 	wait_for "$T/recv.out" listening 15
-	sent=$(TLSSHIM_LOG_FILE="$T/cli.log" timeout 60 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/cli.conf" \
+	sent=$(TLSSHIM_LOG_FILE="$T/cli.log" timeout $((60 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/cli.conf" \
 		"$PROGS/bulk" send 127.0.0.1 "$P" "$size" 2>&1)
 	wait_exit "$rcv" 60; rc=$?
 	got=$(grep '^bytes' "$T/recv.out")

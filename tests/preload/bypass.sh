@@ -16,7 +16,7 @@ EOC
 TLSSHIM_LOG_FILE="$T/srv.log" shimbg "$PY" "$PYD/sendfile_server.py" "$P" "$T/file" >"$T/srv.out" 2>&1
 srv=$!
 wait_for "$T/srv.out" '^listening' 15
-out=$(timeout 30 "$PY" "$PYD/sendfile_client.py" "$P" "$CERTS/ca.crt" "$T/file" 2>&1
+out=$(timeout $((30 * TS)) "$PY" "$PYD/sendfile_client.py" "$P" "$CERTS/ca.crt" "$T/file" 2>&1
 )
 wait_exit "$srv" 30; rc=$?
 if [ "$out" = ok ] && grep -q "sent 2000000 2500000 pos 2500000" "$T/srv.out" && [ $rc -eq 0 ]; then
@@ -33,7 +33,7 @@ EOC
 bg "$PY" "$TLSSHIM_TOP/tests/preload/tls_echo_server.py" "$P" "$CERTS/server.crt" "$CERTS/server.key" 1 >"$T/echo.out" 2>&1
 echo1=$!
 wait_for "$T/echo.out" '^listening' 15
-out=$(TLSSHIM_LOG_FILE="$T/cli.log" timeout 20 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" "$PY" "$PYD/eisconn_client.py" "$P" 2>&1
+out=$(TLSSHIM_LOG_FILE="$T/cli.log" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" "$PY" "$PYD/eisconn_client.py" "$P" 2>&1
 )
 # (CPython reports the kernel's EISCONN on a non-blocking socket as success.)
 case "$out" in "EISCONN still encrypted"|"connected still encrypted") ok=1 ;; *) ok= ;; esac
@@ -53,7 +53,7 @@ EOC
 bg "$PY" "$TLSSHIM_TOP/tests/preload/tls_echo_server.py" "$P" "$CERTS/server.crt" "$CERTS/server.key" 1 >"$T/spe.out" 2>&1
 echo2=$!
 wait_for "$T/spe.out" '^listening' 15
-out=$(TLSSHIM_LOG_FILE="$T/sp.log" timeout 20 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/sp.conf" "$PY" "$PYD/splice_client.py" "$P" 2>&1
+out=$(TLSSHIM_LOG_FILE="$T/sp.log" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/sp.conf" "$PY" "$PYD/splice_client.py" "$P" 2>&1
 )
 if [ "$out" = "spliced 51200 echoed ok; splice out: errno 22" ]; then
 	pass "splice from a pipe into a TLS fd encrypts 50 KB exactly; splice out of a TLS fd: EINVAL"

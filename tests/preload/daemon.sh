@@ -11,7 +11,7 @@ rules = ( { name = "dmn-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.
 EOC
 if start_peer peer server --port "$P" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
 	--mode echo --status "$T/st"; then
-	TLSSHIM_LOG_FILE="$T/log" timeout 20 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
+	TLSSHIM_LOG_FILE="$T/log" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
 		"$PROGS/daemon_client" localhost "$P" "$T/out"
 	wait_for "$T/st" '^eof' 10
 	wait_exit "$PEER" 10
@@ -35,7 +35,7 @@ EOC
 		fail "$how on a TLS fd sends close_notify" "the TLS peer did not start$(tail_of "$T/peer-$how.out" "$T/peer-$how.err")"
 		continue
 	fi
-	out=$(TLSSHIM_LOG_FILE="$T/log-$how" timeout 20 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
+	out=$(TLSSHIM_LOG_FILE="$T/log-$how" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
 		"$PY" "$PYD/closefrom_client.py" "$P" "$how" "$T/st-$how" 2>&1)
 	wait_exit "$PEER" 10
 	if grep -q "^eof clean" "$T/st-$how" && [ "$out" = "peer saw the end before exit: True" ]; then

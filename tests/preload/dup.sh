@@ -14,7 +14,7 @@ EOC
 TLSSHIM_LOG_FILE="$T/srv.log" shimbg "$PROGS/dup_server" "$P" >"$T/srv.out" 2>&1
 srv=$!
 wait_for "$T/srv.out" 'listening' 15
-out=$(timeout 20 "$PY" "$PYD/dup_client.py" "$P" "$CERTS/ca.crt" 2>&1
+out=$(timeout $((20 * TS)) "$PY" "$PYD/dup_client.py" "$P" "$CERTS/ca.crt" 2>&1
 )
 wait_exit "$srv" 20; rc=$?
 if [ "$out" = ok ] && [ $rc -eq 0 ]; then

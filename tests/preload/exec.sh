@@ -14,7 +14,7 @@ TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/srv.log" shimbg socat TCP-LISTEN:"$P",bind
 	EXEC:/bin/cat,nofork >"$T/socat.out" 2>&1
 srv=$!
 wait_listen "$P" 15
-out=$(timeout 20 "$PY" "$PYD/inetd_style_client.py" "$P" "$CERTS/ca.crt" 2>&1
+out=$(timeout $((20 * TS)) "$PY" "$PYD/inetd_style_client.py" "$P" "$CERTS/ca.crt" 2>&1
 )
 wait_exit "$srv" 20; rc=$?
 if [ "$out" = "inetd style hello / close_notify" ]; then

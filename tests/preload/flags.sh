@@ -13,7 +13,7 @@ EOC
 bg "$PY" "$TLSSHIM_TOP/tests/preload/tls_echo_server.py" "$P" "$CERTS/server.crt" "$CERTS/server.key" 1 >"$T/echo.out" 2>&1
 echo1=$!
 wait_for "$T/echo.out" '^listening' 15
-TLSSHIM_LOG_FILE="$T/log" timeout 30 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" "$PY" "$PYD/flags_client.py" "$P" >"$T/out" 2>&1
+TLSSHIM_LOG_FILE="$T/log" timeout $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" "$PY" "$PYD/flags_client.py" "$P" >"$T/out" 2>&1
 cat "$T/out"
 grep -q "^PASS the connection works" "$T/out" || fail "flags script" "$(tail_of "$T/out" "$T/log" "$T/echo.out")"
 stop "$echo1"
@@ -26,7 +26,7 @@ EOC
 bg "$PY" "$TLSSHIM_TOP/tests/preload/tls_echo_server.py" "$P" "$CERTS/server.crt" "$CERTS/server.key" 1 >"$T/echo2.out" 2>&1
 echo2=$!
 wait_for "$T/echo2.out" '^listening' 15
-out=$(TLSSHIM_LOG_FILE="$T/mlog" timeout 20 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/m.conf" \
+out=$(TLSSHIM_LOG_FILE="$T/mlog" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/m.conf" \
 	"$PROGS/mmsg_client" localhost "$P" 2>&1)
 wait_exit "$echo2" 20
 if [ "$out" = "sent 3 msgs, echoed: alpha-beta-gamma" ] && ! grep -q "connection error" "$T/echo2.out"; then
@@ -45,7 +45,7 @@ EOC
 bg "$PY" "$PYD/stall_server.py" "$P" "$CERTS/server.crt" "$CERTS/server.key" "$T/stall.done" >"$T/stall.out" 2>&1
 stall=$!
 wait_for "$T/stall.out" '^listening' 15
-out=$(TLSSHIM_LOG_FILE="$T/wlog" timeout 20 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/w.conf" \
+out=$(TLSSHIM_LOG_FILE="$T/wlog" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/w.conf" \
 	"$PY" "$PYD/sndtimeo_client.py" "$P" 2>&1)
 touch "$T/stall.done"
 wait_exit "$stall" 10

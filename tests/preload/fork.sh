@@ -17,7 +17,7 @@ EOC
 TLSSHIM_LOG_FILE="$T/srv.log" shimbg "$PROGS/fork_server" "$P" 10 >"$T/srv.out" 2>&1
 srv=$!
 wait_for "$T/srv.out" 'listening' 15
-out=$(timeout 60 "$PY" "$PYD/fork_clients.py" "$P" "$CERTS/ca.crt" 10 2>&1)
+out=$(timeout $((60 * TS)) "$PY" "$PYD/fork_clients.py" "$P" "$CERTS/ca.crt" 10 2>&1)
 wait_exit "$srv" 30; rc=$?
 if [ "$out" = "10/10 ok" ] && [ $rc -eq 0 ]; then
 	pass "forking server: 10 verified TLS clients served by children (clean close_notify both ways)"
@@ -40,7 +40,7 @@ bg "$PY" "$TLSSHIM_TOP/tests/interop/tlspeer.py" server --port "$P" --cert "$CER
 	--key "$CERTS/server.key" --mode echo --record "$T/peer.rec" --status "$T/peer.status" >"$T/echo.out" 2>&1
 peer=$!
 wait_for "$T/echo.out" '^ready' 15
-out=$(TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/cli.log" timeout 20 env LD_PRELOAD="$SHIM_PRELOAD" \
+out=$(TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/cli.log" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
 	TLSSHIM_CONFIG="$POLICY" "$PROGS/fork_client" localhost "$P" 2>&1)
 rc=$?
 wait_exit "$peer" 20

@@ -28,13 +28,13 @@ if ! wait_for "$T/pysrv.out" '^listening' 15; then
 	fail "ForkingTCPServer starts under the shim" "$(show "$T/pysrv.out" "$T/pysrv.err" "$T/pysrv.log")"
 	exit 1
 fi
-out=$(timeout 120 "$PY" "$PYD/tls_clients.py" "$P" "$CERTS/ca.crt" 50 seq 20000 "$TLSSHIM_TOP/tests/interop" 2>&1)
+out=$(timeout $((120 * TS)) "$PY" "$PYD/tls_clients.py" "$P" "$CERTS/ca.crt" 50 seq 20000 "$TLSSHIM_TOP/tests/interop" 2>&1)
 if [ "$(echo "$out" | head -n 1)" = "50/50 ok" ]; then
 	pass "ForkingTCPServer: 50 sequential verified TLS clients echoed, close_notify both ways"
 else
 	fail "ForkingTCPServer: 50 sequential clients" "$(echo "$out" | head -n 6 | tr '\n' ' ') $(show "$T/pysrv.err" "$T/pysrv.log")"
 fi
-out=$(timeout 120 "$PY" "$PYD/tls_clients.py" "$P" "$CERTS/ca.crt" 20 conc 100000 "$TLSSHIM_TOP/tests/interop" 2>&1)
+out=$(timeout $((120 * TS)) "$PY" "$PYD/tls_clients.py" "$P" "$CERTS/ca.crt" 20 conc 100000 "$TLSSHIM_TOP/tests/interop" 2>&1)
 if [ "$(echo "$out" | head -n 1)" = "20/20 ok" ]; then
 	pass "ForkingTCPServer: 20 concurrent verified TLS clients (100 KB each) echoed, close_notify both ways"
 else
@@ -61,7 +61,7 @@ EOC
 TLSSHIM_LOG_FILE="$T/fs.log" shimbg "$PROGS/fork_server" "$P" 20 >"$T/fs.out" 2>&1
 fs=$!
 wait_for "$T/fs.out" 'listening' 10
-out=$(timeout 120 "$PY" "$PYD/tls_clients.py" "$P" "$CERTS/ca.crt" 20 conc 50000 "$TLSSHIM_TOP/tests/interop" 2>&1)
+out=$(timeout $((120 * TS)) "$PY" "$PYD/tls_clients.py" "$P" "$CERTS/ca.crt" 20 conc 50000 "$TLSSHIM_TOP/tests/interop" 2>&1)
 wait_exit "$fs" 30; rc=$?
 if [ "$(echo "$out" | head -n 1)" = "20/20 ok" ] && [ $rc -eq 0 ]; then
 	pass "fork_server: 20 concurrent verified TLS clients served by children, close_notify both ways"

@@ -61,7 +61,7 @@ if start_echo "$name" "$P"; then
 	silent=$!
 	if wait_for "$T/$name.out" '^accepted' 10; then
 		peer client --port "$P" --ca "$CERTS/ca.crt" --send "served after the timeout" \
-			--timeout 20 >"$T/$name.cli" 2>&1
+			--timeout $((20 * TS)) >"$T/$name.cli" 2>&1
 		wait_exit "$silent" 10
 		if ! grep -q '^echo ok' "$T/$name.cli"; then
 			fail "$name" "the TLS client was not served$(show "$T/$name.cli" "$T/$name.err" "$T/$name.log")"

@@ -12,7 +12,7 @@ rules = ( { name = "life-out"; direction = "connect"; port = $P; ca = "$CERTS/ca
 EOC
 start_peer peer server --port "$P" --cert "$CERTS/server.crt" \
 	--key "$CERTS/server.key" --mode record --record "$T/rec" --status "$T/st"
-TLSSHIM_LOG_FILE="$T/log" timeout 20 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
+TLSSHIM_LOG_FILE="$T/log" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
 	"$PY" "$PYD/exit_client.py" "$P" >"$T/out" 2>&1
 wait_exit "$PEER" 10
 if grep -q "^eof clean" "$T/st" && grep -q "bye via _exit" "$T/rec"; then
@@ -27,7 +27,7 @@ rules = ( { name = "life-in"; direction = "accept"; port = $P;
             cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
 EOC
 echo "contents of a plain file" >"$T/file"
-out=$(TLSSHIM_LOG_FILE="$T/log2" timeout 20 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
+out=$(TLSSHIM_LOG_FILE="$T/log2" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
 	"$PY" "$PYD/stale_fd.py" "$P" "$T/file" 2>&1)
 if [ "$out" = "True contents of a plain file" ]; then
 	pass "a number closed behind the shim and reopened by open() reads as the plain file"

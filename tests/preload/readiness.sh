@@ -21,7 +21,7 @@ EOC
 	srv=$!
 	wait_port "$P"
 	# wait_port's probe connection counts as one: allow for it.
-	out=$(timeout 30 "$PY" "$PYD/readiness_lines_client.py" "$P" "$CERTS/ca.crt" 2>&1)
+	out=$(timeout $((30 * TS)) "$PY" "$PYD/readiness_lines_client.py" "$P" "$CERTS/ca.crt" 2>&1)
 	wait_exit "$srv" 10
 	if [ "$out" = "echo ok" ]; then
 		pass "$mode: 1-byte reads see plaintext buffered inside TLS (200 lines echoed)"
@@ -40,7 +40,7 @@ EOC
 	bg "$PY" "$HERE/tls_echo_server.py" "$P" "$CERTS/$cert.crt" "$CERTS/$cert.key" 1 >"$T/echo.out" 2>&1
 	echo_pid=$!
 	wait_for "$T/echo.out" '^listening' 15
-	out=$(TLSSHIM_LOG_FILE="$T/log" timeout 20 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
+	out=$(TLSSHIM_LOG_FILE="$T/log" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
 		"$PY" "$PYD/nb_connect_client.py" "$P" 2>&1)
 	wait_exit "$echo_pid" 20
 	if [ $cert = server ]; then
@@ -68,7 +68,7 @@ EOC
 bg "$PY" "$PYD/tfo_server.py" "$P" >"$T/tfo-srv" 2>&1
 tfo=$!
 wait_for "$T/tfo-srv" '^listening' 15
-out=$(TLSSHIM_LOG_FILE="$T/tfo.log" timeout 10 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/tfo.conf" \
+out=$(TLSSHIM_LOG_FILE="$T/tfo.log" timeout $((10 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/tfo.conf" \
 	"$PY" "$PYD/tfo_client.py" "$P" 2>&1)
 wait_exit "$tfo" 10
 if [ "$out" = "errno 95" ] && has_no "$T/tfo-srv" SECRET && grep -q "MSG_FASTOPEN" "$T/tfo.log"; then

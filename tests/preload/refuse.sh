@@ -30,7 +30,7 @@ rules = (
 EOF
 	export TLSSHIM_LOG_FILE="$T/$name.log"
 	if ! start_peer "$name.srv" server --port "$Q" --mode record --record "$T/$name.dec" \
-		--status "$T/$name.st" --timeout 8 "$@"; then
+		--status "$T/$name.st" --timeout $((8 * TS)) "$@"; then
 		fail "$name" "server did not start$(show "$T/$name.srv.err")"; return
 	fi
 	srv=$PEER

@@ -205,7 +205,7 @@ audit_exclude "$P" "server_plaintext_client_refused: a plaintext client sends to
 export TLSSHIM_LOG_FILE="$T/$name.log"
 if start_echo "$name" -1 "$P"; then
 	peer raw --port "$P" --send "SECRET-PLAINTEXT-1234 GET / HTTP/1.0
-" --record "$T/$name.back" --timeout 10 >"$T/$name.cli" 2>&1
+" --record "$T/$name.back" --timeout $((10 * TS)) >"$T/$name.cli" 2>&1
 	wait_exit "$SRV" 10; rc=$?
 	if [ -f "$T/$name.back" ] && ! has_no "$T/$name.back" "SECRET-PLAINTEXT-1234"; then
 		fail "$name" "the plaintext came back in clear"

@@ -29,7 +29,7 @@ round() {
 	_i=1
 	while [ $_i -le 10 ]; do
 		bg "$PY" "$TLSPEER" client --port "$P" --ca "$CERTS/ca.crt" --server-name localhost \
-			--random 100000 --timeout 30 >"$T/c$1.$_i.out" 2>&1
+			--random 100000 --timeout $((30 * TS)) >"$T/c$1.$_i.out" 2>&1
 		_pids="$_pids $!"
 		_i=$((_i + 1))
 	done

@@ -47,7 +47,7 @@ TLSSHIM_LOG_FILE="$T/srv.log" shimbg "$PROGS/stdio_server" "$P" >"$T/srv.out" 2>
 srv=$!
 wait_for "$T/srv.out" listening 10
 relay_to one "$P"
-out=$(timeout 20 "$PY" "$PYD/stdio_client.py" "$RP" "$CERTS/ca.crt" eof "hello over tls" 2>&1)
+out=$(timeout $((20 * TS)) "$PY" "$PYD/stdio_client.py" "$RP" "$CERTS/ca.crt" eof "hello over tls" 2>&1)
 wait_exit "$srv" 10; rc=$?
 stop "$RELAY"
 if [ "$out" = "got 'stdio says: hello over tls\\n'
@@ -75,7 +75,7 @@ TLSSHIM_LOG_FILE="$T/two.log" shimbg "$PROGS/stdio_echo" --listen "$P" >"$T/two.
 srv=$!
 wait_for "$T/two.out" listening 10
 relay_to two "$P"
-out=$(timeout 20 "$PY" "$PYD/stdio_client.py" "$RP" "$CERTS/ca.crt" unwrap "first line" "second line" "third line" 2>&1)
+out=$(timeout $((20 * TS)) "$PY" "$PYD/stdio_client.py" "$RP" "$CERTS/ca.crt" unwrap "first line" "second line" "third line" 2>&1)
 wait_exit "$srv" 10; rc=$?
 stop "$RELAY"
 if [ "$out" = "got 'stdio_echo: first line'
