@@ -38,6 +38,8 @@
 #   tail_of FILE...            the last lines of files, for a failure reason
 # At its end a script stops everything it started (its whole process
 # tree), also when it fails or is killed at its time limit.
+# TS (TLSSHIM_TIME_SCALE, default 3) multiplies every bound: write
+# "timeout $((20 * TS)) cmd"; the wait helpers apply it themselves.
 
 : "${TLSSHIM_TOP:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${TLSSHIM_BUILD:=$TLSSHIM_TOP/build}"
