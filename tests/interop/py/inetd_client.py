@@ -3,12 +3,13 @@
 line per line sent, then unwrap (close_notify both ways); "eof": send one
 line, read to the end, then answer with close_notify.
 """
+S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import socket, ssl, sys
 port, ca, how, lines = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
 ctx = ssl.create_default_context(cafile=ca)
 buf = b""
 try:
-    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=15),
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=15 * S),
                         server_hostname="localhost", suppress_ragged_eofs=False)
     def line():
         global buf

@@ -4,6 +4,7 @@ then does not read for 2 s.  Prints "cpu SECONDS" (utime+stime of PID,
 the nginx worker, during those 2 s) and "answers STATUS LENGTH STATUS
 LENGTH" once it has read both answers.
 """
+S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import os, socket, ssl, sys, time
 port, pid, ca = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 HZ = os.sysconf("SC_CLK_TCK")
@@ -15,7 +16,7 @@ def cpu():
 
 raw = socket.socket()
 raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-raw.settimeout(20)
+raw.settimeout(20 * S)
 raw.connect(("127.0.0.1", port))
 s = ssl.create_default_context(cafile=ca).wrap_socket(raw, server_hostname="localhost")
 req1 = b"GET /file50m HTTP/1.1\r\nHost: localhost\r\n\r\n"
@@ -37,7 +38,7 @@ def server_send_queue():
     return 0
 
 # Until nginx has filled the socket and waits (its send queue stays full).
-end = time.time() + 20
+end = time.time() + 20 * S
 while server_send_queue() == 0 and time.time() < end:
     time.sleep(0.05)
 print("server send queue %d" % server_send_queue(), flush=True)

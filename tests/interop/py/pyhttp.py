@@ -4,13 +4,14 @@ on one host) over ONE kept-alive connection, body to OUT
 start with the ASan runtime).  Exit 0, or 7 when the connection is refused
 (as curl), 1 on another error.
 """
+S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 # pyhttp.py OUT URL [OUT URL...]: GET each URL (http://HOST:PORT/PATH, all
 # on one host) over ONE kept-alive connection, body to OUT.  Exit 0, or 7
 # when the connection is refused (as curl), 1 on another error.
 import http.client, sys, urllib.parse
 pairs = list(zip(sys.argv[1::2], sys.argv[2::2]))
 u = urllib.parse.urlsplit(pairs[0][1])
-c = http.client.HTTPConnection(u.hostname, u.port, timeout=20)
+c = http.client.HTTPConnection(u.hostname, u.port, timeout=20 * S)
 try:
     for out, url in pairs:
         v = urllib.parse.urlsplit(url)

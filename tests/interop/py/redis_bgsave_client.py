@@ -3,9 +3,10 @@
 session live), then, once INFO persistence says the save is over, GET,
 SET, GET.  Prints the five replies joined by " | ".
 """
+S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import socket, ssl, sys, time
 ctx = ssl.create_default_context(cafile=sys.argv[2])
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10),
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10 * S),
                     server_hostname="localhost")
 f = s.makefile("rb")
 def cmd(*a):
@@ -21,7 +22,7 @@ def info(section):
         return head.decode(errors="replace")
     return f.read(int(head[1:]) + 2).decode(errors="replace")
 r = [cmd(b"SET", b"k", b"before"), cmd(b"BGSAVE")]
-end = time.time() + 20                    # until the forked child's save is over
+end = time.time() + 20 * S                    # until the forked child's save is over
 while time.time() < end and "rdb_bgsave_in_progress:0" not in info(b"persistence"):
     time.sleep(0.05)
 r += [cmd(b"GET", b"k"), cmd(b"SET", b"k", b"after"), cmd(b"GET", b"k")]

@@ -3,6 +3,7 @@ that crosses execve(): echoes the greeting, then asks three questions and
 wants stdio_echo's answers; then close_notify both ways.  Prints "ready",
 "answers ok", "unwrap ok" (or an error, exit 1).
 """
+S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import socket, ssl, sys
 port, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -11,10 +12,10 @@ ls = socket.socket()
 ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 ls.bind(("127.0.0.1", port))
 ls.listen(1)
-ls.settimeout(20)
+ls.settimeout(20 * S)
 print("ready", flush=True)
 c, _ = ls.accept()
-c.settimeout(20)
+c.settimeout(20 * S)
 s = ctx.wrap_socket(c, server_side=True, suppress_ragged_eofs=False)
 buf = b""
 def line():

@@ -5,6 +5,7 @@ knows nothing about TLS (tests/preload/asyncio.sh), run under the shim.
             selector transport's recv_into() reads 1 byte per wake-up
 Prints "listening SELECTOR", serves CONNS connections, exits 0 (1 on an error).
 """
+S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import asyncio, sys
 mode, port, conns = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 errors = []
@@ -57,7 +58,7 @@ async def main():
         srv = await loop.create_server(Echo, "127.0.0.1", port)
     print("listening", type(loop._selector).__name__, flush=True)
     try:
-        await asyncio.wait_for(done.wait(), 60)
+        await asyncio.wait_for(done.wait(), 60 * S)
     except asyncio.TimeoutError:
         errors.append("timeout: %d of %d connections closed" % (count[0], conns))
     srv.close()

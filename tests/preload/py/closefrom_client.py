@@ -6,6 +6,7 @@ STATUS file (tlspeer.py --status) reports the end of the connection (at most
 10 s), so that a close_notify the peer sees came from close_range/closefrom
 and not from the shim's exit handler.  Prints "peer saw the end before exit: BOOL".
 """
+S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import ctypes, os, socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.sendall(b"x\n"); s.recv(10)
@@ -14,7 +15,7 @@ if sys.argv[2] == "closerange":
     os.closerange(fd, fd + 1)              # close_range(2) in CPython 3.11
 else:
     ctypes.CDLL(None).closefrom(fd)
-end = time.time() + 10
+end = time.time() + 10 * S
 seen = False
 while time.time() < end and not seen:
     try:

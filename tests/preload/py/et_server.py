@@ -4,17 +4,18 @@ not read for 1 s while calling epoll_wait (counting the wake-ups and its
 CPU time: the scenario), then reads to EAGAIN.  Prints "listening",
 "first B", "wakeups N", "cpu S", "rest N".
 """
+S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import os, select, socket, sys, time
 port = int(sys.argv[1])
 ls = socket.socket()
 ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.bind(("127.0.0.1", port)); ls.listen(1); ls.settimeout(15)
+ls.bind(("127.0.0.1", port)); ls.listen(1); ls.settimeout(15 * S)
 print("listening", flush=True)
 c, _ = ls.accept()
 c.setblocking(False)
 ep = select.epoll()
 ep.register(c.fileno(), select.EPOLLIN | select.EPOLLET)
-first, end = b"", time.time() + 10
+first, end = b"", time.time() + 10 * S
 while not first and time.time() < end:
     if ep.poll(1):
         try:

@@ -2,12 +2,13 @@
 a MemoryBIO TLS client over a raw socket; sends one 1000-byte record, then
 half of a record when asked, and creates HALF-FILE once that half is sent.
 """
+S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import socket, ssl, sys
 port, ca, half_file = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 ctx = ssl.create_default_context(cafile=ca)
 inc, outg = ssl.MemoryBIO(), ssl.MemoryBIO()
 tls = ctx.wrap_bio(inc, outg, server_hostname="localhost")
-s = socket.create_connection(("127.0.0.1", port), timeout=20)
+s = socket.create_connection(("127.0.0.1", port), timeout=20 * S)
 def push():
     d = outg.read()
     if d:

@@ -2,12 +2,13 @@
 (tests/preload/fork.sh), each sending a line, reading it back, and ending
 with close_notify both ways.  Prints "OK/N ok".
 """
+S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import socket, ssl, sys
 port, ca, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 ctx = ssl.create_default_context(cafile=ca)
 ok = 0
 for i in range(n):
-    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10 * S),
                         server_hostname="localhost", suppress_ragged_eofs=False)
     msg = b"client %d says hello\n" % i
     s.sendall(msg)

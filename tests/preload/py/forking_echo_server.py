@@ -3,12 +3,13 @@ a plain echo server run under the shim (tests/preload/forking.sh); serves
 N connections, then waits for its children.  Prints "listening" and
 "served N".
 """
+S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import os, socketserver, sys
 port, n = int(sys.argv[1]), int(sys.argv[2])
 
 class Echo(socketserver.BaseRequestHandler):
     def handle(self):
-        self.request.settimeout(60)
+        self.request.settimeout(60 * S)
         while True:
             d = self.request.recv(65536)
             if not d:

@@ -4,6 +4,7 @@ record cut in two.  After the first half it watches for 1 s (the scenario)
 that no echo comes and that the server (PID) uses no CPU; then the second
 half, and the echo must come.  Prints "early N", "cpu S", "echo ok".
 """
+S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import os, socket, ssl, sys, time
 port, ca, pid = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 HZ = os.sysconf("SC_CLK_TCK")
@@ -16,7 +17,7 @@ def cpu():
 ctx = ssl.create_default_context(cafile=ca)
 inc, outg = ssl.MemoryBIO(), ssl.MemoryBIO()
 tls = ctx.wrap_bio(inc, outg, server_hostname="localhost")
-s = socket.create_connection(("127.0.0.1", port), timeout=10)
+s = socket.create_connection(("127.0.0.1", port), timeout=10 * S)
 
 def push():
     d = outg.read()
@@ -40,7 +41,7 @@ def pull(timeout):
         except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
             return got
 
-end = time.time() + 10
+end = time.time() + 10 * S
 while True:
     try:
         tls.do_handshake()
@@ -72,7 +73,7 @@ print("early %d" % len(early))
 print("cpu %.2f" % (c1 - c0))
 s.sendall(rec[half:])
 got = early
-end = time.time() + 10
+end = time.time() + 10 * S
 while len(got) < len(msg) and time.time() < end:
     got += pull(end - time.time())
 print("echo ok" if got == msg else "echo MISMATCH %r" % got[:60], flush=True)
@@ -82,7 +83,7 @@ except ssl.SSLWantReadError:
     pass
 push()
 s.shutdown(socket.SHUT_WR)
-end = time.time() + 5
+end = time.time() + 5 * S
 try:
     while time.time() < end:
         pull(end - time.time())

@@ -2,15 +2,16 @@
 200 lines in one write (one TLS record), read them back, close_notify both
 ways.  Prints "echo ok" and "unwrap ok" (or what went wrong).
 """
+S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import socket, ssl, sys, time
 port, ca = int(sys.argv[1]), sys.argv[2]
 ctx = ssl.create_default_context(cafile=ca)
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10 * S),
                     server_hostname="localhost")
 msg = b"".join(b"line %04d of the buffered plaintext test\n" % i for i in range(200))
 s.sendall(msg)
 got = b""
-end = time.time() + 15
+end = time.time() + 15 * S
 try:
     while len(got) < len(msg) and time.time() < end:
         d = s.recv(65536)

@@ -3,10 +3,11 @@
 (one line), then close_notify and wait for the server's; "eof": send one
 line, read to the end, say how it ended, answer with close_notify.
 """
+S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import socket, ssl, sys
 port, ca, how, lines = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
 ctx = ssl.create_default_context(cafile=ca)
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10 * S),
                     server_hostname="localhost", suppress_ragged_eofs=False)
 buf = b""
 data = b""

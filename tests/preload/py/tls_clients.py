@@ -4,6 +4,7 @@ each); each sends SIZE random bytes, reads the echo, then unwrap()s: sends
 close_notify and requires the server's.  Prints "OK/N ok" and a line per
 failed client.
 """
+S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import os, socket, ssl, sys, threading, time
 sys.path.insert(0, sys.argv[6])
 from tlspeer import exchange
@@ -13,14 +14,14 @@ results = [None] * n
 
 def one(i):
     try:
-        raw = socket.create_connection(("127.0.0.1", port), timeout=60)
+        raw = socket.create_connection(("127.0.0.1", port), timeout=60 * S)
         s = ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
         msg = os.urandom(size)
         # One thread per SSL object (OpenSSL forbids concurrent use):
         # tlspeer's exchange() interleaves sending and reading.
-        got = exchange(s, msg, time.time() + 60)
+        got = exchange(s, msg, time.time() + 60 * S)
         s.setblocking(True)
-        s.settimeout(60)
+        s.settimeout(60 * S)
         if bytes(got) != msg:
             results[i] = "echo mismatch: sent %d got %d" % (size, len(got))
             return
