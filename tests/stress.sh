@@ -20,12 +20,25 @@ mkdir -p "$logs"
 ncpu=$(nproc 2>/dev/null || echo 2)
 bad=0
 pids=""
+# tree PID...: the pids and all their descendants.
+tree() {
+	cat /proc/[0-9]*/stat 2>/dev/null |
+	sed -n 's/^\([0-9][0-9]*\) (.*) [A-Za-z] \([0-9][0-9]*\) .*/\1 \2/p' |
+	awk -v roots="$*" 'BEGIN { n = split(roots, r, " "); for (i = 1; i <= n; i++) want[r[i]] = 1 }
+		{ parent[$1] = $2 }
+		END { for (p in parent) { q = p; d = 0
+			while (q != "" && q != 0 && d < 64) { if (q in want) { print p; break }; q = parent[q]; d++ } } }'
+}
+# stop_load: end the copy beside and the hogs, with everything they started
+# (the copy's tests/run.sh passes TERM on to its tests' namespaces).
 stop_load() {
-	for p in $pids; do kill "$p" 2>/dev/null; done
+	[ -n "$pids" ] || return 0
+	# shellcheck disable=SC2046
+	kill $(tree $pids) 2>/dev/null
 	for p in $pids; do wait "$p" 2>/dev/null; done
 	pids=""
 }
-trap 'stop_load; exit 130' INT TERM
+trap 'pids="$pids ${mk:-}"; stop_load; exit 130' INT TERM
 
 echo "stress: $rounds rounds of make check beside another copy of the suite and $ncpu CPU hogs; logs in $logs"
 # Build both once, so that the copy beside the first round has something to run.
@@ -46,8 +59,11 @@ while [ "$r" -le "$rounds" ]; do
 		i=$((i + 1))
 	done
 	start=$(date +%s)
-	make --no-print-directory check >"$logs/round.$r.log" 2>&1
+	make --no-print-directory check >"$logs/round.$r.log" 2>&1 &
+	mk=$!
+	wait "$mk"
 	rc=$?
+	mk=""
 	secs=$(( $(date +%s) - start ))
 	stop_load
 	last=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$logs/round.$r.log" | tail -n 1)

@@ -134,7 +134,8 @@ for m in lt: et:-e et_oneshot:-e,-o lt_oneshot:-o lt_pwait:-w,pwait et_pwait2:-e
 	done
 done
 
-# Stalled handshakes with handshake_timeout_ms = 500: a silent client (TCP
+# Stalled handshakes with handshake_timeout_ms = 1000 * TS (long enough for
+# the TLS client's own handshake on a busy machine): a silent client (TCP
 # only, nothing sent) and a client that sends half a ClientHello and then
 # nothing.  The event loop goes on serving a TLS client meanwhile (the
 # handshakes are the shim's business, invisible to the program: no
@@ -148,7 +149,7 @@ for m in lt: et_oneshot:-e,-o; do
 	name=epoll_${label}_stalled_handshake_times_out_others_served
 	P=$(free_port)
 	policy "$T/p.conf" <<EOF
-rules = ( { name = "epoll-in"; direction = "accept"; port = $P; handshake_timeout_ms = 500;
+rules = ( { name = "epoll-in"; direction = "accept"; port = $P; handshake_timeout_ms = $((1000 * TS));
             cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
 EOF
 	export TLSSHIM_LOG_FILE="$T/$name.log"
@@ -160,7 +161,7 @@ EOF
 	fi
 	bg "$PY" "$TLSPEER" silent --port "$P" --hold 3 >"$T/$name.silent" 2>&1
 	silent=$!
-	bg "$PY" "$PYD/half_hello.py" "$P" 15 >"$T/$name.stalled" 2>&1
+	bg "$PY" "$PYD/half_hello.py" "$P" $((15 * TS)) >"$T/$name.stalled" 2>&1
 	stalled=$!
 	timeout $((40 * TS)) "$PY" "$PYD/lines_client.py" "$P" "$CERTS/ca.crt" >"$T/$name.cli" 2>&1
 	wait_exit "$stalled" 20

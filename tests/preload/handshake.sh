@@ -48,13 +48,14 @@ else
 	fail "$name" "echo_server never listened$(show "$T/$name.err")"
 fi
 
-# handshake_timeout_ms = 500: the silent client holds the iterative server
+# handshake_timeout_ms = 1000 * TS (long enough for the waiting client's own
+# handshake on a busy machine): the silent client holds the iterative server
 # only that long: its handshake fails ("timeout" in the log, ECONNRESET in
 # the program, the connection closed), then the waiting TLS client gets its
 # echo (it waits in the listen queue meanwhile).
 name=handshake_timeout_frees_iterative_server
 P=$(free_port)
-accept_policy "$P" "handshake_timeout_ms = 500;"
+accept_policy "$P" "handshake_timeout_ms = $((1000 * TS));"
 export TLSSHIM_LOG_FILE="$T/$name.log"
 if start_echo "$name" "$P"; then
 	bg "$PY" "$TLSPEER" silent --port "$P" --hold 20 >"$T/$name.silent" 2>&1
