@@ -42,7 +42,11 @@ others() {
 
 tcpd=""
 if [ "${TLSSHIM_AUDIT:-1}" != 0 ]; then
-	# -U and --immediate-mode: every packet goes to the file at once;
+	# -U: every packet goes to the file as soon as tcpdump has it (no
+	# --immediate-mode: the kernel then fills each buffer block before
+	# handing it over, so the buffer holds many more small packets; a
+	# block is handed over after at most about a second, which the
+	# end-of-capture marker below waits for);
 	# -B: a large kernel buffer (KiB), so that bursts are not dropped;
 	# -Z root: write the file as root (no privilege drop); a higher
 	# priority than the test's programs, so that it keeps up on a busy
@@ -52,7 +56,7 @@ if [ "${TLSSHIM_AUDIT:-1}" != 0 ]; then
 	filter='(ip and tcp and ((tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst)) != 0 or (ip[2:2] - ((ip[0] & 0xf) << 2) - ((tcp[12] & 0xf0) >> 2)) != 0))'
 	filter="$filter or (ip6 and ip6[6] = 6 and ((ip6[53] & 0x07) != 0 or (ip6[4:2] - ((ip6[52] & 0xf0) >> 2)) != 0))"
 	filter="$filter or (ip6 and ip6[6] != 6) or (ip and not tcp) or not (ip or ip6)"
-	nice -n -5 tcpdump -i lo -w "$J/wire.pcap" -s 0 -U --immediate-mode -n -Z root \
+	nice -n -5 tcpdump -i lo -w "$J/wire.pcap" -s 0 -U -n -Z root \
 		-B "${TLSSHIM_CAPTURE_BUFFER_KB:-524288}" "$filter" 2>"$J/tcpdump.err" </dev/null &
 	tcpd=$!
 	_n=0
