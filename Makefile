@@ -42,10 +42,12 @@ UNIT_SRC   = $(wildcard tests/unit/test_*.c)
 UNIT_BIN   = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PROG_SRC   = $(wildcard tests/progs/*.c)
 PROG_BIN   = $(PROG_SRC:tests/progs/%.c=$(BUILD)/progs/%)
+TOOL_SRC   = $(wildcard tests/tools/*.c)
+TOOL_BIN   = $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 BENCH_SRC  = $(wildcard bench/*.c)
 BENCH_BIN  = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all check check-fast check-asan test-build demo bench install uninstall clean deps certs FORCE
+.PHONY: all check check-fast check-asan check-stress test-build demo bench install uninstall clean deps certs FORCE
 all: $(BUILD)/libtlsshim.so $(BUILD)/tlsshim
 
 $(BUILD)/obj/%.o: %.c $(wildcard */*.h)
@@ -88,11 +90,16 @@ $(BUILD)/progs/%: tests/progs/%.c
 # Exports its config_* functions, as lighttpd does (-rdynamic for plugins).
 $(BUILD)/progs/config_clash: PROG_LDFLAGS = -rdynamic
 
+# Test tools (the wire audit): never sanitized, they only read files.
+$(BUILD)/tools/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE -o $@ $<
+
 $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE $(SSL_CFLAGS) $(CPPFLAGS) $(LDFLAGS) -o $@ $< $(SSL_LIBS) -lpthread
 
-test-build: all $(UNIT_BIN) $(PROG_BIN)
+test-build: all $(UNIT_BIN) $(PROG_BIN) $(TOOL_BIN)
 
 # Installs missing Debian packages when run as root (see .ci/packages).
 deps:
@@ -105,6 +112,10 @@ check: deps
 	@$(MAKE) --no-print-directory test-build
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN="$(ASAN_FLAGS)" test-build
 	@sh tests/run.sh --build $(BUILD) --build $(BUILD)/asan
+
+# make check, 5 times, beside another copy of the suite and a CPU hog.
+check-stress: deps
+	@sh tests/stress.sh
 
 check-fast: test-build
 	@sh tests/run.sh --build $(BUILD)

@@ -203,12 +203,16 @@ SHIM_EXPORT int getsockname(int fd, struct sockaddr *sa, socklen_t *len)
 SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len)
 {
 	struct tls_conn *c;
-	int r = REAL(getsockopt)(fd, level, opt, val, len);
+	int r = REAL(getsockopt)(fd, level, opt, val, len), v = 0;
 
+	/* memcpy: the program's int may be unaligned. */
 	if (r == 0 && level == SOL_SOCKET && opt == SO_ERROR && val && len &&
-	    *len >= sizeof(int) && *(int *)val == 0 && (c = conntab_get(fd))) {
-		if (shim_tls_refused(c))
-			*(int *)val = ECONNREFUSED;
+	    *len >= sizeof(int) && (memcpy(&v, val, sizeof v), v == 0) &&
+	    (c = conntab_get(fd))) {
+		if (shim_tls_refused(c)) {
+			v = ECONNREFUSED;
+			memcpy(val, &v, sizeof v);
+		}
 		tls_conn_unref(c);
 	}
 	return r;

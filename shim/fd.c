@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <unistd.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
@@ -429,14 +430,21 @@ SHIM_EXPORT FILE *fdopen(int fd, const char *mode)
 /* FIONREAD on a TLS fd counts plaintext the program can read now. */
 static int tls_ioctl(struct tls_conn *c, int fd, unsigned long req, void *arg)
 {
+	int v;
+
+	/* The program's int may be unaligned (Python's fcntl.ioctl passes a
+	 * byte buffer): copy, never dereference. */
 	if (req == FIONREAD) {
-		*(int *)arg = shim_tls_readable(c);
+		v = shim_tls_readable(c);
+		memcpy(arg, &v, sizeof v);
 		return 0;
 	}
 	if (REAL(ioctl)(fd, req, arg) < 0)
 		return -errno;
-	if (req == FIONBIO)
-		tls_conn_set_nonblock(c, *(int *)arg != 0);
+	if (req == FIONBIO) {
+		memcpy(&v, arg, sizeof v);
+		tls_conn_set_nonblock(c, v != 0);
+	}
 	return 0;
 }
 

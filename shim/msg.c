@@ -47,21 +47,34 @@ static ssize_t tls_sendmsg(struct tls_conn *c, const struct msghdr *m, int flags
 
 /* Every descriptor a received message carried: forget what the table
  * knew of that number (it was free until now) and classify it. */
+/* How many descriptors an SCM_RIGHTS header carries (0 for anything else),
+ * and the i-th of them, read with memcpy: the program's control buffer
+ * need not be aligned for int. */
+static int cmsg_fds(const struct cmsghdr *h)
+{
+	if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS || h->cmsg_len < CMSG_LEN(0))
+		return 0;
+	return (int)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+}
+
+static int cmsg_fd(const struct cmsghdr *h, int i)
+{
+	int fd;
+
+	memcpy(&fd, (const char *)CMSG_DATA(h) + (size_t)i * sizeof fd, sizeof fd);
+	return fd;
+}
+
 static void fds_arrived(const struct msghdr *m)
 {
 	if (!m->msg_control || m->msg_controllen < sizeof(struct cmsghdr))
 		return;
 	for (struct cmsghdr *h = CMSG_FIRSTHDR((struct msghdr *)m); h;
 	     h = CMSG_NXTHDR((struct msghdr *)m, h)) {
-		int n;
-		const int *fds;
+		int n = cmsg_fds(h);
 
-		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
-			continue;
-		n = (int)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		fds = (const int *)(const void *)CMSG_DATA(h);
 		for (int i = 0; i < n; i++)
-			shim_fd_arrived(fds[i]);
+			shim_fd_arrived(cmsg_fd(h, i));
 	}
 }
 
@@ -114,18 +127,14 @@ static int fds_leaving(int sock, const struct msghdr *m)
 		return 0;
 	for (struct cmsghdr *h = CMSG_FIRSTHDR((struct msghdr *)m); h;
 	     h = CMSG_NXTHDR((struct msghdr *)m, h)) {
-		int n;
-		const int *fds;
+		int n = cmsg_fds(h);
 
-		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
-			continue;
-		n = (int)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		fds = (const int *)(const void *)CMSG_DATA(h);
 		for (int i = 0; i < n; i++) {
+			int fd = cmsg_fd(h, i);
 			struct tls_conn *c;
 			bool pump;
 
-			if (shim_route(fds[i], &c) != ROUTE_TLS)
+			if (shim_route(fd, &c) != ROUTE_TLS)
 				continue;
 			if (peer_shim < 0)
 				peer_shim = peer_runs_shim(sock);
@@ -137,7 +146,7 @@ static int fds_leaving(int sock, const struct msghdr *m)
 			if (pump && shim_pump(c) < 0) {
 				log_error("%s rule \"%s\": cannot hand the session on fd %d to a pump before"
 					  " passing it with SCM_RIGHTS; sendmsg refused", tls_conn_peer(c),
-					  tls_conn_label(c), fds[i]);
+					  tls_conn_label(c), fd);
 				tls_conn_unref(c);
 				return -EOPNOTSUPP;
 			}
@@ -146,7 +155,7 @@ static int fds_leaving(int sock, const struct msghdr *m)
 				tls_conn_set_owner(c, -1);
 				log_debug("%s rule \"%s\": fd %d passed with SCM_RIGHTS before its handshake;"
 					  " the receiving process adopts it", tls_conn_peer(c),
-					  tls_conn_label(c), fds[i]);
+					  tls_conn_label(c), fd);
 			}
 			tls_conn_unref(c);
 		}

@@ -3,8 +3,43 @@
 # Environment (set by tests/run.sh): TLSSHIM_TOP, TLSSHIM_BUILD,
 # TLSSHIM_LIB, SHIM_PRELOAD (what LD_PRELOAD must hold for the shim),
 # TLSSHIM_LAUNCHER, TLSSHIM_PROGS (our plain test programs),
-# TLSSHIM_TEST_CERTS (ca.crt, server.crt/.key, client.crt/.key, ...).
+# TLSSHIM_TEST_CERTS (ca.crt, server.crt/.key, client.crt/.key, ...),
+# TLSSHIM_AUDIT_DIR (where the wire audit's lists go; unset when a script
+# runs by hand).
 # Run one script by hand:  make test-build && sh tests/run.sh --only NAME
+#
+# Each script runs in network, PID and mount namespaces of its own
+# (tests/run.sh): ports it picks cannot collide with anyone else's, and
+# every process it leaves running when it ends is a failure.  While it
+# runs, its loopback traffic is recorded, and afterwards every TCP
+# connection that one of its policies marks TLS must carry TLS records
+# only (the wire audit, tests/tools/wireaudit.c).
+#
+# Helpers (here and in tests/preload/common.inc):
+#   pass NAME / fail NAME REASON / check NAME CMD...   report one case
+#   free_port                  a free TCP port, never the same twice in a test
+#   wait_port PORT [HOST]      until something listens (at most 10 s; connects)
+#   wait_listen PORT [SECS]    until something listens, without connecting
+#   wait_for FILE REGEX [SECS] until a line of FILE matches (default 10 s)
+#   wait_exit PID [SECS]       wait for a background child, bounded (124: killed)
+#   wait_children PID [SECS]   until PID has no child processes (a forking
+#                              server's connections are all done)
+#   alive PID / stop PID / forget PID   (see below)
+#   bg CMD...                  start in the background; stopped at the end
+#   policy FILE <<EOF          write a policy file, set POLICY, and record it
+#                              for the wire audit (its TLS ports are audited)
+#   audit_policy FILE          record a policy written another way
+#   audit_exclude PORT REASON  deliberate plaintext to a TLS port: the audit
+#                              leaves connections to PORT out (say why)
+#   audit_exclude_during PORT REASON CMD...   only the connections to PORT
+#                              made while CMD runs
+#   shim CMD...                run under the shim with $POLICY
+#   has_no FILE STRING         FILE does not contain STRING
+#   tail_of FILE...            the last lines of files, for a failure reason
+# At its end a script stops everything it started (its whole process
+# tree), also when it fails or is killed at its time limit.
+# TS (TLSSHIM_TIME_SCALE, default 3) multiplies every bound: write
+# "timeout $((20 * TS)) cmd"; the wait helpers apply it themselves.
 
 : "${TLSSHIM_TOP:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${TLSSHIM_BUILD:=$TLSSHIM_TOP/build}"
@@ -18,13 +53,105 @@ if [ -z "${TLSSHIM_TEST_CERTS:-}" ]; then
 fi
 CERTS=$TLSSHIM_TEST_CERTS
 PROGS=$TLSSHIM_PROGS
+# Every bound (a wait's longest time, a client's time limit) is multiplied
+# by TS, so that a busy machine does not turn a slow pass into a failure;
+# bounds are never what a pass depends on.  The Python peers
+# (tests/interop/tlspeer.py, tests/attack/tls_peer.py) scale their
+# --timeout with it too.  Scenario times (a silent client's hold, a
+# handshake_timeout_ms under test) are not scaled.
+: "${TLSSHIM_TIME_SCALE:=3}"
+export TLSSHIM_TIME_SCALE
+TS=$TLSSHIM_TIME_SCALE
+# The Python programs of the script's directory (tests/*/py/).
+PYD=$(cd "$(dirname "$0")" && pwd)/py
+# The system's Python starts in 30 ms; a version manager's shim can take 1 s.
+if [ -z "${PY:-}" ]; then
+	if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=python3; fi
+fi
 
 T=$(mktemp -d /tmp/tlsshim-t.XXXXXX)
 _bg_pids=""
+
+# alive PID: the process exists and is not a zombie.
+alive() {
+	[ -r "/proc/$1/stat" ] || return 1
+	_al_st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+	[ -n "$_al_st" ] && [ "$_al_st" != Z ] && [ "$_al_st" != X ]
+}
+
+# _tree PID...: the pids and all their descendants (from /proc).
+_tree() {
+	cat /proc/[0-9]*/stat 2>/dev/null |
+	sed -n 's/^\([0-9][0-9]*\) (.*) [A-Za-z] \([0-9][0-9]*\) .*/\1 \2/p' |
+	awk -v roots="$*" 'BEGIN { n = split(roots, r, " "); for (i = 1; i <= n; i++) want[r[i]] = 1 }
+		{ parent[$1] = $2 }
+		END { for (p in parent) { q = p; d = 0
+			while (q != "" && q != 0 && d < 64) { if (q in want) { print p; break }; q = parent[q]; d++ } } }'
+}
+
+# _stop_all PID...: TERM the processes, at most 3 s for them to end, then KILL.
+_stop_all() {
+	[ -n "$*" ] || return 0
+	kill "$@" 2>/dev/null
+	_sa_n=0
+	while [ $_sa_n -lt 30 ]; do
+		_sa_live=""
+		for _sa_p in "$@"; do alive "$_sa_p" && _sa_live="$_sa_live $_sa_p"; done
+		[ -z "$_sa_live" ] && return 0
+		sleep 0.1
+		_sa_n=$((_sa_n + 1))
+	done
+	# shellcheck disable=SC2086
+	kill -9 $_sa_live 2>/dev/null
+	return 0
+}
+
+# _stop_tree PID...: stop the processes and all their descendants.  The
+# tree is frozen first (SIGSTOP, until no new process appears: a stopped
+# process cannot fork, and a child whose parent died would leave the tree),
+# then TERM (and CONT), then KILL what is left after 3 s.
+_stop_tree() {
+	_st_all=""
+	_st_n=0
+	while [ $_st_n -lt 20 ]; do
+		_st_now=""
+		# (alive: not the snapshot's own pipeline, which has ended by now)
+		for _st_p in $(_tree "$@" | grep -v -x -e "$$" | sort -n); do
+			[ -r "/proc/$_st_p/stat" ] && _st_now="$_st_now $_st_p"
+		done
+		[ "$_st_now" = "$_st_all" ] && break
+		_st_all=$_st_now
+		[ -n "$_st_all" ] || break
+		# shellcheck disable=SC2086
+		kill -STOP $_st_all 2>/dev/null
+		# kill() only queues the signal: wait until they have stopped
+		_st_w=0
+		while [ $_st_w -lt 20 ]; do
+			_st_run=""
+			for _st_p in $_st_all; do
+				_st_s=$(sed 's/^.*) //' "/proc/$_st_p/stat" 2>/dev/null | cut -c1)
+				case "$_st_s" in ''|T|t|Z|X) ;; *) _st_run=1; break ;; esac
+			done
+			[ -z "$_st_run" ] && break
+			sleep 0.05
+			_st_w=$((_st_w + 1))
+		done
+		_st_n=$((_st_n + 1))
+	done
+	[ -n "$_st_all" ] || return 0
+	# shellcheck disable=SC2086
+	kill -TERM $_st_all 2>/dev/null
+	# shellcheck disable=SC2086
+	kill -CONT $_st_all 2>/dev/null
+	# shellcheck disable=SC2086
+	_stop_all $_st_all
+}
+
+# At the end, also on failure or at the time limit: stop every process this
+# script started (its process tree) and remove $T.
 _cleanup() {
-	for p in $_bg_pids; do kill "$p" 2>/dev/null; done
-	sleep 0.1
-	for p in $_bg_pids; do kill -9 "$p" 2>/dev/null; done
+	# shellcheck disable=SC2086
+	_stop_tree $$ $_bg_pids
 	rm -rf "$T"
 }
 trap _cleanup EXIT
@@ -35,19 +162,31 @@ fail() { echo "FAIL $1: $2"; }
 # check NAME COMMAND...: PASS if the command succeeds, else FAIL.
 check() { _n=$1; shift; if "$@"; then pass "$_n"; else fail "$_n" "command failed: $*"; fi; }
 
-# A TCP port that is free now on 127.0.0.1 (and ::1).
+# A TCP port that is free now on 127.0.0.1 (and ::1), never one this
+# script was given before (the wire audit tells connections apart by port).
 free_port() {
-	python3 -c 'import socket
-s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	_fp_list=${TLSSHIM_AUDIT_DIR:-$T}/ports
+	_fp_n=0
+	while [ $_fp_n -lt 50 ]; do
+		_fp=$("${PY:-python3}" -c 'import socket
+s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+		if [ -n "$_fp" ] && ! grep -q -x -e "$_fp" "$_fp_list" 2>/dev/null; then
+			echo "$_fp" >>"$_fp_list"
+			echo "$_fp"
+			return 0
+		fi
+		_fp_n=$((_fp_n + 1))
+	done
+	return 1
 }
 
-# wait_port PORT [HOST] — wait up to 10 s until something listens.
+# wait_port PORT [HOST] — wait up to 10 s (times TS) until something listens.
 wait_port() {
 	_h=${2:-127.0.0.1}
-	python3 - "$_h" "$1" <<'PY'
+	"${PY:-python3}" - "$_h" "$1" "$TS" <<'PY'
 import socket, sys, time
 h, p = sys.argv[1], int(sys.argv[2])
-end = time.time() + 10
+end = time.time() + 10 * int(sys.argv[3])
 while time.time() < end:
     try:
         socket.create_connection((h, p), timeout=1).close(); sys.exit(0)
@@ -64,8 +203,118 @@ bg() { "$@" & _bg_pids="$_bg_pids $!"; }
 # shim CMD...: run a command under the shim with policy $POLICY.
 shim() { env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" "$@"; }
 
-# policy FILE <<EOF ... EOF: write a policy file; sets POLICY.
-policy() { POLICY=$1; cat >"$POLICY"; }
+# policy FILE <<EOF ... EOF: write a policy file; sets POLICY; recorded
+# for the wire audit.
+policy() { POLICY=$1; cat >"$POLICY"; audit_policy "$POLICY"; }
+
+# audit_policy FILE: record a policy (as it is now) for the wire audit:
+# from now on, connections to the ports of its TLS rules must carry TLS
+# records only.  policy() does this; call it for a policy written another
+# way that a shimmed program will use.
+audit_policy() {
+	[ -n "${TLSSHIM_AUDIT_DIR:-}" ] && [ -d "$TLSSHIM_AUDIT_DIR" ] || return 0
+	_ap_n=$(wc -l <"$TLSSHIM_AUDIT_DIR/policies" 2>/dev/null || echo 0)
+	_ap_n=$((_ap_n + 1))
+	cp "$1" "$TLSSHIM_AUDIT_DIR/policy.$_ap_n.conf" 2>/dev/null || return 0
+	echo "$(date +%s.%N) $TLSSHIM_AUDIT_DIR/policy.$_ap_n.conf" >>"$TLSSHIM_AUDIT_DIR/policies"
+}
+
+# audit_exclude PORT REASON: this script deliberately sends plaintext to
+# PORT although a policy marks it TLS (an attacker, a plaintext peer that
+# must be refused): the wire audit leaves connections to PORT out.  Keep
+# these few and say why; the audit's PASS line lists them.
+audit_exclude() {
+	[ -n "${TLSSHIM_AUDIT_DIR:-}" ] && [ -d "$TLSSHIM_AUDIT_DIR" ] || return 0
+	echo "$1 $2" >>"$TLSSHIM_AUDIT_DIR/excludes"
+}
+
+# audit_exclude_during PORT REASON CMD...: run CMD (its exit status is
+# returned); the wire audit leaves out the connections to PORT that start
+# while it runs, and only those (one deliberate plaintext client on a port
+# that carries TLS before and after).
+audit_exclude_during() {
+	_ed_port=$1 _ed_why=$2
+	shift 2
+	_ed_from=$(date +%s.%N)
+	"$@"
+	_ed_rc=$?
+	if [ -n "${TLSSHIM_AUDIT_DIR:-}" ] && [ -d "$TLSSHIM_AUDIT_DIR" ]; then
+		echo "$_ed_port@$_ed_from,$(date +%s.%N) $_ed_why" >>"$TLSSHIM_AUDIT_DIR/excludes"
+	fi
+	return $_ed_rc
+}
 
 # has_no FILE STRING: the file does not contain the string (plaintext check).
 has_no() { ! grep -q -F -- "$2" "$1"; }
+
+# wait_listen PORT [SECONDS]: until something listens on PORT (127.0.0.1,
+# ::1 or any address; default 10 s), without connecting to it (a probe
+# would be a failed handshake on a TLS port).
+wait_listen() {
+	_wl_n=$(( ${2:-10} * 10 * TS ))
+	while [ "$_wl_n" -gt 0 ]; do
+		[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ] && return 0
+		sleep 0.1; _wl_n=$((_wl_n - 1))
+	done
+	return 1
+}
+
+# wait_for FILE REGEX [SECONDS]: until a line of FILE matches (default 10 s).
+wait_for() {
+	_wf_n=$(( ${3:-10} * 10 * TS ))
+	while [ "$_wf_n" -gt 0 ]; do
+		grep -q -E -e "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+		_wf_n=$((_wf_n - 1))
+	done
+	return 1
+}
+
+# forget PID: a reaped child leaves the cleanup list, so that the cleanup
+# never signals a pid the system has given to another process.
+forget() { _bg_pids=$(echo " $_bg_pids " | sed "s/ $1 / /g"); }
+
+# wait_exit PID [SECONDS]: wait for a background child to end (default
+# 10 s) and return its exit status; 124 (and the child killed) on time out.
+wait_exit() {
+	_we_n=$(( ${2:-10} * 10 * TS ))
+	while alive "$1" && [ "$_we_n" -gt 0 ]; do sleep 0.1; _we_n=$((_we_n - 1)); done
+	if alive "$1"; then
+		_stop_all "$1"
+		wait "$1" 2>/dev/null
+		forget "$1"
+		return 124
+	fi
+	wait "$1"
+	_we_rc=$?
+	forget "$1"
+	return $_we_rc
+}
+
+# stop PID: end a background child (if still running: TERM, KILL after
+# 3 s) and reap it.
+stop() {
+	_stop_all "$1"
+	wait "$1" 2>/dev/null
+	forget "$1"
+	return 0
+}
+
+# wait_children PID [SECONDS]: until PID has no child processes left
+# (a forking server's per-connection children have ended; default 10 s).
+wait_children() {
+	_wc_n=$(( ${2:-10} * 10 * TS ))
+	while [ "$_wc_n" -gt 0 ]; do
+		[ -z "$(_tree "$1" | grep -v -x -e "$1")" ] && return 0
+		sleep 0.1; _wc_n=$((_wc_n - 1))
+	done
+	return 1
+}
+
+# tail_of FILE...: the files' last lines, on one line, for a failure reason.
+tail_of() {
+	for _to_f in "$@"; do
+		[ -f "$_to_f" ] && printf ' [%s: %s]' "$(basename "$_to_f")" "$(tail -n 5 "$_to_f" | tr '\n' '|' | cut -c1-600)"
+	done
+	return 0
+}

@@ -1,98 +1,282 @@
 #!/bin/sh
 # tests/run.sh — run every test of the suite against one or more builds.
 #
-#   sh tests/run.sh --build build [--build build/asan] [--only PATTERN]
+#   sh tests/run.sh --build build [--build build/asan] [--only PATTERN] [--jobs N]
 #
 # A test is a unit binary (BUILD/tests/test_*) or a script
-# tests/{preload,interop,attack,launcher}/*.sh.  Every test prints one line
-# per case, "PASS name" or "FAIL name: reason"; a script that dies, or
+# tests/{launcher,preload,interop,attack,infra}/*.sh.  Every test prints one
+# line per case, "PASS name" or "FAIL name: reason"; a script that dies, or
 # prints no case, or runs past its time limit counts as one failure.
-# The last line printed is "N passed, N failed".
+#
+# Isolation: each test runs in its own network, PID and mount namespaces
+# (unshare; lo is brought up inside), so ports never collide, not even
+# with another copy of the suite running at the same time.  When the test
+# ends, every process still alive in its PID namespace is a failure
+# (named: pid and command line) and is killed.
+#
+# Wire audit: while a test runs, tcpdump records the loopback traffic of
+# its namespace; afterwards tests/tools/wireaudit checks that every TCP
+# connection that the test's policies (tests/lib.sh's policy()) mark TLS
+# carried TLS records only, both ways ("PASS wire audit: ..." or
+# "FAIL wire audit: ...").  Deliberate plaintext is declared by the test
+# with audit_exclude (tests/lib.sh).
+#
+# Parallel: up to TLSSHIM_JOBS tests at once (default: the number of
+# CPUs); each one's summary line (and its output, when it failed) is
+# printed as it finishes.  The last line printed is "N passed, N failed".
+#
+# Environment: TLSSHIM_JOBS, TLSSHIM_TEST_TIMEOUT (seconds per test,
+# default 300), TLSSHIM_TEST_VERBOSE (print every test's output),
+# TLSSHIM_AUDIT=0 (no capture, no audit), TLSSHIM_AUDIT_KEEP=DIR (keep the
+# capture of each test whose audit failed there).
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 builds=""
 only=""
+jobs=${TLSSHIM_JOBS:-}
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--build) builds="$builds $2"; shift 2 ;;
 	--only) only="$2"; shift 2 ;;
-	*) echo "usage: $0 --build DIR [--build DIR] [--only PATTERN]" >&2; exit 2 ;;
+	--jobs) jobs="$2"; shift 2 ;;
+	*) echo "usage: $0 --build DIR [--build DIR] [--only PATTERN] [--jobs N]" >&2; exit 2 ;;
 	esac
 done
 [ -n "$builds" ] || builds=build
+[ -n "$jobs" ] || jobs=$(nproc 2>/dev/null || echo 2)
+[ "$jobs" -ge 1 ] 2>/dev/null || jobs=1
+script_timeout=${TLSSHIM_TEST_TIMEOUT:-300}
+audit=${TLSSHIM_AUDIT:-1}
 
 work=$(mktemp -d /tmp/tlsshim-tests.XXXXXX)
-trap 'rm -rf "$work"' EXIT INT TERM
+running=""
+cleanup() {
+	for _p in $running; do kill "$_p" 2>/dev/null; done
+	# each test's timeout process passes the signal on to its namespace
+	for _f in "$work"/j.*/tpid; do [ -f "$_f" ] && kill "$(cat "$_f")" 2>/dev/null; done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 passed=0
 failed=0
-failures=""
-script_timeout=${TLSSHIM_TEST_TIMEOUT:-300}
+suite_start=$(date +%s)
+# The system's Python when there is one (as on CI): a version manager's
+# python3 shim can take a second to start on a busy machine.
+if [ -x /usr/bin/python3 ] && [ "$(command -v python3)" != /usr/bin/python3 ]; then
+	mkdir -p "$work/bin" && ln -s /usr/bin/python3 "$work/bin/python3" && PATH="$work/bin:$PATH"
+	export PATH
+fi
 
+# ---------------------------------------------------------------- isolation
+ISO=""
+for cand in "unshare --net --pid --fork --mount-proc --kill-child" \
+	    "unshare -r --net --pid --fork --mount-proc --kill-child"; do
+	# shellcheck disable=SC2086
+	if $cand sh -c 'ip link set lo up && [ "$$" = 1 ]' >"$work/iso.log" 2>&1; then
+		ISO=$cand
+		break
+	fi
+done
+if [ -z "$ISO" ]; then
+	echo "FAIL isolation unavailable: neither 'unshare --net --pid' nor 'unshare -r' works here ($(tr '\n' ' ' <"$work/iso.log" | cut -c1-200)); the tests run without namespaces, one at a time, without the wire audit"
+	failed=$((failed + 1))
+	jobs=1
+	audit=0
+fi
+if [ "$audit" != 0 ] && ! command -v tcpdump >/dev/null 2>&1; then
+	echo "FAIL wire audit unavailable: tcpdump is not installed (.ci/packages lists it)"
+	failed=$((failed + 1))
+	audit=0
+fi
+export TLSSHIM_AUDIT="$audit"
+
+# ---------------------------------------------------------------- the jobs
+# One line per job in $work/jobs: ID BUILD-DIR LABEL KIND PATH NAME.
+n=0
+: >"$work/jobs"
 for b in $builds; do
 	case "$b" in /*) B="$b" ;; *) B="$top/$b" ;; esac
 	label=$(basename "$B")
 	[ "$label" = build ] && label=default
-	export TLSSHIM_BUILD="$B"
-	export TLSSHIM_TOP="$top"
-	export TLSSHIM_LIB="$B/libtlsshim.so"
-	export TLSSHIM_LAUNCHER="$B/tlsshim"
-	export TLSSHIM_PROGS="$B/progs"
-	if nm -D "$TLSSHIM_LIB" 2>/dev/null | grep -q __asan_init; then
-		asan=$(${CC:-cc} -print-file-name=libasan.so)
-		export SHIM_PRELOAD="$asan $TLSSHIM_LIB"
-		# Host programs (python, curl, ...) are not ours: their leaks are not
-		# our findings.  Every other ASan/UBSan finding aborts the process.
-		export ASAN_OPTIONS="detect_leaks=0:abort_on_error=0:exitcode=86:log_path=$work/asan-$label"
-		export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=86:log_path=$work/ubsan-$label"
-	else
-		export SHIM_PRELOAD="$TLSSHIM_LIB"
-		unset ASAN_OPTIONS UBSAN_OPTIONS 2>/dev/null || true
-	fi
-	export TLSSHIM_TEST_CERTS="$work/certs-$label"
-	if ! sh "$top/certs/mkcerts.sh" "$TLSSHIM_TEST_CERTS" >"$work/mkcerts-$label.log" 2>&1; then
+	certs="$work/certs-$label"
+	if ! sh "$top/certs/mkcerts.sh" "$certs" >"$work/mkcerts-$label.log" 2>&1; then
 		echo "FAIL [$label] certs/mkcerts.sh: see below"; cat "$work/mkcerts-$label.log"
 		failed=$((failed + 1)); continue
 	fi
+	if [ "$audit" != 0 ] && [ ! -x "$B/tools/wireaudit" ]; then
+		echo "FAIL [$label] wire audit: $B/tools/wireaudit is missing (make test-build)"
+		failed=$((failed + 1))
+	fi
 	tests=""
 	for t in "$B"/tests/test_*; do [ -x "$t" ] && tests="$tests $t"; done
-	for d in launcher preload interop attack; do
+	for d in launcher preload interop attack infra; do
 		for t in "$top"/tests/$d/*.sh; do [ -f "$t" ] && tests="$tests $t"; done
 	done
 	for t in $tests; do
 		name=$(echo "$t" | sed "s|^$top/||; s|^$B/||")
 		if [ -n "$only" ]; then case "$name" in *$only*) ;; *) continue ;; esac; fi
-		out="$work/out"
-		rm -f "$work"/asan-"$label".* "$work"/ubsan-"$label".* 2>/dev/null
-		start=$(date +%s)
-		case "$t" in
-		*.sh) timeout -k 5 "$script_timeout" sh "$t" >"$out" 2>&1 ;;
-		*) timeout -k 5 "$script_timeout" "$t" >"$out" 2>&1 ;;
-		esac
-		rc=$?
-		secs=$(( $(date +%s) - start ))
-		p=$(grep -c '^PASS ' "$out")
-		f=$(grep -c '^FAIL ' "$out")
-		san=$(cat "$work"/asan-"$label".* "$work"/ubsan-"$label".* 2>/dev/null | head -40)
-		if [ -n "$san" ]; then
-			f=$((f + 1))
-			echo "FAIL [$label] $name: sanitizer report" >>"$out"
-			echo "$san" >>"$out"
-		fi
-		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-			f=1
-			echo "FAIL [$label] $name: exited with status $rc (124: timed out after ${script_timeout}s)" >>"$out"
-		fi
-		if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
-			f=1
-			echo "FAIL [$label] $name: ran no case" >>"$out"
-		fi
-		passed=$((passed + p))
-		failed=$((failed + f))
-		printf '%-7s %-40s %3d passed %3d failed  %4ss\n' "[$label]" "$name" "$p" "$f" "$secs"
-		if [ "$f" -gt 0 ] || [ -n "${TLSSHIM_TEST_VERBOSE:-}" ]; then
-			sed 's/^/    | /' "$out" | tail -n 80
-		fi
+		n=$((n + 1))
+		echo "$n $B $label $t $name" >>"$work/jobs"
 	done
 done
+# The slowest tests first, so that they do not end up last on their own.
+slow="interop/nginx.sh preload/threads.sh preload/asyncio.sh interop/redis.sh preload/forking.sh preload/transfer.sh preload/client.sh"
+{
+	for s in $slow; do grep " tests/$s\$" "$work/jobs"; done
+	for s in $slow; do echo " tests/$s\$"; done >"$work/slow.re"
+	grep -v -f "$work/slow.re" "$work/jobs"
+} >"$work/order"
+
+# run_job ID B LABEL PATH NAME: one test, in its namespaces; writes
+# $work/j.ID/result: "P F SECS" and $work/j.ID/report (what to print).
+run_job() {
+	_id=$1 B=$2 label=$3 t=$4 name=$5
+	J=$work/j.$_id
+	mkdir -p "$J/audit"
+	: >"$J/out"
+	: >"$J/audit/policies"
+	: >"$J/audit/excludes"
+	: >"$J/audit/ports"
+	export TLSSHIM_BUILD="$B"
+	export TLSSHIM_TOP="$top"
+	export TLSSHIM_LIB="$B/libtlsshim.so"
+	export TLSSHIM_LAUNCHER="$B/tlsshim"
+	export TLSSHIM_PROGS="$B/progs"
+	export TLSSHIM_TEST_CERTS="$work/certs-$label"
+	export TLSSHIM_AUDIT_DIR="$J/audit"
+	export TLSSHIM_TEST_NAME="[$label] $name"
+	if nm -D "$TLSSHIM_LIB" 2>/dev/null | grep -q __asan_init; then
+		asan=$(${CC:-cc} -print-file-name=libasan.so)
+		export SHIM_PRELOAD="$asan $TLSSHIM_LIB"
+		# Host programs (python, curl, ...) are not ours: their leaks are not
+		# our findings.  Every other ASan/UBSan finding aborts the process.
+		export ASAN_OPTIONS="detect_leaks=0:abort_on_error=0:exitcode=86:log_path=$J/asan"
+		export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=86:log_path=$J/ubsan"
+	else
+		export SHIM_PRELOAD="$TLSSHIM_LIB"
+		unset ASAN_OPTIONS UBSAN_OPTIONS 2>/dev/null || true
+	fi
+	case "$t" in *.sh) cmd="sh $t" ;; *) cmd="$t" ;; esac
+	_start=$(date +%s)
+	if [ -n "$ISO" ]; then
+		# shellcheck disable=SC2086
+		timeout -k 10 $((script_timeout + 120)) $ISO sh "$top/tests/tools/nsrun.sh" \
+			"$J" "$script_timeout" "$name" $cmd >>"$J/out" 2>&1 </dev/null 3>&- &
+		echo $! >"$J/tpid"
+		wait $!
+		rm -f "$J/tpid"
+	else
+		# shellcheck disable=SC2086
+		timeout -k 5 "$script_timeout" $cmd >>"$J/out" 2>&1 </dev/null 3>&-
+		echo $? >"$J/rc"
+	fi
+	_secs=$(( $(date +%s) - _start ))
+	rc=$(cat "$J/rc" 2>/dev/null || echo 125)
+	p=$(grep -c '^PASS ' "$J/out")
+	f=$(grep -c '^FAIL ' "$J/out")
+	san=$(cat "$J"/asan.* "$J"/ubsan.* 2>/dev/null | head -40)
+	if [ -n "$san" ]; then
+		f=$((f + 1))
+		echo "FAIL [$label] $name: sanitizer report" >>"$J/out"
+		echo "$san" >>"$J/out"
+	fi
+	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+		f=$((f + 1))
+		echo "FAIL [$label] $name: timed out after ${script_timeout}s (exit $rc)" >>"$J/out"
+	elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		f=1
+		echo "FAIL [$label] $name: exited with status $rc" >>"$J/out"
+	fi
+	if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+		f=1
+		echo "FAIL [$label] $name: ran no case" >>"$J/out"
+	fi
+	if [ "$TLSSHIM_AUDIT" != 0 ]; then
+		audit_job >>"$J/out" 2>&1
+		p=$(grep -c '^PASS ' "$J/out")
+		f2=$(grep -c '^FAIL wire audit' "$J/out")
+		f=$((f + f2))
+	fi
+	echo "$p $f $_secs" >"$J/result"
+	{
+		printf '%-9s %-40s %3d passed %3d failed  %4ss\n' "[$label]" "$name" "$p" "$f" "$_secs"
+		if [ "$f" -gt 0 ] || [ -n "${TLSSHIM_TEST_VERBOSE:-}" ]; then
+			sed 's/^/    | /' "$J/out" | tail -n 80
+		fi
+	} >"$J/report"
+	rm -f "$J/wire.pcap"
+}
+
+# audit_job: the wire audit of the job in $J (see tests/tools/wireaudit.c).
+audit_job() {
+	_cap=$(cat "$J/capture" 2>/dev/null)
+	if [ ! -s "$J/tcpdump.err" ] || [ "$_cap" = capture-failed ]; then
+		echo "FAIL wire audit: tcpdump did not start: $(tr '\n' ' ' <"$J/tcpdump.err" 2>/dev/null | cut -c1-300)"
+		return
+	fi
+	if [ -n "$_cap" ]; then
+		echo "FAIL wire audit: the capture is incomplete ($_cap): $(tr '\n' ' ' <"$J/tcpdump.err" | cut -c1-300)"
+		return
+	fi
+	_drop=$(sed -n 's/^\([0-9][0-9]*\) packets\{0,1\} dropped by kernel.*/\1/p' "$J/tcpdump.err")
+	if [ -z "$_drop" ]; then
+		echo "FAIL wire audit: tcpdump did not report its statistics: $(tr '\n' ' ' <"$J/tcpdump.err" | cut -c1-300)"
+		return
+	fi
+	if [ "$_drop" -ne 0 ]; then
+		echo "FAIL wire audit: tcpdump dropped $_drop packets: the capture cannot prove anything ($(tr '\n' ' ' <"$J/tcpdump.err" | cut -c1-200))"
+		return
+	fi
+	python3 "$top/tests/tools/policyrules.py" "$J/audit/policies" >"$J/rules" 2>"$J/rules.err"
+	sed 's/^/    note: /' "$J/rules.err"
+	_ex=""
+	for _port in $(cut -d' ' -f1 "$J/audit/excludes" | sort -u); do _ex="$_ex --exclude $_port"; done
+	# shellcheck disable=SC2086
+	"$B/tools/wireaudit" --test "[$label] $name" --rules "$J/rules" $_ex "$J/wire.pcap" >"$J/audit.out" 2>&1
+	_arc=$?
+	_sum=$(grep '^audited ' "$J/audit.out" | tail -n 1)
+	_n=$(echo "$_sum" | sed -n 's/^audited \([0-9]*\) TLS connections, \([0-9]*\) bytes.*/\1/p')
+	_b=$(echo "$_sum" | sed -n 's/^audited \([0-9]*\) TLS connections, \([0-9]*\) bytes.*/\2/p')
+	_x=""
+	if [ -s "$J/audit/excludes" ]; then
+		_x="; excluded (deliberate plaintext): $(sort -u "$J/audit/excludes" | sed 's/^\([0-9]*\)@[^ ]* /port \1 (one client): /; s/^\([0-9]*\) /port \1: /' | tr '\n' ';' | sed 's/;$//; s/;/; /g')"
+	fi
+	if [ "$_arc" -eq 0 ] && [ -n "$_n" ]; then
+		echo "PASS wire audit: $_n TLS connections, $_b bytes, TLS records only$_x"
+	else
+		echo "FAIL wire audit: stray bytes on connections the policy marks TLS (${_sum:-wireaudit exit $_arc})$_x"
+		grep -v '^audited ' "$J/audit.out" | sed 's/^/    /' | head -n 30
+		if [ -n "${TLSSHIM_AUDIT_KEEP:-}" ]; then
+			mkdir -p "$TLSSHIM_AUDIT_KEEP"
+			_k="$TLSSHIM_AUDIT_KEEP/$(echo "$label-$name" | tr '/' '_').pcap"
+			cp "$J/wire.pcap" "$_k" 2>/dev/null && cp "$J/rules" "${_k%.pcap}.rules" &&
+				echo "    (capture kept: $_k, the rules next to it)"
+		fi
+	fi
+}
+
+# ---------------------------------------------------------------- the loop
+mkfifo "$work/done"
+exec 3<>"$work/done"
+nrun=0
+finish_one() {
+	read -r _fid <&3 || return 1
+	cat "$work/j.$_fid/report"
+	set -- $(cat "$work/j.$_fid/result" 2>/dev/null || echo "0 1 0")
+	passed=$((passed + $1))
+	failed=$((failed + $2))
+	nrun=$((nrun - 1))
+	rm -rf "$work/j.$_fid"
+}
+while read -r id B label t name; do
+	while [ "$nrun" -ge "$jobs" ]; do finish_one || break; done
+	( run_job "$id" "$B" "$label" "$t" "$name"; echo "$id" >&3 ) &
+	running="$running $!"
+	nrun=$((nrun + 1))
+done <"$work/order"
+while [ "$nrun" -gt 0 ]; do finish_one || break; done
+exec 3>&-
+echo "suite took $(( $(date +%s) - suite_start ))s with $jobs jobs"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

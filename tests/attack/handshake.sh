@@ -53,12 +53,12 @@ hs_case() { # hs_case strip|downgrade|alter-hs tls13|tls12 REASON_EREGEX
 	server_policy "$d" "$sp"
 	start_echo "$d" "$sp"
 	start_mitm "$d" "$mode" c2s "$sp"
-	timeout 15 $PEER client --port "$MP" --ca "$CERTS/ca.crt" --timeout 3 $extra \
+	timeout $((15 * TS)) $PEER client --port "$MP" --ca "$CERTS/ca.crt" --timeout $((3 * TS)) $extra \
 		>"$d/out" 2>"$d/client.err"
 	crc=$?
 	wait_exit "$epid" 50
 	erc=$rc
-	sleep 0.1
+	wait_grep "$d/mitm.log" "conn [0-9]+: closed" 50   # the proxy has finished the connection
 	stop "$MITM_PID"
 	need "mitm did not apply $mode" grep -q "applied $mode" "$d/mitm.log"
 	need "client handshake did not fail (exit $crc, want 3)" [ "$crc" -eq 3 ]
@@ -84,12 +84,12 @@ alter_hs_client() { # alter_hs_client tls13|tls12
 rules = ( { name = "out"; direction = "connect"; port = $MP;
             ca = "$CERTS/ca.crt"; server_name = "localhost"; } );
 EOP
-	echo "client input" | timeout 10 env TLSSHIM_LOG=warn TLSSHIM_LOG_FILE="$d/shim.log" \
+	echo "client input" | timeout $((10 * TS)) env TLSSHIM_LOG=warn TLSSHIM_LOG_FILE="$d/shim.log" \
 		LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
 		"$PROGS/client" 127.0.0.1 "$MP" >"$d/out" 2>"$d/client.err"
 	crc=$?
 	wait_exit "$speer" 50
-	sleep 0.1
+	wait_grep "$d/mitm.log" "conn [0-9]+: closed" 50   # the proxy has finished the connection
 	stop "$MITM_PID"
 	need "mitm did not apply alter-hs" grep -q "applied alter-hs" "$d/mitm.log"
 	need "client exit status $crc, want 2 (connect error)" [ "$crc" -eq 2 ]
@@ -105,9 +105,10 @@ plain_to_server() {
 	mkdir -p "$d"
 	begin attack/plaintext-to-server
 	sp=$(free_port)
+	audit_exclude "$sp" "plaintext-to-server: a plain client sends GET in clear to the TLS server on purpose"
 	server_policy "$d" "$sp"
 	start_echo "$d" "$sp"
-	timeout 10 $PEER plain --port "$sp" --send 'GET / HTTP/1.0\r\n\r\n' --timeout 3 \
+	timeout $((10 * TS)) $PEER plain --port "$sp" --send 'GET / HTTP/1.0\r\n\r\n' --timeout $((3 * TS)) \
 		>"$d/out" 2>"$d/client.err"
 	wait_exit "$epid" 50
 	erc=$rc
@@ -125,14 +126,15 @@ plain_from_server() {
 	mkdir -p "$d"
 	begin attack/plaintext-from-server
 	sp=$(free_port)
-	bg $PEER plainserver --port "$sp" --ready "$d/ready" --timeout 5 >"$d/server.got" 2>"$d/server.err"
+	audit_exclude "$sp" "plaintext-from-server: a plaintext server talks first to the shimmed TLS client on purpose"
+	bg $PEER plainserver --port "$sp" --ready "$d/ready" --timeout $((5 * TS)) >"$d/server.got" 2>"$d/server.err"
 	spid=$!
 	wait_grep "$d/ready" ready 50
 	policy "$d/policy.conf" <<EOP
 rules = ( { name = "out"; direction = "connect"; port = $sp;
             ca = "$CERTS/ca.crt"; server_name = "localhost"; } );
 EOP
-	echo "client secret input" | timeout 10 env TLSSHIM_LOG=warn TLSSHIM_LOG_FILE="$d/shim.log" \
+	echo "client secret input" | timeout $((10 * TS)) env TLSSHIM_LOG=warn TLSSHIM_LOG_FILE="$d/shim.log" \
 		LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
 		"$PROGS/client" 127.0.0.1 "$sp" >"$d/out" 2>"$d/client.err"
 	crc=$?

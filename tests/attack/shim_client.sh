@@ -32,12 +32,12 @@ s2c_case() { # s2c_case MODE tls13|tls12
 rules = ( { name = "out"; direction = "connect"; port = $MP;
             ca = "$CERTS/ca.crt"; server_name = "localhost"; } );
 EOP
-	timeout 10 env TLSSHIM_LOG=warn TLSSHIM_LOG_FILE="$d/shim.log" \
+	timeout $((10 * TS)) env TLSSHIM_LOG=warn TLSSHIM_LOG_FILE="$d/shim.log" \
 		LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
 		"$PROGS/client" 127.0.0.1 "$MP" </dev/null >"$d/out" 2>"$d/client.err"
 	crc=$?
 	wait_exit "$speer" 50
-	sleep 0.1
+	wait_grep "$d/mitm.log" "conn [0-9]+: closed" 50   # the proxy has finished the connection
 	stop "$MITM_PID"
 	need "client output is not a prefix of the data the server sent (altered data delivered)" \
 		is_prefix "$d/out" "$T/expected"

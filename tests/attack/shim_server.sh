@@ -36,12 +36,12 @@ EOP
 	epid=$!
 	wait_grep "$d/echo.out" "listening on" 50
 	start_mitm "$d" "$mode" c2s "$sp"
-	timeout 15 $PEER client --port "$MP" --ca "$CERTS/ca.crt" --timeout 3 $extra \
+	timeout $((15 * TS)) $PEER client --port "$MP" --ca "$CERTS/ca.crt" --timeout $((3 * TS)) $extra \
 		>"$d/out" 2>"$d/client.err"
 	crc=$?
 	wait_exit "$epid" 50
 	erc=$rc
-	sleep 0.1
+	wait_grep "$d/mitm.log" "conn [0-9]+: closed" 50   # the proxy has finished the connection
 	stop "$MITM_PID"
 	need "what came back is not a prefix of what was sent (altered data echoed)" \
 		is_prefix "$d/out" "$T/expected"

@@ -29,7 +29,7 @@ curl_case() {
 	if ! start_echo "$name" -1 -c $_ea "$P"; then
 		fail "$name" "echo_server never listened$(show "$T/$name.err")"; return
 	fi
-	timeout 20 curl --http0.9 -sS -v --max-time 15 --cacert "$CERTS/ca.crt" "$@" \
+	timeout $((20 * TS)) curl --http0.9 -sS -v --max-time 15 --cacert "$CERTS/ca.crt" "$@" \
 		"https://$host:$P/curl-test" >"$T/$name.got" 2>"$T/$name.curl"
 	crc=$?
 	wait_exit "$SRV" 10; rc=$?

@@ -21,52 +21,15 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 # case names say so.
 CLIENT=curl
 SAN_RT=$(echo "$SHIM_PRELOAD" | sed "s|$TLSSHIM_LIB||; s/^ *//; s/ *$//")
-if [ -n "$SAN_RT" ] && ! timeout 5 env LD_PRELOAD="$SAN_RT" curl -V >/dev/null 2>&1; then
+if [ -n "$SAN_RT" ] && ! timeout $((5 * TS)) env LD_PRELOAD="$SAN_RT" curl -V >/dev/null 2>&1; then
 	CLIENT=pyhttp
 	echo "note: curl does not start with LD_PRELOAD=$SAN_RT alone; using Python's http.client"
 fi
-cat >"$T/pyhttp.py" <<'PY'
-# pyhttp.py OUT URL [OUT URL...]: GET each URL (http://HOST:PORT/PATH, all
-# on one host) over ONE kept-alive connection, body to OUT.  Exit 0, or 7
-# when the connection is refused (as curl), 1 on another error.
-import http.client, sys, urllib.parse
-pairs = list(zip(sys.argv[1::2], sys.argv[2::2]))
-u = urllib.parse.urlsplit(pairs[0][1])
-c = http.client.HTTPConnection(u.hostname, u.port, timeout=20)
-try:
-    for out, url in pairs:
-        v = urllib.parse.urlsplit(url)
-        c.request("GET", v.path + ("?" + v.query if v.query else ""))
-        r = c.getresponse()
-        body = r.read()
-        print("status", r.status, "bytes", len(body), flush=True)
-        with open(out, "wb") as f:
-            f.write(body)
-        if r.status != 200:
-            sys.exit(22)
-except ConnectionRefusedError as e:
-    print("connect error:", e, file=sys.stderr)
-    sys.exit(7)
-except OSError as e:
-    print("error:", e, file=sys.stderr)
-    sys.exit(1)
-PY
 
 connect_policy() {
 	policy "$T/c.conf" <<EOF
 rules = ( { name = "curl-out"; direction = "connect"; port = $1; ca = "$CERTS/ca.crt"; } );
 EOF
-}
-
-# wait_listen PORT: until something listens on 127.0.0.1:PORT (at most
-# 10 s), without connecting to it.
-wait_listen() {
-	_wl_n=100
-	while [ "$_wl_n" -gt 0 ]; do
-		[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ] && return 0
-		sleep 0.1; _wl_n=$((_wl_n - 1))
-	done
-	return 1
 }
 
 # get NAME OUT URL [OUT URL...]: the shimmed client, plain HTTP, each URL's
@@ -83,7 +46,7 @@ get() {
 			shimmed curl -sS -v --max-time 20 "$@" 2>"$T/$_g_name.v"
 	else
 		TLSSHIM_LOG_FILE="$T/$_g_name.log" TLSSHIM_LOG=info \
-			shimmed "$PY" "$T/pyhttp.py" "$@" >"$T/$_g_name.v" 2>&1
+			shimmed "$PY" "$PYD/pyhttp.py" "$@" >"$T/$_g_name.v" 2>&1
 	fi
 	CRC=$?
 }

@@ -31,7 +31,7 @@ gnutls_cli_case() {
 	fi
 	line="hello from gnutls-cli $name"
 	feed_until "$T/$name.got" "^$line\$" "$line" |
-		timeout 20 gnutls-cli --x509cafile "$CERTS/ca.crt" -p "$P" "$@" localhost \
+		timeout $((20 * TS)) gnutls-cli --x509cafile "$CERTS/ca.crt" -p "$P" "$@" localhost \
 			>"$T/$name.got" 2>"$T/$name.gerr"
 	wait_exit "$SRV" 10; rc=$?
 	if ! grep -q "^$line\$" "$T/$name.got"; then

@@ -45,7 +45,7 @@ rules = ( { name = "httpd-in"; direction = "accept"; port = $P;
 EOC
 TLSSHIM_LOG_FILE="$T/httpd.log" shimbg busybox httpd -f -p "127.0.0.1:$P" -h "$W" >"$T/httpd.out" 2>&1
 httpd=$!
-i=0; while ! ss -ltn 2>/dev/null | grep -q "127.0.0.1:$P " && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+wait_listen "$P" 15
 
 CURL="curl -sS --max-time 20 --cacert $CERTS/ca.crt"
 bad=""
@@ -77,7 +77,7 @@ if [ $rc -eq 0 ] && [ "$out" = "cgi got: posted over tls" ]; then
 else
 	fail "busybox httpd: CGI (POST) over TLS" "curl exit $rc: $(echo "$out" | head -c 300) $(show "$T/httpd.log")"
 fi
-sleep 0.3
+wait_children "$httpd" 10      # every connection's child has ended (and logged)
 stop "$httpd"
 if grep -q -E 'warn|error' "$T/httpd.log" 2>/dev/null; then
 	fail "busybox httpd: no warning or error logged" "$(head -c 1500 "$T/httpd.log")"

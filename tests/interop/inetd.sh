@@ -30,44 +30,6 @@ EOS
 # client.py PORT CA MODE LINE...: "lines": send each line and read one
 # answer line per line sent, then unwrap (close_notify both ways);
 # "eof": send one line, read to the end, then answer with close_notify.
-cat >"$T/client.py" <<'PY'
-import socket, ssl, sys
-port, ca, how, lines = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
-ctx = ssl.create_default_context(cafile=ca)
-buf = b""
-try:
-    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=15),
-                        server_hostname="localhost", suppress_ragged_eofs=False)
-    def line():
-        global buf
-        while b"\n" not in buf:
-            d = s.recv(4096)
-            if not d:
-                raise EOFError("end of data after %r" % buf[:80])
-            buf += d
-        l, buf = buf.split(b"\n", 1)
-        return l.decode(errors="replace")
-    if how == "eof":
-        s.sendall(lines[0].encode() + b"\n")
-        while True:
-            d = s.recv(4096)
-            if not d:
-                break
-            buf += d
-        print("got %r" % buf.decode(errors="replace"))
-        print("eof clean")
-        s.unwrap()
-    else:
-        for l in lines:
-            s.sendall(l.encode() + b"\n")
-            print("got %r" % line())
-        s.unwrap()
-        print("unwrap ok")
-except ssl.SSLEOFError as e:
-    print("eof ragged (no close_notify) after %r: %s" % (buf, e))
-except (OSError, ssl.SSLError, EOFError) as e:
-    print("error %s: %s after %r" % (type(e).__name__, e, buf))
-PY
 
 # check_service LABEL PORT: run both clients through a wiretap relay in
 # front of PORT and assert.
@@ -76,7 +38,7 @@ check_service() {
 	RP=$(free_port)
 	start_peer "$_lab.relay" relay --port "$RP" --to "$_port" --record "$T/$_lab.wire"
 	_relay=$PEER
-	out=$(timeout 30 "$PY" "$T/client.py" "$RP" "$CERTS/ca.crt" lines "hello inetd" "second line" 2>&1)
+	out=$(timeout $((30 * TS)) "$PY" "$PYD/inetd_client.py" "$RP" "$CERTS/ca.crt" lines "hello inetd" "second line" 2>&1)
 	if [ "$out" = "got 'stdio_echo: hello inetd'
 got 'stdio_echo: second line'
 unwrap ok" ]; then
@@ -108,16 +70,16 @@ rules = ( { name = "inetd-in"; direction = "accept"; port = [$P, $P2];
 EOC
 	TLSSHIM_LOG_FILE="$T/inetd.log" shimbg /usr/sbin/inetd -i -E "$T/inetd.conf" >"$T/inetd.out" 2>&1
 	inetd=$!
-	i=0; while ! ss -ltn 2>/dev/null | grep -q "127.0.0.1:$P2 " && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+	wait_listen "$P" 15 && wait_listen "$P2" 15
 	check_service inetd "$P"
-	out=$(timeout 30 "$PY" "$T/client.py" "$P2" "$CERTS/ca.crt" eof "hello shell" 2>&1)
+	out=$(timeout $((30 * TS)) "$PY" "$PYD/inetd_client.py" "$P2" "$CERTS/ca.crt" eof "hello shell" 2>&1)
 	if [ "$out" = "got 'shell got: hello shell\\n'
 eof clean" ]; then
 		pass "inetd: shell-script service (read/echo) answers over TLS; close_notify when it exits"
 	else
 		fail "inetd: shell-script service over TLS" "$(echo "$out" | tr '\\\n' '/|') $(show "$T/inetd.log")"
 	fi
-	sleep 0.3
+	wait_children "$inetd" 10  # every service has ended (and logged)
 	stop "$inetd"
 	if grep -q -E 'warn|error' "$T/inetd.log" 2>/dev/null; then
 		fail "inetd: no warning or error logged (inetd's close of the fresh session sends nothing)" "$(head -c 1200 "$T/inetd.log")"
@@ -137,9 +99,9 @@ EOC
 TLSSHIM_LOG_FILE="$T/socat.log" shimbg socat TCP-LISTEN:"$P",bind=127.0.0.1,reuseaddr,fork \
 	EXEC:"$PROGS/stdio_echo",nofork >"$T/socat.out" 2>&1
 socat=$!
-i=0; while ! ss -ltn 2>/dev/null | grep -q "127.0.0.1:$P " && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+wait_listen "$P" 15
 check_service socat "$P"
-sleep 0.3
+wait_children "$socat" 10      # every service has ended (and logged)
 stop "$socat"
 if grep -q -E 'warn|error' "$T/socat.log" 2>/dev/null; then
 	fail "socat (fork, exec nofork): no warning or error logged" "$(head -c 1200 "$T/socat.log")"

@@ -35,7 +35,7 @@ s_client_case() {
 	fi
 	line="hello from s_client $name"
 	feed_until "$T/$name.got" "^$line\$" "$line" |
-		timeout 20 openssl s_client -CAfile "$CERTS/ca.crt" -verify_return_error -brief "$@" \
+		timeout $((20 * TS)) openssl s_client -CAfile "$CERTS/ca.crt" -verify_return_error -brief "$@" \
 			>"$T/$name.got" 2>"$T/$name.ossl"
 	wait_exit "$SRV" 10; rc=$?
 	if ! grep -q "^$line\$" "$T/$name.got"; then
@@ -70,7 +70,7 @@ P=$(free_port); accept_policy "$P" "require_client_cert = true; ca = \"$CERTS/ca
 export TLSSHIM_LOG_FILE="$T/$name.log"
 if start_echo "$name" -1 "$P"; then
 	(printf 'SECRET-PLAINTEXT-1234\n'; wait_for "$T/$name.err" 'read:' 10) |
-		timeout 20 openssl s_client -connect "127.0.0.1:$P" -CAfile "$CERTS/ca.crt" -brief \
+		timeout $((20 * TS)) openssl s_client -connect "127.0.0.1:$P" -CAfile "$CERTS/ca.crt" -brief \
 			>"$T/$name.got" 2>"$T/$name.ossl"
 	wait_exit "$SRV" 10; rc=$?
 	if grep -q SECRET "$T/$name.got"; then

@@ -30,36 +30,6 @@ EOF
 
 # The client: 200 lines in one write (one TLS record), read them back,
 # close_notify both ways.
-cat >"$T/lines.py" <<'PY'
-import socket, ssl, sys, time
-port, ca = int(sys.argv[1]), sys.argv[2]
-ctx = ssl.create_default_context(cafile=ca)
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
-                    server_hostname="localhost")
-msg = b"".join(b"line %04d of the buffered plaintext test\n" % i for i in range(200))
-s.sendall(msg)
-got = b""
-end = time.time() + 15
-try:
-    while len(got) < len(msg) and time.time() < end:
-        d = s.recv(65536)
-        if not d:
-            break
-        got += d
-except OSError as e:
-    print("error after %d of %d bytes: %s" % (len(got), len(msg), e))
-    sys.exit(1)
-if got != msg:
-    print("echo MISMATCH got %d of %d bytes" % (len(got), len(msg)))
-    sys.exit(1)
-print("echo ok")
-try:
-    s.unwrap()
-    print("unwrap ok")
-except (OSError, ssl.SSLError) as e:
-    print("unwrap error %s" % e)
-s.close()
-PY
 
 # A plain asyncio echo server (it knows nothing about TLS).
 #   stream:   asyncio.start_server, reader.read(1), writer.write, drain
@@ -68,76 +38,12 @@ PY
 #             (with start_server the transport reads up to 256 KiB per
 #             wake-up; only the StreamReader's reads are 1 byte long)
 # Prints "listening", serves N connections, exits 0 (1 on an error).
-cat >"$T/aserver.py" <<'PY'
-import asyncio, sys
-mode, port, conns = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-errors = []
-
-async def main():
-    done = asyncio.Event()
-    count = [0]
-    def closed():
-        count[0] += 1
-        if count[0] >= conns:
-            done.set()
-
-    async def handle(reader, writer):
-        try:
-            while True:
-                b = await reader.read(1)
-                if not b:
-                    break
-                writer.write(b)
-                await writer.drain()
-        except OSError as e:
-            errors.append("stream: %r" % e)
-        finally:
-            writer.close()
-            try:
-                await writer.wait_closed()
-            except OSError:
-                pass
-            closed()
-
-    class Echo(asyncio.BufferedProtocol):
-        def connection_made(self, t):
-            self.t = t
-            self.buf = bytearray(1)
-        def get_buffer(self, sizehint):
-            return self.buf
-        def buffer_updated(self, n):
-            self.t.write(bytes(self.buf[:n]))
-        def eof_received(self):
-            return False          # close the transport
-        def connection_lost(self, exc):
-            if exc:
-                errors.append("buffered: %r" % exc)
-            closed()
-
-    loop = asyncio.get_running_loop()
-    if mode == "stream":
-        srv = await asyncio.start_server(handle, "127.0.0.1", port)
-    else:
-        srv = await loop.create_server(Echo, "127.0.0.1", port)
-    print("listening", type(loop._selector).__name__, flush=True)
-    try:
-        await asyncio.wait_for(done.wait(), 60)
-    except asyncio.TimeoutError:
-        errors.append("timeout: %d of %d connections closed" % (count[0], conns))
-    srv.close()
-    await srv.wait_closed()
-
-asyncio.run(main())
-for e in errors:
-    print("error", e, flush=True)
-sys.exit(1 if errors else 0)
-PY
 
 # lines_case NAME SERVER-PID SERVER-OUT SERVER-ERR: run the lines client
 # against the server started on $P, then the server must exit 0.
 lines_case() {
 	_lc_name=$1 _lc_pid=$2 _lc_out=$3 _lc_err=$4
-	timeout 40 "$PY" "$T/lines.py" "$P" "$CERTS/ca.crt" >"$T/$_lc_name.cli" 2>&1
+	timeout $((40 * TS)) "$PY" "$PYD/lines_client.py" "$P" "$CERTS/ca.crt" >"$T/$_lc_name.cli" 2>&1
 	_lc_crc=$?
 	wait_exit "$_lc_pid" 15; _lc_rc=$?
 	if [ "$_lc_crc" -ne 0 ] || ! grep -q '^echo ok$' "$T/$_lc_name.cli"; then
@@ -158,7 +64,7 @@ for mode in stream buffered; do
 	name=asyncio_${mode}_1byte_reads_200_lines
 	P=$(free_port); accept_policy "$P"
 	export TLSSHIM_LOG_FILE="$T/$name.log"
-	shimbg "$PY" "$T/aserver.py" "$mode" "$P" 1 >"$T/$name.out" 2>"$T/$name.err"
+	shimbg "$PY" "$PYD/asyncio_echo_server.py" "$mode" "$P" 1 >"$T/$name.out" 2>"$T/$name.err"
 	srv=$!
 	if ! wait_for "$T/$name.out" '^listening' 15; then
 		fail "$name" "asyncio server never listened$(show "$T/$name.out" "$T/$name.err")"
@@ -176,24 +82,6 @@ done
 # connect, the socket registered for EPOLLOUT, then SO_ERROR: writable
 # only once the server is verified; a wrongly named server makes it
 # ECONNREFUSED, logged, nothing sent.
-cat >"$T/aclient.py" <<'PY'
-import asyncio, sys
-async def main(port):
-    try:
-        r, w = await asyncio.wait_for(asyncio.open_connection("localhost", port), 15)
-    except OSError as e:
-        print("connect error: %s" % e)
-        return 2
-    msg = b"".join(b"SECRET asyncio client line %04d\n" % i for i in range(200))
-    w.write(msg)
-    await w.drain()
-    got = await asyncio.wait_for(r.readexactly(len(msg)), 15)
-    print("echo ok" if got == msg else "echo MISMATCH")
-    w.close()
-    await w.wait_closed()
-    return 0
-sys.exit(asyncio.run(main(int(sys.argv[1]))))
-PY
 for cert in server wrongname; do
 	name=asyncio_client_open_connection_verified_echo
 	[ "$cert" = wrongname ] && name=asyncio_client_open_connection_wrong_name_refused
@@ -206,7 +94,7 @@ EOF
 		--record "$T/$name.rec" --status "$T/$name.status"; then
 		fail "$name" "TLS echo server did not start"; continue
 	fi
-	timeout 40 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/c.conf" "$PY" "$T/aclient.py" "$P" \
+	timeout $((40 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/c.conf" "$PY" "$PYD/asyncio_client.py" "$P" \
 		>"$T/$name.cli" 2>&1
 	crc=$?
 	wait_exit "$PEER" 20
@@ -246,7 +134,8 @@ for m in lt: et:-e et_oneshot:-e,-o lt_oneshot:-o lt_pwait:-w,pwait et_pwait2:-e
 	done
 done
 
-# Stalled handshakes with handshake_timeout_ms = 500: a silent client (TCP
+# Stalled handshakes with handshake_timeout_ms = 1000 * TS (long enough for
+# the TLS client's own handshake on a busy machine): a silent client (TCP
 # only, nothing sent) and a client that sends half a ClientHello and then
 # nothing.  The event loop goes on serving a TLS client meanwhile (the
 # handshakes are the shim's business, invisible to the program: no
@@ -254,37 +143,14 @@ done
 # timeout (counted from the accept) even on this non-blocking socket:
 # epoll reports the fd, its read says ECONNRESET, the server closes it,
 # and a log line names the timeout, for each.  (The silent client would
-# give up by itself after 3 s: it must see the close before that.)
-cat >"$T/halfhello.py" <<'PY'
-import socket, ssl, sys, time
-port, hold = int(sys.argv[1]), float(sys.argv[2])
-ctx = ssl.create_default_context()
-inc, outg = ssl.MemoryBIO(), ssl.MemoryBIO()
-tls = ctx.wrap_bio(inc, outg, server_hostname="localhost")
-try:
-    tls.do_handshake()
-except ssl.SSLWantReadError:
-    pass
-hello = outg.read()
-s = socket.create_connection(("127.0.0.1", port), timeout=hold)
-s.sendall(hello[:len(hello) // 2])
-print("sent %d of %d bytes of a ClientHello" % (len(hello) // 2, len(hello)), flush=True)
-try:
-    while s.recv(65536):
-        pass
-    print("closed")
-except socket.timeout:
-    print("held")
-except OSError:
-    print("closed")
-PY
+# give up by itself after 8*TS s: it must see the close before that.)
 for m in lt: et_oneshot:-e,-o; do
 	label=${m%%:*}
 	flags=$(echo "${m#*:}" | tr ',' ' ')
 	name=epoll_${label}_stalled_handshake_times_out_others_served
 	P=$(free_port)
 	policy "$T/p.conf" <<EOF
-rules = ( { name = "epoll-in"; direction = "accept"; port = $P; handshake_timeout_ms = 500;
+rules = ( { name = "epoll-in"; direction = "accept"; port = $P; handshake_timeout_ms = $((1000 * TS));
             cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
 EOF
 	export TLSSHIM_LOG_FILE="$T/$name.log"
@@ -294,11 +160,11 @@ EOF
 	if ! wait_for "$T/$name.out" '^listening' 10; then
 		fail "$name" "epoll_server never listened$(show "$T/$name.err")"; stop "$srv"; continue
 	fi
-	bg "$PY" "$TLSPEER" silent --port "$P" --hold 8 >"$T/$name.silent" 2>&1
+	bg "$PY" "$TLSPEER" silent --port "$P" --hold $((8 * TS)) >"$T/$name.silent" 2>&1
 	silent=$!
-	bg "$PY" "$T/halfhello.py" "$P" 15 >"$T/$name.stalled" 2>&1
+	bg "$PY" "$PYD/half_hello.py" "$P" $((15 * TS)) >"$T/$name.stalled" 2>&1
 	stalled=$!
-	timeout 40 "$PY" "$T/lines.py" "$P" "$CERTS/ca.crt" >"$T/$name.cli" 2>&1
+	timeout $((40 * TS)) "$PY" "$PYD/lines_client.py" "$P" "$CERTS/ca.crt" >"$T/$name.cli" 2>&1
 	wait_exit "$stalled" 20
 	wait_exit "$silent" 20
 	wait_exit "$srv" 10; rc=$?
@@ -331,7 +197,7 @@ shimbg "$PROGS/epoll_server" -e -b 16384 -n 1 "$P" >"$T/$name.out" 2>"$T/$name.e
 srv=$!
 if wait_for "$T/$name.out" '^listening' 10; then
 	peer client --port "$P" --ca "$CERTS/ca.crt" --server-name localhost --random 4000000 \
-		--timeout 40 >"$T/$name.cli" 2>&1
+		--timeout $((40 * TS)) >"$T/$name.cli" 2>&1
 	crc=$?
 	wait_exit "$srv" 15; rc=$?
 	if [ "$crc" -ne 0 ] || ! grep -q '^echo ok 4000000$' "$T/$name.cli"; then
@@ -354,59 +220,13 @@ fi
 # buffered bytes must not be reported again and again (a busy loop): at
 # most 2 wake-ups (CPU time of the server under 0.5 s).  Then it reads to
 # EAGAIN and must get the 999 bytes.
-cat >"$T/etsrv.py" <<'PY'
-import os, select, socket, sys, time
-port = int(sys.argv[1])
-ls = socket.socket()
-ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.bind(("127.0.0.1", port)); ls.listen(1); ls.settimeout(15)
-print("listening", flush=True)
-c, _ = ls.accept()
-c.setblocking(False)
-ep = select.epoll()
-ep.register(c.fileno(), select.EPOLLIN | select.EPOLLET)
-first, end = b"", time.time() + 10
-while not first and time.time() < end:
-    if ep.poll(1):
-        try:
-            first = c.recv(1)
-        except BlockingIOError:
-            pass
-print("first %r" % first, flush=True)
-t0, wakeups, end = os.times(), 0, time.time() + 1
-while time.time() < end:
-    if ep.poll(max(0.0, end - time.time())):
-        wakeups += 1
-t1 = os.times()
-print("wakeups %d" % wakeups)
-print("cpu %.2f" % (t1.user + t1.system - t0.user - t0.system))
-rest = b""
-while True:
-    try:
-        d = c.recv(65536)
-    except BlockingIOError:
-        break
-    if not d:
-        break
-    rest += d
-print("rest %d" % len(rest), flush=True)
-c.sendall(b"done\n")
-c.close()
-PY
 name=epoll_et_unread_plaintext_not_reported_forever
 P=$(free_port); accept_policy "$P"
 export TLSSHIM_LOG_FILE="$T/$name.log"
-shimbg "$PY" "$T/etsrv.py" "$P" >"$T/$name.out" 2>"$T/$name.err"
+shimbg "$PY" "$PYD/et_server.py" "$P" >"$T/$name.out" 2>"$T/$name.err"
 srv=$!
 if wait_for "$T/$name.out" '^listening' 15; then
-	timeout 30 "$PY" - "$P" "$CERTS/ca.crt" >"$T/$name.cli" 2>&1 <<'PY'
-import socket, ssl, sys
-ctx = ssl.create_default_context(cafile=sys.argv[2])
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20),
-                    server_hostname="localhost")
-s.sendall(b"x" * 1000)
-print("got %r" % s.recv(100))
-PY
+	timeout $((30 * TS)) "$PY" "$PYD/et_client.py" "$P" "$CERTS/ca.crt" >"$T/$name.cli" 2>&1
 	wait_exit "$srv" 10; rc=$?
 	wk=$(sed -n 's/^wakeups //p' "$T/$name.out")
 	cpu=$(sed -n 's/^cpu //p' "$T/$name.out")
@@ -429,87 +249,18 @@ fi
 # a 1-byte read 999; after reading those, 0.  Then the client sends half a
 # record and waits for the server to say so: FIONREAD must be 0 (the kernel
 # holds ciphertext, the program has nothing to read).
-cat >"$T/fionread.py" <<'PY'
-import array, fcntl, select, socket, sys, termios
-port = int(sys.argv[1])
-ls = socket.socket()
-ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.bind(("127.0.0.1", port)); ls.listen(1); ls.settimeout(15)
-print("listening", flush=True)
-c, _ = ls.accept()
-c.setblocking(False)
-ep = select.epoll()
-ep.register(c.fileno(), select.EPOLLIN)
-
-def fionread():
-    b = array.array("i", [-1])
-    fcntl.ioctl(c.fileno(), termios.FIONREAD, b, True)
-    return b[0]
-
-for _ in range(40):
-    if ep.poll(0.5):
-        break
-a = fionread()
-c.recv(1)
-b = fionread()
-rest = c.recv(65536)
-print("fionread %d %d %d (read %d)" % (a, b, fionread(), 1 + len(rest)), flush=True)
-c.setblocking(True)
-c.settimeout(10)
-c.sendall(b"send half\n")               # the client now sends half a record
-ep.poll(1.0)                            # half a record: no event expected
-print("half %d" % fionread(), flush=True)
-c.sendall(b"done\n")
-c.close()
-PY
 name=fionread_counts_plaintext_not_ciphertext
 P=$(free_port); accept_policy "$P"
 export TLSSHIM_LOG_FILE="$T/$name.log"
-shimbg "$PY" "$T/fionread.py" "$P" >"$T/$name.out" 2>"$T/$name.err"
+shimbg "$PY" "$PYD/fionread_server.py" "$P" "$T/$name.half" >"$T/$name.out" 2>"$T/$name.err"
 srv=$!
 if wait_for "$T/$name.out" '^listening' 15; then
-	timeout 30 "$PY" - "$P" "$CERTS/ca.crt" >"$T/$name.cli" 2>&1 <<'PY'
-import socket, ssl, sys
-port, ca = int(sys.argv[1]), sys.argv[2]
-ctx = ssl.create_default_context(cafile=ca)
-inc, outg = ssl.MemoryBIO(), ssl.MemoryBIO()
-tls = ctx.wrap_bio(inc, outg, server_hostname="localhost")
-s = socket.create_connection(("127.0.0.1", port), timeout=20)
-def push():
-    d = outg.read()
-    if d:
-        s.sendall(d)
-def until(text):
-    got = b""
-    while text not in got:
-        try:
-            got += tls.read(65536)
-            continue
-        except ssl.SSLWantReadError:
-            pass
-        push()
-        d = s.recv(65536)
-        if not d:
-            raise EOFError(got)
-        inc.write(d)
-    return got
-while True:
-    try:
-        tls.do_handshake(); break
-    except ssl.SSLWantReadError:
-        push(); inc.write(s.recv(65536))
-push()
-tls.write(b"x" * 1000); push()
-until(b"send half\n")
-tls.write(b"y" * 100)
-rec = outg.read()
-s.sendall(rec[:len(rec) // 2])
-until(b"done\n")
-print("client done")
-PY
+	timeout $((30 * TS)) "$PY" "$PYD/fionread_client.py" "$P" "$CERTS/ca.crt" "$T/$name.half" >"$T/$name.cli" 2>&1
 	wait_exit "$srv" 15; rc=$?
 	if ! grep -q '^fionread 1000 999 0 (read 1000)$' "$T/$name.out"; then
 		fail "$name" "expected 'fionread 1000 999 0 (read 1000)'$(show "$T/$name.out" "$T/$name.err" "$T/$name.cli")"
+	elif ! grep -q '^half sent True$' "$T/$name.out"; then
+		fail "$name" "the client never said it sent half a record$(show "$T/$name.out" "$T/$name.cli")"
 	elif ! grep -q '^half 0$' "$T/$name.out"; then
 		fail "$name" "FIONREAD with half a record in the kernel: $(grep '^half' "$T/$name.out") (expected 0)"
 	elif [ "$rc" -ne 0 ]; then
@@ -528,59 +279,13 @@ fi
 # number and is registered in B only; after B reported it and 1 byte was
 # read (plain text left), A must report nothing: an event carrying conn
 # 1's epoll_data (a freed pointer, in C) would be a use-after-free.
-cat >"$T/stale.py" <<'PY'
-import select, socket, sys
-port = int(sys.argv[1])
-ls = socket.socket()
-ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.bind(("127.0.0.1", port)); ls.listen(4); ls.settimeout(15)
-print("listening", flush=True)
-A, B = select.epoll(), select.epoll()
-
-def first_byte(ep, c):
-    for _ in range(40):
-        if ep.poll(0.5):
-            try:
-                return c.recv(1)
-            except BlockingIOError:
-                pass
-    return b""
-
-c1, _ = ls.accept(); c1.setblocking(False)
-A.register(c1.fileno(), select.EPOLLIN)
-print("c1 %r" % first_byte(A, c1), flush=True)
-n1 = c1.fileno()
-c1.close()                                  # no A.unregister()
-c2, _ = ls.accept(); c2.setblocking(False)
-print("same fd number %s" % (c2.fileno() == n1), flush=True)
-B.register(c2.fileno(), select.EPOLLIN)
-print("c2 %r" % first_byte(B, c2), flush=True)
-print("A %r" % A.poll(0.5), flush=True)
-print("B %r" % [e for _, e in B.poll(0.5)], flush=True)
-c2.close()
-PY
 name=epoll_closed_fd_leaves_instance_no_stale_events
 P=$(free_port); accept_policy "$P"
 export TLSSHIM_LOG_FILE="$T/$name.log"
-shimbg "$PY" "$T/stale.py" "$P" >"$T/$name.out" 2>"$T/$name.err"
+shimbg "$PY" "$PYD/epoll_stale_server.py" "$P" >"$T/$name.out" 2>"$T/$name.err"
 srv=$!
 if wait_for "$T/$name.out" '^listening' 15; then
-	timeout 30 "$PY" - "$P" "$CERTS/ca.crt" >"$T/$name.cli" 2>&1 <<'PY'
-import socket, ssl, sys
-ctx = ssl.create_default_context(cafile=sys.argv[2])
-def conn(data):
-    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20),
-                        server_hostname="localhost")
-    s.sendall(data)
-    return s
-a = conn(b"first connection")
-b = conn(b"second connection")
-try:
-    while b.recv(100):
-        pass
-except OSError:
-    pass
-PY
+	timeout $((30 * TS)) "$PY" "$PYD/two_conns_client.py" "$P" "$CERTS/ca.crt" >"$T/$name.cli" 2>&1
 	wait_exit "$srv" 15; rc=$?
 	if ! grep -q "^c1 b'f'$" "$T/$name.out" || ! grep -q "^c2 b's'$" "$T/$name.out"; then
 		fail "$name" "the two connections were not served$(show "$T/$name.out" "$T/$name.err" "$T/$name.cli")"
@@ -605,93 +310,6 @@ fi
 # echo must come back and the server must not spin (its CPU time over that
 # second, utime+stime from /proc/PID/stat, stays under 0.5 s).  After the
 # second half: the echo.
-cat >"$T/half.py" <<'PY'
-import os, socket, ssl, sys, time
-port, ca, pid = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-HZ = os.sysconf("SC_CLK_TCK")
-
-def cpu():
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / HZ   # utime + stime
-
-ctx = ssl.create_default_context(cafile=ca)
-inc, outg = ssl.MemoryBIO(), ssl.MemoryBIO()
-tls = ctx.wrap_bio(inc, outg, server_hostname="localhost")
-s = socket.create_connection(("127.0.0.1", port), timeout=10)
-
-def push():
-    d = outg.read()
-    if d:
-        s.sendall(d)
-
-def pull(timeout):
-    """Feed what arrives within timeout to TLS; return the plain text."""
-    s.settimeout(timeout)
-    try:
-        d = s.recv(65536)
-    except socket.timeout:
-        return b""
-    if not d:
-        raise EOFError("server closed")
-    inc.write(d)
-    got = b""
-    while True:
-        try:
-            got += tls.read(65536)
-        except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
-            return got
-
-end = time.time() + 10
-while True:
-    try:
-        tls.do_handshake()
-        break
-    except ssl.SSLWantReadError:
-        push()
-        if time.time() > end:
-            print("handshake timeout"); sys.exit(1)
-        d = s.recv(65536)
-        if not d:
-            print("handshake: server closed"); sys.exit(1)
-        inc.write(d)
-push()                                   # the client Finished
-print("handshake ok", tls.version(), flush=True)
-
-msg = b"half a record, then the other half\n"
-tls.write(msg)
-rec = outg.read()
-half = len(rec) // 2
-s.sendall(rec[:half])
-c0 = cpu()
-early = b""
-t_end = time.time() + 1.0
-while time.time() < t_end:
-    early += pull(max(0.01, t_end - time.time()))
-c1 = cpu()
-print("record %d bytes, sent %d" % (len(rec), half))
-print("early %d" % len(early))
-print("cpu %.2f" % (c1 - c0))
-s.sendall(rec[half:])
-got = early
-end = time.time() + 10
-while len(got) < len(msg) and time.time() < end:
-    got += pull(end - time.time())
-print("echo ok" if got == msg else "echo MISMATCH %r" % got[:60], flush=True)
-try:
-    tls.unwrap()
-except ssl.SSLWantReadError:
-    pass
-push()
-s.shutdown(socket.SHUT_WR)
-end = time.time() + 5
-try:
-    while time.time() < end:
-        pull(end - time.time())
-except (EOFError, OSError, ssl.SSLError):
-    pass
-s.close()
-PY
 
 for m in lt: et:-e et_oneshot:-e,-o; do
 	label=${m%%:*}
@@ -706,7 +324,7 @@ for m in lt: et:-e et_oneshot:-e,-o; do
 		fail "$name" "epoll_server never listened$(show "$T/$name.err")"
 		stop "$srv"; continue
 	fi
-	timeout 30 "$PY" "$T/half.py" "$P" "$CERTS/ca.crt" "$srv" >"$T/$name.cli" 2>&1
+	timeout $((30 * TS)) "$PY" "$PYD/half_record_client.py" "$P" "$CERTS/ca.crt" "$srv" >"$T/$name.cli" 2>&1
 	wait_exit "$srv" 10; rc=$?
 	early=$(sed -n 's/^early //p' "$T/$name.cli")
 	cpu=$(sed -n 's/^cpu //p' "$T/$name.cli")

@@ -5,6 +5,7 @@
 # and a close() over unread data would make the kernel send a RST that
 # destroys data still in flight).
 . "$TLSSHIM_TOP/tests/lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
 P=$(free_port)
 policy "$T/srv.conf" <<EOC
 rules = ( { name = "bulk-in"; direction = "accept"; port = $P;
@@ -15,12 +16,12 @@ policy "$T/cli.conf" <<EOC
 rules = ( { name = "bulk-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
 EOC
 for size in 64000000 1000; do
-	POLICY="$T/srv.conf.keep" TLSSHIM_LOG_FILE="$T/srv.log" shim "$PROGS/bulk" recv "$P" >"$T/recv.out" 2>&1 &
-	rcv=$!; _bg_pids="$_bg_pids $rcv"
-	i=0; while ! grep -q listening "$T/recv.out" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
-	sent=$(TLSSHIM_LOG_FILE="$T/cli.log" timeout 60 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/cli.conf" \
+	POLICY="$T/srv.conf.keep" TLSSHIM_LOG_FILE="$T/srv.log" shimbg "$PROGS/bulk" recv "$P" >"$T/recv.out" 2>&1
+	rcv=$!
+	wait_for "$T/recv.out" listening 15
+	sent=$(TLSSHIM_LOG_FILE="$T/cli.log" timeout $((60 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/cli.conf" \
 		"$PROGS/bulk" send 127.0.0.1 "$P" "$size" 2>&1)
-	wait $rcv; rc=$?
+	wait_exit "$rcv" 60; rc=$?
 	got=$(grep '^bytes' "$T/recv.out")
 	if [ $rc -eq 0 ] && [ -n "$got" ] && [ "$got" = "$(echo "$sent" | grep '^bytes')" ]; then
 		pass "bulk $size bytes, shim on both ends: same count and checksum, clean end"

@@ -4,21 +4,25 @@
 # sends close_notify).  close_range()/closefrom() on a TLS fd end the
 # session with close_notify like close().
 . "$TLSSHIM_TOP/tests/lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
 P=$(free_port)
 policy "$T/c.conf" <<EOC
 rules = ( { name = "dmn-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
 EOC
-bg python3 "$TLSSHIM_TOP/tests/interop/tlspeer.py" server --port "$P" --cert "$CERTS/server.crt" \
-	--key "$CERTS/server.key" --mode echo --status "$T/st" >"$T/peer.out" 2>&1
-sleep 0.5
-TLSSHIM_LOG_FILE="$T/log" timeout 20 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
-	"$PROGS/daemon_client" localhost "$P" "$T/out"
-i=0; while ! grep -q "^eof" "$T/st" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
-if [ "$(cat "$T/out" 2>/dev/null)" = "first: one
+if start_peer peer server --port "$P" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
+	--mode echo --status "$T/st"; then
+	TLSSHIM_LOG_FILE="$T/log" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
+		"$PROGS/daemon_client" localhost "$P" "$T/out"
+	wait_for "$T/st" '^eof' 10
+	wait_exit "$PEER" 10
+	if [ "$(cat "$T/out" 2>/dev/null)" = "first: one
 second: two" ] && grep -q "^eof clean" "$T/st"; then
-	pass "daemon(): the surviving process keeps using the session and ends it with close_notify"
+		pass "daemon(): the surviving process keeps using the session and ends it with close_notify"
+	else
+		fail "daemon() keeps sessions" "$(cat "$T/out" "$T/st" "$T/log" 2>/dev/null)$(tail_of "$T/peer.out" "$T/peer.err")"
+	fi
 else
-	fail "daemon() keeps sessions" "$(cat "$T/out" "$T/st" "$T/log" 2>/dev/null)"
+	fail "daemon() keeps sessions" "the TLS peer did not start$(tail_of "$T/peer.out" "$T/peer.err")"
 fi
 
 for how in closerange closefrom; do
@@ -26,23 +30,17 @@ for how in closerange closefrom; do
 	policy "$T/r.conf" <<EOC
 rules = ( { name = "cr-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
 EOC
-	bg python3 "$TLSSHIM_TOP/tests/interop/tlspeer.py" server --port "$P" --cert "$CERTS/server.crt" \
-		--key "$CERTS/server.key" --mode echo --status "$T/st-$how" >"$T/peer-$how.out" 2>&1
-	sleep 0.5
-	TLSSHIM_LOG_FILE="$T/log-$how" timeout 20 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" python3 -c '
-import ctypes, os, socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.sendall(b"x\n"); s.recv(10)
-fd = s.detach()
-if sys.argv[2] == "closerange":
-    os.closerange(fd, fd + 1)              # close_range(2) in CPython 3.11
-else:
-    ctypes.CDLL(None).closefrom(fd)
-time.sleep(1)' "$P" "$how"
-	i=0; while ! grep -q "^eof" "$T/st-$how" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
-	if grep -q "^eof clean" "$T/st-$how"; then
+	if ! start_peer "peer-$how" server --port "$P" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
+		--mode echo --status "$T/st-$how"; then
+		fail "$how on a TLS fd sends close_notify" "the TLS peer did not start$(tail_of "$T/peer-$how.out" "$T/peer-$how.err")"
+		continue
+	fi
+	out=$(TLSSHIM_LOG_FILE="$T/log-$how" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
+		"$PY" "$PYD/closefrom_client.py" "$P" "$how" "$T/st-$how" 2>&1)
+	wait_exit "$PEER" 10
+	if grep -q "^eof clean" "$T/st-$how" && [ "$out" = "peer saw the end before exit: True" ]; then
 		pass "$how on a TLS fd sends close_notify"
 	else
-		fail "$how on a TLS fd sends close_notify" "$(cat "$T/st-$how" "$T/log-$how" 2>/dev/null)"
+		fail "$how on a TLS fd sends close_notify" "client: $out; peer: $(cat "$T/st-$how" "$T/log-$how" 2>/dev/null)"
 	fi
 done

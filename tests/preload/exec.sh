@@ -6,35 +6,23 @@
 # plaintext end; cat's read and write carry TLS on the wire, and when cat
 # exits the pump sends close_notify.
 . "$TLSSHIM_TOP/tests/lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
 P=$(free_port)
 policy "$T/srv.conf" <<EOC
 rules = ( { name = "inetd-in"; direction = "accept"; port = $P;
             cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
 EOC
-TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/srv.log" shim socat TCP-LISTEN:"$P",bind=127.0.0.1,reuseaddr \
-	EXEC:/bin/cat,nofork >"$T/socat.out" 2>&1 &
-srv=$!; _bg_pids="$_bg_pids $srv"
-i=0; while ! ss -ltn 2>/dev/null | grep -q ":$P " && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
-out=$(timeout 20 python3 - "$P" "$CERTS/ca.crt" <<'PY' 2>&1
-import socket, ssl, sys
-ctx = ssl.create_default_context(cafile=sys.argv[2])
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10),
-                    server_hostname="localhost", suppress_ragged_eofs=False)
-s.sendall(b"inetd style hello\n")
-got = s.recv(100)
-try:
-    s.unwrap()
-    end = "close_notify"
-except (ssl.SSLError, OSError) as e:
-    end = "no close_notify: %s" % e
-print(got.decode().strip(), "/", end)
-PY
+TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/srv.log" shimbg socat TCP-LISTEN:"$P",bind=127.0.0.1,reuseaddr \
+	EXEC:/bin/cat,nofork >"$T/socat.out" 2>&1
+srv=$!
+wait_listen "$P" 15
+out=$(timeout $((20 * TS)) "$PY" "$PYD/inetd_style_client.py" "$P" "$CERTS/ca.crt" 2>&1
 )
-wait $srv
+wait_exit "$srv" 20; rc=$?
 if [ "$out" = "inetd style hello / close_notify" ]; then
 	pass "exec'd program on an inherited socket speaks TLS; close_notify at its exit"
 else
-	fail "exec'd program on an inherited socket" "$out; $(cat "$T/socat.out" "$T/srv.log")"
+	fail "exec'd program on an inherited socket" "$out; socat exit $rc$(tail_of "$T/socat.out" "$T/srv.log")"
 fi
 if grep -q "session handed to a pump process; fds [0-9]*,\.\.\. now plaintext" "$T/srv.log" &&
    ! grep -q "becomes a TLS server connection" "$T/srv.log"; then

@@ -5,35 +5,20 @@
 # child can both use the connection and no two processes ever encrypt
 # with one session (that would repeat AES-GCM nonces).
 . "$TLSSHIM_TOP/tests/lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
 HERE=$TLSSHIM_TOP/tests/preload
 
-cat >"$T/clients.py" <<'PY'
-import socket, ssl, sys
-port, ca, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-ctx = ssl.create_default_context(cafile=ca)
-ok = 0
-for i in range(n):
-    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
-                        server_hostname="localhost", suppress_ragged_eofs=False)
-    msg = b"client %d says hello\n" % i
-    s.sendall(msg)
-    got = s.recv(100)
-    s.unwrap()          # our close_notify; the child answers with its own
-    ok += got == msg
-    s.close()
-print("%d/%d ok" % (ok, n))
-PY
 
 P=$(free_port)
 policy "$T/srv.conf" <<EOC
 rules = ( { name = "fork-in"; direction = "accept"; port = $P;
             cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
 EOC
-TLSSHIM_LOG_FILE="$T/srv.log" shim "$PROGS/fork_server" "$P" 10 >"$T/srv.out" 2>&1 &
-srv=$!; _bg_pids="$_bg_pids $srv"
-i=0; while ! grep -q listening "$T/srv.out" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
-out=$(timeout 60 python3 "$T/clients.py" "$P" "$CERTS/ca.crt" 10 2>&1)
-wait $srv; rc=$?
+TLSSHIM_LOG_FILE="$T/srv.log" shimbg "$PROGS/fork_server" "$P" 10 >"$T/srv.out" 2>&1
+srv=$!
+wait_for "$T/srv.out" 'listening' 15
+out=$(timeout $((60 * TS)) "$PY" "$PYD/fork_clients.py" "$P" "$CERTS/ca.crt" 10 2>&1)
+wait_exit "$srv" 30; rc=$?
 if [ "$out" = "10/10 ok" ] && [ $rc -eq 0 ]; then
 	pass "forking server: 10 verified TLS clients served by children (clean close_notify both ways)"
 else
@@ -51,14 +36,14 @@ rules = ( { name = "fork-out"; direction = "connect"; port = $P; ca = "$CERTS/ca
 EOC
 # The peer is tlspeer.py: it records every byte it decrypted and how the
 # connection ended.
-bg python3 "$TLSSHIM_TOP/tests/interop/tlspeer.py" server --port "$P" --cert "$CERTS/server.crt" \
+bg "$PY" "$TLSSHIM_TOP/tests/interop/tlspeer.py" server --port "$P" --cert "$CERTS/server.crt" \
 	--key "$CERTS/server.key" --mode echo --record "$T/peer.rec" --status "$T/peer.status" >"$T/echo.out" 2>&1
 peer=$!
-i=0; while ! grep -q ready "$T/echo.out" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
-out=$(TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/cli.log" timeout 20 env LD_PRELOAD="$SHIM_PRELOAD" \
+wait_for "$T/echo.out" '^ready' 15
+out=$(TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/cli.log" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
 	TLSSHIM_CONFIG="$POLICY" "$PROGS/fork_client" localhost "$P" 2>&1)
 rc=$?
-i=0; while kill -0 "$peer" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+wait_exit "$peer" 20
 # Both processes wrote through one session, which a pump process now owns:
 # the parent's read after the child's write gets the child's line back
 # first (the child wrote first), so the parent's connection continues.

@@ -10,7 +10,7 @@ policy "$T/p.conf" <<EOC
 rules = ( { name = "fl-in"; direction = "accept"; port = $P;
             cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
 EOC
-out=$(TLSSHIM_LOG_FILE="$T/log" timeout 120 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
+out=$(TLSSHIM_LOG_FILE="$T/log" timeout $((120 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
 	"$PROGS/fork_stress" "$P" 300 2>&1)
 if [ "$out" = "300 forks, 0 hung" ]; then
 	pass "300 forks while a thread is inside the shim: no child hangs on an inherited lock"

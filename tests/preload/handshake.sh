@@ -48,20 +48,21 @@ else
 	fail "$name" "echo_server never listened$(show "$T/$name.err")"
 fi
 
-# handshake_timeout_ms = 500: the silent client holds the iterative server
+# handshake_timeout_ms = 1000 * TS (long enough for the waiting client's own
+# handshake on a busy machine): the silent client holds the iterative server
 # only that long: its handshake fails ("timeout" in the log, ECONNRESET in
 # the program, the connection closed), then the waiting TLS client gets its
 # echo (it waits in the listen queue meanwhile).
 name=handshake_timeout_frees_iterative_server
 P=$(free_port)
-accept_policy "$P" "handshake_timeout_ms = 500;"
+accept_policy "$P" "handshake_timeout_ms = $((1000 * TS));"
 export TLSSHIM_LOG_FILE="$T/$name.log"
 if start_echo "$name" "$P"; then
 	bg "$PY" "$TLSPEER" silent --port "$P" --hold 20 >"$T/$name.silent" 2>&1
 	silent=$!
 	if wait_for "$T/$name.out" '^accepted' 10; then
 		peer client --port "$P" --ca "$CERTS/ca.crt" --send "served after the timeout" \
-			--timeout 20 >"$T/$name.cli" 2>&1
+			--timeout $((20 * TS)) >"$T/$name.cli" 2>&1
 		wait_exit "$silent" 10
 		if ! grep -q '^echo ok' "$T/$name.cli"; then
 			fail "$name" "the TLS client was not served$(show "$T/$name.cli" "$T/$name.err" "$T/$name.log")"

@@ -119,7 +119,7 @@ if start_peer levels.peer server --port "$P" --count 3 --cert "$CERTS/expired.cr
 	name=log_level_warn_is_default
 	rm -f "$T/lv-warn.log"
 	echo x | env -u TLSSHIM_LOG TLSSHIM_LOG_FILE="$T/lv-warn.log" LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
-		timeout 20 "$PROGS/client" localhost "$P" >/dev/null 2>"$T/lv-warn.err"
+		timeout $((20 * TS)) "$PROGS/client" localhost "$P" >/dev/null 2>"$T/lv-warn.err"
 	rc=$?
 	if [ "$rc" -eq 2 ] && [ "$(lines "$T/lv-warn.log" 'expired')" -eq 1 ]; then pass "$name"
 	else fail "$name" "client exit $rc (want 2); expected one 'expired' line$(show "$T/lv-warn.log" "$T/lv-warn.err")"; fi
@@ -127,7 +127,7 @@ if start_peer levels.peer server --port "$P" --count 3 --cert "$CERTS/expired.cr
 	# Without TLSSHIM_LOG_FILE the lines go to standard error.
 	name=log_goes_to_stderr_by_default
 	echo x | env -u TLSSHIM_LOG -u TLSSHIM_LOG_FILE LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
-		timeout 20 "$PROGS/client" localhost "$P" >/dev/null 2>"$T/lv-stderr.err"
+		timeout $((20 * TS)) "$PROGS/client" localhost "$P" >/dev/null 2>"$T/lv-stderr.err"
 	rc=$?
 	if [ "$rc" -eq 2 ] && grep -q -i '^tlsshim\[[0-9]*\]: .*expired' "$T/lv-stderr.err" &&
 		grep -q '^client: connect: Connection refused$' "$T/lv-stderr.err"; then
@@ -148,7 +148,7 @@ EOF
 rm -f "$T/$name.log"
 if start_peer "$name.peer" server --port "$P" --cert "$CERTS/server.crt" --key "$CERTS/server.key"; then
 	echo x | env -u TLSSHIM_LOG TLSSHIM_LOG_FILE="$T/$name.log" LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
-		timeout 20 "$PROGS/client" localhost "$P" >"$T/$name.got" 2>"$T/$name.err"
+		timeout $((20 * TS)) "$PROGS/client" localhost "$P" >"$T/$name.got" 2>"$T/$name.err"
 	rc=$?
 	wait_exit "$PEER" 10
 	if [ "$rc" -eq 0 ] && [ ! -s "$T/$name.log" ] && [ ! -s "$T/$name.err" ]; then pass "$name"

@@ -17,7 +17,7 @@ bad() {
 	cat >"$T/$name.conf"
 	POLICY="$T/$name.conf"
 	unset TLSSHIM_LOG_FILE
-	timeout -k 1 10 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
+	timeout -k 1 $((10 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
 		"$PROGS/echo_server" -1 "$P" >"$T/$name.out" 2>"$T/$name.err"
 	rc=$?
 	if [ "$want" = any ]; then lre='[0-9]+'; else lre=$want; fi
@@ -118,7 +118,7 @@ EOF
 # The policy file itself is missing: exit 78, "tlsshim: FILE...: message".
 name=policy_file_missing
 missing="$T/does-not-exist.conf"
-timeout -k 1 10 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$missing" \
+timeout -k 1 $((10 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$missing" \
 	"$PROGS/echo_server" -1 "$P" >"$T/$name.out" 2>"$T/$name.err"
 rc=$?
 if [ "$rc" -eq 78 ] && ! grep -q listening "$T/$name.out" &&
@@ -146,7 +146,7 @@ else
 		fi
 		srv=$!
 		wait_for "$T/$name.$lv.out" '^listening'
-		printf 'in the clear\n' | timeout 10 "$PROGS/client" 127.0.0.1 "$P" >"$T/$name.$lv.got" 2>&1
+		printf 'in the clear\n' | timeout $((10 * TS)) "$PROGS/client" 127.0.0.1 "$P" >"$T/$name.$lv.got" 2>&1
 		eval "rc_$lv=\$?"
 		wait_exit "$srv" 10
 		eval "src_$lv=\$?"
@@ -177,6 +177,7 @@ rules = (
     cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; }
 );
 EOF
+audit_policy "$T/launch/p.conf"
 # Something harmless already preloaded (under ASan: the ASan runtime, which
 # must stay first).
 pre=$(echo "$SHIM_PRELOAD" | sed "s|$TLSSHIM_LIB||; s/^ *//; s/ *\$//")
@@ -193,7 +194,7 @@ if wait_for "$T/$name.out" '^listening'; then
 	# what the program got in its environment
 	tr '\0' '\n' <"/proc/$lpid/environ" >"$T/$name.env" 2>/dev/null
 	feed_until "$T/$name.got" 'launched ok' 'launched ok' |
-		timeout 20 openssl s_client -connect "127.0.0.1:$P" -CAfile "$CERTS/ca.crt" \
+		timeout $((20 * TS)) openssl s_client -connect "127.0.0.1:$P" -CAfile "$CERTS/ca.crt" \
 			-verify_return_error -brief >"$T/$name.got" 2>"$T/$name.ossl"
 	wait_exit "$lpid" 10; rc=$?
 	cfg=$(sed -n 's/^TLSSHIM_CONFIG=//p' "$T/$name.env")

@@ -94,56 +94,8 @@ for variant in parent-writes child-writes; do
 done
 
 # ------------------------------------------------ a live session crosses execve()
-cat >"$T/asker.py" <<'PY'
-import socket, ssl, sys
-port, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(cert, key)
-ls = socket.socket()
-ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.bind(("127.0.0.1", port))
-ls.listen(1)
-ls.settimeout(20)
-print("ready", flush=True)
-c, _ = ls.accept()
-c.settimeout(20)
-s = ctx.wrap_socket(c, server_side=True, suppress_ragged_eofs=False)
-buf = b""
-def line():
-    global buf
-    while b"\n" not in buf:
-        d = s.recv(4096)
-        if not d:
-            raise EOFError("end of data after %r" % buf[:80])
-        buf += d
-    l, buf = buf.split(b"\n", 1)
-    return l + b"\n"
-try:
-    g = line()
-    s.sendall(g)                       # echo the greeting
-    # Ask only once the program has exec'd its service (the test says
-    # so): a question sent earlier could be read by the program before its
-    # exec, which would then lose it, as over plain TCP.
-    import os, time
-    end = time.time() + 20
-    while not os.path.exists(sys.argv[4]) and time.time() < end:
-        time.sleep(0.02)
-    for i in range(1, 4):
-        q = b"question %d\n" % i
-        s.sendall(q)
-        a = line()
-        if a != b"stdio_echo: " + q:
-            print("wrong answer %r" % a[:100], flush=True)
-            sys.exit(1)
-    print("answers ok", flush=True)
-    s.unwrap()                         # close_notify; the program's comes back
-    print("unwrap ok", flush=True)
-except (OSError, ssl.SSLError, EOFError) as e:
-    print("error %s: %s" % (type(e).__name__, e), flush=True)
-    sys.exit(1)
-PY
 ports exec
-bg "$PY" "$T/asker.py" "$Q" "$CERTS/server.crt" "$CERTS/server.key" "$T/exec.go" >"$T/exec.peer.out" 2>&1
+bg "$PY" "$PYD/asker.py" "$Q" "$CERTS/server.crt" "$CERTS/server.key" "$T/exec.go" >"$T/exec.peer.out" 2>&1
 peer_pid=$!
 wait_for "$T/exec.peer.out" '^ready' 10
 start_peer exec.relay relay --port "$R" --to "$Q" --record "$T/exec.wire"
@@ -180,29 +132,13 @@ fi
 # waitpid() fails with ECHILD.  The hand-over to the pump must still work,
 # and never leave a pump running next to a process that keeps using the
 # session itself (two encryptors of one session).
-cat >"$T/sigchld.py" <<'PY'
-import os, signal, socket, sys
-signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-s = socket.create_connection(("localhost", int(sys.argv[1])), timeout=10)
-s.sendall(b"one\n")
-print("first: %r" % s.recv(100), flush=True)
-pid = os.fork()
-if pid == 0:
-    os._exit(0)
-try:
-    s.sendall(b"two\n")
-    print("second: %r" % s.recv(100), flush=True)
-except OSError as e:
-    print("second: error %s" % e, flush=True)
-s.close()
-PY
 ports sigchld
 start_peer sigchld.peer server --port "$Q" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
 	--mode echo --record "$T/sigchld.rec" --status "$T/sigchld.status"
 peer_pid=$PEER
 start_peer sigchld.relay relay --port "$R" --to "$Q" --record "$T/sigchld.wire"
 relay_pid=$PEER
-TLSSHIM_LOG_FILE="$T/sigchld.log" shimmed "$PY" "$T/sigchld.py" "$R" >"$T/sigchld.out" 2>&1
+TLSSHIM_LOG_FILE="$T/sigchld.log" shimmed "$PY" "$PYD/sigchld_client.py" "$R" >"$T/sigchld.out" 2>&1
 rc=$?
 wait_exit "$peer_pid" 20
 stop "$relay_pid"

@@ -201,10 +201,11 @@ mtls_refused server_mtls_untrusted_client_cert 'unknown ca|unable to get|issuer|
 name=server_plaintext_client_refused
 P=$(free_port)
 accept_policy "$P"
+audit_exclude "$P" "server_plaintext_client_refused: a plaintext client sends to the TLS port on purpose"
 export TLSSHIM_LOG_FILE="$T/$name.log"
 if start_echo "$name" -1 "$P"; then
 	peer raw --port "$P" --send "SECRET-PLAINTEXT-1234 GET / HTTP/1.0
-" --record "$T/$name.back" --timeout 10 >"$T/$name.cli" 2>&1
+" --record "$T/$name.back" --timeout $((10 * TS)) >"$T/$name.cli" 2>&1
 	wait_exit "$SRV" 10; rc=$?
 	if [ -f "$T/$name.back" ] && ! has_no "$T/$name.back" "SECRET-PLAINTEXT-1234"; then
 		fail "$name" "the plaintext came back in clear"

@@ -21,7 +21,7 @@ EOC
 TLSSHIM_LOG_FILE="$T/socat.log" shimbg socat TCP-LISTEN:"$P",bind=127.0.0.1,reuseaddr,fork,backlog=32 \
 	EXEC:/bin/cat >"$T/socat.out" 2>&1
 socat=$!
-i=0; while ! ss -ltn 2>/dev/null | grep -q "127.0.0.1:$P " && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+wait_listen "$P" 15
 
 # round N: 10 concurrent clients; prints the failures, if any.
 round() {
@@ -29,7 +29,7 @@ round() {
 	_i=1
 	while [ $_i -le 10 ]; do
 		bg "$PY" "$TLSPEER" client --port "$P" --ca "$CERTS/ca.crt" --server-name localhost \
-			--random 100000 --timeout 30 >"$T/c$1.$_i.out" 2>&1
+			--random 100000 --timeout $((30 * TS)) >"$T/c$1.$_i.out" 2>&1
 		_pids="$_pids $!"
 		_i=$((_i + 1))
 	done
@@ -55,7 +55,7 @@ if [ -z "$bad" ]; then
 else
 	fail "socat fork + EXEC:/bin/cat: second round" "$bad $(show "$T/socat.log")"
 fi
-sleep 0.3
+wait_children "$socat" 10      # every connection's child has ended (and logged)
 stop "$socat"
 if grep -q -E 'warn|error' "$T/socat.log" 2>/dev/null; then
 	fail "socat fork + EXEC: no warning or error logged" "$(head -c 1500 "$T/socat.log")"

@@ -1,0 +1,57 @@
+#!/bin/sh
+# tests/infra/runner.sh — the runner's isolation checks itself
+# (tests/tools/nsrun.sh, run in namespaces nested in this test's own):
+#  * a test runs as the only thing in its PID namespace, with lo up and no
+#    other network interface;
+#  * a process a test leaves running is a FAIL naming its pid and command
+#    line, and is killed (the namespace ends empty);
+#  * a script that sources tests/lib.sh stops its whole process tree at
+#    exit (children and grandchildren started with or without bg): no FAIL;
+#  * a test past its time limit is stopped (exit status 124).
+. "$TLSSHIM_TOP/tests/lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+NS="unshare --net --pid --fork --mount-proc --kill-child"
+NSRUN="$TLSSHIM_TOP/tests/tools/nsrun.sh"
+# nested J LIMIT CMD...: run CMD as a test in nested namespaces; output in J/out.
+nested() {
+	_j=$1 _l=$2; shift 2
+	mkdir -p "$_j"
+	: >"$_j/out"
+	TLSSHIM_AUDIT=0 timeout $((60 * TS)) $NS sh "$NSRUN" "$_j" "$_l" inner "$@" >>"$_j/out" 2>&1
+}
+
+nested "$T/a" 20 sh -c 'echo "init $(tr "\0" " " </proc/1/cmdline)"; ip -o link | cut -d: -f2 | tr -d " "; echo "processes $(ls /proc | grep -c "^[0-9]")"'
+if grep -q '^init sh .*/tests/tools/nsrun.sh ' "$T/a/out" && [ "$(sed -n 2p "$T/a/out")" = lo ] &&
+   [ "$(sed -n 's/^processes //p' "$T/a/out")" -le 8 ] && ! grep -q FAIL "$T/a/out"; then
+	pass "a test runs in PID and network namespaces of its own (nsrun is process 1, lo only, a handful of processes)"
+else
+	fail "a test runs in namespaces of its own" "$(tr '\n' '|' <"$T/a/out")"
+fi
+
+nested "$T/b" 20 sh -c 'setsid sleep 300 & (sleep 301 &); echo PASS started'
+if grep -q -E '^FAIL inner: processes left running after the test ended \(killed now\): pid [0-9]+: sleep 30[01] ; pid [0-9]+: sleep 30[01]' "$T/b/out"; then
+	pass "processes a test leaves running are a FAIL naming them, and are killed"
+else
+	fail "leftover processes are reported" "$(tr '\n' '|' <"$T/b/out")"
+fi
+
+cat >"$T/tree.sh" <<EOS
+. "$TLSSHIM_TOP/tests/lib.sh"
+bg sleep 302
+sleep 303 &
+sh -c 'sleep 304 & sleep 305' &
+echo "PASS started a tree"
+EOS
+nested "$T/c" 20 env TLSSHIM_TOP="$TLSSHIM_TOP" TLSSHIM_TEST_CERTS="$CERTS" sh "$T/tree.sh"
+if grep -q '^PASS started a tree' "$T/c/out" && ! grep -q FAIL "$T/c/out"; then
+	pass "tests/lib.sh stops the script's whole process tree at its end (nothing left)"
+else
+	fail "lib.sh stops the process tree" "$(tr '\n' '|' <"$T/c/out")"
+fi
+
+nested "$T/d" 2 sh -c 'echo PASS before; sleep 30; echo PASS after'
+if [ "$(cat "$T/d/rc" 2>/dev/null)" = 124 ] && ! grep -q 'PASS after' "$T/d/out"; then
+	pass "a test past its time limit is stopped (status 124)"
+else
+	fail "time limit" "rc $(cat "$T/d/rc" 2>/dev/null): $(tr '\n' '|' <"$T/d/out")"
+fi

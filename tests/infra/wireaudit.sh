@@ -1,0 +1,146 @@
+#!/bin/sh
+# tests/infra/wireaudit.sh — the wire audit checks itself
+# (tests/tools/wireaudit.c, tests/tools/policyrules.py).
+#  * made-up captures (tests/infra/py/mkpcap.py) of every link type the
+#    auditor reads, IPv4 and IPv6, with segments out of order, duplicated,
+#    retransmitted and sequence numbers wrapping: a TLS-shaped stream
+#    passes; a stray byte, application data first, a zero length, a hole
+#    in the capture are each reported (with the right offset);
+#  * a real capture (tcpdump on this test's lo): a TLS echo (Python ssl)
+#    passes; a plaintext echo on a port the rules call TLS fails, naming
+#    the connection and the bytes; excluded, it passes;
+#  * the rules: first match wins per policy file, address ranges, a rule
+#    without a port audits every port, a policy applies only to
+#    connections made after it was written, exclusions by time window.
+. "$TLSSHIM_TOP/tests/lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+WA=$TLSSHIM_BUILD/tools/wireaudit
+PR="$PY $TLSSHIM_TOP/tests/tools/policyrules.py"
+[ -x "$WA" ] || { fail wireaudit_setup "$WA missing (make test-build)"; exit 1; }
+echo "0 0 tls 443 *" >"$T/r443"
+
+# --- made-up captures -------------------------------------------------------
+bad=""
+for l in en10mb null loop sll sll2 raw; do
+	for f in 4 6; do
+		"$PY" "$PYD/mkpcap.py" "$T/g.pcap" "$l" "$f" good >/dev/null
+		out=$("$WA" --test self --rules "$T/r443" "$T/g.pcap" 2>&1) ||
+			bad="$bad [$l IPv$f: $(echo "$out" | tr '\n' '|')]"
+		echo "$out" | grep -q '^audited 1 TLS connections, 22608 bytes' ||
+			bad="$bad [$l IPv$f counted: $(echo "$out" | tail -n 1)]"
+	done
+done
+if [ -z "$bad" ]; then
+	pass "made-up TLS streams (6 link types, IPv4 and IPv6, reordered, duplicated, retransmitted, wrapping) pass"
+else
+	fail "made-up TLS streams pass" "$bad"
+fi
+
+# case NAME CASE EXPECT-REGEX: the made-up capture fails with that report.
+case_fails() {
+	"$PY" "$PYD/mkpcap.py" "$T/b.pcap" sll2 6 "$2" >"$T/$2.gen"
+	"$WA" --test self --rules "$T/r443" "$T/b.pcap" >"$T/$2.out" 2>&1
+	_rc=$?
+	if [ $_rc -eq 1 ] && grep -q -E -e "$3" "$T/$2.out"; then
+		pass "$1"
+	else
+		fail "$1" "exit $_rc, expected 1 and /$3/$(tail_of "$T/$2.out")"
+	fi
+}
+case_fails "a stray plaintext byte is reported at its offset with a hex+ASCII snippet" stray \
+	"^wireaudit: self: \[::1\]:40000 -> \[::1\]:443 \(client to server\) offset $(cat "$T/stray.gen" 2>/dev/null || echo 311): byte 0x58 .*\| 58 17 03 03 .*\| X"
+case_fails "application data as the first record is reported" firstapp 'offset 0: first record has type 23'
+case_fails "a zero-length record is reported" badlen 'record length 0 not'
+case_fails "a hole in the capture is reported (those bytes were not checked)" hole 'bytes missing from the capture'
+"$PY" "$PYD/mkpcap.py" "$T/m.pcap" en10mb 4 midrecord >/dev/null
+if "$WA" --rules "$T/r443" "$T/m.pcap" >"$T/m.out" 2>&1; then
+	pass "a stream that ends inside a record with its FIN passes"
+else
+	fail "a stream that ends inside a record with its FIN passes" "$(tail_of "$T/m.out")"
+fi
+if "$WA" --rules "$T/r443" --exclude 443 "$T/b.pcap" >"$T/x.out" 2>&1 && grep -q '^audited 0 TLS connections.* 1 excluded' "$T/x.out"; then
+	pass "--exclude PORT leaves the connection out"
+else
+	fail "--exclude PORT leaves the connection out" "$(tail_of "$T/x.out")"
+fi
+
+# --- the rules ---------------------------------------------------------------
+cat >"$T/p1.conf" <<'EOC'
+# a comment, and /* one */ more
+rules = (
+  { name = "a"; direction = "connect"; port = 443; action = "plain"; },   // first match
+  { name = "b"; direction = "connect"; port = [443, 8443]; },
+  { name = "c"; direction = "accept"; port = 443; address = "10.0.0.0/8";
+    cert = "x"; key = "y"; },
+  { name = "d"; direction = "accept"; port = 9000; action = "deny"; }
+);
+EOC
+printf '100 %s\n' "$T/p1.conf" >"$T/list"
+$PR "$T/list" >"$T/rules" 2>"$T/rules.err"
+if [ "$(cat "$T/rules")" = "100 0 tls 443 10.0.0.0/8
+100 0 deny 9000 *
+100 1 plain 443 *
+100 1 tls 443,8443 *" ]; then
+	pass "policyrules.py: rules in order per file and direction, defaults, lists, comments"
+else
+	fail "policyrules.py reads the policy" "$(tr '\n' '|' <"$T/rules") $(cat "$T/rules.err")"
+fi
+"$PY" "$PYD/mkpcap.py" "$T/s.pcap" en10mb 4 stray >/dev/null   # 127.0.0.1 -> :443, time 1000
+"$WA" --rules "$T/rules" "$T/s.pcap" >"$T/o1" 2>&1; rc1=$?
+echo "100 5 tls * *" >>"$T/rules"
+"$WA" --rules "$T/rules" "$T/s.pcap" >"$T/o2" 2>&1; rc2=$?
+echo "2000 6 tls * *" >"$T/late"
+"$WA" --rules "$T/late" "$T/s.pcap" >"$T/o3" 2>&1; rc3=$?
+"$WA" --rules "$T/r443" --exclude 443@999,1001 "$T/s.pcap" >"$T/o4" 2>&1; rc4=$?
+"$WA" --rules "$T/r443" --exclude 443@1001,1002 "$T/s.pcap" >"$T/o5" 2>&1; rc5=$?
+if [ $rc1 -eq 0 ] && grep -q '^audited 0 TLS connections.* 1 other' "$T/o1"; then
+	pass "first match wins (plain before tls), an address range that does not match: not audited"
+else
+	fail "first match wins, address ranges" "exit $rc1$(tail_of "$T/o1")"
+fi
+if [ $rc2 -eq 1 ]; then pass "a tls rule without a port audits every connection"
+else fail "a tls rule without a port audits every connection" "exit $rc2$(tail_of "$T/o2")"; fi
+if [ $rc3 -eq 0 ] && grep -q ' 1 other' "$T/o3"; then pass "a policy written after a connection started does not apply to it"
+else fail "a policy applies from when it was written" "exit $rc3$(tail_of "$T/o3")"; fi
+if [ $rc4 -eq 0 ] && [ $rc5 -eq 1 ]; then pass "--exclude PORT@FROM,TO leaves out only the connections started then"
+else fail "--exclude by time window" "exits $rc4 $rc5$(tail_of "$T/o4" "$T/o5")"; fi
+
+# --- a real capture ----------------------------------------------------------
+A=$(free_port) B=$(free_port)
+tcpdump -i lo -w "$T/live.pcap" -s 0 -U --immediate-mode -n -Z root -B 65536 \
+	"tcp port $A or tcp port $B or udp port 9" 2>"$T/tcpdump.err" </dev/null &
+tcpd=$!; _bg_pids="$_bg_pids $tcpd"
+if ! wait_for "$T/tcpdump.err" 'listening on' 15; then
+	fail "live capture" "tcpdump did not start$(tail_of "$T/tcpdump.err")"; exit 1
+fi
+start_peer tls server --port "$A" --cert "$CERTS/server.crt" --key "$CERTS/server.key"
+peer client --port "$A" --ca "$CERTS/ca.crt" --random 100000 >"$T/tls.cli" 2>&1
+wait_exit "$PEER" 10
+start_peer plain server --plain --port "$B"
+peer raw --port "$B" --send "plain text on a TLS port" >"$T/plain.cli" 2>&1
+wait_exit "$PEER" 10
+mark="wireaudit-selftest-end-$$"
+"$PY" -c 'import socket, sys
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(sys.argv[1].encode(), ("127.0.0.1", 9))' "$mark"
+n=0; while ! grep -a -q -F "$mark" "$T/live.pcap" && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+stop "$tcpd"
+printf '0 0 tls %s *\n' "$A" >"$T/ra"
+printf '0 0 tls %s,%s *\n' "$A" "$B" >"$T/rab"
+if ! grep -q '^echo ok 100000' "$T/tls.cli"; then
+	fail "live capture: a TLS echo passes" "the TLS exchange failed$(tail_of "$T/tls.cli")"
+elif "$WA" --test live --rules "$T/ra" "$T/live.pcap" >"$T/l1" 2>&1 && grep -q '^audited 1 TLS connections' "$T/l1"; then
+	pass "live capture: a real TLS echo (100 KB both ways) passes"
+else
+	fail "live capture: a TLS echo passes" "$(tail_of "$T/l1" "$T/tcpdump.err")"
+fi
+"$WA" --test live --rules "$T/rab" "$T/live.pcap" >"$T/l2" 2>&1; rc=$?
+if [ $rc -eq 1 ] && grep -q -E "^wireaudit: live: 127\.0\.0\.1:[0-9]+ -> 127\.0\.0\.1:$B \(client to server\) offset 0: byte 0x70 .*\| plain text on a TLS" "$T/l2"; then
+	pass "live capture: plaintext on a port the rules call TLS fails, naming the connection, offset and bytes"
+else
+	fail "live capture: plaintext on a TLS port fails" "exit $rc$(tail_of "$T/l2")"
+fi
+if "$WA" --test live --rules "$T/rab" --exclude "$B" "$T/live.pcap" >"$T/l3" 2>&1; then
+	pass "live capture: the plaintext connection, excluded, passes"
+else
+	fail "live capture: exclusion" "$(tail_of "$T/l3")"
+fi

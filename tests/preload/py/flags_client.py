@@ -1,0 +1,49 @@
+"""flags_client.py PORT — under the shim (a connect rule; tests/preload/flags.sh),
+against tests/preload/tls_echo_server.py: recv/send flags and socket options
+on a TLS fd.  Prints one "PASS name" or "FAIL name: detail" line per case.
+Every wait is for an event (the echo having arrived), bounded.
+"""
+import errno, select, socket, struct, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+def res(name, ok, detail=""):
+    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + detail), flush=True)
+def peek_until(n, secs=10):
+    """Until n bytes of plain text can be peeked (the echo has arrived)."""
+    end = time.time() + secs
+    while time.time() < end:
+        select.select([s], [], [], max(0.0, end - time.time()))
+        if len(s.recv(n, socket.MSG_PEEK)) >= n:
+            return True
+        time.sleep(0.01)
+    return False
+s.sendall(b"hello")
+peek_until(5)
+a = s.recv(5, socket.MSG_PEEK); b = s.recv(5)
+res("MSG_PEEK leaves the plaintext for the next read", a == b"hello" and b == b"hello", repr((a, b)))
+s.sendall(b"abc"); peek_until(3); s.sendall(b"def")   # two records
+c = s.recv(6, socket.MSG_WAITALL)
+res("MSG_WAITALL waits for the whole count across records", c == b"abcdef", repr(c))
+try:
+    s.send(b"x", socket.MSG_OOB); e = 0
+except OSError as ex:
+    e = ex.errno
+res("MSG_OOB on a TLS fd: EOPNOTSUPP", e == errno.EOPNOTSUPP, str(e))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 300000))
+t = time.monotonic()
+try:
+    s.recv(10); e = 0
+except OSError as ex:
+    e = ex.errno
+res("SO_RCVTIMEO ends a blocking read with EAGAIN", e in (errno.EAGAIN, errno.EWOULDBLOCK), str(e))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 0))
+s.setblocking(False)
+try:
+    s.recv(10); e = 0
+except OSError as ex:
+    e = ex.errno
+res("O_NONBLOCK by ioctl(FIONBIO): an empty read says EAGAIN", e in (errno.EAGAIN, errno.EWOULDBLOCK), str(e))
+s.setblocking(True)
+s.sendall(b"still fine")
+d = s.recv(100)
+res("the connection works after all of the above", d == b"still fine", repr(d))
+s.close()

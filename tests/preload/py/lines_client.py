@@ -1,0 +1,33 @@
+"""lines_client.py PORT CA — a verified Python ssl client (tests/preload/asyncio.sh):
+200 lines in one write (one TLS record), read them back, close_notify both
+ways.  Prints "echo ok" and "unwrap ok" (or what went wrong).
+"""
+S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
+import socket, ssl, sys, time
+port, ca = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=ca)
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10 * S),
+                    server_hostname="localhost")
+msg = b"".join(b"line %04d of the buffered plaintext test\n" % i for i in range(200))
+s.sendall(msg)
+got = b""
+end = time.time() + 15 * S
+try:
+    while len(got) < len(msg) and time.time() < end:
+        d = s.recv(65536)
+        if not d:
+            break
+        got += d
+except OSError as e:
+    print("error after %d of %d bytes: %s" % (len(got), len(msg), e))
+    sys.exit(1)
+if got != msg:
+    print("echo MISMATCH got %d of %d bytes" % (len(got), len(msg)))
+    sys.exit(1)
+print("echo ok")
+try:
+    s.unwrap()
+    print("unwrap ok")
+except (OSError, ssl.SSLError) as e:
+    print("unwrap error %s" % e)
+s.close()

@@ -1,0 +1,121 @@
+#!/bin/sh
+# tests/tools/nsrun.sh — process 1 of one test's own network, PID and mount
+# namespaces (tests/run.sh starts it with unshare; not a test itself).
+#
+#   nsrun.sh JOBDIR LIMIT NAME COMMAND...
+#
+# Brings lo up, starts the wire capture (tcpdump on lo, into JOBDIR/wire.pcap;
+# unless TLSSHIM_AUDIT=0), runs COMMAND with a time limit of LIMIT seconds
+# (output appended to JOBDIR/out, exit status to JOBDIR/rc), then:
+#   * every process still alive in the namespace (after a grace of at most
+#     5 s for processes that are ending) is named in a FAIL line and killed;
+#   * the capture is made complete (a marker datagram is sent and waited
+#     for in the file) and tcpdump stopped; its statistics go to
+#     JOBDIR/tcpdump.err, where tests/run.sh reads the dropped packets.
+# All waits are bounded.
+set -u
+J=$1 limit=$2 name=$3
+shift 3
+out=$J/out
+
+if ! ip link set lo up 2>>"$out"; then
+	echo "FAIL $name: isolation: cannot bring up lo in the test's network namespace" >>"$out"
+	echo 1 >"$J/rc"
+	exit 0
+fi
+
+# others: write the pids alive in this namespace to $J/others, but this
+# shell and the capture; zombies (ended, not yet reaped) do not count.
+# (Called without a subshell, so that the /proc glob lists no helper.)
+others() {
+	: >"$J/others"
+	for _d in /proc/[0-9]*; do
+		_p=${_d#/proc/}
+		[ "$_p" = 1 ] && continue
+		[ -n "${tcpd:-}" ] && [ "$_p" = "$tcpd" ] && continue
+		_st=$(sed 's/^.*) //' "$_d/stat" 2>/dev/null | cut -c1)
+		case "$_st" in ''|Z|X) continue ;; esac
+		echo "$_p" >>"$J/others"
+	done
+	[ -s "$J/others" ]
+}
+
+tcpd=""
+if [ "${TLSSHIM_AUDIT:-1}" != 0 ]; then
+	# -U: every packet goes to the file as soon as tcpdump has it (no
+	# --immediate-mode: the kernel then fills each buffer block before
+	# handing it over, so the buffer holds many more small packets; a
+	# block is handed over after at most about a second, which the
+	# end-of-capture marker below waits for);
+	# -B: a large kernel buffer (KiB), so that bursts are not dropped;
+	# -Z root: write the file as root (no privilege drop); a higher
+	# priority than the test's programs, so that it keeps up on a busy
+	# machine.  The filter leaves out only pure TCP acknowledgements (no
+	# payload, no SYN, FIN or RST: nothing the audit reads), half the
+	# packets of a request/response load such as redis-benchmark.
+	filter='(ip and tcp and ((tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst)) != 0 or (ip[2:2] - ((ip[0] & 0xf) << 2) - ((tcp[12] & 0xf0) >> 2)) != 0))'
+	filter="$filter or (ip6 and ip6[6] = 6 and ((ip6[53] & 0x07) != 0 or (ip6[4:2] - ((ip6[52] & 0xf0) >> 2)) != 0))"
+	filter="$filter or (ip6 and ip6[6] != 6) or (ip and not tcp) or not (ip or ip6)"
+	nice -n -5 tcpdump -i lo -w "$J/wire.pcap" -s 0 -U -n -Z root \
+		-B "${TLSSHIM_CAPTURE_BUFFER_KB:-524288}" "$filter" 2>"$J/tcpdump.err" </dev/null &
+	tcpd=$!
+	_n=0
+	while ! grep -q 'listening on' "$J/tcpdump.err" 2>/dev/null; do
+		_n=$((_n + 1))
+		if [ $_n -gt 150 ] || ! kill -0 "$tcpd" 2>/dev/null; then
+			echo "capture-failed" >"$J/capture"
+			kill "$tcpd" 2>/dev/null
+			tcpd=""
+			break
+		fi
+		sleep 0.1
+	done
+fi
+
+# The test itself; 3>&- : the runner's completion pipe is not the test's.
+timeout -k 5 "$limit" "$@" >>"$out" 2>&1 </dev/null 3>&-
+echo $? >"$J/rc"
+
+# Nothing may be left running: a grace of at most 5 s for processes that
+# are ending (a lingering close, a pump finishing), then name and kill.
+_n=0
+while others && [ $_n -lt 50 ]; do sleep 0.1; _n=$((_n + 1)); done
+left=""
+others
+for _p in $(cat "$J/others"); do
+	_cmd=$(tr '\0' ' ' <"/proc/$_p/cmdline" 2>/dev/null | cut -c1-200)
+	[ -n "$_cmd" ] || _cmd="[$(cat "/proc/$_p/comm" 2>/dev/null)]"
+	left="$left${left:+; }pid $_p: $_cmd"
+done
+if [ -n "$left" ]; then
+	echo "FAIL $name: processes left running after the test ended (killed now): $left" >>"$out"
+	_n=0
+	while others && [ $_n -lt 50 ]; do
+		for _p in $(cat "$J/others"); do kill -9 "$_p" 2>/dev/null; done
+		sleep 0.1
+		_n=$((_n + 1))
+	done
+fi
+
+# Complete the capture: a marker datagram, the last packet, must be in the
+# file before tcpdump is stopped (it writes each packet as it reads it).
+if [ -n "$tcpd" ]; then
+	mark="tlsshim-wire-audit-end-$$-$(date +%s%N)"
+	python3 -c 'import socket, sys
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(sys.argv[1].encode(), ("127.0.0.1", 9))' "$mark" 2>/dev/null
+	_n=0
+	while ! tail -c 1048576 "$J/wire.pcap" 2>/dev/null | grep -a -q -F "$mark"; do
+		_n=$((_n + 1))
+		if [ $_n -gt 100 ]; then echo "marker-missing" >"$J/capture"; break; fi
+		sleep 0.1
+	done
+	kill -INT "$tcpd" 2>/dev/null
+	_n=0
+	while kill -0 "$tcpd" 2>/dev/null && [ $_n -lt 100 ]; do sleep 0.1; _n=$((_n + 1)); done
+	if kill -0 "$tcpd" 2>/dev/null; then
+		kill -9 "$tcpd" 2>/dev/null
+		echo "tcpdump-hung" >"$J/capture"
+	fi
+	wait "$tcpd" 2>/dev/null
+fi
+exit 0

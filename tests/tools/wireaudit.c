@@ -1,0 +1,788 @@
+/* tests/tools/wireaudit.c — the wire audit: prove that every TCP
+ * connection a test's policies mark TLS carried nothing but TLS records.
+ *
+ *   wireaudit [--test NAME] [--rules FILE] [--all] [--exclude PORT[@FROM,TO]]...
+ *             [--max-errors N] [-v] CAPTURE.pcap
+ *
+ * Reads a classic pcap file (any byte order, micro- or nanosecond
+ * timestamps; link types DLT_NULL, DLT_EN10MB, DLT_RAW, DLT_LOOP,
+ * DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_IPV4, DLT_IPV6), reassembles each TCP
+ * connection in both directions by sequence number (retransmissions,
+ * duplicates and out-of-order segments are handled; a hole that is never
+ * filled is an error: those bytes could not be checked), and checks that
+ * each direction of each audited connection is a sequence of well-formed
+ * TLS records:
+ *   content type 20..23, legacy version 0x0301..0x0303,
+ *   length 1..16384+2048, the first record a handshake (22) or alert (21).
+ * A direction may end in the middle of a record (FIN, RST, end of the
+ * capture); an empty direction is fine.
+ *
+ * Which connections are audited: --all audits every TCP connection.
+ * --rules FILE holds the test's policies, one rule per line, in order:
+ *     TIME GROUP ACTION PORTS CIDR
+ * TIME: when the policy was written (seconds since the epoch, decimal);
+ * GROUP: a policy file and direction (rules are matched in order within a
+ * group, the first match wins); ACTION: tls, plain or deny; PORTS: "*" or
+ * a comma-separated list; CIDR: "*" or ADDRESS/BITS.  A connection is
+ * audited when, for some group written before the connection started, the
+ * first rule matching the server's address and port (the server: the
+ * receiver of the SYN) says tls.  A connection whose SYN is not in the
+ * capture is matched on either end.  --exclude PORT leaves connections to
+ * that server port out (deliberate plaintext, declared by the test);
+ * --exclude PORT@FROM,TO only those that started between the two times.
+ *
+ * Output: one line per problem ("wireaudit: TEST: CONN DIR offset N:
+ * what | hex | ascii"), then one summary line:
+ *     audited N TLS connections, M bytes; X excluded; P other
+ * Exit status: 0 clean, 1 problems found, 2 the capture could not be read.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_RECORD (16384 + 2048)
+
+static const char *test_name = "?";
+static int verbose;
+static long max_errors = 20;
+static long n_errors;
+
+/* ------------------------------------------------------------ rules */
+
+struct rule {
+	double time;
+	long group;
+	int tls;          /* action tls */
+	int any_port;
+	int nports;
+	int ports[64];
+	int any_addr;
+	int family;       /* 4 or 6 */
+	unsigned char addr[16];
+	int bits;
+};
+static struct rule *rules;
+static size_t nrules;
+static int audit_all;
+static struct { int port; double from, to; } excl[1024];
+static int nexcl;
+
+static int parse_rule(char *line, struct rule *r)
+{
+	char ts[64], action[32], ports[1024], cidr[128];
+	memset(r, 0, sizeof *r);
+	if (sscanf(line, "%63s %ld %31s %1023s %127s", ts, &r->group, action, ports, cidr) != 5)
+		return -1;
+	r->time = strtod(ts, NULL);
+	r->tls = strcmp(action, "tls") == 0;
+	if (strcmp(ports, "*") == 0) {
+		r->any_port = 1;
+	} else {
+		char *save = NULL;
+		for (char *p = strtok_r(ports, ",", &save); p; p = strtok_r(NULL, ",", &save))
+			if (r->nports < 64)
+				r->ports[r->nports++] = atoi(p);
+	}
+	if (strcmp(cidr, "*") == 0) {
+		r->any_addr = 1;
+	} else {
+		char *slash = strchr(cidr, '/');
+		if (slash)
+			*slash = 0;
+		if (inet_pton(AF_INET, cidr, r->addr) == 1) {
+			r->family = 4;
+			r->bits = slash ? atoi(slash + 1) : 32;
+		} else if (inet_pton(AF_INET6, cidr, r->addr) == 1) {
+			r->family = 6;
+			r->bits = slash ? atoi(slash + 1) : 128;
+		} else {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void load_rules(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "wireaudit: %s: %s\n", path, strerror(errno));
+		exit(2);
+	}
+	char line[4096];
+	size_t cap = 0;
+	while (fgets(line, sizeof line, f)) {
+		if (line[0] == '#' || line[0] == '\n')
+			continue;
+		if (nrules == cap) {
+			cap = cap ? cap * 2 : 64;
+			rules = realloc(rules, cap * sizeof *rules);
+			if (!rules)
+				abort();
+		}
+		if (parse_rule(line, &rules[nrules]) == 0)
+			nrules++;
+		else
+			fprintf(stderr, "wireaudit: %s: ignored line: %s", path, line);
+	}
+	fclose(f);
+}
+
+static int addr_in(const struct rule *r, int family, const unsigned char *a)
+{
+	if (r->any_addr)
+		return 1;
+	if (r->family != family)
+		return 0;
+	int bits = r->bits;
+	for (int i = 0; bits > 0; i++, bits -= 8) {
+		unsigned char mask = bits >= 8 ? 0xff : (unsigned char)(0xff << (8 - bits));
+		if ((a[i] & mask) != (r->addr[i] & mask))
+			return 0;
+	}
+	return 1;
+}
+
+static int rule_matches(const struct rule *r, int family, const unsigned char *a, int port)
+{
+	if (!r->any_port) {
+		int hit = 0;
+		for (int i = 0; i < r->nports; i++)
+			hit |= r->ports[i] == port;
+		if (!hit)
+			return 0;
+	}
+	return addr_in(r, family, a);
+}
+
+/* Is (address, port) a TLS server end under the policies written by t? */
+static int is_tls(double t, int family, const unsigned char *a, int port)
+{
+	if (audit_all)
+		return 1;
+	static unsigned char *decided;
+	static long ndecided;
+	long maxg = 0;
+	for (size_t i = 0; i < nrules; i++)
+		if (rules[i].group + 1 > maxg)
+			maxg = rules[i].group + 1;
+	if (maxg > ndecided) {
+		decided = realloc(decided, (size_t)maxg);
+		if (!decided)
+			abort();
+		ndecided = maxg;
+	}
+	if (maxg)
+		memset(decided, 0, (size_t)maxg);
+	for (size_t i = 0; i < nrules; i++) {   /* in order: the first match of each group */
+		const struct rule *r = &rules[i];
+		if (r->time > t || r->group < 0 || decided[r->group])
+			continue;
+		if (rule_matches(r, family, a, port)) {
+			decided[r->group] = 1;
+			if (r->tls)
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* --exclude PORT (all connections to it) or PORT@FROM,TO (those that
+ * started in that time). */
+static int excluded(int port, double t)
+{
+	for (int i = 0; i < nexcl; i++)
+		if (excl[i].port == port && t >= excl[i].from && t <= excl[i].to)
+			return 1;
+	return 0;
+}
+
+/* ------------------------------------------------------------ streams */
+
+struct seg {
+	uint32_t seq;
+	uint32_t len;
+	struct seg *next;
+	unsigned char data[];
+};
+
+struct dir {
+	int known;          /* next is valid */
+	uint32_t next;      /* next expected sequence number */
+	uint64_t off;       /* bytes checked so far */
+	int fin, rst;
+	struct seg *pending;
+	/* record checker */
+	unsigned char hdr[5];
+	int hlen;
+	uint32_t remain;
+	uint64_t rec_start;
+	long nrec;
+	int bad;
+};
+
+struct conn {
+	int family;
+	unsigned char cli[16], srv[16];
+	int cport, sport;
+	int syn_seen;
+	int audited, excluded;
+	double start;
+	struct dir d[2];    /* 0: client to server, 1: server to client */
+	struct conn *next;  /* hash chain */
+	struct conn *all;   /* every connection, newest first */
+	int dead;           /* replaced by a newer connection on the same ports */
+};
+
+#define HASH 65536
+static struct conn *table[HASH];
+static struct conn *conns;
+static long n_audited, n_excluded, n_other;
+static uint64_t bytes_audited;
+
+static void fmt_end(char *buf, size_t n, int family, const unsigned char *a, int port)
+{
+	char s[INET6_ADDRSTRLEN];
+	inet_ntop(family == 4 ? AF_INET : AF_INET6, a, s, sizeof s);
+	if (family == 6)
+		snprintf(buf, n, "[%s]:%d", s, port);
+	else
+		snprintf(buf, n, "%s:%d", s, port);
+}
+
+static void conn_name(const struct conn *c, int dir, char *buf, size_t n)
+{
+	char a[64], b[64];
+	fmt_end(a, sizeof a, c->family, c->cli, c->cport);
+	fmt_end(b, sizeof b, c->family, c->srv, c->sport);
+	if (dir == 0)
+		snprintf(buf, n, "%s -> %s (client to server)", a, b);
+	else
+		snprintf(buf, n, "%s -> %s (server to client)", b, a);
+}
+
+static void snippet(char *out, size_t n, const unsigned char *pre, int npre,
+		    const unsigned char *p, size_t len)
+{
+	unsigned char b[24];
+	int k = 0;
+	for (int i = 0; i < npre && k < 24; i++)
+		b[k++] = pre[i];
+	for (size_t i = 0; i < len && k < 24; i++)
+		b[k++] = p[i];
+	size_t o = 0;
+	for (int i = 0; i < k && o + 4 < n; i++)
+		o += (size_t)snprintf(out + o, n - o, "%02x ", b[i]);
+	if (o + 3 < n)
+		o += (size_t)snprintf(out + o, n - o, "| ");
+	for (int i = 0; i < k && o + 2 < n; i++)
+		out[o++] = b[i] >= 32 && b[i] < 127 ? (char)b[i] : '.';
+	out[o < n ? o : n - 1] = 0;
+}
+
+static void problem(const struct conn *c, int dir, uint64_t off, const char *what,
+		    const unsigned char *pre, int npre, const unsigned char *p, size_t len)
+{
+	n_errors++;
+	if (n_errors > max_errors)
+		return;
+	char name[200], snip[200];
+	conn_name(c, dir, name, sizeof name);
+	snippet(snip, sizeof snip, pre, npre, p, len);
+	printf("wireaudit: %s: %s offset %llu: %s | %s\n", test_name, name,
+	       (unsigned long long)off, what, snip);
+}
+
+/* Feed in-order bytes of one direction to the record checker. */
+static void check_bytes(struct conn *c, int dir, const unsigned char *p, size_t len)
+{
+	struct dir *d = &c->d[dir];
+	bytes_audited += len;
+	size_t i = 0;
+	while (i < len && !d->bad) {
+		if (d->remain > 0) {
+			size_t take = len - i < d->remain ? len - i : d->remain;
+			d->remain -= (uint32_t)take;
+			i += take;
+			continue;
+		}
+		if (d->hlen == 0)
+			d->rec_start = d->off + i;
+		d->hdr[d->hlen++] = p[i++];
+		if (d->hlen < 5)
+			continue;
+		d->hlen = 0;
+		int type = d->hdr[0];
+		int ver = d->hdr[1] << 8 | d->hdr[2];
+		int rlen = d->hdr[3] << 8 | d->hdr[4];
+		char what[160];
+		what[0] = 0;
+		if (type < 20 || type > 23)
+			snprintf(what, sizeof what, "byte 0x%02x is not a TLS record type (20-23): stray bytes, not a record", type);
+		else if (ver < 0x0301 || ver > 0x0303)
+			snprintf(what, sizeof what, "record version 0x%04x not 0x0301-0x0303", ver);
+		else if (rlen < 1 || rlen > MAX_RECORD)
+			snprintf(what, sizeof what, "record length %d not 1..%d", rlen, MAX_RECORD);
+		else if (d->nrec == 0 && type != 22 && type != 21)
+			snprintf(what, sizeof what, "first record has type %d, not a handshake (22) or alert (21)", type);
+		if (what[0]) {
+			d->bad = 1;
+			problem(c, dir, d->rec_start, what, d->hdr, 5, p + i, len - i);
+			break;
+		}
+		d->nrec++;
+		d->remain = (uint32_t)rlen;
+	}
+	d->off += len;
+}
+
+static void deliver(struct conn *c, int dir, const unsigned char *p, size_t len)
+{
+	if (c->audited && !c->excluded)
+		check_bytes(c, dir, p, len);
+	else
+		c->d[dir].off += len;
+}
+
+/* Segment arrives: in order, overlapping, or early (kept for later). */
+static void segment(struct conn *c, int dir, uint32_t seq, const unsigned char *p, size_t len)
+{
+	struct dir *d = &c->d[dir];
+	if (!d->known) {
+		d->known = 1;
+		d->next = seq;
+	}
+	int32_t rel = (int32_t)(seq - d->next);
+	if (rel <= 0) {
+		size_t skip = (size_t)(-(int64_t)rel);
+		if (skip >= len)
+			return;                 /* a retransmission of what we had */
+		p += skip;
+		len -= skip;
+		deliver(c, dir, p, len);
+		d->next += (uint32_t)len;
+		/* early segments that now fit */
+		for (;;) {
+			struct seg **pp = &d->pending, *s;
+			int progressed = 0;
+			while ((s = *pp)) {
+				int32_t r = (int32_t)(s->seq - d->next);
+				if (r <= 0) {
+					*pp = s->next;
+					size_t sk = (size_t)(-(int64_t)r);
+					if (sk < s->len) {
+						deliver(c, dir, s->data + sk, s->len - sk);
+						d->next += (uint32_t)(s->len - sk);
+					}
+					free(s);
+					progressed = 1;
+				} else {
+					pp = &s->next;
+				}
+			}
+			if (!progressed)
+				break;
+		}
+		return;
+	}
+	if (!c->audited || c->excluded)
+		return;  /* nobody reads these bytes: a hole is harmless */
+	struct seg *s = malloc(sizeof *s + len);
+	if (!s)
+		abort();
+	s->seq = seq;
+	s->len = (uint32_t)len;
+	memcpy(s->data, p, len);
+	s->next = d->pending;
+	d->pending = s;
+}
+
+static unsigned hash_key(int family, const unsigned char *a, int ap, const unsigned char *b, int bp)
+{
+	unsigned h = 2166136261u;
+	int n = family == 4 ? 4 : 16;
+	/* symmetric: the same bucket for both directions */
+	unsigned ha = 0, hb = 0;
+	for (int i = 0; i < n; i++) {
+		ha = ha * 31 + a[i];
+		hb = hb * 31 + b[i];
+	}
+	ha = ha * 31 + (unsigned)ap;
+	hb = hb * 31 + (unsigned)bp;
+	h ^= ha + hb;
+	h *= 16777619u;
+	return h % HASH;
+}
+
+static struct conn *lookup(int family, const unsigned char *src, int sp, const unsigned char *dst, int dp, int *dir)
+{
+	int n = family == 4 ? 4 : 16;
+	for (struct conn *c = table[hash_key(family, src, sp, dst, dp)]; c; c = c->next) {
+		if (c->dead || c->family != family)
+			continue;
+		if (c->cport == sp && c->sport == dp && !memcmp(c->cli, src, n) && !memcmp(c->srv, dst, n)) {
+			*dir = 0;
+			return c;
+		}
+		if (c->cport == dp && c->sport == sp && !memcmp(c->cli, dst, n) && !memcmp(c->srv, src, n)) {
+			*dir = 1;
+			return c;
+		}
+	}
+	return NULL;
+}
+
+static struct conn *new_conn(double t, int family, const unsigned char *cli, int cp,
+			     const unsigned char *srv, int sp, int syn)
+{
+	struct conn *c = calloc(1, sizeof *c);
+	if (!c)
+		abort();
+	int n = family == 4 ? 4 : 16;
+	c->family = family;
+	memcpy(c->cli, cli, n);
+	memcpy(c->srv, srv, n);
+	c->cport = cp;
+	c->sport = sp;
+	c->syn_seen = syn;
+	c->start = t;
+	if (syn) {
+		c->audited = is_tls(t, family, srv, sp);
+		c->excluded = excluded(sp, t);
+	} else {
+		c->audited = is_tls(t, family, srv, sp) || is_tls(t, family, cli, cp);
+		c->excluded = excluded(sp, t) || excluded(cp, t);
+	}
+	unsigned h = hash_key(family, cli, cp, srv, sp);
+	c->next = table[h];
+	table[h] = c;
+	c->all = conns;
+	conns = c;
+	return c;
+}
+
+static void tcp_packet(double t, int family, const unsigned char *src, const unsigned char *dst,
+		       const unsigned char *tcp, size_t tcplen, size_t caplen)
+{
+	if (caplen < 20 || tcplen < 20)
+		return;
+	int sp = tcp[0] << 8 | tcp[1], dp = tcp[2] << 8 | tcp[3];
+	uint32_t seq = (uint32_t)tcp[4] << 24 | (uint32_t)tcp[5] << 16 | (uint32_t)tcp[6] << 8 | tcp[7];
+	size_t hl = (size_t)(tcp[12] >> 4) * 4;
+	int flags = tcp[13];
+	int syn = flags & 0x02, ack = flags & 0x10, fin = flags & 0x01, rst = flags & 0x04;
+	if (hl < 20 || hl > tcplen)
+		return;
+	size_t plen = tcplen - hl;
+	int dir;
+	struct conn *c = lookup(family, src, sp, dst, dp, &dir);
+	if (syn && !ack) {
+		if (c && dir == 0 && c->d[0].known && c->d[0].next == seq + 1)
+			return;                 /* a retransmitted SYN */
+		if (c)
+			c->dead = 1;            /* the ports are used again */
+		c = new_conn(t, family, src, sp, dst, dp, 1);
+		dir = 0;
+	} else if (!c) {
+		/* no SYN seen: guess the client (the higher port) */
+		if (sp > dp) {
+			c = new_conn(t, family, src, sp, dst, dp, 0);
+			dir = 0;
+		} else {
+			c = new_conn(t, family, dst, dp, src, sp, 0);
+			dir = 1;
+		}
+	}
+	struct dir *d = &c->d[dir];
+	if (syn) {
+		d->known = 1;
+		d->next = seq + 1;
+		seq++;
+	}
+	if (plen > 0) {
+		if (caplen < tcplen) {
+			char name[200];
+			conn_name(c, dir, name, sizeof name);
+			if (c->audited && !c->excluded) {
+				n_errors++;
+				printf("wireaudit: %s: %s: a packet was captured truncated (%zu of %zu bytes): raise the snap length\n",
+				       test_name, name, caplen, tcplen);
+			}
+			return;
+		}
+		segment(c, dir, seq, tcp + hl, plen);
+	}
+	if (fin)
+		d->fin = 1;
+	if (rst)
+		d->rst = 1;
+}
+
+static void ip_packet(double t, const unsigned char *p, size_t caplen)
+{
+	if (caplen < 1)
+		return;
+	int v = p[0] >> 4;
+	if (v == 4) {
+		if (caplen < 20)
+			return;
+		size_t ihl = (size_t)(p[0] & 15) * 4;
+		size_t tot = (size_t)(p[2] << 8 | p[3]);
+		int frag = (p[6] & 0x3f) << 8 | p[7];   /* MF bit and offset */
+		if (p[9] != 6 || ihl < 20 || tot < ihl)
+			return;
+		if (frag) {
+			n_errors++;
+			printf("wireaudit: %s: a fragmented IPv4 TCP packet: not audited\n", test_name);
+			return;
+		}
+		size_t cap = caplen < tot ? caplen : tot;
+		if (cap < ihl)
+			return;
+		tcp_packet(t, 4, p + 12, p + 16, p + ihl, tot - ihl, cap - ihl);
+	} else if (v == 6) {
+		if (caplen < 40)
+			return;
+		size_t plen = (size_t)(p[4] << 8 | p[5]);
+		int nh = p[6];
+		size_t off = 40;
+		size_t end = 40 + plen;
+		while (nh == 0 || nh == 43 || nh == 60 || nh == 44) {
+			if (nh == 44) {
+				n_errors++;
+				printf("wireaudit: %s: a fragmented IPv6 packet: not audited\n", test_name);
+				return;
+			}
+			if (caplen < off + 8)
+				return;
+			int next = p[off];
+			off += ((size_t)p[off + 1] + 1) * 8;
+			nh = next;
+		}
+		if (nh != 6 || end < off)
+			return;
+		size_t cap = caplen < end ? caplen : end;
+		if (cap < off)
+			return;
+		tcp_packet(t, 6, p + 8, p + 24, p + off, end - off, cap - off);
+	}
+}
+
+static void link_packet(int dlt, double t, const unsigned char *p, size_t caplen)
+{
+	size_t off;
+	int ethertype = -1;
+	switch (dlt) {
+	case 0:   /* DLT_NULL: host byte order family */
+	case 108: /* DLT_LOOP: network byte order */
+		off = 4;
+		break;
+	case 1:   /* DLT_EN10MB */
+		if (caplen < 14)
+			return;
+		off = 14;
+		ethertype = p[12] << 8 | p[13];
+		while ((ethertype == 0x8100 || ethertype == 0x88a8) && caplen >= off + 4) {
+			ethertype = p[off + 2] << 8 | p[off + 3];
+			off += 4;
+		}
+		if (ethertype != 0x0800 && ethertype != 0x86dd)
+			return;
+		break;
+	case 113: /* DLT_LINUX_SLL */
+		if (caplen < 16)
+			return;
+		off = 16;
+		ethertype = p[14] << 8 | p[15];
+		if (ethertype != 0x0800 && ethertype != 0x86dd)
+			return;
+		break;
+	case 276: /* DLT_LINUX_SLL2 */
+		if (caplen < 20)
+			return;
+		off = 20;
+		ethertype = p[0] << 8 | p[1];
+		if (ethertype != 0x0800 && ethertype != 0x86dd)
+			return;
+		break;
+	case 12: case 14: case 101: case 228: case 229: /* raw IP */
+		off = 0;
+		break;
+	default:
+		fprintf(stderr, "wireaudit: link type %d is not supported\n", dlt);
+		exit(2);
+	}
+	if (caplen <= off)
+		return;
+	ip_packet(t, p + off, caplen - off);
+}
+
+static uint32_t sw32(uint32_t x, int swap)
+{
+	return swap ? __builtin_bswap32(x) : x;
+}
+
+static int read_pcap(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		fprintf(stderr, "wireaudit: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	unsigned char gh[24];
+	if (fread(gh, 1, 24, f) != 24) {
+		fprintf(stderr, "wireaudit: %s: not a pcap file (too short)\n", path);
+		fclose(f);
+		return -1;
+	}
+	uint32_t magic;
+	memcpy(&magic, gh, 4);
+	int swap, nano;
+	if (magic == 0xa1b2c3d4) { swap = 0; nano = 0; }
+	else if (magic == 0xd4c3b2a1) { swap = 1; nano = 0; }
+	else if (magic == 0xa1b23c4d) { swap = 0; nano = 1; }
+	else if (magic == 0x4d3cb2a1) { swap = 1; nano = 1; }
+	else {
+		fprintf(stderr, "wireaudit: %s: not a pcap file (magic %08x; pcapng is not supported)\n", path, magic);
+		fclose(f);
+		return -1;
+	}
+	uint32_t dlt;
+	memcpy(&dlt, gh + 20, 4);
+	dlt = sw32(dlt, swap) & 0x0fffffff;
+	size_t cap = 1 << 18;
+	unsigned char *buf = malloc(cap);
+	if (!buf)
+		abort();
+	unsigned char ph[16];
+	size_t n;
+	while ((n = fread(ph, 1, 16, f)) == 16) {
+		uint32_t sec, frac, incl, orig;
+		memcpy(&sec, ph, 4);
+		memcpy(&frac, ph + 4, 4);
+		memcpy(&incl, ph + 8, 4);
+		memcpy(&orig, ph + 12, 4);
+		sec = sw32(sec, swap);
+		frac = sw32(frac, swap);
+		incl = sw32(incl, swap);
+		orig = sw32(orig, swap);
+		if (incl > (1u << 24)) {
+			fprintf(stderr, "wireaudit: %s: corrupt record (length %u)\n", path, incl);
+			break;
+		}
+		if (incl > cap) {
+			cap = incl;
+			buf = realloc(buf, cap);
+			if (!buf)
+				abort();
+		}
+		if (fread(buf, 1, incl, f) != incl) {
+			/* the capture was cut in the middle of a packet: ignore it */
+			break;
+		}
+		double t = sec + frac / (nano ? 1e9 : 1e6);
+		(void)orig;
+		link_packet((int)dlt, t, buf, incl);
+	}
+	free(buf);
+	fclose(f);
+	return 0;
+}
+
+static void finish(void)
+{
+	for (struct conn *c = conns; c; c = c->all) {
+		if (!c->audited) {
+			n_other++;
+			continue;
+		}
+		if (c->excluded) {
+			n_excluded++;
+			if (verbose) {
+				char name[200];
+				conn_name(c, 0, name, sizeof name);
+				printf("wireaudit: %s: excluded: %s\n", test_name, name);
+			}
+			continue;
+		}
+		n_audited++;
+		for (int dir = 0; dir < 2; dir++) {
+			struct dir *d = &c->d[dir];
+			if (d->pending && !d->bad) {
+				uint32_t lo = d->pending->seq;
+				for (struct seg *s = d->pending; s; s = s->next)
+					if ((int32_t)(s->seq - lo) < 0)
+						lo = s->seq;
+				char what[160];
+				snprintf(what, sizeof what,
+					 "%u bytes missing from the capture (a hole before later data): they could not be checked",
+					 lo - d->next);
+				problem(c, dir, d->off, what, NULL, 0, NULL, 0);
+			}
+			if (verbose) {
+				char name[200];
+				conn_name(c, dir, name, sizeof name);
+				printf("wireaudit: %s: %s: %llu bytes, %ld records%s%s%s\n", test_name, name,
+				       (unsigned long long)d->off, d->nrec,
+				       d->hlen || d->remain ? ", ends inside a record" : "",
+				       d->fin ? ", FIN" : "", d->rst ? ", RST" : "");
+			}
+		}
+	}
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: wireaudit [--test NAME] [--rules FILE] [--all] [--exclude PORT[@FROM,TO]]... "
+		"[--max-errors N] [-v] CAPTURE.pcap\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	const char *pcap = NULL;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--test") && i + 1 < argc) {
+			test_name = argv[++i];
+		} else if (!strcmp(a, "--rules") && i + 1 < argc) {
+			load_rules(argv[++i]);
+		} else if (!strcmp(a, "--all")) {
+			audit_all = 1;
+		} else if (!strcmp(a, "--exclude") && i + 1 < argc) {
+			const char *e = argv[++i];
+			if (nexcl < 1024) {
+				const char *at = strchr(e, '@');
+				excl[nexcl].port = atoi(e);
+				excl[nexcl].from = -1e18;
+				excl[nexcl].to = 1e18;
+				if (at && sscanf(at + 1, "%lf,%lf", &excl[nexcl].from, &excl[nexcl].to) != 2) {
+					fprintf(stderr, "wireaudit: bad --exclude %s\n", e);
+					return 2;
+				}
+				nexcl++;
+			}
+		} else if (!strcmp(a, "--max-errors") && i + 1 < argc) {
+			max_errors = atol(argv[++i]);
+		} else if (!strcmp(a, "-v")) {
+			verbose = 1;
+		} else if (a[0] == '-' || pcap) {
+			usage();
+		} else {
+			pcap = a;
+		}
+	}
+	if (!pcap)
+		usage();
+	if (read_pcap(pcap) < 0)
+		return 2;
+	finish();
+	if (n_errors > max_errors)
+		printf("wireaudit: %s: ... and %ld more problems\n", test_name, n_errors - max_errors);
+	printf("audited %ld TLS connections, %llu bytes; %ld excluded; %ld other\n",
+	       n_audited, (unsigned long long)bytes_audited, n_excluded, n_other);
+	return n_errors ? 1 : 0;
+}
