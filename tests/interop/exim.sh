@@ -141,10 +141,16 @@ if ! wait_listen "$P" 20 "$MTA"; then
 fi
 
 name=exim_${mode}_swaks_submits
-policy "$X/swaks.conf" <<EOF
+# (outonly: swaks runs without the shim, its plain SMTP is the point; the
+# policy is written only when a shimmed swaks uses it, for the wire audit.)
+if [ "$mode" = both ]; then
+	policy "$X/swaks.conf" <<EOF
 rules = ( { name = "swaks-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; server_name = "localhost"; } );
 EOF
-if [ "$mode" = both ]; then SWAKS="shimmed swaks"; else SWAKS="timeout 30 swaks"; fi
+	SWAKS="shimmed swaks"
+else
+	SWAKS="timeout $((30 * TS)) swaks"
+fi
 TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$X/swaks.log" $SWAKS --server 127.0.0.1 --port "$P" \
 	--from sender@src.test --to rcpt@dest.test --helo client.test \
 	--header "Subject: tlsshim exim test $$" --body "@$T/body" --timeout 30 >"$X/swaks.out" 2>&1

@@ -158,7 +158,8 @@ if tls_probe "$P" "$T/probe"; then pass "$name"; else fail "$name" "openssl s_cl
 
 name=ldap_plain_ldapsearch_refused
 before=$(lines "$T/srv.log" 'does not speak TLS')
-out=$(timeout 30 ldapsearch -x -LLL -o nettimeout=20 -H "$URL" -b "ou=people,$BASE" '(uid=u1)' uid 2>&1)
+out=$(audit_exclude_during "$P" "a plain ldapsearch must be refused" \
+	timeout $((30 * TS)) ldapsearch -x -LLL -o nettimeout=$((20 * TS)) -H "$URL" -b "ou=people,$BASE" '(uid=u1)' uid 2>&1)
 prc=$?
 after=$(lines "$T/srv.log" 'does not speak TLS')
 if [ "$prc" -ne 0 ] && ! echo "$out" | grep -q '^uid: u1' && [ "$after" -gt "$before" ]; then
