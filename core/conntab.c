@@ -85,7 +85,10 @@ static void drop_word(int fd, uintptr_t old)
 	}
 }
 
-struct tls_conn *conntab_get(int fd)
+/* A reference to the connection in fd's word, taken while the word still
+ * holds it; with `tombstone`, the word is marked CLOSING in the same step
+ * (conntab_begin_close).  NULL when the word holds no connection. */
+static inline struct tls_conn *ref_word(int fd, bool tombstone)
 {
 	for (;;) {
 		uintptr_t v = conntab_load(fd);
@@ -96,10 +99,15 @@ struct tls_conn *conntab_get(int fd)
 		c = conntab_conn_of(v);
 		if (!tls_conn_tryref(c))
 			continue;       /* being recycled: the word has changed */
-		if (conntab_load(fd) == v)
+		if (tombstone ? conntab_cas(fd, v, v | CT_CLOSING_BIT) : conntab_load(fd) == v)
 			return c;
 		tls_conn_unref(c);
 	}
+}
+
+struct tls_conn *conntab_get(int fd)
+{
+	return ref_word(fd, false);
 }
 
 static uintptr_t exchange(int fd, uintptr_t v)
@@ -156,19 +164,7 @@ bool conntab_cas(int fd, uintptr_t old, uintptr_t new_)
 
 struct tls_conn *conntab_begin_close(int fd)
 {
-	for (;;) {
-		uintptr_t v = conntab_load(fd);
-		struct tls_conn *c;
-
-		if (!conntab_is_tls(v))
-			return NULL;
-		c = conntab_conn_of(v);
-		if (!tls_conn_tryref(c))
-			continue;
-		if (conntab_cas(fd, v, v | CT_CLOSING_BIT))
-			return c;
-		tls_conn_unref(c);
-	}
+	return ref_word(fd, true);
 }
 
 void conntab_end_close(int fd, struct tls_conn *c)

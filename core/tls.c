@@ -84,6 +84,19 @@ static void err_unstash(const struct err_stash *s)
 	}
 }
 
+/* An engine entry point: the connection's lock (or `ret` when a signal
+ * handler interrupted this thread inside the engine on it), and the
+ * program's OpenSSL error queue set aside until ENGINE_LEAVE. */
+#define ENGINE_ENTER(c, ret)      \
+	ENTER_OR(c, ret);         \
+	struct err_stash es_;     \
+	err_stash(&es_)
+#define ENGINE_LEAVE(c)           \
+	do {                      \
+		err_unstash(&es_); \
+		LEAVE(c);         \
+	} while (0)
+
 /* One SSL_write at a time: one full TLS record of program data. */
 #define WRITE_CHUNK 16384
 /* Ciphertext the kernel would not take yet.  Program data adds at most one
@@ -632,17 +645,20 @@ static int handshake_locked(struct tls_conn *c)
 	return r;
 }
 
-int tls_conn_handshake(struct tls_conn *c)
+/* fn under the connection's lock, the program's error queue set aside. */
+static int engine_call(struct tls_conn *c, int (*fn)(struct tls_conn *))
 {
 	int r;
 
-	ENTER_OR(c, TLS_REENTERED);
-	struct err_stash es_;
-	err_stash(&es_);
-	r = handshake_locked(c);
-	err_unstash(&es_);
-	LEAVE(c);
+	ENGINE_ENTER(c, TLS_REENTERED);
+	r = fn(c);
+	ENGINE_LEAVE(c);
 	return r;
+}
+
+int tls_conn_handshake(struct tls_conn *c)
+{
+	return engine_call(c, handshake_locked);
 }
 
 bool tls_conn_handshake_done(const struct tls_conn *c)
@@ -777,9 +793,7 @@ ssize_t tls_conn_read(struct tls_conn *c, void *buf, size_t len, bool peek)
 {
 	ssize_t r;
 
-	ENTER_OR(c, TLS_REENTERED);
-	struct err_stash es_;
-	err_stash(&es_);
+	ENGINE_ENTER(c, TLS_REENTERED);
 	if (!claim(c)) {
 		r = TLS_ERR;
 		goto out;
@@ -816,8 +830,7 @@ ssize_t tls_conn_read(struct tls_conn *c, void *buf, size_t len, bool peek)
 	if (c->out_off < c->out_len && c->fd >= 0)
 		(void)flush_locked(c);
 out:
-	err_unstash(&es_);
-	LEAVE(c);
+	ENGINE_LEAVE(c);
 	return r;
 }
 
@@ -850,17 +863,14 @@ size_t tls_conn_readable(struct tls_conn *c)
 {
 	ssize_t r = 0;
 
-	ENTER_OR(c, 0);
-	struct err_stash es_;
-	err_stash(&es_);
+	ENGINE_ENTER(c, 0);
 	if (claim(c) && c->state == ST_OPEN && !c->rd_shut)
 		r = stage_locked(c, 0);
 	else
 		r = (ssize_t)(c->stage_len - c->stage_off);
 	if (c->out_off < c->out_len && c->fd >= 0)
 		(void)flush_locked(c);
-	err_unstash(&es_);
-	LEAVE(c);
+	ENGINE_LEAVE(c);
 	return r > 0 ? (size_t)r : 0;
 }
 
@@ -870,9 +880,7 @@ ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 	size_t done = 0;
 	ssize_t r;
 
-	ENTER_OR(c, TLS_REENTERED);
-	struct err_stash es_;
-	err_stash(&es_);
+	ENGINE_ENTER(c, TLS_REENTERED);
 	if (!claim(c) || c->state == ST_FAILED) {
 		r = TLS_ERR;
 		goto out;
@@ -905,8 +913,7 @@ ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 	}
 	r = (ssize_t)done;
 out:
-	err_unstash(&es_);
-	LEAVE(c);
+	ENGINE_LEAVE(c);
 	return r;
 }
 
@@ -952,15 +959,7 @@ static int close_notify_locked(struct tls_conn *c)
 
 int tls_conn_close_notify(struct tls_conn *c)
 {
-	int r;
-
-	ENTER_OR(c, TLS_REENTERED);
-	struct err_stash es_;
-	err_stash(&es_);
-	r = close_notify_locked(c);
-	err_unstash(&es_);
-	LEAVE(c);
-	return r;
+	return engine_call(c, close_notify_locked);
 }
 
 int tls_conn_finish(struct tls_conn *c, int lock_ms)
@@ -983,8 +982,7 @@ int tls_conn_finish(struct tls_conn *c, int lock_ms)
 			(void)classify(c, snap, true);
 	}
 	r = close_notify_locked(c);
-	err_unstash(&es_);
-	LEAVE(c);
+	ENGINE_LEAVE(c);
 	return r;
 }
 
@@ -1004,9 +1002,7 @@ int tls_conn_poll_read(struct tls_conn *c)
 	size_t n = 0;
 	int r;
 
-	ENTER_OR(c, 1);
-	struct err_stash es_;
-	err_stash(&es_);
+	ENGINE_ENTER(c, 1);
 	if (!claim(c) || c->state == ST_FAILED || c->got_close || c->rd_shut) {
 		r = 1;
 	} else if (c->state != ST_OPEN && (r = handshake_locked(c)) != 0) {
@@ -1022,8 +1018,7 @@ int tls_conn_poll_read(struct tls_conn *c)
 			r = classify(c, snap, true);
 		r = r == 0 || r == TLS_ERR || r > 0;
 	}
-	err_unstash(&es_);
-	LEAVE(c);
+	ENGINE_LEAVE(c);
 	return r;
 }
 
@@ -1031,17 +1026,14 @@ int tls_conn_poll_write(struct tls_conn *c)
 {
 	int r;
 
-	ENTER_OR(c, 1);
-	struct err_stash es_;
-	err_stash(&es_);
+	ENGINE_ENTER(c, 1);
 	if (!claim(c) || c->state == ST_FAILED)
 		r = 1;
 	else if (c->state != ST_OPEN && (r = handshake_locked(c)) != 0)
 		r = r == TLS_ERR;
 	else
 		r = flush_locked(c) != TLS_WANT_POLLOUT;
-	err_unstash(&es_);
-	LEAVE(c);
+	ENGINE_LEAVE(c);
 	return r;
 }
 

@@ -178,25 +178,19 @@ static int pumped_addr(int fd, bool peer, struct sockaddr *sa, socklen_t *len)
 	return 0;
 }
 
-SHIM_EXPORT int getpeername(int fd, struct sockaddr *sa, socklen_t *len)
-{
-	if (conntab_load(fd) == CT_PUMPED) {
-		int r = pumped_addr(fd, true, sa, len);
-		if (r <= 0)
-			SHIM_RET(r);
+/* A pumped fd answers with the addresses of the session it stands for. */
+#define NAME_ENTRY(name, peer)                                               \
+	SHIM_EXPORT int name(int fd, struct sockaddr *sa, socklen_t *len)    \
+	{                                                                    \
+		if (conntab_load(fd) == CT_PUMPED) {                         \
+			int r = pumped_addr(fd, peer, sa, len);              \
+			if (r <= 0)                                          \
+				SHIM_RET(r);                                 \
+		}                                                            \
+		return REAL(name)(fd, sa, len);                              \
 	}
-	return REAL(getpeername)(fd, sa, len);
-}
-
-SHIM_EXPORT int getsockname(int fd, struct sockaddr *sa, socklen_t *len)
-{
-	if (conntab_load(fd) == CT_PUMPED) {
-		int r = pumped_addr(fd, false, sa, len);
-		if (r <= 0)
-			SHIM_RET(r);
-	}
-	return REAL(getsockname)(fd, sa, len);
-}
+NAME_ENTRY(getpeername, true)
+NAME_ENTRY(getsockname, false)
 
 /* After a non-blocking connect, a program asks SO_ERROR whether it worked:
  * a failed TLS handshake is a refused connection. */

@@ -129,11 +129,9 @@ void shim_epoll_forget(int fd)
 
 static void tls_list_del(struct ep_set *s, int fd);
 
-/* fds [first, last] are being closed.  The kernel drops a closed file from
- * every epoll instance by itself, so programs need not EPOLL_CTL_DEL (nginx
- * does not): forget those registrations too, or a reused number would be
- * reported with the old registration's data. */
-void shim_epoll_fds_closed(int first, int last)
+/* fn on every live instance, each under its lock (sets_lock first, as
+ * docs/locking.md orders them). */
+static void each_set(void (*fn)(int epfd, struct ep_set *s, const void *arg), const void *arg)
 {
 	if (!atomic_load_explicit(&nlive, memory_order_relaxed))
 		return;
@@ -143,52 +141,74 @@ void shim_epoll_fds_closed(int first, int last)
 		if (!s)
 			continue;
 		pthread_mutex_lock(&s->lock);
-		for (int fd = first < 0 ? 0 : first; fd <= last && fd < s->cap; fd++) {
-			if (s->ent[fd].present) {
-				memset(&s->ent[fd], 0, sizeof s->ent[fd]);
-				tls_list_del(s, fd);
-			}
-		}
+		fn(live[i], s, arg);
 		pthread_mutex_unlock(&s->lock);
 	}
 	pthread_mutex_unlock(&sets_lock);
+}
+
+/* fds [first, last] are being closed.  The kernel drops a closed file from
+ * every epoll instance by itself, so programs need not EPOLL_CTL_DEL (nginx
+ * does not): forget those registrations too, or a reused number would be
+ * reported with the old registration's data. */
+static void forget_range(int epfd, struct ep_set *s, const void *arg)
+{
+	const int *range = arg;
+
+	(void)epfd;
+	for (int fd = range[0] < 0 ? 0 : range[0]; fd <= range[1] && fd < s->cap; fd++) {
+		if (s->ent[fd].present) {
+			memset(&s->ent[fd], 0, sizeof s->ent[fd]);
+			tls_list_del(s, fd);
+		}
+	}
+}
+
+void shim_epoll_fds_closed(int first, int last)
+{
+	int range[2] = { first, last };
+
+	each_set(forget_range, range);
 }
 
 /* fd is about to name another file (a pump's socketpair end, by dup2):
  * the kernel keys a registration by file, so take fd's registrations off
  * the old file now (before=true), and put them on the new one after the
  * dup2 (before=false), as the plain fd it now is. */
+struct moving {
+	int fd;
+	bool before;
+};
+
+static void move_one(int epfd, struct ep_set *s, const void *arg)
+{
+	const struct moving *m = arg;
+	int fd = m->fd;
+	struct ep_entry *e = fd < s->cap ? &s->ent[fd] : NULL;
+
+	if (!e || !e->present)
+		return;
+	if (m->before) {
+		(void)REAL(epoll_ctl)(epfd, EPOLL_CTL_DEL, fd, NULL);
+	} else {
+		struct epoll_event kev = {
+			.events = e->r.disabled ? 0 : e->r.events,
+			.data.u64 = (uint64_t)fd };
+		e->tls = false;
+		e->r.disabled = false;
+		tls_list_del(s, fd);
+		if (REAL(epoll_ctl)(epfd, EPOLL_CTL_ADD, fd, &kev) == 0)
+			e->kev = kev.events;
+		else
+			memset(e, 0, sizeof *e);
+	}
+}
+
 void shim_epoll_fd_moving(int fd, bool before)
 {
-	if (!atomic_load_explicit(&nlive, memory_order_relaxed))
-		return;
-	pthread_mutex_lock(&sets_lock);
-	for (int i = 0; i < atomic_load(&nlive); i++) {
-		struct ep_set *s = atomic_load(&sets[live[i]]);
-		struct ep_entry *e;
-		if (!s)
-			continue;
-		pthread_mutex_lock(&s->lock);
-		e = fd < s->cap ? &s->ent[fd] : NULL;
-		if (e && e->present) {
-			if (before) {
-				(void)REAL(epoll_ctl)(live[i], EPOLL_CTL_DEL, fd, NULL);
-			} else {
-				struct epoll_event kev = {
-					.events = e->r.disabled ? 0 : e->r.events,
-					.data.u64 = (uint64_t)fd };
-				e->tls = false;
-				e->r.disabled = false;
-				tls_list_del(s, fd);
-				if (REAL(epoll_ctl)(live[i], EPOLL_CTL_ADD, fd, &kev) == 0)
-					e->kev = kev.events;
-				else
-					memset(e, 0, sizeof *e);
-			}
-		}
-		pthread_mutex_unlock(&s->lock);
-	}
-	pthread_mutex_unlock(&sets_lock);
+	struct moving m = { fd, before };
+
+	each_set(move_one, &m);
 }
 
 static struct ep_entry *entry(struct ep_set *s, int fd, bool grow)

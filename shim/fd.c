@@ -359,38 +359,21 @@ static int shim_fcntl(int (*real_fn)(int, int, ...), int fd, int cmd, void *arg)
 	return r;
 }
 
-SHIM_EXPORT int fcntl(int fd, int cmd, ...)
-{
-	va_list ap;
-	void *arg;
-
-	va_start(ap, cmd);
-	arg = va_arg(ap, void *);
-	va_end(ap);
-	SHIM_RET_KEEP(shim_fcntl(REAL(fcntl), fd, cmd, arg));
-}
-
-SHIM_EXPORT int __fcntl(int fd, int cmd, ...)
-{
-	va_list ap;
-	void *arg;
-
-	va_start(ap, cmd);
-	arg = va_arg(ap, void *);
-	va_end(ap);
-	SHIM_RET_KEEP(shim_fcntl(REAL(fcntl), fd, cmd, arg));
-}
-
-SHIM_EXPORT int fcntl64(int fd, int cmd, ...)
-{
-	va_list ap;
-	void *arg;
-
-	va_start(ap, cmd);
-	arg = va_arg(ap, void *);
-	va_end(ap);
-	SHIM_RET_KEEP(shim_fcntl(REAL(fcntl64), fd, cmd, arg));
-}
+/* fcntl, __fcntl, fcntl64: the optional argument is read as a pointer
+ * (an int or a pointer, both fit), as glibc does. */
+#define FCNTL_ENTRY(name, real)                                              \
+	SHIM_EXPORT int name(int fd, int cmd, ...)                           \
+	{                                                                    \
+		va_list ap;                                                  \
+		void *arg;                                                   \
+		va_start(ap, cmd);                                           \
+		arg = va_arg(ap, void *);                                    \
+		va_end(ap);                                                  \
+		SHIM_RET_KEEP(shim_fcntl(REAL(real), fd, cmd, arg));         \
+	}
+FCNTL_ENTRY(fcntl, fcntl)
+FCNTL_ENTRY(__fcntl, fcntl)
+FCNTL_ENTRY(fcntl64, fcntl64)
 
 /* stdio writes through the C library's internal write, which no preload
  * can see: a FILE on a TLS fd goes through a pump (pump.c), so the FILE

@@ -76,12 +76,7 @@ static void after_fork_parent(void)
 
 static void after_fork_child(void)
 {
-	shim_own_fork_unlock();
-	shim_names_fork_unlock();
-	shim_linger_fork_unlock();
-	conntab_fork_unlock();
-	shim_epoll_fork_unlock();
-	shim_classify_fork_unlock();
+	after_fork_parent();        /* the same locks, released in the same order */
 	tls_set_process(getpid());
 	log_after_fork();
 	shim_pump_after_fork_child();

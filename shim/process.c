@@ -497,37 +497,24 @@ static bool collect(const char *first, va_list ap, char **argv)
 	return !argv[n - 1];
 }
 
-SHIM_EXPORT int execl(const char *path, const char *arg, ...)
-{
-	char *argv[EXECL_MAX];
-	va_list ap;
-	bool ok;
-
-	va_start(ap, arg);
-	ok = collect(arg, ap, argv);
-	va_end(ap);
-	if (!ok) {
-		errno = E2BIG;
-		return -1;
+/* execl, execlp: the list to a vector, then execv/execvp. */
+#define EXECL_ENTRY(name, vname)                                             \
+	SHIM_EXPORT int name(const char *path, const char *arg, ...)         \
+	{                                                                    \
+		char *argv[EXECL_MAX];                                       \
+		va_list ap;                                                  \
+		bool ok;                                                     \
+		va_start(ap, arg);                                           \
+		ok = collect(arg, ap, argv);                                 \
+		va_end(ap);                                                  \
+		if (!ok) {                                                   \
+			errno = E2BIG;                                       \
+			return -1;                                           \
+		}                                                            \
+		return vname(path, argv);                                    \
 	}
-	return execv(path, argv);
-}
-
-SHIM_EXPORT int execlp(const char *file, const char *arg, ...)
-{
-	char *argv[EXECL_MAX];
-	va_list ap;
-	bool ok;
-
-	va_start(ap, arg);
-	ok = collect(arg, ap, argv);
-	va_end(ap);
-	if (!ok) {
-		errno = E2BIG;
-		return -1;
-	}
-	return execvp(file, argv);
-}
+EXECL_ENTRY(execl, execv)
+EXECL_ENTRY(execlp, execvp)
 
 SHIM_EXPORT int execle(const char *path, const char *arg, ...)
 {

@@ -81,41 +81,22 @@ static void refresh(int sig)
 		note(sig, &sa);
 }
 
-SHIM_EXPORT __sighandler_t signal(int sig, __sighandler_t h)
-{
-	__sighandler_t r = REAL(signal)(sig, h);
-
-	refresh(sig);
-	return r;
-}
-
-SHIM_EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t h)
-{
-	__sighandler_t r = REAL(bsd_signal)(sig, h);
-
-	refresh(sig);
-	return r;
-}
-
-SHIM_EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t h)
-{
-	__sighandler_t r = REAL(sysv_signal)(sig, h);
-
-	refresh(sig);
-	return r;
-}
+/* signal() and its relatives: call, then look at what they set. */
+#define SIGNAL_ENTRY(name)                                                   \
+	SHIM_EXPORT __sighandler_t name(int sig, __sighandler_t h)           \
+	{                                                                    \
+		__sighandler_t r = REAL(name)(sig, h);                       \
+		refresh(sig);                                                \
+		return r;                                                    \
+	}
+SIGNAL_ENTRY(signal)
+SIGNAL_ENTRY(bsd_signal)
+SIGNAL_ENTRY(sysv_signal)
+SIGNAL_ENTRY(sigset)
 
 SHIM_EXPORT __sighandler_t __sysv_signal(int sig, __sighandler_t h)
 {
 	return sysv_signal(sig, h);
-}
-
-SHIM_EXPORT __sighandler_t sigset(int sig, __sighandler_t h)
-{
-	__sighandler_t r = REAL(sigset)(sig, h);
-
-	refresh(sig);
-	return r;
 }
 
 SHIM_EXPORT int siginterrupt(int sig, int flag)

@@ -188,33 +188,18 @@ static bool aio_refused(int fd, const char *what)
 	return true;
 }
 
-SHIM_EXPORT int aio_read(struct aiocb *cb)
-{
-	if (aio_refused(cb->aio_fildes, "aio_read"))
-		SHIM_RET(-EOPNOTSUPP);
-	return REAL(aio_read)(cb);
-}
-
-SHIM_EXPORT int aio_write(struct aiocb *cb)
-{
-	if (aio_refused(cb->aio_fildes, "aio_write"))
-		SHIM_RET(-EOPNOTSUPP);
-	return REAL(aio_write)(cb);
-}
-
-SHIM_EXPORT int aio_read64(struct aiocb64 *cb)
-{
-	if (aio_refused(cb->aio_fildes, "aio_read"))
-		SHIM_RET(-EOPNOTSUPP);
-	return REAL(aio_read64)(cb);
-}
-
-SHIM_EXPORT int aio_write64(struct aiocb64 *cb)
-{
-	if (aio_refused(cb->aio_fildes, "aio_write"))
-		SHIM_RET(-EOPNOTSUPP);
-	return REAL(aio_write64)(cb);
-}
+/* aio_read, aio_write and the 64-bit forms: refused on TLS sockets. */
+#define AIO_ENTRY(name, cbtype, what)                                        \
+	SHIM_EXPORT int name(cbtype *cb)                                     \
+	{                                                                    \
+		if (aio_refused(cb->aio_fildes, what))                       \
+			SHIM_RET(-EOPNOTSUPP);                               \
+		return REAL(name)(cb);                                       \
+	}
+AIO_ENTRY(aio_read, struct aiocb, "aio_read")
+AIO_ENTRY(aio_write, struct aiocb, "aio_write")
+AIO_ENTRY(aio_read64, struct aiocb64, "aio_read")
+AIO_ENTRY(aio_write64, struct aiocb64, "aio_write")
 
 SHIM_EXPORT int lio_listio(int mode, struct aiocb *const list[], int n, struct sigevent *sev)
 {

@@ -201,6 +201,21 @@ static int refuse_oob(struct tls_conn *c)
 	return -EOPNOTSUPP;
 }
 
+/* What a read and a write do first: MSG_OOB is refused, 0 bytes is a
+ * no-op, the handshake completes.  1: go on; 0 or -errno: return that. */
+static int io_start(struct tls_conn *c, size_t len, int flags, bool nb)
+{
+	int e;
+
+	if (flags & MSG_OOB)
+		return refuse_oob(c);
+	if (len == 0)
+		return 0;
+	if (!tls_conn_handshake_done(c) && (e = shim_tls_handshake(c, nb)) < 0)
+		return e;
+	return 1;
+}
+
 ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
 {
 	bool nb = shim_tls_nonblocking(c, flags);
@@ -209,11 +224,7 @@ ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
 	size_t got = 0;
 	int e;
 
-	if (flags & MSG_OOB)
-		return refuse_oob(c);
-	if (len == 0)
-		return 0;
-	if (!tls_conn_handshake_done(c) && (e = shim_tls_handshake(c, nb)) < 0)
+	if ((e = io_start(c, len, flags, nb)) <= 0)
 		return e;
 	for (;;) {
 		ssize_t r = tls_conn_read(c, (char *)buf + got, len - got, peek);
@@ -246,11 +257,7 @@ ssize_t shim_tls_send(struct tls_conn *c, const void *buf, size_t len, int flags
 	bool nb = shim_tls_nonblocking(c, flags);
 	size_t sent = 0;
 
-	if (flags & MSG_OOB)
-		return refuse_oob(c);
-	if (len == 0)
-		return 0;
-	if (!tls_conn_handshake_done(c) && (e = shim_tls_handshake(c, nb)) < 0)
+	if ((e = io_start(c, len, flags, nb)) <= 0)
 		return e;
 	while (sent < len) {
 		ssize_t r = tls_conn_write(c, (const char *)buf + sent, len - sent);
