@@ -30,6 +30,7 @@ goes on its own):
     bitflip_WHERE       a request record with one ciphertext bit flipped
     replay_WHERE        the previous record sent again (old sequence number)
     reorder_WHERE       two request records, the second one first
+    drop_WHERE          a record, with the one before it never sent
     oversize_WHERE      a record longer than 2^14 + 256 bytes of ciphertext
     badtype_WHERE       outer content type 0x63 (not a TLS content type)
     truncate_WHERE      the first half of a record, then FIN
@@ -217,6 +218,9 @@ def main():
         second = cw.seal(request(3, name) + b"\x17", seq + 1)
         cw.seq += 2
         bad = second + first
+    elif kind == "drop":
+        cw.seq += 1                 # a record the server never gets
+        bad = cw.seal(EVIL + b"\x17")
     elif kind == "oversize":
         n = (1 << 14) + 256 + 1
         bad = bytes([23, 3, 3]) + n.to_bytes(2, "big") + os.urandom(n)

@@ -5,8 +5,8 @@
 # tests/attack/records.py is a TLS 1.3 client that writes its own records
 # after the handshake, so it can send what an endpoint, not only a man in
 # the middle, can send: a record whose inner content type is zero
-# (tlsfuzzer's test-tls13-zero-content-type), a flipped bit, a replayed or
-# reordered record, an oversized record, a bad outer content type, a
+# (tlsfuzzer's test-tls13-zero-content-type), a flipped bit, a replayed, reordered
+# or dropped record, an oversized record, a bad outer content type, a
 # truncated record.  Each goes once in the same TCP segment as a good
 # request ("with_data": the case that used to sit unread behind the first
 # record while the edge-triggered daemon waited for an edge that never
@@ -73,7 +73,7 @@ fi
 want_log() {
 	case "$1" in
 	zero_type|badtype) echo "bad record type" ;;
-	bitflip|replay|reorder) echo "record authentication failed" ;;
+	bitflip|replay|reorder|drop) echo "record authentication failed" ;;
 	oversize) echo "encrypted length too long" ;;
 	truncate) echo "connection truncated" ;;
 	esac
@@ -82,14 +82,14 @@ nlines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
 want_alert() {
 	case "$1" in
 	zero_type|badtype) echo 10 ;;
-	bitflip|replay|reorder) echo 20 ;;
+	bitflip|replay|reorder|drop) echo 20 ;;
 	oversize) echo 22 ;;
 	*) echo "" ;;
 	esac
 }
 
 for where in with_data alone; do
-	for kind in zero_type bitflip replay reorder oversize badtype truncate; do
+	for kind in zero_type bitflip replay reorder drop oversize badtype truncate; do
 		name=records_nginx_${kind}_$where
 		before=$(nlines "$D/logs/access.log")
 		lines0=$(nlines "$T/shim.log")
