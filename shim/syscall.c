@@ -201,23 +201,17 @@ AIO_ENTRY(aio_write, struct aiocb, "aio_write")
 AIO_ENTRY(aio_read64, struct aiocb64, "aio_read")
 AIO_ENTRY(aio_write64, struct aiocb64, "aio_write")
 
-SHIM_EXPORT int lio_listio(int mode, struct aiocb *const list[], int n, struct sigevent *sev)
-{
-	for (int i = 0; i < n; i++)
-		if (list[i] && list[i]->aio_lio_opcode != LIO_NOP &&
-		    aio_refused(list[i]->aio_fildes, "lio_listio"))
-			SHIM_RET(-EOPNOTSUPP);
-	return REAL(lio_listio)(mode, list, n, sev);
-}
-
-SHIM_EXPORT int lio_listio64(int mode, struct aiocb64 *const list[], int n, struct sigevent *sev)
-{
-	for (int i = 0; i < n; i++)
-		if (list[i] && list[i]->aio_lio_opcode != LIO_NOP &&
-		    aio_refused(list[i]->aio_fildes, "lio_listio"))
-			SHIM_RET(-EOPNOTSUPP);
-	return REAL(lio_listio64)(mode, list, n, sev);
-}
+#define LIO_ENTRY(name, cb)                                                            \
+	SHIM_EXPORT int name(int mode, cb *const list[], int n, struct sigevent *sev) \
+	{                                                                              \
+		for (int i = 0; i < n; i++)                                            \
+			if (list[i] && list[i]->aio_lio_opcode != LIO_NOP &&           \
+			    aio_refused(list[i]->aio_fildes, "lio_listio"))            \
+				SHIM_RET(-EOPNOTSUPP);                                 \
+		return REAL(name)(mode, list, n, sev);                                 \
+	}
+LIO_ENTRY(lio_listio, struct aiocb)
+LIO_ENTRY(lio_listio64, struct aiocb64)
 
 /* ---- rcmd/rexec --------------------------------------------------------- */
 

@@ -105,7 +105,8 @@ TLSSHIM_LOG_FILE="$T/exec.log" shimmed "$PROGS/rsync_like" localhost "$R" exec "
 prog=$!
 # The asker goes on once rsync_like has become stdio_echo (bounded).
 i=0
-while [ $i -lt 200 ] && [ "$(cat "/proc/$prog/comm" 2>/dev/null)" != stdio_echo ] &&
+end=$(($(date +%s) + 10 * TS))
+while [ "$(date +%s)" -lt "$end" ] && [ "$(cat "/proc/$prog/comm" 2>/dev/null)" != stdio_echo ] &&
       [ "$(cat "/proc/$(pgrep -P "$prog" | head -n 1)/comm" 2>/dev/null)" != stdio_echo ]; do
 	sleep 0.05; i=$((i + 1))
 done
