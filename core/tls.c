@@ -431,13 +431,17 @@ static void conn_free(struct tls_conn *c)
 
 /* The verify callback when the rule restricts the peer's identity: once
  * the chain verified (ok at depth 0, the last call), ask check_peer about
- * the leaf.  Runs inside SSL_do_handshake, under c's lock. */
+ * the leaf.  A callback the SSL_CTX has of its own runs first and keeps
+ * its say.  Runs inside SSL_do_handshake, under c's lock. */
 static int verify_peer(int ok, X509_STORE_CTX *xs)
 {
 	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
 	struct tls_conn *c = ssl ? SSL_get_app_data(ssl) : NULL;
+	SSL_verify_cb ctx_cb = ssl ? SSL_CTX_get_verify_callback(SSL_get_SSL_CTX(ssl)) : NULL;
 	char why[sizeof c->err - 40];
 
+	if (ctx_cb && ctx_cb != verify_peer)
+		ok = ctx_cb(ok, xs);
 	if (!ok || !c || !c->o.check_peer || X509_STORE_CTX_get_error_depth(xs) != 0)
 		return ok;
 	if (c->o.check_peer(c->o.check_arg, X509_STORE_CTX_get_current_cert(xs), why, sizeof why))
