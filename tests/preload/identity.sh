@@ -8,7 +8,8 @@
 #   Client side: the shimmed client (connect rule) against openssl
 #   s_server presenting allowed and refused server certificates.
 # Wildcard and SPIFFE prefix matches and their near misses, pin match and
-# mismatch, "any entry of any list".  Every refusal asserts the log line
+# mismatch, "any entry of any list", a non-blocking client.  Every refusal
+# asserts the log line
 # (naming the peer's subject and SANs) and that no program data crossed.
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
@@ -282,3 +283,32 @@ cli_case id_cli_pin_allowed ok sdb "pin_spki = \"$PIN_SDB\";"
 cli_case id_cli_pin_mismatch_refused refused srogue "pin_spki = \"$PIN_SDB\";" 'SPKI sha256 "'
 cli_case id_cli_ou_any_list_allowed ok sdb 'allow_cn = "nobody"; allow_ou = "data";'
 cli_case id_cli_ip_refused refused sdb 'allow_ip = "127.0.0.2";' 'IP:127.0.0.1'
+
+# A non-blocking client: connect() returns at once; the refusal shows as
+# for any other verification failure: SO_ERROR ECONNREFUSED once
+# writable, then the first I/O fails; s_server never sees the data.
+name=id_cli_nonblocking_refused
+P=$(free_port)
+connect_policy "$P" 'allow_uri = "spiffe://example.org/ns/prod/*";'
+export TLSSHIM_LOG_FILE="$T/$name.log"
+wait_for "$T/$name.done" '^done' 30 |
+	openssl s_server -accept "127.0.0.1:$P" -naccept 1 \
+		-cert "$T/srogue.crt" -key "$T/srogue.key" >"$T/$name.srv" 2>&1 &
+srv=$!
+if wait_for "$T/$name.srv" '^ACCEPT' 10; then
+	shimmed "$PY" "$PYD/nonblocking_connect_client.py" "$P" >"$T/$name.got" 2>"$T/$name.err"
+	echo done >"$T/$name.done"
+	wait_exit "$srv" 10 || true
+	if grep -q SECRET "$T/$name.srv"; then
+		fail "$name" "s_server received the program's data"
+	elif ! grep -q '^so_error ECONNREFUSED$' "$T/$name.got" || ! grep -q '^send E' "$T/$name.got"; then
+		fail "$name" "expected SO_ERROR ECONNREFUSED and a failed send$(show "$T/$name.got" "$T/$name.err" "$T/$name.log")"
+	elif [ "$(lines "$T/$name.log" "peer identity not in the rule's allow lists: subject \"CN=rogue.*URI:spiffe://example.org/ns/prodX/db")" -ne 1 ]; then
+		fail "$name" "expected one log line naming the server$(show "$T/$name.log")"
+	else
+		pass "$name"
+	fi
+else
+	fail "$name" "s_server did not start$(show "$T/$name.srv")"
+	echo done >"$T/$name.done"
+fi
