@@ -9,8 +9,8 @@
 #   s_server presenting allowed and refused server certificates.
 # Wildcard and SPIFFE prefix matches and their near misses, pin match and
 # mismatch, "any entry of any list", a non-blocking client.  Every refusal
-# asserts the log line
-# (naming the peer's subject and SANs) and that no program data crossed.
+# asserts the log line (naming the peer's subject and SANs) and that no
+# program data crossed.
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim identity_setup
