@@ -312,3 +312,32 @@ else
 	fail "$name" "s_server did not start$(show "$T/$name.srv")"
 	echo done >"$T/$name.done"
 fi
+
+# ---- Python's ssl as the peer (another client stack, TLS 1.3 and 1.2) ----
+for c in alice:ok:--tls13 bob:refused:--tls13 bob:refused:--tls12; do
+	who=${c%%:*} rest=${c#*:}
+	want=${rest%%:*} ver=${rest#*:}
+	name=id_srv_python_${want}_${who}${ver#--}
+	P=$(free_port)
+	accept_policy "$P" 'allow_dns = "*.clients.example";'
+	export TLSSHIM_LOG_FILE="$T/$name.log"
+	if ! start_echo "$name" -1 "$P"; then
+		fail "$name" "echo_server never listened$(show "$T/$name.err")"; continue
+	fi
+	peer client --port "$P" --ca "$CERTS/ca.crt" --cert "$T/$who.crt" --key "$T/$who.key" $ver \
+		--send "SECRET-python-$who" >"$T/$name.cli" 2>&1
+	wait_exit "$SRV" 10; rc=$?
+	if [ "$want" = ok ]; then
+		if grep -q '^echo ok' "$T/$name.cli" && [ "$rc" -eq 0 ]; then
+			pass "$name"
+		else
+			fail "$name" "exit $rc$(show "$T/$name.cli" "$T/$name.err" "$T/$name.log")"
+		fi
+	elif grep -q '^echo ok' "$T/$name.cli" || grep -q SECRET "$T/$name.out"; then
+		fail "$name" "data crossed$(show "$T/$name.cli")"
+	elif [ "$rc" -ne 1 ] || [ "$(lines "$T/$name.log" 'peer identity not in.*DNS:a\.b\.clients\.example')" -ne 1 ]; then
+		fail "$name" "exit $rc, expected one log line naming bob$(show "$T/$name.cli" "$T/$name.log")"
+	else
+		pass "$name"
+	fi
+done
