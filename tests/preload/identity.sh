@@ -4,7 +4,7 @@
 # against real peers.
 #   Server side: the shimmed echo_server (accept rule, require_client_cert)
 #   and openssl s_client presenting allowed and refused client
-#   certificates (and curl with one).
+#   certificates, curl, and Python's ssl (TLS 1.3 and 1.2).
 #   Client side: the shimmed client (connect rule) against openssl
 #   s_server presenting allowed and refused server certificates.
 # Wildcard and SPIFFE prefix matches and their near misses, pin match and
