@@ -34,6 +34,7 @@ struct tls_conn {
 	bool bio_retry;          /* the last BIO read would have blocked */
 	bool drained;            /* the last BIO read emptied the kernel's queue */
 	bool hs_wants_write;     /* the last handshake step waits to send */
+	bool peer_refused;       /* check_peer said no: err holds why */
 	atomic_bool reported;    /* the failure was logged */
 	enum tls_fail fail;
 	int sys_errno;

@@ -256,7 +256,9 @@ static void note_failure(struct tls_conn *c, bool newerr)
 	char *m = c->err;
 	size_t ml = sizeof c->err;
 
-	if (lib == ERR_LIB_SSL && reason == SSL_R_CERTIFICATE_VERIFY_FAILED && vr != X509_V_OK) {
+	if (c->peer_refused && vr == X509_V_ERR_APPLICATION_VERIFICATION) {
+		/* m already says who the peer is (verify_peer). */
+	} else if (lib == ERR_LIB_SSL && reason == SSL_R_CERTIFICATE_VERIFY_FAILED && vr != X509_V_OK) {
 		if (vr == X509_V_ERR_HOSTNAME_MISMATCH || vr == X509_V_ERR_IP_ADDRESS_MISMATCH)
 			snprintf(m, ml, "certificate verification failed: %s (expected \"%s\")",
 				 X509_verify_cert_error_string(vr), c->name);
@@ -275,6 +277,11 @@ static void note_failure(struct tls_conn *c, bool newerr)
 					 reason == SSL_R_NO_PROTOCOLS_AVAILABLE ||
 					 reason == SSL_R_WRONG_SSL_VERSION)) {
 		snprintf(m, ml, "protocol version mismatch: %s", ERR_reason_error_string(e));
+	} else if (lib == ERR_LIB_SSL && (reason == SSL_R_NO_APPLICATION_PROTOCOL ||
+					 reason == SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL)) {
+		snprintf(m, ml, "ALPN mismatch: no application protocol in common with the peer (%s)",
+			 reason == SSL_R_NO_APPLICATION_PROTOCOL ? "the client offered none this rule accepts"
+			 : "the server accepts none this rule offers");
 	} else if (lib == ERR_LIB_SSL && reason == SSL_R_NO_SHARED_CIPHER) {
 		snprintf(m, ml, "no cipher suite in common with the peer");
 	} else if (lib == ERR_LIB_SSL && (reason == SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC ||
@@ -422,6 +429,29 @@ static void conn_free(struct tls_conn *c)
 	}
 }
 
+/* The verify callback when the rule restricts the peer's identity: once
+ * the chain verified (ok at depth 0, the last call), ask check_peer about
+ * the leaf.  A callback the SSL_CTX has of its own runs first and keeps
+ * its say.  Runs inside SSL_do_handshake, under c's lock. */
+static int verify_peer(int ok, X509_STORE_CTX *xs)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct tls_conn *c = ssl ? SSL_get_app_data(ssl) : NULL;
+	SSL_verify_cb ctx_cb = ssl ? SSL_CTX_get_verify_callback(SSL_get_SSL_CTX(ssl)) : NULL;
+	char why[sizeof c->err - 40];
+
+	if (ctx_cb && ctx_cb != verify_peer)
+		ok = ctx_cb(ok, xs);
+	if (!ok || !c || !c->o.check_peer || X509_STORE_CTX_get_error_depth(xs) != 0)
+		return ok;
+	if (c->o.check_peer(c->o.check_arg, X509_STORE_CTX_get_current_cert(xs), why, sizeof why))
+		return 1;
+	snprintf(c->err, sizeof c->err, "certificate verification failed: %s", why);
+	c->peer_refused = true;
+	X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
+	return 0;
+}
+
 struct tls_conn *tls_conn_new(int fd, const struct tls_opts *opts, enum tls_role role,
 			      const char *peer_name, const char *peer_desc)
 {
@@ -466,6 +496,10 @@ struct tls_conn *tls_conn_new(int fd, const struct tls_opts *opts, enum tls_role
 	/* Read ahead: one recv() takes in as many records as fit, and a
 	 * short one tells that the kernel's queue is empty (read_locked). */
 	SSL_set_read_ahead(c->ssl, 1);
+	if (opts->check_peer) {
+		SSL_set_app_data(c->ssl, c);
+		SSL_set_verify(c->ssl, SSL_get_verify_mode(c->ssl), verify_peer);
+	}
 	if (role == TLS_ROLE_SERVER) {
 		SSL_set_accept_state(c->ssl);
 	} else {

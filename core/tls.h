@@ -55,6 +55,13 @@ struct tls_opts {
 	bool verify_name;          /* client: check the server's name (else: warn) */
 	bool allow_truncation;     /* a FIN without close_notify is a clean end */
 	int handshake_timeout_ms;
+	/* Optional: is the peer whose chain verified allowed?  Called for the
+	 * leaf certificate from the verify callback, during the handshake.
+	 * false: the handshake fails (the peer gets a certificate alert) and
+	 * why, which names the peer, becomes the connection's error.  The
+	 * engine knows nothing else of it; arg outlives every connection. */
+	bool (*check_peer)(const void *arg, X509 *leaf, char *why, size_t whylen);
+	const void *check_arg;
 };
 
 /* peer_name: client only, the name to send as SNI and verify (a DNS name

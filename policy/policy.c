@@ -30,12 +30,15 @@
 
 #include "policy/ctx.h"
 #include "policy/file.h"
+#include "policy/identity.h"
 #include "policy/libconfig_link.h"
 
 enum key {
 	K_NAME, K_DIRECTION, K_PORT, K_ADDRESS, K_ACTION, K_CERT, K_KEY, K_CA,
 	K_VERIFY, K_SERVER_NAME, K_REQUIRE_CLIENT_CERT, K_MIN_VERSION, K_CIPHERS,
 	K_CIPHERSUITES, K_ALPN, K_ALLOW_TRUNCATION, K_HANDSHAKE_TIMEOUT_MS,
+	/* The identity lists, in enum policy_id_list's order. */
+	K_ALLOW_CN, K_ALLOW_OU, K_ALLOW_DNS, K_ALLOW_URI, K_ALLOW_IP, K_PIN_SPKI,
 	K_COUNT
 };
 
@@ -48,6 +51,8 @@ static const char *const key_names[K_COUNT] = {
 	[K_CIPHERSUITES] = "ciphersuites", [K_ALPN] = "alpn",
 	[K_ALLOW_TRUNCATION] = "allow_truncation",
 	[K_HANDSHAKE_TIMEOUT_MS] = "handshake_timeout_ms",
+	[K_ALLOW_CN] = "allow_cn", [K_ALLOW_OU] = "allow_ou", [K_ALLOW_DNS] = "allow_dns",
+	[K_ALLOW_URI] = "allow_uri", [K_ALLOW_IP] = "allow_ip", [K_PIN_SPKI] = "pin_spki",
 };
 
 #define TIMEOUT_DEFAULT_MS 10000
@@ -454,6 +459,20 @@ static bool parse_key(struct loader *ld, enum key k, const config_setting_t *s, 
 				    TIMEOUT_MAX_MS);
 		r->handshake_timeout_ms = (int)v;
 		return true;
+	case K_ALLOW_CN:
+	case K_ALLOW_OU:
+	case K_ALLOW_DNS:
+	case K_ALLOW_URI:
+	case K_ALLOW_IP:
+	case K_PIN_SPKI: {
+		const config_setting_t *bad = NULL;
+		char why[400];
+
+		if (!policy_identity_parse(&r->identity, (enum policy_id_list)(k - K_ALLOW_CN), s, &bad,
+					   why, sizeof(why)))
+			return fail(ld, bad ? bad : s, "%s", why);
+		return true;
+	}
 	case K_COUNT:
 		break;
 	}
@@ -492,6 +511,7 @@ static void rule_free(struct policy_rule *r)
 	free(r->ciphers);
 	free(r->ciphersuites);
 	free(r->alpn);
+	policy_identity_free(r->identity);
 	SSL_CTX_free(r->ctx);
 	memset(r, 0, sizeof(*r));
 }
@@ -545,6 +565,45 @@ static bool check_rule(struct loader *ld, const config_setting_t *const src[K_CO
 		return fail_line(ld, r->line, "an accept rule with action \"tls\" needs \"cert\" and \"key\"");
 	if (r->require_client_cert && !r->ca)
 		return fail(ld, src[K_REQUIRE_CLIENT_CERT], "\"require_client_cert\" needs \"ca\"");
+	return true;
+}
+
+/* The identity lists restrict a peer that was verified: an accept rule
+ * that requires a client certificate, or a connect rule that verifies
+ * the server.  Anywhere else they would restrict nothing, which a policy
+ * must not seem to do.  On plain and deny rules (no peer certificate at
+ * all) a list inherited from defaults is dropped; one set by the rule
+ * itself is an error. */
+static bool check_identity(struct loader *ld, OSSL_LIB_CTX *libctx,
+			   const config_setting_t *const src[K_COUNT], const bool own[K_COUNT],
+			   struct policy_rule *r)
+{
+	int k, first = -1;
+
+	for (k = K_ALLOW_CN; first < 0 && k <= K_PIN_SPKI; k++)
+		if (src[k])
+			first = k;
+	if (first < 0)
+		return true;
+	if (r->action != POLICY_TLS) {
+		for (k = K_ALLOW_CN; k <= K_PIN_SPKI; k++)
+			if (src[k] && own[k])
+				return fail(ld, src[k], "\"%s\" applies only to rules with action \"tls\"",
+					    key_names[k]);
+		policy_identity_free(r->identity);
+		r->identity = NULL;
+		return true;
+	}
+	if (r->direction == POLICY_ACCEPT && !r->require_client_cert)
+		return fail(ld, src[first], "\"%s\" needs require_client_cert = true on an accept rule"
+			    " (without a client certificate there is no identity to check)%s",
+			    key_names[first], own[first] ? "" : " (it comes from defaults)");
+	if (r->direction == POLICY_CONNECT && r->verify != POLICY_VERIFY_FULL)
+		return fail(ld, src[first], "\"%s\" needs verify = \"full\" (an unverified server's"
+			    " identity proves nothing)%s", key_names[first],
+			    own[first] ? "" : " (it comes from defaults)");
+	if (!policy_identity_prepare(r->identity, libctx))
+		return fail(ld, src[first], "cannot fetch SHA-256 for \"%s\"", key_names[first]);
 	return true;
 }
 
@@ -639,7 +698,7 @@ static bool load_rule(struct loader *ld, OSSL_LIB_CTX *libctx, const config_sett
 	for (k = K_DIRECTION + 1; k < K_COUNT; k++)
 		if (src[k] && !parse_key(ld, (enum key)k, src[k], r))
 			return false;
-	if (!check_rule(ld, src, r))
+	if (!check_rule(ld, src, r) || !check_identity(ld, libctx, src, own, r))
 		return false;
 	return r->action != POLICY_TLS || build_ctx(ld, libctx, src, r);
 }

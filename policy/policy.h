@@ -22,6 +22,8 @@ enum policy_dir { POLICY_ACCEPT = 0, POLICY_CONNECT = 1 };
 enum policy_action { POLICY_TLS = 0, POLICY_PLAIN = 1, POLICY_DENY = 2 };
 enum policy_verify { POLICY_VERIFY_FULL = 0, POLICY_VERIFY_NONE = 1 };
 
+struct policy_identity;
+
 struct policy_cidr {
 	int family;              /* AF_INET or AF_INET6 */
 	uint8_t addr[16];        /* network byte order; v4 uses the first 4 */
@@ -48,6 +50,9 @@ struct policy_rule {
 	size_t alpn_len;
 	bool allow_truncation;
 	int handshake_timeout_ms;
+	/* allow_cn/ou/dns/uri/ip, pin_spki (policy/identity.h); NULL: any
+	 * verified peer. */
+	struct policy_identity *identity;
 	SSL_CTX *ctx;            /* action "tls" only; owned by the policy */
 };
 

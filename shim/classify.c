@@ -29,6 +29,7 @@
 
 #include "core/lock.h"
 #include "core/log.h"
+#include "policy/identity.h"
 #include "shim/shim.h"
 
 /* ---- the engine's view of a rule ---------------------------------------- */
@@ -42,6 +43,8 @@ struct tls_conn *shim_conn_new(int fd, const struct shim_verdict *v)
 		.verify_name = r->verify == POLICY_VERIFY_FULL,
 		.allow_truncation = r->allow_truncation,
 		.handshake_timeout_ms = r->handshake_timeout_ms,
+		.check_peer = r->identity ? policy_identity_check : NULL,
+		.check_arg = r->identity,
 	};
 
 	return tls_conn_new(fd, &o, v->role, v->role == TLS_ROLE_CLIENT ? v->name : NULL, v->desc);

@@ -83,6 +83,42 @@ static int make_pair(struct pair *p, struct policy_rule *cr, struct policy_rule 
 	return p->cli && p->srv ? 0 : -1;
 }
 
+/* A check_peer for the engine's identity hook: counts its calls, keeps
+ * the leaf's CN, answers *arg. */
+static int check_calls;
+static char check_cn[64];
+static bool check_peer_stub(const void *arg, X509 *leaf, char *why, size_t whylen)
+{
+	check_calls++;
+	X509_NAME_get_text_by_NID(X509_get_subject_name(leaf), NID_commonName, check_cn, sizeof check_cn);
+	snprintf(why, whylen, "stub says no to %s", check_cn);
+	return *(const bool *)arg;
+}
+
+static int ctx_cb_calls;
+static int ctx_verify_cb(int ok, X509_STORE_CTX *xs)
+{
+	(void)xs;
+	ctx_cb_calls++;
+	return ok;
+}
+
+static int make_pair_checked(struct pair *p, struct policy_rule *cr, struct policy_rule *sr,
+			     const char *name, const bool *allow)
+{
+	struct tls_opts co = opts_of(cr), so = opts_of(sr);
+
+	co.check_peer = check_peer_stub;
+	co.check_arg = allow;
+	check_calls = 0;
+	check_cn[0] = '\0';
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, p->fds) < 0)
+		return -1;
+	p->cli = tls_conn_new(p->fds[0], &co, TLS_ROLE_CLIENT, name, "client-side");
+	p->srv = tls_conn_new(p->fds[1], &so, TLS_ROLE_SERVER, NULL, "server-side");
+	return p->cli && p->srv ? 0 : -1;
+}
+
 static void free_pair(struct pair *p)
 {
 	tls_conn_unref(p->cli);
@@ -300,6 +336,55 @@ int main(void)
 		EXPECT(tls_conn_failure(p.cli) == TLS_FAIL_HANDSHAKE);
 		EXPECT_CONTAINS(tls_conn_error(p.cli), "hostname mismatch");
 		free_pair(&p);
+	}
+
+	UNIT_CASE("engine: check_peer allows: asked once, about the leaf, after the chain verified") {
+		static const bool yes = true;
+		struct pair p;
+		int a, b;
+		EXPECT(make_pair_checked(&p, &cr, &sr, "localhost", &yes) == 0);
+		EXPECT(handshake_both(&p, &a, &b) == 0);
+		EXPECT(check_calls == 1);
+		EXPECT_STR(check_cn, "localhost");
+		free_pair(&p);
+	}
+
+	UNIT_CASE("engine: check_peer refuses: the handshake fails with its reason, no data") {
+		static const bool no = false;
+		struct pair p;
+		int a, b;
+		EXPECT(make_pair_checked(&p, &cr, &sr, "localhost", &no) == 0);
+		EXPECT(handshake_both(&p, &a, &b) == -1);
+		EXPECT(a == TLS_ERR && b == TLS_ERR);
+		EXPECT(tls_conn_failure(p.cli) == TLS_FAIL_HANDSHAKE);
+		EXPECT_STR(tls_conn_error(p.cli), "certificate verification failed: stub says no to localhost");
+		EXPECT(tls_conn_failure(p.srv) == TLS_FAIL_HANDSHAKE);
+		EXPECT(tls_conn_write(p.cli, "x", 1) == TLS_ERR);
+		free_pair(&p);
+	}
+
+	UNIT_CASE("engine: check_peer is not asked when the chain or the name fails") {
+		static const bool yes = true;
+		struct pair p;
+		int a, b;
+		EXPECT(make_pair_checked(&p, &cr, &sr, "wrong.example", &yes) == 0);
+		EXPECT(handshake_both(&p, &a, &b) == -1);
+		EXPECT(check_calls == 0);
+		EXPECT_CONTAINS(tls_conn_error(p.cli), "hostname mismatch");
+		free_pair(&p);
+	}
+
+	UNIT_CASE("engine: an SSL_CTX verify callback still runs before check_peer") {
+		static const bool no = false;
+		struct pair p;
+		int a, b;
+		SSL_CTX_set_verify(cr.ctx, SSL_CTX_get_verify_mode(cr.ctx), ctx_verify_cb);
+		ctx_cb_calls = 0;
+		EXPECT(make_pair_checked(&p, &cr, &sr, "localhost", &no) == 0);
+		EXPECT(handshake_both(&p, &a, &b) == -1);
+		EXPECT(ctx_cb_calls >= 2 && check_calls == 1);
+		free_pair(&p);
+		SSL_CTX_set_verify(cr.ctx, SSL_CTX_get_verify_mode(cr.ctx), NULL);
 	}
 
 	UNIT_CASE("engine: IP literal name is checked against IP SANs") {

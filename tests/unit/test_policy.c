@@ -28,6 +28,7 @@
 #include <openssl/x509v3.h>
 
 #include "policy/ctx.h"
+#include "policy/identity.h"
 #include "policy/policy.h"
 #include "tests/unit/unit.h"
 
@@ -640,6 +641,50 @@ static const struct bad bads[] = {
 	{ "ciphers not a string", "rules = ({ direction = \"connect\";\n ciphers = [\"A\"]; });\n", 2,
 	  "\"ciphers\" must be a string" },
 	{ "missing rules", "defaults = {};\n", 0, "no \"rules\" list" },
+	{ "allow_cn on accept without require_client_cert",
+	  "rules = ({ " ACC CRT "\n allow_cn = \"alice\"; });\n", 2,
+	  "\"allow_cn\" needs require_client_cert = true on an accept rule" },
+	{ "allow_uri from defaults on accept without require_client_cert",
+	  "defaults = {\n allow_uri = \"spiffe://td/x\"; };\nrules = ({ " ACC CRT "});\n", 2,
+	  "(it comes from defaults)" },
+	{ "pin_spki with verify none",
+	  "rules = ({ direction = \"connect\"; verify = \"none\";\n pin_spki = \"" 
+	  "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"; });\n", 2,
+	  "\"pin_spki\" needs verify = \"full\"" },
+	{ "allow_dns on a plain rule",
+	  "rules = ({ direction = \"connect\"; action = \"plain\";\n allow_dns = \"a.example\"; });\n", 2,
+	  "\"allow_dns\" applies only to rules with action \"tls\"" },
+	{ "allow_cn not a string",
+	  "rules = ({ direction = \"connect\";\n allow_cn = 3; });\n", 2,
+	  "\"allow_cn\" must be a string or a list of strings" },
+	{ "allow_ou empty list",
+	  "rules = ({ direction = \"connect\";\n allow_ou = []; });\n", 2,
+	  "\"allow_ou\" must not be an empty list" },
+	{ "allow_ou int in a list",
+	  "rules = ({ direction = \"connect\"; allow_ou = (\"a\",\n 2); });\n", 2,
+	  "\"allow_ou\" must be a string or a list of strings" },
+	{ "allow_dns inner wildcard",
+	  "rules = ({ direction = \"connect\"; allow_dns = [\"a.example\",\n \"a.*.example\"]; });\n", 2,
+	  "\"allow_dns\" entry \"a.*.example\" is not a DNS name" },
+	{ "allow_dns bare star",
+	  "rules = ({ direction = \"connect\";\n allow_dns = \"*\"; });\n", 2, "is not a DNS name" },
+	{ "allow_uri star not after a slash",
+	  "rules = ({ direction = \"connect\";\n allow_uri = \"spiffe://td/ns/prod*\"; });\n", 2,
+	  "is not a URI, or a URI prefix ending in" },
+	{ "allow_uri without a scheme",
+	  "rules = ({ direction = \"connect\";\n allow_uri = \"example.org/x\"; });\n", 2, "is not a URI" },
+	{ "allow_ip not an address",
+	  "rules = ({ direction = \"connect\";\n allow_ip = \"10.0.0.0/8\"; });\n", 2,
+	  "\"allow_ip\" entry \"10.0.0.0/8\" is not an IPv4 or IPv6 address" },
+	{ "pin_spki too short",
+	  "rules = ({ direction = \"connect\";\n pin_spki = \"AAAA\"; });\n", 2,
+	  "\"pin_spki\" entry \"AAAA\" is not a base64 SHA-256 digest" },
+	{ "pin_spki not base64",
+	  "rules = ({ direction = \"connect\";\n pin_spki = \"!AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"; });\n", 2,
+	  "is not a base64 SHA-256 digest" },
+	{ "pin_spki 33 bytes",
+	  "rules = ({ direction = \"connect\";\n pin_spki = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"; });\n", 2,
+	  "is not a base64 SHA-256 digest" },
 };
 
 static void run_bads(void)
@@ -1052,6 +1097,190 @@ static void cleanup(void)
 	}
 }
 
+/* ---- identity lists (policy/identity.c) ------------------------------------ */
+
+/* A leaf for the identity checks: subject "O=t, OU=ou, CN=cn", SAN san. */
+static X509 *id_cert(EVP_PKEY *k, const char *cn, const char *ou, const char *san)
+{
+	X509 *x = X509_new();
+	X509_NAME *n;
+
+	if (!x)
+		abort();
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 77);
+	X509_gmtime_adj(X509_getm_notBefore(x), -60);
+	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+	X509_set_pubkey(x, k);
+	n = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(n, "O", MBSTRING_ASC, (const unsigned char *)"t", -1, -1, 0);
+	if (ou)
+		X509_NAME_add_entry_by_txt(n, "OU", MBSTRING_ASC, (const unsigned char *)ou, -1, -1, 0);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(x, n);
+	if (san)
+		add_ext(x, x, NID_subject_alt_name, san);
+	if (!X509_sign(x, k, EVP_sha256()))
+		abort();
+	return x;
+}
+
+static void spki_b64(X509 *x, char out[48])
+{
+	unsigned char *der = NULL, md[32];
+	int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
+
+	if (len <= 0 || !EVP_Digest(der, (size_t)len, md, NULL, EVP_sha256(), NULL))
+		abort();
+	OPENSSL_free(der);
+	EVP_EncodeBlock((unsigned char *)out, md, 32);
+}
+
+struct id_case {
+	const char *keys;      /* the rule's identity keys */
+	const char *cn, *ou, *san;
+	bool allowed;
+};
+
+static const struct id_case id_cases[] = {
+	{ "allow_cn = \"alice\";", "alice", NULL, NULL, true },
+	{ "allow_cn = \"alice\";", "Alice", NULL, NULL, false },        /* CN: exact */
+	{ "allow_cn = \"alice\";", "alice2", NULL, NULL, false },
+	{ "allow_ou = [\"ops\", \"dev\"];", "x", "dev", NULL, true },
+	{ "allow_ou = \"ops\";", "x", "ops2", NULL, false },
+	{ "allow_dns = \"*.example.com\";", "x", NULL, "DNS:a.example.com", true },
+	{ "allow_dns = \"*.example.com\";", "x", NULL, "DNS:A.EXAMPLE.COM", true },
+	{ "allow_dns = \"*.example.com\";", "x", NULL, "DNS:a.b.example.com", false },
+	{ "allow_dns = \"*.example.com\";", "x", NULL, "DNS:example.com", false },
+	{ "allow_dns = \"*.example.com\";", "x", NULL, "DNS:aexample.com", false },
+	{ "allow_dns = \"*.example.com\";", "a.example.com", NULL, NULL, false }, /* CN is not a SAN */
+	{ "allow_dns = \"db.example.com\";", "x", NULL, "DNS:other.example, DNS:DB.example.com", true },
+	{ "allow_dns = \"db.example.com\";", "x", NULL, "DNS:x.db.example.com", false },
+	{ "allow_uri = \"spiffe://example.org/ns/prod/*\";", "x", NULL, "URI:spiffe://example.org/ns/prod/sa/a", true },
+	{ "allow_uri = \"spiffe://example.org/ns/prod/*\";", "x", NULL, "URI:spiffe://example.org/ns/prodX/a", false },
+	{ "allow_uri = \"spiffe://example.org/ns/prod/*\";", "x", NULL, "URI:spiffe://example.org/ns/prod/", false },
+	{ "allow_uri = \"spiffe://example.org/ns/prod/*\";", "x", NULL, "URI:spiffe://example.org/ns/prod", false },
+	{ "allow_uri = \"spiffe://example.org/ns/prod/*\";", "x", NULL, "URI:SPIFFE://example.org/ns/prod/a", false },
+	{ "allow_uri = \"spiffe://example.org/a\";", "x", NULL, "URI:spiffe://example.org/a", true },
+	{ "allow_uri = \"spiffe://example.org/a\";", "x", NULL, "URI:spiffe://example.org/a/b", false },
+	{ "allow_uri = \"spiffe://example.org/a\";", "x", NULL, "DNS:spiffe://example.org/a", false },
+	{ "allow_ip = [\"10.0.0.1\", \"2001:db8::1\"];", "x", NULL, "IP:2001:db8:0::1", true },
+	{ "allow_ip = [\"10.0.0.1\", \"2001:db8::1\"];", "x", NULL, "IP:10.0.0.1", true },
+	{ "allow_ip = [\"10.0.0.1\", \"2001:db8::1\"];", "x", NULL, "IP:10.0.0.2, DNS:10.0.0.1", false },
+	/* Any entry of any list. */
+	{ "allow_cn = \"nobody\"; allow_dns = \"*.example.com\"; allow_uri = \"spiffe://td/x\";",
+	  "alice", NULL, "URI:spiffe://td/x", true },
+	{ "allow_cn = \"nobody\"; allow_dns = \"*.example.com\"; allow_uri = \"spiffe://td/x\";",
+	  "nobody", NULL, NULL, true },
+	{ "allow_cn = \"nobody\"; allow_dns = \"*.example.com\"; allow_uri = \"spiffe://td/x\";",
+	  "alice", "ops", "URI:spiffe://td/y, DNS:example.com", false },
+};
+
+static void run_identity(void)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256"), *k2 = EVP_EC_gen("P-256");
+	char text[1024], why[600];
+	size_t i;
+
+	if (!k || !k2)
+		abort();
+	for (i = 0; i < sizeof(id_cases) / sizeof(id_cases[0]); i++) {
+		const struct id_case *t = &id_cases[i];
+		char name[300];
+
+		snprintf(name, sizeof(name), "identity: {%s} vs CN=%s OU=%s SAN %s: %s", t->keys, t->cn,
+			 t->ou ? t->ou : "-", t->san ? t->san : "-", t->allowed ? "allowed" : "refused");
+		UNIT_CASE(name) {
+			struct policy_error err;
+			struct policy *p;
+			X509 *x = id_cert(k, t->cn, t->ou, t->san);
+
+			snprintf(text, sizeof(text), "rules = ({ direction = \"connect\"; ca = \"ca.crt\"; %s });\n",
+				 t->keys);
+			p = load_text(text, &err);
+			EXPECT(p != NULL && p->rules[0].identity != NULL);
+			if (p && p->rules[0].identity) {
+				bool ok = policy_identity_check(p->rules[0].identity, x, why, sizeof(why));
+
+				EXPECT(ok == t->allowed);
+				if (!ok) {
+					char want[300];
+
+					EXPECT_CONTAINS(why, "peer identity not in the rule's allow lists: subject \"");
+					snprintf(want, sizeof(want), "CN=%s", t->cn);
+					EXPECT_CONTAINS(why, want);
+					EXPECT_CONTAINS(why, "SPKI sha256 \"");
+				}
+			}
+			policy_free(p);
+			X509_free(x);
+		}
+	}
+	UNIT_CASE("identity: pin_spki match and mismatch; the pin in the refusal is the peer's") {
+		X509 *x = id_cert(k, "a", NULL, NULL), *y = id_cert(k2, "b", NULL, NULL);
+		char pin[48], pin2[48], want[80];
+		struct policy_error err;
+		struct policy *p;
+
+		spki_b64(x, pin);
+		spki_b64(y, pin2);
+		snprintf(text, sizeof(text), "rules = ({ direction = \"connect\";\n pin_spki = [\"%s\"]; });\n", pin);
+		p = load_text(text, &err);
+		EXPECT(p != NULL);
+		if (p) {
+			EXPECT(policy_identity_check(p->rules[0].identity, x, why, sizeof(why)));
+			EXPECT(!policy_identity_check(p->rules[0].identity, y, why, sizeof(why)));
+			snprintf(want, sizeof(want), "SPKI sha256 \"%s\"", pin2);
+			EXPECT_CONTAINS(why, want);
+			/* Truncation never overruns. */
+			EXPECT(!policy_identity_check(p->rules[0].identity, y, why, 20) && strlen(why) == 19);
+		}
+		policy_free(p);
+		X509_free(x);
+		X509_free(y);
+	}
+	UNIT_CASE("identity: peer-controlled names cannot forge a log line") {
+		X509 *x = id_cert(k, "evil\"\nwarn: forged", NULL, "DNS:a\x01\"b.example");
+		struct policy_error err;
+		struct policy *p = load_text("rules = ({ direction = \"connect\"; allow_cn = \"x\"; });\n", &err);
+		const char *c;
+
+		EXPECT(p != NULL);
+		if (p) {
+			EXPECT(!policy_identity_check(p->rules[0].identity, x, why, sizeof(why)));
+			for (c = why; *c; c++)
+				EXPECT((unsigned char)*c >= 0x20 && (unsigned char)*c < 0x7f);
+			EXPECT(strstr(why, "\nwarn") == NULL);
+		}
+		policy_free(p);
+		X509_free(x);
+	}
+	UNIT_CASE("identity: inherited from defaults; dropped on plain rules; a rule replaces a list") {
+		struct policy_error err;
+		struct policy *p = load_text(
+			"defaults = { allow_cn = [\"a\", \"b\"]; };\n"
+			"rules = (\n"
+			"  { direction = \"connect\"; action = \"plain\"; },\n"
+			"  { direction = \"connect\"; ca = \"ca.crt\"; },\n"
+			"  { direction = \"connect\"; ca = \"ca.crt\"; allow_cn = \"c\"; allow_ip = \"::1\"; },\n"
+			"  { direction = \"accept\"; " CRT "ca = \"ca.crt\"; require_client_cert = true; }\n"
+			");\n", &err);
+
+		EXPECT(p != NULL);
+		if (p) {
+			EXPECT(p->rules[0].identity == NULL);
+			EXPECT(p->rules[1].identity && p->rules[1].identity->n[POLICY_ID_CN] == 2);
+			EXPECT(p->rules[2].identity && p->rules[2].identity->n[POLICY_ID_CN] == 1 &&
+			       p->rules[2].identity->n[POLICY_ID_IP] == 1 &&
+			       strcmp(p->rules[2].identity->names[POLICY_ID_CN][0], "c") == 0);
+			EXPECT(p->rules[3].identity && p->rules[3].identity->n[POLICY_ID_CN] == 2);
+		}
+		policy_free(p);
+	}
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(k2);
+}
+
 int main(void)
 {
 	strcpy(dir, "/tmp/tlsshim-policy.XXXXXX");
@@ -1065,6 +1294,7 @@ int main(void)
 	run_goods();
 	run_bads();
 	run_special_bads();
+	run_identity();
 	run_matches();
 	run_handshakes();
 	run_error_queue();
