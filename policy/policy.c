@@ -35,7 +35,7 @@
 enum key {
 	K_NAME, K_DIRECTION, K_PORT, K_ADDRESS, K_ACTION, K_CERT, K_KEY, K_CA,
 	K_VERIFY, K_SERVER_NAME, K_REQUIRE_CLIENT_CERT, K_MIN_VERSION, K_CIPHERS,
-	K_CIPHERSUITES, K_ALPN, K_ALLOW_TRUNCATION, K_HANDSHAKE_TIMEOUT_MS,
+	K_CIPHERSUITES, K_ALPN, K_ALLOW_TRUNCATION, K_HANDSHAKE_TIMEOUT_MS, K_KTLS,
 	K_COUNT
 };
 
@@ -48,6 +48,7 @@ static const char *const key_names[K_COUNT] = {
 	[K_CIPHERSUITES] = "ciphersuites", [K_ALPN] = "alpn",
 	[K_ALLOW_TRUNCATION] = "allow_truncation",
 	[K_HANDSHAKE_TIMEOUT_MS] = "handshake_timeout_ms",
+	[K_KTLS] = "ktls",
 };
 
 #define TIMEOUT_DEFAULT_MS 10000
@@ -445,6 +446,8 @@ static bool parse_key(struct loader *ld, enum key k, const config_setting_t *s, 
 		return parse_alpn(ld, s, r);
 	case K_ALLOW_TRUNCATION:
 		return get_bool(ld, k, s, &r->allow_truncation);
+	case K_KTLS:
+		return get_bool(ld, k, s, &r->ktls);
 	case K_HANDSHAKE_TIMEOUT_MS:
 		if (!is_int(s))
 			return fail(ld, s, "\"handshake_timeout_ms\" must be an integer");

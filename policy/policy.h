@@ -47,6 +47,7 @@ struct policy_rule {
 	unsigned char *alpn;     /* ALPN wire format (length-prefixed), or NULL */
 	size_t alpn_len;
 	bool allow_truncation;
+	bool ktls;               /* ask for kernel TLS after the handshake */
 	int handshake_timeout_ms;
 	SSL_CTX *ctx;            /* action "tls" only; owned by the policy */
 };
