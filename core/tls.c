@@ -289,6 +289,12 @@ static int out_push(struct tls_conn *c)
 		return -1;
 	}
 	c->out_off = c->out_len = c->out_ctrl_end = 0;
+	if (c->out) {
+		/* Idle connections hold no buffer of ours. */
+		free(c->out);
+		c->out = NULL;
+		c->out_cap = 0;
+	}
 	return 0;
 }
 
@@ -751,6 +757,10 @@ struct tls_conn *tls_conn_new(int fd, const struct tls_opts *opts, enum tls_role
 	/* Read ahead: one recv() takes in as many records as fit, and a
 	 * short one tells that the kernel's queue is empty (read_locked). */
 	SSL_set_read_ahead(c->ssl, 1);
+	/* An idle connection keeps no record buffers: OpenSSL frees its
+	 * read buffer when it holds nothing and its write buffer when all is
+	 * written (about 34 KiB per connection otherwise). */
+	SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
 	if (opts->ktls && ktls_usable(opts->label))
 		SSL_set_options(c->ssl, SSL_OP_ENABLE_KTLS);
 	if (role == TLS_ROLE_SERVER) {
@@ -999,8 +1009,12 @@ static ssize_t read_locked(struct tls_conn *c, unsigned char *buf, size_t len)
 		memcpy(buf, c->stage + c->stage_off, take);
 		c->stage_off += take;
 		got = take;
-		if (c->stage_off == c->stage_len)
-			c->stage_off = c->stage_len = 0;
+		if (c->stage_off == c->stage_len) {
+			/* Emptied: an idle connection keeps no stage (32 KiB). */
+			free(c->stage);
+			c->stage = NULL;
+			c->stage_off = c->stage_len = c->stage_cap = 0;
+		}
 	}
 	while (got < len) {
 		unsigned long snap;
