@@ -54,7 +54,9 @@ CERTS = os.path.abspath(os.environ.get("BENCH_CERTS", os.path.join(BUILD, "bench
 RUNS = env_int("BENCH_RUNS", 5)
 BYTES = env_int("BENCH_BYTES", 1000000000)
 CONNS = env_int("BENCH_CONNS", 2000)
-MEM_CONNS = env_int("BENCH_MEM_CONNS", 100)
+# One or more counts ("1000 10000"): one memory row per count.
+MEM_CONNS_LIST = [int(x) for x in os.environ.get("BENCH_MEM_CONNS", "").replace(",", " ").split()] or [100]
+MEM_CONNS = MEM_CONNS_LIST[0]
 PORT0 = env_int("BENCH_PORT", 24100)
 DEADLINE = env_int("BENCH_DEADLINE", 840)
 ONLY = os.environ.get("BENCH_VARIANTS", "").replace(",", " ").split()
@@ -641,7 +643,7 @@ def run_mem(setup, v, n):
         before = [proc_mem(p.pid) for p in servers]
         cli.stdin.write("go\n")
         cli.stdin.flush()
-        ready = expect("ready", 60)
+        ready = expect("ready", 60 + n // 50)
         time.sleep(0.3)
         after = [proc_mem(p.pid) for p in servers]
         cli.stdin.write("close\n")
@@ -700,6 +702,9 @@ def loadavg():
 
 UNITS = {"bulk": "MB/s", "pp": "conns/s", "mem": "KiB/conn", "redis": "req/s",
          "redis-set": "req/s", "redis-get": "req/s"}
+MEM_ROWS = ["mem"] + ["mem-%d" % n for n in MEM_CONNS_LIST[1:]]
+for _w in MEM_ROWS:
+    UNITS[_w] = "KiB/conn"
 CPU_UNITS = {"bulk": "s/GB", "pp": "ms/conn", "redis-set": "s/100k", "redis-get": "s/100k"}
 
 
@@ -754,7 +759,7 @@ def table(summary, results, mach, params):
     lines.append(hdr)
     lines.append("-" * len(hdr))
     fmt = lambda x, d=1: ("%.*f" % (d, x)) if x is not None else "-"
-    for w in ("bulk", "pp", "redis-set", "redis-get", "mem"):
+    for w in ["bulk", "pp", "redis-set", "redis-get"] + MEM_ROWS:
         for v in VARIANTS:
             s = summary.get(w, {}).get(v)
             if s is None:
@@ -765,7 +770,7 @@ def table(summary, results, mach, params):
             if w.startswith("redis") and s.get("cpu_vs_native") is not None:
                 note.insert(0, "cpu x%.2f native" % s["cpu_vs_native"]
                             + (", x%.2f stunnel" % s["cpu_vs_stunnel"] if s.get("cpu_vs_stunnel") else ""))
-            if w == "mem" and s["runs"]:
+            if w.startswith("mem") and s["runs"]:
                 r = [x for x in results[w][v] if "value" in x][0]
                 note.append("rss %d->%d kB (%d conns), hwm %d->%d kB" % (
                     r["rss0_kb"], r["rss_n_kb"], r["conns"], r["hwm0_kb"], r["hwm_n_kb"]))
@@ -817,7 +822,7 @@ def main():
     skipped = {v: "missing " + ", ".join(what[n] for n in needs[v] if not have[n])
                for v in VARIANTS if v not in variants and (not ONLY or v in ONLY)}
     mach = machine()
-    params = {"runs": RUNS, "bytes": BYTES, "conns": CONNS, "mem_conns": MEM_CONNS,
+    params = {"runs": RUNS, "bytes": BYTES, "conns": CONNS, "mem_conns": " ".join(map(str, MEM_CONNS_LIST)),
               "redis_requests": REDIS_REQUESTS, "redis_clients": REDIS_CLIENTS, "workloads": " ".join(WORKLOADS)}
     log("machine: %(nproc)s cpu, %(cpu)s, %(openssl)s" % mach)
     log("params: %s; variants: %s" % (params, " ".join(variants)))
@@ -844,7 +849,9 @@ def main():
             if "stunnel" not in variants:
                 break
 
-    results = {"bulk": {}, "pp": {}, "redis": {}, "mem": {}}
+    results = {"bulk": {}, "pp": {}, "redis": {}}
+    for w in MEM_ROWS:
+        results[w] = {}
     workloads = [x for x in (("bulk", run_bulk, BYTES, max(1000000, BYTES // 100)),
                              ("pp", run_pp, CONNS, max(10, CONNS // 50)),
                              ("redis", run_redis, REDIS_REQUESTS, max(1000, REDIS_REQUESTS // 50)))
@@ -892,16 +899,18 @@ def main():
                         r = {"error": str(e)}
                         log("%-4s %-10s run %d: FAILED: %s" % (w, v, i + 1, e))
                     results[w].setdefault(v, []).append(r)
-        for v in ("plaintext", "shim", "native", "stunnel"):
-            if "mem" not in WORKLOADS or v not in variants or time.monotonic() - START > DEADLINE + 60:
-                continue
-            try:
-                r = run_mem(setup, v, MEM_CONNS)
-                log("mem  %-10s %.1f KiB/conn (rss %d -> %d kB)" % (v, r["value"], r["rss0_kb"], r["rss_n_kb"]))
-            except Failed as e:
-                r = {"error": str(e)}
-                log("mem  %-10s FAILED: %s" % (v, e))
-            results["mem"][v] = [r]
+        for w, n in zip(MEM_ROWS, MEM_CONNS_LIST):
+            for v in ("plaintext", "shim", "native", "stunnel"):
+                if "mem" not in WORKLOADS or v not in variants or time.monotonic() - START > DEADLINE + 60:
+                    continue
+                try:
+                    r = run_mem(setup, v, n)
+                    log("mem  %-10s %d conns: %.1f KiB/conn (rss %d -> %d kB)" % (
+                        v, n, r["value"], r["rss0_kb"], r["rss_n_kb"]))
+                except Failed as e:
+                    r = {"error": str(e)}
+                    log("mem  %-10s %d conns: FAILED: %s" % (v, n, e))
+                results[w][v] = [r]
     finally:
         for p in stunnels:
             stop(p)

@@ -12,6 +12,7 @@ Protocol with the driver (bench.py), one line each way:
   3. closes them all and exits.
 Every socket operation has a timeout; the whole run is bounded by the driver.
 """
+import resource
 import socket
 import ssl
 import sys
@@ -31,6 +32,9 @@ def open_one(ctx, host, port, name):
 
 def main():
     host, port, n, cafile, name = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:  # thousands of connections
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     ctx = None
     if cafile != "-":  # "-": plain TCP, the reference
         ctx = ssl.create_default_context(cafile=cafile)

@@ -32,11 +32,13 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -436,13 +438,22 @@ static int pp_client(char **av)
 
 static int hold_server(char **av)
 {
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;   /* thousands of idle connections */
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	SSL_CTX *ctx = server_ctx(av[1], av[2]);
 	int lfd = listen_on(av[0]);
 	for (long i = 0; i < SERVER_MAX_CONNS; i++) {
 		SSL *ssl = server_open(ctx, lfd);
 		char c;
+		int one = 1;
 		if (!ssl)
 			continue;
+		/* As bench/hold.c: the echo must not wait (Nagle) for the ACK of
+		 * the session tickets, which the client delays by 40 ms. */
+		setsockopt(SSL_get_fd(ssl), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		if (read_exact(ssl, &c, 1) || write_all(ssl, &c, 1))
 			ssl_close(ssl);
 		/* else kept open, SSL and all, until the process is killed */

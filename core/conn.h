@@ -47,6 +47,16 @@ struct tls_conn {
 	int nfds, fds_cap;
 	unsigned char *out;      /* ciphertext not yet taken by the kernel */
 	size_t out_off, out_len, out_cap;
+	/* Kernel TLS (opts.ktls, see "kernel TLS" in tls.c): the kernel
+	 * encrypts what we send (ktls_tx; the out-buffer then holds
+	 * plaintext) and/or decrypts what we receive (ktls_rx). */
+	bool ktls_tx, ktls_rx;
+	bool ktls_ctrl;          /* the next BIO write is a control record ... */
+	unsigned char ktls_ctrl_type;  /* ... of this type */
+	bool ktls_broken;        /* re-keying asked of the kernel: cannot go on */
+	bool ktls_sf_logged;     /* "sendfile through kernel TLS" logged */
+	size_t out_ctrl_end;     /* kTLS: out[out_off..out_ctrl_end) is the rest of a */
+	unsigned char out_ctrl_type; /* control record of this type */
 	unsigned char *stage;    /* plaintext decrypted ahead of the program's reads */
 	size_t stage_off, stage_len, stage_cap;
 	char name[256];          /* client: the name verified */

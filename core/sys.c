@@ -1,6 +1,7 @@
 /* core/sys.c — the table of real C library functions used by the core. */
 #include <fcntl.h>
 #include <unistd.h>
+#include <sys/sendfile.h>
 
 #include "core/sys.h"
 
@@ -17,4 +18,8 @@ void core_sys_default(void)
 	core_sys.fcntl = fcntl;
 	core_sys.getsockopt = getsockopt;
 	core_sys.open = open;
+	core_sys.setsockopt = setsockopt;
+	core_sys.recvmsg = recvmsg;
+	core_sys.sendmsg = sendmsg;
+	core_sys.sendfile64 = sendfile64;
 }

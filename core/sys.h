@@ -23,6 +23,10 @@ struct core_sys {
 	int (*fcntl)(int, int, ...);
 	int (*getsockopt)(int, int, int, void *, socklen_t *);
 	int (*open)(const char *, int, ...);
+	int (*setsockopt)(int, int, int, const void *, socklen_t);
+	ssize_t (*recvmsg)(int, struct msghdr *, int);
+	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	ssize_t (*sendfile64)(int, int, off64_t *, size_t);
 };
 
 extern struct core_sys core_sys;

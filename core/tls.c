@@ -22,6 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <linux/tls.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -119,6 +123,8 @@ static int out_append(struct tls_conn *c, const unsigned char *p, size_t n)
 	}
 	if (c->out_off && c->out_len + n > c->out_cap) {
 		memmove(c->out, c->out + c->out_off, used);
+		if (c->out_ctrl_end)
+			c->out_ctrl_end -= c->out_off;
 		c->out_off = 0;
 		c->out_len = used;
 	}
@@ -140,6 +146,198 @@ static int out_append(struct tls_conn *c, const unsigned char *p, size_t n)
 	return 0;
 }
 
+/* ---- kernel TLS -------------------------------------------------------- *
+ *
+ * With `ktls = true` on the rule, and a kernel that has the "tls" ULP,
+ * the SSL object gets SSL_OP_ENABLE_KTLS.  After the handshake OpenSSL
+ * hands the keys to its BIO (BIO_set_ktls, the internal control 72 with
+ * the kernel's tls12_crypto_info_* at the start of its argument); our
+ * BIO attaches the ULP and gives them to the kernel with setsockopt,
+ * as OpenSSL's socket BIO does.  From then on, in that direction:
+ *  - send: OpenSSL writes plaintext; application data goes out with a
+ *    plain send(), other records (alerts, tickets, KeyUpdate) with a
+ *    TLS_SET_RECORD_TYPE control message.  The out-buffer holds
+ *    plaintext, and a control record's unsent rest is remembered with
+ *    its type (out_ctrl_end).
+ *  - receive: recvmsg() returns decrypted records with their type in a
+ *    control message; the BIO puts a 5-byte record header in front, as
+ *    OpenSSL's socket BIO does (ktls_read_record), and OpenSSL skips the
+ *    decryption.
+ * The kernel cannot be re-keyed through this path (TLS 1.2
+ * renegotiation is refused by OpenSSL; a TLS 1.3 KeyUpdate would be):
+ * the connection then fails rather than encrypt twice.
+ * NOT TESTED on the project's machines, whose kernels lack the "tls"
+ * ULP: there OpenSSL is never asked, and everything runs as without
+ * ktls (tests/preload/ktls.sh checks that fallback). */
+
+#define BIO_CTRL_SET_KTLS_ 72                 /* OpenSSL-internal numbers */
+#define BIO_CTRL_SET_KTLS_TX_SEND_CTRL_MSG_ 74
+#define BIO_CTRL_CLEAR_KTLS_TX_CTRL_MSG_ 75
+#define TLS_HDR 5
+#define TLS_TAG 16
+
+static pthread_once_t ktls_once = PTHREAD_ONCE_INIT;
+static bool ktls_ulp;             /* the kernel lists the "tls" ULP */
+static char ktls_ulps[128];       /* what it lists */
+static atomic_bool ktls_said;     /* the one line per process was logged */
+
+static void ktls_probe(void)
+{
+	/* fopen: glibc's internal open, never the shim's wrapper. */
+	FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "re");
+
+	if (f) {
+		if (fgets(ktls_ulps, sizeof ktls_ulps, f)) {
+			char *save = NULL, copy[sizeof ktls_ulps];
+			ktls_ulps[strcspn(ktls_ulps, "\n")] = '\0';
+			memcpy(copy, ktls_ulps, sizeof copy);
+			for (char *t = strtok_r(copy, " \t", &save); t; t = strtok_r(NULL, " \t", &save))
+				if (!strcmp(t, "tls"))
+					ktls_ulp = true;
+		}
+		fclose(f);
+	} else {
+		snprintf(ktls_ulps, sizeof ktls_ulps, "unreadable: %s", strerror(errno));
+	}
+}
+
+/* One info line per process: kTLS asked for and not to be had. */
+static void ktls_say_once(const char *label, const char *why)
+{
+	if (!atomic_exchange(&ktls_said, true))
+		log_info("kTLS: rule \"%s\" has ktls = true, but %s: OpenSSL keeps the record layer"
+			 " (connections work exactly as without ktls; said once per process)", label, why);
+}
+
+/* Should this rule's SSL objects get SSL_OP_ENABLE_KTLS? */
+static bool ktls_usable(const char *label)
+{
+	char why[200];
+
+	pthread_once(&ktls_once, ktls_probe);
+	if (ktls_ulp)
+		return true;
+	snprintf(why, sizeof why, "the kernel has no \"tls\" ULP"
+		 " (/proc/sys/net/ipv4/tcp_available_ulp: \"%s\")", ktls_ulps);
+	ktls_say_once(label, why);
+	return false;
+}
+
+/* The size of the kernel's crypto_info at the start of OpenSSL's
+ * ktls_crypto_info_t (a union of them, then a length whose offset
+ * depends on how OpenSSL was built: so read the cipher, not that). */
+static socklen_t ktls_info_len(const void *info)
+{
+	const struct tls_crypto_info *i = info;
+
+	switch (i->cipher_type) {
+	case TLS_CIPHER_AES_GCM_128: return sizeof(struct tls12_crypto_info_aes_gcm_128);
+	case TLS_CIPHER_AES_GCM_256: return sizeof(struct tls12_crypto_info_aes_gcm_256);
+	case TLS_CIPHER_AES_CCM_128: return sizeof(struct tls12_crypto_info_aes_ccm_128);
+	case TLS_CIPHER_CHACHA20_POLY1305: return sizeof(struct tls12_crypto_info_chacha20_poly1305);
+	default: return 0;
+	}
+}
+
+static ssize_t ktls_send_ctrl(struct tls_conn *c, unsigned char type, const void *p, size_t n)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(unsigned char))];
+	} cb;
+	struct iovec iov = { .iov_base = (void *)p, .iov_len = n };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.buf,
+			    .msg_controllen = sizeof cb.buf };
+	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+	ssize_t r;
+
+	h->cmsg_level = SOL_TLS;
+	h->cmsg_type = TLS_SET_RECORD_TYPE;
+	h->cmsg_len = CMSG_LEN(sizeof(unsigned char));
+	*CMSG_DATA(h) = type;
+	m.msg_controllen = h->cmsg_len;
+	do
+		r = core_sys.sendmsg(c->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
+	return r;
+}
+
+/* Send what the out-buffer holds without failing the connection:
+ * 0 empty, 1 the kernel is full, -1 an error (sys_errno). */
+static int out_push(struct tls_conn *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n;
+
+		if (c->out_ctrl_end > c->out_off)
+			n = ktls_send_ctrl(c, c->out_ctrl_type, c->out + c->out_off,
+					   c->out_ctrl_end - c->out_off);
+		else
+			n = core_sys.send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+					  MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0) {
+			c->out_off += (size_t)n;
+			if (c->out_ctrl_end && c->out_off >= c->out_ctrl_end)
+				c->out_ctrl_end = 0;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 1;
+		c->sys_errno = n < 0 ? errno : EPIPE;
+		return -1;
+	}
+	c->out_off = c->out_len = c->out_ctrl_end = 0;
+	if (c->out) {
+		/* Idle connections hold no buffer of ours. */
+		free(c->out);
+		c->out = NULL;
+		c->out_cap = 0;
+	}
+	return 0;
+}
+
+/* BIO_set_ktls: give the kernel this direction's keys.  1 done, 0 not
+ * (OpenSSL then goes on in software). */
+static long ktls_start(struct tls_conn *c, const void *info, bool tx)
+{
+	static const char ulp[] = "tls";
+	socklen_t len = info ? ktls_info_len(info) : 0;
+
+	if (tx ? c->ktls_tx : c->ktls_rx) {
+		/* New keys for a direction the kernel already handles (a TLS 1.3
+		 * KeyUpdate): going on in software would encrypt twice. */
+		c->ktls_broken = true;
+		c->sys_errno = EPROTO;
+		log_error("%s rule \"%s\": kTLS: the peer asked for new keys (KeyUpdate), which this"
+			  " kernel TLS path cannot take: the connection fails", c->peer, c->o.label);
+		return 0;
+	}
+	if (!len || !core_sys.setsockopt || c->fd < 0)
+		return 0;
+	/* Records OpenSSL encrypted itself must be out first. */
+	if (tx && out_push(c) != 0)
+		return 0;
+	if (!c->ktls_tx && !c->ktls_rx &&
+	    core_sys.setsockopt(c->fd, SOL_TCP, TCP_ULP, ulp, sizeof ulp - 1) < 0 && errno != EEXIST) {
+		char why[160];
+		snprintf(why, sizeof why, "the kernel refused the \"tls\" ULP (%s)", strerror(errno));
+		ktls_say_once(c->o.label, why);
+		return 0;
+	}
+	if (core_sys.setsockopt(c->fd, SOL_TLS, tx ? TLS_TX : TLS_RX, info, len) < 0) {
+		log_debug("%s rule \"%s\": kTLS: the kernel refused the %s keys (%s): software",
+			  c->peer, c->o.label, tx ? "send" : "receive", strerror(errno));
+		return 0;
+	}
+	if (tx)
+		c->ktls_tx = true;
+	else
+		c->ktls_rx = true;
+	return 1;
+}
+
 /* Never reports "retry": what the kernel does not take is kept, in order. */
 static int sock_write(BIO *b, const char *buf, int len)
 {
@@ -149,6 +347,36 @@ static int sock_write(BIO *b, const char *buf, int len)
 	BIO_clear_retry_flags(b);
 	if (len <= 0)
 		return 0;
+	if (c->ktls_broken) {
+		c->sys_errno = EPROTO;
+		return -1;
+	}
+	if (c->ktls_ctrl) {
+		/* A control record through kernel TLS.  OpenSSL flushed the
+		 * BIO first (BIO_CTRL_FLUSH below), so nothing is queued. */
+		unsigned char type = c->ktls_ctrl_type;
+		c->ktls_ctrl = false;
+		if (c->out_off != c->out_len) {
+			c->sys_errno = EPROTO;
+			return -1;
+		}
+		c->out_off = c->out_len = 0;
+		n = ktls_send_ctrl(c, type, buf, (size_t)len);
+		if (n == len)
+			return len;
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				c->sys_errno = errno;
+				return -1;
+			}
+			n = 0;
+		}
+		if (out_append(c, (const unsigned char *)buf + n, (size_t)(len - n)) < 0)
+			return -1;
+		c->out_ctrl_end = c->out_len;
+		c->out_ctrl_type = type;
+		return len;
+	}
 	if (c->out_off == c->out_len) {
 		c->out_off = c->out_len = 0;
 		do
@@ -169,6 +397,46 @@ static int sock_write(BIO *b, const char *buf, int len)
 	return len;
 }
 
+/* kTLS receive: one or more decrypted records of one type, behind a
+ * record header of our own (what OpenSSL's ktls_read_record does). */
+static ssize_t ktls_recv(struct tls_conn *c, char *buf, size_t len)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(unsigned char))];
+	} cb;
+	struct iovec iov;
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.buf,
+			    .msg_controllen = sizeof cb.buf };
+	struct cmsghdr *h;
+	size_t room;
+	ssize_t n;
+
+	if (len < TLS_HDR + TLS_TAG + 1) {
+		errno = EINVAL;
+		return -1;
+	}
+	room = len - TLS_HDR - TLS_TAG;
+	if (room > 16384)
+		room = 16384;   /* never more than one record's plaintext */
+	iov.iov_base = buf + TLS_HDR;
+	iov.iov_len = room;
+	n = core_sys.recvmsg(c->fd, &m, MSG_DONTWAIT);
+	if (n <= 0)
+		return n;
+	h = CMSG_FIRSTHDR(&m);
+	if (!h || h->cmsg_level != SOL_TLS || h->cmsg_type != TLS_GET_RECORD_TYPE) {
+		errno = EPROTO;
+		return -1;
+	}
+	buf[0] = (char)*CMSG_DATA(h);
+	buf[1] = 3;     /* TLS1_2_VERSION_MAJOR/MINOR, as OpenSSL writes them */
+	buf[2] = 3;
+	buf[3] = (char)((n >> 8) & 0xff);
+	buf[4] = (char)(n & 0xff);
+	return n + TLS_HDR;
+}
+
 static int sock_read(BIO *b, char *buf, int len)
 {
 	struct tls_conn *c = BIO_get_data(b);
@@ -179,10 +447,12 @@ static int sock_read(BIO *b, char *buf, int len)
 	if (len <= 0)
 		return 0;
 	do
-		n = core_sys.recv(c->fd, buf, (size_t)len, MSG_DONTWAIT);
+		n = c->ktls_rx ? ktls_recv(c, buf, (size_t)len)
+			       : core_sys.recv(c->fd, buf, (size_t)len, MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
 	if (n > 0) {
-		c->drained = n < len;
+		/* kTLS gives a record at a time: only EAGAIN says "drained". */
+		c->drained = !c->ktls_rx && n < len;
 		__atomic_add_fetch(&c->rx_gen, 1, __ATOMIC_RELAXED);
 		return (int)n;
 	}
@@ -206,13 +476,34 @@ static long sock_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
 	struct tls_conn *c = BIO_get_data(b);
 
-	(void)num; (void)ptr;
 	switch (cmd) {
 	case BIO_CTRL_EOF:       /* how OpenSSL tells a FIN from "no data yet" */
 		return c && c->eof;
 	case BIO_CTRL_FLUSH:
+		/* With kTLS sending, OpenSSL flushes before a control record and
+		 * needs the queue empty (see sock_write); otherwise the
+		 * out-buffer is flushed by the engine, in order. */
+		if (c && c->ktls_tx && out_push(c) != 0)
+			return 0;
+		return 1;
 	case BIO_CTRL_DUP:
 		return 1;
+	case BIO_CTRL_GET_KTLS_SEND:
+		return c && c->ktls_tx;
+	case BIO_CTRL_GET_KTLS_RECV:
+		return c && c->ktls_rx;
+	case BIO_CTRL_SET_KTLS_:
+		return c && c->o.ktls ? ktls_start(c, ptr, num != 0) : 0;
+	case BIO_CTRL_SET_KTLS_TX_SEND_CTRL_MSG_:
+		if (c && c->ktls_tx) {
+			c->ktls_ctrl = true;
+			c->ktls_ctrl_type = (unsigned char)num;
+		}
+		return 0;
+	case BIO_CTRL_CLEAR_KTLS_TX_CTRL_MSG_:
+		if (c)
+			c->ktls_ctrl = false;
+		return 0;
 	default:
 		return 0;
 	}
@@ -500,6 +791,12 @@ struct tls_conn *tls_conn_new(int fd, const struct tls_opts *opts, enum tls_role
 		SSL_set_app_data(c->ssl, c);
 		SSL_set_verify(c->ssl, SSL_get_verify_mode(c->ssl), verify_peer);
 	}
+	/* An idle connection keeps no record buffers: OpenSSL frees its
+	 * read buffer when it holds nothing and its write buffer when all is
+	 * written (about 34 KiB per connection otherwise). */
+	SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
+	if (opts->ktls && ktls_usable(opts->label))
+		SSL_set_options(c->ssl, SSL_OP_ENABLE_KTLS);
 	if (role == TLS_ROLE_SERVER) {
 		SSL_set_accept_state(c->ssl);
 	} else {
@@ -585,24 +882,15 @@ bool tls_conn_reentered(struct tls_conn *c)
 
 static int flush_locked(struct tls_conn *c)
 {
-	while (c->out_off < c->out_len) {
-		ssize_t n = core_sys.send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-					  MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n > 0) {
-			c->out_off += (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return TLS_WANT_POLLOUT;
-		c->sys_errno = n < 0 ? errno : EPIPE;
-		if (c->state != ST_FAILED)
-			note_failure(c, false);
-		return TLS_ERR;
-	}
-	c->out_off = c->out_len = 0;
-	return 0;
+	int r = out_push(c);
+
+	if (r == 0)
+		return 0;
+	if (r > 0)
+		return TLS_WANT_POLLOUT;
+	if (c->state != ST_FAILED)
+		note_failure(c, false);
+	return TLS_ERR;
 }
 
 static void describe_peer(struct tls_conn *c, char *buf, size_t len)
@@ -637,11 +925,13 @@ static void handshake_done(struct tls_conn *c)
 
 		describe_peer(c, who, sizeof who);
 		SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
-		log_info("%s rule \"%s\": %s %s %s, %s%s%.*s%s", c->peer, c->o.label,
+		log_info("%s rule \"%s\": %s %s %s, %s%s%.*s%s%s", c->peer, c->o.label,
 			 c->role == TLS_ROLE_SERVER ? "accepted" : "connected",
 			 SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl), who,
 			 alen ? ", ALPN \"" : "", (int)alen, alen ? (const char *)alpn : "",
-			 alen ? "\"" : "");
+			 alen ? "\"" : "",
+			 !c->o.ktls ? "" : c->ktls_tx && c->ktls_rx ? ", kTLS send+receive"
+			 : c->ktls_tx ? ", kTLS send" : c->ktls_rx ? ", kTLS receive" : ", kTLS off");
 	}
 }
 
@@ -753,8 +1043,12 @@ static ssize_t read_locked(struct tls_conn *c, unsigned char *buf, size_t len)
 		memcpy(buf, c->stage + c->stage_off, take);
 		c->stage_off += take;
 		got = take;
-		if (c->stage_off == c->stage_len)
-			c->stage_off = c->stage_len = 0;
+		if (c->stage_off == c->stage_len) {
+			/* Emptied: an idle connection keeps no stage (32 KiB). */
+			free(c->stage);
+			c->stage = NULL;
+			c->stage_off = c->stage_len = c->stage_cap = 0;
+		}
 	}
 	while (got < len) {
 		unsigned long snap;
@@ -951,6 +1245,52 @@ out:
 	return r;
 }
 
+bool tls_conn_opts_ktls(const struct tls_conn *c)
+{
+	return c->o.ktls;
+}
+
+bool tls_conn_ktls_send(struct tls_conn *c)
+{
+	return __atomic_load_n(&c->ktls_tx, __ATOMIC_RELAXED) &&
+	       !__atomic_load_n(&c->ktls_broken, __ATOMIC_RELAXED);
+}
+
+ssize_t tls_conn_sendfile(struct tls_conn *c, int in, off64_t *off, size_t count, int *err)
+{
+	ssize_t r;
+
+	ENGINE_ENTER(c, TLS_REENTERED);
+	if (!claim(c) || c->state == ST_FAILED) {
+		r = TLS_ERR;
+		goto out;
+	}
+	if (c->state != ST_OPEN || !c->ktls_tx || c->ktls_broken || c->sent_close || !core_sys.sendfile64) {
+		r = TLS_NOT_KTLS;
+		goto out;
+	}
+	/* In order: what is queued goes first. */
+	if ((r = flush_locked(c)) != 0)
+		goto out;
+	do
+		r = core_sys.sendfile64(c->fd, in, off, count);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			r = TLS_WANT_POLLOUT;
+		} else {
+			*err = errno;
+			r = TLS_SYSERR;
+		}
+	} else if (r > 0 && !c->ktls_sf_logged) {
+		c->ktls_sf_logged = true;
+		log_debug("%s rule \"%s\": sendfile: zero-copy through kernel TLS", c->peer, c->o.label);
+	}
+out:
+	ENGINE_LEAVE(c);
+	return r;
+}
+
 int tls_conn_flush(struct tls_conn *c)
 {
 	int r;
@@ -982,6 +1322,10 @@ static int close_notify_locked(struct tls_conn *c)
 	if (c->owner && c->owner != __atomic_load_n(&tls_self_pid, __ATOMIC_RELAXED))
 		return 0;       /* inherited from the process that owns it: say nothing */
 	if (c->state == ST_OPEN && !c->sent_close) {
+		/* kTLS sending: the alert needs the queue empty (BIO_CTRL_FLUSH);
+		 * come back when there is room rather than lose it. */
+		if (c->ktls_tx && c->out_off < c->out_len && (r = flush_locked(c)) != 0)
+			return r;
 		c->sent_close = true;
 		(void)SSL_shutdown(c->ssl);
 		log_debug("%s rule \"%s\": close_notify sent", c->peer, c->o.label);

@@ -54,6 +54,7 @@ struct tls_opts {
 	const char *label;         /* the rule's name, for logs; outlives them too */
 	bool verify_name;          /* client: check the server's name (else: warn) */
 	bool allow_truncation;     /* a FIN without close_notify is a clean end */
+	bool ktls;                 /* hand the record layer to the kernel when it can */
 	int handshake_timeout_ms;
 	/* Optional: is the peer whose chain verified allowed?  Called for the
 	 * leaf certificate from the verify callback, during the handshake.
@@ -107,6 +108,21 @@ size_t tls_conn_readable(struct tls_conn *c);
  * reach the peer), TLS_WANT_POLLOUT when the out-buffer is still full,
  * TLS_ERR. */
 ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len);
+/* Kernel TLS (opts.ktls): the kernel encrypts what this connection
+ * sends (the handshake is done and the kernel took the keys). */
+bool tls_conn_ktls_send(struct tls_conn *c);
+/* The rule asked for kernel TLS. */
+bool tls_conn_opts_ktls(const struct tls_conn *c);
+/* sendfile() of count bytes of `in` (from *off, or its file position)
+ * straight into the socket, which the kernel encrypts: zero-copy.  Only
+ * with kTLS sending; the socket must be non-blocking (the call runs under
+ * the connection's lock).  Returns bytes (0: end of the file),
+ * TLS_WANT_POLLOUT, TLS_ERR (the connection failed), TLS_SYSERR (*err:
+ * the kernel's errno, the connection unchanged), TLS_NOT_KTLS (no kTLS
+ * sending: the caller copies the file through tls_conn_write). */
+#define TLS_NOT_KTLS (-5)
+#define TLS_SYSERR   (-6)
+ssize_t tls_conn_sendfile(struct tls_conn *c, int in, off64_t *off, size_t count, int *err);
 /* Send what the out-buffer holds: 0 when empty, TLS_WANT_POLLOUT, TLS_ERR. */
 int tls_conn_flush(struct tls_conn *c);
 bool tls_conn_has_output(struct tls_conn *c);

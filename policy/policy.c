@@ -36,7 +36,7 @@
 enum key {
 	K_NAME, K_DIRECTION, K_PORT, K_ADDRESS, K_ACTION, K_CERT, K_KEY, K_CA,
 	K_VERIFY, K_SERVER_NAME, K_REQUIRE_CLIENT_CERT, K_MIN_VERSION, K_CIPHERS,
-	K_CIPHERSUITES, K_ALPN, K_ALLOW_TRUNCATION, K_HANDSHAKE_TIMEOUT_MS,
+	K_CIPHERSUITES, K_ALPN, K_ALLOW_TRUNCATION, K_HANDSHAKE_TIMEOUT_MS, K_KTLS,
 	/* The identity lists, in enum policy_id_list's order. */
 	K_ALLOW_CN, K_ALLOW_OU, K_ALLOW_DNS, K_ALLOW_URI, K_ALLOW_IP, K_PIN_SPKI,
 	K_COUNT
@@ -51,6 +51,7 @@ static const char *const key_names[K_COUNT] = {
 	[K_CIPHERSUITES] = "ciphersuites", [K_ALPN] = "alpn",
 	[K_ALLOW_TRUNCATION] = "allow_truncation",
 	[K_HANDSHAKE_TIMEOUT_MS] = "handshake_timeout_ms",
+	[K_KTLS] = "ktls",
 	[K_ALLOW_CN] = "allow_cn", [K_ALLOW_OU] = "allow_ou", [K_ALLOW_DNS] = "allow_dns",
 	[K_ALLOW_URI] = "allow_uri", [K_ALLOW_IP] = "allow_ip", [K_PIN_SPKI] = "pin_spki",
 };
@@ -450,6 +451,8 @@ static bool parse_key(struct loader *ld, enum key k, const config_setting_t *s, 
 		return parse_alpn(ld, s, r);
 	case K_ALLOW_TRUNCATION:
 		return get_bool(ld, k, s, &r->allow_truncation);
+	case K_KTLS:
+		return get_bool(ld, k, s, &r->ktls);
 	case K_HANDSHAKE_TIMEOUT_MS:
 		if (!is_int(s))
 			return fail(ld, s, "\"handshake_timeout_ms\" must be an integer");

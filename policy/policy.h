@@ -49,6 +49,7 @@ struct policy_rule {
 	unsigned char *alpn;     /* ALPN wire format (length-prefixed), or NULL */
 	size_t alpn_len;
 	bool allow_truncation;
+	bool ktls;               /* ask for kernel TLS after the handshake */
 	int handshake_timeout_ms;
 	/* allow_cn/ou/dns/uri/ip, pin_spki (policy/identity.h); NULL: any
 	 * verified peer. */

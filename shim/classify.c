@@ -42,6 +42,7 @@ struct tls_conn *shim_conn_new(int fd, const struct shim_verdict *v)
 		.label = r->name,
 		.verify_name = r->verify == POLICY_VERIFY_FULL,
 		.allow_truncation = r->allow_truncation,
+		.ktls = r->ktls,
 		.handshake_timeout_ms = r->handshake_timeout_ms,
 		.check_peer = r->identity ? policy_identity_check : NULL,
 		.check_arg = r->identity,

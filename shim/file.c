@@ -4,6 +4,8 @@
  * preload: on a TLS fd the shim reads the file itself and sends it
  * through the engine, with the kernel's return semantics (bytes taken;
  * *offset advanced, or the file position, by exactly that many).
+ * With kernel TLS sending (ktls = true, a kernel that has it) on a
+ * non-blocking socket, sendfile() goes to the kernel itself: zero-copy.
  * splice() from a pipe into a TLS fd encrypts too (see tls_splice_in);
  * out of a TLS fd it is refused with EINVAL, the answer the kernel gives
  * for fds it cannot splice.
@@ -18,11 +20,48 @@
 
 #define FILE_CHUNK 16384
 
+/* Kernel TLS sending on a non-blocking socket: the file goes straight
+ * from the page cache into the socket, the kernel encrypts (zero-copy).
+ * A count or a negative errno, with *done; *done false: the copying path
+ * does it (no kTLS sending, or a blocking socket, on which a real
+ * sendfile would block under the connection's lock). */
+static ssize_t ktls_sendfile(struct tls_conn *c, int in, off64_t *off, size_t count, bool *done)
+{
+	int err = 0, e;
+	ssize_t r;
+
+	*done = false;
+	if (!shim_tls_nonblocking(c, 0))
+		return 0;
+	if (!tls_conn_handshake_done(c) && (e = shim_tls_handshake(c, true)) < 0) {
+		*done = true;
+		return e;
+	}
+	if (!tls_conn_ktls_send(c))
+		return 0;
+	r = tls_conn_sendfile(c, in, off, count, &err);
+	if (r == TLS_NOT_KTLS)
+		return 0;
+	*done = true;
+	if (r >= 0)
+		return r;
+	if (r == TLS_WANT_POLLOUT)
+		return -EAGAIN;
+	if (r == TLS_SYSERR)
+		return -err;
+	return shim_tls_error(c, true, 0);
+}
+
 /* A count, or a negative errno. */
 static ssize_t tls_sendfile(struct tls_conn *c, int in, off64_t *off, size_t count)
 {
 	char buf[FILE_CHUNK];
 	size_t total = 0;
+	bool done;
+	ssize_t k;
+
+	if (tls_conn_opts_ktls(c) && (k = ktls_sendfile(c, in, off, count, &done), done))
+		return k;
 
 	while (total < count) {
 		size_t want = count - total < sizeof buf ? count - total : sizeof buf;

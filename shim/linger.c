@@ -87,7 +87,16 @@ static void *reaper(void *arg)
 				still = fds[j] == p[i].fd;
 			if (!still)
 				continue;
-			got = REAL(recv)(p[i].fd, buf, sizeof buf, MSG_DONTWAIT);
+			{
+				/* With a control buffer: a kernel-TLS socket (ktls)
+				 * hands over alerts and tickets, which a plain recv()
+				 * on it refuses with EIO. */
+				char cbuf[CMSG_SPACE(sizeof(int))];
+				struct iovec iov = { .iov_base = buf, .iov_len = sizeof buf };
+				struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+						     .msg_control = cbuf, .msg_controllen = sizeof cbuf };
+				got = REAL(recvmsg)(p[i].fd, &mh, MSG_DONTWAIT);
+			}
 			if (got > 0 || (got < 0 && (errno == EAGAIN || errno == EINTR)))
 				continue;
 			for (int j = 0; j < n; j++)       /* the peer's FIN or an error */

@@ -86,6 +86,10 @@ static void do_init(void)
 	core_sys.fcntl = real.fcntl;
 	core_sys.getsockopt = real.getsockopt;
 	core_sys.open = real.open;
+	core_sys.setsockopt = real.setsockopt;
+	core_sys.recvmsg = real.recvmsg;
+	core_sys.sendmsg = real.sendmsg;
+	core_sys.sendfile64 = real.sendfile64;
 	__atomic_store_n(&real_ready, true, __ATOMIC_RELEASE);
 }
 
