@@ -603,11 +603,12 @@ static void handshake_done(struct tls_conn *c)
 
 		describe_peer(c, who, sizeof who);
 		SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
-		log_info("%s rule \"%s\": %s %s %s, %s%s%.*s%s", c->peer, c->o.label,
+		log_info("%s rule \"%s\": %s %s %s, %s%s%.*s%s%s", c->peer, c->o.label,
 			 c->role == TLS_ROLE_SERVER ? "accepted" : "connected",
 			 SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl), who,
 			 alen ? ", ALPN \"" : "", (int)alen, alen ? (const char *)alpn : "",
-			 alen ? "\"" : "");
+			 alen ? "\"" : "",
+			 SSL_session_reused(c->ssl) ? ", session resumed" : ", new session");
 	}
 }
 
@@ -624,6 +625,11 @@ static int handshake_locked(struct tls_conn *c)
 		return TLS_ERR;
 	if (c->state == ST_NEW && !c->hs_deadline)
 		c->hs_deadline = clock_ms() + c->o.handshake_timeout_ms;
+	/* Offered at the first step, not at creation: a connect() that
+	 * fails (one address of several) must not use up a single-use
+	 * TLS 1.3 session. */
+	if (c->state == ST_NEW && c->role == TLS_ROLE_CLIENT && c->o.offer_session && c->name[0])
+		c->o.offer_session(c->ssl, c->name);
 	c->state = ST_HANDSHAKE;
 	r = flush_locked(c);
 	if (r)

@@ -55,6 +55,11 @@ struct tls_opts {
 	bool verify_name;          /* client: check the server's name (else: warn) */
 	bool allow_truncation;     /* a FIN without close_notify is a clean end */
 	int handshake_timeout_ms;
+	/* Client: called once, at the handshake's first step (under the
+	 * connection's lock), with the SSL object and the name to verify, to
+	 * offer a cached session (policy/resume.c); NULL: none offered.
+	 * Must not block nor take a lock that is not a leaf. */
+	void (*offer_session)(SSL *ssl, const char *name);
 };
 
 /* peer_name: client only, the name to send as SNI and verify (a DNS name

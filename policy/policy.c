@@ -36,6 +36,7 @@ enum key {
 	K_NAME, K_DIRECTION, K_PORT, K_ADDRESS, K_ACTION, K_CERT, K_KEY, K_CA,
 	K_VERIFY, K_SERVER_NAME, K_REQUIRE_CLIENT_CERT, K_MIN_VERSION, K_CIPHERS,
 	K_CIPHERSUITES, K_ALPN, K_ALLOW_TRUNCATION, K_HANDSHAKE_TIMEOUT_MS,
+	K_SESSION_CACHE, K_TICKET_KEY_FILE, K_CRL,
 	K_COUNT
 };
 
@@ -48,6 +49,8 @@ static const char *const key_names[K_COUNT] = {
 	[K_CIPHERSUITES] = "ciphersuites", [K_ALPN] = "alpn",
 	[K_ALLOW_TRUNCATION] = "allow_truncation",
 	[K_HANDSHAKE_TIMEOUT_MS] = "handshake_timeout_ms",
+	[K_SESSION_CACHE] = "session_cache", [K_TICKET_KEY_FILE] = "ticket_key_file",
+	[K_CRL] = "crl",
 };
 
 #define TIMEOUT_DEFAULT_MS 10000
@@ -454,6 +457,12 @@ static bool parse_key(struct loader *ld, enum key k, const config_setting_t *s, 
 				    TIMEOUT_MAX_MS);
 		r->handshake_timeout_ms = (int)v;
 		return true;
+	case K_SESSION_CACHE:
+		return get_bool(ld, k, s, &r->session_cache);
+	case K_TICKET_KEY_FILE:
+		return get_path(ld, k, s, &r->ticket_key_file);
+	case K_CRL:
+		return get_path(ld, k, s, &r->crl);
 	case K_COUNT:
 		break;
 	}
@@ -475,7 +484,7 @@ static bool applies(enum key k, enum policy_dir d)
 {
 	if (k == K_VERIFY || k == K_SERVER_NAME)
 		return d == POLICY_CONNECT;
-	if (k == K_REQUIRE_CLIENT_CERT)
+	if (k == K_REQUIRE_CLIENT_CERT || k == K_TICKET_KEY_FILE)
 		return d == POLICY_ACCEPT;
 	return true;
 }
@@ -492,6 +501,8 @@ static void rule_free(struct policy_rule *r)
 	free(r->ciphers);
 	free(r->ciphersuites);
 	free(r->alpn);
+	free(r->ticket_key_file);
+	free(r->crl);
 	SSL_CTX_free(r->ctx);
 	memset(r, 0, sizeof(*r));
 }
@@ -503,6 +514,7 @@ static void rule_init(struct policy_rule *r)
 	r->verify = POLICY_VERIFY_FULL;
 	r->min_version = TLS1_2_VERSION;
 	r->handshake_timeout_ms = TIMEOUT_DEFAULT_MS;
+	r->session_cache = true;
 }
 
 /* ---- defaults and rules ------------------------------------------------- */
@@ -545,6 +557,14 @@ static bool check_rule(struct loader *ld, const config_setting_t *const src[K_CO
 		return fail_line(ld, r->line, "an accept rule with action \"tls\" needs \"cert\" and \"key\"");
 	if (r->require_client_cert && !r->ca)
 		return fail(ld, src[K_REQUIRE_CLIENT_CERT], "\"require_client_cert\" needs \"ca\"");
+	if (r->ticket_key_file && !r->session_cache)
+		return fail(ld, src[K_TICKET_KEY_FILE], "\"ticket_key_file\" with \"session_cache\" = false"
+			    " (resumption is off: no ticket is issued)");
+	if (r->crl && r->direction == POLICY_ACCEPT && !r->require_client_cert)
+		return fail(ld, src[K_CRL], "\"crl\" on an accept rule needs \"require_client_cert\" = true"
+			    " (no client certificate is asked for, so none would be checked)");
+	if (r->crl && r->direction == POLICY_CONNECT && r->verify == POLICY_VERIFY_NONE)
+		return fail(ld, src[K_CRL], "\"crl\" with \"verify\" = \"none\" (nothing is verified)");
 	return true;
 }
 
@@ -559,6 +579,8 @@ static const config_setting_t *ctx_err_setting(enum ctx_err_key which,
 	case CTX_ERR_CIPHERSUITES: return src[K_CIPHERSUITES];
 	case CTX_ERR_ALPN: return src[K_ALPN];
 	case CTX_ERR_MIN_VERSION: return src[K_MIN_VERSION];
+	case CTX_ERR_TICKET_KEY_FILE: return src[K_TICKET_KEY_FILE];
+	case CTX_ERR_CRL: return src[K_CRL];
 	default: return NULL;
 	}
 }
