@@ -35,6 +35,7 @@ struct tls_conn {
 	bool drained;            /* the last BIO read emptied the kernel's queue */
 	bool hs_wants_write;     /* the last handshake step waits to send */
 	atomic_bool reported;    /* the failure was logged */
+	atomic_bool resumed;     /* the handshake resumed a session */
 	enum tls_fail fail;
 	int sys_errno;
 	pid_t owner;             /* 0 until first use; see tls_set_process */

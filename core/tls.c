@@ -593,6 +593,7 @@ static void describe_peer(struct tls_conn *c, char *buf, size_t len)
 static void handshake_done(struct tls_conn *c)
 {
 	c->state = ST_OPEN;
+	atomic_store_explicit(&c->resumed, SSL_session_reused(c->ssl) == 1, memory_order_relaxed);
 	if (c->role == TLS_ROLE_CLIENT && !c->o.verify_name)
 		log_warn("%s rule \"%s\": verify = \"none\": the server's certificate was NOT verified;"
 			 " this connection is not authenticated", c->peer, c->o.label);
@@ -608,7 +609,8 @@ static void handshake_done(struct tls_conn *c)
 			 SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl), who,
 			 alen ? ", ALPN \"" : "", (int)alen, alen ? (const char *)alpn : "",
 			 alen ? "\"" : "",
-			 SSL_session_reused(c->ssl) ? ", session resumed" : ", new session");
+			 atomic_load_explicit(&c->resumed, memory_order_relaxed) ? ", session resumed"
+										 : ", new session");
 	}
 }
 
@@ -1079,6 +1081,10 @@ bool tls_conn_failed(const struct tls_conn *c)
 int tls_conn_fd(const struct tls_conn *c) { return __atomic_load_n(&c->fd, __ATOMIC_ACQUIRE); }
 const char *tls_conn_label(const struct tls_conn *c) { return c->o.label; }
 int tls_conn_timeout_ms(const struct tls_conn *c) { return c->o.handshake_timeout_ms; }
+bool tls_conn_resumed(const struct tls_conn *c)
+{
+	return atomic_load_explicit(&c->resumed, memory_order_relaxed);
+}
 enum tls_role tls_conn_role(const struct tls_conn *c) { return c->role; }
 const char *tls_conn_peer(const struct tls_conn *c) { return c->peer; }
 enum tls_fail tls_conn_failure(const struct tls_conn *c) { return c->fail; }

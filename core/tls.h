@@ -144,6 +144,8 @@ int tls_conn_timeout_ms(const struct tls_conn *c);
 enum tls_role tls_conn_role(const struct tls_conn *c);
 const char *tls_conn_peer(const struct tls_conn *c);
 enum tls_fail tls_conn_failure(const struct tls_conn *c);
+/* The handshake resumed an earlier session. */
+bool tls_conn_resumed(const struct tls_conn *c);
 int tls_conn_sys_errno(const struct tls_conn *c);
 /* True exactly once per connection: the caller logs the failure. */
 bool tls_conn_report_once(struct tls_conn *c);

@@ -527,8 +527,8 @@ static bool set_crl_and_resumption(struct build *b)
 	if (r->crl && !crl_setup(b->ctx, b->libctx, r->crl, why, sizeof why))
 		return fail(b, CTX_ERR_CRL, false, "%s", why);
 	step();
-	if (r->direction == POLICY_CONNECT ? !resume_setup_client(b->ctx, r->session_cache, why, sizeof why)
-	    : !resume_setup_server(b->ctx, b->libctx, r->session_cache, r->ticket_key_file, r->name,
+	if (r->direction == POLICY_CONNECT ? !resume_setup_client(b->ctx, !r->session_cache_off, why, sizeof why)
+	    : !resume_setup_server(b->ctx, b->libctx, !r->session_cache_off, r->ticket_key_file, r->name,
 				   why, sizeof why))
 		return fail(b, r->ticket_key_file ? CTX_ERR_TICKET_KEY_FILE : CTX_ERR_OTHER, false, "%s", why);
 	return true;

@@ -458,7 +458,10 @@ static bool parse_key(struct loader *ld, enum key k, const config_setting_t *s, 
 		r->handshake_timeout_ms = (int)v;
 		return true;
 	case K_SESSION_CACHE:
-		return get_bool(ld, k, s, &r->session_cache);
+		if (!get_bool(ld, k, s, &r->session_cache_off))
+			return false;
+		r->session_cache_off = !r->session_cache_off;
+		return true;
 	case K_TICKET_KEY_FILE:
 		return get_path(ld, k, s, &r->ticket_key_file);
 	case K_CRL:
@@ -514,7 +517,6 @@ static void rule_init(struct policy_rule *r)
 	r->verify = POLICY_VERIFY_FULL;
 	r->min_version = TLS1_2_VERSION;
 	r->handshake_timeout_ms = TIMEOUT_DEFAULT_MS;
-	r->session_cache = true;
 }
 
 /* ---- defaults and rules ------------------------------------------------- */
@@ -557,7 +559,7 @@ static bool check_rule(struct loader *ld, const config_setting_t *const src[K_CO
 		return fail_line(ld, r->line, "an accept rule with action \"tls\" needs \"cert\" and \"key\"");
 	if (r->require_client_cert && !r->ca)
 		return fail(ld, src[K_REQUIRE_CLIENT_CERT], "\"require_client_cert\" needs \"ca\"");
-	if (r->ticket_key_file && !r->session_cache)
+	if (r->ticket_key_file && r->session_cache_off)
 		return fail(ld, src[K_TICKET_KEY_FILE], "\"ticket_key_file\" with \"session_cache\" = false"
 			    " (resumption is off: no ticket is issued)");
 	if (r->crl && r->direction == POLICY_ACCEPT && !r->require_client_cert)

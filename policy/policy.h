@@ -48,7 +48,7 @@ struct policy_rule {
 	size_t alpn_len;
 	bool allow_truncation;
 	int handshake_timeout_ms;
-	bool session_cache;      /* resumption on (default); policy/resume.c */
+	bool session_cache_off;  /* session_cache = false; policy/resume.c */
 	char *ticket_key_file;   /* accept: shared ticket keys, or NULL */
 	char *crl;               /* CRL file or directory, or NULL; policy/crl.c */
 	SSL_CTX *ctx;            /* action "tls" only; owned by the policy */

@@ -43,7 +43,7 @@ struct tls_conn *shim_conn_new(int fd, const struct shim_verdict *v)
 		.verify_name = r->verify == POLICY_VERIFY_FULL,
 		.allow_truncation = r->allow_truncation,
 		.handshake_timeout_ms = r->handshake_timeout_ms,
-		.offer_session = r->direction == POLICY_CONNECT && r->session_cache ? resume_offer : NULL,
+		.offer_session = r->direction == POLICY_CONNECT && !r->session_cache_off ? resume_offer : NULL,
 	};
 
 	return tls_conn_new(fd, &o, v->role, v->role == TLS_ROLE_CLIENT ? v->name : NULL, v->desc);
