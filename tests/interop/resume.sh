@@ -60,6 +60,37 @@ client_case client_tls12_second_connect_resumes resumed "" "" -- -tls1_2
 client_case client_forked_child_resumes_parent_session resumed "" fork -- -tls1_3
 client_case client_session_cache_off_never_resumes new "session_cache = false;" "" -- -tls1_3
 
+# Four threads of one process, five connections each, one s_server: the
+# cache under concurrent offers and stores.  Every reply arrives, some
+# handshakes resume, and s_server counts exactly the resumptions the
+# shim logged.
+name=client_threads_share_the_cache
+P=$(free_port)
+policy "$T/$name.conf" <<EOF
+rules = ( { name = "resume-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOF
+export TLSSHIM_LOG_FILE="$T/$name.log"
+bg openssl s_server -accept "127.0.0.1:$P" -naccept 20 -rev \
+	-cert "$CERTS/server.crt" -key "$CERTS/server.key" >"$T/$name.srv" 2>&1
+srv=$!
+if wait_for "$T/$name.srv" '^ACCEPT' 10; then
+	shimmed "$PY" "$(dirname "$RECONNECT")/reconnect_threads.py" 127.0.0.1 "$P" 4 5 "hello world" \
+		>"$T/$name.got" 2>"$T/$name.err"
+	rc=$?
+	wait_exit "$srv" 10
+	res=$(lines "$T/$name.log" 'rule "resume-out": connected .*, session resumed$')
+	hits=$(sed -n 's/^ *\([0-9][0-9]*\) session cache hits.*/\1/p' "$T/$name.srv")
+	if [ "$rc" -ne 0 ] || [ "$(grep -c '^dlrow olleh$' "$T/$name.got")" -ne 20 ]; then
+		fail "$name" "exit $rc, expected 20 replies$(show "$T/$name.err" "$T/$name.log")"
+	elif [ "$res" -lt 1 ] || [ "$res" != "$hits" ]; then
+		fail "$name" "shim logged $res resumed, s_server counted '$hits' hits$(show "$T/$name.log" "$T/$name.srv")"
+	else
+		pass "$name ($res of 20 resumed)"
+	fi
+else
+	fail "$name" "s_server did not start$(show "$T/$name.srv")"; stop "$srv"
+fi
+
 # --- the shimmed echo_server against openssl s_client -sess_out/-sess_in -----
 
 # server NAME PORT [EXTRA]: a shimmed echo_server on PORT (rule "resume-in");
