@@ -547,6 +547,26 @@ static bool check_defaults(struct loader *ld, const config_setting_t *d)
 	return ok;
 }
 
+/* A crl or ticket_key_file from defaults is not inherited by a rule where
+ * it would do nothing (no peer certificate checked, resumption off), so
+ * that one defaults can serve every rule; set in the rule itself, such a
+ * combination is an error (check_rule). */
+static void inherit_only_where_used(const bool own[K_COUNT], const config_setting_t *src[K_COUNT],
+				    struct policy_rule *r)
+{
+	if (r->crl && !own[K_CRL] &&
+	    (r->direction == POLICY_ACCEPT ? !r->require_client_cert : r->verify == POLICY_VERIFY_NONE)) {
+		free(r->crl);
+		r->crl = NULL;
+		src[K_CRL] = NULL;
+	}
+	if (r->ticket_key_file && !own[K_TICKET_KEY_FILE] && r->session_cache_off) {
+		free(r->ticket_key_file);
+		r->ticket_key_file = NULL;
+		src[K_TICKET_KEY_FILE] = NULL;
+	}
+}
+
 /* Relations between keys, on the rule's effective values. */
 static bool check_rule(struct loader *ld, const config_setting_t *const src[K_COUNT],
 		       struct policy_rule *r)
@@ -663,6 +683,7 @@ static bool load_rule(struct loader *ld, OSSL_LIB_CTX *libctx, const config_sett
 	for (k = K_DIRECTION + 1; k < K_COUNT; k++)
 		if (src[k] && !parse_key(ld, (enum key)k, src[k], r))
 			return false;
+	inherit_only_where_used(own, src, r);
 	if (!check_rule(ld, src, r))
 		return false;
 	return r->action != POLICY_TLS || build_ctx(ld, libctx, src, r);

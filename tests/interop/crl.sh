@@ -192,3 +192,13 @@ cat >"$T/ok.conf" <<EOF
 rules = ( { direction = "connect"; port = 1; ca = "$CERTS/ca.crt"; crl = "$T/crl.pem"; } );
 EOF
 check check_crl_valid "$TLSSHIM_LAUNCHER" --check "$T/ok.conf"
+# From defaults, crl reaches only the rules that check a peer certificate.
+cat >"$T/defaults.conf" <<EOF
+defaults = { crl = "$T/crl.pem"; ca = "$CERTS/ca.crt"; };
+rules = (
+  { direction = "accept"; port = 1; cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; },
+  { direction = "connect"; port = 2; verify = "none"; },
+  { direction = "connect"; port = 3; }
+);
+EOF
+check check_crl_from_defaults_only_where_used "$TLSSHIM_LAUNCHER" --check "$T/defaults.conf"
