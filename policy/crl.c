@@ -81,33 +81,45 @@ static bool load_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path,
 	return true;
 }
 
-/* A CRL directory is only searched by issuer hash: "1a2b3c4d.r0". */
-static bool has_hashed_crl(const char *path)
+/* A CRL directory is only searched by issuer hash: "1a2b3c4d.r0".  The
+ * same lookup also takes certificates named "1a2b3c4d.0" from it, as
+ * trust anchors: a directory that holds such names is refused, or
+ * pointing crl at a directory of certificates would widen the trust. */
+static void scan_dir(const char *path, bool *crls, bool *certs)
 {
 	DIR *d = opendir(path);
 	struct dirent *e;
-	bool found = false;
 
+	*crls = *certs = false;
 	if (!d)
-		return false;
-	while (!found && (e = readdir(d))) {
+		return;
+	while ((e = readdir(d))) {
 		const char *s = e->d_name;
 		size_t i;
 
 		for (i = 0; i < 8 && ((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')); i++)
 			;
-		if (i == 8 && s[8] == '.' && s[9] == 'r' && s[10] >= '0' && s[10] <= '9')
-			found = true;
+		if (i != 8 || s[8] != '.')
+			continue;
+		if (s[9] == 'r' && s[10] >= '0' && s[10] <= '9')
+			*crls = true;
+		else if (s[9] >= '0' && s[9] <= '9')
+			*certs = true;
 	}
 	closedir(d);
-	return found;
 }
 
 static bool load_dir(X509_STORE *store, const char *path, char *why, size_t whylen)
 {
 	X509_LOOKUP *lu;
+	bool crls, certs;
 
-	if (!has_hashed_crl(path))
+	scan_dir(path, &crls, &certs);
+	if (certs)
+		return set_why(why, whylen, "CRL directory \"%s\" also holds certificates named by subject"
+			       " hash (\"1a2b3c4d.0\"), which would be trusted as CAs: keep the CRLs in a"
+			       " directory of their own", path);
+	if (!crls)
 		return set_why(why, whylen, "CRL directory \"%s\" has no CRL named by issuer hash"
 			       " (\"1a2b3c4d.r0\"; run \"openssl rehash\")", path);
 	if (!(lu = X509_STORE_add_lookup(store, X509_LOOKUP_hash_dir())) ||

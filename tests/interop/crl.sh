@@ -202,3 +202,6 @@ rules = (
 );
 EOF
 check check_crl_from_defaults_only_where_used "$TLSSHIM_LAUNCHER" --check "$T/defaults.conf"
+# A CRL directory that also holds hashed certificates would add trust anchors.
+mkdir -p "$T/mixeddir" && cp "$T/crl.pem" "$T/other.crt" "$T/mixeddir/" && openssl rehash "$T/mixeddir" >/dev/null 2>&1
+check_bad check_crl_dir_with_certificates 'would be trusted as CAs' connect "crl = \"$T/mixeddir\";"
