@@ -277,14 +277,22 @@ size_t resume_cache_count(void)
 	return n;
 }
 
+/* Not taken when the forking thread holds it already (a signal handler
+ * that forks, having interrupted its thread inside the cache): that
+ * thread goes on and releases it, in both processes. */
+static bool fork_took;
+
 void resume_fork_lock(void)
 {
-	pthread_mutex_lock(&cache_lock);
+	fork_took = atomic_load_explicit(&cache_holder, memory_order_relaxed) != self();
+	if (fork_took)
+		pthread_mutex_lock(&cache_lock);
 }
 
 void resume_fork_unlock(void)
 {
-	pthread_mutex_unlock(&cache_lock);
+	if (fork_took)
+		pthread_mutex_unlock(&cache_lock);
 }
 
 void resume_fork_child(void)
