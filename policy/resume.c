@@ -10,9 +10,9 @@
  * stay until replaced, expired or evicted.
  *
  * Locking: one mutex, a leaf (nothing is called under it but OpenSSL's
- * reference counting and free), taken by the engine's hook (under the
- * classification lock at most) and by OpenSSL's new-session callback
- * (under a connection's lock).  It records its holder, so that a signal
+ * reference counting and free), taken by the engine's hook at a client's
+ * first handshake step and by OpenSSL's new-session callback, both under
+ * a connection's lock.  It records its holder, so that a signal
  * handler that interrupted its own thread inside the cache skips the
  * cache instead of hanging.  fork() takes it last (shim/init.c); a child
  * made by fork() keeps the cache: it is the same program with the same
