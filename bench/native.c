@@ -5,7 +5,7 @@
  * tests/progs/pingpong.c), done the way a program that links OpenSSL itself
  * would do them: default OpenSSL settings (TLS 1.3 and its default
  * ciphersuite), blocking sockets, full verification of the server's
- * certificate chain and name, no session resumption.
+ * certificate chain and name, no session resumption (but pp-client-resume).
  *
  *   native bulk-recv PORT CERT KEY           accept one connection, read to
  *                                            close_notify, print "bytes N
@@ -19,6 +19,10 @@
  *   native pp-client HOST PORT N CAFILE      N sequential connections, each a
  *                                            full handshake + 32-byte ping-pong
  *                                            + SSL_shutdown; print conns/s
+ *   native pp-client-resume HOST PORT N CAFILE  the same, each connection
+ *                                            offering the latest session of
+ *                                            the one before (TLS 1.3 ticket);
+ *                                            also prints how many resumed
  *   native hold-server PORT CERT KEY         accept, handshake, read 1 byte,
  *                                            write 1 byte, keep the
  *                                            connection open (memory bench)
@@ -236,12 +240,16 @@ static void report_params(SSL *ssl, const char *who)
 }
 
 /* A verifying client connection: TCP connect, then the handshake. */
+static SSL_SESSION *offer; /* pp-client-resume: the session to offer */
+
 static SSL *client_open(SSL_CTX *ctx, const char *host, const char *port)
 {
 	int fd = connect_to(host, port);
 	SSL *ssl = SSL_new(ctx);
 	if (!ssl)
 		die_ssl("SSL_new");
+	if (offer && SSL_set_session(ssl, offer) != 1)
+		die_ssl("SSL_set_session");
 	if (SSL_set1_host(ssl, host) != 1) /* an IP literal becomes an IP check */
 		die_ssl("SSL_set1_host");
 	if (!is_ip_literal(host) && SSL_set_tlsext_host_name(ssl, host) != 1)
@@ -436,6 +444,42 @@ static int pp_client(char **av)
 	return 0;
 }
 
+/* As pp_client, a program that keeps its last session and offers it on
+ * its next connection, as the shim's client cache does. */
+static int pp_client_resume(char **av)
+{
+	long n = parse_num(av[2], "connection count"), resumed = 0;
+	SSL_CTX *ctx = client_ctx(av[3]);
+	char ping[PP_LEN + 1], pong[PP_LEN];
+	double t0 = now();
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	for (long i = 0; i < n; i++) {
+		snprintf(ping, sizeof ping, "ping %026ld", i);
+		SSL *ssl = client_open(ctx, av[0], av[1]);
+		resumed += SSL_session_reused(ssl) == 1;
+		if (write_all(ssl, ping, PP_LEN) || read_exact(ssl, pong, PP_LEN))
+			return 1;
+		if (memcmp(ping, pong, PP_LEN)) {
+			fprintf(stderr, "native: bad pong on connection %ld\n", i);
+			return 1;
+		}
+		/* The tickets came before the pong: the latest session. */
+		SSL_SESSION *sess = SSL_get1_session(ssl);
+		if (sess && SSL_SESSION_is_resumable(sess)) {
+			SSL_SESSION_free(offer);
+			offer = sess;
+		} else {
+			SSL_SESSION_free(sess);
+		}
+		ssl_close(ssl);
+	}
+	double dt = now() - t0;
+	SSL_SESSION_free(offer);
+	SSL_CTX_free(ctx);
+	printf("%ld connections in %.3f s: %.1f conn/s, %ld resumed\n", n, dt, (double)n / dt, resumed);
+	return 0;
+}
+
 static int hold_server(char **av)
 {
 	struct rlimit rl;
@@ -471,6 +515,7 @@ static const struct cmd {
 	{ "bulk-send", 4, bulk_send, "HOST PORT BYTES CAFILE" },
 	{ "pp-server", 3, pp_server, "PORT CERT KEY" },
 	{ "pp-client", 4, pp_client, "HOST PORT N CAFILE" },
+	{ "pp-client-resume", 4, pp_client_resume, "HOST PORT N CAFILE" },
 	{ "hold-server", 3, hold_server, "PORT CERT KEY" },
 	};
 

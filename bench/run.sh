@@ -11,8 +11,8 @@
 #   BENCH_REDIS_REQUESTS=100000  redis-benchmark -n (requests per test, SET and GET)
 #   BENCH_REDIS_CLIENTS=50     redis-benchmark -c
 #   BENCH_VARIANTS="..."       subset of: plaintext shim shim-srv shim-cli native stunnel
-#   BENCH_WORKLOADS="..."      subset of: bulk pp redis mem
-#   BENCH_PORT=24100           first loopback port (uses 24100-24153, 24200-24211)
+#   BENCH_WORKLOADS="..."      subset of: bulk pp ppr redis mem
+#   BENCH_PORT=24100           first loopback port (uses 24100-24154, 24200-24211)
 #   BENCH_DEADLINE=840         seconds after which no new measurement starts
 #   BUILD=build                build directory
 # Results: $BUILD/bench/results.txt and results.json; logs in $BUILD/bench/.

@@ -36,6 +36,7 @@ struct tls_conn {
 	bool hs_wants_write;     /* the last handshake step waits to send */
 	bool peer_refused;       /* check_peer said no: err holds why */
 	atomic_bool reported;    /* the failure was logged */
+	atomic_bool resumed;     /* the handshake resumed a session */
 	enum tls_fail fail;
 	int sys_errno;
 	pid_t owner;             /* 0 until first use; see tls_set_process */

@@ -915,6 +915,7 @@ static void describe_peer(struct tls_conn *c, char *buf, size_t len)
 static void handshake_done(struct tls_conn *c)
 {
 	c->state = ST_OPEN;
+	atomic_store_explicit(&c->resumed, SSL_session_reused(c->ssl) == 1, memory_order_relaxed);
 	if (c->role == TLS_ROLE_CLIENT && !c->o.verify_name)
 		log_warn("%s rule \"%s\": verify = \"none\": the server's certificate was NOT verified;"
 			 " this connection is not authenticated", c->peer, c->o.label);
@@ -925,11 +926,13 @@ static void handshake_done(struct tls_conn *c)
 
 		describe_peer(c, who, sizeof who);
 		SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
-		log_info("%s rule \"%s\": %s %s %s, %s%s%.*s%s%s", c->peer, c->o.label,
+		log_info("%s rule \"%s\": %s %s %s, %s%s%.*s%s%s%s", c->peer, c->o.label,
 			 c->role == TLS_ROLE_SERVER ? "accepted" : "connected",
 			 SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl), who,
 			 alen ? ", ALPN \"" : "", (int)alen, alen ? (const char *)alpn : "",
 			 alen ? "\"" : "",
+			 atomic_load_explicit(&c->resumed, memory_order_relaxed) ? ", session resumed"
+										 : ", new session",
 			 !c->o.ktls ? "" : c->ktls_tx && c->ktls_rx ? ", kTLS send+receive"
 			 : c->ktls_tx ? ", kTLS send" : c->ktls_rx ? ", kTLS receive" : ", kTLS off");
 	}
@@ -948,6 +951,11 @@ static int handshake_locked(struct tls_conn *c)
 		return TLS_ERR;
 	if (c->state == ST_NEW && !c->hs_deadline)
 		c->hs_deadline = clock_ms() + c->o.handshake_timeout_ms;
+	/* Offered at the first step, not at creation: a connect() that
+	 * fails (one address of several) must not use up a single-use
+	 * TLS 1.3 session. */
+	if (c->state == ST_NEW && c->role == TLS_ROLE_CLIENT && c->o.offer_session && c->name[0])
+		c->o.offer_session(c->ssl, c->name);
 	c->state = ST_HANDSHAKE;
 	r = flush_locked(c);
 	if (r)
@@ -1451,6 +1459,10 @@ bool tls_conn_failed(const struct tls_conn *c)
 int tls_conn_fd(const struct tls_conn *c) { return __atomic_load_n(&c->fd, __ATOMIC_ACQUIRE); }
 const char *tls_conn_label(const struct tls_conn *c) { return c->o.label; }
 int tls_conn_timeout_ms(const struct tls_conn *c) { return c->o.handshake_timeout_ms; }
+bool tls_conn_resumed(const struct tls_conn *c)
+{
+	return atomic_load_explicit(&c->resumed, memory_order_relaxed);
+}
 enum tls_role tls_conn_role(const struct tls_conn *c) { return c->role; }
 const char *tls_conn_peer(const struct tls_conn *c) { return c->peer; }
 enum tls_fail tls_conn_failure(const struct tls_conn *c) { return c->fail; }

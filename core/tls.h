@@ -63,6 +63,11 @@ struct tls_opts {
 	 * engine knows nothing else of it; arg outlives every connection. */
 	bool (*check_peer)(const void *arg, X509 *leaf, char *why, size_t whylen);
 	const void *check_arg;
+	/* Client: called once, at the handshake's first step (under the
+	 * connection's lock), with the SSL object and the name to verify, to
+	 * offer a cached session (policy/resume.c); NULL: none offered.
+	 * Must not block nor take a lock that is not a leaf. */
+	void (*offer_session)(SSL *ssl, const char *name);
 };
 
 /* peer_name: client only, the name to send as SNI and verify (a DNS name
@@ -162,6 +167,8 @@ int tls_conn_timeout_ms(const struct tls_conn *c);
 enum tls_role tls_conn_role(const struct tls_conn *c);
 const char *tls_conn_peer(const struct tls_conn *c);
 enum tls_fail tls_conn_failure(const struct tls_conn *c);
+/* The handshake resumed an earlier session. */
+bool tls_conn_resumed(const struct tls_conn *c);
 int tls_conn_sys_errno(const struct tls_conn *c);
 /* True exactly once per connection: the caller logs the failure. */
 bool tls_conn_report_once(struct tls_conn *c);

@@ -25,8 +25,10 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "policy/crl.h"
 #include "policy/file.h"
 #include "policy/policy.h"
+#include "policy/resume.h"
 
 struct build {
 	OSSL_LIB_CTX *libctx;
@@ -515,6 +517,23 @@ static bool setup_client(struct build *b)
 	return true;
 }
 
+/* Revocation (policy/crl.c) and resumption (policy/resume.c). */
+static bool set_crl_and_resumption(struct build *b)
+{
+	const struct policy_rule *r = b->rule;
+	char why[400] = "";
+
+	step();
+	if (r->crl && !crl_setup(b->ctx, b->libctx, r->crl, why, sizeof why))
+		return fail(b, CTX_ERR_CRL, false, "%s", why);
+	step();
+	if (r->direction == POLICY_CONNECT ? !resume_setup_client(b->ctx, !r->session_cache_off, why, sizeof why)
+	    : !resume_setup_server(b->ctx, b->libctx, !r->session_cache_off, r->ticket_key_file, r->name,
+				   why, sizeof why))
+		return fail(b, r->ticket_key_file ? CTX_ERR_TICKET_KEY_FILE : CTX_ERR_OTHER, false, "%s", why);
+	return true;
+}
+
 static bool build(struct build *b)
 {
 	step();
@@ -525,7 +544,7 @@ static bool build(struct build *b)
 		return false;
 	if (b->rule->direction == POLICY_ACCEPT ? !setup_server(b) : !setup_client(b))
 		return false;
-	return set_alpn(b);
+	return set_alpn(b) && set_crl_and_resumption(b);
 }
 
 SSL_CTX *ctx_build(OSSL_LIB_CTX *libctx, const struct policy_rule *rule,

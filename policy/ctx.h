@@ -20,7 +20,8 @@ struct policy_rule;
 /* Which key of the rule an error is about, so policy/ can report its line. */
 enum ctx_err_key {
 	CTX_ERR_NONE = 0, CTX_ERR_CERT, CTX_ERR_KEY, CTX_ERR_CA, CTX_ERR_CIPHERS,
-	CTX_ERR_CIPHERSUITES, CTX_ERR_ALPN, CTX_ERR_MIN_VERSION, CTX_ERR_OTHER
+	CTX_ERR_CIPHERSUITES, CTX_ERR_ALPN, CTX_ERR_MIN_VERSION, CTX_ERR_OTHER,
+	CTX_ERR_TICKET_KEY_FILE, CTX_ERR_CRL
 };
 
 SSL_CTX *ctx_build(OSSL_LIB_CTX *libctx, const struct policy_rule *rule,

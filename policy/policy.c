@@ -37,6 +37,7 @@ enum key {
 	K_NAME, K_DIRECTION, K_PORT, K_ADDRESS, K_ACTION, K_CERT, K_KEY, K_CA,
 	K_VERIFY, K_SERVER_NAME, K_REQUIRE_CLIENT_CERT, K_MIN_VERSION, K_CIPHERS,
 	K_CIPHERSUITES, K_ALPN, K_ALLOW_TRUNCATION, K_HANDSHAKE_TIMEOUT_MS, K_KTLS,
+	K_SESSION_CACHE, K_TICKET_KEY_FILE, K_CRL,
 	/* The identity lists, in enum policy_id_list's order. */
 	K_ALLOW_CN, K_ALLOW_OU, K_ALLOW_DNS, K_ALLOW_URI, K_ALLOW_IP, K_PIN_SPKI,
 	K_COUNT
@@ -52,6 +53,8 @@ static const char *const key_names[K_COUNT] = {
 	[K_ALLOW_TRUNCATION] = "allow_truncation",
 	[K_HANDSHAKE_TIMEOUT_MS] = "handshake_timeout_ms",
 	[K_KTLS] = "ktls",
+	[K_SESSION_CACHE] = "session_cache", [K_TICKET_KEY_FILE] = "ticket_key_file",
+	[K_CRL] = "crl",
 	[K_ALLOW_CN] = "allow_cn", [K_ALLOW_OU] = "allow_ou", [K_ALLOW_DNS] = "allow_dns",
 	[K_ALLOW_URI] = "allow_uri", [K_ALLOW_IP] = "allow_ip", [K_PIN_SPKI] = "pin_spki",
 };
@@ -476,6 +479,15 @@ static bool parse_key(struct loader *ld, enum key k, const config_setting_t *s, 
 			return fail(ld, bad ? bad : s, "%s", why);
 		return true;
 	}
+	case K_SESSION_CACHE:
+		if (!get_bool(ld, k, s, &r->session_cache_off))
+			return false;
+		r->session_cache_off = !r->session_cache_off;
+		return true;
+	case K_TICKET_KEY_FILE:
+		return get_path(ld, k, s, &r->ticket_key_file);
+	case K_CRL:
+		return get_path(ld, k, s, &r->crl);
 	case K_COUNT:
 		break;
 	}
@@ -497,7 +509,7 @@ static bool applies(enum key k, enum policy_dir d)
 {
 	if (k == K_VERIFY || k == K_SERVER_NAME)
 		return d == POLICY_CONNECT;
-	if (k == K_REQUIRE_CLIENT_CERT)
+	if (k == K_REQUIRE_CLIENT_CERT || k == K_TICKET_KEY_FILE)
 		return d == POLICY_ACCEPT;
 	return true;
 }
@@ -515,6 +527,8 @@ static void rule_free(struct policy_rule *r)
 	free(r->ciphersuites);
 	free(r->alpn);
 	policy_identity_free(r->identity);
+	free(r->ticket_key_file);
+	free(r->crl);
 	SSL_CTX_free(r->ctx);
 	memset(r, 0, sizeof(*r));
 }
@@ -556,6 +570,26 @@ static bool check_defaults(struct loader *ld, const config_setting_t *d)
 	return ok;
 }
 
+/* A crl or ticket_key_file from defaults is not inherited by a rule where
+ * it would do nothing (no peer certificate checked, resumption off), so
+ * that one defaults can serve every rule; set in the rule itself, such a
+ * combination is an error (check_rule). */
+static void inherit_only_where_used(const bool own[K_COUNT], const config_setting_t *src[K_COUNT],
+				    struct policy_rule *r)
+{
+	if (r->crl && !own[K_CRL] &&
+	    (r->direction == POLICY_ACCEPT ? !r->require_client_cert : r->verify == POLICY_VERIFY_NONE)) {
+		free(r->crl);
+		r->crl = NULL;
+		src[K_CRL] = NULL;
+	}
+	if (r->ticket_key_file && !own[K_TICKET_KEY_FILE] && r->session_cache_off) {
+		free(r->ticket_key_file);
+		r->ticket_key_file = NULL;
+		src[K_TICKET_KEY_FILE] = NULL;
+	}
+}
+
 /* Relations between keys, on the rule's effective values. */
 static bool check_rule(struct loader *ld, const config_setting_t *const src[K_COUNT],
 		       struct policy_rule *r)
@@ -568,6 +602,14 @@ static bool check_rule(struct loader *ld, const config_setting_t *const src[K_CO
 		return fail_line(ld, r->line, "an accept rule with action \"tls\" needs \"cert\" and \"key\"");
 	if (r->require_client_cert && !r->ca)
 		return fail(ld, src[K_REQUIRE_CLIENT_CERT], "\"require_client_cert\" needs \"ca\"");
+	if (r->ticket_key_file && r->session_cache_off)
+		return fail(ld, src[K_TICKET_KEY_FILE], "\"ticket_key_file\" with \"session_cache\" = false"
+			    " (resumption is off: no ticket is issued)");
+	if (r->crl && r->direction == POLICY_ACCEPT && !r->require_client_cert)
+		return fail(ld, src[K_CRL], "\"crl\" on an accept rule needs \"require_client_cert\" = true"
+			    " (no client certificate is asked for, so none would be checked)");
+	if (r->crl && r->direction == POLICY_CONNECT && r->verify == POLICY_VERIFY_NONE)
+		return fail(ld, src[K_CRL], "\"crl\" with \"verify\" = \"none\" (nothing is verified)");
 	return true;
 }
 
@@ -621,6 +663,8 @@ static const config_setting_t *ctx_err_setting(enum ctx_err_key which,
 	case CTX_ERR_CIPHERSUITES: return src[K_CIPHERSUITES];
 	case CTX_ERR_ALPN: return src[K_ALPN];
 	case CTX_ERR_MIN_VERSION: return src[K_MIN_VERSION];
+	case CTX_ERR_TICKET_KEY_FILE: return src[K_TICKET_KEY_FILE];
+	case CTX_ERR_CRL: return src[K_CRL];
 	default: return NULL;
 	}
 }
@@ -701,6 +745,7 @@ static bool load_rule(struct loader *ld, OSSL_LIB_CTX *libctx, const config_sett
 	for (k = K_DIRECTION + 1; k < K_COUNT; k++)
 		if (src[k] && !parse_key(ld, (enum key)k, src[k], r))
 			return false;
+	inherit_only_where_used(own, src, r);
 	if (!check_rule(ld, src, r) || !check_identity(ld, libctx, src, own, r))
 		return false;
 	return r->action != POLICY_TLS || build_ctx(ld, libctx, src, r);

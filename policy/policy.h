@@ -54,6 +54,9 @@ struct policy_rule {
 	/* allow_cn/ou/dns/uri/ip, pin_spki (policy/identity.h); NULL: any
 	 * verified peer. */
 	struct policy_identity *identity;
+	bool session_cache_off;  /* session_cache = false; policy/resume.c */
+	char *ticket_key_file;   /* accept: shared ticket keys, or NULL */
+	char *crl;               /* CRL file or directory, or NULL; policy/crl.c */
 	SSL_CTX *ctx;            /* action "tls" only; owned by the policy */
 };
 

@@ -30,6 +30,7 @@
 #include "core/lock.h"
 #include "core/log.h"
 #include "policy/identity.h"
+#include "policy/resume.h"
 #include "shim/shim.h"
 
 /* ---- the engine's view of a rule ---------------------------------------- */
@@ -46,6 +47,7 @@ struct tls_conn *shim_conn_new(int fd, const struct shim_verdict *v)
 		.handshake_timeout_ms = r->handshake_timeout_ms,
 		.check_peer = r->identity ? policy_identity_check : NULL,
 		.check_arg = r->identity,
+		.offer_session = r->direction == POLICY_CONNECT && !r->session_cache_off ? resume_offer : NULL,
 	};
 
 	return tls_conn_new(fd, &o, v->role, v->role == TLS_ROLE_CLIENT ? v->name : NULL, v->desc);

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "core/log.h"
+#include "policy/resume.h"
 #include "shim/shim.h"
 
 #define EX_CONFIG 78
@@ -62,10 +63,12 @@ static void before_fork(void)
 	shim_linger_fork_lock();
 	shim_names_fork_lock();
 	shim_own_fork_lock();
+	resume_fork_lock();
 }
 
 static void after_fork_parent(void)
 {
+	resume_fork_unlock();
 	shim_own_fork_unlock();
 	shim_names_fork_unlock();
 	shim_linger_fork_unlock();
@@ -78,6 +81,7 @@ static void after_fork_child(void)
 {
 	after_fork_parent();        /* the same locks, released in the same order */
 	tls_set_process(getpid());
+	resume_fork_child();
 	log_after_fork();
 	shim_pump_after_fork_child();
 }

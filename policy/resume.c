@@ -1,0 +1,457 @@
+/* policy/resume.c — session resumption (see resume.h).
+ *
+ * The client cache.  One array of RESUME_CACHE_MAX entries for the whole
+ * process, each (rule's SSL_CTX, name verified, session).  A name is
+ * verified on every full handshake, so a session kept for (rule, name)
+ * is only ever offered to a connection that would verify the same name
+ * under the same rule.  TLS 1.3 sessions are single-use (RFC 8446 C.4):
+ * offering one takes it out of the cache, and the tickets the server
+ * sends on the new connection put the latest one back.  TLS 1.2 sessions
+ * stay until replaced, expired or evicted.
+ *
+ * Locking: one mutex, a leaf (nothing is called under it but OpenSSL's
+ * reference counting and free), taken by the engine's hook at a client's
+ * first handshake step and by OpenSSL's new-session callback, both under
+ * a connection's lock.  It records its holder, so that a signal
+ * handler that interrupted its own thread inside the cache skips the
+ * cache instead of hanging.  fork() takes it last (shim/init.c); a child
+ * made by fork() keeps the cache: it is the same program with the same
+ * policy, so its sessions are its own.  A ticket may then be used once
+ * by the parent and once by each child: that lets an observer link those
+ * connections (which come from the same host anyway) and nothing more,
+ * since no early data is ever sent.  A child made without fork()'s
+ * handlers (_Fork, clone, vfork, the shim's pumps) does not use the cache
+ * at all: the lock may have been copied held.
+ */
+#include "policy/resume.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include "policy/file.h"
+
+/* ---- ex_data indices ------------------------------------------------------ */
+
+static int idx_cache = -1;      /* SSL_CTX: non-NULL marker, cache on for this rule */
+static int idx_keys = -1;       /* SSL_CTX: struct ticket_keys */
+static int idx_name = -1;       /* SSL: the name this client verifies (strdup) */
+static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
+
+static void purge_ctx(const SSL_CTX *ctx);
+
+static void free_cache_marker(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	(void)ad; (void)idx; (void)argl; (void)argp;
+	if (ptr)
+		purge_ctx(parent);
+}
+
+struct ticket_key {
+	unsigned char name[16];
+	unsigned char hmac[32];
+	unsigned char aes[32];
+};
+
+struct ticket_keys {
+	OSSL_LIB_CTX *libctx;
+	EVP_CIPHER *cipher;
+	size_t n;
+	struct ticket_key k[RESUME_TICKET_KEYS_MAX];
+};
+
+static void free_keys(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	struct ticket_keys *t = ptr;
+
+	(void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
+	if (!t)
+		return;
+	EVP_CIPHER_free(t->cipher);
+	OPENSSL_cleanse(t, sizeof *t);
+	free(t);
+}
+
+static void free_name(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	(void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
+	free(ptr);
+}
+
+static void idx_init(void)
+{
+	idx_cache = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, free_cache_marker);
+	idx_keys = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, free_keys);
+	idx_name = SSL_get_ex_new_index(0, NULL, NULL, NULL, free_name);
+}
+
+static bool indices(void)
+{
+	pthread_once(&idx_once, idx_init);
+	return idx_cache >= 0 && idx_keys >= 0 && idx_name >= 0;
+}
+
+/* ---- the client cache ----------------------------------------------------- */
+
+struct entry {
+	const SSL_CTX *ctx;      /* the rule; NULL: free slot */
+	char *name;
+	SSL_SESSION *sess;
+	unsigned long long used; /* stamp of the last store or offer */
+};
+
+static struct entry cache[RESUME_CACHE_MAX];
+static unsigned long long stamp;
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic uintptr_t cache_holder;
+static _Atomic pid_t cache_pid;          /* the process the lock is valid in */
+
+static uintptr_t self(void)
+{
+	return (uintptr_t)pthread_self();
+}
+
+/* false: skip the cache (a signal handler of the holder's own thread, or
+ * a process made without fork()'s handlers, where the lock may be held
+ * for ever). */
+static bool lock_cache(void)
+{
+	pid_t owner = atomic_load_explicit(&cache_pid, memory_order_relaxed);
+
+	if (owner == 0 || owner != getpid())
+		return false;
+	if (atomic_load_explicit(&cache_holder, memory_order_relaxed) == self())
+		return false;
+	pthread_mutex_lock(&cache_lock);
+	atomic_store_explicit(&cache_holder, self(), memory_order_relaxed);
+	return true;
+}
+
+static void unlock_cache(void)
+{
+	atomic_store_explicit(&cache_holder, 0, memory_order_relaxed);
+	pthread_mutex_unlock(&cache_lock);
+}
+
+static void drop(struct entry *e)
+{
+	SSL_SESSION_free(e->sess);
+	free(e->name);
+	memset(e, 0, sizeof *e);
+}
+
+static struct entry *find(const SSL_CTX *ctx, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < RESUME_CACHE_MAX; i++)
+		if (cache[i].ctx == ctx && strcmp(cache[i].name, name) == 0)
+			return &cache[i];
+	return NULL;
+}
+
+static bool expired(const SSL_SESSION *s)
+{
+	time_t t = SSL_SESSION_get_time(s);
+	long to = SSL_SESSION_get_timeout(s);
+
+	return (long long)time(NULL) >= (long long)t + to;
+}
+
+static void purge_ctx(const SSL_CTX *ctx)
+{
+	size_t i;
+
+	if (!lock_cache())
+		return;
+	for (i = 0; i < RESUME_CACHE_MAX; i++)
+		if (cache[i].ctx == ctx)
+			drop(&cache[i]);
+	unlock_cache();
+}
+
+void resume_offer(SSL *ssl, const char *name)
+{
+	SSL_CTX *ctx = SSL_get_SSL_CTX(ssl);
+	SSL_SESSION *sess = NULL;
+	struct entry *e;
+	char *copy;
+
+	if (!name || !*name || !ctx || !indices() || !SSL_CTX_get_ex_data(ctx, idx_cache))
+		return;
+	/* For the new-session callback: where this connection's sessions go. */
+	if (!(copy = strdup(name)))
+		return;
+	if (!SSL_set_ex_data(ssl, idx_name, copy)) {
+		free(copy);
+		return;
+	}
+	if (!lock_cache())
+		return;
+	if ((e = find(ctx, name))) {
+		if (!SSL_SESSION_is_resumable(e->sess) || expired(e->sess)) {
+			drop(e);
+		} else if (SSL_SESSION_get_protocol_version(e->sess) >= TLS1_3_VERSION) {
+			sess = e->sess;  /* single use: the reference moves to us */
+			e->sess = NULL;
+			drop(e);
+		} else {
+			sess = e->sess;
+			SSL_SESSION_up_ref(sess);
+			e->used = ++stamp;
+		}
+	}
+	unlock_cache();
+	if (sess) {
+		SSL_set_session(ssl, sess);
+		SSL_SESSION_free(sess);
+	}
+}
+
+/* OpenSSL's new-session callback (client): 1 when the cache keeps the
+ * reference it is given. */
+static int on_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	const char *name = indices() ? SSL_get_ex_data(ssl, idx_name) : NULL;
+	SSL_CTX *ctx = SSL_get_SSL_CTX(ssl);
+	struct entry *e;
+	size_t i;
+
+	if (!name || !ctx || !SSL_SESSION_is_resumable(sess) || !lock_cache())
+		return 0;
+	e = find(ctx, name);
+	if (e) {
+		SSL_SESSION_free(e->sess);  /* the latest ticket replaces the older */
+	} else {
+		char *copy = strdup(name);
+
+		if (!copy) {
+			unlock_cache();
+			return 0;
+		}
+		for (i = 0; i < RESUME_CACHE_MAX && !e; i++)
+			if (!cache[i].ctx)
+				e = &cache[i];
+		for (i = 0; i < RESUME_CACHE_MAX && !e; i++)
+			if (expired(cache[i].sess))
+				e = &cache[i];
+		if (!e) {   /* full: the least recently used goes */
+			e = &cache[0];
+			for (i = 1; i < RESUME_CACHE_MAX; i++)
+				if (cache[i].used < e->used)
+					e = &cache[i];
+		}
+		if (e->ctx)
+			drop(e);
+		e->ctx = ctx;
+		e->name = copy;
+	}
+	e->sess = sess;
+	e->used = ++stamp;
+	unlock_cache();
+	return 1;
+}
+
+size_t resume_cache_count(void)
+{
+	size_t i, n = 0;
+
+	if (!lock_cache())
+		return 0;
+	for (i = 0; i < RESUME_CACHE_MAX; i++)
+		n += cache[i].ctx != NULL;
+	unlock_cache();
+	return n;
+}
+
+/* Not taken when the forking thread holds it already (a signal handler
+ * that forks, having interrupted its thread inside the cache): that
+ * thread goes on and releases it, in both processes. */
+static bool fork_took;
+
+void resume_fork_lock(void)
+{
+	fork_took = atomic_load_explicit(&cache_holder, memory_order_relaxed) != self();
+	if (fork_took)
+		pthread_mutex_lock(&cache_lock);
+}
+
+void resume_fork_unlock(void)
+{
+	if (fork_took)
+		pthread_mutex_unlock(&cache_lock);
+}
+
+void resume_fork_child(void)
+{
+	if (atomic_load_explicit(&cache_pid, memory_order_relaxed) != 0)
+		atomic_store_explicit(&cache_pid, getpid(), memory_order_relaxed);
+}
+
+static bool why_set(char *why, size_t whylen, const char *fmt, const char *arg)
+	__attribute__((format(printf, 3, 0)));
+static bool why_set(char *why, size_t whylen, const char *fmt, const char *arg)
+{
+	if (whylen)
+		snprintf(why, whylen, fmt, arg);
+	return false;
+}
+
+bool resume_setup_client(SSL_CTX *ctx, bool on, char *why, size_t whylen)
+{
+	if (!on) {
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+		return true;
+	}
+	if (!indices() || !SSL_CTX_set_ex_data(ctx, idx_cache, (void *)ctx))
+		return why_set(why, whylen, "cannot set up the session cache%s", "");
+	atomic_store_explicit(&cache_pid, getpid(), memory_order_relaxed);
+	/* Not OpenSSL's internal store: ours, keyed by the name verified. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, on_new_session);
+	return true;
+}
+
+/* ---- server: shared ticket keys --------------------------------------------- */
+
+/* OpenSSL's ticket callback: encrypt with the first key; decrypt with
+ * whichever key the ticket names.  1: done; 2: done, but the ticket was
+ * made with an older key, so a new one (first key) is issued; 0: unknown
+ * key, a full handshake; -1: error. */
+static int ticket_cb(SSL *s, unsigned char key_name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
+		     EVP_MAC_CTX *hctx, int enc)
+{
+	struct ticket_keys *t = indices() ? SSL_CTX_get_ex_data(SSL_get_SSL_CTX(s), idx_keys) : NULL;
+	const struct ticket_key *k = NULL;
+	OSSL_PARAM params[3];
+	int ivlen;
+	size_t i;
+
+	if (!t)
+		return -1;
+	ivlen = EVP_CIPHER_get_iv_length(t->cipher);
+	if (enc) {
+		k = &t->k[0];
+		memcpy(key_name, k->name, sizeof k->name);
+		if (ivlen <= 0 || RAND_bytes_ex(t->libctx, iv, (size_t)ivlen, 0) <= 0 ||
+		    !EVP_EncryptInit_ex2(cctx, t->cipher, k->aes, iv, NULL))
+			return -1;
+	} else {
+		for (i = 0; i < t->n && !k; i++)
+			if (CRYPTO_memcmp(key_name, t->k[i].name, sizeof t->k[i].name) == 0)
+				k = &t->k[i];
+		if (!k)
+			return 0;
+		if (!EVP_DecryptInit_ex2(cctx, t->cipher, k->aes, iv, NULL))
+			return -1;
+	}
+	params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)k->hmac, sizeof k->hmac);
+	params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+	params[2] = OSSL_PARAM_construct_end();
+	if (!EVP_MAC_CTX_set_params(hctx, params))
+		return -1;
+	return enc || k == &t->k[0] ? 1 : 2;
+}
+
+/* The whole file, RESUME_TICKET_KEY_LEN bytes per key.  Regular file
+ * only, never blocking (policy/file.h), not readable by other users. */
+static bool read_keys(struct ticket_keys *t, const char *path, char *why, size_t whylen)
+{
+	unsigned char buf[RESUME_TICKET_KEY_LEN * RESUME_TICKET_KEYS_MAX + 1];
+	const char *reason = NULL;
+	struct stat st;
+	size_t len = 0, i, j;
+	bool ok = false;
+	BIO *in;
+	int n;
+
+	if (stat(path, &st) == 0 && (st.st_mode & (S_IROTH | S_IWOTH)))
+		return why_set(why, whylen, "ticket key file \"%s\" is readable or writable by other users"
+			       " (chmod o-rwx)", path);
+	if (!(in = policy_bio_regular(path, &reason))) {
+		if (whylen)
+			snprintf(why, whylen, "cannot read ticket key file \"%s\": %s", path,
+				 reason ? reason : "cannot open");
+		return false;
+	}
+	while (len < sizeof buf && (n = BIO_read(in, buf + len, (int)(sizeof buf - len))) > 0)
+		len += (size_t)n;
+	BIO_free(in);
+	if (len == 0 || len % RESUME_TICKET_KEY_LEN != 0 || len > RESUME_TICKET_KEY_LEN * RESUME_TICKET_KEYS_MAX) {
+		if (whylen)
+			snprintf(why, whylen, "ticket key file \"%s\" must hold 1 to %d keys of %d bytes each"
+				 " (make one with: openssl rand %d >FILE)", path, RESUME_TICKET_KEYS_MAX,
+				 RESUME_TICKET_KEY_LEN, RESUME_TICKET_KEY_LEN);
+		goto out;
+	}
+	t->n = len / RESUME_TICKET_KEY_LEN;
+	for (i = 0; i < t->n; i++) {
+		const unsigned char *r = buf + i * RESUME_TICKET_KEY_LEN;
+
+		memcpy(t->k[i].name, r, 16);
+		memcpy(t->k[i].hmac, r + 16, 32);
+		memcpy(t->k[i].aes, r + 48, 32);
+		for (j = 0; j < i; j++)
+			if (memcmp(t->k[j].name, t->k[i].name, 16) == 0) {
+				if (whylen)
+					snprintf(why, whylen, "ticket key file \"%s\": keys %zu and %zu have the same"
+						 " name (first 16 bytes)", path, j + 1, i + 1);
+				goto out;
+			}
+	}
+	ok = true;
+out:
+	OPENSSL_cleanse(buf, sizeof buf);
+	return ok;
+}
+
+bool resume_setup_server(SSL_CTX *ctx, OSSL_LIB_CTX *libctx, bool on, const char *ticket_key_file,
+			 const char *rule_name, char *why, size_t whylen)
+{
+	struct ticket_keys *t;
+	unsigned char sid[SHA256_DIGEST_LENGTH];
+	char label[300];
+
+	if (!on) {
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+		SSL_CTX_set_num_tickets(ctx, 0);
+		return true;
+	}
+	if (!ticket_key_file)
+		return true;    /* OpenSSL's tickets, keys of this process */
+	if (!indices() || !(t = calloc(1, sizeof *t)))
+		return why_set(why, whylen, "out of memory%s", "");
+	t->libctx = libctx;
+	if (!read_keys(t, ticket_key_file, why, whylen)) {
+		free_keys(NULL, t, NULL, 0, 0, NULL);
+		return false;
+	}
+	if (!(t->cipher = EVP_CIPHER_fetch(libctx, "AES-256-CBC", NULL)) ||
+	    !SSL_CTX_set_ex_data(ctx, idx_keys, t)) {
+		free_keys(NULL, t, NULL, 0, 0, NULL);
+		return why_set(why, whylen, "cannot use the ticket keys of \"%s\"", ticket_key_file);
+	}
+	if (!SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb))
+		return why_set(why, whylen, "cannot use the ticket keys of \"%s\"", ticket_key_file);
+	/* Every host that shares the key file must agree on the session id
+	 * context: derived from the rule's name, not from its position. */
+	snprintf(label, sizeof label, "tlsshim rule %s", rule_name);
+	if (!SHA256((const unsigned char *)label, strlen(label), sid) ||
+	    !SSL_CTX_set_session_id_context(ctx, sid, sizeof sid))
+		return why_set(why, whylen, "cannot set the session id context%s", "");
+	return true;
+}

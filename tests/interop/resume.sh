@@ -1,0 +1,235 @@
+#!/bin/sh
+# tests/interop/resume.sh — session resumption against OpenSSL's peers.
+#
+# Client: one shimmed process connects twice to openssl s_server (TLS 1.3
+# tickets, TLS 1.2 tickets): the second handshake resumes (the shim's log
+# line says "session resumed", s_server counts a cache hit); a forked
+# child resumes its parent's session; session_cache = false resumes
+# nothing.
+# Server: the shimmed echo_server, openssl s_client -sess_out then
+# -sess_in: "Reused" (TLS 1.3 and TLS 1.2); two shimmed servers with the
+# same ticket_key_file resume each other's sessions, with different key
+# files they do not, and after a rotation (new key first, old key second)
+# the old tickets still resume.  tlsshim --check rejects bad key files.
+. "$(dirname "$0")/../lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+need_shim resume_setup
+command -v openssl >/dev/null || { fail resume_setup "openssl not installed"; exit 1; }
+RECONNECT="$(cd "$(dirname "$0")" && pwd)/py/reconnect.py"
+export TLSSHIM_LOG=info
+
+# --- the shimmed client against openssl s_server -rev ------------------------
+
+# client_case NAME WANT(resumed|new) POLICY-EXTRA RECONNECT-EXTRA -- S_SERVER-ARGS...
+client_case() {
+	name=$1 want=$2 extra=$3 rextra=$4
+	shift 5
+	P=$(free_port)
+	policy "$T/$name.conf" <<EOF
+rules = ( { name = "resume-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; $extra } );
+EOF
+	export TLSSHIM_LOG_FILE="$T/$name.log"
+	bg openssl s_server -accept "127.0.0.1:$P" -naccept 2 -rev \
+		-cert "$CERTS/server.crt" -key "$CERTS/server.key" "$@" >"$T/$name.srv" 2>&1
+	srv=$!
+	if ! wait_for "$T/$name.srv" '^ACCEPT' 10; then
+		fail "$name" "s_server did not start$(show "$T/$name.srv")"; stop "$srv"; return
+	fi
+	# shellcheck disable=SC2086
+	shimmed "$PY" "$RECONNECT" 127.0.0.1 "$P" 2 "hello world" $rextra >"$T/$name.got" 2>"$T/$name.err"
+	rc=$?
+	wait_exit "$srv" 10
+	new=$(lines "$T/$name.log" 'rule "resume-out": connected .*, new session$')
+	res=$(lines "$T/$name.log" 'rule "resume-out": connected .*, session resumed$')
+	if [ "$rc" -ne 0 ] || [ "$(grep -c '^dlrow olleh$' "$T/$name.got")" -ne 2 ]; then
+		fail "$name" "client exit $rc, expected two replies$(show "$T/$name.got" "$T/$name.err" "$T/$name.log" "$T/$name.srv")"
+	elif [ "$want" = resumed ] && { [ "$new" -ne 1 ] || [ "$res" -ne 1 ]; }; then
+		fail "$name" "expected one new session then one resumed, log has $new new, $res resumed$(show "$T/$name.log")"
+	elif [ "$want" = resumed ] && ! grep -q '^ *1 session cache hits' "$T/$name.srv"; then
+		fail "$name" "s_server saw no resumption$(show "$T/$name.srv")"
+	elif [ "$want" = new ] && { [ "$new" -ne 2 ] || [ "$res" -ne 0 ] ||
+			! grep -q '^ *0 session cache hits' "$T/$name.srv"; }; then
+		fail "$name" "expected two new sessions, log has $new new, $res resumed$(show "$T/$name.log" "$T/$name.srv")"
+	else
+		pass "$name"
+	fi
+}
+
+client_case client_tls13_second_connect_resumes resumed "" "" -- -tls1_3
+client_case client_tls12_second_connect_resumes resumed "" "" -- -tls1_2
+client_case client_forked_child_resumes_parent_session resumed "" fork -- -tls1_3
+client_case client_session_cache_off_never_resumes new "session_cache = false;" "" -- -tls1_3
+
+# Four threads of one process, five connections each, one s_server: the
+# cache under concurrent offers and stores.  Every reply arrives, some
+# handshakes resume, and s_server counts exactly the resumptions the
+# shim logged.
+name=client_threads_share_the_cache
+P=$(free_port)
+policy "$T/$name.conf" <<EOF
+rules = ( { name = "resume-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOF
+export TLSSHIM_LOG_FILE="$T/$name.log"
+bg openssl s_server -accept "127.0.0.1:$P" -naccept 20 -rev \
+	-cert "$CERTS/server.crt" -key "$CERTS/server.key" >"$T/$name.srv" 2>&1
+srv=$!
+if wait_for "$T/$name.srv" '^ACCEPT' 10; then
+	shimmed "$PY" "$(dirname "$RECONNECT")/reconnect_threads.py" 127.0.0.1 "$P" 4 5 "hello world" \
+		>"$T/$name.got" 2>"$T/$name.err"
+	rc=$?
+	wait_exit "$srv" 10
+	res=$(lines "$T/$name.log" 'rule "resume-out": connected .*, session resumed$')
+	hits=$(sed -n 's/^ *\([0-9][0-9]*\) session cache hits.*/\1/p' "$T/$name.srv")
+	if [ "$rc" -ne 0 ] || [ "$(grep -c '^dlrow olleh$' "$T/$name.got")" -ne 20 ]; then
+		fail "$name" "exit $rc, expected 20 replies$(show "$T/$name.err" "$T/$name.log")"
+	elif [ "$res" -lt 1 ] || [ "$res" != "$hits" ]; then
+		fail "$name" "shim logged $res resumed, s_server counted '$hits' hits$(show "$T/$name.log" "$T/$name.srv")"
+	else
+		pass "$name ($res of 20 resumed)"
+	fi
+else
+	fail "$name" "s_server did not start$(show "$T/$name.srv")"; stop "$srv"
+fi
+
+# --- the shimmed echo_server against openssl s_client -sess_out/-sess_in -----
+
+# server NAME PORT [EXTRA]: a shimmed echo_server on PORT (rule "resume-in");
+# its pid in SRV.
+server() {
+	policy "$T/$1.conf" <<EOF
+rules = ( { name = "resume-in"; direction = "accept"; port = $2;
+  cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; ${3:-} } );
+EOF
+	export TLSSHIM_LOG_FILE="$T/$1.log"
+	start_echo "$1" "$2"
+}
+
+# sc NAME PORT S_CLIENT-ARGS...: s_client sends one line, waits for its
+# echo and ends; its output in $T/NAME.sc.  0 when the echo came back.
+sc() {
+	_sc_n=$1 _sc_p=$2
+	shift 2
+	_sc_line="hello $_sc_n"
+	feed_until "$T/$_sc_n.sc" "^$_sc_line\$" "$_sc_line" |
+		timeout $((20 * TS)) openssl s_client -connect "127.0.0.1:$_sc_p" -servername localhost \
+			-CAfile "$CERTS/ca.crt" -verify_return_error "$@" >"$T/$_sc_n.sc" 2>&1
+	grep -q "^$_sc_line\$" "$T/$_sc_n.sc"
+}
+
+# reuse_case NAME WANT(Reused|New) PORT-A PORT-B VERSION-FLAG
+# A session from the server on PORT-A, offered to the server on PORT-B.
+reuse_case() {
+	name=$1 want=$2 pa=$3 pb=$4 ver=$5
+	rm -f "$T/$name.sess"
+	if ! sc "$name.a" "$pa" "$ver" -sess_out "$T/$name.sess"; then
+		fail "$name" "first connection: no echo$(show "$T/$name.a.sc")"; return
+	fi
+	if ! grep -q '^New, ' "$T/$name.a.sc" || [ ! -s "$T/$name.sess" ]; then
+		fail "$name" "first connection: no new session saved$(show "$T/$name.a.sc")"; return
+	fi
+	if ! sc "$name.b" "$pb" "$ver" -sess_in "$T/$name.sess"; then
+		fail "$name" "second connection: no echo$(show "$T/$name.b.sc")"; return
+	fi
+	if ! grep -q "^$want, " "$T/$name.b.sc"; then
+		fail "$name" "second connection: expected '$want'$(show "$T/$name.b.sc")"
+	else
+		pass "$name"
+	fi
+}
+
+P=$(free_port)
+if server srv "$P"; then
+	reuse_case server_tls13_s_client_reused Reused "$P" "$P" -tls1_3
+	reuse_case server_tls12_s_client_reused Reused "$P" "$P" -tls1_2
+	if [ "$(lines "$T/srv.log" 'rule "resume-in": accepted .*, session resumed$')" -eq 2 ] &&
+		[ "$(lines "$T/srv.log" 'rule "resume-in": accepted .*, new session$')" -eq 2 ]; then
+		pass server_log_says_resumed
+	else
+		fail server_log_says_resumed "expected 2 new and 2 resumed accepted lines$(show "$T/srv.log")"
+	fi
+else
+	fail server_tls13_s_client_reused "echo_server never listened$(show "$T/srv.err")"
+fi
+stop "$SRV"
+
+P=$(free_port)
+if server nocache "$P" "session_cache = false;"; then
+	rm -f "$T/nocache.sess"
+	sc nocache.a "$P" -tls1_2 -sess_out "$T/nocache.sess"
+	if [ -s "$T/nocache.sess" ] && sc nocache.b "$P" -tls1_2 -sess_in "$T/nocache.sess" &&
+		grep -q '^Reused, ' "$T/nocache.b.sc"; then
+		fail server_session_cache_off_not_reused "resumed$(show "$T/nocache.b.sc")"
+	elif [ "$(lines "$T/nocache.log" 'session resumed')" -ne 0 ]; then
+		fail server_session_cache_off_not_reused "the log says resumed$(show "$T/nocache.log")"
+	else
+		pass server_session_cache_off_not_reused
+	fi
+else
+	fail server_session_cache_off_not_reused "echo_server never listened$(show "$T/nocache.err")"
+fi
+stop "$SRV"
+
+# --- ticket_key_file: two servers, one key file -----------------------------
+umask 077
+openssl rand 80 >"$T/k1.key"
+openssl rand 80 >"$T/k2.key"
+cat "$T/k2.key" "$T/k1.key" >"$T/k21.key"   # rotated: k2 current, k1 previous
+PA=$(free_port); PB=$(free_port); PC=$(free_port); PD=$(free_port)
+server A "$PA" "ticket_key_file = \"$T/k1.key\";"; SA=$SRV
+server B "$PB" "ticket_key_file = \"$T/k1.key\";"; SB=$SRV
+server C "$PC" "ticket_key_file = \"$T/k2.key\";"; SC=$SRV
+server D "$PD" "ticket_key_file = \"$T/k21.key\";"; SD=$SRV
+for s in A B C D; do
+	grep -q '^listening' "$T/$s.out" || fail ticket_key_setup "server $s never listened$(show "$T/$s.err")"
+done
+reuse_case shared_key_file_tls13_a_to_b_reused Reused "$PA" "$PB" -tls1_3
+reuse_case shared_key_file_tls12_a_to_b_reused Reused "$PA" "$PB" -tls1_2
+reuse_case other_key_file_tls13_a_to_c_new New "$PA" "$PC" -tls1_3
+reuse_case other_key_file_tls12_a_to_c_new New "$PA" "$PC" -tls1_2
+reuse_case rotated_previous_key_tls13_a_to_d_reused Reused "$PA" "$PD" -tls1_3
+reuse_case rotated_previous_key_tls12_a_to_d_reused Reused "$PA" "$PD" -tls1_2
+# The server that only knows the new key does not take the old tickets.
+reuse_case rotated_dropped_key_c_to_b_new New "$PC" "$PB" -tls1_3
+if [ "$(lines "$T/B.log" 'session resumed$')" -eq 2 ] && [ "$(lines "$T/D.log" 'session resumed$')" -eq 2 ] &&
+	[ "$(lines "$T/C.log" 'session resumed$')" -eq 0 ]; then
+	pass ticket_key_logs_say_resumed
+else
+	fail ticket_key_logs_say_resumed "expected B 2, D 2, C 0 resumed$(show "$T/B.log" "$T/C.log" "$T/D.log")"
+fi
+for s in "$SA" "$SB" "$SC" "$SD"; do stop "$s"; done
+
+# --- tlsshim --check on key files --------------------------------------------
+# check_bad NAME REGEX RULE-KEYS: --check fails with FILE:LINE and REGEX.
+check_bad() {
+	cat >"$T/$1.conf" <<EOF
+rules = (
+  { name = "r"; direction = "accept"; port = 1;
+    cert = "$CERTS/server.crt"; key = "$CERTS/server.key";
+    $3 }
+);
+EOF
+	"$TLSSHIM_LAUNCHER" --check "$T/$1.conf" >"$T/$1.chk" 2>&1
+	rc=$?
+	if [ "$rc" -ne 0 ] && grep -q -E "$T/$1.conf:4: .*$2" "$T/$1.chk" && has_no "$T/$1.chk" "$(head -c 8 "$T/k1.key" | od -An -tx1 | tr -d ' \n')"; then
+		pass "$1"
+	else
+		fail "$1" "expected exit != 0 and '$T/$1.conf:4: ...$2'$(show "$T/$1.chk")"
+	fi
+}
+head -c 79 "$T/k1.key" >"$T/short.key"
+cp "$T/k1.key" "$T/open.key"; chmod 644 "$T/open.key"
+cat "$T/k1.key" "$T/k1.key" >"$T/dup.key"
+check_bad check_ticket_key_short '1 to 8 keys of 80 bytes' "ticket_key_file = \"$T/short.key\";"
+check_bad check_ticket_key_world_readable 'readable or writable by other users' "ticket_key_file = \"$T/open.key\";"
+check_bad check_ticket_key_duplicate_names 'same name' "ticket_key_file = \"$T/dup.key\";"
+check_bad check_ticket_key_missing 'No such file' "ticket_key_file = \"$T/none.key\";"
+check_bad check_ticket_key_without_cache 'session_cache' "ticket_key_file = \"$T/k1.key\"; session_cache = false;"
+cat >"$T/conn.conf" <<EOF
+rules = ( { direction = "connect"; port = 1; ticket_key_file = "$T/k1.key"; } );
+EOF
+if ! "$TLSSHIM_LAUNCHER" --check "$T/conn.conf" >"$T/conn.chk" 2>&1 &&
+	grep -q "conn.conf:1: .*\"ticket_key_file\" applies only to accept rules" "$T/conn.chk"; then
+	pass check_ticket_key_on_connect_rule
+else
+	fail check_ticket_key_on_connect_rule "expected an error$(show "$T/conn.chk")"
+fi

@@ -1,0 +1,268 @@
+/* tests/unit/test_resume.c — resumption through the engine over a
+ * socketpair, no preload: the client cache (policy/resume.c) keyed by
+ * rule and name, TLS 1.3 sessions single-use and TLS 1.2 sessions kept,
+ * the cap, sessions purged with their rule's SSL_CTX, shared ticket keys
+ * (two server contexts, one key file), rotation, and a foreign key.
+ * Certificates: $TLSSHIM_TEST_CERTS (made by certs/mkcerts.sh). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <openssl/rand.h>
+
+#include "policy/ctx.h"
+#include "policy/policy.h"
+#include "policy/resume.h"
+#include "core/log.h"
+#include "core/sys.h"
+#include "core/tls.h"
+#include "tests/unit/unit.h"
+
+static char certs[512];
+static char tmpdir[64];
+static OSSL_LIB_CTX *libctx;
+
+static char *path_in(const char *dir, const char *name)
+{
+	static char bufs[64][600];
+	static int i;
+	char *b = bufs[i++ % 64];
+	snprintf(b, 600, "%s/%s", dir, name);
+	return b;
+}
+
+static struct policy_rule server_rule(const char *keyfile, int max)
+{
+	struct policy_rule r = { .name = "srv", .direction = POLICY_ACCEPT, .action = POLICY_TLS,
+				 .min_version = TLS1_2_VERSION, .handshake_timeout_ms = 10000 };
+	r.cert = path_in(certs, "server.crt");
+	r.key = path_in(certs, "server.key");
+	r.ticket_key_file = (char *)keyfile;
+	if (max == TLS1_2_VERSION)
+		r.ciphersuites = (char *)"";
+	return r;
+}
+
+static struct policy_rule client_rule(const char *name)
+{
+	struct policy_rule r = { .name = (char *)name, .direction = POLICY_CONNECT, .action = POLICY_TLS,
+				 .min_version = TLS1_2_VERSION, .handshake_timeout_ms = 10000 };
+	r.ca = path_in(certs, "ca.crt");
+	return r;
+}
+
+static SSL_CTX *build(struct policy_rule *r, char *why, size_t len)
+{
+	enum ctx_err_key which;
+	r->ctx = ctx_build(libctx, r, &which, why, len);
+	return r->ctx;
+}
+
+/* One connection: handshake, a request and a reply (the client's read
+ * takes in the TLS 1.3 tickets), close_notify both ways.  1: resumed,
+ * 0: new session, -1: failed. */
+static int one_connection(struct policy_rule *cr, struct policy_rule *sr, const char *name)
+{
+	struct tls_opts co = { .ctx = cr->ctx, .label = cr->name, .verify_name = true,
+			       .handshake_timeout_ms = 10000, .offer_session = resume_offer };
+	struct tls_opts so = { .ctx = sr->ctx, .label = sr->name, .handshake_timeout_ms = 10000 };
+	struct tls_conn *c, *s;
+	unsigned char buf[16];
+	int fds[2], a = -1, b = -1, i, ret = -1;
+	ssize_t n = 0;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) < 0)
+		return -1;
+	c = tls_conn_new(fds[0], &co, TLS_ROLE_CLIENT, name, "client-side");
+	s = tls_conn_new(fds[1], &so, TLS_ROLE_SERVER, NULL, "server-side");
+	for (i = 0; c && s && i < 1000; i++) {
+		a = tls_conn_handshake(c);
+		b = tls_conn_handshake(s);
+		if ((a == 0 || a == TLS_ERR) && (b == 0 || b == TLS_ERR))
+			break;
+	}
+	if (a != 0 || b != 0)
+		goto out;
+	if (tls_conn_write(c, "ping", 4) != 4)
+		goto out;
+	for (i = 0; i < 1000 && (n = tls_conn_read(s, buf, sizeof buf, false)) < 0 && n != TLS_ERR; i++)
+		;
+	if (n != 4 || tls_conn_write(s, "pong", 4) != 4)
+		goto out;
+	for (i = 0; i < 1000 && (n = tls_conn_read(c, buf, sizeof buf, false)) < 0 && n != TLS_ERR; i++)
+		;
+	if (n != 4)
+		goto out;
+	ret = tls_conn_resumed(c) ? 1 : 0;
+	if (tls_conn_resumed(c) != tls_conn_resumed(s))
+		ret = -1;
+	tls_conn_close_notify(c);
+	tls_conn_close_notify(s);
+	tls_conn_read(c, buf, sizeof buf, false);
+out:
+	tls_conn_unref(c);
+	tls_conn_unref(s);
+	close(fds[0]);
+	close(fds[1]);
+	return ret;
+}
+
+static void write_file(const char *path, const unsigned char *data, size_t len, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	if (fd >= 0) {
+		if (write(fd, data, len) != (ssize_t)len)
+			perror("write");
+		fchmod(fd, mode);
+		close(fd);
+	}
+}
+
+int main(void)
+{
+	const char *d = getenv("TLSSHIM_TEST_CERTS");
+	unsigned char k1[80], k2[80], k21[160];
+	char why[400];
+
+	if (!d) {
+		printf("FAIL setup: TLSSHIM_TEST_CERTS is not set (run through tests/run.sh)\n");
+		return 1;
+	}
+	snprintf(certs, sizeof certs, "%s", d);
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/tlsshim-resume.XXXXXX");
+	if (!mkdtemp(tmpdir)) {
+		printf("FAIL setup: mkdtemp\n");
+		return 1;
+	}
+	core_sys_default();
+	log_init(NULL);
+	libctx = OSSL_LIB_CTX_new();
+	RAND_bytes(k1, sizeof k1);
+	RAND_bytes(k2, sizeof k2);
+	memcpy(k21, k2, 80);
+	memcpy(k21 + 80, k1, 80);
+	write_file(path_in(tmpdir, "k1"), k1, 80, 0600);
+	write_file(path_in(tmpdir, "k2"), k2, 80, 0600);
+	write_file(path_in(tmpdir, "k21"), k21, 160, 0600);
+	write_file(path_in(tmpdir, "short"), k1, 79, 0600);
+	write_file(path_in(tmpdir, "open"), k1, 80, 0644);
+
+	struct policy_rule s13 = server_rule(NULL, TLS1_3_VERSION), s12 = server_rule(NULL, TLS1_2_VERSION);
+	struct policy_rule ca = client_rule("cli-a"), cb = client_rule("cli-b");
+
+	UNIT_CASE("resume: contexts build") {
+		EXPECT(build(&s13, why, sizeof why) != NULL);
+		EXPECT(build(&s12, why, sizeof why) != NULL);
+		EXPECT(build(&ca, why, sizeof why) != NULL);
+		EXPECT(build(&cb, why, sizeof why) != NULL);
+	}
+	if (!s13.ctx || !s12.ctx || !ca.ctx || !cb.ctx)
+		return UNIT_RESULT();
+
+	UNIT_CASE("resume: TLS 1.3: second connection resumes, the ticket is used once") {
+		EXPECT(resume_cache_count() == 0);
+		EXPECT(one_connection(&ca, &s13, "localhost") == 0);
+		EXPECT(resume_cache_count() == 1);
+		EXPECT(one_connection(&ca, &s13, "localhost") == 1);
+		EXPECT(resume_cache_count() == 1);   /* the new connection's latest ticket */
+		EXPECT(one_connection(&ca, &s13, "localhost") == 1);
+	}
+
+	UNIT_CASE("resume: keyed by rule and name") {
+		EXPECT(one_connection(&cb, &s13, "localhost") == 0);   /* other rule */
+		EXPECT(one_connection(&ca, &s13, "127.0.0.1") == 0);   /* other name */
+		EXPECT(resume_cache_count() == 3);
+		EXPECT(one_connection(&cb, &s13, "localhost") == 1);
+		EXPECT(one_connection(&ca, &s13, "127.0.0.1") == 1);
+	}
+
+	UNIT_CASE("resume: TLS 1.2: the session stays for further connections") {
+		struct policy_rule c = client_rule("cli-12");
+		EXPECT(build(&c, why, sizeof why) != NULL);
+		EXPECT(one_connection(&c, &s12, "localhost") == 0);
+		EXPECT(one_connection(&c, &s12, "localhost") == 1);
+		EXPECT(one_connection(&c, &s12, "localhost") == 1);
+		SSL_CTX_free(c.ctx);
+	}
+
+	UNIT_CASE("resume: a freed rule's sessions leave the cache") {
+		size_t before = resume_cache_count();
+		SSL_CTX_free(cb.ctx);
+		cb.ctx = NULL;
+		EXPECT(resume_cache_count() == before - 1);
+	}
+
+	UNIT_CASE("resume: session_cache off: nothing kept, nothing resumed") {
+		struct policy_rule c = client_rule("cli-off");
+		size_t before = resume_cache_count();
+		c.session_cache_off = true;
+		EXPECT(build(&c, why, sizeof why) != NULL);
+		EXPECT(one_connection(&c, &s13, "localhost") == 0);
+		EXPECT(one_connection(&c, &s13, "localhost") == 0);
+		EXPECT(resume_cache_count() == before);
+		SSL_CTX_free(c.ctx);
+	}
+
+	UNIT_CASE("resume: the cache holds at most RESUME_CACHE_MAX sessions") {
+		struct policy_rule c = client_rule("cli-many");
+		char name[32];
+		EXPECT(build(&c, why, sizeof why) != NULL);
+		for (int i = 0; i < RESUME_CACHE_MAX + 5; i++) {
+			snprintf(name, sizeof name, "%d.localhost", i);
+			SSL_CTX_set_verify(c.ctx, SSL_VERIFY_NONE, NULL);
+			one_connection(&c, &s13, name);
+		}
+		EXPECT(resume_cache_count() == RESUME_CACHE_MAX);
+		SSL_CTX_free(c.ctx);
+		EXPECT(resume_cache_count() < RESUME_CACHE_MAX);
+	}
+
+	UNIT_CASE("resume: shared ticket key file: one server's session resumes on another") {
+		struct policy_rule a = server_rule(path_in(tmpdir, "k1"), TLS1_3_VERSION);
+		struct policy_rule b = server_rule(path_in(tmpdir, "k1"), TLS1_3_VERSION);
+		struct policy_rule x = server_rule(path_in(tmpdir, "k2"), TLS1_3_VERSION);
+		struct policy_rule r = server_rule(path_in(tmpdir, "k21"), TLS1_3_VERSION);
+		struct policy_rule a12 = server_rule(path_in(tmpdir, "k1"), TLS1_2_VERSION);
+		struct policy_rule b12 = server_rule(path_in(tmpdir, "k1"), TLS1_2_VERSION);
+		struct policy_rule c = client_rule("cli-tk");
+		EXPECT(build(&a, why, sizeof why) && build(&b, why, sizeof why) && build(&x, why, sizeof why) &&
+		       build(&r, why, sizeof why) && build(&a12, why, sizeof why) && build(&b12, why, sizeof why));
+		EXPECT(build(&c, why, sizeof why) != NULL);
+		EXPECT(one_connection(&c, &a, "localhost") == 0);
+		EXPECT(one_connection(&c, &b, "localhost") == 1);    /* same key file */
+		EXPECT(one_connection(&c, &x, "localhost") == 0);    /* another key */
+		EXPECT(one_connection(&c, &a, "localhost") == 0);    /* x's ticket: unknown to a */
+		EXPECT(one_connection(&c, &r, "localhost") == 1);    /* rotated: k1 second */
+		EXPECT(one_connection(&c, &x, "localhost") == 1);    /* r issued a k2 ticket */
+		EXPECT(one_connection(&c, &a12, "localhost") == 0);
+		EXPECT(one_connection(&c, &b12, "localhost") == 1);  /* TLS 1.2 tickets too */
+		SSL_CTX_free(a.ctx); SSL_CTX_free(b.ctx); SSL_CTX_free(x.ctx); SSL_CTX_free(r.ctx);
+		SSL_CTX_free(a12.ctx); SSL_CTX_free(b12.ctx); SSL_CTX_free(c.ctx);
+	}
+
+	UNIT_CASE("resume: bad ticket key files are refused, their bytes never in the message") {
+		struct policy_rule s = server_rule(path_in(tmpdir, "short"), TLS1_3_VERSION);
+		EXPECT(build(&s, why, sizeof why) == NULL);
+		EXPECT_CONTAINS(why, "1 to 8 keys of 80 bytes");
+		s = server_rule(path_in(tmpdir, "open"), TLS1_3_VERSION);
+		EXPECT(build(&s, why, sizeof why) == NULL);
+		EXPECT_CONTAINS(why, "other users");
+		s = server_rule(path_in(tmpdir, "none"), TLS1_3_VERSION);
+		EXPECT(build(&s, why, sizeof why) == NULL);
+		EXPECT_CONTAINS(why, "No such file");
+	}
+
+	SSL_CTX_free(ca.ctx);
+	SSL_CTX_free(s13.ctx);
+	SSL_CTX_free(s12.ctx);
+	UNIT_CASE("resume: every session freed with its rules") {
+		EXPECT(resume_cache_count() == 0);
+	}
+	OSSL_LIB_CTX_free(libctx);
+	for (const char *f = "k1\0k2\0k21\0short\0open\0"; *f; f += strlen(f) + 1)
+		unlink(path_in(tmpdir, f));
+	rmdir(tmpdir);
+	return UNIT_RESULT();
+}
