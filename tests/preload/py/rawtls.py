@@ -1,6 +1,6 @@
 """rawtls.py — a TLS peer (Python ssl over memory BIOs) that controls every
 byte it puts on the wire, for tests/preload/faults_reset.sh and
-tests/attack/records.sh: resets (RST, SO_LINGER 0) in the middle of a
+tests/preload/faults_records.sh: resets (RST, SO_LINGER 0) in the middle of a
 handshake, a record or a close_notify; a byte-at-a-time (slowloris) peer;
 malformed and oversized records.
 
@@ -13,15 +13,14 @@ Client modes (against a shimmed server that echoes):
   rst-close       handshake, "GOOD-1" echoed, then half of close_notify, RST
   slow            every byte of the session (handshake, 3 records, close_notify)
                   sent alone, as its own TCP segment; the echo must be exact
-  garbage-hello   an HTTP request instead of a ClientHello
   oversized-hello a handshake record header with length 2^14+2048+1
   oversized       handshake, "GOOD-1" echoed, then an application-data
                   record of 2^14+2048+1 bytes (above any TLS limit)
   bad-type        handshake, "GOOD-1" echoed, then a record of type 99
   short-record    handshake, "GOOD-1" echoed, then an application-data
                   record of one byte (shorter than any AEAD tag)
-  bad-length-hello a ClientHello whose handshake length is larger than the
-                  record that carries it, the record complete
+  bad-length-hello a ClientHello whose handshake length says 16 MiB - 1
+                  (the record itself complete)
 Server modes (against a shimmed client that sends its input, then reads):
   rst-handshake   read the ClientHello, RST
   rst-record      handshake, read the client's data, send half a record, RST
@@ -208,9 +207,6 @@ def client(mode, port, ca, got):
     ctx = ssl.create_default_context(cafile=ca)
     s = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
     p = Peer(s, ctx, False, got)
-    if mode == "garbage-hello":
-        p.send(b"GET /" + MARK + b" HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        return p.raw_until_end()
     if mode in ("oversized-hello", "bad-length-hello"):
         try:
             p.t.do_handshake()
@@ -222,9 +218,9 @@ def client(mode, port, ca, got):
             big = body + MARK * ((16384 + 2048 + 1 - len(body)) // len(MARK) + 1)
             p.send(b"\x16\x03\x01" + struct.pack(">H", 16384 + 2048 + 1) + big[:16384 + 2048 + 1])
         else:
-            # handshake length field (3 bytes after the type) says 4 KiB more
-            hl = int.from_bytes(body[1:4], "big") + 4096
-            p.send(record(22, body[:1] + hl.to_bytes(3, "big") + body[4:] + MARK, b"\x03\x01"))
+            # handshake length field (3 bytes after the type): 16 MiB - 1,
+            # far above any ClientHello's
+            p.send(record(22, body[:1] + b"\xff\xff\xff" + body[4:] + MARK, b"\x03\x01"))
         out("sent %s" % mode)
         return p.raw_until_end()
     if mode == "slow":
