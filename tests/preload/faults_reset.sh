@@ -16,6 +16,11 @@
 #   close_notify, the read fails with ECONNRESET (exit 3), after what came
 #   in full records; the half record's plaintext is never printed.  The
 #   byte-at-a-time server's echo arrives whole (exit 0).
+# Half-open: a client that stops reading and never closes after its
+#   first echo (rawtls.py hold: the server's close_notify and FIN sit
+#   unread in its socket); echo_server -c (one answer, then close) under
+#   the shim: its close() does not wait for the silent peer, so the next
+#   TLS client is served while the first one still holds its connection.
 # Half-closed connections (FIN one way, data the other) are covered by
 # tests/preload/server.sh and client.sh (client's shutdown(SHUT_WR)).
 . "$(dirname "$0")/../lib.sh"
@@ -108,3 +113,35 @@ cli_case rst-handshake 2 'client: connect: Connection refused' ''
 cli_case rst-record 3 'client: read: Connection reset by peer' ''
 cli_case rst-close 3 'client: read: Connection reset by peer' 'REPLY-1'
 cli_case slow 0 '' 'hello from the client'
+
+# --- half-open: a peer gone silent ------------------------------------------
+name=server_close_does_not_wait_for_a_silent_peer
+P=$(free_port)
+policy "$T/$name.conf" <<EOF
+rules = ( { name = "in"; direction = "accept"; port = $P;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOF
+export TLSSHIM_LOG_FILE="$T/$name.log"
+if start_echo "$name" -c "$P"; then
+	bg "$PY" "$RAW" client hold "$P" "$CERTS/ca.crt" >"$T/$name.peer" 2>&1
+	holder=$!
+	if wait_for "$T/$name.peer" '^holding' 10; then
+		peer client --port "$P" --ca "$CERTS/ca.crt" --send "next client" --finish read-eof \
+			--timeout $((20 * TS)) >"$T/$name.cli" 2>&1
+		if ! grep -q '^echo ok' "$T/$name.cli"; then
+			fail "$name" "the next client was not served$(show "$T/$name.cli" "$T/$name.err" "$TLSSHIM_LOG_FILE")"
+		elif ! alive "$holder"; then
+			fail "$name" "the silent peer had already gone: the test proves nothing$(show "$T/$name.peer")"
+		elif [ "$(lines "$T/$name.out" '^accepted')" -ne 2 ]; then
+			fail "$name" "echo_server did not accept both$(show "$T/$name.out")"
+		else
+			pass "$name"
+		fi
+	else
+		fail "$name" "the holding client did not get its echo$(show "$T/$name.peer" "$T/$name.err")"
+	fi
+	stop "$holder"
+	stop "$SRV"
+else
+	fail "$name" "echo_server never listened$(show "$T/$name.err")"
+fi

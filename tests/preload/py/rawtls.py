@@ -11,6 +11,9 @@ Client modes (against a shimmed server that echoes):
   rst-handshake   send the ClientHello, wait for the server's first bytes, RST
   rst-record      handshake, "GOOD-1" echoed, then half of a record, RST
   rst-close       handshake, "GOOD-1" echoed, then half of close_notify, RST
+  hold            handshake, "GOOD-1" echoed, then nothing at all: never
+                  reads again, never closes, for 30 s (times the scale)
+                  (a peer gone silent: half-open, as the server sees it)
   slow            every byte of the session (handshake, 3 records, close_notify)
                   sent alone, as its own TCP segment; the echo must be exact
   oversized-hello a handshake record header with length 2^14+2048+1
@@ -250,6 +253,10 @@ def client(mode, port, ca, got):
         p.dribble = False
         return p.until_end()
     if not good_exchange(p):
+        return
+    if mode == "hold":
+        out("holding")
+        time.sleep(30 * S)
         return
     if mode == "rst-record":
         p.t.write(b"SECRET-HALF-RECORD " * 10)
