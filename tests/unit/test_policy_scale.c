@@ -10,7 +10,10 @@
  * its own first-match scan (written from tlsshim.conf(5), not from
  * policy.c); 200,000 queries (AF_INET, AF_INET6 and v4-mapped peers,
  * addresses drawn near the rules' blocks so that they hit) must get the
- * same rule from the library, or no rule from both.  No wall-clock limit:
+ * same rule from the library, or no rule from both, and the library's
+ * port index must give what its own full scan (the same policy without
+ * the index) gives — also on 500 small random policies (catch-all rules,
+ * ports named twice, queries on ports no rule names).  No wall-clock limit:
  * the load and the queries are timed for the report only, and the test
  * runs within the runner's time limit.
  * Certificates: $TLSSHIM_TEST_CERTS (made by certs/mkcerts.sh). */
@@ -225,6 +228,53 @@ static void gen_query(struct sockaddr_storage *ss, socklen_t *len, int *v6, uint
 	}
 }
 
+/* A small random policy: 1..40 rules, ports from a pool of 8 (a list may
+ * name one twice), catch-all rules allowed.  Returns the rule count. */
+static int write_small(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	int n = 1 + (int)(rnd() % 40);
+	char b[80];
+
+	if (!f)
+		return -1;
+	fprintf(f, "rules = (\n");
+	for (int i = 0; i < n; i++) {
+		int np = (int)(rnd() % 4), nb = (int)(rnd() % 3);
+		fprintf(f, "  { direction = \"%s\"; action = \"%s\";", rnd() % 2 ? "connect" : "accept",
+			rnd() % 2 ? "plain" : "deny");
+		if (np) {
+			fprintf(f, " port = [");
+			for (int k = 0; k < np; k++)
+				fprintf(f, "%s%u", k ? ", " : "", 1000 + rnd() % 8);
+			fprintf(f, "];");
+		}
+		if (nb) {
+			fprintf(f, " address = [");
+			for (int k = 0; k < nb; k++) {
+				struct blk bl;
+				gen_block(&bl);
+				fmt_block(&bl, b, sizeof b);
+				fprintf(f, "%s\"%s\"", k ? ", " : "", b);
+			}
+			fprintf(f, "];");
+		}
+		fprintf(f, " }%s\n", i + 1 < n ? "," : "");
+	}
+	fprintf(f, ");\n");
+	return fclose(f) == 0 ? n : -1;
+}
+
+/* The library's own full scan: the same policy without its index. */
+static const struct policy_rule *scan(const struct policy *p, enum policy_dir d,
+				      const struct sockaddr *a, socklen_t len)
+{
+	struct policy lin = *p;
+
+	lin.index[0] = lin.index[1] = NULL;
+	return policy_match(&lin, d, a, len);
+}
+
 int main(void)
 {
 	const char *certs = getenv("TLSSHIM_TEST_CERTS");
@@ -276,6 +326,9 @@ int main(void)
 						 (struct sockaddr *)&ss, len);
 				t_match += now() - t0;
 				got = r ? r->index : -1;
+				if (r != scan(p, dir_ ? POLICY_CONNECT : POLICY_ACCEPT,
+					      (struct sockaddr *)&ss, len) && mismatches++ < 5)
+					printf("# query %ld: the index and the full scan differ\n", q);
 				if (got != want && mismatches++ < 5)
 					printf("# query %ld: policy_match gave rule %ld, the first match is %ld\n",
 					       q, got, want);
@@ -292,6 +345,45 @@ int main(void)
 			       NQUERIES, hits, deepest, t_match * 1e6 / NQUERIES);
 		}
 		policy_free(p);
+	}
+	UNIT_CASE("policy index: 500 random small policies, 2,000 queries each: same rule as the full scan") {
+		long diffs = 0, matched = 0, policies = 0;
+		for (int k = 0; k < 500; k++) {
+			struct policy *sp;
+			if (write_small(path) < 0 || !(sp = policy_load(path, &err))) {
+				char m[1200];
+				policy_error_format(&err, m, sizeof m);
+				printf("# small policy %d: %s\n", k, m);
+				diffs++;
+				break;
+			}
+			policies++;
+			EXPECT(sp->index[0] && sp->index[1]);
+			for (int q = 0; q < 2000; q++) {
+				struct sockaddr_storage ss;
+				socklen_t len;
+				int v6;
+				uint8_t a[16];
+				uint16_t port;
+				enum policy_dir d = rnd() % 2 ? POLICY_CONNECT : POLICY_ACCEPT;
+				const struct policy_rule *x, *y;
+
+				gen_query(&ss, &len, &v6, a, &port);
+				port = (uint16_t)(998 + rnd() % 12);
+				((struct sockaddr_in *)&ss)->sin_port = htons(port); /* same offset in sin6 */
+				x = policy_match(sp, d, (struct sockaddr *)&ss, len);
+				y = scan(sp, d, (struct sockaddr *)&ss, len);
+				if (x != y && diffs++ < 5)
+					printf("# policy %d query %d: index gave %d, scan %d\n", k, q,
+					       x ? x->index : -1, y ? y->index : -1);
+				matched += y != NULL;
+			}
+			policy_free(sp);
+		}
+		EXPECT(diffs == 0);
+		EXPECT(policies == 500);
+		EXPECT(matched > 0 && matched < 500L * 2000);
+		printf("# %ld policies, %ld of %ld queries matched a rule\n", policies, matched, policies * 2000);
 	}
 	unlink(path);
 	rmdir(dir);
