@@ -851,6 +851,109 @@ static bool load_rules(struct loader *ld, struct policy *p, const config_setting
 	return true;
 }
 
+/* ---- the port index -------------------------------------------------------
+ *
+ * First match wins, so a rule can only be skipped when it cannot match.
+ * Per direction: the rules without ports (they match every port), and for
+ * each port some rule names, the rules that name it, both lists in rule
+ * order.  policy_match walks the two lists for the connection's port
+ * merged by rule index, i.e. exactly the rules a full scan would try that
+ * could match that port, in the same order; the address check is the
+ * same.  tests/unit/test_policy_scale.c checks the answers against a
+ * first-match scan of its own. */
+struct port_list {
+	uint16_t port;
+	size_t start, count;     /* in idx */
+};
+
+struct policy_port_index {
+	size_t *any, nany;       /* rules without ports, ascending */
+	struct port_list *ports; /* sorted by port */
+	size_t nports;
+	size_t *idx;             /* rule indices, grouped by port, ascending */
+};
+
+struct port_rule {
+	uint16_t port;
+	size_t rule;
+};
+
+static int cmp_port_rule(const void *a, const void *b)
+{
+	const struct port_rule *x = a, *y = b;
+
+	if (x->port != y->port)
+		return x->port < y->port ? -1 : 1;
+	return x->rule < y->rule ? -1 : x->rule > y->rule;
+}
+
+static void free_index(struct policy_port_index *ix)
+{
+	if (!ix)
+		return;
+	free(ix->any);
+	free(ix->ports);
+	free(ix->idx);
+	free(ix);
+}
+
+static struct policy_port_index *index_dir(const struct policy *p, enum policy_dir dir)
+{
+	struct policy_port_index *ix = calloc(1, sizeof(*ix));
+	struct port_rule *pr = NULL;
+	size_t npr = 0, i, k;
+
+	if (!ix)
+		return NULL;
+	for (i = 0; i < p->nrules; i++)
+		if (p->rules[i].direction == dir) {
+			if (p->rules[i].nports)
+				npr += p->rules[i].nports;
+			else
+				ix->nany++;
+		}
+	if ((ix->nany && !(ix->any = malloc(ix->nany * sizeof(*ix->any)))) ||
+	    (npr && !(pr = malloc(npr * sizeof(*pr)))))
+		goto fail;
+	ix->nany = npr = 0;
+	for (i = 0; i < p->nrules; i++) {
+		const struct policy_rule *r = &p->rules[i];
+		if (r->direction != dir)
+			continue;
+		if (!r->nports)
+			ix->any[ix->nany++] = i;
+		for (k = 0; k < r->nports; k++)
+			pr[npr++] = (struct port_rule){ r->ports[k], i };
+	}
+	if (npr)
+		qsort(pr, npr, sizeof(*pr), cmp_port_rule);
+	if (npr && (!(ix->idx = malloc(npr * sizeof(*ix->idx))) ||
+		    !(ix->ports = calloc(npr, sizeof(*ix->ports)))))
+		goto fail;
+	for (i = 0, k = 0; i < npr; i++) {
+		/* a rule that names a port twice is listed once */
+		if (i && pr[i].port == pr[i - 1].port && pr[i].rule == pr[i - 1].rule)
+			continue;
+		if (!ix->nports || ix->ports[ix->nports - 1].port != pr[i].port)
+			ix->ports[ix->nports++] = (struct port_list){ pr[i].port, k, 0 };
+		ix->idx[k++] = pr[i].rule;
+		ix->ports[ix->nports - 1].count++;
+	}
+	free(pr);
+	return ix;
+fail:
+	free(pr);
+	free_index(ix);
+	return NULL;
+}
+
+/* Without memory for it, no index: policy_match scans. */
+static void build_index(struct policy *p)
+{
+	for (int d = 0; d < 2; d++)
+		p->index[d] = index_dir(p, (enum policy_dir)d);
+}
+
 static struct policy *load(struct loader *ld)
 {
 	config_t cf;
@@ -885,6 +988,8 @@ static struct policy *load(struct loader *ld)
 		goto out;
 	}
 	ok = load_rules(ld, p, rules, defaults);
+	if (ok)
+		build_index(p);
 out:
 	config_destroy(&cf);
 	if (!ok) {
@@ -924,6 +1029,8 @@ void policy_free(struct policy *p)
 		rule_free(&p->rules[i]);
 	free(p->rules);
 	free(p->path);
+	free_index(p->index[POLICY_ACCEPT]);
+	free_index(p->index[POLICY_CONNECT]);
 	/* After the SSL_CTXs: they hold references into it. */
 	OSSL_LIB_CTX_free(p->libctx);
 	free(p);
@@ -988,6 +1095,35 @@ static bool rule_matches(const struct policy_rule *r, const struct peer *a)
 	return ok;
 }
 
+/* The rules without ports and those naming a's port, merged in rule order
+ * (see "the port index"): the first that matches is the first a full scan
+ * would find. */
+static const struct policy_rule *match_indexed(const struct policy *p,
+					       const struct policy_port_index *ix,
+					       const struct peer *a)
+{
+	const size_t *named = NULL;
+	size_t nnamed = 0, lo = 0, hi = ix->nports, i = 0, j = 0;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (ix->ports[mid].port < a->port)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < ix->nports && ix->ports[lo].port == a->port) {
+		named = ix->idx + ix->ports[lo].start;
+		nnamed = ix->ports[lo].count;
+	}
+	while (i < ix->nany || j < nnamed) {
+		size_t r = j >= nnamed || (i < ix->nany && ix->any[i] < named[j]) ? ix->any[i++] : named[j++];
+		if (rule_matches(&p->rules[r], a))
+			return &p->rules[r];
+	}
+	return NULL;
+}
+
 const struct policy_rule *policy_match(const struct policy *p, enum policy_dir dir,
 				       const struct sockaddr *addr, socklen_t len)
 {
@@ -998,6 +1134,8 @@ const struct policy_rule *policy_match(const struct policy *p, enum policy_dir d
 		return NULL;
 	if (!peer_from(addr, len, &a))
 		return NULL;
+	if (p->index[dir])
+		return match_indexed(p, p->index[dir], &a);
 	for (i = 0; i < p->nrules; i++)
 		if (p->rules[i].direction == dir && rule_matches(&p->rules[i], &a))
 			return &p->rules[i];

@@ -60,12 +60,18 @@ struct policy_rule {
 	SSL_CTX *ctx;            /* action "tls" only; owned by the policy */
 };
 
+struct policy_port_index;
+
 struct policy {
 	char *path;              /* as given to policy_load */
 	struct policy_rule *rules;
 	size_t nrules;
 	bool has[2];             /* any rule for POLICY_ACCEPT / POLICY_CONNECT */
 	OSSL_LIB_CTX *libctx;    /* the shim's own; never the program's default */
+	/* Per direction, which rules can match a port (policy.c); NULL:
+	 * policy_match scans every rule (a policy built by hand, or no
+	 * memory for the index). */
+	struct policy_port_index *index[2];
 };
 
 struct policy_error {

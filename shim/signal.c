@@ -7,7 +7,7 @@
  * handlers lack SA_RESTART, from every way a program installs one
  * (sigaction, signal, sysv_signal, bsd_signal, sigset, siginterrupt), and
  * an interrupted wait fails with EINTR only when such a signal could have
- * been delivered to the thread. */
+ * been delivered to the thread (fault signals left out: see synchronous()). */
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
@@ -18,11 +18,23 @@
 
 static _Atomic uint64_t norestart;      /* bit n-1: signal n */
 
+/* The signals the kernel raises for a fault of the thread itself, which
+ * cannot arrive while it sleeps in ppoll() (but from kill(), which a
+ * program has no reason to send them with).  Crash reporters and
+ * sanitizers install handlers for them without SA_RESTART; counting those
+ * would turn every interruption of a wait, by any other signal (a
+ * SIGCHLD or SIGALRM with SA_RESTART), into EINTR. */
+static bool synchronous(int sig)
+{
+	return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL || sig == SIGTRAP ||
+	       sig == SIGSYS;
+}
+
 static void note(int sig, const struct sigaction *sa)
 {
 	uint64_t bit;
 
-	if (sig < 1 || sig > 64 || !sa)
+	if (sig < 1 || sig > 64 || !sa || synchronous(sig))
 		return;
 	bit = UINT64_C(1) << (sig - 1);
 	if (sa->sa_handler != SIG_DFL && sa->sa_handler != SIG_IGN && !(sa->sa_flags & SA_RESTART))

@@ -63,14 +63,18 @@ static struct waiter *self_waiter(void)
 	shim_wait_init();
 	w = pthread_getspecific(waiter_key);
 	if (!w) {
-		int fd;
 		if (!(w = malloc(sizeof *w)))
 			return NULL;
 		w->evfd = -1;
-		fd = REAL(eventfd)(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		(void)pthread_setspecific(waiter_key, w);
+	}
+	/* Made on the thread's first wait, and tried again on later ones when
+	 * the descriptor table was full then (EMFILE): a thread must not stay
+	 * without its wake-up for the rest of its life. */
+	if (w->evfd < 0) {
+		int fd = REAL(eventfd)(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (fd >= 0)
 			shim_own_cell(fd, &w->evfd);
-		(void)pthread_setspecific(waiter_key, w);
 	}
 	return w;
 }

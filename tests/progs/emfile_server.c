@@ -1,0 +1,218 @@
+/* emfile_server — a blocking echo server that runs out of descriptors.
+ *
+ *   emfile_server PORT FREE FREE...   (two at least)
+ *
+ * Lowers RLIMIT_NOFILE to 64, listens on 127.0.0.1:PORT, then for each
+ * FREE argument (one connection each):
+ *   - waits (poll) for a connection, then until the descriptors the
+ *     previous connection left lingering (the library's lingering close
+ *     holds a copy of the socket until the peer's FIN; the peer has gone by
+ *     now) are closed: the count is steady for 100 ms, at most 10 s;
+ *   - fills every free descriptor with /dev/null and calls accept(): it
+ *     must fail with EMFILE ("accept: EMFILE");
+ *   - closes FREE of the fillers and calls accept() again, which must work
+ *     now ("accepted with F free");
+ *   - echoes until the client closes (read 0: "closed"; an error: "read:
+ *     <strerror>"), closes the connection and every filler.
+ * The steady count ("fds round N: M") may grow while the library finds
+ * room for its own descriptors, made on first need, but must be the same
+ * before the last two connections and at the end, at most 10 s after the
+ * last one (nothing leaked: "fds before N after M"); the library's
+ * wake-up eventfd must exist by then, although the first connection left
+ * no room for it ("eventfd present": it is made again on a later wait);
+ * and that a socketpair (which reuses the connection's descriptor
+ * numbers) carries plain bytes unchanged ("socketpair plain ok").
+ * Exit status: 0 when every step went as described, 1 otherwise.
+ * Knows nothing about TLS.
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define LIMIT 64
+
+static int fillers[LIMIT], nfill;
+
+static void fill(void)
+{
+	int fd;
+
+	while ((fd = open("/dev/null", O_RDONLY)) >= 0)
+		fillers[nfill++] = fd;
+}
+
+static void unfill(int n)
+{
+	while (n-- > 0 && nfill > 0)
+		close(fillers[--nfill]);
+}
+
+static int count_fds(void);
+
+/* Does the process hold an eventfd?  It has none of its own: the
+ * library's per-thread wake-up descriptor. */
+static int has_eventfd(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int found = 0;
+
+	if (!d)
+		return 0;
+	while (!found && (e = readdir(d))) {
+		char p[300], l[64];
+		ssize_t n;
+		snprintf(p, sizeof p, "/proc/self/fd/%s", e->d_name);
+		n = readlink(p, l, sizeof l - 1);
+		if (n > 0) {
+			l[n] = 0;
+			found = strstr(l, "eventfd") != NULL;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+/* The descriptor count once it has not changed for 100 ms (at most 10 s). */
+static int settle(void)
+{
+	int last = count_fds(), same = 0;
+
+	for (int i = 0; i < 1000 && same < 10; i++) {
+		int n;
+		usleep(10000);
+		n = count_fds();
+		same = n == last ? same + 1 : 0;
+		last = n;
+	}
+	return last;
+}
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1;           /* the directory's own descriptor */
+}
+
+int main(int argc, char **argv)
+{
+	struct rlimit rl = { LIMIT, LIMIT };
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int one = 1, ls, ok = 1, base = -1;
+
+	if (argc < 4) {
+		fprintf(stderr, "usage: emfile_server PORT FREE FREE...\n");
+		return 2;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		perror("emfile_server: setrlimit");
+		return 2;
+	}
+	a.sin_port = htons((unsigned short)atoi(argv[1]));
+	ls = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 8) < 0) {
+		perror("emfile_server: bind/listen");
+		return 2;
+	}
+	printf("listening\n");
+	for (int i = 2; i < argc; i++) {
+		int nfree = atoi(argv[i]), c;
+		struct pollfd p = { .fd = ls, .events = POLLIN };
+		char buf[4096];
+		ssize_t r;
+
+		int steady;
+
+		while (poll(&p, 1, -1) < 0 && errno == EINTR)
+			;
+		steady = settle();
+		printf("fds round %d: %d\n", i - 1, steady);
+		/* The library makes its descriptors on first need: the count
+		 * may grow while rounds find room for them, but the last two
+		 * rounds start alike, and the end is like the last start. */
+		if (i == argc - 1 && steady != base)
+			ok = 0;
+		base = steady;
+		fill();
+		printf("round %d: %d fillers\n", i - 1, nfill);
+		c = accept(ls, NULL, NULL);
+		if (c >= 0 || errno != EMFILE) {
+			printf("accept: %s (want EMFILE)\n", c >= 0 ? "worked" : strerror(errno));
+			ok = 0;
+			if (c >= 0)
+				close(c);
+			unfill(nfill);
+			continue;
+		}
+		printf("accept: EMFILE\n");
+		unfill(nfree);
+		c = accept(ls, NULL, NULL);
+		if (c < 0) {
+			printf("accept again: %s\n", strerror(errno));
+			ok = 0;
+			unfill(nfill);
+			continue;
+		}
+		printf("accepted with %d free\n", nfree);
+		while ((r = read(c, buf, sizeof buf)) > 0) {
+			if (write(c, buf, (size_t)r) != r) {
+				printf("write: %s\n", strerror(errno));
+				break;
+			}
+		}
+		if (r == 0) {
+			printf("closed\n");
+		} else if (r < 0) {
+			printf("read: %s\n", strerror(errno));
+		}
+		close(c);
+		unfill(nfill);
+	}
+	{
+		int now = count_fds(), sp[2];
+
+		for (int t = 0; t < 1000 && now != base; t++) {
+			usleep(10000);
+			now = count_fds();
+		}
+		char got[16] = "";
+
+		printf("fds before %d after %d\n", base, now);
+		if (now != base)
+			ok = 0;
+		if (has_eventfd()) {
+			printf("eventfd present\n");
+		} else {
+			printf("no eventfd (the library's wake-up descriptor was never made)\n");
+			ok = 0;
+		}
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0 && write(sp[0], "plain", 5) == 5 &&
+		    read(sp[1], got, sizeof got) == 5 && !memcmp(got, "plain", 5)) {
+			printf("socketpair plain ok\n");
+		} else {
+			printf("socketpair plain FAILED\n");
+			ok = 0;
+		}
+	}
+	return ok ? 0 : 1;
+}
