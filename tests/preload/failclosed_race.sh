@@ -43,7 +43,7 @@ race() {
 	if [ $rc -eq 0 ] && [ $wrc -eq 0 ] && [ $lrc -eq 0 ]; then
 		pass "$_d ($WIRE_OUT; $lines)"
 	else
-		fail "$_d" "exit $rc; $WIRE_OUT; $lines; program: $(grep -E 'BAD|HANG|fail|done' "$T/$_m.out" | head -n 6 | tr '\n' '|') $(head -c 300 "$T/$_m.err") peer: $(srv_status "$_m" | cut -c1-300) log: $(log_tail "$T/$_m.log")"
+		fail "$_d" "exit $rc; $WIRE_OUT; $lines; program: $(grep -E ' BAD|HANG|fail|done' "$T/$_m.out" | head -n 6 | tr '\n' '|') $(head -c 300 "$T/$_m.err") peer: $(srv_status "$_m" | cut -c1-300) log: $(log_tail "$T/$_m.log")"
 	fi
 }
 

@@ -177,10 +177,13 @@ static int one_close(int i)
 	close(w.fd);
 	if (!join(t, 15))
 		hang("writer after close", i);
-	if (w.short_write || (w.err != EBADF && w.err != EPIPE))
+	/* On a loaded machine the writer may finish all its lines before the
+	 * close comes: as over TCP, nothing to fail then. */
+	if (w.short_write ||
+	    (w.err != EBADF && w.err != EPIPE && !(w.err == 0 && w.ok == w.last - w.first)))
 		bad = 1;
-	printf("conn %d ok=%d err=%s%s%s\n", i, w.ok, fc_err(w.err), w.short_write ? " SHORT-WRITE" : "",
-	       bad ? " BAD (want EBADF or EPIPE)" : "");
+	printf("conn %d ok=%d err=%s%s%s\n", i, w.ok, w.err ? fc_err(w.err) : "none (all written)",
+	       w.short_write ? " SHORT-WRITE" : "", bad ? " BAD (want EBADF or EPIPE)" : "");
 	return bad;
 }
 
