@@ -466,6 +466,12 @@ struct tls_conn *tls_conn_new(int fd, const struct tls_opts *opts, enum tls_role
 	/* Read ahead: one recv() takes in as many records as fit, and a
 	 * short one tells that the kernel's queue is empty (read_locked). */
 	SSL_set_read_ahead(c->ssl, 1);
+	/* A bare FIN the rule accepts is the end of the peer's stream only,
+	 * as TCP's half-close: OpenSSL must see it as a close_notify, not as
+	 * a fatal error that would fail our later writes (the reply to a
+	 * peer that shut down its sending side). */
+	if (opts->allow_truncation)
+		SSL_set_options(c->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	if (role == TLS_ROLE_SERVER) {
 		SSL_set_accept_state(c->ssl);
 	} else {
