@@ -129,14 +129,16 @@ deps:
 	@sh .ci/deps.sh
 
 # The whole suite, then the whole suite again under AddressSanitizer+UBSan;
-# a smoke run of the fuzz targets (tests/infra/fuzz.sh).
+# a smoke run of the fuzz targets (tests/infra/fuzz.sh); two of the threaded
+# and fork tests under ThreadSanitizer (all of them: make check-tsan).
 ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 check: deps
 	@$(MAKE) --no-print-directory test-build
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN="$(ASAN_FLAGS)" test-build
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/tsan SAN="$(TSAN_FLAGS)" test-build
 	@$(MAKE) --no-print-directory fuzz-build
-	@sh tests/run.sh --build $(BUILD) --build $(BUILD)/asan
+	@sh tests/run.sh --build $(BUILD) --build $(BUILD)/asan --build $(BUILD)/tsan:$(TSAN_CHECK_TESTS)
 
 # make check, 5 times, beside another copy of the suite and a CPU hog.
 check-stress: deps
@@ -144,6 +146,17 @@ check-stress: deps
 
 check-fast: test-build
 	@sh tests/run.sh --build $(BUILD)
+
+# ThreadSanitizer: the library (and the unit tests) built with
+# -fsanitize=thread; the runner preloads libtsan before it (tests/run.sh).
+# The threaded, fork and exec tests and the unit tests; any report fails.
+# Suppressions, each with its reason: tests/tsan.supp.
+TSAN_FLAGS = -fsanitize=thread -fno-omit-frame-pointer
+TSAN_TESTS = tests/test_,preload/threads,preload/fork.sh,preload/forking,preload/forklock,preload/exec,preload/socat_fork
+TSAN_CHECK_TESTS = preload/threads,preload/forklock
+check-tsan: deps
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/tsan SAN="$(TSAN_FLAGS)" test-build
+	@sh tests/run.sh --build $(BUILD)/tsan:$(TSAN_TESTS)
 
 check-asan:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN="$(ASAN_FLAGS)" test-build

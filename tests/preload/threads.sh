@@ -129,6 +129,7 @@ fi
 # ---------------------------------------------------------------- helgrind
 case "$SHIM_PRELOAD" in
 *libasan*) echo "SKIP helgrind: valgrind cannot run the ASan build (runs with the default build)"; exit 0 ;;
+*libtsan*) echo "SKIP helgrind: the ThreadSanitizer build already checks for races (helgrind runs with the default build)"; exit 0 ;;
 esac
 if ! command -v valgrind >/dev/null 2>&1; then
 	fail "helgrind" "valgrind is not installed (.ci/packages lists it)"
