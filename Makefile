@@ -158,6 +158,16 @@ check-tsan: deps
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/tsan SAN="$(TSAN_FLAGS)" test-build
 	@sh tests/run.sh --build $(BUILD)/tsan:$(TSAN_TESTS)
 
+# valgrind memcheck: the programs of a few preload tests (blocking server
+# and client, epoll server, threads, fork) run under memcheck with the
+# default build preloaded (tests/lib.sh SHIM_WRAP, set by tests/run.sh);
+# a definite leak or a memory error with a frame in the shim fails
+# (tests/tools/vgcheck.py).  Bounds are scaled for valgrind's slowness.
+VALGRIND_TESTS = preload/server.sh,preload/client.sh,preload/asyncio.sh,preload/threads.sh,preload/fork.sh
+check-valgrind: deps test-build
+	@TLSSHIM_VALGRIND=1 TLSSHIM_TIME_SCALE=$${TLSSHIM_TIME_SCALE:-10} TLSSHIM_TEST_TIMEOUT=$${TLSSHIM_TEST_TIMEOUT:-1500} \
+		sh tests/run.sh --build $(BUILD):$(VALGRIND_TESTS)
+
 check-asan:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN="$(ASAN_FLAGS)" test-build
 	@sh tests/run.sh --build $(BUILD)/asan

@@ -181,6 +181,15 @@ run_job() {
 		export SHIM_PRELOAD="$TLSSHIM_LIB"
 		unset ASAN_OPTIONS UBSAN_OPTIONS TSAN_OPTIONS 2>/dev/null || true
 	fi
+	if [ -n "${TLSSHIM_VALGRIND:-}" ]; then
+		# make check-valgrind: every program a test starts under the shim
+		# (tests/lib.sh: shim, shimmed, shimbg) runs under memcheck, one
+		# log per process; vgcheck.py reads them when the test ends.
+		mkdir -p "$J/vg"
+		export SHIM_WRAP="valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --num-callers=40 --fullpath-after= --log-file=$J/vg/%p.log"
+	else
+		unset SHIM_WRAP 2>/dev/null || true
+	fi
 	case "$t" in *.sh) cmd="sh $t" ;; *) cmd="$t" ;; esac
 	_start=$(date +%s)
 	if [ -n "$ISO" ]; then
@@ -215,6 +224,11 @@ run_job() {
 	if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
 		f=1
 		echo "FAIL [$label] $name: ran no case" >>"$J/out"
+	fi
+	if [ -n "${TLSSHIM_VALGRIND:-}" ]; then
+		python3 "$top/tests/tools/vgcheck.py" "$top" "$J"/vg/*.log >>"$J/out" 2>&1
+		p=$(grep -c '^PASS ' "$J/out")
+		f=$(grep -c '^FAIL ' "$J/out")
 	fi
 	if [ "$TLSSHIM_AUDIT" != 0 ]; then
 		audit_job >>"$J/out" 2>&1

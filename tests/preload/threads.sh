@@ -131,6 +131,9 @@ case "$SHIM_PRELOAD" in
 *libasan*) echo "SKIP helgrind: valgrind cannot run the ASan build (runs with the default build)"; exit 0 ;;
 *libtsan*) echo "SKIP helgrind: the ThreadSanitizer build already checks for races (helgrind runs with the default build)"; exit 0 ;;
 esac
+if [ -n "${SHIM_WRAP:-}" ]; then
+	echo "SKIP helgrind: the programs already run under $(echo "$SHIM_WRAP" | cut -d' ' -f1-2) (make check-valgrind)"; exit 0
+fi
 if ! command -v valgrind >/dev/null 2>&1; then
 	fail "helgrind" "valgrind is not installed (.ci/packages lists it)"
 	exit 0
