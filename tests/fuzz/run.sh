@@ -53,7 +53,7 @@ for bin in "$build"/fuzz_*; do
 	seeds="$top/tests/fuzz/corpus/$t"
 	dict=""
 	[ -f "$top/tests/fuzz/$t.dict" ] && dict="-dict=$top/tests/fuzz/$t.dict"
-	common="-timeout=30 -rss_limit_mb=1536 -print_final_stats=1 -artifact_prefix=$build/artifacts/$t- $dict"
+	common="-timeout=30 -max_len=4096 -rss_limit_mb=1536 -print_final_stats=1 -artifact_prefix=$build/artifacts/$t- $dict"
 	# 1. every committed input once
 	nseed=$(ls "$seeds" 2>/dev/null | wc -l)
 	# shellcheck disable=SC2086
