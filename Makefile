@@ -47,7 +47,7 @@ TOOL_BIN   = $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 BENCH_SRC  = $(wildcard bench/*.c)
 BENCH_BIN  = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all check check-fast check-asan check-stress test-build demo bench install uninstall clean deps certs FORCE
+.PHONY: all check check-fast check-asan check-stress check-tsan check-valgrind fuzz fuzz-build fuzz-targets test-build demo bench install uninstall clean deps certs FORCE
 all: $(BUILD)/libtlsshim.so $(BUILD)/tlsshim
 
 $(BUILD)/obj/%.o: %.c $(wildcard */*.h)
@@ -84,6 +84,15 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(UNIT_OBJ) tests/unit/unit.h $(CONFI
 
 # The allocation-failure test counts (and fails) the core's own allocations.
 $(BUILD)/tests/test_engine_alloc: LDFLAGS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
+# libFuzzer targets (tests/fuzz/README): clang, ASan+UBSan, in $(BUILD)/fuzz.
+# They link what the unit tests link.
+FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_CC   ?= clang
+FUZZ_SAN   = -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+FUZZ_SECONDS ?= 300
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(UNIT_OBJ) $(CONFIG_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(UNIT_OBJ) $(LIBS)
 
 # Test programs are deliberately plain: no TLS, no knowledge of the shim.
 $(BUILD)/progs/%: tests/progs/%.c
@@ -104,17 +113,34 @@ $(BUILD)/bench/%: bench/%.c
 
 test-build: all $(UNIT_BIN) $(PROG_BIN) $(TOOL_BIN)
 
+# Run inside "make fuzz-build" (BUILD is then the fuzz directory).
+fuzz-targets: $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/%)
+
+fuzz-build:
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/fuzz CC=$(FUZZ_CC) SAN="$(FUZZ_SAN)" fuzz-targets
+
+# Each target for FUZZ_SECONDS, from its seeds and regression inputs in
+# tests/fuzz/corpus/TARGET and the corpus earlier runs grew, kept in
+# $(BUILD)/fuzz/corpus/TARGET.  A crash fails; its input is left in
+# $(BUILD)/fuzz/artifacts.  (tests/fuzz/README)
+fuzz: deps certs fuzz-build
+	@sh tests/fuzz/run.sh --build $(BUILD)/fuzz --certs $(BUILD)/certs --seconds $(FUZZ_SECONDS) --corpus $(BUILD)/fuzz/corpus
+
 # Installs missing Debian packages when run as root (see .ci/packages).
 deps:
 	@sh .ci/deps.sh
 
-# The whole suite, then the whole suite again under AddressSanitizer+UBSan.
+# The whole suite, then the whole suite again under AddressSanitizer+UBSan;
+# a smoke run of the fuzz targets (tests/infra/fuzz.sh); two of the threaded
+# and fork tests under ThreadSanitizer (all of them: make check-tsan).
 ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 check: deps
 	@$(MAKE) --no-print-directory test-build
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN="$(ASAN_FLAGS)" test-build
-	@sh tests/run.sh --build $(BUILD) --build $(BUILD)/asan
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/tsan SAN="$(TSAN_FLAGS)" test-build
+	@$(MAKE) --no-print-directory fuzz-build
+	@sh tests/run.sh --build $(BUILD) --build $(BUILD)/asan --build $(BUILD)/tsan:$(TSAN_CHECK_TESTS)
 
 # make check, 5 times, beside another copy of the suite and a CPU hog.
 check-stress: deps
@@ -122,6 +148,27 @@ check-stress: deps
 
 check-fast: test-build
 	@sh tests/run.sh --build $(BUILD)
+
+# ThreadSanitizer: the library (and the unit tests) built with
+# -fsanitize=thread; the runner preloads libtsan before it (tests/run.sh).
+# The threaded, fork and exec tests and the unit tests; any report fails.
+# Suppressions, each with its reason: tests/tsan.supp.
+TSAN_FLAGS = -fsanitize=thread -fno-omit-frame-pointer
+TSAN_TESTS = tests/test_,preload/threads,preload/fork.sh,preload/forking,preload/forklock,preload/exec,preload/socat_fork
+TSAN_CHECK_TESTS = preload/threads,preload/forklock
+check-tsan: deps
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/tsan SAN="$(TSAN_FLAGS)" test-build
+	@sh tests/run.sh --build $(BUILD)/tsan:$(TSAN_TESTS)
+
+# valgrind memcheck: the programs of a few preload tests (blocking server
+# and client, epoll server, threads, fork) run under memcheck with the
+# default build preloaded (tests/lib.sh SHIM_WRAP, set by tests/run.sh);
+# a definite leak or a memory error with a frame in the shim fails
+# (tests/tools/vgcheck.py).  Bounds are scaled for valgrind's slowness.
+VALGRIND_TESTS = preload/server.sh,preload/client.sh,preload/asyncio.sh,preload/threads.sh,preload/fork.sh
+check-valgrind: deps test-build
+	@TLSSHIM_VALGRIND=1 TLSSHIM_TIME_SCALE=$${TLSSHIM_TIME_SCALE:-10} TLSSHIM_TEST_TIMEOUT=$${TLSSHIM_TEST_TIMEOUT:-1500} \
+		sh tests/run.sh --build $(BUILD):$(VALGRIND_TESTS)
 
 check-asan:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN="$(ASAN_FLAGS)" test-build

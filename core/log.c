@@ -37,7 +37,7 @@ static int log_fd = -1;                 /* the log file, when one is named */
 static char *log_path;
 static dev_t id_dev;                    /* what log_fd (or fd 2) should be */
 static ino_t id_ino;
-static _Atomic int relearn_stderr;      /* the program dup2'ed onto fd 2 */
+static int relearn_stderr;              /* the program dup2'ed onto fd 2 (atomic) */
 static pid_t log_pid;
 static void (*keep_fd)(int fd, int *cell);
 
@@ -125,7 +125,7 @@ void log_after_fork(void)
 
 void log_stderr_replaced(void)
 {
-	relearn_stderr = 1;
+	__atomic_store_n(&relearn_stderr, 1, __ATOMIC_RELEASE);
 }
 
 /* The fd this line may go to, or -1 to drop it. */

@@ -140,7 +140,7 @@ void tls_conn_detach_fd(struct tls_conn *c)
 	if (c->nfds == 0) {
 		__atomic_store_n(&c->fd, -1, __ATOMIC_RELEASE);
 		if (c->state != ST_FAILED) {
-			c->fail = TLS_FAIL_GONE;
+			__atomic_store_n(&c->fail, TLS_FAIL_GONE, __ATOMIC_RELAXED);
 			snprintf(c->err, sizeof c->err, "the connection's last descriptor was closed");
 			__atomic_store_n(&c->state, ST_FAILED, __ATOMIC_RELEASE);
 		}

@@ -536,6 +536,21 @@ static bool is_ip_literal(const char *s)
 	return inet_pton(AF_INET, s, tmp) == 1 || inet_pton(AF_INET6, s, tmp) == 1;
 }
 
+/* state and fail are written under the connection's lock but read
+ * without it (tls_conn_failed, tls_conn_handshake_done, tls_conn_moved,
+ * tls_conn_failure: poll and fork ask from other threads), so every write
+ * is atomic; fail first, so that a reader that sees ST_FAILED sees why.
+ * (ThreadSanitizer, make check-tsan, found the plain writes.) */
+static inline void set_state(struct tls_conn *c, enum conn_state st)
+{
+	__atomic_store_n(&c->state, st, __ATOMIC_RELEASE);
+}
+
+static inline void set_fail(struct tls_conn *c, enum tls_fail why)
+{
+	__atomic_store_n(&c->fail, why, __ATOMIC_RELAXED);
+}
+
 /* newerr: this call queued an OpenSSL error (the newest one is ours). */
 static void note_failure(struct tls_conn *c, bool newerr)
 {
@@ -599,8 +614,8 @@ static void note_failure(struct tls_conn *c, bool newerr)
 	} else {
 		snprintf(m, ml, "unexpected TLS failure");
 	}
-	c->fail = why;
-	c->state = ST_FAILED;
+	set_fail(c, why);
+	set_state(c, ST_FAILED);
 }
 
 /* What did the SSL_* call that returned "not done" mean?  0: clean
@@ -651,8 +666,8 @@ static bool claim(struct tls_conn *c)
 	    o == me)
 		return true;
 	if (c->state != ST_FAILED) {
-		c->state = ST_FAILED;
-		c->fail = TLS_FAIL_FOREIGN;
+		set_fail(c, TLS_FAIL_FOREIGN);
+		set_state(c, ST_FAILED);
 		snprintf(c->err, sizeof c->err, "the TLS session belongs to process %d; process %d may not"
 			 " use it (after fork, two processes must never encrypt with one session)",
 			 (int)o, (int)me);
@@ -797,6 +812,12 @@ struct tls_conn *tls_conn_new(int fd, const struct tls_opts *opts, enum tls_role
 	SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
 	if (opts->ktls && ktls_usable(opts->label))
 		SSL_set_options(c->ssl, SSL_OP_ENABLE_KTLS);
+	/* A bare FIN the rule accepts is the end of the peer's stream only,
+	 * as TCP's half-close: OpenSSL must see it as a close_notify, not as
+	 * a fatal error that would fail our later writes (the reply to a
+	 * peer that shut down its sending side). */
+	if (opts->allow_truncation)
+		SSL_set_options(c->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	if (role == TLS_ROLE_SERVER) {
 		SSL_set_accept_state(c->ssl);
 	} else {
@@ -914,7 +935,7 @@ static void describe_peer(struct tls_conn *c, char *buf, size_t len)
 
 static void handshake_done(struct tls_conn *c)
 {
-	c->state = ST_OPEN;
+	set_state(c, ST_OPEN);
 	atomic_store_explicit(&c->resumed, SSL_session_reused(c->ssl) == 1, memory_order_relaxed);
 	if (c->role == TLS_ROLE_CLIENT && !c->o.verify_name)
 		log_warn("%s rule \"%s\": verify = \"none\": the server's certificate was NOT verified;"
@@ -956,7 +977,7 @@ static int handshake_locked(struct tls_conn *c)
 	 * TLS 1.3 session. */
 	if (c->state == ST_NEW && c->role == TLS_ROLE_CLIENT && c->o.offer_session && c->name[0])
 		c->o.offer_session(c->ssl, c->name);
-	c->state = ST_HANDSHAKE;
+	set_state(c, ST_HANDSHAKE);
 	r = flush_locked(c);
 	if (r)
 		return r;
@@ -1007,8 +1028,8 @@ void tls_conn_fail(struct tls_conn *c, enum tls_fail why, const char *msg)
 {
 	ENTER_OR(c, );
 	if (c->state != ST_FAILED) {
-		c->state = ST_FAILED;
-		c->fail = why;
+		set_fail(c, why);
+		set_state(c, ST_FAILED);
 		snprintf(c->err, sizeof c->err, "%s", msg);
 	}
 	LEAVE(c);
@@ -1222,7 +1243,7 @@ ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 		goto out;
 	}
 	if (c->sent_close) {
-		c->fail = TLS_FAIL_CLOSED;
+		set_fail(c, TLS_FAIL_CLOSED);
 		snprintf(c->err, sizeof c->err, "write after the connection was shut down");
 		r = TLS_ERR;
 		goto out;
@@ -1465,7 +1486,7 @@ bool tls_conn_resumed(const struct tls_conn *c)
 }
 enum tls_role tls_conn_role(const struct tls_conn *c) { return c->role; }
 const char *tls_conn_peer(const struct tls_conn *c) { return c->peer; }
-enum tls_fail tls_conn_failure(const struct tls_conn *c) { return c->fail; }
+enum tls_fail tls_conn_failure(const struct tls_conn *c) { return __atomic_load_n(&c->fail, __ATOMIC_RELAXED); }
 int tls_conn_sys_errno(const struct tls_conn *c) { return c->sys_errno; }
 const char *tls_conn_error(const struct tls_conn *c) { return c->err; }
 

@@ -8,6 +8,7 @@
  * (sigaction, signal, sysv_signal, bsd_signal, sigset, siginterrupt), and
  * an interrupted wait fails with EINTR only when such a signal could have
  * been delivered to the thread (fault signals left out: see synchronous()). */
+#include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
@@ -69,7 +70,30 @@ bool shim_signal_restarts(void)
 	return m == 0;
 }
 
-SHIM_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+/* ThreadSanitizer (make check-tsan) loads its runtime before us, and its
+ * initialisation installs its own handlers with the next sigaction() in
+ * the search order: ours, before our constructor and before its own
+ * state exists, so that any instrumented code (a function entry) would
+ * crash it.  Until the shim has resolved libc, this entry point is not
+ * instrumented and calls the next definition directly, noting nothing:
+ * shim_signal_init() (our constructor) looks at every handler installed
+ * before it anyway.  Without ThreadSanitizer the attribute changes
+ * nothing. */
+__attribute__((no_sanitize_thread))
+static int sigaction_early(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	static int (*next)(int, const struct sigaction *, struct sigaction *);
+
+	if (!next)
+		next = (int (*)(int, const struct sigaction *, struct sigaction *))dlsym(RTLD_NEXT, "sigaction");
+	if (!next) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return next(sig, act, old);
+}
+
+static int sigaction_noted(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	int r = REAL(sigaction)(sig, act, old);
 
@@ -78,6 +102,15 @@ SHIM_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction
 	return r;
 }
 
+__attribute__((no_sanitize_thread))
+SHIM_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	if (!__atomic_load_n(&real_ready, __ATOMIC_ACQUIRE))
+		return sigaction_early(sig, act, old);
+	return sigaction_noted(sig, act, old);
+}
+
+__attribute__((no_sanitize_thread))
 SHIM_EXPORT int __sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	return sigaction(sig, act, old);

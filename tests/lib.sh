@@ -201,7 +201,9 @@ PY
 bg() { "$@" & _bg_pids="$_bg_pids $!"; }
 
 # shim CMD...: run a command under the shim with policy $POLICY.
-shim() { env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" "$@"; }
+# SHIM_WRAP (make check-valgrind: valgrind and its options, set by
+# tests/run.sh) goes before CMD here, in shimmed and in shimbg.
+shim() { env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" ${SHIM_WRAP:-} "$@"; }
 
 # policy FILE <<EOF ... EOF: write a policy file; sets POLICY; recorded
 # for the wire audit.

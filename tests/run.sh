@@ -3,6 +3,10 @@
 #
 #   sh tests/run.sh --build build [--build build/asan] [--only PATTERN] [--jobs N]
 #
+# --build DIR:PATTERN[,PATTERN...] runs only the tests of that build whose
+# name contains one of the patterns (make check runs a few tests with the
+# ThreadSanitizer build this way: --build build/tsan:preload/threads,...).
+#
 # A test is a unit binary (BUILD/tests/test_*) or a script
 # tests/{launcher,preload,interop,attack,infra}/*.sh.  Every test prints one
 # line per case, "PASS name" or "FAIL name: reason"; a script that dies, or
@@ -39,7 +43,7 @@ while [ $# -gt 0 ]; do
 	--build) builds="$builds $2"; shift 2 ;;
 	--only) only="$2"; shift 2 ;;
 	--jobs) jobs="$2"; shift 2 ;;
-	*) echo "usage: $0 --build DIR [--build DIR] [--only PATTERN] [--jobs N]" >&2; exit 2 ;;
+	*) echo "usage: $0 --build DIR[:PATTERN,...] [--build DIR] [--only PATTERN] [--jobs N]" >&2; exit 2 ;;
 	esac
 done
 [ -n "$builds" ] || builds=build
@@ -96,6 +100,8 @@ export TLSSHIM_AUDIT="$audit"
 n=0
 : >"$work/jobs"
 for b in $builds; do
+	bonly=""
+	case "$b" in *:*) bonly=$(echo "${b#*:}" | tr ',' ' '); b=${b%%:*} ;; esac
 	case "$b" in /*) B="$b" ;; *) B="$top/$b" ;; esac
 	label=$(basename "$B")
 	[ "$label" = build ] && label=default
@@ -116,6 +122,11 @@ for b in $builds; do
 	for t in $tests; do
 		name=$(echo "$t" | sed "s|^$top/||; s|^$B/||")
 		if [ -n "$only" ]; then case "$name" in *$only*) ;; *) continue ;; esac; fi
+		if [ -n "$bonly" ]; then
+			_keep=0
+			for _p in $bonly; do case "$name" in *$_p*) _keep=1 ;; esac; done
+			[ "$_keep" = 1 ] || continue
+		fi
 		n=$((n + 1))
 		echo "$n $B $label $t $name" >>"$work/jobs"
 	done
@@ -153,9 +164,31 @@ run_job() {
 		# our findings.  Every other ASan/UBSan finding aborts the process.
 		export ASAN_OPTIONS="detect_leaks=0:abort_on_error=0:exitcode=86:log_path=$J/asan"
 		export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=86:log_path=$J/ubsan"
+	elif nm -D "$TLSSHIM_LIB" 2>/dev/null | grep -q __tsan_init; then
+		# ThreadSanitizer (make check-tsan): its runtime must be loaded
+		# first, before the C library's, as libasan; the programs are
+		# not instrumented, so what it sees are the shim's accesses and
+		# the locks and threads of everyone (interceptors).  Every report
+		# is a failure (exit status 66, and the report file).  Threads a
+		# program never joins (report_thread_leaks) are its own business;
+		# a program may fork while threads run (die_after_fork=0), which
+		# is what the fork tests check.  Suppressions: tests/tsan.supp.
+		tsan=$(${CC:-cc} -print-file-name=libtsan.so)
+		export SHIM_PRELOAD="$tsan $TLSSHIM_LIB"
+		export TSAN_OPTIONS="exitcode=66:log_path=$J/tsan:die_after_fork=0:report_thread_leaks=0:second_deadlock_stack=1:suppressions=$top/tests/tsan.supp"
+		unset ASAN_OPTIONS UBSAN_OPTIONS 2>/dev/null || true
 	else
 		export SHIM_PRELOAD="$TLSSHIM_LIB"
-		unset ASAN_OPTIONS UBSAN_OPTIONS 2>/dev/null || true
+		unset ASAN_OPTIONS UBSAN_OPTIONS TSAN_OPTIONS 2>/dev/null || true
+	fi
+	if [ -n "${TLSSHIM_VALGRIND:-}" ]; then
+		# make check-valgrind: every program a test starts under the shim
+		# (tests/lib.sh: shim, shimmed, shimbg) runs under memcheck, one
+		# log per process; vgcheck.py reads them when the test ends.
+		mkdir -p "$J/vg"
+		export SHIM_WRAP="valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --num-callers=40 --fullpath-after= --log-file=$J/vg/%p.log"
+	else
+		unset SHIM_WRAP 2>/dev/null || true
 	fi
 	case "$t" in *.sh) cmd="sh $t" ;; *) cmd="$t" ;; esac
 	_start=$(date +%s)
@@ -175,7 +208,7 @@ run_job() {
 	rc=$(cat "$J/rc" 2>/dev/null || echo 125)
 	p=$(grep -c '^PASS ' "$J/out")
 	f=$(grep -c '^FAIL ' "$J/out")
-	san=$(cat "$J"/asan.* "$J"/ubsan.* 2>/dev/null | head -40)
+	san=$(cat "$J"/asan.* "$J"/ubsan.* "$J"/tsan.* 2>/dev/null | head -60)
 	if [ -n "$san" ]; then
 		f=$((f + 1))
 		echo "FAIL [$label] $name: sanitizer report" >>"$J/out"
@@ -191,6 +224,11 @@ run_job() {
 	if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
 		f=1
 		echo "FAIL [$label] $name: ran no case" >>"$J/out"
+	fi
+	if [ -n "${TLSSHIM_VALGRIND:-}" ]; then
+		python3 "$top/tests/tools/vgcheck.py" "$top" "$J"/vg/*.log >>"$J/out" 2>&1
+		p=$(grep -c '^PASS ' "$J/out")
+		f=$(grep -c '^FAIL ' "$J/out")
 	fi
 	if [ "$TLSSHIM_AUDIT" != 0 ]; then
 		audit_job >>"$J/out" 2>&1

@@ -305,6 +305,28 @@ int main(void)
 		free_pair(&p);
 	}
 
+	/* Found by tests/fuzz/fuzz_engine (corpus: fin_reply): OpenSSL had
+	 * taken the bare FIN as a fatal error, so the reply failed. */
+	UNIT_CASE("engine: with allow_truncation, the side that got a bare FIN can still reply") {
+		struct policy_rule sr2 = sr;
+		struct pair p;
+		int a, b;
+		char buf[16];
+		unsigned char out[8];
+		sr2.allow_truncation = true;
+		EXPECT(make_pair(&p, &cr, &sr2, "localhost") == 0);
+		EXPECT(handshake_both(&p, &a, &b) == 0);
+		(void)tls_conn_read(p.cli, buf, sizeof buf, false);     /* the tickets */
+		shutdown(p.fds[0], SHUT_WR);
+		EXPECT(read_until_done(p.srv, buf, sizeof buf) == 0);
+		EXPECT(tls_conn_failure(p.srv) == TLS_FAIL_NONE);
+		EXPECT(transfer(p.srv, p.cli, (const unsigned char *)"reply", out, 5) == 0);
+		EXPECT(memcmp(out, "reply", 5) == 0);
+		EXPECT(tls_conn_close_notify(p.srv) == 0);
+		EXPECT(read_until_done(p.cli, buf, sizeof buf) == 0);
+		free_pair(&p);
+	}
+
 	UNIT_CASE("engine: an altered record is an error, not data") {
 		struct pair p;
 		int a, b;
