@@ -31,6 +31,12 @@ struct core_sys {
 
 extern struct core_sys core_sys;
 
+/* Every member, for filling the table in one line per source of
+ * functions: CORE_SYS_FUNCS(X) expands X(name) for each. */
+#define CORE_SYS_FUNCS(X)                                                            \
+	X(recv) X(send) X(write) X(poll) X(close) X(shutdown) X(fcntl) X(getsockopt) \
+	X(open) X(setsockopt) X(recvmsg) X(sendmsg) X(sendfile64)
+
 /* Point the table at libc's functions as linked (for unit tests). */
 void core_sys_default(void);
 

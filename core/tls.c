@@ -338,6 +338,24 @@ static long ktls_start(struct tls_conn *c, const void *info, bool tx)
 	return 1;
 }
 
+/* n of len bytes were sent (n < 0: the send failed, errno says why): the
+ * rest goes to the out-buffer.  len, or -1 on a real error. */
+static int queue_rest(struct tls_conn *c, const char *buf, int len, ssize_t n)
+{
+	if (n == len)
+		return len;
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			c->sys_errno = errno;
+			return -1;
+		}
+		n = 0;
+	}
+	if (out_append(c, (const unsigned char *)buf + n, (size_t)(len - n)) < 0)
+		return -1;
+	return len;
+}
+
 /* Never reports "retry": what the kernel does not take is kept, in order. */
 static int sock_write(BIO *b, const char *buf, int len)
 {
@@ -361,40 +379,21 @@ static int sock_write(BIO *b, const char *buf, int len)
 			return -1;
 		}
 		c->out_off = c->out_len = 0;
-		n = ktls_send_ctrl(c, type, buf, (size_t)len);
-		if (n == len)
-			return len;
-		if (n < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK) {
-				c->sys_errno = errno;
-				return -1;
-			}
-			n = 0;
+		n = queue_rest(c, buf, len, ktls_send_ctrl(c, type, buf, (size_t)len));
+		if (n == len && c->out_len) {
+			c->out_ctrl_end = c->out_len;
+			c->out_ctrl_type = type;
 		}
-		if (out_append(c, (const unsigned char *)buf + n, (size_t)(len - n)) < 0)
-			return -1;
-		c->out_ctrl_end = c->out_len;
-		c->out_ctrl_type = type;
-		return len;
+		return (int)n;
 	}
+	n = 0;
 	if (c->out_off == c->out_len) {
 		c->out_off = c->out_len = 0;
 		do
 			n = core_sys.send(c->fd, buf, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
 		while (n < 0 && errno == EINTR);
-		if (n == len)
-			return len;
-		if (n < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK) {
-				c->sys_errno = errno;
-				return -1;
-			}
-			n = 0;
-		}
 	}
-	if (out_append(c, (const unsigned char *)buf + n, (size_t)(len - n)) < 0)
-		return -1;
-	return len;
+	return queue_rest(c, buf, len, n);
 }
 
 /* kTLS receive: one or more decrypted records of one type, behind a

@@ -21,6 +21,7 @@
  * never matches.
  */
 #include "policy/identity.h"
+#include "policy/text.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -78,29 +79,13 @@ void policy_identity_free(struct policy_identity *id)
 	free(id);
 }
 
-static bool printable_nospace(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s <= 0x20 || *s == 0x7f)
-			return false;
-	return true;
-}
-
-static bool printable(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return false;
-	return true;
-}
-
 /* A DNS name or "*." followed by one: no other '*', no empty label. */
 static bool dns_entry_ok(const char *v)
 {
 	const char *s = v[0] == '*' && v[1] == '.' ? v + 2 : v;
 	size_t len = strlen(s);
 
-	if (!len || len > 253 || !printable_nospace(s) || strchr(s, '*'))
+	if (!len || len > 253 || !policy_printable(s, false) || strchr(s, '*'))
 		return false;
 	return s[0] != '.' && s[len - 1] != '.' && !strstr(s, "..");
 }
@@ -112,7 +97,7 @@ static bool uri_entry_ok(const char *v)
 	size_t len = strlen(v);
 	const char *star = strchr(v, '*');
 
-	if (!len || len > 2048 || !printable_nospace(v) || !strchr(v, ':') || v[0] == ':')
+	if (!len || len > 2048 || !policy_printable(v, false) || !strchr(v, ':') || v[0] == ':')
 		return false;
 	return !star || (star == v + len - 1 && len >= 2 && v[len - 2] == '/');
 }
@@ -138,7 +123,7 @@ static bool entry(struct policy_identity *id, enum policy_id_list w, size_t i, c
 	switch (w) {
 	case POLICY_ID_CN:
 	case POLICY_ID_OU:
-		if (!*v || strlen(v) > 1024 || !printable(v)) {
+		if (!*v || strlen(v) > 1024 || !policy_printable(v, true)) {
 			snprintf(why, whylen, "\"%s\" entries must be 1 to 1024 printable characters", k);
 			return false;
 		}
@@ -147,7 +132,7 @@ static bool entry(struct policy_identity *id, enum policy_id_list w, size_t i, c
 		if (!dns_entry_ok(v)) {
 			snprintf(why, whylen, "\"%s\" entry \"%.200s\" is not a DNS name or \"*.\" and one"
 				 " (like \"db.example.com\" or \"*.example.com\")", k,
-				 printable(v) ? v : "(unprintable)");
+				 policy_printable(v, true) ? v : "(unprintable)");
 			return false;
 		}
 		break;
@@ -155,7 +140,7 @@ static bool entry(struct policy_identity *id, enum policy_id_list w, size_t i, c
 		if (!uri_entry_ok(v)) {
 			snprintf(why, whylen, "\"%s\" entry \"%.200s\" is not a URI, or a URI prefix ending"
 				 " in \"/*\" (like \"spiffe://example.org/ns/prod/*\")", k,
-				 printable(v) ? v : "(unprintable)");
+				 policy_printable(v, true) ? v : "(unprintable)");
 			return false;
 		}
 		break;
@@ -166,14 +151,14 @@ static bool entry(struct policy_identity *id, enum policy_id_list w, size_t i, c
 			id->ips[i].len = 16;
 		} else {
 			snprintf(why, whylen, "\"%s\" entry \"%.200s\" is not an IPv4 or IPv6 address", k,
-				 printable(v) ? v : "(unprintable)");
+				 policy_printable(v, true) ? v : "(unprintable)");
 			return false;
 		}
 		return true;
 	case POLICY_ID_PIN:
 		if (!pin_decode(v, id->pins[i])) {
 			snprintf(why, whylen, "\"%s\" entry \"%.200s\" is not a base64 SHA-256 digest"
-				 " (44 characters, 32 bytes)", k, printable(v) ? v : "(unprintable)");
+				 " (44 characters, 32 bytes)", k, policy_printable(v, true) ? v : "(unprintable)");
 			return false;
 		}
 		return true;

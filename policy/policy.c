@@ -31,6 +31,7 @@
 #include "policy/ctx.h"
 #include "policy/file.h"
 #include "policy/identity.h"
+#include "policy/text.h"
 #include "policy/libconfig_link.h"
 
 enum key {
@@ -161,23 +162,13 @@ static bool get_bool(struct loader *ld, enum key k, const config_setting_t *s, b
 	return true;
 }
 
-/* Log lines and messages carry names and server names: no control
- * characters, so a policy cannot forge log lines. */
-static bool printable(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return false;
-	return true;
-}
-
 static bool get_label(struct loader *ld, enum key k, const config_setting_t *s, char **out)
 {
 	const char *v = NULL;
 
 	if (!get_string(ld, k, s, &v))
 		return false;
-	if (!*v || strlen(v) > 255 || !printable(v))
+	if (!*v || strlen(v) > 255 || !policy_printable(v, true))
 		return fail(ld, s, "\"%s\" must be 1 to 255 printable characters", key_names[k]);
 	if (!(*out = strdup(v)))
 		return oom(ld, s);

@@ -77,19 +77,9 @@ static void do_init(void)
 	R(execveat); R(clone);
 	R(sigaction); R(signal); R(bsd_signal); R(sysv_signal); R(sigset); R(siginterrupt);
 
-	core_sys.recv = real.recv;
-	core_sys.send = real.send;
-	core_sys.write = real.write;
-	core_sys.poll = real.poll;
-	core_sys.close = real.close;
-	core_sys.shutdown = real.shutdown;
-	core_sys.fcntl = real.fcntl;
-	core_sys.getsockopt = real.getsockopt;
-	core_sys.open = real.open;
-	core_sys.setsockopt = real.setsockopt;
-	core_sys.recvmsg = real.recvmsg;
-	core_sys.sendmsg = real.sendmsg;
-	core_sys.sendfile64 = real.sendfile64;
+#define CORE_SYS_REAL(f) core_sys.f = real.f;
+	CORE_SYS_FUNCS(CORE_SYS_REAL)
+#undef CORE_SYS_REAL
 	__atomic_store_n(&real_ready, true, __ATOMIC_RELEASE);
 }
 
