@@ -32,12 +32,13 @@
 #include "policy/file.h"
 #include "policy/identity.h"
 #include "policy/libconfig_link.h"
+#include "policy/sni.h"
 
 enum key {
 	K_NAME, K_DIRECTION, K_PORT, K_ADDRESS, K_ACTION, K_CERT, K_KEY, K_CA,
 	K_VERIFY, K_SERVER_NAME, K_REQUIRE_CLIENT_CERT, K_MIN_VERSION, K_CIPHERS,
 	K_CIPHERSUITES, K_ALPN, K_ALLOW_TRUNCATION, K_HANDSHAKE_TIMEOUT_MS, K_KTLS,
-	K_SESSION_CACHE, K_TICKET_KEY_FILE, K_CRL,
+	K_SESSION_CACHE, K_TICKET_KEY_FILE, K_CRL, K_CERTS, K_SNI_STRICT,
 	/* The identity lists, in enum policy_id_list's order. */
 	K_ALLOW_CN, K_ALLOW_OU, K_ALLOW_DNS, K_ALLOW_URI, K_ALLOW_IP, K_PIN_SPKI,
 	K_COUNT
@@ -54,7 +55,7 @@ static const char *const key_names[K_COUNT] = {
 	[K_HANDSHAKE_TIMEOUT_MS] = "handshake_timeout_ms",
 	[K_KTLS] = "ktls",
 	[K_SESSION_CACHE] = "session_cache", [K_TICKET_KEY_FILE] = "ticket_key_file",
-	[K_CRL] = "crl",
+	[K_CRL] = "crl", [K_CERTS] = "certs", [K_SNI_STRICT] = "sni_strict",
 	[K_ALLOW_CN] = "allow_cn", [K_ALLOW_OU] = "allow_ou", [K_ALLOW_DNS] = "allow_dns",
 	[K_ALLOW_URI] = "allow_uri", [K_ALLOW_IP] = "allow_ip", [K_PIN_SPKI] = "pin_spki",
 };
@@ -387,6 +388,52 @@ static bool parse_alpn(struct loader *ld, const config_setting_t *s, struct poli
 	return true;
 }
 
+/* certs = ( { cert = "..."; key = "..."; }, ... ): at least one entry,
+ * each with both keys and nothing else. */
+static bool parse_certs(struct loader *ld, const config_setting_t *s, struct policy_rule *r)
+{
+	int n, i;
+
+	if (!is_seq(s))
+		return fail(ld, s, "\"certs\" must be a list of groups: certs = ( { cert = \"...\"; key = \"...\"; } );");
+	n = config_setting_length(s);
+	if (n == 0)
+		return fail(ld, s, "\"certs\" must not be an empty list");
+	if (!(r->certs = calloc((size_t)n, sizeof(*r->certs))))
+		return oom(ld, s);
+	for (i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		struct policy_cert *c = &r->certs[i];
+		int j, m;
+
+		r->ncerts++;
+		c->line = (int)config_setting_source_line(e);
+		if (!config_setting_is_group(e))
+			return fail(ld, e, "\"certs\" entry %d must be a group: { cert = \"...\"; key = \"...\"; }", i + 1);
+		m = config_setting_length(e);
+		for (j = 0; j < m; j++) {
+			const config_setting_t *v = config_setting_get_elem(e, (unsigned)j);
+			const char *nm = config_setting_name(v);
+
+			if (strcmp(nm, "cert") == 0) {
+				if (!get_path(ld, K_CERT, v, &c->cert))
+					return false;
+			} else if (strcmp(nm, "key") == 0) {
+				if (!get_path(ld, K_KEY, v, &c->key))
+					return false;
+			} else {
+				return fail(ld, v, "unknown key \"%s\" in \"certs\" entry %d (only \"cert\" and \"key\")",
+					    nm, i + 1);
+			}
+		}
+		if (!c->cert)
+			return fail(ld, e, "\"certs\" entry %d has no \"cert\"", i + 1);
+		if (!c->key)
+			return fail(ld, e, "\"certs\" entry %d has no \"key\"", i + 1);
+	}
+	return true;
+}
+
 /* ---- one key ------------------------------------------------------------ */
 
 static const char *const dir_words[] = { "accept", "connect", NULL };
@@ -488,6 +535,10 @@ static bool parse_key(struct loader *ld, enum key k, const config_setting_t *s, 
 		return get_path(ld, k, s, &r->ticket_key_file);
 	case K_CRL:
 		return get_path(ld, k, s, &r->crl);
+	case K_CERTS:
+		return parse_certs(ld, s, r);
+	case K_SNI_STRICT:
+		return get_bool(ld, k, s, &r->sni_strict);
 	case K_COUNT:
 		break;
 	}
@@ -509,7 +560,7 @@ static bool applies(enum key k, enum policy_dir d)
 {
 	if (k == K_VERIFY || k == K_SERVER_NAME)
 		return d == POLICY_CONNECT;
-	if (k == K_REQUIRE_CLIENT_CERT || k == K_TICKET_KEY_FILE)
+	if (k == K_REQUIRE_CLIENT_CERT || k == K_TICKET_KEY_FILE || k == K_CERTS || k == K_SNI_STRICT)
 		return d == POLICY_ACCEPT;
 	return true;
 }
@@ -529,6 +580,12 @@ static void rule_free(struct policy_rule *r)
 	policy_identity_free(r->identity);
 	free(r->ticket_key_file);
 	free(r->crl);
+	for (size_t i = 0; i < r->ncerts; i++) {
+		free(r->certs[i].cert);
+		free(r->certs[i].key);
+	}
+	free(r->certs);
+	sni_free(r->sni);
 	SSL_CTX_free(r->ctx);
 	memset(r, 0, sizeof(*r));
 }
@@ -583,6 +640,13 @@ static void inherit_only_where_used(const bool own[K_COUNT], const config_settin
 		r->crl = NULL;
 		src[K_CRL] = NULL;
 	}
+	/* A rule's own certs replace a cert and key from defaults. */
+	if (own[K_CERTS] && !own[K_CERT] && !own[K_KEY]) {
+		free(r->cert);
+		free(r->key);
+		r->cert = r->key = NULL;
+		src[K_CERT] = src[K_KEY] = NULL;
+	}
 	if (r->ticket_key_file && !own[K_TICKET_KEY_FILE] && r->session_cache_off) {
 		free(r->ticket_key_file);
 		r->ticket_key_file = NULL;
@@ -594,12 +658,18 @@ static void inherit_only_where_used(const bool own[K_COUNT], const config_settin
 static bool check_rule(struct loader *ld, const config_setting_t *const src[K_COUNT],
 		       struct policy_rule *r)
 {
+	if (r->ncerts && (r->cert || r->key))
+		return fail(ld, src[K_CERTS], "\"certs\" and \"%s\" exclude each other (one certificate: \"cert\""
+			    " and \"key\"; several, picked by SNI: \"certs\")", r->cert ? "cert" : "key");
+	if (r->sni_strict && !r->ncerts)
+		return fail(ld, src[K_SNI_STRICT], "\"sni_strict\" needs \"certs\"");
 	if (r->key && !r->cert)
 		return fail(ld, src[K_KEY], "\"key\" given without \"cert\"");
 	if (r->cert && !r->key)
 		return fail(ld, src[K_CERT], "\"cert\" given without \"key\"");
-	if (r->direction == POLICY_ACCEPT && r->action == POLICY_TLS && !r->cert)
-		return fail_line(ld, r->line, "an accept rule with action \"tls\" needs \"cert\" and \"key\"");
+	if (r->direction == POLICY_ACCEPT && r->action == POLICY_TLS && !r->cert && !r->ncerts)
+		return fail_line(ld, r->line, "an accept rule with action \"tls\" needs \"cert\" and \"key\""
+				 " (or \"certs\")");
 	if (r->require_client_cert && !r->ca)
 		return fail(ld, src[K_REQUIRE_CLIENT_CERT], "\"require_client_cert\" needs \"ca\"");
 	if (r->ticket_key_file && r->session_cache_off)
@@ -669,6 +739,93 @@ static const config_setting_t *ctx_err_setting(enum ctx_err_key which,
 	}
 }
 
+/* The setting of certs entry i's cert or key, for an error's line. */
+static const config_setting_t *entry_setting(const config_setting_t *certs, size_t i, enum ctx_err_key which)
+{
+	const config_setting_t *e = certs ? config_setting_get_elem(certs, (unsigned)i) : NULL;
+	const config_setting_t *m = NULL;
+
+	if (e && (which == CTX_ERR_CERT || which == CTX_ERR_KEY))
+		m = config_setting_get_member(e, which == CTX_ERR_CERT ? "cert" : "key");
+	return m ? m : e;
+}
+
+/* certs: one SSL_CTX per entry, built as if the rule had that cert and
+ * key; entries with the same names go into the first one's SSL_CTX, one
+ * per key type (policy/sni.h). */
+static bool build_sni(struct loader *ld, OSSL_LIB_CTX *libctx,
+		      const config_setting_t *const src[K_COUNT], struct policy_rule *r)
+{
+	enum ctx_err_key which = CTX_ERR_NONE;
+	char why[400];
+	size_t i;
+
+	if (!(r->sni = calloc(1, sizeof(*r->sni))))
+		return fail_line(ld, r->line, "out of memory");
+	r->sni->strict = r->sni_strict;
+	for (i = 0; i < r->ncerts; i++) {
+		struct policy_cert *c = &r->certs[i];
+		struct policy_sni_group *g;
+		const config_setting_t *s;
+		char **names = NULL;
+		size_t n = 0, t;
+		SSL_CTX *ctx;
+		int type;
+
+		/* ctx_build reads the rule (its ALPN callback keeps it):
+		 * lend it this entry's files for the time of the call. */
+		r->cert = c->cert;
+		r->key = c->key;
+		ctx = ctx_build(libctx, r, &which, why, sizeof(why));
+		r->cert = r->key = NULL;
+		if (!ctx) {
+			s = ctx_err_setting(which, src);
+			if (which == CTX_ERR_CERT || which == CTX_ERR_KEY || !s)
+				s = entry_setting(src[K_CERTS], i, which);
+			return fail(ld, s, "\"certs\" entry %zu: %s", i + 1, why);
+		}
+		if (!sni_cert_names(ctx, &names, &n)) {
+			SSL_CTX_free(ctx);
+			return fail_line(ld, c->line, "out of memory");
+		}
+		if (n == 0) {
+			SSL_CTX_free(ctx);
+			sni_free_names(names, n);
+			return fail(ld, entry_setting(src[K_CERTS], i, CTX_ERR_CERT),
+				    "\"certs\" entry %zu: the certificate has no subjectAltName DNS name to"
+				    " match the client's server name with", i + 1);
+		}
+		if (!(g = sni_find_group(r->sni, names, n))) {
+			if (!sni_add_group(r->sni, ctx, names, n, i)) {
+				SSL_CTX_free(ctx);
+				sni_free_names(names, n);
+				return fail_line(ld, c->line, "out of memory");
+			}
+			continue;
+		}
+		type = sni_key_type(ctx);
+		SSL_CTX_free(ctx);
+		sni_free_names(names, n);
+		for (t = 0; t < g->nkeys; t++)
+			if (g->key_types[t] == type)
+				return fail(ld, entry_setting(src[K_CERTS], i, CTX_ERR_CERT),
+					    "\"certs\" entry %zu: same names and key type as entry %zu"
+					    " (only one certificate per key type can serve a name)",
+					    i + 1, g->first_entry + 1);
+		if (g->nkeys == sizeof(g->key_types) / sizeof(g->key_types[0]))
+			return fail(ld, entry_setting(src[K_CERTS], i, CTX_ERR_CERT),
+				    "\"certs\" entry %zu: too many certificates for the same names", i + 1);
+		if (!ctx_add_cert(g->ctx, libctx, c->cert, c->key, &which, why, sizeof(why)))
+			return fail(ld, entry_setting(src[K_CERTS], i, which), "\"certs\" entry %zu: %s",
+				    i + 1, why);
+		g->key_types[g->nkeys++] = type;
+	}
+	sni_install(r->sni);
+	SSL_CTX_up_ref(r->sni->groups[0].ctx);
+	r->ctx = r->sni->groups[0].ctx;
+	return true;
+}
+
 static bool build_ctx(struct loader *ld, OSSL_LIB_CTX *libctx,
 		      const config_setting_t *const src[K_COUNT], struct policy_rule *r)
 {
@@ -676,6 +833,8 @@ static bool build_ctx(struct loader *ld, OSSL_LIB_CTX *libctx,
 	char why[400];
 	const config_setting_t *s;
 
+	if (r->ncerts)
+		return build_sni(ld, libctx, src, r);
 	r->ctx = ctx_build(libctx, r, &which, why, sizeof(why));
 	if (r->ctx)
 		return true;

@@ -23,6 +23,7 @@ enum policy_action { POLICY_TLS = 0, POLICY_PLAIN = 1, POLICY_DENY = 2 };
 enum policy_verify { POLICY_VERIFY_FULL = 0, POLICY_VERIFY_NONE = 1 };
 
 struct policy_identity;
+struct policy_sni;
 
 struct policy_cidr {
 	int family;              /* AF_INET or AF_INET6 */
@@ -57,6 +58,12 @@ struct policy_rule {
 	bool session_cache_off;  /* session_cache = false; policy/resume.c */
 	char *ticket_key_file;   /* accept: shared ticket keys, or NULL */
 	char *crl;               /* CRL file or directory, or NULL; policy/crl.c */
+	/* accept: certs = ( { cert; key; }, ... ), picked by SNI
+	 * (policy/sni.h); ncerts == 0 when the rule uses cert/key. */
+	struct policy_cert { char *cert, *key; int line; } *certs;
+	size_t ncerts;
+	bool sni_strict;         /* unknown/missing SNI: unrecognized_name */
+	struct policy_sni *sni;  /* the SSL_CTXs by name; ctx is the first's */
 	SSL_CTX *ctx;            /* action "tls" only; owned by the policy */
 };
 
