@@ -38,7 +38,7 @@ enum key {
 	K_NAME, K_DIRECTION, K_PORT, K_ADDRESS, K_ACTION, K_CERT, K_KEY, K_CA,
 	K_VERIFY, K_SERVER_NAME, K_REQUIRE_CLIENT_CERT, K_MIN_VERSION, K_CIPHERS,
 	K_CIPHERSUITES, K_ALPN, K_ALLOW_TRUNCATION, K_HANDSHAKE_TIMEOUT_MS, K_KTLS,
-	K_SESSION_CACHE, K_TICKET_KEY_FILE, K_CRL, K_CERTS, K_SNI_STRICT,
+	K_SESSION_CACHE, K_TICKET_KEY_FILE, K_CRL, K_CERTS, K_SNI_STRICT, K_HOST,
 	/* The identity lists, in enum policy_id_list's order. */
 	K_ALLOW_CN, K_ALLOW_OU, K_ALLOW_DNS, K_ALLOW_URI, K_ALLOW_IP, K_PIN_SPKI,
 	K_COUNT
@@ -56,6 +56,7 @@ static const char *const key_names[K_COUNT] = {
 	[K_KTLS] = "ktls",
 	[K_SESSION_CACHE] = "session_cache", [K_TICKET_KEY_FILE] = "ticket_key_file",
 	[K_CRL] = "crl", [K_CERTS] = "certs", [K_SNI_STRICT] = "sni_strict",
+	[K_HOST] = "host",
 	[K_ALLOW_CN] = "allow_cn", [K_ALLOW_OU] = "allow_ou", [K_ALLOW_DNS] = "allow_dns",
 	[K_ALLOW_URI] = "allow_uri", [K_ALLOW_IP] = "allow_ip", [K_PIN_SPKI] = "pin_spki",
 };
@@ -388,6 +389,77 @@ static bool parse_alpn(struct loader *ld, const config_setting_t *s, struct poli
 	return true;
 }
 
+/* A DNS host name, or "*." and one: labels of letters, digits, '-' and
+ * '_', 1 to 63 bytes, not starting or ending with '-'; 253 bytes at most;
+ * not an address literal.  One trailing dot is dropped. */
+static bool host_syntax(const char *v, char **out)
+{
+	const char *p = v;
+	size_t n = strlen(v), label = 0;
+	unsigned char tmp[16];
+	char *h;
+
+	if (n && v[n - 1] == '.')
+		n--;
+	if (n == 0 || n > 253)
+		return false;
+	if (p[0] == '*') {
+		if (n < 3 || p[1] != '.')
+			return false;
+		p += 2;
+	}
+	for (size_t i = (size_t)(p - v); i <= n; i++) {
+		char ch = i < n ? v[i] : '.';
+
+		if (ch == '.') {
+			if (label == 0 || v[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '-' || ch == '_') || (label == 0 && ch == '-') || ++label > 63)
+			return false;
+	}
+	if (!(h = strndup(v, n)))
+		return false;
+	if (inet_pton(AF_INET, h, tmp) == 1 || inet_pton(AF_INET6, h, tmp) == 1) {
+		free(h);
+		return false;
+	}
+	for (char *c = h; *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	*out = h;
+	return true;
+}
+
+static bool parse_hosts(struct loader *ld, const config_setting_t *s, struct policy_rule *r)
+{
+	int n = is_seq(s) ? config_setting_length(s) : 1;
+	int i;
+
+	if (!is_seq(s) && config_setting_type(s) != CONFIG_TYPE_STRING)
+		return fail(ld, s, "\"host\" must be a host name or a list of them");
+	if (n == 0)
+		return fail(ld, s, "\"host\" must not be an empty list (leave it out to match any host)");
+	if (!(r->hosts = calloc((size_t)n, sizeof(*r->hosts))))
+		return oom(ld, s);
+	for (i = 0; i < n; i++) {
+		const config_setting_t *e = is_seq(s) ? config_setting_get_elem(s, (unsigned)i) : s;
+		const char *v;
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			return fail(ld, e, "\"host\" must be a host name or a list of them");
+		v = config_setting_get_string(e);
+		if (!host_syntax(v, &r->hosts[i]))
+			return fail(ld, e, "\"host\" \"%s\" is not a host name (like \"db.internal\" or"
+				    " \"*.internal\"; addresses go in \"address\")", printable(v) ? v : "?");
+		r->nhosts++;
+	}
+	return true;
+}
+
 /* certs = ( { cert = "..."; key = "..."; }, ... ): at least one entry,
  * each with both keys and nothing else. */
 static bool parse_certs(struct loader *ld, const config_setting_t *s, struct policy_rule *r)
@@ -539,6 +611,8 @@ static bool parse_key(struct loader *ld, enum key k, const config_setting_t *s, 
 		return parse_certs(ld, s, r);
 	case K_SNI_STRICT:
 		return get_bool(ld, k, s, &r->sni_strict);
+	case K_HOST:
+		return parse_hosts(ld, s, r);
 	case K_COUNT:
 		break;
 	}
@@ -558,7 +632,7 @@ static int key_lookup(const char *name)
 /* Keys that make sense in one direction only. */
 static bool applies(enum key k, enum policy_dir d)
 {
-	if (k == K_VERIFY || k == K_SERVER_NAME)
+	if (k == K_VERIFY || k == K_SERVER_NAME || k == K_HOST)
 		return d == POLICY_CONNECT;
 	if (k == K_REQUIRE_CLIENT_CERT || k == K_TICKET_KEY_FILE || k == K_CERTS || k == K_SNI_STRICT)
 		return d == POLICY_ACCEPT;
@@ -570,6 +644,9 @@ static void rule_free(struct policy_rule *r)
 	free(r->name);
 	free(r->ports);
 	free(r->addrs);
+	for (size_t i = 0; i < r->nhosts; i++)
+		free(r->hosts[i]);
+	free(r->hosts);
 	free(r->cert);
 	free(r->key);
 	free(r->ca);
@@ -1006,6 +1083,8 @@ static bool load_rules(struct loader *ld, struct policy *p, const config_setting
 		if (!load_rule(ld, p->libctx, g, defaults, i, &p->rules[i]))
 			return false;
 		p->has[p->rules[i].direction] = true;
+		if (p->rules[i].nhosts)
+			p->has_host = true;
 	}
 	return true;
 }
@@ -1201,6 +1280,7 @@ struct peer {
 	int family;                 /* AF_INET (v4-mapped folded in) or AF_INET6 */
 	const uint8_t *addr;
 	uint16_t port;
+	const char *host;           /* lower case, no trailing dot; or NULL */
 };
 
 static bool peer_from(const struct sockaddr *sa, socklen_t len, struct peer *out)
@@ -1239,10 +1319,31 @@ static bool cidr_contains(const struct policy_cidr *c, const struct peer *a)
 	return rest == 0 || ((c->addr[full] ^ a->addr[full]) & (uint8_t)(0xff << (8 - rest))) == 0;
 }
 
+/* "*.x" matches one label under x; host is lower case, without a
+ * trailing dot (policy_match). */
+static bool host_matches(const char *pattern, const char *host)
+{
+	const char *dot;
+
+	if (pattern[0] != '*')
+		return strcmp(pattern, host) == 0;
+	dot = strchr(host, '.');
+	return dot && dot != host && strcmp(pattern + 1, dot) == 0;
+}
+
 static bool rule_matches(const struct policy_rule *r, const struct peer *a)
 {
 	size_t i;
 	bool ok = r->nports == 0;
+
+	if (r->nhosts) {
+		bool named = false;
+
+		for (i = 0; !named && a->host && i < r->nhosts; i++)
+			named = host_matches(r->hosts[i], a->host);
+		if (!named)
+			return false;
+	}
 
 	for (i = 0; !ok && i < r->nports; i++)
 		ok = r->ports[i] == a->port;
@@ -1284,15 +1385,29 @@ static const struct policy_rule *match_indexed(const struct policy *p,
 }
 
 const struct policy_rule *policy_match(const struct policy *p, enum policy_dir dir,
-				       const struct sockaddr *addr, socklen_t len)
+				       const struct sockaddr *addr, socklen_t len, const char *host)
 {
 	struct peer a;
+	char lower[254];
 	size_t i;
 
 	if (!p || !addr || (dir != POLICY_ACCEPT && dir != POLICY_CONNECT) || !p->has[dir])
 		return NULL;
 	if (!peer_from(addr, len, &a))
 		return NULL;
+	a.host = NULL;
+	if (host && *host && dir == POLICY_CONNECT && p->has_host) {
+		size_t n = strlen(host);
+
+		if (host[n - 1] == '.')
+			n--;
+		if (n > 0 && n < sizeof lower) {
+			for (i = 0; i < n; i++)
+				lower[i] = (char)(host[i] >= 'A' && host[i] <= 'Z' ? host[i] - 'A' + 'a' : host[i]);
+			lower[n] = '\0';
+			a.host = lower;
+		}
+	}
 	if (p->index[dir])
 		return match_indexed(p, p->index[dir], &a);
 	for (i = 0; i < p->nrules; i++)

@@ -41,6 +41,8 @@ struct policy_rule {
 	size_t nports;
 	struct policy_cidr *addrs; /* naddrs == 0: any address */
 	size_t naddrs;
+	char **hosts;            /* connect: host names ("*.x": one label), */
+	size_t nhosts;           /* lower case; nhosts == 0: any (or none) */
 	char *cert, *key, *ca;   /* NULL when not given */
 	enum policy_verify verify;
 	char *server_name;       /* NULL: derive per connection */
@@ -74,6 +76,7 @@ struct policy {
 	struct policy_rule *rules;
 	size_t nrules;
 	bool has[2];             /* any rule for POLICY_ACCEPT / POLICY_CONNECT */
+	bool has_host;           /* a connect rule matches by host name */
 	OSSL_LIB_CTX *libctx;    /* the shim's own; never the program's default */
 	/* Per direction, which rules can match a port (policy.c); NULL:
 	 * policy_match scans every rule (a policy built by hand, or no
@@ -91,9 +94,12 @@ struct policy *policy_load(const char *path, struct policy_error *err);
 void policy_free(struct policy *p);
 
 /* addr: the local address (accept) or the remote address (connect).
- * IPv4-mapped IPv6 addresses match IPv4 CIDRs.  NULL: no rule matches. */
+ * IPv4-mapped IPv6 addresses match IPv4 CIDRs.  host: the host name the
+ * program resolved to addr (connect), or NULL (none, or an address
+ * literal): a rule with `host` matches only when it is given and one of
+ * its names matches it.  NULL: no rule matches. */
 const struct policy_rule *policy_match(const struct policy *p, enum policy_dir dir,
-				       const struct sockaddr *addr, socklen_t len);
+				       const struct sockaddr *addr, socklen_t len, const char *host);
 
 /* "FILE:LINE: message" (or "FILE: message" when line is 0). */
 void policy_error_format(const struct policy_error *err, char *buf, size_t len);

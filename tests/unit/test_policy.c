@@ -316,7 +316,7 @@ static void check_empty(const struct policy *p)
 
 	EXPECT(p->nrules == 0 && p->rules == NULL);
 	EXPECT(!p->has[POLICY_ACCEPT] && !p->has[POLICY_CONNECT]);
-	EXPECT(policy_match(p, POLICY_CONNECT, (struct sockaddr *)&sin, sizeof(sin)) == NULL);
+	EXPECT(policy_match(p, POLICY_CONNECT, (struct sockaddr *)&sin, sizeof(sin), NULL) == NULL);
 	EXPECT(ends_with(p->path, "/policy.conf"));
 }
 
@@ -805,7 +805,7 @@ static const char *match_name(const struct policy *p, enum policy_dir d, const c
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sa_of(&ss, addr, port);
-	const struct policy_rule *r = policy_match(p, d, (struct sockaddr *)&ss, len);
+	const struct policy_rule *r = policy_match(p, d, (struct sockaddr *)&ss, len, NULL);
 
 	return r ? r->name : "(none)";
 }
@@ -876,12 +876,12 @@ static void run_matches(void)
 		struct sockaddr_storage ss;
 		socklen_t len = sa_of(&ss, "127.0.0.1", 443);
 
-		EXPECT(policy_match(p, POLICY_ACCEPT, (struct sockaddr *)&sun, sizeof(sun)) == NULL);
-		EXPECT(policy_match(p, POLICY_ACCEPT, (struct sockaddr *)&ss, len - 1) == NULL);
-		EXPECT(policy_match(p, POLICY_ACCEPT, (struct sockaddr *)&ss, len) == &p->rules[0]);
-		EXPECT(policy_match(NULL, POLICY_ACCEPT, (struct sockaddr *)&ss, len) == NULL);
-		EXPECT(policy_match(p, POLICY_ACCEPT, NULL, len) == NULL);
-		EXPECT(policy_match(p, (enum policy_dir)7, (struct sockaddr *)&ss, len) == NULL);
+		EXPECT(policy_match(p, POLICY_ACCEPT, (struct sockaddr *)&sun, sizeof(sun), NULL) == NULL);
+		EXPECT(policy_match(p, POLICY_ACCEPT, (struct sockaddr *)&ss, len - 1, NULL) == NULL);
+		EXPECT(policy_match(p, POLICY_ACCEPT, (struct sockaddr *)&ss, len, NULL) == &p->rules[0]);
+		EXPECT(policy_match(NULL, POLICY_ACCEPT, (struct sockaddr *)&ss, len, NULL) == NULL);
+		EXPECT(policy_match(p, POLICY_ACCEPT, NULL, len, NULL) == NULL);
+		EXPECT(policy_match(p, (enum policy_dir)7, (struct sockaddr *)&ss, len, NULL) == NULL);
 	}
 	policy_free(p);
 	p = load_text("rules = ({ direction = \"accept\"; action = \"deny\"; });\n", &err);
