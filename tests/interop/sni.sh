@@ -10,7 +10,8 @@
 #   TLS 1.2 ECDHE-ECDSA vs ECDHE-RSA).  curl --resolve a.test/b.test gets
 #   the right certificate.  With sni_strict = true an unknown name and a
 #   missing one are refused with an unrecognized_name alert, a log line
-#   naming the (escaped) name, and no program data crossed.
+#   naming the (escaped) name, and no program data crossed.  A session
+#   from b.test (the second SSL_CTX) resumes (TLS 1.3 and 1.2).
 #   tlsshim --check refuses certs with cert, an empty list, an entry
 #   without key, a key not matching its cert, with FILE:LINE.
 . "$(dirname "$0")/../lib.sh"
@@ -83,6 +84,37 @@ srv_case sni_a_ecdsa_by_sigalgs 'CN ?= ?a\.test$' EC -servername a.test -sigalgs
 	-verify_hostname a.test -verify_return_error
 srv_case sni_a_rsa_tls12 'CN ?= ?a\.test RSA$' RSA -servername a.test -tls1_2 -cipher ECDHE-RSA-AES128-GCM-SHA256
 srv_case sni_a_ecdsa_tls12 'CN ?= ?a\.test$' EC -servername a.test -tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256
+
+# ---- resumption across the switched contexts -------------------------------
+# A session from b.test (the second SSL_CTX) resumes on b.test: the
+# tickets are the rule's, whichever certificate served.
+for v in tls1_3 tls1_2; do
+	name=sni_resume_b_test_$v
+	P=$(free_port)
+	sni_policy "$P"
+	export TLSSHIM_LOG_FILE="$T/$name.log"
+	if ! start_echo "$name" "$P"; then
+		fail "$name" "echo_server never listened$(show "$T/$name.err")"; continue
+	fi
+	for i in 1 2; do
+		if [ $i = 1 ]; then sess="-sess_out $T/$name.sess"; else sess="-sess_in $T/$name.sess"; fi
+		# shellcheck disable=SC2086
+		feed_until "$T/$name.$i.got" "^SECRET-$name-$i\$" "SECRET-$name-$i" |
+			timeout $((20 * TS)) openssl s_client -connect "127.0.0.1:$P" -CAfile "$CERTS/ca.crt" \
+				-servername b.test -verify_hostname b.test -verify_return_error -"$v" $sess \
+				>"$T/$name.$i.got" 2>"$T/$name.$i.ossl"
+	done
+	kill "$SRV" 2>/dev/null; wait_exit "$SRV" 10 || true
+	if ! grep -q "^SECRET-$name-2\$" "$T/$name.2.got" || ! grep -q '^Reused, ' "$T/$name.2.got"; then
+		fail "$name" "second connection not resumed$(show "$T/$name.2.got" "$T/$name.log")"
+	elif ! grep -q '^subject=.*b\.test' "$T/$name.1.got"; then
+		fail "$name" "first connection not served b.test$(show "$T/$name.1.got")"
+	elif [ "$(lines "$T/$name.log" 'accepted TLS.*session resumed')" -ne 1 ]; then
+		fail "$name" "expected one resumed line in the log$(show "$T/$name.log")"
+	else
+		pass "$name"
+	fi
+done
 
 # ---- curl --resolve ----------------------------------------------------------
 if command -v curl >/dev/null; then
