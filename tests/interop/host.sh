@@ -14,6 +14,9 @@
 #   - "*.test" matches a.test; its near miss x.a.test (two labels) falls
 #     to the deny rule;
 #   - host + address together: both must match;
+#   - two names for 127.0.0.1 resolved by one thread (a python3 client
+#     that connects by address afterwards): the latest one decides; a
+#     literal resolved last means no name;
 #   - tlsshim --check refuses host on an accept rule and bad names.
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
@@ -31,6 +34,30 @@ if ! in_hosts getent hosts x.a.test >"$T/getent" 2>&1 || ! grep -q '^127.0.0.1' 
 	fail host_setup "cannot give the client an /etc/hosts of its own (unshare -m, mount --bind)$(show "$T/getent")"
 	exit 1
 fi
+
+# python3 resolve_connect.py PORT NAME...: getaddrinfo each NAME in turn
+# (one thread), then connect to 127.0.0.1:PORT by address (CPython parses
+# a dotted quad itself: no resolver call), send stdin, print the answer;
+# "client: connect: <reason>" and exit 2 when connect fails.
+cat >"$T/resolve_connect.py" <<'EOF'
+import os, socket, sys
+port = int(sys.argv[1])
+for n in sys.argv[2:]:
+    socket.getaddrinfo(n, port, socket.AF_INET, socket.SOCK_STREAM)
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+try:
+    s.connect(("127.0.0.1", port))
+except OSError as e:
+    sys.stderr.write("client: connect: %s\n" % os.strerror(e.errno))
+    sys.exit(2)
+s.sendall(sys.stdin.buffer.read())
+s.shutdown(socket.SHUT_WR)
+while True:
+    b = s.recv(4096)
+    if not b:
+        break
+    sys.stdout.buffer.write(b)
+EOF
 
 host_policy() {
 	policy "$T/p.conf" <<EOF
@@ -57,8 +84,14 @@ host_case() {
 	if ! wait_for "$T/$name.srv" '^ACCEPT' 10; then
 		fail "$name" "s_server did not start$(show "$T/$name.srv")"; echo done >"$T/$name.done"; return
 	fi
+	case $chost in
+	py:*) # resolve the names, in this order, then connect by address
+		# shellcheck disable=SC2046
+		set -- python3 "$T/resolve_connect.py" "$P" $(echo "${chost#py:}" | tr , ' ') ;;
+	*) set -- "$PROGS/client" "$chost" "$P" ;;
+	esac
 	in_hosts timeout -k 2 $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
-		"$PROGS/client" "$chost" "$P" <"$T/rev.in" >"$T/$name.got" 2>"$T/$name.err"
+		"$@" <"$T/rev.in" >"$T/$name.got" 2>"$T/$name.err"
 	rc=$?
 	echo done >"$T/$name.done"
 	if [ "$want" = tls ]; then
@@ -95,6 +128,10 @@ host_case host_wildcard_match tls 'host = "*.test";' a.test
 host_case host_wildcard_near_miss deny 'host = "*.test";' x.a.test
 host_case host_and_address_match tls 'host = "a.test"; address = "127.0.0.0/8";' a.test
 host_case host_and_address_miss deny 'host = "a.test"; address = "10.0.0.0/8";' a.test
+# two names for one address: the name this thread resolved last is the one
+host_case host_two_names_latest_matches tls 'host = "a.test";' py:db.internal,a.test a.test
+host_case host_two_names_latest_other deny 'host = "a.test";' py:a.test,db.internal
+host_case host_resolved_literal_last deny 'host = "a.test";' py:a.test,127.0.0.1
 # server_name still overrides the matched name as the name verified
 host_case host_server_name_wins tls 'host = "db.internal"; server_name = "a.test";' db.internal a.test
 
