@@ -82,7 +82,7 @@ host_case() {
 			-cert "$CERTS/a-test.crt" -key "$CERTS/a-test.key" >"$T/$name.srv" 2>&1 &
 	srv=$!
 	if ! wait_for "$T/$name.srv" '^ACCEPT' 10; then
-		fail "$name" "s_server did not start$(show "$T/$name.srv")"; echo done >"$T/$name.done"; return
+		fail "$name" "s_server did not start$(show "$T/$name.srv")"; echo "done" >"$T/$name.done"; return
 	fi
 	case $chost in
 	py:*) # resolve the names, in this order, then connect by address
@@ -93,7 +93,7 @@ host_case() {
 	in_hosts timeout -k 2 $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
 		"$@" <"$T/rev.in" >"$T/$name.got" 2>"$T/$name.err"
 	rc=$?
-	echo done >"$T/$name.done"
+	echo "done" >"$T/$name.done"
 	if [ "$want" = tls ]; then
 		wait_exit "$srv" 10 || true
 		if [ "$rc" -ne 0 ] || ! cmp -s "$T/rev.expect" "$T/$name.got"; then
