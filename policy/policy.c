@@ -717,6 +717,22 @@ static void inherit_only_where_used(const bool own[K_COUNT], const config_settin
 		r->crl = NULL;
 		src[K_CRL] = NULL;
 	}
+	/* A rule's own cert replaces certs from defaults (and sni_strict,
+	 * which only means something with them). */
+	if (r->ncerts && !own[K_CERTS] && (own[K_CERT] || own[K_KEY])) {
+		for (size_t i = 0; i < r->ncerts; i++) {
+			free(r->certs[i].cert);
+			free(r->certs[i].key);
+		}
+		free(r->certs);
+		r->certs = NULL;
+		r->ncerts = 0;
+		src[K_CERTS] = NULL;
+	}
+	if (r->sni_strict && !own[K_SNI_STRICT] && !r->ncerts) {
+		r->sni_strict = false;
+		src[K_SNI_STRICT] = NULL;
+	}
 	/* A rule's own certs replace a cert and key from defaults. */
 	if (own[K_CERTS] && !own[K_CERT] && !own[K_KEY]) {
 		free(r->cert);

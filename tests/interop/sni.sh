@@ -244,3 +244,25 @@ rules = ( { direction = "accept"; port = 1;
   certs = ( { $A },
             { cert = "$CERTS/a-test.crt"; key = "$CERTS/a-test.key"; } ); } );
 EOF
+# One defaults for every rule: certs and sni_strict there are not forced on
+# a rule with its own cert (nor on connect rules); a rule's own certs
+# replace a cert from defaults.
+name=sni_check_defaults_inherit
+cat >"$T/$name.conf" <<EOF
+defaults = { certs = ( { $A } ); sni_strict = true; };
+rules = ( { name = "own-cert"; direction = "accept"; port = 1;
+            cert = "$CERTS/b-test.crt"; key = "$CERTS/b-test.key"; },
+          { name = "from-defaults"; direction = "accept"; port = 2; },
+          { name = "out"; direction = "connect"; port = 3; } );
+EOF
+cat >"$T/$name.2.conf" <<EOF
+defaults = { cert = "$CERTS/b-test.crt"; key = "$CERTS/b-test.key"; };
+rules = ( { direction = "accept"; port = 1; certs = ( { $A } ); } );
+EOF
+if ! "$TLSSHIM_LAUNCHER" --check "$T/$name.conf" >"$T/$name.chk" 2>&1; then
+	fail "$name" "--check refused it$(show "$T/$name.chk")"
+elif ! "$TLSSHIM_LAUNCHER" --check "$T/$name.2.conf" >"$T/$name.2.chk" 2>&1; then
+	fail "$name" "--check refused own certs under a defaults cert$(show "$T/$name.2.chk")"
+else
+	pass "$name"
+fi
