@@ -46,7 +46,7 @@ srv_case() {
 	name=$1 subj=$2 ktype=$3
 	shift 3
 	P=$(free_port)
-	sni_policy "$P"
+	sni_policy "$P" "${SNI_EXTRA:-}"
 	export TLSSHIM_LOG_FILE="$T/$name.log"
 	if ! start_echo "$name" -1 "$P"; then
 		fail "$name" "echo_server never listened$(show "$T/$name.err")"; return
@@ -84,6 +84,39 @@ srv_case sni_a_ecdsa_by_sigalgs 'CN ?= ?a\.test$' EC -servername a.test -sigalgs
 	-verify_hostname a.test -verify_return_error
 srv_case sni_a_rsa_tls12 'CN ?= ?a\.test RSA$' RSA -servername a.test -tls1_2 -cipher ECDHE-RSA-AES128-GCM-SHA256
 srv_case sni_a_ecdsa_tls12 'CN ?= ?a\.test$' EC -servername a.test -tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256
+
+# The rule's other keys hold in the switched SSL_CTX: ALPN, and mutual TLS
+# (a client certificate asked for and verified on b.test too).
+SNI_EXTRA='alpn = ["h2"];' srv_case sni_b_test_alpn 'CN ?= ?b\.test$' EC -servername b.test -alpn h2
+if ! grep -q '^ALPN protocol: h2$' "$T/sni_b_test_alpn.got"; then
+	fail sni_b_test_alpn_negotiated "no ALPN h2 on b.test$(show "$T/sni_b_test_alpn.got")"
+else
+	pass sni_b_test_alpn_negotiated
+fi
+# mutual TLS on b.test: s_client -quiet (its verify lines name the served
+# certificate on stderr), echo back, the client verified by the rule.
+name=sni_b_test_mtls
+P=$(free_port)
+sni_policy "$P" "require_client_cert = true; ca = \"$CERTS/ca.crt\";"
+export TLSSHIM_LOG_FILE="$T/$name.log"
+if start_echo "$name" -1 "$P"; then
+	feed_until "$T/$name.got" "^SECRET-$name\$" "SECRET-$name" |
+		timeout $((20 * TS)) openssl s_client -quiet -no_ign_eof -connect "127.0.0.1:$P" -CAfile "$CERTS/ca.crt" \
+			-servername b.test -cert "$CERTS/client.crt" -key "$CERTS/client.key" \
+			>"$T/$name.got" 2>"$T/$name.ossl"
+	wait_exit "$SRV" 10 || true
+	if ! grep -q "^SECRET-$name\$" "$T/$name.got"; then
+		fail "$name" "no echo$(show "$T/$name.ossl" "$T/$name.log")"
+	elif ! grep -q -E '^depth=0 .*CN ?= ?b\.test$' "$T/$name.ossl"; then
+		fail "$name" "b.test not served$(show "$T/$name.ossl")"
+	elif ! grep -q 'accepted TLS.*client .*tlsshim-client.* verified' "$T/$name.log"; then
+		fail "$name" "the log does not show the client verified$(show "$T/$name.log")"
+	else
+		pass "$name"
+	fi
+else
+	fail "$name" "echo_server never listened"
+fi
 
 # ---- resumption across the switched contexts -------------------------------
 # A session from b.test (the second SSL_CTX) resumes on b.test: the
