@@ -551,6 +551,23 @@ static inline void set_fail(struct tls_conn *c, enum tls_fail why)
 }
 
 /* newerr: this call queued an OpenSSL error (the newest one is ours). */
+/* A name the peer sent, for a message: printable ASCII but '"' and '\\'
+ * as is, the rest as \\xNN; at most 255 input bytes. */
+static void escape_name(const char *in, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; in[i] && i < 255 && o + 5 <= len; i++) {
+		unsigned char ch = (unsigned char)in[i];
+
+		if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
+			out[o++] = (char)ch;
+		else
+			o += (size_t)snprintf(out + o, len - o, "\\x%02x", ch);
+	}
+	out[o] = '\0';
+}
+
 static void note_failure(struct tls_conn *c, bool newerr)
 {
 	unsigned long e = newerr ? ERR_peek_last_error() : 0;
@@ -587,6 +604,22 @@ static void note_failure(struct tls_conn *c, bool newerr)
 		snprintf(m, ml, "ALPN mismatch: no application protocol in common with the peer (%s)",
 			 reason == SSL_R_NO_APPLICATION_PROTOCOL ? "the client offered none this rule accepts"
 			 : "the server accepts none this rule offers");
+	} else if (lib == ERR_LIB_SSL && reason == SSL_R_CALLBACK_FAILED && in_handshake &&
+		   c->role == TLS_ROLE_SERVER) {
+		/* The only servername callback is the rule's certificate
+		 * choice (sni_strict): it refuses names it has no
+		 * certificate for with unrecognized_name. */
+		const char *sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
+		char esc[256];
+
+		if (sni && *sni) {
+			escape_name(sni, esc, sizeof esc);
+			snprintf(m, ml, "unknown server name \"%s\" refused (sni_strict: no certificate of"
+				 " the rule names it; unrecognized_name alert sent)", esc);
+		} else {
+			snprintf(m, ml, "client sent no server name (SNI) and sni_strict refuses it"
+				 " (unrecognized_name alert sent)");
+		}
 	} else if (lib == ERR_LIB_SSL && reason == SSL_R_NO_SHARED_CIPHER) {
 		snprintf(m, ml, "no cipher suite in common with the peer");
 	} else if (lib == ERR_LIB_SSL && (reason == SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC ||

@@ -573,3 +573,22 @@ SSL_CTX *ctx_build(OSSL_LIB_CTX *libctx, const struct policy_rule *rule,
 	ERR_pop_to_mark();
 	return b.ctx;
 }
+
+bool ctx_add_cert(SSL_CTX *ctx, OSSL_LIB_CTX *libctx, const char *cert, const char *key,
+		  enum ctx_err_key *which, char *why, size_t whylen)
+{
+	enum ctx_err_key dummy;
+	struct build b = {
+		.libctx = libctx, .ctx = ctx, .which = which ? which : &dummy,
+		.why = why, .whylen = why ? whylen : 0,
+	};
+	bool ok;
+
+	*b.which = CTX_ERR_NONE;
+	if (b.whylen)
+		why[0] = '\0';
+	ERR_set_mark();
+	ok = load_chain(&b, cert) && load_key(&b, key);
+	ERR_pop_to_mark();
+	return ok;
+}

@@ -12,6 +12,7 @@
 #ifndef TLSSHIM_POLICY_CTX_H
 #define TLSSHIM_POLICY_CTX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <openssl/ssl.h>
 
@@ -26,5 +27,11 @@ enum ctx_err_key {
 
 SSL_CTX *ctx_build(OSSL_LIB_CTX *libctx, const struct policy_rule *rule,
 		   enum ctx_err_key *which, char *why, size_t whylen);
+
+/* One more certificate (and its chain) and key into a server's ctx, in
+ * the slot of its key type (ECDSA next to RSA): for `certs` entries that
+ * serve the same names (policy/sni.c).  Same errors as ctx_build. */
+bool ctx_add_cert(SSL_CTX *ctx, OSSL_LIB_CTX *libctx, const char *cert, const char *key,
+		  enum ctx_err_key *which, char *why, size_t whylen);
 
 #endif

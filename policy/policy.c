@@ -33,12 +33,13 @@
 #include "policy/identity.h"
 #include "policy/text.h"
 #include "policy/libconfig_link.h"
+#include "policy/sni.h"
 
 enum key {
 	K_NAME, K_DIRECTION, K_PORT, K_ADDRESS, K_ACTION, K_CERT, K_KEY, K_CA,
 	K_VERIFY, K_SERVER_NAME, K_REQUIRE_CLIENT_CERT, K_MIN_VERSION, K_CIPHERS,
 	K_CIPHERSUITES, K_ALPN, K_ALLOW_TRUNCATION, K_HANDSHAKE_TIMEOUT_MS, K_KTLS,
-	K_SESSION_CACHE, K_TICKET_KEY_FILE, K_CRL,
+	K_SESSION_CACHE, K_TICKET_KEY_FILE, K_CRL, K_CERTS, K_SNI_STRICT, K_HOST,
 	/* The identity lists, in enum policy_id_list's order. */
 	K_ALLOW_CN, K_ALLOW_OU, K_ALLOW_DNS, K_ALLOW_URI, K_ALLOW_IP, K_PIN_SPKI,
 	K_COUNT
@@ -55,7 +56,8 @@ static const char *const key_names[K_COUNT] = {
 	[K_HANDSHAKE_TIMEOUT_MS] = "handshake_timeout_ms",
 	[K_KTLS] = "ktls",
 	[K_SESSION_CACHE] = "session_cache", [K_TICKET_KEY_FILE] = "ticket_key_file",
-	[K_CRL] = "crl",
+	[K_CRL] = "crl", [K_CERTS] = "certs", [K_SNI_STRICT] = "sni_strict",
+	[K_HOST] = "host",
 	[K_ALLOW_CN] = "allow_cn", [K_ALLOW_OU] = "allow_ou", [K_ALLOW_DNS] = "allow_dns",
 	[K_ALLOW_URI] = "allow_uri", [K_ALLOW_IP] = "allow_ip", [K_PIN_SPKI] = "pin_spki",
 };
@@ -378,6 +380,123 @@ static bool parse_alpn(struct loader *ld, const config_setting_t *s, struct poli
 	return true;
 }
 
+/* A DNS host name, or "*." and one: labels of letters, digits, '-' and
+ * '_', 1 to 63 bytes, not starting or ending with '-'; 253 bytes at most;
+ * not an address literal.  One trailing dot is dropped. */
+static bool host_syntax(const char *v, char **out)
+{
+	const char *p = v;
+	size_t n = strlen(v), label = 0;
+	unsigned char tmp[16];
+	char *h;
+
+	if (n && v[n - 1] == '.')
+		n--;
+	if (n == 0 || n > 253)
+		return false;
+	if (p[0] == '*') {
+		if (n < 3 || p[1] != '.')
+			return false;
+		p += 2;
+	}
+	for (size_t i = (size_t)(p - v); i <= n; i++) {
+		char ch = i < n ? v[i] : '.';
+
+		if (ch == '.') {
+			if (label == 0 || v[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '-' || ch == '_') || (label == 0 && ch == '-') || ++label > 63)
+			return false;
+	}
+	if (!(h = strndup(v, n)))
+		return false;
+	if (inet_pton(AF_INET, h, tmp) == 1 || inet_pton(AF_INET6, h, tmp) == 1) {
+		free(h);
+		return false;
+	}
+	for (char *c = h; *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	*out = h;
+	return true;
+}
+
+static bool parse_hosts(struct loader *ld, const config_setting_t *s, struct policy_rule *r)
+{
+	int n = is_seq(s) ? config_setting_length(s) : 1;
+	int i;
+
+	if (!is_seq(s) && config_setting_type(s) != CONFIG_TYPE_STRING)
+		return fail(ld, s, "\"host\" must be a host name or a list of them");
+	if (n == 0)
+		return fail(ld, s, "\"host\" must not be an empty list (leave it out to match any host)");
+	if (!(r->hosts = calloc((size_t)n, sizeof(*r->hosts))))
+		return oom(ld, s);
+	for (i = 0; i < n; i++) {
+		const config_setting_t *e = is_seq(s) ? config_setting_get_elem(s, (unsigned)i) : s;
+		const char *v;
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			return fail(ld, e, "\"host\" must be a host name or a list of them");
+		v = config_setting_get_string(e);
+		if (!host_syntax(v, &r->hosts[i]))
+			return fail(ld, e, "\"host\" \"%s\" is not a host name (like \"db.internal\" or"
+				    " \"*.internal\"; addresses go in \"address\")", printable(v) ? v : "?");
+		r->nhosts++;
+	}
+	return true;
+}
+
+/* certs = ( { cert = "..."; key = "..."; }, ... ): at least one entry,
+ * each with both keys and nothing else. */
+static bool parse_certs(struct loader *ld, const config_setting_t *s, struct policy_rule *r)
+{
+	int n, i;
+
+	if (!is_seq(s))
+		return fail(ld, s, "\"certs\" must be a list of groups: certs = ( { cert = \"...\"; key = \"...\"; } );");
+	n = config_setting_length(s);
+	if (n == 0)
+		return fail(ld, s, "\"certs\" must not be an empty list");
+	if (!(r->certs = calloc((size_t)n, sizeof(*r->certs))))
+		return oom(ld, s);
+	for (i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		struct policy_cert *c = &r->certs[i];
+		int j, m;
+
+		r->ncerts++;
+		c->line = (int)config_setting_source_line(e);
+		if (!config_setting_is_group(e))
+			return fail(ld, e, "\"certs\" entry %d must be a group: { cert = \"...\"; key = \"...\"; }", i + 1);
+		m = config_setting_length(e);
+		for (j = 0; j < m; j++) {
+			const config_setting_t *v = config_setting_get_elem(e, (unsigned)j);
+			const char *nm = config_setting_name(v);
+
+			if (strcmp(nm, "cert") == 0) {
+				if (!get_path(ld, K_CERT, v, &c->cert))
+					return false;
+			} else if (strcmp(nm, "key") == 0) {
+				if (!get_path(ld, K_KEY, v, &c->key))
+					return false;
+			} else {
+				return fail(ld, v, "unknown key \"%s\" in \"certs\" entry %d (only \"cert\" and \"key\")",
+					    nm, i + 1);
+			}
+		}
+		if (!c->cert)
+			return fail(ld, e, "\"certs\" entry %d has no \"cert\"", i + 1);
+		if (!c->key)
+			return fail(ld, e, "\"certs\" entry %d has no \"key\"", i + 1);
+	}
+	return true;
+}
+
 /* ---- one key ------------------------------------------------------------ */
 
 static const char *const dir_words[] = { "accept", "connect", NULL };
@@ -479,6 +598,12 @@ static bool parse_key(struct loader *ld, enum key k, const config_setting_t *s, 
 		return get_path(ld, k, s, &r->ticket_key_file);
 	case K_CRL:
 		return get_path(ld, k, s, &r->crl);
+	case K_CERTS:
+		return parse_certs(ld, s, r);
+	case K_SNI_STRICT:
+		return get_bool(ld, k, s, &r->sni_strict);
+	case K_HOST:
+		return parse_hosts(ld, s, r);
 	case K_COUNT:
 		break;
 	}
@@ -498,9 +623,9 @@ static int key_lookup(const char *name)
 /* Keys that make sense in one direction only. */
 static bool applies(enum key k, enum policy_dir d)
 {
-	if (k == K_VERIFY || k == K_SERVER_NAME)
+	if (k == K_VERIFY || k == K_SERVER_NAME || k == K_HOST)
 		return d == POLICY_CONNECT;
-	if (k == K_REQUIRE_CLIENT_CERT || k == K_TICKET_KEY_FILE)
+	if (k == K_REQUIRE_CLIENT_CERT || k == K_TICKET_KEY_FILE || k == K_CERTS || k == K_SNI_STRICT)
 		return d == POLICY_ACCEPT;
 	return true;
 }
@@ -510,6 +635,9 @@ static void rule_free(struct policy_rule *r)
 	free(r->name);
 	free(r->ports);
 	free(r->addrs);
+	for (size_t i = 0; i < r->nhosts; i++)
+		free(r->hosts[i]);
+	free(r->hosts);
 	free(r->cert);
 	free(r->key);
 	free(r->ca);
@@ -520,6 +648,12 @@ static void rule_free(struct policy_rule *r)
 	policy_identity_free(r->identity);
 	free(r->ticket_key_file);
 	free(r->crl);
+	for (size_t i = 0; i < r->ncerts; i++) {
+		free(r->certs[i].cert);
+		free(r->certs[i].key);
+	}
+	free(r->certs);
+	sni_free(r->sni);
 	SSL_CTX_free(r->ctx);
 	memset(r, 0, sizeof(*r));
 }
@@ -574,6 +708,29 @@ static void inherit_only_where_used(const bool own[K_COUNT], const config_settin
 		r->crl = NULL;
 		src[K_CRL] = NULL;
 	}
+	/* A rule's own cert replaces certs from defaults (and sni_strict,
+	 * which only means something with them). */
+	if (r->ncerts && !own[K_CERTS] && (own[K_CERT] || own[K_KEY])) {
+		for (size_t i = 0; i < r->ncerts; i++) {
+			free(r->certs[i].cert);
+			free(r->certs[i].key);
+		}
+		free(r->certs);
+		r->certs = NULL;
+		r->ncerts = 0;
+		src[K_CERTS] = NULL;
+	}
+	if (r->sni_strict && !own[K_SNI_STRICT] && !r->ncerts) {
+		r->sni_strict = false;
+		src[K_SNI_STRICT] = NULL;
+	}
+	/* A rule's own certs replace a cert and key from defaults. */
+	if (own[K_CERTS] && !own[K_CERT] && !own[K_KEY]) {
+		free(r->cert);
+		free(r->key);
+		r->cert = r->key = NULL;
+		src[K_CERT] = src[K_KEY] = NULL;
+	}
 	if (r->ticket_key_file && !own[K_TICKET_KEY_FILE] && r->session_cache_off) {
 		free(r->ticket_key_file);
 		r->ticket_key_file = NULL;
@@ -585,12 +742,18 @@ static void inherit_only_where_used(const bool own[K_COUNT], const config_settin
 static bool check_rule(struct loader *ld, const config_setting_t *const src[K_COUNT],
 		       struct policy_rule *r)
 {
+	if (r->ncerts && (r->cert || r->key))
+		return fail(ld, src[K_CERTS], "\"certs\" and \"%s\" exclude each other (one certificate: \"cert\""
+			    " and \"key\"; several, picked by SNI: \"certs\")", r->cert ? "cert" : "key");
+	if (r->sni_strict && !r->ncerts)
+		return fail(ld, src[K_SNI_STRICT], "\"sni_strict\" needs \"certs\"");
 	if (r->key && !r->cert)
 		return fail(ld, src[K_KEY], "\"key\" given without \"cert\"");
 	if (r->cert && !r->key)
 		return fail(ld, src[K_CERT], "\"cert\" given without \"key\"");
-	if (r->direction == POLICY_ACCEPT && r->action == POLICY_TLS && !r->cert)
-		return fail_line(ld, r->line, "an accept rule with action \"tls\" needs \"cert\" and \"key\"");
+	if (r->direction == POLICY_ACCEPT && r->action == POLICY_TLS && !r->cert && !r->ncerts)
+		return fail_line(ld, r->line, "an accept rule with action \"tls\" needs \"cert\" and \"key\""
+				 " (or \"certs\")");
 	if (r->require_client_cert && !r->ca)
 		return fail(ld, src[K_REQUIRE_CLIENT_CERT], "\"require_client_cert\" needs \"ca\"");
 	if (r->ticket_key_file && r->session_cache_off)
@@ -660,6 +823,93 @@ static const config_setting_t *ctx_err_setting(enum ctx_err_key which,
 	}
 }
 
+/* The setting of certs entry i's cert or key, for an error's line. */
+static const config_setting_t *entry_setting(const config_setting_t *certs, size_t i, enum ctx_err_key which)
+{
+	const config_setting_t *e = certs ? config_setting_get_elem(certs, (unsigned)i) : NULL;
+	const config_setting_t *m = NULL;
+
+	if (e && (which == CTX_ERR_CERT || which == CTX_ERR_KEY))
+		m = config_setting_get_member(e, which == CTX_ERR_CERT ? "cert" : "key");
+	return m ? m : e;
+}
+
+/* certs: one SSL_CTX per entry, built as if the rule had that cert and
+ * key; entries with the same names go into the first one's SSL_CTX, one
+ * per key type (policy/sni.h). */
+static bool build_sni(struct loader *ld, OSSL_LIB_CTX *libctx,
+		      const config_setting_t *const src[K_COUNT], struct policy_rule *r)
+{
+	enum ctx_err_key which = CTX_ERR_NONE;
+	char why[400];
+	size_t i;
+
+	if (!(r->sni = calloc(1, sizeof(*r->sni))))
+		return fail_line(ld, r->line, "out of memory");
+	r->sni->strict = r->sni_strict;
+	for (i = 0; i < r->ncerts; i++) {
+		struct policy_cert *c = &r->certs[i];
+		struct policy_sni_group *g;
+		const config_setting_t *s;
+		char **names = NULL;
+		size_t n = 0, t;
+		SSL_CTX *ctx;
+		int type;
+
+		/* ctx_build reads the rule (its ALPN callback keeps it):
+		 * lend it this entry's files for the time of the call. */
+		r->cert = c->cert;
+		r->key = c->key;
+		ctx = ctx_build(libctx, r, &which, why, sizeof(why));
+		r->cert = r->key = NULL;
+		if (!ctx) {
+			s = ctx_err_setting(which, src);
+			if (which == CTX_ERR_CERT || which == CTX_ERR_KEY || !s)
+				s = entry_setting(src[K_CERTS], i, which);
+			return fail(ld, s, "\"certs\" entry %zu: %s", i + 1, why);
+		}
+		if (!sni_cert_names(ctx, &names, &n)) {
+			SSL_CTX_free(ctx);
+			return fail_line(ld, c->line, "out of memory");
+		}
+		if (n == 0) {
+			SSL_CTX_free(ctx);
+			sni_free_names(names, n);
+			return fail(ld, entry_setting(src[K_CERTS], i, CTX_ERR_CERT),
+				    "\"certs\" entry %zu: the certificate has no subjectAltName DNS name to"
+				    " match the client's server name with", i + 1);
+		}
+		if (!(g = sni_find_group(r->sni, names, n))) {
+			if (!sni_add_group(r->sni, ctx, names, n, i)) {
+				SSL_CTX_free(ctx);
+				sni_free_names(names, n);
+				return fail_line(ld, c->line, "out of memory");
+			}
+			continue;
+		}
+		type = sni_key_type(ctx);
+		SSL_CTX_free(ctx);
+		sni_free_names(names, n);
+		for (t = 0; t < g->nkeys; t++)
+			if (g->key_types[t] == type)
+				return fail(ld, entry_setting(src[K_CERTS], i, CTX_ERR_CERT),
+					    "\"certs\" entry %zu: same names and key type as entry %zu"
+					    " (only one certificate per key type can serve a name)",
+					    i + 1, g->first_entry + 1);
+		if (g->nkeys == sizeof(g->key_types) / sizeof(g->key_types[0]))
+			return fail(ld, entry_setting(src[K_CERTS], i, CTX_ERR_CERT),
+				    "\"certs\" entry %zu: too many certificates for the same names", i + 1);
+		if (!ctx_add_cert(g->ctx, libctx, c->cert, c->key, &which, why, sizeof(why)))
+			return fail(ld, entry_setting(src[K_CERTS], i, which), "\"certs\" entry %zu: %s",
+				    i + 1, why);
+		g->key_types[g->nkeys++] = type;
+	}
+	sni_install(r->sni);
+	SSL_CTX_up_ref(r->sni->groups[0].ctx);
+	r->ctx = r->sni->groups[0].ctx;
+	return true;
+}
+
 static bool build_ctx(struct loader *ld, OSSL_LIB_CTX *libctx,
 		      const config_setting_t *const src[K_COUNT], struct policy_rule *r)
 {
@@ -667,6 +917,8 @@ static bool build_ctx(struct loader *ld, OSSL_LIB_CTX *libctx,
 	char why[400];
 	const config_setting_t *s;
 
+	if (r->ncerts)
+		return build_sni(ld, libctx, src, r);
 	r->ctx = ctx_build(libctx, r, &which, why, sizeof(why));
 	if (r->ctx)
 		return true;
@@ -838,6 +1090,8 @@ static bool load_rules(struct loader *ld, struct policy *p, const config_setting
 		if (!load_rule(ld, p->libctx, g, defaults, i, &p->rules[i]))
 			return false;
 		p->has[p->rules[i].direction] = true;
+		if (p->rules[i].nhosts)
+			p->has_host = true;
 	}
 	return true;
 }
@@ -1033,6 +1287,7 @@ struct peer {
 	int family;                 /* AF_INET (v4-mapped folded in) or AF_INET6 */
 	const uint8_t *addr;
 	uint16_t port;
+	const char *host;           /* lower case, no trailing dot; or NULL */
 };
 
 static bool peer_from(const struct sockaddr *sa, socklen_t len, struct peer *out)
@@ -1071,10 +1326,31 @@ static bool cidr_contains(const struct policy_cidr *c, const struct peer *a)
 	return rest == 0 || ((c->addr[full] ^ a->addr[full]) & (uint8_t)(0xff << (8 - rest))) == 0;
 }
 
+/* "*.x" matches one label under x; host is lower case, without a
+ * trailing dot (policy_match). */
+static bool host_matches(const char *pattern, const char *host)
+{
+	const char *dot;
+
+	if (pattern[0] != '*')
+		return strcmp(pattern, host) == 0;
+	dot = strchr(host, '.');
+	return dot && dot != host && strcmp(pattern + 1, dot) == 0;
+}
+
 static bool rule_matches(const struct policy_rule *r, const struct peer *a)
 {
 	size_t i;
 	bool ok = r->nports == 0;
+
+	if (r->nhosts) {
+		bool named = false;
+
+		for (i = 0; !named && a->host && i < r->nhosts; i++)
+			named = host_matches(r->hosts[i], a->host);
+		if (!named)
+			return false;
+	}
 
 	for (i = 0; !ok && i < r->nports; i++)
 		ok = r->ports[i] == a->port;
@@ -1116,15 +1392,29 @@ static const struct policy_rule *match_indexed(const struct policy *p,
 }
 
 const struct policy_rule *policy_match(const struct policy *p, enum policy_dir dir,
-				       const struct sockaddr *addr, socklen_t len)
+				       const struct sockaddr *addr, socklen_t len, const char *host)
 {
 	struct peer a;
+	char lower[254];
 	size_t i;
 
 	if (!p || !addr || (dir != POLICY_ACCEPT && dir != POLICY_CONNECT) || !p->has[dir])
 		return NULL;
 	if (!peer_from(addr, len, &a))
 		return NULL;
+	a.host = NULL;
+	if (host && *host && dir == POLICY_CONNECT && p->has_host) {
+		size_t n = strlen(host);
+
+		if (host[n - 1] == '.')
+			n--;
+		if (n > 0 && n < sizeof lower) {
+			for (i = 0; i < n; i++)
+				lower[i] = (char)(host[i] >= 'A' && host[i] <= 'Z' ? host[i] - 'A' + 'a' : host[i]);
+			lower[n] = '\0';
+			a.host = lower;
+		}
+	}
 	if (p->index[dir])
 		return match_indexed(p, p->index[dir], &a);
 	for (i = 0; i < p->nrules; i++)

@@ -23,6 +23,7 @@ enum policy_action { POLICY_TLS = 0, POLICY_PLAIN = 1, POLICY_DENY = 2 };
 enum policy_verify { POLICY_VERIFY_FULL = 0, POLICY_VERIFY_NONE = 1 };
 
 struct policy_identity;
+struct policy_sni;
 
 struct policy_cidr {
 	int family;              /* AF_INET or AF_INET6 */
@@ -40,6 +41,8 @@ struct policy_rule {
 	size_t nports;
 	struct policy_cidr *addrs; /* naddrs == 0: any address */
 	size_t naddrs;
+	char **hosts;            /* connect: host names ("*.x": one label), */
+	size_t nhosts;           /* lower case; nhosts == 0: any (or none) */
 	char *cert, *key, *ca;   /* NULL when not given */
 	enum policy_verify verify;
 	char *server_name;       /* NULL: derive per connection */
@@ -57,6 +60,12 @@ struct policy_rule {
 	bool session_cache_off;  /* session_cache = false; policy/resume.c */
 	char *ticket_key_file;   /* accept: shared ticket keys, or NULL */
 	char *crl;               /* CRL file or directory, or NULL; policy/crl.c */
+	/* accept: certs = ( { cert; key; }, ... ), picked by SNI
+	 * (policy/sni.h); ncerts == 0 when the rule uses cert/key. */
+	struct policy_cert { char *cert, *key; int line; } *certs;
+	size_t ncerts;
+	bool sni_strict;         /* unknown/missing SNI: unrecognized_name */
+	struct policy_sni *sni;  /* the SSL_CTXs by name; ctx is the first's */
 	SSL_CTX *ctx;            /* action "tls" only; owned by the policy */
 };
 
@@ -67,6 +76,7 @@ struct policy {
 	struct policy_rule *rules;
 	size_t nrules;
 	bool has[2];             /* any rule for POLICY_ACCEPT / POLICY_CONNECT */
+	bool has_host;           /* a connect rule matches by host name */
 	OSSL_LIB_CTX *libctx;    /* the shim's own; never the program's default */
 	/* Per direction, which rules can match a port (policy.c); NULL:
 	 * policy_match scans every rule (a policy built by hand, or no
@@ -84,9 +94,12 @@ struct policy *policy_load(const char *path, struct policy_error *err);
 void policy_free(struct policy *p);
 
 /* addr: the local address (accept) or the remote address (connect).
- * IPv4-mapped IPv6 addresses match IPv4 CIDRs.  NULL: no rule matches. */
+ * IPv4-mapped IPv6 addresses match IPv4 CIDRs.  host: the host name the
+ * program resolved to addr (connect), or NULL (none, or an address
+ * literal): a rule with `host` matches only when it is given and one of
+ * its names matches it.  NULL: no rule matches. */
 const struct policy_rule *policy_match(const struct policy *p, enum policy_dir dir,
-				       const struct sockaddr *addr, socklen_t len);
+				       const struct sockaddr *addr, socklen_t len, const char *host);
 
 /* "FILE:LINE: message" (or "FILE: message" when line is 0). */
 void policy_error_format(const struct policy_error *err, char *buf, size_t len);

@@ -1,4 +1,5 @@
 /* shim/verdict.c — the one rule resolver (see verdict.h). */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -10,11 +11,28 @@ static bool is_inet(const struct sockaddr *sa)
 	return sa && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6);
 }
 
+/* A name for a connect rule's host match: the one the program resolved
+ * to peer (name_for's answer when it is not the address itself); NULL
+ * when no rule matches by host name (then name_for is not even asked). */
+static const char *host_for(const struct policy *p, const struct sockaddr *peer, shim_name_fn name_for,
+			    struct shim_verdict *v)
+{
+	unsigned char tmp[16];
+
+	if (!p->has_host)
+		return NULL;
+	name_for(peer, v->name, sizeof v->name);
+	v->named = true;
+	if (!v->name[0] || inet_pton(AF_INET, v->name, tmp) == 1 || inet_pton(AF_INET6, v->name, tmp) == 1)
+		return NULL;
+	return v->name;
+}
+
 static void client_name(struct shim_verdict *v, const struct sockaddr *peer, shim_name_fn name_for)
 {
 	if (v->rule->server_name)
 		snprintf(v->name, sizeof v->name, "%s", v->rule->server_name);
-	else
+	else if (!v->named)
 		name_for(peer, v->name, sizeof v->name);
 }
 
@@ -23,7 +41,7 @@ bool shim_verdict_accepted(const struct policy *p, const struct sockaddr *local,
 {
 	memset(v, 0, sizeof *v);
 	if (!p || !p->has[POLICY_ACCEPT] || !is_inet(local) ||
-	    !(v->rule = policy_match(p, POLICY_ACCEPT, local, ll)))
+	    !(v->rule = policy_match(p, POLICY_ACCEPT, local, ll, NULL)))
 		return false;
 	v->role = TLS_ROLE_SERVER;
 	if (peer && pl)
@@ -42,7 +60,8 @@ bool shim_verdict_connect(const struct policy *p, const struct sockaddr *dst, so
 	if (!p || !p->has[POLICY_CONNECT] || !dst || len < sizeof(sa_family_t) || !is_inet(dst))
 		return false;
 	len = shim_norm_addr(dst, len, &ss);
-	if (!(v->rule = policy_match(p, POLICY_CONNECT, (struct sockaddr *)&ss, len)))
+	if (!(v->rule = policy_match(p, POLICY_CONNECT, (struct sockaddr *)&ss, len,
+				     host_for(p, (struct sockaddr *)&ss, name_for, v))))
 		return false;
 	v->role = TLS_ROLE_CLIENT;
 	shim_format_addr((struct sockaddr *)&ss, v->desc, sizeof v->desc);
@@ -58,9 +77,9 @@ bool shim_verdict_connected(const struct policy *p, const struct sockaddr *local
 	if (!p || !is_inet(local) || !is_inet(peer))
 		return false;
 	shim_format_addr(peer, v->desc, sizeof v->desc);
-	if ((v->rule = policy_match(p, POLICY_ACCEPT, local, ll))) {
+	if ((v->rule = policy_match(p, POLICY_ACCEPT, local, ll, NULL))) {
 		v->role = TLS_ROLE_SERVER;
-	} else if ((v->rule = policy_match(p, POLICY_CONNECT, peer, pl))) {
+	} else if ((v->rule = policy_match(p, POLICY_CONNECT, peer, pl, host_for(p, peer, name_for, v)))) {
 		v->role = TLS_ROLE_CLIENT;
 		client_name(v, peer, name_for);
 	} else {

@@ -17,6 +17,7 @@ struct shim_verdict {
 	enum tls_role role;
 	char desc[96];                    /* "addr:port" of the peer, for logs */
 	char name[256];                   /* client: the name to verify */
+	bool named;                       /* name holds name_for's answer */
 };
 
 /* The name a client verifies when its rule names none (resolve.c). */

@@ -316,7 +316,7 @@ static void check_empty(const struct policy *p)
 
 	EXPECT(p->nrules == 0 && p->rules == NULL);
 	EXPECT(!p->has[POLICY_ACCEPT] && !p->has[POLICY_CONNECT]);
-	EXPECT(policy_match(p, POLICY_CONNECT, (struct sockaddr *)&sin, sizeof(sin)) == NULL);
+	EXPECT(policy_match(p, POLICY_CONNECT, (struct sockaddr *)&sin, sizeof(sin), NULL) == NULL);
 	EXPECT(ends_with(p->path, "/policy.conf"));
 }
 
@@ -805,7 +805,7 @@ static const char *match_name(const struct policy *p, enum policy_dir d, const c
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sa_of(&ss, addr, port);
-	const struct policy_rule *r = policy_match(p, d, (struct sockaddr *)&ss, len);
+	const struct policy_rule *r = policy_match(p, d, (struct sockaddr *)&ss, len, NULL);
 
 	return r ? r->name : "(none)";
 }
@@ -876,12 +876,12 @@ static void run_matches(void)
 		struct sockaddr_storage ss;
 		socklen_t len = sa_of(&ss, "127.0.0.1", 443);
 
-		EXPECT(policy_match(p, POLICY_ACCEPT, (struct sockaddr *)&sun, sizeof(sun)) == NULL);
-		EXPECT(policy_match(p, POLICY_ACCEPT, (struct sockaddr *)&ss, len - 1) == NULL);
-		EXPECT(policy_match(p, POLICY_ACCEPT, (struct sockaddr *)&ss, len) == &p->rules[0]);
-		EXPECT(policy_match(NULL, POLICY_ACCEPT, (struct sockaddr *)&ss, len) == NULL);
-		EXPECT(policy_match(p, POLICY_ACCEPT, NULL, len) == NULL);
-		EXPECT(policy_match(p, (enum policy_dir)7, (struct sockaddr *)&ss, len) == NULL);
+		EXPECT(policy_match(p, POLICY_ACCEPT, (struct sockaddr *)&sun, sizeof(sun), NULL) == NULL);
+		EXPECT(policy_match(p, POLICY_ACCEPT, (struct sockaddr *)&ss, len - 1, NULL) == NULL);
+		EXPECT(policy_match(p, POLICY_ACCEPT, (struct sockaddr *)&ss, len, NULL) == &p->rules[0]);
+		EXPECT(policy_match(NULL, POLICY_ACCEPT, (struct sockaddr *)&ss, len, NULL) == NULL);
+		EXPECT(policy_match(p, POLICY_ACCEPT, NULL, len, NULL) == NULL);
+		EXPECT(policy_match(p, (enum policy_dir)7, (struct sockaddr *)&ss, len, NULL) == NULL);
 	}
 	policy_free(p);
 	p = load_text("rules = ({ direction = \"accept\"; action = \"deny\"; });\n", &err);
@@ -892,6 +892,67 @@ static void run_matches(void)
 			EXPECT_STR(match_name(p, POLICY_ACCEPT, "10.0.0.1", 443), "rule 1");
 			EXPECT_STR(match_name(p, POLICY_ACCEPT, "::1", 1), "rule 1");
 		}
+	}
+	policy_free(p);
+}
+
+/* host: by the resolved name, through the port index and by a full scan
+ * (the index removed), with the same answers. */
+static const char *host_name(const struct policy *p, const char *addr, int port, const char *host)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sa_of(&ss, addr, port);
+	const struct policy_rule *r = policy_match(p, POLICY_CONNECT, (struct sockaddr *)&ss, len, host);
+
+	return r ? r->name : "(none)";
+}
+
+static void run_hosts(void)
+{
+	static const struct { const char *addr; int port; const char *host, *want; } cases[] = {
+		{ "10.0.0.1", 5432, "db.internal", "db" },
+		{ "10.0.0.1", 5432, "DB.Internal.", "db" },
+		{ "10.0.0.1", 5432, "x.internal", "wild" },
+		{ "10.0.0.1", 5432, "a.b.internal", "rest" },
+		{ "10.0.0.1", 5432, "internal", "rest" },
+		{ "10.0.0.1", 5432, NULL, "rest" },
+		{ "10.0.0.1", 5432, "", "rest" },
+		{ "10.0.0.1", 6379, "db.internal", "anyport" },
+		{ "192.168.0.1", 6379, "db.internal", "(none)" },
+		{ "10.0.0.1", 6379, "x.internal", "(none)" },
+		{ "10.0.0.1", 5432, "api.example", "rest" },
+	};
+	struct policy_error err;
+	struct policy *p = load_text(
+		"rules = (\n"
+		"  { name = \"db\"; direction = \"connect\"; action = \"plain\"; port = 5432; host = \"db.internal\"; },\n"
+		"  { name = \"wild\"; direction = \"connect\"; action = \"plain\"; port = [5432, 1]; host = \"*.internal\"; },\n"
+		"  { name = \"anyport\"; direction = \"connect\"; action = \"plain\"; host = [\"db.internal\"];\n"
+		"    address = \"10.0.0.0/8\"; },\n"
+		"  { name = \"rest\"; direction = \"connect\"; action = \"deny\"; port = 5432; }\n"
+		");\n", &err);
+
+	UNIT_CASE("host: policy loads") {
+		EXPECT(p && p->has_host);
+		if (!p)
+			printf("  %s:%d: %s\n", err.file, err.line, err.msg);
+	}
+	if (!p)
+		return;
+	for (int pass = 0; pass < 2; pass++) {
+		struct policy_port_index *saved = p->index[POLICY_CONNECT];
+
+		if (pass == 1)
+			p->index[POLICY_CONNECT] = NULL;   /* the full scan */
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			char name[160];
+
+			snprintf(name, sizeof(name), "host (%s): %s:%d as \"%s\"", pass ? "scan" : "index",
+				 cases[i].addr, cases[i].port, cases[i].host ? cases[i].host : "(null)");
+			UNIT_CASE(name)
+				EXPECT_STR(host_name(p, cases[i].addr, cases[i].port, cases[i].host), cases[i].want);
+		}
+		p->index[POLICY_CONNECT] = saved;
 	}
 	policy_free(p);
 }
@@ -1296,6 +1357,7 @@ int main(void)
 	run_special_bads();
 	run_identity();
 	run_matches();
+	run_hosts();
 	run_handshakes();
 	run_error_queue();
 	return UNIT_RESULT();

@@ -272,7 +272,7 @@ static const struct policy_rule *scan(const struct policy *p, enum policy_dir d,
 	struct policy lin = *p;
 
 	lin.index[0] = lin.index[1] = NULL;
-	return policy_match(&lin, d, a, len);
+	return policy_match(&lin, d, a, len, NULL);
 }
 
 int main(void)
@@ -323,7 +323,7 @@ int main(void)
 				want = ref_match(dir_, v6, a, port);
 				t0 = now();
 				r = policy_match(p, dir_ ? POLICY_CONNECT : POLICY_ACCEPT,
-						 (struct sockaddr *)&ss, len);
+						 (struct sockaddr *)&ss, len, NULL);
 				t_match += now() - t0;
 				got = r ? r->index : -1;
 				if (r != scan(p, dir_ ? POLICY_CONNECT : POLICY_ACCEPT,
@@ -371,7 +371,7 @@ int main(void)
 				gen_query(&ss, &len, &v6, a, &port);
 				port = (uint16_t)(998 + rnd() % 12);
 				((struct sockaddr_in *)&ss)->sin_port = htons(port); /* same offset in sin6 */
-				x = policy_match(sp, d, (struct sockaddr *)&ss, len);
+				x = policy_match(sp, d, (struct sockaddr *)&ss, len, NULL);
 				y = scan(sp, d, (struct sockaddr *)&ss, len);
 				if (x != y && diffs++ < 5)
 					printf("# policy %d query %d: index gave %d, scan %d\n", k, q,

@@ -1,0 +1,161 @@
+#!/bin/sh
+# tests/interop/host.sh — connect rules that match by the host name the
+# program resolved (`host`; tlsshim.conf(5)), against openssl s_server.
+#   The shimmed client resolves its names with getaddrinfo through an
+#   /etc/hosts of the test's own (a private mount namespace: unshare -m
+#   and a bind mount), where a.test, x.a.test and db.internal are
+#   127.0.0.1.  Policy: a TLS rule with `host`, then a deny rule for the
+#   same port.
+#   - a.test (exact, and A.TEST: case-blind) matches: TLS to s_server,
+#     verified for the resolved name, the reversed line comes back;
+#   - the same address by IP literal does not match the host rule: it
+#     falls to the deny rule (connect refused, log line names the deny
+#     rule, s_server saw nothing);
+#   - "*.test" matches a.test; its near miss x.a.test (two labels) falls
+#     to the deny rule;
+#   - host + address together: both must match;
+#   - two names for 127.0.0.1 resolved by one thread (a python3 client
+#     that connects by address afterwards): the latest one decides; a
+#     literal resolved last means no name;
+#   - tlsshim --check refuses host on an accept rule and bad names.
+. "$(dirname "$0")/../lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+need_shim host_setup
+command -v openssl >/dev/null || { fail host_setup "openssl not installed"; exit 1; }
+export TLSSHIM_LOG=info
+
+printf '127.0.0.1 localhost\n127.0.0.1 a.test x.a.test db.internal\n' >"$T/hosts"
+# in_hosts CMD...: CMD with $T/hosts as /etc/hosts (a private mount
+# namespace: nothing outside this command sees it).
+in_hosts() {
+	unshare -m sh -c 'mount --bind "$1" /etc/hosts && shift && exec "$@"' sh "$T/hosts" "$@"
+}
+if ! in_hosts getent hosts x.a.test >"$T/getent" 2>&1 || ! grep -q '^127.0.0.1' "$T/getent"; then
+	fail host_setup "cannot give the client an /etc/hosts of its own (unshare -m, mount --bind)$(show "$T/getent")"
+	exit 1
+fi
+
+# python3 resolve_connect.py PORT NAME...: getaddrinfo each NAME in turn
+# (one thread), then connect to 127.0.0.1:PORT by address (CPython parses
+# a dotted quad itself: no resolver call), send stdin, print the answer;
+# "client: connect: <reason>" and exit 2 when connect fails.
+cat >"$T/resolve_connect.py" <<'EOF'
+import os, socket, sys
+port = int(sys.argv[1])
+for n in sys.argv[2:]:
+    socket.getaddrinfo(n, port, socket.AF_INET, socket.SOCK_STREAM)
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+try:
+    s.connect(("127.0.0.1", port))
+except OSError as e:
+    sys.stderr.write("client: connect: %s\n" % os.strerror(e.errno))
+    sys.exit(2)
+s.sendall(sys.stdin.buffer.read())
+s.shutdown(socket.SHUT_WR)
+while True:
+    b = s.recv(4096)
+    if not b:
+        break
+    sys.stdout.buffer.write(b)
+EOF
+
+host_policy() {
+	policy "$T/p.conf" <<EOF
+rules = (
+  { name = "by-host"; direction = "connect"; port = $1; ca = "$CERTS/ca.crt"; $2 },
+  { name = "deny-rest"; direction = "connect"; port = $1; action = "deny"; }
+);
+EOF
+}
+printf 'SECRET hello\n' >"$T/rev.in"
+printf 'olleh TERCES\n' >"$T/rev.expect"
+
+# host_case NAME tls|deny RULE-KEYS CLIENT-HOST [VERIFIED-NAME]
+host_case() {
+	name=$1 want=$2 keys=$3 chost=$4 vname=${5:-$4}
+	P=$(free_port)
+	host_policy "$P" "$keys"
+	export TLSSHIM_LOG_FILE="$T/$name.log"
+	if [ "$want" = tls ]; then rev=-rev; else rev=""; fi
+	wait_for "$T/$name.done" '^done' 30 |
+		openssl s_server -accept "127.0.0.1:$P" -naccept 1 $rev \
+			-cert "$CERTS/a-test.crt" -key "$CERTS/a-test.key" >"$T/$name.srv" 2>&1 &
+	srv=$!
+	if ! wait_for "$T/$name.srv" '^ACCEPT' 10; then
+		fail "$name" "s_server did not start$(show "$T/$name.srv")"; echo "done" >"$T/$name.done"; return
+	fi
+	case $chost in
+	py:*) # resolve the names, in this order, then connect by address
+		# shellcheck disable=SC2046
+		set -- python3 "$T/resolve_connect.py" "$P" $(echo "${chost#py:}" | tr , ' ') ;;
+	*) set -- "$PROGS/client" "$chost" "$P" ;;
+	esac
+	in_hosts timeout -k 2 $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
+		"$@" <"$T/rev.in" >"$T/$name.got" 2>"$T/$name.err"
+	rc=$?
+	echo "done" >"$T/$name.done"
+	if [ "$want" = tls ]; then
+		wait_exit "$srv" 10 || true
+		if [ "$rc" -ne 0 ] || ! cmp -s "$T/rev.expect" "$T/$name.got"; then
+			fail "$name" "client exit $rc, reversed text not received$(show "$T/$name.got" "$T/$name.err" "$T/$name.log" "$T/$name.srv")"
+		elif ! grep -q "rule \"by-host\": connected TLS.* verified for \"$vname\"" "$T/$name.log"; then
+			fail "$name" "the log does not show rule by-host verifying \"$vname\"$(show "$T/$name.log")"
+		else
+			pass "$name"
+		fi
+		return
+	fi
+	kill "$srv" 2>/dev/null; wait_exit "$srv" 10 || true
+	if [ -s "$T/$name.got" ] || grep -q SECRET "$T/$name.srv"; then
+		fail "$name" "data crossed$(show "$T/$name.got" "$T/$name.srv")"
+	elif [ "$rc" -ne 2 ] || [ "$(cat "$T/$name.err")" != "client: connect: Connection refused" ]; then
+		fail "$name" "expected connect() refused; exit $rc$(show "$T/$name.err" "$T/$name.log")"
+	elif [ "$(lines "$T/$name.log" 'rule "deny-rest": connection refused by policy \(action = "deny"\)')" -ne 1 ]; then
+		fail "$name" "expected one deny line of rule deny-rest$(show "$T/$name.log")"
+	elif grep -q 'by-host' "$T/$name.log"; then
+		fail "$name" "rule by-host matched$(show "$T/$name.log")"
+	else
+		pass "$name"
+	fi
+}
+
+host_case host_exact_match tls 'host = "a.test";' a.test
+host_case host_exact_case_blind tls 'host = "a.test";' A.TEST
+host_case host_list_match tls 'host = ["db.example", "A.Test"];' a.test
+host_case host_ip_literal_no_match deny 'host = "a.test";' 127.0.0.1
+host_case host_other_name_no_match deny 'host = "a.test";' db.internal
+host_case host_wildcard_match tls 'host = "*.test";' a.test
+host_case host_wildcard_near_miss deny 'host = "*.test";' x.a.test
+host_case host_and_address_match tls 'host = "a.test"; address = "127.0.0.0/8";' a.test
+host_case host_and_address_miss deny 'host = "a.test"; address = "10.0.0.0/8";' a.test
+# two names for one address: the name this thread resolved last is the one
+host_case host_two_names_latest_matches tls 'host = "a.test";' py:db.internal,a.test a.test
+host_case host_two_names_latest_other deny 'host = "a.test";' py:a.test,db.internal
+host_case host_resolved_literal_last deny 'host = "a.test";' py:a.test,127.0.0.1
+# server_name still overrides the matched name as the name verified
+host_case host_server_name_wins tls 'host = "db.internal"; server_name = "a.test";' db.internal a.test
+
+# ---- tlsshim --check -------------------------------------------------------------
+check_case() {
+	name=$1 want=$2
+	cat >"$T/$name.conf"
+	if "$TLSSHIM_LAUNCHER" --check "$T/$name.conf" >"$T/$name.chk" 2>&1; then
+		fail "$name" "--check accepted it"
+	elif ! grep -q -E -e "$want" "$T/$name.chk"; then
+		fail "$name" "expected '$want'$(show "$T/$name.chk")"
+	else
+		pass "$name"
+	fi
+}
+check_case host_check_accept "$T/host_check_accept.conf:3: .*\"host\" applies only to connect rules" <<EOF
+rules = ( { direction = "accept"; port = 1;
+  cert = "$CERTS/a-test.crt"; key = "$CERTS/a-test.key";
+  host = "a.test"; } );
+EOF
+for bad in 'a..test' '10.0.0.1' '*a.test' 'a.*.test' '-a.test' 'a test' '*.' ''; do
+	n=host_check_bad_$(printf '%s' "$bad" | od -An -tx1 | tr -d ' \n')
+	check_case "$n" "$T/$n.conf:2: .*\"host\" .*(is not a host name|must not be empty)" <<EOF
+rules = ( { direction = "connect"; port = 1;
+  host = ["ok.test", "$bad"]; } );
+EOF
+done
