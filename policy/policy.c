@@ -445,7 +445,7 @@ static bool parse_hosts(struct loader *ld, const config_setting_t *s, struct pol
 		v = config_setting_get_string(e);
 		if (!host_syntax(v, &r->hosts[i]))
 			return fail(ld, e, "\"host\" \"%s\" is not a host name (like \"db.internal\" or"
-				    " \"*.internal\"; addresses go in \"address\")", printable(v) ? v : "?");
+				    " \"*.internal\"; addresses go in \"address\")", policy_printable(v, true) ? v : "?");
 		r->nhosts++;
 	}
 	return true;
