@@ -95,7 +95,11 @@ for r in 1 2; do
 	if [ $rc -eq 0 ] && [ -n "$line" ]; then
 		pass "soak round $r (${ROUND}s, $WORKERS clients): $line"
 	else
-		fail "soak round $r" "exit $rc: $line $(head -c 2000 "$T/load.$r.err" | tr '\n' '|')$(show "$T/redis.log" "$T/fork.log" "$T/thread.log" "$T/fork.err" "$T/thread.err")"
+		# what the shim logged about the connections that failed
+		for cp in $(sed -n 's/.*client port \([0-9]*\).*/\1/p' "$T/load.$r.err" | head -5); do
+			grep -h -e ":$cp " "$T/redis.log" "$T/fork.log" "$T/thread.log" | sed "s/^/port $cp: /" | head -20
+		done >"$T/why.$r"
+		fail "soak round $r" "exit $rc: $line $(head -c 2000 "$T/load.$r.err" | tr '\n' '|') [shim on those connections: $(tr '\n' '|' <"$T/why.$r" | head -c 3000)]$(show "$T/redis.log" "$T/fork.log" "$T/thread.log" "$T/fork.err" "$T/thread.err")"
 	fi
 	if ! measure $r; then
 		fail "soak round $r: settle" "connections did not end$(show "$T/m.$r")"
