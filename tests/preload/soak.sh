@@ -26,6 +26,8 @@
 #     what find leaks and misuse, not RSS.
 #   * zero corruption, zero unexpected errors, every server still alive and
 #     ending normally on request (redis SHUTDOWN over TLS: exit 0).
+# SOAK_FORK_EVERY: the threaded server's fork period (default 2 s; 0.3 stresses
+# the hand-over to pumps harder).
 # Duration: SOAK_SECONDS in all (default 60: two 30-s rounds; make soak
 # runs 1800), SOAK_WORKERS concurrent clients (default 8).
 . "$(dirname "$0")/../lib.sh"
@@ -62,7 +64,7 @@ TLSSHIM_LOG_FILE="$T/redis.log" shimbg redis-server --save '' --appendonly no --
 RSRV=$!
 TLSSHIM_LOG_FILE="$T/fork.log" shimbg "$PY" "$SOAKD/soak_server.py" fork "$PF" >"$T/fork.out" 2>"$T/fork.err"
 FSRV=$!
-TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/thread.log" shimbg "$PY" "$SOAKD/soak_server.py" thread "$PT" 2 >"$T/thread.out" 2>"$T/thread.err"
+TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/thread.log" shimbg "$PY" "$SOAKD/soak_server.py" thread "$PT" "${SOAK_FORK_EVERY:-2}" >"$T/thread.out" 2>"$T/thread.err"
 TSRV=$!
 unset TLSSHIM_LOG
 if ! wait_listen "$PR" 20 || ! wait_for "$T/fork.out" '^listening' 20 || ! wait_for "$T/thread.out" '^listening' 20; then

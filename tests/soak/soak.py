@@ -434,7 +434,7 @@ def load(a):
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     st = Stats()
     stop_at = time.time() + a.seconds
-    targets = [("redis", a.redis), ("fork", a.fork), ("thread", a.thread)]
+    targets = [(k, p) for k, p in (("redis", a.redis), ("fork", a.fork), ("thread", a.thread)) if p]
 
     def worker(wid):
         rng = random.Random(a.seed * 1000 + wid)
@@ -507,9 +507,9 @@ def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
     l = sub.add_parser("load")
-    l.add_argument("--redis", type=int, required=True)
-    l.add_argument("--fork", type=int, required=True)
-    l.add_argument("--thread", type=int, required=True)
+    l.add_argument("--redis", type=int, default=0)     # 0: no load on that one
+    l.add_argument("--fork", type=int, default=0)
+    l.add_argument("--thread", type=int, default=0)
     l.add_argument("--ca", required=True)
     l.add_argument("--seconds", type=float, required=True)
     l.add_argument("--workers", type=int, default=8)
