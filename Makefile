@@ -47,7 +47,7 @@ TOOL_BIN   = $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 BENCH_SRC  = $(wildcard bench/*.c)
 BENCH_BIN  = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all check check-fast check-asan check-stress check-tsan check-valgrind fuzz fuzz-build fuzz-targets test-build demo bench install uninstall clean deps certs FORCE
+.PHONY: all check check-fast check-asan check-stress check-tsan check-valgrind soak fuzz fuzz-build fuzz-targets test-build demo bench install uninstall clean deps certs FORCE
 all: $(BUILD)/libtlsshim.so $(BUILD)/tlsshim
 
 $(BUILD)/obj/%.o: %.c $(wildcard */*.h)
@@ -145,6 +145,15 @@ check: deps
 # make check, 5 times, beside another copy of the suite and a CPU hog.
 check-stress: deps
 	@sh tests/stress.sh
+
+# The soak run (tests/preload/soak.sh) for SOAK_SECONDS (default 30
+# minutes: two identical rounds of 15), on the default build; make check
+# runs it for 60 s.  Under ASan: make soak BUILD=build/asan SAN="$(ASAN_FLAGS)".
+SOAK_SECONDS ?= 1800
+soak: deps
+	@$(MAKE) --no-print-directory test-build
+	@SOAK_SECONDS=$(SOAK_SECONDS) TLSSHIM_TEST_TIMEOUT=$$(($(SOAK_SECONDS) + 900)) TLSSHIM_TEST_VERBOSE=1 \
+		sh tests/run.sh --build $(BUILD) --only preload/soak
 
 check-fast: test-build
 	@sh tests/run.sh --build $(BUILD)

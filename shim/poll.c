@@ -54,22 +54,32 @@ static struct tls_conn *poll_conn(int fd, bool *bad)
 /* timeout_ns < 0: wait forever.  The count, or a negative errno. */
 static int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *mask)
 {
-	struct pollfd kbuf[STACK_FDS], *k = kbuf;
+	struct pollfd kbuf[STACK_FDS + 1], *k = kbuf;
 	struct tls_conn *cbuf[STACK_FDS], **conns = cbuf;
+	int sbuf[STACK_FDS], *slot = sbuf;
+	/* A session handed to a pump while we wait (another thread forks):
+	 * the fd number now names the pump's plaintext channel, but ppoll
+	 * waits on the file it was given, and a session seen half-moved asks
+	 * for no events at all.  So the thread's wake-up eventfd is in the
+	 * set, registered for every TLS fd (as shim_wait does), and a moved
+	 * session makes us look again at once. */
+	int evfd = shim_wait_evfd();
 	int64_t deadline = timeout_ns < 0 ? -1 : clock_ns() + timeout_ns;
 	int ready = -1;
 
 	if (n > STACK_FDS) {
-		k = malloc(n * sizeof *k);
+		k = malloc((n + 1) * sizeof *k);
 		conns = calloc(n, sizeof *conns);
-		if (!k || !conns) {
+		slot = malloc(n * sizeof *slot);
+		if (!k || !conns || !slot) {
 			free(k);
 			free(conns);
+			free(slot);
 			return -ENOMEM;
 		}
 	}
 	for (;;) {
-		bool now_ready = false;
+		bool now_ready = false, again = false;
 		struct timespec ts, *tsp;
 		int64_t wake = deadline;
 		int r;
@@ -79,6 +89,7 @@ static int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sig
 			struct tls_conn *c = poll_conn(fds[i].fd, &bad);
 
 			conns[i] = c;
+			slot[i] = -1;
 			k[i] = fds[i];
 			k[i].revents = 0;
 			if (bad) {
@@ -89,6 +100,13 @@ static int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sig
 			}
 			if (!c)
 				continue;
+			/* Registered before the check (see shim_wait). */
+			slot[i] = shim_wait_watch(c, evfd);
+			if (tls_conn_moved(c)) {
+				k[i].fd = -1;
+				again = true;
+				continue;
+			}
 			if (tls_conn_failed(c) || (tls_conn_handshake_done(c) && (fds[i].events & POLLIN) &&
 						    tls_conn_buffered(c) && tls_conn_poll_read(c)))
 				now_ready = true;
@@ -96,13 +114,27 @@ static int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sig
 			k[i].events |= tls_conn_kernel_events(c);
 			wake = shim_deadline_ns(c, wake);
 		}
-		tsp = shim_wait_timeout(now_ready, wake, &ts);
-		r = REAL(ppoll)(k, n, tsp, mask);
+		tsp = shim_wait_timeout(now_ready || again, wake, &ts);
+		k[n] = (struct pollfd){ .fd = evfd, .events = POLLIN };
+		r = REAL(ppoll)(k, n + (evfd >= 0), tsp, mask);
+		for (nfds_t i = 0; i < n; i++)
+			shim_wait_unwatch(slot[i]);
 		if (r < 0) {
 			ready = -errno;
 			for (nfds_t i = 0; i < n; i++)
 				tls_conn_unref(conns[i]);
 			break;
+		}
+		if (evfd >= 0 && k[n].revents) {
+			uint64_t v;
+			(void)!REAL(read)(evfd, &v, sizeof v);
+			again = true;
+		}
+		if (again) {
+			/* a hand-over: route every fd again */
+			for (nfds_t i = 0; i < n; i++)
+				tls_conn_unref(conns[i]);
+			continue;
 		}
 		ready = 0;
 		for (nfds_t i = 0; i < n; i++) {
@@ -122,6 +154,7 @@ static int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sig
 	if (k != kbuf) {
 		free(k);
 		free(conns);
+		free(slot);
 	}
 	return ready;
 }

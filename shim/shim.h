@@ -233,6 +233,12 @@ bool shim_is_pump_addr(const struct sockaddr_storage *ss);
  * handler without SA_RESTART may have run). */
 int shim_wait(struct tls_conn *c, int fd, short events, int timeout_ms);
 void shim_wake_waiters(struct tls_conn *c);
+/* For poll(): the calling thread's wake-up eventfd (-1 if none), and a
+ * registration of it for c's hand-over to a pump (shim_wake_waiters writes
+ * it); -1 when no slot is free.  shim_wait_unwatch(-1) does nothing. */
+int shim_wait_evfd(void);
+int shim_wait_watch(struct tls_conn *c, int evfd);
+void shim_wait_unwatch(int slot);
 void shim_wait_init(void);
 /* Signals (signal.c). */
 void shim_signal_init(void);

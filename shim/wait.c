@@ -121,6 +121,23 @@ void shim_wake_waiters(struct tls_conn *c)
 		}
 }
 
+int shim_wait_evfd(void)
+{
+	struct waiter *w = self_waiter();
+
+	return w ? w->evfd : -1;
+}
+
+int shim_wait_watch(struct tls_conn *c, int evfd)
+{
+	return evfd >= 0 ? slot_claim(c, evfd) : -1;
+}
+
+void shim_wait_unwatch(int slot)
+{
+	slot_release(slot);
+}
+
 int shim_wait(struct tls_conn *c, int fd, short events, int timeout_ms)
 {
 	struct waiter *w = self_waiter();
