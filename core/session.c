@@ -1,6 +1,8 @@
 /* core/session.c — what the shim keeps per session (core/session.h):
  * its fds, its owning process, the hand-over to a pump, the O_NONBLOCK
  * cache, the count of ciphertext reads.  The engine itself is in tls.c. */
+#include <openssl/err.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +65,20 @@ void tls_conn_fork_release(struct tls_conn *c)
 {
 	c->fork_held = false;
 	LEAVE(c);
+}
+
+void tls_prefork_rand(void)
+{
+	unsigned char b;
+
+	/* Creating a thread's random generators takes OpenSSL's global locks,
+	 * which another thread of the program may hold at the fork: the pump
+	 * would then wait for ever.  Made here, before the fork, the pump
+	 * finds them ready.  The program's error queue is left as found. */
+	ERR_set_mark();
+	(void)RAND_bytes(&b, 1);
+	(void)RAND_priv_bytes(&b, 1);
+	ERR_pop_to_mark();
 }
 
 void tls_conn_reinit_after_fork(struct tls_conn *c)

@@ -53,6 +53,9 @@ bool tls_conn_hold(struct tls_conn *c);
 bool tls_conn_hold_timed(struct tls_conn *c, int ms);
 void tls_conn_release(struct tls_conn *c);
 void tls_conn_reinit_after_fork(struct tls_conn *c);
+/* Before forking a pump: make the calling thread's random generators
+ * (see session.c). */
+void tls_prefork_rand(void);
 /* fork prepare (under the registry lock): hold c once, however many fds
  * name it.  false: already held. */
 bool tls_conn_fork_hold(struct tls_conn *c);
