@@ -320,3 +320,38 @@ tail_of() {
 	done
 	return 0
 }
+
+# nginx_conf DIR MASTER(on|off) [FORMAT_NAME 'FORMAT'] <<EOF ... EOF:
+# write DIR/nginx.conf for Debian's nginx run by a test, with its pid,
+# logs and temporary files all under DIR (made here; as root the worker
+# runs as root, to read the test's 0700 directory).  Standard input is the
+# body of the "http" block (servers, settings), after its access log (in
+# log_format FORMAT_NAME when given) and temp paths.
+nginx_conf() {
+	mkdir -p "$1/tmp" "$1/logs"
+	_nc_user=""
+	[ "$(id -u)" = 0 ] && _nc_user="user root;"
+	_nc_fmt="" _nc_log=""
+	if [ $# -ge 4 ]; then _nc_fmt="  log_format $3 '$4';"; _nc_log=" $3"; fi
+	{
+		cat <<EOC
+daemon off;
+master_process $2;
+worker_processes 1;
+$_nc_user
+pid $1/nginx.pid;
+error_log $1/logs/error.log info;
+events { worker_connections 1024; }
+http {
+$_nc_fmt
+  access_log $1/logs/access.log$_nc_log;
+  client_body_temp_path $1/tmp/body;
+  proxy_temp_path $1/tmp/proxy;
+  fastcgi_temp_path $1/tmp/fastcgi;
+  uwsgi_temp_path $1/tmp/uwsgi;
+  scgi_temp_path $1/tmp/scgi;
+EOC
+		cat
+		echo "}"
+	} >"$1/nginx.conf"
+}

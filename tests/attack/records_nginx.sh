@@ -26,33 +26,16 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 	{ fail records_nginx_setup "python3-cryptography not installed"; exit 1; }
 
 D=$T/nginx
-mkdir -p "$D/tmp" "$D/logs" "$T/www"
+mkdir -p "$T/www"
 echo "tlsshim records" >"$T/www/index.html"
 for i in 1 2 3; do echo "good $i" >"$T/www/good-$i"; done
-USER_LINE=""
-[ "$(id -u)" = 0 ] && USER_LINE="user root;"
 P=$(free_port)
-cat >"$D/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-$USER_LINE
-pid $D/nginx.pid;
-error_log $D/logs/error.log info;
-events { worker_connections 1024; }
-http {
-  access_log $D/logs/access.log;
-  client_body_temp_path $D/tmp/body;
-  proxy_temp_path $D/tmp/proxy;
-  fastcgi_temp_path $D/tmp/fastcgi;
-  uwsgi_temp_path $D/tmp/uwsgi;
-  scgi_temp_path $D/tmp/scgi;
+nginx_conf "$D" off <<EOF
   keepalive_timeout 300;
   server {
     listen 127.0.0.1:$P;
     root $T/www;
   }
-}
 EOF
 policy "$T/policy.conf" <<EOF
 rules = ( { name = "nginx-in"; direction = "accept"; port = $P;

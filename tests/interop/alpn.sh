@@ -177,31 +177,14 @@ fi
 D=$T/nginx
 mkdir -p "$D/tmp" "$D/logs" "$D/www"
 printf 'tlsshim h2 page %s\n' "$$" >"$D/www/index.html"
-USER_LINE=""
-[ "$(id -u)" = 0 ] && USER_LINE="user root;"
 P=$(free_port)
 # nginx 1.22 speaks HTTP/2 on a plaintext listener ("listen ... http2")
 # with prior knowledge: the shim's ALPN h2 is what tells the client so.
-cat >"$D/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-$USER_LINE
-pid $D/nginx.pid;
-error_log $D/logs/error.log info;
-events { worker_connections 64; }
-http {
-  access_log $D/logs/access.log;
-  client_body_temp_path $D/tmp/body;
-  proxy_temp_path $D/tmp/proxy;
-  fastcgi_temp_path $D/tmp/fastcgi;
-  uwsgi_temp_path $D/tmp/uwsgi;
-  scgi_temp_path $D/tmp/scgi;
+nginx_conf "$D" off <<EOF
   server {
     listen 127.0.0.1:$P http2;
     root $D/www;
   }
-}
 EOF
 policy "$T/nginx.conf" <<EOF
 rules = ( { name = "h2-in"; direction = "accept"; port = $P;

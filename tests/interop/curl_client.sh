@@ -111,30 +111,13 @@ fi
 mkdir -p "$T/www"
 printf '<html><body>nginx TLS index %s</body></html>\n' "$$" >"$T/www/index.html"
 head -c 5242880 /dev/urandom >"$T/www/file5m"
-USER_LINE=""
-[ "$(id -u)" = 0 ] && USER_LINE="user root;"
 
 # nginx_tls NAME CERT-BASENAME: start nginx (not shimmed) with its own TLS
 # (1.2 and 1.3) on a new port $P; pid in NG.
 nginx_tls() {
 	D=$T/$1.d
 	P=$(free_port)
-	mkdir -p "$D/tmp" "$D/logs"
-	cat >"$D/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-$USER_LINE
-pid $D/nginx.pid;
-error_log $D/logs/error.log info;
-events { worker_connections 256; }
-http {
-  access_log $D/logs/access.log;
-  client_body_temp_path $D/tmp/body;
-  proxy_temp_path $D/tmp/proxy;
-  fastcgi_temp_path $D/tmp/fastcgi;
-  uwsgi_temp_path $D/tmp/uwsgi;
-  scgi_temp_path $D/tmp/scgi;
+	nginx_conf "$D" off <<EOF
   default_type application/octet-stream;
   server {
     listen 127.0.0.1:$P ssl;
@@ -143,7 +126,6 @@ http {
     ssl_certificate_key $CERTS/$2.key;
     root $T/www;
   }
-}
 EOF
 	bg "$NGINX" -e "$D/logs/error.log" -p "$D" -c "$D/nginx.conf" >"$T/$1.out" 2>&1
 	NG=$!

@@ -18,31 +18,14 @@ mkdir -p "$T/www"
 head -c 52428800 /dev/urandom >"$T/www/file50m"
 SUM50=$(sha256sum <"$T/www/file50m" | cut -d' ' -f1)
 printf '<html><body>tlsshim nginx index %s</body></html>\n' "$$" >"$T/www/index.html"
-USER_LINE=""
-[ "$(id -u)" = 0 ] && USER_LINE="user root;"    # the worker reads $T (mode 0700)
 
 # pipeline.py PORT PID CA: see the pipelined-requests case below.  Prints
 # "cpu SECONDS" (utime+stime of PID while the client does not read) and
 # "answers STATUS LENGTH STATUS LENGTH".
 
-# nginx_conf DIR PORT MASTER(on|off): a plain HTTP server, everything in DIR.
-nginx_conf() {
-	mkdir -p "$1/tmp" "$1/logs"
-	cat >"$1/nginx.conf" <<EOF
-daemon off;
-master_process $3;
-worker_processes 1;
-$USER_LINE
-pid $1/nginx.pid;
-error_log $1/logs/error.log info;
-events { worker_connections 1024; }
-http {
-  access_log $1/logs/access.log;
-  client_body_temp_path $1/tmp/body;
-  proxy_temp_path $1/tmp/proxy;
-  fastcgi_temp_path $1/tmp/fastcgi;
-  uwsgi_temp_path $1/tmp/uwsgi;
-  scgi_temp_path $1/tmp/scgi;
+# plain_conf DIR PORT MASTER(on|off): a plain HTTP server, everything in DIR.
+plain_conf() {
+	nginx_conf "$1" "$3" <<EOF
   default_type application/octet-stream;
   sendfile on;
   tcp_nopush on;
@@ -51,7 +34,6 @@ http {
     listen 127.0.0.1:$2;
     root $T/www;
   }
-}
 EOF
 }
 
@@ -59,7 +41,7 @@ for master in off on; do
 	M=master_$master
 	D=$T/$M
 	P=$(free_port)
-	nginx_conf "$D" "$P" "$master"
+	plain_conf "$D" "$P" "$master"
 	policy "$T/$M.conf" <<EOF
 rules = ( { name = "nginx-in"; direction = "accept"; port = $P;
             cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );

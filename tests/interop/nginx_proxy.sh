@@ -22,8 +22,6 @@ command -v curl >/dev/null || { fail nginx_proxy_setup "curl not installed"; exi
 mkdir -p "$T/www"
 head -c 1048576 /dev/urandom >"$T/www/file1m"
 head -c 10485760 /dev/urandom >"$T/www/file10m"
-USER_LINE=""
-[ "$(id -u)" = 0 ] && USER_LINE="user root;"
 
 F=$(free_port)
 U=$(free_port)
@@ -38,45 +36,16 @@ rules = (
 );
 EOF
 
-# conf DIR: the common part of both configurations.
-common() {
-	mkdir -p "$1/tmp" "$1/logs"
-	cat <<EOF
-daemon off;
-master_process on;
-worker_processes 1;
-$USER_LINE
-pid $1/nginx.pid;
-error_log $1/logs/error.log info;
-events { worker_connections 256; }
-EOF
-}
 U_D=$T/upstream
-{ common "$U_D"; cat <<EOF
-http {
-  log_format conn '\$request \$status \$body_bytes_sent conn=\$connection reqs=\$connection_requests';
-  access_log $U_D/logs/access.log conn;
-  client_body_temp_path $U_D/tmp/body;
-  proxy_temp_path $U_D/tmp/proxy;
-  fastcgi_temp_path $U_D/tmp/fastcgi;
-  uwsgi_temp_path $U_D/tmp/uwsgi;
-  scgi_temp_path $U_D/tmp/scgi;
+# shellcheck disable=SC2016
+nginx_conf "$U_D" on conn '$request $status $body_bytes_sent conn=$connection reqs=$connection_requests' <<EOF
   default_type application/octet-stream;
   keepalive_timeout 60;
   keepalive_requests 1000;
   server { listen 127.0.0.1:$U; root $T/www; }
-}
 EOF
-} >"$T/upstream.conf"
 F_D=$T/front
-{ common "$F_D"; cat <<EOF
-http {
-  access_log $F_D/logs/access.log;
-  client_body_temp_path $F_D/tmp/body;
-  proxy_temp_path $F_D/tmp/proxy;
-  fastcgi_temp_path $F_D/tmp/fastcgi;
-  uwsgi_temp_path $F_D/tmp/uwsgi;
-  scgi_temp_path $F_D/tmp/scgi;
+nginx_conf "$F_D" on <<EOF
   upstream up {
     server 127.0.0.1:$U;
     keepalive 4;
@@ -91,16 +60,14 @@ http {
       proxy_send_timeout 5s;
     }
   }
-}
 EOF
-} >"$T/front.conf"
 
 TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/upstream.log" shimbg "$NGINX" -e "$U_D/logs/error.log" -p "$U_D" \
-	-c "$T/upstream.conf" >"$T/upstream.out" 2>&1
+	-c "$U_D/nginx.conf" >"$T/upstream.out" 2>&1
 UPS=$!
 track "$UPS"
 TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/front.log" shimbg "$NGINX" -e "$F_D/logs/error.log" -p "$F_D" \
-	-c "$T/front.conf" >"$T/front.out" 2>&1
+	-c "$F_D/nginx.conf" >"$T/front.out" 2>&1
 FRONT=$!
 track "$FRONT"
 if ! wait_listen "$U" 15 "$UPS" || ! wait_listen "$F" 15 "$FRONT"; then
