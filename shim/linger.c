@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdint.h>
 #include <time.h>
@@ -48,7 +49,9 @@ static void drop(int i)
 
 static void *reaper(void *arg)
 {
-	(void)arg;
+	/* Running: the thread's start-up (the C library's, a sanitizer's)
+	 * is over; ensure_thread() waits for this. */
+	sem_post(arg);
 	for (;;) {
 		struct pollfd p[LINGER_MAX + 1];
 		int64_t now = clock_ms(), next = -1;
@@ -115,6 +118,7 @@ static bool ensure_thread(void)
 {
 	pthread_t t;
 	sigset_t all, old;
+	sem_t started;
 	bool ok;
 
 	if (thread_pid == getpid())
@@ -134,11 +138,21 @@ static bool ensure_thread(void)
 	shim_own_cell(wake[0], &wake[0]);
 	shim_own_cell(wake[1], &wake[1]);
 	sigfillset(&all);
+	sem_init(&started, 0, 0);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ok = pthread_create(&t, NULL, reaper, NULL) == 0;
+	ok = pthread_create(&t, NULL, reaper, &started) == 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (!ok)
+	if (!ok) {
+		sem_destroy(&started);
 		return false;
+	}
+	/* Return only once the thread runs: a program that forks right after
+	 * its close must not fork while the new thread is still starting up
+	 * inside an allocator that does not survive fork() (AddressSanitizer's
+	 * takes no lock across fork: the child hung on it). */
+	while (sem_wait(&started) < 0 && errno == EINTR)
+		;
+	sem_destroy(&started);
 	pthread_detach(t);
 	thread_pid = getpid();
 	return true;
