@@ -110,8 +110,10 @@ static void match_some(const struct policy *p)
 			for (size_t j = 0; j < sizeof ports / sizeof ports[0]; j++) {
 				struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(ports[j]) };
 				inet_pton(AF_INET, v4[i], &a.sin_addr);
+				/* With and without a resolved name (host rules). */
 				const struct policy_rule *r = policy_match(p, (enum policy_dir)d,
-									   (struct sockaddr *)&a, sizeof a);
+									   (struct sockaddr *)&a, sizeof a,
+									   j % 2 ? "db.Example.test." : NULL);
 				/* A rule matched is one of the policy's, of that direction. */
 				if (r && (r < p->rules || r >= p->rules + p->nrules || (int)r->direction != d))
 					abort();
@@ -121,16 +123,16 @@ static void match_some(const struct policy *p)
 			struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_port = htons(443) };
 			inet_pton(AF_INET6, v6[i], &a.sin6_addr);
 			const struct policy_rule *r = policy_match(p, (enum policy_dir)d,
-								   (struct sockaddr *)&a, sizeof a);
+								   (struct sockaddr *)&a, sizeof a, "a.test");
 			if (r && (r < p->rules || r >= p->rules + p->nrules || (int)r->direction != d))
 				abort();
 		}
 		/* Not an IP address, and a truncated one: never a match, never a read past len. */
 		struct sockaddr_un_like { sa_family_t f; char path[8]; } u = { AF_UNIX, "x" };
-		if (policy_match(p, (enum policy_dir)d, (struct sockaddr *)&u, sizeof u))
+		if (policy_match(p, (enum policy_dir)d, (struct sockaddr *)&u, sizeof u, "a.test"))
 			abort();
 		struct sockaddr_in a = { .sin_family = AF_INET };
-		if (policy_match(p, (enum policy_dir)d, (struct sockaddr *)&a, 4))
+		if (policy_match(p, (enum policy_dir)d, (struct sockaddr *)&a, 4, NULL))
 			abort();
 	}
 }
