@@ -50,6 +50,7 @@ struct tls_conn *shim_conn_new(int fd, const struct shim_verdict *v)
 		.offer_session = r->direction == POLICY_CONNECT && !r->session_cache_off ? resume_offer : NULL,
 	};
 
+	shim_linger_prepare();
 	return tls_conn_new(fd, &o, v->role, v->role == TLS_ROLE_CLIENT ? v->name : NULL, v->desc);
 }
 

@@ -193,6 +193,16 @@ void shim_linger(int fd)
 		shim_own_close(dup);
 }
 
+/* A TLS connection is being made: start the thread now, in the program's
+ * ordinary flow, so that the close that needs it (maybe from a signal
+ * handler, maybe right before a fork) finds it running. */
+void shim_linger_prepare(void)
+{
+	pthread_mutex_lock(&lk);
+	(void)ensure_thread();
+	pthread_mutex_unlock(&lk);
+}
+
 /* exit(): the thread dies with the process, and the process's exit would
  * close the lingering sockets over unread records (a RST).  Like a kernel
  * linger, hold exit until each has seen its peer's FIN or timed out. */

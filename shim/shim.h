@@ -162,6 +162,7 @@ int shim_tls_shutdown(struct tls_conn *c, int how);
 int shim_tls_readable(struct tls_conn *c);
 /* Send FIN and keep absorbing late records in the background (linger.c). */
 void shim_linger(int fd);
+void shim_linger_prepare(void);
 void shim_linger_install(void);
 
 /* The shim's own fds (own.c). */
