@@ -118,7 +118,7 @@ static bool ensure_thread(void)
 {
 	pthread_t t;
 	sigset_t all, old;
-	sem_t started;
+	static sem_t started;
 	bool ok;
 
 	if (thread_pid == getpid())
@@ -150,9 +150,19 @@ static bool ensure_thread(void)
 	 * its close must not fork while the new thread is still starting up
 	 * inside an allocator that does not survive fork() (AddressSanitizer's
 	 * takes no lock across fork: the child hung on it). */
-	while (sem_wait(&started) < 0 && errno == EINTR)
-		;
-	sem_destroy(&started);
+	/* Bounded: in a process forked while another thread held a lock the
+	 * new thread's start-up needs (a pump, under AddressSanitizer), the
+	 * thread may never run; the close then goes on as before. */
+	{
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		while (sem_timedwait(&started, &until) < 0 && errno == EINTR)
+			;
+	}
+	/* Not destroyed: the thread may still post it (a semaphore that is
+	 * never waited on again needs no destruction on Linux). */
 	pthread_detach(t);
 	thread_pid = getpid();
 	return true;
