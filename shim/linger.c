@@ -142,12 +142,10 @@ static bool ensure_thread(void)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	ok = pthread_create(&t, NULL, reaper, &started) == 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (!ok) {
-		sem_destroy(&started);
+	if (!ok)
 		return false;
-	}
 	/* Return only once the thread runs: a program that forks right after
-	 * its close must not fork while the new thread is still starting up
+	 * making a connection must not fork while the new thread is still starting up
 	 * inside an allocator that does not survive fork() (AddressSanitizer's
 	 * takes no lock across fork: the child hung on it). */
 	/* Bounded: in a process forked while another thread held a lock the
