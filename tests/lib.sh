@@ -207,7 +207,19 @@ shim() { env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" ${SHIM_WRAP:-} 
 
 # policy FILE <<EOF ... EOF: write a policy file; sets POLICY; recorded
 # for the wire audit.
-policy() { POLICY=$1; cat >"$POLICY"; audit_policy "$POLICY"; }
+# A policy that sets no handshake_timeout_ms and has no defaults group gets
+# defaults = { handshake_timeout_ms = 10000 * TS; }: the built-in 10 s is
+# a product default, not a bound of the test, and a daemon under
+# AddressSanitizer on a loaded machine can take longer for a handshake.
+# Tests of the timeout itself set the key.
+policy() {
+	POLICY=$1
+	cat >"$POLICY"
+	if grep -q 'rules' "$POLICY" && ! grep -q 'handshake_timeout_ms\|defaults' "$POLICY"; then
+		printf 'defaults = { handshake_timeout_ms = %d; };\n' $((10000 * TS)) >>"$POLICY"
+	fi
+	audit_policy "$POLICY"
+}
 
 # audit_policy FILE: record a policy (as it is now) for the wire audit:
 # from now on, connections to the ports of its TLS rules must carry TLS
