@@ -28,20 +28,21 @@
 #     ending normally on request (redis SHUTDOWN over TLS: exit 0).
 # SOAK_FORK_EVERY: the threaded server's fork period (default 2 s; 0.3 stresses
 # the hand-over to pumps harder).
-# Duration: SOAK_SECONDS in all (default 60: two 30-s rounds; make soak
-# runs 1800), SOAK_WORKERS concurrent clients (default 8).
+# Duration: SOAK_SECONDS in all (default 60: two 30-s rounds, 30 s under
+# AddressSanitizer, where make check runs it a second time; make soak runs
+# 1800), SOAK_WORKERS concurrent clients (default 8).
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim soak_setup
 for _c in redis-server redis-cli ss; do
 	command -v "$_c" >/dev/null || { fail soak_setup "$_c not installed"; exit 1; }
 done
-SECS=${SOAK_SECONDS:-60}
+asan=0
+case "${ASAN_OPTIONS:-}" in *exitcode=86*) asan=1 ;; esac
+if [ $asan = 1 ]; then SECS=${SOAK_SECONDS:-30}; else SECS=${SOAK_SECONDS:-60}; fi
 ROUND=$((SECS / 2))
 WORKERS=${SOAK_WORKERS:-8}
 SOAKD=$TLSSHIM_TOP/tests/soak
-asan=0
-case "${ASAN_OPTIONS:-}" in *exitcode=86*) asan=1 ;; esac
 if [ $asan = 1 ]; then
 	ASAN_OPTIONS="$ASAN_OPTIONS:quarantine_size_mb=16"
 	export ASAN_OPTIONS
