@@ -28,7 +28,9 @@
 # (keepalive, a blocking read; and -p: waiting in poll() first) and
 # "write" (TCP_USER_TIMEOUT, blocking writes) fail with ETIMEDOUT, as
 # with plain TCP, and the client's descriptor count after the close is
-# the one before the connection.  Nothing crosses in clear (wire audit).
+# the one before the connection.  In the poll() case the client keeps a
+# second TLS connection to another server and pings on it (every 200 ms)
+# while the first is half-open: it is served meanwhile and after.  Nothing crosses in clear (wire audit).
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim faults_halfopen_setup
@@ -171,14 +173,26 @@ server_case poll_server_half_open_peers_time_out_as_plain_tcp ""
 server_case epoll_server_half_open_peers_time_out_as_plain_tcp -e
 
 # --- client side -----------------------------------------------------------
-# client_case NAME MODE [-p]: halfopen client MODE, shimmed against a TLS
-# server and plain against a plain one; both servers vanish after "ready".
+# client_case NAME MODE [-p [other]]: halfopen client MODE, shimmed against
+# a TLS server and plain against a plain one; both servers vanish after
+# "ready".  other: the client keeps another connection (to a server that
+# stays) in its poll() and pings on it while the first is half-open.
 client_case() {
-	name=$1 mode=$2 flag=${3:-}
-	P=$(free_port); PP=$(free_port)
+	name=$1 mode=$2 flag=${3:-} other=${4:-}
+	P=$(free_port); PP=$(free_port); PO=$(free_port); PPO=$(free_port)
 	policy "$T/$name.conf" <<EOF
-rules = ( { name = "ho-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+rules = ( { name = "ho-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; },
+          { name = "ho-other"; direction = "connect"; port = $PO; ca = "$CERTS/ca.crt"; } );
 EOF
+	if [ -n "$other" ]; then
+		start_peer "$name.osrv" server --port "$PO" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
+			--timeout 60 --status "$T/$name.ost" || { fail "$name" "the other TLS server did not start"; return; }
+		start_peer "$name.posrv" server --port "$PPO" --plain --timeout 60 ||
+			{ fail "$name" "the other plain server did not start"; return; }
+		oflag="-o $PO" poflag="-o $PPO"
+	else
+		oflag="" poflag=""
+	fi
 	export TLSSHIM_LOG_FILE="$T/$name.log"
 	start_peer "$name.srv" server --port "$P" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
 		--count 2 --timeout 60 --status "$T/$name.st" || { fail "$name" "the TLS server did not start$(show "$T/$name.srv.err")"; return; }
@@ -187,10 +201,10 @@ EOF
 		{ fail "$name" "the plain server did not start$(show "$T/$name.psrv.err")"; return; }
 	pspid=$PEER
 	# shellcheck disable=SC2086
-	shimbg "$PROGS/halfopen" client $flag "$mode" "$P" >"$T/$name.out" 2>"$T/$name.err"
+	shimbg "$PROGS/halfopen" client $flag $oflag "$mode" "$P" >"$T/$name.out" 2>"$T/$name.err"
 	cli=$!
 	# shellcheck disable=SC2086
-	bg "$PROGS/halfopen" client $flag "$mode" "$PP" >"$T/$name.pout" 2>"$T/$name.perr"
+	bg "$PROGS/halfopen" client $flag $poflag "$mode" "$PP" >"$T/$name.pout" 2>"$T/$name.perr"
 	pcli=$!
 	if ! wait_for "$T/$name.out" '^ready' 20 || ! wait_for "$T/$name.pout" '^ready' 20; then
 		fail "$name" "the client did not get ready$(show "$T/$name.out" "$T/$name.pout" "$T/$name.srv.err" "$TLSSHIM_LOG_FILE")"
@@ -210,10 +224,14 @@ EOF
 		fail "$name" "the shimmed client's descriptors after the close: $(grep '^fds' "$T/$name.out") (exit $rc)$(show "$T/$name.err")"
 	elif [ "$(lines "$T/$name.st" '^tls version=')" -ne 2 ]; then
 		fail "$name" "the TLS server did not see two TLS connections$(show "$T/$name.st" "$TLSSHIM_LOG_FILE")"
+	elif [ -n "$other" ] && { ! grep -q '^other echoes [1-9][0-9]* while half-open$' "$T/$name.out" ||
+				  ! grep -q '^other ok after$' "$T/$name.out" ||
+				  [ "$(lines "$T/$name.ost" '^tls version=')" -ne 1 ]; }; then
+		fail "$name" "the other TLS connection was not served while the first was half-open$(show "$T/$name.out" "$T/$name.ost")"
 	else
-		pass "$name ('$got' as plain TCP; $(grep '^fds' "$T/$name.out"))"
+		pass "$name ('$got' as plain TCP; $(grep -h '^other echoes' "$T/$name.out" | sed 's/$/; /')$(grep '^fds' "$T/$name.out"))"
 	fi
 }
 client_case client_keepalive_read_half_open_times_out read
-client_case client_poll_keepalive_read_half_open_times_out read -p
+client_case client_poll_keepalive_read_half_open_times_out_other_served read -p other
 client_case client_user_timeout_write_half_open_times_out write

@@ -21,7 +21,7 @@
  *   "peer PORT MODE: write: <strerror>"   (MODE read, write, echo or -)
  * Runs until killed.
  *
- *   halfopen client [-p] MODE PORT
+ *   halfopen client [-p] [-o OTHERPORT] MODE PORT
  *
  * First a warm-up connection to 127.0.0.1:PORT ("hello\n" and its echo,
  * close), then its descriptor count once steady, then the connection under
@@ -31,9 +31,13 @@
  * "ready", then (-p: waiting in poll() first) reads until an error (read
  * mode) or writes 16 KiB blocks until an error (write mode), and prints
  * "read: <strerror>" / "write: <strerror>" / "eof".  Then it closes the
- * socket and prints "fds before N after M": its descriptor count before
- * the connect and once steady (100 ms unchanged, at most 10 s) after the
- * close.  Exit status 0 when the count is back, 1 otherwise.
+ * socket.  With -o (read mode): another connection, to OTHERPORT, made
+ * before the one under test, gets "ping\n" echoed every 200 ms while the
+ * program waits in poll() on both; after the error it prints "other
+ * echoes N while half-open" and "other ok after" (one more ping) and
+ * closes it.  Then it prints "fds before N after M": its descriptor count
+ * after the warm-up and once steady (100 ms unchanged, at most 10 s) after
+ * the closes.  Exit status 0 when the count is back, 1 otherwise.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -296,6 +300,25 @@ static void wait_in(int fd, short ev)
 		;
 }
 
+/* "ping\n" on fd and its echo: 1 when it came back whole. */
+static int ping(int fd)
+{
+	char buf[5];
+	size_t got = 0;
+
+	if (send_all(fd, "ping\n", 5) < 0)
+		return 0;
+	while (got < 5) {
+		ssize_t r;
+		wait_in(fd, POLLIN);
+		r = read(fd, buf + got, 5 - got);
+		if (r <= 0)
+			return 0;
+		got += (size_t)r;
+	}
+	return !memcmp(buf, "ping\n", 5);
+}
+
 /* Connect to a, say hello, read the echo: the fd, or -1. */
 static int hello(const struct sockaddr_in *a, int wr, int use_poll)
 {
@@ -334,13 +357,16 @@ static int client(int argc, char **argv)
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	struct sockaddr_in me;
 	socklen_t ml = sizeof me;
-	int use_poll = 0, opt, fd, before, after, wr;
+	struct sockaddr_in oa = a;
+	int use_poll = 0, opt, fd, before, after, wr, ofd = -1, echoes = 0, oport = 0;
 	char buf[4096];
 	ssize_t r;
 
-	while ((opt = getopt(argc, argv, "p")) != -1) {
+	while ((opt = getopt(argc, argv, "po:")) != -1) {
 		if (opt == 'p')
 			use_poll = 1;
+		else if (opt == 'o')
+			oport = atoi(optarg);
 		else
 			return 64;
 	}
@@ -354,6 +380,11 @@ static int client(int argc, char **argv)
 		return 1;
 	close(fd);
 	before = settle(-1);
+	if (oport) {
+		oa.sin_port = htons((unsigned short)oport);
+		if ((ofd = hello(&oa, 0, 1)) < 0)
+			return 1;
+	}
 	if ((fd = hello(&a, wr, use_poll)) < 0)
 		return 1;
 	getsockname(fd, (struct sockaddr *)&me, &ml);
@@ -372,8 +403,19 @@ static int client(int argc, char **argv)
 		}
 	} else {
 		for (;;) {
-			if (use_poll)
+			if (ofd >= 0) {
+				/* the other connection: a ping every 200 ms */
+				struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = ofd, .events = POLLIN } };
+				int n = poll(p, 2, 200);
+				if (n == 0) {
+					echoes += ping(ofd);
+					continue;
+				}
+				if (n < 0 || !p[0].revents)
+					continue;
+			} else if (use_poll) {
 				wait_in(fd, POLLIN);
+			}
 			r = read(fd, buf, sizeof buf);
 			if (r < 0 && errno == EINTR)
 				continue;
@@ -388,6 +430,11 @@ static int client(int argc, char **argv)
 		}
 	}
 	close(fd);
+	if (ofd >= 0) {
+		printf("other echoes %d while half-open\n", echoes);
+		printf("other %s after\n", ping(ofd) ? "ok" : "FAILED");
+		close(ofd);
+	}
 	after = settle(before);
 	printf("fds before %d after %d\n", before, after);
 	return after == before ? 0 : 1;
@@ -401,6 +448,6 @@ int main(int argc, char **argv)
 		return server(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "client"))
 		return client(argc - 1, argv + 1);
-	fprintf(stderr, "usage: halfopen server [-e] PORT | halfopen client [-p] read|write PORT\n");
+	fprintf(stderr, "usage: halfopen server [-e] [-k N] [-u MS] PORT | halfopen client [-p] [-o PORT] read|write PORT\n");
 	return 64;
 }
