@@ -40,8 +40,11 @@ LIB_OBJ    = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LAUNCH_OBJ = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard launcher/*.c)) $(POLICY_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC   = $(wildcard tests/unit/test_*.c)
 UNIT_BIN   = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-PROG_SRC   = $(wildcard tests/progs/*.c)
-PROG_BIN   = $(PROG_SRC:tests/progs/%.c=$(BUILD)/progs/%)
+# tests/progs/preload_*.c are test-only fault injectors, shared objects
+# preloaded after the library (preload_enfile: accept fails with ENFILE).
+PRELOAD_SRC = $(wildcard tests/progs/preload_*.c)
+PROG_SRC   = $(filter-out $(PRELOAD_SRC),$(wildcard tests/progs/*.c))
+PROG_BIN   = $(PROG_SRC:tests/progs/%.c=$(BUILD)/progs/%) $(PRELOAD_SRC:tests/progs/%.c=$(BUILD)/progs/%.so)
 TOOL_SRC   = $(wildcard tests/tools/*.c)
 TOOL_BIN   = $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 BENCH_SRC  = $(wildcard bench/*.c)
@@ -98,6 +101,10 @@ $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(UNIT_OBJ) $(CONFIG_LIB)
 $(BUILD)/progs/%: tests/progs/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE $(CPPFLAGS) $(LDFLAGS) $(PROG_LDFLAGS) -o $@ $< -lpthread
+
+$(BUILD)/progs/preload_%.so: tests/progs/preload_%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE -fPIC -shared $(CPPFLAGS) $(LDFLAGS) -o $@ $< -ldl -lpthread
 
 # Exports its config_* functions, as lighttpd does (-rdynamic for plugins).
 $(BUILD)/progs/config_clash: PROG_LDFLAGS = -rdynamic

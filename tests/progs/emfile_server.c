@@ -23,6 +23,16 @@
  * and that a socketpair (which reuses the connection's descriptor
  * numbers) carries plain bytes unchanged ("socketpair plain ok").
  * Exit status: 0 when every step went as described, 1 otherwise.
+ *
+ *   emfile_server enfile PORT N N...
+ *
+ * The same server without the descriptor filling, for ENFILE (the
+ * system-wide file table full), injected by tests/progs/preload_enfile.c
+ * (TLSSHIM_TEST_ENFILE=N,N,...): for each N, one connection; accept() (odd
+ * rounds) or accept4(SOCK_CLOEXEC) (even rounds) is called until it works,
+ * each failure printed ("accept: ENFILE"; any other error fails the run),
+ * then "accepted after K ENFILE" (K must be N), the echo, "closed".  The
+ * same end checks (steady descriptor count, socketpair plain).
  * Knows nothing about TLS.
  */
 #include <arpa/inet.h>
@@ -112,36 +122,132 @@ static int count_fds(void)
 	return n - 1;           /* the directory's own descriptor */
 }
 
-int main(int argc, char **argv)
+static int listen_on(const char *port)
 {
-	struct rlimit rl = { LIMIT, LIMIT };
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int one = 1, ls, ok = 1, base = -1;
+	int one = 1, ls;
 
-	if (argc < 4) {
-		fprintf(stderr, "usage: emfile_server PORT FREE FREE...\n");
-		return 2;
-	}
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
-		perror("emfile_server: setrlimit");
-		return 2;
-	}
-	a.sin_port = htons((unsigned short)atoi(argv[1]));
+	a.sin_port = htons((unsigned short)atoi(port));
 	ls = socket(AF_INET, SOCK_STREAM, 0);
 	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	if (bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 8) < 0) {
 		perror("emfile_server: bind/listen");
-		return 2;
+		return -1;
 	}
 	printf("listening\n");
-	for (int i = 2; i < argc; i++) {
-		int nfree = atoi(argv[i]), c;
-		struct pollfd p = { .fd = ls, .events = POLLIN };
-		char buf[4096];
-		ssize_t r;
+	return ls;
+}
 
-		int steady;
+/* Echo until EOF; 1 when the client closed cleanly. */
+static int echo(int c)
+{
+	char buf[4096];
+	ssize_t r;
+
+	while ((r = read(c, buf, sizeof buf)) > 0) {
+		if (write(c, buf, (size_t)r) != r) {
+			printf("write: %s\n", strerror(errno));
+			break;
+		}
+	}
+	if (r == 0)
+		printf("closed\n");
+	else if (r < 0)
+		printf("read: %s\n", strerror(errno));
+	return r == 0;
+}
+
+/* The end checks of both modes: the count back to base, a socketpair on
+ * the freed numbers plain.  1 when they hold. */
+static int end_checks(int base, int want_eventfd)
+{
+	int now = count_fds(), sp[2], ok = 1;
+	char got[16] = "";
+
+	for (int t = 0; t < 1000 && now != base; t++) {
+		usleep(10000);
+		now = count_fds();
+	}
+	printf("fds before %d after %d\n", base, now);
+	if (now != base)
+		ok = 0;
+	if (has_eventfd()) {
+		printf("eventfd present\n");
+	} else if (want_eventfd) {
+		printf("no eventfd (the library's wake-up descriptor was never made)\n");
+		ok = 0;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0 && write(sp[0], "plain", 5) == 5 &&
+	    read(sp[1], got, sizeof got) == 5 && !memcmp(got, "plain", 5)) {
+		printf("socketpair plain ok\n");
+	} else {
+		printf("socketpair plain FAILED\n");
+		ok = 0;
+	}
+	return ok;
+}
+
+static int enfile_main(int argc, char **argv)
+{
+	int ls = listen_on(argv[2]), ok = 1, base = -1;
+
+	if (ls < 0)
+		return 2;
+	for (int i = 3; i < argc; i++) {
+		struct pollfd p = { .fd = ls, .events = POLLIN };
+		int want = atoi(argv[i]), got = 0, c, steady;
+
+		while (poll(&p, 1, -1) < 0 && errno == EINTR)
+			;
+		steady = settle();
+		printf("fds round %d: %d\n", i - 2, steady);
+		if (i == argc - 1 && steady != base)
+			ok = 0;
+		base = steady;
+		for (;;) {
+			c = (i - 2) % 2 ? accept(ls, NULL, NULL) : accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+			if (c >= 0)
+				break;
+			if (errno != ENFILE) {
+				printf("accept: %s (want ENFILE or a connection)\n", strerror(errno));
+				ok = 0;
+				break;
+			}
+			printf("accept: ENFILE\n");
+			got++;
+		}
+		if (c < 0)
+			continue;
+		printf("accepted after %d ENFILE\n", got);
+		if (got != want)
+			ok = 0;
+		echo(c);
+		close(c);
+	}
+	return end_checks(base, 0) && ok ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	struct rlimit rl = { LIMIT, LIMIT };
+	int ls, ok = 1, base = -1;
+
+	if (argc < 4) {
+		fprintf(stderr, "usage: emfile_server PORT FREE FREE... | enfile PORT N N...\n");
+		return 2;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!strcmp(argv[1], "enfile"))
+		return argc < 5 ? 2 : enfile_main(argc, argv);
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		perror("emfile_server: setrlimit");
+		return 2;
+	}
+	if ((ls = listen_on(argv[1])) < 0)
+		return 2;
+	for (int i = 2; i < argc; i++) {
+		int nfree = atoi(argv[i]), c, steady;
+		struct pollfd p = { .fd = ls, .events = POLLIN };
 
 		while (poll(&p, 1, -1) < 0 && errno == EINTR)
 			;
@@ -174,45 +280,9 @@ int main(int argc, char **argv)
 			continue;
 		}
 		printf("accepted with %d free\n", nfree);
-		while ((r = read(c, buf, sizeof buf)) > 0) {
-			if (write(c, buf, (size_t)r) != r) {
-				printf("write: %s\n", strerror(errno));
-				break;
-			}
-		}
-		if (r == 0) {
-			printf("closed\n");
-		} else if (r < 0) {
-			printf("read: %s\n", strerror(errno));
-		}
+		echo(c);
 		close(c);
 		unfill(nfill);
 	}
-	{
-		int now = count_fds(), sp[2];
-
-		for (int t = 0; t < 1000 && now != base; t++) {
-			usleep(10000);
-			now = count_fds();
-		}
-		char got[16] = "";
-
-		printf("fds before %d after %d\n", base, now);
-		if (now != base)
-			ok = 0;
-		if (has_eventfd()) {
-			printf("eventfd present\n");
-		} else {
-			printf("no eventfd (the library's wake-up descriptor was never made)\n");
-			ok = 0;
-		}
-		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0 && write(sp[0], "plain", 5) == 5 &&
-		    read(sp[1], got, sizeof got) == 5 && !memcmp(got, "plain", 5)) {
-			printf("socketpair plain ok\n");
-		} else {
-			printf("socketpair plain FAILED\n");
-			ok = 0;
-		}
-	}
-	return ok ? 0 : 1;
+	return end_checks(base, 1) && ok ? 0 : 1;
 }
