@@ -10,6 +10,7 @@
 #     PP2_TYPE_SSL (flags SSL|CERT_CONN|CERT_SESS, verify 0) with
 #     SSL_VERSION, SSL_CN, SSL_CIPHER;
 #   * openssl s_client (TLS 1.2, a chosen cipher, another ALPN, SNI);
+#   * IPv6 (::1), and IPv4 on a dual-stack socket (IPv4-mapped: as IPv4);
 #   * a client without a certificate (no CN sub-TLV, flags SSL only,
 #     verify non-zero) and without SNI or ALPN (no such TLVs).
 # And `tlsshim --check` rejects proxy_protocol on a connect rule and with
@@ -22,7 +23,7 @@ BACKEND="$TLSSHIM_TOP/tests/preload/py/proxyv2_backend.py"
 CLIENT="$TLSSHIM_TOP/tests/preload/py/proxyv2_client.py"
 export TLSSHIM_LOG=info
 
-# start_backend NAME PORT MTLS(yes|no)
+# start_backend NAME PORT MTLS(yes|no) [ADDR]
 start_backend() {
 	if [ "$3" = yes ]; then
 		_sb_keys="require_client_cert = true; ca = \"$CERTS/ca.crt\";"
@@ -34,7 +35,7 @@ rules = ( { name = "pp2-in"; direction = "accept"; port = $2;
             cert = "$CERTS/server.crt"; key = "$CERTS/server.key";
             alpn = ["proto/1", "h2"]; proxy_protocol = "v2"; $_sb_keys } );
 EOC
-	TLSSHIM_LOG_FILE="$T/$1.log" shimbg "$PY" "$BACKEND" "$2" >"$T/$1.out" 2>"$T/$1.err"
+	TLSSHIM_LOG_FILE="$T/$1.log" shimbg "$PY" "$BACKEND" "$2" ${4:-} >"$T/$1.out" 2>"$T/$1.err"
 	BE=$!
 	wait_for "$T/$1.out" '^listening' 10
 }
@@ -50,9 +51,10 @@ check() {
 	fi
 }
 
-# header_len SNI ALPN CN VERSION CIPHER: the header's length (IPv4).
+# header_len SNI ALPN CN VERSION CIPHER [ADDRBYTES]: the header's length
+# (IPv4: 12 address bytes; IPv6: 36).
 header_len() {
-	_hl=$((16 + 12 + 3 + 5 + 3 + ${#4} + 3 + ${#5}))
+	_hl=$((16 + ${6:-12} + 3 + 5 + 3 + ${#4} + 3 + ${#5}))
 	[ -n "$1" ] && _hl=$((_hl + 3 + ${#1}))
 	[ -n "$2" ] && _hl=$((_hl + 3 + ${#2}))
 	[ -n "$3" ] && _hl=$((_hl + 3 + ${#3}))
@@ -92,6 +94,41 @@ EOW
 	fi
 else
 	fail "$name" "backend did not listen$(show "$T/py.err" "$T/py.log")"
+fi
+
+# ---- IPv6, and IPv4 on a dual-stack socket ---------------------------------
+# v6_case NAME LISTEN CONNECT FAMILY ADDRBYTES SRC-DST
+v6_case() {
+	name=$1
+	P=$(free_port)
+	if ! start_backend "$name" "$P" yes "$2"; then
+		fail "$name" "backend did not listen$(show "$T/$name.err" "$T/$name.log")"; return
+	fi
+	timeout $((30 * TS)) "$PY" "$CLIENT" "$P" "$CERTS/ca.crt" "$CERTS/client.crt" "$CERTS/client.key" \
+		"proto/1" "v6.example" "$3" >"$T/$name.client" 2>&1
+	lp=$(sed -n 's/^local_port=//p' "$T/$name.client")
+	ver=$(sed -n 's/^version=//p' "$T/$name.client")
+	ci=$(sed -n 's/^cipher=//p' "$T/$name.client")
+	{
+		echo "fionread_header=$(header_len v6.example proto/1 tlsshim-client "$ver" "$ci" "$5")"
+		echo "family=$4"
+		echo "src=$6:$lp"
+		echo "dst=$6:$P"
+		echo "tlv_0x01=proto/1"
+		echo "tlv_0x02=v6.example"
+		echo "ssl_client=0x07"
+		echo "ssl_verify=0"
+		echo "ssl.tlv_0x21=$ver"
+		echo "ssl.tlv_0x22=tlsshim-client"
+		echo "ssl.tlv_0x23=$ci"
+	} >"$T/$name.want"
+	check "$name"
+}
+if "$PY" -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null; then
+	v6_case proxyv2_ipv6 ::1 ::1 0x21 36 ::1
+	v6_case proxyv2_dual_stack_ipv4_mapped_as_ipv4 :: 127.0.0.1 0x11 12 127.0.0.1
+else
+	fail proxyv2_ipv6 "no IPv6 loopback in this namespace"
 fi
 
 # ---- openssl s_client: TLS 1.2, chosen cipher, certificate, SNI, ALPN ------

@@ -1,4 +1,4 @@
-"""proxyv2_backend.py PORT — a backend that reads a PROXY protocol v2
+"""proxyv2_backend.py PORT [ADDR] — a backend that reads a PROXY protocol v2
 header (tests/preload/proxyv2.sh), run under the shim with an accept rule
 proxy_protocol = "v2".  For one connection it checks that the header is
 there the way bytes in the socket would be: select() and epoll (edge
@@ -12,6 +12,7 @@ echoes it.  Any deviation prints "error ..." and exits 1.
 import array, fcntl, os, select, socket, struct, sys, termios
 S = float(os.environ.get("TLSSHIM_TIME_SCALE", "1"))
 port = int(sys.argv[1])
+addr = sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1"
 SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 out = []
 
@@ -19,9 +20,11 @@ def die(msg):
     print("error " + msg, flush=True)
     sys.exit(1)
 
-ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+ls = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_STREAM)
 ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.bind(("127.0.0.1", port))
+if ":" in addr:
+    ls.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+ls.bind((addr, port))
 ls.listen(4)
 print("listening", flush=True)
 c, peer = ls.accept()
