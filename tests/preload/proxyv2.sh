@@ -11,6 +11,8 @@
 #     SSL_VERSION, SSL_CN, SSL_CIPHER;
 #   * openssl s_client (TLS 1.2, a chosen cipher, another ALPN, SNI);
 #   * IPv6 (::1), and IPv4 on a dual-stack socket (IPv4-mapped: as IPv4);
+#   * a resumed session (TLS 1.2 and 1.3): PP2_CLIENT_CERT_SESS without
+#     PP2_CLIENT_CERT_CONN, the CN still there;
 #   * a client without a certificate (no CN sub-TLV, flags SSL only,
 #     verify non-zero) and without SNI or ALPN (no such TLVs).
 # And `tlsshim --check` rejects proxy_protocol on a connect rule and with
@@ -23,7 +25,7 @@ BACKEND="$TLSSHIM_TOP/tests/preload/py/proxyv2_backend.py"
 CLIENT="$TLSSHIM_TOP/tests/preload/py/proxyv2_client.py"
 export TLSSHIM_LOG=info
 
-# start_backend NAME PORT MTLS(yes|no) [ADDR]
+# start_backend NAME PORT MTLS(yes|no) [ADDR [COUNT]]
 start_backend() {
 	if [ "$3" = yes ]; then
 		_sb_keys="require_client_cert = true; ca = \"$CERTS/ca.crt\";"
@@ -35,7 +37,7 @@ rules = ( { name = "pp2-in"; direction = "accept"; port = $2;
             cert = "$CERTS/server.crt"; key = "$CERTS/server.key";
             alpn = ["proto/1", "h2"]; proxy_protocol = "v2"; $_sb_keys } );
 EOC
-	TLSSHIM_LOG_FILE="$T/$1.log" shimbg "$PY" "$BACKEND" "$2" ${4:-} >"$T/$1.out" 2>"$T/$1.err"
+	TLSSHIM_LOG_FILE="$T/$1.log" shimbg "$PY" "$BACKEND" "$2" ${4:-} ${5:-} >"$T/$1.out" 2>"$T/$1.err"
 	BE=$!
 	wait_for "$T/$1.out" '^listening' 10
 }
@@ -130,6 +132,30 @@ if "$PY" -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1", 0
 else
 	fail proxyv2_ipv6 "no IPv6 loopback in this namespace"
 fi
+
+# ---- a resumed session: PP2_CLIENT_CERT_SESS without PP2_CLIENT_CERT_CONN ----
+# TLS 1.2 and 1.3: the second connection resumes the first's session; the
+# certificate came with the session, not on this connection.
+for v in 1.2 1.3; do
+	name=proxyv2_resumed_tls${v#1.}_cert_sess_not_conn
+	P=$(free_port)
+	if ! start_backend "res$v" "$P" yes 127.0.0.1 2; then
+		fail "$name" "backend did not listen$(show "$T/res$v.err")"; continue
+	fi
+	timeout $((30 * TS)) "$PY" "$CLIENT" "$P" "$CERTS/ca.crt" "$CERTS/client.crt" "$CERTS/client.key" \
+		"proto/1" "res.example" 127.0.0.1 2 "$v" >"$T/res$v.client" 2>&1
+	wait_exit "$BE" 20
+	reused=$(sed -n 's/^reused=//p' "$T/res$v.client" | tr '\n' ' ')
+	flags=$(sed -n 's/^ssl_client=//p' "$T/res$v.out" | tr '\n' ' ')
+	verify=$(sed -n 's/^ssl_verify=//p' "$T/res$v.out" | tr '\n' ' ')
+	cns=$(grep -c '^ssl.tlv_0x22=tlsshim-client$' "$T/res$v.out")
+	if [ "$reused" = "False True " ] && [ "$flags" = "0x07 0x05 " ] && [ "$verify" = "0 0 " ] &&
+	   [ "$cns" = 2 ] && [ "$(grep -c "^got 'hello" "$T/res$v.out")" = 2 ]; then
+		pass "$name"
+	else
+		fail "$name" "reused '$reused' flags '$flags' verify '$verify' CN sub-TLVs $cns$(show "$T/res$v.out" "$T/res$v.client" "$T/res$v.err")"
+	fi
+done
 
 # ---- openssl s_client: TLS 1.2, chosen cipher, certificate, SNI, ALPN ------
 name=proxyv2_openssl_s_client_tls12
