@@ -15,6 +15,8 @@
 #     PP2_CLIENT_CERT_CONN, the CN still there;
 #   * a client without a certificate (no CN sub-TLV, flags SSL only,
 #     verify non-zero) and without SNI or ALPN (no such TLVs).
+# A client refused by the handshake (a certificate from another CA): the
+# backend reads no header and no data, the refusal is logged.
 # And `tlsshim --check` rejects proxy_protocol on a connect rule and with
 # action "plain" (FILE:LINE), and a value other than "v2"/"none".
 . "$(dirname "$0")/../lib.sh"
@@ -217,6 +219,23 @@ EOW
 	check "$name"
 else
 	fail "$name" "backend did not listen$(show "$T/nc.err" "$T/nc.log")"
+fi
+
+# ---- a refused client: no header, no byte reaches the program --------------
+name=proxyv2_refused_client_no_header
+P=$(free_port)
+if start_backend ref "$P" yes; then
+	timeout $((30 * TS)) "$PY" "$CLIENT" "$P" "$CERTS/ca.crt" "$CERTS/client-untrusted.crt" \
+		"$CERTS/client-untrusted.key" "proto/1" "ref.example" >"$T/ref.client" 2>&1
+	wait_exit "$BE" 20
+	if ! grep -q -E '^(fionread_header|family|got )' "$T/ref.out" && grep -q '^error\|Error' "$T/ref.out" "$T/ref.err" &&
+	   grep -q 'rule "pp2-in".*certificate' "$T/ref.log" && ! grep -q "^server 'echo" "$T/ref.client"; then
+		pass "$name"
+	else
+		fail "$name" "$(show "$T/ref.out" "$T/ref.err" "$T/ref.log" "$T/ref.client")"
+	fi
+else
+	fail "$name" "backend did not listen$(show "$T/ref.err")"
 fi
 
 # ---- tlsshim --check ------------------------------------------------------------
