@@ -437,6 +437,7 @@ static void before_exec(const char *path, char *const envp[], struct shim_peeren
 SHIM_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
 	struct shim_peerenv pe_;
+
 	before_exec(path, envp, &pe_);
 	EXEC_ENV(envp, REAL(execve)(path, argv, e_));
 }
@@ -444,6 +445,7 @@ SHIM_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 SHIM_EXPORT int execv(const char *path, char *const argv[])
 {
 	struct shim_peerenv pe_;
+
 	before_exec(path, environ, &pe_);
 	EXEC_ENV(environ, REAL(execve)(path, argv, e_));
 }
@@ -549,6 +551,7 @@ SHIM_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file
 			    const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
 	struct shim_peerenv pe_;
+
 	before_exec(path, envp, &pe_);
 	EXEC_ENV(envp, REAL(posix_spawn)(pid, path, fa, attr, argv, e_));
 }
