@@ -965,6 +965,32 @@ static void describe_peer(struct tls_conn *c, char *buf, size_t len)
 		snprintf(buf, len, "client %s verified", subj);
 }
 
+/* The preamble (tls_opts.preamble) goes into the stage, ahead of every
+ * byte of the peer's: reads, MSG_PEEK, FIONREAD and readiness see it as
+ * plaintext that has arrived.  false: no memory for it. */
+#define PREAMBLE_MAX 4096
+static bool stage_preamble(struct tls_conn *c)
+{
+	unsigned char *b;
+	size_t n;
+
+	if (c->role != TLS_ROLE_SERVER || !c->o.preamble)
+		return true;
+	if (!(b = malloc(32768)))
+		return false;
+	n = c->o.preamble(c->ssl, c->fd, b, PREAMBLE_MAX);
+	if (!n) {
+		free(b);
+		return true;
+	}
+	free(c->stage);
+	c->stage = b;
+	c->stage_cap = 32768;
+	c->stage_off = 0;
+	c->stage_len = n;
+	return true;
+}
+
 static void handshake_done(struct tls_conn *c)
 {
 	set_state(c, ST_OPEN);
@@ -1018,6 +1044,13 @@ static int handshake_locked(struct tls_conn *c)
 	r = SSL_do_handshake(c->ssl);
 	if (r == 1) {
 		handshake_done(c);
+		if (!stage_preamble(c)) {
+			set_fail(c, TLS_FAIL_SYSCALL);
+			c->sys_errno = ENOMEM;
+			set_state(c, ST_FAILED);
+			snprintf(c->err, sizeof c->err, "no memory for the PROXY protocol header");
+			return TLS_ERR;
+		}
 		/* The last flight (client Finished, server tickets) may be
 		 * waiting in the out-buffer; the caller flushes it. */
 		r = flush_locked(c);

@@ -68,6 +68,12 @@ struct tls_opts {
 	 * offer a cached session (policy/resume.c); NULL: none offered.
 	 * Must not block nor take a lock that is not a leaf. */
 	void (*offer_session)(SSL *ssl, const char *name);
+	/* Server: called once when the handshake completes (under the
+	 * connection's lock), with the SSL object and the socket; the bytes
+	 * it writes to buf (at most cap; it returns the count, 0 for none)
+	 * come first in the plaintext the program reads (PROXY protocol v2,
+	 * shim/proxyv2.c).  Must not block nor take a lock. */
+	size_t (*preamble)(SSL *ssl, int fd, unsigned char *buf, size_t cap);
 };
 
 /* peer_name: client only, the name to send as SNI and verify (a DNS name

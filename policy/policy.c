@@ -40,6 +40,7 @@ enum key {
 	K_VERIFY, K_SERVER_NAME, K_REQUIRE_CLIENT_CERT, K_MIN_VERSION, K_CIPHERS,
 	K_CIPHERSUITES, K_ALPN, K_ALLOW_TRUNCATION, K_HANDSHAKE_TIMEOUT_MS, K_KTLS,
 	K_SESSION_CACHE, K_TICKET_KEY_FILE, K_CRL, K_CERTS, K_SNI_STRICT, K_HOST,
+	K_PROXY_PROTOCOL,
 	/* The identity lists, in enum policy_id_list's order. */
 	K_ALLOW_CN, K_ALLOW_OU, K_ALLOW_DNS, K_ALLOW_URI, K_ALLOW_IP, K_PIN_SPKI,
 	K_COUNT
@@ -57,7 +58,7 @@ static const char *const key_names[K_COUNT] = {
 	[K_KTLS] = "ktls",
 	[K_SESSION_CACHE] = "session_cache", [K_TICKET_KEY_FILE] = "ticket_key_file",
 	[K_CRL] = "crl", [K_CERTS] = "certs", [K_SNI_STRICT] = "sni_strict",
-	[K_HOST] = "host",
+	[K_HOST] = "host", [K_PROXY_PROTOCOL] = "proxy_protocol",
 	[K_ALLOW_CN] = "allow_cn", [K_ALLOW_OU] = "allow_ou", [K_ALLOW_DNS] = "allow_dns",
 	[K_ALLOW_URI] = "allow_uri", [K_ALLOW_IP] = "allow_ip", [K_PIN_SPKI] = "pin_spki",
 };
@@ -503,6 +504,7 @@ static const char *const dir_words[] = { "accept", "connect", NULL };
 static const char *const action_words[] = { "tls", "plain", "deny", NULL };
 static const char *const verify_words[] = { "full", "none", NULL };
 static const char *const version_words[] = { "TLSv1.2", "TLSv1.3", NULL };
+static const char *const proxy_words[] = { "none", "v2", NULL };
 
 static bool parse_key(struct loader *ld, enum key k, const config_setting_t *s, struct policy_rule *r)
 {
@@ -566,6 +568,11 @@ static bool parse_key(struct loader *ld, enum key k, const config_setting_t *s, 
 		return get_bool(ld, k, s, &r->allow_truncation);
 	case K_KTLS:
 		return get_bool(ld, k, s, &r->ktls);
+	case K_PROXY_PROTOCOL:
+		if (!get_word(ld, k, s, proxy_words, &w))
+			return false;
+		r->proxy_v2 = w == 1;
+		return true;
 	case K_HANDSHAKE_TIMEOUT_MS:
 		if (!is_int(s))
 			return fail(ld, s, "\"handshake_timeout_ms\" must be an integer");
@@ -731,6 +738,12 @@ static void inherit_only_where_used(const bool own[K_COUNT], const config_settin
 		r->cert = r->key = NULL;
 		src[K_CERT] = src[K_KEY] = NULL;
 	}
+	/* proxy_protocol from defaults: for the accept rules that make TLS. */
+	if (r->proxy_v2 && !own[K_PROXY_PROTOCOL] &&
+	    (r->direction != POLICY_ACCEPT || r->action != POLICY_TLS)) {
+		r->proxy_v2 = false;
+		src[K_PROXY_PROTOCOL] = NULL;
+	}
 	if (r->ticket_key_file && !own[K_TICKET_KEY_FILE] && r->session_cache_off) {
 		free(r->ticket_key_file);
 		r->ticket_key_file = NULL;
@@ -756,6 +769,12 @@ static bool check_rule(struct loader *ld, const config_setting_t *const src[K_CO
 				 " (or \"certs\")");
 	if (r->require_client_cert && !r->ca)
 		return fail(ld, src[K_REQUIRE_CLIENT_CERT], "\"require_client_cert\" needs \"ca\"");
+	if (r->proxy_v2 && r->direction != POLICY_ACCEPT)
+		return fail(ld, src[K_PROXY_PROTOCOL], "\"proxy_protocol\" applies only to accept rules"
+			    " (the header is read by the program that accepts)");
+	if (r->proxy_v2 && r->action != POLICY_TLS)
+		return fail(ld, src[K_PROXY_PROTOCOL], "\"proxy_protocol\" applies only to rules with action"
+			    " \"tls\" (the header describes the TLS session)");
 	if (r->ticket_key_file && r->session_cache_off)
 		return fail(ld, src[K_TICKET_KEY_FILE], "\"ticket_key_file\" with \"session_cache\" = false"
 			    " (resumption is off: no ticket is issued)");

@@ -48,6 +48,7 @@ struct tls_conn *shim_conn_new(int fd, const struct shim_verdict *v)
 		.check_peer = r->identity ? policy_identity_check : NULL,
 		.check_arg = r->identity,
 		.offer_session = r->direction == POLICY_CONNECT && !r->session_cache_off ? resume_offer : NULL,
+		.preamble = r->proxy_v2 && v->role == TLS_ROLE_SERVER ? shim_proxy_v2 : NULL,
 	};
 
 	shim_linger_prepare();

@@ -25,6 +25,7 @@
 #include <linux/close_range.h>
 
 #include "core/log.h"
+#include "shim/peerenv.h"
 #include "shim/shim.h"
 
 /* ---- calls that hand out new fds -------------------------------------
@@ -244,7 +245,7 @@ static int share(int oldfd, int newfd, uintptr_t v)
 	/* The table holds the reference now.  On 0, 1 or 2, stdio reaches it. */
 	c = conntab_get(newfd);
 	if (c) {
-		shim_tls_placed(newfd, c);
+		shim_tls_placed_std(newfd, c);
 		tls_conn_unref(c);
 	}
 	return newfd;

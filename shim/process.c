@@ -34,6 +34,7 @@
 
 #include "core/log.h"
 #include "policy/inspect.h"
+#include "shim/peerenv.h"
 #include "shim/shim.h"
 
 #define PUMPED_ENV "TLSSHIM_PUMPED"
@@ -65,6 +66,7 @@ static void learn_pumped(void)
 			continue;
 		conntab_set(fd, CT_PUMPED);
 	}
+	shim_peerenv_learn();
 }
 
 void shim_adopt_inherited(void)
@@ -394,15 +396,15 @@ static void build_pumped(char *out, size_t len)
 	}
 }
 
-/* envp plus our TLSSHIM_PUMPED (replacing one there); in buf. */
-static char *const *with_pumped(char *const envp[], char **buf, size_t nbuf, char *var, size_t nvar)
+/* envp plus our TLSSHIM_PUMPED (replacing one there) and the peer's
+ * identity (replacing those names: shim/peerenv.c); in buf. */
+static char *const *with_pumped(char *const envp[], char **buf, size_t nbuf, char *var, size_t nvar,
+				const struct shim_peerenv *pe)
 {
-	size_t n = 0;
+	size_t n;
 
 	build_pumped(var, nvar);
-	for (size_t i = 0; envp && envp[i] && n < nbuf - 2; i++)
-		if (strncmp(envp[i], PUMPED_ENV "=", sizeof PUMPED_ENV))
-			buf[n++] = envp[i];
+	n = shim_peerenv_env(pe, envp, buf, nbuf - 1, PUMPED_ENV "=", sizeof PUMPED_ENV);
 	if (strlen(var) > sizeof PUMPED_ENV)
 		buf[n++] = var;
 	buf[n] = NULL;
@@ -414,37 +416,46 @@ extern char **environ;
 
 /* Before an exec of path with envp: hand over what the new image cannot
  * carry on (see the top of this file). */
-static void before_exec(const char *path, char *const envp[])
+static void before_exec(const char *path, char *const envp[], struct shim_peerenv *pe)
 {
+	pe->active = false;
+	pe->used = 0;
 	if (!shim_policy)
 		return;
+	shim_peerenv_prepare(pe);
 	shim_pump_live(will_run_shim(path, envp) ? PUMP_LIVE_INHERITABLE : PUMP_ALL_INHERITABLE, -1);
+	shim_peerenv_done(pe);
 }
 
 #define EXEC_ENV(envp_in, call) do {                                            \
 		char *env_[ENV_MAX], var_[8192];                                \
-		char *const *e_ = shim_policy ? with_pumped((envp_in), env_, ENV_MAX, var_, sizeof var_) \
+		char *const *e_ = shim_policy ? with_pumped((envp_in), env_, ENV_MAX, var_, sizeof var_, &pe_) \
 					      : (envp_in);                      \
 		return (call);                                                  \
 	} while (0)
 
 SHIM_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-	before_exec(path, envp);
+	struct shim_peerenv pe_;
+
+	before_exec(path, envp, &pe_);
 	EXEC_ENV(envp, REAL(execve)(path, argv, e_));
 }
 
 SHIM_EXPORT int execv(const char *path, char *const argv[])
 {
-	before_exec(path, environ);
+	struct shim_peerenv pe_;
+
+	before_exec(path, environ, &pe_);
 	EXEC_ENV(environ, REAL(execve)(path, argv, e_));
 }
 
 SHIM_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
+	struct shim_peerenv pe_;
 	char *path = resolve_program(file);
 
-	before_exec(path, envp);
+	before_exec(path, envp, &pe_);
 	free(path);
 	EXEC_ENV(envp, REAL(execvpe)(file, argv, e_));
 }
@@ -469,19 +480,21 @@ static void execveat_path(int dirfd, const char *path, int flags, char *buf, siz
 SHIM_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
 			 int flags)
 {
+	struct shim_peerenv pe_;
 	char img[4200];
 
 	execveat_path(dirfd, path, flags, img, sizeof img);
-	before_exec(img, envp);
+	before_exec(img, envp, &pe_);
 	EXEC_ENV(envp, REAL(execveat)(dirfd, path, argv, e_, flags));
 }
 
 SHIM_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
+	struct shim_peerenv pe_;
 	char path[64];
 
 	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-	before_exec(path, envp);
+	before_exec(path, envp, &pe_);
 	EXEC_ENV(envp, REAL(fexecve)(fd, argv, e_));
 }
 
@@ -537,16 +550,19 @@ SHIM_EXPORT int execle(const char *path, const char *arg, ...)
 SHIM_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
 			    const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-	before_exec(path, envp);
+	struct shim_peerenv pe_;
+
+	before_exec(path, envp, &pe_);
 	EXEC_ENV(envp, REAL(posix_spawn)(pid, path, fa, attr, argv, e_));
 }
 
 SHIM_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
 			     const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
+	struct shim_peerenv pe_;
 	char *path = resolve_program(file);
 
-	before_exec(path, envp);
+	before_exec(path, envp, &pe_);
 	free(path);
 	EXEC_ENV(envp, REAL(posix_spawnp)(pid, file, fa, attr, argv, e_));
 }
@@ -554,23 +570,24 @@ SHIM_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_fil
 /* system() and popen() run /bin/sh with environ; for the duration of the
  * call, environ also names our pumped fds (the C library spawns the shell
  * with vfork semantics, so the restore waits for its exec). */
-static char **swap_environ(char **env, char *var, size_t nvar)
+static char **swap_environ(char **env, char *var, size_t nvar, const struct shim_peerenv *pe)
 {
 	char **old = environ;
 
-	environ = (char **)with_pumped(old, env, ENV_MAX, var, nvar);
+	environ = (char **)with_pumped(old, env, ENV_MAX, var, nvar, pe);
 	return old;
 }
 
 SHIM_EXPORT int system(const char *cmd)
 {
+	struct shim_peerenv pe_;
 	char *env[ENV_MAX], var[8192], **old;
 	int r;
 
 	if (!cmd || !shim_policy)
 		return REAL(system)(cmd);
-	before_exec("/bin/sh", environ);
-	old = swap_environ(env, var, sizeof var);
+	before_exec("/bin/sh", environ, &pe_);
+	old = swap_environ(env, var, sizeof var, &pe_);
 	r = REAL(system)(cmd);
 	environ = old;
 	return r;
@@ -578,13 +595,14 @@ SHIM_EXPORT int system(const char *cmd)
 
 SHIM_EXPORT FILE *popen(const char *cmd, const char *mode)
 {
+	struct shim_peerenv pe_;
 	char *env[ENV_MAX], var[8192], **old;
 	FILE *f;
 
 	if (!shim_policy)
 		return REAL(popen)(cmd, mode);
-	before_exec("/bin/sh", environ);
-	old = swap_environ(env, var, sizeof var);
+	before_exec("/bin/sh", environ, &pe_);
+	old = swap_environ(env, var, sizeof var, &pe_);
 	f = REAL(popen)(cmd, mode);
 	environ = old;
 	return f;

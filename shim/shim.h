@@ -137,6 +137,9 @@ uintptr_t shim_classify(int fd, bool at_start);
  * adopted): on 0, 1 or 2 it goes to a pump, because stdio writes there
  * through the C library's internal calls, which no wrapper sees. */
 void shim_tls_placed(int fd, struct tls_conn *c);
+/* proxy_protocol = "v2": the header ahead of the plaintext (proxyv2.c);
+ * a tls_opts.preamble. */
+size_t shim_proxy_v2(SSL *ssl, int fd, unsigned char *buf, size_t cap);
 
 /* Plaintext in, records out: the blocking/non-blocking logic. */
 ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags);

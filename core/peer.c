@@ -1,0 +1,194 @@
+/* core/peer.c — see core/peer.h. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
+
+#include "core/conn.h"
+#include "core/peer.h"
+
+void tls_ssl_peer_info(SSL *ssl, bool server, const char *name, struct tls_peer_info *pi)
+{
+	const unsigned char *alpn = NULL;
+	unsigned int alpn_len = 0;
+	const SSL_CIPHER *ci = SSL_get_current_cipher(ssl);
+	const char *s;
+
+	memset(pi, 0, sizeof *pi);
+	ERR_set_mark();
+	snprintf(pi->version, sizeof pi->version, "%s", SSL_get_version(ssl));
+	snprintf(pi->cipher, sizeof pi->cipher, "%s", ci ? SSL_CIPHER_get_name(ci) : "");
+	SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+	if (alpn && alpn_len <= sizeof pi->alpn) {
+		memcpy(pi->alpn, alpn, alpn_len);
+		pi->alpn_len = alpn_len;
+	}
+	s = server ? SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name) : name;
+	snprintf(pi->sni, sizeof pi->sni, "%s", s ? s : "");
+	pi->verify = SSL_get_verify_result(ssl);
+	pi->resumed = SSL_session_reused(ssl) == 1;
+	pi->cert = SSL_get1_peer_certificate(ssl);
+	ERR_pop_to_mark();
+}
+
+bool tls_conn_peer_info(struct tls_conn *c, struct tls_peer_info *pi)
+{
+	bool ok = false;
+
+	memset(pi, 0, sizeof *pi);
+	ENTER_OR(c, false);
+	if (c->state == ST_OPEN && c->ssl) {
+		tls_ssl_peer_info(c->ssl, c->role == TLS_ROLE_SERVER, c->name, pi);
+		ok = true;
+	}
+	LEAVE(c);
+	return ok;
+}
+
+/* Bytes outside printable ASCII become '?'. */
+static void printable(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			*s = '?';
+}
+
+bool tls_x509_subject(X509 *x, char *buf, size_t len)
+{
+	BIO *b;
+	char *data = NULL;
+	long n;
+	bool ok = false;
+
+	if (!len)
+		return false;
+	buf[0] = '\0';
+	ERR_set_mark();
+	b = BIO_new(BIO_s_mem());
+	if (b && X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_RFC2253) >= 0 &&
+	    (n = BIO_get_mem_data(b, &data)) >= 0 && (size_t)n < len) {
+		memcpy(buf, data, (size_t)n);
+		buf[n] = '\0';
+		printable(buf);
+		ok = true;
+	}
+	BIO_free(b);
+	ERR_pop_to_mark();
+	return ok;
+}
+
+bool tls_x509_cn(X509 *x, char *buf, size_t len)
+{
+	X509_NAME *nm = X509_get_subject_name(x);
+	int i = -1, last = -1;
+	const ASN1_STRING *a;
+	int n;
+
+	if (!len)
+		return false;
+	buf[0] = '\0';
+	while ((i = X509_NAME_get_index_by_NID(nm, NID_commonName, i)) >= 0)
+		last = i;
+	if (last < 0)
+		return false;
+	a = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(nm, last));
+	n = ASN1_STRING_length(a);
+	if (n < 0 || (size_t)n >= len)
+		return false;
+	memcpy(buf, ASN1_STRING_get0_data(a), (size_t)n);
+	buf[n] = '\0';
+	if (strlen(buf) != (size_t)n)
+		return false;  /* an embedded NUL */
+	printable(buf);
+	return true;
+}
+
+static bool append(char *buf, size_t len, size_t *off, const char *tag, const char *v, size_t vl)
+{
+	size_t tl = strlen(tag), need = (*off ? 1 : 0) + tl + vl;
+
+	if (*off + need >= len)
+		return false;
+	if (*off)
+		buf[(*off)++] = ',';
+	memcpy(buf + *off, tag, tl);
+	*off += tl;
+	for (size_t i = 0; i < vl; i++) {
+		unsigned char ch = (unsigned char)v[i];
+		buf[(*off)++] = ch < 0x20 || ch > 0x7e ? '?' : (char)ch;
+	}
+	buf[*off] = '\0';
+	return true;
+}
+
+bool tls_x509_sans(X509 *x, char *buf, size_t len)
+{
+	GENERAL_NAMES *gens;
+	size_t off = 0;
+	bool ok = true;
+
+	if (!len)
+		return false;
+	buf[0] = '\0';
+	ERR_set_mark();
+	gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	for (int i = 0; gens && ok && i < sk_GENERAL_NAME_num(gens); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		const ASN1_STRING *a = NULL;
+		const char *tag;
+		char ip[INET6_ADDRSTRLEN] = "";
+
+		switch (g->type) {
+		case GEN_DNS: tag = "DNS:"; a = g->d.dNSName; break;
+		case GEN_URI: tag = "URI:"; a = g->d.uniformResourceIdentifier; break;
+		case GEN_EMAIL: tag = "email:"; a = g->d.rfc822Name; break;
+		case GEN_IPADD: {
+			int l = ASN1_STRING_length(g->d.iPAddress);
+
+			tag = "IP:";
+			if (l != 4 && l != 16)
+				continue;
+			inet_ntop(l == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(g->d.iPAddress), ip,
+				  sizeof ip);
+			break;
+		}
+		default:
+			continue;
+		}
+		if (a)
+			ok = append(buf, len, &off, tag, (const char *)ASN1_STRING_get0_data(a),
+				    (size_t)ASN1_STRING_length(a));
+		else
+			ok = append(buf, len, &off, tag, ip, strlen(ip));
+	}
+	GENERAL_NAMES_free(gens);
+	ERR_pop_to_mark();
+	return ok;
+}
+
+bool tls_x509_spki_sha256(X509 *x, char *buf, size_t len)
+{
+	unsigned char *der = NULL, md[32];
+	unsigned int mdlen = 0;
+	EVP_MD *sha;
+	int n;
+	bool ok = false;
+
+	if (len < 45)
+		return false;
+	ERR_set_mark();
+	sha = EVP_MD_fetch(NULL, "SHA256", NULL);
+	n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
+	if (sha && n > 0 && EVP_Digest(der, (size_t)n, md, &mdlen, sha, NULL) == 1 && mdlen == 32) {
+		EVP_EncodeBlock((unsigned char *)buf, md, 32);
+		ok = true;
+	}
+	OPENSSL_free(der);
+	EVP_MD_free(sha);
+	ERR_pop_to_mark();
+	return ok;
+}

@@ -1,0 +1,46 @@
+/* core/peer.h — what a completed handshake established, for the program:
+ * the environment of an exec'd service (shim/peerenv.c) and the PROXY
+ * protocol v2 header (shim/proxyv2.c).  Read under the connection's lock;
+ * the program's OpenSSL error queue is left as found. */
+#ifndef TLSSHIM_CORE_PEER_H
+#define TLSSHIM_CORE_PEER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "core/tls.h"
+
+struct tls_peer_info {
+	char version[16];          /* "TLSv1.3" */
+	char cipher[80];           /* OpenSSL's name: "TLS_AES_256_GCM_SHA384" */
+	unsigned char alpn[256];   /* the negotiated protocol (alpn_len bytes) */
+	size_t alpn_len;
+	char sni[256];             /* server: the name the client sent ("" none) */
+	long verify;               /* SSL_get_verify_result */
+	bool resumed;
+	X509 *cert;                /* the peer's certificate (a reference), or NULL */
+};
+
+/* Fill *pi from c, whose handshake is complete: false when it is not (or
+ * a signal handler interrupted this thread inside the engine on c).  The
+ * caller frees pi->cert with X509_free. */
+bool tls_conn_peer_info(struct tls_conn *c, struct tls_peer_info *pi);
+/* The same from an SSL object whose handshake completed (no lock taken:
+ * for tls_opts.preamble).  name: a client's verified name, or NULL. */
+void tls_ssl_peer_info(SSL *ssl, bool server, const char *name, struct tls_peer_info *pi);
+
+/* The subject in RFC 2253 form (as `openssl x509 -nameopt RFC2253`). */
+bool tls_x509_subject(X509 *x, char *buf, size_t len);
+/* The subject's (last) commonName, printable characters only. */
+bool tls_x509_cn(X509 *x, char *buf, size_t len);
+/* subjectAltNames, typed and comma-separated: "DNS:a,URI:b,IP:c,email:d"
+ * (other types are left out; bytes outside printable ASCII become '?'). */
+bool tls_x509_sans(X509 *x, char *buf, size_t len);
+/* base64 SHA-256 of the DER SubjectPublicKeyInfo (44 characters): the
+ * pin_spki form. */
+bool tls_x509_spki_sha256(X509 *x, char *buf, size_t len);
+
+#endif

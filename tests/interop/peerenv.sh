@@ -1,0 +1,169 @@
+#!/bin/sh
+# tests/interop/peerenv.sh — the peer's identity in the environment of an
+# exec'd service (libtlsshim(7), "ENVIRONMENT OF EXEC'D SERVICES"):
+# openbsd-inetd under the shim runs a shell-script service that prints
+# every TLS_* and REMOTE_* variable it got; verifying TLS clients (Python
+# ssl, openssl s_client) connect with and without a client certificate.
+# inetd itself runs with forged values of every variable in its
+# environment (-E: it passes its environment on), which must never reach
+# the service.
+# Asserted, byte for byte:
+#   * with a client certificate (DNS, URI and IP subjectAltNames):
+#     TLS_PEER_SUBJECT (RFC 2253, as `openssl x509 -nameopt RFC2253`),
+#     TLS_PEER_SANS, TLS_PEER_SPKI_SHA256 (as pin_spki), TLS_VERSION and
+#     TLS_CIPHER as the client negotiated them (TLS 1.3 and 1.2),
+#     REMOTE_ADDR and REMOTE_PORT the client's own;
+#   * without one: no TLS_PEER_* (not even the forged ones), the rest set;
+#   * a failed handshake (a certificate from another CA): the service
+#     gets none of the variables (not the forged ones);
+#   * inetd without -E (a clean environment; the service runs without the
+#     shim: the session is pumped before the exec): the same values.
+. "$(dirname "$0")/../lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+. "$TLSSHIM_TOP/tests/interop/daemons.inc"
+need_shim peerenv_setup
+[ -x /usr/sbin/inetd ] || { fail peerenv_setup "/usr/sbin/inetd not installed (openbsd-inetd)"; exit 1; }
+[ -n "$T" ] && [ -d "$T" ] || { echo "FAIL peerenv_setup: no test directory"; exit 1; }
+
+# ---- a client certificate with SANs of three types ----------------------
+printf '%s\n' 'basicConstraints = critical, CA:FALSE' 'keyUsage = critical, digitalSignature' \
+	'extendedKeyUsage = clientAuth' \
+	'subjectAltName = DNS:dave.clients.example, URI:spiffe://example.org/ns/prod/sa/dave, IP:10.1.2.3, IP:fd00::7' \
+	>"$T/dave.ext"
+if ! { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/dave.key" 2>/dev/null &&
+       openssl req -new -key "$T/dave.key" -subj "/O=tlsshim test/OU=ops+UID=d1/CN=dave, the client" \
+	       -multivalue-rdn -out "$T/dave.csr" 2>/dev/null &&
+       openssl x509 -req -in "$T/dave.csr" -CA "$CERTS/ca.crt" -CAkey "$CERTS/ca.key" \
+	       -set_serial "0x$(openssl rand -hex 12)" -days 2 -sha256 -extfile "$T/dave.ext" \
+	       -out "$T/dave.crt" 2>/dev/null; }; then
+	fail peerenv_setup "cannot make the client certificate"; exit 1
+fi
+W_SUBJECT=$(openssl x509 -in "$T/dave.crt" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')
+W_SANS="DNS:dave.clients.example,URI:spiffe://example.org/ns/prod/sa/dave,IP:10.1.2.3,IP:fd00::7"
+W_PIN=$(openssl x509 -in "$T/dave.crt" -noout -pubkey | openssl pkey -pubin -outform der |
+	openssl dgst -sha256 -binary | openssl base64)
+
+# ---- the service and inetd ---------------------------------------------------
+printf '%s\n' '# Every TLS_* and REMOTE_* variable, sorted, to a file and to the client.' \
+	"env | grep -E '^(TLS_[A-Z0-9_]*|REMOTE_ADDR|REMOTE_PORT)=' | sort >\"\$1.\$\$.env\"" \
+	'cat "$1.$$.env"' >"$T/svc.sh"
+P1=$(free_port); P2=$(free_port); P3=$(free_port)
+while [ "$P2" = "$P1" ]; do P2=$(free_port); done
+while [ "$P3" = "$P1" ] || [ "$P3" = "$P2" ]; do P3=$(free_port); done
+me=$(id -un)
+printf '127.0.0.1:%s\tstream\ttcp4\tnowait\t%s\t/bin/sh\tsh %s %s\n' \
+	"$P1" "$me" "$T/svc.sh" "$T/cert" "$P2" "$me" "$T/svc.sh" "$T/nocert" >"$T/inetd.conf"
+policy "$T/pol.conf" <<EOC
+rules = (
+  { name = "svc-mtls"; direction = "accept"; port = $P1;
+    cert = "$CERTS/server.crt"; key = "$CERTS/server.key";
+    require_client_cert = true; ca = "$CERTS/ca.crt"; },
+  { name = "svc-open"; direction = "accept"; port = [$P2, $P3];
+    cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOC
+TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/inetd.log" \
+	TLS_PEER_SUBJECT="CN=forged" TLS_PEER_SANS="DNS:forged.example" TLS_PEER_SPKI_SHA256="AAAA" \
+	TLS_VERSION="SSLv2" TLS_CIPHER="NULL" REMOTE_ADDR="6.6.6.6" REMOTE_PORT="666" \
+	shimbg /usr/sbin/inetd -i -E "$T/inetd.conf" >"$T/inetd.out" 2>&1
+INETD=$!
+track "$INETD"
+if ! wait_listen "$P1" 15 || ! wait_listen "$P2" 15; then
+	fail peerenv_setup "inetd did not listen$(show "$T/inetd.out" "$T/inetd.log")"; exit 1
+fi
+
+CLIENT="$TLSSHIM_TOP/tests/interop/py/peerenv_client.py"
+# expect NAME OUT WITH-CERT: OUT is the client's output; the service's
+# variables must be exactly what the client negotiated.
+expect() {
+	_n=$1 _o=$2 _cert=$3
+	_lp=$(sed -n 's/^local_port=//p' "$_o")
+	_ver=$(sed -n 's/^version=//p' "$_o")
+	_ci=$(sed -n 's/^cipher=//p' "$_o")
+	{
+		echo "REMOTE_ADDR=127.0.0.1"
+		echo "REMOTE_PORT=$_lp"
+		echo "TLS_CIPHER=$_ci"
+		if [ "$_cert" = yes ]; then
+			echo "TLS_PEER_SANS=$W_SANS"
+			echo "TLS_PEER_SPKI_SHA256=$W_PIN"
+			echo "TLS_PEER_SUBJECT=$W_SUBJECT"
+		fi
+		echo "TLS_VERSION=$_ver"
+	} | sort >"$T/$_n.want"
+	sed -n '/^---$/,$p' "$_o" | sed 1d >"$T/$_n.got"
+	if [ -n "$_lp" ] && [ -n "$_ci" ] && cmp -s "$T/$_n.want" "$T/$_n.got"; then
+		pass "$_n"
+	else
+		fail "$_n" "want '$(tr '\n' '|' <"$T/$_n.want")' got '$(tr '\n' '|' <"$T/$_n.got")' client '$(head -c 300 "$_o" | tr '\n' '|')'$(show "$T/inetd.log")"
+	fi
+}
+
+timeout $((30 * TS)) "$PY" "$CLIENT" "$P1" "$CERTS/ca.crt" "$T/dave.crt" "$T/dave.key" 1.3 >"$T/c13.out" 2>&1
+expect peerenv_client_cert_tls13 "$T/c13.out" yes
+timeout $((30 * TS)) "$PY" "$CLIENT" "$P1" "$CERTS/ca.crt" "$T/dave.crt" "$T/dave.key" 1.2 >"$T/c12.out" 2>&1
+expect peerenv_client_cert_tls12 "$T/c12.out" yes
+timeout $((30 * TS)) "$PY" "$CLIENT" "$P2" "$CERTS/ca.crt" - - 1.3 >"$T/n13.out" 2>&1
+expect peerenv_no_client_cert "$T/n13.out" no
+
+# openssl s_client: the cipher it chose is the service's TLS_CIPHER.
+name=peerenv_openssl_s_client
+timeout $((30 * TS)) openssl s_client -connect "127.0.0.1:$P1" -CAfile "$CERTS/ca.crt" \
+	-verify_return_error -cert "$T/dave.crt" -key "$T/dave.key" -tls1_3 \
+	-ciphersuites TLS_CHACHA20_POLY1305_SHA256 -ign_eof </dev/null >"$T/sc.out" 2>"$T/sc.err"
+if grep -q -F -x "TLS_PEER_SUBJECT=$W_SUBJECT" "$T/sc.out" &&
+   grep -q -x 'TLS_CIPHER=TLS_CHACHA20_POLY1305_SHA256' "$T/sc.out" &&
+   grep -q -x 'TLS_VERSION=TLSv1.3' "$T/sc.out" &&
+   grep -q -F -x "TLS_PEER_SPKI_SHA256=$W_PIN" "$T/sc.out" &&
+   grep -q 'Cipher is TLS_CHACHA20_POLY1305_SHA256' "$T/sc.out"; then
+	pass "$name"
+else
+	fail "$name" "$(grep -E '^(TLS_|REMOTE_)|Cipher is' "$T/sc.out" | tr '\n' '|')$(show "$T/sc.err")"
+fi
+
+# A failed handshake: a certificate from another CA.  The service still
+# runs (inetd execs it), with none of the variables.
+name=peerenv_failed_handshake_sets_nothing
+ls "$T"/cert.*.env >"$T/before" 2>/dev/null
+timeout $((30 * TS)) "$PY" "$CLIENT" "$P1" "$CERTS/ca.crt" \
+	"$CERTS/client-untrusted.crt" "$CERTS/client-untrusted.key" 1.3 >"$T/bad.out" 2>&1
+n=0
+newenv() { ls "$T"/cert.*.env 2>/dev/null | grep -v -x -F -f "$T/before"; }
+while [ "$n" -lt $((100 * TS)) ] && [ -z "$(newenv)" ]; do sleep 0.1; n=$((n + 1)); done
+sleep 0.2      # the service's sort may still be writing
+f=$(newenv | head -n 1)
+if [ -n "$f" ] && [ ! -s "$f" ] && ! grep -q '^TLS_' "$T/bad.out" &&
+   grep -q 'svc-mtls.*certificate' "$T/inetd.log"; then
+	pass "$name"
+else
+	fail "$name" "service env file '${f}': '$(cat "$f" 2>/dev/null | tr '\n' '|')' client '$(tr '\n' '|' <"$T/bad.out")'$(show "$T/inetd.log")"
+fi
+
+# The forged values were in inetd's environment, and nowhere in what the
+# services printed.
+name=peerenv_forged_parent_env_never_reaches_service
+if tr '\0' '\n' <"/proc/$INETD/environ" 2>/dev/null | grep -q -x 'TLS_PEER_SUBJECT=CN=forged'; then
+	if cat "$T"/*.env | grep -q -E 'forged|6\.6\.6\.6|=666$|SSLv2|=NULL$|=AAAA$'; then
+		fail "$name" "$(cat "$T"/*.env | grep -E 'forged|6\.6\.6\.6|666|SSLv2|NULL|AAAA')"
+	elif [ "$(cat "$T"/*.env | grep -c '^TLS_VERSION=')" -lt 4 ] || [ "$(ls "$T"/*.env | wc -l)" -lt 5 ]; then
+		fail "$name" "fewer service runs than expected: $(ls "$T"/*.env | tr '\n' ' ')"
+	else
+		pass "$name"
+	fi
+else
+	fail "$name" "inetd's environment lacks the forged TLS_PEER_SUBJECT (test setup)"
+fi
+kill_tree "$INETD"
+
+# ---- inetd without -E: the service runs without the shim -----------------
+printf '127.0.0.1:%s\tstream\ttcp4\tnowait\t%s\t/bin/sh\tsh %s %s\n' \
+	"$P3" "$me" "$T/svc.sh" "$T/clean" >"$T/inetd2.conf"
+TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/inetd2.log" shimbg /usr/sbin/inetd -d "$T/inetd2.conf" >"$T/inetd2.out" 2>&1
+INETD2=$!
+track "$INETD2"
+if wait_listen "$P3" 15; then
+	timeout $((30 * TS)) "$PY" "$CLIENT" "$P3" "$CERTS/ca.crt" - - 1.2 >"$T/clean.out" 2>&1
+	expect peerenv_clean_env_unshimmed_service "$T/clean.out" no
+else
+	fail peerenv_clean_env_unshimmed_service "inetd did not listen$(show "$T/inetd2.out")"
+fi
+kill_tree "$INETD2"
