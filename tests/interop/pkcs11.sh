@@ -239,6 +239,73 @@ EOF
 fork_case forking_server_children_sign 'false'
 fork_case forking_server_children_sign_reset_on_fork 'true'
 
+# --- the token gone when a child must sign: the handshake fails closed --------
+# softhsm2 with reset_on_fork reads its token directory again in the
+# child; with the directory moved away, the child cannot sign: the client
+# gets an alert, its data never reaches the program, one log line.  With
+# the directory back, the next child serves again.
+name=token_gone_at_handshake
+sed "s/^library.reset_on_fork = .*/library.reset_on_fork = true/" "$T/softhsm2.conf" >"$T/$name.softhsm2.conf"
+P=$(free_port)
+accept_policy "$P" "$T/srv-rsa.crt" "$(uri srv-rsa)"
+export TLSSHIM_LOG_FILE="$T/$name.log"
+SOFTHSM2_CONF="$T/$name.softhsm2.conf" shimbg "$PROGS/fork_server" "$P" 2 >"$T/$name.out" 2>&1
+srv=$!
+if ! wait_listen "$P" 10; then
+	fail "$name" "fork_server never listened$(show "$T/$name.out" "$T/$name.log")"
+else
+	mv "$T/tokens" "$T/tokens.away"
+	feed_until "$T/$name.log" 'handshake failed' "SECRET-$name" |
+		timeout $((20 * TS)) openssl s_client -connect "127.0.0.1:$P" -servername localhost \
+			-CAfile "$CERTS/ca.crt" -brief >"$T/$name.got" 2>&1
+	mv "$T/tokens.away" "$T/tokens"
+	out=$(timeout $((60 * TS)) "$PY" "$TLSSHIM_TOP/tests/preload/py/fork_clients.py" "$P" "$CERTS/ca.crt" 1 2>&1)
+	wait_exit "$srv" 20
+	if grep -q -e SECRET -e 'CONNECTION ESTABLISHED' "$T/$name.got" || grep -q SECRET "$T/$name.out"; then
+		fail "$name" "the handshake without the token completed or data crossed$(show "$T/$name.got" "$T/$name.out")"
+	elif [ "$(lines "$T/$name.log" 'handshake failed')" -ne 1 ]; then
+		fail "$name" "expected one log line 'handshake failed'$(show "$T/$name.log")"
+	elif ! grep -q 'alert' "$T/$name.got"; then
+		fail "$name" "s_client got no alert$(show "$T/$name.got")"
+	elif [ "$out" != "1/1 ok" ]; then
+		fail "$name" "with the token back, the next child did not serve: $out$(show "$T/$name.log")"
+	else
+		pass "$name (alert, no data, one log line; served again with the token back)"
+	fi
+fi
+
+# --- certs: ECDSA and RSA keys of one name, both in the token -------------------
+name=certs_ecdsa_and_rsa_in_token
+P=$(free_port)
+policy "$T/p.conf" <<EOF
+rules = (
+  { name = "p11-sni"; direction = "accept"; port = $P;
+    certs = ( { cert = "$CERTS/server.crt"; key = "$(uri srv-ec)"; },
+              { cert = "$T/srv-rsa.crt"; key = "$(uri srv-rsa)"; } );
+    $MODLINE $PINLINE }
+);
+EOF
+export TLSSHIM_LOG_FILE="$T/$name.log"
+if ! start_echo "$name" "$P"; then
+	fail "$name" "echo_server never listened$(show "$T/$name.err" "$T/$name.log")"
+else
+	ok=0
+	for sig in ECDSA+SHA256:ECDSA rsa_pss_rsae_sha256:RSA-PSS; do
+		alg=${sig%%:*} want=${sig#*:}
+		feed_until "$T/$name.$want.got" "^hello $want\$" "hello $want" |
+			timeout $((20 * TS)) openssl s_client -connect "127.0.0.1:$P" -servername localhost -tls1_3 \
+				-sigalgs "$alg" -CAfile "$CERTS/ca.crt" -verify_return_error -brief >"$T/$name.$want.got" 2>&1
+		grep -q "^Signature type: $want\$" "$T/$name.$want.got" && grep -q "^hello $want\$" "$T/$name.$want.got" &&
+			ok=$((ok + 1))
+	done
+	stop "$SRV"
+	if [ "$ok" -eq 2 ]; then
+		pass "$name (ECDSA and RSA-PSS picked by the client's signature algorithms)"
+	else
+		fail "$name" "expected both keys to serve$(show "$T/$name.ECDSA.got" "$T/$name.RSA-PSS.got" "$T/$name.log")"
+	fi
+fi
+
 # --- refusals -------------------------------------------------------------------
 # check_case NAME LINE REGEX: tlsshim --check on $POLICY fails with
 # "FILE:LINE: ...REGEX", and no message holds the PIN.
