@@ -131,6 +131,15 @@ s_client_case server_ecdsa_tls12 "$CERTS/server.crt" srv-ec TLSv1.2 ECDSA -tls1_
 s_client_case server_rsa_pss_tls13 "$T/srv-rsa.crt" srv-rsa TLSv1.3 RSA-PSS -tls1_3
 s_client_case server_rsa_pss_tls12 "$T/srv-rsa.crt" srv-rsa TLSv1.2 RSA-PSS -tls1_2
 s_client_case server_rsa_pkcs1_tls12 "$T/srv-rsa.crt" srv-rsa TLSv1.2 RSA -tls1_2 -sigalgs RSA+SHA256
+# No pkcs11_module: the p11-kit proxy, which reaches softhsm2 through its
+# p11-kit registration (/usr/share/p11-kit/modules/softhsm2.module).
+if [ -f /usr/share/p11-kit/modules/softhsm2.module ]; then
+	MODLINE_SAVED=$MODLINE MODLINE=""
+	s_client_case server_default_module_p11kit_proxy "$CERTS/server.crt" srv-ec TLSv1.3 ECDSA -tls1_3
+	MODLINE=$MODLINE_SAVED
+else
+	fail server_default_module_p11kit_proxy "softhsm2 is not registered with p11-kit (package softhsm2)"
+fi
 
 # --- curl against the shimmed server ---------------------------------------------
 # curl_case NAME CERT OBJECT CURL-TLS-OPTION PROTO
