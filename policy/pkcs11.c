@@ -246,10 +246,12 @@ static struct engine *engine_for(const char *module, enum pkcs11_err *which, cha
 	}
 	if (!no_ui && (!(no_ui = UI_create_method("tlsshim: no prompt")) ||
 		       UI_method_set_reader(no_ui, ui_refuse) != 0)) {
+		dlclose(dl);
 		failf(which, PKCS11_ERR_KEY, why, len, "out of memory");
 		return NULL;
 	}
 	if (!(e = ENGINE_by_id("pkcs11"))) {
+		dlclose(dl);
 		failf(which, PKCS11_ERR_KEY, why, len,
 		      "OpenSSL's PKCS#11 engine \"pkcs11\" is not installed (Debian: libengine-pkcs11-openssl)");
 		return NULL;
@@ -257,6 +259,7 @@ static struct engine *engine_for(const char *module, enum pkcs11_err *which, cha
 	if (!ENGINE_ctrl_cmd_string(e, "QUIET", NULL, 0) ||
 	    !ENGINE_ctrl_cmd_string(e, "MODULE_PATH", module, 0) || !ENGINE_init(e)) {
 		ENGINE_free(e);
+		dlclose(dl);
 		failf(which, PKCS11_ERR_MODULE, why, len, "cannot start OpenSSL's PKCS#11 engine with \"%s\"", module);
 		return NULL;
 	}
@@ -264,6 +267,7 @@ static struct engine *engine_for(const char *module, enum pkcs11_err *which, cha
 	g = &engines[nengines];
 	if (!(g->module = strdup(module))) {
 		ENGINE_finish(e);
+		dlclose(dl);
 		failf(which, PKCS11_ERR_KEY, why, len, "out of memory");
 		return NULL;
 	}
