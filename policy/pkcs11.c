@@ -316,7 +316,7 @@ static void probe_tokens(const struct engine *g, const char *uri, const char *sh
 	CK_SLOT_ID slots[64];
 	CK_ULONG n = 64, i;
 	char names[200] = "", label[40];
-	size_t o = 0;
+	size_t o = 0, ntokens = 0;
 	bool ours, found = false;
 	CK_RV rv;
 
@@ -335,6 +335,7 @@ static void probe_tokens(const struct engine *g, const char *uri, const char *sh
 				continue;
 			if (!(ti.flags & CKF_TOKEN_INITIALIZED))
 				continue;
+			ntokens++;
 			found = token_matches(uri, &ti);
 			field(label, ti.label, sizeof ti.label);
 			if (o < sizeof names)
@@ -342,8 +343,9 @@ static void probe_tokens(const struct engine *g, const char *uri, const char *sh
 		}
 		if (found)
 			snprintf(why, len, "no private key matches \"%s\" on token \"%s\" (key not found)", shown, label);
-		else if (n == 0)
-			snprintf(why, len, "no token present in pkcs11_module \"%s\" (token not found)", g->module);
+		else if (ntokens == 0)
+			snprintf(why, len, "no initialised token in pkcs11_module \"%s\" (token not found)",
+				 g->module);
 		else
 			snprintf(why, len, "no token matches \"%s\" in pkcs11_module \"%s\" (token not found;"
 				 " tokens present: %s)", shown, g->module, names);

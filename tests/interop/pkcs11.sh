@@ -392,6 +392,12 @@ P=$(free_port)
 accept_policy "$P" "$T/srv-rsa.crt" "pkcs11:token=no-such-token;object=srv-rsa;type=private"
 check_case check_token_not_found 4 'no token matches .* \(token not found; tokens present: "tlsshim"\)'
 
+mkdir -p "$T/empty-tokens"
+sed "s|^directories.tokendir = .*|directories.tokendir = $T/empty-tokens|" "$T/softhsm2.conf" >"$T/empty.softhsm2.conf"
+export SOFTHSM2_CONF="$T/empty.softhsm2.conf"
+check_case check_no_token_in_module 4 'no initialised token in pkcs11_module ".*" \(token not found\)'
+export SOFTHSM2_CONF="$T/softhsm2.conf"
+
 P=$(free_port)
 accept_policy "$P" "$CERTS/server.crt" "$(uri srv-rsa)"
 check_case check_key_not_matching_cert 4 'key does not match certificate'
