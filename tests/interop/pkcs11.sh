@@ -150,6 +150,7 @@ curl_case() {
 	if ! start_echo "$name" -1 -c "$P"; then
 		fail "$name" "echo_server never listened$(show "$T/$name.err" "$T/$name.log")"; return
 	fi
+	# shellcheck disable=SC2086 # $opt: one or two curl options
 	timeout $((20 * TS)) curl --http0.9 -sS -v --max-time 15 --cacert "$CERTS/ca.crt" $opt \
 		"https://localhost:$P/p11-test" >"$T/$name.got" 2>"$T/$name.curl"
 	crc=$?
