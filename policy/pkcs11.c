@@ -14,8 +14,8 @@
  * 1.3, RSA-PSS and ECDSA: tests/interop/pkcs11.sh).
  *
  * What the program may see of it: the engine is not made a default for
- * anything (the program's own RSA and EC stay OpenSSL's), it is not added
- * to OpenSSL's global engine list (ENGINE_by_id loads it with LIST_ADD 0),
+ * anything (the program's own RSA and EC stay OpenSSL's), it is our own
+ * instance, not added to OpenSSL's global engine list (private_engine),
  * it prints nothing (QUIET) and never prompts (our UI method answers no
  * question).  The PIN stays in libp11's memory: after fork() it logs in
  * again with it in the child.
@@ -225,6 +225,39 @@ static void *open_module(const char *module, char *why, size_t len)
 	return dl;
 }
 
+/* A pkcs11 engine of our own, loaded by OpenSSL's "dynamic" engine from
+ * $OPENSSL_ENGINES or OpenSSL's engines directory, never added to the
+ * engine list.  ENGINE_by_id("pkcs11") would return the program's
+ * instance when its openssl.cnf loads one: our MODULE_PATH and PIN would
+ * then change the program's engine, and two modules would share one. */
+static ENGINE *private_engine(void)
+{
+	const char *dir = getenv("OPENSSL_ENGINES");
+	char path[600], buf[512];
+	ENGINE *e;
+
+	if (!dir || !*dir) {
+		/* 'ENGINESDIR: "/usr/lib/x86_64-linux-gnu/engines-3"' */
+		const char *v = OpenSSL_version(OPENSSL_ENGINES_DIR), *q = v ? strchr(v, '"') : NULL;
+		size_t n = q ? strcspn(q + 1, "\"") : 0;
+
+		if (!q || n == 0 || n >= sizeof buf)
+			return NULL;
+		memcpy(buf, q + 1, n);
+		buf[n] = '\0';
+		dir = buf;
+	}
+	snprintf(path, sizeof path, "%s/pkcs11.so", dir);
+	if (access(path, R_OK) != 0 || !(e = ENGINE_by_id("dynamic")))
+		return NULL;
+	if (!ENGINE_ctrl_cmd_string(e, "SO_PATH", path, 0) || !ENGINE_ctrl_cmd_string(e, "ID", "pkcs11", 0) ||
+	    !ENGINE_ctrl_cmd_string(e, "LIST_ADD", "0", 0) || !ENGINE_ctrl_cmd_string(e, "LOAD", NULL, 0)) {
+		ENGINE_free(e);
+		return NULL;
+	}
+	return e;
+}
+
 /* One engine per module, for the life of the process (keys refer to it). */
 static struct engine *engine_for(const char *module, enum pkcs11_err *which, char *why, size_t len)
 {
@@ -250,7 +283,7 @@ static struct engine *engine_for(const char *module, enum pkcs11_err *which, cha
 		failf(which, PKCS11_ERR_KEY, why, len, "out of memory");
 		return NULL;
 	}
-	if (!(e = ENGINE_by_id("pkcs11"))) {
+	if (!(e = private_engine())) {
 		dlclose(dl);
 		failf(which, PKCS11_ERR_KEY, why, len,
 		      "OpenSSL's PKCS#11 engine \"pkcs11\" is not installed (Debian: libengine-pkcs11-openssl)");
