@@ -53,6 +53,10 @@ BENCH_BIN  = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 .PHONY: all check check-fast check-asan check-stress check-tsan check-valgrind soak fuzz fuzz-build fuzz-targets test-build demo bench install uninstall clean deps certs FORCE
 all: $(BUILD)/libtlsshim.so $(BUILD)/tlsshim
 
+# policy/pkcs11.c reads PKCS#11 token information (its diagnostics) with
+# p11-kit's pkcs11.h (libp11-kit-dev); nothing links p11-kit.
+$(BUILD)/obj/policy/pkcs11.o: CFLAGS_ALL += $(shell $(PKG_CONFIG) --cflags p11-kit-1)
+
 $(BUILD)/obj/%.o: %.c $(wildcard */*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@

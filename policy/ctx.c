@@ -27,6 +27,7 @@
 
 #include "policy/crl.h"
 #include "policy/file.h"
+#include "policy/pkcs11.h"
 #include "policy/policy.h"
 #include "policy/resume.h"
 
@@ -222,6 +223,25 @@ static bool no_key_found(void)
 	       (ERR_GET_LIB(e) == ERR_LIB_OSSL_DECODER && ERR_GET_REASON(e) == ERR_R_UNSUPPORTED);
 }
 
+/* key = "pkcs11:...": the key stays in the token (policy/pkcs11.c). */
+static EVP_PKEY *load_pkcs11(struct build *b, const char *uri)
+{
+	static const enum ctx_err_key keys[] = {
+		[PKCS11_ERR_KEY] = CTX_ERR_KEY, [PKCS11_ERR_MODULE] = CTX_ERR_PKCS11_MODULE,
+		[PKCS11_ERR_PIN_FILE] = CTX_ERR_PIN_FILE,
+	};
+	enum pkcs11_err w = PKCS11_ERR_KEY;
+	char why[400] = "";
+	EVP_PKEY *k;
+
+	step();
+	k = pkcs11_load_key(uri, b->rule ? b->rule->pkcs11_module : NULL, b->rule ? b->rule->pin_file : NULL,
+			    &w, why, sizeof why);
+	if (!k)
+		fail(b, keys[w], false, "%s", why);
+	return k;
+}
+
 /* The private key never appears in a message, only its file name. */
 static bool load_key(struct build *b, const char *path)
 {
@@ -229,6 +249,11 @@ static bool load_key(struct build *b, const char *path)
 	BIO *in;
 	bool ok;
 
+	if (pkcs11_is_uri(path)) {
+		if (!(k = load_pkcs11(b, path)))
+			return false;
+		goto use;
+	}
 	if (!check_path(b, CTX_ERR_KEY, "key", path, false, NULL))
 		return false;
 	step();
@@ -240,11 +265,14 @@ static bool load_key(struct build *b, const char *path)
 		return fail(b, CTX_ERR_KEY, false, "cannot load key file \"%s\": no PEM private key found", path);
 	if (!k)
 		return fail(b, CTX_ERR_KEY, true, "cannot load key file \"%s\"", path);
+use:
 	step();
 	ok = SSL_CTX_use_PrivateKey(b->ctx, k) == 1;
 	EVP_PKEY_free(k);
 	if (!ok && key_mismatch())
 		return fail(b, CTX_ERR_KEY, false, "key does not match certificate");
+	if (!ok && pkcs11_is_uri(path))
+		return fail(b, CTX_ERR_KEY, true, "cannot use the token's key");
 	if (!ok)
 		return fail(b, CTX_ERR_KEY, true, "cannot use key \"%s\"", path);
 	step();
@@ -574,12 +602,12 @@ SSL_CTX *ctx_build(OSSL_LIB_CTX *libctx, const struct policy_rule *rule,
 	return b.ctx;
 }
 
-bool ctx_add_cert(SSL_CTX *ctx, OSSL_LIB_CTX *libctx, const char *cert, const char *key,
-		  enum ctx_err_key *which, char *why, size_t whylen)
+bool ctx_add_cert(SSL_CTX *ctx, OSSL_LIB_CTX *libctx, const struct policy_rule *rule, const char *cert,
+		  const char *key, enum ctx_err_key *which, char *why, size_t whylen)
 {
 	enum ctx_err_key dummy;
 	struct build b = {
-		.libctx = libctx, .ctx = ctx, .which = which ? which : &dummy,
+		.libctx = libctx, .ctx = ctx, .rule = rule, .which = which ? which : &dummy,
 		.why = why, .whylen = why ? whylen : 0,
 	};
 	bool ok;

@@ -22,7 +22,8 @@ struct policy_rule;
 enum ctx_err_key {
 	CTX_ERR_NONE = 0, CTX_ERR_CERT, CTX_ERR_KEY, CTX_ERR_CA, CTX_ERR_CIPHERS,
 	CTX_ERR_CIPHERSUITES, CTX_ERR_ALPN, CTX_ERR_MIN_VERSION, CTX_ERR_OTHER,
-	CTX_ERR_TICKET_KEY_FILE, CTX_ERR_CRL
+	CTX_ERR_TICKET_KEY_FILE, CTX_ERR_CRL,
+	CTX_ERR_PKCS11_MODULE, CTX_ERR_PIN_FILE     /* key = "pkcs11:..." (policy/pkcs11.h) */
 };
 
 SSL_CTX *ctx_build(OSSL_LIB_CTX *libctx, const struct policy_rule *rule,
@@ -30,8 +31,9 @@ SSL_CTX *ctx_build(OSSL_LIB_CTX *libctx, const struct policy_rule *rule,
 
 /* One more certificate (and its chain) and key into a server's ctx, in
  * the slot of its key type (ECDSA next to RSA): for `certs` entries that
- * serve the same names (policy/sni.c).  Same errors as ctx_build. */
-bool ctx_add_cert(SSL_CTX *ctx, OSSL_LIB_CTX *libctx, const char *cert, const char *key,
-		  enum ctx_err_key *which, char *why, size_t whylen);
+ * serve the same names (policy/sni.c); rule gives pkcs11_module and
+ * pin_file for a key in a token.  Same errors as ctx_build. */
+bool ctx_add_cert(SSL_CTX *ctx, OSSL_LIB_CTX *libctx, const struct policy_rule *rule, const char *cert,
+		  const char *key, enum ctx_err_key *which, char *why, size_t whylen);
 
 #endif

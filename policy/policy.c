@@ -33,6 +33,7 @@
 #include "policy/identity.h"
 #include "policy/text.h"
 #include "policy/libconfig_link.h"
+#include "policy/pkcs11.h"
 #include "policy/sni.h"
 
 enum key {
@@ -40,7 +41,7 @@ enum key {
 	K_VERIFY, K_SERVER_NAME, K_REQUIRE_CLIENT_CERT, K_MIN_VERSION, K_CIPHERS,
 	K_CIPHERSUITES, K_ALPN, K_ALLOW_TRUNCATION, K_HANDSHAKE_TIMEOUT_MS, K_KTLS,
 	K_SESSION_CACHE, K_TICKET_KEY_FILE, K_CRL, K_CERTS, K_SNI_STRICT, K_HOST,
-	K_PROXY_PROTOCOL,
+	K_PROXY_PROTOCOL, K_PKCS11_MODULE, K_PIN_FILE,
 	/* The identity lists, in enum policy_id_list's order. */
 	K_ALLOW_CN, K_ALLOW_OU, K_ALLOW_DNS, K_ALLOW_URI, K_ALLOW_IP, K_PIN_SPKI,
 	K_COUNT
@@ -59,6 +60,7 @@ static const char *const key_names[K_COUNT] = {
 	[K_SESSION_CACHE] = "session_cache", [K_TICKET_KEY_FILE] = "ticket_key_file",
 	[K_CRL] = "crl", [K_CERTS] = "certs", [K_SNI_STRICT] = "sni_strict",
 	[K_HOST] = "host", [K_PROXY_PROTOCOL] = "proxy_protocol",
+	[K_PKCS11_MODULE] = "pkcs11_module", [K_PIN_FILE] = "pin_file",
 	[K_ALLOW_CN] = "allow_cn", [K_ALLOW_OU] = "allow_ou", [K_ALLOW_DNS] = "allow_dns",
 	[K_ALLOW_URI] = "allow_uri", [K_ALLOW_IP] = "allow_ip", [K_PIN_SPKI] = "pin_spki",
 };
@@ -193,6 +195,36 @@ static bool get_path(struct loader *ld, enum key k, const config_setting_t *s, c
 	else if (asprintf(out, "%s/%s", ld->dir, v) < 0)
 		*out = NULL;
 	if (!*out)
+		return oom(ld, s);
+	return true;
+}
+
+/* A key file, or a key in a PKCS#11 token: "pkcs11:..." (RFC 7512) is
+ * kept as written (policy/pkcs11.h). */
+static bool get_key(struct loader *ld, enum key k, const config_setting_t *s, char **out)
+{
+	const char *v = NULL;
+
+	if (!get_string(ld, k, s, &v))
+		return false;
+	if (!pkcs11_is_uri(v))
+		return get_path(ld, k, s, out);
+	if (!(*out = strdup(v)))
+		return oom(ld, s);
+	return true;
+}
+
+/* pkcs11_module: a path (relative: to the policy file), or a bare file
+ * name that the dynamic linker looks up ("p11-kit-proxy.so"). */
+static bool get_module(struct loader *ld, enum key k, const config_setting_t *s, char **out)
+{
+	const char *v = NULL;
+
+	if (!get_string(ld, k, s, &v))
+		return false;
+	if (!*v || strchr(v, '/'))
+		return get_path(ld, k, s, out);
+	if (!(*out = strdup(v)))
 		return oom(ld, s);
 	return true;
 }
@@ -483,7 +515,7 @@ static bool parse_certs(struct loader *ld, const config_setting_t *s, struct pol
 				if (!get_path(ld, K_CERT, v, &c->cert))
 					return false;
 			} else if (strcmp(nm, "key") == 0) {
-				if (!get_path(ld, K_KEY, v, &c->key))
+				if (!get_key(ld, K_KEY, v, &c->key))
 					return false;
 			} else {
 				return fail(ld, v, "unknown key \"%s\" in \"certs\" entry %d (only \"cert\" and \"key\")",
@@ -531,7 +563,11 @@ static bool parse_key(struct loader *ld, enum key k, const config_setting_t *s, 
 	case K_CERT:
 		return get_path(ld, k, s, &r->cert);
 	case K_KEY:
-		return get_path(ld, k, s, &r->key);
+		return get_key(ld, k, s, &r->key);
+	case K_PKCS11_MODULE:
+		return get_module(ld, k, s, &r->pkcs11_module);
+	case K_PIN_FILE:
+		return get_path(ld, k, s, &r->pin_file);
 	case K_CA:
 		return get_path(ld, k, s, &r->ca);
 	case K_VERIFY:
@@ -647,6 +683,8 @@ static void rule_free(struct policy_rule *r)
 	free(r->hosts);
 	free(r->cert);
 	free(r->key);
+	free(r->pkcs11_module);
+	free(r->pin_file);
 	free(r->ca);
 	free(r->server_name);
 	free(r->ciphers);
@@ -702,6 +740,16 @@ static bool check_defaults(struct loader *ld, const config_setting_t *d)
 	return ok;
 }
 
+static bool rule_has_pkcs11_key(const struct policy_rule *r)
+{
+	if (pkcs11_is_uri(r->key))
+		return true;
+	for (size_t i = 0; i < r->ncerts; i++)
+		if (pkcs11_is_uri(r->certs[i].key))
+			return true;
+	return false;
+}
+
 /* A crl or ticket_key_file from defaults is not inherited by a rule where
  * it would do nothing (no peer certificate checked, resumption off), so
  * that one defaults can serve every rule; set in the rule itself, such a
@@ -744,6 +792,18 @@ static void inherit_only_where_used(const bool own[K_COUNT], const config_settin
 		r->proxy_v2 = false;
 		src[K_PROXY_PROTOCOL] = NULL;
 	}
+	/* pkcs11_module and pin_file from defaults: only for keys in a token. */
+	if (!rule_has_pkcs11_key(r)) {
+		for (int k = K_PKCS11_MODULE; k <= K_PIN_FILE; k++) {
+			char **v = k == K_PKCS11_MODULE ? &r->pkcs11_module : &r->pin_file;
+
+			if (*v && !own[k]) {
+				free(*v);
+				*v = NULL;
+				src[k] = NULL;
+			}
+		}
+	}
 	if (r->ticket_key_file && !own[K_TICKET_KEY_FILE] && r->session_cache_off) {
 		free(r->ticket_key_file);
 		r->ticket_key_file = NULL;
@@ -775,6 +835,10 @@ static bool check_rule(struct loader *ld, const config_setting_t *const src[K_CO
 	if (r->proxy_v2 && r->action != POLICY_TLS)
 		return fail(ld, src[K_PROXY_PROTOCOL], "\"proxy_protocol\" applies only to rules with action"
 			    " \"tls\" (the header describes the TLS session)");
+	if ((r->pkcs11_module || r->pin_file) && !rule_has_pkcs11_key(r))
+		return fail(ld, src[r->pkcs11_module ? K_PKCS11_MODULE : K_PIN_FILE],
+			    "\"%s\" needs a key in a PKCS#11 token (key = \"pkcs11:...\")",
+			    r->pkcs11_module ? "pkcs11_module" : "pin_file");
 	if (r->ticket_key_file && r->session_cache_off)
 		return fail(ld, src[K_TICKET_KEY_FILE], "\"ticket_key_file\" with \"session_cache\" = false"
 			    " (resumption is off: no ticket is issued)");
@@ -838,6 +902,8 @@ static const config_setting_t *ctx_err_setting(enum ctx_err_key which,
 	case CTX_ERR_MIN_VERSION: return src[K_MIN_VERSION];
 	case CTX_ERR_TICKET_KEY_FILE: return src[K_TICKET_KEY_FILE];
 	case CTX_ERR_CRL: return src[K_CRL];
+	case CTX_ERR_PKCS11_MODULE: return src[K_PKCS11_MODULE];
+	case CTX_ERR_PIN_FILE: return src[K_PIN_FILE];
 	default: return NULL;
 	}
 }
@@ -918,7 +984,7 @@ static bool build_sni(struct loader *ld, OSSL_LIB_CTX *libctx,
 		if (g->nkeys == sizeof(g->key_types) / sizeof(g->key_types[0]))
 			return fail(ld, entry_setting(src[K_CERTS], i, CTX_ERR_CERT),
 				    "\"certs\" entry %zu: too many certificates for the same names", i + 1);
-		if (!ctx_add_cert(g->ctx, libctx, c->cert, c->key, &which, why, sizeof(why)))
+		if (!ctx_add_cert(g->ctx, libctx, r, c->cert, c->key, &which, why, sizeof(why)))
 			return fail(ld, entry_setting(src[K_CERTS], i, which), "\"certs\" entry %zu: %s",
 				    i + 1, why);
 		g->key_types[g->nkeys++] = type;

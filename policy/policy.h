@@ -43,7 +43,9 @@ struct policy_rule {
 	size_t naddrs;
 	char **hosts;            /* connect: host names ("*.x": one label), */
 	size_t nhosts;           /* lower case; nhosts == 0: any (or none) */
-	char *cert, *key, *ca;   /* NULL when not given */
+	char *cert, *key, *ca;   /* NULL when not given; key may be "pkcs11:..." */
+	char *pkcs11_module;     /* key in a token: its module, NULL: p11-kit proxy */
+	char *pin_file;          /* key in a token: the file holding its PIN, or NULL */
 	enum policy_verify verify;
 	char *server_name;       /* NULL: derive per connection */
 	bool require_client_cert;
