@@ -172,6 +172,7 @@ struct staple {
 	struct filesig sig;      /* of the file the current state comes from */
 	char problem[400];       /* why nothing (or an old response) is served */
 	bool problem_logged;
+	bool problem_note;       /* problem is about the response served (revoked) */
 	_Atomic long long next_check;   /* time() of the next look at the file */
 };
 
@@ -540,6 +541,7 @@ bool ocsp_staple_add(struct ocsp_staples **set, SSL_CTX *const *ctxs, size_t nct
 		der = NULL;
 	}
 	snprintf(s->problem, sizeof s->problem, "%s", problem);
+	s->problem_note = v == V_USABLE;
 	if (!*set && !(*set = calloc(1, sizeof **set))) {
 		set_why(why, whylen, "out of memory");
 		goto fail;
@@ -577,7 +579,7 @@ static void refresh_one(struct staple *s)
 	time_t nu = 0;
 	struct stat st;
 	enum verdict v = V_WRONG;
-	bool same, had, log_problem = false, log_ok = false, log_gone = false;
+	bool same, had, log_problem = false, log_ok = false, log_gone = false, note = false;
 	long len = 0;
 	int serr = 0;
 
@@ -614,6 +616,7 @@ static void refresh_one(struct staple *s)
 		s->sig = g;
 		snprintf(s->problem, sizeof s->problem, "%s", why);
 		s->problem_logged = !why[0];
+		s->problem_note = true;
 		log_ok = true;
 	} else if ((g.set && !same) || (!g.set && s->sig.set)) {
 		/* A new file that cannot be served (or the file is gone):
@@ -624,17 +627,20 @@ static void refresh_one(struct staple *s)
 			memset(&s->sig, 0, sizeof s->sig);
 		snprintf(s->problem, sizeof s->problem, "%s", why);
 		s->problem_logged = false;
+		s->problem_note = false;
 	} else if (s->der && s->next_update && now > (long long)s->next_update) {
 		old = s->der;
 		s->der = NULL;
 		fmt_time(s->next_update, t, sizeof t);
 		snprintf(s->problem, sizeof s->problem, "\"%s\" has expired (nextUpdate %s)", s->path, t);
 		s->problem_logged = false;
+		s->problem_note = false;
 		log_gone = true;
 	}
 	if (!s->problem_logged && s->problem[0]) {
 		s->problem_logged = true;
 		log_problem = true;
+		note = s->problem_note;
 		snprintf(why, sizeof why, "%s", s->problem);
 	}
 	nu = s->next_update;
@@ -645,8 +651,8 @@ static void refresh_one(struct staple *s)
 	if (log_ok)
 		say(2, "rule \"%s\": OCSP staple \"%s\" loaded (%s%s)", s->rule, s->path,
 		    nu ? "next update " : "no next update", nu ? t : "");
-	if (log_problem && log_ok)
-		say(1, "rule \"%s\": OCSP staple: %s", s->rule, why);
+	if (log_problem && note)
+		say(1, "rule \"%s\": OCSP staple %s", s->rule, why);
 	else if (log_problem && log_gone)
 		say(1, "rule \"%s\": OCSP staple %s: no longer stapled", s->rule, why);
 	else if (log_problem)

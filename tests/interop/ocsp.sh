@@ -322,6 +322,30 @@ else
 	stop "$SRV"
 fi
 
+# A revoked certificate's response is stapled (it is the truth), with one
+# warning line.
+SP=$(free_port)
+policy "$T/revoked.conf" <<EOF
+rules = ( { name = "ocsp-rev"; direction = "accept"; port = $SP;
+  cert = "$T/revoked-chain.crt"; key = "$T/revoked.key"; ocsp_staple_file = "$T/revoked.der"; } );
+EOF
+export TLSSHIM_LOG_FILE="$T/revoked.log"
+name=server_staples_revoked_with_warning
+if ! start_echo revoked "$SP"; then
+	fail "$name" "echo_server never listened$(show "$T/revoked.err" "$T/revoked.log")"
+else
+	sclient "$name-1"; a=$?
+	sclient "$name-2"; b=$?
+	if [ $a -ne 0 ] || [ $b -ne 0 ] || ! grep -q 'Cert Status: revoked' "$T/$name-2.sc"; then
+		fail "$name" "expected an echo and a revoked status$(show "$T/$name-2.sc")"
+	elif [ "$(lines "$T/revoked.log" "rule \"ocsp-rev\": OCSP staple \"$T/revoked.der\" says the certificate /CN=localhost .* is revoked \(stapled all the same\)")" -ne 1 ]; then
+		fail "$name" "expected one warning line$(show "$T/revoked.log")"
+	else
+		pass "$name"
+	fi
+	stop "$SRV"
+fi
+
 # --- the shimmed client --------------------------------------------------------
 printf 'SECRET-PLAINTEXT-from-client\n' >"$T/rev.in"
 printf 'tneilc-morf-TXETNIALP-TERCES\n' >"$T/rev.expect"
