@@ -442,6 +442,13 @@ void ocsp_staples_free(struct ocsp_staples *set)
 	free(set);
 }
 
+/* Never prompt on the program's terminal for a pass phrase. */
+static int no_password(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf; (void)size; (void)rwflag; (void)u;
+	return -1;
+}
+
 /* The certificate file's first certificate and, among the others, its
  * issuer. */
 static bool read_cert_file(OSSL_LIB_CTX *libctx, const char *path, X509 **leaf, X509 **issuer,
@@ -456,7 +463,7 @@ static bool read_cert_file(OSSL_LIB_CTX *libctx, const char *path, X509 **leaf, 
 		set_why(why, whylen, "cannot read certificate file \"%s\": %s", path, reason ? reason : "cannot open");
 		return false;
 	}
-	while ((x = X509_new_ex(libctx, NULL)) && PEM_read_bio_X509_AUX(in, &x, NULL, NULL)) {
+	while ((x = X509_new_ex(libctx, NULL)) && PEM_read_bio_X509_AUX(in, &x, no_password, NULL)) {
 		if (!*leaf)
 			*leaf = x;
 		else if (!*issuer && X509_check_issued(x, *leaf) == X509_V_OK)
