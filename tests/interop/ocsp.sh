@@ -9,7 +9,9 @@
 # tests/interop/py/ocsp_resp.py (an expired one: openssl cannot backdate).
 #
 # Server: openssl s_client -status (TLS 1.2 and 1.3) and gnutls-cli
-# --save-ocsp get exactly the staple file's response; a new file is served
+# --save-ocsp get exactly the staple file's response, curl --cert-status
+# accepts it (and finds none from a server whose staple expired); a
+# revoked certificate's response is stapled with a warning; a new file is served
 # on new connections; a broken replacement keeps the old one and is logged
 # once; an expired staple is not sent (logged once); with certs, each entry
 # has its own staple.
@@ -141,7 +143,7 @@ rules = ( { name = "ocsp-in"; direction = "accept"; port = $SP;
 EOF
 cp "$T/good.der" "$T/staple.der"
 export TLSSHIM_LOG_FILE="$T/server.log"
-if ! start_echo server "$SP"; then
+if ! start_echo server -c "$SP"; then
 	fail server_setup "echo_server never listened$(show "$T/server.err" "$T/server.log")"; exit 1
 fi
 
@@ -183,6 +185,19 @@ if command -v gnutls-cli >/dev/null; then
 		fail "$name" "gnutls-cli did not receive the staple file's response$(show "$T/$name.out")"
 	else
 		pass "$name"
+	fi
+fi
+
+# curl --cert-status: verifies the stapled response itself (OpenSSL).
+if command -v curl >/dev/null; then
+	name=server_staple_curl_cert_status
+	timeout $((20 * TS)) curl -sS --cacert "$C/ca.crt" --cert-status --http0.9 "https://localhost:$SP/" \
+		>"$T/$name.out" 2>&1
+	rc=$?
+	if [ $rc -eq 0 ] && grep -q '^GET / HTTP/1.1' "$T/$name.out"; then
+		pass "$name"
+	else
+		fail "$name" "curl exit $rc$(show "$T/$name.out" "$T/server.log")"
 	fi
 fi
 
@@ -276,7 +291,7 @@ rules = ( { name = "ocsp-old"; direction = "accept"; port = $SP;
 EOF
 export TLSSHIM_LOG_FILE="$T/expired.log"
 name=server_expired_staple_not_sent
-if ! start_echo expired "$SP"; then
+if ! start_echo expired -c "$SP"; then
 	fail "$name" "echo_server never listened$(show "$T/expired.err" "$T/expired.log")"
 else
 	ok=1 i=0 start=$(date +%s)
@@ -286,8 +301,13 @@ else
 		i=$((i + 1))
 		sleep 0.3
 	done
+	timeout $((20 * TS)) curl -sS --cacert "$C/ca.crt" --cert-status --http0.9 "https://localhost:$SP/" \
+		>"$T/$name.curl" 2>&1
+	crc=$?
 	if [ $ok -ne 1 ]; then
 		fail "$name" "expected an echo and no OCSP response$(show "$T/$name-$((i - 1)).sc")"
+	elif command -v curl >/dev/null && { [ $crc -eq 0 ] || ! grep -q -i 'no OCSP response' "$T/$name.curl"; }; then
+		fail "$name" "curl --cert-status should find no staple; exit $crc$(show "$T/$name.curl")"
 	elif [ "$(lines "$T/expired.log" "rule \"ocsp-old\": OCSP staple \"$T/expired.der\" has expired .*no response is stapled")" -ne 1 ]; then
 		fail "$name" "expected one log line$(show "$T/expired.log")"
 	else
