@@ -342,6 +342,52 @@ else
 	stop "$SRV"
 fi
 
+# A threaded server: handshakes (status callbacks) run in the connection
+# threads while the accepting thread swaps responses in; every client of
+# three batches of 12 at once gets one of the two good responses.
+SP=$(free_port)
+cp "$T/good.der" "$T/tstaple.der"
+policy "$T/threads.conf" <<EOF
+rules = ( { name = "ocsp-thr"; direction = "accept"; port = $SP;
+  cert = "$T/server-chain.crt"; key = "$T/server.key"; ocsp_staple_file = "$T/tstaple.der"; } );
+EOF
+export TLSSHIM_LOG_FILE="$T/threads.log"
+name=server_threads_staple_while_reloading
+shimbg "$PROGS/thread_server" "$SP" 36 >"$T/threads.out" 2>"$T/threads.err"
+TSRV=$!
+if ! wait_for "$T/threads.out" '^listening' 10; then
+	fail "$name" "thread_server never listened$(show "$T/threads.err" "$T/threads.log")"
+	stop "$TSRV"
+else
+	for batch in 1 2 3; do
+		pids=""
+		for i in 1 2 3 4 5 6 7 8 9 10 11 12; do
+			o="$T/thr-$batch-$i.sc"
+			( (printf 'hello-%s\n' "$i"; wait_for "$o" "^hello-$i\$" 10) |
+				timeout $((20 * TS)) openssl s_client -connect "127.0.0.1:$SP" -status \
+					-CAfile "$C/ca.crt" >"$o" 2>&1 ) &
+			pids="$pids $!"
+		done
+		# shellcheck disable=SC2086
+		wait $pids
+		if [ $batch = 1 ]; then f=good2.der; else f=good.der; fi
+		cp "$T/$f" "$T/tstaple.new" && mv "$T/tstaple.new" "$T/tstaple.der"
+	done
+	wait_exit "$TSRV" 20; rc=$?
+	bad=0
+	for o in "$T"/thr-*.sc; do
+		nn=$(nonce "$o")
+		if ! grep -q '^hello-' "$o" || { [ "$nn" != "$GOOD" ] && [ "$nn" != "$GOOD2" ]; }; then
+			bad=$((bad + 1)); last=$o
+		fi
+	done
+	if [ "$rc" -ne 0 ] || [ $bad -ne 0 ]; then
+		fail "$name" "thread_server exit $rc, $bad clients without an echo and a good staple$(show "${last:-/dev/null}" "$T/threads.err" "$T/threads.log")"
+	else
+		pass "$name"
+	fi
+fi
+
 # A revoked certificate's response is stapled (it is the truth), with one
 # warning line.
 SP=$(free_port)
