@@ -173,6 +173,8 @@ struct staple {
 	char problem[400];       /* why nothing (or an old response) is served */
 	bool problem_logged;
 	bool problem_note;       /* problem is about the response served (revoked) */
+	bool retry;              /* the file holds a response unusable now (not
+				  * valid yet, tryLater): read it again */
 	_Atomic long long next_check;   /* time() of the next look at the file */
 };
 
@@ -549,6 +551,7 @@ bool ocsp_staple_add(struct ocsp_staples **set, SSL_CTX *const *ctxs, size_t nct
 	}
 	snprintf(s->problem, sizeof s->problem, "%s", problem);
 	s->problem_note = v == V_USABLE;
+	s->retry = v == V_NOT_NOW;
 	if (!*set && !(*set = calloc(1, sizeof **set))) {
 		set_why(why, whylen, "out of memory");
 		goto fail;
@@ -598,7 +601,7 @@ static void refresh_one(struct staple *s)
 		serr = errno;
 	if (!lock_staples())
 		return;
-	same = g.set && sig_eq(&g, &s->sig);
+	same = g.set && sig_eq(&g, &s->sig) && !s->retry;
 	unlock_staples();
 	if (g.set && !same) {
 		/* Changed (or first seen since a failure to stat): read it. */
@@ -624,17 +627,23 @@ static void refresh_one(struct staple *s)
 		snprintf(s->problem, sizeof s->problem, "%s", why);
 		s->problem_logged = !why[0];
 		s->problem_note = true;
+		s->retry = false;
 		log_ok = true;
 	} else if ((g.set && !same) || (!g.set && s->sig.set)) {
 		/* A new file that cannot be served (or the file is gone):
 		 * remembered, so that it is read and logged once. */
+		bool again = s->retry && strcmp(s->problem, why) == 0;
+
 		if (g.set)
 			s->sig = g;
 		else
 			memset(&s->sig, 0, sizeof s->sig);
-		snprintf(s->problem, sizeof s->problem, "%s", why);
-		s->problem_logged = false;
-		s->problem_note = false;
+		s->retry = g.set && v == V_NOT_NOW;
+		if (!again) {       /* a file read again for the same reason: said */
+			snprintf(s->problem, sizeof s->problem, "%s", why);
+			s->problem_logged = false;
+			s->problem_note = false;
+		}
 	} else if (s->der && s->next_update && now > (long long)s->next_update) {
 		old = s->der;
 		s->der = NULL;

@@ -17,7 +17,9 @@
  * most once a second (stat: device, inode, size, mtime, ctime) and reads
  * it again when it changed.  A usable new response replaces the old one
  * for new handshakes; an unusable one is logged once and the old one
- * stays; a response past its nextUpdate stops being sent (logged once).
+ * stays (one that is unusable only now, not valid yet or tryLater, is
+ * read again at each look); a response past its nextUpdate stops being
+ * sent (logged once).
  * The file is read with no lock held; the swap and the status callback's
  * copy take one leaf mutex (docs/locking.md, taken last at fork()).
  *

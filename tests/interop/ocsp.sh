@@ -316,6 +316,42 @@ else
 	stop "$SRV"
 fi
 
+# Not valid yet (thisUpdate 310 s ahead, 5 minutes of skew allowed): not
+# sent, one line; read again at each look, and stapled once it is valid.
+# shellcheck disable=SC2086
+"$PY" "$TLSSHIM_TOP/tests/interop/py/ocsp_resp.py" "$T/server.crt" "$C/ca.crt" $R 310 86400 "$T/soon.der"
+SP=$(free_port)
+policy "$T/soon.conf" <<EOF
+rules = ( { name = "ocsp-soon"; direction = "accept"; port = $SP;
+  cert = "$T/server-chain.crt"; key = "$T/server.key"; ocsp_staple_file = "$T/soon.der"; } );
+EOF
+export TLSSHIM_LOG_FILE="$T/soon.log"
+name=server_not_yet_valid_staple_served_later
+openssl ocsp -respin "$T/soon.der" -resp_text -noverify >"$T/soon.txt" 2>&1
+if ! start_echo soon -c "$SP"; then
+	fail "$name" "echo_server never listened$(show "$T/soon.err" "$T/soon.log")"
+else
+	sclient "$name-0"
+	first=$(grep -c 'OCSP response: no response sent' "$T/$name-0.sc")
+	i=1
+	while [ $i -lt $((40 * TS)) ] && ! grep -q 'Cert Status: good' "$T/$name-$((i - 1)).sc"; do
+		sclient "$name-$i"
+		i=$((i + 1))
+		sleep 0.25
+	done
+	if [ "$first" -ne 1 ]; then
+		fail "$name" "the first client got a response$(show "$T/$name-0.sc")"
+	elif ! grep -q 'Cert Status: good' "$T/$name-$((i - 1)).sc"; then
+		fail "$name" "never stapled$(show "$T/soon.log")"
+	elif [ "$(lines "$T/soon.log" 'OCSP staple .*is not valid yet')" -ne 1 ] ||
+		[ "$(lines "$T/soon.log" 'OCSP staple .*loaded')" -ne 1 ]; then
+		fail "$name" "expected one 'not valid yet' and one 'loaded' line$(show "$T/soon.log")"
+	else
+		pass "$name"
+	fi
+	stop "$SRV"
+fi
+
 # certs: each entry has its own staple; b.test has none.
 SP=$(free_port)
 policy "$T/sni.conf" <<EOF
