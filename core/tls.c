@@ -568,6 +568,28 @@ static void escape_name(const char *in, char *out, size_t len)
 	out[o] = '\0';
 }
 
+/* A status callback that refuses the server leaves its reason, a
+ * printable line, as the data of an SSL_R_INVALID_STATUS_RESPONSE error
+ * (core/tls.h).  Takes the engine's errors off the queue (the caller is
+ * done with them; the program's are stashed). */
+static bool status_reason(char *buf, size_t len)
+{
+	const char *data;
+	unsigned long code;
+	int flags;
+	bool found = false;
+
+	while ((code = ERR_get_error_all(NULL, NULL, NULL, &data, &flags)) != 0) {
+		if (found || ERR_GET_LIB(code) != ERR_LIB_SSL ||
+		    ERR_GET_REASON(code) != SSL_R_INVALID_STATUS_RESPONSE ||
+		    !data || !(flags & ERR_TXT_STRING) || !*data)
+			continue;
+		snprintf(buf, len, "%s", data);
+		found = true;
+	}
+	return found;
+}
+
 static void note_failure(struct tls_conn *c, bool newerr)
 {
 	unsigned long e = newerr ? ERR_peek_last_error() : 0;
@@ -620,6 +642,12 @@ static void note_failure(struct tls_conn *c, bool newerr)
 			snprintf(m, ml, "client sent no server name (SNI) and sni_strict refuses it"
 				 " (unrecognized_name alert sent)");
 		}
+	} else if (lib == ERR_LIB_SSL && reason == SSL_R_INVALID_STATUS_RESPONSE && in_handshake &&
+		   c->role == TLS_ROLE_CLIENT) {
+		/* The status callback of the rule's SSL_CTX (the server's
+		 * OCSP response, policy/ocsp.c) refused the server. */
+		if (!status_reason(m, ml))
+			snprintf(m, ml, "OCSP: the server's certificate status was refused");
 	} else if (lib == ERR_LIB_SSL && reason == SSL_R_NO_SHARED_CIPHER) {
 		snprintf(m, ml, "no cipher suite in common with the peer");
 	} else if (lib == ERR_LIB_SSL && (reason == SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC ||

@@ -63,6 +63,11 @@ struct tls_opts {
 	 * engine knows nothing else of it; arg outlives every connection. */
 	bool (*check_peer)(const void *arg, X509 *leaf, char *why, size_t whylen);
 	const void *check_arg;
+	/* (Not a field.)  A client SSL_CTX's status callback (OCSP,
+	 * policy/ocsp.c) that refuses the server leaves its reason, a
+	 * printable line, as the string data of an ERR_LIB_SSL /
+	 * SSL_R_INVALID_STATUS_RESPONSE error; the engine makes that line
+	 * the connection's error. */
 	/* Client: called once, at the handshake's first step (under the
 	 * connection's lock), with the SSL object and the name to verify, to
 	 * offer a cached session (policy/resume.c); NULL: none offered.

@@ -31,6 +31,7 @@
 #include "policy/ctx.h"
 #include "policy/file.h"
 #include "policy/identity.h"
+#include "policy/ocsp.h"
 #include "policy/text.h"
 #include "policy/libconfig_link.h"
 #include "policy/pkcs11.h"
@@ -41,7 +42,7 @@ enum key {
 	K_VERIFY, K_SERVER_NAME, K_REQUIRE_CLIENT_CERT, K_MIN_VERSION, K_CIPHERS,
 	K_CIPHERSUITES, K_ALPN, K_ALLOW_TRUNCATION, K_HANDSHAKE_TIMEOUT_MS, K_KTLS,
 	K_SESSION_CACHE, K_TICKET_KEY_FILE, K_CRL, K_CERTS, K_SNI_STRICT, K_HOST,
-	K_PROXY_PROTOCOL, K_PKCS11_MODULE, K_PIN_FILE,
+	K_PROXY_PROTOCOL, K_PKCS11_MODULE, K_PIN_FILE, K_OCSP, K_OCSP_STAPLE_FILE,
 	/* The identity lists, in enum policy_id_list's order. */
 	K_ALLOW_CN, K_ALLOW_OU, K_ALLOW_DNS, K_ALLOW_URI, K_ALLOW_IP, K_PIN_SPKI,
 	K_COUNT
@@ -61,6 +62,7 @@ static const char *const key_names[K_COUNT] = {
 	[K_CRL] = "crl", [K_CERTS] = "certs", [K_SNI_STRICT] = "sni_strict",
 	[K_HOST] = "host", [K_PROXY_PROTOCOL] = "proxy_protocol",
 	[K_PKCS11_MODULE] = "pkcs11_module", [K_PIN_FILE] = "pin_file",
+	[K_OCSP] = "ocsp", [K_OCSP_STAPLE_FILE] = "ocsp_staple_file",
 	[K_ALLOW_CN] = "allow_cn", [K_ALLOW_OU] = "allow_ou", [K_ALLOW_DNS] = "allow_dns",
 	[K_ALLOW_URI] = "allow_uri", [K_ALLOW_IP] = "allow_ip", [K_PIN_SPKI] = "pin_spki",
 };
@@ -517,9 +519,12 @@ static bool parse_certs(struct loader *ld, const config_setting_t *s, struct pol
 			} else if (strcmp(nm, "key") == 0) {
 				if (!get_key(ld, K_KEY, v, &c->key))
 					return false;
+			} else if (strcmp(nm, "ocsp_staple_file") == 0) {
+				if (!get_path(ld, K_OCSP_STAPLE_FILE, v, &c->ocsp_staple_file))
+					return false;
 			} else {
-				return fail(ld, v, "unknown key \"%s\" in \"certs\" entry %d (only \"cert\" and \"key\")",
-					    nm, i + 1);
+				return fail(ld, v, "unknown key \"%s\" in \"certs\" entry %d (only \"cert\", \"key\""
+					    " and \"ocsp_staple_file\")", nm, i + 1);
 			}
 		}
 		if (!c->cert)
@@ -537,6 +542,7 @@ static const char *const action_words[] = { "tls", "plain", "deny", NULL };
 static const char *const verify_words[] = { "full", "none", NULL };
 static const char *const version_words[] = { "TLSv1.2", "TLSv1.3", NULL };
 static const char *const proxy_words[] = { "none", "v2", NULL };
+static const char *const ocsp_words[] = { "off", "if_stapled", "require", NULL };
 
 static bool parse_key(struct loader *ld, enum key k, const config_setting_t *s, struct policy_rule *r)
 {
@@ -647,6 +653,13 @@ static bool parse_key(struct loader *ld, enum key k, const config_setting_t *s, 
 		return get_bool(ld, k, s, &r->sni_strict);
 	case K_HOST:
 		return parse_hosts(ld, s, r);
+	case K_OCSP:
+		if (!get_word(ld, k, s, ocsp_words, &w))
+			return false;
+		r->ocsp = w;   /* enum policy_ocsp's order */
+		return true;
+	case K_OCSP_STAPLE_FILE:
+		return get_path(ld, k, s, &r->ocsp_staple_file);
 	case K_COUNT:
 		break;
 	}
@@ -666,9 +679,10 @@ static int key_lookup(const char *name)
 /* Keys that make sense in one direction only. */
 static bool applies(enum key k, enum policy_dir d)
 {
-	if (k == K_VERIFY || k == K_SERVER_NAME || k == K_HOST)
+	if (k == K_VERIFY || k == K_SERVER_NAME || k == K_HOST || k == K_OCSP)
 		return d == POLICY_CONNECT;
-	if (k == K_REQUIRE_CLIENT_CERT || k == K_TICKET_KEY_FILE || k == K_CERTS || k == K_SNI_STRICT)
+	if (k == K_REQUIRE_CLIENT_CERT || k == K_TICKET_KEY_FILE || k == K_CERTS || k == K_SNI_STRICT ||
+	    k == K_OCSP_STAPLE_FILE)
 		return d == POLICY_ACCEPT;
 	return true;
 }
@@ -696,8 +710,11 @@ static void rule_free(struct policy_rule *r)
 	for (size_t i = 0; i < r->ncerts; i++) {
 		free(r->certs[i].cert);
 		free(r->certs[i].key);
+		free(r->certs[i].ocsp_staple_file);
 	}
 	free(r->certs);
+	free(r->ocsp_staple_file);
+	ocsp_staples_free(r->staples);
 	sni_free(r->sni);
 	SSL_CTX_free(r->ctx);
 	memset(r, 0, sizeof(*r));
@@ -732,6 +749,9 @@ static bool check_defaults(struct loader *ld, const config_setting_t *d)
 			ok = fail(ld, m, "unknown key \"%s\"", config_setting_name(m));
 		else if (k == K_NAME || k == K_DIRECTION)
 			ok = fail(ld, m, "\"%s\" is not allowed in defaults", key_names[k]);
+		else if (k == K_OCSP_STAPLE_FILE)
+			ok = fail(ld, m, "\"ocsp_staple_file\" is not allowed in defaults (a response is about"
+				  " one certificate: set it next to that \"cert\")");
 		else
 			ok = parse_key(ld, (enum key)k, m, &scratch);
 	}
@@ -769,6 +789,7 @@ static void inherit_only_where_used(const bool own[K_COUNT], const config_settin
 		for (size_t i = 0; i < r->ncerts; i++) {
 			free(r->certs[i].cert);
 			free(r->certs[i].key);
+			free(r->certs[i].ocsp_staple_file);
 		}
 		free(r->certs);
 		r->certs = NULL;
@@ -887,6 +908,70 @@ static bool check_identity(struct loader *ld, OSSL_LIB_CTX *libctx,
 	if (!policy_identity_prepare(r->identity, libctx))
 		return fail(ld, src[first], "cannot fetch SHA-256 for \"%s\"", key_names[first]);
 	return true;
+}
+
+/* OCSP (policy/ocsp.h): ocsp where a server's certificate is verified;
+ * ocsp_staple_file next to the one certificate it is about.  From
+ * defaults, ocsp reaches only connect rules that verify (as crl). */
+static bool check_ocsp(struct loader *ld, const config_setting_t *const src[K_COUNT], const bool own[K_COUNT],
+		       struct policy_rule *r)
+{
+	if (r->ocsp != POLICY_OCSP_OFF && (r->action != POLICY_TLS || r->verify == POLICY_VERIFY_NONE)) {
+		if (own[K_OCSP])
+			return fail(ld, src[K_OCSP], "\"ocsp\" = \"%s\" %s", r->ocsp == POLICY_OCSP_REQUIRE ?
+				    "require" : "if_stapled", r->action != POLICY_TLS ?
+				    "applies only to rules with action \"tls\"" :
+				    "with \"verify\" = \"none\" (an unverified server's OCSP response proves"
+				    " nothing)");
+		r->ocsp = POLICY_OCSP_OFF;
+	}
+	if (r->ocsp_staple_file && r->action != POLICY_TLS)
+		return fail(ld, src[K_OCSP_STAPLE_FILE], "\"ocsp_staple_file\" applies only to rules with"
+			    " action \"tls\"");
+	if (r->ocsp_staple_file && r->ncerts)
+		return fail(ld, src[K_OCSP_STAPLE_FILE], "\"ocsp_staple_file\" with \"certs\": each"
+			    " certificate has its own response, set it in its entry:"
+			    " certs = ( { cert = ...; key = ...; ocsp_staple_file = ...; } )");
+	return true;
+}
+
+/* The staples of an accept rule's certificates; OCSP checking on a
+ * connect rule's SSL_CTX. */
+static bool build_ocsp(struct loader *ld, OSSL_LIB_CTX *libctx, const config_setting_t *const src[K_COUNT],
+		       struct policy_rule *r)
+{
+	SSL_CTX *one[1] = { r->ctx }, **ctxs = one;
+	size_t nctx = 1, i;
+	char why[400];
+	bool ok = true;
+
+	if (r->direction == POLICY_CONNECT)
+		return ocsp_client_setup(r->ctx, (enum policy_ocsp)r->ocsp, why, sizeof why) ||
+		       fail(ld, src[K_OCSP], "%s", why);
+	if (r->ocsp_staple_file)
+		return ocsp_staple_add(&r->staples, ctxs, nctx, libctx, r->name, r->cert, r->ocsp_staple_file,
+				       why, sizeof why) ||
+		       fail(ld, src[K_OCSP_STAPLE_FILE], "%s", why);
+	for (i = 0; i < r->ncerts && !r->certs[i].ocsp_staple_file; i++)
+		;
+	if (i == r->ncerts || !r->sni)
+		return true;
+	if (!(ctxs = calloc(r->sni->ngroups, sizeof *ctxs)))
+		return fail_line(ld, r->line, "out of memory");
+	for (nctx = 0; nctx < r->sni->ngroups; nctx++)
+		ctxs[nctx] = r->sni->groups[nctx].ctx;
+	for (i = 0; ok && i < r->ncerts; i++) {
+		const config_setting_t *e = src[K_CERTS] ? config_setting_get_elem(src[K_CERTS], (unsigned)i) : NULL;
+		const config_setting_t *m = e ? config_setting_get_member(e, "ocsp_staple_file") : NULL;
+
+		if (r->certs[i].ocsp_staple_file &&
+		    !ocsp_staple_add(&r->staples, ctxs, nctx, libctx, r->name, r->certs[i].cert,
+				     r->certs[i].ocsp_staple_file, why, sizeof why))
+			ok = m ? fail(ld, m, "\"certs\" entry %zu: %s", i + 1, why)
+			       : fail_line(ld, r->certs[i].line, "\"certs\" entry %zu: %s", i + 1, why);
+	}
+	free(ctxs);
+	return ok;
 }
 
 static const config_setting_t *ctx_err_setting(enum ctx_err_key which,
@@ -1074,9 +1159,10 @@ static bool load_rule(struct loader *ld, OSSL_LIB_CTX *libctx, const config_sett
 		if (src[k] && !parse_key(ld, (enum key)k, src[k], r))
 			return false;
 	inherit_only_where_used(own, src, r);
-	if (!check_rule(ld, src, r) || !check_identity(ld, libctx, src, own, r))
+	if (!check_rule(ld, src, r) || !check_identity(ld, libctx, src, own, r) ||
+	    !check_ocsp(ld, src, own, r))
 		return false;
-	return r->action != POLICY_TLS || build_ctx(ld, libctx, src, r);
+	return r->action != POLICY_TLS || (build_ctx(ld, libctx, src, r) && build_ocsp(ld, libctx, src, r));
 }
 
 /* ---- the file ------------------------------------------------------------ */

@@ -24,6 +24,7 @@ enum policy_verify { POLICY_VERIFY_FULL = 0, POLICY_VERIFY_NONE = 1 };
 
 struct policy_identity;
 struct policy_sni;
+struct ocsp_staples;
 
 struct policy_cidr {
 	int family;              /* AF_INET or AF_INET6 */
@@ -64,11 +65,18 @@ struct policy_rule {
 	char *crl;               /* CRL file or directory, or NULL; policy/crl.c */
 	/* accept: certs = ( { cert; key; }, ... ), picked by SNI
 	 * (policy/sni.h); ncerts == 0 when the rule uses cert/key. */
-	struct policy_cert { char *cert, *key; int line; } *certs;
+	struct policy_cert { char *cert, *key; int line; char *ocsp_staple_file; } *certs;
 	size_t ncerts;
 	bool sni_strict;         /* unknown/missing SNI: unrecognized_name */
 	bool proxy_v2;           /* accept: proxy_protocol = "v2" (shim/proxyv2.c) */
 	struct policy_sni *sni;  /* the SSL_CTXs by name; ctx is the first's */
+	/* OCSP (policy/ocsp.h).  connect: 0 off, 1 if_stapled, 2 require
+	 * (enum policy_ocsp).  accept: the staple file of cert (a certs
+	 * entry has its own), and the staples served, reloaded by
+	 * ocsp_staples_refresh() (NULL: none). */
+	int ocsp;
+	char *ocsp_staple_file;
+	struct ocsp_staples *staples;
 	SSL_CTX *ctx;            /* action "tls" only; owned by the policy */
 };
 

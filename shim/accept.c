@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "core/log.h"
+#include "policy/ocsp.h"
 #include "shim/shim.h"
 
 /* The new fd, or a negative errno. */
@@ -33,6 +34,8 @@ static int shim_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags
 			REAL(close)(nfd);
 			continue;
 		}
+		/* Staple files changed? (at most one look a second) */
+		ocsp_staples_refresh(v.rule->staples);
 		c = shim_conn_new(nfd, &v);
 		if (!c || conntab_attach(nfd, c) < 0) {
 			log_error("%s rule \"%s\": cannot set up TLS; connection closed", v.desc, v.rule->name);

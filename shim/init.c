@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "core/log.h"
+#include "policy/ocsp.h"
 #include "policy/resume.h"
 #include "shim/shim.h"
 
@@ -64,10 +65,12 @@ static void before_fork(void)
 	shim_names_fork_lock();
 	shim_own_fork_lock();
 	resume_fork_lock();
+	ocsp_fork_lock();
 }
 
 static void after_fork_parent(void)
 {
+	ocsp_fork_unlock();
 	resume_fork_unlock();
 	shim_own_fork_unlock();
 	shim_names_fork_unlock();
@@ -82,8 +85,15 @@ static void after_fork_child(void)
 	after_fork_parent();        /* the same locks, released in the same order */
 	tls_set_process(getpid());
 	resume_fork_child();
+	ocsp_fork_child();
 	log_after_fork();
 	shim_pump_after_fork_child();
+}
+
+/* The policy's run-time lines (OCSP staples): levels as core/log.h's. */
+static void ocsp_log(int level, const char *msg)
+{
+	log_msg(level <= LOG_ERROR ? LOG_ERROR : level >= LOG_DEBUG ? LOG_DEBUG : (enum log_level)level, "%s", msg);
 }
 
 static void do_init(void)
@@ -119,6 +129,7 @@ static void do_init(void)
 		}
 		path = DEFAULT_POLICY;
 	}
+	ocsp_set_logger(ocsp_log);
 	p = policy_load(path, &err);
 	if (!p)
 		refuse_to_start(&err);

@@ -22,6 +22,7 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -29,6 +30,7 @@
 
 #include "policy/ctx.h"
 #include "policy/identity.h"
+#include "policy/ocsp.h"
 #include "policy/policy.h"
 #include "tests/unit/unit.h"
 
@@ -157,6 +159,34 @@ static void write_key(const char *name, EVP_PKEY *k, const char *pass)
 	fclose(f);
 }
 
+/* A DER OCSP response: status good for x, signed by its issuer. */
+static void write_ocsp(const char *name, X509 *x, X509 *issuer, EVP_PKEY *ikey)
+{
+	OCSP_BASICRESP *bs = OCSP_BASICRESP_new();
+	OCSP_CERTID *id = OCSP_cert_to_id(NULL, x, issuer);
+	ASN1_TIME *tu = X509_gmtime_adj(NULL, -60), *nu = X509_gmtime_adj(NULL, 86400);
+	OCSP_RESPONSE *r;
+	unsigned char *der = NULL;
+	int len;
+	char p[512];
+	FILE *f;
+
+	if (!bs || !id || !tu || !nu || !OCSP_basic_add1_status(bs, id, V_OCSP_CERTSTATUS_GOOD, 0, NULL, tu, nu) ||
+	    !OCSP_basic_sign(bs, issuer, ikey, EVP_sha256(), NULL, 0) ||
+	    !(r = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, bs)) || (len = i2d_OCSP_RESPONSE(r, &der)) <= 0)
+		abort();
+	path_in(p, sizeof(p), name);
+	if (!(f = fopen(p, "w")) || fwrite(der, 1, (size_t)len, f) != (size_t)len)
+		abort();
+	fclose(f);
+	OPENSSL_free(der);
+	OCSP_RESPONSE_free(r);
+	OCSP_BASICRESP_free(bs);
+	OCSP_CERTID_free(id);
+	ASN1_TIME_free(tu);
+	ASN1_TIME_free(nu);
+}
+
 /* ca, server (+ chain file), client, another CA, an expired server
  * certificate, an encrypted key, garbage, and CA directories with and
  * without the hashed names OpenSSL looks certificates up by. */
@@ -194,6 +224,9 @@ static void make_certs(void)
 	mkdir(strcat(strcpy(hashname, dir), "/sub"), 0700);
 	write_cert("sub/server.crt", srv, NULL);
 	write_key("sub/server.key", srv_k, NULL);
+	write_ocsp("ocsp-good.der", srv, ca, ca_k);
+	write_ocsp("staple.der", srv, ca, ca_k);
+	write_ocsp("ocsp-client.der", cli, ca, ca_k);
 	X509_free(ca); X509_free(srv); X509_free(cli); X509_free(oth); X509_free(exp);
 	EVP_PKEY_free(ca_k); EVP_PKEY_free(srv_k); EVP_PKEY_free(cli_k); EVP_PKEY_free(oth_k);
 }
@@ -1147,6 +1180,67 @@ static void run_error_queue(void)
 	}
 }
 
+/* ---- OCSP ------------------------------------------------------------------------ */
+
+static const char *const ocsp_policy =
+	"rules = (\n"
+	"  { name = \"s-staple\"; direction = \"accept\"; port = 1; cert = \"chain.crt\"; key = \"server.key\";\n"
+	"    ocsp_staple_file = \"staple.der\"; },\n"
+	"  { name = \"s-none\"; direction = \"accept\"; port = 2; cert = \"chain.crt\"; key = \"server.key\"; },\n"
+	"  { name = \"c-require\"; direction = \"connect\"; port = 3; ca = \"ca.crt\"; ocsp = \"require\"; },\n"
+	"  { name = \"c-if\"; direction = \"connect\"; port = 4; ca = \"ca.crt\"; ocsp = \"if_stapled\"; }\n"
+	");\n";
+
+static void run_ocsp(void)
+{
+	struct policy_error err;
+	struct policy *p;
+	unsigned long mine;
+	char path[512];
+	FILE *f;
+
+	UNIT_CASE("ocsp: keys parsed, staples loaded") {
+		p = load_text(ocsp_policy, &err);
+		EXPECT(p != NULL && p->nrules == 4);
+		if (p && p->nrules == 4) {
+			EXPECT(p->rules[0].staples != NULL && p->rules[1].staples == NULL);
+			EXPECT(p->rules[2].ocsp == POLICY_OCSP_REQUIRE && p->rules[3].ocsp == POLICY_OCSP_IF_STAPLED);
+			EXPECT(handshake(p->rules[2].ctx, p->rules[0].ctx, NULL, 0, NULL));
+			EXPECT(!handshake(p->rules[2].ctx, p->rules[1].ctx, NULL, 0, NULL));
+			EXPECT(handshake(p->rules[3].ctx, p->rules[1].ctx, NULL, 0, NULL));
+		}
+		policy_free(p);
+	}
+	UNIT_CASE("ocsp: the error queue is left as found (load, refresh, handshake)") {
+		ERR_clear_error();
+		ERR_raise(ERR_LIB_USER, 43);
+		mine = ERR_peek_last_error();
+		EXPECT(load_text("rules = ({ " ACC "cert = \"chain.crt\"; key = \"server.key\";"
+				 " ocsp_staple_file = \"ocsp-client.der\"; });\n", &err) == NULL);
+		EXPECT(strstr(err.msg, "has no status for the certificate") != NULL);
+		EXPECT(load_text("rules = ({ " ACC "cert = \"chain.crt\"; key = \"server.key\";"
+				 " ocsp_staple_file = \"garbage.pem\"; });\n", &err) == NULL);
+		EXPECT(strstr(err.msg, "is not a DER OCSP response") != NULL);
+		p = load_text(ocsp_policy, &err);
+		EXPECT(p != NULL);
+		if (p) {
+			/* A broken replacement: parsed (and refused) by the refresh. */
+			path_in(path, sizeof(path), "staple.der");
+			if (!(f = fopen(path, "w")))
+				abort();
+			fputs("not an OCSP response, and longer than the old one to change the size\n", f);
+			fclose(f);
+			ocsp_staples_refresh(p->rules[0].staples);
+		}
+		EXPECT(ERR_peek_error() == mine);
+		EXPECT(ERR_get_error() == mine);
+		EXPECT(ERR_get_error() == 0);
+		/* The old response is still stapled. */
+		EXPECT(p && handshake(p->rules[2].ctx, p->rules[0].ctx, NULL, 0, NULL));
+		policy_free(p);
+	}
+}
+
 static void cleanup(void)
 {
 	char cmd[400];
@@ -1360,5 +1454,6 @@ int main(void)
 	run_hosts();
 	run_handshakes();
 	run_error_queue();
+	run_ocsp();
 	return UNIT_RESULT();
 }
