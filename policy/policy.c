@@ -40,6 +40,7 @@ enum key {
 	K_VERIFY, K_SERVER_NAME, K_REQUIRE_CLIENT_CERT, K_MIN_VERSION, K_CIPHERS,
 	K_CIPHERSUITES, K_ALPN, K_ALLOW_TRUNCATION, K_HANDSHAKE_TIMEOUT_MS, K_KTLS,
 	K_SESSION_CACHE, K_TICKET_KEY_FILE, K_CRL, K_CERTS, K_SNI_STRICT, K_HOST,
+	K_KEY_HOLDER,
 	/* The identity lists, in enum policy_id_list's order. */
 	K_ALLOW_CN, K_ALLOW_OU, K_ALLOW_DNS, K_ALLOW_URI, K_ALLOW_IP, K_PIN_SPKI,
 	K_COUNT
@@ -57,7 +58,7 @@ static const char *const key_names[K_COUNT] = {
 	[K_KTLS] = "ktls",
 	[K_SESSION_CACHE] = "session_cache", [K_TICKET_KEY_FILE] = "ticket_key_file",
 	[K_CRL] = "crl", [K_CERTS] = "certs", [K_SNI_STRICT] = "sni_strict",
-	[K_HOST] = "host",
+	[K_HOST] = "host", [K_KEY_HOLDER] = "key_holder",
 	[K_ALLOW_CN] = "allow_cn", [K_ALLOW_OU] = "allow_ou", [K_ALLOW_DNS] = "allow_dns",
 	[K_ALLOW_URI] = "allow_uri", [K_ALLOW_IP] = "allow_ip", [K_PIN_SPKI] = "pin_spki",
 };
@@ -604,6 +605,8 @@ static bool parse_key(struct loader *ld, enum key k, const config_setting_t *s, 
 		return get_bool(ld, k, s, &r->sni_strict);
 	case K_HOST:
 		return parse_hosts(ld, s, r);
+	case K_KEY_HOLDER:
+		return get_bool(ld, k, s, &r->key_holder);
 	case K_COUNT:
 		break;
 	}
@@ -731,6 +734,11 @@ static void inherit_only_where_used(const bool own[K_COUNT], const config_settin
 		r->cert = r->key = NULL;
 		src[K_CERT] = src[K_KEY] = NULL;
 	}
+	/* key_holder from defaults: only where there is a key to hold. */
+	if (r->key_holder && !own[K_KEY_HOLDER] && (r->action != POLICY_TLS || (!r->cert && !r->ncerts))) {
+		r->key_holder = false;
+		src[K_KEY_HOLDER] = NULL;
+	}
 	if (r->ticket_key_file && !own[K_TICKET_KEY_FILE] && r->session_cache_off) {
 		free(r->ticket_key_file);
 		r->ticket_key_file = NULL;
@@ -756,6 +764,9 @@ static bool check_rule(struct loader *ld, const config_setting_t *const src[K_CO
 				 " (or \"certs\")");
 	if (r->require_client_cert && !r->ca)
 		return fail(ld, src[K_REQUIRE_CLIENT_CERT], "\"require_client_cert\" needs \"ca\"");
+	if (r->key_holder && (r->action != POLICY_TLS || (!r->cert && !r->ncerts)))
+		return fail(ld, src[K_KEY_HOLDER], "\"key_holder\" needs a rule with action \"tls\" and a key"
+			    " (\"cert\" and \"key\", or \"certs\")");
 	if (r->ticket_key_file && r->session_cache_off)
 		return fail(ld, src[K_TICKET_KEY_FILE], "\"ticket_key_file\" with \"session_cache\" = false"
 			    " (resumption is off: no ticket is issued)");
@@ -899,7 +910,7 @@ static bool build_sni(struct loader *ld, OSSL_LIB_CTX *libctx,
 		if (g->nkeys == sizeof(g->key_types) / sizeof(g->key_types[0]))
 			return fail(ld, entry_setting(src[K_CERTS], i, CTX_ERR_CERT),
 				    "\"certs\" entry %zu: too many certificates for the same names", i + 1);
-		if (!ctx_add_cert(g->ctx, libctx, c->cert, c->key, &which, why, sizeof(why)))
+		if (!ctx_add_cert(g->ctx, libctx, c->cert, c->key, r->key_holder, &which, why, sizeof(why)))
 			return fail(ld, entry_setting(src[K_CERTS], i, which), "\"certs\" entry %zu: %s",
 				    i + 1, why);
 		g->key_types[g->nkeys++] = type;

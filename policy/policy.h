@@ -65,6 +65,7 @@ struct policy_rule {
 	struct policy_cert { char *cert, *key; int line; } *certs;
 	size_t ncerts;
 	bool sni_strict;         /* unknown/missing SNI: unrecognized_name */
+	bool key_holder;         /* the key stays in the holder (policy/keyholder.h) */
 	struct policy_sni *sni;  /* the SSL_CTXs by name; ctx is the first's */
 	SSL_CTX *ctx;            /* action "tls" only; owned by the policy */
 };

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "core/log.h"
+#include "policy/keyholder.h"
 #include "policy/resume.h"
 #include "shim/shim.h"
 
@@ -86,6 +87,23 @@ static void after_fork_child(void)
 	shim_pump_after_fork_child();
 }
 
+static void keyholder_log(const char *msg)
+{
+	log_error("%s", msg);
+}
+
+/* The key holder's client (policy/keyholder.c) calls the C library
+ * itself, never our wrappers: it runs inside a handshake. */
+static void keyholder_setup(void)
+{
+	struct keyholder_io io = {
+		.socket = real.socket, .connect = real.connect, .send = real.send, .recv = real.recv,
+		.close = real.close, .setsockopt = real.setsockopt, .log_error = keyholder_log,
+	};
+
+	keyholder_set_io(&io);
+}
+
 static void do_init(void)
 {
 	/* In secure-execution mode (set-user-ID programs) the environment is
@@ -119,6 +137,7 @@ static void do_init(void)
 		}
 		path = DEFAULT_POLICY;
 	}
+	keyholder_setup();
 	p = policy_load(path, &err);
 	if (!p)
 		refuse_to_start(&err);
