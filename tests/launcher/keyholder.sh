@@ -6,7 +6,8 @@
 #    openssl s_client over TLS 1.2 and 1.3 with an RSA-2048 key (PKCS#1
 #    and PSS signatures) and an ECDSA P-256 key; curl is served by a
 #    forking socat whose children exec a shell (fork and exec: the child
-#    reaches the holder by itself).
+#    reaches the holder by itself); a Python server that a shell forked and
+#    exec'd, and that closed every inherited descriptor, is served too.
 #  * The memory of each running server (every readable mapping, through
 #    /proc/PID/mem) holds none of the key's secret bytes: RSA primes and
 #    private exponent, the EC private scalar (big- and little-endian), a
@@ -48,13 +49,14 @@ $MS needles "$T/rsa.key" >"$T/rsa.needles" && $MS needles "$T/ec.key" >"$T/ec.ne
 	{ fail "keyholder_setup" "memscan needles failed"; exit 1; }
 cat "$T/rsa.needles" "$T/ec.needles" >"$T/all.needles"
 
-PR=$(free_port) PE=$(free_port) PC=$(free_port) PF=$(free_port)
+PR=$(free_port) PE=$(free_port) PC=$(free_port) PF=$(free_port) PX=$(free_port)
 policy "$T/kh.conf" <<EOF
 defaults = { key_holder = true; };
 rules = (
   { name = "rsa"; direction = "accept"; port = $PR; cert = "$T/rsa.crt"; key = "$T/rsa.key"; },
   { name = "ec"; direction = "accept"; port = $PE; cert = "$T/ec.crt"; key = "$T/ec.key"; },
   { name = "fork"; direction = "accept"; port = $PF; cert = "$T/rsa.crt"; key = "$T/rsa.key"; },
+  { name = "exec"; direction = "accept"; port = $PX; cert = "$T/ec.crt"; key = "$T/ec.key"; },
   { name = "out"; direction = "connect"; port = 1; }
 );
 EOF
@@ -103,7 +105,23 @@ chmod +x "$T/resp.sh"
 TLSSHIM_LOG_FILE=$T/fork.log bg "$L" -v -c "$KH" -- socat TCP-LISTEN:"$PF",bind=127.0.0.1,reuseaddr,fork \
 	EXEC:"$T/resp.sh" >"$T/fork.out" 2>"$T/fork.err"
 SF=$!
-for p in "$PR" "$PE" "$PC" "$PF"; do
+# A shell that forks and execs a Python server, which closes every
+# descriptor it inherited before it listens.
+cat >"$T/closefrom_echo.py" <<'PYEOF'
+import os, socket, sys
+os.closerange(3, 1 << 16)
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen()
+c, _ = s.accept()
+c.sendall(c.recv(100))
+c.close()
+PYEOF
+TLSSHIM_LOG_FILE=$T/exec.log bg "$L" -v -c "$KH" -- sh -c "$PY $T/closefrom_echo.py $PX; exit 0" \
+	>"$T/exec.out" 2>"$T/exec.err"
+SX=$!
+for p in "$PR" "$PE" "$PC" "$PF" "$PX"; do
 	wait_listen "$p" || { fail "keyholder_setup" "nothing listens on $p $(tail_of "$T"/*.err "$T"/*.log)"; exit 1; }
 done
 
@@ -138,6 +156,14 @@ name="key_holder rule refuses TLS 1.2 RSA key exchange (no decryption)"
 if ! sclient rsa-kx "$PR" -tls1_2 -cipher AES128-SHA; then pass "$name"; else fail "$name" "RSA key exchange was served"; fi
 name="control server (no key_holder) serves"
 if sclient ctl "$PC" -tls1_3; then pass "$name"; else fail "$name" "$(tail_of "$T/c.ctl.out" "$T/ctl.log")"; fi
+
+name="a forked and exec'd program that closed every inherited fd signs through the holder"
+if sclient exec "$PX" -tls1_3 && grep -q 'rule "exec": accepted TLSv1.3' "$T/exec.log"; then
+	pass "$name"
+else
+	fail "$name" "$(tail_of "$T/c.exec.out" "$T/exec.log" "$T/exec.err")"
+fi
+wait_exit "$SX" >/dev/null
 
 for v in 1.2 1.3; do
 	name="curl TLS $v to a forking socat whose children exec a shell"
