@@ -32,7 +32,10 @@ unset TLSSHIM_CONFIG TLSSHIM_LIBRARY TLSSHIM_LOG TLSSHIM_LOG_FILE TLSSHIM_KEY_HO
 # What must be preloaded before the library (a sanitizer runtime): the
 # launcher appends the library itself.
 PRE=$(echo "$SHIM_PRELOAD" | sed "s#$TLSSHIM_LIB##; s/^ *//; s/ *$//")
-if [ -n "$PRE" ]; then LD_PRELOAD=$PRE; export LD_PRELOAD; else unset LD_PRELOAD; fi
+# Only for the launched programs: curl with a sanitizer runtime preloaded
+# hung here.
+unset LD_PRELOAD
+LENV="env${PRE:+ LD_PRELOAD=$PRE}"
 export TLSSHIM_LIBRARY="$TLSSHIM_LIB"
 MS="$PY $(dirname "$0")/py/memscan.py"
 
@@ -94,15 +97,15 @@ else
 fi
 
 # ---- servers ------------------------------------------------------------------
-TLSSHIM_LOG_FILE=$T/rsa.log bg "$L" -v -c "$KH" -- "$PROGS/echo_server" "$PR" >"$T/rsa.out" 2>"$T/rsa.err"
+TLSSHIM_LOG_FILE=$T/rsa.log bg $LENV "$L" -v -c "$KH" -- "$PROGS/echo_server" "$PR" >"$T/rsa.out" 2>"$T/rsa.err"
 SR=$!
-TLSSHIM_LOG_FILE=$T/ec.log bg "$L" -v -c "$KH" -- "$PROGS/echo_server" "$PE" >"$T/ec.out" 2>"$T/ec.err"
+TLSSHIM_LOG_FILE=$T/ec.log bg $LENV "$L" -v -c "$KH" -- "$PROGS/echo_server" "$PE" >"$T/ec.out" 2>"$T/ec.err"
 SE=$!
-TLSSHIM_LOG_FILE=$T/ctl.log bg "$L" -v -c "$CTL" -- "$PROGS/echo_server" "$PC" >"$T/ctl.out" 2>"$T/ctl.err"
+TLSSHIM_LOG_FILE=$T/ctl.log bg $LENV "$L" -v -c "$CTL" -- "$PROGS/echo_server" "$PC" >"$T/ctl.out" 2>"$T/ctl.err"
 SC=$!
 printf '#!/bin/sh\nread l\nprintf "HTTP/1.0 200 OK\\r\\nContent-Length: 9\\r\\n\\r\\nforked!\\r\\n"\n' >"$T/resp.sh"
 chmod +x "$T/resp.sh"
-TLSSHIM_LOG_FILE=$T/fork.log bg "$L" -v -c "$KH" -- socat TCP-LISTEN:"$PF",bind=127.0.0.1,reuseaddr,fork \
+TLSSHIM_LOG_FILE=$T/fork.log bg $LENV "$L" -v -c "$KH" -- socat TCP-LISTEN:"$PF",bind=127.0.0.1,reuseaddr,fork \
 	EXEC:"$T/resp.sh" >"$T/fork.out" 2>"$T/fork.err"
 SF=$!
 # A shell that forks and execs a Python server, which closes every
@@ -114,11 +117,15 @@ s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1])))
 s.listen()
-c, _ = s.accept()
-c.sendall(c.recv(100))
-c.close()
+for _ in range(3):
+    c, _ = s.accept()
+    d = c.recv(1000)
+    if d.startswith(b"GET "):
+        d = b"HTTP/1.0 200 OK\r\nContent-Length: 9\r\n\r\nexec'd!\r\n"
+    c.sendall(d)
+    c.close()
 PYEOF
-TLSSHIM_LOG_FILE=$T/exec.log bg "$L" -v -c "$KH" -- sh -c "$PY $T/closefrom_echo.py $PX; exit 0" \
+TLSSHIM_LOG_FILE=$T/exec.log bg $LENV "$L" -v -c "$KH" -- sh -c "$PY $T/closefrom_echo.py $PX; exit 0" \
 	>"$T/exec.out" 2>"$T/exec.err"
 SX=$!
 for p in "$PR" "$PE" "$PC" "$PF" "$PX"; do
@@ -163,11 +170,20 @@ if sclient exec "$PX" -tls1_3 && grep -q 'rule "exec": accepted TLSv1.3' "$T/exe
 else
 	fail "$name" "$(tail_of "$T/c.exec.out" "$T/exec.log" "$T/exec.err")"
 fi
+for v in 1.2 1.3; do
+	name="curl TLS $v to the forked and exec'd server"
+	if timeout -k 2 $((30 * TS)) curl -sS --cacert "$CERTS/ca.crt" --tlsv"$v" --tls-max "$v" \
+		"https://localhost:$PX/" >"$T/curlx.$v.out" 2>"$T/curlx.$v.err" && grep -q "exec'd!" "$T/curlx.$v.out"; then
+		pass "$name"
+	else
+		fail "$name" "$(tail_of "$T/curlx.$v.out" "$T/curlx.$v.err" "$T/exec.log")"
+	fi
+done
 wait_exit "$SX" >/dev/null
 
 for v in 1.2 1.3; do
 	name="curl TLS $v to a forking socat whose children exec a shell"
-	if timeout -k 2 $((10 * TS)) curl -sS --cacert "$CERTS/ca.crt" --tlsv"$v" --tls-max "$v" \
+	if timeout -k 2 $((30 * TS)) curl -sS --cacert "$CERTS/ca.crt" --tlsv"$v" --tls-max "$v" \
 		"https://localhost:$PF/" >"$T/curl.$v.out" 2>"$T/curl.$v.err" && grep -q "forked!" "$T/curl.$v.out"; then
 		pass "$name"
 	else
@@ -212,6 +228,41 @@ if [ -n "$HR" ]; then
 	else
 		fail "$name" "$(tr '\n' '|' <"$T/scan.holder")"
 	fi
+fi
+
+# ---- not dumpable: the program's own user cannot read the holder ----------------------
+# As root the test can read every process; the same launch as user nobody
+# shows what PR_SET_DUMPABLE does: nobody reads its program's memory
+# (no Yama restriction here) but not its holder's.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+	ND=$(mktemp -d /tmp/tlsshim-kh-nobody.XXXXXX)
+	chmod 755 "$ND"
+	cp "$T/ec.crt" "$T/ec.key" "$PYD/memscan.py" "$T/ec.needles" "$ND/"
+	PN=$(free_port)
+	policy "$ND/p.conf" <<EOF
+rules = ( { name = "nobody"; direction = "accept"; port = $PN; cert = "$ND/ec.crt"; key = "$ND/ec.key";
+            key_holder = true; } );
+EOF
+	chown -R 65534:65534 "$ND"
+	NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups"
+	TLSSHIM_LOG_FILE=$ND/n.log bg $NOBODY $LENV "$L" -c "$ND/p.conf" -- "$PROGS/echo_server" "$PN" >"$T/n.out" 2>"$T/n.err"
+	SN=$!
+	if wait_listen "$PN" && sclient nobody "$PN" -tls1_3; then
+		HN=$(holder_of "$PN")
+		$NOBODY $PY "$ND/memscan.py" scan "$ND/ec.needles" "$SN" >"$T/scan.n.prog" 2>&1
+		$NOBODY $PY "$ND/memscan.py" scan "$ND/ec.needles" "$HN" >"$T/scan.n.holder" 2>&1
+		name="the program's user reads the program's memory (no key there) but not the holder's"
+		if [ -n "$HN" ] && grep -q "^scanned $SN [1-9]" "$T/scan.n.prog" && ! grep -q FOUND "$T/scan.n.prog" &&
+			grep -q "PermissionError" "$T/scan.n.holder" && ! grep -q FOUND "$T/scan.n.holder"; then
+			pass "$name"
+		else
+			fail "$name" "holder '$HN' $(tail_of "$T/scan.n.prog" "$T/scan.n.holder")"
+		fi
+	else
+		fail "holder as user nobody" "$(tail_of "$T/n.out" "$T/n.err" "$ND/n.log" "$T/c.nobody.out")"
+	fi
+	stop "$SN"
+	rm -rf "$ND"
 fi
 
 # ---- the holder gone --------------------------------------------------------------
