@@ -106,7 +106,7 @@ bool keyholder_spki_hash(X509 *x, unsigned char out[KH_HASH_LEN])
  * at a fork). */
 #define MAX_KEYS 256
 static struct kh_key {
-	const void *_Atomic obj;
+	const void *obj;        /* read and written with __atomic builtins */
 	unsigned char hash[KH_HASH_LEN];
 } keys[MAX_KEYS];
 
