@@ -12,7 +12,7 @@
 #   BENCH_REDIS_CLIENTS=50     redis-benchmark -c
 #   BENCH_VARIANTS="..."       subset of: plaintext shim shim-srv shim-cli native stunnel
 #   BENCH_WORKLOADS="..."      subset of: bulk pp ppr redis mem
-#   BENCH_PORT=24100           first loopback port (uses 24100-24154, 24200-24211)
+#   BENCH_PORT=24100           first loopback port (uses 24100-24164, 24200-24211)
 #   BENCH_DEADLINE=840         seconds after which no new measurement starts
 #   BUILD=build                build directory
 # Results: $BUILD/bench/results.txt and results.json; logs in $BUILD/bench/.

@@ -13,8 +13,13 @@
  * its children) and the program is exec'd: the launcher leaves no process
  * behind.
  *
- * Exit status: 64 usage, 78 policy or unreachable program, 127 library or
- * program not found or not executable; otherwise the program's own.
+ * A policy with key_holder rules gets a key-holder process first
+ * (launcher/holder.c), which the program reaches through
+ * TLSSHIM_KEY_HOLDER.
+ *
+ * Exit status: 64 usage, 71 the key holder could not start, 78 policy or
+ * unreachable program, 127 library or program not found or not
+ * executable; otherwise the program's own.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -25,13 +30,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "launcher/holder.h"
 #include "policy/inspect.h"
+#include "policy/keyholder.h"
 #include "policy/policy.h"
 
 #define VERSION "0.1.0"
 #define DEFAULT_POLICY "/etc/tlsshim.conf"
 #define EX_USAGE_ 64
 #define EX_CONFIG_ 78
+#define EX_OSERR_ 71
 #define EX_NOTFOUND 127
 
 static void usage(FILE *f)
@@ -104,7 +112,10 @@ static bool has_tls_rule(const struct policy *p)
 
 static int check_only(const char *path)
 {
-	struct policy *p = load_policy(path);
+	struct policy *p;
+
+	keyholder_local_keys = true;    /* key_holder rules' keys are checked too */
+	p = load_policy(path);
 
 	if (!p)
 		return EX_CONFIG_;
@@ -289,7 +300,7 @@ static int run(const struct opts *o, char **prog)
 {
 	const char *path = o->policy;
 	struct policy *p;
-	char *abs_policy, *lib;
+	char *abs_policy, *lib, holder[KH_NAME_MAX + 2 * KH_TOKEN_LEN + 2];
 	bool tls;
 	int rc;
 
@@ -297,22 +308,45 @@ static int run(const struct opts *o, char **prog)
 		path = getenv("TLSSHIM_CONFIG");
 	if (!path || !*path)
 		path = DEFAULT_POLICY;
+	/* Keys of key_holder rules are loaded here, for the holder this
+	 * process forks; its own copy goes with the exec. */
+	keyholder_local_keys = true;
 	if (!(p = load_policy(path)))
 		return EX_CONFIG_;
 	tls = has_tls_rule(p);
-	policy_free(p);
-	if (!(lib = find_library()))
+	if (!(lib = find_library())) {
+		policy_free(p);
 		return EX_NOTFOUND;
+	}
 	if (!preload_token_ok(lib)) {
 		fprintf(stderr, "tlsshim: %s: a preloaded library's path cannot hold spaces or colons\n", lib);
+		policy_free(p);
 		return EX_NOTFOUND;
 	}
 	if (tls && (rc = check_reach(o, prog[0], lib)) >= 0) {
 		free(lib);
+		policy_free(p);
 		return rc;
 	}
+	/* The log level first: the holder reads it. */
+	if (!set_log_level(o)) {
+		fprintf(stderr, "tlsshim: cannot set up the environment: %s\n", strerror(errno));
+		return EX_NOTFOUND;
+	}
+	unsetenv(KH_ENV);
+	if (holder_needed(p)) {
+		if (holder_start(p, holder, sizeof holder) != 0) {
+			policy_free(p);
+			return EX_OSERR_;
+		}
+		if (setenv(KH_ENV, holder, 1) != 0) {
+			fprintf(stderr, "tlsshim: cannot set up the environment: %s\n", strerror(errno));
+			return EX_NOTFOUND;
+		}
+	}
+	policy_free(p);
 	if (!(abs_policy = absolute(path)) || setenv("TLSSHIM_CONFIG", abs_policy, 1) != 0 ||
-	    !set_preload(lib) || !set_log_level(o)) {
+	    !set_preload(lib)) {
 		fprintf(stderr, "tlsshim: cannot set up the environment: %s\n", strerror(errno));
 		return EX_NOTFOUND;
 	}

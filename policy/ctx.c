@@ -28,6 +28,7 @@
 #include "policy/crl.h"
 #include "policy/file.h"
 #include "policy/pkcs11.h"
+#include "policy/keyholder.h"
 #include "policy/policy.h"
 #include "policy/resume.h"
 
@@ -35,6 +36,7 @@ struct build {
 	OSSL_LIB_CTX *libctx;
 	const struct policy_rule *rule;
 	SSL_CTX *ctx;
+	bool key_holder;        /* the rule's key_holder: no key file read here */
 	enum ctx_err_key *which;
 	char *why;
 	size_t whylen;
@@ -254,6 +256,13 @@ static bool load_key(struct build *b, const char *path)
 			return false;
 		goto use;
 	}
+	if (b->key_holder && !keyholder_local_keys) {
+		char why[300];
+
+		step();
+		return keyholder_use_key(b->ctx, why, sizeof why) ||
+		       fail(b, CTX_ERR_KEY, false, "key_holder: %s", why);
+	}
 	if (!check_path(b, CTX_ERR_KEY, "key", path, false, NULL))
 		return false;
 	step();
@@ -439,6 +448,17 @@ static bool set_ciphers(struct build *b)
 	step();
 	if (b->rule->ciphers && !SSL_CTX_set_cipher_list(b->ctx, b->rule->ciphers))
 		return fail(b, CTX_ERR_CIPHERS, false, "invalid cipher string \"%s\"", b->rule->ciphers);
+	/* The key holder signs and never decrypts: no TLS 1.2 RSA key
+	 * exchange (policy/keyholder.h). */
+	if (b->key_holder) {
+		char list[1024];
+
+		snprintf(list, sizeof list, "%s:!kRSA",
+			 b->rule->ciphers ? b->rule->ciphers : OSSL_default_cipher_list());
+		if (!SSL_CTX_set_cipher_list(b->ctx, list))
+			return fail(b, CTX_ERR_CIPHERS, false, "no cipher left without RSA key exchange"
+				    " (key_holder)");
+	}
 	if (b->rule->ciphersuites && !set_ciphersuites(b))
 		return false;
 	return true;
@@ -580,7 +600,8 @@ SSL_CTX *ctx_build(OSSL_LIB_CTX *libctx, const struct policy_rule *rule,
 {
 	enum ctx_err_key dummy;
 	struct build b = {
-		.libctx = libctx, .rule = rule, .which = which ? which : &dummy,
+		.libctx = libctx, .rule = rule, .key_holder = rule && rule->key_holder,
+		.which = which ? which : &dummy,
 		.why = why, .whylen = why ? whylen : 0,
 	};
 
@@ -607,7 +628,7 @@ bool ctx_add_cert(SSL_CTX *ctx, OSSL_LIB_CTX *libctx, const struct policy_rule *
 {
 	enum ctx_err_key dummy;
 	struct build b = {
-		.libctx = libctx, .ctx = ctx, .rule = rule, .which = which ? which : &dummy,
+		.libctx = libctx, .ctx = ctx, .rule = rule, .key_holder = rule && rule->key_holder, .which = which ? which : &dummy,
 		.why = why, .whylen = why ? whylen : 0,
 	};
 	bool ok;

@@ -32,7 +32,8 @@ SSL_CTX *ctx_build(OSSL_LIB_CTX *libctx, const struct policy_rule *rule,
 /* One more certificate (and its chain) and key into a server's ctx, in
  * the slot of its key type (ECDSA next to RSA): for `certs` entries that
  * serve the same names (policy/sni.c); rule gives pkcs11_module and
- * pin_file for a key in a token.  Same errors as ctx_build. */
+ * pin_file for a key in a token, and key_holder
+ * (policy/keyholder.h).  Same errors as ctx_build. */
 bool ctx_add_cert(SSL_CTX *ctx, OSSL_LIB_CTX *libctx, const struct policy_rule *rule, const char *cert,
 		  const char *key, enum ctx_err_key *which, char *why, size_t whylen);
 

@@ -42,7 +42,7 @@ enum key {
 	K_VERIFY, K_SERVER_NAME, K_REQUIRE_CLIENT_CERT, K_MIN_VERSION, K_CIPHERS,
 	K_CIPHERSUITES, K_ALPN, K_ALLOW_TRUNCATION, K_HANDSHAKE_TIMEOUT_MS, K_KTLS,
 	K_SESSION_CACHE, K_TICKET_KEY_FILE, K_CRL, K_CERTS, K_SNI_STRICT, K_HOST,
-	K_PROXY_PROTOCOL, K_PKCS11_MODULE, K_PIN_FILE, K_OCSP, K_OCSP_STAPLE_FILE,
+	K_PROXY_PROTOCOL, K_PKCS11_MODULE, K_PIN_FILE, K_OCSP, K_OCSP_STAPLE_FILE, K_KEY_HOLDER,
 	/* The identity lists, in enum policy_id_list's order. */
 	K_ALLOW_CN, K_ALLOW_OU, K_ALLOW_DNS, K_ALLOW_URI, K_ALLOW_IP, K_PIN_SPKI,
 	K_COUNT
@@ -63,6 +63,7 @@ static const char *const key_names[K_COUNT] = {
 	[K_HOST] = "host", [K_PROXY_PROTOCOL] = "proxy_protocol",
 	[K_PKCS11_MODULE] = "pkcs11_module", [K_PIN_FILE] = "pin_file",
 	[K_OCSP] = "ocsp", [K_OCSP_STAPLE_FILE] = "ocsp_staple_file",
+	[K_KEY_HOLDER] = "key_holder",
 	[K_ALLOW_CN] = "allow_cn", [K_ALLOW_OU] = "allow_ou", [K_ALLOW_DNS] = "allow_dns",
 	[K_ALLOW_URI] = "allow_uri", [K_ALLOW_IP] = "allow_ip", [K_PIN_SPKI] = "pin_spki",
 };
@@ -660,6 +661,8 @@ static bool parse_key(struct loader *ld, enum key k, const config_setting_t *s, 
 		return true;
 	case K_OCSP_STAPLE_FILE:
 		return get_path(ld, k, s, &r->ocsp_staple_file);
+	case K_KEY_HOLDER:
+		return get_bool(ld, k, s, &r->key_holder);
 	case K_COUNT:
 		break;
 	}
@@ -825,6 +828,11 @@ static void inherit_only_where_used(const bool own[K_COUNT], const config_settin
 			}
 		}
 	}
+	/* key_holder from defaults: only where there is a key to hold. */
+	if (r->key_holder && !own[K_KEY_HOLDER] && (r->action != POLICY_TLS || (!r->cert && !r->ncerts))) {
+		r->key_holder = false;
+		src[K_KEY_HOLDER] = NULL;
+	}
 	if (r->ticket_key_file && !own[K_TICKET_KEY_FILE] && r->session_cache_off) {
 		free(r->ticket_key_file);
 		r->ticket_key_file = NULL;
@@ -860,6 +868,12 @@ static bool check_rule(struct loader *ld, const config_setting_t *const src[K_CO
 		return fail(ld, src[r->pkcs11_module ? K_PKCS11_MODULE : K_PIN_FILE],
 			    "\"%s\" needs a key in a PKCS#11 token (key = \"pkcs11:...\")",
 			    r->pkcs11_module ? "pkcs11_module" : "pin_file");
+	if (r->key_holder && (r->action != POLICY_TLS || (!r->cert && !r->ncerts)))
+		return fail(ld, src[K_KEY_HOLDER], "\"key_holder\" needs a rule with action \"tls\" and a key"
+			    " (\"cert\" and \"key\", or \"certs\")");
+	if (r->key_holder && rule_has_pkcs11_key(r))
+		return fail(ld, src[K_KEY_HOLDER], "\"key_holder\" with a key in a PKCS#11 token (the token"
+			    " already keeps the key out of the program)");
 	if (r->ticket_key_file && r->session_cache_off)
 		return fail(ld, src[K_TICKET_KEY_FILE], "\"ticket_key_file\" with \"session_cache\" = false"
 			    " (resumption is off: no ticket is issued)");

@@ -69,6 +69,7 @@ struct policy_rule {
 	size_t ncerts;
 	bool sni_strict;         /* unknown/missing SNI: unrecognized_name */
 	bool proxy_v2;           /* accept: proxy_protocol = "v2" (shim/proxyv2.c) */
+	bool key_holder;         /* the key stays in the holder (policy/keyholder.h) */
 	struct policy_sni *sni;  /* the SSL_CTXs by name; ctx is the first's */
 	/* OCSP (policy/ocsp.h).  connect: 0 off, 1 if_stapled, 2 require
 	 * (enum policy_ocsp).  accept: the staple file of cert (a certs

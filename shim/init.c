@@ -17,6 +17,7 @@
 
 #include "core/log.h"
 #include "policy/ocsp.h"
+#include "policy/keyholder.h"
 #include "policy/resume.h"
 #include "shim/shim.h"
 
@@ -96,6 +97,23 @@ static void ocsp_log(int level, const char *msg)
 	log_msg(level <= LOG_ERROR ? LOG_ERROR : level >= LOG_DEBUG ? LOG_DEBUG : (enum log_level)level, "%s", msg);
 }
 
+static void keyholder_log(const char *msg)
+{
+	log_error("%s", msg);
+}
+
+/* The key holder's client (policy/keyholder.c) calls the C library
+ * itself, never our wrappers: it runs inside a handshake. */
+static void keyholder_setup(void)
+{
+	struct keyholder_io io = {
+		.socket = real.socket, .connect = real.connect, .send = real.send, .recv = real.recv,
+		.close = real.close, .setsockopt = real.setsockopt, .log_error = keyholder_log,
+	};
+
+	keyholder_set_io(&io);
+}
+
 static void do_init(void)
 {
 	/* In secure-execution mode (set-user-ID programs) the environment is
@@ -130,6 +148,7 @@ static void do_init(void)
 		path = DEFAULT_POLICY;
 	}
 	ocsp_set_logger(ocsp_log);
+	keyholder_setup();
 	p = policy_load(path, &err);
 	if (!p)
 		refuse_to_start(&err);

@@ -31,6 +31,7 @@
 #include "policy/ctx.h"
 #include "policy/identity.h"
 #include "policy/ocsp.h"
+#include "policy/keyholder.h"
 #include "policy/policy.h"
 #include "tests/unit/unit.h"
 
@@ -715,10 +716,84 @@ static const struct bad bads[] = {
 	{ "pin_spki not base64",
 	  "rules = ({ direction = \"connect\";\n pin_spki = \"!AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"; });\n", 2,
 	  "is not a base64 SHA-256 digest" },
+	{ "key_holder on a rule without a key",
+	  "rules = ({ direction = \"connect\";\n key_holder = true; });\n", 2,
+	  "\"key_holder\" needs a rule with action \"tls\" and a key" },
+	{ "key_holder not a boolean",
+	  "rules = ({ " ACC CRT "\n key_holder = 1; });\n", 2, "key_holder" },
 	{ "pin_spki 33 bytes",
 	  "rules = ({ direction = \"connect\";\n pin_spki = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"; });\n", 2,
 	  "is not a base64 SHA-256 digest" },
 };
+
+/* key_holder (policy/keyholder.h): parsed, inherited only where there is
+ * a key, RSA key exchange left out; in the library, the key is made from
+ * the certificate without reading the key file, and without a holder the
+ * policy does not load. */
+static void run_key_holder(void)
+{
+	static const char *const text =
+		"defaults = { key_holder = true; };\n"
+		"rules = (\n"
+		"  { direction = \"accept\"; port = 1; cert = \"server.crt\"; key = \"server.key\"; },\n"
+		"  { direction = \"connect\"; port = 2; },\n"
+		"  { direction = \"accept\"; port = 3; cert = \"server.crt\"; key = \"server.key\";\n"
+		"    key_holder = false; }\n"
+		");\n";
+	struct policy_error err;
+	struct policy *p;
+	char buf[1200];
+
+	UNIT_CASE("key_holder: inherited where there is a key, no RSA key exchange") {
+		keyholder_local_keys = true;
+		p = load_text(text, &err);
+		keyholder_local_keys = false;
+		if (!p) {
+			policy_error_format(&err, buf, sizeof buf);
+			EXPECT_STR(buf, "(policy loads)");
+		} else {
+			STACK_OF(SSL_CIPHER) *c = SSL_CTX_get_ciphers(rule(p, 0)->ctx);
+			bool krsa = false;
+
+			EXPECT(rule(p, 0)->key_holder);
+			EXPECT(!rule(p, 1)->key_holder);
+			EXPECT(!rule(p, 2)->key_holder);
+			for (int i = 0; i < sk_SSL_CIPHER_num(c); i++)
+				if (SSL_CIPHER_get_kx_nid(sk_SSL_CIPHER_value(c, i)) == NID_kx_rsa)
+					krsa = true;
+			EXPECT(!krsa);
+			EXPECT(SSL_CTX_get0_privatekey(rule(p, 0)->ctx) != NULL);
+		}
+		policy_free(p);
+	}
+	UNIT_CASE("key_holder: without a holder the policy does not load") {
+		unsetenv(KH_ENV);
+		p = load_text(text, &err);
+		EXPECT(p == NULL);
+		policy_free(p);
+		EXPECT(err.line == 3);
+		EXPECT_CONTAINS(err.msg, "key_holder: no key holder (TLSSHIM_KEY_HOLDER is not set)");
+	}
+	UNIT_CASE("key_holder: the key comes from the certificate, the key file is not read") {
+		/* A key file that is no key: only a holder-held key can load. */
+		static const char *const t2 =
+			"rules = ({ direction = \"accept\"; cert = \"server.crt\"; key = \"garbage.pem\";\n"
+			"  key_holder = true; });\n";
+
+		setenv(KH_ENV, "tlsshim-test-nobody:00000000000000000000000000000000"
+		       "00000000000000000000000000000000", 1);
+		p = load_text(t2, &err);
+		unsetenv(KH_ENV);
+		if (!p) {
+			policy_error_format(&err, buf, sizeof buf);
+			EXPECT_STR(buf, "(policy loads)");
+		} else {
+			EXPECT(SSL_CTX_get0_privatekey(rule(p, 0)->ctx) != NULL);
+			EXPECT(SSL_CTX_check_private_key(rule(p, 0)->ctx) == 1);
+		}
+		policy_free(p);
+	}
+}
 
 static void run_bads(void)
 {
@@ -1449,6 +1524,7 @@ int main(void)
 	run_goods();
 	run_bads();
 	run_special_bads();
+	run_key_holder();
 	run_identity();
 	run_matches();
 	run_hosts();

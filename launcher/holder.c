@@ -1,0 +1,494 @@
+/* launcher/holder.c — the key-holder process.
+ *
+ * Started by the launcher before it execs the program, for a policy with
+ * key_holder rules.  It is a grandchild of the launcher (the launcher's
+ * child starts it in a session of its own and exits), so the program
+ * never has it as a child: a program that waits for all its children
+ * does not wait for it, and a terminal's ^C does not reach it.  It ends
+ * when the program (the launcher's pid, kept across exec) ends: it polls
+ * a pidfd of it.
+ *
+ * It is not dumpable (PR_SET_DUMPABLE 0): a process of the same user,
+ * the program included, can neither ptrace it nor read its
+ * /proc/PID/mem, and it writes no core file.  It holds the keys the
+ * launcher loaded (the launcher's own copy is gone with its exec) and
+ * answers one request per connection on an abstract unix socket
+ * (SOCK_SEQPACKET), after checking the peer's user (SO_PEERCRED: the
+ * holder's own, or any when the holder runs as root, for programs that
+ * drop privileges) and the secret token the program got in its
+ * environment.  Requests are served one at a time.
+ */
+#include "launcher/holder.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+
+#include "policy/keyholder.h"
+#include "policy/policy.h"
+#include "policy/sni.h"
+
+struct held {
+	unsigned char hash[KH_HASH_LEN];
+	EVP_PKEY *key;
+};
+
+static struct held *held;
+static size_t nheld;
+static OSSL_LIB_CTX *hlibctx;
+static int logfd = 2;
+static bool verbose;
+
+static void hlog(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void hlog(const char *level, const char *fmt, ...)
+{
+	char line[600];
+	va_list ap;
+	int n = snprintf(line, sizeof line, "tlsshim-keyholder[%d]: %s: ", (int)getpid(), level);
+
+	va_start(ap, fmt);
+	if (n > 0 && (size_t)n < sizeof line)
+		n += vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof line - 1)
+		n = (int)sizeof line - 2;
+	line[n++] = '\n';
+	(void)!write(logfd, line, (size_t)n);
+}
+
+bool holder_needed(const struct policy *p)
+{
+	for (size_t i = 0; i < p->nrules; i++)
+		if (p->rules[i].key_holder && p->rules[i].ctx)
+			return true;
+	return false;
+}
+
+/* ---- the keys ---------------------------------------------------------- */
+
+static bool hold(X509 *x, EVP_PKEY *k)
+{
+	struct held *h;
+
+	if (!x || !k)
+		return true;
+	if (!(h = realloc(held, (nheld + 1) * sizeof(*h))))
+		return false;
+	held = h;
+	h = &held[nheld];
+	if (!keyholder_spki_hash(x, h->hash))
+		return false;
+	for (size_t i = 0; i < nheld; i++)
+		if (!memcmp(held[i].hash, h->hash, KH_HASH_LEN))
+			return true;
+	h->key = k;
+	nheld++;
+	return true;
+}
+
+/* Every certificate slot (RSA, ECDSA, ...) of ctx. */
+static bool hold_ctx(SSL_CTX *ctx)
+{
+	int r = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_FIRST);
+
+	for (; r == 1; r = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_NEXT))
+		if (!hold(SSL_CTX_get0_certificate(ctx), SSL_CTX_get0_privatekey(ctx)))
+			return false;
+	return true;
+}
+
+static bool collect(const struct policy *p)
+{
+	for (size_t i = 0; i < p->nrules; i++) {
+		const struct policy_rule *r = &p->rules[i];
+
+		if (!r->key_holder || !r->ctx)
+			continue;
+		if (r->sni) {
+			for (size_t g = 0; g < r->sni->ngroups; g++)
+				if (!hold_ctx(r->sni->groups[g].ctx))
+					return false;
+		} else if (!hold_ctx(r->ctx)) {
+			return false;
+		}
+	}
+	return nheld > 0;
+}
+
+static EVP_PKEY *find(const unsigned char *hash)
+{
+	for (size_t i = 0; i < nheld; i++)
+		if (CRYPTO_memcmp(held[i].hash, hash, KH_HASH_LEN) == 0)
+			return held[i].key;
+	return NULL;
+}
+
+/* ---- the operations ------------------------------------------------------ */
+
+/* MGF1 (RFC 8017 B.2.1) of seed, xored into db. */
+static bool mgf1_xor(unsigned char *db, size_t dblen, const unsigned char *seed, size_t hlen, const EVP_MD *md)
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	unsigned char t[EVP_MAX_MD_SIZE], cnt[4];
+	unsigned int tl;
+	size_t off = 0;
+	uint32_t i;
+	bool ok = c != NULL;
+
+	for (i = 0; ok && off < dblen; i++) {
+		cnt[0] = (unsigned char)(i >> 24);
+		cnt[1] = (unsigned char)(i >> 16);
+		cnt[2] = (unsigned char)(i >> 8);
+		cnt[3] = (unsigned char)i;
+		ok = EVP_DigestInit_ex(c, md, NULL) && EVP_DigestUpdate(c, seed, hlen) &&
+		     EVP_DigestUpdate(c, cnt, 4) && EVP_DigestFinal_ex(c, t, &tl);
+		for (unsigned int j = 0; ok && j < tl && off < dblen; j++)
+			db[off++] ^= t[j];
+	}
+	EVP_MD_CTX_free(c);
+	return ok;
+}
+
+/* Is in (RSA_size bytes) an EMSA-PSS encoding (RFC 8017 9.1.1) with
+ * SHA-256, -384 or -512 and a salt as long as the hash, as TLS 1.3 and
+ * TLS 1.2's rsa_pss_rsae sign?  Only then is the raw RSA operation
+ * done: the holder must not decrypt arbitrary blocks. */
+static bool pss_encoded(const unsigned char *in, size_t k, int bits)
+{
+	static const char *const mds[] = { "SHA256", "SHA384", "SHA512" };
+	size_t embits = (size_t)bits - 1, emlen = (embits + 7) / 8;
+	const unsigned char *em = in;
+	unsigned char top = (unsigned char)(0xff >> (8 * emlen - embits)), db[KH_MAX_DATA];
+
+	if (bits < 1024 || emlen > k || k - emlen > 1 || emlen > sizeof db)
+		return false;
+	if (k > emlen && *em++ != 0)
+		return false;
+	if (em[emlen - 1] != 0xbc || (em[0] & ~top))
+		return false;
+	for (size_t m = 0; m < sizeof mds / sizeof mds[0]; m++) {
+		EVP_MD *md = EVP_MD_fetch(hlibctx, mds[m], NULL);
+		size_t h = md ? (size_t)EVP_MD_get_size(md) : 0, dblen, i;
+		bool ok;
+
+		if (!md || emlen < 2 * h + 2) {
+			EVP_MD_free(md);
+			continue;
+		}
+		dblen = emlen - h - 1;
+		memcpy(db, em, dblen);
+		ok = mgf1_xor(db, dblen, em + dblen, h, md);
+		EVP_MD_free(md);
+		if (!ok)
+			continue;
+		db[0] &= top;
+		for (i = 0; i < dblen - h - 1 && db[i] == 0; i++)
+			;
+		if (i == dblen - h - 1 && db[i] == 0x01)
+			return true;
+	}
+	return false;
+}
+
+static int do_op(EVP_PKEY *k, int op, const unsigned char *in, size_t inlen, unsigned char *out, size_t *outlen)
+{
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(hlibctx, k, NULL);
+	bool rsa = EVP_PKEY_is_a(k, "RSA");
+	int st = KH_ERR_SIGN;
+
+	if (!c)
+		return KH_ERR_SIGN;
+	switch (op) {
+	case KH_OP_RSA_PKCS1:
+		if (!rsa)
+			st = KH_ERR_BAD;
+		else if (EVP_PKEY_sign_init(c) > 0 && EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING) > 0 &&
+			 EVP_PKEY_sign(c, out, outlen, in, inlen) > 0)
+			st = KH_OK;
+		break;
+	case KH_OP_RSA_PSS:
+		if (!rsa || inlen != (size_t)EVP_PKEY_get_size(k) || !pss_encoded(in, inlen, EVP_PKEY_get_bits(k)))
+			st = KH_ERR_BAD;
+		else if (EVP_PKEY_decrypt_init(c) > 0 && EVP_PKEY_CTX_set_rsa_padding(c, RSA_NO_PADDING) > 0 &&
+			 EVP_PKEY_decrypt(c, out, outlen, in, inlen) > 0)
+			st = KH_OK;
+		break;
+	case KH_OP_ECDSA:
+		if (!EVP_PKEY_is_a(k, "EC") || inlen < 20 || inlen > 64)
+			st = KH_ERR_BAD;
+		else if (EVP_PKEY_sign_init(c) > 0 && EVP_PKEY_sign(c, out, outlen, in, inlen) > 0)
+			st = KH_OK;
+		break;
+	default:
+		st = KH_ERR_BAD;
+	}
+	EVP_PKEY_CTX_free(c);
+	return st;
+}
+
+/* ---- serving ------------------------------------------------------------- */
+
+static unsigned char token[KH_TOKEN_LEN];
+
+static void answer(int c, int st, const unsigned char *data, size_t len)
+{
+	unsigned char buf[KH_ANS_HDR_LEN + KH_MAX_DATA];
+
+	if (st != KH_OK)
+		len = 0;
+	memcpy(buf, KH_MAGIC, 4);
+	buf[4] = (unsigned char)st;
+	buf[5] = 0;
+	buf[6] = (unsigned char)(len >> 8);
+	buf[7] = (unsigned char)len;
+	if (len)
+		memcpy(buf + KH_ANS_HDR_LEN, data, len);
+	(void)!send(c, buf, KH_ANS_HDR_LEN + len, MSG_NOSIGNAL);
+}
+
+static void serve(int c)
+{
+	unsigned char req[KH_HDR_LEN + KH_MAX_DATA + 1], out[KH_MAX_DATA];
+	struct ucred cr;
+	socklen_t crl = sizeof cr;
+	struct timeval tv = { .tv_sec = 2 };
+	size_t outlen = sizeof out, len;
+	EVP_PKEY *k;
+	ssize_t n;
+	int st;
+
+	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &crl) != 0 ||
+	    (cr.uid != getuid() && getuid() != 0)) {
+		hlog("error", "refused a connection from uid %d pid %d: not the program's user",
+		     (int)cr.uid, (int)cr.pid);
+		answer(c, KH_ERR_AUTH, NULL, 0);
+		return;
+	}
+	(void)setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	(void)setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	while ((n = recv(c, req, sizeof req, 0)) < 0 && errno == EINTR)
+		;
+	if (n < KH_HDR_LEN || memcmp(req, KH_MAGIC, 4) != 0 || req[4] != KH_VERSION) {
+		if (n != 0)
+			hlog("error", "pid %d: malformed request", (int)cr.pid);
+		answer(c, KH_ERR_BAD, NULL, 0);
+		return;
+	}
+	if (CRYPTO_memcmp(req + 8, token, KH_TOKEN_LEN) != 0) {
+		hlog("error", "refused a request from uid %d pid %d: wrong token", (int)cr.uid, (int)cr.pid);
+		answer(c, KH_ERR_AUTH, NULL, 0);
+		return;
+	}
+	len = (size_t)req[6] << 8 | req[7];
+	if (len != (size_t)n - KH_HDR_LEN || len > KH_MAX_DATA) {
+		hlog("error", "pid %d: malformed request", (int)cr.pid);
+		answer(c, KH_ERR_BAD, NULL, 0);
+		return;
+	}
+	if (!(k = find(req + 8 + KH_TOKEN_LEN))) {
+		hlog("error", "pid %d: no key held for that certificate", (int)cr.pid);
+		answer(c, KH_ERR_NOKEY, NULL, 0);
+		return;
+	}
+	st = do_op(k, req[5], req + KH_HDR_LEN, len, out, &outlen);
+	if (st == KH_ERR_BAD)
+		hlog("error", "pid %d: refused operation %d (not a signature this holder makes)", (int)cr.pid,
+		     req[5]);
+	else if (st != KH_OK)
+		hlog("error", "pid %d: signing failed", (int)cr.pid);
+	else if (verbose)
+		hlog("debug", "pid %d: signed (operation %d)", (int)cr.pid, req[5]);
+	answer(c, st, out, outlen);
+	OPENSSL_cleanse(out, sizeof out);
+}
+
+static void close_all_but(const int *keep, size_t n)
+{
+	int lo = 3;
+
+	for (;;) {
+		int next = -1;
+
+		for (size_t i = 0; i < n; i++)
+			if (keep[i] >= lo && (next < 0 || keep[i] < next))
+				next = keep[i];
+		if (next < 0) {
+			syscall(SYS_close_range, (unsigned)lo, ~0U, 0);
+			return;
+		}
+		if (next > lo)
+			syscall(SYS_close_range, (unsigned)lo, (unsigned)next - 1, 0);
+		lo = next + 1;
+	}
+}
+
+static void report(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void report(int fd, const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		(void)!write(fd, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+}
+
+static void __attribute__((noreturn)) holder_main(struct policy *p, pid_t prog, const char *name, int rep)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	socklen_t salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name));
+	const char *lf = getenv("TLSSHIM_LOG_FILE"), *lv = getenv("TLSSHIM_LOG");
+	int pidfd, lfd, devnull, keep[4];
+
+	verbose = lv && !strcmp(lv, "debug");
+	(void)prctl(PR_SET_NAME, "tlsshim-keyhold", 0, 0, 0);
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		report(rep, "cannot make the key holder non-dumpable: %s", strerror(errno));
+		_exit(1);
+	}
+	if ((pidfd = (int)syscall(SYS_pidfd_open, prog, 0)) < 0) {
+		report(rep, "pidfd_open: %s", strerror(errno));
+		_exit(1);
+	}
+	memcpy(sa.sun_path + 1, name, strlen(name));
+	lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, salen) != 0 || listen(lfd, 128) != 0) {
+		report(rep, "cannot listen on the key holder's socket: %s", strerror(errno));
+		_exit(1);
+	}
+	if (!collect(p)) {
+		report(rep, "no key to hold (or out of memory)");
+		_exit(1);
+	}
+	hlibctx = p->libctx;
+	if (lf && *lf) {
+		int fd = open(lf, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+
+		if (fd >= 0)
+			logfd = fd;
+	}
+	keep[0] = pidfd;
+	keep[1] = lfd;
+	keep[2] = rep;
+	keep[3] = logfd;
+	close_all_but(keep, 4);
+	if ((devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) >= 0) {
+		dup2(devnull, 0);
+		dup2(devnull, 1);
+		if (devnull > 2)
+			close(devnull);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	if (chdir("/") != 0) {
+		report(rep, "chdir /: %s", strerror(errno));
+		_exit(1);
+	}
+	report(rep, "OK");
+	close(rep);
+	if (verbose || (lv && !strcmp(lv, "info")))
+		hlog("info", "holding %zu key%s for pid %d", nheld, nheld == 1 ? "" : "s", (int)prog);
+	for (;;) {
+		struct pollfd pf[2] = { { .fd = pidfd, .events = POLLIN }, { .fd = lfd, .events = POLLIN } };
+		int c;
+
+		if (poll(pf, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			hlog("error", "poll: %s; exiting", strerror(errno));
+			_exit(1);
+		}
+		if (pf[0].revents)
+			_exit(0);
+		if (!(pf[1].revents & POLLIN))
+			continue;
+		c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0)
+			continue;
+		serve(c);
+		close(c);
+	}
+}
+
+int holder_start(struct policy *p, char *env, size_t envlen)
+{
+	unsigned char rnd[8];
+	char name[KH_NAME_MAX + 1], buf[400];
+	pid_t prog = getpid(), a;
+	int pfd[2], status;
+	ssize_t n;
+	size_t off = 0;
+
+	if (RAND_bytes(rnd, sizeof rnd) != 1 || RAND_bytes(token, sizeof token) != 1) {
+		fprintf(stderr, "tlsshim: key holder: no random bytes\n");
+		return -1;
+	}
+	snprintf(name, sizeof name, "tlsshim-keyholder-%d-%02x%02x%02x%02x%02x%02x%02x%02x", (int)prog,
+		 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	if (pipe2(pfd, O_CLOEXEC) != 0) {
+		fprintf(stderr, "tlsshim: key holder: pipe: %s\n", strerror(errno));
+		return -1;
+	}
+	fflush(NULL);
+	a = fork();
+	if (a < 0) {
+		fprintf(stderr, "tlsshim: key holder: fork: %s\n", strerror(errno));
+		return -1;
+	}
+	if (a == 0) {
+		pid_t h;
+
+		close(pfd[0]);
+		setsid();
+		h = fork();
+		if (h == 0)
+			holder_main(p, prog, name, pfd[1]);
+		if (h < 0)
+			report(pfd[1], "fork: %s", strerror(errno));
+		_exit(h < 0);
+	}
+	close(pfd[1]);
+	while (waitpid(a, &status, 0) < 0 && errno == EINTR)
+		;
+	while (off < sizeof buf - 1 && ((n = read(pfd[0], buf + off, sizeof buf - 1 - off)) > 0 ||
+					(n < 0 && errno == EINTR)))
+		if (n > 0)
+			off += (size_t)n;
+	close(pfd[0]);
+	buf[off] = '\0';
+	if (strcmp(buf, "OK") != 0) {
+		fprintf(stderr, "tlsshim: key holder not started: %s\n", off ? buf : "it ended at once");
+		return -1;
+	}
+	off = (size_t)snprintf(env, envlen, "%s:", name);
+	for (size_t i = 0; i < KH_TOKEN_LEN && off + 2 < envlen; i++, off += 2)
+		snprintf(env + off, envlen - off, "%02x", token[i]);
+	OPENSSL_cleanse(token, sizeof token);
+	return 0;
+}

@@ -1,0 +1,78 @@
+/* policy/keyholder.h — private keys held by another process.
+ *
+ * A rule with `key_holder = true` never reads its key file in the
+ * program: the tlsshim launcher starts a key-holder process before the
+ * program (launcher/holder.c), which alone loads the keys and answers
+ * signing requests over an abstract unix socket.  The program's SSL_CTX
+ * gets a key made from the certificate's public key whose private
+ * operations are requests to the holder (keyholder_use_key).
+ *
+ * The holder's address and a secret token reach the program in
+ * TLSSHIM_KEY_HOLDER="NAME:TOKENHEX" (NAME: the abstract socket name,
+ * without its leading NUL).  Each request connects anew (a forked or
+ * exec'd program, or one that closed every fd, still reaches it).
+ *
+ * Wire format (SOCK_SEQPACKET, one request and one answer per connection):
+ *   request:  magic "TSKH", version 1, op, u16 len (big-endian),
+ *             token[32], spki_sha256[32], data[len]
+ *   answer:   magic "TSKH", status (0 ok), 0, u16 len, data[len]
+ * ops: KH_OP_RSA_PKCS1  data padded with PKCS#1 type 1 then raw RSA
+ *                       (a DigestInfo for TLS 1.2 RSA signatures)
+ *      KH_OP_RSA_PSS    raw RSA of an encoded PSS block (RSA_size bytes);
+ *                       the holder checks it is one (no decryption oracle)
+ *      KH_OP_ECDSA      ECDSA of a digest; the answer is DER
+ * No decryption is ever offered: key_holder rules leave out TLS 1.2 RSA
+ * key exchange (ctx.c).
+ */
+#ifndef TLSSHIM_POLICY_KEYHOLDER_H
+#define TLSSHIM_POLICY_KEYHOLDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <openssl/ssl.h>
+
+#define KH_ENV "TLSSHIM_KEY_HOLDER"
+#define KH_MAGIC "TSKH"
+#define KH_VERSION 1
+#define KH_TOKEN_LEN 32
+#define KH_HASH_LEN 32
+#define KH_HDR_LEN (4 + 1 + 1 + 2 + KH_TOKEN_LEN + KH_HASH_LEN)
+#define KH_ANS_HDR_LEN 8
+#define KH_MAX_DATA 1024        /* RSA up to 8192 bits */
+#define KH_NAME_MAX 100
+
+enum kh_op { KH_OP_RSA_PKCS1 = 1, KH_OP_RSA_PSS = 2, KH_OP_ECDSA = 3 };
+enum kh_status { KH_OK = 0, KH_ERR_AUTH = 1, KH_ERR_NOKEY = 2, KH_ERR_BAD = 3, KH_ERR_SIGN = 4 };
+
+/* The calls the client side makes: libc's by default; the shim gives
+ * its real (not interposed) functions, and its logger. */
+struct keyholder_io {
+	int (*socket)(int, int, int);
+	int (*connect)(int, const struct sockaddr *, socklen_t);
+	ssize_t (*send)(int, const void *, size_t, int);
+	ssize_t (*recv)(int, void *, size_t, int);
+	int (*close)(int);
+	int (*setsockopt)(int, int, int, const void *, socklen_t);
+	void (*log_error)(const char *msg);
+};
+void keyholder_set_io(const struct keyholder_io *io);
+
+/* SHA-256 of the DER SubjectPublicKeyInfo of x: how a key is named. */
+bool keyholder_spki_hash(X509 *x, unsigned char out[KH_HASH_LEN]);
+
+/* Install into ctx, for its current certificate, a key whose private
+ * operations go to the holder named in TLSSHIM_KEY_HOLDER.  The key
+ * file is not opened.  false: why says why (no holder, key type). */
+bool keyholder_use_key(SSL_CTX *ctx, char *why, size_t whylen);
+
+/* Set by the launcher (and so by the holder it forks) before it loads
+ * the policy: key_holder rules then load their keys as other rules do.
+ * Everywhere else (the library) they go to the holder. */
+extern bool keyholder_local_keys;
+
+/* Parse "NAME:TOKENHEX"; false when malformed. */
+bool keyholder_parse_env(const char *v, char name[KH_NAME_MAX + 1], unsigned char token[KH_TOKEN_LEN]);
+
+#endif

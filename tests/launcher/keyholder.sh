@@ -1,0 +1,291 @@
+#!/bin/sh
+# tests/launcher/keyholder.sh — key_holder = true: the launcher starts a
+# key-holder process, and the program's memory never holds the private key.
+#
+#  * Plain echo servers under the launcher with key_holder rules serve
+#    openssl s_client over TLS 1.2 and 1.3 with an RSA-2048 key (PKCS#1
+#    and PSS signatures) and an ECDSA P-256 key; curl is served by a
+#    forking socat whose children exec a shell (fork and exec: the child
+#    reaches the holder by itself); a Python server that a shell forked and
+#    exec'd, and that closed every inherited descriptor, is served too.
+#  * The memory of each running server (every readable mapping, through
+#    /proc/PID/mem) holds none of the key's secret bytes: RSA primes and
+#    private exponent, the EC private scalar (big- and little-endian), a
+#    piece of the key's DER and a line of its PEM text.  Controls: the
+#    same server under the same launcher without key_holder holds them,
+#    and so does the holder process (read as root), so the search finds a
+#    key where there is one.
+#  * The holder killed: the next handshake fails, the log says why, and
+#    no program data crosses.  The program gone: the holder ends too.
+#  * Preloaded without the launcher, a key_holder policy stops the program
+#    at start-up (78, "no key holder"); --check validates key_holder and
+#    rejects it on a rule without a key (FILE:LINE).
+. "$(dirname "$0")/../lib.sh"
+
+L=$TLSSHIM_LAUNCHER
+for f in "$L" "$TLSSHIM_LIB" "$PROGS/echo_server"; do
+	[ -e "$f" ] || { fail "keyholder_setup" "$f is missing (make test-build)"; exit 1; }
+done
+ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0"
+export ASAN_OPTIONS
+unset TLSSHIM_CONFIG TLSSHIM_LIBRARY TLSSHIM_LOG TLSSHIM_LOG_FILE TLSSHIM_KEY_HOLDER
+# What must be preloaded before the library (a sanitizer runtime): the
+# launcher appends the library itself.
+PRE=$(echo "$SHIM_PRELOAD" | sed "s#$TLSSHIM_LIB##; s/^ *//; s/ *$//")
+# Only for the launched programs: curl with a sanitizer runtime preloaded
+# hung here.
+unset LD_PRELOAD
+LENV="env${PRE:+ LD_PRELOAD=$PRE}"
+export TLSSHIM_LIBRARY="$TLSSHIM_LIB"
+MS="$PY $(dirname "$0")/py/memscan.py"
+
+# An RSA-2048 certificate from the test CA (the test certificates are ECDSA).
+if ! openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/rsa.key" -out "$T/rsa.crt" -days 2 \
+	-subj /CN=localhost -addext subjectAltName=DNS:localhost \
+	-CA "$CERTS/ca.crt" -CAkey "$CERTS/ca.key" >"$T/req.log" 2>&1; then
+	fail "keyholder_setup" "openssl req: $(tail_of "$T/req.log")"
+	exit 1
+fi
+cp "$CERTS/server.crt" "$T/ec.crt"
+cp "$CERTS/server.key" "$T/ec.key"
+$MS needles "$T/rsa.key" >"$T/rsa.needles" && $MS needles "$T/ec.key" >"$T/ec.needles" ||
+	{ fail "keyholder_setup" "memscan needles failed"; exit 1; }
+cat "$T/rsa.needles" "$T/ec.needles" >"$T/all.needles"
+
+PR=$(free_port) PE=$(free_port) PC=$(free_port) PF=$(free_port) PX=$(free_port)
+policy "$T/kh.conf" <<EOF
+defaults = { key_holder = true; };
+rules = (
+  { name = "rsa"; direction = "accept"; port = $PR; cert = "$T/rsa.crt"; key = "$T/rsa.key"; },
+  { name = "ec"; direction = "accept"; port = $PE; cert = "$T/ec.crt"; key = "$T/ec.key"; },
+  { name = "fork"; direction = "accept"; port = $PF; cert = "$T/rsa.crt"; key = "$T/rsa.key"; },
+  { name = "exec"; direction = "accept"; port = $PX; cert = "$T/ec.crt"; key = "$T/ec.key"; },
+  { name = "out"; direction = "connect"; port = 1; }
+);
+EOF
+KH=$POLICY
+policy "$T/plain.conf" <<EOF
+rules = (
+  { name = "ctl"; direction = "accept"; port = $PC; cert = "$T/rsa.crt"; key = "$T/rsa.key"; }
+);
+EOF
+CTL=$POLICY
+
+# ---- --check --------------------------------------------------------------
+name="check accepts key_holder (and the key files are checked)"
+if "$L" --check "$KH" >"$T/chk.out" 2>&1; then pass "$name"; else fail "$name" "$(tail_of "$T/chk.out")"; fi
+printf 'rules = (\n  { direction = "connect"; port = 1;\n    key_holder = true; }\n);\n' >"$T/bad.conf"
+name="check rejects key_holder on a rule without a key (FILE:LINE)"
+"$L" --check "$T/bad.conf" >"$T/bad.out" 2>&1
+rc=$?
+if [ $rc -eq 78 ] && grep -q -F "$T/bad.conf:3: rule \"rule 1\": \"key_holder\" needs" "$T/bad.out"; then
+	pass "$name"
+else
+	fail "$name" "exit $rc: $(tail_of "$T/bad.out")"
+fi
+
+# ---- preloaded without the launcher: refused at start-up ----------------------
+name="preloaded without the launcher, key_holder refuses to start"
+timeout -k 2 $((10 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$KH" \
+	"$PROGS/echo_server" "$PR" >"$T/nol.out" 2>"$T/nol.err"
+rc=$?
+if [ $rc -eq 78 ] && grep -q "no key holder (TLSSHIM_KEY_HOLDER is not set)" "$T/nol.err" &&
+	! grep -q listening "$T/nol.out"; then
+	pass "$name"
+else
+	fail "$name" "exit $rc $(tail_of "$T/nol.out" "$T/nol.err")"
+fi
+
+# ---- servers ------------------------------------------------------------------
+TLSSHIM_LOG_FILE=$T/rsa.log bg $LENV "$L" -v -c "$KH" -- "$PROGS/echo_server" "$PR" >"$T/rsa.out" 2>"$T/rsa.err"
+SR=$!
+TLSSHIM_LOG_FILE=$T/ec.log bg $LENV "$L" -v -c "$KH" -- "$PROGS/echo_server" "$PE" >"$T/ec.out" 2>"$T/ec.err"
+SE=$!
+TLSSHIM_LOG_FILE=$T/ctl.log bg $LENV "$L" -v -c "$CTL" -- "$PROGS/echo_server" "$PC" >"$T/ctl.out" 2>"$T/ctl.err"
+SC=$!
+printf '#!/bin/sh\nread l\nprintf "HTTP/1.0 200 OK\\r\\nContent-Length: 9\\r\\n\\r\\nforked!\\r\\n"\n' >"$T/resp.sh"
+chmod +x "$T/resp.sh"
+TLSSHIM_LOG_FILE=$T/fork.log bg $LENV "$L" -v -c "$KH" -- socat TCP-LISTEN:"$PF",bind=127.0.0.1,reuseaddr,fork \
+	EXEC:"$T/resp.sh" >"$T/fork.out" 2>"$T/fork.err"
+SF=$!
+# A shell that forks and execs a Python server, which closes every
+# descriptor it inherited before it listens.
+cat >"$T/closefrom_echo.py" <<'PYEOF'
+import os, socket, sys
+os.closerange(3, 1 << 16)
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen()
+for _ in range(3):
+    c, _ = s.accept()
+    d = c.recv(1000)
+    if d.startswith(b"GET "):
+        d = b"HTTP/1.0 200 OK\r\nContent-Length: 9\r\n\r\nexec'd!\r\n"
+    c.sendall(d)
+    c.close()
+PYEOF
+TLSSHIM_LOG_FILE=$T/exec.log bg $LENV "$L" -v -c "$KH" -- sh -c "$PY $T/closefrom_echo.py $PX; exit 0" \
+	>"$T/exec.out" 2>"$T/exec.err"
+SX=$!
+for p in "$PR" "$PE" "$PC" "$PF" "$PX"; do
+	wait_listen "$p" || { fail "keyholder_setup" "nothing listens on $p $(tail_of "$T"/*.err "$T"/*.log)"; exit 1; }
+done
+
+# s_client NAME PORT ARGS...: one line of data through, echoed.
+sclient() {
+	_n=$1 _p=$2
+	shift 2
+	_msg="ping-$_n-$$"
+	(echo "$_msg"; sleep 1) | timeout -k 2 $((10 * TS)) openssl s_client -connect 127.0.0.1:"$_p" \
+		-CAfile "$CERTS/ca.crt" -verify_hostname localhost -verify_return_error "$@" >"$T/c.$_n.out" 2>&1
+	grep -q -x -F "$_msg" "$T/c.$_n.out"
+}
+for v in tls1_2 tls1_3; do
+	name="RSA key in the holder: $v handshake and data (s_client)"
+	if sclient "rsa-$v" "$PR" -"$v"; then pass "$name"; else fail "$name" "$(tail_of "$T/c.rsa-$v.out" "$T/rsa.log")"; fi
+	name="ECDSA P-256 key in the holder: $v handshake and data (s_client)"
+	if sclient "ec-$v" "$PE" -"$v"; then pass "$name"; else fail "$name" "$(tail_of "$T/c.ec-$v.out" "$T/ec.log")"; fi
+done
+name="RSA key in the holder: TLS 1.2 PKCS#1 v1.5 signature (-sigalgs RSA+SHA256)"
+if sclient rsa-pkcs1 "$PR" -tls1_2 -sigalgs RSA+SHA256 && grep -q "Peer signature type: RSA$" "$T/c.rsa-pkcs1.out"; then
+	pass "$name"
+else
+	fail "$name" "$(tail_of "$T/c.rsa-pkcs1.out" "$T/rsa.log")"
+fi
+name="RSA key in the holder: PSS signature (-sigalgs RSA-PSS+SHA384)"
+if sclient rsa-pss "$PR" -tls1_3 -sigalgs rsa_pss_rsae_sha384 && grep -q "Peer signature type: RSA-PSS" "$T/c.rsa-pss.out"; then
+	pass "$name"
+else
+	fail "$name" "$(tail_of "$T/c.rsa-pss.out" "$T/rsa.log")"
+fi
+name="key_holder rule refuses TLS 1.2 RSA key exchange (no decryption)"
+if ! sclient rsa-kx "$PR" -tls1_2 -cipher AES128-SHA; then pass "$name"; else fail "$name" "RSA key exchange was served"; fi
+name="control server (no key_holder) serves"
+if sclient ctl "$PC" -tls1_3; then pass "$name"; else fail "$name" "$(tail_of "$T/c.ctl.out" "$T/ctl.log")"; fi
+
+name="a forked and exec'd program that closed every inherited fd signs through the holder"
+if sclient exec "$PX" -tls1_3 && grep -q 'rule "exec": accepted TLSv1.3' "$T/exec.log"; then
+	pass "$name"
+else
+	fail "$name" "$(tail_of "$T/c.exec.out" "$T/exec.log" "$T/exec.err")"
+fi
+for v in 1.2 1.3; do
+	name="curl TLS $v to the forked and exec'd server"
+	if timeout -k 2 $((30 * TS)) curl -sS --cacert "$CERTS/ca.crt" --tlsv"$v" --tls-max "$v" \
+		"https://localhost:$PX/" >"$T/curlx.$v.out" 2>"$T/curlx.$v.err" && grep -q "exec'd!" "$T/curlx.$v.out"; then
+		pass "$name"
+	else
+		fail "$name" "$(tail_of "$T/curlx.$v.out" "$T/curlx.$v.err" "$T/exec.log")"
+	fi
+done
+wait_exit "$SX" >/dev/null
+
+for v in 1.2 1.3; do
+	name="curl TLS $v to a forking socat whose children exec a shell"
+	if timeout -k 2 $((30 * TS)) curl -sS --cacert "$CERTS/ca.crt" --tlsv"$v" --tls-max "$v" \
+		"https://localhost:$PF/" >"$T/curl.$v.out" 2>"$T/curl.$v.err" && grep -q "forked!" "$T/curl.$v.out"; then
+		pass "$name"
+	else
+		fail "$name" "$(tail_of "$T/curl.$v.out" "$T/curl.$v.err" "$T/fork.log")"
+	fi
+done
+
+# ---- the memory ----------------------------------------------------------------
+# The program is the launcher's pid (exec); the holder is a process named
+# tlsshim-keyhold whose command line is the launcher's.
+holder_of() { ps -eo pid=,comm=,args= | awk -v p=" $1\$" '$2 == "tlsshim-keyhold" && $0 ~ p { print $1 }'; }
+HR=$(holder_of "$PR") HE=$(holder_of "$PE")
+name="one key holder per launched program"
+if [ -n "$HR" ] && [ -n "$HE" ] && [ "$HR" != "$HE" ] && [ -z "$(holder_of "$PC")" ]; then
+	pass "$name"
+else
+	fail "$name" "holders: rsa '$HR' ec '$HE' control '$(holder_of "$PC")'; $(ps -eo pid,comm,args | tr '\n' '|')"
+fi
+
+$MS scan "$T/all.needles" "$SR" "$SE" >"$T/scan.kh" 2>&1
+name="no key bytes in the memory of the programs served by the holder"
+if grep -q "^scanned $SR [1-9]" "$T/scan.kh" && grep -q "^scanned $SE [1-9]" "$T/scan.kh" &&
+	! grep -q FOUND "$T/scan.kh"; then
+	pass "$name ($(grep -c . "$T/all.needles") needles, $(awk '/^scanned/ { s += $3 } END { print s }' "$T/scan.kh") bytes)"
+else
+	fail "$name" "$(tr '\n' '|' <"$T/scan.kh")"
+fi
+$MS scan "$T/rsa.needles" "$SC" >"$T/scan.ctl" 2>&1
+name="control: the search finds the key in a program without the holder"
+if grep -q "FOUND $SC rsa.key:prime1" "$T/scan.ctl"; then
+	pass "$name ($(grep -c FOUND "$T/scan.ctl") of $(grep -c . "$T/rsa.needles") needles)"
+else
+	fail "$name" "$(tr '\n' '|' <"$T/scan.ctl")"
+fi
+if [ -n "$HR" ]; then
+	$MS scan "$T/rsa.needles" "$HR" >"$T/scan.holder" 2>&1
+	name="control: the key is in the holder process (read as root)"
+	if grep -q "FOUND $HR rsa.key:prime1" "$T/scan.holder"; then
+		pass "$name"
+	elif [ "$(id -u)" != 0 ]; then
+		pass "$name (skipped: not root)"
+	else
+		fail "$name" "$(tr '\n' '|' <"$T/scan.holder")"
+	fi
+fi
+
+# ---- not dumpable: the program's own user cannot read the holder ----------------------
+# As root the test can read every process; the same launch as user nobody
+# shows what PR_SET_DUMPABLE does: nobody reads its program's memory
+# (no Yama restriction here) but not its holder's.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+	ND=$(mktemp -d /tmp/tlsshim-kh-nobody.XXXXXX)
+	chmod 755 "$ND"
+	cp "$T/ec.crt" "$T/ec.key" "$PYD/memscan.py" "$T/ec.needles" "$ND/"
+	PN=$(free_port)
+	policy "$ND/p.conf" <<EOF
+rules = ( { name = "nobody"; direction = "accept"; port = $PN; cert = "$ND/ec.crt"; key = "$ND/ec.key";
+            key_holder = true; } );
+EOF
+	chown -R 65534:65534 "$ND"
+	NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups"
+	TLSSHIM_LOG_FILE=$ND/n.log bg $NOBODY $LENV "$L" -c "$ND/p.conf" -- "$PROGS/echo_server" "$PN" >"$T/n.out" 2>"$T/n.err"
+	SN=$!
+	if wait_listen "$PN" && sclient nobody "$PN" -tls1_3; then
+		HN=$(holder_of "$PN")
+		$NOBODY $PY "$ND/memscan.py" scan "$ND/ec.needles" "$SN" >"$T/scan.n.prog" 2>&1
+		$NOBODY $PY "$ND/memscan.py" scan "$ND/ec.needles" "$HN" >"$T/scan.n.holder" 2>&1
+		name="the program's user reads the program's memory (no key there) but not the holder's"
+		if [ -n "$HN" ] && grep -q "^scanned $SN [1-9]" "$T/scan.n.prog" && ! grep -q FOUND "$T/scan.n.prog" &&
+			grep -q "PermissionError" "$T/scan.n.holder" && ! grep -q FOUND "$T/scan.n.holder"; then
+			pass "$name"
+		else
+			fail "$name" "holder '$HN' $(tail_of "$T/scan.n.prog" "$T/scan.n.holder")"
+		fi
+	else
+		fail "holder as user nobody" "$(tail_of "$T/n.out" "$T/n.err" "$ND/n.log" "$T/c.nobody.out")"
+	fi
+	stop "$SN"
+	rm -rf "$ND"
+fi
+
+# ---- the holder gone --------------------------------------------------------------
+if [ -n "$HE" ]; then
+	kill "$HE"
+	n=0
+	while alive "$HE" && [ $n -lt $((50 * TS)) ]; do sleep 0.1; n=$((n + 1)); done
+	name="holder killed: the handshake fails, with a log line, no data crosses"
+	msg="secret-after-kill-$$"
+	(echo "$msg"; sleep 1) | timeout -k 2 $((10 * TS)) openssl s_client -connect 127.0.0.1:"$PE" \
+		-CAfile "$CERTS/ca.crt" >"$T/c.dead.out" 2>&1
+	if grep -q "key holder \"tlsshim-keyholder-$SE-[0-9a-f]*\": cannot reach it" "$T/ec.log" &&
+		! grep -q -x -F "$msg" "$T/c.dead.out" && has_no "$T/ec.out" "$msg"; then
+		pass "$name"
+	else
+		fail "$name" "$(tail_of "$T/c.dead.out" "$T/ec.log")"
+	fi
+fi
+name="the program ends: its holder ends"
+stop "$SR"
+n=0
+while [ -n "$HR" ] && alive "$HR" && [ $n -lt $((50 * TS)) ]; do sleep 0.1; n=$((n + 1)); done
+if [ -n "$HR" ] && ! alive "$HR"; then pass "$name"; else fail "$name" "holder $HR still there"; fi
+stop "$SE"
+stop "$SC"
+stop "$SF"
