@@ -33,6 +33,7 @@
 #include "policy/identity.h"
 #include "policy/text.h"
 #include "policy/libconfig_link.h"
+#include "policy/reload.h"
 #include "policy/sni.h"
 
 enum key {
@@ -1233,8 +1234,10 @@ static struct policy *load(struct loader *ld)
 		goto out;
 	}
 	ok = load_rules(ld, p, rules, defaults);
-	if (ok)
+	if (ok) {
 		build_index(p);
+		p->reload = policy_reload_new(p);
+	}
 out:
 	config_destroy(&cf);
 	if (!ok) {
@@ -1270,6 +1273,7 @@ void policy_free(struct policy *p)
 
 	if (!p)
 		return;
+	policy_reload_free(p->reload);
 	for (i = 0; i < p->nrules; i++)
 		rule_free(&p->rules[i]);
 	free(p->rules);

@@ -33,6 +33,7 @@ static int shim_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags
 			REAL(close)(nfd);
 			continue;
 		}
+		shim_reload_check();
 		c = shim_conn_new(nfd, &v);
 		if (!c || conntab_attach(nfd, c) < 0) {
 			log_error("%s rule \"%s\": cannot set up TLS; connection closed", v.desc, v.rule->name);

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "core/log.h"
+#include "policy/reload.h"
 #include "policy/resume.h"
 #include "shim/shim.h"
 
@@ -64,10 +65,12 @@ static void before_fork(void)
 	shim_names_fork_lock();
 	shim_own_fork_lock();
 	resume_fork_lock();
+	policy_reload_fork_lock(shim_policy);
 }
 
 static void after_fork_parent(void)
 {
+	policy_reload_fork_unlock(shim_policy);
 	resume_fork_unlock();
 	shim_own_fork_unlock();
 	shim_names_fork_unlock();
@@ -82,6 +85,7 @@ static void after_fork_child(void)
 	after_fork_parent();        /* the same locks, released in the same order */
 	tls_set_process(getpid());
 	resume_fork_child();
+	policy_reload_fork_child(shim_policy);
 	log_after_fork();
 	shim_pump_after_fork_child();
 }
