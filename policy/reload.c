@@ -725,6 +725,8 @@ static void check_rule(const struct policy *p, struct policy_reload *rl, size_t 
 	now = rule_stamps(r);
 	if (now && stamps_same(now, rl->r[i].failed)) {
 		stamps_free(now);      /* the same broken files: reported already */
+		if (log)
+			log(3, r->name, "reload: the files are as at the failed reload");
 		return;
 	}
 	why[0] = '\0';

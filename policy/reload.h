@@ -62,7 +62,7 @@ void policy_reload_free(struct policy_reload *rl);
 
 /* ---- for the shim -------------------------------------------------------- */
 
-/* levels as core/log.h's: 1 warn, 2 info. */
+/* levels as core/log.h's: 1 warn, 2 info, 3 debug. */
 typedef void (*reload_log_fn)(int level, const char *rule, const char *msg);
 
 /* The rule's current SSL_CTX with a reference for the caller (release

@@ -43,8 +43,10 @@ static void reload_log(int level, const char *rule, const char *msg)
 {
 	if (level <= 1)
 		log_warn("rule \"%s\": %s", rule, msg);
-	else
+	else if (level == 2)
 		log_info("rule \"%s\": %s", rule, msg);
+	else
+		log_debug("rule \"%s\": %s", rule, msg);
 }
 
 void shim_reload_check(void)
