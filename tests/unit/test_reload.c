@@ -7,7 +7,8 @@
  *   - broken replacements (garbage, a key of another certificate, an
  *     expired certificate, a missing file): the old context stays, one
  *     report per change;
- *   - a CRL change: a new context (and session id context);
+ *   - a certs (SNI) entry replaced: the new name is served, the others
+ *     still are;
  *   - 1,000 reloads while two threads make handshakes (in memory, BIO
  *     pairs) with whatever context is current: every handshake works, and
  *     every replaced SSL_CTX is freed (a count of live contexts), and
@@ -122,7 +123,14 @@ static SSL_CTX *client_ctx;
 static atomic_int stop_load;
 static atomic_long handshakes, handshake_failures;
 
+static bool handshake_name(SSL_CTX *sctx, const char *name);
+
 static bool handshake(SSL_CTX *sctx)
+{
+	return handshake_name(sctx, NULL);
+}
+
+static bool handshake_name(SSL_CTX *sctx, const char *name)
 {
 	SSL *s = SSL_new(sctx), *c = SSL_new(client_ctx);
 	BIO *bs = NULL, *bc = NULL;
@@ -136,7 +144,9 @@ static bool handshake(SSL_CTX *sctx)
 	bs = bc = NULL;
 	SSL_set_accept_state(s);
 	SSL_set_connect_state(c);
-	SSL_set_tlsext_host_name(c, "localhost");
+	SSL_set_tlsext_host_name(c, (char *)(name ? name : "localhost"));
+	if (name)
+		SSL_set1_host(c, name);
 	for (i = 0; i < 20 && !(SSL_is_init_finished(s) && SSL_is_init_finished(c)); i++) {
 		SSL_do_handshake(c);
 		SSL_do_handshake(s);
@@ -334,6 +344,46 @@ int main(void)
 		 * and LeakSanitizer say it.) */
 		EXPECT(rss1 - rss0 < 2 * 1024);
 #endif
+	}
+
+	UNIT_CASE("sni_certs_entry_reloaded") {
+		struct policy *ps;
+		const struct policy_rule *rs;
+		SSL_CTX *c;
+
+		EXPECT(copy(in(certs, "a-test.crt"), in(dir, "e1.crt")));
+		EXPECT(copy(in(certs, "a-test.key"), in(dir, "e1.key")));
+		EXPECT(copy(in(certs, "b-test.crt"), in(dir, "e2.crt")));
+		EXPECT(copy(in(certs, "b-test.key"), in(dir, "e2.key")));
+		snprintf(conf, sizeof conf,
+			 "rules = ( { name = \"sni\"; direction = \"accept\"; port = 443;\n"
+			 "  certs = ( { cert = \"%s\"; key = \"%s\"; }, { cert = \"%s\"; key = \"%s\"; } ); } );\n",
+			 in(dir, "e1.crt"), in(dir, "e1.key"), in(dir, "e2.crt"), in(dir, "e2.key"));
+		f = fopen(in(dir, "s.conf"), "w");
+		fputs(conf, f);
+		fclose(f);
+		ps = policy_load(in(dir, "s.conf"), &err);
+		EXPECT(ps != NULL);
+		if (ps) {
+			rs = &ps->rules[0];
+			c = policy_reload_ctx(ps, rs);
+			EXPECT(handshake_name(c, "b.test"));
+			EXPECT(!handshake_name(c, "localhost"));   /* the first entry's a.test answers */
+			SSL_CTX_free(c);
+			/* The second entry becomes the localhost certificate. */
+			EXPECT(copy(in(certs, "server.key"), in(dir, "e2.key")));
+			EXPECT(copy(in(certs, "server.crt"), in(dir, "e2.crt")));
+			policy_reload_check_now(ps, on_log);
+			EXPECT(policy_reload_count(ps) == 1);
+			c = policy_reload_ctx(ps, rs);
+			EXPECT(handshake_name(c, "localhost"));
+			EXPECT(handshake_name(c, "a.test"));
+			EXPECT(!handshake_name(c, "b.test"));
+			SSL_CTX_free(c);
+			policy_free(ps);
+		}
+		unlink(in(dir, "e1.crt")); unlink(in(dir, "e1.key"));
+		unlink(in(dir, "e2.crt")); unlink(in(dir, "e2.key")); unlink(in(dir, "s.conf"));
 	}
 
 	policy_free(pol);
