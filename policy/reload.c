@@ -494,7 +494,9 @@ SSL_CTX *policy_reload_ctx(const struct policy *p, const struct policy_rule *r)
 	struct policy_reload *rl = p ? p->reload : NULL;
 	SSL_CTX *ctx;
 
-	if (!rl || (size_t)r->index >= rl->n || r != &p->rules[r->index] || !rl->r[r->index].ctx) {
+	/* (rl->r[i].ctx is set for every rule with a ctx, never cleared:
+	 * only read under the lock.) */
+	if (!rl || !r->ctx || (size_t)r->index >= rl->n || r != &p->rules[r->index]) {
 		if (r->ctx)
 			SSL_CTX_up_ref(r->ctx);
 		return r->ctx;
@@ -774,7 +776,7 @@ static void check_all(const struct policy *p, reload_log_fn log)
 	if (!atomic_compare_exchange_strong(&rl->busy, &zero, 1))
 		return;
 	for (size_t i = 0; i < rl->n; i++)
-		if (rl->r[i].ctx)
+		if (p->rules[i].ctx)
 			check_rule(p, rl, i, log);
 	atomic_store(&rl->busy, 0);
 }
