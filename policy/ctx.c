@@ -30,11 +30,13 @@
 #include "policy/pkcs11.h"
 #include "policy/keyholder.h"
 #include "policy/policy.h"
+#include "policy/reload.h"
 #include "policy/resume.h"
 
 struct build {
 	OSSL_LIB_CTX *libctx;
 	const struct policy_rule *rule;
+	const char *cert, *key;  /* an accept rule's: the rule's, or a certs entry's */
 	SSL_CTX *ctx;
 	bool key_holder;        /* the rule's key_holder: no key file read here */
 	enum ctx_err_key *which;
@@ -515,9 +517,9 @@ static bool setup_server(struct build *b)
 	unsigned char sid[SSL_MAX_SID_CTX_LENGTH];
 	int n;
 
-	if (!r->cert || !r->key)
+	if (!b->cert || !b->key)
 		return fail(b, CTX_ERR_CERT, false, "an accept rule needs \"cert\" and \"key\"");
-	if (!load_chain(b, r->cert) || !load_key(b, r->key))
+	if (!load_chain(b, b->cert) || !load_key(b, b->key))
 		return false;
 	/* Sessions resumed from the cache must stay within this rule. */
 	n = snprintf((char *)sid, sizeof(sid), "tlsshim:%d", r->index);
@@ -588,19 +590,36 @@ static bool build(struct build *b)
 	b->ctx = SSL_CTX_new_ex(b->libctx, NULL, TLS_method());
 	if (!b->ctx)
 		return fail(b, CTX_ERR_OTHER, true, "cannot create an SSL_CTX");
+	/* Before any file is read (policy/reload.h). */
+	if (b->rule->direction == POLICY_ACCEPT)
+		reload_note_rule(b->ctx, b->rule, b->cert, b->key);
+	else
+		reload_note_rule(b->ctx, b->rule, b->rule->cert, b->rule->key);
 	if (!set_protocols(b) || !set_ciphers(b))
 		return false;
 	if (b->rule->direction == POLICY_ACCEPT ? !setup_server(b) : !setup_client(b))
 		return false;
-	return set_alpn(b) && set_crl_and_resumption(b);
+	if (!set_alpn(b) || !set_crl_and_resumption(b))
+		return false;
+	/* A session verified under other CA or CRL files never resumes. */
+	if (b->rule->direction == POLICY_ACCEPT && !reload_session_context(b->ctx, b->rule))
+		return fail(b, CTX_ERR_OTHER, false, "cannot set the session id context");
+	return true;
 }
 
 SSL_CTX *ctx_build(OSSL_LIB_CTX *libctx, const struct policy_rule *rule,
 		   enum ctx_err_key *which, char *why, size_t whylen)
 {
+	return ctx_build_cert(libctx, rule, rule ? rule->cert : NULL, rule ? rule->key : NULL,
+			      which, why, whylen);
+}
+
+SSL_CTX *ctx_build_cert(OSSL_LIB_CTX *libctx, const struct policy_rule *rule, const char *cert,
+			const char *key, enum ctx_err_key *which, char *why, size_t whylen)
+{
 	enum ctx_err_key dummy;
 	struct build b = {
-		.libctx = libctx, .rule = rule, .key_holder = rule && rule->key_holder,
+		.libctx = libctx, .rule = rule, .cert = cert, .key = key, .key_holder = rule && rule->key_holder,
 		.which = which ? which : &dummy,
 		.why = why, .whylen = why ? whylen : 0,
 	};
@@ -636,6 +655,7 @@ bool ctx_add_cert(SSL_CTX *ctx, OSSL_LIB_CTX *libctx, const struct policy_rule *
 	*b.which = CTX_ERR_NONE;
 	if (b.whylen)
 		why[0] = '\0';
+	reload_note_files(ctx, cert, key);
 	ERR_set_mark();
 	ok = load_chain(&b, cert) && load_key(&b, key);
 	ERR_pop_to_mark();

@@ -28,6 +28,10 @@ enum ctx_err_key {
 
 SSL_CTX *ctx_build(OSSL_LIB_CTX *libctx, const struct policy_rule *rule,
 		   enum ctx_err_key *which, char *why, size_t whylen);
+/* The same with this certificate and key in place of an accept rule's
+ * own (a `certs` entry); the rule is not changed. */
+SSL_CTX *ctx_build_cert(OSSL_LIB_CTX *libctx, const struct policy_rule *rule, const char *cert,
+			const char *key, enum ctx_err_key *which, char *why, size_t whylen);
 
 /* One more certificate (and its chain) and key into a server's ctx, in
  * the slot of its key type (ECDSA next to RSA): for `certs` entries that

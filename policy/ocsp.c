@@ -790,6 +790,14 @@ out:
 	return ret;
 }
 
+void ocsp_staples_attach(SSL_CTX *ctx, struct ocsp_staples *set)
+{
+	if (!ctx || !set)
+		return;
+	SSL_CTX_set_tlsext_status_cb(ctx, server_status_cb);
+	SSL_CTX_set_tlsext_status_arg(ctx, set);
+}
+
 bool ocsp_client_setup(SSL_CTX *ctx, enum policy_ocsp mode, char *why, size_t whylen)
 {
 	if (mode == POLICY_OCSP_OFF)

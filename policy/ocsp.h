@@ -70,6 +70,11 @@ void ocsp_staples_refresh(struct ocsp_staples *set);
 void ocsp_staples_free(struct ocsp_staples *set);
 
 /* Client: ask for and check the server's stapled status. */
+/* A context rebuilt by a reload (policy/reload.c) serves the rule's
+ * staples too: each is matched to the certificate a handshake uses, so a
+ * replaced certificate gets no staple until its own response is loaded
+ * (a staple for the old one would be a wrong answer). */
+void ocsp_staples_attach(SSL_CTX *ctx, struct ocsp_staples *set);
 bool ocsp_client_setup(SSL_CTX *ctx, enum policy_ocsp mode, char *why, size_t whylen);
 
 /* fork(): the staple lock is taken last by the prepare handler and

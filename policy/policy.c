@@ -35,6 +35,7 @@
 #include "policy/text.h"
 #include "policy/libconfig_link.h"
 #include "policy/pkcs11.h"
+#include "policy/reload.h"
 #include "policy/sni.h"
 
 enum key {
@@ -1418,8 +1419,10 @@ static struct policy *load(struct loader *ld)
 		goto out;
 	}
 	ok = load_rules(ld, p, rules, defaults);
-	if (ok)
+	if (ok) {
 		build_index(p);
+		p->reload = policy_reload_new(p);
+	}
 out:
 	config_destroy(&cf);
 	if (!ok) {
@@ -1455,6 +1458,7 @@ void policy_free(struct policy *p)
 
 	if (!p)
 		return;
+	policy_reload_free(p->reload);
 	for (i = 0; i < p->nrules; i++)
 		rule_free(&p->rules[i]);
 	free(p->rules);

@@ -94,6 +94,9 @@ struct policy {
 	 * policy_match scans every rule (a policy built by hand, or no
 	 * memory for the index). */
 	struct policy_port_index *index[2];
+	/* Each tls rule's current SSL_CTX, swapped when its files change
+	 * (policy/reload.h); NULL: never reloaded. */
+	struct policy_reload *reload;
 };
 
 struct policy_error {

@@ -265,6 +265,12 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 	return 1;
 }
 
+void resume_forget(const SSL_CTX *ctx)
+{
+	if (ctx)
+		purge_ctx(ctx);
+}
+
 size_t resume_cache_count(void)
 {
 	size_t i, n = 0;

@@ -50,6 +50,10 @@ void resume_fork_lock(void);
 void resume_fork_unlock(void);
 void resume_fork_child(void);
 
+/* Drop every session cached for this context (a reload replaced it:
+ * policy/reload.c). */
+void resume_forget(const SSL_CTX *ctx);
+
 /* Sessions the cache holds now (tests). */
 size_t resume_cache_count(void);
 

@@ -34,6 +34,7 @@ static int shim_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags
 			REAL(close)(nfd);
 			continue;
 		}
+		shim_reload_check();
 		/* Staple files changed? (at most one look a second) */
 		ocsp_staples_refresh(v.rule->staples);
 		c = shim_conn_new(nfd, &v);

@@ -30,16 +30,40 @@
 #include "core/lock.h"
 #include "core/log.h"
 #include "policy/identity.h"
+#include "policy/reload.h"
 #include "policy/resume.h"
 #include "shim/shim.h"
 
 /* ---- the engine's view of a rule ---------------------------------------- */
 
+/* Certificate reload (policy/reload.h): called on the accept() and
+ * connect() paths, with no lock of ours held, before the connection's
+ * SSL object is made; a check runs at most once a second. */
+static void reload_log(int level, const char *rule, const char *msg)
+{
+	if (level <= 1)
+		log_warn("rule \"%s\": %s", rule, msg);
+	else if (level == 2)
+		log_info("rule \"%s\": %s", rule, msg);
+	else
+		log_debug("rule \"%s\": %s", rule, msg);
+}
+
+void shim_reload_check(void)
+{
+	if (shim_policy && shim_policy->reload)
+		policy_reload_check(shim_policy, reload_log);
+}
+
 struct tls_conn *shim_conn_new(int fd, const struct shim_verdict *v)
 {
 	const struct policy_rule *r = v->rule;
+	/* The rule's current context, with a reference of ours: a reload
+	 * may swap it meanwhile; SSL_new takes its own. */
+	SSL_CTX *ctx = policy_reload_ctx(shim_policy, r);
+	struct tls_conn *c;
 	struct tls_opts o = {
-		.ctx = r->ctx,
+		.ctx = ctx,
 		.label = r->name,
 		.verify_name = r->verify == POLICY_VERIFY_FULL,
 		.allow_truncation = r->allow_truncation,
@@ -51,8 +75,12 @@ struct tls_conn *shim_conn_new(int fd, const struct shim_verdict *v)
 		.preamble = r->proxy_v2 && v->role == TLS_ROLE_SERVER ? shim_proxy_v2 : NULL,
 	};
 
+	if (!ctx)
+		return NULL;
 	shim_linger_prepare();
-	return tls_conn_new(fd, &o, v->role, v->role == TLS_ROLE_CLIENT ? v->name : NULL, v->desc);
+	c = tls_conn_new(fd, &o, v->role, v->role == TLS_ROLE_CLIENT ? v->name : NULL, v->desc);
+	SSL_CTX_free(ctx);
+	return c;
 }
 
 /* ---- the resolver, with the addresses from the kernel ------------------- */

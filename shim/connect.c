@@ -107,6 +107,7 @@ static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	case POLICY_TLS:
 		break;
 	}
+	shim_reload_check();
 	c = shim_conn_new(fd, &v);
 	if (!c)
 		return -ENOMEM;

@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "policy/ocsp.h"
 #include "policy/keyholder.h"
+#include "policy/reload.h"
 #include "policy/resume.h"
 #include "shim/shim.h"
 
@@ -67,11 +68,13 @@ static void before_fork(void)
 	shim_own_fork_lock();
 	resume_fork_lock();
 	ocsp_fork_lock();
+	policy_reload_fork_lock(shim_policy);
 }
 
 static void after_fork_parent(void)
 {
 	ocsp_fork_unlock();
+	policy_reload_fork_unlock(shim_policy);
 	resume_fork_unlock();
 	shim_own_fork_unlock();
 	shim_names_fork_unlock();
@@ -87,6 +90,7 @@ static void after_fork_child(void)
 	tls_set_process(getpid());
 	resume_fork_child();
 	ocsp_fork_child();
+	policy_reload_fork_child(shim_policy);
 	log_after_fork();
 	shim_pump_after_fork_child();
 }

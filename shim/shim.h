@@ -123,6 +123,8 @@ static inline int shim_route(int fd, struct tls_conn **cp)
 /* A new engine object for fd as the verdict says (NULL when OpenSSL
  * cannot make one; logged). */
 struct tls_conn *shim_conn_new(int fd, const struct shim_verdict *v);
+/* Reload changed certificate files (at most once a second); no lock held. */
+void shim_reload_check(void);
 /* Which rule applies to a connection accepted on fd (by local address). */
 bool shim_resolve_accepted(int fd, struct shim_verdict *v);
 /* ... to connecting fd to dst (by the address the kernel will really
