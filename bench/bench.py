@@ -1057,7 +1057,7 @@ def table(summary, results, mach, params):
             if w in LOWER_BETTER and v != "plaintext" and s.get("median") is not None:
                 pl = summary.get(w, {}).get("plaintext", {}).get("median")
                 if pl is not None:
-                    note.insert(0, "+%.1f us over plaintext" % (s["median"] - pl))
+                    note.insert(0, "%+.1f us over plaintext" % (s["median"] - pl))
             if w.startswith("mem") and s["runs"]:
                 r = [x for x in results[w][v] if "value" in x][0]
                 note.append("rss %d->%d kB (%d conns), hwm %d->%d kB" % (
@@ -1258,7 +1258,10 @@ def main():
                    "policy": {str(k): v for k, v in (policy or {}).items()},
                    "time_s": time.monotonic() - START}, f, indent=1)
     try:  # the chart of the ratios (python3-matplotlib); optional
-        r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "chart.py"),
+        # Debian's python3 has Debian's python3-matplotlib (the python3
+        # first on PATH may be another one)
+        py = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+        r = subprocess.run([py, os.path.join(ROOT, "bench", "chart.py"),
                             os.path.join(OUT, "results.json"), os.path.join(OUT, "ratios.png")],
                            capture_output=True, text=True, timeout=120)
         log("chart: " + ((r.stdout or r.stderr).strip()[-300:] or "exit %d" % r.returncode))
