@@ -68,7 +68,8 @@ def main():
     ax.set_xticks(list(x))
     ax.set_xticklabels(labels, rotation=40, ha="right", fontsize=8)
     ax.set_ylabel("x native (higher is better)")
-    ax.legend(fontsize=8, loc="upper right")
+    ax.set_ylim(0, max([1.2] + [v + 0.25 for v in shim] + [v + 0.25 for v in stunnel if v]))
+    ax.legend(fontsize=8, loc="upper left", ncol=2, framealpha=0.9)
     for i, v in enumerate(shim):
         ax.text(i - 0.2, v + 0.02, "%.2f" % v, ha="center", fontsize=7)
     ax2 = axes[1]
@@ -78,7 +79,7 @@ def main():
     ax2.set_xticks(list(range(len(plabels))))
     ax2.set_xticklabels(plabels, rotation=40, ha="right", fontsize=8)
     ax2.set_ylabel("passthru / no shim")
-    ax2.set_ylim(0, 1.2)
+    ax2.set_ylim(0, max([1.2] + [v + 0.15 for v in pvals]))
     for i, v in enumerate(pvals):
         ax2.text(i, v + 0.02, "%.3f" % v, ha="center", fontsize=7)
     m = res.get("machine", {})
