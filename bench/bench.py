@@ -20,10 +20,19 @@ then the next round, the order of the variants rotated each round):
         a server-mode stunnel); the client is redis-benchmark (--tls for all
         but plaintext).
 
+  lat   one kept-open connection, BENCH_LAT_N timed 32-byte round trips:
+        p50/p99/p99.9 of the round-trip time (us) and round trips/s.
+  thr-T a thread-per-connection server (shim: plain lat thr-server under the
+        shim; native: native thr-server) and native thr-client with T
+        threads: full-handshake connections/s.
+  policy bench/match: ns per policy_match at 100/1000/10000 rules, and the
+        start-up cost of a large policy.
+
 Variants: plaintext, shim (both sides), shim-srv (shim server + native
 client), shim-cli (native server + shim client), native, stunnel (plain
 server behind a server-mode stunnel, plain client through a client-mode
-stunnel).
+stunnel), passthru (the plain programs under the shim, no rule matching:
+compared with plaintext).
 
 Everything is on 127.0.0.1, every child has a timeout, and the whole run
 stops starting new measurements after BENCH_DEADLINE seconds.
