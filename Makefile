@@ -47,8 +47,9 @@ PROG_SRC   = $(filter-out $(PRELOAD_SRC),$(wildcard tests/progs/*.c))
 PROG_BIN   = $(PROG_SRC:tests/progs/%.c=$(BUILD)/progs/%) $(PRELOAD_SRC:tests/progs/%.c=$(BUILD)/progs/%.so)
 TOOL_SRC   = $(wildcard tests/tools/*.c)
 TOOL_BIN   = $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
-BENCH_SRC  = $(wildcard bench/*.c)
-BENCH_BIN  = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+# bench/match.c links the policy code (as the unit tests do): its own rule.
+BENCH_SRC  = $(filter-out bench/match.c,$(wildcard bench/*.c))
+BENCH_BIN  = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%) $(BUILD)/bench/match
 
 .PHONY: all check check-fast check-asan check-stress check-tsan check-valgrind soak fuzz fuzz-build fuzz-targets test-build demo bench install uninstall clean deps certs FORCE
 all: $(BUILD)/libtlsshim.so $(BUILD)/tlsshim
@@ -121,6 +122,10 @@ $(BUILD)/tools/%: tests/tools/%.c
 $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE $(SSL_CFLAGS) $(CPPFLAGS) $(LDFLAGS) -o $@ $< $(SSL_LIBS) -lpthread
+
+$(BUILD)/bench/match: bench/match.c $(UNIT_OBJ) $(CONFIG_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ $< $(UNIT_OBJ) $(LIBS)
 
 test-build: all $(UNIT_BIN) $(PROG_BIN) $(TOOL_BIN)
 

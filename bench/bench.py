@@ -20,12 +20,21 @@ then the next round, the order of the variants rotated each round):
         a server-mode stunnel); the client is redis-benchmark (--tls for all
         but plaintext).
 
+  lat   one kept-open connection, BENCH_LAT_N timed 32-byte round trips:
+        p50/p99/p99.9 of the round-trip time (us) and round trips/s.
+  thr-T a thread-per-connection server (shim: plain lat thr-server under the
+        shim; native: native thr-server) and native thr-client with T
+        threads: full-handshake connections/s.
+  policy bench/match: ns per policy_match at 100/1000/10000 rules, and the
+        start-up cost of a large policy.
+
 Variants: plaintext, shim (both sides), shim-srv (shim server + native
 client), shim-kh (as shim-srv, the server started by the launcher with
 key_holder = true: every handshake's signature is made by the key-holder
 process; pp and ppr only), shim-cli (native server + shim client), native, stunnel (plain
 server behind a server-mode stunnel, plain client through a client-mode
-stunnel).
+stunnel), passthru (the plain programs under the shim, no rule matching:
+compared with plaintext).
 
 Everything is on 127.0.0.1, every child has a timeout, and the whole run
 stops starting new measurements after BENCH_DEADLINE seconds.
@@ -53,25 +62,45 @@ def env_int(name, default):
 BUILD = os.path.abspath(os.path.join(ROOT, os.environ.get("BUILD", "build")))
 OUT = os.path.join(BUILD, "bench")
 CERTS = os.path.abspath(os.environ.get("BENCH_CERTS", os.path.join(BUILD, "bench-certs")))
-RUNS = env_int("BENCH_RUNS", 5)
-BYTES = env_int("BENCH_BYTES", 1000000000)
-CONNS = env_int("BENCH_CONNS", 2000)
+# BENCH_QUICK=1: small sizes and one run of everything, for development
+# (about a minute); every explicit BENCH_* setting still wins.
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+RUNS = env_int("BENCH_RUNS", 1 if QUICK else 5)
+BYTES = env_int("BENCH_BYTES", 50000000 if QUICK else 1000000000)
+CONNS = env_int("BENCH_CONNS", 100 if QUICK else 2000)
+LAT_N = env_int("BENCH_LAT_N", 2000 if QUICK else 20000)       # timed round trips per latency run
+LAT_SECONDS = env_int("BENCH_LAT_SECONDS", 60)                  # a latency run stops after this
+THR_CONNS = env_int("BENCH_THR_CONNS", 100 if QUICK else 1000)  # connections per thread-scaling run
+THR_THREADS = [int(x) for x in os.environ.get("BENCH_THR_THREADS", "1 2 4").replace(",", " ").split()]
+os.environ["LAT_MAX_SECONDS"] = str(LAT_SECONDS)  # the latency clients read it
+POLICY_SIZES = [int(x) for x in os.environ.get("BENCH_POLICY_RULES", "100 1000 10000").replace(",", " ").split()]
+POLICY_ITER = env_int("BENCH_POLICY_ITER", 20000 if QUICK else 200000)
 # One or more counts ("1000 10000"): one memory row per count.
 MEM_CONNS_LIST = [int(x) for x in os.environ.get("BENCH_MEM_CONNS", "").replace(",", " ").split()] or [100]
 MEM_CONNS = MEM_CONNS_LIST[0]
 PORT0 = env_int("BENCH_PORT", 24100)
-DEADLINE = env_int("BENCH_DEADLINE", 840)
+DEADLINE = env_int("BENCH_DEADLINE", 300 if QUICK else 840)
 ONLY = os.environ.get("BENCH_VARIANTS", "").replace(",", " ").split()
-WORKLOADS = os.environ.get("BENCH_WORKLOADS", "bulk pp ppr redis mem").replace(",", " ").split()
-REDIS_REQUESTS = env_int("BENCH_REDIS_REQUESTS", 100000)
+WORKLOADS = os.environ.get("BENCH_WORKLOADS", "bulk pp ppr lat thr redis mem policy").replace(",", " ").split()
+REDIS_REQUESTS = env_int("BENCH_REDIS_REQUESTS", 5000 if QUICK else 100000)
 REDIS_CLIENTS = env_int("BENCH_REDIS_CLIENTS", 50)
 HOST = "127.0.0.1"
 SERVER_NAME = "localhost"
 
-VARIANTS = ["plaintext", "shim", "shim-srv", "shim-cli", "native", "stunnel", "shim-kh"]
+# passthru: the plain programs under the shim with a policy whose rules
+# name other ports (nothing matches): what the shim costs a program's
+# plain sockets; compared with plaintext.
+VARIANTS = ["plaintext", "shim", "shim-srv", "shim-cli", "native", "stunnel", "passthru", "shim-kh"]
 KH_WORKLOADS = ["pp", "ppr"]  # shim-kh: the key holder costs only at handshakes
 REDIS_VARIANTS = ["plaintext", "shim", "native", "stunnel"]  # the client is always redis-benchmark
 PPR_VARIANTS = ["shim", "shim-srv", "shim-cli", "native", "shim-kh"]  # ppr: pp with session resumption
+LAT_VARIANTS = ["plaintext", "shim", "native", "stunnel", "passthru"]
+THR_VARIANTS = ["shim", "native"]  # the server changes; the client is native thr-client
+# Which variants each workload runs (default: all but passthru).
+WORKLOAD_VARIANTS = {"bulk": VARIANTS, "pp": VARIANTS, "ppr": PPR_VARIANTS, "redis": REDIS_VARIANTS,
+                     "lat": LAT_VARIANTS}
+for _t in THR_THREADS:
+    WORKLOAD_VARIANTS["thr-%d" % _t] = THR_VARIANTS
 START = time.monotonic()
 CHILDREN = []
 LONG_LIVED = []  # stunnel processes: their CPU time is read from /proc
@@ -91,6 +120,9 @@ def find_plain(name):
 
 NATIVE = os.path.join(BUILD, "bench", "native")
 HOLD = os.path.join(BUILD, "bench", "hold")
+LAT = os.path.join(BUILD, "bench", "lat")
+MATCH = os.path.join(BUILD, "bench", "match")
+LAUNCHER = os.path.join(BUILD, "tlsshim")
 SHIM = os.path.join(BUILD, "libtlsshim.so")
 LAUNCHER = os.path.join(BUILD, "tlsshim")
 BULK = find_plain("bulk")
@@ -105,10 +137,11 @@ CA, CRT, KEY = (os.path.join(CERTS, f) for f in ("ca.crt", "server.crt", "server
 PORTS = {}
 for i, v in enumerate(VARIANTS):
     b = PORT0 + 10 * i
-    PORTS[v] = {"bulk": b, "pp": b + 1, "mem": b + 2, "redis": b + 3, "ppr": b + 4}
+    PORTS[v] = {"bulk": b, "pp": b + 1, "mem": b + 2, "redis": b + 3, "ppr": b + 4, "lat": b + 5, "thr": b + 6}
 # stunnel: its accept ports (server side, client side).
 ST = {"bulk_srv": PORT0 + 100, "pp_srv": PORT0 + 101, "mem_srv": PORT0 + 102, "redis_srv": PORT0 + 103,
-      "bulk_cli": PORT0 + 110, "pp_cli": PORT0 + 111}
+      "lat_srv": PORT0 + 104,
+      "bulk_cli": PORT0 + 110, "pp_cli": PORT0 + 111, "lat_cli": PORT0 + 114}
 
 
 def shim_env(conf):
@@ -122,8 +155,8 @@ def shim_env(conf):
 
 def write_shim_confs():
     srv_ports = [PORTS[v][w] for v in ("shim", "shim-srv") for w in ("bulk", "pp", "mem", "ppr")]
-    srv_ports.append(PORTS["shim"]["redis"])
-    cli_ports = [PORTS[v][w] for v in ("shim", "shim-cli") for w in ("bulk", "pp")]
+    srv_ports += [PORTS["shim"]["redis"], PORTS["shim"]["lat"], PORTS["shim"]["thr"]]
+    cli_ports = [PORTS[v][w] for v in ("shim", "shim-cli") for w in ("bulk", "pp")] + [PORTS["shim"]["lat"]]
     ppr_ports = [PORTS[v]["ppr"] for v in ("shim", "shim-cli")]
     srv = os.path.join(OUT, "shim-server.conf")
     cli = os.path.join(OUT, "shim-client.conf")
@@ -164,6 +197,20 @@ def launcher_env():
     return e
 
 
+def write_passthru_conf():
+    """Rules like a real policy's, on ports nothing here uses (1001-1010):
+    every socket of the passthru variant is classified and left plain."""
+    conf = os.path.join(OUT, "shim-passthru.conf")
+    with open(conf, "w") as f:
+        f.write('# generated by bench/bench.py: no rule matches the bench ports\nrules = (\n'
+                '  { name = "other-in"; direction = "accept"; port = [1001, 1002, 1003, 1004, 1005];\n'
+                '    cert = "%s"; key = "%s"; },\n'
+                '  { name = "other-out"; direction = "connect"; port = [1006, 1007, 1008, 1009, 1010];\n'
+                '    address = "127.0.0.1/32"; ca = "%s"; server_name = "%s"; }\n);\n'
+                % (CRT, KEY, CA, SERVER_NAME))
+    return conf
+
+
 def write_stunnel_confs():
     common = ("foreground = yes\npid =\nsyslog = no\ndebug = warning\n")
     srv = os.path.join(OUT, "stunnel-server.conf")
@@ -171,17 +218,21 @@ def write_stunnel_confs():
     with open(srv, "w") as f:
         f.write("; generated by bench/bench.py: TLS server in front of the plain servers\n")
         f.write(common + "output = %s\n" % os.path.join(OUT, "stunnel-server.log"))
-        for w in ("bulk", "pp"):
+        for w in ("bulk", "pp", "lat"):
             f.write("\n[%s]\naccept = %s:%d\nconnect = %s:%d\ncert = %s\nkey = %s\n"
                     "sslVersionMin = TLSv1.3\n" % (w, HOST, ST[w + "_srv"], HOST, PORTS["stunnel"][w], CRT, KEY))
+            if w == "lat":  # as the latency programs themselves
+                f.write("socket = l:TCP_NODELAY=1\nsocket = r:TCP_NODELAY=1\n")
     with open(cli, "w") as f:
         f.write("; generated by bench/bench.py: TLS client for the plain clients\n")
         f.write(common + "output = %s\n" % os.path.join(OUT, "stunnel-client.log"))
-        for w in ("bulk", "pp"):
+        for w in ("bulk", "pp", "lat"):
             f.write("\n[%s]\nclient = yes\naccept = %s:%d\nconnect = %s:%d\nCAfile = %s\n"
                     "verifyChain = yes\ncheckHost = %s\nsni = %s\nsslVersionMin = TLSv1.3\n"
                     "sessionResume = no\n" % (w, HOST, ST[w + "_cli"], HOST, ST[w + "_srv"], CA,
                                               SERVER_NAME, SERVER_NAME))
+            if w == "lat":
+                f.write("socket = l:TCP_NODELAY=1\nsocket = r:TCP_NODELAY=1\n")
     mem = os.path.join(OUT, "stunnel-mem.conf")
     with open(mem, "w") as f:
         f.write("; generated by bench/bench.py: TLS server for the memory benchmark\n")
@@ -374,14 +425,17 @@ def check(cond, msg):
 class Setup:
     """Who plays each role in each variant."""
 
-    def __init__(self, shim_srv_conf, shim_cli_conf):
+    def __init__(self, shim_srv_conf, shim_cli_conf, passthru_conf=None):
         self.srv_env = shim_env(shim_srv_conf)
         self.cli_env = shim_env(shim_cli_conf)
         self.kh_conf = write_kh_conf()
+        self.pass_env = shim_env(passthru_conf) if passthru_conf else None
 
     def bulk_server(self, v, port):
         if v in ("plaintext", "stunnel"):
             return spawn([BULK, "recv", str(port)], name="bulk recv")
+        if v == "passthru":
+            return spawn([BULK, "recv", str(port)], env=self.pass_env, name="bulk recv (passthru)")
         if v in ("shim", "shim-srv"):
             return spawn([BULK, "recv", str(port)], env=self.srv_env, name="bulk recv (shim)")
         return spawn([NATIVE, "bulk-recv", str(port), CRT, KEY], name="native bulk-recv")
@@ -391,6 +445,9 @@ class Setup:
             return spawn([BULK, "send", HOST, str(port), str(nbytes)], name="bulk send")
         if v == "stunnel":
             return spawn([BULK, "send", HOST, str(ST["bulk_cli"]), str(nbytes)], name="bulk send")
+        if v == "passthru":
+            return spawn([BULK, "send", HOST, str(port), str(nbytes)], env=self.pass_env,
+                         name="bulk send (passthru)")
         if v in ("shim", "shim-cli"):
             return spawn([BULK, "send", HOST, str(port), str(nbytes)], env=self.cli_env,
                          name="bulk send (shim)")
@@ -399,6 +456,8 @@ class Setup:
     def pp_server(self, v, port):
         if v in ("plaintext", "stunnel"):
             return spawn([PINGPONG, "server", str(port)], name="pingpong server")
+        if v == "passthru":  # the accept storm: a plain server under the shim, a plain client
+            return spawn([PINGPONG, "server", str(port)], env=self.pass_env, name="pingpong server (passthru)")
         if v in ("shim", "shim-srv"):
             return spawn([PINGPONG, "server", str(port)], env=self.srv_env, name="pingpong server (shim)")
         if v == "shim-kh":
@@ -407,7 +466,7 @@ class Setup:
         return spawn([NATIVE, "pp-server", str(port), CRT, KEY], name="native pp-server")
 
     def pp_client(self, v, port, n, resume=False):
-        if v == "plaintext":
+        if v in ("plaintext", "passthru"):
             return spawn([PINGPONG, "client", HOST, str(port), str(n)], name="pingpong client")
         if v == "stunnel":
             return spawn([PINGPONG, "client", HOST, str(ST["pp_cli"]), str(n)], name="pingpong client")
@@ -418,6 +477,32 @@ class Setup:
             return spawn([NATIVE, "pp-client-resume", HOST, str(port), str(n), CA],
                          name="native pp-client-resume")
         return spawn([NATIVE, "pp-client", HOST, str(port), str(n), CA], name="native pp-client")
+
+    def lat_server(self, v, port):
+        if v in ("plaintext", "stunnel"):
+            return spawn([LAT, "server", str(port)], name="lat server")
+        if v == "passthru":
+            return spawn([LAT, "server", str(port)], env=self.pass_env, name="lat server (passthru)")
+        if v == "shim":
+            return spawn([LAT, "server", str(port)], env=self.srv_env, name="lat server (shim)")
+        return spawn([NATIVE, "lat-server", str(port), CRT, KEY], name="native lat-server")
+
+    def lat_client(self, v, port, n):
+        argv = [LAT, "client", HOST, str(port), str(n)]
+        if v == "plaintext":
+            return spawn(argv, name="lat client")
+        if v == "stunnel":
+            return spawn([LAT, "client", HOST, str(ST["lat_cli"]), str(n)], name="lat client")
+        if v == "passthru":
+            return spawn(argv, env=self.pass_env, name="lat client (passthru)")
+        if v == "shim":
+            return spawn(argv, env=self.cli_env, name="lat client (shim)")
+        return spawn([NATIVE, "lat-client", HOST, str(port), str(n), CA], name="native lat-client")
+
+    def thr_server(self, v, port):
+        if v == "shim":
+            return spawn([LAT, "thr-server", str(port)], env=self.srv_env, name="lat thr-server (shim)")
+        return spawn([NATIVE, "thr-server", str(port), CRT, KEY], name="native thr-server")
 
 
 def run_bulk(setup, v, nbytes):
@@ -506,6 +591,67 @@ def holder_pids(port):
     return pids
 
 
+LAT_RESULT = re.compile(r"rtt n (\d+) p50 ([\d.]+) p99 ([\d.]+) p999 ([\d.]+) mean ([\d.]+) "
+                        r"max ([\d.]+) us rate ([\d.]+)/s")
+
+
+def run_lat(setup, v, n):
+    """One kept-open connection, n timed 32-byte round trips (after 200
+    warm-up ones); the client prints the percentiles of the round-trip
+    times (us) and its rate."""
+    port = PORTS[v]["lat"]
+    srv = setup.lat_server(v, port)
+    try:
+        err = wait_listening(port, [srv])
+        check(err is None, err)
+        t0 = time.monotonic()
+        cli = setup.lat_client(v, port, n)
+        rc, out, cerr = finish(cli, LAT_SECONDS + 30)
+        t1 = time.monotonic()
+        check(rc is not None, "latency client timed out")
+        check(rc == 0, "client exit %s: %s" % (rc, (cerr or out).strip()[-300:]))
+        m = LAT_RESULT.search(out)
+        check(m, "no result line from the client: %r" % out.strip()[-200:])
+        done = int(m.group(1))
+        check(done > 0, "no round trip timed")
+        f = [float(x) for x in m.groups()[1:]]
+        return {"value": f[0], "p50": f[0], "p99": f[1], "p999": f[2], "mean": f[3], "max": f[4],
+                "rate": f[5], "n": done, "seconds": t1 - t0}
+    finally:
+        stop(srv)
+
+
+def run_thr(setup, v, n, threads):
+    """A threaded server (a thread per connection) and native thr-client
+    with `threads` threads sharing n sequential full-handshake connections."""
+    port = PORTS[v]["thr"]
+    srv = setup.thr_server(v, port)
+    try:
+        err = wait_listening(port, [srv])
+        check(err is None, err)
+        timeout = 20 + n / 20
+        t0 = time.monotonic()
+        cli = spawn([NATIVE, "thr-client", HOST, str(port), str(n), str(threads), CA],
+                    name="native thr-client")
+        rc, out, cerr = finish(cli, timeout)
+        t1 = time.monotonic()
+        check(rc is not None, "client timed out after %.0fs" % timeout)
+        check(rc == 0, "client exit %s: %s" % (rc, (cerr or out).strip()[-300:]))
+        if srv.poll() is not None:
+            raise Failed("server died: %s" % " ".join(stop(srv)).strip()[-300:])
+        m = re.search(r"([\d.]+) conn/s", out)
+        check(m, "no rate from thr-client: %r" % out.strip()[-200:])
+        return {"value": float(m.group(1)), "seconds": t1 - t0, "threads": threads}
+    finally:
+        stop(srv)
+
+
+def make_thr(threads):
+    f = lambda setup, v, n: run_thr(setup, v, n, threads)
+    f.__name__ = "run_thr_%d" % threads
+    return f
+
+
 def proc_cpu(pid):
     """utime + stime of a live process, in seconds."""
     try:
@@ -532,7 +678,12 @@ def measured(fn, setup, v, size):
     # per unit of work: s per GB moved, ms per connection (redis: set by
     # run_redis, server-side CPU per 100k requests)
     if "cpu_per_unit" not in r:
-        r["cpu_per_unit"] = r["cpu_s"] / (size / 1e9) if fn is run_bulk else r["cpu_s"] * 1e3 / size
+        if fn is run_bulk:
+            r["cpu_per_unit"] = r["cpu_s"] / (size / 1e9)
+        elif fn is run_lat:  # us per round trip (the warm-up ones are few)
+            r["cpu_per_unit"] = r["cpu_s"] * 1e6 / max(1, r["n"])
+        else:
+            r["cpu_per_unit"] = r["cpu_s"] * 1e3 / size
     return r
 
 
@@ -734,6 +885,110 @@ def run_mem(setup, v, n):
             stop(p)
 
 
+# ---------------------------------------------------------------- policy
+
+def policy_file(n):
+    """n rules, as a large site policy might have them: n/2 connect rules
+    each on its own port (10000, 10001, ...) and n/2 connect rules on one
+    port (9998), each for its own /32 address (10.0.x.y). action "plain":
+    matching is the same for every action, and n SSL_CTXs (action "tls")
+    would measure OpenSSL's loading of the CA file n times, not matching."""
+    path = os.path.join(OUT, "policy-%d.conf" % n)
+    half = n // 2
+    with open(path, "w") as f:
+        f.write("# generated by bench/bench.py: %d rules\nrules = (\n" % n)
+        rows = []
+        for i in range(n - half):
+            rows.append('  { name = "p%d"; direction = "connect"; port = %d; address = "127.0.0.1/32";'
+                        ' action = "plain"; }' % (i, 10000 + i))
+        for i in range(half):
+            rows.append('  { name = "a%d"; direction = "connect"; port = 9998; address = "10.%d.%d.%d/32";'
+                        ' action = "plain"; }' % (i, (i >> 16) & 255, (i >> 8) & 255, i & 255))
+        f.write(",\n".join(rows) + "\n);\n")
+    return path
+
+
+def timed(argv, env=None, reps=5):
+    """Median wall time of reps runs of argv (each bounded to 60 s)."""
+    ts = []
+    for _ in range(reps):
+        t0 = time.monotonic()
+        r = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, timeout=60)
+        ts.append(time.monotonic() - t0)
+        check(r.returncode == 0, "%s exit %d: %s" % (" ".join(argv[:2]), r.returncode,
+                                                   r.stderr.decode(errors="replace").strip()[-200:]))
+    return statistics.median(ts)
+
+
+def run_policy():
+    """Time per policy_match (bench/match) at each size, and start-up times:
+    the load in match, `tlsshim --check`, and /bin/true with the shim
+    preloaded and that policy vs without the shim."""
+    out = {}
+    true = "/bin/true"
+    base = timed([true])
+    for n in POLICY_SIZES:
+        r = {"rules": n}
+        try:
+            path = policy_file(n)
+            p = subprocess.run([MATCH, path, str(POLICY_ITER)], capture_output=True, text=True, timeout=120)
+            check(p.returncode == 0, "match exit %d: %s" % (p.returncode, p.stderr.strip()[-300:]))
+            for line in p.stdout.splitlines():
+                w = line.split()
+                if w[0] == "load":
+                    r["load_s"] = float(w[1])
+                elif len(w) >= 3 and w[2] == "ns/match":
+                    r[w[0] + "_ns"] = float(w[1])
+                    r[w[0] + "_rule"] = w[3] if len(w) > 3 else None
+            r["check_s"] = timed([LAUNCHER, "--check", path], reps=3)
+            env = shim_env(path)
+            r["true_shim_s"] = timed([true], env=env)
+            r["true_s"] = base
+            r["startup_added_ms"] = (r["true_shim_s"] - base) * 1e3
+        except (Failed, subprocess.TimeoutExpired, OSError) as e:
+            r["error"] = str(e)
+        out[n] = r
+        log("policy %5d rules: %s" % (n, ", ".join("%s %s" % (k, ("%.4g" % v) if isinstance(v, float) else v)
+                                                  for k, v in r.items() if k != "rules")))
+    # O(log n)? the growth of the time per match from the smallest size to the largest
+    sizes = [n for n in POLICY_SIZES if "error" not in out[n]]
+    if len(sizes) >= 2:
+        a, b = sizes[0], sizes[-1]
+        for k in ("first", "last", "miss", "addr", "accept"):
+            if out[a].get(k + "_ns") and out[b].get(k + "_ns"):
+                out.setdefault("growth", {})[k] = out[b][k + "_ns"] / out[a][k + "_ns"]
+        out["growth_of_n"] = b / a
+    return out
+
+
+def policy_table(pol):
+    if not pol:
+        return []
+    lines = ["", "policy matching (bench/match, %d calls each; ns per policy_match) and start-up:" % POLICY_ITER,
+             "%7s %8s %8s %8s %8s %8s %9s %9s %9s %9s" % (
+                 "rules", "first", "last", "miss", "addr", "accept", "load ms", "check ms", "true ms", "+shim ms")]
+    f = lambda r, k, m=1: ("%.1f" % (r[k] * m)) if r.get(k) is not None else "-"
+    for n in POLICY_SIZES:
+        r = pol.get(n, {})
+        if "error" in r:
+            lines.append("%7d FAILED: %s" % (n, r["error"][:200]))
+            continue
+        lines.append("%7d %8s %8s %8s %8s %8s %9s %9s %9s %9s" % (
+            n, f(r, "first_ns"), f(r, "last_ns"), f(r, "miss_ns"), f(r, "addr_ns"), f(r, "accept_ns"),
+            f(r, "load_s", 1e3), f(r, "check_s", 1e3), f(r, "true_shim_s", 1e3), f(r, "startup_added_ms")))
+    if pol.get("growth"):
+        lines.append("growth of ns/match from %d to %d rules (x%.0f rules): %s  (O(log n) would be about x%.1f,"
+                     " O(n) x%.0f)" % (POLICY_SIZES[0], POLICY_SIZES[-1], pol["growth_of_n"],
+                                      ", ".join("%s x%.2f" % kv for kv in pol["growth"].items()),
+                                      __import__("math").log(POLICY_SIZES[-1]) / __import__("math").log(POLICY_SIZES[0]),
+                                      pol["growth_of_n"]))
+    lines.append("first/last: connect to the port of the first/last port rule; miss: a port no rule names;")
+    lines.append("addr: port 9998 shared by n/2 /32 address rules, an address none has; accept: no accept rule.")
+    lines.append("true ms: /bin/true with the shim preloaded and this policy (+shim: minus /bin/true alone).")
+    return lines
+
+
 # ---------------------------------------------------------------- report
 
 def machine():
@@ -768,11 +1023,30 @@ def loadavg():
 
 
 UNITS = {"bulk": "MB/s", "pp": "conns/s", "ppr": "conns/s", "mem": "KiB/conn", "redis": "req/s",
-         "redis-set": "req/s", "redis-get": "req/s"}
+         "redis-set": "req/s", "redis-get": "req/s", "lat": "us", "lat-p50": "us", "lat-p99": "us",
+         "lat-p999": "us", "lat-rate": "rt/s"}
+THR_ROWS = ["thr-%d" % t for t in THR_THREADS]
+for _w in THR_ROWS:
+    UNITS[_w] = "conns/s"
+LAT_ROWS = ["lat-p50", "lat-p99", "lat-p999", "lat-rate"]
+LOWER_BETTER = set(LAT_ROWS[:3])
 MEM_ROWS = ["mem"] + ["mem-%d" % n for n in MEM_CONNS_LIST[1:]]
 for _w in MEM_ROWS:
     UNITS[_w] = "KiB/conn"
-CPU_UNITS = {"bulk": "s/GB", "pp": "ms/conn", "ppr": "ms/conn", "redis-set": "s/100k", "redis-get": "s/100k"}
+CPU_UNITS = {"bulk": "s/GB", "pp": "ms/conn", "ppr": "ms/conn", "redis-set": "s/100k", "redis-get": "s/100k",
+             "lat-p50": "us/rt", "lat-p99": "us/rt", "lat-p999": "us/rt", "lat-rate": "us/rt"}
+for _w in THR_ROWS:
+    CPU_UNITS[_w] = "ms/conn"
+
+
+def split_lat(runs):
+    """A latency run gives p50, p99, p99.9 and the rate: one row each."""
+    out = {w: {} for w in LAT_ROWS}
+    for v, rs in runs.items():
+        for w, k in zip(LAT_ROWS, ("p50", "p99", "p999", "rate")):
+            out[w][v] = [{"error": r["error"]} if "error" in r else
+                         {"value": r[k], "cpu_per_unit": r.get("cpu_per_unit")} for r in rs]
+    return out
 
 
 def split_redis(runs):
@@ -803,7 +1077,7 @@ def summarize(results):
             if cpus:
                 s["cpu_per_unit"] = statistics.median(cpus)
             summary[w][v] = s
-        for ref in ("native", "stunnel"):
+        for ref in ("native", "stunnel", "plaintext"):
             base = summary[w].get(ref, {}).get("median")
             cbase = summary[w].get(ref, {}).get("cpu_per_unit")
             for v, s in summary[w].items():
@@ -826,7 +1100,7 @@ def table(summary, results, mach, params):
     lines.append(hdr)
     lines.append("-" * len(hdr))
     fmt = lambda x, d=1: ("%.*f" % (d, x)) if x is not None else "-"
-    for w in ["bulk", "pp", "ppr", "redis-set", "redis-get"] + MEM_ROWS:
+    for w in ["bulk", "pp", "ppr"] + LAT_ROWS + THR_ROWS + ["redis-set", "redis-get"] + MEM_ROWS:
         for v in VARIANTS:
             s = summary.get(w, {}).get(v)
             if s is None:
@@ -837,6 +1111,12 @@ def table(summary, results, mach, params):
             if w.startswith("redis") and s.get("cpu_vs_native") is not None:
                 note.insert(0, "cpu x%.2f native" % s["cpu_vs_native"]
                             + (", x%.2f stunnel" % s["cpu_vs_stunnel"] if s.get("cpu_vs_stunnel") else ""))
+            if v == "passthru" and s.get("vs_plaintext") is not None:
+                note.insert(0, "x%.3f plaintext (no rule matches)" % s["vs_plaintext"])
+            if w in LOWER_BETTER and v != "plaintext" and s.get("median") is not None:
+                pl = summary.get(w, {}).get("plaintext", {}).get("median")
+                if pl is not None:
+                    note.insert(0, "%+.1f us over plaintext" % (s["median"] - pl))
             if w.startswith("mem") and s["runs"]:
                 r = [x for x in results[w][v] if "value" in x][0]
                 note.append("rss %d->%d kB (%d conns), hwm %d->%d kB" % (
@@ -859,6 +1139,15 @@ def table(summary, results, mach, params):
                  % (REDIS_CLIENTS, REDIS_REQUESTS))
     lines.append("     requests/s; cpu = CPU s of the server side (redis-server, + stunnel) per 100k")
     lines.append("     requests, from /proc, and its ratio to native's (the client's CPU not included).")
+    lines.append("lat: one kept-open connection, %d timed 32-byte round trips (TCP_NODELAY); round-trip"
+                 % LAT_N)
+    lines.append("     time percentiles in us, lower is better (vs_* > 1: slower); lat-rate = round trips/s.")
+    lines.append("thr: a thread-per-connection server (shim: plain `lat thr-server` under the shim; native:")
+    lines.append("     `native thr-server`), native thr-client with T threads (thr-T), %d full-handshake"
+                 % THR_CONNS)
+    lines.append("     connections per run; conns/s; cpu = all processes per connection.")
+    lines.append("passthru: the plain programs under the shim, a policy whose rules name other ports;")
+    lines.append("     bulk and lat both ends, pp only the server (an accept storm). Compare with plaintext.")
     lines.append("load average at start %s, at end %s" % (mach.get("loadavg"), mach.get("loadavg_end")))
     lines.append("Targets: shim >= 0.95 x native for bulk and pp; shim >= 0.9 x native for redis.")
     return "\n".join(lines) + "\n"
@@ -874,7 +1163,7 @@ def main():
         except OSError:
             pass
     have = {
-        "plain": BULK and PINGPONG and os.access(HOLD, os.X_OK),
+        "plain": BULK and PINGPONG and os.access(HOLD, os.X_OK) and os.access(LAT, os.X_OK),
         "native": os.access(NATIVE, os.X_OK),
         "shim": os.access(SHIM, os.R_OK),
         "launcher": os.access(LAUNCHER, os.X_OK),
@@ -885,28 +1174,30 @@ def main():
         if not os.path.exists(f):
             sys.exit("bench: no certificate %s (run bench/run.sh, which makes them)" % f)
     needs = {"plaintext": ["plain"], "shim": ["plain", "shim"], "shim-srv": ["plain", "shim", "native"],
-             "shim-kh": ["plain", "shim", "native", "launcher"],
-             "shim-cli": ["plain", "shim", "native"], "native": ["native"], "stunnel": ["plain", "stunnel"]}
+             "shim-cli": ["plain", "shim", "native"], "native": ["native"], "stunnel": ["plain", "stunnel"],
+             "passthru": ["plain", "shim"], "shim-kh": ["plain", "shim", "native", "launcher"]}
     variants = [v for v in VARIANTS if all(have[n] for n in needs[v]) and (not ONLY or v in ONLY)]
-    what = {"plain": "build/progs/{bulk,pingpong}, build/bench/hold", "native": "build/bench/native",
+    what = {"plain": "build/progs/{bulk,pingpong}, build/bench/{hold,lat}", "native": "build/bench/native",
             "shim": "build/libtlsshim.so", "stunnel": "stunnel4", "launcher": "build/tlsshim"}
     skipped = {v: "missing " + ", ".join(what[n] for n in needs[v] if not have[n])
                for v in VARIANTS if v not in variants and (not ONLY or v in ONLY)}
     mach = machine()
     params = {"runs": RUNS, "bytes": BYTES, "conns": CONNS, "mem_conns": " ".join(map(str, MEM_CONNS_LIST)),
-              "redis_requests": REDIS_REQUESTS, "redis_clients": REDIS_CLIENTS, "workloads": " ".join(WORKLOADS)}
+              "redis_requests": REDIS_REQUESTS, "redis_clients": REDIS_CLIENTS, "workloads": " ".join(WORKLOADS),
+              "lat_n": LAT_N, "thr_conns": THR_CONNS, "thr_threads": " ".join(map(str, THR_THREADS)),
+              "policy_rules": " ".join(map(str, POLICY_SIZES)), "quick": int(QUICK)}
     log("machine: %(nproc)s cpu, %(cpu)s, %(openssl)s" % mach)
     log("params: %s; variants: %s" % (params, " ".join(variants)))
     for v, why in skipped.items():
         log("SKIP %s (%s)" % (v, why))
 
     shim_srv_conf, shim_cli_conf = write_shim_confs()
-    setup = Setup(shim_srv_conf, shim_cli_conf)
+    setup = Setup(shim_srv_conf, shim_cli_conf, write_passthru_conf())
     stunnels = []
     if "stunnel" in variants:
         st_srv, st_cli, _ = write_stunnel_confs()
-    if "stunnel" in variants and ("bulk" in WORKLOADS or "pp" in WORKLOADS):
-        for conf, ports in ((st_srv, ("bulk_srv", "pp_srv")), (st_cli, ("bulk_cli", "pp_cli"))):
+    if "stunnel" in variants and ("bulk" in WORKLOADS or "pp" in WORKLOADS or "lat" in WORKLOADS):
+        for conf, ports in ((st_srv, ("bulk_srv", "pp_srv", "lat_srv")), (st_cli, ("bulk_cli", "pp_cli", "lat_cli"))):
             p = spawn([STUNNEL, conf], name="stunnel")
             stunnels.append(p)
             LONG_LIVED.append(p)
@@ -920,14 +1211,19 @@ def main():
             if "stunnel" not in variants:
                 break
 
-    results = {"bulk": {}, "pp": {}, "ppr": {}, "redis": {}}
+    results = {"bulk": {}, "pp": {}, "ppr": {}, "redis": {}, "lat": {}}
+    for w in THR_ROWS:
+        results[w] = {}
     for w in MEM_ROWS:
         results[w] = {}
-    workloads = [x for x in (("bulk", run_bulk, BYTES, max(1000000, BYTES // 100)),
-                             ("pp", run_pp, CONNS, max(10, CONNS // 50)),
-                             ("ppr", run_ppr, CONNS, max(10, CONNS // 50)),
-                             ("redis", run_redis, REDIS_REQUESTS, max(1000, REDIS_REQUESTS // 50)))
-                 if x[0] in WORKLOADS]
+    all_workloads = ([("bulk", run_bulk, BYTES, max(1000000, BYTES // 100)),
+                      ("pp", run_pp, CONNS, max(10, CONNS // 50)),
+                      ("ppr", run_ppr, CONNS, max(10, CONNS // 50)),
+                      ("lat", run_lat, LAT_N, max(100, LAT_N // 50))] +
+                     [("thr-%d" % t, make_thr(t), THR_CONNS, max(10, THR_CONNS // 20)) for t in THR_THREADS] +
+                     [("redis", run_redis, REDIS_REQUESTS, max(1000, REDIS_REQUESTS // 50))])
+    workloads = [x for x in all_workloads
+                 if x[0] in WORKLOADS or (x[0].startswith("thr-") and "thr" in WORKLOADS)]
     if "redis" in WORKLOADS and not have["redis"]:
         workloads = [x for x in workloads if x[0] != "redis"]
         skipped["redis"] = "missing /usr/bin/redis-server or /usr/bin/redis-benchmark"
@@ -938,9 +1234,7 @@ def main():
             # dropped before it costs a timeout in every round.
             live = []
             for v in variants:
-                if w == "redis" and v not in REDIS_VARIANTS:
-                    continue
-                if w == "ppr" and v not in PPR_VARIANTS:
+                if v not in WORKLOAD_VARIANTS.get(w, VARIANTS):
                     continue
                 if v == "shim-kh" and w not in KH_WORKLOADS:
                     continue
@@ -950,7 +1244,7 @@ def main():
                     if w == "redis":
                         log("smoke redis %-10s ok (SET %.0f, GET %.0f req/s)" % (v, r["set"]["rps"], r["get"]["rps"]))
                     else:
-                        log("smoke %-4s %-10s ok (%.1f %s)" % (w, v, r["value"], UNITS[w]))
+                        log("smoke %-4s %-10s ok (%.1f %s)" % (w, v, r["value"], UNITS.get(w, "")))
                 except Failed as e:
                     results[w][v] = [{"error": "smoke: " + str(e)}]
                     log("smoke %-4s %-10s FAILED: %s" % (w, v, e))
@@ -969,8 +1263,10 @@ def main():
                                 "all %.2fs)" % (v, i + 1, r["set"]["rps"], r["get"]["rps"], r["seconds"],
                                                 r["srv_cpu_s"], r["cpu_s"]))
                         else:
-                            log("%-4s %-10s run %d: %.1f %s (%.2fs, cpu %.2fs)" % (
-                                w, v, i + 1, r["value"], UNITS[w], r["seconds"], r["cpu_s"]))
+                            log("%-4s %-10s run %d: %.1f %s (%.2fs, cpu %.2fs)%s" % (
+                                w, v, i + 1, r["value"], UNITS.get(w, ""), r["seconds"], r["cpu_s"],
+                                " p99 %.1f p99.9 %.1f us, %.0f rt/s" % (r["p99"], r["p999"], r["rate"])
+                                if w == "lat" else ""))
                     except Failed as e:
                         r = {"error": str(e)}
                         log("%-4s %-10s run %d: FAILED: %s" % (w, v, i + 1, e))
@@ -987,6 +1283,12 @@ def main():
                     r = {"error": str(e)}
                     log("mem  %-10s %d conns: FAILED: %s" % (v, n, e))
                 results[w][v] = [r]
+        policy = None
+        if "policy" in WORKLOADS and time.monotonic() - START < DEADLINE + 60:
+            if os.access(MATCH, os.X_OK) and os.access(LAUNCHER, os.X_OK) and have["shim"]:
+                policy = run_policy()
+            else:
+                skipped["policy"] = "missing build/bench/match or build/tlsshim"
     finally:
         for p in stunnels:
             stop(p)
@@ -996,9 +1298,16 @@ def main():
     sums = {r.get("checksum") for runs in results["bulk"].values() for r in runs if r.get("checksum")}
     redis_runs = results.pop("redis")
     results.update(split_redis(redis_runs))
+    lat_runs = results.pop("lat")
+    results.update(split_lat(lat_runs))
     summary = summarize(results)
     mach["loadavg_end"] = loadavg()
     text = table(summary, results, mach, params)
+    text += "\n".join(policy_table(policy)) + ("\n" if policy else "")
+    if policy:
+        bad = [n for n in POLICY_SIZES if "error" in policy.get(n, {})]
+        if bad:
+            summary.setdefault("policy", {})["failed"] = bad
     if len(sums) > 1:
         text += "NOTE: receivers reported different checksums: %s\n" % ", ".join(sorted(sums))
     for v, why in skipped.items():
@@ -1007,11 +1316,26 @@ def main():
         f.write(text)
     with open(os.path.join(OUT, "results.json"), "w") as f:
         json.dump({"machine": mach, "params": params, "skipped": skipped, "summary": summary,
-                   "runs": results, "redis_runs": redis_runs, "time_s": time.monotonic() - START}, f, indent=1)
+                   "runs": results, "redis_runs": redis_runs, "lat_runs": lat_runs,
+                   "policy": {str(k): v for k, v in (policy or {}).items()},
+                   "time_s": time.monotonic() - START}, f, indent=1)
+    try:  # the chart of the ratios (python3-matplotlib); optional
+        # Debian's python3 has Debian's python3-matplotlib (the python3
+        # first on PATH may be another one)
+        py = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+        r = subprocess.run([py, os.path.join(ROOT, "bench", "chart.py"),
+                            os.path.join(OUT, "results.json"), os.path.join(OUT, "ratios.png")],
+                           capture_output=True, text=True, timeout=120)
+        log("chart: " + ((r.stdout or r.stderr).strip()[-300:] or "exit %d" % r.returncode))
+    except (OSError, subprocess.TimeoutExpired) as e:
+        log("chart: not made (%s)" % e)
     print()
     print(text, end="")
     log("wrote %s and results.json" % os.path.join(OUT, "results.txt"))
-    failed = sorted({"%s/%s" % (w, v) for w in summary for v, x in summary[w].items() if x["failed"]})
+    failed = sorted({"%s/%s" % (w, v) for w in summary for v, x in summary[w].items()
+                     if isinstance(x, dict) and x["failed"]})
+    if policy and summary.get("policy", {}).get("failed"):
+        failed.append("policy")
     if failed:
         log("FAILED measurements: %s (exit 1)" % " ".join(failed))
         return 1

@@ -26,6 +26,21 @@
  *   native hold-server PORT CERT KEY         accept, handshake, read 1 byte,
  *                                            write 1 byte, keep the
  *                                            connection open (memory bench)
+ *   native lat-server PORT CERT KEY          iterative: accept, handshake,
+ *                                            echo until close_notify (as
+ *                                            `lat server`, TCP_NODELAY)
+ *   native lat-client HOST PORT N CAFILE     one kept-open connection: 200
+ *                                            warm-up and N timed 32-byte round
+ *                                            trips; prints the percentiles as
+ *                                            `lat client` (LAT_MAX_SECONDS)
+ *   native thr-server PORT CERT KEY          a detached thread per connection:
+ *                                            handshake, echo until
+ *                                            close_notify, close (as
+ *                                            `lat thr-server`)
+ *   native thr-client HOST PORT N T CAFILE   T threads share N sequential
+ *                                            connections (full handshake,
+ *                                            32-byte ping-pong, SSL_shutdown);
+ *                                            prints conns/s
  *
  * HOST is a name or an address; the certificate is verified against it
  * (an IP SAN for an address literal, a DNS SAN otherwise, which is then also
@@ -37,6 +52,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -505,6 +521,193 @@ static int hold_server(char **av)
 	return 0;
 }
 
+/* ---- latency on a kept-open connection, and the threaded server ---- */
+
+static void echo_ssl(SSL *ssl)
+{
+	char buf[16384];
+	int n, one = 1;
+	setsockopt(SSL_get_fd(ssl), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	while ((n = SSL_read(ssl, buf, sizeof buf)) > 0)
+		if (write_all(ssl, buf, n))
+			break;
+	ssl_close(ssl);
+}
+
+static int lat_server(char **av)
+{
+	SSL_CTX *ctx = server_ctx(av[1], av[2]);
+	int lfd = listen_on(av[0]);
+	for (long i = 0; i < SERVER_MAX_CONNS; i++) {
+		SSL *ssl = server_open(ctx, lfd);
+		if (ssl)
+			echo_ssl(ssl);
+	}
+	return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double pct(const double *v, long n, double p)
+{
+	long i = (long)(p * (double)n + 0.999999) - 1;
+	return v[i < 0 ? 0 : i >= n ? n - 1 : i];
+}
+
+#define LAT_WARM 200
+
+static int lat_client(char **av)
+{
+	long n = parse_num(av[2], "round trip count"), done = 0;
+	SSL_CTX *ctx = client_ctx(av[3]);
+	SSL *ssl = client_open(ctx, av[0], av[1]);
+	int one = 1;
+	setsockopt(SSL_get_fd(ssl), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	const char *ms = getenv("LAT_MAX_SECONDS");
+	double limit = ms ? atof(ms) : 60;
+	double *rtt = malloc(sizeof *rtt * (size_t)(n > 0 ? n : 1));
+	char ping[PP_LEN], pong[PP_LEN];
+	if (!rtt)
+		return 1;
+	double t0 = now(), tstart = 0;
+	for (long i = 0; i < LAT_WARM + n; i++) {
+		memset(ping, 'a' + (int)(i % 26), PP_LEN);
+		double a = now();
+		if (i == LAT_WARM)
+			tstart = a;
+		if (write_all(ssl, ping, PP_LEN) || read_exact(ssl, pong, PP_LEN))
+			return 1;
+		double b = now();
+		if (memcmp(ping, pong, PP_LEN)) {
+			fprintf(stderr, "native: bad echo at %ld\n", i);
+			return 1;
+		}
+		if (i >= LAT_WARM)
+			rtt[done++] = (b - a) * 1e6;
+		if (b - t0 > limit)
+			break;
+	}
+	double dt = now() - tstart;
+	ssl_close_wait(ssl);
+	SSL_CTX_free(ctx);
+	qsort(rtt, (size_t)done, sizeof *rtt, cmp_double);
+	double sum = 0;
+	for (long i = 0; i < done; i++)
+		sum += rtt[i];
+	printf("rtt n %ld p50 %.1f p99 %.1f p999 %.1f mean %.1f max %.1f us rate %.1f/s\n", done,
+	       pct(rtt, done, 0.50), pct(rtt, done, 0.99), pct(rtt, done, 0.999),
+	       done ? sum / (double)done : 0, done ? rtt[done - 1] : 0, done / dt);
+	free(rtt);
+	return 0;
+}
+
+static SSL_CTX *thr_ctx;
+
+static void *thr_serve(void *arg)
+{
+	SSL *ssl = arg;
+	int fd = SSL_get_fd(ssl);
+	if (SSL_accept(ssl) != 1) {
+		SSL_free(ssl);
+		close(fd);
+		return NULL;
+	}
+	echo_ssl(ssl);
+	return NULL;
+}
+
+static int thr_server(char **av)
+{
+	thr_ctx = server_ctx(av[1], av[2]);
+	int lfd = listen_on(av[0]);
+	pthread_attr_t at;
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&at, 256 * 1024);
+	for (long i = 0; i < SERVER_MAX_CONNS; i++) {
+		int fd = accept(lfd, NULL, NULL);
+		pthread_t th;
+		if (fd < 0) {
+			if (errno != EINTR && errno != ECONNABORTED)
+				die_errno("accept");
+			continue;
+		}
+		SSL *ssl = SSL_new(thr_ctx);
+		if (!ssl)
+			die_ssl("SSL_new");
+		SSL_set_fd(ssl, fd);
+		if (pthread_create(&th, &at, thr_serve, ssl)) {
+			SSL_free(ssl);
+			close(fd);
+		}
+	}
+	return 0;
+}
+
+static struct thr_job {
+	const char *host, *port;
+	SSL_CTX *ctx;
+	long n;
+	int failed;
+} *jobs;
+
+static int pp_once(SSL_CTX *ctx, const char *host, const char *port, long i)
+{
+	char ping[PP_LEN + 1], pong[PP_LEN];
+	snprintf(ping, sizeof ping, "ping %026ld", i);
+	SSL *ssl = client_open(ctx, host, port);
+	if (write_all(ssl, ping, PP_LEN) || read_exact(ssl, pong, PP_LEN) || memcmp(ping, pong, PP_LEN)) {
+		fprintf(stderr, "native: bad ping-pong on connection %ld\n", i);
+		return -1;
+	}
+	ssl_close(ssl);
+	return 0;
+}
+
+static void *thr_run(void *arg)
+{
+	struct thr_job *j = arg;
+	for (long i = 0; i < j->n && !j->failed; i++)
+		j->failed = pp_once(j->ctx, j->host, j->port, i) != 0;
+	return NULL;
+}
+
+static int thr_client(char **av)
+{
+	long n = parse_num(av[2], "connection count"), t = parse_num(av[3], "thread count");
+	if (t < 1 || t > 64)
+		t = 1;
+	SSL_CTX *ctx = client_ctx(av[4]);
+	/* One connection first: resolves the address (connect_to caches it)
+	 * before the threads share it. */
+	if (pp_once(ctx, av[0], av[1], -1))
+		return 1;
+	pthread_t th[64];
+	jobs = calloc((size_t)t, sizeof *jobs);
+	if (!jobs)
+		return 1;
+	double t0 = now();
+	for (long i = 0; i < t; i++) {
+		jobs[i] = (struct thr_job){ av[0], av[1], ctx, n / t + (i < n % t), 0 };
+		if (pthread_create(&th[i], NULL, thr_run, &jobs[i]))
+			die_errno("pthread_create");
+	}
+	int failed = 0;
+	for (long i = 0; i < t; i++) {
+		pthread_join(th[i], NULL);
+		failed |= jobs[i].failed;
+	}
+	double dt = now() - t0;
+	if (failed)
+		return 1;
+	printf("%ld connections in %.3f s with %ld threads: %.1f conn/s\n", n, dt, t, (double)n / dt);
+	return 0;
+}
+
 static const struct cmd {
 	const char *name;
 	int argc;
@@ -517,6 +720,10 @@ static const struct cmd {
 	{ "pp-client", 4, pp_client, "HOST PORT N CAFILE" },
 	{ "pp-client-resume", 4, pp_client_resume, "HOST PORT N CAFILE" },
 	{ "hold-server", 3, hold_server, "PORT CERT KEY" },
+	{ "lat-server", 3, lat_server, "PORT CERT KEY" },
+	{ "lat-client", 4, lat_client, "HOST PORT N CAFILE" },
+	{ "thr-server", 3, thr_server, "PORT CERT KEY" },
+	{ "thr-client", 5, thr_client, "HOST PORT N THREADS CAFILE" },
 	};
 
 int main(int argc, char **argv)

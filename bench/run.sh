@@ -1,18 +1,22 @@
 #!/bin/sh
 # tlsshim benchmarks: what `make bench` runs (see bench/README.md).
 #
-#   sh bench/run.sh            # after: make all test-build build/bench/native build/bench/hold
+#   sh bench/run.sh            # after: make all test-build and the build/bench/* programs (make bench does it all)
 #
 # Environment (all optional):
+#   BENCH_QUICK=1              small sizes and one run of everything (development)
 #   BENCH_RUNS=5               measured runs per variant (median, min, max)
 #   BENCH_BYTES=1000000000     bytes per bulk transfer
 #   BENCH_CONNS=2000           connections per ping-pong run
 #   BENCH_MEM_CONNS=100        idle TLS connections for the memory measurement
 #   BENCH_REDIS_REQUESTS=100000  redis-benchmark -n (requests per test, SET and GET)
 #   BENCH_REDIS_CLIENTS=50     redis-benchmark -c
-#   BENCH_VARIANTS="..."       subset of: plaintext shim shim-srv shim-cli native stunnel
-#   BENCH_WORKLOADS="..."      subset of: bulk pp ppr redis mem
-#   BENCH_PORT=24100           first loopback port (uses 24100-24164, 24200-24211)
+#   BENCH_LAT_N=20000          timed round trips per latency run (lat)
+#   BENCH_THR_CONNS=1000       connections per thread-scaling run (thr, 1 2 4 threads)
+#   BENCH_POLICY_RULES="100 1000 10000"  policy sizes for the matching bench
+#   BENCH_VARIANTS="..."       subset of: plaintext shim shim-srv shim-cli native stunnel passthru shim-kh
+#   BENCH_WORKLOADS="..."      subset of: bulk pp ppr lat thr redis mem policy
+#   BENCH_PORT=24100           first loopback port (uses 24100-24176, 24200-24214)
 #   BENCH_DEADLINE=840         seconds after which no new measurement starts
 #   BUILD=build                build directory
 # Results: $BUILD/bench/results.txt and results.json; logs in $BUILD/bench/.
@@ -30,7 +34,7 @@ if ! sh certs/mkcerts.sh "$certs" >"$BUILD/bench/mkcerts.log" 2>&1; then
 fi
 export BENCH_CERTS="$certs"
 
-for f in "$BUILD/bench/native" "$BUILD/bench/hold"; do
+for f in "$BUILD/bench/native" "$BUILD/bench/hold" "$BUILD/bench/lat" "$BUILD/bench/match"; do
 	[ -x "$f" ] || { echo "bench: $f missing (make $f)" >&2; exit 1; }
 done
 command -v python3 >/dev/null || { echo "bench: python3 is needed" >&2; exit 1; }
