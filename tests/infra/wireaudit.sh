@@ -58,6 +58,12 @@ if "$WA" --rules "$T/r443" "$T/m.pcap" >"$T/m.out" 2>&1; then
 else
 	fail "a stream that ends inside a record with its FIN passes" "$(tail_of "$T/m.out")"
 fi
+"$PY" "$PYD/mkpcap.py" "$T/c.pcap" en10mb 4 channel >/dev/null
+if "$WA" --rules "$T/r443" "$T/c.pcap" >"$T/c.out" 2>&1 && grep -q '^audited 0 TLS connections.* 1 other' "$T/c.out"; then
+	pass "a pump channel (127.254.0.1, plaintext by design, loopback only) on a rule's port is not the program's connection: other"
+else
+	fail "a pump channel is left out" "$(tail_of "$T/c.out")"
+fi
 if "$WA" --rules "$T/r443" --exclude 443 "$T/b.pcap" >"$T/x.out" 2>&1 && grep -q '^audited 0 TLS connections.* 1 excluded' "$T/x.out"; then
 	pass "--exclude PORT leaves the connection out"
 else

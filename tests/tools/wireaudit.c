@@ -30,6 +30,11 @@
  * capture is matched on either end.  --exclude PORT leaves connections to
  * that server port out (deliberate plaintext, declared by the test);
  * --exclude PORT@FROM,TO only those that started between the two times.
+ * Connections to 127.254.0.1 are the library's pump channels (the
+ * plaintext hop between a program and the pump process that holds its
+ * session after a fork, loopback only: docs/fork.md), never a
+ * connection of the program's: counted as other, whatever their port (the
+ * kernel may give a channel the port number of a rule).
  *
  * Output: one line per problem ("wireaudit: TEST: CONN DIR offset N:
  * what | hex | ascii"), then one summary line:
@@ -449,7 +454,12 @@ static struct conn *new_conn(double t, int family, const unsigned char *cli, int
 	c->sport = sp;
 	c->syn_seen = syn;
 	c->start = t;
-	if (syn) {
+	static const unsigned char channel[4] = { 127, 254, 0, 1 };
+
+	if (family == 4 && (!memcmp(srv, channel, 4) || (!syn && !memcmp(cli, channel, 4)))) {
+		c->audited = 0;         /* a pump channel (see the top) */
+		c->excluded = 0;
+	} else if (syn) {
 		c->audited = is_tls(t, family, srv, sp);
 		c->excluded = excluded(sp, t);
 	} else {

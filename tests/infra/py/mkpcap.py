@@ -20,6 +20,8 @@ out, link, fam, case = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 DLT = {"null": 0, "en10mb": 1, "raw": 101, "loop": 108, "sll": 113, "sll2": 276}[link]
 CLI = ("127.0.0.1" if fam == 4 else "::1", 40000)
 SRV = ("127.0.0.1" if fam == 4 else "::1", 443)
+if case == "channel":     # plaintext to the library's pump channel address
+    SRV = ("127.254.0.1", 443)
 
 
 def rec(t, body, ver=0x0303):
@@ -73,6 +75,8 @@ if case == "stray":
     stray_at = 5 + 300 + 5 + 1
     c2s = c2s[:stray_at] + b"X" + c2s[stray_at:]
     print(stray_at)
+elif case == "channel":
+    c2s, s2c = b"*3\r\n$3\r\nSET\r\n" * 400, b"+OK\r\n" * 4000
 elif case == "firstapp":
     c2s = rec(23, b"c" * 50) + c2s
 elif case == "badlen":
