@@ -20,6 +20,9 @@
 # both ways (TLS 1.2, 1.3, and a resumed TLS 1.3 session), require+none is
 # refused, if_stapled+none goes through, revoked/forged/expired are refused
 # in both modes.  Each refusal: its log line, and no program data crossed.
+# Reload (a changed ca file rebuilds the context): a connect rule's
+# ocsp = "require" still refuses a server without a staple and accepts a
+# good one, in the same process; an accept rule still staples.
 # tlsshim --check: FILE:LINE errors for wrong values and combinations.
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
@@ -553,6 +556,139 @@ for i in range(2):
 	fi
 fi
 stop "$srv"
+
+# --- reload keeps the OCSP settings ----------------------------------------------
+# A reloaded context is built again from the files; the rule's OCSP settings
+# must come with it (policy/reload.c, ocsp_again).  The CA file changes
+# (the same CA plus another, renamed over it: a new inode and mtime); one
+# process connects before and after the reload it causes.
+# put SRC DST: replace DST by a copy of SRC in one rename.
+put() { cp "$1" "$2.new.$$" && mv -f "$2.new.$$" "$2"; }
+
+# Connect rule, ocsp = "require": one reload_client.py process.  Its lines
+# are palindromes, so that s_server -rev echoes them.
+P=$(free_port)
+cp "$C/ca.crt" "$T/rl-ca.pem"
+cat "$C/ca.crt" "$CERTS/other-ca.crt" >"$T/rl-two-ca.pem"
+policy "$T/rl-out.conf" <<EOF
+rules = ( { name = "ocsp-rl"; direction = "connect"; port = $P; ca = "$T/rl-ca.pem"; ocsp = "require"; } );
+EOF
+export TLSSHIM_LOG_FILE="$T/rl-out.log"
+REFUSED='rule "ocsp-rl": OCSP: server certificate /CN=localhost \(serial [0-9A-F]+\): .*no OCSP response stapled'
+# rl_line N: connection N's line (SECRET-N-reversed N-TERCES: a palindrome).
+rl_line() {
+	echo "$1" | awk '{ r = ""; for (i = length($0); i > 0; i--) r = r substr($0, i, 1); print "SECRET-" $0 "-" r "-TERCES" }'
+}
+# rl_send N: one connection of the client; 0 when it answered.
+rl_send() { rl_line "$1" >>"$T/rl.ctl"; wait_for "$T/rl.out" "^(ok|fail) $1( |\$)" 10; }
+bg openssl s_server -accept "127.0.0.1:$P" -rev -cert "$SC" -key "$SK" >"$T/rl-none.srv" 2>&1
+RLSRV=$!
+: >"$T/rl.ctl"
+if ! wait_for "$T/rl-none.srv" '^ACCEPT' 10; then
+	fail reload_connect_setup "s_server did not start$(show "$T/rl-none.srv")"
+else
+	shimbg "$PY" "$TLSSHIM_TOP/tests/interop/py/reload_client.py" "$P" "$T/rl.ctl" >"$T/rl.out" 2>"$T/rl.err"
+	RLCL=$!
+	name=reload_connect_require_refuses_before
+	if ! rl_send 1 || ! grep -q '^fail 1 Connection refused$' "$T/rl.out"; then
+		fail "$name" "expected a refused connect$(show "$T/rl.out" "$T/rl.err" "$T/rl-out.log")"
+	elif [ "$(lines "$T/rl-out.log" "$REFUSED")" -ne 1 ]; then
+		fail "$name" "expected one 'no OCSP response stapled' line$(show "$T/rl-out.log")"
+	else
+		pass "$name"
+	fi
+	put "$T/rl-two-ca.pem" "$T/rl-ca.pem"
+	# Connections until one reloads (the check runs at most once a
+	# second, at a connect); each of them is still refused.
+	i=1 end=$(($(date +%s) + 15 * TS))
+	while [ "$(lines "$T/rl-out.log" 'rule "ocsp-rl": reloaded')" -eq 0 ] && [ "$(date +%s)" -lt "$end" ]; do
+		i=$((i + 1))
+		rl_send $i || break
+		sleep 0.2
+	done
+	name=reload_connect_require_still_refuses_no_staple
+	before=$(lines "$T/rl-out.log" "$REFUSED")
+	i=$((i + 1))
+	if [ "$(lines "$T/rl-out.log" 'rule "ocsp-rl": reloaded')" -ne 1 ]; then
+		fail "$name" "no reload logged$(show "$T/rl.out" "$T/rl-out.log")"
+	elif ! rl_send $i || ! grep -q "^fail $i Connection refused\$" "$T/rl.out"; then
+		fail "$name" "the server without a staple was accepted after the reload$(show "$T/rl.out" "$T/rl-out.log")"
+	elif grep -q '^ok ' "$T/rl.out" || grep -q SECRET "$T/rl-none.srv"; then
+		fail "$name" "data crossed$(show "$T/rl.out" "$T/rl-none.srv")"
+	elif [ "$(lines "$T/rl-out.log" "$REFUSED")" -ne $((before + 1)) ]; then
+		fail "$name" "expected one more 'no OCSP response stapled' line$(show "$T/rl-out.log")"
+	else
+		pass "$name"
+	fi
+	stop "$RLSRV"
+	# The same process, a server that staples a good response: accepted.
+	bg openssl s_server -accept "127.0.0.1:$P" -rev -cert "$SC" -key "$SK" -status_file "$T/good.der" \
+		>"$T/rl-good.srv" 2>&1
+	RLSRV=$!
+	name=reload_connect_require_accepts_good_staple
+	i=$((i + 1))
+	if ! wait_for "$T/rl-good.srv" '^ACCEPT' 10; then
+		fail "$name" "s_server did not start$(show "$T/rl-good.srv")"
+	elif ! rl_send $i || ! grep -q "^ok $i\$" "$T/rl.out"; then
+		fail "$name" "no echo$(show "$T/rl.out" "$T/rl-out.log" "$T/rl-good.srv")"
+	elif [ "$(lines "$T/rl-out.log" 'rule "ocsp-rl": reloaded')" -ne 1 ] ||
+		[ "$(lines "$T/rl-out.log" 'rule "ocsp-rl": connected .*server /CN=localhost verified')" -ne 1 ]; then
+		fail "$name" "expected one reload and one connected line$(show "$T/rl-out.log")"
+	else
+		pass "$name"
+	fi
+	echo quit >>"$T/rl.ctl"
+	wait_exit "$RLCL" 10
+fi
+stop "$RLSRV"
+
+# Accept rule with a staple file and client certificates: the client CA
+# file changes (the certificate does not); still stapled after the reload.
+SP=$(free_port)
+cp "$CERTS/ca.crt" "$T/rla-ca.pem"
+cat "$CERTS/ca.crt" "$CERTS/other-ca.crt" >"$T/rla-two-ca.pem"
+policy "$T/rl-in.conf" <<EOF
+rules = ( { name = "ocsp-rla"; direction = "accept"; port = $SP;
+  cert = "$T/server-chain.crt"; key = "$T/server.key"; ocsp_staple_file = "$T/good.der";
+  require_client_cert = true; ca = "$T/rla-ca.pem"; } );
+EOF
+export TLSSHIM_LOG_FILE="$T/rl-in.log"
+# TLS 1.2: with a client certificate, TLS 1.3's late session tickets make
+# s_client print its note about them into the middle of the echoed line.
+CC="-tls1_2 -cert $CERTS/client.crt -key $CERTS/client.key"
+shimbg "$PROGS/thread_server" "$SP" 100000 >"$T/rlin.out" 2>"$T/rlin.err"
+SRV=$!
+if ! wait_for "$T/rlin.out" '^listening' 10; then
+	fail reload_accept_setup "thread_server never listened$(show "$T/rlin.err" "$T/rl-in.log")"
+else
+	name=reload_accept_staples_before
+	# shellcheck disable=SC2086
+	if ! sclient "$name" $CC || [ "$(nonce "$T/$name.sc")" != "$GOOD" ]; then
+		fail "$name" "no echo or not the staple$(show "$T/$name.sc" "$T/rl-in.log")"
+	else
+		pass "$name"
+	fi
+	put "$T/rla-two-ca.pem" "$T/rla-ca.pem"
+	i=0 end=$(($(date +%s) + 15 * TS))
+	while [ "$(lines "$T/rl-in.log" 'rule "ocsp-rla": reloaded')" -eq 0 ] && [ "$(date +%s)" -lt "$end" ]; do
+		# shellcheck disable=SC2086
+		sclient "rla-poke-$i" $CC >/dev/null
+		i=$((i + 1))
+		sleep 0.2
+	done
+	name=reload_accept_still_staples
+	# shellcheck disable=SC2086
+	if [ "$(lines "$T/rl-in.log" 'rule "ocsp-rla": reloaded')" -ne 1 ]; then
+		fail "$name" "no reload logged$(show "$T/rl-in.log")"
+	elif ! sclient "$name" $CC; then
+		fail "$name" "no echo$(show "$T/$name.sc" "$T/rl-in.log")"
+	elif ! grep -q 'Cert Status: good' "$T/$name.sc" || [ "$(nonce "$T/$name.sc")" != "$GOOD" ]; then
+		fail "$name" "the staple is gone after the reload$(show "$T/$name.sc")"
+	else
+		pass "$name"
+	fi
+	stop "$SRV"
+fi
 
 # --- tlsshim --check ---------------------------------------------------------------
 # check_bad NAME REGEX DIRECTION RULE-KEYS [DEFAULTS]: the error is on line 4.
