@@ -393,6 +393,12 @@ static bool ctx_changed(SSL_CTX *ctx)
 	for (size_t i = 0; i < st->n; i++) {
 		now.path = st->s[i].path;
 		stamp_take(&now);
+		/* A process that may no longer even look at the file (a
+		 * daemon that dropped its privileges after start: apache's
+		 * and nginx's workers) cannot reload it either: the contexts
+		 * it has stay, and nothing is logged at every connection. */
+		if ((now.err == EACCES || now.err == EPERM) && !st->s[i].err)
+			continue;
 		if (!stamp_same(&now, &st->s[i]))
 			return true;
 	}
