@@ -16,38 +16,8 @@ need_shim crl_setup
 command -v openssl >/dev/null || { fail crl_setup "openssl not installed"; exit 1; }
 
 # --- the CA's work: two more certificates, two revoked, three CRLs ----------
-C=$T/ca
-mkdir -p "$C/new" "$T/crldir"
-: >"$C/index.txt"
-echo 1000 >"$C/crlnumber"
-cat >"$C/ca.cnf" <<EOF
-[ ca ]
-default_ca = test_ca
-[ test_ca ]
-database = $C/index.txt
-new_certs_dir = $C/new
-certificate = $CERTS/ca.crt
-private_key = $CERTS/ca.key
-crlnumber = $C/crlnumber
-default_md = sha256
-default_crl_days = 30
-[ server_ext ]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost, IP:127.0.0.1
-[ client_ext ]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = clientAuth
-EOF
-# mkcert NAME CN EXT: a certificate of the test CA, key NAME.key.
-mkcert() {
-	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/O=tlsshim test/CN=$2" \
-		-keyout "$T/$1.key" -out "$T/$1.csr" 2>/dev/null &&
-	openssl x509 -req -in "$T/$1.csr" -CA "$CERTS/ca.crt" -CAkey "$CERTS/ca.key" -set_serial "0x$(openssl rand -hex 8)" \
-		-days 30 -extfile "$C/ca.cnf" -extensions "$3" -out "$T/$1.crt" 2>/dev/null
-}
+. "$TLSSHIM_TOP/tests/interop/testca.inc"
+mkdir -p "$T/crldir"
 if ! mkcert server-revoked localhost server_ext || ! mkcert client-revoked tlsshim-revoked-client client_ext ||
 	! openssl ca -config "$C/ca.cnf" -revoke "$T/server-revoked.crt" -crl_reason keyCompromise >"$C/log" 2>&1 ||
 	! openssl ca -config "$C/ca.cnf" -revoke "$T/client-revoked.crt" >>"$C/log" 2>&1 ||

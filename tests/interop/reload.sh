@@ -30,38 +30,7 @@ command -v openssl >/dev/null || { fail reload_setup "openssl not installed"; ex
 [ -x "$PROGS/thread_server" ] || { fail reload_setup "thread_server missing (make test-build)"; exit 1; }
 
 # --- a second server certificate, a client to revoke, two CRLs -----------------
-C=$T/ca
-mkdir -p "$C/new"
-: >"$C/index.txt"
-echo 1000 >"$C/crlnumber"
-cat >"$C/ca.cnf" <<EOF
-[ ca ]
-default_ca = test_ca
-[ test_ca ]
-database = $C/index.txt
-new_certs_dir = $C/new
-certificate = $CERTS/ca.crt
-private_key = $CERTS/ca.key
-crlnumber = $C/crlnumber
-default_md = sha256
-default_crl_days = 30
-[ server_ext ]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost, IP:127.0.0.1
-[ client_ext ]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = clientAuth
-EOF
-# mkcert NAME CN EXT SERIAL: a certificate of the test CA, key NAME.key.
-mkcert() {
-	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/O=tlsshim test/CN=$2" \
-		-keyout "$T/$1.key" -out "$T/$1.csr" 2>/dev/null &&
-	openssl x509 -req -in "$T/$1.csr" -CA "$CERTS/ca.crt" -CAkey "$CERTS/ca.key" -set_serial "$4" \
-		-days 30 -extfile "$C/ca.cnf" -extensions "$3" -out "$T/$1.crt" 2>/dev/null
-}
+. "$TLSSHIM_TOP/tests/interop/testca.inc"
 if ! mkcert srv2 localhost server_ext 0x5E12E10AD0000002 ||
 	! mkcert revokee tlsshim-revokee client_ext "0x$(openssl rand -hex 8)" ||
 	! openssl ca -config "$C/ca.cnf" -gencrl -out "$T/crl0.pem" >"$C/log" 2>&1 ||
