@@ -33,6 +33,7 @@ struct tls_conn {
 	bool eof;                /* the socket returned 0 */
 	bool bio_retry;          /* the last BIO read would have blocked */
 	bool drained;            /* the last BIO read emptied the kernel's queue */
+	bool wait_first;         /* see tls_conn_wait_first */
 	bool hs_wants_write;     /* the last handshake step waits to send */
 	bool peer_refused;       /* check_peer said no: err holds why */
 	atomic_bool reported;    /* the failure was logged */
@@ -43,6 +44,7 @@ struct tls_conn {
 	long long hs_deadline;   /* see tls_conn_handshake_deadline */
 	unsigned long rx_gen;    /* see tls_conn_rx_generation */
 	int nonblock;            /* see tls_conn_nonblock */
+	int timeo_ms[2];         /* see tls_conn_sock_timeout */
 	bool fork_held;          /* held by a fork prepare handler */
 	int *fds;                /* the program's fds for this session */
 	int nfds, fds_cap;

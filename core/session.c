@@ -185,6 +185,16 @@ void tls_conn_set_nonblock(struct tls_conn *c, int nb)
 	LEAVE(c);
 }
 
+int tls_conn_sock_timeout(const struct tls_conn *c, bool snd)
+{
+	return __atomic_load_n(&c->timeo_ms[snd], __ATOMIC_RELAXED);
+}
+
+void tls_conn_set_sock_timeout(struct tls_conn *c, bool snd, int ms)
+{
+	__atomic_store_n(&c->timeo_ms[snd], ms, __ATOMIC_RELAXED);
+}
+
 unsigned long tls_conn_rx_generation(const struct tls_conn *c)
 {
 	return __atomic_load_n(&c->rx_gen, __ATOMIC_RELAXED);

@@ -21,6 +21,12 @@ void tls_set_process(pid_t pid);
 /* The socket's O_NONBLOCK as last seen by the shim: -1 unknown, 0, 1. */
 int tls_conn_nonblock(struct tls_conn *c);
 void tls_conn_set_nonblock(struct tls_conn *c, int nb);
+/* The socket's SO_RCVTIMEO (snd false) or SO_SNDTIMEO in ms as last
+ * read by the shim: -1 none, TLS_TIMEO_UNKNOWN until read, and again
+ * after any SOL_SOCKET setsockopt on one of the session's fds. */
+#define TLS_TIMEO_UNKNOWN (-2)
+int tls_conn_sock_timeout(const struct tls_conn *c, bool snd);
+void tls_conn_set_sock_timeout(struct tls_conn *c, bool snd, int ms);
 /* Counts reads of ciphertext from the socket: an edge-triggered waiter is
  * told of buffered plaintext again only after new bytes arrived. */
 unsigned long tls_conn_rx_generation(const struct tls_conn *c);

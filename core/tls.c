@@ -73,9 +73,13 @@ static void err_stash(struct err_stash *s)
 	}
 }
 
-/* Drop what our calls queued; give the program its own errors back. */
+/* Drop what our calls queued; give the program its own errors back.
+ * (Nothing stashed and nothing queued, the common case: a peek is half
+ * the price of a clear, and this runs twice per round trip.) */
 static void err_unstash(const struct err_stash *s)
 {
+	if (s->n == 0 && !ERR_peek_error())
+		return;
 	ERR_clear_error();
 	for (int i = 0; i < s->n; i++) {
 		ERR_new();
@@ -833,6 +837,7 @@ struct tls_conn *tls_conn_new(int fd, const struct tls_opts *opts, enum tls_role
 	xlock_init(&c->lock);
 	c->fd = fd;
 	c->nonblock = -1;
+	c->timeo_ms[0] = c->timeo_ms[1] = TLS_TIMEO_UNKNOWN;
 	c->o = *opts;
 	c->role = role;
 	c->state = ST_NEW;
@@ -1192,6 +1197,10 @@ static ssize_t read_locked(struct tls_conn *c, unsigned char *buf, size_t len)
 			break;          /* an end or a failure waits for the next call */
 		return r;
 	}
+	/* The kernel had more than one buffer's worth: a reader that keeps
+	 * up with nothing (see tls_conn_wait_first) it is not. */
+	if (!c->drained)
+		__atomic_store_n(&c->wait_first, false, __ATOMIC_RELAXED);
 	return (ssize_t)got;
 }
 
@@ -1282,6 +1291,35 @@ ssize_t tls_conn_read(struct tls_conn *c, void *buf, size_t len, bool peek)
 out:
 	ENGINE_LEAVE(c);
 	return r;
+}
+
+/* A blocking reader that outpaces its sender finds nothing in the kernel
+ * at nearly every read: asking first (a recv that fails with EAGAIN, with
+ * the error queue's save and restore around it) and then waiting costs
+ * two system calls and an engine call more than waiting first.  true:
+ * the last read of c had to wait, and nothing it could return without
+ * the kernel is here (no plaintext, no partial record, no end of stream,
+ * no failure, nothing queued to send): the caller may wait for
+ * readability before calling tls_conn_read.  Only a hint: the read after
+ * the wait decides. */
+bool tls_conn_wait_first(struct tls_conn *c)
+{
+	bool r;
+
+	if (!__atomic_load_n(&c->wait_first, __ATOMIC_RELAXED))
+		return false;
+	ENTER_OR(c, false);
+	r = __atomic_load_n(&c->wait_first, __ATOMIC_RELAXED) && c->state == ST_OPEN && c->drained && !c->eof && !c->got_close &&
+	    !c->rd_shut && c->stage_off == c->stage_len && c->out_off == c->out_len &&
+	    __atomic_load_n(&c->owner, __ATOMIC_RELAXED) == __atomic_load_n(&tls_self_pid, __ATOMIC_RELAXED) &&
+	    SSL_pending(c->ssl) <= 0 && !SSL_has_pending(c->ssl);
+	LEAVE(c);
+	return r;
+}
+
+void tls_conn_waited(struct tls_conn *c)
+{
+	__atomic_store_n(&c->wait_first, true, __ATOMIC_RELAXED);
 }
 
 size_t tls_conn_pending(struct tls_conn *c)

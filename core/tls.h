@@ -117,6 +117,9 @@ size_t tls_conn_pending(struct tls_conn *c);
  * records not decrypted yet, maybe half a record): worth a
  * tls_conn_poll_read() to know. */
 bool tls_conn_buffered(struct tls_conn *c);
+/* Blocking reads: wait for the kernel before reading (a hint; tls.c). */
+bool tls_conn_wait_first(struct tls_conn *c);
+void tls_conn_waited(struct tls_conn *c);
 /* FIONREAD: all the plaintext a read would return now, across records,
  * without waiting (decrypts what is there into a buffer of its own). */
 size_t tls_conn_readable(struct tls_conn *c);

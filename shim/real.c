@@ -68,7 +68,7 @@ static void do_init(void)
 	R(posix_spawn); R(posix_spawnp); R(system); R(popen); R(daemon); R(closefrom);
 	R(_exit); R(_Exit); R(open); R(open64); R(openat); R(openat64); R(pipe); R(pipe2);
 	R(socketpair); R(eventfd); R(__open_2); R(__open64_2);
-	U(setsockopt); R(getpeername); R(getsockname); R(preadv2); R(pwritev2);
+	R(setsockopt); R(getpeername); R(getsockname); R(preadv2); R(pwritev2);
 	R(vdprintf); R(__vdprintf_chk); R(aio_read); R(aio_write); R(aio_read64); R(aio_write64);
 	R(lio_listio); R(lio_listio64); R(syscall); R(pidfd_getfd);
 	R(gethostbyname); R(gethostbyname2); R(gethostbyname_r); R(gethostbyname2_r);

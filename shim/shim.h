@@ -255,6 +255,7 @@ bool shim_is_tcp(int fd);
 bool shim_is_nonblocking(int fd);
 /* The socket's SO_RCVTIMEO/SO_SNDTIMEO in ms, or -1 for none. */
 int shim_sock_timeout_ms(int fd, int opt);
+int shim_conn_timeout_ms(struct tls_conn *c, int fd, int opt);
 /* The host name the program resolved for this address (getaddrinfo). */
 bool shim_name_for(const struct sockaddr *sa, char *buf, size_t len);
 /* The name a client verifies when the rule names none: the resolved host

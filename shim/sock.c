@@ -27,6 +27,36 @@ bool shim_is_tcp(int fd)
 }
 
 
+/* The socket's SO_RCVTIMEO/SO_SNDTIMEO in ms, or -1 for none: the
+ * session's copy, read from the kernel once and again after the program
+ * sets a socket option (setsockopt below): one system call less per wait. */
+int shim_conn_timeout_ms(struct tls_conn *c, int fd, int opt)
+{
+	bool snd = opt == SO_SNDTIMEO;
+	int ms = tls_conn_sock_timeout(c, snd);
+
+	if (ms == TLS_TIMEO_UNKNOWN) {
+		ms = shim_sock_timeout_ms(fd, opt);
+		tls_conn_set_sock_timeout(c, snd, ms);
+	}
+	return ms;
+}
+
+/* Any socket-level option set on a TLS fd may be a timeout (SO_RCVTIMEO,
+ * its _OLD and _NEW forms, SO_SNDTIMEO): forget the session's copy. */
+SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_t len)
+{
+	struct tls_conn *c;
+	int r = REAL(setsockopt)(fd, level, opt, val, len);
+
+	if (r == 0 && level == SOL_SOCKET && (c = conntab_get(fd))) {
+		tls_conn_set_sock_timeout(c, false, TLS_TIMEO_UNKNOWN);
+		tls_conn_set_sock_timeout(c, true, TLS_TIMEO_UNKNOWN);
+		tls_conn_unref(c);
+	}
+	return r;
+}
+
 /* The socket's SO_RCVTIMEO/SO_SNDTIMEO in ms, or -1 for none. */
 int shim_sock_timeout_ms(int fd, int opt)
 {

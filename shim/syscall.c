@@ -132,6 +132,8 @@ SHIM_EXPORT long syscall(long no, ...)
 		return ioctl((int)A(0), (unsigned long)a[1], a[2]);
 	case SYS_getpeername:
 		return getpeername((int)A(0), P(1, struct sockaddr *), P(2, socklen_t *));
+	case SYS_setsockopt:
+		return setsockopt((int)A(0), (int)A(1), (int)A(2), P(3, const void *), (socklen_t)a[4]);
 	case SYS_getsockname:
 		return getsockname((int)A(0), P(1, struct sockaddr *), P(2, socklen_t *));
 	case SYS_poll:

@@ -135,9 +135,9 @@ static int read_wait(struct tls_conn *c)
 	int fd = tls_conn_fd(c), r;
 
 	if (tls_conn_has_output(c) &&
-	    (r = flush_wait(c, shim_sock_timeout_ms(fd, SO_SNDTIMEO), EAGAIN)) < 0)
+	    (r = flush_wait(c, shim_conn_timeout_ms(c, fd, SO_SNDTIMEO), EAGAIN)) < 0)
 		return r;
-	r = shim_wait(c, fd, POLLIN, shim_sock_timeout_ms(fd, SO_RCVTIMEO));
+	r = shim_wait(c, fd, POLLIN, shim_conn_timeout_ms(c, fd, SO_RCVTIMEO));
 	if (r == 0)
 		return -EAGAIN;        /* SO_RCVTIMEO expired, as recv() says */
 	return r < 0 ? r : 0;
@@ -226,6 +226,9 @@ ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
 
 	if ((e = io_start(c, len, flags, nb)) <= 0)
 		return e;
+	/* A reader that outpaces its sender: wait first (tls_conn_wait_first). */
+	if (!nb && tls_conn_wait_first(c) && (e = read_wait(c)) < 0)
+		return e;
 	for (;;) {
 		ssize_t r = tls_conn_read(c, (char *)buf + got, len - got, peek);
 
@@ -246,6 +249,7 @@ ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
 		}
 		if (nb)
 			return got ? (ssize_t)got : -EAGAIN;
+		tls_conn_waited(c);
 		if ((e = read_wait(c)) < 0)
 			return got ? (ssize_t)got : e;
 	}
@@ -278,7 +282,7 @@ ssize_t shim_tls_send(struct tls_conn *c, const void *buf, size_t len, int flags
 				break;
 			return -EAGAIN;
 		}
-		if ((e = flush_wait(c, shim_sock_timeout_ms(fd, SO_SNDTIMEO), EAGAIN)) < 0) {
+		if ((e = flush_wait(c, shim_conn_timeout_ms(c, fd, SO_SNDTIMEO), EAGAIN)) < 0) {
 			if (sent)
 				break;
 			return e;
@@ -287,7 +291,7 @@ ssize_t shim_tls_send(struct tls_conn *c, const void *buf, size_t len, int flags
 	/* A blocking send returns once the kernel holds everything, as for
 	 * TCP; an error now shows on the next call. */
 	if (!nb && tls_conn_has_output(c))
-		(void)flush_wait(c, shim_sock_timeout_ms(fd, SO_SNDTIMEO), EAGAIN);
+		(void)flush_wait(c, shim_conn_timeout_ms(c, fd, SO_SNDTIMEO), EAGAIN);
 	return (ssize_t)sent;
 }
 

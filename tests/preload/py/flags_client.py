@@ -28,6 +28,12 @@ try:
 except OSError as ex:
     e = ex.errno
 res("MSG_OOB on a TLS fd: EOPNOTSUPP", e == errno.EOPNOTSUPP, str(e))
+# Blocking reads that wait for the echo: the shim learns (and keeps) the
+# socket's timeouts, "none" here; setting one afterwards must still count.
+for i in range(3):
+    s.sendall(b"w%d" % i)
+    w = s.recv(2)
+res("blocking reads that wait for their data", w == b"w2", repr(w))
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 300000))
 t = time.monotonic()
 try:
@@ -35,6 +41,24 @@ try:
 except OSError as ex:
     e = ex.errno
 res("SO_RCVTIMEO ends a blocking read with EAGAIN", e in (errno.EAGAIN, errno.EWOULDBLOCK), str(e))
+# The same through syscall(SYS_setsockopt): cleared (a read then waits for
+# the echo), set again (a read with nothing coming ends with EAGAIN).
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+SYS_setsockopt = 54  # x86_64
+def raw_rcvtimeo(usec):
+    tv = ctypes.create_string_buffer(struct.pack("ll", 0, usec))
+    return libc.syscall(SYS_setsockopt, s.fileno(), socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv, 16)
+raw_rcvtimeo(0)
+s.sendall(b"r1")
+w = s.recv(2)
+raw_rcvtimeo(300000)
+try:
+    s.recv(10); e = 0
+except OSError as ex:
+    e = ex.errno
+res("SO_RCVTIMEO set by syscall(SYS_setsockopt) ends a blocking read with EAGAIN",
+    w == b"r1" and e in (errno.EAGAIN, errno.EWOULDBLOCK), repr((w, e)))
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 0))
 s.setblocking(False)
 try:
