@@ -28,6 +28,7 @@
 #include <libconfig.h>
 #include <openssl/err.h>
 
+#include "policy/addrmap.h"
 #include "policy/ctx.h"
 #include "policy/file.h"
 #include "policy/identity.h"
@@ -1282,26 +1283,38 @@ static bool load_rules(struct loader *ld, struct policy *p, const config_setting
 	return true;
 }
 
-/* ---- the port index -------------------------------------------------------
+/* ---- the index -----------------------------------------------------------
  *
- * First match wins, so a rule can only be skipped when it cannot match.
- * Per direction: the rules without ports (they match every port), and for
- * each port some rule names, the rules that name it, both lists in rule
- * order.  policy_match walks the two lists for the connection's port
- * merged by rule index, i.e. exactly the rules a full scan would try that
- * could match that port, in the same order; the address check is the
- * same.  tests/unit/test_policy_scale.c checks the answers against a
- * first-match scan of its own. */
-struct port_list {
-	uint16_t port;
-	size_t start, count;     /* in idx */
+ * First match wins: the answer is the smallest rule index among the rules
+ * that match.  Per direction, the rules are grouped into sets: the rules
+ * without ports (they match every port), and for each port some rule
+ * names, the rules that name it.  The answer for a socket is the smaller
+ * of the answers of two sets, the no-port set and its port's set (found
+ * by binary search).  Within a set:
+ *
+ *   - the first rule with neither address nor host matches every socket
+ *     that reaches the set: no later rule of the set is kept;
+ *   - the rules with addresses and no host, before it, go into an address
+ *     map (policy/addrmap.h): the smallest rule whose blocks hold the
+ *     address, by one binary search;
+ *   - the rules with host names, before it, are tried in rule order, one
+ *     by one, and only while they come before the best answer so far and
+ *     the program gave a name.
+ *
+ * The answer is the one a scan of all rules gives, by construction;
+ * tests/unit/test_policy_scale.c and test_policy_index.c check it against
+ * scans of their own. */
+struct rule_set {
+	size_t catch_all;        /* the first rule matching anything, or ADDRMAP_NONE */
+	struct addrmap addrs;    /* address rules before it */
+	size_t *hosted, nhosted; /* rules with hosts before it, ascending */
 };
 
 struct policy_port_index {
-	size_t *any, nany;       /* rules without ports, ascending */
-	struct port_list *ports; /* sorted by port */
+	struct rule_set any;     /* rules without ports */
+	uint16_t *ports;         /* the ports rules name, ascending */
+	struct rule_set *sets;   /* sets[i]: the rules that name ports[i] */
 	size_t nports;
-	size_t *idx;             /* rule indices, grouped by port, ascending */
 };
 
 struct port_rule {
@@ -1318,21 +1331,66 @@ static int cmp_port_rule(const void *a, const void *b)
 	return x->rule < y->rule ? -1 : x->rule > y->rule;
 }
 
+static void free_set(struct rule_set *s)
+{
+	addrmap_free(&s->addrs);
+	free(s->hosted);
+}
+
 static void free_index(struct policy_port_index *ix)
 {
 	if (!ix)
 		return;
-	free(ix->any);
+	free_set(&ix->any);
+	for (size_t i = 0; i < ix->nports; i++)
+		free_set(&ix->sets[i]);
 	free(ix->ports);
-	free(ix->idx);
+	free(ix->sets);
 	free(ix);
+}
+
+/* The set of rules idx[0..n) (ascending, no repeats); e has room for
+ * all their addresses. */
+static bool build_set(const struct policy *p, const size_t *idx, size_t n,
+		      struct addrmap_entry *e, struct rule_set *s)
+{
+	size_t ne = 0, i, k;
+
+	memset(s, 0, sizeof(*s));
+	s->catch_all = ADDRMAP_NONE;
+	for (i = 0; i < n; i++) {
+		const struct policy_rule *r = &p->rules[idx[i]];
+
+		if (r->nhosts)
+			s->nhosted++;
+		else if (!r->naddrs) {
+			s->catch_all = idx[i];
+			break;
+		}
+	}
+	n = i;
+	if (s->nhosted && !(s->hosted = malloc(s->nhosted * sizeof(*s->hosted))))
+		return false;
+	s->nhosted = 0;
+	for (i = 0; i < n; i++) {
+		const struct policy_rule *r = &p->rules[idx[i]];
+
+		if (r->nhosts)
+			s->hosted[s->nhosted++] = idx[i];
+		else
+			for (k = 0; k < r->naddrs; k++)
+				e[ne++] = (struct addrmap_entry){ &r->addrs[k], idx[i] };
+	}
+	return addrmap_build(&s->addrs, e, ne);
 }
 
 static struct policy_port_index *index_dir(const struct policy *p, enum policy_dir dir)
 {
 	struct policy_port_index *ix = calloc(1, sizeof(*ix));
 	struct port_rule *pr = NULL;
-	size_t npr = 0, i, k;
+	struct addrmap_entry *e = NULL;
+	size_t *idx = NULL;
+	size_t npr = 0, nany = 0, nidx = 0, naddrs = 0, i, k;
 
 	if (!ix)
 		return NULL;
@@ -1341,39 +1399,51 @@ static struct policy_port_index *index_dir(const struct policy *p, enum policy_d
 			if (p->rules[i].nports)
 				npr += p->rules[i].nports;
 			else
-				ix->nany++;
+				nany++;
+			naddrs += p->rules[i].naddrs;
 		}
-	if ((ix->nany && !(ix->any = malloc(ix->nany * sizeof(*ix->any)))) ||
-	    (npr && !(pr = malloc(npr * sizeof(*pr)))))
+	/* idx: the no-port rules, then each port's; a rule is in at most
+	 * one set per port, so any one set has at most naddrs addresses */
+	if (!(idx = malloc((nany + npr + 1) * sizeof(*idx))) ||
+	    !(e = malloc((naddrs + 1) * sizeof(*e))) ||
+	    (npr && !(pr = malloc(npr * sizeof(*pr)))) ||
+	    (npr && !(ix->ports = calloc(npr, sizeof(*ix->ports)))) ||
+	    (npr && !(ix->sets = calloc(npr, sizeof(*ix->sets)))))
 		goto fail;
-	ix->nany = npr = 0;
+	npr = 0;
 	for (i = 0; i < p->nrules; i++) {
 		const struct policy_rule *r = &p->rules[i];
 		if (r->direction != dir)
 			continue;
 		if (!r->nports)
-			ix->any[ix->nany++] = i;
+			idx[nidx++] = i;
 		for (k = 0; k < r->nports; k++)
 			pr[npr++] = (struct port_rule){ r->ports[k], i };
 	}
+	if (!build_set(p, idx, nidx, e, &ix->any))
+		goto fail;
 	if (npr)
 		qsort(pr, npr, sizeof(*pr), cmp_port_rule);
-	if (npr && (!(ix->idx = malloc(npr * sizeof(*ix->idx))) ||
-		    !(ix->ports = calloc(npr, sizeof(*ix->ports)))))
-		goto fail;
-	for (i = 0, k = 0; i < npr; i++) {
+	for (i = 0; i < npr; ) {
+		size_t start = nidx;
+
 		/* a rule that names a port twice is listed once */
-		if (i && pr[i].port == pr[i - 1].port && pr[i].rule == pr[i - 1].rule)
-			continue;
-		if (!ix->nports || ix->ports[ix->nports - 1].port != pr[i].port)
-			ix->ports[ix->nports++] = (struct port_list){ pr[i].port, k, 0 };
-		ix->idx[k++] = pr[i].rule;
-		ix->ports[ix->nports - 1].count++;
+		for (k = i; k < npr && pr[k].port == pr[i].port; k++)
+			if (k == i || pr[k].rule != pr[k - 1].rule)
+				idx[nidx++] = pr[k].rule;
+		ix->ports[ix->nports] = pr[i].port;
+		if (!build_set(p, idx + start, nidx - start, e, &ix->sets[ix->nports++]))
+			goto fail;
+		i = k;
 	}
 	free(pr);
+	free(e);
+	free(idx);
 	return ix;
 fail:
 	free(pr);
+	free(e);
+	free(idx);
 	free_index(ix);
 	return NULL;
 }
@@ -1551,33 +1621,41 @@ static bool rule_matches(const struct policy_rule *r, const struct peer *a)
 	return ok;
 }
 
-/* The rules without ports and those naming a's port, merged in rule order
- * (see "the port index"): the first that matches is the first a full scan
- * would find. */
+/* The first rule of s that matches a, if it comes before best; else best. */
+static size_t match_set(const struct policy *p, const struct rule_set *s, const struct peer *a,
+			size_t best)
+{
+	size_t r = s->addrs.nseg[a->family == AF_INET6] ? addrmap_lookup(&s->addrs, a->family, a->addr)
+						       : ADDRMAP_NONE;
+
+	if (s->catch_all < best)
+		best = s->catch_all;
+	if (r < best)
+		best = r;
+	for (size_t i = 0; a->host && i < s->nhosted && s->hosted[i] < best; i++)
+		if (rule_matches(&p->rules[s->hosted[i]], a))
+			return s->hosted[i];
+	return best;
+}
+
+/* The no-port set and the set of a's port (see "the index"). */
 static const struct policy_rule *match_indexed(const struct policy *p,
 					       const struct policy_port_index *ix,
 					       const struct peer *a)
 {
-	const size_t *named = NULL;
-	size_t nnamed = 0, lo = 0, hi = ix->nports, i = 0, j = 0;
+	size_t lo = 0, hi = ix->nports, best;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (ix->ports[mid].port < a->port)
+		if (ix->ports[mid] < a->port)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (lo < ix->nports && ix->ports[lo].port == a->port) {
-		named = ix->idx + ix->ports[lo].start;
-		nnamed = ix->ports[lo].count;
-	}
-	while (i < ix->nany || j < nnamed) {
-		size_t r = j >= nnamed || (i < ix->nany && ix->any[i] < named[j]) ? ix->any[i++] : named[j++];
-		if (rule_matches(&p->rules[r], a))
-			return &p->rules[r];
-	}
-	return NULL;
+	best = match_set(p, &ix->any, a, ADDRMAP_NONE);
+	if (lo < ix->nports && ix->ports[lo] == a->port)
+		best = match_set(p, &ix->sets[lo], a, best);
+	return best < p->nrules ? &p->rules[best] : NULL;
 }
 
 const struct policy_rule *policy_match(const struct policy *p, enum policy_dir dir,

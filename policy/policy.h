@@ -90,9 +90,9 @@ struct policy {
 	bool has[2];             /* any rule for POLICY_ACCEPT / POLICY_CONNECT */
 	bool has_host;           /* a connect rule matches by host name */
 	OSSL_LIB_CTX *libctx;    /* the shim's own; never the program's default */
-	/* Per direction, which rules can match a port (policy.c); NULL:
-	 * policy_match scans every rule (a policy built by hand, or no
-	 * memory for the index). */
+	/* Per direction, the rules by port and address (policy.c, "the
+	 * index"); NULL: policy_match scans every rule (a policy built by
+	 * hand, or no memory for the index). */
 	struct policy_port_index *index[2];
 	/* Each tls rule's current SSL_CTX, swapped when its files change
 	 * (policy/reload.h); NULL: never reloaded. */
