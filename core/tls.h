@@ -117,6 +117,10 @@ size_t tls_conn_pending(struct tls_conn *c);
  * records not decrypted yet, maybe half a record): worth a
  * tls_conn_poll_read() to know. */
 bool tls_conn_buffered(struct tls_conn *c);
+/* The peer has ended its side: its close_notify, or its FIN, came in.  A
+ * conforming peer sends nothing after that, so a close cannot meet late
+ * records (no lingering close needed). */
+bool tls_conn_peer_ended(struct tls_conn *c);
 /* FIONREAD: all the plaintext a read would return now, across records,
  * without waiting (decrypts what is there into a buffer of its own). */
 size_t tls_conn_readable(struct tls_conn *c);
