@@ -185,6 +185,16 @@ void tls_conn_set_nonblock(struct tls_conn *c, int nb)
 	LEAVE(c);
 }
 
+/* The value known when the connection was made, unless a wrapper has
+ * set one meanwhile (another thread's fcntl: that one is newer). */
+void tls_conn_init_nonblock(struct tls_conn *c, int nb)
+{
+	ENTER_OR(c, );
+	if (c->nonblock < 0)
+		c->nonblock = nb;
+	LEAVE(c);
+}
+
 unsigned long tls_conn_rx_generation(const struct tls_conn *c)
 {
 	return __atomic_load_n(&c->rx_gen, __ATOMIC_RELAXED);

@@ -21,6 +21,7 @@ void tls_set_process(pid_t pid);
 /* The socket's O_NONBLOCK as last seen by the shim: -1 unknown, 0, 1. */
 int tls_conn_nonblock(struct tls_conn *c);
 void tls_conn_set_nonblock(struct tls_conn *c, int nb);
+void tls_conn_init_nonblock(struct tls_conn *c, int nb);
 /* Counts reads of ciphertext from the socket: an edge-triggered waiter is
  * told of buffered plaintext again only after new bytes arrived. */
 unsigned long tls_conn_rx_generation(const struct tls_conn *c);
