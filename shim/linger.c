@@ -38,7 +38,10 @@
 #define LINGER_MS 5000
 #define WAKE_TAG (-1)             /* the epoll tag of the wake pipe */
 
-static pthread_mutex_t lk = PTHREAD_MUTEX_INITIALIZER;
+/* Adaptive: held for a few microseconds (an epoll_ctl, a drain), and the
+ * reaper, woken by a registration made under it, would otherwise sleep on
+ * it at once (a futex wait and wake per connection). */
+static pthread_mutex_t lk = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
 static pthread_cond_t emptied = PTHREAD_COND_INITIALIZER;
 static int wake[2] = { -1, -1 };
 static int ep = -1;               /* the thread's epoll instance */
