@@ -106,10 +106,15 @@ bool shim_resolve_accepted(int fd, const struct sockaddr *peer, socklen_t pl, st
 
 bool shim_resolve_connect(int fd, const struct sockaddr *dst, socklen_t len, struct shim_verdict *v)
 {
-	memset(v, 0, sizeof *v);
-	if (fd >= 0 && !shim_is_tcp(fd))
+	/* The rules first (no system call): a destination no rule names, or
+	 * not an internet address, needs no question to the kernel. */
+	if (!shim_verdict_connect(shim_policy, dst, len, shim_default_name, v))
 		return false;
-	return shim_verdict_connect(shim_policy, dst, len, shim_default_name, v);
+	if (fd >= 0 && !shim_is_tcp(fd)) {
+		memset(v, 0, sizeof *v);
+		return false;
+	}
+	return true;
 }
 
 /* ---- fds of unknown origin -------------------------------------------- */
