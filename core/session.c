@@ -195,6 +195,16 @@ void tls_conn_set_sock_timeout(struct tls_conn *c, bool snd, int ms)
 	__atomic_store_n(&c->timeo_ms[snd], ms, __ATOMIC_RELAXED);
 }
 
+/* The value known when the connection was made, unless a wrapper has
+ * set one meanwhile (another thread's fcntl: that one is newer). */
+void tls_conn_init_nonblock(struct tls_conn *c, int nb)
+{
+	ENTER_OR(c, );
+	if (c->nonblock < 0)
+		c->nonblock = nb;
+	LEAVE(c);
+}
+
 unsigned long tls_conn_rx_generation(const struct tls_conn *c)
 {
 	return __atomic_load_n(&c->rx_gen, __ATOMIC_RELAXED);

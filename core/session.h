@@ -27,6 +27,7 @@ void tls_conn_set_nonblock(struct tls_conn *c, int nb);
 #define TLS_TIMEO_UNKNOWN (-2)
 int tls_conn_sock_timeout(const struct tls_conn *c, bool snd);
 void tls_conn_set_sock_timeout(struct tls_conn *c, bool snd, int ms);
+void tls_conn_init_nonblock(struct tls_conn *c, int nb);
 /* Counts reads of ciphertext from the socket: an edge-triggered waiter is
  * told of buffered plaintext again only after new bytes arrived. */
 unsigned long tls_conn_rx_generation(const struct tls_conn *c);

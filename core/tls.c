@@ -1347,6 +1347,16 @@ bool tls_conn_buffered(struct tls_conn *c)
 	return r;
 }
 
+bool tls_conn_peer_ended(struct tls_conn *c)
+{
+	bool r;
+
+	ENTER_OR(c, false);
+	r = c->got_close || c->eof;
+	LEAVE(c);
+	return r;
+}
+
 size_t tls_conn_readable(struct tls_conn *c)
 {
 	ssize_t r = 0;

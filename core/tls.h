@@ -120,6 +120,10 @@ bool tls_conn_buffered(struct tls_conn *c);
 /* Blocking reads: wait for the kernel before reading (a hint; tls.c). */
 bool tls_conn_wait_first(struct tls_conn *c);
 void tls_conn_waited(struct tls_conn *c);
+/* The peer has ended its side: its close_notify, or its FIN, came in.  A
+ * conforming peer sends nothing after that, so a close cannot meet late
+ * records (no lingering close needed). */
+bool tls_conn_peer_ended(struct tls_conn *c);
 /* FIONREAD: all the plaintext a read would return now, across records,
  * without waiting (decrypts what is there into a buffer of its own). */
 size_t tls_conn_readable(struct tls_conn *c);

@@ -13,14 +13,25 @@ static int shim_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags
 {
 	shim_ensure_init();
 	for (;;) {
-		int nfd = four ? REAL(accept4)(fd, addr, alen, flags) : REAL(accept)(fd, addr, alen);
+		/* The peer's address comes with the accept (no getpeername):
+		 * into the program's buffer when it gave one, else into ours. */
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss, in = addr && alen ? *alen : 0;
+		struct sockaddr *a = addr ? addr : (struct sockaddr *)&ss;
+		socklen_t *al = addr ? alen : &sl;
+		int nfd = four ? REAL(accept4)(fd, a, al, flags) : REAL(accept)(fd, a, al);
 		struct shim_verdict v;
 		struct tls_conn *c;
 
 		if (nfd < 0)
 			return -errno;
 		shim_epoll_fds_closed(nfd, nfd);
-		if (!shim_resolve_accepted(nfd, &v) || v.rule->action == POLICY_PLAIN) {
+		/* A buffer too small for it holds a part only: ask then. */
+		if (addr && (!alen || *alen > in))
+			sl = 0;
+		else
+			sl = *al;
+		if (!shim_resolve_accepted(nfd, a, sl, &v) || v.rule->action == POLICY_PLAIN) {
 			if (v.rule)
 				log_info("%s rule \"%s\": plain TCP by policy (action = \"plain\")", v.desc,
 					 v.rule->name);
@@ -38,6 +49,10 @@ static int shim_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags
 		/* Staple files changed? (at most one look a second) */
 		ocsp_staples_refresh(v.rule->staples);
 		c = shim_conn_new(nfd, &v);
+		/* A new socket has O_NONBLOCK only if accept4 was asked for it
+		 * (Linux: not inherited from the listener): no fcntl to learn it. */
+		if (c)
+			tls_conn_init_nonblock(c, four && (flags & SOCK_NONBLOCK));
 		if (!c || conntab_attach(nfd, c) < 0) {
 			log_error("%s rule \"%s\": cannot set up TLS; connection closed", v.desc, v.rule->name);
 			tls_conn_unref(c);

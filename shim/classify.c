@@ -85,27 +85,36 @@ struct tls_conn *shim_conn_new(int fd, const struct shim_verdict *v)
 
 /* ---- the resolver, with the addresses from the kernel ------------------- */
 
-bool shim_resolve_accepted(int fd, struct shim_verdict *v)
+bool shim_resolve_accepted(int fd, const struct sockaddr *peer, socklen_t pl, struct shim_verdict *v)
 {
-	struct sockaddr_storage local, peer;
-	socklen_t ll = sizeof local, pl = sizeof peer;
+	struct sockaddr_storage local, asked;
+	socklen_t ll = sizeof local;
 
 	memset(v, 0, sizeof *v);
 	if (!shim_policy || !shim_policy->has[POLICY_ACCEPT] ||
-	    REAL(getsockname)(fd, (struct sockaddr *)&local, &ll) < 0 || !shim_is_tcp(fd))
+	    REAL(getsockname)(fd, (struct sockaddr *)&local, &ll) < 0 ||
+	    (local.ss_family != AF_INET && local.ss_family != AF_INET6) || !shim_is_tcp_accepted(fd))
 		return false;
-	if (REAL(getpeername)(fd, (struct sockaddr *)&peer, &pl) < 0)
-		pl = 0;
-	return shim_verdict_accepted(shim_policy, (struct sockaddr *)&local, ll,
-				     (struct sockaddr *)&peer, pl, fd, v);
+	if (!pl) {
+		pl = sizeof asked;
+		peer = (struct sockaddr *)&asked;
+		if (REAL(getpeername)(fd, (struct sockaddr *)&asked, &pl) < 0)
+			pl = 0;
+	}
+	return shim_verdict_accepted(shim_policy, (struct sockaddr *)&local, ll, peer, pl, fd, v);
 }
 
 bool shim_resolve_connect(int fd, const struct sockaddr *dst, socklen_t len, struct shim_verdict *v)
 {
-	memset(v, 0, sizeof *v);
-	if (fd >= 0 && !shim_is_tcp(fd))
+	/* The rules first (no system call): a destination no rule names, or
+	 * not an internet address, needs no question to the kernel. */
+	if (!shim_verdict_connect(shim_policy, dst, len, shim_default_name, v))
 		return false;
-	return shim_verdict_connect(shim_policy, dst, len, shim_default_name, v);
+	if (fd >= 0 && !shim_is_tcp(fd)) {
+		memset(v, 0, sizeof *v);
+		return false;
+	}
+	return true;
 }
 
 /* ---- fds of unknown origin -------------------------------------------- */

@@ -121,6 +121,7 @@ static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 		return -EMFILE;
 	}
 	nb = shim_is_nonblocking(fd);
+	tls_conn_init_nonblock(c, nb);  /* the first read or write needs no fcntl */
 	if (REAL(connect)(fd, sa, len) < 0) {
 		r = -errno;
 		/* Still connecting: the handshake runs on first use.  Otherwise a

@@ -40,33 +40,52 @@ static struct own owned[OWN_MAX];
 static int nowned;
 static struct xlock own_lock = XLOCK_INIT;
 
-int shim_own_base(void)
+/* The base, from the soft RLIMIT_NOFILE, computed once (a system call
+ * saved on each of ours; the lingering close makes one per connection).
+ * A limit lowered under it since makes F_DUPFD fail with EINVAL: then
+ * own_dup() computes it again.  A limit raised since leaves it lower than
+ * it could be: still a number the program is unlikely to ask for. */
+static int base_cache;
+
+static int own_base_now(void)
 {
 	struct rlimit rl;
 	rlim_t top = 1024;
+	int b;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < top)
 		top = rl.rlim_cur;
 	/* 64 below the limit (programs take the lowest free numbers); past
 	 * those, the lowest free number above that, then any (still ours). */
-	return top > 256 ? (int)top - 64 : (int)(top / 2 > 3 ? top / 2 : 3);
+	b = top > 256 ? (int)top - 64 : (int)(top / 2 > 3 ? top / 2 : 3);
+	__atomic_store_n(&base_cache, b, __ATOMIC_RELAXED);
+	return b;
 }
 
-static int own_register(int fd, int *cell, void (*moved)(int from, int to))
+int shim_own_base(void)
 {
-	int hi;
-	bool taken;
+	int b = __atomic_load_n(&base_cache, __ATOMIC_RELAXED);
 
-	if (fd < 0)
-		return -1;
-	hi = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, shim_own_base());
+	return b ? b : own_base_now();
+}
+
+/* A close-on-exec duplicate of fd, high (see above); -1 if none. */
+static int own_dup(int fd)
+{
+	int hi = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, shim_own_base());
+
+	if (hi < 0 && errno == EINVAL)
+		hi = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, own_base_now());
 	if (hi < 0)
 		hi = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 3);
-	if (hi < 0)
-		hi = fd;        /* keep the original: better than none */
-	else
-		REAL(close)(fd);
-	taken = xlock_lock_unless_mine(&own_lock);
+	return hi;
+}
+
+/* Record hi as ours. */
+static void own_record(int hi, int *cell, void (*moved)(int from, int to))
+{
+	bool taken = xlock_lock_unless_mine(&own_lock);
+
 	if (cell)
 		*cell = hi;
 	if (nowned < OWN_MAX)
@@ -74,12 +93,32 @@ static int own_register(int fd, int *cell, void (*moved)(int from, int to))
 	if (taken)
 		xlock_unlock(&own_lock);
 	conntab_set_unlocked(hi, CT_OWN);
+}
+
+static int own_register(int fd, int *cell, void (*moved)(int from, int to))
+{
+	int hi;
+
+	if (fd < 0)
+		return -1;
+	hi = own_dup(fd);
+	if (hi < 0)
+		hi = fd;        /* keep the original: better than none */
+	else
+		REAL(close)(fd);
+	own_record(hi, cell, moved);
 	return hi;
 }
 
-int shim_own_fd(int fd, void (*moved)(int from, int to))
+/* A duplicate of fd (which stays the caller's), made one of ours at once:
+ * one system call.  -1 (errno set) if none could be made. */
+int shim_own_dup(int fd, void (*moved)(int from, int to))
 {
-	return own_register(fd, NULL, moved);
+	int hi = own_dup(fd);
+
+	if (hi >= 0)
+		own_record(hi, NULL, moved);
+	return hi;
 }
 
 void shim_own_cell(int fd, int *cell)

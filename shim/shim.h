@@ -126,7 +126,8 @@ struct tls_conn *shim_conn_new(int fd, const struct shim_verdict *v);
 /* Reload changed certificate files (at most once a second); no lock held. */
 void shim_reload_check(void);
 /* Which rule applies to a connection accepted on fd (by local address). */
-bool shim_resolve_accepted(int fd, struct shim_verdict *v);
+/* peer: the address accept() returned (pl 0: unknown, asked here). */
+bool shim_resolve_accepted(int fd, const struct sockaddr *peer, socklen_t pl, struct shim_verdict *v);
 /* ... to connecting fd to dst (by the address the kernel will really
  * connect to: wildcards mean loopback). */
 bool shim_resolve_connect(int fd, const struct sockaddr *dst, socklen_t len,
@@ -172,7 +173,7 @@ void shim_linger_install(void);
 
 /* The shim's own fds (own.c). */
 int shim_own_base(void);
-int shim_own_fd(int fd, void (*moved)(int from, int to));
+int shim_own_dup(int fd, void (*moved)(int from, int to));
 void shim_own_cell(int fd, int *cell);
 void shim_own_close(int fd);
 void shim_own_dodge(int fd);
@@ -252,6 +253,8 @@ bool shim_signal_restarts(void);
 
 /* Socket helpers. */
 bool shim_is_tcp(int fd);
+/* The same for a socket accept() returned (so stream-oriented): one call. */
+bool shim_is_tcp_accepted(int fd);
 bool shim_is_nonblocking(int fd);
 /* The socket's SO_RCVTIMEO/SO_SNDTIMEO in ms, or -1 for none. */
 int shim_sock_timeout_ms(int fd, int opt);

@@ -376,9 +376,20 @@ void shim_tls_close_begin(int fd, struct tls_conn *c)
 		 * data the program left unread stays, and resets as under TCP). */
 		(void)tls_conn_poll_read(c);
 		send_close_notify(c);
-		/* The session ended cleanly here: linger like the kernel would. */
-		if (!tls_conn_failed(c))
-			shim_linger(fd);
+		/* The session ended cleanly here: linger like the kernel would,
+		 * unless the peer has ended its side already (its close_notify or
+		 * FIN is in): then nothing more can arrive, and the real close
+		 * sends the FIN at once (no hand-over to the linger thread). */
+		if (!tls_conn_failed(c)) {
+			if (!tls_conn_peer_ended(c)) {
+				log_debug("%s rule \"%s\": lingering close (late records are read until the"
+					  " peer's FIN)", tls_conn_peer(c), tls_conn_label(c));
+				shim_linger(fd);
+			} else {
+				log_debug("%s rule \"%s\": the peer ended first: closed without lingering",
+					  tls_conn_peer(c), tls_conn_label(c));
+			}
+		}
 	}
 	tls_conn_detach_fd(c);
 }

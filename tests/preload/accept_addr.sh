@@ -1,0 +1,47 @@
+#!/bin/sh
+# tests/preload/accept_addr.sh — accept() hands the program the peer's
+# address as the kernel would, now that the library takes it from the
+# accept itself (no getpeername): no buffer; a sockaddr_in-sized buffer
+# (family, the client's port); a 4-byte buffer (truncated: family and
+# port only, the bytes after it untouched, the full length 16 reported).
+# The shim's log names each connection by the client's address in every
+# case (its own buffer, or getpeername when the program's was too small).
+. "$(dirname "$0")/../lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+need_shim accept_addr_setup
+name=accept_peer_address_as_the_kernel_gives_it
+P=$(free_port)
+policy "$T/p.conf" <<EOC
+rules = ( { name = "addr-in"; direction = "accept"; port = $P;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOC
+export TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/$name.log"
+shimbg "$PY" "$PYD/accept_addr_server.py" "$P" >"$T/$name.out" 2>"$T/$name.err"
+SRV=$!
+if ! wait_for "$T/$name.out" '^listening' 15; then
+	fail "$name" "server never listened$(show "$T/$name.err")"
+	exit 1
+fi
+why=""
+for mode in null full short; do
+	peer client --port "$P" --ca "$CERTS/ca.crt" --server-name localhost --send "line $mode
+" >"$T/$name.$mode" 2>&1
+	lp=$(sed -n 's/^local 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/$name.$mode")
+	wait_for "$T/$name.out" "^accepted $mode" 10
+	got=$(grep "^accepted $mode" "$T/$name.out")
+	case $mode in
+	null) want="accepted null" ;;
+	full) want="accepted full len 16 family 2 port $lp" ;;
+	short) want="accepted short len 16 family 2 port $lp untouched" ;;
+	esac
+	grep -q '^echo ok' "$T/$name.$mode" || why="$why; $mode: no echo$(show "$T/$name.$mode")"
+	[ "$got" = "$want" ] || why="$why; $mode: '$got', not '$want'"
+	[ "$(lines "$T/$name.log" "127\.0\.0\.1:$lp rule \"addr-in\": accepted TLSv")" -eq 1 ] ||
+		why="$why; $mode: the log does not name the client 127.0.0.1:$lp$(show "$T/$name.log")"
+done
+if [ -z "$why" ]; then
+	pass "$name (no buffer, full buffer, 4-byte buffer: as the kernel; the log names each client)"
+else
+	fail "$name" "${why#; }$(show "$T/$name.err")"
+fi
+stop "$SRV"

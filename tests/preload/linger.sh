@@ -1,0 +1,174 @@
+#!/bin/sh
+# tests/preload/linger.sh — the lingering close (shim/linger.c), and when
+# it is left out.
+#
+# A TLS peer's records that arrive after the program closed its socket
+# (its close_notify, sent when it closes after us) would make the kernel
+# answer with a RST, which destroys what the peer has not read yet.  The
+# last close of a session therefore hands the socket to the linger thread
+# (FIN at once, late records read until the peer's FIN), unless the peer
+# has ended its side already (its close_notify or FIN came in): nothing
+# can arrive then, and the socket is closed at once.  Every case counts
+# the RSTs sent in the test's own network namespace (Tcp OutRsts,
+# TcpExt TCPAbortOnData and TCPAbortOnClose): none may be sent.
+#
+#   * server_closes_first_lingers: a shimmed pingpong server answers and
+#     closes; the client (Python ssl, no shim) reads the pong and the
+#     server's close_notify and FIN, and only then sends its own
+#     close_notify: it arrives after the program's close, and must be read
+#     by the linger thread (the debug line "lingering close"), not reset;
+#   * client_peer_ended_first_no_linger: a shimmed plain client (Python
+#     sockets) reads the pong, then to the end of the stream (the shimmed
+#     server's close_notify), then closes: no lingering ("the peer ended
+#     first"), no RST, and the server lingered;
+#   * pingpong_both_ends_no_reset: 50 connections, both ends shimmed:
+#     each close, at either end, either lingers or finds the peer ended
+#     (which one depends on timing: a server preempted between its answer
+#     and its close may find the client's close_notify in); no RST.
+. "$(dirname "$0")/../lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+need_shim linger_setup
+
+# The counters are the namespace's: without one (tests/run.sh could not
+# isolate) other tests' connections would be counted too.
+isolated=1
+[ "$(ip -o link 2>/dev/null | wc -l)" -eq 1 ] || isolated=0
+
+# rsts: RSTs sent so far (all three counters summed).
+rsts() {
+	{ cat /proc/net/snmp; cat /proc/net/netstat; } | awk '
+		/^(Tcp|TcpExt):/ { if (!(($1) in hdr)) { hdr[$1] = 1; for (i = 2; i <= NF; i++) k[$1, i] = $i; next }
+				   for (i = 2; i <= NF; i++) { n = k[$1, i]
+					if (n == "OutRsts" || n == "TCPAbortOnData" || n == "TCPAbortOnClose") s += $i } }
+		END { print s + 0 }'
+}
+PING=0123456789abcdef0123456789ABCDEF   # 32 bytes, as pingpong wants
+
+P=$(free_port)
+policy "$T/srv.conf" <<EOF
+rules = ( { name = "linger-in"; direction = "accept"; port = $P;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOF
+policy "$T/cli.conf" <<EOF
+rules = ( { name = "linger-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt";
+            server_name = "localhost"; } );
+EOF
+export TLSSHIM_LOG=debug
+POLICY="$T/srv.conf" TLSSHIM_LOG_FILE="$T/srv.log" shimbg "$PROGS/pingpong" server "$P" >"$T/srv.out" 2>"$T/srv.err"
+SRV=$!
+if ! wait_for "$T/srv.out" '^listening'; then
+	fail linger_setup "pingpong server never listened$(show "$T/srv.err")"
+	exit 1
+fi
+
+# --- the server closes first: the client's close_notify comes later -----------
+name=server_closes_first_lingers
+cat >"$T/late_notify.py" <<'EOF'
+import socket, ssl, sys
+port, ca, ping = int(sys.argv[1]), sys.argv[2], sys.argv[3].encode()
+ctx = ssl.create_default_context(cafile=ca)
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=20),
+                    server_hostname="localhost", suppress_ragged_eofs=False)
+s.sendall(ping)
+got = b""
+while len(got) < len(ping):
+    b = s.recv(len(ping) - len(got))
+    if not b:
+        break
+    got += b
+print("echo ok" if got == ping else "echo MISMATCH %r" % got)
+# The server's close_notify (read returns 0): it has closed by now.
+print("eof clean" if s.recv(100) == b"" else "eof: data")
+s.unwrap()                  # our close_notify, after the server's close
+print("unwrap ok")
+s.close()
+EOF
+before=$(rsts)
+n_ok=0
+for i in 1 2 3; do
+	"$PY" "$T/late_notify.py" "$P" "$CERTS/ca.crt" "$PING" >"$T/$name.$i" 2>&1 &&
+		grep -q '^echo ok' "$T/$name.$i" && grep -q '^eof clean' "$T/$name.$i" &&
+		grep -q '^unwrap ok' "$T/$name.$i" && n_ok=$((n_ok + 1))
+done
+after=$(rsts)
+lingered=$(lines "$T/srv.log" 'lingering close')
+if [ "$n_ok" -ne 3 ]; then
+	fail "$name" "$n_ok of 3 clients ended cleanly$(show "$T/$name.1" "$T/$name.3" "$T/srv.log")"
+elif [ "$lingered" -ne 3 ]; then
+	fail "$name" "$lingered server closes lingered, not 3$(show "$T/srv.log")"
+elif [ "$isolated" = 1 ] && [ "$after" -ne "$before" ]; then
+	fail "$name" "$((after - before)) RST(s) sent: the late close_notify met a closed socket"
+else
+	pass "$name (3 connections: each server close lingered, the client's late close_notify was read, $((after - before)) RSTs$( [ "$isolated" = 1 ] || echo ', not counted: no namespace'))"
+fi
+
+# --- the peer ended first: the client closes without lingering ----------------
+name=client_peer_ended_first_no_linger
+cat >"$T/read_to_end.py" <<'EOF'
+import socket, sys
+port, ping = int(sys.argv[1]), sys.argv[2].encode()
+for i in range(int(sys.argv[3])):
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    s.sendall(ping)
+    got = b""
+    while True:              # the pong, then the end of the stream
+        b = s.recv(100)
+        if not b:
+            break
+        got += b
+    if got != ping:
+        print("connection %d: got %r" % (i, got))
+        sys.exit(1)
+    s.close()
+print("ok")
+EOF
+: >"$T/$name.log"
+before=$(rsts)
+srv_before=$(lines "$T/srv.log" 'lingering close')
+POLICY="$T/cli.conf" TLSSHIM_LOG_FILE="$T/$name.log" shimmed "$PY" "$T/read_to_end.py" "$P" "$PING" 5 >"$T/$name.out" 2>&1
+rc=$?
+after=$(rsts)
+ended=$(lines "$T/$name.log" 'the peer ended first: closed without lingering')
+clingered=$(lines "$T/$name.log" 'lingering close')
+slingered=$(( $(lines "$T/srv.log" 'lingering close') - srv_before ))
+if [ "$rc" -ne 0 ] || ! grep -q '^ok$' "$T/$name.out"; then
+	fail "$name" "the client failed (exit $rc)$(show "$T/$name.out" "$T/$name.log" "$T/srv.log")"
+elif [ "$ended" -ne 5 ] || [ "$clingered" -ne 0 ]; then
+	fail "$name" "client closes: $ended without lingering, $clingered lingering (want 5 and 0)$(show "$T/$name.log")"
+elif [ "$slingered" -ne 5 ]; then
+	fail "$name" "$slingered server closes lingered, not 5$(show "$T/srv.log")"
+elif [ "$isolated" = 1 ] && [ "$after" -ne "$before" ]; then
+	fail "$name" "$((after - before)) RST(s) sent"
+else
+	pass "$name (5 connections: the client read to the end and closed at once, the server lingered, $((after - before)) RSTs)"
+fi
+
+# --- both ends shimmed, 50 short connections ------------------------------------
+name=pingpong_both_ends_no_reset
+: >"$T/$name.log"
+before=$(rsts)
+srv_before=$(lines "$T/srv.log" 'lingering close')
+srv_ended=$(lines "$T/srv.log" 'the peer ended first')
+POLICY="$T/cli.conf" TLSSHIM_LOG_FILE="$T/$name.log" shimmed "$PROGS/pingpong" client 127.0.0.1 "$P" 50 >"$T/$name.out" 2>&1
+rc=$?
+after=$(rsts)
+ended=$(lines "$T/$name.log" 'the peer ended first')
+clingered=$(lines "$T/$name.log" 'lingering close')
+slingered=$(( $(lines "$T/srv.log" 'lingering close') - srv_before ))
+sended=$(( $(lines "$T/srv.log" 'the peer ended first') - srv_ended ))
+if [ "$rc" -ne 0 ] || ! grep -q '^50 connections in ' "$T/$name.out"; then
+	fail "$name" "pingpong client failed (exit $rc)$(show "$T/$name.out" "$T/$name.log" "$T/srv.err")"
+elif [ $((ended + clingered)) -ne 50 ] || [ $((sended + slingered)) -ne 50 ]; then
+	fail "$name" "client closes: $ended at once + $clingered lingering; server: $sended at once + $slingered lingering (want 50 in all at each end)$(show "$T/$name.log" "$T/srv.log")"
+elif [ "$isolated" = 1 ] && [ "$after" -ne "$before" ]; then
+	fail "$name" "$((after - before)) RST(s) sent"
+else
+	pass "$name (50 connections: client closes $ended at once, $clingered lingering; server $sended at once, $slingered lingering; $((after - before)) RSTs)"
+fi
+if [ -s "$T/srv.err" ]; then
+	fail linger_server_errors "the pingpong server reported errors$(show "$T/srv.err")"
+fi
+if grep -q "$PING" "$T/srv.log" "$T"/*.log 2>/dev/null; then
+	fail linger_log "program data in the shim's log"
+fi
+stop "$SRV"
