@@ -10,7 +10,10 @@ then the next round, the order of the variants rotated each round):
         ping-pong + close; conns/s = N / time from starting the client to its
         exit.
   mem   server-process memory for BENCH_MEM_CONNS idle TLS connections held
-        by a Python client: VmHWM/VmRSS from /proc/PID/status.
+        by Python clients (bench/memclient.py, one process per
+        BENCH_MEM_PER_CLIENT connections): VmHWM/VmRSS from /proc/PID/status
+        of an epoll server (bench/hold.c, native hold-server); then one more
+        round trip on every connection, all of which must be served.
   redis `redis-benchmark -c BENCH_REDIS_CLIENTS -n BENCH_REDIS_REQUESTS
         -t set,get -q` against a fresh redis-server: requests/s of SET and of
         GET as redis-benchmark reports them, and the CPU time (user+sys from
@@ -851,8 +854,14 @@ MEM_PER_CLIENT = env_int("BENCH_MEM_PER_CLIENT", 10000)  # connections per memcl
 def run_mem(setup, v, n):
     """Server memory with one and with n idle TLS connections (kB), then one
     more round trip on every connection (all must be served)."""
-    if v == "stunnel" and n > MEM_STUNNEL_MAX:
-        return {"skipped": "not run above %d connections (a thread per connection)" % MEM_STUNNEL_MAX,
+    if v == "stunnel":
+        # stunnel refuses clients beyond max_clients = RLIMIT_NOFILE * 125 / 256
+        # (two descriptors per connection), and runs a thread for each.
+        cap = resource.getrlimit(resource.RLIMIT_NOFILE)[0] * 125 // 256
+        if n > min(MEM_STUNNEL_MAX, cap):
+            return {"skipped": "not run above %d connections (%s)" % (
+                min(MEM_STUNNEL_MAX, cap), "a thread per connection" if MEM_STUNNEL_MAX <= cap else
+                "its max_clients, RLIMIT_NOFILE %d x 125/256" % resource.getrlimit(resource.RLIMIT_NOFILE)[0]),
                 "conns": n}
     port = PORTS[v]["mem"]
     procs, clients = [], []
