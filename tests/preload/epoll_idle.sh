@@ -39,6 +39,27 @@ for m in lt:-b,1 et:-e,-b,7 et_oneshot:-e,-o,-b,7 lt_oneshot:-o,-b,3; do
 	fi
 done
 
+# A best-effort writer (no EPOLLOUT interest): what the kernel did not
+# take of the last record written to an idle connection stays in the
+# shim's out-buffer, and only the wait's look at that connection (the
+# write unparked it) has the kernel watch for room to send it.
+name=epoll_idle_flood_best_effort_writes_to_idle_conns_complete
+P=$(free_port); accept_policy "$P"
+export TLSSHIM_LOG_FILE="$T/$name.log"
+shimbg "$PY" "$PYD/flood_server.py" "$P" 6 >"$T/$name.out" 2>"$T/$name.err"
+srv=$!
+if ! wait_for "$T/$name.out" '^listening' 15; then
+	fail "$name" "flood_server never listened$(show "$T/$name.err")"; stop "$srv"
+else
+	out=$(timeout $((120 * TS)) "$PY" "$PYD/idle_conns_client.py" flood "$P" "$CERTS/ca.crt" 6 2>&1)
+	wait_exit "$srv" 30; rc=$?
+	if [ "$out" = "ok flood 6" ] && [ "$rc" = 0 ]; then
+		pass "$name"
+	else
+		fail "$name" "client: $out; server exit $rc$(show "$T/$name.err" "$TLSSHIM_LOG_FILE")"
+	fi
+fi
+
 name=epoll_idle_asyncio_broadcast_to_${N}_idle_conns
 P=$(free_port); accept_policy "$P"
 export TLSSHIM_LOG_FILE="$T/$name.log"

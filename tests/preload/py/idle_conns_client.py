@@ -5,6 +5,11 @@ idle connections (shim/epoll.c); every one must still be served.
              one round trip on each in reverse order, a burst (a line sent
              on every connection, then every echo read), and a round trip
              on every 7th; close_notify on all.
+  flood:     N connections, a line echoed on each, then "flood" on the
+             first: the server writes to every other (idle) connection
+             until the write would block and says how much each took; all
+             of it must arrive (the last record's ciphertext that the
+             kernel did not take at once must go out by itself).
   broadcast: the server writes every line it gets to every connection: N
              idle connections, then a line of BYTES on connection 0 must
              arrive whole on all N (writes on idle connections that the
@@ -19,13 +24,18 @@ ctx = ssl.create_default_context(cafile=ca)
 
 
 def read_exact(s, k):
-    got = b""
-    while len(got) < k:
-        d = s.recv(min(65536, k - len(got)))
-        if not d:
-            break
-        got += d
-    return got
+    got = []
+    left = k
+    try:
+        while left > 0:
+            d = s.recv(min(65536, left))
+            if not d:
+                break
+            got.append(d)
+            left -= len(d)
+    except socket.timeout:
+        pass
+    return b"".join(got)
 
 
 def rt(i, s, tag):
@@ -41,9 +51,24 @@ for i in range(n):
     s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=20 * S),
                         server_hostname="localhost")
     conns.append(s)
-    if mode == "echo":
+    if mode in ("echo", "flood"):
         rt(i, s, b"first")
-if mode == "echo":
+if mode == "flood":
+    conns[0].sendall(b"flood\n")
+    line = b""
+    while not line.endswith(b"\n"):
+        d = conns[0].recv(1)
+        if not d:
+            raise SystemExit("FAIL flood: no answer")
+        line += d
+    counts = [int(x) for x in line.split()[1:]]
+    if len(counts) != n or counts[0] != 0 or min(counts[1:]) <= 0:
+        raise SystemExit("FAIL flood: answer %r" % line)
+    for i in range(1, n):
+        got = read_exact(conns[i], counts[i])
+        if len(got) != counts[i] or got.count(b"x") != counts[i]:
+            raise SystemExit("FAIL flood: conn %d got %d of %d bytes" % (i, len(got), counts[i]))
+elif mode == "echo":
     for i in reversed(range(n)):
         rt(i, conns[i], b"reverse")
     for i, s in enumerate(conns):
