@@ -10,7 +10,10 @@ then the next round, the order of the variants rotated each round):
         ping-pong + close; conns/s = N / time from starting the client to its
         exit.
   mem   server-process memory for BENCH_MEM_CONNS idle TLS connections held
-        by a Python client: VmHWM/VmRSS from /proc/PID/status.
+        by Python clients (bench/memclient.py, one process per
+        BENCH_MEM_PER_CLIENT connections): VmHWM/VmRSS from /proc/PID/status
+        of an epoll server (bench/hold.c, native hold-server); then one more
+        round trip on every connection, all of which must be served.
   redis `redis-benchmark -c BENCH_REDIS_CLIENTS -n BENCH_REDIS_REQUESTS
         -t set,get -q` against a fresh redis-server: requests/s of SET and of
         GET as redis-benchmark reports them, and the CPU time (user+sys from
@@ -819,70 +822,159 @@ def proc_mem(pid):
     return r
 
 
+def raise_nofile(want):
+    """Raise this process's RLIMIT_NOFILE, which the servers and clients of
+    the memory workload inherit (the shim sizes its fd table from the limit
+    it starts with): soft and hard to want (at most fs.nr_open) when the
+    process may (CAP_SYS_RESOURCE), else the soft limit to the hard one.
+    Returns the soft limit reached."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        with open("/proc/sys/fs/nr_open") as f:
+            want = min(want, int(f.read()))
+    except (OSError, ValueError):
+        pass
+    if want > hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+        except (ValueError, OSError):
+            pass
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+# stunnel runs a thread (and holds two sockets) per connection: counts above
+# this are not run (pid_max, threads-max and memory of a shared machine).
+MEM_STUNNEL_MAX = env_int("BENCH_MEM_STUNNEL_MAX", 10000)
+MEM_PER_CLIENT = env_int("BENCH_MEM_PER_CLIENT", 10000)  # connections per memclient process
+
+
 def run_mem(setup, v, n):
-    """Server RSS with 0 and n idle TLS connections (kB)."""
+    """Server memory with one and with n idle TLS connections (kB), then one
+    more round trip on every connection (all must be served)."""
+    if v == "stunnel":
+        # stunnel refuses clients beyond max_clients = RLIMIT_NOFILE * 125 / 256
+        # (two descriptors per connection), and runs a thread for each.
+        cap = resource.getrlimit(resource.RLIMIT_NOFILE)[0] * 125 // 256
+        if n > min(MEM_STUNNEL_MAX, cap):
+            return {"skipped": "not run above %d connections (%s)" % (
+                min(MEM_STUNNEL_MAX, cap), "a thread per connection" if MEM_STUNNEL_MAX <= cap else
+                "its max_clients, RLIMIT_NOFILE %d x 125/256" % resource.getrlimit(resource.RLIMIT_NOFILE)[0]),
+                "conns": n}
     port = PORTS[v]["mem"]
-    procs = []
+    procs, clients = [], []
+    senv = dict(setup.srv_env) if v == "shim" else dict(os.environ)
+    # the servers end themselves after this (alarm), whatever happens here
+    senv["HOLD_TIMEOUT"] = senv["NATIVE_TIMEOUT"] = str(600 + n // 10)
     try:
         if v == "plaintext":
-            procs.append(spawn([HOLD, str(port)], name="hold"))
+            procs.append(spawn([HOLD, str(port)], env=senv, name="hold"))
             target, ca = port, "-"
         elif v == "shim":
-            procs.append(spawn([HOLD, str(port)], env=setup.srv_env, name="hold (shim)"))
+            procs.append(spawn([HOLD, str(port)], env=senv, name="hold (shim)"))
             target, ca = port, CA
         elif v == "native":
-            procs.append(spawn([NATIVE, "hold-server", str(port), CRT, KEY], name="native hold-server"))
+            procs.append(spawn([NATIVE, "hold-server", str(port), CRT, KEY], env=senv,
+                               name="native hold-server"))
             target, ca = port, CA
         elif v == "stunnel":
-            procs.append(spawn([HOLD, str(port)], name="hold"))
+            procs.append(spawn([HOLD, str(port)], env=senv, name="hold"))
             err = wait_listening(port, procs)
             check(err is None, err)
             procs.append(spawn([STUNNEL, os.path.join(OUT, "stunnel-mem.conf")], name="stunnel (mem)"))
             target, ca = ST["mem_srv"], CA
         else:
             raise Failed("no memory variant %s" % v)
+        servers = list(procs)
         err = wait_listening(target, procs)
         check(err is None, err)
-        cli = spawn([sys.executable, os.path.join(ROOT, "bench", "memclient.py"), HOST, str(target),
-                     str(n), ca, SERVER_NAME], name="memclient", pipes=True)
-        procs.append(cli)
+        # Several client processes when one may not hold n descriptors (or
+        # to share the handshakes' CPU); each binds its own source addresses.
+        per = max(1, min(n, MEM_PER_CLIENT, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 256))
+        for first in range(0, n, per):
+            cli = spawn([sys.executable, os.path.join(ROOT, "bench", "memclient.py"), HOST, str(target),
+                         str(min(per, n - first)), ca, SERVER_NAME, str(first)],
+                        name="memclient", pipes=True)
+            procs.append(cli)
+            clients.append(cli)
 
-        def expect(word, timeout):
-            r, _, _ = select.select([cli.stdout], [], [], timeout)
+        def expect(cli, word, end):
+            r, _, _ = select.select([cli.stdout], [], [], max(0.0, end - time.monotonic()))
             line = cli.stdout.readline() if r else ""
             if not line.startswith(word):
                 _, _, cerr = finish(cli, 5)
                 raise Failed("memclient: expected %r, got %r: %s" % (word, line, cerr.strip()[-300:]))
-            return line
+            return line.strip()
 
-        servers = procs[:-1]
-        expect("warm", 30)
+        def tell(word):
+            for cli in clients:
+                cli.stdin.write(word + "\n")
+                cli.stdin.flush()
+
+        end = time.monotonic() + 30
+        for cli in clients:
+            expect(cli, "warm", end)
         time.sleep(0.3)
         before = [proc_mem(p.pid) for p in servers]
-        cli.stdin.write("go\n")
-        cli.stdin.flush()
-        ready = expect("ready", 60 + n // 50)
-        time.sleep(0.3)
+        cpu0 = sum(proc_cpu(p.pid) for p in servers)
+        tell("go")
+        end = time.monotonic() + 120 + n * 0.05
+        readies = [expect(cli, "ready", end) for cli in clients]
+        time.sleep(0.5)
         after = [proc_mem(p.pid) for p in servers]
-        cli.stdin.write("close\n")
-        cli.stdin.flush()
-        finish(cli, 20)
+        cpu1 = sum(proc_cpu(p.pid) for p in servers)
+        held = sum(int(r.split()[1]) for r in readies)
+        # Everything still served: one more round trip on every connection.
+        tell("check")
+        end = time.monotonic() + 960
+        checks = [expect(cli, "served", end) for cli in clients]
+        cpu2 = sum(proc_cpu(p.pid) for p in servers)
+        checked = [proc_mem(p.pid) for p in servers]
+        served = sum(int(c.split()[1]) for c in checks)
+        check_s = max(float(c.split()[5]) for c in checks)
         for p in servers:
             check(p.poll() is None, "%s died" % p.bench_name)
+        srv_err = " ".join(peek(p) for p in servers)
+        # The servers go first; the clients' sockets then end with a RST
+        # (SO_LINGER 0): no TIME_WAIT left on the machine.
+        for p in reversed(servers):
+            stop(p, signal.SIGKILL)
+        tell("close")
+        for cli in clients:
+            finish(cli, 60)
         tot = lambda ms, k: sum(m[k] for m in ms)
         res = {"rss0_kb": tot(before, "VmRSS"), "rss_n_kb": tot(after, "VmRSS"),
                "hwm0_kb": tot(before, "VmHWM"), "hwm_n_kb": tot(after, "VmHWM"),
-               "conns": n, "protocol": ready.split()[2] if len(ready.split()) > 2 else None}
-        res["per_conn_kb"] = (res["hwm_n_kb"] - res["hwm0_kb"]) / n
-        res["per_conn_rss_kb"] = (res["rss_n_kb"] - res["rss0_kb"]) / n
+               "rss_check_kb": tot(checked, "VmRSS"), "hwm_check_kb": tot(checked, "VmHWM"),
+               "conns": n, "held": held, "served": served, "check_s": check_s,
+               "srv_cpu_setup_s": cpu1 - cpu0, "srv_cpu_check_s": cpu2 - cpu1,
+               "protocol": readies[0].split()[2] if len(readies[0].split()) > 2 else None}
+        res["per_conn_kb"] = (res["hwm_n_kb"] - res["hwm0_kb"]) / max(1, held)
+        res["per_conn_rss_kb"] = (res["rss_n_kb"] - res["rss0_kb"]) / max(1, held)
         res["value"] = res["per_conn_kb"]
+        errs = []
+        if held < n:
+            why = [r.split(" error: ", 1)[1] for r in readies if " error: " in r][:1]
+            m = re.search(r"accept: [^;]*after \d+ connections", srv_err)
+            errs.append("held %d of %d connections%s%s" % (held, n, (": " + m.group(0)) if m else "",
+                                                          ("; client: " + why[0]) if why else ""))
+        if served < held:
+            bad = [c.split(" errors: ", 1)[1] for c in checks if " errors: " in c][:1]
+            errs.append("served %d of %d in the check%s" % (served, held, (": " + bad[0]) if bad else ""))
+        if errs:
+            res["error"] = "; ".join(errs)
         if v == "stunnel":
             res["parts"] = {"stunnel": {"before": before[1], "after": after[1]},
                             "backend": {"before": before[0], "after": after[0]}}
         return res
     finally:
-        for p in reversed(procs):
-            stop(p)
+        for p in reversed(procs):  # servers first (SIGKILL), then the clients
+            if p not in clients:
+                stop(p, signal.SIGKILL)
+        for p in clients:
+            stop(p, signal.SIGKILL)
 
 
 # ---------------------------------------------------------------- policy
@@ -1119,8 +1211,13 @@ def table(summary, results, mach, params):
                     note.insert(0, "%+.1f us over plaintext" % (s["median"] - pl))
             if w.startswith("mem") and s["runs"]:
                 r = [x for x in results[w][v] if "value" in x][0]
-                note.append("rss %d->%d kB (%d conns), hwm %d->%d kB" % (
-                    r["rss0_kb"], r["rss_n_kb"], r["conns"], r["hwm0_kb"], r["hwm_n_kb"]))
+                note.append("rss %d->%d kB (%d of %d conns held, %d served), hwm %d->%d kB; server cpu"
+                            " %.2f ms/conn set-up, %.0f us/round trip in the check" % (
+                                r["rss0_kb"], r["rss_n_kb"], r["held"], r["conns"], r["served"],
+                                r["hwm0_kb"], r["hwm_n_kb"], 1e3 * r["srv_cpu_setup_s"] / max(1, r["held"]),
+                                1e6 * r["srv_cpu_check_s"] / max(1, r["held"])))
+            if w.startswith("mem"):
+                note += ["%s: %s" % (v, x["skipped"]) for x in results[w][v] if "skipped" in x][:1]
             cpu = s.get("cpu_per_unit")
             cpu = "%.2f %s" % (cpu, CPU_UNITS[w]) if cpu is not None else "-"
             lines.append("%-9s %-10s %-9s %9s %9s %9s %9s %10s %12s  %s" % (
@@ -1133,6 +1230,8 @@ def table(summary, results, mach, params):
     lines.append("     (the shim's client session cache; native: SSL_set_session).")
     lines.append("mem: (VmHWM with N idle conns - VmHWM after one warm-up conn) / N of the server")
     lines.append("     process (stunnel: stunnel + its plain backend). vs_* > 1 means more memory.")
+    lines.append("     Then one more round trip on every connection: a row fails unless all N were")
+    lines.append("     held and all were served (held: the descriptor limit may stop the server).")
     lines.append("cpu: user+system CPU time of all processes of the variant (both ends, stunnels")
     lines.append("     included) per GB or per connection, median; steadier than wall time on a busy host.")
     lines.append("redis: redis-benchmark -c %d -n %d -t set,get -q (--tls for all but plaintext): its"
@@ -1271,14 +1370,23 @@ def main():
                         r = {"error": str(e)}
                         log("%-4s %-10s run %d: FAILED: %s" % (w, v, i + 1, e))
                     results[w].setdefault(v, []).append(r)
+        if "mem" in WORKLOADS:
+            log("mem: RLIMIT_NOFILE %d for the servers and clients (wanted %d)" % (
+                raise_nofile(max(MEM_CONNS_LIST) + 4096), max(MEM_CONNS_LIST) + 4096))
         for w, n in zip(MEM_ROWS, MEM_CONNS_LIST):
             for v in ("plaintext", "shim", "native", "stunnel"):
                 if "mem" not in WORKLOADS or v not in variants or time.monotonic() - START > DEADLINE + 60:
                     continue
                 try:
                     r = run_mem(setup, v, n)
-                    log("mem  %-10s %d conns: %.1f KiB/conn (rss %d -> %d kB)" % (
-                        v, n, r["value"], r["rss0_kb"], r["rss_n_kb"]))
+                    if "skipped" in r:
+                        log("mem  %-10s %d conns: %s" % (v, n, r["skipped"]))
+                    else:
+                        log("mem  %-10s %d conns: %.1f KiB/conn (rss %d -> %d kB; %d held, %d served"
+                            " in %.1f s; server cpu %.1f s set-up, %.1f s check)%s" % (
+                                v, n, r["value"], r["rss0_kb"], r["rss_n_kb"], r["held"], r["served"],
+                                r["check_s"], r["srv_cpu_setup_s"], r["srv_cpu_check_s"],
+                                (": FAILED: " + r["error"]) if "error" in r else ""))
                 except Failed as e:
                     r = {"error": str(e)}
                     log("mem  %-10s %d conns: FAILED: %s" % (v, n, e))

@@ -23,9 +23,12 @@
  *                                            offering the latest session of
  *                                            the one before (TLS 1.3 ticket);
  *                                            also prints how many resumed
- *   native hold-server PORT CERT KEY         accept, handshake, read 1 byte,
- *                                            write 1 byte, keep the
- *                                            connection open (memory bench)
+ *   native hold-server PORT CERT KEY         epoll, non-blocking: accept
+ *                                            every connection, handshake,
+ *                                            echo what arrives, keep the
+ *                                            connection open (memory bench;
+ *                                            raises RLIMIT_NOFILE, see
+ *                                            bench/hold.c; NATIVE_NOFILE)
  *   native lat-server PORT CERT KEY          iterative: accept, handshake,
  *                                            echo until close_notify (as
  *                                            `lat server`, TCP_NODELAY)
@@ -49,6 +52,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -58,6 +62,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -496,29 +501,148 @@ static int pp_client_resume(char **av)
 	return 0;
 }
 
-static int hold_server(char **av)
+/* The descriptor limit for hold-server, as bench/hold.c raises it: soft and
+ * hard to NATIVE_NOFILE (default /proc/sys/fs/nr_open) with
+ * CAP_SYS_RESOURCE, else the soft limit to the hard one. */
+static void raise_nofile(void)
 {
 	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;   /* thousands of idle connections */
+	rlim_t want = 0;
+	const char *e = getenv("NATIVE_NOFILE");
+	FILE *f;
+
+	if (e && *e) {
+		want = (rlim_t)strtoull(e, NULL, 10);
+	} else if ((f = fopen("/proc/sys/fs/nr_open", "r"))) {
+		unsigned long long v;
+		if (fscanf(f, "%llu", &v) == 1)
+			want = (rlim_t)v;
+		fclose(f);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (want > rl.rlim_max) {
+		struct rlimit up = { want, want };
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			rl = up;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+	getrlimit(RLIMIT_NOFILE, &rl);
+	fprintf(stderr, "native: RLIMIT_NOFILE %llu\n", (unsigned long long)rl.rlim_cur);
+}
+
+/* hold-server: bench/hold.c with OpenSSL in the program. One thread, one
+ * epoll instance, non-blocking sockets: each connection's handshake is
+ * driven by SSL_accept as its socket becomes ready, then whatever arrives
+ * is echoed back; EOF, an error or close_notify closes the connection. */
+static void hold_drop(int ep, SSL *ssl, long *held)
+{
+	int fd = SSL_get_fd(ssl);
+	epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+	SSL_free(ssl);
+	close(fd);
+	(*held)--;
+}
+
+/* Re-arm fd for what OpenSSL waits for after a call that returned r. */
+static int hold_want(int ep, SSL *ssl, int r)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = ssl };
+	switch (SSL_get_error(ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		break;
+	case SSL_ERROR_WANT_WRITE:
+		ev.events = EPOLLOUT;
+		break;
+	default:
+		return -1;
+	}
+	return epoll_ctl(ep, EPOLL_CTL_MOD, SSL_get_fd(ssl), &ev);
+}
+
+static int hold_server(char **av)
+{
+	raise_nofile();
 	SSL_CTX *ctx = server_ctx(av[1], av[2]);
 	int lfd = listen_on(av[0]);
-	for (long i = 0; i < SERVER_MAX_CONNS; i++) {
-		SSL *ssl = server_open(ctx, lfd);
-		char c;
-		int one = 1;
-		if (!ssl)
-			continue;
-		/* As bench/hold.c: the echo must not wait (Nagle) for the ACK of
-		 * the session tickets, which the client delays by 40 ms. */
-		setsockopt(SSL_get_fd(ssl), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		if (read_exact(ssl, &c, 1) || write_all(ssl, &c, 1))
-			ssl_close(ssl);
-		/* else kept open, SSL and all, until the process is killed */
+	int one = 1;
+	long held = 0;
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event lev = { .events = EPOLLIN, .data.ptr = NULL };
+	if (ep < 0 || fcntl(lfd, F_SETFL, O_NONBLOCK) < 0 || listen(lfd, 4096) < 0 ||
+	    epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &lev) < 0)
+		die_errno("hold-server: epoll");
+	for (;;) {
+		struct epoll_event evs[256];
+		int n = epoll_wait(ep, evs, 256, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			die_errno("epoll_wait");
+		}
+		for (int i = 0; i < n; i++) {
+			SSL *ssl = evs[i].data.ptr;
+			if (!ssl) {
+				for (int k = 0; k < 64; k++) {
+					int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
+					if (fd < 0) {
+						if (errno == EMFILE || errno == ENFILE || errno == ENOMEM) {
+							fprintf(stderr, "native: accept: %s after %ld connections;"
+								" no more accepted\n", strerror(errno), held);
+							epoll_ctl(ep, EPOLL_CTL_DEL, lfd, NULL);
+						} else if (errno != EAGAIN && errno != EINTR &&
+							   errno != ECONNABORTED) {
+							die_errno("accept");
+						}
+						break;
+					}
+					/* As bench/hold.c: the echo must not wait (Nagle) for the
+					 * ACK of the session tickets. */
+					setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+					if (!(ssl = SSL_new(ctx)))
+						die_ssl("SSL_new");
+					SSL_set_fd(ssl, fd);
+					SSL_set_accept_state(ssl);
+					struct epoll_event ev = { .events = EPOLLIN, .data.ptr = ssl };
+					if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+						fprintf(stderr, "native: epoll_ctl: %s after %ld connections\n",
+							strerror(errno), held);
+						SSL_free(ssl);
+						close(fd);
+						continue;
+					}
+					held++;
+				}
+				continue;
+			}
+			if (!SSL_is_init_finished(ssl)) {
+				int r = SSL_do_handshake(ssl);
+				if (r != 1) {
+					if (hold_want(ep, ssl, r) < 0) {
+						ERR_clear_error();
+						hold_drop(ep, ssl, &held);
+					}
+					continue;
+				}
+				report_params(ssl, "server");
+			}
+			/* Echo all that is there; OpenSSL may hold a record's
+			 * plaintext the socket no longer shows, hence the loop. */
+			char buf[512];
+			int r;
+			while ((r = SSL_read(ssl, buf, sizeof buf)) > 0)
+				if (SSL_write(ssl, buf, r) != r)
+					break;
+			if (r > 0 || hold_want(ep, ssl, r) < 0) {
+				ERR_clear_error();
+				hold_drop(ep, ssl, &held);
+			}
+		}
 	}
-	return 0;
+	return 0;   /* not reached: alarm() ends it */
 }
 
 /* ---- latency on a kept-open connection, and the threaded server ---- */

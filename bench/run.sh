@@ -8,7 +8,9 @@
 #   BENCH_RUNS=5               measured runs per variant (median, min, max)
 #   BENCH_BYTES=1000000000     bytes per bulk transfer
 #   BENCH_CONNS=2000           connections per ping-pong run
-#   BENCH_MEM_CONNS=100        idle TLS connections for the memory measurement
+#   BENCH_MEM_CONNS=100        idle TLS connections for the memory measurement ("1000 10000": a row each)
+#   BENCH_MEM_PER_CLIENT=10000 connections per memory-client process
+#   BENCH_MEM_STUNNEL_MAX=10000  stunnel (a thread per connection) is not run above this count
 #   BENCH_REDIS_REQUESTS=100000  redis-benchmark -n (requests per test, SET and GET)
 #   BENCH_REDIS_CLIENTS=50     redis-benchmark -c
 #   BENCH_LAT_N=20000          timed round trips per latency run (lat)

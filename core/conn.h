@@ -46,6 +46,10 @@ struct tls_conn {
 	int nonblock;            /* see tls_conn_nonblock */
 	int timeo_ms[2];         /* see tls_conn_sock_timeout */
 	bool fork_held;          /* held by a fork prepare handler */
+	/* Parked by an epoll instance (shim/epoll.c): left out of its scans
+	 * while idle.  LEAVE checks it: a change that leaves the connection
+	 * not idle unparks it and tells the instance (tls_park_activity). */
+	atomic_bool parked;
 	int *fds;                /* the program's fds for this session */
 	int nfds, fds_cap;
 	unsigned char *out;      /* ciphertext not yet taken by the kernel */
@@ -71,7 +75,15 @@ struct tls_conn {
  * handler interrupted the engine on this very connection, and waiting
  * would hang the thread for ever.  Such a call returns `ret` instead. */
 #define ENTER_OR(c, ret) do { if (!xlock_lock_unless_mine(&(c)->lock)) return ret; } while (0)
-#define LEAVE(c) xlock_unlock(&(c)->lock)
+#define LEAVE(c) do {                                                                  \
+		if (atomic_load_explicit(&(c)->parked, memory_order_relaxed))          \
+			conn_parked_leave(c);                                          \
+		xlock_unlock(&(c)->lock);                                              \
+	} while (0)
+
+/* LEAVE of a parked connection (its lock held): unpark it, and count an
+ * activity, unless it is still idle (see tls_conn_park). */
+void conn_parked_leave(struct tls_conn *c);
 
 /* The current process (tls_set_process). */
 extern pid_t tls_self_pid;

@@ -1600,6 +1600,48 @@ short tls_conn_kernel_events(struct tls_conn *c)
 	return ev;
 }
 
+/* ---- parking (tls.h) ---- */
+
+static _Atomic unsigned long park_activity;
+
+/* Under c's lock: nothing for a readiness check to see or do. */
+static bool conn_idle(struct tls_conn *c)
+{
+	return c->state == ST_OPEN && c->out_off >= c->out_len && c->stage_off >= c->stage_len &&
+	       !c->got_close && !c->rd_shut && !c->eof && SSL_pending(c->ssl) <= 0 &&
+	       !SSL_has_pending(c->ssl);
+}
+
+bool tls_conn_park(struct tls_conn *c)
+{
+	bool idle;
+
+	ENTER_OR(c, false);
+	idle = conn_idle(c);
+	/* Under the lock, as every change LEAVE checks: either this sees the
+	 * change, or the change's LEAVE sees the mark. */
+	atomic_store_explicit(&c->parked, idle, memory_order_relaxed);
+	xlock_unlock(&c->lock);
+	return idle;
+}
+
+void tls_conn_unpark(struct tls_conn *c, bool count)
+{
+	if (atomic_exchange_explicit(&c->parked, false, memory_order_relaxed) && count)
+		atomic_fetch_add_explicit(&park_activity, 1, memory_order_seq_cst);
+}
+
+unsigned long tls_park_activity(void)
+{
+	return atomic_load_explicit(&park_activity, memory_order_seq_cst);
+}
+
+void conn_parked_leave(struct tls_conn *c)
+{
+	if (!conn_idle(c))
+		tls_conn_unpark(c, true);
+}
+
 long long tls_conn_handshake_deadline(const struct tls_conn *c)
 {
 	int st = __atomic_load_n(&c->state, __ATOMIC_ACQUIRE);

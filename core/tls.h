@@ -124,6 +124,17 @@ void tls_conn_waited(struct tls_conn *c);
  * conforming peer sends nothing after that, so a close cannot meet late
  * records (no lingering close needed). */
 bool tls_conn_peer_ended(struct tls_conn *c);
+/* Parking (epoll instances with many idle connections, shim/epoll.c):
+ * tls_conn_park() marks c parked and returns true when it is idle: the
+ * handshake done, nothing held inside (no plaintext, close_notify or
+ * record bytes), nothing waiting to go out, no end of stream seen.  Until
+ * unparked, every change that leaves it not idle (under its lock: a read,
+ * a write, a failure) unparks it and increments tls_park_activity(), so
+ * that whoever parked it looks at it again.  tls_conn_unpark() clears
+ * the mark; with `count`, it also counts an activity. */
+bool tls_conn_park(struct tls_conn *c);
+void tls_conn_unpark(struct tls_conn *c, bool count);
+unsigned long tls_park_activity(void);
 /* FIONREAD: all the plaintext a read would return now, across records,
  * without waiting (decrypts what is there into a buffer of its own). */
 size_t tls_conn_readable(struct tls_conn *c);

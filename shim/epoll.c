@@ -19,6 +19,20 @@
  *
  * Instances created before the shim started (or inherited) are left
  * alone: their readiness is the kernel's.
+ *
+ * Idle connections are parked.  Every wait looks at the TLS fds of its
+ * instance (the list `tls`) for what the kernel cannot signal; with many
+ * idle connections that made each wait O(connections) (100 us per 1,000
+ * connections).  A TLS fd whose connection is idle (tls_conn_park: the
+ * handshake done, nothing inside, nothing to send) and whose kernel mask
+ * is the program's own moves to the list `park`, which waits do not look
+ * at.  It comes back to `tls` when the kernel reports an event for it,
+ * when the program changes its registration, and, all of `park` at once,
+ * when tls_park_activity() moved: a parked connection stopped being idle
+ * outside a wait of this instance (a read or write of another thread, a
+ * poll() on it).  Only while the process has one managed instance: with
+ * more, one instance's work on a connection could change what another
+ * must report, and nothing is parked.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -33,8 +47,12 @@
 #include "shim/ready.h"
 #include "shim/shim.h"
 
+enum { IN_NONE, IN_TLS, IN_PARK };
+
 struct ep_entry {
 	bool present, tls;
+	unsigned char in;         /* which list holds fd: IN_* */
+	int pos;                  /* its index there */
 	struct ready_ep r;        /* the program's events and their state (ready.h) */
 	epoll_data_t data;        /* the program's */
 	uint32_t kev;             /* what the kernel has now */
@@ -44,8 +62,11 @@ struct ep_set {
 	pthread_mutex_t lock;
 	struct ep_entry *ent;     /* indexed by fd */
 	int cap;
-	int *tls;                 /* fds of ent[] that are TLS */
+	int *tls;                 /* fds of ent[] that are TLS, looked at by every wait */
 	int ntls, tlscap;
+	int *park;                /* TLS fds parked: idle, not looked at */
+	int npark, parkcap;
+	unsigned long seen_activity;  /* tls_park_activity() at the last wait */
 };
 
 static _Atomic(struct ep_set *) *sets;
@@ -84,6 +105,7 @@ static void set_new(int epfd)
 		if (old) {                /* a number reused behind our back */
 			free(old->ent);
 			free(old->tls);
+			free(old->park);
 			free(old);
 		} else if (atomic_load(&nlive) < LIVE_MAX) {
 			live[atomic_load(&nlive)] = epfd;
@@ -122,6 +144,7 @@ void shim_epoll_forget(int fd)
 		pthread_mutex_unlock(&s->lock);
 		free(s->ent);
 		free(s->tls);
+		free(s->park);
 		pthread_mutex_destroy(&s->lock);
 		free(s);
 	}
@@ -158,8 +181,8 @@ static void forget_range(int epfd, struct ep_set *s, const void *arg)
 	(void)epfd;
 	for (int fd = range[0] < 0 ? 0 : range[0]; fd <= range[1] && fd < s->cap; fd++) {
 		if (s->ent[fd].present) {
-			memset(&s->ent[fd], 0, sizeof s->ent[fd]);
 			tls_list_del(s, fd);
+			memset(&s->ent[fd], 0, sizeof s->ent[fd]);
 		}
 	}
 }
@@ -231,29 +254,69 @@ static struct ep_entry *entry(struct ep_set *s, int fd, bool grow)
 	return &s->ent[fd];
 }
 
-static void tls_list_add(struct ep_set *s, int fd)
+/* The lists `tls` and `park` (see the header comment): each fd in at most
+ * one, found by its entry's `in` and `pos`; O(1) both ways. */
+static bool list_push(int **list, int *n, int *cap, int fd)
 {
-	for (int i = 0; i < s->ntls; i++)
-		if (s->tls[i] == fd)
-			return;
-	if (s->ntls == s->tlscap) {
-		int cap = s->tlscap ? s->tlscap * 2 : 16;
-		int *n = realloc(s->tls, (size_t)cap * sizeof *n);
-		if (!n)
-			return;
-		s->tls = n;
-		s->tlscap = cap;
+	if (*n == *cap) {
+		int ncap = *cap ? *cap * 2 : 16;
+		int *nl = realloc(*list, (size_t)ncap * sizeof *nl);
+		if (!nl)
+			return false;
+		*list = nl;
+		*cap = ncap;
 	}
-	s->tls[s->ntls++] = fd;
+	(*list)[(*n)++] = fd;
+	return true;
 }
 
 static void tls_list_del(struct ep_set *s, int fd)
 {
-	for (int i = 0; i < s->ntls; i++)
-		if (s->tls[i] == fd) {
-			s->tls[i] = s->tls[--s->ntls];
-			return;
-		}
+	struct ep_entry *e = fd >= 0 && fd < s->cap ? &s->ent[fd] : NULL;
+	int *list, *n, last;
+
+	if (!e || e->in == IN_NONE)
+		return;
+	list = e->in == IN_TLS ? s->tls : s->park;
+	n = e->in == IN_TLS ? &s->ntls : &s->npark;
+	last = list[--*n];
+	list[e->pos] = last;
+	s->ent[last].pos = e->pos;
+	e->in = IN_NONE;
+}
+
+/* Into `tls` (out of `park` if it was there). */
+static void tls_list_add(struct ep_set *s, int fd)
+{
+	struct ep_entry *e = &s->ent[fd];
+
+	if (e->in == IN_TLS)
+		return;
+	tls_list_del(s, fd);
+	if (list_push(&s->tls, &s->ntls, &s->tlscap, fd)) {
+		e->in = IN_TLS;
+		e->pos = s->ntls - 1;
+	}
+}
+
+/* Out of `tls` into `park`; false (left in `tls`) when there is no room. */
+static bool park_list_add(struct ep_set *s, int fd)
+{
+	struct ep_entry *e = &s->ent[fd];
+
+	if (!list_push(&s->park, &s->npark, &s->parkcap, fd))
+		return false;
+	tls_list_del(s, fd);
+	e->in = IN_PARK;
+	e->pos = s->npark - 1;
+	return true;
+}
+
+/* Every parked fd back into `tls`, for the next look. */
+static void unpark_all(struct ep_set *s)
+{
+	while (s->npark > 0)
+		tls_list_add(s, s->park[s->npark - 1]);
 }
 
 /* The kernel mask a TLS fd needs now (see the header comment). */
@@ -300,8 +363,8 @@ static int shim_epoll_ctl(struct ep_set *s, int epfd, int op, int fd, struct epo
 	if (op == EPOLL_CTL_DEL) {
 		r = epoll_ctl_real(epfd, op, fd, ev) < 0 ? -errno : 0;
 		if (r == 0 || r == -EBADF || r == -ENOENT) {
-			memset(e, 0, sizeof *e);
 			tls_list_del(s, fd);
+			memset(e, 0, sizeof *e);
 		}
 		pthread_mutex_unlock(&s->lock);
 		return r;
@@ -320,11 +383,12 @@ static int shim_epoll_ctl(struct ep_set *s, int epfd, int op, int fd, struct epo
 		r = epoll_ctl_real(epfd, op, fd, &kev) < 0 ? -errno : 0;
 		if (r == 0) {
 			ne.kev = kev.events & ~(uint32_t)(EPOLLEXCLUSIVE | EPOLLWAKEUP);
+			tls_list_del(s, fd);
 			*e = ne;
-			if (c)
+			if (c) {
+				tls_conn_unpark(c, false);  /* looked at again by the next wait */
 				tls_list_add(s, fd);
-			else
-				tls_list_del(s, fd);
+			}
 		}
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -372,6 +436,7 @@ static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, 
 	int slots[256];
 	int64_t deadline = timeout_ns < 0 ? -1 : clock_ns() + timeout_ns;
 	int n;
+	bool can_park;
 
 	if (max <= 0)
 		return -EINVAL;
@@ -385,6 +450,14 @@ static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, 
 		n = 0;
 		/* Plaintext already inside OpenSSL, failures, handshake timers. */
 		pthread_mutex_lock(&s->lock);
+		{
+			/* Read before looking: an activity after it is seen next time. */
+			unsigned long act = tls_park_activity();
+			can_park = atomic_load(&nlive) == 1;
+			if (s->npark && (act != s->seen_activity || !can_park))
+				unpark_all(s);
+			s->seen_activity = act;
+		}
 		for (int i = 0; i < s->ntls && n < max; i++) {
 			int fd = s->tls[i];
 			struct ep_entry *e = entry(s, fd, false);
@@ -406,10 +479,21 @@ static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, 
 			     tls_conn_buffered(c) && tls_conn_poll_read(c)) ||
 			    (!e->r.disabled && shim_tls_check_timeout(c))) {
 				uint32_t ev = tls_events(epfd, s, fd, e, c, 0);
+				tls_conn_unpark(c, false);  /* a mark left from before */
 				if (ev)
 					n = emit(out, n, max, fd, ev, e->data, slots, n);
 			} else {
 				sync_kernel(epfd, s, fd, e, c);
+				/* Idle, and the kernel watches only what the program
+				 * asked for: nothing to look at until something happens. */
+				if (can_park && tls_conn_handshake_done(c) &&
+				    e->kev == ready_ep_kernel_mask(&e->r, false, true, 0) &&
+				    tls_conn_park(c)) {
+					if (park_list_add(s, fd))
+						i--;
+					else
+						tls_conn_unpark(c, false);
+				}
 			}
 			tls_conn_unref(c);
 		}
@@ -436,6 +520,9 @@ static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, 
 			if (!e->tls) {            /* became TLS after it was added */
 				e->tls = true;
 				tls_list_add(s, fd);
+			} else if (e->in == IN_PARK) {  /* looked at again from now on */
+				tls_list_add(s, fd);
+				tls_conn_unpark(c, atomic_load(&nlive) > 1);
 			}
 			ev = tls_events(epfd, s, fd, e, c, kbuf[i].events);
 			if (ev)
