@@ -10,7 +10,10 @@
 # A test is a unit binary (BUILD/tests/test_*) or a script
 # tests/{launcher,preload,interop,attack,infra}/*.sh.  Every test prints one
 # line per case, "PASS name" or "FAIL name: reason"; a script that dies, or
-# prints no case, or runs past its time limit counts as one failure.
+# prints no case, or runs past its time limit counts as one failure.  A
+# script with the line "# tlsshim-test: once" does not use the build under
+# test (it builds its own, or checks the runner) and runs with the first
+# --build only.
 #
 # Isolation: each test runs in its own network, PID and mount namespaces
 # (unshare; lo is brought up inside), so ports never collide, not even
@@ -121,6 +124,12 @@ for b in $builds; do
 	done
 	for t in $tests; do
 		name=$(echo "$t" | sed "s|^$top/||; s|^$B/||")
+		# "# tlsshim-test: once": the test does not use the build under
+		# test (it builds its own, or tests the runner): the first build only.
+		if [ "$n" -gt 0 ] && [ "${t%.sh}" != "$t" ] && grep -q '^# tlsshim-test: once' "$t" &&
+		   grep -q " tests/${name#tests/}\$" "$work/jobs"; then
+			continue
+		fi
 		if [ -n "$only" ]; then case "$name" in *$only*) ;; *) continue ;; esac; fi
 		if [ -n "$bonly" ]; then
 			_keep=0

@@ -8,6 +8,7 @@
 #  * a script that sources tests/lib.sh stops its whole process tree at
 #    exit (children and grandchildren started with or without bg): no FAIL;
 #  * a test past its time limit is stopped (exit status 124).
+# tlsshim-test: once
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 NS="unshare --net --pid --fork --mount-proc --kill-child"

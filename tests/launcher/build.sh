@@ -4,6 +4,7 @@
 # asks pkg-config for OpenSSL and libconfig, keeps -Werror, and "make
 # clean" removes $(BUILD), whatever it is.  Builds the library and the
 # launcher from the source tree into a scratch BUILD directory.
+# tlsshim-test: once
 . "$(dirname "$0")/../lib.sh"
 
 TOP=$TLSSHIM_TOP
