@@ -2,10 +2,10 @@
  *
  * The engine never blocks.  For a blocking socket the shim waits here,
  * without any lock held:
- *  - for a record: recv(MSG_PEEK|MSG_WAITALL|MSG_TRUNC) of exactly the
- *    bytes the record layer still needs.  The kernel does the waiting, so
- *    SO_RCVTIMEO, SA_RESTART and EINTR behave as for a plain read, and a
- *    half-received record never wakes us in a loop.
+ *  - for a record: ppoll() on the socket and the thread's wake-up eventfd
+ *    (wait.c), bounded by the socket's SO_RCVTIMEO (kept per session,
+ *    sock.c); SA_RESTART and EINTR behave as for a plain read.  A reader
+ *    whose last read had to wait waits first (tls_conn_wait_first).
  *  - for the socket to take ciphertext: poll(POLLOUT), honouring
  *    SO_SNDTIMEO.
  *  - during a handshake: poll() against the rule's handshake_timeout_ms.
