@@ -30,8 +30,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "core/conn.h"
 #include "core/clock.h"
+#include "core/conn.h"
+#include "core/hgann.h"
 #include "core/log.h"
 #include "core/sys.h"
 
@@ -765,7 +766,15 @@ static struct tls_conn *conn_alloc(void)
 			 * it reachable (a leak checker cannot follow the tagged
 			 * free-list head). */
 			if ((c = calloc(1, sizeof *c))) {
-				struct tls_conn *head = atomic_load_explicit(&all_conns, memory_order_relaxed);
+				struct tls_conn *head;
+
+				/* Read without the lock by design (type-stable:
+				 * once per object). */
+				HG_ATOMIC_FIELD(&c->state);
+				HG_ATOMIC_FIELD(&c->fail);
+				HG_ATOMIC_FIELD(&c->fd);
+				HG_ATOMIC_FIELD(&c->owner);
+				head = atomic_load_explicit(&all_conns, memory_order_relaxed);
 				do
 					c->all_next = head;
 				while (!atomic_compare_exchange_weak_explicit(&all_conns, &head, c,

@@ -1,0 +1,27 @@
+/* core/hgann.h — tell valgrind's helgrind which fields are C11 atomics.
+ *
+ * A few fields of a connection (state, fail, fd, owner) are written under
+ * its lock but read without it, on purpose, with __atomic loads (see
+ * set_state in core/tls.c).  ThreadSanitizer models atomics and checks
+ * them (make check-tsan); helgrind models only pthread primitives, so it
+ * reports those reads as races, and whether it sees one depends on
+ * timing (tests/preload/threads.sh).  VALGRIND_HG_DISABLE_CHECKING leaves
+ * exactly those fields out of helgrind's race detection and nothing else.
+ *
+ * The request is a no-op sequence of a few instructions when the program
+ * does not run under valgrind.  Built without valgrind's headers, it is
+ * nothing at all. */
+#ifndef TLSSHIM_HGANN_H
+#define TLSSHIM_HGANN_H
+
+#if defined(__has_include)
+#if __has_include(<valgrind/helgrind.h>)
+#include <valgrind/helgrind.h>
+#define HG_ATOMIC_FIELD(p) VALGRIND_HG_DISABLE_CHECKING((p), sizeof *(p))
+#endif
+#endif
+#ifndef HG_ATOMIC_FIELD
+#define HG_ATOMIC_FIELD(p) ((void)(p))
+#endif
+
+#endif
