@@ -149,13 +149,16 @@ deps:
 # The whole suite, then the whole suite again under AddressSanitizer+UBSan;
 # a smoke run of the fuzz targets (tests/infra/fuzz.sh); two of the threaded
 # and fork tests under ThreadSanitizer (all of them: make check-tsan).
+# The builds of make check and its kin run one compiler per CPU (make -j
+# given on the command line wins: its job server is passed on instead).
+BUILD_JOBS = $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc 2>/dev/null || echo 2))
 ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 check: deps
-	@$(MAKE) --no-print-directory test-build
-	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN="$(ASAN_FLAGS)" test-build
-	@$(MAKE) --no-print-directory BUILD=$(BUILD)/tsan SAN="$(TSAN_FLAGS)" test-build
-	@$(MAKE) --no-print-directory fuzz-build
+	@$(MAKE) --no-print-directory $(BUILD_JOBS) test-build
+	@$(MAKE) --no-print-directory $(BUILD_JOBS) BUILD=$(BUILD)/asan SAN="$(ASAN_FLAGS)" test-build
+	@$(MAKE) --no-print-directory $(BUILD_JOBS) BUILD=$(BUILD)/tsan SAN="$(TSAN_FLAGS)" test-build
+	@$(MAKE) --no-print-directory $(BUILD_JOBS) fuzz-build
 	@sh tests/run.sh --build $(BUILD) --build $(BUILD)/asan --build $(BUILD)/tsan:$(TSAN_CHECK_TESTS)
 
 # make check, 5 times, beside another copy of the suite and a CPU hog.
@@ -167,7 +170,7 @@ check-stress: deps
 # runs it for 60 s.  Under ASan: make soak BUILD=build/asan SAN="$(ASAN_FLAGS)".
 SOAK_SECONDS ?= 1800
 soak: deps
-	@$(MAKE) --no-print-directory test-build
+	@$(MAKE) --no-print-directory $(BUILD_JOBS) test-build
 	@SOAK_SECONDS=$(SOAK_SECONDS) TLSSHIM_TEST_TIMEOUT=$$(($(SOAK_SECONDS) + 900)) TLSSHIM_TEST_VERBOSE=1 \
 		sh tests/run.sh --build $(BUILD) --only preload/soak
 
@@ -182,7 +185,7 @@ TSAN_FLAGS = -fsanitize=thread -fno-omit-frame-pointer
 TSAN_TESTS = tests/test_,preload/threads,preload/fork.sh,preload/forking,preload/forklock,preload/exec,preload/socat_fork
 TSAN_CHECK_TESTS = preload/threads,preload/forklock,tests/test_reload
 check-tsan: deps
-	@$(MAKE) --no-print-directory BUILD=$(BUILD)/tsan SAN="$(TSAN_FLAGS)" test-build
+	@$(MAKE) --no-print-directory $(BUILD_JOBS) BUILD=$(BUILD)/tsan SAN="$(TSAN_FLAGS)" test-build
 	@sh tests/run.sh --build $(BUILD)/tsan:$(TSAN_TESTS)
 
 # valgrind memcheck: the programs of a few preload tests (blocking server
@@ -196,7 +199,7 @@ check-valgrind: deps test-build
 		sh tests/run.sh --build $(BUILD):$(VALGRIND_TESTS)
 
 check-asan:
-	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN="$(ASAN_FLAGS)" test-build
+	@$(MAKE) --no-print-directory $(BUILD_JOBS) BUILD=$(BUILD)/asan SAN="$(ASAN_FLAGS)" test-build
 	@sh tests/run.sh --build $(BUILD)/asan
 
 certs: all

@@ -72,11 +72,23 @@ fi
 T=$(mktemp -d /tmp/tlsshim-t.XXXXXX)
 _bg_pids=""
 
+# _pstate PID: $_ps is the process's state letter (R, S, T, Z...) from
+# /proc/PID/stat; fails if there is no such process.  Shell built-ins
+# only: the waits below call it ten times a second, and a fork per call
+# was a visible share of make check's CPU.  (The name in stat may hold
+# ") ", hence the longest match.)
+_pstate() {
+	_ps=
+	{ read -r _ps <"/proc/$1/stat"; } 2>/dev/null || return 1
+	_ps=${_ps##*) }
+	_ps=${_ps%% *}
+	[ -n "$_ps" ]
+}
+
 # alive PID: the process exists and is not a zombie.
 alive() {
-	[ -r "/proc/$1/stat" ] || return 1
-	_al_st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
-	[ -n "$_al_st" ] && [ "$_al_st" != Z ] && [ "$_al_st" != X ]
+	_pstate "$1" || return 1
+	[ "$_ps" != Z ] && [ "$_ps" != X ]
 }
 
 # _tree PID...: the pids and all their descendants (from /proc).
@@ -129,8 +141,8 @@ _stop_tree() {
 		while [ $_st_w -lt 20 ]; do
 			_st_run=""
 			for _st_p in $_st_all; do
-				_st_s=$(sed 's/^.*) //' "/proc/$_st_p/stat" 2>/dev/null | cut -c1)
-				case "$_st_s" in ''|T|t|Z|X) ;; *) _st_run=1; break ;; esac
+				_pstate "$_st_p"
+				case "$_ps" in ''|T|t|Z|X) ;; *) _st_run=1; break ;; esac
 			done
 			[ -z "$_st_run" ] && break
 			sleep 0.05
@@ -164,18 +176,43 @@ check() { _n=$1; shift; if "$@"; then pass "$_n"; else fail "$_n" "command faile
 
 # A TCP port that is free now on 127.0.0.1 (and ::1), never one this
 # script was given before (the wire audit tells connections apart by port).
+# Shell built-ins only (a Python per port was 2% of make check's CPU): the
+# next of a run of ports below the kernel's ephemeral range (32768-60999,
+# where no client's source port can land), from a start that differs
+# between scripts, skipping every port that any TCP socket of this network
+# namespace uses in any state (/proc/net/tcp and tcp6: listening,
+# connected, TIME_WAIT).  Each script has a namespace of its own
+# (tests/run.sh), so the check is about the script's own sockets, and
+# about the host's when it runs without one.
 free_port() {
 	_fp_list=${TLSSHIM_AUDIT_DIR:-$T}/ports
+	_fp_k=0
+	if [ -r "$_fp_list" ]; then
+		while read -r _fp_x; do _fp_k=$((_fp_k + 1)); done <"$_fp_list"
+	fi
 	_fp_n=0
-	while [ $_fp_n -lt 50 ]; do
-		_fp=$("${PY:-python3}" -c 'import socket
-s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-		if [ -n "$_fp" ] && ! grep -q -x -e "$_fp" "$_fp_list" 2>/dev/null; then
-			echo "$_fp" >>"$_fp_list"
-			echo "$_fp"
-			return 0
-		fi
+	while [ $_fp_n -lt 500 ]; do
+		_fp=$((20000 + ($$ * 7 + _fp_k + _fp_n) % 12000))
 		_fp_n=$((_fp_n + 1))
+		_fp_hex=$(printf '%04X' "$_fp")
+		_fp_used=0
+		for _fp_t in /proc/net/tcp /proc/net/tcp6; do
+			[ -r "$_fp_t" ] || continue
+			while read -r _fp_sl _fp_la _fp_rest; do
+				[ "${_fp_la##*:}" = "$_fp_hex" ] && { _fp_used=1; break; }
+			done <"$_fp_t"
+			[ $_fp_used = 1 ] && break
+		done
+		[ $_fp_used = 1 ] && continue
+		if [ -r "$_fp_list" ]; then
+			while read -r _fp_x; do
+				[ "$_fp_x" = "$_fp" ] && { _fp_used=1; break; }
+			done <"$_fp_list"
+		fi
+		[ $_fp_used = 1 ] && continue
+		echo "$_fp" >>"$_fp_list"
+		echo "$_fp"
+		return 0
 	done
 	return 1
 }
@@ -280,6 +317,22 @@ wait_for() {
 		grep -q -E -e "$2" "$1" 2>/dev/null && return 0
 		sleep 0.1
 		_wf_n=$((_wf_n - 1))
+	done
+	return 1
+}
+
+# wait_comm PID NAME [SECONDS]: until PID or one of its descendants runs
+# a program called NAME (/proc/PID/comm; default 10 s): a program has
+# exec'ed.
+wait_comm() {
+	_wm_n=$(( ${3:-10} * 10 * TS ))
+	while [ "$_wm_n" -gt 0 ]; do
+		for _wm_p in $(_tree "$1"); do
+			_wm_c=
+			{ read -r _wm_c <"/proc/$_wm_p/comm"; } 2>/dev/null
+			[ "$_wm_c" = "$2" ] && return 0
+		done
+		sleep 0.1; _wm_n=$((_wm_n - 1))
 	done
 	return 1
 }

@@ -103,14 +103,14 @@ relay_pid=$PEER
 TLSSHIM_LOG_FILE="$T/exec.log" shimmed "$PROGS/rsync_like" localhost "$R" exec "$PROGS/stdio_echo" \
 	>"$T/exec.out" 2>&1 &
 prog=$!
-# The asker goes on once rsync_like has become stdio_echo (bounded).
-i=0
-end=$(($(date +%s) + 10 * TS))
-while [ "$(date +%s)" -lt "$end" ] && [ "$(cat "/proc/$prog/comm" 2>/dev/null)" != stdio_echo ] &&
-      [ "$(cat "/proc/$(pgrep -P "$prog" | head -n 1)/comm" 2>/dev/null)" != stdio_echo ]; do
-	sleep 0.05; i=$((i + 1))
-done
-: >"$T/exec.go"
+# The asker goes on once rsync_like has become stdio_echo ($prog is the
+# shell that runs timeout, env and then the program).
+if wait_comm "$prog" stdio_echo 10; then
+	: >"$T/exec.go"
+else
+	fail "the session crosses execve()" "rsync_like did not exec stdio_echo within $((10 * TS)) s$(show "$T/exec.out" "$T/exec.log")"
+	: >"$T/exec.go"
+fi
 wait_exit "$prog" 30
 rc=$?
 wait_exit "$peer_pid" 20; prc=$?
