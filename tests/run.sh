@@ -149,8 +149,9 @@ for b in $builds; do
 done
 # The slowest tests first, so that they do not end up last on their own.
 # (Measured: the ASan runs take 2 to 10 times the default ones.)
-slow="preload/soak.sh preload/failclosed_race.sh attack/shim_server.sh attack/shim_client.sh
- interop/sni.sh interop/postgres.sh preload/pump.sh preload/faults_timeout.sh
+slow="preload/soak.sh preload/failclosed_race.sh interop/ocsp.sh preload/faults_halfopen.sh
+ attack/shim_server.sh attack/shim_client.sh launcher/build.sh interop/slapd.sh interop/reload.sh
+ interop/pkcs11.sh interop/sni.sh interop/postgres.sh preload/faults_timeout.sh
  preload/failclosed_signal.sh preload/identity.sh attack/records_nginx.sh interop/resume.sh
  preload/server.sh interop/curl_client.sh interop/node.sh interop/java.sh interop/sshd.sh
  interop/exim.sh preload/asyncio.sh preload/threads.sh interop/nginx.sh interop/redis.sh"
