@@ -31,8 +31,8 @@
 # Parallel: up to TLSSHIM_JOBS tests at once (default: the number of
 # CPUs plus one: most tests spend part of their time waiting on a timer
 # or a peer; measured on 2 cores, 3 jobs kept the CPUs busy and took the
-# suite from 1165 s to 974 s); each one's summary line (and its output, when it failed) is
-# printed as it finishes.  The last line printed is "N passed, N failed".
+# suite from 1165 s to 974 s); each one's summary line (and its output,
+# when it failed) is printed as it finishes.  The last line printed is "N passed, N failed".
 #
 # Environment: TLSSHIM_JOBS, TLSSHIM_TEST_TIMEOUT (seconds per test,
 # default 300), TLSSHIM_TEST_VERBOSE (print every test's output),

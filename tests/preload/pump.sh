@@ -105,12 +105,9 @@ TLSSHIM_LOG_FILE="$T/exec.log" shimmed "$PROGS/rsync_like" localhost "$R" exec "
 prog=$!
 # The asker goes on once rsync_like has become stdio_echo ($prog is the
 # shell that runs timeout, env and then the program).
-if wait_comm "$prog" stdio_echo 10; then
-	: >"$T/exec.go"
-else
+wait_comm "$prog" stdio_echo 10 ||
 	fail "the session crosses execve()" "rsync_like did not exec stdio_echo within $((10 * TS)) s$(show "$T/exec.out" "$T/exec.log")"
-	: >"$T/exec.go"
-fi
+: >"$T/exec.go"
 wait_exit "$prog" 30
 rc=$?
 wait_exit "$peer_pid" 20; prc=$?
