@@ -69,8 +69,11 @@ if [ -z "${PY:-}" ]; then
 	if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=python3; fi
 fi
 
-T=$(mktemp -d /tmp/tlsshim-t.XXXXXX)
+# (the runner gives each test a directory of its own, TLSSHIM_TEST_TMP,
+# and fails the test if anything is left in it)
+T=$(mktemp -d "${TLSSHIM_TEST_TMP:-/tmp}/tlsshim-t.XXXXXX")
 _bg_pids=""
+_at_exit=""
 
 # _pstate PID: $_ps is the process's state letter (R, S, T, Z...) from
 # /proc/PID/stat; fails if there is no such process.  Shell built-ins
@@ -159,9 +162,18 @@ _stop_tree() {
 	_stop_all $_st_all
 }
 
-# At the end, also on failure or at the time limit: stop every process this
-# script started (its process tree) and remove $T.
+# at_exit FUNCTION: run FUNCTION at the end, before the processes are
+# stopped and $T removed (latest first).  One EXIT trap for everyone: a
+# second "trap ... EXIT" would replace this one, and dash cannot read the
+# current trap back ($(trap) is a subshell's, empty), which is how $T and
+# the process-tree stop of 16 scripts were lost.
+at_exit() { _at_exit="$1 $_at_exit"; }
+
+# At the end, also on failure or at the time limit: run the at_exit
+# functions, stop every process this script started (its process tree)
+# and remove $T.
 _cleanup() {
+	for _ae_f in $_at_exit; do "$_ae_f"; done
 	# shellcheck disable=SC2086
 	_stop_tree $$ $_bg_pids
 	rm -rf "$T"

@@ -58,6 +58,9 @@ script_timeout=${TLSSHIM_TEST_TIMEOUT:-300}
 audit=${TLSSHIM_AUDIT:-1}
 
 work=$(mktemp -d /tmp/tlsshim-tests.XXXXXX)
+# (searchable, not readable: the daemons' own users reach a test's $T
+# below it, as they reached /tmp/tlsshim-t.*)
+chmod 711 "$work"
 running=""
 cleanup() {
 	for _p in $running; do kill "$_p" 2>/dev/null; done
@@ -167,8 +170,12 @@ slow="preload/soak.sh preload/failclosed_race.sh interop/ocsp.sh preload/faults_
 run_job() {
 	_id=$1 B=$2 label=$3 t=$4 name=$5
 	J=$work/j.$_id
-	mkdir -p "$J/audit"
+	mkdir -p "$J/audit" "$J/tmp"
+	chmod 711 "$J" "$J/tmp"
 	: >"$J/out"
+	# tests/lib.sh makes $T in here; what is left after the test is a
+	# failure (a cleanup that did not run)
+	export TLSSHIM_TEST_TMP="$J/tmp"
 	: >"$J/audit/policies"
 	: >"$J/audit/excludes"
 	: >"$J/audit/ports"
@@ -249,6 +256,12 @@ run_job() {
 	if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
 		f=1
 		echo "FAIL [$label] $name: ran no case" >>"$J/out"
+	fi
+	_left=$(cd "$J/tmp" && find . -mindepth 1 -maxdepth 2 2>/dev/null | head -n 5 | tr '\n' ' ')
+	if [ -n "$_left" ]; then
+		f=$((f + 1))
+		echo "FAIL [$label] $name: files left behind in its temporary directory (its cleanup did not run): $_left" >>"$J/out"
+		rm -rf "$J/tmp"
 	fi
 	if [ -n "${TLSSHIM_VALGRIND:-}" ]; then
 		python3 "$top/tests/tools/vgcheck.py" "$top" "$J"/vg/*.log >>"$J/out" 2>&1

@@ -7,6 +7,8 @@
 #    line, and is killed (the namespace ends empty);
 #  * a script that sources tests/lib.sh stops its whole process tree at
 #    exit (children and grandchildren started with or without bg): no FAIL;
+#  * with tests/interop/daemons.inc as well, the script's at_exit functions
+#    and lib.sh's cleanup both run (nothing left in TLSSHIM_TEST_TMP);
 #  * a test past its time limit is stopped (exit status 124).
 # tlsshim-test: once
 . "$TLSSHIM_TOP/tests/lib.sh"
@@ -48,6 +50,27 @@ if grep -q '^PASS started a tree' "$T/c/out" && ! grep -q FAIL "$T/c/out"; then
 	pass "tests/lib.sh stops the script's whole process tree at its end (nothing left)"
 else
 	fail "lib.sh stops the process tree" "$(tr '\n' '|' <"$T/c/out")"
+fi
+
+# A script with daemons.inc (its own at-exit cleanup) that fails early:
+# lib.sh's cleanup still runs after it (dash's $(trap) is empty, and 16
+# scripts once lost their $T and their tree stop that way).
+mkdir -p "$T/e/tmp"
+cat >"$T/daemons.sh" <<EOS
+. "$TLSSHIM_TOP/tests/lib.sh"
+. "$TLSSHIM_TOP/tests/interop/daemons.inc"
+mine() { echo "at_exit ran" >"$T/e/mark"; }
+at_exit mine
+bg sleep 306
+echo "PASS started"
+exit 1
+EOS
+nested "$T/e" 20 env TLSSHIM_TOP="$TLSSHIM_TOP" TLSSHIM_TEST_CERTS="$CERTS" TLSSHIM_TEST_TMP="$T/e/tmp" sh "$T/daemons.sh"
+if grep -q '^PASS started' "$T/e/out" && ! grep -q FAIL "$T/e/out" && [ -s "$T/e/mark" ] &&
+   [ -z "$(ls -A "$T/e/tmp")" ]; then
+	pass "with daemons.inc too, a failing script runs its at_exit functions, stops its tree and removes its \$T"
+else
+	fail "daemons.inc keeps lib.sh's cleanup" "$(tr '\n' '|' <"$T/e/out") mark: $(cat "$T/e/mark" 2>/dev/null) left: $(ls -A "$T/e/tmp")"
 fi
 
 nested "$T/d" 2 sh -c 'echo PASS before; sleep 30; echo PASS after'

@@ -112,7 +112,7 @@ fi
 
 name=ldap_1MB_binary_attribute_sha256
 mkdir -p "$T/tt"
-shimmed ldapsearch -x -LLL -tt -T "$T/tt" -H "$URL" -b "uid=photo,ou=people,$BASE" -s base jpegPhoto \
+shimmed ldapsearch -x -LLL -o ldif_wrap=no -tt -T "$T/tt" -H "$URL" -b "uid=photo,ou=people,$BASE" -s base jpegPhoto \
 	>"$T/photo.out" 2>"$T/photo.err"
 rc=$?
 f=$(sed -n 's|^jpegPhoto:< file://||p' "$T/photo.out")

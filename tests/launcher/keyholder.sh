@@ -235,7 +235,10 @@ fi
 # shows what PR_SET_DUMPABLE does: nobody reads its program's memory
 # (no Yama restriction here) but not its holder's.
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+	# (not under $T: user nobody must reach it)
 	ND=$(mktemp -d /tmp/tlsshim-kh-nobody.XXXXXX)
+	_kh_rm_nd() { rm -rf "$ND"; }
+	at_exit _kh_rm_nd
 	chmod 755 "$ND"
 	cp "$T/ec.crt" "$T/ec.key" "$PYD/memscan.py" "$T/ec.needles" "$ND/"
 	PN=$(free_port)
