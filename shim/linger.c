@@ -11,21 +11,30 @@
  * (shutdown SHUT_WR: the peer sees the end at once, as with TCP), and
  * hands a private duplicate of the socket to one background thread that
  * reads and discards until the peer's FIN, or for at most LINGER_MS.
+ * While the duplicate is open nothing is reset: late records just queue.
  * The thread blocks every signal, so the program's signals never land on
  * it.  Bounded: past LINGER_MAX sockets, close at once.
  *
- * The hand-over costs the closing thread a shutdown, one fcntl (the
- * duplicate is made high at once, own.c) and one epoll_ctl: the thread
- * waits in epoll_wait and wakes when the peer's records or FIN come in
- * (not to learn about a new socket), and reads all that is there.
+ * Batched, because it is paid on every connection: the hand-over costs the
+ * closing thread a shutdown and one fcntl (the duplicate is made high at
+ * once, own.c), nothing else while the thread is awake.  The thread
+ * wakes every TICK_MS while something lingers, asks the kernel which of
+ * the sockets have something (one poll with no wait), reads those, and
+ * lets go of each whose FIN is in.  A server closing connections one after
+ * another so pays one wake-up per tick, not one (or two: the peer's
+ * close_notify, then its FIN) per connection, and no system call to
+ * register a socket.  With nothing lingering the thread sleeps without
+ * a deadline, and the next hand-over wakes it through the pipe.  exit()
+ * waits for the lingering sockets: the thread then waits on the sockets
+ * themselves, so that none is held a tick longer than its peer's FIN.
  * tlsio.c does not linger at all when the peer has ended first.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
-#include <sys/epoll.h>
 #include <stdint.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,43 +43,39 @@
 #include "core/log.h"
 #include "shim/shim.h"
 
-#define LINGER_MAX 256
+#define LINGER_MAX 1024
 #define LINGER_MS 5000
-#define WAKE_TAG (-1)             /* the epoll tag of the wake pipe */
+#define TICK_MS 10
 
-/* Adaptive: held for a few microseconds (an epoll_ctl, a drain), and the
- * reaper, woken by a registration made under it, would otherwise sleep on
- * it at once (a futex wait and wake per connection). */
-static pthread_mutex_t lk = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
+static pthread_mutex_t lk = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t emptied = PTHREAD_COND_INITIALIZER;
 static int wake[2] = { -1, -1 };
-static int ep = -1;               /* the thread's epoll instance */
 static pid_t thread_pid;          /* the process the thread runs in */
 static int fds[LINGER_MAX];
 static int64_t deadlines[LINGER_MAX];
 static int n;
-/* The thread waits with no deadline (nothing lingers, and has not for
- * LINGER_MS): only then does a hand-over write to the wake pipe.
- * Otherwise the new socket, registered in the epoll set, wakes the thread
- * when its peer's records or FIN come in, and its deadline is later than
- * any the thread already waits for. */
+/* The thread waits without a deadline (nothing lingers): only then does
+ * a hand-over write to the wake pipe. */
 static bool asleep;
-static int64_t idle_until;
+/* exit() waits for the lingering sockets: the thread waits on them. */
+static bool hurry;
+/* The thread's poll sets (only the thread uses them): the sockets as they
+ * were when it last looked, and what it sleeps on. */
+static struct pollfd look[LINGER_MAX], sleep_on[1 + LINGER_MAX];
 
-static void drop(int i)
+static void drop(int i, bool fin)
 {
-	shim_own_close(fds[i]);   /* its last close takes it out of the epoll set */
+	log_debug("lingering socket done: %s", fin ? "the peer's FIN (or reset) is in"
+						   : "no FIN from the peer in 5 s");
+	shim_own_close(fds[i]);
 	fds[i] = fds[--n];
 	deadlines[i] = deadlines[n];
-	if (!n) {
-		idle_until = clock_ms() + LINGER_MS;
+	if (!n)
 		pthread_cond_broadcast(&emptied);
-	}
 }
 
 /* Under lk: read and discard what fds[i] holds.  At the peer's FIN (or an
- * error) it goes; else, drained, it is armed again (EPOLLONESHOT: a
- * registration left behind by a move fires once at most). */
+ * error) it goes; what is left after 256 KiB waits for the next tick. */
 static void drain(int i)
 {
 	char buf[4096];
@@ -87,15 +92,31 @@ static void drain(int i)
 		if (got > 0 || (got < 0 && errno == EINTR))
 			continue;
 		if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		drop(i);                 /* the peer's FIN, or an error */
+			return;
+		drop(i, true);           /* the peer's FIN, or an error */
 		return;
 	}
-	{
-		struct epoll_event e = { .events = EPOLLIN | EPOLLONESHOT, .data.fd = fds[i] };
-		if (REAL(epoll_ctl)(ep, EPOLL_CTL_MOD, fds[i], &e) < 0)
-			drop(i);
+}
+
+/* The sockets the kernel says have something (look[0..m), as fds[] was
+ * when copied): read them.  Descending, so that a drop (which moves the
+ * last entry into its place) leaves the lower indexes where they were; a
+ * number that moved meanwhile (dup2 onto it, own.c) is looked up. */
+static void drain_ready(int m)
+{
+	pthread_mutex_lock(&lk);
+	for (int k = m - 1; k >= 0; k--) {
+		int i = k;
+
+		if (!look[k].revents)
+			continue;
+		if (i >= n || fds[i] != look[k].fd)
+			for (i = 0; i < n && fds[i] != look[k].fd; i++)
+				;
+		if (i < n)
+			drain(i);
 	}
+	pthread_mutex_unlock(&lk);
 }
 
 static void *reaper(void *arg)
@@ -104,55 +125,58 @@ static void *reaper(void *arg)
 	 * is over; ensure_thread() waits for this. */
 	sem_post(arg);
 	for (;;) {
-		struct epoll_event ev[64];
-		int64_t now = clock_ms(), next = -1;
-		int r;
+		int64_t now, next = -1;
+		int m, ns = 1, timeout;
 
+		/* What has something now, with no wait: one system call for
+		 * all the lingering sockets. */
 		pthread_mutex_lock(&lk);
+		now = clock_ms();
 		for (int i = 0; i < n;) {
 			if (deadlines[i] <= now) {
-				drop(i);
+				drop(i, false);
 				continue;
 			}
-			if (next < 0 || deadlines[i] < next)
-				next = deadlines[i];
 			i++;
 		}
-		if (!n && idle_until > now)
-			next = idle_until;
-		asleep = next < 0;
+		for (m = 0; m < n; m++)
+			look[m] = (struct pollfd){ .fd = fds[m], .events = POLLIN };
+		pthread_mutex_unlock(&lk);
+		if (m && REAL(poll)(look, (nfds_t)m, 0) > 0)
+			drain_ready(m);
+
+		pthread_mutex_lock(&lk);
+		for (int i = 0; i < n; i++)
+			if (next < 0 || deadlines[i] < next)
+				next = deadlines[i];
+		sleep_on[0] = (struct pollfd){ .fd = wake[0], .events = POLLIN };
+		if (!n) {
+			timeout = -1;
+		} else if (hurry) {
+			for (int i = 0; i < n; i++)
+				sleep_on[ns++] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+			timeout = (int)(next > now ? next - now : 0);
+		} else {
+			timeout = next - now < TICK_MS ? (int)(next > now ? next - now : 0) : TICK_MS;
+		}
+		asleep = timeout < 0;
 		pthread_mutex_unlock(&lk);
 
-		r = REAL(epoll_wait)(ep, ev, 64, next < 0 ? -1 : (int)(next - now));
-		pthread_mutex_lock(&lk);
-		asleep = false;
-		for (int e = 0; e < r; e++) {
-			if (ev[e].data.fd == WAKE_TAG) {
-				char buf[64];
-				while (REAL(read)(wake[0], buf, sizeof buf) > 0)
-					;
-				continue;
-			}
-			/* Only a number that is still ours (one may have moved). */
-			for (int j = 0; j < n; j++)
-				if (fds[j] == ev[e].data.fd) {
-					drain(j);
-					break;
-				}
+		if (REAL(poll)(sleep_on, (nfds_t)ns, timeout) > 0 && (sleep_on[0].revents & POLLIN)) {
+			char buf[64];
+			while (REAL(read)(wake[0], buf, sizeof buf) > 0)
+				;
 		}
-		pthread_mutex_unlock(&lk);
 	}
 	return NULL;
 }
 
-/* Under lk.  The thread of a parent does not exist in a forked child
- * (and its epoll instance is the parent's: never touched here). */
+/* Under lk.  The thread of a parent does not exist in a forked child. */
 static bool ensure_thread(void)
 {
 	pthread_t t;
 	sigset_t all, old;
 	static sem_t started;
-	struct epoll_event e = { .events = EPOLLIN, .data.fd = WAKE_TAG };
 	bool ok;
 
 	if (__atomic_load_n(&thread_pid, __ATOMIC_RELAXED) == getpid())
@@ -161,25 +185,17 @@ static bool ensure_thread(void)
 		shim_own_close(wake[0]);
 		shim_own_close(wake[1]);
 	}
-	if (ep >= 0)
-		shim_own_close(ep);
-	ep = -1;
 	for (int i = 0; i < n; i++)
 		shim_own_close(fds[i]);     /* the parent's reaper owns these */
 	n = 0;
-	/* The real pipe2 and epoll_create1: our wrappers take other locks
-	 * (order: docs/locking.md), and the epoll set is not the program's. */
+	hurry = false;
+	/* The real pipe2: our wrapper takes other locks (order: docs/locking.md). */
 	if (REAL(pipe2)(wake, O_CLOEXEC | O_NONBLOCK) < 0) {
 		wake[0] = wake[1] = -1;
 		return false;
 	}
 	shim_own_cell(wake[0], &wake[0]);
 	shim_own_cell(wake[1], &wake[1]);
-	if ((ep = REAL(epoll_create1)(EPOLL_CLOEXEC)) < 0)
-		return false;
-	shim_own_cell(ep, &ep);
-	if (REAL(epoll_ctl)(ep, EPOLL_CTL_ADD, wake[0], &e) < 0)
-		return false;
 	sigfillset(&all);
 	sem_init(&started, 0, 0);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -209,21 +225,23 @@ static bool ensure_thread(void)
 	return true;
 }
 
-/* dup2() onto one of ours moved it (own.c): the new number joins the
- * epoll set (the old registration, EPOLLONESHOT, fires once at most). */
+/* dup2() onto one of ours moved it (own.c). */
 static void moved(int from, int to)
 {
 	pthread_mutex_lock(&lk);
 	for (int i = 0; i < n; i++)
 		if (fds[i] == from) {
-			struct epoll_event e = { .events = EPOLLIN | EPOLLONESHOT, .data.fd = to };
 			fds[i] = to;
-			if (__atomic_load_n(&thread_pid, __ATOMIC_RELAXED) == getpid() &&
-			    REAL(epoll_ctl)(ep, EPOLL_CTL_ADD, to, &e) < 0)
-				drop(i);
 			break;
 		}
 	pthread_mutex_unlock(&lk);
+}
+
+/* Under lk, in the thread's process. */
+static void wake_thread(void)
+{
+	asleep = false;
+	(void)!REAL(write)(wake[1], "", 1);
 }
 
 void shim_linger(int fd)
@@ -238,17 +256,11 @@ void shim_linger(int fd)
 		return;
 	pthread_mutex_lock(&lk);
 	if (n < LINGER_MAX && ensure_thread()) {
-		struct epoll_event e = { .events = EPOLLIN | EPOLLONESHOT, .data.fd = dup };
-
-		if (REAL(epoll_ctl)(ep, EPOLL_CTL_ADD, dup, &e) == 0) {
-			fds[n] = dup;
-			deadlines[n++] = clock_ms() + LINGER_MS;
-			if (asleep) {
-				asleep = false;
-				(void)!REAL(write)(wake[1], "", 1);
-			}
-			dup = -1;
-		}
+		fds[n] = dup;
+		deadlines[n++] = clock_ms() + LINGER_MS;
+		if (asleep)
+			wake_thread();
+		dup = -1;
 	}
 	pthread_mutex_unlock(&lk);
 	if (dup >= 0)
@@ -277,6 +289,10 @@ static void wait_at_exit(void)
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += LINGER_MS / 1000 + 1;
 	pthread_mutex_lock(&lk);
+	if (n > 0 && __atomic_load_n(&thread_pid, __ATOMIC_RELAXED) == getpid()) {
+		hurry = true;
+		wake_thread();
+	}
 	while (n > 0 && __atomic_load_n(&thread_pid, __ATOMIC_RELAXED) == getpid())
 		if (pthread_cond_timedwait(&emptied, &lk, &until) != 0)
 			break;

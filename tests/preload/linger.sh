@@ -24,7 +24,15 @@
 #   * pingpong_both_ends_no_reset: 50 connections, both ends shimmed:
 #     each close, at either end, either lingers or finds the peer ended
 #     (which one depends on timing: a server preempted between its answer
-#     and its close may find the client's close_notify in); no RST.
+#     and its close may find the client's close_notify in); no RST; the
+#     client's exit() waited until each of its lingering sockets had its
+#     peer's FIN (the debug line "lingering socket done: the peer's FIN");
+#   * many_linger_at_once: 30 connections kept open by the client after
+#     the server closed each, then all ended at once: 30 sockets linger
+#     together and all get their peer's records and FIN in the same tick
+#     of the linger thread; no RST;
+#   * linger_released_at_fin: every lingering socket of the server was let
+#     go because its peer's FIN came in, none at the 5 s deadline.
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim linger_setup
@@ -160,10 +168,54 @@ if [ "$rc" -ne 0 ] || ! grep -q '^50 connections in ' "$T/$name.out"; then
 	fail "$name" "pingpong client failed (exit $rc)$(show "$T/$name.out" "$T/$name.log" "$T/srv.err")"
 elif [ $((ended + clingered)) -ne 50 ] || [ $((sended + slingered)) -ne 50 ]; then
 	fail "$name" "client closes: $ended at once + $clingered lingering; server: $sended at once + $slingered lingering (want 50 in all at each end)$(show "$T/$name.log" "$T/srv.log")"
+elif [ "$(lines "$T/$name.log" "lingering socket done: the peer's FIN")" -ne "$clingered" ]; then
+	fail "$name" "the client exited before its $clingered lingering sockets had their peer's FIN$(show "$T/$name.log")"
 elif [ "$isolated" = 1 ] && [ "$after" -ne "$before" ]; then
 	fail "$name" "$((after - before)) RST(s) sent"
 else
-	pass "$name (50 connections: client closes $ended at once, $clingered lingering; server $sended at once, $slingered lingering; $((after - before)) RSTs)"
+	pass "$name (50 connections: client closes $ended at once, $clingered lingering, each done at its peer's FIN before exit; server $sended at once, $slingered lingering; $((after - before)) RSTs)"
+fi
+
+# --- 30 sockets linger at once ------------------------------------------------
+name=many_linger_at_once
+before=$(rsts)
+srv_before=$(lines "$T/srv.log" 'lingering close')
+done_before=$(lines "$T/srv.log" "lingering socket done: the peer's FIN")
+"$PY" "$TLSSHIM_TOP/tests/preload/py/linger_many_client.py" "$P" "$CERTS/ca.crt" "$PING" 30 >"$T/$name.out" 2>&1
+rc=$?
+# the server lets go of them within a tick of their FIN (bounded wait)
+_n=0
+while [ $(( $(lines "$T/srv.log" "lingering socket done: the peer's FIN") - done_before )) -lt 30 ] &&
+      [ $_n -lt $((100 * TS)) ]; do
+	sleep 0.1; _n=$((_n + 1))
+done
+after=$(rsts)
+slingered=$(( $(lines "$T/srv.log" 'lingering close') - srv_before ))
+sdone=$(( $(lines "$T/srv.log" "lingering socket done: the peer's FIN") - done_before ))
+if [ "$rc" -ne 0 ] || ! grep -q '^ok 30$' "$T/$name.out"; then
+	fail "$name" "the client failed (exit $rc)$(show "$T/$name.out" "$T/srv.log")"
+elif [ "$slingered" -ne 30 ] || [ "$sdone" -ne 30 ]; then
+	fail "$name" "$slingered server closes lingered and $sdone were let go at their peer's FIN (want 30 and 30)$(show "$T/srv.log")"
+elif [ "$isolated" = 1 ] && [ "$after" -ne "$before" ]; then
+	fail "$name" "$((after - before)) RST(s) sent"
+else
+	pass "$name (30 sockets lingered together, each let go at its peer's FIN, $((after - before)) RSTs)"
+fi
+
+# --- no lingering socket waited for the deadline --------------------------------
+name=linger_released_at_fin
+_n=0
+while [ "$(lines "$T/srv.log" "lingering socket done: the peer's FIN")" -lt "$(lines "$T/srv.log" 'lingering close')" ] &&
+      [ $_n -lt $((100 * TS)) ]; do
+	sleep 0.1; _n=$((_n + 1))
+done
+total=$(lines "$T/srv.log" 'lingering close')
+fin=$(lines "$T/srv.log" "lingering socket done: the peer's FIN")
+late=$(lines "$T/srv.log" 'lingering socket done: no FIN')
+if [ "$fin" -ne "$total" ] || [ "$late" -ne 0 ]; then
+	fail "$name" "of $total lingering sockets $fin were let go at their peer's FIN and $late at the deadline$(show "$T/srv.log")"
+else
+	pass "$name ($total lingering sockets, each let go at its peer's FIN)"
 fi
 if [ -s "$T/srv.err" ]; then
 	fail linger_server_errors "the pingpong server reported errors$(show "$T/srv.err")"

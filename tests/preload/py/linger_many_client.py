@@ -1,0 +1,34 @@
+"""linger_many_client.py PORT CA PING N — N TLS connections to a server that
+answers and closes (pingpong): each sends PING, reads the echo and then the
+server's close_notify (the server has closed by then) and is kept open; only
+once all N are in does it send its own close_notify on each and close.  The
+server's N lingering sockets then all get their peer's records and FIN at
+about the same moment.  Prints "ok N"."""
+import socket
+import ssl
+import sys
+
+port, ca, ping, n = int(sys.argv[1]), sys.argv[2], sys.argv[3].encode(), int(sys.argv[4])
+ctx = ssl.create_default_context(cafile=ca)
+held = []
+for i in range(n):
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=20),
+                        server_hostname="localhost", suppress_ragged_eofs=False)
+    s.sendall(ping)
+    got = b""
+    while len(got) < len(ping):
+        b = s.recv(len(ping) - len(got))
+        if not b:
+            break
+        got += b
+    if got != ping:
+        print("connection %d: echo %r" % (i, got))
+        sys.exit(1)
+    if s.recv(100) != b"":
+        print("connection %d: data after the echo" % i)
+        sys.exit(1)
+    held.append(s)
+for s in held:
+    s.unwrap()
+    s.close()
+print("ok %d" % n)
