@@ -40,16 +40,24 @@
 
 #define STASH_MAX 16
 
+/* What the program had queued, kept in the heap: the stash lives on the
+ * stack of every engine call, and 4.7 KiB there would push OpenSSL's
+ * frames below it onto pages a new thread has not touched yet (a page
+ * fault each, per thread: a thread-per-connection server paid two per
+ * connection).  A program's queue is almost always empty: then nothing
+ * is allocated. */
+struct err_saved {
+	unsigned long code;
+	int line;
+	bool has_data;
+	/* Copies: the queue owns (and frees) its strings, file and function
+	 * names included. */
+	char file[96], func[64], data[120];
+};
+
 struct err_stash {
 	int n;
-	struct {
-		unsigned long code;
-		int line;
-		bool has_data;
-		/* Copies: the queue owns (and frees) its strings, file and
-		 * function names included. */
-		char file[96], func[64], data[120];
-	} e[STASH_MAX];
+	struct err_saved *e;
 };
 
 static void err_stash(struct err_stash *s)
@@ -59,28 +67,36 @@ static void err_stash(struct err_stash *s)
 	unsigned long code;
 
 	s->n = 0;
+	s->e = NULL;
 	if (!ERR_peek_error())
 		return;
+	/* Without memory the program's entries are lost (cleared, as our
+	 * calls' own would be): never left in the queue for ours to mix with. */
+	s->e = malloc(STASH_MAX * sizeof *s->e);
 	while ((code = ERR_get_error_all(&file, &line, &func, &data, &flags)) != 0) {
-		if (s->n == STASH_MAX)
+		struct err_saved *e;
+
+		if (!s->e || s->n == STASH_MAX)
 			continue;
-		s->e[s->n].code = code;
-		snprintf(s->e[s->n].file, sizeof s->e[s->n].file, "%s", file ? file : "");
-		snprintf(s->e[s->n].func, sizeof s->e[s->n].func, "%s", func ? func : "");
-		s->e[s->n].line = line;
-		s->e[s->n].has_data = data && (flags & ERR_TXT_STRING);
-		snprintf(s->e[s->n].data, sizeof s->e[s->n].data, "%s", s->e[s->n].has_data ? data : "");
-		s->n++;
+		e = &s->e[s->n++];
+		e->code = code;
+		snprintf(e->file, sizeof e->file, "%s", file ? file : "");
+		snprintf(e->func, sizeof e->func, "%s", func ? func : "");
+		e->line = line;
+		e->has_data = data && (flags & ERR_TXT_STRING);
+		snprintf(e->data, sizeof e->data, "%s", e->has_data ? data : "");
 	}
 }
 
 /* Drop what our calls queued; give the program its own errors back.
  * (Nothing stashed and nothing queued, the common case: a peek is half
  * the price of a clear, and this runs twice per round trip.) */
-static void err_unstash(const struct err_stash *s)
+static void err_unstash(struct err_stash *s)
 {
-	if (s->n == 0 && !ERR_peek_error())
+	if (s->n == 0 && !ERR_peek_error()) {
+		free(s->e);
 		return;
+	}
 	ERR_clear_error();
 	for (int i = 0; i < s->n; i++) {
 		ERR_new();
@@ -91,6 +107,7 @@ static void err_unstash(const struct err_stash *s)
 		else
 			ERR_set_error(ERR_GET_LIB(s->e[i].code), ERR_GET_REASON(s->e[i].code), NULL);
 	}
+	free(s->e);
 }
 
 /* An engine entry point: the connection's lock (or `ret` when a signal

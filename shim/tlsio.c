@@ -317,29 +317,47 @@ ssize_t shim_tls_recv_iov(struct tls_conn *c, const struct iovec *iov, int cnt, 
 }
 
 
-/* Gather small buffers into full records rather than one record each. */
+/* Gather small buffers into full records rather than one record each.
+ * The gathering buffer is on the stack only when it is small: 16 KiB there
+ * would push OpenSSL's frames below it onto pages a new thread has not
+ * touched yet (a page fault each, per thread). */
 ssize_t shim_tls_send_iov(struct tls_conn *c, const struct iovec *iov, int cnt, int flags)
 {
-	char chunk[IOV_CHUNK];
+	char small[1024], *chunk = small;
+	size_t want = 0, size = sizeof small;
 	ssize_t total = 0;
 	int i = 0;
 	size_t off = 0;
 
 	if (cnt == 1)
 		return shim_tls_send(c, iov[0].iov_base, iov[0].iov_len, flags);
+	for (int k = 0; k < cnt && want <= sizeof small; k++)
+		want += iov[k].iov_len;
+	if (want > sizeof small) {
+		size = IOV_CHUNK;
+		if (!(chunk = malloc(size))) {
+			chunk = small;           /* smaller records, still correct */
+			size = sizeof small;
+		}
+	}
 	while (i < cnt) {
-		size_t fill = shim_iov_gather(iov, cnt, &i, &off, chunk, sizeof chunk);
+		size_t fill = shim_iov_gather(iov, cnt, &i, &off, chunk, size);
 		ssize_t r;
 
 		if (!fill)
 			break;
 		r = shim_tls_send(c, chunk, fill, flags);
-		if (r < 0)
-			return total ? total : r;
+		if (r < 0) {
+			if (!total)
+				total = r;
+			break;
+		}
 		total += r;
 		if ((size_t)r < fill)
 			break;
 	}
+	if (chunk != small)
+		free(chunk);
 	return total;
 }
 
