@@ -13,7 +13,7 @@
  * reads and discards until the peer's FIN, or for at most LINGER_MS.
  * While the duplicate is open nothing is reset: late records just queue.
  * The thread blocks every signal, so the program's signals never land on
- * it.  Bounded: past LINGER_MAX sockets, close at once.
+ * it.  Bounded: past `cap` sockets, close at once.
  *
  * Batched, because it is paid on every connection: the hand-over costs the
  * closing thread a shutdown and one fcntl (the duplicate is made high at
@@ -36,6 +36,7 @@
 #include <semaphore.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,6 +44,9 @@
 #include "core/log.h"
 #include "shim/shim.h"
 
+/* At most this many at once, and a quarter of the soft RLIMIT_NOFILE
+ * (read when the thread starts): each one holds a descriptor of the
+ * program's (256 under the usual limit of 1024). */
 #define LINGER_MAX 1024
 #define LINGER_MS 5000
 #define TICK_MS 10
@@ -54,6 +58,7 @@ static pid_t thread_pid;          /* the process the thread runs in */
 static int fds[LINGER_MAX];
 static int64_t deadlines[LINGER_MAX];
 static int n;
+static int cap = LINGER_MAX;
 /* The thread waits without a deadline (nothing lingers): only then does
  * a hand-over write to the wake pipe. */
 static bool asleep;
@@ -189,6 +194,14 @@ static bool ensure_thread(void)
 		shim_own_close(fds[i]);     /* the parent's reaper owns these */
 	n = 0;
 	hurry = false;
+	{
+		struct rlimit rl;
+
+		cap = LINGER_MAX;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+		    rl.rlim_cur / 4 < (rlim_t)cap)
+			cap = rl.rlim_cur / 4 > 16 ? (int)(rl.rlim_cur / 4) : 16;
+	}
 	/* The real pipe2: our wrapper takes other locks (order: docs/locking.md). */
 	if (REAL(pipe2)(wake, O_CLOEXEC | O_NONBLOCK) < 0) {
 		wake[0] = wake[1] = -1;
@@ -246,7 +259,7 @@ static void wake_thread(void)
 
 void shim_linger(int fd)
 {
-	int dup;
+	int dup, full = 0;
 
 	(void)REAL(shutdown)(fd, SHUT_WR);
 	/* One of the shim's own fds from the start: the program cannot close
@@ -255,16 +268,24 @@ void shim_linger(int fd)
 	if (dup < 0)
 		return;
 	pthread_mutex_lock(&lk);
-	if (n < LINGER_MAX && ensure_thread()) {
-		fds[n] = dup;
-		deadlines[n++] = clock_ms() + LINGER_MS;
-		if (asleep)
-			wake_thread();
-		dup = -1;
+	if (ensure_thread()) {
+		if (n < cap) {
+			fds[n] = dup;
+			deadlines[n++] = clock_ms() + LINGER_MS;
+			if (asleep)
+				wake_thread();
+			dup = -1;
+		} else {
+			full = cap;
+		}
 	}
 	pthread_mutex_unlock(&lk);
-	if (dup >= 0)
+	if (dup >= 0) {
+		if (full)
+			log_debug("no lingering close: %d sockets linger already, the most at once"
+				  " (a quarter of RLIMIT_NOFILE, at most %d): closed at once", full, LINGER_MAX);
 		shim_own_close(dup);
+	}
 }
 
 /* A TLS connection is being made: start the thread now, in the program's

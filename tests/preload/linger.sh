@@ -32,7 +32,11 @@
 #     together and all get their peer's records and FIN in the same tick
 #     of the linger thread; no RST;
 #   * linger_released_at_fin: every lingering socket of the server was let
-#     go because its peer's FIN came in, none at the 5 s deadline.
+#     go because its peer's FIN came in, none at the 5 s deadline;
+#   * linger_cap_rlimit: a server whose soft RLIMIT_NOFILE is 128 lets 32
+#     sockets (a quarter) linger at once, no more: of 40 connections kept
+#     open by the client after the server's close, 32 linger (each let go
+#     at its peer's FIN) and 8 close at once, each with a debug line.
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim linger_setup
@@ -181,6 +185,37 @@ if [ "$fin" -ne "$total" ] || [ "$late" -ne 0 ]; then
 else
 	pass "$name ($total lingering sockets, each let go at its peer's FIN)"
 fi
+# --- the most sockets that linger at once: a quarter of RLIMIT_NOFILE -------------
+name=linger_cap_rlimit
+P2=$(free_port)
+policy "$T/srv2.conf" <<EOF
+rules = ( { name = "linger-cap"; direction = "accept"; port = $P2;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOF
+POLICY="$T/srv2.conf" TLSSHIM_LOG_FILE="$T/srv2.log" shimbg sh -c 'ulimit -S -n 128 && exec "$0" server "$1"' \
+	"$PROGS/pingpong" "$P2" >"$T/srv2.out" 2>"$T/srv2.err"
+SRV2=$!
+if ! wait_for "$T/srv2.out" '^listening'; then
+	fail "$name" "pingpong server (128 descriptors) never listened$(show "$T/srv2.err")"
+else
+	"$PY" "$LINGER_CLIENT" "$P2" "$CERTS/ca.crt" "$PING" 40 >"$T/$name.out" 2>&1
+	rc=$?
+	_n=0
+	while [ "$(lines "$T/srv2.log" "lingering socket done: the peer's FIN")" -lt 32 ] && [ $_n -lt $((100 * TS)) ]; do
+		sleep 0.1; _n=$((_n + 1))
+	done
+	done32=$(lines "$T/srv2.log" "lingering socket done: the peer's FIN")
+	atonce=$(lines "$T/srv2.log" 'no lingering close: 32 sockets linger already')
+	if [ "$rc" -ne 0 ] || ! grep -q '^ok 40$' "$T/$name.out"; then
+		fail "$name" "the client failed (exit $rc)$(show "$T/$name.out" "$T/srv2.log")"
+	elif [ "$done32" -ne 32 ] || [ "$atonce" -ne 8 ]; then
+		fail "$name" "$done32 sockets lingered (let go at their FIN) and $atonce closed at once (want 32 and 8)$(show "$T/srv2.log")"
+	else
+		pass "$name (soft RLIMIT_NOFILE 128: 32 sockets lingered at once, each let go at its FIN, 8 closed at once)"
+	fi
+	stop "$SRV2"
+fi
+
 if [ -s "$T/srv.err" ]; then
 	fail linger_server_errors "the pingpong server reported errors$(show "$T/srv.err")"
 fi
