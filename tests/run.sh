@@ -62,8 +62,11 @@ work=$(mktemp -d /tmp/tlsshim-tests.XXXXXX)
 # below it, as they reached /tmp/tlsshim-t.*)
 chmod 711 "$work"
 running=""
+. "$top/tests/tools/ours.inc"
 cleanup() {
-	for _p in $running; do kill "$_p" 2>/dev/null; done
+	# tests/infra/runner.sh: a process that takes a finished job's pid
+	[ -z "${TLSSHIM_RUNNER_AT_EXIT:-}" ] || $TLSSHIM_RUNNER_AT_EXIT $running
+	for _p in $running; do ours "$_p" && kill "$_p" 2>/dev/null; done
 	# each test's timeout process passes the signal on to its namespace
 	for _f in "$work"/j.*/tpid; do [ -f "$_f" ] && kill "$(cat "$_f")" 2>/dev/null; done
 	rm -rf "$work"

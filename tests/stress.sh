@@ -31,10 +31,14 @@ tree() {
 }
 # stop_load: end the copy beside and the hogs, with everything they started
 # (the copy's tests/run.sh passes TERM on to its tests' namespaces).
+# a hog that ended at its time limit leaves a pid anyone may have now
+. "$top/tests/tools/ours.inc"
 stop_load() {
 	[ -n "$pids" ] || return 0
-	# shellcheck disable=SC2046
-	kill $(tree $pids) 2>/dev/null
+	_roots=""
+	for p in $pids; do ours "$p" && _roots="$_roots $p"; done
+	# shellcheck disable=SC2046,SC2086
+	[ -z "$_roots" ] || kill $(tree $_roots) 2>/dev/null
 	for p in $pids; do wait "$p" 2>/dev/null; done
 	pids=""
 }

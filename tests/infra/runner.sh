@@ -9,7 +9,10 @@
 #    exit (children and grandchildren started with or without bg): no FAIL;
 #  * with tests/interop/daemons.inc as well, the script's at_exit functions
 #    and lib.sh's cleanup both run (nothing left in TLSSHIM_TEST_TMP);
-#  * a test past its time limit is stopped (exit status 124).
+#  * a test past its time limit is stopped (exit status 124);
+#  * the runner's own exit kills only its jobs that still run: a process
+#    that has taken the pid of a job that ended (here made to, with
+#    ns_last_pid in a PID namespace of this test's) is left alone.
 # tlsshim-test: once
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
@@ -78,4 +81,26 @@ if [ "$(cat "$T/d/rc" 2>/dev/null)" = 124 ] && ! grep -q 'PASS after' "$T/d/out"
 	pass "a test past its time limit is stopped (status 124)"
 else
 	fail "time limit" "rc $(cat "$T/d/rc" 2>/dev/null): $(tr '\n' '|' <"$T/d/out")"
+fi
+
+# A process that takes a finished job's pid before the runner exits: the
+# runner's hook (TLSSHIM_RUNNER_AT_EXIT, given the jobs' pids) starts it,
+# in a PID namespace of its own where the next pid can be chosen.
+cat >"$T/decoy.sh" <<'EOF'
+echo $(($1 - 1)) >/proc/sys/kernel/ns_last_pid
+setsid sleep 300 </dev/null >/dev/null 2>&1 &
+echo "$1 $!" >"$DECOY"
+EOF
+DECOY=$T/decoy TLSSHIM_AUDIT=0 TLSSHIM_RUNNER_AT_EXIT="sh $T/decoy.sh" timeout $((120 * TS)) \
+	unshare --pid --fork --mount-proc sh -c '
+		sh "$1/tests/run.sh" --build "$2:tests/test_addr" >"$3/r.out" 2>&1
+		read -r job decoy <"$DECOY"
+		if [ "$job" = "$decoy" ] && kill -0 "$decoy" 2>/dev/null; then echo "alive $job"
+		elif [ "$job" = "$decoy" ]; then echo "killed $job"
+		else echo "no decoy: job $job, decoy $decoy"; fi
+		kill "$decoy" 2>/dev/null' _ "$TLSSHIM_TOP" "$TLSSHIM_BUILD" "$T" >"$T/decoy.out" 2>&1
+if grep -q '^alive ' "$T/decoy.out" && grep -q '^[1-9][0-9]* passed, 0 failed$' "$T/r.out"; then
+	pass "the runner's exit leaves alone a process that took the pid of a job that ended ($(cat "$T/decoy.out"))"
+else
+	fail "the runner kills only its own jobs" "$(tr '\n' '|' <"$T/decoy.out") run: $(tail -n 3 "$T/r.out" | tr '\n' '|')"
 fi
