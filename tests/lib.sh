@@ -47,8 +47,12 @@
 : "${SHIM_PRELOAD:=$TLSSHIM_LIB}"
 : "${TLSSHIM_LAUNCHER:=$TLSSHIM_BUILD/tlsshim}"
 : "${TLSSHIM_PROGS:=$TLSSHIM_BUILD/progs}"
+# (run.sh makes them once for the suite; a script run by hand makes its
+# own, removed at its end)
+_own_certs=""
 if [ -z "${TLSSHIM_TEST_CERTS:-}" ]; then
 	TLSSHIM_TEST_CERTS=$(mktemp -d /tmp/tlsshim-certs.XXXXXX)
+	_own_certs=$TLSSHIM_TEST_CERTS
 	sh "$TLSSHIM_TOP/certs/mkcerts.sh" "$TLSSHIM_TEST_CERTS" >/dev/null 2>&1
 fi
 CERTS=$TLSSHIM_TEST_CERTS
@@ -176,7 +180,7 @@ _cleanup() {
 	for _ae_f in $_at_exit; do "$_ae_f"; done
 	# shellcheck disable=SC2086
 	_stop_tree $$ $_bg_pids
-	rm -rf "$T"
+	rm -rf "$T" ${_own_certs:+"$_own_certs"}
 }
 trap _cleanup EXIT
 trap 'exit 1' INT TERM
