@@ -132,12 +132,14 @@ for p in "$PR" "$PE" "$PC" "$PF" "$PX"; do
 	wait_listen "$p" || { fail "keyholder_setup" "nothing listens on $p $(tail_of "$T"/*.err "$T"/*.log)"; exit 1; }
 done
 
-# s_client NAME PORT ARGS...: one line of data through, echoed.
+# s_client NAME PORT ARGS...: one line of data through, echoed.  Its input
+# stays open until the echo is in (bounded): s_client hangs up at the end
+# of its input, and a fixed second was too short on a loaded machine.
 sclient() {
 	_n=$1 _p=$2
 	shift 2
 	_msg="ping-$_n-$$"
-	(echo "$_msg"; sleep 1) | timeout -k 2 $((10 * TS)) openssl s_client -connect 127.0.0.1:"$_p" \
+	{ echo "$_msg"; wait_for "$T/c.$_n.out" "^$_msg\$" 10; } | timeout -k 2 $((10 * TS)) openssl s_client -connect 127.0.0.1:"$_p" \
 		-CAfile "$CERTS/ca.crt" -verify_hostname localhost -verify_return_error "$@" >"$T/c.$_n.out" 2>&1
 	grep -q -x -F "$_msg" "$T/c.$_n.out"
 }
@@ -275,7 +277,8 @@ if [ -n "$HE" ]; then
 	while alive "$HE" && [ $n -lt $((50 * TS)) ]; do sleep 0.1; n=$((n + 1)); done
 	name="holder killed: the handshake fails, with a log line, no data crosses"
 	msg="secret-after-kill-$$"
-	(echo "$msg"; sleep 1) | timeout -k 2 $((10 * TS)) openssl s_client -connect 127.0.0.1:"$PE" \
+	# input open until the library has logged the failed handshake (bounded)
+	{ echo "$msg"; wait_for "$T/ec.log" 'cannot reach it' 10; } | timeout -k 2 $((10 * TS)) openssl s_client -connect 127.0.0.1:"$PE" \
 		-CAfile "$CERTS/ca.crt" >"$T/c.dead.out" 2>&1
 	if grep -q "key holder \"tlsshim-keyholder-$SE-[0-9a-f]*\": cannot reach it" "$T/ec.log" &&
 		! grep -q -x -F "$msg" "$T/c.dead.out" && has_no "$T/ec.out" "$msg"; then
