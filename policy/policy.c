@@ -1297,17 +1297,26 @@ static bool load_rules(struct loader *ld, struct policy *p, const config_setting
  *   - the rules with addresses and no host, before it, go into an address
  *     map (policy/addrmap.h): the smallest rule whose blocks hold the
  *     address, by one binary search;
- *   - the rules with host names, before it, are tried in rule order, one
- *     by one, and only while they come before the best answer so far and
- *     the program gave a name.
+ *   - the host names of the rules with hosts, before it, go into a table
+ *     sorted by name and then rule: when the program gave a name, one
+ *     binary search finds the rules naming it exactly, another those whose
+ *     "*.x" covers it (the key "*" plus the name from its first dot); the
+ *     first of each run, in rule order, whose addresses also hold the
+ *     peer answers for that run.
  *
  * The answer is the one a scan of all rules gives, by construction;
  * tests/unit/test_policy_scale.c and test_policy_index.c check it against
  * scans of their own. */
+struct host_entry {
+	const char *name;        /* a rule's host pattern (the rule owns it) */
+	size_t rule;
+};
+
 struct rule_set {
 	size_t catch_all;        /* the first rule matching anything, or ADDRMAP_NONE */
 	struct addrmap addrs;    /* address rules before it */
-	size_t *hosted, nhosted; /* rules with hosts before it, ascending */
+	struct host_entry *hosts; /* host names of the rules before it, */
+	size_t nhosts;           /* by name, then rule */
 };
 
 struct policy_port_index {
@@ -1331,10 +1340,20 @@ static int cmp_port_rule(const void *a, const void *b)
 	return x->rule < y->rule ? -1 : x->rule > y->rule;
 }
 
+static int cmp_host_entry(const void *a, const void *b)
+{
+	const struct host_entry *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	if (c)
+		return c;
+	return x->rule < y->rule ? -1 : x->rule > y->rule;
+}
+
 static void free_set(struct rule_set *s)
 {
 	addrmap_free(&s->addrs);
-	free(s->hosted);
+	free(s->hosts);
 }
 
 static void free_index(struct policy_port_index *ix)
@@ -1362,25 +1381,26 @@ static bool build_set(const struct policy *p, const size_t *idx, size_t n,
 		const struct policy_rule *r = &p->rules[idx[i]];
 
 		if (r->nhosts)
-			s->nhosted++;
+			s->nhosts += r->nhosts;
 		else if (!r->naddrs) {
 			s->catch_all = idx[i];
 			break;
 		}
 	}
 	n = i;
-	if (s->nhosted && !(s->hosted = malloc(s->nhosted * sizeof(*s->hosted))))
+	if (s->nhosts && !(s->hosts = malloc(s->nhosts * sizeof(*s->hosts))))
 		return false;
-	s->nhosted = 0;
+	s->nhosts = 0;
 	for (i = 0; i < n; i++) {
 		const struct policy_rule *r = &p->rules[idx[i]];
 
-		if (r->nhosts)
-			s->hosted[s->nhosted++] = idx[i];
-		else
-			for (k = 0; k < r->naddrs; k++)
-				e[ne++] = (struct addrmap_entry){ &r->addrs[k], idx[i] };
+		for (k = 0; k < r->nhosts; k++)
+			s->hosts[s->nhosts++] = (struct host_entry){ r->hosts[k], idx[i] };
+		for (k = 0; !r->nhosts && k < r->naddrs; k++)
+			e[ne++] = (struct addrmap_entry){ &r->addrs[k], idx[i] };
 	}
+	if (s->nhosts)
+		qsort(s->hosts, s->nhosts, sizeof(*s->hosts), cmp_host_entry);
 	return addrmap_build(&s->addrs, e, ne);
 }
 
@@ -1597,6 +1617,15 @@ static bool host_matches(const char *pattern, const char *host)
 	return dot && dot != host && strcmp(pattern + 1, dot) == 0;
 }
 
+/* No addresses, or one of its blocks holds a. */
+static bool addrs_match(const struct policy_rule *r, const struct peer *a)
+{
+	for (size_t i = 0; i < r->naddrs; i++)
+		if (cidr_contains(&r->addrs[i], a))
+			return true;
+	return r->naddrs == 0;
+}
+
 static bool rule_matches(const struct policy_rule *r, const struct peer *a)
 {
 	size_t i;
@@ -1613,12 +1642,27 @@ static bool rule_matches(const struct policy_rule *r, const struct peer *a)
 
 	for (i = 0; !ok && i < r->nports; i++)
 		ok = r->ports[i] == a->port;
-	if (!ok)
-		return false;
-	ok = r->naddrs == 0;
-	for (i = 0; !ok && i < r->naddrs; i++)
-		ok = cidr_contains(&r->addrs[i], a);
-	return ok;
+	return ok && addrs_match(r, a);
+}
+
+/* The first rule of s naming key whose addresses hold a, if it comes
+ * before best; else best.  (The set already matched a's port.) */
+static size_t match_host(const struct policy *p, const struct rule_set *s, const char *key,
+			 const struct peer *a, size_t best)
+{
+	size_t lo = 0, hi = s->nhosts;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(s->hosts[mid].name, key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < s->nhosts && s->hosts[lo].rule < best && strcmp(s->hosts[lo].name, key) == 0; lo++)
+		if (addrs_match(&p->rules[s->hosts[lo].rule], a))
+			return s->hosts[lo].rule;
+	return best;
 }
 
 /* The first rule of s that matches a, if it comes before best; else best. */
@@ -1632,9 +1676,20 @@ static size_t match_set(const struct policy *p, const struct rule_set *s, const 
 		best = s->catch_all;
 	if (r < best)
 		best = r;
-	for (size_t i = 0; a->host && i < s->nhosted && s->hosted[i] < best; i++)
-		if (rule_matches(&p->rules[s->hosted[i]], a))
-			return s->hosted[i];
+	if (a->host && s->nhosts) {
+		/* host_matches(): a pattern that starts with '*' is "*.x" and
+		 * matches as one, the others only the same name */
+		const char *dot = strchr(a->host, '.');
+		char wild[256];          /* a->host has at most 253 */
+
+		if (a->host[0] != '*')
+			best = match_host(p, s, a->host, a, best);
+		if (dot && dot != a->host && strlen(dot) + 2 <= sizeof wild) {
+			wild[0] = '*';
+			strcpy(wild + 1, dot);
+			best = match_host(p, s, wild, a, best);
+		}
+	}
 	return best;
 }
 

@@ -13,7 +13,9 @@
  * same rule from the library, or no rule from both, and the library's
  * port index must give what its own full scan (the same policy without
  * the index) gives — also on 500 small random policies (catch-all rules,
- * ports named twice, queries on ports no rule names).  No wall-clock limit:
+ * ports named twice, queries on ports no rule names) — and on 10,000
+ * connect rules with host names (exact and "*.x", shared by several
+ * rules, some with a port or an address), queried by name.  No wall-clock limit:
  * the load and the queries are timed for the report only, and the test
  * runs within the runner's time limit.
  * Certificates: $TLSSHIM_TEST_CERTS (made by certs/mkcerts.sh). */
@@ -266,13 +268,164 @@ static int write_small(const char *path)
 }
 
 /* The library's own full scan: the same policy without its index. */
-static const struct policy_rule *scan(const struct policy *p, enum policy_dir d,
-				      const struct sockaddr *a, socklen_t len)
+static const struct policy_rule *scan_host(const struct policy *p, enum policy_dir d,
+					   const struct sockaddr *a, socklen_t len, const char *host)
 {
 	struct policy lin = *p;
 
 	lin.index[0] = lin.index[1] = NULL;
-	return policy_match(&lin, d, a, len, NULL);
+	return policy_match(&lin, d, a, len, host);
+}
+
+static const struct policy_rule *scan(const struct policy *p, enum policy_dir d,
+				      const struct sockaddr *a, socklen_t len)
+{
+	return scan_host(p, d, a, len, NULL);
+}
+
+/* Connect rules by host name, 10,000 of them: 1-3 names each, exact
+ * ("sN.zM.test") or "*.zM.test", from a pool of 200 zones of 50 names,
+ * so that most names are shared by a few rules; a port from a pool of 20
+ * or none; one in four also an IPv4 block; one rule in ten has a port and
+ * one address only (it matches without a name). */
+#define NHRULES 10000
+#define NHQUERIES 20000
+#define HZONES 200
+#define HNAMES 50
+#define HPORTS 20
+
+struct href_rule {
+	int nhosts;
+	char hosts[3][32];       /* as written, lower case */
+	uint16_t port;           /* 0: any */
+	int nblk;
+	struct blk blk;
+};
+
+static struct href_rule hrules[NHRULES];
+
+static void gen_v4_block(struct blk *b)
+{
+	memset(b, 0, sizeof *b);
+	b->prefix = 24 + (int)(rnd() % 9);           /* 24..32 */
+	b->a[0] = 10;
+	b->a[1] = (uint8_t)(rnd() % 4);
+	b->a[2] = (uint8_t)(rnd() % 4);
+	b->a[3] = (uint8_t)rnd();
+}
+
+/* tlsshim.conf(5): names match without regard to case and a trailing
+ * dot; "*.x" matches exactly one label in front of x. */
+static int ref_host_ok(const char *pattern, const char *query)
+{
+	char h[300];
+	size_t n = strlen(query), pl;
+
+	if (n && query[n - 1] == '.')
+		n--;
+	if (n == 0 || n >= sizeof h)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		h[i] = (char)(query[i] >= 'A' && query[i] <= 'Z' ? query[i] + 32 : query[i]);
+	h[n] = 0;
+	if (strncmp(pattern, "*.", 2) != 0)
+		return strcmp(pattern, h) == 0;
+	pl = strlen(pattern + 1);                    /* ".x" */
+	if (n <= pl || strcmp(h + n - pl, pattern + 1) != 0)
+		return 0;
+	return memchr(h, '.', n - pl) == NULL;       /* one non-empty label */
+}
+
+static long href_match(const uint8_t *a, uint16_t port, const char *host)
+{
+	for (long i = 0; i < NHRULES; i++) {
+		const struct href_rule *r = &hrules[i];
+		int ok = r->nhosts == 0;
+
+		for (int k = 0; host && k < r->nhosts; k++)
+			ok |= ref_host_ok(r->hosts[k], host);
+		if (!ok || (r->port && r->port != port) || (r->nblk && !in_block(&r->blk, 0, a)))
+			continue;
+		return i;
+	}
+	return -1;
+}
+
+static int write_host_policy(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	char b[80];
+
+	if (!f)
+		return -1;
+	fprintf(f, "rules = (\n");
+	for (int i = 0; i < NHRULES; i++) {
+		struct href_rule *r = &hrules[i];
+
+		memset(r, 0, sizeof *r);
+		r->nhosts = i % 10 == 7 ? 0 : 1 + (int)(rnd() % 3);
+		for (int k = 0; k < r->nhosts; k++) {
+			unsigned z = rnd() % HZONES;
+			if (rnd() % 5 == 0)
+				snprintf(r->hosts[k], sizeof r->hosts[k], "*.z%u.test", z);
+			else
+				snprintf(r->hosts[k], sizeof r->hosts[k], "s%u.z%u.test", rnd() % HNAMES, z);
+		}
+		r->port = rnd() % 3 || !r->nhosts ? (uint16_t)(2000 + rnd() % HPORTS) : 0;
+		r->nblk = !r->nhosts || rnd() % 4 == 0;
+		if (r->nblk)
+			gen_v4_block(&r->blk);
+		if (!r->nhosts)                      /* one address, so that few queries stop here */
+			r->blk.prefix = 32;
+		fprintf(f, "  { name = \"h%d\"; direction = \"connect\"; action = \"%s\";", i,
+			i % 3 ? "plain" : "deny");
+		if (r->nhosts) {
+			fprintf(f, " host = [");
+			for (int k = 0; k < r->nhosts; k++)
+				fprintf(f, "%s\"%s\"", k ? ", " : "", r->hosts[k]);
+			fprintf(f, "];");
+		}
+		if (r->port)
+			fprintf(f, " port = %u;", r->port);
+		if (r->nblk) {
+			fmt_block(&r->blk, b, sizeof b);
+			fprintf(f, " address = \"%s\";", b);
+		}
+		fprintf(f, " }%s\n", i + 1 < NHRULES ? "," : "");
+	}
+	fprintf(f, ");\n");
+	return fclose(f);
+}
+
+/* A name: a pool name, one label under a zone (wildcards), two labels
+ * under one (no wildcard), in upper case or with a trailing dot, a name
+ * no rule has, or none. */
+static const char *gen_host(char *buf, size_t len, int *wild)
+{
+	unsigned z = rnd() % HZONES, how = rnd() % 10;
+
+	*wild = 0;
+	switch (how) {
+	case 0: case 1: case 2: case 3:
+		snprintf(buf, len, "s%u.z%u.test", rnd() % HNAMES, z);
+		break;
+	case 4: case 5:
+		snprintf(buf, len, "x%u.z%u.test", rnd() % 1000, z);
+		*wild = 1;
+		break;
+	case 6:
+		snprintf(buf, len, "a.x%u.z%u.test", rnd() % 1000, z);
+		break;
+	case 7:
+		snprintf(buf, len, rnd() % 2 ? "S%u.Z%u.TEST" : "s%u.z%u.test.", rnd() % HNAMES, z);
+		break;
+	case 8:
+		snprintf(buf, len, "s%u.z%u.example", rnd() % HNAMES, z);
+		break;
+	default:
+		return NULL;
+	}
+	return buf;
 }
 
 int main(void)
@@ -345,6 +498,60 @@ int main(void)
 			       NQUERIES, hits, deepest, t_match * 1e6 / NQUERIES);
 		}
 		policy_free(p);
+	}
+	UNIT_CASE("policy scale: 10,000 host-name rules, 20,000 queries by name get the first matching rule") {
+		struct policy *hp = NULL;
+		long mismatches = 0, hits = 0, by_wild = 0, deepest = -1;
+		double th = 0;
+
+		EXPECT(write_host_policy(path) == 0);
+		hp = policy_load(path, &err);
+		if (!hp) {
+			char m[1200];
+			policy_error_format(&err, m, sizeof m);
+			printf("# %s\n", m);
+		}
+		EXPECT(hp && hp->nrules == NHRULES && hp->index[POLICY_CONNECT]);
+		for (long q = 0; hp && q < NHQUERIES; q++) {
+			struct sockaddr_in sa = { .sin_family = AF_INET };
+			uint8_t a[16] = { 0 };
+			uint16_t port = (uint16_t)(rnd() % 5 ? 2000 + rnd() % HPORTS : 3000);
+			char hb[64];
+			int wild;
+			const char *host = gen_host(hb, sizeof hb, &wild);
+			const struct policy_rule *r;
+			long want;
+
+			a[0] = 10;
+			a[1] = (uint8_t)(rnd() % 4);
+			a[2] = (uint8_t)(rnd() % 4);
+			a[3] = (uint8_t)rnd();
+			sa.sin_port = htons(port);
+			memcpy(&sa.sin_addr, a, 4);
+			want = href_match(a, port, host);
+			t0 = now();
+			r = policy_match(hp, POLICY_CONNECT, (struct sockaddr *)&sa, sizeof sa, host);
+			th += now() - t0;
+			if ((r ? r->index : -1) != want && mismatches++ < 5)
+				printf("# query %ld (%s port %u): policy_match gave rule %d, the first match is %ld\n",
+				       q, host ? host : "no name", port, r ? r->index : -1, want);
+			if (r != scan_host(hp, POLICY_CONNECT, (struct sockaddr *)&sa, sizeof sa, host) &&
+			    mismatches++ < 5)
+				printf("# query %ld: the index and the full scan differ\n", q);
+			if (want >= 0) {
+				hits++;
+				by_wild += wild && hrules[want].nhosts;
+			}
+			if (want > deepest)
+				deepest = want;
+		}
+		EXPECT(mismatches == 0);
+		EXPECT(hits > NHQUERIES / 10 && hits < NHQUERIES);
+		EXPECT(by_wild > NHQUERIES / 100);
+		EXPECT(deepest > NHRULES / 2);
+		printf("# %d queries, %ld matched a rule (%ld through a \"*.x\" name, deepest #%ld), "
+		       "%.2f us per policy_match\n", NHQUERIES, hits, by_wild, deepest, th * 1e6 / NHQUERIES);
+		policy_free(hp);
 	}
 	UNIT_CASE("policy index: 500 random small policies, 2,000 queries each: same rule as the full scan") {
 		long diffs = 0, matched = 0, policies = 0;
