@@ -1,7 +1,7 @@
 /*
  * match — policy matching cost (bench/README.md, workload `policy`).
  *
- *   match POLICY ITER
+ *   match POLICY ITER [LOOKUP]
  *
  * Loads POLICY with policy_load (the library's own code, linked as the
  * unit tests link it) and prints the load time, then times ITER calls
@@ -16,7 +16,12 @@
  *           address rule shares (the address index; before it, a scan
  *           of the address rules)
  *   accept  accept on 127.0.0.1 port 9999 (no accept rule)
+ *   host    connect to 127.0.0.1 port 9997 by the name of the last rule
+ *           with an exact host name (the host index; before it, a
+ *           scan of the host rules)
+ *   wild    the same, by a name one label under the last rule's "*.x"
  *
+ * With LOOKUP, only that one (for valgrind --toggle-collect=policy_match).
  * Output, one line each: "load S s rules N" and "LOOKUP NS ns/match HIT".
  * Ends itself after 300 s (alarm).
  */
@@ -37,9 +42,13 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static const char *only;
+
 static void one(const struct policy *p, const char *what, enum policy_dir dir, const char *ip,
-		int port, long iter)
+		int port, const char *host, long iter)
 {
+	if (only && strcmp(only, what) != 0)
+		return;
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	inet_pton(AF_INET, ip, &sa.sin_addr);
 	const struct policy_rule *r = NULL;
@@ -51,7 +60,7 @@ static void one(const struct policy *p, const char *what, enum policy_dir dir, c
 	 * costs about 0.1 ms a call). */
 	while (i < iter) {
 		for (long k = 0; k < 1000 && i < iter; k++, i++) {
-			r = policy_match(p, dir, (struct sockaddr *)&sa, sizeof sa, NULL);
+			r = policy_match(p, dir, (struct sockaddr *)&sa, sizeof sa, host);
 			sink += (uintptr_t)r;
 		}
 		if (now() - t0 > 2.0)
@@ -65,10 +74,11 @@ static void one(const struct policy *p, const char *what, enum policy_dir dir, c
 
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: match POLICY ITER\n");
+	if (argc != 3 && argc != 4) {
+		fprintf(stderr, "usage: match POLICY ITER [LOOKUP]\n");
 		return 2;
 	}
+	only = argc == 4 ? argv[3] : NULL;
 	alarm(300);
 	long iter = atol(argv[2]);
 	struct policy_error err;
@@ -83,13 +93,27 @@ int main(int argc, char **argv)
 	}
 	printf("load %.4f s rules %zu\n", dt, p->nrules);
 	size_t nport = 0;
-	for (size_t i = 0; i < p->nrules; i++)
-		nport += p->rules[i].nports == 1 && p->rules[i].ports[0] >= 10000;
-	one(p, "first", POLICY_CONNECT, "127.0.0.1", 10000, iter);
-	one(p, "last", POLICY_CONNECT, "127.0.0.1", 10000 + (int)(nport ? nport - 1 : 0), iter);
-	one(p, "miss", POLICY_CONNECT, "127.0.0.1", 9999, iter);
-	one(p, "addr", POLICY_CONNECT, "10.255.255.254", 9998, iter);
-	one(p, "accept", POLICY_ACCEPT, "127.0.0.1", 9999, iter);
+	const char *exact = NULL, *wild = NULL;
+	char under[300];
+	for (size_t i = 0; i < p->nrules; i++) {
+		const struct policy_rule *r = &p->rules[i];
+		nport += r->nports == 1 && r->ports[0] >= 10000;
+		if (r->nhosts && r->hosts[0][0] == '*')
+			wild = r->hosts[0];
+		else if (r->nhosts)
+			exact = r->hosts[0];
+	}
+	one(p, "first", POLICY_CONNECT, "127.0.0.1", 10000, NULL, iter);
+	one(p, "last", POLICY_CONNECT, "127.0.0.1", 10000 + (int)(nport ? nport - 1 : 0), NULL, iter);
+	one(p, "miss", POLICY_CONNECT, "127.0.0.1", 9999, NULL, iter);
+	one(p, "addr", POLICY_CONNECT, "10.255.255.254", 9998, NULL, iter);
+	one(p, "accept", POLICY_ACCEPT, "127.0.0.1", 9999, NULL, iter);
+	if (exact)
+		one(p, "host", POLICY_CONNECT, "127.0.0.1", 9997, exact, iter);
+	if (wild) {
+		snprintf(under, sizeof under, "x%s", wild + 1);
+		one(p, "wild", POLICY_CONNECT, "127.0.0.1", 9997, under, iter);
+	}
 	policy_free(p);
 	return 0;
 }
