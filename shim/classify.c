@@ -85,23 +85,27 @@ struct tls_conn *shim_conn_new(int fd, const struct shim_verdict *v)
 
 /* ---- the resolver, with the addresses from the kernel ------------------- */
 
+/* The rules first, then the protocol: a socket no accept rule names is
+ * plain whatever its protocol, so the pass-through accept pays one system
+ * call (getsockname), and a named one two. */
 bool shim_resolve_accepted(int fd, const struct sockaddr *peer, socklen_t pl, struct shim_verdict *v)
 {
 	struct sockaddr_storage local, asked;
-	socklen_t ll = sizeof local;
+	socklen_t ll = sizeof local, al = sizeof asked;
 
 	memset(v, 0, sizeof *v);
 	if (!shim_policy || !shim_policy->has[POLICY_ACCEPT] ||
 	    REAL(getsockname)(fd, (struct sockaddr *)&local, &ll) < 0 ||
-	    (local.ss_family != AF_INET && local.ss_family != AF_INET6) || !shim_is_tcp_accepted(fd))
+	    !shim_verdict_accepted(shim_policy, (struct sockaddr *)&local, ll, peer, pl, fd, v))
 		return false;
-	if (!pl) {
-		pl = sizeof asked;
-		peer = (struct sockaddr *)&asked;
-		if (REAL(getpeername)(fd, (struct sockaddr *)&asked, &pl) < 0)
-			pl = 0;
+	if (!shim_is_tcp_accepted(fd)) {
+		memset(v, 0, sizeof *v);
+		return false;
 	}
-	return shim_verdict_accepted(shim_policy, (struct sockaddr *)&local, ll, peer, pl, fd, v);
+	/* No address from accept (the program gave no buffer): the log's. */
+	if (!pl && REAL(getpeername)(fd, (struct sockaddr *)&asked, &al) == 0)
+		shim_format_addr((struct sockaddr *)&asked, v->desc, sizeof v->desc);
+	return true;
 }
 
 bool shim_resolve_connect(int fd, const struct sockaddr *dst, socklen_t len, struct shim_verdict *v)

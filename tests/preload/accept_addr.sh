@@ -6,6 +6,7 @@
 # port only, the bytes after it untouched, the full length 16 reported).
 # The shim's log names each connection by the client's address in every
 # case (its own buffer, or getpeername when the program's was too small).
+# A pass-through accept costs one system call (getsockname) and no more.
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim accept_addr_setup
@@ -45,3 +46,44 @@ else
 	fail "$name" "${why#; }$(show "$T/$name.err")"
 fi
 stop "$SRV"
+
+# A pass-through accept (a port no accept rule names) asks the kernel for
+# the local address only: the rules come before the protocol check, so
+# no getsockopt and no getpeername on the accepted socket (strace counts
+# the calls on the accepted fd; the listener's own calls do not count).
+name=passthru_accept_one_system_call
+command -v strace >/dev/null || { fail "$name" "strace not installed (strace)"; exit 1; }
+P2=$(free_port)
+P3=$(free_port)
+policy "$T/pt.conf" <<EOC
+rules = ( { name = "other"; direction = "accept"; port = $P3;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOC
+shimbg strace -f -qq -o "$T/$name.strace" \
+	-e trace=accept,accept4,getsockname,getsockopt,getpeername \
+	"$PROGS/echo_server" -1 -c "$P2" >"$T/$name.out" 2>"$T/$name.err"
+SRV=$!
+if ! wait_for "$T/$name.out" '^listening' 15; then
+	fail "$name" "server never listened$(show "$T/$name.err")"
+	exit 1
+fi
+why=""
+peer raw --port "$P2" --send "plain" >"$T/$name.cli" 2>&1
+grep -q '^received 5' "$T/$name.cli" || why="$why; no plain echo$(show "$T/$name.cli")"
+wait_exit "$SRV" 20 || why="$why; echo_server (-1) did not exit 0 after its connection$(show "$T/$name.err")"
+# "PID  accept(3, ...) = 4": the accepted number, then the calls on it.
+fd=$(sed -n 's/^[0-9][0-9]* *accept4\{0,1\}([0-9]*, .*) = \([0-9][0-9]*\)$/\1/p' "$T/$name.strace")
+case $fd in
+[0-9]|[0-9][0-9])
+	gsn=$(grep -c -E "^[0-9]+ +getsockname\($fd, " "$T/$name.strace")
+	other=$(grep -c -E "^[0-9]+ +(getsockopt|getpeername)\($fd, " "$T/$name.strace")
+	[ "$gsn" -eq 1 ] || why="$why; $gsn getsockname calls on the accepted socket, not 1"
+	[ "$other" -eq 0 ] ||
+		why="$why; $other getsockopt/getpeername calls on the accepted socket$(show "$T/$name.strace")" ;;
+*)	why="$why; not one accept traced ('$fd')$(show "$T/$name.strace")" ;;
+esac
+if [ -z "$why" ]; then
+	pass "$name (one getsockname, no getsockopt, no getpeername)"
+else
+	fail "$name" "${why#; }"
+fi
