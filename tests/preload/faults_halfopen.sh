@@ -206,8 +206,9 @@ EOF
 	# shellcheck disable=SC2086
 	bg "$PROGS/halfopen" client $flag $poflag "$mode" "$PP" >"$T/$name.pout" 2>"$T/$name.perr"
 	pcli=$!
-	if ! wait_for "$T/$name.out" '^ready' 20 || ! wait_for "$T/$name.pout" '^ready' 20; then
-		fail "$name" "the client did not get ready$(show "$T/$name.out" "$T/$name.pout" "$T/$name.srv.err" "$TLSSHIM_LOG_FILE")"
+	# (two handshakes and a steady descriptor count, at most 10 s, first)
+	if ! wait_for "$T/$name.out" '^ready' 60 || ! wait_for "$T/$name.pout" '^ready' 60; then
+		fail "$name" "the client did not get ready$(show "$T/$name.out" "$T/$name.err" "$T/$name.pout" "$T/$name.srv.out" "$T/$name.srv.err" "$TLSSHIM_LOG_FILE")"
 		return
 	fi
 	vanish "$(localport "$T/$name.out")" "$spid" && vanish "$(localport "$T/$name.pout")" "$pspid" ||

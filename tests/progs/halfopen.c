@@ -24,7 +24,8 @@
  *   halfopen client [-p] [-o OTHERPORT] MODE PORT
  *
  * First a warm-up connection to 127.0.0.1:PORT ("hello\n" and its echo,
- * close), then its descriptor count once steady, then the connection under
+ * close; "warm-up echoed"), then its descriptor count once steady ("steady
+ * at N descriptors"), then the connection under
  * test (blocking).  MODE read: SO_KEEPALIVE as
  * above; write: TCP_USER_TIMEOUT 2000 ms.  Sends "hello\n", reads the
  * echo ("hello\n"; -p: poll() for it first), prints "local PORT" and
@@ -51,6 +52,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAXC 64
@@ -277,12 +279,21 @@ static int server(int argc, char **argv)
 
 /* ------------------------------------------------------------- client */
 
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static int settle(int want)
 {
 	int last = count_fds(), same = 0;
+	double end = now() + 10;
 
-	/* steady for 100 ms and (want >= 0) equal to want, at most 10 s */
-	for (int i = 0; i < 1000 && (same < 10 || (want >= 0 && last != want)); i++) {
+	/* steady for 10 looks 10 ms apart and (want >= 0) equal to want, at
+	 * most 10 s (by the clock: on a loaded machine each sleep is longer) */
+	while ((same < 10 || (want >= 0 && last != want)) && now() < end) {
 		int n;
 		usleep(10000);
 		n = count_fds();
@@ -379,7 +390,9 @@ static int client(int argc, char **argv)
 	if ((fd = hello(&a, wr, use_poll)) < 0)
 		return 1;
 	close(fd);
+	printf("warm-up echoed\n");
 	before = settle(-1);
+	printf("steady at %d descriptors\n", before);
 	if (oport) {
 		oa.sin_port = htons((unsigned short)oport);
 		if ((ofd = hello(&oa, 0, 1)) < 0)
