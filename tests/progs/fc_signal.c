@@ -15,7 +15,9 @@
  *          returned.  Prints "handler write: ok|ERRNO", "handler close:
  *          ok|ERRNO", "writer: ERRNO after N writes"; exits 0 when both
  *          calls returned (whatever they said) and the writer stopped.
- * Hangs are the caller's to detect (run it under timeout).
+ * Hangs are the caller's to detect (run it under timeout).  A handler that
+ * has not completed after 8 s: "the handler did not complete (...)", with
+ * whether it ran and where the writer thread is (system call, wait channel).
  */
 #include <pthread.h>
 #include <sched.h>
@@ -54,6 +56,37 @@ static void handler(int sig)
 
 static int werr;
 static _Atomic bool writer_done;
+static _Atomic pid_t writer_tid;
+
+/* Where the writer thread (and so a handler running on it) is: its system
+ * call (number and first argument, /proc/self/task/TID/syscall: 7 poll,
+ * 271 ppoll, 202 futex, 1 write...) and kernel wait channel. */
+static void where(char *out, size_t len)
+{
+	char path[64], sc[128] = "?", wc[64] = "?";
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)atomic_load(&writer_tid));
+	if ((f = fopen(path, "r"))) {
+		if (fgets(sc, sizeof sc, f))
+			sc[strcspn(sc, "\n")] = 0;
+		fclose(f);
+	}
+	snprintf(path, sizeof path, "/proc/self/task/%d/wchan", (int)atomic_load(&writer_tid));
+	if ((f = fopen(path, "r"))) {
+		if (!fgets(wc, sizeof wc, f))
+			snprintf(wc, sizeof wc, "?");
+		wc[strcspn(wc, "\n")] = 0;
+		fclose(f);
+	}
+	/* the syscall line: number, then six arguments, sp, pc: keep two */
+	{
+		char *sp = strchr(sc, ' ');
+		if (sp && (sp = strchr(sp + 1, ' ')))
+			*sp = 0;
+	}
+	snprintf(out, len, "syscall %s, wchan %s", sc, wc);
+}
 
 static void *writer(void *p)
 {
@@ -61,6 +94,7 @@ static void *writer(void *p)
 	size_t n = 0;
 
 	(void)p;
+	atomic_store(&writer_tid, gettid());
 	while (n + 100 < sizeof buf)
 		n += (size_t)snprintf(buf + n, sizeof buf - n, "%s data %zu\n", sentinel, n);
 	for (int i = 0; i < 4000; i++) {
@@ -132,9 +166,13 @@ int main(int argc, char **argv)
 		setitimer(ITIMER_REAL, &off, NULL);
 	}
 	if (handled != 2) {
+		char at[256];
+
 		/* (exit mode: the handler never ran, or its _exit did not end us) */
-		printf("the handler did not complete (writes %d; the writer %s, %s)\n", atomic_load(&writes),
-		       atomic_load(&writer_done) ? "had stopped" : "still runs", fc_err(werr));
+		where(at, sizeof at);
+		printf("the handler did not complete (%s; writes %d; the writer %s, %s, at %s)\n",
+		       handled ? "inside it" : "never ran", atomic_load(&writes),
+		       atomic_load(&writer_done) ? "had stopped" : "still runs", fc_err(werr), at);
 		fflush(stdout);
 		_exit(1);
 	}
