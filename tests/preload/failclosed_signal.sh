@@ -23,8 +23,13 @@ fi
 fc_policy "$T/sig.conf"
 
 # one MODE RUN: one run in the background, bounded by timeout; pid in $!.
+# (The handler's write and close may first wait for the Python relay and
+# server to drain the megabytes the writer had queued.  fc_signal gave the
+# handler 8 s, and one run of 20 ran out of them in 2 of about 9 copies of
+# this script beside make check-stress; it now gives 30 s, which only a
+# hang uses up, and a failure says where the thread waits.)
 one() {
-	TLSSHIM_LOG_FILE="$T/$1.log" timeout -k 1 10 env LD_PRELOAD="$SHIM_PRELOAD" \
+	TLSSHIM_LOG_FILE="$T/$1.log" timeout -k 1 $((40 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
 		TLSSHIM_CONFIG="$T/sig.conf" "$PROGS/fc_signal" "$1" 127.0.0.1 "$R" "$SENT" "$2" \
 		>"$T/$1.$2.out" 2>&1 &
 }

@@ -16,7 +16,7 @@
  *          ok|ERRNO", "writer: ERRNO after N writes"; exits 0 when both
  *          calls returned (whatever they said) and the writer stopped.
  * Hangs are the caller's to detect (run it under timeout).  A handler that
- * has not completed after 8 s: "the handler did not complete (...)", with
+ * has not completed after 30 s: "the handler did not complete (...)", with
  * whether it ran and where the writer thread is (system call, wait channel).
  */
 #include <pthread.h>
@@ -155,7 +155,7 @@ int main(int argc, char **argv)
 		struct itimerval it = { { 0, 1000 }, { 0, 1000 } };
 		setitimer(ITIMER_REAL, &it, NULL);
 	}
-	end = fc_now() + 8;
+	end = fc_now() + 30;
 	while (fc_now() < end && handled != 2) {
 		if (!(run % 2))
 			pthread_kill(t, SIGUSR1);
