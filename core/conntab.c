@@ -4,6 +4,8 @@
 
 #include "core/conntab.h"
 #include "core/lock.h"
+
+__thread struct xlock *xlock_window __attribute__((tls_model("initial-exec")));
 #include "core/log.h"
 
 _Atomic uintptr_t *conntab_slots;

@@ -24,6 +24,12 @@ struct xlock {
 
 #define XLOCK_INIT { PTHREAD_MUTEX_INITIALIZER, 0 }
 
+/* The lock this thread is between taking (or releasing) the mutex and
+ * recording (or clearing) itself as holder: a signal handler that lands
+ * in that window sees the lock as possibly its own (xlock_maybe_mine),
+ * never waits for it.  (core/conntab.c defines it.) */
+extern __thread struct xlock *xlock_window __attribute__((tls_model("initial-exec")));
+
 static inline uintptr_t xlock_self(void)
 {
 	return (uintptr_t)pthread_self();
@@ -42,16 +48,36 @@ static inline bool xlock_mine(struct xlock *l)
 	return atomic_load_explicit(&l->holder, memory_order_relaxed) == xlock_self();
 }
 
+/* Held by this thread, or this thread is in the middle of taking or
+ * releasing it (a signal handler that interrupted it there): for paths
+ * that give up (EDEADLK) rather than go on without the lock. */
+static inline bool xlock_maybe_mine(struct xlock *l)
+{
+	return xlock_window == l || xlock_mine(l);
+}
+
 static inline void xlock_lock(struct xlock *l)
 {
+	struct xlock *prev = xlock_window;
+
+	xlock_window = l;
+	atomic_signal_fence(memory_order_seq_cst);
 	pthread_mutex_lock(&l->m);
 	atomic_store_explicit(&l->holder, xlock_self(), memory_order_relaxed);
+	atomic_signal_fence(memory_order_seq_cst);
+	xlock_window = prev;
 }
 
 static inline void xlock_unlock(struct xlock *l)
 {
+	struct xlock *prev = xlock_window;
+
+	xlock_window = l;
+	atomic_signal_fence(memory_order_seq_cst);
 	atomic_store_explicit(&l->holder, 0, memory_order_relaxed);
 	pthread_mutex_unlock(&l->m);
+	atomic_signal_fence(memory_order_seq_cst);
+	xlock_window = prev;
 }
 
 /* Lock unless this thread holds it already; false then (nothing taken). */

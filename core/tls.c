@@ -973,7 +973,7 @@ void tls_conn_unref(struct tls_conn *c)
 
 bool tls_conn_reentered(struct tls_conn *c)
 {
-	return xlock_mine(&c->lock);
+	return xlock_maybe_mine(&c->lock);
 }
 
 
