@@ -5,8 +5,9 @@
 #include "core/conntab.h"
 #include "core/lock.h"
 
-__thread struct xlock *xlock_window __attribute__((tls_model("initial-exec")));
 #include "core/log.h"
+
+__thread struct xlock *xlock_window __attribute__((tls_model("initial-exec")));
 
 _Atomic uintptr_t *conntab_slots;
 size_t conntab_size;
