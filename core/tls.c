@@ -1689,6 +1689,7 @@ bool tls_conn_failed(const struct tls_conn *c)
 int tls_conn_fd(const struct tls_conn *c) { return __atomic_load_n(&c->fd, __ATOMIC_ACQUIRE); }
 const char *tls_conn_label(const struct tls_conn *c) { return c->o.label; }
 int tls_conn_timeout_ms(const struct tls_conn *c) { return c->o.handshake_timeout_ms; }
+int tls_conn_close_timeout_ms(const struct tls_conn *c) { return c->o.close_timeout_ms; }
 bool tls_conn_resumed(const struct tls_conn *c)
 {
 	return atomic_load_explicit(&c->resumed, memory_order_relaxed);

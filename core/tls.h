@@ -56,6 +56,7 @@ struct tls_opts {
 	bool allow_truncation;     /* a FIN without close_notify is a clean end */
 	bool ktls;                 /* hand the record layer to the kernel when it can */
 	int handshake_timeout_ms;
+	int close_timeout_ms;      /* the lingering close's bound; 0: none (the shim's) */
 	/* Optional: is the peer whose chain verified allowed?  Called for the
 	 * leaf certificate from the verify callback, during the handshake.
 	 * false: the handshake fails (the peer gets a certificate alert) and
@@ -190,9 +191,10 @@ bool tls_conn_failed(const struct tls_conn *c);
 long long tls_conn_handshake_deadline(const struct tls_conn *c);
 
 int tls_conn_fd(const struct tls_conn *c);
-/* The rule's name, for log lines; its handshake timeout. */
+/* The rule's name, for log lines; its handshake and close timeouts. */
 const char *tls_conn_label(const struct tls_conn *c);
 int tls_conn_timeout_ms(const struct tls_conn *c);
+int tls_conn_close_timeout_ms(const struct tls_conn *c);
 enum tls_role tls_conn_role(const struct tls_conn *c);
 const char *tls_conn_peer(const struct tls_conn *c);
 enum tls_fail tls_conn_failure(const struct tls_conn *c);

@@ -42,7 +42,7 @@
 enum key {
 	K_NAME, K_DIRECTION, K_PORT, K_ADDRESS, K_ACTION, K_CERT, K_KEY, K_CA,
 	K_VERIFY, K_SERVER_NAME, K_REQUIRE_CLIENT_CERT, K_MIN_VERSION, K_CIPHERS,
-	K_CIPHERSUITES, K_ALPN, K_ALLOW_TRUNCATION, K_HANDSHAKE_TIMEOUT_MS, K_KTLS,
+	K_CIPHERSUITES, K_ALPN, K_ALLOW_TRUNCATION, K_HANDSHAKE_TIMEOUT_MS, K_CLOSE_TIMEOUT_MS, K_KTLS,
 	K_SESSION_CACHE, K_TICKET_KEY_FILE, K_CRL, K_CERTS, K_SNI_STRICT, K_HOST,
 	K_PROXY_PROTOCOL, K_PKCS11_MODULE, K_PIN_FILE, K_OCSP, K_OCSP_STAPLE_FILE, K_KEY_HOLDER,
 	/* The identity lists, in enum policy_id_list's order. */
@@ -59,6 +59,7 @@ static const char *const key_names[K_COUNT] = {
 	[K_CIPHERSUITES] = "ciphersuites", [K_ALPN] = "alpn",
 	[K_ALLOW_TRUNCATION] = "allow_truncation",
 	[K_HANDSHAKE_TIMEOUT_MS] = "handshake_timeout_ms",
+	[K_CLOSE_TIMEOUT_MS] = "close_timeout_ms",
 	[K_KTLS] = "ktls",
 	[K_SESSION_CACHE] = "session_cache", [K_TICKET_KEY_FILE] = "ticket_key_file",
 	[K_CRL] = "crl", [K_CERTS] = "certs", [K_SNI_STRICT] = "sni_strict",
@@ -72,6 +73,7 @@ static const char *const key_names[K_COUNT] = {
 
 #define TIMEOUT_DEFAULT_MS 10000
 #define TIMEOUT_MAX_MS 3600000
+#define CLOSE_DEFAULT_MS 5000
 #define ALPN_WIRE_MAX 65533 /* the extension's 16-bit list length, minus its own */
 
 struct loader {
@@ -627,6 +629,15 @@ static bool parse_key(struct loader *ld, enum key k, const config_setting_t *s, 
 				    TIMEOUT_MAX_MS);
 		r->handshake_timeout_ms = (int)v;
 		return true;
+	case K_CLOSE_TIMEOUT_MS:
+		if (!is_int(s))
+			return fail(ld, s, "\"close_timeout_ms\" must be an integer");
+		v = config_setting_get_int64(s);
+		if (v < 0 || v > TIMEOUT_MAX_MS)
+			return fail(ld, s, "\"close_timeout_ms\" %lld is out of range (0..%d)", v,
+				    TIMEOUT_MAX_MS);
+		r->close_timeout_ms = (int)v;
+		return true;
 	case K_ALLOW_CN:
 	case K_ALLOW_OU:
 	case K_ALLOW_DNS:
@@ -732,6 +743,7 @@ static void rule_init(struct policy_rule *r)
 	r->verify = POLICY_VERIFY_FULL;
 	r->min_version = TLS1_2_VERSION;
 	r->handshake_timeout_ms = TIMEOUT_DEFAULT_MS;
+	r->close_timeout_ms = CLOSE_DEFAULT_MS;
 }
 
 /* ---- defaults and rules ------------------------------------------------- */

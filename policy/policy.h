@@ -57,6 +57,9 @@ struct policy_rule {
 	bool allow_truncation;
 	bool ktls;               /* ask for kernel TLS after the handshake */
 	int handshake_timeout_ms;
+	/* How long a closed connection's socket lingers for the peer's FIN
+	 * (shim/linger.c); 0: it closes at once. */
+	int close_timeout_ms;
 	/* allow_cn/ou/dns/uri/ip, pin_spki (policy/identity.h); NULL: any
 	 * verified peer. */
 	struct policy_identity *identity;

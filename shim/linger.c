@@ -10,7 +10,8 @@
  * So the last close of a TLS connection sends close_notify and a FIN
  * (shutdown SHUT_WR: the peer sees the end at once, as with TCP), and
  * hands a private duplicate of the socket to one background thread that
- * reads and discards until the peer's FIN, or for at most LINGER_MS.
+ * reads and discards until the peer's FIN, or for at most the rule's
+ * close_timeout_ms (5 s by default; 0: tlsio.c does not linger).
  * While the duplicate is open nothing is reset: late records just queue.
  * The thread blocks every signal, so the program's signals never land on
  * it.  Bounded: past `cap` sockets, close at once.
@@ -48,7 +49,6 @@
  * (read when the thread starts): each one holds a descriptor of the
  * program's (256 under the usual limit of 1024). */
 #define LINGER_MAX 1024
-#define LINGER_MS 5000
 #define TICK_MS 10
 
 static pthread_mutex_t lk = PTHREAD_MUTEX_INITIALIZER;
@@ -57,6 +57,7 @@ static int wake[2] = { -1, -1 };
 static pid_t thread_pid;          /* the process the thread runs in */
 static int fds[LINGER_MAX];
 static int64_t deadlines[LINGER_MAX];
+static int limits[LINGER_MAX];    /* each one's close_timeout_ms, for the log */
 static int n;
 static int cap = LINGER_MAX;
 /* The thread waits without a deadline (nothing lingers): only then does
@@ -70,11 +71,15 @@ static struct pollfd look[LINGER_MAX], sleep_on[1 + LINGER_MAX];
 
 static void drop(int i, bool fin)
 {
-	log_debug("lingering socket done: %s", fin ? "the peer's FIN (or reset) is in"
-						   : "no FIN from the peer in 5 s");
+	if (fin)
+		log_debug("lingering socket done: the peer's FIN (or reset) is in");
+	else
+		log_debug("lingering socket done: no FIN from the peer in %d ms (close_timeout_ms)",
+			  limits[i]);
 	shim_own_close(fds[i]);
 	fds[i] = fds[--n];
 	deadlines[i] = deadlines[n];
+	limits[i] = limits[n];
 	if (!n)
 		pthread_cond_broadcast(&emptied);
 }
@@ -257,7 +262,7 @@ static void wake_thread(void)
 	(void)!REAL(write)(wake[1], "", 1);
 }
 
-void shim_linger(int fd)
+void shim_linger(int fd, int ms)
 {
 	int dup, full = 0;
 
@@ -271,7 +276,8 @@ void shim_linger(int fd)
 	if (ensure_thread()) {
 		if (n < cap) {
 			fds[n] = dup;
-			deadlines[n++] = clock_ms() + LINGER_MS;
+			limits[n] = ms;
+			deadlines[n++] = clock_ms() + ms;
 			if (asleep)
 				wake_thread();
 			dup = -1;
@@ -306,10 +312,21 @@ void shim_linger_prepare(void)
 static void wait_at_exit(void)
 {
 	struct timespec until;
+	int64_t last = clock_ms(), wait_ms;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += LINGER_MS / 1000 + 1;
 	pthread_mutex_lock(&lk);
+	/* Until the last deadline, and a second more for the thread to act. */
+	for (int i = 0; i < n; i++)
+		if (deadlines[i] > last)
+			last = deadlines[i];
+	wait_ms = last - clock_ms() + 1000;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += wait_ms / 1000;
+	until.tv_nsec += (wait_ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
 	if (n > 0 && __atomic_load_n(&thread_pid, __ATOMIC_RELAXED) == getpid()) {
 		hurry = true;
 		wake_thread();

@@ -113,8 +113,8 @@ static void end_one(int fd, struct tls_conn *c, void *arg)
 			 tls_conn_label(c));
 		return;
 	}
-	if (e->linger && r == 0 && !tls_conn_failed(c))
-		shim_linger(fd);
+	if (e->linger && r == 0 && !tls_conn_failed(c) && tls_conn_close_timeout_ms(c) > 0)
+		shim_linger(fd, tls_conn_close_timeout_ms(c));
 }
 
 /* _exit() and _Exit() skip atexit handlers, but the contract says a

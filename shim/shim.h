@@ -166,8 +166,9 @@ void shim_tls_close_end(int fd, struct tls_conn *c);
 int shim_tls_shutdown(struct tls_conn *c, int how);
 /* FIONREAD on a TLS fd. */
 int shim_tls_readable(struct tls_conn *c);
-/* Send FIN and keep absorbing late records in the background (linger.c). */
-void shim_linger(int fd);
+/* Send FIN and keep absorbing late records in the background (linger.c),
+ * for at most ms milliseconds (> 0: the rule's close_timeout_ms). */
+void shim_linger(int fd, int ms);
 void shim_linger_prepare(void);
 void shim_linger_install(void);
 

@@ -278,6 +278,7 @@ static void check_contract_example(const struct policy *p)
 	EXPECT_STR(a->key, want);
 	EXPECT(a->ca == NULL && a->server_name == NULL && !a->require_client_cert);
 	EXPECT(a->min_version == TLS1_2_VERSION && a->handshake_timeout_ms == 10000);
+	EXPECT(a->close_timeout_ms == 5000);
 	EXPECT(a->alpn == NULL && a->alpn_len == 0 && !a->allow_truncation);
 	EXPECT(a->ciphers == NULL && a->ciphersuites == NULL);
 	EXPECT(a->ctx != NULL);
@@ -326,6 +327,7 @@ static void check_defaults(const struct policy *p)
 	EXPECT(a->nports == 1 && a->ports[0] == 443);
 	EXPECT(a->alpn_len == sizeof(wire) - 1 && a->alpn && memcmp(a->alpn, wire, a->alpn_len) == 0);
 	EXPECT(a->handshake_timeout_ms == 5000 && a->allow_truncation);
+	EXPECT(a->close_timeout_ms == 0);
 	EXPECT(a->min_version == TLS1_3_VERSION && a->verify == POLICY_VERIFY_NONE);
 	EXPECT_STR(a->ciphersuites, "TLS_AES_256_GCM_SHA384");
 	EXPECT_STR(a->server_name, "backend");
@@ -333,6 +335,7 @@ static void check_defaults(const struct policy *p)
 	EXPECT(b->nports == 2 && b->ports[0] == 8443 && b->ports[1] == 9443);
 	EXPECT(b->alpn == NULL && b->alpn_len == 0);
 	EXPECT(b->handshake_timeout_ms == 100 && !b->allow_truncation);
+	EXPECT(b->close_timeout_ms == 3600000);
 	EXPECT(b->min_version == TLS1_2_VERSION && b->verify == POLICY_VERIFY_FULL);
 	EXPECT_STR(b->server_name, "other");
 	/* an accept rule does not take the connect-only keys of defaults */
@@ -464,11 +467,13 @@ static const struct good goods[] = {
 	  ");\n", check_lists },
 	{ "defaults inherited and overridden",
 	  "defaults = { port = 443; alpn = [\"h2\", \"http/1.1\"]; handshake_timeout_ms = 5000;\n"
+	  "  close_timeout_ms = 0;\n"
 	  "  allow_truncation = true; min_version = \"TLSv1.3\"; verify = \"none\";\n"
 	  "  server_name = \"backend\"; ciphersuites = \"TLS_AES_256_GCM_SHA384\"; };\n"
 	  "rules = (\n"
 	  "  { direction = \"connect\"; },\n"
 	  "  { direction = \"connect\"; port = [8443, 9443]; alpn = []; handshake_timeout_ms = 100;\n"
+	  "    close_timeout_ms = 3600000;\n"
 	  "    allow_truncation = false; min_version = \"TLSv1.2\"; verify = \"full\";\n"
 	  "    server_name = \"other\"; },\n"
 	  "  { direction = \"accept\"; cert = \"server.crt\"; key = \"server.key\"; }\n"
@@ -617,6 +622,12 @@ static const struct bad bads[] = {
 	  "out of range" },
 	{ "timeout a string", "rules = ({ direction = \"connect\";\n handshake_timeout_ms = \"10\"; });\n", 2,
 	  "\"handshake_timeout_ms\" must be an integer" },
+	{ "close timeout negative", "rules = ({ direction = \"connect\";\n close_timeout_ms = -1; });\n", 2,
+	  "\"close_timeout_ms\" -1 is out of range (0..3600000)" },
+	{ "close timeout too long", "rules = ({ direction = \"accept\";\n close_timeout_ms = 3600001; });\n", 2,
+	  "\"close_timeout_ms\" 3600001 is out of range (0..3600000)" },
+	{ "close timeout a float", "rules = ({ direction = \"connect\";\n close_timeout_ms = 1.5; });\n", 2,
+	  "\"close_timeout_ms\" must be an integer" },
 	{ "defaults with name", "defaults = {\n name = \"x\"; };\nrules = ();\n", 2,
 	  "defaults: \"name\" is not allowed in defaults" },
 	{ "defaults with direction", "defaults = {\n direction = \"accept\"; };\nrules = ();\n", 2,

@@ -1,12 +1,18 @@
-"""linger_many_client.py PORT CA PING N — N TLS connections to a server that
+"""linger_many_client.py PORT CA PING N [GO] — N TLS connections to a server that
 answers and closes (pingpong): each sends PING, reads the echo and then the
 server's close_notify (the server has closed by then) and is kept open; only
 once all N are in does it send its own close_notify on each and close.  The
 server's N lingering sockets then all get their peer's records and FIN at
-about the same moment.  Prints "ok N"."""
+about the same moment.  Prints "ok N".
+
+With GO (a path), it first prints "held N" and waits (at most 120 s) for
+that file to exist, so that the test can look at the server while every
+connection is still open."""
+import os
 import socket
 import ssl
 import sys
+import time
 
 port, ca, ping, n = int(sys.argv[1]), sys.argv[2], sys.argv[3].encode(), int(sys.argv[4])
 ctx = ssl.create_default_context(cafile=ca)
@@ -28,6 +34,11 @@ for i in range(n):
         print("connection %d: data after the echo" % i)
         sys.exit(1)
     held.append(s)
+if len(sys.argv) > 5:
+    print("held %d" % n, flush=True)
+    end = time.monotonic() + 120
+    while not os.path.exists(sys.argv[5]) and time.monotonic() < end:
+        time.sleep(0.05)
 for s in held:
     s.unwrap()
     s.close()
