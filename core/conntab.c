@@ -7,8 +7,6 @@
 
 #include "core/log.h"
 
-__thread struct xlock *xlock_window __attribute__((tls_model("initial-exec")));
-
 _Atomic uintptr_t *conntab_slots;
 size_t conntab_size;
 static struct conntab_pumped *pumped;

@@ -1,34 +1,64 @@
-/* core/lock.h — a mutex that knows which thread holds it.
+/* core/lock.h — a lock whose holder is the lock itself.
  *
  * A signal handler may call into the shim (write(), close(), _exit())
  * while the thread it interrupted is inside the shim holding a lock.
- * Taking that lock again would deadlock the thread for ever.  Every lock
- * of the shim records its holder, so such a path can see that the lock
- * is its own thread's and take another way (skip, fail, or go on without
- * it where the data is atomic) instead of blocking.
+ * Taking that lock again would deadlock the thread for ever.  So a path
+ * that a handler can reach first asks whether its own thread holds the
+ * lock, and takes another way (skip, fail, or go on without it where the
+ * data is atomic) instead of blocking.
+ *
+ * The answer must be exact at every instruction the handler can land on.
+ * A pthread mutex with a holder recorded beside it is not: between
+ * pthread_mutex_lock() returning and the holder's store (or between
+ * clearing it and the unlock) the mutex is this thread's but says
+ * otherwise, and a handler landing there waited on the futex for ever
+ * (failclosed_signal.sh, about 1 run in 20 under load).  Here the holder
+ * word is the lock: taking it is one compare-and-swap of 0 to
+ * pthread_self(), releasing it one store of 0, so the thread holds the
+ * lock exactly when the word names it.  A thread that finds it taken
+ * sleeps on a semaphore (sem_wait: no system call of ours, and sem_post
+ * is async-signal-safe), counted in `waiters` so that an uncontended
+ * release makes no system call.
+ *
+ * Acquire on the swap and release on the store order the data the lock
+ * protects (ThreadSanitizer sees them as such); Helgrind, which knows
+ * only the C library's locks, is told with its client requests (a few
+ * instructions that do nothing outside valgrind).
  */
 #ifndef TLSSHIM_CORE_LOCK_H
 #define TLSSHIM_CORE_LOCK_H
 
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
+#if defined(__has_include)
+#if __has_include(<valgrind/helgrind.h>)
+#include <valgrind/helgrind.h>
+#endif
+#endif
+#ifndef VALGRIND_HG_MUTEX_LOCK_PRE
+#define VALGRIND_HG_MUTEX_INIT_POST(m, r)
+#define VALGRIND_HG_MUTEX_LOCK_PRE(m, t)
+#define VALGRIND_HG_MUTEX_LOCK_POST(m)
+#define VALGRIND_HG_MUTEX_UNLOCK_PRE(m)
+#define VALGRIND_HG_MUTEX_UNLOCK_POST(m)
+#define VALGRIND_HG_MUTEX_DESTROY_PRE(m)
+#endif
+
 struct xlock {
-	pthread_mutex_t m;
-	_Atomic uintptr_t holder;   /* pthread_self() of the holder, or 0 */
+	_Atomic uintptr_t holder;   /* pthread_self() of the holder, or 0: free */
+	_Atomic unsigned waiters;   /* threads between wanting it and sleeping on sem */
+	sem_t sem;                  /* a release with waiters posts one wake-up */
 };
 
-#define XLOCK_INIT { PTHREAD_MUTEX_INITIALIZER, 0 }
-
-/* The lock this thread is between taking (or releasing) the mutex and
- * recording (or clearing) itself as holder: a signal handler that lands
- * in that window sees the lock as possibly its own (xlock_maybe_mine),
- * never waits for it.  (core/conntab.c defines it.) */
-extern __thread struct xlock *xlock_window __attribute__((tls_model("initial-exec")));
+/* A static lock: glibc's sem_t all zero is a semaphore of value 0 (a
+ * process-shared one, which works as well for one process). */
+#define XLOCK_INIT { 0, 0, { { 0 } } }
 
 static inline uintptr_t xlock_self(void)
 {
@@ -37,47 +67,96 @@ static inline uintptr_t xlock_self(void)
 
 static inline void xlock_init(struct xlock *l)
 {
-	pthread_mutex_init(&l->m, NULL);
 	atomic_store_explicit(&l->holder, 0, memory_order_relaxed);
+	atomic_store_explicit(&l->waiters, 0, memory_order_relaxed);
+	sem_init(&l->sem, 0, 0);
+	VALGRIND_HG_MUTEX_INIT_POST(l, 0);
+}
+
+static inline void xlock_destroy(struct xlock *l)
+{
+	VALGRIND_HG_MUTEX_DESTROY_PRE(l);
+	sem_destroy(&l->sem);
 }
 
 /* Held by the calling thread (only ever true inside a signal handler that
- * interrupted it, or in code that holds it on purpose). */
+ * interrupted it, or in code that holds it on purpose).  Exact at every
+ * instruction of the interrupted thread. */
 static inline bool xlock_mine(struct xlock *l)
 {
 	return atomic_load_explicit(&l->holder, memory_order_relaxed) == xlock_self();
 }
 
-/* Held by this thread, or this thread is in the middle of taking or
- * releasing it (a signal handler that interrupted it there): for paths
- * that give up (EDEADLK) rather than go on without the lock. */
-static inline bool xlock_maybe_mine(struct xlock *l)
+static inline bool xlock_try(struct xlock *l)
 {
-	return xlock_window == l || xlock_mine(l);
+	uintptr_t free_ = 0;
+
+	return atomic_compare_exchange_strong_explicit(&l->holder, &free_, xlock_self(),
+						       memory_order_acquire, memory_order_relaxed);
+}
+
+/* Wait for a release, or until *until (CLOCK_MONOTONIC; NULL: for ever).
+ * false when the time is up.  errno is left as found (a handler may be
+ * the caller). */
+static inline bool xlock_wait(struct xlock *l, const struct timespec *until)
+{
+	int e = errno, r;
+
+	do
+		r = until ? sem_clockwait(&l->sem, CLOCK_MONOTONIC, until) : sem_wait(&l->sem);
+	while (r < 0 && errno == EINTR);
+	r = r == 0 || errno != ETIMEDOUT;
+	errno = e;
+	return r;
+}
+
+/* Take it; with until, give up at that time (false). */
+static inline bool xlock_take_(struct xlock *l, const struct timespec *until)
+{
+	if (xlock_try(l))
+		return true;
+	for (;;) {
+		bool woke;
+
+		/* Counted before the second look: a release that comes after
+		 * the look sees the count and posts. */
+		atomic_fetch_add_explicit(&l->waiters, 1, memory_order_seq_cst);
+		if (xlock_try(l)) {
+			atomic_fetch_sub_explicit(&l->waiters, 1, memory_order_relaxed);
+			return true;
+		}
+		woke = xlock_wait(l, until);
+		atomic_fetch_sub_explicit(&l->waiters, 1, memory_order_relaxed);
+		if (xlock_try(l))
+			return true;
+		if (!woke)
+			return false;
+	}
+}
+
+static inline bool xlock_take(struct xlock *l, const struct timespec *until)
+{
+	bool ok;
+
+	VALGRIND_HG_MUTEX_LOCK_PRE(l, until != NULL);
+	ok = xlock_take_(l, until);
+	if (ok)
+		VALGRIND_HG_MUTEX_LOCK_POST(l);
+	return ok;
 }
 
 static inline void xlock_lock(struct xlock *l)
 {
-	struct xlock *prev = xlock_window;
-
-	xlock_window = l;
-	atomic_signal_fence(memory_order_seq_cst);
-	pthread_mutex_lock(&l->m);
-	atomic_store_explicit(&l->holder, xlock_self(), memory_order_relaxed);
-	atomic_signal_fence(memory_order_seq_cst);
-	xlock_window = prev;
+	(void)xlock_take(l, NULL);
 }
 
 static inline void xlock_unlock(struct xlock *l)
 {
-	struct xlock *prev = xlock_window;
-
-	xlock_window = l;
-	atomic_signal_fence(memory_order_seq_cst);
-	atomic_store_explicit(&l->holder, 0, memory_order_relaxed);
-	pthread_mutex_unlock(&l->m);
-	atomic_signal_fence(memory_order_seq_cst);
-	xlock_window = prev;
+	VALGRIND_HG_MUTEX_UNLOCK_PRE(l);
+	atomic_store_explicit(&l->holder, 0, memory_order_seq_cst);
+	if (atomic_load_explicit(&l->waiters, memory_order_seq_cst))
+		sem_post(&l->sem);
+	VALGRIND_HG_MUTEX_UNLOCK_POST(l);
 }
 
 /* Lock unless this thread holds it already; false then (nothing taken). */
@@ -93,21 +172,18 @@ static inline bool xlock_lock_unless_mine(struct xlock *l)
  * or it stayed busy for ms milliseconds. */
 static inline bool xlock_lock_timed(struct xlock *l, int ms)
 {
-	struct timespec ts;
+	struct timespec until;
 
 	if (xlock_mine(l))
 		return false;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
 	}
-	if (pthread_mutex_timedlock(&l->m, &ts) != 0)
-		return false;
-	atomic_store_explicit(&l->holder, xlock_self(), memory_order_relaxed);
-	return true;
+	return xlock_take(l, &until);
 }
 
 #endif

@@ -966,14 +966,14 @@ void tls_conn_unref(struct tls_conn *c)
 	free(c->out);
 	free(c->stage);
 	free(c->fds);
-	pthread_mutex_destroy(&c->lock.m);
+	xlock_destroy(&c->lock);
 	conn_free(c);
 }
 
 
 bool tls_conn_reentered(struct tls_conn *c)
 {
-	return xlock_maybe_mine(&c->lock);
+	return xlock_mine(&c->lock);
 }
 
 
