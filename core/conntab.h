@@ -134,6 +134,6 @@ void conntab_each_conn(int first, int last, void (*fn)(int fd, struct tls_conn *
  * lock of every connection in the table (registry first, as everywhere),
  * so no lock of ours is held mid-operation in the child. */
 void conntab_fork_lock(void);
-void conntab_fork_unlock(void);
+void conntab_fork_unlock(bool child);
 
 #endif

@@ -56,8 +56,8 @@ struct xlock {
 	sem_t sem;                  /* a release with waiters posts one wake-up */
 };
 
-/* A static lock: glibc's sem_t all zero is a semaphore of value 0 (a
- * process-shared one, which works as well for one process). */
+/* A static lock: glibc's sem_t all zero is what sem_init(sem, 0, 0)
+ * makes. */
 #define XLOCK_INIT { 0, 0, { { 0 } } }
 
 static inline uintptr_t xlock_self(void)
@@ -97,15 +97,19 @@ static inline bool xlock_try(struct xlock *l)
 
 /* Wait for a release, or until *until (CLOCK_MONOTONIC; NULL: for ever).
  * false when the time is up.  errno is left as found (a handler may be
- * the caller). */
+ * the caller).  Not a cancellation point (sem_wait is one, and a thread
+ * cancelled there would unwind past the locks it holds, as
+ * pthread_mutex_lock never lets it). */
 static inline bool xlock_wait(struct xlock *l, const struct timespec *until)
 {
-	int e = errno, r;
+	int e = errno, r, cs;
 
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
 	do
 		r = until ? sem_clockwait(&l->sem, CLOCK_MONOTONIC, until) : sem_wait(&l->sem);
 	while (r < 0 && errno == EINTR);
 	r = r == 0 || errno != ETIMEDOUT;
+	pthread_setcancelstate(cs, NULL);
 	errno = e;
 	return r;
 }
@@ -119,8 +123,11 @@ static inline bool xlock_take_(struct xlock *l, const struct timespec *until)
 		bool woke;
 
 		/* Counted before the second look: a release that comes after
-		 * the look sees the count and posts. */
+		 * the look sees the count and posts.  The fence keeps the look
+		 * from being answered before the count is seen (a failed
+		 * compare-and-swap is only a relaxed load). */
 		atomic_fetch_add_explicit(&l->waiters, 1, memory_order_seq_cst);
+		atomic_thread_fence(memory_order_seq_cst);
 		if (xlock_try(l)) {
 			atomic_fetch_sub_explicit(&l->waiters, 1, memory_order_relaxed);
 			return true;
@@ -154,9 +161,39 @@ static inline void xlock_unlock(struct xlock *l)
 {
 	VALGRIND_HG_MUTEX_UNLOCK_PRE(l);
 	atomic_store_explicit(&l->holder, 0, memory_order_seq_cst);
-	if (atomic_load_explicit(&l->waiters, memory_order_seq_cst))
-		sem_post(&l->sem);
+	if (atomic_load_explicit(&l->waiters, memory_order_seq_cst)) {
+		int e = errno;
+
+		sem_post(&l->sem);     /* EOVERFLOW at most: the waiters wake anyway */
+		errno = e;
+	}
 	VALGRIND_HG_MUTEX_UNLOCK_POST(l);
+}
+
+/* A lock that does not wait: false when taken (by anyone). */
+static inline bool xlock_trylock(struct xlock *l)
+{
+	VALGRIND_HG_MUTEX_LOCK_PRE(l, 1);
+	if (!xlock_try(l))
+		return false;
+	VALGRIND_HG_MUTEX_LOCK_POST(l);
+	return true;
+}
+
+/* fork()'s child handler, for a lock the prepare handler went for: the
+ * parent's threads that were waiting for it are not in the child, so
+ * their count (and the semaphore's) goes; released when the prepare
+ * handler took it (took), else its holder is this thread, inside a
+ * signal handler's fork, and goes on to release it itself. */
+static inline void xlock_fork_child(struct xlock *l, bool took)
+{
+	atomic_store_explicit(&l->waiters, 0, memory_order_relaxed);
+	sem_init(&l->sem, 0, 0);
+	if (took) {
+		VALGRIND_HG_MUTEX_UNLOCK_PRE(l);
+		atomic_store_explicit(&l->holder, 0, memory_order_release);
+		VALGRIND_HG_MUTEX_UNLOCK_POST(l);
+	}
 }
 
 /* Lock unless this thread holds it already; false then (nothing taken). */

@@ -61,10 +61,16 @@ bool tls_conn_fork_hold(struct tls_conn *c)
 	return true;
 }
 
-void tls_conn_fork_release(struct tls_conn *c)
+void tls_conn_fork_release(struct tls_conn *c, bool child)
 {
 	c->fork_held = false;
-	LEAVE(c);
+	if (!child) {
+		LEAVE(c);
+		return;
+	}
+	if (atomic_load_explicit(&c->parked, memory_order_relaxed))
+		conn_parked_leave(c);
+	xlock_fork_child(&c->lock, true);
 }
 
 void tls_prefork_rand(void)

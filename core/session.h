@@ -66,7 +66,7 @@ void tls_prefork_rand(void);
 /* fork prepare (under the registry lock): hold c once, however many fds
  * name it.  false: already held. */
 bool tls_conn_fork_hold(struct tls_conn *c);
-void tls_conn_fork_release(struct tls_conn *c);
+void tls_conn_fork_release(struct tls_conn *c, bool child);
 /* Under tls_conn_hold: the session moved to a pump; every later call
  * fails with TLS_FAIL_MOVED, and the shim then looks the fd up again. */
 void tls_conn_moved_locked(struct tls_conn *c);

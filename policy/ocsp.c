@@ -1,10 +1,10 @@
 /* policy/ocsp.c — OCSP stapling and checking (see ocsp.h).
  *
- * Locking: one mutex (staple_lock), a leaf: the status callback takes it
+ * Locking: one lock (staple_lock, core/lock.h), a leaf: the status callback takes it
  * under a connection's lock to copy a staple, the refresh to swap one in;
  * nothing else is called under it but memory functions.  Files are read
  * and responses parsed with no lock held.  As policy/resume.c's cache
- * lock, it records its holder (a signal handler that interrupted its own
+ * lock, its word is its holder (a signal handler that interrupted its own
  * thread inside it serves no staple rather than hang) and the process it
  * is valid in (a child made without fork()'s handlers serves none).
  */
@@ -28,6 +28,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "core/lock.h"
 #include "policy/file.h"
 
 /* Clock skew allowed on thisUpdate and nextUpdate. */
@@ -183,14 +184,8 @@ struct ocsp_staples {
 	size_t n;
 };
 
-static pthread_mutex_t staple_lock = PTHREAD_MUTEX_INITIALIZER;
-static _Atomic uintptr_t staple_holder;
+static struct xlock staple_lock = XLOCK_INIT;
 static _Atomic pid_t staple_pid;       /* the process the lock is valid in */
-
-static uintptr_t self(void)
-{
-	return (uintptr_t)pthread_self();
-}
 
 static bool lock_staples(void)
 {
@@ -198,32 +193,27 @@ static bool lock_staples(void)
 
 	if (owner == 0 || owner != getpid())
 		return false;
-	if (atomic_load_explicit(&staple_holder, memory_order_relaxed) == self())
-		return false;
-	pthread_mutex_lock(&staple_lock);
-	atomic_store_explicit(&staple_holder, self(), memory_order_relaxed);
-	return true;
+	return xlock_lock_unless_mine(&staple_lock);
 }
 
 static void unlock_staples(void)
 {
-	atomic_store_explicit(&staple_holder, 0, memory_order_relaxed);
-	pthread_mutex_unlock(&staple_lock);
+	xlock_unlock(&staple_lock);
 }
 
 static bool fork_took;
 
 void ocsp_fork_lock(void)
 {
-	fork_took = atomic_load_explicit(&staple_holder, memory_order_relaxed) != self();
-	if (fork_took)
-		pthread_mutex_lock(&staple_lock);
+	fork_took = xlock_lock_unless_mine(&staple_lock);
 }
 
-void ocsp_fork_unlock(void)
+void ocsp_fork_unlock(bool child)
 {
-	if (fork_took)
-		pthread_mutex_unlock(&staple_lock);
+	if (child)
+		xlock_fork_child(&staple_lock, fork_took);
+	else if (fork_took)
+		xlock_unlock(&staple_lock);
 }
 
 void ocsp_fork_child(void)

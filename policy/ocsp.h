@@ -80,7 +80,7 @@ bool ocsp_client_setup(SSL_CTX *ctx, enum policy_ocsp mode, char *why, size_t wh
 /* fork(): the staple lock is taken last by the prepare handler and
  * released by both; the child owns it from then on. */
 void ocsp_fork_lock(void);
-void ocsp_fork_unlock(void);
+void ocsp_fork_unlock(bool child);
 void ocsp_fork_child(void);
 
 #endif

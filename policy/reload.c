@@ -32,6 +32,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
+#include "core/lock.h"
 #include "policy/ctx.h"
 #include "policy/file.h"
 #include "policy/ocsp.h"
@@ -417,19 +418,13 @@ struct reload_rule {
 struct policy_reload {
 	struct reload_rule *r;     /* one per rule (ctx NULL: not tls) */
 	size_t n;
-	pthread_mutex_t lock;      /* the swap lock: r[].ctx and r[].sni */
-	_Atomic uintptr_t holder;
+	struct xlock lock;         /* the swap lock: r[].ctx and r[].sni */
 	_Atomic pid_t pid;         /* the process the lock is valid in */
 	_Atomic long long next_ms; /* no check before this (CLOCK_MONOTONIC) */
 	atomic_int busy;           /* a check is running */
 	atomic_ulong reloads;
 	bool fork_took;
 };
-
-static uintptr_t self(void)
-{
-	return (uintptr_t)pthread_self();
-}
 
 static long long now_ms(void)
 {
@@ -441,22 +436,17 @@ static long long now_ms(void)
 
 static bool lock_swap(struct policy_reload *rl)
 {
-	if (atomic_load_explicit(&rl->holder, memory_order_relaxed) == self())
+	if (xlock_mine(&rl->lock))
 		return false;
-	if (atomic_load_explicit(&rl->pid, memory_order_relaxed) != getpid()) {
-		if (pthread_mutex_trylock(&rl->lock) != 0)
-			return false;
-	} else {
-		pthread_mutex_lock(&rl->lock);
-	}
-	atomic_store_explicit(&rl->holder, self(), memory_order_relaxed);
+	if (atomic_load_explicit(&rl->pid, memory_order_relaxed) != getpid())
+		return xlock_trylock(&rl->lock);
+	xlock_lock(&rl->lock);
 	return true;
 }
 
 static void unlock_swap(struct policy_reload *rl)
 {
-	atomic_store_explicit(&rl->holder, 0, memory_order_relaxed);
-	pthread_mutex_unlock(&rl->lock);
+	xlock_unlock(&rl->lock);
 }
 
 struct policy_reload *policy_reload_new(const struct policy *p)
@@ -468,7 +458,7 @@ struct policy_reload *policy_reload_new(const struct policy *p)
 		return NULL;
 	}
 	rl->n = p->nrules;
-	pthread_mutex_init(&rl->lock, NULL);
+	xlock_init(&rl->lock);
 	atomic_store(&rl->pid, getpid());
 	atomic_store(&rl->next_ms, now_ms() + 1000);
 	for (size_t i = 0; i < p->nrules; i++) {
@@ -491,7 +481,7 @@ void policy_reload_free(struct policy_reload *rl)
 		SSL_CTX_free(rl->r[i].ctx);
 		stamps_free(rl->r[i].failed);
 	}
-	pthread_mutex_destroy(&rl->lock);
+	xlock_destroy(&rl->lock);
 	free(rl->r);
 	free(rl);
 }
@@ -843,18 +833,22 @@ void policy_reload_fork_lock(const struct policy *p)
 
 	if (!rl)
 		return;
-	rl->fork_took = atomic_load_explicit(&rl->holder, memory_order_relaxed) != self() &&
+	rl->fork_took = !xlock_mine(&rl->lock) &&
 			atomic_load_explicit(&rl->pid, memory_order_relaxed) == getpid();
 	if (rl->fork_took)
-		pthread_mutex_lock(&rl->lock);
+		xlock_lock(&rl->lock);
 }
 
-void policy_reload_fork_unlock(const struct policy *p)
+void policy_reload_fork_unlock(const struct policy *p, bool child)
 {
 	struct policy_reload *rl = p ? p->reload : NULL;
 
-	if (rl && rl->fork_took)
-		pthread_mutex_unlock(&rl->lock);
+	if (!rl)
+		return;
+	if (child)
+		xlock_fork_child(&rl->lock, rl->fork_took);
+	else if (rl->fork_took)
+		xlock_unlock(&rl->lock);
 }
 
 void policy_reload_fork_child(const struct policy *p)

@@ -80,7 +80,7 @@ unsigned long policy_reload_count(const struct policy *p);
 
 /* fork(): the swap lock is a leaf, taken last (docs/locking.md). */
 void policy_reload_fork_lock(const struct policy *p);
-void policy_reload_fork_unlock(const struct policy *p);
+void policy_reload_fork_unlock(const struct policy *p, bool child);
 void policy_reload_fork_child(const struct policy *p);
 
 #endif

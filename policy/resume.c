@@ -9,10 +9,10 @@
  * sends on the new connection put the latest one back.  TLS 1.2 sessions
  * stay until replaced, expired or evicted.
  *
- * Locking: one mutex, a leaf (nothing is called under it but OpenSSL's
+ * Locking: one lock (core/lock.h), a leaf (nothing is called under it but OpenSSL's
  * reference counting and free), taken by the engine's hook at a client's
  * first handshake step and by OpenSSL's new-session callback, both under
- * a connection's lock.  It records its holder, so that a signal
+ * a connection's lock.  Its word is its holder, so that a signal
  * handler that interrupted its own thread inside the cache skips the
  * cache instead of hanging.  fork() takes it last (shim/init.c); a child
  * made by fork() keeps the cache: it is the same program with the same
@@ -42,6 +42,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "core/lock.h"
 #include "policy/file.h"
 
 /* ---- ex_data indices ------------------------------------------------------ */
@@ -115,14 +116,8 @@ struct entry {
 
 static struct entry cache[RESUME_CACHE_MAX];
 static unsigned long long stamp;
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static _Atomic uintptr_t cache_holder;
+static struct xlock cache_lock = XLOCK_INIT;
 static _Atomic pid_t cache_pid;          /* the process the lock is valid in */
-
-static uintptr_t self(void)
-{
-	return (uintptr_t)pthread_self();
-}
 
 /* false: skip the cache (a signal handler of the holder's own thread, or
  * a process made without fork()'s handlers, where the lock may be held
@@ -133,17 +128,12 @@ static bool lock_cache(void)
 
 	if (owner == 0 || owner != getpid())
 		return false;
-	if (atomic_load_explicit(&cache_holder, memory_order_relaxed) == self())
-		return false;
-	pthread_mutex_lock(&cache_lock);
-	atomic_store_explicit(&cache_holder, self(), memory_order_relaxed);
-	return true;
+	return xlock_lock_unless_mine(&cache_lock);
 }
 
 static void unlock_cache(void)
 {
-	atomic_store_explicit(&cache_holder, 0, memory_order_relaxed);
-	pthread_mutex_unlock(&cache_lock);
+	xlock_unlock(&cache_lock);
 }
 
 static void drop(struct entry *e)
@@ -290,15 +280,15 @@ static bool fork_took;
 
 void resume_fork_lock(void)
 {
-	fork_took = atomic_load_explicit(&cache_holder, memory_order_relaxed) != self();
-	if (fork_took)
-		pthread_mutex_lock(&cache_lock);
+	fork_took = xlock_lock_unless_mine(&cache_lock);
 }
 
-void resume_fork_unlock(void)
+void resume_fork_unlock(bool child)
 {
-	if (fork_took)
-		pthread_mutex_unlock(&cache_lock);
+	if (child)
+		xlock_fork_child(&cache_lock, fork_took);
+	else if (fork_took)
+		xlock_unlock(&cache_lock);
 }
 
 void resume_fork_child(void)

@@ -47,7 +47,7 @@ void resume_offer(SSL *ssl, const char *name);
 /* fork(): the cache's lock is a leaf of the global lock order
  * (docs/locking.md); the child keeps the cache (same identity). */
 void resume_fork_lock(void);
-void resume_fork_unlock(void);
+void resume_fork_unlock(bool child);
 void resume_fork_child(void);
 
 /* Drop every session cached for this context (a reload replaced it:

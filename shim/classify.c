@@ -327,12 +327,19 @@ void shim_tls_placed(int fd, struct tls_conn *c)
 			      " could be started");
 }
 
+/* Not taken when the forking thread holds it already (a signal handler
+ * that forks): that thread goes on and releases it, in both processes. */
+static bool fork_took;
+
 void shim_classify_fork_lock(void)
 {
-	xlock_lock(&classify_lock);
+	fork_took = xlock_lock_unless_mine(&classify_lock);
 }
 
-void shim_classify_fork_unlock(void)
+void shim_classify_fork_unlock(bool child)
 {
-	xlock_unlock(&classify_lock);
+	if (child)
+		xlock_fork_child(&classify_lock, fork_took);
+	else if (fork_took)
+		xlock_unlock(&classify_lock);
 }

@@ -71,22 +71,30 @@ static void before_fork(void)
 	policy_reload_fork_lock(shim_policy);
 }
 
-static void after_fork_parent(void)
+/* The same locks, released in the same order; in the child the lock
+ * words of ours also forget the parent's threads that were waiting
+ * (core/lock.h: xlock_fork_child). */
+static void release_after_fork(bool child)
 {
-	ocsp_fork_unlock();
-	policy_reload_fork_unlock(shim_policy);
-	resume_fork_unlock();
-	shim_own_fork_unlock();
+	ocsp_fork_unlock(child);
+	policy_reload_fork_unlock(shim_policy, child);
+	resume_fork_unlock(child);
+	shim_own_fork_unlock(child);
 	shim_names_fork_unlock();
 	shim_linger_fork_unlock();
-	conntab_fork_unlock();
+	conntab_fork_unlock(child);
 	shim_epoll_fork_unlock();
-	shim_classify_fork_unlock();
+	shim_classify_fork_unlock(child);
+}
+
+static void after_fork_parent(void)
+{
+	release_after_fork(false);
 }
 
 static void after_fork_child(void)
 {
-	after_fork_parent();        /* the same locks, released in the same order */
+	release_after_fork(true);
 	tls_set_process(getpid());
 	resume_fork_child();
 	ocsp_fork_child();

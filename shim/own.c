@@ -212,12 +212,19 @@ bool shim_is_own(int fd)
 	return conntab_load(fd) == CT_OWN;
 }
 
+/* Not taken when the forking thread holds it already (a signal handler
+ * that forks): that thread goes on and releases it, in both processes. */
+static bool fork_took;
+
 void shim_own_fork_lock(void)
 {
-	xlock_lock(&own_lock);
+	fork_took = xlock_lock_unless_mine(&own_lock);
 }
 
-void shim_own_fork_unlock(void)
+void shim_own_fork_unlock(bool child)
 {
-	xlock_unlock(&own_lock);
+	if (child)
+		xlock_fork_child(&own_lock, fork_took);
+	else if (fork_took)
+		xlock_unlock(&own_lock);
 }

@@ -159,7 +159,7 @@ int main(void)
 		conntab_fork_lock();
 		/* held: a bounded try from this thread fails (it is ours) */
 		EXPECT(!tls_conn_hold_timed(a, 10));
-		conntab_fork_unlock();
+		conntab_fork_unlock(false);
 		EXPECT(tls_conn_hold_timed(a, 1000));
 		tls_conn_release(a);
 		conntab_set(33, CT_UNSEEN);

@@ -7,11 +7,13 @@
  * beside it) hung there: the handler saw a mutex its own thread held as
  * another's and waited on the futex for ever. */
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/lock.h"
@@ -57,6 +59,40 @@ static void *holder(void *arg)
 	while (!atomic_load(&let_go))
 		usleep(1000);
 	xlock_unlock(&held);
+	return NULL;
+}
+
+/* ---- cancellation while waiting ------------------------------------------------- */
+
+static struct xlock outer = XLOCK_INIT, inner = XLOCK_INIT;
+static _Atomic int waiting_inner;
+
+/* Holds outer, waits for inner (which main holds), as epoll_wait holds an
+ * instance lock while it waits for a connection's.  Cancelled meanwhile,
+ * it must not unwind out of the wait with outer held. */
+static void *nested(void *arg)
+{
+	(void)arg;
+	xlock_lock(&outer);
+	atomic_store(&waiting_inner, 1);
+	xlock_lock(&inner);
+	xlock_unlock(&inner);
+	xlock_unlock(&outer);
+	pthread_testcancel();
+	return NULL;
+}
+
+/* ---- fork ------------------------------------------------------------------------- */
+
+static struct xlock forked = XLOCK_INIT;
+static _Atomic int waiting_forked;
+
+static void *wait_forked(void *arg)
+{
+	(void)arg;
+	atomic_store(&waiting_forked, 1);
+	xlock_lock(&forked);
+	xlock_unlock(&forked);
 	return NULL;
 }
 
@@ -200,6 +236,53 @@ int main(void)
 		EXPECT(xlock_mine(&held));
 		xlock_unlock(&held);
 		pthread_join(h, NULL);
+	}
+
+	UNIT_CASE("cancelled while waiting for a lock: does not unwind with the locks it holds") {
+		pthread_t n;
+		void *ret;
+
+		xlock_lock(&inner);
+		pthread_create(&n, NULL, nested, NULL);
+		while (!atomic_load(&waiting_inner))
+			usleep(1000);
+		usleep(20000);          /* into the wait (either way the case holds) */
+		pthread_cancel(n);
+		usleep(20000);
+		xlock_unlock(&inner);
+		pthread_join(n, &ret);
+		EXPECT(ret == PTHREAD_CANCELED);
+		EXPECT(xlock_lock_timed(&outer, 30000));
+		xlock_unlock(&outer);
+	}
+
+	UNIT_CASE("fork: the child forgets the parent's waiters (no wake-up per release)") {
+		pthread_t w;
+		pid_t pid;
+		int st = -1;
+
+		xlock_lock(&forked);             /* as fork's prepare handler */
+		pthread_create(&w, NULL, wait_forked, NULL);
+		while (!atomic_load(&waiting_forked) || !atomic_load(&forked.waiters))
+			usleep(1000);
+		pid = fork();
+		if (pid == 0) {
+			int v = -1;
+			bool ok;
+
+			xlock_fork_child(&forked, true);
+			ok = !xlock_mine(&forked) && atomic_load(&forked.waiters) == 0;
+			for (int i = 0; i < 1000; i++) {
+				xlock_lock(&forked);
+				xlock_unlock(&forked);
+			}
+			sem_getvalue(&forked.sem, &v);
+			_exit(ok && v == 0 ? 0 : 1);
+		}
+		xlock_unlock(&forked);
+		pthread_join(w, NULL);
+		EXPECT(pid > 0 && waitpid(pid, &st, 0) == pid);
+		EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	}
 
 	signal_case();
