@@ -95,6 +95,18 @@ static inline bool xlock_try(struct xlock *l)
 						       memory_order_acquire, memory_order_relaxed);
 }
 
+/* The waiter's second look: sequentially consistent even when it fails,
+ * as the count before it and the release's store and load of the count
+ * are, so that the two cannot both miss each other (the look answered
+ * before the count is seen: a store-buffering outcome). */
+static inline bool xlock_try_sc(struct xlock *l)
+{
+	uintptr_t free_ = 0;
+
+	return atomic_compare_exchange_strong_explicit(&l->holder, &free_, xlock_self(),
+						       memory_order_seq_cst, memory_order_seq_cst);
+}
+
 /* Wait for a release, or until *until (CLOCK_MONOTONIC; NULL: for ever).
  * false when the time is up.  errno is left as found (a handler may be
  * the caller).  Not a cancellation point (sem_wait is one, and a thread
@@ -123,12 +135,9 @@ static inline bool xlock_take_(struct xlock *l, const struct timespec *until)
 		bool woke;
 
 		/* Counted before the second look: a release that comes after
-		 * the look sees the count and posts.  The fence keeps the look
-		 * from being answered before the count is seen (a failed
-		 * compare-and-swap is only a relaxed load). */
+		 * the look sees the count and posts. */
 		atomic_fetch_add_explicit(&l->waiters, 1, memory_order_seq_cst);
-		atomic_thread_fence(memory_order_seq_cst);
-		if (xlock_try(l)) {
+		if (xlock_try_sc(l)) {
 			atomic_fetch_sub_explicit(&l->waiters, 1, memory_order_relaxed);
 			return true;
 		}
