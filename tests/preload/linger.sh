@@ -58,14 +58,15 @@ need_shim linger_setup
 isolated=1
 [ "$(ip -o link 2>/dev/null | wc -l)" -eq 1 ] || isolated=0
 
-# rsts: RSTs sent so far (all three counters summed).
-rsts() {
+# rsts: RSTs sent so far (all three counters summed); rsts_each: the
+# three, named, for a failure message.
+rsts_each() {
 	{ cat /proc/net/snmp; cat /proc/net/netstat; } | awk '
 		/^(Tcp|TcpExt):/ { if (!(($1) in hdr)) { hdr[$1] = 1; for (i = 2; i <= NF; i++) k[$1, i] = $i; next }
 				   for (i = 2; i <= NF; i++) { n = k[$1, i]
-					if (n == "OutRsts" || n == "TCPAbortOnData" || n == "TCPAbortOnClose") s += $i } }
-		END { print s + 0 }'
+					if (n == "OutRsts" || n == "TCPAbortOnData" || n == "TCPAbortOnClose") printf "%s=%s ", n, $i } }'
 }
+rsts() { rsts_each | tr ' =' '\n ' | awk '{ s += $2 } END { print s + 0 }'; }
 PING=0123456789abcdef0123456789ABCDEF   # 32 bytes, as pingpong wants
 # N TLS connections, each: the ping, its echo, the server's close_notify (the
 # server has closed), and only once all are in, our close_notify on each
@@ -90,7 +91,7 @@ fi
 
 # --- the server closes first: the client's close_notify comes later -----------
 name=server_closes_first_lingers
-before=$(rsts)
+before=$(rsts) before_each=$(rsts_each)
 n_ok=0
 for i in 1 2 3; do
 	"$PY" "$LINGER_CLIENT" "$P" "$CERTS/ca.crt" "$PING" 1 >"$T/$name.$i" 2>&1 &&
@@ -103,7 +104,7 @@ if [ "$n_ok" -ne 3 ]; then
 elif [ "$lingered" -ne 3 ]; then
 	fail "$name" "$lingered server closes lingered, not 3$(show "$T/srv.log")"
 elif [ "$isolated" = 1 ] && [ "$after" -ne "$before" ]; then
-	fail "$name" "$((after - before)) RST(s) sent: the late close_notify met a closed socket"
+	fail "$name" "$((after - before)) RST(s) sent: the late close_notify met a closed socket (counters before: $before_each; after: $(rsts_each))"
 else
 	pass "$name (3 connections: each server close lingered, the client's late close_notify was read, $((after - before)) RSTs$( [ "$isolated" = 1 ] || echo ', not counted: no namespace'))"
 fi
@@ -111,7 +112,7 @@ fi
 # --- the peer ended first: the client closes without lingering ----------------
 name=client_peer_ended_first_no_linger
 : >"$T/$name.log"
-before=$(rsts)
+before=$(rsts) before_each=$(rsts_each)
 srv_before=$(lines "$T/srv.log" 'lingering close')
 POLICY="$T/cli.conf" TLSSHIM_LOG_FILE="$T/$name.log" shimmed "$PY" "$TLSSHIM_TOP/tests/preload/py/read_to_end_client.py" "$P" "$PING" 5 >"$T/$name.out" 2>&1
 rc=$?
@@ -126,7 +127,7 @@ elif [ "$ended" -ne 5 ] || [ "$clingered" -ne 0 ]; then
 elif [ "$slingered" -ne 5 ]; then
 	fail "$name" "$slingered server closes lingered, not 5$(show "$T/srv.log")"
 elif [ "$isolated" = 1 ] && [ "$after" -ne "$before" ]; then
-	fail "$name" "$((after - before)) RST(s) sent"
+	fail "$name" "$((after - before)) RST(s) sent (counters before: $before_each; after: $(rsts_each); sockets: $(ss -tanH 2>/dev/null | awk '{ print $1 }' | sort | uniq -c | tr -s ' \n' ' '))"
 else
 	pass "$name (5 connections: the client read to the end and closed at once, the server lingered, $((after - before)) RSTs)"
 fi
@@ -134,7 +135,7 @@ fi
 # --- both ends shimmed, 50 short connections ------------------------------------
 name=pingpong_both_ends_no_reset
 : >"$T/$name.log"
-before=$(rsts)
+before=$(rsts) before_each=$(rsts_each)
 srv_before=$(lines "$T/srv.log" 'lingering close')
 srv_ended=$(lines "$T/srv.log" 'the peer ended first')
 POLICY="$T/cli.conf" TLSSHIM_LOG_FILE="$T/$name.log" shimmed "$PROGS/pingpong" client 127.0.0.1 "$P" 50 >"$T/$name.out" 2>&1
@@ -151,14 +152,14 @@ elif [ $((ended + clingered)) -ne 50 ] || [ $((sended + slingered)) -ne 50 ]; th
 elif [ "$(lines "$T/$name.log" "lingering socket done: the peer's FIN")" -ne "$clingered" ]; then
 	fail "$name" "the client exited before its $clingered lingering sockets had their peer's FIN$(show "$T/$name.log")"
 elif [ "$isolated" = 1 ] && [ "$after" -ne "$before" ]; then
-	fail "$name" "$((after - before)) RST(s) sent"
+	fail "$name" "$((after - before)) RST(s) sent (counters before: $before_each; after: $(rsts_each); sockets: $(ss -tanH 2>/dev/null | awk '{ print $1 }' | sort | uniq -c | tr -s ' \n' ' '))"
 else
 	pass "$name (50 connections: client closes $ended at once, $clingered lingering, each done at its peer's FIN before exit; server $sended at once, $slingered lingering; $((after - before)) RSTs)"
 fi
 
 # --- 30 sockets linger at once ------------------------------------------------
 name=many_linger_at_once
-before=$(rsts)
+before=$(rsts) before_each=$(rsts_each)
 srv_before=$(lines "$T/srv.log" 'lingering close')
 done_before=$(lines "$T/srv.log" "lingering socket done: the peer's FIN")
 "$PY" "$LINGER_CLIENT" "$P" "$CERTS/ca.crt" "$PING" 30 >"$T/$name.out" 2>&1
@@ -173,7 +174,7 @@ if [ "$rc" -ne 0 ] || ! grep -q '^ok 30$' "$T/$name.out"; then
 elif [ "$slingered" -ne 30 ] || [ "$sdone" -ne 30 ]; then
 	fail "$name" "$slingered server closes lingered and $sdone were let go at their peer's FIN (want 30 and 30)$(show "$T/srv.log")"
 elif [ "$isolated" = 1 ] && [ "$after" -ne "$before" ]; then
-	fail "$name" "$((after - before)) RST(s) sent"
+	fail "$name" "$((after - before)) RST(s) sent (counters before: $before_each; after: $(rsts_each); sockets: $(ss -tanH 2>/dev/null | awk '{ print $1 }' | sort | uniq -c | tr -s ' \n' ' '))"
 else
 	pass "$name (30 sockets lingered together, each let go at its peer's FIN, $((after - before)) RSTs)"
 fi
