@@ -257,8 +257,5 @@ void conntab_fork_unlock(bool child)
 	for (size_t i = 0; i < nfork_locked; i++)
 		tls_conn_fork_release(fork_locked[i], child);
 	nfork_locked = 0;
-	if (child)
-		xlock_fork_child(&mut, fork_mut_taken);
-	else
-		mut_unlock(fork_mut_taken);
+	xlock_fork_release(&mut, fork_mut_taken, child);
 }

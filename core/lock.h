@@ -205,6 +205,16 @@ static inline void xlock_fork_child(struct xlock *l, bool took)
 	}
 }
 
+/* fork()'s parent and child handlers, for a lock the prepare handler went
+ * for (took: it took it, false: the forking thread held it already). */
+static inline void xlock_fork_release(struct xlock *l, bool took, bool child)
+{
+	if (child)
+		xlock_fork_child(l, took);
+	else if (took)
+		xlock_unlock(l);
+}
+
 /* Lock unless this thread holds it already; false then (nothing taken). */
 static inline bool xlock_lock_unless_mine(struct xlock *l)
 {

@@ -210,10 +210,7 @@ void ocsp_fork_lock(void)
 
 void ocsp_fork_unlock(bool child)
 {
-	if (child)
-		xlock_fork_child(&staple_lock, fork_took);
-	else if (fork_took)
-		xlock_unlock(&staple_lock);
+	xlock_fork_release(&staple_lock, fork_took, child);
 }
 
 void ocsp_fork_child(void)

@@ -843,12 +843,8 @@ void policy_reload_fork_unlock(const struct policy *p, bool child)
 {
 	struct policy_reload *rl = p ? p->reload : NULL;
 
-	if (!rl)
-		return;
-	if (child)
-		xlock_fork_child(&rl->lock, rl->fork_took);
-	else if (rl->fork_took)
-		xlock_unlock(&rl->lock);
+	if (rl)
+		xlock_fork_release(&rl->lock, rl->fork_took, child);
 }
 
 void policy_reload_fork_child(const struct policy *p)

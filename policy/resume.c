@@ -285,10 +285,7 @@ void resume_fork_lock(void)
 
 void resume_fork_unlock(bool child)
 {
-	if (child)
-		xlock_fork_child(&cache_lock, fork_took);
-	else if (fork_took)
-		xlock_unlock(&cache_lock);
+	xlock_fork_release(&cache_lock, fork_took, child);
 }
 
 void resume_fork_child(void)

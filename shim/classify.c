@@ -338,8 +338,5 @@ void shim_classify_fork_lock(void)
 
 void shim_classify_fork_unlock(bool child)
 {
-	if (child)
-		xlock_fork_child(&classify_lock, fork_took);
-	else if (fork_took)
-		xlock_unlock(&classify_lock);
+	xlock_fork_release(&classify_lock, fork_took, child);
 }

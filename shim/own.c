@@ -223,8 +223,5 @@ void shim_own_fork_lock(void)
 
 void shim_own_fork_unlock(bool child)
 {
-	if (child)
-		xlock_fork_child(&own_lock, fork_took);
-	else if (fork_took)
-		xlock_unlock(&own_lock);
+	xlock_fork_release(&own_lock, fork_took, child);
 }
