@@ -51,15 +51,19 @@ KCNT=$((3 * TS))
 UTO=$((3000 * TS))
 HT=$((5000 * TS))
 TO="Connection timed out"
-# vanish PORT PID: every packet of the connection with local port PORT is
-# dropped from now on, both ways; then its process is killed (its FIN or
-# RST is dropped as well).
+# vanish CPORT SPORT PID: every packet of the connection between the
+# client's port CPORT and the server's port SPORT is dropped from now on,
+# both ways; then the process PID is killed (its FIN or RST is dropped as
+# well).  Both ports: a rule on CPORT alone also dropped every later
+# connection whose source port the kernel picked equal to it (its SYNs
+# lost for good: "connect: Connection timed out" in a later case, twice
+# in one round of make check-stress).
 vanish() {
-	nft add rule inet halfopen out tcp sport "$1" drop &&
-	nft add rule inet halfopen out tcp dport "$1" drop || return 1
-	kill -9 "$2" 2>/dev/null
-	wait "$2" 2>/dev/null
-	forget "$2"
+	nft add rule inet halfopen out tcp sport "$1" tcp dport "$2" drop &&
+	nft add rule inet halfopen out tcp sport "$2" tcp dport "$1" drop || return 1
+	kill -9 "$3" 2>/dev/null
+	wait "$3" 2>/dev/null
+	forget "$3"
 	return 0
 }
 # localport FILE: the "local N" line's N
@@ -119,9 +123,9 @@ EOF
 		fi
 	done
 	# shellcheck disable=SC2154
-	vanish "$(localport "$T/$name.read")" "$pid_read" && vanish "$(localport "$T/$name.write")" "$pid_write" &&
-	vanish "$(localport "$T/$name.hello")" "$pid_hello" && vanish "$(localport "$T/$name.pread")" "$ppid_read" &&
-	vanish "$(localport "$T/$name.pwrite")" "$ppid_write" || { fail "$name" "nft rules failed"; return; }
+	vanish "$(localport "$T/$name.read")" "$P" "$pid_read" && vanish "$(localport "$T/$name.write")" "$P" "$pid_write" &&
+	vanish "$(localport "$T/$name.hello")" "$P" "$pid_hello" && vanish "$(localport "$T/$name.pread")" "$PP" "$ppid_read" &&
+	vanish "$(localport "$T/$name.pwrite")" "$PP" "$ppid_write" || { fail "$name" "nft rules failed"; return; }
 	# meanwhile: other clients are served
 	touch "$T/$name.go"
 	wait_for "$T/$name.cli" '^echo' 20
@@ -211,7 +215,7 @@ EOF
 		fail "$name" "the client did not get ready$(show "$T/$name.out" "$T/$name.err" "$T/$name.pout" "$T/$name.srv.out" "$T/$name.srv.err" "$TLSSHIM_LOG_FILE")"
 		return
 	fi
-	vanish "$(localport "$T/$name.out")" "$spid" && vanish "$(localport "$T/$name.pout")" "$pspid" ||
+	vanish "$(localport "$T/$name.out")" "$P" "$spid" && vanish "$(localport "$T/$name.pout")" "$PP" "$pspid" ||
 		{ fail "$name" "nft rules failed"; return; }
 	wait_exit "$cli" 40; rc=$?
 	wait_exit "$pcli" 40
