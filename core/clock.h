@@ -19,4 +19,21 @@ static inline int64_t clock_ms(void)
 	return clock_ns() / 1000000;
 }
 
+/* The time ms milliseconds from now on clock id, as the absolute
+ * timespec of the waits that take one (sem_clockwait: CLOCK_MONOTONIC;
+ * pthread_cond_timedwait: CLOCK_REALTIME). */
+static inline struct timespec clock_after_ms(clockid_t id, int64_t ms)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
 #endif

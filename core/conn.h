@@ -74,7 +74,7 @@ struct tls_conn {
 /* Take c's lock, unless this thread holds it already: then a signal
  * handler interrupted the engine on this very connection, and waiting
  * would hang the thread for ever.  Such a call returns `ret` instead. */
-#define ENTER_OR(c, ret) do { if (xlock_mine(&(c)->lock)) return ret; xlock_lock(&(c)->lock); } while (0)
+#define ENTER_OR(c, ret) do { if (!xlock_lock_unless_mine(&(c)->lock)) return ret; } while (0)
 #define LEAVE(c) do {                                                                  \
 		if (atomic_load_explicit(&(c)->parked, memory_order_relaxed))          \
 			conn_parked_leave(c);                                          \

@@ -4,7 +4,6 @@
 
 #include "core/conntab.h"
 #include "core/lock.h"
-
 #include "core/log.h"
 
 _Atomic uintptr_t *conntab_slots;

@@ -36,6 +36,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "core/clock.h"
+
 #if defined(__has_include)
 #if __has_include(<valgrind/helgrind.h>)
 #include <valgrind/helgrind.h>
@@ -232,13 +234,7 @@ static inline bool xlock_lock_timed(struct xlock *l, int ms)
 
 	if (xlock_mine(l))
 		return false;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	until = clock_after_ms(CLOCK_MONOTONIC, ms);
 	return xlock_take(l, &until);
 }
 

@@ -64,13 +64,10 @@ bool tls_conn_fork_hold(struct tls_conn *c)
 void tls_conn_fork_release(struct tls_conn *c, bool child)
 {
 	c->fork_held = false;
-	if (!child) {
-		LEAVE(c);
-		return;
-	}
+	/* LEAVE, with the child's release in the child */
 	if (atomic_load_explicit(&c->parked, memory_order_relaxed))
 		conn_parked_leave(c);
-	xlock_fork_child(&c->lock, true);
+	xlock_fork_release(&c->lock, true, child);
 }
 
 void tls_prefork_rand(void)

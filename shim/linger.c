@@ -312,21 +312,14 @@ void shim_linger_prepare(void)
 static void wait_at_exit(void)
 {
 	struct timespec until;
-	int64_t last = clock_ms(), wait_ms;
+	int64_t now = clock_ms(), last = now;
 
 	pthread_mutex_lock(&lk);
 	/* Until the last deadline, and a second more for the thread to act. */
 	for (int i = 0; i < n; i++)
 		if (deadlines[i] > last)
 			last = deadlines[i];
-	wait_ms = last - clock_ms() + 1000;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += wait_ms / 1000;
-	until.tv_nsec += (wait_ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
+	until = clock_after_ms(CLOCK_REALTIME, last - now + 1000);
 	if (n > 0 && __atomic_load_n(&thread_pid, __ATOMIC_RELAXED) == getpid()) {
 		hurry = true;
 		wake_thread();

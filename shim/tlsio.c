@@ -401,15 +401,15 @@ void shim_tls_close_begin(int fd, struct tls_conn *c)
 		if (!tls_conn_failed(c)) {
 			int ms = tls_conn_close_timeout_ms(c);
 
-			if (!tls_conn_peer_ended(c) && ms > 0) {
+			if (tls_conn_peer_ended(c)) {
+				log_debug("%s rule \"%s\": the peer ended first: closed without lingering",
+					  tls_conn_peer(c), tls_conn_label(c));
+			} else if (ms > 0) {
 				log_debug("%s rule \"%s\": lingering close (late records are read until the"
 					  " peer's FIN, at most %d ms)", tls_conn_peer(c), tls_conn_label(c), ms);
 				shim_linger(fd, ms);
-			} else if (!tls_conn_peer_ended(c)) {
-				log_debug("%s rule \"%s\": close_timeout_ms is 0: closed without lingering",
-					  tls_conn_peer(c), tls_conn_label(c));
 			} else {
-				log_debug("%s rule \"%s\": the peer ended first: closed without lingering",
+				log_debug("%s rule \"%s\": close_timeout_ms is 0: closed without lingering",
 					  tls_conn_peer(c), tls_conn_label(c));
 			}
 		}
