@@ -24,8 +24,10 @@
  * lets go of each whose FIN is in.  A server closing connections one after
  * another so pays one wake-up per tick, not one (or two: the peer's
  * close_notify, then its FIN) per connection, and no system call to
- * register a socket.  With nothing lingering the thread sleeps without
- * a deadline, and the next hand-over wakes it through the pipe.  exit()
+ * register a socket.  Once nothing lingers the thread goes on ticking
+ * for IDLE_TICKS (a second), so that a program closing a connection now
+ * and then never pays a wake-up either; after that it sleeps without a
+ * deadline, and the next hand-over wakes it through the pipe.  exit()
  * waits for the lingering sockets: the thread then waits on the sockets
  * themselves, so that none is held a tick longer than its peer's FIN.
  * tlsio.c does not linger at all when the peer has ended first.
@@ -50,6 +52,10 @@
  * program's (256 under the usual limit of 1024). */
 #define LINGER_MAX 1024
 #define TICK_MS 10
+/* Ticks the thread goes on looking after the last socket went, before it
+ * sleeps without a deadline: a program that closes connections now and
+ * then pays no wake-up write at all (one second of idle ticks). */
+#define IDLE_TICKS 100
 
 static pthread_mutex_t lk = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t emptied = PTHREAD_COND_INITIALIZER;
@@ -137,6 +143,7 @@ static void *reaper(void *arg)
 	for (;;) {
 		int64_t now, next = -1;
 		int m, ns = 1, timeout;
+		static int idle;
 
 		/* What has something now, with no wait: one system call for
 		 * all the lingering sockets. */
@@ -161,7 +168,8 @@ static void *reaper(void *arg)
 				next = deadlines[i];
 		sleep_on[0] = (struct pollfd){ .fd = wake[0], .events = POLLIN };
 		if (!n) {
-			timeout = -1;
+			timeout = idle < IDLE_TICKS ? TICK_MS : -1;
+			idle++;
 		} else if (hurry) {
 			for (int i = 0; i < n; i++)
 				sleep_on[ns++] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
@@ -169,10 +177,16 @@ static void *reaper(void *arg)
 		} else {
 			timeout = next - now < TICK_MS ? (int)(next > now ? next - now : 0) : TICK_MS;
 		}
+		if (n)
+			idle = 0;
 		asleep = timeout < 0;
 		pthread_mutex_unlock(&lk);
 
 		if (REAL(poll)(sleep_on, (nfds_t)ns, timeout) > 0 && (sleep_on[0].revents & POLLIN)) {
+			if (timeout < 0)
+				log_debug("linger thread woken: a socket to linger after a second"
+					  " with none");
+			idle = 0;
 			char buf[64];
 			while (REAL(read)(wake[0], buf, sizeof buf) > 0)
 				;

@@ -27,6 +27,10 @@
 #     and its close may find the client's close_notify in); no RST; the
 #     client's exit() waited until each of its lingering sockets had its
 #     peer's FIN (the debug line "lingering socket done: the peer's FIN");
+#   * closes_in_a_row_no_wakeup: the server's lingering closes of those
+#     50 connections, one after another, did not each wake the linger
+#     thread (which ticks on for a second after its last socket went):
+#     at most 10 debug lines "linger thread woken";
 #   * many_linger_at_once: 30 connections kept open by the client after
 #     the server closed each, then all ended at once: 30 sockets linger
 #     together and all get their peer's records and FIN in the same tick
@@ -138,6 +142,7 @@ name=pingpong_both_ends_no_reset
 before=$(rsts) before_each=$(rsts_each)
 srv_before=$(lines "$T/srv.log" 'lingering close')
 srv_ended=$(lines "$T/srv.log" 'the peer ended first')
+srv_wakes=$(lines "$T/srv.log" 'linger thread woken')
 POLICY="$T/cli.conf" TLSSHIM_LOG_FILE="$T/$name.log" shimmed "$PROGS/pingpong" client 127.0.0.1 "$P" 50 >"$T/$name.out" 2>&1
 rc=$?
 after=$(rsts)
@@ -155,6 +160,21 @@ elif [ "$isolated" = 1 ] && [ "$after" -ne "$before" ]; then
 	fail "$name" "$((after - before)) RST(s) sent (counters before: $before_each; after: $(rsts_each); sockets: $(ss -tanH 2>/dev/null | awk '{ print $1 }' | sort | uniq -c | tr -s ' \n' ' '))"
 else
 	pass "$name (50 connections: client closes $ended at once, $clingered lingering, each done at its peer's FIN before exit; server $sended at once, $slingered lingering; $((after - before)) RSTs)"
+fi
+
+# --- closes in a row do not wake the linger thread one by one -------------------
+# The thread goes on ticking for a second after its last socket went: the
+# server's 50 closes of the case above (each within a second of the one
+# before) hand their sockets over without a wake-up write; only a close
+# after a second with nothing lingering does (the debug line).
+name=closes_in_a_row_no_wakeup
+wakes=$(( $(lines "$T/srv.log" 'linger thread woken') - srv_wakes ))
+if [ "$slingered" -lt 10 ]; then
+	fail "$name" "only $slingered of the 50 server closes lingered: too few to tell$(show "$T/srv.log")"
+elif [ "$wakes" -gt 10 ]; then
+	fail "$name" "$wakes of the server's $slingered lingering closes woke the linger thread (want at most 10: a wake-up only after a second with nothing lingering)$(show "$T/srv.log")"
+else
+	pass "$name ($slingered lingering closes in a row, $wakes wake-up writes)"
 fi
 
 # --- 30 sockets linger at once ------------------------------------------------
