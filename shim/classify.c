@@ -266,8 +266,10 @@ uintptr_t shim_classify(int fd, bool at_start)
 
 /* ---- routing ----------------------------------------------------------- */
 
-int shim_route_slow(int fd, uintptr_t v, struct tls_conn **cp)
+intptr_t shim_route_conn(int fd, uintptr_t v)
 {
+	struct tls_conn *c;
+
 	if (fd < 0)
 		return ROUTE_PASS;
 	if (!__atomic_load_n(&shim_ready, __ATOMIC_ACQUIRE)) {
@@ -304,8 +306,8 @@ int shim_route_slow(int fd, uintptr_t v, struct tls_conn **cp)
 			return -EBADF;
 		if (v == CT_REFUSED)
 			return -ECONNRESET;
-		if ((*cp = conntab_get(fd)))
-			return ROUTE_TLS;
+		if ((c = conntab_get(fd)))
+			return (intptr_t)c;
 		v = conntab_load(fd);
 		if ((size_t)fd >= conntab_size) {
 			/* Beyond the table: nothing is recorded; classified per call. */

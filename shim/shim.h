@@ -83,33 +83,49 @@ extern _Atomic bool shim_exiting;
  * shim-owned fd, -ECONNRESET on a refused socket, ...).  An fd the shim
  * has not seen is classified first: "unknown" never means "plain". */
 enum shim_route { ROUTE_PASS = 0, ROUTE_TLS = 1 };
-int shim_route_slow(int fd, uintptr_t v, struct tls_conn **cp);
+/* The slow path: 0 (ROUTE_PASS), a negative errno, or the connection
+ * (referenced) as a positive number.  One return value, so that no
+ * caller takes the address of a local: a wrapper with an address-taken
+ * local cannot end its pass-through path in a tail call (below). */
+intptr_t shim_route_conn(int fd, uintptr_t v);
 static inline int shim_route(int fd, struct tls_conn **cp)
 {
 	uintptr_t v = conntab_load(fd);
+	intptr_t r;
 
 	if (__builtin_expect(conntab_is_pass(v), 1))
 		return ROUTE_PASS;
-	return shim_route_slow(fd, v, cp);
+	r = shim_route_conn(fd, v);
+	*cp = r > 0 ? (struct tls_conn *)r : NULL;
+	return r > 0 ? ROUTE_TLS : (int)r;
 }
 
 /* Run PLAIN for a pass-through fd, TLS_EXPR with `c` referencing the
  * connection otherwise (returning its value).  A call that finds its
  * session handed to a pump meanwhile starts again: the fd now names the
- * pump's plaintext end. */
+ * pump's plaintext end.  The pass-through path is one load, one test and
+ * a tail jump to the C library (no frame, no errno access, no second
+ * return after the system call): nothing in the expansion takes an
+ * address, which would forbid the tail call. */
 #define SHIM_DISPATCH(fd, PLAIN, TLS_EXPR) do {                        \
-		int saved_errno_ = errno;                              \
+		uintptr_t v_ = conntab_load(fd);                       \
+		int saved_errno_;                                      \
+		if (__builtin_expect(conntab_is_pass(v_), 1))          \
+			return PLAIN;                                  \
+		saved_errno_ = errno;                                  \
 		for (;;) {                                             \
+			intptr_t rt_ = shim_route_conn((fd), v_);      \
 			struct tls_conn *c;                            \
 			ssize_t r_;                                    \
-			int rt_ = shim_route((fd), &c);                \
 			if (rt_ == ROUTE_PASS)                         \
 				return PLAIN;                          \
 			if (rt_ < 0)                                   \
 				SHIM_RET(rt_);                         \
+			c = (struct tls_conn *)rt_;                    \
 			r_ = (TLS_EXPR);                               \
 			if (r_ < 0 && tls_conn_moved(c)) {            \
 				tls_conn_unref(c);                     \
+				v_ = conntab_load(fd);                 \
 				continue;                              \
 			}                                              \
 			tls_conn_unref(c);                             \
