@@ -96,6 +96,7 @@ static void after_fork_child(void)
 {
 	release_after_fork(true);
 	tls_set_process(getpid());
+	shim_wait_fork_child();
 	resume_fork_child();
 	ocsp_fork_child();
 	policy_reload_fork_child(shim_policy);

@@ -264,6 +264,8 @@ int shim_wait_evfd(void);
 int shim_wait_watch(struct tls_conn *c, int evfd);
 void shim_wait_unwatch(int slot);
 void shim_wait_init(void);
+/* fork's child: its own wake-up eventfd, no waiters of the parent's. */
+void shim_wait_fork_child(void);
 /* Signals (signal.c). */
 void shim_signal_init(void);
 bool shim_signal_restarts(void);

@@ -45,9 +45,11 @@ static void waiter_free(void *p)
 	free(w);
 }
 
+static bool waiter_key_made;
+
 static void waiter_key_init(void)
 {
-	(void)pthread_key_create(&waiter_key, waiter_free);
+	waiter_key_made = pthread_key_create(&waiter_key, waiter_free) == 0;
 }
 
 /* At start-up (init.c), before the program's threads exist. */
@@ -119,6 +121,26 @@ void shim_wake_waiters(struct tls_conn *c)
 			if (fd >= 0)
 				(void)!REAL(write)(fd, &one, sizeof one);
 		}
+}
+
+/* In fork's child (init.c).  The forking thread's eventfd is the parent's
+ * thread's too (one file in two processes): a hand-over's wake-up written
+ * in one process could be read away by a waiter in the other, which then
+ * sleeps on a socket that has moved to a pump.  The child's thread makes
+ * its own at its next wait.  The parent's other threads are not in the
+ * child: the table of waiters starts empty. */
+void shim_wait_fork_child(void)
+{
+	struct waiter *w;
+
+	for (int k = 0; k < SLOTS; k++)
+		slot_release(k);
+	if (waiter_key_made && (w = pthread_getspecific(waiter_key)) && w->evfd >= 0) {
+		int fd = w->evfd;
+
+		w->evfd = -1;
+		shim_own_close(fd);
+	}
 }
 
 int shim_wait_evfd(void)

@@ -74,3 +74,38 @@ if grep -q "session handed to a pump process" "$T/cli.log"; then
 else
 	fail "fork with a live session: hand-over logged" "$(cat "$T/cli.log")"
 fi
+
+# fork gives the child a wake-up eventfd of its own.  A thread that waits in
+# the shim (a blocking read or handshake) sleeps on its socket and on an
+# eventfd that a hand-over to a pump writes to (shim/wait.c).  The child of
+# a fork inherited the forking thread's eventfd: one file in two processes,
+# so a wake-up written in one could be read away by a waiter in the other,
+# which would then sleep on a socket that moved to a pump.  The child must
+# hold none of the parent's eventfds once it has waited itself (each
+# process waits for a ServerHello from a listener that never answers, for
+# the rule's handshake_timeout_ms of 300).
+P=$(free_port)
+policy "$T/evfd.conf" <<EOC
+rules = ( { name = "fork-evfd"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt";
+            handshake_timeout_ms = 300; } );
+EOC
+out=$(TLSSHIM_LOG_FILE="$T/evfd.log" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+	TLSSHIM_CONFIG="$T/evfd.conf" "$PY" "$PYD/fork_evfd_client.py" "$P" 2>&1)
+rc=$?
+parent=$(printf '%s\n' "$out" | sed -n 's/^parent *//p')
+child=$(printf '%s\n' "$out" | sed -n 's/^child *//p')
+shared=
+for id in $child; do
+	for pid_ in $parent; do
+		[ "$id" = "$pid_" ] && shared="$shared $id"
+	done
+done
+if [ $rc -ne 0 ] || [ -z "$parent" ] || [ -z "$child" ]; then
+	fail "fork: the child's own wake-up eventfd" "exit $rc; the parent and the child each must have waited (an eventfd): $out$(show "$T/evfd.log")"
+elif printf '%s %s\n' "$parent" "$child" | grep -q 'no-id'; then
+	fail "fork: the child's own wake-up eventfd" "this kernel shows no eventfd-id in /proc/PID/fdinfo: cannot tell eventfds apart ($out)"
+elif [ -n "$shared" ]; then
+	fail "fork: the child's own wake-up eventfd" "the child still holds the parent's eventfd(s)$shared (parent: $parent; child: $child)"
+else
+	pass "fork: the child waits on a wake-up eventfd of its own (parent's eventfd-id: $parent; child's: $child)"
+fi
