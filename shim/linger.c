@@ -71,6 +71,8 @@ static int cap = LINGER_MAX;
 static bool asleep;
 /* exit() waits for the lingering sockets: the thread waits on them. */
 static bool hurry;
+/* A socket was handed over since the thread last looked: it is not idle. */
+static bool handed;
 /* The thread's poll sets (only the thread uses them): the sockets as they
  * were when it last looked, and what it sleeps on. */
 static struct pollfd look[LINGER_MAX], sleep_on[1 + LINGER_MAX];
@@ -167,6 +169,9 @@ static void *reaper(void *arg)
 			if (next < 0 || deadlines[i] < next)
 				next = deadlines[i];
 		sleep_on[0] = (struct pollfd){ .fd = wake[0], .events = POLLIN };
+		if (n || handed)
+			idle = 0;
+		handed = false;
 		if (!n) {
 			timeout = idle < IDLE_TICKS ? TICK_MS : -1;
 			idle++;
@@ -177,8 +182,6 @@ static void *reaper(void *arg)
 		} else {
 			timeout = next - now < TICK_MS ? (int)(next > now ? next - now : 0) : TICK_MS;
 		}
-		if (n)
-			idle = 0;
 		asleep = timeout < 0;
 		pthread_mutex_unlock(&lk);
 
@@ -292,6 +295,7 @@ void shim_linger(int fd, int ms)
 			fds[n] = dup;
 			limits[n] = ms;
 			deadlines[n++] = clock_ms() + ms;
+			handed = true;
 			if (asleep)
 				wake_thread();
 			dup = -1;

@@ -84,10 +84,13 @@ extern _Atomic bool shim_exiting;
  * has not seen is classified first: "unknown" never means "plain". */
 enum shim_route { ROUTE_PASS = 0, ROUTE_TLS = 1 };
 /* The slow path: 0 (ROUTE_PASS), a negative errno, or the connection
- * (referenced) as a positive number.  One return value, so that no
+ * (referenced) as a number.  One return value, so that no
  * caller takes the address of a local: a wrapper with an address-taken
  * local cannot end its pass-through path in a tail call (below). */
 intptr_t shim_route_conn(int fd, uintptr_t v);
+/* Its answer is an errno (the top 4095 values, as the kernel's): any other
+ * non-zero value is a pointer, whatever its top bits hold. */
+#define SHIM_ROUTE_ERR(r) ((uintptr_t)(r) >= (uintptr_t)-4095)
 static inline int shim_route(int fd, struct tls_conn **cp)
 {
 	uintptr_t v = conntab_load(fd);
@@ -96,8 +99,8 @@ static inline int shim_route(int fd, struct tls_conn **cp)
 	if (__builtin_expect(conntab_is_pass(v), 1))
 		return ROUTE_PASS;
 	r = shim_route_conn(fd, v);
-	*cp = r > 0 ? (struct tls_conn *)r : NULL;
-	return r > 0 ? ROUTE_TLS : (int)r;
+	*cp = r != ROUTE_PASS && !SHIM_ROUTE_ERR(r) ? (struct tls_conn *)r : NULL;
+	return r == ROUTE_PASS ? ROUTE_PASS : SHIM_ROUTE_ERR(r) ? (int)r : ROUTE_TLS;
 }
 
 /* Run PLAIN for a pass-through fd, TLS_EXPR with `c` referencing the
@@ -119,7 +122,7 @@ static inline int shim_route(int fd, struct tls_conn **cp)
 			ssize_t r_;                                    \
 			if (rt_ == ROUTE_PASS)                         \
 				return PLAIN;                          \
-			if (rt_ < 0)                                   \
+			if (SHIM_ROUTE_ERR(rt_))                       \
 				SHIM_RET(rt_);                         \
 			c = (struct tls_conn *)rt_;                    \
 			r_ = (TLS_EXPR);                               \

@@ -15,6 +15,7 @@
  * returns EINTR when such a handler could have run.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -125,21 +126,32 @@ void shim_wake_waiters(struct tls_conn *c)
 
 /* In fork's child (init.c).  The forking thread's eventfd is the parent's
  * thread's too (one file in two processes): a hand-over's wake-up written
- * in one process could be read away by a waiter in the other, which then
- * sleeps on a socket that has moved to a pump.  The child's thread makes
- * its own at its next wait.  The parent's other threads are not in the
- * child: the table of waiters starts empty. */
+ * in one could be read away by a waiter in the other, which then sleeps
+ * on a socket that has moved to a pump.  So the child puts an eventfd of
+ * its own under the same number (dup3): a copy of the number the thread
+ * holds in a wait that a signal handler's fork interrupted stays good,
+ * and the shim's record of its own fds does not change.  The parent's
+ * other threads are not in the child: their places in the table of
+ * waiters go; the forking thread's stay (that wait goes on). */
 void shim_wait_fork_child(void)
 {
-	struct waiter *w;
+	struct waiter *w = waiter_key_made ? pthread_getspecific(waiter_key) : NULL;
+	int mine = w ? w->evfd : -1;
 
 	for (int k = 0; k < SLOTS; k++)
-		slot_release(k);
-	if (waiter_key_made && (w = pthread_getspecific(waiter_key)) && w->evfd >= 0) {
-		int fd = w->evfd;
+		if (atomic_load(&slots[k].evfd) != mine || mine < 0)
+			slot_release(k);
+	if (mine >= 0) {
+		int fresh = REAL(eventfd)(0, EFD_CLOEXEC | EFD_NONBLOCK);
 
-		w->evfd = -1;
-		shim_own_close(fd);
+		if (fresh < 0 || REAL(dup3)(fresh, mine, O_CLOEXEC) < 0) {
+			/* Without one of its own the thread waits without
+			 * (shim_wait_evfd() makes another at its next wait). */
+			w->evfd = -1;
+			shim_own_close(mine);
+		}
+		if (fresh >= 0)
+			REAL(close)(fresh);
 	}
 }
 
