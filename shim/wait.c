@@ -144,14 +144,13 @@ void shim_wait_fork_child(void)
 	if (mine >= 0) {
 		int fresh = REAL(eventfd)(0, EFD_CLOEXEC | EFD_NONBLOCK);
 
-		if (fresh < 0 || REAL(dup3)(fresh, mine, O_CLOEXEC) < 0) {
-			/* Without one of its own the thread waits without
-			 * (shim_wait_evfd() makes another at its next wait). */
-			w->evfd = -1;
-			shim_own_close(mine);
-		}
-		if (fresh >= 0)
+		/* Without a free descriptor the shared one stays: never a
+		 * closed number under an interrupted wait (it would poll a
+		 * closed fd forever). */
+		if (fresh >= 0) {
+			(void)REAL(dup3)(fresh, mine, O_CLOEXEC);
 			REAL(close)(fresh);
+		}
 	}
 }
 
