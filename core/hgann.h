@@ -7,6 +7,11 @@
  * reports those reads as races, and whether it sees one depends on
  * timing (tests/preload/threads.sh).  VALGRIND_HG_DISABLE_CHECKING leaves
  * exactly those fields out of helgrind's race detection and nothing else.
+ * The free stack of connection objects (core/tls.c) hands an object from
+ * the thread that freed it to the one that takes it again through a
+ * compare-and-swap: HG_HAPPENS_BEFORE/AFTER tell helgrind so (it reported
+ * the new owner's first writes as racing with the old owner's last ones,
+ * once in a round of make check-stress).
  *
  * The request is a no-op sequence of a few instructions when the program
  * does not run under valgrind.  Built without valgrind's headers, it is
@@ -18,10 +23,14 @@
 #if __has_include(<valgrind/helgrind.h>)
 #include <valgrind/helgrind.h>
 #define HG_ATOMIC_FIELD(p) VALGRIND_HG_DISABLE_CHECKING((p), sizeof *(p))
+#define HG_HAPPENS_BEFORE(p) ANNOTATE_HAPPENS_BEFORE(p)
+#define HG_HAPPENS_AFTER(p) ANNOTATE_HAPPENS_AFTER(p)
 #endif
 #endif
 #ifndef HG_ATOMIC_FIELD
 #define HG_ATOMIC_FIELD(p) ((void)(p))
+#define HG_HAPPENS_BEFORE(p) ((void)(p))
+#define HG_HAPPENS_AFTER(p) ((void)(p))
 #endif
 
 #endif

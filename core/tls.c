@@ -791,6 +791,8 @@ static struct tls_conn *conn_alloc(void)
 				HG_ATOMIC_FIELD(&c->fail);
 				HG_ATOMIC_FIELD(&c->fd);
 				HG_ATOMIC_FIELD(&c->owner);
+				/* read by a popper that may lose the race for it */
+				HG_ATOMIC_FIELD(&c->free_next);
 				head = atomic_load_explicit(&all_conns, memory_order_relaxed);
 				do
 					c->all_next = head;
@@ -804,6 +806,7 @@ static struct tls_conn *conn_alloc(void)
 		nh = ((uint64_t)(uintptr_t)next & PTR_MASK) | ((h & ~PTR_MASK) + (UINT64_C(1) << 48));
 		if (atomic_compare_exchange_weak_explicit(&free_stack, &h, nh, memory_order_acq_rel,
 							  memory_order_acquire)) {
+			HG_HAPPENS_AFTER(c);
 			/* Everything but the two type-stable fields starts at zero. */
 			memset(&c->lock, 0, sizeof *c - offsetof(struct tls_conn, lock));
 			return c;
@@ -815,6 +818,7 @@ static void conn_free(struct tls_conn *c)
 {
 	uint64_t h = atomic_load_explicit(&free_stack, memory_order_relaxed);
 
+	HG_HAPPENS_BEFORE(c);
 	for (;;) {
 		uint64_t nh = ((uint64_t)(uintptr_t)c & PTR_MASK) | ((h & ~PTR_MASK) + (UINT64_C(1) << 48));
 		atomic_store_explicit(&c->free_next, (struct tls_conn *)(uintptr_t)(h & PTR_MASK),
