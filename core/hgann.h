@@ -7,10 +7,11 @@
  * reports those reads as races, and whether it sees one depends on
  * timing (tests/preload/threads.sh).  VALGRIND_HG_DISABLE_CHECKING leaves
  * exactly those fields out of helgrind's race detection and nothing else.
- * The free stack of connection objects (core/tls.c) hands an object from
- * the thread that freed it to the one that takes it again through a
- * compare-and-swap: HG_HAPPENS_BEFORE/AFTER tell helgrind so (it reported
- * the new owner's first writes as racing with the old owner's last ones,
+ * A connection's reference count (its last holder frees it) and the free
+ * stack of connection objects (the thread that freed one hands it to the
+ * one that takes it again) order threads through atomics too:
+ * HG_HAPPENS_BEFORE/AFTER tell helgrind so (core/tls.c; it reported the
+ * new owner's first writes as racing with the old owners' last ones,
  * once in a round of make check-stress).
  *
  * The request is a no-op sequence of a few instructions when the program

@@ -189,7 +189,6 @@ static void *reaper(void *arg)
 			if (timeout < 0)
 				log_debug("linger thread woken: a socket to linger after a second"
 					  " with none");
-			idle = 0;
 			char buf[64];
 			while (REAL(read)(wake[0], buf, sizeof buf) > 0)
 				;

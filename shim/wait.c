@@ -139,7 +139,7 @@ void shim_wait_fork_child(void)
 	int mine = w ? w->evfd : -1;
 
 	for (int k = 0; k < SLOTS; k++)
-		if (atomic_load(&slots[k].evfd) != mine || mine < 0)
+		if (mine < 0 || atomic_load(&slots[k].evfd) != mine)
 			slot_release(k);
 	if (mine >= 0) {
 		int fresh = REAL(eventfd)(0, EFD_CLOEXEC | EFD_NONBLOCK);
