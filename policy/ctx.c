@@ -592,9 +592,9 @@ static bool build(struct build *b)
 		return fail(b, CTX_ERR_OTHER, true, "cannot create an SSL_CTX");
 	/* Before any file is read (policy/reload.h). */
 	if (b->rule->direction == POLICY_ACCEPT)
-		reload_note_rule(b->ctx, b->rule, b->cert, b->key);
+		reload_note_rule(b->ctx, b->libctx, b->rule, b->cert, b->key);
 	else
-		reload_note_rule(b->ctx, b->rule, b->rule->cert, b->rule->key);
+		reload_note_rule(b->ctx, b->libctx, b->rule, b->rule->cert, b->rule->key);
 	if (!set_protocols(b) || !set_ciphers(b))
 		return false;
 	if (b->rule->direction == POLICY_ACCEPT ? !setup_server(b) : !setup_client(b))
@@ -602,7 +602,7 @@ static bool build(struct build *b)
 	if (!set_alpn(b) || !set_crl_and_resumption(b))
 		return false;
 	/* A session verified under other CA or CRL files never resumes. */
-	if (b->rule->direction == POLICY_ACCEPT && !reload_session_context(b->ctx, b->rule))
+	if (b->rule->direction == POLICY_ACCEPT && !reload_session_context(b->ctx, b->libctx, b->rule))
 		return fail(b, CTX_ERR_OTHER, false, "cannot set the session id context");
 	return true;
 }

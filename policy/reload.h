@@ -45,13 +45,15 @@ struct policy_reload;
 /* Stamp the files ctx is about to be built from: the certificate and key
  * given (NULL: none), the rule's ca, crl and ticket_key_file (with the
  * hashed entries of a directory), and, for an accept rule, the digest of
- * the ca and crl contents.  Call before any of them is read. */
-void reload_note_rule(SSL_CTX *ctx, const struct policy_rule *r, const char *cert, const char *key);
+ * the ca and crl contents (SHA-256 from libctx, the policy's library
+ * context).  Call before any of them is read. */
+void reload_note_rule(SSL_CTX *ctx, OSSL_LIB_CTX *libctx, const struct policy_rule *r, const char *cert,
+		      const char *key);
 /* One more certificate and key (ctx_add_cert). */
 void reload_note_files(SSL_CTX *ctx, const char *cert, const char *key);
 /* An accept rule's session id context: SHA-256 of the rule's label and
  * the digest noted by reload_note_rule. */
-bool reload_session_context(SSL_CTX *ctx, const struct policy_rule *r);
+bool reload_session_context(SSL_CTX *ctx, OSSL_LIB_CTX *libctx, const struct policy_rule *r);
 
 /* ---- for policy/policy.c ---------------------------------------------------- */
 
