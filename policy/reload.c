@@ -296,10 +296,11 @@ static void digest_tree(EVP_MD_CTX *md, const EVP_MD *sha, const char *tag, cons
 }
 
 /* SHA-256 from the policy's library context, never the program's default
- * one: EVP_sha256() would make OpenSSL load and activate the default
- * provider in the program's context (3 million instructions at start-up,
- * an eighth of a policy's cost outside SSL_CTX_new), where the policy's
- * context has it ready from SSL_CTX_new_ex. */
+ * one (policy.h), where the policy's context has it ready from
+ * SSL_CTX_new_ex.  EVP_sha256() made OpenSSL fetch it in the program's
+ * context, activating the default provider there first (OpenSSL's
+ * certificate checks do that later anyway: the saving is 0.65 M of the
+ * 26 M instructions a shimmed process with an accept rule starts in). */
 static EVP_MD *sha256(OSSL_LIB_CTX *libctx)
 {
 	return EVP_MD_fetch(libctx, "SHA256", NULL);
