@@ -63,7 +63,8 @@ def env_int(name, default):
 
 
 BUILD = os.path.abspath(os.path.join(ROOT, os.environ.get("BUILD", "build")))
-OUT = os.path.join(BUILD, "bench")
+# BENCH_OUT: where the results and logs go (bench/uml.sh: $BUILD/bench-uml)
+OUT = os.path.abspath(os.environ.get("BENCH_OUT", "") or os.path.join(BUILD, "bench"))
 CERTS = os.path.abspath(os.environ.get("BENCH_CERTS", os.path.join(BUILD, "bench-certs")))
 # BENCH_QUICK=1: small sizes and one run of everything, for development
 # (about a minute); every explicit BENCH_* setting still wins.
@@ -958,8 +959,11 @@ def run_mem(setup, v, n):
         if held < n:
             why = [r.split(" error: ", 1)[1] for r in readies if " error: " in r][:1]
             m = re.search(r"accept: [^;]*after \d+ connections", srv_err)
-            errs.append("held %d of %d connections%s%s" % (held, n, (": " + m.group(0)) if m else "",
-                                                          ("; client: " + why[0]) if why else ""))
+            lim = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            errs.append("held %d of %d connections%s%s%s" % (
+                held, n, (": " + m.group(0)) if m else "", ("; client: " + why[0]) if why else "",
+                ("; the hard RLIMIT_NOFILE is %d here: `make bench-uml` runs this row in user-mode Linux"
+                 % lim) if lim < n + 256 else ""))
         if served < held:
             bad = [c.split(" errors: ", 1)[1] for c in checks if " errors: " in c][:1]
             errs.append("served %d of %d in the check%s" % (served, held, (": " + bad[0]) if bad else ""))
