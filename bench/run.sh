@@ -21,6 +21,7 @@
 #   BENCH_PORT=24100           first loopback port (uses 24100-24176, 24200-24214)
 #   BENCH_DEADLINE=840         seconds after which no new measurement starts
 #   BUILD=build                build directory
+#   BENCH_OUT=$BUILD/bench     where the results and logs go
 # Results: $BUILD/bench/results.txt and results.json; logs in $BUILD/bench/.
 set -eu
 cd "$(dirname "$0")/.."
