@@ -109,7 +109,7 @@ setting() {
 	setting BENCH_MEM_CONNS "${BENCH_MEM_CONNS:-1000 10000 100000}"
 	setting BENCH_VARIANTS "${BENCH_VARIANTS:-plaintext shim native}"
 	setting BENCH_RUNS "${BENCH_RUNS:-1}"
-	# 100,000 connections take about five minutes a variant in there
+	# 100,000 connections take 20-30 minutes a variant in there
 	setting BENCH_DEADLINE "${BENCH_DEADLINE:-20000}"
 	setting BENCH_HARD_TIMEOUT "${BENCH_HARD_TIMEOUT:-30000}"
 	for v in $(env | sed -n 's/^\(BENCH_[A-Z0-9_]*\)=.*/\1/p' | sort -u); do
