@@ -40,7 +40,7 @@ struct tls_conn {
 	atomic_bool resumed;     /* the handshake resumed a session */
 	enum tls_fail fail;
 	int sys_errno;
-	pid_t owner;             /* 0 until first use; see tls_set_process */
+	pid_t owner;             /* 0 until first use; see claim() in tls.c */
 	long long hs_deadline;   /* see tls_conn_handshake_deadline */
 	unsigned long rx_gen;    /* see tls_conn_rx_generation */
 	int nonblock;            /* see tls_conn_nonblock */
@@ -84,8 +84,5 @@ struct tls_conn {
 /* LEAVE of a parked connection (its lock held): unpark it, and count an
  * activity, unless it is still idle (see tls_conn_park). */
 void conn_parked_leave(struct tls_conn *c);
-
-/* The current process (tls_set_process). */
-extern pid_t tls_self_pid;
 
 #endif

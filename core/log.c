@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/self.h"
 #include "core/sys.h"
 
 static int log_level = LOG_WARN;
@@ -38,7 +39,6 @@ static char *log_path;
 static dev_t id_dev;                    /* what log_fd (or fd 2) should be */
 static ino_t id_ino;
 static int relearn_stderr;              /* the program dup2'ed onto fd 2 (atomic) */
-static pid_t log_pid;
 static void (*keep_fd)(int fd, int *cell);
 
 static int sys_write(int fd, const void *buf, size_t n)
@@ -79,7 +79,6 @@ void log_init(void (*keep)(int fd, int *cell))
 	struct stat st;
 
 	keep_fd = keep;
-	log_pid = getpid();
 	if (fstat(2, &st) == 0) {
 		id_dev = st.st_dev;
 		id_ino = st.st_ino;
@@ -116,11 +115,6 @@ int log_enabled(enum log_level lv)
 int log_fd_get(void)
 {
 	return log_fd >= 0 ? log_fd : 2;
-}
-
-void log_after_fork(void)
-{
-	log_pid = getpid();
 }
 
 void log_stderr_replaced(void)
@@ -164,9 +158,7 @@ void log_msg(enum log_level lv, const char *fmt, ...)
 		errno = saved;
 		return;
 	}
-	if (!log_pid)
-		log_pid = getpid();
-	pre = (size_t)snprintf(buf, sizeof buf, "tlsshim[%d]: %s: ", (int)log_pid, names[lv]);
+	pre = (size_t)snprintf(buf, sizeof buf, "tlsshim[%d]: %s: ", (int)self_pid(), names[lv]);
 	va_start(ap, fmt);
 	(void)vsnprintf(raw, sizeof raw, fmt, ap);
 	va_end(ap);

@@ -19,8 +19,6 @@ void log_msg(enum log_level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* The fd log lines go to (a pump keeps it open). */
 int log_fd_get(void);
-/* After fork: the pid in the prefix is re-read. */
-void log_after_fork(void);
 /* The program is about to dup2() another file onto standard error: the
  * next line may go to whatever fd 2 is then (unless it is a socket). */
 void log_stderr_replaced(void);

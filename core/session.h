@@ -11,12 +11,10 @@
 
 struct tls_conn;
 
-/* The current process (set at start and in the child after fork).  A
- * session belongs to the first process that uses it: after fork, two
- * processes encrypting with one session would repeat AES-GCM nonces.
- * Any use from another process fails (TLS_FAIL_FOREIGN) and its close
- * sends nothing. */
-void tls_set_process(pid_t pid);
+/* A session belongs to the first process that uses it (self_pid(),
+ * core/self.h): after fork, two processes encrypting with one session
+ * would repeat AES-GCM nonces.  Any use from another process fails
+ * (TLS_FAIL_FOREIGN) and its close sends nothing. */
 
 /* The socket's O_NONBLOCK as last seen by the shim: -1 unknown, 0, 1. */
 int tls_conn_nonblock(struct tls_conn *c);

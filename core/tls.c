@@ -34,6 +34,7 @@
 #include "core/conn.h"
 #include "core/hgann.h"
 #include "core/log.h"
+#include "core/self.h"
 #include "core/sys.h"
 
 /* ---- the program's error queue ---------------------------------------- */
@@ -730,19 +731,12 @@ static int classify(struct tls_conn *c, unsigned long snap, bool reading)
 
 /* ---- which process owns the session ------------------------------------ */
 
-pid_t tls_self_pid;
-
-void tls_set_process(pid_t pid)
-{
-	__atomic_store_n(&tls_self_pid, pid, __ATOMIC_RELAXED);
-}
-
 /* Claim the session for this process on first use.  false: another
  * process used it first; the connection is failed here (only in this
  * process's copy) and nothing is ever encrypted with it again. */
 static bool claim(struct tls_conn *c)
 {
-	pid_t me = __atomic_load_n(&tls_self_pid, __ATOMIC_RELAXED), o = 0;
+	pid_t me = self_pid(), o = 0;
 
 	if (__atomic_compare_exchange_n(&c->owner, &o, me, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) ||
 	    o == me)
@@ -1347,7 +1341,7 @@ bool tls_conn_wait_first(struct tls_conn *c)
 	ENTER_OR(c, false);
 	r = __atomic_load_n(&c->wait_first, __ATOMIC_RELAXED) && c->state == ST_OPEN && c->drained && !c->eof && !c->got_close &&
 	    !c->rd_shut && c->stage_off == c->stage_len && c->out_off == c->out_len &&
-	    __atomic_load_n(&c->owner, __ATOMIC_RELAXED) == __atomic_load_n(&tls_self_pid, __ATOMIC_RELAXED) &&
+	    __atomic_load_n(&c->owner, __ATOMIC_RELAXED) == self_pid() &&
 	    SSL_pending(c->ssl) <= 0 && !SSL_has_pending(c->ssl);
 	LEAVE(c);
 	return r;
@@ -1525,7 +1519,7 @@ static int close_notify_locked(struct tls_conn *c)
 {
 	int r = 0;
 
-	if (c->owner && c->owner != __atomic_load_n(&tls_self_pid, __ATOMIC_RELAXED))
+	if (c->owner && c->owner != self_pid())
 		return 0;       /* inherited from the process that owns it: say nothing */
 	if (c->state == ST_OPEN && !c->sent_close) {
 		/* kTLS sending: the alert needs the queue empty (BIO_CTRL_FLUSH);
@@ -1557,7 +1551,7 @@ int tls_conn_finish(struct tls_conn *c, int lock_ms)
 	struct err_stash es_;
 	err_stash(&es_);
 	if (c->state == ST_OPEN && !c->sent_close && !c->got_close && c->fd >= 0 &&
-	    (!c->owner || c->owner == __atomic_load_n(&tls_self_pid, __ATOMIC_RELAXED))) {
+	    (!c->owner || c->owner == self_pid())) {
 		/* Take in records the program never sees (TLS 1.3 tickets), so
 		 * the exit is not answered by a RST; a peek leaves data alone. */
 		unsigned long snap = ERR_peek_last_error();

@@ -29,6 +29,7 @@
 #include <openssl/x509v3.h>
 
 #include "core/lock.h"
+#include "core/self.h"
 #include "policy/file.h"
 
 /* Clock skew allowed on thisUpdate and nextUpdate. */
@@ -191,7 +192,7 @@ static bool lock_staples(void)
 {
 	pid_t owner = atomic_load_explicit(&staple_pid, memory_order_relaxed);
 
-	if (owner == 0 || owner != getpid())
+	if (owner == 0 || owner != self_pid())
 		return false;
 	return xlock_lock_unless_mine(&staple_lock);
 }
@@ -216,7 +217,7 @@ void ocsp_fork_unlock(bool child)
 void ocsp_fork_child(void)
 {
 	if (atomic_load_explicit(&staple_pid, memory_order_relaxed) != 0)
-		atomic_store_explicit(&staple_pid, getpid(), memory_order_relaxed);
+		atomic_store_explicit(&staple_pid, self_pid(), memory_order_relaxed);
 }
 
 static void sig_of(const struct stat *st, struct filesig *g)
@@ -554,7 +555,7 @@ bool ocsp_staple_add(struct ocsp_staples **set, SSL_CTX *const *ctxs, size_t nct
 	SSL_CTX_set_tlsext_status_cb(ctx, server_status_cb);
 	SSL_CTX_set_tlsext_status_arg(ctx, *set);
 	pid_t none = 0;
-	atomic_compare_exchange_strong(&staple_pid, &none, getpid());
+	atomic_compare_exchange_strong(&staple_pid, &none, self_pid());
 	ERR_pop_to_mark();
 	return true;
 fail:

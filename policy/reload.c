@@ -33,6 +33,7 @@
 #include <openssl/x509_vfy.h>
 
 #include "core/lock.h"
+#include "core/self.h"
 #include "policy/ctx.h"
 #include "policy/file.h"
 #include "policy/ocsp.h"
@@ -457,7 +458,7 @@ static bool lock_swap(struct policy_reload *rl)
 {
 	if (xlock_mine(&rl->lock))
 		return false;
-	if (atomic_load_explicit(&rl->pid, memory_order_relaxed) != getpid())
+	if (atomic_load_explicit(&rl->pid, memory_order_relaxed) != self_pid())
 		return xlock_trylock(&rl->lock);
 	xlock_lock(&rl->lock);
 	return true;
@@ -478,7 +479,7 @@ struct policy_reload *policy_reload_new(const struct policy *p)
 	}
 	rl->n = p->nrules;
 	xlock_init(&rl->lock);
-	atomic_store(&rl->pid, getpid());
+	atomic_store(&rl->pid, self_pid());
 	atomic_store(&rl->next_ms, now_ms() + 1000);
 	for (size_t i = 0; i < p->nrules; i++) {
 		const struct policy_rule *r = &p->rules[i];
@@ -807,7 +808,7 @@ static void check_all(const struct policy *p, reload_log_fn log)
 	struct policy_reload *rl = p->reload;
 	int zero = 0;
 
-	if (atomic_load_explicit(&rl->pid, memory_order_relaxed) != getpid())
+	if (atomic_load_explicit(&rl->pid, memory_order_relaxed) != self_pid())
 		return;   /* a child made without fork()'s handlers */
 	if (!atomic_compare_exchange_strong(&rl->busy, &zero, 1))
 		return;
@@ -853,7 +854,7 @@ void policy_reload_fork_lock(const struct policy *p)
 	if (!rl)
 		return;
 	rl->fork_took = !xlock_mine(&rl->lock) &&
-			atomic_load_explicit(&rl->pid, memory_order_relaxed) == getpid();
+			atomic_load_explicit(&rl->pid, memory_order_relaxed) == self_pid();
 	if (rl->fork_took)
 		xlock_lock(&rl->lock);
 }
@@ -873,7 +874,7 @@ void policy_reload_fork_child(const struct policy *p)
 	if (!rl)
 		return;
 	if (atomic_load_explicit(&rl->pid, memory_order_relaxed) != 0)
-		atomic_store_explicit(&rl->pid, getpid(), memory_order_relaxed);
+		atomic_store_explicit(&rl->pid, self_pid(), memory_order_relaxed);
 	/* The thread that was checking, if any, is not in the child. */
 	atomic_store(&rl->busy, 0);
 }

@@ -43,6 +43,7 @@
 #include <openssl/sha.h>
 
 #include "core/lock.h"
+#include "core/self.h"
 #include "policy/file.h"
 
 /* ---- ex_data indices ------------------------------------------------------ */
@@ -126,7 +127,7 @@ static bool lock_cache(void)
 {
 	pid_t owner = atomic_load_explicit(&cache_pid, memory_order_relaxed);
 
-	if (owner == 0 || owner != getpid())
+	if (owner == 0 || owner != self_pid())
 		return false;
 	return xlock_lock_unless_mine(&cache_lock);
 }
@@ -291,7 +292,7 @@ void resume_fork_unlock(bool child)
 void resume_fork_child(void)
 {
 	if (atomic_load_explicit(&cache_pid, memory_order_relaxed) != 0)
-		atomic_store_explicit(&cache_pid, getpid(), memory_order_relaxed);
+		atomic_store_explicit(&cache_pid, self_pid(), memory_order_relaxed);
 }
 
 static bool why_set(char *why, size_t whylen, const char *fmt, const char *arg)
@@ -311,7 +312,7 @@ bool resume_setup_client(SSL_CTX *ctx, bool on, char *why, size_t whylen)
 	}
 	if (!indices() || !SSL_CTX_set_ex_data(ctx, idx_cache, (void *)ctx))
 		return why_set(why, whylen, "cannot set up the session cache%s", "");
-	atomic_store_explicit(&cache_pid, getpid(), memory_order_relaxed);
+	atomic_store_explicit(&cache_pid, self_pid(), memory_order_relaxed);
 	/* Not OpenSSL's internal store: ours, keyed by the name verified. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(ctx, on_new_session);

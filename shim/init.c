@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "core/log.h"
+#include "core/self.h"
 #include "policy/ocsp.h"
 #include "policy/keyholder.h"
 #include "policy/reload.h"
@@ -95,12 +96,10 @@ static void after_fork_parent(void)
 static void after_fork_child(void)
 {
 	release_after_fork(true);
-	tls_set_process(getpid());
 	shim_wait_fork_child();
 	resume_fork_child();
 	ocsp_fork_child();
 	policy_reload_fork_child(shim_policy);
-	log_after_fork();
 	shim_pump_after_fork_child();
 }
 
@@ -147,7 +146,7 @@ static void do_init(void)
 	log_init(shim_own_cell);
 	shim_signal_init();
 	shim_wait_init();
-	tls_set_process(getpid());
+	self_init();
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 	if (getenv("TLSSHIM_CONFIG") && !path)
 		log_warn("secure-execution mode (set-user-ID or set-group-ID program): TLSSHIM_CONFIG"

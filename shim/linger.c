@@ -45,6 +45,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/self.h"
 #include "shim/shim.h"
 
 /* At most this many at once, and a quarter of the soft RLIMIT_NOFILE
@@ -205,7 +206,7 @@ static bool ensure_thread(void)
 	static sem_t started;
 	bool ok;
 
-	if (__atomic_load_n(&thread_pid, __ATOMIC_RELAXED) == getpid())
+	if (__atomic_load_n(&thread_pid, __ATOMIC_RELAXED) == self_pid())
 		return true;
 	if (wake[0] >= 0) {
 		shim_own_close(wake[0]);
@@ -255,7 +256,7 @@ static bool ensure_thread(void)
 	/* Not destroyed: the thread may still post it (a semaphore that is
 	 * never waited on again needs no destruction on Linux). */
 	pthread_detach(t);
-	__atomic_store_n(&thread_pid, getpid(), __ATOMIC_RELAXED);
+	__atomic_store_n(&thread_pid, self_pid(), __ATOMIC_RELAXED);
 	return true;
 }
 
@@ -316,7 +317,7 @@ void shim_linger(int fd, int ms)
  * handler, maybe right before a fork) finds it running. */
 void shim_linger_prepare(void)
 {
-	if (__atomic_load_n(&thread_pid, __ATOMIC_RELAXED) == getpid())
+	if (__atomic_load_n(&thread_pid, __ATOMIC_RELAXED) == self_pid())
 		return;         /* running (the usual case: no lock taken) */
 	pthread_mutex_lock(&lk);
 	(void)ensure_thread();
@@ -337,11 +338,11 @@ static void wait_at_exit(void)
 		if (deadlines[i] > last)
 			last = deadlines[i];
 	until = clock_after_ms(CLOCK_REALTIME, last - now + 1000);
-	if (n > 0 && __atomic_load_n(&thread_pid, __ATOMIC_RELAXED) == getpid()) {
+	if (n > 0 && __atomic_load_n(&thread_pid, __ATOMIC_RELAXED) == self_pid()) {
 		hurry = true;
 		wake_thread();
 	}
-	while (n > 0 && __atomic_load_n(&thread_pid, __ATOMIC_RELAXED) == getpid())
+	while (n > 0 && __atomic_load_n(&thread_pid, __ATOMIC_RELAXED) == self_pid())
 		if (pthread_cond_timedwait(&emptied, &lk, &until) != 0)
 			break;
 	pthread_mutex_unlock(&lk);

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/self.h"
 #include "policy/inspect.h"
 #include "shim/peerenv.h"
 #include "shim/shim.h"
@@ -122,7 +123,7 @@ static void end_one(int fd, struct tls_conn *c, void *arg)
  * one non-blocking attempt each, no lingering. */
 static void end_sessions(bool linger, int lock_ms)
 {
-	struct ending e = { .me = getpid(), .lock_ms = lock_ms, .linger = linger };
+	struct ending e = { .me = self_pid(), .lock_ms = lock_ms, .linger = linger };
 
 	__atomic_store_n(&shim_exiting, true, __ATOMIC_RELAXED);
 	conntab_each_conn(0, 0x7fffffff, end_one, &e);
@@ -192,32 +193,12 @@ SHIM_EXPORT pid_t _Fork(void)
 }
 
 /* clone() without CLONE_THREAD makes another process: as fork(), live
- * sessions move to pumps first, and the child knows it is a new process
- * (it runs no atfork handler). */
-struct clone_start {
-	int (*fn)(void *);
-	void *arg;
-};
-
-static int clone_child(void *p)
-{
-	struct clone_start cs = *(struct clone_start *)p;
-
-	tls_set_process(getpid());
-	log_after_fork();
-	return cs.fn(cs.arg);
-}
-
+ * sessions move to pumps first.  The child runs no atfork handler; it
+ * knows it is a new process all the same (core/self.c). */
 void shim_before_clone(unsigned long flags)
 {
 	if (shim_policy && !(flags & CLONE_THREAD))
 		shim_pump_live(PUMP_LIVE, -1);
-}
-
-void shim_after_clone_child(void)
-{
-	tls_set_process(getpid());
-	log_after_fork();
 }
 
 SHIM_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
@@ -226,27 +207,14 @@ SHIM_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 	pid_t *ptid;
 	void *tls;
 	pid_t *ctid;
-	struct clone_start *cs;
-	int r;
 
 	va_start(ap, arg);
 	ptid = va_arg(ap, pid_t *);
 	tls = va_arg(ap, void *);
 	ctid = va_arg(ap, pid_t *);
 	va_end(ap);
-	if (flags & CLONE_THREAD)
-		return REAL(clone)(fn, stack, flags, arg, ptid, tls, ctid);
 	shim_before_clone((unsigned long)flags);
-	/* With CLONE_VM the child reads this from our memory whenever it
-	 * starts: it is never freed (a few bytes per clone() call). */
-	if (!(cs = malloc(sizeof *cs)))
-		return REAL(clone)(fn, stack, flags, arg, ptid, tls, ctid);
-	cs->fn = fn;
-	cs->arg = arg;
-	r = REAL(clone)(clone_child, stack, flags, cs, ptid, tls, ctid);
-	if (!(flags & CLONE_VM))
-		free(cs);       /* the child has its own copy */
-	return r;
+	return REAL(clone)(fn, stack, flags, arg, ptid, tls, ctid);
 }
 
 SHIM_EXPORT int __clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
@@ -616,15 +584,15 @@ static void adopt_owner(int fd, struct tls_conn *c, void *arg)
 
 	(void)fd;
 	if (tls_conn_owner(c) == before)
-		tls_conn_set_owner(c, getpid());
+		tls_conn_set_owner(c, self_pid());
 }
 
 SHIM_EXPORT int daemon(int nochdir, int noclose)
 {
-	pid_t before = getpid();
+	pid_t before = self_pid();
 	int r = REAL(daemon)(nochdir, noclose);
 
-	if (r != 0 || getpid() == before)
+	if (r != 0 || self_pid() == before)
 		return r;
 	conntab_each_conn(0, 0x7fffffff, adopt_owner, &before);
 	return 0;

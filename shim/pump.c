@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/self.h"
 #include "shim/shim.h"
 
 #define PUMP_BUF 16384
@@ -323,9 +324,7 @@ static bool start_pump(struct tls_conn *c, int b, bool resets)
 			signal(sig, sig == SIGPIPE ? SIG_IGN : SIG_DFL);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		tls_set_process(getpid());
-		log_after_fork();
-		tls_conn_set_owner(c, getpid());
+		tls_conn_set_owner(c, self_pid());
 		/* Tell the program the pump exists, then keep only our fds. */
 		(void)!REAL(write)(ready[1], "1", 1);
 		{
@@ -441,7 +440,7 @@ static void pump_one(int fd, struct tls_conn *c, void *arg)
 /* Every session of this process that must move before fork() or exec(). */
 void shim_pump_live(enum pump_which which, int only_fd)
 {
-	struct live l = { .which = which, .me = getpid() };
+	struct live l = { .which = which, .me = self_pid() };
 
 	if (only_fd >= 0)
 		conntab_each_conn(only_fd, only_fd, pump_one, &l);

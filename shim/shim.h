@@ -215,7 +215,6 @@ bool shim_fastopen_refused(int fd, const struct sockaddr *addr, socklen_t alen);
 void shim_adopt_inherited(void);
 /* A raw clone()/clone3() of another process (syscall.c): as fork(). */
 void shim_before_clone(unsigned long flags);
-void shim_after_clone_child(void);
 void shim_exit_handler_install(void);
 
 /* Readiness (poll.c), shared with epoll.c; POLL* event bits. */

@@ -152,15 +152,12 @@ SHIM_EXPORT long syscall(long no, ...)
 	case SYS_clone:
 	case SYS_clone3: {
 		/* Another process (no CLONE_THREAD): live sessions go to pumps
-		 * first, and the child knows it is one (no atfork handler runs). */
+		 * first.  The child runs no atfork handler; it knows it is a new
+		 * process all the same (core/self.c). */
 		unsigned long flags = no == SYS_clone ? a[0] : P(0, const struct clone_args_head *)->flags;
-		long r;
 
 		shim_before_clone(flags);
-		r = REAL(syscall)(no, a[0], a[1], a[2], a[3], a[4], a[5]);
-		if (r == 0 && !(flags & CLONE_THREAD))
-			shim_after_clone_child();
-		return r;
+		return REAL(syscall)(no, a[0], a[1], a[2], a[3], a[4], a[5]);
 	}
 	case SYS_exit_group:
 		_exit((int)A(0));

@@ -75,6 +75,50 @@ else
 	fail "fork with a live session: hand-over logged" "$(cat "$T/cli.log")"
 fi
 
+# A fork the shim cannot see: the fork system call made by an inline
+# `syscall` instruction (no C library wrapper, no atfork handler, nothing
+# interposed), so no pump takes the session and nothing tells the child it
+# is a new process.  The child's write must be refused, not encrypted with
+# the parent's keys and sequence numbers (the peer would see the parent's
+# next record under a repeated AES-GCM nonce), and its close must send
+# nothing; the parent's connection goes on.  Before core/self.c the child
+# believed it was the parent: "child write: succeeded", and its close ended
+# the parent's connection.
+P=$(free_port)
+policy "$T/raw.conf" <<EOC
+rules = ( { name = "rawfork-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+bg "$PY" "$TLSSHIM_TOP/tests/interop/tlspeer.py" server --port "$P" --cert "$CERTS/server.crt" \
+	--key "$CERTS/server.key" --mode echo --record "$T/raw.rec" --status "$T/raw.status" >"$T/raw.out" 2>&1
+peer=$!
+wait_for "$T/raw.out" '^ready' 15
+out=$(TLSSHIM_LOG_FILE="$T/raw.log" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+	TLSSHIM_CONFIG="$T/raw.conf" "$PROGS/rawfork_client" localhost "$P" 2>&1)
+rc=$?
+wait_exit "$peer" 20
+if [ $rc -eq 0 ] && [ "$out" = "first: one
+child write: Connection reset by peer
+second: two" ]; then
+	pass "raw fork (no C library, no atfork handler): the child's write is refused, the parent's connection goes on"
+else
+	fail "raw fork: the child may not use the parent's session" "exit $rc; got: $out$(show "$T/raw.log")"
+fi
+if [ "$(cat "$T/raw.rec" 2>/dev/null)" = "one
+two" ] && grep -q '^eof clean' "$T/raw.status" && ! grep -q -i error "$T/raw.status"; then
+	pass "raw fork: the peer got the parent's records only (one, two), no error, close_notify at the end"
+else
+	fail "raw fork: the peer gets the parent's records only" "received: $(od -c "$T/raw.rec" 2>/dev/null | head -n 3 | tr '\\\n' '/ '); status: $(cat "$T/raw.status" 2>/dev/null | tr '\n' '|')"
+fi
+# The line comes from the child and says so: its prefix names the child
+# (the process that may not use the session), not the parent.
+line_=$(grep 'belongs to process' "$T/raw.log" | head -n 1)
+who=$(printf '%s\n' "$line_" | sed -n 's/^tlsshim\[\([0-9]*\)\].*; process \([0-9]*\) may not use it.*/\1 \2/p')
+if [ -n "$who" ] && [ "${who% *}" = "${who#* }" ]; then
+	pass "raw fork: the refusal is logged under the child's own pid ($line_)"
+else
+	fail "raw fork: the refusal is logged under the child's pid" "$(show "$T/raw.log")"
+fi
+
 # fork gives the child a wake-up eventfd of its own.  A thread that waits in
 # the shim (a blocking read or handshake) sleeps on its socket and on an
 # eventfd that a hand-over to a pump writes to (shim/wait.c).  The child of

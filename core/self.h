@@ -1,0 +1,15 @@
+/* core/self.h — this process's id without a system call per question. */
+#ifndef TLSSHIM_CORE_SELF_H
+#define TLSSHIM_CORE_SELF_H
+
+#include <sys/types.h>
+
+/* Once, early (the library's initialisation, one thread): keep the id in
+ * a page the kernel wipes in every child.  Until then, and where the
+ * kernel cannot (before Linux 4.14), self_pid() is getpid(). */
+void self_init(void);
+
+/* This process's id: getpid() once per process, then a load. */
+pid_t self_pid(void);
+
+#endif

@@ -1,0 +1,83 @@
+/* rawfork_client — fork_client with a fork the shim cannot see: the
+ * child is made by the fork system call itself (an inline `syscall`
+ * instruction: no C library wrapper, no atfork handler, no interposed
+ * fork or syscall()).  Connects, exchanges a line, forks so; the child
+ * tries to write on the inherited socket and reports what happened; the
+ * parent then exchanges a second line.
+ *
+ *   rawfork_client HOST PORT
+ * Prints: "first: ...", "child write: <result>", "second: ...".
+ * Knows nothing about TLS.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int line(int fd, const char *msg, const char *label)
+{
+	char buf[256];
+	ssize_t r;
+
+	if (write(fd, msg, strlen(msg)) < 0)
+		return -1;
+	r = read(fd, buf, sizeof buf - 1);
+	if (r <= 0)
+		return -1;
+	buf[r] = 0;
+	printf("%s: %s", label, buf);
+	fflush(stdout);
+	return 0;
+}
+
+static long raw_fork(void)
+{
+#if defined(__x86_64__)
+	long r;
+
+	__asm__ volatile ("syscall" : "=a"(r) : "0"((long)SYS_fork) : "rcx", "r11", "memory");
+	return r;
+#else
+#error "rawfork_client: add this architecture's fork system call"
+#endif
+}
+
+int main(int argc, char **argv)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
+	int fd, st;
+	long pid;
+
+	if (argc != 3 || getaddrinfo(argv[1], argv[2], &hints, &res) != 0)
+		return 64;
+	fd = socket(res->ai_family, SOCK_STREAM, 0);
+	if (connect(fd, res->ai_addr, res->ai_addrlen) < 0) {
+		perror("rawfork_client: connect");
+		return 2;
+	}
+	if (line(fd, "one\n", "first") < 0)
+		return 3;
+	pid = raw_fork();
+	if (pid < 0) {
+		fprintf(stderr, "rawfork_client: fork: %s\n", strerror((int)-pid));
+		return 5;
+	}
+	if (pid == 0) {
+		ssize_t w = write(fd, "child\n", 6);
+		printf("child write: %s\n", w < 0 ? strerror(errno) : "succeeded");
+		fflush(stdout);
+		close(fd);
+		_exit(0);
+	}
+	waitpid((pid_t)pid, &st, 0);
+	if (line(fd, "two\n", "second") < 0) {
+		perror("rawfork_client: second");
+		return 4;
+	}
+	close(fd);
+	return 0;
+}
