@@ -7,11 +7,25 @@
  * page marked MADV_WIPEONFORK: the kernel hands every child that does not
  * share our memory a zeroed copy, however it was made (fork, _Fork,
  * clone, vfork turned fork, a raw system call), so what is read there is
- * this process's id or zero, and zero means "ask the kernel".  A child
- * that shares our memory (clone(CLONE_VM) without CLONE_THREAD, the
- * C library's posix_spawn child, which runs none of our code) reads its
- * parent's id: it shares the parent's sessions and locks too, the same
- * memory, so nothing is encrypted twice with one key and sequence number.
+ * this process's id or zero, and zero means "ask the kernel".
+ *
+ * Trusted only where the kernel honours the advice: some emulators
+ * (QEMU's user mode before 5.0) answer 0 to every madvise() and do
+ * nothing, so an advice that does not exist must be refused first
+ * (BoringSSL's fork detection does the same).  Behind it, the forks the
+ * shim sees (the atfork child handler, _Fork, its pumps, a clone or fork
+ * through syscall()) store the child's id themselves (self_forked).
+ *
+ * A child that shares our memory (clone(CLONE_VM) without CLONE_THREAD)
+ * reads its parent's id: for the sessions and locks it shares with the
+ * parent, the same memory, it counts as the parent (nothing is encrypted
+ * twice with one key and sequence number: the counters are shared too).
+ * Such a child may only exec or _exit, as a vfork child: what the shim
+ * does at exit and exec asks getpid() (shim/process.c, shim/pump.c), but
+ * a TLS descriptor it closes is handed to its parent's linger thread,
+ * which holds the parent's descriptor table, not the child's (a BUG in
+ * libtlsshim(7)).  The C library's posix_spawn child runs none of our
+ * code.
  */
 #include "core/self.h"
 
@@ -30,12 +44,20 @@ void self_init(void)
 	p = mmap(NULL, (size_t)sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return;
-	if (madvise(p, (size_t)sz, MADV_WIPEONFORK) != 0) {
+	if (madvise(p, (size_t)sz, -1) == 0 || madvise(p, (size_t)sz, MADV_WIPEONFORK) != 0) {
 		munmap(p, (size_t)sz);
 		return;
 	}
 	*(pid_t *)p = getpid();
 	__atomic_store_n(&page, (pid_t *)p, __ATOMIC_RELEASE);
+}
+
+void self_forked(void)
+{
+	pid_t *p = __atomic_load_n(&page, __ATOMIC_ACQUIRE);
+
+	if (p)
+		__atomic_store_n(p, getpid(), __ATOMIC_RELAXED);
 }
 
 pid_t self_pid(void)

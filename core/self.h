@@ -9,6 +9,10 @@
  * kernel cannot (before Linux 4.14), self_pid() is getpid(). */
 void self_init(void);
 
+/* In the child of a fork the shim sees (never one that shares our
+ * memory): store the child's id, whether or not the kernel wiped it. */
+void self_forked(void);
+
 /* This process's id: getpid() once per process, then a load. */
 pid_t self_pid(void);
 

@@ -95,6 +95,7 @@ static void after_fork_parent(void)
 
 static void after_fork_child(void)
 {
+	self_forked();
 	release_after_fork(true);
 	shim_wait_fork_child();
 	resume_fork_child();

@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "core/self.h"
 #include "shim/shim.h"
 
 static ssize_t tls_recvmsg(struct tls_conn *c, struct msghdr *m, int flags)
@@ -105,7 +104,7 @@ static bool peer_runs_shim(int fd)
 	bool found = false;
 
 	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0 || cr.pid <= 0 ||
-	    cr.pid == self_pid())
+	    cr.pid == getpid())
 		return false;
 	if (!dladdr((void *)peer_runs_shim, &info) || !info.dli_fname)
 		return false;
@@ -140,7 +139,7 @@ static int fds_leaving(int sock, const struct msghdr *m)
 			if (peer_shim < 0)
 				peer_shim = peer_runs_shim(sock);
 			pump = tls_conn_handshake_started(c) || !peer_shim;
-			if (pump && tls_conn_owner(c) != self_pid() && tls_conn_owner(c) != 0) {
+			if (pump && tls_conn_owner(c) != getpid() && tls_conn_owner(c) != 0) {
 				tls_conn_unref(c);
 				continue;   /* not ours: whoever owns it keeps it */
 			}

@@ -123,7 +123,9 @@ static void end_one(int fd, struct tls_conn *c, void *arg)
  * one non-blocking attempt each, no lingering. */
 static void end_sessions(bool linger, int lock_ms)
 {
-	struct ending e = { .me = self_pid(), .lock_ms = lock_ms, .linger = linger };
+	/* getpid(): a clone(CLONE_VM) child that calls exit() ends none of
+	 * its parent's sessions (core/self.c). */
+	struct ending e = { .me = getpid(), .lock_ms = lock_ms, .linger = linger };
 
 	__atomic_store_n(&shim_exiting, true, __ATOMIC_RELAXED);
 	conntab_each_conn(0, 0x7fffffff, end_one, &e);
@@ -187,9 +189,14 @@ SHIM_EXPORT pid_t __vfork(void)
 
 SHIM_EXPORT pid_t _Fork(void)
 {
+	pid_t r;
+
 	if (shim_policy)
 		shim_pump_live(PUMP_LIVE, -1);
-	return REAL(_Fork)();
+	r = REAL(_Fork)();
+	if (r == 0)
+		self_forked();
+	return r;
 }
 
 /* clone() without CLONE_THREAD makes another process: as fork(), live
@@ -584,15 +591,15 @@ static void adopt_owner(int fd, struct tls_conn *c, void *arg)
 
 	(void)fd;
 	if (tls_conn_owner(c) == before)
-		tls_conn_set_owner(c, self_pid());
+		tls_conn_set_owner(c, getpid());
 }
 
 SHIM_EXPORT int daemon(int nochdir, int noclose)
 {
-	pid_t before = self_pid();
+	pid_t before = getpid();
 	int r = REAL(daemon)(nochdir, noclose);
 
-	if (r != 0 || self_pid() == before)
+	if (r != 0 || getpid() == before)
 		return r;
 	conntab_each_conn(0, 0x7fffffff, adopt_owner, &before);
 	return 0;

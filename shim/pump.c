@@ -316,6 +316,7 @@ static bool start_pump(struct tls_conn *c, int b, bool resets)
 		pid_t pump = REAL(_Fork)();
 		if (pump != 0)
 			REAL(_exit)(pump < 0);
+		self_forked();
 		tls_conn_reinit_after_fork(c);
 		/* The pump: its own session, default signals, nothing else open. */
 		sigset_t none;
@@ -324,7 +325,7 @@ static bool start_pump(struct tls_conn *c, int b, bool resets)
 			signal(sig, sig == SIGPIPE ? SIG_IGN : SIG_DFL);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		tls_conn_set_owner(c, self_pid());
+		tls_conn_set_owner(c, getpid());
 		/* Tell the program the pump exists, then keep only our fds. */
 		(void)!REAL(write)(ready[1], "1", 1);
 		{
@@ -440,7 +441,9 @@ static void pump_one(int fd, struct tls_conn *c, void *arg)
 /* Every session of this process that must move before fork() or exec(). */
 void shim_pump_live(enum pump_which which, int only_fd)
 {
-	struct live l = { .which = which, .me = self_pid() };
+	/* getpid(): a clone(CLONE_VM) child that execs moves none of its
+	 * parent's sessions (core/self.c). */
+	struct live l = { .which = which, .me = getpid() };
 
 	if (only_fd >= 0)
 		conntab_each_conn(only_fd, only_fd, pump_one, &l);

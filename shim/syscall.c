@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/self.h"
 #include "shim/shim.h"
 
 static bool has_tls_rules(void)
@@ -155,9 +156,13 @@ SHIM_EXPORT long syscall(long no, ...)
 		 * first.  The child runs no atfork handler; it knows it is a new
 		 * process all the same (core/self.c). */
 		unsigned long flags = no == SYS_clone ? a[0] : P(0, const struct clone_args_head *)->flags;
+		long r;
 
 		shim_before_clone(flags);
-		return REAL(syscall)(no, a[0], a[1], a[2], a[3], a[4], a[5]);
+		r = REAL(syscall)(no, a[0], a[1], a[2], a[3], a[4], a[5]);
+		if (r == 0 && !(flags & (CLONE_VM | CLONE_THREAD)))
+			self_forked();
+		return r;
 	}
 	case SYS_exit_group:
 		_exit((int)A(0));

@@ -119,6 +119,33 @@ else
 	fail "raw fork: the refusal is logged under the child's pid" "$(show "$T/raw.log")"
 fi
 
+# The same raw fork where madvise() says yes to everything and does
+# nothing (an emulator's: tests/progs/preload_fakemadvise.so): the page
+# that holds the pid is never wiped, so the library must notice that the
+# advice is not honoured (an advice that does not exist is accepted too)
+# and ask getpid() instead; the child must still be refused.
+FAKE=$PROGS/preload_fakemadvise.so
+P=$(free_port)
+policy "$T/fake.conf" <<EOC
+rules = ( { name = "rawfork-fake"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+bg "$PY" "$TLSSHIM_TOP/tests/interop/tlspeer.py" server --port "$P" --cert "$CERTS/server.crt" \
+	--key "$CERTS/server.key" --mode echo --record "$T/fake.rec" --status "$T/fake.status" >"$T/fake.out" 2>&1
+peer=$!
+wait_for "$T/fake.out" '^ready' 15
+out=$(TLSSHIM_LOG_FILE="$T/fake.log" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD $FAKE" \
+	TLSSHIM_CONFIG="$T/fake.conf" "$PROGS/rawfork_client" localhost "$P" 2>&1)
+rc=$?
+wait_exit "$peer" 20
+if [ $rc -eq 0 ] && [ "$out" = "first: one
+child write: Connection reset by peer
+second: two" ] && [ "$(cat "$T/fake.rec" 2>/dev/null)" = "one
+two" ] && ! grep -q -i error "$T/fake.status"; then
+	pass "raw fork under a madvise() that ignores MADV_WIPEONFORK: the child is still refused; the peer got one, two"
+else
+	fail "raw fork, madvise ignored: the child may not use the parent's session" "exit $rc; got: $out; peer: $(cat "$T/fake.rec" 2>/dev/null | tr '\n' ' ')$(show "$T/fake.log")"
+fi
+
 # fork gives the child a wake-up eventfd of its own.  A thread that waits in
 # the shim (a blocking read or handshake) sleeps on its socket and on an
 # eventfd that a hand-over to a pump writes to (shim/wait.c).  The child of
