@@ -35,8 +35,6 @@ struct tls_conn {
 	bool drained;            /* the last BIO read emptied the kernel's queue */
 	bool wait_first;         /* see tls_conn_wait_first */
 	bool hs_wants_write;     /* the last handshake step waits to send */
-	bool cork;               /* a handshake step runs: records wait in out[] ... */
-	bool corked;             /* ... and some do (see handshake_locked) */
 	bool peer_refused;       /* check_peer said no: err holds why */
 	atomic_bool reported;    /* the failure was logged */
 	atomic_bool resumed;     /* the handshake resumed a session */

@@ -410,9 +410,7 @@ static int sock_write(BIO *b, const char *buf, int len)
 		return (int)n;
 	}
 	n = 0;
-	if (c->cork) {
-		c->corked = true;       /* sent before the next read, or after the step */
-	} else if (c->out_off == c->out_len) {
+	if (c->out_off == c->out_len) {
 		c->out_off = c->out_len = 0;
 		do
 			n = core_sys.send(c->fd, buf, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -470,12 +468,6 @@ static int sock_read(BIO *b, char *buf, int len)
 	c->bio_retry = false;
 	if (len <= 0)
 		return 0;
-	/* What a handshake step wrote goes out before it waits for an answer. */
-	if (c->corked) {
-		c->corked = false;
-		if (out_push(c) < 0)
-			return -1;
-	}
 	do
 		n = c->ktls_rx ? ktls_recv(c, buf, (size_t)len)
 			       : core_sys.recv(c->fd, buf, (size_t)len, MSG_DONTWAIT);
@@ -1112,19 +1104,7 @@ static int handshake_locked(struct tls_conn *c)
 		return r;
 	c->sys_errno = 0;
 	snap = ERR_peek_last_error();
-	/* Corked: the records one step writes leave in one send() (a TLS 1.3
-	 * server's two session tickets, written one by one after the client's
-	 * Finished: one system call less per connection), at the step's next
-	 * read (sock_read) or when it returns.  Not with kernel TLS, whose
-	 * control records need the out-buffer empty. */
-	c->cork = !c->o.ktls;
 	r = SSL_do_handshake(c->ssl);
-	c->cork = false;
-	if (c->corked) {
-		c->corked = false;
-		if (r != 1)
-			(void)out_push(c);      /* an alert, or a flight not followed by a read */
-	}
 	if (r == 1) {
 		handshake_done(c);
 		if (!stage_preamble(c)) {

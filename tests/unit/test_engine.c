@@ -164,24 +164,6 @@ static int transfer(struct tls_conn *a, struct tls_conn *b, const unsigned char 
 	return got == len ? 0 : -1;
 }
 
-/* core_sys.send counted on one fd (the engine's only way to send). */
-static ssize_t (*real_send)(int, const void *, size_t, int);
-static int sends_fd = -1, sends_n;
-static ssize_t counting_send(int fd, const void *buf, size_t len, int flags)
-{
-	if (fd == sends_fd)
-		sends_n++;
-	return real_send(fd, buf, len, flags);
-}
-
-static int tickets;
-static int count_ticket(SSL *ssl, SSL_SESSION *s)
-{
-	(void)ssl; (void)s;
-	tickets++;
-	return 0;       /* not kept */
-}
-
 ssize_t read_until_done(struct tls_conn *c, void *buf, size_t len)
 {
 	for (int i = 0; i < 10000; i++) {
@@ -439,36 +421,7 @@ int main(void)
 		free_pair(&p);
 	}
 
-	/* A handshake step's records leave in one send (core/tls.c, cork):
-	 * the TLS 1.3 server's flight, then both session tickets together
-	 * (OpenSSL writes them one by one: three sends before).  The client
-	 * still gets the tickets, and the alert of a step that fails still
-	 * leaves (the case below). */
-	UNIT_CASE("engine: a TLS 1.3 server's handshake takes two sends (flight; both tickets)") {
-		struct pair p;
-		int a, b;
-		unsigned char out[8];
-		int (*old_cb)(SSL *, SSL_SESSION *) = SSL_CTX_sess_get_new_cb(cr.ctx);
-		SSL_CTX_sess_set_new_cb(cr.ctx, count_ticket);
-		EXPECT(make_pair(&p, &cr, &sr, "localhost") == 0);
-		real_send = core_sys.send;
-		core_sys.send = counting_send;
-		sends_fd = p.fds[1];
-		sends_n = 0;
-		EXPECT(handshake_both(&p, &a, &b) == 0);
-		core_sys.send = real_send;
-		sends_fd = -1;
-		EXPECT(sends_n == 2);
-		if (sends_n != 2)
-			printf("# the server's handshake made %d sends\n", sends_n);
-		tickets = 0;
-		EXPECT(transfer(p.srv, p.cli, (const unsigned char *)"tickets", out, 7) == 0);
-		EXPECT(memcmp(out, "tickets", 7) == 0);
-		EXPECT(tickets == 2);     /* TLS 1.3's two, both taken in */
-		free_pair(&p);
-		SSL_CTX_sess_set_new_cb(cr.ctx, old_cb);
-	}
-
+	/* The alert of a handshake step that fails reaches the peer. */
 	UNIT_CASE("engine: a failed handshake step still sends its alert") {
 		struct pair p;
 		int a, b;
