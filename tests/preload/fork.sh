@@ -84,18 +84,24 @@ fi
 # nothing; the parent's connection goes on.  Before core/self.c the child
 # believed it was the parent: "child write: succeeded", and its close ended
 # the parent's connection.
-P=$(free_port)
-policy "$T/raw.conf" <<EOC
-rules = ( { name = "rawfork-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+# rawfork NAME [EXTRA-PRELOAD]: rawfork_client against tlspeer.py (which
+# records what it decrypted in $T/NAME.rec and how it ended in
+# $T/NAME.status); sets out and rc.
+rawfork() {
+	P=$(free_port)
+	policy "$T/$1.conf" <<EOC
+rules = ( { name = "rawfork-$1"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
 EOC
-bg "$PY" "$TLSSHIM_TOP/tests/interop/tlspeer.py" server --port "$P" --cert "$CERTS/server.crt" \
-	--key "$CERTS/server.key" --mode echo --record "$T/raw.rec" --status "$T/raw.status" >"$T/raw.out" 2>&1
-peer=$!
-wait_for "$T/raw.out" '^ready' 15
-out=$(TLSSHIM_LOG_FILE="$T/raw.log" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
-	TLSSHIM_CONFIG="$T/raw.conf" "$PROGS/rawfork_client" localhost "$P" 2>&1)
-rc=$?
-wait_exit "$peer" 20
+	bg "$PY" "$TLSSHIM_TOP/tests/interop/tlspeer.py" server --port "$P" --cert "$CERTS/server.crt" \
+		--key "$CERTS/server.key" --mode echo --record "$T/$1.rec" --status "$T/$1.status" >"$T/$1.out" 2>&1
+	peer=$!
+	wait_for "$T/$1.out" '^ready' 15
+	out=$(TLSSHIM_LOG_FILE="$T/$1.log" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD${2:+ $2}" \
+		TLSSHIM_CONFIG="$T/$1.conf" "$PROGS/rawfork_client" localhost "$P" 2>&1)
+	rc=$?
+	wait_exit "$peer" 20
+}
+rawfork raw
 if [ $rc -eq 0 ] && [ "$out" = "first: one
 child write: Connection reset by peer
 second: two" ]; then
@@ -124,19 +130,7 @@ fi
 # that holds the pid is never wiped, so the library must notice that the
 # advice is not honoured (an advice that does not exist is accepted too)
 # and ask getpid() instead; the child must still be refused.
-FAKE=$PROGS/preload_fakemadvise.so
-P=$(free_port)
-policy "$T/fake.conf" <<EOC
-rules = ( { name = "rawfork-fake"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
-EOC
-bg "$PY" "$TLSSHIM_TOP/tests/interop/tlspeer.py" server --port "$P" --cert "$CERTS/server.crt" \
-	--key "$CERTS/server.key" --mode echo --record "$T/fake.rec" --status "$T/fake.status" >"$T/fake.out" 2>&1
-peer=$!
-wait_for "$T/fake.out" '^ready' 15
-out=$(TLSSHIM_LOG_FILE="$T/fake.log" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD $FAKE" \
-	TLSSHIM_CONFIG="$T/fake.conf" "$PROGS/rawfork_client" localhost "$P" 2>&1)
-rc=$?
-wait_exit "$peer" 20
+rawfork fake "$PROGS/preload_fakemadvise.so"
 if [ $rc -eq 0 ] && [ "$out" = "first: one
 child write: Connection reset by peer
 second: two" ] && [ "$(cat "$T/fake.rec" 2>/dev/null)" = "one
