@@ -83,3 +83,50 @@ if start_echo "$name" "$P"; then
 else
 	fail "$name" "echo_server never listened$(show "$T/$name.err")"
 fi
+
+# A blocking server's first handshake step waits for the ClientHello
+# before it reads (shim/tlsio.c): right after accept() the ClientHello is
+# usually still on its way, and a recv() first would only say EAGAIN (one
+# system call more per connection, the blocking read emulation's). strace
+# shows, for every accepted socket, which came first: ppoll() on it or
+# recvfrom() on it. Three clients, each served.
+name=first_step_waits_for_the_client_hello
+P=$(free_port)
+accept_policy "$P"
+export TLSSHIM_LOG_FILE="$T/$name.log"
+if ! command -v strace >/dev/null; then
+	fail "$name" "strace not installed (strace)"
+else
+	shimbg strace -f -qq -e trace=accept,accept4,recvfrom,ppoll -o "$T/$name.trace" \
+		"$PROGS/echo_server" "$P" >"$T/$name.out" 2>"$T/$name.err"
+	SRV=$!
+	if wait_for "$T/$name.out" '^listening' $((20 * TS)); then
+		served=0
+		for i in 1 2 3; do
+			peer client --port "$P" --ca "$CERTS/ca.crt" --send "client $i" \
+				--timeout $((20 * TS)) >"$T/$name.cli$i" 2>&1
+			grep -q '^echo ok' "$T/$name.cli$i" && served=$((served + 1))
+		done
+		# echo_server first: strace then writes the rest of its trace and ends.
+		for c_ in $(_tree "$SRV"); do [ "$c_" != "$SRV" ] && kill "$c_" 2>/dev/null; done
+		wait_exit "$SRV" 10 || stop "$SRV"
+		# "N ppoll first, M recvfrom first" over the accepted sockets
+		order=$(awk '
+			/ accept4?\(/ && $NF ~ /^[0-9]+$/ { open_[$NF] = 1; next }
+			/ ppoll\(\[\{fd=/ { f = $0; sub(/.*ppoll\(\[\{fd=/, "", f); sub(/[^0-9].*/, "", f)
+				if (f in open_) { p++; delete open_[f] }; next }
+			/ recvfrom\(/ { f = $0; sub(/.* recvfrom\(/, "", f); sub(/[^0-9].*/, "", f)
+				if (f in open_) { r++; delete open_[f] } }
+			END { printf "%d ppoll first, %d recvfrom first\n", p, r }' "$T/$name.trace")
+		if [ "$served" -ne 3 ]; then
+			fail "$name" "$served of 3 clients served$(show "$T/$name.cli1" "$T/$name.err" "$T/$name.log")"
+		elif [ "$order" != "3 ppoll first, 0 recvfrom first" ]; then
+			fail "$name" "$order$(show "$T/$name.trace")"
+		else
+			pass "$name ($order)"
+		fi
+	else
+		fail "$name" "echo_server never listened$(show "$T/$name.err")"
+		_stop_tree "$SRV"
+	fi
+fi
