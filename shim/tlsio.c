@@ -148,17 +148,6 @@ int shim_tls_handshake(struct tls_conn *c, bool nonblock)
 	int timeout_ms = tls_conn_timeout_ms(c);
 	int64_t deadline = clock_ms() + timeout_ms;
 
-	/* A server's first step can only read the ClientHello, which right
-	 * after accept() is usually still on its way: wait for it first
-	 * (asking recv() would only say EAGAIN: one system call less). */
-	if (!nonblock && tls_conn_role(c) == TLS_ROLE_SERVER && !tls_conn_handshake_started(c)) {
-		int r = shim_wait(c, tls_conn_fd(c), POLLIN, timeout_ms);
-
-		if (r == -EINTR)
-			return r;       /* the handshake has not begun: the next call waits again */
-		if (r < 0)
-			return fail_io(c, false, 0);
-	}
 	for (;;) {
 		int r = tls_conn_handshake(c), left;
 
