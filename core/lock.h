@@ -52,6 +52,27 @@
 #define VALGRIND_HG_MUTEX_DESTROY_PRE(m)
 #endif
 
+/* Cancellation.  A thread cancelled while it holds one of these locks
+ * would unwind past it (the engine's sends and receives, and the log's
+ * writes, are cancellation points), and every other thread would then
+ * wait for it for ever.  So while a thread holds any of them its
+ * cancellation is disabled: the first lock it takes saves its state, the
+ * last it lets go restores it, in whatever order they go (core/lock.c). */
+extern __thread unsigned xlock_held_ __attribute__((tls_model("initial-exec")));
+extern __thread int xlock_cancel_ __attribute__((tls_model("initial-exec")));
+
+static inline void xlock_held_more(void)
+{
+	if (xlock_held_++ == 0)
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &xlock_cancel_);
+}
+
+static inline void xlock_held_less(void)
+{
+	if (xlock_held_ && --xlock_held_ == 0)
+		pthread_setcancelstate(xlock_cancel_, NULL);
+}
+
 struct xlock {
 	_Atomic uintptr_t holder;   /* pthread_self() of the holder, or 0: free */
 	_Atomic unsigned waiters;   /* threads between wanting it and sleeping on sem */
@@ -158,8 +179,10 @@ static inline bool xlock_take(struct xlock *l, const struct timespec *until)
 
 	VALGRIND_HG_MUTEX_LOCK_PRE(l, until != NULL);
 	ok = xlock_take_(l, until);
-	if (ok)
+	if (ok) {
+		xlock_held_more();
 		VALGRIND_HG_MUTEX_LOCK_POST(l);
+	}
 	return ok;
 }
 
@@ -179,6 +202,7 @@ static inline void xlock_unlock(struct xlock *l)
 		errno = e;
 	}
 	VALGRIND_HG_MUTEX_UNLOCK_POST(l);
+	xlock_held_less();
 }
 
 /* A lock that does not wait: false when taken (by anyone). */
@@ -187,6 +211,7 @@ static inline bool xlock_trylock(struct xlock *l)
 	VALGRIND_HG_MUTEX_LOCK_PRE(l, 1);
 	if (!xlock_try(l))
 		return false;
+	xlock_held_more();
 	VALGRIND_HG_MUTEX_LOCK_POST(l);
 	return true;
 }
@@ -204,6 +229,7 @@ static inline void xlock_fork_child(struct xlock *l, bool took)
 		VALGRIND_HG_MUTEX_UNLOCK_PRE(l);
 		atomic_store_explicit(&l->holder, 0, memory_order_release);
 		VALGRIND_HG_MUTEX_UNLOCK_POST(l);
+		xlock_held_less();
 	}
 }
 

@@ -86,7 +86,17 @@ static int shim_close(int fd)
 		shim_epoll_fds_closed(fd, fd);
 		if (!conntab_is_tls(v))
 			return close_plain(fd, v);
-		if ((r = shim_tls_close(fd)) != -EAGAIN)
+		{
+			/* Not cancelled half-way (the linger hand-over's lock,
+			 * the tombstone): the close completes, and a pending
+			 * cancel acts at the program's next cancellation point. */
+			int cs;
+
+			pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
+			r = shim_tls_close(fd);
+			pthread_setcancelstate(cs, NULL);
+		}
+		if (r != -EAGAIN)
 			return r;
 	}
 }

@@ -25,6 +25,7 @@
 #include <sys/uio.h>
 #include <stdint.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 
 #include "core/conntab.h"
@@ -110,6 +111,18 @@ static inline int shim_route(int fd, struct tls_conn **cp)
  * a tail jump to the C library (no frame, no errno access, no second
  * return after the system call): nothing in the expansion takes an
  * address, which would forbid the tail call. */
+/* The TLS call a thread is making (SHIM_DISPATCH): the connection it
+ * holds a reference on, and the program's cancellation state.  The call
+ * runs with cancellation disabled, except in its blocking wait, which is
+ * a cancellation point as a blocking socket call is (shim/wait.c): a
+ * cancelled wait gives up its place among the waiters and this
+ * reference as the thread unwinds. */
+struct shim_call {
+	struct tls_conn *c;
+	int cancel;
+};
+extern __thread struct shim_call shim_call_now __attribute__((tls_model("initial-exec")));
+
 #define SHIM_DISPATCH(fd, PLAIN, TLS_EXPR) do {                        \
 		uintptr_t v_ = conntab_load(fd);                       \
 		int saved_errno_;                                      \
@@ -125,7 +138,16 @@ static inline int shim_route(int fd, struct tls_conn **cp)
 			if (SHIM_ROUTE_ERR(rt_))                       \
 				SHIM_RET(rt_);                         \
 			c = (struct tls_conn *)rt_;                    \
-			r_ = (TLS_EXPR);                               \
+			{                                              \
+				struct shim_call prev_ = shim_call_now; \
+				int cs_;                               \
+				pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs_); \
+				shim_call_now.c = c;                   \
+				shim_call_now.cancel = cs_;            \
+				r_ = (TLS_EXPR);                       \
+				shim_call_now = prev_;                 \
+				pthread_setcancelstate(cs_, NULL);     \
+			}                                              \
 			if (r_ < 0 && tls_conn_moved(c)) {            \
 				tls_conn_unref(c);                     \
 				v_ = conntab_load(fd);                 \

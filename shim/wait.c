@@ -171,10 +171,31 @@ void shim_wait_unwatch(int slot)
 	slot_release(slot);
 }
 
+__thread struct shim_call shim_call_now __attribute__((tls_model("initial-exec")));
+
+/* A thread cancelled in its wait (pthread_cancel(), or pthread_exit() from
+ * a handler) unwinds from the ppoll() below: its place among the waiters
+ * goes, or a later hand-over would write a wake-up into that number when
+ * it is the program's, and the reference its call holds goes. */
+static void wait_unwound(void *arg)
+{
+	struct tls_conn *held = shim_call_now.c;
+
+	slot_release(*(int *)arg);
+	if (held) {
+		shim_call_now.c = NULL;
+		tls_conn_unref(held);
+	}
+}
+
 int shim_wait(struct tls_conn *c, int fd, short events, int timeout_ms)
 {
 	struct waiter *w = self_waiter();
 	int64_t deadline = timeout_ms >= 0 ? clock_ms() + timeout_ms : -1;
+	/* A blocking socket call is a cancellation point: so is this wait,
+	 * when the program allows cancellation (SHIM_DISPATCH disabled it
+	 * for the rest of the call). */
+	bool cancellable = shim_call_now.c && shim_call_now.cancel == PTHREAD_CANCEL_ENABLE;
 	int k = -1, r;
 
 	/* Registered before the check: a hand-over that marks the session
@@ -182,6 +203,7 @@ int shim_wait(struct tls_conn *c, int fd, short events, int timeout_ms)
 	 * sequentially consistent). */
 	if (w && w->evfd >= 0)
 		k = slot_claim(c, w->evfd);
+	pthread_cleanup_push(wait_unwound, &k);
 	for (;;) {
 		struct pollfd p[2] = { { .fd = fd, .events = events },
 				       { .fd = w ? w->evfd : -1, .events = POLLIN } };
@@ -199,7 +221,11 @@ int shim_wait(struct tls_conn *c, int fd, short events, int timeout_ms)
 			ts.tv_nsec = (left % 1000) * 1000000;
 			tsp = &ts;
 		}
+		if (cancellable)
+			pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
 		r = REAL(ppoll)(p, k >= 0 ? 2 : 1, tsp, NULL);
+		if (cancellable)
+			pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 		if (r > 0 && p[1].revents) {
 			uint64_t v;
 			(void)!REAL(read)(w->evfd, &v, sizeof v);
@@ -220,6 +246,7 @@ int shim_wait(struct tls_conn *c, int fd, short events, int timeout_ms)
 		r = -errno;
 		break;
 	}
+	pthread_cleanup_pop(0);
 	slot_release(k);
 	return r;
 }
