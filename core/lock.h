@@ -69,8 +69,14 @@ static inline void xlock_held_more(void)
 
 static inline void xlock_held_less(void)
 {
+	/* Read before the count drops: a signal handler that takes a lock
+	 * once the count is 0 saves the state of that instant (disabled)
+	 * over xlock_cancel_. */
+	int cs = xlock_cancel_;
+
+	atomic_signal_fence(memory_order_seq_cst);
 	if (xlock_held_ && --xlock_held_ == 0)
-		pthread_setcancelstate(xlock_cancel_, NULL);
+		pthread_setcancelstate(cs, NULL);
 }
 
 struct xlock {

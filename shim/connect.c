@@ -143,7 +143,14 @@ static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 		tls_conn_unref(c);
 		return 0;
 	}
-	r = shim_tls_handshake(c, false);
+	{
+		/* Cancellable while it waits, as a blocking connect() is. */
+		struct shim_call prev;
+
+		shim_call_begin(&prev, c);
+		r = shim_tls_handshake(c, false);
+		shim_call_end(&prev);
+	}
 	if (r == 0)
 		shim_tls_placed(fd, c);
 	else if (r != -EINTR || tls_conn_failed(c))

@@ -86,17 +86,9 @@ static int shim_close(int fd)
 		shim_epoll_fds_closed(fd, fd);
 		if (!conntab_is_tls(v))
 			return close_plain(fd, v);
-		{
-			/* Not cancelled half-way (the linger hand-over's lock,
-			 * the tombstone): the close completes, and a pending
-			 * cancel acts at the program's next cancellation point. */
-			int cs;
-
-			pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
-			r = shim_tls_close(fd);
-			pthread_setcancelstate(cs, NULL);
-		}
-		if (r != -EAGAIN)
+		/* Never cancelled half-way (shim_tls_close): the close completes,
+		 * and a pending cancel acts at the next cancellation point. */
+		if ((r = shim_tls_close(fd)) != -EAGAIN)
 			return r;
 	}
 }

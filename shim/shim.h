@@ -111,17 +111,37 @@ static inline int shim_route(int fd, struct tls_conn **cp)
  * a tail jump to the C library (no frame, no errno access, no second
  * return after the system call): nothing in the expansion takes an
  * address, which would forbid the tail call. */
-/* The TLS call a thread is making (SHIM_DISPATCH): the connection it
- * holds a reference on, and the program's cancellation state.  The call
- * runs with cancellation disabled, except in its blocking wait, which is
- * a cancellation point as a blocking socket call is (shim/wait.c): a
- * cancelled wait gives up its place among the waiters and this
- * reference as the thread unwinds. */
+/* The TLS call a thread is making (SHIM_DISPATCH, connect's handshake):
+ * the connection it holds a reference on, and the program's cancellation
+ * state.  The call runs with cancellation disabled, except in its
+ * blocking wait for that connection, which is a cancellation point as a
+ * blocking socket call is (shim/wait.c): a cancelled wait gives up its
+ * place among the waiters and this reference as the thread unwinds.  A
+ * call with no reference to give (c NULL: the close of a TLS fd) is never
+ * cancelled; nor is one a signal handler makes inside another's wait. */
 struct shim_call {
 	struct tls_conn *c;
 	int cancel;
 };
 extern __thread struct shim_call shim_call_now __attribute__((tls_model("initial-exec")));
+
+static inline void shim_call_begin(struct shim_call *prev, struct tls_conn *c)
+{
+	int cs;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
+	*prev = shim_call_now;
+	shim_call_now.c = c;
+	shim_call_now.cancel = cs;
+}
+
+static inline void shim_call_end(const struct shim_call *prev)
+{
+	int cs = shim_call_now.cancel;
+
+	shim_call_now = *prev;
+	pthread_setcancelstate(cs, NULL);
+}
 
 #define SHIM_DISPATCH(fd, PLAIN, TLS_EXPR) do {                        \
 		uintptr_t v_ = conntab_load(fd);                       \
@@ -139,14 +159,10 @@ extern __thread struct shim_call shim_call_now __attribute__((tls_model("initial
 				SHIM_RET(rt_);                         \
 			c = (struct tls_conn *)rt_;                    \
 			{                                              \
-				struct shim_call prev_ = shim_call_now; \
-				int cs_;                               \
-				pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs_); \
-				shim_call_now.c = c;                   \
-				shim_call_now.cancel = cs_;            \
+				struct shim_call prev_;                \
+				shim_call_begin(&prev_, c);            \
 				r_ = (TLS_EXPR);                       \
-				shim_call_now = prev_;                 \
-				pthread_setcancelstate(cs_, NULL);     \
+				shim_call_end(&prev_);                 \
 			}                                              \
 			if (r_ < 0 && tls_conn_moved(c)) {            \
 				tls_conn_unref(c);                     \

@@ -374,7 +374,20 @@ static void send_close_notify(struct tls_conn *c)
  * tombstone now (conntab_begin_close).  The session's last fd sends
  * close_notify and lingers like the kernel would, then the engine lets go
  * of the socket: the number is about to be closed and may be reused. */
+static void close_begin(int fd, struct tls_conn *c);
+
+/* Never cancelled half-way (its waits included, even in a signal handler
+ * that interrupted a cancellable wait): see shim_call_begin. */
 void shim_tls_close_begin(int fd, struct tls_conn *c)
+{
+	struct shim_call prev;
+
+	shim_call_begin(&prev, NULL);
+	close_begin(fd, c);
+	shim_call_end(&prev);
+}
+
+static void close_begin(int fd, struct tls_conn *c)
 {
 	if (tls_conn_reentered(c)) {
 		/* A signal handler closes the fd its own thread was using inside
@@ -427,13 +440,16 @@ void shim_tls_close_end(int fd, struct tls_conn *c)
 int shim_tls_close(int fd)
 {
 	struct tls_conn *c = conntab_begin_close(fd);
+	struct shim_call prev;
 	int r;
 
 	if (!c)
 		return -EAGAIN;         /* it changed meanwhile: the caller starts again */
-	shim_tls_close_begin(fd, c);
+	shim_call_begin(&prev, NULL);
+	close_begin(fd, c);
 	r = REAL(close)(fd) < 0 ? -errno : 0;
 	shim_tls_close_end(fd, c);
+	shim_call_end(&prev);
 	return r;
 }
 

@@ -177,14 +177,20 @@ __thread struct shim_call shim_call_now __attribute__((tls_model("initial-exec")
  * a handler) unwinds from the ppoll() below: its place among the waiters
  * goes, or a later hand-over would write a wake-up into that number when
  * it is the program's, and the reference its call holds goes. */
+struct unwind {
+	int k;                          /* the place among the waiters */
+	struct tls_conn *held;          /* the call's reference, when cancellable */
+};
+
 static void wait_unwound(void *arg)
 {
-	struct tls_conn *held = shim_call_now.c;
+	struct unwind *u = arg;
 
-	slot_release(*(int *)arg);
-	if (held) {
-		shim_call_now.c = NULL;
-		tls_conn_unref(held);
+	slot_release(u->k);
+	if (u->held) {
+		if (shim_call_now.c == u->held)
+			shim_call_now.c = NULL;
+		tls_conn_unref(u->held);
 	}
 }
 
@@ -193,17 +199,20 @@ int shim_wait(struct tls_conn *c, int fd, short events, int timeout_ms)
 	struct waiter *w = self_waiter();
 	int64_t deadline = timeout_ms >= 0 ? clock_ms() + timeout_ms : -1;
 	/* A blocking socket call is a cancellation point: so is this wait,
-	 * when the program allows cancellation (SHIM_DISPATCH disabled it
-	 * for the rest of the call). */
-	bool cancellable = shim_call_now.c && shim_call_now.cancel == PTHREAD_CANCEL_ENABLE;
-	int k = -1, r;
+	 * when it is the wait of the call this thread is making (not one of
+	 * a handler's close inside it) and the program allows cancellation
+	 * (shim_call_begin disabled it for the rest of the call). */
+	bool cancellable = c && shim_call_now.c == c && shim_call_now.cancel == PTHREAD_CANCEL_ENABLE &&
+			   xlock_held_ == 0;
+	struct unwind u = { .k = -1, .held = cancellable ? c : NULL };
+	int r;
 
 	/* Registered before the check: a hand-over that marks the session
 	 * moved after this check finds the slot and wakes us (both sides are
 	 * sequentially consistent). */
 	if (w && w->evfd >= 0)
-		k = slot_claim(c, w->evfd);
-	pthread_cleanup_push(wait_unwound, &k);
+		u.k = slot_claim(c, w->evfd);
+	pthread_cleanup_push(wait_unwound, &u);
 	for (;;) {
 		struct pollfd p[2] = { { .fd = fd, .events = events },
 				       { .fd = w ? w->evfd : -1, .events = POLLIN } };
@@ -223,7 +232,7 @@ int shim_wait(struct tls_conn *c, int fd, short events, int timeout_ms)
 		}
 		if (cancellable)
 			pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
-		r = REAL(ppoll)(p, k >= 0 ? 2 : 1, tsp, NULL);
+		r = REAL(ppoll)(p, u.k >= 0 ? 2 : 1, tsp, NULL);
 		if (cancellable)
 			pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 		if (r > 0 && p[1].revents) {
@@ -247,6 +256,6 @@ int shim_wait(struct tls_conn *c, int fd, short events, int timeout_ms)
 		break;
 	}
 	pthread_cleanup_pop(0);
-	slot_release(k);
+	slot_release(u.k);
 	return r;
 }
