@@ -30,20 +30,26 @@ else
 	fail "forking server: parent's close is silent" "$(cat "$T/srv.log")"
 fi
 
-P=$(free_port)
-policy "$T/cli.conf" <<EOC
-rules = ( { name = "fork-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+# forkpeer NAME PROG [EXTRA-PRELOAD]: PROG (a client that forks) against
+# tlspeer.py, which records every byte it decrypted in $T/NAME.rec and how
+# the connection ended in $T/NAME.status; the client's log is $T/NAME.log
+# (level info); sets out and rc.
+forkpeer() {
+	P=$(free_port)
+	policy "$T/$1.conf" <<EOC
+rules = ( { name = "fork-$1"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
 EOC
-# The peer is tlspeer.py: it records every byte it decrypted and how the
-# connection ended.
-bg "$PY" "$TLSSHIM_TOP/tests/interop/tlspeer.py" server --port "$P" --cert "$CERTS/server.crt" \
-	--key "$CERTS/server.key" --mode echo --record "$T/peer.rec" --status "$T/peer.status" >"$T/echo.out" 2>&1
-peer=$!
-wait_for "$T/echo.out" '^ready' 15
-out=$(TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/cli.log" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
-	TLSSHIM_CONFIG="$POLICY" "$PROGS/fork_client" localhost "$P" 2>&1)
-rc=$?
-wait_exit "$peer" 20
+	bg "$PY" "$TLSSHIM_TOP/tests/interop/tlspeer.py" server --port "$P" --cert "$CERTS/server.crt" \
+		--key "$CERTS/server.key" --mode echo --record "$T/$1.rec" --status "$T/$1.status" >"$T/$1.out" 2>&1
+	peer=$!
+	wait_for "$T/$1.out" '^ready' 15
+	out=$(TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/$1.log" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD${3:+ $3}" \
+		TLSSHIM_CONFIG="$T/$1.conf" "$PROGS/$2" localhost "$P" 2>&1)
+	rc=$?
+	wait_exit "$peer" 20
+}
+
+forkpeer cli fork_client
 # Both processes wrote through one session, which a pump process now owns:
 # the parent's read after the child's write gets the child's line back
 # first (the child wrote first), so the parent's connection continues.
@@ -62,12 +68,12 @@ fi
 # lines in order: a repeated sequence number (two processes encrypting
 # with one session) would fail record authentication ("error ..." in the
 # status); the parent's close ends with close_notify ("eof clean").
-if [ "$(cat "$T/peer.rec" 2>/dev/null)" = "one
+if [ "$(cat "$T/cli.rec" 2>/dev/null)" = "one
 child
-two" ] && grep -q '^eof clean' "$T/peer.status" && ! grep -q -i error "$T/peer.status"; then
+two" ] && grep -q '^eof clean' "$T/cli.status" && ! grep -q -i error "$T/cli.status"; then
 	pass "fork with a live session: the peer decrypted both processes' data (one, child, two) without error; close_notify at the end"
 else
-	fail "fork with a live session: the peer decrypts both processes' data" "received: $(od -c "$T/peer.rec" 2>/dev/null | head -n 3 | tr '\\\n' '/ '); status: $(cat "$T/peer.status" 2>/dev/null | tr '\n' '|')"
+	fail "fork with a live session: the peer decrypts both processes' data" "received: $(od -c "$T/cli.rec" 2>/dev/null | head -n 3 | tr '\\\n' '/ '); status: $(cat "$T/cli.status" 2>/dev/null | tr '\n' '|')"
 fi
 if grep -q "session handed to a pump process" "$T/cli.log"; then
 	pass "fork with a live session: the hand-over to the pump is logged"
@@ -84,24 +90,7 @@ fi
 # nothing; the parent's connection goes on.  Before core/self.c the child
 # believed it was the parent: "child write: succeeded", and its close ended
 # the parent's connection.
-# rawfork NAME [EXTRA-PRELOAD]: rawfork_client against tlspeer.py (which
-# records what it decrypted in $T/NAME.rec and how it ended in
-# $T/NAME.status); sets out and rc.
-rawfork() {
-	P=$(free_port)
-	policy "$T/$1.conf" <<EOC
-rules = ( { name = "rawfork-$1"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
-EOC
-	bg "$PY" "$TLSSHIM_TOP/tests/interop/tlspeer.py" server --port "$P" --cert "$CERTS/server.crt" \
-		--key "$CERTS/server.key" --mode echo --record "$T/$1.rec" --status "$T/$1.status" >"$T/$1.out" 2>&1
-	peer=$!
-	wait_for "$T/$1.out" '^ready' 15
-	out=$(TLSSHIM_LOG_FILE="$T/$1.log" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD${2:+ $2}" \
-		TLSSHIM_CONFIG="$T/$1.conf" "$PROGS/rawfork_client" localhost "$P" 2>&1)
-	rc=$?
-	wait_exit "$peer" 20
-}
-rawfork raw
+forkpeer raw rawfork_client
 if [ $rc -eq 0 ] && [ "$out" = "first: one
 child write: Connection reset by peer
 second: two" ]; then
@@ -130,7 +119,7 @@ fi
 # that holds the pid is never wiped, so the library must notice that the
 # advice is not honoured (an advice that does not exist is accepted too)
 # and ask getpid() instead; the child must still be refused.
-rawfork fake "$PROGS/preload_fakemadvise.so"
+forkpeer fake rawfork_client "$PROGS/preload_fakemadvise.so"
 if [ $rc -eq 0 ] && [ "$out" = "first: one
 child write: Connection reset by peer
 second: two" ] && [ "$(cat "$T/fake.rec" 2>/dev/null)" = "one
