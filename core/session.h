@@ -11,11 +11,6 @@
 
 struct tls_conn;
 
-/* A session belongs to the first process that uses it (self_pid(),
- * core/self.h): after fork, two processes encrypting with one session
- * would repeat AES-GCM nonces.  Any use from another process fails
- * (TLS_FAIL_FOREIGN) and its close sends nothing. */
-
 /* The socket's O_NONBLOCK as last seen by the shim: -1 unknown, 0, 1. */
 int tls_conn_nonblock(struct tls_conn *c);
 void tls_conn_set_nonblock(struct tls_conn *c, int nb);

@@ -731,9 +731,11 @@ static int classify(struct tls_conn *c, unsigned long snap, bool reading)
 
 /* ---- which process owns the session ------------------------------------ */
 
-/* Claim the session for this process on first use.  false: another
- * process used it first; the connection is failed here (only in this
- * process's copy) and nothing is ever encrypted with it again. */
+/* Claim the session for this process (self_pid(), core/self.h) on first
+ * use: after fork, two processes encrypting with one session would repeat
+ * AES-GCM nonces.  false: another process used it first; the connection
+ * is failed here (only in this process's copy, TLS_FAIL_FOREIGN), its
+ * close sends nothing, and nothing is ever encrypted with it again. */
 static bool claim(struct tls_conn *c)
 {
 	pid_t me = self_pid(), o = 0;

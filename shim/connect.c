@@ -145,11 +145,10 @@ static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	}
 	{
 		/* Cancellable while it waits, as a blocking connect() is. */
-		struct shim_call prev;
+		struct shim_call prev = shim_call_begin(c);
 
-		shim_call_begin(&prev, c);
 		r = shim_tls_handshake(c, false);
-		shim_call_end(&prev);
+		shim_call_end(prev);
 	}
 	if (r == 0)
 		shim_tls_placed(fd, c);

@@ -104,13 +104,6 @@ static inline int shim_route(int fd, struct tls_conn **cp)
 	return r == ROUTE_PASS ? ROUTE_PASS : SHIM_ROUTE_ERR(r) ? (int)r : ROUTE_TLS;
 }
 
-/* Run PLAIN for a pass-through fd, TLS_EXPR with `c` referencing the
- * connection otherwise (returning its value).  A call that finds its
- * session handed to a pump meanwhile starts again: the fd now names the
- * pump's plaintext end.  The pass-through path is one load, one test and
- * a tail jump to the C library (no frame, no errno access, no second
- * return after the system call): nothing in the expansion takes an
- * address, which would forbid the tail call. */
 /* The TLS call a thread is making (SHIM_DISPATCH, connect's handshake):
  * the connection it holds a reference on, and the program's cancellation
  * state.  The call runs with cancellation disabled, except in its
@@ -125,24 +118,34 @@ struct shim_call {
 };
 extern __thread struct shim_call shim_call_now __attribute__((tls_model("initial-exec")));
 
-static inline void shim_call_begin(struct shim_call *prev, struct tls_conn *c)
+/* Begin a call holding a reference on c (or NULL); the call before it,
+ * for shim_call_end.  By value: SHIM_DISPATCH takes no address. */
+static inline struct shim_call shim_call_begin(struct tls_conn *c)
 {
+	struct shim_call prev = shim_call_now;
 	int cs;
 
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
-	*prev = shim_call_now;
 	shim_call_now.c = c;
 	shim_call_now.cancel = cs;
+	return prev;
 }
 
-static inline void shim_call_end(const struct shim_call *prev)
+static inline void shim_call_end(struct shim_call prev)
 {
 	int cs = shim_call_now.cancel;
 
-	shim_call_now = *prev;
+	shim_call_now = prev;
 	pthread_setcancelstate(cs, NULL);
 }
 
+/* Run PLAIN for a pass-through fd, TLS_EXPR with `c` referencing the
+ * connection otherwise (returning its value).  A call that finds its
+ * session handed to a pump meanwhile starts again: the fd now names the
+ * pump's plaintext end.  The pass-through path is one load, one test and
+ * a tail jump to the C library (no frame, no errno access, no second
+ * return after the system call): nothing in the expansion takes an
+ * address, which would forbid the tail call. */
 #define SHIM_DISPATCH(fd, PLAIN, TLS_EXPR) do {                        \
 		uintptr_t v_ = conntab_load(fd);                       \
 		int saved_errno_;                                      \
@@ -159,10 +162,9 @@ static inline void shim_call_end(const struct shim_call *prev)
 				SHIM_RET(rt_);                         \
 			c = (struct tls_conn *)rt_;                    \
 			{                                              \
-				struct shim_call prev_;                \
-				shim_call_begin(&prev_, c);            \
+				struct shim_call prev_ = shim_call_begin(c); \
 				r_ = (TLS_EXPR);                       \
-				shim_call_end(&prev_);                 \
+				shim_call_end(prev_);                  \
 			}                                              \
 			if (r_ < 0 && tls_conn_moved(c)) {            \
 				tls_conn_unref(c);                     \

@@ -374,19 +374,6 @@ static void send_close_notify(struct tls_conn *c)
  * tombstone now (conntab_begin_close).  The session's last fd sends
  * close_notify and lingers like the kernel would, then the engine lets go
  * of the socket: the number is about to be closed and may be reused. */
-static void close_begin(int fd, struct tls_conn *c);
-
-/* Never cancelled half-way (its waits included, even in a signal handler
- * that interrupted a cancellable wait): see shim_call_begin. */
-void shim_tls_close_begin(int fd, struct tls_conn *c)
-{
-	struct shim_call prev;
-
-	shim_call_begin(&prev, NULL);
-	close_begin(fd, c);
-	shim_call_end(&prev);
-}
-
 static void close_begin(int fd, struct tls_conn *c)
 {
 	if (tls_conn_reentered(c)) {
@@ -430,6 +417,16 @@ static void close_begin(int fd, struct tls_conn *c)
 	tls_conn_detach_fd(c);
 }
 
+/* Never cancelled half-way (its waits included, even in a signal handler
+ * that interrupted a cancellable wait): see shim_call_begin. */
+void shim_tls_close_begin(int fd, struct tls_conn *c)
+{
+	struct shim_call prev = shim_call_begin(NULL);
+
+	close_begin(fd, c);
+	shim_call_end(prev);
+}
+
 /* After the real close: the tombstone goes, and the caller's reference. */
 void shim_tls_close_end(int fd, struct tls_conn *c)
 {
@@ -445,11 +442,12 @@ int shim_tls_close(int fd)
 
 	if (!c)
 		return -EAGAIN;         /* it changed meanwhile: the caller starts again */
-	shim_call_begin(&prev, NULL);
-	close_begin(fd, c);
+	/* The real close too is a cancellation point: not here. */
+	prev = shim_call_begin(NULL);
+	shim_tls_close_begin(fd, c);
 	r = REAL(close)(fd) < 0 ? -errno : 0;
 	shim_tls_close_end(fd, c);
-	shim_call_end(&prev);
+	shim_call_end(prev);
 	return r;
 }
 
