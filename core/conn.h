@@ -46,6 +46,9 @@ struct tls_conn {
 	int nonblock;            /* see tls_conn_nonblock */
 	int timeo_ms[2];         /* see tls_conn_sock_timeout */
 	bool fork_held;          /* held by a fork prepare handler */
+	/* A pump's session (tls_conn_prepare_pump): the buffers stay, so the
+	 * pump never allocates. */
+	bool keep_bufs;
 	/* Parked by an epoll instance (shim/epoll.c): left out of its scans
 	 * while idle.  LEAVE checks it: a change that leaves the connection
 	 * not idle unparks it and tells the instance (tls_park_activity). */

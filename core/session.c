@@ -86,8 +86,18 @@ void tls_prefork_rand(void)
 
 void tls_conn_reinit_after_fork(struct tls_conn *c)
 {
+	SSL_CTX *ctx = c->ssl ? SSL_get_SSL_CTX(c->ssl) : NULL;
+
 	xlock_init(&c->lock);
 	c->fork_held = false;
+	/* In the pump (the context is its own copy): a session ticket that
+	 * arrives now is not kept.  Keeping it would take the context's lock
+	 * and the resumption cache's, which another thread of the program may
+	 * have held at the fork; and the pump never connects again. */
+	if (ctx) {
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+		SSL_CTX_sess_set_new_cb(ctx, NULL);
+	}
 }
 
 void tls_conn_moved_locked(struct tls_conn *c)

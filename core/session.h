@@ -53,6 +53,12 @@ bool tls_conn_hold(struct tls_conn *c);
 bool tls_conn_hold_timed(struct tls_conn *c, int ms);
 void tls_conn_release(struct tls_conn *c);
 void tls_conn_reinit_after_fork(struct tls_conn *c);
+/* Under the lock, before forking a pump for c: the pump is made by _Fork
+ * in a process whose other threads may hold the allocator's locks (and
+ * AddressSanitizer's), which stay held in the pump for ever; so OpenSSL's
+ * record buffers and our out-buffer are made now and kept for the
+ * session's life.  false: some could not be (the pump may allocate). */
+bool tls_conn_prepare_pump(struct tls_conn *c);
 /* Before forking a pump: make the calling thread's random generators
  * (see session.c). */
 void tls_prefork_rand(void);

@@ -312,13 +312,39 @@ static int out_push(struct tls_conn *c)
 		return -1;
 	}
 	c->out_off = c->out_len = c->out_ctrl_end = 0;
-	if (c->out) {
+	if (c->out && !c->keep_bufs) {
 		/* Idle connections hold no buffer of ours. */
 		free(c->out);
 		c->out = NULL;
 		c->out_cap = 0;
 	}
 	return 0;
+}
+
+/* The room a pump's out-buffer is given before the fork: a few records
+ * (program data adds at most one at a time, see WRITE_CHUNK). */
+#define PUMP_OUT_ROOM (4 * WRITE_CHUNK)
+
+bool tls_conn_prepare_pump(struct tls_conn *c)
+{
+	bool ok = true;
+
+	c->keep_bufs = true;
+	if (c->ssl) {
+		SSL_clear_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
+		ok = SSL_alloc_buffers(c->ssl) == 1;
+	}
+	if (c->out_cap < PUMP_OUT_ROOM) {
+		unsigned char *nb = realloc(c->out, PUMP_OUT_ROOM);
+
+		if (nb) {
+			c->out = nb;
+			c->out_cap = PUMP_OUT_ROOM;
+		} else {
+			ok = false;
+		}
+	}
+	return ok;
 }
 
 /* BIO_set_ktls: give the kernel this direction's keys.  1 done, 0 not
@@ -1204,9 +1230,12 @@ static ssize_t read_locked(struct tls_conn *c, unsigned char *buf, size_t len)
 		got = take;
 		if (c->stage_off == c->stage_len) {
 			/* Emptied: an idle connection keeps no stage (32 KiB). */
-			free(c->stage);
-			c->stage = NULL;
-			c->stage_off = c->stage_len = c->stage_cap = 0;
+			c->stage_off = c->stage_len = 0;
+			if (!c->keep_bufs) {
+				free(c->stage);
+				c->stage = NULL;
+				c->stage_cap = 0;
+			}
 		}
 	}
 	while (got < len) {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "core/alloc.h"
 #include "core/log.h"
 #include "core/self.h"
 #include "policy/ocsp.h"
@@ -160,6 +161,11 @@ static void do_init(void)
 		}
 		path = DEFAULT_POLICY;
 	}
+	/* Before the policy's first OpenSSL call: OpenSSL's allocations go
+	 * through us, so that a pump can take them from a heap of its own. */
+	if (!alloc_install())
+		log_debug("OpenSSL allocated before the shim started: a pump process will allocate"
+			  " with malloc (docs/fork.md, \"Locks in the pump\")");
 	ocsp_set_logger(ocsp_log);
 	keyholder_setup();
 	p = policy_load(path, &err);

@@ -38,6 +38,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/alloc.h"
 #include "core/log.h"
 #include "core/self.h"
 #include "shim/shim.h"
@@ -316,6 +317,9 @@ static bool start_pump(struct tls_conn *c, int b, bool resets)
 		pid_t pump = REAL(_Fork)();
 		if (pump != 0)
 			REAL(_exit)(pump < 0);
+		/* One thread from here on, and maybe an allocator lock held for
+		 * ever: OpenSSL allocates from the pump's own heap. */
+		alloc_enter_pump();
 		self_forked();
 		tls_conn_reinit_after_fork(c);
 		/* The pump: its own session, default signals, nothing else open. */
@@ -376,6 +380,9 @@ int shim_pump(struct tls_conn *c)
 	 * added one since (a later one finds the session moved: see share()
 	 * in fd.c). */
 	n = tls_conn_fds_locked(c, fds, MAX_FDS);
+	if (!tls_conn_prepare_pump(c))
+		log_warn("%s rule \"%s\": out of memory for the pump's buffers; it may stall",
+			 tls_conn_peer(c), tls_conn_label(c));
 	ok = start_pump(c, b, resets);
 	if (!ok) {
 		tls_conn_release(c);

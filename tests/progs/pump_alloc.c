@@ -1,0 +1,139 @@
+/* pump_alloc — fork with a live connection while another thread allocates.
+ *
+ *   pump_alloc HOST PORT N
+ * N times, one after another: connect to HOST:PORT (an echo server),
+ * exchange a line (the connection is in use), fork a child that exits at
+ * once, then exchange a second line and close.  Meanwhile a second thread
+ * allocates and frees 16-17 KiB blocks without pause, so that it holds
+ * the allocator's lock much of the time (run it with
+ * GLIBC_TUNABLES=glibc.malloc.arena_max=1, or under AddressSanitizer,
+ * whose allocator every thread shares).
+ * A second exchange with no answer within 10 s is reported as stalled.
+ * Prints "N connections forked, S stalled, E failed"; exits 0 when S and E
+ * are 0.  Knows nothing about TLS.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static atomic_int stop;
+
+static void *allocator(void *arg)
+{
+	void *p[8];
+
+	(void)arg;
+	while (!atomic_load(&stop)) {
+		for (int i = 0; i < 8; i++) {
+			p[i] = malloc(16384 + 64 * (size_t)i);
+			if (p[i])
+				*(volatile char *)p[i] = 1;
+		}
+		for (int i = 0; i < 8; i++)
+			free(p[i]);
+	}
+	return NULL;
+}
+
+static int dial(const char *host, const char *port)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
+	int fd;
+
+	if (getaddrinfo(host, port, &hints, &ai) != 0)
+		return -1;
+	fd = socket(ai->ai_family, SOCK_STREAM, 0);
+	if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
+
+/* Send line, read it back.  0 ok, 1 no answer in 10 s, -1 failed. */
+static int exchange(int fd, const char *line)
+{
+	size_t len = strlen(line), got = 0;
+	char buf[128];
+
+	if (write(fd, line, len) != (ssize_t)len)
+		return -1;
+	while (got < len) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t r;
+		int n = poll(&p, 1, 10000);
+
+		if (n == 0)
+			return 1;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		r = read(fd, buf + got, len - got);
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return memcmp(buf, line, len) == 0 ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+	pthread_t t;
+	int n, stalled = 0, failed = 0;
+
+	if (argc != 4 || (n = atoi(argv[3])) <= 0) {
+		fprintf(stderr, "usage: pump_alloc HOST PORT N\n");
+		return 2;
+	}
+	if (pthread_create(&t, NULL, allocator, NULL) != 0)
+		return 2;
+	for (int i = 0; i < n; i++) {
+		char line[64];
+		int fd = dial(argv[1], argv[2]), r;
+		pid_t pid;
+
+		if (fd < 0) {
+			fprintf(stderr, "pump_alloc: connection %d: connect failed\n", i);
+			failed++;
+			continue;
+		}
+		snprintf(line, sizeof line, "before fork %d\n", i);
+		if (exchange(fd, line) != 0) {
+			fprintf(stderr, "pump_alloc: connection %d: first exchange failed\n", i);
+			failed++;
+			close(fd);
+			continue;
+		}
+		pid = fork();
+		if (pid == 0)
+			_exit(0);
+		if (pid > 0)
+			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+				;
+		snprintf(line, sizeof line, "after fork %d\n", i);
+		r = exchange(fd, line);
+		if (r == 1) {
+			fprintf(stderr, "pump_alloc: connection %d: no answer after the fork within 10 s\n", i);
+			stalled++;
+		} else if (r < 0) {
+			fprintf(stderr, "pump_alloc: connection %d: exchange after the fork failed\n", i);
+			failed++;
+		}
+		close(fd);
+	}
+	atomic_store(&stop, 1);
+	pthread_join(t, NULL);
+	printf("%d connections forked, %d stalled, %d failed\n", n, stalled, failed);
+	return stalled || failed;
+}
