@@ -146,30 +146,62 @@ static int target(void)
 	return -1;              /* the number now names some other file */
 }
 
-void log_msg(enum log_level lv, const char *fmt, ...)
+int log_line_fd(void)
+{
+	return target();
+}
+
+/* One line: prefix, the message with control characters escaped, newline.
+ * buf has room for at least 8 bytes. */
+static size_t format_line(char *buf, size_t len, enum log_level lv, const char *fmt, va_list ap)
 {
 	static const char *names[] = { "error", "warn", "info", "debug" };
-	int saved = errno, fd;
-	char raw[1024], buf[1200];
+	char raw[1024];
+	size_t n;
+
+	n = (size_t)snprintf(buf, len, "tlsshim[%d]: %s: ", (int)self_pid(), names[lv]);
+	if (n > len - 8)
+		n = len - 8;
+	(void)vsnprintf(raw, sizeof raw, fmt, ap);
+	for (const unsigned char *p = (const unsigned char *)raw; *p && n < len - 6; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			n += (size_t)snprintf(buf + n, len - n, "\\x%02x", *p);
+		else
+			buf[n++] = (char)*p;
+	}
+	buf[n++] = '\n';
+	return n;
+}
+
+size_t log_format(char *buf, size_t len, enum log_level lv, const char *fmt, ...)
+{
+	int saved = errno;
 	va_list ap;
-	size_t n = 0, pre;
+	size_t n;
+
+	if (!log_enabled(lv) || len < 8)
+		return 0;
+	va_start(ap, fmt);
+	n = format_line(buf, len, lv, fmt, ap);
+	va_end(ap);
+	errno = saved;
+	return n;
+}
+
+void log_msg(enum log_level lv, const char *fmt, ...)
+{
+	int saved = errno, fd;
+	char buf[1200];
+	va_list ap;
+	size_t n;
 
 	if (!log_enabled(lv)) {
 		errno = saved;
 		return;
 	}
-	pre = (size_t)snprintf(buf, sizeof buf, "tlsshim[%d]: %s: ", (int)self_pid(), names[lv]);
 	va_start(ap, fmt);
-	(void)vsnprintf(raw, sizeof raw, fmt, ap);
+	n = format_line(buf, sizeof buf, lv, fmt, ap);
 	va_end(ap);
-	n = pre;
-	for (const unsigned char *p = (const unsigned char *)raw; *p && n < sizeof buf - 6; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			n += (size_t)snprintf(buf + n, sizeof buf - n, "\\x%02x", *p);
-		else
-			buf[n++] = (char)*p;
-	}
-	buf[n++] = '\n';
 	if ((fd = target()) >= 0)
 		(void)sys_write(fd, buf, n);
 	errno = saved;

@@ -19,6 +19,13 @@ void log_msg(enum log_level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* The fd log lines go to (a pump keeps it open). */
 int log_fd_get(void);
+/* Format a line as log_msg would, without writing it: for a line a signal
+ * handler writes later (log_line_fd tells where).  0 when the level is
+ * off. */
+size_t log_format(char *buf, size_t len, enum log_level, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Where a line would go now, or -1 (never onto a socket). */
+int log_line_fd(void);
 /* The program is about to dup2() another file onto standard error: the
  * next line may go to whatever fd 2 is then (unless it is a socket). */
 void log_stderr_replaced(void);

@@ -35,10 +35,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/self.h"
 #include "shim/shim.h"
@@ -167,6 +169,56 @@ static void reset(int fd)
 	REAL(close)(fd);
 }
 
+/* ---- the pump's watchdog -------------------------------------------------
+ *
+ * A lock of OpenSSL's that another thread of the program held at the fork
+ * stays held in the pump for ever (docs/fork.md, "Locks in the pump").  A
+ * pump that waits on one would hold its connection open and silent for
+ * good.  Outside its poll() the pump never waits (every socket call is
+ * MSG_DONTWAIT, the engine never blocks), so one turn of its loop that
+ * lasts a whole WATCH_S period is such a wait: the watchdog (SIGALRM
+ * every WATCH_S) then resets both ends, so that the program and the peer
+ * learn at once that the connection is gone, logs it, and ends the pump. */
+#define WATCH_S 5
+
+static volatile sig_atomic_t w_busy;      /* outside poll() */
+static volatile unsigned long w_turns;    /* turns of the loop begun */
+static unsigned long w_seen;
+static int w_tcp = -1, w_b = -1, w_logfd = -1;
+static char w_line[600];
+static size_t w_len;
+
+static void watchdog(int sig)
+{
+	(void)sig;
+	if (!w_busy || w_turns != w_seen) {
+		w_seen = w_turns;
+		return;
+	}
+	if (w_logfd >= 0 && w_len)
+		(void)!REAL(write)(w_logfd, w_line, w_len);
+	reset(w_b);
+	reset(w_tcp);
+	REAL(_exit)(1);
+}
+
+static void watchdog_start(struct tls_conn *c, int b)
+{
+	struct sigaction sa = { .sa_handler = watchdog, .sa_flags = SA_RESTART };
+	struct itimerval it = { { WATCH_S, 0 }, { WATCH_S, 0 } };
+
+	w_tcp = tls_conn_fd(c);
+	w_b = b;
+	w_logfd = log_line_fd();
+	w_len = log_format(w_line, sizeof w_line, LOG_ERROR,
+			   "%s rule \"%s\": the pump process of this session waited %d s inside OpenSSL"
+			   " (on a lock another thread of the program held when it forked): connection reset",
+			   tls_conn_peer(c), tls_conn_label(c), WATCH_S);
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGALRM, &sa, NULL);
+	(void)setitimer(ITIMER_REAL, &it, NULL);
+}
+
 /* The pump's loop: plaintext on b, TLS on the session's socket. */
 static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool resets)
 {
@@ -174,7 +226,9 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 	char in[PUMP_BUF], out[PUMP_BUF];
 	size_t inlen = 0, inoff = 0, olen = 0, ooff = 0;
 	bool b_eof = false, b_gone = false, tls_eof = false, fin_sent = false;
+	int64_t fin_deadline = -1;
 
+	watchdog_start(c, b);
 	/* Never F_SETFL: the TCP socket's file status flags are shared with
 	 * the program until it has let go of it.  Everything here is
 	 * MSG_DONTWAIT (the engine's BIO is, too). */
@@ -182,6 +236,10 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 		struct pollfd p[2];
 		bool progress = false;
 		ssize_t r;
+		int wait_ms = -1, n;
+
+		w_turns++;
+		w_busy = 1;
 
 		/* TLS -> program */
 		if (!tls_eof && !olen) {
@@ -270,7 +328,18 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 					  (tls_conn_has_output(c) || inlen ? POLLOUT : 0)) };
 		p[1] = (struct pollfd){ .fd = b,
 			.events = (short)((!b_eof && !inlen ? POLLIN : 0) | (olen ? POLLOUT : 0)) };
-		if (REAL(poll)(p, 2, b_eof && fin_sent ? 10000 : -1) == 0)
+		if (b_eof && fin_sent) {
+			/* The peer's end: 10 s at most after our close_notify
+			 * (a deadline: the watchdog's ticks interrupt poll). */
+			if (fin_deadline < 0)
+				fin_deadline = clock_ms() + 10000;
+			wait_ms = (int)(fin_deadline - clock_ms());
+			if (wait_ms < 0)
+				wait_ms = 0;
+		}
+		w_busy = 0;
+		n = REAL(poll)(p, 2, wait_ms);
+		if (n == 0 && wait_ms >= 0)
 			break;          /* the peer never closed after our close_notify */
 	}
 	REAL(_exit)(0);

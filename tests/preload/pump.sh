@@ -176,3 +176,28 @@ if [ $rc -eq 0 ] && grep -q "^$N connections forked, 0 stalled, 0 failed" "$T/al
 else
 	fail "the pump never waits for an allocator lock another thread held at the fork" "exit $rc: $(tr '\n' '|' <"$T/alloc.out" | head -c 800); pumps $(lines "$T/alloc.log" 'handed to a pump process'), clean ends $(lines "$T/alloc.status" '^eof clean') of $N $(show "$T/alloc.log")"
 fi
+
+# ------------------------------------------------ a pump stuck on a lock
+# A lock inside OpenSSL that another thread held at the fork stays held in
+# the pump.  preload_pumphang.so makes SSL_read_ex wait for ever in any
+# process but the program's (a pump is a fork of it), as on such a lock.
+# The pump's watchdog must end it: the program's next read fails with
+# ECONNRESET (not a silent hang), the peer sees no clean end, and the log
+# says why.
+ports hang
+start_peer hang.peer server --port "$R" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
+	--mode echo --count 1 --status "$T/hang.status" --timeout 60
+peer_pid=$PEER
+timeout -k 2 $((60 * TS)) env LD_PRELOAD="$SHIM_PRELOAD $PROGS/preload_pumphang.so" TLSSHIM_CONFIG="$POLICY" \
+	TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/hang.log" "$PROGS/pump_alloc" localhost "$R" 1 $((50 * TS)) \
+	>"$T/hang.out" 2>&1
+rc=$?
+wait_exit "$peer_pid" 20
+if [ $rc -eq 1 ] && grep -q "^pump_alloc: connection 0: exchange after the fork failed: Connection reset by peer" "$T/hang.out" &&
+   grep -q '^1 connections forked, 0 stalled, 1 failed' "$T/hang.out" &&
+   grep -q 'the pump process of this session waited 5 s inside OpenSSL.*connection reset' "$T/hang.log" &&
+   grep -q '^tls version' "$T/hang.status" && ! grep -q '^eof clean' "$T/hang.status"; then
+	pass "a pump stuck inside OpenSSL (on a lock held at the fork) is ended by its watchdog: the program's read fails with ECONNRESET, the peer sees no clean end, the log says why"
+else
+	fail "a pump stuck inside OpenSSL is ended, not left hanging" "exit $rc: $(tr '\n' '|' <"$T/hang.out" | head -c 600) peer: $(tr '\n' '|' <"$T/hang.status" 2>/dev/null) $(show "$T/hang.log")"
+fi

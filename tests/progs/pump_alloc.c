@@ -1,6 +1,6 @@
 /* pump_alloc — fork with a live connection while another thread allocates.
  *
- *   pump_alloc HOST PORT N
+ *   pump_alloc HOST PORT N [WAIT]
  * N times, one after another: connect to HOST:PORT (an echo server),
  * exchange a line (the connection is in use), fork a child that exits at
  * once, then exchange a second line and close.  Meanwhile a second thread
@@ -8,7 +8,9 @@
  * the allocator's lock much of the time (run it with
  * GLIBC_TUNABLES=glibc.malloc.arena_max=1, or under AddressSanitizer,
  * whose allocator every thread shares).
- * A second exchange with no answer within 10 s is reported as stalled.
+ * A second exchange with no answer within WAIT s (default 10) is reported
+ * as stalled; one that fails (a reset, an early end) as failed, with its
+ * errno.
  * Prints "N connections forked, S stalled, E failed"; exits 0 when S and E
  * are 0.  Knows nothing about TLS.
  */
@@ -59,7 +61,9 @@ static int dial(const char *host, const char *port)
 	return fd;
 }
 
-/* Send line, read it back.  0 ok, 1 no answer in 10 s, -1 failed. */
+static int wait_ms = 10000;
+
+/* Send line, read it back.  0 ok, 1 no answer in WAIT s, -1 failed. */
 static int exchange(int fd, const char *line)
 {
 	size_t len = strlen(line), got = 0;
@@ -70,7 +74,7 @@ static int exchange(int fd, const char *line)
 	while (got < len) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t r;
-		int n = poll(&p, 1, 10000);
+		int n = poll(&p, 1, wait_ms);
 
 		if (n == 0)
 			return 1;
@@ -80,11 +84,17 @@ static int exchange(int fd, const char *line)
 			return -1;
 		}
 		r = read(fd, buf + got, len - got);
+		if (r == 0)
+			errno = 0;      /* "end of file" */
 		if (r <= 0)
 			return -1;
 		got += (size_t)r;
 	}
-	return memcmp(buf, line, len) == 0 ? 0 : -1;
+	if (memcmp(buf, line, len) != 0) {
+		errno = EBADMSG;
+		return -1;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -92,10 +102,12 @@ int main(int argc, char **argv)
 	pthread_t t;
 	int n, stalled = 0, failed = 0;
 
-	if (argc != 4 || (n = atoi(argv[3])) <= 0) {
-		fprintf(stderr, "usage: pump_alloc HOST PORT N\n");
+	if ((argc != 4 && argc != 5) || (n = atoi(argv[3])) <= 0) {
+		fprintf(stderr, "usage: pump_alloc HOST PORT N [WAIT]\n");
 		return 2;
 	}
+	if (argc == 5)
+		wait_ms = atoi(argv[4]) * 1000;
 	if (pthread_create(&t, NULL, allocator, NULL) != 0)
 		return 2;
 	for (int i = 0; i < n; i++) {
@@ -124,10 +136,12 @@ int main(int argc, char **argv)
 		snprintf(line, sizeof line, "after fork %d\n", i);
 		r = exchange(fd, line);
 		if (r == 1) {
-			fprintf(stderr, "pump_alloc: connection %d: no answer after the fork within 10 s\n", i);
+			fprintf(stderr, "pump_alloc: connection %d: no answer after the fork within %d s\n", i,
+				wait_ms / 1000);
 			stalled++;
 		} else if (r < 0) {
-			fprintf(stderr, "pump_alloc: connection %d: exchange after the fork failed\n", i);
+			fprintf(stderr, "pump_alloc: connection %d: exchange after the fork failed: %s\n", i,
+				errno ? strerror(errno) : "end of file");
 			failed++;
 		}
 		close(fd);
