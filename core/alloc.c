@@ -16,6 +16,7 @@
  * (free would take the same locks): the pump leaks it, as its copy of the
  * program's memory goes when it exits.
  */
+#include <dlfcn.h>
 #include <malloc.h>
 #include <openssl/crypto.h>
 #include <stdalign.h>
@@ -159,10 +160,36 @@ static void crypto_free(void *p, const char *file, int line)
 	/* else: the program's, left alone (see above) */
 }
 
+/* OpenSSL refuses new allocation functions once it has allocated, but
+ * only while its own are in place: with ours installed it would accept a
+ * program's, which would then free and resize what ours allocated.  So
+ * the program's calls come here (this library is preloaded) and get the
+ * answer OpenSSL gave them before we installed anything: the shim's
+ * start-up allocates, so it was always "no". */
+typedef int (*set_mem_fn)(CRYPTO_malloc_fn, CRYPTO_realloc_fn, CRYPTO_free_fn);
+
+static set_mem_fn real_set_mem(void)
+{
+	return (set_mem_fn)dlsym(RTLD_NEXT, "CRYPTO_set_mem_functions");
+}
+
+__attribute__((visibility("default")))
+int CRYPTO_set_mem_functions(CRYPTO_malloc_fn m, CRYPTO_realloc_fn r, CRYPTO_free_fn f)
+{
+	set_mem_fn real;
+
+	if (__atomic_load_n(&installed, __ATOMIC_ACQUIRE) || !(real = real_set_mem()))
+		return 0;
+	return real(m, r, f);
+}
+
 bool alloc_install(void)
 {
-	installed = CRYPTO_set_mem_functions(crypto_malloc, crypto_realloc, crypto_free) == 1;
-	return installed;
+	set_mem_fn real = real_set_mem();
+	bool ok = real && real(crypto_malloc, crypto_realloc, crypto_free) == 1;
+
+	__atomic_store_n(&installed, ok, __ATOMIC_RELEASE);
+	return ok;
 }
 
 bool alloc_enter_pump(void)

@@ -88,16 +88,29 @@ void tls_conn_reinit_after_fork(struct tls_conn *c)
 {
 	SSL_CTX *ctx = c->ssl ? SSL_get_SSL_CTX(c->ssl) : NULL;
 
+	SSL_SESSION *sess = c->ssl ? SSL_get_session(c->ssl) : NULL;
+
 	xlock_init(&c->lock);
 	c->fork_held = false;
-	/* In the pump (the context is its own copy): a session ticket that
-	 * arrives now is not kept.  Keeping it would take the context's lock
-	 * and the resumption cache's, which another thread of the program may
-	 * have held at the fork; and the pump never connects again. */
-	if (ctx) {
-		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-		SSL_CTX_sess_set_new_cb(ctx, NULL);
+	/* In the pump (the contexts are its own copies): a session ticket
+	 * that arrives now is not kept, and a fatal alert removes nothing
+	 * from a cache (a session with no ID is in none).  Either would take
+	 * the context's lock, or the resumption cache's, which another thread
+	 * of the program may have held at the fork; and the pump never
+	 * connects again.  Both contexts: the rule's, and the one SNI chose. */
+	for (int i = 0; i < 2; i++) {
+		SSL_CTX *x = i ? c->o.ctx : ctx;
+		if (x) {
+			SSL_CTX_set_session_cache_mode(x, SSL_SESS_CACHE_OFF);
+			SSL_CTX_sess_set_new_cb(x, NULL);
+		}
 	}
+	if (sess)
+		(void)SSL_SESSION_set1_id(sess, (const unsigned char *)"", 0);
+	/* The program's errors mean nothing here, and an entry left in the
+	 * queue would make every engine call set it aside in memory from
+	 * malloc (err_stash in tls.c). */
+	ERR_clear_error();
 }
 
 void tls_conn_moved_locked(struct tls_conn *c)

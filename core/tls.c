@@ -325,11 +325,17 @@ static int out_push(struct tls_conn *c)
  * (program data adds at most one at a time, see WRITE_CHUNK). */
 #define PUMP_OUT_ROOM (4 * WRITE_CHUNK)
 
-bool tls_conn_prepare_pump(struct tls_conn *c)
+bool tls_conn_prepare_pump(struct tls_conn *c, bool pump)
 {
 	bool ok = true;
 
-	c->keep_bufs = true;
+	c->keep_bufs = pump;
+	if (!pump) {
+		/* No pump after all: the program's connection as it was. */
+		if (c->ssl)
+			SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
+		return true;
+	}
 	if (c->ssl) {
 		SSL_clear_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
 		ok = SSL_alloc_buffers(c->ssl) == 1;

@@ -449,11 +449,12 @@ int shim_pump(struct tls_conn *c)
 	 * added one since (a later one finds the session moved: see share()
 	 * in fd.c). */
 	n = tls_conn_fds_locked(c, fds, MAX_FDS);
-	if (!tls_conn_prepare_pump(c))
+	if (!tls_conn_prepare_pump(c, true))
 		log_warn("%s rule \"%s\": out of memory for the pump's buffers; it may stall",
 			 tls_conn_peer(c), tls_conn_label(c));
 	ok = start_pump(c, b, resets);
 	if (!ok) {
+		(void)tls_conn_prepare_pump(c, false);
 		tls_conn_release(c);
 		goto out;
 	}

@@ -12,13 +12,22 @@
  * as stalled; one that fails (a reset, an early end) as failed, with its
  * errno.
  * Prints "N connections forked, S stalled, E failed"; exits 0 when S and E
- * are 0.  Knows nothing about TLS.
+ * are 0.  Knows nothing about TLS, except with PUMP_ALLOC_ERRQ=1 in the
+ * environment: then, as a program using OpenSSL itself may, it leaves an
+ * error in its thread's OpenSSL error queue before each fork (found with
+ * dlsym in the libcrypto already loaded).
+ *
+ *   pump_alloc --set-mem
+ * Calls CRYPTO_set_mem_functions (found the same way) with functions that
+ * abort, and prints what it returned: "set_mem_functions: R".
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,8 +106,48 @@ static int exchange(int fd, const char *line)
 	return 0;
 }
 
+static void *never_malloc(size_t n, const char *f, int l)
+{
+	(void)n; (void)f; (void)l;
+	abort();
+}
+
+static void *never_realloc(void *p, size_t n, const char *f, int l)
+{
+	(void)p; (void)n; (void)f; (void)l;
+	abort();
+}
+
+static void never_free(void *p, const char *f, int l)
+{
+	(void)p; (void)f; (void)l;
+	abort();
+}
+
+/* ERR_raise(ERR_LIB_USER, 1), without OpenSSL's headers. */
+static void leave_error(void)
+{
+	void (*err_new)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "ERR_new");
+	void (*err_set)(int, int, const char *, ...) =
+		(void (*)(int, int, const char *, ...))dlsym(RTLD_DEFAULT, "ERR_set_error");
+
+	if (err_new && err_set) {
+		err_new();
+		err_set(128, 1, NULL);
+	}
+}
+
 int main(int argc, char **argv)
 {
+	bool errq = getenv("PUMP_ALLOC_ERRQ") && atoi(getenv("PUMP_ALLOC_ERRQ"));
+
+	if (argc == 2 && strcmp(argv[1], "--set-mem") == 0) {
+		int (*set)(void *, void *, void *) =
+			(int (*)(void *, void *, void *))dlsym(RTLD_DEFAULT, "CRYPTO_set_mem_functions");
+		printf("set_mem_functions: %d\n",
+		       set ? set((void *)never_malloc, (void *)never_realloc, (void *)never_free) : -1);
+		return 0;
+	}
 	pthread_t t;
 	int n, stalled = 0, failed = 0;
 
@@ -127,6 +176,8 @@ int main(int argc, char **argv)
 			close(fd);
 			continue;
 		}
+		if (errq)
+			leave_error();
 		pid = fork();
 		if (pid == 0)
 			_exit(0);
