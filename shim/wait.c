@@ -28,22 +28,61 @@
 #include "core/lock.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/self.h"
 #include "shim/shim.h"
 
 struct waiter {
 	int evfd;                       /* the thread's eventfd (OWN), or -1 */
+	pid_t pid;                      /* the process evfd was made in */
 };
 
 static pthread_key_t waiter_key;
 static pthread_once_t waiter_once = PTHREAD_ONCE_INIT;
 
+/* The waiters of ended threads, eventfd and all, for the next threads: a
+ * server that starts a thread per connection would otherwise pay four
+ * system calls per thread (eventfd, its move to a high number, two
+ * closes).  Lock-free: each place is taken or filled by one atomic
+ * exchange, so fork() and a thread's end need no lock here.  A waiter
+ * inherited from the parent (a fork's child finds the parent's in its
+ * copy of the pool) holds the parent's eventfd, the same file in both
+ * processes: it is never used, but closed when met. */
+#define POOL 16
+static _Atomic(struct waiter *) pool[POOL];
+
+static void waiter_discard(struct waiter *w)
+{
+	if (w->evfd >= 0)
+		shim_own_close(w->evfd);
+	free(w);
+}
+
 static void waiter_free(void *p)
 {
 	struct waiter *w = p;
 
-	if (w->evfd >= 0)
-		shim_own_close(w->evfd);
-	free(w);
+	if (w->evfd >= 0 && w->pid == self_pid())
+		for (int i = 0; i < POOL; i++) {
+			struct waiter *none = NULL;
+			if (atomic_compare_exchange_strong(&pool[i], &none, w))
+				return;
+		}
+	waiter_discard(w);
+}
+
+static struct waiter *pool_take(void)
+{
+	for (int i = 0; i < POOL; i++) {
+		struct waiter *w;
+
+		if (!atomic_load_explicit(&pool[i], memory_order_relaxed) ||
+		    !(w = atomic_exchange(&pool[i], NULL)))
+			continue;
+		if (w->pid == self_pid())
+			return w;
+		waiter_discard(w);
+	}
+	return NULL;
 }
 
 static bool waiter_key_made;
@@ -66,9 +105,11 @@ static struct waiter *self_waiter(void)
 	shim_wait_init();
 	w = pthread_getspecific(waiter_key);
 	if (!w) {
-		if (!(w = malloc(sizeof *w)))
-			return NULL;
-		w->evfd = -1;
+		if (!(w = pool_take())) {
+			if (!(w = malloc(sizeof *w)))
+				return NULL;
+			w->evfd = -1;
+		}
 		(void)pthread_setspecific(waiter_key, w);
 	}
 	/* Made on the thread's first wait, and tried again on later ones when
@@ -76,8 +117,10 @@ static struct waiter *self_waiter(void)
 	 * without its wake-up for the rest of its life. */
 	if (w->evfd < 0) {
 		int fd = REAL(eventfd)(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (fd >= 0)
+		if (fd >= 0) {
+			w->pid = self_pid();
 			shim_own_cell(fd, &w->evfd);
+		}
 	}
 	return w;
 }
@@ -148,7 +191,8 @@ void shim_wait_fork_child(void)
 		 * closed number under an interrupted wait (it would poll a
 		 * closed fd forever). */
 		if (fresh >= 0) {
-			(void)REAL(dup3)(fresh, mine, O_CLOEXEC);
+			if (REAL(dup3)(fresh, mine, O_CLOEXEC) >= 0)
+				w->pid = self_pid();
 			REAL(close)(fresh);
 		}
 	}

@@ -135,6 +135,45 @@ else
 	fail "Python ThreadingTCPServer: $N concurrent ssl clients" "server exit $rc;$bad $(show "$T/pysrv.out" "$T/pysrv.err" "$T/pysrv.log")"
 fi
 
+# ------------------------------------------------ the waiters' pool
+# A thread's first blocking wait on a TLS fd makes it an eventfd (the
+# wake-up a hand-over to a pump writes); when the thread ends, its waiter
+# goes to a pool for the next thread, so a server with a thread per
+# connection does not pay eventfd, its move and two closes per thread.
+# waiter_pool (tests/progs/waiter_pool.c): thread A waits (a read that
+# times out), ends; fork; the child's thread B waits; the parent's thread
+# C waits.  strace shows who made an eventfd: A must; C must not (A's from
+# the pool); B must make its own: A's pooled one is the parent's file too,
+# and a wake-up meant for one process could be read away in the other.
+command -v strace >/dev/null || { fail "waiter pool" "strace not installed (strace)"; exit 1; }
+Q=$(free_port)
+policy "$T/pool.conf" <<EOC
+rules = ( { name = "pool-out"; direction = "connect"; port = $Q; ca = "$CERTS/ca.crt"; } );
+EOC
+start_peer pool.peer server --port "$Q" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
+	--mode record --count 3 --timeout 30
+peer_pid=$PEER
+shimmed strace -f -qq -e trace=eventfd2,clone,clone3 -o "$T/pool.strace" "$PROGS/waiter_pool" localhost "$Q" \
+	>"$T/pool.out" 2>&1
+rc=$?
+wait_exit "$peer_pid" 20
+set -- $(sed -n 's/^pids //p' "$T/pool.out")
+pp=${1:-0} cp=${2:-0}
+# The threads the main threads made (the linger threads are made by
+# those, and are not counted): A and C by the parent, B by the child.
+# (strace pads the pid to 5 columns.)
+thr() { sed -n "s/^$1 \{1,\}clone3(.*) = \([0-9]*\)\$/\1/p" "$T/pool.strace"; }
+set -- $(thr "$pp")
+ta=${1:-0} tc=${2:-0}
+tb=$(thr "$cp" | head -n 1)
+efd() { grep -c -E "^$1 +eventfd2\(" "$T/pool.strace"; }
+if [ $rc -eq 0 ] && grep -q '^C ok' "$T/pool.out" && [ "$(efd "$ta")" -eq 1 ] &&
+   [ "$(efd "${tb:-0}")" -eq 1 ] && [ "$(efd "$tc")" -eq 0 ]; then
+	pass "a thread's wake-up eventfd outlives it in a pool: the next thread takes it (no eventfd made), a fork's child makes its own (never the parent's)"
+else
+	fail "the waiters' pool: reused in the process, never across a fork" "exit $rc, threads A=$ta B=${tb:-?} C=$tc, eventfds made A $(efd "$ta") B $(efd "${tb:-0}") C $(efd "$tc") (1 1 0 expected): $(tr '\n' '|' <"$T/pool.out") $(grep -E 'eventfd2|clone' "$T/pool.strace" | head -12 | tr '\n' '|')"
+fi
+
 # ---------------------------------------------------------------- helgrind
 case "$SHIM_PRELOAD" in
 *libasan*) echo "SKIP helgrind: valgrind cannot run the ASan build (runs with the default build)"; exit 0 ;;
