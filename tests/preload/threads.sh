@@ -157,21 +157,17 @@ shimmed strace -f -qq -e trace=eventfd2,clone,clone3 -o "$T/pool.strace" "$PROGS
 	>"$T/pool.out" 2>&1
 rc=$?
 wait_exit "$peer_pid" 20
-set -- $(sed -n 's/^pids //p' "$T/pool.out")
-pp=${1:-0} cp=${2:-0}
-# The threads the main threads made (the linger threads are made by
-# those, and are not counted): A and C by the parent, B by the child.
+# Each thread printed its id ("tid A 1234"): what strace -f shows.
+tid() { sed -n "s/^tid $1 \([0-9]*\)\$/\1/p" "$T/pool.out"; }
+ta=$(tid A) tb=$(tid B) tc=$(tid C)
+ta=${ta:-0} tb=${tb:-0} tc=${tc:-0}
 # (strace pads the pid to 5 columns.)
-thr() { sed -n "s/^$1 \{1,\}clone3(.*) = \([0-9]*\)\$/\1/p" "$T/pool.strace"; }
-set -- $(thr "$pp")
-ta=${1:-0} tc=${2:-0}
-tb=$(thr "$cp" | head -n 1)
 efd() { grep -c -E "^$1 +eventfd2\(" "$T/pool.strace"; }
 if [ $rc -eq 0 ] && grep -q '^C ok' "$T/pool.out" && [ "$(efd "$ta")" -eq 1 ] &&
-   [ "$(efd "${tb:-0}")" -eq 1 ] && [ "$(efd "$tc")" -eq 0 ]; then
+   [ "$(efd "$tb")" -eq 1 ] && [ "$(efd "$tc")" -eq 0 ]; then
 	pass "a thread's wake-up eventfd outlives it in a pool: the next thread takes it (no eventfd made), a fork's child makes its own (never the parent's)"
 else
-	fail "the waiters' pool: reused in the process, never across a fork" "exit $rc, threads A=$ta B=${tb:-?} C=$tc, eventfds made A $(efd "$ta") B $(efd "${tb:-0}") C $(efd "$tc") (1 1 0 expected): $(tr '\n' '|' <"$T/pool.out") $(grep -E 'eventfd2|clone' "$T/pool.strace" | head -12 | tr '\n' '|')"
+	fail "the waiters' pool: reused in the process, never across a fork" "exit $rc, threads A=$ta B=$tb C=$tc, eventfds made A $(efd "$ta") B $(efd "$tb") C $(efd "$tc") (1 1 0 expected): $(tr '\n' '|' <"$T/pool.out") $(grep -E 'eventfd2|clone' "$T/pool.strace" | head -12 | tr '\n' '|')"
 fi
 
 # ---------------------------------------------------------------- helgrind

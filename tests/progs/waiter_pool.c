@@ -9,8 +9,8 @@
  *   2. fork(); in the child, thread B; the child exits 0 when B's read
  *      timed out as it should;
  *   3. thread C in this process, after the child ended.
- * Prints "A ok", "B ok", "C ok" and "pids PARENT CHILD"; exits 0 when all
- * three did.  Knows nothing about TLS.
+ * Prints "tid X TID" from each thread, "A ok", "B ok", "C ok" and "pids
+ * PARENT CHILD"; exits 0 when all three did.  Knows nothing about TLS.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -35,6 +35,8 @@ static void *exchange(void *arg)
 	ssize_t r;
 	int fd;
 
+	/* Who this thread is, for the test's strace: "tid A 1234". */
+	printf("tid %c %d\n", line[12], (int)gettid());
 	if (getaddrinfo(host, port, &hints, &ai) != 0)
 		return NULL;
 	fd = socket(ai->ai_family, SOCK_STREAM, 0);
