@@ -174,31 +174,48 @@ static void reset(int fd)
  * A lock of OpenSSL's that another thread of the program held at the fork
  * stays held in the pump for ever (docs/fork.md, "Locks in the pump").  A
  * pump that waits on one would hold its connection open and silent for
- * good.  Outside its poll() the pump never waits (every socket call is
- * MSG_DONTWAIT, the engine never blocks), so one turn of its loop that
- * lasts a whole WATCH_S period is such a wait: the watchdog (SIGALRM
- * every WATCH_S) then resets both ends, so that the program and the peer
- * learn at once that the connection is gone, logs it, and ends the pump. */
+ * good.  Outside its poll() the pump never waits for long: every socket
+ * call is MSG_DONTWAIT, the engine never blocks, and the one wait it may
+ * make, a key holder's answer inside a handshake step (10 s at most,
+ * policy/keyholder.c), is shorter than WATCH_TICKS periods.  So one turn
+ * of its loop that lasts WATCH_TICKS whole periods of WATCH_S is such a
+ * lock: the watchdog (SIGALRM every WATCH_S) then resets both ends, so
+ * that the program and the peer learn at once that the connection is
+ * gone, logs it, and ends the pump. */
 #define WATCH_S 5
+#define WATCH_TICKS 3
 
 static volatile sig_atomic_t w_busy;      /* outside poll() */
 static volatile unsigned long w_turns;    /* turns of the loop begun */
 static unsigned long w_seen;
+static int w_ticks;                       /* ticks the turn w_seen has lasted */
 static int w_tcp = -1, w_b = -1, w_logfd = -1;
 static char w_line[600];
 static size_t w_len;
 
 static void watchdog(int sig)
 {
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigset_t alrm;
+
 	(void)sig;
 	if (!w_busy || w_turns != w_seen) {
 		w_seen = w_turns;
+		w_ticks = 0;
 		return;
 	}
-	if (w_logfd >= 0 && w_len)
-		(void)!REAL(write)(w_logfd, w_line, w_len);
+	if (++w_ticks < WATCH_TICKS)
+		return;
+	/* The resets first: the log line may block (a full pipe), and then
+	 * the next tick, with SIGALRM's default action, ends the pump. */
 	reset(w_b);
 	reset(w_tcp);
+	(void)REAL(sigaction)(SIGALRM, &dfl, NULL);
+	sigemptyset(&alrm);
+	sigaddset(&alrm, SIGALRM);
+	(void)sigprocmask(SIG_UNBLOCK, &alrm, NULL);
+	if (w_logfd >= 0 && w_len)
+		(void)!REAL(write)(w_logfd, w_line, w_len);
 	REAL(_exit)(1);
 }
 
@@ -213,9 +230,9 @@ static void watchdog_start(struct tls_conn *c, int b)
 	w_len = log_format(w_line, sizeof w_line, LOG_ERROR,
 			   "%s rule \"%s\": the pump process of this session waited %d s inside OpenSSL"
 			   " (on a lock another thread of the program held when it forked): connection reset",
-			   tls_conn_peer(c), tls_conn_label(c), WATCH_S);
+			   tls_conn_peer(c), tls_conn_label(c), WATCH_S * WATCH_TICKS);
 	sigemptyset(&sa.sa_mask);
-	(void)sigaction(SIGALRM, &sa, NULL);
+	(void)REAL(sigaction)(SIGALRM, &sa, NULL);
 	(void)setitimer(ITIMER_REAL, &it, NULL);
 }
 
