@@ -15,7 +15,10 @@
 # and reset (SO_LINGER 0) at random points, server close and reset, QUIT.
 # Two identical rounds (same seed); after each, once every connection has
 # ended, the servers' fd count (/proc/PID/fd) and VmRSS are measured:
-#   * fds: equal after round 1 and round 2 (no tolerance);
+#   * fds: equal after round 1 and round 2 (no tolerance), the eventfds
+#     apart: those are the waiters of the shim's pool (shim/wait.c), whose
+#     number follows how many threads waited at once: at most 16 and one
+#     per live thread;
 #   * RSS: growth from round 1 to round 2 at most max(2 MiB, 5%) — round 1
 #     warms the allocators (glibc arenas, jemalloc's, OpenSSL's caches,
 #     Python's), so the second round reuses what the first one left; a leak
@@ -85,7 +88,7 @@ measure() {
 	for _m in "redis $PR $RSRV" "fork $PF $FSRV" "thread $PT $TSRV"; do
 		set -- "$1" $_m
 		_o=$("$PY" "$SOAKD/soak.py" settle --port "$3" --pid "$4" --seconds 60) || return 1
-		echo "$2 $(echo "$_o" | sed 's/fds=\([0-9]*\) rss_kb=\([0-9]*\)/\1 \2/')" >>"$T/m.$1"
+		echo "$2 $(echo "$_o" | sed 's/fds=\([0-9]*\) rss_kb=\([0-9]*\) eventfds=\([0-9]*\) threads=\([0-9]*\)/\1 \2 \3 \4/')" >>"$T/m.$1"
 	done
 	wait_children "$FSRV" 30 || return 1
 }
@@ -112,7 +115,14 @@ done
 
 for s in redis fork thread; do
 	set -- $(grep "^$s " "$T/m.1") $(grep "^$s " "$T/m.2")
-	f1=$2 r1=$3 f2=$5 r2=$6
+	f1=$2 r1=$3 e1=$4 t1=$5 f2=$7 r2=$8 e2=$9 t2=${10}
+	# The eventfds: the waiters of live threads and the pool of ended
+	# threads' (at most 16), never more.
+	if [ "$e1" -le $((16 + t1)) ] && [ "$e2" -le $((16 + t2)) ]; then
+		pass "soak $s: eventfds (the shim's thread waiters) after round 1 $e1, after round 2 $e2: within the pool's 16 and one per live thread ($t1, $t2)"
+	else
+		fail "soak $s: eventfds" "after round 1: $e1 ($t1 threads), after round 2: $e2 ($t2 threads): more than 16 + one per thread"
+	fi
 	if [ $asan = 1 ]; then tol=$((r1 / 10)); min=24576; else tol=$((r1 / 20)); min=2048; fi
 	[ $tol -lt $min ] && tol=$min
 	if [ "$f1" -eq "$f2" ]; then

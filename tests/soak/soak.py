@@ -23,7 +23,8 @@
   soak.py settle --port P --pid PID [--seconds S]
       Waits (at most S s, default 30) until no TCP socket on port P is left
       but the listener and TIME-WAIT ones (every connection, pumps included,
-      has ended), then prints "fds=N rss_kb=M" for PID.
+      has ended), then prints "fds=N rss_kb=M eventfds=E threads=T" for
+      PID (fds: all but the eventfds, which are counted apart).
 """
 import argparse, hashlib, os, random, select, socket, ssl, struct, subprocess, sys, threading, time
 
@@ -493,13 +494,27 @@ def settle(a):
     else:
         print("settle: sockets left on port %d: %s" % (a.port, "; ".join(busy)[:500]), file=sys.stderr)
         return 1
-    fds = len(os.listdir("/proc/%d/fd" % a.pid))
-    rss = 0
+    # The shim's waiters' pool keeps the eventfds of ended threads (at most
+    # 16, shim/wait.c): counted apart, as they come and go with how many
+    # threads waited at once, not with what leaked.
+    fds = efds = 0
+    for n in os.listdir("/proc/%d/fd" % a.pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (a.pid, n))
+        except OSError:
+            continue
+        if target == "anon_inode:[eventfd]":
+            efds += 1
+        else:
+            fds += 1
+    rss = threads = 0
     with open("/proc/%d/status" % a.pid) as f:
         for ln in f:
             if ln.startswith("VmRSS:"):
                 rss = int(ln.split()[1])
-    print("fds=%d rss_kb=%d" % (fds, rss))
+            elif ln.startswith("Threads:"):
+                threads = int(ln.split()[1])
+    print("fds=%d rss_kb=%d eventfds=%d threads=%d" % (fds, rss, efds, threads))
     return 0
 
 
