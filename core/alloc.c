@@ -19,7 +19,6 @@
 #include <dlfcn.h>
 #include <malloc.h>
 #include <openssl/crypto.h>
-#include <stdalign.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -87,7 +87,6 @@ void tls_prefork_rand(void)
 void tls_conn_reinit_after_fork(struct tls_conn *c)
 {
 	SSL_CTX *ctx = c->ssl ? SSL_get_SSL_CTX(c->ssl) : NULL;
-
 	SSL_SESSION *sess = c->ssl ? SSL_get_session(c->ssl) : NULL;
 
 	xlock_init(&c->lock);

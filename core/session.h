@@ -52,6 +52,8 @@ pid_t tls_conn_owner(struct tls_conn *c);
 bool tls_conn_hold(struct tls_conn *c);
 bool tls_conn_hold_timed(struct tls_conn *c, int ms);
 void tls_conn_release(struct tls_conn *c);
+/* In a pump, right after its fork: the connection's lock made anew, no
+ * session cache, an empty error queue (see session.c). */
 void tls_conn_reinit_after_fork(struct tls_conn *c);
 /* Under the lock, before forking a pump for c: the pump is made by _Fork
  * in a process whose other threads may hold the allocator's locks (and
