@@ -191,8 +191,7 @@ bool alloc_install(void)
 	return ok;
 }
 
-bool alloc_enter_pump(void)
+void alloc_enter_pump(void)
 {
 	in_pump = true;
-	return installed;
 }

@@ -11,8 +11,8 @@
 bool alloc_install(void);
 
 /* In a pump, right after its fork, before any OpenSSL call: OpenSSL's
- * allocations come from the private heap from now on.  Returns what
- * alloc_install returned. */
-bool alloc_enter_pump(void);
+ * allocations come from the private heap from now on (when
+ * alloc_install succeeded). */
+void alloc_enter_pump(void);
 
 #endif

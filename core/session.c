@@ -70,10 +70,36 @@ void tls_conn_fork_release(struct tls_conn *c, bool child)
 	xlock_fork_release(&c->lock, true, child);
 }
 
-void tls_prefork_rand(void)
+/* The room a pump's out-buffer is given before the fork: a few records
+ * (program data adds at most one at a time, see WRITE_CHUNK in tls.c). */
+#define PUMP_OUT_ROOM (4 * 16384)
+
+bool tls_conn_prepare_pump(struct tls_conn *c, bool pump)
 {
 	unsigned char b;
+	bool ok = true;
 
+	c->keep_bufs = pump;
+	if (!pump) {
+		/* No pump after all: the program's connection as it was. */
+		if (c->ssl)
+			SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
+		return true;
+	}
+	if (c->ssl) {
+		SSL_clear_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
+		ok = SSL_alloc_buffers(c->ssl) == 1;
+	}
+	if (c->out_cap < PUMP_OUT_ROOM) {
+		unsigned char *nb = realloc(c->out, PUMP_OUT_ROOM);
+
+		if (nb) {
+			c->out = nb;
+			c->out_cap = PUMP_OUT_ROOM;
+		} else {
+			ok = false;
+		}
+	}
 	/* Creating a thread's random generators takes OpenSSL's global locks,
 	 * which another thread of the program may hold at the fork: the pump
 	 * would then wait for ever.  Made here, before the fork, the pump
@@ -82,6 +108,7 @@ void tls_prefork_rand(void)
 	(void)RAND_bytes(&b, 1);
 	(void)RAND_priv_bytes(&b, 1);
 	ERR_pop_to_mark();
+	return ok;
 }
 
 void tls_conn_reinit_after_fork(struct tls_conn *c)

@@ -59,12 +59,10 @@ void tls_conn_reinit_after_fork(struct tls_conn *c);
  * in a process whose other threads may hold the allocator's locks (and
  * AddressSanitizer's), which stay held in the pump for ever; so OpenSSL's
  * record buffers and our out-buffer are made now and kept for the
- * session's life.  false: some could not be (the pump may allocate).
+ * session's life, and the calling thread's random generators are made.
+ * false: some buffers could not be (the pump may allocate).
  * pump false: undo it (the pump could not be started). */
 bool tls_conn_prepare_pump(struct tls_conn *c, bool pump);
-/* Before forking a pump: make the calling thread's random generators
- * (see session.c). */
-void tls_prefork_rand(void);
 /* fork prepare (under the registry lock): hold c once, however many fds
  * name it.  false: already held. */
 bool tls_conn_fork_hold(struct tls_conn *c);

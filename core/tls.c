@@ -321,38 +321,6 @@ static int out_push(struct tls_conn *c)
 	return 0;
 }
 
-/* The room a pump's out-buffer is given before the fork: a few records
- * (program data adds at most one at a time, see WRITE_CHUNK). */
-#define PUMP_OUT_ROOM (4 * WRITE_CHUNK)
-
-bool tls_conn_prepare_pump(struct tls_conn *c, bool pump)
-{
-	bool ok = true;
-
-	c->keep_bufs = pump;
-	if (!pump) {
-		/* No pump after all: the program's connection as it was. */
-		if (c->ssl)
-			SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
-		return true;
-	}
-	if (c->ssl) {
-		SSL_clear_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
-		ok = SSL_alloc_buffers(c->ssl) == 1;
-	}
-	if (c->out_cap < PUMP_OUT_ROOM) {
-		unsigned char *nb = realloc(c->out, PUMP_OUT_ROOM);
-
-		if (nb) {
-			c->out = nb;
-			c->out_cap = PUMP_OUT_ROOM;
-		} else {
-			ok = false;
-		}
-	}
-	return ok;
-}
-
 /* BIO_set_ktls: give the kernel this direction's keys.  1 done, 0 not
  * (OpenSSL then goes on in software). */
 static long ktls_start(struct tls_conn *c, const void *info, bool tx)

@@ -385,7 +385,6 @@ static bool start_pump(struct tls_conn *c, int b, bool resets)
 
 	if (REAL(pipe2)(ready, O_CLOEXEC) < 0)
 		return false;
-	tls_prefork_rand();
 	/* The middle process: a clone() that sends its parent no SIGCHLD when
 	 * it exits (exit signal 0), so the program never hears of it (a
 	 * program that takes any SIGCHLD for its own child's death, as
