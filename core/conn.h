@@ -34,6 +34,10 @@ struct tls_conn {
 	bool bio_retry;          /* the last BIO read would have blocked */
 	bool drained;            /* the last BIO read emptied the kernel's queue */
 	bool wait_first;         /* see tls_conn_wait_first */
+	bool errq_clean;         /* see err_snap (tls.c): only under the lock */
+	bool bufs_hot;           /* see tls_conn_wait_first: written under the lock */
+	unsigned io_count;       /* reads and writes, for tls_conn_idle_check */
+	bool hot_never;          /* under the lock: no watcher would take it */
 	bool hs_wants_write;     /* the last handshake step waits to send */
 	bool peer_refused;       /* check_peer said no: err holds why */
 	atomic_bool reported;    /* the failure was logged */

@@ -117,12 +117,29 @@ static void err_unstash(struct err_stash *s)
 #define ENGINE_ENTER(c, ret)      \
 	ENTER_OR(c, ret);         \
 	struct err_stash es_;     \
-	err_stash(&es_)
+	err_stash(&es_);          \
+	(c)->errq_clean = true
 #define ENGINE_LEAVE(c)           \
 	do {                      \
+		(c)->errq_clean = false; \
 		err_unstash(&es_); \
 		LEAVE(c);         \
 	} while (0)
+
+/* Under the lock, right before an SSL_* call whose failure classify()
+ * will read: the newest error in the queue, so that classify tells the
+ * call's own errors from older ones.  Just after ENGINE_ENTER the queue
+ * is empty (err_stash emptied it): no need to ask OpenSSL, which costs
+ * about 200 instructions (its thread-local error state) twice per round
+ * trip.  After that first call the queue is what the calls left. */
+static unsigned long err_snap(struct tls_conn *c)
+{
+	if (c->errq_clean) {
+		c->errq_clean = false;
+		return 0;
+	}
+	return ERR_peek_last_error();
+}
 
 /* One SSL_write at a time: one full TLS record of program data. */
 #define WRITE_CHUNK 16384
@@ -1105,6 +1122,8 @@ static int handshake_locked(struct tls_conn *c)
 	if (r)
 		return r;
 	c->sys_errno = 0;
+	/* Once per connection, and offer_session may have queued: ask. */
+	c->errq_clean = false;
 	snap = ERR_peek_last_error();
 	r = SSL_do_handshake(c->ssl);
 	if (r == 1) {
@@ -1222,7 +1241,7 @@ static ssize_t read_locked(struct tls_conn *c, unsigned char *buf, size_t len)
 		if (got && (c->got_close || !more_buffered(c)))
 			break;
 		c->sys_errno = 0;
-		snap = ERR_peek_last_error();
+		snap = err_snap(c);
 		if (SSL_read_ex(c->ssl, buf + got, len - got, &n)) {
 			got += n;
 			continue;
@@ -1288,6 +1307,7 @@ ssize_t tls_conn_read(struct tls_conn *c, void *buf, size_t len, bool peek)
 	ssize_t r;
 
 	ENGINE_ENTER(c, TLS_REENTERED);
+	c->io_count++;
 	if (!claim(c)) {
 		r = TLS_ERR;
 		goto out;
@@ -1337,10 +1357,11 @@ out:
  * no failure, nothing queued to send): the caller may wait for
  * readability before calling tls_conn_read.  Only a hint: the read after
  * the wait decides. */
-bool tls_conn_wait_first(struct tls_conn *c)
+bool tls_conn_wait_first(struct tls_conn *c, bool *went_hot)
 {
 	bool r;
 
+	*went_hot = false;
 	if (!__atomic_load_n(&c->wait_first, __ATOMIC_RELAXED))
 		return false;
 	ENTER_OR(c, false);
@@ -1348,8 +1369,88 @@ bool tls_conn_wait_first(struct tls_conn *c)
 	    !c->rd_shut && c->stage_off == c->stage_len && c->out_off == c->out_len &&
 	    __atomic_load_n(&c->owner, __ATOMIC_RELAXED) == self_pid() &&
 	    SSL_pending(c->ssl) <= 0 && !SSL_has_pending(c->ssl);
+	/* A blocking reader waiting for its peer's next record: a
+	 * request-response exchange.  Its record buffers are kept from one
+	 * record to the next (OpenSSL would free and take back its read and
+	 * write buffers, about 17 KiB each, at every record: some 1,000
+	 * instructions per round trip) until the connection has been idle
+	 * for a while: the caller has the linger thread watch it
+	 * (shim_watch_hot), which calls tls_conn_idle_check. */
+	if (r && !c->bufs_hot && !c->keep_bufs && !c->hot_never) {
+		SSL_clear_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
+		__atomic_store_n(&c->bufs_hot, true, __ATOMIC_RELAXED);
+		*went_hot = true;
+	}
 	LEAVE(c);
 	return r;
+}
+
+bool tls_conn_bufs_hot(const struct tls_conn *c)
+{
+	return __atomic_load_n(&c->bufs_hot, __ATOMIC_RELAXED);
+}
+
+/* Under the lock: back to freeing the buffers whenever they are empty. */
+static void cool_locked(struct tls_conn *c)
+{
+	__atomic_store_n(&c->bufs_hot, false, __ATOMIC_RELAXED);
+	if (!c->keep_bufs && c->ssl) {
+		SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
+		/* Only empty buffers (OpenSSL frees a buffer that holds data
+		 * once emptied, the mode set again).  SSL_free_buffers refuses
+		 * them itself, but before 3.0.14 it freed a read buffer holding
+		 * part of a record (CVE-2024-4741): not asked then. */
+		if (SSL_pending(c->ssl) <= 0 && !SSL_has_pending(c->ssl))
+			(void)SSL_free_buffers(c->ssl);
+	}
+}
+
+void tls_conn_idle(struct tls_conn *c, bool never_again)
+{
+	ENTER_OR(c, );
+	if (c->bufs_hot)
+		cool_locked(c);
+	if (never_again)
+		c->hot_never = true;
+	LEAVE(c);
+}
+
+bool tls_conn_idle_check(struct tls_conn *c, unsigned *seen)
+{
+	bool watch = true;
+
+	/* Never waits: a connection in use is not idle. */
+	if (!xlock_trylock(&c->lock))
+		return true;
+	if (!c->bufs_hot) {
+		watch = false;
+	} else if (c->io_count != *seen && c->state == ST_OPEN && c->fd >= 0) {
+		*seen = c->io_count;
+	} else {
+		cool_locked(c);
+		watch = false;
+	}
+	LEAVE(c);
+	return watch;
+}
+
+unsigned tls_conn_io_count(struct tls_conn *c)
+{
+	unsigned n;
+
+	ENTER_OR(c, 0);
+	n = c->io_count;
+	LEAVE(c);
+	return n;
+}
+
+void tls_conn_fork_cool(struct tls_conn *c)
+{
+	if (__atomic_load_n(&c->bufs_hot, __ATOMIC_RELAXED)) {
+		__atomic_store_n(&c->bufs_hot, false, __ATOMIC_RELAXED);
+		if (!c->keep_bufs && c->ssl)
+			SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
+	}
 }
 
 void tls_conn_waited(struct tls_conn *c)
@@ -1414,6 +1515,7 @@ ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 	ssize_t r;
 
 	ENGINE_ENTER(c, TLS_REENTERED);
+	c->io_count++;
 	if (!claim(c) || c->state == ST_FAILED) {
 		r = TLS_ERR;
 		goto out;
@@ -1433,7 +1535,7 @@ ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 	while (done < len && c->out_off == c->out_len) {
 		size_t chunk = len - done < WRITE_CHUNK ? len - done : WRITE_CHUNK;
 		size_t w = 0;
-		unsigned long snap = ERR_peek_last_error();
+		unsigned long snap = err_snap(c);
 
 		c->sys_errno = 0;
 		if (!SSL_write_ex(c->ssl, p + done, chunk, &w)) {
@@ -1555,11 +1657,12 @@ int tls_conn_finish(struct tls_conn *c, int lock_ms)
 		return TLS_REENTERED;
 	struct err_stash es_;
 	err_stash(&es_);
+	c->errq_clean = true;
 	if (c->state == ST_OPEN && !c->sent_close && !c->got_close && c->fd >= 0 &&
 	    (!c->owner || c->owner == self_pid())) {
 		/* Take in records the program never sees (TLS 1.3 tickets), so
 		 * the exit is not answered by a RST; a peek leaves data alone. */
-		unsigned long snap = ERR_peek_last_error();
+		unsigned long snap = err_snap(c);
 		c->sys_errno = 0;
 		if (!SSL_peek_ex(c->ssl, &b, 1, &n))
 			(void)classify(c, snap, true);
@@ -1593,7 +1696,7 @@ int tls_conn_poll_read(struct tls_conn *c)
 	} else if (c->stage_off < c->stage_len || SSL_pending(c->ssl) > 0) {
 		r = 1;
 	} else {
-		unsigned long snap = ERR_peek_last_error();
+		unsigned long snap = err_snap(c);
 		c->sys_errno = 0;
 		if (SSL_peek_ex(c->ssl, &b, 1, &n))
 			r = 1;

@@ -118,8 +118,25 @@ size_t tls_conn_pending(struct tls_conn *c);
  * records not decrypted yet, maybe half a record): worth a
  * tls_conn_poll_read() to know. */
 bool tls_conn_buffered(struct tls_conn *c);
-/* Blocking reads: wait for the kernel before reading (a hint; tls.c). */
-bool tls_conn_wait_first(struct tls_conn *c);
+/* Blocking reads: wait for the kernel before reading (a hint; tls.c).
+ * True also says the out-buffer was empty.  From then on the connection
+ * keeps its record buffers between records ("hot"); *went_hot says it
+ * just became so: the caller has it watched (tls_conn_idle_check). */
+bool tls_conn_wait_first(struct tls_conn *c, bool *went_hot);
+/* A hot connection's watcher, every TLS_IDLE_MS: false when it is no
+ * longer hot, or was idle (no read or write) since the last look, which
+ * frees its record buffers (those that hold no data) and makes it free
+ * them whenever they are empty again, as before it went hot.  *seen: the
+ * watcher's count of reads and writes.  Never waits for c's lock. */
+#define TLS_IDLE_MS 200
+bool tls_conn_idle_check(struct tls_conn *c, unsigned *seen);
+unsigned tls_conn_io_count(struct tls_conn *c);
+bool tls_conn_bufs_hot(const struct tls_conn *c);
+/* Not hot any more (its close; never_again: no watcher can take it,
+ * and it never goes hot again: no lock taken at every read to ask). */
+void tls_conn_idle(struct tls_conn *c, bool never_again);
+/* In a fork's child, the only thread: not hot (no watcher here). */
+void tls_conn_fork_cool(struct tls_conn *c);
 void tls_conn_waited(struct tls_conn *c);
 /* The peer has ended its side: its close_notify, or its FIN, came in.  A
  * conforming peer sends nothing after that, so a close cannot meet late

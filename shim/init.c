@@ -103,6 +103,7 @@ static void after_fork_child(void)
 	ocsp_fork_child();
 	policy_reload_fork_child(shim_policy);
 	shim_pump_after_fork_child();
+	shim_linger_fork_child();
 }
 
 /* The policy's run-time lines (OCSP staples): levels as core/log.h's. */

@@ -31,6 +31,13 @@
  * waits for the lingering sockets: the thread then waits on the sockets
  * themselves, so that none is held a tick longer than its peer's FIN.
  * tlsio.c does not linger at all when the peer has ended first.
+ *
+ * The same thread watches the connections that keep their record buffers
+ * between records (a blocking reader's: tls_conn_wait_first), and frees
+ * those buffers once a connection has had no read or write for a whole
+ * TLS_IDLE_MS (tls_conn_idle_check): a sweep every TLS_IDLE_MS while any
+ * is watched.  The reader itself cannot: a deadline on its wait arms a
+ * kernel timer at every wait, which costs more than the buffers save.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +46,7 @@
 #include <semaphore.h>
 #include <signal.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +54,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/self.h"
+#include "core/tls.h"
 #include "shim/shim.h"
 
 /* At most this many at once, and a quarter of the soft RLIMIT_NOFILE
@@ -77,6 +86,25 @@ static bool handed;
 /* The thread's poll sets (only the thread uses them): the sockets as they
  * were when it last looked, and what it sleeps on. */
 static struct pollfd look[LINGER_MAX], sleep_on[1 + LINGER_MAX];
+
+/* The hot connections watched (each with a reference), and the count of
+ * reads and writes each had at the last sweep; under lk.  Past HOT_MAX a
+ * connection is not kept hot. */
+#define HOT_MAX 1024
+static struct tls_conn *hot[HOT_MAX];
+static unsigned hot_seen[HOT_MAX];
+static int nhot;
+static int64_t next_sweep;
+/* The sweep's copies (only the thread uses them), sw_n of them while a
+ * sweep runs (they count against HOT_MAX: they all go back). */
+static struct tls_conn *sw[HOT_MAX];
+static unsigned sw_seen[HOT_MAX];
+static int sw_n;
+/* A sweep runs (it may free a session: OpenSSL), and exit() has begun:
+ * no sweep from then on, and exit waits for the one running, so the
+ * thread never calls OpenSSL while OpenSSL's exit handler tears it down
+ * (ours runs first: registered after OpenSSL's). */
+static bool sweeping, exiting;
 
 static void drop(int i, bool fin)
 {
@@ -138,6 +166,43 @@ static void drain_ready(int m)
 	pthread_mutex_unlock(&lk);
 }
 
+/* Without lk: each watched connection idle since the last sweep gives
+ * its buffers back and goes; the others stay. */
+static void sweep(void)
+{
+	int m, k = 0;
+
+	pthread_mutex_lock(&lk);
+	if (exiting) {
+		pthread_mutex_unlock(&lk);
+		return;
+	}
+	m = sw_n = nhot;
+	memcpy(sw, hot, (size_t)m * sizeof *sw);
+	memcpy(sw_seen, hot_seen, (size_t)m * sizeof *sw_seen);
+	nhot = 0;
+	sweeping = true;
+	pthread_mutex_unlock(&lk);
+	for (int i = 0; i < m; i++) {
+		if (tls_conn_idle_check(sw[i], &sw_seen[i])) {
+			sw[k] = sw[i];
+			sw_seen[k++] = sw_seen[i];
+		} else {
+			tls_conn_unref(sw[i]);
+		}
+	}
+	pthread_mutex_lock(&lk);
+	/* They fit: shim_watch_hot counted them. */
+	for (int i = 0; i < k; i++) {
+		hot[nhot] = sw[i];
+		hot_seen[nhot++] = sw_seen[i];
+	}
+	sw_n = 0;
+	sweeping = false;
+	pthread_cond_broadcast(&emptied);
+	pthread_mutex_unlock(&lk);
+}
+
 static void *reaper(void *arg)
 {
 	/* Running: the thread's start-up (the C library's, a sanitizer's)
@@ -147,11 +212,20 @@ static void *reaper(void *arg)
 		int64_t now, next = -1;
 		int m, ns = 1, timeout;
 		static int idle;
+		bool due;
+
+		pthread_mutex_lock(&lk);
+		now = clock_ms();
+		due = nhot > 0 && now >= next_sweep;
+		if (due)
+			next_sweep = now + TLS_IDLE_MS;
+		pthread_mutex_unlock(&lk);
+		if (due)
+			sweep();
 
 		/* What has something now, with no wait: one system call for
 		 * all the lingering sockets. */
 		pthread_mutex_lock(&lk);
-		now = clock_ms();
 		for (int i = 0; i < n;) {
 			if (deadlines[i] <= now) {
 				drop(i, false);
@@ -182,6 +256,12 @@ static void *reaper(void *arg)
 			timeout = (int)(next > now ? next - now : 0);
 		} else {
 			timeout = next - now < TICK_MS ? (int)(next > now ? next - now : 0) : TICK_MS;
+		}
+		if (nhot > 0) {
+			int64_t left = next_sweep > now ? next_sweep - now : 0;
+
+			if (timeout < 0 || left < timeout)
+				timeout = (int)left;
 		}
 		asleep = timeout < 0;
 		pthread_mutex_unlock(&lk);
@@ -324,6 +404,89 @@ void shim_linger_prepare(void)
 	pthread_mutex_unlock(&lk);
 }
 
+void shim_watch_hot(struct tls_conn *c)
+{
+	bool kept = false;
+	/* Not a count it has: the first sweep keeps it.  (Read before lk:
+	 * c's lock is never taken under lk.) */
+	unsigned seen = ~tls_conn_io_count(c);
+	sigset_t all, old;
+
+	tls_conn_ref(c);
+	/* A read's path, where lk was never taken before: a signal handler
+	 * that closes a TLS fd (shim_linger takes lk) must not run on this
+	 * thread while it holds lk.  Once per connection going hot. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pthread_mutex_lock(&lk);
+	if (!exiting && nhot + sw_n < HOT_MAX && ensure_thread()) {
+		if (!nhot)
+			next_sweep = clock_ms() + TLS_IDLE_MS;
+		hot[nhot] = c;
+		hot_seen[nhot++] = seen;
+		kept = true;
+		handed = true;
+		if (asleep)
+			wake_thread();
+	}
+	pthread_mutex_unlock(&lk);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!kept) {
+		/* Never hot again: else every blocking read of it would come
+		 * here, to the process's lock, to be refused again. */
+		tls_conn_idle(c, true);
+		tls_conn_unref(c);
+	}
+}
+
+void shim_unwatch_hot(struct tls_conn *c)
+{
+	bool found = false;
+
+	sigset_t all, old;
+
+	if (!tls_conn_bufs_hot(c))
+		return;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pthread_mutex_lock(&lk);
+	/* The newest last: a connection closed soon after it went hot is
+	 * found at once. */
+	for (int i = nhot - 1; i >= 0; i--)
+		if (hot[i] == c) {
+			hot[i] = hot[--nhot];
+			hot_seen[i] = hot_seen[nhot];
+			found = true;
+			break;
+		}
+	pthread_mutex_unlock(&lk);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* Not found: the sweep holds it now, and lets go of it once it sees
+	 * it no longer hot. */
+	tls_conn_idle(c, false);
+	if (found)
+		tls_conn_unref(c);
+}
+
+/* fork()'s child, its only thread: the parent's thread does not watch
+ * the child's copies; they free their buffers as before they went hot.
+ * Their references are kept (the copies stay allocated in the child):
+ * a last reference would free the session here, in a fork handler, and
+ * SSL_free takes OpenSSL's context locks, which another thread of the
+ * parent may have held at the fork (docs/fork.md).  (fork() hands live
+ * sessions to pumps first: the child does not use these.)  A sweep that
+ * was running at the fork (between its locked steps: its copies are in
+ * sw[], some already let go of) is forgotten: those stay hot in the
+ * child, with the same reasoning. */
+void shim_linger_fork_child(void)
+{
+	for (int i = 0; i < nhot; i++)
+		tls_conn_fork_cool(hot[i]);
+	nhot = 0;
+	sw_n = 0;
+	sweeping = false;
+}
+
 /* exit(): the thread dies with the process, and the process's exit would
  * close the lingering sockets over unread records (a RST).  Like a kernel
  * linger, hold exit until each has seen its peer's FIN or timed out. */
@@ -343,6 +506,13 @@ static void wait_at_exit(void)
 		wake_thread();
 	}
 	while (n > 0 && __atomic_load_n(&thread_pid, __ATOMIC_RELAXED) == self_pid())
+		if (pthread_cond_timedwait(&emptied, &lk, &until) != 0)
+			break;
+	/* No sweep from now on; the one running ends first (bounded: it
+	 * only tries locks). */
+	exiting = true;
+	until = clock_after_ms(CLOCK_REALTIME, 2000);
+	while (sweeping && __atomic_load_n(&thread_pid, __ATOMIC_RELAXED) == self_pid())
 		if (pthread_cond_timedwait(&emptied, &lk, &until) != 0)
 			break;
 	pthread_mutex_unlock(&lk);

@@ -229,6 +229,13 @@ int shim_tls_readable(struct tls_conn *c);
  * for at most ms milliseconds (> 0: the rule's close_timeout_ms). */
 void shim_linger(int fd, int ms);
 void shim_linger_prepare(void);
+/* c keeps its record buffers between records (tls_conn_wait_first): the
+ * linger thread frees them once c is idle (tls_conn_idle_check). */
+void shim_watch_hot(struct tls_conn *c);
+/* c's last fd is closed: its buffers and the watch's reference go now,
+ * not at the next sweep (a server closing connections at a high rate
+ * would hold each one's buffers for another 200-400 ms). */
+void shim_unwatch_hot(struct tls_conn *c);
 void shim_linger_install(void);
 
 /* The shim's own fds (own.c). */
@@ -275,6 +282,7 @@ void shim_own_fork_lock(void);
 void shim_own_fork_unlock(bool child);
 void shim_linger_fork_lock(void);
 void shim_linger_fork_unlock(void);
+void shim_linger_fork_child(void);
 void shim_names_fork_lock(void);
 void shim_names_fork_unlock(void);
 int epoll_ctl_real(int epfd, int op, int fd, struct epoll_event *ev);

@@ -129,12 +129,13 @@ static int flush_wait(struct tls_conn *c, int timeout_ms, int timeout_errno)
 }
 
 /* Blocking wait for the next record.  0: try the engine again; or a
- * negative errno. */
-static int read_wait(struct tls_conn *c)
+ * negative errno.  out_empty: the caller just saw the out-buffer empty
+ * (tls_conn_wait_first says so), which spares a look under the lock. */
+static int read_wait(struct tls_conn *c, bool out_empty)
 {
 	int fd = tls_conn_fd(c), r;
 
-	if (tls_conn_has_output(c) &&
+	if (!out_empty && tls_conn_has_output(c) &&
 	    (r = flush_wait(c, shim_conn_timeout_ms(c, fd, SO_SNDTIMEO), EAGAIN)) < 0)
 		return r;
 	r = shim_wait(c, fd, POLLIN, shim_conn_timeout_ms(c, fd, SO_RCVTIMEO));
@@ -227,8 +228,17 @@ ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
 	if ((e = io_start(c, len, flags, nb)) <= 0)
 		return e;
 	/* A reader that outpaces its sender: wait first (tls_conn_wait_first). */
-	if (!nb && tls_conn_wait_first(c) && (e = read_wait(c)) < 0)
-		return e;
+	if (!nb) {
+		bool went_hot;
+
+		if (tls_conn_wait_first(c, &went_hot)) {
+			/* Its record buffers kept from now on, until idle. */
+			if (went_hot)
+				shim_watch_hot(c);
+			if ((e = read_wait(c, true)) < 0)
+				return e;
+		}
+	}
 	for (;;) {
 		ssize_t r = tls_conn_read(c, (char *)buf + got, len - got, peek);
 
@@ -250,7 +260,7 @@ ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
 		if (nb)
 			return got ? (ssize_t)got : -EAGAIN;
 		tls_conn_waited(c);
-		if ((e = read_wait(c)) < 0)
+		if ((e = read_wait(c, false)) < 0)
 			return got ? (ssize_t)got : e;
 	}
 }
@@ -415,6 +425,7 @@ static void close_begin(int fd, struct tls_conn *c)
 		}
 	}
 	tls_conn_detach_fd(c);
+	shim_unwatch_hot(c);
 }
 
 /* Never cancelled half-way (its waits included, even in a signal handler

@@ -1,0 +1,135 @@
+/* hot_bufs — a blocking client's record buffers (tests/preload/idlebufs.sh).
+ *
+ *   hot_bufs HOST PORT [fork]
+ *
+ * Connects, makes 50 round trips of 32 bytes with blocking reads (under
+ * the shim the connection then keeps its record buffers from one record
+ * to the next), and prints "hot N": the bytes the heap has in use.  Then
+ * it stays idle, looking every 20 ms for up to 10 s, until the heap has
+ * at least 16 KiB (a record buffer) fewer in use (the shim's linger thread gave the
+ * idle connection's buffers back): "idle N after MS ms", or "still N"
+ * and exit 1.  Then one more round trip on the same connection: "again
+ * ok"; the connection is hot again, and its close() must free at least
+ * 16 KiB at once: "close freed N bytes".  With "fork": forks after 40 of
+ * the round trips (the session then goes to a pump: both processes hold
+ * the socket; the parent's watch lets go of its copy, whose memory the
+ * "idle" drop then is; no close check); the child (which
+ * inherits the watched connection) exits 0 at once, and the parent checks
+ * its status ("child ok") and goes on.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* AddressSanitizer's allocator: glibc's mallinfo2 does not see it. */
+extern size_t __sanitizer_get_current_allocated_bytes(void) __attribute__((weak));
+
+static size_t in_use(void)
+{
+	if (__sanitizer_get_current_allocated_bytes)
+		return __sanitizer_get_current_allocated_bytes();
+	return mallinfo2().uordblks;
+}
+
+static int round_trip(int fd, int i)
+{
+	char ping[32], pong[32];
+	size_t got = 0;
+
+	memset(ping, 'a' + i % 26, sizeof ping);
+	if (write(fd, ping, sizeof ping) != (ssize_t)sizeof ping)
+		return -1;
+	while (got < sizeof pong) {
+		ssize_t n = read(fd, pong + got, sizeof pong - got);
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+	}
+	return memcmp(ping, pong, sizeof ping) ? -1 : 0;
+}
+
+/* The child exits at once; its status is checked. */
+static int forked(void)
+{
+	int st;
+	pid_t p = fork();
+
+	if (p == 0)
+		_exit(0);
+	if (p < 0 || waitpid(p, &st, 0) != p || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		printf("child failed\n");
+		return -1;
+	}
+	printf("child ok\n");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *ai;
+	size_t hot, now;
+	int fd;
+
+	if (argc < 3 || getaddrinfo(argv[1], argv[2], &hints, &ai)) {
+		fprintf(stderr, "usage: hot_bufs HOST PORT [fork]\n");
+		return 2;
+	}
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		perror("hot_bufs: connect");
+		return 1;
+	}
+	freeaddrinfo(ai);
+	for (int i = 0; i < 50; i++) {
+		if (round_trip(fd, i) < 0) {
+			fprintf(stderr, "hot_bufs: round trip %d: %s\n", i, strerror(errno));
+			return 1;
+		}
+		if (i == 39 && argc > 3 && !strcmp(argv[3], "fork") && forked() < 0)
+			return 1;
+	}
+	hot = in_use();
+	printf("hot %zu\n", hot);
+	fflush(stdout);
+	for (int ms = 0;; ms += 20) {
+		struct timespec ts = { 0, 20 * 1000000 };
+
+		now = in_use();
+		if (now + 16384 <= hot) {
+			printf("idle %zu after %d ms\n", now, ms);
+			break;
+		}
+		if (ms >= 10000) {
+			printf("still %zu\n", now);
+			return 1;
+		}
+		nanosleep(&ts, NULL);
+	}
+	if (round_trip(fd, 0) < 0) {
+		fprintf(stderr, "hot_bufs: the round trip after idle: %s\n", strerror(errno));
+		return 1;
+	}
+	printf("again ok\n");
+	/* Hot again: its close frees the buffers and the session at once,
+	 * not at the watcher's next sweep. */
+	hot = in_use();
+	close(fd);
+	now = in_use();
+	if (argc > 3) {
+		printf("close done\n");    /* the pump's plaintext socket */
+		return 0;
+	}
+	if (now + 16384 > hot) {
+		printf("close freed only %zd bytes\n", (ssize_t)hot - (ssize_t)now);
+		return 1;
+	}
+	printf("close freed %zu bytes\n", hot - now);
+	return 0;
+}
