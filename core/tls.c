@@ -1510,6 +1510,11 @@ size_t tls_conn_readable(struct tls_conn *c)
 
 ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 {
+	return tls_conn_write_ex(c, buf, len, NULL);
+}
+
+ssize_t tls_conn_write_ex(struct tls_conn *c, const void *buf, size_t len, bool *left)
+{
 	const unsigned char *p = buf;
 	size_t done = 0;
 	ssize_t r;
@@ -1548,6 +1553,8 @@ ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 	}
 	r = (ssize_t)done;
 out:
+	if (left)
+		*left = c->out_off < c->out_len;
 	ENGINE_LEAVE(c);
 	return r;
 }

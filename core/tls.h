@@ -160,6 +160,9 @@ size_t tls_conn_readable(struct tls_conn *c);
  * reach the peer), TLS_WANT_POLLOUT when the out-buffer is still full,
  * TLS_ERR. */
 ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len);
+/* The same; *left: ciphertext stays in the out-buffer (as
+ * tls_conn_has_output would say right after, without a second lock). */
+ssize_t tls_conn_write_ex(struct tls_conn *c, const void *buf, size_t len, bool *left);
 /* Kernel TLS (opts.ktls): the kernel encrypts what this connection
  * sends (the handshake is done and the kernel took the keys). */
 bool tls_conn_ktls_send(struct tls_conn *c);

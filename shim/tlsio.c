@@ -268,13 +268,13 @@ ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
 ssize_t shim_tls_send(struct tls_conn *c, const void *buf, size_t len, int flags)
 {
 	int fd = tls_conn_fd(c), e;
-	bool nb = shim_tls_nonblocking(c, flags);
+	bool nb = shim_tls_nonblocking(c, flags), left = true;
 	size_t sent = 0;
 
 	if ((e = io_start(c, len, flags, nb)) <= 0)
 		return e;
 	while (sent < len) {
-		ssize_t r = tls_conn_write(c, (const char *)buf + sent, len - sent);
+		ssize_t r = tls_conn_write_ex(c, (const char *)buf + sent, len - sent, &left);
 
 		if (r > 0) {
 			sent += (size_t)r;
@@ -300,7 +300,7 @@ ssize_t shim_tls_send(struct tls_conn *c, const void *buf, size_t len, int flags
 	}
 	/* A blocking send returns once the kernel holds everything, as for
 	 * TCP; an error now shows on the next call. */
-	if (!nb && tls_conn_has_output(c))
+	if (!nb && left)
 		(void)flush_wait(c, shim_conn_timeout_ms(c, fd, SO_SNDTIMEO), EAGAIN);
 	return (ssize_t)sent;
 }
