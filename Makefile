@@ -182,8 +182,8 @@ check-fast: test-build
 # The threaded, fork and exec tests and the unit tests; any report fails.
 # Suppressions, each with its reason: tests/tsan.supp.
 TSAN_FLAGS = -fsanitize=thread -fno-omit-frame-pointer
-TSAN_TESTS = tests/test_,preload/threads,preload/linger,preload/fork.sh,preload/forking,preload/forklock,preload/exec,preload/socat_fork
-TSAN_CHECK_TESTS = preload/threads,preload/forklock,preload/linger,tests/test_reload
+TSAN_TESTS = tests/test_,preload/threads,preload/linger,preload/idlebufs,preload/fork.sh,preload/forking,preload/forklock,preload/exec,preload/socat_fork
+TSAN_CHECK_TESTS = preload/threads,preload/forklock,preload/linger,preload/idlebufs,tests/test_reload
 check-tsan: deps
 	@$(MAKE) --no-print-directory $(BUILD_JOBS) BUILD=$(BUILD)/tsan SAN="$(TSAN_FLAGS)" test-build
 	@sh tests/run.sh --build $(BUILD)/tsan:$(TSAN_TESTS)
