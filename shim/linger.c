@@ -404,21 +404,35 @@ void shim_linger_prepare(void)
 	pthread_mutex_unlock(&lk);
 }
 
+/* lk from a read's or a close's path, where a signal handler may run and
+ * close a TLS fd (shim_linger takes lk): never on this thread while it
+ * holds lk. */
+static void lk_lock_masked(sigset_t *old)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, old);
+	pthread_mutex_lock(&lk);
+}
+
+static void lk_unlock_masked(const sigset_t *old)
+{
+	pthread_mutex_unlock(&lk);
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
 void shim_watch_hot(struct tls_conn *c)
 {
 	bool kept = false;
 	/* Not a count it has: the first sweep keeps it.  (Read before lk:
 	 * c's lock is never taken under lk.) */
 	unsigned seen = ~tls_conn_io_count(c);
-	sigset_t all, old;
+	sigset_t old;
 
 	tls_conn_ref(c);
-	/* A read's path, where lk was never taken before: a signal handler
-	 * that closes a TLS fd (shim_linger takes lk) must not run on this
-	 * thread while it holds lk.  Once per connection going hot. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	pthread_mutex_lock(&lk);
+	/* Once per connection going hot. */
+	lk_lock_masked(&old);
 	if (!exiting && nhot + sw_n < HOT_MAX && ensure_thread()) {
 		if (!nhot)
 			next_sweep = clock_ms() + TLS_IDLE_MS;
@@ -429,8 +443,7 @@ void shim_watch_hot(struct tls_conn *c)
 		if (asleep)
 			wake_thread();
 	}
-	pthread_mutex_unlock(&lk);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	lk_unlock_masked(&old);
 	if (!kept) {
 		/* Never hot again: else every blocking read of it would come
 		 * here, to the process's lock, to be refused again. */
@@ -442,14 +455,11 @@ void shim_watch_hot(struct tls_conn *c)
 void shim_unwatch_hot(struct tls_conn *c)
 {
 	bool found = false;
-
-	sigset_t all, old;
+	sigset_t old;
 
 	if (!tls_conn_bufs_hot(c))
 		return;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	pthread_mutex_lock(&lk);
+	lk_lock_masked(&old);
 	/* The newest last: a connection closed soon after it went hot is
 	 * found at once. */
 	for (int i = nhot - 1; i >= 0; i--)
@@ -459,8 +469,7 @@ void shim_unwatch_hot(struct tls_conn *c)
 			found = true;
 			break;
 		}
-	pthread_mutex_unlock(&lk);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	lk_unlock_masked(&old);
 	/* Not found: the sweep holds it now, and lets go of it once it sees
 	 * it no longer hot. */
 	tls_conn_idle(c, false);
