@@ -5,3 +5,4 @@
 
 __thread unsigned xlock_held_ __attribute__((tls_model("initial-exec")));
 __thread int xlock_cancel_ __attribute__((tls_model("initial-exec")));
+__thread unsigned xlock_nocancel_ __attribute__((tls_model("initial-exec")));

@@ -61,10 +61,23 @@
 extern __thread unsigned xlock_held_ __attribute__((tls_model("initial-exec")));
 extern __thread int xlock_cancel_ __attribute__((tls_model("initial-exec")));
 
+/* Nonzero while the thread runs inside a shim call that disabled its
+ * cancellation already (shim_call_begin; shim/wait.c zeroes it around
+ * the one place where it enables it again): the first lock then has
+ * nothing to save and the last nothing to restore (xlock_cancel_ -1),
+ * two pthread_setcancelstate() calls (an atomic swap each) fewer per
+ * lock taken.  Invariant, at every instruction a signal handler can land
+ * on: nonzero only while cancellation is disabled. */
+extern __thread unsigned xlock_nocancel_ __attribute__((tls_model("initial-exec")));
+
 static inline void xlock_held_more(void)
 {
-	if (xlock_held_++ == 0)
-		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &xlock_cancel_);
+	if (xlock_held_++ == 0) {
+		if (xlock_nocancel_)
+			xlock_cancel_ = -1;
+		else
+			pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &xlock_cancel_);
+	}
 }
 
 static inline void xlock_held_less(void)
@@ -75,7 +88,7 @@ static inline void xlock_held_less(void)
 	int cs = xlock_cancel_;
 
 	atomic_signal_fence(memory_order_seq_cst);
-	if (xlock_held_ && --xlock_held_ == 0)
+	if (xlock_held_ && --xlock_held_ == 0 && cs >= 0)
 		pthread_setcancelstate(cs, NULL);
 }
 
@@ -155,11 +168,11 @@ static inline bool xlock_wait(struct xlock *l, const struct timespec *until)
 	return r;
 }
 
-/* Take it; with until, give up at that time (false). */
-static inline bool xlock_take_(struct xlock *l, const struct timespec *until)
+/* Taken: wait for it (out of line, so that the uncontended path stays
+ * small enough to inline everywhere). */
+static __attribute__((noinline, cold, unused))
+bool xlock_take_slow(struct xlock *l, const struct timespec *until)
 {
-	if (xlock_try(l))
-		return true;
 	for (;;) {
 		bool woke;
 
@@ -177,6 +190,12 @@ static inline bool xlock_take_(struct xlock *l, const struct timespec *until)
 		if (!woke)
 			return false;
 	}
+}
+
+/* Take it; with until, give up at that time (false). */
+static inline bool xlock_take_(struct xlock *l, const struct timespec *until)
+{
+	return xlock_try(l) || xlock_take_slow(l, until);
 }
 
 static inline bool xlock_take(struct xlock *l, const struct timespec *until)

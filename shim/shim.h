@@ -29,6 +29,7 @@
 #include <signal.h>
 
 #include "core/conntab.h"
+#include "core/lock.h"
 #include "core/tls.h"
 #include "policy/policy.h"
 #include "shim/addr.h"
@@ -126,6 +127,8 @@ static inline struct shim_call shim_call_begin(struct tls_conn *c)
 	int cs;
 
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
+	atomic_signal_fence(memory_order_seq_cst);
+	xlock_nocancel_++;              /* after the disable (core/lock.h) */
 	shim_call_now.c = c;
 	shim_call_now.cancel = cs;
 	return prev;
@@ -136,6 +139,8 @@ static inline void shim_call_end(struct shim_call prev)
 	int cs = shim_call_now.cancel;
 
 	shim_call_now = prev;
+	xlock_nocancel_--;              /* before the restore (core/lock.h) */
+	atomic_signal_fence(memory_order_seq_cst);
 	pthread_setcancelstate(cs, NULL);
 }
 

@@ -249,6 +249,7 @@ int shim_wait(struct tls_conn *c, int fd, short events, int timeout_ms)
 	bool cancellable = c && shim_call_now.c == c && shim_call_now.cancel == PTHREAD_CANCEL_ENABLE &&
 			   xlock_held_ == 0;
 	struct unwind u = { .k = -1, .held = cancellable ? c : NULL };
+	unsigned nocancel = 0;
 	int r;
 
 	/* Registered before the check: a hand-over that marks the session
@@ -274,11 +275,21 @@ int shim_wait(struct tls_conn *c, int fd, short events, int timeout_ms)
 			ts.tv_nsec = (left % 1000) * 1000000;
 			tsp = &ts;
 		}
-		if (cancellable)
+		if (cancellable) {
+			/* No lock is held (cancellable says so); one that a
+			 * signal handler takes in the window must disable
+			 * cancellation itself (core/lock.h). */
+			nocancel = xlock_nocancel_;
+			xlock_nocancel_ = 0;
+			atomic_signal_fence(memory_order_seq_cst);
 			pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		}
 		r = REAL(ppoll)(p, u.k >= 0 ? 2 : 1, tsp, NULL);
-		if (cancellable)
+		if (cancellable) {
 			pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+			atomic_signal_fence(memory_order_seq_cst);
+			xlock_nocancel_ = nocancel;
+		}
 		if (r > 0 && p[1].revents) {
 			uint64_t v;
 			(void)!REAL(read)(w->evfd, &v, sizeof v);
