@@ -39,6 +39,8 @@ struct tls_conn {
 	unsigned io_count;       /* reads and writes, for tls_conn_idle_check */
 	bool hot_never;          /* under the lock: no watcher would take it */
 	bool hs_wants_write;     /* the last handshake step waits to send */
+	bool hs_drained;         /* this handshake step's read emptied the queue, */
+	bool hs_flight;          /* and it sent afterwards: see sock_read */
 	bool peer_refused;       /* check_peer said no: err holds why */
 	atomic_bool reported;    /* the failure was logged */
 	atomic_bool resumed;     /* the handshake resumed a session */

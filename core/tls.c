@@ -433,6 +433,7 @@ static int sock_write(BIO *b, const char *buf, int len)
 			n = core_sys.send(c->fd, buf, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
 		while (n < 0 && errno == EINTR);
 	}
+	c->hs_flight = c->hs_drained && c->state == ST_HANDSHAKE;
 	return queue_rest(c, buf, len, n);
 }
 
@@ -485,13 +486,29 @@ static int sock_read(BIO *b, char *buf, int len)
 	c->bio_retry = false;
 	if (len <= 0)
 		return 0;
+	/* A handshake step that read until the kernel's queue was empty
+	 * (a short recv), then sent its flight, now reads again: usually
+	 * for the answer to that flight, which takes the peer longer than
+	 * this.  Whatever is there now arrived after the emptying recv, so
+	 * it woke every level-triggered waiter that looks next (shim_wait,
+	 * poll) and queued a fresh edge for an edge-triggered epoll: "would
+	 * block" without asking loses nothing.  One receive system call
+	 * fewer per flight (the server's after its ServerHello..Finished).
+	 * Per step: the flags start false at each SSL_do_handshake
+	 * (handshake_locked), and only a handshake step skips. */
+	if (c->hs_flight && c->state == ST_HANDSHAKE && !c->ktls_rx) {
+		c->hs_flight = c->hs_drained = false;
+		c->bio_retry = true;
+		BIO_set_retry_read(b);
+		return -1;
+	}
 	do
 		n = c->ktls_rx ? ktls_recv(c, buf, (size_t)len)
 			       : core_sys.recv(c->fd, buf, (size_t)len, MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
 	if (n > 0) {
 		/* kTLS gives a record at a time: only EAGAIN says "drained". */
-		c->drained = !c->ktls_rx && n < len;
+		c->drained = c->hs_drained = !c->ktls_rx && n < len;
 		__atomic_add_fetch(&c->rx_gen, 1, __ATOMIC_RELAXED);
 		return (int)n;
 	}
@@ -1125,6 +1142,7 @@ static int handshake_locked(struct tls_conn *c)
 	/* Once per connection, and offer_session may have queued: ask. */
 	c->errq_clean = false;
 	snap = ERR_peek_last_error();
+	c->hs_flight = c->hs_drained = false;
 	r = SSL_do_handshake(c->ssl);
 	if (r == 1) {
 		handshake_done(c);
