@@ -45,7 +45,7 @@ while read -r label prog ver flags; do
 rules = ( { name = "hs-in"; direction = "accept"; port = $P;
             cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
 EOF
-	export TLSSHIM_CONFIG="$f.conf" TLSSHIM_LOG_FILE="$f.log"
+	export TLSSHIM_LOG_FILE="$f.log"
 	# shellcheck disable=SC2086
 	shimbg strace -qq -s 0 -e trace=accept,accept4,sendto,recvfrom -o "$f.st" \
 		"$PROGS/$prog" $flags "$P" >"$f.out" 2>"$f.err"
