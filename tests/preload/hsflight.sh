@@ -11,10 +11,10 @@
 # (Python ssl) one after another: echo_server (blocking, iterative: the
 # handshake waits in the library), the same with TLS 1.2 clients (the
 # server's ServerHello..ServerHelloDone flight), and epoll_server -e
-# (non-blocking, edge-triggered: the program waits).  On every accepted socket no
-# recvfrom says EAGAIN between the server's first send (ServerHello ..
-# Finished) and the first recvfrom after it that returns data, and every
-# client is served.  Before, every such recvfrom said EAGAIN (the client
+# (non-blocking, edge-triggered: the program waits).  On every accepted
+# socket no recvfrom says EAGAIN between the server's first send
+# (ServerHello .. Finished) and the first recvfrom after it that returns
+# data, and every client is served.  Before, every such recvfrom said EAGAIN (the client
 # verifies the certificate before it answers).
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
@@ -25,7 +25,7 @@ command -v strace >/dev/null || { fail hsflight_setup "strace not installed (.ci
 # them with an EAGAIN recvfrom between the flight and the answer.
 doomed() {
 	awk '
-	/^accept4?\(/ && / = [0-9]+$/ { fd = $NF; st[fd] = 0; next }
+	/^accept4?\(/ && / = [0-9]+$/ { fd = $NF; st[fd] = 0; bad[fd] = 0; next }
 	/^sendto\(/ { split($0, a, /[(,]/); fd = a[2]
 		if ((fd in st) && st[fd] == 0 && $NF + 0 > 0) { st[fd] = 1; n++ } next }
 	/^recvfrom\(/ { split($0, a, /[(,]/); fd = a[2]
