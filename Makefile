@@ -105,12 +105,16 @@ $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(UNIT_OBJ) $(CONFIG_LIB)
 # Test programs are deliberately plain: no TLS, no knowledge of the shim.
 $(BUILD)/progs/%: tests/progs/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE $(CPPFLAGS) $(LDFLAGS) $(PROG_LDFLAGS) -o $@ $< -lpthread
+	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE $(PROG_CFLAGS) $(CPPFLAGS) $(LDFLAGS) $(PROG_LDFLAGS) -o $@ $< $(PROG_LIBS) -lpthread
 
 $(BUILD)/progs/preload_%.so: tests/progs/preload_%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE -fPIC -shared $(CPPFLAGS) $(LDFLAGS) -o $@ $< -ldl -lpthread
 
+# Uses OpenSSL's error queue itself, as curl or redis do (the library must
+# leave it as found).
+$(BUILD)/progs/errq_client: PROG_CFLAGS = $(SSL_CFLAGS)
+$(BUILD)/progs/errq_client: PROG_LIBS = $(SSL_LIBS) -ldl
 # Exports its config_* functions, as lighttpd does (-rdynamic for plugins).
 $(BUILD)/progs/config_clash: PROG_LDFLAGS = -rdynamic
 
@@ -182,8 +186,8 @@ check-fast: test-build
 # The threaded, fork and exec tests and the unit tests; any report fails.
 # Suppressions, each with its reason: tests/tsan.supp.
 TSAN_FLAGS = -fsanitize=thread -fno-omit-frame-pointer
-TSAN_TESTS = tests/test_,preload/threads,preload/linger,preload/idlebufs,preload/fork.sh,preload/forking,preload/forklock,preload/exec,preload/socat_fork
-TSAN_CHECK_TESTS = preload/threads,preload/forklock,preload/linger,preload/idlebufs,tests/test_reload
+TSAN_TESTS = tests/test_,preload/threads,preload/errq,preload/linger,preload/idlebufs,preload/fork.sh,preload/forking,preload/forklock,preload/exec,preload/socat_fork
+TSAN_CHECK_TESTS = preload/threads,preload/errq,preload/forklock,preload/linger,preload/idlebufs,tests/test_reload
 check-tsan: deps
 	@$(MAKE) --no-print-directory $(BUILD_JOBS) BUILD=$(BUILD)/tsan SAN="$(TSAN_FLAGS)" test-build
 	@sh tests/run.sh --build $(BUILD)/tsan:$(TSAN_TESTS)

@@ -8,8 +8,9 @@
  *  - Leave the program's OpenSSL error queue as found.  ERR_set_mark is
  *    not enough: OpenSSL's handshake state machine calls ERR_clear_error()
  *    itself.  So every entry point stashes the program's errors (if any;
- *    usually the queue is empty and this costs one load), works on an
- *    empty queue, and puts the program's errors back on the way out.
+ *    usually the queue is empty, and known to be without asking OpenSSL:
+ *    core/errq.c counts the pushes), works on an empty queue, and puts
+ *    the program's errors back on the way out.
  *    Results are classified from what *this* call queued, the BIO's retry
  *    state and SSL_get_shutdown, never from errors left by the program.
  */
@@ -32,6 +33,7 @@
 
 #include "core/clock.h"
 #include "core/conn.h"
+#include "core/errq.h"
 #include "core/hgann.h"
 #include "core/log.h"
 #include "core/self.h"
@@ -67,10 +69,16 @@ static void err_stash(struct err_stash *s)
 	int line, flags;
 	unsigned long code;
 
+	unsigned at = errq_pushes_;
+
 	s->n = 0;
 	s->e = NULL;
-	if (!ERR_peek_error())
+	if (errq_known_empty())
 		return;
+	if (!ERR_peek_error()) {
+		errq_seen_empty(at);
+		return;
+	}
 	/* Without memory the program's entries are lost (cleared, as our
 	 * calls' own would be): never left in the queue for ours to mix with. */
 	s->e = malloc(STASH_MAX * sizeof *s->e);
@@ -87,18 +95,24 @@ static void err_stash(struct err_stash *s)
 		e->has_data = data && (flags & ERR_TXT_STRING);
 		snprintf(e->data, sizeof e->data, "%s", e->has_data ? data : "");
 	}
+	errq_seen_empty(at);
 }
 
 /* Drop what our calls queued; give the program its own errors back.
- * (Nothing stashed and nothing queued, the common case: a peek is half
- * the price of a clear, and this runs twice per round trip.) */
+ * (Nothing stashed and nothing queued, the common case: nothing pushed
+ * since the queue was seen empty says so without asking OpenSSL; else a
+ * peek is half the price of a clear.) */
 static void err_unstash(struct err_stash *s)
 {
-	if (s->n == 0 && !ERR_peek_error()) {
+	unsigned at = errq_pushes_;
+
+	if (s->n == 0 && (errq_known_empty() || !ERR_peek_error())) {
+		errq_seen_empty(at);
 		free(s->e);
 		return;
 	}
 	ERR_clear_error();
+	errq_seen_empty(at);
 	for (int i = 0; i < s->n; i++) {
 		ERR_new();
 		ERR_set_debug(s->e[i].file, s->e[i].line, s->e[i].func);
@@ -127,18 +141,26 @@ static void err_unstash(struct err_stash *s)
 	} while (0)
 
 /* Under the lock, right before an SSL_* call whose failure classify()
- * will read: the newest error in the queue, so that classify tells the
- * call's own errors from older ones.  Just after ENGINE_ENTER the queue
- * is empty (err_stash emptied it): no need to ask OpenSSL, which costs
- * about 200 instructions (its thread-local error state) twice per round
- * trip.  After that first call the queue is what the calls left. */
-static unsigned long err_snap(struct tls_conn *c)
+ * will read: the thread's push count and the newest error in the queue,
+ * so that classify tells the call's own errors from older ones.  Just
+ * after ENGINE_ENTER the queue is empty (err_stash emptied it), and it
+ * stays so while nothing is pushed (core/errq.c): no need to ask
+ * OpenSSL, which costs about 200 instructions (its thread-local error
+ * state).  Otherwise the queue is what the earlier calls left. */
+struct err_snap {
+	unsigned pushes;
+	unsigned long last;
+};
+
+static struct err_snap err_snap(struct tls_conn *c)
 {
-	if (c->errq_clean) {
+	struct err_snap s = { .pushes = errq_pushes_, .last = 0 };
+
+	if (c->errq_clean)
 		c->errq_clean = false;
-		return 0;
-	}
-	return ERR_peek_last_error();
+	else if (!errq_known_empty())
+		s.last = ERR_peek_last_error();
+	return s;
 }
 
 /* One SSL_write at a time: one full TLS record of program data. */
@@ -737,9 +759,9 @@ static void note_failure(struct tls_conn *c, bool newerr)
 
 /* What did the SSL_* call that returned "not done" mean?  0: clean
  * close_notify (reads only), TLS_WANT_*, or TLS_ERR with the reason noted. */
-static int classify(struct tls_conn *c, unsigned long snap, bool reading)
+static int classify(struct tls_conn *c, struct err_snap snap, bool reading)
 {
-	bool newerr = ERR_peek_last_error() != snap;
+	bool newerr = !errq_none_since(snap.pushes) && ERR_peek_last_error() != snap.last;
 
 	if (!newerr && !c->sys_errno) {
 		if (reading && (SSL_get_shutdown(c->ssl) & SSL_RECEIVED_SHUTDOWN)) {
@@ -1118,7 +1140,7 @@ static void handshake_done(struct tls_conn *c)
 
 static int handshake_locked(struct tls_conn *c)
 {
-	unsigned long snap;
+	struct err_snap snap;
 	int r;
 
 	if (!claim(c))
@@ -1139,9 +1161,12 @@ static int handshake_locked(struct tls_conn *c)
 	if (r)
 		return r;
 	c->sys_errno = 0;
-	/* Once per connection, and offer_session may have queued: ask. */
+	/* Once per step, and offer_session may have queued: ask, even when
+	 * nothing was counted (a step may raise and withdraw errors of its
+	 * own, and a push the count missed must not then read as new:
+	 * docs/design.md, "Knowing the queue is empty"). */
 	c->errq_clean = false;
-	snap = ERR_peek_last_error();
+	snap = (struct err_snap){ .pushes = errq_pushes_, .last = ERR_peek_last_error() };
 	c->hs_flight = c->hs_drained = false;
 	r = SSL_do_handshake(c->ssl);
 	if (r == 1) {
@@ -1250,7 +1275,7 @@ static ssize_t read_locked(struct tls_conn *c, unsigned char *buf, size_t len)
 		}
 	}
 	while (got < len) {
-		unsigned long snap;
+		struct err_snap snap;
 		size_t n = 0;
 		int r;
 
@@ -1558,7 +1583,7 @@ ssize_t tls_conn_write_ex(struct tls_conn *c, const void *buf, size_t len, bool 
 	while (done < len && c->out_off == c->out_len) {
 		size_t chunk = len - done < WRITE_CHUNK ? len - done : WRITE_CHUNK;
 		size_t w = 0;
-		unsigned long snap = err_snap(c);
+		struct err_snap snap = err_snap(c);
 
 		c->sys_errno = 0;
 		if (!SSL_write_ex(c->ssl, p + done, chunk, &w)) {
@@ -1687,7 +1712,7 @@ int tls_conn_finish(struct tls_conn *c, int lock_ms)
 	    (!c->owner || c->owner == self_pid())) {
 		/* Take in records the program never sees (TLS 1.3 tickets), so
 		 * the exit is not answered by a RST; a peek leaves data alone. */
-		unsigned long snap = err_snap(c);
+		struct err_snap snap = err_snap(c);
 		c->sys_errno = 0;
 		if (!SSL_peek_ex(c->ssl, &b, 1, &n))
 			(void)classify(c, snap, true);
@@ -1721,7 +1746,7 @@ int tls_conn_poll_read(struct tls_conn *c)
 	} else if (c->stage_off < c->stage_len || SSL_pending(c->ssl) > 0) {
 		r = 1;
 	} else {
-		unsigned long snap = err_snap(c);
+		struct err_snap snap = err_snap(c);
 		c->sys_errno = 0;
 		if (SSL_peek_ex(c->ssl, &b, 1, &n))
 			r = 1;

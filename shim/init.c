@@ -15,7 +15,10 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include <openssl/crypto.h>
+
 #include "core/alloc.h"
+#include "core/errq.h"
 #include "core/log.h"
 #include "core/self.h"
 #include "policy/ocsp.h"
@@ -174,6 +177,11 @@ static void do_init(void)
 		refuse_to_start(&err);
 	shim_policy = p;
 	log_info("policy %s: %zu rule%s loaded", path, p->nrules, p->nrules == 1 ? "" : "s");
+	if (errq_init())
+		log_debug("OpenSSL error queue: pushes counted, empty queues not looked at");
+	else
+		log_debug("OpenSSL error queue: pushes not all seen (OpenSSL %s): looked at on every call",
+			  OpenSSL_version(OPENSSL_VERSION));
 	/* atexit runs in reverse: close_notify first, then the linger wait. */
 	shim_linger_install();
 	shim_exit_handler_install();

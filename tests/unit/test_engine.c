@@ -10,9 +10,12 @@
 #include <unistd.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "policy/ctx.h"
 #include "policy/policy.h"
+#include "core/errq.h"
 #include "core/log.h"
 #include "core/sys.h"
 #include "core/tls.h"
@@ -434,24 +437,87 @@ int main(void)
 		free_pair(&p);
 	}
 
-	UNIT_CASE("engine: the program's OpenSSL error queue is left as found") {
-		struct pair p;
-		int a, b;
-		char buf[32];
-		ERR_clear_error();
+	UNIT_CASE("errq: pushes from libssl and from inside libcrypto reach our ERR_new") {
+		/* Debian 12's OpenSSL 3.0: counting must be on, or the
+		 * round trip asks OpenSSL four times (core/errq.c). */
+		EXPECT(OpenSSL_version_num() < 0x30200000UL);
+		EXPECT(errq_init());
+		unsigned before = errq_pushes_;
+		ERR_set_mark();
 		ERR_raise(ERR_LIB_EVP, EVP_R_BAD_DECRYPT);    /* the program's own */
-		unsigned long mine = ERR_peek_error();
-		EXPECT(make_pair(&p, &cr, &sr, "localhost") == 0);
-		EXPECT(handshake_both(&p, &a, &b) == 0);   /* not misread as failure */
-		EXPECT(transfer(p.cli, p.srv, (const unsigned char *)"ok", (unsigned char *)buf, 2) == 0);
-		free_pair(&p);
-		EXPECT(make_pair(&p, &cr, &sr, "wrong.example") == 0);
-		EXPECT(handshake_both(&p, &a, &b) == -1);
-		free_pair(&p);
-		EXPECT(ERR_peek_error() == mine);
-		EXPECT(ERR_peek_last_error() == mine);
-		ERR_clear_error();
+		EXPECT(errq_pushes_ == before + 1);
+		EXPECT(EVP_get_digestbyname("tlsshim-no-such-digest") == NULL);
+		EXPECT(d2i_X509(NULL, &(const unsigned char *){ (const unsigned char *)"x" }, 1) == NULL);
+		EXPECT(errq_pushes_ > before + 1);             /* the decoder's own raise */
+		ERR_pop_to_mark();
 	}
+
+	/* The cases on the program's queue, with the pushes counted (the
+	 * engine often does not look) and without (it always looks). */
+	for (int counted = 1; counted >= 0; counted--) {
+		errq_counting_ = counted;
+		printf("# pushes %s\n", counted ? "counted" : "not counted");
+		UNIT_CASE("engine: the program's OpenSSL error queue is left as found") {
+			struct pair p;
+			int a, b;
+			char buf[32];
+			ERR_clear_error();
+			ERR_raise(ERR_LIB_EVP, EVP_R_BAD_DECRYPT);    /* the program's own */
+			unsigned long mine = ERR_peek_error();
+			EXPECT(make_pair(&p, &cr, &sr, "localhost") == 0);
+			EXPECT(handshake_both(&p, &a, &b) == 0);   /* not misread as failure */
+			EXPECT(transfer(p.cli, p.srv, (const unsigned char *)"ok", (unsigned char *)buf, 2) == 0);
+			free_pair(&p);
+			EXPECT(make_pair(&p, &cr, &sr, "wrong.example") == 0);
+			EXPECT(handshake_both(&p, &a, &b) == -1);
+			free_pair(&p);
+			EXPECT(ERR_peek_error() == mine);
+			EXPECT(ERR_peek_last_error() == mine);
+			ERR_clear_error();
+		}
+
+		UNIT_CASE("engine: an error the program queues between two reads is kept, and not read as ours") {
+			struct pair p;
+			int a, b;
+			unsigned char buf[32];
+			ERR_clear_error();
+			EXPECT(make_pair(&p, &cr, &sr, "localhost") == 0);
+			EXPECT(handshake_both(&p, &a, &b) == 0);
+			/* The engine has seen this thread's queue empty ... */
+			EXPECT(transfer(p.cli, p.srv, (const unsigned char *)"one", buf, 3) == 0);
+			EXPECT(ERR_peek_error() == 0);
+			/* ... then the program queues an error of its own. */
+			ERR_raise(ERR_LIB_SSL, SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC);
+			unsigned long mine = ERR_peek_error();
+			/* A read with nothing there: "would block", not a failure. */
+			EXPECT(tls_conn_read(p.srv, buf, sizeof buf, false) == TLS_WANT_POLLIN);
+			EXPECT(ERR_peek_error() == mine);
+			EXPECT(transfer(p.cli, p.srv, (const unsigned char *)"two", buf, 3) == 0);
+			EXPECT(memcmp(buf, "two", 3) == 0);
+			EXPECT(ERR_peek_error() == mine && ERR_peek_last_error() == mine);
+			/* And a real failure after it is still the engine's own. */
+			ERR_raise(ERR_LIB_EVP, EVP_R_BAD_DECRYPT);
+			unsigned long mine2 = ERR_peek_last_error();
+			{
+				unsigned char rec[64];
+				ssize_t n;
+				EXPECT(tls_conn_write(p.cli, "attack at dawn", 14) == 14);
+				n = read(p.fds[1], rec, sizeof rec);      /* steal the record */
+				EXPECT(n > 20);
+				if (n > 20) {
+					rec[n - 3] ^= 0x01;               /* flip one bit */
+					EXPECT(write(p.fds[0], rec, (size_t)n) == n);
+				}
+			}
+			EXPECT(read_until_done(p.srv, buf, sizeof buf) == TLS_ERR);
+			EXPECT(tls_conn_failure(p.srv) == TLS_FAIL_PROTOCOL);
+			EXPECT_CONTAINS(tls_conn_error(p.srv), "bad record mac");
+			EXPECT(ERR_peek_error() == mine && ERR_peek_last_error() == mine2);
+			free_pair(&p);
+			ERR_clear_error();
+		}
+	}
+	errq_counting_ = true;
 
 	SSL_CTX_free(sr.ctx);
 	SSL_CTX_free(cr.ctx);
