@@ -24,6 +24,8 @@
  * dynamic linker's global lookup (code loaded with RTLD_DEEPBIND, or
  * calling a function pointer it took with dlsym() on libcrypto's own
  * handle) is not counted; see docs/design.md.
+ *
+ * The count is 64 bits: it never comes round to the value noted.
  */
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -35,8 +37,8 @@
 
 #include "core/errq.h"
 
-__thread unsigned errq_pushes_ ERRQ_TLS;
-__thread unsigned errq_empty_at_ ERRQ_TLS;
+__thread unsigned long errq_pushes_ ERRQ_TLS;
+__thread unsigned long errq_empty_at_ ERRQ_TLS;
 bool errq_counting_;
 
 typedef void (*err_new_fn)(void);
@@ -61,16 +63,24 @@ static err_new_fn find_real(void)
 __attribute__((visibility("default")))
 void ERR_new(void)
 {
-	/* Counted before the push: a push that lands between an engine's
-	 * read of the count and its look at the queue is never missed. */
-	errq_pushes_++;
+	/* Counted after the push.  An engine call that a signal handler
+	 * runs between the two reads the count first, then finds the entry
+	 * (structurally: its code is still 0 until ERR_set_error, so
+	 * ERR_peek_error says "empty"; core/tls.c asks ERR_set_mark) and
+	 * does not note the queue empty; one that runs before the push has
+	 * read the old count, which the increment makes stale. */
 	find_real()();
+	errq_pushes_++;
+}
+
+void errq_resolve(void)
+{
+	(void)find_real();
 }
 
 bool errq_init(void)
 {
-	unsigned long v = OpenSSL_version_num();
-	unsigned before;
+	unsigned long v = OpenSSL_version_num(), before;
 	bool ssl_counted, crypto_counted;
 	SSL_CTX *ctx;
 	BIO *bio;
@@ -78,6 +88,11 @@ bool errq_init(void)
 	(void)find_real();
 	if (v < 0x30000000UL || v >= 0x30200000UL)
 		return false;   /* 3.2 added OSSL_ERR_STATE_restore, another push */
+	/* Two pushes on this thread: never where they could push the
+	 * program's own entries out of the 16-entry ring (at start-up the
+	 * queue is empty; if it is not, counting stays off). */
+	if (ERR_peek_error() || ERR_peek_last_error())
+		return false;
 	ERR_set_mark();
 	before = errq_pushes_;
 	ctx = SSL_CTX_new(NULL);        /* libssl raises "null method" */

@@ -63,20 +63,34 @@ struct err_stash {
 	struct err_saved *e;
 };
 
+/* No entry at all (bottom == top).  ERR_peek_error() == 0 is not
+ * enough to note the queue empty: it is also the answer for an entry
+ * whose ERR_raise is between its ERR_new and its ERR_set_error, which a
+ * signal handler's engine call may see.  ERR_set_mark marks the newest
+ * entry whatever its code, or says there is none. */
+static bool queue_empty(void)
+{
+	if (!ERR_set_mark())
+		return true;
+	ERR_clear_last_mark();
+	return false;
+}
+
 static void err_stash(struct err_stash *s)
 {
 	const char *file, *func, *data;
 	int line, flags;
 	unsigned long code;
 
-	unsigned at = errq_pushes_;
+	unsigned long at = errq_pushes_;
 
 	s->n = 0;
 	s->e = NULL;
 	if (errq_known_empty())
 		return;
 	if (!ERR_peek_error()) {
-		errq_seen_empty(at);
+		if (queue_empty())
+			errq_seen_empty(at);
 		return;
 	}
 	/* Without memory the program's entries are lost (cleared, as our
@@ -95,7 +109,8 @@ static void err_stash(struct err_stash *s)
 		e->has_data = data && (flags & ERR_TXT_STRING);
 		snprintf(e->data, sizeof e->data, "%s", e->has_data ? data : "");
 	}
-	errq_seen_empty(at);
+	if (queue_empty())
+		errq_seen_empty(at);
 }
 
 /* Drop what our calls queued; give the program its own errors back.
@@ -104,10 +119,13 @@ static void err_stash(struct err_stash *s)
  * peek is half the price of a clear.) */
 static void err_unstash(struct err_stash *s)
 {
-	unsigned at = errq_pushes_;
+	unsigned long at = errq_pushes_;
 
-	if (s->n == 0 && (errq_known_empty() || !ERR_peek_error())) {
-		errq_seen_empty(at);
+	if (s->n == 0 && !s->e && errq_known_empty())
+		return;
+	if (s->n == 0 && !ERR_peek_error()) {
+		if (queue_empty())
+			errq_seen_empty(at);
 		free(s->e);
 		return;
 	}
@@ -148,7 +166,7 @@ static void err_unstash(struct err_stash *s)
  * OpenSSL, which costs about 200 instructions (its thread-local error
  * state).  Otherwise the queue is what the earlier calls left. */
 struct err_snap {
-	unsigned pushes;
+	unsigned long pushes;
 	unsigned long last;
 };
 
@@ -761,7 +779,11 @@ static void note_failure(struct tls_conn *c, bool newerr)
  * close_notify (reads only), TLS_WANT_*, or TLS_ERR with the reason noted. */
 static int classify(struct tls_conn *c, struct err_snap snap, bool reading)
 {
-	bool newerr = !errq_none_since(snap.pushes) && ERR_peek_last_error() != snap.last;
+	/* Nothing pushed since the snapshot: nothing new.  And an empty
+	 * queue holds no error of this call's (OpenSSL's handshake clears
+	 * the queue; a step may raise and withdraw an error). */
+	unsigned long last = errq_none_since(snap.pushes) ? snap.last : ERR_peek_last_error();
+	bool newerr = last != 0 && last != snap.last;
 
 	if (!newerr && !c->sys_errno) {
 		if (reading && (SSL_get_shutdown(c->ssl) & SSL_RECEIVED_SHUTDOWN)) {

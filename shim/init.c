@@ -150,6 +150,7 @@ static void do_init(void)
 		refuse_to_start(&e);
 	}
 	log_init(shim_own_cell);
+	errq_resolve();
 	shim_signal_init();
 	shim_wait_init();
 	self_init();

@@ -19,6 +19,14 @@
  *   "peeks T empty=A queued=B rounds=N"  (T: thread 1 or 2)
  * Prints "errq ok" and exits 0 when every check passed; each failure is
  * printed ("FAILCHECK ...") and the exit status is 1.
+ *
+ *   errq_client PORT N uncounted
+ * One thread, one connection and a round trip; then an error queued
+ * through libcrypto's own ERR_new (dlsym on its handle, as .NET's crypto
+ * shim does: a push the library does not count); then N round trips on
+ * it, and a second connection with N round trips, which must all work.  Prints
+ * "uncounted error kept" or "uncounted error lost" (the library's
+ * documented limit), then "errq ok".
  */
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -139,6 +147,44 @@ static void *run(void *arg)
 	return NULL;
 }
 
+/* A push the library cannot count. */
+static void *uncounted(void *arg)
+{
+	void *h = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
+	void (*new_)(void) = h ? (void (*)(void))dlsym(h, "ERR_new") : NULL;
+	void (*set)(int, int, const char *, ...) =
+		h ? (void (*)(int, int, const char *, ...))dlsym(h, "ERR_set_error") : NULL;
+	int fd, fd0, bad = 0;
+	unsigned long mine;
+
+	(void)arg;
+	CHECK(0, new_ && set);
+	if (!new_ || !set)
+		return NULL;
+	/* A first connection: the library has seen this thread's queue
+	 * empty, and counts from there. */
+	ERR_clear_error();
+	fd0 = dial();
+	CHECK(0, round_trip(fd0, 0) == 0);
+	new_();
+	set(ERR_LIB_EVP, EVP_R_BAD_DECRYPT, NULL);
+	mine = ERR_peek_error();
+	CHECK(0, mine != 0);
+	/* Round trips on it, and a second connection's handshake (which
+	 * raises and withdraws errors of its own) and round trips. */
+	for (int i = 0; i < rounds; i++)
+		bad += round_trip(fd0, i) != 0;
+	fd = dial();
+	for (int i = 0; i < rounds; i++)
+		bad += round_trip(fd, i) != 0;
+	CHECK(0, bad == 0);
+	printf("uncounted error %s\n", only(mine) ? "kept" : "lost");
+	close(fd);
+	close(fd0);
+	ERR_clear_error();
+	return NULL;
+}
+
 /* Pushes and clears on another thread while thread 1 runs. */
 static void *noise(void *arg)
 {
@@ -158,13 +204,20 @@ int main(int argc, char **argv)
 {
 	pthread_t t2, tn;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: errq_client PORT N\n");
+	if (argc != 3 && !(argc == 4 && strcmp(argv[3], "uncounted") == 0)) {
+		fprintf(stderr, "usage: errq_client PORT N [uncounted]\n");
 		return 2;
 	}
 	port = atoi(argv[1]);
 	rounds = atoi(argv[2]);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 4) {
+		uncounted(NULL);
+		if (failures)
+			return 1;
+		printf("errq ok\n");
+		return 0;
+	}
 	pthread_create(&tn, NULL, noise, NULL);
 	pthread_create(&t2, NULL, run, (void *)2L);
 	run((void *)1L);

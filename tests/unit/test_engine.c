@@ -516,6 +516,35 @@ int main(void)
 			free_pair(&p);
 			ERR_clear_error();
 		}
+
+		UNIT_CASE("engine: a call between a push's ERR_new and its ERR_set_error (a signal handler's) keeps the entry") {
+			struct pair p, q;
+			int a, b;
+			unsigned char buf[32];
+			ERR_clear_error();
+			EXPECT(make_pair(&p, &cr, &sr, "localhost") == 0);
+			EXPECT(handshake_both(&p, &a, &b) == 0);
+			EXPECT(transfer(p.cli, p.srv, (const unsigned char *)"one", buf, 3) == 0);
+			/* The program's ERR_raise, interrupted after its ERR_new
+			 * (the entry's code still 0) by a handler that reads an
+			 * idle connection ... */
+			ERR_new();
+			EXPECT(tls_conn_read(p.srv, buf, sizeof buf, false) == TLS_WANT_POLLIN);
+			/* ... then completed. */
+			ERR_set_debug("prog.c", 1, "main");
+			ERR_set_error(ERR_LIB_EVP, EVP_R_BAD_DECRYPT, NULL);
+			unsigned long mine = ERR_peek_error();
+			EXPECT(mine != 0);
+			/* The next connection's handshake neither fails on it nor
+			 * loses it. */
+			EXPECT(make_pair(&q, &cr, &sr, "localhost") == 0);
+			EXPECT(handshake_both(&q, &a, &b) == 0);
+			EXPECT(transfer(q.cli, q.srv, (const unsigned char *)"two", buf, 3) == 0);
+			EXPECT(ERR_peek_error() == mine && ERR_peek_last_error() == mine);
+			free_pair(&q);
+			free_pair(&p);
+			ERR_clear_error();
+		}
 	}
 	errq_counting_ = true;
 
