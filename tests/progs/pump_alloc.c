@@ -3,11 +3,13 @@
  *   pump_alloc HOST PORT N [WAIT]
  * N times, one after another: connect to HOST:PORT (an echo server),
  * exchange a line (the connection is in use), fork a child that exits at
- * once, then exchange a second line and close.  Meanwhile a second thread
- * allocates and frees 16-17 KiB blocks without pause, so that it holds
- * the allocator's lock much of the time (run it with
+ * once, then exchange a second line and close.  Around each fork a second
+ * thread allocates and frees 16-17 KiB blocks without pause, so that it
+ * holds the allocator's lock much of the time (run it with
  * GLIBC_TUNABLES=glibc.malloc.arena_max=1, or under AddressSanitizer,
- * whose allocator every thread shares).
+ * whose allocator every thread shares).  It starts before the fork (the
+ * fork waits until it has run a few rounds) and stops after it; between
+ * forks it sleeps, so that the test costs CPU only where it tests.
  * A second exchange with no answer within WAIT s (default 10) is reported
  * as stalled; one that fails (a reset, an early end) as failed, with its
  * errno.
@@ -26,6 +28,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -35,7 +38,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static atomic_int stop;
+/* More allocating threads than this machine's cores: one is often
+ * preempted while it holds the lock, as on a loaded machine. */
+#define NALLOC 4
+
+static atomic_int stop, hot;
+static atomic_ulong rounds;
+static pthread_mutex_t hot_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hot_cv = PTHREAD_COND_INITIALIZER;
 
 static void *allocator(void *arg)
 {
@@ -43,6 +53,13 @@ static void *allocator(void *arg)
 
 	(void)arg;
 	while (!atomic_load(&stop)) {
+		if (!atomic_load(&hot)) {
+			pthread_mutex_lock(&hot_mu);
+			while (!atomic_load(&hot) && !atomic_load(&stop))
+				pthread_cond_wait(&hot_cv, &hot_mu);
+			pthread_mutex_unlock(&hot_mu);
+			continue;
+		}
 		for (int i = 0; i < 8; i++) {
 			p[i] = malloc(16384 + 64 * (size_t)i);
 			if (p[i])
@@ -50,8 +67,22 @@ static void *allocator(void *arg)
 		}
 		for (int i = 0; i < 8; i++)
 			free(p[i]);
+		atomic_fetch_add(&rounds, 1);
 	}
 	return NULL;
+}
+
+/* Start (and see running: a few rounds done) or stop the allocator. */
+static void set_hot(int on)
+{
+	unsigned long r0 = atomic_load(&rounds);
+
+	pthread_mutex_lock(&hot_mu);
+	atomic_store(&hot, on);
+	pthread_cond_broadcast(&hot_cv);
+	pthread_mutex_unlock(&hot_mu);
+	for (long spin = 0; on && atomic_load(&rounds) < r0 + 4 && spin < 100000000; spin++)
+		sched_yield();
 }
 
 static int dial(const char *host, const char *port)
@@ -148,7 +179,7 @@ int main(int argc, char **argv)
 		       set ? set((void *)never_malloc, (void *)never_realloc, (void *)never_free) : -1);
 		return 0;
 	}
-	pthread_t t;
+	pthread_t t[NALLOC];
 	int n, stalled = 0, failed = 0;
 
 	if ((argc != 4 && argc != 5) || (n = atoi(argv[3])) <= 0) {
@@ -157,8 +188,9 @@ int main(int argc, char **argv)
 	}
 	if (argc == 5)
 		wait_ms = atoi(argv[4]) * 1000;
-	if (pthread_create(&t, NULL, allocator, NULL) != 0)
-		return 2;
+	for (int i = 0; i < NALLOC; i++)
+		if (pthread_create(&t[i], NULL, allocator, NULL) != 0)
+			return 2;
 	for (int i = 0; i < n; i++) {
 		char line[64];
 		int fd = dial(argv[1], argv[2]), r;
@@ -178,9 +210,11 @@ int main(int argc, char **argv)
 		}
 		if (errq)
 			leave_error();
+		set_hot(1);
 		pid = fork();
 		if (pid == 0)
 			_exit(0);
+		set_hot(0);
 		if (pid > 0)
 			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 				;
@@ -197,8 +231,12 @@ int main(int argc, char **argv)
 		}
 		close(fd);
 	}
+	pthread_mutex_lock(&hot_mu);
 	atomic_store(&stop, 1);
-	pthread_join(t, NULL);
+	pthread_cond_broadcast(&hot_cv);
+	pthread_mutex_unlock(&hot_mu);
+	for (int i = 0; i < NALLOC; i++)
+		pthread_join(t[i], NULL);
 	printf("%d connections forked, %d stalled, %d failed\n", n, stalled, failed);
 	return stalled || failed;
 }
