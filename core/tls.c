@@ -76,18 +76,14 @@ static bool queue_empty(void)
 	return false;
 }
 
-static void err_stash(struct err_stash *s)
+/* The look, when the count cannot tell (s emptied by err_stash). */
+static __attribute__((noinline)) void err_stash_slow(struct err_stash *s)
 {
 	const char *file, *func, *data;
 	int line, flags;
 	unsigned long code;
+	unsigned long at = errq_pushes_;       /* before the look */
 
-	unsigned long at = errq_pushes_;
-
-	s->n = 0;
-	s->e = NULL;
-	if (errq_known_empty())
-		return;
 	if (!ERR_peek_error()) {
 		if (queue_empty())
 			errq_seen_empty(at);
@@ -113,16 +109,20 @@ static void err_stash(struct err_stash *s)
 		errq_seen_empty(at);
 }
 
-/* Drop what our calls queued; give the program its own errors back.
- * (Nothing stashed and nothing queued, the common case: nothing pushed
- * since the queue was seen empty says so without asking OpenSSL; else a
- * peek is half the price of a clear.) */
-static void err_unstash(struct err_stash *s)
+/* Inline, so that the common case (nothing pushed since the queue was
+ * seen empty) is a few instructions, not a call with a large frame. */
+static inline void err_stash(struct err_stash *s)
 {
-	unsigned long at = errq_pushes_;
+	s->n = 0;
+	s->e = NULL;
+	if (!errq_known_empty())
+		err_stash_slow(s);
+}
 
-	if (s->n == 0 && !s->e && errq_known_empty())
-		return;
+static __attribute__((noinline)) void err_unstash_slow(struct err_stash *s)
+{
+	unsigned long at = errq_pushes_;       /* before the look */
+
 	if (s->n == 0 && !ERR_peek_error()) {
 		if (queue_empty())
 			errq_seen_empty(at);
@@ -141,6 +141,16 @@ static void err_unstash(struct err_stash *s)
 			ERR_set_error(ERR_GET_LIB(s->e[i].code), ERR_GET_REASON(s->e[i].code), NULL);
 	}
 	free(s->e);
+}
+
+/* Drop what our calls queued; give the program its own errors back.
+ * (Nothing stashed and nothing pushed since the queue was seen empty,
+ * the common case: nothing to do, and known without asking OpenSSL;
+ * else a peek is half the price of a clear.) */
+static inline void err_unstash(struct err_stash *s)
+{
+	if (s->n != 0 || s->e || !errq_known_empty())
+		err_unstash_slow(s);
 }
 
 /* An engine entry point: the connection's lock (or `ret` when a signal
@@ -818,6 +828,11 @@ static bool claim(struct tls_conn *c)
 {
 	pid_t me = self_pid(), o = 0;
 
+	/* This process's already (every call after the first): the answer
+	 * the compare-and-swap below would give, without its locked
+	 * instruction. */
+	if (__atomic_load_n(&c->owner, __ATOMIC_ACQUIRE) == me)
+		return true;
 	if (__atomic_compare_exchange_n(&c->owner, &o, me, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) ||
 	    o == me)
 		return true;
