@@ -178,6 +178,37 @@ ssize_t read_until_done(struct tls_conn *c, void *buf, size_t len)
 	return -100;
 }
 
+/* A connection that has carried data (the engine has been called on it
+ * from this thread). */
+static void pair_in_use(struct pair *p, struct policy_rule *cr, struct policy_rule *sr)
+{
+	unsigned char buf[3];
+	int a, b;
+
+	EXPECT(make_pair(p, cr, sr, "localhost") == 0);
+	EXPECT(handshake_both(p, &a, &b) == 0);
+	EXPECT(transfer(p->cli, p->srv, (const unsigned char *)"one", buf, 3) == 0);
+}
+
+/* The client sends a record; an attacker flips one bit of it on the way:
+ * the server's read fails ("bad record mac"), no data. */
+static void tamper_one_record(struct pair *p)
+{
+	unsigned char rec[64], buf[64];
+	ssize_t n;
+
+	EXPECT(tls_conn_write(p->cli, "attack at dawn", 14) == 14);
+	n = read(p->fds[1], rec, sizeof rec);      /* steal the record */
+	EXPECT(n > 20);
+	if (n > 20) {
+		rec[n - 3] ^= 0x01;                /* flip one bit */
+		EXPECT(write(p->fds[0], rec, (size_t)n) == n);
+	}
+	EXPECT(read_until_done(p->srv, buf, sizeof buf) == TLS_ERR);
+	EXPECT(tls_conn_failure(p->srv) == TLS_FAIL_PROTOCOL);
+	EXPECT_CONTAINS(tls_conn_error(p->srv), "bad record mac");
+}
+
 int main(void)
 {
 	const char *d = getenv("TLSSHIM_TEST_CERTS");
@@ -333,22 +364,12 @@ int main(void)
 	UNIT_CASE("engine: an altered record is an error, not data") {
 		struct pair p;
 		int a, b;
-		unsigned char rec[64], buf[64];
-		ssize_t n;
+		unsigned char buf[64];
 		EXPECT(make_pair(&p, &cr, &sr, "localhost") == 0);
 		EXPECT(handshake_both(&p, &a, &b) == 0);
 		/* Let the server's tickets reach the client first. */
 		(void)tls_conn_read(p.cli, buf, sizeof buf, false);
-		EXPECT(tls_conn_write(p.cli, "attack at dawn", 14) == 14);
-		n = read(p.fds[1], rec, sizeof rec);       /* steal the record */
-		EXPECT(n > 20);
-		if (n > 20) {
-			rec[n - 3] ^= 0x01;                /* flip one bit */
-			EXPECT(write(p.fds[0], rec, (size_t)n) == n);
-		}
-		EXPECT(read_until_done(p.srv, buf, sizeof buf) == TLS_ERR);
-		EXPECT(tls_conn_failure(p.srv) == TLS_FAIL_PROTOCOL);
-		EXPECT_CONTAINS(tls_conn_error(p.srv), "bad record mac");
+		tamper_one_record(&p);
 		free_pair(&p);
 	}
 
@@ -478,13 +499,10 @@ int main(void)
 
 		UNIT_CASE("engine: an error the program queues between two reads is kept, and not read as ours") {
 			struct pair p;
-			int a, b;
 			unsigned char buf[32];
 			ERR_clear_error();
-			EXPECT(make_pair(&p, &cr, &sr, "localhost") == 0);
-			EXPECT(handshake_both(&p, &a, &b) == 0);
 			/* The engine has seen this thread's queue empty ... */
-			EXPECT(transfer(p.cli, p.srv, (const unsigned char *)"one", buf, 3) == 0);
+			pair_in_use(&p, &cr, &sr);
 			EXPECT(ERR_peek_error() == 0);
 			/* ... then the program queues an error of its own. */
 			ERR_raise(ERR_LIB_SSL, SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC);
@@ -498,20 +516,7 @@ int main(void)
 			/* And a real failure after it is still the engine's own. */
 			ERR_raise(ERR_LIB_EVP, EVP_R_BAD_DECRYPT);
 			unsigned long mine2 = ERR_peek_last_error();
-			{
-				unsigned char rec[64];
-				ssize_t n;
-				EXPECT(tls_conn_write(p.cli, "attack at dawn", 14) == 14);
-				n = read(p.fds[1], rec, sizeof rec);      /* steal the record */
-				EXPECT(n > 20);
-				if (n > 20) {
-					rec[n - 3] ^= 0x01;               /* flip one bit */
-					EXPECT(write(p.fds[0], rec, (size_t)n) == n);
-				}
-			}
-			EXPECT(read_until_done(p.srv, buf, sizeof buf) == TLS_ERR);
-			EXPECT(tls_conn_failure(p.srv) == TLS_FAIL_PROTOCOL);
-			EXPECT_CONTAINS(tls_conn_error(p.srv), "bad record mac");
+			tamper_one_record(&p);
 			EXPECT(ERR_peek_error() == mine && ERR_peek_last_error() == mine2);
 			free_pair(&p);
 			ERR_clear_error();
@@ -522,9 +527,7 @@ int main(void)
 			int a, b;
 			unsigned char buf[32];
 			ERR_clear_error();
-			EXPECT(make_pair(&p, &cr, &sr, "localhost") == 0);
-			EXPECT(handshake_both(&p, &a, &b) == 0);
-			EXPECT(transfer(p.cli, p.srv, (const unsigned char *)"one", buf, 3) == 0);
+			pair_in_use(&p, &cr, &sr);
 			/* The program's ERR_raise, interrupted after its ERR_new
 			 * (the entry's code still 0) by a handler that reads an
 			 * idle connection ... */
