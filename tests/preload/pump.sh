@@ -152,19 +152,21 @@ fi
 # The pump is made with _Fork while the program's other threads run: an
 # allocator lock one of them holds at that instant stays held in the pump
 # for ever.  pump_alloc (tests/progs/pump_alloc.c) forks with a live
-# connection 40 times; around each fork four threads (more than the
+# connection 40 times; around each fork other threads (two more than the
 # machine's cores: one is often preempted holding the lock) allocate and
 # free 16-17 KiB blocks without pause; with one malloc arena for all
 # threads (as under AddressSanitizer, whose allocator every thread shares)
-# and no per-thread cache (tcache_count=0: every allocation takes the
-# arena's lock), they hold the pump's arena much of the time.  Between
-# forks they sleep: the test costs CPU only where it tests.  Each
-# connection's exchange after the fork must be answered: before the pump
-# had a heap of its own (core/alloc.c) 5 pumps of 30 hung in their first
-# malloc, and with only the record buffers made ahead of the fork, one of
-# 40 still hung (in a 40-byte allocation of SSL_write).  With the pump's
-# heap switched off, this version sees 4 or more of the first 12 pumps
-# hang, in both cases below.
+# they hold the pump's arena much of the time.  Between forks they sleep:
+# the test costs CPU only where it tests.  glibc's per-thread cache is off
+# (tcache_count=0): the forking thread's cache, which the pump inherits,
+# would otherwise serve a pump's small malloc without the arena's lock.
+# Each connection's exchange after the fork must be answered: before the
+# pump had a heap of its own (core/alloc.c) 5 pumps of 30 hung in their
+# first malloc, and with only the record buffers made ahead of the fork,
+# one of 40 still hung (in a 40-byte allocation of SSL_write).  With the
+# pump's heap switched off, this version saw a pump hang within the first
+# 15 forks in every run (4 runs), in both cases below; the first stall
+# ends pump_alloc, so a regression fails within the test's time.
 # The same with an entry left in the program's OpenSSL error queue before
 # each fork (PUMP_ALLOC_ERRQ=1), as programs using OpenSSL themselves do:
 # the pump's engine calls set the program's entries aside, in memory from

@@ -3,13 +3,14 @@
  *   pump_alloc HOST PORT N [WAIT]
  * N times, one after another: connect to HOST:PORT (an echo server),
  * exchange a line (the connection is in use), fork a child that exits at
- * once, then exchange a second line and close.  Around each fork a second
- * thread allocates and frees 16-17 KiB blocks without pause, so that it
- * holds the allocator's lock much of the time (run it with
- * GLIBC_TUNABLES=glibc.malloc.arena_max=1, or under AddressSanitizer,
- * whose allocator every thread shares).  It starts before the fork (the
- * fork waits until it has run a few rounds) and stops after it; between
- * forks it sleeps, so that the test costs CPU only where it tests.
+ * once, then exchange a second line and close.  Around each fork other
+ * threads (two more than the machine's cores) allocate and free 16-17 KiB
+ * blocks without pause, so that they hold the allocator's lock much of
+ * the time (run it with GLIBC_TUNABLES=glibc.malloc.arena_max=1, or under
+ * AddressSanitizer, whose allocator every thread shares).  They start
+ * before the fork (the fork waits until they have run a few rounds) and
+ * stop after it; between forks they sleep, so that the test costs CPU
+ * only where it tests.  The first stall ends the run.
  * A second exchange with no answer within WAIT s (default 10) is reported
  * as stalled; one that fails (a reset, an early end) as failed, with its
  * errno.
@@ -34,13 +35,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* More allocating threads than this machine's cores: one is often
- * preempted while it holds the lock, as on a loaded machine. */
-#define NALLOC 4
+/* Allocating threads: two more than the machine's cores, so that one is
+ * often preempted while it holds the lock, as on a loaded machine. */
+#define NALLOC_MAX 64
 
 static atomic_int stop, hot;
 static atomic_ulong rounds;
@@ -81,8 +83,17 @@ static void set_hot(int on)
 	atomic_store(&hot, on);
 	pthread_cond_broadcast(&hot_cv);
 	pthread_mutex_unlock(&hot_mu);
-	for (long spin = 0; on && atomic_load(&rounds) < r0 + 4 && spin < 100000000; spin++)
+	if (!on)
+		return;
+	/* (bounded: 2 s, far more than a few rounds take) */
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (atomic_load(&rounds) < r0 + 4) {
 		sched_yield();
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec - t0.tv_sec > 2)
+			break;
+	}
 }
 
 static int dial(const char *host, const char *port)
@@ -179,8 +190,10 @@ int main(int argc, char **argv)
 		       set ? set((void *)never_malloc, (void *)never_realloc, (void *)never_free) : -1);
 		return 0;
 	}
-	pthread_t t[NALLOC];
-	int n, stalled = 0, failed = 0;
+	pthread_t t[NALLOC_MAX];
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int nalloc = ncpu > 0 && ncpu + 2 < NALLOC_MAX ? (int)ncpu + 2 : ncpu > 0 ? NALLOC_MAX : 4;
+	int n, stalled = 0, failed = 0, tried = 0;
 
 	if ((argc != 4 && argc != 5) || (n = atoi(argv[3])) <= 0) {
 		fprintf(stderr, "usage: pump_alloc HOST PORT N [WAIT]\n");
@@ -188,10 +201,10 @@ int main(int argc, char **argv)
 	}
 	if (argc == 5)
 		wait_ms = atoi(argv[4]) * 1000;
-	for (int i = 0; i < NALLOC; i++)
+	for (int i = 0; i < nalloc; i++)
 		if (pthread_create(&t[i], NULL, allocator, NULL) != 0)
 			return 2;
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n; i++, tried++) {
 		char line[64];
 		int fd = dial(argv[1], argv[2]), r;
 		pid_t pid;
@@ -224,6 +237,11 @@ int main(int argc, char **argv)
 			fprintf(stderr, "pump_alloc: connection %d: no answer after the fork within %d s\n", i,
 				wait_ms / 1000);
 			stalled++;
+			/* A pump that hangs once is the failure: stop here, within
+			 * the test's time (each further stall would cost WAIT s). */
+			close(fd);
+			tried++;
+			break;
 		} else if (r < 0) {
 			fprintf(stderr, "pump_alloc: connection %d: exchange after the fork failed: %s\n", i,
 				errno ? strerror(errno) : "end of file");
@@ -235,8 +253,8 @@ int main(int argc, char **argv)
 	atomic_store(&stop, 1);
 	pthread_cond_broadcast(&hot_cv);
 	pthread_mutex_unlock(&hot_mu);
-	for (int i = 0; i < NALLOC; i++)
+	for (int i = 0; i < nalloc; i++)
 		pthread_join(t[i], NULL);
-	printf("%d connections forked, %d stalled, %d failed\n", n, stalled, failed);
+	printf("%d connections forked, %d stalled, %d failed\n", tried, stalled, failed);
 	return stalled || failed;
 }
