@@ -115,9 +115,6 @@ $(BUILD)/progs/preload_%.so: tests/progs/preload_%.c
 # leave it as found).
 $(BUILD)/progs/errq_client: PROG_CFLAGS = $(SSL_CFLAGS)
 $(BUILD)/progs/errq_client: PROG_LIBS = $(SSL_LIBS) -ldl
-# Draws OpenSSL random bytes across fork (shim/getpid.c).
-$(BUILD)/progs/randfork: PROG_CFLAGS = $(SSL_CFLAGS)
-$(BUILD)/progs/randfork: PROG_LIBS = $(SSL_LIBS)
 # Exports its config_* functions, as lighttpd does (-rdynamic for plugins).
 $(BUILD)/progs/config_clash: PROG_LDFLAGS = -rdynamic
 

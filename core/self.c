@@ -73,17 +73,3 @@ pid_t self_pid(void)
 	}
 	return id;
 }
-
-pid_t self_pid_known(void)
-{
-	pid_t *p = __atomic_load_n(&page, __ATOMIC_ACQUIRE), id;
-
-	if (!p)
-		return 0;
-	id = __atomic_load_n(p, __ATOMIC_RELAXED);
-	if (!id) {
-		id = getpid();
-		__atomic_store_n(p, id, __ATOMIC_RELAXED);
-	}
-	return id;
-}

@@ -16,11 +16,4 @@ void self_forked(void);
 /* This process's id: getpid() once per process, then a load. */
 pid_t self_pid(void);
 
-/* The same from the page only: 0 where there is none (the kernel does
- * not honour MADV_WIPEONFORK, or before self_init).  For the getpid()
- * wrapper (shim/getpid.c), which must not reach itself again through
- * self_pid()'s fallback: a tail call keeps the first caller's return
- * address, and it would answer itself for ever. */
-pid_t self_pid_known(void);
-
 #endif
