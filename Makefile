@@ -117,6 +117,8 @@ $(BUILD)/progs/errq_client: PROG_CFLAGS = $(SSL_CFLAGS)
 $(BUILD)/progs/errq_client: PROG_LIBS = $(SSL_LIBS) -ldl
 # Exports its config_* functions, as lighttpd does (-rdynamic for plugins).
 $(BUILD)/progs/config_clash: PROG_LDFLAGS = -rdynamic
+# Counts the library's getpid() calls with a getpid of its own.
+$(BUILD)/progs/selfid: PROG_LDFLAGS = -rdynamic
 
 # Test tools (the wire audit): never sanitized, they only read files.
 $(BUILD)/tools/%: tests/tools/%.c

@@ -13,8 +13,18 @@
  * (QEMU's user mode before 5.0) answer 0 to every madvise() and do
  * nothing, so an advice that does not exist must be refused first
  * (BoringSSL's fork detection does the same).  Behind it, the forks the
- * shim sees (the atfork child handler, _Fork, its pumps, a clone or fork
- * through syscall()) store the child's id themselves (self_forked).
+ * shim sees (the atfork child handler, _Fork, its pumps, the C library's
+ * clone() and a clone or fork through syscall(), each without CLONE_VM)
+ * store the child's id themselves (self_forked).
+ *
+ * Only the process itself stores its id: the constructor, and the child
+ * of a fork the shim sees.  A zero is never filled in on first use: in a
+ * process made by a fork the shim did not see (an inline system call),
+ * the first to read the page may be a child made with CLONE_VM, which
+ * would store its own id in the memory it shares with its parent; the
+ * parent would take it for its own, and once that child is gone and a
+ * fork child of the parent is given the same id, the two would pass each
+ * other's ownership checks.  Such a process asks getpid() every time.
  *
  * A child that shares our memory (clone(CLONE_VM) without CLONE_THREAD)
  * reads its parent's id: for the sessions and locks it shares with the
@@ -67,9 +77,8 @@ pid_t self_pid(void)
 	if (!p)
 		return getpid();
 	id = __atomic_load_n(p, __ATOMIC_RELAXED);
-	if (!id) {
-		id = getpid();
-		__atomic_store_n(p, id, __ATOMIC_RELAXED);
-	}
-	return id;
+	/* Zero: a child made by a fork the shim did not see.  Asked, never
+	 * stored: this may be a child that shares its parent's memory, and
+	 * its id in the shared page would become the parent's (see above). */
+	return id ? id : getpid();
 }

@@ -13,7 +13,8 @@ void self_init(void);
  * memory): store the child's id, whether or not the kernel wiped it. */
 void self_forked(void);
 
-/* This process's id: getpid() once per process, then a load. */
+/* This process's id: a load, or getpid() where the page reads 0 (a child
+ * of a fork the shim did not see) or there is no page. */
 pid_t self_pid(void);
 
 #endif

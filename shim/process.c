@@ -208,12 +208,29 @@ void shim_before_clone(unsigned long flags)
 		shim_pump_live(PUMP_LIVE, -1);
 }
 
+/* The child of a clone() that copies our memory starts here: it stores
+ * its own id (core/self.c) before the program's function runs.  `start`
+ * lives in the parent's frame, which the child has a copy of. */
+struct clone_start {
+	int (*fn)(void *);
+	void *arg;
+};
+
+static int clone_child(void *p)
+{
+	const struct clone_start *start = p;
+
+	self_forked();
+	return start->fn(start->arg);
+}
+
 SHIM_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 {
 	va_list ap;
 	pid_t *ptid;
 	void *tls;
 	pid_t *ctid;
+	struct clone_start start = { fn, arg };
 
 	va_start(ap, arg);
 	ptid = va_arg(ap, pid_t *);
@@ -221,6 +238,8 @@ SHIM_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 	ctid = va_arg(ap, pid_t *);
 	va_end(ap);
 	shim_before_clone((unsigned long)flags);
+	if (fn && !(flags & (CLONE_VM | CLONE_THREAD)))
+		return REAL(clone)(clone_child, stack, flags, &start, ptid, tls, ctid);
 	return REAL(clone)(fn, stack, flags, arg, ptid, tls, ctid);
 }
 
