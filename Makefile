@@ -117,6 +117,9 @@ $(BUILD)/progs/errq_client: PROG_CFLAGS = $(SSL_CFLAGS)
 $(BUILD)/progs/errq_client: PROG_LIBS = $(SSL_LIBS) -ldl
 # Exports its config_* functions, as lighttpd does (-rdynamic for plugins).
 $(BUILD)/progs/config_clash: PROG_LDFLAGS = -rdynamic
+# Draws OpenSSL random bytes across forks (shim/getpid.c).
+$(BUILD)/progs/randfork: PROG_CFLAGS = $(SSL_CFLAGS)
+$(BUILD)/progs/randfork: PROG_LIBS = $(SSL_LIBS)
 # Counts the library's getpid() calls with a getpid of its own.
 $(BUILD)/progs/selfid: PROG_LDFLAGS = -rdynamic
 

@@ -70,15 +70,20 @@ void self_forked(void)
 		__atomic_store_n(p, getpid(), __ATOMIC_RELAXED);
 }
 
+pid_t self_pid_known(void)
+{
+	pid_t *p = __atomic_load_n(&page, __ATOMIC_ACQUIRE);
+
+	return p ? __atomic_load_n(p, __ATOMIC_RELAXED) : 0;
+}
+
 pid_t self_pid(void)
 {
-	pid_t *p = __atomic_load_n(&page, __ATOMIC_ACQUIRE), id;
+	pid_t id = self_pid_known();
 
-	if (!p)
-		return getpid();
-	id = __atomic_load_n(p, __ATOMIC_RELAXED);
-	/* Zero: a child made by a fork the shim did not see.  Asked, never
-	 * stored: this may be a child that shares its parent's memory, and
-	 * its id in the shared page would become the parent's (see above). */
+	/* Zero: no page, or a child made by a fork the shim did not see.
+	 * Asked, never stored: this may be a child that shares its parent's
+	 * memory, and its id in the shared page would become the parent's
+	 * (see above). */
 	return id ? id : getpid();
 }

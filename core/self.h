@@ -17,4 +17,9 @@ void self_forked(void);
  * of a fork the shim did not see) or there is no page. */
 pid_t self_pid(void);
 
+/* The page's answer only: 0 where it reads 0 or there is none.  For the
+ * getpid() wrapper (shim/getpid.c), which must not reach itself again
+ * through self_pid()'s getpid(). */
+pid_t self_pid_known(void);
+
 #endif

@@ -154,6 +154,7 @@ static void do_init(void)
 	shim_signal_init();
 	shim_wait_init();
 	self_init();
+	shim_getpid_init();
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 	if (getenv("TLSSHIM_CONFIG") && !path)
 		log_warn("secure-execution mode (set-user-ID or set-group-ID program): TLSSHIM_CONFIG"

@@ -72,6 +72,7 @@ struct real_fns {
 	int (*ioctl)(int, unsigned long, ...);
 	pid_t (*fork)(void);
 	pid_t (*_Fork)(void);
+	pid_t (*getpid)(void);
 	int (*execve)(const char *, char *const[], char *const[]);
 	int (*execv)(const char *, char *const[]);
 	int (*execvp)(const char *, char *const[]);
