@@ -39,10 +39,17 @@
  */
 #include "core/self.h"
 
+#include <stdbool.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 static pid_t *page;
+
+/* Children made with CLONE_VM (not threads) that may be running: while
+ * one of our CLONE_VFORK clones waits, and for good once one was made
+ * without CLONE_VFORK.  Plain memory, shared with those children. */
+static int vm_vfork;
+static bool vm_for_good;
 
 void self_init(void)
 {
@@ -66,8 +73,31 @@ void self_forked(void)
 {
 	pid_t *p = __atomic_load_n(&page, __ATOMIC_ACQUIRE);
 
+	/* Our own memory, one thread: no child shares it yet. */
+	__atomic_store_n(&vm_vfork, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&vm_for_good, false, __ATOMIC_RELAXED);
 	if (p)
 		__atomic_store_n(p, getpid(), __ATOMIC_RELAXED);
+}
+
+void self_share_begin(bool vfork)
+{
+	if (vfork)
+		__atomic_add_fetch(&vm_vfork, 1, __ATOMIC_SEQ_CST);
+	else
+		__atomic_store_n(&vm_for_good, true, __ATOMIC_SEQ_CST);
+}
+
+void self_share_end(void)
+{
+	__atomic_sub_fetch(&vm_vfork, 1, __ATOMIC_SEQ_CST);
+}
+
+pid_t self_pid_unshared(void)
+{
+	if (__atomic_load_n(&vm_for_good, __ATOMIC_RELAXED) || __atomic_load_n(&vm_vfork, __ATOMIC_RELAXED))
+		return 0;
+	return self_pid_known();
 }
 
 pid_t self_pid_known(void)

@@ -2,10 +2,13 @@
 #ifndef TLSSHIM_CORE_SELF_H
 #define TLSSHIM_CORE_SELF_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
-/* Once, early (the library's initialisation, one thread): keep the id in
- * a page the kernel wipes in every child.  Until then, and where the
+/* Once, from the library's constructor (the process the program started
+ * in, one thread; never an earlier first call, which may come from a
+ * CLONE_VM child of another library's constructor): keep the id in a
+ * page the kernel wipes in every child.  Until then, and where the
  * kernel cannot (before Linux 4.14), self_pid() is getpid(). */
 void self_init(void);
 
@@ -17,9 +20,20 @@ void self_forked(void);
  * of a fork the shim did not see) or there is no page. */
 pid_t self_pid(void);
 
-/* The page's answer only: 0 where it reads 0 or there is none.  For the
- * getpid() wrapper (shim/getpid.c), which must not reach itself again
- * through self_pid()'s getpid(). */
+/* The page's answer only: 0 where it reads 0 or there is none. */
 pid_t self_pid_known(void);
+
+/* Around a clone with CLONE_VM and without CLONE_THREAD, in the parent:
+ * begin before it (vfork: the parent waits for the child's exec or exit),
+ * end after a CLONE_VFORK one returns. */
+void self_share_begin(bool vfork);
+void self_share_end(void);
+
+/* For OpenSSL's fork check (shim/getpid.c): the page's answer, or 0 while
+ * a child may share our memory.  Such a child reads its parent's id in
+ * the page; OpenSSL in it must get its own, or a fork child of it that is
+ * given the parent's id (a new pid namespace, a reused id) would take the
+ * generator state it copied for its own and repeat the child's bytes. */
+pid_t self_pid_unshared(void);
 
 #endif

@@ -9,13 +9,20 @@
  * Calls from libcrypto's code (told by their return address) are
  * answered from the MADV_WIPEONFORK page of core/self.c, which the
  * kernel zeroes in every child that does not share our memory, however
- * it was made: BoringSSL detects forks the same way.  A child that shares
- * our memory (clone(CLONE_VM), vfork) reads its parent's id there; for
- * OpenSSL that is right, since it also shares the generators' state
- * rather than holding a copy.  Every other caller (the program, other
- * libraries, the shim itself) gets the C library's getpid().  Where the
- * kernel does not honour the advice (core/self.c) there is no page, and
- * every call is the C library's.
+ * it was made: BoringSSL detects forks the same way.  A page that reads 0
+ * (the child of a fork the shim did not see) is the C library's answer.
+ * A child that shares our memory (clone(CLONE_VM) without CLONE_THREAD)
+ * would read its parent's id there: while one may run (from the clone
+ * until a CLONE_VFORK one returns; for good after one without
+ * CLONE_VFORK), every call is the C library's.  Its OpenSSL then reseeds
+ * as it would without the shim; answered with the parent's id, it would
+ * not, and a fork child of it given the parent's id (in a new pid
+ * namespace, or a reused id) would repeat its bytes.  A CLONE_VM clone
+ * made with an inline system call is not seen (libtlsshim(7), BUGS).
+ * Every other caller (the program, other libraries, the shim itself)
+ * gets the C library's getpid().  Where the kernel does not honour the
+ * advice (core/self.c) there is no page, and every call is the C
+ * library's.
  */
 #include <dlfcn.h>
 #include <link.h>
@@ -76,7 +83,7 @@ SHIM_EXPORT pid_t getpid(void)
 	uintptr_t len = __atomic_load_n(&text_len, __ATOMIC_ACQUIRE);
 
 	if (len && ra - __atomic_load_n(&text_lo, __ATOMIC_RELAXED) < len) {
-		pid_t id = self_pid_known();
+		pid_t id = self_pid_unshared();
 
 		if (id > 0)
 			return id;

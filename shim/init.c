@@ -35,6 +35,7 @@ _Atomic bool shim_ready;
 _Atomic bool shim_exiting;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static __thread int init_depth __attribute__((tls_model("initial-exec")));
+static bool in_constructor;
 
 bool shim_initialising(void)
 {
@@ -153,7 +154,8 @@ static void do_init(void)
 	errq_resolve();
 	shim_signal_init();
 	shim_wait_init();
-	self_init();
+	if (in_constructor)
+		self_init();
 	shim_getpid_init();
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 	if (getenv("TLSSHIM_CONFIG") && !path)
@@ -205,5 +207,13 @@ void shim_init_slow(void)
 
 __attribute__((constructor)) static void shim_init(void)
 {
+	/* The page for our id is made from here only (in do_init() when the
+	 * constructor runs it, before the policy's OpenSSL calls): a first
+	 * call from another library's constructor may come from a CLONE_VM
+	 * child of the process, which would store its own id in the page it
+	 * shares (core/self.c). */
+	in_constructor = true;
 	shim_ensure_init();
+	self_init();
+	in_constructor = false;
 }

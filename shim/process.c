@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,13 +205,23 @@ SHIM_EXPORT pid_t _Fork(void)
  * knows it is a new process all the same (core/self.c). */
 void shim_before_clone(unsigned long flags)
 {
+	if ((flags & CLONE_VM) && !(flags & CLONE_THREAD))
+		self_share_begin(flags & CLONE_VFORK);
 	if (shim_policy && !(flags & CLONE_THREAD))
 		shim_pump_live(PUMP_LIVE, -1);
 }
 
+void shim_after_clone(unsigned long flags)
+{
+	if ((flags & (CLONE_VM | CLONE_VFORK | CLONE_THREAD)) == (CLONE_VM | CLONE_VFORK))
+		self_share_end();
+}
+
 /* The child of a clone() that copies our memory starts here: it stores
  * its own id (core/self.c) before the program's function runs.  `start`
- * lives in the parent's frame, which the child has a copy of. */
+ * is at the top of the child's stack, above where its frames go (the
+ * parent's frame may be in memory the parent goes on writing: a shared
+ * stack). */
 struct clone_start {
 	int (*fn)(void *);
 	void *arg;
@@ -230,7 +241,7 @@ SHIM_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 	pid_t *ptid;
 	void *tls;
 	pid_t *ctid;
-	struct clone_start start = { fn, arg };
+	int r;
 
 	va_start(ap, arg);
 	ptid = va_arg(ap, pid_t *);
@@ -238,9 +249,19 @@ SHIM_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 	ctid = va_arg(ap, pid_t *);
 	va_end(ap);
 	shim_before_clone((unsigned long)flags);
-	if (fn && !(flags & (CLONE_VM | CLONE_THREAD)))
-		return REAL(clone)(clone_child, stack, flags, &start, ptid, tls, ctid);
-	return REAL(clone)(fn, stack, flags, arg, ptid, tls, ctid);
+	/* Not with CLONE_SETTLS: the start function would run on the
+	 * program's thread pointer, which our code does not expect. */
+	if (fn && stack && !(flags & (CLONE_VM | CLONE_THREAD | CLONE_SETTLS))) {
+		struct clone_start *start =
+			(struct clone_start *)(((uintptr_t)stack - sizeof *start) & ~(uintptr_t)15);
+
+		start->fn = fn;
+		start->arg = arg;
+		return REAL(clone)(clone_child, start, flags, start, ptid, tls, ctid);
+	}
+	r = REAL(clone)(fn, stack, flags, arg, ptid, tls, ctid);
+	shim_after_clone((unsigned long)flags);
+	return r;
 }
 
 SHIM_EXPORT int __clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)

@@ -267,6 +267,8 @@ bool shim_fastopen_refused(int fd, const struct sockaddr *addr, socklen_t alen);
 void shim_adopt_inherited(void);
 /* A raw clone()/clone3() of another process (syscall.c): as fork(). */
 void shim_before_clone(unsigned long flags);
+/* In the parent, after it (a CLONE_VM|CLONE_VFORK child has gone). */
+void shim_after_clone(unsigned long flags);
 void shim_exit_handler_install(void);
 
 /* Readiness (poll.c), shared with epoll.c; POLL* event bits. */

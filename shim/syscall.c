@@ -162,6 +162,8 @@ SHIM_EXPORT long syscall(long no, ...)
 		r = REAL(syscall)(no, a[0], a[1], a[2], a[3], a[4], a[5]);
 		if (r == 0 && !(flags & (CLONE_VM | CLONE_THREAD)))
 			self_forked();
+		else if (r != 0)
+			shim_after_clone(flags);
 		return r;
 	}
 	case SYS_exit_group:

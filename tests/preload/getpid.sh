@@ -32,6 +32,18 @@ if [ $rc -eq 0 ] && grep -q '^randfork ok' "$T/rf.out"; then
 else
 	fail getpid_fork_detection_kept "exit $rc$(show "$T/rf.out" "$T/rf.log")"
 fi
+# A CLONE_VM child that forks (randfork newpid, in pid namespaces of its
+# own): the child reads its parent's id in the page it shares; its fork
+# child is given the parent's id.  Answered with the parent's id, the
+# CLONE_VM child's OpenSSL would not reseed, nor would the fork child's
+# copy of it: the same bytes twice.
+TLSSHIM_LOG_FILE="$T/rfn.log" shimmed "$PROGS/randfork" newpid >"$T/rfn.out" 2>&1
+rc=$?
+if [ $rc -eq 0 ] && grep -q '^randfork ok' "$T/rfn.out"; then
+	pass "getpid_clone_vm_child_that_forks ($(grep -c differ "$T/rfn.out") of 2: its fork child given the parent's id draws other bytes)"
+else
+	fail getpid_clone_vm_child_that_forks "exit $rc$(show "$T/rfn.out" "$T/rfn.log")"
+fi
 # The same where madvise() says yes and does nothing (an emulator's:
 # preload_fakemadvise.so): no page, every call is the C library's (the
 # first version looped for ever there: a tail call kept libcrypto's

@@ -18,6 +18,8 @@
  * not repeat.
  * Prints "KIND: differ, getpid ok" per case and "randfork ok"; any
  * failure is printed and the exit status is 1.
+ *
+ *   randfork newpid   (see newpid_p below: needs a pid namespace)
  */
 #include <errno.h>
 #include <sched.h>
@@ -25,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -144,12 +147,107 @@ static int vfork_child(void *arg)
 	return 0;
 }
 
-int main(void)
+/* randfork newpid: a CLONE_VM child C that forks.  C shares P's memory,
+ * so it reads P's id in the library's page; it is made with CLONE_NEWPID,
+ * so it is 1 in a new pid namespace and its first fork child G is 2,
+ * P's own id in the namespace this program makes for P (P is 2 there).
+ * C draws (its OpenSSL must see C's id, not P's: it reseeds), forks G,
+ * G draws, C draws again: G must not repeat C's bytes.  Once with
+ * CLONE_VFORK, once without. */
+static pid_t target;
+static unsigned char *g_bytes;
+static volatile int c_said; /* 1 differ, 2 same, 3 G had another id, 4 failed */
+
+static int newpid_c(void *arg)
+{
+	unsigned char x[32], again[32];
+	int st;
+	pid_t g;
+
+	(void)arg;
+	if (RAND_bytes(x, sizeof x) != 1 || (g = fork()) < 0) {
+		c_said = 4;
+		return 0;
+	}
+	if (g == 0) {
+		/* The exit system call itself: the library's _exit() under
+		 * AddressSanitizer would warn about this stack. */
+		if (getpid() != target)
+			syscall(SYS_exit, 3);
+		syscall(SYS_exit, RAND_bytes(g_bytes, 32) == 1 ? 0 : 4);
+	}
+	if (waitpid(g, &st, 0) != g || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		c_said = WIFEXITED(st) && WEXITSTATUS(st) == 3 ? 3 : 4;
+		return 0;
+	}
+	if (RAND_bytes(again, sizeof again) != 1)
+		c_said = 4;
+	else
+		c_said = memcmp(again, g_bytes, sizeof again) ? 1 : 2;
+	return 0;
+}
+
+static int newpid_p(void)
+{
+	static const char *said[] = { "nothing", "differ", "the SAME bytes", "G's id is not P's", "failed" };
+	unsigned char seed[32];
+	int bad = 0;
+
+	target = getpid();
+	g_bytes = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (g_bytes == MAP_FAILED || RAND_bytes(seed, sizeof seed) != 1)
+		return 4;
+	for (int vf = 1; vf >= 0; vf--) {
+		pid_t c;
+
+		c_said = 0;
+		c = clone(newpid_c, stack + sizeof stack,
+			  CLONE_VM | CLONE_NEWPID | (vf ? CLONE_VFORK : 0) | SIGCHLD, NULL);
+		if (c < 0) {
+			printf("clone(CLONE_VM|CLONE_NEWPID): %s\n", strerror(errno));
+			return 4;
+		}
+		waitpid(c, NULL, 0);
+		printf("clone(CLONE_VM|CLONE_NEWPID%s), its fork child with the parent's id: %s\n",
+		       vf ? "|CLONE_VFORK" : "", said[c_said]);
+		bad |= c_said != 1;
+	}
+	return bad;
+}
+
+static int newpid(void)
+{
+	pid_t init, p;
+	int st;
+
+	if (unshare(CLONE_NEWPID) < 0 && unshare(CLONE_NEWUSER | CLONE_NEWPID) < 0) {
+		printf("newpid: no pid namespace: %s\n", strerror(errno));
+		return 2;
+	}
+	/* 1 in the new namespace; its child P is 2. */
+	init = fork();
+	if (init == 0) {
+		p = fork();
+		if (p == 0)
+			_exit(newpid_p());
+		_exit(p < 0 || waitpid(p, &st, 0) != p || !WIFEXITED(st) ? 5 : WEXITSTATUS(st));
+	}
+	if (init < 0 || waitpid(init, &st, 0) != init || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		printf("newpid: exit %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		return 1;
+	}
+	printf("randfork ok\n");
+	return 0;
+}
+
+int main(int argc, char **argv)
 {
 	unsigned char seed[32], mine[32];
 	pid_t pid;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc > 1 && !strcmp(argv[1], "newpid"))
+		return newpid();
 	if (RAND_bytes(seed, sizeof seed) != 1) {
 		printf("RAND_bytes failed\n");
 		return 1;

@@ -12,9 +12,12 @@
  *      itself asks anything, P makes
  *   G  with CLONE_VM|CLONE_VFORK (an inline clone system call on x86-64,
  *      the C library's clone() elsewhere): G shares P's memory, connects
- *      once and exits.  Then P connects N times.
+ *      once and exits; then
+ *   H  the same through the C library's clone() (the library's wrapper).
+ *      Then P connects N times.
  *   C  made by the C library's clone() without CLONE_VM; connects N times.
- * Prints "P pid", "G pid", "C pid", and for P and C "getpid X calls N":
+ * Prints "P pid", "G pid", "H pid", "C pid", and for P and C
+ * "getpid X calls N":
  * how many times the library called getpid() for those N connects (this
  * program's getpid, which counts; exported with -rdynamic, it is the one
  * the library's calls bind to).
@@ -82,12 +85,15 @@ static void connects(const char *who)
 	say(who, getpid_calls, n);
 }
 
-/* G: runs on its own stack in P's memory, P suspended (CLONE_VFORK).  It
- * ends with the exit system call itself: the library's _exit() under
- * AddressSanitizer would warn about the unknown stack. */
+/* G and H: run on their own stack in P's memory, P suspended
+ * (CLONE_VFORK).  They end with the exit system call itself: the
+ * library's _exit() under AddressSanitizer would warn about the unknown
+ * stack. */
+static const char *g_name = "G";
+
 __attribute__((noreturn, used)) static void g_main(void)
 {
-	say("G", own_pid(), -1);
+	say(g_name, own_pid(), -1);
 	syscall(SYS_exit, denied() < 0 ? 5 : 0);
 	__builtin_unreachable();
 }
@@ -159,10 +165,10 @@ static int c_fn(void *unused)
 int main(int argc, char **argv)
 {
 	static char stack[1 << 16] __attribute__((aligned(16)));
+	static char stack_h[1 << 16] __attribute__((aligned(16)));
 	long pid;
 	int rc;
 
-	(void)g_fn;
 	if (argc != 3 || (port = atoi(argv[1])) <= 0 || (n = atoi(argv[2])) <= 0) {
 		fprintf(stderr, "usage: selfid PORT N\n");
 		return 2;
@@ -177,6 +183,12 @@ int main(int argc, char **argv)
 
 		if (g < 0 || reap(g) != 0)
 			_exit(6);
+		g_name = "H";
+		/* A stack of its own: G left AddressSanitizer's marks on its
+		 * (it ends with the exit system call, its frames never return). */
+		g = clone(g_fn, stack_h + sizeof stack_h, CLONE_VM | CLONE_VFORK | SIGCHLD, NULL);
+		if (g < 0 || reap(g) != 0)
+			_exit(7);
 		say("P", own_pid(), -1);
 		connects("P");
 		_exit(0);
