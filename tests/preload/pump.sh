@@ -213,9 +213,10 @@ fi
 # ECONNRESET (not a silent hang), the peer sees no clean end, and the log
 # says why.  Twice: logging to a file, and to a FIFO that is full (its
 # reader never reads), where the watchdog's own line blocks: the resets
-# must come first all the same.
-for where in file fifo; do
-	ports "hang$where"
+# must come first all the same.  The two cases run at the same time (each
+# waits 15-20 s for the watchdog), with ports taken beforehand.
+hang_case() {
+	where=$1 R=$2 POLICY=$3
 	start_peer "hang$where.peer" server --port "$R" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
 		--mode echo --count 1 --status "$T/hang$where.status" --timeout 60
 	peer_pid=$PEER
@@ -250,4 +251,14 @@ for where in file fifo; do
 	else
 		fail "a pump stuck inside OpenSSL is ended, not left hanging (log to a $where)" "exit $rc: $(tr '\n' '|' <"$T/hang$where.out" | head -c 600) peer: $(tr '\n' '|' <"$T/hang$where.status" 2>/dev/null) $([ $where = file ] && show "$logto")"
 	fi
-done
+}
+ports hangfile; hf="$R $POLICY"
+ports hangfifo; hq="$R $POLICY"
+# shellcheck disable=SC2086
+hang_case file $hf >"$T/hangfile.case" 2>&1 &
+h1=$!
+# shellcheck disable=SC2086
+hang_case fifo $hq >"$T/hangfifo.case" 2>&1 &
+h2=$!
+wait "$h1"; wait "$h2"
+cat "$T/hangfile.case" "$T/hangfifo.case"
