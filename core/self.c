@@ -66,7 +66,10 @@ void self_init(void)
 		return;
 	}
 	*(pid_t *)p = getpid();
-	__atomic_store_n(&page, (pid_t *)p, __ATOMIC_RELEASE);
+	/* Made once: a second maker never replaces the first's page. */
+	if (!__atomic_compare_exchange_n(&page, &(pid_t *){ NULL }, (pid_t *)p, false, __ATOMIC_RELEASE,
+					 __ATOMIC_RELAXED))
+		munmap(p, (size_t)sz);
 }
 
 void self_forked(void)

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include <openssl/crypto.h>
 
@@ -35,11 +36,22 @@ _Atomic bool shim_ready;
 _Atomic bool shim_exiting;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static __thread int init_depth __attribute__((tls_model("initial-exec")));
-static bool in_constructor;
+/* The task (thread id) that initialises: a child made with CLONE_VM and
+ * without CLONE_SETTLS shares its parent's thread pointer, so its
+ * init_depth is the parent thread's.  Without this, the parent's thread
+ * would take the child's initialisation for its own re-entry, skip it,
+ * and run unchecked before the policy is loaded. */
+static pid_t init_task;
+
+static bool initialising_here(void)
+{
+	return init_depth > 0 &&
+	       __atomic_load_n(&init_task, __ATOMIC_ACQUIRE) == (pid_t)REAL(syscall)(SYS_gettid);
+}
 
 bool shim_initialising(void)
 {
-	return init_depth > 0;
+	return initialising_here();
 }
 
 static void refuse_to_start(const struct policy_error *err)
@@ -143,6 +155,7 @@ static void do_init(void)
 	struct policy *p;
 
 	init_depth++;
+	__atomic_store_n(&init_task, (pid_t)REAL(syscall)(SYS_gettid), __ATOMIC_RELEASE);
 	real_init();
 	if (conntab_init() < 0) {
 		struct policy_error e = { .line = 0 };
@@ -154,8 +167,6 @@ static void do_init(void)
 	errq_resolve();
 	shim_signal_init();
 	shim_wait_init();
-	if (in_constructor)
-		self_init();
 	shim_getpid_init();
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 	if (getenv("TLSSHIM_CONFIG") && !path)
@@ -195,25 +206,25 @@ done:
 	 * before the program can touch them. */
 	if (shim_policy)
 		shim_adopt_inherited();
+	__atomic_store_n(&init_task, 0, __ATOMIC_RELEASE);
 	init_depth--;
 }
 
 void shim_init_slow(void)
 {
-	if (init_depth)
+	if (initialising_here())
 		return;         /* our own calls while initialising */
 	pthread_once(&init_once, do_init);
 }
 
 __attribute__((constructor)) static void shim_init(void)
 {
-	/* The page for our id is made from here only (in do_init() when the
-	 * constructor runs it, before the policy's OpenSSL calls): a first
-	 * call from another library's constructor may come from a CLONE_VM
-	 * child of the process, which would store its own id in the page it
-	 * shares (core/self.c). */
-	in_constructor = true;
-	shim_ensure_init();
+	/* The page for our id is made here only, by the process the program
+	 * started in, before the policy's OpenSSL calls: a first call from
+	 * another library's constructor may come from a CLONE_VM child of
+	 * the process (and any flag telling "the constructor runs" would be
+	 * in memory that child shares), which would store its own id in the
+	 * page it shares (core/self.c). */
 	self_init();
-	in_constructor = false;
+	shim_ensure_init();
 }

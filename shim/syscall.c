@@ -155,8 +155,14 @@ SHIM_EXPORT long syscall(long no, ...)
 		/* Another process (no CLONE_THREAD): live sessions go to pumps
 		 * first.  The child runs no atfork handler; it knows it is a new
 		 * process all the same (core/self.c). */
-		unsigned long flags = no == SYS_clone ? a[0] : P(0, const struct clone_args_head *)->flags;
+		unsigned long flags;
 		long r;
+
+		/* clone3 without arguments the kernel would take (a probe for
+		 * clone3, as glibc's): its answer, EINVAL, made nothing. */
+		if (no == SYS_clone3 && (!a[0] || a[1] < 64))
+			break;
+		flags = no == SYS_clone ? a[0] : P(0, const struct clone_args_head *)->flags;
 
 		shim_before_clone(flags);
 		r = REAL(syscall)(no, a[0], a[1], a[2], a[3], a[4], a[5]);

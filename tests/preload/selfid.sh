@@ -14,6 +14,10 @@
 # H is another such child, made through the C library's clone() (the
 # library's wrapper must not take it for a fork child with its own
 # memory), and P asks getpid() at each of its N checks (it stores none).
+# M, the program's first process, logs once under its own id, also when
+# another library's constructor (preload_early.so) made a CLONE_VM child E
+# that was the first to call into the library (the library initialised in
+# E: it must not have kept E's id as the process's).
 # C, made by the C library's clone() without CLONE_VM, is a fork the
 # library sees: it must know its id without a getpid() per question.
 . "$(dirname "$0")/../lib.sh"
@@ -36,7 +40,9 @@ run() {
 	pid_G=$(sed -n 's/^G //p' "$T/$1.out")
 	pid_H=$(sed -n 's/^H //p' "$T/$1.out")
 	pid_C=$(sed -n 's/^C //p' "$T/$1.out")
-	if [ $rc -ne 0 ] || [ -z "$pid_P" ] || [ -z "$pid_G" ] || [ -z "$pid_H" ] || [ -z "$pid_C" ]; then
+	pid_M=$(sed -n 's/^M //p' "$T/$1.out")
+	pid_E=$(sed -n 's/^E //p' "$T/$1.out")
+	if [ $rc -ne 0 ] || [ -z "$pid_P" ] || [ -z "$pid_G" ] || [ -z "$pid_H" ] || [ -z "$pid_C" ] || [ -z "$pid_M" ]; then
 		fail "selfid_$1_ran" "exit $rc$(show "$T/$1.out" "$T/$1.err" "$T/$1.log")"
 		return 1
 	fi
@@ -49,12 +55,18 @@ ids() {
 	nG=$(lines "$T/$1.log" "^tlsshim\\[$pid_G\\]: .*$refused")
 	nH=$(lines "$T/$1.log" "^tlsshim\\[$pid_H\\]: .*$refused")
 	nC=$(lines "$T/$1.log" "^tlsshim\\[$pid_C\\]: .*$refused")
+	nM=$(lines "$T/$1.log" "^tlsshim\\[$pid_M\\]: .*$refused")
+	nE=0 wantE=0
+	if [ -n "$pid_E" ]; then
+		nE=$(lines "$T/$1.log" "^tlsshim\\[$pid_E\\]: .*$refused")
+		wantE=1
+	fi
 	all=$(lines "$T/$1.log" "$refused")
 	if [ "$nP" -eq "$N" ] && [ "$nG" -eq 1 ] && [ "$nH" -eq 1 ] && [ "$nC" -eq "$N" ] &&
-	   [ "$all" -eq $((2 * N + 2)) ]; then
-		pass "selfid_$1: $2: each process's lines carry its own id (P $nP, G $nG, H $nH, C $nC of $all)"
+	   [ "$nM" -eq 1 ] && [ "$nE" -eq "$wantE" ] && [ "$all" -eq $((2 * N + 3 + wantE)) ]; then
+		pass "selfid_$1: $2: each process's lines carry its own id (P $nP, G $nG, H $nH, C $nC, M $nM${pid_E:+, E $nE} of $all)"
 	else
-		fail "selfid_$1" "$2: lines under P ($pid_P) $nP of $N, G ($pid_G) $nG of 1, H ($pid_H) $nH of 1, C ($pid_C) $nC of $N, $all in all$(show "$T/$1.log")"
+		fail "selfid_$1" "$2: lines under P ($pid_P) $nP of $N, G ($pid_G) $nG of 1, H ($pid_H) $nH of 1, C ($pid_C) $nC of $N, M ($pid_M) $nM of 1${pid_E:+, E ($pid_E) $nE of 1}, $all in all$(show "$T/$1.log")"
 	fi
 }
 
@@ -72,6 +84,12 @@ if run page; then
 	else
 		fail selfid_unseen_fork_asks "the child of an unseen fork asked getpid() ${calls% *} times for $N connects (fewer than one per check: an id was stored, or the count does not see the library's calls)"
 	fi
+fi
+# The library initialised first in a CLONE_VM child of another library's
+# constructor (preload_early.so, listed after the library: its constructor
+# runs first).
+if PRELOAD_EARLY_PORT=$P run early "$PROGS/preload_early.so"; then
+	ids early "the library initialised in another library's constructor's CLONE_VM child"
 fi
 # Where madvise() accepts everything and does nothing (an emulator's), the
 # library keeps no page and asks getpid() every time.

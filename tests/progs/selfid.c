@@ -16,7 +16,8 @@
  *   H  the same through the C library's clone() (the library's wrapper).
  *      Then P connects N times.
  *   C  made by the C library's clone() without CLONE_VM; connects N times.
- * Prints "P pid", "G pid", "H pid", "C pid", and for P and C
+ *   M  this process, last: connects once.
+ * Prints "P pid", "G pid", "H pid", "C pid", "M pid", and for P and C
  * "getpid X calls N":
  * how many times the library called getpid() for those N connects (this
  * program's getpid, which counts; exported with -rdynamic, it is the one
@@ -198,8 +199,18 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	pid = clone(c_fn, stack + sizeof stack, SIGCHLD, NULL);
-	if (pid < 0 || (rc = reap(pid)) != 0) {
+	if ((rc = reap(pid)) != 0) {
 		fprintf(stderr, "selfid: C: %s, exit %d\n", pid < 0 ? strerror(errno) : "made", rc);
+		return 1;
+	}
+	/* This process too: one connect. */
+	say("M", own_pid(), -1);
+	if (denied() < 0)
+		return 1;
+	/* glibc's probe for clone3: no arguments, EINVAL (the library must
+	 * not read them first). */
+	if (syscall(SYS_clone3, NULL, 0) != -1 || errno != EINVAL) {
+		fprintf(stderr, "selfid: clone3(NULL, 0) did not fail with EINVAL\n");
 		return 1;
 	}
 	return 0;
