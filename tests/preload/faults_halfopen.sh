@@ -86,7 +86,6 @@ steady() {
 # a TLS port and plain on another.
 server_case() {
 	name=$1 flag=$2
-	P=$(free_port); PP=$(free_port)
 	policy "$T/$name.conf" <<EOF
 rules = ( { name = "ho-in"; direction = "accept"; port = $P; handshake_timeout_ms = $HT;
             cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
@@ -173,8 +172,25 @@ EOF
 	fi
 	stop "$srv"; stop "$psrv"
 }
-server_case poll_server_half_open_peers_time_out_as_plain_tcp ""
-server_case epoll_server_half_open_peers_time_out_as_plain_tcp -e
+# The cases of a side run at the same time (each waits seconds for the
+# kernel's timers), each with its own ports, taken here one after the
+# other, and its own files; their lines are printed when all have ended.
+cases=""
+started() { cases="$cases $!:$1"; }
+all_ended() {
+	for _c in $cases; do
+		wait "${_c%%:*}"
+		cat "$T/${_c#*:}.case"
+	done
+	cases=""
+}
+P=$(free_port); PP=$(free_port)
+server_case poll_server_half_open_peers_time_out_as_plain_tcp "" >"$T/poll.case" 2>&1 &
+started poll
+P=$(free_port); PP=$(free_port)
+server_case epoll_server_half_open_peers_time_out_as_plain_tcp -e >"$T/epoll.case" 2>&1 &
+started epoll
+all_ended
 
 # --- client side -----------------------------------------------------------
 # client_case NAME MODE [-p [other]]: halfopen client MODE, shimmed against
@@ -183,7 +199,6 @@ server_case epoll_server_half_open_peers_time_out_as_plain_tcp -e
 # stays) in its poll() and pings on it while the first is half-open.
 client_case() {
 	name=$1 mode=$2 flag=${3:-} other=${4:-}
-	P=$(free_port); PP=$(free_port); PO=$(free_port); PPO=$(free_port)
 	policy "$T/$name.conf" <<EOF
 rules = ( { name = "ho-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; },
           { name = "ho-other"; direction = "connect"; port = $PO; ca = "$CERTS/ca.crt"; } );
@@ -237,6 +252,13 @@ EOF
 		pass "$name ('$got' as plain TCP; $(grep -h '^other echoes' "$T/$name.out" | sed 's/$/; /')$(grep '^fds' "$T/$name.out"))"
 	fi
 }
-client_case client_keepalive_read_half_open_times_out read
-client_case client_poll_keepalive_read_half_open_times_out_other_served read -p other
-client_case client_user_timeout_write_half_open_times_out write
+P=$(free_port); PP=$(free_port); PO=$(free_port); PPO=$(free_port)
+client_case client_keepalive_read_half_open_times_out read >"$T/cread.case" 2>&1 &
+started cread
+P=$(free_port); PP=$(free_port); PO=$(free_port); PPO=$(free_port)
+client_case client_poll_keepalive_read_half_open_times_out_other_served read -p other >"$T/cpoll.case" 2>&1 &
+started cpoll
+P=$(free_port); PP=$(free_port); PO=$(free_port); PPO=$(free_port)
+client_case client_user_timeout_write_half_open_times_out write >"$T/cwrite.case" 2>&1 &
+started cwrite
+all_ended
