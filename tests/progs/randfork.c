@@ -33,6 +33,8 @@
 #include <unistd.h>
 #include <openssl/rand.h>
 
+#include "raw_fork.h"
+
 struct report {
 	unsigned char bytes[32];
 	pid_t said, kernel;
@@ -62,23 +64,6 @@ static int report(void *arg)
 	return write(fd, &r, sizeof r) == (ssize_t)sizeof r ? 0 : 4;
 }
 
-static pid_t raw_fork(void)
-{
-#if defined(__x86_64__)
-	long r;
-
-	__asm__ volatile("syscall" : "=a"(r) : "0"((long)SYS_fork) : "rcx", "r11", "memory");
-	if (r < 0) {
-		errno = (int)-r;
-		return -1;
-	}
-	return (pid_t)r;
-#else
-	/* Elsewhere (not the test machines) through syscall(), which the
-	 * shim sees. */
-	return (pid_t)syscall(SYS_fork);
-#endif
-}
 
 static void one(const char *kind, int how)
 {
@@ -96,7 +81,14 @@ static void one(const char *kind, int how)
 	case 1: pid = _Fork(); break;
 	case 2: pid = (pid_t)syscall(SYS_fork); break;
 	case 3: pid = clone(report, stack + sizeof stack, SIGCHLD, &p[1]); break;
-	default: pid = raw_fork(); break;
+	default: {
+		long rf = raw_fork();
+
+		if (rf < 0)
+			errno = (int)-rf;
+		pid = rf < 0 ? -1 : (pid_t)rf;
+		break;
+	}
 	}
 	if (pid < 0) {
 		perror(kind);

@@ -19,6 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "raw_fork.h"
+
 static int line(int fd, const char *msg, const char *label)
 {
 	char buf[256];
@@ -35,21 +37,6 @@ static int line(int fd, const char *msg, const char *label)
 	return 0;
 }
 
-static long raw_fork(void)
-{
-#if defined(__x86_64__)
-	long r;
-
-	__asm__ volatile ("syscall" : "=a"(r) : "0"((long)SYS_fork) : "rcx", "r11", "memory");
-	return r;
-#else
-	/* Elsewhere (not the test machines) through the C library's clone
-	 * system call, which the shim sees: the test then checks the
-	 * ordinary path only. */
-	long r = syscall(SYS_clone, (long)SIGCHLD, 0L, 0L, 0L, 0L);
-	return r < 0 ? -errno : r;
-#endif
-}
 
 int main(int argc, char **argv)
 {

@@ -37,6 +37,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "raw_fork.h"
+
 static volatile long getpid_calls;
 
 pid_t getpid(void)
@@ -105,20 +107,6 @@ static int g_fn(void *unused)
 	g_main();
 }
 
-static long raw_fork(void)
-{
-#if defined(__x86_64__)
-	long r;
-
-	__asm__ volatile("syscall" : "=a"(r) : "0"((long)SYS_fork) : "rcx", "r11", "memory");
-	return r;
-#else
-	/* Elsewhere (not the test machines) the clone system call through
-	 * syscall(), which the shim sees: P's page is then filled. */
-	long r = syscall(SYS_clone, (long)SIGCHLD, 0L, 0L, 0L, 0L);
-	return r < 0 ? -errno : r;
-#endif
-}
 
 /* G, made so that the shim's code runs in it first. */
 static long make_g(char *stack_top)
