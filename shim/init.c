@@ -46,7 +46,7 @@ static pid_t init_task;
 static bool initialising_here(void)
 {
 	return init_depth > 0 &&
-	       __atomic_load_n(&init_task, __ATOMIC_ACQUIRE) == (pid_t)REAL(syscall)(SYS_gettid);
+	       __atomic_load_n(&init_task, __ATOMIC_ACQUIRE) == gettid();
 }
 
 bool shim_initialising(void)
@@ -155,7 +155,7 @@ static void do_init(void)
 	struct policy *p;
 
 	init_depth++;
-	__atomic_store_n(&init_task, (pid_t)REAL(syscall)(SYS_gettid), __ATOMIC_RELEASE);
+	__atomic_store_n(&init_task, gettid(), __ATOMIC_RELEASE);
 	real_init();
 	if (conntab_init() < 0) {
 		struct policy_error e = { .line = 0 };

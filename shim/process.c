@@ -166,6 +166,9 @@ void shim_exit_handler_install(void)
  * first process to use one owns it (the classic forking server). */
 SHIM_EXPORT pid_t fork(void)
 {
+	/* Never in the middle of our initialisation (another thread's): the
+	 * child would run it again, its fork handlers twice. */
+	shim_ensure_init();
 	if (shim_policy)
 		shim_pump_live(PUMP_LIVE, -1);
 	return REAL(fork)();
@@ -192,6 +195,7 @@ SHIM_EXPORT pid_t _Fork(void)
 {
 	pid_t r;
 
+	shim_ensure_init();
 	if (shim_policy)
 		shim_pump_live(PUMP_LIVE, -1);
 	r = REAL(_Fork)();
@@ -205,6 +209,8 @@ SHIM_EXPORT pid_t _Fork(void)
  * knows it is a new process all the same (core/self.c). */
 void shim_before_clone(unsigned long flags)
 {
+	if (!(flags & CLONE_THREAD))
+		shim_ensure_init();
 	if ((flags & CLONE_VM) && !(flags & CLONE_THREAD))
 		self_share_begin(flags & CLONE_VFORK);
 	if (shim_policy && !(flags & CLONE_THREAD))

@@ -195,10 +195,14 @@ int main(int argc, char **argv)
 	say("M", own_pid(), -1);
 	if (denied() < 0)
 		return 1;
-	/* glibc's probe for clone3: no arguments, EINVAL (the library must
-	 * not read them first). */
+	/* glibc's probe for clone3: no arguments, EINVAL; and arguments at a
+	 * bad address, EFAULT (the library must not read them first). */
 	if (syscall(SYS_clone3, NULL, 0) != -1 || errno != EINVAL) {
 		fprintf(stderr, "selfid: clone3(NULL, 0) did not fail with EINVAL\n");
+		return 1;
+	}
+	if (syscall(SYS_clone3, (void *)16, 88) != -1 || errno != EFAULT) {
+		fprintf(stderr, "selfid: clone3(a bad address, 88) did not fail with EFAULT\n");
 		return 1;
 	}
 	return 0;
