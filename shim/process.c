@@ -195,7 +195,10 @@ SHIM_EXPORT pid_t _Fork(void)
 {
 	pid_t r;
 
-	shim_ensure_init();
+	/* No wait for another thread's initialisation here: _Fork() is
+	 * async-signal-safe (a handler may call it while its thread holds a
+	 * lock the initialisation needs), and its child runs no fork
+	 * handlers. */
 	if (shim_policy)
 		shim_pump_live(PUMP_LIVE, -1);
 	r = REAL(_Fork)();
@@ -642,8 +645,14 @@ static void adopt_owner(int fd, struct tls_conn *c, void *arg)
 
 SHIM_EXPORT int daemon(int nochdir, int noclose)
 {
-	pid_t before = getpid();
-	int r = REAL(daemon)(nochdir, noclose);
+	pid_t before;
+	int r;
+
+	/* Its fork is inside the C library (no wrapper of ours), but runs
+	 * the fork handlers: never in the middle of our initialisation. */
+	shim_ensure_init();
+	before = getpid();
+	r = REAL(daemon)(nochdir, noclose);
 
 	if (r != 0 || getpid() == before)
 		return r;

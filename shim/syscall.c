@@ -59,18 +59,17 @@ struct clone_args_head {
 	uint64_t flags;
 };
 
-/* n bytes at src, in our own memory, into dst; false if they cannot be
- * read (the kernel says EFAULT).  Where process_vm_readv is refused (a
- * seccomp filter), read them directly. */
+/* n bytes at src, in our own memory, into dst; false if they cannot all
+ * be read (a bad address, or one that runs into an unmapped page: the
+ * kernel will say EFAULT).  Only where process_vm_readv is refused (a
+ * seccomp filter's EPERM, no such call) are they read directly. */
 static bool read_own(void *dst, const void *src, size_t n)
 {
 	struct iovec l = { dst, n }, r = { (void *)(uintptr_t)src, n };
 	ssize_t got = process_vm_readv(getpid(), &l, 1, &r, 1, 0);
 
-	if (got == (ssize_t)n)
-		return true;
-	if (got < 0 && errno == EFAULT)
-		return false;
+	if (got >= 0 || (errno != EPERM && errno != ENOSYS))
+		return got == (ssize_t)n;
 	memcpy(dst, src, n);
 	return true;
 }

@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -204,6 +205,21 @@ int main(int argc, char **argv)
 	if (syscall(SYS_clone3, (void *)16, 88) != -1 || errno != EFAULT) {
 		fprintf(stderr, "selfid: clone3(a bad address, 88) did not fail with EFAULT\n");
 		return 1;
+	}
+	/* ... and arguments whose flags run into an unmapped page. */
+	{
+		long pg = sysconf(_SC_PAGESIZE);
+		char *two = mmap(NULL, (size_t)(2 * pg), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+				 -1, 0);
+
+		if (two == MAP_FAILED || munmap(two + pg, (size_t)pg) != 0) {
+			perror("selfid: mmap");
+			return 1;
+		}
+		if (syscall(SYS_clone3, two + pg - 4, 88) != -1 || errno != EFAULT) {
+			fprintf(stderr, "selfid: clone3(flags across a page end, 88) did not fail with EFAULT\n");
+			return 1;
+		}
 	}
 	return 0;
 }
