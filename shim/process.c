@@ -212,11 +212,12 @@ SHIM_EXPORT pid_t _Fork(void)
  * knows it is a new process all the same (core/self.c). */
 void shim_before_clone(unsigned long flags)
 {
-	if (!(flags & CLONE_THREAD))
-		shim_ensure_init();
-	if ((flags & CLONE_VM) && !(flags & CLONE_THREAD))
+	if (flags & CLONE_THREAD)
+		return;
+	shim_ensure_init();
+	if (flags & CLONE_VM)
 		self_share_begin(flags & CLONE_VFORK);
-	if (shim_policy && !(flags & CLONE_THREAD))
+	if (shim_policy)
 		shim_pump_live(PUMP_LIVE, -1);
 }
 

@@ -325,7 +325,7 @@ void shim_wait_init(void);
 void shim_wait_fork_child(void);
 /* Signals (signal.c). */
 void shim_signal_init(void);
-/* Once, after self_init(): where libcrypto's code is, so that its getpid()
+/* Once, at initialisation: where libcrypto's code is, so that its getpid()
  * calls (its random generators' fork check) are answered without a
  * system call (shim/getpid.c). */
 void shim_getpid_init(void);

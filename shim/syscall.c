@@ -55,10 +55,6 @@ static bool has_tls_rules(void)
 }
 
 /* The head of the kernel's struct clone_args (linux/sched.h). */
-struct clone_args_head {
-	uint64_t flags;
-};
-
 /* n bytes at src, in our own memory, into dst; false if they cannot all
  * be read (a bad address, or one that runs into an unmapped page: the
  * kernel will say EFAULT).  Only where process_vm_readv is refused (a
@@ -171,12 +167,13 @@ SHIM_EXPORT long syscall(long no, ...)
 		/* Another process (no CLONE_THREAD): live sessions go to pumps
 		 * first.  The child runs no atfork handler; it knows it is a new
 		 * process all the same (core/self.c). */
-		unsigned long flags;
+		uint64_t flags;
 		long r;
 
 		/* clone3 without arguments the kernel would take (a probe for
 		 * clone3, as glibc's): its answer, EINVAL or EFAULT, made
-		 * nothing.  The flags are read without the risk of a fault. */
+		 * nothing.  The flags (struct clone_args' first member) are
+		 * read without the risk of a fault. */
 		if (no == SYS_clone)
 			flags = a[0];
 		else if (!a[0] || a[1] < 64 || !read_own(&flags, P(0, const void *), sizeof flags))
