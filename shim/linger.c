@@ -21,13 +21,16 @@
  * once, own.c), nothing else while the thread is awake.  The thread
  * wakes every TICK_MS while something lingers, asks the kernel which of
  * the sockets have something (one poll with no wait), reads those, and
- * lets go of each whose FIN is in.  A server closing connections one after
+ * lets go of each whose FIN is in (at POLLRDHUP one short read has taken
+ * everything, and the socket goes).  A server closing connections one after
  * another so pays one wake-up per tick, not one (or two: the peer's
  * close_notify, then its FIN) per connection, and no system call to
  * register a socket.  Once nothing lingers the thread goes on ticking
  * for IDLE_TICKS (a second), so that a program closing a connection now
  * and then never pays a wake-up either; after that it sleeps without a
- * deadline, and the next hand-over wakes it through the pipe.  exit()
+ * deadline, and the next hand-over wakes it through the pipe.  Only a
+ * hand-over starts that second: a watched connection (below) needs a
+ * wake-up per sweep, not per tick.  exit()
  * waits for the lingering sockets: the thread then waits on the sockets
  * themselves, so that none is held a tick longer than its peer's FIN.
  * tlsio.c does not linger at all when the peer has ended first.
@@ -74,6 +77,11 @@ static pid_t thread_pid;          /* the process the thread runs in */
 static int fds[LINGER_MAX];
 static int64_t deadlines[LINGER_MAX];
 static int limits[LINGER_MAX];    /* each one's close_timeout_ms, for the log */
+/* Each one's reads return all that is queued (a plain TCP socket; not a
+ * kernel-TLS one, whose reads stop at each record): then, the peer's FIN
+ * in, one short read has taken everything, and the socket goes without
+ * a second read to see the end. */
+static bool whole[LINGER_MAX];
 static int n;
 static int cap = LINGER_MAX;
 /* The thread waits without a deadline (nothing lingers): only then does
@@ -117,15 +125,19 @@ static void drop(int i, bool fin)
 	fds[i] = fds[--n];
 	deadlines[i] = deadlines[n];
 	limits[i] = limits[n];
+	whole[i] = whole[n];
 	if (!n)
 		pthread_cond_broadcast(&emptied);
 }
 
 /* Under lk: read and discard what fds[i] holds.  At the peer's FIN (or an
- * error) it goes; what is left after 256 KiB waits for the next tick. */
-static void drain(int i)
+ * error) it goes; what is left after 256 KiB waits for the next tick.
+ * revents: what poll said of it.  POLLRDHUP: the FIN is in, so every byte
+ * before it is queued (the kernel takes a FIN in sequence only). */
+static void drain(int i, short revents)
 {
 	char buf[4096];
+	bool fin_in = whole[i] && (revents & POLLRDHUP);
 
 	for (int k = 0; k < 64; k++) {
 		/* With a control buffer: a kernel-TLS socket (ktls) hands over
@@ -136,6 +148,10 @@ static void drain(int i)
 				     .msg_control = cbuf, .msg_controllen = sizeof cbuf };
 		ssize_t got = REAL(recvmsg)(fds[i], &mh, MSG_DONTWAIT);
 
+		if (got > 0 && fin_in && (size_t)got < sizeof buf) {
+			drop(i, true);   /* all of it read: only the FIN was left */
+			return;
+		}
 		if (got > 0 || (got < 0 && errno == EINTR))
 			continue;
 		if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -161,7 +177,7 @@ static void drain_ready(int m)
 			for (i = 0; i < n && fds[i] != look[k].fd; i++)
 				;
 		if (i < n)
-			drain(i);
+			drain(i, look[k].revents);
 	}
 	pthread_mutex_unlock(&lk);
 }
@@ -211,7 +227,8 @@ static void *reaper(void *arg)
 	for (;;) {
 		int64_t now, next = -1;
 		int m, ns = 1, timeout;
-		static int idle;
+		/* Nothing lingered yet: no idle ticks at start. */
+		static int idle = IDLE_TICKS;
 		bool due;
 
 		pthread_mutex_lock(&lk);
@@ -234,7 +251,7 @@ static void *reaper(void *arg)
 			i++;
 		}
 		for (m = 0; m < n; m++)
-			look[m] = (struct pollfd){ .fd = fds[m], .events = POLLIN };
+			look[m] = (struct pollfd){ .fd = fds[m], .events = POLLIN | POLLRDHUP };
 		pthread_mutex_unlock(&lk);
 		if (m && REAL(poll)(look, (nfds_t)m, 0) > 0)
 			drain_ready(m);
@@ -359,7 +376,7 @@ static void wake_thread(void)
 	(void)!REAL(write)(wake[1], "", 1);
 }
 
-void shim_linger(int fd, int ms)
+void shim_linger(int fd, int ms, bool record_reads)
 {
 	int dup, full = 0;
 
@@ -374,6 +391,7 @@ void shim_linger(int fd, int ms)
 		if (n < cap) {
 			fds[n] = dup;
 			limits[n] = ms;
+			whole[n] = !record_reads;
 			deadlines[n++] = clock_ms() + ms;
 			handed = true;
 			if (asleep)
@@ -439,7 +457,12 @@ void shim_watch_hot(struct tls_conn *c)
 		hot[nhot] = c;
 		hot_seen[nhot++] = seen;
 		kept = true;
-		handed = true;
+		/* Not `handed`: a sweep is due in TLS_IDLE_MS, which the thread
+		 * takes into its next timeout; no ticks every TICK_MS for a
+		 * second (each wake-up of a thread costs tens of microseconds
+		 * of CPU: a thread-per-connection server paid 8 us per
+		 * connection for them).  Asleep without a deadline, it is
+		 * woken to set one. */
 		if (asleep)
 			wake_thread();
 	}

@@ -116,7 +116,7 @@ static void end_one(int fd, struct tls_conn *c, void *arg)
 		return;
 	}
 	if (e->linger && r == 0 && !tls_conn_failed(c) && tls_conn_close_timeout_ms(c) > 0)
-		shim_linger(fd, tls_conn_close_timeout_ms(c));
+		shim_linger(fd, tls_conn_close_timeout_ms(c), tls_conn_opts_ktls(c));
 }
 
 /* _exit() and _Exit() skip atexit handlers, but the contract says a

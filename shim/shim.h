@@ -232,7 +232,7 @@ int shim_tls_shutdown(struct tls_conn *c, int how);
 int shim_tls_readable(struct tls_conn *c);
 /* Send FIN and keep absorbing late records in the background (linger.c),
  * for at most ms milliseconds (> 0: the rule's close_timeout_ms). */
-void shim_linger(int fd, int ms);
+void shim_linger(int fd, int ms, bool record_reads);
 void shim_linger_prepare(void);
 /* c keeps its record buffers between records (tls_conn_wait_first): the
  * linger thread frees them once c is idle (tls_conn_idle_check). */

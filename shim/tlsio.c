@@ -417,7 +417,7 @@ static void close_begin(int fd, struct tls_conn *c)
 			} else if (ms > 0) {
 				log_debug("%s rule \"%s\": lingering close (late records are read until the"
 					  " peer's FIN, at most %d ms)", tls_conn_peer(c), tls_conn_label(c), ms);
-				shim_linger(fd, ms);
+				shim_linger(fd, ms, tls_conn_opts_ktls(c));
 			} else {
 				log_debug("%s rule \"%s\": close_timeout_ms is 0: closed without lingering",
 					  tls_conn_peer(c), tls_conn_label(c));

@@ -11,6 +11,9 @@
 # connection (its fork handler lets go of it there) and exits; the session
 # goes to a pump (both processes held the socket), and the parent's watch
 # lets go of the parent's copy at its next sweep (the "idle" drop).
+# Meanwhile the linger thread (nothing lingers: only the watched
+# connection) wakes for its sweeps, not every 10 ms (each wake-up of a
+# thread costs tens of microseconds of CPU).
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 
@@ -29,7 +32,18 @@ EOC
 		TLSSHIM_CONFIG="$T/c-$mode.conf" "$PROGS/hot_bufs" localhost "$P" $arg >"$T/out-$mode" 2>&1
 	rc=$?
 	wait_exit "$echo" 20
-	if [ $rc -eq 0 ] && grep -q '^idle ' "$T/out-$mode" && grep -q '^again ok' "$T/out-$mode" &&
+	# While only the watched connection is there (nothing lingers), the
+	# linger thread wakes for the sweeps (every 200 ms), not every 10 ms.
+	idle_ms=$(sed -n 's/^idle [0-9]* after \([0-9]*\) ms$/\1/p' "$T/out-$mode")
+	wakes=$(sed -n 's/^wakes \([0-9]*\)$/\1/p' "$T/out-$mode")
+	if [ -n "$idle_ms" ] && [ -n "$wakes" ]; then
+		if [ "$wakes" -le $((idle_ms / 40 + 4)) ]; then
+			pass "idle record buffers ($mode): the linger thread woke $wakes times in the $idle_ms ms until the sweep (at most $((idle_ms / 40 + 4)))"
+		else
+			fail "idle record buffers ($mode): linger thread wake-ups" "$wakes wake-ups in $idle_ms ms with only a watched connection (want at most $((idle_ms / 40 + 4)): a sweep every 200 ms, no 10 ms ticks)"
+		fi
+	fi
+	if [ $rc -eq 0 ] && grep -q '^idle ' "$T/out-$mode" && grep -q '^wakes ' "$T/out-$mode" && grep -q '^again ok' "$T/out-$mode" &&
 	   grep -Eq '^close (freed|done)' "$T/out-$mode" &&
 	   { [ "$mode" = plain ] || grep -q '^child ok' "$T/out-$mode"; }; then
 		pass "idle record buffers ($mode): kept while the blocking reader works, freed once idle ($(grep -E '^(hot|idle|close)' "$T/out-$mode" | tr '\n' ' '))"

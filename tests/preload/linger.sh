@@ -42,6 +42,9 @@
 #     open by the client after the server's close, 32 linger (each let go
 #     at its peer's FIN) and 8 close at once, each with a debug line.  The
 #     client closes none before the server's 40th close is over;
+#   * linger_one_read_at_fin: a lingering socket whose peer's close_notify
+#     and FIN are both in is read once (POLLRDHUP: nothing can follow),
+#     not a second time to see the end (strace counts the reads);
 #   * close_timeout_ms_bounds_linger: with close_timeout_ms = 300 a socket
 #     whose peer neither closes nor sends is let go after 300 ms (the
 #     debug line "no FIN from the peer in 300 ms"), while the peer still
@@ -244,6 +247,55 @@ else
 		pass "$name (soft RLIMIT_NOFILE 128: 32 sockets lingered at once, each let go at its FIN, 8 closed at once)"
 	fi
 	stop "$SRV2"
+fi
+
+# --- the peer's FIN with its last record: one read, not two ----------------------
+# poll says POLLRDHUP once the FIN is in, and every byte before a FIN is
+# queued when it is: the linger thread reads the close_notify and lets the
+# socket go, without a second read to see the end.  20 connections are held
+# by the client until all 20 server closes have lingered, then each is
+# ended at once (close_notify, then FIN); strace counts the server's
+# recvmsg calls (only the linger thread makes them: pingpong reads with
+# read()).  Two per socket before; now one, and three for a socket whose
+# close_notify the thread happened to see before its FIN.
+name=linger_one_read_at_fin
+P3=$(free_port)
+policy "$T/srv3.conf" <<EOF
+rules = ( { name = "linger-reads"; direction = "accept"; port = $P3; close_timeout_ms = 120000;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOF
+if ! command -v strace >/dev/null; then
+	fail "$name" "strace not installed (strace)"
+else
+	POLICY="$T/srv3.conf" TLSSHIM_LOG_FILE="$T/srv3.log" shimbg strace -f -qq -s 0 -e trace=recvmsg \
+		-o "$T/$name.strace" "$PROGS/pingpong" server "$P3" >"$T/srv3.out" 2>"$T/srv3.err"
+	SRV3=$!
+	if ! wait_for "$T/srv3.out" '^listening'; then
+		fail "$name" "pingpong server (under strace) never listened$(show "$T/srv3.err")"
+	else
+		"$PY" "$LINGER_CLIENT" "$P3" "$CERTS/ca.crt" "$PING" 20 "$T/$name.go" >"$T/$name.out" 2>&1 &
+		CLI=$!
+		wait_for "$T/$name.out" '^held 20$' 60
+		wait_lines "$T/srv3.log" 'lingering close' 20 30
+		: >"$T/$name.go"
+		wait "$CLI"
+		rc=$?
+		wait_lines "$T/srv3.log" "lingering socket done: the peer's FIN" 20 30
+		done20=$(lines "$T/srv3.log" "lingering socket done: the peer's FIN")
+		# the traced server first (strace's child), then strace
+		stop "$(cat "/proc/$SRV3/task/$SRV3/children" 2>/dev/null)"
+		wait_exit "$SRV3" 10
+		reads=$(grep -c 'recvmsg(' "$T/$name.strace")
+		if [ "$rc" -ne 0 ] || ! grep -q '^ok 20$' "$T/$name.out"; then
+			fail "$name" "the client failed (exit $rc)$(show "$T/$name.out" "$T/srv3.log")"
+		elif [ "$done20" -ne 20 ]; then
+			fail "$name" "$done20 of 20 lingering sockets let go at their peer's FIN$(show "$T/srv3.log")"
+		elif [ "$reads" -ge 40 ]; then
+			fail "$name" "$reads reads for 20 lingering sockets (want fewer than 40: one read each when the FIN came with the close_notify)$(show "$T/$name.strace")"
+		else
+			pass "$name (20 sockets, each let go at its peer's FIN, $reads reads in all)"
+		fi
+	fi
 fi
 
 # --- close_timeout_ms: the lingering close's bound, and none at 0 ------------------

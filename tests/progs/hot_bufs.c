@@ -9,7 +9,10 @@
  * it stays idle, looking every 20 ms for up to 10 s, until the heap has
  * at least 16 KiB (a record buffer) fewer in use (the shim's linger thread gave the
  * idle connection's buffers back): "idle N after MS ms", or "still N"
- * and exit 1.  Then one more round trip on the same connection: "again
+ * and exit 1; then "wakes W": how often the program's other threads (the
+ * shim's linger thread) woke meanwhile (their voluntary context switches,
+ * from /proc/self/task: a thread that ticked every 10 ms while only
+ * a watched connection was there would show about MS / 10).  Then one more round trip on the same connection: "again
  * ok"; the connection is hot again, and its close() must free at least
  * 16 KiB at once: "close freed N bytes".  With "fork": forks after 40 of
  * the round trips (the session then goes to a pump: both processes hold
@@ -18,6 +21,7 @@
  * inherits the watched connection) exits 0 at once, and the parent checks
  * its status ("child ok") and goes on.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <malloc.h>
 #include <netdb.h>
@@ -37,6 +41,33 @@ static size_t in_use(void)
 	if (__sanitizer_get_current_allocated_bytes)
 		return __sanitizer_get_current_allocated_bytes();
 	return mallinfo2().uordblks;
+}
+
+/* Voluntary context switches of every thread but the main one. */
+static long others_woke(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	long sum = 0;
+	char path[300], line[128];
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		FILE *f;
+
+		if (e->d_name[0] == '.' || atoi(e->d_name) == getpid())
+			continue;
+		snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
+		if (!(f = fopen(path, "r")))
+			continue;
+		while (fgets(line, sizeof line, f))
+			if (!strncmp(line, "voluntary_ctxt_switches:", 24))
+				sum += atol(line + 24);
+		fclose(f);
+	}
+	closedir(d);
+	return sum;
 }
 
 static int round_trip(int fd, int i)
@@ -76,6 +107,7 @@ int main(int argc, char **argv)
 {
 	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *ai;
 	size_t hot, now;
+	long woke;
 	int fd;
 
 	if (argc < 3 || getaddrinfo(argv[1], argv[2], &hints, &ai)) {
@@ -105,12 +137,14 @@ int main(int argc, char **argv)
 	}
 	printf("hot %zu\n", hot);
 	fflush(stdout);
+	woke = others_woke();
 	for (int ms = 0;; ms += 20) {
 		struct timespec ts = { 0, 20 * 1000000 };
 
 		now = in_use();
 		if (now + 16384 <= hot) {
 			printf("idle %zu after %d ms\n", now, ms);
+			printf("wakes %ld\n", others_woke() - woke);
 			break;
 		}
 		if (ms >= 10000) {
