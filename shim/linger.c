@@ -87,10 +87,15 @@ static int cap = LINGER_MAX;
 /* The thread waits without a deadline (nothing lingers): only then does
  * a hand-over write to the wake pipe. */
 static bool asleep;
+/* When the thread's current wait ends (INT64_MAX: no deadline). */
+static int64_t sleep_until = INT64_MAX;
 /* exit() waits for the lingering sockets: the thread waits on them. */
 static bool hurry;
 /* A socket was handed over since the thread last looked: it is not idle. */
 static bool handed;
+/* The thread's ticks since the last socket went (only it uses this, and
+ * ensure_thread before it starts one: a forked child's copy is stale). */
+static int idle = IDLE_TICKS;
 /* The thread's poll sets (only the thread uses them): the sockets as they
  * were when it last looked, and what it sleeps on. */
 static struct pollfd look[LINGER_MAX], sleep_on[1 + LINGER_MAX];
@@ -137,7 +142,9 @@ static void drop(int i, bool fin)
 static void drain(int i, short revents)
 {
 	char buf[4096];
-	bool fin_in = whole[i] && (revents & POLLRDHUP);
+	/* POLLPRI: urgent data is queued, and a read stops short at its mark
+	 * (SO_OOBINLINE or not): a short read then has not taken everything. */
+	bool fin_in = whole[i] && (revents & POLLRDHUP) && !(revents & POLLPRI);
 
 	for (int k = 0; k < 64; k++) {
 		/* With a control buffer: a kernel-TLS socket (ktls) hands over
@@ -169,15 +176,11 @@ static void drain_ready(int m)
 {
 	pthread_mutex_lock(&lk);
 	for (int k = m - 1; k >= 0; k--) {
-		int i = k;
-
-		if (!look[k].revents)
-			continue;
-		if (i >= n || fds[i] != look[k].fd)
-			for (i = 0; i < n && fds[i] != look[k].fd; i++)
-				;
-		if (i < n)
-			drain(i, look[k].revents);
+		/* Slot k holds the socket polled as look[k]: since the poll only
+		 * shim_linger appended (past m), moved() renumbered in place, and
+		 * the drops here (descending) moved nothing into slots <= k. */
+		if (look[k].revents && k < n)
+			drain(k, look[k].revents);
 	}
 	pthread_mutex_unlock(&lk);
 }
@@ -221,14 +224,14 @@ static void sweep(void)
 
 static void *reaper(void *arg)
 {
+	/* Named, for `top -H` and the tests (at most 15 characters). */
+	(void)pthread_setname_np(pthread_self(), "tlsshim-linger");
 	/* Running: the thread's start-up (the C library's, a sanitizer's)
 	 * is over; ensure_thread() waits for this. */
 	sem_post(arg);
 	for (;;) {
 		int64_t now, next = -1;
 		int m, ns = 1, timeout;
-		/* Nothing lingered yet: no idle ticks at start. */
-		static int idle = IDLE_TICKS;
 		bool due;
 
 		pthread_mutex_lock(&lk);
@@ -251,7 +254,7 @@ static void *reaper(void *arg)
 			i++;
 		}
 		for (m = 0; m < n; m++)
-			look[m] = (struct pollfd){ .fd = fds[m], .events = POLLIN | POLLRDHUP };
+			look[m] = (struct pollfd){ .fd = fds[m], .events = POLLIN | POLLRDHUP | POLLPRI };
 		pthread_mutex_unlock(&lk);
 		if (m && REAL(poll)(look, (nfds_t)m, 0) > 0)
 			drain_ready(m);
@@ -281,6 +284,7 @@ static void *reaper(void *arg)
 				timeout = (int)left;
 		}
 		asleep = timeout < 0;
+		sleep_until = timeout < 0 ? INT64_MAX : now + timeout;
 		pthread_mutex_unlock(&lk);
 
 		if (REAL(poll)(sleep_on, (nfds_t)ns, timeout) > 0 && (sleep_on[0].revents & POLLIN)) {
@@ -328,6 +332,12 @@ static bool ensure_thread(void)
 	}
 	shim_own_cell(wake[0], &wake[0]);
 	shim_own_cell(wake[1], &wake[1]);
+	/* A new thread: nothing lingered yet, no idle ticks at start (a
+	 * forked child's copies of these describe its parent's thread). */
+	idle = IDLE_TICKS;
+	handed = false;
+	asleep = false;
+	sleep_until = INT64_MAX;
 	sigfillset(&all);
 	sem_init(&started, 0, 0);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -373,6 +383,7 @@ static void moved(int from, int to)
 static void wake_thread(void)
 {
 	asleep = false;
+	sleep_until = 0;        /* it looks at once: no more writes till then */
 	(void)!REAL(write)(wake[1], "", 1);
 }
 
@@ -389,12 +400,16 @@ void shim_linger(int fd, int ms, bool record_reads)
 	pthread_mutex_lock(&lk);
 	if (ensure_thread()) {
 		if (n < cap) {
+			int64_t t = clock_ms();
+
 			fds[n] = dup;
 			limits[n] = ms;
 			whole[n] = !record_reads;
-			deadlines[n++] = clock_ms() + ms;
+			deadlines[n++] = t + ms;
 			handed = true;
-			if (asleep)
+			/* Asleep, or waiting for a sweep (a watched connection):
+			 * the socket would wait up to TLS_IDLE_MS for its first look. */
+			if (asleep || sleep_until > t + TICK_MS)
 				wake_thread();
 			dup = -1;
 		} else {

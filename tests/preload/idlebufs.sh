@@ -34,9 +34,11 @@ EOC
 	wait_exit "$echo" 20
 	# While only the watched connection is there (nothing lingers), the
 	# linger thread wakes for the sweeps (every 200 ms), not every 10 ms.
-	idle_ms=$(sed -n 's/^idle [0-9]* after \([0-9]*\) ms$/\1/p' "$T/out-$mode")
-	wakes=$(sed -n 's/^wakes \([0-9]*\)$/\1/p' "$T/out-$mode")
-	if [ -n "$idle_ms" ] && [ -n "$wakes" ]; then
+	idle_ms=$(sed -n 's/^wakes [0-9]* in \([0-9]*\) ms$/\1/p' "$T/out-$mode")
+	wakes=$(sed -n 's/^wakes \([0-9]*\) in [0-9]* ms$/\1/p' "$T/out-$mode")
+	if [ -z "$idle_ms" ] || [ -z "$wakes" ]; then
+		fail "idle record buffers ($mode): linger thread wake-ups" "no \"wakes\" line$(tail_of "$T/out-$mode")"
+	else
 		if [ "$wakes" -le $((idle_ms / 40 + 4)) ]; then
 			pass "idle record buffers ($mode): the linger thread woke $wakes times in the $idle_ms ms until the sweep (at most $((idle_ms / 40 + 4)))"
 		else

@@ -45,6 +45,10 @@
 #   * linger_one_read_at_fin: a lingering socket whose peer's close_notify
 #     and FIN are both in is read once (POLLRDHUP: nothing can follow),
 #     not a second time to see the end (strace counts the reads);
+#   * linger_urgent_data_no_reset: a server that closed with 1 MB still
+#     queued, and a peer that then sends urgent data (a read stops short at
+#     its mark) and its FIN: the lingering socket is read to the FIN, not
+#     closed after the first short read (a RST would destroy the 1 MB);
 #   * close_timeout_ms_bounds_linger: with close_timeout_ms = 300 a socket
 #     whose peer neither closes nor sends is let go after 300 ms (the
 #     debug line "no FIN from the peer in 300 ms"), while the peer still
@@ -296,6 +300,53 @@ else
 			pass "$name (20 sockets, each let go at its peer's FIN, $reads reads in all)"
 		fi
 	fi
+fi
+
+# --- urgent data before the FIN: read to the end, no RST ---------------------------
+# A read stops short at an urgent mark (SO_OOBINLINE or not), so a short
+# read after POLLRDHUP has not taken everything when urgent data is queued
+# (POLLPRI): the linger thread must read on to the FIN.  send_close writes
+# 1 MB to a client with a small receive buffer and closes: its FIN waits
+# behind the data, and closing over unread bytes then sends a RST, which
+# destroys what was still in flight.  After the close lingered, the client
+# sends "abcX" (X urgent), "def" and its FIN on the raw socket; once the
+# linger thread let the socket go, it reads: all 1 MB, then close_notify.
+name=linger_urgent_data_no_reset
+URGENT_CLIENT=$TLSSHIM_TOP/tests/preload/py/linger_urgent_client.py
+P4=$(free_port)
+audit_exclude "$P4" "linger_urgent_data_no_reset: the client sends raw urgent bytes after the server's close"
+policy "$T/srv4.conf" <<EOF
+rules = ( { name = "linger-urgent"; direction = "accept"; port = $P4; close_timeout_ms = 120000;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOF
+POLICY="$T/srv4.conf" TLSSHIM_LOG_FILE="$T/srv4.log" shimbg "$PROGS/send_close" "$P4" 1000000 >"$T/srv4.out" 2>"$T/srv4.err"
+SRV4=$!
+if ! wait_for "$T/srv4.out" '^listening'; then
+	fail "$name" "send_close never listened$(show "$T/srv4.err")"
+else
+	before=$(rsts) before_each=$(rsts_each)
+	"$PY" "$URGENT_CLIENT" "$P4" "$CERTS/ca.crt" 1000000 "$T/$name.go1" "$T/$name.go2" >"$T/$name.out" 2>&1 &
+	CLI=$!
+	wait_for "$T/srv4.out" '^closed$' 60
+	wait_lines "$T/srv4.log" 'lingering close' 1 30
+	: >"$T/$name.go1"
+	wait_for "$T/$name.out" '^sent$' 60
+	wait_lines "$T/srv4.log" 'lingering socket done' 1 30
+	: >"$T/$name.go2"
+	wait "$CLI"
+	rc=$?
+	after=$(rsts)
+	sdone=$(lines "$T/srv4.log" "lingering socket done: the peer's FIN")
+	if [ "$rc" -ne 0 ] || ! grep -q '^got 1000000$' "$T/$name.out" || ! grep -q '^clean end$' "$T/$name.out"; then
+		fail "$name" "the client did not get all 1000000 bytes and the close_notify (exit $rc)$(show "$T/$name.out" "$T/srv4.log")"
+	elif [ "$sdone" -ne 1 ]; then
+		fail "$name" "the lingering socket was not let go at its peer's FIN ($sdone)$(show "$T/srv4.log")"
+	elif [ "$isolated" = 1 ] && [ "$after" -ne "$before" ]; then
+		fail "$name" "$((after - before)) RST(s) sent (counters before: $before_each; after: $(rsts_each))"
+	else
+		pass "$name (urgent data and a FIN after the server's close: read to the FIN, all 1000000 bytes delivered, $((after - before)) RSTs$( [ "$isolated" = 1 ] || echo ', not counted: no namespace'))"
+	fi
+	stop "$SRV4"
 fi
 
 # --- close_timeout_ms: the lingering close's bound, and none at 0 ------------------
