@@ -29,7 +29,7 @@
 #     peer's FIN (the debug line "lingering socket done: the peer's FIN");
 #   * closes_in_a_row_no_wakeup: the server's lingering closes of those
 #     50 connections, one after another, did not each wake the linger
-#     thread (which ticks on for a second after its last socket went):
+#     thread (which ticks on for 200 ms after its last socket went):
 #     at most 10 debug lines "linger thread woken";
 #   * many_linger_at_once: 30 connections kept open by the client after
 #     the server closed each, then all ended at once: 30 sockets linger
@@ -37,6 +37,8 @@
 #     of the linger thread; no RST;
 #   * linger_released_at_fin: every lingering socket of the server was let
 #     go because its peer's FIN came in, none at the 5 s deadline;
+#   * linger_idle_ticks_bounded: once nothing lingers, the linger thread
+#     (named tlsshim-linger) wakes at most 20 more times, then sleeps;
 #   * linger_cap_rlimit: a server whose soft RLIMIT_NOFILE is 128 lets 32
 #     sockets (a quarter) linger at once, no more: of 40 connections kept
 #     open by the client after the server's close, 32 linger (each let go
@@ -170,16 +172,16 @@ else
 fi
 
 # --- closes in a row do not wake the linger thread one by one -------------------
-# The thread goes on ticking for a second after its last socket went: the
-# server's 50 closes of the case above (each within a second of the one
+# The thread goes on ticking for 200 ms after its last socket went: the
+# server's 50 closes of the case above (each within 200 ms of the one
 # before) hand their sockets over without a wake-up write; only a close
-# after a second with nothing lingering does (the debug line).
+# after 200 ms with nothing lingering does (the debug line).
 name=closes_in_a_row_no_wakeup
 wakes=$(( $(lines "$T/srv.log" 'linger thread woken') - srv_wakes ))
 if [ "$slingered" -lt 10 ]; then
 	fail "$name" "only $slingered of the 50 server closes lingered: too few to tell$(show "$T/srv.log")"
 elif [ "$wakes" -gt 10 ]; then
-	fail "$name" "$wakes of the server's $slingered lingering closes woke the linger thread (want at most 10: a wake-up only after a second with nothing lingering)$(show "$T/srv.log")"
+	fail "$name" "$wakes of the server's $slingered lingering closes woke the linger thread (want at most 10: a wake-up only after 200 ms with nothing lingering)$(show "$T/srv.log")"
 else
 	pass "$name ($slingered lingering closes in a row, $wakes wake-up writes)"
 fi
@@ -217,6 +219,38 @@ if [ "$fin" -ne "$total" ] || [ "$late" -ne 0 ]; then
 else
 	pass "$name ($total lingering sockets, each let go at its peer's FIN)"
 fi
+# --- with nothing lingering, the thread stops ticking ---------------------------
+# Every tick is a wake-up of a sleeping thread (tens of microseconds of CPU
+# on the test machines): after its last socket went, the server's linger
+# thread (named tlsshim-linger) ticks at most IDLE_TICKS (20) more times,
+# then sleeps until the next hand-over.  Its voluntary context switches
+# are read every 100 ms until three readings in a row agree (bounded:
+# 15 s); a thread that ticked for a second would show about 100.
+name=linger_idle_ticks_bounded
+ltask=""
+for t in /proc/"$SRV"/task/*; do
+	[ "$(cat "$t/comm" 2>/dev/null)" = tlsshim-linger ] && ltask=$t
+done
+switches() { sed -n 's/^voluntary_ctxt_switches:[[:space:]]*//p' "$ltask/status" 2>/dev/null; }
+if [ -z "$ltask" ]; then
+	fail "$name" "the server has no thread named tlsshim-linger ($(cat /proc/"$SRV"/task/*/comm 2>/dev/null | tr '\n' ' '))"
+else
+	first=$(switches) last=$first same=0 n=0
+	while [ "$same" -lt 3 ] && [ "$n" -lt $((150 * TS)) ]; do
+		sleep 0.1
+		now=$(switches)
+		if [ "$now" = "$last" ]; then same=$((same + 1)); else same=0; fi
+		last=$now n=$((n + 1))
+	done
+	if [ "$same" -lt 3 ]; then
+		fail "$name" "the linger thread kept waking for $((n / 10)) s with nothing lingering ($((last - first)) wake-ups)"
+	elif [ $((last - first)) -gt 25 ]; then
+		fail "$name" "$((last - first)) wake-ups of the linger thread after its last socket went (want at most 25: 20 idle ticks, then a sleep without a deadline)"
+	else
+		pass "$name ($((last - first)) wake-ups after the last socket went, then asleep)"
+	fi
+fi
+
 # --- the most sockets that linger at once: a quarter of RLIMIT_NOFILE -------------
 name=linger_cap_rlimit
 P2=$(free_port)
