@@ -29,7 +29,7 @@
  * for IDLE_TICKS (a fifth of a second), so that a program closing
  * connections one after another never pays a wake-up either; after that it sleeps without a
  * deadline, and the next hand-over wakes it through the pipe.  Only a
- * hand-over starts that second: a watched connection (below) needs a
+ * hand-over starts those idle ticks: a watched connection (below) needs a
  * wake-up per sweep, not per tick.  exit()
  * waits for the lingering sockets: the thread then waits on the sockets
  * themselves, so that none is held a tick longer than its peer's FIN.
@@ -96,6 +96,11 @@ static int64_t sleep_until = INT64_MAX;
 static bool hurry;
 /* A socket was handed over since the thread last looked: it is not idle. */
 static bool handed;
+/* Counts moved()'s renumberings: a poll's answers are for the numbers as
+ * they were when look[] was copied; after a move, a number may name
+ * another file (the program's, dup2'ed onto it), whose events say nothing
+ * of ours. */
+static unsigned moves;
 /* The thread's ticks since the last socket went (only it uses this, and
  * ensure_thread before it starts one: a forked child's copy is stale). */
 static int idle = IDLE_TICKS;
@@ -149,6 +154,22 @@ static void drain(int i, short revents)
 	 * (SO_OOBINLINE or not): a short read then has not taken everything. */
 	bool fin_in = whole[i] && (revents & POLLRDHUP) && !(revents & POLLPRI);
 
+	/* POLLERR: the socket's error queue holds something (timestamps the
+	 * program asked for with SO_TIMESTAMPING, a zero-copy send's
+	 * completions): emptied, or every poll would answer at once (at
+	 * exit, the thread sleeps on the sockets: it would spin).  A pending
+	 * error (a reset) is not in the queue: the read below meets it. */
+	if (revents & POLLERR)
+		for (int k = 0; k < 64; k++) {
+			char ebuf[256], ecbuf[512];
+			struct iovec eiov = { .iov_base = ebuf, .iov_len = sizeof ebuf };
+			struct msghdr emh = { .msg_iov = &eiov, .msg_iovlen = 1,
+					      .msg_control = ecbuf, .msg_controllen = sizeof ecbuf };
+
+			if (REAL(recvmsg)(fds[i], &emh, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+				break;
+		}
+
 	for (int k = 0; k < 64; k++) {
 		/* With a control buffer: a kernel-TLS socket (ktls) hands over
 		 * alerts and tickets, which a plain recv() on it refuses with EIO. */
@@ -172,18 +193,21 @@ static void drain(int i, short revents)
 }
 
 /* The sockets the kernel says have something (look[0..m), as fds[] was
- * when copied): read them.  Descending, so that a drop (which moves the
- * last entry into its place) leaves the lower indexes where they were; a
- * number that moved meanwhile (dup2 onto it, own.c) is looked up. */
-static void drain_ready(int m)
+ * when copied, moves then `seen`): read them.  Descending, so that a drop
+ * (which moves the last entry into its place) leaves the lower indexes
+ * where they were. */
+static void drain_ready(int m, unsigned seen)
 {
 	pthread_mutex_lock(&lk);
 	for (int k = m - 1; k >= 0; k--) {
 		/* Slot k holds the socket polled as look[k]: since the poll only
 		 * shim_linger appended (past m), moved() renumbered in place, and
-		 * the drops here (descending) moved nothing into slots <= k. */
+		 * the drops here (descending) moved nothing into slots <= k.  But
+		 * after a move the number polled may have named another file:
+		 * then its events are not ours, and the socket is only read (to
+		 * EAGAIN, or to its FIN), never let go on their word. */
 		if (look[k].revents && k < n)
-			drain(k, look[k].revents);
+			drain(k, moves == seen ? look[k].revents : POLLIN);
 	}
 	pthread_mutex_unlock(&lk);
 }
@@ -235,6 +259,7 @@ static void *reaper(void *arg)
 	for (;;) {
 		int64_t now, next = -1;
 		int m, ns = 1, timeout;
+		unsigned seen;
 		bool due;
 
 		pthread_mutex_lock(&lk);
@@ -258,9 +283,10 @@ static void *reaper(void *arg)
 		}
 		for (m = 0; m < n; m++)
 			look[m] = (struct pollfd){ .fd = fds[m], .events = POLLIN | POLLRDHUP | POLLPRI };
+		seen = moves;
 		pthread_mutex_unlock(&lk);
 		if (m && REAL(poll)(look, (nfds_t)m, 0) > 0)
-			drain_ready(m);
+			drain_ready(m, seen);
 
 		pthread_mutex_lock(&lk);
 		for (int i = 0; i < n; i++)
@@ -377,6 +403,7 @@ static void moved(int from, int to)
 	for (int i = 0; i < n; i++)
 		if (fds[i] == from) {
 			fds[i] = to;
+			moves++;
 			break;
 		}
 	pthread_mutex_unlock(&lk);
@@ -476,8 +503,8 @@ void shim_watch_hot(struct tls_conn *c)
 		hot_seen[nhot++] = seen;
 		kept = true;
 		/* Not `handed`: a sweep is due in TLS_IDLE_MS, which the thread
-		 * takes into its next timeout; no ticks every TICK_MS for a
-		 * second (each wake-up of a thread costs tens of microseconds
+		 * takes into its next timeout; no idle ticks every TICK_MS
+		 * (each wake-up of a thread costs tens of microseconds
 		 * of CPU: a thread-per-connection server paid 8 us per
 		 * connection for them).  Asleep without a deadline, it is
 		 * woken to set one. */
@@ -552,6 +579,8 @@ static void wait_at_exit(void)
 			last = deadlines[i];
 	until = clock_after_ms(CLOCK_REALTIME, last - now + 1000);
 	if (n > 0 && __atomic_load_n(&thread_pid, __ATOMIC_RELAXED) == self_pid()) {
+		log_debug("exit waits for %d lingering socket(s), at most %lld ms", n,
+			  (long long)(last - now));
 		hurry = true;
 		wake_thread();
 	}

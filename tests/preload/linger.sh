@@ -38,7 +38,7 @@
 #   * linger_released_at_fin: every lingering socket of the server was let
 #     go because its peer's FIN came in, none at the 5 s deadline;
 #   * linger_idle_ticks_bounded: once nothing lingers, the linger thread
-#     (named tlsshim-linger) wakes at most 20 more times, then sleeps;
+#     (named tlsshim-linger) wakes about 20 more times, then sleeps;
 #   * linger_cap_rlimit: a server whose soft RLIMIT_NOFILE is 128 lets 32
 #     sockets (a quarter) linger at once, no more: of 40 connections kept
 #     open by the client after the server's close, 32 linger (each let go
@@ -47,10 +47,13 @@
 #   * linger_one_read_at_fin: a lingering socket whose peer's close_notify
 #     and FIN are both in is read once (POLLRDHUP: nothing can follow),
 #     not a second time to see the end (strace counts the reads);
-#   * linger_urgent_data_no_reset: a server that closed with 1 MB still
+#   * linger_urgent_data_no_reset: a server that closed with 300 KB still
 #     queued, and a peer that then sends urgent data (a read stops short at
 #     its mark) and its FIN: the lingering socket is read to the FIN, not
-#     closed after the first short read (a RST would destroy the 1 MB);
+#     closed after the first short read (a RST would destroy the data);
+#   * linger_exit_errqueue_no_spin: exit() waits on a lingering socket
+#     whose error queue holds send timestamps (POLLERR) without spinning:
+#     the queue is emptied (strace counts the waits);
 #   * close_timeout_ms_bounds_linger: with close_timeout_ms = 300 a socket
 #     whose peer neither closes nor sends is let go after 300 ms (the
 #     debug line "no FIN from the peer in 300 ms"), while the peer still
@@ -223,31 +226,49 @@ fi
 # Every tick is a wake-up of a sleeping thread (tens of microseconds of CPU
 # on the test machines): after its last socket went, the server's linger
 # thread (named tlsshim-linger) ticks at most IDLE_TICKS (20) more times,
-# then sleeps until the next hand-over.  Its voluntary context switches
-# are read every 100 ms until three readings in a row agree (bounded:
-# 15 s); a thread that ticked for a second would show about 100.
+# then sleeps until the next hand-over.  One connection is held by the
+# client while its socket lingers; the thread's voluntary context switches
+# are read then (it ticks), the client ends the connection, and they are
+# read every 100 ms until three readings in a row agree (bounded: 15 s).
+# Allowed: the 20 idle ticks and 25 more for the ticks between the first
+# reading and the socket's FIN; a thread that ticked on for a second would
+# show over 100.
 name=linger_idle_ticks_bounded
 ltask=""
 for t in /proc/"$SRV"/task/*; do
 	[ "$(cat "$t/comm" 2>/dev/null)" = tlsshim-linger ] && ltask=$t
 done
 switches() { sed -n 's/^voluntary_ctxt_switches:[[:space:]]*//p' "$ltask/status" 2>/dev/null; }
+srv_before=$(lines "$T/srv.log" 'lingering close')
+done_before=$(lines "$T/srv.log" "lingering socket done")
+"$PY" "$LINGER_CLIENT" "$P" "$CERTS/ca.crt" "$PING" 1 "$T/$name.go" >"$T/$name.out" 2>&1 &
+CLI=$!
+wait_for "$T/$name.out" '^held 1$' 60
+wait_lines "$T/srv.log" 'lingering close' $((srv_before + 1)) 30
 if [ -z "$ltask" ]; then
+	: >"$T/$name.go"; wait "$CLI"
 	fail "$name" "the server has no thread named tlsshim-linger ($(cat /proc/"$SRV"/task/*/comm 2>/dev/null | tr '\n' ' '))"
 else
-	first=$(switches) last=$first same=0 n=0
+	first=$(switches)
+	: >"$T/$name.go"
+	wait "$CLI"
+	rc=$?
+	wait_lines "$T/srv.log" "lingering socket done" $((done_before + 1)) 30
+	last=$(switches) same=0 n=0
 	while [ "$same" -lt 3 ] && [ "$n" -lt $((150 * TS)) ]; do
 		sleep 0.1
 		now=$(switches)
 		if [ "$now" = "$last" ]; then same=$((same + 1)); else same=0; fi
 		last=$now n=$((n + 1))
 	done
-	if [ "$same" -lt 3 ]; then
+	if [ "$rc" -ne 0 ] || ! grep -q '^ok 1$' "$T/$name.out"; then
+		fail "$name" "the client failed (exit $rc)$(show "$T/$name.out" "$T/srv.log")"
+	elif [ "$same" -lt 3 ]; then
 		fail "$name" "the linger thread kept waking for $((n / 10)) s with nothing lingering ($((last - first)) wake-ups)"
-	elif [ $((last - first)) -gt 25 ]; then
-		fail "$name" "$((last - first)) wake-ups of the linger thread after its last socket went (want at most 25: 20 idle ticks, then a sleep without a deadline)"
+	elif [ $((last - first)) -gt 45 ]; then
+		fail "$name" "$((last - first)) wake-ups of the linger thread from its last socket's end to its sleep (want at most 45: 20 idle ticks, then a sleep without a deadline)"
 	else
-		pass "$name ($((last - first)) wake-ups after the last socket went, then asleep)"
+		pass "$name ($((last - first)) wake-ups from the last socket's end to a sleep without a deadline)"
 	fi
 fi
 
@@ -340,11 +361,11 @@ fi
 # A read stops short at an urgent mark (SO_OOBINLINE or not), so a short
 # read after POLLRDHUP has not taken everything when urgent data is queued
 # (POLLPRI): the linger thread must read on to the FIN.  send_close writes
-# 1 MB to a client with a small receive buffer and closes: its FIN waits
+# 300 KB to a client with a small receive buffer and closes: its FIN waits
 # behind the data, and closing over unread bytes then sends a RST, which
 # destroys what was still in flight.  After the close lingered, the client
 # sends "abcX" (X urgent), "def" and its FIN on the raw socket; once the
-# linger thread let the socket go, it reads: all 1 MB, then close_notify.
+# linger thread let the socket go, it reads: all 300 KB, then close_notify.
 name=linger_urgent_data_no_reset
 URGENT_CLIENT=$TLSSHIM_TOP/tests/preload/py/linger_urgent_client.py
 P4=$(free_port)
@@ -353,13 +374,13 @@ policy "$T/srv4.conf" <<EOF
 rules = ( { name = "linger-urgent"; direction = "accept"; port = $P4; close_timeout_ms = 120000;
             cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
 EOF
-POLICY="$T/srv4.conf" TLSSHIM_LOG_FILE="$T/srv4.log" shimbg "$PROGS/send_close" "$P4" 1000000 >"$T/srv4.out" 2>"$T/srv4.err"
+POLICY="$T/srv4.conf" TLSSHIM_LOG_FILE="$T/srv4.log" shimbg "$PROGS/send_close" "$P4" 300000 >"$T/srv4.out" 2>"$T/srv4.err"
 SRV4=$!
 if ! wait_for "$T/srv4.out" '^listening'; then
 	fail "$name" "send_close never listened$(show "$T/srv4.err")"
 else
 	before=$(rsts) before_each=$(rsts_each)
-	"$PY" "$URGENT_CLIENT" "$P4" "$CERTS/ca.crt" 1000000 "$T/$name.go1" "$T/$name.go2" >"$T/$name.out" 2>&1 &
+	"$PY" "$URGENT_CLIENT" "$P4" "$CERTS/ca.crt" 300000 "$T/$name.go1" "$T/$name.go2" >"$T/$name.out" 2>&1 &
 	CLI=$!
 	wait_for "$T/srv4.out" '^closed$' 60
 	wait_lines "$T/srv4.log" 'lingering close' 1 30
@@ -371,16 +392,58 @@ else
 	rc=$?
 	after=$(rsts)
 	sdone=$(lines "$T/srv4.log" "lingering socket done: the peer's FIN")
-	if [ "$rc" -ne 0 ] || ! grep -q '^got 1000000$' "$T/$name.out" || ! grep -q '^clean end$' "$T/$name.out"; then
-		fail "$name" "the client did not get all 1000000 bytes and the close_notify (exit $rc)$(show "$T/$name.out" "$T/srv4.log")"
+	if [ "$rc" -ne 0 ] || ! grep -q '^got 300000$' "$T/$name.out" || ! grep -q '^clean end$' "$T/$name.out"; then
+		fail "$name" "the client did not get all 300000 bytes and the close_notify (exit $rc)$(show "$T/$name.out" "$T/srv4.log")"
 	elif [ "$sdone" -ne 1 ]; then
 		fail "$name" "the lingering socket was not let go at its peer's FIN ($sdone)$(show "$T/srv4.log")"
 	elif [ "$isolated" = 1 ] && [ "$after" -ne "$before" ]; then
 		fail "$name" "$((after - before)) RST(s) sent (counters before: $before_each; after: $(rsts_each))"
 	else
-		pass "$name (urgent data and a FIN after the server's close: read to the FIN, all 1000000 bytes delivered, $((after - before)) RSTs$( [ "$isolated" = 1 ] || echo ', not counted: no namespace'))"
+		pass "$name (urgent data and a FIN after the server's close: read to the FIN, all 300000 bytes delivered, $((after - before)) RSTs$( [ "$isolated" = 1 ] || echo ', not counted: no namespace'))"
 	fi
 	stop "$SRV4"
+fi
+
+# --- exit() waits on the sockets, without spinning on their error queue ----------
+# At exit the linger thread sleeps on the lingering sockets themselves.  A
+# socket whose error queue holds something (send timestamps the program
+# asked for with SO_TIMESTAMPING) always polls POLLERR: unless the queue is
+# emptied, every wait returned at once and the thread spun (1.9 s of CPU
+# in 2 s).  send_close ts-exit writes 20 KB with timestamps, closes and
+# calls exit() while the client holds the connection; once the exit wait
+# has begun (its debug line) the client reads everything and closes.
+# strace counts the waits on the wake-up pipe and the socket (a poll of
+# two descriptors: made only at exit): a few, not hundreds.
+name=linger_exit_errqueue_no_spin
+P5=$(free_port)
+policy "$T/srv5.conf" <<EOF
+rules = ( { name = "linger-exit"; direction = "accept"; port = $P5; close_timeout_ms = 120000;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOF
+POLICY="$T/srv5.conf" TLSSHIM_LOG_FILE="$T/srv5.log" shimbg strace -f -qq -e trace=poll \
+	-o "$T/$name.strace" "$PROGS/send_close" "$P5" 20000 ts-exit >"$T/srv5.out" 2>"$T/srv5.err"
+SRV5=$!
+if ! wait_for "$T/srv5.out" '^listening'; then
+	fail "$name" "send_close (under strace) never listened$(show "$T/srv5.err")"
+else
+	"$PY" "$URGENT_CLIENT" "$P5" "$CERTS/ca.crt" 20000 "$T/$name.go" "$T/$name.go" nojunk >"$T/$name.out" 2>&1 &
+	CLI=$!
+	wait_lines "$T/srv5.log" 'exit waits for 1 lingering socket' 1 30
+	: >"$T/$name.go"
+	wait "$CLI"
+	rc=$?
+	wait_exit "$SRV5" 30
+	src=$?
+	waits=$(grep -c 'poll(\[{fd=[0-9]*, events=POLLIN}, {fd=[0-9]*, events=POLLIN}\], 2,' "$T/$name.strace")
+	if [ "$rc" -ne 0 ] || ! grep -q '^got 20000$' "$T/$name.out"; then
+		fail "$name" "the client failed (exit $rc)$(show "$T/$name.out" "$T/srv5.log")"
+	elif [ "$src" -ne 0 ] || [ "$(lines "$T/srv5.log" "lingering socket done: the peer's FIN")" -ne 1 ]; then
+		fail "$name" "the server's exit (status $src) did not end with its lingering socket let go at the peer's FIN$(show "$T/srv5.log" "$T/srv5.err")"
+	elif [ "$waits" -gt 20 ]; then
+		fail "$name" "$waits waits on the lingering socket during exit (want at most 20: the error queue emptied, no spinning)"
+	else
+		pass "$name (exit waited on a socket with send timestamps queued: $waits waits)"
+	fi
 fi
 
 # --- close_timeout_ms: the lingering close's bound, and none at 0 ------------------

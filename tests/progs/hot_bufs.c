@@ -44,12 +44,13 @@ static size_t in_use(void)
 	return mallinfo2().uordblks;
 }
 
-/* Voluntary context switches of the shim's linger thread. */
+/* Voluntary context switches of the shim's linger thread; -1 when there
+ * is no thread of that name. */
 static long linger_woke(void)
 {
 	DIR *d = opendir("/proc/self/task");
 	struct dirent *e;
-	long sum = 0;
+	long sum = -1;
 	char path[300], line[128];
 
 	if (!d)
@@ -72,7 +73,7 @@ static long linger_woke(void)
 			continue;
 		while (fgets(line, sizeof line, f))
 			if (!strncmp(line, "voluntary_ctxt_switches:", 24))
-				sum += atol(line + 24);
+				sum = (sum < 0 ? 0 : sum) + atol(line + 24);
 		fclose(f);
 	}
 	closedir(d);
@@ -155,9 +156,14 @@ int main(int argc, char **argv)
 		now = in_use();
 		if (now + 16384 <= hot) {
 			printf("idle %zu after %d ms\n", now, ms);
+			long now_woke = linger_woke();
+
 			clock_gettime(CLOCK_MONOTONIC, &t1);
-			printf("wakes %ld in %ld ms\n", linger_woke() - woke,
-			       (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+			if (woke < 0 || now_woke < 0)
+				printf("no thread named tlsshim-linger\n");
+			else
+				printf("wakes %ld in %ld ms\n", now_woke - woke,
+				       (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
 			break;
 		}
 		if (ms >= 10000) {

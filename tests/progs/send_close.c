@@ -1,15 +1,23 @@
 /* send_close — a plain server that writes a lot and closes at once
  * (tests/preload/linger.sh, linger_urgent_data_no_reset).
  *
- *   send_close PORT BYTES
+ *   send_close PORT BYTES [ts-exit]
  *
  * Listens on 127.0.0.1:PORT ("listening" on standard output), accepts one
  * connection, reads one byte, writes BYTES bytes with a send buffer of
- * 4 MiB (so that the writes return while most of the data is still queued
- * in the kernel), closes the connection and prints "closed".  Then it
+ * up to 4 MiB (so that the writes return while most of the data is still
+ * queued in the kernel: a stock kernel's net.core.wmem_max lets it have
+ * 416 KiB, so BYTES must stay below that, TLS records included), closes
+ * the connection and prints "closed".  Then it
  * waits to be killed: the shim's linger thread goes on working.
+ * With "ts-exit": the connection asks for software send timestamps
+ * (SO_TIMESTAMPING) before the writes, so that its error queue holds
+ * them (the socket polls POLLERR), and after "closed" the program prints
+ * "exiting" and calls exit(): the library's exit handler waits for the
+ * lingering socket.
  */
 #include <arpa/inet.h>
+#include <linux/net_tstamp.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,11 +29,13 @@ int main(int argc, char **argv)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	int lfd, fd, one = 1, sndbuf = 4 << 20;
+	int ts = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
+	int ts_exit = argc == 4 && !strcmp(argv[3], "ts-exit");
 	long left;
 	char buf[16384], g;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: send_close PORT BYTES\n");
+	if (argc != 3 && !ts_exit) {
+		fprintf(stderr, "usage: send_close PORT BYTES [ts-exit]\n");
 		return 2;
 	}
 	a.sin_port = htons((unsigned short)atoi(argv[1]));
@@ -44,6 +54,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+	if (ts_exit && setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &ts, sizeof ts) < 0) {
+		perror("send_close: SO_TIMESTAMPING");
+		return 1;
+	}
 	if (read(fd, &g, 1) != 1) {
 		perror("send_close: read");
 		return 1;
@@ -60,6 +74,11 @@ int main(int argc, char **argv)
 	close(fd);
 	printf("closed\n");
 	fflush(stdout);
+	if (ts_exit) {
+		printf("exiting\n");
+		fflush(stdout);
+		exit(0);
+	}
 	for (;;)
 		pause();
 }
