@@ -51,6 +51,9 @@
 #     queued, and a peer that then sends urgent data (a read stops short at
 #     its mark) and its FIN: the lingering socket is read to the FIN, not
 #     closed after the first short read (a RST would destroy the data);
+#   * linger_dup2_during_poll: a program's dup2 onto a lingering socket's
+#     number while the thread polls (held there by preload_lingerpark.so)
+#     does not let the socket go on the word of the program's file;
 #   * linger_exit_errqueue_no_spin: exit() waits on a lingering socket
 #     whose error queue holds send timestamps (POLLERR) without spinning:
 #     the queue is emptied (strace counts the waits);
@@ -402,6 +405,54 @@ else
 		pass "$name (urgent data and a FIN after the server's close: read to the FIN, all 300000 bytes delivered, $((after - before)) RSTs$( [ "$isolated" = 1 ] || echo ', not counted: no namespace'))"
 	fi
 	stop "$SRV4"
+fi
+
+# --- a dup2 onto a lingering socket's number while the thread polls ---------------
+# The thread copies the numbers of its sockets, lets go of its lock and
+# polls.  A program's dup2 onto one of those numbers meanwhile moves our
+# socket to another number (own.c), and the poll then answers for the
+# program's file.  preload_lingerpark.so holds the thread there;
+# send_close dup2s onto the number a socketpair end whose peer has shut
+# down (POLLIN|POLLRDHUP).  Our socket holds the client's close_notify,
+# not its FIN: taking the program's POLLRDHUP for ours let it go after one
+# short read, and the client's next bytes met a RST.  It must linger on
+# until the client's FIN.
+name=linger_dup2_during_poll
+P6=$(free_port)
+mkdir -p "$T/park"
+policy "$T/srv6.conf" <<EOF
+rules = ( { name = "linger-park"; direction = "accept"; port = $P6; close_timeout_ms = 120000;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOF
+SHIM_PRELOAD="$SHIM_PRELOAD $PROGS/preload_lingerpark.so" LINGERPARK_DIR="$T/park" POLICY="$T/srv6.conf" \
+	TLSSHIM_LOG_FILE="$T/srv6.log" shimbg "$PROGS/send_close" "$P6" 100 park "$T/park" >"$T/srv6.out" 2>"$T/srv6.err"
+SRV6=$!
+if ! wait_for "$T/srv6.out" '^listening'; then
+	fail "$name" "send_close never listened$(show "$T/srv6.err")"
+else
+	"$PY" "$TLSSHIM_TOP/tests/preload/py/linger_hold_client.py" "$P6" "$CERTS/ca.crt" 100 "$T/$name.go" >"$T/$name.out" 2>&1 &
+	CLI=$!
+	wait_for "$T/$name.out" '^unwrapped$' 60
+	: >"$T/park/go"
+	wait_for "$T/srv6.out" '^moved ' 60
+	i=0
+	while [ ! -e "$T/park/drained" ] && [ "$i" -lt $((300 * TS)) ]; do sleep 0.1; i=$((i + 1)); done
+	early=$(lines "$T/srv6.log" 'lingering socket done')
+	: >"$T/$name.go"
+	wait "$CLI"
+	rc=$?
+	wait_lines "$T/srv6.log" "lingering socket done" 1 30
+	fin=$(lines "$T/srv6.log" "lingering socket done: the peer's FIN")
+	if [ "$rc" -ne 0 ] || ! grep -q '^ok$' "$T/$name.out" || ! grep -q '^moved ' "$T/srv6.out" || [ ! -e "$T/park/drained" ]; then
+		fail "$name" "the setup failed (client exit $rc)$(show "$T/$name.out" "$T/srv6.out" "$T/srv6.err" "$T/srv6.log")"
+	elif [ "$early" -ne 0 ]; then
+		fail "$name" "the lingering socket was let go before its peer's FIN, on the word of the program's file dup2'ed onto its number$(show "$T/srv6.log")"
+	elif [ "$fin" -ne 1 ]; then
+		fail "$name" "the lingering socket was not let go at its peer's FIN ($fin)$(show "$T/srv6.log")"
+	else
+		pass "$name (dup2 onto the polled number: the socket moved and lingered on to its peer's FIN)"
+	fi
+	stop "$SRV6"
 fi
 
 # --- exit() waits on the sockets, without spinning on their error queue ----------
