@@ -91,6 +91,15 @@ PING=0123456789abcdef0123456789ABCDEF   # 32 bytes, as pingpong wants
 # server has closed), and only once all are in, our close_notify on each
 LINGER_CLIENT=$TLSSHIM_TOP/tests/preload/py/linger_many_client.py
 
+# srv_policy FILE NAME PORT: an accept rule on PORT (the servers' long
+# close_timeout_ms, as above); sets POLICY.
+srv_policy() {
+	policy "$1" <<EOF
+rules = ( { name = "$2"; direction = "accept"; port = $3; close_timeout_ms = 120000;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOF
+}
+
 P=$(free_port)
 policy "$T/srv.conf" <<EOF
 rules = ( { name = "linger-in"; direction = "accept"; port = $P; close_timeout_ms = 120000;
@@ -322,10 +331,7 @@ fi
 # close_notify the thread happened to see before its FIN.
 name=linger_one_read_at_fin
 P3=$(free_port)
-policy "$T/srv3.conf" <<EOF
-rules = ( { name = "linger-reads"; direction = "accept"; port = $P3; close_timeout_ms = 120000;
-            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
-EOF
+srv_policy "$T/srv3.conf" linger-reads "$P3"
 if ! command -v strace >/dev/null; then
 	fail "$name" "strace not installed (strace)"
 else
@@ -373,10 +379,7 @@ name=linger_urgent_data_no_reset
 URGENT_CLIENT=$TLSSHIM_TOP/tests/preload/py/linger_urgent_client.py
 P4=$(free_port)
 audit_exclude "$P4" "linger_urgent_data_no_reset: the client sends raw urgent bytes after the server's close"
-policy "$T/srv4.conf" <<EOF
-rules = ( { name = "linger-urgent"; direction = "accept"; port = $P4; close_timeout_ms = 120000;
-            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
-EOF
+srv_policy "$T/srv4.conf" linger-urgent "$P4"
 POLICY="$T/srv4.conf" TLSSHIM_LOG_FILE="$T/srv4.log" shimbg "$PROGS/send_close" "$P4" 300000 >"$T/srv4.out" 2>"$T/srv4.err"
 SRV4=$!
 if ! wait_for "$T/srv4.out" '^listening'; then
@@ -420,10 +423,7 @@ fi
 name=linger_dup2_during_poll
 P6=$(free_port)
 mkdir -p "$T/park"
-policy "$T/srv6.conf" <<EOF
-rules = ( { name = "linger-park"; direction = "accept"; port = $P6; close_timeout_ms = 120000;
-            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
-EOF
+srv_policy "$T/srv6.conf" linger-park "$P6"
 SHIM_PRELOAD="$SHIM_PRELOAD $PROGS/preload_lingerpark.so" LINGERPARK_DIR="$T/park" POLICY="$T/srv6.conf" \
 	TLSSHIM_LOG_FILE="$T/srv6.log" shimbg "$PROGS/send_close" "$P6" 100 park "$T/park" >"$T/srv6.out" 2>"$T/srv6.err"
 SRV6=$!
@@ -467,10 +467,7 @@ fi
 # two descriptors: made only at exit): a few, not hundreds.
 name=linger_exit_errqueue_no_spin
 P5=$(free_port)
-policy "$T/srv5.conf" <<EOF
-rules = ( { name = "linger-exit"; direction = "accept"; port = $P5; close_timeout_ms = 120000;
-            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
-EOF
+srv_policy "$T/srv5.conf" linger-exit "$P5"
 POLICY="$T/srv5.conf" TLSSHIM_LOG_FILE="$T/srv5.log" shimbg strace -f -qq -e trace=poll \
 	-o "$T/$name.strace" "$PROGS/send_close" "$P5" 20000 ts-exit >"$T/srv5.out" 2>"$T/srv5.err"
 SRV5=$!
