@@ -27,10 +27,10 @@
  * close_notify, then its FIN) per connection, and no system call to
  * register a socket.  Once nothing lingers the thread goes on ticking
  * for IDLE_TICKS (a fifth of a second), so that a program closing
- * connections one after another never pays a wake-up either; after that it sleeps without a
- * deadline, and the next hand-over wakes it through the pipe.  Only a
- * hand-over starts those idle ticks: a watched connection (below) needs a
- * wake-up per sweep, not per tick.  exit()
+ * connections one after another never pays a wake-up either; after that
+ * it sleeps without a deadline, and the next hand-over wakes it through
+ * the pipe.  Only a hand-over starts those idle ticks: a watched
+ * connection (below) needs a wake-up per sweep, not per tick.  exit()
  * waits for the lingering sockets: the thread then waits on the sockets
  * themselves, so that none is held a tick longer than its peer's FIN.
  * tlsio.c does not linger at all when the peer has ended first.

@@ -231,7 +231,9 @@ int shim_tls_shutdown(struct tls_conn *c, int how);
 /* FIONREAD on a TLS fd. */
 int shim_tls_readable(struct tls_conn *c);
 /* Send FIN and keep absorbing late records in the background (linger.c),
- * for at most ms milliseconds (> 0: the rule's close_timeout_ms). */
+ * for at most ms milliseconds (> 0: the rule's close_timeout_ms).
+ * record_reads: the socket's reads may stop at a record's end (kernel TLS
+ * may be on), so a short read does not tell that everything was read. */
 void shim_linger(int fd, int ms, bool record_reads);
 void shim_linger_prepare(void);
 /* c keeps its record buffers between records (tls_conn_wait_first): the
