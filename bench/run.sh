@@ -20,6 +20,7 @@
 #   BENCH_WORKLOADS="..."      subset of: bulk pp ppr lat thr redis mem policy
 #   BENCH_PORT=24100           first loopback port (uses 24100-24176, 24200-24214)
 #   BENCH_DEADLINE=840         seconds after which no new measurement starts
+#   BENCH_TARGET_NOISE=0.02    how close to a target's bound counts as met (results.txt's targets)
 #   BUILD=build                build directory
 #   BENCH_OUT=$BUILD/bench     where the results and logs go
 # Results: $BUILD/bench/results.txt and results.json; logs in $BUILD/bench/.
