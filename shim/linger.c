@@ -294,6 +294,9 @@ static void *reaper(void *arg)
 			drain_ready(m, seen);
 
 		pthread_mutex_lock(&lk);
+		/* Again: the sweep, the poll and the reads took time, and
+		 * sleep_until tells hand-overs when the thread looks next. */
+		now = clock_ms();
 		for (int i = 0; i < n; i++)
 			if (next < 0 || deadlines[i] < next)
 				next = deadlines[i];

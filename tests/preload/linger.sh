@@ -192,15 +192,22 @@ fi
 # server's 50 closes of the case above (each a few ms after the one
 # before; 6 ms under ThreadSanitizer) hand their sockets over without a
 # wake-up write; only a close after 50 ms with nothing lingering does (the
-# debug line).
+# debug line).  At most 10 of the 50; on a machine so loaded that the
+# client took over 12 ms per connection (a quarter of the 50 ms; 1-6 ms
+# seen), at most 25: a thread that slept as soon as its last socket went
+# would still show about 50.
 name=closes_in_a_row_no_wakeup
 wakes=$(( $(lines "$T/srv.log" 'linger thread woken') - srv_wakes ))
+per_ms=$(sed -n 's/^50 connections in \([0-9.]*\) s.*/\1/p' "$T/pingpong_both_ends_no_reset.out" |
+	awk '{ printf "%d", $1 * 1000 / 50 }')
+allowed=10
+[ "${per_ms:-0}" -gt 12 ] && allowed=25
 if [ "$slingered" -lt 10 ]; then
 	fail "$name" "only $slingered of the 50 server closes lingered: too few to tell$(show "$T/srv.log")"
-elif [ "$wakes" -gt 10 ]; then
-	fail "$name" "$wakes of the server's $slingered lingering closes woke the linger thread (want at most 10: a wake-up only after 50 ms with nothing lingering)$(show "$T/srv.log")"
+elif [ "$wakes" -gt "$allowed" ]; then
+	fail "$name" "$wakes of the server's $slingered lingering closes woke the linger thread (want at most $allowed with ${per_ms:-?} ms per connection: a wake-up only after 50 ms with nothing lingering)$(show "$T/srv.log")"
 else
-	pass "$name ($slingered lingering closes in a row, $wakes wake-up writes)"
+	pass "$name ($slingered lingering closes in a row, ${per_ms:-?} ms apart on average, $wakes wake-up writes)"
 fi
 
 # --- 30 sockets linger at once ------------------------------------------------
@@ -243,7 +250,7 @@ fi
 # tlsshim-linger) ticks IDLE_TICKS (5) more times, then sleeps until the
 # next hand-over.  A sparse server: 5 connections, each one only once the
 # thread sleeps (its voluntary context switches unchanged over three
-# readings 100 ms apart; bounded: 15 s each).  Per connection the thread
+# readings 100 ms apart; bounded: 15 s x TLSSHIM_TIME_SCALE each).  Per connection the thread
 # wakes for the hand-over's write, a tick or two while the socket lingers
 # (the client's FIN follows at once), the 5 idle ticks, maybe a sweep of
 # the connection's buffers: about 8.  Allowed: 15 on average; 20 idle
@@ -254,7 +261,7 @@ for t in /proc/"$SRV"/task/*; do
 	[ "$(cat "$t/comm" 2>/dev/null)" = tlsshim-linger ] && ltask=$t
 done
 switches() { sed -n 's/^voluntary_ctxt_switches:[[:space:]]*//p' "$ltask/status" 2>/dev/null; }
-# until the thread sleeps: prints the count, or "busy" after 15 s
+# until the thread sleeps: prints the count, or "busy" after 15 s x TLSSHIM_TIME_SCALE
 settled() {
 	_last=$(switches) _same=0 _n=0
 	while [ "$_same" -lt 3 ] && [ "$_n" -lt $((150 * TS)) ]; do
@@ -269,7 +276,7 @@ if [ -z "$ltask" ]; then
 	fail "$name" "the server has no thread named tlsshim-linger ($(cat /proc/"$SRV"/task/*/comm 2>/dev/null | tr '\n' ' '))"
 else
 	first=$(settled) last=$first bad=""
-	done_before=$(lines "$T/srv.log" "lingering socket done")
+	done_before=$(lines "$T/srv.log" "lingering socket done: the peer's FIN")
 	for i in 1 2 3 4 5; do
 		[ "$last" = busy ] && break
 		if ! "$PY" "$LINGER_CLIENT" "$P" "$CERTS/ca.crt" "$PING" 1 >"$T/$name.out" 2>&1 ||
@@ -277,13 +284,18 @@ else
 			bad="connection $i: the client failed$(show "$T/$name.out" "$T/srv.log")"
 			break
 		fi
-		wait_lines "$T/srv.log" "lingering socket done" $((done_before + i)) 30
+		if ! wait_lines "$T/srv.log" "lingering socket done: the peer's FIN" $((done_before + i)) 10; then
+			bad="connection $i: its lingering socket was not let go at its peer's FIN (a lost wake-up?)$(show "$T/srv.log")"
+			break
+		fi
 		last=$(settled)
 	done
 	if [ -n "$bad" ]; then
 		fail "$name" "$bad"
+	elif [ -z "$first" ] || [ -z "$last" ]; then
+		fail "$name" "no voluntary_ctxt_switches in $ltask/status"
 	elif [ "$first" = busy ] || [ "$last" = busy ]; then
-		fail "$name" "the linger thread kept waking for 15 s with nothing lingering"
+		fail "$name" "the linger thread kept waking with nothing lingering ($((15 * TS)) s)"
 	elif [ $((last - first)) -gt 75 ]; then
 		fail "$name" "$((last - first)) wake-ups of the linger thread for 5 connections each made once it slept (want at most 75: 15 each; 5 idle ticks, then a sleep without a deadline)"
 	else
