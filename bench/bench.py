@@ -1298,10 +1298,10 @@ def targets(summary, policy):
         s = summary.get(w, {}).get(v)
         if s is None:
             return
-        row = "%s %s" % (w, v)
-        if failed(w, v):
-            return add(target, row, failed(w, v), bound_txt, False)
-        if not (summary.get(w, {}).get(ref) or {}).get("median"):
+        row, why = "%s %s" % (w, v), failed(w, v)
+        if why:
+            return add(target, row, why, bound_txt, False)
+        if not get(w, ref, "median"):
             return add(target, row, "no %s in this run" % ref, bound_txt, None)
         x = s.get(key)
         if x is None:
