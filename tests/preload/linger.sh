@@ -40,6 +40,10 @@
 #   * linger_idle_ticks_bounded: once nothing lingers, the linger thread
 #     (named tlsshim-linger) wakes about 5 more times, then sleeps: a
 #     connection to a server whose thread slept costs it about 8 wake-ups;
+#   * linger_slow_peer_backoff: while one socket lingers on (its peer holds
+#     its side open), the thread's looks space out (10, 20, 40, 80, then
+#     160 ms apart): at most 5 + 1 per 40 ms wake-ups over a second, where
+#     a tick every 10 ms gave 100; the socket is still let go at the FIN;
 #   * linger_cap_rlimit: a server whose soft RLIMIT_NOFILE is 128 lets 32
 #     sockets (a quarter) linger at once, no more: of 40 connections kept
 #     open by the client after the server's close, 32 linger (each let go
@@ -300,6 +304,50 @@ else
 		fail "$name" "$((last - first)) wake-ups of the linger thread for 5 connections each made once it slept (want at most 75: 15 each; 5 idle ticks, then a sleep without a deadline)"
 	else
 		pass "$name ($((last - first)) wake-ups of the linger thread for 5 connections made while it slept)"
+	fi
+fi
+
+# --- a peer slow to send its FIN: the thread's looks space out --------------------
+# While the same socket lingers on (nothing handed over, nothing gone),
+# each look doubles the wait before the next, up to 160 ms: a peer that
+# keeps its side open (here the client holds the connection after the
+# server's close) no longer costs a wake-up every 10 ms for as long as
+# the socket lingers.  Over a second or more of it (sampled every 100 ms)
+# the thread may wake at most 5 + 1 per 40 ms (30 in a second; about 8
+# expected: 10, 20, 40, 80, then 160 ms apart); ticks every 10 ms gave
+# 100.  Then the client closes, and the socket must still be let go at
+# its peer's FIN (not at the 120 s deadline).
+name=linger_slow_peer_backoff
+if [ -z "$ltask" ]; then
+	fail "$name" "the server has no thread named tlsshim-linger"
+else
+	done_before=$(lines "$T/srv.log" "lingering socket done: the peer's FIN")
+	"$PY" "$LINGER_CLIENT" "$P" "$CERTS/ca.crt" "$PING" 1 "$T/$name.go" >"$T/$name.out" 2>&1 &
+	cl=$!
+	if ! wait_for "$T/$name.out" '^held 1$' 20; then
+		touch "$T/$name.go"
+		wait_exit "$cl" 20
+		fail "$name" "the client did not hold its connection$(show "$T/$name.out" "$T/srv.log")"
+	else
+		w0=$(switches) t0=$(date +%s%N) t1=$t0
+		while [ $(((t1 - t0) / 1000000)) -lt 1000 ]; do
+			sleep 0.1
+			t1=$(date +%s%N)
+		done
+		w1=$(switches) ms=$(((t1 - t0) / 1000000))
+		touch "$T/$name.go"
+		wait_exit "$cl" 20
+		if ! grep -q '^ok 1$' "$T/$name.out"; then
+			fail "$name" "the client failed$(show "$T/$name.out" "$T/srv.log")"
+		elif ! wait_lines "$T/srv.log" "lingering socket done: the peer's FIN" $((done_before + 1)) 10; then
+			fail "$name" "the lingering socket was not let go at its peer's FIN (a lost wake-up?)$(show "$T/srv.log")"
+		elif [ -z "$w0" ] || [ -z "$w1" ]; then
+			fail "$name" "no voluntary_ctxt_switches in $ltask/status"
+		elif [ $((w1 - w0)) -gt $((5 + ms / 40)) ]; then
+			fail "$name" "$((w1 - w0)) wake-ups of the linger thread in $ms ms while one socket lingered on (want at most $((5 + ms / 40)): looks spaced out up to 160 ms, not a tick every 10 ms)"
+		else
+			pass "$name ($((w1 - w0)) wake-ups of the linger thread in $ms ms while one socket lingered on; let go at its peer's FIN)"
+		fi
 	fi
 fi
 
