@@ -18,9 +18,11 @@
  *
  * Batched, because it is paid on every connection: the hand-over costs the
  * closing thread a shutdown and one fcntl (the duplicate is made high at
- * once, own.c), nothing else while the thread is awake.  The thread
- * wakes every TICK_MS while sockets come and go (while the same ones
- * linger on, each look doubles the wait, up to 16 ticks), asks the kernel which of
+ * once, own.c), nothing else while the thread is awake (and a pipe write
+ * while it waits longer than a tick).  The thread wakes every TICK_MS
+ * while sockets come and go or have something to read (while the same
+ * ones linger on quietly, each look doubles the wait, up to 16 ticks),
+ * asks the kernel which of
  * the sockets have something (one poll with no wait), reads those, and
  * lets go of each whose FIN is in (at POLLRDHUP one short read has taken
  * everything, and the socket goes).  A server closing connections one after
@@ -78,15 +80,23 @@
  * ms, eight times the longest gap between a pingpong client's closes seen
  * under ThreadSanitizer) 0.2 ms. */
 #define IDLE_TICKS 5
-/* While the same sockets linger on (none handed over, none gone since the
- * last look), each look doubles the wait before the next, up to this many
- * doublings (160 ms): a peer that takes its time over its FIN (a round
- * trip of 200 ms, or a client that keeps its side open until its own idle
- * timer) cost a tick every 10 ms, about 44 us of CPU each, for as long as
- * its socket lingered (up to close_timeout_ms: 500 wake-ups for 5 s).  The
- * price: a socket is let go up to 160 ms after its peer's FIN, not 10.  A
- * hand-over starts again at one tick (it wakes a thread waiting longer). */
+/* While the same sockets linger on quietly (none handed over, none gone,
+ * none with anything to read since the last look), each look doubles the
+ * wait before the next, up to this many doublings (160 ms): a peer that
+ * takes its time over its FIN (a round trip of 200 ms, or a client that
+ * keeps its side open until its own idle timer) cost a tick every 10 ms,
+ * about 44 us of CPU each, for as long as its socket lingered (up to
+ * close_timeout_ms: 500 wake-ups for 5 s).  A look that read something
+ * starts again at one tick: a look reads at most 256 KiB a socket, and a
+ * peer still sending after the close (an upload the program refused)
+ * would otherwise be read 16 times slower, and reach the deadline.  The
+ * price: a quiet socket is let go up to 160 ms after its peer's FIN, not
+ * 10.  A hand-over starts again at one tick too (it wakes a thread that
+ * waits longer: a pipe write).  Below TLS_IDLE_MS (200 ms): a watched
+ * connection's first sweep, due TLS_IDLE_MS after it goes hot, does not
+ * wake a thread that waits, and is never late by this. */
 #define SLOW_MAX 4
+_Static_assert((TICK_MS << SLOW_MAX) <= TLS_IDLE_MS, "a slow wait must end before a first sweep is due");
 
 static pthread_mutex_t lk = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t emptied = PTHREAD_COND_INITIALIZER;
@@ -279,7 +289,7 @@ static void *reaper(void *arg)
 		int64_t now, next = -1;
 		int m, ns = 1, timeout;
 		unsigned seen;
-		bool due;
+		bool due, busy;
 
 		pthread_mutex_lock(&lk);
 		now = clock_ms();
@@ -304,7 +314,8 @@ static void *reaper(void *arg)
 			look[m] = (struct pollfd){ .fd = fds[m], .events = POLLIN | POLLRDHUP | POLLPRI };
 		seen = moves;
 		pthread_mutex_unlock(&lk);
-		if (m && REAL(poll)(look, (nfds_t)m, 0) > 0)
+		busy = m && REAL(poll)(look, (nfds_t)m, 0) > 0;
+		if (busy)
 			drain_ready(m, seen);
 
 		pthread_mutex_lock(&lk);
@@ -317,7 +328,7 @@ static void *reaper(void *arg)
 		sleep_on[0] = (struct pollfd){ .fd = wake[0], .events = POLLIN };
 		if (n || handed)
 			idle = 0;
-		if (handed || n != n_slept)
+		if (handed || busy || n != n_slept)
 			slow = 0;
 		else if (slow < SLOW_MAX)
 			slow++;

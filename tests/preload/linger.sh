@@ -44,6 +44,10 @@
 #     its side open), the thread's looks space out (10, 20, 40, 80, then
 #     160 ms apart): at most 5 + 1 per 40 ms wake-ups over a second, where
 #     a tick every 10 ms gave 100; the socket is still let go at the FIN;
+#   * linger_upload_after_close: a peer that goes on sending after the
+#     server's close (12 MiB of TLS records, then close_notify and FIN) is
+#     read at one tick, not backed off: its socket is let go at the FIN
+#     within close_timeout_ms = 4000, the client's sends succeed, no RST;
 #   * linger_cap_rlimit: a server whose soft RLIMIT_NOFILE is 128 lets 32
 #     sockets (a quarter) linger at once, no more: of 40 connections kept
 #     open by the client after the server's close, 32 linger (each let go
@@ -350,6 +354,43 @@ else
 		fi
 	fi
 fi
+
+# --- a peer still sending after the close: read at full speed, not backed off ---
+# The looks space out only while the lingering sockets are quiet: a look
+# reads at most 256 KiB a socket, so a peer that goes on sending after the
+# server's close (12 MiB of TLS records here, then its close_notify and
+# FIN) must keep the thread at one tick, or its socket would reach
+# close_timeout_ms (4000 here) with data unread and be reset (backed off
+# to 160 ms: about 1.6 MB/s, 7.5 s; at one tick: about 0.4 s).  The socket
+# is let go at its peer's FIN, the client's sends all succeed, no RST.
+name=linger_upload_after_close
+UPLOAD_CLIENT=$TLSSHIM_TOP/tests/preload/py/linger_upload_client.py
+PUP=$(free_port)
+policy "$T/srvup.conf" <<EOF
+rules = ( { name = "linger-upload"; direction = "accept"; port = $PUP; close_timeout_ms = 4000;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOF
+POLICY="$T/srvup.conf" TLSSHIM_LOG_FILE="$T/srvup.log" shimbg "$PROGS/pingpong" server "$PUP" >"$T/srvup.out" 2>"$T/srvup.err"
+SRVUP=$!
+if ! wait_for "$T/srvup.out" '^listening'; then
+	fail "$name" "pingpong never listened$(show "$T/srvup.err")"
+else
+	before=$(rsts) before_each=$(rsts_each)
+	"$PY" "$UPLOAD_CLIENT" "$PUP" "$CERTS/ca.crt" 12 >"$T/$name.out" 2>&1
+	rc=$?
+	wait_lines "$T/srvup.log" 'lingering socket done' 1 10
+	after=$(rsts)
+	if [ $rc -ne 0 ] || ! grep -q '^ok 12 MiB' "$T/$name.out"; then
+		fail "$name" "the client's sends after the server's close failed (exit $rc)$(show "$T/$name.out" "$T/srvup.log")"
+	elif [ "$(lines "$T/srvup.log" "lingering socket done: the peer's FIN")" -ne 1 ]; then
+		fail "$name" "the lingering socket was not let go at its peer's FIN$(show "$T/srvup.log")"
+	elif [ "$isolated" = 1 ] && [ "$after" -ne "$before" ]; then
+		fail "$name" "RSTs were sent: before $before_each, after $(rsts_each)"
+	else
+		pass "$name ($(sed -n 's/^ok //p' "$T/$name.out") read by the lingering socket, let go at its peer's FIN, no RST)"
+	fi
+fi
+stop "$SRVUP"
 
 # --- the most sockets that linger at once: a quarter of RLIMIT_NOFILE -------------
 name=linger_cap_rlimit
