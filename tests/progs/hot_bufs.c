@@ -99,14 +99,27 @@ static int round_trip(int fd, int i)
 }
 
 /* The child exits at once; its status is checked.  *hot: the heap in
- * use as fork() returns, before the wait: the parent's copy of the
- * connection is let go at the watch's next sweep, which on a loaded
- * machine may come before the next round trip ends (found: "still N",
- * the drop already behind the samples). */
+ * use as fork() returns, before the wait.  The parent's copy of the
+ * connection is let go at the watch's next sweep (every 200 ms), and the
+ * drop must come after the samples: on a loaded machine a sweep that
+ * came during the fork (the pump's start-up) or before the next round
+ * trip ended put it behind them (found twice beside check-stress: "still
+ * N", the level after the drop).  So the fork waits for a sweep first
+ * (the linger thread's wake-up: the only ones while nothing lingers),
+ * which leaves 200 ms to the next; at most 500 ms, and not at all
+ * without the thread (the "wakes" line then says so). */
 static int forked(size_t *hot)
 {
 	int st;
-	pid_t p = fork();
+	long w = linger_woke();
+	pid_t p;
+
+	for (int ms = 0; w >= 0 && ms < 500 && linger_woke() == w; ms++) {
+		struct timespec ts = { 0, 1000000 };
+
+		nanosleep(&ts, NULL);
+	}
+	p = fork();
 
 	if (p == 0)
 		_exit(0);
