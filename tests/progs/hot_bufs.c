@@ -18,8 +18,9 @@
  * 16 KiB at once: "close freed N bytes".  With "fork": forks after 40 of
  * the round trips (the session then goes to a pump: both processes hold
  * the socket; the parent's watch lets go of its copy, whose memory the
- * "idle" drop then is, so "hot" also counts the heap as fork() returns;
- * no close check); the child (which
+ * "idle" drop then is: the fork waits for a sweep of the watch first,
+ * and "hot" also counts the heap as fork() returns; no close check); the
+ * child (which
  * inherits the watched connection) exits 0 at once, and the parent checks
  * its status ("child ok") and goes on.
  */
