@@ -100,11 +100,11 @@ PING=0123456789abcdef0123456789ABCDEF   # 32 bytes, as pingpong wants
 # server has closed), and only once all are in, our close_notify on each
 LINGER_CLIENT=$TLSSHIM_TOP/tests/preload/py/linger_many_client.py
 
-# srv_policy FILE NAME PORT: an accept rule on PORT (the servers' long
-# close_timeout_ms, as above); sets POLICY.
+# srv_policy FILE NAME PORT [CLOSE_TIMEOUT_MS]: an accept rule on PORT (by
+# default the servers' long close_timeout_ms, as above); sets POLICY.
 srv_policy() {
 	policy "$1" <<EOF
-rules = ( { name = "$2"; direction = "accept"; port = $3; close_timeout_ms = 120000;
+rules = ( { name = "$2"; direction = "accept"; port = $3; close_timeout_ms = ${4:-120000};
             cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
 EOF
 }
@@ -366,10 +366,7 @@ fi
 name=linger_upload_after_close
 UPLOAD_CLIENT=$TLSSHIM_TOP/tests/preload/py/linger_upload_client.py
 PUP=$(free_port)
-policy "$T/srvup.conf" <<EOF
-rules = ( { name = "linger-upload"; direction = "accept"; port = $PUP; close_timeout_ms = 4000;
-            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
-EOF
+srv_policy "$T/srvup.conf" linger-upload "$PUP" 4000
 POLICY="$T/srvup.conf" TLSSHIM_LOG_FILE="$T/srvup.log" shimbg "$PROGS/pingpong" server "$PUP" >"$T/srvup.out" 2>"$T/srvup.err"
 SRVUP=$!
 if ! wait_for "$T/srvup.out" '^listening'; then
