@@ -66,13 +66,13 @@ if [ "${TLSSHIM_AUDIT:-1}" != 0 ]; then
 	_n=0
 	while ! grep -q 'listening on' "$J/tcpdump.err" 2>/dev/null; do
 		_n=$((_n + 1))
-		if [ $_n -gt 150 ] || ! kill -0 "$tcpd" 2>/dev/null; then
+		if [ $_n -gt 750 ] || ! kill -0 "$tcpd" 2>/dev/null; then
 			echo "capture-failed" >"$J/capture"
 			kill "$tcpd" 2>/dev/null
 			tcpd=""
 			break
 		fi
-		sleep 0.1
+		sleep 0.02
 	done
 fi
 
@@ -105,19 +105,24 @@ fi
 # file before tcpdump is stopped (it writes each packet as it reads it).
 if [ -n "$tcpd" ]; then
 	mark="tlsshim-wire-audit-end-$$-$(date +%s%N)"
-	# (bash's /dev/udp: a Python here was 30 ms of CPU per test)
-	bash -c 'printf %s "$1" >/dev/udp/127.0.0.1/9' _ "$mark" 2>/dev/null ||
-		python3 -c 'import socket, sys
-socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(sys.argv[1].encode(), ("127.0.0.1", 9))' "$mark" 2>/dev/null
+	# tests/tools/wiremark: the marker and about 1 MB of filler after it,
+	# which hands the marker's block of the capture ring to tcpdump at
+	# once (else after libpcap's timeout: a second of every test's wall
+	# time).  Without it (bash's /dev/udp), the marker alone.
+	if [ -x "${TLSSHIM_BUILD:-}/tools/wiremark" ]; then
+		"$TLSSHIM_BUILD/tools/wiremark" "$mark" 2>>"$out"
+	else
+		bash -c 'printf %s "$1" >/dev/udp/127.0.0.1/9' _ "$mark" 2>/dev/null
+	fi
 	_n=0
-	while ! tail -c 1048576 "$J/wire.pcap" 2>/dev/null | grep -a -q -F "$mark"; do
+	while ! tail -c 4194304 "$J/wire.pcap" 2>/dev/null | grep -a -q -F "$mark"; do
 		_n=$((_n + 1))
-		if [ $_n -gt 100 ]; then echo "marker-missing" >"$J/capture"; break; fi
-		sleep 0.1
+		if [ $_n -gt 200 ]; then echo "marker-missing" >"$J/capture"; break; fi
+		sleep 0.05
 	done
 	kill -INT "$tcpd" 2>/dev/null
 	_n=0
-	while kill -0 "$tcpd" 2>/dev/null && [ $_n -lt 100 ]; do sleep 0.1; _n=$((_n + 1)); done
+	while kill -0 "$tcpd" 2>/dev/null && [ $_n -lt 500 ]; do sleep 0.02; _n=$((_n + 1)); done
 	if kill -0 "$tcpd" 2>/dev/null; then
 		kill -9 "$tcpd" 2>/dev/null
 		echo "tcpdump-hung" >"$J/capture"
