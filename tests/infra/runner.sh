@@ -12,7 +12,11 @@
 #  * a test past its time limit is stopped (exit status 124);
 #  * the runner's own exit kills only its jobs that still run: a process
 #    that has taken the pid of a job that ended (here made to, with
-#    ns_last_pid in a PID namespace of this test's) is left alone.
+#    ns_last_pid in a PID namespace of this test's) is left alone;
+#  * the capture's buffer: a test whose capture passes 24 MB without the
+#    line "# tlsshim-test: big-capture" fails the wire audit, saying so;
+#    with the line, the same test passes (tests/run.sh on a tree of links
+#    to the runner's files with these two tests only).
 # tlsshim-test: once
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
@@ -103,4 +107,53 @@ if grep -q '^alive ' "$T/decoy.out" && grep -q '^[1-9][0-9]* passed, 0 failed$' 
 	pass "the runner's exit leaves alone a process that took the pid of a job that ended ($(cat "$T/decoy.out"))"
 else
 	fail "the runner kills only its own jobs" "$(tr '\n' '|' <"$T/decoy.out") run: $(tail -n 3 "$T/r.out" | tr '\n' '|')"
+fi
+
+# The capture's buffer.  A tree of the runner's own files (links) with two
+# tests that move 30 MB over loopback, one of them saying it is big.
+mkdir -p "$T/top/tests/preload"
+for _f in certs tests/run.sh tests/lib.sh tests/tools tests/preload/common.inc; do
+	ln -s "$TLSSHIM_TOP/$_f" "$T/top/$_f"
+done
+cat >"$T/bigmove.py" <<'PYEOF'
+import socket, threading
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(1)
+got = [0]
+def sink():
+    c, _ = srv.accept()
+    while True:
+        b = c.recv(1 << 16)
+        if not b:
+            break
+        got[0] += len(b)
+t = threading.Thread(target=sink)
+t.start()
+s = socket.create_connection(srv.getsockname())
+chunk = b"x" * (1 << 20)
+for _ in range(30):
+    s.sendall(chunk)
+s.close()
+t.join(60)
+print("PASS moved %d bytes" % got[0])
+PYEOF
+for _k in undeclared declared; do
+	{
+		echo '#!/bin/sh'
+		[ $_k = declared ] && echo '# tlsshim-test: big-capture'
+		echo '. "$TLSSHIM_TOP/tests/lib.sh"'
+		echo "/usr/bin/python3 $T/bigmove.py"
+	} >"$T/top/tests/preload/big_$_k.sh"
+done
+# (without the buffer size this job was given: that would be the user's)
+timeout $((120 * TS)) env -u TLSSHIM_CAPTURE_BUFFER_KB sh "$T/top/tests/run.sh" --build "$TLSSHIM_BUILD:preload/big_" \
+	>"$T/big.out" 2>&1
+if grep -q '^\[[a-z0-9]*\] *tests/preload/big_undeclared.sh .* 1 failed' "$T/big.out" &&
+   grep -q 'FAIL wire audit: the capture took 3[0-9] MB, more than 24 MB: .*big-capture' "$T/big.out" &&
+   grep -q '^\[[a-z0-9]*\] *tests/preload/big_declared.sh .* 0 failed' "$T/big.out" &&
+   grep -q '^4 passed, 1 failed$' "$T/big.out"; then
+	pass "a capture over 24 MB fails the audit unless the test says '# tlsshim-test: big-capture' (then it passes)"
+else
+	fail "big captures must be declared" "$(tr '\n' '|' <"$T/big.out" | cut -c1-1500)"
 fi

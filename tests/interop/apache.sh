@@ -11,6 +11,7 @@
 # a 256 KB file, 16 at a time, every body exact, served by more than one
 # thread; 3 requests on one kept-alive connection; the shim logged every
 # session; openssl s_client gets a verified handshake; a graceful stop.
+# tlsshim-test: big-capture (tests/run.sh: its capture needs the large buffer)
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 . "$TLSSHIM_TOP/tests/interop/daemons.inc"

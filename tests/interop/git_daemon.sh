@@ -8,6 +8,7 @@
 # HEAD, the same file contents (SHA-256) and passes git fsck; a fetch of new
 # commits into the clone gets the new HEAD; the shim logged TLS on both
 # ends; openssl s_client gets a verified handshake on the daemon's port.
+# tlsshim-test: big-capture (tests/run.sh: its capture needs the large buffer)
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 . "$TLSSHIM_TOP/tests/interop/daemons.inc"

@@ -16,6 +16,7 @@
 # ways); haproxy really called splice (strace -f -e splice counts the
 # calls); the TLS echo server saw a TLS 1.3 session; openssl s_client gets a
 # verified handshake on the front port.
+# tlsshim-test: big-capture (tests/run.sh: its capture needs the large buffer)
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 . "$TLSSHIM_TOP/tests/interop/daemons.inc"

@@ -11,6 +11,7 @@
 #    a clean end (close_notify) to accept them: a truncation is its error
 #    56 ("unexpected eof while reading");
 #  * httpd's log of the shim has no warning or error.
+# tlsshim-test: big-capture (tests/run.sh: its capture needs the large buffer)
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim

@@ -13,6 +13,7 @@
 #    file, SHA-256 computed by Java, and the shim logged a verified TLS
 #    connection (the JVM's socket is IPv6 dual-stack: the peer is
 #    ::ffff:127.0.0.1, matched by the rule's IPv4 port).
+# tlsshim-test: big-capture (tests/run.sh: its capture needs the large buffer)
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 . "$TLSSHIM_TOP/tests/interop/daemons.inc"

@@ -9,6 +9,7 @@
 # start-up ("free(): invalid pointer" in config_read_file -> config_destroy,
 # called from the shim's policy_load).  Started once with LD_PRELOAD and
 # once through the launcher.
+# tlsshim-test: big-capture (tests/run.sh: its capture needs the large buffer)
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim lighttpd_setup

@@ -6,6 +6,7 @@
 # and accepts).  curl --cacert downloads a 50 MB file (sha256 compared),
 # 200 requests 50 at a time, a page over TLS 1.2 and 1.3 and two requests
 # on one kept-alive connection; wrk puts 50 connections of load on it.
+# tlsshim-test: big-capture (tests/run.sh: its capture needs the large buffer)
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim nginx_setup

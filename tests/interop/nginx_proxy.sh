@@ -11,6 +11,7 @@
 # requests on one connection (keep-alive to the upstream really used);
 # the shim logged TLS on the front (accepted), on the proxy's upstream
 # connections (connected, verified) and on the upstream (accepted).
+# tlsshim-test: big-capture (tests/run.sh: its capture needs the large buffer)
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 . "$TLSSHIM_TOP/tests/interop/daemons.inc"

@@ -11,6 +11,7 @@
 #    directory): a 5 MB file, SHA-256 computed by Node, and the shim logged
 #    a verified TLS connection; s_server got a TLS handshake (it speaks
 #    nothing else).
+# tlsshim-test: big-capture (tests/run.sh: its capture needs the large buffer)
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 . "$TLSSHIM_TOP/tests/interop/daemons.inc"

@@ -11,6 +11,7 @@
 # standby (its WAL receiver) replicate through the connect rule; openssl s_client (verifying) gets
 # a TLS handshake with our certificate on the port; a plain psql without
 # the shim gets nothing from the server.
+# tlsshim-test: big-capture (tests/run.sh: its capture needs the large buffer)
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 . "$TLSSHIM_TOP/tests/interop/daemons.inc"

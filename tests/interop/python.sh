@@ -3,6 +3,7 @@
 # keys that shape the handshake: alpn, ciphers (TLS 1.2), ciphersuites
 # (TLS 1.3), min_version, defaults inherited by rules, port lists; and a
 # 5 MB transfer through the shimmed echo_server.
+# tlsshim-test: big-capture (tests/run.sh: its capture needs the large buffer)
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim python_setup

@@ -4,6 +4,7 @@
 # to by redis-cli --tls and redis-benchmark --tls (hiredis + OpenSSL);
 # and the other way round: plain redis-cli under the shim with a connect
 # rule, talking to redis-server's own TLS port.
+# tlsshim-test: big-capture (tests/run.sh: its capture needs the large buffer)
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim redis_setup

@@ -12,6 +12,7 @@
 # and 2000 keys read back the same on the replica (bounded polling of INFO
 # replication and the keys); the shim logged the link as TLS on both sides
 # (the replica "connected", server verified; the master "accepted").
+# tlsshim-test: big-capture (tests/run.sh: its capture needs the large buffer)
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 . "$TLSSHIM_TOP/tests/interop/daemons.inc"

@@ -11,6 +11,7 @@
 # ("Connection from 127.0.0.1 port N", N the client's TCP port, not 0 or
 # a UNIX socket); the shim logged TLS on both ends; openssl s_client gets
 # a verified handshake on sshd's port (no SSH banner in clear).
+# tlsshim-test: big-capture (tests/run.sh: its capture needs the large buffer)
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 . "$TLSSHIM_TOP/tests/interop/daemons.inc"

@@ -14,6 +14,7 @@
 # ioctl(FIONREAD) counts plain text; a closed fd leaves every epoll
 # instance; half a TLS record is not readable (no echo, no busy loop: CPU
 # time of the server, not wall-clock time, is measured), the second half is.
+# tlsshim-test: big-capture (tests/run.sh: its capture needs the large buffer)
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim asyncio_setup

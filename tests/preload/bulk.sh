@@ -4,6 +4,7 @@
 # (the server's TLS 1.3 session tickets then sit unread in its socket,
 # and a close() over unread data would make the kernel send a RST that
 # destroys data still in flight).
+# tlsshim-test: big-capture (tests/run.sh: its capture needs the large buffer)
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 P=$(free_port)

@@ -4,6 +4,7 @@
 # must still be served when it wakes up: by the kernel (data from the
 # client), or by the program writing to it outside any event of its own
 # (asyncio broadcast, with writes the kernel does not take at once).
+# tlsshim-test: big-capture (tests/run.sh: its capture needs the large buffer)
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim epoll_idle_setup

@@ -10,6 +10,7 @@
 #    holds the connection), and the writer stops with an error.
 # Every run goes through a recording relay: TLS records only, the sentinel
 # never in clear.
+# tlsshim-test: big-capture (tests/run.sh: its capture needs the large buffer)
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/failclosed_common.inc"
 need_shim

@@ -17,6 +17,7 @@
 #     signal cannot interrupt a wait; it once made every wait fail).
 # No error in the shim's log either way.  (tests/preload/failclosed_signal.sh
 # covers handlers that call _exit(), write() or close() mid-write.)
+# tlsshim-test: big-capture (tests/run.sh: its capture needs the large buffer)
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim faults_eintr_setup

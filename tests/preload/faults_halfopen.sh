@@ -31,6 +31,7 @@
 # the one before the connection.  In the poll() case the client keeps a
 # second TLS connection to another server and pings on it (every 200 ms)
 # while the first is half-open: it is served meanwhile and after.  Nothing crosses in clear (wire audit).
+# tlsshim-test: big-capture (tests/run.sh: its capture needs the large buffer)
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim faults_halfopen_setup

@@ -10,6 +10,7 @@
 # "kTLS send" on every connection and sendfile() going zero-copy through
 # the kernel on the non-blocking socket; that branch has never run on the
 # project's machines.  Both end with a PASS line saying which was checked.
+# tlsshim-test: big-capture (tests/run.sh: its capture needs the large buffer)
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 

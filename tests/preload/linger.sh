@@ -77,6 +77,7 @@
 # it: on a loaded machine (or under ThreadSanitizer) 30 or 40 handshakes
 # take longer than the default 5 s, and a socket let go at its deadline
 # would change the counts.
+# tlsshim-test: big-capture (tests/run.sh: its capture needs the large buffer)
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim linger_setup

@@ -34,6 +34,7 @@
 # Duration: SOAK_SECONDS in all (default 60: two 30-s rounds, 30 s under
 # AddressSanitizer, where make check runs it a second time; make soak runs
 # 1800), SOAK_WORKERS concurrent clients (default 8).
+# tlsshim-test: big-capture (tests/run.sh: its capture needs the large buffer)
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim soak_setup

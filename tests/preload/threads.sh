@@ -18,6 +18,7 @@
 #    error with a frame in the shim (shim/, core/, policy/ or
 #    libtlsshim.so).  Valgrind's default suppressions stay on (they hide
 #    races inside glibc's own locking, which helgrind cannot model).
+# tlsshim-test: big-capture (tests/run.sh: its capture needs the large buffer)
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim

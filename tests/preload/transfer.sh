@@ -2,6 +2,7 @@
 # tests/preload/transfer.sh — both ends shimmed, both ends our plain programs:
 # bulk (20 MB in 16 KiB writes, checksummed) and pingpong (many short
 # connections: a handshake, 32 bytes each way, close_notify, in a row).
+# tlsshim-test: big-capture (tests/run.sh: its capture needs the large buffer)
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim bulk_setup
