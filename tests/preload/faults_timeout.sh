@@ -54,22 +54,28 @@ check_stalled() {
 	fi
 }
 
+# The three servers run at the same time (each waits out its own timeout:
+# one after the other, they were 36 s of a test that used 5 s of CPU).
+# Each scenario runs in a subshell of its own with a port given here
+# (free_port in subshells at once could hand two of them the same one).
+
 # --- poll() and select(): poll_server, one read per wake-up ----------------
-for mode in poll select; do
+# poll_scenario MODE PORT
+poll_scenario() {
+	mode=$1 P=$2
 	name=${mode}_server_stalled_handshakes_time_out_others_served
 	flag=""; [ "$mode" = select ] && flag=-s
-	P=$(free_port)
 	timeout_policy "$name" "$P"
 	export TLSSHIM_LOG_FILE="$T/$name.log"
 	# shellcheck disable=SC2086
 	shimbg "$PROGS/poll_server" $flag -b 7 -n $((NSILENT + 2)) "$P" >"$T/$name.out" 2>"$T/$name.err"
 	srv=$!
 	if ! wait_for "$T/$name.out" '^listening' 10; then
-		fail "$name" "poll_server never listened$(show "$T/$name.err")"; stop "$srv"; continue
+		fail "$name" "poll_server never listened$(show "$T/$name.err")"; stop "$srv"; return
 	fi
 	if ! stall "$name" "$P"; then
 		fail "$name" "the stalled clients did not connect$(show "$T/$name.silent" "$T/$name.stalled")"
-		stop "$srv"; continue
+		stop "$srv"; return
 	fi
 	timeout $((40 * TS)) "$PY" "$PYD/lines_client.py" "$P" "$CERTS/ca.crt" >"$T/$name.cli" 2>&1
 	date +%s.%N >"$T/$name.served"
@@ -87,49 +93,64 @@ for mode in poll select; do
 	else
 		pass "$name ($NSILENT silent + 1 half ClientHello, timeout ${HT} ms)"
 	fi
-done
+}
 
 # --- epoll: redis-server, a real event-loop daemon -------------------------
-name=redis_stalled_handshakes_time_out_others_served
-if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
-	fail "$name" "redis-server / redis-cli not installed (redis-server, redis-tools)"
-	exit 0
-fi
-P=$(free_port)
-timeout_policy "$name" "$P"
-export TLSSHIM_LOG_FILE="$T/$name.log"
-mkdir -p "$T/redis.d"
-shimbg redis-server --save '' --appendonly no --bind 127.0.0.1 --daemonize no --port "$P" \
-	--dir "$T/redis.d" --logfile '' --loglevel notice >"$T/redis.out" 2>&1
-rsrv=$!
-rcli() { timeout $((30 * TS)) redis-cli --tls --cacert "$CERTS/ca.crt" --sni localhost -h 127.0.0.1 -p "$P" "$@"; }
-if ! wait_for "$T/redis.out" 'Ready to accept connections' 15; then
-	fail "$name" "shimmed redis-server did not start$(show "$T/redis.out" "$TLSSHIM_LOG_FILE")"
-	exit 0
-fi
-if ! stall "$name" "$P"; then
-	fail "$name" "the stalled clients did not connect$(show "$T/$name.silent" "$T/$name.stalled")"
-	exit 0
-fi
-pongs=0
-for i in 1 2 3; do
-	[ "$(rcli PING 2>&1)" = PONG ] && pongs=$((pongs + 1))
-done
-out=$(rcli SET k "value $$" 2>&1; rcli GET k 2>&1)
-date +%s.%N >"$T/$name.served"
-wait_exit "$SILENT" 60; wait_exit "$STALLED" 60
-why=$(check_stalled "$name" "$T/$name.served" "$TLSSHIM_LOG_FILE")
-clients=$(rcli INFO clients 2>&1 | tr -d '\r' | sed -n 's/^connected_clients://p')
-if [ "$pongs" -ne 3 ] || [ "$out" != "OK
+# redis_scenario PORT
+redis_scenario() {
+	P=$1
+	name=redis_stalled_handshakes_time_out_others_served
+	if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+		fail "$name" "redis-server / redis-cli not installed (redis-server, redis-tools)"
+		return
+	fi
+	timeout_policy "$name" "$P"
+	export TLSSHIM_LOG_FILE="$T/$name.log"
+	mkdir -p "$T/redis.d"
+	shimbg redis-server --save '' --appendonly no --bind 127.0.0.1 --daemonize no --port "$P" \
+		--dir "$T/redis.d" --logfile '' --loglevel notice >"$T/redis.out" 2>&1
+	rsrv=$!
+	rcli() { timeout $((30 * TS)) redis-cli --tls --cacert "$CERTS/ca.crt" --sni localhost -h 127.0.0.1 -p "$P" "$@"; }
+	if ! wait_for "$T/redis.out" 'Ready to accept connections' 15; then
+		fail "$name" "shimmed redis-server did not start$(show "$T/redis.out" "$TLSSHIM_LOG_FILE")"
+		return
+	fi
+	if ! stall "$name" "$P"; then
+		fail "$name" "the stalled clients did not connect$(show "$T/$name.silent" "$T/$name.stalled")"
+		return
+	fi
+	pongs=0
+	for i in 1 2 3; do
+		[ "$(rcli PING 2>&1)" = PONG ] && pongs=$((pongs + 1))
+	done
+	out=$(rcli SET k "value $$" 2>&1; rcli GET k 2>&1)
+	date +%s.%N >"$T/$name.served"
+	wait_exit "$SILENT" 60; wait_exit "$STALLED" 60
+	why=$(check_stalled "$name" "$T/$name.served" "$TLSSHIM_LOG_FILE")
+	clients=$(rcli INFO clients 2>&1 | tr -d '\r' | sed -n 's/^connected_clients://p')
+	if [ "$pongs" -ne 3 ] || [ "$out" != "OK
 value $$" ]; then
-	fail "$name" "redis did not serve TLS clients next to the stalled ones ($pongs PONGs, '$out')$(show "$TLSSHIM_LOG_FILE")"
-elif [ -n "$why" ]; then
-	fail "$name" "$why"
-elif [ "$clients" != 1 ]; then
-	fail "$name" "redis still counts the stalled clients: connected_clients '$clients' (want 1, the INFO client)"
-elif ! alive "$rsrv"; then
-	fail "$name" "redis-server died$(show "$T/redis.out")"
-else
-	pass "$name ($NSILENT silent + 1 half ClientHello, timeout ${HT} ms, connected_clients back to 1)"
-fi
-stop "$rsrv"
+		fail "$name" "redis did not serve TLS clients next to the stalled ones ($pongs PONGs, '$out')$(show "$TLSSHIM_LOG_FILE")"
+	elif [ -n "$why" ]; then
+		fail "$name" "$why"
+	elif [ "$clients" != 1 ]; then
+		fail "$name" "redis still counts the stalled clients: connected_clients '$clients' (want 1, the INFO client)"
+	elif ! alive "$rsrv"; then
+		fail "$name" "redis-server died$(show "$T/redis.out")"
+	else
+		pass "$name ($NSILENT silent + 1 half ClientHello, timeout ${HT} ms, connected_clients back to 1)"
+	fi
+	stop "$rsrv"
+}
+
+PPOLL=$(free_port); PSELECT=$(free_port); PREDIS=$(free_port)
+poll_scenario poll "$PPOLL" &
+j1=$!
+poll_scenario select "$PSELECT" &
+j2=$!
+redis_scenario "$PREDIS" &
+j3=$!
+# (each scenario's waits are bounded; a scenario that died says so)
+for j in "$j1" "$j2" "$j3"; do
+	wait "$j" || fail faults_timeout_scenario "a scenario's subshell ended with status $?"
+done
