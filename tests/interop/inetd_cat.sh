@@ -86,7 +86,7 @@ stop "$PEER"
 name=inetd_cat_openssl_s_client_line_echoed
 feed_until "$T/sc.out" 'line for s_client' 'line for s_client' |
 	timeout 20 openssl s_client -connect "127.0.0.1:$P" -CAfile "$CERTS/ca.crt" -verify_return_error \
-		-verify_hostname localhost -quiet >"$T/sc.out" 2>"$T/sc.err"
+		-verify_hostname localhost -quiet -no_ign_eof >"$T/sc.out" 2>"$T/sc.err"
 if grep -q '^line for s_client$' "$T/sc.out"; then
 	pass "$name"
 else
