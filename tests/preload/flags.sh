@@ -40,7 +40,7 @@ fi
 P=$(free_port)
 policy "$T/w.conf" <<EOC
 rules = ( { name = "sndto-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt";
-            handshake_timeout_ms = 1000; } );   # bounds the close-time flush
+            handshake_timeout_ms = 1000; close_timeout_ms = 1000; } );   # bound the close-time flush and the lingering close (else 5 s at exit)
 EOC
 bg "$PY" "$PYD/stall_server.py" "$P" "$CERTS/server.crt" "$CERTS/server.key" "$T/stall.done" >"$T/stall.out" 2>&1
 stall=$!
