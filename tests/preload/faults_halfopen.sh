@@ -173,8 +173,8 @@ EOF
 	fi
 	stop "$srv"; stop "$psrv"
 }
-# The cases of a side run at the same time (each waits seconds for the
-# kernel's timers), each with its own ports, taken here one after the
+# The cases of both sides run at the same time (each waits seconds for
+# the kernel's timers), each with its own ports, taken here one after the
 # other, and its own files; their lines are printed when all have ended.
 cases=""
 started() { cases="$cases $!:$1"; }
@@ -191,7 +191,7 @@ started poll
 P=$(free_port); PP=$(free_port)
 server_case epoll_server_half_open_peers_time_out_as_plain_tcp -e >"$T/epoll.case" 2>&1 &
 started epoll
-all_ended
+# (the client side's cases start now too: all five at the same time)
 
 # --- client side -----------------------------------------------------------
 # client_case NAME MODE [-p [other]]: halfopen client MODE, shimmed against
