@@ -34,9 +34,12 @@ id postgres >/dev/null 2>&1 || { fail pg_setup "no postgres user (postgresql)"; 
 # build cannot be loaded without libasan), and says so.
 case "$SHIM_PRELOAD" in
 *libasan*)
-	if asan_hangs "$PGBIN/postgres" --version && [ -f "$TLSSHIM_TOP/build/libtlsshim.so" ]; then
-		echo "# postgres hangs with libasan alone (no shim): using $TLSSHIM_TOP/build/libtlsshim.so"
-		SHIM_PRELOAD="$TLSSHIM_TOP/build/libtlsshim.so"
+	# (the default build: make check's ASan build is BUILD/asan)
+	_def=$(dirname "$TLSSHIM_BUILD")/libtlsshim.so
+	[ -f "$_def" ] || _def=$TLSSHIM_TOP/build/libtlsshim.so
+	if asan_hangs "$PGBIN/postgres" --version && [ -f "$_def" ]; then
+		echo "# postgres hangs with libasan alone (no shim): using $_def"
+		SHIM_PRELOAD="$_def"
 		export SHIM_PRELOAD
 		unset ASAN_OPTIONS UBSAN_OPTIONS
 	fi ;;
