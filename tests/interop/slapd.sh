@@ -186,7 +186,7 @@ closed=$([ -z "$(ss -Hltn "sport = :$P" 2>/dev/null)" ] && echo yes || echo no)
 [ -n "${AHP:-}" ] && wait_gone "$AHP" 30
 # When slapd is known to hang at exit with libasan alone, a short bound
 # (the listener is closed already; the exit would be at once).
-if [ "$(cat "$AH" 2>/dev/null)" = yes ]; then wait_gone "$SRV" 3; else wait_gone "$SRV" 15; fi
+if [ "$(cat "$AH" 2>/dev/null)" = yes ]; then wait_gone "$SRV" 1; else wait_gone "$SRV" 15; fi
 rc=$?
 if [ "$rc" -eq 0 ] && [ "$closed" = yes ]; then
 	pass "$name"
