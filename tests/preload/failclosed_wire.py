@@ -146,7 +146,15 @@ def pipe(a, b, path, state, lock, c, u):
     try:
         if reset:
             # Pass a reset on as a reset (SO_LINGER 0), as the wire would.
+            # The other direction's thread is blocked in b.recv(): a close()
+            # alone does not wake it, and the reset would go out only when
+            # that recv() returns (the far end's timeout, 30 s later).
+            # shutdown(SHUT_RD) sends nothing and wakes it (end of file).
             b.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            try:
+                b.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass
             b.close()
         else:
             b.shutdown(socket.SHUT_WR)
