@@ -278,12 +278,17 @@ policy() {
 # from now on, connections to the ports of its TLS rules must carry TLS
 # records only.  policy() does this; call it for a policy written another
 # way that a shimmed program will use.
+# Safe from concurrent subshells of one script (faults_timeout.sh): each
+# copy gets a file of its own (mktemp; numbering by the list's length gave
+# two of them the same name, and one policy's ports went unaudited), and
+# the list gets one line per policy in one append.
 audit_policy() {
 	[ -n "${TLSSHIM_AUDIT_DIR:-}" ] && [ -d "$TLSSHIM_AUDIT_DIR" ] || return 0
-	_ap_n=$(wc -l <"$TLSSHIM_AUDIT_DIR/policies" 2>/dev/null || echo 0)
-	_ap_n=$((_ap_n + 1))
-	cp "$1" "$TLSSHIM_AUDIT_DIR/policy.$_ap_n.conf" 2>/dev/null || return 0
-	echo "$(date +%s.%N) $TLSSHIM_AUDIT_DIR/policy.$_ap_n.conf" >>"$TLSSHIM_AUDIT_DIR/policies"
+	if ! _ap_f=$(mktemp "$TLSSHIM_AUDIT_DIR/policy.XXXXXX") || ! cp "$1" "$_ap_f"; then
+		echo "FAIL wire audit: cannot record the policy $1 for the audit"
+		return 0
+	fi
+	echo "$(date +%s.%N) $_ap_f" >>"$TLSSHIM_AUDIT_DIR/policies"
 }
 
 # audit_exclude PORT REASON: this script deliberately sends plaintext to

@@ -150,3 +150,29 @@ if "$WA" --test live --rules "$T/rab" --exclude "$B" "$T/live.pcap" >"$T/l3" 2>&
 else
 	fail "live capture: exclusion" "$(tail_of "$T/l3")"
 fi
+
+# lib.sh's policy() from subshells at the same time (faults_timeout.sh runs
+# its scenarios so): every policy is recorded, each in a file of its own
+# with its own content.
+mkdir -p "$T/ad"
+: >"$T/ad/policies"
+for _s in 1 2 3 4; do
+	(
+		TLSSHIM_AUDIT_DIR=$T/ad
+		_i=0
+		while [ $_i -lt 15 ]; do
+			policy "$T/cc.$_s.$_i.conf" <<EOC
+rules = ( { name = "cc"; direction = "connect"; port = $((30000 + _s * 100 + _i)); } );
+EOC
+			_i=$((_i + 1))
+		done
+	) &
+done
+wait
+_ports=$(cut -d' ' -f2 "$T/ad/policies" | xargs sed -n 's/.*port = \([0-9]*\);.*/\1/p' 2>/dev/null | sort -u | wc -l)
+_files=$(cut -d' ' -f2 "$T/ad/policies" | sort -u | wc -l)
+if [ "$(wc -l <"$T/ad/policies")" -eq 60 ] && [ "$_files" -eq 60 ] && [ "$_ports" -eq 60 ]; then
+	pass "policies written by 4 subshells at once: all 60 recorded for the audit, each in its own file"
+else
+	fail "concurrent policy() records every policy" "$(wc -l <"$T/ad/policies") lines, $_files files, $_ports distinct ports (want 60 each)"
+fi
