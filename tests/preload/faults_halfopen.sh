@@ -181,7 +181,11 @@ started() { cases="$cases $!:$1"; }
 all_ended() {
 	for _c in $cases; do
 		wait "${_c%%:*}"
+		_rc=$?
 		cat "$T/${_c#*:}.case"
+		# (a case that died says so: its lines may be missing)
+		[ $_rc -eq 0 ] || fail "faults_halfopen_case_${_c#*:}" "the case's subshell ended with status $_rc"
+		grep -q -E '^(PASS|FAIL) ' "$T/${_c#*:}.case" || fail "faults_halfopen_case_${_c#*:}" "the case printed no result"
 	done
 	cases=""
 }

@@ -144,13 +144,17 @@ value $$" ]; then
 }
 
 PPOLL=$(free_port); PSELECT=$(free_port); PREDIS=$(free_port)
-poll_scenario poll "$PPOLL" &
+# (each one's result lines go to stdout and to $T/results, to be counted)
+poll_scenario poll "$PPOLL" | tee -a "$T/results" &
 j1=$!
-poll_scenario select "$PSELECT" &
+poll_scenario select "$PSELECT" | tee -a "$T/results" &
 j2=$!
-redis_scenario "$PREDIS" &
+redis_scenario "$PREDIS" | tee -a "$T/results" &
 j3=$!
-# (each scenario's waits are bounded; a scenario that died says so)
-for j in "$j1" "$j2" "$j3"; do
-	wait "$j" || fail faults_timeout_scenario "a scenario's subshell ended with status $?"
-done
+# (each scenario's waits are bounded; a scenario that died without its
+# result line is a FAIL)
+wait "$j1" "$j2" "$j3"
+nres=$(grep -c -E '^(PASS|FAIL) ' "$T/results" 2>/dev/null)
+if [ "${nres:-0}" -ne 3 ]; then
+	fail faults_timeout_scenario "expected one result line from each of the 3 scenarios: $(tr '\n' '|' <"$T/results" 2>/dev/null)"
+fi
