@@ -104,6 +104,25 @@ fi
 # Complete the capture: a marker datagram, the last packet, must be in the
 # file before tcpdump is stopped (it writes each packet as it reads it).
 if [ -n "$tcpd" ]; then
+	# First, what the test's sockets still hold goes out: the kernel
+	# sends a closed socket's unsent bytes after its process has ended.
+	# Until no TCP socket of the namespace has unacknowledged data
+	# (tx_queue in /proc/net/tcp and tcp6; acknowledged on loopback means
+	# captured), at most 3 s; then the marker.
+	_n=0
+	while [ $_n -lt 60 ]; do
+		_busy=0
+		for _t in /proc/net/tcp /proc/net/tcp6; do
+			[ -r "$_t" ] || continue
+			while read -r _sl _la _ra _st _q _rest; do
+				case "$_q" in tx_queue|00000000:*) ;; *) _busy=1; break ;; esac
+			done <"$_t"
+			[ $_busy = 1 ] && break
+		done
+		[ $_busy = 0 ] && break
+		sleep 0.05
+		_n=$((_n + 1))
+	done
 	mark="tlsshim-wire-audit-end-$$-$(date +%s%N)"
 	# tests/tools/wiremark: the marker and about 1 MB of filler after it,
 	# which hands the marker's block of the capture ring to tcpdump at
