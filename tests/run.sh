@@ -161,12 +161,12 @@ for b in $builds; do
 done
 # The slowest tests first, so that they do not end up last on their own.
 # (Measured: the ASan runs take 2 to 10 times the default ones.)
-slow="preload/soak.sh preload/failclosed_race.sh interop/ocsp.sh preload/faults_halfopen.sh
- attack/shim_server.sh attack/shim_client.sh launcher/build.sh interop/slapd.sh interop/reload.sh
- interop/pkcs11.sh interop/sni.sh interop/postgres.sh preload/faults_timeout.sh
- preload/failclosed_signal.sh preload/identity.sh attack/records_nginx.sh interop/resume.sh
- preload/server.sh interop/curl_client.sh interop/node.sh interop/java.sh interop/sshd.sh
- interop/exim.sh preload/asyncio.sh preload/threads.sh interop/nginx.sh interop/redis.sh"
+slow="preload/soak.sh preload/failclosed_race.sh interop/ocsp.sh preload/pump.sh preload/asyncio.sh
+ launcher/build.sh interop/redis.sh preload/faults_halfopen.sh test_engine_alloc test_policy_scale
+ interop/java.sh interop/node.sh preload/identity.sh interop/nginx.sh preload/epoll_idle.sh
+ preload/linger.sh preload/threads.sh interop/postgres.sh preload/faults_timeout.sh infra/runner.sh
+ attack/shim_server.sh attack/shim_client.sh interop/slapd.sh interop/reload.sh interop/pkcs11.sh
+ interop/sni.sh preload/refuse.sh preload/server.sh attack/records_nginx.sh interop/resume.sh"
 {
 	for s in $slow; do grep " tests/$s\$" "$work/jobs" | grep -v "^[0-9]* [^ ]* default "; done
 	for s in $slow; do grep " tests/$s\$" "$work/jobs" | grep "^[0-9]* [^ ]* default "; done
