@@ -54,8 +54,9 @@ TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/srv.log" shimbg "$SLAPD" -f "$T/slapd.conf
 SRV=$!
 track "$SRV"
 # ASan build: whether slapd's exit hangs with libasan alone (no shim) is
-# found out now, beside the test (10 s), so that the SIGTERM case below
-# need not wait its whole bound for an exit that never comes.
+# found out now, beside the test (common.inc's asan_hangs: about a second
+# where it hangs), so that the SIGTERM case below need not wait its whole
+# bound for an exit that never comes.
 AH="$T/asan_hangs"
 case "$SHIM_PRELOAD" in
 *libasan*) { if asan_hangs "$SLAPD" -Tt -f "$T/slapd.conf"; then echo yes; else echo no; fi >"$AH"; } &
@@ -183,7 +184,7 @@ kill -TERM "$SRV"
 n=200
 while [ "$n" -gt 0 ] && [ -n "$(ss -Hltn "sport = :$P" 2>/dev/null)" ]; do sleep 0.1; n=$((n - 1)); done
 closed=$([ -z "$(ss -Hltn "sport = :$P" 2>/dev/null)" ] && echo yes || echo no)
-[ -n "${AHP:-}" ] && wait_gone "$AHP" 30
+[ -n "${AHP:-}" ] && wait_gone "$AHP" 40
 # When slapd is known to hang at exit with libasan alone, a short bound
 # (the listener is closed already; the exit would be at once).
 if [ "$(cat "$AH" 2>/dev/null)" = yes ]; then wait_gone "$SRV" 1; else wait_gone "$SRV" 15; fi
