@@ -103,7 +103,7 @@ $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(UNIT_OBJ) $(CONFIG_LIB)
 	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(UNIT_OBJ) $(LIBS)
 
 # Test programs are deliberately plain: no TLS, no knowledge of the shim.
-$(BUILD)/progs/%: tests/progs/%.c tests/progs/raw_fork.h
+$(BUILD)/progs/%: tests/progs/%.c $(wildcard tests/progs/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE $(PROG_CFLAGS) $(CPPFLAGS) $(LDFLAGS) $(PROG_LDFLAGS) -o $@ $< $(PROG_LIBS) -lpthread
 

@@ -31,73 +31,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-enum io_mode { IO_RW, IO_RECVSEND, IO_VEC, IO_MSG, IO_FROMTO };
+#include "io_mode.h"
 
 static enum io_mode mode = IO_RW;
 static int one_answer;
-
-static ssize_t do_read(int fd, char *buf, size_t len)
-{
-	struct iovec iov[2];
-	struct msghdr msg;
-	size_t half = len / 2;
-
-	switch (mode) {
-	case IO_RECVSEND:
-		return recv(fd, buf, len, 0);
-	case IO_FROMTO:
-		return recvfrom(fd, buf, len, 0, NULL, NULL);
-	case IO_VEC:
-		/* two pieces, so a scatter read is really exercised */
-		iov[0].iov_base = buf;
-		iov[0].iov_len = half;
-		iov[1].iov_base = buf + half;
-		iov[1].iov_len = len - half;
-		return readv(fd, iov, 2);
-	case IO_MSG:
-		memset(&msg, 0, sizeof msg);
-		iov[0].iov_base = buf;
-		iov[0].iov_len = half;
-		iov[1].iov_base = buf + half;
-		iov[1].iov_len = len - half;
-		msg.msg_iov = iov;
-		msg.msg_iovlen = 2;
-		return recvmsg(fd, &msg, 0);
-	default:
-		return read(fd, buf, len);
-	}
-}
-
-static ssize_t do_write(int fd, const char *buf, size_t len)
-{
-	struct iovec iov[2];
-	struct msghdr msg;
-	size_t half = len / 2;
-
-	switch (mode) {
-	case IO_RECVSEND:
-		return send(fd, buf, len, 0);
-	case IO_FROMTO:
-		return sendto(fd, buf, len, 0, NULL, 0);
-	case IO_VEC:
-		iov[0].iov_base = (void *)buf;
-		iov[0].iov_len = half;
-		iov[1].iov_base = (void *)(buf + half);
-		iov[1].iov_len = len - half;
-		return writev(fd, iov, 2);
-	case IO_MSG:
-		memset(&msg, 0, sizeof msg);
-		iov[0].iov_base = (void *)buf;
-		iov[0].iov_len = half;
-		iov[1].iov_base = (void *)(buf + half);
-		iov[1].iov_len = len - half;
-		msg.msg_iov = iov;
-		msg.msg_iovlen = 2;
-		return sendmsg(fd, &msg, 0);
-	default:
-		return write(fd, buf, len);
-	}
-}
 
 /* Echo until EOF (return 0) or error (return -1, message printed). */
 static int serve(int fd)
@@ -105,7 +42,7 @@ static int serve(int fd)
 	char buf[16384];
 
 	for (;;) {
-		ssize_t n = do_read(fd, buf, sizeof buf);
+		ssize_t n = io_read(mode, fd, buf, sizeof buf);
 		if (n == 0)
 			return 0;
 		if (n < 0) {
@@ -115,7 +52,7 @@ static int serve(int fd)
 			return -1;
 		}
 		for (ssize_t off = 0; off < n;) {
-			ssize_t w = do_write(fd, buf + off, (size_t)(n - off));
+			ssize_t w = io_write(mode, fd, buf + off, (size_t)(n - off));
 			if (w < 0) {
 				if (errno == EINTR)
 					continue;
