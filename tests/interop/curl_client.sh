@@ -24,7 +24,7 @@ CLIENT=curl
 # second where it hangs, however loaded the machine.)
 if asan_hangs curl -V; then
 	CLIENT=pyhttp
-	echo "note: curl hangs with libasan alone preloaded (no shim); using Python's http.client"
+	echo "note: curl hangs with the sanitizer runtime alone preloaded (no shim); using Python's http.client"
 fi
 
 connect_policy() {
