@@ -72,65 +72,13 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+/* The byte stream and its checksum: tests/progs/bulk.c's, the same code,
+ * so that the work around the I/O is the same and the result lines can be
+ * compared. */
+#include "../tests/progs/stream.h"
+
 #define CHUNK 16384
 #define PP_LEN 32
-
-/* The byte stream and its checksum: exactly those of tests/progs/bulk.c
- * (xorshift64 fill of every 16 KiB chunk; a 64-bit Fletcher-style sum over
- * 8-byte words), so that the work around the I/O is the same and the result
- * lines can be compared. */
-struct cks {
-	uint64_t a, b, n;
-	uint8_t pend[8];
-	unsigned npend;
-};
-
-static inline void cks_word(struct cks *c, const uint8_t *p)
-{
-	uint64_t w;
-	memcpy(&w, p, 8);
-	c->a += w;
-	c->b += c->a;
-}
-
-static void cks_update(struct cks *c, const uint8_t *p, size_t len)
-{
-	c->n += len;
-	while (c->npend && len) {
-		c->pend[c->npend++] = *p++;
-		len--;
-		if (c->npend == 8) {
-			cks_word(c, c->pend);
-			c->npend = 0;
-		}
-	}
-	for (; len >= 8; p += 8, len -= 8)
-		cks_word(c, p);
-	while (len--)
-		c->pend[c->npend++] = *p++;
-}
-
-static uint64_t cks_final(struct cks *c)
-{
-	if (c->npend) {
-		memset(c->pend + c->npend, 0, 8 - c->npend);
-		cks_word(c, c->pend);
-		c->npend = 0;
-	}
-	return (c->a * 0x9E3779B97F4A7C15ull) ^ c->b ^ c->n;
-}
-
-static uint64_t xs_state = 0x2545F4914F6CDD1Dull;
-
-static void fill(uint8_t *buf, size_t len)
-{
-	for (size_t i = 0; i + 8 <= len; i += 8) {
-		xs_state ^= xs_state << 13;
-		xs_state ^= xs_state >> 7;
-		xs_state ^= xs_state << 17;
-		memcpy(buf + i, &xs_state, 8);
-	}
-}
 
 static void die_ssl(const char *what)
 {

@@ -26,60 +26,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "stream.h"
+
 #define CHUNK 16384
-
-struct cks {
-	uint64_t a, b, n;
-	uint8_t pend[8];
-	unsigned npend;
-};
-
-static inline void cks_word(struct cks *c, const uint8_t *p)
-{
-	uint64_t w;
-	memcpy(&w, p, 8);
-	c->a += w;
-	c->b += c->a;
-}
-
-static void cks_update(struct cks *c, const uint8_t *p, size_t len)
-{
-	c->n += len;
-	while (c->npend && len) {
-		c->pend[c->npend++] = *p++;
-		len--;
-		if (c->npend == 8) {
-			cks_word(c, c->pend);
-			c->npend = 0;
-		}
-	}
-	for (; len >= 8; p += 8, len -= 8)
-		cks_word(c, p);
-	while (len--)
-		c->pend[c->npend++] = *p++;
-}
-
-static uint64_t cks_final(struct cks *c)
-{
-	if (c->npend) {
-		memset(c->pend + c->npend, 0, 8 - c->npend);
-		cks_word(c, c->pend);
-		c->npend = 0;
-	}
-	return (c->a * 0x9E3779B97F4A7C15ull) ^ c->b ^ c->n;
-}
-
-static uint64_t xs_state = 0x2545F4914F6CDD1Dull;
-
-static void fill(uint8_t *buf, size_t len)
-{
-	for (size_t i = 0; i + 8 <= len; i += 8) {
-		xs_state ^= xs_state << 13;
-		xs_state ^= xs_state >> 7;
-		xs_state ^= xs_state << 17;
-		memcpy(buf + i, &xs_state, 8);
-	}
-}
 
 static int do_send(const char *host, const char *port, const char *bytes)
 {
