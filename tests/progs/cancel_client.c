@@ -12,7 +12,12 @@
  *   puts a pipe of its own under it and forks (a session in use is then
  *   handed over to a helper process, and the threads registered as
  *   waiting on it are woken through their eventfds).  Nothing may arrive
- *   in the pipe.  Prints "wait: cancelled, N bytes in the reused descriptor".
+ *   in the pipe.  Prints "wait: cancelled, N bytes in the reused descriptor",
+ *   or "wait: cancelled, no descriptor went away" when none did.  The
+ *   library keeps the wake-ups of ended threads for later ones, up to a
+ *   number (16), and closes only those beyond: so HELPERS more threads
+ *   block in read() on the same connection after the one under test, and
+ *   are cancelled before it is.
  *
  * busy: 50 times, a thread echoes 32-byte messages in a loop on a new
  *   connection and is cancelled after at least 5 round trips, wherever it
@@ -40,7 +45,6 @@
 
 static struct addrinfo *res;
 static int fd;
-static _Atomic pid_t tid;
 static _Atomic int trips;
 
 static int dial(void)
@@ -90,13 +94,22 @@ static int trip_after(int s)
 	return -1;
 }
 
+/* The threads that fill the library's store of ended threads' wake-ups:
+ * more than it keeps (16). */
+#define HELPERS 20
+
+struct reader {
+	int fd;
+	_Atomic pid_t tid;
+};
+
 static void *blocked_reader(void *a)
 {
+	struct reader *r = a;
 	char b[64];
 
-	(void)a;
-	atomic_store(&tid, (pid_t)syscall(SYS_gettid));
-	(void)read(fd, b, sizeof b);
+	atomic_store(&r->tid, (pid_t)syscall(SYS_gettid));
+	(void)read(r->fd, b, sizeof b);
 	return NULL;
 }
 
@@ -144,28 +157,46 @@ static bool in_poll(pid_t t)
 	if (!fgets(s, sizeof s, f))
 		s[0] = 0;
 	fclose(f);
-	return atol(s) == SYS_ppoll || atol(s) == SYS_poll || atol(s) == SYS_read ||
-	       atol(s) == SYS_recvfrom;
+	/* (not recvfrom: the library's look for a record before it waits) */
+	return atol(s) == SYS_ppoll || atol(s) == SYS_poll || atol(s) == SYS_read;
+}
+
+/* Start a thread blocked in read() on r->fd, and wait until it is in
+ * the system call (at most 30 s). */
+static void start_reader(pthread_t *t, struct reader *r)
+{
+	pthread_create(t, NULL, blocked_reader, r);
+	for (int i = 0; i < 3000 && !(atomic_load(&r->tid) && in_poll(atomic_load(&r->tid))); i++)
+		usleep(10000);
 }
 
 int main(int argc, char **argv)
 {
 	struct addrinfo h = { .ai_socktype = SOCK_STREAM };
 	int before[64], after[64], nb, na, gone = -1, ok = 0;
-	pthread_t t;
+	static struct reader under, helper[HELPERS];
+	pthread_t t, ht[HELPERS];
 	void *rv;
 
 	if (argc != 3 || getaddrinfo(argv[1], argv[2], &h, &res) != 0)
 		return 64;
 	alarm(60);
 
-	/* wait */
+	/* wait: the thread under test first, then the helpers, cancelled
+	 * before it, so that its wake-up is one too many to be kept */
 	fd = dial();
 	if (trip(fd, "hello\n") < 0)
 		return 3;
-	pthread_create(&t, NULL, blocked_reader, NULL);
-	for (int i = 0; i < 3000 && !(atomic_load(&tid) && in_poll(atomic_load(&tid))); i++)
-		usleep(10000);
+	under.fd = fd;
+	start_reader(&t, &under);
+	for (int i = 0; i < HELPERS; i++) {
+		helper[i].fd = fd;
+		start_reader(&ht[i], &helper[i]);
+	}
+	for (int i = 0; i < HELPERS; i++) {
+		pthread_cancel(ht[i]);
+		pthread_join(ht[i], NULL);
+	}
 	nb = eventfds(before, 64);
 	pthread_cancel(t);
 	pthread_join(t, &rv);
@@ -198,7 +229,10 @@ int main(int argc, char **argv)
 			close(gone);
 			close(p[0]);
 		}
-		printf("wait: cancelled, %zd bytes in the reused descriptor\n", k);
+		if (gone >= 0)
+			printf("wait: cancelled, %zd bytes in the reused descriptor\n", k);
+		else
+			printf("wait: cancelled, no descriptor went away\n");
 	}
 	fflush(stdout);
 	close(fd);
