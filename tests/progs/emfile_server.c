@@ -14,8 +14,10 @@
  *     now ("accepted with F free");
  *   - echoes until the client closes (read 0: "closed"; an error: "read:
  *     <strerror>"), closes the connection and every filler.
- * The steady count ("fds round N: M") may grow while the library finds
- * room for its own descriptors, made on first need, but must be the same
+ * The steady count ("fds round N: M", eventfds left out: the library's
+ * wake-up is made at a thread's first wait, whenever that comes) may grow
+ * while the library finds room for its own descriptors, made on first
+ * need, but must be the same
  * before the last two connections and at the end, at most 10 s after the
  * last one (nothing leaked: "fds before N after M"); the library's
  * wake-up eventfd must exist by then, although the first connection left
@@ -66,30 +68,53 @@ static void unfill(int n)
 		close(fillers[--nfill]);
 }
 
-static int count_fds(void);
-
-/* Does the process hold an eventfd?  It has none of its own: the
- * library's per-thread wake-up descriptor. */
-static int has_eventfd(void)
+/* The process's descriptors (not the directory's own); *evfds: how many
+ * of them are eventfds.  It has none of its own: an eventfd is the
+ * library's per-thread wake-up, made at the thread's first wait, and when
+ * that comes depends on timing (a read whose data is already there does
+ * not wait), so the counts below leave it out and has_eventfd() looks
+ * for it on its own. */
+static int fds_now(int *evfds)
 {
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *e;
-	int found = 0;
+	int n = 0;
 
+	*evfds = 0;
 	if (!d)
-		return 0;
-	while (!found && (e = readdir(d))) {
+		return -1;
+	while ((e = readdir(d))) {
 		char p[300], l[64];
-		ssize_t n;
+		ssize_t k;
+
+		if (e->d_name[0] == '.')
+			continue;
+		n++;
 		snprintf(p, sizeof p, "/proc/self/fd/%s", e->d_name);
-		n = readlink(p, l, sizeof l - 1);
-		if (n > 0) {
-			l[n] = 0;
-			found = strstr(l, "eventfd") != NULL;
+		k = readlink(p, l, sizeof l - 1);
+		if (k > 0) {
+			l[k] = 0;
+			*evfds += strstr(l, "eventfd") != NULL;
 		}
 	}
 	closedir(d);
-	return found;
+	return n - 1;           /* the directory's own descriptor */
+}
+
+/* Does the process hold an eventfd (the library's wake-up)? */
+static int has_eventfd(void)
+{
+	int ev;
+
+	return fds_now(&ev) >= 0 && ev > 0;
+}
+
+/* The descriptors, eventfds left out (see fds_now). */
+static int count_fds(void)
+{
+	int ev, n = fds_now(&ev);
+
+	return n < 0 ? n : n - ev;
 }
 
 /* The descriptor count once it has not changed for 100 ms (at most 10 s). */
@@ -105,21 +130,6 @@ static int settle(void)
 		last = n;
 	}
 	return last;
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;           /* the directory's own descriptor */
 }
 
 static int listen_on(const char *port)
