@@ -14,8 +14,7 @@
  *     now ("accepted with F free");
  *   - echoes until the client closes (read 0: "closed"; an error: "read:
  *     <strerror>"), closes the connection and every filler.
- * The steady count ("fds round N: M", eventfds left out: the library's
- * wake-up is made at a thread's first wait, whenever that comes) may grow
+ * The steady count ("fds round N: M", eventfds left out: fdcount.h) may grow
  * while the library finds room for its own descriptors, made on first
  * need, but must be the same
  * before the last two connections and at the end, at most 10 s after the
@@ -38,7 +37,6 @@
  * Knows nothing about TLS.
  */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -49,6 +47,8 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "fdcount.h"
 
 #define LIMIT 64
 
@@ -68,53 +68,12 @@ static void unfill(int n)
 		close(fillers[--nfill]);
 }
 
-/* The process's descriptors (not the directory's own); *evfds: how many
- * of them are eventfds.  It has none of its own: an eventfd is the
- * library's per-thread wake-up, made at the thread's first wait, and when
- * that comes depends on timing (a read whose data is already there does
- * not wait), so the counts below leave it out and has_eventfd() looks
- * for it on its own. */
-static int fds_now(int *evfds)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	*evfds = 0;
-	if (!d)
-		return -1;
-	while ((e = readdir(d))) {
-		char p[300], l[64];
-		ssize_t k;
-
-		if (e->d_name[0] == '.')
-			continue;
-		n++;
-		snprintf(p, sizeof p, "/proc/self/fd/%s", e->d_name);
-		k = readlink(p, l, sizeof l - 1);
-		if (k > 0) {
-			l[k] = 0;
-			*evfds += strstr(l, "eventfd") != NULL;
-		}
-	}
-	closedir(d);
-	return n - 1;           /* the directory's own descriptor */
-}
-
 /* Does the process hold an eventfd (the library's wake-up)? */
 static int has_eventfd(void)
 {
 	int ev;
 
 	return fds_now(&ev) >= 0 && ev > 0;
-}
-
-/* The descriptors, eventfds left out (see fds_now). */
-static int count_fds(void)
-{
-	int ev, n = fds_now(&ev);
-
-	return n < 0 ? n : n - ev;
 }
 
 /* The descriptor count once it has not changed for 100 ms (at most 10 s). */
