@@ -99,10 +99,10 @@ else
 	fi
 fi
 
-# No sanitizer runtime preloaded (the default and TSan builds): not run at all.
+# No sanitizer runtime preloaded (the default build): not run at all.
 SHIM_PRELOAD=$TLSSHIM_LIB
 if asan_hangs touch "$T/ran" || [ -e "$T/ran" ]; then
-	fail asan_probe_noasan "without libasan in SHIM_PRELOAD the command ran, or was called hung"
+	fail asan_probe_noasan "without libasan or libtsan in SHIM_PRELOAD the command ran, or was called hung"
 else
 	pass asan_probe_noasan
 fi
