@@ -27,7 +27,6 @@
  *
  * Knows nothing about TLS.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -42,6 +41,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "fdcount.h"
 
 static struct addrinfo *res;
 static int fd;
@@ -123,27 +124,13 @@ static void *busy(void *a)
 	}
 }
 
-/* The eventfds in /proc/self/fd. */
+/* The eventfds in /proc/self/fd, at most max of them. */
 static int eventfds(int *out, int max)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
+	int n;
 
-	while (d && (e = readdir(d))) {
-		char p[300], l[64];
-		ssize_t k;
-		snprintf(p, sizeof p, "/proc/self/fd/%s", e->d_name);
-		k = readlink(p, l, sizeof l - 1);
-		if (k > 0) {
-			l[k] = 0;
-			if (strstr(l, "eventfd") && n < max)
-				out[n++] = atoi(e->d_name);
-		}
-	}
-	if (d)
-		closedir(d);
-	return n;
+	(void)fds_scan(&n, out, max);
+	return n < max ? n : max;
 }
 
 static bool in_poll(pid_t t)

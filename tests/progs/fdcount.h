@@ -1,5 +1,6 @@
 /* tests/progs/fdcount.h — a test program's descriptor count, for "nothing
- * leaked" checks (halfopen.c, emfile_server.c).
+ * leaked" checks (halfopen.c, emfile_server.c), and its eventfds
+ * (cancel_client.c).
  * Eventfds are counted apart: a plain program has none of its own, and
  * the TLS library's per-thread wake-up eventfd is made at the thread's
  * first wait, whenever that comes (a read whose data is already there
@@ -10,12 +11,14 @@
 
 #include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 /* The process's descriptors (not the directory's own), or -1; *evfds:
- * how many of them are eventfds. */
-static inline int fds_now(int *evfds)
+ * how many of them are eventfds, the first max of whose numbers go to
+ * list (when not NULL). */
+static inline int fds_scan(int *evfds, int *list, int max)
 {
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *e;
@@ -35,11 +38,20 @@ static inline int fds_now(int *evfds)
 		k = readlink(p, l, sizeof l - 1);
 		if (k > 0) {
 			l[k] = 0;
-			*evfds += strstr(l, "eventfd") != NULL;
+			if (strstr(l, "eventfd")) {
+				if (list && *evfds < max)
+					list[*evfds] = atoi(e->d_name);
+				++*evfds;
+			}
 		}
 	}
 	closedir(d);
 	return n - 1;
+}
+
+static inline int fds_now(int *evfds)
+{
+	return fds_scan(evfds, NULL, 0);
 }
 
 /* The descriptors, eventfds left out. */
