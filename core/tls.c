@@ -675,11 +675,12 @@ static void escape_name(const char *in, char *out, size_t len)
 	out[o] = '\0';
 }
 
-/* A status callback that refuses the server leaves its reason, a
- * printable line, as the data of an SSL_R_INVALID_STATUS_RESPONSE error
- * (core/tls.h).  Takes the engine's errors off the queue (the caller is
- * done with them; the program's are stashed). */
-static bool status_reason(char *buf, size_t len)
+/* The string data of the first ERR_LIB_SSL error of this reason a
+ * callback left (core/tls.h: a status callback's printable line with
+ * SSL_R_INVALID_STATUS_RESPONSE, the name sni_strict refused with
+ * SSL_R_CALLBACK_FAILED).  Takes the engine's errors off the queue (the
+ * caller is done with them; the program's are stashed). */
+static bool reason_data(int reason, char *buf, size_t len)
 {
 	const char *data;
 	unsigned long code;
@@ -687,9 +688,8 @@ static bool status_reason(char *buf, size_t len)
 	bool found = false;
 
 	while ((code = ERR_get_error_all(NULL, NULL, NULL, &data, &flags)) != 0) {
-		if (found || ERR_GET_LIB(code) != ERR_LIB_SSL ||
-		    ERR_GET_REASON(code) != SSL_R_INVALID_STATUS_RESPONSE ||
-		    !data || !(flags & ERR_TXT_STRING) || !*data)
+		if (found || ERR_GET_LIB(code) != ERR_LIB_SSL || ERR_GET_REASON(code) != reason ||
+		    !data || !(flags & ERR_TXT_STRING))
 			continue;
 		snprintf(buf, len, "%s", data);
 		found = true;
@@ -735,11 +735,15 @@ static void note_failure(struct tls_conn *c, bool newerr)
 			 : "the server accepts none this rule offers");
 	} else if (lib == ERR_LIB_SSL && reason == SSL_R_CALLBACK_FAILED && in_handshake &&
 		   c->role == TLS_ROLE_SERVER) {
-		/* The only servername callback is the rule's certificate
-		 * choice (sni_strict): it refuses names it has no
-		 * certificate for with unrecognized_name. */
-		const char *sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
-		char esc[256];
+		/* The only callbacks that refuse a client are sni_strict's
+		 * (policy/sni.c): names no certificate of the rule has get
+		 * unrecognized_name.  The ClientHello callback's error
+		 * carries the name the client sent ("" for none); the
+		 * servername callback's carries none: the name is then
+		 * OpenSSL's. */
+		char sent[256], esc[256];
+		const char *sni = reason_data(SSL_R_CALLBACK_FAILED, sent, sizeof sent)
+				  ? sent : SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
 
 		if (sni && *sni) {
 			escape_name(sni, esc, sizeof esc);
@@ -753,7 +757,7 @@ static void note_failure(struct tls_conn *c, bool newerr)
 		   c->role == TLS_ROLE_CLIENT) {
 		/* The status callback of the rule's SSL_CTX (the server's
 		 * OCSP response, policy/ocsp.c) refused the server. */
-		if (!status_reason(m, ml))
+		if (!reason_data(SSL_R_INVALID_STATUS_RESPONSE, m, ml) || !*m)
 			snprintf(m, ml, "OCSP: the server's certificate status was refused");
 	} else if (lib == ERR_LIB_SSL && reason == SSL_R_NO_SHARED_CIPHER) {
 		snprintf(m, ml, "no cipher suite in common with the peer");
@@ -1175,6 +1179,44 @@ static void handshake_done(struct tls_conn *c)
 	}
 }
 
+/* A resumed session skipped this handshake's certificate checks: it
+ * carries those of the handshake that made it.  The session id context
+ * keeps a session within rules that ask the same of the peer
+ * (policy/reload.c: the trust files and the rule's terms); this is the
+ * engine's own look, so that nothing else can make it resume one made
+ * without what this context asks: no certificate where the SSL_CTX
+ * requires one, a chain that did not verify, or a peer the rule's
+ * identity lists refuse.  true: the session may stand. */
+static bool resumed_peer_ok(struct tls_conn *c)
+{
+	X509 *peer;
+	int mode;
+	char why[sizeof c->err - 64];
+
+	if (SSL_session_reused(c->ssl) != 1)
+		return true;
+	mode = SSL_get_verify_mode(c->ssl);
+	peer = SSL_get0_peer_certificate(c->ssl);
+	if (!peer) {
+		if (c->o.check_peer || (c->role == TLS_ROLE_SERVER && (mode & SSL_VERIFY_FAIL_IF_NO_PEER_CERT))) {
+			snprintf(c->err, sizeof c->err, "resumed session refused: it was made without the"
+				 " peer certificate this rule requires");
+			return false;
+		}
+		return true;
+	}
+	if ((mode & SSL_VERIFY_PEER) && SSL_get_verify_result(c->ssl) != X509_V_OK) {
+		snprintf(c->err, sizeof c->err, "resumed session refused: the peer's certificate did not"
+			 " verify when it was made");
+		return false;
+	}
+	if (c->o.check_peer && !c->o.check_peer(c->o.check_arg, peer, why, sizeof why)) {
+		snprintf(c->err, sizeof c->err, "resumed session refused: %s", why);
+		return false;
+	}
+	return true;
+}
+
 static int handshake_locked(struct tls_conn *c)
 {
 	struct err_snap snap;
@@ -1207,6 +1249,13 @@ static int handshake_locked(struct tls_conn *c)
 	c->hs_flight = c->hs_drained = false;
 	r = SSL_do_handshake(c->ssl);
 	if (r == 1) {
+		if (!resumed_peer_ok(c)) {
+			/* Never again offered by OpenSSL's own cache. */
+			SSL_CTX_remove_session(c->o.ctx, SSL_get0_session(c->ssl));
+			set_fail(c, TLS_FAIL_HANDSHAKE);
+			set_state(c, ST_FAILED);
+			return TLS_ERR;
+		}
 		handshake_done(c);
 		if (!stage_preamble(c)) {
 			set_fail(c, TLS_FAIL_SYSCALL);

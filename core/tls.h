@@ -68,7 +68,10 @@ struct tls_opts {
 	 * policy/ocsp.c) that refuses the server leaves its reason, a
 	 * printable line, as the string data of an ERR_LIB_SSL /
 	 * SSL_R_INVALID_STATUS_RESPONSE error; the engine makes that line
-	 * the connection's error. */
+	 * the connection's error.  A server SSL_CTX's ClientHello callback
+	 * that refuses the client's server name (sni_strict, policy/sni.c)
+	 * leaves the name, raw ("" for none), as the data of an
+	 * SSL_R_CALLBACK_FAILED error; the engine escapes it for its line. */
 	/* Client: called once, at the handshake's first step (under the
 	 * connection's lock), with the SSL object and the name to verify, to
 	 * offer a cached session (policy/resume.c); NULL: none offered.

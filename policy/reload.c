@@ -36,6 +36,7 @@
 #include "core/self.h"
 #include "policy/ctx.h"
 #include "policy/file.h"
+#include "policy/identity.h"
 #include "policy/ocsp.h"
 #include "policy/policy.h"
 #include "policy/resume.h"
@@ -307,6 +308,48 @@ static EVP_MD *sha256(OSSL_LIB_CTX *libctx)
 	return EVP_MD_fetch(libctx, "SHA256", NULL);
 }
 
+static void digest_str(EVP_MD_CTX *md, const char *tag, const char *v)
+{
+	EVP_DigestUpdate(md, tag, strlen(tag) + 1);
+	if (v)
+		EVP_DigestUpdate(md, v, strlen(v) + 1);
+	else
+		EVP_DigestUpdate(md, "\xff", 1);
+}
+
+/* What the rule asks of the peer besides its trust files: whether a
+ * client certificate is required, the identity lists and pins, the
+ * lowest protocol and the ciphers.  A session made under one set of
+ * these must not resume under another: two rules of one name (a policy
+ * may repeat a name; unnamed rules are "rule N" on every host) that
+ * share a ticket key file would otherwise take each other's sessions,
+ * and a rule that requires a certificate, or only some peers, would
+ * resume one made without that check. */
+static void digest_terms(EVP_MD_CTX *md, const struct policy_rule *r)
+{
+	const struct policy_identity *id = r->identity;
+	char n[64];
+
+	snprintf(n, sizeof n, "%d %d %d", r->require_client_cert ? 1 : 0, (int)r->verify, r->min_version);
+	digest_str(md, "terms", n);
+	digest_str(md, "ciphers", r->ciphers);
+	digest_str(md, "ciphersuites", r->ciphersuites);
+	for (int w = 0; id && w < POLICY_ID_NLISTS; w++) {
+		snprintf(n, sizeof n, "%zu", id->n[w]);
+		digest_str(md, policy_identity_key((enum policy_id_list)w), n);
+		for (size_t i = 0; i < id->n[w]; i++) {
+			if (w == POLICY_ID_IP) {
+				EVP_DigestUpdate(md, &id->ips[i].len, sizeof id->ips[i].len);
+				EVP_DigestUpdate(md, id->ips[i].a, sizeof id->ips[i].a);
+			} else if (w == POLICY_ID_PIN) {
+				EVP_DigestUpdate(md, id->pins[i], sizeof id->pins[i]);
+			} else {
+				digest_str(md, "", id->names[w][i]);
+			}
+		}
+	}
+}
+
 static bool trust_digest(OSSL_LIB_CTX *libctx, const struct policy_rule *r,
 			 unsigned char out[SHA256_DIGEST_LENGTH])
 {
@@ -323,6 +366,7 @@ static bool trust_digest(OSSL_LIB_CTX *libctx, const struct policy_rule *r,
 	if (ok) {
 		digest_tree(md, sha, "ca", r->ca);
 		digest_tree(md, sha, "crl", r->crl);
+		digest_terms(md, r);
 		ok = EVP_DigestFinal_ex(md, out, &len) == 1 && len == SHA256_DIGEST_LENGTH;
 	}
 	EVP_MD_free(sha);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/err.h>
 #include <openssl/x509v3.h>
 
 void sni_free_names(char **names, size_t n)
@@ -147,11 +148,54 @@ static int servername_cb(SSL *ssl, int *al, void *arg)
 	return SSL_TLSEXT_ERR_OK;
 }
 
+/* The host name this ClientHello's server_name extension carries, as
+ * OpenSSL parses it (one host_name entry, no NUL; empty is possible):
+ * 1 with the name in buf, 0 when the client sent none, -1 for an
+ * extension OpenSSL refuses itself (it sends the alert). */
+static int hello_name(SSL *ssl, char *buf, size_t cap)
+{
+	const unsigned char *p;
+	size_t len, n;
+
+	if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &len))
+		return 0;
+	if (len < 5 || (size_t)(p[0] << 8 | p[1]) != len - 2 || p[2] != TLSEXT_NAMETYPE_host_name)
+		return -1;
+	n = (size_t)(p[3] << 8 | p[4]);
+	if (n != len - 5 || n >= cap || (n && memchr(p + 5, 0, n)))
+		return -1;
+	memcpy(buf, p + 5, n);
+	buf[n] = '\0';
+	return 1;
+}
+
+/* sni_strict, judged on the name the client sent in this ClientHello.
+ * The servername callback cannot: on a TLS 1.2 resumption OpenSSL hands
+ * it the name stored in the session, not the one just sent, so a
+ * session made for a known name would let any name, or none, in.  The
+ * name (or "" for none) goes with the error for the engine's log line
+ * (core/tls.h: SSL_R_CALLBACK_FAILED). */
+static int hello_cb(SSL *ssl, int *al, void *arg)
+{
+	const struct policy_sni *s = arg;
+	char name[256];
+	int k;
+
+	if (!s->strict || (k = hello_name(ssl, name, sizeof name)) < 0)
+		return SSL_CLIENT_HELLO_SUCCESS;
+	if (k > 0 && sni_pick(s, name) >= 0)
+		return SSL_CLIENT_HELLO_SUCCESS;
+	ERR_raise_data(ERR_LIB_SSL, SSL_R_CALLBACK_FAILED, "%s", k > 0 ? name : "");
+	*al = SSL_AD_UNRECOGNIZED_NAME;
+	return SSL_CLIENT_HELLO_ERROR;
+}
+
 void sni_install(struct policy_sni *s)
 {
 	for (size_t g = 0; g < s->ngroups; g++) {
 		SSL_CTX_set_tlsext_servername_callback(s->groups[g].ctx, servername_cb);
 		SSL_CTX_set_tlsext_servername_arg(s->groups[g].ctx, s);
+		SSL_CTX_set_client_hello_cb(s->groups[g].ctx, hello_cb, s);
 	}
 }
 

@@ -12,7 +12,9 @@
  * connection to the SSL_CTX whose names match the client's SNI (exact,
  * case-insensitive, first; then "*.suffix" names of a certificate, one
  * label), in entry order.  No match, or no SNI: the first entry's, or
- * with strict a fatal unrecognized_name alert.  Resumption keys and the
+ * with strict a fatal unrecognized_name alert (judged on the name the
+ * ClientHello carries, by a ClientHello callback: see sni.c's hello_cb).
+ * Resumption keys and the
  * session cache are the first SSL_CTX's (OpenSSL keeps the context the
  * connection was created with as its session context).
  */
@@ -46,7 +48,7 @@ struct policy_sni_group *sni_find_group(struct policy_sni *s, char **names, size
 bool sni_add_group(struct policy_sni *s, SSL_CTX *ctx, char **names, size_t n, size_t entry);
 /* The key type of ctx's current certificate, or 0. */
 int sni_key_type(SSL_CTX *ctx);
-/* Set the servername callback on every group's ctx. */
+/* Set the servername and ClientHello callbacks on every group's ctx. */
 void sni_install(struct policy_sni *s);
 /* Which group serves name (NULL: none); -1 when none matches. */
 int sni_pick(const struct policy_sni *s, const char *name);

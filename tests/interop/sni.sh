@@ -10,8 +10,9 @@
 #   TLS 1.2 ECDHE-ECDSA vs ECDHE-RSA).  curl --resolve a.test/b.test gets
 #   the right certificate.  With sni_strict = true an unknown name and a
 #   missing one are refused with an unrecognized_name alert, a log line
-#   naming the (escaped) name, and no program data crossed.  A session
-#   from b.test (the second SSL_CTX) resumes (TLS 1.3 and 1.2).
+#   naming the (escaped) name, and no program data crossed; so are they
+#   when they offer a session made for a.test (TLS 1.2 and 1.3).  A
+#   session from b.test (the second SSL_CTX) resumes (TLS 1.3 and 1.2).
 #   tlsshim --check refuses certs with cert, an empty list, an entry
 #   without key, a key not matching its cert, with FILE:LINE.
 . "$(dirname "$0")/../lib.sh"
@@ -229,6 +230,55 @@ if start_echo "$name" -1 "$P"; then
 else
 	fail "$name" "echo_server never listened"
 fi
+
+# ---- sni_strict on a resumed session -------------------------------------------
+# A session made for a.test, offered with another name or none: refused
+# as a full handshake is.  OpenSSL resumes a TLS 1.2 session under the
+# name stored in it, whatever the client sends now, so the rule judges
+# the name the ClientHello carries (policy/sni.c).  The same session
+# offered for a.test resumes: the refusals are not for want of a session.
+for v in tls1_2 tls1_3; do
+	name=sni_strict_resumed_session_other_name_$v
+	P=$(free_port)
+	sni_policy "$P" 'sni_strict = true;'
+	export TLSSHIM_LOG_FILE="$T/$name.log"
+	if ! start_echo "$name" "$P"; then
+		fail "$name" "echo_server never listened$(show "$T/$name.err")"; continue
+	fi
+	rm -f "$T/$name.sess"
+	feed_until "$T/$name.1.got" "^SECRET-$name-1\$" "SECRET-$name-1" |
+		timeout $((20 * TS)) openssl s_client -connect "127.0.0.1:$P" -CAfile "$CERTS/ca.crt" -"$v" \
+			-servername a.test -verify_hostname a.test -verify_return_error -sess_out "$T/$name.sess" \
+			>"$T/$name.1.got" 2>"$T/$name.1.ossl"
+	i=1
+	for how in "-servername nowhere.test" -noservername; do
+		i=$((i + 1))
+		# shellcheck disable=SC2086
+		printf 'SECRET-%s-%s\n' "$name" "$i" |
+			timeout $((20 * TS)) openssl s_client -connect "127.0.0.1:$P" -CAfile "$CERTS/ca.crt" -"$v" \
+				$how -sess_in "$T/$name.sess" >"$T/$name.$i.got" 2>"$T/$name.$i.ossl"
+	done
+	feed_until "$T/$name.4.got" "^SECRET-$name-4\$" "SECRET-$name-4" |
+		timeout $((20 * TS)) openssl s_client -connect "127.0.0.1:$P" -CAfile "$CERTS/ca.crt" -"$v" \
+			-servername a.test -sess_in "$T/$name.sess" >"$T/$name.4.got" 2>"$T/$name.4.ossl"
+	kill "$SRV" 2>/dev/null; wait_exit "$SRV" 10 || true
+	if ! grep -q "^SECRET-$name-1\$" "$T/$name.1.got" || [ ! -s "$T/$name.sess" ]; then
+		fail "$name" "no first session$(show "$T/$name.1.got" "$T/$name.1.ossl" "$T/$name.log")"
+	elif grep -q -E "SECRET-$name-[23]" "$T/$name.out" "$T/$name.2.got" "$T/$name.3.got"; then
+		fail "$name" "data crossed$(show "$T/$name.log")"
+	elif grep -q '^Reused, ' "$T/$name.2.got" "$T/$name.3.got" ||
+	     ! grep -q -i 'unrecognized name' "$T/$name.2.ossl" || ! grep -q -i 'unrecognized name' "$T/$name.3.ossl"; then
+		fail "$name" "expected unrecognized_name for both$(show "$T/$name.2.got" "$T/$name.2.ossl" "$T/$name.3.ossl")"
+	elif [ "$(lines "$T/$name.log" 'unknown server name "nowhere\.test" refused \(sni_strict')" -ne 1 ] ||
+	     [ "$(lines "$T/$name.log" 'client sent no server name \(SNI\) and sni_strict refuses it')" -ne 1 ]; then
+		fail "$name" "expected the two refusals in the log$(show "$T/$name.log")"
+	elif ! grep -q "^SECRET-$name-4\$" "$T/$name.4.got" || ! grep -q '^Reused, ' "$T/$name.4.got" ||
+	     [ "$(lines "$T/$name.log" 'accepted TLS.*session resumed')" -ne 1 ]; then
+		fail "$name" "the session did not resume for a.test$(show "$T/$name.4.got" "$T/$name.log")"
+	else
+		pass "$name"
+	fi
+done
 
 # ---- tlsshim --check -------------------------------------------------------------
 # check_case NAME EXPECT-REGEX: the policy on stdin is refused with it.

@@ -2,7 +2,10 @@
  * socketpair, no preload: the client cache (policy/resume.c) keyed by
  * rule and name, TLS 1.3 sessions single-use and TLS 1.2 sessions kept,
  * the cap, sessions purged with their rule's SSL_CTX, shared ticket keys
- * (two server contexts, one key file), rotation, and a foreign key.
+ * (two server contexts, one key file), rotation, and a foreign key; a
+ * session never resumes under a rule that asks more of the peer (a
+ * client certificate, other identity lists), by the id context and by
+ * the engine's own look.
  * Certificates: $TLSSHIM_TEST_CERTS (made by certs/mkcerts.sh). */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +16,7 @@
 #include <openssl/rand.h>
 
 #include "policy/ctx.h"
+#include "policy/identity.h"
 #include "policy/policy.h"
 #include "policy/resume.h"
 #include "core/log.h"
@@ -53,6 +57,37 @@ static struct policy_rule client_rule(const char *name)
 	return r;
 }
 
+/* An accept rule that requires a client certificate (ca: the test CA). */
+static struct policy_rule mtls_rule(const char *keyfile, int max)
+{
+	struct policy_rule r = server_rule(keyfile, max);
+	r.ca = path_in(certs, "ca.crt");
+	r.require_client_cert = true;
+	return r;
+}
+
+/* A connect rule that offers the test's client certificate. */
+static struct policy_rule cert_client_rule(const char *name)
+{
+	struct policy_rule r = client_rule(name);
+	r.cert = path_in(certs, "client.crt");
+	r.key = path_in(certs, "client.key");
+	return r;
+}
+
+/* The server side's identity hook in one_connection (NULL: none), and the
+ * server connection's error after it. */
+static bool (*srv_check)(const void *arg, X509 *leaf, char *why, size_t whylen);
+static const void *srv_check_arg;
+static char srv_err[300];
+
+static bool check_stub(const void *arg, X509 *leaf, char *why, size_t whylen)
+{
+	(void)leaf;
+	snprintf(why, whylen, "the stub says no");
+	return *(const bool *)arg;
+}
+
 static SSL_CTX *build(struct policy_rule *r, char *why, size_t len)
 {
 	enum ctx_err_key which;
@@ -67,7 +102,8 @@ static int one_connection(struct policy_rule *cr, struct policy_rule *sr, const 
 {
 	struct tls_opts co = { .ctx = cr->ctx, .label = cr->name, .verify_name = true,
 			       .handshake_timeout_ms = 10000, .offer_session = resume_offer };
-	struct tls_opts so = { .ctx = sr->ctx, .label = sr->name, .handshake_timeout_ms = 10000 };
+	struct tls_opts so = { .ctx = sr->ctx, .label = sr->name, .handshake_timeout_ms = 10000,
+			       .check_peer = srv_check, .check_arg = srv_check_arg };
 	struct tls_conn *c, *s;
 	unsigned char buf[16];
 	int fds[2], a = -1, b = -1, i, ret = -1;
@@ -102,6 +138,7 @@ static int one_connection(struct policy_rule *cr, struct policy_rule *sr, const 
 	tls_conn_close_notify(s);
 	tls_conn_read(c, buf, sizeof buf, false);
 out:
+	snprintf(srv_err, sizeof srv_err, "%s", s && tls_conn_error(s) ? tls_conn_error(s) : "");
 	tls_conn_unref(c);
 	tls_conn_unref(s);
 	close(fds[0]);
@@ -240,6 +277,81 @@ int main(void)
 		EXPECT(one_connection(&c, &b12, "localhost") == 1);  /* TLS 1.2 tickets too */
 		SSL_CTX_free(a.ctx); SSL_CTX_free(b.ctx); SSL_CTX_free(x.ctx); SSL_CTX_free(r.ctx);
 		SSL_CTX_free(a12.ctx); SSL_CTX_free(b12.ctx); SSL_CTX_free(c.ctx);
+	}
+
+	/* Two rules of one name (or two hosts) sharing a ticket key file and
+	 * the CA, one of them asking for a client certificate: the session
+	 * id context holds the rule's terms, so the other's sessions are
+	 * not resumed there (a full handshake asks for the certificate). */
+	UNIT_CASE("resume: a session made without a client certificate does not resume where one is required") {
+		for (int v = 0; v < 2; v++) {
+			int max = v ? TLS1_2_VERSION : TLS1_3_VERSION;
+			struct policy_rule lax = server_rule(path_in(tmpdir, "k1"), max);
+			struct policy_rule mtls = mtls_rule(path_in(tmpdir, "k1"), max);
+			struct policy_rule mtls2 = mtls_rule(path_in(tmpdir, "k1"), max);
+			struct policy_rule c = client_rule("cli-lax"), cc = cert_client_rule("cli-cert");
+			lax.ca = path_in(certs, "ca.crt");
+			EXPECT(build(&lax, why, sizeof why) && build(&mtls, why, sizeof why) &&
+			       build(&mtls2, why, sizeof why) && build(&c, why, sizeof why) &&
+			       build(&cc, why, sizeof why));
+			EXPECT(one_connection(&c, &lax, "localhost") == 0);
+			EXPECT(one_connection(&c, &mtls, "localhost") == -1);  /* full: no certificate */
+			EXPECT_CONTAINS(srv_err, "certificate");
+			EXPECT(one_connection(&cc, &lax, "localhost") == 0);
+			EXPECT(one_connection(&cc, &mtls, "localhost") == 0);  /* the lax session: not taken */
+			EXPECT(one_connection(&cc, &mtls2, "localhost") == 1); /* the same terms: resumed */
+			SSL_CTX_free(lax.ctx); SSL_CTX_free(mtls.ctx); SSL_CTX_free(mtls2.ctx);
+			SSL_CTX_free(c.ctx); SSL_CTX_free(cc.ctx);
+		}
+	}
+
+	UNIT_CASE("resume: the identity lists are part of the session id context") {
+		char *cn_a[] = { (char *)"tlsshim-client" }, *cn_b[] = { (char *)"someone-else" };
+		struct policy_identity ida = { .names = { [POLICY_ID_CN] = cn_a }, .n = { [POLICY_ID_CN] = 1 } };
+		struct policy_identity idb = { .names = { [POLICY_ID_CN] = cn_b }, .n = { [POLICY_ID_CN] = 1 } };
+		struct policy_rule a = mtls_rule(path_in(tmpdir, "k1"), TLS1_3_VERSION);
+		struct policy_rule a2 = mtls_rule(path_in(tmpdir, "k1"), TLS1_3_VERSION);
+		struct policy_rule b = mtls_rule(path_in(tmpdir, "k1"), TLS1_3_VERSION);
+		struct policy_rule cc = cert_client_rule("cli-id");
+		a.identity = a2.identity = &ida;
+		b.identity = &idb;
+		EXPECT(build(&a, why, sizeof why) && build(&a2, why, sizeof why) && build(&b, why, sizeof why) &&
+		       build(&cc, why, sizeof why));
+		EXPECT(one_connection(&cc, &a, "localhost") == 0);
+		EXPECT(one_connection(&cc, &b, "localhost") == 0);   /* other lists: a new session */
+		EXPECT(one_connection(&cc, &a, "localhost") == 0);   /* b's ticket: not a's terms */
+		EXPECT(one_connection(&cc, &a2, "localhost") == 1);  /* the same lists: resumed */
+		SSL_CTX_free(a.ctx); SSL_CTX_free(a2.ctx); SSL_CTX_free(b.ctx); SSL_CTX_free(cc.ctx);
+	}
+
+	/* The engine's own look, under the id context: contexts made to
+	 * agree by hand, so that OpenSSL resumes, and the engine refuses. */
+	UNIT_CASE("resume: the engine refuses a resumed session without the certificate or the identity required") {
+		static const bool no = false, yes = true;
+		struct policy_rule lax = server_rule(path_in(tmpdir, "k1"), TLS1_3_VERSION);
+		struct policy_rule mtls = mtls_rule(path_in(tmpdir, "k1"), TLS1_3_VERSION);
+		struct policy_rule c = client_rule("cli-forced"), cc = cert_client_rule("cli-forced-cert");
+		lax.ca = path_in(certs, "ca.crt");
+		EXPECT(build(&lax, why, sizeof why) && build(&mtls, why, sizeof why) && build(&c, why, sizeof why) &&
+		       build(&cc, why, sizeof why));
+		EXPECT(SSL_CTX_set_session_id_context(lax.ctx, (const unsigned char *)"forced", 6) == 1);
+		EXPECT(SSL_CTX_set_session_id_context(mtls.ctx, (const unsigned char *)"forced", 6) == 1);
+		EXPECT(one_connection(&c, &lax, "localhost") == 0);
+		EXPECT(one_connection(&c, &mtls, "localhost") == -1);
+		EXPECT_CONTAINS(srv_err, "resumed session refused: it was made without the peer certificate");
+		/* A session with a certificate, then an identity hook that
+		 * refuses that peer: refused on resumption too. */
+		srv_check = check_stub;
+		srv_check_arg = &yes;
+		EXPECT(one_connection(&cc, &mtls, "localhost") == 0);
+		EXPECT(one_connection(&cc, &mtls, "localhost") == 1);   /* allowed: resumed */
+		EXPECT(one_connection(&cc, &mtls, "127.0.0.1") == 0);   /* a fresh session */
+		srv_check_arg = &no;
+		EXPECT(one_connection(&cc, &mtls, "127.0.0.1") == -1);
+		EXPECT_CONTAINS(srv_err, "resumed session refused: the stub says no");
+		srv_check = NULL;
+		srv_check_arg = NULL;
+		SSL_CTX_free(lax.ctx); SSL_CTX_free(mtls.ctx); SSL_CTX_free(c.ctx); SSL_CTX_free(cc.ctx);
 	}
 
 	UNIT_CASE("resume: bad ticket key files are refused, their bytes never in the message") {
