@@ -155,6 +155,8 @@ static int shim_close_range(unsigned int first, unsigned int last, int flags)
 
 	if (first > last)
 		return -EINVAL;
+	if ((flags & CLOSE_RANGE_UNSHARE) && shim_refuse_unshare_files("close_range(CLOSE_RANGE_UNSHARE)"))
+		return -EINVAL;
 	/* With CLOSE_RANGE_CLOEXEC nothing closes now: exec will, and the
 	 * image that ran us is gone by then (exec hands sessions over first). */
 	if (flags & CLOSE_RANGE_CLOEXEC)

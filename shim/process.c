@@ -210,15 +210,29 @@ SHIM_EXPORT pid_t _Fork(void)
 /* clone() without CLONE_THREAD makes another process: as fork(), live
  * sessions move to pumps first.  The child runs no atfork handler; it
  * knows it is a new process all the same (core/self.c). */
-void shim_before_clone(unsigned long flags)
+bool shim_before_clone(unsigned long flags)
 {
 	if (flags & CLONE_THREAD)
-		return;
+		return true;
 	shim_ensure_init();
+	/* The descriptor table shared without the memory: the child's table
+	 * of what each fd is would part from the kernel's (shim/syscall.c,
+	 * shim_refuse_unshare_files). */
+	if ((flags & CLONE_FILES) && !(flags & CLONE_VM) &&
+	    shim_refuse_unshare_files("clone(CLONE_FILES) without CLONE_VM")) {
+		errno = EINVAL;
+		return false;
+	}
 	if (flags & CLONE_VM)
 		self_share_begin(flags & CLONE_VFORK);
 	if (shim_policy)
 		shim_pump_live(PUMP_LIVE, -1);
+	/* A child that shares our memory may only exec (or _exit), and
+	 * cannot hand a session over itself (before_exec): every session
+	 * its new image could inherit moves to a pump now, started or not. */
+	if (shim_policy && (flags & CLONE_VM))
+		shim_pump_live(PUMP_ALL_INHERITABLE, -1);
+	return true;
 }
 
 void shim_after_clone(unsigned long flags)
@@ -258,7 +272,8 @@ SHIM_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 	tls = va_arg(ap, void *);
 	ctid = va_arg(ap, pid_t *);
 	va_end(ap);
-	shim_before_clone((unsigned long)flags);
+	if (!shim_before_clone((unsigned long)flags))
+		return -1;
 	/* Not with CLONE_SETTLS: the start function would run on the
 	 * program's thread pointer, which our code does not expect. */
 	if (fn && stack && !(flags & (CLONE_VM | CLONE_THREAD | CLONE_SETTLS))) {
@@ -311,14 +326,21 @@ static bool same_file_as_us(const char *path)
 	return stat(path, &st) == 0 && st.st_dev == our_dev && st.st_ino == our_ino;
 }
 
-static const char *env_get(char *const envp[], const char *name)
+/* The value of name in envp: the first one (getenv's, the library's
+ * TLSSHIM_CONFIG in the new image), or the last (the dynamic loader's
+ * LD_PRELOAD: a later entry overrides an earlier one). */
+static const char *env_get(char *const envp[], const char *name, bool last)
 {
 	size_t n = strlen(name);
+	const char *v = NULL;
 
 	for (size_t i = 0; envp && envp[i]; i++)
-		if (!strncmp(envp[i], name, n) && envp[i][n] == '=')
-			return envp[i] + n + 1;
-	return NULL;
+		if (!strncmp(envp[i], name, n) && envp[i][n] == '=') {
+			v = envp[i] + n + 1;
+			if (!last)
+				break;
+		}
+	return v;
 }
 
 static bool preload_has_us(const char *list)
@@ -371,18 +393,127 @@ static bool image_preloadable(const char *path)
 
 static bool will_run_shim(const char *path, char *const envp[])
 {
-	const char *cfg = env_get(envp, "TLSSHIM_CONFIG");
+	const char *cfg = env_get(envp, "TLSSHIM_CONFIG", false);
 	const char *ours = shim_policy ? shim_policy->path : NULL;
 
 	if (!path || !image_preloadable(path))
 		return false;
-	if (!preload_has_us(env_get(envp, "LD_PRELOAD")) && !system_preload_has_us())
+	if (!preload_has_us(env_get(envp, "LD_PRELOAD", true)) && !system_preload_has_us())
 		return false;
 	/* The same policy: the same file (an unset variable means the
 	 * default one in both images). */
 	if (!cfg || !*cfg)
 		return ours && !strcmp(ours, "/etc/tlsshim.conf");
 	return ours && !strcmp(cfg, ours);
+}
+
+/* ---- posix_spawn's file actions ------------------------------------------- */
+
+/* The C library carries a spawn's file actions out in the child, where no
+ * wrapper of ours runs.  Two of them change what the exec must judge: a
+ * dup2 gives the child a copy of an fd that may be close-on-exec here (a
+ * TLS session the exec would not count as inherited is), and a chdir
+ * makes a relative program path name another file.  The adders are ours:
+ * each object's dup2 sources, and whether it changes directory, are noted
+ * by its address until it is destroyed or initialised again.  A note that
+ * finds no free slot marks every later spawn with file actions of its
+ * own for the cautious judgement (all TLS fds inherited, an image that
+ * does not run the shim).  Slots are claimed with a compare-and-swap; an
+ * object is filled by one thread at a time (POSIX: not thread-safe). */
+#define FA_NOTES 64
+#define FA_SRCS 16
+struct fa_note {
+	const void *fa;
+	bool chdir, many;
+	int nsrc;
+	int src[FA_SRCS];
+};
+static struct fa_note fa_notes[FA_NOTES];
+static bool fa_lost;
+
+static struct fa_note *fa_slot(const void *fa, bool make)
+{
+	for (int i = 0; i < FA_NOTES; i++)
+		if (__atomic_load_n(&fa_notes[i].fa, __ATOMIC_ACQUIRE) == fa)
+			return &fa_notes[i];
+	for (int i = 0; make && i < FA_NOTES; i++) {
+		const void *none = NULL;
+		if (__atomic_compare_exchange_n(&fa_notes[i].fa, &none, fa, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED)) {
+			fa_notes[i].chdir = fa_notes[i].many = false;
+			fa_notes[i].nsrc = 0;
+			return &fa_notes[i];
+		}
+	}
+	if (make)
+		__atomic_store_n(&fa_lost, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void fa_forget(const void *fa)
+{
+	struct fa_note *n = fa_slot(fa, false);
+
+	if (n)
+		__atomic_store_n(&n->fa, NULL, __ATOMIC_RELEASE);
+}
+
+/* What the spawn's file actions do that matters (none: fa NULL). */
+static void fa_look(const posix_spawn_file_actions_t *fa, struct fa_note *out)
+{
+	struct fa_note *n = fa ? fa_slot(fa, false) : NULL;
+
+	memset(out, 0, sizeof *out);
+	if (n)
+		*out = *n;
+	else if (fa && __atomic_load_n(&fa_lost, __ATOMIC_ACQUIRE))
+		out->chdir = out->many = true;
+}
+
+SHIM_EXPORT int posix_spawn_file_actions_init(posix_spawn_file_actions_t *fa)
+{
+	fa_forget(fa);
+	return REAL(posix_spawn_file_actions_init)(fa);
+}
+
+SHIM_EXPORT int posix_spawn_file_actions_destroy(posix_spawn_file_actions_t *fa)
+{
+	fa_forget(fa);
+	return REAL(posix_spawn_file_actions_destroy)(fa);
+}
+
+SHIM_EXPORT int posix_spawn_file_actions_adddup2(posix_spawn_file_actions_t *fa, int fd, int newfd)
+{
+	int r = REAL(posix_spawn_file_actions_adddup2)(fa, fd, newfd);
+	struct fa_note *n;
+
+	if (r == 0 && (n = fa_slot(fa, true))) {
+		if (n->nsrc < FA_SRCS)
+			n->src[n->nsrc++] = fd;
+		else
+			n->many = true;
+	}
+	return r;
+}
+
+SHIM_EXPORT int posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t *fa, const char *dir)
+{
+	int r = REAL(posix_spawn_file_actions_addchdir_np)(fa, dir);
+	struct fa_note *n;
+
+	if (r == 0 && (n = fa_slot(fa, true)))
+		n->chdir = true;
+	return r;
+}
+
+SHIM_EXPORT int posix_spawn_file_actions_addfchdir_np(posix_spawn_file_actions_t *fa, int dirfd)
+{
+	int r = REAL(posix_spawn_file_actions_addfchdir_np)(fa, dirfd);
+	struct fa_note *n;
+
+	if (r == 0 && (n = fa_slot(fa, true)))
+		n->chdir = true;
+	return r;
 }
 
 /* ---- exec ------------------------------------------------------------------ */
@@ -441,6 +572,49 @@ extern char **environ;
 
 /* Before an exec of path with envp: hand over what the new image cannot
  * carry on (see the top of this file). */
+/* A child that shares our memory (clone(CLONE_VM) without CLONE_THREAD:
+ * it reads its parent's id, core/self.c) cannot hand sessions to pumps:
+ * the table it would change is its parent's, the descriptors it would
+ * change its own.  What its new image would inherit of the TLS sessions
+ * is taken away instead: their fds become close-on-exec in the child's
+ * table (the parent's own, if it shares that too). */
+static void cloexec_one(int fd, struct tls_conn *c, void *arg)
+{
+	int fl = REAL(fcntl)(fd, F_GETFD);
+
+	(void)arg;
+	if (fl < 0 || (fl & FD_CLOEXEC))
+		return;
+	(void)REAL(fcntl)(fd, F_SETFD, fl | FD_CLOEXEC);
+	log_warn("%s rule \"%s\": exec in a child that shares the parent's memory (clone(CLONE_VM)):"
+		 " fd %d not passed on (close-on-exec); such a child cannot hand a TLS session over",
+		 tls_conn_peer(c), tls_conn_label(c), fd);
+}
+
+static bool in_vm_child(void)
+{
+	pid_t known = self_pid_known();
+
+	return known && known != getpid();
+}
+
+static void handover(const char *path, char *const envp[], const struct fa_note *n)
+{
+	enum pump_which w;
+
+	if (in_vm_child()) {
+		conntab_each_conn(0, 0x7fffffff, cloexec_one, NULL);
+		return;
+	}
+	w = will_run_shim(path, envp) && !(n && n->chdir && (!path || path[0] != '/'))
+	    ? PUMP_LIVE_INHERITABLE : PUMP_ALL_INHERITABLE;
+	if (n && n->many)
+		shim_pump_spawned(w, -1);
+	for (int i = 0; n && !n->many && i < n->nsrc; i++)
+		shim_pump_spawned(w, n->src[i]);
+	shim_pump_live(w, -1);
+}
+
 static void before_exec(const char *path, char *const envp[], struct shim_peerenv *pe)
 {
 	pe->active = false;
@@ -448,7 +622,23 @@ static void before_exec(const char *path, char *const envp[], struct shim_peeren
 	if (!shim_policy)
 		return;
 	shim_peerenv_prepare(pe);
-	shim_pump_live(will_run_shim(path, envp) ? PUMP_LIVE_INHERITABLE : PUMP_ALL_INHERITABLE, -1);
+	handover(path, envp, NULL);
+	shim_peerenv_done(pe);
+}
+
+/* posix_spawn(p): as exec, with what its file actions change (above). */
+static void before_spawn(const char *path, const posix_spawn_file_actions_t *fa, char *const envp[],
+			 struct shim_peerenv *pe)
+{
+	struct fa_note n;
+
+	pe->active = false;
+	pe->used = 0;
+	if (!shim_policy)
+		return;
+	fa_look(fa, &n);
+	shim_peerenv_prepare(pe);
+	handover(path, envp, &n);
 	shim_peerenv_done(pe);
 }
 
@@ -577,7 +767,7 @@ SHIM_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file
 {
 	struct shim_peerenv pe_;
 
-	before_exec(path, envp, &pe_);
+	before_spawn(path, fa, envp, &pe_);
 	EXEC_ENV(envp, REAL(posix_spawn)(pid, path, fa, attr, argv, e_));
 }
 
@@ -587,7 +777,7 @@ SHIM_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_fil
 	struct shim_peerenv pe_;
 	char *path = resolve_program(file);
 
-	before_exec(path, envp, &pe_);
+	before_spawn(path, fa, envp, &pe_);
 	free(path);
 	EXEC_ENV(envp, REAL(posix_spawnp)(pid, file, fa, attr, argv, e_));
 }

@@ -511,13 +511,14 @@ out:
 struct live {
 	enum pump_which which;
 	pid_t me;
+	bool any_fd;            /* inherited whatever FD_CLOEXEC says */
 };
 
 static void pump_one(int fd, struct tls_conn *c, void *arg)
 {
 	struct live *l = arg;
 	pid_t owner = tls_conn_owner(c);
-	bool inheritable = l->which == PUMP_LIVE ||
+	bool inheritable = l->which == PUMP_LIVE || l->any_fd ||
 			   !(REAL(fcntl)(fd, F_GETFD) & FD_CLOEXEC);
 	bool want;
 
@@ -532,14 +533,24 @@ static void pump_one(int fd, struct tls_conn *c, void *arg)
 }
 
 /* Every session of this process that must move before fork() or exec(). */
-void shim_pump_live(enum pump_which which, int only_fd)
+static void pump_each(enum pump_which which, int only_fd, bool any_fd)
 {
 	/* getpid(): a clone(CLONE_VM) child that execs moves none of its
 	 * parent's sessions (core/self.c). */
-	struct live l = { .which = which, .me = getpid() };
+	struct live l = { .which = which, .me = getpid(), .any_fd = any_fd };
 
 	if (only_fd >= 0)
 		conntab_each_conn(only_fd, only_fd, pump_one, &l);
 	else
 		conntab_each_conn(0, 0x7fffffff, pump_one, &l);
+}
+
+void shim_pump_live(enum pump_which which, int only_fd)
+{
+	pump_each(which, only_fd, false);
+}
+
+void shim_pump_spawned(enum pump_which which, int only_fd)
+{
+	pump_each(which, only_fd, true);
 }

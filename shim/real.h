@@ -80,6 +80,12 @@ struct real_fns {
 	int (*fexecve)(int, char *const[], char *const[]);
 	int (*posix_spawn)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, char *const[], char *const[]);
 	int (*posix_spawnp)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, char *const[], char *const[]);
+	int (*posix_spawn_file_actions_init)(posix_spawn_file_actions_t *);
+	int (*posix_spawn_file_actions_destroy)(posix_spawn_file_actions_t *);
+	int (*posix_spawn_file_actions_adddup2)(posix_spawn_file_actions_t *, int, int);
+	int (*posix_spawn_file_actions_addchdir_np)(posix_spawn_file_actions_t *, const char *);
+	int (*posix_spawn_file_actions_addfchdir_np)(posix_spawn_file_actions_t *, int);
+	int (*unshare)(int);
 	int (*system)(const char *);
 	FILE *(*popen)(const char *, const char *);
 	int (*daemon)(int, int);

@@ -268,7 +268,13 @@ bool shim_fastopen_refused(int fd, const struct sockaddr *addr, socklen_t alen);
 /* exec and exit (shim/process.c). */
 void shim_adopt_inherited(void);
 /* A raw clone()/clone3() of another process (syscall.c): as fork(). */
-void shim_before_clone(unsigned long flags);
+/* false: refused (errno EINVAL), nothing made. */
+bool shim_before_clone(unsigned long flags);
+/* The policy has a rule with action "tls". */
+bool shim_has_tls_rules(void);
+/* A descriptor table apart from the process's (unshare(CLONE_FILES) and
+ * kin) while the policy has TLS rules: true (refuse it; logged). */
+bool shim_refuse_unshare_files(const char *what);
 /* In the parent, after it (a CLONE_VM|CLONE_VFORK child has gone). */
 void shim_after_clone(unsigned long flags);
 void shim_exit_handler_install(void);
@@ -307,6 +313,10 @@ enum pump_which {
 	PUMP_ALL_INHERITABLE,   /* exec() of one that does not: every session */
 };
 void shim_pump_live(enum pump_which which, int only_fd);
+/* As shim_pump_live for an exec, counting fd (or every fd: -1) as
+ * inherited whatever its close-on-exec flag: posix_spawn's dup2 actions
+ * give the child copies of it. */
+void shim_pump_spawned(enum pump_which which, int only_fd);
 void shim_pump_after_fork_child(void);
 /* 127.254.0.0/16: the pumps' channels; never adopted. */
 bool shim_is_pump_addr(const struct sockaddr_storage *ss);

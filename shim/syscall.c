@@ -4,9 +4,10 @@
  *    libuv) that makes system calls through the C library's syscall()
  *    meets the same wrappers as with the named calls.  Calls the shim has
  *    no business with go through unchanged.
- *  - io_uring moves bytes inside the kernel, past every wrapper: while the
- *    policy has TLS rules, setting one up fails with ENOSYS, the answer of
- *    a kernel without it, so programs (libuv, liburing users) fall back
+ *  - io_uring and Linux native aio (io_setup/io_submit, libaio) move
+ *    bytes inside the kernel, past every wrapper: while the policy has
+ *    TLS rules, setting one up fails with ENOSYS, the answer of a kernel
+ *    without it, so programs (libuv, liburing and libaio users) fall back
  *    to ordinary calls.
  *  - POSIX aio (aio_read, aio_write, lio_listio) runs the I/O in helper
  *    threads through the C library's internal calls: on a TLS fd it is
@@ -40,7 +41,7 @@
 #include "core/self.h"
 #include "shim/shim.h"
 
-static bool has_tls_rules(void)
+bool shim_has_tls_rules(void)
 {
 	const struct policy *p;
 
@@ -179,7 +180,8 @@ SHIM_EXPORT long syscall(long no, ...)
 		else if (!a[0] || a[1] < 64 || !read_own(&flags, P(0, const void *), sizeof flags))
 			break;
 
-		shim_before_clone(flags);
+		if (!shim_before_clone(flags))
+			SHIM_RET(-EINVAL);
 		r = REAL(syscall)(no, a[0], a[1], a[2], a[3], a[4], a[5]);
 		if (r == 0 && !(flags & (CLONE_VM | CLONE_THREAD)))
 			self_forked();
@@ -189,8 +191,19 @@ SHIM_EXPORT long syscall(long no, ...)
 	}
 	case SYS_exit_group:
 		_exit((int)A(0));
+	case SYS_unshare:
+		return unshare((int)A(0));
+	case SYS_io_setup:
+		/* Linux native aio (libaio) writes and reads in the kernel,
+		 * past every wrapper, as io_uring does. */
+		if (shim_has_tls_rules()) {
+			log_info("io_setup: refused with ENOSYS while the policy has TLS rules"
+				 " (native aio would move bytes past the shim)");
+			SHIM_RET(-ENOSYS);
+		}
+		break;
 	case SYS_io_uring_setup:
-		if (has_tls_rules()) {
+		if (shim_has_tls_rules()) {
 			log_info("io_uring_setup: refused with ENOSYS while the policy has TLS rules"
 				 " (io_uring would move bytes past the shim)");
 			SHIM_RET(-ENOSYS);
@@ -198,6 +211,34 @@ SHIM_EXPORT long syscall(long no, ...)
 		break;
 	}
 	return REAL(syscall)(no, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+/* ---- unshare ---------------------------------------------------------------- */
+
+/* unshare(CLONE_FILES) gives the calling thread a descriptor table of its
+ * own while the shim's table of what each fd is stays one per process:
+ * the thread could then close a TLS fd and reuse its number for a plain
+ * file in its own table, and another thread's write on that number would
+ * go out plain on the TLS socket.  While the policy has TLS rules it is
+ * refused with EINVAL (a kernel's answer to a flag it does not know), as
+ * is close_range(CLOSE_RANGE_UNSHARE) (shim/fd.c) and a clone() that
+ * shares the table without the memory (shim/process.c). */
+bool shim_refuse_unshare_files(const char *what)
+{
+	if (!shim_has_tls_rules())
+		return false;
+	log_warn("%s: refused with EINVAL while the policy has TLS rules (a descriptor table"
+		 " apart from the process's would let a plain fd take a TLS fd's number)", what);
+	return true;
+}
+
+SHIM_EXPORT int unshare(int flags)
+{
+	if ((flags & CLONE_FILES) && shim_refuse_unshare_files("unshare(CLONE_FILES)")) {
+		errno = EINVAL;
+		return -1;
+	}
+	return REAL(unshare)(flags);
 }
 
 /* ---- POSIX aio ------------------------------------------------------------ */

@@ -13,8 +13,12 @@
 #     inheriting the socketpair: the session must not reach it raw.
 # 16  an inetd of our own (tests/progs/fc_inetd.c) starts a service that
 #     will not load the shim (clean environment, connection on fd 5) with
-#     execle(), posix_spawn(), execveat() and syscall(SYS_execveat): the
-#     service's greeting and echo reach the client over TLS.
+#     execle(), posix_spawn(), execveat() and syscall(SYS_execveat); with
+#     posix_spawn() dup2-ing a close-on-exec connection; with posix_spawn()
+#     changing directory to where the relative program is static; with an
+#     environment whose last LD_PRELOAD is empty; and from a
+#     clone(CLONE_VM|CLONE_VFORK) child: the service's greeting and echo
+#     reach the client over TLS.
 # The wire is all TLS records; the sentinel never in clear.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/failclosed_common.inc"
@@ -132,11 +136,48 @@ else
 fi
 
 # ---- 16: exec into an image that will not load the shim --------------------------
-for m in execle spawn execveat sysexecveat; do
-	if serve "inetd-$m" fc_inetd "$m" 2; then
+# spawn-chdir: ./svc in $T/here is a script (it would run the shim), the
+# child's ./svc, in $T/there, a static program that greets and echoes on fd 5.
+mkdir -p "$T/here" "$T/there"
+printf '#!/bin/sh\nexit 0\n' >"$T/here/svc"
+chmod 755 "$T/here/svc"
+cat >"$T/svc.c" <<'EOC'
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int main(void)
+{
+	const char *g = getenv("GREETING");
+	char b[4096];
+	ssize_t n;
+	if (!g || write(5, g, strlen(g)) < 0 || write(5, "\n", 1) < 0)
+		return 1;
+	while ((n = read(5, b, sizeof b)) > 0)
+		if (write(5, b, (size_t)n) != n)
+			return 1;
+	return n < 0;
+}
+EOC
+if ! cc -static -O2 -o "$T/there/svc" "$T/svc.c" 2>"$T/svc.cc.err"; then
+	fail "inetd-style exec (spawn-chdir): setup" "cc -static: $(cat "$T/svc.cc.err")"
+fi
+export FC_CHDIR="$T/there"
+for m in execle spawn execveat sysexecveat spawn-cloexec spawn-chdir dupenv clonevm spawn-chdir2 dupenv2; do
+	case $m in spawn-chdir*) export FC_HERE="$T/here" ;; *) unset FC_HERE ;; esac
+	case $m in *2) n=1 ;; *) n=2 ;; esac
+	if serve "inetd-$m" fc_inetd "$m" "$n"; then
 		_i=0
 		CLIENTS_OK=0
-		while [ $_i -lt 2 ]; do
+		holder=
+		case $m in *2)
+			# The first connection: held open, unused, until the service
+			# has ended (then the server closes it: s_client ends).
+			bg timeout $((30 * TS)) openssl s_client -quiet -connect "127.0.0.1:$R" \
+				-CAfile "$CERTS/ca.crt" -servername localhost </dev/null >"$T/inetd-$m.holder" 2>&1
+			holder=$!
+			wait_for "$T/inetd-$m.out" '^holder accepted' 10 || true ;;
+		esac
+		while [ $_i -lt "$n" ]; do
 			_line="$SENT client line $_i"
 			"$PY" "$WIRE" client --port "$R" --ca "$CERTS/ca.crt" --server-name localhost \
 				--expect "$SENT service greeting
@@ -145,14 +186,25 @@ for m in execle spawn execveat sysexecveat; do
 " >>"$T/inetd-$m.cli" 2>&1 && CLIENTS_OK=$((CLIENTS_OK + 1))
 			_i=$((_i + 1))
 		done
-		finish "inetd-$m" 2
+		conns=$n
+		if [ -n "$holder" ]; then
+			wait_exit "$holder" 30 >/dev/null
+			conns=$((n + 1))
+		fi
+		finish "inetd-$m" "$conns"
 		case $m in
 		execle) how="execle() with a clean environment" ;;
 		spawn) how="posix_spawn() with a clean environment" ;;
 		execveat) how="execveat() (glibc 2.34) with a clean environment" ;;
-		*) how="syscall(SYS_execveat) with a clean environment" ;;
+		sysexecveat) how="syscall(SYS_execveat) with a clean environment" ;;
+		spawn-cloexec) how="posix_spawn() dup2-ing a close-on-exec connection (accept4 SOCK_CLOEXEC) to it" ;;
+		spawn-chdir) how="posix_spawn() of ./svc with addchdir_np to where ./svc is static (the shim kept in the environment; ./svc here would run it)" ;;
+		dupenv) how="execve() with LD_PRELOAD naming the shim, then LD_PRELOAD= (the loader takes the last)" ;;
+		spawn-chdir2) how="as spawn-chdir, the service's connection second to an unused one" ;;
+		dupenv2) how="as dupenv, the service's connection second to an unused one" ;;
+		*) how="clone(CLONE_VM|CLONE_VFORK) whose child execs with a clean environment" ;;
 		esac
-		verdict "inetd-$m" 2 "inetd-style server execs a service that will not load the shim, socket on fd 5, $how: greeting and echo over TLS"
+		verdict "inetd-$m" "$n" "inetd-style server execs a service that will not load the shim, socket on fd 5, $how: greeting and echo over TLS"
 	else
 		fail "inetd-style exec ($m)" "did not listen: $(cat "$T/inetd-$m.out")"
 	fi

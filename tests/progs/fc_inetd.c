@@ -13,15 +13,49 @@
  *   spawn      posix_spawn() with a dup2-to-5 file action and the clean env
  *   execveat   fork, dup2 to 5, execveat(AT_FDCWD, "/bin/sh", ...) (glibc 2.34+)
  *   sysexecveat  the same through syscall(SYS_execveat, ...)
+ *   spawn-cloexec  accept4(SOCK_CLOEXEC), posix_spawn() with the dup2-to-5
+ *              file action: the child gets a copy the parent's fd flag
+ *              does not show
+ *   spawn-chdir  posix_spawn("./svc") with the environment kept (the shim
+ *              named) and an addchdir_np($FC_CHDIR) file action, from
+ *              $FC_HERE: ./svc there is a script that would run the shim,
+ *              $FC_CHDIR/svc a static program that does not
+ *   dupenv     fork, dup2 to 5, execve() of /bin/sh with LD_PRELOAD naming
+ *              the shim, then LD_PRELOAD= again (the loader takes the last)
+ *   clonevm    dup2 to 5, then clone(CLONE_VM|CLONE_VFORK) whose child
+ *              execve()s /bin/sh with the clean environment
+ *   spawn-chdir2, dupenv2  as spawn-chdir and dupenv, but each service's
+ *              connection comes second: a first one is accepted before it
+ *              and left unused (the lowest inherited TLS fd, whose
+ *              handshake the exec completes to name the peer), and closed
+ *              when the service has ended
  * Exits 0 when every service ended with status 0.
  */
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "fc_common.h"
+
+extern char **environ;
+
+/* clonevm's child: the clean environment's shell, as the others. */
+struct vm_start {
+	char **argv, **env;
+};
+
+static int vm_child(void *p)
+{
+	const struct vm_start *v = p;
+
+	execve("/bin/sh", v->argv, v->env);
+	_exit(127);
+}
+
+static char vm_stack[1 << 16] __attribute__((aligned(16)));
 
 int main(int argc, char **argv)
 {
@@ -31,8 +65,13 @@ int main(int argc, char **argv)
 	int ls, n, one = 1, bad = 0;
 
 	if (argc != 5) {
-		fprintf(stderr, "usage: fc_inetd execle|spawn|execveat|sysexecveat PORT N SENTINEL\n");
+		fprintf(stderr, "usage: fc_inetd execle|spawn|execveat|sysexecveat|spawn-cloexec|spawn-chdir|"
+			"dupenv|clonevm|spawn-chdir2|dupenv2 PORT N SENTINEL\n");
 		return 2;
+	}
+	if (getenv("FC_HERE") && chdir(getenv("FC_HERE")) < 0) {
+		printf("chdir: %s\n", fc_err(errno));
+		return 1;
 	}
 	mode = argv[1];
 	n = atoi(argv[3]);
@@ -51,14 +90,64 @@ int main(int argc, char **argv)
 	for (int i = 0; i < n; i++) {
 		char *env[] = { "PATH=/usr/bin:/bin", greeting, NULL };
 		char *sargv[] = { "sh", "-c", "echo \"$GREETING\" >&5; exec cat <&5 >&5", NULL };
-		int c = accept(ls, NULL, NULL), st;
+		bool second = !strcmp(mode, "spawn-chdir2") || !strcmp(mode, "dupenv2");
+		int first = second ? accept(ls, NULL, NULL) : -1;
+		int c = (first >= 0 ? printf("holder accepted\n") : 0,
+			 accept4(ls, NULL, NULL, !strcmp(mode, "spawn-cloexec") ? SOCK_CLOEXEC : 0)), st;
 		pid_t pid;
 
 		if (c < 0) {
 			printf("accept: %s\n", fc_err(errno));
 			return 1;
 		}
-		if (!strcmp(mode, "spawn")) {
+		if (!strncmp(mode, "spawn-chdir", 11)) {
+			/* The environment kept, the greeting added. */
+			char *kept[256], *av[] = { "svc", NULL };
+			size_t k = 0;
+			posix_spawn_file_actions_t fa;
+
+			for (char **e = environ; *e && k < 254; e++)
+				kept[k++] = *e;
+			kept[k++] = greeting;
+			kept[k] = NULL;
+			posix_spawn_file_actions_init(&fa);
+			posix_spawn_file_actions_adddup2(&fa, c, 5);
+			posix_spawn_file_actions_addchdir_np(&fa, getenv("FC_CHDIR"));
+			if (posix_spawn(&pid, "./svc", &fa, NULL, av, kept) != 0) {
+				printf("posix_spawn failed\n");
+				return 1;
+			}
+			posix_spawn_file_actions_destroy(&fa);
+		} else if (!strncmp(mode, "dupenv", 6)) {
+			char pre[600], cfg[600];
+			char *denv[] = { pre, cfg, greeting, "PATH=/usr/bin:/bin", "LD_PRELOAD=", NULL };
+
+			snprintf(pre, sizeof pre, "LD_PRELOAD=%s", getenv("LD_PRELOAD") ? getenv("LD_PRELOAD") : "");
+			snprintf(cfg, sizeof cfg, "TLSSHIM_CONFIG=%s",
+				 getenv("TLSSHIM_CONFIG") ? getenv("TLSSHIM_CONFIG") : "");
+			pid = fork();
+			if (pid == 0) {
+				if (c != 5) {
+					dup2(c, 5);
+					close(c);
+				}
+				execve("/bin/sh", sargv, denv);
+				_exit(127);
+			}
+		} else if (!strcmp(mode, "clonevm")) {
+			struct vm_start v = { .argv = sargv, .env = env };
+
+			if (c != 5 && dup2(c, 5) != 5) {
+				printf("dup2: %s\n", fc_err(errno));
+				return 1;
+			}
+			pid = clone(vm_child, vm_stack + sizeof vm_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &v);
+			if (pid < 0) {
+				printf("clone: %s\n", fc_err(errno));
+				return 1;
+			}
+			close(5);
+		} else if (!strcmp(mode, "spawn") || !strcmp(mode, "spawn-cloexec")) {
 			posix_spawn_file_actions_t fa;
 			posix_spawn_file_actions_init(&fa);
 			posix_spawn_file_actions_adddup2(&fa, c, 5);
@@ -99,6 +188,8 @@ int main(int argc, char **argv)
 				continue;
 			}
 		}
+		if (first >= 0)
+			close(first);
 		printf("service %d: %s %d\n", i, WIFEXITED(st) ? "exit" : "signal",
 		       WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
 		if (!WIFEXITED(st) || WEXITSTATUS(st))
