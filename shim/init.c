@@ -8,6 +8,7 @@
  * through unchecked because the policy was not loaded yet.  The thread
  * that initialises may re-enter our wrappers (OpenSSL and libconfig open
  * and read files): those calls go straight to the C library. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,7 +173,15 @@ static void do_init(void)
 		log_warn("secure-execution mode (set-user-ID or set-group-ID program): TLSSHIM_CONFIG"
 			 " and TLSSHIM_LOG_FILE from the environment are ignored");
 	if (!path || !*path) {
-		if (access(DEFAULT_POLICY, F_OK) != 0) {
+		struct stat st;
+
+		/* Only a file that is not there at all means inactive.  One
+		 * that cannot be reached (a directory on its path we may not
+		 * search, a dangling symbolic link) is an error, as for a
+		 * TLSSHIM_CONFIG: policy_load says why and we refuse to start.
+		 * lstat, not access(): that asks with the real user id, which
+		 * a set-user-ID program under /etc/ld.so.preload is not. */
+		if (lstat(DEFAULT_POLICY, &st) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
 			log_info("TLSSHIM_CONFIG is not set and %s does not exist: inactive,"
 				 " every socket stays plain", DEFAULT_POLICY);
 			goto done;

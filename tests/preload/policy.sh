@@ -164,6 +164,48 @@ else
 	fi
 fi
 
+# --- /etc/tlsshim.conf there but not readable: an error, never inactive ------
+# In a mount namespace of its own, /etc gets an overlay (the real one is
+# never touched) where /etc/tlsshim.conf is a symbolic link to nothing, or
+# to a policy in a directory only root may search, read by user nobody:
+# both refuse to start (78, the reason named), where "does not exist" would
+# have left every socket plain.  As root: the link's policy loads.
+default_case() {
+	name=$1 who=$2 want=$3
+	mkdir -p "$T/$name.u" "$T/$name.w"
+	cat >"$T/$name.sh" <<EOS
+mount -t overlay overlay -o lowerdir=/etc,upperdir=$T/$name.u,workdir=$T/$name.w /etc || exit 90
+mkdir -m 700 /etc/tlsshim-test.d
+printf 'rules = ( { direction = "connect"; port = 9; action = "deny"; } );\n' >/etc/tlsshim-test.d/p.conf
+chmod 644 /etc/tlsshim-test.d/p.conf
+ln -s ${4:-/etc/tlsshim-test.d/p.conf} /etc/tlsshim.conf
+if [ $who = root ]; then
+	exec env -u TLSSHIM_CONFIG LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_LOG=info /bin/true
+fi
+exec setpriv --reuid=65534 --regid=65534 --clear-groups env -u TLSSHIM_CONFIG LD_PRELOAD="$SHIM_PRELOAD" /bin/true
+EOS
+	timeout $((20 * TS)) unshare --mount --propagation private sh "$T/$name.sh" >"$T/$name.out" 2>&1
+	rc=$?
+	if [ "$rc" -eq 90 ]; then
+		fail "$name" "cannot mount an overlay on /etc in a mount namespace$(show "$T/$name.out")"
+	elif [ "$want" = 78 ] && [ "$rc" -eq 78 ] && grep -q "tlsshim: /etc/tlsshim.conf: .*$5" "$T/$name.out"; then
+		pass "$name"
+	elif [ "$want" = 0 ] && [ "$rc" -eq 0 ] && grep -q 'policy /etc/tlsshim.conf: 1 rule loaded' "$T/$name.out"; then
+		pass "$name"
+	else
+		fail "$name" "expected exit $want, got $rc$(show "$T/$name.out")"
+	fi
+}
+if [ "$(id -u)" -ne 0 ]; then
+	fail default_policy_unreadable "needs root (a mount namespace with an overlay on /etc)"
+elif [ -e /etc/tlsshim.conf ] || [ -L /etc/tlsshim.conf ]; then
+	fail default_policy_unreadable "/etc/tlsshim.conf exists on this machine"
+else
+	default_case default_policy_dangling_link_refuses root 78 /nonexistent/p.conf 'No such file'
+	default_case default_policy_unreachable_for_the_user_refuses nobody 78 '' 'Permission denied'
+	default_case default_policy_through_a_link_loads root 0
+fi
+
 # --- the launcher: tlsshim -c POLICY -- echo_server PORT, end to end -------
 # Run from the policy's directory with a relative -c: the program must see
 # absolute TLSSHIM_CONFIG and LD_PRELOAD, and an LD_PRELOAD that was
