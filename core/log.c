@@ -38,7 +38,6 @@ static int log_fd = -1;                 /* the log file, when one is named */
 static char *log_path;
 static dev_t id_dev;                    /* what log_fd (or fd 2) should be */
 static ino_t id_ino;
-static int relearn_stderr;              /* the program dup2'ed onto fd 2 (atomic) */
 static void (*keep_fd)(int fd, int *cell);
 
 static int sys_write(int fd, const void *buf, size_t n)
@@ -48,21 +47,29 @@ static int sys_write(int fd, const void *buf, size_t n)
 	return core_sys.write ? (int)core_sys.write(fd, buf, n) : (int)write(fd, buf, n);
 }
 
+/* Opened without waiting (a FIFO with no reader would hold the process
+ * before main() for ever): a regular file or a character device (a
+ * terminal, /dev/null) only; EINVAL for anything else. */
 static int open_log(void)
 {
-	int fd = core_sys.open ? core_sys.open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600)
-			       : open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	const int how = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK;
+	int fd = core_sys.open ? core_sys.open(log_path, how, 0600) : open(log_path, how, 0600);
 	struct stat st;
 
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, &st) < 0 || S_ISSOCK(st.st_mode)) {
+	if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode))) {
 		if (core_sys.close)
 			core_sys.close(fd);
 		else
 			close(fd);
+		errno = EINVAL;
 		return -1;
 	}
+	if (core_sys.fcntl)
+		(void)core_sys.fcntl(fd, F_SETFL, O_WRONLY | O_APPEND);
+	else
+		(void)fcntl(fd, F_SETFL, O_WRONLY | O_APPEND);
 	id_dev = st.st_dev;
 	id_ino = st.st_ino;
 	if (keep_fd)
@@ -102,7 +109,7 @@ void log_init(void (*keep)(int fd, int *cell))
 			free(log_path);
 			log_path = NULL;
 			log_msg(LOG_ERROR, "cannot open TLSSHIM_LOG_FILE \"%s\": %s; logging to standard error",
-				file, strerror(e));
+				file, e == EINVAL ? "not a regular file nor a character device" : strerror(e));
 		}
 	}
 }
@@ -119,7 +126,12 @@ int log_fd_get(void)
 
 void log_stderr_replaced(void)
 {
-	__atomic_store_n(&relearn_stderr, 1, __ATOMIC_RELEASE);
+	struct stat st;
+
+	if (!log_path && fstat(2, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		id_dev = st.st_dev;
+		id_ino = st.st_ino;
+	}
 }
 
 /* The fd this line may go to, or -1 to drop it. */
@@ -138,11 +150,6 @@ static int target(void)
 		return -1;      /* never onto a socket */
 	if (st.st_dev == id_dev && st.st_ino == id_ino)
 		return 2;
-	if (__atomic_exchange_n(&relearn_stderr, 0, __ATOMIC_ACQ_REL)) {
-		id_dev = st.st_dev;
-		id_ino = st.st_ino;
-		return 2;
-	}
 	return -1;              /* the number now names some other file */
 }
 

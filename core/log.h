@@ -26,8 +26,9 @@ size_t log_format(char *buf, size_t len, enum log_level, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 /* Where a line would go now, or -1 (never onto a socket). */
 int log_line_fd(void);
-/* The program is about to dup2() another file onto standard error: the
- * next line may go to whatever fd 2 is then (unless it is a socket). */
+/* The program has just dup2()ed another file onto standard error: lines
+ * may go to that file (unless it is a socket), and only to it: fd 2
+ * closed and its number reused by an open() is another file. */
 void log_stderr_replaced(void);
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)

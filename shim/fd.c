@@ -320,9 +320,10 @@ static int shim_dup23(int oldfd, int newfd, int flags)
 	if ((r = dup_source(oldfd, &v)) < 0)
 		return r;
 	drop_target(oldfd, newfd);
-	if (newfd == 2)
+	r = share(oldfd, flags >= 0 ? REAL(dup3)(oldfd, newfd, flags) : REAL(dup2)(oldfd, newfd), v);
+	if (newfd == 2 && r == 2)
 		log_stderr_replaced();
-	return share(oldfd, flags >= 0 ? REAL(dup3)(oldfd, newfd, flags) : REAL(dup2)(oldfd, newfd), v);
+	return r;
 }
 
 SHIM_EXPORT int dup2(int oldfd, int newfd)

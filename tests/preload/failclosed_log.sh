@@ -100,6 +100,34 @@ else
 	fail "close(2), then a TLS socket on fd 2: no log line on it" "exit $rc; $(tr '\n' '|' <"$T/stderr.out") $WIRE_OUT"
 fi
 
+# No log file: the program dup2()s /dev/null onto standard error, then
+# closes it and opens its own file, which takes number 2: no log line in
+# that file (it is not the file the program put on standard error).
+TLSSHIM_LOG=debug timeout -k 2 30 env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/log.conf" \
+	"$PROGS/fc_log" stderr-reuse 127.0.0.1 "$R" "$SENT" - "$T/reuse.file" >"$T/reuse.out"
+rc=$?
+srv_settled peer 1 5
+fc_collect peer reuse
+fc_wire reuse --min-conns 1 --sentinel 'tlsshim['
+wrc=$?
+if [ $rc -eq 0 ] && [ $wrc -eq 0 ] && [ "$(cat "$T/reuse.file" 2>/dev/null)" = "PROGRAM DATA" ]; then
+	pass "dup2() onto standard error, then close(2) and a file of the program's on number 2, debug logging: no log line in the program's file ($WIRE_OUT)"
+else
+	fail "a file of the program's on number 2 after dup2 and close: no log line in it" "exit $rc; $(grep FAIL "$T/reuse.out" | tr '\n' '|') $WIRE_OUT; the file holds: $(head -c 300 "$T/reuse.file" 2>/dev/null | tr '\n' '|')"
+fi
+
+# A FIFO as TLSSHIM_LOG_FILE (no reader): the program runs (the open never
+# waits), the library says on standard error that it logs there instead.
+mkfifo "$T/log.fifo"
+TLSSHIM_LOG_FILE="$T/log.fifo" timeout -k 2 $((10 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+	TLSSHIM_CONFIG="$T/log.conf" /bin/true 2>"$T/fifo.err"
+rc=$?
+if [ $rc -eq 0 ] && grep -q "cannot open TLSSHIM_LOG_FILE \"$T/log.fifo\": .*; logging to standard error" "$T/fifo.err"; then
+	pass "TLSSHIM_LOG_FILE naming a FIFO without a reader: no hang, an error line on standard error"
+else
+	fail "TLSSHIM_LOG_FILE naming a FIFO" "exit $rc (124: it hung)$(show "$T/fifo.err")"
+fi
+
 # ---- 11: secure-execution mode ------------------------------------------------
 if ! command -v setpriv >/dev/null 2>&1 || ! command -v unshare >/dev/null 2>&1; then
 	fail "set-user-ID program with a hostile environment" "setpriv or unshare missing"

@@ -12,6 +12,9 @@
  *                write through the copy
  *   stderr       (no TLSSHIM_LOG_FILE: the log goes to standard error)
  *                close(2) first thing: the socket gets fd 2
+ *   stderr-reuse (no TLSSHIM_LOG_FILE) dup2() /dev/null onto fd 2, then
+ *                close(2) and open FILE, which gets number 2; writes
+ *                "PROGRAM DATA\n" through it (LOGPATH unused: "-")
  * Each then connects to IP:PORT, writes "SENTINEL MODE\n", reads its echo
  * and closes.  Prints "fd N", "log fd N", "step ...: ok|FAIL ..."; exit 0
  * when all steps worked.
@@ -96,6 +99,21 @@ int main(int argc, char **argv)
 	if (argc == 7) {
 		logfd = fd_of(argv[5]);
 		printf("log fd %d\n", logfd);
+	}
+	if (!strcmp(mode, "stderr-reuse")) {
+		int n = open("/dev/null", O_WRONLY), f, r;
+
+		r = n < 0 ? -1 : dup2(n, 2);
+		snprintf(why, sizeof why, "dup2 returned %d (%s)", r, fc_err(errno));
+		step("dup2-onto-stderr", r == 2, why);
+		close(n);
+		close(2);
+		f = open(argv[6], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		snprintf(why, sizeof why, "open returned %d (%s)", f, fc_err(errno));
+		step("file-is-fd-2", f == 2, why);
+		r = (int)write(2, "PROGRAM DATA\n", 13);
+		snprintf(why, sizeof why, "write returned %d (%s)", r, fc_err(errno));
+		step("write-through-it", r == 13, why);
 	}
 	if (!strcmp(mode, "dup2file")) {
 		int f = open(argv[6], O_WRONLY | O_CREAT | O_TRUNC, 0600), r;
