@@ -84,27 +84,33 @@ bool tls_x509_subject(X509 *x, char *buf, size_t len)
 bool tls_x509_cn(X509 *x, char *buf, size_t len)
 {
 	X509_NAME *nm = X509_get_subject_name(x);
-	int i = -1, last = -1;
-	const ASN1_STRING *a;
+	int i, count = 0, at = -1;
+	unsigned char *u = NULL;
 	int n;
+	bool ok = false;
 
 	if (!len)
 		return false;
 	buf[0] = '\0';
-	while ((i = X509_NAME_get_index_by_NID(nm, NID_commonName, i)) >= 0)
-		last = i;
-	if (last < 0)
+	for (i = -1; (i = X509_NAME_get_index_by_NID(nm, NID_commonName, i)) >= 0; count++)
+		at = i;
+	/* None, or several: no one name to give (allow_cn takes any of
+	 * several; a backend told one of them would trust that one). */
+	if (count != 1)
 		return false;
-	a = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(nm, last));
-	n = ASN1_STRING_length(a);
-	if (n < 0 || (size_t)n >= len)
-		return false;
-	memcpy(buf, ASN1_STRING_get0_data(a), (size_t)n);
-	buf[n] = '\0';
-	if (strlen(buf) != (size_t)n)
-		return false;  /* an embedded NUL */
-	printable(buf);
-	return true;
+	/* In UTF-8, as allow_cn compares it: the raw bytes of a BMPString
+	 * "\u726f\u6f74" are "root". */
+	ERR_set_mark();
+	n = ASN1_STRING_to_UTF8(&u, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(nm, at)));
+	ERR_pop_to_mark();
+	if (n >= 0 && (size_t)n < len && !memchr(u, 0, (size_t)n)) {
+		memcpy(buf, u, (size_t)n);
+		buf[n] = '\0';
+		printable(buf);
+		ok = true;
+	}
+	OPENSSL_free(u);
+	return ok;
 }
 
 static bool append(char *buf, size_t len, size_t *off, const char *tag, const char *v, size_t vl)

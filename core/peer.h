@@ -34,7 +34,8 @@ void tls_ssl_peer_info(SSL *ssl, bool server, const char *name, struct tls_peer_
 
 /* The subject in RFC 2253 form (as `openssl x509 -nameopt RFC2253`). */
 bool tls_x509_subject(X509 *x, char *buf, size_t len);
-/* The subject's (last) commonName, printable characters only. */
+/* The subject's commonName in UTF-8, bytes outside printable ASCII as
+ * '?'; false when the subject has none, or more than one. */
 bool tls_x509_cn(X509 *x, char *buf, size_t len);
 /* subjectAltNames, typed and comma-separated: "DNS:a,URI:b,IP:c,email:d"
  * (other types are left out; bytes outside printable ASCII become '?'). */

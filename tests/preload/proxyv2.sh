@@ -14,7 +14,9 @@
 #   * a resumed session (TLS 1.2 and 1.3): PP2_CLIENT_CERT_SESS without
 #     PP2_CLIENT_CERT_CONN, the CN still there;
 #   * a client without a certificate (no CN sub-TLV, flags SSL only,
-#     verify non-zero) and without SNI or ALPN (no such TLVs).
+#     verify non-zero) and without SNI or ALPN (no such TLVs);
+#   * a BMPString CN: as UTF-8 (its raw bytes spell "root"); two CNs:
+#     no CN sub-TLV.
 # A client refused by the handshake (a certificate from another CA): the
 # backend reads no header and no data, the refusal is logged.
 # And `tlsshim --check` rejects proxy_protocol on a connect rule and with
@@ -156,6 +158,54 @@ for v in 1.2 1.3; do
 		pass "$name"
 	else
 		fail "$name" "reused '$reused' flags '$flags' verify '$verify' CN sub-TLVs $cns$(show "$T/res$v.out" "$T/res$v.client" "$T/res$v.err")"
+	fi
+done
+
+# ---- the CN sub-TLV: one name, in UTF-8, or none --------------------------
+# A BMPString CN whose raw bytes read "root" (U+726F U+6F74) arrives as
+# UTF-8, written as "??????", never "root"; a subject with two CNs (alice,
+# then root) has no CN sub-TLV.
+"$PY" - "$CERTS" "$T" <<'PYEOF2'
+import datetime, sys
+from cryptography import x509
+from cryptography.x509.oid import NameOID, ExtendedKeyUsageOID
+from cryptography.x509.name import _ASN1Type
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+certs, out = sys.argv[1], sys.argv[2]
+ca = x509.load_pem_x509_certificate(open(certs + "/ca.crt", "rb").read())
+cak = serialization.load_pem_private_key(open(certs + "/ca.key", "rb").read(), None)
+A, CN = x509.NameAttribute, NameOID.COMMON_NAME
+now = datetime.datetime.now(datetime.timezone.utc)
+for name, attrs in (("bmp", [A(CN, "\u726f\u6f74", _type=_ASN1Type.BMPString)]),
+                    ("twocn", [A(CN, "alice"), A(CN, "root")])):
+    k = ec.generate_private_key(ec.SECP256R1())
+    c = (x509.CertificateBuilder().subject_name(x509.Name(attrs)).issuer_name(ca.subject)
+         .public_key(k.public_key()).serial_number(x509.random_serial_number())
+         .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
+         .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
+         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False)
+         .sign(cak, hashes.SHA256()))
+    open(out + "/" + name + ".crt", "wb").write(c.public_bytes(serialization.Encoding.PEM))
+    open(out + "/" + name + ".key", "wb").write(k.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+PYEOF2
+for who in bmp twocn; do
+	name=proxyv2_cn_$who
+	P=$(free_port)
+	if ! start_backend "cn$who" "$P" yes; then
+		fail "$name" "backend did not listen$(show "$T/cn$who.err")"; continue
+	fi
+	{ wait_for "$T/cn$who.sc" '^ready' 20; printf 'hello\n'; wait_for "$T/cn$who.out" "^got 'hello" 20; } |
+		timeout $((30 * TS)) openssl s_client -quiet -connect "127.0.0.1:$P" -CAfile "$CERTS/ca.crt" \
+			-cert "$T/$who.crt" -key "$T/$who.key" >"$T/cn$who.sc" 2>&1
+	wait_exit "$BE" 20
+	cn=$(sed -n 's/^ssl.tlv_0x22=//p' "$T/cn$who.out")
+	case $who in bmp) want='??????' ;; *) want='' ;; esac
+	if grep -q "^got 'hello" "$T/cn$who.out" && grep -q '^ssl_verify=0$' "$T/cn$who.out" && [ "$cn" = "$want" ]; then
+		pass "$name"
+	else
+		fail "$name" "CN sub-TLV '$cn', want '$want'$(show "$T/cn$who.out" "$T/cn$who.sc" "$T/cn$who.err")"
 	fi
 done
 
