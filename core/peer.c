@@ -81,6 +81,37 @@ bool tls_x509_subject(X509 *x, char *buf, size_t len)
 	return ok;
 }
 
+void tls_x509_oneline(X509 *x, char *buf, size_t len)
+{
+	X509_NAME *nm = X509_get_subject_name(x);
+	size_t o = 0;
+
+	if (!len)
+		return;
+	buf[0] = '\0';
+	ERR_set_mark();
+	for (int i = 0; i < X509_NAME_entry_count(nm) && o + 1 < len; i++) {
+		X509_NAME_ENTRY *e = X509_NAME_get_entry(nm, i);
+		int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(e));
+		const char *sn = nid != NID_undef ? OBJ_nid2sn(nid) : "?";
+		unsigned char *u = NULL;
+		int n = ASN1_STRING_to_UTF8(&u, X509_NAME_ENTRY_get_data(e));
+
+		o += (size_t)snprintf(buf + o, len - o, "/%s=", sn);
+		for (int j = 0; j < n && o + 5 < len; j++) {
+			if (u[j] < 0x20 || u[j] > 0x7e)
+				o += (size_t)snprintf(buf + o, len - o, "\\x%02X", u[j]);
+			else
+				buf[o++] = (char)u[j];
+		}
+		if (n < 0 && o + 2 < len)
+			buf[o++] = '?';
+		buf[o < len ? o : len - 1] = '\0';
+		OPENSSL_free(u);
+	}
+	ERR_pop_to_mark();
+}
+
 bool tls_x509_cn(X509 *x, char *buf, size_t len)
 {
 	X509_NAME *nm = X509_get_subject_name(x);

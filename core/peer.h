@@ -34,6 +34,10 @@ void tls_ssl_peer_info(SSL *ssl, bool server, const char *name, struct tls_peer_
 
 /* The subject in RFC 2253 form (as `openssl x509 -nameopt RFC2253`). */
 bool tls_x509_subject(X509 *x, char *buf, size_t len);
+/* The subject as X509_NAME_oneline writes it ("/O=x/CN=y"), but every
+ * value taken as UTF-8 first (oneline writes a BMPString's raw bytes:
+ * U+726F U+6F74 would read "root"), bytes outside printable ASCII as \xNN. */
+void tls_x509_oneline(X509 *x, char *buf, size_t len);
 /* The subject's commonName in UTF-8, bytes outside printable ASCII as
  * '?'; false when the subject has none, or more than one. */
 bool tls_x509_cn(X509 *x, char *buf, size_t len);

@@ -36,6 +36,7 @@
 #include "core/errq.h"
 #include "core/hgann.h"
 #include "core/log.h"
+#include "core/peer.h"
 #include "core/self.h"
 #include "core/sys.h"
 
@@ -1118,7 +1119,7 @@ static void describe_peer(struct tls_conn *c, char *buf, size_t len)
 			 : "no server certificate");
 		return;
 	}
-	X509_NAME_oneline(X509_get_subject_name(pc), subj, sizeof subj);
+	tls_x509_oneline(pc, subj, sizeof subj);
 	if (c->role == TLS_ROLE_CLIENT && !c->o.verify_name)
 		snprintf(buf, len, "server %s NOT VERIFIED", subj);
 	else if (c->role == TLS_ROLE_CLIENT)

@@ -163,8 +163,9 @@ done
 
 # ---- the CN sub-TLV: one name, in UTF-8, or none --------------------------
 # A BMPString CN whose raw bytes read "root" (U+726F U+6F74) arrives as
-# UTF-8, written as "??????", never "root"; a subject with two CNs (alice,
-# then root) has no CN sub-TLV.
+# UTF-8, written as "??????", never "root", and the log line writes its
+# UTF-8 bytes as \xNN; a subject with two CNs (alice, then root) has no CN
+# sub-TLV.
 "$PY" - "$CERTS" "$T" <<'PYEOF2'
 import datetime, sys
 from cryptography import x509
@@ -201,8 +202,13 @@ for who in bmp twocn; do
 			-cert "$T/$who.crt" -key "$T/$who.key" >"$T/cn$who.sc" 2>&1
 	wait_exit "$BE" 20
 	cn=$(sed -n 's/^ssl.tlv_0x22=//p' "$T/cn$who.out")
-	case $who in bmp) want='??????' ;; *) want='' ;; esac
-	if grep -q "^got 'hello" "$T/cn$who.out" && grep -q '^ssl_verify=0$' "$T/cn$who.out" && [ "$cn" = "$want" ]; then
+	# The log line names the subject as UTF-8 too.
+	case $who in
+	bmp) want='??????' subj='/CN=\\xE7\\x89\\xAF\\xE6\\xBD\\xB4' ;;
+	*) want='' subj='/CN=alice/CN=root' ;;
+	esac
+	if grep -q "^got 'hello" "$T/cn$who.out" && grep -q '^ssl_verify=0$' "$T/cn$who.out" && [ "$cn" = "$want" ] &&
+	   [ "$(lines "$T/cn$who.log" "accepted TLS.* client $subj verified")" -eq 1 ]; then
 		pass "$name"
 	else
 		fail "$name" "CN sub-TLV '$cn', want '$want'$(show "$T/cn$who.out" "$T/cn$who.sc" "$T/cn$who.err")"
