@@ -150,8 +150,8 @@ static int servername_cb(SSL *ssl, int *al, void *arg)
 
 /* The host name this ClientHello's server_name extension carries, as
  * OpenSSL parses it (one host_name entry, no NUL; empty is possible):
- * 1 with the name in buf, 0 when the client sent none, -1 for an
- * extension OpenSSL refuses itself (it sends the alert). */
+ * 1 with the name in buf, 0 when the client sent none, -1 for one that
+ * is malformed, has a NUL or does not fit buf. */
 static int hello_name(SSL *ssl, char *buf, size_t cap)
 {
 	const unsigned char *p;
@@ -181,11 +181,16 @@ static int hello_cb(SSL *ssl, int *al, void *arg)
 	char name[256];
 	int k;
 
-	if (!s->strict || (k = hello_name(ssl, name, sizeof name)) < 0)
+	if (!s->strict)
 		return SSL_CLIENT_HELLO_SUCCESS;
-	if (k > 0 && sni_pick(s, name) >= 0)
+	/* A name OpenSSL would refuse on a full handshake (too long, a
+	 * NUL) is not refused on a TLS 1.2 resumption, which only compares
+	 * it with the session's: refused here, as no certificate has it. */
+	if ((k = hello_name(ssl, name, sizeof name)) > 0 && sni_pick(s, name) >= 0)
 		return SSL_CLIENT_HELLO_SUCCESS;
-	ERR_raise_data(ERR_LIB_SSL, SSL_R_CALLBACK_FAILED, "%s", k > 0 ? name : "");
+	if (k < 0)
+		snprintf(name, sizeof name, "(malformed or longer than 255 bytes)");
+	ERR_raise_data(ERR_LIB_SSL, SSL_R_CALLBACK_FAILED, "%s", k ? name : "");
 	*al = SSL_AD_UNRECOGNIZED_NAME;
 	return SSL_CLIENT_HELLO_ERROR;
 }

@@ -19,6 +19,7 @@
  * and said so in the log.
  */
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <dirent.h>
 #include <sched.h>
 #include <dlfcn.h>
@@ -415,21 +416,22 @@ static bool will_run_shim(const char *path, char *const envp[])
  * TLS session the exec would not count as inherited is), and a chdir
  * makes a relative program path name another file.  The adders are ours:
  * each object's dup2 sources, and whether it changes directory, are noted
- * by its address until it is destroyed or initialised again.  A note that
- * finds no free slot marks every later spawn with file actions of its
- * own for the cautious judgement (all TLS fds inherited, an image that
- * does not run the shim).  Slots are claimed with a compare-and-swap; an
- * object is filled by one thread at a time (POSIX: not thread-safe). */
+ * by its address until it is destroyed or initialised again, with the
+ * count of its actions.  An object whose count is not ours (no free slot,
+ * a struct copy, an adder we do not wrap) is judged the cautious way:
+ * every TLS fd inherited, an image that does not run the shim.  Slots are
+ * claimed with a compare-and-swap; an object is filled by one thread at a
+ * time (POSIX: not thread-safe). */
 #define FA_NOTES 64
 #define FA_SRCS 16
 struct fa_note {
 	const void *fa;
 	bool chdir, many;
+	int nact;               /* actions added through our wrappers */
 	int nsrc;
 	int src[FA_SRCS];
 };
 static struct fa_note fa_notes[FA_NOTES];
-static bool fa_lost;
 
 static struct fa_note *fa_slot(const void *fa, bool make)
 {
@@ -441,12 +443,10 @@ static struct fa_note *fa_slot(const void *fa, bool make)
 		if (__atomic_compare_exchange_n(&fa_notes[i].fa, &none, fa, false, __ATOMIC_ACQ_REL,
 						__ATOMIC_RELAXED)) {
 			fa_notes[i].chdir = fa_notes[i].many = false;
-			fa_notes[i].nsrc = 0;
+			fa_notes[i].nsrc = fa_notes[i].nact = 0;
 			return &fa_notes[i];
 		}
 	}
-	if (make)
-		__atomic_store_n(&fa_lost, true, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -458,7 +458,10 @@ static void fa_forget(const void *fa)
 		__atomic_store_n(&n->fa, NULL, __ATOMIC_RELEASE);
 }
 
-/* What the spawn's file actions do that matters (none: fa NULL). */
+/* What the spawn's file actions do that matters (none: fa NULL).  An
+ * object whose count of actions (glibc's __used, in the public header)
+ * is not the count our wrappers saw (a struct copy, an adder we do not
+ * wrap, a note lost) is judged the cautious way. */
 static void fa_look(const posix_spawn_file_actions_t *fa, struct fa_note *out)
 {
 	struct fa_note *n = fa ? fa_slot(fa, false) : NULL;
@@ -466,8 +469,20 @@ static void fa_look(const posix_spawn_file_actions_t *fa, struct fa_note *out)
 	memset(out, 0, sizeof *out);
 	if (n)
 		*out = *n;
-	else if (fa && __atomic_load_n(&fa_lost, __ATOMIC_ACQUIRE))
+	if (fa && fa->__used != out->nact)
 		out->chdir = out->many = true;
+}
+
+/* An adder's note: the slot of fa (made if need be), its count of
+ * actions raised; NULL when no slot was free (fa_look then sees the
+ * counts differ). */
+static struct fa_note *fa_added(posix_spawn_file_actions_t *fa)
+{
+	struct fa_note *n = fa_slot(fa, true);
+
+	if (n)
+		n->nact++;
+	return n;
 }
 
 SHIM_EXPORT int posix_spawn_file_actions_init(posix_spawn_file_actions_t *fa)
@@ -487,7 +502,7 @@ SHIM_EXPORT int posix_spawn_file_actions_adddup2(posix_spawn_file_actions_t *fa,
 	int r = REAL(posix_spawn_file_actions_adddup2)(fa, fd, newfd);
 	struct fa_note *n;
 
-	if (r == 0 && (n = fa_slot(fa, true))) {
+	if (r == 0 && (n = fa_added(fa))) {
 		if (n->nsrc < FA_SRCS)
 			n->src[n->nsrc++] = fd;
 		else
@@ -501,7 +516,7 @@ SHIM_EXPORT int posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t 
 	int r = REAL(posix_spawn_file_actions_addchdir_np)(fa, dir);
 	struct fa_note *n;
 
-	if (r == 0 && (n = fa_slot(fa, true)))
+	if (r == 0 && (n = fa_added(fa)))
 		n->chdir = true;
 	return r;
 }
@@ -511,8 +526,36 @@ SHIM_EXPORT int posix_spawn_file_actions_addfchdir_np(posix_spawn_file_actions_t
 	int r = REAL(posix_spawn_file_actions_addfchdir_np)(fa, dirfd);
 	struct fa_note *n;
 
-	if (r == 0 && (n = fa_slot(fa, true)))
+	if (r == 0 && (n = fa_added(fa)))
 		n->chdir = true;
+	return r;
+}
+
+SHIM_EXPORT int posix_spawn_file_actions_addclose(posix_spawn_file_actions_t *fa, int fd)
+{
+	int r = REAL(posix_spawn_file_actions_addclose)(fa, fd);
+
+	if (r == 0)
+		(void)fa_added(fa);
+	return r;
+}
+
+SHIM_EXPORT int posix_spawn_file_actions_addopen(posix_spawn_file_actions_t *fa, int fd, const char *path,
+						 int oflag, mode_t mode)
+{
+	int r = REAL(posix_spawn_file_actions_addopen)(fa, fd, path, oflag, mode);
+
+	if (r == 0)
+		(void)fa_added(fa);
+	return r;
+}
+
+SHIM_EXPORT int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *fa, int from)
+{
+	int r = REAL(posix_spawn_file_actions_addclosefrom_np)(fa, from);
+
+	if (r == 0)
+		(void)fa_added(fa);
 	return r;
 }
 
@@ -591,6 +634,79 @@ static void cloexec_one(int fd, struct tls_conn *c, void *arg)
 		 tls_conn_peer(c), tls_conn_label(c), fd);
 }
 
+/* A TCP listening socket whose port a "tls" accept rule names (by port
+ * alone: a wildcard-bound listener takes connections for every address a
+ * rule may name): what it accepts the policy says is TLS, so a new image
+ * that will not run the library must not get it.  The rule, or NULL. */
+static const struct policy_rule *tls_listener(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t l = sizeof ss;
+	int acc = 0, proto = 0;
+	socklen_t il = sizeof acc;
+	uint16_t port;
+
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &il) < 0 || !acc)
+		return NULL;
+	il = sizeof proto;
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &il) < 0 || proto != IPPROTO_TCP ||
+	    REAL(getsockname)(fd, (struct sockaddr *)&ss, &l) < 0)
+		return NULL;
+	if (ss.ss_family == AF_INET)
+		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	else if (ss.ss_family == AF_INET6)
+		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	else
+		return NULL;
+	for (size_t i = 0; i < shim_policy->nrules; i++) {
+		const struct policy_rule *r = &shim_policy->rules[i];
+
+		if (r->direction != POLICY_ACCEPT || r->action != POLICY_TLS)
+			continue;
+		if (!r->nports)
+			return r;
+		for (size_t k = 0; k < r->nports; k++)
+			if (r->ports[k] == port)
+				return r;
+	}
+	return NULL;
+}
+
+/* Before an exec of an image that will not run the library (or from a
+ * child that shares our memory): the TLS listening sockets it would
+ * inherit become close-on-exec (warn).  A spawn that dup2()s one to the
+ * child (its copy is inheritable whatever we set here) is refused:
+ * false. */
+static bool withhold_listeners(const struct fa_note *n)
+{
+	size_t h = conntab_high();
+	const struct policy_rule *r;
+
+	if (h < 64)
+		h = 64;
+	for (size_t i = 0; n && i < (n->many ? h : (size_t)n->nsrc); i++) {
+		int fd = n->many ? (int)i : n->src[i];
+
+		if ((r = tls_listener(fd))) {
+			log_warn("rule \"%s\": posix_spawn refused: it would%s give fd %d, a listening socket"
+				 " the rule makes TLS, to a program that does not run this library",
+				 r->name, n->many ? " (its file actions unknown: may)" : "", fd);
+			return false;
+		}
+	}
+	for (size_t fd = 0; fd < h; fd++) {
+		int fl = REAL(fcntl)((int)fd, F_GETFD);
+
+		if (fl < 0 || (fl & FD_CLOEXEC) || !(r = tls_listener((int)fd)))
+			continue;
+		(void)REAL(fcntl)((int)fd, F_SETFD, fl | FD_CLOEXEC);
+		log_warn("rule \"%s\": listening socket fd %d not passed on (close-on-exec): the new"
+			 " program does not run this library, and what it accepted would be plain",
+			 r->name, (int)fd);
+	}
+	return true;
+}
+
 static bool in_vm_child(void)
 {
 	pid_t known = self_pid_known();
@@ -598,21 +714,58 @@ static bool in_vm_child(void)
 	return known && known != getpid();
 }
 
-static void handover(const char *path, char *const envp[], const struct fa_note *n)
+/* Can the spawn's file actions make the child run another image, or
+ * read another policy or library, than the parent judges?  A change of
+ * directory moves every relative name (the program, a PATH entry,
+ * TLSSHIM_CONFIG, LD_PRELOAD, /proc/self/cwd); a program under /proc or
+ * /dev/fd names a descriptor the actions may replace. */
+static bool spawn_may_change_image(const char *path, const struct fa_note *n)
+{
+	if (!n || (!n->nact && !n->many))
+		return false;
+	return n->chdir || !path || !strncmp(path, "/proc/", 6) || !strncmp(path, "/dev/fd/", 8);
+}
+
+/* A noted dup2 source that is a TLS session or listener (every one:
+ * many). */
+static bool spawn_gives_tls(const struct fa_note *n)
+{
+	if (n->many)
+		return conntab_high() > 0;
+	for (int i = 0; i < n->nsrc; i++)
+		if (conntab_is_tls(conntab_load(n->src[i])) || tls_listener(n->src[i]))
+			return true;
+	return false;
+}
+
+/* false: refuse the exec or spawn (errno EACCES). */
+static bool handover(const char *path, char *const envp[], const struct fa_note *n)
 {
 	enum pump_which w;
 
 	if (in_vm_child()) {
+		/* It cannot pump; a dup2 action would undo close-on-exec. */
+		if (n && spawn_gives_tls(n)) {
+			log_warn("posix_spawn refused in a child that shares its parent's memory"
+				 " (clone(CLONE_VM)): its file actions would pass a TLS descriptor on");
+			errno = EACCES;
+			return false;
+		}
 		conntab_each_conn(0, 0x7fffffff, cloexec_one, NULL);
-		return;
+		return withhold_listeners(NULL);
 	}
-	w = will_run_shim(path, envp) && !(n && n->chdir && (!path || path[0] != '/'))
+	w = will_run_shim(path, envp) && !spawn_may_change_image(path, n)
 	    ? PUMP_LIVE_INHERITABLE : PUMP_ALL_INHERITABLE;
+	if (w == PUMP_ALL_INHERITABLE && shim_policy->has[POLICY_ACCEPT] && !withhold_listeners(n)) {
+		errno = EACCES;
+		return false;
+	}
 	if (n && n->many)
 		shim_pump_spawned(w, -1);
 	for (int i = 0; n && !n->many && i < n->nsrc; i++)
 		shim_pump_spawned(w, n->src[i]);
 	shim_pump_live(w, -1);
+	return true;
 }
 
 static void before_exec(const char *path, char *const envp[], struct shim_peerenv *pe)
@@ -622,24 +775,26 @@ static void before_exec(const char *path, char *const envp[], struct shim_peeren
 	if (!shim_policy)
 		return;
 	shim_peerenv_prepare(pe);
-	handover(path, envp, NULL);
+	(void)handover(path, envp, NULL);       /* without file actions: never refused */
 	shim_peerenv_done(pe);
 }
 
 /* posix_spawn(p): as exec, with what its file actions change (above). */
-static void before_spawn(const char *path, const posix_spawn_file_actions_t *fa, char *const envp[],
+static bool before_spawn(const char *path, const posix_spawn_file_actions_t *fa, char *const envp[],
 			 struct shim_peerenv *pe)
 {
 	struct fa_note n;
+	bool ok;
 
 	pe->active = false;
 	pe->used = 0;
 	if (!shim_policy)
-		return;
+		return true;
 	fa_look(fa, &n);
 	shim_peerenv_prepare(pe);
-	handover(path, envp, &n);
+	ok = handover(path, envp, &n);
 	shim_peerenv_done(pe);
+	return ok;
 }
 
 #define EXEC_ENV(envp_in, call) do {                                            \
@@ -767,7 +922,8 @@ SHIM_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file
 {
 	struct shim_peerenv pe_;
 
-	before_spawn(path, fa, envp, &pe_);
+	if (!before_spawn(path, fa, envp, &pe_))
+		return EACCES;
 	EXEC_ENV(envp, REAL(posix_spawn)(pid, path, fa, attr, argv, e_));
 }
 
@@ -776,9 +932,11 @@ SHIM_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_fil
 {
 	struct shim_peerenv pe_;
 	char *path = resolve_program(file);
+	bool ok = before_spawn(path, fa, envp, &pe_);
 
-	before_spawn(path, fa, envp, &pe_);
 	free(path);
+	if (!ok)
+		return EACCES;
 	EXEC_ENV(envp, REAL(posix_spawnp)(pid, file, fa, attr, argv, e_));
 }
 

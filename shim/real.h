@@ -85,6 +85,9 @@ struct real_fns {
 	int (*posix_spawn_file_actions_adddup2)(posix_spawn_file_actions_t *, int, int);
 	int (*posix_spawn_file_actions_addchdir_np)(posix_spawn_file_actions_t *, const char *);
 	int (*posix_spawn_file_actions_addfchdir_np)(posix_spawn_file_actions_t *, int);
+	int (*posix_spawn_file_actions_addclose)(posix_spawn_file_actions_t *, int);
+	int (*posix_spawn_file_actions_addopen)(posix_spawn_file_actions_t *, int, const char *, int, mode_t);
+	int (*posix_spawn_file_actions_addclosefrom_np)(posix_spawn_file_actions_t *, int);
 	int (*unshare)(int);
 	int (*system)(const char *);
 	FILE *(*popen)(const char *, const char *);

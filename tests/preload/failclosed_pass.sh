@@ -161,22 +161,25 @@ EOC
 if ! cc -static -O2 -o "$T/there/svc" "$T/svc.c" 2>"$T/svc.cc.err"; then
 	fail "inetd-style exec (spawn-chdir): setup" "cc -static: $(cat "$T/svc.cc.err")"
 fi
+mkdir -p "$T/there/rel"
+cp "$T/there/svc" "$T/there/rel/svc"
 export FC_CHDIR="$T/there"
-for m in execle spawn execveat sysexecveat spawn-cloexec spawn-chdir dupenv clonevm spawn-chdir2 dupenv2; do
-	case $m in spawn-chdir*) export FC_HERE="$T/here" ;; *) unset FC_HERE ;; esac
-	case $m in *2) n=1 ;; *) n=2 ;; esac
+for m in execle spawn execveat sysexecveat spawn-cloexec spawn-chdir dupenv clonevm spawn-chdir2 dupenv2 \
+	proccwd procfd-open spawnp-rel; do
+	case $m in spawn-chdir*|proccwd|spawnp-rel) export FC_HERE="$T/here" ;; *) unset FC_HERE ;; esac
+	case $m in *2|proccwd|procfd-open|spawnp-rel) n=1 held=1 ;; *) n=2 held= ;; esac
 	if serve "inetd-$m" fc_inetd "$m" "$n"; then
 		_i=0
 		CLIENTS_OK=0
 		holder=
-		case $m in *2)
+		if [ -n "$held" ]; then
 			# The first connection: held open, unused, until the service
 			# has ended (then the server closes it: s_client ends).
 			bg timeout $((30 * TS)) openssl s_client -quiet -connect "127.0.0.1:$R" \
 				-CAfile "$CERTS/ca.crt" -servername localhost </dev/null >"$T/inetd-$m.holder" 2>&1
 			holder=$!
-			wait_for "$T/inetd-$m.out" '^holder accepted' 10 || true ;;
-		esac
+			wait_for "$T/inetd-$m.out" '^holder accepted' 10 || true
+		fi
 		while [ $_i -lt "$n" ]; do
 			_line="$SENT client line $_i"
 			"$PY" "$WIRE" client --port "$R" --ca "$CERTS/ca.crt" --server-name localhost \
@@ -201,6 +204,9 @@ for m in execle spawn execveat sysexecveat spawn-cloexec spawn-chdir dupenv clon
 		spawn-chdir) how="posix_spawn() of ./svc with addchdir_np to where ./svc is static (the shim kept in the environment; ./svc here would run it)" ;;
 		dupenv) how="execve() with LD_PRELOAD naming the shim, then LD_PRELOAD= (the loader takes the last)" ;;
 		spawn-chdir2) how="as spawn-chdir, the service's connection second to an unused one" ;;
+		proccwd) how="posix_spawn() of /proc/self/cwd/svc with addchdir_np to where svc is static" ;;
+		procfd-open) how="posix_spawn() of /proc/self/fd/9 with an addopen() of the static svc on 9" ;;
+		spawnp-rel) how="posix_spawnp() of svc with a relative PATH entry and addchdir_np (the parent finds a script)" ;;
 		dupenv2) how="as dupenv, the service's connection second to an unused one" ;;
 		*) how="clone(CLONE_VM|CLONE_VFORK) whose child execs with a clean environment" ;;
 		esac

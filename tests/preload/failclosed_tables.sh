@@ -8,6 +8,11 @@
 # they fail with EINVAL, and io_setup (native aio, which moves bytes in the
 # kernel past every wrapper) with ENOSYS; unshare(CLONE_FS) still works.
 # Without TLS rules (deny only) every call works as without the shim.
+# And a listening socket an accept rule makes TLS is not passed to a
+# program that will not run the shim: withheld (close-on-exec) from an
+# exec with a clean environment, a posix_spawn dup2-ing it refused
+# (EACCES), also with a memcpy() of the file actions (actions the library
+# did not count); an exec that keeps the shim inherits it.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim
@@ -44,6 +49,23 @@ if [ "$(lines "$T/tables_refused_with_tls_rules.log" 'refused with EINVAL while 
 	pass "$name"
 else
 	fail "$name" "expected 4 EINVAL and 1 io_setup lines$(show "$T/tables_refused_with_tls_rules.log")"
+fi
+P=$(free_port)
+policy "$T/listen.conf" <<EOC
+rules = ( { name = "in"; direction = "accept"; port = $P;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOC
+name=tables_tls_listener_withheld_from_a_program_without_the_shim
+TLSSHIM_LOG_FILE="$T/$name.log" timeout -k 2 30 env LD_PRELOAD="$SHIM_PRELOAD" \
+	TLSSHIM_CONFIG="$T/listen.conf" "$PROGS/fc_tables" listener "$P" >"$T/$name.out" 2>"$T/$name.err"
+rc=$?
+printf '%s\n' "spawn-dup2: EACCES" "spawn-copied-actions: EACCES" "clean: withheld" "kept: inherited" >"$T/$name.want"
+if [ "$rc" -eq 0 ] && cmp -s "$T/$name.out" "$T/$name.want" &&
+   [ "$(lines "$T/$name.log" 'posix_spawn refused: it would give fd 3, a listening socket')" -eq 1 ] &&
+   [ "$(lines "$T/$name.log" 'listening socket fd 3 not passed on')" -eq 1 ]; then
+	pass "$name"
+else
+	fail "$name" "exit $rc; got: $(tr '\n' '|' <"$T/$name.out") $(show "$T/$name.err" "$T/$name.log")"
 fi
 tables tables_allowed_without_tls_rules "$T/deny.conf" \
 	"unshare-files: ok" "syscall-unshare-files: ok" "close_range-unshare: ok" \

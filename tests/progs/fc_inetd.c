@@ -24,7 +24,16 @@
  *              the shim, then LD_PRELOAD= again (the loader takes the last)
  *   clonevm    dup2 to 5, then clone(CLONE_VM|CLONE_VFORK) whose child
  *              execve()s /bin/sh with the clean environment
+ *   proccwd    posix_spawn("/proc/self/cwd/svc") from $FC_HERE with an
+ *              addchdir_np($FC_CHDIR) file action (an absolute path that
+ *              the chdir moves), the environment kept
+ *   procfd-open  posix_spawn("/proc/self/fd/9") with an addopen(9,
+ *              $FC_CHDIR/svc) file action, the environment kept
+ *   spawnp-rel posix_spawnp("svc") with PATH=rel:$FC_HERE and an
+ *              addchdir_np($FC_CHDIR) file action: the parent finds the
+ *              script in $FC_HERE, the child $FC_CHDIR/rel/svc
  *   spawn-chdir2, dupenv2  as spawn-chdir and dupenv, but each service's
+ *              (proccwd, procfd-open and spawnp-rel too)
  *              connection comes second: a first one is accepted before it
  *              and left unused (the lowest inherited TLS fd, whose
  *              handshake the exec completes to name the peer), and closed
@@ -66,7 +75,7 @@ int main(int argc, char **argv)
 
 	if (argc != 5) {
 		fprintf(stderr, "usage: fc_inetd execle|spawn|execveat|sysexecveat|spawn-cloexec|spawn-chdir|"
-			"dupenv|clonevm|spawn-chdir2|dupenv2 PORT N SENTINEL\n");
+			"dupenv|clonevm|spawn-chdir2|dupenv2|proccwd|procfd-open|spawnp-rel PORT N SENTINEL\n");
 		return 2;
 	}
 	if (getenv("FC_HERE") && chdir(getenv("FC_HERE")) < 0) {
@@ -90,7 +99,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < n; i++) {
 		char *env[] = { "PATH=/usr/bin:/bin", greeting, NULL };
 		char *sargv[] = { "sh", "-c", "echo \"$GREETING\" >&5; exec cat <&5 >&5", NULL };
-		bool second = !strcmp(mode, "spawn-chdir2") || !strcmp(mode, "dupenv2");
+		bool second = !strcmp(mode, "spawn-chdir2") || !strcmp(mode, "dupenv2") || !strcmp(mode, "proccwd") ||
+			      !strcmp(mode, "procfd-open") || !strcmp(mode, "spawnp-rel");
 		int first = second ? accept(ls, NULL, NULL) : -1;
 		int c = (first >= 0 ? printf("holder accepted\n") : 0,
 			 accept4(ls, NULL, NULL, !strcmp(mode, "spawn-cloexec") ? SOCK_CLOEXEC : 0)), st;
@@ -100,7 +110,38 @@ int main(int argc, char **argv)
 			printf("accept: %s\n", fc_err(errno));
 			return 1;
 		}
-		if (!strncmp(mode, "spawn-chdir", 11)) {
+		if (!strcmp(mode, "proccwd") || !strcmp(mode, "procfd-open") || !strcmp(mode, "spawnp-rel")) {
+			char *kept[256], *av[] = { "svc", NULL }, p[600], pathvar[700];
+			size_t k = 0;
+			posix_spawn_file_actions_t fa;
+			int r;
+
+			if (!strcmp(mode, "spawnp-rel")) {
+				snprintf(pathvar, sizeof pathvar, "rel:%s", getenv("FC_HERE"));
+				setenv("PATH", pathvar, 1);
+			}
+			for (char **e = environ; *e && k < 254; e++)
+				kept[k++] = *e;
+			kept[k++] = greeting;
+			kept[k] = NULL;
+			posix_spawn_file_actions_init(&fa);
+			posix_spawn_file_actions_adddup2(&fa, c, 5);
+			if (!strcmp(mode, "procfd-open")) {
+				snprintf(p, sizeof p, "%s/svc", getenv("FC_CHDIR"));
+				close(9);
+				posix_spawn_file_actions_addopen(&fa, 9, p, O_RDONLY, 0);
+				r = posix_spawn(&pid, "/proc/self/fd/9", &fa, NULL, av, kept);
+			} else {
+				posix_spawn_file_actions_addchdir_np(&fa, getenv("FC_CHDIR"));
+				r = !strcmp(mode, "proccwd") ? posix_spawn(&pid, "/proc/self/cwd/svc", &fa, NULL, av, kept)
+							     : posix_spawnp(&pid, "svc", &fa, NULL, av, kept);
+			}
+			posix_spawn_file_actions_destroy(&fa);
+			if (r != 0) {
+				printf("posix_spawn failed: %s\n", fc_err(r));
+				return 1;
+			}
+		} else if (!strncmp(mode, "spawn-chdir", 11)) {
 			/* The environment kept, the greeting added. */
 			char *kept[256], *av[] = { "svc", NULL };
 			size_t k = 0;
