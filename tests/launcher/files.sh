@@ -81,6 +81,14 @@ run "$T/out" "$T/err" "$L" --check "$D/inc-ok.conf"
 check "@include of a regular file still works" \
 	test "$(cat "$T/out.rc")" -eq 0 -a "$(cat "$T/out")" = "$D/inc-ok.conf: OK (1 rule)"
 
+# An absolute include is taken relative to the policy's directory too
+# (libconfig 1.5; tlsshim.conf(5)): an error naming that path, never
+# another file read.
+printf '@include "%s/rules.inc"\n' "$D" >"$D/inc-abs.conf"
+run "$T/out" "$T/err" "$L" --check "$D/inc-abs.conf"
+expect "@include of an absolute path: relative to the policy's directory, an error" "$T/out.rc" "$T/err" \
+	"tlsshim: $D/inc-abs.conf:1: cannot open include file \"$D/$D/rules.inc\": No such file or directory"
+
 # ---- cert, key, ca -------------------------------------------------------------
 # accept_conf FILE CERT KEY [EXTRA]: one accept rule on line 2.
 accept_conf() {
