@@ -110,7 +110,9 @@ int main(int argc, char **argv)
 			printf("accept: %s\n", fc_err(errno));
 			return 1;
 		}
-		if (!strcmp(mode, "proccwd") || !strcmp(mode, "procfd-open") || !strcmp(mode, "spawnp-rel")) {
+		if (!strcmp(mode, "proccwd") || !strcmp(mode, "procfd-open") || !strcmp(mode, "spawnp-rel") ||
+		    !strncmp(mode, "spawn-chdir", 11)) {
+			/* The environment kept, the greeting added. */
 			char *kept[256], *av[] = { "svc", NULL }, p[600], pathvar[700];
 			size_t k = 0;
 			posix_spawn_file_actions_t fa;
@@ -133,32 +135,15 @@ int main(int argc, char **argv)
 				r = posix_spawn(&pid, "/proc/self/fd/9", &fa, NULL, av, kept);
 			} else {
 				posix_spawn_file_actions_addchdir_np(&fa, getenv("FC_CHDIR"));
-				r = !strcmp(mode, "proccwd") ? posix_spawn(&pid, "/proc/self/cwd/svc", &fa, NULL, av, kept)
-							     : posix_spawnp(&pid, "svc", &fa, NULL, av, kept);
+				r = !strcmp(mode, "spawnp-rel") ? posix_spawnp(&pid, "svc", &fa, NULL, av, kept)
+				    : posix_spawn(&pid, !strcmp(mode, "proccwd") ? "/proc/self/cwd/svc" : "./svc", &fa,
+						  NULL, av, kept);
 			}
 			posix_spawn_file_actions_destroy(&fa);
 			if (r != 0) {
 				printf("posix_spawn failed: %s\n", fc_err(r));
 				return 1;
 			}
-		} else if (!strncmp(mode, "spawn-chdir", 11)) {
-			/* The environment kept, the greeting added. */
-			char *kept[256], *av[] = { "svc", NULL };
-			size_t k = 0;
-			posix_spawn_file_actions_t fa;
-
-			for (char **e = environ; *e && k < 254; e++)
-				kept[k++] = *e;
-			kept[k++] = greeting;
-			kept[k] = NULL;
-			posix_spawn_file_actions_init(&fa);
-			posix_spawn_file_actions_adddup2(&fa, c, 5);
-			posix_spawn_file_actions_addchdir_np(&fa, getenv("FC_CHDIR"));
-			if (posix_spawn(&pid, "./svc", &fa, NULL, av, kept) != 0) {
-				printf("posix_spawn failed\n");
-				return 1;
-			}
-			posix_spawn_file_actions_destroy(&fa);
 		} else if (!strncmp(mode, "dupenv", 6)) {
 			char pre[600], cfg[600];
 			char *denv[] = { pre, cfg, greeting, "PATH=/usr/bin:/bin", "LD_PRELOAD=", NULL };
