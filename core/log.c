@@ -48,8 +48,9 @@ static int sys_write(int fd, const void *buf, size_t n)
 }
 
 /* Opened without waiting (a FIFO with no reader would hold the process
- * before main() for ever): a regular file or a character device (a
- * terminal, /dev/null) only; EINVAL for anything else. */
+ * before main() for ever: ENXIO instead): a regular file, a character
+ * device (a terminal, /dev/null) or a pipe with a reader (a supervisor's
+ * /dev/stderr); EINVAL for anything else (a socket, a directory). */
 static int open_log(void)
 {
 	const int how = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK;
@@ -58,7 +59,7 @@ static int open_log(void)
 
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode))) {
+	if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))) {
 		if (core_sys.close)
 			core_sys.close(fd);
 		else
@@ -109,7 +110,7 @@ void log_init(void (*keep)(int fd, int *cell))
 			free(log_path);
 			log_path = NULL;
 			log_msg(LOG_ERROR, "cannot open TLSSHIM_LOG_FILE \"%s\": %s; logging to standard error",
-				file, e == EINVAL ? "not a regular file nor a character device" : strerror(e));
+				file, e == EINVAL ? "not a regular file, a character device nor a pipe" : strerror(e));
 		}
 	}
 }

@@ -97,17 +97,28 @@ void tls_x509_oneline(X509 *x, char *buf, size_t len)
 		unsigned char *u = NULL;
 		int n = ASN1_STRING_to_UTF8(&u, X509_NAME_ENTRY_get_data(e));
 
-		o += (size_t)snprintf(buf + o, len - o, "/%s=", sn);
-		for (int j = 0; j < n && o + 5 < len; j++) {
-			if (u[j] < 0x20 || u[j] > 0x7e)
-				o += (size_t)snprintf(buf + o, len - o, "\\x%02X", u[j]);
+		char part[1100];
+		size_t p = (size_t)snprintf(part, sizeof part, "/%s=", sn);
+
+		for (int j = 0; j < n && p + 8 < sizeof part; j++) {
+			if (u[j] < 0x20 || u[j] > 0x7e || u[j] == '\\')
+				p += (size_t)snprintf(part + p, sizeof part - p, "\\x%02X", u[j]);
 			else
-				buf[o++] = (char)u[j];
+				part[p++] = (char)u[j];
 		}
-		if (n < 0 && o + 2 < len)
-			buf[o++] = '?';
-		buf[o < len ? o : len - 1] = '\0';
+		if (n < 0)
+			part[p++] = '?';
+		part[p] = '\0';
 		OPENSSL_free(u);
+		/* A value that does not fit ends the line, marked: never a
+		 * cut value followed by the next one. */
+		if (o + p >= len) {
+			size_t keep = len > o + 4 ? len - o - 4 : 0;
+			snprintf(buf + o, len - o, "%.*s...", (int)keep, part);
+			break;
+		}
+		memcpy(buf + o, part, p + 1);
+		o += p;
 	}
 	ERR_pop_to_mark();
 }

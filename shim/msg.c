@@ -131,9 +131,24 @@ static int fds_leaving(int sock, const struct msghdr *m)
 
 		for (int i = 0; i < n; i++) {
 			int fd = cmsg_fd(h, i);
+			const struct policy_rule *r;
 			struct tls_conn *c;
 			bool pump;
 
+			/* A listener the policy makes TLS, to a process that does
+			 * not run the library: what that process accepted would
+			 * be plain on the TLS port. */
+			if ((r = shim_tls_listener(fd))) {
+				if (peer_shim < 0)
+					peer_shim = peer_runs_shim(sock);
+				if (!peer_shim) {
+					log_warn("rule \"%s\": sendmsg refused: it would pass fd %d, a listening"
+						 " socket the rule makes TLS, to a process that does not run this"
+						 " library", r->name, fd);
+					return -EOPNOTSUPP;
+				}
+				continue;
+			}
 			if (shim_route(fd, &c) != ROUTE_TLS)
 				continue;
 			if (peer_shim < 0)

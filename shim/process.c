@@ -426,6 +426,7 @@ static bool will_run_shim(const char *path, char *const envp[])
 #define FA_SRCS 16
 struct fa_note {
 	const void *fa;
+	const void *actions;    /* glibc's __actions after our last add */
 	bool chdir, many;
 	int nact;               /* actions added through our wrappers */
 	int nsrc;
@@ -459,9 +460,10 @@ static void fa_forget(const void *fa)
 }
 
 /* What the spawn's file actions do that matters (none: fa NULL).  An
- * object whose count of actions (glibc's __used, in the public header)
- * is not the count our wrappers saw (a struct copy, an adder we do not
- * wrap, a note lost) is judged the cautious way. */
+ * object whose count of actions or action array (glibc's __used and
+ * __actions, in the public header) is not what our wrappers saw (a struct
+ * copy, an adder we do not wrap, a note lost) is judged the cautious
+ * way. */
 static void fa_look(const posix_spawn_file_actions_t *fa, struct fa_note *out)
 {
 	struct fa_note *n = fa ? fa_slot(fa, false) : NULL;
@@ -469,7 +471,7 @@ static void fa_look(const posix_spawn_file_actions_t *fa, struct fa_note *out)
 	memset(out, 0, sizeof *out);
 	if (n)
 		*out = *n;
-	if (fa && fa->__used != out->nact)
+	if (fa && (fa->__used != out->nact || (out->nact && (const void *)fa->__actions != out->actions)))
 		out->chdir = out->many = true;
 }
 
@@ -480,8 +482,10 @@ static struct fa_note *fa_added(posix_spawn_file_actions_t *fa)
 {
 	struct fa_note *n = fa_slot(fa, true);
 
-	if (n)
+	if (n) {
 		n->nact++;
+		n->actions = fa->__actions;
+	}
 	return n;
 }
 
@@ -634,40 +638,55 @@ static void cloexec_one(int fd, struct tls_conn *c, void *arg)
 		 tls_conn_peer(c), tls_conn_label(c), fd);
 }
 
-/* A TCP listening socket whose port a "tls" accept rule names (by port
- * alone: a wildcard-bound listener takes connections for every address a
- * rule may name): what it accepts the policy says is TLS, so a new image
- * that will not run the library must not get it.  The rule, or NULL. */
-static const struct policy_rule *tls_listener(int fd)
+/* A TCP listening socket whose connections the policy makes TLS: the
+ * rule, or NULL.  Bound to one address: the accept rule that address and
+ * port match first.  Bound to a wildcard (it takes connections for every
+ * local address): the first rule for its port that covers every address,
+ * unless a "tls" rule for some addresses comes first (fail closed: some
+ * of its connections are TLS). */
+const struct policy_rule *shim_tls_listener(int fd)
 {
 	struct sockaddr_storage ss;
 	socklen_t l = sizeof ss;
 	int acc = 0, proto = 0;
 	socklen_t il = sizeof acc;
+	struct shim_verdict v;
+	bool wild;
 	uint16_t port;
 
-	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &il) < 0 || !acc)
+	if (!shim_policy || !shim_policy->has[POLICY_ACCEPT] ||
+	    REAL(getsockopt)(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &il) < 0 || !acc)
 		return NULL;
 	il = sizeof proto;
 	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &il) < 0 || proto != IPPROTO_TCP ||
 	    REAL(getsockname)(fd, (struct sockaddr *)&ss, &l) < 0)
 		return NULL;
-	if (ss.ss_family == AF_INET)
-		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	else if (ss.ss_family == AF_INET6)
-		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	else
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+		port = ntohs(a->sin_port);
+		wild = a->sin_addr.s_addr == htonl(INADDR_ANY);
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+		port = ntohs(a->sin6_port);
+		wild = IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr);
+	} else {
 		return NULL;
+	}
+	if (!wild)
+		return shim_verdict_accepted(shim_policy, (struct sockaddr *)&ss, l, NULL, 0, fd, &v) && v.rule &&
+		       v.rule->action == POLICY_TLS ? v.rule : NULL;
 	for (size_t i = 0; i < shim_policy->nrules; i++) {
 		const struct policy_rule *r = &shim_policy->rules[i];
+		bool covers = !r->nports;
 
-		if (r->direction != POLICY_ACCEPT || r->action != POLICY_TLS)
+		for (size_t k = 0; !covers && k < r->nports; k++)
+			covers = r->ports[k] == port;
+		if (r->direction != POLICY_ACCEPT || !covers)
 			continue;
-		if (!r->nports)
+		if (r->action == POLICY_TLS)
 			return r;
-		for (size_t k = 0; k < r->nports; k++)
-			if (r->ports[k] == port)
-				return r;
+		if (!r->naddrs)
+			return NULL;    /* plain or deny for every address */
 	}
 	return NULL;
 }
@@ -677,6 +696,9 @@ static const struct policy_rule *tls_listener(int fd)
  * inherit become close-on-exec (warn).  A spawn that dup2()s one to the
  * child (its copy is inheritable whatever we set here) is refused:
  * false. */
+#define WITHHELD_MAX 64
+static __thread int withheld[WITHHELD_MAX], withheld_n;
+
 static bool withhold_listeners(const struct fa_note *n)
 {
 	size_t h = conntab_high();
@@ -687,7 +709,7 @@ static bool withhold_listeners(const struct fa_note *n)
 	for (size_t i = 0; n && i < (n->many ? h : (size_t)n->nsrc); i++) {
 		int fd = n->many ? (int)i : n->src[i];
 
-		if ((r = tls_listener(fd))) {
+		if ((r = shim_tls_listener(fd))) {
 			log_warn("rule \"%s\": posix_spawn refused: it would%s give fd %d, a listening socket"
 				 " the rule makes TLS, to a program that does not run this library",
 				 r->name, n->many ? " (its file actions unknown: may)" : "", fd);
@@ -697,14 +719,31 @@ static bool withhold_listeners(const struct fa_note *n)
 	for (size_t fd = 0; fd < h; fd++) {
 		int fl = REAL(fcntl)((int)fd, F_GETFD);
 
-		if (fl < 0 || (fl & FD_CLOEXEC) || !(r = tls_listener((int)fd)))
+		if (fl < 0 || (fl & FD_CLOEXEC) || !(r = shim_tls_listener((int)fd)))
 			continue;
 		(void)REAL(fcntl)((int)fd, F_SETFD, fl | FD_CLOEXEC);
+		if (withheld_n < WITHHELD_MAX)
+			withheld[withheld_n++] = (int)fd;
 		log_warn("rule \"%s\": listening socket fd %d not passed on (close-on-exec): the new"
 			 " program does not run this library, and what it accepted would be plain",
 			 r->name, (int)fd);
 	}
 	return true;
+}
+
+/* After the exec or spawn returned (glibc's posix_spawn, system and popen
+ * return once the child has exec'd; an exec returns only on failure): the
+ * listeners withheld for it are inheritable again here, for a later exec
+ * that runs the library (a daemon's re-exec). */
+static void listeners_back(void)
+{
+	for (int i = 0; i < withheld_n; i++) {
+		int fl = REAL(fcntl)(withheld[i], F_GETFD);
+
+		if (fl >= 0)
+			(void)REAL(fcntl)(withheld[i], F_SETFD, fl & ~FD_CLOEXEC);
+	}
+	withheld_n = 0;
 }
 
 static bool in_vm_child(void)
@@ -733,7 +772,7 @@ static bool spawn_gives_tls(const struct fa_note *n)
 	if (n->many)
 		return conntab_high() > 0;
 	for (int i = 0; i < n->nsrc; i++)
-		if (conntab_is_tls(conntab_load(n->src[i])) || tls_listener(n->src[i]))
+		if (conntab_is_tls(conntab_load(n->src[i])) || shim_tls_listener(n->src[i]))
 			return true;
 	return false;
 }
@@ -772,6 +811,7 @@ static void before_exec(const char *path, char *const envp[], struct shim_peeren
 {
 	pe->active = false;
 	pe->used = 0;
+	withheld_n = 0;
 	if (!shim_policy)
 		return;
 	shim_peerenv_prepare(pe);
@@ -788,6 +828,7 @@ static bool before_spawn(const char *path, const posix_spawn_file_actions_t *fa,
 
 	pe->active = false;
 	pe->used = 0;
+	withheld_n = 0;
 	if (!shim_policy)
 		return true;
 	fa_look(fa, &n);
@@ -801,7 +842,10 @@ static bool before_spawn(const char *path, const posix_spawn_file_actions_t *fa,
 		char *env_[ENV_MAX], var_[8192];                                \
 		char *const *e_ = shim_policy ? with_pumped((envp_in), env_, ENV_MAX, var_, sizeof var_, &pe_) \
 					      : (envp_in);                      \
-		return (call);                                                  \
+		int r_ = (call), e2_ = errno;                                   \
+		listeners_back();                                               \
+		errno = e2_;                                                    \
+		return r_;                                                      \
 	} while (0)
 
 SHIM_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
@@ -963,6 +1007,7 @@ SHIM_EXPORT int system(const char *cmd)
 	old = swap_environ(env, var, sizeof var, &pe_);
 	r = REAL(system)(cmd);
 	environ = old;
+	listeners_back();
 	return r;
 }
 
@@ -978,6 +1023,7 @@ SHIM_EXPORT FILE *popen(const char *cmd, const char *mode)
 	old = swap_environ(env, var, sizeof var, &pe_);
 	f = REAL(popen)(cmd, mode);
 	environ = old;
+	listeners_back();
 	return f;
 }
 

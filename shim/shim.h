@@ -270,6 +270,9 @@ void shim_adopt_inherited(void);
 /* A raw clone()/clone3() of another process (syscall.c): as fork(). */
 /* false: refused (errno EINVAL), nothing made. */
 bool shim_before_clone(unsigned long flags);
+/* A TCP listening socket whose connections the policy makes TLS: the
+ * rule (shim/process.c), or NULL. */
+const struct policy_rule *shim_tls_listener(int fd);
 /* The policy has a rule with action "tls". */
 bool shim_has_tls_rules(void);
 /* A descriptor table apart from the process's (unshare(CLONE_FILES) and

@@ -128,6 +128,16 @@ else
 	fail "TLSSHIM_LOG_FILE naming a FIFO" "exit $rc (124: it hung)$(show "$T/fifo.err")"
 fi
 
+# TLSSHIM_LOG_FILE=/dev/stderr when standard error is a pipe (a supervisor's,
+# a container's): the lines go into the pipe, no error.
+TLSSHIM_LOG=info TLSSHIM_LOG_FILE=/dev/stderr timeout -k 2 $((10 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+	TLSSHIM_CONFIG="$T/log.conf" /bin/true 2>&1 | cat >"$T/pipe.err"
+if grep -q 'info: policy .*log.conf: 1 rule loaded' "$T/pipe.err" && ! grep -q 'cannot open' "$T/pipe.err"; then
+	pass "TLSSHIM_LOG_FILE=/dev/stderr with standard error a pipe: the lines go into the pipe"
+else
+	fail "TLSSHIM_LOG_FILE=/dev/stderr on a pipe" "$(show "$T/pipe.err")"
+fi
+
 # ---- 11: secure-execution mode ------------------------------------------------
 if ! command -v setpriv >/dev/null 2>&1 || ! command -v unshare >/dev/null 2>&1; then
 	fail "set-user-ID program with a hostile environment" "setpriv or unshare missing"

@@ -12,7 +12,10 @@
 # program that will not run the shim: withheld (close-on-exec) from an
 # exec with a clean environment, a posix_spawn dup2-ing it refused
 # (EACCES), also with a memcpy() of the file actions (actions the library
-# did not count); an exec that keeps the shim inherits it.
+# did not count, or as many as its own); an exec that keeps the shim
+# inherits it, and after a spawn the listener is inheritable again.  A
+# listener the first matching rule makes plain is passed on.  SCM_RIGHTS
+# of a TLS listener to a process without the library is refused.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim
@@ -59,14 +62,79 @@ name=tables_tls_listener_withheld_from_a_program_without_the_shim
 TLSSHIM_LOG_FILE="$T/$name.log" timeout -k 2 30 env LD_PRELOAD="$SHIM_PRELOAD" \
 	TLSSHIM_CONFIG="$T/listen.conf" "$PROGS/fc_tables" listener "$P" >"$T/$name.out" 2>"$T/$name.err"
 rc=$?
-printf '%s\n' "spawn-dup2: EACCES" "spawn-copied-actions: EACCES" "clean: withheld" "kept: inherited" >"$T/$name.want"
+printf '%s\n' "spawn-dup2: EACCES" "spawn-copied-actions: EACCES" "spawn-copied-same-count: EACCES" \
+	"after-spawn: inheritable" "clean: withheld" "kept: inherited" >"$T/$name.want"
 if [ "$rc" -eq 0 ] && cmp -s "$T/$name.out" "$T/$name.want" &&
    [ "$(lines "$T/$name.log" 'posix_spawn refused: it would give fd 3, a listening socket')" -eq 1 ] &&
-   [ "$(lines "$T/$name.log" 'listening socket fd 3 not passed on')" -eq 1 ]; then
+   [ "$(lines "$T/$name.log" 'listening socket fd 3 not passed on')" -eq 2 ]; then
 	pass "$name"
 else
 	fail "$name" "exit $rc; got: $(tr '\n' '|' <"$T/$name.out") $(show "$T/$name.err" "$T/$name.log")"
 fi
+# The first rule that matches decides: plain for 127.0.0.1 on that port,
+# before a TLS rule for every port: the listener is the program's to pass.
+policy "$T/firstplain.conf" <<EOC
+rules = ( { name = "local-plain"; direction = "accept"; port = $P; address = "127.0.0.1/32";
+            action = "plain"; },
+          { name = "rest"; direction = "accept";
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOC
+name=tables_plain_listener_by_the_first_rule_passed_on
+TLSSHIM_LOG_FILE="$T/$name.log" timeout -k 2 30 env LD_PRELOAD="$SHIM_PRELOAD" \
+	TLSSHIM_CONFIG="$T/firstplain.conf" "$PROGS/fc_tables" listener "$P" >"$T/$name.out" 2>"$T/$name.err"
+rc=$?
+if [ "$rc" -eq 0 ] && grep -q '^spawn-dup2: ok$' "$T/$name.out" && grep -q '^clean: inherited$' "$T/$name.out"; then
+	pass "$name"
+else
+	fail "$name" "exit $rc; got: $(tr '\n' '|' <"$T/$name.out") $(show "$T/$name.err" "$T/$name.log")"
+fi
+
+# SCM_RIGHTS of the TLS listener to a process without the library: refused
+# (EOPNOTSUPP); the same to one with the library: passed.
+cat >"$T/scm.py" <<'EOS'
+import array, os, socket, sys
+path, port, role = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+if role == "recv":
+    u = socket.socket(socket.AF_UNIX); u.bind(path); u.listen(1)
+    print("ready", flush=True)
+    c, _ = u.accept(); c.settimeout(10)
+    try:
+        msg, anc, _, _ = c.recvmsg(16, socket.CMSG_LEN(4))
+        print("received fds" if anc else "received no fd", flush=True)
+    except OSError as e:
+        print("received nothing", e, flush=True)
+else:
+    l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    l.bind(("127.0.0.1", port)); l.listen(1)
+    u = socket.socket(socket.AF_UNIX); u.connect(path)
+    try:
+        u.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [l.fileno()]))])
+        print("sent")
+    except OSError as e:
+        print("refused", os.strerror(e.errno))
+EOS
+for who in plain shim; do
+	name=tables_tls_listener_over_scm_rights_to_$who
+	rm -f "$T/scm.$who.sock"
+	if [ $who = shim ]; then
+		TLSSHIM_CONFIG="$T/listen.conf" shimbg "$PY" "$T/scm.py" "$T/scm.$who.sock" "$P" recv >"$T/$name.recv" 2>&1
+	else
+		bg "$PY" "$T/scm.py" "$T/scm.$who.sock" "$P" recv >"$T/$name.recv" 2>&1
+	fi
+	rpid=$!
+	wait_for "$T/$name.recv" '^ready' 10
+	TLSSHIM_LOG_FILE="$T/$name.log" timeout -k 2 30 env LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$T/listen.conf" "$PY" "$T/scm.py" "$T/scm.$who.sock" "$P" send >"$T/$name.out" 2>&1
+	wait_exit "$rpid" 15 >/dev/null
+	case $who in plain) want='^refused Operation not supported$' ;; *) want='^sent$' ;; esac
+	if grep -q -E "$want" "$T/$name.out" &&
+	   { [ $who = shim ] || [ "$(lines "$T/$name.log" 'sendmsg refused: it would pass fd')" -eq 1 ]; }; then
+		pass "$name"
+	else
+		fail "$name" "got: $(tr '\n' '|' <"$T/$name.out") receiver: $(tr '\n' '|' <"$T/$name.recv") $(show "$T/$name.log")"
+	fi
+done
+
 tables tables_allowed_without_tls_rules "$T/deny.conf" \
 	"unshare-files: ok" "syscall-unshare-files: ok" "close_range-unshare: ok" \
 	"clone-files: ok" "io_setup: ok" "unshare-fs: ok"

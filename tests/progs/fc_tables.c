@@ -13,7 +13,10 @@
  *   accept rule names it), on fd 3 without FD_CLOEXEC; then
  *     posix_spawn of /bin/sh, dup2-ing it to the child, environment clean:
  *       prints "spawn-dup2: ok" or "spawn-dup2: ERRNO-NAME"; the same with
- *       a memcpy() of the file actions object ("spawn-copied-actions");
+ *       a memcpy() of the file actions object ("spawn-copied-actions"),
+ *       and of one over an object with as many actions
+ *       ("spawn-copied-same-count"); after a posix_spawn without file
+ *       actions: "after-spawn: inheritable|close-on-exec";
  *     fork + execve of /bin/sh with the clean environment, and with this
  *       one (the shim named): each prints "clean: inherited|withheld" and
  *       "kept: ..." from whether the shell has fd 3. */
@@ -85,7 +88,25 @@ static int listener(int port)
 		if (!r)
 			waitpid(pid, NULL, 0);
 		posix_spawn_file_actions_destroy(&fa1);
+		/* A copy over an object with as many actions of its own. */
+		posix_spawn_file_actions_init(&fa1);
+		posix_spawn_file_actions_init(&fa2);
+		posix_spawn_file_actions_adddup2(&fa1, 3, 4);
+		posix_spawn_file_actions_addclose(&fa2, 99);
+		memcpy(&fa2, &fa1, sizeof fa1);
+		r = posix_spawn(&pid, "/bin/sh", &fa2, NULL, look, clean);
+		errno = r;
+		say("spawn-copied-same-count", r ? -1 : 0);
+		if (!r)
+			waitpid(pid, NULL, 0);
+		posix_spawn_file_actions_destroy(&fa1);
 	}
+	/* A spawn without file actions withholds the listener for its child
+	 * only: inheritable here again once it returned. */
+	r = posix_spawn(&pid, "/bin/true", NULL, NULL, look, clean);
+	if (!r)
+		waitpid(pid, NULL, 0);
+	printf("after-spawn: %s\n", fcntl(3, F_GETFD) & FD_CLOEXEC ? "close-on-exec" : "inheritable");
 	for (int k = 0; k < 2; k++) {
 		char **env = k ? environ : clean;
 		printf("%s: ", k ? "kept" : "clean");
