@@ -19,8 +19,11 @@
  * so that the files a policy @includes are opened as carefully as the
  * policy file itself: regular files only, never blocking on a FIFO.
  */
+#include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "policy/file.h"
@@ -41,9 +44,78 @@ __attribute__((constructor(101))) static void libconfig_stdio(void)
 static __thread char failed_path[512];
 static __thread const char *failed_why;
 
+/* Debian 12's libconfig 1.5 reads an integer without the L suffix with
+ * atoi(): 4294967739 becomes 443, silently.  Every integer literal of a
+ * file is looked at first (strings and comments skipped): one that does
+ * not fit in 32 bits is an error.  With L it is read whole (int64), and
+ * the key's own range check says what is wrong. */
+bool libconfig_ints_fit(FILE *f, int *line, char *lit, size_t litlen)
+{
+	int c, prev = ' ', ln = 1;
+	bool ok = true;
+
+	while (ok && (c = getc_unlocked(f)) != EOF) {
+		if (c == '\n') {
+			ln++;
+		} else if (c == '"') {                   /* a string */
+			while ((c = getc_unlocked(f)) != EOF && c != '"') {
+				if (c == '\\')
+					c = getc_unlocked(f);
+				if (c == '\n')
+					ln++;
+			}
+		} else if (c == '#' || (c == '/' && prev == '/')) {
+			while ((c = getc_unlocked(f)) != EOF && c != '\n')
+				;
+			ln++;
+			c = '\n';
+		} else if (c == '*' && prev == '/') {    /* a block comment */
+			int p = 0;
+			while ((c = getc_unlocked(f)) != EOF && !(p == '*' && c == '/')) {
+				if (c == '\n')
+					ln++;
+				p = c;
+			}
+			c = ' ';
+		} else if (isdigit(c) && !(isalnum(prev) || prev == '_' || prev == '*' || prev == '-' ||
+					   prev == '.')) {
+			char tok[64];
+			size_t n = 0;
+			unsigned long long v;
+			bool hex, flt;
+
+			do {
+				if (n < sizeof tok - 1)
+					tok[n++] = (char)c;
+				c = getc_unlocked(f);
+			} while (c != EOF && (isalnum(c) || c == '.' ||
+					      ((c == '+' || c == '-') && (tok[n - 1] == 'e' || tok[n - 1] == 'E'))));
+			tok[n] = '\0';
+			if (c != EOF)
+				ungetc(c, f);
+			hex = n > 1 && tok[0] == '0' && (tok[1] == 'x' || tok[1] == 'X');
+			flt = !hex && strpbrk(tok, ".eE");
+			if (!flt && !strchr(tok, 'L')) {
+				errno = 0;
+				v = strtoull(tok, NULL, hex ? 16 : 10);
+				if (errno == ERANGE || v > INT32_MAX) {
+					*line = ln;
+					snprintf(lit, litlen, "%s", tok);
+					ok = false;
+				}
+			}
+			c = tok[n - 1];
+		}
+		prev = c;
+	}
+	rewind(f);
+	return ok;
+}
+
 /* libconfig's fopen() (renamed the same way): it opens the policy's
- * @include files, and only regular ones, never blocking (policy/file.h).
- * It never writes a file for us. */
+ * @include files, and only regular ones, never blocking (policy/file.h),
+ * whose integers all fit (libconfig_ints_fit).  It never writes a file
+ * for us. */
 FILE *tlsshim_libconfig_fopen(const char *path, const char *mode);
 FILE *tlsshim_libconfig_fopen(const char *path, const char *mode)
 {
@@ -54,7 +126,20 @@ FILE *tlsshim_libconfig_fopen(const char *path, const char *mode)
 		errno = EINVAL;
 		return NULL;
 	}
-	if (!(f = policy_fopen_regular(path, &why))) {
+	if ((f = policy_fopen_regular(path, &why))) {
+		static __thread char big[160];
+		char lit[64];
+		int ln;
+
+		if (libconfig_ints_fit(f, &ln, lit, sizeof lit))
+			return f;
+		fclose(f);
+		f = NULL;
+		snprintf(big, sizeof big, "integer %s on line %d does not fit in 32 bits", lit, ln);
+		why = big;
+		errno = ERANGE;
+	}
+	{
 		int err = errno;
 
 		snprintf(failed_path, sizeof(failed_path), "%s", path);

@@ -3,6 +3,12 @@
 #define TLSSHIM_POLICY_LIBCONFIG_LINK_H
 
 #include <stdbool.h>
+#include <stdio.h>
+
+/* Every integer literal of f (from its start; rewound after) fits in 32
+ * bits, or carries libconfig's L suffix: true.  false: the first that
+ * does not, and its line. */
+bool libconfig_ints_fit(FILE *f, int *line, char *lit, size_t litlen);
 
 /* Forget the last file libconfig could not open (in this thread). */
 void libconfig_open_failure_reset(void);

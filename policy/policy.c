@@ -1222,9 +1222,19 @@ static FILE *open_file(struct loader *ld)
 {
 	const char *why = NULL;
 	FILE *f = policy_fopen_regular(ld->path, &why);
+	char lit[64];
+	int ln;
 
-	if (!f)
+	if (!f) {
 		fail_line(ld, 0, "cannot read policy file: %s", why ? why : strerror(errno));
+		return NULL;
+	}
+	if (!libconfig_ints_fit(f, &ln, lit, sizeof lit)) {
+		fail_line(ld, ln, "integer %s does not fit in 32 bits (libconfig reads it wrongly;"
+			  " no key takes a value that large)", lit);
+		fclose(f);
+		return NULL;
+	}
 	return f;
 }
 

@@ -89,6 +89,29 @@ run "$T/out" "$T/err" "$L" --check "$D/inc-abs.conf"
 expect "@include of an absolute path: relative to the policy's directory, an error" "$T/out.rc" "$T/err" \
 	"tlsshim: $D/inc-abs.conf:1: cannot open include file \"$D/$D/rules.inc\": No such file or directory"
 
+# Integers that do not fit in 32 bits: libconfig 1.5 reads them with
+# atoi() (4294967739 would be port 443): an error naming the literal and
+# its line, in the policy file and in an included one; digits in strings
+# and comments are no integers; with the L suffix the key's own range
+# check speaks.
+printf '# 99999999999 in a comment\nrules = ( { name = "r 99999999999"; direction = "connect";\n  port = 4294967739; action = "deny"; } ); // 12345678901\n' >"$D/int-big.conf"
+run "$T/out" "$T/err" "$L" --check "$D/int-big.conf"
+expect "an integer over 32 bits: exit 78, FILE:LINE, the literal" "$T/out.rc" "$T/err" \
+	"tlsshim: $D/int-big.conf:3: integer 4294967739 does not fit in 32 bits (libconfig reads it wrongly; no key takes a value that large)"
+printf 'rules = ( { direction = "connect";\n  port = [443, 0x1FFFFFFFF]; action = "deny"; } );\n' >"$D/int-big.inc"
+printf '@include "int-big.inc"\n' >"$D/int-inc.conf"
+run "$T/out" "$T/err" "$L" --check "$D/int-inc.conf"
+expect "an integer over 32 bits in an included file: exit 78, names it" "$T/out.rc" "$T/err" \
+	"tlsshim: $D/int-inc.conf:1: cannot open include file \"$D/int-big.inc\": integer 0x1FFFFFFFF on line 2 does not fit in 32 bits"
+printf 'rules = ( { direction = "connect"; port = 4294967739L; action = "deny"; } );\n' >"$D/int-l.conf"
+run "$T/out" "$T/err" "$L" --check "$D/int-l.conf"
+expect "an integer with the L suffix: the key's range check" "$T/out.rc" "$T/err" \
+	"tlsshim: $D/int-l.conf:1: rule \"rule 1\": \"port\" 4294967739 is out of range (1..65535)"
+printf '# 99999999999\nrules = ( { name = "n 12345678901"; direction = "connect"; port = 443; action = "deny"; } ); /* 1e99 77777777777 */\n' >"$D/int-ok.conf"
+run "$T/out" "$T/err" "$L" --check "$D/int-ok.conf"
+check "digits in strings and comments are no integers" \
+	test "$(cat "$T/out.rc")" -eq 0 -a "$(cat "$T/out")" = "$D/int-ok.conf: OK (1 rule)"
+
 # ---- cert, key, ca -------------------------------------------------------------
 # accept_conf FILE CERT KEY [EXTRA]: one accept rule on line 2.
 accept_conf() {
