@@ -51,7 +51,7 @@ static __thread const char *failed_why;
  * the key's own range check says what is wrong. */
 bool libconfig_ints_fit(FILE *f, int *line, char *lit, size_t litlen)
 {
-	int c, prev = ' ', ln = 1;
+	int c, prev = ' ', prev2 = ' ', ln = 1;
 	bool ok = true;
 
 	while (ok && (c = getc_unlocked(f)) != EOF) {
@@ -77,8 +77,8 @@ bool libconfig_ints_fit(FILE *f, int *line, char *lit, size_t litlen)
 				p = c;
 			}
 			c = ' ';
-		} else if (isdigit(c) && !(isalnum(prev) || prev == '_' || prev == '*' || prev == '-' ||
-					   prev == '.')) {
+		} else if (isdigit(c) && !(isalnum(prev) || prev == '_' || prev == '*' || prev == '.' ||
+					   (prev == '-' && (isalnum(prev2) || prev2 == '_' || prev2 == '*')))) {
 			char tok[64];
 			size_t n = 0;
 			unsigned long long v;
@@ -98,14 +98,16 @@ bool libconfig_ints_fit(FILE *f, int *line, char *lit, size_t litlen)
 			if (!flt && !strchr(tok, 'L')) {
 				errno = 0;
 				v = strtoull(tok, NULL, hex ? 16 : 10);
-				if (errno == ERANGE || v > INT32_MAX) {
+				/* A sign before it: -2147483648 still fits. */
+				if (errno == ERANGE || v > (prev == '-' ? (unsigned long long)INT32_MAX + 1 : INT32_MAX)) {
 					*line = ln;
-					snprintf(lit, litlen, "%s", tok);
+					snprintf(lit, litlen, "%s%s", prev == '-' ? "-" : "", tok);
 					ok = false;
 				}
 			}
 			c = tok[n - 1];
 		}
+		prev2 = prev;
 		prev = c;
 	}
 	rewind(f);

@@ -103,6 +103,10 @@ printf '@include "int-big.inc"\n' >"$D/int-inc.conf"
 run "$T/out" "$T/err" "$L" --check "$D/int-inc.conf"
 expect "an integer over 32 bits in an included file: exit 78, names it" "$T/out.rc" "$T/err" \
 	"tlsshim: $D/int-inc.conf:1: cannot open include file \"$D/int-big.inc\": integer 0x1FFFFFFFF on line 2 does not fit in 32 bits"
+printf 'rules = ( { direction = "connect"; port = -4294967295; action = "deny"; } );\n' >"$D/int-neg.conf"
+run "$T/out" "$T/err" "$L" --check "$D/int-neg.conf"
+expect "a negative integer over 32 bits (atoi would read 1): exit 78, the literal" "$T/out.rc" "$T/err" \
+	"tlsshim: $D/int-neg.conf:1: integer -4294967295 does not fit in 32 bits (libconfig reads it wrongly; no key takes a value that large)"
 printf 'rules = ( { direction = "connect"; port = 4294967739L; action = "deny"; } );\n' >"$D/int-l.conf"
 run "$T/out" "$T/err" "$L" --check "$D/int-l.conf"
 expect "an integer with the L suffix: the key's range check" "$T/out.rc" "$T/err" \
