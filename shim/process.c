@@ -760,7 +760,7 @@ static bool in_vm_child(void)
  * /dev/fd names a descriptor the actions may replace. */
 static bool spawn_may_change_image(const char *path, const struct fa_note *n)
 {
-	if (!n || (!n->nact && !n->many))
+	if (!n->nact && !n->many)
 		return false;
 	return n->chdir || !path || !strncmp(path, "/proc/", 6) || !strncmp(path, "/dev/fd/", 8);
 }
@@ -777,14 +777,15 @@ static bool spawn_gives_tls(const struct fa_note *n)
 	return false;
 }
 
-/* false: refuse the exec or spawn (errno EACCES). */
+/* n: what the spawn's file actions do (all zero for an exec).  false:
+ * refuse the spawn (errno EACCES). */
 static bool handover(const char *path, char *const envp[], const struct fa_note *n)
 {
 	enum pump_which w;
 
 	if (in_vm_child()) {
 		/* It cannot pump; a dup2 action would undo close-on-exec. */
-		if (n && spawn_gives_tls(n)) {
+		if (spawn_gives_tls(n)) {
 			log_warn("posix_spawn refused in a child that shares its parent's memory"
 				 " (clone(CLONE_VM)): its file actions would pass a TLS descriptor on");
 			errno = EACCES;
@@ -799,27 +800,16 @@ static bool handover(const char *path, char *const envp[], const struct fa_note 
 		errno = EACCES;
 		return false;
 	}
-	if (n && n->many)
+	if (n->many)
 		shim_pump_spawned(w, -1);
-	for (int i = 0; n && !n->many && i < n->nsrc; i++)
+	for (int i = 0; !n->many && i < n->nsrc; i++)
 		shim_pump_spawned(w, n->src[i]);
 	shim_pump_live(w, -1);
 	return true;
 }
 
-static void before_exec(const char *path, char *const envp[], struct shim_peerenv *pe)
-{
-	pe->active = false;
-	pe->used = 0;
-	withheld_n = 0;
-	if (!shim_policy)
-		return;
-	shim_peerenv_prepare(pe);
-	(void)handover(path, envp, NULL);       /* without file actions: never refused */
-	shim_peerenv_done(pe);
-}
-
-/* posix_spawn(p): as exec, with what its file actions change (above). */
+/* posix_spawn(p), and exec (fa NULL): hand over what the new image cannot
+ * carry on, with what the file actions change (above). */
 static bool before_spawn(const char *path, const posix_spawn_file_actions_t *fa, char *const envp[],
 			 struct shim_peerenv *pe)
 {
@@ -836,6 +826,13 @@ static bool before_spawn(const char *path, const posix_spawn_file_actions_t *fa,
 	ok = handover(path, envp, &n);
 	shim_peerenv_done(pe);
 	return ok;
+}
+
+/* exec: a spawn without file actions (never refused: only actions that
+ * would dup2 a TLS listener are). */
+static void before_exec(const char *path, char *const envp[], struct shim_peerenv *pe)
+{
+	(void)before_spawn(path, NULL, envp, pe);
 }
 
 #define EXEC_ENV(envp_in, call) do {                                            \
