@@ -16,7 +16,9 @@
  * (SOCK_SEQPACKET), after checking the peer's user (SO_PEERCRED: the
  * holder's own, or any when the holder runs as root, for programs that
  * drop privileges) and the secret token the program got in its
- * environment.  Requests are served one at a time.
+ * environment.  Requests are served one at a time, and it never waits
+ * on a peer: a connection whose request is not there yet waits in a small
+ * table, a bounded time (take, try_serve).
  */
 #include "launcher/holder.h"
 
@@ -42,6 +44,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
+#include <openssl/x509.h>
 
 #include "policy/keyholder.h"
 #include "policy/policy.h"
@@ -211,8 +214,62 @@ static bool pss_encoded(const unsigned char *in, size_t k, int bits)
 	return false;
 }
 
+/* Is in a DigestInfo (RFC 8017 9.2) of a hash that TLS 1.2 signs with
+ * RSA PKCS#1 v1.5 (SHA-1, -224, -256, -384, -512), and nothing more?  Then
+ * *md is that hash and dg its digest.  Only such a digest is signed, and
+ * the holder encodes it again itself: the type-1 padding of any data (up
+ * to RSA_size - 11 bytes) is a raw RSA private-key oracle, since two
+ * signatures of padded blocks that a lattice finds decrypt any
+ * ciphertext (helper-59).  With only a digest free, two blocks leave
+ * 2^(16 * digest length) choices against a modulus of `bits` bits: the
+ * digest must be short enough that no two such blocks are a given
+ * ciphertext's multiple (128 bits to spare), which refuses SHA-512 with
+ * a 1024-bit key and nothing a 2048-bit one is asked for. */
+static bool pkcs1_digest(const unsigned char *in, size_t inlen, int bits, EVP_MD **md, unsigned char *dg,
+			 size_t *dglen)
+{
+	static const int nids[] = { NID_sha1, NID_sha224, NID_sha256, NID_sha384, NID_sha512 };
+	const unsigned char *p = in;
+	X509_SIG *sig = inlen <= KH_MAX_DATA ? d2i_X509_SIG(NULL, &p, (long)inlen) : NULL;
+	const X509_ALGOR *alg;
+	const ASN1_OCTET_STRING *d;
+	const ASN1_OBJECT *obj;
+	const void *pval;
+	int ptype, nid;
+	bool ok = false;
+
+	*md = NULL;
+	if (!sig || p != in + inlen)
+		goto out;
+	X509_SIG_get0(sig, &alg, &d);
+	X509_ALGOR_get0(&obj, &ptype, &pval, alg);
+	nid = OBJ_obj2nid(obj);
+	if (ptype != V_ASN1_NULL)
+		goto out;
+	for (size_t i = 0; i < sizeof nids / sizeof nids[0]; i++)
+		if (nid == nids[i] && (*md = EVP_MD_fetch(hlibctx, OBJ_nid2sn(nid), NULL)))
+			break;
+	if (!*md || ASN1_STRING_length(d) != EVP_MD_get_size(*md) ||
+	    16 * (size_t)ASN1_STRING_length(d) + 128 > (size_t)bits)
+		goto out;
+	*dglen = (size_t)ASN1_STRING_length(d);
+	memcpy(dg, ASN1_STRING_get0_data(d), *dglen);
+	ok = true;
+out:
+	X509_SIG_free(sig);
+	if (!ok) {
+		EVP_MD_free(*md);
+		*md = NULL;
+	}
+	return ok;
+}
+
 static int do_op(EVP_PKEY *k, int op, const unsigned char *in, size_t inlen, unsigned char *out, size_t *outlen)
 {
+	unsigned char dg[EVP_MAX_MD_SIZE];
+	size_t dglen;
+	EVP_MD *md = NULL;
+
 	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(hlibctx, k, NULL);
 	bool rsa = EVP_PKEY_is_a(k, "RSA");
 	int st = KH_ERR_SIGN;
@@ -221,11 +278,12 @@ static int do_op(EVP_PKEY *k, int op, const unsigned char *in, size_t inlen, uns
 		return KH_ERR_SIGN;
 	switch (op) {
 	case KH_OP_RSA_PKCS1:
-		if (!rsa)
+		if (!rsa || !pkcs1_digest(in, inlen, EVP_PKEY_get_bits(k), &md, dg, &dglen))
 			st = KH_ERR_BAD;
 		else if (EVP_PKEY_sign_init(c) > 0 && EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING) > 0 &&
-			 EVP_PKEY_sign(c, out, outlen, in, inlen) > 0)
+			 EVP_PKEY_CTX_set_signature_md(c, md) > 0 && EVP_PKEY_sign(c, out, outlen, dg, dglen) > 0)
 			st = KH_OK;
+		EVP_MD_free(md);
 		break;
 	case KH_OP_RSA_PSS:
 		if (!rsa || inlen != (size_t)EVP_PKEY_get_size(k) || !pss_encoded(in, inlen, EVP_PKEY_get_bits(k)))
@@ -267,60 +325,178 @@ static void answer(int c, int st, const unsigned char *data, size_t len)
 	(void)!send(c, buf, KH_ANS_HDR_LEN + len, MSG_NOSIGNAL);
 }
 
-static void serve(int c)
-{
-	unsigned char req[KH_HDR_LEN + KH_MAX_DATA + 1], out[KH_MAX_DATA];
-	struct ucred cr;
-	socklen_t crl = sizeof cr;
-	struct timeval tv = { .tv_sec = 2 };
-	size_t outlen = sizeof out, len;
-	EVP_PKEY *k;
-	ssize_t n;
-	int st;
+/* A refused connection's line: at most one a second; what was refused
+ * in between is counted, and the count logged once its second is over
+ * (refused_due, refused_flush).  Any local user can knock when the
+ * holder runs as root, and a user's own processes without the token. */
+static time_t refused_sec;
+static unsigned long refused_quiet;
 
-	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &crl) != 0 ||
-	    (cr.uid != getuid() && getuid() != 0)) {
-		hlog("error", "refused a connection from uid %d pid %d: not the program's user",
-		     (int)cr.uid, (int)cr.pid);
-		answer(c, KH_ERR_AUTH, NULL, 0);
+static time_t mono_sec(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec;
+}
+
+static void refused(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void refused(const char *fmt, ...)
+{
+	time_t now = mono_sec();
+	char msg[300];
+	va_list ap;
+
+	if (refused_sec && now == refused_sec) {
+		refused_quiet++;
 		return;
 	}
-	(void)setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	(void)setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-	while ((n = recv(c, req, sizeof req, 0)) < 0 && errno == EINTR)
-		;
+	refused_sec = now;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	hlog("error", "%s", msg);
+}
+
+/* Milliseconds until the count of refusals may be logged; -1: none waits. */
+static long long refused_due(long long now)
+{
+	long long end = ((long long)refused_sec + 1) * 1000;
+
+	if (!refused_quiet)
+		return -1;
+	return end > now ? end - now : 0;
+}
+
+static void refused_flush(void)
+{
+	if (refused_quiet && mono_sec() != refused_sec) {
+		hlog("error", "%lu more connection%s or request%s refused in that second", refused_quiet,
+		     refused_quiet == 1 ? "" : "s", refused_quiet == 1 ? "" : "s");
+		refused_quiet = 0;
+	}
+}
+
+/* One request, already in req (n bytes), from a peer of user uid. */
+static void serve(int c, const unsigned char *req, ssize_t n, const struct ucred *cr)
+{
+	unsigned char out[KH_MAX_DATA];
+	size_t outlen = sizeof out, len;
+	EVP_PKEY *k;
+	int st;
+
 	if (n < KH_HDR_LEN || memcmp(req, KH_MAGIC, 4) != 0 || req[4] != KH_VERSION) {
 		if (n != 0)
-			hlog("error", "pid %d: malformed request", (int)cr.pid);
+			refused("pid %d: malformed request", (int)cr->pid);
 		answer(c, KH_ERR_BAD, NULL, 0);
 		return;
 	}
 	if (CRYPTO_memcmp(req + 8, token, KH_TOKEN_LEN) != 0) {
-		hlog("error", "refused a request from uid %d pid %d: wrong token", (int)cr.uid, (int)cr.pid);
+		refused("refused a request from uid %d pid %d: wrong token", (int)cr->uid, (int)cr->pid);
 		answer(c, KH_ERR_AUTH, NULL, 0);
 		return;
 	}
 	len = (size_t)req[6] << 8 | req[7];
 	if (len != (size_t)n - KH_HDR_LEN || len > KH_MAX_DATA) {
-		hlog("error", "pid %d: malformed request", (int)cr.pid);
+		hlog("error", "pid %d: malformed request", (int)cr->pid);
 		answer(c, KH_ERR_BAD, NULL, 0);
 		return;
 	}
 	if (!(k = find(req + 8 + KH_TOKEN_LEN))) {
-		hlog("error", "pid %d: no key held for that certificate", (int)cr.pid);
+		hlog("error", "pid %d: no key held for that certificate", (int)cr->pid);
 		answer(c, KH_ERR_NOKEY, NULL, 0);
 		return;
 	}
 	st = do_op(k, req[5], req + KH_HDR_LEN, len, out, &outlen);
 	if (st == KH_ERR_BAD)
-		hlog("error", "pid %d: refused operation %d (not a signature this holder makes)", (int)cr.pid,
+		hlog("error", "pid %d: refused operation %d (not a signature this holder makes)", (int)cr->pid,
 		     req[5]);
 	else if (st != KH_OK)
-		hlog("error", "pid %d: signing failed", (int)cr.pid);
+		hlog("error", "pid %d: signing failed", (int)cr->pid);
 	else if (verbose)
-		hlog("debug", "pid %d: signed (operation %d)", (int)cr.pid, req[5]);
+		hlog("debug", "pid %d: signed (operation %d)", (int)cr->pid, req[5]);
 	answer(c, st, out, outlen);
 	OPENSSL_cleanse(out, sizeof out);
+}
+
+/* Connections whose request has not come yet.  The holder never waits on
+ * one: the program's client sends its request right after connecting
+ * (usually in the queue before the accept), a connection waits here at
+ * most KH_WAIT_MS for it, and when KH_PARKED wait, the oldest goes.  So a
+ * local user who opens connections and sends nothing (any user can reach
+ * a holder that runs as root) delays no one's signature. */
+#define KH_PARKED 32
+#define KH_WAIT_MS 2000
+
+static struct parked {
+	int fd;
+	struct ucred cr;
+	long long deadline;
+} parked[KH_PARKED];
+static size_t nparked;
+
+static long long now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void unpark(size_t i)
+{
+	close(parked[i].fd);
+	parked[i] = parked[--nparked];
+}
+
+/* Read c's request if it is there: served and closed (true), or not yet
+ * (false: nothing read, c still open). */
+static bool try_serve(int c, const struct ucred *cr)
+{
+	unsigned char req[KH_HDR_LEN + KH_MAX_DATA + 1];
+	ssize_t n;
+
+	while ((n = recv(c, req, sizeof req, MSG_DONTWAIT)) < 0 && errno == EINTR)
+		;
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return false;
+	if (n > 0)
+		serve(c, req, n, cr);
+	close(c);
+	return true;
+}
+
+static void take(int lfd)
+{
+	for (int i = 0; i < 64; i++) {
+		struct ucred cr;
+		socklen_t crl = sizeof cr;
+		int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+		if (c < 0)
+			return;
+		if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &crl) != 0 ||
+		    (cr.uid != getuid() && getuid() != 0)) {
+			refused("refused a connection from uid %d pid %d: not the program's user", (int)cr.uid,
+				(int)cr.pid);
+			answer(c, KH_ERR_AUTH, NULL, 0);
+			close(c);
+			continue;
+		}
+		if (try_serve(c, &cr))
+			continue;
+		if (nparked == KH_PARKED) {
+			size_t old = 0;
+
+			for (size_t j = 1; j < nparked; j++)
+				if (parked[j].deadline < parked[old].deadline)
+					old = j;
+			refused("pid %d: %d connections sent no request: dropped the oldest", (int)parked[old].cr.pid,
+				KH_PARKED);
+			unpark(old);
+		}
+		parked[nparked++] = (struct parked){ .fd = c, .cr = cr, .deadline = now_ms() + KH_WAIT_MS };
+	}
 }
 
 static void close_all_but(const int *keep, size_t n)
@@ -375,7 +551,7 @@ static void __attribute__((noreturn)) holder_main(struct policy *p, pid_t prog, 
 		_exit(1);
 	}
 	memcpy(sa.sun_path + 1, name, strlen(name));
-	lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, salen) != 0 || listen(lfd, 128) != 0) {
 		report(rep, "cannot listen on the key holder's socket: %s", strerror(errno));
 		_exit(1);
@@ -415,10 +591,18 @@ static void __attribute__((noreturn)) holder_main(struct policy *p, pid_t prog, 
 	if (verbose || (lv && !strcmp(lv, "info")))
 		hlog("info", "holding %zu key%s for pid %d", nheld, nheld == 1 ? "" : "s", (int)prog);
 	for (;;) {
-		struct pollfd pf[2] = { { .fd = pidfd, .events = POLLIN }, { .fd = lfd, .events = POLLIN } };
-		int c;
+		struct pollfd pf[2 + KH_PARKED] = { { .fd = pidfd, .events = POLLIN }, { .fd = lfd, .events = POLLIN } };
+		long long now = now_ms(), wait = -1;
+		size_t np = nparked;
 
-		if (poll(pf, 2, -1) < 0) {
+		for (size_t i = 0; i < np; i++) {
+			pf[2 + i] = (struct pollfd){ .fd = parked[i].fd, .events = POLLIN };
+			if (wait < 0 || parked[i].deadline - now < wait)
+				wait = parked[i].deadline > now ? parked[i].deadline - now : 0;
+		}
+		if (refused_due(now) >= 0 && (wait < 0 || refused_due(now) < wait))
+			wait = refused_due(now);
+		if (poll(pf, 2 + np, (int)wait) < 0) {
 			if (errno == EINTR)
 				continue;
 			hlog("error", "poll: %s; exiting", strerror(errno));
@@ -426,13 +610,19 @@ static void __attribute__((noreturn)) holder_main(struct policy *p, pid_t prog, 
 		}
 		if (pf[0].revents)
 			_exit(0);
-		if (!(pf[1].revents & POLLIN))
-			continue;
-		c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (c < 0)
-			continue;
-		serve(c);
-		close(c);
+		/* The parked ones first (the table changes under take), last to first. */
+		now = now_ms();
+		for (size_t i = np; i-- > 0;) {
+			if (pf[2 + i].revents && try_serve(parked[i].fd, &parked[i].cr)) {
+				parked[i] = parked[--nparked];
+			} else if (parked[i].deadline <= now) {
+				refused("pid %d: sent no request in %d ms: dropped", (int)parked[i].cr.pid, KH_WAIT_MS);
+				unpark(i);
+			}
+		}
+		if (pf[1].revents & POLLIN)
+			take(lfd);
+		refused_flush();
 	}
 }
 

@@ -16,8 +16,9 @@
  *   request:  magic "TSKH", version 1, op, u16 len (big-endian),
  *             token[32], spki_sha256[32], data[len]
  *   answer:   magic "TSKH", status (0 ok), 0, u16 len, data[len]
- * ops: KH_OP_RSA_PKCS1  data padded with PKCS#1 type 1 then raw RSA
- *                       (a DigestInfo for TLS 1.2 RSA signatures)
+ * ops: KH_OP_RSA_PKCS1  a DigestInfo (SHA-1/224/256/384/512, as TLS 1.2
+ *                       RSA signatures have): the holder signs its digest
+ *                       with PKCS#1 v1.5 and refuses any other data
  *      KH_OP_RSA_PSS    raw RSA of an encoded PSS block (RSA_size bytes);
  *                       the holder checks it is one (no decryption oracle)
  *      KH_OP_ECDSA      ECDSA of a digest; the answer is DER

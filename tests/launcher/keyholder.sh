@@ -15,6 +15,10 @@
 #    same server under the same launcher without key_holder holds them,
 #    and so does the holder process (read as root), so the search finds a
 #    key where there is one.
+#  * The holder signs with PKCS#1 v1.5 only a DigestInfo of a TLS 1.2
+#    hash (the padding of any data was a decryption oracle), serves a
+#    handshake while 40 connections that send nothing are open, and logs
+#    refused requests at most once a second (then how many since).
 #  * The holder killed: the next handshake fails, the log says why, and
 #    no program data crosses.  The program gone: the holder ends too.
 #  * Preloaded without the launcher, a key_holder policy stops the program
@@ -280,6 +284,75 @@ EOF
 	fi
 	stop "$SN"
 	rm -rf "$ND"
+fi
+
+# ---- what the holder signs, and for whom it waits ----------------------------------------
+# A compromised program has the holder's name and token (its environment);
+# khprobe.py asks the RSA server's holder directly.  PKCS#1 v1.5 is made
+# only of a DigestInfo of a TLS 1.2 hash: the padding of any other data
+# made the holder a decryption oracle (two signatures decrypt a block).
+KHV=$(tr '\0' '\n' </proc/"$SR"/environ 2>/dev/null | sed -n 's/^TLSSHIM_KEY_HOLDER=//p')
+KP="$PY $PYD/khprobe.py"
+$KP sign "$KHV" "$T/rsa.crt" >"$T/probe.sign" 2>&1
+name="the holder refuses PKCS#1 v1.5 of data that is not a DigestInfo (no decryption oracle)"
+if grep -q "^raw-block status=3$" "$T/probe.sign" && grep -q "^sha256-long status=3$" "$T/probe.sign"; then
+	pass "$name"
+else
+	fail "$name" "$(tr '\n' '|' <"$T/probe.sign")"
+fi
+name="the holder refuses a DigestInfo of MD5 (not a TLS 1.2 hash)"
+if grep -q "^md5 status=3$" "$T/probe.sign"; then pass "$name"; else fail "$name" "$(tr '\n' '|' <"$T/probe.sign")"; fi
+name="the holder signs DigestInfos of SHA-256 and SHA-512 (valid PKCS#1 v1.5 signatures)"
+if grep -q "^sha256 status=0 valid$" "$T/probe.sign" && grep -q "^sha512 status=0 valid$" "$T/probe.sign"; then
+	pass "$name"
+else
+	fail "$name" "$(tr '\n' '|' <"$T/probe.sign")"
+fi
+name="the holder's refusal is logged"
+if grep -q "tlsshim-keyholder\[$HR\]: error: pid [0-9]*: refused operation 1" "$T/rsa.log"; then
+	pass "$name"
+else
+	fail "$name" "$(tail_of "$T/rsa.log")"
+fi
+name="TLS 1.2 PKCS#1 v1.5 with SHA-512 through the holder (-sigalgs RSA+SHA512)"
+if sclient rsa-pkcs1-512 "$PR" -tls1_2 -sigalgs RSA+SHA512 && grep -q "Peer signature type: RSA$" "$T/c.rsa-pkcs1-512.out"; then
+	pass "$name"
+else
+	fail "$name" "$(tail_of "$T/c.rsa-pkcs1-512.out" "$T/rsa.log")"
+fi
+
+# Connections that send nothing (any local user can open them when the
+# holder runs as root; here the program's own user) used to hold the
+# holder 2 s each, one at a time: 40 of them stalled every handshake
+# past the client's 10 s.  Now they wait aside and a handshake goes by.
+$KP stall "$KHV" 40 "$T/stall.end" >"$T/probe.stall" 2>&1 &
+KS=$!
+wait_for "$T/probe.stall" "^open 40" 30
+name="40 connections that send nothing to the holder: a handshake is still signed"
+if grep -q "^open 40" "$T/probe.stall" && sclient rsa-stalled "$PR" -tls1_3; then
+	pass "$name"
+else
+	fail "$name" "$(tail_of "$T/probe.stall" "$T/c.rsa-stalled.out" "$T/rsa.log")"
+fi
+: >"$T/stall.end"
+wait "$KS" 2>/dev/null
+# Refused requests are logged at most once a second; those in between are
+# counted, and the count logged when the second is over (nothing lost).
+$KP badtoken "$KHV" 200 >"$T/probe.bad" 2>&1
+secs=$(sed -n 's/^seconds //p' "$T/probe.bad")
+refusals() {
+	awk '/wrong token/ { n++ } match($0, /: [0-9]+ more connections? or requests? refused/) {
+		split(substr($0, RSTART + 2), w, " "); n += w[1] } END { print n + 0 }' "$T/rsa.log"
+}
+n=0
+while [ "$(refusals)" -lt 200 ] && [ $n -lt $((50 * TS)) ]; do sleep 0.1; n=$((n + 1)); done
+lines=$(grep -c -E "wrong token|more connections? or requests? refused" "$T/rsa.log")
+name="200 requests with a wrong token: all refused and counted, at most two log lines a second"
+if grep -q "^refused 200 of 200$" "$T/probe.bad" && [ -n "$secs" ] && [ "$(refusals)" -ge 200 ] &&
+	[ "$lines" -le $((2 * secs + 4)) ]; then
+	pass "$name ($lines lines in about $secs s)"
+else
+	fail "$name" "$lines lines, $(refusals) counted, in $secs s; $(tr '\n' '|' <"$T/probe.bad") $(tail_of "$T/rsa.log")"
 fi
 
 # ---- the holder gone --------------------------------------------------------------
