@@ -11,6 +11,14 @@
 #include "core/conn.h"
 #include "core/peer.h"
 
+/* Bytes outside printable ASCII become '?'. */
+static void printable(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			*s = '?';
+}
+
 void tls_ssl_peer_info(SSL *ssl, bool server, const char *name, struct tls_peer_info *pi)
 {
 	const unsigned char *alpn = NULL;
@@ -29,6 +37,10 @@ void tls_ssl_peer_info(SSL *ssl, bool server, const char *name, struct tls_peer_
 	}
 	s = server ? SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name) : name;
 	snprintf(pi->sni, sizeof pi->sni, "%s", s ? s : "");
+	/* The client chooses it (OpenSSL refuses only a NUL and more than
+	 * 255 bytes): for a backend that logs or routes by the PROXY
+	 * header's AUTHORITY, no CR, LF, escape sequence or other byte. */
+	printable(pi->sni);
 	pi->verify = SSL_get_verify_result(ssl);
 	pi->resumed = SSL_session_reused(ssl) == 1;
 	pi->cert = SSL_get1_peer_certificate(ssl);
@@ -47,14 +59,6 @@ bool tls_conn_peer_info(struct tls_conn *c, struct tls_peer_info *pi)
 	}
 	LEAVE(c);
 	return ok;
-}
-
-/* Bytes outside printable ASCII become '?'. */
-static void printable(char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
-			*s = '?';
 }
 
 bool tls_x509_subject(X509 *x, char *buf, size_t len)

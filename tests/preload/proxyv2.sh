@@ -16,7 +16,8 @@
 #   * a client without a certificate (no CN sub-TLV, flags SSL only,
 #     verify non-zero) and without SNI or ALPN (no such TLVs);
 #   * a BMPString CN: as UTF-8 (its raw bytes spell "root"); two CNs:
-#     no CN sub-TLV.
+#     no CN sub-TLV;
+#   * an SNI with CR, LF, ESC and 0xff: each as '?' in PP2_TYPE_AUTHORITY.
 # A client refused by the handshake (a certificate from another CA): the
 # backend reads no header and no data, the refusal is logged.
 # And `tlsshim --check` rejects proxy_protocol on a connect rule and with
@@ -275,6 +276,36 @@ EOW
 	check "$name"
 else
 	fail "$name" "backend did not listen$(show "$T/nc.err" "$T/nc.log")"
+fi
+
+# ---- an SNI with control bytes: printable ASCII in PP2_TYPE_AUTHORITY ------
+# A client with no certificate chooses the AUTHORITY a backend may log or
+# route by: CR, LF, ESC and a byte over 0x7f each arrive as '?'.
+name=proxyv2_sni_control_bytes_as_question_marks
+P=$(free_port)
+if start_backend ns "$P" no; then
+	{ wait_for "$T/ns.client" '^ready' 20; printf 'hello\n'; wait_for "$T/ns.client" '^echo hello' 20; } |
+		timeout $((30 * TS)) openssl s_client -connect "127.0.0.1:$P" -CAfile "$CERTS/ca.crt" \
+			-servername "$(printf 'evil.example\r\nX-Injected: 1\033[2J\377')" -tls1_3 \
+			>"$T/ns.client" 2>"$T/ns.cerr"
+	ci=$(sed -n 's/^New, TLSv1.3, Cipher is //p' "$T/ns.client" | head -n 1)
+	cat >"$T/$name.want" <<EOW
+fionread_header=$(header_len "evil.example??X-Injected: 1?[2J?" "" "" TLSv1.3 "$ci")
+family=0x11
+src=127.0.0.1:PORT
+dst=127.0.0.1:$P
+tlv_0x02=evil.example??X-Injected: 1?[2J?
+ssl_client=0x01
+ssl_verify=1
+ssl.tlv_0x21=TLSv1.3
+ssl.tlv_0x23=$ci
+EOW
+	wait_exit "$BE" 20
+	sed -i 's/^src=127\.0\.0\.1:[0-9][0-9]*$/src=127.0.0.1:PORT/' "$T/ns.out"
+	cp "$T/ns.out" "$T/$name.out"
+	check "$name"
+else
+	fail "$name" "backend did not listen$(show "$T/ns.err" "$T/ns.log")"
 fi
 
 # ---- a refused client: no header, no byte reaches the program --------------
