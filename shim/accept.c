@@ -3,6 +3,7 @@
  * use, so a silent client stalls only its own connection. */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "core/log.h"
 #include "policy/ocsp.h"
@@ -22,6 +23,8 @@ static int shim_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags
 		int nfd = four ? REAL(accept4)(fd, a, al, flags) : REAL(accept)(fd, a, al);
 		struct shim_verdict v;
 		struct tls_conn *c;
+		bool named;
+		int err;
 
 		if (nfd < 0)
 			return -errno;
@@ -31,8 +34,21 @@ static int shim_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags
 			sl = 0;
 		else
 			sl = *al;
-		if (!shim_resolve_accepted(nfd, a, sl, &v) || v.rule->action == POLICY_PLAIN) {
-			if (v.rule)
+		named = shim_resolve_accepted(nfd, a, sl, &v, &err);
+		if (!named && err) {
+			/* Fail closed: a connection whose rule is not known may be
+			 * one that must be TLS.  EBADF: another thread closed the
+			 * number already (it may be another file's now). */
+			log_error("accept on fd %d: cannot tell which rule applies to a new connection (%s);"
+				  " connection closed", fd, strerror(err));
+			if (err != EBADF) {
+				conntab_set(nfd, CT_UNSEEN);
+				REAL(close)(nfd);
+			}
+			continue;
+		}
+		if (!named || v.rule->action == POLICY_PLAIN) {
+			if (named)
 				log_info("%s rule \"%s\": plain TCP by policy (action = \"plain\")", v.desc,
 					 v.rule->name);
 			conntab_set(nfd, CT_PLAIN);

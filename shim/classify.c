@@ -88,18 +88,35 @@ struct tls_conn *shim_conn_new(int fd, const struct shim_verdict *v)
 
 /* The rules first, then the protocol: a socket no accept rule names is
  * plain whatever its protocol, so the pass-through accept pays one system
- * call (getsockname), and a named one two. */
-bool shim_resolve_accepted(int fd, const struct sockaddr *peer, socklen_t pl, struct shim_verdict *v)
+ * call (getsockname), and a named one two.  *err: 0, or the errno of a
+ * question the kernel did not answer (then false): the socket's rule is
+ * not known, and the caller refuses it rather than leave it plain. */
+bool shim_resolve_accepted(int fd, const struct sockaddr *peer, socklen_t pl, struct shim_verdict *v, int *err)
 {
 	struct sockaddr_storage local, asked;
 	socklen_t ll = sizeof local, al = sizeof asked;
+	int proto = 0;
+	socklen_t l = sizeof proto;
 
 	memset(v, 0, sizeof *v);
-	if (!shim_policy || !shim_policy->has[POLICY_ACCEPT] ||
-	    REAL(getsockname)(fd, (struct sockaddr *)&local, &ll) < 0 ||
-	    !shim_verdict_accepted(shim_policy, (struct sockaddr *)&local, ll, peer, pl, fd, v))
+	*err = 0;
+	if (!shim_policy || !shim_policy->has[POLICY_ACCEPT])
 		return false;
-	if (!shim_is_tcp_accepted(fd)) {
+	if (REAL(getsockname)(fd, (struct sockaddr *)&local, &ll) < 0) {
+		*err = errno;
+		return false;
+	}
+	if (!shim_verdict_accepted(shim_policy, (struct sockaddr *)&local, ll, peer, pl, fd, v))
+		return false;
+	/* accept() hands out connection-oriented sockets only (TCP, MPTCP,
+	 * SCTP, DCCP: never a raw one): the protocol alone tells TCP, and TCP
+	 * and MPTCP sockets are always SOCK_STREAM. */
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) < 0) {
+		*err = errno;
+		memset(v, 0, sizeof *v);
+		return false;
+	}
+	if (proto != IPPROTO_TCP && proto != 262 /* IPPROTO_MPTCP */) {
 		memset(v, 0, sizeof *v);
 		return false;
 	}

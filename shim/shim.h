@@ -191,7 +191,7 @@ struct tls_conn *shim_conn_new(int fd, const struct shim_verdict *v);
 void shim_reload_check(void);
 /* Which rule applies to a connection accepted on fd (by local address). */
 /* peer: the address accept() returned (pl 0: unknown, asked here). */
-bool shim_resolve_accepted(int fd, const struct sockaddr *peer, socklen_t pl, struct shim_verdict *v);
+bool shim_resolve_accepted(int fd, const struct sockaddr *peer, socklen_t pl, struct shim_verdict *v, int *err);
 /* ... to connecting fd to dst (by the address the kernel will really
  * connect to: wildcards mean loopback). */
 bool shim_resolve_connect(int fd, const struct sockaddr *dst, socklen_t len,
@@ -349,7 +349,6 @@ bool shim_signal_restarts(void);
 /* Socket helpers. */
 bool shim_is_tcp(int fd);
 /* The same for a socket accept() returned (so stream-oriented): one call. */
-bool shim_is_tcp_accepted(int fd);
 bool shim_is_nonblocking(int fd);
 /* The socket's SO_RCVTIMEO/SO_SNDTIMEO in ms, or -1 for none. */
 int shim_sock_timeout_ms(int fd, int opt);

@@ -26,19 +26,6 @@ bool shim_is_tcp(int fd)
 	return proto == IPPROTO_TCP || proto == 262 /* IPPROTO_MPTCP */;
 }
 
-/* accept() hands out connection-oriented sockets only (TCP, MPTCP, SCTP,
- * DCCP: never a raw one): the protocol alone tells TCP, and TCP and
- * MPTCP sockets are always SOCK_STREAM. */
-bool shim_is_tcp_accepted(int fd)
-{
-	int proto = 0;
-	socklen_t l = sizeof proto;
-
-	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) < 0)
-		return false;
-	return proto == IPPROTO_TCP || proto == 262 /* IPPROTO_MPTCP */;
-}
-
 /* The socket's SO_RCVTIMEO/SO_SNDTIMEO in ms, or -1 for none: the
  * session's copy, read from the kernel once and again after the program
  * sets a socket option (setsockopt below): one system call less per wait. */
