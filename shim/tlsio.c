@@ -380,6 +380,20 @@ static void send_close_notify(struct tls_conn *c)
 		(void)flush_wait(c, tls_conn_timeout_ms(c), ETIMEDOUT);
 }
 
+/* SO_LINGER {1, 0} (set on the socket or inherited from its listener):
+ * the program asks for an abortive close, a RST that tells the peer the
+ * stream was cut short.  A close_notify would tell it the opposite, with
+ * TLS's authority: none is sent, and nothing lingers (the real close
+ * sends the RST) once what the program wrote has gone out, as TCP
+ * would have sent it.  One getsockopt per close of a session. */
+static bool abortive_close(int fd)
+{
+	struct linger l;
+	socklen_t len = sizeof l;
+
+	return REAL(getsockopt)(fd, SOL_SOCKET, SO_LINGER, &l, &len) == 0 && l.l_onoff && !l.l_linger;
+}
+
 /* fd stops naming c (close, dup2 onto it, close_range): c's word is a
  * tombstone now (conntab_begin_close).  The session's last fd sends
  * close_notify and lingers like the kernel would, then the engine lets go
@@ -396,7 +410,12 @@ static void close_begin(int fd, struct tls_conn *c)
 	}
 	if (tls_conn_fd_remove(c, fd) > 0)
 		return;
-	if (tls_conn_handshake_done(c)) {
+	if (tls_conn_handshake_done(c) && abortive_close(fd)) {
+		if (tls_conn_flush(c) == TLS_WANT_POLLOUT)
+			(void)flush_wait(c, tls_conn_timeout_ms(c), ETIMEDOUT);
+		log_debug("%s rule \"%s\": abortive close (SO_LINGER 0): no close_notify, the peer gets a"
+			  " reset", tls_conn_peer(c), tls_conn_label(c));
+	} else if (tls_conn_handshake_done(c)) {
 		/* Records the program never sees (TLS 1.3 session tickets) may
 		 * sit unread in the kernel; Linux answers close() with unread
 		 * data by a RST, which destroys what is still in flight to the

@@ -1,7 +1,7 @@
 /* echo_server — a plain, blocking, iterative echo server of the old school.
  * It knows nothing about TLS; tlsshim's tests run it under the shim.
  *
- *   echo_server [-6] [-1] [-a] [-c] [-m|-v|-M|-f] PORT  TCP, 127.0.0.1 (-6: ::1)
+ *   echo_server [-6] [-1] [-a] [-c] [-R] [-m|-v|-M|-f] PORT  TCP, 127.0.0.1 (-6: ::1)
  *   echo_server [-1] [-m|-v|-M] -U PATH          AF_UNIX stream socket
  *   echo_server -d PORT                          UDP datagram echo
  *
@@ -15,6 +15,10 @@
  *   -m  recv()/send()   -v  readv()/writev()   -M  recvmsg()/sendmsg()
  *   -f  recvfrom()/sendto()              (default: read()/write())
  *   -a  accept4(SOCK_CLOEXEC) instead of accept()
+ *   -R  close each connection abortively: SO_LINGER {1, 0} first (TCP
+ *       then sends a RST, as a proxy does to say a reply is cut short);
+ *       with TCP_NODELAY, so that Nagle holds back no answer that the
+ *       abortive close would then throw away
  * Standard output: "listening on ADDR port N" once bound (PORT 0: any port),
  * then "accepted" for each connection accept() returned, "closed" when a
  * connection ended with EOF.  Everything is flushed at once.
@@ -22,6 +26,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,7 +92,7 @@ static int serve_udp(int fd)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: echo_server [-6] [-1] [-a] [-c] [-m|-v|-M|-f] PORT\n"
+	fprintf(stderr, "usage: echo_server [-6] [-1] [-a] [-c] [-R] [-m|-v|-M|-f] PORT\n"
 			"       echo_server [-1] [-m|-v|-M] -U PATH\n"
 			"       echo_server -d [-6] PORT\n");
 	exit(2);
@@ -95,14 +100,14 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	int v6 = 0, once = 0, udp = 0, use_accept4 = 0, opt, fd, one = 1;
+	int v6 = 0, once = 0, udp = 0, use_accept4 = 0, abortive = 0, opt, fd, one = 1;
 	const char *unix_path = NULL;
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	char addrtxt[INET6_ADDRSTRLEN + 1] = "";
 	unsigned port = 0;
 
-	while ((opt = getopt(argc, argv, "61acfmvMU:d")) != -1) {
+	while ((opt = getopt(argc, argv, "61acfmvMRU:d")) != -1) {
 		switch (opt) {
 		case '6': v6 = 1; break;
 		case '1': once = 1; break;
@@ -112,6 +117,7 @@ int main(int argc, char **argv)
 		case 'm': mode = IO_RECVSEND; break;
 		case 'v': mode = IO_VEC; break;
 		case 'M': mode = IO_MSG; break;
+		case 'R': abortive = 1; break;
 		case 'U': unix_path = optarg; break;
 		case 'd': udp = 1; break;
 		default: usage();
@@ -195,10 +201,17 @@ int main(int argc, char **argv)
 		}
 		printf("accepted\n");
 		fflush(stdout);
+		if (abortive)
+			setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		r = serve(c);
 		if (r == 0) {
 			printf("closed\n");
 			fflush(stdout);
+		}
+		if (abortive) {
+			struct linger l = { .l_onoff = 1, .l_linger = 0 };
+
+			setsockopt(c, SOL_SOCKET, SO_LINGER, &l, sizeof l);
 		}
 		close(c);
 		if (once)
