@@ -38,7 +38,7 @@
 
 static const char *const names[] = {
 	"TLS_PEER_SUBJECT", "TLS_PEER_SANS", "TLS_PEER_SPKI_SHA256", "TLS_VERSION", "TLS_CIPHER",
-	"REMOTE_ADDR", "REMOTE_PORT",
+	"REMOTE_ADDR", "REMOTE_PORT", "TLS_PEER_INCOMPLETE",
 };
 #define NNAMES (sizeof names / sizeof names[0])
 
@@ -52,18 +52,28 @@ static bool ours(const char *entry)
 	return false;
 }
 
-static void add(struct shim_peerenv *pe, const char *name, const char *value)
+/* Room kept for TLS_PEER_INCOMPLETE, which names the values left out. */
+#define INCOMPLETE_ROOM 128
+
+static bool put(struct shim_peerenv *pe, size_t cap, const char *name, const char *value)
 {
 	size_t need = strlen(name) + 1 + strlen(value) + 1;
 
-	if (pe->used + need >= sizeof pe->block)
-		return;
+	if (pe->used + need >= cap)
+		return false;
 	pe->used += (size_t)snprintf(pe->block + pe->used, sizeof pe->block - pe->used, "%s=%s",
 				     name, value) + 1;
+	return true;
 }
 
-/* REMOTE_ADDR, REMOTE_PORT: numeric; an IPv4-mapped IPv6 address as IPv4. */
-static void add_remote(struct shim_peerenv *pe, const struct sockaddr_storage *ss)
+static bool add(struct shim_peerenv *pe, const char *name, const char *value)
+{
+	return put(pe, sizeof pe->block - INCOMPLETE_ROOM, name, value);
+}
+
+/* REMOTE_ADDR, REMOTE_PORT: numeric; an IPv4-mapped IPv6 address as IPv4.
+ * false: they did not fit. */
+static bool add_remote(struct shim_peerenv *pe, const struct sockaddr_storage *ss)
 {
 	char a[INET6_ADDRSTRLEN], p[8];
 	unsigned port;
@@ -80,37 +90,49 @@ static void add_remote(struct shim_peerenv *pe, const struct sockaddr_storage *s
 			inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof a);
 		port = ntohs(s6->sin6_port);
 	} else {
-		return;
+		return true;
 	}
 	snprintf(p, sizeof p, "%u", port);
-	add(pe, "REMOTE_ADDR", a);
-	add(pe, "REMOTE_PORT", p);
+	return add(pe, "REMOTE_ADDR", a) && add(pe, "REMOTE_PORT", p);
 }
 
-/* The values of c, whose handshake is complete. */
+/* The values of c, whose handshake is complete.  A value too long for
+ * the environment block (a certificate with hundreds of subjectAltNames)
+ * is left out, but never silently: a service must be able to tell "none"
+ * from "too many to pass", so TLS_PEER_INCOMPLETE names what is missing
+ * (room for it is kept), with a warn line. */
 static bool from_conn(struct tls_conn *c, struct shim_peerenv *pe)
 {
 	struct tls_peer_info pi;
 	struct sockaddr_storage ss;
 	socklen_t l = sizeof ss;
-	char buf[2048];
+	char buf[2048], left[INCOMPLETE_ROOM] = "";
 
 	pe->used = 0;
 	if (!tls_conn_peer_info(c, &pi))
 		return false;
 	if (pi.cert) {
-		if (tls_x509_subject(pi.cert, buf, sizeof buf))
-			add(pe, "TLS_PEER_SUBJECT", buf);
-		if (tls_x509_sans(pi.cert, buf, sizeof buf) && buf[0])
-			add(pe, "TLS_PEER_SANS", buf);
-		if (tls_x509_spki_sha256(pi.cert, buf, sizeof buf))
-			add(pe, "TLS_PEER_SPKI_SHA256", buf);
+		if (!tls_x509_subject(pi.cert, buf, sizeof buf) || !add(pe, "TLS_PEER_SUBJECT", buf))
+			strcat(left, "TLS_PEER_SUBJECT,");
+		if (!tls_x509_sans(pi.cert, buf, sizeof buf) || (buf[0] && !add(pe, "TLS_PEER_SANS", buf)))
+			strcat(left, "TLS_PEER_SANS,");
+		if (!tls_x509_spki_sha256(pi.cert, buf, sizeof buf) || !add(pe, "TLS_PEER_SPKI_SHA256", buf))
+			strcat(left, "TLS_PEER_SPKI_SHA256,");
 		X509_free(pi.cert);
 	}
-	add(pe, "TLS_VERSION", pi.version);
-	add(pe, "TLS_CIPHER", pi.cipher);
-	if (REAL(getpeername)(tls_conn_fd(c), (struct sockaddr *)&ss, &l) == 0)
-		add_remote(pe, &ss);
+	if (!add(pe, "TLS_VERSION", pi.version))
+		strcat(left, "TLS_VERSION,");
+	if (!add(pe, "TLS_CIPHER", pi.cipher))
+		strcat(left, "TLS_CIPHER,");
+	if (REAL(getpeername)(tls_conn_fd(c), (struct sockaddr *)&ss, &l) == 0 && !add_remote(pe, &ss))
+		strcat(left, "REMOTE_ADDR,");
+	if (left[0]) {
+		left[strlen(left) - 1] = '\0';
+		log_warn("%s rule \"%s\": %s too long for an exec'd service's environment (at most %zu"
+			 " bytes a value): left out, and TLS_PEER_INCOMPLETE=%s set", tls_conn_peer(c),
+			 tls_conn_label(c), left, sizeof buf - 1, left);
+		(void)put(pe, sizeof pe->block, "TLS_PEER_INCOMPLETE", left);
+	}
 	return true;
 }
 

@@ -14,6 +14,9 @@
 #     TLS_CIPHER as the client negotiated them (TLS 1.3 and 1.2),
 #     REMOTE_ADDR and REMOTE_PORT the client's own;
 #   * without one: no TLS_PEER_* (not even the forged ones), the rest set;
+#   * one with 120 DNS subjectAltNames, too long for the environment:
+#     no TLS_PEER_SANS, but TLS_PEER_INCOMPLETE=TLS_PEER_SANS and a warn
+#     line (never a silent absence), the other values there;
 #   * a failed handshake (a certificate from another CA): the service
 #     gets none of the variables (not the forged ones);
 #   * inetd without -E (a clean environment; the service runs without the
@@ -63,7 +66,7 @@ rules = (
 EOC
 TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/inetd.log" \
 	TLS_PEER_SUBJECT="CN=forged" TLS_PEER_SANS="DNS:forged.example" TLS_PEER_SPKI_SHA256="AAAA" \
-	TLS_VERSION="SSLv2" TLS_CIPHER="NULL" REMOTE_ADDR="6.6.6.6" REMOTE_PORT="666" \
+	TLS_VERSION="SSLv2" TLS_CIPHER="NULL" REMOTE_ADDR="6.6.6.6" REMOTE_PORT="666" TLS_PEER_INCOMPLETE="forged" \
 	shimbg /usr/sbin/inetd -i -E "$T/inetd.conf" >"$T/inetd.out" 2>&1
 INETD=$!
 track "$INETD"
@@ -118,6 +121,31 @@ if grep -q -F -x "TLS_PEER_SUBJECT=$W_SUBJECT" "$T/sc.out" &&
 	pass "$name"
 else
 	fail "$name" "$(grep -E '^(TLS_|REMOTE_)|Cipher is' "$T/sc.out" | tr '\n' '|')$(show "$T/sc.err")"
+fi
+
+# A certificate with 120 DNS subjectAltNames (about 3 KB): too long for
+# the environment.  TLS_PEER_SANS is left out, not silently:
+# TLS_PEER_INCOMPLETE names it, the rest is there, a warn line says so.
+name=peerenv_too_many_sans_named_incomplete
+i=0 sans=""
+while [ $i -lt 120 ]; do sans="$sans${sans:+, }DNS:host-$i.many-names.clients.example"; i=$((i + 1)); done
+printf '%s\n' 'basicConstraints = critical, CA:FALSE' 'extendedKeyUsage = clientAuth' \
+	"subjectAltName = $sans" >"$T/many.ext"
+if openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/many.key" 2>/dev/null &&
+   openssl req -new -key "$T/many.key" -subj "/CN=many" -out "$T/many.csr" 2>/dev/null &&
+   openssl x509 -req -in "$T/many.csr" -CA "$CERTS/ca.crt" -CAkey "$CERTS/ca.key" \
+	-set_serial "0x$(openssl rand -hex 12)" -days 2 -sha256 -extfile "$T/many.ext" -out "$T/many.crt" 2>/dev/null; then
+	timeout $((30 * TS)) "$PY" "$CLIENT" "$P1" "$CERTS/ca.crt" "$T/many.crt" "$T/many.key" 1.3 >"$T/many.out" 2>&1
+	if grep -q -x 'TLS_PEER_INCOMPLETE=TLS_PEER_SANS' "$T/many.out" && ! grep -q '^TLS_PEER_SANS=' "$T/many.out" &&
+	   grep -q -x 'TLS_PEER_SUBJECT=CN=many' "$T/many.out" && grep -q '^TLS_PEER_SPKI_SHA256=' "$T/many.out" &&
+	   grep -q '^REMOTE_PORT=' "$T/many.out" &&
+	   grep -q 'warn: .*rule "svc-mtls": TLS_PEER_SANS too long for an exec.d service.s environment' "$T/inetd.log"; then
+		pass "$name"
+	else
+		fail "$name" "client '$(grep -E '^(TLS_|REMOTE_)' "$T/many.out" | cut -c1-80 | tr '\n' '|')'$(show "$T/inetd.log")"
+	fi
+else
+	fail "$name" "cannot make the certificate"
 fi
 
 # A failed handshake: a certificate from another CA.  The service still
