@@ -39,6 +39,7 @@
 #include "core/peer.h"
 #include "core/self.h"
 #include "core/sys.h"
+#include "core/unwind.h"
 
 /* ---- the program's error queue ---------------------------------------- */
 
@@ -154,11 +155,73 @@ static inline void err_unstash(struct err_stash *s)
 		err_unstash_slow(s);
 }
 
+/* A signal handler that interrupted this thread inside the engine and
+ * leaves by siglongjmp() (or ends the thread) abandons OpenSSL's state
+ * for the connection half updated, with the connection's lock held by a
+ * frame that no longer exists: every later call of the thread on it was
+ * refused as a handler's (EDEADLK), and other threads waited for the lock
+ * for ever (helper-60's F2).  The engine never blocks (the lock is held
+ * only while OpenSSL computes and the socket takes what it can at once),
+ * but a large write encrypts record after record under it while the
+ * kernel keeps up, so a timer often fires there.  Each entry puts a
+ * record on glibc's first cleanup chain (core/unwind.h) before it takes
+ * the lock: when the frame is left without returning, the connection
+ * fails (ECONNRESET, a warning at its next use; OpenSSL's state is never
+ * used again, nor freed: it may be half updated), and the lock goes, with
+ * the count of locks the thread holds (and the cancellation state the
+ * first one saved).  xlock_mine is exact at every instruction, so the
+ * record knows whether its frame got the lock: before the push it was
+ * not the thread's (a handler's call on a connection its thread holds
+ * returns at once, pushing nothing). */
+struct engine_frame {
+	struct _pthread_cleanup_buffer b;
+	struct tls_conn *c;
+	unsigned held;                  /* xlock_held_ before the entry */
+};
+
+static const char abandoned_msg[] =
+	"a signal handler left the TLS engine by a non-local jump (siglongjmp) or ended the"
+	" thread in the middle of a call on this connection: its TLS state is lost; reset";
+
+static void engine_unwound(void *arg)
+{
+	struct engine_frame *f = arg;
+	struct tls_conn *c = f->c;
+
+	if (xlock_mine(&c->lock)) {
+		tls_conn_ref(c);        /* kept for ever: see above */
+		if (c->state != ST_FAILED) {
+			/* As set_fail and set_state (below) write them. */
+			__atomic_store_n(&c->fail, TLS_FAIL_PROTOCOL, __ATOMIC_RELAXED);
+			memcpy(c->err, abandoned_msg, sizeof abandoned_msg);
+			__atomic_store_n(&c->state, ST_FAILED, __ATOMIC_RELEASE);
+		}
+		c->errq_clean = false;
+		if (xlock_held_ == f->held)
+			xlock_held_++;  /* left between the swap and its count */
+		xlock_unlock(&c->lock);
+	}
+	if (xlock_held_ > f->held) {
+		/* Left inside a lock the engine takes (not released: its data
+		 * may be half written); the count goes back all the same. */
+		xlock_held_ = f->held + 1;
+		xlock_held_less();
+	}
+}
+
+#define ENGINE_PUSH(c)                                                        \
+	struct engine_frame ef_ = { .c = (c), .held = xlock_held_ };         \
+	_pthread_cleanup_push(&ef_.b, engine_unwound, &ef_)
+#define ENGINE_POP() _pthread_cleanup_pop(&ef_.b, 0)
+
 /* An engine entry point: the connection's lock (or `ret` when a signal
  * handler interrupted this thread inside the engine on it), and the
  * program's OpenSSL error queue set aside until ENGINE_LEAVE. */
 #define ENGINE_ENTER(c, ret)      \
-	ENTER_OR(c, ret);         \
+	if (xlock_mine(&(c)->lock)) \
+		return ret;       \
+	ENGINE_PUSH(c);           \
+	xlock_lock(&(c)->lock);   \
 	struct err_stash es_;     \
 	err_stash(&es_);          \
 	(c)->errq_clean = true
@@ -167,6 +230,7 @@ static inline void err_unstash(struct err_stash *s)
 		(c)->errq_clean = false; \
 		err_unstash(&es_); \
 		LEAVE(c);         \
+		ENGINE_POP();     \
 	} while (0)
 
 /* Under the lock, right before an SSL_* call whose failure classify()
@@ -1790,8 +1854,13 @@ int tls_conn_finish(struct tls_conn *c, int lock_ms)
 	size_t n;
 	int r;
 
-	if (!xlock_lock_timed(&c->lock, lock_ms))
+	if (xlock_mine(&c->lock))
 		return TLS_REENTERED;
+	ENGINE_PUSH(c);
+	if (!xlock_lock_timed(&c->lock, lock_ms)) {
+		ENGINE_POP();
+		return TLS_REENTERED;
+	}
 	struct err_stash es_;
 	err_stash(&es_);
 	c->errq_clean = true;

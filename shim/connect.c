@@ -145,10 +145,11 @@ static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	}
 	{
 		/* Cancellable while it waits, as a blocking connect() is. */
-		struct shim_call prev = shim_call_begin(c);
+		struct shim_call_frame f;
 
+		shim_call_begin(&f, c);
 		r = shim_tls_handshake(c, false);
-		shim_call_end(prev);
+		shim_call_end(&f);
 	}
 	if (r == 0)
 		shim_tls_placed(fd, c);

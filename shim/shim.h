@@ -30,6 +30,7 @@
 
 #include "core/conntab.h"
 #include "core/lock.h"
+#include "core/unwind.h"
 #include "core/tls.h"
 #include "policy/policy.h"
 #include "shim/addr.h"
@@ -109,39 +110,53 @@ static inline int shim_route(int fd, struct tls_conn **cp)
  * the connection it holds a reference on, and the program's cancellation
  * state.  The call runs with cancellation disabled, except in its
  * blocking wait for that connection, which is a cancellation point as a
- * blocking socket call is (shim/wait.c): a cancelled wait gives up its
- * place among the waiters and this reference as the thread unwinds.  A
- * call with no reference to give (c NULL: the close of a TLS fd) is never
- * cancelled; nor is one a signal handler makes inside another's wait. */
+ * blocking socket call is (shim/wait.c).  A call with no reference to
+ * give (c NULL: the close of a TLS fd) is never cancelled; nor is one a
+ * signal handler makes inside another's wait. */
 struct shim_call {
 	struct tls_conn *c;
 	int cancel;
 };
 extern __thread struct shim_call shim_call_now __attribute__((tls_model("initial-exec")));
 
-/* Begin a call holding a reference on c (or NULL); the call before it,
- * for shim_call_end.  By value: SHIM_DISPATCH takes no address. */
-static inline struct shim_call shim_call_begin(struct tls_conn *c)
-{
-	struct shim_call prev = shim_call_now;
-	int cs;
+/* A call's record on glibc's first cleanup chain (core/unwind.h): when
+ * the call's frames are left without returning (the thread cancelled or
+ * ended in its wait, or a handler's siglongjmp out of it), the thread's
+ * call state, its xlock_nocancel_ and its cancellation state become what
+ * they were before the call, and the call's reference on c goes.  The
+ * caller holds that reference from before shim_call_begin until after
+ * shim_call_end.  It lives in the caller's frame: the frame is what glibc
+ * compares with a jump's target. */
+struct shim_call_frame {
+	struct _pthread_cleanup_buffer b;
+	struct shim_call prev;
+	struct tls_conn *c;
+	unsigned nocancel;              /* xlock_nocancel_ before the call */
+	int cancel;                     /* the program's state; -1 until known */
+};
+void shim_call_unwound(void *frame);
 
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
+static inline void shim_call_begin(struct shim_call_frame *f, struct tls_conn *c)
+{
+	f->prev = shim_call_now;
+	f->c = c;
+	f->nocancel = xlock_nocancel_;
+	f->cancel = -1;
+	_pthread_cleanup_push(&f->b, shim_call_unwound, f);
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &f->cancel);
 	atomic_signal_fence(memory_order_seq_cst);
 	xlock_nocancel_++;              /* after the disable (core/lock.h) */
 	shim_call_now.c = c;
-	shim_call_now.cancel = cs;
-	return prev;
+	shim_call_now.cancel = f->cancel;
 }
 
-static inline void shim_call_end(struct shim_call prev)
+static inline void shim_call_end(struct shim_call_frame *f)
 {
-	int cs = shim_call_now.cancel;
-
-	shim_call_now = prev;
+	shim_call_now = f->prev;
 	xlock_nocancel_--;              /* before the restore (core/lock.h) */
 	atomic_signal_fence(memory_order_seq_cst);
-	pthread_setcancelstate(cs, NULL);
+	pthread_setcancelstate(f->cancel, NULL);
+	_pthread_cleanup_pop(&f->b, 0);
 }
 
 /* Run PLAIN for a pass-through fd, TLS_EXPR with `c` referencing the
@@ -149,8 +164,9 @@ static inline void shim_call_end(struct shim_call prev)
  * session handed to a pump meanwhile starts again: the fd now names the
  * pump's plaintext end.  The pass-through path is one load, one test and
  * a tail jump to the C library (no frame, no errno access, no second
- * return after the system call): nothing in the expansion takes an
- * address, which would forbid the tail call. */
+ * return after the system call).  Only the TLS branch takes an address
+ * (its call's frame record): GCC allows the tail call where no such
+ * variable is live. */
 #define SHIM_DISPATCH(fd, PLAIN, TLS_EXPR) do {                        \
 		uintptr_t v_ = conntab_load(fd);                       \
 		int saved_errno_;                                      \
@@ -167,9 +183,10 @@ static inline void shim_call_end(struct shim_call prev)
 				SHIM_RET(rt_);                         \
 			c = (struct tls_conn *)rt_;                    \
 			{                                              \
-				struct shim_call prev_ = shim_call_begin(c); \
+				struct shim_call_frame f_;             \
+				shim_call_begin(&f_, c);               \
 				r_ = (TLS_EXPR);                       \
-				shim_call_end(prev_);                  \
+				shim_call_end(&f_);                    \
 			}                                              \
 			if (r_ < 0 && tls_conn_moved(c)) {            \
 				tls_conn_unref(c);                     \

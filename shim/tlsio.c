@@ -451,10 +451,11 @@ static void close_begin(int fd, struct tls_conn *c)
  * that interrupted a cancellable wait): see shim_call_begin. */
 void shim_tls_close_begin(int fd, struct tls_conn *c)
 {
-	struct shim_call prev = shim_call_begin(NULL);
+	struct shim_call_frame f;
 
+	shim_call_begin(&f, NULL);
 	close_begin(fd, c);
-	shim_call_end(prev);
+	shim_call_end(&f);
 }
 
 /* After the real close: the tombstone goes, and the caller's reference. */
@@ -467,17 +468,17 @@ void shim_tls_close_end(int fd, struct tls_conn *c)
 int shim_tls_close(int fd)
 {
 	struct tls_conn *c = conntab_begin_close(fd);
-	struct shim_call prev;
+	struct shim_call_frame f;
 	int r;
 
 	if (!c)
 		return -EAGAIN;         /* it changed meanwhile: the caller starts again */
 	/* The real close too is a cancellation point: not here. */
-	prev = shim_call_begin(NULL);
+	shim_call_begin(&f, NULL);
 	shim_tls_close_begin(fd, c);
 	r = REAL(close)(fd) < 0 ? -errno : 0;
 	shim_tls_close_end(fd, c);
-	shim_call_end(prev);
+	shim_call_end(&f);
 	return r;
 }
 

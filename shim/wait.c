@@ -217,13 +217,33 @@ void shim_wait_unwatch(int slot)
 
 __thread struct shim_call shim_call_now __attribute__((tls_model("initial-exec")));
 
-/* A thread cancelled in its wait (pthread_cancel(), or pthread_exit() from
- * a handler) unwinds from the ppoll() below: its place among the waiters
- * goes, or a later hand-over would write a wake-up into that number when
- * it is the program's, and the reference its call holds goes. */
+/* The call's frames were left without returning (shim.h, struct
+ * shim_call_frame). */
+void shim_call_unwound(void *frame)
+{
+	struct shim_call_frame *f = frame;
+
+	shim_call_now = f->prev;
+	xlock_nocancel_ = f->nocancel;
+	atomic_signal_fence(memory_order_seq_cst);
+	if (f->cancel >= 0)
+		pthread_setcancelstate(f->cancel, NULL);
+	if (f->c)
+		tls_conn_unref(f->c);
+}
+
+/* A thread that leaves its wait without returning (cancelled, ended by
+ * pthread_exit() in a handler, or a handler's siglongjmp out of ppoll()
+ * below) gives up its place among the waiters: a later hand-over would
+ * otherwise write a wake-up into that number when it is the program's,
+ * and the table (1024 places) would fill.  The call's reference goes with
+ * the call's own record (shim_call_unwound).  On glibc's first cleanup
+ * chain (core/unwind.h), which a longjmp() runs: the second one
+ * (pthread_cleanup_push) kept a record of this dead frame, that a later
+ * pthread_exit() jumped into. */
 struct unwind {
+	struct _pthread_cleanup_buffer b;
 	int k;                          /* the place among the waiters */
-	struct tls_conn *held;          /* the call's reference, when cancellable */
 };
 
 static void wait_unwound(void *arg)
@@ -231,11 +251,7 @@ static void wait_unwound(void *arg)
 	struct unwind *u = arg;
 
 	slot_release(u->k);
-	if (u->held) {
-		if (shim_call_now.c == u->held)
-			shim_call_now.c = NULL;
-		tls_conn_unref(u->held);
-	}
+	u->k = -1;
 }
 
 int shim_wait(struct tls_conn *c, int fd, short events, int timeout_ms)
@@ -248,7 +264,7 @@ int shim_wait(struct tls_conn *c, int fd, short events, int timeout_ms)
 	 * (shim_call_begin disabled it for the rest of the call). */
 	bool cancellable = c && shim_call_now.c == c && shim_call_now.cancel == PTHREAD_CANCEL_ENABLE &&
 			   xlock_held_ == 0;
-	struct unwind u = { .k = -1, .held = cancellable ? c : NULL };
+	struct unwind u = { .k = -1 };
 	unsigned nocancel = 0;
 	int r;
 
@@ -257,7 +273,7 @@ int shim_wait(struct tls_conn *c, int fd, short events, int timeout_ms)
 	 * sequentially consistent). */
 	if (w && w->evfd >= 0)
 		u.k = slot_claim(c, w->evfd);
-	pthread_cleanup_push(wait_unwound, &u);
+	_pthread_cleanup_push(&u.b, wait_unwound, &u);
 	for (;;) {
 		struct pollfd p[2] = { { .fd = fd, .events = events },
 				       { .fd = w ? w->evfd : -1, .events = POLLIN } };
@@ -310,7 +326,7 @@ int shim_wait(struct tls_conn *c, int fd, short events, int timeout_ms)
 		r = -errno;
 		break;
 	}
-	pthread_cleanup_pop(0);
+	_pthread_cleanup_pop(&u.b, 0);
 	slot_release(u.k);
 	return r;
 }
