@@ -486,6 +486,13 @@ int shim_tls_shutdown(struct tls_conn *c, int how)
 {
 	int fd = tls_conn_fd(c);
 
+	/* A signal handler that interrupted its own thread inside the engine
+	 * on c: neither the engine's close_notify nor the real shutdown()
+	 * may run under that call (the stream would be torn in the middle
+	 * of a record); refused as every such call is (libtlsshim(7),
+	 * ERRORS). */
+	if (tls_conn_reentered(c))
+		return reentered(c);
 	if (how == SHUT_RD || how == SHUT_RDWR)
 		tls_conn_shut_read(c);
 	if ((how == SHUT_WR || how == SHUT_RDWR) && tls_conn_handshake_done(c))

@@ -1,7 +1,7 @@
 #!/bin/sh
 # tests/preload/longjmp.sh — a signal handler that leaves the TLS call it
 # interrupted with siglongjmp(), as alarm() timeouts of old daemons do
-# (helper-60's F1, F2).
+# (helper-60's F1, F2, F3).
 #
 # preload_jumpin.so raises the signal at an exact place inside the call:
 # in the wait of a blocking read() (ppoll), or inside the engine with the
@@ -12,7 +12,9 @@
 #    connection in the linger thread);
 #  - write, read: the lock stayed held for ever: every later call of that
 #    thread failed with EDEADLK ("called from a signal handler", with no
-#    handler running), and another thread's write() waited for ever.
+#    handler running), and another thread's write() waited for ever;
+#  - shut: shutdown() from a handler that interrupted its own thread's
+#    write() returned 0 and tore the stream under that write.
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim longjmp_setup
@@ -22,7 +24,7 @@ policy "$T/cli.conf" <<EOF2
 rules = ( { name = "lj-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
 EOF2
 start_peer echo server --port "$P" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
-	--mode echo --count 4
+	--mode echo --count 5
 
 run_part() {
 	TLSSHIM_LOG_FILE="$T/$1.log" timeout -k 2 $((90 * TS)) env LD_PRELOAD="$SHIM_PRELOAD $PROGS/preload_jumpin.so" \
@@ -59,4 +61,11 @@ for part in write read; do
 	esac
 done
 
+out=$(run_part shut); rc=$?
+case "$rc:$out" in
+"0:shut: handler EDEADLK, echo intact")
+	pass "shutdown() from a handler that interrupted its own thread's TLS write() fails with EDEADLK and leaves the stream alone" ;;
+*)
+	fail "shutdown() from a handler inside the thread's own write()" "exit $rc; got: $out$(show "$T/shut.log")" ;;
+esac
 stop "$PEER"
