@@ -29,11 +29,13 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -236,13 +238,59 @@ static void watchdog_start(struct tls_conn *c, int b)
 	(void)setitimer(ITIMER_REAL, &it, NULL);
 }
 
-/* The pump's loop: plaintext on b, TLS on the session's socket. */
+/* Before the reset: what the program has been sent must have reached its
+ * end.  A RST throws away what our end still holds (SIOCOUTQ: unsent or
+ * unacknowledged), while what the program's end has queued it reads
+ * before the error.  Waits as long as the program keeps its end open and
+ * unread, as the pump waits for it while the session lives. */
+static void delivered(int b)
+{
+	int q;
+
+	w_busy = 0;
+	while (REAL(ioctl)(b, SIOCOUTQ, &q) == 0 && q > 0) {
+		struct pollfd p = { .fd = b, .events = 0 };
+
+		/* POLLERR or POLLHUP: the program's end is gone.  (No event
+		 * says the queue emptied: a look every 20 ms.) */
+		if (REAL(poll)(&p, 1, 20) > 0)
+			break;
+	}
+}
+
+/* The session failed (truncation, altered record, fatal alert, socket
+ * error): the warn line, and the program's next read fails with
+ * ECONNRESET, never end of file (when its end resets: see channel()).
+ * Everything before the failure has been handed to the program. */
+static void __attribute__((noreturn)) pump_failed(struct tls_conn *c, int b, bool resets, bool b_eof)
+{
+	/* After the program has closed and our close_notify went out, how
+	 * the peer ends is no longer worth a warning. */
+	if (!b_eof)
+		shim_tls_report(c);
+	if (resets) {
+		delivered(b);
+		reset(b);
+	}
+	REAL(_exit)(0);
+}
+
+/* The pump's loop: plaintext on b, TLS on the session's socket.
+ *
+ * Only tls_conn_read says when the program's stream ends: 0 for the
+ * peer's close_notify (end of file on the channel), TLS_ERR for a failure
+ * once the plaintext decrypted before it has been returned (one call may
+ * return good bytes while the failure behind them is already noted: the
+ * next call says so).  A failure that a write or a flush meets first stops
+ * the TLS side at once, but the reads go on until they say it too; either
+ * way the plaintext still to go to the program goes first. */
 static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool resets)
 {
 	int tcp = tls_conn_fd(c);
 	char in[PUMP_BUF], out[PUMP_BUF];
 	size_t inlen = 0, inoff = 0, olen = 0, ooff = 0;
 	bool b_eof = false, b_gone = false, tls_eof = false, fin_sent = false;
+	bool failed = false, rd_failed = false;
 	int64_t fin_deadline = -1;
 
 	watchdog_start(c, b);
@@ -259,7 +307,7 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 		w_busy = 1;
 
 		/* TLS -> program */
-		if (!tls_eof && !olen) {
+		if (!tls_eof && !rd_failed && !olen) {
 			r = tls_conn_read(c, out, sizeof out, false);
 			if (r > 0) {
 				olen = (size_t)r;
@@ -269,14 +317,11 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 				tls_eof = true;
 				(void)REAL(shutdown)(b, SHUT_WR);
 				progress = true;
-			} else if (r == TLS_ERR) {
-				/* After the program has closed and our close_notify went
-				 * out, how the peer ends is no longer worth a warning. */
-				if (!b_eof)
-					shim_tls_report(c);
-				if (resets)
-					reset(b);
-				REAL(_exit)(0);
+			} else if (r == TLS_ERR || failed) {
+				/* (failed: a write or a flush said so, and the read
+				 * has nothing more before it) */
+				rd_failed = failed = true;
+				progress = true;
 			}
 			if (b_gone)
 				olen = 0;          /* nobody left to read it */
@@ -300,8 +345,12 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 				progress = true;
 			}
 		}
+		/* The failure, once the program has had everything before it
+		 * (the read side's end already told, if the peer ended first). */
+		if (failed && !olen && (rd_failed || tls_eof))
+			pump_failed(c, b, resets, b_eof);
 		/* program -> TLS */
-		if (!b_eof && !inlen) {
+		if (!failed && !b_eof && !inlen) {
 			r = REAL(recv)(b, in, sizeof in, MSG_DONTWAIT);
 			if (r > 0) {
 				inlen = (size_t)r;
@@ -316,7 +365,7 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 				progress = true;
 			}
 		}
-		if (inlen) {
+		if (!failed && inlen) {
 			r = tls_conn_write(c, in + inoff, inlen - inoff);
 			if (r > 0) {
 				inoff += (size_t)r;
@@ -324,28 +373,30 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 					inlen = 0;
 				progress = true;
 			} else if (r == TLS_ERR) {
-				shim_tls_report(c);
-				if (resets)
-					reset(b);
-				REAL(_exit)(0);
+				failed = progress = true;
 			}
 		}
-		if (tls_conn_flush(c) == TLS_ERR)
-			break;
-		if (b_eof && !inlen && !tls_conn_has_output(c) && !fin_sent) {
+		/* TLS_ERR: failed, by this pass's read perhaps, with its good
+		 * bytes still on their way to the program. */
+		if (!failed && tls_conn_flush(c) == TLS_ERR)
+			failed = progress = true;
+		if (!failed && b_eof && !inlen && !tls_conn_has_output(c) && !fin_sent) {
 			(void)REAL(shutdown)(tcp, SHUT_WR);
 			fin_sent = true;
 		}
-		if (b_eof && tls_eof && !olen && !tls_conn_has_output(c))
+		if (!failed && b_eof && tls_eof && !olen && !tls_conn_has_output(c))
 			break;
 		if (progress || (!olen && !tls_eof && tls_conn_buffered(c) && tls_conn_poll_read(c)))
 			continue;
-		p[0] = (struct pollfd){ .fd = tcp,
+		/* Failed: only the program's end is waited for (its room for
+		 * what the reads still return). */
+		p[0] = (struct pollfd){ .fd = failed ? -1 : tcp,
 			.events = (short)((!tls_eof && !olen ? POLLIN : 0) |
 					  (tls_conn_has_output(c) || inlen ? POLLOUT : 0)) };
 		p[1] = (struct pollfd){ .fd = b,
-			.events = (short)((!b_eof && !inlen ? POLLIN : 0) | (olen ? POLLOUT : 0)) };
-		if (b_eof && fin_sent) {
+			.events = (short)((!failed && !b_eof && !inlen ? POLLIN : 0) |
+					  (olen ? POLLOUT : 0)) };
+		if (b_eof && fin_sent && !failed) {
 			/* The peer's end: 10 s at most after our close_notify
 			 * (a deadline: the watchdog's ticks interrupt poll). */
 			if (fin_deadline < 0)

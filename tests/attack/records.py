@@ -33,7 +33,10 @@ goes on its own):
     drop_WHERE          a record, with the one before it never sent
     oversize_WHERE      a record longer than 2^14 + 256 bytes of ciphertext
     badtype_WHERE       outer content type 0x63 (not a TLS content type)
-    truncate_WHERE      the first half of a record, then FIN
+    truncate_WHERE      the first half of a record, then FIN (with_data: the
+                        good record, the half and the FIN in one segment)
+    close_WHERE         not an attack: a close_notify alert, then FIN (with_data:
+                        in one segment with the good record)
 """
 import os
 import socket
@@ -231,11 +234,19 @@ def main():
     elif kind == "truncate":
         rec = cw.seal(EVIL + b"\x17")
         bad = rec[:len(rec) // 2]
+    elif kind == "close":
+        bad = cw.seal(b"\x01\x00\x15")     # alert warning close_notify
     else:
         raise SystemExit("unknown case " + case)
+    ends = kind in ("truncate", "close")
     try:
+        if ends:
+            # Corked, the FIN goes out in the segment that carries the
+            # data (Linux sets it on the unsent tail): the receiver meets
+            # the end in the same read as the good record, every time.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
         sock.sendall(prefix + bad)
-        if kind == "truncate":
+        if ends:
             sock.shutdown(socket.SHUT_WR)
     except (BrokenPipeError, ConnectionResetError):
         pass
