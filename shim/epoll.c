@@ -462,6 +462,8 @@ static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, 
 			int fd = s->tls[i];
 			struct ep_entry *e = entry(s, fd, false);
 			struct tls_conn *c = conntab_get(fd);
+			bool failed;
+
 			if (!c || !e || !e->present) {
 				if (!c && e && e->present)
 					e->tls = false;
@@ -471,9 +473,12 @@ static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, 
 				continue;
 			}
 			wake = shim_deadline_ns(c, wake);
+			failed = tls_conn_failed(c);
 			/* Buffered plaintext: level-triggered, always; edge-triggered,
-			 * once per arrival of new bytes, as a kernel edge. */
-			if (ready_ep_may_report_failure(&e->r, tls_conn_failed(c)) ||
+			 * once per arrival of new bytes, as a kernel edge (also what
+			 * is staged ahead of a failure). */
+			if (ready_ep_may_report_failure(&e->r, failed, failed && tls_conn_pending(c) > 0,
+							tls_conn_rx_generation(c)) ||
 			    (ready_ep_may_report_data(&e->r, tls_conn_handshake_done(c),
 						      tls_conn_rx_generation(c)) &&
 			     tls_conn_buffered(c) && tls_conn_poll_read(c)) ||

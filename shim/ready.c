@@ -5,6 +5,18 @@
 
 #include "shim/ready.h"
 
+/* A failed connection: POLLERR plus the events asked for.  But plain
+ * text decrypted before the failure is read first (shim/tlsio.c): while
+ * it is left, a reader sees only that (an event loop that closes on
+ * POLLERR would lose it), and the failure is reported after. */
+static short failed_revents(const struct ready_ops *ops, void *c, short want)
+{
+	if ((want & POLLIN) && ops->staged(c))
+		return POLLIN;
+	ops->report(c);
+	return (short)((want & (POLLIN | POLLOUT)) | POLLERR);
+}
+
 short ready_revents(const struct ready_ops *ops, void *c, short want, short kr)
 {
 	short out = kr & (POLLERR | POLLHUP | POLLNVAL);
@@ -27,19 +39,15 @@ short ready_revents(const struct ready_ops *ops, void *c, short want, short kr)
 		if (!ops->failed(c))
 			kr |= POLLOUT;             /* a fresh connection has room */
 	}
-	if (ops->failed(c)) {
-		ops->report(c);
-		return (short)((want & (POLLIN | POLLOUT)) | POLLERR);
-	}
+	if (ops->failed(c))
+		return failed_revents(ops, c, want);
 	if ((want & POLLIN) && (ops->buffered(c) || (kr & (POLLIN | POLLHUP | POLLERR))) &&
 	    ops->poll_read(c))
 		out |= POLLIN;
 	if ((kr & POLLOUT) && ops->poll_write(c) && (want & POLLOUT))
 		out |= POLLOUT;
-	if (ops->failed(c)) {
-		ops->report(c);
-		out |= (short)((want & (POLLIN | POLLOUT)) | POLLERR);
-	}
+	if (ops->failed(c))
+		out |= failed_revents(ops, c, want);
 	return out & (short)(want | POLLERR | POLLHUP | POLLNVAL);
 }
 
@@ -91,9 +99,14 @@ int ready_poll_to_sets(const struct pollfd *p, int n, fd_set *rd, fd_set *wr, fd
 	return count;
 }
 
-bool ready_ep_may_report_failure(const struct ready_ep *e, bool failed)
+bool ready_ep_may_report_failure(const struct ready_ep *e, bool failed, bool staged,
+				 unsigned long gen)
 {
-	return !e->disabled && failed && !((e->events & EPOLLET) && e->fail_seen);
+	if (e->disabled || !failed || !(e->events & EPOLLET))
+		return !e->disabled && failed;
+	if (staged)
+		return (e->events & EPOLLIN) && e->seen_gen != gen;
+	return !e->fail_seen;
 }
 
 bool ready_ep_may_report_data(const struct ready_ep *e, bool handshake_done, unsigned long gen)
@@ -108,7 +121,8 @@ void ready_ep_reported(struct ready_ep *e, uint32_t got, bool failed, unsigned l
 		e->disabled = true;
 	if (got & EPOLLIN)
 		e->seen_gen = gen;
-	if (got && failed)
+	/* (EPOLLIN alone, of a failed connection: its staged plain text) */
+	if ((got & EPOLLERR) && failed)
 		e->fail_seen = true;
 }
 

@@ -9,7 +9,9 @@
  *  - while a handshake runs, the program's events are hidden and the
  *    shim drives the handshake one step per kernel event;
  *  - POLLOUT is reported only when the engine's out-buffer is empty;
- *  - a failed connection reports POLLERR plus the events asked for.
+ *  - a failed connection reports POLLERR plus the events asked for; but
+ *    while plain text decrypted before the failure is left, a reader is
+ *    shown only that it is readable (the failure comes at the read after).
  * The engine is reached through a table of questions (struct ready_ops),
  * so that the rules can be tested without one.
  */
@@ -32,6 +34,7 @@ struct ready_ops {
 	bool (*buffered)(void *c);      /* anything inside that a read might take */
 	int (*poll_read)(void *c);      /* 1: a read would return at once */
 	int (*poll_write)(void *c);     /* 1: a write would be taken (drives a handshake step) */
+	bool (*staged)(void *c);        /* failed, with plain text from before it left */
 	void (*report)(void *c);        /* log the failure once */
 };
 
@@ -58,9 +61,10 @@ struct ready_ep {
  * kernel cannot signal (plaintext buffered inside, a failure)?  Level-
  * triggered: whenever there is something; edge-triggered: once per
  * arrival of new bytes (gen: the engine's rx generation), a failure
- * once.  The caller then asks the engine whether there really is
+ * once; plain text staged before a failure (staged) is data.  The caller then asks the engine whether there really is
  * plaintext (buffered, poll_read). */
-bool ready_ep_may_report_failure(const struct ready_ep *e, bool failed);
+bool ready_ep_may_report_failure(const struct ready_ep *e, bool failed, bool staged,
+				 unsigned long gen);
 bool ready_ep_may_report_data(const struct ready_ep *e, bool handshake_done, unsigned long gen);
 /* After `got` (EPOLL*) was reported to the program. */
 void ready_ep_reported(struct ready_ep *e, uint32_t got, bool failed, unsigned long gen);

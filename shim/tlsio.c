@@ -203,8 +203,11 @@ static int refuse_oob(struct tls_conn *c)
 }
 
 /* What a read and a write do first: MSG_OOB is refused, 0 bytes is a
- * no-op, the handshake completes.  1: go on; 0 or -errno: return that. */
-static int io_start(struct tls_conn *c, size_t len, int flags, bool nb)
+ * no-op, the handshake completes.  1: go on; 0 or -errno: return that.
+ * A read of a failed connection goes on: plain text decrypted before the
+ * failure (a peek's or FIONREAD's stage) comes first, and the engine's
+ * read says when it is all gone (TLS_ERR). */
+static int io_start(struct tls_conn *c, size_t len, int flags, bool nb, bool reading)
 {
 	int e;
 
@@ -212,7 +215,8 @@ static int io_start(struct tls_conn *c, size_t len, int flags, bool nb)
 		return refuse_oob(c);
 	if (len == 0)
 		return 0;
-	if (!tls_conn_handshake_done(c) && (e = shim_tls_handshake(c, nb)) < 0)
+	if (!tls_conn_handshake_done(c) && !(reading && tls_conn_failed(c)) &&
+	    (e = shim_tls_handshake(c, nb)) < 0)
 		return e;
 	return 1;
 }
@@ -225,7 +229,7 @@ ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
 	size_t got = 0;
 	int e;
 
-	if ((e = io_start(c, len, flags, nb)) <= 0)
+	if ((e = io_start(c, len, flags, nb, true)) <= 0)
 		return e;
 	/* A reader that outpaces its sender: wait first (tls_conn_wait_first). */
 	if (!nb) {
@@ -271,7 +275,7 @@ ssize_t shim_tls_send(struct tls_conn *c, const void *buf, size_t len, int flags
 	bool nb = shim_tls_nonblocking(c, flags), left = true;
 	size_t sent = 0;
 
-	if ((e = io_start(c, len, flags, nb)) <= 0)
+	if ((e = io_start(c, len, flags, nb, false)) <= 0)
 		return e;
 	while (sent < len) {
 		ssize_t r = tls_conn_write_ex(c, (const char *)buf + sent, len - sent, &left);
@@ -504,12 +508,13 @@ int shim_tls_shutdown(struct tls_conn *c, int how)
 
 /* FIONREAD: all the plaintext a read would return now, across records,
  * without waiting: never 0 while something can be read (an edge-triggered
- * program that reads until FIONREAD says 0 is never left behind). */
+ * program that reads until FIONREAD says 0 is never left behind), also
+ * what is staged ahead of a failure. */
 int shim_tls_readable(struct tls_conn *c)
 {
 	size_t n;
 
-	if (!tls_conn_handshake_done(c))
+	if (!tls_conn_handshake_done(c) && !tls_conn_failed(c))
 		return 0;
 	n = tls_conn_readable(c);
 	return n > 0x7fffffff ? 0x7fffffff : (int)n;

@@ -58,13 +58,15 @@ static bool q_client(void *c) { return tls_conn_role(c) == TLS_ROLE_CLIENT; }
 static bool q_buffered(void *c) { return tls_conn_buffered(c); }
 static int q_poll_read(void *c) { return tls_conn_poll_read(c); }
 static int q_poll_write(void *c) { return tls_conn_poll_write(c); }
+/* (failed: only the stage is pending, never OpenSSL's buffer) */
+static bool q_staged(void *c) { return tls_conn_pending(c) > 0; }
 static void q_report(void *c) { shim_tls_report(c); }
 
 static const struct ready_ops engine = {
 	.moved = q_moved, .timed_out = q_timed_out, .failed = q_failed,
 	.handshake_done = q_done, .handshake_started = q_started, .client = q_client,
 	.buffered = q_buffered, .poll_read = q_poll_read, .poll_write = q_poll_write,
-	.report = q_report,
+	.staged = q_staged, .report = q_report,
 };
 
 /* What one TLS fd shows the program, given what the kernel reported. */

@@ -17,6 +17,12 @@
 #    child reads, so the session runs in a pump (libtlsshim(7), "The
 #    pump").  The pump met the failure in the same turn as the good
 #    record, and ended the channel as if cleanly: end of file, no log.
+#  * staged: before reading, FIONREAD or recv(MSG_PEEK) decrypts what is
+#    there, and meets the failure behind the good record.  That plaintext
+#    must still come first, on every read path (read, recv, readv,
+#    recvmsg, recvmmsg); FIONREAD and the peek count it; poll, select and
+#    epoll (level and edge) report it readable, and not as an error, until
+#    it has been read.  It was lost: the read failed at once.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/attack.inc"
 
@@ -90,5 +96,19 @@ done
 rr_case bitflip none poll recv fork
 rr_case bitflip fionread block read fork
 
+# Staged by FIONREAD or MSG_PEEK before the first read (bug: the staged
+# plaintext was lost, the first read failed).
+for how in read recv readv recvmsg recvmmsg; do
+	rr_case bitflip fionread block "$how"
+done
+rr_case truncate fionread block read
+rr_case bitflip peek block read
+rr_case truncate peek block recvmsg
+for wait in poll select epoll epollet; do
+	rr_case bitflip fionread "$wait" read
+done
+rr_case truncate peek epollet recv
+rr_case truncate peek poll readv
 # The controls: a clean close_notify behind good data reads as end of file.
 rr_case close fionread block read
+rr_case close peek epoll read

@@ -13,7 +13,7 @@
 /* A scripted engine: each answer is a field; poll_write can complete a
  * handshake or fail it (what one handshake step does). */
 struct fake {
-	bool moved, timed_out, failed, done, started, client, buffered;
+	bool moved, timed_out, failed, done, started, client, buffered, staged;
 	int poll_read, poll_write;
 	bool step_completes, step_fails;  /* poll_write during a handshake */
 	int reports, steps;
@@ -40,12 +40,13 @@ static int f_poll_write(void *c)
 	}
 	return f->poll_write;
 }
+static bool f_staged(void *c) { return ((struct fake *)c)->staged; }
 static void f_report(void *c) { ((struct fake *)c)->reports++; }
 
 static const struct ready_ops ops = {
 	.moved = f_moved, .timed_out = f_timed_out, .failed = f_failed, .handshake_done = f_done,
 	.handshake_started = f_started, .client = f_client, .buffered = f_buffered,
-	.poll_read = f_poll_read, .poll_write = f_poll_write, .report = f_report,
+	.poll_read = f_poll_read, .poll_write = f_poll_write, .staged = f_staged, .report = f_report,
 };
 
 struct revents_case {
@@ -85,6 +86,10 @@ static const struct revents_case revents_cases[] = {
 	  POLLIN, POLLOUT, 0, 0, 0 },
 	{ "failed: error plus what was asked, logged once per call", { .failed = true, .done = true },
 	  POLLIN, 0, POLLIN | POLLERR, 0, 1 },
+	{ "failed, plain text staged before it: readable only, nothing logged yet",
+	  { .failed = true, .staged = true }, POLLIN | POLLOUT, POLLIN | POLLERR, POLLIN, 0, 0 },
+	{ "failed, plain text staged, no reader: the failure", { .failed = true, .staged = true },
+	  POLLOUT, 0, POLLOUT | POLLERR, 0, 1 },
 	{ "hang-up passes through", { .done = true, .poll_read = 1 },
 	  POLLIN, POLLHUP, POLLIN | POLLHUP, 0, 0 },
 };
@@ -166,12 +171,25 @@ static void run_epoll(void)
 	}
 	UNIT_CASE("epoll ET: a failure is reported once; LT: every time") {
 		struct ready_ep et = { .events = EPOLLIN | EPOLLET }, lt = { .events = EPOLLIN };
-		EXPECT(ready_ep_may_report_failure(&et, true));
+		EXPECT(ready_ep_may_report_failure(&et, true, false, 0));
 		ready_ep_reported(&et, EPOLLIN | EPOLLERR, true, 0);
-		EXPECT(!ready_ep_may_report_failure(&et, true));
+		EXPECT(!ready_ep_may_report_failure(&et, true, false, 0));
 		ready_ep_reported(&lt, EPOLLIN | EPOLLERR, true, 0);
-		EXPECT(ready_ep_may_report_failure(&lt, true));
-		EXPECT(!ready_ep_may_report_failure(&lt, false));
+		EXPECT(ready_ep_may_report_failure(&lt, true, false, 0));
+		EXPECT(!ready_ep_may_report_failure(&lt, false, false, 0));
+	}
+	UNIT_CASE("epoll ET: plain text staged before a failure is data (an edge per arrival), the failure an edge of its own after it") {
+		struct ready_ep et = { .events = EPOLLIN | EPOLLET }, lt = { .events = EPOLLIN };
+		EXPECT(ready_ep_may_report_failure(&et, true, true, 1));
+		ready_ep_reported(&et, EPOLLIN, true, 1);
+		EXPECT(!et.fail_seen);
+		EXPECT(!ready_ep_may_report_failure(&et, true, true, 1));   /* nothing new */
+		EXPECT(ready_ep_may_report_failure(&et, true, false, 1));   /* read: now the failure */
+		ready_ep_reported(&et, EPOLLIN | EPOLLERR, true, 1);
+		EXPECT(!ready_ep_may_report_failure(&et, true, false, 1));
+		EXPECT(ready_ep_may_report_failure(&lt, true, true, 1));
+		ready_ep_reported(&lt, EPOLLIN, true, 1);
+		EXPECT(ready_ep_may_report_failure(&lt, true, true, 1));
 	}
 	UNIT_CASE("epoll ONESHOT: disabled after a report, nothing until re-armed") {
 		struct ready_ep e = { .events = EPOLLIN | EPOLLONESHOT };
@@ -180,7 +198,7 @@ static void run_epoll(void)
 		ready_ep_reported(&e, EPOLLIN, false, 1);
 		EXPECT(e.disabled);
 		EXPECT(!ready_ep_may_report_data(&e, true, 2));
-		EXPECT(!ready_ep_may_report_failure(&e, true));
+		EXPECT(!ready_ep_may_report_failure(&e, true, false, 2));
 		EXPECT(ready_ep_kernel_mask(&e, false, true, POLLIN) == 0);
 	}
 	UNIT_CASE("epoll kernel mask: the program's events once open, the engine's needs always") {
