@@ -252,61 +252,46 @@ else
 	fail "$name" "backend did not listen$(show "$T/sc.err" "$T/sc.log")"
 fi
 
-# ---- no certificate, no SNI, no ALPN -----------------------------------------
-name=proxyv2_no_cert_no_sni_no_alpn
-P=$(free_port)
-if start_backend nc "$P" no; then
-	{ wait_for "$T/nc.client" '^ready' 20; printf 'hello\n'; wait_for "$T/nc.client" '^echo hello' 20; } |
+# nocert_case NAME TAG AUTHORITY S_CLIENT-ARGS...: an s_client without a
+# certificate or ALPN (TLS 1.3); the header's fields, with AUTHORITY as
+# PP2_TYPE_AUTHORITY (none when empty).
+nocert_case() {
+	name=$1 _t=$2 _au=$3
+	shift 3
+	P=$(free_port)
+	if ! start_backend "$_t" "$P" no; then
+		fail "$name" "backend did not listen$(show "$T/$_t.err" "$T/$_t.log")"
+		return
+	fi
+	{ wait_for "$T/$_t.client" '^ready' 20; printf 'hello\n'; wait_for "$T/$_t.client" '^echo hello' 20; } |
 		timeout $((30 * TS)) openssl s_client -connect "127.0.0.1:$P" -CAfile "$CERTS/ca.crt" \
-			-noservername -tls1_3 >"$T/nc.client" 2>"$T/nc.cerr"
-	ci=$(sed -n 's/^New, TLSv1.3, Cipher is //p' "$T/nc.client" | head -n 1)
-	cat >"$T/$name.want" <<EOW
-fionread_header=$(header_len "" "" "" TLSv1.3 "$ci")
-family=0x11
-src=127.0.0.1:PORT
-dst=127.0.0.1:$P
-ssl_client=0x01
-ssl_verify=1
-ssl.tlv_0x21=TLSv1.3
-ssl.tlv_0x23=$ci
-EOW
+			-tls1_3 "$@" >"$T/$_t.client" 2>"$T/$_t.cerr"
+	ci=$(sed -n 's/^New, TLSv1.3, Cipher is //p' "$T/$_t.client" | head -n 1)
+	{
+		echo "fionread_header=$(header_len "$_au" "" "" TLSv1.3 "$ci")"
+		echo "family=0x11"
+		echo "src=127.0.0.1:PORT"
+		echo "dst=127.0.0.1:$P"
+		[ -n "$_au" ] && echo "tlv_0x02=$_au"
+		echo "ssl_client=0x01"
+		echo "ssl_verify=1"
+		echo "ssl.tlv_0x21=TLSv1.3"
+		echo "ssl.tlv_0x23=$ci"
+	} >"$T/$name.want"
 	wait_exit "$BE" 20
-	sed -i 's/^src=127\.0\.0\.1:[0-9][0-9]*$/src=127.0.0.1:PORT/' "$T/nc.out"
-	cp "$T/nc.out" "$T/$name.out"
+	sed -i 's/^src=127\.0\.0\.1:[0-9][0-9]*$/src=127.0.0.1:PORT/' "$T/$_t.out"
+	cp "$T/$_t.out" "$T/$name.out"
 	check "$name"
-else
-	fail "$name" "backend did not listen$(show "$T/nc.err" "$T/nc.log")"
-fi
+}
+
+# ---- no certificate, no SNI, no ALPN -----------------------------------------
+nocert_case proxyv2_no_cert_no_sni_no_alpn nc "" -noservername
 
 # ---- an SNI with control bytes: printable ASCII in PP2_TYPE_AUTHORITY ------
 # A client with no certificate chooses the AUTHORITY a backend may log or
 # route by: CR, LF, ESC and a byte over 0x7f each arrive as '?'.
-name=proxyv2_sni_control_bytes_as_question_marks
-P=$(free_port)
-if start_backend ns "$P" no; then
-	{ wait_for "$T/ns.client" '^ready' 20; printf 'hello\n'; wait_for "$T/ns.client" '^echo hello' 20; } |
-		timeout $((30 * TS)) openssl s_client -connect "127.0.0.1:$P" -CAfile "$CERTS/ca.crt" \
-			-servername "$(printf 'evil.example\r\nX-Injected: 1\033[2J\377')" -tls1_3 \
-			>"$T/ns.client" 2>"$T/ns.cerr"
-	ci=$(sed -n 's/^New, TLSv1.3, Cipher is //p' "$T/ns.client" | head -n 1)
-	cat >"$T/$name.want" <<EOW
-fionread_header=$(header_len "evil.example??X-Injected: 1?[2J?" "" "" TLSv1.3 "$ci")
-family=0x11
-src=127.0.0.1:PORT
-dst=127.0.0.1:$P
-tlv_0x02=evil.example??X-Injected: 1?[2J?
-ssl_client=0x01
-ssl_verify=1
-ssl.tlv_0x21=TLSv1.3
-ssl.tlv_0x23=$ci
-EOW
-	wait_exit "$BE" 20
-	sed -i 's/^src=127\.0\.0\.1:[0-9][0-9]*$/src=127.0.0.1:PORT/' "$T/ns.out"
-	cp "$T/ns.out" "$T/$name.out"
-	check "$name"
-else
-	fail "$name" "backend did not listen$(show "$T/ns.err" "$T/ns.log")"
-fi
+nocert_case proxyv2_sni_control_bytes_as_question_marks ns "evil.example??X-Injected: 1?[2J?" \
+	-servername "$(printf 'evil.example\r\nX-Injected: 1\033[2J\377')"
 
 # ---- a refused client: no header, no byte reaches the program --------------
 name=proxyv2_refused_client_no_header
