@@ -11,6 +11,7 @@
 #include <openssl/ssl.h>
 
 #include "core/lock.h"
+#include "core/unwind.h"
 #include "core/session.h"
 #include "core/tls.h"
 
@@ -93,5 +94,29 @@ struct tls_conn {
 /* LEAVE of a parked connection (its lock held): unpark it, and count an
  * activity, unless it is still idle (see tls_conn_park). */
 void conn_parked_leave(struct tls_conn *c);
+
+/* ENTER_OR and LEAVE for a section that may be left by a non-local jump
+ * (a signal handler's siglongjmp, pthread_exit, cancellation) at a point
+ * where the jump is allowed: a system call, or OpenSSL's work.  A record
+ * on glibc's first cleanup chain (core/unwind.h), pushed before the lock
+ * is taken, fails the connection and gives the lock back if the frame is
+ * left without GUARDED_LEAVE (engine_unwound, core/tls.c).  Once per
+ * scope.  Short sections that only read or set fields use ENTER_OR. */
+struct engine_frame {
+	struct _pthread_cleanup_buffer b;
+	struct tls_conn *c;
+	unsigned held;                  /* xlock_held_ before the entry */
+};
+void engine_unwound(void *arg);
+#define ENGINE_PUSH(c)                                                        \
+	struct engine_frame ef_ = { .c = (c), .held = xlock_held_ };         \
+	_pthread_cleanup_push(&ef_.b, engine_unwound, &ef_)
+#define ENGINE_POP() _pthread_cleanup_pop(&ef_.b, 0)
+#define GUARDED_ENTER(c, ret)           \
+	if (xlock_mine(&(c)->lock))     \
+		return ret;             \
+	ENGINE_PUSH(c);                 \
+	xlock_lock(&(c)->lock)
+#define GUARDED_LEAVE(c) do { LEAVE(c); ENGINE_POP(); } while (0)
 
 #endif

@@ -52,12 +52,12 @@ bool tls_conn_peer_info(struct tls_conn *c, struct tls_peer_info *pi)
 	bool ok = false;
 
 	memset(pi, 0, sizeof *pi);
-	ENTER_OR(c, false);
+	GUARDED_ENTER(c, false);        /* OpenSSL parses the certificate */
 	if (c->state == ST_OPEN && c->ssl) {
 		tls_ssl_peer_info(c->ssl, c->role == TLS_ROLE_SERVER, c->name, pi);
 		ok = true;
 	}
-	LEAVE(c);
+	GUARDED_LEAVE(c);
 	return ok;
 }
 

@@ -173,17 +173,12 @@ static inline void err_unstash(struct err_stash *s)
  * record knows whether its frame got the lock: before the push it was
  * not the thread's (a handler's call on a connection its thread holds
  * returns at once, pushing nothing). */
-struct engine_frame {
-	struct _pthread_cleanup_buffer b;
-	struct tls_conn *c;
-	unsigned held;                  /* xlock_held_ before the entry */
-};
 
 static const char abandoned_msg[] =
 	"a signal handler left the TLS engine by a non-local jump (siglongjmp) or ended the"
 	" thread in the middle of a call on this connection: its TLS state is lost; reset";
 
-static void engine_unwound(void *arg)
+void engine_unwound(void *arg)
 {
 	struct engine_frame *f = arg;
 	struct tls_conn *c = f->c;
@@ -209,19 +204,12 @@ static void engine_unwound(void *arg)
 	}
 }
 
-#define ENGINE_PUSH(c)                                                        \
-	struct engine_frame ef_ = { .c = (c), .held = xlock_held_ };         \
-	_pthread_cleanup_push(&ef_.b, engine_unwound, &ef_)
-#define ENGINE_POP() _pthread_cleanup_pop(&ef_.b, 0)
 
 /* An engine entry point: the connection's lock (or `ret` when a signal
  * handler interrupted this thread inside the engine on it), and the
  * program's OpenSSL error queue set aside until ENGINE_LEAVE. */
 #define ENGINE_ENTER(c, ret)      \
-	if (xlock_mine(&(c)->lock)) \
-		return ret;       \
-	ENGINE_PUSH(c);           \
-	xlock_lock(&(c)->lock);   \
+	GUARDED_ENTER(c, ret);    \
 	struct err_stash es_;     \
 	err_stash(&es_);          \
 	(c)->errq_clean = true
@@ -229,8 +217,7 @@ static void engine_unwound(void *arg)
 	do {                      \
 		(c)->errq_clean = false; \
 		err_unstash(&es_); \
-		LEAVE(c);         \
-		ENGINE_POP();     \
+		GUARDED_LEAVE(c); \
 	} while (0)
 
 /* Under the lock, right before an SSL_* call whose failure classify()
@@ -1799,16 +1786,18 @@ out:
 	return r;
 }
 
+/* It sends under the lock: guarded as the engine's entries are (a jump
+ * out of its send would leave the lock held, helper-63). */
 int tls_conn_flush(struct tls_conn *c)
 {
 	int r;
 
-	ENTER_OR(c, TLS_REENTERED);
+	GUARDED_ENTER(c, TLS_REENTERED);
 	if (!claim(c))
 		r = TLS_ERR;
 	else
 		r = c->state == ST_FAILED && c->out_off == c->out_len ? TLS_ERR : flush_locked(c);
-	LEAVE(c);
+	GUARDED_LEAVE(c);
 	return r;
 }
 

@@ -20,6 +20,9 @@
  *         error other than EDEADLK, and close() must succeed.
  *         "write: this thread E1, other thread E2, close 0".
  * read:   the same for a read() left while the reply is being received.
+ * flush:  the same for a 32 MiB write() whose echo is not read, left in
+ *         the send that follows the first EAGAIN (the library pushing
+ *         what the socket could not take, its lock held).
  * shut:   the handler calls shutdown(SHUT_RDWR) on the socket its thread
  *         is writing to, and returns; the write goes on.  The handler's
  *         call must fail (EDEADLK) and leave the connection alone: the
@@ -43,8 +46,9 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { PPOLL = 1, SEND = 2, RECV = 3 };
+enum { PPOLL = 1, SEND = 2, RECV = 3, SEND_AFTER_EAGAIN = 4 };
 #define BIG (256 * 1024)
+#define HUGE_WRITE (32 << 20)
 
 static struct addrinfo *res;
 static void (*arm)(int which, int nth);
@@ -193,9 +197,10 @@ static void *other_writer(void *arg)
 	return NULL;
 }
 
-static void part_io(bool writing)
+static void part_io(const char *part)
 {
-	static char big[BIG];
+	static char big[BIG], huge[HUGE_WRITE];
+	bool writing = strcmp(part, "read") != 0;
 	int s = dial();
 	ssize_t r;
 	int mine;
@@ -203,7 +208,10 @@ static void part_io(bool writing)
 
 	ping(s);
 	if (sigsetjmp(env, 1) == 0) {
-		if (writing) {
+		if (!strcmp(part, "flush")) {
+			arm(SEND_AFTER_EAGAIN, 1);
+			r = write(s, huge, sizeof huge);
+		} else if (writing) {
 			arm(SEND, 1);
 			r = write(s, big, sizeof big);
 		} else {
@@ -215,22 +223,19 @@ static void part_io(bool writing)
 			arm(RECV, 1);
 			r = read(s, big, sizeof big);
 		}
-		printf("BAD: %s returned %zd (%s) instead of being left\n", writing ? "write" : "read",
-		       r, ename(errno));
+		printf("BAD: %s returned %zd (%s) instead of being left\n", part, r, ename(errno));
 		return;
 	}
 	r = write(s, "x", 1);
 	mine = r < 0 ? errno : 0;
 	pthread_create(&t, NULL, other_writer, &s);
 	if (!join_within(t, 20)) {
-		printf("BAD: %s: another thread's write() did not return within 20 s\n",
-		       writing ? "write" : "read");
+		printf("BAD: %s: another thread's write() did not return within 20 s\n", part);
 		fflush(stdout);
 		_exit(1);
 	}
 	r = close(s);
-	printf("%s: this thread %s, other thread %s, close %s\n", writing ? "write" : "read",
-	       mine ? ename(mine) : "0", other_errno ? ename(other_errno) : "0",
+	printf("%s: this thread %s, other thread %s, close %s\n", part, mine ? ename(mine) : "0", other_errno ? ename(other_errno) : "0",
 	       r ? ename(errno) : "0");
 }
 
@@ -271,7 +276,7 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_usr1 };
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: longjmp_client HOST PORT exit|cancel|write|read|shut\n");
+		fprintf(stderr, "usage: longjmp_client HOST PORT exit|cancel|write|read|flush|shut\n");
 		return 2;
 	}
 	alarm(60);
@@ -290,10 +295,8 @@ int main(int argc, char **argv)
 		part_exit(false);
 	else if (!strcmp(argv[3], "cancel"))
 		part_exit(true);
-	else if (!strcmp(argv[3], "write"))
-		part_io(true);
-	else if (!strcmp(argv[3], "read"))
-		part_io(false);
+	else if (!strcmp(argv[3], "write") || !strcmp(argv[3], "read") || !strcmp(argv[3], "flush"))
+		part_io(argv[3]);
 	else if (!strcmp(argv[3], "shut"))
 		part_shut();
 	fflush(stdout);

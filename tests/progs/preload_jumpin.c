@@ -8,8 +8,11 @@
  *
  * The program arms it with jumpin_arm(which, nth) (looked up with dlsym):
  * the nth call of that function by the arming thread raises SIGUSR1 in
- * that thread first, once.  which: 1 ppoll, 2 send, 3 recv.
+ * that thread first, once.  which: 1 ppoll, 2 send, 3 recv, 4 a send
+ * right after one that failed with EAGAIN (the library's flush of what
+ * the socket could not take, under the connection's lock).
  */
+#include <errno.h>
 #include <dlfcn.h>
 #include <poll.h>
 #include <pthread.h>
@@ -24,6 +27,7 @@ static ssize_t (*real_recv)(int, void *, size_t, int);
 static _Atomic int armed;
 static _Atomic int left;
 static pthread_t armer;
+static __thread int last_eagain;
 
 __attribute__((constructor)) static void init(void)
 {
@@ -57,8 +61,14 @@ int ppoll(struct pollfd *p, nfds_t n, const struct timespec *t, const sigset_t *
 
 ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
+	ssize_t r;
+
 	fire(2);
-	return real_send(fd, buf, len, flags);
+	if (last_eagain)
+		fire(4);
+	r = real_send(fd, buf, len, flags);
+	last_eagain = r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+	return r;
 }
 
 ssize_t recv(int fd, void *buf, size_t len, int flags)
