@@ -12,20 +12,28 @@
 /* The new fd, or a negative errno. */
 static int shim_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags, bool four)
 {
+	/* The program's buffer length, given again on every pass: the kernel
+	 * wrote the refused connection's address length over *alen, and the
+	 * next accept would write that much (helper-63: 28 bytes of an IPv6
+	 * address into a 16-byte struct sockaddr). */
+	const socklen_t in = addr && alen ? *alen : 0;
+
 	shim_ensure_init();
 	for (;;) {
 		/* The peer's address comes with the accept (no getpeername):
 		 * into the program's buffer when it gave one, else into ours. */
 		struct sockaddr_storage ss;
-		socklen_t sl = sizeof ss, in = addr && alen ? *alen : 0;
+		socklen_t sl = sizeof ss;
 		struct sockaddr *a = addr ? addr : (struct sockaddr *)&ss;
 		socklen_t *al = addr ? alen : &sl;
-		int nfd = four ? REAL(accept4)(fd, a, al, flags) : REAL(accept)(fd, a, al);
 		struct shim_verdict v;
 		struct tls_conn *c;
 		bool named;
-		int err;
+		int nfd, err;
 
+		if (addr && alen)
+			*alen = in;
+		nfd = four ? REAL(accept4)(fd, a, al, flags) : REAL(accept)(fd, a, al);
 		if (nfd < 0)
 			return -errno;
 		shim_epoll_fds_closed(nfd, nfd);

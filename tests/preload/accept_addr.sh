@@ -7,6 +7,8 @@
 # The shim's log names each connection by the client's address in every
 # case (its own buffer, or getpeername when the program's was too small).
 # A pass-through accept costs one system call (getsockname) and no more.
+# After a connection the library refuses, the next accept() gets the
+# program's buffer length again (nothing written past the buffer).
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim accept_addr_setup
@@ -86,4 +88,32 @@ if [ -z "$why" ]; then
 	pass "$name (one getsockname, no getsockopt, no getpeername)"
 else
 	fail "$name" "${why#; }"
+fi
+
+# A connection the library refuses (a "deny" rule, or a lookup that
+# failed) sends accept() round again: the program's buffer length must be
+# given again too, not the refused connection's address length that the
+# kernel wrote over it.  A bare struct sockaddr (16 bytes) on a dual-stack
+# listener: after a refused ::1 client, a 127.0.0.1 client's 28-byte
+# (IPv4-mapped) address was written whole, 12 bytes past the buffer.
+name=accept_after_refused_connection_keeps_the_buffer_length
+P3=$(free_port)
+policy "$T/deny.conf" <<EOC
+rules = ( { name = "deny-v6"; direction = "accept"; port = $P3; address = "::1"; action = "deny"; },
+          { name = "plain"; direction = "accept"; port = $P3; action = "plain"; } );
+EOC
+export TLSSHIM_LOG_FILE="$T/$name.log"
+shimbg "$PROGS/accept_canary" "$P3" >"$T/$name.out" 2>"$T/$name.err"
+SRV=$!
+if wait_for "$T/$name.out" '^listening' 15; then
+	"$PY" -c 'import socket, sys; socket.create_connection(("::1", int(sys.argv[1])), timeout=10).close()' "$P3"
+	"$PY" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10).close()' "$P3"
+	wait_exit "$SRV" 20
+	if grep -q '^accept ok len=28 canary=0$' "$T/$name.out" && grep -q 'rule "deny-v6": connection refused' "$TLSSHIM_LOG_FILE"; then
+		pass "$name"
+	else
+		fail "$name" "$(show "$T/$name.out" "$T/$name.err" "$TLSSHIM_LOG_FILE")"
+	fi
+else
+	fail "$name" "accept_canary never listened$(show "$T/$name.err")"
 fi
