@@ -238,22 +238,41 @@ static void watchdog_start(struct tls_conn *c, int b)
 	(void)setitimer(ITIMER_REAL, &it, NULL);
 }
 
+/* How long a failed session's pump waits for the program to take what
+ * it was still to be given, before the reset goes all the same. */
+#define FAILED_WAIT_MS 10000
+
+/* What the program writes to a failed session goes nowhere: read and
+ * dropped, so that a program blocked writing to its end (a service that
+ * answers a client who stopped reading) can go on to read what is left,
+ * and then the error (helper-63: both waited for ever).  false: the
+ * program's end is gone. */
+static bool drain(int b)
+{
+	char sink[PUMP_BUF];
+	ssize_t r;
+
+	while ((r = REAL(recv)(b, sink, sizeof sink, MSG_DONTWAIT)) > 0)
+		;
+	return !(r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR));
+}
+
 /* Before the reset: what the program has been sent must have reached its
  * end.  A RST throws away what our end still holds (SIOCOUTQ: unsent or
  * unacknowledged), while what the program's end has queued it reads
- * before the error.  Waits as long as the program keeps its end open and
- * unread, as the pump waits for it while the session lives. */
-static void delivered(int b)
+ * before the error.  At most until the deadline (the failure's
+ * FAILED_WAIT_MS), while what the program writes is dropped. */
+static void delivered(int b, int64_t deadline)
 {
 	int q;
 
 	w_busy = 0;
-	while (REAL(ioctl)(b, SIOCOUTQ, &q) == 0 && q > 0) {
-		struct pollfd p = { .fd = b, .events = 0 };
+	while (REAL(ioctl)(b, SIOCOUTQ, &q) == 0 && q > 0 && clock_ms() < deadline) {
+		struct pollfd p = { .fd = b, .events = POLLIN };
 
 		/* POLLERR or POLLHUP: the program's end is gone.  (No event
 		 * says the queue emptied: a look every 20 ms.) */
-		if (REAL(poll)(&p, 1, 20) > 0)
+		if (REAL(poll)(&p, 1, 20) > 0 && ((p.revents & (POLLERR | POLLHUP)) || !drain(b)))
 			break;
 	}
 }
@@ -261,15 +280,17 @@ static void delivered(int b)
 /* The session failed (truncation, altered record, fatal alert, socket
  * error): the warn line, and the program's next read fails with
  * ECONNRESET, never end of file (when its end resets: see channel()).
- * Everything before the failure has been handed to the program. */
-static void __attribute__((noreturn)) pump_failed(struct tls_conn *c, int b, bool resets, bool b_eof)
+ * Everything before the failure has been handed to the program, unless
+ * it left it unread past the deadline. */
+static void __attribute__((noreturn)) pump_failed(struct tls_conn *c, int b, bool resets, bool b_eof,
+						 int64_t deadline)
 {
 	/* After the program has closed and our close_notify went out, how
 	 * the peer ends is no longer worth a warning. */
 	if (!b_eof)
 		shim_tls_report(c);
 	if (resets) {
-		delivered(b);
+		delivered(b, deadline);
 		reset(b);
 	}
 	REAL(_exit)(0);
@@ -291,7 +312,7 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 	size_t inlen = 0, inoff = 0, olen = 0, ooff = 0;
 	bool b_eof = false, b_gone = false, tls_eof = false, fin_sent = false;
 	bool failed = false, rd_failed = false;
-	int64_t fin_deadline = -1;
+	int64_t fin_deadline = -1, fail_deadline = -1;
 
 	watchdog_start(c, b);
 	/* Never F_SETFL: the TCP socket's file status flags are shared with
@@ -345,12 +366,18 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 				progress = true;
 			}
 		}
+		if (failed && fail_deadline < 0)
+			fail_deadline = clock_ms() + FAILED_WAIT_MS;
 		/* The failure, once the program has had everything before it
-		 * (the read side's end already told, if the peer ended first). */
-		if (failed && !olen && (rd_failed || tls_eof))
-			pump_failed(c, b, resets, b_eof);
-		/* program -> TLS */
-		if (!failed && !b_eof && !inlen) {
+		 * (the read side's end already told, if the peer ended first),
+		 * or has left it unread too long. */
+		if (failed && (((rd_failed || tls_eof) && !olen) || clock_ms() >= fail_deadline))
+			pump_failed(c, b, resets, b_eof, fail_deadline);
+		/* program -> TLS (failed: read and dropped, see drain) */
+		if (failed && !b_eof && !drain(b)) {
+			b_eof = true;
+			progress = true;
+		} else if (!failed && !b_eof && !inlen) {
 			r = REAL(recv)(b, in, sizeof in, MSG_DONTWAIT);
 			if (r > 0) {
 				inlen = (size_t)r;
@@ -394,8 +421,7 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 			.events = (short)((!tls_eof && !olen ? POLLIN : 0) |
 					  (tls_conn_has_output(c) || inlen ? POLLOUT : 0)) };
 		p[1] = (struct pollfd){ .fd = b,
-			.events = (short)((!failed && !b_eof && !inlen ? POLLIN : 0) |
-					  (olen ? POLLOUT : 0)) };
+			.events = (short)((!b_eof && !inlen ? POLLIN : 0) | (olen ? POLLOUT : 0)) };
 		if (b_eof && fin_sent && !failed) {
 			/* The peer's end: 10 s at most after our close_notify
 			 * (a deadline: the watchdog's ticks interrupt poll). */
@@ -404,10 +430,14 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 			wait_ms = (int)(fin_deadline - clock_ms());
 			if (wait_ms < 0)
 				wait_ms = 0;
+		} else if (failed) {
+			wait_ms = (int)(fail_deadline - clock_ms());
+			if (wait_ms < 0)
+				wait_ms = 0;
 		}
 		w_busy = 0;
 		n = REAL(poll)(p, 2, wait_ms);
-		if (n == 0 && wait_ms >= 0)
+		if (n == 0 && wait_ms >= 0 && !failed)
 			break;          /* the peer never closed after our close_notify */
 	}
 	REAL(_exit)(0);

@@ -9,8 +9,10 @@
 # exec (see libtlsshim(7), fork and exec).
 # Asserted: a verifying Python TLS client sends lines and gets them echoed
 # back over TLS, 1 MB too; openssl s_client gets a verified handshake;
-# a wiretap relay sees no plaintext.
+# a wiretap relay sees no plaintext; a client that floods without reading
+# and then cuts the connection leaves no cat (or pump) behind.
 # (tests/interop/inetd.sh covers inetd -E, where the service is shimmed.)
+# tlsshim-test: big-capture (tests/run.sh: the flood moves some 40 MB)
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 . "$TLSSHIM_TOP/tests/interop/daemons.inc"
@@ -91,6 +93,43 @@ if grep -q '^line for s_client$' "$T/sc.out"; then
 	pass "$name"
 else
 	fail "$name" "s_client got '$(head -c 200 "$T/sc.out" | tr '\n' '|')'$(show "$T/sc.err" "$T/inetd.log")"
+fi
+
+# A client that sends without reading the echo, then cuts the connection
+# (no close_notify): cat is blocked writing to its channel, the pump has
+# a failed session.  The pump must drop what cat writes and reset the
+# channel within its bound, so that both end (helper-63: both waited for
+# ever, one pair per such client).
+name=inetd_cat_failed_session_with_blocked_service_ends
+cat >"$T/flood.py" <<'PY'
+import socket, ssl, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=ca)
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10), server_hostname="localhost")
+s.settimeout(3)
+sent = 0
+try:
+    while sent < 200000000:
+        sent += s.send(b"x" * 16384)
+except OSError:
+    pass
+print("sent %d" % sent, flush=True)
+s.close()
+print("cut", flush=True)
+PY
+n=0
+while pgrep -x cat >/dev/null && [ $n -lt $((100 * TS)) ]; do sleep 0.1; n=$((n + 1)); done
+timeout $((60 * TS)) "$PY" "$T/flood.py" "$P" "$CERTS/ca.crt" >"$T/flood.out" 2>&1
+n=0
+while pgrep -x cat >/dev/null && [ $n -lt $((300 * TS)) ]; do sleep 0.1; n=$((n + 1)); done
+if ! grep -q '^cut$' "$T/flood.out"; then
+	fail "$name" "the client did not run$(show "$T/flood.out")"
+elif pgrep -x cat >/dev/null; then
+	fail "$name" "cat (and its pump) still there $((n / 10)) s after the cut: $(ps -eo pid,stat,wchan:24,args | grep -v ps | tr '\n' '|')"
+elif ! alive "$INETD"; then
+	fail "$name" "inetd died$(show "$T/inetd.out")"
+else
+	pass "$name ($(sed -n 's/^sent //p' "$T/flood.out") bytes sent unread; the service ended)"
 fi
 
 kill_tree "$INETD"
