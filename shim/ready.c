@@ -104,8 +104,11 @@ bool ready_ep_may_report_failure(const struct ready_ep *e, bool failed, bool sta
 {
 	if (e->disabled || !failed || !(e->events & EPOLLET))
 		return !e->disabled && failed;
-	if (staged)
-		return (e->events & EPOLLIN) && e->seen_gen != gen;
+	/* Staged plain text goes first to a program that reads (EPOLLIN);
+	 * one that waits only to write learns of the failure at once
+	 * (helper-63 F4). */
+	if (staged && (e->events & EPOLLIN))
+		return e->seen_gen != gen;
 	return !e->fail_seen;
 }
 

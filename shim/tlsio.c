@@ -388,8 +388,8 @@ static void send_close_notify(struct tls_conn *c)
  * the program asks for an abortive close, a RST that tells the peer the
  * stream was cut short.  A close_notify would tell it the opposite, with
  * TLS's authority: none is sent, and nothing lingers (the real close
- * sends the RST) once what the program wrote has gone out, as TCP
- * would have sent it.  One getsockopt per close of a session. */
+ * sends the RST) once what the program wrote and the socket can take
+ * at once has gone out.  One getsockopt per close of a session. */
 static bool abortive_close(int fd)
 {
 	struct linger l;
@@ -415,8 +415,9 @@ static void close_begin(int fd, struct tls_conn *c)
 	if (tls_conn_fd_remove(c, fd) > 0)
 		return;
 	if (tls_conn_handshake_done(c) && abortive_close(fd)) {
-		if (tls_conn_flush(c) == TLS_WANT_POLLOUT)
-			(void)flush_wait(c, tls_conn_timeout_ms(c), ETIMEDOUT);
+		/* What the socket takes now, no wait: the program drops a
+		 * stuck peer this way, and TCP throws away what it holds. */
+		(void)tls_conn_flush(c);
 		log_debug("%s rule \"%s\": abortive close (SO_LINGER 0): no close_notify, the peer gets a"
 			  " reset", tls_conn_peer(c), tls_conn_label(c));
 	} else if (tls_conn_handshake_done(c)) {

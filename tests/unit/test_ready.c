@@ -191,6 +191,12 @@ static void run_epoll(void)
 		ready_ep_reported(&lt, EPOLLIN, true, 1);
 		EXPECT(ready_ep_may_report_failure(&lt, true, true, 1));
 	}
+	UNIT_CASE("epoll ET waiting only to write: a failure is reported at once, staged plain text or not") {
+		struct ready_ep out = { .events = EPOLLOUT | EPOLLET };
+		EXPECT(ready_ep_may_report_failure(&out, true, true, 1));
+		ready_ep_reported(&out, EPOLLERR, true, 1);
+		EXPECT(!ready_ep_may_report_failure(&out, true, true, 1));  /* once (an edge) */
+	}
 	UNIT_CASE("epoll ONESHOT: disabled after a report, nothing until re-armed") {
 		struct ready_ep e = { .events = EPOLLIN | EPOLLONESHOT };
 		ready_ep_reported(&e, 0, false, 1);
