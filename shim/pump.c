@@ -238,42 +238,59 @@ static void watchdog_start(struct tls_conn *c, int b)
 	(void)setitimer(ITIMER_REAL, &it, NULL);
 }
 
-/* How long a failed session's pump waits for the program to take what
- * it was still to be given, before the reset goes all the same. */
+/* How long a failed session's pump waits, with no progress, for the
+ * program to take what it was still to be given, before the reset goes
+ * all the same. */
 #define FAILED_WAIT_MS 10000
 
 /* What the program writes to a failed session goes nowhere: read and
  * dropped, so that a program blocked writing to its end (a service that
  * answers a client who stopped reading) can go on to read what is left,
- * and then the error (helper-63: both waited for ever).  false: the
- * program's end is gone. */
-static bool drain(int b)
+ * and then the error (helper-63: both waited for ever).  1: drained for
+ * now; 0: the program has shut its writing side (end of file: nothing
+ * more to drain, but it may still read); -1: its end is gone. */
+static int drain(int b)
 {
 	char sink[PUMP_BUF];
 	ssize_t r;
 
 	while ((r = REAL(recv)(b, sink, sizeof sink, MSG_DONTWAIT)) > 0)
 		;
-	return !(r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR));
+	if (r == 0)
+		return 0;
+	return r < 0 && errno != EAGAIN && errno != EINTR ? -1 : 1;
 }
 
 /* Before the reset: what the program has been sent must have reached its
  * end.  A RST throws away what our end still holds (SIOCOUTQ: unsent or
  * unacknowledged), while what the program's end has queued it reads
- * before the error.  At most until the deadline (the failure's
- * FAILED_WAIT_MS), while what the program writes is dropped. */
-static void delivered(int b, int64_t deadline)
+ * before the error.  The deadline moves on while the program takes bytes
+ * (FAILED_WAIT_MS of no progress); what it writes meanwhile is dropped,
+ * and a program that shut its writing side (b_eof) is still waited for. */
+static void delivered(int b, bool b_eof, int64_t deadline)
 {
-	int q;
+	int q, last = -1;
 
 	w_busy = 0;
 	while (REAL(ioctl)(b, SIOCOUTQ, &q) == 0 && q > 0 && clock_ms() < deadline) {
-		struct pollfd p = { .fd = b, .events = POLLIN };
+		struct pollfd p = { .fd = b, .events = b_eof ? 0 : POLLIN };
 
+		if (last >= 0 && q < last)
+			deadline = clock_ms() + FAILED_WAIT_MS;
+		last = q;
 		/* POLLERR or POLLHUP: the program's end is gone.  (No event
 		 * says the queue emptied: a look every 20 ms.) */
-		if (REAL(poll)(&p, 1, 20) > 0 && ((p.revents & (POLLERR | POLLHUP)) || !drain(b)))
+		if (REAL(poll)(&p, 1, 20) <= 0)
+			continue;
+		if (p.revents & (POLLERR | POLLHUP))
 			break;
+		if (p.revents & POLLIN) {
+			int d = drain(b);
+
+			if (d < 0)
+				break;
+			b_eof = d == 0;
+		}
 	}
 }
 
@@ -290,7 +307,7 @@ static void __attribute__((noreturn)) pump_failed(struct tls_conn *c, int b, boo
 	if (!b_eof)
 		shim_tls_report(c);
 	if (resets) {
-		delivered(b, deadline);
+		delivered(b, b_eof, deadline);
 		reset(b);
 	}
 	REAL(_exit)(0);
@@ -354,6 +371,8 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 				if (ooff == olen)
 					olen = 0;
 				progress = true;
+				if (fail_deadline >= 0)     /* the program takes it: wait on */
+					fail_deadline = clock_ms() + FAILED_WAIT_MS;
 			} else if (r < 0 && errno != EAGAIN && errno != EINTR) {
 				/* Every holder of the program's end is gone: end the
 				 * session properly all the same. */
@@ -366,15 +385,17 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 				progress = true;
 			}
 		}
-		if (failed && fail_deadline < 0)
+		if (failed && fail_deadline < 0) {
 			fail_deadline = clock_ms() + FAILED_WAIT_MS;
+			inlen = inoff = 0;         /* never to be sent */
+		}
 		/* The failure, once the program has had everything before it
 		 * (the read side's end already told, if the peer ended first),
 		 * or has left it unread too long. */
 		if (failed && (((rd_failed || tls_eof) && !olen) || clock_ms() >= fail_deadline))
 			pump_failed(c, b, resets, b_eof, fail_deadline);
 		/* program -> TLS (failed: read and dropped, see drain) */
-		if (failed && !b_eof && !drain(b)) {
+		if (failed && !b_eof && drain(b) <= 0) {
 			b_eof = true;
 			progress = true;
 		} else if (!failed && !b_eof && !inlen) {
@@ -421,7 +442,7 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 			.events = (short)((!tls_eof && !olen ? POLLIN : 0) |
 					  (tls_conn_has_output(c) || inlen ? POLLOUT : 0)) };
 		p[1] = (struct pollfd){ .fd = b,
-			.events = (short)((!b_eof && !inlen ? POLLIN : 0) | (olen ? POLLOUT : 0)) };
+			.events = (short)((!b_eof && (failed || !inlen) ? POLLIN : 0) | (olen ? POLLOUT : 0)) };
 		if (b_eof && fin_sent && !failed) {
 			/* The peer's end: 10 s at most after our close_notify
 			 * (a deadline: the watchdog's ticks interrupt poll). */

@@ -10,7 +10,10 @@
 # Asserted: a verifying Python TLS client sends lines and gets them echoed
 # back over TLS, 1 MB too; openssl s_client gets a verified handshake;
 # a wiretap relay sees no plaintext; a client that floods without reading
-# and then cuts the connection leaves no cat (or pump) behind.
+# and then cuts the connection leaves no cat (or pump) behind; after a
+# failed session, a service that shut its writing side still reads every
+# byte sent before the failure, and one that writes 20 MB before reading
+# is not stalled (two Python services).
 # (tests/interop/inetd.sh covers inetd -E, where the service is shimmed.)
 # tlsshim-test: big-capture (tests/run.sh: the flood moves some 40 MB)
 . "$(dirname "$0")/../lib.sh"
@@ -19,12 +22,56 @@
 need_shim inetd_cat_setup
 [ -x /usr/sbin/inetd ] || { fail inetd_cat_setup "/usr/sbin/inetd not installed (openbsd-inetd)"; exit 1; }
 
-P=$(free_port)
+P=$(free_port) PH=$(free_port) PW=$(free_port)
+# Two Python services for the failed-session cases below (they run
+# without the library too: inetd cleans their environment).
+cat >"$T/halfread.py" <<'PY'
+import os, socket, sys, time
+# Shut the writing side, wait for the cue (the client has sent and cut),
+# then read to the end: every byte sent, then the reset.
+s = socket.socket(fileno=0)
+s.shutdown(socket.SHUT_WR)
+end = time.time() + 60
+while not os.path.exists(sys.argv[1]) and time.time() < end:
+    time.sleep(0.05)
+total, how = 0, "EOF"
+try:
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        total += len(d)
+except OSError as e:
+    how = e.strerror
+open(sys.argv[2], "w").write("total=%d end=%s\n" % (total, how))
+PY
+cat >"$T/bigwrite.py" <<'PY'
+import socket, sys
+# Write 20 MB before reading anything, then read to the end.
+s = socket.socket(fileno=0)
+try:
+    s.sendall(b"z" * 20000000)
+    wrote = "all"
+except OSError as e:
+    wrote = e.strerror
+total, how = 0, "EOF"
+try:
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        total += len(d)
+except OSError as e:
+    how = e.strerror
+open(sys.argv[1], "w").write("wrote=%s read=%d end=%s\n" % (wrote, total, how))
+PY
 cat >"$T/inetd.conf" <<EOF
 127.0.0.1:$P	stream	tcp4	nowait	$(id -un)	/bin/cat	cat
+127.0.0.1:$PH	stream	tcp4	nowait	$(id -un)	$PY	python3 $T/halfread.py $T/half.go $T/half.out
+127.0.0.1:$PW	stream	tcp4	nowait	$(id -un)	$PY	python3 $T/bigwrite.py $T/bigw.out
 EOF
 policy "$T/policy.conf" <<EOF
-rules = ( { name = "inetd-in"; direction = "accept"; port = $P;
+rules = ( { name = "inetd-in"; direction = "accept"; port = [$P, $PH, $PW];
             cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
 EOF
 # -d: foreground, debug messages on stderr.
@@ -130,6 +177,73 @@ elif ! alive "$INETD"; then
 	fail "$name" "inetd died$(show "$T/inetd.out")"
 else
 	pass "$name ($(sed -n 's/^sent //p' "$T/flood.out") bytes sent unread; the service ended)"
+fi
+
+# A service that shut its writing side reads slowly what a client sent
+# before it cut the connection (no close_notify): every byte, then the
+# reset (helper-64: the pump took the service's end of file for its end
+# being gone and reset with bytes still queued).
+name=inetd_half_closed_service_gets_every_byte_before_the_reset
+cat >"$T/sendcut.py" <<'PY'
+import socket, ssl, sys
+port, ca, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+ctx = ssl.create_default_context(cafile=ca)
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=30), server_hostname="localhost")
+sent = 0
+while sent < n:
+    sent += s.send(b"y" * min(16384, n - sent))
+print("sent %d" % sent, flush=True)
+socket.socket.shutdown(s, socket.SHUT_WR)       # a FIN, no close_notify
+print("cut", flush=True)
+# Read on to the end (the service's close_notify, raw): closing with it
+# unread would send a RST instead, another case.
+try:
+    while socket.socket.recv(s, 65536):
+        pass
+except OSError:
+    pass
+PY
+timeout $((60 * TS)) "$PY" "$T/sendcut.py" "$PH" "$CERTS/ca.crt" 3000000 >"$T/sendcut.out" 2>&1 &
+KC=$!
+wait_for "$T/sendcut.out" '^cut' 60
+: >"$T/half.go"
+wait_for "$T/half.out" 'end=' 60
+kill "$KC" 2>/dev/null; wait "$KC" 2>/dev/null
+if grep -q '^total=3000000 end=Connection reset by peer$' "$T/half.out"; then
+	pass "$name"
+else
+	fail "$name" "service: '$(cat "$T/half.out" 2>/dev/null)' client: '$(tr '\n' '|' <"$T/sendcut.out")'$(show "$T/inetd.log")"
+fi
+
+# A service that writes 20 MB before it reads, to a client that floods
+# without reading and then cuts (a reset): the pump drops what the
+# service writes after the failure, so its write ends, whole, and it
+# reads what came before the reset (helper-64: the pump drained once,
+# then the service's write waited for the 10 s bound and failed).
+name=inetd_service_writing_to_a_failed_session_is_not_stalled
+cat >"$T/cutrst.py" <<'PY'
+import socket, ssl, struct, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=ca)
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10), server_hostname="localhost")
+s.settimeout(3)
+sent = 0
+try:
+    while sent < 100000000:
+        sent += s.send(b"g" * 16384)
+except OSError:
+    pass
+print("sent %d" % sent, flush=True)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()                                       # a RST
+print("cut", flush=True)
+PY
+timeout $((60 * TS)) "$PY" "$T/cutrst.py" "$PW" "$CERTS/ca.crt" >"$T/cutrst.out" 2>&1
+wait_for "$T/bigw.out" 'end=' 60
+if grep -q '^wrote=all read=[0-9]* end=Connection reset by peer$' "$T/bigw.out"; then
+	pass "$name ($(cat "$T/bigw.out"))"
+else
+	fail "$name" "service: '$(cat "$T/bigw.out" 2>/dev/null)' client: '$(tr '\n' '|' <"$T/cutrst.out")'$(show "$T/inetd.log")"
 fi
 
 kill_tree "$INETD"
