@@ -25,15 +25,25 @@ need_shim inetd_cat_setup
 P=$(free_port) PH=$(free_port) PW=$(free_port)
 # Two Python services for the failed-session cases below (they run
 # without the library too: inetd cleans their environment).
-cat >"$T/halfread.py" <<'PY'
+cat >"$T/svc.py" <<'PY'
 import os, socket, sys, time
-# Shut the writing side, wait for the cue (the client has sent and cut),
-# then read to the end: every byte sent, then the reset.
+# svc.py half GO OUT: shut the writing side, wait for the cue (the client
+#   has sent and cut), then read to the end: every byte sent, then the reset.
+# svc.py bigwrite OUT: write 100 MB before reading anything, then read to
+#   the end.
 s = socket.socket(fileno=0)
-s.shutdown(socket.SHUT_WR)
-end = time.time() + 60
-while not os.path.exists(sys.argv[1]) and time.time() < end:
-    time.sleep(0.05)
+out, line = sys.argv[-1], ""
+if sys.argv[1] == "half":
+    s.shutdown(socket.SHUT_WR)
+    end = time.time() + 60
+    while not os.path.exists(sys.argv[2]) and time.time() < end:
+        time.sleep(0.05)
+else:
+    try:
+        s.sendall(b"z" * 100000000)
+        line = "wrote=all "
+    except OSError as e:
+        line = "wrote=%s " % e.strerror
 total, how = 0, "EOF"
 try:
     while True:
@@ -43,32 +53,12 @@ try:
         total += len(d)
 except OSError as e:
     how = e.strerror
-open(sys.argv[2], "w").write("total=%d end=%s\n" % (total, how))
-PY
-cat >"$T/bigwrite.py" <<'PY'
-import socket, sys
-# Write 100 MB before reading anything, then read to the end.
-s = socket.socket(fileno=0)
-try:
-    s.sendall(b"z" * 100000000)
-    wrote = "all"
-except OSError as e:
-    wrote = e.strerror
-total, how = 0, "EOF"
-try:
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        total += len(d)
-except OSError as e:
-    how = e.strerror
-open(sys.argv[1], "w").write("wrote=%s read=%d end=%s\n" % (wrote, total, how))
+open(out, "w").write("%s%s=%d end=%s\n" % (line, "total" if sys.argv[1] == "half" else "read", total, how))
 PY
 cat >"$T/inetd.conf" <<EOF
 127.0.0.1:$P	stream	tcp4	nowait	$(id -un)	/bin/cat	cat
-127.0.0.1:$PH	stream	tcp4	nowait	$(id -un)	$PY	python3 $T/halfread.py $T/half.go $T/half.out
-127.0.0.1:$PW	stream	tcp4	nowait	$(id -un)	$PY	python3 $T/bigwrite.py $T/bigw.out
+127.0.0.1:$PH	stream	tcp4	nowait	$(id -un)	$PY	python3 $T/svc.py half $T/half.go $T/half.out
+127.0.0.1:$PW	stream	tcp4	nowait	$(id -un)	$PY	python3 $T/svc.py bigwrite $T/bigw.out
 EOF
 policy "$T/policy.conf" <<EOF
 rules = ( { name = "inetd-in"; direction = "accept"; port = [$P, $PH, $PW];
