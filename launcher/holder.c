@@ -46,6 +46,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include "core/clock.h"
 #include "policy/keyholder.h"
 #include "policy/policy.h"
 #include "policy/sni.h"
@@ -334,10 +335,7 @@ static unsigned long refused_quiet;
 
 static time_t mono_sec(void)
 {
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec;
+	return (time_t)(clock_ms() / 1000);
 }
 
 static void refused(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -435,14 +433,6 @@ static struct parked {
 } parked[KH_PARKED];
 static size_t nparked;
 
-static long long now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 static void unpark(size_t i)
 {
 	close(parked[i].fd);
@@ -495,7 +485,7 @@ static void take(int lfd)
 				KH_PARKED);
 			unpark(old);
 		}
-		parked[nparked++] = (struct parked){ .fd = c, .cr = cr, .deadline = now_ms() + KH_WAIT_MS };
+		parked[nparked++] = (struct parked){ .fd = c, .cr = cr, .deadline = clock_ms() + KH_WAIT_MS };
 	}
 }
 
@@ -592,7 +582,7 @@ static void __attribute__((noreturn)) holder_main(struct policy *p, pid_t prog, 
 		hlog("info", "holding %zu key%s for pid %d", nheld, nheld == 1 ? "" : "s", (int)prog);
 	for (;;) {
 		struct pollfd pf[2 + KH_PARKED] = { { .fd = pidfd, .events = POLLIN }, { .fd = lfd, .events = POLLIN } };
-		long long now = now_ms(), wait = -1;
+		long long now = clock_ms(), wait = -1;
 		size_t np = nparked;
 
 		for (size_t i = 0; i < np; i++) {
@@ -611,7 +601,7 @@ static void __attribute__((noreturn)) holder_main(struct policy *p, pid_t prog, 
 		if (pf[0].revents)
 			_exit(0);
 		/* The parked ones first (the table changes under take), last to first. */
-		now = now_ms();
+		now = clock_ms();
 		for (size_t i = np; i-- > 0;) {
 			if (pf[2 + i].revents && try_serve(parked[i].fd, &parked[i].cr)) {
 				parked[i] = parked[--nparked];
