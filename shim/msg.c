@@ -251,9 +251,10 @@ static int tls_recvmmsg(struct tls_conn *c, struct mmsghdr *v, unsigned int n, i
 				return (int)r;
 			break;
 		}
+		/* At the end of the stream the kernel goes on: every message
+		 * left is an empty one, and the count is n (a program that
+		 * takes 0 messages for "nothing yet" would spin on ours). */
 		v[i].msg_len = (unsigned int)r;
-		if (r == 0)
-			break;
 	}
 	return (int)i;
 }

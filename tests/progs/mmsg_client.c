@@ -59,6 +59,16 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("sent %d msgs, echoed: %s\n", 3, all);
+	/* The end of the stream, as the kernel gives it to recvmmsg: every
+	 * message of the vector empty, the count the vector's length. */
+	if (shutdown(fd, SHUT_WR) < 0) {
+		perror("mmsg_client: shutdown");
+		return 5;
+	}
+	for (int i = 0; i < 3; i++)
+		rm[i].msg_len = 99;
+	n = recvmmsg(fd, rm, 3, 0, NULL);
+	printf("at eof: %d msgs, lengths %u %u %u\n", n, rm[0].msg_len, rm[1].msg_len, rm[2].msg_len);
 	close(fd);
 	return 0;
 }
