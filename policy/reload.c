@@ -28,6 +28,7 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
@@ -317,6 +318,72 @@ static void digest_str(EVP_MD_CTX *md, const char *tag, const char *v)
 		EVP_DigestUpdate(md, "\xff", 1);
 }
 
+/* The first certificate of a PEM file (the leaf, as load_chain in ctx.c
+ * takes it): SHA-256 of its DER bytes into out.  Not parsed, only
+ * decoded from base64 (no provider is asked for anything).  false: none
+ * (unreadable, not PEM, no certificate block). */
+static bool leaf_hash(const EVP_MD *sha, const char *path, unsigned char out[SHA256_DIGEST_LENGTH])
+{
+	BIO *in = policy_bio_regular(path, NULL);
+	char *name = NULL, *header = NULL;
+	unsigned char *data = NULL;
+	unsigned int hl = 0;
+	long len = 0;
+	bool ok = false;
+
+	if (!in)
+		return false;
+	while (!ok && PEM_read_bio(in, &name, &header, &data, &len) == 1) {
+		if (!strcmp(name, PEM_STRING_X509) || !strcmp(name, PEM_STRING_X509_OLD) ||
+		    !strcmp(name, PEM_STRING_X509_TRUSTED))
+			ok = EVP_Digest(data, (size_t)len, out, &hl, sha, NULL) == 1 && hl == SHA256_DIGEST_LENGTH;
+		OPENSSL_free(name);
+		OPENSSL_free(header);
+		OPENSSL_free(data);
+		name = header = NULL;
+		data = NULL;
+	}
+	BIO_free(in);
+	return ok;
+}
+
+static int cmp_hash(const void *a, const void *b)
+{
+	return memcmp(a, b, SHA256_DIGEST_LENGTH);
+}
+
+/* Which server the client authenticated: the leaf certificates of the
+ * rule (cert, or every certs entry), as a sorted set.  Without them two
+ * rules of one name and terms that share a ticket key file but hold
+ * other certificates (a.test on one host or port, b.test on another)
+ * took each other's sessions: a client that had verified a.test, its
+ * connection redirected to the b.test server, resumed there and talked
+ * to a server that never proved it holds a.test's key (nginx binds its
+ * session id context to the certificates for the same reason). */
+static void digest_server_certs(EVP_MD_CTX *md, const EVP_MD *sha, const struct policy_rule *r)
+{
+	size_t n = r->ncerts ? r->ncerts : 1, k = 0;
+	unsigned char (*h)[SHA256_DIGEST_LENGTH] = calloc(n, sizeof *h);
+	char count[32];
+
+	EVP_DigestUpdate(md, "certs", 6);
+	if (!h) {
+		EVP_DigestUpdate(md, "\xff", 1);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *path = r->ncerts ? r->certs[i].cert : r->cert;
+
+		if (path && leaf_hash(sha, path, h[k]))
+			k++;
+	}
+	qsort(h, k, sizeof *h, cmp_hash);
+	snprintf(count, sizeof count, "%zu of %zu", k, n);
+	EVP_DigestUpdate(md, count, strlen(count) + 1);
+	EVP_DigestUpdate(md, h, k * sizeof *h);
+	free(h);
+}
+
 /* What the rule asks of the peer besides its trust files: whether a
  * client certificate is required, the identity lists and pins, the
  * lowest protocol and the ciphers.  A session made under one set of
@@ -367,6 +434,7 @@ static bool trust_digest(OSSL_LIB_CTX *libctx, const struct policy_rule *r,
 		digest_tree(md, sha, "ca", r->ca);
 		digest_tree(md, sha, "crl", r->crl);
 		digest_terms(md, r);
+		digest_server_certs(md, sha, r);
 		ok = EVP_DigestFinal_ex(md, out, &len) == 1 && len == SHA256_DIGEST_LENGTH;
 	}
 	EVP_MD_free(sha);

@@ -45,8 +45,9 @@ struct policy_reload;
 /* Stamp the files ctx is about to be built from: the certificate and key
  * given (NULL: none), the rule's ca, crl and ticket_key_file (with the
  * hashed entries of a directory), and, for an accept rule, the digest of
- * the ca and crl contents (SHA-256 from libctx, the policy's library
- * context).  Call before any of them is read. */
+ * the ca and crl contents, the rule's terms and its leaf certificates
+ * (SHA-256 from libctx, the policy's library context).  Call before any
+ * of them is read. */
 void reload_note_rule(SSL_CTX *ctx, OSSL_LIB_CTX *libctx, const struct policy_rule *r, const char *cert,
 		      const char *key);
 /* One more certificate and key (ctx_add_cert). */

@@ -10,7 +10,8 @@
 # -sess_in: "Reused" (TLS 1.3 and TLS 1.2); two shimmed servers with the
 # same ticket_key_file resume each other's sessions, with different key
 # files they do not, and after a rotation (new key first, old key second)
-# the old tickets still resume; a session made without a client
+# the old tickets still resume, and a server with another certificate
+# (same name and key file) does not take them; a session made without a client
 # certificate, or under other allow lists, is not resumed by a rule of
 # the same name and key file that requires one (a full handshake is).
 # tlsshim --check rejects bad key files.
@@ -96,12 +97,12 @@ fi
 
 # --- the shimmed echo_server against openssl s_client -sess_out/-sess_in -----
 
-# server NAME PORT [EXTRA]: a shimmed echo_server on PORT (rule "resume-in");
-# its pid in SRV.
+# server NAME PORT [EXTRA]: a shimmed echo_server on PORT (rule "resume-in",
+# certificate $CERTS/$SCERT.crt, server.crt by default); its pid in SRV.
 server() {
 	policy "$T/$1.conf" <<EOF
 rules = ( { name = "resume-in"; direction = "accept"; port = $2;
-  cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; ${3:-} } );
+  cert = "$CERTS/${SCERT:-server}.crt"; key = "$CERTS/${SCERT:-server}.key"; ${3:-} } );
 EOF
 	export TLSSHIM_LOG_FILE="$T/$1.log"
 	start_echo "$1" "$2"
@@ -182,12 +183,14 @@ umask 077
 openssl rand 80 >"$T/k1.key"
 openssl rand 80 >"$T/k2.key"
 cat "$T/k2.key" "$T/k1.key" >"$T/k21.key"   # rotated: k2 current, k1 previous
-PA=$(free_port); PB=$(free_port); PC=$(free_port); PD=$(free_port)
+PA=$(free_port); PB=$(free_port); PC=$(free_port); PD=$(free_port); PE=$(free_port)
 server A "$PA" "ticket_key_file = \"$T/k1.key\";"; SA=$SRV
 server B "$PB" "ticket_key_file = \"$T/k1.key\";"; SB=$SRV
 server C "$PC" "ticket_key_file = \"$T/k2.key\";"; SC=$SRV
 server D "$PD" "ticket_key_file = \"$T/k21.key\";"; SD=$SRV
-for s in A B C D; do
+# E: the same rule name and key file as A, another certificate (a.test).
+SCERT=a-test; server E "$PE" "ticket_key_file = \"$T/k1.key\";"; SE=$SRV; SCERT=
+for s in A B C D E; do
 	grep -q '^listening' "$T/$s.out" || fail ticket_key_setup "server $s never listened$(show "$T/$s.err")"
 done
 reuse_case shared_key_file_tls13_a_to_b_reused Reused "$PA" "$PB" -tls1_3
@@ -198,13 +201,20 @@ reuse_case rotated_previous_key_tls13_a_to_d_reused Reused "$PA" "$PD" -tls1_3
 reuse_case rotated_previous_key_tls12_a_to_d_reused Reused "$PA" "$PD" -tls1_2
 # The server that only knows the new key does not take the old tickets.
 reuse_case rotated_dropped_key_c_to_b_new New "$PC" "$PB" -tls1_3
+# A session from the server holding server.crt does not resume on the one
+# holding a.test's certificate, though both read k1 under one rule name: a
+# client whose connection is redirected there would talk to a server that
+# never proved the identity the client verified; a full handshake shows
+# it the other certificate.
+reuse_case other_certificate_tls13_a_to_e_new New "$PA" "$PE" -tls1_3
+reuse_case other_certificate_tls12_a_to_e_new New "$PA" "$PE" -tls1_2
 if [ "$(lines "$T/B.log" 'session resumed$')" -eq 2 ] && [ "$(lines "$T/D.log" 'session resumed$')" -eq 2 ] &&
 	[ "$(lines "$T/C.log" 'session resumed$')" -eq 0 ]; then
 	pass ticket_key_logs_say_resumed
 else
 	fail ticket_key_logs_say_resumed "expected B 2, D 2, C 0 resumed$(show "$T/B.log" "$T/C.log" "$T/D.log")"
 fi
-for s in "$SA" "$SB" "$SC" "$SD"; do stop "$s"; done
+for s in "$SA" "$SB" "$SC" "$SD" "$SE"; do stop "$s"; done
 
 # --- a session never crosses to a rule that asks more of the peer ------------
 # Servers of one rule name sharing k1 and the CA (as two hosts, or two rules
