@@ -10,13 +10,29 @@
  * resolved to the same address (virtual hosts on one IP), the IP address
  * itself is verified instead, so one host's certificate can never pass
  * for the other's.  A thread that resolved the address literal itself
- * last verifies the address.  Only while connect rules exist. */
+ * last verifies the address.  Only while connect rules exist.
+ *
+ * The process's ring of recent answers (names[]) forgets: a program that
+ * resolves enough other names (or one name with many addresses) pushes
+ * out the older answers, and a ring alone would then take the one name
+ * left for an address for the only one, although another name had been
+ * resolved to it before.  So "two names for one address" is also kept in
+ * seen[], which never forgets a conflict: per address (a keyed hash of
+ * it), the hash of the one name resolved to it, or "several names".  An
+ * address whose set of slots is full is marked as a whole: it never gets
+ * a name from another thread again (fail closed: the address is
+ * verified).  The hashes are keyed with a random key, so no name can be
+ * chosen to collide with another; nothing shows them outside. */
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "shim/shim.h"
 
@@ -32,6 +48,109 @@ struct name_entry {
 static struct name_entry names[NAMES];
 static unsigned names_next;
 static pthread_mutex_t names_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Every address ever resolved to a name in the process, by a keyed hash
+ * (seen_tag, never 0): the keyed hash of the one name (lower case, never
+ * 0), or 0 once two different names were resolved to it.  Under
+ * names_lock.  1024 sets of 4 slots, 64 KiB. */
+#define SEEN_SETS 1024
+#define SEEN_WAYS 4
+struct seen_slot {
+	uint64_t tag;
+	uint64_t name;
+};
+static struct seen_slot seen[SEEN_SETS][SEEN_WAYS];
+static bool seen_full[SEEN_SETS];
+static uint64_t seen_key[2];
+static bool seen_keyed;
+
+static uint64_t mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* Under names_lock. */
+static void seen_init(void)
+{
+	if (seen_keyed)
+		return;
+	if (getrandom(seen_key, sizeof seen_key, GRND_NONBLOCK) != (ssize_t)sizeof seen_key) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		seen_key[0] = mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)(uintptr_t)&ts);
+		seen_key[1] = mix64(seen_key[0] ^ (uint64_t)getpid());
+	}
+	seen_keyed = true;
+}
+
+static uint64_t keyed_hash(uint64_t key, const unsigned char *p, size_t n, bool fold)
+{
+	uint64_t h = key ^ 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = p[i];
+		if (fold && ch >= 'A' && ch <= 'Z')
+			ch = (unsigned char)(ch - 'A' + 'a');
+		h = mix64((h ^ ch) * 0x100000001b3ULL + key);
+	}
+	return mix64(h ^ n) | 1;
+}
+
+static uint64_t seen_tag(int fam, const unsigned char key[16])
+{
+	return keyed_hash(seen_key[0] ^ (uint64_t)fam, key, fam == AF_INET ? 4 : 16, false);
+}
+
+static uint64_t seen_name(const char *name)
+{
+	return keyed_hash(seen_key[1], (const unsigned char *)name, strlen(name), true);
+}
+
+/* Under names_lock: name was resolved to the address. */
+static void seen_note(int fam, const unsigned char key[16], const char *name)
+{
+	uint64_t tag, nh;
+	size_t set;
+	int w;
+
+	seen_init();
+	tag = seen_tag(fam, key);
+	nh = seen_name(name);
+	set = (size_t)(tag >> 40) % SEEN_SETS;
+	if (seen_full[set])
+		return;
+	for (w = 0; w < SEEN_WAYS && seen[set][w].tag; w++)
+		if (seen[set][w].tag == tag) {
+			if (seen[set][w].name != nh)
+				seen[set][w].name = 0;
+			return;
+		}
+	if (w < SEEN_WAYS)
+		seen[set][w] = (struct seen_slot){ tag, nh };
+	else
+		seen_full[set] = true;
+}
+
+/* Under names_lock: name is the only name ever resolved to the address. */
+static bool seen_only(int fam, const unsigned char key[16], const char *name)
+{
+	uint64_t tag;
+	size_t set;
+
+	if (!seen_keyed)
+		return false;
+	tag = seen_tag(fam, key);
+	set = (size_t)(tag >> 40) % SEEN_SETS;
+	if (seen_full[set])
+		return false;
+	for (int w = 0; w < SEEN_WAYS && seen[set][w].tag; w++)
+		if (seen[set][w].tag == tag)
+			return seen[set][w].name != 0 && seen[set][w].name == seen_name(name);
+	return false;
+}
 /* This thread's own recent answers. */
 static __thread struct name_entry mine[MINE] __attribute__((tls_model("initial-exec")));
 static __thread unsigned mine_next __attribute__((tls_model("initial-exec")));
@@ -102,6 +221,7 @@ static void remember_one(const char *node, int family, const void *addr)
 	e->family = fam;
 	memcpy(e->addr, key, 16);
 	snprintf(e->name, sizeof e->name, "%s", node);
+	seen_note(fam, key, e->name);
 	pthread_mutex_unlock(&names_lock);
 }
 
@@ -153,7 +273,8 @@ bool shim_name_for(const struct sockaddr *sa, char *buf, size_t len)
 			return true;
 		}
 	}
-	/* The process's, when only one name maps to the address. */
+	/* The process's, when only one name maps to the address: in the
+	 * ring, and ever (seen[], which does not forget). */
 	pthread_mutex_lock(&names_lock);
 	for (unsigned i = 0; i < NAMES; i++) {
 		const struct name_entry *e = &names[i];
@@ -166,6 +287,8 @@ bool shim_name_for(const struct sockaddr *sa, char *buf, size_t len)
 			ambiguous = true;
 		}
 	}
+	if (found && !ambiguous && !seen_only(fam, key, found))
+		ambiguous = true;
 	pthread_mutex_unlock(&names_lock);
 	return found && !ambiguous;
 }

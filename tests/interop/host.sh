@@ -17,6 +17,11 @@
 #   - two names for 127.0.0.1 resolved by one thread (a python3 client
 #     that connects by address afterwards): the latest one decides; a
 #     literal resolved last means no name;
+#   - names resolved by another thread (no hints: one answer per socket
+#     type): one name is the name; two names for the address are no name,
+#     also after 22 other names (66 answers) pushed the first one out of
+#     the shim's ring of recent answers (the previous library then took
+#     the second name for the only one);
 #   - tlsshim --check refuses host on an accept rule and bad names.
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
@@ -24,7 +29,11 @@ need_shim host_setup
 command -v openssl >/dev/null || { fail host_setup "openssl not installed"; exit 1; }
 export TLSSHIM_LOG=info
 
-printf '127.0.0.1 localhost\n127.0.0.1 a.test x.a.test db.internal\n' >"$T/hosts"
+{
+	printf '127.0.0.1 localhost\n127.0.0.1 a.test x.a.test db.internal\n'
+	i=1
+	while [ "$i" -le 22 ]; do echo "127.0.1.$i f$i.test"; i=$((i + 1)); done
+} >"$T/hosts"
 # in_hosts CMD...: CMD with $T/hosts as /etc/hosts (a private mount
 # namespace: nothing outside this command sees it).
 in_hosts() {
@@ -35,15 +44,20 @@ if ! in_hosts getent hosts x.a.test >"$T/getent" 2>&1 || ! grep -q '^127.0.0.1' 
 	exit 1
 fi
 
-# python3 resolve_connect.py PORT NAME...: getaddrinfo each NAME in turn
-# (one thread), then connect to 127.0.0.1:PORT by address (CPython parses
+# python3 resolve_connect.py PORT [-t] NAME...: getaddrinfo each NAME in
+# turn (one thread; with -t another thread, without hints), then connect to 127.0.0.1:PORT by address (CPython parses
 # a dotted quad itself: no resolver call), send stdin, print the answer;
 # "client: connect: <reason>" and exit 2 when connect fails.
 cat >"$T/resolve_connect.py" <<'EOF'
-import os, socket, sys
+import os, socket, sys, threading
 port = int(sys.argv[1])
-for n in sys.argv[2:]:
-    socket.getaddrinfo(n, port, socket.AF_INET, socket.SOCK_STREAM)
+if sys.argv[2] == "-t":
+    t = threading.Thread(target=lambda: [socket.getaddrinfo(n, port) for n in sys.argv[3:]])
+    t.start()
+    t.join()
+else:
+    for n in sys.argv[2:]:
+        socket.getaddrinfo(n, port, socket.AF_INET, socket.SOCK_STREAM)
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 try:
     s.connect(("127.0.0.1", port))
@@ -88,6 +102,9 @@ host_case() {
 	py:*) # resolve the names, in this order, then connect by address
 		# shellcheck disable=SC2046
 		set -- python3 "$T/resolve_connect.py" "$P" $(echo "${chost#py:}" | tr , ' ') ;;
+	pyt:*) # the same, the names resolved by another thread
+		# shellcheck disable=SC2046
+		set -- python3 "$T/resolve_connect.py" "$P" -t $(echo "${chost#pyt:}" | tr , ' ') ;;
 	*) set -- "$PROGS/client" "$chost" "$P" ;;
 	esac
 	in_hosts timeout -k 2 $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
@@ -132,6 +149,12 @@ host_case host_and_address_miss deny 'host = "a.test"; address = "10.0.0.0/8";' 
 host_case host_two_names_latest_matches tls 'host = "a.test";' py:db.internal,a.test a.test
 host_case host_two_names_latest_other deny 'host = "a.test";' py:a.test,db.internal
 host_case host_resolved_literal_last deny 'host = "a.test";' py:a.test,127.0.0.1
+# names another thread resolved: one name for the address is the name; two
+# are none, however many other answers came between them
+fillers=$(i=1; while [ "$i" -le 22 ]; do printf 'f%s.test,' "$i"; i=$((i + 1)); done)
+host_case host_thread_one_name tls 'host = "a.test";' "pyt:${fillers}a.test" a.test
+host_case host_thread_two_names deny 'host = "a.test";' pyt:db.internal,a.test
+host_case host_thread_two_names_far_apart deny 'host = "a.test";' "pyt:db.internal,${fillers}a.test"
 # server_name still overrides the matched name as the name verified
 host_case host_server_name_wins tls 'host = "db.internal"; server_name = "a.test";' db.internal a.test
 
