@@ -591,6 +591,25 @@ static bool parse_key(struct loader *ld, enum key k, const config_setting_t *s, 
 			return false;
 		if (strchr(r->server_name, ' '))
 			return fail(ld, s, "\"server_name\" must not contain spaces");
+		{
+			/* A DNS name or an address, nothing OpenSSL would read as
+			 * more: ".example.com" would accept any name under it, and
+			 * "*.example.com" only a wildcard certificate. */
+			unsigned char tmp[16];
+			char *h = NULL;
+			size_t n = strlen(r->server_name);
+
+			if (inet_pton(AF_INET, r->server_name, tmp) == 1 ||
+			    inet_pton(AF_INET6, r->server_name, tmp) == 1)
+				return true;
+			if (r->server_name[0] == '*' || !host_syntax(r->server_name, &h))
+				return fail(ld, s, "\"server_name\" \"%s\" is not a DNS name or an IP address"
+					    " (like \"db.internal\" or \"10.0.0.5\"; no \"*\", no empty label)",
+					    r->server_name);
+			free(h);
+			if (r->server_name[n - 1] == '.')
+				r->server_name[n - 1] = '\0';   /* as in host: "a.test." is a.test */
+		}
 		return true;
 	case K_REQUIRE_CLIENT_CERT:
 		return get_bool(ld, k, s, &r->require_client_cert);

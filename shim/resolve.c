@@ -173,7 +173,19 @@ static bool is_host_name(const char *s)
 		else if (!(ch >= '0' && ch <= '9') && ch != '-' && ch != '.' && ch != '_')
 			return false;
 	}
-	return alpha;
+	/* No empty label: OpenSSL would take ".example.com" for any name
+	 * under example.com.  A final dot is dropped when recorded. */
+	return alpha && s[0] != '.' && !strstr(s, "..");
+}
+
+/* node without its final dot ("a.test." is a.test, as in host rules). */
+static void copy_name(char *dst, size_t len, const char *node)
+{
+	size_t n = strlen(node);
+
+	if (n && node[n - 1] == '.')
+		n--;
+	snprintf(dst, len, "%.*s", (int)n, node);
 }
 
 /* The address bytes of a sockaddr, IPv4-mapped IPv6 folded to IPv4. */
@@ -215,12 +227,12 @@ static void remember_one(const char *node, int family, const void *addr)
 	e = &mine[mine_next++ % MINE];
 	e->family = fam;
 	memcpy(e->addr, key, 16);
-	snprintf(e->name, sizeof e->name, "%s", node);
+	copy_name(e->name, sizeof e->name, node);
 	pthread_mutex_lock(&names_lock);
 	e = &names[names_next++ % NAMES];
 	e->family = fam;
 	memcpy(e->addr, key, 16);
-	snprintf(e->name, sizeof e->name, "%s", node);
+	copy_name(e->name, sizeof e->name, node);
 	seen_note(fam, key, e->name);
 	pthread_mutex_unlock(&names_lock);
 }

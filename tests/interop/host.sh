@@ -22,7 +22,11 @@
 #     also after 22 other names (66 answers) pushed the first one out of
 #     the shim's ring of recent answers (the previous library then took
 #     the second name for the only one);
-#   - tlsshim --check refuses host on an accept rule and bad names.
+#   - a name with an empty label the program resolved (".test", an
+#     /etc/hosts alias) is no name: OpenSSL takes ".test" for any name
+#     under test (the previous library accepted a.test's certificate);
+#   - tlsshim --check refuses host on an accept rule and bad names, and a
+#     server_name with "*" or an empty label.
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim host_setup
@@ -30,7 +34,7 @@ command -v openssl >/dev/null || { fail host_setup "openssl not installed"; exit
 export TLSSHIM_LOG=info
 
 {
-	printf '127.0.0.1 localhost\n127.0.0.1 a.test x.a.test db.internal\n'
+	printf '127.0.0.1 localhost\n127.0.0.1 a.test x.a.test db.internal .test\n'
 	i=1
 	while [ "$i" -le 22 ]; do echo "127.0.1.$i f$i.test"; i=$((i + 1)); done
 } >"$T/hosts"
@@ -158,6 +162,35 @@ host_case host_thread_two_names_far_apart deny 'host = "a.test";' "pyt:db.intern
 # server_name still overrides the matched name as the name verified
 host_case host_server_name_wins tls 'host = "db.internal"; server_name = "a.test";' db.internal a.test
 
+# A rule without host, the client resolves ".test": no name, the address is
+# verified (a-test.crt has no IP subjectAltName: refused).
+name=host_empty_label_not_verified
+P=$(free_port)
+policy "$T/p.conf" <<EOF
+rules = ( { name = "by-port"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOF
+export TLSSHIM_LOG_FILE="$T/$name.log"
+wait_for "$T/$name.done" '^done' 30 |
+	openssl s_server -accept "127.0.0.1:$P" -naccept 1 -rev \
+		-cert "$CERTS/a-test.crt" -key "$CERTS/a-test.key" >"$T/$name.srv" 2>&1 &
+srv=$!
+if wait_for "$T/$name.srv" '^ACCEPT' 10; then
+	in_hosts timeout -k 2 $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
+		"$PROGS/client" .test "$P" <"$T/rev.in" >"$T/$name.got" 2>"$T/$name.err"
+	rc=$?
+	echo done >"$T/$name.done"
+	kill "$srv" 2>/dev/null; wait_exit "$srv" 10 || true
+	if [ "$rc" -ne 2 ] || [ -s "$T/$name.got" ]; then
+		fail "$name" "expected connect() refused; exit $rc$(show "$T/$name.got" "$T/$name.err" "$T/$name.log")"
+	elif ! grep -q 'rule "by-port": certificate verification failed: IP address mismatch (expected "127.0.0.1")' "$T/$name.log"; then
+		fail "$name" "expected the address verified$(show "$T/$name.log")"
+	else
+		pass "$name"
+	fi
+else
+	fail "$name" "s_server did not start$(show "$T/$name.srv")"; echo done >"$T/$name.done"
+fi
+
 # ---- tlsshim --check -------------------------------------------------------------
 check_case() {
 	name=$1 want=$2
@@ -180,5 +213,12 @@ for bad in 'a..test' '10.0.0.1' '*a.test' 'a.*.test' '-a.test' 'a test' '*.' '';
 	check_case "$n" "$T/$n.conf:2: .*\"host\" .*(is not a host name|must not be empty)" <<EOF
 rules = ( { direction = "connect"; port = 1;
   host = ["ok.test", "$bad"]; } );
+EOF
+done
+for bad in '.a.test' '*.a.test' 'a..test' '*'; do
+	n=host_check_server_name_$(printf '%s' "$bad" | od -An -tx1 | tr -d ' \n')
+	check_case "$n" "$T/$n.conf:2: .*\"server_name\" .*is not a DNS name or an IP address" <<EOF
+rules = ( { direction = "connect"; port = 1;
+  server_name = "$bad"; } );
 EOF
 done
