@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -109,6 +110,45 @@ static void scan_dir(const char *path, bool *crls, bool *certs)
 	closedir(d);
 }
 
+/* OpenSSL's hash_dir lookup, for CRLs only.  The store it is added to
+ * is the rule's trust store, and hash_dir answers certificate lookups
+ * too, at verification time: a "1a2b3c4d.0" put into the CRL directory
+ * after the check above (by whatever fetches the CRLs) would be a trust
+ * anchor.  This method never answers for certificates. */
+static X509_LOOKUP_METHOD *crl_dir_method;
+static X509_LOOKUP_get_by_subject_fn hash_dir_by_subject;
+static pthread_once_t crl_dir_once = PTHREAD_ONCE_INIT;
+
+static int crl_only_by_subject(X509_LOOKUP *lu, X509_LOOKUP_TYPE type, const X509_NAME *name,
+			       X509_OBJECT *ret)
+{
+	if (type != X509_LU_CRL || !hash_dir_by_subject)
+		return 0;
+	return hash_dir_by_subject(lu, type, name, ret);
+}
+
+static void crl_dir_method_init(void)
+{
+	const X509_LOOKUP_METHOD *hd = X509_LOOKUP_hash_dir();
+	X509_LOOKUP_METHOD *m = X509_LOOKUP_meth_new("tlsshim CRL directory");
+
+	if (!hd || !m)
+		goto fail;
+	hash_dir_by_subject = X509_LOOKUP_meth_get_get_by_subject(hd);
+	if (!hash_dir_by_subject ||
+	    !X509_LOOKUP_meth_set_new_item(m, X509_LOOKUP_meth_get_new_item(hd)) ||
+	    !X509_LOOKUP_meth_set_free(m, X509_LOOKUP_meth_get_free(hd)) ||
+	    !X509_LOOKUP_meth_set_init(m, X509_LOOKUP_meth_get_init(hd)) ||
+	    !X509_LOOKUP_meth_set_shutdown(m, X509_LOOKUP_meth_get_shutdown(hd)) ||
+	    !X509_LOOKUP_meth_set_ctrl(m, X509_LOOKUP_meth_get_ctrl(hd)) ||
+	    !X509_LOOKUP_meth_set_get_by_subject(m, crl_only_by_subject))
+		goto fail;
+	crl_dir_method = m;
+	return;
+fail:
+	X509_LOOKUP_meth_free(m);
+}
+
 static bool load_dir(X509_STORE *store, const char *path, char *why, size_t whylen)
 {
 	X509_LOOKUP *lu;
@@ -122,7 +162,8 @@ static bool load_dir(X509_STORE *store, const char *path, char *why, size_t whyl
 	if (!crls)
 		return set_why(why, whylen, "CRL directory \"%s\" has no CRL named by issuer hash"
 			       " (\"1a2b3c4d.r0\"; run \"openssl rehash\")", path);
-	if (!(lu = X509_STORE_add_lookup(store, X509_LOOKUP_hash_dir())) ||
+	pthread_once(&crl_dir_once, crl_dir_method_init);
+	if (!crl_dir_method || !(lu = X509_STORE_add_lookup(store, crl_dir_method)) ||
 	    !X509_LOOKUP_add_dir(lu, path, X509_FILETYPE_PEM))
 		return set_why(why, whylen, "cannot use CRL directory \"%s\"", path);
 	return true;

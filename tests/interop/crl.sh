@@ -9,7 +9,10 @@
 # revoked certificate (CRL file, and CRL directory) and talks to the good
 # one; an expired CRL fails every handshake.  Each refusal: the log line
 # names the reason, and no program data crossed.  tlsshim --check rejects
-# a crl where no certificate is checked, and files without CRLs.
+# a crl where no certificate is checked, and files without CRLs.  A
+# certificate put into the CRL directory once the rule is in use (with its
+# CRL) is no trust anchor: the shimmed client still refuses a server of
+# that CA (the previous library's hash_dir lookup trusted it).
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim crl_setup
@@ -135,6 +138,63 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=
 	-keyout "$T/other.key" -out "$T/other.crt" 2>/dev/null
 openssl ca -config "$C/ca.cnf" -gencrl -cert "$T/other.crt" -keyfile "$T/other.key" -out "$T/crl-other.pem" >>"$C/log" 2>&1
 client_case client_crl_of_other_ca_refuses "unable to get certificate CRL" "$T/crl-other.pem" "$CERTS/server.crt" "$CERTS/server.key"
+
+# A CA certificate and its CRL put into the CRL directory after the first
+# handshake (the lookup reads the directory at each verification): still
+# no trust anchor.  One client process, two connections to a server of
+# other-ca, the files added between them.
+name=client_crl_dir_late_certificate_not_trusted
+mkdir -p "$T/latedir" && cp "$T/crl.pem" "$T/latedir/" && openssl rehash "$T/latedir" >/dev/null 2>&1
+openssl ca -config "$C/ca.cnf" -gencrl -cert "$CERTS/other-ca.crt" -keyfile "$CERTS/other-ca.key" \
+	-out "$T/crl-otherca.pem" >>"$C/log" 2>&1
+cat >"$T/twice.py" <<'EOF'
+import os, socket, sys, time
+port, flag = int(sys.argv[1]), sys.argv[2]
+def once():
+    s = socket.socket()
+    s.settimeout(20)
+    try:
+        s.connect(("127.0.0.1", port))
+        s.sendall(b"SECRET\n")
+        print("connected", s.recv(100))
+    except OSError as e:
+        print("refused", e.errno)
+    sys.stdout.flush()
+once()
+open(flag + ".ready", "w").write("ready\n")
+for _ in range(600):
+    if os.path.exists(flag):
+        break
+    time.sleep(0.05)
+once()
+EOF
+P=$(free_port)
+policy "$T/$name.conf" <<EOF
+rules = ( { name = "crl-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; crl = "$T/latedir"; } );
+EOF
+export TLSSHIM_LOG_FILE="$T/$name.log"
+bg openssl s_server -accept "127.0.0.1:$P" -naccept 2 -rev -cert "$CERTS/untrusted.crt" -key "$CERTS/untrusted.key" >"$T/$name.srv" 2>&1
+srv=$!
+if wait_for "$T/$name.srv" '^ACCEPT' 10; then
+	bg shimmed python3 "$T/twice.py" "$P" "$T/$name.go" >"$T/$name.got" 2>&1
+	cli=$!
+	if wait_for "$T/$name.go.ready" "^ready" 30; then
+		cp "$CERTS/other-ca.crt" "$T/crl-otherca.pem" "$T/latedir/" && openssl rehash "$T/latedir" >/dev/null 2>&1
+	fi
+	: >"$T/$name.go"
+	wait_exit "$cli" 30
+	stop "$srv"
+	if grep -q connected "$T/$name.got" || grep -q SECRET "$T/$name.srv"; then
+		fail "$name" "a server of a CA from the CRL directory was trusted$(show "$T/$name.got" "$T/$name.log")"
+	elif [ "$(grep -c '^refused' "$T/$name.got")" -ne 2 ] ||
+		[ "$(lines "$T/$name.log" 'rule "crl-out": .*certificate verification failed: unable to get local issuer certificate')" -ne 2 ]; then
+		fail "$name" "expected two refusals (unable to get local issuer certificate)$(show "$T/$name.got" "$T/$name.log")"
+	else
+		pass "$name"
+	fi
+else
+	fail "$name" "s_server did not start$(show "$T/$name.srv")"; stop "$srv"
+fi
 
 # --- tlsshim --check -----------------------------------------------------------
 # check_bad NAME REGEX DIRECTION RULE-KEYS
