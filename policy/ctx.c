@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -466,6 +467,42 @@ static bool set_ciphers(struct build *b)
 	return true;
 }
 
+/* Cipher suites that authenticate no one (aNULL: ADH, AECDH) or encrypt
+ * nothing (eNULL) are never used, whatever the rule's ciphers, a
+ * "@SECLEVEL=0" in them or OpenSSL's system configuration say.  OpenSSL's
+ * own check refuses them from security level 1 on only, and a client
+ * that negotiates an anonymous suite gets no certificate to verify:
+ * SSL_VERIFY_PEER then passes, and a connect rule with verify = "full"
+ * would talk to whoever answered ("ALL:@SECLEVEL=0" for an old server
+ * was enough).  The check sits in the security callback, which OpenSSL
+ * asks for every suite it would offer, pick or accept; the rest is left
+ * to the default callback (the one SSL_CTX_new installed). */
+typedef int (*sec_cb_fn)(const SSL *, const SSL_CTX *, int, int, int, void *, void *);
+static _Atomic(sec_cb_fn) default_sec_cb;
+
+static int refuse_unauthenticated(const SSL *s, const SSL_CTX *ctx, int op, int bits, int nid,
+				  void *other, void *ex)
+{
+	sec_cb_fn dflt = atomic_load_explicit(&default_sec_cb, memory_order_relaxed);
+
+	if ((op & SSL_SECOP_OTHER_TYPE) == SSL_SECOP_OTHER_CIPHER && other) {
+		const SSL_CIPHER *c = other;
+
+		if (SSL_CIPHER_get_auth_nid(c) == NID_auth_null || SSL_CIPHER_get_cipher_nid(c) == NID_undef)
+			return 0;
+	}
+	return dflt ? dflt(s, ctx, op, bits, nid, other, ex) : 1;
+}
+
+static void set_security(struct build *b)
+{
+	sec_cb_fn cur = SSL_CTX_get_security_callback(b->ctx);
+
+	if (cur && cur != refuse_unauthenticated)
+		atomic_store_explicit(&default_sec_cb, cur, memory_order_relaxed);
+	SSL_CTX_set_security_callback(b->ctx, refuse_unauthenticated);
+}
+
 /* Server side ALPN: the first protocol in the client's order that the
  * rule also lists.  A client that offers ALPN but nothing we accept gets
  * a fatal no_application_protocol alert (RFC 7301 3.2) rather than a
@@ -595,6 +632,7 @@ static bool build(struct build *b)
 		reload_note_rule(b->ctx, b->libctx, b->rule, b->cert, b->key);
 	else
 		reload_note_rule(b->ctx, b->libctx, b->rule, b->rule->cert, b->rule->key);
+	set_security(b);
 	if (!set_protocols(b) || !set_ciphers(b))
 		return false;
 	if (b->rule->direction == POLICY_ACCEPT ? !setup_server(b) : !setup_client(b))

@@ -138,3 +138,32 @@ EOF
 else
 	fail "$name" "could not hash the CA directory (openssl rehash)"
 fi
+
+# --- a server with an anonymous cipher suite (no certificate at all) -------
+# The rule allows everything OpenSSL has ("ALL:@SECLEVEL=0", as for an old
+# server), which includes anonymous ECDH suites.  verify = "full" must still
+# mean a verified certificate: a server (or whoever sits on the path) that
+# picks AECDH and sends none is refused, and never sees the program's data.
+# (The previous library connected, "no server certificate", and the data
+# went through: s_server -rev sent it back reversed.)
+name=client_anonymous_suite_refused
+P=$(free_port); connect_policy "$P" 'ciphers = "ALL:@SECLEVEL=0";'
+bg openssl s_server -accept "127.0.0.1:$P" -nocert -tls1_2 -naccept 1 -rev \
+	-cipher 'AECDH-AES128-SHA:@SECLEVEL=0' >"$T/$name.srv" 2>&1 </dev/null
+SRV=$!
+if ! wait_listen "$P"; then
+	fail "$name" "openssl s_server did not start$(show "$T/$name.srv")"
+else
+	printf 'secret for a verified server only\nCLOSE\n' >"$T/$name.in"
+	TLSSHIM_LOG_FILE="$T/$name.log" shimmed "$PROGS/client" 127.0.0.1 "$P" \
+		<"$T/$name.in" >"$T/$name.got" 2>"$T/$name.err"
+	RC=$?
+	wait_exit "$SRV" 10
+	if [ "$RC" -eq 0 ] || [ -s "$T/$name.got" ]; then
+		fail "$name" "the anonymous server was taken for verified (client exit $RC)$(show "$T/$name.got" "$T/$name.log")"
+	elif ! grep -q 'handshake' "$T/$name.log"; then
+		fail "$name" "no handshake failure logged$(show "$T/$name.log" "$T/$name.err")"
+	else
+		pass "$name"
+	fi
+fi
