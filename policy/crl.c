@@ -180,6 +180,9 @@ bool crl_setup(SSL_CTX *ctx, OSSL_LIB_CTX *libctx, const char *path, char *why, 
 		return set_why(why, whylen, "cannot read CRL file \"%s\": not a regular file", path);
 	if (faccessat(AT_FDCWD, path, S_ISDIR(st.st_mode) ? R_OK | X_OK : R_OK, AT_EACCESS) != 0)
 		return set_why(why, whylen, "cannot read CRL file \"%s\": %s", path, strerror(errno));
+	if (policy_others_can_write(&st))
+		return set_why(why, whylen, "cannot use CRL %s \"%s\": %s", S_ISDIR(st.st_mode) ? "directory" : "file",
+			       path, POLICY_WHY_OTHERS_WRITE);
 	if (S_ISDIR(st.st_mode) ? !load_dir(store, path, why, whylen)
 	    : !load_file(store, libctx, path, why, whylen))
 		return false;

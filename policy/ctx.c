@@ -122,6 +122,9 @@ static bool check_path(struct build *b, enum ctx_err_key k, const char *what,
 		err = errno;
 	if (err)
 		return fail(b, k, false, "cannot read %s file \"%s\": %s", what, path, strerror(err));
+	if (policy_others_can_write(&st))
+		return fail(b, k, false, "cannot use %s %s \"%s\": %s", what,
+			    S_ISDIR(st.st_mode) ? "directory" : "file", path, POLICY_WHY_OTHERS_WRITE);
 	if (is_dir)
 		*is_dir = S_ISDIR(st.st_mode);
 	return true;

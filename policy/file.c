@@ -53,6 +53,12 @@ FILE *policy_fopen_regular(const char *path, const char **why)
 		close(fd);
 		return refuse(&st, why);
 	}
+	if (policy_others_can_write(&st)) {
+		close(fd);
+		errno = EPERM;
+		*why = POLICY_WHY_OTHERS_WRITE;
+		return NULL;
+	}
 	if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0 ||
 	    !(f = fdopen(fd, "r"))) {
 		err = errno;

@@ -10,17 +10,35 @@
  * opened; then opened with O_NONBLOCK (a FIFO put in its place meanwhile
  * cannot block the open), checked again with fstat() on the descriptor
  * that will be read, and switched back to blocking mode for reading.
+ *
+ * None of them may be writable by other users (S_IWOTH), nor may a ca or
+ * crl directory (where anyone could add a trust anchor or take a CRL
+ * away): whoever can write them decides what is encrypted and whom it
+ * trusts, at the next start or, for the files that are reloaded, at once.
+ * Such a file or directory is an error, as a missing one is.
  */
 #ifndef TLSSHIM_POLICY_FILE_H
 #define TLSSHIM_POLICY_FILE_H
 
+#include <stdbool.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <openssl/bio.h>
+
+/* The reason given for a file or directory that other users can write. */
+#define POLICY_WHY_OTHERS_WRITE "writable by other users (chmod o-w: whoever can change it decides what is trusted)"
+
+/* st is writable by other users (see above). */
+static inline bool policy_others_can_write(const struct stat *st)
+{
+	return (st->st_mode & S_IWOTH) != 0;
+}
 
 /* PATH opened for reading as a stdio stream (close-on-exec), or NULL with
  * errno set and *why (if why is not NULL) pointing to a static reason:
  * strerror(errno), "Is a directory" for a directory (errno EISDIR), or
- * "not a regular file" for FIFOs, sockets and devices (errno EINVAL). */
+ * "not a regular file" for FIFOs, sockets and devices (errno EINVAL), or
+ * POLICY_WHY_OTHERS_WRITE for a file other users can write (errno EPERM). */
 FILE *policy_fopen_regular(const char *path, const char **why);
 
 /* The same as an OpenSSL file BIO (closes the file when freed).  NULL with

@@ -168,6 +168,55 @@ run "$T/out" "$T/err" "$L" --check "$D/req-ca-fifo.conf"
 expect "FIFO as an accept rule's client ca: exit 78 at once" "$T/out.rc" "$T/err" \
 	"cannot read CA file \"$D/fifo\": not a regular file"
 
+# ---- files and directories other users can write ------------------------------
+# Whoever can write the policy, an @include, or a ca or crl decides what
+# is encrypted and whom it trusts (a ca is even reloaded while the program
+# runs): such a file is an error, as a missing one is.  (The previous
+# library took them all: "OK".)
+WW="writable by other users (chmod o-w"
+mkdir -p "$D/ww" "$D/wwca"
+connect_conf "$D/ww/open.conf" "$CERTS/ca.crt"
+chmod 646 "$D/ww/open.conf"
+run "$T/out" "$T/err" "$L" --check "$D/ww/open.conf"
+expect "--check world-writable policy: exit 78" "$T/out.rc" "$T/err" \
+	"tlsshim: $D/ww/open.conf: cannot read policy file: $WW"
+rm -f "$T/marker"
+run "$T/out" "$T/err" env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$D/ww/open.conf" sh -c 'touch "$1"' _ "$T/marker"
+expect "preloaded program, world-writable policy: exit 78" "$T/out.rc" "$T/err" \
+	"tlsshim: $D/ww/open.conf: cannot read policy file: $WW"
+check "preloaded program, world-writable policy: the program did not run" test ! -e "$T/marker"
+ln -s open.conf "$D/ww/link.conf"
+run "$T/out" "$T/err" "$L" --check "$D/ww/link.conf"
+expect "--check symbolic link to a world-writable policy: exit 78" "$T/out.rc" "$T/err" "$WW"
+printf '@include "open.conf"\n' >"$D/ww/inc.conf"
+run "$T/out" "$T/err" "$L" --check "$D/ww/inc.conf"
+expect "--check world-writable @include: exit 78" "$T/out.rc" "$T/err" \
+	"cannot open include file \"$D/ww/open.conf\": $WW"
+cp "$CERTS/ca.crt" "$D/ww/ca.crt"
+chmod 666 "$D/ww/ca.crt"
+connect_conf "$D/ca-ww.conf" "$D/ww/ca.crt"
+run "$T/out" "$T/err" "$L" --check "$D/ca-ww.conf"
+expect "--check world-writable ca file: exit 78" "$T/out.rc" "$T/err" \
+	"tlsshim: $D/ca-ww.conf:2: rule \"out\": cannot use CA file \"$D/ww/ca.crt\": $WW"
+cp -P "$D/cadir/"* "$D/wwca/"
+chmod 1777 "$D/wwca"
+connect_conf "$D/cadir-ww.conf" "$D/wwca"
+run "$T/out" "$T/err" "$L" --check "$D/cadir-ww.conf"
+expect "--check ca directory anyone can add to (even sticky): exit 78" "$T/out.rc" "$T/err" \
+	"cannot use CA directory \"$D/wwca\": $WW"
+printf 'rules = (\n  { name = "out"; direction = "connect"; port = 443; ca = "%s"; crl = "%s"; }\n);\n' \
+	"$CERTS/ca.crt" "$D/ww/ca.crt" >"$D/crl-ww.conf"
+run "$T/out" "$T/err" "$L" --check "$D/crl-ww.conf"
+expect "--check world-writable crl: exit 78" "$T/out.rc" "$T/err" "cannot use CRL file \"$D/ww/ca.crt\": $WW"
+chmod 644 "$D/ww/open.conf" "$D/ww/ca.crt"
+chmod 755 "$D/wwca"
+for f in open.conf link.conf inc.conf; do
+	run "$T/out" "$T/err" "$L" --check "$D/ww/$f"
+	check "--check $f once not writable by others: OK" test "$(cat "$T/out.rc")" -eq 0
+done
+run "$T/out" "$T/err" "$L" --check "$D/cadir-ww.conf"
+check "--check the ca directory once not writable by others: OK" test "$(cat "$T/out.rc")" -eq 0
+
 # The same files, regular, are fine (the cases above fail for the reason
 # they name, not for another).
 accept_conf "$D/good.conf" "$CERTS/server.crt" "$CERTS/server.key"
