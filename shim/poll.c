@@ -107,10 +107,11 @@ static int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sig
 				again = true;
 				continue;
 			}
-			if (tls_conn_failed(c) || (tls_conn_handshake_done(c) && (fds[i].events & POLLIN) &&
-						    tls_conn_buffered(c) && tls_conn_poll_read(c)))
+			if (tls_conn_failed(c) ||
+			    (tls_conn_handshake_done(c) && (ready_kernel_want(fds[i].events) & POLLIN) &&
+			     tls_conn_buffered(c) && tls_conn_poll_read(c)))
 				now_ready = true;
-			k[i].events = tls_conn_handshake_done(c) ? fds[i].events : 0;
+			k[i].events = tls_conn_handshake_done(c) ? ready_kernel_want(fds[i].events) : 0;
 			k[i].events |= tls_conn_kernel_events(c);
 			wake = shim_deadline_ns(c, wake);
 		}

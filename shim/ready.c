@@ -17,9 +17,16 @@ static short failed_revents(const struct ready_ops *ops, void *c, short want)
 	return (short)((want & (POLLIN | POLLOUT)) | POLLERR);
 }
 
-short ready_revents(const struct ready_ops *ops, void *c, short want, short kr)
+short ready_kernel_want(short events)
 {
-	short out = kr & (POLLERR | POLLHUP | POLLNVAL);
+	return (short)((events & (POLLIN | POLLOUT | POLLRDHUP)) | ((events & POLLRDNORM) ? POLLIN : 0) |
+		       ((events & POLLWRNORM) ? POLLOUT : 0));
+}
+
+/* ready_revents for want = ready_kernel_want(what was asked). */
+static short revents(const struct ready_ops *ops, void *c, short want, short kr)
+{
+	short out = kr & (POLLERR | POLLHUP | POLLNVAL | POLLRDHUP);
 
 	if (ops->moved(c))
 		return 0;       /* handed to a pump: the next look finds the new fd */
@@ -48,6 +55,20 @@ short ready_revents(const struct ready_ops *ops, void *c, short want, short kr)
 		out |= POLLOUT;
 	if (ops->failed(c))
 		out |= failed_revents(ops, c, want);
+	return out & (short)(want | POLLERR | POLLHUP | POLLNVAL);
+}
+
+short ready_revents(const struct ready_ops *ops, void *c, short want, short kr)
+{
+	short out = revents(ops, c, ready_kernel_want(want), kr);
+
+	/* POLLRDNORM and POLLWRNORM are POLLIN's and POLLOUT's twins on a
+	 * socket (the kernel sets both); POLLPRI, urgent data, has no place
+	 * in TLS (MSG_OOB is refused), so it is never asked of the kernel. */
+	if (out & POLLIN)
+		out |= POLLRDNORM;
+	if (out & POLLOUT)
+		out |= POLLWRNORM;
 	return out & (short)(want | POLLERR | POLLHUP | POLLNVAL);
 }
 
@@ -114,7 +135,7 @@ bool ready_ep_may_report_failure(const struct ready_ep *e, bool failed, bool sta
 
 bool ready_ep_may_report_data(const struct ready_ep *e, bool handshake_done, unsigned long gen)
 {
-	return !e->disabled && handshake_done && (e->events & EPOLLIN) &&
+	return !e->disabled && handshake_done && (e->events & (EPOLLIN | EPOLLRDNORM)) &&
 	       (!(e->events & EPOLLET) || e->seen_gen != gen);
 }
 
@@ -129,7 +150,9 @@ void ready_ep_reported(struct ready_ep *e, uint32_t got, bool failed, unsigned l
 		e->fail_seen = true;
 }
 
-#define PROG_FLAGS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET)
+/* (not EPOLLPRI: urgent data has no place in TLS; a kernel EPOLLPRI the
+ * program cannot be shown made its wait spin) */
+#define PROG_FLAGS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 
 uint32_t ready_ep_kernel_mask(const struct ready_ep *e, bool failed, bool handshake_done,
 			      short need)
@@ -141,6 +164,10 @@ uint32_t ready_ep_kernel_mask(const struct ready_ep *e, bool failed, bool handsh
 	if (failed)
 		return e->events & (EPOLLIN | EPOLLOUT | EPOLLET);
 	m = e->events & (handshake_done ? PROG_FLAGS : EPOLLET);
+	if (handshake_done && (e->events & EPOLLRDNORM))
+		m |= EPOLLIN;
+	if (handshake_done && (e->events & EPOLLWRNORM))
+		m |= EPOLLOUT;
 	if (need & POLLIN)
 		m |= EPOLLIN;
 	if (need & POLLOUT)
@@ -157,6 +184,8 @@ uint32_t ready_to_epoll(short pe, uint32_t want, uint32_t kr)
 	if (pe & POLLPRI) r |= EPOLLPRI;
 	if (pe & POLLERR) r |= EPOLLERR;
 	if (pe & POLLHUP) r |= EPOLLHUP;
+	if (pe & POLLRDNORM) r |= EPOLLRDNORM;
+	if (pe & POLLWRNORM) r |= EPOLLWRNORM;
 	if ((kr & EPOLLRDHUP) && (want & EPOLLRDHUP))
 		r |= EPOLLRDHUP;
 	return r;
@@ -165,6 +194,7 @@ uint32_t ready_to_epoll(short pe, uint32_t want, uint32_t kr)
 short ready_to_poll(uint32_t e)
 {
 	return (short)(((e & EPOLLIN) ? POLLIN : 0) | ((e & EPOLLOUT) ? POLLOUT : 0) |
+		       ((e & EPOLLRDNORM) ? POLLRDNORM : 0) | ((e & EPOLLWRNORM) ? POLLWRNORM : 0) |
 		       ((e & EPOLLPRI) ? POLLPRI : 0) | ((e & EPOLLERR) ? POLLERR : 0) |
 		       ((e & EPOLLHUP) ? POLLHUP : 0));
 }

@@ -42,6 +42,12 @@ struct ready_ops {
  * what the kernel reported for the socket (kernel). */
 short ready_revents(const struct ready_ops *ops, void *c, short want, short kernel);
 
+/* What the kernel is asked for a TLS fd on the program's behalf, of the
+ * events it asked for (POLL*): POLLIN, POLLOUT (POLLRDNORM and POLLWRNORM
+ * as those), POLLRDHUP; never POLLPRI (urgent data has no place in TLS),
+ * or a kernel answer the rules hide would end each kernel wait at once. */
+short ready_kernel_want(short events);
+
 /* select() in terms of poll(): the pollfd array for select's sets
  * (returns the count written, at most max), and select's answer from
  * poll's (the sets rewritten; the count of bits set, or -EBADF). */

@@ -78,6 +78,16 @@ static const struct revents_case revents_cases[] = {
 	  POLLIN, POLLIN, 0, 0, 0 },
 	{ "open, a record in the kernel: readable", { .done = true, .poll_read = 1 },
 	  POLLIN, POLLIN, POLLIN, 0, 0 },
+	{ "open, POLLRDNORM asked, a record in: readable as both", { .done = true, .poll_read = 1 },
+	  POLLRDNORM, POLLIN, POLLRDNORM, 0, 0 },
+	{ "open, POLLIN|POLLRDNORM asked, plaintext buffered: both", { .done = true, .buffered = true, .poll_read = 1 },
+	  POLLIN | POLLRDNORM, 0, POLLIN | POLLRDNORM, 0, 0 },
+	{ "open, POLLWRNORM asked, room: writable as both", { .done = true, .poll_write = 1 },
+	  POLLWRNORM, POLLOUT, POLLWRNORM, 0, 0 },
+	{ "open, POLLRDHUP asked, the peer's FIN: reported", { .done = true },
+	  POLLRDHUP, POLLRDHUP, POLLRDHUP, 0, 0 },
+	{ "open, POLLRDHUP not asked: not shown", { .done = true, .poll_read = 1 },
+	  POLLIN, POLLIN | POLLRDHUP, POLLIN, 0, 0 },
 	{ "open, kernel has room, out-buffer drains: writable", { .done = true, .poll_write = 1 },
 	  POLLOUT, POLLOUT, POLLOUT, 0, 0 },
 	{ "open, kernel has room, out-buffer still full: not writable", { .done = true, .poll_write = 0 },
@@ -217,6 +227,20 @@ static void run_epoll(void)
 		EXPECT(ready_ep_kernel_mask(&e, false, false, POLLIN) == (EPOLLET | EPOLLIN));
 		/* failed: in/out/et as asked, so the program hears of it */
 		EXPECT(ready_ep_kernel_mask(&e, true, true, POLLOUT) == (EPOLLIN | EPOLLET));
+	}
+	UNIT_CASE("kernel want: IN/OUT/RDHUP, NORM as IN/OUT, never PRI") {
+		EXPECT(ready_kernel_want(POLLIN | POLLPRI | POLLRDBAND) == POLLIN);
+		EXPECT(ready_kernel_want(POLLRDNORM | POLLWRNORM) == (POLLIN | POLLOUT));
+		EXPECT(ready_kernel_want(POLLPRI) == 0);
+		EXPECT(ready_kernel_want(POLLRDHUP | POLLOUT) == (POLLRDHUP | POLLOUT));
+	}
+	UNIT_CASE("epoll kernel mask: never EPOLLPRI, RDNORM/WRNORM as IN/OUT") {
+		struct ready_ep e = { .events = EPOLLIN | EPOLLPRI };
+		EXPECT(ready_ep_kernel_mask(&e, false, true, 0) == EPOLLIN);
+		e.events = EPOLLRDNORM | EPOLLWRNORM;
+		EXPECT(ready_ep_kernel_mask(&e, false, true, 0) == (EPOLLIN | EPOLLOUT));
+		EXPECT(ready_ep_may_report_data(&e, true, 1));
+		EXPECT(ready_to_epoll(POLLIN | POLLRDNORM, EPOLLRDNORM, 0) == (EPOLLIN | EPOLLRDNORM));
 	}
 	UNIT_CASE("epoll <-> poll bits: each both ways; RDHUP only when asked for") {
 		EXPECT(ready_to_poll(EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLERR | EPOLLHUP) ==

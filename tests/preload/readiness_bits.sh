@@ -1,0 +1,34 @@
+#!/bin/sh
+# Readiness bits besides POLLIN/POLLOUT on a TLS fd: POLLRDNORM and
+# POLLWRNORM are reported as the kernel reports them on a socket, POLLRDHUP
+# after the peer's FIN, and an urgent byte (outside the TLS stream, which
+# nothing can read: MSG_OOB is refused) is neither shown to select's
+# exception set or EPOLLPRI nor makes the wait spin (each of these was a
+# kernel answer the shim hid without consuming: the wait spun until its
+# time-out).
+. "$TLSSHIM_TOP/tests/lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+
+P=$(free_port)
+audit_exclude "$P" "readiness_bits: the server sends a raw urgent byte (the case under test)"
+policy "$T/cli.conf" <<EOC
+rules = ( { name = "bits-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+bg "$PY" "$PYD/readiness_bits.py" server "$P" "$CERTS/server.crt" "$CERTS/server.key" >"$T/srv.out" 2>&1
+srv=$!
+if ! wait_for "$T/srv.out" '^listening' 15; then
+	fail "readiness_bits_setup" "server never listened$(tail_of "$T/srv.out")"
+	stop "$srv"
+	exit 0
+fi
+export TLSSHIM_LOG_FILE="$T/log"
+shimmed "$PY" "$PYD/readiness_bits.py" client "$P" >"$T/cli.out" 2>&1
+wait_exit "$srv" 10
+for c in pollrdnorm pollwrnorm pollrdhup "select urgent" "epoll urgent"; do
+	name="readiness_bits_$(echo "$c" | tr ' ' _)"
+	if grep -qx "$c ok" "$T/cli.out"; then
+		pass "$name"
+	else
+		fail "$name" "$(grep "^$c" "$T/cli.out")$(tail_of "$T/cli.out" "$T/srv.out" "$TLSSHIM_LOG_FILE")"
+	fi
+done
