@@ -48,9 +48,13 @@
 #include "shim/shim.h"
 
 enum { IN_NONE, IN_TLS, IN_PARK };
+/* Managed instances registered in one instance that are looked at for
+ * plain text their TLS fds hold (more are left to the kernel). */
+#define NESTED_MAX 8
 
 struct ep_entry {
 	bool present, tls;
+	bool nested;              /* fd is a managed epoll instance (see shim_epoll_pending) */
 	unsigned char in;         /* which list holds fd: IN_* */
 	int pos;                  /* its index there */
 	struct ready_ep r;        /* the program's events and their state (ready.h) */
@@ -67,6 +71,8 @@ struct ep_set {
 	int *park;                /* TLS fds parked: idle, not looked at */
 	int npark, parkcap;
 	unsigned long seen_activity;  /* tls_park_activity() at the last wait */
+	int nested[NESTED_MAX];   /* registered fds that are managed instances */
+	int nnested;
 };
 
 static _Atomic(struct ep_set *) *sets;
@@ -170,6 +176,19 @@ static void each_set(void (*fn)(int epfd, struct ep_set *s, const void *arg), co
 	pthread_mutex_unlock(&sets_lock);
 }
 
+/* fd's registration is going: off the list of nested instances. */
+static void nested_del(struct ep_set *s, int fd)
+{
+	if (fd < 0 || fd >= s->cap || !s->ent[fd].nested)
+		return;
+	for (int i = 0; i < s->nnested; i++)
+		if (s->nested[i] == fd) {
+			s->nested[i] = s->nested[--s->nnested];
+			break;
+		}
+	s->ent[fd].nested = false;
+}
+
 /* fds [first, last] are being closed.  The kernel drops a closed file from
  * every epoll instance by itself, so programs need not EPOLL_CTL_DEL (nginx
  * does not): forget those registrations too, or a reused number would be
@@ -182,6 +201,7 @@ static void forget_range(int epfd, struct ep_set *s, const void *arg)
 	for (int fd = range[0] < 0 ? 0 : range[0]; fd <= range[1] && fd < s->cap; fd++) {
 		if (s->ent[fd].present) {
 			tls_list_del(s, fd);
+			nested_del(s, fd);
 			memset(&s->ent[fd], 0, sizeof s->ent[fd]);
 		}
 	}
@@ -364,6 +384,7 @@ static int shim_epoll_ctl(struct ep_set *s, int epfd, int op, int fd, struct epo
 		r = epoll_ctl_real(epfd, op, fd, ev) < 0 ? -errno : 0;
 		if (r == 0 || r == -EBADF || r == -ENOENT) {
 			tls_list_del(s, fd);
+			nested_del(s, fd);
 			memset(e, 0, sizeof *e);
 		}
 		pthread_mutex_unlock(&s->lock);
@@ -384,7 +405,12 @@ static int shim_epoll_ctl(struct ep_set *s, int epfd, int op, int fd, struct epo
 		if (r == 0) {
 			ne.kev = kev.events & ~(uint32_t)(EPOLLEXCLUSIVE | EPOLLWAKEUP);
 			tls_list_del(s, fd);
+			nested_del(s, fd);
 			*e = ne;
+			if (!c && fd != epfd && set_of(fd) && s->nnested < NESTED_MAX) {
+				e->nested = true;
+				s->nested[s->nnested++] = fd;
+			}
 			if (c) {
 				tls_conn_unpark(c, false);  /* looked at again by the next wait */
 				tls_list_add(s, fd);
@@ -428,6 +454,48 @@ static uint32_t tls_events(int epfd, struct ep_set *s, int fd, struct ep_entry *
 	return got;
 }
 
+/* Would epoll_wait on the managed instance epfd report something the
+ * kernel cannot see: plain text inside one of its TLS fds, a failure?
+ * The kernel makes an epoll fd readable only for what it sees, so a
+ * program that waits for an instance inside poll, select or another
+ * instance (a libuv loop's backend fd embedded in another loop) slept
+ * with plain text waiting.  Not recursive; the caller holds no
+ * instance's lock (docs/locking.md: instances are locked one at a time). */
+bool shim_epoll_pending(int epfd)
+{
+	struct ep_set *s = set_of(epfd);
+	bool ready = false;
+
+	if (!s)
+		return false;
+	pthread_mutex_lock(&s->lock);
+	for (int l = 0; l < 2 && !ready; l++) {
+		const int *list = l ? s->park : s->tls;
+		int n = l ? s->npark : s->ntls;
+		for (int i = 0; i < n && !ready; i++) {
+			struct ep_entry *e = entry(s, list[i], false);
+			struct tls_conn *c;
+
+			if (!e || !e->present || !(c = conntab_get(list[i])))
+				continue;
+			ready = ready_ep_may_report_failure(&e->r, tls_conn_failed(c),
+							    tls_conn_failed(c) && tls_conn_pending(c) > 0,
+							    tls_conn_rx_generation(c)) ||
+				(ready_ep_may_report_data(&e->r, tls_conn_handshake_done(c),
+							  tls_conn_rx_generation(c)) &&
+				 tls_conn_buffered(c) && tls_conn_poll_read(c));
+			tls_conn_unref(c);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ready;
+}
+
+bool shim_epoll_managed(int fd)
+{
+	return set_of(fd) != NULL;
+}
+
 /* The count of events, or a negative errno. */
 static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, int max,
 			   int64_t timeout_ns, const sigset_t *mask)
@@ -448,8 +516,31 @@ static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, 
 		int k;
 
 		n = 0;
+		/* Nested managed instances with plain text inside (see
+		 * shim_epoll_pending), asked without our lock held. */
+		bool nready[NESTED_MAX] = { false };
+		int nfd[NESTED_MAX], nn;
+		pthread_mutex_lock(&s->lock);
+		nn = s->nnested;
+		memcpy(nfd, s->nested, (size_t)nn * sizeof *nfd);
+		pthread_mutex_unlock(&s->lock);
+		for (int i = 0; i < nn; i++)
+			nready[i] = shim_epoll_pending(nfd[i]);
 		/* Plaintext already inside OpenSSL, failures, handshake timers. */
 		pthread_mutex_lock(&s->lock);
+		for (int i = 0; i < nn && n < max; i++) {
+			struct ep_entry *e = entry(s, nfd[i], false);
+
+			if (!nready[i] || !e || !e->present || !e->nested || e->r.disabled ||
+			    !(e->r.events & (EPOLLIN | EPOLLRDNORM)))
+				continue;
+			n = emit(out, n, max, nfd[i], e->r.events & (EPOLLIN | EPOLLRDNORM), e->data, slots, n);
+			if (e->r.events & EPOLLONESHOT) {
+				struct epoll_event kev = { .events = 0, .data.u64 = (uint64_t)nfd[i] };
+				e->r.disabled = true;
+				(void)epoll_ctl_real(epfd, EPOLL_CTL_MOD, nfd[i], &kev);
+			}
+		}
 		{
 			/* Read before looking: an activity after it is seen next time. */
 			unsigned long act = tls_park_activity();
@@ -519,6 +610,10 @@ static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, 
 				continue;         /* removed meanwhile */
 			c = conntab_get(fd);
 			if (!c) {
+				if (e->nested && e->r.disabled)
+					continue;     /* spent by our own report */
+				if (e->nested && (e->r.events & EPOLLONESHOT))
+					e->r.disabled = true;
 				n = emit(out, n, max, fd, kbuf[i].events, e->data, slots, n);
 				continue;
 			}

@@ -31,7 +31,8 @@
 static bool any_tls(const struct pollfd *fds, nfds_t n)
 {
 	for (nfds_t i = 0; i < n; i++)
-		if (fds[i].fd >= 0 && !conntab_is_pass(conntab_load(fds[i].fd)))
+		if (fds[i].fd >= 0 &&
+		    (!conntab_is_pass(conntab_load(fds[i].fd)) || shim_epoll_managed(fds[i].fd)))
 			return true;
 	return false;
 }
@@ -49,6 +50,14 @@ static struct tls_conn *poll_conn(int fd, bool *bad)
 	r = shim_route(fd, &c);
 	*bad = r < 0;
 	return r == ROUTE_TLS ? c : NULL;
+}
+
+/* p is a managed epoll instance, waited for to be readable, that holds
+ * plain text or a failure of a TLS fd (shim_epoll_pending). */
+static bool nested_ready(const struct pollfd *p)
+{
+	return (p->events & (POLLIN | POLLRDNORM)) && shim_epoll_managed(p->fd) &&
+	       shim_epoll_pending(p->fd);
 }
 
 /* timeout_ns < 0: wait forever.  The count, or a negative errno. */
@@ -98,8 +107,13 @@ static int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sig
 				k[i].fd = -1;
 				now_ready = true;
 			}
-			if (!c)
+			if (!c) {
+				/* An epoll instance holding plain text the kernel
+				 * cannot see (shim_epoll_pending). */
+				if (!bad && nested_ready(&fds[i]))
+					now_ready = true;
 				continue;
+			}
 			/* Registered before the check (see shim_wait). */
 			slot[i] = shim_wait_watch(c, evfd);
 			if (tls_conn_moved(c)) {
@@ -145,6 +159,8 @@ static int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sig
 			else
 				fds[i].revents = c ? shim_tls_revents(c, fds[i].events, k[i].revents)
 						   : k[i].revents;
+			if (!c && fds[i].fd >= 0 && !(fds[i].revents & POLLIN) && nested_ready(&fds[i]))
+				fds[i].revents |= fds[i].events & (POLLIN | POLLRDNORM);
 			if (fds[i].revents)
 				ready++;
 			tls_conn_unref(c);
@@ -222,7 +238,7 @@ static int shim_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int64_t tim
 	for (int fd = 0; fd < nfds; fd++) {
 		if (((rd && FD_ISSET(fd, rd)) || (wr && FD_ISSET(fd, wr)) || (ex && FD_ISSET(fd, ex)))) {
 			n++;
-			tls |= !conntab_is_pass(conntab_load(fd));
+			tls |= !conntab_is_pass(conntab_load(fd)) || shim_epoll_managed(fd);
 		}
 	}
 	if (!tls)

@@ -307,6 +307,10 @@ struct timespec *shim_wait_timeout(bool ready_now, int64_t wake, struct timespec
 
 /* epoll (epoll.c). */
 void shim_epoll_forget(int fd);
+/* fd is an epoll instance the shim manages; it would report plain text
+ * (or a failure) of a TLS fd in it that the kernel cannot see (shim/epoll.c). */
+bool shim_epoll_managed(int fd);
+bool shim_epoll_pending(int epfd);
 void shim_epoll_fds_closed(int first, int last);
 void shim_epoll_fd_moving(int fd, bool before);
 void shim_epoll_fork_lock(void);

@@ -1,0 +1,30 @@
+#!/bin/sh
+# An epoll instance waited for inside poll, select or another epoll
+# instance (a libuv loop's backend fd embedded in another loop): a TLS fd
+# in it with plain text held inside the shim makes it readable, though the
+# kernel sees nothing to read (it slept until its time-out).
+. "$TLSSHIM_TOP/tests/lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+
+P=$(free_port)
+policy "$T/cli.conf" <<EOC
+rules = ( { name = "nested-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+bg "$PY" "$PYD/epoll_nested.py" server "$P" "$CERTS/server.crt" "$CERTS/server.key" >"$T/srv.out" 2>&1
+srv=$!
+if ! wait_for "$T/srv.out" '^listening' 15; then
+	fail "epoll_nested_setup" "server never listened$(tail_of "$T/srv.out")"
+	stop "$srv"
+	exit 0
+fi
+export TLSSHIM_LOG_FILE="$T/log"
+shimmed "$PY" "$PYD/epoll_nested.py" client "$P" >"$T/cli.out" 2>&1
+wait_exit "$srv" 10
+for m in poll select epoll epoll_oneshot; do
+	name="epoll_nested_in_${m}_sees_plaintext_inside"
+	if grep -qx "$m ok" "$T/cli.out"; then
+		pass "$name"
+	else
+		fail "$name" "$(grep "^$m" "$T/cli.out")$(tail_of "$T/cli.out" "$T/srv.out" "$TLSSHIM_LOG_FILE")"
+	fi
+done

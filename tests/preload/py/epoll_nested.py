@@ -1,0 +1,87 @@
+"""epoll_nested.py server PORT CERT KEY | client PORT
+
+A TLS fd inside an epoll instance that is itself waited for by poll,
+select or another epoll instance (tests/preload/epoll_nested.sh), as a
+libuv loop's backend fd embedded in another loop is.  The server (real
+TLS, not shimmed) sends one 32-byte record on each connection; the client
+(shimmed) reads one byte per wake-up of the OUTER wait, so after the first
+the rest is plain text inside the shim, which the kernel cannot see.
+Prints "MODE ok" or "MODE bad: why" per mode."""
+import select
+import socket
+import ssl
+import sys
+
+
+def server(port, cert, key):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", port))
+    ls.listen(8)
+    ls.settimeout(30)
+    print("listening", flush=True)
+    conns = []
+    while True:
+        try:
+            c, _ = ls.accept()
+            c.settimeout(10)
+            s = ctx.wrap_socket(c, server_side=True)
+            if s.recv(1) == b"q":
+                return
+            s.sendall(b"n" * 32)
+            conns.append(s)
+        except (socket.timeout, OSError):
+            return
+
+
+def client(port):
+    for mode in ("poll", "select", "epoll", "epoll_oneshot"):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"g")
+        s.setblocking(False)
+        inner = select.epoll()
+        inner.register(s, select.EPOLLIN)
+        outer = None
+        if mode == "poll":
+            outer = select.poll()
+            outer.register(inner.fileno(), select.POLLIN)
+            wait = lambda: outer.poll(2000)
+        elif mode == "select":
+            wait = lambda: select.select([inner.fileno()], [], [], 2)[0]
+        else:
+            outer = select.epoll()
+            oneshot = select.EPOLLONESHOT if mode == "epoll_oneshot" else 0
+            outer.register(inner.fileno(), select.EPOLLIN | oneshot)
+            wait = lambda: outer.poll(2)
+        got = b""
+        why = ""
+        for _ in range(200):
+            if len(got) == 32:
+                break
+            if not wait():
+                why = "the outer wait timed out with %d bytes read" % len(got)
+                break
+            for _fd, _ev in inner.poll(0):
+                try:
+                    got += s.recv(1)
+                except BlockingIOError:
+                    pass
+            if mode == "epoll_oneshot":
+                outer.modify(inner.fileno(), select.EPOLLIN | select.EPOLLONESHOT)
+        print(mode, "ok" if len(got) == 32 else "bad: " + (why or "%d bytes" % len(got)))
+        s.close()
+        inner.close()
+        if mode.startswith("epoll"):
+            outer.close()
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"q")
+    s.close()
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "server":
+        server(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+    else:
+        client(int(sys.argv[2]))
