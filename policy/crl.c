@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -162,6 +163,15 @@ static bool load_dir(X509_STORE *store, const char *path, char *why, size_t whyl
 	if (!crls)
 		return set_why(why, whylen, "CRL directory \"%s\" has no CRL named by issuer hash"
 			       " (\"1a2b3c4d.r0\"; run \"openssl rehash\")", path);
+	{
+		char entry[PATH_MAX + 64];
+
+		/* Read at verification time: anyone who can write one can
+		 * put back an older CRL without a revocation. */
+		if (policy_dir_entry_others_can_write(path, entry, sizeof entry))
+			return set_why(why, whylen, "cannot use CRL file \"%s\": %s", entry,
+				       POLICY_WHY_OTHERS_WRITE);
+	}
 	pthread_once(&crl_dir_once, crl_dir_method_init);
 	if (!crl_dir_method || !(lu = X509_STORE_add_lookup(store, crl_dir_method)) ||
 	    !X509_LOOKUP_add_dir(lu, path, X509_FILETYPE_PEM))

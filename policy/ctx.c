@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -364,6 +365,15 @@ static bool load_ca_dir(struct build *b, const char *path)
 	if (!has_hashed_entry(path))
 		return fail(b, CTX_ERR_CA, false,
 			    "CA directory \"%s\" has no hashed certificate names (run \"openssl rehash\")", path);
+	{
+		char entry[PATH_MAX + 64];
+
+		/* Read by OpenSSL at verification time: one anyone can write
+		 * is a trust anchor anyone can choose. */
+		if (policy_dir_entry_others_can_write(path, entry, sizeof entry))
+			return fail(b, CTX_ERR_CA, false, "cannot use CA file \"%s\": %s", entry,
+				    POLICY_WHY_OTHERS_WRITE);
+	}
 	if (!SSL_CTX_load_verify_dir(b->ctx, path))
 		return fail(b, CTX_ERR_CA, true, "cannot use CA directory \"%s\"", path);
 	return true;

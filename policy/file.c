@@ -9,7 +9,9 @@
  */
 #include "policy/file.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -87,4 +89,33 @@ BIO *policy_bio_regular(const char *path, const char **why)
 		*why = NULL;
 	}
 	return b;
+}
+
+bool policy_dir_entry_others_can_write(const char *dir, char *buf, size_t len)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	bool found = false;
+
+	if (!d)
+		return false;
+	while (!found && (e = readdir(d))) {
+		const char *s = e->d_name;
+		struct stat st;
+		size_t i;
+
+		for (i = 0; i < 8 && ((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')); i++)
+			;
+		if (i != 8 || s[8] != '.')
+			continue;
+		s += 9;
+		if (*s == 'r')
+			s++;
+		if (*s < '0' || *s > '9')
+			continue;
+		snprintf(buf, len, "%s/%s", dir, e->d_name);
+		found = stat(buf, &st) == 0 && policy_others_can_write(&st);
+	}
+	closedir(d);
+	return found;
 }

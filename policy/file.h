@@ -34,6 +34,15 @@ static inline bool policy_others_can_write(const struct stat *st)
 	return (st->st_mode & S_IWOTH) != 0;
 }
 
+/* The first entry of a ca or crl directory that OpenSSL's hash_dir lookup
+ * may read ("1a2b3c4d.0", "1a2b3c4d.r0") and that other users can write
+ * (followed through symbolic links: "openssl rehash" makes links to the
+ * files), into buf; false when there is none.  OpenSSL reads these at
+ * verification time, not at load: one that anyone can write makes anyone
+ * a trust anchor (or takes a CRL away), the directory's own mode
+ * notwithstanding. */
+bool policy_dir_entry_others_can_write(const char *dir, char *buf, size_t len);
+
 /* PATH opened for reading as a stdio stream (close-on-exec), or NULL with
  * errno set and *why (if why is not NULL) pointing to a static reason:
  * strerror(errno), "Is a directory" for a directory (errno EISDIR), or

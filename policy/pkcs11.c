@@ -210,6 +210,11 @@ static void *open_module(const char *module, char *why, size_t len)
 			snprintf(why, len, "cannot load pkcs11_module \"%s\": not a regular file", module);
 			return NULL;
 		}
+		/* Its code runs in the program, next to the keys. */
+		if (policy_others_can_write(&st)) {
+			snprintf(why, len, "cannot load pkcs11_module \"%s\": %s", module, POLICY_WHY_OTHERS_WRITE);
+			return NULL;
+		}
 	}
 	dl = dlopen(module, RTLD_NOW | RTLD_LOCAL);
 	if (!dl) {

@@ -216,6 +216,32 @@ for f in open.conf link.conf inc.conf; do
 done
 run "$T/out" "$T/err" "$L" --check "$D/cadir-ww.conf"
 check "--check the ca directory once not writable by others: OK" test "$(cat "$T/out.rc")" -eq 0
+# A ca or crl directory's entries are read by OpenSSL when a certificate
+# is verified, not at load: one that anyone can write (here the file that
+# "openssl rehash"'s link names) lets anyone put a CA of the same subject
+# in it, trusted at the next verification, the directory's mode
+# notwithstanding.  (The previous library: "OK".)
+chmod 666 "$D/wwca/ca.crt"
+run "$T/out" "$T/err" "$L" --check "$D/cadir-ww.conf"
+expect "--check ca directory whose hashed entry anyone can write: exit 78" "$T/out.rc" "$T/err" \
+	"cannot use CA file \"$D/wwca/$h.0\": $WW"
+chmod 644 "$D/wwca/ca.crt"
+mkdir -p "$D/wwcrl"
+printf 'not read at load\n' >"$D/wwcrl/$h.r0"
+chmod 666 "$D/wwcrl/$h.r0"
+printf 'rules = (\n  { name = "out"; direction = "connect"; port = 443; ca = "%s"; crl = "%s"; }\n);\n' \
+	"$CERTS/ca.crt" "$D/wwcrl" >"$D/crldir-ww.conf"
+run "$T/out" "$T/err" "$L" --check "$D/crldir-ww.conf"
+expect "--check crl directory whose hashed entry anyone can write: exit 78" "$T/out.rc" "$T/err" \
+	"cannot use CRL file \"$D/wwcrl/$h.r0\": $WW"
+# pkcs11_module: its code runs in the program.
+printf 'not a module\n' >"$D/ww/module.so"
+chmod 666 "$D/ww/module.so"
+printf 'rules = (\n  { name = "in"; direction = "accept"; port = 443; cert = "%s"; key = "pkcs11:token=t;object=k;type=private;pin-value=1234"; pkcs11_module = "%s"; }\n);\n' \
+	"$CERTS/server.crt" "$D/ww/module.so" >"$D/p11-ww.conf"
+run "$T/out" "$T/err" "$L" --check "$D/p11-ww.conf"
+expect "--check world-writable pkcs11_module: exit 78" "$T/out.rc" "$T/err" \
+	"cannot load pkcs11_module \"$D/ww/module.so\": $WW"
 
 # The same files, regular, are fine (the cases above fail for the reason
 # they name, not for another).
