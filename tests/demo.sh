@@ -11,6 +11,10 @@
 #      sends a line and prints what came back.
 # Exit status 0 when the echo came back over a verified TLS connection.
 set -u
+# The library refuses policy, cert and CA files other users can write: the
+# files written here must not be, whatever umask the caller has (a CI
+# container with umask 000 failed every test at its policy file).
+umask 022
 top=$(cd "$(dirname "$0")/.." && pwd)
 B=${BUILD:-build}
 case "$B" in /*) ;; *) B="$top/$B" ;; esac

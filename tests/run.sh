@@ -39,6 +39,10 @@
 # TLSSHIM_AUDIT=0 (no capture, no audit), TLSSHIM_AUDIT_KEEP=DIR (keep the
 # capture of each test whose audit failed there).
 set -u
+# The library refuses policy, cert and CA files other users can write: the
+# files written here must not be, whatever umask the caller has (a CI
+# container with umask 000 failed every test at its policy file).
+umask 022
 top=$(cd "$(dirname "$0")/.." && pwd)
 builds=""
 only=""
