@@ -216,14 +216,24 @@ static int sa_key(const struct sockaddr *sa, unsigned char out[16])
 	return 0;
 }
 
+/* node resolved to addr; node NULL: a name that is no host name (".test",
+ * an empty label) resolved to it, recorded as the address itself (no
+ * name), so that it is still this thread's latest answer for the address
+ * and another name for the address is not the only one. */
 static void remember_one(const char *node, int family, const void *addr)
 {
 	struct name_entry *e;
 	unsigned char key[16];
+	char text[INET6_ADDRSTRLEN];
 	int fam = addr_key(family, addr, key);
 
 	if (!fam)
 		return;
+	if (!node) {
+		if (!inet_ntop(fam, key, text, sizeof text))
+			return;
+		node = text;
+	}
 	e = &mine[mine_next++ % MINE];
 	e->family = fam;
 	memcpy(e->addr, key, 16);
@@ -240,6 +250,16 @@ static void remember_one(const char *node, int family, const void *addr)
 static bool wanted(const char *node)
 {
 	return node && shim_policy && shim_policy->has[POLICY_CONNECT] && is_host_name(node);
+}
+
+/* A name that resolved but gives no name (not a host name, not an
+ * address literal: ".test", "a..test"): remembered as the address. */
+static bool unnamed(const char *node)
+{
+	unsigned char tmp[16];
+
+	return node && shim_policy && shim_policy->has[POLICY_CONNECT] && !is_host_name(node) &&
+	       inet_pton(AF_INET, node, tmp) != 1 && inet_pton(AF_INET6, node, tmp) != 1;
 }
 
 /* An address literal the program resolved (getaddrinfo("127.0.0.1")):
@@ -312,23 +332,26 @@ SHIM_EXPORT int getaddrinfo(const char *node, const char *service, const struct 
 
 	if (r == 0)
 		remember_literal(node, *res);
-	if (r == 0 && wanted(node))
+	if (r == 0 && (wanted(node) || unnamed(node))) {
+		const char *name = wanted(node) ? node : NULL;
+
 		for (const struct addrinfo *ai = *res; ai; ai = ai->ai_next)
 			if (ai->ai_addr) {
 				unsigned char k[16];
 				int fam = sa_key(ai->ai_addr, k);
 				if (fam)
-					remember_one(node, fam, k);
+					remember_one(name, fam, k);
 			}
+	}
 	return r;
 }
 
 static void remember_hostent(const char *node, const struct hostent *h)
 {
-	if (!h || !wanted(node))
+	if (!h || !(wanted(node) || unnamed(node)))
 		return;
 	for (char **a = h->h_addr_list; a && *a; a++)
-		remember_one(node, h->h_addrtype, *a);
+		remember_one(wanted(node) ? node : NULL, h->h_addrtype, *a);
 }
 
 SHIM_EXPORT struct hostent *gethostbyname(const char *name)

@@ -25,6 +25,8 @@
 #   - a name with an empty label the program resolved (".test", an
 #     /etc/hosts alias) is no name: OpenSSL takes ".test" for any name
 #     under test (the previous library accepted a.test's certificate);
+#     also when the thread resolved a.test before it (main at 041fddb
+#     took that older name), and for another thread it is a second name;
 #   - tlsshim --check refuses host on an accept rule and bad names, and a
 #     server_name with "*" or an empty label.
 . "$(dirname "$0")/../lib.sh"
@@ -49,19 +51,20 @@ if ! in_hosts getent hosts x.a.test >"$T/getent" 2>&1 || ! grep -q '^127.0.0.1' 
 fi
 
 # python3 resolve_connect.py PORT [-t] NAME...: getaddrinfo each NAME in
-# turn (one thread; with -t another thread, without hints), then connect to 127.0.0.1:PORT by address (CPython parses
+# turn (as bytes: no IDNA check, ".test" goes to the resolver) (one
+# thread; with -t another thread, without hints), then connect to 127.0.0.1:PORT by address (CPython parses
 # a dotted quad itself: no resolver call), send stdin, print the answer;
 # "client: connect: <reason>" and exit 2 when connect fails.
 cat >"$T/resolve_connect.py" <<'EOF'
 import os, socket, sys, threading
 port = int(sys.argv[1])
 if sys.argv[2] == "-t":
-    t = threading.Thread(target=lambda: [socket.getaddrinfo(n, port) for n in sys.argv[3:]])
+    t = threading.Thread(target=lambda: [socket.getaddrinfo(n.encode(), port) for n in sys.argv[3:]])
     t.start()
     t.join()
 else:
     for n in sys.argv[2:]:
-        socket.getaddrinfo(n, port, socket.AF_INET, socket.SOCK_STREAM)
+        socket.getaddrinfo(n.encode(), port, socket.AF_INET, socket.SOCK_STREAM)
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 try:
     s.connect(("127.0.0.1", port))
@@ -159,6 +162,11 @@ fillers=$(i=1; while [ "$i" -le 22 ]; do printf 'f%s.test,' "$i"; i=$((i + 1)); 
 host_case host_thread_one_name tls 'host = "a.test";' "pyt:${fillers}a.test" a.test
 host_case host_thread_two_names deny 'host = "a.test";' pyt:db.internal,a.test
 host_case host_thread_two_names_far_apart deny 'host = "a.test";' "pyt:db.internal,${fillers}a.test"
+# a name with an empty label resolved last is no name: not the name this
+# thread resolved before it (the previous library took "a.test"), and for
+# another thread a second name for the address
+host_case host_empty_label_last deny 'host = "a.test";' py:a.test,.test
+host_case host_thread_empty_label_second deny 'host = "a.test";' pyt:.test,a.test
 # server_name still overrides the matched name as the name verified
 host_case host_server_name_wins tls 'host = "db.internal"; server_name = "a.test";' db.internal a.test
 
