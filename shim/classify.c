@@ -18,6 +18,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/sockios.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
@@ -157,6 +158,14 @@ static bool socket_used(int fd, unsigned long long *sent, unsigned long long *co
 	(void)REAL(ioctl)(fd, SIOCINQ, &inq);
 	(void)REAL(ioctl)(fd, SIOCOUTQ, &outq);
 	*sent = ti.tcpi_bytes_sent + (unsigned)outq;
+	/* The kernel counts the peer's FIN in bytes_received (it advances
+	 * rcv_nxt by one) but never queues it: a client that sent and shut
+	 * its side before the service started has read nothing. */
+	enum { ST_TIME_WAIT = 6, ST_CLOSE_WAIT = 8, ST_LAST_ACK = 9, ST_CLOSING = 11 }; /* the kernel's */
+	if (ti.tcpi_bytes_received > 0 &&
+	    (ti.tcpi_state == ST_CLOSE_WAIT || ti.tcpi_state == ST_LAST_ACK ||
+	     ti.tcpi_state == ST_CLOSING || ti.tcpi_state == ST_TIME_WAIT))
+		ti.tcpi_bytes_received--;
 	*consumed = ti.tcpi_bytes_received > (unsigned)inq ? ti.tcpi_bytes_received - (unsigned)inq : 0;
 	return *sent > 0 || *consumed > 0;
 }
@@ -183,6 +192,33 @@ static void find_same(int fd, struct tls_conn *c, void *arg)
 }
 
 static struct xlock classify_lock = XLOCK_INIT;
+
+/* A refused socket on 0, 1 or 2: the wrappers answer ECONNRESET, but the
+ * C library's stdio reads and writes there with internal calls that no
+ * wrapper sees, and would move plain text over the TLS port.  The number
+ * is given a dead socket instead (end of file, EPIPE), with its fd flags;
+ * the TCP socket itself is left as it is to whatever other process holds
+ * it (one whose session this is).  When no dead socket can be made, the
+ * TCP socket is shut both ways. */
+static void refuse_socket(int fd)
+{
+	int sv[2], fl;
+
+	if (fd < 0 || fd > 2)
+		return;
+	fl = REAL(fcntl)(fd, F_GETFD);
+	if (REAL(socketpair)(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		(void)REAL(shutdown)(fd, SHUT_RDWR);
+		return;
+	}
+	(void)REAL(shutdown)(sv[0], SHUT_RDWR);
+	if (REAL(dup2)(sv[0], fd) < 0)
+		(void)REAL(shutdown)(fd, SHUT_RDWR);
+	else if (fl >= 0)
+		(void)REAL(fcntl)(fd, F_SETFD, fl);
+	REAL(close)(sv[0]);
+	REAL(close)(sv[1]);
+}
 
 /* Record a word for a number that was UNSEEN; false when another thread
  * recorded one first (the caller looks again). */
@@ -223,6 +259,7 @@ static uintptr_t classify_locked(int fd, bool at_start)
 		log_warn("%s rule \"%s\": connection on fd %d (not made through this library) refused"
 			 " by policy (action = \"deny\")", v.desc, v.rule->name, fd);
 		(void)REAL(shutdown)(fd, SHUT_RDWR);
+		refuse_socket(fd);
 		record(fd, CT_REFUSED);
 		return CT_REFUSED;
 	}
@@ -235,24 +272,28 @@ static uintptr_t classify_locked(int fd, bool at_start)
 			tls_conn_unref(c);
 			return conntab_load(fd) != CT_UNSEEN ? conntab_load(fd) : CT_REFUSED;
 		}
-		shim_tls_placed(fd, c);
+		if (!at_start)
+			shim_tls_placed(fd, c);
 		return (uintptr_t)c;
 	}
 	if (socket_used(fd, &sent, &consumed)) {
 		log_warn("%s rule \"%s\": connection on fd %d already carried bytes outside this library"
 			 " (%llu sent, %llu read) where the policy says TLS; refused: every call on it"
 			 " fails with ECONNRESET", v.desc, v.rule->name, fd, sent, consumed);
+		refuse_socket(fd);
 		record(fd, CT_REFUSED);
 		return CT_REFUSED;
 	}
 	if (beyond) {
 		log_error("%s rule \"%s\": fd %d is beyond the connection table (RLIMIT_NOFILE was"
 			  " raised after start-up); refused", v.desc, v.rule->name, fd);
+		refuse_socket(fd);
 		return CT_REFUSED;
 	}
 	c = shim_conn_new(fd, &v);
 	if (!c) {
 		log_error("%s rule \"%s\": cannot set up TLS on fd %d; refused", v.desc, v.rule->name, fd);
+		refuse_socket(fd);
 		record(fd, CT_REFUSED);
 		return CT_REFUSED;
 	}
@@ -263,7 +304,11 @@ static uintptr_t classify_locked(int fd, bool at_start)
 	log_info("%s rule \"%s\": %s fd %d becomes a TLS %s connection (handshake on first use)",
 		 v.desc, v.rule->name, at_start ? "inherited" : "unseen", fd,
 		 v.role == TLS_ROLE_SERVER ? "server" : "client");
-	shim_tls_placed(fd, c);
+	/* At start-up the pump waits until every inherited number is known
+	 * (shim_adopt_inherited): inetd puts one socket on 0, 1 and 2, and
+	 * a pump started for 0 alone would leave 1 on the bare socket. */
+	if (!at_start)
+		shim_tls_placed(fd, c);
 	return conntab_load(fd);
 }
 

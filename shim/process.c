@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -72,15 +73,29 @@ static void learn_pumped(void)
 	shim_peerenv_learn();
 }
 
-void shim_adopt_inherited(void)
+static void adopt_fds(void)
 {
 	DIR *d;
 	struct dirent *e;
 	int fds[1024], n = 0;
 
-	learn_pumped();
-	if (!(d = opendir("/proc/self/fd")))
+	if (!(d = opendir("/proc/self/fd"))) {
+		/* No /proc (a chroot without it, a mount hiding it): every
+		 * number below the soft limit is asked.  Skipping the
+		 * adoption would leave an inherited socket on 0-2 to stdio,
+		 * whose internal calls no wrapper sees: plain text on a TLS
+		 * port. */
+		struct rlimit rl;
+		size_t lim = conntab_size;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+		    rl.rlim_cur < lim)
+			lim = (size_t)rl.rlim_cur;
+		for (size_t fd = 0; fd < lim; fd++)
+			if (REAL(fcntl)((int)fd, F_GETFD) >= 0 && conntab_load((int)fd) == CT_UNSEEN)
+				(void)shim_classify((int)fd, true);
 		return;
+	}
 	while ((e = readdir(d)) && n < 1024) {
 		char *end;
 		long fd = strtol(e->d_name, &end, 10);
@@ -92,6 +107,23 @@ void shim_adopt_inherited(void)
 	for (int i = 0; i < n; i++)
 		if (conntab_load(fds[i]) == CT_UNSEEN)
 			(void)shim_classify(fds[i], true);
+}
+
+void shim_adopt_inherited(void)
+{
+	learn_pumped();
+	adopt_fds();
+	/* Sessions on 0-2 go to their pumps only now that every inherited
+	 * number of their socket has joined them: the pump takes all of
+	 * them (inetd's 0, 1 and 2), none is left on the bare socket. */
+	for (int fd = 0; fd <= 2; fd++) {
+		struct tls_conn *c = conntab_get(fd);
+
+		if (c) {
+			shim_tls_placed(fd, c);
+			tls_conn_unref(c);
+		}
+	}
 }
 
 /* ---- exit ------------------------------------------------------------------ */

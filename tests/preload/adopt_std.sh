@@ -1,0 +1,81 @@
+#!/bin/sh
+# tests/preload/adopt_std.sh — an inherited socket on fds 0 and 1, adopted
+# by the service itself at start-up: the super-server (a Python inetd,
+# py/std_superserver.py) does not run the library, the service
+# (progs/stdio_echo: fgets/printf, stdio's internal calls that no wrapper
+# sees) does.  Asserted, each with its own connection:
+#   * a TLS client gets the answer over TLS: the pump takes fd 0 and fd 1
+#     together (the library had pumped fd 0 alone, and left fd 1 on the
+#     bare socket: the answer went out in clear, the client read "wrong
+#     version number");
+#   * a plain client that sends a line and shuts its side down gets no
+#     plain text back (its FIN had counted as a byte read: the socket was
+#     refused, and stdio used it bare);
+#   * a super-server that read a byte first: the socket is refused and
+#     stdio on 0 and 1 gets nothing from it (it answered in clear);
+#   * without /proc (a tmpfs over it, as in a chroot without one): the
+#     inherited fds are still adopted (they had been skipped: plain text
+#     both ways), a TLS client is served and a plain one gets nothing.
+. "$TLSSHIM_TOP/tests/lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+need_shim
+[ -x "$PROGS/stdio_echo" ] || { fail setup "$PROGS/stdio_echo missing (make test-build)"; exit 1; }
+LIB=$(readlink -f "$SHIM_PRELOAD")
+
+# serve LABEL PORT READ [noproc]: start the super-server for one connection.
+serve() {
+	if [ "${4:-}" = noproc ]; then
+		bg unshare -m sh -c 'mount -t tmpfs none /proc && exec "$@"' sh \
+			"$PY" "$PYD/std_superserver.py" "$2" "$3" "$PROGS/stdio_echo" "$LIB" "$POLICY" \
+			"$T/$1.log" >"$T/$1.out" 2>&1
+	else
+		bg "$PY" "$PYD/std_superserver.py" "$2" "$3" "$PROGS/stdio_echo" "$LIB" "$POLICY" \
+			"$T/$1.log" >"$T/$1.out" 2>&1
+	fi
+	SS=$!
+	wait_for "$T/$1.out" '^ready' 10
+}
+
+# tls_case LABEL [noproc]
+tls_case() {
+	P=$(free_port)
+	policy "$T/$1.conf" <<EOC
+rules = ( { name = "std-in"; direction = "accept"; port = $P;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOC
+	serve "$1" "$P" 0 "${2:-}"
+	out=$(timeout $((20 * TS)) "$PY" "$PYD/inetd_style_client.py" "$P" "$CERTS/ca.crt" 2>&1)
+	wait_exit "$SS" 10
+	if [ "$out" = "stdio_echo: inetd style hello / close_notify" ]; then
+		pass "$1: a TLS client is served by the stdio service (fds 0 and 1 to one pump)"
+	else
+		fail "$1: a TLS client is served by the stdio service" "$(echo "$out" | tail -n 2 | tr '\n' '|') $(show "$T/$1.log")"
+	fi
+}
+
+# plain_case LABEL READ [noproc]: a plain client sends a line, then FIN.
+plain_case() {
+	P=$(free_port)
+	policy "$T/$1.conf" <<EOC
+rules = ( { name = "std-in"; direction = "accept"; port = $P;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOC
+	serve "$1" "$P" "$2" "${3:-}"
+	audit_exclude_during "$P" "a plaintext client on the TLS port must get nothing" \
+		timeout $((20 * TS)) "$PY" "$TLSPEER" raw --port "$P" --timeout 3 --send "plain hello
+" --record "$T/$1.rec" >"$T/$1.raw" 2>&1
+	: >>"$T/$1.rec"
+	wait_exit "$SS" 10
+	# What a TLS server may answer: nothing, or alert records.
+	if { od -A n -v -t x1 "$T/$1.rec" | tr -d ' \n'; echo; } | grep -q -x -E '(15030[0-4]0002[0-9a-f]{4})*'; then
+		pass "$1: a plain client gets no plain text back"
+	else
+		fail "$1: a plain client gets no plain text back" "got: $(head -c 100 "$T/$1.rec" | od -c | head -n 2 | tr '\n' ' ') $(show "$T/$1.log")"
+	fi
+}
+
+tls_case tls
+plain_case plain-fin 0
+plain_case sniffed 1
+tls_case noproc-tls noproc
+plain_case noproc-plain 0 noproc
