@@ -15,13 +15,17 @@
  * Sets without a TLS fd go straight to libc.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/clock.h"
+#include "core/conntab.h"
 #include "core/log.h"
+#include "core/sys.h"
 #include "shim/ready.h"
 #include "shim/shim.h"
 
@@ -223,33 +227,68 @@ SHIM_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec 
 
 #pragma GCC diagnostic pop
 
+/* The kernel's bound on select's sets: it reads and writes
+ * min(nfds, the size of the process's fd table) bits, and nfds may be
+ * far above FD_SETSIZE (select(getdtablesize(), ...) with 1024-bit sets,
+ * or larger sets a program allocates for descriptors past 1023, as Ruby
+ * does).  The table's size is /proc/self/status's FDSize; read only for
+ * a set that holds a TLS fd and an nfds above FD_SETSIZE.  Without it,
+ * the highest number the shim ever classified (the table held it, and a
+ * table never shrinks). */
+static int select_bound(int nfds, bool exact)
+{
+	size_t high = conntab_high();
+	int bound = high > FD_SETSIZE ? (int)(high < (size_t)INT_MAX ? high : (size_t)INT_MAX) : FD_SETSIZE;
+
+	if (nfds <= FD_SETSIZE)
+		return nfds;
+	if (exact) {
+		char buf[4096], *f;
+		ssize_t got = -1;
+		int fd = core_sys.open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+
+		if (fd >= 0) {
+			got = REAL(read)(fd, buf, sizeof buf - 1);
+			REAL(close)(fd);
+		}
+		if (got > 0) {
+			buf[got] = 0;
+			if ((f = strstr(buf, "\nFDSize:")))
+				bound = atoi(f + 8);
+		}
+	}
+	return nfds < bound ? nfds : bound;
+}
+
 /* select() in terms of shim_poll, only when a TLS fd is in the sets (or
  * one not classified yet).  The count, or a negative errno. */
 static int shim_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int64_t timeout_ns,
 		       const sigset_t *mask, bool *handled)
 {
 	struct pollfd pbuf[STACK_FDS], *p = pbuf;
-	int n = 0, r;
+	int n = 0, r, scan;
 	bool tls = false;
 
 	*handled = false;
-	if (nfds > FD_SETSIZE)
-		nfds = FD_SETSIZE;
-	for (int fd = 0; fd < nfds; fd++) {
-		if (((rd && FD_ISSET(fd, rd)) || (wr && FD_ISSET(fd, wr)) || (ex && FD_ISSET(fd, ex)))) {
-			n++;
-			tls |= !conntab_is_pass(conntab_load(fd)) || shim_epoll_managed(fd);
-		}
-	}
+	scan = select_bound(nfds, false);
+	for (int fd = 0; fd < scan && !tls; fd++)
+		if ((rd && ready_set_has(rd, fd)) || (wr && ready_set_has(wr, fd)) ||
+		    (ex && ready_set_has(ex, fd)))
+			tls = !conntab_is_pass(conntab_load(fd)) || shim_epoll_managed(fd);
 	if (!tls)
 		return 0;
 	*handled = true;
+	nfds = select_bound(nfds, true);
+	for (int fd = 0; fd < nfds; fd++)
+		if ((rd && ready_set_has(rd, fd)) || (wr && ready_set_has(wr, fd)) ||
+		    (ex && ready_set_has(ex, fd)))
+			n++;
 	if (n > STACK_FDS && !(p = malloc((size_t)n * sizeof *p)))
 		return -ENOMEM;
 	n = ready_sets_to_poll(nfds, rd, wr, ex, p, n);
 	r = shim_poll(p, (nfds_t)n, timeout_ns, mask);
 	if (r >= 0)
-		r = ready_poll_to_sets(p, n, rd, wr, ex);
+		r = ready_poll_to_sets(nfds, p, n, rd, wr, ex);
 	if (p != pbuf)
 		free(p);
 	return r;

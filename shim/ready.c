@@ -1,6 +1,7 @@
 /* shim/ready.c — readiness rules (see ready.h).  Pure: no system call,
  * no global state; the engine is asked through struct ready_ops. */
 #include <errno.h>
+#include <string.h>
 #include <sys/epoll.h>
 
 #include "shim/ready.h"
@@ -72,24 +73,41 @@ short ready_revents(const struct ready_ops *ops, void *c, short want, short kr)
 	return out & (short)(want | POLLERR | POLLHUP | POLLNVAL);
 }
 
+/* Bit fd of a set nfds bits long (the kernel's layout: longs, bit fd %
+ * BITS of long fd / BITS); glibc's FD_ISSET stops at FD_SETSIZE. */
+#define SET_BITS (8 * (int)sizeof(unsigned long))
+
+bool ready_set_has(const fd_set *s, int fd)
+{
+	return (((const unsigned long *)(const void *)s)[fd / SET_BITS] >> (fd % SET_BITS)) & 1;
+}
+
+static void set_add(fd_set *s, int fd)
+{
+	((unsigned long *)(void *)s)[fd / SET_BITS] |= 1UL << (fd % SET_BITS);
+}
+
+static void set_clear(fd_set *s, int nfds)
+{
+	memset(s, 0, (size_t)((nfds + SET_BITS - 1) / SET_BITS) * sizeof(unsigned long));
+}
+
 int ready_sets_to_poll(int nfds, const fd_set *rd, const fd_set *wr, const fd_set *ex,
 		       struct pollfd *p, int max)
 {
 	int n = 0;
 
-	if (nfds > FD_SETSIZE)
-		nfds = FD_SETSIZE;
 	for (int fd = 0; fd < nfds && n < max; fd++) {
-		short ev = (short)((rd && FD_ISSET(fd, rd) ? POLLIN : 0) |
-				   (wr && FD_ISSET(fd, wr) ? POLLOUT : 0) |
-				   (ex && FD_ISSET(fd, ex) ? POLLPRI : 0));
+		short ev = (short)((rd && ready_set_has(rd, fd) ? POLLIN : 0) |
+				   (wr && ready_set_has(wr, fd) ? POLLOUT : 0) |
+				   (ex && ready_set_has(ex, fd) ? POLLPRI : 0));
 		if (ev)
 			p[n++] = (struct pollfd){ .fd = fd, .events = ev };
 	}
 	return n;
 }
 
-int ready_poll_to_sets(const struct pollfd *p, int n, fd_set *rd, fd_set *wr, fd_set *ex)
+int ready_poll_to_sets(int nfds, const struct pollfd *p, int n, fd_set *rd, fd_set *wr, fd_set *ex)
 {
 	int count = 0;
 
@@ -97,23 +115,23 @@ int ready_poll_to_sets(const struct pollfd *p, int n, fd_set *rd, fd_set *wr, fd
 		if (p[i].revents & POLLNVAL)
 			return -EBADF;      /* what select() says of a closed fd */
 	if (rd)
-		FD_ZERO(rd);
+		set_clear(rd, nfds);
 	if (wr)
-		FD_ZERO(wr);
+		set_clear(wr, nfds);
 	if (ex)
-		FD_ZERO(ex);
+		set_clear(ex, nfds);
 	for (int i = 0; i < n; i++) {
 		short re = p[i].revents;
 		if (rd && (p[i].events & POLLIN) && (re & (POLLIN | POLLHUP | POLLERR))) {
-			FD_SET(p[i].fd, rd);
+			set_add(rd, p[i].fd);
 			count++;
 		}
 		if (wr && (p[i].events & POLLOUT) && (re & (POLLOUT | POLLERR))) {
-			FD_SET(p[i].fd, wr);
+			set_add(wr, p[i].fd);
 			count++;
 		}
 		if (ex && (p[i].events & POLLPRI) && (re & POLLPRI)) {
-			FD_SET(p[i].fd, ex);
+			set_add(ex, p[i].fd);
 			count++;
 		}
 	}

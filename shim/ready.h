@@ -50,10 +50,14 @@ short ready_kernel_want(short events);
 
 /* select() in terms of poll(): the pollfd array for select's sets
  * (returns the count written, at most max), and select's answer from
- * poll's (the sets rewritten; the count of bits set, or -EBADF). */
+ * poll's (the sets rewritten; the count of bits set, or -EBADF).  The
+ * sets are nfds bits long, as the kernel reads them: nfds may be above
+ * FD_SETSIZE (a program that allocates larger sets, as Ruby does), and
+ * only the longs that hold bits below nfds are rewritten. */
 int ready_sets_to_poll(int nfds, const fd_set *rd, const fd_set *wr, const fd_set *ex,
 		       struct pollfd *p, int max);
-int ready_poll_to_sets(const struct pollfd *p, int n, fd_set *rd, fd_set *wr, fd_set *ex);
+int ready_poll_to_sets(int nfds, const struct pollfd *p, int n, fd_set *rd, fd_set *wr, fd_set *ex);
+bool ready_set_has(const fd_set *s, int fd);
 
 /* epoll's view of one registration of a TLS fd. */
 struct ready_ep {

@@ -148,18 +148,36 @@ static void run_select(void)
 
 		FD_ZERO(&rd); FD_ZERO(&wr); FD_ZERO(&ex);
 		FD_SET(7, &rd);        /* stale bits are cleared */
-		n = ready_poll_to_sets(p, 3, &rd, &wr, &ex);
+		n = ready_poll_to_sets(10, p, 3, &rd, &wr, &ex);
 		EXPECT(n == 3);
 		EXPECT(FD_ISSET(3, &rd) && FD_ISSET(5, &rd) && !FD_ISSET(7, &rd));
 		EXPECT(FD_ISSET(5, &wr) && !FD_ISSET(3, &wr));
 		EXPECT(!FD_ISSET(9, &ex));
+	}
+	UNIT_CASE("select sets larger than FD_SETSIZE: bits up to nfds read and rewritten, no further") {
+		unsigned long big[4096 / (8 * sizeof(unsigned long))];
+		fd_set *rd = (fd_set *)(void *)big;
+		struct pollfd p[4];
+		int n;
+
+		memset(big, 0, sizeof big);
+		FD_SET(3, rd);
+		big[1500 / (8 * sizeof(unsigned long))] |= 1UL << (1500 % (8 * sizeof(unsigned long)));
+		big[3000 / (8 * sizeof(unsigned long))] |= 1UL << (3000 % (8 * sizeof(unsigned long)));
+		n = ready_sets_to_poll(1501, rd, NULL, NULL, p, 4);
+		EXPECT(n == 2 && p[0].fd == 3 && p[1].fd == 1500);
+		p[0].revents = POLLIN;
+		p[1].revents = 0;
+		EXPECT(ready_poll_to_sets(1501, p, 2, rd, NULL, NULL) == 1);
+		EXPECT(ready_set_has(rd, 3) && !ready_set_has(rd, 1500));
+		EXPECT(ready_set_has(rd, 3000));   /* beyond nfds' long: not the kernel's either */
 	}
 	UNIT_CASE("pollfds -> select sets: a closed fd (POLLNVAL) is EBADF") {
 		struct pollfd p[2] = { { 3, POLLIN, POLLIN }, { 4, POLLIN, POLLNVAL } };
 		fd_set rd;
 
 		FD_ZERO(&rd);
-		EXPECT(ready_poll_to_sets(p, 2, &rd, NULL, NULL) == -EBADF);
+		EXPECT(ready_poll_to_sets(5, p, 2, &rd, NULL, NULL) == -EBADF);
 	}
 }
 
