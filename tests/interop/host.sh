@@ -162,6 +162,14 @@ fillers=$(i=1; while [ "$i" -le 22 ]; do printf 'f%s.test,' "$i"; i=$((i + 1)); 
 host_case host_thread_one_name tls 'host = "a.test";' "pyt:${fillers}a.test" a.test
 host_case host_thread_two_names deny 'host = "a.test";' pyt:db.internal,a.test
 host_case host_thread_two_names_far_apart deny 'host = "a.test";' "pyt:db.internal,${fillers}a.test"
+# many addresses resolved before (one name with 16,384 of them, as a
+# hostile DNS answer would give): the one name of the address is still
+# known (the table of names per address grows; a fixed one of 4,096 slots
+# lost it from the first few hundred addresses on)
+cp "$T/hosts" "$T/hosts.orig"
+awk 'BEGIN { for (i = 0; i < 16384; i++) printf "127.3.%d.%d many.test\n", i / 256, i % 256 }' >>"$T/hosts"
+host_case host_thread_name_after_many_addresses tls 'host = "a.test";' pyt:many.test,a.test a.test
+cp "$T/hosts.orig" "$T/hosts"
 # a name with an empty label resolved last is no name: not the name this
 # thread resolved before it (the previous library took "a.test"), and for
 # another thread a second name for the address
