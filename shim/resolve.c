@@ -21,9 +21,12 @@
  * it), the hash of the one name resolved to it, or "several names".  An
  * address past the table's bound (262,144 addresses) never gets
  * a name from another thread (fail closed: the address is verified).
- * The hashes are keyed with a random key, so no name can be
- * chosen to collide with another; nothing shows them outside. */
+ * The hashes are SHA-256 keyed with a random key (OpenSSL's), so no name
+ * can be chosen to collide with another; nothing shows them outside. */
 #include <arpa/inet.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -31,19 +34,17 @@
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "shim/shim.h"
 
 #define NAMES 64
 #define MINE 8
 
+#define NAME_MAX_LEN 254
 struct name_entry {
 	int family;
 	unsigned char addr[16];
-	char name[254];
+	char name[NAME_MAX_LEN];
 };
 
 static struct name_entry names[NAMES];
@@ -70,52 +71,50 @@ struct seen_slot {
 static struct seen_slot *seen;
 static size_t seen_cap, seen_count;
 static bool seen_closed;
-static uint64_t seen_key[2];
+static unsigned char seen_key[32];
+static EVP_MD *seen_md;
 static bool seen_keyed;
 
-static uint64_t mix64(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-/* Under names_lock. */
+/* Under names_lock.  The key from OpenSSL's generator; without it (or
+ * without SHA-256) nothing is recorded and no name crosses threads. */
 static void seen_init(void)
 {
 	if (seen_keyed)
 		return;
-	if (getrandom(seen_key, sizeof seen_key, GRND_NONBLOCK) != (ssize_t)sizeof seen_key) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		seen_key[0] = mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)(uintptr_t)&ts);
-		seen_key[1] = mix64(seen_key[0] ^ (uint64_t)getpid());
-	}
+	if (RAND_bytes(seen_key, sizeof seen_key) != 1 || !(seen_md = EVP_MD_fetch(NULL, "SHA256", NULL)))
+		return;
 	seen_keyed = true;
 }
 
-static uint64_t keyed_hash(uint64_t key, const unsigned char *p, size_t n, bool fold)
+/* SHA-256 of the key, a kind byte and the text (ASCII folded to lower
+ * case), its first 8 bytes, never 0: nobody who does not know the key
+ * can choose two texts that meet. */
+static uint64_t keyed_hash(unsigned char kind, const unsigned char *p, size_t n, bool fold)
 {
-	uint64_t h = key ^ 0xcbf29ce484222325ULL;
+	unsigned char buf[sizeof seen_key + 1 + NAME_MAX_LEN], md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	uint64_t h = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = p[i];
-		if (fold && ch >= 'A' && ch <= 'Z')
-			ch = (unsigned char)(ch - 'A' + 'a');
-		h = mix64((h ^ ch) * 0x100000001b3ULL + key);
-	}
-	return mix64(h ^ n) | 1;
+	if (n > NAME_MAX_LEN)
+		n = NAME_MAX_LEN;
+	memcpy(buf, seen_key, sizeof seen_key);
+	buf[sizeof seen_key] = kind;
+	for (size_t i = 0; i < n; i++)
+		buf[sizeof seen_key + 1 + i] = fold && p[i] >= 'A' && p[i] <= 'Z' ? (unsigned char)(p[i] - 'A' + 'a') : p[i];
+	if (EVP_Digest(buf, sizeof seen_key + 1 + n, md, &mdlen, seen_md, NULL) == 1 && mdlen >= 8)
+		memcpy(&h, md, 8);
+	OPENSSL_cleanse(buf, sizeof seen_key);
+	return h | 1;
 }
 
 static uint64_t seen_tag(int fam, const unsigned char key[16])
 {
-	return keyed_hash(seen_key[0] ^ (uint64_t)fam, key, fam == AF_INET ? 4 : 16, false);
+	return keyed_hash(fam == AF_INET ? 4 : 6, key, fam == AF_INET ? 4 : 16, false);
 }
 
 static uint64_t seen_name(const char *name)
 {
-	return keyed_hash(seen_key[1], (const unsigned char *)name, strlen(name), true);
+	return keyed_hash('n', (const unsigned char *)name, strlen(name), true);
 }
 
 /* Under names_lock: the slot of tag, or the empty one where it goes. */
@@ -160,6 +159,8 @@ static void seen_note(int fam, const unsigned char key[16], const char *name)
 	uint64_t tag, nh;
 
 	seen_init();
+	if (!seen_keyed)
+		return;
 	tag = seen_tag(fam, key);
 	nh = seen_name(name);
 	if (seen && (sl = seen_slot_of(seen, seen_cap, tag))->tag) {
