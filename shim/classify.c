@@ -9,7 +9,12 @@
  *
  * "Unknown" never means "plain".  An fd the table holds as UNSEEN is
  * classified on its first call: not a TCP socket, listening, or not
- * connected: PLAIN (accept() and connect() decide later).  A connected
+ * connected: PLAIN (accept() and connect() decide later).  A connect()
+ * still in progress (TCP_SYN_SENT: getpeername says ENOTCONN, yet the
+ * connection completes with no further call) is matched by the
+ * destination the kernel's table gives, as a connected socket is; one
+ * whose destination cannot be learned is refused while connect rules
+ * exist.  A connected
  * TCP socket a tls rule names is adopted if nobody has used it yet (no
  * byte sent, none read: TCP_INFO and the queues say so) and REFUSED if
  * it already carried bytes outside the shim — those bytes were plaintext
@@ -246,9 +251,33 @@ static uintptr_t classify_locked(int fd, bool at_start)
 		return CT_PLAIN;        /* not open: the C library says EBADF */
 	if (!S_ISSOCK(st.st_mode) || !shim_is_tcp(fd) ||
 	    REAL(getsockopt)(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l) < 0 || listening ||
-	    REAL(getsockname)(fd, (struct sockaddr *)&local, &ll) < 0 ||
-	    REAL(getpeername)(fd, (struct sockaddr *)&peer, &pl) < 0 ||
-	    shim_is_pump_addr(&local) || shim_is_pump_addr(&peer) ||
+	    REAL(getsockname)(fd, (struct sockaddr *)&local, &ll) < 0) {
+		record(fd, CT_PLAIN);
+		return CT_PLAIN;
+	}
+	if (REAL(getpeername)(fd, (struct sockaddr *)&peer, &pl) < 0) {
+		/* Not connected: connect() decides later.  But a connect() still
+		 * in progress (made elsewhere, then passed on, or made before
+		 * exec) has its destination already, and completes without any
+		 * further call of the program's: ask the kernel's table for it. */
+		if (errno != ENOTCONN || !shim_tcp_connecting(fd)) {
+			record(fd, CT_PLAIN);
+			return CT_PLAIN;
+		}
+		pl = sizeof peer;
+		if (!shim_connecting_peer((unsigned long)st.st_ino, &peer, &pl)) {
+			if (!shim_policy->has[POLICY_CONNECT]) {
+				record(fd, CT_PLAIN);
+				return CT_PLAIN;
+			}
+			log_warn("fd %d: a connection still being made (not through this library) to a"
+				 " destination that cannot be learned (not in /proc/self/net/tcp); refused:"
+				 " every call on it fails with ECONNRESET", fd);
+			record(fd, CT_REFUSED);
+			return CT_REFUSED;
+		}
+	}
+	if (shim_is_pump_addr(&local) || shim_is_pump_addr(&peer) ||
 	    !shim_verdict_connected(shim_policy, (struct sockaddr *)&local, ll, (struct sockaddr *)&peer,
 				    pl, shim_default_name, &v) ||
 	    v.rule->action == POLICY_PLAIN) {

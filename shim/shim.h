@@ -369,6 +369,11 @@ bool shim_signal_restarts(void);
 
 /* Socket helpers. */
 bool shim_is_tcp(int fd);
+/* Is fd's connect() still in progress (TCP_SYN_SENT)? */
+bool shim_tcp_connecting(int fd);
+/* The destination of the socket with inode ino whose connect() is still in
+ * progress (getpeername says ENOTCONN), from /proc/self/net/tcp{,6}. */
+bool shim_connecting_peer(unsigned long ino, struct sockaddr_storage *peer, socklen_t *pl);
 /* The same for a socket accept() returned (so stream-oriented): one call. */
 bool shim_is_nonblocking(int fd);
 /* The socket's SO_RCVTIMEO/SO_SNDTIMEO in ms, or -1 for none. */
