@@ -8,7 +8,8 @@
  *    bytes inside the kernel, past every wrapper: while the policy has
  *    TLS rules, setting one up fails with ENOSYS, the answer of a kernel
  *    without it, so programs (libuv, liburing and libaio users) fall back
- *    to ordinary calls.
+ *    to ordinary calls.  liburing, which makes its system calls itself,
+ *    is refused at its own entry points that make a ring.
  *  - POSIX aio (aio_read, aio_write, lio_listio) runs the I/O in helper
  *    threads through the C library's internal calls: on a TLS fd it is
  *    refused with EOPNOTSUPP and a log line.
@@ -18,6 +19,7 @@
  * beyond any preload: libtlsshim(7), LIMITATIONS.
  */
 #include <aio.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
@@ -211,6 +213,71 @@ SHIM_EXPORT long syscall(long no, ...)
 		break;
 	}
 	return REAL(syscall)(no, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+/* ---- liburing ---------------------------------------------------------------- */
+
+/* liburing (Debian's 2.3 among others) is built to make its system calls
+ * itself, with the syscall instruction, not through syscall(): its
+ * io_uring_setup() never reaches the wrapper above, and a ring so made
+ * connects, sends and receives past every wrapper (IORING_OP_CONNECT then
+ * IORING_OP_SEND to a TLS destination left in clear).  Its exported entry
+ * points that make a ring are wrapped instead: ENOSYS (liburing's
+ * negative errno, and errno) while the policy has TLS rules, as for the
+ * system call; otherwise liburing's own.  A program linked with a static
+ * liburing is beyond any preload (LIMITATIONS). */
+static bool uring_refused(const char *what)
+{
+	if (!shim_has_tls_rules())
+		return false;
+	log_info("%s: refused with ENOSYS while the policy has TLS rules (io_uring would move"
+		 " bytes past the shim)", what);
+	errno = ENOSYS;
+	return true;
+}
+
+static void *uring_next(const char *name)
+{
+	return dlsym(RTLD_NEXT, name);
+}
+
+SHIM_EXPORT int io_uring_setup(unsigned entries, void *params)
+{
+	int (*next)(unsigned, void *);
+
+	if (uring_refused("io_uring_setup (liburing)") || !(next = uring_next("io_uring_setup")))
+		return -ENOSYS;
+	return next(entries, params);
+}
+
+SHIM_EXPORT int io_uring_queue_init(unsigned entries, void *ring, unsigned flags)
+{
+	int (*next)(unsigned, void *, unsigned);
+
+	if (uring_refused("io_uring_queue_init (liburing)") || !(next = uring_next("io_uring_queue_init")))
+		return -ENOSYS;
+	return next(entries, ring, flags);
+}
+
+SHIM_EXPORT int io_uring_queue_init_params(unsigned entries, void *ring, void *params)
+{
+	int (*next)(unsigned, void *, void *);
+
+	if (uring_refused("io_uring_queue_init_params (liburing)") ||
+	    !(next = uring_next("io_uring_queue_init_params")))
+		return -ENOSYS;
+	return next(entries, ring, params);
+}
+
+SHIM_EXPORT int io_uring_queue_init_mem(unsigned entries, void *ring, void *params, void *buf,
+					size_t size)
+{
+	int (*next)(unsigned, void *, void *, void *, size_t);
+
+	if (uring_refused("io_uring_queue_init_mem (liburing)") ||
+	    !(next = uring_next("io_uring_queue_init_mem")))
+		return -ENOSYS;
+	return next(entries, ring, params, buf, size);
 }
 
 /* ---- unshare ---------------------------------------------------------------- */

@@ -5,8 +5,13 @@
 #    shim: getpeername() says ENOTCONN until the connection is made, and
 #    the receiver must still know it for a TLS one (its destination from
 #    the kernel's table), so that what it writes once connected is TLS.
-# A real TLS echo peer behind a recording relay that holds the connection
-# in SYN_SENT (backlog 0, a filler, a gate); the wire must carry TLS only.
+#  - liburing, which makes its system calls itself (never through
+#    syscall()): a ring connects and sends past every wrapper, so making
+#    one fails with ENOSYS while the policy has TLS rules, and works
+#    without them.
+# A real TLS echo peer behind a recording relay (for the first, one that
+# holds the connection in SYN_SENT: backlog 0, a filler, a gate); the wire
+# must carry TLS only.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/failclosed_common.inc"
 need_shim
@@ -59,4 +64,90 @@ EOC
 		fail "connecting socket passed by $how: TLS once connected" "$out; $WIRE_OUT; log: $(log_tail "$T/conn-$how.log")" ;;
 	esac
 done
+
+# ---- liburing ---------------------------------------------------------------------
+cat >"$T/uring.c" <<'EOC'
+/* uring PORT SENTINEL: a ring connects to 127.0.0.1:PORT and sends a line. */
+#include <arpa/inet.h>
+#include <liburing.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int run(struct io_uring *ring, struct io_uring_sqe *sqe)
+{
+	struct io_uring_cqe *cqe;
+	int r;
+
+	(void)sqe;
+	if ((r = io_uring_submit(ring)) < 0 || (r = io_uring_wait_cqe(ring, &cqe)) < 0)
+		return r;
+	r = cqe->res;
+	io_uring_cqe_seen(ring, cqe);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	struct io_uring ring;
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	char line[256];
+	int fd, r;
+
+	if (argc < 3)
+		return 2;
+	if ((r = io_uring_queue_init(4, &ring, 0)) < 0) {
+		printf("queue_init: %s\n", strerror(-r));
+		return 0;
+	}
+	a.sin_port = htons((unsigned short)atoi(argv[1]));
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&a, sizeof a);
+	r = run(&ring, sqe);
+	snprintf(line, sizeof line, "%s io_uring-send\n", argv[2]);
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_send(sqe, fd, line, strlen(line), 0);
+	printf("ring: connect %d, send %d\n", r, run(&ring, sqe));
+	close(fd);
+	io_uring_queue_exit(&ring);
+	return 0;
+}
+EOC
+if [ ! -f /usr/include/liburing.h ]; then
+	fail "liburing ring" "liburing-dev is not installed (.ci/packages lists it)"
+elif ! cc -o "$T/uring" "$T/uring.c" -luring 2>"$T/uring.cc"; then
+	fail "liburing ring" "cannot build it: $(head -c 300 "$T/uring.cc")"
+else
+	native=$("$T/uring" 1 probe 2>&1)
+	fc_policy "$T/uring.conf"
+	out=$(TLSSHIM_LOG_FILE="$T/uring.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$T/uring.conf" "$T/uring" "$R" "$SENT" 2>&1)
+	srv_settled peer 1 2
+	fc_collect peer uring
+	fc_wire uring
+	wrc=$?
+	if [ "$out" = "queue_init: Function not implemented" ] && [ $wrc -eq 0 ]; then
+		pass "liburing under a policy with TLS rules: io_uring_queue_init fails with ENOSYS, nothing on the wire"
+	else
+		fail "liburing ring under TLS rules: refused" "$out; $WIRE_OUT; log: $(log_tail "$T/uring.log")"
+	fi
+	case "$native" in
+	"ring: connect"*)
+		policy "$T/uring-plain.conf" <<EOC
+rules = ( { name = "plain-only"; direction = "connect"; port = 9; action = "plain"; } );
+EOC
+		out=$(timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+			TLSSHIM_CONFIG="$T/uring-plain.conf" "$T/uring" 1 probe 2>&1)
+		if [ "$out" = "$native" ]; then
+			pass "liburing under a policy without TLS rules: works as without the shim ($out)"
+		else
+			fail "liburing without TLS rules" "got: $out; without the shim: $native"
+		fi ;;
+	*)
+		pass "liburing without TLS rules: not testable here, without the shim the kernel says: $native" ;;
+	esac
+fi
 fc_stop
