@@ -226,6 +226,10 @@ ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
 	bool nb = shim_tls_nonblocking(c, flags);
 	bool peek = flags & MSG_PEEK;
 	bool waitall = (flags & MSG_WAITALL) && !peek && !nb;
+	/* MSG_TRUNC on TCP: the bytes are consumed (or, with MSG_PEEK, only
+	 * counted), never copied: buf may be NULL.  They go through here. */
+	bool trunc = flags & MSG_TRUNC;
+	char scratch[1024];
 	size_t got = 0;
 	int e;
 
@@ -244,15 +248,25 @@ ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
 		}
 	}
 	for (;;) {
-		ssize_t r = tls_conn_read(c, (char *)buf + got, len - got, peek);
+		size_t want = len - got;
+		ssize_t r;
+
+		if (trunc && want > sizeof scratch)
+			want = sizeof scratch;
+		r = tls_conn_read(c, trunc ? scratch : (char *)buf + got, want, peek);
 
 		if (r > 0) {
 			got += (size_t)r;
-			if (!waitall || got == len)
+			/* (a discarding read whose scratch filled goes on for
+			 * what is there now, as one read would; a peek sees
+			 * the first scratchful only) */
+			if (got == len || (!waitall && !(trunc && !peek && (size_t)r == want)))
 				return (ssize_t)got;
 			continue;
 		}
 		if (r == 0)
+			return (ssize_t)got;
+		if (got && !waitall)
 			return (ssize_t)got;
 		if (r == TLS_REENTERED)
 			return got ? (ssize_t)got : reentered(c);

@@ -1,9 +1,10 @@
 #!/bin/sh
 # recv/send flags and socket options on a TLS fd behave as on TCP:
 # MSG_PEEK leaves the plaintext in place, MSG_WAITALL waits for the whole
-# count across records, MSG_OOB is refused (EOPNOTSUPP), SO_RCVTIMEO ends a
-# blocking read with EAGAIN, and O_NONBLOCK set by ioctl(FIONBIO) (what
-# CPython's setblocking uses) makes an empty read say EAGAIN.
+# count across records, MSG_TRUNC discards (a NULL buffer too), MSG_OOB is
+# refused (EOPNOTSUPP), SO_RCVTIMEO ends a blocking read with EAGAIN, and
+# O_NONBLOCK set by ioctl(FIONBIO) (what CPython's setblocking uses) makes
+# an empty read say EAGAIN.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 P=$(free_port)

@@ -23,6 +23,20 @@ res("MSG_PEEK leaves the plaintext for the next read", a == b"hello" and b == b"
 s.sendall(b"abc"); peek_until(3); s.sendall(b"def")   # two records
 c = s.recv(6, socket.MSG_WAITALL)
 res("MSG_WAITALL waits for the whole count across records", c == b"abcdef", repr(c))
+# MSG_TRUNC: TCP consumes the bytes without copying them, so the buffer
+# may be NULL (the library used to copy into it: a crash).
+import ctypes
+libc_t = ctypes.CDLL(None, use_errno=True)
+s.sendall(b"trunc!"); peek_until(6)
+n = libc_t.recv(s.fileno(), None, 4, socket.MSG_TRUNC)
+s.sendall(b"after")
+t2 = s.recv(7, socket.MSG_WAITALL)
+res("MSG_TRUNC with a NULL buffer discards the bytes", n == 4 and t2 == b"c!after", repr((n, t2)))
+big = bytes(range(256)) * 12     # 3072 bytes: more than one scratchful
+s.sendall(big + b"tail"); peek_until(len(big) + 4)
+n = libc_t.recv(s.fileno(), None, len(big), socket.MSG_TRUNC | socket.MSG_WAITALL)
+t3 = s.recv(4, socket.MSG_WAITALL)
+res("MSG_TRUNC|MSG_WAITALL discards exactly the count asked", n == len(big) and t3 == b"tail", repr((n, t3)))
 try:
     s.send(b"x", socket.MSG_OOB); e = 0
 except OSError as ex:
