@@ -37,6 +37,7 @@ static int shim_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags
 		if (nfd < 0)
 			return -errno;
 		shim_epoll_fds_closed(nfd, nfd);
+		shim_fd_fresh_accepted(nfd);
 		/* A buffer too small for it holds a part only: ask then. */
 		if (addr && (!alen || *alen > in))
 			sl = 0;
@@ -85,7 +86,7 @@ static int shim_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags
 			return -ECONNABORTED;
 		}
 		log_debug("%s rule \"%s\": accepted, TLS handshake on first use", v.desc, v.rule->name);
-		if (nfd <= 2 && (c = conntab_get(nfd))) {
+		if (shim_fd_has_file(nfd) && (c = conntab_get(nfd))) {
 			shim_tls_placed(nfd, c);
 			tls_conn_unref(c);
 		}

@@ -412,12 +412,12 @@ intptr_t shim_route_conn(int fd, uintptr_t v)
 
 void shim_tls_placed(int fd, struct tls_conn *c)
 {
-	if (fd > 2 || fd < 0)
+	if (!shim_fd_has_file(fd))
 		return;
 	if (shim_pump(c) < 0)
 		tls_conn_fail(c, TLS_FAIL_SYSCALL, "a TLS connection on standard input, output or"
-			      " error needs a pump process (stdio bypasses every wrapper), and none"
-			      " could be started");
+			      " error, or on a number fdopen() gave a FILE, needs a pump process (stdio"
+			      " bypasses every wrapper), and none could be started");
 }
 
 /* Not taken when the forking thread holds it already (a signal handler

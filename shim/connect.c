@@ -131,7 +131,7 @@ static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 		if (!still_connecting(-r)) {
 			tls_conn_unref(conntab_detach(fd));
 			conntab_set(fd, CT_PLAIN);
-		} else if (fd <= 2) {
+		} else if (shim_fd_has_file(fd)) {
 			shim_tls_placed(fd, c);
 		}
 		tls_conn_unref(c);

@@ -32,13 +32,61 @@
  * A number handed out again was closed behind our back (by the C
  * library's own close, say): whatever the table recorded for it is stale
  * and must not turn this new file's I/O into TLS. */
+/* ---- numbers that have a FILE ------------------------------------------
+ * stdio reads and writes with the C library's internal calls, past every
+ * wrapper: a FILE that fdopen() made on a socket before it became TLS
+ * (fdopen, then connect) would carry plaintext.  Such numbers are
+ * remembered, and a session placed on one goes to a pump as on fds 0-2
+ * (shim_tls_placed).  A number handed out again is forgotten (fclose()
+ * closes with the C library's own close, which no wrapper sees). */
+static unsigned char *stdio_marks;
+
+static void stdio_mark(int fd, bool on)
+{
+	unsigned char *m = __atomic_load_n(&stdio_marks, __ATOMIC_ACQUIRE);
+	size_t n = conntab_size;
+
+	if (fd < 0 || (size_t)fd >= n)
+		return;
+	if (!m) {
+		void *p;
+
+		if (!on)
+			return;
+		p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (p == MAP_FAILED)
+			return;         /* fdopen_ready refuses then (shim_fd_has_file) */
+		if (!__atomic_compare_exchange_n(&stdio_marks, &m, p, false, __ATOMIC_ACQ_REL,
+						 __ATOMIC_ACQUIRE))
+			munmap(p, n);
+		else
+			m = p;
+	}
+	__atomic_store_n(&m[fd], on, __ATOMIC_RELEASE);
+}
+
+bool shim_fd_has_file(int fd)
+{
+	unsigned char *m = __atomic_load_n(&stdio_marks, __ATOMIC_ACQUIRE);
+
+	if (fd >= 0 && fd <= 2)
+		return true;
+	return m && fd > 2 && (size_t)fd < conntab_size && __atomic_load_n(&m[fd], __ATOMIC_ACQUIRE);
+}
+
 static int fresh(int fd)
 {
 	if (fd >= 0) {
 		shim_epoll_fds_closed(fd, fd);
 		conntab_set(fd, CT_PLAIN);
+		stdio_mark(fd, false);
 	}
 	return fd;
+}
+
+void shim_fd_fresh_accepted(int fd)
+{
+	stdio_mark(fd, false);
 }
 
 /* A wrapper handing out new numbers: libc's answer and errno as libc
@@ -406,8 +454,17 @@ static int fdopen_ready(int fd)
 
 SHIM_EXPORT FILE *fdopen(int fd, const char *mode)
 {
-	int keep = errno, r = fdopen_ready(fd);
+	int keep = errno, r;
 
+	/* First the mark: a connect() racing in another thread then puts its
+	 * session on a pump, whichever comes first. */
+	stdio_mark(fd, true);
+	if (fd > 2 && !shim_fd_has_file(fd)) {
+		log_error("fdopen(): cannot remember fd %d as a FILE's; refused", fd);
+		errno = ENOMEM;
+		return NULL;
+	}
+	r = fdopen_ready(fd);
 	if (r < 0) {
 		errno = -r;
 		return NULL;

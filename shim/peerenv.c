@@ -292,7 +292,11 @@ void shim_tls_placed_std(int fd, struct tls_conn *c)
 	struct shim_peerenv pe = { .active = true, .fd = fd };
 	bool known = false;
 
-	if (fd < 0 || fd > 2)
+	if (fd > 2) {
+		shim_tls_placed(fd, c);     /* a number with a FILE of fdopen() */
+		return;
+	}
+	if (fd < 0)
 		return;
 	if (complete(c))
 		known = from_conn(c, &pe);

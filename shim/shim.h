@@ -367,6 +367,12 @@ void shim_signal_init(void);
 void shim_getpid_init(void);
 bool shim_signal_restarts(void);
 
+/* Does fd have a FILE (0-2, or a number fdopen() was called on)?  stdio
+ * there bypasses every wrapper: a session placed on it goes to a pump. */
+bool shim_fd_has_file(int fd);
+/* A number accept() handed out: any FILE of an earlier file is gone. */
+void shim_fd_fresh_accepted(int fd);
+
 /* Socket helpers. */
 bool shim_is_tcp(int fd);
 /* Is fd's connect() still in progress (TCP_SYN_SENT)? */

@@ -5,6 +5,10 @@
 #    shim: getpeername() says ENOTCONN until the connection is made, and
 #    the receiver must still know it for a TLS one (its destination from
 #    the kernel's table), so that what it writes once connected is TLS.
+#  - a FILE that fdopen() made on a number before a TLS session came to
+#    it (fdopen on the socket, then connect; or fdopen on a pipe, then
+#    dup2 of a TLS fd onto it): stdio writes there with the C library's
+#    own calls, so that session goes to a pump, as on fds 0-2.
 #  - liburing, which makes its system calls itself (never through
 #    syscall()): a ring connects and sends past every wrapper, so making
 #    one fails with ENOSYS while the policy has TLS rules, and works
@@ -64,6 +68,82 @@ EOC
 		fail "connecting socket passed by $how: TLS once connected" "$out; $WIRE_OUT; log: $(log_tail "$T/conn-$how.log")" ;;
 	esac
 done
+
+# ---- a FILE made before the session ------------------------------------------------
+cat >"$T/fdo.c" <<'EOC'
+/* fdo before|dup2 PORT SENTINEL: a FILE on the number first, then a TLS
+ * connection there; fputs a line, fflush, read its echo. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	char line[256], got[256] = "";
+	FILE *f;
+	int s, p[2];
+
+	if (argc < 4)
+		return 2;
+	a.sin_port = htons((unsigned short)atoi(argv[2]));
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	s = socket(AF_INET, SOCK_STREAM, 0);
+	if (!strcmp(argv[1], "before")) {
+		f = fdopen(s, "r+");
+		if (!f || connect(s, (struct sockaddr *)&a, sizeof a) < 0) {
+			printf("fdopen/connect: %s\n", strerror(errno));
+			return 1;
+		}
+	} else {
+		if (pipe(p) < 0 || !(f = fdopen(p[1], "w")) ||
+		    connect(s, (struct sockaddr *)&a, sizeof a) < 0 || dup2(s, p[1]) != p[1]) {
+			printf("pipe/fdopen/connect/dup2: %s\n", strerror(errno));
+			return 1;
+		}
+		close(s);
+	}
+	snprintf(line, sizeof line, "%s stdio-%s\n", argv[3], argv[1]);
+	if (fputs(line, f) < 0 || fflush(f) != 0) {
+		printf("fputs/fflush: %s\n", strerror(errno));
+		return 1;
+	}
+	/* The echo with read() on the number (the FILE may be write-only). */
+	for (size_t have = 0; have < strlen(line) && have < sizeof got - 1;) {
+		ssize_t r = read(fileno(f), got + have, strlen(line) - have);
+		if (r <= 0)
+			break;
+		have += (size_t)r;
+	}
+	if (strcmp(got, line)) {
+		printf("echo bad: \"%.60s\"\n", got);
+		return 1;
+	}
+	printf("echo ok\n");
+	return 0;
+}
+EOC
+if ! cc -o "$T/fdo" "$T/fdo.c" 2>"$T/fdo.cc"; then
+	fail "a FILE made before the session" "cannot build it: $(head -c 300 "$T/fdo.cc")"
+else
+	fc_policy "$T/fdo.conf"
+	for how in before dup2; do
+		out=$(TLSSHIM_LOG_FILE="$T/fdo-$how.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+			TLSSHIM_CONFIG="$T/fdo.conf" "$T/fdo" "$how" "$R" "$SENT" 2>&1)
+		srv_settled peer 1 5
+		fc_collect peer "fdo-$how"
+		fc_wire "fdo-$how" --min-conns 1
+		wrc=$?
+		if [ "$out" = "echo ok" ] && [ $wrc -eq 0 ]; then
+			pass "stdio on a FILE made before the TLS session came to its number ($how): over TLS ($WIRE_OUT)"
+		else
+			fail "stdio on a FILE made before the TLS session ($how)" "$out; $WIRE_OUT; log: $(log_tail "$T/fdo-$how.log")"
+		fi
+	done
+fi
 
 # ---- liburing ---------------------------------------------------------------------
 cat >"$T/uring.c" <<'EOC'
