@@ -279,8 +279,28 @@ static uintptr_t classify_locked(int fd, bool at_start)
 	}
 	if (shim_is_pump_addr(&local) || shim_is_pump_addr(&peer) ||
 	    !shim_verdict_connected(shim_policy, (struct sockaddr *)&local, ll, (struct sockaddr *)&peer,
-				    pl, shim_default_name, &v) ||
-	    v.rule->action == POLICY_PLAIN) {
+				    pl, shim_default_name, &v)) {
+		record(fd, CT_PLAIN);
+		return CT_PLAIN;
+	}
+	if (v.role == TLS_ROLE_SERVER && v.rule->action == POLICY_PLAIN) {
+		/* An accept rule says plain by the local address (one for every
+		 * address or port, say), but a connect rule may name the peer:
+		 * a socket that connected out (a parent without the library
+		 * made it) must not go plain to a destination the policy makes
+		 * TLS.  Accepted, it has a listener on its local port; with
+		 * none (or no way to tell), the connect rule decides. */
+		struct shim_verdict cv;
+
+		if (shim_verdict_connect(shim_policy, (struct sockaddr *)&peer, pl, shim_default_name, &cv) &&
+		    cv.rule->action != POLICY_PLAIN && shim_port_listening(&local) != 1) {
+			log_info("%s: fd %d has no listener on its local port: a connection made out,"
+				 " so connect rule \"%s\" applies, not accept rule \"%s\"", cv.desc, fd,
+				 cv.rule->name, v.rule->name);
+			v = cv;
+		}
+	}
+	if (v.rule->action == POLICY_PLAIN) {
 		record(fd, CT_PLAIN);
 		return CT_PLAIN;
 	}

@@ -380,6 +380,9 @@ bool shim_tcp_connecting(int fd);
 /* The destination of the socket with inode ino whose connect() is still in
  * progress (getpeername says ENOTCONN), from /proc/self/net/tcp{,6}. */
 bool shim_connecting_peer(unsigned long ino, struct sockaddr_storage *peer, socklen_t *pl);
+/* Is a socket listening on local's port (at its address or the family's
+ * wildcard)?  1, 0, or -1 when the kernel's tables cannot be read. */
+int shim_port_listening(const struct sockaddr_storage *local);
 /* The same for a socket accept() returned (so stream-oriented): one call. */
 bool shim_is_nonblocking(int fd);
 /* The socket's SO_RCVTIMEO/SO_SNDTIMEO in ms, or -1 for none. */

@@ -47,84 +47,79 @@ bool shim_tcp_connecting(int fd)
 	return tcp_state(fd) == TCP_SYN_SENT;
 }
 
-/* One line of /proc/net/tcp or tcp6: "sl local rem st ... uid timeout
- * inode ...", the addresses in hex as the kernel keeps them (each 32-bit
- * word in host order, the port after a colon).  True when the line is
- * the socket with inode ino, its remote address then in *peer. */
-static bool proc_line(const char *line, bool v6, unsigned long ino, struct sockaddr_storage *peer,
-		      socklen_t *pl)
-{
-	char rem[40] = "";
-	unsigned long got = 0;
-	unsigned port = 0;
-	const char *p = line;
+/* One entry of /proc/net/tcp or tcp6. */
+struct proc_sock {
+	struct sockaddr_storage local, remote;
+	socklen_t len;
+	unsigned state;
+	unsigned long ino;
+};
 
-	/* Fields: 0 sl, 1 local, 2 remote, 3 st, 4 queues, 5 timer, 6 retr,
-	 * 7 uid, 8 timeout, 9 inode. */
+/* "ADDR:PORT" in hex as the kernel prints it (each 32-bit word of the
+ * address in host order) into *sa. */
+static bool proc_addr(const char *t, size_t n, bool v6, struct sockaddr_storage *sa)
+{
+	char word[9];
+	int words = v6 ? 4 : 1;
+	unsigned long port;
+
+	if (n != (size_t)(8 * words + 5) || t[8 * words] != ':')
+		return false;
+	memset(sa, 0, sizeof *sa);
+	port = strtoul(t + 8 * words + 1, NULL, 16);
+	for (int w = 0; w < words; w++) {
+		uint32_t x;
+
+		memcpy(word, t + 8 * w, 8);
+		word[8] = '\0';
+		x = (uint32_t)strtoul(word, NULL, 16);
+		if (v6)
+			memcpy(((struct sockaddr_in6 *)sa)->sin6_addr.s6_addr + 4 * w, &x, sizeof x);
+		else
+			((struct sockaddr_in *)sa)->sin_addr.s_addr = x;
+	}
+	if (v6) {
+		((struct sockaddr_in6 *)sa)->sin6_family = AF_INET6;
+		((struct sockaddr_in6 *)sa)->sin6_port = htons((uint16_t)port);
+	} else {
+		((struct sockaddr_in *)sa)->sin_family = AF_INET;
+		((struct sockaddr_in *)sa)->sin_port = htons((uint16_t)port);
+	}
+	return true;
+}
+
+/* One line: "sl local remote st queues timer retr uid timeout inode ...". */
+static bool proc_line(const char *p, bool v6, struct proc_sock *e)
+{
 	for (int f = 0; f <= 9; f++) {
-		const char *e;
+		const char *t;
 
 		while (*p == ' ')
 			p++;
 		if (!*p)
 			return false;
-		for (e = p; *e && *e != ' '; e++)
+		for (t = p; *p && *p != ' '; p++)
 			;
-		if (f == 2 && (size_t)(e - p) < sizeof rem) {
-			memcpy(rem, p, (size_t)(e - p));
-			rem[e - p] = '\0';
-		} else if (f == 9) {
-			got = strtoul(p, NULL, 10);
-		}
-		p = e;
-	}
-	if (got != ino || !ino)
-		return false;
-	memset(peer, 0, sizeof *peer);
-	if (!v6) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)peer;
-		unsigned long a;
-
-		if (strlen(rem) != 13 || rem[8] != ':')
+		if ((f == 1 && !proc_addr(t, (size_t)(p - t), v6, &e->local)) ||
+		    (f == 2 && !proc_addr(t, (size_t)(p - t), v6, &e->remote)))
 			return false;
-		rem[8] = '\0';
-		a = strtoul(rem, NULL, 16);
-		port = (unsigned)strtoul(rem + 9, NULL, 16);
-		s4->sin_family = AF_INET;
-		s4->sin_addr.s_addr = (uint32_t)a;
-		s4->sin_port = htons((uint16_t)port);
-		*pl = sizeof *s4;
-	} else {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)peer;
-
-		if (strlen(rem) != 37 || rem[32] != ':')
-			return false;
-		port = (unsigned)strtoul(rem + 33, NULL, 16);
-		for (int w = 0; w < 4; w++) {
-			char word[9];
-			uint32_t x;
-
-			memcpy(word, rem + 8 * w, 8);
-			word[8] = '\0';
-			x = (uint32_t)strtoul(word, NULL, 16);
-			memcpy(s6->sin6_addr.s6_addr + 4 * w, &x, sizeof x);
-		}
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		*pl = sizeof *s6;
+		if (f == 3)
+			e->state = (unsigned)strtoul(t, NULL, 16);
+		else if (f == 9)
+			e->ino = strtoul(t, NULL, 10);
 	}
-	return port != 0;
+	e->len = v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	return true;
 }
 
-/* The destination of a socket whose connect() is still in progress
- * (TCP_SYN_SENT: getpeername() says ENOTCONN until the handshake is
- * done), from the kernel's table of this network namespace.  Read with
- * open/read on a stack buffer: no allocation, as a classification may
- * run in a signal handler.  False when the socket is not found there (no
- * /proc, an MPTCP socket, whose subflows are listed under other inodes). */
-bool shim_connecting_peer(unsigned long ino, struct sockaddr_storage *peer, socklen_t *pl)
+/* Every entry of the kernel's TCP tables of this network namespace until
+ * fn says true; read with open/read on a stack buffer: no allocation, as a
+ * classification may run in a signal handler.  true when fn did; -1 when
+ * neither table could be opened. */
+static int proc_scan(bool (*fn)(const struct proc_sock *, void *), void *arg)
 {
 	static const char *const files[2] = { "/proc/self/net/tcp", "/proc/self/net/tcp6" };
+	int opened = 0;
 
 	for (int i = 0; i < 2; i++) {
 		char buf[4096];
@@ -134,6 +129,7 @@ bool shim_connecting_peer(unsigned long ino, struct sockaddr_storage *peer, sock
 
 		if (fd < 0)
 			continue;
+		opened++;
 		while (!found) {
 			char *line = buf, *nl;
 			ssize_t r = REAL(read)(fd, buf + have, sizeof buf - 1 - have);
@@ -144,8 +140,10 @@ bool shim_connecting_peer(unsigned long ino, struct sockaddr_storage *peer, sock
 				break;          /* the kernel ends every line with a newline */
 			have += (size_t)r;
 			while (!found && (nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
+				struct proc_sock e;
+
 				*nl = '\0';
-				found = proc_line(line, i == 1, ino, peer, pl);
+				found = proc_line(line, i == 1, &e) && fn(&e, arg);
 				line = nl + 1;
 			}
 			have -= (size_t)(line - buf);
@@ -155,9 +153,65 @@ bool shim_connecting_peer(unsigned long ino, struct sockaddr_storage *peer, sock
 		}
 		REAL(close)(fd);
 		if (found)
-			return true;
+			return 1;
 	}
-	return false;
+	return opened ? 0 : -1;
+}
+
+struct by_inode {
+	unsigned long ino;
+	struct sockaddr_storage *peer;
+	socklen_t *pl;
+};
+
+static bool is_inode(const struct proc_sock *e, void *arg)
+{
+	struct by_inode *b = arg;
+
+	if (!e->ino || e->ino != b->ino || !((struct sockaddr_in *)&e->remote)->sin_port)
+		return false;
+	*b->peer = e->remote;
+	*b->pl = e->len;
+	return true;
+}
+
+/* The destination of a socket whose connect() is still in progress
+ * (TCP_SYN_SENT: getpeername() says ENOTCONN until the handshake is
+ * done), by its inode.  False when it is not found (no /proc, an MPTCP
+ * socket, whose subflows are listed under other inodes). */
+bool shim_connecting_peer(unsigned long ino, struct sockaddr_storage *peer, socklen_t *pl)
+{
+	struct by_inode b = { ino, peer, pl };
+
+	return proc_scan(is_inode, &b) == 1;
+}
+
+/* Is a socket listening on local's port, at local's address or at the
+ * wildcard of its family?  (A connected socket of unknown origin with
+ * one: accepted there, most likely.)  1, 0, or -1 when it cannot be told. */
+static bool is_listener(const struct proc_sock *e, void *arg)
+{
+	const struct sockaddr_storage *l = arg;
+	static const unsigned char zero[16];
+
+	if (e->state != 0x0A /* TCP_LISTEN */ || e->local.ss_family != l->ss_family)
+		return false;
+	if (l->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)&e->local, *b = (const void *)l;
+		return a->sin_port == b->sin_port &&
+		       (!a->sin_addr.s_addr || a->sin_addr.s_addr == b->sin_addr.s_addr);
+	} else {
+		const struct sockaddr_in6 *a = (const void *)&e->local, *b = (const void *)l;
+		return a->sin6_port == b->sin6_port &&
+		       (!memcmp(&a->sin6_addr, zero, 16) || !memcmp(&a->sin6_addr, &b->sin6_addr, 16));
+	}
+}
+
+int shim_port_listening(const struct sockaddr_storage *local)
+{
+	if (local->ss_family != AF_INET && local->ss_family != AF_INET6)
+		return 0;
+	return proc_scan(is_listener, (void *)(uintptr_t)local);
 }
 
 /* The socket's SO_RCVTIMEO/SO_SNDTIMEO in ms, or -1 for none: the

@@ -5,6 +5,11 @@
 #    shim: getpeername() says ENOTCONN until the connection is made, and
 #    the receiver must still know it for a TLS one (its destination from
 #    the kernel's table), so that what it writes once connected is TLS.
+#  - a connected socket a process without the shim made, inherited across
+#    exec by one with it, under a policy whose accept rule for every
+#    address says plain and whose connect rule names the peer: it
+#    connected out (no listener on its local port), so the connect rule
+#    applies (TLS); an accepted one (its listener still open) stays plain.
 #  - a FILE that fdopen() made on a number before a TLS session came to
 #    it (fdopen on the socket, then connect; or fdopen on a pipe, then
 #    dup2 of a TLS fd onto it): stdio writes there with the C library's
@@ -68,6 +73,34 @@ EOC
 		fail "connecting socket passed by $how: TLS once connected" "$out; $WIRE_OUT; log: $(log_tail "$T/conn-$how.log")" ;;
 	esac
 done
+
+# ---- inherited across exec from a process without the shim -----------------------
+policy "$T/inh.conf" <<EOC
+rules = ( { name = "in-any"; direction = "accept"; action = "plain"; },
+          { name = "inh-out"; direction = "connect"; port = $R; address = "127.0.0.1/32";
+            ca = "$CERTS/ca.crt"; },
+          { name = "inh-loop"; direction = "connect"; address = "127.0.0.1/32"; ca = "$CERTS/ca.crt"; } );
+EOC
+out=$(X_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/inh.conf" TLSSHIM_LOG_FILE="$T/inh-out.log" \
+	timeout -k 2 $((20 * TS)) "$PY" "$PYD/inherit_exec.py" out "$R" "$SENT" 2>&1)
+srv_settled peer 1 5
+fc_collect peer inh-out
+fc_wire inh-out --min-conns 1
+wrc=$?
+if [ "$out" = "echo ok" ] && [ $wrc -eq 0 ]; then
+	pass "a connection made out without the shim, inherited by a process with it, under an accept rule plain for every address: the connect rule applies, TLS ($WIRE_OUT)"
+else
+	fail "a connection made out, inherited, accept rule plain for every address" "$out; $WIRE_OUT; log: $(log_tail "$T/inh-out.log")"
+fi
+IP=$(fc_ports 1)
+audit_exclude "$IP" "a plain client accepted under a plain accept rule (inh-loop names its address)"
+out=$(X_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/inh.conf" TLSSHIM_LOG_FILE="$T/inh-in.log" \
+	timeout -k 2 $((20 * TS)) "$PY" "$PYD/inherit_exec.py" in "$IP" "$SENT" 2>&1)
+if [ "$out" = "echo ok" ]; then
+	pass "an accepted connection (its listener open), inherited likewise: plain, as its accept rule says"
+else
+	fail "an accepted connection inherited under an accept rule plain for every address" "$out; log: $(log_tail "$T/inh-in.log")"
+fi
 
 # ---- a FILE made before the session ------------------------------------------------
 cat >"$T/fdo.c" <<'EOC'
