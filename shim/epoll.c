@@ -109,6 +109,9 @@ static void set_new(int epfd)
 		pthread_mutex_init(&s->lock, NULL);
 		old = atomic_exchange(&sets[epfd], s);
 		if (old) {                /* a number reused behind our back */
+			/* (its lock may be held: shim_epoll_pending) */
+			pthread_mutex_lock(&old->lock);
+			pthread_mutex_unlock(&old->lock);
 			free(old->ent);
 			free(old->tls);
 			free(old->park);
@@ -463,12 +466,21 @@ static uint32_t tls_events(int epfd, struct ep_set *s, int fd, struct ep_entry *
  * instance's lock (docs/locking.md: instances are locked one at a time). */
 bool shim_epoll_pending(int epfd)
 {
-	struct ep_set *s = set_of(epfd);
+	struct ep_set *s;
 	bool ready = false;
 
+	if (!set_of(epfd))
+		return false;
+	/* epfd is not ours: another thread may close it at any time, and
+	 * shim_epoll_forget frees the instance once it has had its lock.  So
+	 * the pointer is taken and locked under the table lock (the global
+	 * order: table, then instance), never used before its lock is held. */
+	pthread_mutex_lock(&sets_lock);
+	if ((s = set_of(epfd)))
+		pthread_mutex_lock(&s->lock);
+	pthread_mutex_unlock(&sets_lock);
 	if (!s)
 		return false;
-	pthread_mutex_lock(&s->lock);
 	for (int l = 0; l < 2 && !ready; l++) {
 		const int *list = l ? s->park : s->tls;
 		int n = l ? s->npark : s->ntls;

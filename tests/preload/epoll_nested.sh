@@ -28,3 +28,19 @@ for m in poll select epoll epoll_oneshot; do
 		fail "$name" "$(grep "^$m" "$T/cli.out")$(tail_of "$T/cli.out" "$T/srv.out" "$TLSSHIM_LOG_FILE")"
 	fi
 done
+
+# An inner instance closed in one thread while others wait for it from
+# outside (poll on its number, an outer instance's wait): the shim's look
+# into it (shim_epoll_pending) used the freed instance when the close won
+# the race (heap corruption, or ASan's use-after-free, within seconds).
+name=epoll_nested_inner_closed_while_waited_for
+if [ -x "$PROGS/epoll_nested_close" ]; then
+	out=$(shimmed "$PROGS/epoll_nested_close" 20000 2>"$T/close.err"); rc=$?
+	if [ "$rc" = 0 ] && [ "$out" = "ok 20000" ]; then
+		pass "$name"
+	else
+		fail "$name" "exit $rc, output '$out'$(tail_of "$T/close.err")"
+	fi
+else
+	fail "$name" "$PROGS/epoll_nested_close missing (make test-build)"
+fi
