@@ -55,6 +55,7 @@ enum { IN_NONE, IN_TLS, IN_PARK };
 struct ep_entry {
 	bool present, tls;
 	bool nested;              /* fd is a managed epoll instance (see shim_epoll_pending) */
+	unsigned long nested_tok; /* EPOLLET: shim_epoll_pending's token last reported, 0 none */
 	unsigned char in;         /* which list holds fd: IN_* */
 	int pos;                  /* its index there */
 	struct ready_ep r;        /* the program's events and their state (ready.h) */
@@ -73,6 +74,7 @@ struct ep_set {
 	unsigned long seen_activity;  /* tls_park_activity() at the last wait */
 	int nested[NESTED_MAX];   /* registered fds that are managed instances */
 	int nnested;
+	unsigned long ctl_gen;    /* successful EPOLL_CTL_ADD/MODs (pending_token) */
 };
 
 static _Atomic(struct ep_set *) *sets;
@@ -414,6 +416,7 @@ static int shim_epoll_ctl(struct ep_set *s, int epfd, int op, int fd, struct epo
 				e->nested = true;
 				s->nested[s->nnested++] = fd;
 			}
+			s->ctl_gen++;
 			if (c) {
 				tls_conn_unpark(c, false);  /* looked at again by the next wait */
 				tls_list_add(s, fd);
@@ -464,10 +467,11 @@ static uint32_t tls_events(int epfd, struct ep_set *s, int fd, struct ep_entry *
  * instance (a libuv loop's backend fd embedded in another loop) slept
  * with plain text waiting.  Not recursive; the caller holds no
  * instance's lock (docs/locking.md: instances are locked one at a time). */
-bool shim_epoll_pending(int epfd)
+static unsigned long pending_token(int epfd)
 {
 	struct ep_set *s;
 	bool ready = false;
+	unsigned long tok;
 
 	if (!set_of(epfd))
 		return false;
@@ -499,8 +503,17 @@ bool shim_epoll_pending(int epfd)
 			tls_conn_unref(c);
 		}
 	}
+	/* What is new to an edge-triggered outer registration: a change of
+	 * the inner's registrations (a TLS fd with plain text inside added or
+	 * re-armed: no kernel event); new bytes arriving are the kernel's edge. */
+	tok = ready ? s->ctl_gen * 2 + 1 : 0;
 	pthread_mutex_unlock(&s->lock);
-	return ready;
+	return tok;
+}
+
+bool shim_epoll_pending(int epfd)
+{
+	return pending_token(epfd) != 0;
 }
 
 bool shim_epoll_managed(int fd)
@@ -530,22 +543,32 @@ static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, 
 		n = 0;
 		/* Nested managed instances with plain text inside (see
 		 * shim_epoll_pending), asked without our lock held. */
-		bool nready[NESTED_MAX] = { false };
+		unsigned long nready[NESTED_MAX] = { 0 };
 		int nfd[NESTED_MAX], nn;
 		pthread_mutex_lock(&s->lock);
 		nn = s->nnested;
 		memcpy(nfd, s->nested, (size_t)nn * sizeof *nfd);
 		pthread_mutex_unlock(&s->lock);
 		for (int i = 0; i < nn; i++)
-			nready[i] = shim_epoll_pending(nfd[i]);
+			nready[i] = pending_token(nfd[i]);
 		/* Plaintext already inside OpenSSL, failures, handshake timers. */
 		pthread_mutex_lock(&s->lock);
 		for (int i = 0; i < nn && n < max; i++) {
 			struct ep_entry *e = entry(s, nfd[i], false);
 
-			if (!nready[i] || !e || !e->present || !e->nested || e->r.disabled ||
-			    !(e->r.events & (EPOLLIN | EPOLLRDNORM)))
+			if (!e || !e->present || !e->nested)
 				continue;
+			/* Edge-triggered: once per token, as the kernel shows an
+			 * inner instance once per new event in it (reported at each
+			 * wait, a program that leaves plain text unread spun). */
+			if (!nready[i] || ((e->r.events & EPOLLET) && nready[i] == e->nested_tok)) {
+				if (!nready[i])
+					e->nested_tok = 0;
+				continue;
+			}
+			if (e->r.disabled || !(e->r.events & (EPOLLIN | EPOLLRDNORM)))
+				continue;
+			e->nested_tok = nready[i];
 			n = emit(out, n, max, nfd[i], e->r.events & (EPOLLIN | EPOLLRDNORM), e->data, slots, n);
 			if (e->r.events & EPOLLONESHOT) {
 				struct epoll_event kev = { .events = 0, .data.u64 = (uint64_t)nfd[i] };

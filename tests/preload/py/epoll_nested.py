@@ -75,6 +75,33 @@ def client(port):
         inner.close()
         if mode.startswith("epoll"):
             outer.close()
+    # Edge-triggered outer registration, plain text left unread inside
+    # (a program that stops reading): the kernel shows the inner instance
+    # once per new event in it, so the outer wait sleeps; it was reported
+    # at every wait (a busy loop, 90,000 wake-ups a second).
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"g")
+    s.setblocking(False)
+    inner = select.epoll()
+    inner.register(s, select.EPOLLIN)
+    outer = select.epoll()
+    outer.register(inner.fileno(), select.EPOLLIN | select.EPOLLET)
+    got = b""
+    wakes = 0
+    for _ in range(30):
+        if outer.poll(0.05):
+            wakes += 1
+            for _fd, _ev in inner.poll(0):
+                if not got:
+                    try:
+                        got = s.recv(1)
+                    except BlockingIOError:
+                        pass
+    print("epoll_et_unread", "ok" if got and wakes <= 5 else
+          "bad: %d wake-ups of 30 waits, read %r" % (wakes, got))
+    s.close()
+    inner.close()
+    outer.close()
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     s.sendall(b"q")
     s.close()
