@@ -75,9 +75,15 @@ struct ep_set {
 	int nested[NESTED_MAX];   /* registered fds that are managed instances */
 	int nnested;
 	unsigned long ctl_gen;    /* successful EPOLL_CTL_ADD/MODs (pending_token) */
+	int epfd;                 /* its number (holds[]) */
 };
 
 static _Atomic(struct ep_set *) *sets;
+/* By epoll fd: the instance holds TLS fds or nested instances, so a poll
+ * or select on it may have to say readable where the kernel does not
+ * (shim_epoll_may_report).  Read without a lock, written under the
+ * instance's: an instance of plain fds only costs poll() nothing. */
+static unsigned char *holds;
 static size_t nsets;
 static pthread_mutex_t sets_lock = PTHREAD_MUTEX_INITIALIZER;
 /* The managed instances, for the close() path (usually one or two). */
@@ -101,14 +107,22 @@ static void set_new(int epfd)
 		nsets = conntab_size;
 		sets = mmap(NULL, nsets * sizeof *sets, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (sets == MAP_FAILED) {
+		holds = sets == MAP_FAILED ? MAP_FAILED
+					   : mmap(NULL, nsets, PROT_READ | PROT_WRITE,
+						  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (sets == MAP_FAILED || holds == MAP_FAILED) {
+			if (sets != MAP_FAILED)
+				munmap(sets, nsets * sizeof *sets);
 			sets = NULL;
+			holds = NULL;
 			nsets = 0;
 		}
 	}
 	if (epfd >= 0 && (size_t)epfd < nsets && (s = calloc(1, sizeof *s))) {
 		struct ep_set *old;
 		pthread_mutex_init(&s->lock, NULL);
+		s->epfd = epfd;
+		__atomic_store_n(&holds[epfd], 0, __ATOMIC_RELEASE);
 		old = atomic_exchange(&sets[epfd], s);
 		if (old) {                /* a number reused behind our back */
 			/* (its lock may be held: shim_epoll_pending) */
@@ -141,6 +155,7 @@ void shim_epoll_forget(int fd)
 	s = atomic_exchange(&sets[fd], NULL);
 	if (s) {
 		int n = atomic_load(&nlive);
+		__atomic_store_n(&holds[fd], 0, __ATOMIC_RELEASE);
 		for (int i = 0; i < n; i++)
 			if (live[i] == fd) {
 				live[i] = live[n - 1];
@@ -181,6 +196,13 @@ static void each_set(void (*fn)(int epfd, struct ep_set *s, const void *arg), co
 	pthread_mutex_unlock(&sets_lock);
 }
 
+/* Under s->lock, after its lists changed. */
+static void holds_sync(const struct ep_set *s)
+{
+	__atomic_store_n(&holds[s->epfd], (unsigned char)(s->ntls || s->npark || s->nnested),
+			 __ATOMIC_RELEASE);
+}
+
 /* fd's registration is going: off the list of nested instances. */
 static void nested_del(struct ep_set *s, int fd)
 {
@@ -192,6 +214,7 @@ static void nested_del(struct ep_set *s, int fd)
 			break;
 		}
 	s->ent[fd].nested = false;
+	holds_sync(s);
 }
 
 /* fds [first, last] are being closed.  The kernel drops a closed file from
@@ -308,6 +331,7 @@ static void tls_list_del(struct ep_set *s, int fd)
 	list[e->pos] = last;
 	s->ent[last].pos = e->pos;
 	e->in = IN_NONE;
+	holds_sync(s);
 }
 
 /* Into `tls` (out of `park` if it was there). */
@@ -322,6 +346,7 @@ static void tls_list_add(struct ep_set *s, int fd)
 		e->in = IN_TLS;
 		e->pos = s->ntls - 1;
 	}
+	holds_sync(s);
 }
 
 /* Out of `tls` into `park`; false (left in `tls`) when there is no room. */
@@ -334,6 +359,7 @@ static bool park_list_add(struct ep_set *s, int fd)
 	tls_list_del(s, fd);
 	e->in = IN_PARK;
 	e->pos = s->npark - 1;
+	holds_sync(s);
 	return true;
 }
 
@@ -415,6 +441,7 @@ static int shim_epoll_ctl(struct ep_set *s, int epfd, int op, int fd, struct epo
 			if (!c && fd != epfd && set_of(fd) && s->nnested < NESTED_MAX) {
 				e->nested = true;
 				s->nested[s->nnested++] = fd;
+				holds_sync(s);
 			}
 			s->ctl_gen++;
 			if (c) {
@@ -519,6 +546,12 @@ bool shim_epoll_pending(int epfd)
 bool shim_epoll_managed(int fd)
 {
 	return set_of(fd) != NULL;
+}
+
+bool shim_epoll_may_report(int fd)
+{
+	return fd >= 0 && (size_t)fd < nsets && holds &&
+	       __atomic_load_n(&holds[fd], __ATOMIC_ACQUIRE);
 }
 
 /* The count of events, or a negative errno. */

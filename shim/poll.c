@@ -36,7 +36,7 @@ static bool any_tls(const struct pollfd *fds, nfds_t n)
 {
 	for (nfds_t i = 0; i < n; i++)
 		if (fds[i].fd >= 0 &&
-		    (!conntab_is_pass(conntab_load(fds[i].fd)) || shim_epoll_managed(fds[i].fd)))
+		    (!conntab_is_pass(conntab_load(fds[i].fd)) || shim_epoll_may_report(fds[i].fd)))
 			return true;
 	return false;
 }
@@ -60,7 +60,7 @@ static struct tls_conn *poll_conn(int fd, bool *bad)
  * plain text or a failure of a TLS fd (shim_epoll_pending). */
 static bool nested_ready(const struct pollfd *p)
 {
-	return (p->events & (POLLIN | POLLRDNORM)) && shim_epoll_managed(p->fd) &&
+	return (p->events & (POLLIN | POLLRDNORM)) && shim_epoll_may_report(p->fd) &&
 	       shim_epoll_pending(p->fd);
 }
 
@@ -274,7 +274,7 @@ static int shim_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int64_t tim
 	for (int fd = 0; fd < scan && !tls; fd++)
 		if ((rd && ready_set_has(rd, fd)) || (wr && ready_set_has(wr, fd)) ||
 		    (ex && ready_set_has(ex, fd)))
-			tls = !conntab_is_pass(conntab_load(fd)) || shim_epoll_managed(fd);
+			tls = !conntab_is_pass(conntab_load(fd)) || shim_epoll_may_report(fd);
 	if (!tls)
 		return 0;
 	*handled = true;

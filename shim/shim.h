@@ -310,6 +310,10 @@ void shim_epoll_forget(int fd);
 /* fd is an epoll instance the shim manages; it would report plain text
  * (or a failure) of a TLS fd in it that the kernel cannot see (shim/epoll.c). */
 bool shim_epoll_managed(int fd);
+/* The same, holding TLS fds or nested instances now (a lock-free hint,
+ * set under the instance's lock): only then can it be readable where the
+ * kernel says it is not, so poll/select take the shim's path for it. */
+bool shim_epoll_may_report(int fd);
 bool shim_epoll_pending(int epfd);
 void shim_epoll_fds_closed(int first, int last);
 void shim_epoll_fd_moving(int fd, bool before);
