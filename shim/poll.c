@@ -266,6 +266,7 @@ static int shim_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int64_t tim
 		       const sigset_t *mask, bool *handled)
 {
 	struct pollfd pbuf[STACK_FDS], *p = pbuf;
+	int64_t deadline;
 	int n = 0, r, scan;
 	bool tls = false;
 
@@ -286,9 +287,27 @@ static int shim_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int64_t tim
 	if (n > STACK_FDS && !(p = malloc((size_t)n * sizeof *p)))
 		return -ENOMEM;
 	n = ready_sets_to_poll(nfds, rd, wr, ex, p, n);
-	r = shim_poll(p, (nfds_t)n, timeout_ns, mask);
-	if (r >= 0)
-		r = ready_poll_to_sets(nfds, p, n, rd, wr, ex);
+	deadline = timeout_ns < 0 ? -1 : clock_ns() + timeout_ns;
+	for (;;) {
+		bool any = false;
+
+		if ((r = shim_poll(p, (nfds_t)n, timeout_ns, mask)) < 0 ||
+		    (r = ready_poll_to_sets(nfds, p, n, rd, wr, ex)) != 0)
+			break;
+		/* Nothing for the sets: the time-out, or only answers select
+		 * has no set for (an error or hang-up of an fd watched for
+		 * exceptions alone; urgent data is never asked of the kernel
+		 * for a TLS fd).  The kernel's select sleeps on then; so does
+		 * this one, without those fds (a loop of selects spun on the 0
+		 * it returned at once). */
+		for (int i = 0; i < n; i++)
+			if (p[i].revents) {
+				p[i].fd = -1;
+				any = true;
+			}
+		if (!any || (deadline >= 0 && (timeout_ns = deadline - clock_ns()) <= 0))
+			break;
+	}
 	if (p != pbuf)
 		free(p);
 	return r;

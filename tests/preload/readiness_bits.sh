@@ -58,3 +58,50 @@ else
 	fail "select_sets_past_fd_setsize" "echo server never listened$(tail_of "$T/echo.out")"
 fi
 stop "$echo1"
+
+# select() with a TLS fd in the exception set alone, after the peer's
+# reset: select has no set for the error, so the kernel's select sleeps to
+# its time-out; the shim returned 0 at once (a loop of selects spun).
+P=$(free_port)
+policy "$T/ex.conf" <<EOC
+rules = ( { name = "ex-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+cat >"$T/ex.py" <<'PYEOF'
+import select, socket, ssl, struct, sys, time
+if sys.argv[1] == "server":
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", int(sys.argv[2])))
+    ls.listen(1)
+    ls.settimeout(20)
+    print("listening", flush=True)
+    raw, _ = ls.accept()
+    raw.settimeout(20)
+    s = ctx.wrap_socket(raw, server_side=True)
+    s.recv(1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+else:
+    s = socket.create_connection(("localhost", int(sys.argv[2])))
+    s.sendall(b"x")
+    r, _, _ = select.select([s], [], [], 10)   # the reset arrives
+    t = time.monotonic()
+    r, w, x = select.select([], [], [s], 1.0)
+    print("exception-only select:", len(r) + len(w) + len(x), "slept", "yes" if time.monotonic() - t >= 0.9 else "no")
+PYEOF
+bg "$PY" "$T/ex.py" server "$P" "$CERTS/server.crt" "$CERTS/server.key" >"$T/ex.srv" 2>&1
+exsrv=$!
+if wait_for "$T/ex.srv" '^listening' 15; then
+	out=$(TLSSHIM_LOG_FILE="$T/ex.log" timeout $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$T/ex.conf" "$PY" "$T/ex.py" client "$P" 2>&1)
+	if [ "$out" = "exception-only select: 0 slept yes" ]; then
+		pass "select_exception_set_only_after_reset_sleeps"
+	else
+		fail "select_exception_set_only_after_reset_sleeps" "$out$(tail_of "$T/ex.log" "$T/ex.srv")"
+	fi
+else
+	fail "select_exception_set_only_after_reset_sleeps" "server never listened$(tail_of "$T/ex.srv")"
+fi
+stop "$exsrv"
