@@ -20,7 +20,7 @@
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim
 [ -x "$PROGS/stdio_echo" ] || { fail setup "$PROGS/stdio_echo missing (make test-build)"; exit 1; }
-LIB=$(readlink -f "$SHIM_PRELOAD")
+LIB=$SHIM_PRELOAD    # (under ASan: libasan first, then the shim)
 
 # serve LABEL PORT READ [noproc]: start the super-server for one connection.
 serve() {
