@@ -316,7 +316,17 @@ static uintptr_t classify_locked(int fd, bool at_start)
 	conntab_each_conn(0, 0x7fffffff, find_same, &same);
 	if (same.found) {
 		c = same.found;
-		if (tls_conn_fd_add(c, fd) < 0 || !conntab_cas(fd, CT_UNSEEN, (uintptr_t)c)) {
+		if (tls_conn_fd_add(c, fd) < 0) {
+			/* (no memory) not left on the bare socket: stdio on
+			 * fd 1 would write past the pump that takes fd 0 */
+			log_error("%s rule \"%s\": fd %d cannot join its connection's session; refused",
+				  v.desc, v.rule->name, fd);
+			tls_conn_unref(c);
+			refuse_socket(fd);
+			record(fd, CT_REFUSED);
+			return CT_REFUSED;
+		}
+		if (!conntab_cas(fd, CT_UNSEEN, (uintptr_t)c)) {
 			tls_conn_fd_remove(c, fd);
 			tls_conn_unref(c);
 			return conntab_load(fd) != CT_UNSEEN ? conntab_load(fd) : CT_REFUSED;
