@@ -96,17 +96,10 @@ static void scan_dir(const char *path, bool *crls, bool *certs)
 	if (!d)
 		return;
 	while ((e = readdir(d))) {
-		const char *s = e->d_name;
-		size_t i;
+		char kind = policy_hashed_name(e->d_name);
 
-		for (i = 0; i < 8 && ((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')); i++)
-			;
-		if (i != 8 || s[8] != '.')
-			continue;
-		if (s[9] == 'r' && s[10] >= '0' && s[10] <= '9')
-			*crls = true;
-		else if (s[9] >= '0' && s[9] <= '9')
-			*certs = true;
+		*crls |= kind == 'r';
+		*certs |= kind == 'c';
 	}
 	closedir(d);
 }

@@ -347,13 +347,7 @@ static bool has_hashed_entry(const char *path)
 	if (!d)
 		return false;
 	while (!found && (e = readdir(d))) {
-		const char *s = e->d_name;
-		size_t i;
-
-		for (i = 0; i < 8 && ((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')); i++)
-			;
-		if (i == 8 && s[8] == '.' && s[9] >= '0' && s[9] <= '9')
-			found = true;
+		found = policy_hashed_name(e->d_name) == 'c';
 	}
 	closedir(d);
 	return found;

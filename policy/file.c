@@ -91,6 +91,23 @@ BIO *policy_bio_regular(const char *path, const char **why)
 	return b;
 }
 
+char policy_hashed_name(const char *s)
+{
+	size_t i;
+	char kind = 'c';
+
+	for (i = 0; i < 8 && ((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')); i++)
+		;
+	if (i != 8 || s[8] != '.')
+		return 0;
+	s += 9;
+	if (*s == 'r') {
+		kind = 'r';
+		s++;
+	}
+	return *s >= '0' && *s <= '9' ? kind : 0;
+}
+
 bool policy_dir_entry_others_can_write(const char *dir, char *buf, size_t len)
 {
 	DIR *d = opendir(dir);
@@ -100,18 +117,9 @@ bool policy_dir_entry_others_can_write(const char *dir, char *buf, size_t len)
 	if (!d)
 		return false;
 	while (!found && (e = readdir(d))) {
-		const char *s = e->d_name;
 		struct stat st;
-		size_t i;
 
-		for (i = 0; i < 8 && ((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')); i++)
-			;
-		if (i != 8 || s[8] != '.')
-			continue;
-		s += 9;
-		if (*s == 'r')
-			s++;
-		if (*s < '0' || *s > '9')
+		if (!policy_hashed_name(e->d_name))
 			continue;
 		snprintf(buf, len, "%s/%s", dir, e->d_name);
 		found = stat(buf, &st) == 0 && policy_others_can_write(&st);

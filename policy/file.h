@@ -42,6 +42,10 @@ static inline bool policy_others_can_write(const struct stat *st)
  * a trust anchor (or takes a CRL away), the directory's own mode
  * notwithstanding. */
 bool policy_dir_entry_others_can_write(const char *dir, char *buf, size_t len);
+/* A directory entry named as OpenSSL's hash_dir looks for one:
+ * "1a2b3c4d.N", a certificate ('c'), or "1a2b3c4d.rN", a CRL ('r');
+ * 0 for any other name. */
+char policy_hashed_name(const char *name);
 
 /* PATH opened for reading as a stdio stream (close-on-exec), or NULL with
  * errno set and *why (if why is not NULL) pointing to a static reason:
