@@ -259,13 +259,21 @@ static uintptr_t classify_locked(int fd, bool at_start)
 		/* Not connected: connect() decides later.  But a connect() still
 		 * in progress (made elsewhere, then passed on, or made before
 		 * exec) has its destination already, and completes without any
-		 * further call of the program's: ask the kernel's table for it. */
-		if (errno != ENOTCONN || !shim_tcp_connecting(fd)) {
+		 * further call of the program's: ask the kernel's table for it.
+		 * One that got connected between the two questions (ENOTCONN,
+		 * then TCP_INFO no longer says SYN_SENT) is asked again: it is
+		 * a connected socket now, classified as one. */
+		if (errno != ENOTCONN) {
 			record(fd, CT_PLAIN);
 			return CT_PLAIN;
 		}
 		pl = sizeof peer;
-		if (!shim_connecting_peer((unsigned long)st.st_ino, &peer, &pl)) {
+		if (!shim_tcp_connecting(fd)) {
+			if (REAL(getpeername)(fd, (struct sockaddr *)&peer, &pl) < 0) {
+				record(fd, CT_PLAIN);   /* not connected (TCP_CLOSE) */
+				return CT_PLAIN;
+			}
+		} else if (!shim_connecting_peer((unsigned long)st.st_ino, &peer, &pl)) {
 			if (!shim_policy->has[POLICY_CONNECT]) {
 				record(fd, CT_PLAIN);
 				return CT_PLAIN;

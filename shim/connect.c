@@ -151,9 +151,13 @@ static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 		r = shim_tls_handshake(c, false);
 		shim_call_end(&f);
 	}
-	if (r == 0)
+	if (r == 0 || (r == -EINTR && !tls_conn_failed(c)))
+		/* Interrupted, the handshake goes on at the next call (the
+		 * program is told EINTR, the connection proceeds, as TCP's
+		 * does): a FILE on the number (0-2, fdopen's) writes past every
+		 * wrapper meanwhile, so it goes to a pump now as well. */
 		shim_tls_placed(fd, c);
-	else if (r != -EINTR || tls_conn_failed(c))
+	else
 		r = -ECONNREFUSED;      /* the connection stays in the table, failed */
 	tls_conn_unref(c);
 	return r;

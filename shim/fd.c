@@ -459,7 +459,9 @@ SHIM_EXPORT FILE *fdopen(int fd, const char *mode)
 	/* First the mark: a connect() racing in another thread then puts its
 	 * session on a pump, whichever comes first. */
 	stdio_mark(fd, true);
-	if (fd > 2 && !shim_fd_has_file(fd)) {
+	/* (past the connection table no session can come to the number: a
+	 * connect or dup2 there is refused, so nothing need be remembered) */
+	if (fd > 2 && (size_t)fd < conntab_size && !shim_fd_has_file(fd)) {
 		log_error("fdopen(): cannot remember fd %d as a FILE's; refused", fd);
 		errno = ENOMEM;
 		return NULL;

@@ -4,7 +4,10 @@
 #    hands, by SCM_RIGHTS or pidfd_getfd(), to a process that runs the
 #    shim: getpeername() says ENOTCONN until the connection is made, and
 #    the receiver must still know it for a TLS one (its destination from
-#    the kernel's table), so that what it writes once connected is TLS.
+#    the kernel's table), so that what it writes once connected is TLS;
+#    also when the connection completes between the library's
+#    getpeername() and its TCP_INFO (preload_synrace.so holds that
+#    window open).
 #  - a connected socket a process without the shim made, inherited across
 #    exec by one with it, under a policy whose accept rule for every
 #    address says plain and whose connect rule names the peer: it
@@ -13,7 +16,10 @@
 #  - a FILE that fdopen() made on a number before a TLS session came to
 #    it (fdopen on the socket, then connect; or fdopen on a pipe, then
 #    dup2 of a TLS fd onto it): stdio writes there with the C library's
-#    own calls, so that session goes to a pump, as on fds 0-2.
+#    own calls, so that session goes to a pump, as on fds 0-2; also when
+#    a signal interrupts the TLS handshake of a blocking connect() there
+#    (EINTR, the connection goes on).  fdopen() past the connection table
+#    (RLIMIT_NOFILE raised after start-up) works as without the library.
 #  - liburing, which makes its system calls itself (never through
 #    syscall()): a ring connects and sends past every wrapper, so making
 #    one fails with ENOSYS while the policy has TLS rules, and works
@@ -31,7 +37,9 @@ if ! fc_start peer --mode echo; then
 fi
 
 # ---- a connection in progress changes hands ------------------------------------
-for how in scm pidfd; do
+# (race: by SCM_RIGHTS, and preload_synrace.so makes the connection
+# complete between the library's getpeername(), ENOTCONN, and its TCP_INFO)
+for how in scm pidfd race; do
 	RG=$(fc_ports 1)
 	rm -f "$T/gate"
 	mkdir -p "$T/gated.wire"
@@ -50,9 +58,13 @@ EOC
 	bg "$PY" "$WIRE" hold --port "$RG" --secs 25 >"$T/filler.out" 2>&1
 	FILLER=$!
 	wait_for "$T/filler.out" '^connected' 10
-	out=$(TLSSHIM_LOG_FILE="$T/conn-$how.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
-		TLSSHIM_CONFIG="$T/conn.conf" "$PY" "$PYD/connecting_pass.py" "$how" "$RG" "$T/gate" \
-		"$SENT" "$T" 2>&1 | tr '\n' ' ')
+	pre=$SHIM_PRELOAD hw=$how
+	[ "$how" = race ] && pre="$SHIM_PRELOAD $PROGS/preload_synrace.so" hw=scm
+	out=$(TLSSHIM_LOG_FILE="$T/conn-$how.log" SYNRACE_GATE="$T/gate" timeout -k 2 $((20 * TS)) \
+		env LD_PRELOAD="$pre" TLSSHIM_CONFIG="$T/conn.conf" "$PY" "$PYD/connecting_pass.py" "$hw" \
+		"$RG" "$T/gate" "$SENT" "$T" 2>&1 | tr '\n' ' ')
+	# (the race's connection is made before the script asks its state)
+	[ "$how" = race ] && out=$(printf '%s' "$out" | sed 's/^state other 1 /state syn-sent /')
 	stop "$FILLER"
 	srv_settled peer 1 5
 	stop "$GATED"
@@ -176,6 +188,163 @@ else
 			fail "stdio on a FILE made before the TLS session ($how)" "$out; $WIRE_OUT; log: $(log_tail "$T/fdo-$how.log")"
 		fi
 	done
+fi
+
+# ---- a FILE on the number, a blocking connect() interrupted by a signal ------------
+# The TLS handshake of a blocking connect() is interrupted (EINTR; the
+# connection goes on, as TCP's does): what stdio writes on a FILE of that
+# number (fdopen's, or stderr) must still go through the session.
+cat >"$T/fdi.c" <<'EOC'
+/* fdi fdopen|stderr PORT SENTINEL GATE: a FILE on the socket's number,
+ * a blocking connect() whose handshake a SIGALRM interrupts (the relay
+ * holds the connection until GATE exists), then GATE, fputs, fflush and
+ * the echo read back. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	struct sigaction sa = { .sa_handler = on_alarm };       /* no SA_RESTART */
+	struct itimerval it = { .it_value = { 0, 300000 } };
+	char line[256], got[256] = "";
+	FILE *f;
+	int s, r, g;
+
+	if (argc < 5)
+		return 2;
+	a.sin_port = htons((unsigned short)atoi(argv[2]));
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sigaction(SIGALRM, &sa, NULL);
+	s = socket(AF_INET, SOCK_STREAM, 0);
+	if (!strcmp(argv[1], "stderr")) {
+		if (dup2(s, 2) != 2)
+			return 1;
+		close(s);
+		s = 2;
+		f = stderr;
+	} else if (!(f = fdopen(s, "r+"))) {
+		printf("fdopen: %s\n", strerror(errno));
+		return 1;
+	}
+	setitimer(ITIMER_REAL, &it, NULL);
+	r = connect(s, (struct sockaddr *)&a, sizeof a);
+	if (r == 0 || errno != EINTR) {
+		printf("connect: %s (EINTR expected)\n", r ? strerror(errno) : "0");
+		return 1;
+	}
+	if ((g = open(argv[4], O_WRONLY | O_CREAT, 0600)) >= 0)
+		close(g);
+	snprintf(line, sizeof line, "%s stdio-eintr-%s\n", argv[3], argv[1]);
+	if (fputs(line, f) < 0 || fflush(f) != 0) {
+		printf("fputs/fflush: %s\n", strerror(errno));
+		return 1;
+	}
+	for (size_t have = 0; have < strlen(line) && have < sizeof got - 1;) {
+		ssize_t n = read(s, got + have, strlen(line) - have);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+	}
+	if (strcmp(got, line)) {
+		printf("echo bad: \"%.60s\"\n", got);
+		return 1;
+	}
+	printf("echo ok\n");
+	return 0;
+}
+EOC
+if ! cc -o "$T/fdi" "$T/fdi.c" 2>"$T/fdi.cc"; then
+	fail "a FILE on the number, connect() interrupted" "cannot build it: $(head -c 300 "$T/fdi.cc")"
+else
+	for how in fdopen stderr; do
+		RG=$(fc_ports 1)
+		rm -f "$T/gate-i"
+		mkdir -p "$T/gatedi.wire"
+		bg "$PY" "$WIRE" relay --port "$RG" --to "$Q" --dir "$T/gatedi.wire" --gate "$T/gate-i" \
+			>"$T/gatedi.relay.out" 2>&1
+		GATED=$!
+		policy "$T/fdi.conf" <<EOC
+rules = ( { name = "fdi-out"; direction = "connect"; port = $RG; address = "127.0.0.1/32";
+            ca = "$CERTS/ca.crt"; } );
+EOC
+		if ! wait_for "$T/gatedi.relay.out" '^ready' 10; then
+			fail "a FILE on the number ($how), connect() interrupted" "relay did not start"
+			stop "$GATED"
+			continue
+		fi
+		out=$(TLSSHIM_LOG_FILE="$T/fdi-$how.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+			TLSSHIM_CONFIG="$T/fdi.conf" "$T/fdi" "$how" "$RG" "$SENT" "$T/gate-i" 2>&1)
+		srv_settled peer 1 5
+		stop "$GATED"
+		fc_collect peer "fdi-$how"
+		fc_collect gatedi "fdi-$how"
+		fc_wire "fdi-$how" --min-conns 1
+		wrc=$?
+		if [ "$out" = "echo ok" ] && [ $wrc -eq 0 ]; then
+			pass "stdio on a FILE ($how) whose blocking connect() a signal interrupted in the handshake: over TLS ($WIRE_OUT)"
+		else
+			fail "stdio on a FILE ($how), connect() interrupted" "$out; $WIRE_OUT; log: $(log_tail "$T/fdi-$how.log")"
+		fi
+	done
+fi
+
+# ---- fdopen past the connection table ---------------------------------------------
+# RLIMIT_NOFILE raised after start-up (preload_smallnofile.so: the table
+# was sized for 1024): no session can come to a number past the table, so
+# fdopen() there needs no mark and works as without the library.
+cat >"$T/fdh.c" <<'EOC'
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+int main(void)
+{
+	struct rlimit rl;
+	FILE *f;
+	int fd, hi;
+
+	if (prlimit(0, RLIMIT_NOFILE, NULL, &rl) < 0 || rl.rlim_max < 4096) {
+		printf("skip: hard limit below 4096\n");
+		return 0;
+	}
+	rl.rlim_cur = rl.rlim_max;
+	(void)prlimit(0, RLIMIT_NOFILE, &rl, NULL);
+	if ((fd = open("/dev/null", O_WRONLY)) < 0 || (hi = dup2(fd, 3000)) != 3000) {
+		printf("open/dup2: %s\n", strerror(errno));
+		return 1;
+	}
+	f = fdopen(hi, "w");
+	printf("%s\n", f ? "fdopen ok" : strerror(errno));
+	return !f;
+}
+EOC
+if ! cc -o "$T/fdh" "$T/fdh.c" 2>"$T/fdh.cc"; then
+	fail "fdopen past the connection table" "cannot build it: $(head -c 300 "$T/fdh.cc")"
+else
+	fc_policy "$T/fdh.conf"
+	out=$(TLSSHIM_LOG_FILE="$T/fdh.log" timeout -k 2 $((10 * TS)) env \
+		LD_PRELOAD="$PROGS/preload_smallnofile.so $SHIM_PRELOAD" TLSSHIM_CONFIG="$T/fdh.conf" "$T/fdh" 2>&1)
+	case "$out" in
+	"fdopen ok") pass "fdopen() on a number past the connection table (RLIMIT_NOFILE raised after start-up): works" ;;
+	skip*) pass "fdopen() past the connection table: not testable here ($out)" ;;
+	*) fail "fdopen() on a number past the connection table" "$out; log: $(log_tail "$T/fdh.log")" ;;
+	esac
 fi
 
 # ---- liburing ---------------------------------------------------------------------
