@@ -339,7 +339,7 @@ if ! cc -o "$T/fdh" "$T/fdh.c" 2>"$T/fdh.cc"; then
 else
 	fc_policy "$T/fdh.conf"
 	out=$(TLSSHIM_LOG_FILE="$T/fdh.log" timeout -k 2 $((10 * TS)) env \
-		LD_PRELOAD="$PROGS/preload_smallnofile.so $SHIM_PRELOAD" TLSSHIM_CONFIG="$T/fdh.conf" "$T/fdh" 2>&1)
+		LD_PRELOAD="${SHIM_PRELOAD%"$TLSSHIM_LIB"}$PROGS/preload_smallnofile.so $TLSSHIM_LIB" TLSSHIM_CONFIG="$T/fdh.conf" "$T/fdh" 2>&1)
 	case "$out" in
 	"fdopen ok") pass "fdopen() on a number past the connection table (RLIMIT_NOFILE raised after start-up): works" ;;
 	skip*) pass "fdopen() past the connection table: not testable here ($out)" ;;
