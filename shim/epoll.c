@@ -210,7 +210,8 @@ static void nested_del(struct ep_set *s, int fd)
 		return;
 	for (int i = 0; i < s->nnested; i++)
 		if (s->nested[i] == fd) {
-			s->nested[i] = s->nested[--s->nnested];
+			s->nested[i] = s->nested[s->nnested - 1];
+			__atomic_store_n(&s->nnested, s->nnested - 1, __ATOMIC_RELAXED);
 			break;
 		}
 	s->ent[fd].nested = false;
@@ -440,7 +441,8 @@ static int shim_epoll_ctl(struct ep_set *s, int epfd, int op, int fd, struct epo
 			*e = ne;
 			if (!c && fd != epfd && set_of(fd) && s->nnested < NESTED_MAX) {
 				e->nested = true;
-				s->nested[s->nnested++] = fd;
+				s->nested[s->nnested] = fd;
+				__atomic_store_n(&s->nnested, s->nnested + 1, __ATOMIC_RELAXED);
 				holds_sync(s);
 			}
 			s->ctl_gen++;
@@ -576,12 +578,16 @@ static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, 
 		n = 0;
 		/* Nested managed instances with plain text inside (see
 		 * shim_epoll_pending), asked without our lock held. */
-		unsigned long nready[NESTED_MAX] = { 0 };
-		int nfd[NESTED_MAX], nn;
-		pthread_mutex_lock(&s->lock);
-		nn = s->nnested;
-		memcpy(nfd, s->nested, (size_t)nn * sizeof *nfd);
-		pthread_mutex_unlock(&s->lock);
+		unsigned long nready[NESTED_MAX];
+		int nfd[NESTED_MAX], nn = 0;
+		/* (read first without the lock: most instances nest none,
+		 * and each wait would pay a lock for nothing) */
+		if (__atomic_load_n(&s->nnested, __ATOMIC_RELAXED)) {
+			pthread_mutex_lock(&s->lock);
+			nn = s->nnested;
+			memcpy(nfd, s->nested, (size_t)nn * sizeof *nfd);
+			pthread_mutex_unlock(&s->lock);
+		}
 		for (int i = 0; i < nn; i++)
 			nready[i] = pending_token(nfd[i]);
 		/* Plaintext already inside OpenSSL, failures, handshake timers. */
