@@ -149,10 +149,14 @@ done
 # (without the buffer size this job was given: that would be the user's)
 timeout $((120 * TS)) env -u TLSSHIM_CAPTURE_BUFFER_KB sh "$T/top/tests/run.sh" --build "$TLSSHIM_BUILD:preload/big_" \
 	>"$T/big.out" 2>&1
-if grep -q '^\[[a-z0-9]*\] *tests/preload/big_undeclared.sh .* 1 failed' "$T/big.out" &&
-   grep -q 'FAIL wire audit: the capture took 3[0-9] MB, more than 24 MB: .*big-capture' "$T/big.out" &&
+# (On a busy machine the undeclared test's small buffer may also drop
+# packets: a second failure of that test, and a capture short of 30 MB;
+# it fails the audit either way, which is the point.)
+if grep -q '^\[[a-z0-9]*\] *tests/preload/big_undeclared.sh .* [12] failed' "$T/big.out" &&
+   { grep -q 'FAIL wire audit: the capture took 3[0-9] MB, more than 24 MB: .*big-capture' "$T/big.out" ||
+     grep -q 'FAIL wire audit: tcpdump dropped [0-9]* packets' "$T/big.out"; } &&
    grep -q '^\[[a-z0-9]*\] *tests/preload/big_declared.sh .* 0 failed' "$T/big.out" &&
-   grep -q '^4 passed, 1 failed$' "$T/big.out"; then
+   grep -q '^[34] passed, [12] failed$' "$T/big.out"; then
 	pass "a capture over 24 MB fails the audit unless the test says '# tlsshim-test: big-capture' (then it passes)"
 else
 	fail "big captures must be declared" "$(tr '\n' '|' <"$T/big.out" | cut -c1-1500)"
