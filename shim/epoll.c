@@ -545,11 +545,6 @@ bool shim_epoll_pending(int epfd)
 	return pending_token(epfd) != 0;
 }
 
-bool shim_epoll_managed(int fd)
-{
-	return set_of(fd) != NULL;
-}
-
 bool shim_epoll_may_report(int fd)
 {
 	return fd >= 0 && (size_t)fd < nsets && holds &&

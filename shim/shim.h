@@ -307,12 +307,10 @@ struct timespec *shim_wait_timeout(bool ready_now, int64_t wake, struct timespec
 
 /* epoll (epoll.c). */
 void shim_epoll_forget(int fd);
-/* fd is an epoll instance the shim manages; it would report plain text
- * (or a failure) of a TLS fd in it that the kernel cannot see (shim/epoll.c). */
-bool shim_epoll_managed(int fd);
-/* The same, holding TLS fds or nested instances now (a lock-free hint,
- * set under the instance's lock): only then can it be readable where the
- * kernel says it is not, so poll/select take the shim's path for it. */
+/* fd is an epoll instance the shim manages that holds TLS fds or nested
+ * instances now (a lock-free hint, set under the instance's lock): only
+ * then can it report plain text (or a failure) the kernel cannot see, so
+ * poll/select take the shim's path for it (shim/epoll.c). */
 bool shim_epoll_may_report(int fd);
 bool shim_epoll_pending(int epfd);
 void shim_epoll_fds_closed(int first, int last);
