@@ -697,12 +697,12 @@ static void cloexec_one(int fd, struct tls_conn *c, void *arg)
 		 tls_conn_peer(c), tls_conn_label(c), fd);
 }
 
-/* A TCP listening socket whose connections the policy makes TLS: the
- * rule, or NULL.  Bound to one address: the accept rule that address and
- * port match first.  Bound to a wildcard (it takes connections for every
- * local address): the first rule for its port that covers every address,
- * unless a "tls" rule for some addresses comes first (fail closed: some
- * of its connections are TLS). */
+/* A TCP or MPTCP listening socket whose connections the policy makes
+ * TLS: the rule, or NULL.  Bound to one address: the accept rule that
+ * address and port match first.  Bound to a wildcard (it takes
+ * connections for every local address): the first rule for its port that
+ * covers every address, unless a "tls" rule for some addresses comes
+ * first (fail closed: some of its connections are TLS). */
 const struct policy_rule *shim_tls_listener(int fd)
 {
 	struct sockaddr_storage ss;
@@ -716,8 +716,11 @@ const struct policy_rule *shim_tls_listener(int fd)
 	if (!shim_policy || !shim_policy->has[POLICY_ACCEPT] ||
 	    REAL(getsockopt)(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &il) < 0 || !acc)
 		return NULL;
+	/* TCP or MPTCP (protocol 262, mptcpize's): an MPTCP listener's
+	 * connections are TLS by the same rules (shim_resolve_accepted). */
 	il = sizeof proto;
-	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &il) < 0 || proto != IPPROTO_TCP ||
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &il) < 0 ||
+	    (proto != IPPROTO_TCP && proto != 262 /* IPPROTO_MPTCP */) ||
 	    REAL(getsockname)(fd, (struct sockaddr *)&ss, &l) < 0)
 		return NULL;
 	if (ss.ss_family == AF_INET) {

@@ -8,14 +8,15 @@
 # they fail with EINVAL, and io_setup (native aio, which moves bytes in the
 # kernel past every wrapper) with ENOSYS; unshare(CLONE_FS) still works.
 # Without TLS rules (deny only) every call works as without the shim.
-# And a listening socket an accept rule makes TLS is not passed to a
-# program that will not run the shim: withheld (close-on-exec) from an
-# exec with a clean environment, a posix_spawn dup2-ing it refused
+# And a listening socket (TCP or MPTCP) an accept rule makes TLS is not
+# passed to a program that will not run the shim: withheld (close-on-exec)
+# from an exec with a clean environment, a posix_spawn dup2-ing it refused
 # (EACCES), also with a memcpy() of the file actions (actions the library
 # did not count, or as many as its own); an exec that keeps the shim
 # inherits it, and after a spawn the listener is inheritable again.  A
 # listener the first matching rule makes plain is passed on.  SCM_RIGHTS
-# of a TLS listener to a process without the library is refused.
+# of a TLS listener (TCP or MPTCP) to a process without the library is
+# refused.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim
@@ -58,19 +59,23 @@ policy "$T/listen.conf" <<EOC
 rules = ( { name = "in"; direction = "accept"; port = $P;
             cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
 EOC
-name=tables_tls_listener_withheld_from_a_program_without_the_shim
-TLSSHIM_LOG_FILE="$T/$name.log" timeout -k 2 30 env LD_PRELOAD="$SHIM_PRELOAD" \
-	TLSSHIM_CONFIG="$T/listen.conf" "$PROGS/fc_tables" listener "$P" >"$T/$name.out" 2>"$T/$name.err"
-rc=$?
-printf '%s\n' "spawn-dup2: EACCES" "spawn-copied-actions: EACCES" "spawn-copied-same-count: EACCES" \
-	"after-spawn: inheritable" "clean: withheld" "kept: inherited" >"$T/$name.want"
-if [ "$rc" -eq 0 ] && cmp -s "$T/$name.out" "$T/$name.want" &&
-   [ "$(lines "$T/$name.log" 'posix_spawn refused: it would give fd 3, a listening socket')" -eq 1 ] &&
-   [ "$(lines "$T/$name.log" 'listening socket fd 3 not passed on')" -eq 2 ]; then
-	pass "$name"
-else
-	fail "$name" "exit $rc; got: $(tr '\n' '|' <"$T/$name.out") $(show "$T/$name.err" "$T/$name.log")"
-fi
+# The same for an MPTCP listener (protocol 262, as mptcpize makes them).
+for proto in tcp mptcp; do
+	name=tables_tls_listener_withheld_from_a_program_without_the_shim
+	[ $proto = tcp ] || name=${name}_mptcp
+	TLSSHIM_LOG_FILE="$T/$name.log" timeout -k 2 30 env LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$T/listen.conf" "$PROGS/fc_tables" listener "$P" $proto >"$T/$name.out" 2>"$T/$name.err"
+	rc=$?
+	printf '%s\n' "spawn-dup2: EACCES" "spawn-copied-actions: EACCES" "spawn-copied-same-count: EACCES" \
+		"after-spawn: inheritable" "clean: withheld" "kept: inherited" >"$T/$name.want"
+	if [ "$rc" -eq 0 ] && cmp -s "$T/$name.out" "$T/$name.want" &&
+	   [ "$(lines "$T/$name.log" 'posix_spawn refused: it would give fd 3, a listening socket')" -eq 1 ] &&
+	   [ "$(lines "$T/$name.log" 'listening socket fd 3 not passed on')" -eq 2 ]; then
+		pass "$name"
+	else
+		fail "$name" "exit $rc; got: $(tr '\n' '|' <"$T/$name.out") $(show "$T/$name.err" "$T/$name.log")"
+	fi
+done
 # The first rule that matches decides: plain for 127.0.0.1 on that port,
 # before a TLS rule for every port: the listener is the program's to pass.
 policy "$T/firstplain.conf" <<EOC
@@ -94,6 +99,7 @@ fi
 cat >"$T/scm.py" <<'EOS'
 import array, os, socket, sys
 path, port, role = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+proto = 262 if sys.argv[4:] == ["mptcp"] else 0
 if role == "recv":
     u = socket.socket(socket.AF_UNIX); u.bind(path); u.listen(1)
     print("ready", flush=True)
@@ -104,7 +110,7 @@ if role == "recv":
     except OSError as e:
         print("received nothing", e, flush=True)
 else:
-    l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    l = socket.socket(socket.AF_INET, socket.SOCK_STREAM, proto); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     l.bind(("127.0.0.1", port)); l.listen(1)
     u = socket.socket(socket.AF_UNIX); u.connect(path)
     try:
@@ -113,7 +119,7 @@ else:
     except OSError as e:
         print("refused", os.strerror(e.errno))
 EOS
-for who in plain shim; do
+for who in plain shim plain_mptcp; do
 	name=tables_tls_listener_over_scm_rights_to_$who
 	rm -f "$T/scm.$who.sock"
 	if [ $who = shim ]; then
@@ -124,9 +130,9 @@ for who in plain shim; do
 	rpid=$!
 	wait_for "$T/$name.recv" '^ready' 10
 	TLSSHIM_LOG_FILE="$T/$name.log" timeout -k 2 30 env LD_PRELOAD="$SHIM_PRELOAD" \
-		TLSSHIM_CONFIG="$T/listen.conf" "$PY" "$T/scm.py" "$T/scm.$who.sock" "$P" send >"$T/$name.out" 2>&1
+		TLSSHIM_CONFIG="$T/listen.conf" "$PY" "$T/scm.py" "$T/scm.$who.sock" "$P" send ${who#plain_} >"$T/$name.out" 2>&1
 	wait_exit "$rpid" 15 >/dev/null
-	case $who in plain) want='^refused Operation not supported$' ;; *) want='^sent$' ;; esac
+	case $who in plain*) want='^refused Operation not supported$' ;; *) want='^sent$' ;; esac
 	if grep -q -E "$want" "$T/$name.out" &&
 	   { [ $who = shim ] || [ "$(lines "$T/$name.log" 'sendmsg refused: it would pass fd')" -eq 1 ]; }; then
 		pass "$name"

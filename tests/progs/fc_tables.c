@@ -9,8 +9,9 @@
  * Run under the shim with a policy with TLS rules (all but the control
  * refused) and with one without (all ok).
  *
- *   fc_tables listener PORT: a listening socket on 127.0.0.1:PORT (an
- *   accept rule names it), on fd 3 without FD_CLOEXEC; then
+ *   fc_tables listener PORT [mptcp]: a listening socket on 127.0.0.1:PORT
+ *   (an accept rule names it; MPTCP, protocol 262, with "mptcp"), on fd 3
+ *   without FD_CLOEXEC; then
  *     posix_spawn of /bin/sh, dup2-ing it to the child, environment clean:
  *       prints "spawn-dup2: ok" or "spawn-dup2: ERRNO-NAME"; the same with
  *       a memcpy() of the file actions object ("spawn-copied-actions"),
@@ -49,14 +50,14 @@ static char stack[1 << 16] __attribute__((aligned(16)));
 
 extern char **environ;
 
-static int listener(int port)
+static int listener(int port, int proto)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((unsigned short)port) };
 	char *clean[] = { "PATH=/usr/bin:/bin", NULL };
 	char *look[] = { "sh", "-c", "if [ -e /proc/self/fd/3 ]; then echo inherited; else echo withheld; fi",
 			 NULL };
 	posix_spawn_file_actions_t fa;
-	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, r, st;
+	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, proto), one = 1, r, st;
 	pid_t pid;
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -131,8 +132,8 @@ int main(int argc, char **argv)
 	pid_t pid;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc == 3 && !strcmp(argv[1], "listener"))
-		return listener(atoi(argv[2]));
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "listener"))
+		return listener(atoi(argv[2]), argc == 4 && !strcmp(argv[3], "mptcp") ? 262 : 0);
 	say("unshare-files", unshare(CLONE_FILES));
 	say("syscall-unshare-files", syscall(SYS_unshare, CLONE_FILES));
 	say("close_range-unshare", close_range(900, 1000, CLOSE_RANGE_UNSHARE));
