@@ -27,6 +27,9 @@
 #include <linux/sockios.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -147,14 +150,57 @@ bool shim_resolve_connect(int fd, const struct sockaddr *dst, socklen_t len, str
 
 /* ---- fds of unknown origin -------------------------------------------- */
 
+/* The head of the kernel's struct mptcp_info (SOL_MPTCP, MPTCP_INFO): the
+ * byte counters came with Linux 6.5; the C library's headers may be older. */
+struct mptcp_counters {
+	uint8_t subflows, add_addr_signal, add_addr_accepted, subflows_max;
+	uint8_t add_addr_signal_max, add_addr_accepted_max;
+	uint32_t flags, token;
+	uint64_t write_seq, snd_una, rcv_nxt;
+	uint8_t local_addr_used, local_addr_max, csum_enabled;
+	uint32_t retransmits;
+	uint64_t bytes_retrans, bytes_sent, bytes_received, bytes_acked;
+};
+#define SOL_MPTCP_ 284
+#define MPTCP_INFO_ 1
+
+/* An MPTCP connection's own counters, over every subflow it ever had.
+ * TCP_INFO on an MPTCP socket describes its first subflow only: bytes
+ * that went over another subflow are not in it, nor any once the first
+ * subflow was reset while the connection went on over another (TCP_CLOSE,
+ * zero counters).  1 with *sent and *received set; 0 when TCP_INFO tells
+ * (a TCP socket, or an MPTCP one that fell back to TCP: one subflow, and
+ * the kernel answers SOL_MPTCP with EOPNOTSUPP); -1 when it cannot be told
+ * (a kernel before 6.5). */
+static int mptcp_used(int fd, unsigned long long *sent, unsigned long long *received)
+{
+	struct mptcp_counters m;
+	int proto = 0;
+	socklen_t l = sizeof proto;
+
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) < 0 || proto != 262 /* IPPROTO_MPTCP */)
+		return 0;
+	memset(&m, 0, sizeof m);
+	l = sizeof m;
+	if (REAL(getsockopt)(fd, SOL_MPTCP_, MPTCP_INFO_, &m, &l) < 0)
+		return errno == EOPNOTSUPP ? 0 : -1;
+	if (l < offsetof(struct mptcp_counters, bytes_acked))
+		return -1;
+	*sent = m.bytes_sent;
+	*received = m.bytes_received;
+	return 1;
+}
+
 /* Has anything moved bytes on this socket outside the shim?  Sent data
  * (TCP_INFO's bytes_sent, or bytes still queued to send), or received
- * data that was read (bytes_received beyond what still waits unread). */
+ * data that was read (bytes_received beyond what still waits unread).
+ * An MPTCP socket: the connection's counters (mptcp_used). */
 static bool socket_used(int fd, unsigned long long *sent, unsigned long long *consumed)
 {
 	struct tcp_info ti;
 	socklen_t l = sizeof ti;
-	int inq = 0, outq = 0;
+	int inq = 0, outq = 0, mp;
+	unsigned long long msent = 0, mreceived = 0;
 
 	memset(&ti, 0, sizeof ti);
 	if (REAL(getsockopt)(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0 ||
@@ -162,6 +208,22 @@ static bool socket_used(int fd, unsigned long long *sent, unsigned long long *co
 		return true;     /* cannot tell: assume the worst */
 	(void)REAL(ioctl)(fd, SIOCINQ, &inq);
 	(void)REAL(ioctl)(fd, SIOCOUTQ, &outq);
+	if ((mp = mptcp_used(fd, &msent, &mreceived)) < 0)
+		return true;     /* cannot tell: assume the worst */
+	if (mp > 0) {
+		/* The counters hold the connection's data only, but SIOCINQ
+		 * counts the peer's DATA_FIN as a byte (1 with nothing queued):
+		 * at the end of its input (POLLRDHUP) one less waits unread.  A
+		 * socket shut for reading here (also POLLRDHUP) is counted one
+		 * byte used: refused, the cautious way. */
+		struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+
+		if (inq > 0 && REAL(poll)(&p, 1, 0) == 1 && (p.revents & POLLRDHUP))
+			inq--;
+		*sent = msent + (unsigned)outq;
+		*consumed = mreceived > (unsigned)inq ? mreceived - (unsigned)inq : 0;
+		return *sent > 0 || *consumed > 0;
+	}
 	*sent = ti.tcpi_bytes_sent + (unsigned)outq;
 	/* The kernel counts the peer's FIN in bytes_received (it advances
 	 * rcv_nxt by one) but never queues it: a client that sent and shut

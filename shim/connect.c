@@ -45,6 +45,19 @@ static int tcp_state(int fd)
 	return ti.tcpi_state;
 }
 
+/* An earlier connect() of this socket failed: TCP_CLOSE, and no peer.  On
+ * an MPTCP socket TCP_INFO describes the first subflow only, which may be
+ * closed (reset by the peer, or on the path) while the connection goes on
+ * over another: getpeername() answers for the connection. */
+static bool connect_failed(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t l = sizeof ss;
+
+	return tcp_state(fd) == TCP_CLOSE &&
+	       REAL(getpeername)(fd, (struct sockaddr *)&ss, &l) < 0 && errno == ENOTCONN;
+}
+
 /* connect() on a socket that already has a session: the kernel answers
  * (EALREADY while connecting, EISCONN once connected) and the session
  * stays, whatever address this call names.  Only a socket whose earlier
@@ -62,7 +75,7 @@ static int again(int fd, struct tls_conn *c, const struct sockaddr *sa, socklen_
 		conntab_set(fd, CT_PLAIN);
 		return REAL(connect)(fd, sa, len) < 0 ? -errno : 0;
 	}
-	if (!tls_conn_handshake_started(c) && !tls_conn_failed(c) && tcp_state(fd) == TCP_CLOSE) {
+	if (!tls_conn_handshake_started(c) && !tls_conn_failed(c) && connect_failed(fd)) {
 		*afresh = true;
 		return 0;
 	}

@@ -1,0 +1,69 @@
+#!/bin/sh
+# MPTCP (protocol 262: mptcpize, or a program that asks for it) whose first
+# subflow is reset while a second subflow carries the connection on (an
+# endpoint on a second address; `ss -K` plays the adversary on the path).
+# TCP_INFO on an MPTCP socket describes the first subflow only: TCP_CLOSE
+# and zero counters once it is gone.
+#  - connect() again, twice, on a non-blocking TLS client before its first
+#    I/O (the idiom that asks how the connect went until EISCONN): the
+#    session stays, and what the program sends next is TLS.  It was taken
+#    for a failed connect (TCP_CLOSE) each time: a new session, then
+#    EISCONN dropped it, and the line left in clear.
+#  - an accepted MPTCP connection that carried plaintext (a byte read, the
+#    peer closed since: its DATA_FIN counts as a byte unread in SIOCINQ),
+#    then passed to a program under the shim: refused (the connection's
+#    own counters, MPTCP_INFO), not adopted as a fresh TLS server
+#    connection.
+# The MPTCP listener withheld from an exec or an SCM_RIGHTS to a program
+# without the library: failclosed_tables.sh.
+. "$TLSSHIM_TOP/tests/lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+need_shim
+
+A=10.9.7.1
+if [ "$(cat /proc/sys/net/mptcp/enabled 2>/dev/null)" != 1 ] ||
+   ! ip addr add $A/32 dev lo 2>/dev/null || ! ip addr add 10.9.7.2/32 dev lo 2>/dev/null ||
+   ! ip mptcp limits set subflows 2 add_addr_accepted 2 2>/dev/null ||
+   ! ip mptcp endpoint add 10.9.7.2 dev lo subflow 2>/dev/null || ! command -v ss >/dev/null; then
+	pass "mptcp: not testable here (no MPTCP, or no ip mptcp / ss in this namespace)"
+	exit 0
+fi
+
+# ---- a TLS client connects again after its first subflow was reset ----------
+P=$(free_port)
+policy "$T/client.conf" <<EOC
+rules = ( { name = "out"; direction = "connect"; address = "$A/32"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+# The peer is a plaintext server that speaks first (the client opens its
+# second subflow only once fully established): its "hi" is plain.
+audit_exclude "$P" "mptcp.sh: a plaintext MPTCP server that greets first"
+name=mptcp_connect_again_after_first_subflow_reset_stays_tls
+mkdir "$T/again"
+bg "$PY" "$PYD/mptcp_subflow.py" server $A "$P" "$T/again" >"$T/$name.srv" 2>&1
+srv=$!
+wait_for "$T/$name.srv" '^ready' 10
+TLSSHIM_LOG_FILE="$T/$name.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+	TLSSHIM_CONFIG="$T/client.conf" "$PY" "$PYD/mptcp_subflow.py" client $A "$P" "$T/again" >"$T/$name.out" 2>&1
+wait_exit "$srv" $((10 * TS)) >/dev/null
+if [ "$(lines "$T/$name.out" '^again: (ok|EISCONN)$')" -eq 2 ] && grep -q '^again: EISCONN$' "$T/$name.out" && grep -q '^got tls$' "$T/$name.srv"; then
+	pass "$name"
+else
+	fail "$name" "client: $(tr '\n' '|' <"$T/$name.out") server: $(tr '\n' '|' <"$T/$name.srv") $(show "$T/$name.log")"
+fi
+
+# ---- an accepted connection that carried plaintext, then inherited ---------
+P=$(free_port)
+policy "$T/server.conf" <<EOC
+rules = ( { name = "in"; direction = "accept"; port = $P;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOC
+audit_exclude "$P" "mptcp.sh: plaintext before the socket reaches the shim, which must refuse it"
+name=mptcp_used_connection_first_subflow_reset_refused
+timeout -k 2 $((20 * TS)) env MPTCP_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/server.conf" \
+	"$PY" "$PYD/mptcp_subflow.py" used $A "$P" "$T/$name.log" >"$T/$name.out" 2>&1
+if grep -q '^child: Connection reset by peer$' "$T/$name.out" &&
+   [ "$(lines "$T/$name.log" 'already carried bytes outside this library \(0 sent, 1 read\)')" -eq 1 ]; then
+	pass "$name"
+else
+	fail "$name" "got: $(tr '\n' '|' <"$T/$name.out") $(show "$T/$name.log")"
+fi

@@ -1,0 +1,104 @@
+"""MPTCP connections whose first subflow is reset while a second carries on
+(tests/preload/mptcp.sh).  TCP_INFO on an MPTCP socket describes the first
+subflow only: TCP_CLOSE and zero counters once it is gone.
+
+  mptcp_subflow.py server ADDR PORT DIR: an MPTCP listener (no shim); one
+    connection: says "hi" (the client becomes fully established and opens
+    its second subflow), waits for that subflow, resets the first one
+    (ss -K: the adversary on the path), writes DIR/killed, and prints what
+    the client sends next ("got plaintext" or "got tls").
+  mptcp_subflow.py client ADDR PORT DIR: (under the shim, a connect rule
+    names ADDR:PORT) a non-blocking MPTCP connect; once DIR/killed exists,
+    connect() again, twice (the idiom that asks how a non-blocking connect
+    went until it says EISCONN), then a secret line: it must leave as TLS.
+  mptcp_subflow.py used ADDR PORT LOG: (no shim) the client of an MPTCP
+    connection sends a byte, the server reads it, the first subflow is
+    reset, and the
+    accepted socket goes to a program under the shim (fd 3; the library
+    from MPTCP_PRELOAD, TLSSHIM_CONFIG from the environment, log to LOG)
+    after the client closed (its DATA_FIN: SIOCINQ says 1 byte unread when
+    none is): it already carried a byte, so it must be
+    refused, not adopted; prints the child's answer.
+"""
+import errno, os, socket, struct, subprocess, sys, time
+
+MPTCP, SOL_MPTCP, MPTCP_INFO = 262, 284, 1
+mode, addr, port, arg = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+
+
+def subflows(s):
+    return s.getsockopt(SOL_MPTCP, MPTCP_INFO, 96)[0]
+
+
+def until(cond, what, limit=10.0):
+    end = time.monotonic() + limit
+    while not cond():
+        if time.monotonic() > end:
+            print("timeout:", what, flush=True)
+            sys.exit(2)
+        time.sleep(0.01)
+
+
+def reset_first(a):
+    """Reset the first subflow of accepted socket a (its peer's address is
+    the first subflow's) once a second one is up."""
+    until(lambda: subflows(a) >= 1, "second subflow")
+    (la, lp), (pa, pp) = a.getsockname()[:2], a.getpeername()[:2]
+    subprocess.run(["ss", "-K", "-tn", "src", "%s:%d" % (la, lp), "dst", "%s:%d" % (pa, pp)],
+                   stdout=subprocess.DEVNULL, check=True)
+    info = lambda: a.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+    until(lambda: info() == 7, "first subflow closed")
+
+
+def listener():
+    l = socket.socket(socket.AF_INET, socket.SOCK_STREAM, MPTCP)
+    l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    l.bind((addr, port))
+    l.listen(4)
+    return l
+
+
+if mode == "server":
+    l = listener()
+    print("ready", flush=True)
+    a, _ = l.accept()
+    a.sendall(b"hi")
+    reset_first(a)
+    open(os.path.join(arg, "killed"), "w").close()
+    a.settimeout(10)
+    data = a.recv(4096)
+    print("got", "plaintext" if b"SECRET" in data else "tls" if data[:1] == b"\x16" else repr(data[:16]),
+          flush=True)
+elif mode == "client":
+    c = socket.socket(socket.AF_INET, socket.SOCK_STREAM, MPTCP)
+    c.setblocking(False)
+    print("connect:", errno.errorcode.get(c.connect_ex((addr, port)), "ok"), flush=True)
+    until(lambda: os.path.exists(os.path.join(arg, "killed")), "the reset")
+    # 0 the first time after a non-blocking connect completed, EISCONN after
+    # 0 the first time after a non-blocking connect completed, EISCONN after
+    for i in range(2):
+        print("again:", errno.errorcode.get(c.connect_ex((addr, port)), "ok"), flush=True)
+    c.setblocking(True)
+    c.settimeout(10)
+    try:
+        c.sendall(b"SECRET line\n")
+        print("sent", flush=True)
+    except OSError as e:
+        print("send:", errno.errorcode.get(e.errno, e), flush=True)
+elif mode == "used":
+    l = listener()
+    c = socket.socket(socket.AF_INET, socket.SOCK_STREAM, MPTCP)
+    c.connect((addr, port))
+    a, _ = l.accept()
+    c.sendall(b"x")
+    a.recv(1)
+    reset_first(a)
+    c.close()
+    env = dict(os.environ, LD_PRELOAD=os.environ["MPTCP_PRELOAD"], TLSSHIM_LOG_FILE=arg, TLSSHIM_LOG="info")
+    code = "import os\ntry:\n    os.write(3, b'z'); print('child: wrote')\nexcept OSError as e:\n" \
+           "    print('child:', os.strerror(e.errno))\n"
+    if a.fileno() != 3:
+        os.dup2(a.fileno(), 3)
+    r = subprocess.run([sys.executable, "-c", code], pass_fds=(3,), env=env, timeout=20,
+                       stdout=subprocess.PIPE, text=True)
+    print(r.stdout.strip(), flush=True)
