@@ -177,8 +177,9 @@ static bool is_inode(const struct proc_sock *e, void *arg)
 
 /* The destination of a socket whose connect() is still in progress
  * (TCP_SYN_SENT: getpeername() says ENOTCONN until the handshake is
- * done), by its inode.  False when it is not found (no /proc, an MPTCP
- * socket, whose subflows are listed under other inodes). */
+ * done), by its inode.  False when it is not found (no /proc).  An MPTCP
+ * socket's subflows are listed under the socket's own inode (the kernel
+ * gives them its inode number), the first one with the destination. */
 bool shim_connecting_peer(unsigned long ino, struct sockaddr_storage *peer, socklen_t *pl)
 {
 	struct by_inode b = { ino, peer, pl };

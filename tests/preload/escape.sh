@@ -7,7 +7,8 @@
 #    the kernel's table), so that what it writes once connected is TLS;
 #    also when the connection completes between the library's
 #    getpeername() and its TCP_INFO (preload_synrace.so holds that
-#    window open).
+#    window open), and for an MPTCP socket (its first subflow is in the
+#    table under the socket's inode).
 #  - a connected socket a process without the shim made, inherited across
 #    exec by one with it, under a policy whose accept rule for every
 #    address says plain and whose connect rule names the peer: it
@@ -39,7 +40,7 @@ fi
 # ---- a connection in progress changes hands ------------------------------------
 # (race: by SCM_RIGHTS, and preload_synrace.so makes the connection
 # complete between the library's getpeername(), ENOTCONN, and its TCP_INFO)
-for how in scm pidfd race; do
+for how in scm pidfd race scm-mptcp; do
 	RG=$(fc_ports 1)
 	rm -f "$T/gate"
 	mkdir -p "$T/gated.wire"

@@ -1,6 +1,6 @@
 """A connection still being made changes hands (tests/preload/escape.sh).
 
-    connecting_pass.py scm|pidfd PORT GATE SENTINEL DIR
+    connecting_pass.py scm|pidfd|scm-mptcp PORT GATE SENTINEL DIR
 
 The parent starts a non-blocking connect() to 127.0.0.1:PORT (a gated
 relay keeps it in SYN_SENT), then hands the socket to a child process (the
@@ -14,6 +14,11 @@ over a unix socket (scm), or lets the child take it with pidfd_getfd()
 import array, ctypes, errno, os, select, socket, subprocess, sys, time
 
 how, port, gate, sent, d = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+# scm-mptcp: the same with an MPTCP socket (protocol 262; the relay is TCP,
+# so it falls back once connected): /proc lists its first subflow under
+# the socket's inode, and the destination is learned there too.
+proto = 262 if how.endswith("-mptcp") else 0
+how = how.replace("-mptcp", "")
 path = os.path.join(d, "pass.%s.sock" % how)
 
 
@@ -60,7 +65,7 @@ if len(sys.argv) > 6:
 l = socket.socket(socket.AF_UNIX)
 l.bind(path)
 l.listen(1)
-s = socket.socket()
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, proto)
 s.setblocking(False)
 r = s.connect_ex(("127.0.0.1", port))
 if r != errno.EINPROGRESS:
