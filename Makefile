@@ -124,9 +124,13 @@ $(BUILD)/progs/randfork: PROG_LIBS = $(SSL_LIBS)
 $(BUILD)/progs/selfid: PROG_LDFLAGS = -rdynamic
 
 # Test tools (the wire audit): never sanitized, they only read files.
+# The audit hashes MPTCP keys (SHA-256: tokens, initial data sequence
+# numbers) with OpenSSL's libcrypto.
 $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE -o $@ $<
+	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE $(TOOL_CFLAGS) -o $@ $< $(TOOL_LIBS)
+$(BUILD)/tools/wireaudit: TOOL_CFLAGS = $(SSL_CFLAGS)
+$(BUILD)/tools/wireaudit: TOOL_LIBS = $(SSL_LIBS)
 
 $(BUILD)/bench/%: bench/%.c tests/progs/stream.h
 	@mkdir -p $(dir $@)

@@ -8,7 +8,9 @@
 #    in the capture are each reported (with the right offset);
 #  * a real capture (tcpdump on this test's lo): a TLS echo (Python ssl)
 #    passes; a plaintext echo on a port the rules call TLS fails, naming
-#    the connection and the bytes; excluded, it passes;
+#    the connection and the bytes; excluded, it passes; an MPTCP
+#    connection with a TLS-shaped record on its first subflow and plain
+#    text on its second (the first reset) fails at the data-level offset;
 #  * the rules: first match wins per policy file, address ranges, a rule
 #    without a port audits every port, a policy applies only to
 #    connections made after it was written, exclusions by time window.
@@ -112,9 +114,9 @@ if [ $rc4 -eq 0 ] && [ $rc5 -eq 1 ]; then pass "--exclude PORT@FROM,TO leaves ou
 else fail "--exclude by time window" "exits $rc4 $rc5$(tail_of "$T/o4" "$T/o5")"; fi
 
 # --- a real capture ----------------------------------------------------------
-A=$(free_port) B=$(free_port)
+A=$(free_port) B=$(free_port) C=$(free_port)
 tcpdump -i lo -w "$T/live.pcap" -s 0 -U --immediate-mode -n -Z root -B 65536 \
-	"tcp port $A or tcp port $B or udp port 9" 2>"$T/tcpdump.err" </dev/null &
+	"tcp port $A or tcp port $B or tcp port $C or udp port 9" 2>"$T/tcpdump.err" </dev/null &
 tcpd=$!; _bg_pids="$_bg_pids $tcpd"
 if ! wait_for "$T/tcpdump.err" 'listening on' 15; then
 	fail "live capture" "tcpdump did not start$(tail_of "$T/tcpdump.err")"; exit 1
@@ -125,6 +127,23 @@ wait_exit "$PEER" 10
 start_peer plain server --plain --port "$B"
 peer raw --port "$B" --send "plain text on a TLS port" >"$T/plain.cli" 2>&1
 wait_exit "$PEER" 10
+# MPTCP over two subflows (an endpoint on a second address): a TLS-shaped
+# record, the first subflow reset (ss -K), plain text over the second.
+M=10.9.8.1 mp=no
+mkdir -p "$T/mp"
+if [ "$(cat /proc/sys/net/mptcp/enabled 2>/dev/null)" = 1 ] && ip addr add $M/32 dev lo 2>/dev/null &&
+   ip addr add 10.9.8.2/32 dev lo 2>/dev/null && ip mptcp limits set subflows 2 add_addr_accepted 2 2>/dev/null &&
+   ip mptcp endpoint add 10.9.8.2 dev lo subflow 2>/dev/null; then
+	mp=yes
+	"$PY" "$TLSSHIM_TOP/tests/preload/py/mptcp_subflow.py" echo $M "$C" "$T/mp" plain >"$T/mp.out" 2>&1 &
+	mpid=$!
+	if wait_for "$T/mp.out" '^reset ' 10; then
+		set -- $(sed -n 's/^reset //p' "$T/mp.out")
+		ss -K -tn src "$1" dst "$2" >/dev/null
+		: >"$T/mp/killed"
+	fi
+	wait "$mpid"
+fi
 mark="wireaudit-selftest-end-$$"
 "$PY" -c 'import socket, sys
 socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(sys.argv[1].encode(), ("127.0.0.1", 9))' "$mark"
@@ -149,6 +168,21 @@ if "$WA" --test live --rules "$T/rab" --exclude "$B" "$T/live.pcap" >"$T/l3" 2>&
 	pass "live capture: the plaintext connection, excluded, passes"
 else
 	fail "live capture: exclusion" "$(tail_of "$T/l3")"
+fi
+
+printf '0 0 tls %s *\n' "$C" >"$T/rc"
+if [ $mp = no ]; then
+	pass "live capture: MPTCP not testable here (no MPTCP, or no ip mptcp in this namespace)"
+elif ! grep -q '^echo ok' "$T/mp.out"; then
+	fail "live capture: MPTCP plain text over a second subflow" "the exchange failed: $(tr '\n' '|' <"$T/mp.out")"
+else
+	"$WA" --test live --rules "$T/rc" "$T/live.pcap" >"$T/l4" 2>&1; rc=$?
+	if [ $rc -eq 1 ] && grep -q -E "^wireaudit: live: $M:[0-9]+ -> $M:$C \(client to server\) offset 9: byte 0x70 .*\| plain text after" "$T/l4" &&
+	   grep -q '^audited 1 TLS connections' "$T/l4"; then
+		pass "live capture: MPTCP, plain text over the second subflow after a TLS-shaped record on the first: found at its data-level offset (9), one connection"
+	else
+		fail "live capture: MPTCP plain text over a second subflow" "exit $rc$(tail_of "$T/l4")"
+	fi
 fi
 
 # lib.sh's policy() from subshells at the same time (faults_timeout.sh runs

@@ -14,6 +14,10 @@
 #    then passed to a program under the shim: refused (the connection's
 #    own counters, MPTCP_INFO), not adopted as a fresh TLS server
 #    connection.
+#  - a TLS echo over MPTCP (server and client under the shim) whose
+#    first subflow is reset midway: the rest goes over the second; the
+#    wire audit places both subflows' bytes in the one data stream (DSS
+#    mappings, MP_JOIN tokens) and counts one TLS connection.
 # The MPTCP listener withheld from an exec or an SCM_RIGHTS to a program
 # without the library: failclosed_tables.sh.
 . "$TLSSHIM_TOP/tests/lib.sh"
@@ -64,6 +68,31 @@ timeout -k 2 $((20 * TS)) env MPTCP_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/s
 if grep -q '^child: Connection reset by peer$' "$T/$name.out" &&
    [ "$(lines "$T/$name.log" 'already carried bytes outside this library \(0 sent, 1 read\)')" -eq 1 ]; then
 	pass "$name"
+else
+	fail "$name" "got: $(tr '\n' '|' <"$T/$name.out") $(show "$T/$name.log")"
+fi
+
+# ---- a TLS echo whose first subflow is reset midway ---------------------------
+P=$(free_port)
+policy "$T/echo.conf" <<EOC
+rules = ( { name = "in"; direction = "accept"; port = $P;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; },
+          { name = "out"; direction = "connect"; address = "$A/32"; port = $P; ca = "$CERTS/ca.crt";
+            server_name = "localhost"; } );
+EOC
+name=mptcp_tls_echo_over_two_subflows
+mkdir "$T/echo"
+TLSSHIM_LOG_FILE="$T/$name.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+	TLSSHIM_CONFIG="$T/echo.conf" "$PY" "$PYD/mptcp_subflow.py" echo $A "$P" "$T/echo" >"$T/$name.out" 2>&1 &
+pid=$!
+if wait_for "$T/$name.out" '^reset ' 10; then
+	set -- $(sed -n 's/^reset //p' "$T/$name.out")
+	ss -K -tn src "$1" dst "$2" >/dev/null
+	: >"$T/echo/killed"
+fi
+wait "$pid"
+if grep -q '^echo ok$' "$T/$name.out"; then
+	pass "$name (the wire audit checks its bytes on both subflows)"
 else
 	fail "$name" "got: $(tr '\n' '|' <"$T/$name.out") $(show "$T/$name.log")"
 fi

@@ -36,6 +36,20 @@
  * connection of the program's: counted as other, whatever their port (the
  * kernel may give a channel the port number of a rule).
  *
+ * MPTCP (RFC 8684, as Linux speaks it): a connection whose SYN and SYN-ACK
+ * carry MP_CAPABLE is audited at the data level: the bytes of each subflow
+ * are placed by the DSS mappings (or the first data packet's MP_CAPABLE
+ * mapping) at their data sequence numbers, the subflows that joined it
+ * (MP_JOIN, by the token: SHA-256 of a key, as its initial data sequence
+ * number is) contribute theirs, and the one data stream per direction is
+ * reassembled and checked as above.  Bytes of a subflow that no mapping
+ * places, or of a joined subflow whose connection is not in the capture,
+ * could not be checked: reported.  A subflow's own reassembly (holes) is
+ * checked as a TCP connection's; the joined subflows are not counted as
+ * connections of their own.  One that fell back to TCP (no MP_CAPABLE in
+ * the SYN-ACK, or no mapping at all on the first subflow) is audited as
+ * TCP.
+ *
  * Output: one line per problem ("wireaudit: TEST: CONN DIR offset N:
  * what | hex | ascii"), then one summary line:
  *     audited N TLS connections, M bytes; X excluded; P other
@@ -43,6 +57,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <openssl/sha.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,10 +229,35 @@ struct seg {
 	unsigned char data[];
 };
 
+/* An MPTCP data sequence mapping: subflow bytes from relative sequence
+ * number ssn (1: the first after the SYN), len of them (0: all from there,
+ * an infinite mapping), at data sequence number dsn. */
+struct map {
+	uint32_t ssn, len;
+	uint64_t dsn;
+	struct map *next;
+};
+
+/* MPTCP: a segment of the data-level stream kept until it fits. */
+struct mseg {
+	uint64_t dsn;
+	uint32_t len;
+	struct mseg *next;
+	unsigned char data[];
+};
+
 struct dir {
 	int known;          /* next is valid */
 	uint32_t next;      /* next expected sequence number */
-	uint64_t off;       /* bytes checked so far */
+	uint64_t off;       /* bytes checked so far (MPTCP: of the data stream) */
+	uint64_t sfoff;     /* MPTCP: subflow bytes placed so far */
+	struct map *maps;   /* MPTCP: this subflow direction's mappings */
+	long nmaps;
+	int unplaced;       /* MPTCP: bytes no mapping placed were reported */
+	/* MPTCP, on the connection's first subflow: the data-level stream */
+	int mknown;
+	uint64_t mnext;
+	struct mseg *mpending;
 	int fin, rst;
 	struct seg *pending;
 	/* record checker */
@@ -240,6 +280,15 @@ struct conn {
 	struct conn *next;  /* hash chain */
 	struct conn *all;   /* every connection, newest first */
 	int dead;           /* replaced by a newer connection on the same ports */
+	/* MPTCP */
+	int mp_syn;         /* MP_CAPABLE in the SYN */
+	int mp;             /* an MPTCP connection's first subflow (MP_CAPABLE both ways) or a join */
+	int join;           /* an MP_JOIN subflow */
+	unsigned char join_token[4];
+	struct conn *master;        /* a join's connection (its first subflow) */
+	int flip;           /* a join's client is the connection's server */
+	int have_key[2];
+	unsigned char key[2][8];    /* 0: the client's, 1: the server's */
 };
 
 #define HASH 65536
@@ -344,8 +393,14 @@ static void check_bytes(struct conn *c, int dir, const unsigned char *p, size_t 
 	d->off += len;
 }
 
+static void mp_deliver(struct conn *c, int dir, const unsigned char *p, size_t len);
+
 static void deliver(struct conn *c, int dir, const unsigned char *p, size_t len)
 {
+	if (c->mp) {
+		mp_deliver(c, dir, p, len);
+		return;
+	}
 	if (c->audited && !c->excluded)
 		check_bytes(c, dir, p, len);
 	else
@@ -403,6 +458,292 @@ static void segment(struct conn *c, int dir, uint32_t seq, const unsigned char *
 	memcpy(s->data, p, len);
 	s->next = d->pending;
 	d->pending = s;
+}
+
+/* ------------------------------------------------------------ MPTCP */
+
+static uint64_t be64(const unsigned char *p)
+{
+	uint64_t x = 0;
+	for (int i = 0; i < 8; i++)
+		x = x << 8 | p[i];
+	return x;
+}
+
+/* The first data sequence number of a direction: its sender's initial
+ * one (the low 64 bits of SHA-256 of its key) plus one; 0 when the key
+ * is not in the capture. */
+static int mp_base(const struct conn *m, int dir, uint64_t *base)
+{
+	unsigned char h[SHA256_DIGEST_LENGTH];
+
+	if (!m->have_key[dir])
+		return 0;
+	SHA256(m->key[dir], 8, h);
+	*base = be64(h + 24) + 1;
+	return 1;
+}
+
+static int token_of(const struct conn *m, int who, const unsigned char *tok)
+{
+	unsigned char h[SHA256_DIGEST_LENGTH];
+
+	if (!m->have_key[who])
+		return 0;
+	SHA256(m->key[who], 8, h);
+	return !memcmp(h, tok, 4);
+}
+
+/* A join finds its connection by the token its SYN names: the receiver's
+ * (the server's when the connection's client opened it). */
+static void mp_link(struct conn *c)
+{
+	for (struct conn *m = conns; m && !c->master; m = m->all) {
+		if (m == c || !m->mp || m->join || m->family != c->family)
+			continue;
+		if (token_of(m, 1, c->join_token))
+			c->flip = 0;
+		else if (token_of(m, 0, c->join_token))
+			c->flip = 1;
+		else
+			continue;
+		c->master = m;
+		c->audited = m->audited;
+		c->excluded = m->excluded;
+	}
+}
+
+/* Data-level reassembly, as segment() does for a subflow. */
+static void mp_segment(struct conn *m, int dir, uint64_t dsn, const unsigned char *p, size_t len)
+{
+	struct dir *d = &m->d[dir];
+
+	if (!d->mknown) {
+		d->mknown = 1;
+		if (!mp_base(m, dir, &d->mnext))
+			d->mnext = dsn;
+	}
+	int64_t rel = (int64_t)(dsn - d->mnext);
+	if (rel > 0) {
+		struct mseg *s = malloc(sizeof *s + len);
+		if (!s)
+			abort();
+		s->dsn = dsn;
+		s->len = (uint32_t)len;
+		memcpy(s->data, p, len);
+		s->next = d->mpending;
+		d->mpending = s;
+		return;
+	}
+	if ((uint64_t)-rel >= len)
+		return;                 /* sent again, on this subflow or another */
+	p += -rel;
+	len -= (size_t)-rel;
+	check_bytes(m, dir, p, len);
+	d->mnext += len;
+	for (int progressed = 1; progressed;) {
+		struct mseg **pp = &d->mpending, *s;
+		progressed = 0;
+		while ((s = *pp)) {
+			int64_t r = (int64_t)(s->dsn - d->mnext);
+			if (r > 0) {
+				pp = &s->next;
+				continue;
+			}
+			*pp = s->next;
+			if ((uint64_t)-r < s->len) {
+				check_bytes(m, dir, s->data - r, s->len - (size_t)-r);
+				d->mnext += s->len - (uint64_t)-r;
+			}
+			free(s);
+			progressed = 1;
+		}
+	}
+}
+
+static struct map *mp_find(struct dir *d, uint32_t rel)
+{
+	for (struct map *x = d->maps; x; x = x->next)
+		if ((int32_t)(rel - x->ssn) >= 0 && (!x->len || rel - x->ssn < x->len))
+			return x;
+	return NULL;
+}
+
+static void mp_add_map(struct dir *d, uint32_t ssn, uint64_t dsn, uint32_t len)
+{
+	struct map *x = malloc(sizeof *x);
+	if (!x)
+		abort();
+	*x = (struct map){ .ssn = ssn, .len = len, .dsn = dsn, .next = d->maps };
+	d->maps = x;
+	d->nmaps++;
+}
+
+/* In-order bytes of a subflow: to their places in the data stream. */
+static void mp_deliver(struct conn *c, int dir, const unsigned char *p, size_t len)
+{
+	struct dir *d = &c->d[dir];
+	struct conn *m = c->join ? c->master : c;
+
+	if (c->join && !m) {
+		mp_link(c);
+		m = c->master;
+	}
+	if (!m) {
+		if (c->audited && !c->excluded && !d->unplaced) {
+			char what[200];
+			d->unplaced = 1;
+			snprintf(what, sizeof what, "%zu bytes on an MPTCP subflow that joined a connection not in"
+				 " the capture: they could not be checked", len);
+			problem(c, dir, d->sfoff, what, NULL, 0, p, len);
+		}
+		d->sfoff += len;
+		return;
+	}
+	int mdir = c->flip ? !dir : dir;
+	if (!m->audited || m->excluded) {
+		d->sfoff += len;
+		return;
+	}
+	while (len > 0) {
+		uint32_t rel = (uint32_t)(d->sfoff + 1);
+		struct map *x = mp_find(d, rel);
+		if (!x && !c->join && !d->nmaps) {
+			/* no mapping at all on the first subflow: a fallback to
+			 * TCP, the data stream is this direction's bytes */
+			uint64_t dsn;
+			if (m->d[mdir].mknown)
+				dsn = m->d[mdir].mnext;
+			else if (!mp_base(m, mdir, &dsn))
+				dsn = 1;
+			mp_add_map(d, rel, dsn, 0);
+			continue;
+		}
+		if (!x) {
+			if (!d->unplaced) {
+				char what[200];
+				d->unplaced = 1;
+				snprintf(what, sizeof what, "%zu bytes on an MPTCP subflow that no data sequence"
+					 " mapping places: they could not be checked", len);
+				problem(c, dir, d->sfoff, what, NULL, 0, p, len);
+			}
+			d->sfoff += len;
+			return;
+		}
+		uint32_t k = rel - x->ssn;
+		size_t take = x->len && x->len - k < len ? x->len - k : len;
+		mp_segment(m, mdir, x->dsn + k, p, take);
+		p += take;
+		len -= take;
+		d->sfoff += take;
+	}
+	/* mappings wholly behind what was placed are done with */
+	uint32_t rel = (uint32_t)(d->sfoff + 1);
+	for (struct map **pp = &d->maps, *x; (x = *pp);) {
+		if (x->len && (int32_t)(rel - (x->ssn + x->len)) >= 0) {
+			*pp = x->next;
+			free(x);
+		} else {
+			pp = &x->next;
+		}
+	}
+}
+
+/* The MPTCP option (kind 30) of a packet of subflow c, direction dir. */
+static void mp_option(struct conn *c, int dir, int syn, int ack, const unsigned char *o, size_t olen,
+		      size_t plen)
+{
+	int sub = o[2] >> 4;
+	int who = dir;          /* the sender: 0 client, 1 server */
+
+	if (sub == 0) {                         /* MP_CAPABLE */
+		if (syn && !ack) {
+			c->mp_syn = 1;
+			return;
+		}
+		if (syn && ack) {
+			if (c->mp_syn && !c->join)
+				c->mp = 1;
+			if (olen >= 12) {
+				memcpy(c->key[who], o + 4, 8);
+				c->have_key[who] = 1;
+			}
+			return;
+		}
+		if (olen >= 20) {
+			memcpy(c->key[who], o + 4, 8);
+			memcpy(c->key[!who], o + 12, 8);
+			c->have_key[who] = c->have_key[!who] = 1;
+		}
+		/* the first data: its mapping is implicit, from the first byte */
+		if (c->mp && olen >= 22 && plen > 0 && !c->d[dir].nmaps) {
+			uint64_t dsn;
+			if (mp_base(c, dir, &dsn))
+				mp_add_map(&c->d[dir], 1, dsn, (uint32_t)(o[20] << 8 | o[21]));
+		}
+		return;
+	}
+	if (sub == 1) {                         /* MP_JOIN */
+		if (syn && !ack && olen >= 12) {
+			c->join = 1;
+			c->mp = 1;
+			memcpy(c->join_token, o + 4, 4);
+			mp_link(c);
+		}
+		return;
+	}
+	if (sub != 2 || !c->mp)                 /* DSS */
+		return;
+	int fl = o[3];
+	size_t i = 4;
+	if (fl & 0x01)
+		i += fl & 0x02 ? 8 : 4;         /* data ACK */
+	if (!(fl & 0x04) || olen < i + (fl & 0x08 ? 8 : 4) + 6)
+		return;
+	uint64_t dsn;
+	if (fl & 0x08) {
+		dsn = be64(o + i);
+		i += 8;
+	} else {
+		/* 32 bits: the value nearest where this direction's stream is */
+		struct conn *m = c->join ? c->master : c;
+		int mdir = c->join && c->flip ? !dir : dir;
+		uint64_t ref = 0;
+		uint32_t lo = (uint32_t)o[i] << 24 | (uint32_t)o[i + 1] << 16 | (uint32_t)o[i + 2] << 8 | o[i + 3];
+		if (m && m->d[mdir].mknown)
+			ref = m->d[mdir].mnext;
+		else if (m)
+			(void)mp_base(m, mdir, &ref);
+		dsn = (ref & ~(uint64_t)0xffffffff) | lo;
+		if ((int64_t)(dsn - ref) > (int64_t)0x80000000)
+			dsn -= (uint64_t)1 << 32;
+		else if ((int64_t)(ref - dsn) > (int64_t)0x80000000)
+			dsn += (uint64_t)1 << 32;
+		i += 4;
+	}
+	uint32_t ssn = (uint32_t)o[i] << 24 | (uint32_t)o[i + 1] << 16 | (uint32_t)o[i + 2] << 8 | o[i + 3];
+	uint32_t dlen = (uint32_t)(o[i + 4] << 8 | o[i + 5]);
+	if (ssn == 0)
+		return;                         /* a DATA_FIN alone: no subflow bytes */
+	mp_add_map(&c->d[dir], ssn, dsn, dlen);
+}
+
+static void tcp_options(struct conn *c, int dir, int syn, int ack, const unsigned char *o, size_t n, size_t plen)
+{
+	size_t i = 0;
+	while (i < n) {
+		if (o[i] == 0)
+			break;
+		if (o[i] == 1) {
+			i++;
+			continue;
+		}
+		if (i + 1 >= n || o[i + 1] < 2 || i + o[i + 1] > n)
+			break;
+		if (o[i] == 30 && o[i + 1] >= 4)
+			mp_option(c, dir, syn, ack, o + i, o[i + 1], plen);
+		i += o[i + 1];
+	}
 }
 
 static unsigned hash_key(int family, const unsigned char *a, int ap, const unsigned char *b, int bp)
@@ -512,6 +853,8 @@ static void tcp_packet(double t, int family, const unsigned char *src, const uns
 		d->next = seq + 1;
 		seq++;
 	}
+	if (hl > 20 && c->syn_seen)
+		tcp_options(c, dir, syn, ack, tcp + 20, hl - 20, plen);
 	if (plen > 0) {
 		if (caplen < tcplen) {
 			char name[200];
@@ -709,6 +1052,18 @@ static void finish(void)
 			n_other++;
 			continue;
 		}
+		if (c->join && c->master) {
+			/* a subflow of a connection counted on its own: its
+			 * holes are checked here, its bytes there */
+			if (c->excluded)
+				continue;
+			for (int dir = 0; dir < 2; dir++)
+				if (c->d[dir].pending && !c->d[dir].bad)
+					problem(c, dir, c->d[dir].sfoff, "bytes missing from the capture on an MPTCP"
+						" subflow (a hole before later data): they could not be checked",
+						NULL, 0, NULL, 0);
+			continue;
+		}
 		if (c->excluded) {
 			n_excluded++;
 			if (verbose) {
@@ -732,6 +1087,9 @@ static void finish(void)
 					 lo - d->next);
 				problem(c, dir, d->off, what, NULL, 0, NULL, 0);
 			}
+			if (c->mp && d->mpending && !d->bad)
+				problem(c, dir, d->off, "MPTCP data missing from the capture (a hole in the data"
+					" sequence before later data): it could not be checked", NULL, 0, NULL, 0);
 			if (verbose) {
 				char name[200];
 				conn_name(c, dir, name, sizeof name);

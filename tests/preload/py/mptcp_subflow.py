@@ -19,6 +19,13 @@ subflow only: TCP_CLOSE and zero counters once it is gone.
     after the client closed (its DATA_FIN: SIOCINQ says 1 byte unread when
     none is): it already carried a byte, so it must be
     refused, not adopted; prints the child's answer.
+  mptcp_subflow.py echo ADDR PORT DIR: (under the shim, an accept rule and
+    a connect rule name ADDR:PORT) a TLS echo over MPTCP in one process: a
+    line; once the second subflow is up, prints "reset SRC DST" (the first
+    subflow, for the script's ss -K) and waits for DIR/killed; then 100 KB
+    over the second; prints "echo ok" (the wire audit places both
+    subflows' bytes).  With a fifth argument "plain" (no shim): a
+    TLS-shaped record, then plain text over the second subflow.
 """
 import errno, os, socket, struct, subprocess, sys, time
 
@@ -40,8 +47,8 @@ def until(cond, what, limit=10.0):
 
 
 def reset_first(a):
-    """Reset the first subflow of accepted socket a (its peer's address is
-    the first subflow's) once a second one is up."""
+    """Reset the first subflow of socket a (its addresses are the first
+    subflow's) once a second one is up."""
     until(lambda: subflows(a) >= 1, "second subflow")
     (la, lp), (pa, pp) = a.getsockname()[:2], a.getpeername()[:2]
     subprocess.run(["ss", "-K", "-tn", "src", "%s:%d" % (la, lp), "dst", "%s:%d" % (pa, pp)],
@@ -69,6 +76,45 @@ if mode == "server":
     data = a.recv(4096)
     print("got", "plaintext" if b"SECRET" in data else "tls" if data[:1] == b"\x16" else repr(data[:16]),
           flush=True)
+elif mode == "echo":
+    import threading
+    l = listener()
+
+    def serve():
+        a, _ = l.accept()
+        while True:
+            b = a.recv(65536)
+            if not b:
+                break
+            a.sendall(b)
+        a.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    c = socket.socket(socket.AF_INET, socket.SOCK_STREAM, MPTCP)
+    c.settimeout(10)
+    c.connect((addr, port))
+
+    def echo(data):
+        c.sendall(data)
+        got = b""
+        while len(got) < len(data):
+            b = c.recv(65536)
+            if not b:
+                break
+            got += b
+        return got == data
+
+    # plain (no shim, tests/infra/wireaudit.sh): a TLS-shaped record first,
+    # then plain text over the second subflow, for the audit to find there
+    plain = sys.argv[5:] == ["plain"]
+    first = echo(b"\x16\x03\x03\x00\x04abcd" if plain else b"one\n")
+    # (ss from the script: a fork here would hand the sessions to pumps)
+    until(lambda: subflows(c) >= 1, "second subflow")
+    print("reset %s:%d %s:%d" % (c.getsockname()[:2] + c.getpeername()[:2]), flush=True)
+    until(lambda: os.path.exists(os.path.join(arg, "killed")), "the reset")
+    more = b"plain text after the reset\n" * 4000 if plain else os.urandom(100000)
+    print("echo ok" if first and echo(more) else "echo failed", flush=True)
+    c.close()
 elif mode == "client":
     c = socket.socket(socket.AF_INET, socket.SOCK_STREAM, MPTCP)
     c.setblocking(False)
