@@ -18,6 +18,18 @@
  *  - control characters in a line (from peer names, certificate fields,
  *    paths: anything the shim did not write itself) are escaped as \xNN,
  *    so no line can forge another.
+ *
+ * Error and warn lines are rate limited per kind (TLSSHIM_LOG_LIMIT): a
+ * remote peer that makes 10,000 bad connections must not make 10,000
+ * lines.  A kind is the call site (its format string) and, for a failed
+ * connection, its rule and the class of its reason (log_msg_kind).  Each
+ * kind has a GCRA bucket (one 64-bit "theoretical arrival time", updated
+ * with compare-and-swap: no lock, so a signal handler's line cannot
+ * deadlock on the line it interrupted) in a MAP_SHARED page made at
+ * log_init: the processes a forking server makes share their parent's
+ * limit.  A kind's first line is never suppressed; the first line it
+ * writes after some were suppressed is preceded, in the same write, by
+ * "N similar lines suppressed".
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,10 +37,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/self.h"
 #include "core/sys.h"
@@ -39,6 +54,21 @@ static char *log_path;
 static dev_t id_dev;                    /* what log_fd (or fd 2) should be */
 static ino_t id_ino;
 static void (*keep_fd)(int fd, int *cell);
+
+/* The rate limit: LIMIT_SLOTS kinds, then one bucket that every further
+ * kind shares (still limited).  lim == NULL: no limit. */
+#define LIMIT_SLOTS 256
+#define LIMIT_PROBE 8
+#define LIMIT_DEFAULT "100,10/60"
+struct lim_slot {
+	uint64_t key;           /* 0: free */
+	uint64_t tat;           /* GCRA: theoretical arrival time, us */
+	uint32_t suppressed;    /* since the kind's last line */
+};
+static struct lim_slot *lim;            /* LIMIT_SLOTS + 1, shared */
+static uint64_t lim_every_us;           /* one line per this, after the burst */
+static uint64_t lim_burst_us;           /* burst * lim_every_us */
+static unsigned lim_burst, lim_n, lim_secs;
 
 static int sys_write(int fd, const void *buf, size_t n)
 {
@@ -80,6 +110,65 @@ static int open_log(void)
 	return 0;
 }
 
+/* "off", "0", "BURST" or "BURST,N/SECONDS" (N lines per SECONDS after
+ * the burst; BURST alone: BURST per 60 s).  0 on success. */
+static int limit_parse(const char *v)
+{
+	unsigned long b, n, sec = 60;
+	char *end;
+
+	if (!strcasecmp(v, "off") || !strcmp(v, "0")) {
+		lim_burst = 0;
+		return 0;
+	}
+	errno = 0;
+	b = strtoul(v, &end, 10);
+	if (end == v || errno || b < 1 || b > 1000000)
+		return -1;
+	n = b;
+	if (*end == ',') {
+		v = end + 1;
+		n = strtoul(v, &end, 10);
+		if (end == v || errno || n < 1 || n > 1000000 || *end != '/')
+			return -1;
+		v = end + 1;
+		sec = strtoul(v, &end, 10);
+		if (end == v || errno || sec < 1 || sec > 86400)
+			return -1;
+	}
+	if (*end)
+		return -1;
+	lim_burst = (unsigned)b;
+	lim_n = (unsigned)n;
+	lim_secs = (unsigned)sec;
+	return 0;
+}
+
+static void limit_init(void)
+{
+	const char *v = getenv("TLSSHIM_LOG_LIMIT");
+	int bad = 0;
+	void *m;
+
+	if (!v || !*v || limit_parse(v) < 0) {
+		bad = v && *v;
+		(void)limit_parse(LIMIT_DEFAULT);
+	}
+	if (lim_burst) {
+		lim_every_us = (uint64_t)lim_secs * 1000000u / lim_n;
+		if (!lim_every_us)
+			lim_every_us = 1;
+		lim_burst_us = lim_every_us * lim_burst;
+		m = mmap(NULL, sizeof *lim * (LIMIT_SLOTS + 1), PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (m != MAP_FAILED)
+			lim = m;        /* else: no limit, rather than no line */
+	}
+	if (bad)
+		log_msg(LOG_WARN, "TLSSHIM_LOG_LIMIT=\"%s\" is not off, BURST or BURST,N/SECONDS (1..1000000"
+			" lines, 1..86400 s); using " LIMIT_DEFAULT, v);
+}
+
 void log_init(void (*keep)(int fd, int *cell))
 {
 	const char *lv = getenv("TLSSHIM_LOG");
@@ -113,6 +202,7 @@ void log_init(void (*keep)(int fd, int *cell))
 				file, e == EINVAL ? "not a regular file, a character device nor a pipe" : strerror(e));
 		}
 	}
+	limit_init();
 }
 
 int log_enabled(enum log_level lv)
@@ -159,6 +249,54 @@ int log_line_fd(void)
 	return target();
 }
 
+/* FNV-1a of the kind's text up to its first ':' (a reason's class:
+ * "certificate verification failed"), digits left out (a pid or a count
+ * in it does not make another kind). */
+static uint64_t kind_hash(uint64_t h, const char *kind)
+{
+	for (const unsigned char *p = (const unsigned char *)kind; p && *p && *p != ':'; p++)
+		if (*p < '0' || *p > '9')
+			h = (h ^ *p) * 0x100000001b3ull;
+	return h;
+}
+
+/* May a line of this kind be written now?  *supp: how many of its kind
+ * were suppressed since its last line (to say so first). */
+static int limit_allows(const char *fmt, const char *kind, const char *kind2, uint32_t *supp)
+{
+	uint64_t key, now, tat, next;
+	struct lim_slot *sl = NULL;
+	unsigned i;
+
+	*supp = 0;
+	if (!lim)
+		return 1;
+	key = kind_hash(kind_hash(0xcbf29ce484222325ull ^ (uint64_t)(uintptr_t)fmt, kind), kind2);
+	if (!key)
+		key = 1;
+	for (i = 0; i < LIMIT_PROBE && !sl; i++) {
+		struct lim_slot *s = &lim[(key + i) % LIMIT_SLOTS];
+		uint64_t k = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE), z = 0;
+
+		if (k == key || (!k && (__atomic_compare_exchange_n(&s->key, &z, key, 0, __ATOMIC_ACQ_REL,
+								       __ATOMIC_ACQUIRE) || z == key)))
+			sl = s;
+	}
+	if (!sl)
+		sl = &lim[LIMIT_SLOTS];         /* every kind past the table's */
+	now = (uint64_t)clock_ns() / 1000u;
+	tat = __atomic_load_n(&sl->tat, __ATOMIC_ACQUIRE);
+	do {
+		next = (tat > now ? tat : now) + lim_every_us;
+		if (next - now > lim_burst_us) {
+			__atomic_add_fetch(&sl->suppressed, 1, __ATOMIC_ACQ_REL);
+			return 0;
+		}
+	} while (!__atomic_compare_exchange_n(&sl->tat, &tat, next, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+	*supp = __atomic_exchange_n(&sl->suppressed, 0, __ATOMIC_ACQ_REL);
+	return 1;
+}
+
 /* One line: prefix, the message with control characters escaped, newline.
  * buf has room for at least 8 bytes. */
 static size_t format_line(char *buf, size_t len, enum log_level lv, const char *fmt, va_list ap)
@@ -196,21 +334,45 @@ size_t log_format(char *buf, size_t len, enum log_level lv, const char *fmt, ...
 	return n;
 }
 
-void log_msg(enum log_level lv, const char *fmt, ...)
+static void log_vmsg(enum log_level lv, const char *kind, const char *kind2, const char *fmt, va_list ap)
 {
 	int saved = errno, fd;
-	char buf[1200];
-	va_list ap;
-	size_t n;
+	char buf[1400];
+	uint32_t supp = 0;
+	size_t n = 0;
 
 	if (!log_enabled(lv)) {
 		errno = saved;
 		return;
 	}
-	va_start(ap, fmt);
-	n = format_line(buf, sizeof buf, lv, fmt, ap);
-	va_end(ap);
+	if (lv <= LOG_WARN && !limit_allows(fmt, kind, kind2, &supp)) {
+		errno = saved;
+		return;
+	}
+	if (supp)
+		n = (size_t)snprintf(buf, 200, "tlsshim[%d]: %s: %u similar lines suppressed (TLSSHIM_LOG_LIMIT);"
+				     " the next line is of their kind\n", (int)self_pid(),
+				     lv == LOG_ERROR ? "error" : "warn", (unsigned)supp);
+	n += format_line(buf + n, sizeof buf - n, lv, fmt, ap);
 	if ((fd = target()) >= 0)
 		(void)sys_write(fd, buf, n);
 	errno = saved;
+}
+
+void log_msg(enum log_level lv, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(lv, NULL, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void log_msg_kind(enum log_level lv, const char *kind, const char *kind2, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(lv, kind, kind2, fmt, ap);
+	va_end(ap);
 }

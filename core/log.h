@@ -3,6 +3,7 @@
  * Lines are "tlsshim[PID]: message\n", written with one write(2) to
  * standard error or to TLSSHIM_LOG_FILE (O_APPEND).  The level and file
  * are read from the environment once, by log_init().  errno is preserved.
+ * Error and warn lines are rate limited per kind (TLSSHIM_LOG_LIMIT).
  * Never pass key material, session secrets or program data to these.
  */
 #ifndef TLSSHIM_CORE_LOG_H
@@ -17,6 +18,12 @@ void log_init(void (*keep)(int fd, int *cell));
 int log_enabled(enum log_level);
 void log_msg(enum log_level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* log_msg for a line whose kind, for the rate limit of error and warn
+ * lines (TLSSHIM_LOG_LIMIT), is more than its call site: kind and kind2
+ * (each up to its first ':', digits ignored; NULL: none) tell apart, for
+ * example, the rules and the classes of reasons of failed connections. */
+void log_msg_kind(enum log_level, const char *kind, const char *kind2, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 /* The fd log lines go to (a pump keeps it open). */
 int log_fd_get(void);
 /* Format a line as log_msg would, without writing it: for a line a signal

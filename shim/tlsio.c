@@ -41,8 +41,10 @@ void shim_tls_report(struct tls_conn *c)
 	/* A session that moved to a pump, or whose last fd closed, is not a
 	 * failure to report; and its socket is someone else's to end now. */
 	if (why != TLS_FAIL_MOVED && why != TLS_FAIL_GONE && tls_conn_report_once(c)) {
-		log_warn("%s rule \"%s\": %s", tls_conn_peer(c), tls_conn_label(c),
-			 tls_conn_error(c));
+		/* Its kind for the rate limit: the rule, the reason's class. */
+		if (log_enabled(LOG_WARN))
+			log_msg_kind(LOG_WARN, tls_conn_label(c), tls_conn_error(c), "%s rule \"%s\": %s",
+				     tls_conn_peer(c), tls_conn_label(c), tls_conn_error(c));
 		/* The peer hears nothing more, but a socket shared with the
 		 * process that owns the session is that process's to end. */
 		if (why != TLS_FAIL_FOREIGN && tls_conn_fd(c) >= 0)

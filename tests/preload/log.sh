@@ -194,3 +194,126 @@ else
 	fail "$name" "echo_server never listened$(show "$T/$name.err")"
 fi
 unset TLSSHIM_LOG
+
+# --- rate limit of warn lines (TLSSHIM_LOG_LIMIT) -----------------------------
+# A hostile peer's bad connections: a TLS record that is no ClientHello
+# ("handshake failed: ..."), or a hang-up before the handshake.  Both are
+# TLS-shaped or empty on the wire (no audit exclusion needed).
+# badconns PORT N KIND: N connections of KIND (junk|hangup), one after the
+# other, each waiting for the server to close it; bounded in time.
+badconns() {
+	"$PY" - "$1" "$2" "$3" $((20 * TS)) <<'PYEOF'
+import socket, sys, time
+port, n, kind, bound = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+end = time.monotonic() + bound
+for i in range(n):
+    if time.monotonic() > end:
+        sys.exit("badconns: time bound reached after %d connections" % i)
+    s = socket.create_connection(("127.0.0.1", port), timeout=bound)
+    if kind == "junk":
+        s.sendall(b"\x16\x03\x01\x00\x05hello")
+        try:
+            while s.recv(4096):
+                pass
+        except OSError:
+            pass
+    s.close()
+PYEOF
+}
+JUNK='rule "lim-in": handshake failed'
+HANGUP='rule "lim-in": peer closed the connection during the handshake'
+
+# The default limit: 150 bad connections of one kind make its burst of
+# 100 lines (the old library: 150); a line of another kind still appears.
+name=log_limit_default_bounds_a_flood
+P=$(free_port)
+policy "$T/$name.conf" <<EOF
+rules = ( { name = "lim-in"; direction = "accept"; port = $P;
+    cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOF
+export TLSSHIM_LOG=warn TLSSHIM_LOG_FILE="$T/$name.log"
+if start_echo "$name" "$P"; then
+	badconns "$P" 150 junk 2>"$T/$name.flood"
+	badconns "$P" 1 hangup 2>>"$T/$name.flood"
+	wait_for "$T/$name.log" "$HANGUP" 10
+	stop "$SRV"
+	n=$(grep -c -F "$JUNK" "$T/$name.log")
+	if [ -s "$T/$name.flood" ]; then
+		fail "$name" "the flood did not run$(show "$T/$name.flood")"
+	elif [ "$n" -lt 100 ] || [ "$n" -gt 110 ]; then
+		fail "$name" "150 bad connections of one kind made $n lines, not 100 (the default burst; 10 more a minute)$(show "$T/$name.log")"
+	elif [ "$(grep -c -F "$HANGUP" "$T/$name.log")" -ne 1 ]; then
+		fail "$name" "the first line of another kind was suppressed$(show "$T/$name.log")"
+	else
+		pass "$name"
+	fi
+else
+	fail "$name" "echo_server never listened$(show "$T/$name.err")"
+fi
+
+# TLSSHIM_LOG_LIMIT=3,1/1: three lines, then, once a line is allowed
+# again, one "N similar lines suppressed" line before it.
+name=log_limit_summary_when_it_resumes
+P=$(free_port)
+policy "$T/$name.conf" <<EOF
+rules = ( { name = "lim-in"; direction = "accept"; port = $P;
+    cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOF
+export TLSSHIM_LOG_FILE="$T/$name.log" TLSSHIM_LOG_LIMIT=3,1/1
+if start_echo "$name" "$P"; then
+	badconns "$P" 10 junk 2>"$T/$name.flood"
+	first=$(grep -c -F "$JUNK" "$T/$name.log")
+	# One more a few times a second until the limit lets one through
+	# (1 a second), at most 20 s.
+	i=0
+	while [ $i -lt $((60 * TS)) ] && ! grep -q 'similar lines suppressed' "$T/$name.log"; do
+		badconns "$P" 1 junk 2>>"$T/$name.flood"
+		i=$((i + 1))
+	done
+	stop "$SRV"
+	supp=$(sed -n 's/.*warn: \([0-9]*\) similar lines suppressed.*/\1/p' "$T/$name.log")
+	if [ -s "$T/$name.flood" ]; then
+		fail "$name" "the flood did not run$(show "$T/$name.flood")"
+	elif [ "$first" -gt 3 ]; then
+		fail "$name" "10 bad connections with TLSSHIM_LOG_LIMIT=3,1/1 made $first lines at once, not 3$(show "$T/$name.log")"
+	elif [ -z "$supp" ] || [ "$supp" -lt 7 ]; then
+		fail "$name" "no 'N similar lines suppressed' line (N >= 7) when lines resumed$(show "$T/$name.log")"
+	elif ! grep -A1 'similar lines suppressed' "$T/$name.log" | tail -n 1 | grep -q -F "$JUNK"; then
+		fail "$name" "the summary is not followed by a line of its kind$(show "$T/$name.log")"
+	else
+		pass "$name"
+	fi
+else
+	fail "$name" "echo_server never listened$(show "$T/$name.err")"
+fi
+
+# A forking server: each child logs its own connection's failure; the
+# children share one limit (3 lines for 12 bad connections, not 12).  A
+# bad TLSSHIM_LOG_LIMIT is said once and the default used.
+name=log_limit_shared_by_forked_children
+P=$(free_port)
+policy "$T/$name.conf" <<EOF
+rules = ( { name = "lim-in"; direction = "accept"; port = $P;
+    cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOF
+export TLSSHIM_LOG_FILE="$T/$name.log" TLSSHIM_LOG_LIMIT=3,1/3600
+shimbg "$PROGS/fork_server" "$P" 12 >"$T/$name.out" 2>"$T/$name.err"
+SRV=$!
+if wait_for "$T/$name.out" '^listening' 10; then
+	badconns "$P" 12 junk 2>"$T/$name.flood"
+	wait_exit "$SRV" 10
+	n=$(grep -c -F "$JUNK" "$T/$name.log")
+	TLSSHIM_LOG_LIMIT=3,1/0 TLSSHIM_LOG_FILE="$T/$name.bad.log" shimmed "$PROGS/client" -h >/dev/null 2>&1
+	if [ -s "$T/$name.flood" ]; then
+		fail "$name" "the flood did not run$(show "$T/$name.flood")"
+	elif [ "$n" -ne 3 ]; then
+		fail "$name" "12 bad connections to a forking server with TLSSHIM_LOG_LIMIT=3,1/3600 made $n lines, not 3$(show "$T/$name.log")"
+	elif [ "$(lines "$T/$name.bad.log" 'TLSSHIM_LOG_LIMIT="3,1/0" is not')" -ne 1 ]; then
+		fail "$name" "TLSSHIM_LOG_LIMIT=3,1/0 was not said to be wrong once$(show "$T/$name.bad.log")"
+	else
+		pass "$name"
+	fi
+else
+	fail "$name" "fork_server never listened$(show "$T/$name.err")"
+fi
+unset TLSSHIM_LOG TLSSHIM_LOG_LIMIT
