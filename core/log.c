@@ -59,7 +59,6 @@ static void (*keep_fd)(int fd, int *cell);
  * kind shares (still limited).  lim == NULL: no limit. */
 #define LIMIT_SLOTS 256
 #define LIMIT_PROBE 8
-#define LIMIT_DEFAULT "100,10/60"
 struct lim_slot {
 	uint64_t key;           /* 0: free */
 	uint64_t tat;           /* GCRA: theoretical arrival time, us */
@@ -146,13 +145,16 @@ static int limit_parse(const char *v)
 
 static void limit_init(void)
 {
-	const char *v = getenv("TLSSHIM_LOG_LIMIT");
+	/* secure_getenv: in secure-execution mode the caller could otherwise
+	 * thin a set-user-ID program's log of its own failed connections. */
+	const char *v = secure_getenv("TLSSHIM_LOG_LIMIT");
 	int bad = 0;
 	void *m;
 
-	if (!v || !*v || limit_parse(v) < 0) {
-		bad = v && *v;
-		(void)limit_parse(LIMIT_DEFAULT);
+	lim_burst = 0;                  /* the default: every line */
+	if (v && *v && limit_parse(v) < 0) {
+		bad = 1;
+		lim_burst = 0;
 	}
 	if (lim_burst) {
 		lim_every_us = (uint64_t)lim_secs * 1000000u / lim_n;
@@ -166,7 +168,7 @@ static void limit_init(void)
 	}
 	if (bad)
 		log_msg(LOG_WARN, "TLSSHIM_LOG_LIMIT=\"%s\" is not off, BURST or BURST,N/SECONDS (1..1000000"
-			" lines, 1..86400 s); using " LIMIT_DEFAULT, v);
+			" lines, 1..86400 s); every line is logged", v);
 }
 
 void log_init(void (*keep)(int fd, int *cell))

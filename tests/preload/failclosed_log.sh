@@ -9,10 +9,12 @@
 #     keeps going to the log file.  And without a log file: close(2), then
 #     the TLS socket is fd 2: the log never writes onto it.
 # 11  a set-user-ID-root program (a copy of fc_entry) run by uid 65534 with
-#     TLSSHIM_LOG_FILE and TLSSHIM_CONFIG pointing at files of the caller's:
-#     the shim comes from /etc/ld.so.preload (a bind-mounted copy of /etc in
-#     a private mount namespace; the real /etc is never touched) and must
-#     ignore both (secure-execution mode: the log file is never created,
+#     TLSSHIM_LOG_FILE and TLSSHIM_CONFIG pointing at files of the caller's
+#     (and TLSSHIM_LOG_LIMIT=junk: the caller must not set what the log
+#     keeps): the shim comes from /etc/ld.so.preload (a bind-mounted copy of
+#     /etc in a private mount namespace; the real /etc is never touched) and
+#     must ignore all three (secure-execution mode: the log file is never
+#     created, no word about the limit,
 #     the system policy applies, the connection is TLS).  And a
 #     TLSSHIM_CONFIG holding a newline and a forged log line: every error
 #     line stays one line, the newline escaped (\x0a).
@@ -166,7 +168,7 @@ EOC
 	timeout -k 2 40 unshare -m sh -c '
 		mount --bind "$1/etc" /etc || exit 90
 		exec setpriv --reuid=65534 --regid=65534 --clear-groups \
-			/usr/bin/env TLSSHIM_LOG_FILE="$1/evil" TLSSHIM_CONFIG="$1/evil.conf" \
+			/usr/bin/env TLSSHIM_LOG_FILE="$1/evil" TLSSHIM_CONFIG="$1/evil.conf" TLSSHIM_LOG_LIMIT=junk \
 			"$1/suid/fc_entry" connect 127.0.0.1 "$2" "$3"' sh "$T" "$R" "$SENT" \
 		>"$T/suid.out" 2>"$T/suid.err"
 	rc=$?
@@ -177,8 +179,8 @@ EOC
 	if [ $rc -eq 90 ]; then
 		fail "set-user-ID program with a hostile environment" "cannot bind-mount a copy of /etc in a private mount namespace"
 	elif [ $rc -eq 0 ] && [ $wrc -eq 0 ] && [ ! -e "$T/evil" ] &&
-	     grep -q 'secure-execution mode' "$T/suid.err"; then
-		pass "set-user-ID-root program run by uid 65534 with TLSSHIM_LOG_FILE and TLSSHIM_CONFIG of the caller's: $T/evil never created, the system policy applies (TLS: $WIRE_OUT), the log says secure-execution mode"
+	     grep -q 'secure-execution mode' "$T/suid.err" && ! grep -q 'TLSSHIM_LOG_LIMIT' "$T/suid.err"; then
+		pass "set-user-ID-root program run by uid 65534 with TLSSHIM_LOG_FILE, TLSSHIM_CONFIG and TLSSHIM_LOG_LIMIT of the caller's: $T/evil never created, the system policy applies (TLS: $WIRE_OUT), the limit not read, the log says secure-execution mode"
 	else
 		fail "set-user-ID program with a hostile environment" "exit $rc; evil log file $([ -e "$T/evil" ] && echo "CREATED: $(head -c 200 "$T/evil" | tr '\n' '|')" || echo absent); $WIRE_OUT; stderr: $(tr '\n' '|' <"$T/suid.err" | cut -c1-500)"
 	fi

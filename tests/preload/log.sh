@@ -223,33 +223,51 @@ PYEOF
 JUNK='rule "lim-in": handshake failed'
 HANGUP='rule "lim-in": peer closed the connection during the handshake'
 
-# The default limit: 150 bad connections of one kind make its burst of
-# 100 lines (the old library: 150); a line of another kind still appears.
-name=log_limit_default_bounds_a_flood
-P=$(free_port)
-policy "$T/$name.conf" <<EOF
+# flood LIMIT: 150 bad connections of one kind, then one of another kind,
+# to a server whose environment has TLSSHIM_LOG_LIMIT=LIMIT (empty: unset);
+# N is the first kind's number of lines.  1 when the flood did not run, 2
+# when the other kind's first line is missing.
+flood() {
+	P=$(free_port)
+	policy "$T/$name.conf" <<EOF
 rules = ( { name = "lim-in"; direction = "accept"; port = $P;
     cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
 EOF
-export TLSSHIM_LOG=warn TLSSHIM_LOG_FILE="$T/$name.log"
-if start_echo "$name" "$P"; then
+	if [ -n "$1" ]; then export TLSSHIM_LOG_LIMIT="$1"; else unset TLSSHIM_LOG_LIMIT; fi
+	export TLSSHIM_LOG=warn TLSSHIM_LOG_FILE="$T/$name.log"
+	start_echo "$name" "$P" || { echo "echo_server never listened$(show "$T/$name.err")" >"$T/$name.flood"; return 1; }
 	badconns "$P" 150 junk 2>"$T/$name.flood"
 	badconns "$P" 1 hangup 2>>"$T/$name.flood"
 	wait_for "$T/$name.log" "$HANGUP" 10
 	stop "$SRV"
-	n=$(grep -c -F "$JUNK" "$T/$name.log")
-	if [ -s "$T/$name.flood" ]; then
-		fail "$name" "the flood did not run$(show "$T/$name.flood")"
-	elif [ "$n" -lt 100 ] || [ "$n" -gt 110 ]; then
-		fail "$name" "150 bad connections of one kind made $n lines, not 100 (the default burst; 10 more a minute)$(show "$T/$name.log")"
-	elif [ "$(grep -c -F "$HANGUP" "$T/$name.log")" -ne 1 ]; then
-		fail "$name" "the first line of another kind was suppressed$(show "$T/$name.log")"
-	else
-		pass "$name"
-	fi
-else
-	fail "$name" "echo_server never listened$(show "$T/$name.err")"
-fi
+	unset TLSSHIM_LOG_LIMIT
+	N=$(grep -c -F "$JUNK" "$T/$name.log")
+	[ -s "$T/$name.flood" ] && return 1
+	[ "$(grep -c -F "$HANGUP" "$T/$name.log")" -eq 1 ] || return 2
+	return 0
+}
+
+# The default (the contract: one warn line for each failed handshake):
+# 150 bad connections, 150 lines.
+name=log_limit_default_logs_every_failed_connection
+flood ""
+case $? in
+0)	if [ "$N" -eq 150 ]; then pass "$name"; else fail "$name" "150 bad connections made $N lines, not 150$(show "$T/$name.log")"; fi ;;
+1)	fail "$name" "the flood did not run$(show "$T/$name.flood")" ;;
+*)	fail "$name" "the line of the other kind is missing$(show "$T/$name.log")" ;;
+esac
+
+# TLSSHIM_LOG_LIMIT=100: 150 bad connections of one kind make its burst
+# of 100 lines (the old library: 150); a line of another kind still
+# appears.
+name=log_limit_bounds_a_flood
+flood 100
+case $? in
+0)	if [ "$N" -ge 100 ] && [ "$N" -le 110 ]; then pass "$name"
+	else fail "$name" "150 bad connections of one kind made $N lines, not 100 (the burst; 100 more a minute)$(show "$T/$name.log")"; fi ;;
+1)	fail "$name" "the flood did not run$(show "$T/$name.flood")" ;;
+*)	fail "$name" "the first line of another kind was suppressed$(show "$T/$name.log")" ;;
+esac
 
 # TLSSHIM_LOG_LIMIT=3,1/1: three lines, then, once a line is allowed
 # again, one "N similar lines suppressed" line before it.
@@ -289,7 +307,7 @@ fi
 
 # A forking server: each child logs its own connection's failure; the
 # children share one limit (3 lines for 12 bad connections, not 12).  A
-# bad TLSSHIM_LOG_LIMIT is said once and the default used.
+# bad TLSSHIM_LOG_LIMIT is said once (and every line logged).
 name=log_limit_shared_by_forked_children
 P=$(free_port)
 policy "$T/$name.conf" <<EOF

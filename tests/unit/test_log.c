@@ -131,14 +131,14 @@ int main(void)
 		run("off", ten_of_one_site);
 		EXPECT(count("site A line") == 10);
 	}
-	UNIT_CASE("log_limit_default_is_100") {
+	UNIT_CASE("log_limit_default_is_off") {
 		run(NULL, bad_value);
-		EXPECT(count("default line") == 100);
+		EXPECT(count("default line") == 120);
 	}
-	UNIT_CASE("log_limit_bad_value_said_default_used") {
+	UNIT_CASE("log_limit_bad_value_said_every_line_logged") {
 		run("3,1/0", bad_value);
 		EXPECT(count("TLSSHIM_LOG_LIMIT=\"3,1/0\" is not") == 1);
-		EXPECT(count("default line") == 100);
+		EXPECT(count("default line") == 120);
 	}
 	UNIT_CASE("log_limit_kinds_rule_and_reason_class") {
 		run("2,1/3600", kinds);
