@@ -63,7 +63,20 @@ struct ep_entry {
 	uint32_t kev;             /* what the kernel has now */
 };
 
+/* An instance lives while the table names it and while a call uses it:
+ * `refs` counts the table's entry (1) and every epoll_wait/epoll_ctl
+ * inside (set_get/set_put).  A close() of the number while another thread
+ * waits on it is legal (the kernel's waiter keeps the file), so close only
+ * takes the instance out of the table and marks it `closed`; the last
+ * reference frees its tables.  The struct itself is never given back to
+ * malloc: released ones wait in `pool` for the next epoll_create, so a
+ * pointer loaded from the table without a lock may always have its `refs`
+ * looked at (set_get takes a reference only while it is not 0, then checks
+ * that the table still names it). */
 struct ep_set {
+	atomic_int refs;          /* first: set_new clears what follows */
+	bool closed;              /* out of the table (under lock) */
+	struct ep_set *next_free; /* in `pool` */
 	pthread_mutex_t lock;
 	struct ep_entry *ent;     /* indexed by fd */
 	int cap;
@@ -86,6 +99,7 @@ static _Atomic(struct ep_set *) *sets;
 static unsigned char *holds;
 static size_t nsets;
 static pthread_mutex_t sets_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ep_set *pool;        /* released instances (under sets_lock) */
 /* The managed instances, for the close() path (usually one or two). */
 #define LIVE_MAX 256
 static int live[LIVE_MAX];
@@ -98,9 +112,72 @@ static struct ep_set *set_of(int epfd)
 	return atomic_load_explicit(&sets[epfd], memory_order_acquire);
 }
 
+static void set_put(struct ep_set *s);
+
+/* A reference on the instance the table names for epfd, or NULL. */
+static struct ep_set *set_get(int epfd)
+{
+	struct ep_set *s = set_of(epfd);
+	int r;
+
+	if (!s)
+		return NULL;
+	/* Lock-free first: a reference unless the count is 0 (released, in the
+	 * pool or reused), then the table must still name it. */
+	r = atomic_load_explicit(&s->refs, memory_order_relaxed);
+	while (r > 0 && !atomic_compare_exchange_weak(&s->refs, &r, r + 1))
+		;
+	if (r > 0) {
+		if (set_of(epfd) == s)
+			return s;
+		set_put(s);             /* raced a close: perhaps the last */
+	}
+	/* A close or a reuse of the number raced us: ask under the table lock
+	 * (an instance in the table holds the table's reference). */
+	pthread_mutex_lock(&sets_lock);
+	if ((s = set_of(epfd)))
+		atomic_fetch_add(&s->refs, 1);
+	pthread_mutex_unlock(&sets_lock);
+	return s;
+}
+
+static void set_release(struct ep_set *s)
+{
+	free(s->ent);
+	free(s->tls);
+	free(s->park);
+	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_lock(&sets_lock);
+	s->next_free = pool;
+	pool = s;
+	pthread_mutex_unlock(&sets_lock);
+}
+
+/* Never with sets_lock or s->lock held. */
+static void set_put(struct ep_set *s)
+{
+	if (s && atomic_fetch_sub(&s->refs, 1) == 1)
+		set_release(s);
+}
+
+static void set_put_unwound(void *arg)
+{
+	set_put(arg);
+}
+
+/* s is out of the table (the table's reference is the caller's): calls
+ * still inside see `closed` under its lock. */
+static void set_closed(struct ep_set *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->closed = true;
+	pthread_mutex_unlock(&s->lock);
+	set_put(s);
+}
+
 static void set_new(int epfd)
 {
-	struct ep_set *s;
+	struct ep_set *s, *old = NULL;
 
 	pthread_mutex_lock(&sets_lock);
 	if (!sets) {
@@ -118,30 +195,31 @@ static void set_new(int epfd)
 			nsets = 0;
 		}
 	}
-	if (epfd >= 0 && (size_t)epfd < nsets && (s = calloc(1, sizeof *s))) {
-		struct ep_set *old;
+	/* Too many to track for close() (a number reused behind our back
+	 * replaces its entry in live[]): leave it unmanaged. */
+	if (epfd >= 0 && (size_t)epfd < nsets &&
+	    (atomic_load(&sets[epfd]) || atomic_load(&nlive) < LIVE_MAX) &&
+	    ((s = pool) || (s = calloc(1, sizeof *s)))) {
+		if (s == pool)
+			pool = s->next_free;
+		/* refs is 0 here: a set_get that loaded this pointer earlier
+		 * only reads it until the store of 1 below. */
+		memset((char *)s + sizeof s->refs, 0, sizeof *s - sizeof s->refs);
 		pthread_mutex_init(&s->lock, NULL);
 		s->epfd = epfd;
+		atomic_store(&s->refs, 1);          /* the table's */
 		__atomic_store_n(&holds[epfd], 0, __ATOMIC_RELEASE);
 		old = atomic_exchange(&sets[epfd], s);
-		if (old) {                /* a number reused behind our back */
-			/* (its lock may be held: shim_epoll_pending) */
-			pthread_mutex_lock(&old->lock);
-			pthread_mutex_unlock(&old->lock);
-			free(old->ent);
-			free(old->tls);
-			free(old->park);
-			free(old);
-		} else if (atomic_load(&nlive) < LIVE_MAX) {
+		if (!old) {
 			live[atomic_load(&nlive)] = epfd;
 			atomic_fetch_add(&nlive, 1);
-		} else {
-			/* Too many to track for close(): leave it unmanaged. */
-			atomic_store(&sets[epfd], NULL);
-			free(s);
 		}
 	}
 	pthread_mutex_unlock(&sets_lock);
+	/* A number reused behind our back (closed without close()): calls
+	 * still inside the old instance keep it until they leave. */
+	if (old)
+		set_closed(old);
 }
 
 /* close() of an fd: forget the epoll instance it was, if any. */
@@ -164,16 +242,10 @@ void shim_epoll_forget(int fd)
 			}
 	}
 	pthread_mutex_unlock(&sets_lock);
-	if (s) {
-		/* Another thread may still be inside epoll_wait on it. */
-		pthread_mutex_lock(&s->lock);
-		pthread_mutex_unlock(&s->lock);
-		free(s->ent);
-		free(s->tls);
-		free(s->park);
-		pthread_mutex_destroy(&s->lock);
-		free(s);
-	}
+	/* Another thread may still be inside epoll_wait or epoll_ctl on it:
+	 * the last of them frees it. */
+	if (s)
+		set_closed(s);
 }
 
 static void tls_list_del(struct ep_set *s, int fd);
@@ -403,6 +475,15 @@ static int shim_epoll_ctl(struct ep_set *s, int epfd, int op, int fd, struct epo
 	if (op != EPOLL_CTL_DEL && shim_route(fd, &c) != ROUTE_TLS)
 		c = NULL;
 	pthread_mutex_lock(&s->lock);
+	if (s->closed) {
+		/* epfd was closed meanwhile (and its number may name another
+		 * instance by now): the caller asks the table again.  While we
+		 * hold the lock of an instance not closed, close() has not
+		 * closed its number (shim_epoll_forget comes first). */
+		pthread_mutex_unlock(&s->lock);
+		tls_conn_unref(c);
+		return -ESTALE;
+	}
 	e = entry(s, fd, op == EPOLL_CTL_ADD);
 	if (!e) {
 		pthread_mutex_unlock(&s->lock);
@@ -502,18 +583,11 @@ static unsigned long pending_token(int epfd)
 	bool ready = false;
 	unsigned long tok;
 
-	if (!set_of(epfd))
-		return false;
-	/* epfd is not ours: another thread may close it at any time, and
-	 * shim_epoll_forget frees the instance once it has had its lock.  So
-	 * the pointer is taken and locked under the table lock (the global
-	 * order: table, then instance), never used before its lock is held. */
-	pthread_mutex_lock(&sets_lock);
-	if ((s = set_of(epfd)))
-		pthread_mutex_lock(&s->lock);
-	pthread_mutex_unlock(&sets_lock);
-	if (!s)
-		return false;
+	/* epfd is not ours: another thread may close it at any time; our
+	 * reference keeps the instance (set_get). */
+	if (!(s = set_get(epfd)))
+		return 0;
+	pthread_mutex_lock(&s->lock);
 	for (int l = 0; l < 2 && !ready; l++) {
 		const int *list = l ? s->park : s->tls;
 		int n = l ? s->npark : s->ntls;
@@ -535,8 +609,9 @@ static unsigned long pending_token(int epfd)
 	/* What is new to an edge-triggered outer registration: a change of
 	 * the inner's registrations (a TLS fd with plain text inside added or
 	 * re-armed: no kernel event); new bytes arriving are the kernel's edge. */
-	tok = ready ? s->ctl_gen * 2 + 1 : 0;
+	tok = ready && !s->closed ? s->ctl_gen * 2 + 1 : 0;
 	pthread_mutex_unlock(&s->lock);
+	set_put(s);
 	return tok;
 }
 
@@ -662,6 +737,13 @@ static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, 
 			}
 			tls_conn_unref(c);
 		}
+		/* Closed by another thread (legal: the kernel's waiter keeps the
+		 * instance): its number is not ours to ask the kernel about any
+		 * more; as if this call came after the close. */
+		if (s->closed) {
+			pthread_mutex_unlock(&s->lock);
+			return n ? n : -EBADF;
+		}
 		pthread_mutex_unlock(&s->lock);
 
 		tsp = shim_wait_timeout(n > 0, wake, &ts);
@@ -669,6 +751,12 @@ static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, 
 		if (k < 0)
 			return n ? n : -errno;
 		pthread_mutex_lock(&s->lock);
+		/* Closed during the wait: the kernel's events are this instance's
+		 * (the waiter kept it) unless the number already names another
+		 * instance, which the wait may have asked instead: never map its
+		 * events with this instance's registrations. */
+		if (s->closed && set_of(epfd) && set_of(epfd) != s)
+			k = 0;
 		for (int i = 0; i < k; i++) {
 			int fd = (int)kbuf[i].data.u64;
 			struct ep_entry *e = entry(s, fd, false);
@@ -702,6 +790,21 @@ static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, 
 		if (n || (deadline >= 0 && clock_ns() >= deadline) || timeout_ns == 0)
 			return n;
 	}
+}
+
+/* shim_epoll_wait with a reference on the instance for the call (put back
+ * if the thread leaves it by cancellation or a longjmp). */
+static int managed_wait(struct ep_set *s, int epfd, struct epoll_event *out, int max,
+			int64_t timeout_ns, const sigset_t *mask)
+{
+	struct _pthread_cleanup_buffer b;
+	int r;
+
+	_pthread_cleanup_push(&b, set_put_unwound, s);
+	r = shim_epoll_wait(s, epfd, out, max, timeout_ns, mask);
+	_pthread_cleanup_pop(&b, 0);
+	set_put(s);
+	return r;
 }
 
 /* ---- entry points --------------------------------------------------- */
@@ -743,44 +846,59 @@ int epoll_pwait2_real(int epfd, struct epoll_event *ev, int max, const struct ti
 				 mask);
 }
 
+static int managed_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	/* -ESTALE: closed under us; the number may name another instance. */
+	for (int tries = 0; tries < 16; tries++) {
+		struct ep_set *s = set_get(epfd);
+		int r;
+
+		if (!s)
+			return REAL(epoll_ctl)(epfd, op, fd, ev) < 0 ? -errno : 0;
+		r = shim_epoll_ctl(s, epfd, op, fd, ev);
+		set_put(s);
+		if (r != -ESTALE)
+			return r;
+	}
+	return -EBADF;
+}
+
 SHIM_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
-	struct ep_set *s = set_of(epfd);
-
-	if (!s)
+	if (!set_of(epfd))
 		return REAL(epoll_ctl)(epfd, op, fd, ev);
-	SHIM_RET_KEEP(shim_epoll_ctl(s, epfd, op, fd, ev));
+	SHIM_RET_KEEP(managed_ctl(epfd, op, fd, ev));
 }
 
 SHIM_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
 {
-	struct ep_set *s = set_of(epfd);
+	struct ep_set *s = set_get(epfd);
 
 	if (!s)
 		return REAL(epoll_wait)(epfd, ev, max, timeout);
-	SHIM_RET_KEEP(shim_epoll_wait(s, epfd, ev, max, timeout < 0 ? -1 : (int64_t)timeout * 1000000,
+	SHIM_RET_KEEP(managed_wait(s, epfd, ev, max, timeout < 0 ? -1 : (int64_t)timeout * 1000000,
 				      NULL));
 }
 
 SHIM_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout,
 			    const sigset_t *mask)
 {
-	struct ep_set *s = set_of(epfd);
+	struct ep_set *s = set_get(epfd);
 
 	if (!s)
 		return REAL(epoll_pwait)(epfd, ev, max, timeout, mask);
-	SHIM_RET_KEEP(shim_epoll_wait(s, epfd, ev, max, timeout < 0 ? -1 : (int64_t)timeout * 1000000,
+	SHIM_RET_KEEP(managed_wait(s, epfd, ev, max, timeout < 0 ? -1 : (int64_t)timeout * 1000000,
 				      mask));
 }
 
 SHIM_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *ts,
 			     const sigset_t *mask)
 {
-	struct ep_set *s = set_of(epfd);
+	struct ep_set *s = set_get(epfd);
 
 	if (!s)
 		return REAL(epoll_pwait2)(epfd, ev, max, ts, mask);
-	SHIM_RET_KEEP(shim_epoll_wait(s, epfd, ev, max,
+	SHIM_RET_KEEP(managed_wait(s, epfd, ev, max,
 				      ts ? (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec : -1, mask));
 }
 
