@@ -614,6 +614,14 @@ static int sock_read(BIO *b, char *buf, int len)
 		__atomic_add_fetch(&c->rx_gen, 1, __ATOMIC_RELAXED);
 		return (int)n;
 	}
+	if (c->reset_drain && (n == 0 || errno != EAGAIN)) {
+		/* The queue's end (the reset's error was another call's): a
+		 * record cut there is the reset's, never an end of stream. */
+		c->drained = true;
+		c->bio_retry = true;
+		BIO_set_retry_read(b);
+		return -1;
+	}
 	if (n == 0) {
 		c->eof = true;
 		c->drained = true;
@@ -749,12 +757,51 @@ static bool reason_data(int reason, char *buf, size_t len)
 	return found;
 }
 
+static ssize_t stage_locked(struct tls_conn *c, size_t want);
+
+/* A send failed because the peer reset the connection (ECONNRESET; EPIPE
+ * when an earlier call took the reset's error).  What the peer sent before
+ * its RST is still there: Linux's tcp_reset leaves the receive queue, and
+ * a TCP program reads those bytes, then the error.  The failure would cut
+ * them off (after it a read returns the stage only), so the complete
+ * records the kernel and OpenSSL hold now are decrypted into the stage
+ * first: authenticated plain text, delivered before the error like any
+ * staged bytes; a record cut by the reset stays behind.  Reads at the
+ * queue's end say "would block" (reset_drain), never end of stream.  A
+ * record that fails to authenticate fails the connection here, with its
+ * own reason. */
+static void drain_before_reset(struct tls_conn *c)
+{
+	int err = c->sys_errno;
+	bool eof = c->eof;
+
+	if (c->state != ST_OPEN || (err != ECONNRESET && err != EPIPE) || c->got_close ||
+	    c->rd_shut || c->reset_drain || c->fd < 0)
+		return;
+	c->reset_drain = true;
+	c->drained = false;
+	(void)stage_locked(c, 0);
+	c->reset_drain = false;
+	c->bio_retry = false;
+	if (c->state == ST_OPEN) {
+		c->sys_errno = err;
+		c->eof = eof;
+	}
+}
+
 static void note_failure(struct tls_conn *c, bool newerr)
 {
 	unsigned long e = newerr ? ERR_peek_last_error() : 0;
 	int lib = ERR_GET_LIB(e), reason = ERR_GET_REASON(e);
 	bool in_handshake = c->state != ST_OPEN;
-	long vr = SSL_get_verify_result(c->ssl);
+	long vr;
+
+	if (!newerr && !in_handshake && c->sys_errno) {
+		drain_before_reset(c);
+		if (c->state == ST_FAILED)
+			return;         /* a bad record among them: its reason stands */
+	}
+	vr = SSL_get_verify_result(c->ssl);
 	enum tls_fail why = in_handshake ? TLS_FAIL_HANDSHAKE : TLS_FAIL_PROTOCOL;
 	char *m = c->err;
 	size_t ml = sizeof c->err;

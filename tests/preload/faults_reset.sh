@@ -114,6 +114,54 @@ cli_case rst-record 3 'client: read: Connection reset by peer' ''
 cli_case rst-close 3 'client: read: Connection reset by peer' 'REPLY-1'
 cli_case slow 0 '' 'hello from the client'
 
+# --- records that arrived before the peer's reset ---------------------------
+# The peer (rawtls.py rst-records) sends 40 full records and resets at once;
+# the program (py/rst_reader.py) reads only after the RST is in.  Linux
+# leaves the receive queue at a reset: a TCP program gets every byte, then
+# ECONNRESET (the plain control case).  Under the shim: the same 40320
+# bytes, then ECONNRESET (pump: fd 0 handed to a pump); write-first writes before it
+# reads (its send meets the reset, which failed the connection at once:
+# the records were lost, "got 0 0").
+rst_case() {
+	how=$1 size=$2 want=$3
+	name=client_reads_records_before_reset_$how
+	P=$(free_port)
+	if [ "$how" = plain ]; then
+		bg "$PY" "$PYD/rst_reader.py" plain-server "$P" >"$T/$name.peer" 2>&1
+	else
+		policy "$T/$name.conf" <<EOF
+rules = ( { name = "out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOF
+		export TLSSHIM_LOG_FILE="$T/$name.log"
+		bg "$PY" "$RAW" server rst-records "$P" "$CERTS/server.crt" "$CERTS/server.key" >"$T/$name.peer" 2>&1
+	fi
+	peer=$!
+	if ! wait_for "$T/$name.peer" '^ready' 10; then
+		fail "$name" "the peer did not start$(show "$T/$name.peer")"; stop "$peer"; return
+	fi
+	if [ "$how" = plain ]; then
+		bg timeout $((30 * TS)) "$PY" "$PYD/rst_reader.py" read "$size" "$P" "$T/$name.go" >"$T/$name.out" 2>&1
+	else
+		shimbg "$PY" "$PYD/rst_reader.py" "$how" "$size" "$P" "$T/$name.go" >"$T/$name.out" 2>&1
+	fi
+	rd=$!
+	wait_for "$T/$name.peer" '^(rst sent|reset|timeout|alert)' 20
+	: >"$T/$name.go"
+	wait_exit "$rd" 20
+	wait_exit "$peer" 10
+	got=$(grep -v -e '^connected' -e '^write ' "$T/$name.out" | tr '\n' ' ')
+	if ! grep -q '^rst sent' "$T/$name.peer"; then
+		fail "$name" "the peer did not reset$(show "$T/$name.peer" "$T/$name.out")"
+	elif [ "$got" != "$want " ]; then
+		fail "$name" "got '$got', want '$want'$(show "$T/$name.out" "$T/$name.peer")"
+	else
+		pass "$name"
+	fi
+}
+rst_case plain 100 'got 40320 40 end reset'
+rst_case pump 100 'got 40320 40 end reset'
+rst_case write-first 100 'got 40320 40 end reset'
+
 # --- half-open: a peer gone silent ------------------------------------------
 name=server_close_does_not_wait_for_a_silent_peer
 P=$(free_port)

@@ -30,6 +30,8 @@ Server modes (against a shimmed client that sends its input, then reads):
   rst-close       handshake, read the client's data, send "REPLY-1" in full,
                   then half of close_notify, RST
   slow            handshake and echo with every byte sent alone
+  rst-records     handshake (no read), 40 records "REC-nn" + 1000 bytes in
+                  full, RST at once (the client reads after it: rst_reader.py)
 The malformed records carry the marker GARBAGE-MARKER in clear; the
 decrypted bytes that came back are appended to GOT-FILE (to prove the
 marker never reached the program).  Prints one line per step and ends
@@ -309,6 +311,11 @@ def server(mode, port, cert, key, got):
         return p.rst()
     p.handshake()
     out("handshake ok %s" % p.t.version())
+    if mode == "rst-records":
+        for i in range(40):
+            p.t.write(b"REC-%02d " % i + b"x" * 1000 + b"\n")
+        p.send(p.pending_bytes())
+        return p.rst()
     data = b""
     end = time.time() + WAIT
     while b"\n" not in data and time.time() < end:
