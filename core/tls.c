@@ -1512,7 +1512,11 @@ static ssize_t stage_locked(struct tls_conn *c, size_t want)
 			c->stage_cap = cap;
 		}
 		room = c->stage_cap - c->stage_len;
-		if (have && !more_buffered(c))
+		/* A peek short of its count asks the kernel too (records that
+		 * came after the staged ones: TCP's peek sees them, and a
+		 * program that peeks until its header is whole would spin on
+		 * the staged part for ever); FIONREAD keeps to the hint. */
+		if (have && !more_buffered(c) && !want)
 			return (ssize_t)have;
 		/* read_locked takes from the stage first: read past it. */
 		{
@@ -1562,7 +1566,8 @@ ssize_t tls_conn_read(struct tls_conn *c, void *buf, size_t len, bool peek)
 		if (r > 0) {
 			if ((size_t)r > len)
 				r = (ssize_t)len;
-			memcpy(buf, c->stage + c->stage_off, (size_t)r);
+			if (buf)        /* NULL: only counted (MSG_PEEK|MSG_TRUNC) */
+				memcpy(buf, c->stage + c->stage_off, (size_t)r);
 		}
 	} else {
 		r = read_locked(c, buf, len);

@@ -113,7 +113,8 @@ void tls_conn_timed_out(struct tls_conn *c);
  * allow_truncation, at a bare FIN), TLS_WANT_*, TLS_ERR.  As much as is
  * there, across records, without waiting: a count below len means that
  * nothing more could be read then, as with TCP.  peek: leave the data in
- * place (MSG_PEEK), also across records. */
+ * place (MSG_PEEK), also across records, and with buf NULL only count
+ * (at most len). */
 ssize_t tls_conn_read(struct tls_conn *c, void *buf, size_t len, bool peek);
 /* Plaintext that a read would return without touching the socket. */
 size_t tls_conn_pending(struct tls_conn *c);

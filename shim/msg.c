@@ -14,6 +14,8 @@
 #include <errno.h>
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,14 +23,62 @@
 #include "core/log.h"
 #include "shim/shim.h"
 
+/* TCP_INQ on: is the socket's option set?  Asked only of a recvmsg that
+ * brings a control buffer. */
+static bool inq_wanted(int fd)
+{
+	int on = 0;
+	socklen_t l = sizeof on;
+
+	return REAL(getsockopt)(fd, IPPROTO_TCP, TCP_INQ, &on, &l) == 0 && on;
+}
+
+/* The TCP_CM_INQ message TCP gives after each read with TCP_INQ on: the
+ * plain text left to read (the kernel's count would be ciphertext), 1 at
+ * the end of the stream when nothing is left ("read on": TCP's hint).  A
+ * buffer too small for it: MSG_CTRUNC, as put_cmsg() says. */
+static void put_inq(struct tls_conn *c, struct msghdr *m, size_t room)
+{
+	int inq = shim_tls_readable(c);
+	struct cmsghdr h;
+
+	if (!inq && tls_conn_peer_ended(c))
+		inq = 1;
+	if (room < CMSG_LEN(sizeof inq)) {
+		m->msg_flags |= MSG_CTRUNC;
+		return;
+	}
+	memset(&h, 0, sizeof h);
+	h.cmsg_level = IPPROTO_TCP;
+	h.cmsg_type = TCP_CM_INQ;
+	h.cmsg_len = CMSG_LEN(sizeof inq);
+	/* memcpy: the program's buffer need not be aligned */
+	memcpy(m->msg_control, &h, sizeof h);
+	memcpy((char *)m->msg_control + CMSG_LEN(0), &inq, sizeof inq);
+	m->msg_controllen = room < CMSG_SPACE(sizeof inq) ? room : CMSG_SPACE(sizeof inq);
+}
+
 static ssize_t tls_recvmsg(struct tls_conn *c, struct msghdr *m, int flags)
 {
-	ssize_t r = shim_tls_recv_iov(c, m->msg_iov, (int)m->msg_iovlen, flags);
+	size_t room = m->msg_control ? m->msg_controllen : 0;
+	ssize_t r;
 
+	/* The error queue is the socket's, never the stream (shim_tls_recv). */
+	if (__builtin_expect(flags & MSG_ERRQUEUE, 0)) {
+		int fd = tls_conn_fd(c);
+
+		if (fd < 0)
+			return -EBADF;
+		r = REAL(recvmsg)(fd, m, flags);
+		return r < 0 ? -errno : r;
+	}
+	r = shim_tls_recv_iov(c, m->msg_iov, (int)m->msg_iovlen, flags);
 	if (r >= 0) {
 		m->msg_namelen = 0;      /* TCP reports no source address */
 		m->msg_controllen = 0;
 		m->msg_flags = 0;
+		if (room && inq_wanted(tls_conn_fd(c)))
+			put_inq(c, m, room);
 	}
 	return r;
 }

@@ -9,6 +9,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "shim/shim.h"
 
 bool shim_is_nonblocking(int fd)
@@ -235,7 +236,19 @@ int shim_conn_timeout_ms(struct tls_conn *c, int fd, int opt)
 SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_t len)
 {
 	struct tls_conn *c;
-	int r = REAL(setsockopt)(fd, level, opt, val, len);
+	int r, off;
+
+	/* SO_PEEK_OFF would count ciphertext (shim_tls_recv's peek): refused
+	 * on a TLS fd as TCP refused it before Linux 6.10; turning it off
+	 * (a negative value) is let through. */
+	if (__builtin_expect(level == SOL_SOCKET && opt == SO_PEEK_OFF, 0) && val &&
+	    len >= sizeof off && (memcpy(&off, val, sizeof off), off >= 0) && (c = conntab_get(fd))) {
+		log_warn("%s rule \"%s\": SO_PEEK_OFF is not available on a TLS connection; refused"
+			 " (EOPNOTSUPP)", tls_conn_peer(c), tls_conn_label(c));
+		tls_conn_unref(c);
+		SHIM_RET(-EOPNOTSUPP);
+	}
+	r = REAL(setsockopt)(fd, level, opt, val, len);
 
 	if (r == 0 && level == SOL_SOCKET && (c = conntab_get(fd))) {
 		tls_conn_set_sock_timeout(c, false, TLS_TIMEO_UNKNOWN);

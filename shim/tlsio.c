@@ -223,11 +223,75 @@ static int io_start(struct tls_conn *c, size_t len, int flags, bool nb, bool rea
 	return 1;
 }
 
+/* SO_PEEK_OFF (TCP has it since Linux 6.10): the kernel's offset counts
+ * ciphertext, and the engine's reads move it; the plain text's cannot be
+ * kept there.  setsockopt(SO_PEEK_OFF) on a TLS fd is refused (sock.c),
+ * as TCP refused it before 6.10; one set before the socket became TLS (or
+ * inherited from its listener) refuses the peek: each peek would give the
+ * same bytes again where the program expects the next ones. */
+static bool peek_off_set(struct tls_conn *c, int fd)
+{
+	int off = -1;
+	socklen_t l = sizeof off;
+
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PEEK_OFF, &off, &l) < 0 || off < 0)
+		return false;
+	log_warn("%s rule \"%s\": MSG_PEEK with SO_PEEK_OFF set (%d) is not available on a TLS"
+		 " connection; refused (EOPNOTSUPP)", tls_conn_peer(c), tls_conn_label(c), off);
+	return true;
+}
+
+/* MSG_PEEK: the plain text at the head of the stream, left in place, as
+ * much as is there up to len (across records, also ones that came after
+ * an earlier peek).  With MSG_WAITALL it waits, as TCP's does, until len
+ * bytes are there, the stream ends or fails, the time-out, a signal; with
+ * MSG_TRUNC it only counts (buf may be NULL). */
+static ssize_t tls_peek(struct tls_conn *c, void *buf, size_t len, int flags, bool nb)
+{
+	bool waitall = (flags & MSG_WAITALL) && !nb;
+	size_t got = 0;
+	int e;
+
+	if (peek_off_set(c, tls_conn_fd(c)))
+		return -EOPNOTSUPP;
+	for (;;) {
+		ssize_t r = tls_conn_read(c, (flags & MSG_TRUNC) ? NULL : buf, len, true);
+
+		if (r > 0) {
+			got = (size_t)r;
+			if (got == len || !waitall || tls_conn_peer_ended(c) || tls_conn_failed(c))
+				return (ssize_t)got;
+		} else if (r == 0) {
+			return 0;
+		} else if (r == TLS_REENTERED) {
+			return reentered(c);
+		} else if (r == TLS_ERR) {
+			return fail_io(c, false, flags);
+		} else if (nb) {
+			return -EAGAIN;
+		}
+		if ((e = read_wait(c, false)) < 0)
+			return got ? (ssize_t)got : e;
+	}
+}
+
+/* MSG_ERRQUEUE reads the socket's error queue (ICMP errors, time stamps),
+ * never the stream: the kernel's, as for TCP. */
+static ssize_t errqueue_recv(struct tls_conn *c, void *buf, size_t len, int flags)
+{
+	int fd = tls_conn_fd(c);
+	ssize_t r;
+
+	if (fd < 0)
+		return -EBADF;
+	r = REAL(recv)(fd, buf, len, flags);
+	return r < 0 ? -errno : r;
+}
+
 ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
 {
-	bool nb = shim_tls_nonblocking(c, flags);
-	bool peek = flags & MSG_PEEK;
-	bool waitall = (flags & MSG_WAITALL) && !peek && !nb;
+	bool nb, peek = flags & MSG_PEEK;
+	bool waitall;
 	/* MSG_TRUNC on TCP: the bytes are consumed (or, with MSG_PEEK, only
 	 * counted), never copied: buf may be NULL.  They go through here. */
 	bool trunc = flags & MSG_TRUNC;
@@ -235,8 +299,14 @@ ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
 	size_t got = 0;
 	int e;
 
+	if (__builtin_expect(flags & MSG_ERRQUEUE, 0))
+		return errqueue_recv(c, buf, len, flags);
+	nb = shim_tls_nonblocking(c, flags);
+	waitall = (flags & MSG_WAITALL) && !peek && !nb;
 	if ((e = io_start(c, len, flags, nb, true)) <= 0)
 		return e;
+	if (peek)
+		return tls_peek(c, buf, len, flags, nb);
 	/* A reader that outpaces its sender: wait first (tls_conn_wait_first). */
 	if (!nb) {
 		bool went_hot;
@@ -255,14 +325,13 @@ ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
 
 		if (trunc && want > sizeof scratch)
 			want = sizeof scratch;
-		r = tls_conn_read(c, trunc ? scratch : (char *)buf + got, want, peek);
+		r = tls_conn_read(c, trunc ? scratch : (char *)buf + got, want, false);
 
 		if (r > 0) {
 			got += (size_t)r;
 			/* (a discarding read whose scratch filled goes on for
-			 * what is there now, as one read would; a peek sees
-			 * the first scratchful only) */
-			if (got == len || (!waitall && !(trunc && !peek && (size_t)r == want)))
+			 * what is there now, as one read would) */
+			if (got == len || (!waitall && !(trunc && (size_t)r == want)))
 				return (ssize_t)got;
 			continue;
 		}

@@ -1,10 +1,13 @@
 #!/bin/sh
 # recv/send flags and socket options on a TLS fd behave as on TCP:
-# MSG_PEEK leaves the plaintext in place, MSG_WAITALL waits for the whole
-# count across records, MSG_TRUNC discards (a NULL buffer too), MSG_OOB is
-# refused (EOPNOTSUPP), SO_RCVTIMEO ends a blocking read with EAGAIN, and
-# O_NONBLOCK set by ioctl(FIONBIO) (what CPython's setblocking uses) makes
-# an empty read say EAGAIN.
+# MSG_PEEK leaves the plaintext in place (and sees records that came after
+# an earlier peek; with MSG_WAITALL it waits for the whole count, with
+# MSG_TRUNC it counts), MSG_WAITALL waits for the whole count across
+# records, MSG_TRUNC discards (a NULL buffer too), MSG_ERRQUEUE reads the
+# error queue and never the stream, TCP_INQ gives TCP_CM_INQ, SO_PEEK_OFF
+# and MSG_OOB are refused (EOPNOTSUPP), SO_RCVTIMEO ends a blocking read
+# with EAGAIN, and O_NONBLOCK set by ioctl(FIONBIO) (what CPython's
+# setblocking uses) makes an empty read say EAGAIN.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 P=$(free_port)
@@ -56,3 +59,4 @@ if [ "$out" = "errno EAGAIN" ]; then
 else
 	fail "SO_SNDTIMEO" "$out$(tail_of "$T/wlog" "$T/stall.out")"
 fi
+

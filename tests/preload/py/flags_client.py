@@ -37,6 +37,58 @@ s.sendall(big + b"tail"); peek_until(len(big) + 4)
 n = libc_t.recv(s.fileno(), None, len(big), socket.MSG_TRUNC | socket.MSG_WAITALL)
 t3 = s.recv(4, socket.MSG_WAITALL)
 res("MSG_TRUNC|MSG_WAITALL discards exactly the count asked", n == len(big) and t3 == b"tail", repr((n, t3)))
+# MSG_ERRQUEUE reads the socket's error queue, never the stream (the
+# library used to hand out the plain text as if it were an error message,
+# lost for the next read).
+s.sendall(b"errq-data"); peek_until(9)
+try:
+    d, e = s.recvmsg(100, 512, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT)[0], 0
+except OSError as ex:
+    d, e = None, ex.errno
+n = libc_t.recv(s.fileno(), ctypes.create_string_buffer(16), 16, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT)
+e2 = ctypes.get_errno()
+t4 = s.recv(9, socket.MSG_WAITALL) if d is None and n < 0 else b""
+res("MSG_ERRQUEUE (recvmsg, recv) reads no plain text: EAGAIN, the stream intact",
+    e == errno.EAGAIN and n == -1 and e2 == errno.EAGAIN and t4 == b"errq-data", repr((d, e, n, e2, t4)))
+# A peek sees past its first record: the count with MSG_TRUNC (the library
+# counted at most 1024), a record that came after an earlier peek (a
+# program peeking until its header is whole spun for ever), MSG_WAITALL
+# (which waits for the whole count, as TCP's; the library returned what
+# an earlier peek had decrypted).
+s.sendall(big); peek_until(len(big))
+n = libc_t.recv(s.fileno(), None, 8192, socket.MSG_TRUNC | socket.MSG_PEEK)
+t5 = s.recv(len(big), socket.MSG_WAITALL)
+res("MSG_PEEK|MSG_TRUNC counts what a peek would return", n == len(big) and t5 == big, repr(n))
+s.sendall(b"hdr"); peek_until(3); s.sendall(b"HDR")
+ok = peek_until(6, 3)
+t6 = s.recv(6, socket.MSG_WAITALL)
+res("MSG_PEEK sees a record that came after an earlier peek", ok and t6 == b"hdrHDR", repr((ok, t6)))
+s.sendall(b"abc"); peek_until(3); s.sendall(b"def")
+p = s.recv(6, socket.MSG_PEEK | socket.MSG_WAITALL)
+t7 = s.recv(6, socket.MSG_WAITALL)
+res("MSG_PEEK|MSG_WAITALL waits for the whole count", p == b"abcdef" and t7 == b"abcdef", repr((p, t7)))
+# SO_PEEK_OFF would count ciphertext: refused as TCP refused it before
+# Linux 6.10 (the library let it through and every peek gave the same
+# bytes again).
+try:
+    s.setsockopt(socket.SOL_SOCKET, 42, 0); e = 0   # SO_PEEK_OFF
+except OSError as ex:
+    e = ex.errno
+s.sendall(b"abcdef"); peek_until(6)
+p1 = s.recv(3, socket.MSG_PEEK); p2 = s.recv(3, socket.MSG_PEEK)
+t8 = s.recv(6, socket.MSG_WAITALL)
+res("SO_PEEK_OFF on a TLS fd: EOPNOTSUPP, peeks unchanged",
+    e == errno.EOPNOTSUPP and p1 == p2 == b"abc" and t8 == b"abcdef", repr((e, p1, p2, t8)))
+# TCP_INQ: recvmsg gives TCP_CM_INQ, the plain text left (the library gave
+# no ancillary data at all).
+s.setsockopt(socket.IPPROTO_TCP, 36, 1)             # TCP_INQ
+s.sendall(b"0123456789"); peek_until(10)
+d, anc, fl, _ = s.recvmsg(4, socket.CMSG_SPACE(4))
+d2, anc2, fl2, _ = s.recvmsg(6, socket.CMSG_SPACE(4))
+s.setsockopt(socket.IPPROTO_TCP, 36, 0)
+inq = [struct.unpack("i", a[2][:4])[0] for a in anc + anc2 if a[:2] == (socket.IPPROTO_TCP, 36)]
+res("TCP_INQ: recvmsg gives TCP_CM_INQ with the plain text left",
+    d + d2 == b"0123456789" and inq == [6, 0], repr((d, d2, anc, anc2)))
 try:
     s.send(b"x", socket.MSG_OOB); e = 0
 except OSError as ex:
