@@ -132,15 +132,27 @@ static int flush_wait(struct tls_conn *c, int timeout_ms, int timeout_errno)
 
 /* Blocking wait for the next record.  0: try the engine again; or a
  * negative errno.  out_empty: the caller just saw the out-buffer empty
- * (tls_conn_wait_first says so), which spares a look under the lock. */
-static int read_wait(struct tls_conn *c, bool out_empty)
+ * (tls_conn_wait_first says so), which spares a look under the lock.
+ * *deadline (-1 at a call's first wait) bounds all the waits of one call
+ * by SO_RCVTIMEO, as the kernel's timeout bounds one recv(): a record
+ * that trickles in, each piece sooner than the time-out, must not keep
+ * the read waiting past it (nor MSG_WAITALL, record after record). */
+static int read_wait(struct tls_conn *c, bool out_empty, int64_t *deadline)
 {
-	int fd = tls_conn_fd(c), r;
+	int fd = tls_conn_fd(c), r, ms;
 
 	if (!out_empty && tls_conn_has_output(c) &&
 	    (r = flush_wait(c, shim_conn_timeout_ms(c, fd, SO_SNDTIMEO), EAGAIN)) < 0)
 		return r;
-	r = shim_wait(c, fd, POLLIN, shim_conn_timeout_ms(c, fd, SO_RCVTIMEO));
+	if ((ms = shim_conn_timeout_ms(c, fd, SO_RCVTIMEO)) >= 0) {
+		int64_t now = clock_ms();
+
+		if (*deadline < 0)
+			*deadline = now + ms;
+		else if ((ms = *deadline - now > 0 ? (int)(*deadline - now) : 0) == 0)
+			return -EAGAIN;
+	}
+	r = shim_wait(c, fd, POLLIN, ms);
 	if (r == 0)
 		return -EAGAIN;        /* SO_RCVTIMEO expired, as recv() says */
 	return r < 0 ? r : 0;
@@ -249,6 +261,7 @@ static bool peek_off_set(struct tls_conn *c, int fd)
 static ssize_t tls_peek(struct tls_conn *c, void *buf, size_t len, int flags, bool nb)
 {
 	bool waitall = (flags & MSG_WAITALL) && !nb;
+	int64_t deadline = -1;
 	size_t got = 0;
 	int e;
 
@@ -270,7 +283,7 @@ static ssize_t tls_peek(struct tls_conn *c, void *buf, size_t len, int flags, bo
 		} else if (nb) {
 			return -EAGAIN;
 		}
-		if ((e = read_wait(c, false)) < 0)
+		if ((e = read_wait(c, false, &deadline)) < 0)
 			return got ? (ssize_t)got : e;
 	}
 }
@@ -296,6 +309,7 @@ ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
 	 * counted), never copied: buf may be NULL.  They go through here. */
 	bool trunc = flags & MSG_TRUNC;
 	char scratch[1024];
+	int64_t deadline = -1;
 	size_t got = 0;
 	int e;
 
@@ -315,7 +329,7 @@ ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
 			/* Its record buffers kept from now on, until idle. */
 			if (went_hot)
 				shim_watch_hot(c);
-			if ((e = read_wait(c, true)) < 0)
+			if ((e = read_wait(c, true, &deadline)) < 0)
 				return e;
 		}
 	}
@@ -349,7 +363,7 @@ ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
 		if (nb)
 			return got ? (ssize_t)got : -EAGAIN;
 		tls_conn_waited(c);
-		if ((e = read_wait(c, false)) < 0)
+		if ((e = read_wait(c, false, &deadline)) < 0)
 			return got ? (ssize_t)got : e;
 	}
 }

@@ -6,8 +6,9 @@
 # records, MSG_TRUNC discards (a NULL buffer too), MSG_ERRQUEUE reads the
 # error queue and never the stream, TCP_INQ gives TCP_CM_INQ, SO_PEEK_OFF
 # and MSG_OOB are refused (EOPNOTSUPP), SO_RCVTIMEO ends a blocking read
-# with EAGAIN, and O_NONBLOCK set by ioctl(FIONBIO) (what CPython's
-# setblocking uses) makes an empty read say EAGAIN.
+# with EAGAIN (also when a record trickles in), and O_NONBLOCK set by
+# ioctl(FIONBIO) (what CPython's setblocking uses) makes an empty read say
+# EAGAIN.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 P=$(free_port)
@@ -60,3 +61,21 @@ else
 	fail "SO_SNDTIMEO" "$out$(tail_of "$T/wlog" "$T/stall.out")"
 fi
 
+# SO_RCVTIMEO bounds one read as a whole: a record that trickles in (3 bytes
+# every 0.1 s, against a 0.4 s time-out) ends the read with EAGAIN; the
+# library waited afresh for each piece and returned after about 1 s.
+P=$(free_port)
+policy "$T/t.conf" <<EOC
+rules = ( { name = "trickle-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+bg "$PY" "$PYD/rawtls.py" server trickle "$P" "$CERTS/server.crt" "$CERTS/server.key" >"$T/trickle.out" 2>&1
+trk=$!
+wait_for "$T/trickle.out" '^ready' 15
+out=$(TLSSHIM_LOG_FILE="$T/tlog" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/t.conf" \
+	"$PY" "$PYD/rcvtimeo_trickle_client.py" "$P" 2>&1)
+wait_exit "$trk" 10
+case "$out" in
+"first errno EAGAIN"*"then b'REPLY-1\\n'")
+	pass "SO_RCVTIMEO bounds a read whose record trickles in: EAGAIN, then the record" ;;
+*)	fail "SO_RCVTIMEO, a record that trickles in" "$out$(tail_of "$T/tlog" "$T/trickle.out")" ;;
+esac

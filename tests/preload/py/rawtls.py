@@ -32,6 +32,8 @@ Server modes (against a shimmed client that sends its input, then reads):
   slow            handshake and echo with every byte sent alone
   rst-records     handshake (no read), 40 records "REC-nn" + 1000 bytes in
                   full, RST at once (the client reads after it: rst_reader.py)
+  trickle         handshake, read the client's data, then send "REPLY-1\n"
+                  as one record, 3 bytes every 0.1 s (about 1 s in all)
 The malformed records carry the marker GARBAGE-MARKER in clear; the
 decrypted bytes that came back are appended to GOT-FILE (to prove the
 marker never reached the program).  Prints one line per step and ends
@@ -349,6 +351,14 @@ def server(mode, port, cert, key, got):
         p.send(cn[:len(cn) // 2])
         time.sleep(0.2)
         return p.rst()
+    if mode == "trickle":
+        p.t.write(b"REPLY-1\n")
+        rec = p.pending_bytes()
+        for i in range(0, len(rec), 3):
+            p.send(rec[i:i + 3])
+            time.sleep(0.1)
+        out("trickled %d bytes" % len(rec))
+        return p.until_end()
     out("unknown mode %s" % mode)
 
 
