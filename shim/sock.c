@@ -240,11 +240,15 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
 
 	/* SO_PEEK_OFF would count ciphertext (shim_tls_recv's peek): refused
 	 * on a TLS fd as TCP refused it before Linux 6.10; turning it off
-	 * (a negative value) is let through. */
-	if (__builtin_expect(level == SOL_SOCKET && opt == SO_PEEK_OFF, 0) && val &&
-	    len >= sizeof off && (memcpy(&off, val, sizeof off), off >= 0) && (c = conntab_get(fd))) {
-		log_warn("%s rule \"%s\": SO_PEEK_OFF is not available on a TLS connection; refused"
-			 " (EOPNOTSUPP)", tls_conn_peer(c), tls_conn_label(c));
+	 * (a negative value) is let through.  SO_ZEROCOPY: the engine copies,
+	 * and no completion would ever come for the program's MSG_ZEROCOPY
+	 * sends (shim_tls_send): refused as on a socket without zerocopy, so
+	 * the program copies too; turning it off (0) is let through. */
+	if (__builtin_expect(level == SOL_SOCKET && (opt == SO_PEEK_OFF || opt == SO_ZEROCOPY), 0) &&
+	    val && len >= sizeof off && (memcpy(&off, val, sizeof off), opt == SO_PEEK_OFF ? off >= 0 : off != 0) &&
+	    (c = conntab_get(fd))) {
+		log_warn("%s rule \"%s\": %s is not available on a TLS connection; refused (EOPNOTSUPP)",
+			 tls_conn_peer(c), tls_conn_label(c), opt == SO_PEEK_OFF ? "SO_PEEK_OFF" : "SO_ZEROCOPY");
 		tls_conn_unref(c);
 		SHIM_RET(-EOPNOTSUPP);
 	}

@@ -368,12 +368,33 @@ ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
 	}
 }
 
+/* MSG_ZEROCOPY on a socket with SO_ZEROCOPY on (set before it became TLS:
+ * setsockopt refuses it after, sock.c): TCP reports each such send's
+ * completion on the error queue, and the program waits for it before it
+ * reuses its buffer.  The engine copies and sends ciphertext, so none
+ * would ever come (the program stalls): refused.  Without SO_ZEROCOPY the
+ * kernel ignores the flag, and so does the library. */
+static bool zerocopy_refused(struct tls_conn *c, int fd)
+{
+	int on = 0;
+	socklen_t l = sizeof on;
+
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_ZEROCOPY, &on, &l) < 0 || !on)
+		return false;
+	log_warn("%s rule \"%s\": MSG_ZEROCOPY with SO_ZEROCOPY on is not available on a TLS"
+		 " connection (no completion would come); refused (EOPNOTSUPP)", tls_conn_peer(c),
+		 tls_conn_label(c));
+	return true;
+}
+
 ssize_t shim_tls_send(struct tls_conn *c, const void *buf, size_t len, int flags)
 {
 	int fd = tls_conn_fd(c), e;
 	bool nb = shim_tls_nonblocking(c, flags), left = true;
 	size_t sent = 0;
 
+	if (__builtin_expect(flags & MSG_ZEROCOPY, 0) && zerocopy_refused(c, fd))
+		return -EOPNOTSUPP;
 	if ((e = io_start(c, len, flags, nb, false)) <= 0)
 		return e;
 	while (sent < len) {

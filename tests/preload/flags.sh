@@ -4,18 +4,18 @@
 # an earlier peek; with MSG_WAITALL it waits for the whole count, with
 # MSG_TRUNC it counts), MSG_WAITALL waits for the whole count across
 # records, MSG_TRUNC discards (a NULL buffer too), MSG_ERRQUEUE reads the
-# error queue and never the stream, TCP_INQ gives TCP_CM_INQ, SO_PEEK_OFF
-# and MSG_OOB are refused (EOPNOTSUPP), SO_RCVTIMEO ends a blocking read
-# with EAGAIN (also when a record trickles in), and O_NONBLOCK set by
-# ioctl(FIONBIO) (what CPython's setblocking uses) makes an empty read say
-# EAGAIN.
+# error queue and never the stream, TCP_INQ gives TCP_CM_INQ; SO_PEEK_OFF,
+# SO_ZEROCOPY (and MSG_ZEROCOPY with it) and MSG_OOB are refused
+# (EOPNOTSUPP); SO_RCVTIMEO ends a blocking read with EAGAIN (also when a
+# record trickles in), and O_NONBLOCK set by ioctl(FIONBIO) (what CPython's
+# setblocking uses) makes an empty read say EAGAIN.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 P=$(free_port)
 policy "$T/c.conf" <<EOC
 rules = ( { name = "flags-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
 EOC
-bg "$PY" "$TLSSHIM_TOP/tests/preload/tls_echo_server.py" "$P" "$CERTS/server.crt" "$CERTS/server.key" 1 >"$T/echo.out" 2>&1
+bg "$PY" "$TLSSHIM_TOP/tests/preload/tls_echo_server.py" "$P" "$CERTS/server.crt" "$CERTS/server.key" 2 >"$T/echo.out" 2>&1
 echo1=$!
 wait_for "$T/echo.out" '^listening' 15
 TLSSHIM_LOG_FILE="$T/log" timeout $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" "$PY" "$PYD/flags_client.py" "$P" >"$T/out" 2>&1

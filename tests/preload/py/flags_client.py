@@ -135,5 +135,31 @@ res("O_NONBLOCK by ioctl(FIONBIO): an empty read says EAGAIN", e in (errno.EAGAI
 s.setblocking(True)
 s.sendall(b"still fine")
 d = s.recv(100)
+# SO_ZEROCOPY: no MSG_ZEROCOPY completion could ever come through TLS (the
+# library copies): set on a TLS fd it is refused, as on a socket without
+# zerocopy; set before connect(), a MSG_ZEROCOPY send is refused (the
+# library sent it and the program waited for a completion for ever).
+SO_ZEROCOPY, MSG_ZEROCOPY = 60, 0x4000000
+try:
+    s.setsockopt(socket.SOL_SOCKET, SO_ZEROCOPY, 1); e = 0
+except OSError as ex:
+    e = ex.errno
+res("SO_ZEROCOPY on a TLS fd: EOPNOTSUPP", e == errno.EOPNOTSUPP, str(e))
 res("the connection works after all of the above", d == b"still fine", repr(d))
 s.close()
+# (the echo server's second connection)
+z = socket.socket()
+z.setsockopt(socket.SOL_SOCKET, SO_ZEROCOPY, 1)
+z.connect(("127.0.0.1", int(sys.argv[1])))
+try:
+    z.send(b"zc", MSG_ZEROCOPY); e = 0
+    # what the program does next: wait for the completion (POLLERR)
+    p = select.poll(); p.register(z, 0)
+    e = "sent; completion events %r" % p.poll(1000)
+except OSError as ex:
+    e = ex.errno
+z.sendall(b"copied")
+d = z.recv(6, socket.MSG_WAITALL)
+res("MSG_ZEROCOPY with SO_ZEROCOPY set before connect: EOPNOTSUPP, the connection works",
+    e == errno.EOPNOTSUPP and d == b"copied", repr((e, d)))
+z.close()
