@@ -72,14 +72,30 @@ SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 	SHIM_DISPATCH(fd, REAL(sendto)(fd, buf, n, flags, addr, alen), shim_tls_send(c, buf, n, flags));
 }
 
+/* The iovec array is checked as the kernel checks it (shim_iov_check):
+ * 1025 buffers were sent, a negative count read as none. */
+static ssize_t tls_readv(struct tls_conn *c, const struct iovec *iov, int cnt, int flags)
+{
+	ssize_t e = shim_iov_check(iov, (size_t)cnt, EINVAL);
+
+	return e < 0 ? e : shim_tls_recv_iov(c, iov, cnt, flags);
+}
+
+static ssize_t tls_writev(struct tls_conn *c, const struct iovec *iov, int cnt, int flags)
+{
+	ssize_t e = shim_iov_check(iov, (size_t)cnt, EINVAL);
+
+	return e < 0 ? e : shim_tls_send_iov(c, iov, cnt, flags);
+}
+
 SHIM_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
-	SHIM_DISPATCH(fd, REAL(readv)(fd, iov, cnt), shim_tls_recv_iov(c, iov, cnt, 0));
+	SHIM_DISPATCH(fd, REAL(readv)(fd, iov, cnt), tls_readv(c, iov, cnt, 0));
 }
 
 SHIM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
-	SHIM_DISPATCH(fd, REAL(writev)(fd, iov, cnt), shim_tls_send_iov(c, iov, cnt, 0));
+	SHIM_DISPATCH(fd, REAL(writev)(fd, iov, cnt), tls_writev(c, iov, cnt, 0));
 }
 
 /* preadv2/pwritev2 with offset -1 use (and move) the current position:
@@ -93,15 +109,13 @@ static int rwf_to_msg(int flags)
 SHIM_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
 {
 	SHIM_DISPATCH(fd, REAL(preadv2)(fd, iov, cnt, off, flags),
-		      off == -1 ? shim_tls_recv_iov(c, iov, cnt, rwf_to_msg(flags))
-				: -ESPIPE);
+		      off == -1 ? tls_readv(c, iov, cnt, rwf_to_msg(flags)) : -ESPIPE);
 }
 
 SHIM_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
 {
 	SHIM_DISPATCH(fd, REAL(pwritev2)(fd, iov, cnt, off, flags),
-		      off == -1 ? shim_tls_send_iov(c, iov, cnt, rwf_to_msg(flags))
-				: -ESPIPE);
+		      off == -1 ? tls_writev(c, iov, cnt, rwf_to_msg(flags)) : -ESPIPE);
 }
 
 SHIM_EXPORT ssize_t preadv64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int flags)

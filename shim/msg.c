@@ -72,6 +72,8 @@ static ssize_t tls_recvmsg(struct tls_conn *c, struct msghdr *m, int flags)
 		r = REAL(recvmsg)(fd, m, flags);
 		return r < 0 ? -errno : r;
 	}
+	if ((r = shim_iov_check(m->msg_iov, m->msg_iovlen, EMSGSIZE)) < 0)
+		return r;
 	r = shim_tls_recv_iov(c, m->msg_iov, (int)m->msg_iovlen, flags);
 	if (r >= 0) {
 		m->msg_namelen = 0;      /* TCP reports no source address */
@@ -85,11 +87,15 @@ static ssize_t tls_recvmsg(struct tls_conn *c, struct msghdr *m, int flags)
 
 static ssize_t tls_sendmsg(struct tls_conn *c, const struct msghdr *m, int flags)
 {
+	int e;
+
 	if (m->msg_controllen) {
 		log_warn("%s rule \"%s\": sendmsg with ancillary data cannot be sent over TLS",
 			 tls_conn_peer(c), tls_conn_label(c));
 		return -EOPNOTSUPP;
 	}
+	if ((e = shim_iov_check(m->msg_iov, m->msg_iovlen, EMSGSIZE)) < 0)
+		return e;
 	return shim_tls_send_iov(c, m->msg_iov, (int)m->msg_iovlen, flags);
 }
 

@@ -228,6 +228,11 @@ size_t shim_proxy_v2(SSL *ssl, int fd, unsigned char *buf, size_t cap);
 /* Plaintext in, records out: the blocking/non-blocking logic. */
 ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags);
 ssize_t shim_tls_send(struct tls_conn *c, const void *buf, size_t len, int flags);
+/* The kernel's checks of an iovec array, before anything moves: more
+ * than IOV_MAX buffers (or a negative count) is `err` (EINVAL from
+ * readv/writev, EMSGSIZE from recvmsg/sendmsg), a buffer longer than
+ * SSIZE_MAX EINVAL.  0 or the negative errno. */
+int shim_iov_check(const struct iovec *iov, size_t cnt, int err);
 ssize_t shim_tls_recv_iov(struct tls_conn *c, const struct iovec *iov, int cnt, int flags);
 ssize_t shim_tls_send_iov(struct tls_conn *c, const struct iovec *iov, int cnt, int flags);
 /* The negative errno of a call that failed on c (logged once). */

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -427,6 +428,16 @@ ssize_t shim_tls_send(struct tls_conn *c, const void *buf, size_t len, int flags
 	if (!nb && left)
 		(void)flush_wait(c, shim_conn_timeout_ms(c, fd, SO_SNDTIMEO), EAGAIN);
 	return (ssize_t)sent;
+}
+
+int shim_iov_check(const struct iovec *iov, size_t cnt, int err)
+{
+	if (cnt > IOV_MAX)
+		return -err;
+	for (size_t i = 0; i < cnt; i++)
+		if (iov[i].iov_len > (size_t)SSIZE_MAX)
+			return -EINVAL;
+	return 0;
 }
 
 ssize_t shim_tls_recv_iov(struct tls_conn *c, const struct iovec *iov, int cnt, int flags)

@@ -89,6 +89,28 @@ s.setsockopt(socket.IPPROTO_TCP, 36, 0)
 inq = [struct.unpack("i", a[2][:4])[0] for a in anc + anc2 if a[:2] == (socket.IPPROTO_TCP, 36)]
 res("TCP_INQ: recvmsg gives TCP_CM_INQ with the plain text left",
     d + d2 == b"0123456789" and inq == [6, 0], repr((d, d2, anc, anc2)))
+# The iovec array is checked as the kernel checks it: more than IOV_MAX
+# (1024) buffers or a negative count is EINVAL from readv/writev, EMSGSIZE
+# from sendmsg, and nothing moves (the library sent all 1025 bytes, read a
+# negative count as none, and waited for data to read into 1025 buffers).
+class iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+one = ctypes.create_string_buffer(b"v")
+iov = (iovec * 1025)()
+for i in range(1025):
+    iov[i].base, iov[i].len = ctypes.addressof(one), 1
+got = []
+for call, cnt in ((libc_t.writev, 1025), (libc_t.writev, -1), (libc_t.readv, 1025)):
+    n = call(s.fileno(), iov, cnt)
+    got.append((n, ctypes.get_errno()))
+try:
+    s.sendmsg([b"v"] * 1025); e = 0
+except OSError as ex:
+    e = ex.errno
+s.sendall(b"iov-ok"); peek_until(6)
+t9 = s.recv(2000)
+res("more than IOV_MAX buffers, a negative count: EINVAL (EMSGSIZE from sendmsg), nothing sent",
+    got == [(-1, errno.EINVAL)] * 3 and e == errno.EMSGSIZE and t9 == b"iov-ok", repr((got, e, t9[:20])))
 try:
     s.send(b"x", socket.MSG_OOB); e = 0
 except OSError as ex:
