@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -260,12 +261,26 @@ SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 	SHIM_DISPATCH(fd, REAL(sendmsg)(fd, m, flags), tls_sendmsg(c, m, flags));
 }
 
-/* Many messages: one after another through the single-message paths;
- * only the first may wait, as the kernel does with MSG_WAITFORONE. */
+/* The bytes one message carries. */
+static size_t msg_bytes(const struct msghdr *m)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->msg_iovlen; i++)
+		n += m->msg_iov[i].iov_len;
+	return n;
+}
+
+/* Many messages: one after another through the single-message paths,
+ * as the kernel's __sys_sendmmsg: at most UIO_MAXIOV (1024) of them, and
+ * a message sent in part ends the call (the next one's bytes would come
+ * before the rest of it, which the program sends again). */
 static int tls_sendmmsg(struct tls_conn *c, struct mmsghdr *v, unsigned int n, int flags)
 {
 	unsigned int i;
 
+	if (n > IOV_MAX)
+		n = IOV_MAX;
 	for (i = 0; i < n; i++) {
 		ssize_t r = tls_sendmsg(c, &v[i].msg_hdr, flags);
 		if (r < 0) {
@@ -274,6 +289,10 @@ static int tls_sendmmsg(struct tls_conn *c, struct mmsghdr *v, unsigned int n, i
 			break;
 		}
 		v[i].msg_len = (unsigned int)r;
+		if ((size_t)r < msg_bytes(&v[i].msg_hdr)) {
+			i++;
+			break;
+		}
 	}
 	return (int)i;
 }
@@ -294,6 +313,9 @@ SHIM_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
 static int tls_recvmmsg(struct tls_conn *c, struct mmsghdr *v, unsigned int n, int flags)
 {
 	unsigned int i;
+
+	if (n > IOV_MAX)
+		n = IOV_MAX;            /* the kernel's UIO_MAXIOV, as for sendmmsg */
 
 	for (i = 0; i < n; i++) {
 		int f = flags & ~MSG_WAITFORONE;

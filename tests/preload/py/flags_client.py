@@ -111,6 +111,22 @@ s.sendall(b"iov-ok"); peek_until(6)
 t9 = s.recv(2000)
 res("more than IOV_MAX buffers, a negative count: EINVAL (EMSGSIZE from sendmsg), nothing sent",
     got == [(-1, errno.EINVAL)] * 3 and e == errno.EMSGSIZE and t9 == b"iov-ok", repr((got, e, t9[:20])))
+# sendmmsg takes at most UIO_MAXIOV (1024) messages, as the kernel's
+# (the library sent all 1025).
+class msghdr(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint), ("iov", ctypes.c_void_p),
+                ("iovlen", ctypes.c_size_t), ("control", ctypes.c_void_p),
+                ("controllen", ctypes.c_size_t), ("flags", ctypes.c_int)]
+class mmsghdr(ctypes.Structure):
+    _fields_ = [("hdr", msghdr), ("len", ctypes.c_uint)]
+mm = (mmsghdr * 1025)()
+for i in range(1025):
+    mm[i].hdr.iov, mm[i].hdr.iovlen = ctypes.addressof(iov[i]), 1
+n = libc_t.sendmmsg(s.fileno(), mm, 1025, 0)
+t10 = s.recv(n if n > 0 else 1, socket.MSG_WAITALL)
+s.sendall(b"end"); t11 = s.recv(3, socket.MSG_WAITALL)
+res("sendmmsg takes at most 1024 messages, as the kernel's", n == 1024 and t10 == b"v" * 1024 and t11 == b"end",
+    repr((n, len(t10), t11)))
 try:
     s.send(b"x", socket.MSG_OOB); e = 0
 except OSError as ex:
