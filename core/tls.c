@@ -1863,6 +1863,16 @@ bool tls_conn_has_output(struct tls_conn *c)
 	return r;
 }
 
+size_t tls_conn_output_len(struct tls_conn *c)
+{
+	size_t r;
+
+	ENTER_OR(c, 0);
+	r = c->out_len - c->out_off;
+	LEAVE(c);
+	return r;
+}
+
 /* Under the lock: queue close_notify (once) and try to send it. */
 static int close_notify_locked(struct tls_conn *c)
 {

@@ -184,6 +184,9 @@ bool tls_conn_opts_ktls(const struct tls_conn *c);
 ssize_t tls_conn_sendfile(struct tls_conn *c, int in, off64_t *off, size_t count, int *err);
 /* Send what the out-buffer holds: 0 when empty, TLS_WANT_POLLOUT, TLS_ERR. */
 int tls_conn_flush(struct tls_conn *c);
+/* The ciphertext bytes the engine holds that the kernel has not taken
+ * (SIOCOUTQ). */
+size_t tls_conn_output_len(struct tls_conn *c);
 bool tls_conn_has_output(struct tls_conn *c);
 /* Queue close_notify (once) and try to send it: as tls_conn_flush.
  * Sends nothing when the handshake never completed or the connection

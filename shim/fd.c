@@ -12,6 +12,8 @@
  * library while the session's close_notify is on its way. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <unistd.h>
 #include <string.h>
@@ -475,7 +477,13 @@ SHIM_EXPORT FILE *fdopen(int fd, const char *mode)
 	return REAL(fdopen)(fd, mode);
 }
 
-/* FIONREAD on a TLS fd counts plaintext the program can read now. */
+/* FIONREAD on a TLS fd counts plaintext the program can read now.
+ * SIOCOUTQ/SIOCOUTQNSD: what the engine holds (a record a non-blocking
+ * write left behind) counts too, after sending what the socket takes now:
+ * a program that waits for 0 before it closes (SO_LINGER 0) or hangs up
+ * saw 0 while a record it had written was still here, and a program that
+ * only asks would never see it leave.  In bytes of ciphertext, as the
+ * kernel counts. */
 static int tls_ioctl(struct tls_conn *c, int fd, unsigned long req, void *arg)
 {
 	int v;
@@ -484,6 +492,17 @@ static int tls_ioctl(struct tls_conn *c, int fd, unsigned long req, void *arg)
 	 * byte buffer): copy, never dereference. */
 	if (req == FIONREAD) {
 		v = shim_tls_readable(c);
+		memcpy(arg, &v, sizeof v);
+		return 0;
+	}
+	if (req == SIOCOUTQ || req == SIOCOUTQNSD) {
+		size_t held;
+
+		(void)tls_conn_flush(c);
+		held = tls_conn_output_len(c);
+		if (REAL(ioctl)(fd, req, &v) < 0)
+			return -errno;
+		v = held > (size_t)(INT_MAX - v) ? INT_MAX : v + (int)held;
 		memcpy(arg, &v, sizeof v);
 		return 0;
 	}
@@ -504,7 +523,7 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
 	va_start(ap, req);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	if (!(req == FIONREAD || req == FIONBIO) || !arg) {
+	if (!(req == FIONREAD || req == FIONBIO || req == SIOCOUTQ || req == SIOCOUTQNSD) || !arg) {
 		if (conntab_load(fd) == CT_OWN)
 			SHIM_RET(-EBADF);
 		return REAL(ioctl)(fd, req, arg);

@@ -79,3 +79,24 @@ case "$out" in
 	pass "SO_RCVTIMEO bounds a read whose record trickles in: EAGAIN, then the record" ;;
 *)	fail "SO_RCVTIMEO, a record that trickles in" "$out$(tail_of "$T/tlog" "$T/trickle.out")" ;;
 esac
+
+# SIOCOUTQ counts what the library holds too (a record a non-blocking write
+# left behind), and sends what the socket takes when asked: the library
+# said 0 while it held a record, and a program that waited for 0 before
+# hanging up lost it (the server never got every byte the writes took).
+P=$(free_port)
+policy "$T/q.conf" <<EOC
+rules = ( { name = "outq-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+bg "$PY" "$PYD/stall_server.py" "$P" "$CERTS/server.crt" "$CERTS/server.key" "$T/outq.done" "$T/outq.count" >"$T/outq.out" 2>&1
+oq=$!
+wait_for "$T/outq.out" '^listening' 15
+out=$(TLSSHIM_LOG_FILE="$T/qlog" timeout $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/q.conf" \
+	"$PY" "$PYD/outq_client.py" "$P" "$T/outq.done" "$T/outq.count" 2>&1)
+wait_exit "$oq" 20
+set -- $out
+if [ "$1" = sent ] && [ "$3" = outq0 ] && [ "$2" = "$5" ]; then
+	pass "SIOCOUTQ counts the record the library holds: 0 only once the peer has every byte ($2)"
+else
+	fail "SIOCOUTQ, a record held by the library" "$out$(tail_of "$T/qlog" "$T/outq.out")"
+fi

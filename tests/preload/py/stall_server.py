@@ -1,6 +1,8 @@
-"""stall_server.py PORT CERT KEY DONE-FILE — a TLS server that completes the
-handshake and then never reads (tests/preload/flags.sh), until DONE-FILE
-exists (at most 30 s).  Prints "listening".
+"""stall_server.py PORT CERT KEY DONE-FILE [COUNT-FILE] — a TLS server that
+completes the handshake and then never reads (tests/preload/flags.sh), until
+DONE-FILE exists (at most 30 s).  Prints "listening".  With COUNT-FILE it
+then reads to the end of the stream (at most 15 s), writing the count of
+plain-text bytes received so far into COUNT-FILE after each read.
 """
 S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import os, socket, ssl, sys, time
@@ -11,3 +13,19 @@ ls.settimeout(15 * S); c, _ = ls.accept(); s = ctx.wrap_socket(c, server_side=Tr
 end = time.time() + 30 * S                      # never reads, until told
 while not os.path.exists(sys.argv[4]) and time.time() < end:
     time.sleep(0.05)
+if len(sys.argv) > 5:
+    total, end = 0, time.time() + 15 * S
+    s.settimeout(1)
+    while time.time() < end:
+        try:
+            d = s.recv(1 << 20)
+        except socket.timeout:
+            continue
+        except (OSError, ssl.SSLError):
+            break
+        if not d:
+            break
+        total += len(d)
+        with open(sys.argv[5] + ".tmp", "w") as f:
+            f.write("%d\n" % total)
+        os.replace(sys.argv[5] + ".tmp", sys.argv[5])
