@@ -1,6 +1,7 @@
 /* shim/connect.c — connect(): a verified TLS client handshake before the
  * program sends a byte, on destinations a connect rule names. */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <netinet/tcp.h>
@@ -89,7 +90,7 @@ static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	struct sockaddr_storage ss;
 	struct tls_conn *c;
 	bool nb, afresh;
-	int r;
+	int r, fl;
 
 	shim_ensure_init();
 	r = shim_route(fd, &c);
@@ -133,7 +134,18 @@ static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 		log_error("%s rule \"%s\": fd %d beyond the connection table", v.desc, v.rule->name, fd);
 		return -EMFILE;
 	}
-	nb = shim_is_nonblocking(fd);
+	/* One look at the flags: O_NONBLOCK, and O_ASYNC set before the
+	 * connect (refused as by fcntl, shim_refuse_async; in the table
+	 * first, so that no F_SETFL of another thread slips in between). */
+	fl = REAL(fcntl)(fd, F_GETFL);
+	if (fl >= 0 && (fl & O_ASYNC)) {
+		r = shim_refuse_async(c, "connect()");
+		tls_conn_unref(conntab_detach(fd));
+		conntab_set(fd, CT_PLAIN);
+		tls_conn_unref(c);
+		return r;
+	}
+	nb = fl >= 0 && (fl & O_NONBLOCK);
 	tls_conn_init_nonblock(c, nb);  /* the first read or write needs no fcntl */
 	if (REAL(connect)(fd, sa, len) < 0) {
 		r = -errno;

@@ -391,6 +391,31 @@ SHIM_EXPORT int dup3(int oldfd, int newfd, int flags)
 	SHIM_RET_KEEP(shim_dup23(oldfd, newfd, flags));
 }
 
+/* Signal-driven I/O (O_ASYNC by F_SETFL or FIOASYNC) on a TLS fd: the
+ * kernel would raise the program's signal for ciphertext, which is not
+ * what the program waits for (docs/design.md, "Signal-driven I/O"):
+ * refused, before the kernel sees it.  c: the connection. */
+int shim_refuse_async(struct tls_conn *c, const char *how)
+{
+	log_warn("%s rule \"%s\": %s: O_ASYNC (signal-driven I/O, SIGIO) is not available on a TLS"
+		 " connection (the kernel would signal ciphertext, not plain text); refused (EINVAL)",
+		 tls_conn_peer(c), tls_conn_label(c), how);
+	return -EINVAL;
+}
+
+/* 0, or -EINVAL when fd is a TLS fd (classified now if need be). */
+static int async_allowed(int fd, const char *how)
+{
+	struct tls_conn *c;
+	int r = shim_route(fd, &c);
+
+	if (r != ROUTE_TLS)
+		return r < 0 ? r : 0;
+	r = shim_refuse_async(c, how);
+	tls_conn_unref(c);
+	return r;
+}
+
 /* fcntl's third argument is an int or a pointer; on the ABIs glibc
  * supports, passing it on as a pointer-sized value is exact. */
 static int shim_fcntl(int (*real_fn)(int, int, ...), int fd, int cmd, void *arg)
@@ -401,6 +426,8 @@ static int shim_fcntl(int (*real_fn)(int, int, ...), int fd, int cmd, void *arg)
 
 	if (v == CT_OWN || conntab_is_closing(v))
 		return -EBADF;
+	if (cmd == F_SETFL && ((long)arg & O_ASYNC) && (r = async_allowed(fd, "fcntl(F_SETFL)")) < 0)
+		return r;
 	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) {
 		if ((r = dup_source(fd, &v)) < 0)
 			return r;
@@ -515,6 +542,18 @@ static int tls_ioctl(struct tls_conn *c, int fd, unsigned long req, void *arg)
 	return 0;
 }
 
+/* FIOASYNC: switching signal-driven I/O on is refused on a TLS fd (see
+ * shim_refuse_async), off goes to the kernel. */
+static int tls_ioctl_async(struct tls_conn *c, int fd, void *arg)
+{
+	int v;
+
+	memcpy(&v, arg, sizeof v);
+	if (v)
+		return shim_refuse_async(c, "ioctl(FIOASYNC)");
+	return REAL(ioctl)(fd, FIOASYNC, arg) < 0 ? -errno : 0;
+}
+
 SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
 {
 	va_list ap;
@@ -523,11 +562,13 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
 	va_start(ap, req);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	if (!(req == FIONREAD || req == FIONBIO || req == SIOCOUTQ || req == SIOCOUTQNSD) || !arg) {
+	if (!(req == FIONREAD || req == FIONBIO || req == SIOCOUTQ || req == SIOCOUTQNSD || req == FIOASYNC) || !arg) {
 		if (conntab_load(fd) == CT_OWN)
 			SHIM_RET(-EBADF);
 		return REAL(ioctl)(fd, req, arg);
 	}
+	if (req == FIOASYNC)
+		SHIM_DISPATCH(fd, REAL(ioctl)(fd, req, arg), tls_ioctl_async(c, fd, arg));
 	SHIM_DISPATCH(fd, REAL(ioctl)(fd, req, arg), tls_ioctl(c, fd, req, arg));
 }
 

@@ -1,0 +1,60 @@
+#!/bin/sh
+# tests/preload/sigio.sh — signal-driven I/O (O_ASYNC, F_SETOWN, F_SETSIG)
+# on TLS descriptors (helper-77).
+#
+# The kernel raises the program's signal for ciphertext: a record's
+# arrival, or room in the socket for ciphertext the library still holds.
+# A program that writes on POLLOUT signals only while it has something
+# left to write was told its last write() was taken whole; the library
+# held the end of that record, the program ignored the POLLOUT signals,
+# and the peer never got the request: a stall for ever (main: "fcntl:
+# stalled ... wrote 16000 of 16000, reply 0 bytes").  O_ASYNC is refused
+# on a TLS descriptor (libtlsshim(7), docs/design.md "Signal-driven I/O").
+. "$(dirname "$0")/../lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+need_shim sigio_client
+
+N=16000
+P=$(free_port)
+policy "$T/cli.conf" <<EOF2
+# (close_timeout_ms 0: a refused client does not linger on a server that
+# reads nothing yet)
+rules = ( { name = "sigio-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt";
+	    close_timeout_ms = 0; } );
+EOF2
+
+# run MODE PORT CERT KEY: one server, one client; the client's line in OUT.
+run() {
+	rm -f "$T/go"
+	bg "$PY" "$PYD/sigio_server.py" "$2" $N "$T/go" "$3" "$4" >"$T/srv-$1.out" 2>&1
+	_srv=$!
+	if ! wait_for "$T/srv-$1.out" '^ready' 10; then
+		OUT="server did not start"; RC=99; stop $_srv; return
+	fi
+	OUT=$(TLSSHIM_LOG_FILE="$T/$1.log" timeout -k 2 $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$T/cli.conf" "$PROGS/sigio_client" 127.0.0.1 "$2" "$1" $N "$T/go" $((3 * TS)) 2>&1)
+	RC=$?
+	stop $_srv
+}
+
+# The program is right on TCP: a port no rule names.
+P0=$(free_port)
+run plain "$P0" - -
+case "$RC:$OUT" in
+"0:plain: reply OK $N") pass "signal-driven I/O on a plain descriptor is the kernel's: $N bytes sent by POLLOUT signals, the reply read by a POLLIN signal" ;;
+*) fail "signal-driven I/O on plain TCP" "exit $RC; got: $OUT" ;;
+esac
+
+for m in fcntl:fcntl ioctl:ioctl early:connect; do
+	mode=${m%%:*} call=${m#*:}
+	run "$mode" "$P" "$CERTS/server.crt" "$CERTS/server.key"
+	case "$RC:$OUT" in
+	"3:$mode: $call EINVAL")
+		if grep -q "O_ASYNC.*refused" "$T/$mode.log"; then
+			pass "O_ASYNC on a TLS descriptor ($mode) is refused with EINVAL and a log line, where the program stalled for ever"
+		else
+			fail "O_ASYNC on a TLS descriptor ($mode)" "no log line$(show "$T/$mode.log")"
+		fi ;;
+	*) fail "O_ASYNC on a TLS descriptor ($mode)" "exit $RC; got: $OUT$(show "$T/$mode.log")" ;;
+	esac
+done
