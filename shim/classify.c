@@ -90,6 +90,17 @@ struct tls_conn *shim_conn_new(int fd, const struct shim_verdict *v)
 	shim_linger_prepare();
 	c = tls_conn_new(fd, &o, v->role, v->role == TLS_ROLE_CLIENT ? v->name : NULL, v->desc);
 	SSL_CTX_free(ctx);
+	/* The kernel's SO_RCVLOWAT counts ciphertext: a low-water mark set
+	 * before the session (on the socket before connect(), inherited from
+	 * a listener) would keep the library's waits asleep while the tail of
+	 * a record sits below it (setsockopt() in sock.c keeps later ones
+	 * from the kernel).  Back to the kernel's default, 1; only once the
+	 * program has set one (a system call, 4 us here, per session). */
+	if (c && __atomic_load_n(&shim_lowat_set, __ATOMIC_RELAXED)) {
+		static const int one = 1;
+
+		(void)REAL(setsockopt)(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
+	}
 	return c;
 }
 

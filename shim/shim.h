@@ -300,6 +300,8 @@ bool shim_has_tls_rules(void);
 /* A descriptor table apart from the process's (unshare(CLONE_FILES) and
  * kin) while the policy has TLS rules: true (refuse it; logged). */
 bool shim_refuse_unshare_files(const char *what);
+/* The program has set SO_RCVLOWAT on some socket (sock.c). */
+extern bool shim_lowat_set;
 /* O_ASYNC on a TLS fd: log, -EINVAL (fd.c). */
 int shim_refuse_async(struct tls_conn *c, const char *how);
 /* In the parent, after it (a CLONE_VM|CLONE_VFORK child has gone). */

@@ -232,7 +232,15 @@ int shim_conn_timeout_ms(struct tls_conn *c, int fd, int opt)
 }
 
 /* Any socket-level option set on a TLS fd may be a timeout (SO_RCVTIMEO,
- * its _OLD and _NEW forms, SO_SNDTIMEO): forget the session's copy. */
+ * its _OLD and _NEW forms, SO_SNDTIMEO): forget the session's copy.
+ * SO_RCVLOWAT on a TLS fd is taken and not given to the kernel, which
+ * would count ciphertext with it: the tail of a record below the mark
+ * kept the library's wait asleep for ever, with the record's plain text
+ * above it (shim_conn_new puts one set earlier back to 1, once the
+ * program has set one on any socket: shim_lowat_set).  Plain text
+ * is ready from its first byte, as libtlsshim(7) says. */
+bool shim_lowat_set;
+
 SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_t len)
 {
 	struct tls_conn *c;
@@ -252,8 +260,19 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
 		tls_conn_unref(c);
 		SHIM_RET(-EOPNOTSUPP);
 	}
-	r = REAL(setsockopt)(fd, level, opt, val, len);
 
+	if (level == SOL_SOCKET && opt == SO_RCVLOWAT) {
+		if ((c = conntab_get(fd))) {
+			tls_conn_unref(c);
+			if (!val || len < sizeof(int)) {
+				errno = val ? EINVAL : EFAULT;
+				return -1;
+			}
+			return 0;
+		}
+		__atomic_store_n(&shim_lowat_set, true, __ATOMIC_RELAXED);
+	}
+	r = REAL(setsockopt)(fd, level, opt, val, len);
 	if (r == 0 && level == SOL_SOCKET && (c = conntab_get(fd))) {
 		tls_conn_set_sock_timeout(c, false, TLS_TIMEO_UNKNOWN);
 		tls_conn_set_sock_timeout(c, true, TLS_TIMEO_UNKNOWN);

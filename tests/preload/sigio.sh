@@ -10,6 +10,11 @@
 # and the peer never got the request: a stall for ever (main: "fcntl:
 # stalled ... wrote 16000 of 16000, reply 0 bytes").  O_ASYNC is refused
 # on a TLS descriptor (libtlsshim(7), docs/design.md "Signal-driven I/O").
+#
+# SO_RCVLOWAT, the other way a program asks the kernel when to wake it:
+# counted on ciphertext, the tail of a record below the mark kept the
+# library's read asleep with the record's plain text above it (main:
+# "client: EAGAIN after 0 bytes" at SO_RCVTIMEO).  py/lowat_peer.py.
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim sigio_client
@@ -58,3 +63,20 @@ for m in fcntl:fcntl ioctl:ioctl early:connect; do
 	*) fail "O_ASYNC on a TLS descriptor ($mode)" "exit $RC; got: $OUT$(show "$T/$mode.log")" ;;
 	esac
 done
+
+# SO_RCVLOWAT 1024 before connect(); a 2,000-byte record in two pieces.
+PL=$(free_port)
+policy "$T/lowat.conf" <<EOF2
+rules = ( { name = "lowat-out"; direction = "connect"; port = $PL; ca = "$CERTS/ca.crt";
+	    close_timeout_ms = 0; } );
+EOF2
+bg "$PY" "$PYD/lowat_peer.py" server "$PL" "$CERTS/server.crt" "$CERTS/server.key" >"$T/lowat-srv.out" 2>&1
+PEER=$!
+wait_for "$T/lowat-srv.out" '^ready' 10
+out=$(TLSSHIM_LOG_FILE="$T/lowat.log" timeout -k 2 $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+	TLSSHIM_CONFIG="$T/lowat.conf" "$PY" "$PYD/lowat_peer.py" client "$PL" 2>&1)
+case "$out" in
+"client: got 2000") pass "SO_RCVLOWAT on a TLS socket: a record's plain text above the mark is read, its ciphertext tail below it did not keep the read asleep" ;;
+*) fail "SO_RCVLOWAT on a TLS socket" "got: $out$(show "$T/lowat.log")" ;;
+esac
+stop "$PEER"
