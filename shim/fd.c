@@ -403,15 +403,20 @@ int shim_refuse_async(struct tls_conn *c, const char *how)
 	return -EINVAL;
 }
 
-/* 0, or -EINVAL when fd is a TLS fd (classified now if need be). */
+/* 0, or -EINVAL when fd is a TLS fd (classified now if need be) whose
+ * O_ASYNC is off: one that had it already when the library met it
+ * (inherited) keeps it through an F_SETFL that changes another flag. */
 static int async_allowed(int fd, const char *how)
 {
 	struct tls_conn *c;
-	int r = shim_route(fd, &c);
+	int r = shim_route(fd, &c), fl;
 
 	if (r != ROUTE_TLS)
 		return r < 0 ? r : 0;
-	r = shim_refuse_async(c, how);
+	if ((fl = REAL(fcntl)(fd, F_GETFL)) >= 0 && (fl & O_ASYNC))
+		r = 0;
+	else
+		r = shim_refuse_async(c, how);
 	tls_conn_unref(c);
 	return r;
 }
@@ -543,13 +548,14 @@ static int tls_ioctl(struct tls_conn *c, int fd, unsigned long req, void *arg)
 }
 
 /* FIOASYNC: switching signal-driven I/O on is refused on a TLS fd (see
- * shim_refuse_async), off goes to the kernel. */
+ * shim_refuse_async; not when it is on already: async_allowed), off goes
+ * to the kernel. */
 static int tls_ioctl_async(struct tls_conn *c, int fd, void *arg)
 {
-	int v;
+	int v, fl;
 
 	memcpy(&v, arg, sizeof v);
-	if (v)
+	if (v && !((fl = REAL(fcntl)(fd, F_GETFL)) >= 0 && (fl & O_ASYNC)))
 		return shim_refuse_async(c, "ioctl(FIOASYNC)");
 	return REAL(ioctl)(fd, FIOASYNC, arg) < 0 ? -errno : 0;
 }
