@@ -179,10 +179,11 @@ struct mptcp_counters {
  * TCP_INFO on an MPTCP socket describes its first subflow only: bytes
  * that went over another subflow are not in it, nor any once the first
  * subflow was reset while the connection went on over another (TCP_CLOSE,
- * zero counters).  1 with *sent and *received set; 0 when TCP_INFO tells
- * (a TCP socket, or an MPTCP one that fell back to TCP: one subflow, and
- * the kernel answers SOL_MPTCP with EOPNOTSUPP); -1 when it cannot be told
- * (a kernel before 6.5). */
+ * zero counters).  1 with *sent and *received set; 0 for a TCP socket;
+ * 2 for an MPTCP one that fell back to TCP (one subflow, which TCP_INFO
+ * describes: the kernel hands SOL_MPTCP to that subflow's IP layer, which
+ * answers EOPNOTSUPP on IPv4 and ENOPROTOOPT on IPv6); -1 when it cannot
+ * be told (a kernel before 6.5). */
 static int mptcp_used(int fd, unsigned long long *sent, unsigned long long *received)
 {
 	struct mptcp_counters m;
@@ -194,7 +195,7 @@ static int mptcp_used(int fd, unsigned long long *sent, unsigned long long *rece
 	memset(&m, 0, sizeof m);
 	l = sizeof m;
 	if (REAL(getsockopt)(fd, SOL_MPTCP_, MPTCP_INFO_, &m, &l) < 0)
-		return errno == EOPNOTSUPP ? 0 : -1;
+		return errno == EOPNOTSUPP || errno == ENOPROTOOPT ? 2 : -1;
 	if (l < offsetof(struct mptcp_counters, bytes_acked))
 		return -1;
 	*sent = m.bytes_sent;
@@ -205,7 +206,8 @@ static int mptcp_used(int fd, unsigned long long *sent, unsigned long long *rece
 /* Has anything moved bytes on this socket outside the shim?  Sent data
  * (TCP_INFO's bytes_sent, or bytes still queued to send), or received
  * data that was read (bytes_received beyond what still waits unread).
- * An MPTCP socket: the connection's counters (mptcp_used). */
+ * An MPTCP socket: the connection's counters (mptcp_used); one that fell
+ * back to TCP: TCP_INFO, with the socket's own queue and end of input. */
 static bool socket_used(int fd, unsigned long long *sent, unsigned long long *consumed)
 {
 	struct tcp_info ti;
@@ -222,15 +224,29 @@ static bool socket_used(int fd, unsigned long long *sent, unsigned long long *co
 	if ((mp = mptcp_used(fd, &msent, &mreceived)) < 0)
 		return true;     /* cannot tell: assume the worst */
 	if (mp > 0) {
-		/* The counters hold the connection's data only, but SIOCINQ
-		 * counts the peer's DATA_FIN as a byte (1 with nothing queued):
-		 * at the end of its input (POLLRDHUP) one less waits unread.  A
-		 * socket shut for reading here (also POLLRDHUP) is counted one
-		 * byte used: refused, the cautious way. */
+		/* An MPTCP socket's SIOCINQ (fallen back to TCP or not) counts
+		 * the peer's DATA_FIN (or FIN) as a byte (1 with nothing
+		 * queued), which the counters do not hold: at the end of its
+		 * input (POLLRDHUP) one less waits unread.  A socket shut for
+		 * reading here (also POLLRDHUP) is counted one byte used:
+		 * refused, the cautious way. */
 		struct pollfd p = { .fd = fd, .events = POLLRDHUP };
 
 		if (inq > 0 && REAL(poll)(&p, 1, 0) == 1 && (p.revents & POLLRDHUP))
 			inq--;
+	}
+	if (mp == 2) {
+		/* Fallen back: its SIOCOUTQ is one byte too many until the
+		 * first data is acked (an unused connection read as used).
+		 * Queued and not yet sent: what the MPTCP socket has not
+		 * handed to its subflow (SIOCOUTQNSD) and what the subflow has
+		 * not sent (tcpi_notsent_bytes); the rest is in bytes_sent. */
+		int nsd = 0;
+
+		if (REAL(ioctl)(fd, SIOCOUTQNSD, &nsd) < 0)
+			return true;     /* cannot tell: assume the worst */
+		outq = nsd + (int)ti.tcpi_notsent_bytes;
+	} else if (mp > 0) {
 		*sent = msent + (unsigned)outq;
 		*consumed = mreceived > (unsigned)inq ? mreceived - (unsigned)inq : 0;
 		return *sent > 0 || *consumed > 0;

@@ -14,6 +14,10 @@
 #    then passed to a program under the shim: refused (the connection's
 #    own counters, MPTCP_INFO), not adopted as a fresh TLS server
 #    connection.
+#  - an MPTCP client connection that fell back to TCP (the server speaks
+#    plain TCP), inherited: unused, adopted as a fresh TLS client
+#    connection (IPv4 and IPv6; both were refused); one byte read before
+#    the server's FIN: refused (it was adopted).
 #  - a TLS echo over MPTCP (server and client under the shim) whose
 #    first subflow is reset midway: the rest goes over the second; the
 #    wire audit places both subflows' bytes in the one data stream (DSS
@@ -76,6 +80,30 @@ if grep -q '^child: Connection reset by peer$' "$T/$name.out" &&
 else
 	fail "$name" "got: $(tr '\n' '|' <"$T/$name.out") $(show "$T/$name.log")"
 fi
+
+# ---- an MPTCP client connection that fell back to TCP, inherited -------------
+# The server speaks plain TCP (mptcpize against an ordinary server).  SOL_MPTCP
+# on it reaches the subflow's IP layer: ENOPROTOOPT on IPv6 was taken for a
+# kernel that cannot tell; SIOCOUTQ says 1 before any data: unused ones
+# were refused.  SIOCINQ counts the FIN as a byte: one byte read hid.
+fallback_case() { # NAME ADDR CIDR EXPECT [read1]
+	P=$(free_port)
+	policy "$T/$1.conf" <<EOC
+rules = ( { name = "out"; direction = "connect"; address = "$3"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+	[ -z "$5" ] || audit_exclude "$P" "mptcp.sh: plaintext before the socket reaches the shim, which must refuse it"
+	timeout -k 2 $((20 * TS)) env MPTCP_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/$1.conf" \
+		"$PY" "$PYD/mptcp_subflow.py" fallback "$2" "$P" "$T/$1.log" $5 >"$T/$1.out" 2>&1
+	if grep -q '^child: done$' "$T/$1.out" && [ "$(lines "$T/$1.log" "$4")" -eq 1 ]; then
+		pass "$1"
+	else
+		fail "$1" "got: $(tr '\n' '|' <"$T/$1.out") $(show "$T/$1.log")"
+	fi
+}
+fallback_case mptcp_fallback_ipv4_unused_adopted 127.0.0.1 127.0.0.1/32 'inherited fd 3 becomes a TLS client connection'
+fallback_case mptcp_fallback_ipv6_unused_adopted ::1 ::1/128 'inherited fd 3 becomes a TLS client connection'
+fallback_case mptcp_fallback_one_byte_read_before_fin_refused 127.0.0.1 127.0.0.1/32 \
+	'already carried bytes outside this library \(0 sent, 1 read\)' read1
 
 # ---- a TLS echo whose first subflow is reset midway ---------------------------
 P=$(free_port)

@@ -26,6 +26,13 @@ subflow only: TCP_CLOSE and zero counters once it is gone.
     over the second; prints "echo ok" (the wire audit places both
     subflows' bytes).  With a fifth argument "plain" (no shim): a
     TLS-shaped record, then plain text over the second subflow.
+  mptcp_subflow.py fallback ADDR PORT LOG [read1]: (no shim) an MPTCP client
+    connects to a plain TCP listener (the connection falls back to TCP:
+    SOL_MPTCP answers EOPNOTSUPP on IPv4, ENOPROTOOPT on IPv6; SIOCOUTQ
+    says 1 before any data); with "read1" the server sends "abc" and
+    closes, the client reads one byte (SIOCINQ counts the FIN: 3 for the
+    2 unread); the client socket goes to a program under the shim as in
+    "used" (a connect rule names ADDR:PORT); prints "child: done".
 """
 import errno, os, socket, struct, subprocess, sys, time
 
@@ -58,7 +65,7 @@ def reset_first(a):
 
 
 def listener():
-    l = socket.socket(socket.AF_INET, socket.SOCK_STREAM, MPTCP)
+    l = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_STREAM, MPTCP)
     l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     l.bind((addr, port))
     l.listen(4)
@@ -131,18 +138,36 @@ elif mode == "client":
         print("sent", flush=True)
     except OSError as e:
         print("send:", errno.errorcode.get(e.errno, e), flush=True)
-elif mode == "used":
-    l = listener()
-    c = socket.socket(socket.AF_INET, socket.SOCK_STREAM, MPTCP)
-    c.connect((addr, port))
-    a, _ = l.accept()
-    c.sendall(b"x")
-    a.recv(1)
-    reset_first(a)
-    c.close()
+elif mode in ("used", "fallback"):
+    if mode == "fallback":
+        fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+        l = socket.socket(fam, socket.SOCK_STREAM)
+        l.bind((addr, port))
+        l.listen(1)
+        a = socket.socket(fam, socket.SOCK_STREAM, MPTCP)
+        a.connect((addr, port))
+        peer, _ = l.accept()
+        if sys.argv[5:] == ["read1"]:
+            peer.sendall(b"abc")
+            peer.shutdown(socket.SHUT_WR)
+            a.settimeout(10)
+            a.recv(1, socket.MSG_PEEK)
+            until(lambda: a.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == 8, "the FIN")
+            a.recv(1)
+    else:
+        l = listener()
+        c = socket.socket(socket.AF_INET, socket.SOCK_STREAM, MPTCP)
+        c.connect((addr, port))
+        a, _ = l.accept()
+        c.sendall(b"x")
+        a.recv(1)
+        reset_first(a)
+        c.close()
     env = dict(os.environ, LD_PRELOAD=os.environ["MPTCP_PRELOAD"], TLSSHIM_LOG_FILE=arg, TLSSHIM_LOG="info")
     code = "import os\ntry:\n    os.write(3, b'z'); print('child: wrote')\nexcept OSError as e:\n" \
            "    print('child:', os.strerror(e.errno))\n"
+    if mode == "fallback":
+        code = "print('child: done')\n"
     if a.fileno() != 3:
         os.dup2(a.fileno(), 3)
     r = subprocess.run([sys.executable, "-c", code], pass_fds=(3,), env=env, timeout=20,
