@@ -5,7 +5,10 @@
 #    auditor reads, IPv4 and IPv6, with segments out of order, duplicated,
 #    retransmitted and sequence numbers wrapping: a TLS-shaped stream
 #    passes; a stray byte, application data first, a zero length, a hole
-#    in the capture are each reported (with the right offset);
+#    in the capture are each reported (with the right offset); MPTCP
+#    (tests/infra/py/mkmptcp.py): a reinjection of the same bytes passes,
+#    plain text mapped over bytes already checked and a join whose token
+#    names no connection (on a port without a rule) are reported;
 #  * a real capture (tcpdump on this test's lo): a TLS echo (Python ssl)
 #    passes; a plaintext echo on a port the rules call TLS fails, naming
 #    the connection and the bytes; excluded, it passes; an MPTCP
@@ -54,6 +57,29 @@ case_fails "a stray plaintext byte is reported at its offset with a hex+ASCII sn
 case_fails "application data as the first record is reported" firstapp 'offset 0: first record has type 23'
 case_fails "a zero-length record is reported" badlen 'record length 0 not'
 case_fails "a hole in the capture is reported (those bytes were not checked)" hole 'bytes missing from the capture'
+# MPTCP (tests/infra/py/mkmptcp.py): a joined subflow places bytes at a data
+# sequence number the first subflow's TLS record already took
+"$PY" "$PYD/mkmptcp.py" "$T/mp.pcap" again
+if "$WA" --test self --rules "$T/r443" "$T/mp.pcap" >"$T/mpa.out" 2>&1 && grep -q '^audited 1 TLS connections, 25 bytes' "$T/mpa.out"; then
+	pass "MPTCP: the same bytes sent again on a joined subflow (a reinjection) pass"
+else
+	fail "MPTCP: a reinjection passes" "$(tail_of "$T/mpa.out")"
+fi
+"$PY" "$PYD/mkmptcp.py" "$T/mp.pcap" differ
+"$WA" --test self --rules "$T/r443" "$T/mp.pcap" >"$T/mpd.out" 2>&1; rc=$?
+if [ $rc -eq 1 ] && grep -q 'offset 0: bytes placed again at a data sequence number already checked.*| plain text' "$T/mpd.out"; then
+	pass "MPTCP: plain text a joined subflow maps over bytes already checked is reported"
+else
+	fail "MPTCP: plain text over an overlapping mapping is reported" "exit $rc$(tail_of "$T/mpd.out")"
+fi
+"$PY" "$PYD/mkmptcp.py" "$T/mp.pcap" lostjoin
+"$WA" --test self --rules "$T/r443" "$T/mp.pcap" >"$T/mpl.out" 2>&1; rc=$?
+if [ $rc -eq 1 ] && [ "$(grep -c '^wireaudit: ' "$T/mpl.out")" -eq 1 ] &&
+   grep -q ':8080 (client to server) offset 0: 10 bytes on an MPTCP subflow that joined a connection not in the capture' "$T/mpl.out"; then
+	pass "MPTCP: a joined subflow whose token names no connection is reported, on a port no rule names too"
+else
+	fail "MPTCP: a join whose token matches nothing is reported" "exit $rc$(tail_of "$T/mpl.out")"
+fi
 "$PY" "$PYD/mkpcap.py" "$T/m.pcap" en10mb 4 midrecord >/dev/null
 if "$WA" --rules "$T/r443" "$T/m.pcap" >"$T/m.out" 2>&1; then
 	pass "a stream that ends inside a record with its FIN passes"

@@ -43,8 +43,11 @@
  * (MP_JOIN, by the token: SHA-256 of a key, as its initial data sequence
  * number is) contribute theirs, and the one data stream per direction is
  * reassembled and checked as above.  Bytes of a subflow that no mapping
- * places, or of a joined subflow whose connection is not in the capture,
- * could not be checked: reported.  A subflow's own reassembly (holes) is
+ * places, or of a joined subflow whose connection is not in the capture
+ * (whatever its own port: its connection's rule is unknown), could not be
+ * checked: reported.  Bytes placed again where the stream was
+ * already checked (Linux resends data on another subflow) must equal the
+ * bytes checked there: others (an overlapping mapping) are reported.  A subflow's own reassembly (holes) is
  * checked as a TCP connection's; the joined subflows are not counted as
  * connections of their own.  One that fell back to TCP (no MP_CAPABLE in
  * the SYN-ACK, or no mapping at all on the first subflow) is audited as
@@ -258,6 +261,10 @@ struct dir {
 	int mknown;
 	uint64_t mnext;
 	struct mseg *mpending;
+	uint64_t mstart;          /* its first data sequence number */
+	unsigned char *mhist;     /* the bytes checked so far, from mstart */
+	size_t mhcap;
+	int mdiffer;              /* bytes sent again that differ were reported */
 	int fin, rst;
 	struct seg *pending;
 	/* record checker */
@@ -499,7 +506,8 @@ static int token_of(const struct conn *m, int who, const unsigned char *tok)
 static void mp_link(struct conn *c)
 {
 	for (struct conn *m = conns; m && !c->master; m = m->all) {
-		if (m == c || !m->mp || m->join || m->family != c->family)
+		/* (a subflow may join over the other address family) */
+		if (m == c || !m->mp || m->join)
 			continue;
 		if (token_of(m, 1, c->join_token))
 			c->flip = 0;
@@ -513,6 +521,41 @@ static void mp_link(struct conn *c)
 	}
 }
 
+/* Checked data-level bytes are kept: bytes placed again at a data
+ * sequence number already checked (a reinjection on another subflow, or
+ * an overlapping mapping) must be the same bytes, or they went on the wire
+ * unchecked. */
+static void mp_check(struct conn *m, int dir, const unsigned char *p, size_t len)
+{
+	struct dir *d = &m->d[dir];
+	size_t have = (size_t)(d->mnext - d->mstart);
+
+	if (have + len > d->mhcap) {
+		d->mhcap = (have + len) * 2;
+		d->mhist = realloc(d->mhist, d->mhcap);
+		if (!d->mhist)
+			abort();
+	}
+	memcpy(d->mhist + have, p, len);
+	check_bytes(m, dir, p, len);
+	d->mnext += len;
+}
+
+static void mp_again(struct conn *m, int dir, uint64_t dsn, const unsigned char *p, size_t len)
+{
+	struct dir *d = &m->d[dir];
+	int64_t at = (int64_t)(dsn - d->mstart);
+
+	if (len == 0 || d->mdiffer)
+		return;
+	if (at >= 0 && (uint64_t)at + len <= d->mnext - d->mstart && !memcmp(d->mhist + at, p, len))
+		return;
+	d->mdiffer = 1;
+	problem(m, dir, at < 0 ? 0 : (uint64_t)at, "bytes placed again at a data sequence number already"
+		" checked (or before the stream's start) differ from the bytes checked there: they could not"
+		" be checked", NULL, 0, p, len);
+}
+
 /* Data-level reassembly, as segment() does for a subflow. */
 static void mp_segment(struct conn *m, int dir, uint64_t dsn, const unsigned char *p, size_t len)
 {
@@ -522,6 +565,7 @@ static void mp_segment(struct conn *m, int dir, uint64_t dsn, const unsigned cha
 		d->mknown = 1;
 		if (!mp_base(m, dir, &d->mnext))
 			d->mnext = dsn;
+		d->mstart = d->mnext;
 	}
 	int64_t rel = (int64_t)(dsn - d->mnext);
 	if (rel > 0) {
@@ -535,12 +579,14 @@ static void mp_segment(struct conn *m, int dir, uint64_t dsn, const unsigned cha
 		d->mpending = s;
 		return;
 	}
-	if ((uint64_t)-rel >= len)
-		return;                 /* sent again, on this subflow or another */
+	if ((uint64_t)-rel >= len) {
+		mp_again(m, dir, dsn, p, len);  /* sent again, on this subflow or another */
+		return;
+	}
+	mp_again(m, dir, dsn, p, (size_t)-rel);
 	p += -rel;
 	len -= (size_t)-rel;
-	check_bytes(m, dir, p, len);
-	d->mnext += len;
+	mp_check(m, dir, p, len);
 	for (int progressed = 1; progressed;) {
 		struct mseg **pp = &d->mpending, *s;
 		progressed = 0;
@@ -552,8 +598,10 @@ static void mp_segment(struct conn *m, int dir, uint64_t dsn, const unsigned cha
 			}
 			*pp = s->next;
 			if ((uint64_t)-r < s->len) {
-				check_bytes(m, dir, s->data - r, s->len - (size_t)-r);
-				d->mnext += s->len - (uint64_t)-r;
+				mp_again(m, dir, s->dsn, s->data, (size_t)-r);
+				mp_check(m, dir, s->data - r, s->len - (size_t)-r);
+			} else {
+				mp_again(m, dir, s->dsn, s->data, s->len);
 			}
 			free(s);
 			progressed = 1;
@@ -590,7 +638,8 @@ static void mp_deliver(struct conn *c, int dir, const unsigned char *p, size_t l
 		m = c->master;
 	}
 	if (!m) {
-		if (c->audited && !c->excluded && !d->unplaced) {
+		/* whatever port it went to: its connection's rule is unknown */
+		if (!c->excluded && !d->unplaced) {
 			char what[200];
 			d->unplaced = 1;
 			snprintf(what, sizeof what, "%zu bytes on an MPTCP subflow that joined a connection not in"

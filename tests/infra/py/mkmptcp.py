@@ -1,0 +1,69 @@
+"""mkmptcp.py OUT CASE — write a pcap file (raw IPv4) with one MPTCP
+connection (client 127.0.0.1:40000 -> 127.0.0.1:443, MP_CAPABLE both ways)
+and a subflow that joins it (port 40001, MP_JOIN with the server's token),
+for the wire audit's self-test (tests/infra/wireaudit.sh).  The first
+subflow carries a TLS handshake record at the client's first data sequence
+number (a DSS mapping); the joined subflow maps its bytes to that same data
+sequence number (a reinjection):
+  again     the same bytes (as Linux resends data on another subflow)
+  differ    as many bytes of plain text instead
+  lostjoin  as again, plus a subflow to port 8080 (no rule) whose MP_JOIN
+            token names no connection in the capture, with plain text
+"""
+import hashlib, struct, sys
+
+out, case = sys.argv[1], sys.argv[2]
+KC, KS = bytes(range(1, 9)), bytes(range(11, 19))
+
+
+def idsn(key):
+    return struct.unpack("!Q", hashlib.sha256(key).digest()[24:])[0]
+
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+
+
+def packet(sp, dp, seq, ack, flags, opts=b"", payload=b""):
+    opts += b"\x01" * (-len(opts) % 4)
+    tcp = struct.pack("!HHIIBBHHH", sp, dp, seq & 0xffffffff, ack & 0xffffffff,
+                      (5 + len(opts) // 4) << 4, flags, 65535, 0, 0) + opts + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0x4000, 64, 6, 0,
+                     bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1]))
+    return ip[:10] + struct.pack("!H", csum(ip)) + ip[12:] + tcp
+
+
+def dss(dsn, ssn, n):
+    return struct.pack("!BBBBQIH", 30, 18, 0x20, 0x04 | 0x08, dsn, ssn, n)
+
+
+SYN, ACK, PSH = 0x02, 0x10, 0x08
+record = b"\x16\x03\x03\x00\x14" + b"C" * 20
+again = record if case in ("again", "lostjoin") else b"plain text, 25 bytes!!!!!"[:len(record)]
+C, S, C2, S2 = 1000, 5000, 7000, 9000
+pk = [
+    packet(40000, 443, C, 0, SYN, b"\x1e\x04\x01\x81"),
+    packet(443, 40000, S, C + 1, SYN | ACK, b"\x1e\x0c\x01\x81" + KS),
+    packet(40000, 443, C + 1, S + 1, ACK, b"\x1e\x14\x01\x81" + KC + KS),
+    packet(40000, 443, C + 1, S + 1, ACK | PSH, dss(idsn(KC) + 1, 1, len(record)), record),
+    packet(40001, 443, C2, 0, SYN, b"\x1e\x0c\x10\x00" + hashlib.sha256(KS).digest()[:4] + b"\0" * 4),
+    packet(443, 40001, S2, C2 + 1, SYN | ACK, b"\x1e\x10\x10\x00" + b"\0" * 12),
+    packet(40001, 443, C2 + 1, S2 + 1, ACK),
+    packet(40001, 443, C2 + 1, S2 + 1, ACK | PSH, dss(idsn(KC) + 1, 1, len(again)), again),
+]
+if case == "lostjoin":
+    pk += [
+        packet(40002, 8080, C2, 0, SYN, b"\x1e\x0c\x10\x00" + b"\xde\xad\xbe\xef" + b"\0" * 4),
+        packet(8080, 40002, S2, C2 + 1, SYN | ACK, b"\x1e\x10\x10\x00" + b"\0" * 12),
+        packet(40002, 8080, C2 + 1, S2 + 1, ACK),
+        packet(40002, 8080, C2 + 1, S2 + 1, ACK | PSH, dss(12345, 1, 10), b"plain text"),
+    ]
+with open(out, "wb") as f:
+    f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 101))
+    for i, p in enumerate(pk):
+        f.write(struct.pack("<IIII", 1000, i, len(p), len(p)) + p)
