@@ -252,11 +252,14 @@ int log_line_fd(void)
 }
 
 /* FNV-1a of the kind's text up to its first ':' (a reason's class:
- * "certificate verification failed"), digits left out (a pid or a count
- * in it does not make another kind). */
+ * "certificate verification failed") or its first '"' (quoted text is
+ * from outside: the server name a client sent, which made a kind per name:
+ * a peer filled the table and then ran the one bucket every further kind
+ * shares dry), digits left out (a pid or a count in it does not make
+ * another kind). */
 static uint64_t kind_hash(uint64_t h, const char *kind)
 {
-	for (const unsigned char *p = (const unsigned char *)kind; p && *p && *p != ':'; p++)
+	for (const unsigned char *p = (const unsigned char *)kind; p && *p && *p != ':' && *p != '"'; p++)
 		if (*p < '0' || *p > '9')
 			h = (h ^ *p) * 0x100000001b3ull;
 	return h;
@@ -276,6 +279,7 @@ static int limit_allows(const char *fmt, const char *kind, const char *kind2, ui
 	key = kind_hash(kind_hash(0xcbf29ce484222325ull ^ (uint64_t)(uintptr_t)fmt, kind), kind2);
 	if (!key)
 		key = 1;
+	now = (uint64_t)clock_ns() / 1000u;
 	for (i = 0; i < LIMIT_PROBE && !sl; i++) {
 		struct lim_slot *s = &lim[(key + i) % LIMIT_SLOTS];
 		uint64_t k = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE), z = 0;
@@ -284,9 +288,25 @@ static int limit_allows(const char *fmt, const char *kind, const char *kind2, ui
 								       __ATOMIC_ACQUIRE) || z == key)))
 			sl = s;
 	}
+	/* No slot of its own: one whose kind is idle (its bucket full
+	 * again, nothing of it suppressed: a fresh slot in all but its key)
+	 * is taken over (not one claimed a moment ago whose first line is
+	 * still being written: its time is 0).  Slots were never freed: once
+	 * 256 kinds had been seen, in a long-running server, every new kind
+	 * shared the last bucket, and its first line was lost whenever that
+	 * one was dry. */
+	for (i = 0; i < LIMIT_PROBE && !sl; i++) {
+		struct lim_slot *s = &lim[(key + i) % LIMIT_SLOTS];
+		uint64_t k = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
+		uint64_t t = __atomic_load_n(&s->tat, __ATOMIC_ACQUIRE);
+
+		if (t && t <= now &&
+		    !__atomic_load_n(&s->suppressed, __ATOMIC_ACQUIRE) &&
+		    __atomic_compare_exchange_n(&s->key, &k, key, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			sl = s;
+	}
 	if (!sl)
 		sl = &lim[LIMIT_SLOTS];         /* every kind past the table's */
-	now = (uint64_t)clock_ns() / 1000u;
 	tat = __atomic_load_n(&sl->tat, __ATOMIC_ACQUIRE);
 	do {
 		next = (tat > now ? tat : now) + lim_every_us;

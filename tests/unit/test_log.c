@@ -119,6 +119,47 @@ static void bad_value(void)
 		log_msg(LOG_WARN, "default line %d", i);
 }
 
+/* A name of letters only (digits make no kind): n in base 26. */
+static void letters(char *out, unsigned n)
+{
+	for (int i = 0; i < 3; i++, n /= 26)
+		out[i] = (char)('a' + n % 26);
+	out[3] = 0;
+}
+
+static void peer_names(void)
+{
+	char name[4], why[128];
+
+	/* A client sends 300 server names sni_strict refuses (each three
+	 * times); the quoted name is the peer's: no kind of its own. */
+	for (unsigned i = 0; i < 300; i++) {
+		letters(name, i);
+		snprintf(why, sizeof why, "unknown server name \"%s\" refused (sni_strict: no certificate)",
+			 name);
+		for (int j = 0; j < 3; j++)
+			log_msg_kind(LOG_WARN, "srv", why, "sni refused %s", why);
+	}
+	log_msg_kind(LOG_WARN, "other", "certificate verification failed: x", "first of a new kind");
+}
+
+static void idle_slots(void)
+{
+	char rule[4];
+
+	/* 250 kinds, a line each (the table nearly full), all idle a second
+	 * later: 30 new kinds take their slots, each its first line. */
+	for (unsigned i = 0; i < 250; i++) {
+		letters(rule, i);
+		log_msg_kind(LOG_WARN, rule, "handshake failed: x", "old kind %s", rule);
+	}
+	usleep(1100 * 1000);
+	for (unsigned i = 300; i < 330; i++) {
+		letters(rule, i);
+		log_msg_kind(LOG_WARN, rule, "handshake failed: x", "new kind %s", rule);
+	}
+}
+
 int main(void)
 {
 	UNIT_CASE("log_limit_burst_per_call_site") {
@@ -164,6 +205,15 @@ int main(void)
 		run("3,1/3600", forked);
 		EXPECT(count("fork line parent") == 1);
 		EXPECT(count("fork line child") == 2);
+	}
+	UNIT_CASE("log_limit_peer_text_makes_no_kind") {
+		run("2,1/3600", peer_names);
+		EXPECT(count("sni refused") == 2);          /* one kind, its burst */
+		EXPECT(count("first of a new kind\n") == 1);
+	}
+	UNIT_CASE("log_limit_idle_slot_taken_by_a_new_kind") {
+		run("2,1/1", idle_slots);
+		EXPECT(count("new kind") == 30);
 	}
 	return UNIT_RESULT();
 }
