@@ -472,6 +472,8 @@ uintptr_t shim_classify(int fd, bool at_start)
 {
 	uintptr_t w;
 
+	if (at_start)
+		shim_lowat_learn(fd);   /* a mark set before exec */
 	if (!xlock_lock_unless_mine(&classify_lock)) {
 		/* A signal handler interrupted this thread while it classified:
 		 * refuse this one call rather than guess. */

@@ -142,6 +142,7 @@ void shim_fd_arrived(int fd)
 	shim_epoll_fds_closed(fd, fd);
 	conntab_set(fd, CT_UNSEEN);
 	shim_ensure_init();
+	shim_lowat_learn(fd);   /* a mark the sender set */
 	if (shim_policy)
 		(void)shim_classify(fd, false);
 }

@@ -302,6 +302,9 @@ bool shim_has_tls_rules(void);
 bool shim_refuse_unshare_files(const char *what);
 /* The program has set SO_RCVLOWAT on some socket (sock.c). */
 extern bool shim_lowat_set;
+/* fd came from outside (inherited, received): set shim_lowat_set if it
+ * carries a mark (sock.c). */
+void shim_lowat_learn(int fd);
 /* O_ASYNC on a TLS fd: log, -EINVAL (fd.c). */
 int shim_refuse_async(struct tls_conn *c, const char *how);
 /* In the parent, after it (a CLONE_VM|CLONE_VFORK child has gone). */

@@ -241,6 +241,23 @@ int shim_conn_timeout_ms(struct tls_conn *c, int fd, int opt)
  * is ready from its first byte, as libtlsshim(7) says. */
 bool shim_lowat_set;
 
+/* A socket this process did not make (inherited at start-up, received
+ * with SCM_RIGHTS or pidfd_getfd) may carry a mark another program set:
+ * a listener's is inherited by every socket accept() makes from it.
+ * shim_lowat_set was only set by this process's own setsockopt, so such a
+ * mark stayed and the session's reads slept on it.  One getsockopt per
+ * such descriptor, until a mark is seen. */
+void shim_lowat_learn(int fd)
+{
+	int v = 0, keep = errno;
+	socklen_t l = sizeof v;
+
+	if (!__atomic_load_n(&shim_lowat_set, __ATOMIC_RELAXED) &&
+	    REAL(getsockopt)(fd, SOL_SOCKET, SO_RCVLOWAT, &v, &l) == 0 && v > 1)
+		__atomic_store_n(&shim_lowat_set, true, __ATOMIC_RELAXED);
+	errno = keep;
+}
+
 SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_t len)
 {
 	struct tls_conn *c;

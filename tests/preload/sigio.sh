@@ -80,3 +80,21 @@ case "$out" in
 *) fail "SO_RCVLOWAT on a TLS socket" "got: $out$(show "$T/lowat.log")" ;;
 esac
 stop "$PEER"
+
+# The mark set by a launcher without the library, which execs the
+# program on the socket (main: "client: EAGAIN after 0 bytes").
+PL=$(free_port)
+policy "$T/lowat2.conf" <<EOF2
+rules = ( { name = "lowat-out"; direction = "connect"; port = $PL; ca = "$CERTS/ca.crt";
+	    close_timeout_ms = 0; } );
+EOF2
+bg "$PY" "$PYD/lowat_peer.py" server "$PL" "$CERTS/server.crt" "$CERTS/server.key" >"$T/lowat2-srv.out" 2>&1
+PEER=$!
+wait_for "$T/lowat2-srv.out" '^ready' 10
+out=$(TLSSHIM_LOG_FILE="$T/lowat2.log" timeout -k 2 $((30 * TS)) env LOWAT_PRELOAD="$SHIM_PRELOAD" \
+	TLSSHIM_CONFIG="$T/lowat2.conf" "$PY" "$PYD/lowat_peer.py" client-exec "$PL" 2>&1)
+case "$out" in
+"client: got 2000") pass "SO_RCVLOWAT set before exec by a program without the library: the session's reads do not sleep on it" ;;
+*) fail "SO_RCVLOWAT set before exec" "got: $out$(show "$T/lowat2.log")" ;;
+esac
+stop "$PEER"

@@ -6,6 +6,9 @@
   lowat_peer.py client PORT              the program (under the library):
       SO_RCVLOWAT 1024 and SO_RCVTIMEO 3 s (scaled) before connect(),
       blocking recv() until 2,000 bytes; prints "client: got N"
+  lowat_peer.py client-exec PORT         the same socket and options made
+      by a launcher without the library, which execs the client on it
+      (LD_PRELOAD=$LOWAT_PRELOAD): a mark the library did not see set
 
 On TCP the 2,000 bytes are at or above the low-water mark: recv()
 returns them.  The kernel counted ciphertext for the library's wait: the
@@ -59,10 +62,23 @@ if sys.argv[1] == "server":
         s.recv(10)
     except OSError:
         pass
-else:
+elif sys.argv[1] == "client-exec":
+    # A launcher without the library sets the mark, then execs the
+    # program (under the library, LOWAT_PRELOAD) with the socket.
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1024)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", int(3 * ts), 0))
+    s.set_inheritable(True)
+    env = dict(os.environ, LD_PRELOAD=os.environ["LOWAT_PRELOAD"])
+    os.execve(sys.executable, [sys.executable, sys.argv[0], "client-fd", sys.argv[2],
+                               str(s.fileno())], env)
+else:
+    if sys.argv[1] == "client-fd":
+        s = socket.socket(fileno=int(sys.argv[3]))
+    else:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1024)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", int(3 * ts), 0))
     s.connect(("127.0.0.1", port))
     got = 0
     try:
