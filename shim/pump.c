@@ -537,6 +537,24 @@ static bool start_pump(struct tls_conn *c, int b, bool resets)
 	return got == 1;
 }
 
+/* The dup2 below gives the program's numbers the channel's open file:
+ * what belongs to the open file, and not to the number, goes with it.
+ * Only O_NONBLOCK did: the signal owner (F_SETOWN, F_SETOWN_EX), F_SETSIG's
+ * signal and O_ASYNC (kept from an inherited TLS socket) were lost, and
+ * a program that had set its owner on the TLS fd and turned O_ASYNC on
+ * once the fd was plain text (after fork() or fdopen(), where the kernel
+ * takes it) waited for a signal that had no one to go to. */
+static void carry_owner(int from, int to)
+{
+	struct f_owner_ex ow;
+	int sig;
+
+	if (REAL(fcntl)(from, F_GETOWN_EX, &ow) == 0 && ow.pid)
+		(void)REAL(fcntl)(to, F_SETOWN_EX, &ow);
+	if ((sig = REAL(fcntl)(from, F_GETSIG)) > 0)
+		(void)REAL(fcntl)(to, F_SETSIG, sig);
+}
+
 int shim_pump(struct tls_conn *c)
 {
 	int fds[MAX_FDS], n, a = -1, b = -1, fl;
@@ -580,8 +598,9 @@ int shim_pump(struct tls_conn *c)
 	 * moved and start again on the fd's new plaintext end; threads waiting
 	 * in the kernel for its input are woken to do the same (wait.c). */
 	tls_conn_moved_locked(c);
-	if (fl >= 0 && (fl & O_NONBLOCK))
-		(void)REAL(fcntl)(a, F_SETFL, REAL(fcntl)(a, F_GETFL) | O_NONBLOCK);
+	carry_owner(fds[0], a);
+	if (fl >= 0 && (fl & (O_NONBLOCK | O_ASYNC)))
+		(void)REAL(fcntl)(a, F_SETFL, REAL(fcntl)(a, F_GETFL) | (fl & (O_NONBLOCK | O_ASYNC)));
 	for (int i = 0; i < n; i++) {
 		int fdfl = REAL(fcntl)(fds[i], F_GETFD);
 

@@ -64,6 +64,15 @@ for m in fcntl:fcntl ioctl:ioctl early:connect; do
 	esac
 done
 
+# F_SETOWN and F_SETSIG on the TLS fd, then fdopen() (the session moves
+# to a pump; the fd is plain text, O_ASYNC the kernel's): the owner went
+# with the dup2 of the channel over the fd (main: "fdopen: stalled").
+run fdopen "$P" "$CERTS/server.crt" "$CERTS/server.key"
+case "$RC:$OUT" in
+"0:fdopen: reply OK $N") pass "signal-driven I/O once the session is in a pump (fdopen): the owner and signal set on the TLS fd went with it" ;;
+*) fail "signal-driven I/O after fdopen" "exit $RC; got: $OUT$(show "$T/fdopen.log")" ;;
+esac
+
 # SO_RCVLOWAT 1024 before connect(); a 2,000-byte record in two pieces.
 PL=$(free_port)
 policy "$T/lowat.conf" <<EOF2

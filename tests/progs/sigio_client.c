@@ -12,7 +12,8 @@
  * reading then), and waits for the server's line "OK N".
  *   fcntl: fcntl(F_SETFL, O_ASYNC | O_NONBLOCK) after connect();
  *   ioctl: ioctl(FIOASYNC) after connect();
- *   early: fcntl(F_SETFL, O_ASYNC) before connect().
+ *   early: fcntl(F_SETFL, O_ASYNC) before connect();
+ *   fdopen: fdopen() after connect() (a FILE it never uses), then as fcntl.
  * Prints one line: "MODE: reply OK N" (exit 0); "MODE: CALL EINVAL" when
  * the call that sets O_ASYNC (early: connect) fails (exit 3); "MODE:
  * stalled ..." when no signal came for WAIT_S seconds (default 10, exit
@@ -74,6 +75,8 @@ int main(int argc, char **argv)
 		return failed("fcntl");
 	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
 		return failed("connect");
+	if (!strcmp(mode, "fdopen") && !fdopen(fd, "r+"))
+		return failed("fdopen");
 	if (!strcmp(mode, "ioctl")) {
 		if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
 			return failed("fcntl");
