@@ -259,6 +259,30 @@ static bool peek_off_set(struct tls_conn *c, int fd)
  * an earlier peek).  With MSG_WAITALL it waits, as TCP's does, until len
  * bytes are there, the stream ends or fails, the time-out, a signal; with
  * MSG_TRUNC it only counts (buf may be NULL). */
+/* A peek keeps what it shows in the library (the engine's stage) until
+ * the program reads it.  TCP's peek sees at most its receive queue, which
+ * the window bounds (SO_RCVBUF): a program that peeks and does not read
+ * stops the sender.  The library's reads of ciphertext empty that queue,
+ * so the peer sends on, and a peek of a large count (MSG_PEEK|MSG_TRUNC
+ * takes any count with a NULL buffer: "how much is there?") kept the
+ * whole stream in memory, as much as the peer cared to send (200 MiB for
+ * a peer that sent 200 MiB).  A peek of more than PEEK_FREE bytes sees at
+ * most SO_RCVBUF bytes of plain text (one getsockopt): what TCP could
+ * show; MSG_WAITALL then returns that much, where TCP would wait for ever
+ * on its closed window. */
+#define PEEK_FREE 65536
+static size_t peek_bound(int fd, size_t len)
+{
+	int rcv = 0;
+	socklen_t l = sizeof rcv;
+
+	if (len <= PEEK_FREE)
+		return len;
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_RCVBUF, &rcv, &l) < 0 || rcv < PEEK_FREE)
+		rcv = PEEK_FREE;
+	return len < (size_t)rcv ? len : (size_t)rcv;
+}
+
 static ssize_t tls_peek(struct tls_conn *c, void *buf, size_t len, int flags, bool nb)
 {
 	bool waitall = (flags & MSG_WAITALL) && !nb;
@@ -268,6 +292,7 @@ static ssize_t tls_peek(struct tls_conn *c, void *buf, size_t len, int flags, bo
 
 	if (peek_off_set(c, tls_conn_fd(c)))
 		return -EOPNOTSUPP;
+	len = peek_bound(tls_conn_fd(c), len);
 	for (;;) {
 		ssize_t r = tls_conn_read(c, (flags & MSG_TRUNC) ? NULL : buf, len, true);
 

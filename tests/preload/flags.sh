@@ -1,8 +1,8 @@
 #!/bin/sh
 # recv/send flags and socket options on a TLS fd behave as on TCP:
 # MSG_PEEK leaves the plaintext in place (and sees records that came after
-# an earlier peek; with MSG_WAITALL it waits for the whole count, with
-# MSG_TRUNC it counts), MSG_WAITALL waits for the whole count across
+# an earlier peek, at most SO_RCVBUF of them; with MSG_WAITALL it waits for
+# the whole count, with MSG_TRUNC it counts), MSG_WAITALL waits for the whole count across
 # records, MSG_TRUNC discards (a NULL buffer too), MSG_ERRQUEUE reads the
 # error queue and never the stream, TCP_INQ gives TCP_CM_INQ; SO_PEEK_OFF,
 # SO_ZEROCOPY (and MSG_ZEROCOPY with it) and MSG_OOB are refused
@@ -99,4 +99,26 @@ if [ "$1" = sent ] && [ "$3" = outq0 ] && [ "$2" = "$5" ]; then
 	pass "SIOCOUTQ counts the record the library holds: 0 only once the peer has every byte ($2)"
 else
 	fail "SIOCOUTQ, a record held by the library" "$out$(tail_of "$T/qlog" "$T/outq.out")"
+fi
+
+# A peek keeps no more than TCP's could show (its receive queue, SO_RCVBUF):
+# peeks that only count (MSG_PEEK|MSG_TRUNC, a NULL buffer, 1 GiB asked)
+# against a peer that floods 8 MiB.  The library decrypted and kept all of
+# it (the peer's to size: no bound), where TCP's closed window stops it.
+P=$(free_port)
+policy "$T/pb.conf" <<EOC
+rules = ( { name = "peekbound-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+bg "$PY" "$PYD/rawtls.py" server flood "$P" "$CERTS/server.crt" "$CERTS/server.key" >"$T/flood.out" 2>&1
+fl=$!
+wait_for "$T/flood.out" '^ready' 15
+out=$(TLSSHIM_LOG_FILE="$T/pblog" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/pb.conf" \
+	"$PY" "$PYD/peek_bound_client.py" "$P" 2>&1)
+stop "$fl"
+set -- $out
+if [ "$1" = rcvbuf ] && [ "$4" -gt 0 ] && [ "$4" -le "$2" ] && [ "$6" -gt 0 ] && [ "$6" -le "$2" ] &&
+   [ "$8" = ok ]; then
+	pass "a peek that counts keeps at most SO_RCVBUF of plain text (peek $4, MSG_WAITALL $6, SO_RCVBUF $2), the stream intact"
+else
+	fail "a counting peek against a flooding peer" "$out$(tail_of "$T/pblog" "$T/flood.out")"
 fi

@@ -34,6 +34,9 @@ Server modes (against a shimmed client that sends its input, then reads):
                   full, RST at once (the client reads after it: rst_reader.py)
   trickle         handshake, read the client's data, then send "REPLY-1\n"
                   as one record, 3 bytes every 0.1 s (about 1 s in all)
+  flood           handshake, read the client's data, then 8 MiB in 16 KiB
+                  records (bytes 0..255 over and over), as fast as the
+                  client's socket takes them
 The malformed records carry the marker GARBAGE-MARKER in clear; the
 decrypted bytes that came back are appended to GOT-FILE (to prove the
 marker never reached the program).  Prints one line per step and ends
@@ -358,6 +361,14 @@ def server(mode, port, cert, key, got):
             p.send(rec[i:i + 3])
             time.sleep(0.1)
         out("trickled %d bytes" % len(rec))
+        return p.until_end()
+    if mode == "flood":
+        block = bytes(range(256)) * 64          # one 16 KiB record each
+        n = 0
+        for i in range(512):                    # at most 8 MiB, bounded
+            p.write(block)
+            n += len(block)
+        out("flooded %d bytes" % n)
         return p.until_end()
     out("unknown mode %s" % mode)
 
