@@ -1,6 +1,7 @@
 /* shim/sock.c — what the shim asks the kernel about a socket. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/tcp.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -304,8 +305,13 @@ int shim_sock_timeout_ms(int fd, int opt)
 	struct timeval tv;
 	socklen_t l = sizeof tv;
 
+	int64_t ms;
+
 	if (REAL(getsockopt)(fd, SOL_SOCKET, opt, &tv, &l) < 0 || (!tv.tv_sec && !tv.tv_usec))
 		return -1;
-	return (int)(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
+	/* A time-out past INT_MAX ms (24.8 days) is taken as that much: the
+	 * int wrapped (4,294,968 s came out as 704 ms, 30 days as none). */
+	ms = (int64_t)tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
 }
 

@@ -79,6 +79,19 @@ case "$out" in
 	pass "SO_RCVTIMEO bounds a read whose record trickles in: EAGAIN, then the record" ;;
 *)	fail "SO_RCVTIMEO, a record that trickles in" "$out$(tail_of "$T/tlog" "$T/trickle.out")" ;;
 esac
+# A time-out past INT_MAX ms: 4,294,968 s wrapped in the library's int to
+# 704 ms, and the read ended with EAGAIN before the record was whole.
+bg "$PY" "$PYD/rawtls.py" server trickle "$P" "$CERTS/server.crt" "$CERTS/server.key" >"$T/trickle2.out" 2>&1
+trk=$!
+wait_for "$T/trickle2.out" '^ready' 15
+out=$(TLSSHIM_LOG_FILE="$T/tlog2" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/t.conf" \
+	"$PY" "$PYD/rcvtimeo_trickle_client.py" "$P" 4294968 2>&1)
+wait_exit "$trk" 10
+case "$out" in
+"first data b'REPLY-1\\n'"*)
+	pass "SO_RCVTIMEO of 4,294,968 s (past INT_MAX ms) waits for the record" ;;
+*)	fail "SO_RCVTIMEO past INT_MAX ms" "$out$(tail_of "$T/tlog2" "$T/trickle2.out")" ;;
+esac
 
 # SIOCOUTQ counts what the library holds too (a record a non-blocking write
 # left behind), and sends what the socket takes when asked: the library
