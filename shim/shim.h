@@ -363,6 +363,10 @@ bool shim_is_pump_addr(const struct sockaddr_storage *ss);
  * moved to a pump: look again), 0 timed out, -1 with errno (EINTR when a
  * handler without SA_RESTART may have run). */
 int shim_wait(struct tls_conn *c, int fd, short events, int timeout_ms);
+/* As shim_wait, for a wait bounded by the socket's own SO_RCVTIMEO or
+ * SO_SNDTIMEO: the kernel never restarts such a call, SA_RESTART or not
+ * (signal(7)): any handler that ran ends it with EINTR. */
+int shim_wait_timeo(struct tls_conn *c, int fd, short events, int timeout_ms);
 void shim_wake_waiters(struct tls_conn *c);
 /* For poll(): the calling thread's wake-up eventfd (-1 if none), and a
  * registration of it for c's hand-over to a pump (shim_wake_waiters writes

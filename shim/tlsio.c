@@ -4,7 +4,8 @@
  * without any lock held:
  *  - for a record: ppoll() on the socket and the thread's wake-up eventfd
  *    (wait.c), bounded by the socket's SO_RCVTIMEO (kept per session,
- *    sock.c); SA_RESTART and EINTR behave as for a plain read.  A reader
+ *    sock.c); SA_RESTART and EINTR behave as for a plain read
+ *    (never restarted when it has SO_RCVTIMEO: shim_wait_timeo).  A reader
  *    whose last read had to wait waits first (tls_conn_wait_first).
  *  - for the socket to take ciphertext: poll(POLLOUT), honouring
  *    SO_SNDTIMEO.
@@ -126,7 +127,10 @@ static int flush_wait(struct tls_conn *c, int timeout_ms, int timeout_errno)
 			if (left <= 0)
 				return -timeout_errno;
 		}
-		if ((r = shim_wait(c, tls_conn_fd(c), POLLOUT, left)) < 0)
+		/* the socket's SO_SNDTIMEO (timeout_errno EAGAIN): never
+		 * restarted, as the kernel's send */
+		if ((r = timeout_errno == EAGAIN ? shim_wait_timeo(c, tls_conn_fd(c), POLLOUT, left)
+						 : shim_wait(c, tls_conn_fd(c), POLLOUT, left)) < 0)
 			return r;
 	}
 }
@@ -153,7 +157,7 @@ static int read_wait(struct tls_conn *c, bool out_empty, int64_t *deadline)
 		else if ((ms = *deadline - now > 0 ? (int)(*deadline - now) : 0) == 0)
 			return -EAGAIN;
 	}
-	r = shim_wait(c, fd, POLLIN, ms);
+	r = shim_wait_timeo(c, fd, POLLIN, ms);
 	if (r == 0)
 		return -EAGAIN;        /* SO_RCVTIMEO expired, as recv() says */
 	return r < 0 ? r : 0;

@@ -254,7 +254,19 @@ static void wait_unwound(void *arg)
 	u->k = -1;
 }
 
+static int wait_sock(struct tls_conn *c, int fd, short events, int timeout_ms, bool restart);
+
 int shim_wait(struct tls_conn *c, int fd, short events, int timeout_ms)
+{
+	return wait_sock(c, fd, events, timeout_ms, true);
+}
+
+int shim_wait_timeo(struct tls_conn *c, int fd, short events, int timeout_ms)
+{
+	return wait_sock(c, fd, events, timeout_ms, timeout_ms < 0);
+}
+
+static int wait_sock(struct tls_conn *c, int fd, short events, int timeout_ms, bool restart)
 {
 	struct waiter *w = self_waiter();
 	int64_t deadline = timeout_ms >= 0 ? clock_ms() + timeout_ms : -1;
@@ -321,7 +333,7 @@ int shim_wait(struct tls_conn *c, int fd, short events, int timeout_ms)
 				break;
 			continue;
 		}
-		if (errno == EINTR && shim_signal_restarts())
+		if (errno == EINTR && restart && shim_signal_restarts())
 			continue;
 		r = -errno;
 		break;

@@ -92,6 +92,19 @@ case "$out" in
 	pass "SO_RCVTIMEO of 4,294,968 s (past INT_MAX ms) waits for the record" ;;
 *)	fail "SO_RCVTIMEO past INT_MAX ms" "$out$(tail_of "$T/tlog2" "$T/trickle2.out")" ;;
 esac
+# A read with SO_RCVTIMEO is never restarted by the kernel (signal(7)): a
+# handler with SA_RESTART ends it with EINTR.  The library restarted it.
+bg "$PY" "$PYD/rawtls.py" server trickle "$P" "$CERTS/server.crt" "$CERTS/server.key" >"$T/trickle3.out" 2>&1
+trk=$!
+wait_for "$T/trickle3.out" '^ready' 15
+out=$(TLSSHIM_LOG_FILE="$T/tlog3" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/t.conf" \
+	"$PY" "$PYD/rcvtimeo_trickle_client.py" "$P" restart 2>&1)
+wait_exit "$trk" 10
+case "$out" in
+"first errno EINTR"*"then b'REPLY-1\\n'")
+	pass "SO_RCVTIMEO and a handler with SA_RESTART: EINTR, as the kernel, then the record" ;;
+*)	fail "SO_RCVTIMEO and SA_RESTART" "$out$(tail_of "$T/tlog3" "$T/trickle3.out")" ;;
+esac
 
 # SIOCOUTQ counts what the library holds too (a record a non-blocking write
 # left behind), and sends what the socket takes when asked: the library
