@@ -311,8 +311,45 @@ static void forget_range(int epfd, struct ep_set *s, const void *arg)
 void shim_epoll_fds_closed(int first, int last)
 {
 	int range[2] = { first, last };
+	struct ep_set *gone[LIVE_MAX];
+	int ng = 0;
 
-	each_set(forget_range, range);
+	if (!atomic_load_explicit(&nlive, memory_order_relaxed))
+		return;
+	pthread_mutex_lock(&sets_lock);
+	/* An instance among them (close_range, closefrom, dup2/dup3 onto its
+	 * number, or a number closed behind our back and handed out again):
+	 * forgotten as close() forgets it, before the number closes, or the
+	 * table would still name it for the number's next file (a poll of
+	 * that file asked the old instance's TLS fds; a wait on it in another
+	 * thread asked the kernel by number again). */
+	for (int i = 0; i < atomic_load(&nlive);) {
+		int fd = live[i];
+		struct ep_set *s;
+
+		if (fd < first || fd > last) {
+			i++;
+			continue;
+		}
+		s = atomic_exchange(&sets[fd], NULL);
+		__atomic_store_n(&holds[fd], 0, __ATOMIC_RELEASE);
+		live[i] = live[atomic_load(&nlive) - 1];
+		atomic_fetch_sub(&nlive, 1);
+		if (s)
+			gone[ng++] = s;
+	}
+	for (int i = 0; i < atomic_load(&nlive); i++) {
+		struct ep_set *s = atomic_load(&sets[live[i]]);
+		if (!s)
+			continue;
+		pthread_mutex_lock(&s->lock);
+		forget_range(live[i], s, range);
+		pthread_mutex_unlock(&s->lock);
+	}
+	pthread_mutex_unlock(&sets_lock);
+	/* Calls still inside them keep them until they leave. */
+	for (int i = 0; i < ng; i++)
+		set_closed(gone[i]);
 }
 
 /* fd is about to name another file (a pump's socketpair end, by dup2):

@@ -66,3 +66,21 @@ if [ -x "$PROGS/epoll_wait_close" ]; then
 else
 	fail "$name" "$PROGS/epoll_wait_close missing (make test-build)"
 fi
+
+# An instance's number closed by close_range() or by dup2() onto it, then
+# taken by a plain file (an eventfd, a pipe): the shim forgot the instance
+# only at close(), so a poll() of the new file asked the old instance and
+# said POLLIN for its failed TLS fd (a read of the eventfd or pipe then
+# blocks for ever).  The program listens on $P in clear (the server above
+# is gone) and fails its own TLS client there.
+name=epoll_number_closed_by_close_range_or_dup2_forgotten
+if [ -x "$PROGS/epoll_stale_number" ]; then
+	out=$(shimmed "$PROGS/epoll_stale_number" "$P" 2>"$T/stale.err"); rc=$?
+	if [ "$rc" = 0 ] && [ "$out" = "control 1 close_range 0 dup2 0" ]; then
+		pass "$name"
+	else
+		fail "$name" "exit $rc, output '$out'$(tail_of "$T/stale.err")"
+	fi
+else
+	fail "$name" "$PROGS/epoll_stale_number missing (make test-build)"
+fi
