@@ -1545,9 +1545,14 @@ ssize_t tls_conn_read(struct tls_conn *c, void *buf, size_t len, bool peek)
 		goto out;
 	}
 	/* Plaintext already decrypted is the program's even after a failure
-	 * or the peer's close: TCP delivers queued data before the error. */
+	 * or the peer's close: TCP delivers queued data before the error.
+	 * A peer that ended its stream with close_notify before the failure
+	 * (a write that met its reset after it, the drain reaching its
+	 * close_notify: drain_before_reset) ended it cleanly: the reads end
+	 * at 0, as TCP's do after a FIN that came before the reset, and as
+	 * they do when the program read up to the close_notify first. */
 	if (c->state == ST_FAILED && c->stage_off == c->stage_len) {
-		r = TLS_ERR;
+		r = c->got_close && !SSL_pending(c->ssl) ? 0 : TLS_ERR;
 		goto out;
 	}
 	if (c->rd_shut || (c->got_close && c->stage_off == c->stage_len && !SSL_pending(c->ssl))) {

@@ -123,24 +123,25 @@ cli_case slow 0 '' 'hello from the client'
 # reads (its send meets the reset, which failed the connection at once:
 # the records were lost, "got 0 0").
 rst_case() {
-	how=$1 size=$2 want=$3
-	name=client_reads_records_before_reset_$how
+	how=$1 size=$2 want=$3 ended=${4:-}
+	name=client_reads_records_before_reset_$how${ended:+_after_$ended}
+	mode=rst${ended:+-close}-records
 	P=$(free_port)
-	if [ "$how" = plain ]; then
-		bg "$PY" "$PYD/rst_reader.py" plain-server "$P" >"$T/$name.peer" 2>&1
+	if [ "$how" = plain ] || [ "$how" = plain-write-first ]; then
+		bg "$PY" "$PYD/rst_reader.py" plain-server "$P" ${ended:+fin} >"$T/$name.peer" 2>&1
 	else
 		policy "$T/$name.conf" <<EOF
 rules = ( { name = "out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
 EOF
 		export TLSSHIM_LOG_FILE="$T/$name.log"
-		bg "$PY" "$RAW" server rst-records "$P" "$CERTS/server.crt" "$CERTS/server.key" >"$T/$name.peer" 2>&1
+		bg "$PY" "$RAW" server "$mode" "$P" "$CERTS/server.crt" "$CERTS/server.key" >"$T/$name.peer" 2>&1
 	fi
 	peer=$!
 	if ! wait_for "$T/$name.peer" '^ready' 10; then
 		fail "$name" "the peer did not start$(show "$T/$name.peer")"; stop "$peer"; return
 	fi
-	if [ "$how" = plain ]; then
-		bg timeout $((30 * TS)) "$PY" "$PYD/rst_reader.py" read "$size" "$P" "$T/$name.go" >"$T/$name.out" 2>&1
+	if [ "$how" = plain ] || [ "$how" = plain-write-first ]; then
+		bg timeout $((30 * TS)) "$PY" "$PYD/rst_reader.py" "${how#plain-}" "$size" "$P" "$T/$name.go" >"$T/$name.out" 2>&1
 	else
 		shimbg "$PY" "$PYD/rst_reader.py" "$how" "$size" "$P" "$T/$name.go" >"$T/$name.out" 2>&1
 	fi
@@ -161,6 +162,15 @@ EOF
 rst_case plain 100 'got 40320 40 end reset'
 rst_case pump 100 'got 40320 40 end reset'
 rst_case write-first 100 'got 40320 40 end reset'
+# The peer ended its stream cleanly (close_notify; a FIN for plain TCP)
+# before its reset: the reads end at the end of the stream, as TCP's do
+# (plain: the write gets EPIPE, the reads 40320 bytes then 0).  A write
+# that met the reset made them end with ECONNRESET instead (the drain
+# stopped at the close_notify, then the connection was failed), so one
+# response read two ways.
+rst_case plain-write-first 100 'got 40320 40 end eof' close_notify
+rst_case read 100 'got 40320 40 end eof' close_notify
+rst_case write-first 100 'got 40320 40 end eof' close_notify
 
 # --- half-open: a peer gone silent ------------------------------------------
 name=server_close_does_not_wait_for_a_silent_peer

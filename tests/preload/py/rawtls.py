@@ -32,6 +32,7 @@ Server modes (against a shimmed client that sends its input, then reads):
   slow            handshake and echo with every byte sent alone
   rst-records     handshake (no read), 40 records "REC-nn" + 1000 bytes in
                   full, RST at once (the client reads after it: rst_reader.py)
+  rst-close-records  the same with close_notify after the 40 records
   trickle         handshake, read the client's data, then send "REPLY-1\n"
                   as one record, 3 bytes every 0.1 s (about 1 s in all)
   flood           handshake, read the client's data, then 8 MiB in 16 KiB
@@ -316,9 +317,14 @@ def server(mode, port, cert, key, got):
         return p.rst()
     p.handshake()
     out("handshake ok %s" % p.t.version())
-    if mode == "rst-records":
+    if mode in ("rst-records", "rst-close-records"):
         for i in range(40):
             p.t.write(b"REC-%02d " % i + b"x" * 1000 + b"\n")
+        if mode == "rst-close-records":
+            try:
+                p.t.unwrap()
+            except ssl.SSLWantReadError:
+                pass
         p.send(p.pending_bytes())
         return p.rst()
     data = b""

@@ -10,9 +10,10 @@ sent data and reset the connection (tests/preload/faults_reset.sh).
       after poll / an edge-triggered epoll); peek (MSG_PEEK, then recv);
       write-first, pump-write-first (write a line first: "write ok" or
       "write STRERROR", then read / read(0)).
-  rst_reader.py plain-server PORT
+  rst_reader.py plain-server PORT [fin]
       accept one connection, send the 40 lines rawtls.py's rst-records
-      sends, then reset it (SO_LINGER 0); prints "ready", "rst sent".
+      sends (fin: then shutdown(SHUT_WR), as rst-close-records sends
+      close_notify), then reset it (SO_LINGER 0); prints "ready", "rst sent".
 """
 import os
 import select
@@ -32,7 +33,7 @@ def lines():
     return b"".join(b"REC-%02d " % i + b"x" * 1000 + b"\n" for i in range(40))
 
 
-def plain_server(port):
+def plain_server(port, fin):
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(("127.0.0.1", port))
@@ -41,6 +42,8 @@ def plain_server(port):
     ls.settimeout(20 * S)
     c, _ = ls.accept()
     c.sendall(lines())
+    if fin:
+        c.shutdown(socket.SHUT_WR)
     c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     c.close()
     out("rst sent")
@@ -111,6 +114,6 @@ def reader(how, size, port, go):
 
 if __name__ == "__main__":
     if sys.argv[1] == "plain-server":
-        plain_server(int(sys.argv[2]))
+        plain_server(int(sys.argv[2]), len(sys.argv) > 3 and sys.argv[3] == "fin")
     else:
         reader(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
