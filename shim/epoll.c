@@ -75,7 +75,14 @@ struct ep_entry {
  * that the table still names it). */
 struct ep_set {
 	atomic_int refs;          /* first: set_new clears what follows */
-	bool closed;              /* out of the table (under lock) */
+	bool closed;              /* no number names it any more (under lock) */
+	atomic_int names;         /* numbers the table names it by (dup: more than one) */
+	/* The instance holds TLS fds or nested instances, so a poll or select
+	 * on any number naming it may have to say readable where the kernel
+	 * does not (shim_epoll_may_report).  Read without a lock, written
+	 * under the instance's: an instance of plain fds only costs poll()
+	 * nothing. */
+	unsigned char hold;
 	struct ep_set *next_free; /* in `pool` */
 	pthread_mutex_t lock;
 	struct ep_entry *ent;     /* indexed by fd */
@@ -88,15 +95,10 @@ struct ep_set {
 	int nested[NESTED_MAX];   /* registered fds that are managed instances */
 	int nnested;
 	unsigned long ctl_gen;    /* successful EPOLL_CTL_ADD/MODs (pending_token) */
-	int epfd;                 /* its number (holds[]) */
+	int epfd;                 /* the number it was created as */
 };
 
 static _Atomic(struct ep_set *) *sets;
-/* By epoll fd: the instance holds TLS fds or nested instances, so a poll
- * or select on it may have to say readable where the kernel does not
- * (shim_epoll_may_report).  Read without a lock, written under the
- * instance's: an instance of plain fds only costs poll() nothing. */
-static unsigned char *holds;
 static size_t nsets;
 static pthread_mutex_t sets_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ep_set *pool;        /* released instances (under sets_lock) */
@@ -170,9 +172,22 @@ static void set_put_unwound(void *arg)
 static void set_closed(struct ep_set *s)
 {
 	pthread_mutex_lock(&s->lock);
-	s->closed = true;
+	/* Another number may still name it (a dup): calls made by the number
+	 * that ended see that the table no longer names s by it. */
+	if (atomic_fetch_sub(&s->names, 1) == 1)
+		s->closed = true;
 	pthread_mutex_unlock(&s->lock);
 	set_put(s);
+}
+
+/* s is named by the table at i's number in live[]; was it met before i?
+ * (a dup names one instance by two numbers: walks visit it once) */
+static bool seen_before(int i, const struct ep_set *s)
+{
+	for (int j = 0; j < i; j++)
+		if (atomic_load(&sets[live[j]]) == s)
+			return true;
+	return false;
 }
 
 static void set_new(int epfd)
@@ -184,14 +199,8 @@ static void set_new(int epfd)
 		nsets = conntab_size;
 		sets = mmap(NULL, nsets * sizeof *sets, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		holds = sets == MAP_FAILED ? MAP_FAILED
-					   : mmap(NULL, nsets, PROT_READ | PROT_WRITE,
-						  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (sets == MAP_FAILED || holds == MAP_FAILED) {
-			if (sets != MAP_FAILED)
-				munmap(sets, nsets * sizeof *sets);
+		if (sets == MAP_FAILED) {
 			sets = NULL;
-			holds = NULL;
 			nsets = 0;
 		}
 	}
@@ -207,8 +216,8 @@ static void set_new(int epfd)
 		memset((char *)s + sizeof s->refs, 0, sizeof *s - sizeof s->refs);
 		pthread_mutex_init(&s->lock, NULL);
 		s->epfd = epfd;
+		atomic_store(&s->names, 1);
 		atomic_store(&s->refs, 1);          /* the table's */
-		__atomic_store_n(&holds[epfd], 0, __ATOMIC_RELEASE);
 		old = atomic_exchange(&sets[epfd], s);
 		if (!old) {
 			live[atomic_load(&nlive)] = epfd;
@@ -233,7 +242,6 @@ void shim_epoll_forget(int fd)
 	s = atomic_exchange(&sets[fd], NULL);
 	if (s) {
 		int n = atomic_load(&nlive);
-		__atomic_store_n(&holds[fd], 0, __ATOMIC_RELEASE);
 		for (int i = 0; i < n; i++)
 			if (live[i] == fd) {
 				live[i] = live[n - 1];
@@ -248,6 +256,29 @@ void shim_epoll_forget(int fd)
 		set_closed(s);
 }
 
+/* newfd is a copy of oldfd (dup, dup2, dup3, F_DUPFD), its old file
+ * forgotten already (shim_epoll_fds_closed): a managed instance is named by
+ * both numbers, one set of registrations (the kernel keeps them by
+ * instance, and stores the number of the fd in each event's data, which a
+ * wait through an unmanaged copy handed to the program). */
+void shim_epoll_dup(int oldfd, int newfd)
+{
+	struct ep_set *s;
+
+	if (!sets || oldfd < 0 || newfd < 0 || (size_t)oldfd >= nsets || (size_t)newfd >= nsets ||
+	    oldfd == newfd || !set_of(oldfd))
+		return;
+	pthread_mutex_lock(&sets_lock);
+	if ((s = set_of(oldfd)) && !set_of(newfd) && atomic_load(&nlive) < LIVE_MAX) {
+		atomic_fetch_add(&s->refs, 1);      /* the new entry's */
+		atomic_fetch_add(&s->names, 1);
+		live[atomic_load(&nlive)] = newfd;
+		atomic_fetch_add(&nlive, 1);
+		atomic_store(&sets[newfd], s);
+	}
+	pthread_mutex_unlock(&sets_lock);
+}
+
 static void tls_list_del(struct ep_set *s, int fd);
 
 /* fn on every live instance, each under its lock (sets_lock first, as
@@ -259,7 +290,7 @@ static void each_set(void (*fn)(int epfd, struct ep_set *s, const void *arg), co
 	pthread_mutex_lock(&sets_lock);
 	for (int i = 0; i < atomic_load(&nlive); i++) {
 		struct ep_set *s = atomic_load(&sets[live[i]]);
-		if (!s)
+		if (!s || seen_before(i, s))
 			continue;
 		pthread_mutex_lock(&s->lock);
 		fn(live[i], s, arg);
@@ -269,9 +300,9 @@ static void each_set(void (*fn)(int epfd, struct ep_set *s, const void *arg), co
 }
 
 /* Under s->lock, after its lists changed. */
-static void holds_sync(const struct ep_set *s)
+static void holds_sync(struct ep_set *s)
 {
-	__atomic_store_n(&holds[s->epfd], (unsigned char)(s->ntls || s->npark || s->nnested),
+	__atomic_store_n(&s->hold, (unsigned char)(s->ntls || s->npark || s->nnested),
 			 __ATOMIC_RELEASE);
 }
 
@@ -332,7 +363,6 @@ void shim_epoll_fds_closed(int first, int last)
 			continue;
 		}
 		s = atomic_exchange(&sets[fd], NULL);
-		__atomic_store_n(&holds[fd], 0, __ATOMIC_RELEASE);
 		live[i] = live[atomic_load(&nlive) - 1];
 		atomic_fetch_sub(&nlive, 1);
 		if (s)
@@ -340,7 +370,7 @@ void shim_epoll_fds_closed(int first, int last)
 	}
 	for (int i = 0; i < atomic_load(&nlive); i++) {
 		struct ep_set *s = atomic_load(&sets[live[i]]);
-		if (!s)
+		if (!s || seen_before(i, s))
 			continue;
 		pthread_mutex_lock(&s->lock);
 		forget_range(live[i], s, range);
@@ -512,7 +542,7 @@ static int shim_epoll_ctl(struct ep_set *s, int epfd, int op, int fd, struct epo
 	if (op != EPOLL_CTL_DEL && shim_route(fd, &c) != ROUTE_TLS)
 		c = NULL;
 	pthread_mutex_lock(&s->lock);
-	if (s->closed) {
+	if (s->closed || set_of(epfd) != s) {
 		/* epfd was closed meanwhile (and its number may name another
 		 * instance by now): the caller asks the table again.  While we
 		 * hold the lock of an instance not closed, close() has not
@@ -659,8 +689,12 @@ bool shim_epoll_pending(int epfd)
 
 bool shim_epoll_may_report(int fd)
 {
-	return fd >= 0 && (size_t)fd < nsets && holds &&
-	       __atomic_load_n(&holds[fd], __ATOMIC_ACQUIRE);
+	struct ep_set *s;
+
+	/* Without a reference: instances are never freed (pool), and a stale
+	 * answer only sends poll the slow way or to shim_epoll_pending. */
+	return fd >= 0 && (size_t)fd < nsets && sets && (s = set_of(fd)) &&
+	       __atomic_load_n(&s->hold, __ATOMIC_ACQUIRE);
 }
 
 /* The count of events, or a negative errno. */
@@ -777,7 +811,8 @@ static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, 
 		/* Closed by another thread (legal: the kernel's waiter keeps the
 		 * instance): its number is not ours to ask the kernel about any
 		 * more; as if this call came after the close. */
-		if (s->closed) {
+		/* (closed implies this: we hold a reference, s is not reused) */
+		if (atomic_load_explicit(&sets[epfd], memory_order_relaxed) != s) {
 			pthread_mutex_unlock(&s->lock);
 			return n ? n : -EBADF;
 		}
@@ -792,8 +827,11 @@ static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, 
 		 * (the waiter kept it) unless the number already names another
 		 * instance, which the wait may have asked instead: never map its
 		 * events with this instance's registrations. */
-		if (s->closed && set_of(epfd) && set_of(epfd) != s)
-			k = 0;
+		if (k > 0) {
+			struct ep_set *now = atomic_load_explicit(&sets[epfd], memory_order_relaxed);
+			if (now && now != s)
+				k = 0;
+		}
 		for (int i = 0; i < k; i++) {
 			int fd = (int)kbuf[i].data.u64;
 			struct ep_entry *e = entry(s, fd, false);
@@ -946,7 +984,7 @@ void shim_epoll_fork_lock(void)
 	pthread_mutex_lock(&sets_lock);
 	for (int i = 0; i < atomic_load(&nlive); i++) {
 		struct ep_set *s = atomic_load(&sets[live[i]]);
-		if (s)
+		if (s && !seen_before(i, s))
 			pthread_mutex_lock(&s->lock);
 	}
 }
@@ -955,7 +993,7 @@ void shim_epoll_fork_unlock(void)
 {
 	for (int i = 0; i < atomic_load(&nlive); i++) {
 		struct ep_set *s = atomic_load(&sets[live[i]]);
-		if (s)
+		if (s && !seen_before(i, s))
 			pthread_mutex_unlock(&s->lock);
 	}
 	pthread_mutex_unlock(&sets_lock);

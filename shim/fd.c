@@ -261,6 +261,7 @@ static int share(int oldfd, int newfd, uintptr_t v)
 	if (oldfd == newfd)
 		return newfd;
 	shim_epoll_fds_closed(newfd, newfd);
+	shim_epoll_dup(oldfd, newfd);
 	if (v == CT_PUMPED) {
 		*conntab_pumped(newfd) = *conntab_pumped(oldfd);
 		conntab_set(newfd, CT_PUMPED);

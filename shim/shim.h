@@ -326,6 +326,7 @@ void shim_epoll_forget(int fd);
 bool shim_epoll_may_report(int fd);
 bool shim_epoll_pending(int epfd);
 void shim_epoll_fds_closed(int first, int last);
+void shim_epoll_dup(int oldfd, int newfd);
 void shim_epoll_fd_moving(int fd, bool before);
 void shim_epoll_fork_lock(void);
 void shim_epoll_fork_unlock(void);

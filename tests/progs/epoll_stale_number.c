@@ -8,8 +8,8 @@
  * the number names an eventfd with nothing in it, or a pipe's empty read
  * end, poll() of it must say nothing: the shim still asked the old
  * instance, said POLLIN, and a program that then reads the eventfd or pipe
- * blocks for ever.  Prints "control N close_range N dup2 N" (poll's
- * answers: 1 0 0 expected) and exits 0; 2 on a set-up failure.
+ * blocks for ever.  Then dup_case.  Prints "control N close_range N dup2 N
+ * dup N" (1 0 0 1 expected) and exits 0; 2 on a set-up failure.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -72,6 +72,30 @@ static int instance(int port, int *ctl)
 	return ep;
 }
 
+/* dup() of an instance: one instance, two numbers.  1: a wait through the
+ * copy gives the program's data, also after the original is closed, and
+ * an epoll_ctl through the copy changes it (the shim's waits through an
+ * unmanaged copy gave the number of the fd, its own encoding). */
+static int dup_case(void)
+{
+	struct epoll_event e = { .events = EPOLLIN, .data.u64 = 0xABCD }, out[2];
+	int p[2], ep = epoll_create1(0), d, ok;
+
+	if (ep < 0 || pipe(p) || write(p[1], "x", 1) != 1 || epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &e) ||
+	    (d = dup(ep)) < 0)
+		return -1;
+	ok = epoll_wait(d, out, 2, 0) == 1 && out[0].data.u64 == 0xABCD;
+	close(ep);
+	ok = ok && epoll_wait(d, out, 2, 0) == 1 && out[0].data.u64 == 0xABCD;
+	e.data.u64 = 0xBEEF;
+	ok = ok && epoll_ctl(d, EPOLL_CTL_MOD, p[0], &e) == 0 && epoll_wait(d, out, 2, 0) == 1 &&
+	     out[0].data.u64 == 0xBEEF;
+	close(d);
+	close(p[0]);
+	close(p[1]);
+	return ok;
+}
+
 int main(int argc, char **argv)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -102,6 +126,6 @@ int main(int argc, char **argv)
 	}
 	viadup = poll_now(ep);
 	pthread_join(t, NULL);
-	printf("control %d close_range %d dup2 %d\n", ctl1 && ctl2, viarange, viadup);
+	printf("control %d close_range %d dup2 %d dup %d\n", ctl1 && ctl2, viarange, viadup, dup_case());
 	return 0;
 }
