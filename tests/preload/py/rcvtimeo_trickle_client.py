@@ -33,7 +33,14 @@ if arg == "restart":
         print("first data %r" % buf.raw[:n])
 else:
     try:
-        print("first data %r" % s.recv(100))
+        d = s.recv(100)
+        print("first data %r" % d)
+        if d and secs:
+            # The record came whole: nothing more will (the server
+            # waits for our end).
+            print("elapsed %.2f" % (time.monotonic() - t))
+            s.close()
+            sys.exit(0)
     except OSError as e:
         print("first errno", errno.errorcode.get(e.errno))
 print("elapsed %.2f" % (time.monotonic() - t))
