@@ -68,25 +68,25 @@ P=$(free_port)
 policy "$T/t.conf" <<EOC
 rules = ( { name = "trickle-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
 EOC
-bg "$PY" "$PYD/rawtls.py" server trickle "$P" "$CERTS/server.crt" "$CERTS/server.key" >"$T/trickle.out" 2>&1
-trk=$!
-wait_for "$T/trickle.out" '^ready' 15
-out=$(TLSSHIM_LOG_FILE="$T/tlog" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/t.conf" \
-	"$PY" "$PYD/rcvtimeo_trickle_client.py" "$P" 2>&1)
-wait_exit "$trk" 10
+# trickle N [ARG]: rcvtimeo_trickle_client.py (with ARG) against a trickle
+# server; its output in $out, the logs in $T/tlogN and $T/trickleN.out.
+trickle() {
+	bg "$PY" "$PYD/rawtls.py" server trickle "$P" "$CERTS/server.crt" "$CERTS/server.key" >"$T/trickle$1.out" 2>&1
+	_trk=$!
+	wait_for "$T/trickle$1.out" '^ready' 15
+	out=$(TLSSHIM_LOG_FILE="$T/tlog$1" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/t.conf" \
+		"$PY" "$PYD/rcvtimeo_trickle_client.py" "$P" ${2:+"$2"} 2>&1)
+	wait_exit "$_trk" 10
+}
+trickle 1
 case "$out" in
 "first errno EAGAIN"*"then b'REPLY-1\\n'")
 	pass "SO_RCVTIMEO bounds a read whose record trickles in: EAGAIN, then the record" ;;
-*)	fail "SO_RCVTIMEO, a record that trickles in" "$out$(tail_of "$T/tlog" "$T/trickle.out")" ;;
+*)	fail "SO_RCVTIMEO, a record that trickles in" "$out$(tail_of "$T/tlog1" "$T/trickle1.out")" ;;
 esac
 # A time-out past INT_MAX ms: 4,294,968 s wrapped in the library's int to
 # 704 ms, and the read ended with EAGAIN before the record was whole.
-bg "$PY" "$PYD/rawtls.py" server trickle "$P" "$CERTS/server.crt" "$CERTS/server.key" >"$T/trickle2.out" 2>&1
-trk=$!
-wait_for "$T/trickle2.out" '^ready' 15
-out=$(TLSSHIM_LOG_FILE="$T/tlog2" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/t.conf" \
-	"$PY" "$PYD/rcvtimeo_trickle_client.py" "$P" 4294968 2>&1)
-wait_exit "$trk" 10
+trickle 2 4294968
 case "$out" in
 "first data b'REPLY-1\\n'"*)
 	pass "SO_RCVTIMEO of 4,294,968 s (past INT_MAX ms) waits for the record" ;;
@@ -94,12 +94,7 @@ case "$out" in
 esac
 # A read with SO_RCVTIMEO is never restarted by the kernel (signal(7)): a
 # handler with SA_RESTART ends it with EINTR.  The library restarted it.
-bg "$PY" "$PYD/rawtls.py" server trickle "$P" "$CERTS/server.crt" "$CERTS/server.key" >"$T/trickle3.out" 2>&1
-trk=$!
-wait_for "$T/trickle3.out" '^ready' 15
-out=$(TLSSHIM_LOG_FILE="$T/tlog3" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/t.conf" \
-	"$PY" "$PYD/rcvtimeo_trickle_client.py" "$P" restart 2>&1)
-wait_exit "$trk" 10
+trickle 3 restart
 case "$out" in
 "first errno EINTR"*"then b'REPLY-1\\n'")
 	pass "SO_RCVTIMEO and a handler with SA_RESTART: EINTR, as the kernel, then the record" ;;
