@@ -382,6 +382,11 @@ finish_one() {
 	set -- $(cat "$work/j.$_fid/result" 2>/dev/null || echo "0 1 0")
 	passed=$((passed + $1))
 	failed=$((failed + $2))
+	# The failures again at the end: CI keeps only the last lines.
+	if [ "$2" -gt 0 ]; then
+		head -n 1 "$work/j.$_fid/report" >>"$work/failures"
+		grep -E '^    \| (FAIL|not ok)' "$work/j.$_fid/report" | head -n 6 | cut -c1-300 >>"$work/failures"
+	fi
 	cpu=$((cpu + ${4:-0}))
 	nrun=$((nrun - 1))
 	rm -rf "$work/j.$_fid"
@@ -394,6 +399,10 @@ while read -r id B label t name; do
 done <"$work/order"
 while [ "$nrun" -gt 0 ]; do finish_one || break; done
 exec 3>&-
+if [ -s "$work/failures" ]; then
+	echo "failures (their output is above):"
+	head -n 60 "$work/failures"
+fi
 echo "suite took $(( $(date +%s) - suite_start ))s with $jobs jobs; the tests used ${cpu}s of CPU"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
