@@ -35,6 +35,7 @@
  * must report, and nothing is parked.
  */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -915,9 +916,11 @@ int epoll_pwait2_real(int epfd, struct epoll_event *ev, int max, const struct ti
 		if (r >= 0 || errno != ENOSYS)
 			return r;
 	}
-	/* Kernels before 5.11: millisecond resolution, rounded up. */
+	/* Kernels before 5.11: millisecond resolution, rounded up, at most
+	 * INT_MAX (24 days: the caller waits again). */
+	int64_t t = clock_ts_timeout_ns(ts);
 	return REAL(epoll_pwait)(epfd, ev, max,
-				 ts ? (int)(ts->tv_sec * 1000 + (ts->tv_nsec + 999999) / 1000000) : -1,
+				 t < 0 ? -1 : t / 1000000 >= INT_MAX ? INT_MAX : (int)((t + 999999) / 1000000),
 				 mask);
 }
 
@@ -969,12 +972,13 @@ SHIM_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeo
 SHIM_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *ts,
 			     const sigset_t *mask)
 {
-	struct ep_set *s = set_get(epfd);
+	int64_t t = clock_ts_timeout_ns(ts);
+	/* (an invalid time-out: the kernel's EINVAL, before the instance) */
+	struct ep_set *s = t == CLOCK_NS_INVALID ? NULL : set_get(epfd);
 
 	if (!s)
 		return REAL(epoll_pwait2)(epfd, ev, max, ts, mask);
-	SHIM_RET_KEEP(managed_wait(s, epfd, ev, max,
-				      ts ? (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec : -1, mask));
+	SHIM_RET_KEEP(managed_wait(s, epfd, ev, max, t, mask));
 }
 
 /* fork(): the table lock, then every instance's, in the global order

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "shim/shim.h"
 
@@ -350,5 +351,8 @@ static int plain_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, 
 
 SHIM_EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timespec *t)
 {
+	/* An invalid time-out: the kernel's EINVAL, before any message. */
+	if (t && clock_ts_timeout_ns(t) == CLOCK_NS_INVALID)
+		return REAL(recvmmsg)(fd, v, n, flags, t);
 	SHIM_DISPATCH(fd, plain_recvmmsg(fd, v, n, flags, t), tls_recvmmsg(c, v, n, flags));
 }

@@ -185,11 +185,6 @@ static int64_t ms_to_ns(int ms)
 	return ms < 0 ? -1 : (int64_t)ms * 1000000;
 }
 
-static int64_t ts_to_ns(const struct timespec *ts)
-{
-	return ts ? (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec : -1;
-}
-
 /* glibc 2.36 declares poll's and ppoll's array __attr_access((__write_only__))
  * although the kernel reads it; our definitions read it too, which some
  * optimisation levels then flag as a read of uninitialised memory. */
@@ -212,9 +207,12 @@ SHIM_EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fds
 
 SHIM_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
 {
-	if (!any_tls(fds, n))
+	int64_t t = clock_ts_timeout_ns(ts);
+
+	/* (an invalid time-out: the kernel's EINVAL, before any fd) */
+	if (t == CLOCK_NS_INVALID || !any_tls(fds, n))
 		return REAL(ppoll)(fds, n, ts, mask);
-	SHIM_RET_KEEP(shim_poll(fds, n, ts_to_ns(ts), mask));
+	SHIM_RET_KEEP(shim_poll(fds, n, t, mask));
 }
 
 SHIM_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts,
@@ -315,10 +313,10 @@ static int shim_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int64_t tim
 
 SHIM_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
 {
-	int64_t t = tv ? (int64_t)tv->tv_sec * 1000000000 + (int64_t)tv->tv_usec * 1000 : -1;
+	int64_t t = clock_tv_timeout_ns(tv);
 	int64_t start = tv ? clock_ns() : 0;
-	bool handled;
-	int keep = errno, r = shim_select(nfds, rd, wr, ex, t, NULL, &handled);
+	bool handled = false;
+	int keep = errno, r = t == CLOCK_NS_INVALID ? 0 : shim_select(nfds, rd, wr, ex, t, NULL, &handled);
 
 	if (!handled)
 		return REAL(select)(nfds, rd, wr, ex, tv);
@@ -327,8 +325,9 @@ SHIM_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct time
 		return -1;
 	}
 	errno = keep;
-	if (tv && r >= 0) {
-		/* Linux leaves the time not slept in *tv. */
+	if (tv && r >= 0 && t != CLOCK_NS_FOREVER) {
+		/* Linux leaves the time not slept in *tv (for ever less a
+		 * moment: for ever, as it was). */
 		int64_t left = t - (clock_ns() - start);
 		if (left < 0)
 			left = 0;
@@ -341,8 +340,9 @@ SHIM_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct time
 SHIM_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *ts,
 			const sigset_t *mask)
 {
-	bool handled;
-	int keep = errno, r = shim_select(nfds, rd, wr, ex, ts_to_ns(ts), mask, &handled);
+	int64_t t = clock_ts_timeout_ns(ts);
+	bool handled = false;
+	int keep = errno, r = t == CLOCK_NS_INVALID ? 0 : shim_select(nfds, rd, wr, ex, t, mask, &handled);
 
 	if (!handled)
 		return REAL(pselect)(nfds, rd, wr, ex, ts, mask);

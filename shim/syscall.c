@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/pidfd.h>
+#include <sys/select.h>
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -39,6 +40,7 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/self.h"
 #include "shim/shim.h"
@@ -75,6 +77,57 @@ static bool read_own(void *dst, const void *src, size_t n)
 
 #define A(i) ((long)a[i])
 #define P(i, T) ((T)(uintptr_t)a[i])
+
+/* The kernel's sigset_t, in bytes (the system calls' sigsetsize). */
+#define KERNEL_SIGSET (_NSIG / 8)
+
+static long raw_einval(void)
+{
+	errno = EINVAL;
+	return -1;
+}
+
+static long ppoll_call(const unsigned long *a)
+{
+	return ppoll(P(0, struct pollfd *), (nfds_t)a[1], P(2, const struct timespec *),
+		     P(3, const sigset_t *));
+}
+
+/* pselect6's sixth argument: the mask and its size, or NULL. */
+static long pselect_call(const unsigned long *a)
+{
+	const unsigned long *m = P(5, const unsigned long *);
+	unsigned long sm[2] = { 0, KERNEL_SIGSET };
+
+	if (m && !read_own(sm, m, sizeof sm)) {
+		errno = EFAULT;
+		return -1;
+	}
+	if (sm[0] && sm[1] != KERNEL_SIGSET)
+		return raw_einval();
+	return pselect((int)A(0), P(1, fd_set *), P(2, fd_set *), P(3, fd_set *),
+		       P(4, const struct timespec *), (const sigset_t *)(uintptr_t)sm[0]);
+}
+
+/* ppoll and pselect6 as system calls write the time not slept back into
+ * the timespec (the C library's calls work on a copy): a program's loop
+ * counts on it.  Not for a zero or an invalid time-out, as the kernel. */
+static long raw_timed_wait(struct timespec *ts, long (*call)(const unsigned long *), const unsigned long *a)
+{
+	int64_t t = clock_ts_timeout_ns(ts), start = clock_ns(), left;
+	long r = call(a);
+	int keep = errno;
+
+	if (!ts || t <= 0 || t == CLOCK_NS_FOREVER || (r < 0 && errno == EINVAL))
+		return r;
+	left = t - (clock_ns() - start);
+	if (left < 0)
+		left = 0;
+	ts->tv_sec = left / 1000000000;
+	ts->tv_nsec = left % 1000000000;
+	errno = keep;
+	return r;
+}
 
 SHIM_EXPORT long syscall(long no, ...)
 {
@@ -152,8 +205,39 @@ SHIM_EXPORT long syscall(long no, ...)
 		return setsockopt((int)A(0), (int)A(1), (int)A(2), P(3, const void *), (socklen_t)a[4]);
 	case SYS_getsockname:
 		return getsockname((int)A(0), P(1, struct sockaddr *), P(2, socklen_t *));
+	case SYS_getsockopt:
+		return getsockopt((int)A(0), (int)A(1), (int)A(2), P(3, void *), P(4, socklen_t *));
 	case SYS_poll:
 		return poll(P(0, struct pollfd *), (nfds_t)a[1], (int)A(2));
+	case SYS_ppoll:
+		if (a[3] && a[4] != KERNEL_SIGSET)
+			return raw_einval();
+		return raw_timed_wait(P(2, struct timespec *), ppoll_call, a);
+	case SYS_select:
+		/* (the C library's select is the system call: it writes the
+		 * time left itself) */
+		return select((int)A(0), P(1, fd_set *), P(2, fd_set *), P(3, fd_set *),
+			      P(4, struct timeval *));
+	case SYS_pselect6:
+		return raw_timed_wait(P(4, struct timespec *), pselect_call, a);
+	case SYS_epoll_create:
+		return epoll_create((int)A(0));
+	case SYS_epoll_create1:
+		return epoll_create1((int)A(0));
+	case SYS_epoll_ctl:
+		return epoll_ctl((int)A(0), (int)A(1), (int)A(2), P(3, struct epoll_event *));
+	case SYS_epoll_wait:
+		return epoll_wait((int)A(0), P(1, struct epoll_event *), (int)A(2), (int)A(3));
+	case SYS_epoll_pwait:
+		if (a[4] && a[5] != KERNEL_SIGSET)
+			return raw_einval();
+		return epoll_pwait((int)A(0), P(1, struct epoll_event *), (int)A(2), (int)A(3),
+				   P(4, const sigset_t *));
+	case SYS_epoll_pwait2:
+		if (a[4] && a[5] != KERNEL_SIGSET)
+			return raw_einval();
+		return epoll_pwait2((int)A(0), P(1, struct epoll_event *), (int)A(2),
+				    P(3, const struct timespec *), P(4, const sigset_t *));
 	case SYS_pidfd_getfd:
 		return pidfd_getfd((int)A(0), (int)A(1), (unsigned)a[2]);
 	case SYS_execve:

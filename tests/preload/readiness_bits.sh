@@ -59,6 +59,38 @@ else
 fi
 stop "$echo1"
 
+# The time-outs of ppoll, pselect, select and epoll_pwait2 on a TLS fd
+# as the kernel reads them (tests/progs/timeouts.c): one past what int64
+# nanoseconds hold waited for the pipe, not 0 s (2^62 s wrapped to 0) nor
+# an overflow (UBSan stopped the program); a negative one, or a tv_nsec of
+# a second, is EINVAL, not a wait for ever.  And the same calls through
+# syscall(): the shim's answers (a byte held in the shim is ready, the
+# program's epoll data), not the kernel's alone.
+P=$(free_port)
+policy "$T/to.conf" <<EOC
+rules = ( { name = "to-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+bg "$PY" "$TLSSHIM_TOP/tests/preload/tls_echo_server.py" "$P" "$CERTS/server.crt" "$CERTS/server.key" 1 >"$T/toecho.out" 2>&1
+echo2=$!
+if wait_for "$T/toecho.out" '^listening' 15; then
+	TLSSHIM_LOG_FILE="$T/to.log" timeout $((60 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$T/to.conf" "$PROGS/timeouts" localhost "$P" >"$T/to.out" 2>&1
+	for c in ppoll pselect select epoll_pwait2; do
+		for k in big max neg nsec; do
+			grep -qx "$c $k ok" "$T/to.out" && pass "timeout_${c}_$k" ||
+				fail "timeout_${c}_$k" "$(grep "^$c $k" "$T/to.out")$(tail_of "$T/to.out" "$T/to.log")"
+		done
+	done
+	for c in "select usec" "raw ppoll" "raw pselect6" "raw select" "raw epoll_wait" "recvmmsg nsec"; do
+		name="timeout_$(echo "$c" | tr ' ' _)"
+		grep -qx "$c ok" "$T/to.out" && pass "$name" ||
+			fail "$name" "$(grep "^$c" "$T/to.out")$(tail_of "$T/to.out" "$T/to.log")"
+	done
+else
+	fail "timeout_setup" "echo server never listened$(tail_of "$T/toecho.out")"
+fi
+stop "$echo2"
+
 # select() with a TLS fd in the exception set alone, after the peer's
 # reset: select has no set for the error, so the kernel's select sleeps to
 # its time-out; the shim returned 0 at once (a loop of selects spun).
