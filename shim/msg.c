@@ -301,6 +301,10 @@ static int tls_sendmmsg(struct tls_conn *c, struct mmsghdr *v, unsigned int n, i
 
 SHIM_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
 {
+	/* The kernel sends at most UIO_MAXIOV (1024) messages a call and reads
+	 * no further: a program may pass a larger count with a shorter vector. */
+	if (n > IOV_MAX)
+		n = IOV_MAX;
 	for (unsigned int i = 0; i < n; i++) {
 		int e;
 		if (__builtin_expect(flags & MSG_FASTOPEN, 0) &&

@@ -1,13 +1,18 @@
 /* mmsg_client — sendmmsg() three messages, then recvmmsg() the echo.
  *
  *   mmsg_client HOST PORT
- * Prints "sent N msgs, echoed: <text>"; exits non-zero on error.
+ * Prints "sent N msgs, echoed: <text>"; then sends 1024 one-byte
+ * messages from a vector of 1024 that ends where an unmapped page begins,
+ * with a count of 2^20 (the kernel takes at most 1024 a call and reads no
+ * further): "count 2^20: sent N, echoed M"; then the end of the stream.
+ * Exits non-zero on error.
  * Knows nothing about TLS.
  */
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -59,6 +64,34 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("sent %d msgs, echoed: %s\n", 3, all);
+	{
+		size_t vec = 1024 * sizeof(struct mmsghdr), pg = (size_t)sysconf(_SC_PAGESIZE);
+		size_t span = (vec + pg - 1) / pg * pg;
+		char *map = mmap(NULL, span + pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		struct mmsghdr *big;
+		static struct iovec one = { "x", 1 };
+		char echo[1024];
+		size_t back = 0;
+
+		if (map == MAP_FAILED || mprotect(map + span, pg, PROT_NONE) < 0) {
+			perror("mmsg_client: mmap");
+			return 6;
+		}
+		big = (struct mmsghdr *)(void *)(map + span - vec);
+		memset(big, 0, vec);
+		for (int i = 0; i < 1024; i++) {
+			big[i].msg_hdr.msg_iov = &one;
+			big[i].msg_hdr.msg_iovlen = 1;
+		}
+		n = sendmmsg(fd, big, 1u << 20, 0);
+		while (n > 0 && back < (size_t)n) {
+			ssize_t r = read(fd, echo, (size_t)n - back);
+			if (r <= 0)
+				break;
+			back += (size_t)r;
+		}
+		printf("count 2^20: sent %d, echoed %zu\n", n, back);
+	}
 	/* The end of the stream, as the kernel gives it to recvmmsg: every
 	 * message of the vector empty, the count the vector's length. */
 	if (shutdown(fd, SHUT_WR) < 0) {
