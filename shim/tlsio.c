@@ -331,7 +331,9 @@ static ssize_t errqueue_recv(struct tls_conn *c, void *buf, size_t len, int flag
 	return r < 0 ? -errno : r;
 }
 
-ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
+/* One read; *deadline as read_wait's, shared by the buffers of one readv
+ * or recvmsg (SO_RCVTIMEO bounds the call, not each buffer). */
+static ssize_t tls_recv(struct tls_conn *c, void *buf, size_t len, int flags, int64_t *dl)
 {
 	bool nb, peek = flags & MSG_PEEK;
 	bool waitall;
@@ -339,7 +341,6 @@ ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
 	 * counted), never copied: buf may be NULL.  They go through here. */
 	bool trunc = flags & MSG_TRUNC;
 	char scratch[1024];
-	int64_t deadline = -1;
 	size_t got = 0;
 	int e;
 
@@ -359,7 +360,7 @@ ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
 			/* Its record buffers kept from now on, until idle. */
 			if (went_hot)
 				shim_watch_hot(c);
-			if ((e = read_wait(c, true, &deadline)) < 0)
+			if ((e = read_wait(c, true, dl)) < 0)
 				return e;
 		}
 	}
@@ -393,9 +394,16 @@ ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
 		if (nb)
 			return got ? (ssize_t)got : -EAGAIN;
 		tls_conn_waited(c);
-		if ((e = read_wait(c, false, &deadline)) < 0)
+		if ((e = read_wait(c, false, dl)) < 0)
 			return got ? (ssize_t)got : e;
 	}
+}
+
+ssize_t shim_tls_recv(struct tls_conn *c, void *buf, size_t len, int flags)
+{
+	int64_t deadline = -1;
+
+	return tls_recv(c, buf, len, flags, &deadline);
 }
 
 /* MSG_ZEROCOPY on a socket with SO_ZEROCOPY on (set before it became TLS:
@@ -472,6 +480,7 @@ int shim_iov_check(const struct iovec *iov, size_t cnt, int err)
 ssize_t shim_tls_recv_iov(struct tls_conn *c, const struct iovec *iov, int cnt, int flags)
 {
 	ssize_t total = 0;
+	int64_t deadline = -1;
 
 	for (int i = 0; i < cnt; i++) {
 		ssize_t r;
@@ -479,8 +488,8 @@ ssize_t shim_tls_recv_iov(struct tls_conn *c, const struct iovec *iov, int cnt, 
 		if (!iov[i].iov_len)
 			continue;
 		/* Only the first buffer may wait; later ones take what is there. */
-		r = shim_tls_recv(c, iov[i].iov_base, iov[i].iov_len,
-				  total && !(flags & MSG_WAITALL) ? flags | MSG_DONTWAIT : flags);
+		r = tls_recv(c, iov[i].iov_base, iov[i].iov_len,
+			     total && !(flags & MSG_WAITALL) ? flags | MSG_DONTWAIT : flags, &deadline);
 		if (r < 0)
 			return total ? total : r;
 		total += r;

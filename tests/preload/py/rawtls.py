@@ -35,6 +35,8 @@ Server modes (against a shimmed client that sends its input, then reads):
   rst-close-records  the same with close_notify after the 40 records
   trickle         handshake, read the client's data, then send "REPLY-1\n"
                   as one record, 3 bytes every 0.1 s (about 1 s in all)
+  drip            handshake, read the client's data, then "12345678\n" as
+                  nine records of one byte, one every 0.3 s
   flood           handshake, read the client's data, then 8 MiB in 16 KiB
                   records (bytes 0..255 over and over), as fast as the
                   client's socket takes them
@@ -367,6 +369,12 @@ def server(mode, port, cert, key, got):
             p.send(rec[i:i + 3])
             time.sleep(0.1)
         out("trickled %d bytes" % len(rec))
+        return p.until_end()
+    if mode == "drip":
+        for ch in b"12345678\n":
+            p.write(bytes([ch]))
+            time.sleep(0.3)
+        out("dripped 9 records")
         return p.until_end()
     if mode == "flood":
         block = bytes(range(256)) * 64          # one 16 KiB record each

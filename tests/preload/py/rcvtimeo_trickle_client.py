@@ -10,12 +10,34 @@ SO_RCVTIMEO is 5 s and a SIGALRM handler with SA_RESTART runs 0.2 s into
 the read (libc's recv, as CPython would retry): the kernel never restarts a
 read that has SO_RCVTIMEO, so the read fails with EINTR (the library
 restarted it).  Prints "first errno NAME" or "first data ...", "elapsed S",
-then "then REPLY".
+then "then REPLY".  With "iov", against the "drip" server (a one-byte record
+every 0.3 s): recvmsg with MSG_WAITALL into eight one-byte buffers and a
+0.4 s SO_RCVTIMEO ends after 0.4 s with the bytes that came by then, as the
+kernel bounds the call (the library waited afresh for each buffer and
+filled all eight after about 2.4 s): "iov got N", then "then REST".
 """
 import ctypes, errno, signal, socket, struct, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.sendall(b"go\n")
 arg = sys.argv[2] if len(sys.argv) > 2 else ""
+if arg == "iov":
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 400000))
+    bufs = [bytearray(1) for _ in range(8)]
+    try:
+        n = s.recvmsg_into(bufs, 0, socket.MSG_WAITALL)[0]
+    except OSError as e:
+        n = errno.errorcode.get(e.errno)
+    print("iov got", n)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 0))
+    rest = b""
+    while not rest.endswith(b"\n"):
+        d = s.recv(100)
+        if not d:
+            break
+        rest += d
+    print("then %r" % rest)
+    s.close()
+    sys.exit(0)
 secs = int(arg) if arg.isdigit() else 5 if arg == "restart" else 0
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", secs, 0 if secs else 400000))
 t = time.monotonic()
