@@ -100,22 +100,67 @@ SHIM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 
 /* preadv2/pwritev2 with offset -1 use (and move) the current position:
  * on a socket they are readv/writev with flags.  Any other offset on a
- * socket is ESPIPE, which the kernel says for us. */
+ * socket is ESPIPE, which the kernel says for us.
+ *
+ * The flags a socket takes depend on the kernel: every one since 4.16
+ * takes the five below; 6.18 adds RWF_NOSIGNAL (MSG_NOSIGNAL's meaning);
+ * RWF_ATOMIC, RWF_DONTCACHE and bits it does not know fail with
+ * EOPNOTSUPP.  Other flags are put to the kernel on a socket pair of the
+ * library's own (only for such a call: none makes one in practice), and
+ * refused here when the kernel refuses them there. */
+#define RWF_EVERY_KERNEL (RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | RWF_APPEND)
+#define RWF_NOSIGNAL_ 0x100     /* Linux 6.18, <linux/fs.h> */
+
+static int rwf_check(int flags, bool writing)
+{
+	int sv[2], r, e;
+	char b = 'x';
+	struct iovec v = { &b, 1 };
+
+	if (!(flags & ~RWF_EVERY_KERNEL))
+		return 0;
+	if (REAL(socketpair)(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return 0;       /* (no probe: as before, taken) */
+	/* (RWF_NOWAIT: an empty read says EAGAIN when the flags are taken) */
+	r = writing ? (int)REAL(pwritev2)(sv[0], &v, 1, -1, flags | RWF_NOWAIT)
+		    : (int)REAL(preadv2)(sv[1], &v, 1, -1, flags | RWF_NOWAIT);
+	e = errno;
+	REAL(close)(sv[0]);
+	REAL(close)(sv[1]);
+	return r < 0 && e == EOPNOTSUPP ? -EOPNOTSUPP : 0;
+}
+
 static int rwf_to_msg(int flags)
 {
-	return (flags & RWF_NOWAIT) ? MSG_DONTWAIT : 0;
+	return ((flags & RWF_NOWAIT) ? MSG_DONTWAIT : 0) | ((flags & RWF_NOSIGNAL_) ? MSG_NOSIGNAL : 0);
+}
+
+static ssize_t tls_preadv2(struct tls_conn *c, const struct iovec *iov, int cnt, off_t off, int flags)
+{
+	int e;
+
+	if (off != -1)
+		return -ESPIPE;
+	return (e = rwf_check(flags, false)) < 0 ? e : tls_readv(c, iov, cnt, rwf_to_msg(flags));
+}
+
+static ssize_t tls_pwritev2(struct tls_conn *c, const struct iovec *iov, int cnt, off_t off, int flags)
+{
+	int e;
+
+	if (off != -1)
+		return -ESPIPE;
+	return (e = rwf_check(flags, true)) < 0 ? e : tls_writev(c, iov, cnt, rwf_to_msg(flags));
 }
 
 SHIM_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
 {
-	SHIM_DISPATCH(fd, REAL(preadv2)(fd, iov, cnt, off, flags),
-		      off == -1 ? tls_readv(c, iov, cnt, rwf_to_msg(flags)) : -ESPIPE);
+	SHIM_DISPATCH(fd, REAL(preadv2)(fd, iov, cnt, off, flags), tls_preadv2(c, iov, cnt, off, flags));
 }
 
 SHIM_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
 {
-	SHIM_DISPATCH(fd, REAL(pwritev2)(fd, iov, cnt, off, flags),
-		      off == -1 ? tls_writev(c, iov, cnt, rwf_to_msg(flags)) : -ESPIPE);
+	SHIM_DISPATCH(fd, REAL(pwritev2)(fd, iov, cnt, off, flags), tls_pwritev2(c, iov, cnt, off, flags));
 }
 
 SHIM_EXPORT ssize_t preadv64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int flags)

@@ -3,7 +3,7 @@ against tests/preload/tls_echo_server.py: recv/send flags and socket options
 on a TLS fd.  Prints one "PASS name" or "FAIL name: detail" line per case.
 Every wait is for an event (the echo having arrived), bounded.
 """
-import errno, select, socket, struct, sys, time
+import errno, os, select, signal, socket, struct, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 def res(name, ok, detail=""):
     print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + detail), flush=True)
@@ -173,6 +173,29 @@ res("O_NONBLOCK by ioctl(FIONBIO): an empty read says EAGAIN", e in (errno.EAGAI
 s.setblocking(True)
 s.sendall(b"still fine")
 d = s.recv(100)
+# preadv2/pwritev2 flags: what the kernel refuses on a socket (RWF_ATOMIC,
+# RWF_DONTCACHE, bits it does not know) is refused on a TLS fd too, and what
+# it takes (6.18's RWF_NOSIGNAL) is taken: the library took every flag.
+# The kernel's answer comes from a plain socket pair.
+def rwf_err(fn, *a):
+    try:
+        fn(*a); return 0
+    except OSError as ex:
+        return ex.errno
+pa, pb = socket.socketpair()
+rwf_ok = True; rwf_detail = []
+for f in (0x40, 0x80, 0x100, 0x200, 0x400000):
+    kw = rwf_err(os.pwritev, pa.fileno(), [b"k"], -1, f)
+    kr = rwf_err(os.preadv, pa.fileno(), [bytearray(1)], -1, f | 8)   # RWF_NOWAIT, empty
+    tw = rwf_err(os.pwritev, s.fileno(), [b"%x" % f], -1, f)
+    if tw == 0:
+        peek_until(len(b"%x" % f)); s.recv(len(b"%x" % f))
+    tr = rwf_err(os.preadv, s.fileno(), [bytearray(1)], -1, f | 8)
+    # an empty TLS fd with RWF_NOWAIT: EAGAIN, as the empty socket pair
+    rwf_ok &= (tw == kw) and (tr == kr)
+    rwf_detail.append("%#x kernel %s/%s tls %s/%s" % (f, kw, kr, tw, tr))
+pa.close(); pb.close()
+res("preadv2/pwritev2 flags on a TLS fd as the kernel takes them on a socket", rwf_ok, "; ".join(rwf_detail))
 # SO_ZEROCOPY: no MSG_ZEROCOPY completion could ever come through TLS (the
 # library copies): set on a TLS fd it is refused, as on a socket without
 # zerocopy; set before connect(), a MSG_ZEROCOPY send is refused (the
@@ -200,4 +223,15 @@ z.sendall(b"copied")
 d = z.recv(6, socket.MSG_WAITALL)
 res("MSG_ZEROCOPY with SO_ZEROCOPY set before connect: EOPNOTSUPP, the connection works",
     e == errno.EOPNOTSUPP and d == b"copied", repr((e, d)))
+# pwritev2 with RWF_NOSIGNAL (Linux 6.18) after our own SHUT_WR: EPIPE and
+# no SIGPIPE (the default action would end this process), as MSG_NOSIGNAL.
+pa, pb = socket.socketpair()
+knosig = rwf_err(os.pwritev, pa.fileno(), [b"k"], -1, 0x100)
+pa.close(); pb.close()
+z.shutdown(socket.SHUT_WR)
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+e = rwf_err(os.pwritev, z.fileno(), [b"x"], -1, 0x100)
+signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+res("pwritev2 with RWF_NOSIGNAL after SHUT_WR: EPIPE without SIGPIPE (or the kernel's EOPNOTSUPP)",
+    e == (errno.EPIPE if knosig == 0 else knosig), repr((knosig, e)))
 z.close()
