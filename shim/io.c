@@ -6,6 +6,7 @@
  * __send, __recv, ...): a program or library that calls that name must
  * meet the same wrapper, so those are defined here too. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,28 +107,54 @@ SHIM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
  * takes the five below; 6.18 adds RWF_NOSIGNAL (MSG_NOSIGNAL's meaning);
  * RWF_ATOMIC, RWF_DONTCACHE and bits it does not know fail with
  * EOPNOTSUPP.  Other flags are put to the kernel on a socket pair of the
- * library's own (only for such a call: none makes one in practice), and
- * refused here when the kernel refuses them there. */
+ * library's own, bit by bit, and refused here when the kernel refuses them
+ * there. */
 #define RWF_EVERY_KERNEL (RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | RWF_APPEND)
 #define RWF_NOSIGNAL_ 0x100     /* Linux 6.18, <linux/fs.h> */
 
-static int rwf_check(int flags, bool writing)
+/* A socket takes or refuses each such bit alone: the answers are kept,
+ * per direction (the kernel does not change under a running program), so
+ * a program that passes RWF_NOSIGNAL on every write asks once. */
+static _Atomic unsigned rwf_taken[2], rwf_refused[2];
+
+static bool rwf_probe(unsigned bit, bool writing)
 {
 	int sv[2], r, e;
 	char b = 'x';
 	struct iovec v = { &b, 1 };
 
-	if (!(flags & ~RWF_EVERY_KERNEL))
-		return 0;
 	if (REAL(socketpair)(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return 0;       /* (no probe: as before, taken) */
-	/* (RWF_NOWAIT: an empty read says EAGAIN when the flags are taken) */
-	r = writing ? (int)REAL(pwritev2)(sv[0], &v, 1, -1, flags | RWF_NOWAIT)
-		    : (int)REAL(preadv2)(sv[1], &v, 1, -1, flags | RWF_NOWAIT);
+		return true;    /* (no probe: taken, as before; not kept) */
+	/* (RWF_NOWAIT: an empty read says EAGAIN when the bit is taken) */
+	r = writing ? (int)REAL(pwritev2)(sv[0], &v, 1, -1, (int)bit | RWF_NOWAIT)
+		    : (int)REAL(preadv2)(sv[1], &v, 1, -1, (int)bit | RWF_NOWAIT);
 	e = errno;
 	REAL(close)(sv[0]);
 	REAL(close)(sv[1]);
-	return r < 0 && e == EOPNOTSUPP ? -EOPNOTSUPP : 0;
+	if (r < 0 && e == EOPNOTSUPP) {
+		atomic_fetch_or(&rwf_refused[writing], bit);
+		return false;
+	}
+	atomic_fetch_or(&rwf_taken[writing], bit);
+	return true;
+}
+
+static int rwf_check(int flags, bool writing)
+{
+	unsigned extra = (unsigned)flags & ~(unsigned)RWF_EVERY_KERNEL, left;
+
+	if (!extra)
+		return 0;
+	if (extra & atomic_load(&rwf_refused[writing]))
+		return -EOPNOTSUPP;
+	left = extra & ~atomic_load(&rwf_taken[writing]);
+	for (unsigned bit = 1; left; bit <<= 1)
+		if (left & bit) {
+			left &= ~bit;
+			if (!rwf_probe(bit, writing))
+				return -EOPNOTSUPP;
+		}
+	return 0;
 }
 
 static int rwf_to_msg(int flags)
