@@ -39,25 +39,31 @@ done
 # 1024 bits, so the pipe's bit stayed set: "ready"), and the same
 # connection at 1200 with plaintext held in the shim reports it (the
 # kernel was asked alone and slept: the rest of the echo never showed).
-P=$(free_port)
-policy "$T/big.conf" <<EOC
-rules = ( { name = "big-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+# echo_up NAME: a fresh port $P, a connect rule for it in $T/NAME.conf and
+# a TLS echo server of one connection on it (its pid in $echo, its output
+# in $T/NAME.echo); false if it never listened.
+echo_up() {
+	P=$(free_port)
+	policy "$T/$1.conf" <<EOC
+rules = ( { name = "$1-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
 EOC
-bg "$PY" "$TLSSHIM_TOP/tests/preload/tls_echo_server.py" "$P" "$CERTS/server.crt" "$CERTS/server.key" 1 >"$T/echo.out" 2>&1
-echo1=$!
-if wait_for "$T/echo.out" '^listening' 15; then
+	bg "$PY" "$TLSSHIM_TOP/tests/preload/tls_echo_server.py" "$P" "$CERTS/server.crt" "$CERTS/server.key" 1 >"$T/$1.echo" 2>&1
+	echo=$!
+	wait_for "$T/$1.echo" '^listening' 15
+}
+if echo_up big; then
 	out=$(TLSSHIM_LOG_FILE="$T/big.log" timeout $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
 		TLSSHIM_CONFIG="$T/big.conf" "$PROGS/select_big" localhost "$P" 2>&1)
 	if [ "$out" = "mixed: 1 low=1 pipe=0
 high: 1 high=1" ]; then
 		pass "select_sets_past_fd_setsize"
 	else
-		fail "select_sets_past_fd_setsize" "$out$(tail_of "$T/big.log" "$T/echo.out")"
+		fail "select_sets_past_fd_setsize" "$out$(tail_of "$T/big.log" "$T/big.echo")"
 	fi
 else
-	fail "select_sets_past_fd_setsize" "echo server never listened$(tail_of "$T/echo.out")"
+	fail "select_sets_past_fd_setsize" "echo server never listened$(tail_of "$T/big.echo")"
 fi
-stop "$echo1"
+stop "$echo"
 
 # The time-outs of ppoll, pselect, select and epoll_pwait2 on a TLS fd
 # as the kernel reads them (tests/progs/timeouts.c): one past what int64
@@ -66,13 +72,7 @@ stop "$echo1"
 # a second, is EINVAL, not a wait for ever.  And the same calls through
 # syscall(): the shim's answers (a byte held in the shim is ready, the
 # program's epoll data), not the kernel's alone.
-P=$(free_port)
-policy "$T/to.conf" <<EOC
-rules = ( { name = "to-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
-EOC
-bg "$PY" "$TLSSHIM_TOP/tests/preload/tls_echo_server.py" "$P" "$CERTS/server.crt" "$CERTS/server.key" 1 >"$T/toecho.out" 2>&1
-echo2=$!
-if wait_for "$T/toecho.out" '^listening' 15; then
+if echo_up to; then
 	TLSSHIM_LOG_FILE="$T/to.log" timeout $((60 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
 		TLSSHIM_CONFIG="$T/to.conf" "$PROGS/timeouts" localhost "$P" >"$T/to.out" 2>&1
 	for c in ppoll pselect select epoll_pwait2; do
@@ -87,9 +87,9 @@ if wait_for "$T/toecho.out" '^listening' 15; then
 			fail "$name" "$(grep "^$c" "$T/to.out")$(tail_of "$T/to.out" "$T/to.log")"
 	done
 else
-	fail "timeout_setup" "echo server never listened$(tail_of "$T/toecho.out")"
+	fail "timeout_setup" "echo server never listened$(tail_of "$T/to.echo")"
 fi
-stop "$echo2"
+stop "$echo"
 
 # select() with a TLS fd in the exception set alone, after the peer's
 # reset: select has no set for the error, so the kernel's select sleeps to
