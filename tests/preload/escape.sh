@@ -25,6 +25,10 @@
 #    syscall()): a ring connects and sends past every wrapper, so making
 #    one fails with ENOSYS while the policy has TLS rules, and works
 #    without them.
+#  - the C library's functions taken through its own handle (Python's
+#    ctypes.CDLL("libc.so.6"), dlvsym): they must be the wrappers; while
+#    RTLD_NEXT in a later preload library and a plug-in's own symbols are
+#    left as they were.
 # A real TLS echo peer behind a recording relay (for the first, one that
 # holds the connection in SYN_SENT: backlog 0, a filler, a gate); the wire
 # must carry TLS only.
@@ -432,5 +436,46 @@ EOC
 	*)
 		pass "liburing without TLS rules: not testable here, without the shim the kernel says: $native" ;;
 	esac
+fi
+# ---- the C library's functions taken through its own handle ----------------------
+# ctypes.CDLL("libc.so.6").send (dlopen, then dlsym on that handle, as JNA,
+# Fiddle or Perl's FFI do) and dlvsym(handle, "write", "GLIBC_2.2.5") get
+# the library's wrappers, as ordinary calls do: TLS on the wire, the peer
+# echoes what it decrypted.
+fc_policy "$T/dl.conf"
+for how in ctypes dlvsym; do
+	if [ $how = ctypes ]; then
+		set -- "$PY" "$PYD/ctypes_libc_client.py" "$R" "$SENT"
+	else
+		set -- "$PROGS/dlsym_client" libc "$R" "$SENT"
+	fi
+	out=$(TLSSHIM_LOG_FILE="$T/dl-$how.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$T/dl.conf" "$@" 2>&1)
+	srv_settled peer 1 5
+	fc_collect peer "dl-$how"
+	fc_wire "dl-$how" --min-conns 1
+	wrc=$?
+	if [ "$out" = "echo ok" ] && [ $wrc -eq 0 ]; then
+		pass "libc functions through dlopen(\"libc.so.6\") + $how: over TLS, echoed ($WIRE_OUT)"
+	else
+		fail "libc functions through dlopen(\"libc.so.6\") + $how" "$out; $WIRE_OUT; log: $(log_tail "$T/dl-$how.log")"
+	fi
+done
+# ... and nothing else changes: RTLD_NEXT from a library preloaded after
+# this one still means "after that library" (preload_dlnext.so wraps write
+# and would recurse into itself), and dlsym on a plug-in's handle gives the
+# plug-in's own write, on libm's libm's cos.
+out=$(timeout -k 2 $((10 * TS)) env LD_PRELOAD="$SHIM_PRELOAD $PROGS/preload_dlnext.so" \
+	TLSSHIM_CONFIG="$T/dl.conf" "$PROGS/dlsym_client" next 2>&1)
+case "$out" in
+"next ok libc.so"*) pass "dlsym(RTLD_NEXT) in a library preloaded after this one: the C library's write ($out)" ;;
+*) fail "dlsym(RTLD_NEXT) in a library preloaded after this one" "$out" ;;
+esac
+out=$(timeout -k 2 $((10 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/dl.conf" \
+	"$PROGS/dlsym_client" plugin "$PROGS/preload_dlnext.so" 2>&1)
+if [ "$out" = "plugin ok" ]; then
+	pass "dlsym on a plug-in's handle: the plug-in's own write; on libm's: its cos"
+else
+	fail "dlsym on a plug-in's handle" "$out"
 fi
 fc_stop

@@ -22,11 +22,12 @@
  *
  *   errq_client PORT N uncounted
  * One thread, one connection and a round trip; then an error queued
- * through libcrypto's own ERR_new (dlsym on its handle, as .NET's crypto
- * shim does: a push the library does not count); then N round trips on
- * it, and a second connection with N round trips, which must all work.  Prints
- * "uncounted error kept" or "uncounted error lost" (the library's
- * documented limit), then "errq ok".
+ * through libcrypto's ERR_new taken with dlsym on libcrypto's own handle
+ * (as .NET's crypto shim does; the library hands out its own ERR_new
+ * there, shim/dlsym.c, so the push is counted); then N round trips on
+ * it, and a second connection with N round trips, which must all work.
+ * Prints "uncounted error kept" or "uncounted error lost" (before the
+ * library wrapped dlsym: a push it did not count), then "errq ok".
  */
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -147,7 +148,7 @@ static void *run(void *arg)
 	return NULL;
 }
 
-/* A push the library cannot count. */
+/* A push through libcrypto's own handle (once not counted). */
 static void *uncounted(void *arg)
 {
 	void *h = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
