@@ -20,6 +20,18 @@
  * Instances created before the shim started (or inherited) are left
  * alone: their readiness is the kernel's.
  *
+ * The kernel is asked about an instance through a copy of its fd of our
+ * own (`kfd`: one of the shim's own fds, high, close-on-exec, see
+ * shim/own.c), never by the program's number: another thread may close
+ * that number and open another instance (or anything) at it between our
+ * last look and the kernel call, and a wait by number then read the other
+ * instance's events and mapped them with this instance's registrations.
+ * The copy closes with the last reference (set_release), so the kernel's
+ * instance lives while a call of ours is inside it, as a kernel waiter
+ * keeps it.  Without a free descriptor for the copy (RLIMIT_NOFILE
+ * reached), the instance is asked by number, with the checks that came
+ * before the copy (one warn line).
+ *
  * Idle connections are parked.  Every wait looks at the TLS fds of its
  * instance (the list `tls`) for what the kernel cannot signal; with many
  * idle connections that made each wait O(connections) (100 us per 1,000
@@ -97,12 +109,15 @@ struct ep_set {
 	int nnested;
 	unsigned long ctl_gen;    /* successful EPOLL_CTL_ADD/MODs (pending_token) */
 	int epfd;                 /* the number it was created as */
+	atomic_int kfd;           /* our own copy of the kernel's fd, or -1: by number */
+	struct ep_set *next_all;  /* every struct ever made (`all`), kept by set_new */
 };
 
 static _Atomic(struct ep_set *) *sets;
 static size_t nsets;
 static pthread_mutex_t sets_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ep_set *pool;        /* released instances (under sets_lock) */
+static struct ep_set *all;         /* every instance struct made (under sets_lock) */
 /* The managed instances, for the close() path (usually one or two). */
 #define LIVE_MAX 256
 static int live[LIVE_MAX];
@@ -144,8 +159,20 @@ static struct ep_set *set_get(int epfd)
 	return s;
 }
 
+/* The fd to ask the kernel about s by (see the header comment). */
+static int kfd_of(struct ep_set *s, int epfd)
+{
+	int k = atomic_load_explicit(&s->kfd, memory_order_relaxed);
+
+	return k >= 0 ? k : epfd;
+}
+
 static void set_release(struct ep_set *s)
 {
+	int k = atomic_exchange(&s->kfd, -1);
+
+	if (k >= 0)
+		shim_own_close(k);
 	free(s->ent);
 	free(s->tls);
 	free(s->park);
@@ -191,10 +218,29 @@ static bool seen_before(int i, const struct ep_set *s)
 	return false;
 }
 
+/* One of the shim's own fds moved (a dup2 onto its number): an
+ * instance's copy follows. */
+static void kfd_moved(int from, int to)
+{
+	pthread_mutex_lock(&sets_lock);
+	for (struct ep_set *s = all; s; s = s->next_all) {
+		int k = from;
+		if (atomic_compare_exchange_strong(&s->kfd, &k, to))
+			break;
+	}
+	pthread_mutex_unlock(&sets_lock);
+}
+
 static void set_new(int epfd)
 {
 	struct ep_set *s, *old = NULL;
+	static atomic_bool warned;
+	int kfd = shim_own_dup(epfd, kfd_moved);
 
+	if (kfd < 0 && !atomic_exchange(&warned, true))
+		log_warn("epoll instance fd %d: no descriptor left for the library's copy of it (%s):"
+			 " its waits ask the kernel by its number, which another thread's close of it"
+			 " may hand to another file meanwhile", epfd, strerror(errno));
 	pthread_mutex_lock(&sets_lock);
 	if (!sets) {
 		nsets = conntab_size;
@@ -210,13 +256,22 @@ static void set_new(int epfd)
 	if (epfd >= 0 && (size_t)epfd < nsets &&
 	    (atomic_load(&sets[epfd]) || atomic_load(&nlive) < LIVE_MAX) &&
 	    ((s = pool) || (s = calloc(1, sizeof *s)))) {
-		if (s == pool)
+		struct ep_set *next_all = s->next_all;
+
+		if (s == pool) {
 			pool = s->next_free;
+		} else {
+			next_all = all;
+			all = s;
+		}
 		/* refs is 0 here: a set_get that loaded this pointer earlier
 		 * only reads it until the store of 1 below. */
 		memset((char *)s + sizeof s->refs, 0, sizeof *s - sizeof s->refs);
+		s->next_all = next_all;
 		pthread_mutex_init(&s->lock, NULL);
 		s->epfd = epfd;
+		atomic_store(&s->kfd, kfd);
+		kfd = -1;
 		atomic_store(&s->names, 1);
 		atomic_store(&s->refs, 1);          /* the table's */
 		old = atomic_exchange(&sets[epfd], s);
@@ -226,6 +281,8 @@ static void set_new(int epfd)
 		}
 	}
 	pthread_mutex_unlock(&sets_lock);
+	if (kfd >= 0)
+		shim_own_close(kfd);    /* left unmanaged */
 	/* A number reused behind our back (closed without close()): calls
 	 * still inside the old instance keep it until they leave. */
 	if (old)
@@ -401,7 +458,7 @@ static void move_one(int epfd, struct ep_set *s, const void *arg)
 	if (!e || !e->present)
 		return;
 	if (m->before) {
-		(void)REAL(epoll_ctl)(epfd, EPOLL_CTL_DEL, fd, NULL);
+		(void)REAL(epoll_ctl)(kfd_of(s, epfd), EPOLL_CTL_DEL, fd, NULL);
 	} else {
 		struct epoll_event kev = {
 			.events = e->r.disabled ? 0 : e->r.events,
@@ -409,7 +466,7 @@ static void move_one(int epfd, struct ep_set *s, const void *arg)
 		e->tls = false;
 		e->r.disabled = false;
 		tls_list_del(s, fd);
-		if (REAL(epoll_ctl)(epfd, EPOLL_CTL_ADD, fd, &kev) == 0)
+		if (REAL(epoll_ctl)(kfd_of(s, epfd), EPOLL_CTL_ADD, fd, &kev) == 0)
 			e->kev = kev.events;
 		else
 			memset(e, 0, sizeof *e);
@@ -526,9 +583,8 @@ static void sync_kernel(int epfd, struct ep_set *s, int fd, struct ep_entry *e, 
 
 	if (m == e->kev)
 		return;
-	if (epoll_ctl_real(epfd, EPOLL_CTL_MOD, fd, &kev) == 0)
+	if (epoll_ctl_real(kfd_of(s, epfd), EPOLL_CTL_MOD, fd, &kev) == 0)
 		e->kev = m;
-	(void)s;
 }
 
 /* 0 or a negative errno. */
@@ -559,10 +615,10 @@ static int shim_epoll_ctl(struct ep_set *s, int epfd, int op, int fd, struct epo
 		if (op == EPOLL_CTL_ADD)
 			return -ENOMEM;
 		/* Never registered through us: let the kernel answer. */
-		return epoll_ctl_real(epfd, op, fd, ev) < 0 ? -errno : 0;
+		return epoll_ctl_real(kfd_of(s, epfd), op, fd, ev) < 0 ? -errno : 0;
 	}
 	if (op == EPOLL_CTL_DEL) {
-		r = epoll_ctl_real(epfd, op, fd, ev) < 0 ? -errno : 0;
+		r = epoll_ctl_real(kfd_of(s, epfd), op, fd, ev) < 0 ? -errno : 0;
 		if (r == 0 || r == -EBADF || r == -ENOENT) {
 			tls_list_del(s, fd);
 			nested_del(s, fd);
@@ -582,7 +638,7 @@ static int shim_epoll_ctl(struct ep_set *s, int epfd, int op, int fd, struct epo
 		kev.data.u64 = (uint64_t)fd;
 		kev.events = c ? tls_kernel_mask(&ne, c) | (ev->events & (EPOLLEXCLUSIVE | EPOLLWAKEUP))
 			       : ev->events;
-		r = epoll_ctl_real(epfd, op, fd, &kev) < 0 ? -errno : 0;
+		r = epoll_ctl_real(kfd_of(s, epfd), op, fd, &kev) < 0 ? -errno : 0;
 		if (r == 0) {
 			ne.kev = kev.events & ~(uint32_t)(EPOLLEXCLUSIVE | EPOLLWAKEUP);
 			tls_list_del(s, fd);
@@ -715,7 +771,7 @@ static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, 
 	for (;;) {
 		int64_t wake = deadline;
 		struct timespec ts, *tsp;
-		int k;
+		int k, kfd;
 
 		n = 0;
 		/* Nested managed instances with plain text inside (see
@@ -754,7 +810,7 @@ static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, 
 			if (e->r.events & EPOLLONESHOT) {
 				struct epoll_event kev = { .events = 0, .data.u64 = (uint64_t)nfd[i] };
 				e->r.disabled = true;
-				(void)epoll_ctl_real(epfd, EPOLL_CTL_MOD, nfd[i], &kev);
+				(void)epoll_ctl_real(kfd_of(s, epfd), EPOLL_CTL_MOD, nfd[i], &kev);
 			}
 		}
 		{
@@ -810,8 +866,8 @@ static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, 
 			tls_conn_unref(c);
 		}
 		/* Closed by another thread (legal: the kernel's waiter keeps the
-		 * instance): its number is not ours to ask the kernel about any
-		 * more; as if this call came after the close. */
+		 * instance): a wait that has to ask the kernel again returns
+		 * as if this call came after the close. */
 		/* (closed implies this: we hold a reference, s is not reused) */
 		if (atomic_load_explicit(&sets[epfd], memory_order_relaxed) != s) {
 			pthread_mutex_unlock(&s->lock);
@@ -819,16 +875,20 @@ static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, 
 		}
 		pthread_mutex_unlock(&s->lock);
 
+		/* Our own copy: a close of epfd from here on leaves the kernel
+		 * wait on this instance (see the header comment). */
+		kfd = kfd_of(s, epfd);
 		tsp = shim_wait_timeout(n > 0, wake, &ts);
-		k = n < max ? epoll_pwait2_real(epfd, kbuf, max - n, tsp, mask) : 0;
+		k = n < max ? epoll_pwait2_real(kfd, kbuf, max - n, tsp, mask) : 0;
 		if (k < 0)
 			return n ? n : -errno;
 		pthread_mutex_lock(&s->lock);
-		/* Closed during the wait: the kernel's events are this instance's
-		 * (the waiter kept it) unless the number already names another
-		 * instance, which the wait may have asked instead: never map its
-		 * events with this instance's registrations. */
-		if (k > 0) {
+		/* Asked by number (no copy of our own), and closed during the
+		 * wait: the kernel's events are this instance's (the waiter kept
+		 * it) unless the number already names another instance, which
+		 * the wait may have asked instead: never map its events with this
+		 * instance's registrations. */
+		if (k > 0 && kfd == epfd) {
 			struct ep_set *now = atomic_load_explicit(&sets[epfd], memory_order_relaxed);
 			if (now && now != s)
 				k = 0;
@@ -941,10 +1001,18 @@ static int managed_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	return -EBADF;
 }
 
+/* An unmanaged number that is one of the shim's own fds (an instance's
+ * copy, kfd): the program never opened it. */
+static int own_ebadf(void)
+{
+	errno = EBADF;
+	return -1;
+}
+
 SHIM_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
 	if (!set_of(epfd))
-		return REAL(epoll_ctl)(epfd, op, fd, ev);
+		return shim_is_own(epfd) ? own_ebadf() : REAL(epoll_ctl)(epfd, op, fd, ev);
 	SHIM_RET_KEEP(managed_ctl(epfd, op, fd, ev));
 }
 
@@ -953,7 +1021,7 @@ SHIM_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeou
 	struct ep_set *s = set_get(epfd);
 
 	if (!s)
-		return REAL(epoll_wait)(epfd, ev, max, timeout);
+		return shim_is_own(epfd) ? own_ebadf() : REAL(epoll_wait)(epfd, ev, max, timeout);
 	SHIM_RET_KEEP(managed_wait(s, epfd, ev, max, timeout < 0 ? -1 : (int64_t)timeout * 1000000,
 				      NULL));
 }
@@ -964,7 +1032,7 @@ SHIM_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeo
 	struct ep_set *s = set_get(epfd);
 
 	if (!s)
-		return REAL(epoll_pwait)(epfd, ev, max, timeout, mask);
+		return shim_is_own(epfd) ? own_ebadf() : REAL(epoll_pwait)(epfd, ev, max, timeout, mask);
 	SHIM_RET_KEEP(managed_wait(s, epfd, ev, max, timeout < 0 ? -1 : (int64_t)timeout * 1000000,
 				      mask));
 }
@@ -977,7 +1045,7 @@ SHIM_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const st
 	struct ep_set *s = t == CLOCK_NS_INVALID ? NULL : set_get(epfd);
 
 	if (!s)
-		return REAL(epoll_pwait2)(epfd, ev, max, ts, mask);
+		return shim_is_own(epfd) ? own_ebadf() : REAL(epoll_pwait2)(epfd, ev, max, ts, mask);
 	SHIM_RET_KEEP(managed_wait(s, epfd, ev, max, t, mask));
 }
 

@@ -93,3 +93,24 @@ if [ -x "$PROGS/epoll_stale_number" ]; then
 else
 	fail "$name" "$PROGS/epoll_stale_number missing (make test-build)"
 fi
+
+# A thread held inside a managed epoll_wait while another closes the
+# instance (preload_epollgate.so holds the call at the point the case
+# needs; tests/progs/epoll_gate.c says what each case does).  The wait
+# asked the kernel by the number after its last check: a new instance made
+# at the number in between was asked instead, and its event handed over
+# with the old registration's data (reuse: 0xa0, for an EPOLLIN the old
+# registration never asked for; an eventfd there: EINVAL).
+if [ -x "$PROGS/epoll_gate" ] && [ -f "$PROGS/preload_epollgate.so" ]; then
+	for c in reuse reuse_other; do
+		name=epoll_held_call_$c
+		out=$(SHIM_PRELOAD="$SHIM_PRELOAD $PROGS/preload_epollgate.so" shimmed "$PROGS/epoll_gate" $c 2>"$T/gate.err"); rc=$?
+		if [ "$rc" = 0 ] && [ "$out" = "$c ok" ]; then
+			pass "$name"
+		else
+			fail "$name" "exit $rc, output '$out'$(tail_of "$T/gate.err")"
+		fi
+	done
+else
+	fail "epoll_held_call" "$PROGS/epoll_gate or preload_epollgate.so missing (make test-build)"
+fi
