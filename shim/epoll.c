@@ -314,27 +314,66 @@ void shim_epoll_forget(int fd)
 		set_closed(s);
 }
 
-/* newfd is a copy of oldfd (dup, dup2, dup3, F_DUPFD), its old file
- * forgotten already (shim_epoll_fds_closed): a managed instance is named by
- * both numbers, one set of registrations (the kernel keeps them by
- * instance, and stores the number of the fd in each event's data, which a
- * wait through an unmanaged copy handed to the program). */
-void shim_epoll_dup(int oldfd, int newfd)
+/* Before the C library copies oldfd (dup, dup2, dup3, F_DUPFD): a
+ * reference on the managed instance it names, or NULL; given to
+ * shim_epoll_dup_end with the copy's number. */
+void *shim_epoll_dup_begin(int oldfd)
 {
-	struct ep_set *s;
+	return sets && set_of(oldfd) ? set_get(oldfd) : NULL;
+}
 
-	if (!sets || oldfd < 0 || newfd < 0 || (size_t)oldfd >= nsets || (size_t)newfd >= nsets ||
-	    oldfd == newfd || !set_of(oldfd))
-		return;
-	pthread_mutex_lock(&sets_lock);
-	if ((s = set_of(oldfd)) && !set_of(newfd) && atomic_load(&nlive) < LIVE_MAX) {
-		atomic_fetch_add(&s->refs, 1);      /* the new entry's */
-		atomic_fetch_add(&s->names, 1);
-		live[atomic_load(&nlive)] = newfd;
-		atomic_fetch_add(&nlive, 1);
-		atomic_store(&sets[newfd], s);
+/* Is fd a copy of s's file?  Adding an instance to itself is the one
+ * EPOLL_CTL_ADD the kernel refuses with EINVAL; anything else it adds (then
+ * taken out at once: it is never reported, no entry names it) or refuses
+ * otherwise. */
+static bool same_file(struct ep_set *s, int fd)
+{
+	struct epoll_event kev = { .events = 0, .data.u64 = (uint64_t)fd };
+	int k = atomic_load(&s->kfd);
+
+	if (k < 0)
+		return false;           /* by number: cannot tell */
+	if (epoll_ctl_real(k, EPOLL_CTL_ADD, fd, &kev) == 0) {
+		(void)epoll_ctl_real(k, EPOLL_CTL_DEL, fd, NULL);
+		return false;
 	}
-	pthread_mutex_unlock(&sets_lock);
+	return errno == EINVAL;
+}
+
+/* newfd (or -1) is the copy of oldfd, its old file forgotten already
+ * (shim_epoll_fds_closed); tok from shim_epoll_dup_begin.  A managed
+ * instance is named by both numbers, one set of registrations (the kernel
+ * keeps them by instance, and stores the number of the fd in each event's
+ * data, which a wait through an unmanaged copy handed to the program).
+ * The copy is of the instance taken before it was made if the table names
+ * that instance by oldfd still (close() and the other paths that end a
+ * number forget it first); else oldfd was closed while the copy was being
+ * made (and perhaps handed to another instance), and the copy is asked:
+ * made before the close, it keeps the instance alive (a closed one comes
+ * back); after, it is another file, and never named by this instance. */
+void shim_epoll_dup_end(void *tok, int oldfd, int newfd)
+{
+	struct ep_set *s = tok;
+	bool same;
+
+	if (!s)
+		return;
+	if (newfd >= 0 && newfd != oldfd && (size_t)newfd < nsets) {
+		same = set_of(oldfd) == s || same_file(s, newfd);
+		pthread_mutex_lock(&sets_lock);
+		if (same && !set_of(newfd) && atomic_load(&nlive) < LIVE_MAX) {
+			pthread_mutex_lock(&s->lock);
+			atomic_fetch_add(&s->refs, 1);      /* the new entry's */
+			if (atomic_fetch_add(&s->names, 1) == 0)
+				s->closed = false;
+			pthread_mutex_unlock(&s->lock);
+			live[atomic_load(&nlive)] = newfd;
+			atomic_fetch_add(&nlive, 1);
+			atomic_store(&sets[newfd], s);
+		}
+		pthread_mutex_unlock(&sets_lock);
+	}
+	set_put(s);
 }
 
 static void tls_list_del(struct ep_set *s, int fd);

@@ -250,18 +250,20 @@ SHIM_EXPORT void closefrom(int low)
 
 /* newfd (the C library's answer: -1 and errno on failure) is now a copy
  * of oldfd, whose word was v (classified: never UNSEEN for a socket of
- * interest): share what oldfd is.  newfd or a negative errno. */
-static int share(int oldfd, int newfd, uintptr_t v)
+ * interest): share what oldfd is.  ep: shim_epoll_dup_begin's answer,
+ * taken before the copy was made.  newfd or a negative errno. */
+static int share(int oldfd, int newfd, uintptr_t v, void *ep)
 {
 	struct tls_conn *c;
-	int r;
+	int r, e = errno;
 
+	if (newfd >= 0 && oldfd != newfd)
+		shim_epoll_fds_closed(newfd, newfd);
+	shim_epoll_dup_end(ep, oldfd, newfd);
 	if (newfd < 0)
-		return -errno;
+		return -e;
 	if (oldfd == newfd)
 		return newfd;
-	shim_epoll_fds_closed(newfd, newfd);
-	shim_epoll_dup(oldfd, newfd);
 	if (v == CT_PUMPED) {
 		*conntab_pumped(newfd) = *conntab_pumped(oldfd);
 		conntab_set(newfd, CT_PUMPED);
@@ -351,8 +353,12 @@ static int shim_dup(int fd)
 {
 	uintptr_t v;
 	int r = dup_source(fd, &v);
+	void *ep;
 
-	return r < 0 ? r : share(fd, REAL(dup)(fd), v);
+	if (r < 0)
+		return r;
+	ep = shim_epoll_dup_begin(fd);
+	return share(fd, REAL(dup)(fd), v, ep);
 }
 
 SHIM_EXPORT int dup(int fd)
@@ -365,13 +371,15 @@ static int shim_dup23(int oldfd, int newfd, int flags)
 {
 	uintptr_t v;
 	int r;
+	void *ep;
 
 	if (flags >= 0 && oldfd == newfd)
 		return -EINVAL;
 	if ((r = dup_source(oldfd, &v)) < 0)
 		return r;
 	drop_target(oldfd, newfd);
-	r = share(oldfd, flags >= 0 ? REAL(dup3)(oldfd, newfd, flags) : REAL(dup2)(oldfd, newfd), v);
+	ep = shim_epoll_dup_begin(oldfd);
+	r = share(oldfd, flags >= 0 ? REAL(dup3)(oldfd, newfd, flags) : REAL(dup2)(oldfd, newfd), v, ep);
 	if (newfd == 2 && r == 2)
 		log_stderr_replaced();
 	return r;
@@ -435,9 +443,12 @@ static int shim_fcntl(int (*real_fn)(int, int, ...), int fd, int cmd, void *arg)
 	if (cmd == F_SETFL && ((long)arg & O_ASYNC) && (r = async_allowed(fd, "fcntl(F_SETFL)")) < 0)
 		return r;
 	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) {
+		void *ep;
+
 		if ((r = dup_source(fd, &v)) < 0)
 			return r;
-		return share(fd, real_fn(fd, cmd, arg), v);
+		ep = shim_epoll_dup_begin(fd);
+		return share(fd, real_fn(fd, cmd, arg), v, ep);
 	}
 	if ((r = real_fn(fd, cmd, arg)) < 0)
 		return -errno;
