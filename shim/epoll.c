@@ -130,6 +130,48 @@ static struct ep_set *set_of(int epfd)
 	return atomic_load_explicit(&sets[epfd], memory_order_acquire);
 }
 
+/* The references this thread holds besides the table's (calls inside an
+ * instance, an entry taken out of the table and not yet put), so that the
+ * child of a fork, which has this thread only, can count what it holds
+ * (shim_epoll_fork_child).  Pushed before the count goes up and taken off
+ * after it goes down: a fork from a signal handler in between counts one
+ * reference too many in the child (a leak), never one too few. */
+#define HOLDS_MAX 16
+static __thread struct {
+	struct ep_set *s[HOLDS_MAX];
+	int n, over;            /* over: held, not recorded (the child keeps all) */
+} holds __attribute__((tls_model("initial-exec")));
+
+static void hold_push(struct ep_set *s)
+{
+	if (holds.n < HOLDS_MAX)
+		holds.s[holds.n++] = s;
+	else
+		holds.over++;
+}
+
+static void hold_pop_slow(struct ep_set *s)
+{
+	for (int i = holds.n - 1; i >= 0; i--)
+		if (holds.s[i] == s) {
+			holds.s[i] = holds.s[--holds.n];
+			return;
+		}
+	if (holds.over > 0)
+		holds.over--;
+}
+
+/* (usually the last one pushed) */
+static inline void hold_pop(struct ep_set *s)
+{
+	int n = holds.n;
+
+	if (n > 0 && holds.s[n - 1] == s)
+		holds.n = n - 1;
+	else
+		hold_pop_slow(s);
+}
+
 static void set_put(struct ep_set *s);
 
 /* A reference on the instance the table names for epfd, or NULL. */
@@ -142,6 +184,7 @@ static struct ep_set *set_get(int epfd)
 		return NULL;
 	/* Lock-free first: a reference unless the count is 0 (released, in the
 	 * pool or reused), then the table must still name it. */
+	hold_push(s);
 	r = atomic_load_explicit(&s->refs, memory_order_relaxed);
 	while (r > 0 && !atomic_compare_exchange_weak(&s->refs, &r, r + 1))
 		;
@@ -149,12 +192,16 @@ static struct ep_set *set_get(int epfd)
 		if (set_of(epfd) == s)
 			return s;
 		set_put(s);             /* raced a close: perhaps the last */
+	} else {
+		hold_pop(s);
 	}
 	/* A close or a reuse of the number raced us: ask under the table lock
 	 * (an instance in the table holds the table's reference). */
 	pthread_mutex_lock(&sets_lock);
-	if ((s = set_of(epfd)))
+	if ((s = set_of(epfd))) {
+		hold_push(s);
 		atomic_fetch_add(&s->refs, 1);
+	}
 	pthread_mutex_unlock(&sets_lock);
 	return s;
 }
@@ -186,8 +233,11 @@ static void set_release(struct ep_set *s)
 /* Never with sets_lock or s->lock held. */
 static void set_put(struct ep_set *s)
 {
-	if (s && atomic_fetch_sub(&s->refs, 1) == 1)
+	if (!s)
+		return;
+	if (atomic_fetch_sub(&s->refs, 1) == 1)
 		set_release(s);
+	hold_pop(s);
 }
 
 static void set_put_unwound(void *arg)
@@ -278,6 +328,8 @@ static void set_new(int epfd)
 		if (!old) {
 			live[atomic_load(&nlive)] = epfd;
 			atomic_fetch_add(&nlive, 1);
+		} else {
+			hold_push(old);     /* the table's reference, ours now */
 		}
 	}
 	pthread_mutex_unlock(&sets_lock);
@@ -300,6 +352,8 @@ void shim_epoll_forget(int fd)
 	s = atomic_exchange(&sets[fd], NULL);
 	if (s) {
 		int n = atomic_load(&nlive);
+
+		hold_push(s);           /* the table's reference, ours now */
 		for (int i = 0; i < n; i++)
 			if (live[i] == fd) {
 				live[i] = live[n - 1];
@@ -462,8 +516,10 @@ void shim_epoll_fds_closed(int first, int last)
 		s = atomic_exchange(&sets[fd], NULL);
 		live[i] = live[atomic_load(&nlive) - 1];
 		atomic_fetch_sub(&nlive, 1);
-		if (s)
+		if (s) {
+			hold_push(s);   /* the table's reference, ours now */
 			gone[ng++] = s;
+		}
 	}
 	for (int i = 0; i < atomic_load(&nlive); i++) {
 		struct ep_set *s = atomic_load(&sets[live[i]]);
@@ -1108,4 +1164,47 @@ void shim_epoll_fork_unlock(void)
 			pthread_mutex_unlock(&s->lock);
 	}
 	pthread_mutex_unlock(&sets_lock);
+}
+
+/* The child of fork() has the forking thread only: the references other
+ * threads held (a wait inside an instance, a close between its two steps)
+ * will never be put there.  Each instance keeps what the child holds: the
+ * table's entries and the forking thread's own references (recorded in
+ * `holds`: a fork from a signal handler that interrupted a call of ours);
+ * one that no longer has any is released (its tables, its copy of the
+ * kernel's fd).  Without this, an instance waited on in the parent at the
+ * fork was never released in the child, also after the child closed it. */
+void shim_epoll_fork_child(void)
+{
+	struct ep_set *gone = NULL;
+
+	if (!all || holds.over)
+		return;                 /* none; or cannot tell: keep them all */
+	pthread_mutex_lock(&sets_lock);
+	for (struct ep_set *s = all; s; s = s->next_all) {
+		int r = atomic_load(&s->refs), names = 0, mine = 0;
+
+		if (r <= 0)
+			continue;
+		for (int i = 0; i < atomic_load(&nlive); i++)
+			names += atomic_load(&sets[live[i]]) == s;
+		for (int i = 0; i < holds.n; i++)
+			mine += holds.s[i] == s;
+		if (names + mine == r)
+			continue;
+		atomic_store(&s->names, names);
+		if (!names)
+			s->closed = true;
+		atomic_store(&s->refs, names + mine);
+		if (names + mine == 0) {
+			s->next_free = gone;
+			gone = s;
+		}
+	}
+	pthread_mutex_unlock(&sets_lock);
+	while (gone) {
+		struct ep_set *next = gone->next_free;
+		set_release(gone);
+		gone = next;
+	}
 }

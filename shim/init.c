@@ -114,6 +114,7 @@ static void after_fork_child(void)
 {
 	self_forked();
 	release_after_fork(true);
+	shim_epoll_fork_child();
 	shim_wait_fork_child();
 	resume_fork_child();
 	ocsp_fork_child();

@@ -331,6 +331,7 @@ void shim_epoll_dup_end(void *tok, int oldfd, int newfd);
 void shim_epoll_fd_moving(int fd, bool before);
 void shim_epoll_fork_lock(void);
 void shim_epoll_fork_unlock(void);
+void shim_epoll_fork_child(void);
 void shim_classify_fork_lock(void);
 void shim_classify_fork_unlock(bool child);
 void shim_own_fork_lock(void);

@@ -100,12 +100,15 @@ fi
 # asked the kernel by the number after its last check: a new instance made
 # at the number in between was asked instead, and its event handed over
 # with the old registration's data (reuse: 0xa0, for an EPOLLIN the old
-# registration never asked for; an eventfd there: EINVAL).  A copy made
-# while the original was being closed was left unmanaged (dupfd: the
-# shim's data, the fd's number 0x9) or named the instance made next at the
-# number (dupfd_reuse: its data, 0xb1).
+# registration never asked for; an eventfd there: EINVAL).  A fork while a
+# thread waited left the instance referenced for ever in the child (fork:
+# its tables kept after the child's close; fork_closed: one closed before
+# the fork kept though nothing names it).  A copy made while the original
+# was being closed was left unmanaged (dupfd: the shim's data, the fd's
+# number 0x9) or named the instance made next at the number (dupfd_reuse:
+# its data, 0xb1).
 if [ -x "$PROGS/epoll_gate" ] && [ -f "$PROGS/preload_epollgate.so" ]; then
-	for c in reuse reuse_other dupfd dupfd_reuse; do
+	for c in reuse reuse_other fork fork_closed dupfd dupfd_reuse; do
 		name=epoll_held_call_$c
 		out=$(SHIM_PRELOAD="$SHIM_PRELOAD $PROGS/preload_epollgate.so" shimmed "$PROGS/epoll_gate" $c 2>"$T/gate.err"); rc=$?
 		if [ "$rc" = 0 ] && [ "$out" = "$c ok" ]; then
