@@ -1438,27 +1438,37 @@ static bool more_buffered(struct tls_conn *c)
  * edge-triggered program that trusts a short read is never left behind).
  * Having read something, an end or a failure met afterwards is kept for
  * the next call (the state says so).  After a failure: the stage only. */
-static ssize_t read_locked(struct tls_conn *c, unsigned char *buf, size_t len)
+/* Up to len bytes of the stage into buf (NULL: only counted), taken
+ * unless peek.  The count. */
+static size_t take_stage(struct tls_conn *c, unsigned char *buf, size_t len, bool peek)
 {
-	size_t got = 0;
+	size_t take = c->stage_len - c->stage_off;
 
-	if (c->stage_off < c->stage_len) {
-		size_t take = c->stage_len - c->stage_off;
-		if (take > len)
-			take = len;
+	if (take > len)
+		take = len;
+	if (!take)
+		return 0;
+	if (buf)
 		memcpy(buf, c->stage + c->stage_off, take);
-		c->stage_off += take;
-		got = take;
-		if (c->stage_off == c->stage_len) {
-			/* Emptied: an idle connection keeps no stage (32 KiB). */
-			c->stage_off = c->stage_len = 0;
-			if (!c->keep_bufs) {
-				free(c->stage);
-				c->stage = NULL;
-				c->stage_cap = 0;
-			}
+	if (peek)
+		return take;
+	c->stage_off += take;
+	if (c->stage_off == c->stage_len) {
+		/* Emptied: an idle connection keeps no stage (32 KiB). */
+		c->stage_off = c->stage_len = 0;
+		if (!c->keep_bufs) {
+			free(c->stage);
+			c->stage = NULL;
+			c->stage_cap = 0;
 		}
 	}
+	return take;
+}
+
+static ssize_t read_locked(struct tls_conn *c, unsigned char *buf, size_t len)
+{
+	size_t got = take_stage(c, buf, len, false);
+
 	while (got < len) {
 		struct err_snap snap;
 		size_t n = 0;
@@ -1555,7 +1565,16 @@ ssize_t tls_conn_read(struct tls_conn *c, void *buf, size_t len, bool peek)
 		r = c->got_close && !SSL_pending(c->ssl) ? 0 : TLS_ERR;
 		goto out;
 	}
-	if (c->rd_shut || (c->got_close && c->stage_off == c->stage_len && !SSL_pending(c->ssl))) {
+	/* After shutdown(SHUT_RD), as TCP's queue: the plain text taken in
+	 * before it (shim_tls_shutdown stages what had arrived) is still
+	 * read, then 0 at once.  The kernel is not read again: its recv says
+	 * 0 on an empty queue now, which OpenSSL would take for a truncated
+	 * stream. */
+	if (c->rd_shut) {
+		r = (ssize_t)take_stage(c, buf, len, peek);
+		goto out;
+	}
+	if (c->got_close && c->stage_off == c->stage_len && !SSL_pending(c->ssl)) {
 		r = 0;
 		goto out;
 	}

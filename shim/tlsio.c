@@ -667,8 +667,14 @@ int shim_tls_shutdown(struct tls_conn *c, int how)
 	 * ERRORS). */
 	if (tls_conn_reentered(c))
 		return reentered(c);
-	if (how == SHUT_RD || how == SHUT_RDWR)
+	if (how == SHUT_RD || how == SHUT_RDWR) {
+		/* What has arrived stays readable after it, as in TCP's queue:
+		 * taken in now, while the kernel's recv still says "would
+		 * block" on an empty queue (0 once the socket is shut). */
+		if (tls_conn_handshake_done(c))
+			(void)tls_conn_readable(c);
 		tls_conn_shut_read(c);
+	}
 	if ((how == SHUT_WR || how == SHUT_RDWR) && tls_conn_handshake_done(c))
 		send_close_notify(c);
 	if (fd < 0)

@@ -15,7 +15,7 @@ P=$(free_port)
 policy "$T/c.conf" <<EOC
 rules = ( { name = "flags-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
 EOC
-bg "$PY" "$TLSSHIM_TOP/tests/preload/tls_echo_server.py" "$P" "$CERTS/server.crt" "$CERTS/server.key" 2 >"$T/echo.out" 2>&1
+bg "$PY" "$TLSSHIM_TOP/tests/preload/tls_echo_server.py" "$P" "$CERTS/server.crt" "$CERTS/server.key" 3 >"$T/echo.out" 2>&1
 echo1=$!
 wait_for "$T/echo.out" '^listening' 15
 TLSSHIM_LOG_FILE="$T/log" timeout $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" "$PY" "$PYD/flags_client.py" "$P" >"$T/out" 2>&1

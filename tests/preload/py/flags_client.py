@@ -235,3 +235,22 @@ signal.signal(signal.SIGPIPE, signal.SIG_IGN)
 res("pwritev2 with RWF_NOSIGNAL after SHUT_WR: EPIPE without SIGPIPE (or the kernel's EOPNOTSUPP)",
     e == (errno.EPIPE if knosig == 0 else knosig), repr((knosig, e)))
 z.close()
+# shutdown(SHUT_RD) with plain text that has arrived: TCP still gives what
+# is in its queue, then 0 at once (the library said 0 at once, with the
+# bytes still counted by FIONREAD).  (the echo server's third connection)
+import fcntl, termios
+y = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+y.sendall(b"queued")
+select.select([y], [], [], 10)
+y.shutdown(socket.SHUT_RD)
+n = struct.unpack("i", fcntl.ioctl(y, termios.FIONREAD, b"\0" * 4))[0]
+got = b""
+while len(got) < 6:
+    d = y.recv(100)
+    if not d:
+        break
+    got += d
+last = y.recv(100)
+res("after shutdown(SHUT_RD) the plain text that had arrived is read, then 0 at once",
+    n == 6 and got == b"queued" and last == b"", repr((n, got, last)))
+y.close()
