@@ -41,6 +41,26 @@ if ! fc_start peer --mode echo; then
 	exit 1
 fi
 
+# echo_case NAME CONF PASS FAIL CMD...: CMD under the library with the
+# policy CONF (its log $T/NAME.log) against the echo peer: PASS (with the
+# audit's figures) when it printed "echo ok" and every byte of its
+# connection on the wire was TLS; otherwise FAIL.
+echo_case() {
+	_n=$1 _c=$2 _p=$3 _f=$4
+	shift 4
+	out=$(TLSSHIM_LOG_FILE="$T/$_n.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$_c" "$@" 2>&1)
+	srv_settled peer 1 5
+	fc_collect peer "$_n"
+	fc_wire "$_n" --min-conns 1
+	_w=$?
+	if [ "$out" = "echo ok" ] && [ $_w -eq 0 ]; then
+		pass "$_p ($WIRE_OUT)"
+	else
+		fail "$_f" "$out; $WIRE_OUT; log: $(log_tail "$T/$_n.log")"
+	fi
+}
+
 # ---- a connection in progress changes hands ------------------------------------
 # (race: by SCM_RIGHTS, and preload_synrace.so makes the connection
 # complete between the library's getpeername(), ENOTCONN, and its TCP_INFO)
@@ -181,17 +201,9 @@ if ! cc -o "$T/fdo" "$T/fdo.c" 2>"$T/fdo.cc"; then
 else
 	fc_policy "$T/fdo.conf"
 	for how in before dup2; do
-		out=$(TLSSHIM_LOG_FILE="$T/fdo-$how.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
-			TLSSHIM_CONFIG="$T/fdo.conf" "$T/fdo" "$how" "$R" "$SENT" 2>&1)
-		srv_settled peer 1 5
-		fc_collect peer "fdo-$how"
-		fc_wire "fdo-$how" --min-conns 1
-		wrc=$?
-		if [ "$out" = "echo ok" ] && [ $wrc -eq 0 ]; then
-			pass "stdio on a FILE made before the TLS session came to its number ($how): over TLS ($WIRE_OUT)"
-		else
-			fail "stdio on a FILE made before the TLS session ($how)" "$out; $WIRE_OUT; log: $(log_tail "$T/fdo-$how.log")"
-		fi
+		echo_case "fdo-$how" "$T/fdo.conf" \
+			"stdio on a FILE made before the TLS session came to its number ($how): over TLS" \
+			"stdio on a FILE made before the TLS session ($how)" "$T/fdo" "$how" "$R" "$SENT"
 	done
 fi
 
@@ -449,17 +461,8 @@ for how in ctypes dlvsym; do
 	else
 		set -- "$PROGS/dlsym_client" libc "$R" "$SENT"
 	fi
-	out=$(TLSSHIM_LOG_FILE="$T/dl-$how.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
-		TLSSHIM_CONFIG="$T/dl.conf" "$@" 2>&1)
-	srv_settled peer 1 5
-	fc_collect peer "dl-$how"
-	fc_wire "dl-$how" --min-conns 1
-	wrc=$?
-	if [ "$out" = "echo ok" ] && [ $wrc -eq 0 ]; then
-		pass "libc functions through dlopen(\"libc.so.6\") + $how: over TLS, echoed ($WIRE_OUT)"
-	else
-		fail "libc functions through dlopen(\"libc.so.6\") + $how" "$out; $WIRE_OUT; log: $(log_tail "$T/dl-$how.log")"
-	fi
+	echo_case "dl-$how" "$T/dl.conf" "libc functions through dlopen(\"libc.so.6\") + $how: over TLS, echoed" \
+		"libc functions through dlopen(\"libc.so.6\") + $how" "$@"
 done
 # ... and nothing else changes: RTLD_NEXT from a library preloaded after
 # this one still means "after that library" (preload_dlnext.so wraps write
