@@ -87,46 +87,140 @@ static long raw_einval(void)
 	return -1;
 }
 
-static long ppoll_call(const unsigned long *a)
+static long raw_efault(void)
 {
-	return ppoll(P(0, struct pollfd *), (nfds_t)a[1], P(2, const struct timespec *),
-		     P(3, const sigset_t *));
+	errno = EFAULT;
+	return -1;
 }
 
-/* pselect6's sixth argument: the mask and its size, or NULL. */
-static long pselect_call(const unsigned long *a)
+/* n bytes from src into dst, in our own memory, as the kernel's
+ * copy_to_user: false, nothing written, where dst is not writable (a
+ * const time-out in read-only memory).  errno is kept. */
+static bool write_own(void *dst, const void *src, size_t n)
 {
+	struct iovec l = { (void *)(uintptr_t)src, n }, r = { dst, n };
+	int keep = errno;
+	ssize_t got = process_vm_writev(getpid(), &l, 1, &r, 1, 0);
+	bool ok = got == (ssize_t)n;
+
+	if (got < 0 && (errno == EPERM || errno == ENOSYS)) {
+		memcpy(dst, src, n);
+		ok = true;
+	}
+	errno = keep;
+	return ok;
+}
+
+/* The time-out of a raw wait, copied as the kernel copies it (the
+ * program's may be read-only, or unreadable: EFAULT, where the wrappers
+ * would fault), into own: false when unreadable. */
+static bool raw_timeout(const void *user, void *own, size_t n)
+{
+	return !user || read_own(own, user, n);
+}
+
+/* ppoll's and pselect6's arguments, the time-out the library's copy. */
+struct raw_wait {
+	const unsigned long *a;
+	struct timespec *ts;
+};
+
+static long ppoll_call(const struct raw_wait *w)
+{
+	const unsigned long *a = w->a;
+
+	if (a[3] && a[4] != KERNEL_SIGSET)
+		return raw_einval();
+	return ppoll(P(0, struct pollfd *), (nfds_t)a[1], w->ts, P(3, const sigset_t *));
+}
+
+/* pselect6's sixth argument: the mask and its size, or NULL (read before
+ * the time-out, as the kernel: EFAULT first). */
+static long pselect_call(const struct raw_wait *w)
+{
+	const unsigned long *a = w->a;
 	const unsigned long *m = P(5, const unsigned long *);
 	unsigned long sm[2] = { 0, KERNEL_SIGSET };
 
-	if (m && !read_own(sm, m, sizeof sm)) {
-		errno = EFAULT;
-		return -1;
-	}
+	if (m && !read_own(sm, m, sizeof sm))
+		return raw_efault();
+	if (clock_ts_timeout_ns(w->ts) == CLOCK_NS_INVALID)
+		return raw_einval();
 	if (sm[0] && sm[1] != KERNEL_SIGSET)
 		return raw_einval();
-	return pselect((int)A(0), P(1, fd_set *), P(2, fd_set *), P(3, fd_set *),
-		       P(4, const struct timespec *), (const sigset_t *)(uintptr_t)sm[0]);
+	return pselect((int)A(0), P(1, fd_set *), P(2, fd_set *), P(3, fd_set *), w->ts,
+		       (const sigset_t *)(uintptr_t)sm[0]);
 }
 
 /* ppoll and pselect6 as system calls write the time not slept back into
  * the timespec (the C library's calls work on a copy): a program's loop
- * counts on it.  Not for a zero or an invalid time-out, as the kernel. */
-static long raw_timed_wait(struct timespec *ts, long (*call)(const unsigned long *), const unsigned long *a)
+ * counts on it.  Not for a zero or an invalid time-out, as the kernel;
+ * and, as the kernel, a time-out in read-only memory is left as it is
+ * (the wait's result stands).  The wrappers get a copy: an unreadable
+ * time-out is EFAULT, before the mask, as the kernel says. */
+static long raw_timed_wait(struct timespec *user, long (*call)(const struct raw_wait *),
+			   const unsigned long *a)
 {
-	int64_t t = clock_ts_timeout_ns(ts), start = clock_ns(), left;
-	long r = call(a);
-	int keep = errno;
+	struct timespec own;
+	struct raw_wait w = { a, NULL };
+	int64_t t, start, left;
+	long r;
+	int keep;
 
-	if (!ts || t <= 0 || t == CLOCK_NS_FOREVER || (r < 0 && errno == EINVAL))
+	if (!raw_timeout(user, &own, sizeof own))
+		return raw_efault();
+	w.ts = user ? &own : NULL;
+	t = clock_ts_timeout_ns(w.ts);
+	start = clock_ns();
+	r = call(&w);
+	keep = errno;
+	if (!w.ts || t <= 0 || t == CLOCK_NS_FOREVER || (r < 0 && errno == EINVAL))
 		return r;
 	left = t - (clock_ns() - start);
 	if (left < 0)
 		left = 0;
-	ts->tv_sec = left / 1000000000;
-	ts->tv_nsec = left % 1000000000;
+	own.tv_sec = left / 1000000000;
+	own.tv_nsec = left % 1000000000;
+	write_own(user, &own, sizeof own);
 	errno = keep;
 	return r;
+}
+
+/* select as a system call: its timeval copied (EFAULT when unreadable);
+ * the time left, which the C library's select writes into the copy, goes
+ * back only where it changed and only where the program's is writable (the
+ * C library's select would write a read-only one and fault). */
+static long raw_select(const unsigned long *a)
+{
+	struct timeval own, was;
+	struct timeval *tv;
+	long r;
+
+	if (!raw_timeout(P(4, const struct timeval *), &own, sizeof own))
+		return raw_efault();
+	tv = a[4] ? &own : NULL;
+	was = own;
+	r = select((int)A(0), P(1, fd_set *), P(2, fd_set *), P(3, fd_set *), tv);
+	if (tv && memcmp(&own, &was, sizeof own))
+		write_own(P(4, struct timeval *), &own, sizeof own);
+	return r;
+}
+
+/* epoll_pwait2's time-out: copied (EFAULT when unreadable, before the
+ * sigsetsize's EINVAL). */
+static long raw_epoll_pwait2(const unsigned long *a)
+{
+	struct timespec own;
+	struct timespec *ts;
+
+	if (!raw_timeout(P(3, const struct timespec *), &own, sizeof own))
+		return raw_efault();
+	ts = a[3] ? &own : NULL;
+	if (clock_ts_timeout_ns(ts) == CLOCK_NS_INVALID)
+		return raw_einval();
+	if (a[4] && a[5] != KERNEL_SIGSET)
+		return raw_einval();
+	return epoll_pwait2((int)A(0), P(1, struct epoll_event *), (int)A(2), ts, P(4, const sigset_t *));
 }
 
 SHIM_EXPORT long syscall(long no, ...)
@@ -210,14 +304,9 @@ SHIM_EXPORT long syscall(long no, ...)
 	case SYS_poll:
 		return poll(P(0, struct pollfd *), (nfds_t)a[1], (int)A(2));
 	case SYS_ppoll:
-		if (a[3] && a[4] != KERNEL_SIGSET)
-			return raw_einval();
 		return raw_timed_wait(P(2, struct timespec *), ppoll_call, a);
 	case SYS_select:
-		/* (the C library's select is the system call: it writes the
-		 * time left itself) */
-		return select((int)A(0), P(1, fd_set *), P(2, fd_set *), P(3, fd_set *),
-			      P(4, struct timeval *));
+		return raw_select(a);
 	case SYS_pselect6:
 		return raw_timed_wait(P(4, struct timespec *), pselect_call, a);
 	case SYS_epoll_create:
@@ -234,10 +323,7 @@ SHIM_EXPORT long syscall(long no, ...)
 		return epoll_pwait((int)A(0), P(1, struct epoll_event *), (int)A(2), (int)A(3),
 				   P(4, const sigset_t *));
 	case SYS_epoll_pwait2:
-		if (a[4] && a[5] != KERNEL_SIGSET)
-			return raw_einval();
-		return epoll_pwait2((int)A(0), P(1, struct epoll_event *), (int)A(2),
-				    P(3, const struct timespec *), P(4, const sigset_t *));
+		return raw_epoll_pwait2(a);
 	case SYS_pidfd_getfd:
 		return pidfd_getfd((int)A(0), (int)A(1), (unsigned)a[2]);
 	case SYS_execve:

@@ -23,7 +23,11 @@
  * report it at once, and ppoll's and pselect6's time-out of 2 s has the
  * time not slept written back (the system call does, the C library's
  * wrappers do not); raw epoll_wait reports it with the data the program
- * registered.  "raw CALL ok" or "raw CALL bad: WHY".
+ * registered.  "raw CALL ok" or "raw CALL bad: WHY".  "raw mem": raw
+ * ppoll, pselect6, select and epoll_pwait2 with a time-out in read-only
+ * memory (the kernel reads it, its write-back fails silently: the wait's
+ * result) and in unreadable memory (EFAULT), the held byte ready; "raw mem
+ * pipe" the same on a pipe, in a child (no TLS: the C library's calls).
  * Prints "CALL CASE ok" or "CALL CASE bad: WHY" for each; exit 0 when all
  * are ok.
  */
@@ -34,11 +38,14 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -157,6 +164,98 @@ static int two_s_left(const struct timespec *ts)
 	return ts->tv_sec == 1 && ts->tv_nsec >= 0 && ts->tv_nsec < 1000000000;
 }
 
+
+/* The raw waits with a time-out the kernel reads but cannot write (a
+ * const one in read-only memory: the wait's result, the time-out left as
+ * it is) or cannot read (EFAULT), on fd with one byte ready.  Returns
+ * NULL or why not. */
+static const char *raw_mem(int fd, const void *ro, const void *none)
+{
+	static char why[96];
+	const char *calls[] = { "ppoll", "pselect6", "select", "epoll_pwait2" };
+
+	for (int k = 0; k < 4; k++)
+		for (int f = 0; f < 2; f++) {
+			const void *t = f ? none : ro;
+			struct pollfd p = { fd, POLLIN, 0 };
+			struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+			int e = -1;
+			fd_set rd;
+			long r;
+
+			FD_ZERO(&rd);
+			FD_SET(fd, &rd);
+			errno = 0;
+			if (k == 0)
+				r = syscall(SYS_ppoll, &p, 1, t, NULL, 8);
+			else if (k == 1)
+				r = syscall(SYS_pselect6, fd + 1, &rd, NULL, NULL, t, NULL);
+			else if (k == 2)
+				r = syscall(SYS_select, fd + 1, &rd, NULL, NULL, t);
+			else if ((e = epoll_create1(0)) < 0 || epoll_ctl(e, EPOLL_CTL_ADD, fd, &ev) < 0)
+				r = -2;
+			else
+				r = syscall(SYS_epoll_pwait2, e, &ev, 1, t, NULL, 8);
+			if (e >= 0)
+				close(e);
+			if (f ? !(r == -1 && errno == EFAULT) : r != 1) {
+				snprintf(why, sizeof why, "%s with a%s time-out: %ld (%s)", calls[k],
+					 f ? "n unreadable" : " read-only", r, strerror(errno));
+				return why;
+			}
+		}
+	return NULL;
+}
+
+/* A read-only page holding a 2-s time-out, and a page that cannot be read. */
+static void mem_pages(void **ro, void **none)
+{
+	struct timespec *ts = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	*none = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ts == MAP_FAILED || *none == MAP_FAILED) {
+		perror("timeouts: mmap");
+		exit(2);
+	}
+	ts->tv_sec = 2;  /* (as a timeval too: 2 s) */
+	mprotect(ts, 4096, PROT_READ);
+	*ro = ts;
+}
+
+/* The same on a pipe (no TLS anywhere), in a child: a fault is a line. */
+static void raw_mem_pipe(void)
+{
+	int pp[2], st;
+	void *ro, *none;
+	pid_t pid;
+
+	mem_pages(&ro, &none);
+	if (pipe(pp) < 0 || write(pp[1], "p", 1) != 1 || (pid = fork()) < 0) {
+		perror("timeouts: pipe");
+		exit(2);
+	}
+	if (!pid) {
+		const char *why = raw_mem(pp[0], ro, none);
+
+		if (why)
+			printf("raw mem pipe bad: %s\n", why);
+		else
+			printf("raw mem pipe ok\n");
+		fflush(stdout);
+		_exit(why != NULL);
+	}
+	fflush(stdout);
+	if (waitpid(pid, &st, 0) == pid && WIFEXITED(st)) {
+		bad |= WEXITSTATUS(st) != 0;
+	} else {
+		bad = 1;
+		printf("raw mem pipe bad: the child ended by signal %d\n", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+		fflush(stdout);
+	}
+	close(pp[0]);
+	close(pp[1]);
+}
+
 static void raw_calls(void)
 {
 	struct pollfd p = { sock, POLLIN, 0 };
@@ -204,6 +303,14 @@ static void raw_calls(void)
 		       r, strerror(errno));
 		bad |= !(r == -1 && errno == EINVAL);
 	}
+	/* The held byte, with time-outs in read-only and unreadable memory
+	 * (the shim wrote the one and read the other: SIGSEGV). */
+	{
+		void *ro, *none;
+
+		mem_pages(&ro, &none);
+		raw_report("mem", raw_mem(sock, ro, none));
+	}
 	if (read(sock, buf, 1) != 1 || buf[0] != 'z') {
 		perror("timeouts: the held byte");
 		bad = 1;
@@ -244,6 +351,7 @@ int main(int argc, char **argv)
 		if (k == SELECT)
 			one(k, "usec", 0, 1500000, 0);
 	}
+	raw_mem_pipe();
 	raw_calls();
 	return bad;
 }
