@@ -101,7 +101,7 @@ SHIM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 
 /* preadv2/pwritev2 with offset -1 use (and move) the current position:
  * on a socket they are readv/writev with flags.  Any other offset on a
- * socket is ESPIPE, which the kernel says for us.
+ * socket is ESPIPE (below -1, EINVAL).
  *
  * The flags a socket takes depend on the kernel: every one since 4.16
  * takes the five below; 6.18 adds RWF_NOSIGNAL (MSG_NOSIGNAL's meaning);
@@ -162,22 +162,48 @@ static int rwf_to_msg(int flags)
 	return ((flags & RWF_NOWAIT) ? MSG_DONTWAIT : 0) | ((flags & RWF_NOSIGNAL_) ? MSG_NOSIGNAL : 0);
 }
 
-static ssize_t tls_preadv2(struct tls_conn *c, const struct iovec *iov, int cnt, off_t off, int flags)
+#define RWF_NOAPPEND_ 0x20      /* Linux 6.9 */
+
+/* preadv2/pwritev2's arguments in the kernel's order on a socket: an
+ * offset below -1 is EINVAL (do_preadv), another than -1 ESPIPE; then
+ * the iovec array (EINVAL); a call for no bytes is 0 whatever the flags
+ * (vfs_readv returns before it looks at them); then the flags, and
+ * RWF_APPEND with RWF_NOAPPEND is EINVAL where the kernel knows the one.
+ * 1: do the call; 0: it is done (0 bytes); else -errno. */
+static int rwf_args(const struct iovec *iov, int cnt, off_t off, int flags, bool writing)
 {
+	size_t any = 0;
 	int e;
 
+	if (off < -1)
+		return -EINVAL;
 	if (off != -1)
 		return -ESPIPE;
-	return (e = rwf_check(flags, false)) < 0 ? e : tls_readv(c, iov, cnt, rwf_to_msg(flags));
+	if ((e = shim_iov_check(iov, (size_t)cnt, EINVAL)) < 0)
+		return e;
+	for (int i = 0; i < cnt && !any; i++)
+		any = iov[i].iov_len;
+	if (!any)
+		return 0;
+	if ((e = rwf_check(flags, writing)) < 0)
+		return e;
+	if ((flags & RWF_APPEND) && (flags & RWF_NOAPPEND_))
+		return -EINVAL;
+	return 1;
+}
+
+static ssize_t tls_preadv2(struct tls_conn *c, const struct iovec *iov, int cnt, off_t off, int flags)
+{
+	int e = rwf_args(iov, cnt, off, flags, false);
+
+	return e <= 0 ? e : tls_readv(c, iov, cnt, rwf_to_msg(flags));
 }
 
 static ssize_t tls_pwritev2(struct tls_conn *c, const struct iovec *iov, int cnt, off_t off, int flags)
 {
-	int e;
+	int e = rwf_args(iov, cnt, off, flags, true);
 
-	if (off != -1)
-		return -ESPIPE;
-	return (e = rwf_check(flags, true)) < 0 ? e : tls_writev(c, iov, cnt, rwf_to_msg(flags));
+	return e <= 0 ? e : tls_writev(c, iov, cnt, rwf_to_msg(flags));
 }
 
 SHIM_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)

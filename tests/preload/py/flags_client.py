@@ -196,6 +196,26 @@ for f in (0x40, 0x80, 0x100, 0x200, 0x400000):
     rwf_detail.append("%#x kernel %s/%s tls %s/%s" % (f, kw, kr, tw, tr))
 pa.close(); pb.close()
 res("preadv2/pwritev2 flags on a TLS fd as the kernel takes them on a socket", rwf_ok, "; ".join(rwf_detail))
+# ... and in the kernel's order: an offset below -1 is EINVAL (not ESPIPE),
+# a call for no bytes is 0 whatever the flags, RWF_APPEND with RWF_NOAPPEND
+# (0x20) EINVAL where the kernel knows RWF_NOAPPEND (each bit alone is taken).
+pa, pb = socket.socketpair()
+rwf_ok = True; rwf_detail = []
+for name, w, bufs, off, f in (("read off -2", 0, [bytearray(1)], -2, 0),
+                              ("write off -2", 1, [b"o"], -2, 0),
+                              ("read none 0x40", 0, [bytearray(0)], -1, 0x40),
+                              ("write none 0x40", 1, [b""], -1, 0x40),
+                              ("write append|noappend", 1, [b"a"], -1, 0x30)):
+    fn = os.pwritev if w else os.preadv
+    k = rwf_err(fn, pa.fileno(), bufs, off, f)
+    t = rwf_err(fn, s.fileno(), bufs, off, f)
+    if w and t == 0 and bufs[0]:
+        peek_until(len(bufs[0])); s.recv(len(bufs[0]))
+    rwf_ok &= k == t
+    rwf_detail.append("%s kernel %s tls %s" % (name, k, t))
+pa.close(); pb.close()
+res("preadv2/pwritev2 offset, empty call, RWF_APPEND|RWF_NOAPPEND on a TLS fd as on a socket", rwf_ok,
+    "; ".join(rwf_detail))
 # SO_ZEROCOPY: no MSG_ZEROCOPY completion could ever come through TLS (the
 # library copies): set on a TLS fd it is refused, as on a socket without
 # zerocopy; set before connect(), a MSG_ZEROCOPY send is refused (the
