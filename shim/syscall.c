@@ -186,22 +186,36 @@ static long raw_timed_wait(struct timespec *user, long (*call)(const struct raw_
 	return r;
 }
 
-/* select as a system call: its timeval copied (EFAULT when unreadable);
- * the time left, which the C library's select writes into the copy, goes
- * back only where it changed and only where the program's is writable (the
- * C library's select would write a read-only one and fault). */
+/* select as a system call: its timeval copied (EFAULT when unreadable)
+ * and read as kern_select reads it: tv_sec + tv_usec / 10^6 seconds (in
+ * the kernel's wrapping arithmetic) and (tv_usec % 10^6) * 1000 ns, EINVAL
+ * when either is negative ({-1, 3000000} is 2 s; {5, -1} and {LONG_MAX,
+ * 2000000} EINVAL), where the C library's select refuses any negative
+ * part and saturates.  The wrapper gets the time-out normalised; the time
+ * left goes back, as poll_select_finish: not for a zero time-out, and not
+ * where the program's is read-only (the C library's select would write
+ * it and fault). */
 static long raw_select(const unsigned long *a)
 {
-	struct timeval own, was;
-	struct timeval *tv;
+	struct timeval own;
+	struct timeval *tv = NULL;
+	bool zero = true;
 	long r;
 
 	if (!raw_timeout(P(4, const struct timeval *), &own, sizeof own))
 		return raw_efault();
-	tv = a[4] ? &own : NULL;
-	was = own;
+	if (a[4]) {
+		long sec = (long)((unsigned long)own.tv_sec + (unsigned long)(own.tv_usec / 1000000));
+		long usec = own.tv_usec % 1000000;
+
+		if (sec < 0 || usec < 0)
+			return raw_einval();
+		own = (struct timeval){ sec, usec };
+		tv = &own;
+		zero = !sec && !usec;
+	}
 	r = select((int)A(0), P(1, fd_set *), P(2, fd_set *), P(3, fd_set *), tv);
-	if (tv && memcmp(&own, &was, sizeof own))
+	if (tv && !zero)
 		write_own(P(4, struct timeval *), &own, sizeof own);
 	return r;
 }

@@ -27,7 +27,9 @@
  * ppoll, pselect6, select and epoll_pwait2 with a time-out in read-only
  * memory (the kernel reads it, its write-back fails silently: the wait's
  * result) and in unreadable memory (EFAULT), the held byte ready; "raw mem
- * pipe" the same on a pipe, in a child (no TLS: the C library's calls).
+ * pipe" the same on a pipe, in a child (no TLS: the C library's calls);
+ * "raw select norm" there too: raw select's timeval normalised as the
+ * kernel does it (see raw_select_norm).
  * Prints "CALL CASE ok" or "CALL CASE bad: WHY" for each; exit 0 when all
  * are ok.
  */
@@ -222,6 +224,37 @@ static void mem_pages(void **ro, void **none)
 	*ro = ts;
 }
 
+/* Raw select's timeval as kern_select reads it (fd ready): {-1, 3000000}
+ * is 2 s (the time left written back: 1.something s), {LONG_MAX, 2000000}
+ * wraps to a negative second: EINVAL; the C library's select says EINVAL
+ * for the one and waits for the other. */
+static const char *raw_select_norm(int fd)
+{
+	static char why[96];
+	struct timeval tv = { -1, 3000000 };
+	fd_set rd;
+	long r;
+
+	FD_ZERO(&rd);
+	FD_SET(fd, &rd);
+	r = syscall(SYS_select, fd + 1, &rd, NULL, NULL, &tv);
+	if (r != 1 || tv.tv_sec != 1 || tv.tv_usec < 0 || tv.tv_usec >= 1000000) {
+		snprintf(why, sizeof why, "{-1, 3000000}: %ld (%s), left {%ld, %ld}", r, strerror(errno),
+			 (long)tv.tv_sec, (long)tv.tv_usec);
+		return why;
+	}
+	tv = (struct timeval){ LONG_MAX, 2000000 };
+	FD_ZERO(&rd);
+	FD_SET(fd, &rd);
+	errno = 0;
+	r = syscall(SYS_select, fd + 1, &rd, NULL, NULL, &tv);
+	if (r != -1 || errno != EINVAL) {
+		snprintf(why, sizeof why, "{LONG_MAX, 2000000}: %ld (%s)", r, strerror(errno));
+		return why;
+	}
+	return NULL;
+}
+
 /* The same on a pipe (no TLS anywhere), in a child: a fault is a line. */
 static void raw_mem_pipe(void)
 {
@@ -237,12 +270,18 @@ static void raw_mem_pipe(void)
 	if (!pid) {
 		const char *why = raw_mem(pp[0], ro, none);
 
+		const char *norm = raw_select_norm(pp[0]);
+
 		if (why)
 			printf("raw mem pipe bad: %s\n", why);
 		else
 			printf("raw mem pipe ok\n");
+		if (norm)
+			printf("raw select norm bad: %s\n", norm);
+		else
+			printf("raw select norm ok\n");
 		fflush(stdout);
-		_exit(why != NULL);
+		_exit(why || norm);
 	}
 	fflush(stdout);
 	if (waitpid(pid, &st, 0) == pid && WIFEXITED(st)) {
