@@ -477,11 +477,48 @@ int shim_iov_check(const struct iovec *iov, size_t cnt, int err)
 	return 0;
 }
 
+/* A peek into several buffers: TCP fills them in turn from the queue's
+ * start, as one peek of their total (with MSG_WAITALL, it waits for all of
+ * it).  Each buffer peeked on its own would see the same first bytes, so
+ * the peek is of the total (at most what one peek stages, peek_bound) into
+ * a buffer of ours, then spread.  Without the memory: the first buffer. */
+static bool peek_iov(struct tls_conn *c, const struct iovec *iov, int cnt, int flags, int64_t *dl,
+		     ssize_t *r)
+{
+	size_t total = 0, off = 0;
+	char *tmp;
+
+	for (int i = 0; i < cnt; i++)
+		total = iov[i].iov_len > (size_t)SSIZE_MAX - total ? (size_t)SSIZE_MAX : total + iov[i].iov_len;
+	if (flags & MSG_TRUNC) {
+		*r = tls_recv(c, NULL, total, flags, dl);
+		return true;
+	}
+	total = peek_bound(tls_conn_fd(c), total);
+	if (!(tmp = malloc(total ? total : 1)))
+		return false;
+	*r = tls_recv(c, tmp, total, flags, dl);
+	for (int i = 0; *r > 0 && i < cnt && off < (size_t)*r; i++) {
+		size_t n = (size_t)*r - off < iov[i].iov_len ? (size_t)*r - off : iov[i].iov_len;
+
+		memcpy(iov[i].iov_base, tmp + off, n);
+		off += n;
+	}
+	free(tmp);
+	return true;
+}
+
 ssize_t shim_tls_recv_iov(struct tls_conn *c, const struct iovec *iov, int cnt, int flags)
 {
 	ssize_t total = 0;
 	int64_t deadline = -1;
 
+	if ((flags & MSG_PEEK) && cnt > 1 && !(flags & MSG_ERRQUEUE)) {
+		ssize_t r;
+
+		if (peek_iov(c, iov, cnt, flags, &deadline, &r))
+			return r;
+	}
 	for (int i = 0; i < cnt; i++) {
 		ssize_t r;
 

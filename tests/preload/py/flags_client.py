@@ -67,6 +67,15 @@ s.sendall(b"abc"); peek_until(3); s.sendall(b"def")
 p = s.recv(6, socket.MSG_PEEK | socket.MSG_WAITALL)
 t7 = s.recv(6, socket.MSG_WAITALL)
 res("MSG_PEEK|MSG_WAITALL waits for the whole count", p == b"abcdef" and t7 == b"abcdef", repr((p, t7)))
+# A peek into two buffers fills both, from the start, as TCP does (the
+# library peeked each buffer alone: the first only, 4 of 8), and with
+# MSG_WAITALL waits for both.
+s.sendall(b"abcd"); peek_until(4); s.sendall(b"efgh")
+b1, b2 = bytearray(4), bytearray(4)
+n = s.recvmsg_into([b1, b2], 0, socket.MSG_PEEK | socket.MSG_WAITALL)[0]
+t9 = s.recv(8, socket.MSG_WAITALL)
+res("MSG_PEEK into two buffers fills both (with MSG_WAITALL, waits for both)",
+    n == 8 and bytes(b1 + b2) == b"abcdefgh" and t9 == b"abcdefgh", repr((n, bytes(b1), bytes(b2), t9)))
 # SO_PEEK_OFF would count ciphertext: refused as TCP refused it before
 # Linux 6.10 (the library let it through and every peek gave the same
 # bytes again).
