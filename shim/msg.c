@@ -355,8 +355,9 @@ static int plain_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, 
 
 SHIM_EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timespec *t)
 {
-	/* An invalid time-out: the kernel's EINVAL, before any message. */
-	if (t && clock_ts_timeout_ns(t) == CLOCK_NS_INVALID)
-		return REAL(recvmmsg)(fd, v, n, flags, t);
-	SHIM_DISPATCH(fd, plain_recvmmsg(fd, v, n, flags, t), tls_recvmmsg(c, v, n, flags));
+	/* On a TLS fd an invalid time-out is the kernel's EINVAL, before any
+	 * message; on another fd the kernel reads it (the library must not:
+	 * an unreadable one is EFAULT, not a fault in here). */
+	SHIM_DISPATCH(fd, plain_recvmmsg(fd, v, n, flags, t),
+		      t && clock_ts_timeout_ns(t) == CLOCK_NS_INVALID ? -EINVAL : tls_recvmmsg(c, v, n, flags));
 }

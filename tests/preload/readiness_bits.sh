@@ -81,7 +81,7 @@ if echo_up to; then
 				fail "timeout_${c}_$k" "$(grep "^$c $k" "$T/to.out")$(tail_of "$T/to.out" "$T/to.log")"
 		done
 	done
-	for c in "select usec" "raw ppoll" "raw pselect6" "raw select" "raw epoll_wait" "raw mem" "raw mem pipe" "raw select norm" \
+	for c in "select usec" "raw ppoll" "raw pselect6" "raw select" "raw epoll_wait" "raw mem" "raw mem pipe" "raw select norm" "recvmmsg fault" \
 		"recvmmsg nsec"; do
 		name="timeout_$(echo "$c" | tr ' ' _)"
 		grep -qx "$c ok" "$T/to.out" && pass "$name" ||

@@ -29,7 +29,8 @@
  * result) and in unreadable memory (EFAULT), the held byte ready; "raw mem
  * pipe" the same on a pipe, in a child (no TLS: the C library's calls);
  * "raw select norm" there too: raw select's timeval normalised as the
- * kernel does it (see raw_select_norm).
+ * kernel does it (see raw_select_norm); "recvmmsg fault": recvmmsg on a
+ * socket pair with an unreadable time-out, EFAULT.
  * Prints "CALL CASE ok" or "CALL CASE bad: WHY" for each; exit 0 when all
  * are ok.
  */
@@ -255,6 +256,29 @@ static const char *raw_select_norm(int fd)
 	return NULL;
 }
 
+/* recvmmsg on a socket without TLS, a datagram there, its time-out
+ * unreadable: the kernel's EFAULT (the library read it first: SIGSEGV). */
+static const char *recvmmsg_fault(const void *none)
+{
+	static char why[64];
+	int sp[2];
+	char b;
+	struct iovec iov = { &b, 1 };
+	struct mmsghdr m = { .msg_hdr = { .msg_iov = &iov, .msg_iovlen = 1 } };
+	int r;
+
+	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sp) < 0 || write(sp[1], "d", 1) != 1)
+		return "socketpair";
+	errno = 0;
+	r = recvmmsg(sp[0], &m, 1, 0, (struct timespec *)(uintptr_t)none);
+	close(sp[0]);
+	close(sp[1]);
+	if (r == -1 && errno == EFAULT)
+		return NULL;
+	snprintf(why, sizeof why, "%d (%s)", r, strerror(errno));
+	return why;
+}
+
 /* The same on a pipe (no TLS anywhere), in a child: a fault is a line. */
 static void raw_mem_pipe(void)
 {
@@ -269,8 +293,8 @@ static void raw_mem_pipe(void)
 	}
 	if (!pid) {
 		const char *why = raw_mem(pp[0], ro, none);
-
 		const char *norm = raw_select_norm(pp[0]);
+		const char *mm;
 
 		if (why)
 			printf("raw mem pipe bad: %s\n", why);
@@ -281,14 +305,19 @@ static void raw_mem_pipe(void)
 		else
 			printf("raw select norm ok\n");
 		fflush(stdout);
-		_exit(why || norm);
+		if ((mm = recvmmsg_fault(none)))
+			printf("recvmmsg fault bad: %s\n", mm);
+		else
+			printf("recvmmsg fault ok\n");
+		fflush(stdout);
+		_exit(why || norm || mm);
 	}
 	fflush(stdout);
 	if (waitpid(pid, &st, 0) == pid && WIFEXITED(st)) {
 		bad |= WEXITSTATUS(st) != 0;
 	} else {
 		bad = 1;
-		printf("raw mem pipe bad: the child ended by signal %d\n", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+		printf("pipe child bad: it ended by signal %d\n", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 		fflush(stdout);
 	}
 	close(pp[0]);
