@@ -115,7 +115,10 @@ SHIM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 /* A socket takes or refuses each such bit alone: the answers are kept,
  * per direction (the kernel does not change under a running program), so
  * a program that passes RWF_NOSIGNAL on every write asks once. */
-static _Atomic unsigned rwf_taken[2], rwf_refused[2];
+static _Atomic unsigned rwf_taken[2];
+/* RWF_ATOMIC (6.11) and RWF_DONTCACHE (6.14) no socket takes; a kernel
+ * without them refuses them as unknown bits: no probe. */
+static _Atomic unsigned rwf_refused[2] = { 0x40 | 0x80, 0x40 | 0x80 };
 
 static bool rwf_probe(unsigned bit, bool writing)
 {
@@ -135,7 +138,11 @@ static bool rwf_probe(unsigned bit, bool writing)
 		atomic_fetch_or(&rwf_refused[writing], bit);
 		return false;
 	}
-	atomic_fetch_or(&rwf_taken[writing], bit);
+	/* Kept only for the answers of a probe that ran: a byte written, or
+	 * an empty read's EAGAIN (another thread's close of the pair's
+	 * numbers, EBADF, says nothing about the bit). */
+	if (writing ? r == 1 : (r < 0 && e == EAGAIN))
+		atomic_fetch_or(&rwf_taken[writing], bit);
 	return true;
 }
 
