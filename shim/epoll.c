@@ -1135,12 +1135,18 @@ SHIM_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeo
 SHIM_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *ts,
 			     const sigset_t *mask)
 {
-	int64_t t = clock_ts_timeout_ns(ts);
-	/* (an invalid time-out: the kernel's EINVAL, before the instance) */
-	struct ep_set *s = t == CLOCK_NS_INVALID ? NULL : set_get(epfd);
+	struct ep_set *s = set_get(epfd);
+	int64_t t;
 
 	if (!s)
 		return shim_is_own(epfd) ? own_ebadf() : REAL(epoll_pwait2)(epfd, ev, max, ts, mask);
+	/* The time-out is read only for a managed instance (an unreadable
+	 * one is the kernel's EFAULT otherwise); an invalid one is the
+	 * kernel's EINVAL, before the instance's events. */
+	if ((t = clock_ts_timeout_ns(ts)) == CLOCK_NS_INVALID) {
+		set_put(s);
+		return REAL(epoll_pwait2)(epfd, ev, max, ts, mask);
+	}
 	SHIM_RET_KEEP(managed_wait(s, epfd, ev, max, t, mask));
 }
 

@@ -207,10 +207,11 @@ SHIM_EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fds
 
 SHIM_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
 {
-	int64_t t = clock_ts_timeout_ns(ts);
+	int64_t t;
 
-	/* (an invalid time-out: the kernel's EINVAL, before any fd) */
-	if (t == CLOCK_NS_INVALID || !any_tls(fds, n))
+	/* (read only when the library answers; an invalid one: the kernel's
+	 * EINVAL, before any fd) */
+	if (!any_tls(fds, n) || (t = clock_ts_timeout_ns(ts)) == CLOCK_NS_INVALID)
 		return REAL(ppoll)(fds, n, ts, mask);
 	SHIM_RET_KEEP(shim_poll(fds, n, t, mask));
 }
@@ -260,23 +261,25 @@ static int select_bound(int nfds, bool exact)
 
 /* select() in terms of shim_poll, only when a TLS fd is in the sets (or
  * one not classified yet).  The count, or a negative errno. */
-static int shim_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int64_t timeout_ns,
-		       const sigset_t *mask, bool *handled)
+static bool select_has_tls(int nfds, fd_set *rd, fd_set *wr, fd_set *ex)
 {
-	struct pollfd pbuf[STACK_FDS], *p = pbuf;
-	int64_t deadline;
-	int n = 0, r, scan;
+	int scan = select_bound(nfds, false);
 	bool tls = false;
 
-	*handled = false;
-	scan = select_bound(nfds, false);
 	for (int fd = 0; fd < scan && !tls; fd++)
 		if ((rd && ready_set_has(rd, fd)) || (wr && ready_set_has(wr, fd)) ||
 		    (ex && ready_set_has(ex, fd)))
 			tls = !conntab_is_pass(conntab_load(fd)) || shim_epoll_may_report(fd);
-	if (!tls)
-		return 0;
-	*handled = true;
+	return tls;
+}
+
+/* (the caller saw select_has_tls) */
+static int shim_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int64_t timeout_ns,
+		       const sigset_t *mask)
+{
+	struct pollfd pbuf[STACK_FDS], *p = pbuf;
+	int64_t deadline;
+	int n = 0, r;
 	nfds = select_bound(nfds, true);
 	for (int fd = 0; fd < nfds; fd++)
 		if ((rd && ready_set_has(rd, fd)) || (wr && ready_set_has(wr, fd)) ||
@@ -313,13 +316,16 @@ static int shim_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int64_t tim
 
 SHIM_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
 {
-	int64_t t = clock_tv_timeout_ns(tv);
-	int64_t start = tv ? clock_ns() : 0;
-	bool handled = false;
-	int keep = errno, r = t == CLOCK_NS_INVALID ? 0 : shim_select(nfds, rd, wr, ex, t, NULL, &handled);
+	int64_t t, start;
+	int keep = errno, r;
 
-	if (!handled)
+	/* The time-out is read only for a set the library answers (an
+	 * unreadable one is the kernel's EFAULT otherwise; an invalid one,
+	 * the kernel's EINVAL, before any fd). */
+	if (!select_has_tls(nfds, rd, wr, ex) || (t = clock_tv_timeout_ns(tv)) == CLOCK_NS_INVALID)
 		return REAL(select)(nfds, rd, wr, ex, tv);
+	start = tv ? clock_ns() : 0;
+	r = shim_select(nfds, rd, wr, ex, t, NULL);
 	if (r < 0) {
 		errno = -r;
 		return -1;
@@ -340,12 +346,12 @@ SHIM_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct time
 SHIM_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *ts,
 			const sigset_t *mask)
 {
-	int64_t t = clock_ts_timeout_ns(ts);
-	bool handled = false;
-	int keep = errno, r = t == CLOCK_NS_INVALID ? 0 : shim_select(nfds, rd, wr, ex, t, mask, &handled);
+	int64_t t;
+	int keep = errno, r;
 
-	if (!handled)
+	if (!select_has_tls(nfds, rd, wr, ex) || (t = clock_ts_timeout_ns(ts)) == CLOCK_NS_INVALID)
 		return REAL(pselect)(nfds, rd, wr, ex, ts, mask);
+	r = shim_select(nfds, rd, wr, ex, t, mask);
 	if (r >= 0)
 		errno = keep;
 	SHIM_RET(r);
