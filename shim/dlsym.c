@@ -9,12 +9,15 @@
  *
  * dlsym and dlvsym are wrapped here: on an explicit handle, when the
  * answer is the definition one of our wrappers stands in front of (the
- * one our dlsym(RTLD_NEXT, name) finds, or the C library's own default
- * definition of that name), the program gets our wrapper, as its
- * ordinary calls do.  Any other answer is the C library's, unchanged:
- * a plug-in's own function that happens to be called "send" stays the
- * plug-in's.  RTLD_DEFAULT, RTLD_NEXT and failures are handed to the C
- * library's dlsym untouched.
+ * one our dlsym(RTLD_NEXT, name) finds, or the C library's own
+ * definition of that name under any version), the program gets our
+ * wrapper, as its ordinary calls do.  Any other answer is the C
+ * library's, unchanged: a plug-in's own function that happens to be
+ * called "send" stays the plug-in's.  dlsym with RTLD_DEFAULT or
+ * RTLD_NEXT, and failures, are handed to the C library untouched;
+ * dlvsym with them too unless its answer would be the C library's
+ * function a wrapper stands in front of (glibc skips our unversioned
+ * definitions for a named version): see tlsshim_dl_decide().
  *
  * glibc's dlsym looks at its caller's return address (RTLD_NEXT means
  * "after the caller's object", RTLD_DEFAULT searches the caller's
@@ -56,7 +59,7 @@ typedef void *(*dlvsym_fn)(void *, const char *, const char *);
 dlsym_fn tlsshim_real_dlsym;
 dlvsym_fn tlsshim_real_dlvsym;
 
-void *tlsshim_dl_decide(void *handle, const char *name, const char *version);
+void *tlsshim_dl_decide(void *handle, const char *name, const char *version, const void *caller);
 
 /* ---- the trampolines ---------------------------------------------------- */
 
@@ -81,6 +84,7 @@ __asm__(
 	"subq $8, %rsp\n"
 	".cfi_adjust_cfa_offset 8\n"
 	"xorl %edx, %edx\n"
+	"movq 24(%rsp), %rcx\n"
 	"call tlsshim_dl_decide\n"
 	"addq $8, %rsp\n"
 	".cfi_adjust_cfa_offset -8\n"
@@ -108,6 +112,7 @@ __asm__(
 	".cfi_adjust_cfa_offset 8\n"
 	"pushq %rdx\n"
 	".cfi_adjust_cfa_offset 8\n"
+	"movq 24(%rsp), %rcx\n"
 	"call tlsshim_dl_decide\n"
 	"popq %rdx\n"
 	".cfi_adjust_cfa_offset -8\n"
@@ -145,6 +150,7 @@ __asm__(
 	"stp x0, x1, [sp, #16]\n"						\
 	"str x2, [sp, #32]\n"							\
 	clear									\
+	"mov x3, x30\n"							\
 	"bl tlsshim_dl_decide\n"						\
 	"mov x9, x0\n"								\
 	"ldp x0, x1, [sp, #16]\n"						\
@@ -230,41 +236,41 @@ static NO_SAN bool candidate(const struct dynobj *o, uint32_t i, const char *nam
 	return false;
 }
 
-static NO_SAN const ElfW(Sym) *dyn_find(const struct dynobj *o, const char *name)
+/* The symbols named NAME in an object's hash chain, one at a time: set up
+ * by dyn_first(), each next index from dyn_next() (0: no more). */
+struct dyn_iter {
+	const struct dynobj *o;
+	const char *name;
+	uint32_t h, i, n;
+	bool done;
+};
+
+static NO_SAN bool dyn_first(const struct dynobj *o, const char *name, struct dyn_iter *it)
 {
-	const ElfW(Sym) *best = NULL;
 	const unsigned char *c;
 
+	*it = (struct dyn_iter){ .o = o, .name = name };
 	if (o->gnu) {
 		const uint32_t nb = o->gnu[0], off = o->gnu[1], bsize = o->gnu[2], shift = o->gnu[3];
 		const ElfW(Addr) *bloom = (const ElfW(Addr) *)&o->gnu[4];
-		const uint32_t *bucket = (const uint32_t *)&bloom[bsize], *chain = &bucket[nb];
+		const uint32_t *bucket = (const uint32_t *)&bloom[bsize];
 		const unsigned bits = sizeof(ElfW(Addr)) * 8;
-		uint32_t h = 5381, i;
+		uint32_t h = 5381;
 		ElfW(Addr) w;
 
 		for (c = (const unsigned char *)name; *c; c++)
 			h = h * 33 + *c;
 		if (!nb || !bsize)
-			return NULL;
+			return false;
 		w = bloom[(h / bits) % bsize];
 		if (!((w >> (h % bits)) & (w >> ((h >> shift) % bits)) & 1))
-			return NULL;
-		if ((i = bucket[h % nb]) < off)
-			return NULL;
-		for (;; i++) {
-			uint32_t h2 = chain[i - off];
-
-			if ((h | 1) == (h2 | 1) && candidate(o, i, name, &best))
-				break;
-			if (h2 & 1)
-				break;
-		}
-		return best;
-	}
-	{
-		const ElfW(Word) nb = o->sysv[0], *bucket = &o->sysv[2], *chain = &bucket[nb];
-		uint32_t h = 0, g, i, n = 0;
+			return false;
+		it->h = h;
+		it->i = bucket[h % nb];
+		return it->i >= off;
+	} else {
+		const ElfW(Word) nb = o->sysv[0], *bucket = &o->sysv[2];
+		uint32_t h = 0, g;
 
 		for (c = (const unsigned char *)name; *c; c++) {
 			h = (h << 4) + *c;
@@ -273,12 +279,73 @@ static NO_SAN const ElfW(Sym) *dyn_find(const struct dynobj *o, const char *name
 			h &= ~g;
 		}
 		if (!nb)
-			return NULL;
-		for (i = bucket[h % nb]; i != STN_UNDEF && n < o->sysv[1]; i = chain[i], n++)
-			if (candidate(o, i, name, &best))
-				break;
-		return best;
+			return false;
+		it->i = bucket[h % nb];
+		return it->i != STN_UNDEF;
 	}
+}
+
+static NO_SAN uint32_t dyn_next(struct dyn_iter *it)
+{
+	const struct dynobj *o = it->o;
+
+	while (!it->done) {
+		uint32_t i = it->i;
+
+		if (o->gnu) {
+			const uint32_t nb = o->gnu[0], off = o->gnu[1], bsize = o->gnu[2];
+			const uint32_t *chain = (const uint32_t *)&((const ElfW(Addr) *)&o->gnu[4])[bsize] + nb;
+			uint32_t h2 = chain[i - off];
+
+			it->done = h2 & 1;
+			it->i++;
+			if ((it->h | 1) == (h2 | 1) && same(o->str + o->sym[i].st_name, it->name))
+				return i;
+		} else {
+			const ElfW(Word) *chain = &o->sysv[2] + o->sysv[0];
+
+			it->i = chain[i];
+			it->done = it->i == STN_UNDEF || ++it->n >= o->sysv[1];
+			if (same(o->str + o->sym[i].st_name, it->name))
+				return i;
+		}
+	}
+	return 0;
+}
+
+/* A defined function (or IFUNC) NAME: the default version's when there
+ * are several (a hidden one only if nothing else). */
+static NO_SAN const ElfW(Sym) *dyn_find(const struct dynobj *o, const char *name)
+{
+	const ElfW(Sym) *best = NULL;
+	struct dyn_iter it;
+	uint32_t i;
+
+	if (!dyn_first(o, name, &it))
+		return NULL;
+	while ((i = dyn_next(&it)))
+		if (candidate(o, i, name, &best))
+			break;
+	return best;
+}
+
+/* Is ADDR one of the object's definitions of the function NAME, under any
+ * version (a compatibility one too)? */
+static NO_SAN bool dyn_defines(const struct dynobj *o, const char *name, const void *addr)
+{
+	struct dyn_iter it;
+	uint32_t i;
+
+	if (!addr || !dyn_first(o, name, &it))
+		return false;
+	while ((i = dyn_next(&it))) {
+		const ElfW(Sym) *s = &o->sym[i];
+
+		if (s->st_shndx != SHN_UNDEF && ELF64_ST_TYPE(s->st_info) == STT_FUNC &&
+		    addr == (const void *)(o->base + s->st_value))
+			return true;
+	}
+	return false;
 }
 
 static NO_SAN struct link_map *map_of(const void *addr)
@@ -296,6 +363,7 @@ static NO_SAN struct link_map *map_of(const void *addr)
 struct dl_state {
 	struct dynobj libc;	/* the object that defines dlsym */
 	struct dynobj self;	/* this library */
+	const struct link_map *self_map;
 };
 
 static struct dl_state state;
@@ -323,6 +391,7 @@ static NO_SAN const struct dl_state *setup(struct dl_state *mine)
 		static const char m[] = "tlsshim: fatal: cannot find the C library's dlsym\n";
 		die(m, sizeof m - 1);
 	}
+	mine->self_map = me;
 	__atomic_store_n(&tlsshim_real_dlvsym, (dlvsym_fn)(lc->l_addr + dv->st_value), __ATOMIC_RELAXED);
 	__atomic_store_n(&tlsshim_real_dlsym, (dlsym_fn)(lc->l_addr + ds->st_value), __ATOMIC_RELAXED);
 	if (!__atomic_exchange_n(&state_claimed, 1, __ATOMIC_ACQ_REL)) {
@@ -332,30 +401,68 @@ static NO_SAN const struct dl_state *setup(struct dl_state *mine)
 	return mine;
 }
 
+/* Does the object CALLER's code is in come before this library in the
+ * global search order?  The objects before us were loaded at start-up
+ * (the program, libraries preloaded before us) and are never unloaded:
+ * walked backwards from us, nothing we read can go away. */
+static NO_SAN bool before_us(const struct dl_state *st, const void *caller)
+{
+	const struct link_map *cm = map_of(caller), *l;
+
+	if (!cm)
+		return false;
+	for (l = st->self_map->l_prev; l; l = l->l_prev)
+		if (l == cm)
+			return true;
+	return false;
+}
+
 /* The trampolines' question: NULL, "let the C library answer" (it sees
- * the caller's return address and sets dlerror), or the answer. */
-NO_SAN void *tlsshim_dl_decide(void *handle, const char *name, const char *version)
+ * the caller's return address and sets dlerror), or the answer.  CALLER
+ * is the caller's return address. */
+NO_SAN void *tlsshim_dl_decide(void *handle, const char *name, const char *version, const void *caller)
 {
 	const struct dl_state *st = __atomic_load_n(&state_ready, __ATOMIC_ACQUIRE);
 	struct dl_state mine;
-	const ElfW(Sym) *own, *def;
+	const ElfW(Sym) *own;
 	void *r, *next, *ours;
 	int e;
 
 	if (!st)
 		st = setup(&mine);
-	if (handle == RTLD_DEFAULT || handle == RTLD_NEXT || !name)
+	if (!name || (!version && (handle == RTLD_DEFAULT || handle == RTLD_NEXT)))
 		return NULL;
-	r = version ? tlsshim_real_dlvsym(handle, name, version) : tlsshim_real_dlsym(handle, name);
-	if (!r || !(own = dyn_find(&st->self, name)) || ELF64_ST_TYPE(own->st_info) != STT_FUNC)
-		return r;
+	if (!(own = dyn_find(&st->self, name)) || ELF64_ST_TYPE(own->st_info) != STT_FUNC)
+		return NULL;
 	ours = (void *)(st->self.base + own->st_value);
-	if (r == ours)
+	if (handle == RTLD_DEFAULT || handle == RTLD_NEXT) {
+		/* dlvsym with a version skips our unversioned definition
+		 * (glibc takes none for a named version), so
+		 * dlvsym(RTLD_DEFAULT, "send", "GLIBC_2.2.5") was the C
+		 * library's send, past the wrapper.  Asked from here:
+		 * RTLD_DEFAULT searches the global scope first, which every
+		 * caller's scope begins with (RTLD_DEEPBIND and dlmopen
+		 * aside: LIMITATIONS); RTLD_NEXT is "after us", which is the
+		 * caller's answer too when the caller comes before us (the
+		 * program, a library preloaded before this one) and nothing
+		 * between defines NAME with a version.  Any other caller, or
+		 * any other answer, and the C library answers the caller. */
+		if (handle == RTLD_NEXT && !before_us(st, caller))
+			return NULL;
+		e = errno;
+		r = tlsshim_real_dlvsym(handle, name, version);
+		errno = e;
+		return dyn_defines(&st->libc, name, r) ? ours : NULL;
+	}
+	r = version ? tlsshim_real_dlvsym(handle, name, version) : tlsshim_real_dlsym(handle, name);
+	if (!r || r == ours)
 		return r;
-	/* The C library's own default definition, from its table (a handle
-	 * made from its link_map would lack the search list dlopen builds). */
-	if ((def = dyn_find(&st->libc, name)) && ELF64_ST_TYPE(def->st_info) == STT_FUNC &&
-	    r == (void *)(st->libc.base + def->st_value))
+	/* The C library's own definition, any version, from its table (a
+	 * handle made from its link_map would lack the search list dlopen
+	 * builds).  A compatibility version too: an ordinary call to one
+	 * binds to our unversioned wrapper, and lio_listio@GLIBC_2.2.5 on a
+	 * TLS fd wrote in clear. */
+	if (dyn_defines(&st->libc, name, r))
 		return ours;
 	/* Called from here, RTLD_NEXT means after us.  A miss sets dlerror:
 	 * cleared, for the program's look-up succeeded. */

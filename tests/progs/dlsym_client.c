@@ -4,8 +4,12 @@
  *   dlsym_client libc PORT SENTINEL
  *	connect to 127.0.0.1:PORT (a TLS rule); on dlopen("libc.so.6"):
  *	write by dlvsym(h, "write", "GLIBC_2.2.5"), send by dlsym(h, "send"),
- *	sendmsg by dlsym(h, "sendmsg"), each a line "SENTINEL how";
- *	read the echo back with read().  Prints "echo ok" or what failed.
+ *	sendmsg by dlsym(h, "sendmsg"), send by dlvsym(RTLD_DEFAULT, "send",
+ *	"GLIBC_2.2.5"), each a line "SENTINEL how"; then a LIO_WRITE by
+ *	lio_listio's compatibility version (dlvsym(h, "lio_listio",
+ *	"GLIBC_2.2.5")), which must be refused (EOPNOTSUPP, the wrapper's
+ *	answer on a TLS fd); read the echo back with read().  Prints "echo ok"
+ *	or what failed.
  *   dlsym_client plugin SO
  *	dlopen(SO) (preload_dlnext.so, RTLD_LOCAL): dlsym(h, "write") must
  *	be its own write, and dlsym on a handle of libm ("cos") libm's.
@@ -13,10 +17,17 @@
  *   dlsym_client next
  *	run with preload_dlnext.so preloaded after the library: write() a
  *	line to /dev/null; the preload library's write must have run and
- *	found, with RTLD_NEXT, the C library's.  Prints "next ok FILE".
+ *	found, with RTLD_NEXT, the C library's (and with dlvsym(RTLD_NEXT,
+ *	"send", "GLIBC_2.2.5") the C library's send).  The program's own
+ *	dlvsym(RTLD_NEXT, "send", "GLIBC_2.2.5") and posix_spawn's
+ *	compatibility version on the C library's handle must be the
+ *	library's wrappers (functions of libtlsshim.so).  Prints
+ *	"next ok FILE".
  */
+#include <aio.h>
 #include <arpa/inet.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +38,7 @@
 typedef ssize_t (*write_fn)(int, const void *, size_t);
 typedef ssize_t (*send_fn)(int, const void *, size_t, int);
 typedef ssize_t (*sendmsg_fn)(int, const struct msghdr *, int);
+typedef int (*lio_fn)(int, struct aiocb *const[], int, struct sigevent *);
 
 static int libc_case(int port, const char *sent)
 {
@@ -34,8 +46,9 @@ static int libc_case(int port, const char *sent)
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	void *h = dlopen("libc.so.6", RTLD_NOW);
 	write_fn w;
-	send_fn s;
+	send_fn s, d;
 	sendmsg_fn m;
+	lio_fn lio;
 	char want[512], got[512];
 	size_t n = 0, len;
 	int fd;
@@ -47,7 +60,9 @@ static int libc_case(int port, const char *sent)
 	w = (write_fn)dlvsym(h, "write", "GLIBC_2.2.5");
 	s = (send_fn)dlsym(h, "send");
 	m = (sendmsg_fn)dlsym(h, "sendmsg");
-	if (!w || !s || !m) {
+	d = (send_fn)dlvsym(RTLD_DEFAULT, "send", "GLIBC_2.2.5");
+	lio = (lio_fn)dlvsym(h, "lio_listio", "GLIBC_2.2.5");
+	if (!w || !s || !m || !d || !lio) {
 		printf("lookup: %s\n", dlerror());
 		return 1;
 	}
@@ -60,16 +75,28 @@ static int libc_case(int port, const char *sent)
 		perror("connect");
 		return 1;
 	}
-	len = (size_t)snprintf(want, sizeof want, "%s dlvsym-write\n%s dlsym-send\n%s dlsym-sendmsg\n",
-			       sent, sent, sent);
+	len = (size_t)snprintf(want, sizeof want, "%s dlvsym-write\n%s dlsym-send\n%s dlsym-sendmsg\n"
+			       "%s default-send\n", sent, sent, sent, sent);
 	{
-		size_t l1 = strlen(sent) + 14, l2 = strlen(sent) + 12;
-		struct iovec v = { want + l1 + l2, len - l1 - l2 };
+		size_t l1 = strlen(sent) + 14, l2 = strlen(sent) + 12, l3 = strlen(sent) + 15;
+		size_t l4 = len - l1 - l2 - l3;
+		struct iovec v = { want + l1 + l2, l3 };
 		struct msghdr mh = { .msg_iov = &v, .msg_iovlen = 1 };
+		struct aiocb cb = { .aio_fildes = fd, .aio_lio_opcode = LIO_WRITE, .aio_buf = want,
+				    .aio_nbytes = l1 };
+		struct aiocb *list[1] = { &cb };
+		int lr;
 
 		if (w(fd, want, l1) != (ssize_t)l1 || s(fd, want + l1, l2, 0) != (ssize_t)l2 ||
-		    m(fd, &mh, 0) != (ssize_t)v.iov_len) {
-			perror("write/send/sendmsg");
+		    m(fd, &mh, 0) != (ssize_t)l3 || d(fd, want + l1 + l2 + l3, l4, 0) != (ssize_t)l4) {
+			perror("write/send/sendmsg/send");
+			return 1;
+		}
+		errno = 0;
+		lr = lio(LIO_WAIT, list, 1, NULL);
+		if (lr != -1 || errno != EOPNOTSUPP) {
+			printf("lio_listio@GLIBC_2.2.5 LIO_WRITE on a TLS fd: %d (%s), not refused\n", lr,
+			       strerror(errno));
 			return 1;
 		}
 	}
@@ -120,6 +147,15 @@ static int plugin_case(const char *so)
 	return 0;
 }
 
+/* The file that defines P (a sanitizer's runtime may stand in front of
+ * the library's wrapper under RTLD_DEFAULT: compared by file). */
+static const char *in_file(const void *p)
+{
+	Dl_info di;
+
+	return p && dladdr(p, &di) && di.dli_fname ? di.dli_fname : "none";
+}
+
 static int next_case(void)
 {
 	const char *(*where)(void);
@@ -139,6 +175,25 @@ static int next_case(void)
 	if (calls() < 1 || !strstr(where(), "libc.so")) {
 		printf("next: %lu calls, RTLD_NEXT found write in %s\n", calls(), where());
 		return 1;
+	}
+	{
+		void *(*vnext)(void), *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+		void *send_v = dlvsym(RTLD_NEXT, "send", "GLIBC_2.2.5");
+		void *spawn_v = libc ? dlvsym(libc, "posix_spawn", "GLIBC_2.2.5") : NULL;
+		const char *send_f = in_file(send_v), *spawn_f = in_file(spawn_v);
+		Dl_info di;
+
+		*(void **)&vnext = dlsym(RTLD_DEFAULT, "dlnext_vnext_send");
+		if (!strstr(send_f, "libtlsshim") || !strstr(spawn_f, "libtlsshim")) {
+			printf("next: dlvsym(RTLD_NEXT, send@GLIBC_2.2.5) in %s, dlvsym(libc,"
+			       " posix_spawn@GLIBC_2.2.5) in %s: not the wrappers\n", send_f, spawn_f);
+			return 1;
+		}
+		if (!vnext || !dladdr(vnext(), &di) || !di.dli_fname || !strstr(di.dli_fname, "libc.so")) {
+			printf("next: dlvsym(RTLD_NEXT, send@GLIBC_2.2.5) in the later library is not the C"
+			       " library's\n");
+			return 1;
+		}
 	}
 	printf("next ok %s\n", strrchr(where(), '/') ? strrchr(where(), '/') + 1 : where());
 	return 0;
