@@ -109,6 +109,12 @@ SHIM_EXPORT int socket(int domain, int type, int proto)
 	FRESH(REAL(socket)(domain, type, proto));
 }
 
+/* glibc's second name (GLIBC_PRIVATE: reached with dlsym on its handle). */
+SHIM_EXPORT int __socket(int domain, int type, int proto)
+{
+	return socket(domain, type, proto);
+}
+
 /* ---- close --------------------------------------------------------------- */
 
 /* A number the program closes is unknown again once closed.  0 or a
@@ -474,6 +480,8 @@ static int shim_fcntl(int (*real_fn)(int, int, ...), int fd, int cmd, void *arg)
 FCNTL_ENTRY(fcntl, fcntl)
 FCNTL_ENTRY(__fcntl, fcntl)
 FCNTL_ENTRY(fcntl64, fcntl64)
+/* glibc's second name of fcntl64 (GLIBC_PRIVATE: reached with dlsym). */
+FCNTL_ENTRY(__libc_fcntl64, fcntl64)
 
 /* stdio writes through the C library's internal write, which no preload
  * can see: a FILE on a TLS fd goes through a pump (pump.c), so the FILE
@@ -519,6 +527,12 @@ SHIM_EXPORT FILE *fdopen(int fd, const char *mode)
 	}
 	errno = keep;
 	return REAL(fdopen)(fd, mode);
+}
+
+/* glibc's second, public name of fdopen. */
+SHIM_EXPORT FILE *_IO_fdopen(int fd, const char *mode)
+{
+	return fdopen(fd, mode);
 }
 
 /* FIONREAD on a TLS fd counts plaintext the program can read now.

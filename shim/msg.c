@@ -299,6 +299,14 @@ static int tls_sendmmsg(struct tls_conn *c, struct mmsghdr *v, unsigned int n, i
 	return (int)i;
 }
 
+SHIM_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags);
+
+/* glibc's second name (GLIBC_PRIVATE: reached with dlsym on its handle). */
+SHIM_EXPORT int __sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
+{
+	return sendmmsg(fd, v, n, flags);
+}
+
 SHIM_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
 {
 	/* The kernel sends at most UIO_MAXIOV (1024) messages a call and reads

@@ -343,6 +343,17 @@ SHIM_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct time
 	return r;
 }
 
+/* glibc's second, public names of poll and select. */
+SHIM_EXPORT int __poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	return poll(fds, n, timeout);
+}
+
+SHIM_EXPORT int __select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
+{
+	return select(nfds, rd, wr, ex, tv);
+}
+
 SHIM_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *ts,
 			const sigset_t *mask)
 {

@@ -239,6 +239,12 @@ SHIM_EXPORT pid_t __fork(void)
 	return fork();
 }
 
+/* GLIBC_PRIVATE second name (reached with dlsym on the C library's handle). */
+SHIM_EXPORT pid_t __libc_fork(void)
+{
+	return fork();
+}
+
 /* vfork's child may only exec or _exit; a real fork serves it exactly,
  * and our wrappers are not safe on a borrowed stack and memory. */
 SHIM_EXPORT pid_t vfork(void)
@@ -1084,6 +1090,17 @@ SHIM_EXPORT FILE *popen(const char *cmd, const char *mode)
 	environ = old;
 	listeners_back();
 	return f;
+}
+
+/* glibc's second names: _IO_popen (public), __libc_system (GLIBC_PRIVATE). */
+SHIM_EXPORT FILE *_IO_popen(const char *cmd, const char *mode)
+{
+	return popen(cmd, mode);
+}
+
+SHIM_EXPORT int __libc_system(const char *cmd)
+{
+	return system(cmd);
 }
 
 /* daemon() forks inside the C library and the parent exits at once: the

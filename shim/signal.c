@@ -144,6 +144,12 @@ SHIM_EXPORT __sighandler_t __sysv_signal(int sig, __sighandler_t h)
 	return sysv_signal(sig, h);
 }
 
+/* glibc's ssignal is its signal under a second, public name. */
+SHIM_EXPORT __sighandler_t ssignal(int sig, __sighandler_t h)
+{
+	return signal(sig, h);
+}
+
 SHIM_EXPORT int siginterrupt(int sig, int flag)
 {
 	int r = REAL(siginterrupt)(sig, flag);

@@ -5,7 +5,8 @@
  *	connect to 127.0.0.1:PORT (a TLS rule); on dlopen("libc.so.6"):
  *	write by dlvsym(h, "write", "GLIBC_2.2.5"), send by dlsym(h, "send"),
  *	sendmsg by dlsym(h, "sendmsg"), send by dlvsym(RTLD_DEFAULT, "send",
- *	"GLIBC_2.2.5"), each a line "SENTINEL how"; then a LIO_WRITE by
+ *	"GLIBC_2.2.5"), sendmmsg by dlsym(h, "__sendmmsg") (its second,
+ *	GLIBC_PRIVATE name), each a line "SENTINEL how"; then a LIO_WRITE by
  *	lio_listio's compatibility version (dlvsym(h, "lio_listio",
  *	"GLIBC_2.2.5")), which must be refused (EOPNOTSUPP, the wrapper's
  *	answer on a TLS fd); read the echo back with read().  Prints "echo ok"
@@ -21,7 +22,9 @@
  *	"send", "GLIBC_2.2.5") the C library's send).  The program's own
  *	dlvsym(RTLD_NEXT, "send", "GLIBC_2.2.5") and posix_spawn's
  *	compatibility version on the C library's handle must be the
- *	library's wrappers (functions of libtlsshim.so).  Prints
+ *	library's wrappers (functions of libtlsshim.so), and so must the
+ *	C library's second names of wrapped functions (__poll, _IO_fdopen,
+ *	...) on its handle.  Prints
  *	"next ok FILE".
  */
 #include <aio.h>
@@ -38,6 +41,7 @@
 typedef ssize_t (*write_fn)(int, const void *, size_t);
 typedef ssize_t (*send_fn)(int, const void *, size_t, int);
 typedef ssize_t (*sendmsg_fn)(int, const struct msghdr *, int);
+typedef int (*sendmmsg_fn)(int, struct mmsghdr *, unsigned int, int);
 typedef int (*lio_fn)(int, struct aiocb *const[], int, struct sigevent *);
 
 static int libc_case(int port, const char *sent)
@@ -49,6 +53,7 @@ static int libc_case(int port, const char *sent)
 	send_fn s, d;
 	sendmsg_fn m;
 	lio_fn lio;
+	sendmmsg_fn mm;
 	char want[512], got[512];
 	size_t n = 0, len;
 	int fd;
@@ -62,7 +67,8 @@ static int libc_case(int port, const char *sent)
 	m = (sendmsg_fn)dlsym(h, "sendmsg");
 	d = (send_fn)dlvsym(RTLD_DEFAULT, "send", "GLIBC_2.2.5");
 	lio = (lio_fn)dlvsym(h, "lio_listio", "GLIBC_2.2.5");
-	if (!w || !s || !m || !d || !lio) {
+	mm = (sendmmsg_fn)dlsym(h, "__sendmmsg");
+	if (!w || !s || !m || !d || !lio || !mm) {
 		printf("lookup: %s\n", dlerror());
 		return 1;
 	}
@@ -76,20 +82,22 @@ static int libc_case(int port, const char *sent)
 		return 1;
 	}
 	len = (size_t)snprintf(want, sizeof want, "%s dlvsym-write\n%s dlsym-send\n%s dlsym-sendmsg\n"
-			       "%s default-send\n", sent, sent, sent, sent);
+			       "%s default-send\n%s __sendmmsg\n", sent, sent, sent, sent, sent);
 	{
 		size_t l1 = strlen(sent) + 14, l2 = strlen(sent) + 12, l3 = strlen(sent) + 15;
-		size_t l4 = len - l1 - l2 - l3;
-		struct iovec v = { want + l1 + l2, l3 };
+		size_t l4 = strlen(sent) + 14, l5 = len - l1 - l2 - l3 - l4;
+		struct iovec v = { want + l1 + l2, l3 }, v5 = { want + len - l5, l5 };
 		struct msghdr mh = { .msg_iov = &v, .msg_iovlen = 1 };
+		struct mmsghdr mmh = { .msg_hdr = { .msg_iov = &v5, .msg_iovlen = 1 } };
 		struct aiocb cb = { .aio_fildes = fd, .aio_lio_opcode = LIO_WRITE, .aio_buf = want,
 				    .aio_nbytes = l1 };
 		struct aiocb *list[1] = { &cb };
 		int lr;
 
 		if (w(fd, want, l1) != (ssize_t)l1 || s(fd, want + l1, l2, 0) != (ssize_t)l2 ||
-		    m(fd, &mh, 0) != (ssize_t)l3 || d(fd, want + l1 + l2 + l3, l4, 0) != (ssize_t)l4) {
-			perror("write/send/sendmsg/send");
+		    m(fd, &mh, 0) != (ssize_t)l3 || d(fd, want + l1 + l2 + l3, l4, 0) != (ssize_t)l4 ||
+		    mm(fd, &mmh, 1, 0) != 1 || mmh.msg_len != l5) {
+			perror("write/send/sendmsg/send/sendmmsg");
 			return 1;
 		}
 		errno = 0;
@@ -156,6 +164,10 @@ static const char *in_file(const void *p)
 	return p && dladdr(p, &di) && di.dli_fname ? di.dli_fname : "none";
 }
 
+/* The C library's second names of functions the library wraps. */
+static const char *const second[] = { "__sendmmsg", "__libc_fcntl64", "__socket", "_IO_fdopen", "__poll",
+				       "__select", "ssignal", "_IO_popen", "__libc_system", "__libc_fork" };
+
 static int next_case(void)
 {
 	const char *(*where)(void);
@@ -188,6 +200,14 @@ static int next_case(void)
 			printf("next: dlvsym(RTLD_NEXT, send@GLIBC_2.2.5) in %s, dlvsym(libc,"
 			       " posix_spawn@GLIBC_2.2.5) in %s: not the wrappers\n", send_f, spawn_f);
 			return 1;
+		}
+		for (size_t i = 0; i < sizeof second / sizeof *second; i++) {
+			const char *f = in_file(libc ? dlsym(libc, second[i]) : NULL);
+
+			if (!strstr(f, "libtlsshim")) {
+				printf("next: dlsym(libc, \"%s\") in %s: not the wrapper\n", second[i], f);
+				return 1;
+			}
 		}
 		if (!vnext || !dladdr(vnext(), &di) || !di.dli_fname || !strstr(di.dli_fname, "libc.so")) {
 			printf("next: dlvsym(RTLD_NEXT, send@GLIBC_2.2.5) in the later library is not the C"
