@@ -159,6 +159,13 @@ SHIM_EXPORT int __close(int fd)
 	return close(fd);
 }
 
+/* glibc's no-cancel close (GLIBC_PRIVATE, reached with dlsym on its
+ * handle): the fd's session must end as close() ends it. */
+SHIM_EXPORT int __close_nocancel(int fd)
+{
+	return close(fd);
+}
+
 SHIM_EXPORT int shutdown(int fd, int how)
 {
 	SHIM_DISPATCH(fd, REAL(shutdown)(fd, how), shim_tls_shutdown(c, how));

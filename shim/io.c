@@ -268,6 +268,20 @@ SHIM_EXPORT ssize_t __write(int fd, const void *buf, size_t n)
 	return write(fd, buf, n);
 }
 
+/* glibc's no-cancel forms (GLIBC_PRIVATE, reached with dlsym on its
+ * handle: on a TLS fd they moved the bytes in clear).  They are our read
+ * and write, cancellation points like them: the C library's own internal
+ * calls do not come here. */
+SHIM_EXPORT ssize_t __read_nocancel(int fd, void *buf, size_t n)
+{
+	return read(fd, buf, n);
+}
+
+SHIM_EXPORT ssize_t __write_nocancel(int fd, const void *buf, size_t n)
+{
+	return write(fd, buf, n);
+}
+
 SHIM_EXPORT ssize_t __recv(int fd, void *buf, size_t n, int flags)
 {
 	return recv(fd, buf, n, flags);

@@ -6,7 +6,8 @@
  *	write by dlvsym(h, "write", "GLIBC_2.2.5"), send by dlsym(h, "send"),
  *	sendmsg by dlsym(h, "sendmsg"), send by dlvsym(RTLD_DEFAULT, "send",
  *	"GLIBC_2.2.5"), sendmmsg by dlsym(h, "__sendmmsg") (its second,
- *	GLIBC_PRIVATE name), each a line "SENTINEL how"; then a LIO_WRITE by
+ *	GLIBC_PRIVATE name), write by dlsym(h, "__write_nocancel"), each a
+ *	line "SENTINEL how"; then a LIO_WRITE by
  *	lio_listio's compatibility version (dlvsym(h, "lio_listio",
  *	"GLIBC_2.2.5")), which must be refused (EOPNOTSUPP, the wrapper's
  *	answer on a TLS fd); read the echo back with read().  Prints "echo ok"
@@ -24,7 +25,7 @@
  *	compatibility version on the C library's handle must be the
  *	library's wrappers (functions of libtlsshim.so), and so must the
  *	C library's second names of wrapped functions (__poll, _IO_fdopen,
- *	...) on its handle.  Prints
+ *	...) and its no-cancel read, write and close on its handle.  Prints
  *	"next ok FILE".
  */
 #include <aio.h>
@@ -54,6 +55,7 @@ static int libc_case(int port, const char *sent)
 	sendmsg_fn m;
 	lio_fn lio;
 	sendmmsg_fn mm;
+	write_fn wn;
 	char want[512], got[512];
 	size_t n = 0, len;
 	int fd;
@@ -68,7 +70,8 @@ static int libc_case(int port, const char *sent)
 	d = (send_fn)dlvsym(RTLD_DEFAULT, "send", "GLIBC_2.2.5");
 	lio = (lio_fn)dlvsym(h, "lio_listio", "GLIBC_2.2.5");
 	mm = (sendmmsg_fn)dlsym(h, "__sendmmsg");
-	if (!w || !s || !m || !d || !lio || !mm) {
+	wn = (write_fn)dlsym(h, "__write_nocancel");
+	if (!w || !s || !m || !d || !lio || !mm || !wn) {
 		printf("lookup: %s\n", dlerror());
 		return 1;
 	}
@@ -82,11 +85,11 @@ static int libc_case(int port, const char *sent)
 		return 1;
 	}
 	len = (size_t)snprintf(want, sizeof want, "%s dlvsym-write\n%s dlsym-send\n%s dlsym-sendmsg\n"
-			       "%s default-send\n%s __sendmmsg\n", sent, sent, sent, sent, sent);
+			       "%s default-send\n%s __sendmmsg\n%s nocancel\n", sent, sent, sent, sent, sent, sent);
 	{
 		size_t l1 = strlen(sent) + 14, l2 = strlen(sent) + 12, l3 = strlen(sent) + 15;
-		size_t l4 = strlen(sent) + 14, l5 = len - l1 - l2 - l3 - l4;
-		struct iovec v = { want + l1 + l2, l3 }, v5 = { want + len - l5, l5 };
+		size_t l4 = strlen(sent) + 14, l5 = strlen(sent) + 12, l6 = len - l1 - l2 - l3 - l4 - l5;
+		struct iovec v = { want + l1 + l2, l3 }, v5 = { want + l1 + l2 + l3 + l4, l5 };
 		struct msghdr mh = { .msg_iov = &v, .msg_iovlen = 1 };
 		struct mmsghdr mmh = { .msg_hdr = { .msg_iov = &v5, .msg_iovlen = 1 } };
 		struct aiocb cb = { .aio_fildes = fd, .aio_lio_opcode = LIO_WRITE, .aio_buf = want,
@@ -96,8 +99,8 @@ static int libc_case(int port, const char *sent)
 
 		if (w(fd, want, l1) != (ssize_t)l1 || s(fd, want + l1, l2, 0) != (ssize_t)l2 ||
 		    m(fd, &mh, 0) != (ssize_t)l3 || d(fd, want + l1 + l2 + l3, l4, 0) != (ssize_t)l4 ||
-		    mm(fd, &mmh, 1, 0) != 1 || mmh.msg_len != l5) {
-			perror("write/send/sendmsg/send/sendmmsg");
+		    mm(fd, &mmh, 1, 0) != 1 || mmh.msg_len != l5 || wn(fd, want + len - l6, l6) != (ssize_t)l6) {
+			perror("write/send/sendmsg/send/sendmmsg/write");
 			return 1;
 		}
 		errno = 0;
@@ -164,9 +167,11 @@ static const char *in_file(const void *p)
 	return p && dladdr(p, &di) && di.dli_fname ? di.dli_fname : "none";
 }
 
-/* The C library's second names of functions the library wraps. */
+/* The C library's second names of functions the library wraps, and its
+ * no-cancel forms of read, write and close. */
 static const char *const second[] = { "__sendmmsg", "__libc_fcntl64", "__socket", "_IO_fdopen", "__poll",
-				       "__select", "ssignal", "_IO_popen", "__libc_system", "__libc_fork" };
+				       "__select", "ssignal", "_IO_popen", "__libc_system", "__libc_fork",
+				       "__read_nocancel", "__write_nocancel", "__close_nocancel" };
 
 static int next_case(void)
 {
