@@ -1106,6 +1106,11 @@ static int own_ebadf(void)
 
 SHIM_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
+	/* One of ours as the fd to register (an instance's copy, the log
+	 * file): the program never opened it either.  The kernel would take
+	 * it and report the library's file under the program's data. */
+	if (shim_is_own(fd))
+		return own_ebadf();
 	if (!set_of(epfd))
 		return shim_is_own(epfd) ? own_ebadf() : REAL(epoll_ctl)(epfd, op, fd, ev);
 	SHIM_RET_KEEP(managed_ctl(epfd, op, fd, ev));

@@ -106,9 +106,11 @@ fi
 # the fork kept though nothing names it).  A copy made while the original
 # was being closed was left unmanaged (dupfd: the shim's data, the fd's
 # number 0x9) or named the instance made next at the number (dupfd_reuse:
-# its data, 0xb1).
+# its data, 0xb1).  The library's own copy of an instance's fd given to
+# epoll_ctl as the fd to register (own_target) was taken: the program's
+# data came back with the events of a file it never opened.
 if [ -x "$PROGS/epoll_gate" ] && [ -f "$PROGS/preload_epollgate.so" ]; then
-	for c in reuse reuse_other fork fork_closed dupfd dupfd_reuse; do
+	for c in reuse reuse_other fork fork_closed dupfd dupfd_reuse own_target; do
 		name=epoll_held_call_$c
 		out=$(SHIM_PRELOAD="$SHIM_PRELOAD $PROGS/preload_epollgate.so" shimmed "$PROGS/epoll_gate" $c 2>"$T/gate.err"); rc=$?
 		if [ "$rc" = 0 ] && [ "$out" = "$c ok" ]; then

@@ -25,6 +25,10 @@
  *               give the instance's data (0xa1).
  *  dupfd_reuse  the same, and a new instance made at the original's
  *               number, registering the same pipe with data 0xb1.
+ *  own_target   (no call held) the library's own copy of the instance's
+ *               fd, found in /proc/self/fd, given to epoll_ctl as the fd
+ *               to register, in another instance and in this one: EBADF,
+ *               as for any number the program never opened.
  * Prints "CASE ok" or "CASE bad: ..." and exits 0; 2 on a set-up failure.
  */
 #include <dlfcn.h>
@@ -177,6 +181,42 @@ static int fork_case(const char *c, bool close_first)
 	return 0;
 }
 
+/* The library's copy of ep: an epoll fd the program never opened. */
+static int own_copy(void)
+{
+	for (int fd = 1023; fd > 2; fd--) {
+		char p[64], l[64];
+		ssize_t n;
+
+		snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+		if (fd == ep || (n = readlink(p, l, sizeof l - 1)) <= 0)
+			continue;
+		l[n] = 0;
+		if (strstr(l, "[eventpoll]"))
+			return fd;
+	}
+	return -1;
+}
+
+static int own_target_case(const char *c)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0xc1 };
+	int k = own_copy(), o = epoll_create1(0), r1, e1, r2, e2;
+
+	if (k < 0 || o < 0)
+		setup_fail("no copy of the instance");
+	r1 = epoll_ctl(o, EPOLL_CTL_ADD, k, &ev);
+	e1 = errno;
+	r2 = epoll_ctl(ep, EPOLL_CTL_ADD, k, &ev);
+	e2 = errno;
+	if (r1 == -1 && e1 == EBADF && r2 == -1 && e2 == EBADF)
+		printf("%s ok\n", c);
+	else
+		printf("%s bad: into another %d (errno %d), into its own %d (errno %d)\n", c, r1,
+		       r1 < 0 ? e1 : 0, r2, r2 < 0 ? e2 : 0);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *c = argc > 1 ? argv[1] : "";
@@ -215,6 +255,8 @@ int main(int argc, char **argv)
 		pthread_join(t, NULL);
 		return verdict(c);
 	}
+	if (!strcmp(c, "own_target"))
+		return own_target_case(c);
 	if (!strcmp(c, "fork") || !strcmp(c, "fork_closed"))
 		return fork_case(c, !strcmp(c, "fork_closed"));
 	if (!strcmp(c, "dupfd") || !strcmp(c, "dupfd_reuse")) {
