@@ -269,7 +269,8 @@ static bool seen_before(int i, const struct ep_set *s)
 }
 
 /* One of the shim's own fds moved (a dup2 onto its number): an
- * instance's copy follows. */
+ * instance's copy follows (to -1: no room to move it; the instance is
+ * asked by number from then on). */
 static void kfd_moved(int from, int to)
 {
 	pthread_mutex_lock(&sets_lock);

@@ -437,7 +437,8 @@ static bool ensure_thread(void)
 	return true;
 }
 
-/* dup2() onto one of ours moved it (own.c). */
+/* dup2() onto one of ours moved it (own.c); to -1: lost (no room to
+ * move it), never to be read or closed by its old number. */
 static void moved(int from, int to)
 {
 	pthread_mutex_lock(&lk);

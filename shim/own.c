@@ -160,13 +160,21 @@ void shim_own_dodge(int fd)
 	for (int i = 0; i < nowned; i++)
 		if (owned[i].fd == fd)
 			slot = i;
-	to = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, shim_own_base());
+	/* Anywhere free, as own_dup places a new one: the high numbers may
+	 * all be ours already (an epoll instance's copy each, a wake-up
+	 * eventfd per thread), and a copy that could not move stayed named
+	 * by a number that is the program's file from now on. */
+	to = own_dup(fd);
 	if (slot >= 0 && to >= 0) {
 		moved = owned[slot].moved;
 		owned[slot].fd = to;
 		if (owned[slot].cell)
 			__atomic_store_n(owned[slot].cell, to, __ATOMIC_RELEASE);
 		conntab_set_unlocked(to, CT_OWN);
+	} else if (slot >= 0 && owned[slot].moved && !owned[slot].cell) {
+		/* No room at all: the owner is told it has lost it (-1). */
+		moved = owned[slot].moved;
+		owned[slot] = owned[--nowned];
 	}
 	if (taken)
 		xlock_unlock(&own_lock);

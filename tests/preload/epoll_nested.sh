@@ -108,9 +108,12 @@ fi
 # number 0x9) or named the instance made next at the number (dupfd_reuse:
 # its data, 0xb1).  The library's own copy of an instance's fd given to
 # epoll_ctl as the fd to register (own_target) was taken: the program's
-# data came back with the events of a file it never opened.
+# data came back with the events of a file it never opened.  A dup2 onto
+# the number of an instance's copy when the library's 64 high numbers are
+# all taken (dodge_full: 70 instances, soft limit 1024) left the copy
+# where it was: the instance's waits asked the program's pipe (EINVAL).
 if [ -x "$PROGS/epoll_gate" ] && [ -f "$PROGS/preload_epollgate.so" ]; then
-	for c in reuse reuse_other fork fork_closed dupfd dupfd_reuse own_target; do
+	for c in reuse reuse_other fork fork_closed dupfd dupfd_reuse own_target dodge_full; do
 		name=epoll_held_call_$c
 		out=$(SHIM_PRELOAD="$SHIM_PRELOAD $PROGS/preload_epollgate.so" shimmed "$PROGS/epoll_gate" $c 2>"$T/gate.err"); rc=$?
 		if [ "$rc" = 0 ] && [ "$out" = "$c ok" ]; then

@@ -29,6 +29,11 @@
  *               fd, found in /proc/self/fd, given to epoll_ctl as the fd
  *               to register, in another instance and in this one: EBADF,
  *               as for any number the program never opened.
+ *  dodge_full   (no call held) 70 instances, whose copies fill the
+ *               library's 64 high numbers under a soft limit of 1024;
+ *               a dup2 of a pipe onto one of those copies' numbers: every
+ *               instance must still report its own registration (a
+ *               readable pipe, data 0xd00 + its index).
  * Prints "CASE ok" or "CASE bad: ..." and exits 0; 2 on a set-up failure.
  */
 #include <dlfcn.h>
@@ -43,6 +48,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -217,6 +223,59 @@ static int own_target_case(const char *c)
 	return 0;
 }
 
+static int dodge_full_case(const char *c)
+{
+	struct rlimit rl;
+	int eps[70], k = -1, bad = 0, first_r = 0, first_e = 0;
+	uint64_t first_d = 0;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_max < 1024)
+		setup_fail("RLIMIT_NOFILE");
+	rl.rlim_cur = 1024;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		setup_fail("setrlimit");
+	for (int i = 0; i < 70; i++) {
+		if ((eps[i] = epoll_create1(0)) < 0)
+			setup_fail("epoll_create1");
+		add(eps[i], py[0], EPOLLIN, 0xd00 + (uint64_t)i);
+	}
+	/* One of the library's copies among the high numbers (the last: the
+	 * first ones may be the library's own instances). */
+	for (int fd = 1023; fd >= 960 && k < 0; fd--) {
+		char p[64], l[64];
+		ssize_t n;
+
+		snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+		if ((n = readlink(p, l, sizeof l - 1)) > 0) {
+			l[n] = 0;
+			if (strstr(l, "[eventpoll]"))
+				k = fd;
+		}
+	}
+	if (k < 0)
+		setup_fail("no copy among the high numbers");
+	if (dup2(px[0], k) != k)
+		setup_fail("dup2");
+	for (int i = 0; i < 70; i++) {
+		struct epoll_event ev[4] = { 0 };
+		int r = epoll_wait(eps[i], ev, 4, 0);
+
+		if (r != 1 || ev[0].data.u64 != 0xd00 + (uint64_t)i) {
+			if (!bad++) {
+				first_r = r;
+				first_e = r < 0 ? errno : 0;
+				first_d = r > 0 ? ev[0].data.u64 : 0;
+			}
+		}
+	}
+	if (!bad)
+		printf("%s ok\n", c);
+	else
+		printf("%s bad: %d instances wrong, the first %d events, errno %d, data %#llx\n", c, bad,
+		       first_r, first_e, (unsigned long long)first_d);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *c = argc > 1 ? argv[1] : "";
@@ -255,6 +314,8 @@ int main(int argc, char **argv)
 		pthread_join(t, NULL);
 		return verdict(c);
 	}
+	if (!strcmp(c, "dodge_full"))
+		return dodge_full_case(c);
 	if (!strcmp(c, "own_target"))
 		return own_target_case(c);
 	if (!strcmp(c, "fork") || !strcmp(c, "fork_closed"))
