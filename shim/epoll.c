@@ -282,10 +282,13 @@ static void kfd_moved(int from, int to)
 	pthread_mutex_unlock(&sets_lock);
 }
 
+/* (errno as the C library left it: the copy's failure, or its retry
+ * under a lowered limit, is no failure of the program's call) */
 static void set_new(int epfd)
 {
 	struct ep_set *s, *old = NULL;
 	static atomic_bool warned;
+	int keep = errno;
 	int kfd = shim_own_dup(epfd, kfd_moved);
 
 	if (kfd < 0 && !atomic_exchange(&warned, true))
@@ -340,6 +343,7 @@ static void set_new(int epfd)
 	 * still inside the old instance keep it until they leave. */
 	if (old)
 		set_closed(old);
+	errno = keep;
 }
 
 /* close() of an fd: forget the epoll instance it was, if any. */

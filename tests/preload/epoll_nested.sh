@@ -112,8 +112,10 @@ fi
 # the number of an instance's copy when the library's 64 high numbers are
 # all taken (dodge_full: 70 instances, soft limit 1024) left the copy
 # where it was: the instance's waits asked the program's pipe (EINVAL).
+# A successful epoll_create1 left errno at the copy's failure (errno_kept:
+# EINVAL under a lowered limit, EMFILE with the table full).
 if [ -x "$PROGS/epoll_gate" ] && [ -f "$PROGS/preload_epollgate.so" ]; then
-	for c in reuse reuse_other fork fork_closed dupfd dupfd_reuse own_target dodge_full; do
+	for c in reuse reuse_other fork fork_closed dupfd dupfd_reuse own_target dodge_full errno_kept; do
 		name=epoll_held_call_$c
 		out=$(SHIM_PRELOAD="$SHIM_PRELOAD $PROGS/preload_epollgate.so" shimmed "$PROGS/epoll_gate" $c 2>"$T/gate.err"); rc=$?
 		if [ "$rc" = 0 ] && [ "$out" = "$c ok" ]; then

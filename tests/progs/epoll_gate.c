@@ -29,6 +29,10 @@
  *               fd, found in /proc/self/fd, given to epoll_ctl as the fd
  *               to register, in another instance and in this one: EBADF,
  *               as for any number the program never opened.
+ *  errno_kept   (no call held) epoll_create1 succeeding under a soft
+ *               limit lowered below the library's high numbers, then with
+ *               one free descriptor only (no room for the library's copy):
+ *               errno as it was (0), as the C library leaves it.
  *  dodge_full   (no call held) 70 instances, whose copies fill the
  *               library's 64 high numbers under a soft limit of 1024;
  *               a dup2 of a pipe onto one of those copies' numbers: every
@@ -223,6 +227,35 @@ static int own_target_case(const char *c)
 	return 0;
 }
 
+static int errno_kept_case(const char *c)
+{
+	struct rlimit rl;
+	int e1, e2, fd, last = -1;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		setup_fail("RLIMIT_NOFILE");
+	rl.rlim_cur = 64;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		setup_fail("setrlimit");
+	errno = 0;
+	if (epoll_create1(0) < 0)
+		setup_fail("epoll_create1");
+	e1 = errno;
+	while ((fd = open("/dev/null", O_RDONLY)) >= 0)
+		last = fd;
+	if (last < 0 || close(last))
+		setup_fail("fill");
+	errno = 0;
+	if (epoll_create1(0) < 0)
+		setup_fail("epoll_create1 (full)");
+	e2 = errno;
+	if (!e1 && !e2)
+		printf("%s ok\n", c);
+	else
+		printf("%s bad: errno %d after the first, %d after the second\n", c, e1, e2);
+	return 0;
+}
+
 static int dodge_full_case(const char *c)
 {
 	struct rlimit rl;
@@ -314,6 +347,8 @@ int main(int argc, char **argv)
 		pthread_join(t, NULL);
 		return verdict(c);
 	}
+	if (!strcmp(c, "errno_kept"))
+		return errno_kept_case(c);
 	if (!strcmp(c, "dodge_full"))
 		return dodge_full_case(c);
 	if (!strcmp(c, "own_target"))
