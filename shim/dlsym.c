@@ -69,64 +69,41 @@ void *tlsshim_dl_decide(void *handle, const char *name, const char *version, con
 #else
 #define ENDBR ""
 #endif
-__asm__(
-	".text\n"
-	".globl dlsym\n"
-	".type dlsym, @function\n"
-	".p2align 4\n"
-	"dlsym:\n"
-	".cfi_startproc\n"
-	ENDBR
-	"pushq %rdi\n"
-	".cfi_adjust_cfa_offset 8\n"
-	"pushq %rsi\n"
-	".cfi_adjust_cfa_offset 8\n"
-	"subq $8, %rsp\n"
-	".cfi_adjust_cfa_offset 8\n"
-	"xorl %edx, %edx\n"
-	"movq 24(%rsp), %rcx\n"
-	"call tlsshim_dl_decide\n"
-	"addq $8, %rsp\n"
-	".cfi_adjust_cfa_offset -8\n"
-	"popq %rsi\n"
-	".cfi_adjust_cfa_offset -8\n"
-	"popq %rdi\n"
-	".cfi_adjust_cfa_offset -8\n"
-	"testq %rax, %rax\n"
-	"jz 1f\n"
-	"ret\n"
-	"1:\n"
-	"jmp *tlsshim_real_dlsym(%rip)\n"
-	".cfi_endproc\n"
-	".size dlsym, .-dlsym\n"
-
-	".globl dlvsym\n"
-	".type dlvsym, @function\n"
-	".p2align 4\n"
-	"dlvsym:\n"
-	".cfi_startproc\n"
-	ENDBR
-	"pushq %rdi\n"
-	".cfi_adjust_cfa_offset 8\n"
-	"pushq %rsi\n"
-	".cfi_adjust_cfa_offset 8\n"
-	"pushq %rdx\n"
-	".cfi_adjust_cfa_offset 8\n"
-	"movq 24(%rsp), %rcx\n"
-	"call tlsshim_dl_decide\n"
-	"popq %rdx\n"
-	".cfi_adjust_cfa_offset -8\n"
-	"popq %rsi\n"
-	".cfi_adjust_cfa_offset -8\n"
-	"popq %rdi\n"
-	".cfi_adjust_cfa_offset -8\n"
-	"testq %rax, %rax\n"
-	"jz 1f\n"
-	"ret\n"
-	"1:\n"
-	"jmp *tlsshim_real_dlvsym(%rip)\n"
-	".cfi_endproc\n"
-	".size dlvsym, .-dlvsym\n");
+/* The three argument registers kept (dlsym's rdx too: an even count
+ * keeps the stack aligned for the call; its decide() is told no
+ * version), the caller's return address as decide()'s fourth. */
+#define TRAMPOLINE(fn, ptr, clear)						\
+	".text\n"								\
+	".globl " fn "\n"							\
+	".type " fn ", @function\n"						\
+	".p2align 4\n"								\
+	fn ":\n"								\
+	".cfi_startproc\n"							\
+	ENDBR									\
+	"pushq %rdi\n"								\
+	".cfi_adjust_cfa_offset 8\n"						\
+	"pushq %rsi\n"								\
+	".cfi_adjust_cfa_offset 8\n"						\
+	"pushq %rdx\n"								\
+	".cfi_adjust_cfa_offset 8\n"						\
+	clear									\
+	"movq 24(%rsp), %rcx\n"						\
+	"call tlsshim_dl_decide\n"						\
+	"popq %rdx\n"								\
+	".cfi_adjust_cfa_offset -8\n"						\
+	"popq %rsi\n"								\
+	".cfi_adjust_cfa_offset -8\n"						\
+	"popq %rdi\n"								\
+	".cfi_adjust_cfa_offset -8\n"						\
+	"testq %rax, %rax\n"							\
+	"jz 1f\n"								\
+	"ret\n"								\
+	"1:\n"									\
+	"jmp *" ptr "(%rip)\n"							\
+	".cfi_endproc\n"							\
+	".size " fn ", .-" fn "\n"
+__asm__(TRAMPOLINE("dlsym", "tlsshim_real_dlsym", "xorl %edx, %edx\n")
+	TRAMPOLINE("dlvsym", "tlsshim_real_dlvsym", ""));
 #else /* __aarch64__ */
 #ifdef __ARM_FEATURE_BTI_DEFAULT
 #define BTI "bti c\n"
