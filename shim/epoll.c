@@ -437,13 +437,10 @@ void shim_epoll_dup_end(void *tok, int oldfd, int newfd)
 
 static void tls_list_del(struct ep_set *s, int fd);
 
-/* fn on every live instance, each under its lock (sets_lock first, as
- * docs/locking.md orders them). */
-static void each_set(void (*fn)(int epfd, struct ep_set *s, const void *arg), const void *arg)
+/* fn on every live instance, each under its lock; the caller holds
+ * sets_lock (taken first, as docs/locking.md orders them). */
+static void each_set_locked(void (*fn)(int epfd, struct ep_set *s, const void *arg), const void *arg)
 {
-	if (!atomic_load_explicit(&nlive, memory_order_relaxed))
-		return;
-	pthread_mutex_lock(&sets_lock);
 	for (int i = 0; i < atomic_load(&nlive); i++) {
 		struct ep_set *s = atomic_load(&sets[live[i]]);
 		if (!s || seen_before(i, s))
@@ -452,6 +449,15 @@ static void each_set(void (*fn)(int epfd, struct ep_set *s, const void *arg), co
 		fn(live[i], s, arg);
 		pthread_mutex_unlock(&s->lock);
 	}
+}
+
+/* fn on every live instance, each under its lock. */
+static void each_set(void (*fn)(int epfd, struct ep_set *s, const void *arg), const void *arg)
+{
+	if (!atomic_load_explicit(&nlive, memory_order_relaxed))
+		return;
+	pthread_mutex_lock(&sets_lock);
+	each_set_locked(fn, arg);
 	pthread_mutex_unlock(&sets_lock);
 }
 
@@ -526,14 +532,7 @@ void shim_epoll_fds_closed(int first, int last)
 			gone[ng++] = s;
 		}
 	}
-	for (int i = 0; i < atomic_load(&nlive); i++) {
-		struct ep_set *s = atomic_load(&sets[live[i]]);
-		if (!s || seen_before(i, s))
-			continue;
-		pthread_mutex_lock(&s->lock);
-		forget_range(live[i], s, range);
-		pthread_mutex_unlock(&s->lock);
-	}
+	each_set_locked(forget_range, range);
 	pthread_mutex_unlock(&sets_lock);
 	/* Calls still inside them keep them until they leave. */
 	for (int i = 0; i < ng; i++)
