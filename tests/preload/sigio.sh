@@ -73,37 +73,34 @@ case "$RC:$OUT" in
 *) fail "signal-driven I/O after fdopen" "exit $RC; got: $OUT$(show "$T/fdopen.log")" ;;
 esac
 
-# SO_RCVLOWAT 1024 before connect(); a 2,000-byte record in two pieces.
-PL=$(free_port)
-policy "$T/lowat.conf" <<EOF2
+# lowat NAME ENVVAR MODE: lowat_peer.py's client in MODE, the library
+# preloaded through ENVVAR, against its server (a 2,000-byte record in
+# two pieces); its output in $out.
+lowat() {
+	PL=$(free_port)
+	policy "$T/$1.conf" <<EOF2
 rules = ( { name = "lowat-out"; direction = "connect"; port = $PL; ca = "$CERTS/ca.crt";
 	    close_timeout_ms = 0; } );
 EOF2
-bg "$PY" "$PYD/lowat_peer.py" server "$PL" "$CERTS/server.crt" "$CERTS/server.key" >"$T/lowat-srv.out" 2>&1
-PEER=$!
-wait_for "$T/lowat-srv.out" '^ready' 10
-out=$(TLSSHIM_LOG_FILE="$T/lowat.log" timeout -k 2 $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
-	TLSSHIM_CONFIG="$T/lowat.conf" "$PY" "$PYD/lowat_peer.py" client "$PL" 2>&1)
+	bg "$PY" "$PYD/lowat_peer.py" server "$PL" "$CERTS/server.crt" "$CERTS/server.key" >"$T/$1-srv.out" 2>&1
+	PEER=$!
+	wait_for "$T/$1-srv.out" '^ready' 10
+	out=$(TLSSHIM_LOG_FILE="$T/$1.log" timeout -k 2 $((30 * TS)) env "$2=$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$T/$1.conf" "$PY" "$PYD/lowat_peer.py" "$3" "$PL" 2>&1)
+	stop "$PEER"
+}
+
+# SO_RCVLOWAT 1024 before connect(); a 2,000-byte record in two pieces.
+lowat lowat LD_PRELOAD client
 case "$out" in
 "client: got 2000") pass "SO_RCVLOWAT on a TLS socket: a record's plain text above the mark is read, its ciphertext tail below it did not keep the read asleep" ;;
 *) fail "SO_RCVLOWAT on a TLS socket" "got: $out$(show "$T/lowat.log")" ;;
 esac
-stop "$PEER"
 
 # The mark set by a launcher without the library, which execs the
 # program on the socket (main: "client: EAGAIN after 0 bytes").
-PL=$(free_port)
-policy "$T/lowat2.conf" <<EOF2
-rules = ( { name = "lowat-out"; direction = "connect"; port = $PL; ca = "$CERTS/ca.crt";
-	    close_timeout_ms = 0; } );
-EOF2
-bg "$PY" "$PYD/lowat_peer.py" server "$PL" "$CERTS/server.crt" "$CERTS/server.key" >"$T/lowat2-srv.out" 2>&1
-PEER=$!
-wait_for "$T/lowat2-srv.out" '^ready' 10
-out=$(TLSSHIM_LOG_FILE="$T/lowat2.log" timeout -k 2 $((30 * TS)) env LOWAT_PRELOAD="$SHIM_PRELOAD" \
-	TLSSHIM_CONFIG="$T/lowat2.conf" "$PY" "$PYD/lowat_peer.py" client-exec "$PL" 2>&1)
+lowat lowat2 LOWAT_PRELOAD client-exec
 case "$out" in
 "client: got 2000") pass "SO_RCVLOWAT set before exec by a program without the library: the session's reads do not sleep on it" ;;
 *) fail "SO_RCVLOWAT set before exec" "got: $out$(show "$T/lowat2.log")" ;;
 esac
-stop "$PEER"
