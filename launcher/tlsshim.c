@@ -100,16 +100,6 @@ static struct policy *load_policy(const char *path)
 	return p;
 }
 
-static bool has_tls_rule(const struct policy *p)
-{
-	size_t i;
-
-	for (i = 0; i < p->nrules; i++)
-		if (p->rules[i].action == POLICY_TLS)
-			return true;
-	return false;
-}
-
 static int check_only(const char *path)
 {
 	struct policy *p;
@@ -268,13 +258,14 @@ static bool set_log_level(const struct opts *o)
 
 /* While the policy asks for TLS, a program the library cannot reach
  * would run with plain sockets: refuse it (78), or with --force say so
- * and go on.  -1: go on. */
-static int check_reach(const struct opts *o, const char *prog, const char *lib)
+ * and go on.  -1: go on.  *bare: --force and a program the library,
+ * once loaded, would stop itself (a Go program): it runs without it. */
+static int check_reach(const struct opts *o, const char *prog, const char *lib, bool *bare)
 {
 	const char *libname = strrchr(lib, '/') ? strrchr(lib, '/') + 1 : lib;
 	struct elf_id libid;
 	char why[1200], *path;
-	int rc = -1;
+	int rc = -1, u;
 
 	if (elf_identity(lib, &libid, why, sizeof(why)) != 0) {
 		fprintf(stderr, "tlsshim: %s: %s\n", lib, why);
@@ -282,10 +273,12 @@ static int check_reach(const struct opts *o, const char *prog, const char *lib)
 	}
 	if (!(path = resolve_program(prog)))
 		return -1;              /* execvp will say it is not found */
-	if (unreachable(path, &libid, libname, why, sizeof(why))) {
+	if ((u = unreachable(path, &libid, libname, why, sizeof(why)))) {
 		if (o->force) {
-			fprintf(stderr, "tlsshim: warning: %s: %s; running it anyway (--force):"
-				" its connections are NOT protected by TLS\n", path, why);
+			*bare = u == UNREACH_OWN_SYSCALLS;
+			fprintf(stderr, "tlsshim: warning: %s: %s; running it anyway (--force%s):"
+				" its connections are NOT protected by TLS\n", path, why,
+				*bare ? ", without the library" : "");
 		} else {
 			fprintf(stderr, "tlsshim: %s: %s; not started, its connections would not be TLS"
 				" (--force runs it anyway)\n", path, why);
@@ -301,7 +294,7 @@ static int run(const struct opts *o, char **prog)
 	const char *path = o->policy;
 	struct policy *p;
 	char *abs_policy, *lib, holder[KH_NAME_MAX + 2 * KH_TOKEN_LEN + 2];
-	bool tls;
+	bool tls, bare = false;
 	int rc;
 
 	if (!path)
@@ -313,7 +306,7 @@ static int run(const struct opts *o, char **prog)
 	keyholder_local_keys = true;
 	if (!(p = load_policy(path)))
 		return EX_CONFIG_;
-	tls = has_tls_rule(p);
+	tls = policy_has_tls(p);
 	if (!(lib = find_library())) {
 		policy_free(p);
 		return EX_NOTFOUND;
@@ -323,7 +316,7 @@ static int run(const struct opts *o, char **prog)
 		policy_free(p);
 		return EX_NOTFOUND;
 	}
-	if (tls && (rc = check_reach(o, prog[0], lib)) >= 0) {
+	if (tls && (rc = check_reach(o, prog[0], lib, &bare)) >= 0) {
 		free(lib);
 		policy_free(p);
 		return rc;
@@ -346,7 +339,7 @@ static int run(const struct opts *o, char **prog)
 	}
 	policy_free(p);
 	if (!(abs_policy = absolute(path)) || setenv("TLSSHIM_CONFIG", abs_policy, 1) != 0 ||
-	    !set_preload(lib)) {
+	    (!bare && !set_preload(lib))) {
 		fprintf(stderr, "tlsshim: cannot set up the environment: %s\n", strerror(errno));
 		return EX_NOTFOUND;
 	}

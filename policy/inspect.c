@@ -196,11 +196,67 @@ static void describe(const struct elf_id *id, char *buf, size_t len)
 struct phdrs {
 	bool has_interp;
 	bool has_dynamic;
+	bool go;                 /* linked by Go's toolchain (elf_go_marks) */
 	char interp[PATH_MAX];   /* when has_interp and readable */
 };
 
-/* The program headers: PT_INTERP (and its path), PT_DYNAMIC.  -1 when
- * they cannot be read. */
+bool elf_notes_go(const unsigned char *p, size_t len, bool swap)
+{
+	size_t off = 0;
+
+	/* Elf32_Nhdr and Elf64_Nhdr are the same three 4-byte words. */
+	while (len - off >= 12) {
+		uint32_t nsz, dsz, type;
+		size_t nsz4, dsz4;
+
+		memcpy(&nsz, p + off, 4);
+		memcpy(&dsz, p + off + 4, 4);
+		memcpy(&type, p + off + 8, 4);
+		if (swap) {
+			nsz = bswap_32(nsz);
+			dsz = bswap_32(dsz);
+			type = bswap_32(type);
+		}
+		off += 12;
+		nsz4 = ((size_t)nsz + 3) & ~(size_t)3;
+		dsz4 = ((size_t)dsz + 3) & ~(size_t)3;
+		if (nsz4 > len - off)
+			return false;
+		/* cmd/link writes the name "Go\0\0" with its padding counted
+		 * (namesz 4); "Go\0" (3) is the ELF spec's form. */
+		if (type == 4 && (nsz == 3 || nsz == 4) && !memcmp(p + off, "Go", 3))
+			return true;
+		off += nsz4;
+		if (dsz4 > len - off)
+			return false;
+		off += dsz4;
+	}
+	return false;
+}
+
+#define MAX_NOTE_READ 4096
+
+/* Does this segment carry one of Go's marks?  A note segment: its notes
+ * (the first 4 KiB); a writable, not executable, load segment: its first
+ * bytes. */
+static bool segment_go(int fd, const struct reader *r, uint32_t type, uint32_t flags,
+		       uint64_t off, uint64_t filesz)
+{
+	unsigned char buf[MAX_NOTE_READ];
+	size_t n;
+
+	if (type == PT_NOTE) {
+		n = filesz < sizeof buf ? (size_t)filesz : sizeof buf;
+		return n >= 12 && pread(fd, buf, n, (off_t)off) == (ssize_t)n && elf_notes_go(buf, n, r->swap);
+	}
+	if (type == PT_LOAD && (flags & (PF_W | PF_X)) == PF_W && filesz >= GO_BUILDINFO_LEN)
+		return pread(fd, buf, GO_BUILDINFO_LEN, (off_t)off) == GO_BUILDINFO_LEN &&
+		       !memcmp(buf, GO_BUILDINFO_MAGIC, GO_BUILDINFO_LEN);
+	return false;
+}
+
+/* The program headers: PT_INTERP (and its path), PT_DYNAMIC, Go's
+ * marks.  -1 when they cannot be read. */
 static int read_phdrs(int fd, const struct head *h, const struct reader *r, struct phdrs *out)
 {
 	uint64_t phoff;
@@ -232,21 +288,25 @@ static int read_phdrs(int fd, const struct head *h, const struct reader *r, stru
 	}
 	for (i = 0; i < phnum; i++) {
 		const unsigned char *p = tab + i * phentsize;
-		uint32_t type = rd32(r, p);
+		uint32_t type = rd32(r, p), flags;
 		uint64_t off, filesz;
 
-		if (type == PT_DYNAMIC)
-			out->has_dynamic = true;
-		if (type != PT_INTERP || out->has_interp)
-			continue;
-		out->has_interp = true;
 		if (r->is64) {
 			off = rd64(r, p + offsetof(Elf64_Phdr, p_offset));
 			filesz = rd64(r, p + offsetof(Elf64_Phdr, p_filesz));
+			flags = rd32(r, p + offsetof(Elf64_Phdr, p_flags));
 		} else {
 			off = rd32(r, p + offsetof(Elf32_Phdr, p_offset));
 			filesz = rd32(r, p + offsetof(Elf32_Phdr, p_filesz));
+			flags = rd32(r, p + offsetof(Elf32_Phdr, p_flags));
 		}
+		if (type == PT_DYNAMIC)
+			out->has_dynamic = true;
+		if (!out->go && segment_go(fd, r, type, flags, off, filesz))
+			out->go = true;
+		if (type != PT_INTERP || out->has_interp)
+			continue;
+		out->has_interp = true;
 		if (filesz > 0 && filesz < sizeof(out->interp) &&
 		    pread(fd, out->interp, (size_t)filesz, (off_t)off) == (ssize_t)filesz)
 			out->interp[filesz] = '\0';
@@ -345,6 +405,11 @@ static int judge_elf(const char *path, int fd, const struct head *h, const struc
 		    " (secure-execution mode)");
 		return 1;
 	}
+	if (ph.go) {
+		say(why, len, "a Go program: its runtime makes its system calls itself, never through the"
+		    " C library, so %s cannot see its sockets", lib);
+		return UNREACH_OWN_SYSCALLS;
+	}
 	return 0;
 }
 
@@ -396,7 +461,7 @@ int unreachable(const char *path, const struct elf_id *libid, const char *lib,
 		say(why, len, "%s", sub);
 	else
 		say(why, len, "#! interpreter %s: %s", cur, sub);
-	return 1;
+	return rc;
 }
 
 char *resolve_program(const char *prog)

@@ -10,6 +10,7 @@
 #ifndef TLSSHIM_POLICY_INSPECT_H
 #define TLSSHIM_POLICY_INSPECT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,10 +32,25 @@ char *resolve_program(const char *prog);
 
 /* 0 when the library can be preloaded into the program at PATH (or when
  * the exec itself will fail: a missing file or interpreter); 1, with a
- * one-line reason in why, when it cannot.  A #! script is judged by its
+ * one-line reason in why, when it cannot; UNREACH_OWN_SYSCALLS, with a
+ * reason, when the loader would preload it but the program makes its
+ * socket calls itself, past the C library (a Go program): the library,
+ * once loaded, stops it (elf_go_marks).  A #! script is judged by its
  * interpreter, following up to 4 levels as the kernel does.  lib names
  * the library in reasons. */
+#define UNREACH_OWN_SYSCALLS 2
 int unreachable(const char *path, const struct elf_id *libid, const char *lib,
 		char *why, size_t len);
+
+/* The Go toolchain's marks on an object it linked (cmd/link): a build-ID
+ * note (owner "Go", type 4) and the ".go.buildinfo" blob, which begins
+ * with GO_BUILDINFO_MAGIC at the start of a writable segment.  Either
+ * is enough; a build with -buildid= has no note.  Go's runtime makes
+ * every system call of its net and os packages itself (cgo or not), so
+ * no wrapper sees them.  elf_notes_go: true when the note area p[0..len)
+ * (in the object's byte order: swap) holds Go's build-ID note. */
+#define GO_BUILDINFO_MAGIC "\xff Go buildinf:"
+#define GO_BUILDINFO_LEN 14
+bool elf_notes_go(const unsigned char *p, size_t len, bool swap);
 
 #endif

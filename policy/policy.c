@@ -1583,6 +1583,14 @@ struct policy *policy_load(const char *path, struct policy_error *err)
 	return p;
 }
 
+bool policy_has_tls(const struct policy *p)
+{
+	for (size_t i = 0; p && i < p->nrules; i++)
+		if (p->rules[i].action == POLICY_TLS)
+			return true;
+	return false;
+}
+
 void policy_free(struct policy *p)
 {
 	size_t i;

@@ -111,6 +111,9 @@ struct policy_error {
 struct policy *policy_load(const char *path, struct policy_error *err);
 void policy_free(struct policy *p);
 
+/* Does any rule ask for TLS?  (A policy of plain rules only cannot leak.) */
+bool policy_has_tls(const struct policy *p);
+
 /* addr: the local address (accept) or the remote address (connect).
  * IPv4-mapped IPv6 addresses match IPv4 CIDRs.  host: the host name the
  * program resolved to addr (connect), or NULL (none, or an address

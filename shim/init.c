@@ -8,7 +8,9 @@
  * through unchecked because the policy was not loaded yet.  The thread
  * that initialises may re-enter our wrappers (OpenSSL and libconfig open
  * and read files): those calls go straight to the C library. */
+#include <elf.h>
 #include <errno.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,7 @@
 #include "core/errq.h"
 #include "core/log.h"
 #include "core/self.h"
+#include "policy/inspect.h"
 #include "policy/ocsp.h"
 #include "policy/keyholder.h"
 #include "policy/reload.h"
@@ -70,6 +73,75 @@ static void refuse_to_start(const struct policy_error *err)
 	(void)REAL(write)(2, line, (size_t)n);
 	log_error("refusing to start: %s", msg);
 	REAL(_exit)(EX_CONFIG);
+}
+
+/* ---- programs that make their own system calls ---------------------------- */
+
+/* An object of the process that Go's toolchain linked (policy/inspect.h,
+ * GO_BUILDINFO_MAGIC): the Go runtime makes the system calls of its net
+ * and os packages itself, never through the C library, so no wrapper of
+ * ours sees its sockets: a connect to a TLS destination would send in
+ * clear, an accept on a TLS port would serve plaintext.  The launcher
+ * refuses such a program from its file; a program started with
+ * LD_PRELOAD by hand, or exec'd by a shimmed one, is stopped here.
+ * Read in memory: the segments are mapped (no sanitizer: the bytes are
+ * the object's, not ours). */
+__attribute__((no_sanitize("address")))
+static bool load_segment_go(const unsigned char *a)
+{
+	static const char magic[] = GO_BUILDINFO_MAGIC;
+
+	for (size_t i = 0; i < GO_BUILDINFO_LEN; i++)
+		if (a[i] != (unsigned char)magic[i])
+			return false;
+	return true;
+}
+
+struct go_found {
+	bool found;
+	bool main_program;
+	char name[256];
+};
+
+static int go_object_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+	struct go_found *g = data;
+	(void)size;
+
+	for (size_t i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		const unsigned char *a = (const unsigned char *)(info->dlpi_addr + ph->p_vaddr);
+		bool go = false;
+
+		if (ph->p_type == PT_NOTE && ph->p_filesz >= 12)
+			go = elf_notes_go(a, ph->p_filesz < 4096 ? ph->p_filesz : 4096, false);
+		else if (ph->p_type == PT_LOAD && (ph->p_flags & (PF_W | PF_X)) == PF_W &&
+			 ph->p_filesz >= GO_BUILDINFO_LEN)
+			go = load_segment_go(a);
+		if (go) {
+			g->found = true;
+			g->main_program = !info->dlpi_name || !*info->dlpi_name;
+			snprintf(g->name, sizeof g->name, "%s",
+				 g->main_program ? program_invocation_name : info->dlpi_name);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void refuse_own_syscalls(void)
+{
+	struct go_found g = { .found = false };
+	struct policy_error e = { .line = 0 };
+
+	dl_iterate_phdr(go_object_cb, &g);
+	if (!g.found)
+		return;
+	snprintf(e.file, sizeof e.file, "%s", g.name);
+	snprintf(e.msg, sizeof e.msg, "a Go %s: its runtime makes its system calls itself, never through"
+		 " the C library, so the library cannot see its sockets; not started while the policy asks"
+		 " for TLS, its connections would not be TLS", g.main_program ? "program" : "library");
+	refuse_to_start(&e);
 }
 
 /* fork(): no lock of ours may be held across it (a thread holding the
@@ -201,6 +273,8 @@ static void do_init(void)
 		refuse_to_start(&err);
 	shim_policy = p;
 	log_info("policy %s: %zu rule%s loaded", path, p->nrules, p->nrules == 1 ? "" : "s");
+	if (policy_has_tls(p))
+		refuse_own_syscalls();
 	if (errq_init())
 		log_debug("OpenSSL error queue: pushes counted, empty queues not looked at");
 	else

@@ -47,16 +47,8 @@
 
 bool shim_has_tls_rules(void)
 {
-	const struct policy *p;
-
 	shim_ensure_init();
-	p = shim_policy;
-	if (!p)
-		return false;
-	for (size_t i = 0; i < p->nrules; i++)
-		if (p->rules[i].action == POLICY_TLS)
-			return true;
-	return false;
+	return policy_has_tls(shim_policy);
 }
 
 /* The head of the kernel's struct clone_args (linux/sched.h). */

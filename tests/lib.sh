@@ -36,6 +36,9 @@
 #   shim CMD...                run under the shim with $POLICY
 #   has_no FILE STRING         FILE does not contain STRING
 #   tail_of FILE...            the last lines of files, for a failure reason
+#   go_app OUT                 build tests/progs/goapp.go (a Go program,
+#                              cgo: dynamically linked) into OUT; a reason
+#                              on stdout when it cannot (golang-go missing)
 # At its end a script stops everything it started (its whole process
 # tree), also when it fails or is killed at its time limit.
 # TS (TLSSHIM_TIME_SCALE, default 3) multiplies every bound: write
@@ -440,4 +443,19 @@ EOC
 		cat
 		echo "}"
 	} >"$1/nginx.conf"
+}
+
+# go_app OUT: build tests/progs/goapp.go into OUT with Debian's Go
+# toolchain (golang-go, in .ci/packages), its cache in $T.  0, or 1 and
+# the reason on stdout.
+go_app() {
+	if ! command -v go >/dev/null 2>&1; then
+		echo "the Go toolchain is not installed (golang-go, in .ci/packages)"
+		return 1
+	fi
+	if ! HOME=$T GOCACHE=$T/gocache GOPATH=$T/gopath GOFLAGS=-buildvcs=false CGO_ENABLED=1 \
+	     timeout -k 2 $((60 * TS)) go build -o "$1" "$TLSSHIM_TOP/tests/progs/goapp.go" >"$T/go_app.err" 2>&1; then
+		echo "go build failed: $(head -c 300 "$T/go_app.err" | tr '\n' '|')"
+		return 1
+	fi
 }

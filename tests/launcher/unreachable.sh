@@ -4,8 +4,10 @@
 # why) a program the preloaded library cannot reach: statically linked
 # (static-pie too), another ELF class or machine, set-user-ID,
 # set-group-ID, file capabilities; a #! script is judged by its
-# interpreter; a file that is neither ELF nor a script is refused too.
-# --force runs it anyway, with a warning.  Without tls rules nothing is
+# interpreter; a file that is neither ELF nor a script is refused too; so
+# is a Go program (its runtime makes its system calls itself, past the
+# library).  --force runs it anyway, with a warning (a Go program without
+# the library in LD_PRELOAD: the library would stop it).  Without tls rules nothing is
 # refused.  Every program here would create a marker file if it ran.
 #
 # As in check.sh, the library preloaded is an empty shared object built
@@ -237,6 +239,26 @@ refused "neither ELF nor #! script: refused (78)" "$B/text" "neither an ELF prog
 launch txtf "$T/p/tls.conf" --force -- "$B/text"
 forced "neither ELF nor #! script, --force: runs (execvp hands it to /bin/sh)" "$B/text" \
 	"neither an ELF program nor a #! script"
+
+# ---- a Go program: the loader would preload the library, its runtime bypasses it --
+if ! why=$(go_app "$B/goapp"); then
+	fail "Go program built (tests/progs/goapp.go)" "$why"
+else
+	launch go "$T/p/tls.conf" -- "$B/goapp"
+	refused "Go program: refused (78)" "$B/goapp" \
+		"a Go program: its runtime makes its system calls itself, never through the C library, so libtlsshim.so cannot see its sockets"
+	launch gof "$T/p/tls.conf" --force -- "$B/goapp"
+	if [ "$rc" -eq 0 ] && ran && has_no "$MARK" "$TLSSHIM_LIBRARY" &&
+	   grep -q -F -- "tlsshim: warning: $B/goapp: a Go program" "$ERR" &&
+	   grep -q -F -- "running it anyway (--force, without the library): its connections are NOT protected by TLS" "$ERR"; then
+		pass "Go program, --force: runs with a warning, without the library in LD_PRELOAD"
+	else
+		fail "Go program, --force: runs without the library" "exit $rc, ran: $(ran && echo yes || echo no),"\
+" LD_PRELOAD: $(cat "$MARK" 2>/dev/null), stderr: $(errtext)"
+	fi
+	launch gon "$T/p/notls.conf" -- "$B/goapp"
+	runs "Go program, no tls rule: runs, no warning"
+fi
 
 # ---- PATH, as execvp ------------------------------------------------------------
 cp "$B/static" "$T/path2/tlsshim-test-prog"
