@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <link.h>
 #include <pthread.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +146,72 @@ static void refuse_own_syscalls(void)
 	refuse_to_start(&e);
 }
 
+/* ---- the C library's own resolver ------------------------------------------ */
+
+/* getaddrinfo() and the gethostbyname family ask the name servers of
+ * /etc/resolv.conf with the C library's internal calls, which no wrapper
+ * sees: over UDP, and over TCP (port 53) for an answer too long for UDP,
+ * or always with "options use-vc".  A connect rule that makes a name
+ * server's port 53 TLS is therefore not kept for those queries: they go
+ * in clear.  Said once at start (the resolver reloads the file when it
+ * changes; a server added later is not looked at). */
+#define RESOLV_CONF "/etc/resolv.conf"
+#define RESOLV_MAXNS 3            /* glibc asks the first three */
+
+static void warn_tls_name_server(const struct policy *p, const char *text)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+	char addr[INET6_ADDRSTRLEN + 1];
+	const struct policy_rule *r;
+	socklen_t len;
+
+	snprintf(addr, sizeof addr, "%.*s", (int)strcspn(text, "%"), text);
+	if (inet_pton(AF_INET, addr, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons(53);
+		len = sizeof *a4;
+	} else if (inet_pton(AF_INET6, addr, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons(53);
+		len = sizeof *a6;
+	} else {
+		return;
+	}
+	r = policy_match(p, POLICY_CONNECT, (const struct sockaddr *)&ss, len, NULL);
+	if (r && r->action == POLICY_TLS)
+		log_warn("name server %s port 53 (%s) matches rule \"%s\", action tls: the C library's"
+			 " resolver queries it with its own internal calls, which the library does not"
+			 " see (UDP, and TCP for long answers or with \"options use-vc\"): those queries"
+			 " go in clear; give it a rule with action \"plain\" before this one",
+			 addr, RESOLV_CONF, r->name);
+}
+
+static void warn_resolver_tls(const struct policy *p)
+{
+	FILE *f = fopen(RESOLV_CONF, "re");
+	char line[512];
+	int n = 0;
+
+	if (!f) {
+		if (errno == ENOENT)
+			warn_tls_name_server(p, "127.0.0.1"); /* the resolver's default */
+		return;
+	}
+	while (n < RESOLV_MAXNS && fgets(line, sizeof line, f)) {
+		char *save = NULL, *key = strtok_r(line, " \t\r\n", &save), *val;
+
+		if (!key || strcmp(key, "nameserver") || !(val = strtok_r(NULL, " \t\r\n", &save)))
+			continue;
+		warn_tls_name_server(p, val);
+		n++;
+	}
+	fclose(f);
+	if (!n)
+		warn_tls_name_server(p, "127.0.0.1");
+}
+
 /* fork(): no lock of ours may be held across it (a thread holding the
  * registry lock would leave it locked forever in the child), and the
  * child is a new owner for sessions it uses from now on. */
@@ -273,8 +341,11 @@ static void do_init(void)
 		refuse_to_start(&err);
 	shim_policy = p;
 	log_info("policy %s: %zu rule%s loaded", path, p->nrules, p->nrules == 1 ? "" : "s");
-	if (policy_has_tls(p))
+	if (policy_has_tls(p)) {
 		refuse_own_syscalls();
+		if (p->has[POLICY_CONNECT])
+			warn_resolver_tls(p);
+	}
 	if (errq_init())
 		log_debug("OpenSSL error queue: pushes counted, empty queues not looked at");
 	else

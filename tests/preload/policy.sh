@@ -259,3 +259,41 @@ if wait_for "$T/$name.out" '^listening'; then
 else
 	fail "$name" "the launched echo_server never listened$(show "$T/$name.err")"
 fi
+
+# ---- the C library's resolver and a TLS rule over its name server --------------
+# getaddrinfo() asks the name servers of /etc/resolv.conf with the C
+# library's internal calls (UDP, and TCP to port 53 for long answers or
+# with "options use-vc"), past every wrapper: a connect rule that makes a
+# name server's port 53 TLS cannot be kept for them, and the library says
+# so once at start.  This script's mount namespace is its own: a
+# resolv.conf of ours is bound over /etc/resolv.conf.
+printf 'nameserver 127.0.0.1\nnameserver ::1\noptions use-vc\n' >"$T/resolv.conf"
+if ! mount --bind "$T/resolv.conf" /etc/resolv.conf 2>"$T/mount.err"; then
+	fail "resolver: setup" "cannot bind a resolv.conf over /etc/resolv.conf: $(cat "$T/mount.err")"
+else
+	policy "$T/dns-tls.conf" <<EOC
+rules = ( { name = "all-local"; direction = "connect"; address = ["127.0.0.1/32", "::1/128"];
+            ca = "$CERTS/ca.crt"; } );
+EOC
+	policy "$T/dns-plain.conf" <<EOC
+rules = ( { name = "dns"; direction = "connect"; port = 53; action = "plain"; },
+          { name = "all-local"; direction = "connect"; address = ["127.0.0.1/32", "::1/128"];
+            ca = "$CERTS/ca.crt"; } );
+EOC
+	for c in tls plain; do
+		: >"$T/dns-$c.log"
+		timeout -k 1 $((10 * TS)) env TLSSHIM_LOG_FILE="$T/dns-$c.log" LD_PRELOAD="$SHIM_PRELOAD" \
+			TLSSHIM_CONFIG="$T/dns-$c.conf" /bin/true
+	done
+	w4='warn: name server 127.0.0.1 port 53 (/etc/resolv.conf) matches rule "all-local", action tls:'
+	w6='warn: name server ::1 port 53 (/etc/resolv.conf) matches rule "all-local", action tls:'
+	name="a TLS rule over a name server's port 53: one warning per server at start (the resolver's queries pass the library)"
+	if grep -q -F "$w4" "$T/dns-tls.log" && grep -q -F "$w6" "$T/dns-tls.log" &&
+	   [ "$(grep -c 'name server' "$T/dns-tls.log")" -eq 2 ]; then
+		pass "$name"
+	else
+		fail "$name" "$(cut -c1-90 "$T/dns-tls.log" | tr '\n' '|')"
+	fi
+	check "a plain rule for port 53 before it: no warning" has_no "$T/dns-plain.log" "name server"
+	umount /etc/resolv.conf 2>/dev/null
+fi
