@@ -209,12 +209,13 @@ fi
 # the pump.  preload_pumphang.so makes SSL_read_ex wait for ever in any
 # process but the program's (a pump is a fork of it), as on such a lock.
 # The pump's watchdog must end it (after 15-20 s: 3 periods of 5 s, longer
-# than a key holder's answer may take): the program's next read fails with
+# than a key holder's answer may take; preload_pumphang.so makes the
+# periods 1 s here): the program's next read fails with
 # ECONNRESET (not a silent hang), the peer sees no clean end, and the log
 # says why.  Twice: logging to a file, and to a FIFO that is full (its
 # reader never reads), where the watchdog's own line blocks: the resets
 # must come first all the same.  The two cases run at the same time (each
-# waits 15-20 s for the watchdog), with ports taken beforehand.
+# waits 3-4 s for the watchdog), with ports taken beforehand.
 hang_case() {
 	where=$1 R=$2 POLICY=$3
 	start_peer "hang$where.peer" server --port "$R" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
