@@ -34,16 +34,29 @@ refused() {
 	return 1
 }
 
+# under NAME CONF CMD...: CMD under the library with the policy CONF; its
+# output in $T/NAME.out and .err, its log in $T/NAME.log; sets rc.
+under() {
+	_n=$1 _c=$2
+	shift 2
+	TLSSHIM_LOG_FILE="$T/$_n.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$_c" "$@" >"$T/$_n.out" 2>"$T/$_n.err"
+	rc=$?
+}
+# on_wire NAME: the peer's connections since the last case, as NAME's:
+# sets wrc (the audit of the captures: 0 clean) and conns (how many).
+on_wire() {
+	srv_settled peer 1 2
+	fc_collect peer "$1"
+	fc_wire "$1"
+	wrc=$?
+	conns=$(find "$T/$1.wire" -type f | wc -l)
+}
+
 # ---- a connect rule: refused before main, nothing on the wire -------------------
 fc_policy "$T/dial.conf"
-TLSSHIM_LOG_FILE="$T/dial.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
-	TLSSHIM_CONFIG="$T/dial.conf" "$T/goapp" dial "127.0.0.1:$R" "$SENT" >"$T/dial.out" 2>"$T/dial.err"
-rc=$?
-srv_settled peer 1 2
-fc_collect peer dial
-fc_wire dial
-wrc=$?
-conns=$(find "$T/dial.wire" -type f | wc -l)
+under dial "$T/dial.conf" "$T/goapp" dial "127.0.0.1:$R" "$SENT"
+on_wire dial
 if refused dial && [ ! -s "$T/dial.out" ] && [ $wrc -eq 0 ] && [ "$conns" -eq 0 ]; then
 	pass "Go client, TLS connect rule: stopped before main (78), no connection made"
 else
@@ -57,9 +70,7 @@ policy "$T/listen.conf" <<EOC
 rules = ( { name = "go-in"; direction = "accept"; port = $A; cert = "$CERTS/server.crt";
             key = "$CERTS/server.key"; } );
 EOC
-TLSSHIM_LOG_FILE="$T/listen.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
-	TLSSHIM_CONFIG="$T/listen.conf" "$T/goapp" listen "127.0.0.1:$A" >"$T/listen.out" 2>"$T/listen.err"
-rc=$?
+under listen "$T/listen.conf" "$T/goapp" listen "127.0.0.1:$A"
 if refused listen && ! grep -q ready "$T/listen.out"; then
 	pass "Go server, TLS accept rule: stopped before it listens (78)"
 else
@@ -68,15 +79,8 @@ else
 fi
 
 # ---- exec'd by a program under the library ---------------------------------------
-TLSSHIM_LOG_FILE="$T/exec.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
-	TLSSHIM_CONFIG="$T/dial.conf" sh -c 'exec "$0" dial "$1" "$2"' "$T/goapp" "127.0.0.1:$R" "$SENT" \
-	>"$T/exec.out" 2>"$T/exec.err"
-rc=$?
-srv_settled peer 1 2
-fc_collect peer exec
-fc_wire exec
-wrc=$?
-conns=$(find "$T/exec.wire" -type f | wc -l)
+under exec "$T/dial.conf" sh -c 'exec "$0" dial "$1" "$2"' "$T/goapp" "127.0.0.1:$R" "$SENT"
+on_wire exec
 if refused exec && [ $wrc -eq 0 ] && [ "$conns" -eq 0 ]; then
 	pass "Go client exec'd by a shell under the library: stopped (78), no connection made"
 else
@@ -91,9 +95,8 @@ policy "$T/plain.conf" <<EOC
 rules = ( { name = "plain-out"; direction = "connect"; port = $P; action = "plain"; } );
 EOC
 if wait_for "$T/plainsrv.out" '^ready' 10; then
-	out=$(timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/plain.conf" \
-		"$T/goapp" dial "127.0.0.1:$P" hello 2>&1)
-	rc=$?
+	under plain "$T/plain.conf" "$T/goapp" dial "127.0.0.1:$P" hello
+	out=$(cat "$T/plain.out" "$T/plain.err")
 else
 	out="its plain peer did not start: $(head -c 200 "$T/plainsrv.out")"
 	rc=1
