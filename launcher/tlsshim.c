@@ -258,8 +258,8 @@ static bool set_log_level(const struct opts *o)
 
 /* While the policy asks for TLS, a program the library cannot reach
  * would run with plain sockets: refuse it (78), or with --force say so
- * and go on.  -1: go on.  *bare: --force and a program the library,
- * once loaded, would stop itself (a Go program): it runs without it. */
+ * and go on.  -1: go on.  *bare: --force and a program the library must
+ * not be preloaded into (UNREACH_BARE: Go, musl): it runs without it. */
 static int check_reach(const struct opts *o, const char *prog, const char *lib, bool *bare)
 {
 	const char *libname = strrchr(lib, '/') ? strrchr(lib, '/') + 1 : lib;
@@ -275,7 +275,7 @@ static int check_reach(const struct opts *o, const char *prog, const char *lib, 
 		return -1;              /* execvp will say it is not found */
 	if ((u = unreachable(path, &libid, libname, why, sizeof(why)))) {
 		if (o->force) {
-			*bare = u == UNREACH_OWN_SYSCALLS;
+			*bare = u == UNREACH_BARE;
 			fprintf(stderr, "tlsshim: warning: %s: %s; running it anyway (--force%s):"
 				" its connections are NOT protected by TLS\n", path, why,
 				*bare ? ", without the library" : "");

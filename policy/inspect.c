@@ -393,6 +393,11 @@ static int judge_elf(const char *path, int fd, const struct head *h, const struc
 		    type == ET_DYN ? " (static-pie)" : "", lib);
 		return 1;
 	}
+	if (ph.has_interp && strstr(ph.interp, "/ld-musl-")) {
+		say(why, len, "a program of musl's C library: its loader %s cannot load %s, which is built"
+		    " for the GNU C library", ph.interp, lib);
+		return UNREACH_BARE;
+	}
 	suid = (h->st.st_mode & S_ISUID) != 0;
 	sgid = (h->st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP);
 	if (suid || sgid) {
@@ -408,7 +413,7 @@ static int judge_elf(const char *path, int fd, const struct head *h, const struc
 	if (ph.go) {
 		say(why, len, "a Go program: its runtime makes its system calls itself, never through the"
 		    " C library, so %s cannot see its sockets", lib);
-		return UNREACH_OWN_SYSCALLS;
+		return UNREACH_BARE;
 	}
 	return 0;
 }

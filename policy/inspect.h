@@ -32,13 +32,14 @@ char *resolve_program(const char *prog);
 
 /* 0 when the library can be preloaded into the program at PATH (or when
  * the exec itself will fail: a missing file or interpreter); 1, with a
- * one-line reason in why, when it cannot; UNREACH_OWN_SYSCALLS, with a
- * reason, when the loader would preload it but the program makes its
- * socket calls itself, past the C library (a Go program): the library,
- * once loaded, stops it (elf_go_marks).  A #! script is judged by its
+ * one-line reason in why, when it cannot; UNREACH_BARE, with a reason,
+ * when the library must not be preloaded into it at all: a program that
+ * makes its socket calls itself, past the C library (a Go program: the
+ * library, once loaded, stops it), or one whose loader cannot load the
+ * library (musl's).  tlsshim --force runs those without it.  A #! script is judged by its
  * interpreter, following up to 4 levels as the kernel does.  lib names
  * the library in reasons. */
-#define UNREACH_OWN_SYSCALLS 2
+#define UNREACH_BARE 2
 int unreachable(const char *path, const struct elf_id *libid, const char *lib,
 		char *why, size_t len);
 

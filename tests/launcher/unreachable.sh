@@ -6,8 +6,9 @@
 # set-group-ID, file capabilities; a #! script is judged by its
 # interpreter; a file that is neither ELF nor a script is refused too; so
 # is a Go program (its runtime makes its system calls itself, past the
-# library).  --force runs it anyway, with a warning (a Go program without
-# the library in LD_PRELOAD: the library would stop it).  Without tls rules nothing is
+# library) and a program of musl's C library (its loader cannot load the
+# library).  --force runs it anyway, with a warning (a Go or musl program
+# without the library in LD_PRELOAD).  Without tls rules nothing is
 # refused.  Every program here would create a marker file if it ran.
 #
 # As in check.sh, the library preloaded is an empty shared object built
@@ -258,6 +259,25 @@ else
 	fi
 	launch gon "$T/p/notls.conf" -- "$B/goapp"
 	runs "Go program, no tls rule: runs, no warning"
+fi
+
+# ---- a program of musl's C library: its loader cannot load the library ----------
+if ! command -v musl-gcc >/dev/null 2>&1; then
+	fail "musl program built" "musl-gcc is not installed (musl-tools, in .ci/packages)"
+elif ! musl-gcc -o "$B/musl" "$T/mark.c" 2>"$T/cc.err"; then
+	fail "musl program built" "musl-gcc failed: $(head -c 300 "$T/cc.err")"
+else
+	musl_ld=$(readelf -lW "$B/musl" | sed -n 's/.*Requesting program interpreter: \(.*\)\]/\1/p')
+	launch musl "$T/p/tls.conf" -- "$B/musl"
+	refused "musl program: refused (78)" "$B/musl" \
+		"a program of musl's C library: its loader $musl_ld cannot load libtlsshim.so, which is built for the GNU C library"
+	launch muslf "$T/p/tls.conf" --force -- "$B/musl"
+	if [ "$rc" -eq 0 ] && ran && grep -q -F -- "tlsshim: warning: $B/musl: a program of musl's C library" "$ERR" &&
+	   grep -q -F -- "(--force, without the library)" "$ERR"; then
+		pass "musl program, --force: runs with a warning, without the library"
+	else
+		fail "musl program, --force: runs without the library" "exit $rc, ran: $(ran && echo yes || echo no), stderr: $(errtext)"
+	fi
 fi
 
 # ---- PATH, as execvp ------------------------------------------------------------
