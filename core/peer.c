@@ -159,10 +159,23 @@ bool tls_x509_cn(X509 *x, char *buf, size_t len)
 	return ok;
 }
 
+/* A byte of a name that is written \xNN in the list: the separator, the
+ * escape character itself, and anything outside printable ASCII.  The
+ * names come from the peer's certificate: a URI (or a DNS name or email
+ * a CA did not check) may hold a comma, and "URI:spiffe://td/x,URI:
+ * spiffe://td/admin" written as is would read as two names, one of them
+ * an identity the certificate does not have. */
+static bool escaped(unsigned char ch)
+{
+	return ch < 0x20 || ch > 0x7e || ch == ',' || ch == '\\';
+}
+
 static bool append(char *buf, size_t len, size_t *off, const char *tag, const char *v, size_t vl)
 {
-	size_t tl = strlen(tag), need = (*off ? 1 : 0) + tl + vl;
+	size_t tl = strlen(tag), need = (*off ? 1 : 0) + tl;
 
+	for (size_t i = 0; i < vl; i++)
+		need += escaped((unsigned char)v[i]) ? 4 : 1;
 	if (*off + need >= len)
 		return false;
 	if (*off)
@@ -171,7 +184,13 @@ static bool append(char *buf, size_t len, size_t *off, const char *tag, const ch
 	*off += tl;
 	for (size_t i = 0; i < vl; i++) {
 		unsigned char ch = (unsigned char)v[i];
-		buf[(*off)++] = ch < 0x20 || ch > 0x7e ? '?' : (char)ch;
+
+		if (escaped(ch)) {
+			snprintf(buf + *off, 5, "\\x%02X", ch);
+			*off += 4;
+		} else {
+			buf[(*off)++] = (char)ch;
+		}
 	}
 	buf[*off] = '\0';
 	return true;

@@ -42,7 +42,9 @@ void tls_x509_oneline(X509 *x, char *buf, size_t len);
  * '?'; false when the subject has none, or more than one. */
 bool tls_x509_cn(X509 *x, char *buf, size_t len);
 /* subjectAltNames, typed and comma-separated: "DNS:a,URI:b,IP:c,email:d"
- * (other types are left out; bytes outside printable ASCII become '?'). */
+ * (other types are left out); inside a name a comma, a backslash and any
+ * byte outside printable ASCII are written \xNN, so a comma only ever
+ * separates two names. */
 bool tls_x509_sans(X509 *x, char *buf, size_t len);
 /* base64 SHA-256 of the DER SubjectPublicKeyInfo (44 characters): the
  * pin_spki form. */

@@ -17,6 +17,8 @@
 #   * one with 120 DNS subjectAltNames, too long for the environment:
 #     no TLS_PEER_SANS, but TLS_PEER_INCOMPLETE=TLS_PEER_SANS and a warn
 #     line (never a silent absence), the other values there;
+#   * a URI subjectAltName holding a comma: one name in TLS_PEER_SANS,
+#     its comma (and a backslash) written \xNN, never a second name;
 #   * a failed handshake (a certificate from another CA): the service
 #     gets none of the variables (not the forged ones);
 #   * inetd without -E (a clean environment; the service runs without the
@@ -143,6 +145,29 @@ if openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/many.
 		pass "$name"
 	else
 		fail "$name" "client '$(grep -E '^(TLS_|REMOTE_)' "$T/many.out" | cut -c1-80 | tr '\n' '|')'$(show "$T/inetd.log")"
+	fi
+else
+	fail "$name" "cannot make the certificate"
+fi
+
+# A comma inside a subjectAltName (legal in a URI) is no separator: a URI
+# "spiffe://.../dev/eve,URI:spiffe://.../prod/admin" must not read as a
+# second name, the admin's.  A comma and a backslash inside a name are
+# written \xNN (the library before wrote the comma as is).
+name=peerenv_comma_in_san_escaped
+printf '%s\n' 'basicConstraints = critical, CA:FALSE' 'extendedKeyUsage = clientAuth' 'subjectAltName = @alt' \
+	'[alt]' 'URI.1 = spiffe://example.org/ns/dev/eve,URI:spiffe://example.org/ns/prod/admin' \
+	'DNS.1 = eve\\x2C.example' >"$T/eve.ext"
+if openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/eve.key" 2>/dev/null &&
+   openssl req -new -key "$T/eve.key" -subj "/CN=eve" -out "$T/eve.csr" 2>/dev/null &&
+   openssl x509 -req -in "$T/eve.csr" -CA "$CERTS/ca.crt" -CAkey "$CERTS/ca.key" \
+	-set_serial "0x$(openssl rand -hex 12)" -days 2 -sha256 -extfile "$T/eve.ext" -out "$T/eve.crt" 2>/dev/null; then
+	timeout $((30 * TS)) "$PY" "$CLIENT" "$P1" "$CERTS/ca.crt" "$T/eve.crt" "$T/eve.key" 1.3 >"$T/eve.out" 2>&1
+	want='TLS_PEER_SANS=URI:spiffe://example.org/ns/dev/eve\x2CURI:spiffe://example.org/ns/prod/admin,DNS:eve\x5Cx2C.example'
+	if grep -q -F -x "$want" "$T/eve.out" && grep -q -x 'TLS_PEER_SUBJECT=CN=eve' "$T/eve.out"; then
+		pass "$name"
+	else
+		fail "$name" "want '$want', client '$(grep -E '^(TLS_|REMOTE_)' "$T/eve.out" | tr '\n' '|')'$(show "$T/inetd.log")"
 	fi
 else
 	fail "$name" "cannot make the certificate"
