@@ -44,6 +44,9 @@ void tls_ssl_peer_info(SSL *ssl, bool server, const char *name, struct tls_peer_
 	pi->verify = SSL_get_verify_result(ssl);
 	pi->resumed = SSL_session_reused(ssl) == 1;
 	pi->cert = SSL_get1_peer_certificate(ssl);
+	/* A connect rule with verify = "none" has the server's certificate
+	 * too, but nobody checked it: whoever answered chose its names. */
+	pi->verified = pi->cert && (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) && pi->verify == X509_V_OK;
 	ERR_pop_to_mark();
 }
 

@@ -20,6 +20,8 @@ struct tls_peer_info {
 	size_t alpn_len;
 	char sni[256];             /* server: the name the client sent ("" none) */
 	long verify;               /* SSL_get_verify_result */
+	bool verified;             /* cert was asked for and verified (SSL_VERIFY_PEER and
+				    * X509_V_OK): not the server's of verify = "none" */
 	bool resumed;
 	X509 *cert;                /* the peer's certificate (a reference), or NULL */
 };

@@ -111,15 +111,18 @@ static bool from_conn(struct tls_conn *c, struct shim_peerenv *pe)
 	pe->used = 0;
 	if (!tls_conn_peer_info(c, &pi))
 		return false;
-	if (pi.cert) {
+	/* Only a certificate that was verified names the peer: the server's
+	 * of a connect rule with verify = "none" is whatever the one who
+	 * answered sent, and leaves the TLS_PEER_ names absent, as none does. */
+	if (pi.cert && pi.verified) {
 		if (!tls_x509_subject(pi.cert, buf, sizeof buf) || !add(pe, "TLS_PEER_SUBJECT", buf))
 			strcat(left, "TLS_PEER_SUBJECT,");
 		if (!tls_x509_sans(pi.cert, buf, sizeof buf) || (buf[0] && !add(pe, "TLS_PEER_SANS", buf)))
 			strcat(left, "TLS_PEER_SANS,");
 		if (!tls_x509_spki_sha256(pi.cert, buf, sizeof buf) || !add(pe, "TLS_PEER_SPKI_SHA256", buf))
 			strcat(left, "TLS_PEER_SPKI_SHA256,");
-		X509_free(pi.cert);
 	}
+	X509_free(pi.cert);
 	if (!add(pe, "TLS_VERSION", pi.version))
 		strcat(left, "TLS_VERSION,");
 	if (!add(pe, "TLS_CIPHER", pi.cipher))

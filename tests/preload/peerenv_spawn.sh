@@ -11,6 +11,9 @@
 # (posix_spawn) after the shim completed the lazy handshake, the later
 # two from the values kept beside the pumped descriptor; the client then
 # gets the server's "done" over TLS.
+# A client under the shim (connect rule) runs `env` with its connection:
+# with verify = "none" (a server of another CA) no TLS_PEER_ variable, with
+# verify = "full" the server's subject, names and pin.
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim peerenv_spawn_setup
@@ -59,3 +62,39 @@ if grep -q '^done$' "$T/sc.out" && grep -q '^finished$' "$T/srv.out"; then
 else
 	fail "$name" "$(show "$T/sc.out" "$T/srv.out" "$T/srv.err")"
 fi
+
+# A connection made out (a connect rule), exec'd with it: the server's
+# certificate names the peer only when it was verified.  With
+# verify = "none" it is whatever the one who answered sent (here one of
+# another CA, subject CN=localhost): no TLS_PEER_ (the library before
+# passed its subject, names and pin as the peer's); with verify = "full"
+# they are there.
+out_case() { # out_case NAME VERIFY CERT WANT(yes|no)
+	_P=$(free_port)
+	policy "$T/$1.conf" <<EOC
+rules = ( { name = "out"; direction = "connect"; port = $_P; verify = "$2"; ca = "$CERTS/ca.crt"; } );
+EOC
+	{ wait_for "$T/$1.cli" '^done' 20; } | timeout $((20 * TS)) openssl s_server -accept "127.0.0.1:$_P" \
+		-cert "$CERTS/$3.crt" -key "$CERTS/$3.key" -naccept 1 -quiet >"$T/$1.srv" 2>&1 &
+	_S=$!
+	_bg_pids="$_bg_pids $_S"
+	wait_listen "$_P" 15
+	TLSSHIM_LOG_FILE="$T/$1.log" shimmed "$PY" "$TLSSHIM_TOP/tests/preload/py/connect_exec.py" "$_P" \
+		"$T/$1.env" >"$T/$1.cli" 2>&1
+	wait_exit "$_S" 20
+	_subj=$(openssl x509 -in "$CERTS/$3.crt" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')
+	_peer=$(grep -c '^TLS_PEER_' "$T/$1.env" 2>/dev/null)
+	if [ "$4" = yes ]; then
+		grep -q -x -F "TLS_PEER_SUBJECT=$_subj" "$T/$1.env" && [ "$_peer" = 3 ] && _ok=1 || _ok=0
+	else
+		[ "$_peer" = 0 ] && _ok=1 || _ok=0
+	fi
+	if grep -q '^done' "$T/$1.cli" && grep -q '^TLS_VERSION=TLSv1.3$' "$T/$1.env" &&
+	   grep -q "^REMOTE_PORT=$_P\$" "$T/$1.env" && [ "$_ok" = 1 ]; then
+		pass "$1"
+	else
+		fail "$1" "env '$(tr '\n' '|' <"$T/$1.env" 2>/dev/null)'$(show "$T/$1.cli" "$T/$1.log")"
+	fi
+}
+out_case peerenv_connect_verify_none_no_peer_names none untrusted no
+out_case peerenv_connect_verify_full_peer_names full server yes
