@@ -325,6 +325,14 @@ static NO_SAN bool dyn_defines(const struct dynobj *o, const char *name, const v
 	return false;
 }
 
+bool shim_object_defines(ElfW(Addr) base, const ElfW(Dyn) *ld, const char *name)
+{
+	struct link_map lm = { .l_addr = base, .l_ld = (ElfW(Dyn) *)ld };
+	struct dynobj o;
+
+	return dyn_open(&lm, &o) && dyn_find(&o, name) != NULL;
+}
+
 static NO_SAN struct link_map *map_of(const void *addr)
 {
 	Dl_info di;

@@ -59,7 +59,16 @@ bool shim_initialising(void)
 	return initialising_here();
 }
 
+static void stop_with(const struct policy_error *err, const char *what) __attribute__((noreturn));
+static void refuse_to_start(const struct policy_error *err) __attribute__((noreturn));
+
 static void refuse_to_start(const struct policy_error *err)
+{
+	stop_with(err, "refusing to start");
+}
+
+/* One line on standard error, one in the log ("WHAT: message"), exit 78. */
+static void stop_with(const struct policy_error *err, const char *what)
 {
 	char line[1200], msg[1100];
 	int n;
@@ -73,7 +82,7 @@ static void refuse_to_start(const struct policy_error *err)
 					     : (line[n] = (char)*p, 1);
 	line[n++] = '\n';
 	(void)REAL(write)(2, line, (size_t)n);
-	log_error("refusing to start: %s", msg);
+	log_error("%s: %s", what, msg);
 	REAL(_exit)(EX_CONFIG);
 }
 
@@ -120,6 +129,14 @@ static int go_object_cb(struct dl_phdr_info *info, size_t size, void *data)
 		else if (ph->p_type == PT_LOAD && (ph->p_flags & (PF_W | PF_X)) == PF_W &&
 			 ph->p_filesz >= GO_BUILDINFO_LEN)
 			go = load_segment_go(a);
+		else if (ph->p_type == PT_DYNAMIC)
+			/* runtime/cgo's exports, in every Go object a dynamic
+			 * program can hold (without cgo Go links statically):
+			 * marks that a build without a build ID, whose
+			 * .go.buildinfo is not where the first look finds it
+			 * (c-shared), still carries. */
+			go = shim_object_defines(info->dlpi_addr, (const ElfW(Dyn) *)a, "crosscall2") &&
+			     shim_object_defines(info->dlpi_addr, (const ElfW(Dyn) *)a, "_cgo_topofstack");
 		if (go) {
 			g->found = true;
 			g->main_program = !info->dlpi_name || !*info->dlpi_name;
@@ -131,19 +148,68 @@ static int go_object_cb(struct dl_phdr_info *info, size_t size, void *data)
 	return 0;
 }
 
+static void refuse_go(const struct go_found *g, bool running)
+{
+	struct policy_error e = { .line = 0 };
+
+	snprintf(e.file, sizeof e.file, "%s", g->name);
+	snprintf(e.msg, sizeof e.msg, "a Go %s: its runtime makes its system calls itself, never through"
+		 " the C library, so the library cannot see its sockets; %s: the policy asks for TLS, and"
+		 " its connections would not be TLS", g->main_program ? "program" : "library",
+		 running ? "the program that loaded it is stopped" : "not started");
+	stop_with(&e, running ? "stopping the program" : "refusing to start");
+}
+
+/* At start, from the constructor (the policy loaded, with TLS rules). */
 static void refuse_own_syscalls(void)
 {
 	struct go_found g = { .found = false };
-	struct policy_error e = { .line = 0 };
 
 	dl_iterate_phdr(go_object_cb, &g);
-	if (!g.found)
-		return;
-	snprintf(e.file, sizeof e.file, "%s", g.name);
-	snprintf(e.msg, sizeof e.msg, "a Go %s: its runtime makes its system calls itself, never through"
-		 " the C library, so the library cannot see its sockets; not started while the policy asks"
-		 " for TLS, its connections would not be TLS", g.main_program ? "program" : "library");
-	refuse_to_start(&e);
+	if (g.found)
+		refuse_go(&g, false);
+}
+
+/* A Go library starts its runtime from its constructor on a thread of its
+ * own (pthread_create), before that thread runs any Go code: one linked
+ * at start does so before our constructor (another library's constructor
+ * runs before a preloaded one's), one loaded with dlopen() at any time.
+ * So every pthread_create() looks for a Go object among those loaded
+ * since the last look (dl_iterate_phdr's count of loads: one callback
+ * when nothing was loaded), and with one there the policy is loaded, if
+ * it was not yet, and decides.  Nothing else is done here: no allocation
+ * (an allocator may create a thread inside its own lock). */
+static unsigned long long go_seen_adds;
+
+static int adds_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+	(void)size;
+	*(unsigned long long *)data = info->dlpi_adds;
+	return 1;
+}
+
+SHIM_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+	unsigned long long adds = 0;
+
+	dl_iterate_phdr(adds_cb, &adds);
+	if (adds != __atomic_load_n(&go_seen_adds, __ATOMIC_RELAXED)) {
+		struct go_found g = { .found = false };
+
+		dl_iterate_phdr(go_object_cb, &g);
+		if (g.found && !initialising_here()) {
+			/* Before the library's own start (a library linked with
+			 * the program, from its constructor): the program has
+			 * not started either. */
+			bool running = __atomic_load_n(&shim_ready, __ATOMIC_ACQUIRE);
+
+			shim_ensure_init();
+			if (policy_has_tls(shim_policy))
+				refuse_go(&g, running);
+		}
+		__atomic_store_n(&go_seen_adds, adds, __ATOMIC_RELAXED);
+	}
+	return REAL(pthread_create)(t, attr, fn, arg);
 }
 
 /* ---- the C library's own resolver ------------------------------------------ */

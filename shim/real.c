@@ -77,7 +77,7 @@ static void do_init(void)
 	R(lio_listio); R(lio_listio64); R(syscall); R(pidfd_getfd);
 	R(gethostbyname); R(gethostbyname2); R(gethostbyname_r); R(gethostbyname2_r);
 	R(rcmd_af); R(rexec_af); R(signalfd); R(timerfd_create); R(memfd_create);
-	R(inotify_init); R(inotify_init1);
+	R(inotify_init); R(inotify_init1); R(pthread_create);
 	R(execveat); R(clone);
 	R(sigaction); R(signal); R(bsd_signal); R(sysv_signal); R(sigset); R(siginterrupt);
 

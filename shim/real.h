@@ -11,6 +11,7 @@
 #include <netdb.h>
 #include <stdio.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/select.h>
 #include <sys/epoll.h>
@@ -142,6 +143,7 @@ struct real_fns {
 	int (*siginterrupt)(int, int);
 	int (*execveat)(int, const char *, char *const[], char *const[], int);
 	int (*clone)(int (*)(void *), void *, int, void *, ...);
+	int (*pthread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 };
 
 extern struct real_fns real;

@@ -54,6 +54,11 @@ static inline void shim_ensure_init(void)
 		shim_init_slow();
 }
 bool shim_initialising(void);
+/* Does the loaded object at BASE, whose dynamic section is LD, define the
+ * function NAME (dlsym.c: its dynamic symbol table, in memory, no lock,
+ * no allocation)? */
+#include <link.h>
+bool shim_object_defines(ElfW(Addr) base, const ElfW(Dyn) *ld, const char *name);
 /* exit() has begun: writes on TLS fds fail with EPIPE, no SIGPIPE. */
 extern _Atomic bool shim_exiting;
 

@@ -36,9 +36,8 @@
 #   shim CMD...                run under the shim with $POLICY
 #   has_no FILE STRING         FILE does not contain STRING
 #   tail_of FILE...            the last lines of files, for a failure reason
-#   go_app OUT                 build tests/progs/goapp.go (a Go program,
-#                              cgo: dynamically linked) into OUT; a reason
-#                              on stdout when it cannot (golang-go missing)
+#   go_build OUT SRC [FLAGS]   build tests/progs/SRC (Go) into OUT; a
+#                              reason on stdout when it cannot
 # At its end a script stops everything it started (its whole process
 # tree), also when it fails or is killed at its time limit.
 # TS (TLSSHIM_TIME_SCALE, default 3) multiplies every bound: write
@@ -445,17 +444,26 @@ EOC
 	} >"$1/nginx.conf"
 }
 
-# go_app OUT: build tests/progs/goapp.go into OUT with Debian's Go
-# toolchain (golang-go, in .ci/packages), its cache in $T.  0, or 1 and
-# the reason on stdout.
-go_app() {
+# go_build OUT SOURCE [FLAGS...]: build tests/progs/SOURCE (a Go program,
+# or with -buildmode=c-shared a library) into OUT with Debian's Go
+# toolchain (golang-go, in .ci/packages); its cache is the suite's
+# (TLSSHIM_GOCACHE, from tests/run.sh: Go's runtime, rebuilt
+# for c-shared, is compiled once per suite), else in $T.  0, or 1 and the
+# reason on stdout.
+go_build() {
+	_gb_out=$1 _gb_src=$2
+	shift 2
 	if ! command -v go >/dev/null 2>&1; then
 		echo "the Go toolchain is not installed (golang-go, in .ci/packages)"
 		return 1
 	fi
-	if ! HOME=$T GOCACHE=$T/gocache GOPATH=$T/gopath GOFLAGS=-buildvcs=false CGO_ENABLED=1 \
-	     timeout -k 2 $((60 * TS)) go build -o "$1" "$TLSSHIM_TOP/tests/progs/goapp.go" >"$T/go_app.err" 2>&1; then
-		echo "go build failed: $(head -c 300 "$T/go_app.err" | tr '\n' '|')"
+	# One build at a time in the suite's cache (flock): the second waits
+	# and finds the first one's packages there, instead of compiling them
+	# beside it.
+	if ! HOME=$T GOCACHE=${TLSSHIM_GOCACHE:-$T/gocache} GOPATH=$T/gopath GOFLAGS=-buildvcs=false \
+	     CGO_ENABLED=1 timeout -k 2 $((120 * TS)) flock "${TLSSHIM_GOCACHE:-$T/gocache}.lock" \
+	     go build "$@" -o "$_gb_out" "$TLSSHIM_TOP/tests/progs/$_gb_src" >"$T/go_build.err" 2>&1; then
+		echo "go build $_gb_src failed: $(head -c 300 "$T/go_build.err" | tr '\n' '|')"
 		return 1
 	fi
 }

@@ -198,6 +198,7 @@ run_job() {
 	export TLSSHIM_LAUNCHER="$B/tlsshim"
 	export TLSSHIM_PROGS="$B/progs"
 	export TLSSHIM_TEST_CERTS="$work/certs-$label"
+	export TLSSHIM_GOCACHE="$work/gocache"
 	export TLSSHIM_AUDIT_DIR="$J/audit"
 	# The capture's kernel buffer (tests/tools/nsrun.sh): 64 MiB, where
 	# the whole capture of most tests fits twice over, so no packet can

@@ -242,7 +242,7 @@ forced "neither ELF nor #! script, --force: runs (execvp hands it to /bin/sh)" "
 	"neither an ELF program nor a #! script"
 
 # ---- a Go program: the loader would preload the library, its runtime bypasses it --
-if ! why=$(go_app "$B/goapp"); then
+if ! why=$(go_build "$B/goapp" goapp.go); then
 	fail "Go program built (tests/progs/goapp.go)" "$why"
 else
 	launch go "$T/p/tls.conf" -- "$B/goapp"

@@ -8,13 +8,18 @@
 # them.  The Go program (tests/progs/goapp.go) is built here with Debian's
 # toolchain; it links the C library (cgo), as Go programs that look up
 # users or names do, so the dynamic loader preloads the library into it.
+# So does a C or Python program that loads a Go library (c-shared,
+# tests/progs/golib.go, whose init() connects): its runtime starts on a
+# thread of its own, and the program is stopped at that pthread_create,
+# before any Go code runs, whether the library came with the program or
+# by dlopen() (Python's ctypes) later.
 # A real TLS echo peer behind a recording relay: nothing of the program's
 # may reach the wire.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/failclosed_common.inc"
 need_shim
 
-if ! why=$(go_app "$T/goapp"); then
+if ! why=$(go_build "$T/goapp" goapp.go); then
 	fail "goruntime: setup" "$why"
 	exit 1
 fi
@@ -22,17 +27,35 @@ if ! fc_start peer --mode echo; then
 	fail "goruntime: setup" "peer or relay did not start $(show "$T/peer.srv.out" "$T/peer.relay.out")"
 	exit 1
 fi
+if ! why=$(go_build "$T/libgolib.so" golib.go -buildmode=c-shared); then
+	fail "goruntime: setup" "$why"
+	exit 1
+fi
+printf '#include <stdio.h>\nchar *GoLibDone(void);\nint main(void) { puts(GoLibDone()); return 0; }\n' >"$T/host.c"
+if ! cc -o "$T/golibhost" "$T/host.c" -L"$T" -lgolib -Wl,-rpath,"$T" 2>"$T/host.err"; then
+	fail "goruntime: setup" "cannot link a program with the Go library: $(head -c 300 "$T/host.err")"
+	exit 1
+fi
 REFUSAL="a Go program: its runtime makes its system calls itself, never through the C library"
+LIBREFUSAL="a Go library: its runtime makes its system calls itself, never through the C library"
 
-# refused NAME TEXT: exit 78 ($rc), the refusal on stderr ($T/NAME.err)
-# and in the log ($T/NAME.log).
+# refused NAME [WHO [TEXT [LOGGED]]]: exit 78 ($rc), the refusal of WHO
+# (default the Go program) on stderr ($T/NAME.err) and in the log
+# ($T/NAME.log) after LOGGED (default "refusing to start").
 refused() {
-	if [ "$rc" -eq 78 ] && grep -q -F "tlsshim: $T/goapp: $REFUSAL" "$T/$1.err" &&
-	   grep -q -F "refusing to start: $T/goapp: $REFUSAL" "$T/$1.log"; then
+	_who=${2:-$T/goapp} _txt=${3:-$REFUSAL} _lg=${4:-refusing to start}
+	if [ "$rc" -eq 78 ] && grep -q -F "tlsshim: $_who: $_txt" "$T/$1.err" &&
+	   grep -q -F "$_lg: $_who: $_txt" "$T/$1.log"; then
 		return 0
 	fi
 	return 1
 }
+# PYLOAD: a Python program that loads the Go library (argv[1]) with
+# ctypes (dlopen) and prints what its init() got.
+PYLOAD='import ctypes, sys
+lib = ctypes.CDLL(sys.argv[1])
+lib.GoLibDone.restype = ctypes.c_char_p
+print(lib.GoLibDone().decode())'
 
 # under NAME CONF CMD...: CMD under the library with the policy CONF; its
 # output in $T/NAME.out and .err, its log in $T/NAME.log; sets rc.
@@ -88,22 +111,57 @@ else
 " stderr: $(head -c 300 "$T/exec.err")"
 fi
 
+# ---- a Go library: loaded by dlopen, or linked with the program ---------------------
+GOLIB_DIAL=127.0.0.1:$R GOLIB_LINE=$SENT
+export GOLIB_DIAL GOLIB_LINE
+under dlopen "$T/dial.conf" "$PY" -c "$PYLOAD" "$T/libgolib.so"
+on_wire dlopen
+if refused dlopen "$T/libgolib.so" "$LIBREFUSAL" "stopping the program" &&
+   grep -q -F "; the program that loaded it is stopped: the policy asks for TLS" "$T/dlopen.err" &&
+   [ ! -s "$T/dlopen.out" ] && [ $wrc -eq 0 ] && [ "$conns" -eq 0 ]; then
+	pass "Go library loaded by dlopen (Python's ctypes), TLS connect rule: the program is stopped (78) before the library's runtime runs, no connection made"
+else
+	fail "Go library loaded by dlopen under a TLS connect rule: stopped" "exit $rc, out: $(head -c 200 "$T/dlopen.out"),"\
+" captures: $conns, $WIRE_OUT; stderr: $(head -c 300 "$T/dlopen.err")"
+fi
+under linked "$T/dial.conf" "$T/golibhost"
+on_wire linked
+if refused linked "$T/libgolib.so" "$LIBREFUSAL" && [ ! -s "$T/linked.out" ] && [ $wrc -eq 0 ] && [ "$conns" -eq 0 ]; then
+	pass "a C program linked with a Go library, TLS connect rule: stopped (78) before the library's runtime runs, no connection made"
+else
+	fail "a C program linked with a Go library under a TLS connect rule: stopped" "exit $rc, out: $(head -c 200 "$T/linked.out"),"\
+" captures: $conns, $WIRE_OUT; stderr: $(head -c 300 "$T/linked.err")"
+fi
+unset GOLIB_DIAL GOLIB_LINE
+
 # ---- no TLS rule: it runs as without the library --------------------------------
-P=$(fc_ports 1)
-bg "$T/goapp" listen "127.0.0.1:$P" >"$T/plainsrv.out" 2>&1
-policy "$T/plain.conf" <<EOC
+# plain_case NAME PORT EXPECTED CMD...: CMD under a policy whose only rule
+# is plain, against a Go echo server of its own on PORT, prints EXPECTED.
+plain_case() {
+	_n=$1 P=$2 _want=$3
+	shift 3
+	bg "$T/goapp" listen "127.0.0.1:$P" >"$T/$_n.srv" 2>&1
+	policy "$T/$_n.conf" <<EOC
 rules = ( { name = "plain-out"; direction = "connect"; port = $P; action = "plain"; } );
 EOC
-if wait_for "$T/plainsrv.out" '^ready' 10; then
-	under plain "$T/plain.conf" "$T/goapp" dial "127.0.0.1:$P" hello
-	out=$(cat "$T/plain.out" "$T/plain.err")
-else
-	out="its plain peer did not start: $(head -c 200 "$T/plainsrv.out")"
-	rc=1
-fi
-if [ $rc -eq 0 ] && [ "$out" = 'read "hello\n" <nil>' ]; then
+	if wait_for "$T/$_n.srv" '^ready' 10; then
+		GOLIB_DIAL=127.0.0.1:$P GOLIB_LINE=hello under "$_n" "$T/$_n.conf" "$@"
+		out=$(cat "$T/$_n.out" "$T/$_n.err")
+	else
+		out="its plain peer did not start: $(head -c 200 "$T/$_n.srv")"
+		rc=1
+	fi
+	[ $rc -eq 0 ] && [ "$out" = "$_want" ]
+}
+P=$(fc_ports 1)
+if plain_case plain "$P" 'read "hello\n" <nil>' "$T/goapp" dial "127.0.0.1:$P" hello; then
 	pass "Go client, a policy without TLS rules: runs as without the library"
 else
 	fail "Go client without TLS rules: runs" "exit $rc: $out"
+fi
+if plain_case plainlib "$(fc_ports 1)" 'read hello' "$PY" -c "$PYLOAD" "$T/libgolib.so"; then
+	pass "Go library loaded by dlopen, a policy without TLS rules: runs as without the library"
+else
+	fail "Go library by dlopen without TLS rules: runs" "exit $rc: $out"
 fi
 fc_stop
