@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -477,16 +478,34 @@ static void capture_addrs(int fd, struct conntab_pumped *pi)
 		pi->plen = 0;
 }
 
-/* Start the pump process; true once it runs (it said so on `ready`). */
-static bool start_pump(struct tls_conn *c, int b, bool resets)
+/* Why a hand-over failed, for its error line: a program that may not
+ * create processes (Dovecot's login processes set RLIMIT_NPROC to 1 once
+ * they run as their own user, "make sure we can't fork()") must hear
+ * that, not only that it failed. */
+static void why_failed(char *why, size_t len, const char *what, int err)
+{
+	struct rlimit rl;
+	int n = snprintf(why, len, ": %s: %s", what, err ? strerror(err) : "ended before it ran");
+
+	if (n > 0 && (size_t)n < len && err == EAGAIN && getrlimit(RLIMIT_NPROC, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY)
+		snprintf(why + n, len - (size_t)n, " (RLIMIT_NPROC is %llu)",
+			 (unsigned long long)rl.rlim_cur);
+}
+
+/* Start the pump process; true once it runs (it said so on `ready`).
+ * On failure, why says what failed. */
+static bool start_pump(struct tls_conn *c, int b, bool resets, char *why, size_t wlen)
 {
 	int ready[2], st;
 	char ok = 0;
 	ssize_t got;
 	pid_t mid;
 
-	if (REAL(pipe2)(ready, O_CLOEXEC) < 0)
+	if (REAL(pipe2)(ready, O_CLOEXEC) < 0) {
+		why_failed(why, wlen, "pipe2", errno);
 		return false;
+	}
 	/* The middle process: a clone() that sends its parent no SIGCHLD when
 	 * it exits (exit signal 0), so the program never hears of it (a
 	 * program that takes any SIGCHLD for its own child's death, as
@@ -496,14 +515,16 @@ static bool start_pump(struct tls_conn *c, int b, bool resets)
 	 * program's business here) and _exit. */
 	mid = (pid_t)REAL(syscall)(SYS_clone, 0UL, NULL, NULL, NULL, 0UL);
 	if (mid < 0) {
+		why_failed(why, wlen, "cannot create a process", errno);
 		REAL(close)(ready[0]);
 		REAL(close)(ready[1]);
 		return false;
 	}
 	if (mid == 0) {
 		pid_t pump = REAL(_Fork)();
+		/* The middle's exit status: 0, or why the pump's fork failed. */
 		if (pump != 0)
-			REAL(_exit)(pump < 0);
+			REAL(_exit)(pump < 0 ? (errno > 0 && errno < 256 ? errno : 255) : 0);
 		/* One thread from here on, and maybe an allocator lock held for
 		 * ever: OpenSSL allocates from the pump's own heap. */
 		alloc_enter_pump();
@@ -532,8 +553,12 @@ static bool start_pump(struct tls_conn *c, int b, bool resets)
 		got = REAL(read)(ready[0], &ok, 1);
 	while (got < 0 && errno == EINTR);
 	REAL(close)(ready[0]);
+	st = 0;
 	while (waitpid(mid, &st, __WCLONE) < 0 && errno == EINTR)
 		;
+	if (got != 1)
+		why_failed(why, wlen, "cannot create a process",
+			   WIFEXITED(st) && WEXITSTATUS(st) != 255 ? WEXITSTATUS(st) : 0);
 	return got == 1;
 }
 
@@ -560,6 +585,7 @@ int shim_pump(struct tls_conn *c)
 	int fds[MAX_FDS], n, a = -1, b = -1, fl;
 	struct conntab_pumped pi;
 	bool resets, ok;
+	char why[160] = "";
 
 	n = tls_conn_fds(c, fds, MAX_FDS);
 	if (n <= 0 || tls_conn_moved(c))
@@ -568,8 +594,12 @@ int shim_pump(struct tls_conn *c)
 	 * process holds the socket. */
 	fl = REAL(fcntl)(fds[0], F_GETFL);
 	capture_addrs(tls_conn_fd(c), &pi);
-	if (!channel(&a, &b, &resets))
+	if (!channel(&a, &b, &resets)) {
+		why_failed(why, sizeof why, "no channel to it", errno);
+		log_error("%s rule \"%s\": the session could not be handed to a pump process%s",
+			  tls_conn_peer(c), tls_conn_label(c), why);
 		return -1;
+	}
 	tls_conn_ref(c);        /* the table's references go below */
 	/* epoll interest is keyed by the open file: take fd's registrations
 	 * off the TCP socket now, put them on the channel after the dup2.
@@ -578,6 +608,7 @@ int shim_pump(struct tls_conn *c)
 		shim_epoll_fd_moving(fds[i], true);
 	/* No thread of the program may use the session from here on. */
 	if (!tls_conn_hold(c)) {
+		snprintf(why, sizeof why, ": this thread is inside a call on the connection");
 		ok = false;
 		goto out;
 	}
@@ -588,7 +619,7 @@ int shim_pump(struct tls_conn *c)
 	if (!tls_conn_prepare_pump(c, true))
 		log_warn("%s rule \"%s\": out of memory for the pump's buffers; it may stall",
 			 tls_conn_peer(c), tls_conn_label(c));
-	ok = start_pump(c, b, resets);
+	ok = start_pump(c, b, resets, why, sizeof why);
 	if (!ok) {
 		(void)tls_conn_prepare_pump(c, false);
 		tls_conn_release(c);
@@ -623,8 +654,8 @@ out:
 			 tls_conn_peer(c), tls_conn_label(c), n > 1 ? "s" : "", fds[0],
 			 n > 1 ? ",..." : "");
 	else
-		log_error("%s rule \"%s\": the session could not be handed to a pump process",
-			  tls_conn_peer(c), tls_conn_label(c));
+		log_error("%s rule \"%s\": the session could not be handed to a pump process%s",
+			  tls_conn_peer(c), tls_conn_label(c), why);
 	tls_conn_unref(c);
 	return ok ? 0 : -1;
 }

@@ -10,7 +10,9 @@
 #     taking the fd with pidfd_getfd() (unused: it serves; used: its write
 #     is refused and the parent goes on serving).  And a worker that is
 #     another program image, started without the shim (clean environment),
-#     inheriting the socketpair: the session must not reach it raw.
+#     inheriting the socketpair: the session must not reach it raw.  And a
+#     parent that may not fork (Dovecot's login processes): its sendmsg of
+#     a used session fails, and the error line says why.
 # 16  an inetd of our own (tests/progs/fc_inetd.c) starts a service that
 #     will not load the shim (clean environment, connection on fd 5) with
 #     execle(), posix_spawn(), execveat() and syscall(SYS_execveat); with
@@ -112,6 +114,27 @@ if serve scmused fc_prefork scm-used 2; then
 	verdict scmused 2 "pre-forked server passing a session it already used (greeting sent) with SCM_RIGHTS: the worker reads the client's plaintext and answers over TLS"
 else
 	fail "SCM_RIGHTS of a used session" "did not listen: $(cat "$T/scmused.out")"
+fi
+
+# A process that may not create processes (Dovecot's login processes:
+# uid of their own, RLIMIT_NPROC 1) cannot hand a used session to a pump:
+# sendmsg fails, the error line says why, nothing in clear.
+if serve scmnofork fc_prefork scm-nofork 1; then
+	clients scmnofork 1 "$SENT parent greeting" worker
+	finish scmnofork 1
+	what="a process that may not fork (uid 65534, RLIMIT_NPROC 1, as Dovecot's login processes) passing a used session with SCM_RIGHTS"
+	if grep -q '^nofork: unavailable' "$T/scmnofork.out"; then
+		pass "$what (not run here: $(grep '^nofork' "$T/scmnofork.out"))"
+	elif grep -q '^parent: sendmsg SCM_RIGHTS: EOPNOTSUPP' "$T/scmnofork.out" && [ "$WRC" -eq 0 ] &&
+	   [ "$CLIENTS_OK" -eq 0 ] &&
+	   grep -q 'could not be handed to a pump process: cannot create a process: Resource temporarily unavailable (RLIMIT_NPROC is 1)' \
+		"$T/scmnofork.log"; then
+		pass "$what: sendmsg fails with EOPNOTSUPP, the error line names the reason; $WIRE_OUT"
+	else
+		fail "$what" "server exit $RC; $CLIENTS_OK clients ok; $WIRE_OUT; server: $(head -n 4 "$T/scmnofork.out" | tr '\n' '|') log: $(log_tail "$T/scmnofork.log")"
+	fi
+else
+	fail "SCM_RIGHTS from a process that may not fork" "did not listen: $(cat "$T/scmnofork.out")"
 fi
 
 if serve pidfd fc_prefork pidfd 2; then

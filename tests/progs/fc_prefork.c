@@ -25,11 +25,19 @@
  *               write\n" (prints "worker: stolen write: ok|ERRNO"); then the
  *               parent itself reads the client's line and answers
  *               "parent read: LINE".
+ *   scm-nofork  as scm-used, but once the worker runs the parent may not
+ *               create processes, as Dovecot's login processes: it drops
+ *               to uid 65534 and sets RLIMIT_NPROC to 1 (prints "nofork:
+ *               unavailable: ..." when it cannot drop).  The session cannot
+ *               go to a pump: sendmsg must fail (prints "parent: sendmsg
+ *               SCM_RIGHTS: ERRNO"), and the parent's close ends it.
  * Prints what each side did; every wait is bounded (alarm).
  */
 #include <fcntl.h>
 #include <signal.h>
+#include <grp.h>
 #include <sys/pidfd.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include "fc_common.h"
@@ -125,7 +133,7 @@ int main(int argc, char **argv)
 		return wbad ? 1 : 0;
 	}
 	if (argc != 5) {
-		fprintf(stderr, "usage: fc_prefork scm|scm-exec|scm-used|pidfd|pidfd-used PORT N SENTINEL\n");
+		fprintf(stderr, "usage: fc_prefork scm|scm-exec|scm-used|scm-nofork|pidfd|pidfd-used PORT N SENTINEL\n");
 		return 2;
 	}
 	mode = argv[1];
@@ -199,12 +207,20 @@ int main(int argc, char **argv)
 			}
 			if (!strcmp(mode, "pidfd"))
 				(void)!write(sp[1], "G", 1);     /* got it: the parent may close */
-			wbad += serve(fd, strcmp(mode, "scm-used") != 0, "worker");
+			wbad += serve(fd, strcmp(mode, "scm-used") && strcmp(mode, "scm-nofork"), "worker");
 			close(fd);
 		}
 		_exit(wbad ? 1 : 0);
 	}
 	close(sp[1]);
+	if (!strcmp(mode, "scm-nofork")) {
+		struct rlimit one_proc = { 1, 1 };
+
+		if (getuid() == 0 && (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0))
+			printf("nofork: unavailable: cannot drop to uid 65534: %s\n", fc_err(errno));
+		else if (setrlimit(RLIMIT_NPROC, &one_proc) < 0)
+			printf("nofork: unavailable: setrlimit: %s\n", fc_err(errno));
+	}
 	for (int i = 0; i < n; i++) {
 		int c = accept(ls, NULL, NULL);
 		char ack;
@@ -214,7 +230,7 @@ int main(int argc, char **argv)
 			bad++;
 			break;
 		}
-		if (!strcmp(mode, "scm-used") || !strcmp(mode, "pidfd-used")) {
+		if (!strcmp(mode, "scm-used") || !strcmp(mode, "scm-nofork") || !strcmp(mode, "pidfd-used")) {
 			char g[256];
 			snprintf(g, sizeof g, "%s parent greeting\n", sentinel);
 			if (fc_write_all(c, g, strlen(g)) < 0) {
