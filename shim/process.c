@@ -457,12 +457,25 @@ static bool image_preloadable(const char *path)
 	return known > 0 && unreachable(path, &our_id, "libtlsshim.so", why, sizeof why) == 0;
 }
 
+/* The kernel runs a new image in secure-execution mode (AT_SECURE) also
+ * when the image is an ordinary one: an exec by a process whose effective
+ * user or group ID is not its real one (root that has set only its
+ * effective uid to a service user, as squid's master before it starts
+ * its kids).  The dynamic loader then ignores LD_PRELOAD's paths: the
+ * image would run without the library while its environment names it.
+ * (Judged the cautious way: also with /etc/ld.so.preload, which the
+ * loader still reads, the new image would take another policy.) */
+static bool secure_exec(void)
+{
+	return geteuid() != getuid() || getegid() != getgid();
+}
+
 static bool will_run_shim(const char *path, char *const envp[])
 {
 	const char *cfg = env_get(envp, "TLSSHIM_CONFIG", false);
 	const char *ours = shim_policy ? shim_policy->path : NULL;
 
-	if (!path || !image_preloadable(path))
+	if (!path || !image_preloadable(path) || secure_exec())
 		return false;
 	if (!preload_has_us(env_get(envp, "LD_PRELOAD", true)) && !system_preload_has_us())
 		return false;
@@ -864,6 +877,13 @@ static bool handover(const char *path, char *const envp[], const struct fa_note 
 	}
 	w = will_run_shim(path, envp) && !spawn_may_change_image(path, n)
 	    ? PUMP_LIVE_INHERITABLE : PUMP_ALL_INHERITABLE;
+	if (secure_exec() && preload_has_us(env_get(envp, "LD_PRELOAD", true)))
+		log_warn("exec of %s with effective ids (uid %u, gid %u) other than the real ones"
+			 " (uid %u, gid %u): the kernel runs it in secure-execution mode and the dynamic"
+			 " loader will not load this library, although LD_PRELOAD names it; the"
+			 " connections it makes itself are not the policy's",
+			 path ? path : "(unknown)", (unsigned)geteuid(), (unsigned)getegid(),
+			 (unsigned)getuid(), (unsigned)getgid());
 	if (w == PUMP_ALL_INHERITABLE && shim_policy->has[POLICY_ACCEPT] && !withhold_listeners(n)) {
 		errno = EACCES;
 		return false;

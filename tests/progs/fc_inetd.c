@@ -24,6 +24,12 @@
  *              the shim, then LD_PRELOAD= again (the loader takes the last)
  *   clonevm    dup2 to 5, then clone(CLONE_VM|CLONE_VFORK) whose child
  *              execve()s /bin/sh with the clean environment
+ *   euid2      fork, dup2 to 5, set the effective uid to 65534 (the real
+ *              one stays 0: root, as squid's master before it starts its
+ *              kids), execve() of /bin/sh with the environment kept (the
+ *              shim named): the kernel runs it in secure-execution mode,
+ *              where the loader ignores LD_PRELOAD ("euid: unavailable:
+ *              ..." when not root); the connection second (below)
  *   proccwd    posix_spawn("/proc/self/cwd/svc") from $FC_HERE with an
  *              addchdir_np($FC_CHDIR) file action (an absolute path that
  *              the chdir moves), the environment kept
@@ -33,7 +39,7 @@
  *              addchdir_np($FC_CHDIR) file action: the parent finds the
  *              script in $FC_HERE, the child $FC_CHDIR/rel/svc
  *   spawn-chdir2, dupenv2  as spawn-chdir and dupenv, but each service's
- *              (proccwd, procfd-open and spawnp-rel too)
+ *              (proccwd, procfd-open, spawnp-rel and euid2 too)
  *              connection comes second: a first one is accepted before it
  *              and left unused (the lowest inherited TLS fd, whose
  *              handshake the exec completes to name the peer), and closed
@@ -75,7 +81,7 @@ int main(int argc, char **argv)
 
 	if (argc != 5) {
 		fprintf(stderr, "usage: fc_inetd execle|spawn|execveat|sysexecveat|spawn-cloexec|spawn-chdir|"
-			"dupenv|clonevm|spawn-chdir2|dupenv2|proccwd|procfd-open|spawnp-rel PORT N SENTINEL\n");
+			"dupenv|clonevm|euid2|spawn-chdir2|dupenv2|proccwd|procfd-open|spawnp-rel PORT N SENTINEL\n");
 		return 2;
 	}
 	if (getenv("FC_HERE") && chdir(getenv("FC_HERE")) < 0) {
@@ -100,6 +106,7 @@ int main(int argc, char **argv)
 		char *env[] = { "PATH=/usr/bin:/bin", greeting, NULL };
 		char *sargv[] = { "sh", "-c", "echo \"$GREETING\" >&5; exec cat <&5 >&5", NULL };
 		bool second = !strcmp(mode, "spawn-chdir2") || !strcmp(mode, "dupenv2") || !strcmp(mode, "proccwd") ||
+			      !strcmp(mode, "euid2") ||
 			      !strcmp(mode, "procfd-open") || !strcmp(mode, "spawnp-rel");
 		int first = second ? accept(ls, NULL, NULL) : -1;
 		int c = (first >= 0 ? printf("holder accepted\n") : 0,
@@ -158,6 +165,31 @@ int main(int argc, char **argv)
 					close(c);
 				}
 				execve("/bin/sh", sargv, denv);
+				_exit(127);
+			}
+		} else if (!strcmp(mode, "euid2")) {
+			char *kept[256];
+			size_t k = 0;
+
+			for (char **e = environ; *e && k < 254; e++)
+				kept[k++] = *e;
+			kept[k++] = greeting;
+			kept[k] = NULL;
+			if (getuid() != 0) {
+				printf("euid: unavailable: not root\n");
+				return 1;
+			}
+			pid = fork();
+			if (pid == 0) {
+				if (c != 5) {
+					dup2(c, 5);
+					close(c);
+				}
+				if (setresuid((uid_t)-1, 65534, (uid_t)-1) < 0) {
+					printf("euid: unavailable: setresuid: %s\n", fc_err(errno));
+					_exit(1);
+				}
+				execve("/bin/sh", sargv, kept);
 				_exit(127);
 			}
 		} else if (!strcmp(mode, "clonevm")) {
