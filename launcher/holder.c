@@ -31,8 +31,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -523,6 +525,26 @@ static void report(int fd, const char *fmt, ...)
 		(void)!write(fd, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
 }
 
+/* TLSSHIM_LOG_FILE as the library opens it (core/log.c): without waiting
+ * (a FIFO without a reader held the holder in open() before its "OK", and
+ * so the launcher, for ever: ENXIO now), and only a regular file, a
+ * character device or a pipe (EINVAL for anything else). */
+static int open_log(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
+	struct stat st;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)) ||
+	    fcntl(fd, F_SETFL, O_WRONLY | O_APPEND) != 0) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	return fd;
+}
+
 static void __attribute__((noreturn)) holder_main(struct policy *p, pid_t prog, const char *name, int rep)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -530,7 +552,7 @@ static void __attribute__((noreturn)) holder_main(struct policy *p, pid_t prog, 
 	const char *lf = getenv("TLSSHIM_LOG_FILE"), *lv = getenv("TLSSHIM_LOG");
 	int pidfd, lfd, devnull, keep[4];
 
-	verbose = lv && !strcmp(lv, "debug");
+	verbose = lv && !strcasecmp(lv, "debug");
 	(void)prctl(PR_SET_NAME, "tlsshim-keyhold", 0, 0, 0);
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
 		report(rep, "cannot make the key holder non-dumpable: %s", strerror(errno));
@@ -551,11 +573,12 @@ static void __attribute__((noreturn)) holder_main(struct policy *p, pid_t prog, 
 		_exit(1);
 	}
 	hlibctx = p->libctx;
-	if (lf && *lf) {
-		int fd = open(lf, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (lf && *lf && (logfd = open_log(lf)) < 0) {
+		int e = errno;
 
-		if (fd >= 0)
-			logfd = fd;
+		logfd = 2;
+		hlog("error", "cannot open TLSSHIM_LOG_FILE \"%s\": %s; logging to standard error", lf,
+		     e == EINVAL ? "not a regular file, a character device nor a pipe" : strerror(e));
 	}
 	keep[0] = pidfd;
 	keep[1] = lfd;
@@ -578,7 +601,7 @@ static void __attribute__((noreturn)) holder_main(struct policy *p, pid_t prog, 
 	}
 	report(rep, "OK");
 	close(rep);
-	if (verbose || (lv && !strcmp(lv, "info")))
+	if (verbose || (lv && !strcasecmp(lv, "info")))
 		hlog("info", "holding %zu key%s for pid %d", nheld, nheld == 1 ? "" : "s", (int)prog);
 	for (;;) {
 		struct pollfd pf[2 + KH_PARKED] = { { .fd = pidfd, .events = POLLIN }, { .fd = lfd, .events = POLLIN } };

@@ -21,6 +21,8 @@
 #    refused requests at most once a second (then how many since).
 #  * The holder killed: the next handshake fails, the log says why, and
 #    no program data crosses.  The program gone: the holder ends too.
+#  * TLSSHIM_LOG_FILE a FIFO without a reader: the holder says so on
+#    standard error and the program starts (the launcher waited for ever).
 #  * Preloaded without the launcher, a key_holder policy stops the program
 #    at start-up (78, "no key holder"); --check validates key_holder and
 #    rejects it on a rule without a key (FILE:LINE).
@@ -98,6 +100,23 @@ if [ $rc -eq 78 ] && grep -q "no key holder (TLSSHIM_KEY_HOLDER is not set)" "$T
 	pass "$name"
 else
 	fail "$name" "exit $rc $(tail_of "$T/nol.out" "$T/nol.err")"
+fi
+
+# ---- TLSSHIM_LOG_FILE a FIFO without a reader ------------------------------------------
+# The holder opened it waiting for a reader, before its "OK": the launcher
+# waited for ever and the program never started.  Now, as the library, it
+# says so on standard error and logs there.
+name="TLSSHIM_LOG_FILE a FIFO without a reader: the launcher still starts the program"
+mkfifo "$T/fifo"
+TLSSHIM_LOG_FILE=$T/fifo timeout -k 2 $((5 * TS)) $LENV "$L" -c "$KH" -- echo started >"$T/fifo.out" 2>"$T/fifo.err"
+rc=$?
+# (the old holder still waits in open(): a reader lets it go)
+[ $rc -eq 0 ] || timeout 2 cat "$T/fifo" >/dev/null 2>&1
+if [ $rc -eq 0 ] && grep -q -x started "$T/fifo.out" &&
+	grep -q "tlsshim-keyholder\[[0-9]*\]: error: cannot open TLSSHIM_LOG_FILE \"$T/fifo\": No such device" "$T/fifo.err"; then
+	pass "$name"
+else
+	fail "$name" "exit $rc $(tail_of "$T/fifo.out" "$T/fifo.err")"
 fi
 
 # ---- servers ------------------------------------------------------------------
