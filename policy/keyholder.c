@@ -44,7 +44,7 @@ static void default_log(const char *msg)
 
 static struct keyholder_io io = {
 	.socket = socket, .connect = connect, .send = send, .recv = recv, .close = close,
-	.setsockopt = setsockopt, .log_error = default_log,
+	.setsockopt = setsockopt, .getsockopt = getsockopt, .log_error = default_log,
 };
 
 void keyholder_set_io(const struct keyholder_io *x)
@@ -141,7 +141,7 @@ static void key_remove(const void *obj)
 
 static void log_fail(const char *what, int err)
 {
-	char msg[300];
+	char msg[400];
 
 	snprintf(msg, sizeof msg, "key holder \"%s\": %s%s%s; the handshake fails (no private key"
 		 " in this process: key_holder = true)", holder_name, what, err ? ": " : "",
@@ -157,6 +157,28 @@ static const char *status_text(int st)
 	case KH_ERR_BAD: return "refused a malformed request";
 	default: return "could not sign";
 	}
+}
+
+/* The peer of fd (connected to the holder's name) runs as this process's
+ * real or effective user, or as root (a holder started by root for a
+ * program that changed its user); else logged, false. */
+static bool holder_user_ok(int fd, int *err)
+{
+	struct ucred cr;
+	socklen_t crl = sizeof cr;
+	char what[120];
+
+	if (io.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crl) != 0 || crl != sizeof cr) {
+		*err = errno;
+		log_fail("cannot tell who listens on its name", *err);
+		return false;
+	}
+	if (cr.uid == 0 || cr.uid == getuid() || cr.uid == geteuid())
+		return true;
+	snprintf(what, sizeof what, "another listens on its name: uid %d (pid %d), neither this process's"
+		 " user nor root", (int)cr.uid, (int)cr.pid);
+	log_fail(what, 0);
+	return false;
 }
 
 /* Ask the holder; the answer's length, or -1 (logged). */
@@ -198,6 +220,14 @@ static int kh_request(const unsigned char hash[KH_HASH_LEN], int op, const unsig
 		err = errno;
 		io.close(fd);
 		log_fail("cannot reach it", err);
+		return -1;
+	}
+	/* Whoever listens on the name is the holder only if it runs as this
+	 * process's user or root: once the holder is gone, any local user
+	 * can bind its name (listed in /proc/net/unix), and would get the
+	 * token and what is signed, and could hold every handshake 10 s. */
+	if (!holder_user_ok(fd, &err)) {
+		io.close(fd);
 		return -1;
 	}
 	while ((n = io.send(fd, req, KH_HDR_LEN + inlen, MSG_NOSIGNAL)) < 0 && errno == EINTR)

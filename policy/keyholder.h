@@ -56,6 +56,7 @@ struct keyholder_io {
 	ssize_t (*recv)(int, void *, size_t, int);
 	int (*close)(int);
 	int (*setsockopt)(int, int, int, const void *, socklen_t);
+	int (*getsockopt)(int, int, int, void *, socklen_t *);
 	void (*log_error)(const char *msg);
 };
 void keyholder_set_io(const struct keyholder_io *io);

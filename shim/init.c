@@ -346,7 +346,8 @@ static void keyholder_setup(void)
 {
 	struct keyholder_io io = {
 		.socket = real.socket, .connect = real.connect, .send = real.send, .recv = real.recv,
-		.close = real.close, .setsockopt = real.setsockopt, .log_error = keyholder_log,
+		.close = real.close, .setsockopt = real.setsockopt, .getsockopt = real.getsockopt,
+		.log_error = keyholder_log,
 	};
 
 	keyholder_set_io(&io);

@@ -20,7 +20,8 @@
 #    handshake while 40 connections that send nothing are open, and logs
 #    refused requests at most once a second (then how many since).
 #  * The holder killed: the next handshake fails, the log says why, and
-#    no program data crosses.  The program gone: the holder ends too.
+#    no program data crosses; another user that binds the holder's name
+#    then is not asked (SO_PEERCRED).  The program gone: the holder ends too.
 #  * TLSSHIM_LOG_FILE a FIFO without a reader: the holder says so on
 #    standard error and the program starts (the launcher waited for ever).
 #  * Preloaded without the launcher, a key_holder policy stops the program
@@ -389,6 +390,54 @@ if [ -n "$HE" ]; then
 		pass "$name"
 	else
 		fail "$name" "$(tail_of "$T/c.dead.out" "$T/ec.log")"
+	fi
+fi
+# Its name free, another local user binds it (names are listed in
+# /proc/net/unix): the library used to send it the token and what is to be
+# signed, and to wait up to 10 s for its answer, at each handshake.  Now it
+# looks at who listens (SO_PEERCRED): only its own user or root.
+SQUAT='
+import os, socket, sys, time
+name, tok = sys.argv[1], bytes.fromhex(sys.argv[2])
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.bind("\0" + name)
+s.listen(8)
+s.settimeout(0.2)
+print("listening uid %d" % os.getuid(), flush=True)
+t = time.time()
+while time.time() - t < 30:
+    try:
+        c, _ = s.accept()
+    except socket.timeout:
+        continue
+    c.settimeout(2)
+    try:
+        r = c.recv(4096)
+        if r:
+            print("request %d bytes token=%s" % (len(r), "yes" if tok in r else "no"), flush=True)
+            c.send(b"TSKH\x04\x00\x00\x00")
+    except OSError:
+        pass
+    c.close()
+'
+if [ -n "$HE" ] && ! alive "$HE" && [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+	KHE=$(tr '\0' '\n' </proc/"$SE"/environ 2>/dev/null | sed -n 's/^TLSSHIM_KEY_HOLDER=//p')
+	setpriv --reuid=65534 --regid=65534 --clear-groups $PY -c "$SQUAT" "${KHE%%:*}" "${KHE#*:}" >"$T/squat.out" 2>&1 &
+	SQ=$!
+	wait_for "$T/squat.out" "^listening" 10
+	name="holder gone, another user binds its name: not asked (no token sent), the handshake fails, logged"
+	msg="secret-after-squat-$$"
+	{ echo "$msg"; wait_for "$T/ec.log" 'another listens on its name|key holder .*could not sign' 10; } |
+		timeout -k 2 $((10 * TS)) openssl s_client -connect 127.0.0.1:"$PE" -CAfile "$CERTS/ca.crt" \
+		>"$T/c.squat.out" 2>&1
+	kill "$SQ" 2>/dev/null
+	wait "$SQ" 2>/dev/null
+	if grep -q "^listening uid 65534" "$T/squat.out" && ! grep -q "^request" "$T/squat.out" &&
+		grep -q "key holder \"${KHE%%:*}\": another listens on its name: uid 65534 (pid [0-9]*)" "$T/ec.log" &&
+		! grep -q -x -F "$msg" "$T/c.squat.out" && has_no "$T/ec.out" "$msg"; then
+		pass "$name"
+	else
+		fail "$name" "$(tail_of "$T/squat.out" "$T/c.squat.out" "$T/ec.log")"
 	fi
 fi
 name="the program ends: its holder ends"
