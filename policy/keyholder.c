@@ -230,12 +230,20 @@ static int kh_request(const unsigned char hash[KH_HASH_LEN], int op, const unsig
 		io.close(fd);
 		return -1;
 	}
+	if (io.lost && io.lost(fd)) {
+		log_fail("the program took its connection's descriptor (dup2)", 0);
+		return -1;
+	}
 	while ((n = io.send(fd, req, KH_HDR_LEN + inlen, MSG_NOSIGNAL)) < 0 && errno == EINTR)
 		;
 	if (n != (ssize_t)(KH_HDR_LEN + inlen)) {
 		err = n < 0 ? errno : EIO;
 		io.close(fd);
 		log_fail("cannot send the request", err);
+		return -1;
+	}
+	if (io.lost && io.lost(fd)) {
+		log_fail("the program took its connection's descriptor (dup2)", 0);
 		return -1;
 	}
 	while ((n = io.recv(fd, ans, sizeof ans, 0)) < 0 && errno == EINTR)

@@ -58,6 +58,11 @@ struct keyholder_io {
 	int (*setsockopt)(int, int, int, const void *, socklen_t);
 	int (*getsockopt)(int, int, int, void *, socklen_t *);
 	void (*log_error)(const char *msg);
+	/* The shim makes the connection one of its own descriptors (high,
+	 * out of the program's close, closefrom and dup2: shim/own.c):
+	 * socket and close above are then its own, and lost(fd) says that
+	 * the program's dup2 took the number meanwhile.  NULL: never. */
+	bool (*lost)(int fd);
 };
 void keyholder_set_io(const struct keyholder_io *io);
 

@@ -340,14 +340,51 @@ static void keyholder_log(const char *msg)
 	log_error("%s", msg);
 }
 
+/* The connection to the key holder is one of the library's own
+ * descriptors (own.c): it used to take the lowest free number, so a
+ * program's stray close() or closefrom() in another thread during a
+ * handshake closed it, the number went to the program's next file, and
+ * the client then closed that file (or sent the token into it).  Now the
+ * program's close says EBADF, closefrom closes around it, and a dup2 onto
+ * it moves ours away (kh_moved closes the copy; kh_lost tells the client). */
+static void kh_moved(int from, int to)
+{
+	(void)from;
+	shim_own_close(to);
+}
+
+static int kh_socket(int domain, int type, int proto)
+{
+	int fd = real.socket(domain, type, proto), hi, err;
+
+	if (fd < 0)
+		return -1;
+	hi = shim_own_dup(fd, kh_moved);
+	err = errno;
+	real.close(fd);
+	errno = err;
+	return hi;
+}
+
+static int kh_close(int fd)
+{
+	shim_own_close(fd);
+	return 0;
+}
+
+static bool kh_lost(int fd)
+{
+	return !shim_is_own(fd);
+}
+
 /* The key holder's client (policy/keyholder.c) calls the C library
  * itself, never our wrappers: it runs inside a handshake. */
 static void keyholder_setup(void)
 {
 	struct keyholder_io io = {
-		.socket = real.socket, .connect = real.connect, .send = real.send, .recv = real.recv,
-		.close = real.close, .setsockopt = real.setsockopt, .getsockopt = real.getsockopt,
-		.log_error = keyholder_log,
+		.socket = kh_socket, .connect = real.connect, .send = real.send, .recv = real.recv,
+		.close = kh_close, .setsockopt = real.setsockopt, .getsockopt = real.getsockopt,
+		.log_error = keyholder_log, .lost = kh_lost,
 	};
 
 	keyholder_set_io(&io);

@@ -19,6 +19,9 @@
 #    hash (the padding of any data was a decryption oracle), serves a
 #    handshake while 40 connections that send nothing are open, and logs
 #    refused requests at most once a second (then how many since).
+#  * A thread's stray close of the holder's connection during a handshake
+#    (holder stopped meanwhile) says EBADF: the library's close after the
+#    answer used to close the program's next file, a pipe.
 #  * The holder killed: the next handshake fails, the log says why, and
 #    no program data crosses; another user that binds the holder's name
 #    then is not asked (SO_PEERCRED).  The program gone: the holder ends too.
@@ -59,7 +62,7 @@ $MS needles "$T/rsa.key" >"$T/rsa.needles" && $MS needles "$T/ec.key" >"$T/ec.ne
 	{ fail "keyholder_setup" "memscan needles failed"; exit 1; }
 cat "$T/rsa.needles" "$T/ec.needles" >"$T/all.needles"
 
-PR=$(free_port) PE=$(free_port) PC=$(free_port) PF=$(free_port) PX=$(free_port)
+PR=$(free_port) PE=$(free_port) PC=$(free_port) PF=$(free_port) PX=$(free_port) PK=$(free_port)
 policy "$T/kh.conf" <<EOF
 defaults = { key_holder = true; };
 rules = (
@@ -67,6 +70,7 @@ rules = (
   { name = "ec"; direction = "accept"; port = $PE; cert = "$T/ec.crt"; key = "$T/ec.key"; },
   { name = "fork"; direction = "accept"; port = $PF; cert = "$T/rsa.crt"; key = "$T/rsa.key"; },
   { name = "exec"; direction = "accept"; port = $PX; cert = "$T/ec.crt"; key = "$T/ec.key"; },
+  { name = "close"; direction = "accept"; port = $PK; cert = "$T/ec.crt"; key = "$T/ec.key"; },
   { name = "out"; direction = "connect"; port = 1; }
 );
 EOF
@@ -374,6 +378,32 @@ if grep -q "^refused 200 of 200$" "$T/probe.bad" && [ -n "$secs" ] && [ "$(refus
 else
 	fail "$name" "$lines lines, $(refusals) counted, in $secs s; $(tr '\n' '|' <"$T/probe.bad") $(tail_of "$T/rsa.log")"
 fi
+
+# ---- the program closes the holder's connection ----------------------------------------
+# A stray close() (or closefrom) in another thread while a handshake waits
+# for the holder: the connection had the lowest free number, the close
+# took it, the program's next file (a pipe) got the number, and the
+# library's own close after the answer closed the program's pipe.  Now it
+# is one of the library's own descriptors: the program's close says EBADF.
+name="a thread closes the holder's connection during a handshake: the program's next file stays open"
+TLSSHIM_LOG_FILE=$T/close.log bg $LENV "$L" -c "$KH" -- $PY "$PYD/khclose.py" "$PK" >"$T/close.out" 2>"$T/close.err"
+SK=$!
+if wait_for "$T/close.out" "^listening" 10 && wait_listen "$PK" && HK=$(holder_of "$PK") && [ -n "$HK" ]; then
+	kill -STOP "$HK"
+	{ echo "hello-close"; wait_for "$T/close.out" "^echoed" 10; } | timeout -k 2 $((10 * TS)) openssl s_client \
+		-connect 127.0.0.1:"$PK" -CAfile "$CERTS/ca.crt" >"$T/c.close.out" 2>&1 &
+	CK=$!
+	wait_for "$T/close.out" "^(ready|no connection)" 25
+	kill -CONT "$HK"
+	wait "$CK"
+fi
+if grep -q "^pipe ok" "$T/close.out" && grep -q "^echoed 12" "$T/close.out" &&
+	grep -q -x "hello-close" "$T/c.close.out"; then
+	pass "$name ($(grep -E "^clos" "$T/close.out"))"
+else
+	fail "$name" "$(tail_of "$T/close.out" "$T/close.err" "$T/close.log")"
+fi
+stop "$SK"
 
 # ---- the holder gone --------------------------------------------------------------
 if [ -n "$HE" ]; then

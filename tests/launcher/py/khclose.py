@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""khclose.py PORT — a server (under the launcher, a key_holder accept
+rule on PORT) with a thread that closes a descriptor it does not own
+while a handshake waits for the key holder, as a program's stray close()
+or closefrom() in another thread would, and then opens a pipe.
+
+  main thread: accepts one connection and echoes one read (the handshake,
+               and so the request to the holder, happen in it), once the
+               thread has ended; then
+               prints "pipe ok" or "pipe lost: ERROR" (the pipe's two
+               ends still open or not) and "echoed N"
+  thread:      finds the connection to the holder (a connected
+               SOCK_SEQPACKET unix socket in /proc/self/fd), closes it
+               ("closed N" or "close N: ERROR"), makes a pipe, prints
+               "ready"
+
+Stop the holder (SIGSTOP) before the handshake and let it go (SIGCONT)
+after "ready": the request is then under way while the thread closes.
+"""
+import os
+import socket
+import sys
+import threading
+import time
+
+pipe = []
+
+
+def seqpacket_inodes():
+    out = set()
+    with open("/proc/net/unix") as f:
+        next(f)
+        for line in f:
+            w = line.split()
+            # Num RefCount Protocol Flags Type St Inode [Path]
+            if len(w) >= 7 and w[4] == "0005" and w[5] == "03":
+                out.add(w[6])
+    return out
+
+
+def closer():
+    end = time.time() + 20
+    while time.time() < end:
+        inodes = seqpacket_inodes()
+        for d in os.listdir("/proc/self/fd"):
+            fd = int(d)
+            try:
+                link = os.readlink("/proc/self/fd/" + d)
+            except OSError:
+                continue
+            if link.startswith("socket:[") and link[8:-1] in inodes:
+                try:
+                    os.close(fd)
+                    print("closed %d" % fd, flush=True)
+                except OSError as e:
+                    print("close %d: %s" % (fd, e.strerror), flush=True)
+                pipe.extend(os.pipe())
+                print("ready", flush=True)
+                return
+        time.sleep(0.01)
+    print("no connection to the holder seen", flush=True)
+
+
+def main():
+    port = int(sys.argv[1])
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", port))
+    ls.listen(4)
+    t = threading.Thread(target=closer)
+    t.start()
+    print("listening", flush=True)
+    c, _ = ls.accept()
+    data = c.recv(100)
+    t.join()
+    try:
+        for fd in pipe:
+            os.fstat(fd)
+        print("pipe ok" if pipe else "no pipe", flush=True)
+    except OSError as e:
+        print("pipe lost: %s" % e.strerror, flush=True)
+    if data:
+        c.sendall(data)
+    print("echoed %d" % len(data), flush=True)
+    c.close()
+
+
+main()
