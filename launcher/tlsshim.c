@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "launcher/holder.h"
@@ -159,34 +160,77 @@ static bool preload_token_ok(const char *lib)
 	return !strpbrk(lib, " :\t\n");
 }
 
-static bool preload_has(const char *list, const char *lib)
+/* Is the LD_PRELOAD entry e (n bytes) the file lib (the same name, or
+ * the same file under another name: ld.so loads a file once)?  1: yes;
+ * -1: another copy of the library, a file by its name that is not lib
+ * (another build or install); 0: neither. */
+static int preload_entry(const char *e, size_t n, const char *lib)
 {
-	size_t n = strlen(lib);
+	const char *base = strrchr(lib, '/') ? strrchr(lib, '/') + 1 : lib;
+	size_t blen = strlen(base);
+	struct stat a, b;
+	char path[PATH_MAX];
+	bool same_name;
+
+	if (n == strlen(lib) && strncmp(e, lib, n) == 0)
+		return 1;
+	/* A bare name is looked up by ld.so in its own paths: not judged. */
+	if (!memchr(e, '/', n) || n >= sizeof path)
+		return 0;
+	memcpy(path, e, n);
+	path[n] = '\0';
+	if (stat(path, &a) != 0)
+		return 0;       /* ld.so says it cannot preload it, and goes on */
+	if (stat(lib, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		return 1;
+	same_name = n >= blen && strcmp(path + n - blen, base) == 0 && (n == blen || path[n - blen - 1] == '/');
+	return same_name ? -1 : 0;
+}
+
+/* 1: lib is in list already; -1: another copy is (*other, *olen); 0: neither. */
+static int preload_has(const char *list, const char *lib, const char **other, size_t *olen)
+{
 	const char *s = list;
 
 	while (*s) {
 		size_t len;
+		int r;
 
 		s += strspn(s, " :\t\n");
 		len = strcspn(s, " :\t\n");
-		if (len == n && strncmp(s, lib, n) == 0)
-			return true;
+		if (len && (r = preload_entry(s, len, lib)) != 0) {
+			*other = s;
+			*olen = len;
+			return r;
+		}
 		s += len;
 	}
-	return false;
+	return 0;
 }
 
 /* Our library goes last: whatever was preloaded first (a sanitizer
- * runtime must be) stays first. */
+ * runtime must be) stays first.  Another copy of the library there is
+ * refused (false, errno 0, said on stderr): both copies would wrap the
+ * program's calls, one inside the other (TLS inside TLS), each with its
+ * own tables and descriptors unknown to the other. */
 static bool set_preload(const char *lib)
 {
-	const char *old = getenv("LD_PRELOAD");
+	const char *old = getenv("LD_PRELOAD"), *other = NULL;
 	char *val = NULL;
+	size_t olen = 0;
 	int rc;
 
 	if (old && old[strspn(old, " :\t\n")] != '\0') {
-		if (preload_has(old, lib))
+		rc = preload_has(old, lib, &other, &olen);
+		if (rc > 0)
 			return true;
+		if (rc < 0) {
+			fprintf(stderr, "tlsshim: LD_PRELOAD already holds another %s (%.*s): two copies in one"
+				" program would wrap its sockets twice; remove it from LD_PRELOAD\n",
+				strrchr(lib, '/') ? strrchr(lib, '/') + 1 : lib, (int)olen, other);
+			errno = 0;
+			return false;
+		}
 		if (asprintf(&val, "%s %s", old, lib) < 0)
 			return false;
 		rc = setenv("LD_PRELOAD", val, 1);
@@ -340,7 +384,8 @@ static int run(const struct opts *o, char **prog)
 	policy_free(p);
 	if (!(abs_policy = absolute(path)) || setenv("TLSSHIM_CONFIG", abs_policy, 1) != 0 ||
 	    (!bare && !set_preload(lib))) {
-		fprintf(stderr, "tlsshim: cannot set up the environment: %s\n", strerror(errno));
+		if (errno)
+			fprintf(stderr, "tlsshim: cannot set up the environment: %s\n", strerror(errno));
 		return EX_NOTFOUND;
 	}
 	free(abs_policy);

@@ -96,6 +96,16 @@ check "existing LD_PRELOAD stays first, ours appended (absolute)" \
 
 LD_PRELOAD="$DUMMY" TLSSHIM_LIBRARY=$DUMMY "$L" -c "$T/p/good.conf" -- env >"$T/env" 2>"$T/err"
 check "the library is not preloaded twice" test "$(value LD_PRELOAD "$T/env")" = "$DUMMY"
+ln -s "$DUMMY" "$T/d/link.so"
+LD_PRELOAD="$T/d/link.so" TLSSHIM_LIBRARY=$DUMMY "$L" -c "$T/p/good.conf" -- env >"$T/env" 2>"$T/err"
+check "nor under another name (a link to it)" test "$(value LD_PRELOAD "$T/env")" = "$T/d/link.so"
+# Another copy (another build or install) would wrap the program's calls
+# inside ours: TLS inside TLS, broken connections.  It was kept, ours added.
+mkdir -p "$T/d2" && cp "$DUMMY" "$T/d2/libtlsshim.so"
+run "$T/out" "$T/err" env LD_PRELOAD="$T/d2/libtlsshim.so" TLSSHIM_LIBRARY=$DUMMY "$L" -c "$T/p/good.conf" -- env
+check "another libtlsshim.so in LD_PRELOAD: exit 127, said, the program not run" \
+	sh -c '[ "$1" -eq 127 ] && grep -q -F "tlsshim: LD_PRELOAD already holds another libtlsshim.so ($2)" "$3" &&
+		[ ! -s "$4" ]' _ "$rc" "$T/d2/libtlsshim.so" "$T/err" "$T/out"
 
 TLSSHIM_CONFIG="$T/p/empty.conf" TLSSHIM_LIBRARY=$DUMMY "$L" -- env >"$T/env" 2>"$T/err"; rc=$?
 check "without -c: \$TLSSHIM_CONFIG is the policy" \
