@@ -552,6 +552,26 @@ static void __attribute__((noreturn)) holder_main(struct policy *p, pid_t prog, 
 	const char *lf = getenv("TLSSHIM_LOG_FILE"), *lv = getenv("TLSSHIM_LOG");
 	int pidfd, lfd, devnull, keep[4];
 
+	/* Started with 0, 1 or 2 closed (a daemon's supervisor may do that),
+	 * the launcher's pipe, and then the pidfd, the socket or the log,
+	 * took those numbers, which /dev/null replaces below: the pidfd
+	 * became /dev/null, always readable, and the holder ended right after
+	 * its "OK" (every handshake failed), or the "OK" went to /dev/null (71,
+	 * "it ended at once").  So the pipe goes above 2 and the three are
+	 * filled first. */
+	if (rep < 3) {
+		int r = fcntl(rep, F_DUPFD_CLOEXEC, 3);
+
+		if (r < 0)
+			_exit(1);
+		close(rep);
+		rep = r;
+	}
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd) {
+			report(rep, "cannot open /dev/null: %s", strerror(errno));
+			_exit(1);
+		}
 	verbose = lv && !strcasecmp(lv, "debug");
 	(void)prctl(PR_SET_NAME, "tlsshim-keyhold", 0, 0, 0);
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {

@@ -19,6 +19,8 @@
 #    hash (the padding of any data was a decryption oracle), serves a
 #    handshake while 40 connections that send nothing are open, and logs
 #    refused requests at most once a second (then how many since).
+#  * The launcher started with stdin and stdout closed: the holder starts
+#    and signs (its pipe and pidfd took 0 and 1, then /dev/null).
 #  * A thread's stray close of the holder's connection during a handshake
 #    (holder stopped meanwhile) says EBADF: the library's close after the
 #    answer used to close the program's next file, a pipe.
@@ -62,7 +64,7 @@ $MS needles "$T/rsa.key" >"$T/rsa.needles" && $MS needles "$T/ec.key" >"$T/ec.ne
 	{ fail "keyholder_setup" "memscan needles failed"; exit 1; }
 cat "$T/rsa.needles" "$T/ec.needles" >"$T/all.needles"
 
-PR=$(free_port) PE=$(free_port) PC=$(free_port) PF=$(free_port) PX=$(free_port) PK=$(free_port)
+PR=$(free_port) PE=$(free_port) PC=$(free_port) PF=$(free_port) PX=$(free_port) PK=$(free_port) PZ=$(free_port)
 policy "$T/kh.conf" <<EOF
 defaults = { key_holder = true; };
 rules = (
@@ -71,6 +73,7 @@ rules = (
   { name = "fork"; direction = "accept"; port = $PF; cert = "$T/rsa.crt"; key = "$T/rsa.key"; },
   { name = "exec"; direction = "accept"; port = $PX; cert = "$T/ec.crt"; key = "$T/ec.key"; },
   { name = "close"; direction = "accept"; port = $PK; cert = "$T/ec.crt"; key = "$T/ec.key"; },
+  { name = "closed"; direction = "accept"; port = $PZ; cert = "$T/ec.crt"; key = "$T/ec.key"; },
   { name = "out"; direction = "connect"; port = 1; }
 );
 EOF
@@ -378,6 +381,20 @@ if grep -q "^refused 200 of 200$" "$T/probe.bad" && [ -n "$secs" ] && [ "$(refus
 else
 	fail "$name" "$lines lines, $(refusals) counted, in $secs s; $(tr '\n' '|' <"$T/probe.bad") $(tail_of "$T/rsa.log")"
 fi
+
+# ---- the launcher started with standard input and output closed ---------------------------
+# The holder's pipe, pidfd and socket took 0 and 1, which it then gave
+# /dev/null: its "OK" was lost (exit 71), or with 0 alone closed, its pidfd
+# was /dev/null and it ended at once (every handshake failed).
+name="the launcher started with stdin and stdout closed: the holder stays and signs"
+TLSSHIM_LOG_FILE=$T/closed.log bg $LENV "$L" -c "$KH" -- "$PROGS/echo_server" "$PZ" <&- >&- 2>"$T/closed.err"
+SZ=$!
+if wait_listen "$PZ" && sclient closed "$PZ" -tls1_3; then
+	pass "$name"
+else
+	fail "$name" "$(tail_of "$T/closed.err" "$T/closed.log" "$T/c.closed.out")"
+fi
+stop "$SZ"
 
 # ---- the program closes the holder's connection ----------------------------------------
 # A stray close() (or closefrom) in another thread while a handshake waits
