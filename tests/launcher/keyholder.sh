@@ -402,25 +402,33 @@ stop "$SZ"
 # took it, the program's next file (a pipe) got the number, and the
 # library's own close after the answer closed the program's pipe.  Now it
 # is one of the library's own descriptors: the program's close says EBADF.
-name="a thread closes the holder's connection during a handshake: the program's next file stays open"
-TLSSHIM_LOG_FILE=$T/close.log bg $LENV "$L" -c "$KH" -- $PY "$PYD/khclose.py" "$PK" >"$T/close.out" 2>"$T/close.err"
-SK=$!
-if wait_for "$T/close.out" "^listening" 10 && wait_listen "$PK" && HK=$(holder_of "$PK") && [ -n "$HK" ]; then
-	kill -STOP "$HK"
-	{ echo "hello-close"; wait_for "$T/close.out" "^echoed" 10; } | timeout -k 2 $((10 * TS)) openssl s_client \
-		-connect 127.0.0.1:"$PK" -CAfile "$CERTS/ca.crt" >"$T/c.close.out" 2>&1 &
-	CK=$!
-	wait_for "$T/close.out" "^(ready|no connection)" 25
-	kill -CONT "$HK"
-	wait "$CK"
-fi
-if grep -q "^pipe ok" "$T/close.out" && grep -q "^echoed 12" "$T/close.out" &&
-	grep -q -x "hello-close" "$T/c.close.out"; then
-	pass "$name ($(grep -E "^clos" "$T/close.out"))"
-else
-	fail "$name" "$(tail_of "$T/close.out" "$T/close.err" "$T/close.log")"
-fi
-stop "$SK"
+# closeit MODE NAME: khclose.py in MODE (close, dup2) on port $PK.
+closeit() {
+	TLSSHIM_LOG_FILE=$T/close.$1.log bg $LENV "$L" -c "$KH" -- $PY "$PYD/khclose.py" "$1" "$PK" \
+		>"$T/close.$1.out" 2>"$T/close.$1.err"
+	SK=$!
+	if wait_for "$T/close.$1.out" "^listening" 10 && wait_listen "$PK" && HK=$(holder_of "$PK") &&
+		[ -n "$HK" ]; then
+		kill -STOP "$HK"
+		{ echo "hello-close"; wait_for "$T/close.$1.out" "^echoed" 10; } | timeout -k 2 $((10 * TS)) \
+			openssl s_client -connect 127.0.0.1:"$PK" -CAfile "$CERTS/ca.crt" >"$T/c.close.$1.out" 2>&1 &
+		CK=$!
+		wait_for "$T/close.$1.out" "^(ready|no connection)" 25
+		kill -CONT "$HK"
+		wait "$CK"
+	fi
+	if grep -q "^pipe ok" "$T/close.$1.out" && grep -q "^echoed 12" "$T/close.$1.out" &&
+		grep -q -x "hello-close" "$T/c.close.$1.out"; then
+		pass "$2 ($(grep -E "^(clos|dup2)" "$T/close.$1.out"))"
+	else
+		fail "$2" "$(tail_of "$T/close.$1.out" "$T/close.$1.err" "$T/close.$1.log")"
+	fi
+	stop "$SK"
+	n=0
+	while [ -n "$HK" ] && alive "$HK" && [ $n -lt $((50 * TS)) ]; do sleep 0.1; n=$((n + 1)); done
+}
+closeit close "a thread closes the holder's connection during a handshake: the program's next file stays open"
+closeit dup2 "a thread dup2s a pipe onto the holder's connection during a handshake: the pipe stays open"
 
 # ---- the holder gone --------------------------------------------------------------
 if [ -n "$HE" ]; then

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""khclose.py PORT — a server (under the launcher, a key_holder accept
+"""khclose.py close|dup2 PORT — a server (under the launcher, a key_holder accept
 rule on PORT) with a thread that closes a descriptor it does not own
 while a handshake waits for the key holder, as a program's stray close()
 or closefrom() in another thread would, and then opens a pipe.
@@ -12,7 +12,9 @@ or closefrom() in another thread would, and then opens a pipe.
   thread:      finds the connection to the holder (a connected
                SOCK_SEQPACKET unix socket in /proc/self/fd), closes it
                ("closed N" or "close N: ERROR"), makes a pipe, prints
-               "ready"
+               "ready" (close); dup2: makes a pipe and dup2s its write end
+               onto that number instead ("dup2 N"), which is then the
+               pipe's too
 
 Stop the holder (SIGSTOP) before the handshake and let it go (SIGCONT)
 after "ready": the request is then under way while the thread closes.
@@ -38,7 +40,7 @@ def seqpacket_inodes():
     return out
 
 
-def closer():
+def closer(mode):
     end = time.time() + 20
     while time.time() < end:
         inodes = seqpacket_inodes()
@@ -49,6 +51,13 @@ def closer():
             except OSError:
                 continue
             if link.startswith("socket:[") and link[8:-1] in inodes:
+                if mode == "dup2":
+                    pipe.extend(os.pipe())
+                    os.dup2(pipe[1], fd)
+                    pipe.append(fd)
+                    print("dup2 %d" % fd, flush=True)
+                    print("ready", flush=True)
+                    return
                 try:
                     os.close(fd)
                     print("closed %d" % fd, flush=True)
@@ -62,12 +71,12 @@ def closer():
 
 
 def main():
-    port = int(sys.argv[1])
+    port = int(sys.argv[2])
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(("127.0.0.1", port))
     ls.listen(4)
-    t = threading.Thread(target=closer)
+    t = threading.Thread(target=closer, args=(sys.argv[1],))
     t.start()
     print("listening", flush=True)
     c, _ = ls.accept()
