@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include <openssl/crypto.h>
+#include <openssl/x509.h>
 
 #include "core/alloc.h"
 #include "core/errq.h"
@@ -278,6 +279,44 @@ static void warn_resolver_tls(const struct policy *p)
 		warn_tls_name_server(p, "127.0.0.1");
 }
 
+/* ---- client certificates from any public CA --------------------------------- */
+
+/* An accept rule with require_client_cert whose ca is the system's store
+ * of public CAs (the file or directory OpenSSL's defaults name, or the
+ * ones SSL_CERT_FILE / SSL_CERT_DIR name) and no allow_* or pin_spki list
+ * lets in anyone who holds a certificate from any public CA (a web
+ * server's, bought or free): client authentication in name only.  Said
+ * once at start, with the rule. */
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+static bool system_store(const char *ca)
+{
+	return same_file(ca, X509_get_default_cert_file()) || same_file(ca, X509_get_default_cert_dir()) ||
+	       same_file(ca, getenv(X509_get_default_cert_file_env())) ||
+	       same_file(ca, getenv(X509_get_default_cert_dir_env()));
+}
+
+static void warn_public_client_ca(const struct policy *p)
+{
+	for (size_t i = 0; i < p->nrules; i++) {
+		const struct policy_rule *r = &p->rules[i];
+
+		if (r->direction == POLICY_ACCEPT && r->action == POLICY_TLS && r->require_client_cert &&
+		    !r->identity && system_store(r->ca))
+			log_warn("rule \"%s\": require_client_cert with ca \"%s\", the system's store of"
+				 " public CAs, and no allow_cn, allow_ou, allow_dns, allow_uri, allow_ip or"
+				 " pin_spki: any client with a certificate from any public CA is let in; name"
+				 " the CA that issues your clients' certificates, or an allow_ list",
+				 r->name, r->ca);
+	}
+}
+
 /* fork(): no lock of ours may be held across it (a thread holding the
  * registry lock would leave it locked forever in the child), and the
  * child is a new owner for sessions it uses from now on. */
@@ -449,6 +488,8 @@ static void do_init(void)
 		refuse_own_syscalls();
 		if (p->has[POLICY_CONNECT])
 			warn_resolver_tls(p);
+		if (p->has[POLICY_ACCEPT])
+			warn_public_client_ca(p);
 	}
 	if (errq_init())
 		log_debug("OpenSSL error queue: pushes counted, empty queues not looked at");

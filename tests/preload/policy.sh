@@ -297,3 +297,31 @@ EOC
 	check "a plain rule for port 53 before it: no warning" has_no "$T/dns-plain.log" "name server"
 	umount /etc/resolv.conf 2>/dev/null
 fi
+
+# ---- require_client_cert with the system's store of public CAs ------------------
+# Any client with a certificate from any public CA would be let in: one
+# warning at start naming the rule; none with an allow_ list, none with a
+# private CA.
+SYSCA=/etc/ssl/certs/ca-certificates.crt
+if [ ! -s "$SYSCA" ]; then
+	fail "public client CA: setup" "$SYSCA is missing (ca-certificates, in .ci/packages)"
+else
+	for c in public allow private; do
+		case $c in
+		public) extra="ca = \"$SYSCA\";" ;;
+		allow) extra="ca = \"$SYSCA\"; allow_cn = [\"client.test\"];" ;;
+		private) extra="ca = \"$CERTS/ca.crt\";" ;;
+		esac
+		policy "$T/mtls-$c.conf" <<EOC
+rules = ( { name = "mtls-in"; direction = "accept"; port = $P; cert = "$CERTS/server.crt";
+            key = "$CERTS/server.key"; require_client_cert = true; $extra } );
+EOC
+		: >"$T/mtls-$c.log"
+		timeout -k 1 $((10 * TS)) env TLSSHIM_LOG_FILE="$T/mtls-$c.log" LD_PRELOAD="$SHIM_PRELOAD" \
+			TLSSHIM_CONFIG="$T/mtls-$c.conf" /bin/true
+	done
+	check "require_client_cert with the system's public CAs and no allow_ list: warned at start" \
+		grep -q -F "warn: rule \"mtls-in\": require_client_cert with ca \"$SYSCA\", the system's store of public CAs" "$T/mtls-public.log"
+	check "the same with allow_cn: no warning" has_no "$T/mtls-allow.log" "public CAs"
+	check "require_client_cert with a private CA: no warning" has_no "$T/mtls-private.log" "public CAs"
+fi
