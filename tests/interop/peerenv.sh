@@ -125,6 +125,15 @@ else
 	fail "$name" "$(grep -E '^(TLS_|REMOTE_)|Cipher is' "$T/sc.out" | tr '\n' '|')$(show "$T/sc.err")"
 fi
 
+# client_cert NAME: $T/NAME.key and $T/NAME.crt, a client certificate with
+# the subject CN=NAME and the extensions of $T/NAME.ext, from the test CA.
+client_cert() {
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/$1.key" 2>/dev/null &&
+	openssl req -new -key "$T/$1.key" -subj "/CN=$1" -out "$T/$1.csr" 2>/dev/null &&
+	openssl x509 -req -in "$T/$1.csr" -CA "$CERTS/ca.crt" -CAkey "$CERTS/ca.key" \
+		-set_serial "0x$(openssl rand -hex 12)" -days 2 -sha256 -extfile "$T/$1.ext" -out "$T/$1.crt" 2>/dev/null
+}
+
 # A certificate with 120 DNS subjectAltNames (about 3 KB): too long for
 # the environment.  TLS_PEER_SANS is left out, not silently:
 # TLS_PEER_INCOMPLETE names it, the rest is there, a warn line says so.
@@ -133,10 +142,7 @@ i=0 sans=""
 while [ $i -lt 120 ]; do sans="$sans${sans:+, }DNS:host-$i.many-names.clients.example"; i=$((i + 1)); done
 printf '%s\n' 'basicConstraints = critical, CA:FALSE' 'extendedKeyUsage = clientAuth' \
 	"subjectAltName = $sans" >"$T/many.ext"
-if openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/many.key" 2>/dev/null &&
-   openssl req -new -key "$T/many.key" -subj "/CN=many" -out "$T/many.csr" 2>/dev/null &&
-   openssl x509 -req -in "$T/many.csr" -CA "$CERTS/ca.crt" -CAkey "$CERTS/ca.key" \
-	-set_serial "0x$(openssl rand -hex 12)" -days 2 -sha256 -extfile "$T/many.ext" -out "$T/many.crt" 2>/dev/null; then
+if client_cert many; then
 	timeout $((30 * TS)) "$PY" "$CLIENT" "$P1" "$CERTS/ca.crt" "$T/many.crt" "$T/many.key" 1.3 >"$T/many.out" 2>&1
 	if grep -q -x 'TLS_PEER_INCOMPLETE=TLS_PEER_SANS' "$T/many.out" && ! grep -q '^TLS_PEER_SANS=' "$T/many.out" &&
 	   grep -q -x 'TLS_PEER_SUBJECT=CN=many' "$T/many.out" && grep -q '^TLS_PEER_SPKI_SHA256=' "$T/many.out" &&
@@ -158,10 +164,7 @@ name=peerenv_comma_in_san_escaped
 printf '%s\n' 'basicConstraints = critical, CA:FALSE' 'extendedKeyUsage = clientAuth' 'subjectAltName = @alt' \
 	'[alt]' 'URI.1 = spiffe://example.org/ns/dev/eve,URI:spiffe://example.org/ns/prod/admin' \
 	'DNS.1 = eve\\x2C.example' >"$T/eve.ext"
-if openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/eve.key" 2>/dev/null &&
-   openssl req -new -key "$T/eve.key" -subj "/CN=eve" -out "$T/eve.csr" 2>/dev/null &&
-   openssl x509 -req -in "$T/eve.csr" -CA "$CERTS/ca.crt" -CAkey "$CERTS/ca.key" \
-	-set_serial "0x$(openssl rand -hex 12)" -days 2 -sha256 -extfile "$T/eve.ext" -out "$T/eve.crt" 2>/dev/null; then
+if client_cert eve; then
 	timeout $((30 * TS)) "$PY" "$CLIENT" "$P1" "$CERTS/ca.crt" "$T/eve.crt" "$T/eve.key" 1.3 >"$T/eve.out" 2>&1
 	want='TLS_PEER_SANS=URI:spiffe://example.org/ns/dev/eve\x2CURI:spiffe://example.org/ns/prod/admin,DNS:eve\x5Cx2C.example'
 	if grep -q -F -x "$want" "$T/eve.out" && grep -q -x 'TLS_PEER_SUBJECT=CN=eve' "$T/eve.out"; then
