@@ -303,8 +303,12 @@ static bool set_log_level(const struct opts *o)
 /* While the policy asks for TLS, a program the library cannot reach
  * would run with plain sockets: refuse it (78), or with --force say so
  * and go on.  -1: go on.  *bare: --force and a program the library must
- * not be preloaded into (UNREACH_BARE: Go, musl): it runs without it. */
-static int check_reach(const struct opts *o, const char *prog, const char *lib, bool *bare)
+ * not be preloaded into (UNREACH_BARE: Go, musl): it runs without it.
+ * *judged: the file judged (malloc'd), which is then the one executed:
+ * execvp would go on to the next match in PATH when this one fails with
+ * ENOENT (a #! interpreter or a loader that is not there), and run a
+ * program no one looked at. */
+static int check_reach(const struct opts *o, const char *prog, const char *lib, bool *bare, char **judged)
 {
 	const char *libname = strrchr(lib, '/') ? strrchr(lib, '/') + 1 : lib;
 	struct elf_id libid;
@@ -329,7 +333,10 @@ static int check_reach(const struct opts *o, const char *prog, const char *lib, 
 			rc = EX_CONFIG_;
 		}
 	}
-	free(path);
+	if (rc < 0)
+		*judged = path;
+	else
+		free(path);
 	return rc;
 }
 
@@ -339,6 +346,7 @@ static int run(const struct opts *o, char **prog)
 	struct policy *p;
 	char *abs_policy, *lib, holder[KH_NAME_MAX + 2 * KH_TOKEN_LEN + 2];
 	bool tls, bare = false;
+	char *judged = NULL;
 	int rc;
 
 	if (!path)
@@ -360,7 +368,7 @@ static int run(const struct opts *o, char **prog)
 		policy_free(p);
 		return EX_NOTFOUND;
 	}
-	if (tls && (rc = check_reach(o, prog[0], lib, &bare)) >= 0) {
+	if (tls && (rc = check_reach(o, prog[0], lib, &bare, &judged)) >= 0) {
 		free(lib);
 		policy_free(p);
 		return rc;
@@ -390,8 +398,10 @@ static int run(const struct opts *o, char **prog)
 	}
 	free(abs_policy);
 	free(lib);
-	execvp(prog[0], prog);
-	fprintf(stderr, "tlsshim: %s: %s\n", prog[0], strerror(errno));
+	/* The judged file holds a slash: execvp runs that file and no other
+	 * (no PATH search), and still hands a file without #! to /bin/sh. */
+	execvp(judged ? judged : prog[0], prog);
+	fprintf(stderr, "tlsshim: %s: %s\n", judged ? judged : prog[0], strerror(errno));
 	return EX_NOTFOUND;
 }
 

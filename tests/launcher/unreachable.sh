@@ -293,6 +293,19 @@ runs "PATH: the first match (dynamic) is the one judged and run"
 chmod 644 "$T/path1/tlsshim-test-prog"
 launch path2 "$T/p/tls.conf" -- tlsshim-test-prog
 refused "PATH: a non-executable match is skipped, as by execvp" "$T/path2/tlsshim-test-prog" "statically linked"
+# A first match that cannot be executed (ENOENT: its #! interpreter is
+# not there) is not skipped for the next one, as execvp would, to run a
+# program no one judged (here a static one): exit 127, nothing runs.
+mkdir -p "$T/path3"
+printf '#!%s/no-such-interpreter\n' "$T" >"$T/path3/tlsshim-test-prog"
+chmod 755 "$T/path3/tlsshim-test-prog"
+PATH="$T/path3:$T/path2:$PATH_SAVED"
+launch path3 "$T/p/tls.conf" -- tlsshim-test-prog
+if [ "$rc" -eq 127 ] && ! ran && grep -q -F "tlsshim: $T/path3/tlsshim-test-prog: No such file or directory" "$ERR"; then
+	pass "PATH: a first match that fails to execute is not passed over for an unjudged next one (127)"
+else
+	fail "PATH: a first match that fails is not passed over" "exit $rc, ran: $(ran && echo yes || echo no), stderr: $(errtext)"
+fi
 PATH=$PATH_SAVED
 
 # ---- no tls rule: nothing is refused -------------------------------------------
