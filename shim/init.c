@@ -317,6 +317,35 @@ static void warn_public_client_ca(const struct policy *p)
 	}
 }
 
+/* ---- private keys every user can read --------------------------------------- */
+
+/* A key file that others can read (o+r) lets any local user impersonate
+ * the rule's side.  Not refused (a key's mode is its owner's to choose,
+ * and refusing would stop working services at an upgrade); said once at
+ * start per file. */
+static void warn_key_readable(const struct policy_rule *r, const char *key)
+{
+	struct stat st;
+
+	if (key && strncmp(key, "pkcs11:", 7) && stat(key, &st) == 0 && (st.st_mode & S_IROTH))
+		log_warn("rule \"%s\": private key \"%s\" is readable by every user (mode %04o):"
+			 " anyone on this machine can take it and pose as this side; chmod o-r",
+			 r->name, key, (unsigned)(st.st_mode & 07777));
+}
+
+static void warn_keys_readable(const struct policy *p)
+{
+	for (size_t i = 0; i < p->nrules; i++) {
+		const struct policy_rule *r = &p->rules[i];
+
+		if (r->action != POLICY_TLS)
+			continue;
+		warn_key_readable(r, r->key);
+		for (size_t k = 0; k < r->ncerts; k++)
+			warn_key_readable(r, r->certs[k].key);
+	}
+}
+
 /* fork(): no lock of ours may be held across it (a thread holding the
  * registry lock would leave it locked forever in the child), and the
  * child is a new owner for sessions it uses from now on. */
@@ -490,6 +519,7 @@ static void do_init(void)
 			warn_resolver_tls(p);
 		if (p->has[POLICY_ACCEPT])
 			warn_public_client_ca(p);
+		warn_keys_readable(p);
 	}
 	if (errq_init())
 		log_debug("OpenSSL error queue: pushes counted, empty queues not looked at");

@@ -325,3 +325,21 @@ EOC
 	check "the same with allow_cn: no warning" has_no "$T/mtls-allow.log" "public CAs"
 	check "require_client_cert with a private CA: no warning" has_no "$T/mtls-private.log" "public CAs"
 fi
+
+# ---- a private key every user can read -------------------------------------------
+# One warning at start naming the rule, the file and its mode; none for a
+# key only its owner reads.
+cp "$CERTS/server.key" "$T/open.key" && chmod 644 "$T/open.key"
+for k in open shut; do
+	kf=$T/open.key
+	[ $k = shut ] && kf=$CERTS/server.key
+	policy "$T/key-$k.conf" <<EOC
+rules = ( { name = "in-$k"; direction = "accept"; port = $P; cert = "$CERTS/server.crt"; key = "$kf"; } );
+EOC
+	: >"$T/key-$k.log"
+	timeout -k 1 $((10 * TS)) env TLSSHIM_LOG_FILE="$T/key-$k.log" LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$T/key-$k.conf" /bin/true
+done
+check "a private key readable by every user: warned at start (rule, file, mode)" \
+	grep -q -F "warn: rule \"in-open\": private key \"$T/open.key\" is readable by every user (mode 0644)" "$T/key-open.log"
+check "a private key only its owner reads: no warning" has_no "$T/key-shut.log" "readable by every user"
