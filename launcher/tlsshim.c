@@ -31,12 +31,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/version.h"
 #include "launcher/holder.h"
 #include "policy/inspect.h"
 #include "policy/keyholder.h"
 #include "policy/policy.h"
 
-#define VERSION "0.1.0"
 #define DEFAULT_POLICY "/etc/tlsshim.conf"
 #define EX_USAGE_ 64
 #define EX_CONFIG_ 78
@@ -275,7 +275,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case OPT_CHECK: o->check = optarg; break;
 		case OPT_FORCE: o->force = true; break;
 		case 'h': usage(stdout); return 0;
-		case OPT_VERSION: puts("tlsshim " VERSION); return 0;
+		case OPT_VERSION: puts("tlsshim " TLSSHIM_VERSION); return 0;
 		case ':': return usage_error("option requires an argument");
 		default: return usage_error("unknown option");
 		}

@@ -8,12 +8,14 @@
  * through unchecked because the policy was not loaded yet.  The thread
  * that initialises may re-enter our wrappers (OpenSSL and libconfig open
  * and read files): those calls go straight to the C library. */
+#include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
 #include <link.h>
 #include <pthread.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,7 @@
 #include "core/errq.h"
 #include "core/log.h"
 #include "core/self.h"
+#include "core/version.h"
 #include "policy/inspect.h"
 #include "policy/ocsp.h"
 #include "policy/keyholder.h"
@@ -211,6 +214,64 @@ SHIM_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(
 		__atomic_store_n(&go_seen_adds, adds, __ATOMIC_RELAXED);
 	}
 	return REAL(pthread_create)(t, attr, fn, arg);
+}
+
+/* ---- one copy of the library per process ------------------------------------ */
+
+/* Two copies (two builds or installs both in LD_PRELOAD) would each wrap
+ * the program's calls, the first one's "real" calls going into the
+ * second: TLS inside TLS, two connection tables, connections that hang.
+ * Each copy exports this marker; the first to start stops the program
+ * when it finds another object that defines it. */
+SHIM_EXPORT const char *tlsshim_library_version(void)
+{
+	return "tlsshim " TLSSHIM_VERSION;
+}
+
+struct copy_found {
+	bool found;
+	char name[256];
+};
+
+static int other_copy_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+	struct copy_found *c = data;
+	const ElfW(Phdr) *dyn = NULL;
+	uintptr_t ours = (uintptr_t)tlsshim_library_version;
+	(void)size;
+
+	for (size_t i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+
+		if (ph->p_type == PT_LOAD && ours >= start && ours - start < ph->p_memsz)
+			return 0;       /* this copy */
+		if (ph->p_type == PT_DYNAMIC)
+			dyn = ph;
+	}
+	if (dyn && shim_object_defines(info->dlpi_addr, (const ElfW(Dyn) *)(info->dlpi_addr + dyn->p_vaddr),
+				       "tlsshim_library_version")) {
+		c->found = true;
+		snprintf(c->name, sizeof c->name, "%s", info->dlpi_name);
+		return 1;
+	}
+	return 0;
+}
+
+static void refuse_second_copy(void)
+{
+	struct copy_found c = { .found = false };
+	struct policy_error e = { .line = 0 };
+	Dl_info di;
+
+	dl_iterate_phdr(other_copy_cb, &c);
+	if (!c.found)
+		return;
+	snprintf(e.file, sizeof e.file, "%s", c.name);
+	snprintf(e.msg, sizeof e.msg, "another copy of libtlsshim.so is loaded in this process (this one: %s):"
+		 " each would wrap the other's calls; name the library once in LD_PRELOAD",
+		 dladdr((void *)tlsshim_library_version, &di) && di.dli_fname ? di.dli_fname : "?");
+	refuse_to_start(&e);
 }
 
 /* ---- the C library's own resolver ------------------------------------------ */
@@ -513,6 +574,7 @@ static void do_init(void)
 		refuse_to_start(&err);
 	shim_policy = p;
 	log_info("policy %s: %zu rule%s loaded", path, p->nrules, p->nrules == 1 ? "" : "s");
+	refuse_second_copy();
 	if (policy_has_tls(p)) {
 		refuse_own_syscalls();
 		if (p->has[POLICY_CONNECT])

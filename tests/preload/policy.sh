@@ -343,3 +343,20 @@ done
 check "a private key readable by every user: warned at start (rule, file, mode)" \
 	grep -q -F "warn: rule \"in-open\": private key \"$T/open.key\" is readable by every user (mode 0644)" "$T/key-open.log"
 check "a private key only its owner reads: no warning" has_no "$T/key-shut.log" "readable by every user"
+
+# ---- two copies of the library in one process ----------------------------------
+# Each would wrap the other's calls (TLS inside TLS, connections that
+# hang): the first to start stops the program, naming both.
+cp "$TLSSHIM_LIB" "$T/copy-libtlsshim.so"
+policy "$T/copy.conf" <<EOC
+rules = ( { name = "out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+timeout -k 1 $((10 * TS)) env LD_PRELOAD="$SHIM_PRELOAD $T/copy-libtlsshim.so" TLSSHIM_CONFIG="$T/copy.conf" \
+	"$PROGS/echo_server" -1 "$P" >"$T/copy.out" 2>"$T/copy.err"
+rc=$?
+if [ $rc -eq 78 ] && ! grep -q listening "$T/copy.out" &&
+   grep -q -E "^tlsshim: [^ ]*libtlsshim.so: another copy of libtlsshim.so is loaded in this process \(this one: [^ ]*libtlsshim.so\)" "$T/copy.err"; then
+	pass "two copies of the library in LD_PRELOAD: stopped at start (78), both named"
+else
+	fail "two copies of the library: stopped" "exit $rc$(show "$T/copy.out" "$T/copy.err")"
+fi
