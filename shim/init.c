@@ -286,58 +286,85 @@ static void refuse_second_copy(void)
 #define RESOLV_CONF "/etc/resolv.conf"
 #define RESOLV_MAXNS 3            /* glibc asks the first three */
 
-static void warn_tls_name_server(const struct policy *p, const char *text)
+/* One name server: ss holds its address, port 53. */
+static void warn_tls_name_server(const struct policy *p, const struct sockaddr_storage *ss, socklen_t len)
 {
-	struct sockaddr_storage ss = { 0 };
-	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
-	char addr[INET6_ADDRSTRLEN + 1];
-	const struct policy_rule *r;
-	socklen_t len;
+	char addr[INET6_ADDRSTRLEN];
+	const struct policy_rule *r = policy_match(p, POLICY_CONNECT, (const struct sockaddr *)ss, len, NULL);
 
-	snprintf(addr, sizeof addr, "%.*s", (int)strcspn(text, "%"), text);
-	if (inet_pton(AF_INET, addr, &a4->sin_addr) == 1) {
-		a4->sin_family = AF_INET;
-		a4->sin_port = htons(53);
-		len = sizeof *a4;
-	} else if (inet_pton(AF_INET6, addr, &a6->sin6_addr) == 1) {
-		a6->sin6_family = AF_INET6;
-		a6->sin6_port = htons(53);
-		len = sizeof *a6;
-	} else {
+	if (!r || r->action != POLICY_TLS)
 		return;
-	}
-	r = policy_match(p, POLICY_CONNECT, (const struct sockaddr *)&ss, len, NULL);
-	if (r && r->action == POLICY_TLS)
-		log_warn("name server %s port 53 (%s) matches rule \"%s\", action tls: the C library's"
-			 " resolver queries it with its own internal calls, which the library does not"
-			 " see (UDP, and TCP for long answers or with \"options use-vc\"): those queries"
-			 " go in clear; give it a rule with action \"plain\" before this one",
-			 addr, RESOLV_CONF, r->name);
+	if (ss->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, addr, sizeof addr);
+	else
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, addr, sizeof addr);
+	log_warn("name server %s port 53 (%s) matches rule \"%s\", action tls: the C library's"
+		 " resolver queries it with its own internal calls, which the library does not"
+		 " see (UDP, and TCP for long answers or with \"options use-vc\"): those queries"
+		 " go in clear; give it a rule with action \"plain\" before this one",
+		 addr, RESOLV_CONF, r->name);
 }
 
+/* A "nameserver" line's address as glibc's resolver reads it
+ * (res_init.c): up to a blank, an IPv4 address in any form inet_aton
+ * takes (127.1 too), else an IPv6 one without its %scope.  false: the
+ * resolver skips the line (it does not count among the three). */
+static bool name_server_addr(char *cp, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof *ss);
+	cp += strspn(cp, " \t");
+	cp[strcspn(cp, " \t\n")] = '\0';
+	if (*cp && !cp[strcspn(cp, "\r\v\f")] && inet_aton(cp, &a4->sin_addr)) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons(53);
+		*len = sizeof *a4;
+		return true;
+	}
+	cp[strcspn(cp, "%")] = '\0';
+	if (*cp && inet_pton(AF_INET6, cp, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons(53);
+		*len = sizeof *a6;
+		return true;
+	}
+	return false;
+}
+
+/* The name servers glibc's resolver asks: the first three valid
+ * "nameserver" lines (the keyword at the start of the line, then a blank;
+ * ';' and '#' start comments), 127.0.0.1 when there is none or the file
+ * cannot be opened for a reason the resolver ignores (res_init.c). */
 static void warn_resolver_tls(const struct policy *p)
 {
 	FILE *f = fopen(RESOLV_CONF, "re");
-	char line[512];
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char *line = NULL;
+	size_t cap = 0;
 	int n = 0;
 
-	if (!f) {
-		if (errno == ENOENT)
-			warn_tls_name_server(p, "127.0.0.1"); /* the resolver's default */
-		return;
-	}
-	while (n < RESOLV_MAXNS && fgets(line, sizeof line, f)) {
-		char *save = NULL, *key = strtok_r(line, " \t\r\n", &save), *val;
-
-		if (!key || strcmp(key, "nameserver") || !(val = strtok_r(NULL, " \t\r\n", &save)))
+	if (!f && errno != ENOENT && errno != EACCES && errno != EISDIR && errno != ELOOP &&
+	    errno != ENOTDIR && errno != EPERM)
+		return;                 /* the resolver fails as well */
+	while (f && n < RESOLV_MAXNS && getline(&line, &cap, f) > 0) {
+		if (strncmp(line, "nameserver", 10) || (line[10] != ' ' && line[10] != '\t') ||
+		    !name_server_addr(line + 10, &ss, &len))
 			continue;
-		warn_tls_name_server(p, val);
+		warn_tls_name_server(p, &ss, len);
 		n++;
 	}
-	fclose(f);
-	if (!n)
-		warn_tls_name_server(p, "127.0.0.1");
+	free(line);
+	if (f)
+		fclose(f);
+	if (!n) {
+		char def[] = "127.0.0.1";     /* the resolver's default */
+
+		if (name_server_addr(def, &ss, &len))
+			warn_tls_name_server(p, &ss, len);
+	}
 }
 
 /* ---- client certificates from any public CA --------------------------------- */

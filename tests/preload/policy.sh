@@ -295,6 +295,23 @@ EOC
 		fail "$name" "$(cut -c1-90 "$T/dns-tls.log" | tr '\n' '|')"
 	fi
 	check "a plain rule for port 53 before it: no warning" has_no "$T/dns-plain.log" "name server"
+	# The servers glibc's resolver reads (res_init.c): "nameserver" at the
+	# start of a line (a comment or a blank first is no server), the first
+	# three valid addresses (a bad one does not count; 0x7f.1 is 127.0.0.1
+	# for inet_aton; a %scope is dropped).
+	printf '%s\n' '# nameserver 127.0.0.1' ' nameserver 127.0.0.1' 'nameserver bogus' \
+		'nameserver 127.0.0.2' 'nameserver 0x7f.1' 'nameserver ::1%lo' 'nameserver 127.0.0.1' \
+		>"$T/resolv.conf"
+	: >"$T/dns-glibc.log"
+	timeout -k 1 $((10 * TS)) env TLSSHIM_LOG_FILE="$T/dns-glibc.log" LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$T/dns-tls.conf" /bin/true
+	name="the name servers the resolver asks, as glibc reads resolv.conf: the first three valid ones"
+	got=$(sed -n 's/.*warn: name server \([^ ]*\) port 53 .*/\1/p' "$T/dns-glibc.log" | tr '\n' ' ')
+	if [ "$got" = "127.0.0.1 ::1 " ]; then
+		pass "$name"
+	else
+		fail "$name" "warned for: '$got' (want 127.0.0.1 ::1: 127.0.0.2, 0x7f.1, ::1%lo)"
+	fi
 	umount /etc/resolv.conf 2>/dev/null
 fi
 
