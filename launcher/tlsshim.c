@@ -240,6 +240,44 @@ static bool set_preload(const char *lib)
 	return setenv("LD_PRELOAD", lib, 1) == 0;
 }
 
+/* A program that must run without the library (UNREACH_BARE): the
+ * library leaves LD_PRELOAD, also when the caller's environment had it
+ * there already (the library would stop a Go program; musl's loader
+ * cannot load it): lib, the same file, another copy (preload_entry) or
+ * lib's file name alone (ld.so searches for it); the other entries stay,
+ * in their order. */
+static bool drop_preload(const char *lib)
+{
+	const char *old = getenv("LD_PRELOAD"), *s;
+	const char *base = strrchr(lib, '/') ? strrchr(lib, '/') + 1 : lib;
+	char *val;
+	size_t n = 0;
+	int rc;
+
+	if (!old)
+		return true;
+	if (!(val = malloc(strlen(old) + 1)))
+		return false;
+	for (s = old; *s;) {
+		size_t len;
+
+		s += strspn(s, " :\t\n");
+		len = strcspn(s, " :\t\n");
+		if (len && preload_entry(s, len, lib) == 0 &&
+		    (memchr(s, '/', len) || len != strlen(base) || strncmp(s, base, len))) {
+			if (n)
+				val[n++] = ' ';
+			memcpy(val + n, s, len);
+			n += len;
+		}
+		s += len;
+	}
+	val[n] = '\0';
+	rc = n ? setenv("LD_PRELOAD", val, 1) : unsetenv("LD_PRELOAD");
+	free(val);
+	return rc == 0;
+}
+
 struct opts {
 	const char *policy;
 	int verbose;
@@ -391,7 +429,7 @@ static int run(const struct opts *o, char **prog)
 	}
 	policy_free(p);
 	if (!(abs_policy = absolute(path)) || setenv("TLSSHIM_CONFIG", abs_policy, 1) != 0 ||
-	    (!bare && !set_preload(lib))) {
+	    !(bare ? drop_preload(lib) : set_preload(lib))) {
 		if (errno)
 			fprintf(stderr, "tlsshim: cannot set up the environment: %s\n", strerror(errno));
 		return EX_NOTFOUND;

@@ -257,6 +257,22 @@ else
 		fail "Go program, --force: runs without the library" "exit $rc, ran: $(ran && echo yes || echo no),"\
 " LD_PRELOAD: $(cat "$MARK" 2>/dev/null), stderr: $(errtext)"
 	fi
+	# The library already in the caller's LD_PRELOAD (by its file name, by
+	# its path, another copy): --force takes it out, the other entry stays.
+	mkdir -p "$T/d2"
+	cp "$TLSSHIM_LIBRARY" "$T/d/libother.so"
+	cp "$TLSSHIM_LIBRARY" "$T/d2/libtlsshim.so"
+	LD_PRELOAD="$T/d/libother.so libtlsshim.so:$TLSSHIM_LIBRARY $T/d2/libtlsshim.so"
+	export LD_PRELOAD
+	LD_LIBRARY_PATH=$T/d launch gofp "$T/p/tls.conf" --force -- "$B/goapp"
+	unset LD_PRELOAD
+	if [ "$rc" -eq 0 ] && ran && [ "$(cat "$MARK")" = "$T/d/libother.so" ] &&
+	   grep -q -F -- "(--force, without the library)" "$ERR"; then
+		pass "Go program, --force, the library already in LD_PRELOAD: taken out, the rest kept"
+	else
+		fail "Go program, --force, the library in the caller's LD_PRELOAD: taken out" "exit $rc,"\
+" ran: $(ran && echo yes || echo no), LD_PRELOAD: $(cat "$MARK" 2>/dev/null), stderr: $(errtext)"
+	fi
 	launch gon "$T/p/notls.conf" -- "$B/goapp"
 	runs "Go program, no tls rule: runs, no warning"
 fi
