@@ -234,6 +234,128 @@ bool elf_notes_go(const unsigned char *p, size_t len, bool swap)
 	return false;
 }
 
+#define MAX_DYN_ENTRIES 1024     /* more than any linker writes */
+#define MAX_CHAIN 65536
+
+static uint64_t view_word(const struct reader *r, const unsigned char *p)
+{
+	return r->is64 ? rd64(r, p) : rd32(r, p);
+}
+
+static bool view_u32(const struct elf_view *v, const struct reader *r, uint64_t a, uint32_t *out)
+{
+	unsigned char b[4];
+
+	if (!v->read(v, a, b, 4))
+		return false;
+	*out = rd32(r, b);
+	return true;
+}
+
+/* Symbol idx of symtab: defined, and named name (len bytes and a NUL)? */
+static bool sym_is(const struct elf_view *v, const struct reader *r, uint64_t symtab, uint64_t strtab,
+		   uint64_t strsz, uint32_t idx, const char *name, size_t len)
+{
+	unsigned char s[sizeof(Elf64_Sym)], nm[64];
+	size_t ssz = r->is64 ? sizeof(Elf64_Sym) : sizeof(Elf32_Sym);
+	uint32_t st_name;
+	uint16_t shndx;
+
+	if (len + 1 > sizeof nm || !v->read(v, symtab + (uint64_t)idx * ssz, s, ssz))
+		return false;
+	st_name = rd32(r, s);           /* first in both */
+	shndx = rd16(r, s + (r->is64 ? offsetof(Elf64_Sym, st_shndx) : offsetof(Elf32_Sym, st_shndx)));
+	if (shndx == SHN_UNDEF || st_name >= strsz || strsz - st_name < len + 1 ||
+	    !v->read(v, strtab + st_name, nm, len + 1))
+		return false;
+	return !memcmp(nm, name, len + 1);
+}
+
+bool elf_defines(const struct elf_view *v, uint64_t dyn, uint64_t dynsz, const char *name)
+{
+	const struct reader r = { .swap = v->swap, .is64 = v->is64 };
+	const size_t esz = v->is64 ? 16 : 8, wsz = v->is64 ? 8 : 4, len = strlen(name);
+	uint64_t strtab = 0, symtab = 0, strsz = 0, gnu = 0, sysv = 0;
+	unsigned char chunk[32 * 16];
+	uint64_t got = 0;
+
+	dynsz = dynsz < MAX_DYN_ENTRIES * esz ? dynsz - dynsz % esz : MAX_DYN_ENTRIES * esz;
+	for (uint64_t o = 0; o < dynsz; o += esz) {
+		const unsigned char *e;
+		uint64_t tag, val;
+
+		if (o == got) {         /* the next entries, a chunk at a time */
+			size_t n = dynsz - o < sizeof chunk ? (size_t)(dynsz - o) : sizeof chunk;
+
+			if (!v->read(v, dyn + o, chunk, n))
+				return false;
+			got = o + n;
+		}
+		e = chunk + (o % sizeof chunk);
+		tag = view_word(&r, e);
+		val = view_word(&r, e + wsz);
+		if (tag == DT_NULL)
+			break;
+		if (tag != DT_STRSZ && v->reloc && val >= v->reloc)
+			val -= v->reloc;
+		switch (tag) {
+		case DT_STRTAB: strtab = val; break;
+		case DT_SYMTAB: symtab = val; break;
+		case DT_STRSZ: strsz = val; break;
+		case DT_GNU_HASH: gnu = val; break;
+		case DT_HASH: sysv = val; break;
+		default: break;
+		}
+		if (strtab && symtab && strsz && gnu)
+			break;          /* all that is used */
+	}
+	if (!strtab || !symtab || !strsz)
+		return false;
+	if (gnu) {
+		uint32_t h = 5381, hdr[4], idx, c;
+		uint64_t buckets, chain;
+
+		for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+			h = h * 33 + *p;
+		for (int i = 0; i < 4; i++)
+			if (!view_u32(v, &r, gnu + 4 * (uint64_t)i, &hdr[i]))
+				return false;
+		if (!hdr[0])
+			return false;
+		buckets = gnu + 16 + (uint64_t)hdr[2] * wsz;
+		chain = buckets + 4 * (uint64_t)hdr[0];
+		if (!view_u32(v, &r, buckets + 4 * (uint64_t)(h % hdr[0]), &idx) || idx < hdr[1])
+			return false;
+		for (int n = 0; n < MAX_CHAIN; n++, idx++) {
+			if (!view_u32(v, &r, chain + 4 * (uint64_t)(idx - hdr[1]), &c))
+				return false;
+			if ((c | 1) == (h | 1) && sym_is(v, &r, symtab, strtab, strsz, idx, name, len))
+				return true;
+			if (c & 1)
+				return false;
+		}
+		return false;
+	}
+	if (sysv) {
+		uint32_t h = 0, nbucket, nchain, idx;
+
+		for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+			h = (h << 4) + *p;
+			h = (h ^ ((h & 0xf0000000u) >> 24)) & 0x0fffffffu;
+		}
+		if (!view_u32(v, &r, sysv, &nbucket) || !view_u32(v, &r, sysv + 4, &nchain) || !nbucket ||
+		    !view_u32(v, &r, sysv + 8 + 4 * (uint64_t)(h % nbucket), &idx))
+			return false;
+		for (uint32_t n = 0; idx && idx < nchain && n < nchain && n < MAX_CHAIN; n++) {
+			if (sym_is(v, &r, symtab, strtab, strsz, idx, name, len))
+				return true;
+			if (!view_u32(v, &r, sysv + 8 + 4 * ((uint64_t)nbucket + idx), &idx))
+				return false;
+		}
+	}
+	return false;
+}
+
 #define MAX_NOTE_READ 4096
 
 /* Does this segment carry one of Go's marks?  A note segment: its notes
@@ -255,10 +377,45 @@ static bool segment_go(int fd, const struct reader *r, uint32_t type, uint32_t f
 	return false;
 }
 
+/* An ELF file read through its PT_LOAD headers (struct elf_view). */
+struct file_view {
+	int fd;
+	const unsigned char *tab;       /* the program headers */
+	size_t phnum, phentsize;
+	const struct reader *r;
+};
+
+static bool file_read(const struct elf_view *v, uint64_t vaddr, void *buf, size_t len)
+{
+	const struct file_view *f = v->ctx;
+
+	for (size_t i = 0; i < f->phnum; i++) {
+		const unsigned char *p = f->tab + i * f->phentsize;
+		uint64_t pv, off, filesz;
+
+		if (rd32(f->r, p) != PT_LOAD)
+			continue;
+		if (f->r->is64) {
+			pv = rd64(f->r, p + offsetof(Elf64_Phdr, p_vaddr));
+			off = rd64(f->r, p + offsetof(Elf64_Phdr, p_offset));
+			filesz = rd64(f->r, p + offsetof(Elf64_Phdr, p_filesz));
+		} else {
+			pv = rd32(f->r, p + offsetof(Elf32_Phdr, p_vaddr));
+			off = rd32(f->r, p + offsetof(Elf32_Phdr, p_offset));
+			filesz = rd32(f->r, p + offsetof(Elf32_Phdr, p_filesz));
+		}
+		if (vaddr >= pv && vaddr - pv <= filesz && filesz - (vaddr - pv) >= len)
+			return off + (vaddr - pv) < (uint64_t)1 << 40 &&
+			       pread(f->fd, buf, len, (off_t)(off + (vaddr - pv))) == (ssize_t)len;
+	}
+	return false;
+}
+
 /* The program headers: PT_INTERP (and its path), PT_DYNAMIC, Go's
  * marks.  -1 when they cannot be read. */
 static int read_phdrs(int fd, const struct head *h, const struct reader *r, struct phdrs *out)
 {
+	uint64_t dyn = 0, dynsz = 0;
 	uint64_t phoff;
 	uint16_t phentsize, phnum;
 	unsigned char *tab;
@@ -300,8 +457,12 @@ static int read_phdrs(int fd, const struct head *h, const struct reader *r, stru
 			filesz = rd32(r, p + offsetof(Elf32_Phdr, p_filesz));
 			flags = rd32(r, p + offsetof(Elf32_Phdr, p_flags));
 		}
-		if (type == PT_DYNAMIC)
+		if (type == PT_DYNAMIC && !out->has_dynamic) {
 			out->has_dynamic = true;
+			dyn = r->is64 ? rd64(r, p + offsetof(Elf64_Phdr, p_vaddr))
+				      : rd32(r, p + offsetof(Elf32_Phdr, p_vaddr));
+			dynsz = filesz;
+		}
 		if (!out->go && segment_go(fd, r, type, flags, off, filesz))
 			out->go = true;
 		if (type != PT_INTERP || out->has_interp)
@@ -312,6 +473,12 @@ static int read_phdrs(int fd, const struct head *h, const struct reader *r, stru
 			out->interp[filesz] = '\0';
 		else
 			out->interp[0] = '\0';
+	}
+	if (!out->go && out->has_dynamic) {
+		const struct file_view f = { .fd = fd, .tab = tab, .phnum = phnum, .phentsize = phentsize, .r = r };
+		const struct elf_view v = { .is64 = r->is64, .swap = r->swap, .read = file_read, .ctx = &f };
+
+		out->go = elf_defines(&v, dyn, dynsz, GO_CGO_SYMBOL) && elf_defines(&v, dyn, dynsz, GO_CGO_SYMBOL2);
 	}
 	free(tab);
 	return 0;

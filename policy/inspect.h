@@ -54,4 +54,31 @@ int unreachable(const char *path, const struct elf_id *libid, const char *lib,
 #define GO_BUILDINFO_LEN 14
 bool elf_notes_go(const unsigned char *p, size_t len, bool swap);
 
+/* A third mark, for what the system linker linked (go build with
+ * -linkmode=external, the default for a program with C code of its own,
+ * and -buildmode=c-shared): the linker places .go.buildinfo after .data,
+ * not at the start of the segment, and a build with -buildid= has no
+ * note; but the runtime's cgo part exports GO_CGO_SYMBOL and
+ * GO_CGO_SYMBOL2 (runtime/cgo: cgo_export_dynamic), as the library looks
+ * for them in memory (shim/init.c). */
+#define GO_CGO_SYMBOL "crosscall2"
+#define GO_CGO_SYMBOL2 "_cgo_topofstack"
+
+/* An object's bytes by their link-time address (an ELF file, or one the
+ * loader mapped): read copies [vaddr, vaddr + len) into buf, or says
+ * false when that range is not the object's.  reloc: the load bias the
+ * loader added to the dynamic section's addresses (0: none). */
+struct elf_view {
+	bool is64, swap;
+	uint64_t reloc;
+	bool (*read)(const struct elf_view *v, uint64_t vaddr, void *buf, size_t len);
+	const void *ctx;
+};
+
+/* Does the object whose dynamic section is at [dyn, dyn + dynsz) define
+ * (not import) the dynamic symbol name?  Looked up through its DT_GNU_HASH
+ * or DT_HASH table, as the loader does; false when anything needed
+ * cannot be read. */
+bool elf_defines(const struct elf_view *v, uint64_t dyn, uint64_t dynsz, const char *name);
+
 #endif

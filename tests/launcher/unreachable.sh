@@ -276,6 +276,23 @@ else
 	launch gon "$T/p/notls.conf" -- "$B/goapp"
 	runs "Go program, no tls rule: runs, no warning"
 fi
+# Linked by the system linker without a build ID: no Go note, .go.buildinfo
+# after .data; runtime/cgo's dynamic symbols tell (as in memory).
+if ! why=$(go_build "$B/goext" goapp.go "-ldflags=-linkmode=external -buildid="); then
+	fail "Go program built (-linkmode=external -buildid=)" "$why"
+else
+	launch goext "$T/p/tls.conf" -- "$B/goext"
+	refused "Go program linked by the system linker, no build ID: refused (78)" "$B/goext" \
+		"a Go program: its runtime makes its system calls itself, never through the C library, so libtlsshim.so cannot see its sockets"
+	launch goextf "$T/p/tls.conf" --force -- "$B/goext"
+	if [ "$rc" -eq 0 ] && ran && has_no "$MARK" "$TLSSHIM_LIBRARY" &&
+	   grep -q -F -- "(--force, without the library)" "$ERR"; then
+		pass "Go program linked by the system linker, --force: runs without the library"
+	else
+		fail "Go program, -linkmode=external -buildid=, --force: runs without the library" "exit $rc,"\
+" ran: $(ran && echo yes || echo no), LD_PRELOAD: $(cat "$MARK" 2>/dev/null), stderr: $(errtext)"
+	fi
+fi
 
 # ---- a program of musl's C library: its loader cannot load the library ----------
 if ! command -v musl-gcc >/dev/null 2>&1; then
