@@ -461,28 +461,38 @@ static bool image_preloadable(const char *path)
  * when the image is an ordinary one: an exec by a process whose effective
  * user or group ID is not its real one (root that has set only its
  * effective uid to a service user, as squid's master before it starts
- * its kids).  The dynamic loader then ignores LD_PRELOAD's paths: the
- * image would run without the library while its environment names it.
- * (Judged the cautious way: also with /etc/ld.so.preload, which the
- * loader still reads, the new image would take another policy.) */
-static bool secure_exec(void)
+ * its kids).  A spawn with POSIX_SPAWN_RESETIDS sets the child's
+ * effective ids to the real ones before its exec (or fails): not then. */
+static bool secure_exec(const posix_spawnattr_t *attr)
 {
+	short fl = 0;
+
+	if (attr && posix_spawnattr_getflags(attr, &fl) == 0 && (fl & POSIX_SPAWN_RESETIDS))
+		return false;
 	return geteuid() != getuid() || getegid() != getgid();
 }
 
-static bool will_run_shim(const char *path, char *const envp[])
+#define SYSTEM_POLICY "/etc/tlsshim.conf"
+
+static bool will_run_shim(const char *path, char *const envp[], const posix_spawnattr_t *attr)
 {
 	const char *cfg = env_get(envp, "TLSSHIM_CONFIG", false);
 	const char *ours = shim_policy ? shim_policy->path : NULL;
 
-	if (!path || !image_preloadable(path) || secure_exec())
+	if (!path || !image_preloadable(path))
 		return false;
+	/* In secure-execution mode the dynamic loader ignores LD_PRELOAD's
+	 * paths but still reads /etc/ld.so.preload, and the library loaded
+	 * from there ignores TLSSHIM_CONFIG (secure_getenv): the system
+	 * policy. */
+	if (secure_exec(attr))
+		return system_preload_has_us() && ours && !strcmp(ours, SYSTEM_POLICY);
 	if (!preload_has_us(env_get(envp, "LD_PRELOAD", true)) && !system_preload_has_us())
 		return false;
 	/* The same policy: the same file (an unset variable means the
 	 * default one in both images). */
 	if (!cfg || !*cfg)
-		return ours && !strcmp(ours, "/etc/tlsshim.conf");
+		return ours && !strcmp(ours, SYSTEM_POLICY);
 	return ours && !strcmp(cfg, ours);
 }
 
@@ -860,7 +870,8 @@ static bool spawn_gives_tls(const struct fa_note *n)
 
 /* n: what the spawn's file actions do (all zero for an exec).  false:
  * refuse the spawn (errno EACCES). */
-static bool handover(const char *path, char *const envp[], const struct fa_note *n)
+static bool handover(const char *path, char *const envp[], const posix_spawnattr_t *attr,
+		     const struct fa_note *n)
 {
 	enum pump_which w;
 
@@ -875,15 +886,27 @@ static bool handover(const char *path, char *const envp[], const struct fa_note 
 		conntab_each_conn(0, 0x7fffffff, cloexec_one, NULL);
 		return withhold_listeners(NULL);
 	}
-	w = will_run_shim(path, envp) && !spawn_may_change_image(path, n)
+	w = will_run_shim(path, envp, attr) && !spawn_may_change_image(path, n)
 	    ? PUMP_LIVE_INHERITABLE : PUMP_ALL_INHERITABLE;
-	if (secure_exec() && preload_has_us(env_get(envp, "LD_PRELOAD", true)))
-		log_warn("exec of %s with effective ids (uid %u, gid %u) other than the real ones"
-			 " (uid %u, gid %u): the kernel runs it in secure-execution mode and the dynamic"
-			 " loader will not load this library, although LD_PRELOAD names it; the"
-			 " connections it makes itself are not the policy's",
-			 path ? path : "(unknown)", (unsigned)geteuid(), (unsigned)getegid(),
-			 (unsigned)getuid(), (unsigned)getgid());
+	if (secure_exec(attr)) {
+		bool sys = system_preload_has_us();
+
+		if (!sys && preload_has_us(env_get(envp, "LD_PRELOAD", true)))
+			log_warn("exec of %s with effective ids (uid %u, gid %u) other than the real ones"
+				 " (uid %u, gid %u): the kernel runs it in secure-execution mode and the"
+				 " dynamic loader will not load this library, although LD_PRELOAD names it;"
+				 " the connections it makes itself are not the policy's",
+				 path ? path : "(unknown)", (unsigned)geteuid(), (unsigned)getegid(),
+				 (unsigned)getuid(), (unsigned)getgid());
+		else if (sys && (!shim_policy->path || strcmp(shim_policy->path, SYSTEM_POLICY)))
+			log_warn("exec of %s with effective ids (uid %u, gid %u) other than the real ones"
+				 " (uid %u, gid %u): the kernel runs it in secure-execution mode, where this"
+				 " library comes from /etc/ld.so.preload with the system policy "
+				 SYSTEM_POLICY ", not this one (%s)",
+				 path ? path : "(unknown)", (unsigned)geteuid(), (unsigned)getegid(),
+				 (unsigned)getuid(), (unsigned)getgid(),
+				 shim_policy->path ? shim_policy->path : "?");
+	}
 	if (w == PUMP_ALL_INHERITABLE && shim_policy->has[POLICY_ACCEPT] && !withhold_listeners(n)) {
 		errno = EACCES;
 		return false;
@@ -898,8 +921,8 @@ static bool handover(const char *path, char *const envp[], const struct fa_note 
 
 /* posix_spawn(p), and exec (fa NULL): hand over what the new image cannot
  * carry on, with what the file actions change (above). */
-static bool before_spawn(const char *path, const posix_spawn_file_actions_t *fa, char *const envp[],
-			 struct shim_peerenv *pe)
+static bool before_spawn(const char *path, const posix_spawn_file_actions_t *fa,
+			 const posix_spawnattr_t *attr, char *const envp[], struct shim_peerenv *pe)
 {
 	struct fa_note n;
 	bool ok;
@@ -911,7 +934,7 @@ static bool before_spawn(const char *path, const posix_spawn_file_actions_t *fa,
 		return true;
 	fa_look(fa, &n);
 	shim_peerenv_prepare(pe);
-	ok = handover(path, envp, &n);
+	ok = handover(path, envp, attr, &n);
 	shim_peerenv_done(pe);
 	return ok;
 }
@@ -920,7 +943,7 @@ static bool before_spawn(const char *path, const posix_spawn_file_actions_t *fa,
  * would dup2 a TLS listener are). */
 static void before_exec(const char *path, char *const envp[], struct shim_peerenv *pe)
 {
-	(void)before_spawn(path, NULL, envp, pe);
+	(void)before_spawn(path, NULL, NULL, envp, pe);
 }
 
 #define EXEC_ENV(envp_in, call) do {                                            \
@@ -1051,7 +1074,7 @@ SHIM_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file
 {
 	struct shim_peerenv pe_;
 
-	if (!before_spawn(path, fa, envp, &pe_))
+	if (!before_spawn(path, fa, attr, envp, &pe_))
 		return EACCES;
 	EXEC_ENV(envp, REAL(posix_spawn)(pid, path, fa, attr, argv, e_));
 }
@@ -1061,7 +1084,7 @@ SHIM_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_fil
 {
 	struct shim_peerenv pe_;
 	char *path = resolve_program(file);
-	bool ok = before_spawn(path, fa, envp, &pe_);
+	bool ok = before_spawn(path, fa, attr, envp, &pe_);
 
 	free(path);
 	if (!ok)

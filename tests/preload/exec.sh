@@ -30,3 +30,64 @@ if grep -q "session handed to a pump process; fds [0-9]*,\.\.\. now plaintext" "
 else
 	fail "TLS socket on fds 0-2 pumped" "$(cat "$T/srv.log")"
 fi
+
+# A TLS listening socket passed on by root whose effective uid is 65534
+# (tests/preload/py/euid_listener.py): a new image the library runs must
+# get it.  spawn: posix_spawn(POSIX_SPAWN_RESETIDS), the child's effective
+# uid is its real one again (no secure-execution), LD_PRELOAD loads the
+# library.  exec: execv() in secure-execution mode, the library from
+# /etc/ld.so.preload with the system policy (a bind-mounted copy of /etc
+# in a private mount namespace; the real /etc is never touched).  The
+# client's line must come back over TLS.
+L=$(free_port)
+policy "$T/euid.conf" <<EOC
+rules = ( { name = "euid-in"; direction = "accept"; port = $L;
+            cert = "/etc/tlsshim-test-server.crt"; key = "/etc/tlsshim-test-server.key"; } );
+EOC
+# euid_case NAME DESC CMD...: CMD listens on L; one TLS client's line.
+euid_case() {
+	_n=$1 _d=$2; shift 2
+	bg timeout -k 2 $((30 * TS)) "$@" >"$T/$_n.out" 2>&1
+	_p=$!
+	wait_for "$T/$_n.out" '^listening' 15
+	_r=$(printf 'euid line\n' | timeout $((20 * TS)) openssl s_client -quiet -connect "127.0.0.1:$L" \
+		-CAfile "$CERTS/ca.crt" -servername localhost 2>"$T/$_n.cli")
+	wait_exit "$_p" 20
+	if [ "$_r" = "euid line" ] && grep -q '^served' "$T/$_n.out"; then
+		pass "$_d: the new image serves TLS on it"
+	else
+		fail "$_d" "client got '$_r'$(tail_of "$T/$_n.out" "$T/$_n.cli" "$T/$_n.log")"
+	fi
+}
+if [ "$(id -u)" != 0 ] || ! command -v unshare >/dev/null; then
+	pass "TLS listener passed on with effective uid 65534 (not run here: needs root and unshare)"
+else
+	cp -a /etc "$T/etc"
+	cp "$T/euid.conf" "$T/etc/tlsshim.conf"
+	cp "$CERTS/server.crt" "$T/etc/tlsshim-test-server.crt"
+	cp "$CERTS/server.key" "$T/etc/tlsshim-test-server.key"
+	chmod 644 "$T/etc/tlsshim.conf" "$T/etc/tlsshim-test-server.crt"
+	# Read by the new image as uid 65534 (and root): its owner, 0600.
+	chown 65534 "$T/etc/tlsshim-test-server.key"
+	chmod 600 "$T/etc/tlsshim-test-server.key"
+	euid_case euid-spawn "posix_spawn(POSIX_SPAWN_RESETIDS) by root with effective uid 65534 of an image run with LD_PRELOAD, a TLS listener inherited" \
+		unshare -m sh -c 'mount --bind "$1/etc" /etc && exec env LD_PRELOAD="$2" TLSSHIM_CONFIG=/etc/tlsshim.conf \
+			TLSSHIM_LOG_FILE="$1/euid-spawn.log" "$3" "$4" spawn "$5"' sh "$T" "$SHIM_PRELOAD" "$PY" \
+		"$PYD/euid_listener.py" "$L"
+	for p in $SHIM_PRELOAD; do echo "$p"; done >"$T/etc/ld.so.preload"
+	euid_case euid-exec "execv() by root with effective uid 65534 (secure-execution) with the library in /etc/ld.so.preload and the system policy, a TLS listener inherited" \
+		unshare -m sh -c 'mount --bind "$1/etc" /etc && exec env TLSSHIM_LOG_FILE="$1/euid-exec.log" "$2" "$3" exec "$4"' \
+		sh "$T" "$PY" "$PYD/euid_listener.py" "$L"
+	# The same exec by a process under another policy file: the new image
+	# would take the system one, so the listener is not passed on.
+	timeout -k 2 $((30 * TS)) unshare -m sh -c 'mount --bind "$1/etc" /etc && exec env TLSSHIM_CONFIG="$1/euid.conf" \
+		TLSSHIM_LOG_FILE="$1/euid-other.log" "$2" "$3" exec "$4"' sh "$T" "$PY" "$PYD/euid_listener.py" "$L" \
+		>"$T/euid-other.out" 2>&1
+	if grep -q '^serve failed' "$T/euid-other.out" &&
+	   grep -q 'secure-execution mode, where this library comes from /etc/ld.so.preload with the system policy /etc/tlsshim.conf, not this one' "$T/euid-other.log" &&
+	   grep -q 'listening socket fd [0-9]* not passed on' "$T/euid-other.log"; then
+		pass "the same exec under another policy file than the system one: the listener is not passed on, a warn line names the system policy"
+	else
+		fail "secure-execution exec under another policy file" "$(tail_of "$T/euid-other.out" "$T/euid-other.log")"
+	fi
+fi

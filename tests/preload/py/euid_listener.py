@@ -1,0 +1,49 @@
+"""A TLS listening socket passed on by root whose effective uid is not its
+real one (tests/preload/exec.sh).
+
+    euid_listener.py exec PORT    listen on 127.0.0.1:PORT (inheritable), set
+                                  the effective uid to 65534, execv() itself
+                                  with the fd: the kernel runs the new image in
+                                  secure-execution mode
+    euid_listener.py spawn PORT   the same, but posix_spawn(resetids=True) of
+                                  itself: the child's effective uid is its real
+                                  one (0) again before its exec; waits for it
+    euid_listener.py serve FD     accept one connection on FD, read a line,
+                                  write it back
+
+Prints "listening" once the socket listens, then the new image "served" or
+"serve failed: ...".
+"""
+import os, socket, sys
+
+mode, arg = sys.argv[1], int(sys.argv[2])
+if mode == "serve":
+    try:
+        ls = socket.socket(fileno=arg)
+        ls.settimeout(20)
+        c, _ = ls.accept()
+        c.settimeout(20)
+        got = b""
+        while not got.endswith(b"\n"):
+            b = c.recv(4096)
+            if not b:
+                break
+            got += b
+        c.sendall(got)
+        c.close()
+        print("served", flush=True)
+    except OSError as e:
+        print("serve failed:", e, flush=True)
+    sys.exit(0)
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", arg))
+ls.listen(4)
+ls.set_inheritable(True)
+print("listening", flush=True)
+os.seteuid(65534)
+argv = [sys.executable, os.path.abspath(__file__), "serve", str(ls.fileno())]
+if mode == "exec":
+    os.execv(sys.executable, argv)
+pid = os.posix_spawn(sys.executable, argv, os.environ, resetids=True)
+os.waitpid(pid, 0)
