@@ -152,11 +152,26 @@ bool tls_x509_cn(X509 *x, char *buf, size_t len)
 	ERR_set_mark();
 	n = ASN1_STRING_to_UTF8(&u, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(nm, at)));
 	ERR_pop_to_mark();
-	if (n >= 0 && (size_t)n < len && !memchr(u, 0, (size_t)n)) {
-		memcpy(buf, u, (size_t)n);
-		buf[n] = '\0';
-		printable(buf);
+	/* Bytes outside printable ASCII, and the backslash, as \xNN: a '?'
+	 * for each made two certificates one name (any two CNs of as many
+	 * non-ASCII bytes: U+726F U+6F74 and U+4E2D U+6587 both "??????"). */
+	if (n >= 0 && !memchr(u, 0, (size_t)n)) {
+		size_t o = 0;
+
 		ok = true;
+		for (int j = 0; j < n && ok; j++) {
+			bool esc = u[j] < 0x20 || u[j] > 0x7e || u[j] == '\\';
+
+			if (o + (esc ? 4 : 1) >= len) {
+				ok = false;
+			} else if (esc) {
+				snprintf(buf + o, 5, "\\x%02X", u[j]);
+				o += 4;
+			} else {
+				buf[o++] = (char)u[j];
+			}
+		}
+		buf[ok ? o : 0] = '\0';
 	}
 	OPENSSL_free(u);
 	return ok;

@@ -40,8 +40,9 @@ bool tls_x509_subject(X509 *x, char *buf, size_t len);
  * value taken as UTF-8 first (oneline writes a BMPString's raw bytes:
  * U+726F U+6F74 would read "root"), bytes outside printable ASCII as \xNN. */
 void tls_x509_oneline(X509 *x, char *buf, size_t len);
-/* The subject's commonName in UTF-8, bytes outside printable ASCII as
- * '?'; false when the subject has none, or more than one. */
+/* The subject's commonName in UTF-8, bytes outside printable ASCII and
+ * the backslash as \xNN; false when the subject has none, or more than
+ * one, or it does not fit. */
 bool tls_x509_cn(X509 *x, char *buf, size_t len);
 /* subjectAltNames, typed and comma-separated: "DNS:a,URI:b,IP:c,email:d"
  * (other types are left out); inside a name a comma, a backslash and any

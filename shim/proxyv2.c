@@ -110,7 +110,7 @@ size_t shim_proxy_v2(SSL *ssl, int fd, unsigned char *buf, size_t cap)
 	struct tls_peer_info pi;
 	struct out o = { .b = buf, .cap = cap };
 	size_t lenpos, sslpos;
-	char cn[256];
+	char cn[1040];          /* 64 characters of 4 UTF-8 bytes, each as \xNN */
 	unsigned client = PP2_CLIENT_SSL;
 	uint32_t verify;
 
