@@ -187,10 +187,13 @@ static int preload_entry(const char *e, size_t n, const char *lib)
 	return same_name ? -1 : 0;
 }
 
-/* 1: lib is in list already; -1: another copy is (*other, *olen); 0: neither. */
+/* -1: another copy is in list (*other, *olen), wherever it is; else 1:
+ * lib is in it already; 0: neither.  The whole list is read: lib first
+ * and another copy after it are two copies all the same. */
 static int preload_has(const char *list, const char *lib, const char **other, size_t *olen)
 {
 	const char *s = list;
+	int found = 0;
 
 	while (*s) {
 		size_t len;
@@ -199,13 +202,16 @@ static int preload_has(const char *list, const char *lib, const char **other, si
 		s += strspn(s, " :\t\n");
 		len = strcspn(s, " :\t\n");
 		if (len && (r = preload_entry(s, len, lib)) != 0) {
-			*other = s;
-			*olen = len;
-			return r;
+			if (r < 0) {
+				*other = s;
+				*olen = len;
+				return -1;
+			}
+			found = 1;
 		}
 		s += len;
 	}
-	return 0;
+	return found;
 }
 
 /* Our library goes last: whatever was preloaded first (a sanitizer

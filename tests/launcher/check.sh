@@ -106,6 +106,11 @@ run "$T/out" "$T/err" env LD_PRELOAD="$T/d2/libtlsshim.so" TLSSHIM_LIBRARY=$DUMM
 check "another libtlsshim.so in LD_PRELOAD: exit 127, said, the program not run" \
 	sh -c '[ "$1" -eq 127 ] && grep -q -F "tlsshim: LD_PRELOAD already holds another libtlsshim.so ($2)" "$3" &&
 		[ ! -s "$4" ]' _ "$rc" "$T/d2/libtlsshim.so" "$T/err" "$T/out"
+# The library itself first did not hide another copy after it (both loaded).
+run "$T/out" "$T/err" env LD_PRELOAD="$DUMMY $T/d2/libtlsshim.so" TLSSHIM_LIBRARY=$DUMMY "$L" -c "$T/p/good.conf" -- env
+check "another copy after the library itself in LD_PRELOAD: exit 127 too" \
+	sh -c '[ "$1" -eq 127 ] && grep -q -F "tlsshim: LD_PRELOAD already holds another libtlsshim.so ($2)" "$3" &&
+		[ ! -s "$4" ]' _ "$rc" "$T/d2/libtlsshim.so" "$T/err" "$T/out"
 
 TLSSHIM_CONFIG="$T/p/empty.conf" TLSSHIM_LIBRARY=$DUMMY "$L" -- env >"$T/env" 2>"$T/err"; rc=$?
 check "without -c: \$TLSSHIM_CONFIG is the policy" \
