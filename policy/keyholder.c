@@ -159,18 +159,36 @@ static const char *status_text(int st)
 	}
 }
 
+/* How the kernel shows a user not mapped in this user namespace
+ * (/proc/sys/kernel/overflowuid, which no one changes). */
+#define KH_OVERFLOW_UID 65534
+
 /* The peer of fd (connected to the holder's name) runs as this process's
  * real or effective user, or as root (a holder started by root for a
- * program that changed its user); else logged, false. */
+ * program that changed its user); else logged, false.
+ * In a user namespace, every user not mapped there reads as the overflow
+ * uid: a program running as that user (nobody, in a rootless container
+ * on the host's network) took any user outside for its own.  A peer of
+ * that uid whose process is not in this pid namespace either (pid 0: the
+ * holder, the launcher's child, is in the program's; only a child the
+ * program put in a pid namespace of its own sees it so) cannot be told
+ * from such a one: refused. */
 static bool holder_user_ok(int fd, int *err)
 {
 	struct ucred cr;
 	socklen_t crl = sizeof cr;
-	char what[120];
+	char what[240];
 
 	if (io.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crl) != 0 || crl != sizeof cr) {
 		*err = errno;
 		log_fail("cannot tell who listens on its name", *err);
+		return false;
+	}
+	if (cr.uid == KH_OVERFLOW_UID && cr.pid == 0) {
+		snprintf(what, sizeof what, "cannot tell who listens on its name: uid %d, which is also how a user"
+			 " not mapped in this user namespace reads, from outside this pid namespace (pid 0)",
+			 (int)cr.uid);
+		log_fail(what, 0);
 		return false;
 	}
 	if (cr.uid == 0 || cr.uid == getuid() || cr.uid == geteuid())

@@ -26,7 +26,10 @@
 #    answer used to close the program's next file, a pipe.
 #  * The holder killed: the next handshake fails, the log says why, and
 #    no program data crosses; another user that binds the holder's name
-#    then is not asked (SO_PEERCRED).  The program gone: the holder ends too.
+#    then is not asked (SO_PEERCRED), nor one outside the pid and user
+#    namespaces of a program running as the overflow uid (65534) in a user
+#    namespace, where every unmapped user reads as 65534.  The program
+#    gone: the holder ends too.
 #  * TLSSHIM_LOG_FILE a FIFO without a reader: the holder says so on
 #    standard error and the program starts (the launcher waited for ever).
 #  * Preloaded without the launcher, a key_holder policy stops the program
@@ -494,6 +497,63 @@ if [ -n "$HE" ] && ! alive "$HE" && [ "$(id -u)" = 0 ] && command -v setpriv >/d
 	else
 		fail "$name" "$(tail_of "$T/squat.out" "$T/c.squat.out" "$T/ec.log")"
 	fi
+fi
+# In a user namespace every user not mapped there reads as the overflow
+# uid (65534): a program running as that uid there (nobody in a rootless
+# container on the host's network) took any user outside that bound the
+# holder's name for its own, and sent it the token.  Now such a peer from
+# outside the program's pid namespace (pid 0) is refused.  The launcher in
+# a pid namespace of its own, the program as 65534 in a user namespace
+# that maps only 65534: the holder (root, unmapped there) signs; killed,
+# its name bound by uid 1234 outside.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && unshare --user --map-user=65534 true 2>/dev/null; then
+	UD=$(mktemp -d /tmp/tlsshim-kh-userns.XXXXXX)
+	_kh_rm_ud() { rm -rf "$UD"; }
+	at_exit _kh_rm_ud
+	chmod 755 "$UD"
+	cp "$T/ec.crt" "$T/ec.key" "$UD/"
+	PU=$(free_port)
+	policy "$UD/p.conf" <<EOF
+rules = ( { name = "userns"; direction = "accept"; port = $PU; cert = "$UD/ec.crt"; key = "$UD/ec.key";
+            key_holder = true; } );
+EOF
+	chown -R 65534:65534 "$UD"
+	bg unshare --pid --fork --kill-child $LENV "$L" -c "$UD/p.conf" -- \
+		setpriv --reuid=65534 --regid=65534 --clear-groups \
+		unshare --user --map-user=65534 --map-group=65534 "$PROGS/echo_server" "$PU" >"$T/u.out" 2>"$T/u.err"
+	SU=$!
+	name="program as the overflow uid in a user namespace: its holder (unmapped there) signs"
+	if wait_listen "$PU" && sclient userns "$PU" -tls1_3; then
+		pass "$name"
+	else
+		fail "$name" "$(tail_of "$T/u.out" "$T/u.err" "$T/c.userns.out")"
+	fi
+	HU=$(holder_of "$PU")
+	EU=$(ps -eo pid=,comm=,args= | awk -v p=" $PU\$" '$2 == "echo_server" && $0 ~ p { print $1 }')
+	KHU=$(tr '\0' '\n' </proc/"$EU"/environ 2>/dev/null | sed -n 's/^TLSSHIM_KEY_HOLDER=//p')
+	[ -n "$HU" ] && kill "$HU"
+	n=0
+	while [ -n "$HU" ] && alive "$HU" && [ $n -lt $((50 * TS)) ]; do sleep 0.1; n=$((n + 1)); done
+	setpriv --reuid=1234 --regid=1234 --clear-groups $PY -c "$SQUAT" "${KHU%%:*}" "${KHU#*:}" >"$T/squ.out" 2>&1 &
+	SQ=$!
+	wait_for "$T/squ.out" "^listening" 10
+	name="program as the overflow uid in a user namespace: a user outside binding the holder's name is not asked"
+	msg="secret-after-userns-squat-$$"
+	{ echo "$msg"; wait_for "$T/u.err" 'cannot tell who listens|key holder .*could not sign' 10; } |
+		timeout -k 2 $((10 * TS)) openssl s_client -connect 127.0.0.1:"$PU" -CAfile "$CERTS/ca.crt" \
+		>"$T/c.squ.out" 2>&1
+	kill "$SQ" 2>/dev/null
+	wait "$SQ" 2>/dev/null
+	if [ -n "$KHU" ] && grep -q "^listening uid 1234" "$T/squ.out" && ! grep -q "^request" "$T/squ.out" &&
+		grep -q "key holder \"${KHU%%:*}\": cannot tell who listens on its name: uid 65534, .* (pid 0)" "$T/u.err" &&
+		! grep -q -x -F "$msg" "$T/c.squ.out"; then
+		pass "$name"
+	else
+		fail "$name" "$(tail_of "$T/squ.out" "$T/c.squ.out" "$T/u.err")"
+	fi
+	[ -n "$EU" ] && kill -KILL "$EU"
+	stop "$SU"
+	rm -rf "$UD"
 fi
 name="the program ends: its holder ends"
 stop "$SR"
