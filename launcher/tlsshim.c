@@ -22,6 +22,7 @@
  * executable; otherwise the program's own.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -170,7 +171,8 @@ static int preload_entry(const char *e, size_t n, const char *lib)
 	size_t blen = strlen(base);
 	struct stat a, b;
 	char path[PATH_MAX];
-	bool same_name;
+	bool same_name, ok;
+	int fd;
 
 	if (n == strlen(lib) && strncmp(e, lib, n) == 0)
 		return 1;
@@ -179,8 +181,14 @@ static int preload_entry(const char *e, size_t n, const char *lib)
 		return 0;
 	memcpy(path, e, n);
 	path[n] = '\0';
-	if (stat(path, &a) != 0)
-		return 0;       /* ld.so says it cannot preload it, and goes on */
+	/* One ld.so cannot load (missing, unreadable, a directory) is said
+	 * by it and skipped: not another copy.  Without waiting (a FIFO). */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)) < 0)
+		return 0;
+	ok = fstat(fd, &a) == 0 && S_ISREG(a.st_mode);
+	close(fd);
+	if (!ok)
+		return 0;
 	if (stat(lib, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
 		return 1;
 	same_name = n >= blen && strcmp(path + n - blen, base) == 0 && (n == blen || path[n - blen - 1] == '/');

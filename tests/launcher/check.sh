@@ -106,6 +106,12 @@ run "$T/out" "$T/err" env LD_PRELOAD="$T/d2/libtlsshim.so" TLSSHIM_LIBRARY=$DUMM
 check "another libtlsshim.so in LD_PRELOAD: exit 127, said, the program not run" \
 	sh -c '[ "$1" -eq 127 ] && grep -q -F "tlsshim: LD_PRELOAD already holds another libtlsshim.so ($2)" "$3" &&
 		[ ! -s "$4" ]' _ "$rc" "$T/d2/libtlsshim.so" "$T/err" "$T/out"
+# An entry ld.so cannot load (here a directory; unreadable, for a user) is
+# skipped by it: not another copy (it was refused, 127).
+mkdir -p "$T/d3/libtlsshim.so"
+run "$T/out" "$T/err" env LD_PRELOAD="$T/d3/libtlsshim.so" TLSSHIM_LIBRARY=$DUMMY "$L" -c "$T/p/good.conf" -- env
+check "a libtlsshim.so in LD_PRELOAD that ld.so cannot load is not another copy: ours added, the program runs" \
+	test "$rc" -eq 0 -a "$(value LD_PRELOAD "$T/out")" = "$T/d3/libtlsshim.so $DUMMY"
 # The library itself first did not hide another copy after it (both loaded).
 run "$T/out" "$T/err" env LD_PRELOAD="$DUMMY $T/d2/libtlsshim.so" TLSSHIM_LIBRARY=$DUMMY "$L" -c "$T/p/good.conf" -- env
 check "another copy after the library itself in LD_PRELOAD: exit 127 too" \
