@@ -478,24 +478,31 @@ while time.time() - t < 30:
         pass
     c.close()
 '
+# squat_run TAG UID KH PORT LOG REGEX: as UID, bind the holder's name of
+# KH (NAME:TOKEN) with $SQUAT (its lines in $T/TAG.sq), then one s_client
+# to PORT that sends $msg and waits, at most 10 s, for REGEX in LOG (its
+# output in $T/c.TAG.out); the squatter is stopped after.
+squat_run() {
+	setpriv --reuid="$2" --regid="$2" --clear-groups $PY -c "$SQUAT" "${3%%:*}" "${3#*:}" >"$T/$1.sq" 2>&1 &
+	_sq=$!
+	wait_for "$T/$1.sq" "^listening" 10
+	{ echo "$msg"; wait_for "$5" "$6" 10; } |
+		timeout -k 2 $((10 * TS)) openssl s_client -connect 127.0.0.1:"$4" -CAfile "$CERTS/ca.crt" \
+		>"$T/c.$1.out" 2>&1
+	kill "$_sq" 2>/dev/null
+	wait "$_sq" 2>/dev/null
+}
 if [ -n "$HE" ] && ! alive "$HE" && [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 	KHE=$(tr '\0' '\n' </proc/"$SE"/environ 2>/dev/null | sed -n 's/^TLSSHIM_KEY_HOLDER=//p')
-	setpriv --reuid=65534 --regid=65534 --clear-groups $PY -c "$SQUAT" "${KHE%%:*}" "${KHE#*:}" >"$T/squat.out" 2>&1 &
-	SQ=$!
-	wait_for "$T/squat.out" "^listening" 10
 	name="holder gone, another user binds its name: not asked (no token sent), the handshake fails, logged"
 	msg="secret-after-squat-$$"
-	{ echo "$msg"; wait_for "$T/ec.log" 'another listens on its name|key holder .*could not sign' 10; } |
-		timeout -k 2 $((10 * TS)) openssl s_client -connect 127.0.0.1:"$PE" -CAfile "$CERTS/ca.crt" \
-		>"$T/c.squat.out" 2>&1
-	kill "$SQ" 2>/dev/null
-	wait "$SQ" 2>/dev/null
-	if grep -q "^listening uid 65534" "$T/squat.out" && ! grep -q "^request" "$T/squat.out" &&
+	squat_run squat 65534 "$KHE" "$PE" "$T/ec.log" 'another listens on its name|key holder .*could not sign'
+	if grep -q "^listening uid 65534" "$T/squat.sq" && ! grep -q "^request" "$T/squat.sq" &&
 		grep -q "key holder \"${KHE%%:*}\": another listens on its name: uid 65534 (pid [0-9]*)" "$T/ec.log" &&
 		! grep -q -x -F "$msg" "$T/c.squat.out" && has_no "$T/ec.out" "$msg"; then
 		pass "$name"
 	else
-		fail "$name" "$(tail_of "$T/squat.out" "$T/c.squat.out" "$T/ec.log")"
+		fail "$name" "$(tail_of "$T/squat.sq" "$T/c.squat.out" "$T/ec.log")"
 	fi
 fi
 # In a user namespace every user not mapped there reads as the overflow
@@ -534,22 +541,15 @@ EOF
 	[ -n "$HU" ] && kill "$HU"
 	n=0
 	while [ -n "$HU" ] && alive "$HU" && [ $n -lt $((50 * TS)) ]; do sleep 0.1; n=$((n + 1)); done
-	setpriv --reuid=1234 --regid=1234 --clear-groups $PY -c "$SQUAT" "${KHU%%:*}" "${KHU#*:}" >"$T/squ.out" 2>&1 &
-	SQ=$!
-	wait_for "$T/squ.out" "^listening" 10
 	name="program as the overflow uid in a user namespace: a user outside binding the holder's name is not asked"
 	msg="secret-after-userns-squat-$$"
-	{ echo "$msg"; wait_for "$T/u.err" 'cannot tell who listens|key holder .*could not sign' 10; } |
-		timeout -k 2 $((10 * TS)) openssl s_client -connect 127.0.0.1:"$PU" -CAfile "$CERTS/ca.crt" \
-		>"$T/c.squ.out" 2>&1
-	kill "$SQ" 2>/dev/null
-	wait "$SQ" 2>/dev/null
-	if [ -n "$KHU" ] && grep -q "^listening uid 1234" "$T/squ.out" && ! grep -q "^request" "$T/squ.out" &&
+	squat_run squ 1234 "$KHU" "$PU" "$T/u.err" 'cannot tell who listens|key holder .*could not sign'
+	if [ -n "$KHU" ] && grep -q "^listening uid 1234" "$T/squ.sq" && ! grep -q "^request" "$T/squ.sq" &&
 		grep -q "key holder \"${KHU%%:*}\": cannot tell who listens on its name: uid 65534, .* (pid 0)" "$T/u.err" &&
 		! grep -q -x -F "$msg" "$T/c.squ.out"; then
 		pass "$name"
 	else
-		fail "$name" "$(tail_of "$T/squ.out" "$T/c.squ.out" "$T/u.err")"
+		fail "$name" "$(tail_of "$T/squ.sq" "$T/c.squ.out" "$T/u.err")"
 	fi
 	[ -n "$EU" ] && kill -KILL "$EU"
 	stop "$SU"

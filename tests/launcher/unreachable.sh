@@ -164,6 +164,19 @@ runs() {
 	fi
 }
 
+# bare NAME PROGRAM TEXT: --force ran it (exit 0) with the warning naming
+# PROGRAM and TEXT, without the library in its LD_PRELOAD (the marker
+# holds the program's LD_PRELOAD; programs that do not write it pass).
+bare() {
+	if [ "$rc" -eq 0 ] && ran && has_no "$MARK" "$TLSSHIM_LIBRARY" &&
+	   grep -q -F -- "tlsshim: warning: $2: $3" "$ERR" &&
+	   grep -q -F -- "running it anyway (--force, without the library): its connections are NOT protected by TLS" "$ERR"; then
+		pass "$1"
+	else
+		fail "$1" "exit $rc, ran: $(ran && echo yes || echo no), LD_PRELOAD: $(cat "$MARK" 2>/dev/null), stderr: $(errtext)"
+	fi
+}
+
 # ---- reachable: runs, silently ----------------------------------------------
 launch dyn "$T/p/tls.conf" -- "$B/dynamic"
 runs "dynamic program, tls policy: runs"
@@ -242,21 +255,25 @@ forced "neither ELF nor #! script, --force: runs (execvp hands it to /bin/sh)" "
 	"neither an ELF program nor a #! script"
 
 # ---- a Go program: the loader would preload the library, its runtime bypasses it --
-if ! why=$(go_build "$B/goapp" goapp.go); then
-	fail "Go program built (tests/progs/goapp.go)" "$why"
-else
-	launch go "$T/p/tls.conf" -- "$B/goapp"
-	refused "Go program: refused (78)" "$B/goapp" \
-		"a Go program: its runtime makes its system calls itself, never through the C library, so libtlsshim.so cannot see its sockets"
-	launch gof "$T/p/tls.conf" --force -- "$B/goapp"
-	if [ "$rc" -eq 0 ] && ran && has_no "$MARK" "$TLSSHIM_LIBRARY" &&
-	   grep -q -F -- "tlsshim: warning: $B/goapp: a Go program" "$ERR" &&
-	   grep -q -F -- "running it anyway (--force, without the library): its connections are NOT protected by TLS" "$ERR"; then
-		pass "Go program, --force: runs with a warning, without the library in LD_PRELOAD"
-	else
-		fail "Go program, --force: runs without the library" "exit $rc, ran: $(ran && echo yes || echo no),"\
-" LD_PRELOAD: $(cat "$MARK" 2>/dev/null), stderr: $(errtext)"
+# go_case TAG WHAT [GO BUILD FLAGS]: goapp.go built as $B/TAG is refused,
+# and --force runs it without the library.  0 when it could be built.
+go_case() {
+	_gt=$1 _gw=$2
+	shift 2
+	if ! why=$(go_build "$B/$_gt" goapp.go "$@"); then
+		fail "$_gw built" "$why"
+		return 1
 	fi
+	launch "$_gt" "$T/p/tls.conf" -- "$B/$_gt"
+	refused "$_gw: refused (78)" "$B/$_gt" \
+		"a Go program: its runtime makes its system calls itself, never through the C library, so libtlsshim.so cannot see its sockets"
+	launch "$_gt-f" "$T/p/tls.conf" --force -- "$B/$_gt"
+	bare "$_gw, --force: runs with a warning, without the library in LD_PRELOAD" "$B/$_gt" "a Go program"
+}
+# Linked by the system linker without a build ID: no Go note, .go.buildinfo
+# after .data; runtime/cgo's dynamic symbols tell (as in memory).
+go_case goext "Go program linked by the system linker, no build ID" "-ldflags=-linkmode=external -buildid="
+if go_case goapp "Go program"; then
 	# The library already in the caller's LD_PRELOAD (by its file name, by
 	# its path, another copy): --force takes it out, the other entry stays.
 	mkdir -p "$T/d2"
@@ -276,23 +293,6 @@ else
 	launch gon "$T/p/notls.conf" -- "$B/goapp"
 	runs "Go program, no tls rule: runs, no warning"
 fi
-# Linked by the system linker without a build ID: no Go note, .go.buildinfo
-# after .data; runtime/cgo's dynamic symbols tell (as in memory).
-if ! why=$(go_build "$B/goext" goapp.go "-ldflags=-linkmode=external -buildid="); then
-	fail "Go program built (-linkmode=external -buildid=)" "$why"
-else
-	launch goext "$T/p/tls.conf" -- "$B/goext"
-	refused "Go program linked by the system linker, no build ID: refused (78)" "$B/goext" \
-		"a Go program: its runtime makes its system calls itself, never through the C library, so libtlsshim.so cannot see its sockets"
-	launch goextf "$T/p/tls.conf" --force -- "$B/goext"
-	if [ "$rc" -eq 0 ] && ran && has_no "$MARK" "$TLSSHIM_LIBRARY" &&
-	   grep -q -F -- "(--force, without the library)" "$ERR"; then
-		pass "Go program linked by the system linker, --force: runs without the library"
-	else
-		fail "Go program, -linkmode=external -buildid=, --force: runs without the library" "exit $rc,"\
-" ran: $(ran && echo yes || echo no), LD_PRELOAD: $(cat "$MARK" 2>/dev/null), stderr: $(errtext)"
-	fi
-fi
 
 # ---- a program of musl's C library: its loader cannot load the library ----------
 if ! command -v musl-gcc >/dev/null 2>&1; then
@@ -305,12 +305,7 @@ else
 	refused "musl program: refused (78)" "$B/musl" \
 		"a program of musl's C library: its loader $musl_ld cannot load libtlsshim.so, which is built for the GNU C library"
 	launch muslf "$T/p/tls.conf" --force -- "$B/musl"
-	if [ "$rc" -eq 0 ] && ran && grep -q -F -- "tlsshim: warning: $B/musl: a program of musl's C library" "$ERR" &&
-	   grep -q -F -- "(--force, without the library)" "$ERR"; then
-		pass "musl program, --force: runs with a warning, without the library"
-	else
-		fail "musl program, --force: runs without the library" "exit $rc, ran: $(ran && echo yes || echo no), stderr: $(errtext)"
-	fi
+	bare "musl program, --force: runs with a warning, without the library" "$B/musl" "a program of musl's C library"
 fi
 
 # ---- PATH, as execvp ------------------------------------------------------------

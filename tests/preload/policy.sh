@@ -260,6 +260,13 @@ else
 	fail "$name" "the launched echo_server never listened$(show "$T/$name.err")"
 fi
 
+# at_start LOG CONF: /bin/true under the library with the policy CONF, its
+# log in LOG (emptied first): what the library says at start.
+at_start() {
+	: >"$1"
+	timeout -k 1 $((10 * TS)) env TLSSHIM_LOG_FILE="$1" LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$2" /bin/true
+}
+
 # ---- the C library's resolver and a TLS rule over its name server --------------
 # getaddrinfo() asks the name servers of /etc/resolv.conf with the C
 # library's internal calls (UDP, and TCP to port 53 for long answers or
@@ -281,9 +288,7 @@ rules = ( { name = "dns"; direction = "connect"; port = 53; action = "plain"; },
             ca = "$CERTS/ca.crt"; } );
 EOC
 	for c in tls plain; do
-		: >"$T/dns-$c.log"
-		timeout -k 1 $((10 * TS)) env TLSSHIM_LOG_FILE="$T/dns-$c.log" LD_PRELOAD="$SHIM_PRELOAD" \
-			TLSSHIM_CONFIG="$T/dns-$c.conf" /bin/true
+		at_start "$T/dns-$c.log" "$T/dns-$c.conf"
 	done
 	w4='warn: name server 127.0.0.1 port 53 (/etc/resolv.conf) matches rule "all-local", action tls:'
 	w6='warn: name server ::1 port 53 (/etc/resolv.conf) matches rule "all-local", action tls:'
@@ -302,9 +307,7 @@ EOC
 	printf '%s\n' '# nameserver 127.0.0.1' ' nameserver 127.0.0.1' 'nameserver bogus' \
 		'nameserver 127.0.0.2' 'nameserver 0x7f.1' 'nameserver ::1%lo' 'nameserver 127.0.0.1' \
 		>"$T/resolv.conf"
-	: >"$T/dns-glibc.log"
-	timeout -k 1 $((10 * TS)) env TLSSHIM_LOG_FILE="$T/dns-glibc.log" LD_PRELOAD="$SHIM_PRELOAD" \
-		TLSSHIM_CONFIG="$T/dns-tls.conf" /bin/true
+	at_start "$T/dns-glibc.log" "$T/dns-tls.conf"
 	name="the name servers the resolver asks, as glibc reads resolv.conf: the first three valid ones"
 	got=$(sed -n 's/.*warn: name server \([^ ]*\) port 53 .*/\1/p' "$T/dns-glibc.log" | tr '\n' ' ')
 	if [ "$got" = "127.0.0.1 ::1 " ]; then
@@ -333,9 +336,7 @@ else
 rules = ( { name = "mtls-in"; direction = "accept"; port = $P; cert = "$CERTS/server.crt";
             key = "$CERTS/server.key"; require_client_cert = true; $extra } );
 EOC
-		: >"$T/mtls-$c.log"
-		timeout -k 1 $((10 * TS)) env TLSSHIM_LOG_FILE="$T/mtls-$c.log" LD_PRELOAD="$SHIM_PRELOAD" \
-			TLSSHIM_CONFIG="$T/mtls-$c.conf" /bin/true
+		at_start "$T/mtls-$c.log" "$T/mtls-$c.conf"
 	done
 	check "require_client_cert with the system's public CAs and no allow_ list: warned at start" \
 		grep -q -F "warn: rule \"mtls-in\": require_client_cert with ca \"$SYSCA\", the system's store of public CAs" "$T/mtls-public.log"
@@ -353,9 +354,7 @@ for k in open shut; do
 	policy "$T/key-$k.conf" <<EOC
 rules = ( { name = "in-$k"; direction = "accept"; port = $P; cert = "$CERTS/server.crt"; key = "$kf"; } );
 EOC
-	: >"$T/key-$k.log"
-	timeout -k 1 $((10 * TS)) env TLSSHIM_LOG_FILE="$T/key-$k.log" LD_PRELOAD="$SHIM_PRELOAD" \
-		TLSSHIM_CONFIG="$T/key-$k.conf" /bin/true
+	at_start "$T/key-$k.log" "$T/key-$k.conf"
 done
 check "a private key readable by every user: warned at start (rule, file, mode)" \
 	grep -q -F "warn: rule \"in-open\": private key \"$T/open.key\" is readable by every user (mode 0644)" "$T/key-open.log"
