@@ -237,7 +237,9 @@ static int other_copy_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
 	struct copy_found *c = data;
 	const ElfW(Phdr) *dyn = NULL;
-	uintptr_t ours = (uintptr_t)tlsshim_library_version;
+	/* A static object's address is this copy's for sure (an exported
+	 * function's may be the first copy's, by interposition). */
+	uintptr_t ours = (uintptr_t)&go_seen_adds;
 	(void)size;
 
 	for (size_t i = 0; i < info->dlpi_phnum; i++) {
@@ -270,7 +272,7 @@ static void refuse_second_copy(void)
 	snprintf(e.file, sizeof e.file, "%s", c.name);
 	snprintf(e.msg, sizeof e.msg, "another copy of libtlsshim.so is loaded in this process (this one: %s):"
 		 " each would wrap the other's calls; name the library once in LD_PRELOAD",
-		 dladdr((void *)tlsshim_library_version, &di) && di.dli_fname ? di.dli_fname : "?");
+		 dladdr(&go_seen_adds, &di) && di.dli_fname ? di.dli_fname : "?");
 	refuse_to_start(&e);
 }
 
