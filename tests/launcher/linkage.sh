@@ -110,10 +110,11 @@ fi
 # function, and two of libcrypto's: CRYPTO_set_mem_functions, so that a
 # program's call is refused as OpenSSL refused it before the shim put its
 # own allocation functions in (core/alloc.c), and ERR_new, which counts
-# the pushes onto each thread's error queue (core/errq.c); and liburing's
+# the pushes onto each thread's error queue (core/errq.c); liburing's
 # four ring constructors (shim/syscall.c: liburing makes its own system
-# calls).
-name="libtlsshim.so: exports only its C library wrappers (and CRYPTO_set_mem_functions, ERR_new, liburing's ring constructors)"
+# calls); and tlsshim_library_version, the mark by which a second copy
+# of the library in the process is found (shim/init.c).
+name="libtlsshim.so: exports only its C library wrappers (and CRYPTO_set_mem_functions, ERR_new, liburing's ring constructors, tlsshim_library_version)"
 libc=$(ldd "$LIB" | awk '$1 == "libc.so.6" {print $3}')
 if [ -z "$libc" ] || [ ! -f "$libc" ]; then
 	fail "$name" "libc.so.6 not found by ldd"
@@ -121,9 +122,9 @@ else
 	nm -D --defined-only "$libc" | awk '{print $3}' | sed 's/@.*//' | sort -u >"$T/libc.names"
 	nm -D --defined-only "$LIB" | awk '{print $3}' | sed 's/@.*//' | sort -u >"$T/lib.names"
 	# (and the linker's own markers, which some linkers export)
-	bad=$(comm -23 "$T/lib.names" "$T/libc.names" | grep -v -x -E '__bss_start|_edata|_end|_init|_fini|CRYPTO_set_mem_functions|ERR_new|io_uring_setup|io_uring_queue_init(_params|_mem)?')
+	bad=$(comm -23 "$T/lib.names" "$T/libc.names" | grep -v -x -E '__bss_start|_edata|_end|_init|_fini|CRYPTO_set_mem_functions|ERR_new|io_uring_setup|io_uring_queue_init(_params|_mem)?|tlsshim_library_version')
 	if [ -z "$bad" ] && grep -q '^connect$' "$T/lib.names" && grep -q '^CRYPTO_set_mem_functions$' "$T/lib.names" &&
-	   grep -q '^ERR_new$' "$T/lib.names"; then
+	   grep -q '^ERR_new$' "$T/lib.names" && grep -q '^tlsshim_library_version$' "$T/lib.names"; then
 		pass "$name"
 	else
 		fail "$name" "exported but not a libc name: $(echo $bad | cut -c1-600)"
