@@ -164,16 +164,6 @@ static void refuse_go(const struct go_found *g, bool running)
 	stop_with(&e, running ? "stopping the program" : "refusing to start");
 }
 
-/* At start, from the constructor (the policy loaded, with TLS rules). */
-static void refuse_own_syscalls(void)
-{
-	struct go_found g = { .found = false };
-
-	dl_iterate_phdr(go_object_cb, &g);
-	if (g.found)
-		refuse_go(&g, false);
-}
-
 /* A Go library starts its runtime from its constructor on a thread of its
  * own (pthread_create), before that thread runs any Go code: one linked
  * at start does so before our constructor (another library's constructor
@@ -190,6 +180,20 @@ static int adds_cb(struct dl_phdr_info *info, size_t size, void *data)
 	(void)size;
 	*(unsigned long long *)data = info->dlpi_adds;
 	return 1;
+}
+
+/* At start, from the constructor (the policy loaded, with TLS rules).
+ * The look counts as pthread_create's for the objects loaded so far. */
+static void refuse_own_syscalls(void)
+{
+	struct go_found g = { .found = false };
+	unsigned long long adds = 0;
+
+	dl_iterate_phdr(adds_cb, &adds);
+	dl_iterate_phdr(go_object_cb, &g);
+	if (g.found)
+		refuse_go(&g, false);
+	__atomic_store_n(&go_seen_adds, adds, __ATOMIC_RELAXED);
 }
 
 SHIM_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
