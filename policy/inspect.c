@@ -377,6 +377,89 @@ static bool segment_go(int fd, const struct reader *r, uint32_t type, uint32_t f
 	return false;
 }
 
+#define MAX_SHNUM 4096
+#define MAX_SHSTRTAB (64 * 1024)
+
+/* Does the file have a section named GO_BUILDINFO_SECTION?  Section
+ * headers are not mapped, so this is read from the file: the one mark a Go
+ * archive linked into a C program by the system linker keeps when it was
+ * built with -buildid= (no note, no dynamic symbols, its .go.buildinfo
+ * somewhere in the program's data); strip(1) keeps section headers.
+ * False when there are none or they cannot be read. */
+static bool sections_go(int fd, const struct head *h, const struct reader *r)
+{
+	static const char want[] = GO_BUILDINFO_SECTION;
+	const size_t shsz = r->is64 ? sizeof(Elf64_Shdr) : sizeof(Elf32_Shdr);
+	const size_t o_off = r->is64 ? offsetof(Elf64_Shdr, sh_offset) : offsetof(Elf32_Shdr, sh_offset);
+	const size_t o_size = r->is64 ? offsetof(Elf64_Shdr, sh_size) : offsetof(Elf32_Shdr, sh_size);
+	const size_t o_link = r->is64 ? offsetof(Elf64_Shdr, sh_link) : offsetof(Elf32_Shdr, sh_link);
+	uint64_t shoff, stroff, strsz, num;
+	uint32_t strndx;
+	uint16_t shentsize;
+	unsigned char *tab = NULL, *str = NULL;
+	bool found = false;
+
+	if (r->is64) {
+		shoff = rd64(r, h->buf + offsetof(Elf64_Ehdr, e_shoff));
+		shentsize = rd16(r, h->buf + offsetof(Elf64_Ehdr, e_shentsize));
+		num = rd16(r, h->buf + offsetof(Elf64_Ehdr, e_shnum));
+		strndx = rd16(r, h->buf + offsetof(Elf64_Ehdr, e_shstrndx));
+	} else {
+		shoff = rd32(r, h->buf + offsetof(Elf32_Ehdr, e_shoff));
+		shentsize = rd16(r, h->buf + offsetof(Elf32_Ehdr, e_shentsize));
+		num = rd16(r, h->buf + offsetof(Elf32_Ehdr, e_shnum));
+		strndx = rd16(r, h->buf + offsetof(Elf32_Ehdr, e_shstrndx));
+	}
+	if (!shoff || shoff > (uint64_t)1 << 40 || shentsize < shsz || shentsize > 4 * shsz)
+		return false;
+	if (num == 0 || strndx == SHN_XINDEX) {
+		/* More sections than e_shnum holds: the counts are in the
+		 * first section header. */
+		unsigned char s0[sizeof(Elf64_Shdr)];
+
+		if (pread(fd, s0, shsz, (off_t)shoff) != (ssize_t)shsz)
+			return false;
+		if (num == 0)
+			num = r->is64 ? rd64(r, s0 + o_size) : rd32(r, s0 + o_size);
+		if (strndx == SHN_XINDEX)
+			strndx = rd32(r, s0 + o_link);
+	}
+	if (num == 0 || num > MAX_SHNUM || strndx == SHN_UNDEF || strndx >= num ||
+	    !(tab = malloc((size_t)num * shentsize)))
+		return false;
+	if (pread(fd, tab, (size_t)num * shentsize, (off_t)shoff) != (ssize_t)(num * shentsize))
+		goto out;
+	stroff = r->is64 ? rd64(r, tab + strndx * shentsize + o_off) : rd32(r, tab + strndx * shentsize + o_off);
+	strsz = r->is64 ? rd64(r, tab + strndx * shentsize + o_size) : rd32(r, tab + strndx * shentsize + o_size);
+	if (strsz < sizeof want || strsz > MAX_SHSTRTAB || stroff > (uint64_t)1 << 40 || !(str = malloc(strsz)) ||
+	    pread(fd, str, strsz, (off_t)stroff) != (ssize_t)strsz)
+		goto out;
+	for (uint64_t i = 1; i < num && !found; i++) {
+		uint32_t name = rd32(r, tab + i * shentsize);    /* sh_name: first in both */
+
+		found = name <= strsz - sizeof want && !memcmp(str + name, want, sizeof want);
+	}
+out:
+	free(str);
+	free(tab);
+	return found;
+}
+
+int elf_file_sections_go(const char *path)
+{
+	struct head h;
+	struct reader r;
+	struct elf_id id;
+	int fd = -1, rc = read_head(path, &h, &fd);
+	bool go;
+
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	go = head_id(&h, &id, &r) && sections_go(fd, &h, &r);
+	close(fd);
+	return go;
+}
+
 /* An ELF file read through its PT_LOAD headers (struct elf_view). */
 struct file_view {
 	int fd;
@@ -555,6 +638,8 @@ static int judge_elf(const char *path, int fd, const struct head *h, const struc
 		say(why, len, "its ELF program headers cannot be read: cannot tell whether %s can be preloaded", lib);
 		return 1;
 	}
+	if (!ph.go)
+		ph.go = sections_go(fd, h, &r);
 	if (!ph.has_interp && !is_our_loader(&h->st)) {
 		say(why, len, "statically linked%s: no dynamic loader runs in it to preload %s",
 		    type == ET_DYN ? " (static-pie)" : "", lib);

@@ -64,6 +64,15 @@ bool elf_notes_go(const unsigned char *p, size_t len, bool swap);
 #define GO_CGO_SYMBOL "crosscall2"
 #define GO_CGO_SYMBOL2 "_cgo_topofstack"
 
+/* A fourth, for a Go archive (-buildmode=c-archive) that the system
+ * linker linked into a C program: its .go.buildinfo section keeps its
+ * name in the section headers (which are not mapped: the file is read).
+ * elf_file_sections_go: 1 when the ELF file at path has that section, 0
+ * when not (or it is not a readable ELF file), -1 when path cannot be
+ * opened. */
+#define GO_BUILDINFO_SECTION ".go.buildinfo"
+int elf_file_sections_go(const char *path);
+
 /* An object's bytes by their link-time address (an ELF file, or one the
  * loader mapped): read copies [vaddr, vaddr + len) into buf, or says
  * false when that range is not the object's.  reloc: the load bias the

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 
 #include <openssl/crypto.h>
@@ -182,18 +183,50 @@ static int adds_cb(struct dl_phdr_info *info, size_t size, void *data)
 	return 1;
 }
 
+struct first_object {
+	unsigned long long adds;
+	const char *name;
+};
+
+static int first_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+	struct first_object *f = data;
+	(void)size;
+
+	f->adds = info->dlpi_adds;
+	f->name = info->dlpi_name;
+	return 1;
+}
+
 /* At start, from the constructor (the policy loaded, with TLS rules).
- * The look counts as pthread_create's for the objects loaded so far. */
+ * The look counts as pthread_create's for the objects loaded so far.
+ * The program's own file is read too (policy/inspect.h,
+ * GO_BUILDINFO_SECTION): a Go archive linked into it by the system linker
+ * may carry no mark in memory that can be found without scanning all its
+ * data; its runtime starts from the program's constructor, after ours.
+ * The program is the first object: its path is empty when the kernel
+ * loaded it (read through /proc/self/exe, else the path it was exec'd
+ * by), its name when the loader was run as a program ("ld.so PROGRAM"). */
 static void refuse_own_syscalls(void)
 {
 	struct go_found g = { .found = false };
-	unsigned long long adds = 0;
+	struct first_object first = { .adds = 0 };
 
-	dl_iterate_phdr(adds_cb, &adds);
+	dl_iterate_phdr(first_cb, &first);
 	dl_iterate_phdr(go_object_cb, &g);
+	if (!g.found && first.name) {
+		int go = *first.name ? elf_file_sections_go(first.name) : elf_file_sections_go("/proc/self/exe");
+
+		if (go < 0 && !*first.name && getauxval(AT_EXECFN))
+			go = elf_file_sections_go((const char *)getauxval(AT_EXECFN));
+		if (go > 0) {
+			g.found = g.main_program = true;
+			snprintf(g.name, sizeof g.name, "%s", program_invocation_name);
+		}
+	}
 	if (g.found)
 		refuse_go(&g, false);
-	__atomic_store_n(&go_seen_adds, adds, __ATOMIC_RELAXED);
+	__atomic_store_n(&go_seen_adds, first.adds, __ATOMIC_RELAXED);
 }
 
 SHIM_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)

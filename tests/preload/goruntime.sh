@@ -36,6 +36,19 @@ if ! cc -o "$T/golibhost" "$T/host.c" -L"$T" -lgolib -Wl,-rpath,"$T" 2>"$T/host.
 	fail "goruntime: setup" "cannot link a program with the Go library: $(head -c 300 "$T/host.err")"
 	exit 1
 fi
+# The same Go code as an archive (c-archive) built without a build ID and
+# linked statically into a C program by the system linker: no Go note, no
+# dynamic symbols, its .go.buildinfo inside the program's data; only the
+# section's name in the file tells.  (Built after the c-shared library:
+# the suite's cache then has the runtime, about 3 s of CPU.)
+if ! why=$(go_build "$T/golib.a" golib.go -buildmode=c-archive -ldflags=-buildid=); then
+	fail "goruntime: setup" "$why"
+	exit 1
+fi
+if ! cc -o "$T/goarchost" "$T/host.c" "$T/golib.a" -lpthread 2>"$T/arc.err" || ! strip "$T/goarchost" 2>>"$T/arc.err"; then
+	fail "goruntime: setup" "cannot link a program with the Go archive: $(head -c 300 "$T/arc.err")"
+	exit 1
+fi
 REFUSAL="a Go program: its runtime makes its system calls itself, never through the C library"
 LIBREFUSAL="a Go library: its runtime makes its system calls itself, never through the C library"
 
@@ -131,6 +144,24 @@ if refused linked "$T/libgolib.so" "$LIBREFUSAL" && [ ! -s "$T/linked.out" ] && 
 else
 	fail "a C program linked with a Go library under a TLS connect rule: stopped" "exit $rc, out: $(head -c 200 "$T/linked.out"),"\
 " captures: $conns, $WIRE_OUT; stderr: $(head -c 300 "$T/linked.err")"
+fi
+under archive "$T/dial.conf" "$T/goarchost"
+on_wire archive
+if refused archive "$T/goarchost" && [ ! -s "$T/archive.out" ] && [ $wrc -eq 0 ] && [ "$conns" -eq 0 ]; then
+	pass "a C program with a Go archive linked in (no build ID, stripped), TLS connect rule: stopped (78) before the archive's runtime runs, no connection made"
+else
+	fail "a C program with a Go archive linked in, under a TLS connect rule: stopped" "exit $rc, out: $(head -c 200 "$T/archive.out"),"\
+" captures: $conns, $WIRE_OUT; stderr: $(head -c 300 "$T/archive.err")"
+fi
+"$TLSSHIM_LAUNCHER" -c "$T/dial.conf" "$T/goarchost" >"$T/archl.out" 2>"$T/archl.err"
+rc=$?
+on_wire archl
+if [ $rc -eq 78 ] && grep -q -F "$T/goarchost: a Go program: its runtime makes its system calls itself" "$T/archl.err" &&
+   [ ! -s "$T/archl.out" ] && [ $wrc -eq 0 ] && [ "$conns" -eq 0 ]; then
+	pass "tlsshim(1) refuses a C program with a Go archive linked in from its file (78), no connection made"
+else
+	fail "tlsshim(1) refuses a C program with a Go archive linked in" "exit $rc, out: $(head -c 200 "$T/archl.out"),"\
+" captures: $conns, $WIRE_OUT; stderr: $(head -c 300 "$T/archl.err")"
 fi
 unset GOLIB_DIAL GOLIB_LINE
 
