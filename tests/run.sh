@@ -171,7 +171,8 @@ slow="preload/soak.sh preload/failclosed_race.sh interop/ocsp.sh preload/pump.sh
  interop/java.sh interop/node.sh preload/identity.sh interop/nginx.sh preload/epoll_idle.sh
  preload/linger.sh preload/threads.sh interop/postgres.sh preload/faults_timeout.sh infra/runner.sh
  attack/shim_server.sh attack/shim_client.sh interop/slapd.sh interop/reload.sh interop/pkcs11.sh
- interop/sni.sh preload/refuse.sh preload/server.sh attack/records_nginx.sh interop/resume.sh"
+ interop/sni.sh preload/refuse.sh preload/server.sh attack/records_nginx.sh interop/resume.sh
+ preload/goruntime.sh preload/failclosed_pass.sh preload/escape.sh"
 {
 	for s in $slow; do grep " tests/$s\$" "$work/jobs" | grep -v "^[0-9]* [^ ]* default "; done
 	for s in $slow; do grep " tests/$s\$" "$work/jobs" | grep "^[0-9]* [^ ]* default "; done
