@@ -377,6 +377,24 @@ static bool segment_go(int fd, const struct reader *r, uint32_t type, uint32_t f
 	return false;
 }
 
+/* Where the ELF header puts its program headers (sections false) or its
+ * section headers: the table's offset, entry size and count. */
+static void ehdr_table(const struct head *h, const struct reader *r, bool sections, uint64_t *off,
+		       uint16_t *entsize, uint16_t *num)
+{
+	const unsigned char *e = h->buf;
+
+	if (r->is64) {
+		*off = rd64(r, e + (sections ? offsetof(Elf64_Ehdr, e_shoff) : offsetof(Elf64_Ehdr, e_phoff)));
+		*entsize = rd16(r, e + (sections ? offsetof(Elf64_Ehdr, e_shentsize) : offsetof(Elf64_Ehdr, e_phentsize)));
+		*num = rd16(r, e + (sections ? offsetof(Elf64_Ehdr, e_shnum) : offsetof(Elf64_Ehdr, e_phnum)));
+	} else {
+		*off = rd32(r, e + (sections ? offsetof(Elf32_Ehdr, e_shoff) : offsetof(Elf32_Ehdr, e_phoff)));
+		*entsize = rd16(r, e + (sections ? offsetof(Elf32_Ehdr, e_shentsize) : offsetof(Elf32_Ehdr, e_phentsize)));
+		*num = rd16(r, e + (sections ? offsetof(Elf32_Ehdr, e_shnum) : offsetof(Elf32_Ehdr, e_phnum)));
+	}
+}
+
 #define MAX_SHNUM 4096
 #define MAX_SHSTRTAB (64 * 1024)
 
@@ -395,21 +413,13 @@ static bool sections_go(int fd, const struct head *h, const struct reader *r)
 	const size_t o_link = r->is64 ? offsetof(Elf64_Shdr, sh_link) : offsetof(Elf32_Shdr, sh_link);
 	uint64_t shoff, stroff, strsz, num;
 	uint32_t strndx;
-	uint16_t shentsize;
+	uint16_t shentsize, num16;
 	unsigned char *tab = NULL, *str = NULL;
 	bool found = false;
 
-	if (r->is64) {
-		shoff = rd64(r, h->buf + offsetof(Elf64_Ehdr, e_shoff));
-		shentsize = rd16(r, h->buf + offsetof(Elf64_Ehdr, e_shentsize));
-		num = rd16(r, h->buf + offsetof(Elf64_Ehdr, e_shnum));
-		strndx = rd16(r, h->buf + offsetof(Elf64_Ehdr, e_shstrndx));
-	} else {
-		shoff = rd32(r, h->buf + offsetof(Elf32_Ehdr, e_shoff));
-		shentsize = rd16(r, h->buf + offsetof(Elf32_Ehdr, e_shentsize));
-		num = rd16(r, h->buf + offsetof(Elf32_Ehdr, e_shnum));
-		strndx = rd16(r, h->buf + offsetof(Elf32_Ehdr, e_shstrndx));
-	}
+	ehdr_table(h, r, true, &shoff, &shentsize, &num16);
+	num = num16;
+	strndx = rd16(r, h->buf + (r->is64 ? offsetof(Elf64_Ehdr, e_shstrndx) : offsetof(Elf32_Ehdr, e_shstrndx)));
 	if (!shoff || shoff > (uint64_t)1 << 40 || shentsize < shsz || shentsize > 4 * shsz)
 		return false;
 	if (num == 0 || strndx == SHN_XINDEX) {
@@ -506,15 +516,7 @@ static int read_phdrs(int fd, const struct head *h, const struct reader *r, stru
 	ssize_t n;
 
 	memset(out, 0, sizeof(*out));
-	if (r->is64) {
-		phoff = rd64(r, h->buf + offsetof(Elf64_Ehdr, e_phoff));
-		phentsize = rd16(r, h->buf + offsetof(Elf64_Ehdr, e_phentsize));
-		phnum = rd16(r, h->buf + offsetof(Elf64_Ehdr, e_phnum));
-	} else {
-		phoff = rd32(r, h->buf + offsetof(Elf32_Ehdr, e_phoff));
-		phentsize = rd16(r, h->buf + offsetof(Elf32_Ehdr, e_phentsize));
-		phnum = rd16(r, h->buf + offsetof(Elf32_Ehdr, e_phnum));
-	}
+	ehdr_table(h, r, false, &phoff, &phentsize, &phnum);
 	if (phnum == 0 || phnum > MAX_PHNUM ||
 	    phentsize < (r->is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr)) || phoff > (uint64_t)1 << 40)
 		return -1;
