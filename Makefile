@@ -45,6 +45,9 @@ UNIT_BIN   = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PRELOAD_SRC = $(wildcard tests/progs/preload_*.c)
 PROG_SRC   = $(filter-out $(PRELOAD_SRC),$(wildcard tests/progs/*.c))
 PROG_BIN   = $(PROG_SRC:tests/progs/%.c=$(BUILD)/progs/%) $(PRELOAD_SRC:tests/progs/%.c=$(BUILD)/progs/%.so)
+# tests/progs/plugins/deep.c: a plug-in the deepbind program loads with
+# RTLD_DEEPBIND, linked two ways (read-only GOT; lazy PLT slots).
+PROG_BIN  += $(BUILD)/progs/plugdeep_now.so $(BUILD)/progs/plugdeep_lazy.so
 TOOL_SRC   = $(wildcard tests/tools/*.c)
 TOOL_BIN   = $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 # bench/match.c links the policy code (as the unit tests do): its own rule.
@@ -106,6 +109,15 @@ $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(UNIT_OBJ) $(CONFIG_LIB)
 $(BUILD)/progs/%: tests/progs/%.c $(wildcard tests/progs/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE $(PROG_CFLAGS) $(CPPFLAGS) $(LDFLAGS) $(PROG_LDFLAGS) -o $@ $< $(PROG_LIBS) -lpthread
+
+$(BUILD)/progs/plugdeep_now.so: tests/progs/plugins/deep.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE -fPIC -shared $(CPPFLAGS) $(LDFLAGS) -Wl,-z,now -Wl,-z,relro -o $@ $<
+$(BUILD)/progs/plugdeep_lazy.so: tests/progs/plugins/deep.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE -fPIC -shared $(CPPFLAGS) $(LDFLAGS) -Wl,-z,lazy -Wl,-z,norelro -o $@ $<
+# Finds a plug-in named without a slash along its run path (DT_RUNPATH).
+$(BUILD)/progs/deepbind: PROG_LDFLAGS = -Wl,-rpath,'$$ORIGIN' -Wl,--enable-new-dtags
 
 $(BUILD)/progs/preload_%.so: tests/progs/preload_%.c
 	@mkdir -p $(dir $@)

@@ -21,8 +21,9 @@
  * inside libcrypto must both be counted), and for an OpenSSL whose push
  * paths we know: otherwise counting stays off and the engine asks
  * OpenSSL as before.  The limit: a push that does not go through the
- * dynamic linker's global lookup (code loaded with RTLD_DEEPBIND) is not
- * counted; see docs/design.md.  A function pointer taken with dlsym() on
+ * dynamic linker's global lookup (code in a dlmopen namespace; code
+ * loaded with RTLD_DEEPBIND is bound to ours after the load, by
+ * shim/dlsym.c) is not counted; see docs/design.md.  A function pointer taken with dlsym() on
  * libcrypto's own handle is this ERR_new (shim/dlsym.c).
  *
  * The count is 64 bits: it never comes round to the value noted.

@@ -46,7 +46,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
+
+#include "core/log.h"
 
 #if defined(__x86_64__) || defined(__aarch64__)
 
@@ -55,11 +61,19 @@
 typedef void *(*dlsym_fn)(void *, const char *);
 typedef void *(*dlvsym_fn)(void *, const char *, const char *);
 
+typedef void *(*dlopen_fn)(const char *, int);
+
 /* Read by the trampolines (hidden: PC-relative). */
 dlsym_fn tlsshim_real_dlsym;
 dlvsym_fn tlsshim_real_dlvsym;
+dlopen_fn tlsshim_real_dlopen;
 
 void *tlsshim_dl_decide(void *handle, const char *name, const char *version, const void *caller);
+void *tlsshim_dlopen_decide(const char *file, int mode, const void *caller);
+
+/* tlsshim_dlopen_decide's answer for "dlopen failed" (NULL means "let the
+ * C library's dlopen answer the caller"). */
+#define DLOPEN_FAILED ((void *)-1)
 
 /* ---- the trampolines ---------------------------------------------------- */
 
@@ -104,6 +118,41 @@ void *tlsshim_dl_decide(void *handle, const char *name, const char *version, con
 	".size " fn ", .-" fn "\n"
 __asm__(TRAMPOLINE("dlsym", "tlsshim_real_dlsym", "xorl %edx, %edx\n")
 	TRAMPOLINE("dlvsym", "tlsshim_real_dlvsym", ""));
+/* dlopen: the same shape (file, mode and a spare register kept, the
+ * caller's return address as the decision's third argument); its answer
+ * DLOPEN_FAILED becomes NULL. */
+__asm__(".text\n"
+	".globl dlopen\n"
+	".type dlopen, @function\n"
+	".p2align 4\n"
+	"dlopen:\n"
+	".cfi_startproc\n"
+	ENDBR
+	"pushq %rdi\n"
+	".cfi_adjust_cfa_offset 8\n"
+	"pushq %rsi\n"
+	".cfi_adjust_cfa_offset 8\n"
+	"pushq %rdx\n"
+	".cfi_adjust_cfa_offset 8\n"
+	"movq 24(%rsp), %rdx\n"
+	"call tlsshim_dlopen_decide\n"
+	"popq %rdx\n"
+	".cfi_adjust_cfa_offset -8\n"
+	"popq %rsi\n"
+	".cfi_adjust_cfa_offset -8\n"
+	"popq %rdi\n"
+	".cfi_adjust_cfa_offset -8\n"
+	"testq %rax, %rax\n"
+	"jz 1f\n"
+	"cmpq $-1, %rax\n"
+	"jne 2f\n"
+	"xorl %eax, %eax\n"
+	"2:\n"
+	"ret\n"
+	"1:\n"
+	"jmp *tlsshim_real_dlopen(%rip)\n"
+	".cfi_endproc\n"
+	".size dlopen, .-dlopen\n");
 #else /* __aarch64__ */
 #ifdef __ARM_FEATURE_BTI_DEFAULT
 #define BTI "bti c\n"
@@ -147,6 +196,37 @@ __asm__(TRAMPOLINE("dlsym", "tlsshim_real_dlsym", "xorl %edx, %edx\n")
 	".size " fn ", .-" fn "\n"
 __asm__(TRAMPOLINE("dlsym", "tlsshim_real_dlsym", "mov x2, xzr\n")
 	TRAMPOLINE("dlvsym", "tlsshim_real_dlvsym", ""));
+__asm__(".text\n"
+	".globl dlopen\n"
+	".type dlopen, %function\n"
+	".p2align 2\n"
+	"dlopen:\n"
+	".cfi_startproc\n"
+	BTI
+	"stp x29, x30, [sp, #-32]!\n"
+	".cfi_def_cfa_offset 32\n"
+	".cfi_offset 29, -32\n"
+	".cfi_offset 30, -24\n"
+	"mov x29, sp\n"
+	"stp x0, x1, [sp, #16]\n"
+	"mov x2, x30\n"
+	"bl tlsshim_dlopen_decide\n"
+	"mov x9, x0\n"
+	"ldp x0, x1, [sp, #16]\n"
+	"ldp x29, x30, [sp], #32\n"
+	".cfi_def_cfa_offset 0\n"
+	".cfi_restore 29\n"
+	".cfi_restore 30\n"
+	"cbz x9, 1f\n"
+	"cmn x9, #1\n"
+	"csel x0, xzr, x9, eq\n"
+	"ret\n"
+	"1:\n"
+	"adrp x16, tlsshim_real_dlopen\n"
+	"ldr x16, [x16, :lo12:tlsshim_real_dlopen]\n"
+	"br x16\n"
+	".cfi_endproc\n"
+	".size dlopen, .-dlopen\n");
 #endif
 
 /* ---- a look-up in an object's dynamic symbol table ---------------------- */
@@ -368,15 +448,17 @@ static NO_SAN void die(const char *m, size_t n)
 static NO_SAN const struct dl_state *setup(struct dl_state *mine)
 {
 	struct link_map *lc = map_of((const void *)dlerror), *me = map_of((const void *)tlsshim_dl_decide);
-	const ElfW(Sym) *ds, *dv;
+	const ElfW(Sym) *ds, *dv, *dop;
 
 	if (!lc || !me || !dyn_open(lc, &mine->libc) || !dyn_open(me, &mine->self) ||
 	    !(ds = dyn_find(&mine->libc, "dlsym")) || !(dv = dyn_find(&mine->libc, "dlvsym")) ||
+	    !(dop = dyn_find(&mine->libc, "dlopen")) || ELF64_ST_TYPE(dop->st_info) != STT_FUNC ||
 	    ELF64_ST_TYPE(ds->st_info) != STT_FUNC || ELF64_ST_TYPE(dv->st_info) != STT_FUNC) {
 		static const char m[] = "tlsshim: fatal: cannot find the C library's dlsym\n";
 		die(m, sizeof m - 1);
 	}
 	mine->self_map = me;
+	__atomic_store_n(&tlsshim_real_dlopen, (dlopen_fn)(lc->l_addr + dop->st_value), __ATOMIC_RELAXED);
 	__atomic_store_n(&tlsshim_real_dlvsym, (dlvsym_fn)(lc->l_addr + dv->st_value), __ATOMIC_RELAXED);
 	__atomic_store_n(&tlsshim_real_dlsym, (dlsym_fn)(lc->l_addr + ds->st_value), __ATOMIC_RELAXED);
 	if (!__atomic_exchange_n(&state_claimed, 1, __ATOMIC_ACQ_REL)) {
@@ -457,6 +539,232 @@ NO_SAN void *tlsshim_dl_decide(void *handle, const char *name, const char *versi
 		(void)dlerror();
 	errno = e;
 	return r == next ? ours : r;
+}
+
+/* ---- code loaded with RTLD_DEEPBIND ----------------------------------------- */
+
+/* dlopen(FILE, RTLD_DEEPBIND) puts the new objects' own dependencies
+ * first in their lookup scope, ahead of the global scope where this
+ * library stands in front of the C library: their calls to send, write,
+ * connect... bound to the C library's functions, past every wrapper.
+ * PHP loads every extension so (php-curl: libcurl's requests went out in
+ * clear to a destination the policy says is TLS).  So after such a
+ * dlopen, each object it loaded gets, for every name this library
+ * wraps, the binding the global scope gives (what it would have without
+ * the flag): its relocations of that name (PLT slots, GOT entries,
+ * pointers in its data) that the deep-bound lookup answers with the
+ * definition a wrapper stands in front of (tlsshim_dl_decide) are set
+ * to the wrapper.  Everything else keeps the deep binding the program
+ * asked for.  Slots in the object's RELRO segment are made writable for
+ * the change, as the loader does for its own.  Not reached under ASan
+ * or TSan: their runtimes refuse RTLD_DEEPBIND themselves. */
+
+#if defined(__x86_64__)
+#define R_SLOT R_X86_64_JUMP_SLOT
+#define R_GOT R_X86_64_GLOB_DAT
+#define R_ABS R_X86_64_64
+#else
+#define R_SLOT R_AARCH64_JUMP_SLOT
+#define R_GOT R_AARCH64_GLOB_DAT
+#define R_ABS R_AARCH64_ABS64
+#endif
+
+struct objs {
+	const ElfW(Phdr) **phdr;        /* identity: an object's program headers */
+	struct dl_phdr_info *info;      /* for the new ones */
+	size_t n, cap;
+	const struct objs *before;      /* when collecting the new ones */
+	bool failed;
+};
+
+static NO_SAN int collect_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+	struct objs *o = data;
+	(void)size;
+
+	if (o->before) {
+		for (size_t i = 0; i < o->before->n; i++)
+			if (o->before->phdr[i] == info->dlpi_phdr)
+				return 0;
+	}
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? 2 * o->cap : 64;
+		const ElfW(Phdr) **p = realloc(o->phdr, cap * sizeof *p);
+		struct dl_phdr_info *in = o->before ? realloc(o->info, cap * sizeof *in) : NULL;
+
+		if (p)
+			o->phdr = p;
+		if (in)
+			o->info = in;
+		if (!p || (o->before && !in)) {
+			o->failed = true;
+			return 1;
+		}
+		o->cap = cap;
+	}
+	o->phdr[o->n] = info->dlpi_phdr;
+	if (o->before)
+		o->info[o->n] = *info;
+	o->n++;
+	return 0;
+}
+
+/* The relocations of one new object (handle: the dlopen's) that name a
+ * function we wrap: set to the wrapper.  Counts them in *done; false when
+ * a slot could not be made writable. */
+static NO_SAN bool rebind_object(const struct dl_state *st, void *handle, const struct dl_phdr_info *info,
+				 unsigned *done)
+{
+	const ElfW(Phdr) *dynph = NULL, *relro = NULL;
+	const ElfW(Rela) *tabs[2] = { NULL, NULL };
+	size_t sizes[2] = { 0, 0 };
+	uintptr_t ro_start = 0, ro_end = 0;
+	bool opened = false, ok = true;
+	struct link_map lm;
+	struct dynobj o;
+	long page = sysconf(_SC_PAGESIZE);
+
+	for (size_t i = 0; i < info->dlpi_phnum; i++) {
+		if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+			dynph = &info->dlpi_phdr[i];
+		else if (info->dlpi_phdr[i].p_type == PT_GNU_RELRO)
+			relro = &info->dlpi_phdr[i];
+	}
+	if (!dynph)
+		return true;
+	lm = (struct link_map){ .l_addr = info->dlpi_addr, .l_ld = (ElfW(Dyn) *)(info->dlpi_addr + dynph->p_vaddr) };
+	if (!dyn_open(&lm, &o))
+		return true;
+	for (const ElfW(Dyn) *d = lm.l_ld; d->d_tag != DT_NULL; d++) {
+		switch (d->d_tag) {
+		case DT_JMPREL: tabs[0] = dyn_ptr(&o, d->d_un.d_ptr); break;
+		case DT_PLTRELSZ: sizes[0] = d->d_un.d_val; break;
+		case DT_PLTREL: if (d->d_un.d_val != DT_RELA) return true; break;
+		case DT_RELA: tabs[1] = dyn_ptr(&o, d->d_un.d_ptr); break;
+		case DT_RELASZ: sizes[1] = d->d_un.d_val; break;
+		default: break;
+		}
+	}
+	if (relro && page > 0) {
+		/* What the loader made read-only: whole pages, the last
+		 * partial one left writable. */
+		ro_start = (info->dlpi_addr + relro->p_vaddr) & ~(uintptr_t)(page - 1);
+		ro_end = (info->dlpi_addr + relro->p_vaddr + relro->p_memsz) & ~(uintptr_t)(page - 1);
+	}
+	for (int t = 0; t < 2 && ok; t++) {
+		for (size_t k = 0; tabs[t] && k < sizes[t] / sizeof(ElfW(Rela)) && ok; k++) {
+			const ElfW(Rela) *r = &tabs[t][k];
+			uint32_t type = (uint32_t)ELF64_R_TYPE(r->r_info), idx = (uint32_t)ELF64_R_SYM(r->r_info);
+			const ElfW(Sym) *sym, *own;
+			const char *name;
+			void **slot, *ours;
+
+			if (!idx || (type != R_SLOT && type != R_GOT && !(type == R_ABS && r->r_addend == 0)))
+				continue;
+			sym = &o.sym[idx];
+			if (sym->st_shndx != SHN_UNDEF)
+				continue;       /* its own definition */
+			name = o.str + sym->st_name;
+			if (!(own = dyn_find(&st->self, name)) || ELF64_ST_TYPE(own->st_info) != STT_FUNC)
+				continue;
+			ours = (void *)(st->self.base + own->st_value);
+			slot = (void **)(info->dlpi_addr + r->r_offset);
+			if (__atomic_load_n(slot, __ATOMIC_RELAXED) == ours ||
+			    tlsshim_dl_decide(handle, name, NULL, NULL) != ours)
+				continue;
+			if (!opened && (uintptr_t)slot >= ro_start && (uintptr_t)slot < ro_end) {
+				if (mprotect((void *)ro_start, ro_end - ro_start, PROT_READ | PROT_WRITE) != 0) {
+					ok = false;
+					break;
+				}
+				opened = true;
+			}
+			__atomic_store_n(slot, ours, __ATOMIC_RELAXED);
+			(*done)++;
+		}
+	}
+	if (opened && mprotect((void *)ro_start, ro_end - ro_start, PROT_READ) != 0)
+		ok = false;
+	return ok;
+}
+
+static NO_SAN bool has_tag(const struct link_map *lm, ElfW(Sxword) tag)
+{
+	for (const ElfW(Dyn) *d = lm->l_ld; d && d->d_tag != DT_NULL; d++)
+		if (d->d_tag == tag)
+			return true;
+	return false;
+}
+
+/* A name without a slash is looked for along the CALLER's run paths
+ * (DT_RUNPATH; DT_RPATH of a library: the program's is searched for any
+ * caller), which our own dlopen call would not see: found there, that
+ * path is loaded. */
+static NO_SAN const char *caller_path(const void *caller, const char *file, char *buf, size_t len)
+{
+	struct link_map *cm = map_of(caller);
+	Dl_serinfo size, *si;
+	const char *found = file;
+
+	if (!cm || strchr(file, '/') || !(has_tag(cm, DT_RUNPATH) || (cm->l_prev && has_tag(cm, DT_RPATH))) ||
+	    dlinfo(cm, RTLD_DI_SERINFOSIZE, &size) != 0 || !(si = malloc(size.dls_size)))
+		return file;
+	*si = size;
+	if (dlinfo(cm, RTLD_DI_SERINFOSIZE, si) == 0 && dlinfo(cm, RTLD_DI_SERINFO, si) == 0) {
+		for (unsigned i = 0; i < si->dls_cnt; i++) {
+			int n = snprintf(buf, len, "%s/%s", si->dls_serpath[i].dls_name, file);
+
+			if (n > 0 && (size_t)n < len && access(buf, F_OK) == 0) {
+				found = buf;
+				break;
+			}
+		}
+	}
+	free(si);
+	return found;
+}
+
+NO_SAN void *tlsshim_dlopen_decide(const char *file, int mode, const void *caller)
+{
+	const struct dl_state *st = __atomic_load_n(&state_ready, __ATOMIC_ACQUIRE);
+	struct objs before = { .phdr = NULL }, added = { .phdr = NULL };
+	struct dl_state mine;
+	char path[PATH_MAX];
+	unsigned done = 0;
+	bool ok = true;
+	void *h;
+
+	if (!st)
+		st = setup(&mine);
+	if (!file || !(mode & RTLD_DEEPBIND))
+		return NULL;            /* the C library answers the caller */
+	dl_iterate_phdr(collect_cb, &before);
+	h = tlsshim_real_dlopen(caller_path(caller, file, path, sizeof path), mode);
+	if (h && !before.failed) {
+		added.before = &before;
+		dl_iterate_phdr(collect_cb, &added);
+		ok = !added.failed;
+		for (size_t i = 0; ok && i < added.n; i++)
+			ok = rebind_object(st, h, &added.info[i], &done);
+	}
+	ok = ok && !before.failed;
+	free(before.phdr);
+	free(added.phdr);
+	free(added.info);
+	if (!h)
+		return DLOPEN_FAILED;   /* dlerror says why */
+	if (!ok) {
+		log_error("dlopen %s with RTLD_DEEPBIND: its calls to the C library's socket and I/O functions"
+			  " cannot be sent through the library (%s); refused", file, strerror(errno));
+		dlclose(h);
+		/* dlerror() then names the refusal. */
+		(void)tlsshim_real_dlopen("/ tlsshim: RTLD_DEEPBIND refused, see the log", RTLD_LAZY);
+		return DLOPEN_FAILED;
+	}
+	if (done)
+		log_debug("dlopen %s with RTLD_DEEPBIND: %u of its calls to functions the library wraps bound"
+			  " to the library", file, done);
+	return h;
 }
 
 #endif
