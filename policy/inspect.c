@@ -569,6 +569,23 @@ static int read_phdrs(int fd, const struct head *h, const struct reader *r, stru
 	return 0;
 }
 
+int elf_file_go(const char *path)
+{
+	struct head h;
+	struct reader r;
+	struct elf_id id;
+	struct phdrs ph;
+	int fd = -1, rc = read_head(path, &h, &fd);
+	bool go = false;
+
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	if (head_id(&h, &id, &r) && read_phdrs(fd, &h, &r, &ph) == 0)
+		go = ph.go || sections_go(fd, &h, &r);
+	close(fd);
+	return go;
+}
+
 /* Is st the dynamic loader this launcher itself runs with?  Then the
  * program is "ld.so PROGRAM", which preloads like any dynamic program. */
 static bool is_our_loader(const struct stat *st)

@@ -72,6 +72,10 @@ bool elf_notes_go(const unsigned char *p, size_t len, bool swap);
  * opened. */
 #define GO_BUILDINFO_SECTION ".go.buildinfo"
 int elf_file_sections_go(const char *path);
+/* elf_file_go: 1 when the ELF file at path carries any of Go's marks
+ * (note, .go.buildinfo at a segment's start, runtime/cgo's exports, the
+ * section), 0 when not, -1 when path cannot be opened. */
+int elf_file_go(const char *path);
 
 /* An object's bytes by their link-time address (an ELF file, or one the
  * loader mapped): read copies [vaddr, vaddr + len) into buf, or says

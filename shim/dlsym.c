@@ -53,6 +53,8 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "policy/inspect.h"
+#include "shim/shim.h"
 
 #if defined(__x86_64__) || defined(__aarch64__)
 
@@ -724,12 +726,42 @@ static NO_SAN const char *caller_path(const void *caller, const char *file, char
 	return found;
 }
 
+/* The file a deep-bound load of FILE (path: caller_path's answer) will
+ * map, when it can be told: a path, or the first of the program's search
+ * directories (LD_LIBRARY_PATH, its run paths, the system's) that has it;
+ * NULL when only the loader's cache would find it. */
+static NO_SAN const char *load_path(const char *path, char *buf, size_t len)
+{
+	struct link_map *main_map = map_of((const void *)dlerror);
+	Dl_serinfo size, *si;
+	const char *found = NULL;
+
+	if (strchr(path, '/'))
+		return path;
+	while (main_map && main_map->l_prev)
+		main_map = main_map->l_prev;
+	if (!main_map || dlinfo(main_map, RTLD_DI_SERINFOSIZE, &size) != 0 || !(si = malloc(size.dls_size)))
+		return NULL;
+	*si = size;
+	if (dlinfo(main_map, RTLD_DI_SERINFOSIZE, si) == 0 && dlinfo(main_map, RTLD_DI_SERINFO, si) == 0) {
+		for (unsigned i = 0; i < si->dls_cnt && !found; i++) {
+			int n = snprintf(buf, len, "%s/%s", si->dls_serpath[i].dls_name, path);
+
+			if (n > 0 && (size_t)n < len && access(buf, F_OK) == 0)
+				found = buf;
+		}
+	}
+	free(si);
+	return found;
+}
+
 NO_SAN void *tlsshim_dlopen_decide(const char *file, int mode, const void *caller)
 {
 	const struct dl_state *st = __atomic_load_n(&state_ready, __ATOMIC_ACQUIRE);
 	struct objs before = { .phdr = NULL }, added = { .phdr = NULL };
 	struct dl_state mine;
-	char path[PATH_MAX];
+	char path[PATH_MAX], judge_buf[PATH_MAX];
+	const char *file_to_load, *judged;
 	unsigned done = 0;
 	bool ok = true;
 	void *h;
@@ -738,8 +770,21 @@ NO_SAN void *tlsshim_dlopen_decide(const char *file, int mode, const void *calle
 		st = setup(&mine);
 	if (!file || !(mode & RTLD_DEEPBIND))
 		return NULL;            /* the C library answers the caller */
+	file_to_load = caller_path(caller, file, path, sizeof path);
+	/* A Go library starts its runtime from its constructor, inside the
+	 * load and before the change below: judged from its file first
+	 * (the process stops, as at the pthread_create of one loaded
+	 * without the flag). */
+	if ((judged = load_path(file_to_load, judge_buf, sizeof judge_buf)) && elf_file_go(judged) > 0) {
+		void *loaded = tlsshim_real_dlopen(file_to_load, RTLD_LAZY | RTLD_NOLOAD);
+
+		if (loaded)
+			dlclose(loaded);        /* already there: its constructor has run */
+		else
+			shim_refuse_go_library(judged);
+	}
 	dl_iterate_phdr(collect_cb, &before);
-	h = tlsshim_real_dlopen(caller_path(caller, file, path, sizeof path), mode);
+	h = tlsshim_real_dlopen(file_to_load, mode);
 	if (h && !before.failed) {
 		added.before = &before;
 		dl_iterate_phdr(collect_cb, &added);

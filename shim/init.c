@@ -165,6 +165,20 @@ static void refuse_go(const struct go_found *g, bool running)
 	stop_with(&e, running ? "stopping the program" : "refusing to start");
 }
 
+/* A Go library about to be loaded with RTLD_DEEPBIND (shim/dlsym.c): its
+ * constructor's pthread_create would bind to the C library's own, past
+ * the look below, so it is judged from its file before the load. */
+void shim_refuse_go_library(const char *path)
+{
+	struct go_found g = { .found = true, .main_program = false };
+
+	shim_ensure_init();
+	if (!policy_has_tls(shim_policy))
+		return;
+	snprintf(g.name, sizeof g.name, "%s", path);
+	refuse_go(&g, __atomic_load_n(&shim_ready, __ATOMIC_ACQUIRE));
+}
+
 /* A Go library starts its runtime from its constructor on a thread of its
  * own (pthread_create), before that thread runs any Go code: one linked
  * at start does so before our constructor (another library's constructor

@@ -39,6 +39,9 @@
 
 /* The loaded policy; NULL while inactive.  Immutable once set. */
 extern const struct policy *shim_policy;
+/* Stops the process (78) when the policy has TLS rules: the Go library
+ * at path is about to be loaded with RTLD_DEEPBIND (shim/init.c). */
+void shim_refuse_go_library(const char *path);
 
 /* Start-up (init.c).  The library initialises itself on the first call
  * that needs the policy, from whatever thread and however early (another

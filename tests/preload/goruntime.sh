@@ -69,6 +69,8 @@ PYLOAD='import ctypes, sys
 lib = ctypes.CDLL(sys.argv[1])
 lib.GoLibDone.restype = ctypes.c_char_p
 print(lib.GoLibDone().decode())'
+# PYDEEP: the same with RTLD_DEEPBIND (as PHP loads its extensions).
+PYDEEP=$(printf '%s\n' "$PYLOAD" | sed 's/ctypes.CDLL(sys.argv\[1\])/ctypes.CDLL(sys.argv[1], mode=os.RTLD_DEEPBIND | os.RTLD_NOW)/; s/^import ctypes, sys/import ctypes, os, sys/')
 
 # under NAME CONF CMD...: CMD under the library with the policy CONF; its
 # output in $T/NAME.out and .err, its log in $T/NAME.log; sets rc.
@@ -136,6 +138,24 @@ if refused dlopen "$T/libgolib.so" "$LIBREFUSAL" "stopping the program" &&
 else
 	fail "Go library loaded by dlopen under a TLS connect rule: stopped" "exit $rc, out: $(head -c 200 "$T/dlopen.out"),"\
 " captures: $conns, $WIRE_OUT; stderr: $(head -c 300 "$T/dlopen.err")"
+fi
+# The same library loaded with RTLD_DEEPBIND: its runtime's pthread_create
+# binds to the C library's own, past the wrapper; it is judged from its
+# file before the load (ASan refuses RTLD_DEEPBIND itself: checked so).
+case "${ASAN_OPTIONS:-}" in *exitcode=86*) asan=1 ;; *) asan=0 ;; esac
+if [ $asan = 1 ]; then
+	ASAN_OPTIONS="$ASAN_OPTIONS:log_path=$T/refusal" under deep "$T/dial.conf" "$PY" -c "$PYDEEP" "$T/libgolib.so"
+else
+	under deep "$T/dial.conf" "$PY" -c "$PYDEEP" "$T/libgolib.so"
+fi
+on_wire deep
+if { if [ $asan = 1 ]; then [ $rc -ne 0 ] && cat "$T"/refusal.* 2>/dev/null | grep -q "RTLD_DEEPBIND flag which is incompatible"
+     else refused deep "$T/libgolib.so" "$LIBREFUSAL" "stopping the program"; fi; } &&
+   [ ! -s "$T/deep.out" ] && [ $wrc -eq 0 ] && [ "$conns" -eq 0 ]; then
+	pass "Go library loaded with RTLD_DEEPBIND (ctypes), TLS connect rule: the program is stopped (78) before the library loads, no connection made"
+else
+	fail "Go library loaded with RTLD_DEEPBIND under a TLS connect rule: stopped" "exit $rc, out: $(head -c 200 "$T/deep.out"),"\
+" captures: $conns, $WIRE_OUT; stderr: $(head -c 300 "$T/deep.err")"
 fi
 under linked "$T/dial.conf" "$T/golibhost"
 on_wire linked
