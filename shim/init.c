@@ -11,6 +11,7 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
 #include <arpa/inet.h>
@@ -389,29 +390,54 @@ static bool name_server_addr(char *cp, struct sockaddr_storage *ss, socklen_t *l
 /* The name servers glibc's resolver asks: the first three valid
  * "nameserver" lines (the keyword at the start of the line, then a blank;
  * ';' and '#' start comments), 127.0.0.1 when there is none or the file
- * cannot be opened for a reason the resolver ignores (res_init.c). */
+ * cannot be opened for a reason the resolver ignores (res_init.c).
+ * Start-up must not wait on the file: it is opened without blocking (a
+ * FIFO without a writer held fopen() for ever, before main) and at most
+ * RESOLV_MAXREAD bytes of it are read, what is there now (/dev/zero grew
+ * getline's line until memory ran out).  A real resolv.conf is a few
+ * hundred bytes. */
+#define RESOLV_MAXREAD 65536
+
 static void warn_resolver_tls(const struct policy *p)
 {
-	FILE *f = fopen(RESOLV_CONF, "re");
+	int fd = open(RESOLV_CONF, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	struct sockaddr_storage ss;
 	socklen_t len;
-	char *line = NULL;
-	size_t cap = 0;
+	char *buf = NULL;
+	size_t got = 0;
 	int n = 0;
 
-	if (!f && errno != ENOENT && errno != EACCES && errno != EISDIR && errno != ELOOP &&
+	if (fd < 0 && errno != ENOENT && errno != EACCES && errno != EISDIR && errno != ELOOP &&
 	    errno != ENOTDIR && errno != EPERM)
 		return;                 /* the resolver fails as well */
-	while (f && n < RESOLV_MAXNS && getline(&line, &cap, f) > 0) {
-		if (strncmp(line, "nameserver", 10) || (line[10] != ' ' && line[10] != '\t') ||
-		    !name_server_addr(line + 10, &ss, &len))
-			continue;
-		warn_tls_name_server(p, &ss, len);
-		n++;
+	if (fd >= 0 && (buf = malloc(RESOLV_MAXREAD + 1))) {
+		while (got < RESOLV_MAXREAD) {
+			ssize_t r = read(fd, buf + got, RESOLV_MAXREAD - got);
+
+			if (r > 0)
+				got += (size_t)r;
+			else if (r == 0 || errno != EINTR)
+				break;  /* the end, or nothing more now (EAGAIN) */
+		}
+		buf[got] = '\0';
 	}
-	free(line);
-	if (f)
-		fclose(f);
+	if (fd >= 0)
+		close(fd);
+	/* Line by line; a NUL ends what the resolver reads of a line, as
+	 * here the string functions stop there. */
+	for (char *line = buf, *end = buf + got; line && line < end && n < RESOLV_MAXNS;) {
+		char *nl = memchr(line, '\n', (size_t)(end - line)), *next = nl ? nl + 1 : NULL;
+
+		if (nl)
+			*nl = '\0';
+		if (!strncmp(line, "nameserver", 10) && (line[10] == ' ' || line[10] == '\t') &&
+		    name_server_addr(line + 10, &ss, &len)) {
+			warn_tls_name_server(p, &ss, len);
+			n++;
+		}
+		line = next;
+	}
+	free(buf);
 	if (!n) {
 		char def[] = "127.0.0.1";     /* the resolver's default */
 

@@ -316,6 +316,19 @@ EOC
 		fail "$name" "warned for: '$got' (want 127.0.0.1 ::1: 127.0.0.2, 0x7f.1, ::1%lo)"
 	fi
 	umount /etc/resolv.conf 2>/dev/null
+	# A FIFO as resolv.conf (no writer): the look must not hold the
+	# start (the old one's fopen() waited for a writer, before main, for
+	# ever); nothing to read there, so the resolver's default is said.
+	mkfifo "$T/resolv.fifo" && mount --bind "$T/resolv.fifo" /etc/resolv.conf
+	at_start "$T/dns-fifo.log" "$T/dns-tls.conf"
+	rc=$?
+	umount /etc/resolv.conf 2>/dev/null
+	name="resolv.conf a FIFO without a writer: start-up does not wait on it"
+	if [ $rc -eq 0 ] && grep -q -F "$w4" "$T/dns-fifo.log"; then
+		pass "$name"
+	else
+		fail "$name" "exit $rc (124: held at start), log: $(cut -c1-90 "$T/dns-fifo.log" | tr '\n' '|')"
+	fi
 fi
 
 # ---- require_client_cert with the system's store of public CAs ------------------
