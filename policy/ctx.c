@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -108,7 +109,7 @@ static bool fail(struct build *b, enum ctx_err_key k, bool with_ossl, const char
  * through the preloaded wrappers.  *is_dir is set for directories when
  * dir_ok, else a directory is an error. */
 static bool check_path(struct build *b, enum ctx_err_key k, const char *what,
-		       const char *path, bool dir_ok, bool *is_dir)
+		       const char *path, bool dir_ok, bool *is_dir, struct stat *out)
 {
 	struct stat st;
 	int err = 0;
@@ -128,7 +129,116 @@ static bool check_path(struct build *b, enum ctx_err_key k, const char *what,
 			    S_ISDIR(st.st_mode) ? "directory" : "file", path, POLICY_WHY_OTHERS_WRITE);
 	if (is_dir)
 		*is_dir = S_ISDIR(st.st_mode);
+	if (out)
+		*out = st;
 	return true;
+}
+
+/* ---- files parsed once per policy load --------------------------------------
+ *
+ * Rules that name the same certificate, key or CA file (several ports
+ * with one certificate, a certs entry repeated, one CA for many connect
+ * rules) each used to parse it again: about 4.7 M instructions for a
+ * P-256 key (OpenSSL 3.0 builds its decoder chain for every key read),
+ * 1.5 M for a certificate, 256 M (some 30 ms of CPU) for the system
+ * trust store.  While a load runs (ctx_memo_start/ctx_memo_finish, one
+ * thread's), what a file parsed into is kept under its name and stat()
+ * stamps; a rule naming the same file with the same stamps takes the
+ * same objects (references: OpenSSL counts them, X509 and EVP_PKEY are
+ * shared between SSL_CTXs safely).  Everything else is still done for
+ * every rule: the path checks, the reload stamps, and every
+ * SSL_CTX_use_* and its checks (key and certificate matching, the
+ * security level of this rule's ciphers), so every start-up error stays
+ * the rule's own.  Only what parsed cleanly is kept; a file that fails
+ * fails the load. */
+enum memo_kind { MEMO_CHAIN, MEMO_KEY, MEMO_CA, MEMO_SYSTEM };
+
+struct memo {
+	struct memo *next;
+	enum memo_kind kind;
+	OSSL_LIB_CTX *libctx;
+	char *path;                     /* NULL for MEMO_SYSTEM */
+	struct stat st;
+	STACK_OF(X509) *certs;          /* CHAIN: leaf first; CA: in file order */
+	EVP_PKEY *key;                  /* KEY */
+	X509_STORE *store;              /* SYSTEM: the default paths' store */
+};
+
+static __thread struct ctx_memo *memo_cur __attribute__((tls_model("initial-exec")));
+
+void ctx_memo_start(struct ctx_memo *m)
+{
+	m->head = NULL;
+	memo_cur = m;
+}
+
+void ctx_memo_finish(struct ctx_memo *m)
+{
+	struct memo *e = m->head, *next;
+
+	if (memo_cur == m)
+		memo_cur = NULL;
+	for (; e; e = next) {
+		next = e->next;
+		sk_X509_pop_free(e->certs, X509_free);
+		EVP_PKEY_free(e->key);
+		X509_STORE_free(e->store);
+		free(e->path);
+		free(e);
+	}
+	m->head = NULL;
+}
+
+static bool same_stamps(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static struct memo *memo_find(const struct build *b, enum memo_kind kind, const char *path,
+			      const struct stat *st)
+{
+	struct ctx_memo *m = memo_cur;
+
+	for (struct memo *e = m ? m->head : NULL; e; e = e->next)
+		if (e->kind == kind && e->libctx == b->libctx &&
+		    (kind == MEMO_SYSTEM || (!strcmp(e->path, path) && same_stamps(&e->st, st))))
+			return e;
+	return NULL;
+}
+
+/* Keep what was parsed (references taken here); out of memory only
+ * means the next rule parses again. */
+static void memo_add(const struct build *b, enum memo_kind kind, const char *path, const struct stat *st,
+		     STACK_OF(X509) *certs, EVP_PKEY *key, X509_STORE *store)
+{
+	struct ctx_memo *m = memo_cur;
+	struct memo *e;
+
+	if (!m || !(e = calloc(1, sizeof *e)))
+		return;
+	if (path && !(e->path = strdup(path))) {
+		free(e);
+		return;
+	}
+	if (certs && !(e->certs = X509_chain_up_ref(certs))) {
+		free(e->path);
+		free(e);
+		return;
+	}
+	if (key)
+		EVP_PKEY_up_ref(key);
+	if (store)
+		X509_STORE_up_ref(store);
+	e->kind = kind;
+	e->libctx = b->libctx;
+	e->key = key;
+	e->store = store;
+	if (st)
+		e->st = *st;
+	e->next = m->head;
+	m->head = e;
 }
 
 /* A PEM file as a BIO, opened only if it is a regular file and without
@@ -174,19 +284,38 @@ static X509 *read_cert(struct build *b, BIO *in)
 	return x;
 }
 
+/* The certificate and its chain, parsed once per load (memo). */
+static bool use_chain(struct build *b, const char *path, STACK_OF(X509) *certs)
+{
+	step();
+	if (!SSL_CTX_use_certificate(b->ctx, sk_X509_value(certs, 0)))
+		return fail(b, CTX_ERR_CERT, true, "cannot use certificate \"%s\"", path);
+	step();
+	for (int i = 1; i < sk_X509_num(certs); i++)
+		if (!SSL_CTX_add1_chain_cert(b->ctx, sk_X509_value(certs, i)))
+			return fail(b, CTX_ERR_CERT, true, "cannot use chain certificate in \"%s\"", path);
+	return true;
+}
+
 /* The certificate, then the rest of the file as its chain (leaf first,
  * as SSL_CTX_use_certificate_chain_file expects). */
 static bool load_chain(struct build *b, const char *path)
 {
+	STACK_OF(X509) *certs = NULL;
+	struct memo *e;
+	struct stat st;
 	BIO *in;
 	X509 *x;
 	bool ok = false;
 
-	if (!check_path(b, CTX_ERR_CERT, "certificate", path, false, NULL))
+	if (!check_path(b, CTX_ERR_CERT, "certificate", path, false, NULL, &st))
 		return false;
+	if ((e = memo_find(b, MEMO_CHAIN, path, &st)))
+		return use_chain(b, path, e->certs);
 	step();
 	if (!(in = open_pem(b, CTX_ERR_CERT, "certificate", path)))
 		return false;
+	certs = memo_cur ? sk_X509_new_null() : NULL;
 	if (!(x = read_cert(b, in))) {
 		fail(b, CTX_ERR_CERT, true, "cannot load certificate file \"%s\"", path);
 		goto out;
@@ -196,21 +325,35 @@ static bool load_chain(struct build *b, const char *path)
 		fail(b, CTX_ERR_CERT, true, "cannot use certificate \"%s\"", path);
 		goto out;
 	}
-	X509_free(x);
+	if (certs && !sk_X509_push(certs, x)) {
+		sk_X509_pop_free(certs, X509_free);
+		certs = NULL;
+	}
+	if (!certs)
+		X509_free(x);
 	step();
 	while ((x = read_cert(b, in))) {
-		if (!SSL_CTX_add0_chain_cert(b->ctx, x)) {
+		if (!SSL_CTX_add1_chain_cert(b->ctx, x)) {
 			X509_free(x);
 			fail(b, CTX_ERR_CERT, true, "cannot use chain certificate in \"%s\"", path);
 			goto out;
 		}
+		if (certs && !sk_X509_push(certs, x)) {
+			sk_X509_pop_free(certs, X509_free);
+			certs = NULL;
+		}
+		if (!certs)
+			X509_free(x);
 	}
 	if (!pem_clean_eof()) {
 		fail(b, CTX_ERR_CERT, true, "bad data after the certificate in \"%s\"", path);
 		goto out;
 	}
+	if (certs)
+		memo_add(b, MEMO_CHAIN, path, &st, certs, NULL, NULL);
 	ok = true;
 out:
+	sk_X509_pop_free(certs, X509_free);
 	BIO_free(in);
 	return ok;
 }
@@ -254,6 +397,8 @@ static EVP_PKEY *load_pkcs11(struct build *b, const char *uri)
 /* The private key never appears in a message, only its file name. */
 static bool load_key(struct build *b, const char *path)
 {
+	struct memo *e;
+	struct stat st;
 	EVP_PKEY *k;
 	BIO *in;
 	bool ok;
@@ -270,8 +415,13 @@ static bool load_key(struct build *b, const char *path)
 		return keyholder_use_key(b->ctx, why, sizeof why) ||
 		       fail(b, CTX_ERR_KEY, false, "key_holder: %s", why);
 	}
-	if (!check_path(b, CTX_ERR_KEY, "key", path, false, NULL))
+	if (!check_path(b, CTX_ERR_KEY, "key", path, false, NULL, &st))
 		return false;
+	if ((e = memo_find(b, MEMO_KEY, path, &st))) {
+		k = e->key;
+		EVP_PKEY_up_ref(k);
+		goto use;
+	}
 	step();
 	if (!(in = open_pem(b, CTX_ERR_KEY, "key", path)))
 		return false;
@@ -281,6 +431,7 @@ static bool load_key(struct build *b, const char *path)
 		return fail(b, CTX_ERR_KEY, false, "cannot load key file \"%s\": no PEM private key found", path);
 	if (!k)
 		return fail(b, CTX_ERR_KEY, true, "cannot load key file \"%s\"", path);
+	memo_add(b, MEMO_KEY, path, &st, NULL, k, NULL);
 use:
 	step();
 	ok = SSL_CTX_use_PrivateKey(b->ctx, k) == 1;
@@ -297,40 +448,66 @@ use:
 	return true;
 }
 
+/* Each trust anchor into the verify store, its subject into names (when
+ * not NULL). */
+static bool add_anchor(X509_STORE *store, X509 *x, STACK_OF(X509_NAME) *names)
+{
+	X509_NAME *nm = NULL;
+
+	if (!X509_STORE_add_cert(store, x) ||
+	    (names && (!(nm = X509_NAME_dup(X509_get_subject_name(x))) || !sk_X509_NAME_push(names, nm)))) {
+		X509_NAME_free(nm);
+		return false;
+	}
+	return true;
+}
+
 /* A file of trust anchors: every certificate goes into the verify store;
  * names collects their subjects (for the server's list of acceptable
- * client CAs) when not NULL. */
-static bool load_ca_file(struct build *b, const char *path, STACK_OF(X509_NAME) *names)
+ * client CAs) when not NULL.  st: the stamps check_path judged (memo). */
+static bool load_ca_file(struct build *b, const char *path, const struct stat *st, STACK_OF(X509_NAME) *names)
 {
 	X509_STORE *store = SSL_CTX_get_cert_store(b->ctx);
+	STACK_OF(X509) *certs = NULL;
+	struct memo *e;
 	BIO *in;
 	X509 *x;
 	int n = 0;
 	bool ok = false;
 
 	step();
+	if ((e = memo_find(b, MEMO_CA, path, st))) {
+		for (int i = 0; i < sk_X509_num(e->certs); i++)
+			if (!add_anchor(store, sk_X509_value(e->certs, i), names))
+				return fail(b, CTX_ERR_CA, true, "cannot use certificate in CA file \"%s\"", path);
+		return true;
+	}
 	if (!(in = open_pem(b, CTX_ERR_CA, "CA", path)))
 		return false;
+	certs = memo_cur ? sk_X509_new_null() : NULL;
 	while ((x = read_cert(b, in))) {
-		X509_NAME *nm = NULL;
-
-		if (!X509_STORE_add_cert(store, x) ||
-		    (names && (!(nm = X509_NAME_dup(X509_get_subject_name(x))) ||
-			       !sk_X509_NAME_push(names, nm)))) {
-			X509_NAME_free(nm);
+		if (!add_anchor(store, x, names)) {
 			X509_free(x);
 			fail(b, CTX_ERR_CA, true, "cannot use certificate in CA file \"%s\"", path);
 			goto out;
 		}
-		X509_free(x);
+		if (certs && !sk_X509_push(certs, x)) {
+			sk_X509_pop_free(certs, X509_free);
+			certs = NULL;
+		}
+		if (!certs)
+			X509_free(x);
 		n++;
 	}
 	if (!pem_clean_eof() || n == 0) {
 		fail(b, CTX_ERR_CA, true, "cannot load CA file \"%s\"", path);
 		goto out;
 	}
+	if (certs)
+		memo_add(b, MEMO_CA, path, st, certs, NULL, NULL);
 	ok = true;
 out:
+	sk_X509_pop_free(certs, X509_free);
 	BIO_free(in);
 	return ok;
 }
@@ -376,19 +553,32 @@ static bool load_ca_dir(struct build *b, const char *path)
 /* The system trust store, as SSL_CTX_set_default_verify_paths would set
  * it (SSL_CERT_FILE / SSL_CERT_DIR honoured), minus its ERR_clear_error.
  * A missing default file or directory is not an error: verification
- * then fails closed on every connection. */
+ * then fails closed on every connection.
+ *
+ * Its file (Debian's ca-certificates.crt: 146 certificates, 225 KB)
+ * costs about 256 M instructions to parse.  Rules without a crl (which
+ * adds to the store) share one store per load (memo): the same anchors
+ * and the same lazy directory lookup, parsed once.  A rule with a crl
+ * gets a store of its own, as before. */
 static bool load_default_paths(struct build *b)
 {
 	X509_STORE *store = SSL_CTX_get_cert_store(b->ctx);
 	X509_LOOKUP *lf, *ld;
+	struct memo *e;
 
 	step();
+	if (!b->rule->crl && (e = memo_find(b, MEMO_SYSTEM, NULL, NULL))) {
+		SSL_CTX_set1_cert_store(b->ctx, e->store);
+		return true;
+	}
 	lf = X509_STORE_add_lookup(store, X509_LOOKUP_file());
 	ld = X509_STORE_add_lookup(store, X509_LOOKUP_hash_dir());
 	if (!lf || !ld)
 		return fail(b, CTX_ERR_CA, true, "cannot set up the system trust store");
 	X509_LOOKUP_load_file_ex(lf, NULL, X509_FILETYPE_DEFAULT, b->libctx, NULL);
 	X509_LOOKUP_add_dir(ld, NULL, X509_FILETYPE_DEFAULT);
+	if (!b->rule->crl)
+		memo_add(b, MEMO_SYSTEM, NULL, NULL, NULL, NULL, store);
 	return true;
 }
 
@@ -396,10 +586,11 @@ static bool load_ca(struct build *b, STACK_OF(X509_NAME) *names)
 {
 	const char *path = b->rule->ca;
 	bool is_dir = false;
+	struct stat st;
 
-	if (!check_path(b, CTX_ERR_CA, "CA", path, true, &is_dir))
+	if (!check_path(b, CTX_ERR_CA, "CA", path, true, &is_dir, &st))
 		return false;
-	return is_dir ? load_ca_dir(b, path) : load_ca_file(b, path, names);
+	return is_dir ? load_ca_dir(b, path) : load_ca_file(b, path, &st, names);
 }
 
 static bool set_protocols(struct build *b)

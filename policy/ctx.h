@@ -41,4 +41,17 @@ SSL_CTX *ctx_build_cert(OSSL_LIB_CTX *libctx, const struct policy_rule *rule, co
 bool ctx_add_cert(SSL_CTX *ctx, OSSL_LIB_CTX *libctx, const struct policy_rule *rule, const char *cert,
 		  const char *key, enum ctx_err_key *which, char *why, size_t whylen);
 
+/* Files parsed once per policy load (policy/ctx.c, "memo"): between
+ * ctx_memo_start and ctx_memo_finish, in the calling thread, rules that
+ * name the same certificate, key or CA file (same name and stat stamps)
+ * share what it parsed, and rules without a crl that use the system
+ * trust store share one store.  Every check and SSL_CTX_use_* still runs
+ * for every rule.  finish drops the memo's references (the SSL_CTXs keep
+ * theirs). */
+struct ctx_memo {
+	struct memo *head;
+};
+void ctx_memo_start(struct ctx_memo *m);
+void ctx_memo_finish(struct ctx_memo *m);
+
 #endif

@@ -1549,7 +1549,13 @@ static struct policy *load(struct loader *ld)
 		fail_line(ld, 0, "out of memory");
 		goto out;
 	}
-	ok = load_rules(ld, p, rules, defaults);
+	{
+		struct ctx_memo memo;
+
+		ctx_memo_start(&memo);
+		ok = load_rules(ld, p, rules, defaults);
+		ctx_memo_finish(&memo);
+	}
 	if (ok) {
 		build_index(p);
 		p->reload = policy_reload_new(p);

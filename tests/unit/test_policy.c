@@ -188,6 +188,27 @@ static void write_ocsp(const char *name, X509 *x, X509 *issuer, EVP_PKEY *ikey)
 	ASN1_TIME_free(nu);
 }
 
+/* An empty CRL of issuer, current for a day (PEM). */
+static void write_crl(const char *name, X509 *issuer, EVP_PKEY *ikey)
+{
+	X509_CRL *c = X509_CRL_new();
+	ASN1_TIME *lu = X509_gmtime_adj(NULL, -60), *nu = X509_gmtime_adj(NULL, 86400);
+	char p[512];
+	FILE *f;
+
+	if (!c || !lu || !nu || !X509_CRL_set_version(c, X509_CRL_VERSION_2) ||
+	    !X509_CRL_set_issuer_name(c, X509_get_subject_name(issuer)) || !X509_CRL_set1_lastUpdate(c, lu) ||
+	    !X509_CRL_set1_nextUpdate(c, nu) || !X509_CRL_sign(c, ikey, EVP_sha256()))
+		abort();
+	path_in(p, sizeof(p), name);
+	if (!(f = fopen(p, "w")) || !PEM_write_X509_CRL(f, c))
+		abort();
+	fclose(f);
+	X509_CRL_free(c);
+	ASN1_TIME_free(lu);
+	ASN1_TIME_free(nu);
+}
+
 /* ca, server (+ chain file), client, another CA, an expired server
  * certificate, an encrypted key, garbage, and CA directories with and
  * without the hashed names OpenSSL looks certificates up by. */
@@ -228,6 +249,7 @@ static void make_certs(void)
 	write_ocsp("ocsp-good.der", srv, ca, ca_k);
 	write_ocsp("staple.der", srv, ca, ca_k);
 	write_ocsp("ocsp-client.der", cli, ca, ca_k);
+	write_crl("ca.crl", ca, ca_k);
 	X509_free(ca); X509_free(srv); X509_free(cli); X509_free(oth); X509_free(exp);
 	EVP_PKEY_free(ca_k); EVP_PKEY_free(srv_k); EVP_PKEY_free(cli_k); EVP_PKEY_free(oth_k);
 }
@@ -1522,6 +1544,105 @@ static void run_identity(void)
 	EVP_PKEY_free(k2);
 }
 
+/* ---- files parsed once per load (policy/ctx.c, memo) ----------------------- */
+
+/* The certificate object in ctx's verify store with this subject. */
+static X509 *store_cert(SSL_CTX *ctx)
+{
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+
+	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++)
+		if (X509_OBJECT_get_type(sk_X509_OBJECT_value(objs, i)) == X509_LU_X509)
+			return X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+	return NULL;
+}
+
+static void run_shared_files(void)
+{
+	UNIT_CASE("shared: rules naming the same cert, key and ca share what it parsed, each its own SSL_CTX") {
+		struct policy_error err;
+		struct policy *p = load_text(
+			"rules = (\n"
+			"  { direction = \"accept\"; port = 1; " CRT "ca = \"ca.crt\"; require_client_cert = true; },\n"
+			"  { direction = \"accept\"; port = 2; " CRT "ca = \"ca.crt\"; require_client_cert = true; },\n"
+			"  { direction = \"accept\"; port = 3; cert = \"chain.crt\"; key = \"server.key\"; },\n"
+			"  { direction = \"connect\"; port = 4; ca = \"ca.crt\"; },\n"
+			"  { direction = \"connect\"; port = 5; ca = \"ca.crt\"; cert = \"client.crt\"; key = \"client.key\"; },\n"
+			"  { direction = \"connect\"; port = 6; ca = \"other-ca.crt\"; }\n"
+			");\n", &err);
+
+		EXPECT(p != NULL);
+		if (p) {
+			SSL_CTX *a = p->rules[0].ctx, *b = p->rules[1].ctx, *c = p->rules[2].ctx;
+			SSL_CTX *d = p->rules[3].ctx, *e = p->rules[4].ctx, *f = p->rules[5].ctx;
+
+			EXPECT(a && b && c && d && e && f && a != b && d != e);
+			EXPECT(SSL_CTX_get0_privatekey(a) == SSL_CTX_get0_privatekey(b));
+			EXPECT(SSL_CTX_get0_privatekey(a) == SSL_CTX_get0_privatekey(c));
+			EXPECT(SSL_CTX_get0_certificate(a) == SSL_CTX_get0_certificate(b));
+			/* chain.crt is another file: parsed on its own. */
+			EXPECT(SSL_CTX_get0_certificate(a) != SSL_CTX_get0_certificate(c));
+			EXPECT(X509_cmp(SSL_CTX_get0_certificate(a), SSL_CTX_get0_certificate(c)) == 0);
+			/* Stores: one per SSL_CTX, the anchors parsed once. */
+			EXPECT(SSL_CTX_get_cert_store(a) != SSL_CTX_get_cert_store(b));
+			EXPECT(store_cert(a) && store_cert(a) == store_cert(b) && store_cert(a) == store_cert(d) &&
+			       store_cert(d) == store_cert(e));
+			EXPECT(store_cert(f) && store_cert(f) != store_cert(d));
+			EXPECT(sk_X509_NAME_num(SSL_CTX_get_client_CA_list(a)) == 1 &&
+			       sk_X509_NAME_num(SSL_CTX_get_client_CA_list(b)) == 1);
+		}
+		policy_free(p);
+	}
+	UNIT_CASE("shared: a key parsed for one rule still must match the next rule's certificate") {
+		struct policy_error err;
+		struct policy *p = load_text(
+			"rules = (\n"
+			"  { direction = \"accept\"; port = 1; " CRT "},\n"
+			"  { direction = \"accept\"; port = 2;\n"
+			"    cert = \"client.crt\"; key = \"server.key\"; }\n"
+			");\n", &err);
+		char buf[1200];
+
+		EXPECT(p == NULL);
+		policy_error_format(&err, buf, sizeof(buf));
+		EXPECT_CONTAINS(buf, "key does not match certificate");
+		EXPECT(err.line == 4);    /* the key's line, as without the memo */
+		policy_free(p);
+	}
+	UNIT_CASE("shared: the system trust store is parsed once for the rules without a crl") {
+		char cafile[512];
+		const char *old = getenv("SSL_CERT_FILE");
+		char *saved = old ? strdup(old) : NULL;
+		struct policy_error err;
+		struct policy *p;
+
+		/* The default file: ours, so that the store's anchor is known. */
+		path_in(cafile, sizeof(cafile), "ca.crt");
+		setenv("SSL_CERT_FILE", cafile, 1);
+		p = load_text("rules = (\n"
+			      "  { direction = \"connect\"; port = 1; },\n"
+			      "  { direction = \"connect\"; port = 2; },\n"
+			      "  { direction = \"connect\"; port = 3; crl = \"ca.crl\"; }\n"
+			      ");\n", &err);
+		if (saved)
+			setenv("SSL_CERT_FILE", saved, 1);
+		else
+			unsetenv("SSL_CERT_FILE");
+		free(saved);
+		EXPECT(p != NULL);
+		if (p) {
+			SSL_CTX *a = p->rules[0].ctx, *b = p->rules[1].ctx, *c = p->rules[2].ctx;
+
+			EXPECT(a && b && c && a != b);
+			EXPECT(SSL_CTX_get_cert_store(a) == SSL_CTX_get_cert_store(b));
+			/* The crl goes into the store: that rule's is its own. */
+			EXPECT(SSL_CTX_get_cert_store(c) != SSL_CTX_get_cert_store(a));
+			EXPECT(store_cert(a) != NULL && store_cert(c) != NULL);
+		}
+		policy_free(p);
+	}
+}
+
 int main(void)
 {
 	strcpy(dir, "/tmp/tlsshim-policy.XXXXXX");
@@ -1542,5 +1663,6 @@ int main(void)
 	run_handshakes();
 	run_error_queue();
 	run_ocsp();
+	run_shared_files();
 	return UNIT_RESULT();
 }
