@@ -9,6 +9,7 @@
  * the test depends on nothing but the library under test.
  */
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <openssl/decoder.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ocsp.h>
@@ -1544,6 +1546,104 @@ static void run_identity(void)
 	EVP_PKEY_free(k2);
 }
 
+/* ---- how a key file is decoded -------------------------------------------- */
+
+/* policy/ctx.c is linked into this program, so its calls to
+ * OSSL_DECODER_CTX_new_for_pkey come here (libcrypto's own calls, from
+ * PEM_read_bio_PrivateKey_ex, may not): the key types it names are
+ * recorded, then libcrypto's function does the work. */
+static char decoder_types[256];
+
+OSSL_DECODER_CTX *OSSL_DECODER_CTX_new_for_pkey(EVP_PKEY **pkey, const char *input_type,
+						const char *input_struct, const char *keytype, int selection,
+						OSSL_LIB_CTX *libctx, const char *propquery)
+{
+	static OSSL_DECODER_CTX *(*real)(EVP_PKEY **, const char *, const char *, const char *, int,
+					 OSSL_LIB_CTX *, const char *);
+	size_t n = strlen(decoder_types);
+
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "OSSL_DECODER_CTX_new_for_pkey");
+	if (!real)
+		abort();
+	snprintf(decoder_types + n, sizeof decoder_types - n, "%s;", keytype ? keytype : "(any)");
+	return real(pkey, input_type, input_struct, keytype, selection, libctx, propquery);
+}
+
+static void run_key_decoding(void)
+{
+	UNIT_CASE("key: a PKCS#8 key is decoded by its own type's decoders only, into the same key") {
+		struct policy_error err;
+		struct policy *p;
+		char path[512];
+		EVP_PKEY *k = NULL;
+		FILE *f;
+
+		decoder_types[0] = '\0';
+		p = load_text("rules = ({ direction = \"accept\"; port = 1; " CRT "});\n", &err);
+		EXPECT(p != NULL);
+		/* id-ecPublicKey: the EC decoders, not every decoder there is. */
+		EXPECT_CONTAINS(decoder_types, "1.2.840.10045.2.1;");
+		path_in(path, sizeof path, "server.key");
+		if ((f = fopen(path, "r"))) {
+			k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+			fclose(f);
+		}
+		EXPECT(k != NULL);
+		if (p && k)
+			EXPECT(EVP_PKEY_eq(SSL_CTX_get0_privatekey(p->rules[0].ctx), k) == 1);
+		EVP_PKEY_free(k);
+		policy_free(p);
+	}
+	UNIT_CASE("key: an EC PRIVATE KEY (SEC1) and a key after a certificate still load") {
+		struct policy_error err;
+		struct policy *p;
+		char path[512], buf[1200];
+		EVP_PKEY *k = NULL;
+		X509 *x = NULL;
+		FILE *f;
+
+		path_in(path, sizeof path, "server.key");
+		if ((f = fopen(path, "r"))) {
+			k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+			fclose(f);
+		}
+		path_in(path, sizeof path, "server.crt");
+		if ((f = fopen(path, "r"))) {
+			x = PEM_read_X509(f, NULL, NULL, NULL);
+			fclose(f);
+		}
+		if (!k || !x)
+			abort();
+		path_in(path, sizeof path, "sec1.key");
+		{
+			BIO *o = BIO_new_file(path, "w");
+
+			if (!o || !PEM_write_bio_PrivateKey_traditional(o, k, NULL, NULL, 0, NULL, NULL))
+				abort();
+			BIO_free(o);
+		}
+		path_in(path, sizeof path, "both.pem");
+		if (!(f = fopen(path, "w")) || !PEM_write_X509(f, x) || !PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL))
+			abort();
+		fclose(f);
+		p = load_text("rules = (\n"
+			      "  { direction = \"accept\"; port = 1; cert = \"server.crt\"; key = \"sec1.key\"; },\n"
+			      "  { direction = \"accept\"; port = 2; cert = \"both.pem\"; key = \"both.pem\"; }\n"
+			      ");\n", &err);
+		if (!p) {
+			policy_error_format(&err, buf, sizeof(buf));
+			EXPECT_STR(buf, "(policy loads)");
+		} else {
+			EXPECT(EVP_PKEY_eq(SSL_CTX_get0_privatekey(p->rules[0].ctx), k) == 1);
+			EXPECT(EVP_PKEY_eq(SSL_CTX_get0_privatekey(p->rules[1].ctx), k) == 1);
+		}
+		policy_free(p);
+		EVP_PKEY_free(k);
+		X509_free(x);
+	}
+}
+
 /* ---- files parsed once per load (policy/ctx.c, memo) ----------------------- */
 
 /* The certificate object in ctx's verify store with this subject. */
@@ -1664,5 +1764,6 @@ int main(void)
 	run_error_queue();
 	run_ocsp();
 	run_shared_files();
+	run_key_decoding();
 	return UNIT_RESULT();
 }
