@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <openssl/ssl.h>
 
@@ -51,6 +52,12 @@ struct tls_conn {
 	pid_t owner;             /* 0 until first use; see claim() in tls.c */
 	long long hs_deadline;   /* see tls_conn_handshake_deadline */
 	unsigned long rx_gen;    /* see tls_conn_rx_generation */
+	/* Records still to send under the current key before a KeyUpdate
+	 * (o.key_update_records; UINT64_MAX: none due), and the record
+	 * size in bits (14, or a negotiated max_fragment_length's). */
+	uint64_t ku_left;
+	unsigned char ku_shift;
+	unsigned ku_done;        /* KeyUpdates sent */
 	int nonblock;            /* see tls_conn_nonblock */
 	int timeo_ms[2];         /* see tls_conn_sock_timeout */
 	bool fork_held;          /* held by a fork prepare handler */

@@ -1063,6 +1063,7 @@ struct tls_conn *tls_conn_new(int fd, const struct tls_opts *opts, enum tls_role
 	c->o = *opts;
 	c->role = role;
 	c->state = ST_NEW;
+	c->ku_left = UINT64_MAX;
 	/* A server's handshake must be done handshake_timeout_ms after the
 	 * accept: a client that connects and says nothing is timed out when
 	 * the program waits for it (poll, select, epoll) or uses it. */
@@ -1252,9 +1253,56 @@ static bool stage_preamble(struct tls_conn *c)
 	return true;
 }
 
+/* ---- new sending keys (TLS 1.3 KeyUpdate) -------------------------------- *
+ *
+ * AES-GCM must not encrypt too many records under one key: RFC 8446 5.5
+ * gives about 2^24.5 full-size records for a safety margin of 2^-57
+ * (draft-irtf-cfrg-aead-limits), and OpenSSL 3.0 never changes its
+ * sending keys by itself (only when the peer asks, with update_requested).
+ * So the engine counts the records it sends (one SSL_write_ex of at most
+ * WRITE_CHUNK bytes is one record, or a few under a negotiated
+ * max_fragment_length) and, when o.key_update_records of them went out
+ * under one key, calls SSL_key_update before the next one: OpenSSL sends
+ * the KeyUpdate and switches keys at that next SSL_write_ex.  On the
+ * write path this is one compare and one subtraction per record.  Not
+ * in TLS 1.2 (no KeyUpdate; renegotiation is refused), nor when the
+ * kernel holds the sending keys (kTLS: they cannot be replaced there). */
+
+static void key_update_arm(struct tls_conn *c)
+{
+	SSL_SESSION *sess = SSL_get_session(c->ssl);
+	uint8_t mfl = sess ? SSL_SESSION_get_max_fragment_length(sess) : 0;
+
+	/* TLSEXT_max_fragment_length_512 (1) .. _4096 (4): 2^(8 + code). */
+	c->ku_shift = mfl >= 1 && mfl <= 4 ? (unsigned char)(8 + mfl) : 14;
+	c->ku_left = c->o.key_update_records && SSL_version(c->ssl) == TLS1_3_VERSION && !c->ktls_tx
+		     ? c->o.key_update_records : UINT64_MAX;
+}
+
+/* The count is reached: new sending keys before the next record. */
+static __attribute__((noinline)) void key_update_due(struct tls_conn *c)
+{
+	ERR_set_mark();
+	if (!c->ktls_tx && SSL_key_update(c->ssl, SSL_KEY_UPDATE_NOT_REQUESTED) == 1) {
+		c->ku_done++;
+		c->ku_left = c->o.key_update_records;
+		log_debug("%s rule \"%s\": KeyUpdate: new sending keys after %u records"
+			  " (key_update_records; update %u of this connection)",
+			  c->peer, c->o.label, c->o.key_update_records, c->ku_done);
+	} else {
+		/* Not now (OpenSSL is in the middle of a handshake message):
+		 * at the next record. */
+		c->ku_left = 1;
+		if (c->ktls_tx)
+			c->ku_left = UINT64_MAX;
+	}
+	ERR_pop_to_mark();
+}
+
 static void handshake_done(struct tls_conn *c)
 {
 	set_state(c, ST_OPEN);
+	key_update_arm(c);
 	atomic_store_explicit(&c->resumed, SSL_session_reused(c->ssl) == 1, memory_order_relaxed);
 	if (c->role == TLS_ROLE_CLIENT && !c->o.verify_name)
 		log_warn("%s rule \"%s\": verify = \"none\": the server's certificate was NOT verified;"
@@ -1796,9 +1844,12 @@ ssize_t tls_conn_write_ex(struct tls_conn *c, const void *buf, size_t len, bool 
 	 * record had to be kept back, so the out-buffer stays small. */
 	while (done < len && c->out_off == c->out_len) {
 		size_t chunk = len - done < WRITE_CHUNK ? len - done : WRITE_CHUNK;
-		size_t w = 0;
-		struct err_snap snap = err_snap(c);
+		size_t w = 0, recs;
+		struct err_snap snap;
 
+		if (__builtin_expect(c->ku_left == 0, 0))
+			key_update_due(c);
+		snap = err_snap(c);
 		c->sys_errno = 0;
 		if (!SSL_write_ex(c->ssl, p + done, chunk, &w)) {
 			r = classify(c, snap, false);
@@ -1807,6 +1858,9 @@ ssize_t tls_conn_write_ex(struct tls_conn *c, const void *buf, size_t len, bool 
 			goto out;
 		}
 		done += w;
+		/* Records this took: one, or a few of a smaller fragment size. */
+		recs = (w + ((size_t)1 << c->ku_shift) - 1) >> c->ku_shift;
+		c->ku_left = c->ku_left > recs ? c->ku_left - recs : 0;
 	}
 	r = (ssize_t)done;
 out:

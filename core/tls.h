@@ -57,6 +57,10 @@ struct tls_opts {
 	bool ktls;                 /* hand the record layer to the kernel when it can */
 	int handshake_timeout_ms;
 	int close_timeout_ms;      /* the lingering close's bound; 0: none (the shim's) */
+	/* TLS 1.3: after this many records sent under one key, new sending
+	 * keys (SSL_key_update, a KeyUpdate to the peer) before the next
+	 * record; 0: never.  Not with kTLS sending, nor in TLS 1.2. */
+	unsigned key_update_records;
 	/* Optional: is the peer whose chain verified allowed?  Called for the
 	 * leaf certificate from the verify callback, during the handshake.
 	 * false: the handshake fails (the peer gets a certificate alert) and

@@ -45,6 +45,7 @@ enum key {
 	K_CIPHERSUITES, K_ALPN, K_ALLOW_TRUNCATION, K_HANDSHAKE_TIMEOUT_MS, K_CLOSE_TIMEOUT_MS, K_KTLS,
 	K_SESSION_CACHE, K_TICKET_KEY_FILE, K_CRL, K_CERTS, K_SNI_STRICT, K_HOST,
 	K_PROXY_PROTOCOL, K_PKCS11_MODULE, K_PIN_FILE, K_OCSP, K_OCSP_STAPLE_FILE, K_KEY_HOLDER,
+	K_KEY_UPDATE_RECORDS,
 	/* The identity lists, in enum policy_id_list's order. */
 	K_ALLOW_CN, K_ALLOW_OU, K_ALLOW_DNS, K_ALLOW_URI, K_ALLOW_IP, K_PIN_SPKI,
 	K_COUNT
@@ -67,6 +68,7 @@ static const char *const key_names[K_COUNT] = {
 	[K_PKCS11_MODULE] = "pkcs11_module", [K_PIN_FILE] = "pin_file",
 	[K_OCSP] = "ocsp", [K_OCSP_STAPLE_FILE] = "ocsp_staple_file",
 	[K_KEY_HOLDER] = "key_holder",
+	[K_KEY_UPDATE_RECORDS] = "key_update_records",
 	[K_ALLOW_CN] = "allow_cn", [K_ALLOW_OU] = "allow_ou", [K_ALLOW_DNS] = "allow_dns",
 	[K_ALLOW_URI] = "allow_uri", [K_ALLOW_IP] = "allow_ip", [K_PIN_SPKI] = "pin_spki",
 };
@@ -74,6 +76,10 @@ static const char *const key_names[K_COUNT] = {
 #define TIMEOUT_DEFAULT_MS 10000
 #define TIMEOUT_MAX_MS 3600000
 #define CLOSE_DEFAULT_MS 5000
+/* TLS 1.3 records sent under one key before a KeyUpdate: 2^24, below
+ * the 2^24.5 full-size AES-GCM records of RFC 8446 5.5 (and far below
+ * ChaCha20-Poly1305's and AES-CCM's limits).  The highest value allowed. */
+#define KEY_UPDATE_DEFAULT (1 << 24)
 #define ALPN_WIRE_MAX 65533 /* the extension's 16-bit list length, minus its own */
 
 struct loader {
@@ -648,6 +654,15 @@ static bool parse_key(struct loader *ld, enum key k, const config_setting_t *s, 
 				    TIMEOUT_MAX_MS);
 		r->handshake_timeout_ms = (int)v;
 		return true;
+	case K_KEY_UPDATE_RECORDS:
+		if (!is_int(s))
+			return fail(ld, s, "\"key_update_records\" must be an integer");
+		v = config_setting_get_int64(s);
+		if (v < 0 || v > KEY_UPDATE_DEFAULT)
+			return fail(ld, s, "\"key_update_records\" %lld is out of range (0..%d: more records"
+				    " under one AES-GCM key would exceed RFC 8446's limit)", v, KEY_UPDATE_DEFAULT);
+		r->key_update_records = (unsigned)v;
+		return true;
 	case K_CLOSE_TIMEOUT_MS:
 		if (!is_int(s))
 			return fail(ld, s, "\"close_timeout_ms\" must be an integer");
@@ -763,6 +778,7 @@ static void rule_init(struct policy_rule *r)
 	r->min_version = TLS1_2_VERSION;
 	r->handshake_timeout_ms = TIMEOUT_DEFAULT_MS;
 	r->close_timeout_ms = CLOSE_DEFAULT_MS;
+	r->key_update_records = KEY_UPDATE_DEFAULT;
 }
 
 /* ---- defaults and rules ------------------------------------------------- */

@@ -60,6 +60,9 @@ struct policy_rule {
 	/* How long a closed connection's socket lingers for the peer's FIN
 	 * (shim/linger.c); 0: it closes at once. */
 	int close_timeout_ms;
+	/* TLS 1.3: records sent under one key before new keys (KeyUpdate);
+	 * 0: never (core/tls.h, tls_opts). */
+	unsigned key_update_records;
 	/* allow_cn/ou/dns/uri/ip, pin_spki (policy/identity.h); NULL: any
 	 * verified peer. */
 	struct policy_identity *identity;

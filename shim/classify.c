@@ -79,6 +79,7 @@ struct tls_conn *shim_conn_new(int fd, const struct shim_verdict *v)
 		.ktls = r->ktls,
 		.handshake_timeout_ms = r->handshake_timeout_ms,
 		.close_timeout_ms = r->close_timeout_ms,
+		.key_update_records = r->key_update_records,
 		.check_peer = r->identity ? policy_identity_check : NULL,
 		.check_arg = r->identity,
 		.offer_session = r->direction == POLICY_CONNECT && !r->session_cache_off ? resume_offer : NULL,

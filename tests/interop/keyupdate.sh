@@ -43,3 +43,56 @@ if [ "$got" = "first second third " ] && [ "$updates" -ge 2 ]; then
 else
 	fail "KeyUpdate" "client exit $rc, got: $got; server key updates: $updates; $(cat "$T/err" "$T/log")$(tail_of "$T/srv.out")"
 fi
+
+# Our own KeyUpdates (key_update_records): a shimmed client sends 40 full
+# records (640 KiB) to a Python ssl server that counts, through OpenSSL's
+# message callback, the KeyUpdate messages and records it receives.  With
+# key_update_records = 8 (TLS 1.3): new keys after every 8 records, so 4
+# KeyUpdates (the 40th record closes the fifth run of 8: the fifth is
+# due before a 41st), and every byte intact.  TLS 1.2 has no KeyUpdate:
+# none, data intact.  The old library sent none (OpenSSL 3.0 never
+# changes its sending keys unasked).
+head -c 655360 /dev/urandom >"$T/ku.in"
+want_sum=$(sha256sum <"$T/ku.in" | cut -d' ' -f1)
+# ku_case NAME MAXVER WANT-UPDATES
+ku_case() {
+	P=$(free_port)
+	policy "$T/$1.conf" <<EOC
+rules = ( { name = "ku-send"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; key_update_records = 8; } );
+EOC
+	bg "$PY" "$TLSSHIM_TOP/tests/interop/py/ku_server.py" "$P" "$CERTS/server.crt" "$CERTS/server.key" "$2" \
+		>"$T/$1.srv" 2>&1
+	srv=$!
+	if ! wait_for "$T/$1.srv" '^ready' 10; then
+		fail "$1" "the server did not start$(tail_of "$T/$1.srv")"; return
+	fi
+	TLSSHIM_LOG=debug TLSSHIM_LOG_FILE="$T/$1.log" shimmed "$PROGS/client" 127.0.0.1 "$P" \
+		<"$T/ku.in" >"$T/$1.out" 2>"$T/$1.err"
+	rc=$?
+	# (a client that never connected leaves the server waiting)
+	if [ "$rc" -eq 0 ]; then wait_exit "$srv" 20; else stop "$srv"; fi
+	got=$(grep '^keyupdates' "$T/$1.srv")
+	# shellcheck disable=SC2086 # split into its words on purpose
+	set -- "$1" "$2" "$3" $got
+	if [ "$rc" -ne 0 ] || [ "${11:-}" != "$want_sum" ] || [ "${9:-}" != 655360 ]; then
+		fail "$1" "client exit $rc, server: ${got:-nothing}$(tail_of "$T/$1.err" "$T/$1.log" "$T/$1.srv")"
+	elif [ "${5:-}" != "$3" ]; then
+		fail "$1" "$5 KeyUpdates received, want $3 (server: $got)$(tail_of "$T/$1.log")"
+	elif [ "$(lines "$T/$1.log" 'KeyUpdate: new sending keys after 8 records')" -ne "$3" ]; then
+		fail "$1" "expected $3 debug lines$(tail_of "$T/$1.log")"
+	else
+		pass "$1"
+	fi
+}
+ku_case key_update_records_tls13 1.3 4
+ku_case key_update_records_tls12_none 1.2 0
+# More than RFC 8446 allows under one AES-GCM key: a policy error.
+cat >"$T/ku-big.conf" <<EOC
+rules = ( { direction = "connect"; port = 1; key_update_records = 16777217; } );
+EOC
+if ! "$TLSSHIM_LAUNCHER" --check "$T/ku-big.conf" >"$T/ku-big.chk" 2>&1 &&
+	grep -q "ku-big.conf:1: .*\"key_update_records\" 16777217 is out of range (0..16777216" "$T/ku-big.chk"; then
+	pass key_update_records_too_large
+else
+	fail key_update_records_too_large "expected FILE:1 out of range$(tail_of "$T/ku-big.chk")"
+fi
