@@ -34,6 +34,13 @@
 
 /* Clock skew allowed on thisUpdate and nextUpdate. */
 #define SKEW_SEC 300
+/* A response without nextUpdate ("newer information is always
+ * available", RFC 6960 4.2.2.1) is used for at most a day from its
+ * thisUpdate (as Firefox does), plus the skew: without a bound, a
+ * response fetched once would vouch for the certificate for ever,
+ * revoked since or not. */
+#define NO_NEXT_MAX_AGE_SEC (24 * 3600)
+#define NO_NEXT_MAX_AGE_TEXT "24 hours"
 /* A staple file larger than this is not an OCSP response for one
  * certificate (they are a few KiB). */
 #define STAPLE_MAX (1 << 20)
@@ -171,6 +178,7 @@ struct staple {
 	unsigned char *der;      /* the response served, OPENSSL_malloc'd; NULL: none */
 	int len;
 	time_t next_update;      /* 0: the response has none */
+	time_t expires;          /* nextUpdate, or thisUpdate + NO_NEXT_MAX_AGE_SEC + SKEW_SEC */
 	struct filesig sig;      /* of the file the current state comes from */
 	char problem[400];       /* why nothing (or an old response) is served */
 	bool problem_logged;
@@ -306,7 +314,7 @@ enum verdict {
 };
 
 static enum verdict judge(const struct staple *s, const unsigned char *der, long len, time_t *next_update,
-			  char *why, size_t whylen)
+			  time_t *expires, char *why, size_t whylen)
 {
 	const unsigned char *p = der;
 	OCSP_RESPONSE *resp;
@@ -317,7 +325,7 @@ static enum verdict judge(const struct staple *s, const unsigned char *der, long
 	int st, idx, status, reason = -1;
 
 	ERR_set_mark();
-	*next_update = 0;
+	*next_update = *expires = 0;
 	describe_cert(s->cert, who, sizeof who);
 	resp = d2i_OCSP_RESPONSE(NULL, &p, len);
 	if (!resp || p != der + len) {
@@ -342,21 +350,30 @@ static enum verdict judge(const struct staple *s, const unsigned char *der, long
 	status = OCSP_single_get0_status(OCSP_resp_get0(bs, idx), &reason, &revtime, &thisupd, &nextupd);
 	v = V_NOT_NOW;
 	*next_update = asn1_to_time(nextupd);
-	if (!OCSP_check_validity(thisupd, nextupd, SKEW_SEC, -1)) {
+	*expires = nextupd ? *next_update : asn1_to_time(thisupd) + NO_NEXT_MAX_AGE_SEC + SKEW_SEC;
+	if (!OCSP_check_validity(thisupd, nextupd, SKEW_SEC, nextupd ? -1 : NO_NEXT_MAX_AGE_SEC + SKEW_SEC)) {
 		time_t tu = asn1_to_time(thisupd);
 
 		if (tu > time(NULL) + SKEW_SEC) {
 			fmt_time(tu, t, sizeof t);
 			set_why(why, whylen, "\"%s\" is not valid yet (thisUpdate %s)", s->path, t);
+		} else if (!nextupd) {
+			fmt_time(tu, t, sizeof t);
+			set_why(why, whylen, "\"%s\" has no nextUpdate and is older than " NO_NEXT_MAX_AGE_TEXT
+				" (thisUpdate %s)", s->path, t);
 		} else {
 			fmt_time(*next_update, t, sizeof t);
 			set_why(why, whylen, "\"%s\" has expired (nextUpdate %s)", s->path, t);
 		}
 		goto out;
 	}
-	if (*next_update && time(NULL) > *next_update) {
-		fmt_time(*next_update, t, sizeof t);
-		set_why(why, whylen, "\"%s\" has expired (nextUpdate %s)", s->path, t);
+	if (time(NULL) > *expires) {
+		fmt_time(nextupd ? *next_update : asn1_to_time(thisupd), t, sizeof t);
+		if (nextupd)
+			set_why(why, whylen, "\"%s\" has expired (nextUpdate %s)", s->path, t);
+		else
+			set_why(why, whylen, "\"%s\" has no nextUpdate and is older than " NO_NEXT_MAX_AGE_TEXT
+				" (thisUpdate %s)", s->path, t);
 		goto out;
 	}
 	if (status != V_OCSP_CERTSTATUS_GOOD)
@@ -398,7 +415,7 @@ static int server_status_cb(SSL *ssl, void *arg)
 
 	if (!s || !lock_staples())
 		return SSL_TLSEXT_ERR_NOACK;
-	if (s->der && (!s->next_update || now <= s->next_update) && (copy = OPENSSL_memdup(s->der, (size_t)s->len)))
+	if (s->der && now <= s->expires && (copy = OPENSSL_memdup(s->der, (size_t)s->len)))
 		len = s->len;
 	unlock_staples();
 	if (!copy)
@@ -526,7 +543,7 @@ bool ocsp_staple_add(struct ocsp_staples **set, SSL_CTX *const *ctxs, size_t nct
 	s->cert = cert;
 	if (!read_file(staple_path, &der, &len, &st, why, whylen))
 		goto fail;
-	v = judge(s, der, len, &s->next_update, problem, sizeof problem);
+	v = judge(s, der, len, &s->next_update, &s->expires, problem, sizeof problem);
 	if (v == V_WRONG) {
 		set_why(why, whylen, "%s", problem);
 		goto fail;
@@ -574,7 +591,7 @@ static void refresh_one(struct staple *s)
 	unsigned char *der = NULL, *old = NULL;
 	char why[sizeof s->problem] = "", t[40];
 	struct filesig g = { 0 };
-	time_t nu = 0;
+	time_t nu = 0, exp = 0;
 	struct stat st;
 	enum verdict v = V_WRONG;
 	bool same, had, log_problem = false, log_ok = false, log_gone = false, note = false;
@@ -595,7 +612,7 @@ static void refresh_one(struct staple *s)
 		/* Changed (or first seen since a failure to stat): read it. */
 		if (read_file(s->path, &der, &len, &st, why, sizeof why)) {
 			sig_of(&st, &g);
-			v = judge(s, der, len, &nu, why, sizeof why);
+			v = judge(s, der, len, &nu, &exp, why, sizeof why);
 		}
 	} else if (!g.set) {
 		snprintf(why, sizeof why, "cannot read \"%s\": %s", s->path, strerror(serr));
@@ -611,6 +628,7 @@ static void refresh_one(struct staple *s)
 		s->len = (int)len;
 		der = NULL;
 		s->next_update = nu;
+		s->expires = exp;
 		s->sig = g;
 		snprintf(s->problem, sizeof s->problem, "%s", why);
 		s->problem_logged = !why[0];
@@ -632,11 +650,17 @@ static void refresh_one(struct staple *s)
 			s->problem_logged = false;
 			s->problem_note = false;
 		}
-	} else if (s->der && s->next_update && now > (long long)s->next_update) {
+	} else if (s->der && now > (long long)s->expires) {
 		old = s->der;
 		s->der = NULL;
-		fmt_time(s->next_update, t, sizeof t);
-		snprintf(s->problem, sizeof s->problem, "\"%s\" has expired (nextUpdate %s)", s->path, t);
+		if (s->next_update) {
+			fmt_time(s->next_update, t, sizeof t);
+			snprintf(s->problem, sizeof s->problem, "\"%s\" has expired (nextUpdate %s)", s->path, t);
+		} else {
+			fmt_time(s->expires - NO_NEXT_MAX_AGE_SEC - SKEW_SEC, t, sizeof t);
+			snprintf(s->problem, sizeof s->problem, "\"%s\" has no nextUpdate and is older than "
+				 NO_NEXT_MAX_AGE_TEXT " (thisUpdate %s)", s->path, t);
+		}
 		s->problem_logged = false;
 		s->problem_note = false;
 		log_gone = true;
@@ -648,13 +672,15 @@ static void refresh_one(struct staple *s)
 		snprintf(why, sizeof why, "%s", s->problem);
 	}
 	nu = s->next_update;
+	exp = s->expires;
 	unlock_staples();
 	OPENSSL_free(old);
 	OPENSSL_free(der);
-	fmt_time(nu, t, sizeof t);
+	fmt_time(nu ? nu : exp, t, sizeof t);
 	if (log_ok)
-		say(2, "rule \"%s\": OCSP staple \"%s\" loaded (%s%s)", s->rule, s->path,
-		    nu ? "next update " : "no next update", nu ? t : "");
+		say(2, "rule \"%s\": OCSP staple \"%s\" loaded (%s%s%s)", s->rule, s->path,
+		    nu ? "next update " : "no next update: stapled until ", t,
+		    nu ? "" : ", thisUpdate + " NO_NEXT_MAX_AGE_TEXT);
 	if (log_problem && note)
 		say(1, "rule \"%s\": OCSP staple %s", s->rule, why);
 	else if (log_problem && log_gone)
@@ -752,13 +778,15 @@ static int client_status_cb(SSL *ssl, void *arg)
 		goto out;
 	}
 	status = OCSP_single_get0_status(OCSP_resp_get0(bs, idx), &reason, &revtime, &thisupd, &nextupd);
-	if (!OCSP_check_validity(thisupd, nextupd, SKEW_SEC, -1)) {
+	if (!OCSP_check_validity(thisupd, nextupd, SKEW_SEC, nextupd ? -1 : NO_NEXT_MAX_AGE_SEC + SKEW_SEC)) {
 		time_t tu = asn1_to_time(thisupd);
 		bool early = tu > time(NULL) + SKEW_SEC;
 
-		fmt_time(early ? tu : asn1_to_time(nextupd), t, sizeof t);
+		fmt_time(early || !nextupd ? tu : asn1_to_time(nextupd), t, sizeof t);
 		ret = refuse("OCSP: server certificate %s: the stapled OCSP response %s %s", who,
-			     early ? "is not valid yet: thisUpdate" : "has expired: nextUpdate", t);
+			     early ? "is not valid yet: thisUpdate"
+			     : nextupd ? "has expired: nextUpdate"
+			     : "has no nextUpdate and is older than " NO_NEXT_MAX_AGE_TEXT ": thisUpdate", t);
 		goto out;
 	}
 	if (status == V_OCSP_CERTSTATUS_REVOKED) {

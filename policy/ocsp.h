@@ -10,7 +10,8 @@
  * SingleResponse for the certificate (CertID from the certificate and
  * its issuer in the chain; without the issuer, serial number and issuer
  * name hash), not before thisUpdate and not past nextUpdate (5 minutes
- * of clock skew allowed).  Its signature is the client's to check.
+ * of clock skew allowed), or, without nextUpdate, not more than 24 hours
+ * after thisUpdate.  Its signature is the client's to check.
  *
  * Reload.  ocsp_staples_refresh(), called by the shim when it accepts a
  * connection of the rule (never on the I/O path), looks at each file at
@@ -28,8 +29,8 @@
  * the stapled response: successful, signed by the issuer or by a
  * responder it delegated to (OCSP_basic_verify against the rule's trust
  * store, the peer's chain as untrusted certificates), a SingleResponse
- * for the leaf, thisUpdate/nextUpdate within 5 minutes of skew, status
- * good.  A revoked or unknown status or an invalid response fails the
+ * for the leaf, thisUpdate/nextUpdate within 5 minutes of skew (without
+ * nextUpdate, thisUpdate at most 24 hours past), status good.  A revoked or unknown status or an invalid response fails the
  * handshake in both modes; no response fails it with "require".  The
  * reason (a printable line naming the server's certificate) is left as
  * the data of an ERR_LIB_SSL / SSL_R_INVALID_STATUS_RESPONSE error, which

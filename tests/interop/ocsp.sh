@@ -106,7 +106,11 @@ if ! respond "$T/server.crt" $R "$T/good.der" 1 || ! respond "$T/server.crt" $R 
 	! respond "$T/server.crt" "$T/rogue.crt" "$T/rogue.key" "$T/rogue.der" ||
 	! respond "$T/server.crt" "$T/plain.crt" "$T/plain.key" "$T/plain.der" ||
 	! "$PY" "$TLSSHIM_TOP/tests/interop/py/ocsp_resp.py" "$T/server.crt" "$C/ca.crt" $R \
-		-172800 -86400 "$T/expired.der" >>"$C/log" 2>&1; then
+		-172800 -86400 "$T/expired.der" >>"$C/log" 2>&1 ||
+	! "$PY" "$TLSSHIM_TOP/tests/interop/py/ocsp_resp.py" "$T/server.crt" "$C/ca.crt" $R \
+		-90000 none "$T/old-nonext.der" >>"$C/log" 2>&1 ||
+	! "$PY" "$TLSSHIM_TOP/tests/interop/py/ocsp_resp.py" "$T/server.crt" "$C/ca.crt" $R \
+		-60 none "$T/fresh-nonext.der" >>"$C/log" 2>&1; then
 	fail ocsp_setup "cannot make the OCSP responses$(show "$C/log")"; exit 1
 fi
 # openssl's own view of them.
@@ -319,10 +323,32 @@ else
 	stop "$SRV"
 fi
 
-# Not valid yet (thisUpdate 310 s ahead, 5 minutes of skew allowed): not
+# No nextUpdate, thisUpdate 25 hours ago: older than the 24 hours such a
+# response is used for; not sent, one line (the old library stapled it).
+SP=$(free_port)
+policy "$T/nonext.conf" <<EOF
+rules = ( { name = "ocsp-nonext"; direction = "accept"; port = $SP;
+  cert = "$T/server-chain.crt"; key = "$T/server.key"; ocsp_staple_file = "$T/old-nonext.der"; } );
+EOF
+export TLSSHIM_LOG_FILE="$T/nonext.log"
+name=server_old_staple_without_next_update_not_sent
+if ! start_echo nonext -c "$SP"; then
+	fail "$name" "echo_server never listened$(show "$T/nonext.err" "$T/nonext.log")"
+else
+	if ! sclient "$name" || ! grep -q 'OCSP response: no response sent' "$T/$name.sc"; then
+		fail "$name" "expected an echo and no OCSP response$(show "$T/$name.sc")"
+	elif [ "$(lines "$T/nonext.log" "rule \"ocsp-nonext\": OCSP staple \"$T/old-nonext.der\" has no nextUpdate and is older than 24 hours \(thisUpdate [0-9-]+ [0-9:]+ UTC\); no response is stapled")" -ne 1 ]; then
+		fail "$name" "expected one log line$(show "$T/nonext.log")"
+	else
+		pass "$name"
+	fi
+	stop "$SRV"
+fi
+
+# Not valid yet (thisUpdate 305 s ahead, 5 minutes of skew allowed): not
 # sent, one line; read again at each look, and stapled once it is valid.
 # shellcheck disable=SC2086
-"$PY" "$TLSSHIM_TOP/tests/interop/py/ocsp_resp.py" "$T/server.crt" "$C/ca.crt" $R 310 86400 "$T/soon.der"
+"$PY" "$TLSSHIM_TOP/tests/interop/py/ocsp_resp.py" "$T/server.crt" "$C/ca.crt" $R 305 86400 "$T/soon.der"
 SP=$(free_port)
 policy "$T/soon.conf" <<EOF
 rules = ( { name = "ocsp-soon"; direction = "accept"; port = $SP;
@@ -512,6 +538,12 @@ client_case client_if_stapled_refuses_rogue_responder if_stapled 'not signed by 
 client_case client_refuses_responder_without_ocspsigning require 'not signed by the issuer or a responder it authorised' \
 	"$SC" "$SK" "$T/plain.der"
 client_case client_refuses_expired_response require 'the stapled OCSP response has expired' "$SC" "$SK" "$T/expired.der"
+# No nextUpdate: good for 24 hours from thisUpdate (the old library took
+# one of any age).
+client_case client_refuses_old_response_without_next_update require \
+	'the stapled OCSP response has no nextUpdate and is older than 24 hours: thisUpdate' \
+	"$SC" "$SK" "$T/old-nonext.der"
+client_case client_accepts_fresh_response_without_next_update require ok "$SC" "$SK" "$T/fresh-nonext.der"
 client_case client_refuses_response_for_another_cert if_stapled 'the stapled OCSP response has no status for it' \
 	"$SC" "$SK" "$T/revoked.der"
 # ocsp = "off" (the default) does not even ask.
