@@ -1044,11 +1044,62 @@ static int verify_peer(int ok, X509_STORE_CTX *xs)
 	return 0;
 }
 
+/* c->ssl, a new SSL object of ctx over c's socket, set up for c's role
+ * and options; false (c->ssl NULL or to be freed) when OpenSSL cannot. */
+static bool ssl_make(struct tls_conn *c, SSL_CTX *ctx)
+{
+	BIO *bio;
+
+	c->ssl = SSL_new(ctx);
+	bio = c->ssl ? BIO_new(sock_method) : NULL;
+	if (!bio)
+		return false;
+	BIO_set_data(bio, c);
+	SSL_set_bio(c->ssl, bio, bio);
+	/* Read ahead: one recv() takes in as many records as fit, and a
+	 * short one tells that the kernel's queue is empty (read_locked). */
+	SSL_set_read_ahead(c->ssl, 1);
+	if (c->o.check_peer) {
+		SSL_set_app_data(c->ssl, c);
+		SSL_set_verify(c->ssl, SSL_get_verify_mode(c->ssl), verify_peer);
+	}
+	/* An idle connection keeps no record buffers: OpenSSL frees its
+	 * read buffer when it holds nothing and its write buffer when all is
+	 * written (about 34 KiB per connection otherwise). */
+	SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
+	if (c->o.ktls && ktls_usable(c->o.label))
+		SSL_set_options(c->ssl, SSL_OP_ENABLE_KTLS);
+	/* A bare FIN the rule accepts is the end of the peer's stream only,
+	 * as TCP's half-close: OpenSSL must see it as a close_notify, not as
+	 * a fatal error that would fail our later writes (the reply to a
+	 * peer that shut down its sending side). */
+	if (c->o.allow_truncation)
+		SSL_set_options(c->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	if (c->role == TLS_ROLE_SERVER) {
+		SSL_set_accept_state(c->ssl);
+	} else {
+		SSL_set_connect_state(c->ssl);
+		if (c->name[0] && !is_ip_literal(c->name) &&
+		    !SSL_set_tlsext_host_name(c->ssl, c->name))
+			return false;
+		if (c->o.verify_name && c->name[0]) {
+			X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
+			/* subjectAltName only: a name in the subject CN alone is
+			 * not accepted (RFC 6125 §6.4.4, tlsshim.conf(5)). */
+			X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
+							      X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
+			if (is_ip_literal(c->name) ? !X509_VERIFY_PARAM_set1_ip_asc(vp, c->name)
+						   : !SSL_set1_host(c->ssl, c->name))
+				return false;
+		}
+	}
+	return true;
+}
+
 struct tls_conn *tls_conn_new(int fd, const struct tls_opts *opts, enum tls_role role,
 			      const char *peer_name, const char *peer_desc)
 {
 	struct tls_conn *c;
-	BIO *bio = NULL;
 
 	pthread_once(&sock_method_once, sock_method_init);
 	if (!sock_method || !opts->ctx)
@@ -1081,49 +1132,8 @@ struct tls_conn *tls_conn_new(int fd, const struct tls_opts *opts, enum tls_role
 
 	struct err_stash es_;
 	err_stash(&es_);
-	c->ssl = SSL_new(opts->ctx);
-	bio = c->ssl ? BIO_new(sock_method) : NULL;
-	if (!bio)
+	if (!ssl_make(c, opts->ctx))
 		goto fail;
-	BIO_set_data(bio, c);
-	SSL_set_bio(c->ssl, bio, bio);
-	/* Read ahead: one recv() takes in as many records as fit, and a
-	 * short one tells that the kernel's queue is empty (read_locked). */
-	SSL_set_read_ahead(c->ssl, 1);
-	if (opts->check_peer) {
-		SSL_set_app_data(c->ssl, c);
-		SSL_set_verify(c->ssl, SSL_get_verify_mode(c->ssl), verify_peer);
-	}
-	/* An idle connection keeps no record buffers: OpenSSL frees its
-	 * read buffer when it holds nothing and its write buffer when all is
-	 * written (about 34 KiB per connection otherwise). */
-	SSL_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
-	if (opts->ktls && ktls_usable(opts->label))
-		SSL_set_options(c->ssl, SSL_OP_ENABLE_KTLS);
-	/* A bare FIN the rule accepts is the end of the peer's stream only,
-	 * as TCP's half-close: OpenSSL must see it as a close_notify, not as
-	 * a fatal error that would fail our later writes (the reply to a
-	 * peer that shut down its sending side). */
-	if (opts->allow_truncation)
-		SSL_set_options(c->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
-	if (role == TLS_ROLE_SERVER) {
-		SSL_set_accept_state(c->ssl);
-	} else {
-		SSL_set_connect_state(c->ssl);
-		if (c->name[0] && !is_ip_literal(c->name) &&
-		    !SSL_set_tlsext_host_name(c->ssl, c->name))
-			goto fail;
-		if (opts->verify_name && c->name[0]) {
-			X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
-			/* subjectAltName only: a name in the subject CN alone is
-			 * not accepted (RFC 6125 §6.4.4, tlsshim.conf(5)). */
-			X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
-							      X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
-			if (is_ip_literal(c->name) ? !X509_VERIFY_PARAM_set1_ip_asc(vp, c->name)
-						   : !SSL_set1_host(c->ssl, c->name))
-				goto fail;
-		}
-	}
 	err_unstash(&es_);
 	atomic_store_explicit(&c->refs, 1, memory_order_release);
 	return c;
@@ -1364,6 +1374,36 @@ static bool resumed_peer_ok(struct tls_conn *c)
 	return true;
 }
 
+/* Before a step: the SSL object made again from the rule's current
+ * context, when a reload replaced the one it was made from
+ * (tls_opts.fresh_ctx).  Nothing was sent or read with the old one
+ * (see handshake_locked). */
+static bool renew_ssl(struct tls_conn *c)
+{
+	SSL_CTX *n = c->o.fresh_ctx(c->o.fresh_arg, c->o.ctx);
+	SSL *old = c->ssl;
+
+	if (!n)
+		return true;
+	c->ssl = NULL;
+	if (!ssl_make(c, n)) {
+		SSL_free(c->ssl);
+		c->ssl = old;
+		SSL_CTX_free(n);
+		set_fail(c, TLS_FAIL_HANDSHAKE);
+		set_state(c, ST_FAILED);
+		snprintf(c->err, sizeof c->err, "cannot create the TLS connection object for the reloaded"
+			 " certificates");
+		return false;
+	}
+	SSL_free(old);
+	c->o.ctx = n;
+	SSL_CTX_free(n);        /* the SSL object holds its own */
+	log_debug("%s rule \"%s\": the rule's files were reloaded since this connection was made:"
+		  " its handshake uses the new ones", c->peer, c->o.label);
+	return true;
+}
+
 static int handshake_locked(struct tls_conn *c)
 {
 	struct err_snap snap;
@@ -1377,6 +1417,14 @@ static int handshake_locked(struct tls_conn *c)
 		return TLS_ERR;
 	if (c->state == ST_NEW && !c->hs_deadline)
 		c->hs_deadline = clock_ms() + c->o.handshake_timeout_ms;
+	/* Until the SSL object has used the socket: a client's before its
+	 * first step (its ClientHello), a server's until it has read a byte
+	 * (it sends nothing before the ClientHello): so the check is made
+	 * right before the ClientHello is read, however long after the
+	 * accept it comes. */
+	if (c->o.fresh_ctx && __atomic_load_n(&c->rx_gen, __ATOMIC_RELAXED) == 0 &&
+	    (c->state == ST_NEW || c->role == TLS_ROLE_SERVER) && !renew_ssl(c))
+		return TLS_ERR;
 	/* Offered at the first step, not at creation: a connect() that
 	 * fails (one address of several) must not use up a single-use
 	 * TLS 1.3 session. */

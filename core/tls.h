@@ -50,7 +50,7 @@ struct tls_conn;
 
 /* What the engine needs of a rule (the shim fills it from the policy). */
 struct tls_opts {
-	SSL_CTX *ctx;              /* the rule's context; outlives every connection */
+	SSL_CTX *ctx;              /* the rule's context (the SSL object holds a reference) */
 	const char *label;         /* the rule's name, for logs; outlives them too */
 	bool verify_name;          /* client: check the server's name (else: warn) */
 	bool allow_truncation;     /* a FIN without close_notify is a clean end */
@@ -81,6 +81,18 @@ struct tls_opts {
 	 * offer a cached session (policy/resume.c); NULL: none offered.
 	 * Must not block nor take a lock that is not a leaf. */
 	void (*offer_session)(SSL *ssl, const char *name);
+	/* Optional: called at the handshake's steps until the SSL object has
+	 * used the socket (a client's first; a server's until the first
+	 * bytes of the ClientHello are read), under the connection's lock, with
+	 * the context the connection was made with: the context it must use
+	 * instead, with a reference for the engine, when the rule's files
+	 * changed since (a reload, policy/reload.h); NULL: keep it.  The
+	 * engine then makes its SSL object again from that context, so that
+	 * a connection accepted before a reload is not verified, nor resumes
+	 * a session, under the trust the reload replaced.  May read files;
+	 * takes no lock that is not a leaf. */
+	SSL_CTX *(*fresh_ctx)(const void *arg, SSL_CTX *have);
+	const void *fresh_arg;
 	/* Server: called once when the handshake completes (under the
 	 * connection's lock), with the SSL object and the socket; the bytes
 	 * it writes to buf (at most cap; it returns the count, 0 for none)

@@ -851,6 +851,23 @@ static bool ocsp_again(const struct policy_rule *r, SSL_CTX *ctx, const struct p
 	return true;
 }
 
+/* The files of rule i as at its last failed reload (NULL: none).  Set
+ * by the checking thread under the swap lock, so that policy_reload_fresh
+ * may read it under that lock. */
+static void set_failed(struct policy_reload *rl, size_t i, struct stamps *st)
+{
+	struct stamps *old;
+
+	if (!lock_swap(rl)) {
+		stamps_free(st);
+		return;
+	}
+	old = rl->r[i].failed;
+	rl->r[i].failed = st;
+	unlock_swap(rl);
+	stamps_free(old);
+}
+
 static void check_rule(const struct policy *p, struct policy_reload *rl, size_t i, reload_log_fn log)
 {
 	const struct policy_rule *r = &p->rules[i];
@@ -885,16 +902,14 @@ static void check_rule(const struct policy *p, struct policy_reload *rl, size_t 
 	}
 	ERR_pop_to_mark();
 	if (!nctx) {
-		stamps_free(rl->r[i].failed);
-		rl->r[i].failed = now;
+		set_failed(rl, i, now);
 		snprintf(msg, sizeof msg, "reload failed, the previous certificates stay in use: %s",
 			 why[0] ? why : "cannot build the TLS context");
 		if (log)
 			log(1, r->name, msg);
 		return;
 	}
-	stamps_free(rl->r[i].failed);
-	rl->r[i].failed = NULL;
+	set_failed(rl, i, NULL);
 	stamps_free(now);
 	if (!lock_swap(rl)) {
 		SSL_CTX_free(nctx);
@@ -952,6 +967,79 @@ void policy_reload_check_now(const struct policy *p, reload_log_fn log)
 		return;
 	atomic_store(&rl->next_ms, now_ms() + 1000);
 	check_all(p, log);
+}
+
+/* Does the rule use its ca and crl files to verify peers? */
+static bool trust_watched(const struct policy_rule *r)
+{
+	if (!r->ca && !r->crl)
+		return false;
+	return r->direction == POLICY_ACCEPT ? r->require_client_cert : r->verify != POLICY_VERIFY_NONE;
+}
+
+/* The stamp of path in st, or NULL. */
+static const struct stamp *stamp_in(const struct stamps *st, const char *path)
+{
+	for (size_t i = 0; st && i < st->n; i++)
+		if (strcmp(st->s[i].path, path) == 0)
+			return &st->s[i];
+	return NULL;
+}
+
+/* now[k] (the ca and crl paths as they are) differ from what st says. */
+static bool trust_differs(const struct stamps *st, const char *const paths[2], const struct stamp now[2])
+{
+	for (size_t k = 0; k < 2; k++) {
+		const struct stamp *was = paths[k] ? stamp_in(st, paths[k]) : NULL;
+
+		if (!was)
+			continue;
+		if ((now[k].err == EACCES || now[k].err == EPERM) && !was->err)
+			continue;      /* as ctx_changed: cannot look, cannot reload */
+		if (!stamp_same(&now[k], was))
+			return true;
+	}
+	return false;
+}
+
+SSL_CTX *policy_reload_fresh(const struct policy *p, const struct policy_rule *r, SSL_CTX *have,
+			     reload_log_fn log)
+{
+	struct policy_reload *rl = p ? p->reload : NULL;
+	SSL_CTX *cur;
+
+	if (!rl || !r->ctx || (size_t)r->index >= rl->n || r != &p->rules[r->index])
+		return NULL;
+	if (trust_watched(r) && atomic_load_explicit(&rl->pid, memory_order_relaxed) == self_pid()) {
+		const char *const paths[2] = { r->ca, r->crl };
+		struct stamp now[2] = { { 0 } };
+		struct policy_sni *sni = NULL;
+		bool changed = false;
+
+		for (size_t k = 0; k < 2; k++)
+			if (paths[k]) {
+				now[k].path = (char *)paths[k];
+				stamp_take(&now[k]);
+			}
+		if ((cur = current(rl, r->index, &sni))) {
+			changed = trust_differs(stamps_of(cur, false), paths, now);
+			SSL_CTX_free(cur);
+		}
+		/* Not again for files a reload already found broken (logged
+		 * once; the previous context stays until they change). */
+		if (changed && lock_swap(rl)) {
+			if (rl->r[r->index].failed && !trust_differs(rl->r[r->index].failed, paths, now))
+				changed = false;
+			unlock_swap(rl);
+		}
+		if (changed)
+			policy_reload_check_now(p, log);
+	}
+	if (!(cur = policy_reload_ctx(p, r)) || cur == have) {
+		SSL_CTX_free(cur);
+		return NULL;
+	}
+	return cur;
 }
 
 unsigned long policy_reload_count(const struct policy *p)

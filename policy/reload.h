@@ -28,6 +28,9 @@
  * resumes after it, even with a shared ticket_key_file; hosts sharing the
  * same files keep resuming each other's sessions.  A reload also forgets
  * the client sessions cached for the old context (policy/resume.c).
+ * The ca and crl paths of rules that verify peers are also looked at
+ * right before each handshake reads its first byte (policy_reload_fresh),
+ * so a change is in force from the next handshake, not a second later.
  */
 #ifndef TLSSHIM_POLICY_RELOAD_H
 #define TLSSHIM_POLICY_RELOAD_H
@@ -78,6 +81,19 @@ SSL_CTX *policy_reload_ctx(const struct policy *p, const struct policy_rule *r);
 void policy_reload_check(const struct policy *p, reload_log_fn log);
 /* Same, whatever the time of the last check (tests, the linger thread). */
 void policy_reload_check_now(const struct policy *p, reload_log_fn log);
+/* At a connection's first handshake step (tls_opts.fresh_ctx): when the
+ * rule verifies its peers (an accept rule with require_client_cert, a
+ * connect rule that verifies), its ca and crl paths are looked at
+ * (stat(2), at most two calls: a directory's own stamp changes when an
+ * entry is added, removed or renamed over) and a change reloads at once,
+ * whatever the time of the last check; then, when the rule's current
+ * context is not `have`, it is returned with a reference for the caller
+ * (NULL: keep have).  So a CA or CRL replaced by a rename is in force
+ * for every handshake that starts after the rename, also one of a
+ * connection accepted before it.  Called under a connection's lock:
+ * what it takes besides are leaves (the swap lock, the resume cache's). */
+SSL_CTX *policy_reload_fresh(const struct policy *p, const struct policy_rule *r, SSL_CTX *have,
+			     reload_log_fn log);
 /* Successful reloads so far (tests). */
 unsigned long policy_reload_count(const struct policy *p);
 

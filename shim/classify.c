@@ -64,6 +64,13 @@ void shim_reload_check(void)
 		policy_reload_check(shim_policy, reload_log);
 }
 
+/* tls_opts.fresh_ctx: the rule's context now, if a reload replaced the
+ * one the connection was made with (policy_reload_fresh). */
+static SSL_CTX *fresh_ctx(const void *arg, SSL_CTX *have)
+{
+	return policy_reload_fresh(shim_policy, arg, have, reload_log);
+}
+
 struct tls_conn *shim_conn_new(int fd, const struct shim_verdict *v)
 {
 	const struct policy_rule *r = v->rule;
@@ -82,6 +89,8 @@ struct tls_conn *shim_conn_new(int fd, const struct shim_verdict *v)
 		.key_update_records = r->key_update_records,
 		.check_peer = r->identity ? policy_identity_check : NULL,
 		.check_arg = r->identity,
+		.fresh_ctx = shim_policy->reload ? fresh_ctx : NULL,
+		.fresh_arg = r,
 		.offer_session = r->direction == POLICY_CONNECT && !r->session_cache_off ? resume_offer : NULL,
 		.preamble = r->proxy_v2 && v->role == TLS_ROLE_SERVER ? shim_proxy_v2 : NULL,
 	};

@@ -286,6 +286,53 @@ else
 fi
 stop "$SRV"
 
+# --- the CA changes between a connection's accept and its ClientHello --------
+# A session made under the old client CA file must not resume after the
+# file is replaced, even on a connection accepted before the change (its
+# ClientHello comes after), nor on one made right after it (within the
+# second in which no check was due: the old library resumed both).
+P2=$(free_port)
+cp "$CERTS/ca.crt" "$T/rr-ca.pem"
+policy "$T/rr.conf" <<EOF
+rules = ( { name = "rr"; direction = "accept"; port = $P2;
+  cert = "$CERTS/server.crt"; key = "$CERTS/server.key";
+  require_client_cert = true; ca = "$T/rr-ca.pem"; ticket_key_file = "$T/ticket.key"; } );
+EOF
+export TLSSHIM_LOG_FILE="$T/rr.log"
+shimbg "$PROGS/thread_server" "$P2" 100000 >"$T/rr.out" 2>"$T/rr.err"
+SRV=$!
+if ! wait_for "$T/rr.out" '^listening' 10; then
+	fail rr_setup "thread_server never listened$(show "$T/rr.err" "$T/rr.log")"
+else
+	bg "$PY" "$PYD/reload_resume.py" "$P2" "$CERTS/ca.crt" "$CERTS/client.crt" "$CERTS/client.key" \
+		"$T/rr.go" >"$T/rr.cl" 2>&1
+	RR=$!
+	if ! wait_for "$T/rr.cl" '^connected' 10 || ! grep -q '^saved' "$T/rr.cl"; then
+		fail ca_change_no_resumption_after "no session$(show "$T/rr.cl" "$T/rr.log")"
+	else
+		# the client's CA is no longer trusted
+		put "$CERTS/other-ca.crt" "$T/rr-ca.pem"
+		: >"$T/rr.go"
+		wait_exit "$RR" 20
+		for n in 2 3; do
+			if grep -q "^$n resumed" "$T/rr.cl" || grep -q "line-$n" "$T/rr.out"; then
+				fail "ca_change_no_resumption_$n" "resumed under the old CA$(show "$T/rr.cl" "$T/rr.log")"
+			elif ! grep -q "^$n failed" "$T/rr.cl"; then
+				fail "ca_change_no_resumption_$n" "not refused$(show "$T/rr.cl" "$T/rr.log")"
+			else
+				pass "ca_change_no_resumption_$n"
+			fi
+		done
+		if [ "$(lines "$T/rr.log" 'rule "rr": reloaded')" -ne 1 ] ||
+			[ "$(lines "$T/rr.log" 'rule "rr": .*certificate verification failed')" -ne 2 ]; then
+			fail ca_change_refusals_logged "expected one reload and two refusals$(show "$T/rr.log")"
+		else
+			pass ca_change_refusals_logged
+		fi
+	fi
+fi
+stop "$SRV"
+
 # --- connect rule: the server's CA changes, one client process -------------
 Q=$(free_port)
 cp "$CERTS/ca.crt" "$T/srvca.pem"
