@@ -766,6 +766,7 @@ NO_SAN void *tlsshim_dlopen_decide(const char *file, int mode, const void *calle
 	bool ok = true;
 	void *h;
 
+	__atomic_add_fetch(&shim_dlopen_calls, 1, __ATOMIC_RELAXED);
 	if (!st)
 		st = setup(&mine);
 	if (!file || !(mode & RTLD_DEEPBIND))

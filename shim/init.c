@@ -244,10 +244,34 @@ static void refuse_own_syscalls(void)
 	__atomic_store_n(&go_seen_adds, first.adds, __ATOMIC_RELAXED);
 }
 
+/* A child of fork() does not look until it has called dlopen: glibc does
+ * not reset the loader's lock (dl_iterate_phdr's) in the child, so when
+ * another thread of the parent was walking the objects at the fork (an
+ * unwinder, say), the child's first look waited on that lock for ever.
+ * The child holds what the parent held, which the parent judged when it
+ * loaded it (a Go library's constructor creates its thread inside the
+ * load); a dlopen of the child's own that returned means the lock is
+ * free.  shim_dlopen_calls: counted by the dlopen trampoline
+ * (shim/dlsym.c). */
+unsigned long shim_dlopen_calls;
+static bool child_skip;
+static unsigned long child_skip_mark;
+
+static void go_look_fork_child(void)
+{
+	child_skip_mark = __atomic_load_n(&shim_dlopen_calls, __ATOMIC_RELAXED);
+	__atomic_store_n(&child_skip, true, __ATOMIC_RELAXED);
+}
+
 SHIM_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
 	unsigned long long adds = 0;
 
+	if (__atomic_load_n(&child_skip, __ATOMIC_RELAXED)) {
+		if (__atomic_load_n(&shim_dlopen_calls, __ATOMIC_RELAXED) == child_skip_mark)
+			return REAL(pthread_create)(t, attr, fn, arg);
+		__atomic_store_n(&child_skip, false, __ATOMIC_RELAXED);
+	}
 	dl_iterate_phdr(adds_cb, &adds);
 	if (adds != __atomic_load_n(&go_seen_adds, __ATOMIC_RELAXED)) {
 		struct go_found g = { .found = false };
@@ -553,6 +577,7 @@ static void after_fork_parent(void)
 
 static void after_fork_child(void)
 {
+	go_look_fork_child();
 	self_forked();
 	release_after_fork(true);
 	shim_epoll_fork_child();

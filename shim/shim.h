@@ -42,6 +42,8 @@ extern const struct policy *shim_policy;
 /* Stops the process (78) when the policy has TLS rules: the Go library
  * at path is about to be loaded with RTLD_DEEPBIND (shim/init.c). */
 void shim_refuse_go_library(const char *path);
+/* dlopen calls so far (shim/dlsym.c counts, shim/init.c reads). */
+extern unsigned long shim_dlopen_calls;
 
 /* Start-up (init.c).  The library initialises itself on the first call
  * that needs the policy, from whatever thread and however early (another
