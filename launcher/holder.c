@@ -15,8 +15,10 @@
  * answers one request per connection on an abstract unix socket
  * (SOCK_SEQPACKET), after checking the peer's user (SO_PEERCRED: the
  * holder's own, or any when the holder runs as root, for programs that
- * drop privileges) and the secret token the program got in its
- * environment.  Requests are served one at a time, and it never waits
+ * drop privileges) and the request's MAC, keyed by the secret token the
+ * program got in its environment; its answer carries its own MAC, by
+ * which the program knows it from whoever else may bind its name (the
+ * token never crosses the socket: policy/keyholder.h).  Requests are served one at a time, and it never waits
  * on a peer: a connection whose request is not there yet waits in a small
  * table, a bounded time (take, try_serve).
  */
@@ -42,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -311,8 +314,13 @@ static int do_op(EVP_PKEY *k, int op, const unsigned char *in, size_t inlen, uns
 /* ---- serving ------------------------------------------------------------- */
 
 static unsigned char token[KH_TOKEN_LEN];
+static EVP_MAC *hmac;
 
-static void answer(int c, int st, const unsigned char *data, size_t len)
+/* The answer to a request whose MAC was right (reqmac) carries the
+ * holder's MAC over it and the answer (policy/keyholder.h); a refusal of
+ * an unproven request carries zeros: the holder MACs nothing a request
+ * without the token asked for. */
+static void answer(int c, int st, const unsigned char *data, size_t len, const unsigned char *reqmac)
 {
 	unsigned char buf[KH_ANS_HDR_LEN + KH_MAX_DATA];
 
@@ -325,6 +333,9 @@ static void answer(int c, int st, const unsigned char *data, size_t len)
 	buf[7] = (unsigned char)len;
 	if (len)
 		memcpy(buf + KH_ANS_HDR_LEN, data, len);
+	if (!reqmac || !keyholder_mac(hmac, token, KH_LABEL_ANS, reqmac, KH_MAC_LEN, buf, KH_ANS_MAC_OFF,
+				      buf + KH_ANS_HDR_LEN, len, buf + KH_ANS_MAC_OFF))
+		memset(buf + KH_ANS_MAC_OFF, 0, KH_MAC_LEN);
 	(void)!send(c, buf, KH_ANS_HDR_LEN + len, MSG_NOSIGNAL);
 }
 
@@ -380,7 +391,8 @@ static void refused_flush(void)
 /* One request, already in req (n bytes), from a peer of user uid. */
 static void serve(int c, const unsigned char *req, ssize_t n, const struct ucred *cr)
 {
-	unsigned char out[KH_MAX_DATA];
+	unsigned char out[KH_MAX_DATA], mac[KH_MAC_LEN];
+	const unsigned char *rmac = req + KH_REQ_MAC_OFF;
 	size_t outlen = sizeof out, len;
 	EVP_PKEY *k;
 	int st;
@@ -388,23 +400,26 @@ static void serve(int c, const unsigned char *req, ssize_t n, const struct ucred
 	if (n < KH_HDR_LEN || memcmp(req, KH_MAGIC, 4) != 0 || req[4] != KH_VERSION) {
 		if (n != 0)
 			refused("pid %d: malformed request", (int)cr->pid);
-		answer(c, KH_ERR_BAD, NULL, 0);
+		answer(c, KH_ERR_BAD, NULL, 0, NULL);
 		return;
 	}
-	if (CRYPTO_memcmp(req + 8, token, KH_TOKEN_LEN) != 0) {
-		refused("refused a request from uid %d pid %d: wrong token", (int)cr->uid, (int)cr->pid);
-		answer(c, KH_ERR_AUTH, NULL, 0);
+	if (!keyholder_mac(hmac, token, KH_LABEL_REQ, req, KH_REQ_MAC_OFF, req + KH_HDR_LEN,
+			   (size_t)n - KH_HDR_LEN, NULL, 0, mac) ||
+	    CRYPTO_memcmp(mac, rmac, KH_MAC_LEN) != 0) {
+		refused("refused a request from uid %d pid %d: wrong MAC (not made with the program's secret)",
+			(int)cr->uid, (int)cr->pid);
+		answer(c, KH_ERR_AUTH, NULL, 0, NULL);
 		return;
 	}
 	len = (size_t)req[6] << 8 | req[7];
 	if (len != (size_t)n - KH_HDR_LEN || len > KH_MAX_DATA) {
 		hlog("error", "pid %d: malformed request", (int)cr->pid);
-		answer(c, KH_ERR_BAD, NULL, 0);
+		answer(c, KH_ERR_BAD, NULL, 0, rmac);
 		return;
 	}
-	if (!(k = find(req + 8 + KH_TOKEN_LEN))) {
+	if (!(k = find(req + 8 + KH_NONCE_LEN))) {
 		hlog("error", "pid %d: no key held for that certificate", (int)cr->pid);
-		answer(c, KH_ERR_NOKEY, NULL, 0);
+		answer(c, KH_ERR_NOKEY, NULL, 0, rmac);
 		return;
 	}
 	st = do_op(k, req[5], req + KH_HDR_LEN, len, out, &outlen);
@@ -415,7 +430,7 @@ static void serve(int c, const unsigned char *req, ssize_t n, const struct ucred
 		hlog("error", "pid %d: signing failed", (int)cr->pid);
 	else if (verbose)
 		hlog("debug", "pid %d: signed (operation %d)", (int)cr->pid, req[5]);
-	answer(c, st, out, outlen);
+	answer(c, st, out, outlen, rmac);
 	OPENSSL_cleanse(out, sizeof out);
 }
 
@@ -461,7 +476,7 @@ static bool try_serve(int c, const struct ucred *cr)
 static void take(int lfd)
 {
 	for (int i = 0; i < 64; i++) {
-		struct ucred cr;
+		struct ucred cr = { .pid = 0, .uid = (uid_t)-1 };
 		socklen_t crl = sizeof cr;
 		int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
@@ -471,7 +486,7 @@ static void take(int lfd)
 		    (cr.uid != getuid() && getuid() != 0)) {
 			refused("refused a connection from uid %d pid %d: not the program's user", (int)cr.uid,
 				(int)cr.pid);
-			answer(c, KH_ERR_AUTH, NULL, 0);
+			answer(c, KH_ERR_AUTH, NULL, 0, NULL);
 			close(c);
 			continue;
 		}
@@ -593,6 +608,10 @@ static void __attribute__((noreturn)) holder_main(struct policy *p, pid_t prog, 
 		_exit(1);
 	}
 	hlibctx = p->libctx;
+	if (!(hmac = EVP_MAC_fetch(hlibctx, OSSL_MAC_NAME_HMAC, NULL))) {
+		report(rep, "no HMAC in OpenSSL");
+		_exit(1);
+	}
 	if (lf && *lf && (logfd = open_log(lf)) < 0) {
 		int e = errno;
 

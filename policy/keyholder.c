@@ -23,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -31,7 +33,9 @@
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/ecdsa.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
@@ -44,7 +48,7 @@ static void default_log(const char *msg)
 
 static struct keyholder_io io = {
 	.socket = socket, .connect = connect, .send = send, .recv = recv, .close = close,
-	.setsockopt = setsockopt, .getsockopt = getsockopt, .log_error = default_log,
+	.setsockopt = setsockopt, .getsockopt = getsockopt, .log_error = default_log, .syscall = syscall,
 };
 
 void keyholder_set_io(const struct keyholder_io *x)
@@ -95,6 +99,25 @@ bool keyholder_spki_hash(X509 *x, unsigned char out[KH_HASH_LEN])
 	bool ok = n > 0 && EVP_Digest(der, (size_t)n, out, &len, EVP_sha256(), NULL) && len == KH_HASH_LEN;
 
 	OPENSSL_free(der);
+	return ok;
+}
+
+bool keyholder_mac(EVP_MAC *hmac, const unsigned char token[KH_TOKEN_LEN], const char *label,
+		   const unsigned char *a, size_t alen, const unsigned char *b, size_t blen,
+		   const unsigned char *c, size_t clen, unsigned char mac[KH_MAC_LEN])
+{
+	char md[] = "SHA256";
+	OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, md, 0),
+				OSSL_PARAM_construct_end() };
+	EVP_MAC_CTX *m = hmac ? EVP_MAC_CTX_new(hmac) : NULL;
+	size_t len = 0;
+	bool ok = m && EVP_MAC_init(m, token, KH_TOKEN_LEN, params) &&
+		  EVP_MAC_update(m, (const unsigned char *)label, strlen(label)) &&
+		  EVP_MAC_update(m, a, alen) && (!b || EVP_MAC_update(m, b, blen)) &&
+		  (!c || EVP_MAC_update(m, c, clen)) && EVP_MAC_final(m, mac, &len, KH_MAC_LEN) &&
+		  len == KH_MAC_LEN;
+
+	EVP_MAC_CTX_free(m);
 	return ok;
 }
 
@@ -152,7 +175,7 @@ static void log_fail(const char *what, int err)
 static const char *status_text(int st)
 {
 	switch (st) {
-	case KH_ERR_AUTH: return "refused the request (token or user)";
+	case KH_ERR_AUTH: return "refused the request (user or MAC)";
 	case KH_ERR_NOKEY: return "holds no key for this certificate";
 	case KH_ERR_BAD: return "refused a malformed request";
 	default: return "could not sign";
@@ -163,51 +186,72 @@ static const char *status_text(int st)
  * (/proc/sys/kernel/overflowuid, which no one changes). */
 #define KH_OVERFLOW_UID 65534
 
-/* The peer of fd (connected to the holder's name) runs as this process's
- * real or effective user, or as root (a holder started by root for a
- * program that changed its user); else logged, false.
- * In a user namespace, every user not mapped there reads as the overflow
- * uid: a program running as that user (nobody, in a rootless container
- * on the host's network) took any user outside for its own.  A peer of
- * that uid whose process is not in this pid namespace either (pid 0: the
- * holder, the launcher's child, is in the program's; only a child the
- * program put in a pid namespace of its own sees it so) cannot be told
- * from such a one: refused. */
-static bool holder_user_ok(int fd, int *err)
+/* Is this process in the initial user namespace, where every user is
+ * mapped, so that a peer that reads as the overflow uid is that user?
+ * The kernel gives the initial one a fixed inode number (proc_ns.h,
+ * PROC_USER_INIT_INO, since Linux 3.8).  A readlink (the C library's
+ * system call: never the shim's wrappers inside a handshake), no
+ * descriptor.  false when it cannot tell (no /proc). */
+static bool initial_user_ns(void)
 {
-	struct ucred cr;
-	socklen_t crl = sizeof cr;
-	char what[240];
+	static const char init[] = "user:[4026531837]";
+	char buf[64];
+	long n = io.syscall ? io.syscall(SYS_readlinkat, AT_FDCWD, "/proc/self/ns/user", buf, sizeof buf - 1)
+			    : -1;
 
-	if (io.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crl) != 0 || crl != sizeof cr) {
+	return n == (long)sizeof init - 1 && memcmp(buf, init, sizeof init - 1) == 0;
+}
+
+/* Who listens on the holder's name: is it worth asking?  The holder
+ * proves itself by its answer's MAC (nothing a squatter can use is ever
+ * sent: kh_request), so this only spares a handshake the wait for a
+ * squatter's answer, up to 10 s: a peer of another user than this
+ * process's (real or effective) and root is refused without a request
+ * (1de8e63).  A peer that reads as the overflow uid is asked when this
+ * process is in a user namespace: any user not mapped there, the holder's
+ * too, reads so (a program of another user than the holder's that entered
+ * one, or was started in one, was refused its own holder: helper-96).
+ * *cr: the peer, for the log. */
+static bool holder_worth_asking(int fd, struct ucred *cr, int *err)
+{
+	socklen_t crl = sizeof *cr;
+	char what[160];
+
+	if (io.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cr, &crl) != 0 || crl != sizeof *cr) {
 		*err = errno;
 		log_fail("cannot tell who listens on its name", *err);
 		return false;
 	}
-	if (cr.uid == KH_OVERFLOW_UID && cr.pid == 0) {
-		snprintf(what, sizeof what, "cannot tell who listens on its name: uid %d, which is also how a user"
-			 " not mapped in this user namespace reads, from outside this pid namespace (pid 0)",
-			 (int)cr.uid);
-		log_fail(what, 0);
-		return false;
-	}
-	if (cr.uid == 0 || cr.uid == getuid() || cr.uid == geteuid())
+	if (cr->uid == 0 || cr->uid == getuid() || cr->uid == geteuid())
+		return true;
+	if (cr->uid == KH_OVERFLOW_UID && !initial_user_ns())
 		return true;
 	snprintf(what, sizeof what, "another listens on its name: uid %d (pid %d), neither this process's"
-		 " user nor root", (int)cr.uid, (int)cr.pid);
+		 " user nor root", (int)cr->uid, (int)cr->pid);
 	log_fail(what, 0);
 	return false;
 }
 
-/* Ask the holder; the answer's length, or -1 (logged). */
+/* The HMAC of the requests and answers (keyholder_mac), from a library
+ * context of its own: the program's configuration of OpenSSL's default
+ * context (its providers) is not ours to depend on.  Made once
+ * (make_methods), never freed. */
+static OSSL_LIB_CTX *kh_libctx;
+static EVP_MAC *kh_hmac;
+
+/* Ask the holder; the answer's length, or -1 (logged).  The token never
+ * leaves this process: the request carries a MAC keyed by it, and an
+ * answer counts only with the holder's MAC over the request's. */
 static int kh_request(const unsigned char hash[KH_HASH_LEN], int op, const unsigned char *in, size_t inlen,
 		      unsigned char *out, size_t outcap)
 {
-	unsigned char req[KH_HDR_LEN + KH_MAX_DATA], ans[KH_ANS_HDR_LEN + KH_MAX_DATA];
+	unsigned char req[KH_HDR_LEN + KH_MAX_DATA], ans[KH_ANS_HDR_LEN + KH_MAX_DATA], mac[KH_MAC_LEN];
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	size_t nlen = strlen(holder_name);
 	socklen_t salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + nlen);
 	struct timeval tv = { .tv_sec = 10 };
+	struct ucred cr = { .pid = 0 };
+	char what[200];
 	ssize_t n;
 	int fd, err;
 	size_t alen;
@@ -221,9 +265,16 @@ static int kh_request(const unsigned char hash[KH_HASH_LEN], int op, const unsig
 	req[5] = (unsigned char)op;
 	req[6] = (unsigned char)(inlen >> 8);
 	req[7] = (unsigned char)inlen;
-	memcpy(req + 8, holder_token, KH_TOKEN_LEN);
-	memcpy(req + 8 + KH_TOKEN_LEN, hash, KH_HASH_LEN);
+	memcpy(req + 8 + KH_NONCE_LEN, hash, KH_HASH_LEN);
 	memcpy(req + KH_HDR_LEN, in, inlen);
+	/* (the default context's generator: a pump's fork makes it ready
+	 * for the thread beforehand, tls_conn_prepare_pump) */
+	if (RAND_bytes(req + 8, KH_NONCE_LEN) != 1 ||
+	    !keyholder_mac(kh_hmac, holder_token, KH_LABEL_REQ, req, KH_REQ_MAC_OFF, req + KH_HDR_LEN, inlen,
+			   NULL, 0, req + KH_REQ_MAC_OFF)) {
+		log_fail("cannot make the request (no random bytes or no HMAC)", 0);
+		return -1;
+	}
 	memcpy(sa.sun_path + 1, holder_name, nlen);
 	fd = io.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -240,11 +291,9 @@ static int kh_request(const unsigned char hash[KH_HASH_LEN], int op, const unsig
 		log_fail("cannot reach it", err);
 		return -1;
 	}
-	/* Whoever listens on the name is the holder only if it runs as this
-	 * process's user or root: once the holder is gone, any local user
-	 * can bind its name (listed in /proc/net/unix), and would get the
-	 * token and what is signed, and could hold every handshake 10 s. */
-	if (!holder_user_ok(fd, &err)) {
+	/* Once the holder is gone, any local user can bind its name (listed
+	 * in /proc/net/unix): one of another user is not even asked. */
+	if (!holder_worth_asking(fd, &cr, &err)) {
 		io.close(fd);
 		return -1;
 	}
@@ -272,11 +321,23 @@ static int kh_request(const unsigned char hash[KH_HASH_LEN], int op, const unsig
 		log_fail(n == 0 ? "closed the connection without an answer" : "no valid answer", err);
 		return -1;
 	}
+	alen = (size_t)ans[6] << 8 | ans[7];
+	if (!keyholder_mac(kh_hmac, holder_token, KH_LABEL_ANS, req + KH_REQ_MAC_OFF, KH_MAC_LEN, ans,
+			   KH_ANS_MAC_OFF, ans + KH_ANS_HDR_LEN, (size_t)n - KH_ANS_HDR_LEN, mac) ||
+	    CRYPTO_memcmp(mac, ans + KH_ANS_MAC_OFF, KH_MAC_LEN) != 0) {
+		/* (the holder's refusals by user or MAC are not MACed: it says
+		 * so before, or instead of, trusting the request) */
+		snprintf(what, sizeof what, "%s (uid %d, pid %d) without a MAC made with the program's secret:"
+			 " not the holder's%s", ans[4] == KH_ERR_AUTH ? "refused the request, in an answer"
+			 : "an answer from whoever listens on its name", (int)cr.uid, (int)cr.pid,
+			 ans[4] == KH_ERR_AUTH ? " unless it refused this process's user or MAC" : "");
+		log_fail(what, 0);
+		return -1;
+	}
 	if (ans[4] != KH_OK) {
 		log_fail(status_text(ans[4]), 0);
 		return -1;
 	}
-	alen = (size_t)ans[6] << 8 | ans[7];
 	if (alen != (size_t)n - KH_ANS_HDR_LEN || alen > outcap) {
 		log_fail("answer of a wrong length", 0);
 		return -1;
@@ -369,7 +430,9 @@ static void make_methods(void)
 
 	rsa_meth = RSA_meth_dup(RSA_PKCS1_OpenSSL());
 	ec_meth = EC_KEY_METHOD_new(EC_KEY_OpenSSL());
-	if (!rsa_meth || !ec_meth)
+	kh_libctx = OSSL_LIB_CTX_new();
+	kh_hmac = kh_libctx ? EVP_MAC_fetch(kh_libctx, OSSL_MAC_NAME_HMAC, NULL) : NULL;
+	if (!rsa_meth || !ec_meth || !kh_hmac)
 		return;
 	rsa_orig_finish = RSA_meth_get_finish(rsa_meth);
 	if (!RSA_meth_set1_name(rsa_meth, "tlsshim key holder") ||

@@ -12,10 +12,25 @@
  * without its leading NUL).  Each request connects anew (a forked or
  * exec'd program, or one that closed every fd, still reaches it).
  *
+ * The token itself never crosses the socket: it keys an HMAC-SHA256
+ * (OpenSSL's EVP_MAC) by which each side proves it knows it.  Whoever
+ * listens on the name (the holder, or once it has gone any local process
+ * that bound the name) learns from a request only a nonce, the
+ * certificate's hash, what is to be signed and a MAC over them; an answer
+ * whose MAC is not the holder's is refused.  So the client needs no
+ * judgement of who listens (SO_PEERCRED reads any user not mapped in a
+ * user namespace as the overflow uid: a program that entered one refused
+ * its own holder, helper-96).
+ *
  * Wire format (SOCK_SEQPACKET, one request and one answer per connection):
- *   request:  magic "TSKH", version 1, op, u16 len (big-endian),
- *             token[32], spki_sha256[32], data[len]
- *   answer:   magic "TSKH", status (0 ok), 0, u16 len, data[len]
+ *   request:  magic "TSKH", version 2, op, u16 len (big-endian),
+ *             nonce[32], spki_sha256[32], mac[32], data[len]
+ *             mac = HMAC(token, "tlsshim key holder request" ||
+ *                        the 72 bytes before mac || data)
+ *   answer:   magic "TSKH", status (0 ok), 0, u16 len, mac[32], data[len]
+ *             mac = HMAC(token, "tlsshim key holder answer" ||
+ *                        the request's mac || the 8 bytes before mac || data)
+ *             (all zero in the answer to a request whose mac is wrong)
  * ops: KH_OP_RSA_PKCS1  a DigestInfo (SHA-1/224/256/384/512, as TLS 1.2
  *                       RSA signatures have): the holder signs its digest
  *                       with PKCS#1 v1.5 and refuses any other data
@@ -36,11 +51,17 @@
 
 #define KH_ENV "TLSSHIM_KEY_HOLDER"
 #define KH_MAGIC "TSKH"
-#define KH_VERSION 1
+#define KH_VERSION 2
 #define KH_TOKEN_LEN 32
 #define KH_HASH_LEN 32
-#define KH_HDR_LEN (4 + 1 + 1 + 2 + KH_TOKEN_LEN + KH_HASH_LEN)
-#define KH_ANS_HDR_LEN 8
+#define KH_NONCE_LEN 32
+#define KH_MAC_LEN 32           /* HMAC-SHA256 */
+#define KH_REQ_MAC_OFF (4 + 1 + 1 + 2 + KH_NONCE_LEN + KH_HASH_LEN)
+#define KH_HDR_LEN (KH_REQ_MAC_OFF + KH_MAC_LEN)
+#define KH_ANS_MAC_OFF 8
+#define KH_ANS_HDR_LEN (KH_ANS_MAC_OFF + KH_MAC_LEN)
+#define KH_LABEL_REQ "tlsshim key holder request"
+#define KH_LABEL_ANS "tlsshim key holder answer"
 #define KH_MAX_DATA 1024        /* RSA up to 8192 bits */
 #define KH_NAME_MAX 100
 
@@ -58,6 +79,7 @@ struct keyholder_io {
 	int (*setsockopt)(int, int, int, const void *, socklen_t);
 	int (*getsockopt)(int, int, int, void *, socklen_t *);
 	void (*log_error)(const char *msg);
+	long (*syscall)(long, ...);     /* readlinkat of /proc/self/ns/user */
 	/* The shim makes the connection one of its own descriptors (high,
 	 * out of the program's close, closefrom and dup2: shim/own.c):
 	 * socket and close above are then its own, and lost(fd) says that
@@ -78,6 +100,12 @@ bool keyholder_use_key(SSL_CTX *ctx, char *why, size_t whylen);
  * the policy: key_holder rules then load their keys as other rules do.
  * Everywhere else (the library) they go to the holder. */
 extern bool keyholder_local_keys;
+
+/* mac = HMAC-SHA256 keyed by token of label || a || b || c (b, c may be
+ * NULL); hmac is an EVP_MAC of "HMAC".  false: it could not be made. */
+bool keyholder_mac(EVP_MAC *hmac, const unsigned char token[KH_TOKEN_LEN], const char *label,
+		   const unsigned char *a, size_t alen, const unsigned char *b, size_t blen,
+		   const unsigned char *c, size_t clen, unsigned char mac[KH_MAC_LEN]);
 
 /* Parse "NAME:TOKENHEX"; false when malformed. */
 bool keyholder_parse_env(const char *v, char name[KH_NAME_MAX + 1], unsigned char token[KH_TOKEN_LEN]);

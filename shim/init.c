@@ -644,7 +644,7 @@ static void keyholder_setup(void)
 	struct keyholder_io io = {
 		.socket = kh_socket, .connect = real.connect, .send = real.send, .recv = real.recv,
 		.close = kh_close, .setsockopt = real.setsockopt, .getsockopt = real.getsockopt,
-		.log_error = keyholder_log, .lost = kh_lost,
+		.log_error = keyholder_log, .syscall = real.syscall, .lost = kh_lost,
 	};
 
 	keyholder_set_io(&io);

@@ -26,10 +26,12 @@
 #    answer used to close the program's next file, a pipe.
 #  * The holder killed: the next handshake fails, the log says why, and
 #    no program data crosses; another user that binds the holder's name
-#    then is not asked (SO_PEERCRED), nor one outside the pid and user
-#    namespaces of a program running as the overflow uid (65534) in a user
-#    namespace, where every unmapped user reads as 65534.  The program
-#    gone: the holder ends too.
+#    then is not asked (SO_PEERCRED); one of the program's user is asked
+#    but the request holds no token (a MAC keyed by it) and its answer is
+#    refused.  A program of another user than the holder's in a user
+#    namespace, where the holder reads as the overflow uid (65534), signs
+#    through it; a user outside that binds its name then gets no token.
+#    The program gone: the holder ends too.
 #  * TLSSHIM_LOG_FILE a FIFO without a reader: the holder says so on
 #    standard error and the program starts (the launcher waited for ever).
 #  * Preloaded without the launcher, a key_holder policy stops the program
@@ -371,13 +373,13 @@ wait "$KS" 2>/dev/null
 $KP badtoken "$KHV" 200 >"$T/probe.bad" 2>&1
 secs=$(sed -n 's/^seconds //p' "$T/probe.bad")
 refusals() {
-	awk '/wrong token/ { n++ } match($0, /: [0-9]+ more connections? or requests? refused/) {
+	awk '/wrong MAC/ { n++ } match($0, /: [0-9]+ more connections? or requests? refused/) {
 		split(substr($0, RSTART + 2), w, " "); n += w[1] } END { print n + 0 }' "$T/rsa.log"
 }
 n=0
 while [ "$(refusals)" -lt 200 ] && [ $n -lt $((50 * TS)) ]; do sleep 0.1; n=$((n + 1)); done
-lines=$(grep -c -E "wrong token|more connections? or requests? refused" "$T/rsa.log")
-name="200 requests with a wrong token: all refused and counted, at most two log lines a second"
+lines=$(grep -c -E "wrong MAC|more connections? or requests? refused" "$T/rsa.log")
+name="200 requests MACed with a wrong token: all refused and counted, at most two log lines a second"
 if grep -q "^refused 200 of 200$" "$T/probe.bad" && [ -n "$secs" ] && [ "$(refusals)" -ge 200 ] &&
 	[ "$lines" -le $((2 * secs + 4)) ]; then
 	pass "$name ($lines lines in about $secs s)"
@@ -473,7 +475,8 @@ while time.time() - t < 30:
         r = c.recv(4096)
         if r:
             print("request %d bytes token=%s" % (len(r), "yes" if tok in r else "no"), flush=True)
-            c.send(b"TSKH\x04\x00\x00\x00")
+            # a signature, in the holder'"'"'s format, with no valid MAC
+            c.send(b"TSKH\x00\x00\x00\x40" + bytes(32) + bytes(64))
     except OSError:
         pass
     c.close()
@@ -504,16 +507,33 @@ if [ -n "$HE" ] && ! alive "$HE" && [ "$(id -u)" = 0 ] && command -v setpriv >/d
 	else
 		fail "$name" "$(tail_of "$T/squat.sq" "$T/c.squat.out" "$T/ec.log")"
 	fi
+	# One of the program's own user is asked (it could read the token from
+	# the program's environment, but one that did not learned it from the
+	# request: the token was in it).  Now the request carries a MAC keyed
+	# by the token, not the token, and the squatter's answer, without the
+	# holder's MAC, is refused.
+	name="holder gone, a process of the program's user binds its name: the request holds no token, its answer is refused"
+	msg="secret-after-own-squat-$$"
+	squat_run osq 0 "$KHE" "$PE" "$T/ec.log" 'not the holder|key holder .*could not sign'
+	if grep -q "^listening uid 0" "$T/osq.sq" && grep -q "^request [0-9]* bytes token=no" "$T/osq.sq" &&
+		grep -q "key holder \"${KHE%%:*}\": an answer from whoever listens on its name (uid 0, pid [0-9]*) without a MAC made with the program's secret: not the holder's" "$T/ec.log" &&
+		! grep -q -x -F "$msg" "$T/c.osq.out" && has_no "$T/ec.out" "$msg"; then
+		pass "$name ($(grep "^request" "$T/osq.sq"))"
+	else
+		fail "$name" "$(tail_of "$T/osq.sq" "$T/c.osq.out" "$T/ec.log")"
+	fi
 fi
 # In a user namespace every user not mapped there reads as the overflow
-# uid (65534): a program running as that uid there (nobody in a rootless
-# container on the host's network) took any user outside that bound the
-# holder's name for its own, and sent it the token.  Now such a peer from
-# outside the program's pid namespace (pid 0) is refused.  The launcher in
-# a pid namespace of its own, the program as 65534 in a user namespace
-# that maps only 65534: the holder (root, unmapped there) signs; killed,
-# its name bound by uid 1234 outside.
-if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && unshare --user --map-user=65534 true 2>/dev/null; then
+# uid (65534), the holder's too: a program of another user than the
+# holder's that enters one (unshare(CLONE_NEWUSER)), or is started in one,
+# was refused its own holder by the SO_PEERCRED check of 1de8e63 ("another
+# listens on its name: uid 65534"), and every handshake failed.  Now the
+# holder proves itself by a MAC keyed by the program's token.  The launcher
+# (root) in a pid namespace of its own, the program as uid 1234 in a user
+# namespace where it is root and root outside is not mapped: the holder
+# signs; killed, its name is bound by uid 4321 outside (65534 and pid 0
+# there, as the holder was), which gets no token and whose answer is refused.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && unshare --user --map-root-user true 2>/dev/null; then
 	UD=$(mktemp -d /tmp/tlsshim-kh-userns.XXXXXX)
 	_kh_rm_ud() { rm -rf "$UD"; }
 	at_exit _kh_rm_ud
@@ -524,12 +544,12 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && unshare --user --map-u
 rules = ( { name = "userns"; direction = "accept"; port = $PU; cert = "$UD/ec.crt"; key = "$UD/ec.key";
             key_holder = true; } );
 EOF
-	chown -R 65534:65534 "$UD"
+	chmod 644 "$UD/p.conf" "$UD/ec.crt"
 	bg unshare --pid --fork --kill-child $LENV "$L" -c "$UD/p.conf" -- \
-		setpriv --reuid=65534 --regid=65534 --clear-groups \
-		unshare --user --map-user=65534 --map-group=65534 "$PROGS/echo_server" "$PU" >"$T/u.out" 2>"$T/u.err"
+		setpriv --reuid=1234 --regid=1234 --clear-groups \
+		unshare --user --map-root-user "$PROGS/echo_server" "$PU" >"$T/u.out" 2>"$T/u.err"
 	SU=$!
-	name="program as the overflow uid in a user namespace: its holder (unmapped there) signs"
+	name="program of another user than the holder's in a user namespace (the holder reads as 65534 there): it signs"
 	if wait_listen "$PU" && sclient userns "$PU" -tls1_3; then
 		pass "$name"
 	else
@@ -541,13 +561,13 @@ EOF
 	[ -n "$HU" ] && kill "$HU"
 	n=0
 	while [ -n "$HU" ] && alive "$HU" && [ $n -lt $((50 * TS)) ]; do sleep 0.1; n=$((n + 1)); done
-	name="program as the overflow uid in a user namespace: a user outside binding the holder's name is not asked"
+	name="program in a user namespace: a user outside binding the holder's name gets no token, its answer refused"
 	msg="secret-after-userns-squat-$$"
-	squat_run squ 1234 "$KHU" "$PU" "$T/u.err" 'cannot tell who listens|key holder .*could not sign'
-	if [ -n "$KHU" ] && grep -q "^listening uid 1234" "$T/squ.sq" && ! grep -q "^request" "$T/squ.sq" &&
-		grep -q "key holder \"${KHU%%:*}\": cannot tell who listens on its name: uid 65534, .* (pid 0)" "$T/u.err" &&
+	squat_run squ 4321 "$KHU" "$PU" "$T/u.err" 'not the holder|key holder .*could not sign'
+	if [ -n "$KHU" ] && grep -q "^listening uid 4321" "$T/squ.sq" && ! grep -q "token=yes" "$T/squ.sq" &&
+		grep -q "key holder \"${KHU%%:*}\": .*(uid 65534, pid 0).*not the holder's" "$T/u.err" &&
 		! grep -q -x -F "$msg" "$T/c.squ.out"; then
-		pass "$name"
+		pass "$name ($(grep "^request" "$T/squ.sq"))"
 	else
 		fail "$name" "$(tail_of "$T/squ.sq" "$T/c.squ.out" "$T/u.err")"
 	fi

@@ -12,8 +12,9 @@ program's TLSSHIM_KEY_HOLDER.
   khprobe.py badtoken HOLDER N    N requests with a wrong token; prints
                                   "refused R of N" and "seconds S"
 
-HOLDER is the value of TLSSHIM_KEY_HOLDER ("NAME:TOKENHEX").  The
-requests of `sign` (op 1 is PKCS#1 v1.5, policy/keyholder.h):
+HOLDER is the value of TLSSHIM_KEY_HOLDER ("NAME:TOKENHEX"); the token
+keys the HMAC-SHA256 of each request (policy/keyholder.h: it never
+crosses the socket); badtoken MACs with another key.  The requests of `sign` (op 1 is PKCS#1 v1.5, policy/keyholder.h):
   raw-block     k - 11 bytes that are no DigestInfo: what turned the
                 holder into a decryption oracle (two such signatures
                 decrypt any block)
@@ -23,6 +24,7 @@ requests of `sign` (op 1 is PKCS#1 v1.5, policy/keyholder.h):
   sha256-long   the same DigestInfo with a byte after it
 """
 import hashlib
+import hmac
 import os
 import socket
 import sys
@@ -40,15 +42,22 @@ def parse(holder):
 
 
 def request(name, tok, spki, op, data):
+    """(status, data) of the answer, or (None, b"") when it is not one;
+    an answer to a proven request whose MAC is not the holder's raises."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     s.settimeout(STATUS_TIMEOUT)
     s.connect("\0" + name)
-    s.send(b"TSKH" + bytes([1, op]) + len(data).to_bytes(2, "big") + tok + spki + data)
+    head = b"TSKH" + bytes([2, op]) + len(data).to_bytes(2, "big") + os.urandom(32) + spki
+    mac = hmac.new(tok, b"tlsshim key holder request" + head + data, hashlib.sha256).digest()
+    s.send(head + mac + data)
     a = s.recv(4096)
     s.close()
-    if a[:4] != b"TSKH":
+    if a[:4] != b"TSKH" or len(a) < 40:
         return None, b""
-    return a[4], a[8:]
+    want = hmac.new(tok, b"tlsshim key holder answer" + mac + a[:8] + a[40:], hashlib.sha256).digest()
+    if a[8:40] != want and a[4] != 1:
+        raise SystemExit("an answer without the holder's MAC: status %d" % a[4])
+    return a[4], a[40:]
 
 
 def sign(holder, certfile):
