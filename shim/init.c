@@ -575,11 +575,26 @@ static void after_fork_parent(void)
 	release_after_fork(false);
 }
 
+/* The key holder's connections (kh_socket) of the requests that the
+ * parent's threads had under way: a fork() of a signal handler that
+ * interrupted one (another thread's fork waits for the handshake's lock)
+ * left it in the child for its whole life, a descriptor of ours that the
+ * child's program cannot even close.  Closing the child's copy leaves the
+ * parent's request as it was; a child that goes on with its copy of the
+ * interrupted request finds its connection gone (kh_lost). */
+static void kh_moved(int from, int to);
+
+static void kh_fork_child(void)
+{
+	shim_own_close_moved(kh_moved);
+}
+
 static void after_fork_child(void)
 {
 	go_look_fork_child();
 	self_forked();
 	release_after_fork(true);
+	kh_fork_child();
 	shim_epoll_fork_child();
 	shim_wait_fork_child();
 	resume_fork_child();
@@ -615,15 +630,7 @@ static void kh_moved(int from, int to)
 
 static int kh_socket(int domain, int type, int proto)
 {
-	int fd = real.socket(domain, type, proto), hi, err;
-
-	if (fd < 0)
-		return -1;
-	hi = shim_own_dup(fd, kh_moved);
-	err = errno;
-	real.close(fd);
-	errno = err;
-	return hi;
+	return shim_own_socket(domain, type, proto, kh_moved);
 }
 
 static int kh_close(int fd)

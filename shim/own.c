@@ -121,6 +121,44 @@ int shim_own_dup(int fd, void (*moved)(int from, int to))
 	return hi;
 }
 
+/* A socket made one of ours at once, under the lock that fork()'s prepare
+ * handler takes (shim_own_fork_lock): a fork never finds it at the low
+ * number socket() gave it, where the child would keep it unrecorded. */
+int shim_own_socket(int domain, int type, int proto, void (*moved)(int from, int to))
+{
+	bool taken = xlock_lock_unless_mine(&own_lock);
+	int fd = REAL(socket)(domain, type, proto), hi = -1, err;
+
+	if (fd >= 0) {
+		hi = own_dup(fd);
+		err = errno;
+		REAL(close)(fd);
+		if (hi >= 0)
+			own_record(hi, NULL, moved);
+		errno = err;
+	}
+	if (taken)
+		xlock_unlock(&own_lock);
+	return hi;
+}
+
+/* Close every one of ours whose owner is moved (a fork()'s child: the
+ * key holder's connections of requests under way in the parent's
+ * threads, which the child must not keep). */
+void shim_own_close_moved(void (*moved)(int from, int to))
+{
+	int mine[OWN_MAX], n = 0;
+	bool taken = xlock_lock_unless_mine(&own_lock);
+
+	for (int i = 0; i < nowned; i++)
+		if (owned[i].moved == moved && !owned[i].cell)
+			mine[n++] = owned[i].fd;
+	if (taken)
+		xlock_unlock(&own_lock);
+	for (int i = 0; i < n; i++)
+		shim_own_close(mine[i]);
+}
+
 void shim_own_cell(int fd, int *cell)
 {
 	(void)own_register(fd, cell, NULL);

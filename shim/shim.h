@@ -280,6 +280,8 @@ void shim_linger_install(void);
 /* The shim's own fds (own.c). */
 int shim_own_base(void);
 int shim_own_dup(int fd, void (*moved)(int from, int to));
+int shim_own_socket(int domain, int type, int proto, void (*moved)(int from, int to));
+void shim_own_close_moved(void (*moved)(int from, int to));
 void shim_own_cell(int fd, int *cell);
 void shim_own_close(int fd);
 void shim_own_dodge(int fd);

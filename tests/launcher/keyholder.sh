@@ -23,7 +23,9 @@
 #    and signs (its pipe and pidfd took 0 and 1, then /dev/null).
 #  * A thread's stray close of the holder's connection during a handshake
 #    (holder stopped meanwhile) says EBADF: the library's close after the
-#    answer used to close the program's next file, a pipe.
+#    answer used to close the program's next file, a pipe.  A signal
+#    handler's fork during the request: the child does not keep the
+#    connection, and the parent's handshake completes.
 #  * The holder killed: the next handshake fails, the log says why, and
 #    no program data crosses; another user that binds the holder's name
 #    then is not asked (SO_PEERCRED); one of the program's user is asked
@@ -407,10 +409,15 @@ stop "$SZ"
 # took it, the program's next file (a pipe) got the number, and the
 # library's own close after the answer closed the program's pipe.  Now it
 # is one of the library's own descriptors: the program's close says EBADF.
-# closeit MODE NAME: khclose.py in MODE (close, dup2) on port $PK.
+# closeit MODE NAME: khclose.py in MODE (close, dup2) on port $PK; MODE
+# sigfork: khfork (tests/progs/khfork.c).
 closeit() {
-	TLSSHIM_LOG_FILE=$T/close.$1.log bg $LENV "$L" -c "$KH" -- $PY "$PYD/khclose.py" "$1" "$PK" \
-		>"$T/close.$1.out" 2>"$T/close.$1.err"
+	if [ "$1" = sigfork ]; then set -- "$1" "$2" "$PROGS/khfork"; else set -- "$1" "$2" $PY "$PYD/khclose.py" "$1"; fi
+	_m=$1 _n=$2
+	shift 2
+	TLSSHIM_LOG_FILE=$T/close.$_m.log bg $LENV "$L" -c "$KH" -- "$@" "$PK" \
+		>"$T/close.$_m.out" 2>"$T/close.$_m.err"
+	set -- "$_m" "$_n"
 	SK=$!
 	if wait_for "$T/close.$1.out" "^listening" 10 && wait_listen "$PK" && HK=$(holder_of "$PK") &&
 		[ -n "$HK" ]; then
@@ -422,9 +429,10 @@ closeit() {
 		kill -CONT "$HK"
 		wait "$CK"
 	fi
-	if grep -q "^pipe ok" "$T/close.$1.out" && grep -q "^echoed 12" "$T/close.$1.out" &&
-		grep -q -x "hello-close" "$T/c.close.$1.out"; then
-		pass "$2 ($(grep -E "^(clos|dup2)" "$T/close.$1.out"))"
+	if grep -q "^echoed 12" "$T/close.$1.out" && grep -q -x "hello-close" "$T/c.close.$1.out" &&
+		if [ "$1" = sigfork ]; then grep -q "^fork: child has not [0-9]" "$T/close.$1.out"
+		else grep -q "^pipe ok" "$T/close.$1.out"; fi; then
+		pass "$2 ($(grep -E "^(clos|dup2|fork)" "$T/close.$1.out"))"
 	else
 		fail "$2" "$(tail_of "$T/close.$1.out" "$T/close.$1.err" "$T/close.$1.log")"
 	fi
@@ -434,6 +442,12 @@ closeit() {
 }
 closeit close "a thread closes the holder's connection during a handshake: the program's next file stays open"
 closeit dup2 "a thread dup2s a pipe onto the holder's connection during a handshake: the pipe stays open"
+# A fork() during a request (a signal handler's: a fork() in another
+# thread waits for the handshake's lock) left the connection, one of the
+# library's own descriptors that the program cannot even close, open in
+# the child for its whole life.  Now fork's child handler closes it; the
+# parent's request goes on.
+closeit sigfork "a signal handler forks during a holder request: the child has not the connection, the handshake completes"
 
 # ---- the holder gone --------------------------------------------------------------
 if [ -n "$HE" ]; then
