@@ -65,7 +65,38 @@ static struct held *held;
 static size_t nheld;
 static OSSL_LIB_CTX *hlibctx;
 static int logfd = 2;
+static bool log_sock;           /* logfd is a socket: send() with MSG_DONTWAIT */
 static bool verbose;
+static unsigned long log_dropped;
+
+/* One write, never a wait: the log is non-blocking (open_log,
+ * own_stderr), so a full pipe (a TLSSHIM_LOG_FILE FIFO or a supervisor's
+ * pipe whose reader stopped reading) costs the line, counted, not the
+ * holder: it used to block in write(), and every handshake of the
+ * program waited for it (helper-96).  The count goes first in the next
+ * line that gets through, in the same write. */
+static void log_out(const char *line, size_t n)
+{
+	char buf[800];
+	size_t off = 0;
+	ssize_t w;
+
+	if (log_dropped)
+		off = (size_t)snprintf(buf, sizeof buf, "tlsshim-keyholder[%d]: error: %lu log line%s dropped: the"
+				       " log was full (its reader does not read)\n", (int)getpid(), log_dropped,
+				       log_dropped == 1 ? "" : "s");
+	if (off + n > sizeof buf)
+		off = 0;                /* (cannot be: lines are shorter) */
+	memcpy(buf + off, line, n);
+	n += off;
+	do
+		w = log_sock ? send(logfd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) : write(logfd, buf, n);
+	while (w < 0 && errno == EINTR);
+	if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		log_dropped++;
+	else if (off)
+		log_dropped = 0;
+}
 
 static void hlog(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void hlog(const char *level, const char *fmt, ...)
@@ -83,7 +114,7 @@ static void hlog(const char *level, const char *fmt, ...)
 	if ((size_t)n >= sizeof line - 1)
 		n = (int)sizeof line - 2;
 	line[n++] = '\n';
-	(void)!write(logfd, line, (size_t)n);
+	log_out(line, (size_t)n);
 }
 
 bool holder_needed(const struct policy *p)
@@ -543,7 +574,9 @@ static void report(int fd, const char *fmt, ...)
 /* TLSSHIM_LOG_FILE as the library opens it (core/log.c): without waiting
  * (a FIFO without a reader held the holder in open() before its "OK", and
  * so the launcher, for ever: ENXIO now), and only a regular file, a
- * character device or a pipe (EINVAL for anything else). */
+ * character device or a pipe (EINVAL for anything else).  Unlike the
+ * library it stays non-blocking: a full pipe drops the holder's line
+ * (log_out), where the library's thread waits. */
 static int open_log(const char *path)
 {
 	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
@@ -551,13 +584,33 @@ static int open_log(const char *path)
 
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)) ||
-	    fcntl(fd, F_SETFL, O_WRONLY | O_APPEND) != 0) {
+	if (fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))) {
 		close(fd);
 		errno = EINVAL;
 		return -1;
 	}
 	return fd;
+}
+
+/* Standard error as the holder's log, never waited on: it shares its
+ * open file (and so O_NONBLOCK) with the program, so a pipe or a terminal
+ * is opened again, non-blocking, through /proc/self/fd/2 (a description
+ * of the holder's own), and a socket (journald's) is written with
+ * MSG_DONTWAIT.  A regular file stays as it is; so does anything that
+ * cannot be opened again (no /proc). */
+static int own_stderr(void)
+{
+	struct stat st;
+	int fd;
+
+	if (fstat(2, &st) != 0 || S_ISREG(st.st_mode))
+		return 2;
+	if (S_ISSOCK(st.st_mode)) {
+		log_sock = true;
+		return 2;
+	}
+	fd = open("/proc/self/fd/2", O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	return fd >= 0 ? fd : 2;
 }
 
 static void __attribute__((noreturn)) holder_main(struct policy *p, pid_t prog, const char *name, int rep)
@@ -612,10 +665,12 @@ static void __attribute__((noreturn)) holder_main(struct policy *p, pid_t prog, 
 		report(rep, "no HMAC in OpenSSL");
 		_exit(1);
 	}
-	if (lf && *lf && (logfd = open_log(lf)) < 0) {
+	if (!lf || !*lf)
+		logfd = own_stderr();
+	else if ((logfd = open_log(lf)) < 0) {
 		int e = errno;
 
-		logfd = 2;
+		logfd = own_stderr();
 		hlog("error", "cannot open TLSSHIM_LOG_FILE \"%s\": %s; logging to standard error", lf,
 		     e == EINVAL ? "not a regular file, a character device nor a pipe" : strerror(e));
 	}

@@ -36,6 +36,8 @@
 #    The program gone: the holder ends too.
 #  * TLSSHIM_LOG_FILE a FIFO without a reader: the holder says so on
 #    standard error and the program starts (the launcher waited for ever).
+#    A FIFO whose reader stopped reading, full: the holder drops its line
+#    and signs at once (it waited in write()), and counts what it dropped.
 #  * Preloaded without the launcher, a key_holder policy stops the program
 #    at start-up (78, "no key holder"); --check validates key_holder and
 #    rejects it on a rule without a key (FILE:LINE).
@@ -71,7 +73,7 @@ $MS needles "$T/rsa.key" >"$T/rsa.needles" && $MS needles "$T/ec.key" >"$T/ec.ne
 	{ fail "keyholder_setup" "memscan needles failed"; exit 1; }
 cat "$T/rsa.needles" "$T/ec.needles" >"$T/all.needles"
 
-PR=$(free_port) PE=$(free_port) PC=$(free_port) PF=$(free_port) PX=$(free_port) PK=$(free_port) PZ=$(free_port)
+PR=$(free_port) PE=$(free_port) PC=$(free_port) PF=$(free_port) PX=$(free_port) PK=$(free_port) PZ=$(free_port) PL=$(free_port)
 policy "$T/kh.conf" <<EOF
 defaults = { key_holder = true; };
 rules = (
@@ -81,6 +83,7 @@ rules = (
   { name = "exec"; direction = "accept"; port = $PX; cert = "$T/ec.crt"; key = "$T/ec.key"; },
   { name = "close"; direction = "accept"; port = $PK; cert = "$T/ec.crt"; key = "$T/ec.key"; },
   { name = "closed"; direction = "accept"; port = $PZ; cert = "$T/ec.crt"; key = "$T/ec.key"; },
+  { name = "fifo"; direction = "accept"; port = $PL; cert = "$T/ec.crt"; key = "$T/ec.key"; },
   { name = "out"; direction = "connect"; port = 1; }
 );
 EOF
@@ -448,6 +451,70 @@ closeit dup2 "a thread dup2s a pipe onto the holder's connection during a handsh
 # the child for its whole life.  Now fork's child handler closes it; the
 # parent's request goes on.
 closeit sigfork "a signal handler forks during a holder request: the child has not the connection, the handshake completes"
+
+# ---- TLSSHIM_LOG_FILE a FIFO whose reader stopped reading ----------------------------
+# The holder wrote its log lines blocking: with the pipe full it stopped in
+# write() at its next line (here a malformed request's), and every
+# handshake of the program waited for it (the client's 10 s, then failed).
+# Now its log is non-blocking: the line is dropped and counted, and the
+# count leads its next line once the reader reads again.
+FILL='
+import os, sys, time
+r = os.open(sys.argv[1], os.O_RDONLY | os.O_NONBLOCK)
+w = os.open(sys.argv[1], os.O_WRONLY | os.O_NONBLOCK)
+try:
+    while True:
+        os.write(w, b"#" * 4095 + b"\n")
+except BlockingIOError:
+    pass
+os.close(w)
+print("full", flush=True)
+t = time.time()
+while not os.path.exists(sys.argv[2]) and time.time() - t < 30:
+    time.sleep(0.05)
+out = open(sys.argv[3], "ab")
+while time.time() - t < 30 and not os.path.exists(sys.argv[4]):
+    try:
+        d = os.read(r, 65536)
+        out.write(d.replace(b"#" * 4095 + b"\n", b""))
+        out.flush()
+    except BlockingIOError:
+        time.sleep(0.05)
+'
+# khgarbage KH: a malformed request to the holder (a line in its log).
+khgarbage() {
+	$PY -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect("\0" + sys.argv[1]); s.send(b"garbage"); s.settimeout(5); s.recv(100)' "${1%%:*}" 2>/dev/null
+}
+mkfifo "$T/full.fifo"
+$PY -c "$FILL" "$T/full.fifo" "$T/full.drain" "$T/full.read" "$T/full.end" >"$T/full.out" 2>&1 &
+FP=$!
+if wait_for "$T/full.out" "^full" 10; then
+	TLSSHIM_LOG_FILE=$T/full.fifo bg $LENV "$L" -c "$KH" -- "$PROGS/echo_server" "$PL" >"$T/full.sout" 2>"$T/full.err"
+	SL=$!
+	wait_listen "$PL"
+	KHL=$(tr '\0' '\n' </proc/"$SL"/environ 2>/dev/null | sed -n 's/^TLSSHIM_KEY_HOLDER=//p')
+	khgarbage "$KHL"
+	name="TLSSHIM_LOG_FILE a full FIFO: the holder logs a refusal, then signs at once"
+	if [ -n "$KHL" ] && sclient full "$PL" -tls1_3; then pass "$name"; else fail "$name" "$(tail_of "$T/c.full.out" "$T/full.err")"; fi
+	: >"$T/full.drain"
+	n=0
+	while ! grep -q "log lines\? dropped" "$T/full.read" 2>/dev/null && [ $n -lt $((10 * TS)) ]; do
+		khgarbage "$KHL"
+		sleep 0.3
+		n=$((n + 1))
+	done
+	name="the holder's lines dropped while the FIFO was full are counted in its next line"
+	if grep -q "tlsshim-keyholder\[[0-9]*\]: error: [0-9]* log lines\? dropped: the log was full" "$T/full.read"; then
+		pass "$name ($(grep -o "[0-9]* log lines\? dropped" "$T/full.read" | head -1))"
+	else
+		fail "$name" "$(tail_of "$T/full.read" "$T/full.err")"
+	fi
+	stop "$SL"
+fi
+: >"$T/full.end"
+wait "$FP" 2>/dev/null
 
 # ---- the holder gone --------------------------------------------------------------
 if [ -n "$HE" ]; then
