@@ -48,8 +48,11 @@ PROG_BIN   = $(PROG_SRC:tests/progs/%.c=$(BUILD)/progs/%) $(PRELOAD_SRC:tests/pr
 # tests/progs/plugins/deep.c: a plug-in the deepbind program loads with
 # RTLD_DEEPBIND, linked two ways (read-only GOT; lazy PLT slots).
 PROG_BIN  += $(BUILD)/progs/plugdeep_now.so $(BUILD)/progs/plugdeep_lazy.so
-TOOL_SRC   = $(wildcard tests/tools/*.c)
-TOOL_BIN   = $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+# tests/tools/sanfirst.c is a shared object (preloaded by tests/run.sh
+# for the ASan builds: it initialises the runtime before any constructor).
+TOOL_SO_SRC = tests/tools/sanfirst.c
+TOOL_SRC   = $(filter-out $(TOOL_SO_SRC),$(wildcard tests/tools/*.c))
+TOOL_BIN   = $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%) $(TOOL_SO_SRC:tests/tools/%.c=$(BUILD)/tools/%.so)
 # bench/match.c links the policy code (as the unit tests do): its own rule.
 BENCH_SRC  = $(filter-out bench/match.c,$(wildcard bench/*.c))
 BENCH_BIN  = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%) $(BUILD)/bench/match
@@ -141,6 +144,10 @@ $(BUILD)/progs/selfid: PROG_LDFLAGS = -rdynamic
 $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE $(TOOL_CFLAGS) -o $@ $< $(TOOL_LIBS)
+# DF_1_INITFIRST: its constructor runs before every other object's.
+$(BUILD)/tools/sanfirst.so: tests/tools/sanfirst.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) -O2 -g -fPIC -shared -Wl,-z,initfirst -o $@ $<
 $(BUILD)/tools/wireaudit: TOOL_CFLAGS = $(SSL_CFLAGS)
 $(BUILD)/tools/wireaudit: TOOL_LIBS = $(SSL_LIBS)
 

@@ -223,7 +223,12 @@ run_job() {
 	read -r _san <"$work/san-$label"
 	if [ "$_san" = asan ]; then
 		asan=$(${CC:-cc} -print-file-name=libasan.so)
-		export SHIM_PRELOAD="$asan $TLSSHIM_LIB"
+		# tools/sanfirst.so initialises the runtime before any
+		# constructor of the program's libraries can call into the
+		# library's instrumented code (tests/tools/sanfirst.c).
+		_sf=""
+		[ -f "$B/tools/sanfirst.so" ] && _sf="$B/tools/sanfirst.so "
+		export SHIM_PRELOAD="$asan $_sf$TLSSHIM_LIB"
 		# Host programs (python, curl, ...) are not ours: their leaks are not
 		# our findings.  Every other ASan/UBSan finding aborts the process.
 		export ASAN_OPTIONS="detect_leaks=0:abort_on_error=0:exitcode=86:log_path=$J/asan"

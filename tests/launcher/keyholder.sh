@@ -50,9 +50,11 @@ done
 ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0"
 export ASAN_OPTIONS
 unset TLSSHIM_CONFIG TLSSHIM_LIBRARY TLSSHIM_LOG TLSSHIM_LOG_FILE TLSSHIM_KEY_HOLDER
-# What must be preloaded before the library (a sanitizer runtime): the
-# launcher appends the library itself.
-PRE=$(echo "$SHIM_PRELOAD" | sed "s#$TLSSHIM_LIB##; s/^ *//; s/ *$//")
+# What must be preloaded before the library (a sanitizer runtime, and
+# tools/sanfirst.so): the launcher appends the library itself.  Joined
+# with colons (ld.so splits LD_PRELOAD at both), so that $LENV, split
+# into words, sets all of it.
+PRE=$(echo "$SHIM_PRELOAD" | sed "s#$TLSSHIM_LIB##; s/^ *//; s/ *$//; s/  */:/g")
 # Only for the launched programs: curl with a sanitizer runtime preloaded
 # hung here.
 unset LD_PRELOAD
