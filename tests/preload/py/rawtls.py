@@ -35,6 +35,8 @@ Server modes (against a shimmed client that sends its input, then reads):
   rst-close-records  the same with close_notify after the 40 records
   trickle         handshake, read the client's data, then send "REPLY-1\n"
                   as one record, 3 bytes every 0.1 s (about 1 s in all)
+  trickle-hold    the same, but the record's last 3 bytes only once the
+                  client has sent "more\n"
   drip            handshake, read the client's data, then "12345678\n" as
                   nine records of one byte, one every 0.3 s
   flood           handshake, read the client's data, then 8 MiB in 16 KiB
@@ -362,12 +364,19 @@ def server(mode, port, cert, key, got):
         p.send(cn[:len(cn) // 2])
         time.sleep(0.2)
         return p.rst()
-    if mode == "trickle":
+    if mode in ("trickle", "trickle-hold"):
         p.t.write(b"REPLY-1\n")
         rec = p.pending_bytes()
-        for i in range(0, len(rec), 3):
-            p.send(rec[i:i + 3])
+        last = len(rec) - 3 if mode == "trickle-hold" else len(rec)
+        for i in range(0, last, 3):
+            p.send(rec[i:min(i + 3, last)])
             time.sleep(0.1)
+        if mode == "trickle-hold":
+            # The record's end waits for the client's "more" line: its
+            # read cannot complete before the client is done with it.
+            more = p.read(5)
+            out("got %r" % more)
+            p.send(rec[last:])
         out("trickled %d bytes" % len(rec))
         return p.until_end()
     if mode == "drip":

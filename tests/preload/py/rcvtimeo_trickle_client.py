@@ -9,7 +9,8 @@ SECONDS, SO_RCVTIMEO is that long, and the first read must get the record
 SO_RCVTIMEO is 5 s and a SIGALRM handler with SA_RESTART runs once the read
 waits (libc's recv, as CPython would retry): the kernel never restarts a
 read that has SO_RCVTIMEO, so the read fails with EINTR (the library
-restarted it).  Prints "first errno NAME" or "first data ...", "elapsed S",
+restarted it); the server (mode trickle-hold) then gets "more" and sends
+the record's end.  Prints "first errno NAME" or "first data ...", "elapsed S",
 then "then REPLY".  With "iov", against the "drip" server (a one-byte record
 every 0.3 s): recvmsg with MSG_WAITALL into eight one-byte buffers and a
 0.4 s SO_RCVTIMEO ends after 0.4 s with the bytes that came by then, as the
@@ -72,6 +73,10 @@ if arg == "restart":
         print("first errno", errno.errorcode.get(ctypes.get_errno()))
     else:
         print("first data %r" % buf.raw[:n])
+    # The server (mode trickle-hold) sends the record's end only now: on a
+    # loaded machine the whole record could otherwise come before the
+    # signal, and the read end with it.
+    s.sendall(b"more\n")
 else:
     try:
         d = s.recv(100)
