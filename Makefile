@@ -47,7 +47,7 @@ PROG_SRC   = $(filter-out $(PRELOAD_SRC),$(wildcard tests/progs/*.c))
 PROG_BIN   = $(PROG_SRC:tests/progs/%.c=$(BUILD)/progs/%) $(PRELOAD_SRC:tests/progs/%.c=$(BUILD)/progs/%.so)
 # tests/progs/plugins/deep.c: a plug-in the deepbind program loads with
 # RTLD_DEEPBIND, linked two ways (read-only GOT; lazy PLT slots).
-PROG_BIN  += $(BUILD)/progs/plugdeep_now.so $(BUILD)/progs/plugdeep_lazy.so
+PROG_BIN  += $(BUILD)/progs/plugdeep_now.so $(BUILD)/progs/plugdeep_lazy.so $(BUILD)/progs/plugdeep_textrel.so
 # tests/tools/sanfirst.c is a shared object (preloaded by tests/run.sh
 # for the ASan builds: it initialises the runtime before any constructor).
 TOOL_SO_SRC = tests/tools/sanfirst.c
@@ -119,6 +119,10 @@ $(BUILD)/progs/plugdeep_now.so: tests/progs/plugins/deep.c
 $(BUILD)/progs/plugdeep_lazy.so: tests/progs/plugins/deep.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE -fPIC -shared $(CPPFLAGS) $(LDFLAGS) -Wl,-z,lazy -Wl,-z,norelro -o $@ $<
+# send's address in its text (DT_TEXTREL).
+$(BUILD)/progs/plugdeep_textrel.so: tests/progs/plugins/deep.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE -DDEEP_TEXTREL -fPIC -shared $(CPPFLAGS) $(LDFLAGS) -Wl,-z,notext -o $@ $<
 # Finds a plug-in named without a slash along its run path (DT_RUNPATH).
 $(BUILD)/progs/deepbind: PROG_LDFLAGS = -Wl,-rpath,'$$ORIGIN' -Wl,--enable-new-dtags
 

@@ -611,6 +611,81 @@ static NO_SAN int collect_cb(struct dl_phdr_info *info, size_t size, void *data)
 	return 0;
 }
 
+/* A relocation's place: 8 bytes, not always aligned (one in an object's
+ * text, DT_TEXTREL, is where the instruction puts it). */
+static NO_SAN void *slot_get(void **slot)
+{
+	void *v;
+
+	if (!((uintptr_t)slot % sizeof v))
+		return __atomic_load_n(slot, __ATOMIC_RELAXED);
+	__builtin_memcpy(&v, slot, sizeof v);
+	return v;
+}
+
+static NO_SAN void slot_put(void **slot, void *v)
+{
+	if (!((uintptr_t)slot % sizeof v))
+		__atomic_store_n(slot, v, __ATOMIC_RELAXED);
+	else
+		__builtin_memcpy(slot, &v, sizeof v);
+}
+
+/* The protection the loader left on the object's byte at A: its RELRO
+ * pages read-only, else its PT_LOAD segment's flags; -1 outside them. */
+static NO_SAN int prot_at(const struct dl_phdr_info *info, uintptr_t a, uintptr_t ro_start, uintptr_t ro_end)
+{
+	if (a >= ro_start && a < ro_end)
+		return PROT_READ;
+	for (size_t i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t s = info->dlpi_addr + ph->p_vaddr;
+
+		if (ph->p_type == PT_LOAD && a >= s && a - s < ph->p_memsz)
+			return (ph->p_flags & PF_R ? PROT_READ : 0) | (ph->p_flags & PF_W ? PROT_WRITE : 0) |
+			       (ph->p_flags & PF_X ? PROT_EXEC : 0);
+	}
+	return -1;
+}
+
+/* A slot outside the RELRO pages: in a writable segment it is written;
+ * in a read-only one (a text relocation, DT_TEXTREL: an absolute address
+ * in the code) its pages are made writable for the change and get their
+ * protection back, as the loader does when it relocates such an object
+ * (the segment's own protection kept: other threads may be running its
+ * code).  False when the pages cannot be changed. */
+static NO_SAN bool put_outside_relro(const struct dl_phdr_info *info, void **slot, void *v, uintptr_t ro_start,
+				     uintptr_t ro_end, uintptr_t page)
+{
+	const uintptr_t a = (uintptr_t)slot, last = a + sizeof v - 1;
+	const uintptr_t p0 = a & ~(page - 1), p1 = last & ~(page - 1);
+	const int pr0 = prot_at(info, a, ro_start, ro_end), pr1 = prot_at(info, last, ro_start, ro_end);
+	bool ok = true;
+
+	if (pr0 < 0 || pr1 < 0) {
+		errno = EFAULT;
+		return false;
+	}
+	if ((pr0 & PROT_WRITE) && (pr1 & PROT_WRITE)) {
+		slot_put(slot, v);
+		return true;
+	}
+	if (mprotect((void *)p0, page, pr0 | PROT_WRITE) != 0)
+		return false;
+	if (p1 != p0 && mprotect((void *)p1, page, pr1 | PROT_WRITE) != 0) {
+		ok = false;
+	} else {
+		slot_put(slot, v);
+		if ((pr0 | pr1) & PROT_EXEC)
+			__builtin___clear_cache((char *)a, (char *)last + 1);
+		if (p1 != p0 && mprotect((void *)p1, page, pr1) != 0)
+			ok = false;
+	}
+	if (mprotect((void *)p0, page, pr0) != 0)
+		ok = false;
+	return ok;
+}
+
 /* The relocations of one new object (handle: the dlopen's) that name a
  * function we wrap: set to the wrapper.  Counts them in *done; false when
  * a slot could not be made writable. */
@@ -634,6 +709,8 @@ static NO_SAN bool rebind_object(const struct dl_state *st, void *handle, const 
 	}
 	if (!dynph)
 		return true;
+	if (page <= 0)
+		return false;
 	lm = (struct link_map){ .l_addr = info->dlpi_addr, .l_ld = (ElfW(Dyn) *)(info->dlpi_addr + dynph->p_vaddr) };
 	if (!dyn_open(&lm, &o))
 		return true;
@@ -647,7 +724,7 @@ static NO_SAN bool rebind_object(const struct dl_state *st, void *handle, const 
 		default: break;
 		}
 	}
-	if (relro && page > 0) {
+	if (relro) {
 		/* What the loader made read-only: whole pages, the last
 		 * partial one left writable. */
 		ro_start = (info->dlpi_addr + relro->p_vaddr) & ~(uintptr_t)(page - 1);
@@ -671,17 +748,22 @@ static NO_SAN bool rebind_object(const struct dl_state *st, void *handle, const 
 				continue;
 			ours = (void *)(st->self.base + own->st_value);
 			slot = (void **)(info->dlpi_addr + r->r_offset);
-			if (__atomic_load_n(slot, __ATOMIC_RELAXED) == ours ||
-			    tlsshim_dl_decide(handle, name, NULL, NULL) != ours)
+			if (slot_get(slot) == ours || tlsshim_dl_decide(handle, name, NULL, NULL) != ours)
 				continue;
-			if (!opened && (uintptr_t)slot >= ro_start && (uintptr_t)slot < ro_end) {
-				if (mprotect((void *)ro_start, ro_end - ro_start, PROT_READ | PROT_WRITE) != 0) {
-					ok = false;
-					break;
+			if ((uintptr_t)slot >= ro_start && (uintptr_t)slot + sizeof ours <= ro_end) {
+				if (!opened) {
+					if (mprotect((void *)ro_start, ro_end - ro_start, PROT_READ | PROT_WRITE) != 0) {
+						ok = false;
+						break;
+					}
+					opened = true;
 				}
-				opened = true;
+				slot_put(slot, ours);
+			} else if (!put_outside_relro(info, slot, ours, opened ? 0 : ro_start, opened ? 0 : ro_end,
+						      (uintptr_t)page)) {
+				ok = false;
+				break;
 			}
-			__atomic_store_n(slot, ours, __ATOMIC_RELAXED);
 			(*done)++;
 		}
 	}

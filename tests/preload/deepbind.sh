@@ -11,6 +11,8 @@
 #     a GOT entry, a pointer in its data: write, send, write), linked with
 #     a read-only GOT (-z now, -z relro) or lazy slots, by path and by a
 #     name found along the program's run path;
+#   * the same with send's address in its text (DT_TEXTREL: the change
+#     wrote to a read-only page, SIGSEGV);
 #   * PHP (Debian's php-cli) with php-curl: curl_exec() to the TLS
 #     destination.
 # Under AddressSanitizer the sanitizer's runtime refuses RTLD_DEEPBIND
@@ -72,6 +74,7 @@ deep() {
 deep now "a plug-in with a read-only GOT loaded with RTLD_NOW|RTLD_DEEPBIND" "$PROGS/plugdeep_now.so" now
 deep lazy "a plug-in with lazy PLT slots loaded with RTLD_LAZY|RTLD_DEEPBIND" "$PROGS/plugdeep_lazy.so" lazy
 deep runpath "a plug-in named without a path, found along the program's run path, RTLD_DEEPBIND" plugdeep_now.so now
+deep textrel "a plug-in with send's address in its text (DT_TEXTREL), RTLD_DEEPBIND" "$PROGS/plugdeep_textrel.so" now
 
 # ---- PHP's curl extension (loaded with RTLD_DEEPBIND, as every extension) ----
 if ! command -v php >/dev/null 2>&1 || ! php -m 2>/dev/null | grep -q '^curl$'; then
