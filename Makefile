@@ -48,6 +48,9 @@ PROG_BIN   = $(PROG_SRC:tests/progs/%.c=$(BUILD)/progs/%) $(PRELOAD_SRC:tests/pr
 # tests/progs/plugins/deep.c: a plug-in the deepbind program loads with
 # RTLD_DEEPBIND, linked two ways (read-only GOT; lazy PLT slots).
 PROG_BIN  += $(BUILD)/progs/plugdeep_now.so $(BUILD)/progs/plugdeep_lazy.so $(BUILD)/progs/plugdeep_textrel.so
+# tests/progs/plugins/deepload.c: the dlopen of a library loaded by a
+# library (libdeepmid.so, DT_RPATH $ORIGIN/lib) that needs it.
+PROG_BIN  += $(BUILD)/progs/libdeepload.so $(BUILD)/progs/libdeepmid.so
 # tests/tools/sanfirst.c is a shared object (preloaded by tests/run.sh
 # for the ASan builds: it initialises the runtime before any constructor).
 TOOL_SO_SRC = tests/tools/sanfirst.c
@@ -115,7 +118,8 @@ $(BUILD)/progs/%: tests/progs/%.c $(wildcard tests/progs/*.h)
 
 $(BUILD)/progs/plugdeep_now.so: tests/progs/plugins/deep.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE -fPIC -shared $(CPPFLAGS) $(LDFLAGS) -Wl,-z,now -Wl,-z,relro -o $@ $<
+	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE -fPIC -shared $(CPPFLAGS) $(LDFLAGS) -Wl,-z,now -Wl,-z,relro \
+		-Wl,-soname,plugdeep_now.so -o $@ $<
 $(BUILD)/progs/plugdeep_lazy.so: tests/progs/plugins/deep.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE -fPIC -shared $(CPPFLAGS) $(LDFLAGS) -Wl,-z,lazy -Wl,-z,norelro -o $@ $<
@@ -123,8 +127,15 @@ $(BUILD)/progs/plugdeep_lazy.so: tests/progs/plugins/deep.c
 $(BUILD)/progs/plugdeep_textrel.so: tests/progs/plugins/deep.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE -DDEEP_TEXTREL -fPIC -shared $(CPPFLAGS) $(LDFLAGS) -Wl,-z,notext -o $@ $<
+$(BUILD)/progs/libdeepload.so: tests/progs/plugins/deepload.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE -fPIC -shared $(CPPFLAGS) $(LDFLAGS) -o $@ $< -ldl
+$(BUILD)/progs/libdeepmid.so: tests/progs/plugins/deepload.c $(BUILD)/progs/libdeepload.so
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE -DDEEP_MID -fPIC -shared $(CPPFLAGS) $(LDFLAGS) \
+		-Wl,--disable-new-dtags -Wl,-rpath,'$$ORIGIN/lib' -o $@ $< -L$(BUILD)/progs -ldeepload
 # Finds a plug-in named without a slash along its run path (DT_RUNPATH).
-$(BUILD)/progs/deepbind: PROG_LDFLAGS = -Wl,-rpath,'$$ORIGIN' -Wl,--enable-new-dtags
+$(BUILD)/progs/deepbind: PROG_LDFLAGS = -Wl,-rpath,'$$ORIGIN:$$ORIGIN/deeplib' -Wl,--enable-new-dtags
 
 $(BUILD)/progs/preload_%.so: tests/progs/preload_%.c
 	@mkdir -p $(dir $@)

@@ -46,10 +46,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#if defined(__x86_64__) && __has_include(<sys/platform/x86.h>)
+#include <sys/platform/x86.h>
+#endif
 #include <unistd.h>
 
 #include "core/log.h"
@@ -772,39 +776,148 @@ static NO_SAN bool rebind_object(const struct dl_state *st, void *handle, const 
 	return ok;
 }
 
-static NO_SAN bool has_tag(const struct link_map *lm, ElfW(Sxword) tag)
+/* ---- a name without a slash: the caller's search ------------------------- */
+
+/* glibc's dlopen takes a name an object already loaded answers to (its
+ * name, its DT_SONAME) before any search. */
+struct by_name {
+	const char *file;
+	bool found;
+};
+
+static NO_SAN int by_name_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
-	for (const ElfW(Dyn) *d = lm->l_ld; d && d->d_tag != DT_NULL; d++)
-		if (d->d_tag == tag)
-			return true;
-	return false;
+	struct by_name *b = data;
+	struct link_map lm = { .l_addr = info->dlpi_addr };
+	struct dynobj o;
+	(void)size;
+
+	if (info->dlpi_name && same(info->dlpi_name, b->file)) {
+		b->found = true;
+		return 1;
+	}
+	for (size_t i = 0; i < info->dlpi_phnum; i++)
+		if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+			lm.l_ld = (ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+	if (!lm.l_ld || !dyn_open(&lm, &o))
+		return 0;
+	for (const ElfW(Dyn) *d = lm.l_ld; d->d_tag != DT_NULL; d++)
+		if (d->d_tag == DT_SONAME && same(o.str + d->d_un.d_val, b->file)) {
+			b->found = true;
+			return 1;
+		}
+	return 0;
 }
 
-/* A name without a slash is looked for along the CALLER's run paths
- * (DT_RUNPATH; DT_RPATH of a library: the program's is searched for any
- * caller), which our own dlopen call would not see: found there, that
- * path is loaded. */
-static NO_SAN const char *caller_path(const void *caller, const char *file, char *buf, size_t len)
+/* The directories glibc searches for an object's dlopen (RTLD_DI_SERINFO:
+ * DT_RPATH of it and of the objects that loaded it, the program's
+ * DT_RPATH, LD_LIBRARY_PATH, DT_RUNPATH, the system directories), $ORIGIN
+ * and the rest expanded; NULL when they cannot be had.  free() it. */
+static NO_SAN Dl_serinfo *serinfo(struct link_map *lm)
+{
+	Dl_serinfo size, *si;
+
+	if (dlinfo(lm, RTLD_DI_SERINFOSIZE, &size) != 0 || !(si = malloc(size.dls_size)))
+		return NULL;
+	*si = size;
+	if (dlinfo(lm, RTLD_DI_SERINFOSIZE, si) != 0 || dlinfo(lm, RTLD_DI_SERINFO, si) != 0) {
+		free(si);
+		return NULL;
+	}
+	return si;
+}
+
+/* glibc's open_path passes over a file it cannot open and an ELF object
+ * of another class or machine (a 32-bit or foreign copy earlier in the
+ * path); anything else is its answer (an error for a file that is not an
+ * object). */
+static NO_SAN bool loadable(const char *path)
+{
+	unsigned char e[EI_NIDENT + 4];
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC), er = errno;
+	ssize_t n;
+	uint16_t machine;
+
+	if (fd < 0)
+		return false;
+	n = read(fd, e, sizeof e);
+	close(fd);
+	errno = er;
+	if (n != (ssize_t)sizeof e || memcmp(e, ELFMAG, SELFMAG))
+		return true;
+	__builtin_memcpy(&machine, e + EI_NIDENT + 2, sizeof machine);
+#if defined(__x86_64__)
+	return e[EI_CLASS] == ELFCLASS64 && machine == EM_X86_64;
+#else
+	return e[EI_CLASS] == ELFCLASS64 && machine == EM_AARCH64;
+#endif
+}
+
+/* The glibc-hwcaps subdirectories glibc searches in each directory before
+ * the directory itself, best first (ld.so --help lists them). */
+static NO_SAN size_t hwcaps_subdirs(const char **sub)
+{
+	size_t n = 0;
+#if defined(__x86_64__) && __has_include(<sys/platform/x86.h>)
+#define A(f) CPU_FEATURE_ACTIVE(f)
+	if (A(CMPXCHG16B) && A(LAHF64_SAHF64) && A(POPCNT) && A(SSE3) && A(SSSE3) && A(SSE4_1) && A(SSE4_2)) {
+		if (A(AVX) && A(AVX2) && A(BMI1) && A(BMI2) && A(F16C) && A(FMA) && A(LZCNT) && A(MOVBE)) {
+			if (A(AVX512F) && A(AVX512BW) && A(AVX512CD) && A(AVX512DQ) && A(AVX512VL))
+				sub[n++] = "x86-64-v4";
+			sub[n++] = "x86-64-v3";
+		}
+		sub[n++] = "x86-64-v2";
+	}
+#undef A
+#else
+	(void)sub;
+#endif
+	return n;
+}
+
+/* Because our call is the C library's caller now, a name without a slash
+ * is looked for as the CALLER's would be: a name an object loaded answers
+ * to is the C library's to answer; else the directories glibc would
+ * search for the caller that it would not search for us (those before the
+ * list the two share at its end: the system directories, after the
+ * ld.so.cache, and what every caller searches), each one's glibc-hwcaps
+ * subdirectories first.  Found there, that path is loaded; else the name,
+ * and our own call searches the rest. */
+static NO_SAN const char *caller_path(const struct dl_state *st, const void *caller, const char *file, char *buf,
+				      size_t len)
 {
 	struct link_map *cm = map_of(caller);
-	Dl_serinfo size, *si;
-	const char *found = file;
+	struct by_name b = { .file = file };
+	const char *found = file, *sub[4];
+	Dl_serinfo *mine = NULL, *ours = NULL;
+	size_t nsub, end;
 
-	if (!cm || strchr(file, '/') || !(has_tag(cm, DT_RUNPATH) || (cm->l_prev && has_tag(cm, DT_RPATH))) ||
-	    dlinfo(cm, RTLD_DI_SERINFOSIZE, &size) != 0 || !(si = malloc(size.dls_size)))
+	if (!cm || strchr(file, '/') || cm == st->self_map)
 		return file;
-	*si = size;
-	if (dlinfo(cm, RTLD_DI_SERINFOSIZE, si) == 0 && dlinfo(cm, RTLD_DI_SERINFO, si) == 0) {
-		for (unsigned i = 0; i < si->dls_cnt; i++) {
-			int n = snprintf(buf, len, "%s/%s", si->dls_serpath[i].dls_name, file);
+	dl_iterate_phdr(by_name_cb, &b);
+	if (b.found || !(mine = serinfo(cm)) || !(ours = serinfo((struct link_map *)st->self_map)))
+		goto out;
+	/* Drop the shared tail. */
+	for (end = mine->dls_cnt; end > 0 && ours->dls_cnt >= mine->dls_cnt - end + 1; end--)
+		if (!same(mine->dls_serpath[end - 1].dls_name,
+			  ours->dls_serpath[ours->dls_cnt - (mine->dls_cnt - end) - 1].dls_name))
+			break;
+	nsub = hwcaps_subdirs(sub);
+	for (size_t i = 0; i < end && found == file; i++) {
+		for (size_t k = 0; k <= nsub; k++) {
+			const char *dir = mine->dls_serpath[i].dls_name;
+			int n = k < nsub ? snprintf(buf, len, "%s/glibc-hwcaps/%s/%s", dir, sub[k], file)
+					 : snprintf(buf, len, "%s/%s", dir, file);
 
-			if (n > 0 && (size_t)n < len && access(buf, F_OK) == 0) {
+			if (n > 0 && (size_t)n < len && loadable(buf)) {
 				found = buf;
 				break;
 			}
 		}
 	}
-	free(si);
+out:
+	free(mine);
+	free(ours);
 	return found;
 }
 
@@ -853,7 +966,7 @@ NO_SAN void *tlsshim_dlopen_decide(const char *file, int mode, const void *calle
 		st = setup(&mine);
 	if (!file || !(mode & RTLD_DEEPBIND))
 		return NULL;            /* the C library answers the caller */
-	file_to_load = caller_path(caller, file, path, sizeof path);
+	file_to_load = caller_path(st, caller, file, path, sizeof path);
 	/* A Go library starts its runtime from its constructor, inside the
 	 * load and before the change below: judged from its file first
 	 * (the process stops, as at the pthread_create of one loaded

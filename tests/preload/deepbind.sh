@@ -13,6 +13,12 @@
 #     name found along the program's run path;
 #   * the same with send's address in its text (DT_TEXTREL: the change
 #     wrote to a read-only page, SIGSEGV);
+#   * a name without a slash is found where glibc would find it for the
+#     caller (the plug-in's path it prints is checked): along the DT_RPATH
+#     of the library that loaded the calling library, past a copy of
+#     another machine earlier in the run path, in a glibc-hwcaps
+#     subdirectory first, and an object already loaded under that name
+#     (its DT_SONAME) is that one;
 #   * PHP (Debian's php-cli) with php-curl: curl_exec() to the TLS
 #     destination.
 # Under AddressSanitizer the sanitizer's runtime refuses RTLD_DEEPBIND
@@ -61,10 +67,13 @@ if [ $asan = 1 ]; then
 	exit 0
 fi
 
-# deep NAME DESCRIPTION SO now|lazy: one load and exchange, its checks.
+# deep NAME DESCRIPTION SO now|lazy [LOADED]: one load and exchange, its
+# checks; LOADED: the path of the object the load must give.  The program
+# is $DEEP_PROG (default: the built one).
 deep() {
-	under "$1" "$PROGS/deepbind" "$3" "$4" "$R" "$SENT"
-	if [ $rc -eq 0 ] && [ "$(cat "$T/$1.out")" = "reply: $SENT" ] && [ $wrc -eq 0 ] && [ "$conns" -ge 2 ]; then
+	under "$1" "${DEEP_PROG:-$PROGS/deepbind}" "$3" "$4" "$R" "$SENT"
+	if [ $rc -eq 0 ] && [ "$(cat "$T/$1.out")" = "reply: $SENT" ] && [ $wrc -eq 0 ] && [ "$conns" -ge 2 ] &&
+	   { [ -z "${5:-}" ] || grep -qxF "loaded: $5" "$T/$1.err"; }; then
 		pass "$2: its write, send and data pointer go through the library, TLS on the wire"
 	else
 		fail "$2: through the library" "exit $rc, out: $(head -c 200 "$T/$1.out"), captures $conns, $WIRE_OUT;"\
@@ -75,6 +84,42 @@ deep now "a plug-in with a read-only GOT loaded with RTLD_NOW|RTLD_DEEPBIND" "$P
 deep lazy "a plug-in with lazy PLT slots loaded with RTLD_LAZY|RTLD_DEEPBIND" "$PROGS/plugdeep_lazy.so" lazy
 deep runpath "a plug-in named without a path, found along the program's run path, RTLD_DEEPBIND" plugdeep_now.so now
 deep textrel "a plug-in with send's address in its text (DT_TEXTREL), RTLD_DEEPBIND" "$PROGS/plugdeep_textrel.so" now
+
+# ---- a name without a slash: where glibc finds it for the caller ----
+mkdir -p "$T/via/lib" "$T/rp/deeplib" "$T/first"
+cp "$PROGS/libdeepmid.so" "$T/via/"
+cp "$PROGS/libdeepload.so" "$PROGS/plugdeep_now.so" "$T/via/lib/"
+DEEPBIND_VIA=$T/via/libdeepmid.so
+export DEEPBIND_VIA
+deep chain "a plug-in found along the DT_RPATH of the library that loaded the calling library (glibc's order)" \
+	plugdeep_now.so now "$T/via/lib/plugdeep_now.so"
+unset DEEPBIND_VIA
+# A copy for another machine first in the run path ($ORIGIN, then
+# $ORIGIN/deeplib): glibc passes over it.
+cp "$PROGS/deepbind" "$T/rp/"
+cp "$PROGS/plugdeep_now.so" "$T/rp/deeplib/"
+cp "$PROGS/plugdeep_now.so" "$T/rp/"
+case "$(uname -m)" in x86_64) em='\267' ;; *) em='\076' ;; esac
+printf "$em" | dd of="$T/rp/plugdeep_now.so" bs=1 seek=18 conv=notrunc 2>/dev/null
+DEEP_PROG=$T/rp/deepbind deep foreign "a plug-in named without a path, past a copy of another machine earlier in the run path" \
+	plugdeep_now.so now "$T/rp/deeplib/plugdeep_now.so"
+# The lowest glibc-hwcaps subdirectory the loader searches here: glibc
+# takes the copy there before the directory's own.
+ldso=$(ldd "$PROGS/deepbind" | sed -n 's/^[[:space:]]*\(\/[^ ]*ld-linux[^ ]*\) .*/\1/p' | head -n 1)
+sub=$([ -n "$ldso" ] && "$ldso" --help 2>/dev/null | sed -n '/^Subdirectories of glibc-hwcaps/,/^$/s/^  \([^ ]*\) (supported, searched)$/\1/p' | tail -n 1)
+if [ -n "$sub" ]; then
+	mkdir -p "$T/rp/deeplib/glibc-hwcaps/$sub"
+	rm -f "$T/rp/plugdeep_now.so"
+	cp "$PROGS/plugdeep_now.so" "$T/rp/deeplib/glibc-hwcaps/$sub/"
+	DEEP_PROG=$T/rp/deepbind deep hwcaps "a plug-in named without a path: the run path's glibc-hwcaps/$sub copy first" \
+		plugdeep_now.so now "$T/rp/deeplib/glibc-hwcaps/$sub/plugdeep_now.so"
+fi
+cp "$PROGS/plugdeep_now.so" "$T/first/"
+DEEPBIND_FIRST=$T/first/plugdeep_now.so
+export DEEPBIND_FIRST
+deep first "a name an object already loaded has (its DT_SONAME), RTLD_DEEPBIND: that object, no second copy" \
+	plugdeep_now.so now "$T/first/plugdeep_now.so"
+unset DEEPBIND_FIRST
 
 # ---- PHP's curl extension (loaded with RTLD_DEEPBIND, as every extension) ----
 if ! command -v php >/dev/null 2>&1 || ! php -m 2>/dev/null | grep -q '^curl$'; then

@@ -4,11 +4,16 @@
  *   deepbind SO now|lazy PORT LINE
  *	dlopen(SO, RTLD_NOW or RTLD_LAZY, | RTLD_DEEPBIND) (a name without
  *	a slash is found along this program's run path, $ORIGIN: the
- *	directory of the test programs), then plug_dial(PORT, LINE)
- *	(tests/progs/plugins/deep.c); prints its answer, or the dlopen
- *	error and exits 2.
+ *	directory of the test programs, then $ORIGIN/deeplib), then
+ *	plug_dial(PORT, LINE) (tests/progs/plugins/deep.c); prints its
+ *	answer, or the dlopen error and exits 2.  The loaded object's path
+ *	goes to stderr: "loaded: PATH".
+ *	DEEPBIND_FIRST=PATH: PATH is loaded first (RTLD_NOW, no deep).
+ *	DEEPBIND_VIA=LIB: the dlopen is made by LIB's mid_open(SO, MODE)
+ *	(tests/progs/plugins/deepload.c).
  */
 #include <dlfcn.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,19 +21,39 @@
 int main(int argc, char **argv)
 {
 	const char *(*dial)(int, const char *);
+	const char *first = getenv("DEEPBIND_FIRST"), *via = getenv("DEEPBIND_VIA");
+	int mode;
+	struct link_map *lm;
 	void *h;
 
 	if (argc != 5) {
 		fprintf(stderr, "usage: deepbind SO now|lazy PORT LINE\n");
 		return 2;
 	}
-	h = dlopen(argv[1], (strcmp(argv[2], "lazy") ? RTLD_NOW : RTLD_LAZY) | RTLD_DEEPBIND);
+	mode = (strcmp(argv[2], "lazy") ? RTLD_NOW : RTLD_LAZY) | RTLD_DEEPBIND;
+	if (first && !dlopen(first, RTLD_NOW)) {
+		printf("dlopen %s failed: %s\n", first, dlerror());
+		return 2;
+	}
+	if (via) {
+		void *v = dlopen(via, RTLD_NOW), *(*mid_open)(const char *, int);
+
+		if (!v || !(*(void **)&mid_open = dlsym(v, "mid_open"))) {
+			printf("%s: %s\n", via, dlerror());
+			return 2;
+		}
+		h = mid_open(argv[1], mode);
+	} else {
+		h = dlopen(argv[1], mode);
+	}
 	if (!h) {
 		const char *e = dlerror();
 
 		printf("dlopen failed: %s\n", e ? e : "(no dlerror)");
 		return 2;
 	}
+	if (dlinfo(h, RTLD_DI_LINKMAP, &lm) == 0)
+		fprintf(stderr, "loaded: %s\n", lm->l_name);
 	*(void **)&dial = dlsym(h, "plug_dial");
 	if (!dial) {
 		printf("no plug_dial\n");

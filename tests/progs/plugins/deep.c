@@ -1,6 +1,6 @@
 /* plugins/deep.c — a plug-in for tests/progs/deepbind.c
  * (tests/preload/deepbind.sh), built twice: plugdeep_now.so (-z now,
- * -z relro: its GOT read-only once loaded),
+ * -z relro: its GOT read-only once loaded; its DT_SONAME plugdeep_now.so),
  * plugdeep_lazy.so (lazy PLT slots, no RELRO) and plugdeep_textrel.so
  * (-DDEEP_TEXTREL: send's address is in its text, an absolute relocation
  * in a read-only segment, DT_TEXTREL).  plug_dial() connects to 127.0.0.1:PORT and sends
