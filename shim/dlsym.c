@@ -48,6 +48,7 @@
 #include <stdlib.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -578,6 +579,7 @@ NO_SAN void *tlsshim_dl_decide(void *handle, const char *name, const char *versi
 struct objs {
 	const ElfW(Phdr) **phdr;        /* identity: an object's program headers */
 	struct dl_phdr_info *info;      /* for the new ones */
+	char **name;                    /* theirs, copied (info's is the loader's) */
 	size_t n, cap;
 	const struct objs *before;      /* when collecting the new ones */
 	bool failed;
@@ -597,20 +599,28 @@ static NO_SAN int collect_cb(struct dl_phdr_info *info, size_t size, void *data)
 		size_t cap = o->cap ? 2 * o->cap : 64;
 		const ElfW(Phdr) **p = realloc(o->phdr, cap * sizeof *p);
 		struct dl_phdr_info *in = o->before ? realloc(o->info, cap * sizeof *in) : NULL;
+		char **nm = o->before ? realloc(o->name, cap * sizeof *nm) : NULL;
 
 		if (p)
 			o->phdr = p;
 		if (in)
 			o->info = in;
-		if (!p || (o->before && !in)) {
+		if (nm)
+			o->name = nm;
+		if (!p || (o->before && (!in || !nm))) {
 			o->failed = true;
 			return 1;
 		}
 		o->cap = cap;
 	}
 	o->phdr[o->n] = info->dlpi_phdr;
-	if (o->before)
+	if (o->before) {
 		o->info[o->n] = *info;
+		if (!(o->name[o->n] = strdup(info->dlpi_name ? info->dlpi_name : ""))) {
+			o->failed = true;
+			return 1;
+		}
+	}
 	o->n++;
 	return 0;
 }
@@ -690,6 +700,14 @@ static NO_SAN bool put_outside_relro(const struct dl_phdr_info *info, void **slo
 	return ok;
 }
 
+struct change {
+	void **slot;
+	void *ours;
+};
+
+/* Held only while slots are changed (nothing in it calls the loader). */
+static pthread_mutex_t rebind_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* The relocations of one new object (handle: the dlopen's) that name a
  * function we wrap: set to the wrapper.  Counts them in *done; false when
  * a slot could not be made writable. */
@@ -703,6 +721,8 @@ static NO_SAN bool rebind_object(const struct dl_state *st, void *handle, const 
 	bool opened = false, ok = true;
 	struct link_map lm;
 	struct dynobj o;
+	struct change *ch = NULL;
+	size_t nch = 0, capch = 0;
 	long page = sysconf(_SC_PAGESIZE);
 
 	for (size_t i = 0; i < info->dlpi_phnum; i++) {
@@ -734,6 +754,10 @@ static NO_SAN bool rebind_object(const struct dl_state *st, void *handle, const 
 		ro_start = (info->dlpi_addr + relro->p_vaddr) & ~(uintptr_t)(page - 1);
 		ro_end = (info->dlpi_addr + relro->p_vaddr + relro->p_memsz) & ~(uintptr_t)(page - 1);
 	}
+	/* The slots to change first (the decision asks the loader, which
+	 * takes its lock), then the changes under ours, which asks nothing:
+	 * two threads loading at once may both find an object new, and one
+	 * gave the RELRO pages back read-only while the other wrote. */
 	for (int t = 0; t < 2 && ok; t++) {
 		for (size_t k = 0; tabs[t] && k < sizes[t] / sizeof(ElfW(Rela)) && ok; k++) {
 			const ElfW(Rela) *r = &tabs[t][k];
@@ -754,25 +778,48 @@ static NO_SAN bool rebind_object(const struct dl_state *st, void *handle, const 
 			slot = (void **)(info->dlpi_addr + r->r_offset);
 			if (slot_get(slot) == ours || tlsshim_dl_decide(handle, name, NULL, NULL) != ours)
 				continue;
-			if ((uintptr_t)slot >= ro_start && (uintptr_t)slot + sizeof ours <= ro_end) {
-				if (!opened) {
-					if (mprotect((void *)ro_start, ro_end - ro_start, PROT_READ | PROT_WRITE) != 0) {
-						ok = false;
-						break;
-					}
-					opened = true;
+			if (nch == capch) {
+				struct change *c = realloc(ch, (capch = capch ? 2 * capch : 16) * sizeof *c);
+
+				if (!c) {
+					ok = false;
+					break;
 				}
-				slot_put(slot, ours);
-			} else if (!put_outside_relro(info, slot, ours, opened ? 0 : ro_start, opened ? 0 : ro_end,
-						      (uintptr_t)page)) {
-				ok = false;
-				break;
+				ch = c;
 			}
-			(*done)++;
+			ch[nch++] = (struct change){ slot, ours };
 		}
+	}
+	if (!ok || !nch) {
+		free(ch);
+		return ok;
+	}
+	pthread_mutex_lock(&rebind_lock);
+	for (size_t k = 0; k < nch; k++) {
+		void **slot = ch[k].slot, *ours = ch[k].ours;
+
+		if (slot_get(slot) == ours)
+			continue;
+		if ((uintptr_t)slot >= ro_start && (uintptr_t)slot + sizeof ours <= ro_end) {
+			if (!opened) {
+				if (mprotect((void *)ro_start, ro_end - ro_start, PROT_READ | PROT_WRITE) != 0) {
+					ok = false;
+					break;
+				}
+				opened = true;
+			}
+			slot_put(slot, ours);
+		} else if (!put_outside_relro(info, slot, ours, opened ? 0 : ro_start, opened ? 0 : ro_end,
+					      (uintptr_t)page)) {
+			ok = false;
+			break;
+		}
+		(*done)++;
 	}
 	if (opened && mprotect((void *)ro_start, ro_end - ro_start, PROT_READ) != 0)
 		ok = false;
+	pthread_mutex_unlock(&rebind_lock);
+	free(ch);
 	return ok;
 }
 
@@ -985,13 +1032,32 @@ NO_SAN void *tlsshim_dlopen_decide(const char *file, int mode, const void *calle
 		added.before = &before;
 		dl_iterate_phdr(collect_cb, &added);
 		ok = !added.failed;
-		for (size_t i = 0; ok && i < added.n; i++)
-			ok = rebind_object(st, h, &added.info[i], &done);
+		for (size_t i = 0; ok && i < added.n; i++) {
+			/* Another thread may be loading or unloading objects
+			 * counted as new here: each is held open (dlopen
+			 * RTLD_NOLOAD waits for a load in progress to end).  One
+			 * gone, or another by its name now (unloaded and loaded
+			 * again meanwhile), was not ours: H holds ours, and the
+			 * loader keeps one object per name. */
+			void *pin = added.name[i][0] ? tlsshim_real_dlopen(added.name[i], RTLD_LAZY | RTLD_NOLOAD) : NULL;
+			struct link_map *pm = NULL;
+
+			if (!pin) {
+				(void)dlerror();
+				continue;
+			}
+			if (dlinfo(pin, RTLD_DI_LINKMAP, &pm) == 0 && pm && pm->l_addr == added.info[i].dlpi_addr)
+				ok = rebind_object(st, h, &added.info[i], &done);
+			dlclose(pin);
+		}
 	}
 	ok = ok && !before.failed;
 	free(before.phdr);
 	free(added.phdr);
 	free(added.info);
+	for (size_t i = 0; i < added.n; i++)
+		free(added.name[i]);
+	free(added.name);
 	if (!h)
 		return DLOPEN_FAILED;   /* dlerror says why */
 	if (!ok) {

@@ -19,6 +19,10 @@
 #     another machine earlier in the run path, in a glibc-hwcaps
 #     subdirectory first, and an object already loaded under that name
 #     (its DT_SONAME) is that one;
+#   * six threads each loading and unloading a plug-in of its own with
+#     RTLD_DEEPBIND at once (one walked the program headers of another's
+#     object after it was unmapped, or gave its RELRO pages back read-only
+#     while another wrote: SIGSEGV);
 #   * PHP (Debian's php-cli) with php-curl: curl_exec() to the TLS
 #     destination.
 # Under AddressSanitizer the sanitizer's runtime refuses RTLD_DEEPBIND
@@ -120,6 +124,18 @@ export DEEPBIND_FIRST
 deep first "a name an object already loaded has (its DT_SONAME), RTLD_DEEPBIND: that object, no second copy" \
 	plugdeep_now.so now "$T/first/plugdeep_now.so"
 unset DEEPBIND_FIRST
+mkdir -p "$T/race"
+for i in 1 2 3; do
+	cp "$PROGS/plugdeep_now.so" "$T/race/now$i.so"
+	cp "$PROGS/plugdeep_lazy.so" "$T/race/lazy$i.so"
+done
+under race "$PROGS/deepbind" --race 400 "$T"/race/*.so
+if [ $rc -eq 0 ] && [ "$(cat "$T/race.out")" = "race ok" ]; then
+	pass "six threads loading and unloading plug-ins with RTLD_DEEPBIND at once, 400 times each: no crash"
+else
+	fail "six threads loading plug-ins with RTLD_DEEPBIND at once" "exit $rc, out: $(head -c 200 "$T/race.out");"\
+" err: $(head -c 300 "$T/race.err")"
+fi
 
 # ---- PHP's curl extension (loaded with RTLD_DEEPBIND, as every extension) ----
 if ! command -v php >/dev/null 2>&1 || ! php -m 2>/dev/null | grep -q '^curl$'; then

@@ -11,12 +11,34 @@
  *	DEEPBIND_FIRST=PATH: PATH is loaded first (RTLD_NOW, no deep).
  *	DEEPBIND_VIA=LIB: the dlopen is made by LIB's mid_open(SO, MODE)
  *	(tests/progs/plugins/deepload.c).
+ *
+ *   deepbind --race N SO...
+ *	a thread for each SO (at most 8) loads it with RTLD_NOW|RTLD_DEEPBIND
+ *	and unloads it, N times; prints "race ok" (exit 0), or the dlopen
+ *	error (exit 2).
  */
 #include <dlfcn.h>
 #include <link.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static int race_n;
+
+static void *race(void *so)
+{
+	for (int i = 0; i < race_n; i++) {
+		void *h = dlopen(so, RTLD_NOW | RTLD_DEEPBIND);
+
+		if (!h) {
+			printf("dlopen failed: %s\n", dlerror());
+			exit(2);
+		}
+		dlclose(h);
+	}
+	return NULL;
+}
 
 int main(int argc, char **argv)
 {
@@ -26,6 +48,19 @@ int main(int argc, char **argv)
 	struct link_map *lm;
 	void *h;
 
+	if (argc > 3 && !strcmp(argv[1], "--race")) {
+		pthread_t t[8];
+		int n = argc - 3 < 8 ? argc - 3 : 8;
+
+		race_n = atoi(argv[2]);
+		for (int i = 0; i < n; i++)
+			if (pthread_create(&t[i], NULL, race, argv[3 + i]) != 0)
+				return 2;
+		for (int i = 0; i < n; i++)
+			pthread_join(t[i], NULL);
+		puts("race ok");
+		return 0;
+	}
 	if (argc != 5) {
 		fprintf(stderr, "usage: deepbind SO now|lazy PORT LINE\n");
 		return 2;
