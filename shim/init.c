@@ -12,10 +12,12 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <link.h>
 #include <pthread.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,6 +203,7 @@ static int adds_cb(struct dl_phdr_info *info, size_t size, void *data)
 struct first_object {
 	unsigned long long adds;
 	const char *name;
+	const ElfW(Phdr) *phdr;
 };
 
 static int first_cb(struct dl_phdr_info *info, size_t size, void *data)
@@ -210,7 +213,34 @@ static int first_cb(struct dl_phdr_info *info, size_t size, void *data)
 
 	f->adds = info->dlpi_adds;
 	f->name = info->dlpi_name;
+	f->phdr = info->dlpi_phdr;
 	return 1;
+}
+
+/* The file mapped at ADDR, from /proc/self/maps: false without /proc,
+ * or when the mapping has no file. */
+static bool mapped_file(const void *addr, char *buf, size_t len)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	char line[PATH_MAX + 128];
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long lo, hi;
+		int off = 0;
+
+		if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &lo, &hi, &off) < 2 || !off ||
+		    (uintptr_t)addr < lo || (uintptr_t)addr >= hi)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		if (line[off] == '/' && (size_t)snprintf(buf, len, "%s", line + off) < len)
+			found = true;
+		break;
+	}
+	fclose(f);
+	return found;
 }
 
 /* At start, from the constructor (the policy loaded, with TLS rules).
@@ -219,9 +249,12 @@ static int first_cb(struct dl_phdr_info *info, size_t size, void *data)
  * GO_BUILDINFO_SECTION): a Go archive linked into it by the system linker
  * may carry no mark in memory that can be found without scanning all its
  * data; its runtime starts from the program's constructor, after ours.
- * The program is the first object: its path is empty when the kernel
- * loaded it (read through /proc/self/exe, else the path it was exec'd
- * by), its name when the loader was run as a program ("ld.so PROGRAM"). */
+ * The program is the first object, its path empty (glibc 2.36 gives no
+ * name when the loader was run as a program either).  When the kernel
+ * loaded it: read through /proc/self/exe, else the path it was exec'd by.
+ * "ld.so PROGRAM" (AT_BASE 0): /proc/self/exe names the loader; the file
+ * mapped at the program's headers (/proc/self/maps), else AT_EXECFN,
+ * else argv[0]. */
 static void refuse_own_syscalls(void)
 {
 	struct go_found g = { .found = false };
@@ -230,10 +263,27 @@ static void refuse_own_syscalls(void)
 	dl_iterate_phdr(first_cb, &first);
 	dl_iterate_phdr(go_object_cb, &g);
 	if (!g.found && first.name) {
-		int go = *first.name ? elf_file_sections_go(first.name) : elf_file_sections_go("/proc/self/exe");
+		char own[PATH_MAX];
+		int go;
 
-		if (go < 0 && !*first.name && getauxval(AT_EXECFN))
-			go = elf_file_sections_go((const char *)getauxval(AT_EXECFN));
+		if (*first.name) {
+			go = elf_file_sections_go(first.name);
+		} else if (!getauxval(AT_BASE)) {
+			/* "ld.so PROGRAM": the kernel ran the loader (no
+			 * interpreter base), which /proc/self/exe names.  The
+			 * program is the file mapped at its program headers;
+			 * without /proc, AT_EXECFN (glibc 2.33 and later set it
+			 * to the program's path), else argv[0]. */
+			go = mapped_file(first.phdr, own, sizeof own) ? elf_file_sections_go(own) : -1;
+			if (go < 0 && getauxval(AT_EXECFN))
+				go = elf_file_sections_go((const char *)getauxval(AT_EXECFN));
+			if (go < 0)
+				go = elf_file_sections_go(program_invocation_name);
+		} else {
+			go = elf_file_sections_go("/proc/self/exe");
+			if (go < 0 && getauxval(AT_EXECFN))
+				go = elf_file_sections_go((const char *)getauxval(AT_EXECFN));
+		}
 		if (go > 0) {
 			g.found = g.main_program = true;
 			snprintf(g.name, sizeof g.name, "%s", program_invocation_name);

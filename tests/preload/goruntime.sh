@@ -173,6 +173,18 @@ else
 	fail "a C program with a Go archive linked in, under a TLS connect rule: stopped" "exit $rc, out: $(head -c 200 "$T/archive.out"),"\
 " captures: $conns, $WIRE_OUT; stderr: $(head -c 300 "$T/archive.err")"
 fi
+# "ld.so PROGRAM": the kernel runs the loader, which /proc/self/exe then
+# names (and the program's link map has no name): the program's file is
+# the one mapped at its headers.
+ldso=$(ldd "$T/goarchost" | sed -n 's/^[[:space:]]*\(\/[^ ]*ld-linux[^ ]*\) .*/\1/p' | head -n 1)
+under archldso "$T/dial.conf" "${ldso:-/nonexistent/ld.so}" "$T/goarchost"
+on_wire archldso
+if refused archldso "$T/goarchost" && [ ! -s "$T/archldso.out" ] && [ $wrc -eq 0 ] && [ "$conns" -eq 0 ]; then
+	pass "the same program run as \"ld.so PROGRAM\" ($ldso), TLS connect rule: stopped (78), no connection made"
+else
+	fail "the Go archive program run by ld.so, under a TLS connect rule: stopped" "exit $rc, out: $(head -c 200 "$T/archldso.out"),"\
+" captures: $conns, $WIRE_OUT; stderr: $(head -c 300 "$T/archldso.err")"
+fi
 "$TLSSHIM_LAUNCHER" -c "$T/dial.conf" "$T/goarchost" >"$T/archl.out" 2>"$T/archl.err"
 rc=$?
 on_wire archl
