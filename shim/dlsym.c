@@ -1074,4 +1074,27 @@ NO_SAN void *tlsshim_dlopen_decide(const char *file, int mode, const void *calle
 	return h;
 }
 
+/* fork() takes the rebinding lock (the last of the global order,
+ * docs/locking.md; nothing is taken under it), so that a child never
+ * inherits it held by a thread that is not there. */
+void shim_dlsym_fork_lock(void)
+{
+	pthread_mutex_lock(&rebind_lock);
+}
+
+void shim_dlsym_fork_unlock(void)
+{
+	pthread_mutex_unlock(&rebind_lock);
+}
+
+#else
+
+void shim_dlsym_fork_lock(void)
+{
+}
+
+void shim_dlsym_fork_unlock(void)
+{
+}
+
 #endif

@@ -602,6 +602,7 @@ static void before_fork(void)
 	resume_fork_lock();
 	ocsp_fork_lock();
 	policy_reload_fork_lock(shim_policy);
+	shim_dlsym_fork_lock();
 }
 
 /* The same locks, released in the same order; in the child the lock
@@ -609,6 +610,7 @@ static void before_fork(void)
  * (core/lock.h: xlock_fork_child). */
 static void release_after_fork(bool child)
 {
+	shim_dlsym_fork_unlock();
 	ocsp_fork_unlock(child);
 	policy_reload_fork_unlock(shim_policy, child);
 	resume_fork_unlock(child);

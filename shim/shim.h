@@ -44,6 +44,10 @@ extern const struct policy *shim_policy;
 void shim_refuse_go_library(const char *path);
 /* dlopen calls so far (shim/dlsym.c counts, shim/init.c reads). */
 extern unsigned long shim_dlopen_calls;
+/* The RTLD_DEEPBIND rebinding's lock, taken and released around fork()
+ * (shim/dlsym.c). */
+void shim_dlsym_fork_lock(void);
+void shim_dlsym_fork_unlock(void);
 
 /* Start-up (init.c).  The library initialises itself on the first call
  * that needs the policy, from whatever thread and however early (another
