@@ -91,6 +91,21 @@ on_wire() {
 	conns=$(find "$T/$1.wire" -type f | wc -l)
 }
 
+# stopped NAME DESCRIPTION [REFUSED ARGS...]: NAME (run by under) was
+# refused (refused NAME ARGS...), printed nothing, and nothing of it
+# reached the wire.
+stopped() {
+	_sn=$1 _sd=$2
+	shift 2
+	on_wire "$_sn"
+	if refused "$_sn" "$@" && [ ! -s "$T/$_sn.out" ] && [ $wrc -eq 0 ] && [ "$conns" -eq 0 ]; then
+		pass "$_sd"
+	else
+		fail "$_sd" "exit $rc, out: $(head -c 200 "$T/$_sn.out"), captures: $conns, $WIRE_OUT;"\
+" stderr: $(head -c 300 "$T/$_sn.err")"
+	fi
+}
+
 # ---- a connect rule: refused before main, nothing on the wire -------------------
 fc_policy "$T/dial.conf"
 under dial "$T/dial.conf" "$T/goapp" dial "127.0.0.1:$R" "$SENT"
@@ -158,33 +173,18 @@ else
 " captures: $conns, $WIRE_OUT; stderr: $(head -c 300 "$T/deep.err")"
 fi
 under linked "$T/dial.conf" "$T/golibhost"
-on_wire linked
-if refused linked "$T/libgolib.so" "$LIBREFUSAL" && [ ! -s "$T/linked.out" ] && [ $wrc -eq 0 ] && [ "$conns" -eq 0 ]; then
-	pass "a C program linked with a Go library, TLS connect rule: stopped (78) before the library's runtime runs, no connection made"
-else
-	fail "a C program linked with a Go library under a TLS connect rule: stopped" "exit $rc, out: $(head -c 200 "$T/linked.out"),"\
-" captures: $conns, $WIRE_OUT; stderr: $(head -c 300 "$T/linked.err")"
-fi
+stopped linked "a C program linked with a Go library, TLS connect rule: stopped (78) before the library's runtime runs, no connection made" \
+	"$T/libgolib.so" "$LIBREFUSAL"
 under archive "$T/dial.conf" "$T/goarchost"
-on_wire archive
-if refused archive "$T/goarchost" && [ ! -s "$T/archive.out" ] && [ $wrc -eq 0 ] && [ "$conns" -eq 0 ]; then
-	pass "a C program with a Go archive linked in (no build ID, stripped), TLS connect rule: stopped (78) before the archive's runtime runs, no connection made"
-else
-	fail "a C program with a Go archive linked in, under a TLS connect rule: stopped" "exit $rc, out: $(head -c 200 "$T/archive.out"),"\
-" captures: $conns, $WIRE_OUT; stderr: $(head -c 300 "$T/archive.err")"
-fi
+stopped archive "a C program with a Go archive linked in (no build ID, stripped), TLS connect rule: stopped (78) before the archive's runtime runs, no connection made" \
+	"$T/goarchost"
 # "ld.so PROGRAM": the kernel runs the loader, which /proc/self/exe then
 # names (and the program's link map has no name): the program's file is
 # the one mapped at its headers.
 ldso=$(ldd "$T/goarchost" | sed -n 's/^[[:space:]]*\(\/[^ ]*ld-linux[^ ]*\) .*/\1/p' | head -n 1)
 under archldso "$T/dial.conf" "${ldso:-/nonexistent/ld.so}" "$T/goarchost"
-on_wire archldso
-if refused archldso "$T/goarchost" && [ ! -s "$T/archldso.out" ] && [ $wrc -eq 0 ] && [ "$conns" -eq 0 ]; then
-	pass "the same program run as \"ld.so PROGRAM\" ($ldso), TLS connect rule: stopped (78), no connection made"
-else
-	fail "the Go archive program run by ld.so, under a TLS connect rule: stopped" "exit $rc, out: $(head -c 200 "$T/archldso.out"),"\
-" captures: $conns, $WIRE_OUT; stderr: $(head -c 300 "$T/archldso.err")"
-fi
+stopped archldso "the same program run as \"ld.so PROGRAM\" ($ldso), TLS connect rule: stopped (78), no connection made" \
+	"$T/goarchost"
 "$TLSSHIM_LAUNCHER" -c "$T/dial.conf" "$T/goarchost" >"$T/archl.out" 2>"$T/archl.err"
 rc=$?
 on_wire archl
