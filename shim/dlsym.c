@@ -69,14 +69,17 @@ typedef void *(*dlsym_fn)(void *, const char *);
 typedef void *(*dlvsym_fn)(void *, const char *, const char *);
 
 typedef void *(*dlopen_fn)(const char *, int);
+typedef void *(*dlmopen_fn)(Lmid_t, const char *, int);
 
 /* Read by the trampolines (hidden: PC-relative). */
 dlsym_fn tlsshim_real_dlsym;
 dlvsym_fn tlsshim_real_dlvsym;
 dlopen_fn tlsshim_real_dlopen;
+dlmopen_fn tlsshim_real_dlmopen;
 
 void *tlsshim_dl_decide(void *handle, const char *name, const char *version, const void *caller);
 void *tlsshim_dlopen_decide(const char *file, int mode, const void *caller);
+void *tlsshim_dlmopen_decide(Lmid_t lmid, const char *file, int mode, const void *caller);
 
 /* tlsshim_dlopen_decide's answer for "dlopen failed" (NULL means "let the
  * C library's dlopen answer the caller"). */
@@ -125,41 +128,44 @@ void *tlsshim_dlopen_decide(const char *file, int mode, const void *caller);
 	".size " fn ", .-" fn "\n"
 __asm__(TRAMPOLINE("dlsym", "tlsshim_real_dlsym", "xorl %edx, %edx\n")
 	TRAMPOLINE("dlvsym", "tlsshim_real_dlvsym", ""));
-/* dlopen: the same shape (file, mode and a spare register kept, the
- * caller's return address as the decision's third argument); its answer
- * DLOPEN_FAILED becomes NULL. */
-__asm__(".text\n"
-	".globl dlopen\n"
-	".type dlopen, @function\n"
-	".p2align 4\n"
-	"dlopen:\n"
-	".cfi_startproc\n"
-	ENDBR
-	"pushq %rdi\n"
-	".cfi_adjust_cfa_offset 8\n"
-	"pushq %rsi\n"
-	".cfi_adjust_cfa_offset 8\n"
-	"pushq %rdx\n"
-	".cfi_adjust_cfa_offset 8\n"
-	"movq 24(%rsp), %rdx\n"
-	"call tlsshim_dlopen_decide\n"
-	"popq %rdx\n"
-	".cfi_adjust_cfa_offset -8\n"
-	"popq %rsi\n"
-	".cfi_adjust_cfa_offset -8\n"
-	"popq %rdi\n"
-	".cfi_adjust_cfa_offset -8\n"
-	"testq %rax, %rax\n"
-	"jz 1f\n"
-	"cmpq $-1, %rax\n"
-	"jne 2f\n"
-	"xorl %eax, %eax\n"
-	"2:\n"
-	"ret\n"
-	"1:\n"
-	"jmp *tlsshim_real_dlopen(%rip)\n"
-	".cfi_endproc\n"
-	".size dlopen, .-dlopen\n");
+/* dlopen and dlmopen: the same shape (their three argument registers
+ * kept, the caller's return address as the decision's next argument:
+ * CREG); the answer DLOPEN_FAILED becomes NULL. */
+#define OPEN_TRAMPOLINE(fn, decide, ptr, creg)					\
+	".text\n"								\
+	".globl " fn "\n"							\
+	".type " fn ", @function\n"						\
+	".p2align 4\n"								\
+	fn ":\n"								\
+	".cfi_startproc\n"							\
+	ENDBR									\
+	"pushq %rdi\n"								\
+	".cfi_adjust_cfa_offset 8\n"						\
+	"pushq %rsi\n"								\
+	".cfi_adjust_cfa_offset 8\n"						\
+	"pushq %rdx\n"								\
+	".cfi_adjust_cfa_offset 8\n"						\
+	"movq 24(%rsp), " creg "\n"						\
+	"call " decide "\n"							\
+	"popq %rdx\n"								\
+	".cfi_adjust_cfa_offset -8\n"						\
+	"popq %rsi\n"								\
+	".cfi_adjust_cfa_offset -8\n"						\
+	"popq %rdi\n"								\
+	".cfi_adjust_cfa_offset -8\n"						\
+	"testq %rax, %rax\n"							\
+	"jz 1f\n"								\
+	"cmpq $-1, %rax\n"							\
+	"jne 2f\n"								\
+	"xorl %eax, %eax\n"							\
+	"2:\n"									\
+	"ret\n"								\
+	"1:\n"									\
+	"jmp *" ptr "(%rip)\n"							\
+	".cfi_endproc\n"							\
+	".size " fn ", .-" fn "\n"
+__asm__(OPEN_TRAMPOLINE("dlopen", "tlsshim_dlopen_decide", "tlsshim_real_dlopen", "%rdx")
+	OPEN_TRAMPOLINE("dlmopen", "tlsshim_dlmopen_decide", "tlsshim_real_dlmopen", "%rcx"));
 #else /* __aarch64__ */
 #ifdef __ARM_FEATURE_BTI_DEFAULT
 #define BTI "bti c\n"
@@ -203,37 +209,42 @@ __asm__(".text\n"
 	".size " fn ", .-" fn "\n"
 __asm__(TRAMPOLINE("dlsym", "tlsshim_real_dlsym", "mov x2, xzr\n")
 	TRAMPOLINE("dlvsym", "tlsshim_real_dlvsym", ""));
-__asm__(".text\n"
-	".globl dlopen\n"
-	".type dlopen, %function\n"
-	".p2align 2\n"
-	"dlopen:\n"
-	".cfi_startproc\n"
-	BTI
-	"stp x29, x30, [sp, #-32]!\n"
-	".cfi_def_cfa_offset 32\n"
-	".cfi_offset 29, -32\n"
-	".cfi_offset 30, -24\n"
-	"mov x29, sp\n"
-	"stp x0, x1, [sp, #16]\n"
-	"mov x2, x30\n"
-	"bl tlsshim_dlopen_decide\n"
-	"mov x9, x0\n"
-	"ldp x0, x1, [sp, #16]\n"
-	"ldp x29, x30, [sp], #32\n"
-	".cfi_def_cfa_offset 0\n"
-	".cfi_restore 29\n"
-	".cfi_restore 30\n"
-	"cbz x9, 1f\n"
-	"cmn x9, #1\n"
-	"csel x0, xzr, x9, eq\n"
-	"ret\n"
-	"1:\n"
-	"adrp x16, tlsshim_real_dlopen\n"
-	"ldr x16, [x16, :lo12:tlsshim_real_dlopen]\n"
-	"br x16\n"
-	".cfi_endproc\n"
-	".size dlopen, .-dlopen\n");
+#define OPEN_TRAMPOLINE(fn, decide, ptr, creg)					\
+	".text\n"								\
+	".globl " fn "\n"							\
+	".type " fn ", %function\n"						\
+	".p2align 2\n"								\
+	fn ":\n"								\
+	".cfi_startproc\n"							\
+	BTI									\
+	"stp x29, x30, [sp, #-48]!\n"						\
+	".cfi_def_cfa_offset 48\n"						\
+	".cfi_offset 29, -48\n"							\
+	".cfi_offset 30, -40\n"							\
+	"mov x29, sp\n"								\
+	"stp x0, x1, [sp, #16]\n"						\
+	"str x2, [sp, #32]\n"							\
+	"mov " creg ", x30\n"							\
+	"bl " decide "\n"							\
+	"mov x9, x0\n"								\
+	"ldp x0, x1, [sp, #16]\n"						\
+	"ldr x2, [sp, #32]\n"							\
+	"ldp x29, x30, [sp], #48\n"						\
+	".cfi_def_cfa_offset 0\n"						\
+	".cfi_restore 29\n"							\
+	".cfi_restore 30\n"							\
+	"cbz x9, 1f\n"								\
+	"cmn x9, #1\n"								\
+	"csel x0, xzr, x9, eq\n"						\
+	"ret\n"									\
+	"1:\n"									\
+	"adrp x16, " ptr "\n"							\
+	"ldr x16, [x16, :lo12:" ptr "]\n"					\
+	"br x16\n"								\
+	".cfi_endproc\n"							\
+	".size " fn ", .-" fn "\n"
+__asm__(OPEN_TRAMPOLINE("dlopen", "tlsshim_dlopen_decide", "tlsshim_real_dlopen", "x2")
+	OPEN_TRAMPOLINE("dlmopen", "tlsshim_dlmopen_decide", "tlsshim_real_dlmopen", "x3"));
 #endif
 
 /* ---- a look-up in an object's dynamic symbol table ---------------------- */
@@ -466,6 +477,11 @@ static NO_SAN const struct dl_state *setup(struct dl_state *mine)
 	}
 	mine->self_map = me;
 	__atomic_store_n(&tlsshim_real_dlopen, (dlopen_fn)(lc->l_addr + dop->st_value), __ATOMIC_RELAXED);
+	if (!(dop = dyn_find(&mine->libc, "dlmopen")) || ELF64_ST_TYPE(dop->st_info) != STT_FUNC) {
+		static const char m[] = "tlsshim: fatal: cannot find the C library's dlmopen\n";
+		die(m, sizeof m - 1);
+	}
+	__atomic_store_n(&tlsshim_real_dlmopen, (dlmopen_fn)(lc->l_addr + dop->st_value), __ATOMIC_RELAXED);
 	__atomic_store_n(&tlsshim_real_dlvsym, (dlvsym_fn)(lc->l_addr + dv->st_value), __ATOMIC_RELAXED);
 	__atomic_store_n(&tlsshim_real_dlsym, (dlsym_fn)(lc->l_addr + ds->st_value), __ATOMIC_RELAXED);
 	if (!__atomic_exchange_n(&state_claimed, 1, __ATOMIC_ACQ_REL)) {
@@ -1072,6 +1088,34 @@ NO_SAN void *tlsshim_dlopen_decide(const char *file, int mode, const void *calle
 		log_debug("dlopen %s with RTLD_DEEPBIND: %u of its calls to functions the library wraps bound"
 			  " to the library", file, done);
 	return h;
+}
+
+/* ---- dlmopen ------------------------------------------------------------- */
+
+/* Code loaded into another link-map namespace has a copy of the C library
+ * of its own, in front of which this library is not (nor can it be: that
+ * copy's errno, stdio and allocator are not ours): its sockets would be
+ * plain, whatever the policy says.  While the policy has TLS rules such a
+ * dlmopen is refused (NULL, dlerror names it, a line at level error);
+ * LM_ID_BASE is the program's own namespace, and the C library's
+ * dlmopen serves it, as it does every call when the policy has no TLS
+ * rule. */
+NO_SAN void *tlsshim_dlmopen_decide(Lmid_t lmid, const char *file, int mode, const void *caller)
+{
+	const struct dl_state *st = __atomic_load_n(&state_ready, __ATOMIC_ACQUIRE);
+	struct dl_state mine;
+
+	(void)mode, (void)caller;
+	__atomic_add_fetch(&shim_dlopen_calls, 1, __ATOMIC_RELAXED);
+	if (!st)
+		st = setup(&mine);
+	if (lmid == LM_ID_BASE || !shim_policy_has_tls())
+		return NULL;            /* the C library answers the caller */
+	log_error("dlmopen %s into another link-map namespace: its code would have a copy of the C library of"
+		  " its own, past the library, and its connections would not be TLS; refused (the policy asks"
+		  " for TLS)", file ? file : "(null)");
+	(void)tlsshim_real_dlopen("/ tlsshim: dlmopen into another namespace refused, see the log", RTLD_LAZY);
+	return DLOPEN_FAILED;
 }
 
 /* fork() takes the rebinding lock (the last of the global order,

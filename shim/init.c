@@ -168,6 +168,12 @@ static void refuse_go(const struct go_found *g, bool running)
 	stop_with(&e, running ? "stopping the program" : "refusing to start");
 }
 
+bool shim_policy_has_tls(void)
+{
+	shim_ensure_init();
+	return policy_has_tls(shim_policy);
+}
+
 /* A Go library about to be loaded with RTLD_DEEPBIND (shim/dlsym.c): its
  * constructor's pthread_create would bind to the C library's own, past
  * the look below, so it is judged from its file before the load. */

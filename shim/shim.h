@@ -42,6 +42,9 @@ extern const struct policy *shim_policy;
 /* Stops the process (78) when the policy has TLS rules: the Go library
  * at path is about to be loaded with RTLD_DEEPBIND (shim/init.c). */
 void shim_refuse_go_library(const char *path);
+/* Does the policy have TLS rules?  Loads it first if it is not yet
+ * (shim/init.c). */
+bool shim_policy_has_tls(void);
 /* dlopen calls so far (shim/dlsym.c counts, shim/init.c reads). */
 extern unsigned long shim_dlopen_calls;
 /* The RTLD_DEEPBIND rebinding's lock, taken and released around fork()

@@ -56,6 +56,35 @@ under() {
 	conns=$(find "$T/$_n.wire" -type f | wc -l)
 }
 
+# ---- dlmopen into a namespace of its own: refused under TLS rules -------
+under newlm "$PROGS/deepbind" "$PROGS/plugdeep_now.so" newlm "$R" "$SENT"
+if [ $rc -eq 2 ] && grep -q "^dlopen failed: / tlsshim: dlmopen into another namespace refused" "$T/newlm.out" &&
+   grep -q "error: dlmopen $PROGS/plugdeep_now.so into another link-map namespace: .*refused" "$T/newlm.log" &&
+   [ $wrc -eq 0 ] && [ "$conns" -eq 0 ]; then
+	pass "dlmopen(LM_ID_NEWLM) of a plug-in under a TLS rule: refused (NULL, dlerror and the log say why), nothing on the wire"
+else
+	fail "dlmopen(LM_ID_NEWLM) under a TLS rule: refused" "exit $rc, out: $(head -c 200 "$T/newlm.out"), captures $conns,"\
+" $WIRE_OUT; log: $(head -c 300 "$T/newlm.log")"
+fi
+# Without TLS rules it loads, as without the library (plain, its own peer).
+policy "$T/plain.conf" <<EOC
+rules = ( { name = "plain-out"; direction = "connect"; port = $R; action = "plain"; } );
+EOC
+PQ=$(fc_ports 1)
+bg "$PY" -c 'import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); print("ready", flush=True)
+c, _ = s.accept(); f = c.makefile("rb"); c.sendall(f.readline()); c.close()' "$PQ" >"$T/plainpeer.out" 2>&1
+wait_for "$T/plainpeer.out" '^ready' 10
+TLSSHIM_LOG_FILE="$T/newlm-plain.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+	TLSSHIM_CONFIG="$T/plain.conf" "$PROGS/deepbind" "$PROGS/plugdeep_now.so" newlm "$PQ" hello >"$T/newlm-plain.out" 2>&1
+rc=$?
+if [ $rc -eq 0 ] && grep -q "^reply: hello$" "$T/newlm-plain.out"; then
+	pass "dlmopen(LM_ID_NEWLM) under a policy without TLS rules: loads and runs as without the library"
+else
+	fail "dlmopen(LM_ID_NEWLM) without TLS rules: runs" "exit $rc, out: $(head -c 300 "$T/newlm-plain.out")"
+fi
+
 if [ $asan = 1 ]; then
 	# Its refusal is a report in the sanitizer's log, not a finding: kept
 	# here, out of the runner's sanitizer-report check.

@@ -1,13 +1,15 @@
 /* deepbind — loads a plug-in with RTLD_DEEPBIND, as PHP loads its
  * extensions (tests/preload/deepbind.sh).
  *
- *   deepbind SO now|lazy PORT LINE
+ *   deepbind SO now|lazy|newlm PORT LINE
  *	dlopen(SO, RTLD_NOW or RTLD_LAZY, | RTLD_DEEPBIND) (a name without
  *	a slash is found along this program's run path, $ORIGIN: the
  *	directory of the test programs, then $ORIGIN/deeplib), then
  *	plug_dial(PORT, LINE) (tests/progs/plugins/deep.c); prints its
  *	answer, or the dlopen error and exits 2.  The loaded object's path
  *	goes to stderr: "loaded: PATH".
+ *	With newlm: dlmopen(LM_ID_NEWLM, SO, RTLD_NOW), a namespace of its
+ *	own (and its own copy of the C library).
  *	DEEPBIND_FIRST=PATH: PATH is loaded first (RTLD_NOW, no deep).
  *	DEEPBIND_VIA=LIB: the dlopen is made by LIB's mid_open(SO, MODE)
  *	(tests/progs/plugins/deepload.c).
@@ -78,6 +80,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		h = mid_open(argv[1], mode);
+	} else if (!strcmp(argv[2], "newlm")) {
+		h = dlmopen(LM_ID_NEWLM, argv[1], RTLD_NOW);
 	} else {
 		h = dlopen(argv[1], mode);
 	}
