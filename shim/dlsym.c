@@ -991,23 +991,20 @@ out:
 static NO_SAN const char *load_path(const char *path, char *buf, size_t len)
 {
 	struct link_map *main_map = map_of((const void *)dlerror);
-	Dl_serinfo size, *si;
+	Dl_serinfo *si;
 	const char *found = NULL;
 
 	if (strchr(path, '/'))
 		return path;
 	while (main_map && main_map->l_prev)
 		main_map = main_map->l_prev;
-	if (!main_map || dlinfo(main_map, RTLD_DI_SERINFOSIZE, &size) != 0 || !(si = malloc(size.dls_size)))
+	if (!main_map || !(si = serinfo(main_map)))
 		return NULL;
-	*si = size;
-	if (dlinfo(main_map, RTLD_DI_SERINFOSIZE, si) == 0 && dlinfo(main_map, RTLD_DI_SERINFO, si) == 0) {
-		for (unsigned i = 0; i < si->dls_cnt && !found; i++) {
-			int n = snprintf(buf, len, "%s/%s", si->dls_serpath[i].dls_name, path);
+	for (unsigned i = 0; i < si->dls_cnt && !found; i++) {
+		int n = snprintf(buf, len, "%s/%s", si->dls_serpath[i].dls_name, path);
 
-			if (n > 0 && (size_t)n < len && access(buf, F_OK) == 0)
-				found = buf;
-		}
+		if (n > 0 && (size_t)n < len && access(buf, F_OK) == 0)
+			found = buf;
 	}
 	free(si);
 	return found;
