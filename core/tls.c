@@ -1380,9 +1380,17 @@ static bool resumed_peer_ok(struct tls_conn *c)
  * (see handshake_locked). */
 static bool renew_ssl(struct tls_conn *c)
 {
-	SSL_CTX *n = c->o.fresh_ctx(c->o.fresh_arg, c->o.ctx);
+	bool refuse = false;
+	SSL_CTX *n = c->o.fresh_ctx(c->o.fresh_arg, c->o.ctx, &refuse);
 	SSL *old = c->ssl;
 
+	if (refuse) {
+		set_fail(c, TLS_FAIL_HANDSHAKE);
+		set_state(c, ST_FAILED);
+		snprintf(c->err, sizeof c->err, "the rule's ca or crl changed and the reload another thread"
+			 " is making did not end within 10 s: not verified against the old files");
+		return false;
+	}
 	if (!n)
 		return true;
 	c->ssl = NULL;

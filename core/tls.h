@@ -90,8 +90,10 @@ struct tls_opts {
 	 * engine then makes its SSL object again from that context, so that
 	 * a connection accepted before a reload is not verified, nor resumes
 	 * a session, under the trust the reload replaced.  May read files;
-	 * takes no lock that is not a leaf. */
-	SSL_CTX *(*fresh_ctx)(const void *arg, SSL_CTX *have);
+	 * takes no lock that is not a leaf.  *refuse set (and NULL): the
+	 * rule's files changed and the context for them cannot be had now;
+	 * the handshake fails rather than use the old one. */
+	SSL_CTX *(*fresh_ctx)(const void *arg, SSL_CTX *have, bool *refuse);
 	const void *fresh_arg;
 	/* Server: called once when the handshake completes (under the
 	 * connection's lock), with the SSL object and the socket; the bytes

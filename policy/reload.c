@@ -930,19 +930,36 @@ static void check_rule(const struct policy *p, struct policy_reload *rl, size_t 
 	}
 }
 
-static void check_all(const struct policy *p, reload_log_fn log)
+/* How long a handshake that found its rule's trust files changed waits
+ * for a check another thread is making (policy_reload_fresh). */
+#define FRESH_WAIT_MS 10000
+
+/* This thread is running check_all (it never waits for itself). */
+static _Thread_local bool in_check;
+
+/* Every rule checked, by this thread, when no other is checking: true;
+ * false (nothing done) when another is. */
+static bool check_all_once(const struct policy *p, reload_log_fn log)
 {
 	struct policy_reload *rl = p->reload;
 	int zero = 0;
 
-	if (atomic_load_explicit(&rl->pid, memory_order_relaxed) != self_pid())
-		return;   /* a child made without fork()'s handlers */
 	if (!atomic_compare_exchange_strong(&rl->busy, &zero, 1))
-		return;
+		return false;
+	in_check = true;
 	for (size_t i = 0; i < rl->n; i++)
 		if (p->rules[i].ctx)
 			check_rule(p, rl, i, log);
+	in_check = false;
 	atomic_store(&rl->busy, 0);
+	return true;
+}
+
+static void check_all(const struct policy *p, reload_log_fn log)
+{
+	if (atomic_load_explicit(&p->reload->pid, memory_order_relaxed) != self_pid())
+		return;   /* a child made without fork()'s handlers */
+	(void)check_all_once(p, log);
 }
 
 void policy_reload_check(const struct policy *p, reload_log_fn log)
@@ -1003,7 +1020,7 @@ static bool trust_differs(const struct stamps *st, const char *const paths[2], c
 }
 
 SSL_CTX *policy_reload_fresh(const struct policy *p, const struct policy_rule *r, SSL_CTX *have,
-			     reload_log_fn log)
+			     reload_log_fn log, bool *refuse)
 {
 	struct policy_reload *rl = p ? p->reload : NULL;
 	SSL_CTX *cur;
@@ -1032,8 +1049,24 @@ SSL_CTX *policy_reload_fresh(const struct policy *p, const struct policy_rule *r
 				changed = false;
 			unlock_swap(rl);
 		}
-		if (changed)
-			policy_reload_check_now(p, log);
+		/* A check that starts now, after the stat: one that another
+		 * thread began earlier may have read the files before the
+		 * change, and one still running has not swapped the context
+		 * in yet; so wait for it to end, then check (the rules it
+		 * rebuilt are only looked at again).  Without the wait this
+		 * handshake went on with the context of the old files. */
+		if (changed) {
+			long long end = now_ms() + FRESH_WAIT_MS;
+
+			atomic_store(&rl->next_ms, now_ms() + 1000);
+			while (!check_all_once(p, log)) {
+				if (in_check || now_ms() >= end) {
+					*refuse = true;
+					return NULL;
+				}
+				nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+			}
+		}
 	}
 	if (!(cur = policy_reload_ctx(p, r)) || cur == have) {
 		SSL_CTX_free(cur);

@@ -90,10 +90,14 @@ void policy_reload_check_now(const struct policy *p, reload_log_fn log);
  * context is not `have`, it is returned with a reference for the caller
  * (NULL: keep have).  So a CA or CRL replaced by a rename is in force
  * for every handshake that starts after the rename, also one of a
- * connection accepted before it.  Called under a connection's lock:
- * what it takes besides are leaves (the swap lock, the resume cache's). */
+ * connection accepted before it.  A change seen while another thread is
+ * checking waits for that check to end and checks again (it may have
+ * read the files before the change); *refuse is set (NULL returned: the
+ * handshake must fail) when that did not end within 10 s.  Called under
+ * a connection's lock: what it takes besides are leaves (the swap lock,
+ * the resume cache's). */
 SSL_CTX *policy_reload_fresh(const struct policy *p, const struct policy_rule *r, SSL_CTX *have,
-			     reload_log_fn log);
+			     reload_log_fn log, bool *refuse);
 /* Successful reloads so far (tests). */
 unsigned long policy_reload_count(const struct policy *p);
 

@@ -66,9 +66,9 @@ void shim_reload_check(void)
 
 /* tls_opts.fresh_ctx: the rule's context now, if a reload replaced the
  * one the connection was made with (policy_reload_fresh). */
-static SSL_CTX *fresh_ctx(const void *arg, SSL_CTX *have)
+static SSL_CTX *fresh_ctx(const void *arg, SSL_CTX *have, bool *refuse)
 {
-	return policy_reload_fresh(shim_policy, arg, have, reload_log);
+	return policy_reload_fresh(shim_policy, arg, have, reload_log, refuse);
 }
 
 struct tls_conn *shim_conn_new(int fd, const struct shim_verdict *v)

@@ -12,6 +12,9 @@
 #    same files, seen by its debug line, adds none), no key material.
 #  * ca_change_*: the client CA file gets another CA: a client certificate
 #    of that CA is refused before and accepted after.
+#  * ca_change_during_reload: the client CA file changes while another
+#    thread reloads (slowly): a handshake that starts then is not verified
+#    against the old file.
 #  * crl_update_*: the CRL file is replaced by one that revokes a client:
 #    that client, accepted before, is refused (log line, no data crossed),
 #    and its session saved before (s_client -sess_out, ticket_key_file
@@ -328,6 +331,48 @@ else
 			fail ca_change_refusals_logged "expected one reload and two refusals$(show "$T/rr.log")"
 		else
 			pass ca_change_refusals_logged
+		fi
+	fi
+fi
+stop "$SRV"
+
+# --- the CA changes while another thread is reloading ----------------------
+# Two handshakes see the change: the first (a connection accepted before
+# it, whose first byte comes after) reloads every rule, and the other
+# rule's new CA file (2,000 certificates) keeps it busy; the second, a
+# client of the CA the rule no longer trusts, starts meanwhile.  It must
+# wait for that reload, not be verified against the old file (the old
+# library: "2 echo", the client accepted).
+P3=$(free_port)
+cp "$CERTS/ca.crt" "$T/rc-ca.pem"
+cp "$CERTS/ca.crt" "$T/rc-slow.pem"
+n=0; while [ $n -lt 2000 ]; do cat "$CERTS/other-ca.crt"; n=$((n + 1)); done >"$T/rc-big.pem"
+policy "$T/rc.conf" <<EOF
+rules = ( { name = "rc-slow"; direction = "connect"; port = 1; ca = "$T/rc-slow.pem"; },
+  { name = "rc"; direction = "accept"; port = $P3;
+  cert = "$CERTS/server.crt"; key = "$CERTS/server.key";
+  require_client_cert = true; ca = "$T/rc-ca.pem"; } );
+EOF
+export TLSSHIM_LOG_FILE="$T/rc.log"
+shimbg "$PROGS/thread_server" "$P3" 100000 >"$T/rc.out" 2>"$T/rc.err"
+SRV=$!
+if ! wait_for "$T/rc.out" '^listening' 10; then
+	fail rc_setup "thread_server never listened$(show "$T/rc.err" "$T/rc.log")"
+else
+	bg "$PY" "$PYD/reload_race.py" "$P3" "$CERTS/ca.crt" "$CERTS/client.crt" "$CERTS/client.key" \
+		"$SRV" "$T/rc.go" >"$T/rc.cl" 2>&1
+	RC=$!
+	if ! wait_for "$T/rc.cl" '^connected' 10 || ! wait_for "$T/rc.log" 'rule "rc": accepted' 10; then
+		fail ca_change_during_reload "no connection$(show "$T/rc.cl" "$T/rc.log")"
+	else
+		put "$T/rc-big.pem" "$T/rc-slow.pem"
+		put "$CERTS/other-ca.crt" "$T/rc-ca.pem"
+		: >"$T/rc.go"
+		wait_exit "$RC" 20
+		if grep -q '^2 failed' "$T/rc.cl" && ! grep -q 'line-2' "$T/rc.out"; then
+			pass ca_change_during_reload
+		else
+			fail ca_change_during_reload "verified against the old CA file$(show "$T/rc.cl" "$T/rc.log")"
 		fi
 	fi
 fi
