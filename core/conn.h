@@ -58,6 +58,7 @@ struct tls_conn {
 	uint64_t ku_left;
 	unsigned char ku_shift;
 	unsigned ku_done;        /* KeyUpdates sent */
+	long long ku_last_ms;    /* clock_ms() of the last one (KU_MIN_GAP_MS) */
 	int nonblock;            /* see tls_conn_nonblock */
 	int timeo_ms[2];         /* see tls_conn_sock_timeout */
 	bool fork_held;          /* held by a fork prepare handler */

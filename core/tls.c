@@ -1289,12 +1289,27 @@ static void key_update_arm(struct tls_conn *c)
 		     ? c->o.key_update_records : UINT64_MAX;
 }
 
+/* At most one KeyUpdate of ours per KU_MIN_GAP_MS: GnuTLS ends a
+ * connection whose peer sends more than 8 in a second ("Too many
+ * handshake packets have been received"), which a small
+ * key_update_records on a fast link did (helper-103: 1 record, 2 MB to
+ * gnutls-serv --echo).  Past the count, the update waits for the gap,
+ * record by record; the default (2^24 records, 256 GiB) never waits. */
+#define KU_MIN_GAP_MS 200
+
 /* The count is reached: new sending keys before the next record. */
 static __attribute__((noinline)) void key_update_due(struct tls_conn *c)
 {
+	long long now = clock_ms();
+
+	if (c->ku_done && now - c->ku_last_ms < KU_MIN_GAP_MS) {
+		c->ku_left = 1;         /* not yet: look again at the next record */
+		return;
+	}
 	ERR_set_mark();
 	if (!c->ktls_tx && SSL_key_update(c->ssl, SSL_KEY_UPDATE_NOT_REQUESTED) == 1) {
 		c->ku_done++;
+		c->ku_last_ms = now;
 		c->ku_left = c->o.key_update_records;
 		log_debug("%s rule \"%s\": KeyUpdate: new sending keys after %u records"
 			  " (key_update_records; update %u of this connection)",
