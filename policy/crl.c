@@ -24,6 +24,7 @@
 #include <openssl/x509_vfy.h>
 
 #include "policy/file.h"
+#include "policy/hashdir.h"
 
 static bool set_why(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static bool set_why(char *why, size_t whylen, const char *fmt, ...)
@@ -89,7 +90,7 @@ static bool load_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path,
  * pointing crl at a directory of certificates would widen the trust. */
 static void scan_dir(const char *path, bool *crls, bool *certs)
 {
-	DIR *d = opendir(path);
+	DIR *d = policy_opendir_path(path);
 	struct dirent *e;
 
 	*crls = *certs = false;
@@ -104,48 +105,8 @@ static void scan_dir(const char *path, bool *crls, bool *certs)
 	closedir(d);
 }
 
-/* OpenSSL's hash_dir lookup, for CRLs only.  The store it is added to
- * is the rule's trust store, and hash_dir answers certificate lookups
- * too, at verification time: a "1a2b3c4d.0" put into the CRL directory
- * after the check above (by whatever fetches the CRLs) would be a trust
- * anchor.  This method never answers for certificates. */
-static X509_LOOKUP_METHOD *crl_dir_method;
-static X509_LOOKUP_get_by_subject_fn hash_dir_by_subject;
-static pthread_once_t crl_dir_once = PTHREAD_ONCE_INIT;
-
-static int crl_only_by_subject(X509_LOOKUP *lu, X509_LOOKUP_TYPE type, const X509_NAME *name,
-			       X509_OBJECT *ret)
+static bool load_dir(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path, char *why, size_t whylen)
 {
-	if (type != X509_LU_CRL || !hash_dir_by_subject)
-		return 0;
-	return hash_dir_by_subject(lu, type, name, ret);
-}
-
-static void crl_dir_method_init(void)
-{
-	const X509_LOOKUP_METHOD *hd = X509_LOOKUP_hash_dir();
-	X509_LOOKUP_METHOD *m = X509_LOOKUP_meth_new("tlsshim CRL directory");
-
-	if (!hd || !m)
-		goto fail;
-	hash_dir_by_subject = X509_LOOKUP_meth_get_get_by_subject(hd);
-	if (!hash_dir_by_subject ||
-	    !X509_LOOKUP_meth_set_new_item(m, X509_LOOKUP_meth_get_new_item(hd)) ||
-	    !X509_LOOKUP_meth_set_free(m, X509_LOOKUP_meth_get_free(hd)) ||
-	    !X509_LOOKUP_meth_set_init(m, X509_LOOKUP_meth_get_init(hd)) ||
-	    !X509_LOOKUP_meth_set_shutdown(m, X509_LOOKUP_meth_get_shutdown(hd)) ||
-	    !X509_LOOKUP_meth_set_ctrl(m, X509_LOOKUP_meth_get_ctrl(hd)) ||
-	    !X509_LOOKUP_meth_set_get_by_subject(m, crl_only_by_subject))
-		goto fail;
-	crl_dir_method = m;
-	return;
-fail:
-	X509_LOOKUP_meth_free(m);
-}
-
-static bool load_dir(X509_STORE *store, const char *path, char *why, size_t whylen)
-{
-	X509_LOOKUP *lu;
 	bool crls, certs;
 
 	scan_dir(path, &crls, &certs);
@@ -165,9 +126,9 @@ static bool load_dir(X509_STORE *store, const char *path, char *why, size_t whyl
 			return set_why(why, whylen, "cannot use CRL file \"%s\": %s", entry,
 				       POLICY_WHY_OTHERS_WRITE);
 	}
-	pthread_once(&crl_dir_once, crl_dir_method_init);
-	if (!crl_dir_method || !(lu = X509_STORE_add_lookup(store, crl_dir_method)) ||
-	    !X509_LOOKUP_add_dir(lu, path, X509_FILETYPE_PEM))
+	/* CRLs only, never certificates; read at verification time from
+	 * the root at start (policy/hashdir.h). */
+	if (!hashdir_add(store, libctx, path, false, true))
 		return set_why(why, whylen, "cannot use CRL directory \"%s\"", path);
 	return true;
 }
@@ -177,16 +138,16 @@ bool crl_setup(SSL_CTX *ctx, OSSL_LIB_CTX *libctx, const char *path, char *why, 
 	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
 	struct stat st;
 
-	if (stat(path, &st) != 0)
+	if (policy_stat_path(path, &st) != 0)
 		return set_why(why, whylen, "cannot read CRL file \"%s\": %s", path, strerror(errno));
 	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
 		return set_why(why, whylen, "cannot read CRL file \"%s\": not a regular file", path);
-	if (faccessat(AT_FDCWD, path, S_ISDIR(st.st_mode) ? R_OK | X_OK : R_OK, AT_EACCESS) != 0)
+	if (policy_access_path(path, S_ISDIR(st.st_mode) ? R_OK | X_OK : R_OK) != 0)
 		return set_why(why, whylen, "cannot read CRL file \"%s\": %s", path, strerror(errno));
 	if (policy_others_can_write(&st))
 		return set_why(why, whylen, "cannot use CRL %s \"%s\": %s", S_ISDIR(st.st_mode) ? "directory" : "file",
 			       path, POLICY_WHY_OTHERS_WRITE);
-	if (S_ISDIR(st.st_mode) ? !load_dir(store, path, why, whylen)
+	if (S_ISDIR(st.st_mode) ? !load_dir(store, libctx, path, why, whylen)
 	    : !load_file(store, libctx, path, why, whylen))
 		return false;
 	/* The leaf and every intermediate: a CRL of each issuer, current. */

@@ -31,6 +31,7 @@
 
 #include "policy/crl.h"
 #include "policy/file.h"
+#include "policy/hashdir.h"
 #include "policy/pkcs11.h"
 #include "policy/keyholder.h"
 #include "policy/policy.h"
@@ -115,13 +116,13 @@ static bool check_path(struct build *b, enum ctx_err_key k, const char *what,
 	struct stat st;
 	int err = 0;
 
-	if (stat(path, &st) != 0)
+	if (policy_stat_path(path, &st) != 0)
 		err = errno;
 	else if (S_ISDIR(st.st_mode) && !dir_ok)
 		err = EISDIR;
 	else if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
 		return fail(b, k, false, "cannot read %s file \"%s\": not a regular file", what, path);
-	else if (faccessat(AT_FDCWD, path, S_ISDIR(st.st_mode) ? R_OK | X_OK : R_OK, AT_EACCESS) != 0)
+	else if (policy_access_path(path, S_ISDIR(st.st_mode) ? R_OK | X_OK : R_OK) != 0)
 		err = errno;
 	if (err)
 		return fail(b, k, false, "cannot read %s file \"%s\": %s", what, path, strerror(err));
@@ -570,7 +571,7 @@ out:
  * nothing, so say so at load time. */
 static bool has_hashed_entry(const char *path)
 {
-	DIR *d = opendir(path);
+	DIR *d = policy_opendir_path(path);
 	struct dirent *e;
 	bool found = false;
 
@@ -598,7 +599,9 @@ static bool load_ca_dir(struct build *b, const char *path)
 			return fail(b, CTX_ERR_CA, false, "cannot use CA file \"%s\": %s", entry,
 				    POLICY_WHY_OTHERS_WRITE);
 	}
-	if (!SSL_CTX_load_verify_dir(b->ctx, path))
+	/* Its entries are read at verification time: from the root at
+	 * start (policy/hashdir.h), as every file of the policy. */
+	if (!hashdir_add(SSL_CTX_get_cert_store(b->ctx), b->libctx, path, true, true))
 		return fail(b, CTX_ERR_CA, true, "cannot use CA directory \"%s\"", path);
 	return true;
 }
@@ -616,20 +619,37 @@ static bool load_ca_dir(struct build *b, const char *path)
 static bool load_default_paths(struct build *b)
 {
 	X509_STORE *store = SSL_CTX_get_cert_store(b->ctx);
-	X509_LOOKUP *lf, *ld;
+	const char *file, *dir;
 	struct memo *e;
+	BIO *in;
 
 	step();
 	if (!b->rule->crl && (e = memo_find(b, MEMO_SYSTEM, NULL, NULL))) {
 		SSL_CTX_set1_cert_store(b->ctx, e->store);
 		return true;
 	}
-	lf = X509_STORE_add_lookup(store, X509_LOOKUP_file());
-	ld = X509_STORE_add_lookup(store, X509_LOOKUP_hash_dir());
-	if (!lf || !ld)
+	/* Read as every file of the policy is (policy/file.h, hashdir.h):
+	 * from the root at start, at a reload too. */
+	if (!(file = secure_getenv(X509_get_default_cert_file_env())))
+		file = X509_get_default_cert_file();
+	if (!(dir = secure_getenv(X509_get_default_cert_dir_env())))
+		dir = X509_get_default_cert_dir();
+	if ((in = policy_bio_regular(file, NULL))) {
+		STACK_OF(X509_INFO) *inf = PEM_X509_INFO_read_bio_ex(in, NULL, NULL, "", b->libctx, NULL);
+
+		for (int i = 0; inf && i < sk_X509_INFO_num(inf); i++) {
+			X509_INFO *it = sk_X509_INFO_value(inf, i);
+
+			if (it->x509)
+				X509_STORE_add_cert(store, it->x509);
+			if (it->crl)
+				X509_STORE_add_crl(store, it->crl);
+		}
+		sk_X509_INFO_pop_free(inf, X509_INFO_free);
+		BIO_free(in);
+	}
+	if (!hashdir_add(store, b->libctx, dir, true, true))
 		return fail(b, CTX_ERR_CA, true, "cannot set up the system trust store");
-	X509_LOOKUP_load_file_ex(lf, NULL, X509_FILETYPE_DEFAULT, b->libctx, NULL);
-	X509_LOOKUP_add_dir(ld, NULL, X509_FILETYPE_DEFAULT);
 	if (!b->rule->crl)
 		memo_add(b, MEMO_SYSTEM, NULL, NULL, NULL, NULL, store);
 	return true;

@@ -16,6 +16,111 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <linux/openat2.h>
+
+/* ---- the root the policy was loaded under (file.h) ----------------------------- */
+
+static const int *root_cell;
+static int (*root_open2)(int dir, const char *path, const struct open_how *how);
+static dev_t root_dev;
+static ino_t root_ino;
+
+void policy_root_set(const int *cell, int (*open2)(int dir, const char *path, const struct open_how *how))
+{
+	struct stat st;
+
+	if (!cell || !open2 || *cell < 0 || fstat(*cell, &st) != 0)
+		return;
+	root_dev = st.st_dev;
+	root_ino = st.st_ino;
+	root_open2 = open2;
+	__atomic_store_n(&root_cell, cell, __ATOMIC_RELEASE);
+}
+
+/* The root at start still has its descriptor: its number may have been
+ * closed by a raw system call and taken by another file since. */
+static int root_fd(void)
+{
+	const int *cell = __atomic_load_n(&root_cell, __ATOMIC_ACQUIRE);
+	struct stat st;
+	int fd;
+
+	if (!cell)
+		return -2;
+	fd = __atomic_load_n(cell, __ATOMIC_RELAXED);
+	if (fd < 0 || fstat(fd, &st) != 0 || st.st_dev != root_dev || st.st_ino != root_ino)
+		return -1;
+	return fd;
+}
+
+int policy_open_path(const char *path, int flags)
+{
+	struct open_how how = { .flags = (unsigned)(flags | O_CLOEXEC) };
+	struct stat st;
+	int dir = root_fd(), fd;
+
+	if (dir == -2 || path[0] != '/')
+		return open(path, flags | O_CLOEXEC);
+	if (dir >= 0) {
+		/* Absolute symbolic links and ".." too stay under it. */
+		how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+		fd = root_open2(dir, path, &how);
+		if (fd >= 0 || errno != ENOSYS)
+			return fd;
+	}
+	/* No openat2, or our descriptor is gone: the path as the process
+	 * names it, only while its root is the one at start. */
+	if (stat("/", &st) == 0 && st.st_dev == root_dev && st.st_ino == root_ino)
+		return open(path, flags | O_CLOEXEC);
+	errno = EXDEV;
+	return -1;
+}
+
+int policy_stat_path(const char *path, struct stat *st)
+{
+	int fd = policy_open_path(path, O_PATH), err;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, st) != 0) {
+		err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+int policy_access_path(const char *path, int mode)
+{
+	int fd = policy_open_path(path, O_PATH), r, err;
+
+	if (fd < 0)
+		return -1;
+	r = faccessat(fd, "", mode, AT_EACCESS | AT_EMPTY_PATH);
+	err = errno;
+	if (r != 0 && (err == EINVAL || err == ENOSYS))
+		r = 0;  /* no faccessat2: the open that follows decides */
+	close(fd);
+	errno = err;
+	return r;
+}
+
+DIR *policy_opendir_path(const char *path)
+{
+	int fd = policy_open_path(path, O_RDONLY | O_DIRECTORY | O_NONBLOCK), err;
+	DIR *d;
+
+	if (fd < 0)
+		return NULL;
+	if (!(d = fdopendir(fd))) {
+		err = errno;
+		close(fd);
+		errno = err;
+	}
+	return d;
+}
 
 static FILE *refuse(const struct stat *st, const char **why)
 {
@@ -39,11 +144,11 @@ FILE *policy_fopen_regular(const char *path, const char **why)
 	if (!why)
 		why = &ignored;
 	*why = NULL;
-	if (stat(path, &st) != 0)
+	if (policy_stat_path(path, &st) != 0)
 		goto sys;
 	if (!S_ISREG(st.st_mode))
 		return refuse(&st, why);
-	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)) < 0)
+	if ((fd = policy_open_path(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)) < 0)
 		goto sys;
 	if (fstat(fd, &st) != 0) {
 		err = errno;
@@ -110,7 +215,7 @@ char policy_hashed_name(const char *s)
 
 bool policy_dir_entry_others_can_write(const char *dir, char *buf, size_t len)
 {
-	DIR *d = opendir(dir);
+	DIR *d = policy_opendir_path(dir);
 	struct dirent *e;
 	bool found = false;
 
@@ -122,7 +227,7 @@ bool policy_dir_entry_others_can_write(const char *dir, char *buf, size_t len)
 		if (!policy_hashed_name(e->d_name))
 			continue;
 		snprintf(buf, len, "%s/%s", dir, e->d_name);
-		found = stat(buf, &st) == 0 && policy_others_can_write(&st);
+		found = policy_stat_path(buf, &st) == 0 && policy_others_can_write(&st);
 	}
 	closedir(d);
 	return found;

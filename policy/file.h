@@ -20,6 +20,7 @@
 #ifndef TLSSHIM_POLICY_FILE_H
 #define TLSSHIM_POLICY_FILE_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -46,6 +47,39 @@ bool policy_dir_entry_others_can_write(const char *dir, char *buf, size_t len);
  * "1a2b3c4d.N", a certificate ('c'), or "1a2b3c4d.rN", a CRL ('r');
  * 0 for any other name. */
 char policy_hashed_name(const char *name);
+
+/* ---- the root the policy was loaded under ----------------------------------
+ *
+ * The files a policy names are read again after start: a rule's files at
+ * each reload, a CA or CRL directory's entries at each verification, the
+ * system trust store's directory.  A program that then chroot()s (into a
+ * directory a less trusted user may write: an upload area, a per-user
+ * jail), pivots its root, or mounts over the paths in a mount namespace of
+ * its own would make those paths name other files: whoever can write
+ * there would choose the CA that is trusted.  So in a preloaded program
+ * every such path is resolved from the root directory the process had
+ * when the library started (an O_PATH descriptor of it, one of the
+ * library's own), with openat2(RESOLVE_IN_ROOT): the same files as at
+ * start, whatever the process's root or mount namespace is now.
+ *
+ * policy_root_set: cell holds that descriptor (the library moves it when
+ * the program takes its number; -1: none), open2 opens a path relative to
+ * it as openat2(2) does (returns the descriptor, or -1 with errno).
+ * Without it (tlsshim --check, the launcher) paths are opened as given. */
+struct open_how;
+void policy_root_set(const int *cell, int (*open2)(int dir, const char *path, const struct open_how *how));
+
+/* open(2) of path (absolute) as the root at start names it; -1, errno set.
+ * Where the kernel has no openat2 (before Linux 5.6), the path is opened
+ * as the process names it while its root is the one at start, and not at
+ * all (EXDEV) after a chroot. */
+int policy_open_path(const char *path, int flags);
+/* stat(2) of path, as policy_open_path names it: 0, or -1 with errno. */
+int policy_stat_path(const char *path, struct stat *st);
+/* faccessat(2) with AT_EACCESS of path, as policy_open_path names it. */
+int policy_access_path(const char *path, int mode);
+/* opendir(3) of path, as policy_open_path names it. */
+DIR *policy_opendir_path(const char *path);
 
 /* PATH opened for reading as a stdio stream (close-on-exec), or NULL with
  * errno set and *why (if why is not NULL) pointing to a static reason:

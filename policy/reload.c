@@ -117,7 +117,7 @@ static void stamp_take(struct stamp *s)
 	struct stat st;
 
 	memset((char *)s + sizeof s->path, 0, sizeof *s - sizeof s->path);
-	if (stat(s->path, &st) != 0) {
+	if (policy_stat_path(s->path, &st) != 0) {
 		s->err = errno ? errno : EIO;
 		return;
 	}
@@ -179,7 +179,7 @@ static int cmp_str(const void *a, const void *b)
 /* The hashed entries of a directory, sorted (NULL: not a directory). */
 static char **dir_entries(const char *path, size_t *n)
 {
-	DIR *d = opendir(path);
+	DIR *d = policy_opendir_path(path);
 	struct dirent *e;
 	char **v = NULL;
 	size_t cap = 0;
@@ -222,7 +222,7 @@ static bool is_dir(const char *path)
 {
 	struct stat st;
 
-	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+	return policy_stat_path(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 /* A file, or a directory and its hashed entries. */

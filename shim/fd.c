@@ -25,6 +25,8 @@
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <linux/close_range.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 
 #include "core/log.h"
 #include "shim/peerenv.h"
@@ -84,6 +86,15 @@ static int fresh(int fd)
 		stdio_mark(fd, false);
 	}
 	return fd;
+}
+
+/* openat2(2) for the policy's files (policy/file.h), the number handed
+ * out recorded as open() records it. */
+int shim_openat2(int dir, const char *path, const struct open_how *how)
+{
+	long r = REAL(syscall)(SYS_openat2, dir, path, how, sizeof *how);
+
+	return fresh(r < 0 ? -1 : (int)r);
 }
 
 void shim_fd_fresh_accepted(int fd)

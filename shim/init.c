@@ -34,6 +34,7 @@
 #include "core/log.h"
 #include "core/self.h"
 #include "core/version.h"
+#include "policy/file.h"
 #include "policy/inspect.h"
 #include "policy/ocsp.h"
 #include "policy/keyholder.h"
@@ -715,6 +716,21 @@ static void keyholder_setup(void)
 	keyholder_set_io(&io);
 }
 
+/* The root directory the process starts in: every file of the policy is
+ * named from it from now on (policy/file.h), whatever root the program
+ * chroot()s or pivots to later, and in whatever mount namespace. */
+static int start_root = -1;
+
+static void root_setup(void)
+{
+	int fd = REAL(open)("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	shim_own_cell(fd, &start_root);
+	policy_root_set(&start_root, shim_openat2);
+}
+
 static void do_init(void)
 {
 	/* In secure-execution mode (set-user-ID programs) the environment is
@@ -765,6 +781,7 @@ static void do_init(void)
 			  " with malloc (docs/fork.md, \"Locks in the pump\")");
 	ocsp_set_logger(ocsp_log);
 	keyholder_setup();
+	root_setup();
 	p = policy_load(path, &err);
 	if (!p)
 		refuse_to_start(&err);

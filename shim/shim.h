@@ -412,6 +412,8 @@ bool shim_signal_restarts(void);
 bool shim_fd_has_file(int fd);
 /* A number accept() handed out: any FILE of an earlier file is gone. */
 void shim_fd_fresh_accepted(int fd);
+struct open_how;
+int shim_openat2(int dir, const char *path, const struct open_how *how);
 
 /* Socket helpers. */
 bool shim_is_tcp(int fd);

@@ -1,0 +1,166 @@
+/* policy/hashdir.c — lookups by subject hash in a directory (hashdir.h).
+ *
+ * One X509_LOOKUP per directory list, its method data a struct hashdir.
+ * At each lookup the entries of the name's hash are read (".0", ".1", ...
+ * until one is missing) into the store, then the store answers, as
+ * OpenSSL's by_dir does: the object returned is the store's (the caller,
+ * X509_STORE_CTX_get_by_subject, takes its own reference), so the one
+ * X509_OBJECT_set1_* takes is given back.  OpenSSL asks for a certificate
+ * only when the store has none of that subject yet; for CRLs at every
+ * verification (a CRL replaced in place is read again).
+ */
+#include "policy/hashdir.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include "policy/file.h"
+
+struct hashdir {
+	OSSL_LIB_CTX *libctx;
+	size_t n;
+	struct hd_dir {
+		char *path;
+		bool certs, crls;
+	} *dirs;
+};
+
+static X509_LOOKUP_METHOD *method;
+static pthread_once_t method_once = PTHREAD_ONCE_INIT;
+
+static void hd_free(struct hashdir *h)
+{
+	if (!h)
+		return;
+	for (size_t i = 0; i < h->n; i++)
+		free(h->dirs[i].path);
+	free(h->dirs);
+	free(h);
+}
+
+static void lu_free(X509_LOOKUP *lu)
+{
+	hd_free(X509_LOOKUP_get_method_data(lu));
+	X509_LOOKUP_set_method_data(lu, NULL);
+}
+
+/* Every certificate (or CRL) of one PEM file into the store. */
+static void load_entry(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path, X509_LOOKUP_TYPE type)
+{
+	BIO *in = policy_bio_regular(path, NULL);
+	STACK_OF(X509_INFO) *inf;
+
+	if (!in)
+		return;
+	inf = PEM_X509_INFO_read_bio_ex(in, NULL, NULL, "", libctx, NULL);
+	BIO_free(in);
+	for (int i = 0; inf && i < sk_X509_INFO_num(inf); i++) {
+		X509_INFO *it = sk_X509_INFO_value(inf, i);
+
+		if (type == X509_LU_X509 && it->x509)
+			X509_STORE_add_cert(store, it->x509);
+		else if (type == X509_LU_CRL && it->crl)
+			X509_STORE_add_crl(store, it->crl);
+	}
+	sk_X509_INFO_pop_free(inf, X509_INFO_free);
+}
+
+static int by_subject(X509_LOOKUP *lu, X509_LOOKUP_TYPE type, const X509_NAME *name, X509_OBJECT *ret)
+{
+	struct hashdir *h = X509_LOOKUP_get_method_data(lu);
+	X509_STORE *store = X509_LOOKUP_get_store(lu);
+	unsigned long hash;
+	X509_OBJECT *o;
+	int ok = 0, found = 0;
+
+	if (!h || !store || !name || !ret || (type != X509_LU_X509 && type != X509_LU_CRL))
+		return 0;
+	ERR_set_mark();
+	hash = X509_NAME_hash_ex(name, h->libctx, NULL, &ok);
+	for (size_t d = 0; ok && d < h->n; d++)
+		for (int k = 0; (type == X509_LU_X509 ? h->dirs[d].certs : h->dirs[d].crls) && k < 1000; k++) {
+			char path[4200];
+			struct stat st;
+
+			if ((size_t)snprintf(path, sizeof path, "%s/%08lx.%s%d", h->dirs[d].path, hash,
+					     type == X509_LU_CRL ? "r" : "", k) >= sizeof path ||
+			    policy_stat_path(path, &st) != 0)
+				break;
+			load_entry(store, h->libctx, path, type);
+		}
+	if (ok && X509_STORE_lock(store)) {
+		o = X509_OBJECT_retrieve_by_subject(X509_STORE_get0_objects(store), type, name);
+		if (o && type == X509_LU_X509) {
+			X509 *x = X509_OBJECT_get0_X509(o);
+
+			found = X509_OBJECT_set1_X509(ret, x);
+			if (found)
+				X509_free(x);      /* the store's reference is the one returned */
+		} else if (o) {
+			X509_CRL *c = X509_OBJECT_get0_X509_CRL(o);
+
+			found = X509_OBJECT_set1_X509_CRL(ret, c);
+			if (found)
+				X509_CRL_free(c);
+		}
+		X509_STORE_unlock(store);
+	}
+	ERR_pop_to_mark();
+	return found;
+}
+
+static void method_init(void)
+{
+	X509_LOOKUP_METHOD *m = X509_LOOKUP_meth_new("tlsshim hashed directory");
+
+	if (m && X509_LOOKUP_meth_set_free(m, lu_free) && X509_LOOKUP_meth_set_get_by_subject(m, by_subject))
+		method = m;
+	else
+		X509_LOOKUP_meth_free(m);
+}
+
+bool hashdir_add(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *dirs, bool certs, bool crls)
+{
+	X509_LOOKUP *lu;
+	struct hashdir *h;
+	const char *s = dirs;
+
+	pthread_once(&method_once, method_init);
+	/* One lookup of the method per store (X509_STORE_add_lookup gives
+	 * back the one it has): its directories are added to. */
+	if (!method || !(lu = X509_STORE_add_lookup(store, method)))
+		return false;
+	if (!(h = X509_LOOKUP_get_method_data(lu))) {
+		if (!(h = calloc(1, sizeof *h)))
+			return false;
+		h->libctx = libctx;
+		if (!X509_LOOKUP_set_method_data(lu, h)) {
+			free(h);
+			return false;
+		}
+	}
+	while (s && *s) {
+		size_t len = strcspn(s, ":");
+
+		if (len) {
+			struct hd_dir *v = realloc(h->dirs, (h->n + 1) * sizeof *v);
+
+			if (!v)
+				return false;
+			h->dirs = v;
+			if (!(v[h->n].path = strndup(s, len)))
+				return false;
+			v[h->n].certs = certs;
+			v[h->n].crls = crls;
+			h->n++;
+		}
+		s += len + (s[len] == ':');
+	}
+	return true;
+}

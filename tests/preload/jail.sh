@@ -1,0 +1,131 @@
+#!/bin/sh
+# tests/preload/jail.sh — a program that confines itself after start keeps
+# the policy's files: they are named from the root the library started
+# under (policy/file.h), never from the program's new root or mounts.
+# The shimmed tests/progs/jail_server (an accept rule requiring a client
+# certificate of the test CA) listens, then
+#  * chroot()s into a directory where "an attacker" put the rule's paths:
+#    a forged CA (ca file; or its hashed entry in a ca directory, read at
+#    verification time) and a server certificate and key of their own;
+#  * or, in a mount namespace of its own, bind-mounts that directory over
+#    the directory of the rule's files.
+# A client certificate of the forged CA must be refused, one of the test
+# CA accepted.  Before, the per-handshake ca check saw "changed" paths and
+# reloaded the rule from the jail's files (and a ca directory's entries
+# were read there at verification): the forged client got in, the good
+# one was refused.
+# A shimmed client that chroot()s, under a connect rule on the system
+# store (SSL_CERT_DIR, read at verification time): a server of the jail's
+# CA refused, one of the test CA accepted (before, the other way round).
+. "$(dirname "$0")/../lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+need_shim jail_setup
+command -v openssl >/dev/null || { fail jail_setup "openssl not installed"; exit 1; }
+[ -x "$PROGS/jail_server" ] || { fail jail_setup "$PROGS/jail_server missing (make test-build)"; exit 1; }
+
+# The host's files, and the jail's forged ones at the same paths.
+H=$T/host J=$T/jail
+mkdir -p "$H/cadir" "$J$H/cadir" "$H/sysdir" "$J$H/sysdir" || exit 1
+cp "$CERTS/server.crt" "$CERTS/server.key" "$CERTS/ca.crt" "$H/" &&
+	cp "$CERTS/ca.crt" "$H/cadir/$(openssl x509 -in "$CERTS/ca.crt" -noout -subject_hash).0" &&
+	printf 'basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost\n' >"$T/leaf.ext" &&
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj "/CN=tlsshim test CA" -keyout "$T/evilca.key" -out "$J$H/ca.crt" 2>"$T/setup.log" &&
+	for _n in server client; do
+		openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$_n" \
+			-keyout "$T/evil$_n.key" -out "$T/evil$_n.csr" 2>>"$T/setup.log" &&
+		openssl x509 -req -in "$T/evil$_n.csr" -CA "$J$H/ca.crt" -CAkey "$T/evilca.key" \
+			-CAcreateserial -days 2 -extfile "$T/leaf.ext" -out "$T/evil$_n.crt" 2>>"$T/setup.log" || exit 1
+	done &&
+	cp "$T/evilserver.crt" "$J$H/server.crt" && cp "$T/evilserver.key" "$J$H/server.key" &&
+	cp "$J$H/ca.crt" "$J$H/cadir/$(openssl x509 -in "$J$H/ca.crt" -noout -subject_hash).0" &&
+	cp "$H/cadir/"* "$H/sysdir/" && cp "$J$H/cadir/"* "$J$H/sysdir/" ||
+	{ fail jail_setup "openssl failed$(show "$T/setup.log")"; exit 1; }
+chmod 0755 "$J" "$J$H" "$J$H/cadir" "$J$H/sysdir"
+
+# sc NAME PORT CERT KEY: one line sent with that client certificate; 0 when
+# it came back.  The server's certificate is not checked (the forged
+# server's is not of the test CA): what is tested is whom the server lets in.
+sc() {
+	_s_line="SECRET-$1"
+	: >"$T/$1.sc"
+	{
+		printf '%s\n' "$_s_line"
+		_s_end=$(($(date +%s) + 10 * TS))
+		until grep -q "$_s_line" "$T/$1.sc" || grep -q ':error:\|^closed' "$T/$1.sc" ||
+			[ "$(date +%s)" -ge "$_s_end" ]; do
+			sleep 0.05
+		done
+	} | timeout $((20 * TS)) openssl s_client -connect "127.0.0.1:$2" -cert "$3" -key "$4" \
+		>"$T/$1.sc" 2>&1
+	grep -q "$_s_line" "$T/$1.sc"
+}
+
+# jailed NAME CA MODE ARGS...: the server with ca = CA, confined by MODE;
+# the forged client refused, the good one accepted.
+jailed() {
+	_j_n=$1 _j_ca=$2
+	shift 2
+	P=$(free_port)
+	policy "$T/$_j_n.conf" <<EOC
+rules = ( { name = "$_j_n"; direction = "accept"; port = $P; require_client_cert = true;
+  cert = "$H/server.crt"; key = "$H/server.key"; ca = "$_j_ca"; } );
+EOC
+	TLSSHIM_LOG=debug TLSSHIM_LOG_FILE="$T/$_j_n.log" shimbg "$PROGS/jail_server" "$P" "$@" \
+		>"$T/$_j_n.out" 2>"$T/$_j_n.err"
+	_j_srv=$!
+	if ! wait_for "$T/$_j_n.out" '^jailed' 10; then
+		fail "${_j_n}_setup" "never confined itself$(show "$T/$_j_n.out" "$T/$_j_n.err" "$T/$_j_n.log")"
+		stop $_j_srv
+		return
+	fi
+	if sc "${_j_n}_forged" "$P" "$T/evilclient.crt" "$T/evilclient.key"; then
+		fail "${_j_n}_forged_client_refused" "a client certificate of the jail's CA was let in$(show "$T/$_j_n.log")"
+	else
+		pass "${_j_n}_forged_client_refused"
+	fi
+	if sc "${_j_n}_good" "$P" "$CERTS/client.crt" "$CERTS/client.key"; then
+		pass "${_j_n}_good_client_accepted"
+	else
+		fail "${_j_n}_good_client_accepted" "the test CA's client was refused$(show "$T/${_j_n}_good.sc" "$T/$_j_n.err" "$T/$_j_n.log")"
+	fi
+	if grep -q 'reloaded certificates' "$T/$_j_n.log"; then
+		fail "${_j_n}_no_reload" "the rule was reloaded from the jail$(show "$T/$_j_n.log")"
+	else
+		pass "${_j_n}_no_reload"
+	fi
+	stop $_j_srv
+}
+
+jailed chroot_ca_file "$H/ca.crt" chroot "$J"
+jailed chroot_ca_dir "$H/cadir" chroot "$J"
+jailed mount_ca_file "$H/ca.crt" mount "$J$H" "$H"
+
+# A connect rule without ca: the system trust store, here SSL_CERT_DIR (a
+# hashed directory, read at verification time).  The client chroot()s,
+# then connects: a server of the jail's CA must be refused, one of the
+# test CA accepted.  Before, the directory's entries were read in the jail.
+# outbound NAME CERT KEY: 0 when the shimmed client got its echo.
+outbound() {
+	P=$(free_port)
+	policy "$T/$1.conf" <<EOC
+rules = ( { name = "$1"; direction = "connect"; port = $P; server_name = "localhost"; } );
+EOC
+	bg python3 "$TLSSHIM_TOP/tests/preload/tls_echo_server.py" "$P" "$2" "$3" >"$T/$1.srv" 2>&1
+	wait_for "$T/$1.srv" '^listening' 10 || return 1
+	SSL_CERT_FILE="$T/none" SSL_CERT_DIR="$H/sysdir" TLSSHIM_LOG_FILE="$T/$1.log" \
+		timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
+		"$PROGS/jail_server" "$P" connect "$J" >"$T/$1.out" 2>&1
+	grep -q '^reply: SECRET-connect' "$T/$1.out"
+}
+if outbound system_dir_forged_server "$T/evilserver.crt" "$T/evilserver.key"; then
+	fail system_dir_forged_server_refused "a server of the jail's CA was trusted$(show "$T/system_dir_forged_server.out" "$T/system_dir_forged_server.log")"
+else
+	pass system_dir_forged_server_refused
+fi
+if outbound system_dir_good_server "$CERTS/server.crt" "$CERTS/server.key"; then
+	pass system_dir_good_server_accepted
+else
+	fail system_dir_good_server_accepted "$(show "$T/system_dir_good_server.out" "$T/system_dir_good_server.log" "$T/system_dir_good_server.srv")"
+fi
+

@@ -1,0 +1,108 @@
+/* jail_server — a plain echo server that changes what paths name after it
+ * started, as daemons that confine themselves do (tests/preload/jail.sh).
+ *
+ *   jail_server PORT chroot DIR        chroot(DIR), chdir("/")
+ *   jail_server PORT mount DIR DST     unshare(CLONE_NEWNS), then DIR
+ *                                      bind-mounted over DST
+ *   jail_server PORT exec DIR PROG...  chroot(DIR), chdir("/"), then
+ *                                      execv(PROG, PROG...) (no listening)
+ *   jail_server PORT connect DIR       chroot(DIR), chdir("/"), then a
+ *                                      client: connects to 127.0.0.1:PORT,
+ *                                      sends "SECRET-connect", prints
+ *                                      "reply: ..." (exit 0) or why not (1)
+ *
+ * Listens on 127.0.0.1:PORT first ("listening" on standard output), then
+ * confines itself ("jailed"), then for each connection: one read, written
+ * back, closed.  Exit 1 with a line on standard error when a step fails.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int die(const char *what)
+{
+	perror(what);
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	int s, one = 1;
+
+	if (argc < 4)
+		return fprintf(stderr, "usage: jail_server PORT chroot|mount|exec DIR [DST|PROG...]\n"), 2;
+	if (!strcmp(argv[2], "exec")) {
+		if (argc < 5)
+			return 2;
+		if (chroot(argv[3]) != 0 || chdir("/") != 0)
+			return die("chroot");
+		execv(argv[4], argv + 4);
+		return die("execv");
+	}
+	a.sin_port = htons((unsigned short)atoi(argv[1]));
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (!strcmp(argv[2], "connect")) {
+		static const char line[] = "SECRET-connect\n";
+		char buf[256];
+		size_t got = 0;
+		ssize_t n;
+
+		if (chroot(argv[3]) != 0 || chdir("/") != 0)
+			return die("chroot");
+		if ((s = socket(AF_INET, SOCK_STREAM, 0)) < 0 || connect(s, (struct sockaddr *)&a, sizeof a) != 0)
+			return die("connect");
+		if (write(s, line, sizeof line - 1) != (ssize_t)sizeof line - 1)
+			return die("write");
+		while (got < sizeof buf - 1 && (n = read(s, buf + got, sizeof buf - 1 - got)) > 0) {
+			got += (size_t)n;
+			if (memchr(buf, '\n', got))
+				break;
+		}
+		if (!got)
+			return die("read");
+		buf[got] = '\0';
+		printf("reply: %s", buf);
+		return 0;
+	}
+	if ((s = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+	    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    bind(s, (struct sockaddr *)&a, sizeof a) != 0 || listen(s, 16) != 0)
+		return die("listen");
+	printf("listening on port %s\n", argv[1]);
+	fflush(stdout);
+	if (!strcmp(argv[2], "chroot")) {
+		if (chroot(argv[3]) != 0 || chdir("/") != 0)
+			return die("chroot");
+	} else if (!strcmp(argv[2], "mount") && argc > 4) {
+		if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+		    mount(argv[3], argv[4], NULL, MS_BIND, NULL) != 0)
+			return die("mount");
+	} else {
+		return fprintf(stderr, "jail_server: unknown mode %s\n", argv[2]), 2;
+	}
+	printf("jailed\n");
+	fflush(stdout);
+	for (;;) {
+		char buf[4096];
+		ssize_t n;
+		int c = accept(s, NULL, NULL);
+
+		if (c < 0)
+			continue;
+		n = read(c, buf, sizeof buf);
+		if (n > 0 && write(c, buf, (size_t)n) != n)
+			perror("jail_server: write");
+		else if (n < 0)
+			perror("jail_server: read");
+		else if (n == 0)
+			fprintf(stderr, "jail_server: read: end of file\n");
+		close(c);
+	}
+}
