@@ -729,6 +729,16 @@ static void root_setup(void)
 		return;
 	shim_own_cell(fd, &start_root);
 	policy_root_set(&start_root, shim_openat2);
+	shim_exec_prime();
+}
+
+bool shim_root_moved(void)
+{
+	int fd = __atomic_load_n(&start_root, __ATOMIC_RELAXED);
+	struct stat a, b;
+
+	return fd >= 0 && fstat(fd, &a) == 0 && stat("/", &b) == 0 &&
+	       (a.st_dev != b.st_dev || a.st_ino != b.st_ino);
 }
 
 static void do_init(void)

@@ -40,6 +40,7 @@
 #include "core/self.h"
 #include "policy/inspect.h"
 #include "shim/peerenv.h"
+#include "policy/file.h"
 #include "shim/shim.h"
 
 #define PUMPED_ENV "TLSSHIM_PUMPED"
@@ -372,7 +373,9 @@ SHIM_EXPORT int __clone(int (*fn)(void *), void *stack, int flags, void *arg, ..
 
 /* ---- will the new image run this library? ------------------------------ */
 
-/* Our own file, to recognise it in LD_PRELOAD by identity, not by name. */
+/* Our own file, to recognise it in LD_PRELOAD by identity, not by name.
+ * Taken at start (shim_exec_prime): after a chroot our path may name
+ * another file, or none. */
 static bool same_file_as_us(const char *path)
 {
 	static dev_t our_dev;
@@ -389,7 +392,22 @@ static bool same_file_as_us(const char *path)
 		our_ino = st.st_ino;
 		known = true;
 	}
-	return stat(path, &st) == 0 && st.st_dev == our_dev && st.st_ino == our_ino;
+	return path && stat(path, &st) == 0 && st.st_dev == our_dev && st.st_ino == our_ino;
+}
+
+void shim_exec_prime(void)
+{
+	(void)same_file_as_us(NULL);
+}
+
+/* After a chroot: the policy's path names, under the new root, the file
+ * the library loaded (policy_stat_path names it from the root at start). */
+static bool policy_same_here(const char *cfg)
+{
+	struct stat a, b;
+
+	return policy_stat_path(cfg, &a) == 0 && stat(cfg, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
 }
 
 /* The value of name in envp: the first one (getenv's, the library's
@@ -490,10 +508,11 @@ static bool will_run_shim(const char *path, char *const envp[], const posix_spaw
 	if (!preload_has_us(env_get(envp, "LD_PRELOAD", true)) && !system_preload_has_us())
 		return false;
 	/* The same policy: the same file (an unset variable means the
-	 * default one in both images). */
+	 * default one in both images); after a chroot, the same name may
+	 * be another file. */
 	if (!cfg || !*cfg)
-		return ours && !strcmp(ours, SYSTEM_POLICY);
-	return ours && !strcmp(cfg, ours);
+		cfg = SYSTEM_POLICY;
+	return ours && !strcmp(cfg, ours) && (!shim_root_moved() || policy_same_here(ours));
 }
 
 /* ---- posix_spawn's file actions ------------------------------------------- */
@@ -888,6 +907,21 @@ static bool handover(const char *path, char *const envp[], const posix_spawnattr
 	}
 	w = will_run_shim(path, envp, attr) && !spawn_may_change_image(path, n)
 	    ? PUMP_LIVE_INHERITABLE : PUMP_ALL_INHERITABLE;
+	if (w == PUMP_ALL_INHERITABLE && shim_root_moved()) {
+		const char *pl = env_get(envp, "LD_PRELOAD", true);
+
+		/* The loader looks for LD_PRELOAD's files under the new root,
+		 * and the library there for its policy file: usually there is
+		 * neither, and the new image runs without us, silently. */
+		if ((pl && *pl) || system_preload_has_us())
+			log_warn("exec of %s after this process changed its root directory (chroot or"
+				 " pivot_root): the new image will not run this library with this policy"
+				 " (%s is not this library's file under the new root, or the policy %s is"
+				 " another file there, or none); the TLS sessions it would inherit go to a"
+				 " pump, but the connections it makes itself are not the policy's",
+				 path ? path : "(unknown)", pl && *pl ? pl : "/etc/ld.so.preload",
+				 shim_policy->path ? shim_policy->path : "?");
+	}
 	if (secure_exec(attr)) {
 		bool sys = system_preload_has_us();
 

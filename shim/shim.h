@@ -412,6 +412,12 @@ bool shim_signal_restarts(void);
 bool shim_fd_has_file(int fd);
 /* A number accept() handed out: any FILE of an earlier file is gone. */
 void shim_fd_fresh_accepted(int fd);
+/* The process's root directory is not the one the library started under
+ * (a chroot() or pivot_root() since; shim/init.c). */
+bool shim_root_moved(void);
+/* What shim/process.c must know of this library's file before the
+ * program can change its root. */
+void shim_exec_prime(void);
 struct open_how;
 int shim_openat2(int dir, const char *path, const struct open_how *how);
 

@@ -17,6 +17,8 @@
 # A shimmed client that chroot()s, under a connect rule on the system
 # store (SSL_CERT_DIR, read at verification time): a server of the jail's
 # CA refused, one of the test CA accepted (before, the other way round).
+# A shimmed program that chroot()s and execs a program the jail holds
+# (without the library): a warn line at the exec (before, none).
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim jail_setup
@@ -129,3 +131,26 @@ else
 	fail system_dir_good_server_accepted "$(show "$T/system_dir_good_server.out" "$T/system_dir_good_server.log" "$T/system_dir_good_server.srv")"
 fi
 
+# A program under the library that chroot()s and then execs: the loader
+# looks for LD_PRELOAD's file under the new root, does not find it, and
+# runs the new image without the library.  A warn line says so at the
+# exec (before, nothing did).  The jail holds the program and its C
+# library, not libtlsshim.so.
+X=$T/xjail
+mkdir -p "$X/bin" && cp "$PROGS/client" "$X/bin/client" &&
+	for _l in $(ldd "$PROGS/client" | sed -n 's|.*=> \(/[^ ]*\).*|\1|p; s|^[[:space:]]*\(/[^ ]*\) .*|\1|p'); do
+		mkdir -p "$X$(dirname "$_l")" && cp "$_l" "$X$_l" || exit 1
+	done || { fail exec_setup "cannot build the jail"; exit 1; }
+P=$(free_port)
+policy "$T/exec.conf" <<EOC
+rules = ( { name = "exec-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+TLSSHIM_LOG_FILE="$T/exec.log" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
+	"$PROGS/jail_server" "$P" exec "$X" /bin/client >"$T/exec.out" 2>&1
+_rc=$?
+if lines "$T/exec.log" 'warn: exec of /bin/client after this process changed its root directory' | grep -qx 1 &&
+	grep -q 'usage: client' "$T/exec.out"; then
+	pass "exec_after_chroot_warned (exit $_rc: the program ran without the library)"
+else
+	fail exec_after_chroot_warned "exit $_rc$(show "$T/exec.out" "$T/exec.log")"
+fi
