@@ -20,9 +20,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "policy/file.h"
 #include "shim/shim.h"
 
 /* TCP_INQ on: is the socket's option set?  Asked only of a recvmsg that
@@ -159,8 +162,10 @@ static bool peer_runs_shim(int fd)
 	socklen_t l = sizeof cr;
 	Dl_info info;
 	char path[64], line[512];
+	struct statfs fs;
 	FILE *f;
 	bool found = false;
+	int mfd;
 
 	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0 || cr.pid <= 0 ||
 	    cr.pid == getpid())
@@ -168,8 +173,15 @@ static bool peer_runs_shim(int fd)
 	if (!dladdr((void *)peer_runs_shim, &info) || !info.dli_fname)
 		return false;
 	snprintf(path, sizeof path, "/proc/%d/maps", (int)cr.pid);
-	if (!(f = fopen(path, "re")))
+	/* From the root at start (policy/file.h), and only from a real
+	 * /proc: after a chroot the path may name a file whoever can write
+	 * the new root made, "running" the library for any process. */
+	if ((mfd = policy_open_path(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return false;
+	if (fstatfs(mfd, &fs) != 0 || fs.f_type != PROC_SUPER_MAGIC || !(f = fdopen(mfd, "re"))) {
+		close(mfd);
+		return false;
+	}
 	while (!found && fgets(line, sizeof line, f))
 		found = strstr(line, info.dli_fname) != NULL;
 	fclose(f);

@@ -154,3 +154,36 @@ if lines "$T/exec.log" 'warn: exec of /bin/client after this process changed its
 else
 	fail exec_after_chroot_warned "exit $_rc$(show "$T/exec.out" "$T/exec.log")"
 fi
+
+# A TLS listener passed with SCM_RIGHTS goes only to a process that runs
+# the library, told by the peer's /proc/PID/maps.  After a chroot that
+# path named the jail's file: jail_server writes one (as whoever can write
+# the jail would) that lists the library for its peer, a Python program
+# without it; the pass must be refused (before, it was sent: the peer
+# would serve plain text on the TLS port).
+P=$(free_port)
+policy "$T/pass.conf" <<EOC
+rules = ( { name = "pass-in"; direction = "accept"; port = $P; cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOC
+bg python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.bind("\0" + sys.argv[1]); s.listen(1); s.settimeout(60)
+print("ready", flush=True)
+c, _ = s.accept(); c.settimeout(60)
+try:
+    msg, fds, _, _ = socket.recv_fds(c, 16, 4)
+    print("got", len(fds), "fds", flush=True)
+except OSError as e:
+    print("recv:", e, flush=True)
+' "tlsshim-jail-$$" >"$T/pass.peer" 2>&1
+if wait_for "$T/pass.peer" '^ready' 10; then
+	TLSSHIM_LOG_FILE="$T/pass.log" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
+		"$PROGS/jail_server" "$P" pass "$T/pjail" "tlsshim-jail-$$" >"$T/pass.out" 2>&1
+	if ! grep -q '^sent' "$T/pass.out" && grep -q 'sendmsg refused' "$T/pass.log"; then
+		pass listener_not_passed_after_chroot
+	else
+		fail listener_not_passed_after_chroot "$(show "$T/pass.out" "$T/pass.log" "$T/pass.peer")"
+	fi
+else
+	fail listener_not_passed_after_chroot "the peer never listened$(show "$T/pass.peer")"
+fi

@@ -6,6 +6,13 @@
  *                                      bind-mounted over DST
  *   jail_server PORT exec DIR PROG...  chroot(DIR), chdir("/"), then
  *                                      execv(PROG, PROG...) (no listening)
+ *   jail_server PORT pass DIR NAME     listens, connects to the abstract
+ *                                      unix socket NAME, writes
+ *                                      DIR/proc/PID/maps (PID: the peer's)
+ *                                      naming LD_PRELOAD's files, as if
+ *                                      the peer ran them, chroot(DIR), then
+ *                                      passes the listener with SCM_RIGHTS:
+ *                                      "sent", or "sendmsg: ..." (exit 1)
  *   jail_server PORT connect DIR       chroot(DIR), chdir("/"), then a
  *                                      client: connects to 127.0.0.1:PORT,
  *                                      sends "SECRET-connect", prints
@@ -22,7 +29,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <stddef.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static int die(const char *what)
@@ -77,6 +87,45 @@ int main(int argc, char **argv)
 		return die("listen");
 	printf("listening on port %s\n", argv[1]);
 	fflush(stdout);
+	if (!strcmp(argv[2], "pass") && argc > 4) {
+		struct sockaddr_un u = { .sun_family = AF_UNIX };
+		char path[4096], cbuf[CMSG_SPACE(sizeof(int))] = { 0 }, *pl = getenv("LD_PRELOAD");
+		struct iovec iov = { .iov_base = "L", .iov_len = 1 };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
+		struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+		struct ucred cr;
+		socklen_t l = sizeof cr;
+		FILE *f;
+		int us;
+
+		snprintf(u.sun_path + 1, sizeof u.sun_path - 1, "%s", argv[4]);
+		if ((us = socket(AF_UNIX, SOCK_STREAM, 0)) < 0 ||
+		    connect(us, (struct sockaddr *)&u, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(argv[4]))) != 0 ||
+		    getsockopt(us, SOL_SOCKET, SO_PEERCRED, &cr, &l) != 0)
+			return die("unix connect");
+		snprintf(path, sizeof path, "%s/proc/%d", argv[3], (int)cr.pid);
+		mkdir(argv[3], 0755);
+		snprintf(path, sizeof path, "%s/proc", argv[3]);
+		mkdir(path, 0755);
+		snprintf(path, sizeof path, "%s/proc/%d", argv[3], (int)cr.pid);
+		mkdir(path, 0755);
+		snprintf(path, sizeof path, "%s/proc/%d/maps", argv[3], (int)cr.pid);
+		if (!(f = fopen(path, "w")))
+			return die("maps");
+		for (char *p = pl ? strtok(pl, " :") : NULL; p; p = strtok(NULL, " :"))
+			fprintf(f, "7f0000000000-7f0000001000 r-xp 00000000 00:00 0 %s\n", p);
+		fclose(f);
+		if (chroot(argv[3]) != 0 || chdir("/") != 0)
+			return die("chroot");
+		h->cmsg_level = SOL_SOCKET;
+		h->cmsg_type = SCM_RIGHTS;
+		h->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(h), &s, sizeof s);
+		if (sendmsg(us, &m, 0) != 1)
+			return die("sendmsg");
+		printf("sent\n");
+		return 0;
+	}
 	if (!strcmp(argv[2], "chroot")) {
 		if (chroot(argv[3]) != 0 || chdir("/") != 0)
 			return die("chroot");
