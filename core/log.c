@@ -76,6 +76,21 @@ static int sys_write(int fd, const void *buf, size_t n)
 	return core_sys.write ? (int)core_sys.write(fd, buf, n) : (int)write(fd, buf, n);
 }
 
+/* fstat(fd) failed: true when the system refused the question (a seccomp
+ * filter's EPERM or ENOSYS for newfstatat, as sandboxed daemons install
+ * after start-up) and fd is open and not a socket (getsockopt says
+ * ENOTSOCK).  Which file it is cannot be told then; the line goes to it
+ * rather than nowhere: a refusal the library logs must be seen. */
+static bool unverifiable(int fd, int err)
+{
+	int t;
+	socklen_t l = sizeof t;
+
+	if (err == EBADF || !core_sys.getsockopt)
+		return false;
+	return core_sys.getsockopt(fd, SOL_SOCKET, SO_TYPE, &t, &l) < 0 && errno == ENOTSOCK;
+}
+
 /* Opened without waiting (a FIFO with no reader would hold the process
  * before main() for ever: ENXIO instead): a regular file, a character
  * device (a terminal, /dev/null) or a pipe with a reader (a supervisor's
@@ -85,10 +100,19 @@ static int open_log(void)
 	const int how = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK;
 	int fd = core_sys.open ? core_sys.open(log_path, how, 0600) : open(log_path, how, 0600);
 	struct stat st;
+	int r;
 
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))) {
+	if ((r = fstat(fd, &st)) < 0 && unverifiable(fd, errno)) {
+		/* fstat refused: what was opened by the name is not a socket
+		 * (ENOTSOCK), and a directory is not opened for writing.  Its
+		 * identity stays unknown: target() writes without it. */
+		memset(&st, 0, sizeof st);
+		st.st_mode = S_IFREG;
+		r = 0;
+	}
+	if (r < 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))) {
 		if (core_sys.close)
 			core_sys.close(fd);
 		else
@@ -234,12 +258,20 @@ static int target(void)
 
 	if (log_path) {
 		int fd = __atomic_load_n(&log_fd, __ATOMIC_ACQUIRE);
-		if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == id_dev && st.st_ino == id_ino)
-			return fd;
+		if (fd >= 0) {
+			if (fstat(fd, &st) == 0) {
+				if (st.st_dev == id_dev && st.st_ino == id_ino)
+					return fd;
+			} else if (unverifiable(fd, errno)) {
+				return fd;
+			}
+		}
 		/* Closed or replaced behind our back: open it again by name. */
 		return open_log() == 0 ? log_fd : -1;
 	}
-	if (fstat(2, &st) < 0 || S_ISSOCK(st.st_mode))
+	if (fstat(2, &st) < 0)
+		return unverifiable(2, errno) ? 2 : -1;
+	if (S_ISSOCK(st.st_mode))
 		return -1;      /* never onto a socket */
 	if (st.st_dev == id_dev && st.st_ino == id_ino)
 		return 2;

@@ -156,17 +156,27 @@ bool shim_resolve_accepted(int fd, const struct sockaddr *peer, socklen_t pl, st
 	return true;
 }
 
-bool shim_resolve_connect(int fd, const struct sockaddr *dst, socklen_t len, struct shim_verdict *v)
+bool shim_resolve_connect(int fd, const struct sockaddr *dst, socklen_t len, struct shim_verdict *v, int *err)
 {
+	int tcp;
+
+	if (err)
+		*err = 0;
 	/* The rules first (no system call): a destination no rule names, or
 	 * not an internet address, needs no question to the kernel. */
 	if (!shim_verdict_connect(shim_policy, dst, len, shim_default_name, v))
 		return false;
-	if (fd >= 0 && !shim_is_tcp(fd)) {
-		memset(v, 0, sizeof *v);
-		return false;
-	}
-	return true;
+	if (fd < 0 || (tcp = shim_sock_tcp(fd)) > 0)
+		return true;
+	/* Not told (getsockopt refused by a seccomp filter, say): a TCP
+	 * socket for all we know.  Plain by policy, it may go; otherwise
+	 * the caller refuses it (err), or takes it for TCP (no err). */
+	if (tcp < 0 && (!err || v->rule->action == POLICY_PLAIN))
+		return true;
+	if (tcp < 0)
+		*err = -tcp;
+	memset(v, 0, sizeof *v);
+	return false;
 }
 
 /* ---- fds of unknown origin -------------------------------------------- */
@@ -331,29 +341,77 @@ static bool record(int fd, uintptr_t w)
 	return conntab_cas(fd, CT_UNSEEN, w);
 }
 
+/* A question the kernel did not answer about fd (a seccomp filter refused
+ * the system call, no memory): which rule applies is not known, so the
+ * number is refused while the policy has a rule that is not plain (a
+ * socket of any rule's could be this one); this call fails with
+ * ECONNRESET.  Recorded only when fd is known to be a socket (a sandbox
+ * refuses every later question too; one log line); otherwise the next
+ * call asks again. */
+static uintptr_t cannot_tell(int fd, const char *what, int err, bool sock)
+{
+	bool strict = false;
+
+	for (size_t i = 0; shim_policy && i < shim_policy->nrules; i++)
+		if (shim_policy->rules[i].action != POLICY_PLAIN)
+			strict = true;
+	if (!strict) {
+		record(fd, CT_PLAIN);
+		return CT_PLAIN;
+	}
+	log_error("fd %d (not made through this library): cannot tell which rule applies (%s: %s);"
+		  " refused: %s", fd, what, strerror(err),
+		  sock ? "every call on it fails with ECONNRESET" : "this call fails with ECONNRESET");
+	if (sock && (size_t)fd < conntab_size)
+		record(fd, CT_REFUSED);
+	return CT_REFUSED;
+}
+
 static uintptr_t classify_locked(int fd, bool at_start)
 {
 	struct sockaddr_storage local, peer;
 	socklen_t ll = sizeof local, pl = sizeof peer;
-	int listening = 0;
+	int listening = 0, tcp, staterr = 0;
 	socklen_t l = sizeof listening;
 	struct shim_verdict v;
 	struct stat st;
 	struct same_socket same;
 	unsigned long long sent = 0, consumed = 0;
 	struct tls_conn *c;
-	bool beyond = (size_t)fd >= conntab_size;
+	bool beyond = (size_t)fd >= conntab_size, known = true;
 
 	if (!beyond && conntab_load(fd) != CT_UNSEEN)
 		return conntab_load(fd);
-	if (fstat(fd, &st) < 0)
-		return CT_PLAIN;        /* not open: the C library says EBADF */
-	if (!S_ISSOCK(st.st_mode) || !shim_is_tcp(fd) ||
-	    REAL(getsockopt)(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l) < 0 || listening ||
-	    REAL(getsockname)(fd, (struct sockaddr *)&local, &ll) < 0) {
+	if (fstat(fd, &st) < 0) {
+		if (errno == EBADF)
+			return CT_PLAIN;        /* not open: the C library says EBADF */
+		/* Refused (a seccomp filter's EPERM or ENOSYS for newfstatat):
+		 * a socket still answers getsockopt; without fstat its inode
+		 * (another number's session on it, a connection in progress)
+		 * is not known (known). */
+		known = false;
+		staterr = errno;
+		memset(&st, 0, sizeof st);
+		st.st_mode = S_IFSOCK;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
 		record(fd, CT_PLAIN);
 		return CT_PLAIN;
 	}
+	if ((tcp = shim_sock_tcp(fd)) < 0)
+		return cannot_tell(fd, known ? "getsockopt" : "fstat and getsockopt", -tcp, known);
+	if (!tcp) {
+		record(fd, CT_PLAIN);
+		return CT_PLAIN;
+	}
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l) < 0)
+		return cannot_tell(fd, "getsockopt", errno, true);
+	if (listening) {
+		record(fd, CT_PLAIN);
+		return CT_PLAIN;
+	}
+	if (REAL(getsockname)(fd, (struct sockaddr *)&local, &ll) < 0)
+		return cannot_tell(fd, "getsockname", errno, true);
 	if (REAL(getpeername)(fd, (struct sockaddr *)&peer, &pl) < 0) {
 		/* Not connected: connect() decides later.  But a connect() still
 		 * in progress (made elsewhere, then passed on, or made before
@@ -362,17 +420,21 @@ static uintptr_t classify_locked(int fd, bool at_start)
 		 * One that got connected between the two questions (ENOTCONN,
 		 * then TCP_INFO no longer says SYN_SENT) is asked again: it is
 		 * a connected socket now, classified as one. */
-		if (errno != ENOTCONN) {
+		if (errno == EBADF) {
 			record(fd, CT_PLAIN);
 			return CT_PLAIN;
 		}
+		if (errno != ENOTCONN)
+			return cannot_tell(fd, "getpeername", errno, true);
 		pl = sizeof peer;
 		if (!shim_tcp_connecting(fd)) {
 			if (REAL(getpeername)(fd, (struct sockaddr *)&peer, &pl) < 0) {
+				if (errno != ENOTCONN && errno != EBADF)
+					return cannot_tell(fd, "getpeername", errno, true);
 				record(fd, CT_PLAIN);   /* not connected (TCP_CLOSE) */
 				return CT_PLAIN;
 			}
-		} else if (!shim_connecting_peer((unsigned long)st.st_ino, &peer, &pl)) {
+		} else if (!known || !shim_connecting_peer((unsigned long)st.st_ino, &peer, &pl)) {
 			if (!shim_policy->has[POLICY_CONNECT]) {
 				record(fd, CT_PLAIN);
 				return CT_PLAIN;
@@ -415,6 +477,17 @@ static uintptr_t classify_locked(int fd, bool at_start)
 		log_warn("%s rule \"%s\": connection on fd %d (not made through this library) refused"
 			 " by policy (action = \"deny\")", v.desc, v.rule->name, fd);
 		(void)REAL(shutdown)(fd, SHUT_RDWR);
+		refuse_socket(fd);
+		record(fd, CT_REFUSED);
+		return CT_REFUSED;
+	}
+	if (!known) {
+		/* Without its inode, another number's session on this socket
+		 * cannot be found: a second session on it would be made. */
+		log_error("%s rule \"%s\": fd %d (not made through this library): fstat refused (%s),"
+			  " so whether it is another number of a session's socket cannot be told; refused:"
+			  " every call on it fails with ECONNRESET", v.desc, v.rule->name, fd,
+			  strerror(staterr));
 		refuse_socket(fd);
 		record(fd, CT_REFUSED);
 		return CT_REFUSED;

@@ -106,8 +106,18 @@ static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 		tls_conn_unref(conntab_detach(fd));
 		conntab_set(fd, CT_PLAIN);
 	}
-	if (!shim_resolve_connect(fd, sa, len, &v))
+	if (!shim_resolve_connect(fd, sa, len, &v, &r)) {
+		if (r) {
+			char desc[96];
+
+			shim_format_addr(sa, desc, sizeof desc);
+			log_error("connect on fd %d to %s: cannot tell whether the socket is TCP"
+				  " (getsockopt: %s), and a tls or deny rule names the destination;"
+				  " refused", fd, desc, strerror(r));
+			return -r;
+		}
 		return REAL(connect)(fd, sa, len) < 0 ? -errno : 0;
+	}
 	len = shim_norm_addr(sa, len, &ss);
 	sa = (const struct sockaddr *)&ss;
 	switch (v.rule->action) {

@@ -58,7 +58,7 @@ bool shim_fastopen_refused(int fd, const struct sockaddr *addr, socklen_t alen)
 	struct shim_verdict v;
 
 	shim_ensure_init();
-	if (!shim_resolve_connect(fd, addr, alen, &v) || v.rule->action == POLICY_PLAIN)
+	if (!shim_resolve_connect(fd, addr, alen, &v, NULL) || v.rule->action == POLICY_PLAIN)
 		return false;
 	log_warn("%s rule \"%s\": TCP Fast Open (MSG_FASTOPEN) to a TLS destination is not supported;"
 		 " refused", v.desc, v.rule->name);

@@ -228,8 +228,11 @@ void shim_reload_check(void);
 bool shim_resolve_accepted(int fd, const struct sockaddr *peer, socklen_t pl, struct shim_verdict *v, int *err);
 /* ... to connecting fd to dst (by the address the kernel will really
  * connect to: wildcards mean loopback). */
+/* *err (when not NULL): 0, or the errno of a question about fd the
+ * kernel did not answer (then false although a tls or deny rule names
+ * dst: the caller refuses the connection; with err NULL, true then). */
 bool shim_resolve_connect(int fd, const struct sockaddr *dst, socklen_t len,
-			  struct shim_verdict *v);
+			  struct shim_verdict *v, int *err);
 /* Classify an fd the shim has not seen (inherited, passed with SCM_RIGHTS,
  * made by a path no wrapper sees) and record the answer.  Returns the new
  * word (never CT_UNSEEN). */
@@ -422,7 +425,11 @@ struct open_how;
 int shim_openat2(int dir, const char *path, const struct open_how *how);
 
 /* Socket helpers. */
-bool shim_is_tcp(int fd);
+/* Is fd a TCP (or MPTCP) socket?  1 yes, 0 no (not a socket, not open,
+ * another kind), or -errno when the kernel did not say (a seccomp filter
+ * refused getsockopt, no memory): never to be taken for "no" where a
+ * rule may name the socket. */
+int shim_sock_tcp(int fd);
 /* Is fd's connect() still in progress (TCP_SYN_SENT)? */
 bool shim_tcp_connecting(int fd);
 /* The destination of the socket with inode ino whose connect() is still in

@@ -20,16 +20,26 @@ bool shim_is_nonblocking(int fd)
 }
 
 
-bool shim_is_tcp(int fd)
+/* The kernel's own "not a socket" and "not open" are answers; any other
+ * error (a seccomp filter's EPERM or ENOSYS, ENOMEM) is not: the caller
+ * must not take such a socket for a plain one. */
+static int asked(int err)
+{
+	return err == ENOTSOCK || err == EBADF ? 0 : -err;
+}
+
+int shim_sock_tcp(int fd)
 {
 	int type = 0, proto = 0;
 	socklen_t l = sizeof type;
 
-	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 || type != SOCK_STREAM)
-		return false;
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0)
+		return asked(errno);
+	if (type != SOCK_STREAM)
+		return 0;
 	l = sizeof proto;
 	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) < 0)
-		return false;
+		return asked(errno) ? -errno : 0;
 	return proto == IPPROTO_TCP || proto == 262 /* IPPROTO_MPTCP */;
 }
 

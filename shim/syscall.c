@@ -542,7 +542,7 @@ static bool remote_refused(const char *host, unsigned short port_be, sa_family_t
 			((struct sockaddr_in6 *)(void *)ai->ai_addr)->sin6_port = port_be;
 		else
 			continue;
-		if (shim_resolve_connect(-1, ai->ai_addr, ai->ai_addrlen, &v) &&
+		if (shim_resolve_connect(-1, ai->ai_addr, ai->ai_addrlen, &v, NULL) &&
 		    v.rule->action != POLICY_PLAIN) {
 			log_warn("%s rule \"%s\": %s() connects and sends inside the C library, past the"
 				 " TLS layer; refused", v.desc, v.rule->name, what);

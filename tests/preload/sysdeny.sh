@@ -1,0 +1,93 @@
+#!/bin/sh
+# tests/preload/sysdeny.sh — fail closed when the kernel says no to the
+# library's own system calls: tests/progs/sysdeny.c installs, after
+# start-up, a seccomp filter answering one system call with EPERM or
+# ENOSYS for every thread (as vsftpd, openssh's privsep child, tor and
+# chrony sandbox themselves), or lowers RLIMIT_NOFILE, then talks to a
+# TLS echo peer behind a recording relay (failclosed_wire.py): the
+# sentinel never crosses in clear, and the program gets no byte TLS did
+# not authenticate.
+#  * connect() with getsockopt refused (the library cannot tell TCP from
+#    another protocol): the connect fails with the filter's errno and a
+#    log line (it went out plain before);
+#  * a socket of unknown origin (made with raw system calls, as one
+#    received or inherited) with getsockopt, getsockname, getpeername or
+#    newfstatat refused: the write fails with ECONNRESET (it was
+#    classified plain and went out in clear before);
+#  * a filter on a call the library can do without (getsockname,
+#    newfstatat on a connect): the exchange still works, over TLS.
+. "$TLSSHIM_TOP/tests/lib.sh"
+. "$TLSSHIM_TOP/tests/preload/failclosed_common.inc"
+need_shim
+[ -x "$PROGS/sysdeny" ] || { fail setup "$PROGS/sysdeny missing (make test-build)"; exit 1; }
+if ! fc_start peer --mode echo; then
+	fail "sysdeny: setup" "peer or relay did not start $(show "$T/peer.srv.out" "$T/peer.relay.out")"
+	exit 1
+fi
+fc_policy "$T/fc.conf"
+
+# run NAME DENY MODE: sysdeny under the library against the relay; its
+# report in $T/NAME.out (mode stdout: $T/NAME.err), log $T/NAME.log,
+# captures checked (WIRE_OUT, wrc), exit status rc.
+run() {
+	_n=$1
+	TLSSHIM_LOG_FILE="$T/$_n.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$T/fc.conf" "$PROGS/sysdeny" "$2" "$3" "$R" "$SENT" \
+		>"$T/$_n.out" 2>"$T/$_n.err"
+	rc=$?
+	[ "$3" = stdout ] && mv "$T/$_n.err" "$T/$_n.out"
+	# (a connect refused by the library made no connection to wait for)
+	grep -q '^connect rc=-1' "$T/$_n.out" || srv_settled peer 1 2
+	fc_collect peer "$_n"
+	fc_wire "$_n"
+	wrc=$?
+}
+
+# what NAME: the report on one line, for a message.
+what() { tr '\n' '|' <"$T/$1.out" | cut -c1-300; }
+
+# works NAME DENY MODE: the exchange works, over TLS only.
+works() {
+	run "$1" "$2" "$3"
+	if [ $rc -eq 0 ] && [ $wrc -eq 0 ] && grep -q -x -F "read rc=$((${#SENT} + 1)) errno=0 data=$SENT." "$T/$1.out" &&
+	   srv_data "$1" | grep -q -x -F "$SENT"; then
+		pass "$3 with $2: echoed over TLS ($WIRE_OUT)"
+	else
+		fail "$3 with $2: echoed over TLS" "exit $rc; $WIRE_OUT; $(what "$1"); log: $(log_tail "$T/$1.log")"
+	fi
+}
+
+# refused NAME DENY MODE STEP-LINE LOG-REGEX: nothing in clear, no data
+# to the peer, the step failed as said, the log says why.
+refused() {
+	run "$1" "$2" "$3"
+	if [ $wrc -ne 0 ] || srv_data "$1" | grep -q -F "$SENT"; then
+		fail "$3 with $2: refused, nothing in clear" "exit $rc; $WIRE_OUT; $(what "$1"); log: $(log_tail "$T/$1.log")"
+	elif ! grep -q -x -E "$4" "$T/$1.out" || grep -q '^read rc=[1-9]' "$T/$1.out"; then
+		fail "$3 with $2: the call fails" "exit $rc; want '$4': $(what "$1")"
+	elif ! grep -q -E "$5" "$T/$1.log"; then
+		fail "$3 with $2: a log line says why" "want /$5/; log: $(log_tail "$T/$1.log")"
+	else
+		pass "$3 with $2: $(grep -x -E "$4" "$T/$1.out" | head -n 1), nothing in clear ($WIRE_OUT, exit $rc)"
+	fi
+}
+
+# Controls: no filter, and filters the library does without.
+works plain none connect
+works plain_unknown none unknown
+works noname getsockname:EPERM connect
+works nostat newfstatat:ENOSYS connect
+
+# connect(): whether the socket is TCP cannot be told.
+for e in EPERM ENOSYS; do
+	refused "conn_$e" getsockopt:$e connect "connect rc=-1 errno=$e" \
+		"connect on fd [0-9]+ to 127\.0\.0\.1:$R: cannot tell whether the socket is TCP"
+done
+
+# A socket of unknown origin: its rule cannot be told.
+for d in getsockopt:EPERM getsockname:EPERM getpeername:ENOSYS newfstatat:EPERM; do
+	refused "unk_${d%%:*}" "$d" unknown "write rc=-1 errno=ECONNRESET" \
+		"fd 3 .*(cannot tell which rule applies|whether it is another number of a session's socket cannot be told)"
+done
+
+fc_stop
