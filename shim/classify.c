@@ -626,10 +626,18 @@ void shim_tls_placed(int fd, struct tls_conn *c)
 {
 	if (!shim_fd_has_file(fd))
 		return;
-	if (shim_pump(c) < 0)
+	if (shim_pump(c) < 0) {
 		tls_conn_fail(c, TLS_FAIL_SYSCALL, "a TLS connection on standard input, output or"
 			      " error, or on a number fdopen() gave a FILE, needs a pump process (stdio"
 			      " bypasses every wrapper), and none could be started");
+		/* The number is still the TCP socket, and stdio's writes there
+		 * pass no wrapper: failing the session kept them off nothing.
+		 * The connection is shut both ways (it is of no use to anyone
+		 * now): stdio's writes fail with EPIPE, its reads see the end. */
+		(void)REAL(shutdown)(fd, SHUT_RDWR);
+		log_error("%s rule \"%s\": fd %d: no pump, so its connection is shut down (stdio on it"
+			  " would write in clear)", tls_conn_peer(c), tls_conn_label(c), fd);
+	}
 }
 
 /* Not taken when the forking thread holds it already (a signal handler

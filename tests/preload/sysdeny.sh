@@ -14,6 +14,10 @@
 #    received or inherited) with getsockopt, getsockname, getpeername or
 #    newfstatat refused: the write fails with ECONNRESET (it was
 #    classified plain and went out in clear before);
+#  * a session put on standard output (dup2) with no pump process
+#    possible (pipe2 or clone refused, RLIMIT_NOFILE 5): the connection
+#    is shut down, stdio's write fails (it went out in clear after the
+#    handshake before);
 #  * a filter on a call the library can do without (getsockname,
 #    newfstatat on a connect): the exchange still works, over TLS.
 . "$TLSSHIM_TOP/tests/lib.sh"
@@ -90,4 +94,10 @@ for d in getsockopt:EPERM getsockname:EPERM getpeername:ENOSYS newfstatat:EPERM;
 		"fd 3 .*(cannot tell which rule applies|whether it is another number of a session's socket cannot be told)"
 done
 
+# A session on standard output with no pump: stdio's write must not pass.
+# (EPIPE, or ECONNRESET once the relay's reset came back.)
+for d in pipe2:EPERM clone:ENOSYS nofile:5; do
+	refused "std_${d%%:*}" "$d" stdout "fputs rc=-1 errno=E(PIPE|CONNRESET)" \
+		"fd 1: no pump, so its connection is shut down"
+done
 fc_stop
