@@ -1,9 +1,11 @@
 /* core/log.c — "tlsshim[PID]: ..." lines on stderr or TLSSHIM_LOG_FILE.
  *
  * One formatted buffer, one write(2), so lines from threads and processes
- * never interleave.  The environment is read once, at log_init(); the
- * file name with secure_getenv(), so a set-user-ID program never opens a
- * file its caller named.
+ * never interleave; a write that never waits (put_line: a log that cannot
+ * keep up loses lines, counted, and never stalls the program).  The
+ * environment is read once, at log_init(); the file name with
+ * secure_getenv(), so a set-user-ID program never opens a file its caller
+ * named.
  *
  * A log line must never land on anything but the log: not on a socket
  * (least of all a TLS connection, in clear), not in a file of the
@@ -33,6 +35,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +48,8 @@
 #include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -92,9 +101,10 @@ static bool unverifiable(int fd, int err)
 }
 
 /* Opened without waiting (a FIFO with no reader would hold the process
- * before main() for ever: ENXIO instead): a regular file, a character
- * device (a terminal, /dev/null) or a pipe with a reader (a supervisor's
- * /dev/stderr); EINVAL for anything else (a socket, a directory). */
+ * before main() for ever: ENXIO instead), and written without waiting
+ * either: a regular file, a character device (a terminal, /dev/null) or
+ * a pipe with a reader (a supervisor's /dev/stderr); EINVAL for anything
+ * else (a socket, a directory). */
 static int open_log(void)
 {
 	const int how = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK;
@@ -120,10 +130,9 @@ static int open_log(void)
 		errno = EINVAL;
 		return -1;
 	}
-	if (core_sys.fcntl)
-		(void)core_sys.fcntl(fd, F_SETFL, O_WRONLY | O_APPEND);
-	else
-		(void)fcntl(fd, F_SETFL, O_WRONLY | O_APPEND);
+	/* It stays non-blocking: the open file is ours alone, and a line a
+	 * full pipe has no room for is dropped and counted (put_line), not
+	 * waited for. */
 	id_dev = st.st_dev;
 	id_ino = st.st_ino;
 	if (keep_fd)
@@ -251,36 +260,194 @@ void log_stderr_replaced(void)
 	}
 }
 
-/* The fd this line may go to, or -1 to drop it. */
-static int target(void)
+/* What a file fstat may not look at (unverifiable) is taken for: a pipe,
+ * so put_line guards against SIGPIPE and writes standard error without
+ * waiting whatever it is. */
+static void unknown(struct stat *st)
 {
-	struct stat st;
+	memset(st, 0, sizeof *st);
+	st->st_mode = S_IFIFO;
+}
 
+/* The fd this line may go to, or -1 to drop it; *st: what it is. */
+static int target(struct stat *st)
+{
 	if (log_path) {
 		int fd = __atomic_load_n(&log_fd, __ATOMIC_ACQUIRE);
 		if (fd >= 0) {
-			if (fstat(fd, &st) == 0) {
-				if (st.st_dev == id_dev && st.st_ino == id_ino)
+			if (fstat(fd, st) == 0) {
+				if (st->st_dev == id_dev && st->st_ino == id_ino)
 					return fd;
 			} else if (unverifiable(fd, errno)) {
+				unknown(st);
 				return fd;
 			}
 		}
 		/* Closed or replaced behind our back: open it again by name. */
-		return open_log() == 0 ? log_fd : -1;
+		fd = open_log() == 0 ? __atomic_load_n(&log_fd, __ATOMIC_ACQUIRE) : -1;
+		if (fd >= 0 && fstat(fd, st) < 0)
+			unknown(st);
+		return fd;
 	}
-	if (fstat(2, &st) < 0)
-		return unverifiable(2, errno) ? 2 : -1;
-	if (S_ISSOCK(st.st_mode))
+	if (fstat(2, st) < 0) {
+		if (!unverifiable(2, errno))
+			return -1;
+		unknown(st);
+		return 2;
+	}
+	if (S_ISSOCK(st->st_mode))
 		return -1;      /* never onto a socket */
-	if (st.st_dev == id_dev && st.st_ino == id_ino)
+	if (st->st_dev == id_dev && st->st_ino == id_ino)
 		return 2;
 	return -1;              /* the number now names some other file */
 }
 
 int log_line_fd(void)
 {
-	return target();
+	struct stat st;
+
+	return target(&st);
+}
+
+/* ---- writing a line without waiting ------------------------------------
+ *
+ * The log must never hold the program up (helper-104): a FIFO or a
+ * supervisor's pipe whose reader stopped reading (or reads slowly), a
+ * terminal stopped with ^S, a full file system.  Every line is one write
+ * that cannot wait:
+ *  - TLSSHIM_LOG_FILE is an open file of the library's own, left
+ *    O_NONBLOCK (it used to be made blocking after the open);
+ *  - standard error is the program's open file, whose O_NONBLOCK is the
+ *    program's to set: a pipe is written with pwritev2(RWF_NOWAIT) (Linux
+ *    6.4 and later for pipes), a terminal or a pipe on an older kernel
+ *    only when poll() says it takes more now (another writer can fill it
+ *    in between: the one wait left, and only with such a writer); a
+ *    regular file never waits.
+ * A line (with what leads it) is at most 1560 bytes, under PIPE_BUF, so a
+ * pipe takes it whole or not at all: never part of a line among other
+ * processes' lines.
+ * A line that could not be written is counted, and the count leads the
+ * next line that gets through, in the same write: "N log lines dropped".
+ * A pipe whose reader has gone raises no SIGPIPE (it used to: the
+ * program died of the library's log line): SIGPIPE is blocked in the
+ * calling thread around the write and one the write raised is taken back
+ * (sigtimedwait with a zero timeout), unless one was already pending.
+ * All of it is async-signal-safe: a signal handler's line may interrupt
+ * another line (the counts are atomic; nothing is locked). */
+static unsigned long drop_n;            /* lines dropped since the last one written */
+static int drop_errno;                  /* why the last one was */
+static int drop_cut;                    /* a line was cut short (a full file system) */
+
+static const char *drop_why(int e)
+{
+	switch (e) {
+	case EAGAIN:
+		return "the log was full (its reader does not read)";
+	case EPIPE:
+		return "the log had no reader";
+	case ENOSPC:
+		return "the log's file system was full";
+	case EDQUOT:
+		return "the log's disk quota was exceeded";
+	case EFBIG:
+		return "the log file was too large";
+	default:
+		return "the log could not be written";
+	}
+}
+
+static long sys_call(long nr, long a, long b, long c, long d)
+{
+	return core_sys.syscall ? core_sys.syscall(nr, a, b, c, d) : syscall(nr, a, b, c, d);
+}
+
+/* One write to the program's standard error, which may be blocking:
+ * bytes written, or -1 with errno (EAGAIN: it would wait). */
+static ssize_t write_stderr(int fd, const struct stat *st, const char *buf, size_t n)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	int fl;
+
+	if (S_ISREG(st->st_mode))
+		return sys_write(fd, buf, n);
+	if (S_ISFIFO(st->st_mode) && core_sys.pwritev2) {
+		struct iovec v = { (void *)buf, n };
+		ssize_t w = core_sys.pwritev2(fd, &v, 1, -1, RWF_NOWAIT);
+
+		if (w >= 0 || (errno != EOPNOTSUPP && errno != EINVAL))
+			return w;
+	}
+	/* A terminal, or a pipe RWF_NOWAIT does not know. */
+	fl = core_sys.fcntl ? core_sys.fcntl(fd, F_GETFL) : fcntl(fd, F_GETFL);
+	if (fl >= 0 && (fl & O_NONBLOCK))
+		return sys_write(fd, buf, n);
+	if ((core_sys.poll ? core_sys.poll(&p, 1, 0) : poll(&p, 1, 0)) == 1 && (p.revents & (POLLOUT | POLLERR)))
+		return sys_write(fd, buf, n);
+	errno = EAGAIN;
+	return -1;
+}
+
+/* The room log_vmsg leaves in front of a line for what put_line puts
+ * there: a newline and the count of dropped lines. */
+#define LOG_HEAD 160
+
+/* Write line (n bytes, one or more whole lines, with LOG_HEAD bytes free
+ * in front of it: no second buffer on the stack of a signal handler that
+ * may run on a small alternate stack) to fd, or count it dropped. */
+static void put_line(int fd, const struct stat *st, char *line, size_t n)
+{
+	char pre[LOG_HEAD], *buf;
+	unsigned long d = __atomic_exchange_n(&drop_n, 0, __ATOMIC_ACQ_REL);
+	int cut = __atomic_exchange_n(&drop_cut, 0, __ATOMIC_ACQ_REL);
+	size_t off = 0;
+	sigset_t pipe, old;
+	bool fifo = S_ISFIFO(st->st_mode), pending = false;
+	ssize_t w;
+	int e;
+
+	if (cut)
+		pre[off++] = '\n';     /* end the line a full disk cut short */
+	if (d) {
+		int k = snprintf(pre + off, sizeof pre - off, "tlsshim[%d]: error: %lu log line%s dropped: %s\n",
+				 (int)self_pid(), d, d == 1 ? "" : "s",
+				 drop_why(__atomic_load_n(&drop_errno, __ATOMIC_ACQUIRE)));
+		if (k > 0 && (size_t)k < sizeof pre - off) {
+			off += (size_t)k;
+		} else {                /* (cannot be: it is shorter) */
+			__atomic_add_fetch(&drop_n, d, __ATOMIC_ACQ_REL);
+			d = 0;
+		}
+	}
+	buf = line - off;
+	memcpy(buf, pre, off);
+	n += off;
+	if (fifo) {
+		sigset_t now;
+
+		sigemptyset(&pipe);
+		sigaddset(&pipe, SIGPIPE);
+		(void)pthread_sigmask(SIG_BLOCK, &pipe, &old);
+		pending = sigpending(&now) == 0 && sigismember(&now, SIGPIPE);
+	}
+	do
+		w = fd == 2 ? write_stderr(fd, st, buf, n) : sys_write(fd, buf, n);
+	while (w < 0 && errno == EINTR);
+	e = errno;
+	if (fifo) {
+		if (w < 0 && e == EPIPE && !pending) {
+			struct timespec zero = { 0, 0 };
+			/* the raw call: the C library's is a cancellation point */
+			(void)sys_call(SYS_rt_sigtimedwait, (long)&pipe, 0, (long)&zero, _NSIG / 8);
+		}
+		(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+	if (w >= 0 && (size_t)w == n)
+		return;
+	/* Dropped: this line, and the count if it did not get out whole. */
+	if (w > 0 || cut)
+		__atomic_store_n(&drop_cut, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&drop_errno, w < 0 ? e : ENOSPC, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&drop_n, 1 + (w < 0 || (size_t)w < off ? d : 0), __ATOMIC_ACQ_REL);
 }
 
 /* FNV-1a of the kind's text up to its first ':' (a reason's class:
@@ -391,7 +558,8 @@ size_t log_format(char *buf, size_t len, enum log_level lv, const char *fmt, ...
 static void log_vmsg(enum log_level lv, const char *kind, const char *kind2, const char *fmt, va_list ap)
 {
 	int saved = errno, fd;
-	char buf[1400];
+	char room[LOG_HEAD + 1400], *buf = room + LOG_HEAD;
+	struct stat st;
 	uint32_t supp = 0;
 	size_t n = 0;
 
@@ -407,9 +575,9 @@ static void log_vmsg(enum log_level lv, const char *kind, const char *kind2, con
 		n = (size_t)snprintf(buf, 200, "tlsshim[%d]: %s: %u similar lines suppressed (TLSSHIM_LOG_LIMIT);"
 				     " the next line is of their kind\n", (int)self_pid(),
 				     lv == LOG_ERROR ? "error" : "warn", (unsigned)supp);
-	n += format_line(buf + n, sizeof buf - n, lv, fmt, ap);
-	if ((fd = target()) >= 0)
-		(void)sys_write(fd, buf, n);
+	n += format_line(buf + n, sizeof room - LOG_HEAD - n, lv, fmt, ap);
+	if ((fd = target(&st)) >= 0)
+		put_line(fd, &st, buf, n);
 	errno = saved;
 }
 

@@ -1,7 +1,9 @@
 /* core/log.h — the shim's only way to speak.
  *
  * Lines are "tlsshim[PID]: message\n", written with one write(2) to
- * standard error or to TLSSHIM_LOG_FILE (O_APPEND).  The level and file
+ * standard error or to TLSSHIM_LOG_FILE (O_APPEND), never waiting: a line
+ * the log cannot take now is dropped and counted ("N log lines dropped"
+ * leads the next one written).  The level and file
  * are read from the environment once, by log_init().  errno is preserved.
  * Error and warn lines are rate limited per kind (TLSSHIM_LOG_LIMIT).
  * Never pass key material, session secrets or program data to these.

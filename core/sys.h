@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 struct core_sys {
 	ssize_t (*recv)(int, void *, size_t, int);
@@ -27,6 +28,8 @@ struct core_sys {
 	ssize_t (*recvmsg)(int, struct msghdr *, int);
 	ssize_t (*sendmsg)(int, const struct msghdr *, int);
 	ssize_t (*sendfile64)(int, int, off64_t *, size_t);
+	ssize_t (*pwritev2)(int, const struct iovec *, int, off_t, int);
+	long (*syscall)(long, ...);
 };
 
 extern struct core_sys core_sys;
@@ -35,7 +38,7 @@ extern struct core_sys core_sys;
  * functions: CORE_SYS_FUNCS(X) expands X(name) for each. */
 #define CORE_SYS_FUNCS(X)                                                            \
 	X(recv) X(send) X(write) X(poll) X(close) X(shutdown) X(fcntl) X(getsockopt) \
-	X(open) X(setsockopt) X(recvmsg) X(sendmsg) X(sendfile64)
+	X(open) X(setsockopt) X(recvmsg) X(sendmsg) X(sendfile64) X(pwritev2) X(syscall)
 
 /* Point the table at libc's functions as linked (for unit tests). */
 void core_sys_default(void);

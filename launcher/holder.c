@@ -574,9 +574,9 @@ static void report(int fd, const char *fmt, ...)
 /* TLSSHIM_LOG_FILE as the library opens it (core/log.c): without waiting
  * (a FIFO without a reader held the holder in open() before its "OK", and
  * so the launcher, for ever: ENXIO now), and only a regular file, a
- * character device or a pipe (EINVAL for anything else).  Unlike the
+ * character device or a pipe (EINVAL for anything else).  As in the
  * library it stays non-blocking: a full pipe drops the holder's line
- * (log_out), where the library's thread waits. */
+ * (log_out). */
 static int open_log(const char *path)
 {
 	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);

@@ -335,3 +335,30 @@ else
 	fail "$name" "fork_server never listened$(show "$T/$name.err")"
 fi
 unset TLSSHIM_LOG TLSSHIM_LOG_LIMIT
+
+# --- a log that cannot keep up (py/logfull.py) ------------------------------
+# The library wrote its lines blocking: a TLSSHIM_LOG_FILE FIFO or a
+# standard-error pipe whose reader stopped reading held the program in
+# write() at its next line, and a pipe whose reader had gone raised SIGPIPE
+# (the program died, or found one pending it never caused).  Now a line
+# the log cannot take at once is dropped and counted ("1 log line dropped"
+# leads the next line written), with no SIGPIPE; a full file system
+# (ENOSPC, a 32 KB tmpfs here) is counted too.  Each "deny" is a connect
+# to a deny rule's port: one warn line.
+P=$(free_port)
+policy "$T/full.conf" <<EOF2
+rules = ( { name = "full-deny"; direction = "connect"; port = $P; action = "deny"; } );
+EOF2
+mkdir -p "$T/small"
+SMALL=
+mount -t tmpfs -o size=32k none "$T/small" 2>/dev/null && SMALL=$T/small
+env -u TLSSHIM_LOG_FILE timeout -k 2 $((60 * TS)) "$PY" "$TLSSHIM_TOP/tests/preload/py/logfull.py" \
+	"$SHIM_PRELOAD" "$T/full.conf" "$P" "$T" "$TS" $SMALL >"$T/full.out" 2>"$T/full.err"
+rc=$?
+for c in fifo_full_no_stall fifo_full_counted stderr_full_no_stall stderr_full_counted fifo_gone_no_sigpipe \
+	fifo_gone_sigpipe_blocked_not_pending stderr_gone_no_sigpipe ${SMALL:+enospc_counted}; do
+	name=log_cannot_keep_up_$c
+	if grep -q "^ok $c " "$T/full.out"; then pass "$name ($(sed -n "s/^ok $c //p" "$T/full.out" | cut -c1-120))"
+	else fail "$name" "$(grep "^bad $c " "$T/full.out" || echo "no result (exit $rc)")$(show "$T/full.err")"; fi
+done
+[ -n "$SMALL" ] && umount "$T/small"
