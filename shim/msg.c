@@ -28,8 +28,12 @@
 #include "policy/file.h"
 #include "shim/shim.h"
 
-/* TCP_INQ on: is the socket's option set?  Asked only of a recvmsg that
- * brings a control buffer. */
+/* Set once this process turned TCP_INQ on for any socket (setsockopt):
+ * until then a recvmsg without a control buffer does not ask the socket
+ * (one getsockopt per read) whether it must say MSG_CTRUNC. */
+bool shim_inq_set;
+
+/* TCP_INQ on: is the socket's option set? */
 static bool inq_wanted(int fd)
 {
 	int on = 0;
@@ -38,36 +42,68 @@ static bool inq_wanted(int fd)
 	return REAL(getsockopt)(fd, IPPROTO_TCP, TCP_INQ, &on, &l) == 0 && on;
 }
 
-/* The TCP_CM_INQ message TCP gives after each read with TCP_INQ on: the
- * plain text left to read (the kernel's count would be ciphertext), 1 at
- * the end of the stream when nothing is left ("read on": TCP's hint).  A
- * buffer too small for it: MSG_CTRUNC, as put_cmsg() says. */
-static void put_inq(struct tls_conn *c, struct msghdr *m, size_t room)
+/* One control message into the program's buffer as the kernel's
+ * put_cmsg() writes it: no buffer, or one shorter than a header, gets
+ * nothing and MSG_CTRUNC; one shorter than the message gets the header
+ * and what fits (cmsg_len is then the room) and MSG_CTRUNC;
+ * msg_controllen is what was used (up to CMSG_SPACE).  memcpy: the
+ * program's buffer need not be aligned. */
+static void put_cmsg(struct msghdr *m, size_t room, int level, int type, const void *data, size_t len)
 {
-	int inq = shim_tls_readable(c);
+	size_t cm = CMSG_LEN(len);
 	struct cmsghdr h;
 
-	if (!inq && tls_conn_peer_ended(c))
-		inq = 1;
-	if (room < CMSG_LEN(sizeof inq)) {
+	if (!m->msg_control || room < sizeof h) {
 		m->msg_flags |= MSG_CTRUNC;
 		return;
 	}
+	if (room < cm) {
+		m->msg_flags |= MSG_CTRUNC;
+		cm = room;
+	}
 	memset(&h, 0, sizeof h);
-	h.cmsg_level = IPPROTO_TCP;
-	h.cmsg_type = TCP_CM_INQ;
-	h.cmsg_len = CMSG_LEN(sizeof inq);
-	/* memcpy: the program's buffer need not be aligned */
+	h.cmsg_level = level;
+	h.cmsg_type = type;
+	h.cmsg_len = cm;
 	memcpy(m->msg_control, &h, sizeof h);
-	memcpy((char *)m->msg_control + CMSG_LEN(0), &inq, sizeof inq);
-	m->msg_controllen = room < CMSG_SPACE(sizeof inq) ? room : CMSG_SPACE(sizeof inq);
+	memcpy((char *)m->msg_control + CMSG_LEN(0), data, cm - CMSG_LEN(0));
+	m->msg_controllen = room < CMSG_SPACE(len) ? room : CMSG_SPACE(len);
 }
 
+/* The TCP_CM_INQ message TCP gives after each read with TCP_INQ on: the
+ * plain text left to read (the kernel's count would be ciphertext), 1 at
+ * the end of the stream when nothing is left ("read on": TCP's hint). */
+static void put_inq(struct tls_conn *c, struct msghdr *m, size_t room)
+{
+	int inq = shim_tls_readable(c);
+
+	if (!inq && tls_conn_peer_ended(c))
+		inq = 1;
+	put_cmsg(m, room, IPPROTO_TCP, TCP_CM_INQ, &inq, sizeof inq);
+}
+
+/* recvmsg on a TLS fd: the plain text, and what TCP's recvmsg says
+ * around it (libtlsshim(7)).  Of the control messages TCP gives, one:
+ *  - TCP_CM_INQ (TCP_INQ on): the plain text left (put_inq);
+ *  - receive time stamps (SO_TIMESTAMP, SO_TIMESTAMPNS, SO_TIMESTAMPING):
+ *    none.  The kernel's are the times ciphertext segments arrived, and
+ *    the engine reads ahead of the program (a record spread over many
+ *    segments, records not yet decrypted): no time the kernel has is the
+ *    plain text's.  TCP too gives none for data that has no time stamp.
+ * TCP never gives SCM_RIGHTS or SCM_CREDENTIALS, nor IP_PKTINFO, IP_TOS
+ * or IP_TTL (datagram sockets' messages).  As the kernel's recvmsg:
+ * msg_controllen is what was written (0: nothing, never the program's
+ * stale bytes), MSG_CTRUNC when the message did not fit (no buffer at
+ * all included), msg_namelen 0 only when there is a msg_name (TCP reports
+ * no address), msg_flags is MSG_CMSG_CLOEXEC if asked for, else 0, plus
+ * MSG_CTRUNC.  The msghdr is left as it was when the read fails. */
 static ssize_t tls_recvmsg(struct tls_conn *c, struct msghdr *m, int flags)
 {
-	size_t room = m->msg_control ? m->msg_controllen : 0;
+	size_t room;
 	ssize_t r;
 
+	if (!m)
+		return -EFAULT;
 	/* The error queue is the socket's, never the stream (shim_tls_recv). */
 	if (__builtin_expect(flags & MSG_ERRQUEUE, 0)) {
 		int fd = tls_conn_fd(c);
@@ -79,13 +115,16 @@ static ssize_t tls_recvmsg(struct tls_conn *c, struct msghdr *m, int flags)
 	}
 	if ((r = shim_iov_check(m->msg_iov, m->msg_iovlen, EMSGSIZE)) < 0)
 		return r;
+	room = m->msg_controllen;
 	r = shim_tls_recv_iov(c, m->msg_iov, (int)m->msg_iovlen, flags);
 	if (r >= 0) {
-		m->msg_namelen = 0;      /* TCP reports no source address */
+		if (m->msg_name)
+			m->msg_namelen = 0;      /* TCP reports no source address */
 		m->msg_controllen = 0;
-		m->msg_flags = 0;
-		if (room && inq_wanted(tls_conn_fd(c)))
-			put_inq(c, m, room);
+		m->msg_flags = flags & MSG_CMSG_CLOEXEC;
+		if ((room && m->msg_control) || __atomic_load_n(&shim_inq_set, __ATOMIC_RELAXED))
+			if (inq_wanted(tls_conn_fd(c)))
+				put_inq(c, m, room);
 	}
 	return r;
 }
@@ -94,6 +133,8 @@ static ssize_t tls_sendmsg(struct tls_conn *c, const struct msghdr *m, int flags
 {
 	int e;
 
+	if (!m)
+		return -EFAULT;
 	if (m->msg_controllen) {
 		log_warn("%s rule \"%s\": sendmsg with ancillary data cannot be sent over TLS",
 			 tls_conn_peer(c), tls_conn_label(c));
@@ -267,7 +308,7 @@ SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 {
 	int e;
 
-	if (__builtin_expect(flags & MSG_FASTOPEN, 0) &&
+	if (__builtin_expect(flags & MSG_FASTOPEN, 0) && m &&
 	    shim_fastopen_refused(fd, m->msg_name, m->msg_namelen))
 		SHIM_RET(-EOPNOTSUPP);
 	if (m && m->msg_controllen && (e = fds_leaving(fd, m)) < 0)

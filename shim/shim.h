@@ -324,6 +324,8 @@ bool shim_has_tls_rules(void);
 bool shim_refuse_unshare_files(const char *what);
 /* The program has set SO_RCVLOWAT on some socket (sock.c). */
 extern bool shim_lowat_set;
+/* This process turned TCP_INQ on for some socket (shim/msg.c). */
+extern bool shim_inq_set;
 /* fd came from outside (inherited, received): set shim_lowat_set if it
  * carries a mark (sock.c). */
 void shim_lowat_learn(int fd);

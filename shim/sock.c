@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/net_tstamp.h>
 #include <netinet/tcp.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -301,9 +302,20 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
 		__atomic_store_n(&shim_lowat_set, true, __ATOMIC_RELAXED);
 	}
 	r = REAL(setsockopt)(fd, level, opt, val, len);
+	if (r == 0 && level == IPPROTO_TCP && opt == TCP_INQ)
+		__atomic_store_n(&shim_inq_set, true, __ATOMIC_RELAXED);
 	if (r == 0 && level == SOL_SOCKET && (c = conntab_get(fd))) {
 		tls_conn_set_sock_timeout(c, false, TLS_TIMEO_UNKNOWN);
 		tls_conn_set_sock_timeout(c, true, TLS_TIMEO_UNKNOWN);
+		/* Receive time stamps: none on a TLS fd (shim/msg.c). */
+		if ((opt == SO_TIMESTAMP_OLD || opt == SO_TIMESTAMPNS_OLD || opt == SO_TIMESTAMPING_OLD ||
+		     opt == SO_TIMESTAMP_NEW || opt == SO_TIMESTAMPNS_NEW || opt == SO_TIMESTAMPING_NEW) &&
+		    val && len >= sizeof off && (memcpy(&off, val, sizeof off), off != 0) &&
+		    ((opt != SO_TIMESTAMPING_OLD && opt != SO_TIMESTAMPING_NEW) ||
+		     (off & (SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_RX_HARDWARE)) != 0))
+			log_info("%s rule \"%s\": recvmsg gives no receive time stamps on a TLS connection"
+				 " (the kernel's are the ciphertext's), whatever SO_TIMESTAMP* says",
+				 tls_conn_peer(c), tls_conn_label(c));
 		tls_conn_unref(c);
 	}
 	return r;

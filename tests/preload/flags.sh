@@ -4,7 +4,10 @@
 # an earlier peek, at most SO_RCVBUF of them; with MSG_WAITALL it waits for
 # the whole count, with MSG_TRUNC it counts), MSG_WAITALL waits for the whole count across
 # records, MSG_TRUNC discards (a NULL buffer too), MSG_ERRQUEUE reads the
-# error queue and never the stream, TCP_INQ gives TCP_CM_INQ; SO_PEEK_OFF,
+# error queue and never the stream, TCP_INQ gives TCP_CM_INQ, recvmsg leaves
+# msg_controllen, msg_flags (MSG_CTRUNC, MSG_CMSG_CLOEXEC), msg_namelen and
+# the control buffer as TCP's recvmsg does (each pattern compared with a
+# plain TCP pair's), no receive time stamp comes on a TLS fd; SO_PEEK_OFF,
 # SO_ZEROCOPY (and MSG_ZEROCOPY with it) and MSG_OOB are refused
 # (EOPNOTSUPP); SO_RCVTIMEO ends a blocking read with EAGAIN (also when a
 # record trickles in), and O_NONBLOCK set by ioctl(FIONBIO) (what CPython's

@@ -98,6 +98,72 @@ s.setsockopt(socket.IPPROTO_TCP, 36, 0)
 inq = [struct.unpack("i", a[2][:4])[0] for a in anc + anc2 if a[:2] == (socket.IPPROTO_TCP, 36)]
 res("TCP_INQ: recvmsg gives TCP_CM_INQ with the plain text left",
     d + d2 == b"0123456789" and inq == [6, 0], repr((d, d2, anc, anc2)))
+# recvmsg's control buffer and header as TCP's recvmsg leaves them: each
+# pattern run on a plain TCP pair (the kernel's answer) and on the TLS fd,
+# with TCP_INQ on, the same bytes left to read: return value, data,
+# msg_namelen, msg_controllen, msg_flags and the whole control buffer
+# (prefilled, so stale bytes show) must be the same.  The library gave no
+# MSG_CTRUNC without a buffer (or one shorter than a header), wrote no
+# header into one that could hold it but not the whole message (the kernel
+# writes what fits), set msg_namelen to 0 without a msg_name and dropped
+# MSG_CMSG_CLOEXEC from msg_flags.
+class MsgHdr(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32), ("iov", ctypes.c_void_p),
+                ("iovlen", ctypes.c_size_t), ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
+                ("flags", ctypes.c_int)]
+class IoVec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+libc_t.recvmsg.restype = ctypes.c_ssize_t
+libc_t.recvmsg.argtypes = [ctypes.c_int, ctypes.POINTER(MsgHdr), ctypes.c_int]
+def rmsg(fd, ctl, ctllen, name, namelen, flags):
+    """ctl: None (NULL) or a size; name: None or a size."""
+    data = ctypes.create_string_buffer(2)
+    iov = IoVec(ctypes.addressof(data), 2)
+    cb = ctypes.create_string_buffer(b"\xaa" * (ctl or 1))
+    nb = ctypes.create_string_buffer(b"\xbb" * (name or 1))
+    m = MsgHdr(ctypes.addressof(nb) if name else None, namelen, ctypes.addressof(iov), 1,
+               ctypes.addressof(cb) if ctl else None, ctllen, 0x5a5a)
+    r = libc_t.recvmsg(fd, ctypes.byref(m), flags)
+    return (r, data.raw[:max(r, 0)], m.namelen, m.controllen, m.flags, cb.raw if ctl else None)
+lq = socket.socket(); lq.bind(("127.0.0.1", 0)); lq.listen(1)
+kc = socket.create_connection(lq.getsockname()); ka, _ = lq.accept()
+kc.setsockopt(socket.IPPROTO_TCP, 36, 1); s.setsockopt(socket.IPPROTO_TCP, 36, 1)
+patterns = [("no buffer", None, 0, None, 0, 0), ("NULL buffer of 64", None, 64, None, 0, 0),
+            ("8 bytes", 8, 8, None, 0, 0), ("18 bytes", 18, 18, None, 0, 0), ("22 bytes", 22, 22, None, 0, 0),
+            ("24 bytes", 24, 24, None, 0, 0), ("64 bytes, no msg_name, msg_namelen 77", 64, 64, None, 77, 0),
+            ("64 bytes, a msg_name", 64, 64, 16, 16, 0),
+            ("64 bytes, MSG_CMSG_CLOEXEC", 64, 64, None, 0, 0x40000000)]
+payload = bytes(range(48, 48 + 2 * len(patterns)))
+ka.sendall(payload); s.sendall(payload)
+peek_until(len(payload))
+end = time.time() + 10
+while len(kc.recv(len(payload), socket.MSG_PEEK)) < len(payload) and time.time() < end:
+    time.sleep(0.01)
+bad = []
+for name, ctl, ctllen, nm, nml, fl in patterns:
+    want = rmsg(kc.fileno(), ctl, ctllen, nm, nml, fl)
+    got = rmsg(s.fileno(), ctl, ctllen, nm, nml, fl)
+    if want != got:
+        bad.append("%s: TCP %r, TLS %r" % (name, want, got))
+res("recvmsg's control buffer, msg_controllen, msg_flags and msg_namelen as TCP's (%d patterns)" % len(patterns),
+    not bad, "; ".join(bad))
+# Receive time stamps (SO_TIMESTAMPNS): TCP gives one with each read (of
+# data that has one); on a TLS fd none (the kernel's would be the
+# ciphertext's), and TCP_CM_INQ still comes, alone, the rest of the buffer
+# untouched.
+kc.setsockopt(socket.SOL_SOCKET, 35, 1); s.setsockopt(socket.SOL_SOCKET, 35, 1)
+ka.sendall(b"ts"); s.sendall(b"ts"); peek_until(2)
+end = time.time() + 10
+while len(kc.recv(2, socket.MSG_PEEK)) < 2 and time.time() < end:
+    time.sleep(0.01)
+want = rmsg(kc.fileno(), 64, 64, None, 0, 0)
+got = rmsg(s.fileno(), 64, 64, None, 0, 0)
+hdr = struct.pack("QiiI", 20, socket.IPPROTO_TCP, 36, 0)
+res("SO_TIMESTAMPNS on a TLS fd: no time stamp, TCP_CM_INQ alone",
+    got[:5] == (2, b"ts", 0, 24, 0) and got[5][:20] == hdr and got[5][24:64] == b"\xaa" * 40,
+    repr((want, got)))
+s.setsockopt(socket.SOL_SOCKET, 35, 0); s.setsockopt(socket.IPPROTO_TCP, 36, 0)
+kc.close(); ka.close(); lq.close()
 # The iovec array is checked as the kernel checks it: more than IOV_MAX
 # (1024) buffers or a negative count is EINVAL from readv/writev, EMSGSIZE
 # from sendmsg, and nothing moves (the library sent all 1025 bytes, read a
