@@ -38,7 +38,9 @@
 # Environment: TLSSHIM_JOBS, TLSSHIM_TEST_TIMEOUT (seconds per test,
 # default 300), TLSSHIM_TEST_VERBOSE (print every test's output),
 # TLSSHIM_AUDIT=0 (no capture, no audit), TLSSHIM_AUDIT_KEEP=DIR (keep the
-# capture of each test whose audit failed there).
+# capture of each test whose audit failed there), TLSSHIM_SLOWEST (how
+# many of the tests that used the most CPU to list at the end; default
+# 12, 0 for none).
 set -u
 # The library refuses policy, cert and CA files other users can write: the
 # files written here must not be, whatever umask the caller has (a CI
@@ -317,6 +319,9 @@ run_job() {
 	times >"$J/times"       # (not in a pipe: that would be a subshell's own)
 	_cpu=$(sed -n 2p "$J/times" | awk '{ split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%d", u[1] * 60 + u[2] + s[1] * 60 + s[2] + 0.5 }')
 	echo "$p $f $_secs ${_cpu:-0}" >"$J/result"
+	# For the table of the slowest tests at the end: CPU, wall time, and
+	# when the test started (seconds into the suite: the order's effect).
+	echo "${_cpu:-0} $_secs $((_start - suite_start)) [$label] $name" >"$J/cpuline"
 	{
 		printf '%-9s %-40s %3d passed %3d failed  %4ss  cpu %ss\n' "[$label]" "$name" "$p" "$f" "$_secs" "${_cpu:-?}"
 		if [ "$f" -gt 0 ] || [ -n "${TLSSHIM_TEST_VERBOSE:-}" ]; then
@@ -399,6 +404,7 @@ finish_one() {
 		grep -E '^    \| (FAIL|not ok)' "$work/j.$_fid/report" | head -n 6 | cut -c1-300 >>"$work/failures"
 	fi
 	cpu=$((cpu + ${4:-0}))
+	cat "$work/j.$_fid/cpuline" >>"$work/cpulines" 2>/dev/null
 	nrun=$((nrun - 1))
 	rm -rf "$work/j.$_fid"
 }
@@ -410,6 +416,13 @@ while read -r id B label t name; do
 done <"$work/order"
 while [ "$nrun" -gt 0 ]; do finish_one || break; done
 exec 3>&-
+# What to cut first when the suite is slow: the TLSSHIM_SLOWEST (default
+# 12) tests that used the most CPU, with their wall time and start.
+if [ -s "$work/cpulines" ] && [ "${TLSSHIM_SLOWEST:-12}" -gt 0 ] 2>/dev/null; then
+	echo "the ${TLSSHIM_SLOWEST:-12} tests that used the most CPU (cpu, wall, started at):"
+	sort -k1,1nr -k2,2nr "$work/cpulines" | head -n "${TLSSHIM_SLOWEST:-12}" |
+		awk '{ printf "  %4ds cpu %4ds wall  +%ds  %s %s\n", $1, $2, $3, $4, $5 }'
+fi
 if [ -s "$work/failures" ]; then
 	echo "failures (their output is above):"
 	head -n 60 "$work/failures"
