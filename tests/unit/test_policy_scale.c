@@ -315,20 +315,32 @@ static void gen_v4_block(struct blk *b)
 }
 
 /* tlsshim.conf(5): names match without regard to case and a trailing
- * dot; "*.x" matches exactly one label in front of x. */
-static int ref_host_ok(const char *pattern, const char *query)
+ * dot; "*.x" matches exactly one label in front of x.  ref_host_name()
+ * puts the query in that form once (lower case, no trailing dot; NULL
+ * when it is empty or too long: then it matches no pattern), and
+ * ref_host_ok() compares it with each pattern (as written, lower case):
+ * the reference scan of 10,000 rules no longer copies the query for
+ * every pattern (two thirds of the test's CPU under ASan). */
+static const char *ref_host_name(const char *query, char *h, size_t hlen, size_t *len)
 {
-	char h[300];
-	size_t n = strlen(query), pl;
+	size_t n = strlen(query);
 
 	if (n && query[n - 1] == '.')
 		n--;
-	if (n == 0 || n >= sizeof h)
-		return 0;
+	if (n == 0 || n >= hlen)
+		return NULL;
 	for (size_t i = 0; i < n; i++)
 		h[i] = (char)(query[i] >= 'A' && query[i] <= 'Z' ? query[i] + 32 : query[i]);
 	h[n] = 0;
-	if (strncmp(pattern, "*.", 2) != 0)
+	*len = n;
+	return h;
+}
+
+static int ref_host_ok(const char *pattern, const char *h, size_t n)
+{
+	size_t pl;
+
+	if (pattern[0] != '*' || pattern[1] != '.')
 		return strcmp(pattern, h) == 0;
 	pl = strlen(pattern + 1);                    /* ".x" */
 	if (n <= pl || strcmp(h + n - pl, pattern + 1) != 0)
@@ -338,12 +350,16 @@ static int ref_host_ok(const char *pattern, const char *query)
 
 static long href_match(const uint8_t *a, uint16_t port, const char *host)
 {
+	char hb[300];
+	size_t n = 0;
+	const char *h = host ? ref_host_name(host, hb, sizeof hb, &n) : NULL;
+
 	for (long i = 0; i < NHRULES; i++) {
 		const struct href_rule *r = &hrules[i];
 		int ok = r->nhosts == 0;
 
-		for (int k = 0; host && k < r->nhosts; k++)
-			ok |= ref_host_ok(r->hosts[k], host);
+		for (int k = 0; h && k < r->nhosts; k++)
+			ok |= ref_host_ok(r->hosts[k], h, n);
 		if (!ok || (r->port && r->port != port) || (r->nblk && !in_block(&r->blk, 0, a)))
 			continue;
 		return i;
