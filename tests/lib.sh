@@ -448,7 +448,12 @@ EOC
 # or with -buildmode=c-shared a library) into OUT with Debian's Go
 # toolchain (golang-go, in .ci/packages); its cache is the suite's
 # (TLSSHIM_GOCACHE, from tests/run.sh: Go's runtime, rebuilt
-# for c-shared, is compiled once per suite), else in $T.  0, or 1 and the
+# for c-shared, is compiled once per suite), else in $T.  The suite also
+# keeps each result (OUT and the header a c-shared or c-archive build
+# writes beside it) in TLSSHIM_GOCACHE.out, keyed by the source's and the
+# flags' hash: the other build's run of the same test, and the other
+# tests, copy it instead of linking it again (the links of goruntime.sh
+# and unreachable.sh took about 8 s of CPU per suite).  0, or 1 and the
 # reason on stdout.
 go_build() {
 	_gb_out=$1 _gb_src=$2
@@ -457,12 +462,33 @@ go_build() {
 		echo "the Go toolchain is not installed (golang-go, in .ci/packages)"
 		return 1
 	fi
+	_gb_keep=""
+	if [ -n "${TLSSHIM_GOCACHE:-}" ]; then
+		_gb_keep="$TLSSHIM_GOCACHE.out/$({ cat "$TLSSHIM_TOP/tests/progs/$_gb_src"; printf '%s\n' "$_gb_src" "$@"; } |
+			sha256sum | cut -c1-32)"
+	fi
 	# One build at a time in the suite's cache (flock): the second waits
-	# and finds the first one's packages there, instead of compiling them
-	# beside it.
+	# and finds the first one's packages (and result) there, instead of
+	# compiling them beside it.  The result is kept whole or not at all
+	# (a copy, then a rename).
+	# shellcheck disable=SC2016
 	if ! HOME=$T GOCACHE=${TLSSHIM_GOCACHE:-$T/gocache} GOPATH=$T/gopath GOFLAGS=-buildvcs=false \
-	     CGO_ENABLED=1 timeout -k 2 $((120 * TS)) flock "${TLSSHIM_GOCACHE:-$T/gocache}.lock" \
-	     go build "$@" -o "$_gb_out" "$TLSSHIM_TOP/tests/progs/$_gb_src" >"$T/go_build.err" 2>&1; then
+	     CGO_ENABLED=1 timeout -k 2 $((120 * TS)) flock "${TLSSHIM_GOCACHE:-$T/gocache}.lock" sh -c '
+		out=$1 keep=$2 src=$3
+		shift 3
+		h=""
+		case ${out##*/} in *.*) h=${out%.*}.h ;; esac
+		if [ -n "$keep" ] && [ -f "$keep/out" ]; then
+			cp "$keep/out" "$out" || exit 1
+			[ -z "$h" ] || [ ! -f "$keep/h" ] || cp "$keep/h" "$h"
+			exit
+		fi
+		go build "$@" -o "$out" "$src" || exit 1
+		[ -n "$keep" ] || exit 0
+		rm -rf "$keep" "$keep.tmp"
+		mkdir -p "$keep.tmp" && cp "$out" "$keep.tmp/out" &&
+			{ [ -z "$h" ] || [ ! -f "$h" ] || cp "$h" "$keep.tmp/h"; } && mv "$keep.tmp" "$keep"
+		exit 0' _ "$_gb_out" "$_gb_keep" "$TLSSHIM_TOP/tests/progs/$_gb_src" "$@" >"$T/go_build.err" 2>&1; then
 		echo "go build $_gb_src failed: $(head -c 300 "$T/go_build.err" | tr '\n' '|')"
 		return 1
 	fi
