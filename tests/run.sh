@@ -128,13 +128,16 @@ for b in $builds; do
 	certs="$work/certs-$label"
 	# One set of certificates, a copy per build (each build's tests get
 	# their own files; mkcerts takes 3 s before the first job can start).
+	# TLSSHIM_TEST_CERTS_FROM=DIR: a copy of DIR's (made by mkcerts), for
+	# a run nested in a test (tests/infra/runner.sh: 3 s of CPU each).
+	first_certs=${first_certs:-${TLSSHIM_TEST_CERTS_FROM:-}}
 	if [ -n "${first_certs:-}" ] && cp -a "$first_certs" "$certs" 2>"$work/mkcerts-$label.log"; then
 		:
 	elif ! sh "$top/certs/mkcerts.sh" "$certs" >"$work/mkcerts-$label.log" 2>&1; then
 		echo "FAIL [$label] certs/mkcerts.sh: see below"; cat "$work/mkcerts-$label.log"
 		failed=$((failed + 1)); continue
 	fi
-	first_certs=${first_certs:-$certs}
+	[ -n "${first_certs:-}" ] && [ -d "$first_certs" ] || first_certs=$certs
 	# The build's sanitizer, once (not nm for every job of it).
 	if nm -D "$B/libtlsshim.so" 2>/dev/null | grep -q __asan_init; then echo asan
 	elif nm -D "$B/libtlsshim.so" 2>/dev/null | grep -q __tsan_init; then echo tsan
