@@ -5,8 +5,14 @@
 #  * with the default build: TLSSHIM_FUZZ_SECONDS (default 5) of fuzzing
 #    per target finds no crash, leak, hang or sanitizer report.
 # The targets are a build of their own (clang, libFuzzer, ASan+UBSan), made
-# by "make fuzz-build" in BUILD/fuzz; the other builds of the suite replay
-# the corpus only.  "make fuzz" fuzzes for longer (tests/fuzz/README).
+# by "make fuzz-build" in BUILD/fuzz; run with a sanitizer build (make
+# check-asan: BUILD/asan) the script replays the corpus only.  "make fuzz"
+# fuzzes for longer (tests/fuzz/README).
+# The same binaries whatever the build under test: the script runs with
+# the first build only (make check ran it again with the ASan build,
+# where it replayed the same inputs through the same binaries: 5 s
+# of CPU for nothing).
+# tlsshim-test: once
 . "$TLSSHIM_TOP/tests/lib.sh"
 fz=""
 for d in "$TLSSHIM_BUILD/fuzz" "$(dirname "$TLSSHIM_BUILD")/fuzz"; do
