@@ -159,10 +159,10 @@ timeout $((120 * TS)) env -u TLSSHIM_CAPTURE_BUFFER_KB TLSSHIM_CAPTURE_LIMIT_KB=
 # (On a busy machine the undeclared test's small buffer may also drop
 # packets: a second failure of that test, and a capture short of 6 MB;
 # it fails the audit either way, which is the point.)
-if grep -q '^\[[a-z0-9]*\] *tests/preload/big_undeclared.sh .* [12] failed' "$T/big.out" &&
+if grep -q '^\[[^]]*\] *tests/preload/big_undeclared.sh .* [12] failed' "$T/big.out" &&
    { grep -q 'FAIL wire audit: the capture took [6-9] MB, more than 2 MB: .*big-capture' "$T/big.out" ||
      grep -q 'FAIL wire audit: tcpdump dropped [0-9]* packets' "$T/big.out"; } &&
-   grep -q '^\[[a-z0-9]*\] *tests/preload/big_declared.sh .* 0 failed' "$T/big.out" &&
+   grep -q '^\[[^]]*\] *tests/preload/big_declared.sh .* 0 failed' "$T/big.out" &&
    grep -q '^[34] passed, [12] failed$' "$T/big.out"; then
 	pass "a capture over the limit (24 MB; 2 MB here) fails the audit unless the test says '# tlsshim-test: big-capture' (then it passes)"
 else
