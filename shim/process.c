@@ -751,6 +751,28 @@ static void cloexec_one(int fd, struct tls_conn *c, void *arg)
  * connections for every local address): the first rule for its port that
  * covers every address, unless a "tls" rule for some addresses comes
  * first (fail closed: some of its connections are TLS). */
+/* What shim_tls_listener() answers for a socket the kernel would not
+ * describe (a seccomp filter's EPERM or ENOSYS for the library's own
+ * getsockopt or getsockname, as a sandboxed daemon installs): it may be a
+ * listener the policy makes TLS, so it is held back as one. */
+static struct policy_rule unknown_listener = {
+	.name = (char *)"(unknown: the library's getsockopt/getsockname on it was refused)",
+	.direction = POLICY_ACCEPT,
+	.action = POLICY_TLS,
+};
+
+/* A question about fd failed with err: NULL when the kernel's own answer
+ * says fd is no socket (or no descriptor), else the stand-in above (only
+ * the kernel's answers count as no: see shim_sock_tcp). */
+static const struct policy_rule *listener_unknown(int fd, int err)
+{
+	struct stat st;
+
+	if (err == EBADF || err == ENOTSOCK || (fstat(fd, &st) == 0 && !S_ISSOCK(st.st_mode)))
+		return NULL;
+	return &unknown_listener;
+}
+
 const struct policy_rule *shim_tls_listener(int fd)
 {
 	struct sockaddr_storage ss;
@@ -761,16 +783,21 @@ const struct policy_rule *shim_tls_listener(int fd)
 	bool wild;
 	uint16_t port;
 
-	if (!shim_policy || !shim_policy->has[POLICY_ACCEPT] ||
-	    REAL(getsockopt)(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &il) < 0 || !acc)
+	if (!shim_policy || !shim_policy->has[POLICY_ACCEPT])
+		return NULL;
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &il) < 0)
+		return listener_unknown(fd, errno);
+	if (!acc)
 		return NULL;
 	/* TCP or MPTCP (protocol 262, mptcpize's): an MPTCP listener's
 	 * connections are TLS by the same rules (shim_resolve_accepted). */
 	il = sizeof proto;
-	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &il) < 0 ||
-	    (proto != IPPROTO_TCP && proto != 262 /* IPPROTO_MPTCP */) ||
-	    REAL(getsockname)(fd, (struct sockaddr *)&ss, &l) < 0)
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &il) < 0)
+		return listener_unknown(fd, errno);
+	if (proto != IPPROTO_TCP && proto != 262 /* IPPROTO_MPTCP */)
 		return NULL;
+	if (REAL(getsockname)(fd, (struct sockaddr *)&ss, &l) < 0)
+		return listener_unknown(fd, errno);
 	if (ss.ss_family == AF_INET) {
 		const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
 		port = ntohs(a->sin_port);

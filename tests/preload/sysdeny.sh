@@ -18,6 +18,10 @@
 #    possible (pipe2 or clone refused, RLIMIT_NOFILE 5): the connection
 #    is shut down, stdio's write fails (it went out in clear after the
 #    handshake before);
+#  * a TLS listening socket, inheritable, and an exec of a program that
+#    does not run the library, with getsockopt or getsockname refused:
+#    the listener is withheld (close-on-exec) as without a filter (the
+#    refused question read as "not a TLS listener" before);
 #  * a filter on a call the library can do without (getsockname,
 #    newfstatat on a connect): the exchange still works, over TLS.
 . "$TLSSHIM_TOP/tests/lib.sh"
@@ -99,5 +103,27 @@ done
 for d in pipe2:EPERM clone:ENOSYS nofile:5; do
 	refused "std_${d%%:*}" "$d" stdout "fputs rc=-1 errno=E(PIPE|CONNRESET)" \
 		"fd 1: no pump, so its connection is shut down"
+done
+
+# A listening socket an accept rule makes TLS, left inheritable, then an
+# exec of a program that does not run the library (no LD_PRELOAD): it
+# must not get the listener (it would accept plain on the TLS port),
+# also when the library's questions about the socket are refused.
+L=$(free_port)
+policy "$T/listen.conf" <<EOC
+rules = ( { name = "sd-in"; direction = "accept"; port = $L;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOC
+for d in none getsockopt:EPERM getsockname:ENOSYS; do
+	TLSSHIM_LOG_FILE="$T/xl_${d%%:*}.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$T/listen.conf" "$PROGS/sysdeny" "$d" execlisten "$L" "$SENT" \
+		>"$T/xl_${d%%:*}.out" 2>&1
+	if grep -q -x 'listener withheld' "$T/xl_${d%%:*}.out" &&
+	   grep -q 'not passed on (close-on-exec)' "$T/xl_${d%%:*}.log"; then
+		pass "exec without the library, $d: the TLS listener withheld"
+	else
+		fail "exec without the library, $d: the TLS listener withheld" \
+			"$(what "xl_${d%%:*}"); log: $(log_tail "$T/xl_${d%%:*}.log")"
+	fi
 done
 fc_stop

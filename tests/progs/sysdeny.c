@@ -22,6 +22,11 @@
  *                a pump process for it); SIGPIPE ignored.
  *       accept   listen on 127.0.0.1:PORT before the filter ("listening"),
  *                accept after it, read a line, answer "reply SENTINEL".
+ *       execlisten  listen on 127.0.0.1:PORT before the filter, then exec
+ *                /bin/sh without LD_PRELOAD (a program that does not run
+ *                the library), which prints "listener inherited" when the
+ *                listening socket's number is still open in it, else
+ *                "listener withheld".
  *   Prints one line per step: "STEP rc=R errno=E [data=...]", then "done".
  *   Every wait is bounded (alarm: 10 s times TLSSHIM_TIME_SCALE).
  * Plain sockets and libc only, as any legacy program. */
@@ -199,7 +204,7 @@ int main(int argc, char **argv)
 	long r;
 
 	if (argc != 5) {
-		fprintf(stderr, "usage: sysdeny DENY connect|unknown|stdout|accept PORT SENTINEL\n");
+		fprintf(stderr, "usage: sysdeny DENY connect|unknown|stdout|accept|execlisten PORT SENTINEL\n");
 		return 2;
 	}
 	out = strcmp(argv[2], "stdout") ? stdout : stderr;
@@ -218,7 +223,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "sysdeny: raw connect: %ld %ld\n", (long)fd, r);
 			return 2;
 		}
-	} else if (!strcmp(argv[2], "accept")) {
+	} else if (!strcmp(argv[2], "accept") || !strcmp(argv[2], "execlisten")) {
 		int one = 1;
 
 		lfd = socket(AF_INET, SOCK_STREAM, 0);
@@ -232,6 +237,18 @@ int main(int argc, char **argv)
 	}
 	deny(argv[1]);
 
+	if (!strcmp(argv[2], "execlisten")) {
+		char cmd[160];
+		char *args[] = { "sh", "-c", cmd, NULL };
+		char *env[] = { "PATH=/usr/bin:/bin", NULL };
+
+		snprintf(cmd, sizeof cmd, "if [ -e /dev/fd/%d ]; then echo listener inherited;"
+			 " else echo listener withheld; fi", lfd);
+		fflush(out);
+		execve("/bin/sh", args, env);
+		step("execve", -1, errno);
+		return 1;
+	}
 	if (!strcmp(argv[2], "accept")) {
 		fd = accept(lfd, NULL, NULL);
 		step("accept", fd, errno);
