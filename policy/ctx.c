@@ -815,6 +815,46 @@ static bool set_alpn(struct build *b)
 	return true;
 }
 
+/* The largest list of acceptable client CA names a CertificateRequest
+ * carries here: the TLS field's length is 16 bits, and OpenSSL fails the
+ * handshake ("internal error") when the names do not fit, so a ca file of
+ * many CAs made every handshake fail.  Some room is left for the rest of
+ * the message (its signature algorithms). */
+#define CA_NAMES_MAX 61440
+
+/* The subjects of a ca file, as the list a server sends: each name once
+ * (a bundle that repeats a CA adds nothing), and none at all when they
+ * cannot fit in the message (as for a CA directory: a client then offers
+ * whichever certificate it has, and verification decides as before). */
+static int name_order(const X509_NAME *const *a, const X509_NAME *const *b)
+{
+	return X509_NAME_cmp(*a, *b);
+}
+
+static void ca_names_fit(STACK_OF(X509_NAME) *names)
+{
+	long total = 0;
+
+	/* Sorted (the order carries no meaning), then each name once. */
+	(void)sk_X509_NAME_set_cmp_func(names, name_order);
+	sk_X509_NAME_sort(names);
+	for (int i = 0; i < sk_X509_NAME_num(names); i++) {
+		X509_NAME *a = sk_X509_NAME_value(names, i);
+		int len;
+
+		if (i > 0 && X509_NAME_cmp(a, sk_X509_NAME_value(names, i - 1)) == 0) {
+			X509_NAME_free(sk_X509_NAME_delete(names, i--));
+			continue;
+		}
+		len = i2d_X509_NAME(a, NULL);
+		total += 2 + (len > 0 ? len : 0);
+	}
+	(void)sk_X509_NAME_set_cmp_func(names, NULL);
+	if (total > CA_NAMES_MAX)
+		while (sk_X509_NAME_num(names) > 0)
+			X509_NAME_free(sk_X509_NAME_pop(names));
+}
+
 /* Accept rules: our certificate, and client certificates only when the
  * rule says require_client_cert = true.  A `ca` without it does not make
  * us request a certificate: "request but don't require" would let a
@@ -849,6 +889,7 @@ static bool setup_server(struct build *b)
 			return false;
 		}
 		/* Empty for a CA directory: clients then pick their own. */
+		ca_names_fit(names);
 		SSL_CTX_set_client_CA_list(b->ctx, names);
 	}
 	SSL_CTX_set_verify(b->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);

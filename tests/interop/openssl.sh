@@ -86,6 +86,26 @@ else
 	fail "$name" "echo_server never listened$(show "$T/$name.err")"
 fi
 
+# Mutual TLS with a ca file of many CAs: the list of acceptable client CA
+# names the server sends must fit in the handshake (a 16-bit length).
+# 2,000 copies of one CA (each name once), then 400 distinct CAs of about
+# 170-byte names (68 KB: no list is sent, as for a CA directory): the
+# client with a certificate of the test CA gets its echo.  The library
+# before failed both handshakes ("internal error").
+{ cat "$CERTS/ca.crt"; n=0; while [ $n -lt 2000 ]; do cat "$CERTS/other-ca.crt"; n=$((n + 1)); done; } \
+	>"$T/dupca.pem"
+P=$(free_port); accept_policy "$P" "require_client_cert = true; ca = \"$T/dupca.pem\";"
+s_client_case s_client_mtls_ca_bundle_repeats TLSv1.3 -- -connect "127.0.0.1:$P" \
+	-cert "$CERTS/client.crt" -key "$CERTS/client.key"
+if "$PY" "$PYD/manyca.py" 400 "$T/manyca.pem" 2>"$T/manyca.err"; then
+	cat "$CERTS/ca.crt" >>"$T/manyca.pem"
+	P=$(free_port); accept_policy "$P" "require_client_cert = true; ca = \"$T/manyca.pem\";"
+	s_client_case s_client_mtls_ca_names_too_many TLSv1.3 -- -connect "127.0.0.1:$P" \
+		-cert "$CERTS/client.crt" -key "$CERTS/client.key"
+else
+	fail s_client_mtls_ca_names_too_many "manyca.py failed$(show "$T/manyca.err")"
+fi
+
 # --- the shimmed client against openssl s_server -rev -----------------------
 connect_policy() {
 	policy "$T/p.conf" <<EOF
