@@ -387,6 +387,58 @@ static ssize_t write_stderr(int fd, const struct stat *st, const char *buf, size
 	return -1;
 }
 
+/* One write of buf to fd that neither waits nor raises SIGPIPE: the
+ * thread's SIGPIPE is blocked around a write to a pipe, and one the write
+ * raised is taken back unless one was already pending.  Bytes written, or
+ * -1 with *err. */
+static ssize_t write_quiet(int fd, const struct stat *st, const char *buf, size_t n, int *err)
+{
+	sigset_t pipe, old;
+	bool fifo = S_ISFIFO(st->st_mode), pending = false;
+	ssize_t w;
+
+	if (fifo) {
+		sigset_t now;
+
+		sigemptyset(&pipe);
+		sigaddset(&pipe, SIGPIPE);
+		(void)pthread_sigmask(SIG_BLOCK, &pipe, &old);
+		pending = sigpending(&now) == 0 && sigismember(&now, SIGPIPE);
+	}
+	do
+		w = fd == 2 ? write_stderr(fd, st, buf, n) : sys_write(fd, buf, n);
+	while (w < 0 && errno == EINTR);
+	*err = errno;
+	if (fifo) {
+		if (w < 0 && *err == EPIPE && !pending) {
+			struct timespec zero = { 0, 0 };
+			/* the raw call: the C library's is a cancellation point */
+			(void)sys_call(SYS_rt_sigtimedwait, (long)&pipe, 0, (long)&zero, _NSIG / 8);
+		}
+		(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+	return w;
+}
+
+/* A line for standard error itself, not the log (the library's refusal
+ * to start): as carefully as a log line there, never onto a socket (an
+ * inetd service's fd 2 is its client's connection), never waiting, no
+ * SIGPIPE. */
+void log_stderr_write(const char *buf, size_t n)
+{
+	struct stat st;
+	int e;
+
+	if (fstat(2, &st) < 0) {
+		if (!unverifiable(2, errno))
+			return;
+		unknown(&st);
+	} else if (S_ISSOCK(st.st_mode)) {
+		return;
+	}
+	(void)write_quiet(2, &st, buf, n, &e);
+}
+
 /* The room log_vmsg leaves in front of a line for what put_line puts
  * there: a newline and the count of dropped lines. */
 #define LOG_HEAD 160
@@ -400,8 +452,6 @@ static void put_line(int fd, const struct stat *st, char *line, size_t n)
 	unsigned long d = __atomic_exchange_n(&drop_n, 0, __ATOMIC_ACQ_REL);
 	int cut = __atomic_exchange_n(&drop_cut, 0, __ATOMIC_ACQ_REL);
 	size_t off = 0;
-	sigset_t pipe, old;
-	bool fifo = S_ISFIFO(st->st_mode), pending = false;
 	ssize_t w;
 	int e;
 
@@ -421,26 +471,7 @@ static void put_line(int fd, const struct stat *st, char *line, size_t n)
 	buf = line - off;
 	memcpy(buf, pre, off);
 	n += off;
-	if (fifo) {
-		sigset_t now;
-
-		sigemptyset(&pipe);
-		sigaddset(&pipe, SIGPIPE);
-		(void)pthread_sigmask(SIG_BLOCK, &pipe, &old);
-		pending = sigpending(&now) == 0 && sigismember(&now, SIGPIPE);
-	}
-	do
-		w = fd == 2 ? write_stderr(fd, st, buf, n) : sys_write(fd, buf, n);
-	while (w < 0 && errno == EINTR);
-	e = errno;
-	if (fifo) {
-		if (w < 0 && e == EPIPE && !pending) {
-			struct timespec zero = { 0, 0 };
-			/* the raw call: the C library's is a cancellation point */
-			(void)sys_call(SYS_rt_sigtimedwait, (long)&pipe, 0, (long)&zero, _NSIG / 8);
-		}
-		(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
-	}
+	w = write_quiet(fd, st, buf, n, &e);
 	if (w >= 0 && (size_t)w == n)
 		return;
 	/* Dropped: this line, and the count if it did not get out whole. */

@@ -39,6 +39,9 @@ int log_line_fd(void);
  * may go to that file (unless it is a socket), and only to it: fd 2
  * closed and its number reused by an open() is another file. */
 void log_stderr_replaced(void);
+/* buf (whole lines) to standard error itself, outside the log: never
+ * onto a socket, never waiting, no SIGPIPE; dropped when it cannot go. */
+void log_stderr_write(const char *buf, size_t n);
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...)  do { if (log_enabled(LOG_WARN))  log_msg(LOG_WARN,  __VA_ARGS__); } while (0)

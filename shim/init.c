@@ -90,7 +90,7 @@ static void stop_with(const struct policy_error *err, const char *what)
 		n += *p < 0x20 || *p == 0x7f ? snprintf(line + n, sizeof line - (size_t)n, "\\x%02x", *p)
 					     : (line[n] = (char)*p, 1);
 	line[n++] = '\n';
-	(void)REAL(write)(2, line, (size_t)n);
+	log_stderr_write(line, (size_t)n);
 	log_error("%s: %s", what, msg);
 	REAL(_exit)(EX_CONFIG);
 }

@@ -128,6 +128,46 @@ else
 	fail "$name" "expected exit 78 and 'tlsshim: $missing: message', got exit $rc$(show "$T/$name.out" "$T/$name.err")"
 fi
 
+# The refusal line goes to standard error, but never onto a socket (an
+# inetd service's fd 2 is its client's connection: the line went there in
+# clear) and never waits (a full pipe held the program before main for
+# ever): exit 78 both times, no byte on the socket.
+name=policy_refusal_stderr_socket_or_full_pipe
+"$PY" - "$SHIM_PRELOAD" "$missing" "$PROGS/echo_server" "$P" $((10 * TS)) >"$T/$name.out" 2>&1 <<'EOP'
+import fcntl, os, socket, subprocess, sys
+pre, conf, prog, port, t = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+env = dict(os.environ, LD_PRELOAD=pre, TLSSHIM_CONFIG=conf)
+env.pop("TLSSHIM_LOG_FILE", None)
+a, b = socket.socketpair()
+try:
+    rc = subprocess.run([prog, "-1", port], env=env, stderr=b.fileno(), stdout=subprocess.DEVNULL,
+                        timeout=t).returncode
+except subprocess.TimeoutExpired:
+    rc = "timeout"
+b.close()
+a.settimeout(t)
+print("socket exit", rc, "bytes", len(a.recv(4096)))
+r, w = os.pipe()
+fcntl.fcntl(w, fcntl.F_SETFL, os.O_NONBLOCK)
+try:
+    while True:
+        os.write(w, b"x" * 4096)
+except BlockingIOError:
+    pass
+fcntl.fcntl(w, fcntl.F_SETFL, 0)
+try:
+    rc = subprocess.run([prog, "-1", port], env=env, stderr=w, stdout=subprocess.DEVNULL,
+                        timeout=t).returncode
+except subprocess.TimeoutExpired:
+    rc = "timeout"
+print("pipe exit", rc)
+EOP
+if grep -q -x 'socket exit 78 bytes 0' "$T/$name.out" && grep -q -x 'pipe exit 78' "$T/$name.out"; then
+	pass "$name"
+else
+	fail "$name" "expected 'socket exit 78 bytes 0' and 'pipe exit 78'$(show "$T/$name.out")"
+fi
+
 # --- no TLSSHIM_CONFIG and no /etc/tlsshim.conf: inactive, every socket
 # plain, said once at level info (and nothing at the default level).
 name=inactive_without_policy
