@@ -1,11 +1,13 @@
 /* policy/file.c — open the files a policy names without ever blocking
  * (see file.h).
  *
- * Inside the preloaded library open(), fcntl(), fdopen() and close() are
- * the shim's own wrappers; for a descriptor that is not a socket they do
- * what the C library does (and open() clears any stale table entry of the
- * number it returns).  The stream is closed by fclose(), which does not go
- * through them, as for any stdio file.
+ * Inside the preloaded library the descriptors are opened and closed by
+ * the hooks of policy_fd_ops_set (file.h): the C library's calls, with
+ * the number's stale connection-table entry cleared, and no epoll
+ * bookkeeping.  fcntl() and fdopen() are the shim's wrappers, which for a
+ * descriptor that is not a socket do what the C library does.  The stream
+ * is closed by fclose(), which does not go through them, as for any stdio
+ * file.
  */
 #include "policy/file.h"
 
@@ -37,6 +39,25 @@ void policy_root_set(const int *cell, int (*open2)(int dir, const char *path, co
 	__atomic_store_n(&root_cell, cell, __ATOMIC_RELEASE);
 }
 
+static int (*own_open)(const char *path, int flags) = NULL;
+static int (*own_close)(int fd) = NULL;
+
+void policy_fd_ops_set(int (*open_fn)(const char *path, int flags), int (*close_fn)(int fd))
+{
+	own_open = open_fn;
+	own_close = close_fn;
+}
+
+static int open_own(const char *path, int flags)
+{
+	return own_open ? own_open(path, flags) : open(path, flags);
+}
+
+static int close_own(int fd)
+{
+	return own_close ? own_close(fd) : close(fd);
+}
+
 /* The root at start still has its descriptor: its number may have been
  * closed by a raw system call and taken by another file since. */
 static int root_fd(void)
@@ -60,7 +81,7 @@ int policy_open_path(const char *path, int flags)
 	int dir = root_fd(), fd;
 
 	if (dir == -2 || path[0] != '/')
-		return open(path, flags | O_CLOEXEC);
+		return open_own(path, flags | O_CLOEXEC);
 	if (dir >= 0) {
 		/* Absolute symbolic links and ".." too stay under it. */
 		how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
@@ -71,7 +92,7 @@ int policy_open_path(const char *path, int flags)
 	/* No openat2, or our descriptor is gone: the path as the process
 	 * names it, only while its root is the one at start. */
 	if (stat("/", &st) == 0 && st.st_dev == root_dev && st.st_ino == root_ino)
-		return open(path, flags | O_CLOEXEC);
+		return open_own(path, flags | O_CLOEXEC);
 	errno = EXDEV;
 	return -1;
 }
@@ -84,11 +105,11 @@ int policy_stat_path(const char *path, struct stat *st)
 		return -1;
 	if (fstat(fd, st) != 0) {
 		err = errno;
-		close(fd);
+		close_own(fd);
 		errno = err;
 		return -1;
 	}
-	close(fd);
+	close_own(fd);
 	return 0;
 }
 
@@ -102,7 +123,7 @@ int policy_access_path(const char *path, int mode)
 	err = errno;
 	if (r != 0 && (err == EINVAL || err == ENOSYS))
 		r = 0;  /* no faccessat2: the open that follows decides */
-	close(fd);
+	close_own(fd);
 	errno = err;
 	return r;
 }
@@ -116,7 +137,7 @@ DIR *policy_opendir_path(const char *path)
 		return NULL;
 	if (!(d = fdopendir(fd))) {
 		err = errno;
-		close(fd);
+		close_own(fd);
 		errno = err;
 	}
 	return d;
@@ -152,16 +173,16 @@ FILE *policy_fopen_regular(const char *path, const char **why)
 		goto sys;
 	if (fstat(fd, &st) != 0) {
 		err = errno;
-		close(fd);
+		close_own(fd);
 		errno = err;
 		goto sys;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		close(fd);
+		close_own(fd);
 		return refuse(&st, why);
 	}
 	if (policy_others_can_write(&st)) {
-		close(fd);
+		close_own(fd);
 		errno = EPERM;
 		*why = POLICY_WHY_OTHERS_WRITE;
 		return NULL;
@@ -169,7 +190,7 @@ FILE *policy_fopen_regular(const char *path, const char **why)
 	if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0 ||
 	    !(f = fdopen(fd, "r"))) {
 		err = errno;
-		close(fd);
+		close_own(fd);
 		errno = err;
 		goto sys;
 	}

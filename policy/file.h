@@ -68,6 +68,12 @@ char policy_hashed_name(const char *name);
  * Without it (tlsshim --check, the launcher) paths are opened as given. */
 struct open_how;
 void policy_root_set(const int *cell, int (*open2)(int dir, const char *path, const struct open_how *how));
+/* How the library opens and closes its own descriptors of these files:
+ * not through its wrappers of open() and close(), whose bookkeeping of
+ * epoll instances takes an instance's lock, which a handshake step run
+ * inside epoll_wait() already holds (a ca/crl look at that step deadlocked
+ * the thread on itself).  Unset: open() and close(). */
+void policy_fd_ops_set(int (*open_fn)(const char *path, int flags), int (*close_fn)(int fd));
 
 /* open(2) of path (absolute) as the root at start names it; -1, errno set.
  * Where the kernel has no openat2 (before Linux 5.6), the path is opened

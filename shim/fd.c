@@ -88,13 +88,41 @@ static int fresh(int fd)
 	return fd;
 }
 
-/* openat2(2) for the policy's files (policy/file.h), the number handed
- * out recorded as open() records it. */
+/* The library's own descriptors of the policy's files (policy/file.h):
+ * the number's stale table entries cleared as fresh() clears them, but
+ * not the epoll instances' (shim_epoll_fds_closed): these opens run in
+ * handshake steps (a rule's ca/crl look, a reload), which epoll_wait()
+ * runs under an instance's lock, and that function takes it again: the
+ * thread waited for itself for ever (an Erlang client under a connect
+ * rule with a ca file; helper-106).  The number is the library's until
+ * shim_close_own() closes it, so no instance can have it registered
+ * meanwhile; a stale instance entry of the number stays for the
+ * program's next open() of it to clear, as before the library took it. */
+static int fresh_own(int fd)
+{
+	if (fd >= 0) {
+		conntab_set(fd, CT_PLAIN);
+		stdio_mark(fd, false);
+	}
+	return fd;
+}
+
+/* openat2(2) for the policy's files (policy/file.h). */
 int shim_openat2(int dir, const char *path, const struct open_how *how)
 {
 	long r = REAL(syscall)(SYS_openat2, dir, path, how, sizeof *how);
 
-	return fresh(r < 0 ? -1 : (int)r);
+	return fresh_own(r < 0 ? -1 : (int)r);
+}
+
+int shim_open_own(const char *path, int flags)
+{
+	return fresh_own(REAL(open)(path, flags));
+}
+
+int shim_close_own(int fd)
+{
+	return REAL(close)(fd);
 }
 
 void shim_fd_fresh_accepted(int fd)

@@ -723,7 +723,10 @@ static int start_root = -1;
 
 static void root_setup(void)
 {
-	int fd = REAL(open)("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int fd;
+
+	policy_fd_ops_set(shim_open_own, shim_close_own);
+	fd = REAL(open)("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 
 	if (fd < 0)
 		return;

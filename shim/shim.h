@@ -425,6 +425,10 @@ bool shim_root_moved(void);
 void shim_exec_prime(void);
 struct open_how;
 int shim_openat2(int dir, const char *path, const struct open_how *how);
+/* open(2) and close(2) of the library's own descriptors of the policy's
+ * files (policy/file.h, policy_fd_ops_set). */
+int shim_open_own(const char *path, int flags);
+int shim_close_own(int fd);
 
 /* Socket helpers. */
 /* Is fd a TCP (or MPTCP) socket?  1 yes, 0 no (not a socket, not open,
