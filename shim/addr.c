@@ -102,7 +102,8 @@ size_t shim_iov_gather(const struct iovec *iov, int cnt, int *i, size_t *off, ch
 		size_t take = iov[*i].iov_len - *off;
 		if (take > size - fill)
 			take = size - fill;
-		memcpy(chunk + fill, (const char *)iov[*i].iov_base + *off, take);
+		if (take) /* an empty entry may be {NULL, 0}: no memcpy from NULL */
+			memcpy(chunk + fill, (const char *)iov[*i].iov_base + *off, take);
 		fill += take;
 		*off += take;
 		if (*off == iov[*i].iov_len) {

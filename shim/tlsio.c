@@ -501,7 +501,8 @@ static bool peek_iov(struct tls_conn *c, const struct iovec *iov, int cnt, int f
 	for (int i = 0; *r > 0 && i < cnt && off < (size_t)*r; i++) {
 		size_t n = (size_t)*r - off < iov[i].iov_len ? (size_t)*r - off : iov[i].iov_len;
 
-		memcpy(iov[i].iov_base, tmp + off, n);
+		if (n) /* an empty entry may be {NULL, 0} */
+			memcpy(iov[i].iov_base, tmp + off, n);
 		off += n;
 	}
 	free(tmp);
