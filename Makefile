@@ -15,7 +15,14 @@ SAN      ?=
 SSL_CFLAGS    = $(shell $(PKG_CONFIG) --cflags openssl)
 SSL_LIBS      = $(shell $(PKG_CONFIG) --libs openssl)
 CONFIG_CFLAGS = $(shell $(PKG_CONFIG) --cflags libconfig)
-CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) $(SAN) -fPIC -fvisibility=hidden -D_GNU_SOURCE -I. \
+# -fno-semantic-interposition: a call from one of the library's entry
+# points to another defined in the same file (__sigaction to sigaction,
+# __read to read, ...) is bound when the library is built, never looked up
+# by name in the program: Erlang's beam.smp exports sigaction() and
+# forwards it to the next __sigaction, ours, which called the program's
+# sigaction again, until the stack overflowed (docs/design.md, "Private
+# dependencies").
+CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) $(SAN) -fPIC -fvisibility=hidden -fno-semantic-interposition -D_GNU_SOURCE -I. \
 	     $(SSL_CFLAGS) $(CONFIG_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 
 # libconfig is linked statically, its symbols hidden (--exclude-libs), so

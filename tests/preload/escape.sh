@@ -464,6 +464,15 @@ for how in ctypes dlvsym; do
 	echo_case "dl-$how" "$T/dl.conf" "libc functions through dlopen(\"libc.so.6\") + $how: over TLS, echoed" \
 		"libc functions through dlopen(\"libc.so.6\") + $how" "$@"
 done
+# A program that interposes C library functions itself and forwards each
+# to the next definition of its second name (Erlang's beam.smp: sigaction
+# to dlsym(RTLD_NEXT, "__sigaction")) reaches the library's second names,
+# which must not call the program's functions again: the library looped
+# between the two until the stack overflowed (beam.smp died with SIGSEGV
+# before its first line).  Over TLS, echoed.
+echo_case alias "$T/dl.conf" "the program's sigaction/signal/sysv_signal/connect/write/read/send/recv forwarding to the library's __sigaction/ssignal/...: over TLS, echoed" \
+	"the program's own sigaction, connect, write... forwarding to the library's second names" \
+	"$PROGS/alias_interpose" "$R" "$SENT"
 # ... and nothing else changes: RTLD_NEXT from a library preloaded after
 # this one still means "after that library" (preload_dlnext.so wraps write
 # and would recurse into itself), and dlsym on a plug-in's handle gives the
