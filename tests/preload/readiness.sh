@@ -76,3 +76,23 @@ if [ "$out" = "errno 95" ] && has_no "$T/tfo-srv" SECRET && grep -q "MSG_FASTOPE
 else
 	fail "MSG_FASTOPEN refused" "$out / $(cat "$T/tfo-srv" "$T/tfo.log")"
 fi
+# unbound (its TCP upstreams) and wget2 (--tcp-fastopen, on by default) then
+# connect() the same socket, non-blocking: a TLS session, echoed by a real
+# TLS server.
+P=$(free_port)
+policy "$T/tfo2.conf" <<EOC
+rules = ( { name = "tfo-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+bg "$PY" "$TLSSHIM_TOP/tests/preload/tls_echo_server.py" "$P" "$CERTS/server.crt" "$CERTS/server.key" 1 \
+	>"$T/tfo2-srv" 2>&1
+tfo=$!
+wait_for "$T/tfo2-srv" '^listening' 15
+out=$(TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/tfo2.log" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+	TLSSHIM_CONFIG="$T/tfo2.conf" "$PY" "$PYD/tfo_client.py" "$P" fallback 2>&1)
+wait_exit "$tfo" 10
+if [ "$out" = "errno 95
+fallback echo ok" ] && grep -q 'rule "tfo-out": connected TLSv1' "$T/tfo2.log"; then
+	pass "MSG_FASTOPEN refused, then connect() on the same socket (unbound, wget2): TLS, echoed"
+else
+	fail "MSG_FASTOPEN refused, then connect()" "$out / $(cat "$T/tfo2-srv" "$T/tfo2.log")"
+fi
