@@ -763,12 +763,14 @@ static struct policy_rule unknown_listener = {
 
 /* A question about fd failed with err: NULL when the kernel's own answer
  * says fd is no socket (or no descriptor), else the stand-in above (only
- * the kernel's answers count as no: see shim_sock_tcp). */
+ * the kernel's answers count as no: see shim_sock_tcp; getsockname
+ * naming a Unix, netlink, packet or vsock socket is one). */
 static const struct policy_rule *listener_unknown(int fd, int err)
 {
 	struct stat st;
 
-	if (err == EBADF || err == ENOTSOCK || (fstat(fd, &st) == 0 && !S_ISSOCK(st.st_mode)))
+	if (err == EBADF || err == ENOTSOCK || (fstat(fd, &st) == 0 && !S_ISSOCK(st.st_mode)) ||
+	    shim_sock_no_tcp_family(fd))
 		return NULL;
 	return &unknown_listener;
 }

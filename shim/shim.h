@@ -436,6 +436,9 @@ int shim_close_own(int fd);
  * refused getsockopt, no memory): never to be taken for "no" where a
  * rule may name the socket. */
 int shim_sock_tcp(int fd);
+/* getsockopt refused: does getsockname say Unix, netlink, packet or
+ * vsock (no TCP behind it)? */
+bool shim_sock_no_tcp_family(int fd);
 /* Is fd's connect() still in progress (TCP_SYN_SENT)? */
 bool shim_tcp_connecting(int fd);
 /* The destination of the socket with inode ino whose connect() is still in

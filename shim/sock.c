@@ -29,18 +29,39 @@ static int asked(int err)
 	return err == ENOTSOCK || err == EBADF ? 0 : -err;
 }
 
+/* For a socket whose getsockopt was refused: true when the kernel's
+ * getsockname names a family no TCP can be behind (Unix, netlink, packet,
+ * vsock): a sandboxed program's own IPC must not be taken for a TCP
+ * socket of unknown rule.  An internet family says nothing (TCP, UDP,
+ * SMC over TCP...), nor a refused getsockname. */
+bool shim_sock_no_tcp_family(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t l = sizeof ss;
+
+	ss.ss_family = AF_UNSPEC;
+	return REAL(getsockname)(fd, (struct sockaddr *)&ss, &l) == 0 && l >= sizeof ss.ss_family &&
+	       (ss.ss_family == AF_UNIX || ss.ss_family == AF_NETLINK || ss.ss_family == AF_PACKET ||
+		ss.ss_family == AF_VSOCK);
+}
+
+static int refused(int fd, int err)
+{
+	return shim_sock_no_tcp_family(fd) ? 0 : -err;
+}
+
 int shim_sock_tcp(int fd)
 {
 	int type = 0, proto = 0;
 	socklen_t l = sizeof type;
 
 	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0)
-		return asked(errno);
+		return asked(errno) ? refused(fd, errno) : 0;
 	if (type != SOCK_STREAM)
 		return 0;
 	l = sizeof proto;
 	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) < 0)
-		return asked(errno) ? -errno : 0;
+		return asked(errno) ? refused(fd, errno) : 0;
 	return proto == IPPROTO_TCP || proto == 262 /* IPPROTO_MPTCP */;
 }
 

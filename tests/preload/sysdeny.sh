@@ -22,6 +22,9 @@
 #    does not run the library, with getsockopt or getsockname refused:
 #    the listener is withheld (close-on-exec) as without a filter (the
 #    refused question read as "not a TLS listener" before);
+#  * a Unix socket of unknown origin with getsockopt refused: the kernel's
+#    getsockname says AF_UNIX, so it is used as it is (it was refused),
+#    and inherited through an exec (it was withheld as a listener);
 #  * a filter on a call the library can do without (getsockname,
 #    newfstatat on a connect): the exchange still works, over TLS.
 . "$TLSSHIM_TOP/tests/lib.sh"
@@ -98,6 +101,21 @@ for d in getsockopt:EPERM getsockname:EPERM getpeername:ENOSYS newfstatat:EPERM;
 		"fd 3 .*(cannot tell which rule applies|whether it is another number of a session's socket cannot be told)"
 done
 
+# The program's own Unix sockets of unknown origin (a pair moved by raw
+# dup3) with getsockopt refused: the kernel's getsockname says AF_UNIX,
+# no TCP can be behind them: they work (both ends were refused before).
+for d in getsockopt:EPERM getsockopt:ENOSYS; do
+	_n=unix_${d#*:}
+	TLSSHIM_LOG_FILE="$T/$_n.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$T/fc.conf" "$PROGS/sysdeny" "$d" unixraw "$R" "$SENT" >"$T/$_n.out" 2>&1
+	if grep -q -x "write rc=$((${#SENT} + 1)) errno=0" "$T/$_n.out" &&
+	   grep -q -x -F "read rc=$((${#SENT} + 1)) errno=0 data=$SENT." "$T/$_n.out"; then
+		pass "unknown Unix socketpair with $d: it works"
+	else
+		fail "unknown Unix socketpair with $d: it works" "$(what "$_n"); log: $(log_tail "$T/$_n.log")"
+	fi
+done
+
 # A session on standard output with no pump: stdio's write must not pass.
 # (EPIPE, or ECONNRESET once the relay's reset came back.)
 for d in pipe2:EPERM clone:ENOSYS nofile:5; do
@@ -124,6 +142,19 @@ for d in none getsockopt:EPERM getsockname:ENOSYS; do
 	else
 		fail "exec without the library, $d: the TLS listener withheld" \
 			"$(what "xl_${d%%:*}"); log: $(log_tail "$T/xl_${d%%:*}.log")"
+	fi
+done
+# The program's own Unix socket (a socketpair's end) is no listener: it
+# is inherited through the exec also when getsockopt is refused (it was
+# withheld as an unknown listener, a helper's channel lost).
+for d in getsockopt:EPERM getsockopt:ENOSYS; do
+	_n=xu_${d#*:}
+	TLSSHIM_LOG_FILE="$T/$_n.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$T/listen.conf" "$PROGS/sysdeny" "$d" execunix "$L" "$SENT" >"$T/$_n.out" 2>&1
+	if grep -q -x 'listener inherited' "$T/$_n.out" && ! grep -q 'not passed on' "$T/$_n.log"; then
+		pass "exec without the library, $d: a Unix socket inherited"
+	else
+		fail "exec without the library, $d: a Unix socket inherited" "$(what "$_n"); log: $(log_tail "$T/$_n.log")"
 	fi
 done
 fc_stop

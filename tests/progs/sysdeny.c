@@ -27,6 +27,15 @@
  *                the library), which prints "listener inherited" when the
  *                listening socket's number is still open in it, else
  *                "listener withheld".
+ *       execunix as execlisten, with one end of a socketpair(AF_UNIX) made
+ *                before the filter instead of the listener (a program's
+ *                own channel to its helper: "listener inherited" wanted).
+ *       udp      socket(AF_INET, SOCK_DGRAM) and connect() to
+ *                127.0.0.1:PORT after the filter (a UDP socket is never a
+ *                TLS one, whatever the port), send SENTINEL.
+ *       unixraw  a socketpair(AF_UNIX), moved by raw dup3 before the filter
+ *                to numbers of unknown origin (40, 41); SENTINEL written on one end
+ *                and read on the other after it.
  *   Prints one line per step: "STEP rc=R errno=E [data=...]", then "done".
  *   Every wait is bounded (alarm: 10 s times TLSSHIM_TIME_SCALE).
  * Plain sockets and libc only, as any legacy program. */
@@ -204,7 +213,7 @@ int main(int argc, char **argv)
 	long r;
 
 	if (argc != 5) {
-		fprintf(stderr, "usage: sysdeny DENY connect|unknown|stdout|accept|execlisten PORT SENTINEL\n");
+		fprintf(stderr, "usage: sysdeny DENY connect|unknown|stdout|accept|execlisten|execunix|udp|unixraw PORT SENTINEL\n");
 		return 2;
 	}
 	out = strcmp(argv[2], "stdout") ? stdout : stderr;
@@ -216,6 +225,24 @@ int main(int argc, char **argv)
 	alarm(10 * (unsigned)(scale && atoi(scale) > 0 ? atoi(scale) : 1));
 	addr(port, &sa);
 
+	if (!strcmp(argv[2], "unixraw")) {
+		int sv[2];
+
+		/* numbers the library never saw made: raw dup3 of a pair */
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0 || raw3(SYS_dup3, sv[0], 40, 0) != 40 ||
+		    raw3(SYS_dup3, sv[1], 41, 0) != 41) {
+			fprintf(stderr, "sysdeny: socketpair failed\n");
+			return 2;
+		}
+		sv[0] = 40;
+		sv[1] = 41;
+		deny(argv[1]);
+		r = write(sv[0], line, strlen(line));
+		step("write", r, errno);
+		reply(sv[1]);
+		fprintf(out, "done\n");
+		return 0;
+	}
 	if (!strcmp(argv[2], "unknown")) {
 		fd = (int)raw3(SYS_socket, AF_INET, SOCK_STREAM, 0);
 		r = raw3(SYS_connect, fd, (long)&sa, sizeof sa);
@@ -223,6 +250,14 @@ int main(int argc, char **argv)
 			fprintf(stderr, "sysdeny: raw connect: %ld %ld\n", (long)fd, r);
 			return 2;
 		}
+	} else if (!strcmp(argv[2], "execunix")) {
+		int sv[2];
+
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
+			perror("sysdeny: socketpair");
+			return 2;
+		}
+		lfd = sv[0];
 	} else if (!strcmp(argv[2], "accept") || !strcmp(argv[2], "execlisten")) {
 		int one = 1;
 
@@ -237,7 +272,7 @@ int main(int argc, char **argv)
 	}
 	deny(argv[1]);
 
-	if (!strcmp(argv[2], "execlisten")) {
+	if (!strcmp(argv[2], "execlisten") || !strcmp(argv[2], "execunix")) {
 		char cmd[160];
 		char *args[] = { "sh", "-c", cmd, NULL };
 		char *env[] = { "PATH=/usr/bin:/bin", NULL };
@@ -248,6 +283,16 @@ int main(int argc, char **argv)
 		execve("/bin/sh", args, env);
 		step("execve", -1, errno);
 		return 1;
+	}
+	if (!strcmp(argv[2], "udp")) {
+		fd = socket(AF_INET, SOCK_DGRAM, 0);
+		step("socket", fd, errno);
+		r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+		step("connect", r, errno);
+		r = send(fd, line, strlen(line), 0);
+		step("send", r, errno);
+		fprintf(out, "done\n");
+		return 0;
 	}
 	if (!strcmp(argv[2], "accept")) {
 		fd = accept(lfd, NULL, NULL);
