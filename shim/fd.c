@@ -23,6 +23,8 @@
 #include <sys/mman.h>
 #include <sys/pidfd.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <linux/close_range.h>
 #include <linux/openat2.h>
@@ -78,12 +80,57 @@ bool shim_fd_has_file(int fd)
 	return m && fd > 2 && (size_t)fd < conntab_size && __atomic_load_n(&m[fd], __ATOMIC_ACQUIRE);
 }
 
+/* ---- internet sockets socket() made that are not TCP --------------------
+ * A program that sandboxes itself after start-up may refuse the
+ * library's getsockopt (shim_sock_tcp), and then a UDP socket's connect()
+ * to a port a tls rule names could not be told from a TCP one and was
+ * refused (EPERM).  socket() said what it is: the inode of each internet
+ * socket socket() made whose type is not SOCK_STREAM (UDP, ICMP, raw) is
+ * remembered by number, and compared when asked: a number handed out
+ * again, or a socket put there by a raw dup2, never passes for it. */
+static unsigned long *dgram_ino;
+
+static void dgram_note(int fd, unsigned long ino)
+{
+	unsigned long *m = __atomic_load_n(&dgram_ino, __ATOMIC_ACQUIRE);
+	size_t n = conntab_size;
+
+	if (fd < 0 || (size_t)fd >= n)
+		return;
+	if (!m) {
+		void *p;
+
+		if (!ino)
+			return;
+		p = mmap(NULL, n * sizeof *m, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			 -1, 0);
+		if (p == MAP_FAILED)
+			return;         /* not known then: refused as before */
+		if (!__atomic_compare_exchange_n(&dgram_ino, &m, p, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			munmap(p, n * sizeof *m);
+		else
+			m = p;
+	}
+	__atomic_store_n(&m[fd], ino, __ATOMIC_RELEASE);
+}
+
+bool shim_sock_made_not_tcp(int fd)
+{
+	unsigned long *m = __atomic_load_n(&dgram_ino, __ATOMIC_ACQUIRE), ino;
+	struct stat st;
+
+	if (!m || fd < 0 || (size_t)fd >= conntab_size || !(ino = __atomic_load_n(&m[fd], __ATOMIC_ACQUIRE)))
+		return false;
+	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == ino;
+}
+
 static int fresh(int fd)
 {
 	if (fd >= 0) {
 		shim_epoll_fds_closed(fd, fd);
 		conntab_set(fd, CT_PLAIN);
 		stdio_mark(fd, false);
+		dgram_note(fd, 0);
 	}
 	return fd;
 }
@@ -144,8 +191,18 @@ void shim_fd_fresh_accepted(int fd)
 
 SHIM_EXPORT int socket(int domain, int type, int proto)
 {
+	int keep = errno, fd = REAL(socket)(domain, type, proto);
+	struct stat st;
+
 	/* Not connected yet: connect() (or accept() on it) decides. */
-	FRESH(REAL(socket)(domain, type, proto));
+	if (fd >= 0) {
+		fresh(fd);
+		if ((domain == AF_INET || domain == AF_INET6) && (type & 0xf) != SOCK_STREAM &&
+		    fstat(fd, &st) == 0)
+			dgram_note(fd, (unsigned long)st.st_ino);
+		errno = keep;
+	}
+	return fd;
 }
 
 /* glibc's second name (GLIBC_PRIVATE: reached with dlsym on its handle). */

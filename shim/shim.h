@@ -439,6 +439,9 @@ int shim_sock_tcp(int fd);
 /* getsockopt refused: does getsockname say Unix, netlink, packet or
  * vsock (no TCP behind it)? */
 bool shim_sock_no_tcp_family(int fd);
+/* Did socket() make fd (the same socket still) an internet socket that
+ * is not SOCK_STREAM (fd.c)? */
+bool shim_sock_made_not_tcp(int fd);
 /* Is fd's connect() still in progress (TCP_SYN_SENT)? */
 bool shim_tcp_connecting(int fd);
 /* The destination of the socket with inode ino whose connect() is still in

@@ -47,7 +47,7 @@ bool shim_sock_no_tcp_family(int fd)
 
 static int refused(int fd, int err)
 {
-	return shim_sock_no_tcp_family(fd) ? 0 : -err;
+	return shim_sock_made_not_tcp(fd) || shim_sock_no_tcp_family(fd) ? 0 : -err;
 }
 
 int shim_sock_tcp(int fd)

@@ -25,6 +25,8 @@
 #  * a Unix socket of unknown origin with getsockopt refused: the kernel's
 #    getsockname says AF_UNIX, so it is used as it is (it was refused),
 #    and inherited through an exec (it was withheld as a listener);
+#  * a UDP socket socket() made, connected to the TLS port with getsockopt
+#    refused: socket() told it is not TCP (the connect was refused);
 #  * a filter on a call the library can do without (getsockname,
 #    newfstatat on a connect): the exchange still works, over TLS.
 . "$TLSSHIM_TOP/tests/lib.sh"
@@ -113,6 +115,20 @@ for d in getsockopt:EPERM getsockopt:ENOSYS; do
 		pass "unknown Unix socketpair with $d: it works"
 	else
 		fail "unknown Unix socketpair with $d: it works" "$(what "$_n"); log: $(log_tail "$T/$_n.log")"
+	fi
+done
+
+# A UDP socket socket() made, connected to the TLS rule's port with
+# getsockopt refused: socket() said it is no TCP socket, so the connect
+# is the kernel's (it was refused with the filter's errno).
+for d in getsockopt:EPERM getsockopt:ENOSYS; do
+	_n=udp_${d#*:}
+	TLSSHIM_LOG_FILE="$T/$_n.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$T/fc.conf" "$PROGS/sysdeny" "$d" udp "$R" "$SENT" >"$T/$_n.out" 2>&1
+	if grep -q -x "connect rc=0 errno=0" "$T/$_n.out" && grep -q -x "send rc=$((${#SENT} + 1)) errno=0" "$T/$_n.out"; then
+		pass "UDP connect to the rule's port with $d: it works"
+	else
+		fail "UDP connect to the rule's port with $d: it works" "$(what "$_n"); log: $(log_tail "$T/$_n.log")"
 	fi
 done
 
