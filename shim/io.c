@@ -5,6 +5,13 @@
  * glibc also exports some of these under a second name (__read, __write,
  * __send, __recv, ...): a program or library that calls that name must
  * meet the same wrapper, so those are defined here too. */
+/* No _FORTIFY_SOURCE in this file (a hardened build passes
+ * -D_FORTIFY_SOURCE=2): it defines the plain names of fortified functions
+ * (read, recv, recvfrom, vdprintf) and calls them, and with -fno-semantic-interposition
+ * (Makefile) GCC cannot inline the headers' always_inline checked bodies
+ * over our own definitions (the build failed).  The *_chk entry points the
+ * library exports still check the buffer sizes. */
+#undef _FORTIFY_SOURCE
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdarg.h>

@@ -14,6 +14,13 @@
  *    program's next call sees the error.
  * Sets without a TLS fd go straight to libc.
  */
+/* No _FORTIFY_SOURCE in this file (a hardened build passes
+ * -D_FORTIFY_SOURCE=2): it defines the plain names of fortified functions
+ * (poll, ppoll) and calls them, and with -fno-semantic-interposition
+ * (Makefile) GCC cannot inline the headers' always_inline checked bodies
+ * over our own definitions (the build failed).  The *_chk entry points the
+ * library exports still check the buffer sizes. */
+#undef _FORTIFY_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
