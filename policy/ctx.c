@@ -621,7 +621,6 @@ static bool load_default_paths(struct build *b)
 	X509_STORE *store = SSL_CTX_get_cert_store(b->ctx);
 	const char *file, *dir;
 	struct memo *e;
-	BIO *in;
 
 	step();
 	if (!b->rule->crl && (e = memo_find(b, MEMO_SYSTEM, NULL, NULL))) {
@@ -634,20 +633,7 @@ static bool load_default_paths(struct build *b)
 		file = X509_get_default_cert_file();
 	if (!(dir = secure_getenv(X509_get_default_cert_dir_env())))
 		dir = X509_get_default_cert_dir();
-	if ((in = policy_bio_regular(file, NULL))) {
-		STACK_OF(X509_INFO) *inf = PEM_X509_INFO_read_bio_ex(in, NULL, NULL, "", b->libctx, NULL);
-
-		for (int i = 0; inf && i < sk_X509_INFO_num(inf); i++) {
-			X509_INFO *it = sk_X509_INFO_value(inf, i);
-
-			if (it->x509)
-				X509_STORE_add_cert(store, it->x509);
-			if (it->crl)
-				X509_STORE_add_crl(store, it->crl);
-		}
-		sk_X509_INFO_pop_free(inf, X509_INFO_free);
-		BIO_free(in);
-	}
+	(void)hashdir_load_file(store, b->libctx, file, true, true);   /* none: not an error */
 	if (!hashdir_add(store, b->libctx, dir, true, true))
 		return fail(b, CTX_ERR_CA, true, "cannot set up the system trust store");
 	if (!b->rule->crl)

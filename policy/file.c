@@ -155,7 +155,9 @@ static FILE *refuse(const struct stat *st, const char **why)
 	return NULL;
 }
 
-FILE *policy_fopen_regular(const char *path, const char **why)
+/* policy_fopen_regular; *unseen (when not NULL): the path could not even
+ * be looked at (its stat failed). */
+static FILE *fopen_regular(const char *path, const char **why, bool *unseen)
 {
 	const char *ignored;
 	struct stat st;
@@ -165,8 +167,13 @@ FILE *policy_fopen_regular(const char *path, const char **why)
 	if (!why)
 		why = &ignored;
 	*why = NULL;
-	if (policy_stat_path(path, &st) != 0)
+	if (unseen)
+		*unseen = false;
+	if (policy_stat_path(path, &st) != 0) {
+		if (unseen)
+			*unseen = true;
 		goto sys;
+	}
 	if (!S_ISREG(st.st_mode))
 		return refuse(&st, why);
 	if ((fd = policy_open_path(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)) < 0)
@@ -200,7 +207,12 @@ sys:
 	return NULL;
 }
 
-BIO *policy_bio_regular(const char *path, const char **why)
+FILE *policy_fopen_regular(const char *path, const char **why)
+{
+	return fopen_regular(path, why, NULL);
+}
+
+static BIO *bio_regular(const char *path, const char **why, bool *unseen)
 {
 	const char *ignored;
 	FILE *f;
@@ -208,13 +220,23 @@ BIO *policy_bio_regular(const char *path, const char **why)
 
 	if (!why)
 		why = &ignored;
-	if (!(f = policy_fopen_regular(path, why)))
+	if (!(f = fopen_regular(path, why, unseen)))
 		return NULL;
 	if (!(b = BIO_new_fp(f, BIO_CLOSE))) {
 		fclose(f);
 		*why = NULL;
 	}
 	return b;
+}
+
+BIO *policy_bio_regular(const char *path, const char **why)
+{
+	return bio_regular(path, why, NULL);
+}
+
+BIO *policy_bio_entry(const char *path, bool *unseen)
+{
+	return bio_regular(path, NULL, unseen);
 }
 
 char policy_hashed_name(const char *s)

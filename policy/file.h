@@ -98,5 +98,10 @@ FILE *policy_fopen_regular(const char *path, const char **why);
  * *why set as above, or with *why NULL when OpenSSL failed (its reason is
  * on the error queue). */
 BIO *policy_bio_regular(const char *path, const char **why);
+/* policy_bio_regular for an entry of a hashed directory; *unseen true
+ * when the path could not even be looked at (no such entry: the end of
+ * its numbered run), false when it failed later (not a regular file,
+ * unreadable, writable by others). */
+BIO *policy_bio_entry(const char *path, bool *unseen);
 
 #endif

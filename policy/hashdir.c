@@ -50,25 +50,33 @@ static void lu_free(X509_LOOKUP *lu)
 	X509_LOOKUP_set_method_data(lu, NULL);
 }
 
-/* Every certificate (or CRL) of one PEM file into the store. */
-static void load_entry(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path, X509_LOOKUP_TYPE type)
+bool hashdir_load_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path, bool certs, bool crls)
 {
-	BIO *in = policy_bio_regular(path, NULL);
+	bool unseen;
+	BIO *in = policy_bio_entry(path, &unseen);
 	STACK_OF(X509_INFO) *inf;
 
 	if (!in)
-		return;
+		return !unseen;
 	inf = PEM_X509_INFO_read_bio_ex(in, NULL, NULL, "", libctx, NULL);
 	BIO_free(in);
 	for (int i = 0; inf && i < sk_X509_INFO_num(inf); i++) {
 		X509_INFO *it = sk_X509_INFO_value(inf, i);
 
-		if (type == X509_LU_X509 && it->x509)
+		if (certs && it->x509)
 			X509_STORE_add_cert(store, it->x509);
-		else if (type == X509_LU_CRL && it->crl)
+		if (crls && it->crl)
 			X509_STORE_add_crl(store, it->crl);
 	}
 	sk_X509_INFO_pop_free(inf, X509_INFO_free);
+	return true;
+}
+
+/* The entry's certificates, or its CRLs; false: no such entry (the end
+ * of the numbering). */
+static bool load_entry(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path, X509_LOOKUP_TYPE type)
+{
+	return hashdir_load_file(store, libctx, path, type == X509_LU_X509, type == X509_LU_CRL);
 }
 
 static int by_subject(X509_LOOKUP *lu, X509_LOOKUP_TYPE type, const X509_NAME *name, X509_OBJECT *ret)
@@ -86,13 +94,11 @@ static int by_subject(X509_LOOKUP *lu, X509_LOOKUP_TYPE type, const X509_NAME *n
 	for (size_t d = 0; ok && d < h->n; d++)
 		for (int k = 0; (type == X509_LU_X509 ? h->dirs[d].certs : h->dirs[d].crls) && k < 1000; k++) {
 			char path[4200];
-			struct stat st;
 
 			if ((size_t)snprintf(path, sizeof path, "%s/%08lx.%s%d", h->dirs[d].path, hash,
 					     type == X509_LU_CRL ? "r" : "", k) >= sizeof path ||
-			    policy_stat_path(path, &st) != 0)
+			    !load_entry(store, h->libctx, path, type))
 				break;
-			load_entry(store, h->libctx, path, type);
 		}
 	if (ok && X509_STORE_lock(store)) {
 		o = X509_OBJECT_retrieve_by_subject(X509_STORE_get0_objects(store), type, name);

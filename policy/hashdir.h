@@ -16,5 +16,10 @@
  * or a list separated by ':' as SSL_CERT_DIR is) for store.  false: no
  * memory. */
 bool hashdir_add(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *dirs, bool certs, bool crls);
+/* Every certificate (certs) and/or CRL (crls) of the PEM file path into
+ * store, the file opened as every policy file is (file.h); false when it
+ * could not even be looked at (no such file), true otherwise (an
+ * unreadable or unusable file adds nothing). */
+bool hashdir_load_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path, bool certs, bool crls);
 
 #endif
