@@ -45,30 +45,37 @@
  * remembered, and a session placed on one goes to a pump as on fds 0-2
  * (shim_tls_placed).  A number handed out again is forgotten (fclose()
  * closes with the C library's own close, which no wrapper sees). */
-static unsigned char *stdio_marks;
+static void *stdio_marks;              /* unsigned char[conntab_size] */
+
+/* A table of one entry of size bytes per number (conntab_size of them),
+ * in *cell: mapped at its first use (make), by whichever thread gets
+ * there first; NULL when it is not there (not made yet, or no memory). */
+static void *fd_table(void **cell, size_t size, bool make)
+{
+	void *m = __atomic_load_n(cell, __ATOMIC_ACQUIRE), *p;
+	size_t bytes = conntab_size * size;
+
+	if (m || !make)
+		return m;
+	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	if (!__atomic_compare_exchange_n(cell, &m, p, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		munmap(p, bytes);
+		return m;
+	}
+	return p;
+}
 
 static void stdio_mark(int fd, bool on)
 {
-	unsigned char *m = __atomic_load_n(&stdio_marks, __ATOMIC_ACQUIRE);
-	size_t n = conntab_size;
+	unsigned char *m;
 
-	if (fd < 0 || (size_t)fd >= n)
+	if (fd < 0 || (size_t)fd >= conntab_size)
 		return;
-	if (!m) {
-		void *p;
-
-		if (!on)
-			return;
-		p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (p == MAP_FAILED)
-			return;         /* fdopen_ready refuses then (shim_fd_has_file) */
-		if (!__atomic_compare_exchange_n(&stdio_marks, &m, p, false, __ATOMIC_ACQ_REL,
-						 __ATOMIC_ACQUIRE))
-			munmap(p, n);
-		else
-			m = p;
-	}
-	__atomic_store_n(&m[fd], on, __ATOMIC_RELEASE);
+	/* (no memory: fdopen_ready refuses then, shim_fd_has_file) */
+	if ((m = fd_table(&stdio_marks, sizeof *m, on)))
+		__atomic_store_n(&m[fd], on, __ATOMIC_RELEASE);
 }
 
 bool shim_fd_has_file(int fd)
@@ -88,30 +95,17 @@ bool shim_fd_has_file(int fd)
  * socket socket() made whose type is not SOCK_STREAM (UDP, ICMP, raw) is
  * remembered by number, and compared when asked: a number handed out
  * again, or a socket put there by a raw dup2, never passes for it. */
-static unsigned long *dgram_ino;
+static void *dgram_ino;                 /* unsigned long[conntab_size] */
 
 static void dgram_note(int fd, unsigned long ino)
 {
-	unsigned long *m = __atomic_load_n(&dgram_ino, __ATOMIC_ACQUIRE);
-	size_t n = conntab_size;
+	unsigned long *m;
 
-	if (fd < 0 || (size_t)fd >= n)
+	if (fd < 0 || (size_t)fd >= conntab_size)
 		return;
-	if (!m) {
-		void *p;
-
-		if (!ino)
-			return;
-		p = mmap(NULL, n * sizeof *m, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-			 -1, 0);
-		if (p == MAP_FAILED)
-			return;         /* not known then: refused as before */
-		if (!__atomic_compare_exchange_n(&dgram_ino, &m, p, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-			munmap(p, n * sizeof *m);
-		else
-			m = p;
-	}
-	__atomic_store_n(&m[fd], ino, __ATOMIC_RELEASE);
+	/* (no memory: not known then, refused as before) */
+	if ((m = fd_table(&dgram_ino, sizeof *m, ino != 0)))
+		__atomic_store_n(&m[fd], ino, __ATOMIC_RELEASE);
 }
 
 bool shim_sock_made_not_tcp(int fd)
