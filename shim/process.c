@@ -762,15 +762,13 @@ static struct policy_rule unknown_listener = {
 };
 
 /* A question about fd failed with err: NULL when the kernel's own answer
- * says fd is no socket (or no descriptor), else the stand-in above (only
- * the kernel's answers count as no: see shim_sock_tcp; getsockname
- * naming a Unix, netlink, packet or vsock socket is one). */
+ * says fd is no TCP socket (shim_sock_answered_not_tcp, or fstat: not a
+ * socket), else the stand-in above. */
 static const struct policy_rule *listener_unknown(int fd, int err)
 {
 	struct stat st;
 
-	if (err == EBADF || err == ENOTSOCK || (fstat(fd, &st) == 0 && !S_ISSOCK(st.st_mode)) ||
-	    shim_sock_no_tcp_family(fd))
+	if (shim_sock_answered_not_tcp(fd, err) || (fstat(fd, &st) == 0 && !S_ISSOCK(st.st_mode)))
 		return NULL;
 	return &unknown_listener;
 }

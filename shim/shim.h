@@ -436,9 +436,10 @@ int shim_close_own(int fd);
  * refused getsockopt, no memory): never to be taken for "no" where a
  * rule may name the socket. */
 int shim_sock_tcp(int fd);
-/* getsockopt refused: does getsockname say Unix, netlink, packet or
- * vsock (no TCP behind it)? */
-bool shim_sock_no_tcp_family(int fd);
+/* A question about fd failed with err: did the kernel still say that fd
+ * is no TCP socket (EBADF, ENOTSOCK, or getsockname naming Unix,
+ * netlink, packet or vsock)?  Any other error is no answer (sock.c). */
+bool shim_sock_answered_not_tcp(int fd, int err);
 /* Did socket() make fd (the same socket still) an internet socket that
  * is not SOCK_STREAM (fd.c)? */
 bool shim_sock_made_not_tcp(int fd);

@@ -21,20 +21,12 @@ bool shim_is_nonblocking(int fd)
 }
 
 
-/* The kernel's own "not a socket" and "not open" are answers; any other
- * error (a seccomp filter's EPERM or ENOSYS, ENOMEM) is not: the caller
- * must not take such a socket for a plain one. */
-static int asked(int err)
-{
-	return err == ENOTSOCK || err == EBADF ? 0 : -err;
-}
-
 /* For a socket whose getsockopt was refused: true when the kernel's
  * getsockname names a family no TCP can be behind (Unix, netlink, packet,
  * vsock): a sandboxed program's own IPC must not be taken for a TCP
  * socket of unknown rule.  An internet family says nothing (TCP, UDP,
  * SMC over TCP...), nor a refused getsockname. */
-bool shim_sock_no_tcp_family(int fd)
+static bool no_tcp_family(int fd)
 {
 	struct sockaddr_storage ss;
 	socklen_t l = sizeof ss;
@@ -45,9 +37,19 @@ bool shim_sock_no_tcp_family(int fd)
 		ss.ss_family == AF_VSOCK);
 }
 
+/* The kernel's own "not a socket" and "not open" are answers, and so is
+ * getsockname's family (no_tcp_family); any other error (a seccomp
+ * filter's EPERM or ENOSYS, ENOMEM) is not: the caller must not take such
+ * a socket for a plain one. */
+bool shim_sock_answered_not_tcp(int fd, int err)
+{
+	return err == ENOTSOCK || err == EBADF || no_tcp_family(fd);
+}
+
+/* A getsockopt of shim_sock_tcp failed with err. */
 static int refused(int fd, int err)
 {
-	return shim_sock_made_not_tcp(fd) || shim_sock_no_tcp_family(fd) ? 0 : -err;
+	return shim_sock_answered_not_tcp(fd, err) || shim_sock_made_not_tcp(fd) ? 0 : -err;
 }
 
 int shim_sock_tcp(int fd)
@@ -56,12 +58,12 @@ int shim_sock_tcp(int fd)
 	socklen_t l = sizeof type;
 
 	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0)
-		return asked(errno) ? refused(fd, errno) : 0;
+		return refused(fd, errno);
 	if (type != SOCK_STREAM)
 		return 0;
 	l = sizeof proto;
 	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) < 0)
-		return asked(errno) ? refused(fd, errno) : 0;
+		return refused(fd, errno);
 	return proto == IPPROTO_TCP || proto == 262 /* IPPROTO_MPTCP */;
 }
 
