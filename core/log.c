@@ -269,6 +269,23 @@ static void unknown(struct stat *st)
 	st->st_mode = S_IFIFO;
 }
 
+/* What standard error is, in *st: a file a line may go to (STDERR_FILE),
+ * one fstat may not look at but that is no socket (STDERR_UNKNOWN, *st as
+ * unknown() says), or nothing a line may go to (STDERR_NONE: closed, or a
+ * socket: never onto a socket). */
+enum stderr_kind { STDERR_NONE, STDERR_UNKNOWN, STDERR_FILE };
+
+static enum stderr_kind stderr_is(struct stat *st)
+{
+	if (fstat(2, st) < 0) {
+		if (!unverifiable(2, errno))
+			return STDERR_NONE;
+		unknown(st);
+		return STDERR_UNKNOWN;
+	}
+	return S_ISSOCK(st->st_mode) ? STDERR_NONE : STDERR_FILE;
+}
+
 /* The fd this line may go to, or -1 to drop it; *st: what it is. */
 static int target(struct stat *st)
 {
@@ -289,14 +306,14 @@ static int target(struct stat *st)
 			unknown(st);
 		return fd;
 	}
-	if (fstat(2, st) < 0) {
-		if (!unverifiable(2, errno))
-			return -1;
-		unknown(st);
+	switch (stderr_is(st)) {
+	case STDERR_NONE:
+		return -1;
+	case STDERR_UNKNOWN:
 		return 2;
+	default:
+		break;
 	}
-	if (S_ISSOCK(st->st_mode))
-		return -1;      /* never onto a socket */
 	if (st->st_dev == id_dev && st->st_ino == id_ino)
 		return 2;
 	return -1;              /* the number now names some other file */
@@ -429,14 +446,8 @@ void log_stderr_write(const char *buf, size_t n)
 	struct stat st;
 	int e;
 
-	if (fstat(2, &st) < 0) {
-		if (!unverifiable(2, errno))
-			return;
-		unknown(&st);
-	} else if (S_ISSOCK(st.st_mode)) {
-		return;
-	}
-	(void)write_quiet(2, &st, buf, n, &e);
+	if (stderr_is(&st) != STDERR_NONE)
+		(void)write_quiet(2, &st, buf, n, &e);
 }
 
 /* The room log_vmsg leaves in front of a line for what put_line puts
