@@ -125,7 +125,7 @@ bool shim_resolve_accepted(int fd, const struct sockaddr *peer, socklen_t pl, st
 {
 	struct sockaddr_storage local, asked;
 	socklen_t ll = sizeof local, al = sizeof asked;
-	int proto = 0;
+	int proto = 0, kind;
 	socklen_t l = sizeof proto;
 
 	memset(v, 0, sizeof *v);
@@ -139,14 +139,21 @@ bool shim_resolve_accepted(int fd, const struct sockaddr *peer, socklen_t pl, st
 	if (!shim_verdict_accepted(shim_policy, (struct sockaddr *)&local, ll, peer, pl, fd, v))
 		return false;
 	/* accept() hands out connection-oriented sockets only (TCP, MPTCP,
-	 * SCTP, DCCP: never a raw one): the protocol alone tells TCP, and TCP
-	 * and MPTCP sockets are always SOCK_STREAM. */
+	 * SMC, SCTP, DCCP: never a raw one): the protocol tells TCP (TCP,
+	 * MPTCP and SMC sockets are always SOCK_STREAM); another one on an
+	 * internet socket (SCTP) is foreign: *err SHIM_ERR_FOREIGN, v kept,
+	 * unless the rule says plain. */
 	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) < 0) {
 		*err = errno;
 		memset(v, 0, sizeof *v);
 		return false;
 	}
-	if (proto != IPPROTO_TCP && proto != 262 /* IPPROTO_MPTCP */) {
+	if ((kind = shim_stream_kind(fd, proto)) != SHIM_SOCK_TCP) {
+		if (kind == SHIM_SOCK_FOREIGN && v->rule->action != POLICY_PLAIN) {
+			*err = SHIM_ERR_FOREIGN;
+			return false;
+		}
+		*err = kind < 0 ? -kind : 0;
 		memset(v, 0, sizeof *v);
 		return false;
 	}
@@ -166,13 +173,21 @@ bool shim_resolve_connect(int fd, const struct sockaddr *dst, socklen_t len, str
 	 * not an internet address, needs no question to the kernel. */
 	if (!shim_verdict_connect(shim_policy, dst, len, shim_default_name, v))
 		return false;
-	if (fd < 0 || (tcp = shim_sock_tcp(fd)) > 0)
+	if (fd < 0 || (tcp = shim_sock_tcp(fd)) == SHIM_SOCK_TCP)
 		return true;
 	/* Not told (getsockopt refused by a seccomp filter, say): a TCP
 	 * socket for all we know.  Plain by policy, it may go; otherwise
-	 * the caller refuses it (err), or takes it for TCP (no err). */
+	 * the caller refuses it (err), or takes it for TCP (no err).  A
+	 * foreign stream (SCTP: shim_stream_kind) is the same, but said so
+	 * (*err SHIM_ERR_FOREIGN, v kept for the caller's log line). */
 	if (tcp < 0 && (!err || v->rule->action == POLICY_PLAIN))
 		return true;
+	if (tcp == SHIM_SOCK_FOREIGN && v->rule->action != POLICY_PLAIN) {
+		if (!err)
+			return true;
+		*err = SHIM_ERR_FOREIGN;
+		return false;
+	}
 	if (tcp < 0)
 		*err = -tcp;
 	memset(v, 0, sizeof *v);
@@ -477,6 +492,15 @@ static uintptr_t classify_locked(int fd, bool at_start)
 		log_warn("%s rule \"%s\": connection on fd %d (not made through this library) refused"
 			 " by policy (action = \"deny\")", v.desc, v.rule->name, fd);
 		(void)REAL(shutdown)(fd, SHUT_RDWR);
+		refuse_socket(fd);
+		record(fd, CT_REFUSED);
+		return CT_REFUSED;
+	}
+	if (tcp == SHIM_SOCK_FOREIGN) {
+		log_error("%s rule \"%s\": fd %d (not made through this library) is a connection over"
+			  " protocol %d, not TCP (SCTP, or one this library does not know), where the policy"
+			  " says TLS; refused: every call on it fails with ECONNRESET", v.desc, v.rule->name,
+			  fd, shim_sock_protocol(fd));
 		refuse_socket(fd);
 		record(fd, CT_REFUSED);
 		return CT_REFUSED;

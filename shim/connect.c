@@ -107,6 +107,15 @@ static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 		conntab_set(fd, CT_PLAIN);
 	}
 	if (!shim_resolve_connect(fd, sa, len, &v, &r)) {
+		if (r == SHIM_ERR_FOREIGN) {
+			/* No TCP peer can be behind it, and the library's
+			 * TLS runs over TCP only: never plaintext instead. */
+			log_error("%s rule \"%s\": connect on fd %d over protocol %d, not TCP (SCTP, or"
+				  " one this library does not know), where the policy says %s; refused",
+				  v.desc, v.rule->name, fd, shim_sock_protocol(fd),
+				  v.rule->action == POLICY_DENY ? "deny" : "TLS");
+			return -ECONNREFUSED;
+		}
 		if (r) {
 			char desc[96];
 

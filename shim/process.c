@@ -777,7 +777,7 @@ const struct policy_rule *shim_tls_listener(int fd)
 {
 	struct sockaddr_storage ss;
 	socklen_t l = sizeof ss;
-	int acc = 0, proto = 0;
+	int acc = 0, proto = 0, kind;
 	socklen_t il = sizeof acc;
 	struct shim_verdict v;
 	bool wild;
@@ -789,12 +789,17 @@ const struct policy_rule *shim_tls_listener(int fd)
 		return listener_unknown(fd, errno);
 	if (!acc)
 		return NULL;
-	/* TCP or MPTCP (protocol 262, mptcpize's): an MPTCP listener's
-	 * connections are TLS by the same rules (shim_resolve_accepted). */
+	/* TCP, MPTCP (protocol 262, mptcpize's) or SMC: its connections are
+	 * TLS by the same rules (shim_resolve_accepted).  An internet stream
+	 * of another protocol (SCTP) too: the library refuses its
+	 * connections where a rule says TLS, and a program without it would
+	 * serve them in clear (shim_stream_kind). */
 	il = sizeof proto;
 	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &il) < 0)
 		return listener_unknown(fd, errno);
-	if (proto != IPPROTO_TCP && proto != 262 /* IPPROTO_MPTCP */)
+	if ((kind = shim_stream_kind(fd, proto)) < 0)
+		return listener_unknown(fd, -kind);
+	if (!kind)
 		return NULL;
 	if (REAL(getsockname)(fd, (struct sockaddr *)&ss, &l) < 0)
 		return listener_unknown(fd, errno);

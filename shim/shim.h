@@ -230,7 +230,11 @@ bool shim_resolve_accepted(int fd, const struct sockaddr *peer, socklen_t pl, st
  * connect to: wildcards mean loopback). */
 /* *err (when not NULL): 0, or the errno of a question about fd the
  * kernel did not answer (then false although a tls or deny rule names
- * dst: the caller refuses the connection; with err NULL, true then). */
+ * dst: the caller refuses the connection; with err NULL, true then).
+ * SHIM_ERR_FOREIGN (both functions): fd is an internet stream socket of
+ * a protocol that is not TCP (SCTP...) and a tls or deny rule names it:
+ * false, v holds that rule, and the caller refuses the connection. */
+#define SHIM_ERR_FOREIGN (-1)
 bool shim_resolve_connect(int fd, const struct sockaddr *dst, socklen_t len,
 			  struct shim_verdict *v, int *err);
 /* Classify an fd the shim has not seen (inherited, passed with SCM_RIGHTS,
@@ -431,11 +435,19 @@ int shim_open_own(const char *path, int flags);
 int shim_close_own(int fd);
 
 /* Socket helpers. */
-/* Is fd a TCP (or MPTCP) socket?  1 yes, 0 no (not a socket, not open,
- * another kind), or -errno when the kernel did not say (a seccomp filter
- * refused getsockopt, no memory): never to be taken for "no" where a
- * rule may name the socket. */
+/* Is fd a TCP (or MPTCP, or SMC) socket?  SHIM_SOCK_TCP yes;
+ * SHIM_SOCK_FOREIGN an internet stream socket of another protocol (SCTP,
+ * or one the library does not know: refused where a tls or deny rule
+ * names it); 0 no (not a socket, not open, not a stream, not internet);
+ * or -errno when the kernel did not say (a seccomp filter refused
+ * getsockopt, no memory): never to be taken for "no" where a rule may
+ * name the socket. */
+enum { SHIM_SOCK_TCP = 1, SHIM_SOCK_FOREIGN = 2 };
 int shim_sock_tcp(int fd);
+/* The same for a SOCK_STREAM socket whose SO_PROTOCOL said proto. */
+int shim_stream_kind(int fd, int proto);
+/* fd's SO_PROTOCOL, or -1 (for a log line). */
+int shim_sock_protocol(int fd);
 /* A question about fd failed with err: did the kernel still say that fd
  * is no TCP socket (EBADF, ENOTSOCK, or getsockname naming Unix,
  * netlink, packet or vsock)?  Any other error is no answer (sock.c). */

@@ -52,6 +52,42 @@ static int refused(int fd, int err)
 	return shim_sock_answered_not_tcp(fd, err) || shim_sock_made_not_tcp(fd) ? 0 : -err;
 }
 
+#ifndef AF_SMC
+#define AF_SMC 43
+#endif
+
+/* What a stream socket of protocol proto (SO_PROTOCOL's answer) is.
+ * TCP, MPTCP (262) and SMC (IPPROTO_SMC, 256, Linux 6.11; or an AF_SMC
+ * socket, smc_run's) are TCP on the wire, or fall back to it: a rule
+ * that names the destination applies, and TLS runs over them.  Any other
+ * protocol of an internet socket (SCTP's one-to-one style, 132, or one
+ * this library does not know) is not taken for "not TCP" but said to be
+ * foreign (SHIM_SOCK_FOREIGN): the callers refuse it where a tls or deny
+ * rule names it, as no TCP peer can be behind it and the library's TLS
+ * runs over TCP only.  The family is asked only when the protocol is not
+ * TCP's (one system call more, never for a TCP socket). */
+int shim_stream_kind(int fd, int proto)
+{
+	int dom = AF_UNSPEC;
+	socklen_t l = sizeof dom;
+
+	if (proto == IPPROTO_TCP || proto == 262 /* IPPROTO_MPTCP */ || proto == 256 /* IPPROTO_SMC */)
+		return SHIM_SOCK_TCP;
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) < 0)
+		return refused(fd, errno);
+	if (dom == AF_SMC)
+		return SHIM_SOCK_TCP;
+	return dom == AF_INET || dom == AF_INET6 ? SHIM_SOCK_FOREIGN : 0;
+}
+
+int shim_sock_protocol(int fd)
+{
+	int proto = -1;
+	socklen_t l = sizeof proto;
+
+	return REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) < 0 ? -1 : proto;
+}
+
 int shim_sock_tcp(int fd)
 {
 	int type = 0, proto = 0;
@@ -64,7 +100,7 @@ int shim_sock_tcp(int fd)
 	l = sizeof proto;
 	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) < 0)
 		return refused(fd, errno);
-	return proto == IPPROTO_TCP || proto == 262 /* IPPROTO_MPTCP */;
+	return shim_stream_kind(fd, proto);
 }
 
 /* The kernel's TCP state of fd (TCP_SYN_SENT, TCP_CLOSE, ...), or -1. */

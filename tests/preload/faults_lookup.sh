@@ -6,6 +6,15 @@
 # connection is closed with an error line, the program never sees it, no
 # byte is echoed in clear to a plain client on the TLS port, and the
 # server lives on (its accept() goes on waiting).
+# A TCP socket whose SO_PROTOCOL says 256 (IPPROTO_SMC, TCP on the wire or
+# falling back to it; this kernel has no SMC, so the injector,
+# TLSSHIM_TEST_LOOKUPFAIL=protocol=N, makes the answer up) is TCP to the
+# library: TLS to a connect rule's server and from an accept rule's
+# client.  Saying 132 (SCTP, or any protocol the library does not know):
+# the connect() a tls rule names fails with ECONNREFUSED and its
+# connection accepted on a tls port is closed, each with an error line,
+# and no byte goes in clear.  (The old library took both for "not TCP":
+# plaintext.)
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim faults_lookup_setup
@@ -41,6 +50,93 @@ EOC
 		fail "$name" "echo_server died$(show "$T/$name.err")"
 	else
 		pass "$name"
+	fi
+	stop "$srv"
+done
+
+# ---- SO_PROTOCOL 256 (SMC) or 132 (SCTP) on a TLS-ruled connection ----------
+P=$(free_port)
+policy "$T/proto_out.conf" <<EOC
+rules = ( { name = "out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+OUT=$POLICY
+name=connect_smc_protocol_is_tls
+if ! start_peer "$name.srv" server --port "$P" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
+	--timeout $((10 * TS)) --record "$T/$name.rec"; then
+	fail "$name" "the TLS server never started$(show "$T/$name.srv.err")"
+else
+	echo "smc-secret-$$" | TLSSHIM_LOG_FILE="$T/$name.log" TLSSHIM_TEST_LOOKUPFAIL=protocol=256 \
+		timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD $INJ" TLSSHIM_CONFIG="$OUT" \
+		"$PROGS/client" 127.0.0.1 "$P" >"$T/$name.out" 2>"$T/$name.err"
+	# (the TLS server records what it decrypted)
+	if grep -q "^smc-secret-$$\$" "$T/$name.out" && grep -q "^smc-secret-$$\$" "$T/$name.rec"; then
+		pass "$name"
+	else
+		fail "$name" "no TLS echo: client '$(cat "$T/$name.out" "$T/$name.err")' recorded '$(cat "$T/$name.rec" 2>/dev/null)'$(show "$T/$name.log")"
+	fi
+	stop "$PEER"
+fi
+
+P=$(free_port)
+policy "$T/proto_out2.conf" <<EOC
+rules = ( { name = "out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+OUT=$POLICY
+name=connect_sctp_protocol_refused_not_plain
+audit_exclude "$P" "$name: a plain server on the TLS port records what reaches it (it must get nothing)"
+if ! start_peer "$name.srv" server --plain --port "$P" --timeout $((10 * TS)) --record "$T/$name.rec"; then
+	fail "$name" "the plain server never started$(show "$T/$name.srv.err")"
+else
+	echo "sctp-secret-$$" | TLSSHIM_LOG_FILE="$T/$name.log" TLSSHIM_TEST_LOOKUPFAIL=protocol=132 \
+		timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD $INJ" TLSSHIM_CONFIG="$OUT" \
+		"$PROGS/client" 127.0.0.1 "$P" >"$T/$name.out" 2>"$T/$name.err"
+	if [ -s "$T/$name.rec" ] || grep -q '^conn' "$T/$name.srv.out"; then
+		fail "$name" "the server got a connection: '$(cat "$T/$name.rec" 2>/dev/null)'$(show "$T/$name.log")"
+	elif ! grep -q '^client: connect: Connection refused' "$T/$name.err" ||
+	     ! grep -q 'error: 127.0.0.1:'"$P"' rule "out": connect on fd [0-9]* over protocol 132, not TCP .* where the policy says TLS; refused' "$T/$name.log"; then
+		fail "$name" "no refusal: $(cat "$T/$name.err")$(show "$T/$name.log")"
+	else
+		pass "$name"
+	fi
+	stop "$PEER"
+fi
+
+for proto in 256 132; do
+	P=$(free_port)
+	policy "$T/proto_in$proto.conf" <<EOC
+rules = ( { name = "in"; direction = "accept"; port = $P;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOC
+	[ "$proto" = 256 ] && name=accept_smc_protocol_is_tls || name=accept_sctp_protocol_closed_not_plain
+	export TLSSHIM_LOG_FILE="$T/$name.log"
+	[ "$proto" = 132 ] && audit_exclude "$P" "$name: a plain client talks to the TLS port on purpose (it must get no echo)"
+	bg env TLSSHIM_TEST_LOOKUPFAIL=protocol=$proto LD_PRELOAD="$SHIM_PRELOAD $INJ" TLSSHIM_CONFIG="$POLICY" \
+		"$PROGS/echo_server" "$P" >"$T/$name.out" 2>"$T/$name.err"
+	srv=$!
+	if ! wait_for "$T/$name.out" '^listening' 10; then
+		fail "$name" "echo_server never listened$(show "$T/$name.err")"
+		continue
+	fi
+	if [ "$proto" = 256 ]; then
+		peer client --port "$P" --ca "$CERTS/ca.crt" --server-name localhost --send "smc-$$" \
+			--timeout $((10 * TS)) >"$T/$name.cli" 2>&1
+		if grep -q '^echo ok' "$T/$name.cli"; then
+			pass "$name"
+		else
+			fail "$name" "no TLS echo: $(tr '\n' '|' <"$T/$name.cli")$(show "$TLSSHIM_LOG_FILE")"
+		fi
+	else
+		peer raw --port "$P" --send "plain-secret-$$" --record "$T/$name.raw" --timeout $((10 * TS)) \
+			>"$T/$name.cli" 2>&1
+		if [ -s "$T/$name.raw" ]; then
+			fail "$name" "the plain client got '$(cat "$T/$name.raw")' from the TLS port$(show "$TLSSHIM_LOG_FILE")"
+		elif ! grep -q 'error: .* rule "in": connection accepted on fd [0-9]* over protocol 132, not TCP .* where the policy says TLS; connection closed' "$TLSSHIM_LOG_FILE"; then
+			fail "$name" "no error line$(show "$TLSSHIM_LOG_FILE" "$T/$name.cli")"
+		elif ! alive "$srv"; then
+			fail "$name" "echo_server died$(show "$T/$name.err")"
+		else
+			pass "$name"
+		fi
 	fi
 	stop "$srv"
 done

@@ -10,7 +10,11 @@
  * SO_PROTOCOL does ("protocol"); every other call goes to the C library.
  * What a kernel short of memory would do; the library must then refuse
  * the connection rather than hand it to the program as plain TCP.
- * Knows nothing about TLS.
+ *   TLSSHIM_TEST_LOOKUPFAIL=protocol=N: SO_PROTOCOL of every TCP socket
+ * answers N instead (256: IPPROTO_SMC, 132: SCTP), connected or not: a
+ * kernel without SMC or SCTP cannot make such a socket, and the library
+ * must still class it (it carries TCP here, so the wire shows what the
+ * library made of it).  Knows nothing about TLS.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -53,11 +57,18 @@ int getsockopt(int fd, int level, int opt, void *v, socklen_t *l)
 {
 	static int (*next)(int, int, int, void *, socklen_t *);
 
+	const char *as = getenv("TLSSHIM_TEST_LOOKUPFAIL");
+	int r;
+
 	if (level == SOL_SOCKET && opt == SO_PROTOCOL && mode("protocol") && connected(fd)) {
 		errno = ENOBUFS;
 		return -1;
 	}
 	if (!next)
 		next = (int (*)(int, int, int, void *, socklen_t *))dlsym(RTLD_NEXT, "getsockopt");
-	return next(fd, level, opt, v, l);
+	r = next(fd, level, opt, v, l);
+	if (r == 0 && level == SOL_SOCKET && opt == SO_PROTOCOL && as && strncmp(as, "protocol=", 9) == 0 &&
+	    v && l && *l >= sizeof(int) && *(int *)v == 6 /* IPPROTO_TCP */)
+		*(int *)v = atoi(as + 9);
+	return r;
 }
