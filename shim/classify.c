@@ -606,8 +606,15 @@ intptr_t shim_route_conn(int fd, uintptr_t v)
 		 * memory allocator reading /proc from inside its own lock): only
 		 * a socket needs the policy; anything else passes without
 		 * loading it here (which would allocate, and might re-enter
-		 * the caller's lock). */
-		if (shim_initialising() || fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+		 * the caller's lock).  Only the kernel's answers say "not a
+		 * socket": a file, or EBADF.  An fstat a seccomp filter refused
+		 * (one inherited through exec, while another library's
+		 * constructor does socket I/O before ours) let the call pass
+		 * unclassified, in clear where the policy says TLS: the policy
+		 * is loaded, and the number classified as after start-up. */
+		if (shim_initialising())
+			return ROUTE_PASS;
+		if (fstat(fd, &st) < 0 ? errno == EBADF : !S_ISSOCK(st.st_mode))
 			return ROUTE_PASS;
 		shim_ensure_init();
 		v = conntab_load(fd);

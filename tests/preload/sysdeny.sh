@@ -28,7 +28,12 @@
 #  * a UDP socket socket() made, connected to the TLS port with getsockopt
 #    refused: socket() told it is not TCP (the connect was refused);
 #  * a filter on a call the library can do without (getsockname,
-#    newfstatat on a connect): the exchange still works, over TLS.
+#    newfstatat on a connect): the exchange still works, over TLS;
+#  * before start-up: another library's constructor (it runs before the
+#    library's) installs a filter refusing fstat and newfstatat (as one
+#    inherited through exec would), then writes on an inherited socket
+#    the policy makes TLS: the write fails with ECONNRESET and a log line
+#    (the refused fstat let it pass unclassified, in clear, before).
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/failclosed_common.inc"
 need_shim
@@ -173,4 +178,114 @@ for d in getsockopt:EPERM getsockopt:ENOSYS; do
 		fail "exec without the library, $d: a Unix socket inherited" "$(what "$_n"); log: $(log_tail "$T/$_n.log")"
 	fi
 done
+
+# Before start-up: the write of another library's constructor, fstat refused.
+cat >"$T/early.c" <<'EOC'
+#include <errno.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#if defined(__x86_64__)
+#define ARCH AUDIT_ARCH_X86_64
+#define FSTAT_NR SYS_fstat
+#else
+#define ARCH AUDIT_ARCH_AARCH64
+#define FSTAT_NR SYS_newfstatat
+#endif
+static long rc = -2;
+static int err;
+long early_rc(int *e) { *e = err; return rc; }
+__attribute__((constructor)) static void early(void)
+{
+	const char *fd = getenv("EARLY_FD"), *msg = getenv("EARLY_SENT");
+	/* fstat and newfstatat refused: of EARLY_FD only, or (EARLY_ALL) of
+	 * every file (the policy's too) */
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ARCH, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_newfstatat, 1, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, FSTAT_NR, 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+		getenv("EARLY_ALL") ? (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JA, 0, 0, 0)
+				    : (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+								   (unsigned)atoi(fd ? fd : "-1"), 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof f / sizeof f[0], .filter = f };
+
+	if (!fd || !msg || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+		return;
+	rc = write(atoi(fd), msg, strlen(msg));
+	err = errno;
+}
+EOC
+cat >"$T/early_main.c" <<'EOC'
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <string.h>
+long early_rc(int *e);
+int main(void)
+{
+	int e;
+	long r = early_rc(&e);
+
+	printf("ctor write rc=%ld errno=%s\n", r, r < 0 ? strerrorname_np(e) : "0");
+	return 0;
+}
+EOC
+# (a parent without the library connects, and the socket is inherited)
+early() {
+	_n=$1
+	TLSSHIM_LOG_FILE="$T/$_n.log" TLSSHIM_CONFIG="$T/fc.conf" EARLY_SENT="$SENT
+" timeout -k 2 $((20 * TS)) "$PY" -c '
+import os, socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+os.set_inheritable(s.fileno(), True)
+os.environ["EARLY_FD"] = str(s.fileno())
+os.environ["LD_PRELOAD"] = sys.argv[2]
+os.execv(sys.argv[3], sys.argv[3:])' "$R" "$SHIM_PRELOAD" "$T/early" >"$T/$_n.out" 2>&1
+	rc=$?
+	srv_settled peer 1 2
+	fc_collect peer "$_n"
+	fc_wire "$_n"
+	wrc=$?
+}
+if ! cc -shared -fPIC -o "$T/libearly.so" "$T/early.c" 2>"$T/cc.err" ||
+   ! cc -o "$T/early" "$T/early_main.c" -L"$T" -Wl,--no-as-needed -learly -Wl,-rpath,"$T" 2>>"$T/cc.err"; then
+	fail "early: setup" "cannot build the program$(show "$T/cc.err")"
+else
+	# The socket's fstat refused: classified without it (refused).
+	early early_nostat
+	_c="before start-up, a constructor's write with the socket's fstat refused"
+	if [ $wrc -ne 0 ] || srv_data early_nostat | grep -q -F "$SENT"; then
+		fail "$_c: nothing in clear" "$WIRE_OUT; $(what early_nostat); log: $(log_tail "$T/early_nostat.log")"
+	elif ! grep -q -x 'ctor write rc=-1 errno=ECONNRESET' "$T/early_nostat.out" ||
+	     ! grep -q "fd [0-9]* (not made through this library): fstat refused" "$T/early_nostat.log"; then
+		fail "$_c: ECONNRESET, a log line" "exit $rc; $(what early_nostat); log: $(log_tail "$T/early_nostat.log")"
+	else
+		pass "$_c: ECONNRESET, nothing in clear ($WIRE_OUT)"
+	fi
+	# Every fstat refused: the policy file cannot be read either, so the
+	# library refuses to start, before the write.
+	EARLY_ALL=1 early early_nostat_all
+	_c="before start-up, a constructor's write with every fstat refused"
+	if [ $wrc -ne 0 ] || srv_data early_nostat_all | grep -q -F "$SENT"; then
+		fail "$_c: nothing in clear" "$WIRE_OUT; $(what early_nostat_all); log: $(log_tail "$T/early_nostat_all.log")"
+	elif [ $rc -ne 78 ] || grep -q '^ctor write' "$T/early_nostat_all.out" ||
+	     ! grep -q "refusing to start: .*cannot read policy file" "$T/early_nostat_all.log"; then
+		fail "$_c: the library refuses to start" "exit $rc; $(what early_nostat_all); log: $(log_tail "$T/early_nostat_all.log")"
+	else
+		pass "$_c: exit 78 before it, nothing in clear ($WIRE_OUT)"
+	fi
+fi
 fc_stop
