@@ -757,6 +757,22 @@ static bool reason_data(int reason, char *buf, size_t len)
 	return found;
 }
 
+/* Did an allocation fail among the engine's errors?  OpenSSL puts the
+ * allocation's ERR_R_MALLOC_FAILURE first and the giving-up step's
+ * "internal error" last, and the last is the one a log line names: a
+ * process short of memory (RLIMIT_AS, RLIMIT_DATA) read as a bug.  Takes
+ * the errors off the queue, as reason_data does. */
+static bool errors_out_of_memory(void)
+{
+	unsigned long code;
+	bool oom = false;
+
+	while ((code = ERR_get_error()) != 0)
+		if (ERR_GET_REASON(code) == ERR_GET_REASON(ERR_R_MALLOC_FAILURE))
+			oom = true;
+	return oom;
+}
+
 static ssize_t stage_locked(struct tls_conn *c, size_t want);
 
 /* A send failed because the peer reset the connection (ECONNRESET; EPIPE
@@ -877,6 +893,9 @@ static void note_failure(struct tls_conn *c, bool newerr)
 		why = TLS_FAIL_SYSCALL;
 		snprintf(m, ml, "%s: %s", in_handshake ? "socket error during the handshake"
 			 : "socket error", strerror(c->sys_errno));
+	} else if (newerr && errors_out_of_memory()) {
+		snprintf(m, ml, "%sout of memory: OpenSSL could not allocate (the process's RLIMIT_AS or"
+			 " RLIMIT_DATA, or the system's memory)", in_handshake ? "handshake failed: " : "");
 	} else if (newerr) {
 		const char *r = ERR_reason_error_string(e);
 		snprintf(m, ml, "%s%s", in_handshake ? "handshake failed: " : "",

@@ -29,6 +29,8 @@
 #    refused: socket() told it is not TCP (the connect was refused);
 #  * a filter on a call the library can do without (getsockname,
 #    newfstatat on a connect): the exchange still works, over TLS;
+#  * RLIMIT_AS leaving no memory: the connection fails, and the log line
+#    says out of memory (OpenSSL's "internal error" before);
 #  * before start-up: another library's constructor (it runs before the
 #    library's) installs a filter refusing fstat and newfstatat (as one
 #    inherited through exec would), then writes on an inherited socket
@@ -136,6 +138,27 @@ for d in getsockopt:EPERM getsockopt:ENOSYS; do
 		fail "UDP connect to the rule's port with $d: it works" "$(what "$_n"); log: $(log_tail "$T/$_n.log")"
 	fi
 done
+
+# No memory to be had (RLIMIT_AS below what the process maps already):
+# OpenSSL's allocation fails mid-session, and the log says so (it said
+# "internal error", OpenSSL's last error, not its first).  Not with a
+# sanitizer, whose allocator cannot live under such a limit.
+case "$SHIM_PRELOAD" in
+*libasan*|*libtsan*) ;;
+*)
+	# (what was sent before went as TLS: the wire check)
+	run oom as:1 connect
+	if [ $wrc -ne 0 ]; then
+		fail "connect with as:1: nothing in clear" "$WIRE_OUT; $(what oom); log: $(log_tail "$T/oom.log")"
+	elif ! grep -q -x -E "(connect rc=-1 errno=ECONNREFUSED|read rc=-1 errno=ECONNRESET data=)" "$T/oom.out" ||
+	     ! grep -q -E "rule \"fc-out\": (handshake failed: )?out of memory: OpenSSL could not allocate" "$T/oom.log"; then
+		fail "connect with as:1: the connection fails, the log says out of memory" \
+			"exit $rc; $(what oom); log: $(log_tail "$T/oom.log")"
+	else
+		pass "connect with as:1: $(grep -E '^(connect|read) rc=-1' "$T/oom.out"), out of memory logged ($WIRE_OUT)"
+	fi
+	;;
+esac
 
 # A session on standard output with no pump: stdio's write must not pass.
 # (EPIPE, or ECONNRESET once the relay's reset came back.)
