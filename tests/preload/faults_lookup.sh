@@ -11,10 +11,12 @@
 # TLSSHIM_TEST_LOOKUPFAIL=protocol=N, makes the answer up) is TCP to the
 # library: TLS to a connect rule's server and from an accept rule's
 # client.  Saying 132 (SCTP, or any protocol the library does not know):
-# the connect() a tls rule names fails with ECONNREFUSED and its
-# connection accepted on a tls port is closed, each with an error line,
-# and no byte goes in clear.  (The old library took both for "not TCP":
-# plaintext.)
+# the connect() a tls rule names fails with ECONNREFUSED, its connection
+# accepted on a tls port is closed, such a connection inherited through
+# exec is refused, each with an error line, and no byte goes in clear;
+# a listener on a tls port is withheld from an exec without the library.
+# (The old library took both for "not TCP": plaintext, and the listener
+# passed on.)
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim faults_lookup_setup
@@ -140,3 +142,45 @@ EOC
 	fi
 	stop "$srv"
 done
+
+# ---- SO_PROTOCOL 132: an inherited connection, a listener at exec ----------
+P=$(free_port)
+policy "$T/proto_inh.conf" <<EOC
+rules = ( { name = "out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; },
+          { name = "in"; direction = "accept"; port = $P;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOC
+name=inherited_sctp_protocol_connection_refused
+audit_exclude "$P" "$name: a plain server on the TLS port records what reaches it (it must get nothing)"
+if ! start_peer "$name.srv" server --plain --port "$P" --timeout $((10 * TS)) --record "$T/$name.rec"; then
+	fail "$name" "the plain server never started$(show "$T/$name.srv.err")"
+else
+	# (a parent without the library connects; sh inherits the socket)
+	TLSSHIM_LOG_FILE="$T/$name.log" TLSSHIM_TEST_LOOKUPFAIL=protocol=132 TLSSHIM_CONFIG="$POLICY" \
+		timeout -k 2 $((20 * TS)) "$PY" -c '
+import os, socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+os.dup2(s.fileno(), 7)
+os.environ["LD_PRELOAD"] = sys.argv[2]
+os.execv("/bin/sh", ["sh", "-c", "printf \"%s\\n\" \"$0\" >&7 && echo wrote", sys.argv[3]])' \
+		"$P" "$SHIM_PRELOAD $INJ" "inh-secret-$$" >"$T/$name.out" 2>&1
+	stop "$PEER"
+	if [ -s "$T/$name.rec" ]; then
+		fail "$name" "the server got '$(cat "$T/$name.rec")'$(show "$T/$name.log")"
+	elif grep -q '^wrote' "$T/$name.out" ||
+	     ! grep -q 'error: .* rule "out": fd 7 (not made through this library) is a connection over protocol 132, not TCP' "$T/$name.log"; then
+		fail "$name" "not refused: $(tr '\n' '|' <"$T/$name.out")$(show "$T/$name.log")"
+	else
+		pass "$name"
+	fi
+fi
+
+name=exec_sctp_protocol_tls_listener_withheld
+TLSSHIM_LOG_FILE="$T/$name.log" TLSSHIM_TEST_LOOKUPFAIL=protocol=132 timeout -k 2 $((20 * TS)) \
+	env LD_PRELOAD="$SHIM_PRELOAD $INJ" TLSSHIM_CONFIG="$POLICY" "$PROGS/sysdeny" none execlisten "$P" x \
+	>"$T/$name.out" 2>&1
+if grep -q -x 'listener withheld' "$T/$name.out" && grep -q 'not passed on (close-on-exec)' "$T/$name.log"; then
+	pass "$name"
+else
+	fail "$name" "$(tr '\n' '|' <"$T/$name.out")$(show "$T/$name.log")"
+fi
