@@ -148,11 +148,8 @@ bool shim_resolve_accepted(int fd, const struct sockaddr *peer, socklen_t pl, st
 		memset(v, 0, sizeof *v);
 		return false;
 	}
-	if ((kind = shim_stream_kind(fd, proto)) != SHIM_SOCK_TCP) {
-		if (kind == SHIM_SOCK_FOREIGN && v->rule->action != POLICY_PLAIN) {
-			*err = SHIM_ERR_FOREIGN;
-			return false;
-		}
+	kind = shim_stream_kind(fd, proto);
+	if (kind != SHIM_SOCK_TCP && (kind != SHIM_SOCK_FOREIGN || v->rule->action == POLICY_PLAIN)) {
 		*err = kind < 0 ? -kind : 0;
 		memset(v, 0, sizeof *v);
 		return false;
@@ -160,6 +157,10 @@ bool shim_resolve_accepted(int fd, const struct sockaddr *peer, socklen_t pl, st
 	/* No address from accept (the program gave no buffer): the log's. */
 	if (!pl && REAL(getpeername)(fd, (struct sockaddr *)&asked, &al) == 0)
 		shim_format_addr((struct sockaddr *)&asked, v->desc, sizeof v->desc);
+	if (kind == SHIM_SOCK_FOREIGN) {
+		*err = SHIM_ERR_FOREIGN;
+		return false;
+	}
 	return true;
 }
 

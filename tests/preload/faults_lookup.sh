@@ -132,7 +132,7 @@ EOC
 			>"$T/$name.cli" 2>&1
 		if [ -s "$T/$name.raw" ]; then
 			fail "$name" "the plain client got '$(cat "$T/$name.raw")' from the TLS port$(show "$TLSSHIM_LOG_FILE")"
-		elif ! grep -q 'error: .* rule "in": connection accepted on fd [0-9]* over protocol 132, not TCP .* where the policy says TLS; connection closed' "$TLSSHIM_LOG_FILE"; then
+		elif ! grep -q 'error: 127\.0\.0\.1:[0-9]* rule "in": connection accepted on fd [0-9]* over protocol 132, not TCP .* where the policy says TLS; connection closed' "$TLSSHIM_LOG_FILE"; then
 			fail "$name" "no error line$(show "$TLSSHIM_LOG_FILE" "$T/$name.cli")"
 		elif ! alive "$srv"; then
 			fail "$name" "echo_server died$(show "$T/$name.err")"
