@@ -751,6 +751,31 @@ static int refuse_unauthenticated(const SSL *s, const SSL_CTX *ctx, int op, int 
 	return dflt ? dflt(s, ctx, op, bits, nid, other, ex) : 1;
 }
 
+/* The lowest security level the peer's certificate chain is checked at,
+ * whatever the rule's ciphers say.  OpenSSL checks a chain at the
+ * connection's security level, so "@SECLEVEL=0" in a rule's ciphers (for
+ * an old server's ciphers) also took away every check of the chain's
+ * strength: a chain signed with MD5 or SHA-1, a CA or peer key of 512
+ * bits, verified, and whoever can forge such a signature or factor such
+ * a key (an MD5 chosen-prefix collision takes hours) could pose as any
+ * server or client of the rule's CA.  Level 1: keys of at least 80 bits
+ * of security (RSA and DSA 1024, EC 160), signatures stronger than SHA-1
+ * (OpenSSL rates it at 63 bits).  The trust anchor's own self-signature is
+ * not checked (OpenSSL never does): its key is. */
+#define AUTH_LEVEL_MIN 1
+
+/* After set_ciphers, which may change the level ("@SECLEVEL=N"): the
+ * chain is checked at the rule's level, never below AUTH_LEVEL_MIN.
+ * OpenSSL copies a level set in the SSL_CTX's verify parameters over the
+ * connection's own at every verification (ssl_verify_cert_chain). */
+static void set_auth_level(struct build *b)
+{
+	int level = SSL_CTX_get_security_level(b->ctx);
+
+	X509_VERIFY_PARAM_set_auth_level(SSL_CTX_get0_param(b->ctx), level > AUTH_LEVEL_MIN ? level
+					 : AUTH_LEVEL_MIN);
+}
+
 static void set_security(struct build *b)
 {
 	sec_cb_fn cur = SSL_CTX_get_security_callback(b->ctx);
@@ -933,6 +958,7 @@ static bool build(struct build *b)
 	set_security(b);
 	if (!set_protocols(b) || !set_ciphers(b))
 		return false;
+	set_auth_level(b);
 	if (b->rule->direction == POLICY_ACCEPT ? !setup_server(b) : !setup_client(b))
 		return false;
 	if (!set_alpn(b) || !set_crl_and_resumption(b))

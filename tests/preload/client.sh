@@ -167,3 +167,108 @@ else
 		pass "$name"
 	fi
 fi
+
+# --- weak certificate chains under the same rule ("@SECLEVEL=0") -----------
+# OpenSSL checks a chain's strength at the connection's security level, so
+# "@SECLEVEL=0" in a rule's ciphers (for an old server's ciphers) also took
+# away every check of the chain: the previous library verified a chain
+# through a 512-bit RSA CA, a certificate signed with MD5 or with SHA-1,
+# and sent the program's data (s_server -rev sent it back reversed): whoever
+# can factor such a key or forge such a signature could pose as any server
+# of the CA.  The chain is now checked at level 1 at least: each refused at
+# verification, the log says why; a sound chain still connects.  The same
+# for a client chain on an accept rule with require_client_cert.
+W=$T/weak
+mkdir -p "$W"
+# wcert NAME ISSUER(self|NAME) KEYALG EXT-LINES [x509 ARGS...]
+wcert() {
+	_wn=$1 _wi=$2 _wk=$3 _we=$4
+	shift 4
+	case $_wk in
+	ec) openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$W/$_wn.key" ;;
+	rsa*) openssl genpkey -algorithm RSA -pkeyopt "rsa_keygen_bits:${_wk#rsa}" -out "$W/$_wn.key" ;;
+	esac 2>/dev/null || return 1
+	printf '%b\n' "$_we" >"$W/$_wn.ext"
+	openssl req -new -key "$W/$_wn.key" -subj "/CN=$_wn" -out "$W/$_wn.csr" 2>/dev/null || return 1
+	if [ "$_wi" = self ]; then
+		set -- -signkey "$W/$_wn.key" "$@"
+	else
+		set -- -CA "$W/$_wi.crt" -CAkey "$W/$_wi.key" "$@"
+	fi
+	openssl x509 -req -in "$W/$_wn.csr" -extfile "$W/$_wn.ext" -set_serial "0x$(openssl rand -hex 8)" \
+		-days 2 "$@" -out "$W/$_wn.crt" 2>/dev/null
+}
+WCA='basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign'
+WSRV='basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1'
+WCLI='basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth'
+if ! { wcert wroot self ec "$WCA" && wcert rsaint wroot rsa2048 "$WCA" && wcert int512 wroot rsa512 "$WCA" &&
+	wcert sound rsaint ec "$WSRV" && wcert md5 rsaint ec "$WSRV" -md5 && wcert sha1 wroot ec "$WSRV" -sha1 &&
+	wcert via512 int512 ec "$WSRV" && wcert cli512 int512 ec "$WCLI"; }; then
+	fail client_weak_chain_setup "cannot make the test certificates"
+else
+	# weak_case NAME LEAF CHAIN WANT(ok|refused) LOG-REASON
+	weak_case() {
+		name=client_weak_chain_$1
+		P=$(free_port)
+		policy "$T/$name.conf" <<EOC
+rules = ( { name = "weak-out"; direction = "connect"; port = $P; address = "127.0.0.1/32";
+            ca = "$W/wroot.crt"; ciphers = "ALL:@SECLEVEL=0"; } );
+EOC
+		bg openssl s_server -accept "127.0.0.1:$P" -naccept 1 -rev -cert "$W/$2.crt" -key "$W/$2.key" \
+			-cert_chain "$W/$3.crt" -cipher 'ALL:@SECLEVEL=0' >"$T/$name.srv" 2>&1 </dev/null
+		SRV=$!
+		if ! wait_listen "$P"; then
+			fail "$name" "openssl s_server did not start$(show "$T/$name.srv")"; stop "$SRV"; return
+		fi
+		printf 'secret for a sound chain only\nCLOSE\n' >"$T/$name.in"
+		TLSSHIM_LOG_FILE="$T/$name.log" shimmed "$PROGS/client" 127.0.0.1 "$P" \
+			<"$T/$name.in" >"$T/$name.got" 2>"$T/$name.err"
+		RC=$?
+		wait_exit "$SRV" 10 || stop "$SRV"
+		if [ "$4" = ok ]; then
+			if [ "$RC" -eq 0 ] && grep -q 'ylno niahc dnuos' "$T/$name.got"; then
+				pass "$name"
+			else
+				fail "$name" "a sound chain under the same rule did not connect (exit $RC)$(show "$T/$name.err" "$T/$name.log")"
+			fi
+		elif [ "$RC" -eq 0 ] || [ -s "$T/$name.got" ]; then
+			fail "$name" "verified and the data went through (client exit $RC)$(show "$T/$name.got" "$T/$name.log")"
+		elif ! grep -q "rule \"weak-out\": certificate verification failed: $5" "$T/$name.log"; then
+			fail "$name" "no verification failure \"$5\" logged$(show "$T/$name.log" "$T/$name.err")"
+		else
+			pass "$name ($(grep -o 'certificate verification failed: [^|]*' "$T/$name.log" | head -n 1))"
+		fi
+	}
+	weak_case sound sound rsaint ok
+	weak_case md5_signature md5 rsaint refused 'CA signature digest algorithm too weak'
+	weak_case sha1_signature sha1 wroot refused 'CA signature digest algorithm too weak'
+	weak_case rsa512_ca via512 int512 refused 'CA certificate key too weak'
+
+	# The accept side: a client chain through the 512-bit CA.
+	name=client_weak_chain_accept_rsa512_ca
+	P=$(free_port)
+	policy "$T/$name.conf" <<EOC
+rules = ( { name = "weak-in"; direction = "accept"; port = $P; cert = "$CERTS/server.crt"; key = "$CERTS/server.key";
+            require_client_cert = true; ca = "$W/wroot.crt"; ciphers = "ALL:@SECLEVEL=0"; } );
+EOC
+	TLSSHIM_LOG_FILE="$T/$name.log" shimbg "$PROGS/echo_server" -1 "$P" \
+		>"$T/$name.out" 2>"$T/$name.err"
+	ES=$!
+	if ! wait_for "$T/$name.out" '^listening' 10; then
+		fail "$name" "echo_server did not start$(show "$T/$name.err" "$T/$name.log")"
+	else
+		# -ign_eof: s_client reads until the server closes (the refusal).
+		printf 'secret for a sound client chain only\n' >"$T/$name.in"
+		timeout -k 2 $((10 * TS)) openssl s_client -connect "127.0.0.1:$P" -quiet -ign_eof \
+			-cert "$W/cli512.crt" -key "$W/cli512.key" -cert_chain "$W/int512.crt" \
+			-CAfile "$CERTS/ca.crt" -cipher 'ALL:@SECLEVEL=0' <"$T/$name.in" >"$T/$name.sc" 2>&1
+		wait_exit "$ES" 10 || stop "$ES"
+		if grep -q 'secret for' "$T/$name.sc"; then
+			fail "$name" "the client was verified and its data echoed$(show "$T/$name.log")"
+		elif ! grep -q 'rule "weak-in": certificate verification failed: CA certificate key too weak' "$T/$name.log"; then
+			fail "$name" "no verification failure logged$(show "$T/$name.log" "$T/$name.sc")"
+		else
+			pass "$name"
+		fi
+	fi
+fi
