@@ -1401,6 +1401,17 @@ static bool resumed_peer_ok(struct tls_conn *c)
 			 " verify when it was made");
 		return false;
 	}
+	/* A session outlives the certificate it was made with (a TLS 1.3
+	 * ticket lives up to 7 days): a full handshake would refuse a peer
+	 * whose certificate has expired since.  Most such sessions are never
+	 * offered (resume_offer) or taken (resume.c's ticket callback); this
+	 * is the engine's own look, for the others (a TLS 1.2 session id).
+	 * X509_cmp_current_time's 0 (an unreadable time) refuses too. */
+	if ((mode & SSL_VERIFY_PEER) && X509_cmp_current_time(X509_get0_notAfter(peer)) <= 0) {
+		snprintf(c->err, sizeof c->err, "resumed session refused: the peer's certificate has"
+			 " expired since it was made");
+		return false;
+	}
 	if (c->o.check_peer && !c->o.check_peer(c->o.check_arg, peer, why, sizeof why)) {
 		snprintf(c->err, sizeof c->err, "resumed session refused: %s", why);
 		return false;

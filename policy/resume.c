@@ -41,6 +41,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <openssl/x509.h>
 
 #include "core/lock.h"
 #include "core/self.h"
@@ -162,6 +163,16 @@ static bool expired(const SSL_SESSION *s)
 	return (long long)time(NULL) >= (long long)t + to;
 }
 
+/* The peer's certificate in a session has expired since the session was
+ * made (or its time cannot be read): a full handshake would refuse that
+ * peer now, so the session is neither offered nor taken. */
+static bool peer_expired(const SSL_SESSION *s)
+{
+	X509 *x = SSL_SESSION_get0_peer((SSL_SESSION *)s);
+
+	return x && X509_cmp_current_time(X509_get0_notAfter(x)) <= 0;
+}
+
 static void purge_ctx(const SSL_CTX *ctx)
 {
 	size_t i;
@@ -193,7 +204,7 @@ void resume_offer(SSL *ssl, const char *name)
 	if (!lock_cache())
 		return;
 	if ((e = find(ctx, name))) {
-		if (!SSL_SESSION_is_resumable(e->sess) || expired(e->sess)) {
+		if (!SSL_SESSION_is_resumable(e->sess) || expired(e->sess) || peer_expired(e->sess)) {
 			drop(e);
 		} else if (SSL_SESSION_get_protocol_version(e->sess) >= TLS1_3_VERSION) {
 			sess = e->sess;  /* single use: the reference moves to us */
@@ -412,6 +423,28 @@ out:
 	return ok;
 }
 
+/* OpenSSL's callback for a ticket it could decrypt (server): a session
+ * whose client certificate has expired since is not resumed; the client
+ * gets a full handshake (and a new ticket), where its certificate is
+ * verified again.  Otherwise OpenSSL's own choice. */
+static SSL_TICKET_RETURN ticket_dec_cb(SSL *s, SSL_SESSION *ss, const unsigned char *keyname,
+				       size_t keyname_len, SSL_TICKET_STATUS status, void *arg)
+{
+	(void)s; (void)keyname; (void)keyname_len; (void)arg;
+	switch (status) {
+	case SSL_TICKET_SUCCESS:
+	case SSL_TICKET_SUCCESS_RENEW:
+		if (ss && peer_expired(ss))
+			return SSL_TICKET_RETURN_IGNORE_RENEW;
+		return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
+	case SSL_TICKET_FATAL_ERR_MALLOC:
+	case SSL_TICKET_FATAL_ERR_OTHER:
+		return SSL_TICKET_RETURN_ABORT;
+	default:        /* none, empty, cannot decrypt */
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	}
+}
+
 bool resume_setup_server(SSL_CTX *ctx, OSSL_LIB_CTX *libctx, bool on, const char *ticket_key_file,
 			 const char *rule_name, char *why, size_t whylen)
 {
@@ -425,6 +458,8 @@ bool resume_setup_server(SSL_CTX *ctx, OSSL_LIB_CTX *libctx, bool on, const char
 		SSL_CTX_set_num_tickets(ctx, 0);
 		return true;
 	}
+	if (!SSL_CTX_set_session_ticket_cb(ctx, NULL, ticket_dec_cb, NULL))
+		return why_set(why, whylen, "cannot set up session tickets%s", "");
 	if (!ticket_key_file)
 		return true;    /* OpenSSL's tickets, keys of this process */
 	if (!indices() || !(t = calloc(1, sizeof *t)))

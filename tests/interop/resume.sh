@@ -14,6 +14,10 @@
 # (same name and key file) does not take them; a session made without a client
 # certificate, or under other allow lists, is not resumed by a rule of
 # the same name and key file that requires one (a full handshake is).
+# A peer whose certificate has expired since the session was made: the
+# client does not offer the session, the server does not take the ticket
+# (full handshakes, which refuse the certificate), a TLS 1.2 session id is
+# refused.
 # tlsshim --check rejects bad key files.
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
@@ -267,6 +271,147 @@ for v in tls1_3 tls1_2; do
 	reuse_case "cert_session_${v}_resumed_under_same_terms" Reused "$PM" "$PM2" "-$v $CC"
 done
 for s in "$SL" "$SM" "$SM2" "$SN"; do stop "$s"; done
+
+# --- a peer whose certificate has expired since the session was made ---------
+# A session outlives the certificate it was made with (a TLS 1.3 ticket may
+# live 7 days): the previous library resumed it after the peer's
+# certificate had expired, on both sides, and logged the peer "verified":
+# a client whose short-lived certificate was not renewed (its access
+# withdrawn) kept getting in, and a server whose certificate ran out kept
+# being talked to.  Now such a session is not offered (client), its ticket
+# is not taken (server: a full handshake, which refuses the certificate),
+# and a TLS 1.2 session id is refused by the engine.  Certificates of the
+# test CA that end a few seconds from now: first connections before, second
+# ones after (a round whose first connections came too late runs again
+# with more time, at most three rounds).
+XC=$T/xca
+mkdir -p "$XC"
+# xcert NAME EXT END: NAME.crt/.key of the test CA, valid until END.
+xcert() {
+	: >"$XC/index.txt"
+	openssl rand -hex 8 >"$XC/serial"
+	cat >"$XC/ca.cnf" <<EOF
+[ ca ]
+default_ca = x
+[ x ]
+database = $XC/index.txt
+new_certs_dir = $XC
+serial = $XC/serial
+default_md = sha256
+policy = any
+unique_subject = no
+[ any ]
+commonName = supplied
+[ srv ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost, IP:127.0.0.1
+[ cli ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+EOF
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$1" \
+		-keyout "$T/$1.key" -out "$XC/$1.csr" 2>/dev/null &&
+	openssl ca -batch -config "$XC/ca.cnf" -cert "$CERTS/ca.crt" -keyfile "$CERTS/ca.key" \
+		-in "$XC/$1.csr" -extensions "$2" -startdate 20200101000000Z -enddate "$3" -notext \
+		-out "$T/$1.crt" >/dev/null 2>&1
+}
+cat >"$T/twice.py" <<'EOF'
+# twice.py HOST PORT GATE: connect, send a line, print the reply; when GATE
+# exists (at most 60 s), the same again.  "N got LINE" or "N error WHY".
+import os, socket, sys, time
+host, port, gate = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+for i in (1, 2):
+    if i == 2:
+        end = time.time() + 60
+        while not os.path.exists(gate) and time.time() < end:
+            time.sleep(0.05)
+    try:
+        s = socket.create_connection((host, port), timeout=20)
+        s.sendall(b"line %d\n" % i)
+        print(i, "got", s.makefile().readline().strip(), flush=True)
+        s.close()
+    except OSError as e:
+        print(i, "error", e, flush=True)
+EOF
+CCX="-cert $T/cshort.crt -key $T/cshort.key"
+xround=0 xok=no
+for secs in 3 6 12; do
+	xround=$((xround + 1))
+	rm -f "$T/xgate" "$T"/x*.sess
+	ends=$(( $(date +%s) + secs ))
+	xend=$(date -u -d "@$ends" +%Y%m%d%H%M%SZ)
+	if ! xcert sshort srv "$xend" || ! xcert cshort cli "$xend"; then
+		fail expired_setup "cannot make the short-lived certificates"; break
+	fi
+	# The client side: a shimmed program against s_server with sshort.
+	PX=$(free_port)
+	policy "$T/xout.conf" <<EOF
+rules = ( { name = "exp-out"; direction = "connect"; port = $PX; address = "127.0.0.1/32"; ca = "$CERTS/ca.crt"; } );
+EOF
+	bg openssl s_server -accept "127.0.0.1:$PX" -naccept 2 -rev -cert "$T/sshort.crt" -key "$T/sshort.key" \
+		>"$T/xsrv.out" 2>&1 </dev/null
+	XS=$!
+	wait_for "$T/xsrv.out" '^ACCEPT' 10
+	TLSSHIM_LOG_FILE="$T/xout.log" shimbg "$PY" "$T/twice.py" 127.0.0.1 "$PX" "$T/xgate" >"$T/xout.got" 2>&1
+	XP=$!
+	# The server side: the shimmed echo_server, s_client with cshort.
+	PY2=$(free_port)
+	server xin "$PY2" "ca = \"$CERTS/ca.crt\"; require_client_cert = true;"
+	XE=$SRV
+	# shellcheck disable=SC2086
+	sc xin13.a "$PY2" -tls1_3 $CCX -sess_out "$T/x13.sess"
+	# shellcheck disable=SC2086
+	sc xin12.a "$PY2" -tls1_2 -no_ticket $CCX -sess_out "$T/x12.sess"
+	wait_for "$T/xout.got" '^1 ' 10
+	if [ "$(date +%s)" -lt "$ends" ] && grep -q '^1 got 1 enil$' "$T/xout.got" &&
+		[ -s "$T/x13.sess" ] && [ -s "$T/x12.sess" ]; then
+		xok=yes
+		# Until the certificates have expired (bounded: ends is near).
+		while [ "$(date +%s)" -le "$ends" ]; do sleep 0.2; done
+		: >"$T/xgate"
+		wait_exit "$XP" 20
+		for v in 13 12; do
+			a=-tls1_3; [ $v = 12 ] && a="-tls1_2 -no_ticket"
+			# shellcheck disable=SC2086
+			printf 'hello xin%s.b\n' $v | timeout $((20 * TS)) openssl s_client -connect "127.0.0.1:$PY2" \
+				-servername localhost -CAfile "$CERTS/ca.crt" $a $CCX -sess_in "$T/x$v.sess" \
+				>"$T/xin$v.b.sc" 2>&1
+		done
+	fi
+	stop "$XP"; stop "$XS"; stop "$XE"
+	[ $xok = yes ] && break
+done
+if [ $xok = no ]; then
+	fail expired_peer_sessions "the first connections never came before the certificates expired ($xround rounds)$(show "$T/xout.got" "$T/xout.log" "$T/xin.log")"
+else
+	name=expired_server_certificate_session_not_offered
+	if grep -q '^2 got' "$T/xout.got" || grep -q 'rule "exp-out": connected .*session resumed' "$T/xout.log"; then
+		fail "$name" "the session was resumed after the server's certificate expired$(show "$T/xout.got" "$T/xout.log")"
+	elif ! grep -q 'rule "exp-out": certificate verification failed: certificate has expired' "$T/xout.log"; then
+		fail "$name" "no full handshake refusing the expired certificate$(show "$T/xout.got" "$T/xout.log")"
+	else
+		pass "$name (round $xround)"
+	fi
+	name=expired_client_certificate_ticket_not_resumed_tls13
+	if grep -q 'hello xin13.b$' "$T/xin13.b.sc" || grep -q '^Reused, ' "$T/xin13.b.sc"; then
+		fail "$name" "the session was resumed and the data echoed$(show "$T/xin13.b.sc" "$T/xin.log")"
+	elif ! grep -q 'rule "resume-in": certificate verification failed: certificate has expired' "$T/xin.log"; then
+		fail "$name" "no full handshake refusing the expired certificate$(show "$T/xin.log")"
+	else
+		pass "$name"
+	fi
+	name=expired_client_certificate_session_id_refused_tls12
+	if grep -q 'hello xin12.b$' "$T/xin12.b.sc"; then
+		fail "$name" "the session was resumed and the data echoed$(show "$T/xin12.b.sc" "$T/xin.log")"
+	elif ! grep -q "rule \"resume-in\": resumed session refused: the peer's certificate has expired" "$T/xin.log"; then
+		fail "$name" "no refusal logged$(show "$T/xin.log")"
+	else
+		pass "$name"
+	fi
+fi
 
 # --- tlsshim --check on key files --------------------------------------------
 # check_bad NAME REGEX RULE-KEYS: --check fails with FILE:LINE and REGEX.
