@@ -37,6 +37,7 @@
 #include <openssl/ssl.h>
 
 #include "core/errq.h"
+#include "core/log.h"
 
 __thread unsigned long errq_pushes_ ERRQ_TLS;
 __thread unsigned long errq_empty_at_ ERRQ_TLS;
@@ -54,8 +55,8 @@ static err_new_fn find_real(void)
 	f = (err_new_fn)dlsym(RTLD_NEXT, "ERR_new");
 	if (!f || f == ERR_new) {
 		static const char m[] = "tlsshim: cannot find OpenSSL's ERR_new\n";
-		(void)!write(2, m, sizeof m - 1);
-		abort();
+		/* Never straight to fd 2: it may be a TLS connection. */
+		log_stderr_fatal(m, sizeof m - 1);
 	}
 	__atomic_store_n(&real_err_new, f, __ATOMIC_RELEASE);
 	return f;

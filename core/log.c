@@ -17,6 +17,9 @@
  *  - standard error is used only while it is the same file it was at
  *    start-up, or one the program made its standard error on purpose
  *    (dup2 onto fd 2, which the shim sees), never when it is a socket;
+ *    each line goes to a private copy of fd 2, checked first (the file
+ *    checked is the file written: another thread's dup2 in between does
+ *    not matter; stderr_take);
  *  - control characters in a line (from peer names, certificate fields,
  *    paths: anything the shim did not write itself) are escaped as \xNN,
  *    so no line can forge another.
@@ -275,10 +278,10 @@ static void unknown(struct stat *st)
  * socket: never onto a socket). */
 enum stderr_kind { STDERR_NONE, STDERR_UNKNOWN, STDERR_FILE };
 
-static enum stderr_kind stderr_is(struct stat *st)
+static enum stderr_kind stderr_is(int fd, struct stat *st)
 {
-	if (fstat(2, st) < 0) {
-		if (!unverifiable(2, errno))
+	if (fstat(fd, st) < 0) {
+		if (!unverifiable(fd, errno))
 			return STDERR_NONE;
 		unknown(st);
 		return STDERR_UNKNOWN;
@@ -286,9 +289,57 @@ static enum stderr_kind stderr_is(struct stat *st)
 	return S_ISSOCK(st->st_mode) ? STDERR_NONE : STDERR_FILE;
 }
 
-/* The fd this line may go to, or -1 to drop it; *st: what it is. */
-static int target(struct stat *st)
+static int sys_fcntl(int fd, int cmd, int arg)
 {
+	return core_sys.fcntl ? core_sys.fcntl(fd, cmd, arg) : fcntl(fd, cmd, arg);
+}
+
+static void sys_close(int fd)
+{
+	if (core_sys.close)
+		(void)core_sys.close(fd);
+	else
+		(void)close(fd);
+}
+
+/* Standard error for one line: a private copy of fd 2 (close-on-exec),
+ * checked, written and closed by the line alone.  What fd 2 was when
+ * looked at is not what a write to fd 2 reaches a moment later: another
+ * thread's dup2() can put a socket on the number in between (an inetd
+ * service's connection on 0, 1 and 2), and the line went onto it, in
+ * clear.  The copy names the open file that was checked, whatever
+ * happens to the number 2 meanwhile.  A socket is not copied at all
+ * (first look): closing a copy could be the last close of a connection
+ * the program closed meanwhile.  same: only the file standard error was
+ * at start-up or was made by the program's dup2 (log lines; the refusal
+ * to start takes any file).  The copy's number, or -1 (nothing a line may
+ * go to), or -2 with *err (no copy could be made: the line is dropped and
+ * counted, never written to the number unchecked). */
+static int stderr_take(struct stat *st, bool same, int *err)
+{
+	enum stderr_kind k;
+	int d;
+
+	if (stderr_is(2, st) == STDERR_NONE)
+		return -1;
+	if ((d = sys_fcntl(2, F_DUPFD_CLOEXEC, 3)) < 0) {
+		*err = errno;
+		return -2;
+	}
+	k = stderr_is(d, st);
+	if (k == STDERR_NONE || (same && k == STDERR_FILE && (st->st_dev != id_dev || st->st_ino != id_ino))) {
+		sys_close(d);   /* a socket now, or some other file */
+		return -1;
+	}
+	return d;
+}
+
+/* The fd this line may go to (*copy: a private copy of standard error,
+ * to close after the line), -1 to drop it, or -2 with *err: dropped for
+ * want of a copy.  *st: what it is. */
+static int target(struct stat *st, bool *copy, int *err)
+{
+	*copy = false;
 	if (log_path) {
 		int fd = __atomic_load_n(&log_fd, __ATOMIC_ACQUIRE);
 		if (fd >= 0) {
@@ -306,25 +357,12 @@ static int target(struct stat *st)
 			unknown(st);
 		return fd;
 	}
-	switch (stderr_is(st)) {
-	case STDERR_NONE:
-		return -1;
-	case STDERR_UNKNOWN:
-		return 2;
-	default:
-		break;
-	}
-	if (st->st_dev == id_dev && st->st_ino == id_ino)
-		return 2;
-	return -1;              /* the number now names some other file */
+	int fd = stderr_take(st, true, err);
+
+	*copy = fd >= 0;
+	return fd;
 }
 
-int log_line_fd(void)
-{
-	struct stat st;
-
-	return target(&st);
-}
 
 /* ---- writing a line without waiting ------------------------------------
  *
@@ -368,6 +406,9 @@ static const char *drop_why(int e)
 		return "the log's disk quota was exceeded";
 	case EFBIG:
 		return "the log file was too large";
+	case EMFILE:
+	case ENFILE:
+		return "no file descriptor was free to write standard error safely";
 	default:
 		return "the log could not be written";
 	}
@@ -378,7 +419,8 @@ static long sys_call(long nr, long a, long b, long c, long d)
 	return core_sys.syscall ? core_sys.syscall(nr, a, b, c, d) : syscall(nr, a, b, c, d);
 }
 
-/* One write to the program's standard error, which may be blocking:
+/* One write to (a copy of) the program's standard error, which may be
+ * blocking:
  * bytes written, or -1 with errno (EAGAIN: it would wait). */
 static ssize_t write_stderr(int fd, const struct stat *st, const char *buf, size_t n)
 {
@@ -408,7 +450,7 @@ static ssize_t write_stderr(int fd, const struct stat *st, const char *buf, size
  * thread's SIGPIPE is blocked around a write to a pipe, and one the write
  * raised is taken back unless one was already pending.  Bytes written, or
  * -1 with *err. */
-static ssize_t write_quiet(int fd, const struct stat *st, const char *buf, size_t n, int *err)
+static ssize_t write_quiet(int fd, bool program_file, const struct stat *st, const char *buf, size_t n, int *err)
 {
 	sigset_t pipe, old;
 	bool fifo = S_ISFIFO(st->st_mode), pending = false;
@@ -423,7 +465,7 @@ static ssize_t write_quiet(int fd, const struct stat *st, const char *buf, size_
 		pending = sigpending(&now) == 0 && sigismember(&now, SIGPIPE);
 	}
 	do
-		w = fd == 2 ? write_stderr(fd, st, buf, n) : sys_write(fd, buf, n);
+		w = program_file ? write_stderr(fd, st, buf, n) : sys_write(fd, buf, n);
 	while (w < 0 && errno == EINTR);
 	*err = errno;
 	if (fifo) {
@@ -444,10 +486,29 @@ static ssize_t write_quiet(int fd, const struct stat *st, const char *buf, size_
 void log_stderr_write(const char *buf, size_t n)
 {
 	struct stat st;
-	int e;
+	int e, fd = stderr_take(&st, false, &e);
 
-	if (stderr_is(&st) != STDERR_NONE)
-		(void)write_quiet(2, &st, buf, n, &e);
+	if (fd >= 0) {
+		(void)write_quiet(fd, true, &st, buf, n, &e);
+		sys_close(fd);
+	}
+}
+
+/* The library cannot go on (a function it needs cannot be found): its
+ * last line, then abort().  Before the C library's functions are
+ * resolved (core_sys empty) the library's own wrappers cannot serve
+ * (resolving them may be what failed): the C library's stdio, which
+ * writes with its internal calls, only when fd 2 is no socket (it may
+ * wait, on a full pipe; nothing else runs yet). */
+void log_stderr_fatal(const char *buf, size_t n)
+{
+	struct stat st;
+
+	if (core_sys.write && core_sys.fcntl && core_sys.close)
+		log_stderr_write(buf, n);
+	else if (stderr_is(2, &st) != STDERR_NONE)
+		(void)!fwrite(buf, 1, n, stderr);
+	abort();
 }
 
 /* The room log_vmsg leaves in front of a line for what put_line puts
@@ -457,7 +518,7 @@ void log_stderr_write(const char *buf, size_t n)
 /* Write line (n bytes, one or more whole lines, with LOG_HEAD bytes free
  * in front of it: no second buffer on the stack of a signal handler that
  * may run on a small alternate stack) to fd, or count it dropped. */
-static void put_line(int fd, const struct stat *st, char *line, size_t n)
+static void put_line(int fd, bool program_file, const struct stat *st, char *line, size_t n)
 {
 	char pre[LOG_HEAD], *buf;
 	unsigned long d = __atomic_exchange_n(&drop_n, 0, __ATOMIC_ACQ_REL);
@@ -482,7 +543,7 @@ static void put_line(int fd, const struct stat *st, char *line, size_t n)
 	buf = line - off;
 	memcpy(buf, pre, off);
 	n += off;
-	w = write_quiet(fd, st, buf, n, &e);
+	w = write_quiet(fd, program_file, st, buf, n, &e);
 	if (w >= 0 && (size_t)w == n)
 		return;
 	/* Dropped: this line, and the count if it did not get out whole. */
@@ -597,11 +658,27 @@ size_t log_format(char *buf, size_t len, enum log_level lv, const char *fmt, ...
 	return n;
 }
 
+/* A formatted line (LOG_HEAD bytes free in front of buf) to the log. */
+static void emit(char *buf, size_t n)
+{
+	struct stat st;
+	bool copy;
+	int e = 0, fd = target(&st, &copy, &e);
+
+	if (fd >= 0) {
+		put_line(fd, copy, &st, buf, n);
+		if (copy)
+			sys_close(fd);
+	} else if (fd == -2) {
+		__atomic_store_n(&drop_errno, e, __ATOMIC_RELEASE);
+		__atomic_add_fetch(&drop_n, 1, __ATOMIC_ACQ_REL);
+	}
+}
+
 static void log_vmsg(enum log_level lv, const char *kind, const char *kind2, const char *fmt, va_list ap)
 {
-	int saved = errno, fd;
+	int saved = errno;
 	char room[LOG_HEAD + 1400], *buf = room + LOG_HEAD;
-	struct stat st;
 	uint32_t supp = 0;
 	size_t n = 0;
 
@@ -618,9 +695,18 @@ static void log_vmsg(enum log_level lv, const char *kind, const char *kind2, con
 				     " the next line is of their kind\n", (int)self_pid(),
 				     lv == LOG_ERROR ? "error" : "warn", (unsigned)supp);
 	n += format_line(buf + n, sizeof room - LOG_HEAD - n, lv, fmt, ap);
-	if ((fd = target(&st)) >= 0)
-		put_line(fd, &st, buf, n);
+	emit(buf, n);
 	errno = saved;
+}
+
+void log_put(const char *line, size_t n)
+{
+	char room[LOG_HEAD + 1400];
+
+	if (!n || n > sizeof room - LOG_HEAD)
+		return;
+	memcpy(room + LOG_HEAD, line, n);
+	emit(room + LOG_HEAD, n);
 }
 
 void log_msg(enum log_level lv, const char *fmt, ...)

@@ -29,12 +29,12 @@ void log_msg_kind(enum log_level, const char *kind, const char *kind2, const cha
 /* The fd log lines go to (a pump keeps it open). */
 int log_fd_get(void);
 /* Format a line as log_msg would, without writing it: for a line a signal
- * handler writes later (log_line_fd tells where).  0 when the level is
- * off. */
+ * handler writes later (log_put).  0 when the level is off. */
 size_t log_format(char *buf, size_t len, enum log_level, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-/* Where a line would go now, or -1 (never onto a socket). */
-int log_line_fd(void);
+/* A line log_format made, written now as log_msg writes (where the log
+ * is now, never onto a socket, never waiting); async-signal-safe. */
+void log_put(const char *line, size_t n);
 /* The program has just dup2()ed another file onto standard error: lines
  * may go to that file (unless it is a socket), and only to it: fd 2
  * closed and its number reused by an open() is another file. */
@@ -42,6 +42,9 @@ void log_stderr_replaced(void);
 /* buf (whole lines) to standard error itself, outside the log: never
  * onto a socket, never waiting, no SIGPIPE; dropped when it cannot go. */
 void log_stderr_write(const char *buf, size_t n);
+/* The library's last words before abort(), as log_stderr_write, also
+ * before the C library's functions are resolved. */
+void log_stderr_fatal(const char *buf, size_t n) __attribute__((noreturn));
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...)  do { if (log_enabled(LOG_WARN))  log_msg(LOG_WARN,  __VA_ARGS__); } while (0)

@@ -455,8 +455,7 @@ static const struct dl_state *state_ready;
 
 static NO_SAN void die(const char *m, size_t n)
 {
-	(void)!write(2, m, n);
-	abort();
+	log_stderr_fatal(m, n);     /* never straight to fd 2: a socket? */
 }
 
 /* Fills MINE (the caller's, good for its call); the first thread also

@@ -192,7 +192,7 @@ static volatile sig_atomic_t w_busy;      /* outside poll() */
 static volatile unsigned long w_turns;    /* turns of the loop begun */
 static unsigned long w_seen;
 static int w_ticks;                       /* ticks the turn w_seen has lasted */
-static int w_tcp = -1, w_b = -1, w_logfd = -1;
+static int w_tcp = -1, w_b = -1;
 static char w_line[600];
 static size_t w_len;
 
@@ -209,16 +209,18 @@ static void watchdog(int sig)
 	}
 	if (++w_ticks < WATCH_TICKS)
 		return;
-	/* The resets first: the log line may block (a full pipe), and then
-	 * the next tick, with SIGALRM's default action, ends the pump. */
+	/* The resets first; then the line, through the log (never onto a
+	 * socket, never waiting: it wrote to the fd the log had at the
+	 * pump's start, blocking); should anything still hold it, the next
+	 * tick, with SIGALRM's default action, ends the pump. */
 	reset(w_b);
 	reset(w_tcp);
 	(void)REAL(sigaction)(SIGALRM, &dfl, NULL);
 	sigemptyset(&alrm);
 	sigaddset(&alrm, SIGALRM);
 	(void)sigprocmask(SIG_UNBLOCK, &alrm, NULL);
-	if (w_logfd >= 0 && w_len)
-		(void)!REAL(write)(w_logfd, w_line, w_len);
+	if (w_len)
+		log_put(w_line, w_len);
 	REAL(_exit)(1);
 }
 
@@ -229,7 +231,6 @@ static void watchdog_start(struct tls_conn *c, int b)
 
 	w_tcp = tls_conn_fd(c);
 	w_b = b;
-	w_logfd = log_line_fd();
 	w_len = log_format(w_line, sizeof w_line, LOG_ERROR,
 			   "%s rule \"%s\": the pump process of this session waited %d s inside OpenSSL"
 			   " (on a lock another thread of the program held when it forked): connection reset",

@@ -16,6 +16,7 @@
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 
+#include "core/log.h"
 #include "core/sys.h"
 #include "shim/real.h"
 #include "shim/shim.h"
@@ -26,12 +27,12 @@ static pthread_once_t real_once = PTHREAD_ONCE_INIT;
 
 static void die(const char *what, const char *name)
 {
-	/* stdio writes with the C library's internal calls, not our wrappers:
-	 * no wrapper of ours can serve this process, so stop before any data
-	 * moves. */
-	fprintf(stderr, "tlsshim: fatal: %s \"%s\"\n", what, name);
-	fflush(stderr);
-	abort();
+	/* No wrapper of ours can serve this process: stop before any data
+	 * moves.  The line as the log's last words (never onto a socket). */
+	char m[256];
+	int n = snprintf(m, sizeof m, "tlsshim: fatal: %s \"%s\"\n", what, name);
+
+	log_stderr_fatal(m, n > 0 && (size_t)n < sizeof m ? (size_t)n : sizeof m - 1);
 }
 
 static void *resolve(const char *name, void *ours)

@@ -199,4 +199,53 @@ if [ $rc -eq 78 ] && [ "$lines_with" -gt 0 ] && [ "$forged_lines" -eq 0 ] && [ "
 else
 	fail "TLSSHIM_CONFIG with a newline and a forged log line: the error output escapes it" "exit $rc; $forged_lines forged line(s), $escaped of $lines_with lines escaped; stderr: $(sed 's/\\/\\\\/g' "$T/esc.err" | tr '\n' '|' | cut -c1-500)"
 fi
+# Another thread dup2()s a socket onto standard error and back while the
+# library logs (a connect a deny rule refuses, each time round): the log
+# looked at fd 2, then wrote to the number, and a line could land on the
+# socket that got there in between.  1 s, bounded; no byte may arrive.
+name=log_stderr_dup2_race
+P=$(free_port)
+policy "$T/$name.conf" <<EOF
+rules = ( { name = "nope"; direction = "connect"; port = $P; action = "deny"; } );
+EOF
+timeout -k 2 $((20 * TS)) env -u TLSSHIM_LOG_FILE LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/$name.conf" \
+	"$PROGS/lograce" "$P" 1 >"$T/$name.out" 2>"$T/$name.err"
+rc=$?
+refused=$(sed -n 's/^refusals \([0-9]*\) .*/\1/p' "$T/$name.out")
+logged=$(grep -c 'rule "nope": connection refused by policy' "$T/$name.err")
+if [ $rc -eq 0 ] && [ "${refused:-0}" -gt 100 ] && [ "$logged" -gt 0 ]; then
+	pass "$name ($(head -1 "$T/$name.out"); $logged lines in the log)"
+else
+	fail "$name" "exit $rc, $logged lines in the log$(show "$T/$name.out")"
+fi
+
+# The library's last words before abort() (here: OpenSSL's ERR_new not
+# found after this library, libcrypto being preloaded before it) went to
+# fd 2 with a plain write: onto a socket there too.  Now never onto a
+# socket (exit by SIGABRT, no byte), and still onto a pipe.
+name=log_fatal_line_never_on_socket
+crypto=$(ldd "$TLSSHIM_LIB" | sed -n 's/^[[:space:]]*libcrypto[^ ]* => \([^ ]*\) .*/\1/p')
+"$PY" - "${SHIM_PRELOAD%"$TLSSHIM_LIB"}$crypto $TLSSHIM_LIB" $((10 * TS)) >"$T/$name.out" 2>&1 <<'EOP'
+import os, socket, subprocess, sys
+pre, t = sys.argv[1], int(sys.argv[2])
+env = dict(os.environ, LD_PRELOAD=pre)
+env.pop("TLSSHIM_LOG_FILE", None)
+a, b = socket.socketpair()
+rc = subprocess.run(["/bin/true"], env=env, stderr=b.fileno(), timeout=t).returncode
+b.close()
+a.settimeout(t)
+print("socket exit", rc, "bytes", len(a.recv(4096)))
+r, w = os.pipe()
+rc = subprocess.run(["/bin/true"], env=env, stderr=w, timeout=t).returncode
+os.close(w)
+print("pipe exit", rc, os.read(r, 4096).decode(errors="replace").strip())
+EOP
+if [ -z "$crypto" ]; then
+	fail "$name" "no libcrypto in ldd $TLSSHIM_LIB"
+elif grep -q -x 'socket exit -6 bytes 0' "$T/$name.out" &&
+	grep -q -x "pipe exit -6 tlsshim: cannot find OpenSSL's ERR_new" "$T/$name.out"; then
+	pass "$name"
+else
+	fail "$name" "expected 'socket exit -6 bytes 0' and the line on the pipe$(show "$T/$name.out")"
+fi
 fc_stop
