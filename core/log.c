@@ -66,6 +66,12 @@ static char *log_path;
 static dev_t id_dev;                    /* what log_fd (or fd 2) should be */
 static ino_t id_ino;
 static void (*keep_fd)(int fd, int *cell);
+static int (*reopen_fn)(const char *path, int flags, mode_t mode);
+
+void log_open_set(int (*open_fn)(const char *path, int flags, mode_t mode))
+{
+	__atomic_store_n(&reopen_fn, open_fn, __ATOMIC_RELEASE);
+}
 
 /* The rate limit: LIMIT_SLOTS kinds, then one bucket that every further
  * kind shares (still limited).  lim == NULL: no limit. */
@@ -111,7 +117,9 @@ static bool unverifiable(int fd, int err)
 static int open_log(void)
 {
 	const int how = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK;
-	int fd = core_sys.open ? core_sys.open(log_path, how, 0600) : open(log_path, how, 0600);
+	int (*again)(const char *, int, mode_t) = __atomic_load_n(&reopen_fn, __ATOMIC_ACQUIRE);
+	int fd = again ? again(log_path, how, 0600)
+		 : core_sys.open ? core_sys.open(log_path, how, 0600) : open(log_path, how, 0600);
 	struct stat st;
 	int r;
 

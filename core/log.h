@@ -11,12 +11,21 @@
 #ifndef TLSSHIM_CORE_LOG_H
 #define TLSSHIM_CORE_LOG_H
 
+#include <stddef.h>
+#include <sys/types.h>
+
 enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 
 /* Reads TLSSHIM_LOG and TLSSHIM_LOG_FILE.  keep(fd, &cell): the shim
  * makes the log file's fd one of its own (moved high, guarded; cell is
  * updated if it must move); NULL in unit tests. */
 void log_init(void (*keep)(int fd, int *cell));
+/* How the log file is opened again by name when its descriptor was closed
+ * or replaced behind the library's back (after start-up): the shim names
+ * it from the root the process started under, as the policy's files
+ * (a chroot()ed program's jail must not choose where lines go).  Unset:
+ * open(2).  Must be async-signal-safe (a handler's line may reopen it). */
+void log_open_set(int (*open_fn)(const char *path, int flags, mode_t mode));
 int log_enabled(enum log_level);
 void log_msg(enum log_level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

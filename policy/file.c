@@ -74,6 +74,11 @@ static int root_fd(void)
 	return fd;
 }
 
+int policy_root_dir(void)
+{
+	return root_fd();
+}
+
 int policy_open_path(const char *path, int flags)
 {
 	struct open_how how = { .flags = (unsigned)(flags | O_CLOEXEC) };

@@ -80,6 +80,10 @@ void policy_fd_ops_set(int (*open_fn)(const char *path, int flags), int (*close_
  * as the process names it while its root is the one at start, and not at
  * all (EXDEV) after a chroot. */
 int policy_open_path(const char *path, int flags);
+/* The descriptor of the root at start, checked (its number may have been
+ * closed by a raw system call and taken by another file since): -1 when
+ * it is gone, -2 when none was set.  Async-signal-safe. */
+int policy_root_dir(void);
 /* stat(2) of path, as policy_open_path names it: 0, or -1 with errno. */
 int policy_stat_path(const char *path, struct stat *st);
 /* faccessat(2) with AT_EACCESS of path, as policy_open_path names it. */

@@ -25,6 +25,8 @@
 #include <unistd.h>
 #include <sys/auxv.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/openat2.h>
 
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
@@ -721,6 +723,35 @@ static void keyholder_setup(void)
  * chroot()s or pivots to later, and in whatever mount namespace. */
 static int start_root = -1;
 
+/* The log file opened again by name (core/log.c: its descriptor was
+ * closed or replaced behind the library's back), from the start root:
+ * after chroot(JAIL) the name named the jail's file (whoever can write
+ * the jail chose where the library's lines went: a file of theirs, a
+ * link).  A name that needs a magic link (TLSSHIM_LOG_FILE=/dev/stderr),
+ * a relative name, or a kernel without openat2 is opened as given only
+ * while the root is still the start root; else EXDEV (the line goes
+ * nowhere).  Async-signal-safe: system calls only. */
+static int log_reopen(const char *path, int flags, mode_t mode)
+{
+	struct open_how how = { .flags = (unsigned)flags, .mode = (flags & O_CREAT) ? mode : 0,
+				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	int root = policy_root_dir();
+	long r;
+
+	if (root >= 0 && path[0] == '/') {
+		r = REAL(syscall)(SYS_openat2, root, path, &how, sizeof how);
+		if (r >= 0)
+			return (int)r;
+		if (errno != ENOSYS && errno != ELOOP && errno != EXDEV)
+			return -1;
+	}
+	if (root != -2 && (root < 0 || shim_root_moved())) {
+		errno = EXDEV;
+		return -1;
+	}
+	return REAL(open)(path, flags, mode);
+}
+
 static void root_setup(void)
 {
 	int fd;
@@ -732,6 +763,7 @@ static void root_setup(void)
 		return;
 	shim_own_cell(fd, &start_root);
 	policy_root_set(&start_root, shim_openat2);
+	log_open_set(log_reopen);
 	shim_exec_prime();
 }
 

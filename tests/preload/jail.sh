@@ -19,6 +19,9 @@
 # CA refused, one of the test CA accepted (before, the other way round).
 # A shimmed program that chroot()s and execs a program the jail holds
 # (without the library): a warn line at the exec (before, none).
+# TLSSHIM_LOG_FILE opened again (its descriptor closed by a raw system
+# call) after a chroot: the host's file, never the jail's (before, the
+# jail's).
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim jail_setup
@@ -186,4 +189,23 @@ if wait_for "$T/pass.peer" '^ready' 10; then
 	fi
 else
 	fail listener_not_passed_after_chroot "the peer never listened$(show "$T/pass.peer")"
+fi
+
+# The log file (TLSSHIM_LOG_FILE) is opened again by name when its
+# descriptor was closed behind the library's back (here a raw close system
+# call after chroot): the name is resolved from the start root, so the
+# line goes to the host's file, not to the jail's file of that name
+# (before, the jail's: whoever writes the jail chose where lines went).
+P=$(free_port)
+policy "$T/logjail.conf" <<EOC
+rules = ( { name = "logjail"; direction = "connect"; port = $P; action = "deny"; } );
+EOC
+rm -f "$H/jail.log" "$J$H/jail.log"
+TLSSHIM_LOG_FILE="$H/jail.log" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
+	"$PROGS/jail_server" "$P" log "$J" "$H/jail.log" >"$T/logjail.out" 2>&1
+if grep -q '^closed fd [0-9]*, connect: Connection refused' "$T/logjail.out" &&
+	lines "$H/jail.log" 'rule "logjail": connection refused by policy' | grep -qx 1 && [ ! -e "$J$H/jail.log" ]; then
+	pass log_file_reopened_from_start_root
+else
+	fail log_file_reopened_from_start_root "host log: $(lines "$H/jail.log" 'logjail') lines; jail's file: $([ -e "$J$H/jail.log" ] && echo present || echo absent)$(show "$T/logjail.out" "$H/jail.log" "$J$H/jail.log")"
 fi

@@ -17,12 +17,22 @@
  *                                      client: connects to 127.0.0.1:PORT,
  *                                      sends "SECRET-connect", prints
  *                                      "reply: ..." (exit 0) or why not (1)
+ *   jail_server PORT log DIR LOGPATH   finds the library's descriptor of
+ *                                      LOGPATH (/proc/self/fd), chroot(DIR),
+ *                                      closes it with a raw close system
+ *                                      call (x86_64; no wrapper sees it),
+ *                                      then connects to 127.0.0.1:PORT (a
+ *                                      deny rule's: the library logs):
+ *                                      "closed fd N, connect: ERR" (exit 0)
  *
  * Listens on 127.0.0.1:PORT first ("listening" on standard output), then
  * confines itself ("jailed"), then for each connection: one read, written
  * back, closed.  Exit 1 with a line on standard error when a step fails.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <stdio.h>
@@ -58,6 +68,39 @@ int main(int argc, char **argv)
 	}
 	a.sin_port = htons((unsigned short)atoi(argv[1]));
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (!strcmp(argv[2], "log") && argc > 4) {
+		DIR *d = opendir("/proc/self/fd");
+		struct dirent *e;
+		char link[PATH_MAX], p[300];
+		int fd = -1;
+		long r = -1;
+
+		while (d && (e = readdir(d))) {
+			ssize_t n;
+			snprintf(p, sizeof p, "/proc/self/fd/%s", e->d_name);
+			if ((n = readlink(p, link, sizeof link - 1)) > 0) {
+				link[n] = 0;
+				if (!strcmp(link, argv[4]))
+					fd = atoi(e->d_name);
+			}
+		}
+		if (d)
+			closedir(d);
+		if (fd < 0)
+			return fprintf(stderr, "jail_server: no descriptor names %s\n", argv[4]), 1;
+		if (chroot(argv[3]) != 0 || chdir("/") != 0)
+			return die("chroot");
+#if defined(__x86_64__)
+		__asm__ volatile("syscall" : "=a"(r) : "0"(3L /* close */), "D"((long)fd) : "rcx", "r11", "memory");
+#endif
+		if (r != 0)
+			return fprintf(stderr, "jail_server: raw close(%d): %ld\n", fd, r), 1;
+		if ((s = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+			return die("socket");
+		r = connect(s, (struct sockaddr *)&a, sizeof a);
+		printf("closed fd %d, connect: %s\n", fd, r == 0 ? "ok" : strerror(errno));
+		return 0;
+	}
 	if (!strcmp(argv[2], "connect")) {
 		static const char line[] = "SECRET-connect\n";
 		char buf[256];
