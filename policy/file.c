@@ -17,7 +17,9 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 
 /* ---- the root the policy was loaded under (file.h) ----------------------------- */
@@ -100,6 +102,29 @@ int policy_open_path(const char *path, int flags)
 		return open_own(path, flags | O_CLOEXEC);
 	errno = EXDEV;
 	return -1;
+}
+
+int policy_open_proc(const char *path, int flags)
+{
+	struct statfs fs;
+	int fd = policy_open_path(path, flags);
+
+	if (fd < 0)
+		return -1;
+	if (fstatfs(fd, &fs) != 0 || fs.f_type != PROC_SUPER_MAGIC) {
+		close_own(fd);
+		errno = EXDEV;
+		return -1;
+	}
+	return fd;
+}
+
+void policy_close_path(int fd)
+{
+	int e = errno;
+
+	(void)close_own(fd);
+	errno = e;
 }
 
 int policy_stat_path(const char *path, struct stat *st)

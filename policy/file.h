@@ -84,6 +84,13 @@ int policy_open_path(const char *path, int flags);
  * closed by a raw system call and taken by another file since): -1 when
  * it is gone, -2 when none was set.  Async-signal-safe. */
 int policy_root_dir(void);
+/* A file of /proc (path: "/proc/..."), as policy_open_path names it, and
+ * only on a real procfs: after a chroot the path may name a file whoever
+ * can write the new root made up (a descriptor count, a namespace, a
+ * process's maps of their choosing).  -1 with errno (EXDEV: not procfs).
+ * policy_close_path closes what these return (errno kept). */
+int policy_open_proc(const char *path, int flags);
+void policy_close_path(int fd);
 /* stat(2) of path, as policy_open_path names it: 0, or -1 with errno. */
 int policy_stat_path(const char *path, struct stat *st);
 /* faccessat(2) with AT_EACCESS of path, as policy_open_path names it. */

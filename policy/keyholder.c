@@ -16,6 +16,7 @@
  */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include "policy/keyholder.h"
+#include "policy/file.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -190,15 +191,19 @@ static const char *status_text(int st)
  * mapped, so that a peer that reads as the overflow uid is that user?
  * The kernel gives the initial one a fixed inode number (proc_ns.h,
  * PROC_USER_INIT_INO, since Linux 3.8).  A readlink (the C library's
- * system call: never the shim's wrappers inside a handshake), no
- * descriptor.  false when it cannot tell (no /proc). */
+ * system call: never the shim's wrappers inside a handshake) in the start
+ * root's procfs (policy_open_proc): after a chroot "/proc/self/ns/user"
+ * could be a link the jail's writer made, saying either answer.  false
+ * when it cannot tell (no /proc). */
 static bool initial_user_ns(void)
 {
 	static const char init[] = "user:[4026531837]";
 	char buf[64];
-	long n = io.syscall ? io.syscall(SYS_readlinkat, AT_FDCWD, "/proc/self/ns/user", buf, sizeof buf - 1)
-			    : -1;
+	int d = io.syscall ? policy_open_proc("/proc/self/ns", O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+	long n = d >= 0 ? io.syscall(SYS_readlinkat, d, "user", buf, sizeof buf - 1) : -1;
 
+	if (d >= 0)
+		policy_close_path(d);
 	return n == (long)sizeof init - 1 && memcmp(buf, init, sizeof init - 1) == 0;
 }
 

@@ -20,8 +20,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#include <linux/magic.h>
-#include <sys/vfs.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -203,7 +201,6 @@ static bool peer_runs_shim(int fd)
 	socklen_t l = sizeof cr;
 	Dl_info info;
 	char path[64], line[512];
-	struct statfs fs;
 	FILE *f;
 	bool found = false;
 	int mfd;
@@ -217,10 +214,10 @@ static bool peer_runs_shim(int fd)
 	/* From the root at start (policy/file.h), and only from a real
 	 * /proc: after a chroot the path may name a file whoever can write
 	 * the new root made, "running" the library for any process. */
-	if ((mfd = policy_open_path(path, O_RDONLY | O_CLOEXEC)) < 0)
+	if ((mfd = policy_open_proc(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return false;
-	if (fstatfs(mfd, &fs) != 0 || fs.f_type != PROC_SUPER_MAGIC || !(f = fdopen(mfd, "re"))) {
-		close(mfd);
+	if (!(f = fdopen(mfd, "re"))) {
+		policy_close_path(mfd);
 		return false;
 	}
 	while (!found && fgets(line, sizeof line, f))

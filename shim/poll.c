@@ -33,6 +33,7 @@
 #include "core/conntab.h"
 #include "core/log.h"
 #include "core/sys.h"
+#include "policy/file.h"
 #include "shim/ready.h"
 #include "shim/shim.h"
 
@@ -237,7 +238,8 @@ SHIM_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec 
  * min(nfds, the size of the process's fd table) bits, and nfds may be
  * far above FD_SETSIZE (select(getdtablesize(), ...) with 1024-bit sets,
  * or larger sets a program allocates for descriptors past 1023, as Ruby
- * does).  The table's size is /proc/self/status's FDSize; read only for
+ * does).  The table's size is /proc/self/status's FDSize (the start
+ * root's procfs: policy_open_proc); read only for
  * a set that holds a TLS fd and an nfds above FD_SETSIZE.  Without it,
  * the highest number the shim ever classified (the table held it, and a
  * table never shrinks). */
@@ -251,11 +253,15 @@ static int select_bound(int nfds, bool exact)
 	if (exact) {
 		char buf[4096], *f;
 		ssize_t got = -1;
-		int fd = core_sys.open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+		/* From the start root's procfs only: after a chroot the
+		 * path could name a file of the jail's ("FDSize: 64": TLS fds
+		 * past it were left out, their buffered data never reported,
+		 * and select waited for ever). */
+		int fd = policy_open_proc("/proc/self/status", O_RDONLY | O_CLOEXEC);
 
 		if (fd >= 0) {
 			got = REAL(read)(fd, buf, sizeof buf - 1);
-			REAL(close)(fd);
+			policy_close_path(fd);
 		}
 		if (got > 0) {
 			buf[got] = 0;

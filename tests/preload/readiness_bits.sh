@@ -64,6 +64,24 @@ else
 	fail "select_sets_past_fd_setsize" "echo server never listened$(tail_of "$T/big.echo")"
 fi
 stop "$echo"
+if echo_up bigjail; then
+	# The same after a chroot into a directory whose proc/self/status says
+	# "FDSize: 64": the library read the fd table's size there, left the
+	# TLS fds past 64 out, and select waited out its 10 s on the echo's
+	# buffered rest ("high: 0").  Now it reads only the start root's procfs.
+	mkdir -p "$T/sjail/proc/self" && printf 'Name:\tx\nFDSize:\t64\n' >"$T/sjail/proc/self/status"
+	out=$(TLSSHIM_LOG_FILE="$T/bigjail.log" timeout $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$T/bigjail.conf" "$PROGS/select_big" localhost "$P" "$T/sjail" 2>&1)
+	if [ "$out" = "mixed: 1 low=1 pipe=0
+high: 1 high=1" ]; then
+		pass "select_sets_past_fd_setsize_after_chroot"
+	else
+		fail "select_sets_past_fd_setsize_after_chroot" "$out$(tail_of "$T/bigjail.log" "$T/bigjail.echo")"
+	fi
+else
+	fail "select_sets_past_fd_setsize_after_chroot" "echo server never listened$(tail_of "$T/bigjail.echo")"
+fi
+stop "$echo"
 
 # The time-outs of ppoll, pselect, select and epoll_pwait2 on a TLS fd
 # as the kernel reads them (tests/progs/timeouts.c): one past what int64

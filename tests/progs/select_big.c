@@ -2,7 +2,7 @@
  * with descriptors past 1023 allocates them (Ruby does).  Knows nothing
  * about TLS.
  *
- *   select_big HOST PORT
+ *   select_big HOST PORT [JAIL]
  *
  * Connects to HOST:PORT (an echo server), sends "hi-there\n" and keeps the
  * connection at a number below 1024 (LOW) and a copy of it at 1200 (HIGH);
@@ -12,6 +12,8 @@
  *  2. reads one byte from HIGH, then select(1201) for reading on HIGH
  *     alone, with a 10 s bound: prints "high: N high=B" (the rest of the
  *     echo is waiting: 1 high=1).
+ * With JAIL: chroot(JAIL) once set up (before the first select): a jail
+ * whose proc/self/status a program does not control.
  * Exit 0 when both lines are as the kernel would answer, 1 otherwise.
  */
 #include <errno.h>
@@ -47,7 +49,7 @@ int main(int argc, char **argv)
 	int fd, p[2], n, ok = 1;
 	char c;
 
-	if (argc != 3 || getaddrinfo(argv[1], argv[2], &hints, &res) != 0)
+	if (argc < 3 || argc > 4 || getaddrinfo(argv[1], argv[2], &hints, &res) != 0)
 		return 64;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur <= PIPE) {
 		rl.rlim_cur = rl.rlim_max;
@@ -61,6 +63,10 @@ int main(int argc, char **argv)
 	    write(fd, "hi-there\n", 9) != 9 || pipe(p) < 0 || dup2(p[0], PIPE) != PIPE ||
 	    dup2(fd, HIGH) != HIGH) {
 		perror("select_big: setting up");
+		return 2;
+	}
+	if (argc == 4 && (chroot(argv[3]) != 0 || chdir("/") != 0)) {
+		perror("select_big: chroot");
 		return 2;
 	}
 	/* 1. The echo is there once LOW reads ready (the 10 s bound aside). */
