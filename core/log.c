@@ -73,6 +73,13 @@ void log_open_set(int (*open_fn)(const char *path, int flags, mode_t mode))
 	__atomic_store_n(&reopen_fn, open_fn, __ATOMIC_RELEASE);
 }
 
+static int (*nonblock_fn)(int fd);
+
+void log_nonblock_set(int (*fn)(int fd))
+{
+	__atomic_store_n(&nonblock_fn, fn, __ATOMIC_RELEASE);
+}
+
 /* The rate limit: LIMIT_SLOTS kinds, then one bucket that every further
  * kind shares (still limited).  lim == NULL: no limit. */
 #define LIMIT_SLOTS 256
@@ -382,10 +389,12 @@ static int target(struct stat *st, bool *copy, int *err)
  *    O_NONBLOCK (it used to be made blocking after the open);
  *  - standard error is the program's open file, whose O_NONBLOCK is the
  *    program's to set: a pipe is written with pwritev2(RWF_NOWAIT) (Linux
- *    6.4 and later for pipes), a terminal or a pipe on an older kernel
- *    only when poll() says it takes more now (another writer can fill it
- *    in between: the one wait left, and only with such a writer); a
- *    regular file never waits.
+ *    6.4 and later for pipes); a terminal or a pipe on an older kernel
+ *    through an open file of our own, O_NONBLOCK, opened again through
+ *    /proc/self/fd (write_private; another writer filling it between a
+ *    poll() and the write made the write wait), and only without one (no
+ *    /proc, a terminal this user may not open again) only when poll()
+ *    says it takes more: the one wait left; a regular file never waits.
  * A line (with what leads it) is at most 1560 bytes, under PIPE_BUF, so a
  * pipe takes it whole or not at all: never part of a line among other
  * processes' lines.
@@ -427,6 +436,31 @@ static long sys_call(long nr, long a, long b, long c, long d)
 	return core_sys.syscall ? core_sys.syscall(nr, a, b, c, d) : syscall(nr, a, b, c, d);
 }
 
+/* buf written through an open file of the library's own, non-blocking,
+ * of the file fd names (a terminal or a pipe: log_nonblock_set), checked
+ * to be that file: true with *w (bytes, or -1 with errno), or false when
+ * there is none (no /proc, a terminal this user may not open again, a
+ * file fstat may not look at). */
+static bool write_private(int fd, const struct stat *st, const char *buf, size_t n, ssize_t *w)
+{
+	int (*fn)(int) = __atomic_load_n(&nonblock_fn, __ATOMIC_ACQUIRE);
+	struct stat ps;
+	int p, e;
+
+	if (!fn || !st->st_ino || (p = fn(fd)) < 0)
+		return false;
+	if (fstat(p, &ps) != 0 || ps.st_dev != st->st_dev || ps.st_ino != st->st_ino ||
+	    ps.st_rdev != st->st_rdev) {
+		sys_close(p);
+		return false;
+	}
+	*w = sys_write(p, buf, n);
+	e = errno;
+	sys_close(p);
+	errno = e;
+	return true;
+}
+
 /* One write to (a copy of) the program's standard error, which may be
  * blocking:
  * bytes written, or -1 with errno (EAGAIN: it would wait). */
@@ -448,6 +482,15 @@ static ssize_t write_stderr(int fd, const struct stat *st, const char *buf, size
 	fl = core_sys.fcntl ? core_sys.fcntl(fd, F_GETFL) : fcntl(fd, F_GETFL);
 	if (fl >= 0 && (fl & O_NONBLOCK))
 		return sys_write(fd, buf, n);
+	/* An open file of our own, non-blocking (its own flags): poll() and
+	 * then a blocking write waited for ever when another writer filled
+	 * the terminal or pipe in between. */
+	if ((S_ISCHR(st->st_mode) || S_ISFIFO(st->st_mode))) {
+		ssize_t w;
+
+		if (write_private(fd, st, buf, n, &w))
+			return w;
+	}
 	if ((core_sys.poll ? core_sys.poll(&p, 1, 0) : poll(&p, 1, 0)) == 1 && (p.revents & (POLLOUT | POLLERR)))
 		return sys_write(fd, buf, n);
 	errno = EAGAIN;

@@ -26,6 +26,12 @@ void log_init(void (*keep)(int fd, int *cell));
  * (a chroot()ed program's jail must not choose where lines go).  Unset:
  * open(2).  Must be async-signal-safe (a handler's line may reopen it). */
 void log_open_set(int (*open_fn)(const char *path, int flags, mode_t mode));
+/* How a line for a terminal or a pipe (standard error, blocking: its
+ * O_NONBLOCK is the program's) gets an open file of its own that never
+ * waits: fn(fd) opens the file fd names again, O_WRONLY|O_NONBLOCK (the
+ * shim: /proc/self/fd/FD of the start root's procfs), or -1.  Unset, or
+ * -1: poll() first, as before.  Must be async-signal-safe. */
+void log_nonblock_set(int (*fn)(int fd));
 int log_enabled(enum log_level);
 void log_msg(enum log_level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -26,7 +26,9 @@
 #include <sys/auxv.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
+#include <sys/vfs.h>
 
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
@@ -752,6 +754,37 @@ static int log_reopen(const char *path, int flags, mode_t mode)
 	return REAL(open)(path, flags, mode);
 }
 
+/* The file fd (the log's private copy of standard error: a terminal or a
+ * pipe) opened again, O_WRONLY|O_NONBLOCK, for one line (core/log.c): a
+ * file description of the library's own, whose flags are not the
+ * program's, so the write can say EAGAIN instead of waiting.  Through
+ * /proc/self/fd/FD of the start root's procfs (after a chroot the path
+ * could name the jail's file; the log checks the identity too).  -1 when
+ * there is none.  Async-signal-safe: system calls only. */
+static int log_nonblock(int fd)
+{
+	struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	int root = policy_root_dir(), r = -1;
+	char name[12], *p = name + sizeof name;
+	struct statfs fs;
+	long d;
+
+	if (root < 0 || fd < 0)
+		return -1;
+	*--p = '\0';
+	do
+		*--p = (char)('0' + fd % 10);
+	while ((fd /= 10) && p > name);
+	d = REAL(syscall)(SYS_openat2, root, "/proc/self/fd", &how, sizeof how);
+	if (d < 0)
+		return -1;
+	if (fstatfs((int)d, &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC)
+		r = REAL(openat)((int)d, p, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	REAL(close)((int)d);
+	return r;
+}
+
 static void root_setup(void)
 {
 	int fd;
@@ -764,6 +797,7 @@ static void root_setup(void)
 	shim_own_cell(fd, &start_root);
 	policy_root_set(&start_root, shim_openat2);
 	log_open_set(log_reopen);
+	log_nonblock_set(log_nonblock);
 	shim_exec_prime();
 }
 

@@ -248,4 +248,61 @@ elif grep -q -x 'socket exit -6 bytes 0' "$T/$name.out" &&
 else
 	fail "$name" "expected 'socket exit -6 bytes 0' and the line on the pipe$(show "$T/$name.out")"
 fi
+# A terminal whose reader does not read (full), and poll() saying it takes
+# more (tests/progs/preload_ttyfull.so: another writer filling it between
+# the library's poll and its write): the line (at level info, /bin/true's
+# "policy ... loaded") goes through an open file of the library's own,
+# non-blocking, so it is dropped, not waited for (before: the blocking
+# write held the program for ever).  Then, the terminal drained, the line
+# gets through that file.
+name=log_full_terminal_never_waits
+P=$(free_port)
+policy "$T/$name.conf" <<EOF
+rules = ( { name = "ttyfull"; direction = "connect"; port = $P; action = "deny"; } );
+EOF
+"$PY" - "$SHIM_PRELOAD $PROGS/preload_ttyfull.so" "$T/$name.conf" $((10 * TS)) \
+	>"$T/$name.out" 2>&1 <<'EOP'
+import os, pty, subprocess, sys, fcntl
+pre, conf, t = sys.argv[1], sys.argv[2], int(sys.argv[3])
+env = dict(os.environ, LD_PRELOAD=pre, TLSSHIM_CONFIG=conf, TLSSHIM_LOG="info")
+env.pop("TLSSHIM_LOG_FILE", None)
+m, s = pty.openpty()
+fl = fcntl.fcntl(s, fcntl.F_GETFL)
+fcntl.fcntl(s, fcntl.F_SETFL, fl | os.O_NONBLOCK)
+try:
+    while True:
+        os.write(s, b"x" * 1024)
+except BlockingIOError:
+    pass
+fcntl.fcntl(s, fcntl.F_SETFL, fl)
+def run():
+    try:
+        return subprocess.run(["/bin/true"], env=env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=s, timeout=t).returncode
+    except subprocess.TimeoutExpired:
+        return "timeout"
+print("full exit", run())
+fcntl.fcntl(m, fcntl.F_SETFL, fcntl.fcntl(m, fcntl.F_GETFL) | os.O_NONBLOCK)
+got = b""
+try:
+    while True:
+        got += os.read(m, 65536)
+except (BlockingIOError, OSError):
+    pass
+print("full line", b"rule loaded" in got)
+print("drained exit", run())
+got = b""
+try:
+    while True:
+        got += os.read(m, 65536)
+except (BlockingIOError, OSError):
+    pass
+print("drained line", b"1 rule loaded" in got)
+EOP
+if grep -q -x 'full exit 0' "$T/$name.out" && grep -q -x 'full line False' "$T/$name.out" &&
+	grep -q -x 'drained exit 0' "$T/$name.out" && grep -q -x 'drained line True' "$T/$name.out"; then
+	pass "$name"
+else
+	fail "$name" "expected exit 0 both times, the line only once drained$(show "$T/$name.out")"
+fi
 fc_stop
