@@ -175,9 +175,14 @@ bool tls_conn_peer_ended(struct tls_conn *c);
 bool tls_conn_park(struct tls_conn *c);
 void tls_conn_unpark(struct tls_conn *c, bool count);
 unsigned long tls_park_activity(void);
-/* FIONREAD: all the plaintext a read would return now, across records,
- * without waiting (decrypts what is there into a buffer of its own). */
+/* FIONREAD: the plaintext a read would return now, across records,
+ * without waiting (decrypts what is there into a buffer of its own), up
+ * to about 1 MiB (more is still there for the reads; never 0 while
+ * something can be read). */
 size_t tls_conn_readable(struct tls_conn *c);
+/* The same without the bound: everything that has arrived (shutdown's
+ * SHUT_RD, which keeps it readable). */
+size_t tls_conn_stage_all(struct tls_conn *c);
 /* Write plaintext: >0 bytes taken (all of them or a prefix; they will
  * reach the peer), TLS_WANT_POLLOUT when the out-buffer is still full,
  * TLS_ERR. */

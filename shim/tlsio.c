@@ -710,7 +710,7 @@ int shim_tls_shutdown(struct tls_conn *c, int how)
 		 * taken in now, while the kernel's recv still says "would
 		 * block" on an empty queue (0 once the socket is shut). */
 		if (tls_conn_handshake_done(c))
-			(void)tls_conn_readable(c);
+			(void)tls_conn_stage_all(c);
 		tls_conn_shut_read(c);
 	}
 	if ((how == SHUT_WR || how == SHUT_RDWR) && tls_conn_handshake_done(c))
@@ -720,10 +720,11 @@ int shim_tls_shutdown(struct tls_conn *c, int how)
 	return REAL(shutdown)(fd, how) < 0 ? -errno : 0;
 }
 
-/* FIONREAD: all the plaintext a read would return now, across records,
- * without waiting: never 0 while something can be read (an edge-triggered
- * program that reads until FIONREAD says 0 is never left behind), also
- * what is staged ahead of a failure. */
+/* FIONREAD: the plaintext a read would return now, across records,
+ * without waiting, up to about 1 MiB (tls_conn_readable): never 0 while
+ * something can be read (an edge-triggered program that reads until
+ * FIONREAD says 0 is never left behind), also what is staged ahead of a
+ * failure. */
 int shim_tls_readable(struct tls_conn *c)
 {
 	size_t n;

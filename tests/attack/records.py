@@ -67,6 +67,7 @@ class Keys:
 
     def __init__(self, suite, secret):
         aead, klen, hash_cls = SUITES[suite]
+        self.suite, self.secret = suite, secret
         self.aead = aead(expand_label(hash_cls, secret, b"key", klen))
         self.iv = expand_label(hash_cls, secret, b"iv", 12)
         self.seq = 0
