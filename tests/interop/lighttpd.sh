@@ -33,7 +33,7 @@ fi
 wait_listen() {
 	_wl_n=100
 	while [ "$_wl_n" -gt 0 ] && alive "$2"; do
-		[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ] && return 0
+		listening "$1" && return 0
 		sleep 0.1; _wl_n=$((_wl_n - 1))
 	done
 	return 1

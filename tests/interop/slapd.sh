@@ -182,8 +182,8 @@ fi
 name=ldap_slapd_sigterm_exit_0
 kill -TERM "$SRV"
 n=200
-while [ "$n" -gt 0 ] && [ -n "$(ss -Hltn "sport = :$P" 2>/dev/null)" ]; do sleep 0.1; n=$((n - 1)); done
-closed=$([ -z "$(ss -Hltn "sport = :$P" 2>/dev/null)" ] && echo yes || echo no)
+while [ "$n" -gt 0 ] && listening "$P"; do sleep 0.1; n=$((n - 1)); done
+closed=$(listening "$P" && echo no || echo yes)
 [ -n "${AHP:-}" ] && wait_gone "$AHP" 40
 # When slapd is known to hang at exit with libasan alone, a short bound
 # (the listener is closed already; the exit would be at once).
