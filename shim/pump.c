@@ -539,12 +539,21 @@ static bool start_pump(struct tls_conn *c, int b, bool resets, char *why, size_t
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		tls_conn_set_owner(c, getpid());
-		/* Tell the program the pump exists, then keep only our fds. */
-		(void)!REAL(write)(ready[1], "1", 1);
+		/* Keep only our fds, then tell the program the pump exists.
+		 * In this order: the program waits for `ready`, so none of
+		 * its copies of what we close can have gone yet, and our
+		 * close is never the last one.  The other way round, a
+		 * program that went on at once could close a socket of its
+		 * with SO_LINGER and unsent data before we did (vsftpd's data
+		 * connection: its end of this very channel, with 600 s of
+		 * linger), and our close, the last, waited for that data to
+		 * be sent: the data the pump was to read (helper-111). */
 		{
-			int keep[3] = { tls_conn_fd(c), b, log_fd_get() };
-			keep_only(keep, 3);
+			int keep[4] = { tls_conn_fd(c), b, log_fd_get(), ready[1] };
+			keep_only(keep, 4);
 		}
+		(void)!REAL(write)(ready[1], "1", 1);
+		REAL(close)(ready[1]);
 		pump_run(c, b, resets);
 	}
 	REAL(close)(ready[1]);

@@ -272,3 +272,33 @@ hang_case fifo $hq >"$T/hangfifo.case" 2>&1 &
 h2=$!
 wait "$h1"; wait "$h2"
 cat "$T/hangfile.case" "$T/hangfifo.case"
+
+# ------------------------------------------------ SO_LINGER after the hand-over
+# vsftpd (helper-111): its privileged process passes a data connection to
+# the session process with SCM_RIGHTS (a pump takes the session), and the
+# session process sets SO_LINGER (600 s) on it, writes the file and
+# closes.  The pump, a fork of the program, holds copies of all the
+# program's descriptors until it closes them; it told the program it ran
+# before closing them, so a program that closed its end of the pump's
+# channel first (with linger and data the pump had yet to read) left the
+# pump's close the last one: it waited for that data to be read, by the
+# pump itself, for the 600 s.  The download stalled (the client timed
+# out; vsftpd had logged "226 Transfer complete").  linger_fork does it
+# in one process (fork, then linger, fill, close); preload_pumpslow.so
+# holds the pump 300 ms before its first close_range(), as a loaded
+# machine did: now the program waits for the pump to have closed them.
+ports linger
+start_peer linger.peer server --port "$R" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
+	--mode record --record "$T/linger.rec" --status "$T/linger.status" --timeout $((10 * TS))
+peer_pid=$PEER
+TLSSHIM_LOG_FILE="$T/linger.log" timeout -k 2 $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD $PROGS/preload_pumpslow.so" \
+	TLSSHIM_CONFIG="$POLICY" "$PROGS/linger_fork" "$R" 600 >"$T/linger.out" 2>&1
+rc=$?
+wait_exit "$peer_pid" 20
+n=$(sed -n 's/^wrote //p' "$T/linger.out")
+got=$(wc -c <"$T/linger.rec" 2>/dev/null || echo 0)
+if [ $rc -eq 0 ] && [ -n "$n" ] && [ "$got" -eq $((n + 6)) ] && grep -q '^eof clean' "$T/linger.status"; then
+	pass "linger_after_fork: a pumped connection closed with SO_LINGER and unread data: the peer gets all $got bytes and close_notify ($(sed -n 's/^closed //p' "$T/linger.out") ms in close)"
+else
+	fail "linger_after_fork: a pumped connection closed with SO_LINGER: every byte reaches the peer" "exit $rc, wrote ${n:-?} + 6, peer got $got: $(tr '\n' '|' <"$T/linger.status" 2>/dev/null) $(show "$T/linger.out" "$T/linger.log")"
+fi
