@@ -1,0 +1,23 @@
+#!/usr/bin/env python3
+"""https_origin.py PORT DIR CERT KEY — a threaded HTTPS file server on
+127.0.0.1:PORT serving DIR (Python's http.server behind ssl), the origin
+that a proxy under the shim reaches through a connect rule
+(tests/interop/tinyproxy.sh).  Prints "ready" once listening; serves
+until killed, at most 120 s (x TLSSHIM_TIME_SCALE).
+"""
+import http.server
+import os
+import ssl
+import sys
+import threading
+
+port, root, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+os.chdir(root)
+http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), http.server.SimpleHTTPRequestHandler)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+threading.Timer(120 * float(os.environ.get("TLSSHIM_TIME_SCALE", "1")), srv.shutdown).start()
+print("ready", flush=True)
+srv.serve_forever()

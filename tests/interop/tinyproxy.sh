@@ -1,0 +1,92 @@
+#!/bin/sh
+# tests/interop/tinyproxy.sh — a threaded HTTP proxy made TLS on both
+# sides by the shim: Debian's tinyproxy (a thread per client) under an
+# accept rule on its port and a connect rule to the origin's port.
+# Clients: curl with an HTTPS proxy (--proxy https://..., verified against
+# the test CA), asking for http:// URLs that tinyproxy fetches from
+# tests/interop/py/https_origin.py, which speaks only TLS.
+# Asserted: 8 downloads of 500 KB at once through the proxy, exact; the
+# shim accepted 8 TLS clients and connected 8 times to the origin,
+# verified; no error or warning; a plain HTTP client on the proxy port
+# gets nothing back but TLS alerts; the wire audit.
+. "$(dirname "$0")/../lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+. "$TLSSHIM_TOP/tests/interop/daemons.inc"
+need_shim tinyproxy_setup
+TINYPROXY=$(command -v tinyproxy || echo /usr/bin/tinyproxy)
+[ -x "$TINYPROXY" ] || { fail tinyproxy_setup "tinyproxy not installed (tinyproxy)"; exit 1; }
+
+open_tmp
+X=$T/tp
+mkdir -p "$X/www"
+chmod 777 "$X"
+head -c 500000 /dev/urandom >"$X/www/big"
+P=$(free_port)
+O=$(free_port)
+while [ "$O" = "$P" ]; do O=$(free_port); done
+bg "$PY" "$PYD/https_origin.py" "$O" "$X/www" "$CERTS/server.crt" "$CERTS/server.key" >"$T/origin.out" 2>&1
+ORIGIN=$!
+if ! wait_ready "$ORIGIN" "$T/origin.out" '^ready' 10; then
+	fail tinyproxy_setup "https_origin.py did not start$(show "$T/origin.out")"
+	exit 1
+fi
+cat >"$X/tinyproxy.conf" <<EOC
+Port $P
+Listen 127.0.0.1
+Timeout 30
+MaxClients 32
+Allow 127.0.0.1
+LogLevel Info
+LogFile "$X/tinyproxy.log"
+EOC
+policy "$T/tp.policy" <<EOC
+rules = (
+  { name = "proxy-in"; direction = "accept"; port = $P; cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; },
+  { name = "origin-out"; direction = "connect"; port = $O; ca = "$CERTS/ca.crt"; server_name = "localhost"; }
+);
+EOC
+TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/shim.log" shimbg "$TINYPROXY" -d -c "$X/tinyproxy.conf" >"$T/tp.out" 2>&1
+TP=$!
+track "$TP"
+if ! wait_listen "$P" 15 "$TP"; then
+	fail tinyproxy_setup "tinyproxy did not listen$(show "$T/tp.out" "$X/tinyproxy.log" "$T/shim.log")"
+	exit 1
+fi
+
+name=tinyproxy_8_downloads_at_once
+pids=""
+for i in 1 2 3 4 5 6 7 8; do
+	timeout $((30 * TS)) curl -sS --proxy "https://127.0.0.1:$P" --proxy-cacert "$CERTS/ca.crt" \
+		-o "$T/got.$i" "http://127.0.0.1:$O/big" >"$T/curl.$i.err" 2>&1 &
+	pids="$pids $!"
+done
+bad=0
+for p in $pids; do wait "$p" || bad=$((bad + 1)); done
+ok=0
+for i in 1 2 3 4 5 6 7 8; do cmp -s "$X/www/big" "$T/got.$i" && ok=$((ok + 1)); done
+if [ $bad -eq 0 ] && [ $ok -eq 8 ]; then
+	pass "$name (500000 bytes each, exact)"
+else
+	fail "$name" "$bad curl failed, $ok of 8 exact: $(cat "$T"/curl.*.err | head -c 300)$(show "$X/tinyproxy.log" "$T/shim.log")"
+fi
+
+name=tinyproxy_both_sides_tls
+na=$(logged_tls "$T/shim.log" proxy-in accepted)
+nc=$(count "$T/shim.log" 'rule "origin-out": connected TLSv1\.3 .*verified')
+if [ "$na" -eq 8 ] && [ "$nc" -eq 8 ] && ! grep -q -E ': (error|warn): ' "$T/shim.log"; then
+	pass "$name (accepted 8, connected 8 verified)"
+else
+	fail "$name" "accepted $na of 8, connected $nc of 8$(show "$T/shim.log")"
+fi
+
+name=tinyproxy_plain_client_gets_nothing_in_clear
+plain_clients "$P" "$T/raw" "GET http://127.0.0.1:$O/big HTTP/1.0
+"
+if [ ! -s "$T/raw.silent" ] && alerts_only "$T/raw.plain" && alive "$TP"; then
+	pass "$name (silent client: nothing; plain HTTP request: $(wc -c <"$T/raw.plain") bytes, TLS alerts only)"
+else
+	fail "$name" "silent client got '$(head -c 60 "$T/raw.silent")'; plain client got '$(od -A n -t x1 "$T/raw.plain" | head -c 120)'"
+fi
+
+kill_tree "$TP"
+stop "$ORIGIN"
