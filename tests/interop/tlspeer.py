@@ -24,6 +24,9 @@ and every loop a deadline, so a broken shim makes a case fail, never hang.
       --close notify (default): close_notify then close; fin: TCP FIN
       without close_notify (a truncation attack, seen from the client).
       --plain: no TLS at all (a plaintext server, or a connection counter).
+      --strict-eof: a TCP end without close_notify is "eof ragged" (Debian
+      12's Python 3.11.2 sets OP_IGNORE_UNEXPECTED_EOF by default, and then
+      reports it as "eof clean" and even "unwrap ok").
 
   tlspeer.py client  --port P [--host H] [--ca CA] [--cert C --key K]
                      [--server-name N] [--no-verify] [--tls12|--tls13]
@@ -105,6 +108,8 @@ def serve(args):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(args.cert, args.key)
         versions(ctx, args)
+        if args.strict_eof:
+            ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
         if args.ca:
             ctx.load_verify_locations(args.ca)
             ctx.verify_mode = ssl.CERT_REQUIRED if args.require_cert else ssl.CERT_OPTIONAL
@@ -388,6 +393,7 @@ def main():
     s.add_argument("--mode", choices=("echo", "greet", "record", "count"), default="echo")
     s.add_argument("--greeting", default="hello from the server\n")
     s.add_argument("--close", choices=("notify", "fin"), default="notify")
+    s.add_argument("--strict-eof", action="store_true")
     s.add_argument("--count", type=int, default=1)
     s.add_argument("--record")
     s.add_argument("--status")

@@ -289,7 +289,7 @@ cat "$T/hangfile.case" "$T/hangfifo.case"
 # machine did: now the program waits for the pump to have closed them.
 ports linger
 start_peer linger.peer server --port "$R" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
-	--mode record --record "$T/linger.rec" --status "$T/linger.status" --timeout $((10 * TS))
+	--mode record --record "$T/linger.rec" --status "$T/linger.status" --timeout $((10 * TS)) --strict-eof
 peer_pid=$PEER
 TLSSHIM_LOG_FILE="$T/linger.log" timeout -k 2 $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD $PROGS/preload_pumpslow.so" \
 	TLSSHIM_CONFIG="$POLICY" "$PROGS/linger_fork" "$R" 600 >"$T/linger.out" 2>&1
