@@ -103,6 +103,13 @@ pid_t self_pid_unshared(void)
 	return self_pid_known();
 }
 
+pid_t self_pid_own(void)
+{
+	pid_t id = self_pid_unshared();
+
+	return id ? id : getpid();
+}
+
 pid_t self_pid_known(void)
 {
 	pid_t *p = __atomic_load_n(&page, __ATOMIC_ACQUIRE);

@@ -36,4 +36,12 @@ void self_share_end(void);
  * generator state it copied for its own and repeat the child's bytes. */
 pid_t self_pid_unshared(void);
 
+/* This process's own id, never its parent's: the page's answer while no
+ * child may share our memory, else getpid().  For what is done at exit
+ * and before a fork or exec, which a child sharing our memory must not
+ * do to its parent's sessions, without the system call in the common
+ * case: a sandbox's seccomp filter may refuse getpid() or kill the
+ * process for it (vsftpd's). */
+pid_t self_pid_own(void);
+
 #endif

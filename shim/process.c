@@ -185,9 +185,12 @@ static void end_one(int fd, struct tls_conn *c, void *arg)
  * one non-blocking attempt each, no lingering. */
 static void end_sessions(bool linger, int lock_ms)
 {
-	/* getpid(): a clone(CLONE_VM) child that calls exit() ends none of
-	 * its parent's sessions (core/self.c). */
-	struct ending e = { .me = getpid(), .lock_ms = lock_ms, .linger = linger };
+	/* self_pid_own(): a clone(CLONE_VM) child that calls exit() ends
+	 * none of its parent's sessions (core/self.c); and no getpid() when
+	 * none may run: vsftpd's seccomp filter kills its processes for it,
+	 * and one that answers EPERM left every session without its
+	 * close_notify. */
+	struct ending e = { .me = self_pid_own(), .lock_ms = lock_ms, .linger = linger };
 
 	__atomic_store_n(&shim_exiting, true, __ATOMIC_RELAXED);
 	conntab_each_conn(0, 0x7fffffff, end_one, &e);

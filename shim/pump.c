@@ -697,9 +697,10 @@ static void pump_one(int fd, struct tls_conn *c, void *arg)
 /* Every session of this process that must move before fork() or exec(). */
 static void pump_each(enum pump_which which, int only_fd, bool any_fd)
 {
-	/* getpid(): a clone(CLONE_VM) child that execs moves none of its
-	 * parent's sessions (core/self.c). */
-	struct live l = { .which = which, .me = getpid(), .any_fd = any_fd };
+	/* self_pid_own(): a clone(CLONE_VM) child that execs moves none of
+	 * its parent's sessions (core/self.c); no getpid() otherwise (a
+	 * seccomp filter may refuse it: see end_sessions in process.c). */
+	struct live l = { .which = which, .me = self_pid_own(), .any_fd = any_fd };
 
 	if (only_fd >= 0)
 		conntab_each_conn(only_fd, only_fd, pump_one, &l);

@@ -33,6 +33,9 @@
  *       udp      socket(AF_INET, SOCK_DGRAM) and connect() to
  *                127.0.0.1:PORT after the filter (a UDP socket is never a
  *                TLS one, whatever the port), send SENTINEL.
+ *       exit     as connect, but exit() with the connection open (as
+ *                vsftpd's processes do): the library's exit handler ends
+ *                the session.
  *       unixraw  a socketpair(AF_UNIX), moved by raw dup3 before the filter
  *                to numbers of unknown origin (40, 41); SENTINEL written on one end
  *                and read on the other after it.
@@ -88,7 +91,7 @@ static const struct {
 } calls[] = {
 	{ "getsockopt", SYS_getsockopt }, { "getsockname", SYS_getsockname },
 	{ "getpeername", SYS_getpeername }, { "setsockopt", SYS_setsockopt },
-	{ "newfstatat", SYS_newfstatat }, { "statx", SYS_statx },
+	{ "newfstatat", SYS_newfstatat }, { "statx", SYS_statx }, { "getpid", SYS_getpid },
 #ifdef SYS_fstat
 	{ "fstat", SYS_fstat },
 #endif
@@ -340,6 +343,11 @@ int main(int argc, char **argv)
 	step("write", r, errno);
 	if (r > 0)
 		reply(fd);
+	if (!strcmp(argv[2], "exit")) {
+		/* The connection left open: exit() is to end it. */
+		fprintf(out, "done\n");
+		exit(0);
+	}
 	close(fd);
 	fprintf(out, "done\n");
 	return 0;
