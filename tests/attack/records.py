@@ -123,6 +123,19 @@ def handshake(sock, cafile, name, keylog):
             Keys(suite, secrets["SERVER_TRAFFIC_SECRET_0"]))
 
 
+def connect(host, port, cafile, name, timeout):
+    """A TCP connection and its handshake: (socket, client keys, server keys)."""
+    sock = socket.create_connection((host, int(port)), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    fd, keylog = tempfile.mkstemp()
+    os.close(fd)
+    try:
+        cw, sr = handshake(sock, cafile, name, keylog)
+    finally:
+        os.unlink(keylog)
+    return sock, cw, sr
+
+
 def request(n, name):
     return ("GET /good-%d HTTP/1.1\r\nHost: %s\r\n\r\n" % (n, name)).encode()
 
@@ -188,14 +201,7 @@ def main():
             break
     else:
         raise SystemExit("unknown case " + case)
-    sock = socket.create_connection((host, int(port)), timeout=timeout)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    fd, keylog = tempfile.mkstemp()
-    os.close(fd)
-    try:
-        cw, sr = handshake(sock, cafile, name, keylog)
-    finally:
-        os.unlink(keylog)
+    sock, cw, sr = connect(host, port, cafile, name, timeout)
     rd = Reader(sock, sr, time.monotonic() + timeout)
     good = cw.seal(request(1, name) + b"\x17")
     if where == "alone":

@@ -283,20 +283,18 @@ def run():
         return "timeout"
 print("full exit", run())
 fcntl.fcntl(m, fcntl.F_SETFL, fcntl.fcntl(m, fcntl.F_GETFL) | os.O_NONBLOCK)
-got = b""
-try:
-    while True:
-        got += os.read(m, 65536)
-except (BlockingIOError, OSError):
-    pass
+def drain():
+    got = b""
+    try:
+        while True:
+            got += os.read(m, 65536)
+    except (BlockingIOError, OSError):
+        pass
+    return got
+got = drain()
 print("full line", b"rule loaded" in got)
 print("drained exit", run())
-got = b""
-try:
-    while True:
-        got += os.read(m, 65536)
-except (BlockingIOError, OSError):
-    pass
+got = drain()
 print("drained line", b"1 rule loaded" in got)
 EOP
 if grep -q -x 'full exit 0' "$T/$name.out" && grep -q -x 'full line False' "$T/$name.out" &&
