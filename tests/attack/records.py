@@ -92,6 +92,7 @@ class Keys:
 
 def handshake(sock, cafile, name, keylog):
     ctx = ssl.create_default_context(cafile=cafile)
+    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     ctx.keylog_filename = keylog
     inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()

@@ -90,6 +90,7 @@ def drain(raw, timeout):
 
 def server(a):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
     ctx.load_cert_chain(a.cert, a.key)
     ctx.num_tickets = 0
     if a.tls12:
@@ -128,6 +129,7 @@ def server(a):
 
 def echo(a):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
     ctx.load_cert_chain(a.cert, a.key)
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -161,6 +163,7 @@ def echo(a):
 
 def client(a):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
     ctx.load_verify_locations(a.ca)
     if a.tls12:
         ctx.maximum_version = ssl.TLSVersion.TLSv1_2

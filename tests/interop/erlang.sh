@@ -99,7 +99,8 @@ name=standard_tls_client_echoed_plain_refused
 out=$(timeout $((20 * TS)) "$PY" - "$P" "$CERTS/ca.crt" <<'PY' 2>&1
 import socket, ssl, sys
 ctx = ssl.create_default_context(cafile=sys.argv[2])
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20), server_hostname="localhost")
+ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20), server_hostname="localhost", suppress_ragged_eofs=False)
 s.sendall(b"hello beam\n")
 got = b""
 while not got.endswith(b"\n"):

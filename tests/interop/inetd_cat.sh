@@ -77,9 +77,10 @@ cat >"$T/client.py" <<'PY'
 import socket, ssl, sys, os
 port, ca, big = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 ctx = ssl.create_default_context(cafile=ca)
+ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
 try:
     s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=20),
-                        server_hostname="localhost")
+                        server_hostname="localhost", suppress_ragged_eofs=False)
     print("tls %s" % s.version(), flush=True)
     f = s.makefile("rb")
     for line in (b"hello inetd cat", b"second line"):
@@ -144,7 +145,8 @@ import socket, ssl, struct, sys
 # (a FIN; "rst": SO_LINGER 0, a RST).
 port, ca = int(sys.argv[1]), sys.argv[2]
 ctx = ssl.create_default_context(cafile=ca)
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10), server_hostname="localhost")
+ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10), server_hostname="localhost", suppress_ragged_eofs=False)
 s.settimeout(3)
 sent = 0
 try:
@@ -182,7 +184,8 @@ cat >"$T/sendcut.py" <<'PY'
 import socket, ssl, sys
 port, ca, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 ctx = ssl.create_default_context(cafile=ca)
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=30), server_hostname="localhost")
+ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=30), server_hostname="localhost", suppress_ragged_eofs=False)
 sent = 0
 while sent < n:
     sent += s.send(b"y" * min(16384, n - sent))

@@ -34,6 +34,7 @@ def main():
     ctx = None
     if not a.plain:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
         ctx.load_cert_chain(a.cert, a.key)
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -52,7 +53,7 @@ def main():
         c.settimeout(a.timeout)
         try:
             if ctx:
-                c = ctx.wrap_socket(c, server_side=True)
+                c = ctx.wrap_socket(c, server_side=True, suppress_ragged_eofs=False)
                 status.write("conn tls=%s\n" % c.version())
             else:
                 status.write("conn tls=plain\n")

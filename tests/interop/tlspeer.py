@@ -24,9 +24,11 @@ and every loop a deadline, so a broken shim makes a case fail, never hang.
       --close notify (default): close_notify then close; fin: TCP FIN
       without close_notify (a truncation attack, seen from the client).
       --plain: no TLS at all (a plaintext server, or a connection counter).
-      --strict-eof: a TCP end without close_notify is "eof ragged" (Debian
-      12's Python 3.11.2 sets OP_IGNORE_UNEXPECTED_EOF by default, and then
-      reports it as "eof clean" and even "unwrap ok").
+      A TCP end without close_notify is always "eof ragged" (server) or
+      "eof ragged"/"error ..." (client): every context clears
+      OP_IGNORE_UNEXPECTED_EOF, which Debian 12's Python 3.11.2 sets by
+      default (a truncation then read as "eof clean" and even "unwrap ok").
+      --strict-eof is accepted and does nothing (it is the default).
 
   tlspeer.py client  --port P [--host H] [--ca CA] [--cert C --key K]
                      [--server-name N] [--no-verify] [--tls12|--tls13]
@@ -63,6 +65,12 @@ import ssl
 import sys
 import threading
 import time
+
+
+def truncated(e):
+    """A TCP end without close_notify: ssl.SSLEOFError, or (Debian 12's
+    Python 3.11.2) an SSLError whose reason is UNEXPECTED_EOF_WHILE_READING."""
+    return isinstance(e, ssl.SSLEOFError) or getattr(e, "reason", None) == "UNEXPECTED_EOF_WHILE_READING"
 
 
 def out(*a):
@@ -108,8 +116,7 @@ def serve(args):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(args.cert, args.key)
         versions(ctx, args)
-        if args.strict_eof:
-            ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
+        ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF
         if args.ca:
             ctx.load_verify_locations(args.ca)
             ctx.verify_mode = ssl.CERT_REQUIRED if args.require_cert else ssl.CERT_OPTIONAL
@@ -168,7 +175,9 @@ def serve_one(args, c):
         while time.time() < end:
             try:
                 data = c.recv(65536)
-            except ssl.SSLEOFError:
+            except ssl.SSLError as e:
+                if not truncated(e):
+                    raise
                 status(args, "eof ragged")
                 break
             if not data:
@@ -195,6 +204,7 @@ def serve_one(args, c):
 
 def client(args):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
     versions(ctx, args)
     if args.no_verify:
         ctx.check_hostname = False
@@ -235,7 +245,7 @@ def client(args):
             s.unwrap()
             out("unwrap ok")
         except (ssl.SSLError, OSError) as e:
-            out("unwrap error %s" % reason(e))
+            out("unwrap error %s%s" % ("eof ragged: " if truncated(e) else "", reason(e)))
             ok = False
     elif args.finish == "fin":
         socket.socket.shutdown(s, socket.SHUT_RDWR)  # no close_notify
@@ -245,8 +255,8 @@ def client(args):
             rest = s.recv(65536)
             out("eof clean" if not rest else "error unexpected data %r" % rest[:40])
             ok = ok and not rest
-        except ssl.SSLEOFError:
-            out("eof ragged")
+        except ssl.SSLError as e:
+            out("eof ragged" if truncated(e) else "error %s" % reason(e))
             ok = False
         except (ssl.SSLError, OSError) as e:
             out("error %s" % reason(e))

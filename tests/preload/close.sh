@@ -186,3 +186,40 @@ if start_peer "$name.peer" server --port "$P" --cert "$CERTS/server.crt" --key "
 else
 	fail "$name" "server did not start"
 fi
+
+# The peers themselves (no library): a TCP end without close_notify must
+# read as a truncation, or every "eof clean" / "unwrap ok" above could
+# pass on a library that ends sessions with a bare FIN.  Debian 12's
+# Python 3.11.2 sets OP_IGNORE_UNEXPECTED_EOF on every context, and then
+# reported exactly that as "eof clean" and "unwrap ok"; tlspeer.py clears
+# it (as every Python TLS peer under tests/ does).
+name=peer_sees_truncation
+P=$(free_port)
+if start_peer "$name.peer" server --port "$P" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
+	--status "$T/$name.st"; then
+	peer client --port "$P" --ca "$CERTS/ca.crt" --server-name localhost --send x --finish fin \
+		>"$T/$name.cli" 2>&1
+	wait_exit "$PEER" 10
+	if grep -q '^eof ragged$' "$T/$name.st" && ! grep -q '^eof clean$\|^unwrap ok$' "$T/$name.st"; then
+		pass "$name (server)"
+	else
+		fail "$name (server)" "a client's bare FIN did not read as a truncation$(show "$T/$name.cli" "$T/$name.st")"
+	fi
+else
+	fail "$name (server)" "server did not start"
+fi
+P=$(free_port)
+if start_peer "$name.peer2" server --port "$P" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
+	--close fin; then
+	peer client --port "$P" --ca "$CERTS/ca.crt" --server-name localhost --send x --finish unwrap \
+		>"$T/$name.cli2" 2>&1
+	RC=$?
+	wait_exit "$PEER" 10
+	if [ "$RC" -ne 0 ] && grep -q '^unwrap error eof ragged' "$T/$name.cli2"; then
+		pass "$name (client)"
+	else
+		fail "$name (client)" "a server's bare FIN did not read as a truncation (exit $RC)$(show "$T/$name.cli2")"
+	fi
+else
+	fail "$name (client)" "server did not start"
+fi

@@ -121,6 +121,7 @@ cat >"$T/ex.py" <<'PYEOF'
 import select, socket, ssl, struct, sys, time
 if sys.argv[1] == "server":
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
     ctx.load_cert_chain(sys.argv[3], sys.argv[4])
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -130,7 +131,7 @@ if sys.argv[1] == "server":
     print("listening", flush=True)
     raw, _ = ls.accept()
     raw.settimeout(20)
-    s = ctx.wrap_socket(raw, server_side=True)
+    s = ctx.wrap_socket(raw, server_side=True, suppress_ragged_eofs=False)
     s.recv(1)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()

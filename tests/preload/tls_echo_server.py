@@ -8,6 +8,7 @@ import socket, ssl, sys
 port, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 conns = int(sys.argv[4]) if len(sys.argv) > 4 else 1
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
 ctx.load_cert_chain(cert, key)
 ls = socket.socket()
 ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -19,7 +20,7 @@ for _ in range(conns):
     try:
         raw, _ = ls.accept()
         raw.settimeout(20)
-        s = ctx.wrap_socket(raw, server_side=True)
+        s = ctx.wrap_socket(raw, server_side=True, suppress_ragged_eofs=False)
     except (OSError, ssl.SSLError) as e:
         print("handshake failed:", e, flush=True)
         continue

@@ -28,6 +28,12 @@
 """
 import argparse, hashlib, os, random, select, socket, ssl, struct, subprocess, sys, threading, time
 
+
+def truncated(e):
+    """A TCP end without close_notify: ssl.SSLEOFError, or (Debian 12's
+    Python 3.11.2) an SSLError whose reason is UNEXPECTED_EOF_WHILE_READING."""
+    return isinstance(e, ssl.SSLEOFError) or getattr(e, "reason", None) == "UNEXPECTED_EOF_WHILE_READING"
+
 TS = float(os.environ.get("TLSSHIM_TIME_SCALE", "1"))
 MB = 1 << 20
 CONN_TIMEOUT = 60 * TS   # one connection, at most (soak.py load --conn-timeout)
@@ -410,12 +416,15 @@ def redis_conn(ctx, port, rng, st, wid, name):
         a = r.reply()
         if a != b"+OK":
             raise Unexpected("QUIT: %r" % a)
-        # the server closes: close_notify (or at least EOF), nothing else
+        # the server closes: close_notify, nothing else (a TCP EOF without
+        # it is a truncation: the library's close() sends close_notify)
         while True:
             try:
                 d = c.read()
-            except ssl.SSLEOFError:
-                break
+            except ssl.SSLError as e:
+                if truncated(e):
+                    raise Unexpected("QUIT: TCP EOF without close_notify")
+                raise
             if d == b"":
                 break
             if d:
@@ -432,6 +441,7 @@ def redis_conn(ctx, port, rng, st, wid, name):
 
 def load(a):
     ctx = ssl.create_default_context(cafile=a.ca)
+    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     st = Stats()
     stop_at = time.time() + a.seconds

@@ -42,6 +42,7 @@ def qname(m):
 
 def server(port, cert, key, addr):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
     ctx.load_cert_chain(cert, key)
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -54,7 +55,7 @@ def server(port, cert, key, addr):
     def serve(c):
         try:
             c.settimeout(10 * S)
-            s = ctx.wrap_socket(c, server_side=True)
+            s = ctx.wrap_socket(c, server_side=True, suppress_ragged_eofs=False)
             while True:
                 m = read_exact(s, struct.unpack(">H", read_exact(s, 2))[0])
                 name, end = qname(m)
@@ -72,8 +73,9 @@ def server(port, cert, key, addr):
 
 def client(port, ca, names):
     ctx = ssl.create_default_context(cafile=ca)
+    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
     s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=15 * S),
-                        server_hostname="localhost")
+                        server_hostname="localhost", suppress_ragged_eofs=False)
     out = b""
     for i, n in enumerate(names):
         m = struct.pack(">HHHHHH", i + 1, 0x0100, 1, 0, 0, 0) + b"".join(

@@ -31,7 +31,7 @@ class ImplicitTLS(ftplib.FTP):
     def connect(self, host="", port=0, timeout=-999, source_address=None):
         self.host, self.port = host, port
         raw = socket.create_connection((host, port), timeout=TIMEOUT)
-        self.sock = self.ctx.wrap_socket(raw, server_hostname="localhost")
+        self.sock = self.ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
         self.af = self.sock.family
         self.file = self.sock.makefile("r", encoding=self.encoding)
         self.welcome = self.getresp()
@@ -44,7 +44,7 @@ class ImplicitTLS(ftplib.FTP):
             resp = self.sendcmd(cmd)
             if resp[0] != "1":
                 raise ftplib.error_reply(resp)
-            return self.ctx.wrap_socket(conn, server_hostname="localhost"), None
+            return self.ctx.wrap_socket(conn, server_hostname="localhost", suppress_ragged_eofs=False), None
         except BaseException:
             conn.close()
             raise
@@ -53,6 +53,7 @@ class ImplicitTLS(ftplib.FTP):
 def main():
     port, ca, name, rounds, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
     ctx = ssl.create_default_context(cafile=ca)
+    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
     f = ImplicitTLS(ctx)
     print("welcome", f.connect("127.0.0.1", port), flush=True)
     print("login", f.login(), flush=True)

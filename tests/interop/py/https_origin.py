@@ -16,8 +16,9 @@ os.chdir(root)
 http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
 srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), http.server.SimpleHTTPRequestHandler)
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
 ctx.load_cert_chain(cert, key)
-srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True, suppress_ragged_eofs=False)
 threading.Timer(120 * float(os.environ.get("TLSSHIM_TIME_SCALE", "1")), srv.shutdown).start()
 print("ready", flush=True)
 srv.serve_forever()

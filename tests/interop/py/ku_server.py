@@ -6,6 +6,7 @@ import hashlib, socket, ssl, sys
 
 port, cert, key, maxver = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
 ctx.load_cert_chain(cert, key)
 ctx.maximum_version = ssl.TLSVersion.TLSv1_3 if maxver == "1.3" else ssl.TLSVersion.TLSv1_2
 n = {"ku": 0, "rec": 0}
@@ -29,7 +30,7 @@ ls.listen(1)
 print("ready", flush=True)
 c, _ = ls.accept()
 c.settimeout(30)
-s = ctx.wrap_socket(c, server_side=True)
+s = ctx.wrap_socket(c, server_side=True, suppress_ragged_eofs=False)
 h, total = hashlib.sha256(), 0
 while True:
     try:

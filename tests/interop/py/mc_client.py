@@ -34,7 +34,7 @@ def recv_exact_end(s, end, limit):
 def one(ctx, port, i, size, errs):
     try:
         raw = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-        s = ctx.wrap_socket(raw, server_hostname="localhost")
+        s = ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
         v = os.urandom(size)
         s.sendall(b"set key%d 0 0 %d\r\n" % (i, len(v)) + v + b"\r\n")
         r = recv_exact_end(s, b"\r\n", 100)
@@ -70,6 +70,7 @@ def one(ctx, port, i, size, errs):
 def main():
     port, ca, n, size = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     ctx = ssl.create_default_context(cafile=ca)
+    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
     errs = []
     ts = [threading.Thread(target=one, args=(ctx, port, i, size, errs)) for i in range(n)]
     for t in ts:

@@ -18,7 +18,9 @@ raw = socket.socket()
 raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 raw.settimeout(20 * S)
 raw.connect(("127.0.0.1", port))
-s = ssl.create_default_context(cafile=ca).wrap_socket(raw, server_hostname="localhost")
+ctx = ssl.create_default_context(cafile=ca)
+ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
+s = ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
 req1 = b"GET /file50m HTTP/1.1\r\nHost: localhost\r\n\r\n"
 req2 = (b"GET /index.html HTTP/1.1\r\nHost: localhost\r\nX-Pad: " + b"p" * 2000 +
         b"\r\nConnection: close\r\n\r\n")

@@ -8,6 +8,7 @@ import os, socket, ssl, sys
 S = float(os.environ.get("TLSSHIM_TIME_SCALE", "1"))
 port, ca, cert, key, ver = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 ctx = ssl.create_default_context(cafile=ca)
+ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
 v = ssl.TLSVersion.TLSv1_2 if ver == "1.2" else ssl.TLSVersion.TLSv1_3
 ctx.minimum_version = ctx.maximum_version = v
 if cert != "-":

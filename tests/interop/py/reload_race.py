@@ -17,6 +17,7 @@ import os, socket, ssl, sys, time
 port, ca, cert, key, pid, gofile = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 ts = int(os.environ.get("TLSSHIM_TIME_SCALE", "3"))
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
 ctx.load_verify_locations(ca)
 ctx.load_cert_chain(cert, key)
 
@@ -39,7 +40,7 @@ while cpu() < start + 5 and time.monotonic() < end:
     time.sleep(0.005)
 try:
     s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=20 * ts),
-                        server_hostname="localhost")
+                        server_hostname="localhost", suppress_ragged_eofs=False)
     s.sendall(b"line-2\n")
     got = s.recv(100)
     print("2 %s" % ("echo" if got == b"line-2\n" else "no-echo %r" % got), flush=True)

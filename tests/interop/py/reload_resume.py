@@ -16,6 +16,7 @@ import os, socket, ssl, sys, time
 port, ca, cert, key, gofile = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 ts = int(os.environ.get("TLSSHIM_TIME_SCALE", "3"))
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
 ctx.load_verify_locations(ca)
 ctx.load_cert_chain(cert, key)
 ctx.minimum_version = ssl.TLSVersion.TLSv1_3
@@ -34,7 +35,7 @@ def talk(s, line):
 
 def one(n, raw, sess):
     try:
-        s = ctx.wrap_socket(raw, server_hostname="localhost", session=sess)
+        s = ctx.wrap_socket(raw, server_hostname="localhost", session=sess, suppress_ragged_eofs=False)
         got = talk(s, b"line-%d\n" % n)
         print("%d %s %s" % (n, "resumed" if s.session_reused else "new",
                             "echo" if got == b"line-%d\n" % n else "no-echo"), flush=True)
@@ -44,7 +45,7 @@ def one(n, raw, sess):
 
 
 raw = socket.create_connection(("127.0.0.1", port), timeout=20 * ts)
-s = ctx.wrap_socket(raw, server_hostname="localhost")
+s = ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
 talk(s, b"first\n")
 sess = s.session
 s.close()

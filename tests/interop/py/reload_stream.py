@@ -30,8 +30,9 @@ def out(*a):
 
 try:
     ctx = ssl.create_default_context(cafile=ca)
+    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
     raw = socket.create_connection(("127.0.0.1", port), timeout=10 * ts)
-    s = ctx.wrap_socket(raw, server_hostname="localhost")
+    s = ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
     der = s.getpeercert(binary_form=True)
     out("serial " + s.getpeercert()["serialNumber"].upper())
     out("streaming")

@@ -7,6 +7,7 @@ S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds sca
 import socket, ssl, sys
 port, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
 ctx.load_cert_chain(cert, key)
 ls = socket.socket()
 ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

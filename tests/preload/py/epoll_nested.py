@@ -15,6 +15,7 @@ import sys
 
 def server(port, cert, key):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
     ctx.load_cert_chain(cert, key)
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -27,7 +28,7 @@ def server(port, cert, key):
         try:
             c, _ = ls.accept()
             c.settimeout(10)
-            s = ctx.wrap_socket(c, server_side=True)
+            s = ctx.wrap_socket(c, server_side=True, suppress_ragged_eofs=False)
             if s.recv(1) == b"q":
                 return
             s.sendall(b"n" * 32)

@@ -6,6 +6,7 @@ S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds sca
 import socket, ssl, sys
 port, ca, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 ctx = ssl.create_default_context(cafile=ca)
+ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
 ok = 0
 for i in range(n):
     s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10 * S),

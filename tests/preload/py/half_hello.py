@@ -5,6 +5,7 @@ connection, "held" when it is still open after HOLD seconds.
 import socket, ssl, sys, time
 port, hold = int(sys.argv[1]), float(sys.argv[2])
 ctx = ssl.create_default_context()
+ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
 inc, outg = ssl.MemoryBIO(), ssl.MemoryBIO()
 tls = ctx.wrap_bio(inc, outg, server_hostname="localhost")
 try:

@@ -15,6 +15,7 @@ def cpu():
     return (int(fields[11]) + int(fields[12])) / HZ   # utime + stime
 
 ctx = ssl.create_default_context(cafile=ca)
+ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
 inc, outg = ssl.MemoryBIO(), ssl.MemoryBIO()
 tls = ctx.wrap_bio(inc, outg, server_hostname="localhost")
 s = socket.create_connection(("127.0.0.1", port), timeout=10 * S)

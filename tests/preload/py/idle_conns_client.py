@@ -21,6 +21,7 @@ S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds sca
 import socket, ssl, sys
 mode, port, ca, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 ctx = ssl.create_default_context(cafile=ca)
+ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
 
 
 def read_exact(s, k):
@@ -49,7 +50,7 @@ def rt(i, s, tag):
 conns = []
 for i in range(n):
     s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=20 * S),
-                        server_hostname="localhost")
+                        server_hostname="localhost", suppress_ragged_eofs=False)
     conns.append(s)
     if mode in ("echo", "flood"):
         rt(i, s, b"first")

@@ -7,6 +7,7 @@ import hashlib, os, socket, ssl, sys
 
 S = float(os.environ.get("TLSSHIM_TIME_SCALE", "1"))
 ctx = ssl.create_default_context(cafile=sys.argv[2])
+ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
 want = hashlib.sha256(open(sys.argv[3], "rb").read()).hexdigest()
 n = int(sys.argv[4])
 for i in range(n):

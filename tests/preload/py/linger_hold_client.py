@@ -11,6 +11,7 @@ import time
 
 port, ca, nbytes, go = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
 ctx = ssl.create_default_context(cafile=ca)
+ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
 s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=60),
                     server_hostname="localhost", suppress_ragged_eofs=False)
 s.sendall(b"g")

@@ -16,6 +16,7 @@ import time
 
 port, ca, ping, n = int(sys.argv[1]), sys.argv[2], sys.argv[3].encode(), int(sys.argv[4])
 ctx = ssl.create_default_context(cafile=ca)
+ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
 held = []
 for i in range(n):
     s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=20),

@@ -14,6 +14,7 @@ import time
 
 port, ca, mb = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 ctx = ssl.create_default_context(cafile=ca)
+ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
 ping = b"0123456789abcdef0123456789ABCDEF"
 t0 = time.monotonic()
 sent = 0

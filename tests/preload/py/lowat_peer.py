@@ -33,6 +33,7 @@ if sys.argv[1] == "server":
     s, _ = ls.accept()
     s.settimeout(20 * ts)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
     ctx.load_cert_chain(sys.argv[3], sys.argv[4])
     ctx.num_tickets = 0
     inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()

@@ -13,6 +13,7 @@ addr = sys.argv[7] if len(sys.argv) > 7 else "127.0.0.1"
 count = int(sys.argv[8]) if len(sys.argv) > 8 else 1
 ver = sys.argv[9] if len(sys.argv) > 9 else "1.3"
 ctx = ssl.create_default_context(cafile=ca)
+ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
 ctx.check_hostname = False
 v = ssl.TLSVersion.TLSv1_2 if ver == "1.2" else ssl.TLSVersion.TLSv1_3
 ctx.minimum_version = ctx.maximum_version = v
@@ -26,7 +27,7 @@ try:
         raw.bind((addr, 0))
         lp = raw.getsockname()[1]
         raw.connect((addr, int(port)))
-        s = ctx.wrap_socket(raw, server_hostname=sni, session=sess)
+        s = ctx.wrap_socket(raw, server_hostname=sni, session=sess, suppress_ragged_eofs=False)
         print("local_port=%d" % lp)
         print("version=%s" % s.version())
         print("cipher=%s" % s.cipher()[0])

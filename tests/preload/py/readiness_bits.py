@@ -18,6 +18,7 @@ import time
 
 def server(port, cert, key):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
     ctx.load_cert_chain(cert, key)
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -33,7 +34,7 @@ def server(port, cert, key):
             return
         c.settimeout(10)
         try:
-            s = ctx.wrap_socket(c, server_side=True)
+            s = ctx.wrap_socket(c, server_side=True, suppress_ragged_eofs=False)
             what = s.recv(1)
         except OSError:
             c.close()

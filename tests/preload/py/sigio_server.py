@@ -26,12 +26,13 @@ s, _ = ls.accept()
 s.settimeout(20 * ts)
 if cert != "-":
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
     ctx.load_cert_chain(cert, key)
     # No TLS 1.3 session tickets: their arrival would raise a POLLIN
     # signal at a time of the scheduler's choosing (the client's read
     # then pushes what the library holds, sometimes in time).
     ctx.num_tickets = 0
-    s = ctx.wrap_socket(s, server_side=True)
+    s = ctx.wrap_socket(s, server_side=True, suppress_ragged_eofs=False)
 print("accepted", flush=True)
 for _ in range(int(2000 * ts)):
     if os.path.exists(go):

@@ -10,6 +10,7 @@ sys.path.insert(0, sys.argv[6])
 from tlspeer import exchange
 port, ca, n, how, size = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 ctx = ssl.create_default_context(cafile=ca)
+ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
 results = [None] * n
 
 def one(i):

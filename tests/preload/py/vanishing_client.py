@@ -20,7 +20,8 @@ s = socket.create_connection(("127.0.0.1", port), timeout=60)
 local = s.getsockname()[1]
 if mode == "echo":
     ctx = ssl.create_default_context(cafile=ca)
-    s = ctx.wrap_socket(s, server_side=False, server_hostname="localhost")
+    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
+    s = ctx.wrap_socket(s, server_side=False, server_hostname="localhost", suppress_ragged_eofs=False)
     print("ready", flush=True)
     end = time.time() + 60
     while not os.path.exists(sys.argv[4]) and time.time() < end:
@@ -42,6 +43,7 @@ if mode == "echo":
     sys.exit(0 if got == line else 1)
 if mode == "hello":
     ctx = ssl.create_default_context(cafile=ca)
+    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
     inc, outg = ssl.MemoryBIO(), ssl.MemoryBIO()
     tls = ctx.wrap_bio(inc, outg, server_hostname="localhost")
     try:
@@ -55,7 +57,8 @@ if mode == "hello":
     sys.exit(0)
 if ca:
     ctx = ssl.create_default_context(cafile=ca)
-    s = ctx.wrap_socket(s, server_hostname="localhost")
+    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
+    s = ctx.wrap_socket(s, server_hostname="localhost", suppress_ragged_eofs=False)
 s.sendall((mode + "\n").encode())
 got = b""
 while not got.endswith(b"\n"):
