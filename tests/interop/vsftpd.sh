@@ -70,7 +70,10 @@ EOC
 # the default build of the library instead, and says so.
 case "$SHIM_PRELOAD" in
 *libasan*)
+	# the default build: make check's build/ beside build/asan, or a
+	# BUILD=DIR beside BUILD=DIR-asan, or the tree's build/
 	_def=$(dirname "$TLSSHIM_BUILD")/libtlsshim.so
+	[ -f "$_def" ] || _def=${TLSSHIM_BUILD%-asan}/libtlsshim.so
 	[ -f "$_def" ] || _def=$TLSSHIM_TOP/build/libtlsshim.so
 	_rt=""
 	for _l in $SHIM_PRELOAD; do case "$_l" in *libasan*) _rt=$_l ;; esac; done
