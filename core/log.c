@@ -74,6 +74,12 @@ void log_open_set(int (*open_fn)(const char *path, int flags, mode_t mode))
 }
 
 static int (*nonblock_fn)(int fd);
+static int (*fd_base_fn)(void);
+
+void log_fd_base_set(int (*fn)(void))
+{
+	__atomic_store_n(&fd_base_fn, fn, __ATOMIC_RELEASE);
+}
 
 void log_nonblock_set(int (*fn)(int fd))
 {
@@ -317,6 +323,25 @@ static void sys_close(int fd)
 		(void)close(fd);
 }
 
+/* A close-on-exec copy of fd for one line, at a high number
+ * (log_fd_base_set), or -1 with errno.  At the lowest free number (what
+ * F_DUPFD from 3 gives) the program's own next descriptor is made: a
+ * program thread's dup2() of a socket onto that number between the
+ * copy's check and its write (or a stray close() or closefrom(), then a
+ * new socket there) put the line on that socket, in clear, and the
+ * line's close then closed the program's descriptor.  Past the base, the
+ * lowest free number above it; a limit lowered under the base (EINVAL) or
+ * nothing free above it (EMFILE): any number, as before. */
+static int dup_high(int fd)
+{
+	int (*base)(void) = __atomic_load_n(&fd_base_fn, __ATOMIC_ACQUIRE);
+	int d = base ? sys_fcntl(fd, F_DUPFD_CLOEXEC, base()) : -1;
+
+	if (d < 0)
+		d = sys_fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	return d;
+}
+
 /* Standard error for one line: a private copy of fd 2 (close-on-exec),
  * checked, written and closed by the line alone.  What fd 2 was when
  * looked at is not what a write to fd 2 reaches a moment later: another
@@ -337,7 +362,7 @@ static int stderr_take(struct stat *st, bool same, int *err)
 
 	if (stderr_is(2, st) == STDERR_NONE)
 		return -1;
-	if ((d = sys_fcntl(2, F_DUPFD_CLOEXEC, 3)) < 0) {
+	if ((d = dup_high(2)) < 0) {
 		*err = errno;
 		return -2;
 	}
@@ -438,22 +463,52 @@ static long sys_call(long nr, long a, long b, long c, long d)
 
 /* buf written through an open file of the library's own, non-blocking,
  * of the file fd names (a terminal or a pipe: log_nonblock_set), checked
- * to be that file: true with *w (bytes, or -1 with errno), or false when
- * there is none (no /proc, a terminal this user may not open again, a
- * file fstat may not look at). */
+ * to be that file: true with *w (bytes, or -1 with errno; EAGAIN when
+ * what got opened is another file), or false when there is none (no
+ * /proc, a terminal this user may not open again, a file fstat may not
+ * look at). */
+static bool private_ok;          /* write_private has had a file of its own */
+
 static bool write_private(int fd, const struct stat *st, const char *buf, size_t n, ssize_t *w)
 {
 	int (*fn)(int) = __atomic_load_n(&nonblock_fn, __ATOMIC_ACQUIRE);
 	struct stat ps;
 	int p, e;
 
-	if (!fn || !st->st_ino || (p = fn(fd)) < 0)
+	if (!fn || !st->st_ino)
 		return false;
-	if (fstat(p, &ps) != 0 || ps.st_dev != st->st_dev || ps.st_ino != st->st_ino ||
-	    ps.st_rdev != st->st_rdev) {
+	if ((p = fn(fd)) < 0) {
+		/* None now, but one before, and not for want of a right
+		 * (ENOTDIR, EBADF: another thread's dup2() or close() of the
+		 * number of the directory being opened): dropped, as above,
+		 * never the way that may wait. */
+		if (!__atomic_load_n(&private_ok, __ATOMIC_RELAXED) || (errno != ENOTDIR && errno != EBADF))
+			return false;
+		*w = -1;
+		errno = EAGAIN;
+		return true;
+	}
+	/* Opened at the lowest free number (0 even, with standard input
+	 * closed): moved high before the check and the write (dup_high);
+	 * without a copy, none (the poll() way, on the high copy). */
+	e = dup_high(p);
+	sys_close(p);
+	if ((p = e) < 0)
+		return false;
+	if (fstat(p, &ps) != 0) {
 		sys_close(p);
 		return false;
 	}
+	if (ps.st_dev != st->st_dev || ps.st_ino != st->st_ino || ps.st_rdev != st->st_rdev) {
+		/* Not the file: another thread's dup2() got in before the
+		 * move.  The line is dropped (counted), not sent the way
+		 * that may wait for ever (poll, then a blocking write). */
+		sys_close(p);
+		*w = -1;
+		errno = EAGAIN;
+		return true;
+	}
+	__atomic_store_n(&private_ok, true, __ATOMIC_RELAXED);
 	*w = sys_write(p, buf, n);
 	e = errno;
 	sys_close(p);

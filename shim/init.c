@@ -765,7 +765,7 @@ static int log_nonblock(int fd)
 {
 	struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
 				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
-	int root = policy_root_dir(), r = -1;
+	int root = policy_root_dir(), r = -1, e;
 	char name[12], *p = name + sizeof name;
 	struct statfs fs;
 	long d;
@@ -781,7 +781,11 @@ static int log_nonblock(int fd)
 		return -1;
 	if (fstatfs((int)d, &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC)
 		r = REAL(openat)((int)d, p, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	else
+		errno = ENOTDIR;        /* (another thread's dup2 onto d) */
+	e = errno;
 	REAL(close)((int)d);
+	errno = e;
 	return r;
 }
 
@@ -822,6 +826,7 @@ static void do_init(void)
 	init_depth++;
 	__atomic_store_n(&init_task, gettid(), __ATOMIC_RELEASE);
 	real_init();
+	log_fd_base_set(shim_own_base);
 	if (conntab_init() < 0) {
 		struct policy_error e = { .line = 0 };
 		snprintf(e.file, sizeof e.file, "%s", path ? path : DEFAULT_POLICY);

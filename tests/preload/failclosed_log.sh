@@ -140,6 +140,43 @@ else
 	fail "TLSSHIM_LOG_FILE=/dev/stderr on a pipe" "$(show "$T/pipe.err")"
 fi
 
+# The log's lines to standard error against the program's own descriptor
+# numbers (tests/progs/logslot.c once; no log file, a deny rule's refusal
+# is the line).  A line's descriptors (a copy of fd 2; for a terminal, a
+# file of its own opened through /proc/self/fd) took the lowest free
+# numbers, the ones the program's next socket(), accept() or dup() takes:
+# tests/progs/preload_slotswap.so does what another thread's dup2() of a
+# socket onto such a number between the library's check (fstat) and its
+# write does.  No byte of the line may arrive on that socket, with
+# standard error a file (the line still gets there) and a terminal.
+# (logslot race PORT SECONDS does it with a real thread, for a stress.)
+P=$(free_port)
+policy "$T/slot.conf" <<EOF
+rules = ( { name = "slot"; direction = "connect"; port = $P; action = "deny"; } );
+EOF
+for how in file tty; do
+	name=log_stderr_never_on_program_number_$how
+	timeout -k 2 $((20 * TS)) env -u TLSSHIM_LOG_FILE LD_PRELOAD="$SHIM_PRELOAD $PROGS/preload_slotswap.so" \
+		TLSSHIM_CONFIG="$T/slot.conf" "$PY" - "$how" "$PROGS/logslot" once "$P" \
+		>"$T/$name.out" 2>"$T/$name.err" <<'EOP'
+import os, pty, subprocess, sys
+how, argv = sys.argv[1], sys.argv[2:]
+if how == "tty":
+    m, s = pty.openpty()
+else:
+    s = sys.stderr.fileno()
+r = subprocess.run(argv, stdin=subprocess.DEVNULL, stderr=s)
+sys.exit(r.returncode)
+EOP
+	rc=$?
+	logged=$(grep -c 'rule "slot": connection refused by policy' "$T/$name.err")
+	if [ $rc -eq 0 ] && { [ $how = tty ] || [ "$logged" -eq 1 ]; }; then
+		pass "$name ($(head -1 "$T/$name.out"); $logged line in the log)"
+	else
+		fail "$name" "exit $rc, $logged lines in the log$(show "$T/$name.out")"
+	fi
+done
+
 # ---- 11: secure-execution mode ------------------------------------------------
 if ! command -v setpriv >/dev/null 2>&1 || ! command -v unshare >/dev/null 2>&1; then
 	fail "set-user-ID program with a hostile environment" "setpriv or unshare missing"
