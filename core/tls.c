@@ -1928,9 +1928,21 @@ size_t tls_conn_readable(struct tls_conn *c)
 	return readable(c, STAGE_COUNT_MAX);
 }
 
-size_t tls_conn_stage_all(struct tls_conn *c)
+size_t tls_conn_stage_more(struct tls_conn *c, size_t more)
 {
-	return readable(c, 0);
+	ssize_t r = 0;
+
+	ENGINE_ENTER(c, 0);
+	/* (want > 0: stage_locked reads the kernel until that much is
+	 * staged, or until it has nothing more) */
+	if (claim(c) && c->state == ST_OPEN && !c->rd_shut)
+		r = stage_locked(c, c->stage_len - c->stage_off + (more ? more : 1), 0);
+	else
+		r = (ssize_t)(c->stage_len - c->stage_off);
+	if (c->out_off < c->out_len && c->fd >= 0)
+		(void)flush_locked(c);
+	ENGINE_LEAVE(c);
+	return r > 0 ? (size_t)r : 0;
 }
 
 ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len)

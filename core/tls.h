@@ -180,9 +180,11 @@ unsigned long tls_park_activity(void);
  * to about 1 MiB (more is still there for the reads; never 0 while
  * something can be read). */
 size_t tls_conn_readable(struct tls_conn *c);
-/* The same without the bound: everything that has arrived (shutdown's
- * SHUT_RD, which keeps it readable). */
-size_t tls_conn_stage_all(struct tls_conn *c);
+/* The same, but taking in at most about `more` bytes of plain text beyond
+ * what is staged already, and not the 1 MiB bound (shutdown's SHUT_RD:
+ * what has arrived, never what a peer keeps sending meanwhile).  The
+ * staged count. */
+size_t tls_conn_stage_more(struct tls_conn *c, size_t more);
 /* Write plaintext: >0 bytes taken (all of them or a prefix; they will
  * reach the peer), TLS_WANT_POLLOUT when the out-buffer is still full,
  * TLS_ERR. */

@@ -24,6 +24,8 @@
 #include <string.h>
 #include <time.h>
 #include <arpa/inet.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -694,6 +696,10 @@ int shim_tls_close(int fd)
 	return r;
 }
 
+/* What OpenSSL may hold already read ahead from the kernel, besides what
+ * the kernel still holds (shim_tls_shutdown). */
+#define SHUT_STAGE_SLACK (64u << 10)
+
 int shim_tls_shutdown(struct tls_conn *c, int how)
 {
 	int fd = tls_conn_fd(c);
@@ -708,9 +714,25 @@ int shim_tls_shutdown(struct tls_conn *c, int how)
 	if (how == SHUT_RD || how == SHUT_RDWR) {
 		/* What has arrived stays readable after it, as in TCP's queue:
 		 * taken in now, while the kernel's recv still says "would
-		 * block" on an empty queue (0 once the socket is shut). */
-		if (tls_conn_handshake_done(c))
-			(void)tls_conn_stage_all(c);
+		 * block" on an empty queue (0 once the socket is shut).  What
+		 * has arrived, and no more: the kernel's queue now (SIOCINQ:
+		 * its plain text is no longer than that) and what OpenSSL
+		 * holds (read ahead: a few records).  Staging for as long as
+		 * the kernel had more took in everything a peer kept sending
+		 * (one shutdown(SHUT_RDWR) before a close: 6 s and 1.3 GB,
+		 * for as long as the peer went on). */
+		if (tls_conn_handshake_done(c)) {
+			int inq = 0;
+			socklen_t l = sizeof inq;
+
+			/* (no SIOCINQ: the queue is no longer than its buffer) */
+			if (fd >= 0 && REAL(ioctl)(fd, SIOCINQ, &inq) < 0 &&
+			    REAL(getsockopt)(fd, SOL_SOCKET, SO_RCVBUF, &inq, &l) < 0)
+				inq = 0;
+			if (inq < 0)
+				inq = 0;
+			(void)tls_conn_stage_more(c, (size_t)inq + SHUT_STAGE_SLACK);
+		}
 		tls_conn_shut_read(c);
 	}
 	if ((how == SHUT_WR || how == SHUT_RDWR) && tls_conn_handshake_done(c))
