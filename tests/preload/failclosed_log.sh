@@ -285,8 +285,8 @@ elif grep -q -x 'socket exit -6 bytes 0' "$T/$name.out" &&
 else
 	fail "$name" "expected 'socket exit -6 bytes 0' and the line on the pipe$(show "$T/$name.out")"
 fi
-# A terminal whose reader does not read (full), and poll() saying it takes
-# more (tests/progs/preload_ttyfull.so: another writer filling it between
+# A terminal that takes no byte (its output stopped), and poll() saying it
+# takes more (tests/progs/preload_ttyfull.so: another writer filling it between
 # the library's poll and its write): the line (at level info, /bin/true's
 # "policy ... loaded") goes through an open file of the library's own,
 # non-blocking, so it is dropped, not waited for (before: the blocking
@@ -299,19 +299,16 @@ rules = ( { name = "ttyfull"; direction = "connect"; port = $P; action = "deny";
 EOF
 "$PY" - "$SHIM_PRELOAD $PROGS/preload_ttyfull.so" "$T/$name.conf" $((10 * TS)) \
 	>"$T/$name.out" 2>&1 <<'EOP'
-import os, pty, subprocess, sys, fcntl
+import os, pty, subprocess, sys, fcntl, termios
 pre, conf, t = sys.argv[1], sys.argv[2], int(sys.argv[3])
 env = dict(os.environ, LD_PRELOAD=pre, TLSSHIM_CONFIG=conf, TLSSHIM_LOG="info")
 env.pop("TLSSHIM_LOG_FILE", None)
 m, s = pty.openpty()
-fl = fcntl.fcntl(s, fcntl.F_GETFL)
-fcntl.fcntl(s, fcntl.F_SETFL, fl | os.O_NONBLOCK)
-try:
-    while True:
-        os.write(s, b"x" * 1024)
-except BlockingIOError:
-    pass
-fcntl.fcntl(s, fcntl.F_SETFL, fl)
+# Output stopped (as ^S does): the terminal takes no byte, a blocking write
+# waits for ever, a non-blocking one fails with EAGAIN, whatever room its
+# buffer has (filling the buffer instead left room for the line now and
+# then, as the kernel moved bytes on to the reader's side).
+termios.tcflow(s, termios.TCOOFF)
 def run():
     try:
         return subprocess.run(["/bin/true"], env=env, stdin=subprocess.DEVNULL,
@@ -319,6 +316,7 @@ def run():
     except subprocess.TimeoutExpired:
         return "timeout"
 print("full exit", run())
+termios.tcflow(s, termios.TCOON)
 fcntl.fcntl(m, fcntl.F_SETFL, fcntl.fcntl(m, fcntl.F_GETFL) | os.O_NONBLOCK)
 def drain():
     got = b""
