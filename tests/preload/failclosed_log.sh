@@ -246,7 +246,7 @@ policy "$T/$name.conf" <<EOF
 rules = ( { name = "nope"; direction = "connect"; port = $P; action = "deny"; } );
 EOF
 timeout -k 2 $((20 * TS)) env -u TLSSHIM_LOG_FILE LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/$name.conf" \
-	"$PROGS/lograce" "$P" 1 >"$T/$name.out" 2>"$T/$name.err"
+	"$PROGS/logslot" fd2 "$P" 1 >"$T/$name.out" 2>"$T/$name.err"
 rc=$?
 refused=$(sed -n 's/^refusals \([0-9]*\) .*/\1/p' "$T/$name.out")
 logged=$(grep -c 'rule "nope": connection refused by policy' "$T/$name.err")

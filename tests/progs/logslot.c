@@ -10,6 +10,12 @@
  *                               library log (a connect a deny rule refuses);
  *                               no byte may arrive on the socket (the
  *                               first one ends the run).
+ *   logslot fd2 PORT SECONDS    another thread moves the socket onto
+ *                               fd 2 and back (an inetd-style service's
+ *                               connection on 0, 1 and 2, as the log sees
+ *                               it for a moment), as fast as it can, while
+ *                               a third makes the library log: no byte may
+ *                               arrive on the socket.
  *   logslot once PORT           one line, the socket's number given to
  *                               tests/progs/preload_slotswap.so, which
  *                               puts it on any low number the library's
@@ -22,6 +28,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int sp[2], port, slot;
+static int sp[2], port, slot, saved = -1;
 static double until;
 static volatile int stop_read, seen;
 static unsigned long refusals, flips;
@@ -50,6 +57,18 @@ static int refused_connect(int s)
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	return connect(s, (struct sockaddr *)&a, sizeof a) < 0 && errno == ECONNREFUSED;
+}
+
+/* fd2: the socket onto standard error and back. */
+static void *flipper2(void *arg)
+{
+	(void)arg;
+	while (!seen && now() < until) {
+		if (dup2(sp[0], 2) != 2 || dup2(saved, 2) != 2)
+			break;
+		flips++;
+	}
+	return NULL;
 }
 
 static void *flipper(void *arg)
@@ -119,13 +138,13 @@ static void *reader(void *arg)
 	return NULL;
 }
 
-static int race(double secs)
+static int race(double secs, bool onto2)
 {
 	pthread_t f, l, r;
 	int probe;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
-		perror("logslot: socketpair");
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0 || (onto2 && (saved = dup(2)) < 0)) {
+		perror("logslot: setup");
 		return 1;
 	}
 	/* The logger's socket takes the lowest free number, the copy the next. */
@@ -135,10 +154,12 @@ static int race(double secs)
 	close(probe);
 	until = now() + secs;
 	pthread_create(&r, NULL, reader, NULL);
-	pthread_create(&f, NULL, flipper, NULL);
+	pthread_create(&f, NULL, onto2 ? flipper2 : flipper, NULL);
 	pthread_create(&l, NULL, logger, NULL);
 	pthread_join(f, NULL);
 	pthread_join(l, NULL);
+	if (onto2)
+		dup2(saved, 2);
 	stop_read = 1;
 	pthread_join(r, NULL);
 	for (char *c = first; *c; c++)
@@ -190,7 +211,9 @@ int main(int argc, char **argv)
 		return 64;
 	port = atoi(argv[2]);
 	if (!strcmp(argv[1], "race") && argc == 4)
-		return race(atof(argv[3]));
+		return race(atof(argv[3]), false);
+	if (!strcmp(argv[1], "fd2") && argc == 4)
+		return race(atof(argv[3]), true);
 	if (!strcmp(argv[1], "once"))
 		return once();
 	return 64;
