@@ -1908,13 +1908,17 @@ bool tls_conn_peer_ended(struct tls_conn *c)
 	return r;
 }
 
-static size_t readable(struct tls_conn *c, size_t most)
+/* Stage under the engine's lock, and flush what waits to go out: `more`
+ * bytes past what is staged (stage_locked's want: the kernel read until
+ * then, or until it has nothing more) when more > 0, otherwise what is
+ * there up to `most`. */
+static size_t stage(struct tls_conn *c, size_t more, size_t most)
 {
 	ssize_t r = 0;
 
 	ENGINE_ENTER(c, 0);
 	if (claim(c) && c->state == ST_OPEN && !c->rd_shut)
-		r = stage_locked(c, 0, most);
+		r = stage_locked(c, more ? c->stage_len - c->stage_off + more : 0, most);
 	else
 		r = (ssize_t)(c->stage_len - c->stage_off);
 	if (c->out_off < c->out_len && c->fd >= 0)
@@ -1925,24 +1929,12 @@ static size_t readable(struct tls_conn *c, size_t most)
 
 size_t tls_conn_readable(struct tls_conn *c)
 {
-	return readable(c, STAGE_COUNT_MAX);
+	return stage(c, 0, STAGE_COUNT_MAX);
 }
 
 size_t tls_conn_stage_more(struct tls_conn *c, size_t more)
 {
-	ssize_t r = 0;
-
-	ENGINE_ENTER(c, 0);
-	/* (want > 0: stage_locked reads the kernel until that much is
-	 * staged, or until it has nothing more) */
-	if (claim(c) && c->state == ST_OPEN && !c->rd_shut)
-		r = stage_locked(c, c->stage_len - c->stage_off + (more ? more : 1), 0);
-	else
-		r = (ssize_t)(c->stage_len - c->stage_off);
-	if (c->out_off < c->out_len && c->fd >= 0)
-		(void)flush_locked(c);
-	ENGINE_LEAVE(c);
-	return r > 0 ? (size_t)r : 0;
+	return stage(c, more ? more : 1, 0);
 }
 
 ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
