@@ -50,7 +50,7 @@ static int tcp_state(int fd)
  * an MPTCP socket TCP_INFO describes the first subflow only, which may be
  * closed (reset by the peer, or on the path) while the connection goes on
  * over another: getpeername() answers for the connection. */
-static bool connect_failed(int fd)
+bool shim_connect_failed(int fd)
 {
 	struct sockaddr_storage ss;
 	socklen_t l = sizeof ss;
@@ -76,7 +76,7 @@ static int again(int fd, struct tls_conn *c, const struct sockaddr *sa, socklen_
 		conntab_set(fd, CT_PLAIN);
 		return REAL(connect)(fd, sa, len) < 0 ? -errno : 0;
 	}
-	if (!tls_conn_handshake_started(c) && !tls_conn_failed(c) && connect_failed(fd)) {
+	if (!tls_conn_handshake_started(c) && !tls_conn_failed(c) && shim_connect_failed(fd)) {
 		*afresh = true;
 		return 0;
 	}

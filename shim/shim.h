@@ -457,6 +457,9 @@ bool shim_sock_answered_not_tcp(int fd, int err);
 bool shim_sock_made_not_tcp(int fd);
 /* Is fd's connect() still in progress (TCP_SYN_SENT)? */
 bool shim_tcp_connecting(int fd);
+/* An earlier connect() of fd failed (TCP_CLOSE, no peer): it may connect
+ * again (connect.c). */
+bool shim_connect_failed(int fd);
 /* The destination of the socket with inode ino whose connect() is still in
  * progress (getpeername says ENOTCONN), from /proc/self/net/tcp{,6}. */
 bool shim_connecting_peer(unsigned long ino, struct sockaddr_storage *peer, socklen_t *pl);

@@ -71,6 +71,16 @@ static int reentered(struct tls_conn *c)
  * The one place a connection's failure becomes an errno (connect() and
  * getsockopt(SO_ERROR) say ECONNREFUSED for a failed client handshake:
  * shim_tls_refused). */
+/* -err, and SIGPIPE with a write's EPIPE, as the kernel's; not while
+ * exit() runs (the exit status must stay the program's). */
+static int sigpipe(bool writing, int err, int flags)
+{
+	if (writing && err == EPIPE && !(flags & MSG_NOSIGNAL) &&
+	    !__atomic_load_n(&shim_exiting, __ATOMIC_RELAXED))
+		pthread_kill(pthread_self(), SIGPIPE);
+	return -err;
+}
+
 static int fail_io(struct tls_conn *c, bool writing, int flags)
 {
 	enum tls_fail why = tls_conn_failure(c);
@@ -85,12 +95,7 @@ static int fail_io(struct tls_conn *c, bool writing, int flags)
 	}
 	if (why != TLS_FAIL_CLOSED)
 		shim_tls_report(c);
-	/* What the kernel would do; not while exit() runs (the exit status
-	 * must stay the program's). */
-	if (writing && err == EPIPE && !(flags & MSG_NOSIGNAL) &&
-	    !__atomic_load_n(&shim_exiting, __ATOMIC_RELAXED))
-		pthread_kill(pthread_self(), SIGPIPE);
-	return -err;
+	return sigpipe(writing, err, flags);
 }
 
 bool shim_tls_refused(struct tls_conn *c)
@@ -223,8 +228,30 @@ static int refuse_oob(struct tls_conn *c)
 	return -EOPNOTSUPP;
 }
 
+/* A read or a write after the program's non-blocking connect() failed
+ * (refused, unreachable; its SO_ERROR read or not): no handshake can
+ * start on the socket, so none is tried (it was, and the kernel's EPIPE
+ * became the read's error, with a warn line of a handshake that never
+ * was).  The kernel's answers instead, without a byte of the socket's:
+ * the pending error, else a read's end of file and a write's EPIPE.
+ * The session stays as it was: the socket may connect again.  1: the
+ * socket is (or is becoming) a connection, go on. */
+static int never_connected(struct tls_conn *c, int flags, bool reading)
+{
+	int fd = tls_conn_fd(c), err = 0;
+	socklen_t l = sizeof err;
+
+	if (tls_conn_role(c) != TLS_ROLE_CLIENT || tls_conn_handshake_started(c) ||
+	    tls_conn_failed(c) || !shim_connect_failed(fd))
+		return 1;
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0 || err == 0)
+		err = reading ? 0 : EPIPE;
+	return err ? sigpipe(!reading, err, flags) : 0;
+}
+
 /* What a read and a write do first: MSG_OOB is refused, 0 bytes is a
- * no-op, the handshake completes.  1: go on; 0 or -errno: return that.
+ * no-op, a socket whose connect failed answers as the kernel's, the
+ * handshake completes.  1: go on; 0 or -errno: return that.
  * A read of a failed connection goes on: plain text decrypted before the
  * failure (a peek's or FIONREAD's stage) comes first, and the engine's
  * read says when it is all gone (TLS_ERR). */
@@ -236,9 +263,12 @@ static int io_start(struct tls_conn *c, size_t len, int flags, bool nb, bool rea
 		return refuse_oob(c);
 	if (len == 0)
 		return 0;
-	if (!tls_conn_handshake_done(c) && !(reading && tls_conn_failed(c)) &&
-	    (e = shim_tls_handshake(c, nb)) < 0)
-		return e;
+	if (!tls_conn_handshake_done(c) && !(reading && tls_conn_failed(c))) {
+		if ((e = never_connected(c, flags, reading)) <= 0)
+			return e;
+		if ((e = shim_tls_handshake(c, nb)) < 0)
+			return e;
+	}
 	return 1;
 }
 

@@ -10,7 +10,9 @@
 # their own, their lines echoed, 300000 bytes and the end marker; the
 # parent reaped 6 children, each exit 0; the client's 300000 bytes all
 # reach a Python TLS server, which answers after the client's
-# shutdown(SHUT_WR) (close_notify); TLS on both ends in the shim's logs,
+# shutdown(SHUT_WR) (close_notify); after a refused connect, a read of the
+# socket says end of file and a write EPIPE, as TCP's, with no handshake
+# tried or logged; TLS on both ends in the shim's logs,
 # no error; a plain client gets nothing but TLS alerts; the wire audit.
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
@@ -80,6 +82,24 @@ if [ $rc -eq 0 ] && grep -q '^connected$' "$T/nb.out" && grep -q '^sent 300000$'
 	pass "$name (300000 bytes sent, the server's count read after shutdown(SHUT_WR); eof clean)"
 else
 	fail "$name" "exit $rc: $(tr '\n' '|' <"$T/nb.out") status: $(tr '\n' '|' <"$T/up.status" 2>/dev/null)$(show "$T/cli.log")"
+fi
+
+name=perl_refused_connect_reads_end_of_file
+# Nothing listens on R: the connect is refused; the socket was never a
+# connection, so no handshake may start: a read says end of file and a
+# write EPIPE, as TCP's, and the shim logs no handshake error.
+R=$(free_port)
+while [ "$R" = "$P" ] || [ "$R" = "$U" ]; do R=$(free_port); done
+policy "$T/ref.policy" <<EOC
+rules = ( { name = "pl-refused"; direction = "connect"; port = $R; ca = "$CERTS/ca.crt"; server_name = "localhost"; } );
+EOC
+TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/ref.log" shimmed perl "$PLD/nbclient.pl" "$R" 10 >"$T/ref.out" 2>&1
+rc=$?
+if [ $rc -eq 3 ] && [ "$(tr '\n' '|' <"$T/ref.out")" = "connect: SO_ERROR 111|read 0 errno 0|write -1 errno 32|" ] &&
+   ! grep -q -E ': (error|warn): ' "$T/ref.log"; then
+	pass "$name (SO_ERROR 111; read: 0; write: EPIPE; no handshake tried)"
+else
+	fail "$name" "exit $rc: $(tr '\n' '|' <"$T/ref.out")$(show "$T/ref.log")"
 fi
 
 name=perl_both_sides_tls

@@ -3,14 +3,27 @@
 # select() for writability, SO_ERROR, then N bytes written with syswrite
 # while select() says which way to go, shutdown(SHUT_WR), and everything
 # read to the end.  Prints "connected", "sent N", "got: WHAT CAME BACK";
-# dies ("connect: SO_ERROR E", ...) otherwise.  Every wait is 20 s at most.
+# dies otherwise.  When the connect fails: "connect: SO_ERROR E", then
+# what a read and a write of the socket return ("read R errno E", "write
+# W errno E"; SIGPIPE ignored), exit 3.  Every wait is 20 s at most.
 use strict; use warnings; use IO::Socket::INET; use IO::Select; use Socket; use Errno;
 my ($port, $n) = @ARGV;
 my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1", PeerPort => $port, Blocking => 0) or die "socket: $!";
 my $sel = IO::Select->new($s);
 $sel->can_write(20) or die "connect: no writability in 20 s";
 my $err = $s->sockopt(SO_ERROR);
-die "connect: SO_ERROR $err" if $err;
+if ($err) {
+	# As squid does before it closes: a read (and here a write) on the
+	# socket whose connect failed; TCP says end of file and EPIPE.
+	$SIG{PIPE} = "IGNORE";
+	$| = 1;
+	print "connect: SO_ERROR $err\n";
+	my $k = sysread($s, my $buf, 100);
+	printf "read %s errno %d\n", defined $k ? $k : "-1", defined $k ? 0 : $! + 0;
+	$k = syswrite($s, "x");
+	printf "write %s errno %d\n", defined $k ? $k : "-1", defined $k ? 0 : $! + 0;
+	exit 3;
+}
 print "connected\n";
 my $data = join("", map { chr(32 + ($_ * 7) % 90) } 1 .. $n);
 my ($off, $got) = (0, "");
