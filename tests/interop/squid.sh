@@ -89,23 +89,14 @@ if ! wait_listen "$P" $((30 * TS)) "$SQ" || ! wait_ready "$SQ" "$X/cache.log" 'h
 fi
 
 name=squid_8_downloads_at_once
-pids=""
-for i in 1 2 3 4 5 6 7 8; do
-	timeout $((30 * TS)) curl -sS --proxy "https://127.0.0.1:$P" --proxy-cacert "$CERTS/ca.crt" \
-		-o "$T/got.$i" "http://127.0.0.1:$O/big?n=$i" >"$T/curl.$i.err" 2>&1 &
-	pids="$pids $!"
-done
-bad=0
-for p in $pids; do wait "$p" || bad=$((bad + 1)); done
-ok=0
-for i in 1 2 3 4 5 6 7 8; do cmp -s "$X/www/big" "$T/got.$i" && ok=$((ok + 1)); done
+proxy_downloads "$P" "http://127.0.0.1:$O/big" "$X/www/big"
 # The log daemon writes when squid flushes its buffer: bounded wait.
 wait_for "$X/access.log" "big\\?n=8 " 10 >/dev/null
 logged=$(count "$X/access.log" 'TCP_MISS/200 500[0-9]* GET http://127\.0\.0\.1:[0-9]+/big\?n=[1-8] ')
-if [ $bad -eq 0 ] && [ $ok -eq 8 ] && [ "$logged" -eq 8 ]; then
+if [ $BAD -eq 0 ] && [ $OK -eq 8 ] && [ "$logged" -eq 8 ]; then
 	pass "$name (500000 bytes each, exact; 8 logged by the log daemon)"
 else
-	fail "$name" "$bad curl failed, $ok of 8 exact, $logged of 8 logged: $(cat "$T"/curl.*.err | head -c 300)$(show "$X/cache.log" "$X/shim.log")"
+	fail "$name" "$BAD curl failed, $OK of 8 exact, $logged of 8 logged: $(cat "$T"/curl.*.err | head -c 300)$(show "$X/cache.log" "$X/shim.log")"
 fi
 
 name=squid_both_sides_tls

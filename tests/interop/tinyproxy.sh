@@ -54,20 +54,11 @@ if ! wait_listen "$P" 15 "$TP"; then
 fi
 
 name=tinyproxy_8_downloads_at_once
-pids=""
-for i in 1 2 3 4 5 6 7 8; do
-	timeout $((30 * TS)) curl -sS --proxy "https://127.0.0.1:$P" --proxy-cacert "$CERTS/ca.crt" \
-		-o "$T/got.$i" "http://127.0.0.1:$O/big" >"$T/curl.$i.err" 2>&1 &
-	pids="$pids $!"
-done
-bad=0
-for p in $pids; do wait "$p" || bad=$((bad + 1)); done
-ok=0
-for i in 1 2 3 4 5 6 7 8; do cmp -s "$X/www/big" "$T/got.$i" && ok=$((ok + 1)); done
-if [ $bad -eq 0 ] && [ $ok -eq 8 ]; then
+proxy_downloads "$P" "http://127.0.0.1:$O/big" "$X/www/big"
+if [ $BAD -eq 0 ] && [ $OK -eq 8 ]; then
 	pass "$name (500000 bytes each, exact)"
 else
-	fail "$name" "$bad curl failed, $ok of 8 exact: $(cat "$T"/curl.*.err | head -c 300)$(show "$X/tinyproxy.log" "$T/shim.log")"
+	fail "$name" "$BAD curl failed, $OK of 8 exact: $(cat "$T"/curl.*.err | head -c 300)$(show "$X/tinyproxy.log" "$T/shim.log")"
 fi
 
 name=tinyproxy_both_sides_tls
