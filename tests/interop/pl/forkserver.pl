@@ -23,7 +23,7 @@ while (1) {
 		while (my $line = <$c>) {
 			if ($line =~ /^big (\d+)/) {
 				my $n = $1;
-				my $chunk = join("", map { chr(97 + $_ % 26) } 0 .. 65535);
+				my $chunk = substr("abcdefghijklmnopqrstuvwxyz" x 2521, 0, 65536);
 				while ($n > 0) { my $k = $n < 65536 ? $n : 65536; print $c substr($chunk, 0, $k); $n -= $k; }
 				print $c "\nend\n";
 			} elsif ($line =~ /^quit/) {
