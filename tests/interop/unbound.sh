@@ -99,13 +99,7 @@ else
 	fail "$name" "accepted $na of 4, connected $nc$(show "$T/shim.log")"
 fi
 
-name=unbound_plain_client_gets_nothing_in_clear
-plain_clients "$P" "$T/raw" "host1.test"
-if [ ! -s "$T/raw.silent" ] && alerts_only "$T/raw.plain" && alive "$UB"; then
-	pass "$name (silent client: nothing; plain client: $(wc -c <"$T/raw.plain") bytes, TLS alerts only)"
-else
-	fail "$name" "silent client got '$(head -c 60 "$T/raw.silent")'; plain client got '$(od -A n -t x1 "$T/raw.plain" | head -c 120)'"
-fi
+no_clear unbound_plain_client_gets_nothing_in_clear "$P" "host1.test" "$UB"
 
 kill_tree "$UB"
 stop "$UP"
