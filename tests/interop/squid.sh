@@ -45,11 +45,7 @@ san_logs_to "$X"
 # not the library's.
 [ -n "${ASAN_OPTIONS:-}" ] && export ASAN_OPTIONS="$ASAN_OPTIONS:new_delete_type_mismatch=0"
 P=$(free_port)
-O=$(free_port)
-while [ "$O" = "$P" ]; do O=$(free_port); done
-bg "$PY" "$PYD/https_origin.py" "$O" "$X/www" "$CERTS/server.crt" "$CERTS/server.key" >"$T/origin.out" 2>&1
-ORIGIN=$!
-if ! wait_ready "$ORIGIN" "$T/origin.out" '^ready' 10; then
+if ! start_origin "$X/www"; then
 	fail squid_setup "https_origin.py did not start$(show "$T/origin.out")"
 	exit 1
 fi

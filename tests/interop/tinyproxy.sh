@@ -22,11 +22,7 @@ mkdir -p "$X/www"
 chmod 777 "$X"
 head -c 500000 /dev/urandom >"$X/www/big"
 P=$(free_port)
-O=$(free_port)
-while [ "$O" = "$P" ]; do O=$(free_port); done
-bg "$PY" "$PYD/https_origin.py" "$O" "$X/www" "$CERTS/server.crt" "$CERTS/server.key" >"$T/origin.out" 2>&1
-ORIGIN=$!
-if ! wait_ready "$ORIGIN" "$T/origin.out" '^ready' 10; then
+if ! start_origin "$X/www"; then
 	fail tinyproxy_setup "https_origin.py did not start$(show "$T/origin.out")"
 	exit 1
 fi
