@@ -182,7 +182,8 @@ slow="preload/soak.sh preload/failclosed_race.sh interop/ocsp.sh preload/pump.sh
  interop/sni.sh preload/refuse.sh preload/server.sh attack/records_nginx.sh interop/resume.sh
  preload/goruntime.sh preload/failclosed_pass.sh preload/escape.sh
  launcher/keyholder.sh launcher/unreachable.sh attack/records_reader.sh interop/host.sh
- launcher/check.sh preload/flags.sh preload/faults_reset.sh infra/fuzz.sh test_reload preload/forklock.sh"
+ launcher/check.sh preload/flags.sh preload/faults_reset.sh infra/fuzz.sh test_reload preload/forklock.sh
+ interop/mariadb.sh"
 {
 	for s in $slow; do grep " tests/$s\$" "$work/jobs" | grep -v "^[0-9]* [^ ]* default "; done
 	for s in $slow; do grep " tests/$s\$" "$work/jobs" | grep "^[0-9]* [^ ]* default "; done
