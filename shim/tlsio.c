@@ -66,11 +66,6 @@ static int reentered(struct tls_conn *c)
 	return -EDEADLK;
 }
 
-/* A failed connection: log its reason once, make sure the peer hears
- * nothing more, and return the errno a TCP program expects (negative).
- * The one place a connection's failure becomes an errno (connect() and
- * getsockopt(SO_ERROR) say ECONNREFUSED for a failed client handshake:
- * shim_tls_refused). */
 /* -err, and SIGPIPE with a write's EPIPE, as the kernel's; not while
  * exit() runs (the exit status must stay the program's). */
 static int sigpipe(bool writing, int err, int flags)
@@ -81,6 +76,11 @@ static int sigpipe(bool writing, int err, int flags)
 	return -err;
 }
 
+/* A failed connection: log its reason once, make sure the peer hears
+ * nothing more, and return the errno a TCP program expects (negative).
+ * The one place a connection's failure becomes an errno (connect() and
+ * getsockopt(SO_ERROR) say ECONNREFUSED for a failed client handshake:
+ * shim_tls_refused). */
 static int fail_io(struct tls_conn *c, bool writing, int flags)
 {
 	enum tls_fail why = tls_conn_failure(c);
