@@ -107,7 +107,12 @@ pid_t self_pid_own(void)
 {
 	pid_t id = self_pid_unshared();
 
-	return id ? id : getpid();
+	if (!id)
+		id = getpid();
+	/* A seccomp filter that refuses getpid() makes the C library's
+	 * wrapper return the kernel's -errno (-1 for EPERM, -38 for ENOSYS):
+	 * no process id, and never one to compare with an owner. */
+	return id > 0 ? id : 0;
 }
 
 pid_t self_pid_known(void)

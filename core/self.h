@@ -41,7 +41,8 @@ pid_t self_pid_unshared(void);
  * and before a fork or exec, which a child sharing our memory must not
  * do to its parent's sessions, without the system call in the common
  * case: a sandbox's seccomp filter may refuse getpid() or kill the
- * process for it (vsftpd's). */
+ * process for it (vsftpd's).  0 where getpid() is needed and refused:
+ * the caller cannot tell which process it is, and must not act as any. */
 pid_t self_pid_own(void);
 
 #endif

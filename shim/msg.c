@@ -23,6 +23,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/self.h"
 #include "policy/file.h"
 #include "shim/shim.h"
 
@@ -204,9 +205,13 @@ static bool peer_runs_shim(int fd)
 	FILE *f;
 	bool found = false;
 	int mfd;
+	/* Not getpid(): a sandbox's filter may refuse it (-1), and then a
+	 * socketpair's credentials (our own id) read as another process's,
+	 * one that maps our library (helper-119).  0: cannot tell, "no". */
+	pid_t me = self_pid_own();
 
-	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0 || cr.pid <= 0 ||
-	    cr.pid == getpid())
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0 || cr.pid <= 0 || !me ||
+	    cr.pid == me)
 		return false;
 	if (!dladdr((void *)peer_runs_shim, &info) || !info.dli_fname)
 		return false;
@@ -263,9 +268,22 @@ static int fds_leaving(int sock, const struct msghdr *m)
 			if (peer_shim < 0)
 				peer_shim = peer_runs_shim(sock);
 			pump = tls_conn_handshake_started(c) || !peer_shim;
-			if (pump && tls_conn_owner(c) != getpid() && tls_conn_owner(c) != 0) {
-				tls_conn_unref(c);
-				continue;   /* not ours: whoever owns it keeps it */
+			if (pump && tls_conn_owner(c) != 0) {
+				/* (self_pid_own: a filter's -1 from getpid() made
+				 * every session "not ours", passed on unpumped) */
+				pid_t me = self_pid_own();
+
+				if (!me) {
+					log_error("%s rule \"%s\": sendmsg refused: it would pass fd %d, a TLS"
+						  " session, and whether it is this process's cannot be told"
+						  " (getpid() refused)", tls_conn_peer(c), tls_conn_label(c), fd);
+					tls_conn_unref(c);
+					return -EOPNOTSUPP;
+				}
+				if (tls_conn_owner(c) != me) {
+					tls_conn_unref(c);
+					continue;   /* not ours: whoever owns it keeps it */
+				}
 			}
 			if (pump && shim_pump(c) < 0) {
 				log_error("%s rule \"%s\": cannot hand the session on fd %d to a pump before"

@@ -51,15 +51,31 @@ bool shim_has_tls_rules(void)
 	return policy_has_tls(shim_policy);
 }
 
+/* Our id for process_vm_readv/writev: not getpid() where the library's
+ * page knows it (a filter that refuses getpid() made every copy fail
+ * with ESRCH: a raw ppoll's time-out EFAULT); -1 (refused, as EPERM)
+ * where it cannot be had. */
+static ssize_t own_vm(bool reading, const struct iovec *l, const struct iovec *r)
+{
+	pid_t me = self_pid_own();
+
+	if (!me) {
+		errno = EPERM;
+		return -1;
+	}
+	return reading ? process_vm_readv(me, l, 1, r, 1, 0) : process_vm_writev(me, l, 1, r, 1, 0);
+}
+
 /* The head of the kernel's struct clone_args (linux/sched.h). */
 /* n bytes at src, in our own memory, into dst; false if they cannot all
  * be read (a bad address, or one that runs into an unmapped page: the
  * kernel will say EFAULT).  Only where process_vm_readv is refused (a
- * seccomp filter's EPERM, no such call) are they read directly. */
+ * seccomp filter's EPERM, no such call), or our id cannot be had, are
+ * they read directly. */
 static bool read_own(void *dst, const void *src, size_t n)
 {
 	struct iovec l = { dst, n }, r = { (void *)(uintptr_t)src, n };
-	ssize_t got = process_vm_readv(getpid(), &l, 1, &r, 1, 0);
+	ssize_t got = own_vm(true, &l, &r);
 
 	if (got >= 0 || (errno != EPERM && errno != ENOSYS))
 		return got == (ssize_t)n;
@@ -92,7 +108,7 @@ static bool write_own(void *dst, const void *src, size_t n)
 {
 	struct iovec l = { (void *)(uintptr_t)src, n }, r = { dst, n };
 	int keep = errno;
-	ssize_t got = process_vm_writev(getpid(), &l, 1, &r, 1, 0);
+	ssize_t got = own_vm(false, &l, &r);
 	bool ok = got == (ssize_t)n;
 
 	if (got < 0 && (errno == EPERM || errno == ENOSYS)) {

@@ -37,7 +37,13 @@
 #    the policy makes TLS: the write fails with ECONNRESET and a log line
 #    (the refused fstat let it pass unclassified, in clear, before);
 #  * exit() with the connection open and getpid refused: the exit handler
-#    still ends the session with close_notify (it ended none before).
+#    still ends the session with close_notify (it ended none before);
+#  * getpid refused, SCM_RIGHTS to a helper that does not run the library:
+#    a session (before or after its handshake) goes to a pump, a TLS
+#    listener is refused (both passed as they were before: the helper's
+#    line in clear, a listener that accepts plain);
+#  * getpid refused, the program's syscall(SYS_ppoll) with a time-out: it
+#    waits (EFAULT before).
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/failclosed_common.inc"
 need_shim
@@ -47,6 +53,12 @@ if ! fc_start peer --mode echo; then
 	exit 1
 fi
 fc_policy "$T/fc.conf"
+# an accept rule's port, for the listeners
+L=$(free_port)
+policy "$T/listen.conf" <<EOC
+rules = ( { name = "sd-in"; direction = "accept"; port = $L;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOC
 
 # run NAME DENY MODE: sysdeny under the library against the relay; its
 # report in $T/NAME.out (mode stdout: $T/NAME.err), log $T/NAME.log,
@@ -129,6 +141,50 @@ EOC
 	fi
 done
 
+# SCM_RIGHTS to a helper that does not run the library (started before
+# the filter, on a socketpair), getpid() refused: shim/msg.c asked
+# getpid() whether the session is this process's and whether the
+# socketpair's other end is this process (its SO_PEERCRED).  The -1 it
+# got made the session "not ours", passed as it was, and the helper's
+# line went out in clear (before the handshake: the connection's first
+# bytes; after it: unless the program's close shut it down first); and
+# made the helper "a process that maps the library": a TLS listener
+# was passed, to accept plain on the TLS port.  Now the id comes from
+# the library's own page: the session goes to a pump, the listener
+# stays.
+for e in getpid:EPERM getpid:ENOSYS; do
+	for m in passfd0 passfd; do
+		_n=${m}_${e#*:}
+		run "$_n" "$e" "$m"
+		_c="SCM_RIGHTS of a session ($m) to a helper without the library, $e"
+		if [ $wrc -ne 0 ]; then
+			fail "$_c: nothing in clear" "$WIRE_OUT; $(what "$_n"); log: $(log_tail "$T/$_n.log")"
+		elif ! grep -q -x -F "helper read rc=$((${#SENT} + 1)) errno=0 data=$SENT." "$T/$_n.out" ||
+		     ! srv_data "$_n" | grep -q -x -F "$SENT"; then
+			fail "$_c: the helper's line echoed over TLS" "exit $rc; $(what "$_n"); log: $(log_tail "$T/$_n.log")"
+		else
+			pass "$_c: pumped, echoed over TLS ($WIRE_OUT)"
+		fi
+	done
+	_n=passlisten_${e#*:}
+	TLSSHIM_LOG_FILE="$T/$_n.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$T/listen.conf" "$PROGS/sysdeny" "$e" passlisten "$L" "$SENT" >"$T/$_n.out" 2>&1
+	if grep -q -x 'sendmsg rc=-1 errno=EOPNOTSUPP' "$T/$_n.out" && grep -q -x 'helper got nothing' "$T/$_n.out" &&
+	   grep -q 'sendmsg refused: it would pass fd [0-9]*, a listening socket' "$T/$_n.log"; then
+		pass "SCM_RIGHTS of a TLS listener to a helper without the library, $e: refused"
+	else
+		fail "SCM_RIGHTS of a TLS listener to a helper without the library, $e: refused" \
+			"$(what "$_n"); log: $(log_tail "$T/$_n.log")"
+	fi
+done
+
+# The program's own syscall(SYS_ppoll) with a time-out, getpid()
+# refused: the library copies the time-out with process_vm_readv on its
+# own id, which it asked getpid() for: -1, ESRCH, and the program's
+# wait failed with EFAULT.  (The reply is read only after the wait.)
+works rawppoll_EPERM getpid:EPERM rawppoll
+works rawppoll_ENOSYS getpid:ENOSYS rawppoll
+
 # connect(): whether the socket is TCP cannot be told.
 for e in EPERM ENOSYS; do
 	refused "conn_$e" getsockopt:$e connect "connect rc=-1 errno=$e" \
@@ -202,11 +258,6 @@ done
 # exec of a program that does not run the library (no LD_PRELOAD): it
 # must not get the listener (it would accept plain on the TLS port),
 # also when the library's questions about the socket are refused.
-L=$(free_port)
-policy "$T/listen.conf" <<EOC
-rules = ( { name = "sd-in"; direction = "accept"; port = $L;
-            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
-EOC
 for d in none getsockopt:EPERM getsockname:ENOSYS; do
 	TLSSHIM_LOG_FILE="$T/xl_${d%%:*}.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
 		TLSSHIM_CONFIG="$T/listen.conf" "$PROGS/sysdeny" "$d" execlisten "$L" "$SENT" \

@@ -8,7 +8,9 @@
  * RLIMIT_AS).
  *
  *   sysdeny DENY MODE PORT SENTINEL
- *     DENY: SYSCALL:ERRNO (getsockopt:EPERM, newfstatat:ENOSYS, ...),
+ *     DENY: SYSCALL:ACTION (getsockopt:EPERM, newfstatat:ENOSYS,
+ *           getpid:KILL: SECCOMP_RET_KILL_PROCESS; ppoll+poll:EPERM: two
+ *           calls),
  *           nofile:N (RLIMIT_NOFILE N), nproc:0, as:MB, or none.
  *     MODE:
  *       connect  socket() and connect() to 127.0.0.1:PORT after the
@@ -33,9 +35,21 @@
  *       udp      socket(AF_INET, SOCK_DGRAM) and connect() to
  *                127.0.0.1:PORT after the filter (a UDP socket is never a
  *                TLS one, whatever the port), send SENTINEL.
+ *       rawppoll as connect, the reply waited for with syscall(SYS_ppoll)
+ *                ("ppoll rc=...") before it is read.
  *       exit     as connect, but exit() with the connection open (as
  *                vsftpd's processes do): the library's exit handler ends
  *                the session.
+ *       passfd0, passfd, passlisten  before the filter, a helper (this
+ *                program in mode recvfd, without LD_PRELOAD: a program
+ *                that does not run the library) on a socketpair; after
+ *                it, a connection to 127.0.0.1:PORT (passfd: after an
+ *                exchange as connect's, its handshake done; passfd0:
+ *                before any), or a listener on PORT (passlisten), passed
+ *                to the helper with SCM_RIGHTS and closed.  The helper
+ *                writes SENTINEL and a newline on a connection it gets
+ *                and reads the reply ("helper ..." lines), or prints
+ *                "helper got a listener" / "helper got nothing".
  *       unixraw  a socketpair(AF_UNIX), moved by raw dup3 before the filter
  *                to numbers of unknown origin (40, 41); SENTINEL written on one end
  *                and read on the other after it.
@@ -48,6 +62,7 @@
 #include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -57,6 +72,8 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #if defined(__x86_64__)
@@ -102,14 +119,31 @@ static const struct {
 #ifdef SYS_poll
 	{ "poll", SYS_poll },
 #endif
+	{ "gettid", SYS_gettid }, { "prctl", SYS_prctl }, { "prlimit64", SYS_prlimit64 },
+	{ "setitimer", SYS_setitimer }, { "setsid", SYS_setsid }, { "rt_sigprocmask", SYS_rt_sigprocmask },
+	{ "rt_sigaction", SYS_rt_sigaction }, { "wait4", SYS_wait4 }, { "madvise", SYS_madvise },
+	{ "sysinfo", SYS_sysinfo }, { "getdents64", SYS_getdents64 }, { "openat2", SYS_openat2 },
+	{ "close_range", SYS_close_range }, { "process_vm_readv", SYS_process_vm_readv },
+	{ "process_vm_writev", SYS_process_vm_writev }, { "readlinkat", SYS_readlinkat },
+	{ "shutdown", SYS_shutdown }, { "sendmsg", SYS_sendmsg }, { "recvmsg", SYS_recvmsg },
+	{ "bind", SYS_bind }, { "listen", SYS_listen }, { "accept4", SYS_accept4 },
+	{ "epoll_pwait2", SYS_epoll_pwait2 },
+	{ "epoll_create1", SYS_epoll_create1 }, { "epoll_ctl", SYS_epoll_ctl },
+	{ "timerfd_create", SYS_timerfd_create }, { "tgkill", SYS_tgkill }, { "kill", SYS_kill },
+	{ "pidfd_open", SYS_pidfd_open }, { "faccessat2", SYS_faccessat2 }, { "uname", SYS_uname },
+	{ "clock_nanosleep", SYS_clock_nanosleep }, { "sched_yield", SYS_sched_yield },
+	{ "mprotect", SYS_mprotect }, { "munmap", SYS_munmap }, { "pread64", SYS_pread64 },
+	{ "lseek", SYS_lseek }, { "set_robust_list", SYS_set_robust_list }, { "rseq", SYS_rseq },
+	{ "getppid", SYS_getppid }, { "sendto", SYS_sendto }, { "recvfrom", SYS_recvfrom },
 };
 
 static void deny(const char *spec)
 {
-	char name[64];
+	char name[64], *plus;
 	const char *colon = strchr(spec, ':');
-	long no = -1;
+	long no = -1, no2 = -1;
 	int err;
+	unsigned act;
 
 	if (!strcmp(spec, "none"))
 		return;
@@ -135,11 +169,20 @@ static void deny(const char *spec)
 		return;
 	}
 	err = !strcmp(colon + 1, "ENOSYS") ? ENOSYS : EPERM;
-	for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++)
+	act = !strcmp(colon + 1, "KILL") ? SECCOMP_RET_KILL_PROCESS : SECCOMP_RET_ERRNO | (unsigned)err;
+	/* NAME or NAME+NAME2: two calls refused alike */
+	if ((plus = strchr(name, '+')))
+		*plus++ = '\0';
+	for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
 		if (!strcmp(calls[i].name, name))
 			no = calls[i].no;
-	if (no < 0) {
-		fprintf(stderr, "sysdeny: unknown system call %s\n", name);
+		if (plus && !strcmp(calls[i].name, plus))
+			no2 = calls[i].no;
+	}
+	if (!plus)
+		no2 = no;
+	if (no < 0 || no2 < 0) {
+		fprintf(stderr, "sysdeny: unknown system call in %s\n", spec);
 		exit(2);
 	}
 	struct sock_filter f[] = {
@@ -147,8 +190,9 @@ static void deny(const char *spec)
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ARCH, 1, 0),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)no, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (unsigned)err),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)no, 1, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)no2, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, act),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
 	struct sock_fprog prog = { .len = sizeof f / sizeof f[0], .filter = f };
@@ -162,9 +206,12 @@ static void deny(const char *spec)
 	fflush(out);
 }
 
+/* "" in the program, "helper " in the helper of the pass modes. */
+static const char *who = "";
+
 static void step(const char *what, long r, int e)
 {
-	fprintf(out, "%s rc=%ld errno=%s\n", what, r, r < 0 ? strerrorname_np(e) : "0");
+	fprintf(out, "%s%s rc=%ld errno=%s\n", who, what, r, r < 0 ? strerrorname_np(e) : "0");
 	fflush(out);
 }
 
@@ -201,9 +248,106 @@ static void reply(int fd)
 	for (size_t i = 0; i < have; i++)
 		if (buf[i] < 0x20 || buf[i] > 0x7e)
 			buf[i] = '.';
-	fprintf(out, "read rc=%ld errno=%s data=%s\n", have ? (long)have : (long)r,
+	fprintf(out, "%sread rc=%ld errno=%s data=%s\n", who, have ? (long)have : (long)r,
 	       have || r >= 0 ? "0" : strerrorname_np(e), buf);
 	fflush(out);
+}
+
+/* A listening socket on sa (the program exits when it cannot). */
+static int listen_on(const struct sockaddr_in *sa)
+{
+	int one = 1, lfd = socket(AF_INET, SOCK_STREAM, 0);
+
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (lfd < 0 || bind(lfd, (const struct sockaddr *)sa, sizeof *sa) < 0 || listen(lfd, 8) < 0) {
+		perror("sysdeny: listen");
+		exit(2);
+	}
+	return lfd;
+}
+
+/* The pass modes' helper, started before the filter: this program again
+ * (mode recvfd), without LD_PRELOAD, on one end of a socketpair; the
+ * other end in *chan. */
+static pid_t start_helper(char **argv, int *chan)
+{
+	extern char **environ;
+	char *env[256], num[16];
+	int sv[2], n = 0;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
+		perror("sysdeny: socketpair");
+		exit(2);
+	}
+	for (char **e = environ; *e && n < 255; e++)
+		if (strncmp(*e, "LD_PRELOAD=", 11))
+			env[n++] = *e;
+	env[n] = NULL;
+	snprintf(num, sizeof num, "%d", sv[1]);
+	fflush(out);
+	if ((pid = fork()) == 0) {
+		char *args[] = { argv[0], "none", "recvfd", num, argv[4], NULL };
+
+		close(sv[0]);
+		execve("/proc/self/exe", args, env);
+		_exit(127);
+	}
+	close(sv[1]);
+	if (pid < 0) {
+		perror("sysdeny: fork");
+		exit(2);
+	}
+	*chan = sv[0];
+	return pid;
+}
+
+/* Pass fd to the helper with SCM_RIGHTS. */
+static long pass(int chan, int fd)
+{
+	char c = 'f', ctl[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { &c, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl };
+	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+
+	memset(ctl, 0, sizeof ctl);
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_RIGHTS;
+	h->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(h), &fd, sizeof fd);
+	return sendmsg(chan, &m, 0);
+}
+
+/* The helper (no library): what arrives on chan, a listener or a
+ * connection (written LINE, its reply read), or nothing. */
+static int helper_main(int chan, const char *line)
+{
+	char c, ctl[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { &c, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl };
+	struct cmsghdr *h;
+	int fd = -1, lis = 0;
+	socklen_t l = sizeof lis;
+	long r;
+
+	who = "helper ";
+	r = recvmsg(chan, &m, 0);
+	if (r > 0 && (h = CMSG_FIRSTHDR(&m)) && h->cmsg_type == SCM_RIGHTS)
+		memcpy(&fd, CMSG_DATA(h), sizeof fd);
+	if (fd < 0) {
+		fprintf(out, "helper got nothing\n");
+		return 0;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &lis, &l) == 0 && lis) {
+		fprintf(out, "helper got a listener\n");
+		return 0;
+	}
+	r = write(fd, line, strlen(line));
+	step("write", r, errno);
+	if (r > 0)
+		reply(fd);
+	close(fd);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -216,7 +360,8 @@ int main(int argc, char **argv)
 	long r;
 
 	if (argc != 5) {
-		fprintf(stderr, "usage: sysdeny DENY connect|unknown|stdout|accept|execlisten|execunix|udp|unixraw PORT SENTINEL\n");
+		fprintf(stderr, "usage: sysdeny DENY connect|unknown|stdout|accept|execlisten|execunix|udp|unixraw"
+			"|passfd0|passfd|passlisten|rawppoll PORT SENTINEL\n");
 		return 2;
 	}
 	out = strcmp(argv[2], "stdout") ? stdout : stderr;
@@ -228,6 +373,45 @@ int main(int argc, char **argv)
 	alarm(10 * (unsigned)(scale && atoi(scale) > 0 ? atoi(scale) : 1));
 	addr(port, &sa);
 
+	if (!strcmp(argv[2], "recvfd"))
+		return helper_main(port, line);
+	if (!strncmp(argv[2], "pass", 4)) {
+		int chan;
+		pid_t h = start_helper(argv, &chan);
+		int st = 0;
+
+		if (!strcmp(argv[2], "passlisten")) {
+			lfd = listen_on(&sa);
+			deny(argv[1]);
+			r = pass(chan, lfd);
+			step("sendmsg", r, errno);
+		} else {
+			deny(argv[1]);
+			fd = socket(AF_INET, SOCK_STREAM, 0);
+			r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+			step("connect", r, errno);
+			if (r == 0 && !strcmp(argv[2], "passfd")) {
+				/* the session in use: handshake and a first exchange */
+				r = write(fd, line, strlen(line));
+				step("write", r, errno);
+				if (r > 0)
+					reply(fd);
+			}
+			r = pass(chan, fd);
+			step("sendmsg", r, errno);
+			close(fd);
+		}
+		close(chan);
+		r = waitpid(h, &st, 0);
+		if (r == h && WIFEXITED(st))
+			fprintf(out, "helper exit %d\n", WEXITSTATUS(st));
+		else if (r == h && WIFSIGNALED(st))
+			fprintf(out, "helper killed by %s\n", sigabbrev_np(WTERMSIG(st)));
+		else
+			step("waitpid", r, errno);
+		fprintf(out, "done\n");
+		return 0;
+	}
 	if (!strcmp(argv[2], "unixraw")) {
 		int sv[2];
 
@@ -262,14 +446,7 @@ int main(int argc, char **argv)
 		}
 		lfd = sv[0];
 	} else if (!strcmp(argv[2], "accept") || !strcmp(argv[2], "execlisten")) {
-		int one = 1;
-
-		lfd = socket(AF_INET, SOCK_STREAM, 0);
-		setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-		if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 8) < 0) {
-			perror("sysdeny: listen");
-			return 2;
-		}
+		lfd = listen_on(&sa);
 		fprintf(out, "listening\n");
 		fflush(out);
 	}
@@ -341,6 +518,15 @@ int main(int argc, char **argv)
 	}
 	r = write(fd, line, strlen(line));
 	step("write", r, errno);
+	if (r > 0 && !strcmp(argv[2], "rawppoll")) {
+		/* the reply waited for as a system call, through the C
+		 * library's syscall() (with its time-out: copied in and out) */
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct timespec ts = { 10, 0 };
+
+		r = syscall(SYS_ppoll, &p, 1, &ts, NULL, 8);
+		step("ppoll", r, errno);
+	}
 	if (r > 0)
 		reply(fd);
 	if (!strcmp(argv[2], "exit")) {
