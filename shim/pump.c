@@ -29,6 +29,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -141,6 +142,25 @@ void shim_pump_after_fork_child(void)
 
 /* ---- the pump process ------------------------------------------------------- */
 
+/* close_range() over [lo, hi]; where it is refused (a seccomp filter
+ * written before Linux 5.9 answers EPERM, or kills; the kernel before 5.9
+ * says ENOSYS) one number at a time, up to the descriptor limit: a copy
+ * of the program's end of the channel left open here kept the pump, and
+ * its connection, alive for ever after the program was gone, and the
+ * peer never got close_notify (helper-119). */
+static void close_between(unsigned lo, unsigned hi)
+{
+	struct rlimit rl;
+	size_t end = conntab_high();
+
+	if (REAL(close_range)(lo, hi, 0) == 0 || (errno != EPERM && errno != ENOSYS))
+		return;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > end)
+		end = (size_t)rl.rlim_cur;
+	for (size_t fd = lo; fd <= hi && fd < end && fd <= INT_MAX; fd++)
+		(void)REAL(close)((int)fd);
+}
+
 static void keep_only(const int *keep, int n)
 {
 	int k[8], lo = 0;
@@ -157,10 +177,10 @@ static void keep_only(const int *keep, int n)
 		if (k[i] < 0 || k[i] < lo)
 			continue;
 		if (k[i] > lo)
-			(void)REAL(close_range)((unsigned)lo, (unsigned)k[i] - 1, 0);
+			close_between((unsigned)lo, (unsigned)k[i] - 1);
 		lo = k[i] + 1;
 	}
-	(void)REAL(close_range)((unsigned)lo, ~0U, 0);
+	close_between((unsigned)lo, ~0U);
 }
 
 /* End the program's side abortively: its next read fails (ECONNRESET). */

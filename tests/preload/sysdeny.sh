@@ -43,7 +43,10 @@
 #    listener is refused (both passed as they were before: the helper's
 #    line in clear, a listener that accepts plain);
 #  * getpid refused, the program's syscall(SYS_ppoll) with a time-out: it
-#    waits (EFAULT before).
+#    waits (EFAULT before);
+#  * close_range refused (EPERM, ENOSYS): a pump still closes what it
+#    inherited, and ends its session with close_notify (it held the
+#    connection open for ever before).
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/failclosed_common.inc"
 need_shim
@@ -252,6 +255,23 @@ esac
 for d in pipe2:EPERM clone:ENOSYS nofile:5; do
 	refused "std_${d%%:*}" "$d" stdout "fputs rc=-1 errno=E(PIPE|CONNRESET)" \
 		"fd 1: no pump, so its connection is shut down"
+done
+
+# A pump with close_range() refused (a filter older than Linux 5.9, or
+# such a kernel: ENOSYS): the pump closed nothing it inherited, kept a
+# copy of the program's end of its channel, and so never saw the
+# program's end: the session stayed open, no close_notify, until the
+# peer gave up.  Now it closes them one by one.
+for d in close_range:EPERM close_range:ENOSYS; do
+	_n=cr_${d#*:}
+	run "$_n" "$d" stdout
+	if [ $rc -eq 0 ] && [ $wrc -eq 0 ] && grep -q -x -F "read rc=$((${#SENT} + 1)) errno=0 data=$SENT." "$T/$_n.out" &&
+	   grep -q -x 'eof clean' "$T/$_n.srv"/*.status 2>/dev/null; then
+		pass "stdout with $d: the pump ends the session with close_notify ($WIRE_OUT)"
+	else
+		fail "stdout with $d: the pump ends the session with close_notify" \
+			"exit $rc; $WIRE_OUT; $(what "$_n"); peer: $(srv_status "$_n"); log: $(log_tail "$T/$_n.log")"
+	fi
 done
 
 # A listening socket an accept rule makes TLS, left inheritable, then an
