@@ -195,8 +195,15 @@ int shim_tls_handshake(struct tls_conn *c, bool nonblock)
 			return fail_io(c, false, 0);
 		}
 		if ((r = shim_wait(c, tls_conn_fd(c), r == TLS_WANT_POLLOUT ? POLLOUT : POLLIN, left)) < 0) {
+			char msg[96];
+
 			if (r == -EINTR)
 				return r;       /* the handshake goes on at the next call */
+			/* (a filter refusing ppoll and poll: the log line said
+			 * nothing before) */
+			snprintf(msg, sizeof msg, "handshake failed: cannot wait for the socket (poll: %s)",
+				 strerror(-r));
+			tls_conn_fail(c, TLS_FAIL_HANDSHAKE, msg);
 			return fail_io(c, false, 0);
 		}
 	}

@@ -46,7 +46,10 @@
 #    waits (EFAULT before);
 #  * close_range refused (EPERM, ENOSYS): a pump still closes what it
 #    inherited, and ends its session with close_notify (it held the
-#    connection open for ever before).
+#    connection open for ever before);
+#  * ppoll refused: the handshake waits with poll (x86_64; it failed
+#    before); both refused: the connection fails, the log line says why
+#    (it said nothing before).
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/failclosed_common.inc"
 need_shim
@@ -273,6 +276,20 @@ for d in close_range:EPERM close_range:ENOSYS; do
 			"exit $rc; $WIRE_OUT; $(what "$_n"); peer: $(srv_status "$_n"); log: $(log_tail "$T/$_n.log")"
 	fi
 done
+
+# ppoll() refused (a filter written for poll()): the handshake's wait
+# failed, the connection with it, and the log line said nothing after
+# the rule's name.  Now the wait is poll()'s where ppoll is refused (a
+# system call of its own on x86_64 only); with both refused the
+# connection fails and the log line says why.
+_d=ppoll:EPERM
+if [ "$(uname -m)" = x86_64 ]; then
+	works noppoll ppoll:EPERM connect
+	works noppoll_nosys ppoll:ENOSYS connect
+	_d=ppoll+poll:EPERM
+fi
+refused nopoll "$_d" connect "connect rc=-1 errno=ECONNREFUSED" \
+	'rule "fc-out": handshake failed: cannot wait for the socket \(poll: Operation not permitted\)'
 
 # A listening socket an accept rule makes TLS, left inheritable, then an
 # exec of a program that does not run the library (no LD_PRELOAD): it
