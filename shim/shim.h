@@ -446,7 +446,7 @@ enum { SHIM_SOCK_TCP = 1, SHIM_SOCK_FOREIGN = 2 };
 int shim_sock_tcp(int fd);
 /* The same for a SOCK_STREAM socket whose SO_PROTOCOL said proto. */
 int shim_stream_kind(int fd, int proto);
-/* fd's SO_PROTOCOL, or -1 (for a log line). */
+/* fd's SO_PROTOCOL, or -1 with errno (shim_sock_tcp; a log line). */
 int shim_sock_protocol(int fd);
 /* A question about fd failed with err: did the kernel still say that fd
  * is no TCP socket (EBADF, ENOTSOCK, or getsockname naming Unix,

@@ -90,15 +90,14 @@ int shim_sock_protocol(int fd)
 
 int shim_sock_tcp(int fd)
 {
-	int type = 0, proto = 0;
+	int type = 0, proto;
 	socklen_t l = sizeof type;
 
 	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0)
 		return refused(fd, errno);
 	if (type != SOCK_STREAM)
 		return 0;
-	l = sizeof proto;
-	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) < 0)
+	if ((proto = shim_sock_protocol(fd)) < 0)
 		return refused(fd, errno);
 	return shim_stream_kind(fd, proto);
 }
