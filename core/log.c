@@ -74,11 +74,11 @@ void log_open_set(int (*open_fn)(const char *path, int flags, mode_t mode))
 }
 
 static int (*nonblock_fn)(int fd);
-static int (*fd_base_fn)(void);
+static int (*fd_dup_fn)(int fd);
 
-void log_fd_base_set(int (*fn)(void))
+void log_fd_dup_set(int (*fn)(int fd))
 {
-	__atomic_store_n(&fd_base_fn, fn, __ATOMIC_RELEASE);
+	__atomic_store_n(&fd_dup_fn, fn, __ATOMIC_RELEASE);
 }
 
 void log_nonblock_set(int (*fn)(int fd))
@@ -324,22 +324,21 @@ static void sys_close(int fd)
 }
 
 /* A close-on-exec copy of fd for one line, at a high number
- * (log_fd_base_set), or -1 with errno.  At the lowest free number (what
+ * (log_fd_dup_set), or -1 with errno.  At the lowest free number (what
  * F_DUPFD from 3 gives) the program's own next descriptor is made: a
  * program thread's dup2() of a socket onto that number between the
  * copy's check and its write (or a stray close() or closefrom(), then a
  * new socket there) put the line on that socket, in clear, and the
- * line's close then closed the program's descriptor.  Past the base, the
- * lowest free number above it; a limit lowered under the base (EINVAL) or
- * nothing free above it (EMFILE): any number, as before. */
+ * line's close then closed the program's descriptor.  The library's own
+ * descriptors' copy (shim_own_copy) places it, with the same retry when
+ * the program lowered RLIMIT_NOFILE under the base since (a copy of that
+ * function here had none: such a process's lines went to the lowest
+ * free number again).  Unset (unit tests): from 3. */
 static int dup_high(int fd)
 {
-	int (*base)(void) = __atomic_load_n(&fd_base_fn, __ATOMIC_ACQUIRE);
-	int d = base ? sys_fcntl(fd, F_DUPFD_CLOEXEC, base()) : -1;
+	int (*dup_fn)(int) = __atomic_load_n(&fd_dup_fn, __ATOMIC_ACQUIRE);
 
-	if (d < 0)
-		d = sys_fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	return d;
+	return dup_fn ? dup_fn(fd) : sys_fcntl(fd, F_DUPFD_CLOEXEC, 3);
 }
 
 /* Standard error for one line: a private copy of fd 2 (close-on-exec),

@@ -34,15 +34,16 @@ void log_open_set(int (*open_fn)(const char *path, int flags, mode_t mode));
  * through: the line is dropped, once such a file was had).  Unset, or
  * -1: poll() first, as before.  Must be async-signal-safe. */
 void log_nonblock_set(int (*fn)(int fd));
-/* The lowest number for the descriptors a line uses for a moment (a copy
- * of standard error, a file of its own for a terminal or a pipe): the
- * shim's own descriptors' base (shim_own_base: high, below
- * RLIMIT_NOFILE), never the lowest free number, which is the one the
- * program's next socket(), accept() or dup() takes, and which another
- * thread's dup2(), or a stray close() or closefrom() and a new
- * descriptor, may have replaced before the write.  Unset: 3.  Must be
- * async-signal-safe. */
-void log_fd_base_set(int (*fn)(void));
+/* How the descriptors a line uses for a moment (a copy of standard
+ * error, a file of its own for a terminal or a pipe) are copied: fn(fd)
+ * makes a close-on-exec copy at the shim's own high numbers
+ * (shim_own_copy: below RLIMIT_NOFILE, also after the program lowered
+ * it), never at the lowest free number, which is the one the program's
+ * next socket(), accept() or dup() takes, and which another thread's
+ * dup2(), or a stray close() or closefrom() and a new descriptor, may
+ * have replaced before the write.  -1 with errno if none.  Unset:
+ * F_DUPFD_CLOEXEC from 3.  Must be async-signal-safe. */
+void log_fd_dup_set(int (*fn)(int fd));
 int log_enabled(enum log_level);
 void log_msg(enum log_level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -826,7 +826,7 @@ static void do_init(void)
 	init_depth++;
 	__atomic_store_n(&init_task, gettid(), __ATOMIC_RELEASE);
 	real_init();
-	log_fd_base_set(shim_own_base);
+	log_fd_dup_set(shim_own_copy);
 	if (conntab_init() < 0) {
 		struct policy_error e = { .line = 0 };
 		snprintf(e.file, sizeof e.file, "%s", path ? path : DEFAULT_POLICY);

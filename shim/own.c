@@ -42,9 +42,10 @@ static struct xlock own_lock = XLOCK_INIT;
 
 /* The base, from the soft RLIMIT_NOFILE, computed once (a system call
  * saved on each of ours; the lingering close makes one per connection).
- * A limit lowered under it since makes F_DUPFD fail with EINVAL: then
- * own_dup() computes it again.  A limit raised since leaves it lower than
- * it could be: still a number the program is unlikely to ask for. */
+ * A limit lowered under it since (the program's setrlimit after start-up)
+ * makes F_DUPFD fail with EINVAL: then shim_own_copy() computes it again.
+ * A limit raised since leaves it lower than it could be: still a number
+ * the program is unlikely to ask for. */
 static int base_cache;
 
 static int own_base_now(void)
@@ -62,22 +63,38 @@ static int own_base_now(void)
 	return b;
 }
 
-int shim_own_base(void)
+static int own_base(void)
 {
 	int b = __atomic_load_n(&base_cache, __ATOMIC_RELAXED);
 
 	return b ? b : own_base_now();
 }
 
-/* A close-on-exec duplicate of fd, high (see above); -1 if none. */
-static int own_dup(int fd)
+/* A close-on-exec duplicate of fd, high (see above); -1 if none.  Only
+ * with no number free up there, the lowest free one. */
+int shim_own_copy(int fd)
 {
-	int hi = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, shim_own_base());
+	int hi = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, own_base());
 
 	if (hi < 0 && errno == EINVAL)
 		hi = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, own_base_now());
 	if (hi < 0)
 		hi = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 3);
+	return hi;
+}
+
+/* fd (just made, at the lowest free number) moved high: a copy there and
+ * fd closed; fd itself when no copy could be made (better than none). */
+int shim_own_move(int fd)
+{
+	int hi, e = errno;
+
+	if (fd < 0 || (hi = shim_own_copy(fd)) < 0) {
+		errno = e;
+		return fd;
+	}
+	REAL(close)(fd);
+	errno = e;
 	return hi;
 }
 
@@ -101,11 +118,7 @@ static int own_register(int fd, int *cell, void (*moved)(int from, int to))
 
 	if (fd < 0)
 		return -1;
-	hi = own_dup(fd);
-	if (hi < 0)
-		hi = fd;        /* keep the original: better than none */
-	else
-		REAL(close)(fd);
+	hi = shim_own_move(fd);
 	own_record(hi, cell, moved);
 	return hi;
 }
@@ -114,7 +127,7 @@ static int own_register(int fd, int *cell, void (*moved)(int from, int to))
  * one system call.  -1 (errno set) if none could be made. */
 int shim_own_dup(int fd, void (*moved)(int from, int to))
 {
-	int hi = own_dup(fd);
+	int hi = shim_own_copy(fd);
 
 	if (hi >= 0)
 		own_record(hi, NULL, moved);
@@ -130,7 +143,7 @@ int shim_own_socket(int domain, int type, int proto, void (*moved)(int from, int
 	int fd = REAL(socket)(domain, type, proto), hi = -1, err;
 
 	if (fd >= 0) {
-		hi = own_dup(fd);
+		hi = shim_own_copy(fd);
 		err = errno;
 		REAL(close)(fd);
 		if (hi >= 0)
@@ -198,11 +211,11 @@ void shim_own_dodge(int fd)
 	for (int i = 0; i < nowned; i++)
 		if (owned[i].fd == fd)
 			slot = i;
-	/* Anywhere free, as own_dup places a new one: the high numbers may
+	/* Anywhere free, as shim_own_copy places a new one: the high numbers may
 	 * all be ours already (an epoll instance's copy each, a wake-up
 	 * eventfd per thread), and a copy that could not move stayed named
 	 * by a number that is the program's file from now on. */
-	to = own_dup(fd);
+	to = shim_own_copy(fd);
 	if (slot >= 0 && to >= 0) {
 		moved = owned[slot].moved;
 		owned[slot].fd = to;

@@ -292,7 +292,18 @@ void shim_unwatch_hot(struct tls_conn *c);
 void shim_linger_install(void);
 
 /* The shim's own fds (own.c). */
-int shim_own_base(void);
+/* A close-on-exec copy of fd at the library's own high numbers (64 below
+ * the soft RLIMIT_NOFILE, at most 960; computed again when the program
+ * lowered the limit under it), not recorded as one of ours: for a
+ * descriptor used for a moment (a log line's), never at the lowest free
+ * number, which the program's next socket() takes and another thread's
+ * dup2() may replace.  Only with nothing free up there, the lowest free
+ * one.  -1 with errno if none.  Async-signal-safe. */
+int shim_own_copy(int fd);
+/* fd, which the library has just opened at the lowest free number, moved
+ * high as shim_own_copy places it (fd closed; errno kept); fd itself when
+ * no copy could be made. */
+int shim_own_move(int fd);
 int shim_own_dup(int fd, void (*moved)(int from, int to));
 int shim_own_socket(int domain, int type, int proto, void (*moved)(int from, int to));
 void shim_own_close_moved(void (*moved)(int from, int to));

@@ -16,10 +16,14 @@
  *                               it for a moment), as fast as it can, while
  *                               a third makes the library log: no byte may
  *                               arrive on the socket.
- *   logslot once PORT           one line, the socket's number given to
+ *   logslot once PORT [NOFILE]  one line, the socket's number given to
  *                               tests/progs/preload_slotswap.so, which
  *                               puts it on any low number the library's
- *                               log is handed: nothing may arrive.
+ *                               log is handed: nothing may arrive.  With
+ *                               NOFILE, the soft RLIMIT_NOFILE is lowered
+ *                               to it first (under the base the library
+ *                               computed at start-up for its own
+ *                               descriptors).
  * PORT: a port a deny rule names.  Exit 0 when fine.
  */
 #include <arpa/inet.h>
@@ -32,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -174,12 +179,18 @@ static int race(double secs, bool onto2)
 /* One refused connect (one log line) with the socket's number in
  * TLSSHIM_TEST_SLOTSWAP (tests/progs/preload_slotswap.c): what arrives
  * on it. */
-static int once(void)
+static int once(const char *nofile)
 {
 	char num[16], buf[4096];
+	struct rlimit rl;
 	ssize_t n;
 	int s;
 
+	if (nofile && (getrlimit(RLIMIT_NOFILE, &rl) != 0 ||
+		       (rl.rlim_cur = (rlim_t)atol(nofile), setrlimit(RLIMIT_NOFILE, &rl) != 0))) {
+		perror("logslot: setrlimit");
+		return 1;
+	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
 		perror("logslot: socketpair");
 		return 1;
@@ -214,7 +225,7 @@ int main(int argc, char **argv)
 		return race(atof(argv[3]), false);
 	if (!strcmp(argv[1], "fd2") && argc == 4)
 		return race(atof(argv[3]), true);
-	if (!strcmp(argv[1], "once"))
-		return once();
+	if (!strcmp(argv[1], "once") && argc <= 4)
+		return once(argc == 4 ? argv[3] : NULL);
 	return 64;
 }
