@@ -138,9 +138,16 @@ static int fresh(int fd)
  * rule with a ca file; helper-106).  The number is the library's until
  * shim_close_own() closes it, so no instance can have it registered
  * meanwhile; a stale instance entry of the number stays for the
- * program's next open() of it to clear, as before the library took it. */
+ * program's next open() of it to clear, as before the library took it.
+ * Moved at once to the library's own high numbers (shim_own_move), as
+ * the log's copies are: at the lowest free one, where the program's next
+ * socket() goes, another thread's dup2() of a socket onto it (or a stray
+ * close() and a new socket) made the library read the program's socket
+ * as /proc/self/status (select's bound, shim/poll.c) or a peer's maps
+ * (shim/msg.c), taking the program's data, and close it after. */
 static int fresh_own(int fd)
 {
+	fd = shim_own_move(fd);
 	if (fd >= 0) {
 		conntab_set(fd, CT_PLAIN);
 		stdio_mark(fd, false);

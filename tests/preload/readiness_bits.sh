@@ -83,6 +83,29 @@ else
 fi
 stop "$echo"
 
+if echo_up bigswap; then
+	# The same without a chroot, with another thread's dup2() of a pipe
+	# of the program's onto the number the library had just opened
+	# /proc/self/status at (tests/progs/preload_slotswap.so, right after
+	# the library's procfs check): at the lowest free number, the library
+	# read the program's pipe as the file ("FDSize: 64") and closed the
+	# program's descriptor after.  Now its descriptors of /proc files are
+	# at its own high numbers from the moment they are opened.
+	out=$(TLSSHIM_LOG_FILE="$T/bigswap.log" timeout $((30 * TS)) env \
+		LD_PRELOAD="$SHIM_PRELOAD $PROGS/preload_slotswap.so" \
+		TLSSHIM_TEST_SLOTSWAP_TEXT="$(printf 'Name:\tx\nFDSize:\t64\n')" \
+		TLSSHIM_CONFIG="$T/bigswap.conf" "$PROGS/select_big" localhost "$P" 2>&1)
+	if [ "$out" = "mixed: 1 low=1 pipe=0
+high: 1 high=1" ]; then
+		pass "select_bound_proc_file_never_at_program_number"
+	else
+		fail "select_bound_proc_file_never_at_program_number" "$out$(tail_of "$T/bigswap.log" "$T/bigswap.echo")"
+	fi
+else
+	fail "select_bound_proc_file_never_at_program_number" "echo server never listened$(tail_of "$T/bigswap.echo")"
+fi
+stop "$echo"
+
 # The time-outs of ppoll, pselect, select and epoll_pwait2 on a TLS fd
 # as the kernel reads them (tests/progs/timeouts.c): one past what int64
 # nanoseconds hold waited for the pipe, not 0 s (2^62 s wrapped to 0) nor

@@ -8,6 +8,15 @@
  * library's fstat() of it, as a program thread could do between the
  * library's check and its write
  * (tests/preload/failclosed_log.sh, tests/progs/logslot.c).
+ *
+ * With TLSSHIM_TEST_SLOTSWAP_TEXT: when an openat2() system call of a
+ * path under /proc/ (the library's policy_open_proc) hands out a number
+ * below 100, a pipe holding that text is dup2()ed onto it right after the
+ * library's fstatfs() of it (its procfs check), as a program thread's
+ * dup2() of its own pipe or socket there would do: the library then reads
+ * the program's data as the /proc file (tests/preload/readiness_bits.sh:
+ * "FDSize: 64" as select's bound).  A number the library closes is
+ * forgotten: only a check of the number it was handed counts.
  */
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -15,9 +24,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
-static __thread int busy, pending = -1;
+static __thread int busy, pending = -1, pending_proc = -1;
 
 /* A number handed out: swapped after its first fstat (the library's
  * check), before the write. */
@@ -80,4 +91,59 @@ int openat(int dir, const char *path, int flags, ...)
 	if (r >= 0 && path[0] >= '0' && path[0] <= '9' && (flags & O_ACCMODE) == O_WRONLY)
 		note(r);
 	return r;
+}
+
+long syscall(long nr, ...)
+{
+	static long (*real)(long, ...);
+	va_list ap;
+	long a[6], r;
+
+	va_start(ap, nr);
+	for (int i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	if (!real)
+		real = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
+	r = real(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	if (nr == SYS_openat2 && r >= 3 && r < 100 && getenv("TLSSHIM_TEST_SLOTSWAP_TEXT") &&
+	    !strncmp((const char *)a[1], "/proc/", 6))
+		pending_proc = (int)r;
+	return r;
+}
+
+int fstatfs(int fd, struct statfs *st)
+{
+	static int (*real)(int, struct statfs *);
+	const char *text = getenv("TLSSHIM_TEST_SLOTSWAP_TEXT");
+	int r, p[2];
+
+	if (!real)
+		real = (int (*)(int, struct statfs *))dlsym(RTLD_NEXT, "fstatfs");
+	r = real(fd, st);
+	if (fd == pending_proc && text && !busy) {
+		pending_proc = -1;
+		busy = 1;
+		if (pipe(p) == 0) {
+			(void)!write(p[1], text, strlen(text));
+			(void)dup2(p[0], fd);
+			close(p[0]);
+			close(p[1]);
+		}
+		busy = 0;
+	}
+	return r;
+}
+
+int close(int fd)
+{
+	static int (*real)(int);
+
+	if (!real)
+		real = (int (*)(int))dlsym(RTLD_NEXT, "close");
+	if (fd == pending)
+		pending = -1;
+	if (fd == pending_proc)
+		pending_proc = -1;
+	return real(fd);
 }
