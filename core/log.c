@@ -476,24 +476,19 @@ static bool write_private(int fd, const struct stat *st, const char *buf, size_t
 
 	if (!fn || !st->st_ino)
 		return false;
+	/* (at a high number: log_nonblock_set) */
 	if ((p = fn(fd)) < 0) {
 		/* None now, but one before, and not for want of a right
-		 * (ENOTDIR, EBADF: another thread's dup2() or close() of the
-		 * number of the directory being opened): dropped, as above,
-		 * never the way that may wait. */
-		if (!__atomic_load_n(&private_ok, __ATOMIC_RELAXED) || (errno != ENOTDIR && errno != EBADF))
+		 * (ENOTDIR, EBADF, EXDEV: another thread's dup2() or close()
+		 * of the number of the directory being opened, or no procfs
+		 * there now): dropped, as above, never the way that may wait. */
+		if (!__atomic_load_n(&private_ok, __ATOMIC_RELAXED) ||
+		    (errno != ENOTDIR && errno != EBADF && errno != EXDEV))
 			return false;
 		*w = -1;
 		errno = EAGAIN;
 		return true;
 	}
-	/* Opened at the lowest free number (0 even, with standard input
-	 * closed): moved high before the check and the write (dup_high);
-	 * without a copy, none (the poll() way, on the high copy). */
-	e = dup_high(p);
-	sys_close(p);
-	if ((p = e) < 0)
-		return false;
 	if (fstat(p, &ps) != 0) {
 		sys_close(p);
 		return false;

@@ -28,11 +28,14 @@ void log_init(void (*keep)(int fd, int *cell));
 void log_open_set(int (*open_fn)(const char *path, int flags, mode_t mode));
 /* How a line for a terminal or a pipe (standard error, blocking: its
  * O_NONBLOCK is the program's) gets an open file of its own that never
- * waits: fn(fd) opens the file fd names again, O_WRONLY|O_NONBLOCK (the
- * shim: /proc/self/fd/FD of the start root's procfs), or -1 with errno
- * (ENOTDIR or EBADF: something replaced or closed the directory it went
- * through: the line is dropped, once such a file was had).  Unset, or
- * -1: poll() first, as before.  Must be async-signal-safe. */
+ * waits: fn(fd) opens the file fd names again, O_WRONLY|O_NONBLOCK, at a
+ * high number as log_fd_dup_set's copies are (the shim: /proc/self/fd/FD
+ * of the start root's procfs, moved to its own descriptors' numbers), or
+ * -1 with errno (ENOTDIR, EBADF or EXDEV: something replaced or closed
+ * the directory it went through, or it is no procfs now: the line is
+ * dropped, once such a file was had).  The log checks that the file is
+ * the one fd names.  Unset, or -1: poll() first, as before.  Must be
+ * async-signal-safe. */
 void log_nonblock_set(int (*fn)(int fd));
 /* How the descriptors a line uses for a moment (a copy of standard
  * error, a file of its own for a terminal or a pipe) are copied: fn(fd)

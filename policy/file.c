@@ -41,18 +41,18 @@ void policy_root_set(const int *cell, int (*open2)(int dir, const char *path, co
 	__atomic_store_n(&root_cell, cell, __ATOMIC_RELEASE);
 }
 
-static int (*own_open)(const char *path, int flags) = NULL;
+static int (*own_open)(const char *path, int flags, mode_t mode) = NULL;
 static int (*own_close)(int fd) = NULL;
 
-void policy_fd_ops_set(int (*open_fn)(const char *path, int flags), int (*close_fn)(int fd))
+void policy_fd_ops_set(int (*open_fn)(const char *path, int flags, mode_t mode), int (*close_fn)(int fd))
 {
 	own_open = open_fn;
 	own_close = close_fn;
 }
 
-static int open_own(const char *path, int flags)
+static int open_own(const char *path, int flags, mode_t mode)
 {
-	return own_open ? own_open(path, flags) : open(path, flags);
+	return own_open ? own_open(path, flags, mode) : open(path, flags, mode);
 }
 
 static int close_own(int fd)
@@ -83,40 +83,57 @@ int policy_root_dir(void)
 
 int policy_open_path(const char *path, int flags)
 {
-	struct open_how how = { .flags = (unsigned)(flags | O_CLOEXEC) };
-	struct stat st;
-	int dir = root_fd(), fd;
+	return policy_open_how(path, flags, 0, 0);
+}
 
-	if (dir == -2 || path[0] != '/')
-		return open_own(path, flags | O_CLOEXEC);
-	if (dir >= 0) {
-		/* Absolute symbolic links and ".." too stay under it. */
-		how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-		fd = root_open2(dir, path, &how);
-		if (fd >= 0 || errno != ENOSYS)
-			return fd;
-	}
-	/* No openat2, or our descriptor is gone: the path as the process
-	 * names it, only while its root is the one at start. */
+/* The path as the process names it, only while its root is the one at
+ * start. */
+static int open_named(const char *path, int flags, mode_t mode)
+{
+	struct stat st;
+
 	if (stat("/", &st) == 0 && st.st_dev == root_dev && st.st_ino == root_ino)
-		return open_own(path, flags | O_CLOEXEC);
+		return open_own(path, flags | O_CLOEXEC, mode);
 	errno = EXDEV;
 	return -1;
 }
 
-int policy_open_proc(const char *path, int flags)
+int policy_open_how(const char *path, int flags, mode_t mode, unsigned opts)
 {
-	struct statfs fs;
-	int fd = policy_open_path(path, flags);
+	struct open_how how = { .flags = (unsigned)(flags | O_CLOEXEC),
+				.mode = (flags & O_CREAT) ? mode : 0 };
+	int dir = root_fd(), fd = -1;
+	bool named = opts & POLICY_OPEN_NAMED;
 
-	if (fd < 0)
-		return -1;
-	if (fstatfs(fd, &fs) != 0 || fs.f_type != PROC_SUPER_MAGIC) {
-		close_own(fd);
-		errno = EXDEV;
-		return -1;
+	if (dir == -2 || (path[0] != '/' && !named)) {
+		fd = open_own(path, flags | O_CLOEXEC, mode);
+	} else {
+		if (dir >= 0 && path[0] == '/') {
+			/* Absolute symbolic links and ".." too stay under it. */
+			how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+			fd = root_open2(dir, path, &how);
+		}
+		/* No openat2, or our descriptor is gone (or, named: a
+		 * relative name, or one through a magic link). */
+		if (fd < 0 && (dir < 0 || path[0] != '/' || errno == ENOSYS ||
+			       (named && (errno == ELOOP || errno == EXDEV))))
+			fd = open_named(path, flags, mode);
+	}
+	if (fd >= 0 && (opts & POLICY_OPEN_PROC)) {
+		struct statfs fs;
+
+		if (fstatfs(fd, &fs) != 0 || fs.f_type != PROC_SUPER_MAGIC) {
+			close_own(fd);
+			errno = EXDEV;
+			return -1;
+		}
 	}
 	return fd;
+}
+
+int policy_open_proc(const char *path, int flags)
+{
+	return policy_open_how(path, flags, 0, POLICY_OPEN_PROC);
 }
 
 void policy_close_path(int fd)

@@ -73,13 +73,24 @@ void policy_root_set(const int *cell, int (*open2)(int dir, const char *path, co
  * epoll instances takes an instance's lock, which a handshake step run
  * inside epoll_wait() already holds (a ca/crl look at that step deadlocked
  * the thread on itself).  Unset: open() and close(). */
-void policy_fd_ops_set(int (*open_fn)(const char *path, int flags), int (*close_fn)(int fd));
+void policy_fd_ops_set(int (*open_fn)(const char *path, int flags, mode_t mode), int (*close_fn)(int fd));
 
 /* open(2) of path (absolute) as the root at start names it; -1, errno set.
  * Where the kernel has no openat2 (before Linux 5.6), the path is opened
  * as the process names it while its root is the one at start, and not at
  * all (EXDEV) after a chroot. */
 int policy_open_path(const char *path, int flags);
+/* The one way all of these open: policy_open_path with mode (for O_CREAT)
+ * and opts:
+ *  POLICY_OPEN_PROC: only a file of a real procfs (policy_open_proc);
+ *  POLICY_OPEN_NAMED: a name openat2 cannot take from the start root (a
+ *   relative one; one through a magic link, /dev/stderr: ELOOP) is opened
+ *   as the process names it while its root is the one at start, else
+ *   EXDEV (the log file opened again, core/log.c: log_open_set).
+ * Async-signal-safe where the fd ops are (the shim's are). */
+#define POLICY_OPEN_PROC  1u
+#define POLICY_OPEN_NAMED 2u
+int policy_open_how(const char *path, int flags, mode_t mode, unsigned opts);
 /* The descriptor of the root at start, checked (its number may have been
  * closed by a raw system call and taken by another file since): -1 when
  * it is gone, -2 when none was set.  Async-signal-safe. */

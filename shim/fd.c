@@ -163,9 +163,9 @@ int shim_openat2(int dir, const char *path, const struct open_how *how)
 	return fresh_own(r < 0 ? -1 : (int)r);
 }
 
-int shim_open_own(const char *path, int flags)
+int shim_open_own(const char *path, int flags, mode_t mode)
 {
-	return fresh_own(REAL(open)(path, flags));
+	return fresh_own(REAL(open)(path, flags, mode));
 }
 
 int shim_close_own(int fd)

@@ -25,10 +25,6 @@
 #include <unistd.h>
 #include <sys/auxv.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <linux/magic.h>
-#include <linux/openat2.h>
-#include <sys/vfs.h>
 
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
@@ -726,65 +722,45 @@ static void keyholder_setup(void)
 static int start_root = -1;
 
 /* The log file opened again by name (core/log.c: its descriptor was
- * closed or replaced behind the library's back), from the start root:
- * after chroot(JAIL) the name named the jail's file (whoever can write
- * the jail chose where the library's lines went: a file of theirs, a
- * link).  A name that needs a magic link (TLSSHIM_LOG_FILE=/dev/stderr),
- * a relative name, or a kernel without openat2 is opened as given only
- * while the root is still the start root; else EXDEV (the line goes
- * nowhere).  Async-signal-safe: system calls only. */
+ * closed or replaced behind the library's back), from the start root as
+ * the policy's files are (policy_open_how): after chroot(JAIL) the name
+ * named the jail's file (whoever can write the jail chose where the
+ * library's lines went: a file of theirs, a link).  A name that needs a
+ * magic link (TLSSHIM_LOG_FILE=/dev/stderr), a relative name, or a kernel
+ * without openat2 is opened as given only while the root is still the
+ * start root; else EXDEV (the line goes nowhere).  Async-signal-safe:
+ * system calls and atomics only. */
 static int log_reopen(const char *path, int flags, mode_t mode)
 {
-	struct open_how how = { .flags = (unsigned)flags, .mode = (flags & O_CREAT) ? mode : 0,
-				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
-	int root = policy_root_dir();
-	long r;
-
-	if (root >= 0 && path[0] == '/') {
-		r = REAL(syscall)(SYS_openat2, root, path, &how, sizeof how);
-		if (r >= 0)
-			return (int)r;
-		if (errno != ENOSYS && errno != ELOOP && errno != EXDEV)
-			return -1;
-	}
-	if (root != -2 && (root < 0 || shim_root_moved())) {
-		errno = EXDEV;
-		return -1;
-	}
-	return REAL(open)(path, flags, mode);
+	return policy_open_how(path, flags, mode, POLICY_OPEN_NAMED);
 }
 
 /* The file fd (the log's private copy of standard error: a terminal or a
  * pipe) opened again, O_WRONLY|O_NONBLOCK, for one line (core/log.c): a
  * file description of the library's own, whose flags are not the
  * program's, so the write can say EAGAIN instead of waiting.  Through
- * /proc/self/fd/FD of the start root's procfs (after a chroot the path
- * could name the jail's file; the log checks the identity too).  -1 when
- * there is none.  Async-signal-safe: system calls only. */
+ * /proc/self/fd/FD of the start root's procfs (policy_open_proc: after a
+ * chroot the path could name the jail's file; the log checks the
+ * identity too), at the library's own high numbers, both the directory
+ * and the file (shim_own_move: the lowest free number is the program's
+ * next socket's).  -1 when there is none (EXDEV: what was opened as the
+ * directory was no procfs).  Async-signal-safe: system calls only. */
 static int log_nonblock(int fd)
 {
-	struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
-				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
-	int root = policy_root_dir(), r = -1, e;
 	char name[12], *p = name + sizeof name;
-	struct statfs fs;
-	long d;
+	int d, r, e;
 
-	if (root < 0 || fd < 0)
+	if (fd < 0)
 		return -1;
 	*--p = '\0';
 	do
 		*--p = (char)('0' + fd % 10);
 	while ((fd /= 10) && p > name);
-	d = REAL(syscall)(SYS_openat2, root, "/proc/self/fd", &how, sizeof how);
-	if (d < 0)
+	if ((d = policy_open_proc("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return -1;
-	if (fstatfs((int)d, &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC)
-		r = REAL(openat)((int)d, p, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	else
-		errno = ENOTDIR;        /* (another thread's dup2 onto d) */
+	r = shim_own_move(REAL(openat)(d, p, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
 	e = errno;
-	REAL(close)((int)d);
+	policy_close_path(d);
 	errno = e;
 	return r;
 }

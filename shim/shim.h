@@ -442,7 +442,7 @@ struct open_how;
 int shim_openat2(int dir, const char *path, const struct open_how *how);
 /* open(2) and close(2) of the library's own descriptors of the policy's
  * files (policy/file.h, policy_fd_ops_set). */
-int shim_open_own(const char *path, int flags);
+int shim_open_own(const char *path, int flags, mode_t mode);
 int shim_close_own(int fd);
 
 /* Socket helpers. */
