@@ -196,7 +196,9 @@ static int proc_scan(bool (*fn)(const struct proc_sock *, void *), void *arg)
 		char buf[4096];
 		size_t have = 0;
 		bool found = false;
-		int fd = REAL(open)(files[i], O_RDONLY | O_CLOEXEC);
+		/* (high at once: at the lowest free number, another thread's
+		 * dup2() onto it made the program's data the table) */
+		int fd = shim_own_move(REAL(open)(files[i], O_RDONLY | O_CLOEXEC));
 
 		if (fd < 0)
 			continue;

@@ -139,6 +139,23 @@ else
 	fail "an accepted connection inherited under an accept rule plain for every address" "$out; log: $(log_tail "$T/inh-in.log")"
 fi
 
+# The same accepted connection, with another thread's dup2() of a pipe of
+# the program's onto the number the library had just opened
+# /proc/self/net/tcp at (tests/progs/preload_slotswap.so, before its first
+# read; the pipe holds a table without the listener): at the lowest free
+# number, the library read the program's pipe as the table, found no
+# listener, and made the accepted connection a TLS client of the connect
+# rule (the plain client got a ClientHello).  Now the table is read at
+# the library's own high numbers.
+out=$(X_PRELOAD="$SHIM_PRELOAD $PROGS/preload_slotswap.so" TLSSHIM_CONFIG="$T/inh.conf" \
+	TLSSHIM_TEST_SLOTSWAP_TEXT="$(printf '  sl  local_address rem_address   st\n')" \
+	TLSSHIM_LOG_FILE="$T/inh-swap.log" timeout -k 2 $((20 * TS)) "$PY" "$PYD/inherit_exec.py" in "$IP" "$SENT" 2>&1)
+if [ "$out" = "echo ok" ]; then
+	pass "tcp_table_never_read_at_program_number: an accepted connection inherited, its TCP table read where no dup2 reaches: plain, as its accept rule says"
+else
+	fail "tcp_table_never_read_at_program_number" "$out; log: $(log_tail "$T/inh-swap.log")"
+fi
+
 # ---- a FILE made before the session ------------------------------------------------
 cat >"$T/fdo.c" <<'EOC'
 /* fdo before|dup2 PORT SENTINEL: a FILE on the number first, then a TLS

@@ -10,13 +10,16 @@
  * (tests/preload/failclosed_log.sh, tests/progs/logslot.c).
  *
  * With TLSSHIM_TEST_SLOTSWAP_TEXT: when an openat2() system call of a
- * path under /proc/ (the library's policy_open_proc) hands out a number
- * below 100, a pipe holding that text is dup2()ed onto it right after the
- * library's fstatfs() of it (its procfs check), as a program thread's
- * dup2() of its own pipe or socket there would do: the library then reads
- * the program's data as the /proc file (tests/preload/readiness_bits.sh:
- * "FDSize: 64" as select's bound).  A number the library closes is
- * forgotten: only a check of the number it was handed counts.
+ * path under /proc/ (the library's policy_open_proc), or an open() of one
+ * under /proc/self/net/ (its TCP tables), hands out a number below 100, a
+ * pipe holding that text is dup2()ed onto it right after the library's
+ * fstatfs() of it (its procfs check) or before its first read(), as a
+ * program thread's dup2() of its own pipe or socket there would do: the
+ * library then reads the program's data as the /proc file
+ * (tests/preload/readiness_bits.sh: "FDSize: 64" as select's bound;
+ * tests/preload/escape.sh: a TCP table without the listener).  A number
+ * the library closes is forgotten: only a use of the number it was
+ * handed counts.
  */
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -112,27 +115,64 @@ long syscall(long nr, ...)
 	return r;
 }
 
+/* The number the library was handed for a /proc file: a pipe holding
+ * the text put there. */
+static void swap_text(int fd)
+{
+	const char *text = getenv("TLSSHIM_TEST_SLOTSWAP_TEXT");
+	int p[2];
+
+	if (fd != pending_proc || !text || busy)
+		return;
+	pending_proc = -1;
+	busy = 1;
+	if (pipe(p) == 0) {
+		(void)!write(p[1], text, strlen(text));
+		(void)dup2(p[0], fd);
+		close(p[0]);
+		close(p[1]);
+	}
+	busy = 0;
+}
+
 int fstatfs(int fd, struct statfs *st)
 {
 	static int (*real)(int, struct statfs *);
-	const char *text = getenv("TLSSHIM_TEST_SLOTSWAP_TEXT");
-	int r, p[2];
+	int r;
 
 	if (!real)
 		real = (int (*)(int, struct statfs *))dlsym(RTLD_NEXT, "fstatfs");
 	r = real(fd, st);
-	if (fd == pending_proc && text && !busy) {
-		pending_proc = -1;
-		busy = 1;
-		if (pipe(p) == 0) {
-			(void)!write(p[1], text, strlen(text));
-			(void)dup2(p[0], fd);
-			close(p[0]);
-			close(p[1]);
-		}
-		busy = 0;
-	}
+	swap_text(fd);
 	return r;
+}
+
+int open(const char *path, int flags, ...)
+{
+	static int (*real)(const char *, int, ...);
+	va_list ap;
+	mode_t mode;
+	int r;
+
+	va_start(ap, flags);
+	mode = (mode_t)va_arg(ap, int);
+	va_end(ap);
+	if (!real)
+		real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
+	r = real(path, flags, mode);
+	if (r >= 3 && r < 100 && getenv("TLSSHIM_TEST_SLOTSWAP_TEXT") && !strncmp(path, "/proc/self/net/", 15))
+		pending_proc = r;
+	return r;
+}
+
+ssize_t read(int fd, void *buf, size_t n)
+{
+	static ssize_t (*real)(int, void *, size_t);
+
+	if (!real)
+		real = (ssize_t (*)(int, void *, size_t))dlsym(RTLD_NEXT, "read");
+	swap_text(fd);
+	return real(fd, buf, n);
 }
 
 int close(int fd)
