@@ -51,60 +51,45 @@ EOC
 	echo=$!
 	wait_for "$T/$1.echo" '^listening' 15
 }
-if echo_up big; then
-	out=$(TLSSHIM_LOG_FILE="$T/big.log" timeout $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
-		TLSSHIM_CONFIG="$T/big.conf" "$PROGS/select_big" localhost "$P" 2>&1)
-	if [ "$out" = "mixed: 1 low=1 pipe=0
+# big_case NAME CASE [JAIL]: select_big against a fresh echo server
+# (echo_up NAME), $big_preload added to LD_PRELOAD: CASE passes when both
+# lines are as the kernel would answer.
+big_case() {
+	if echo_up "$1"; then
+		out=$(TLSSHIM_LOG_FILE="$T/$1.log" timeout $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD$big_preload" \
+			TLSSHIM_CONFIG="$T/$1.conf" "$PROGS/select_big" localhost "$P" ${3:+"$3"} 2>&1)
+		if [ "$out" = "mixed: 1 low=1 pipe=0
 high: 1 high=1" ]; then
-		pass "select_sets_past_fd_setsize"
+			pass "$2"
+		else
+			fail "$2" "$out$(tail_of "$T/$1.log" "$T/$1.echo")"
+		fi
 	else
-		fail "select_sets_past_fd_setsize" "$out$(tail_of "$T/big.log" "$T/big.echo")"
+		fail "$2" "echo server never listened$(tail_of "$T/$1.echo")"
 	fi
-else
-	fail "select_sets_past_fd_setsize" "echo server never listened$(tail_of "$T/big.echo")"
-fi
-stop "$echo"
-if echo_up bigjail; then
-	# The same after a chroot into a directory whose proc/self/status says
-	# "FDSize: 64": the library read the fd table's size there, left the
-	# TLS fds past 64 out, and select waited out its 10 s on the echo's
-	# buffered rest ("high: 0").  Now it reads only the start root's procfs.
-	mkdir -p "$T/sjail/proc/self" && printf 'Name:\tx\nFDSize:\t64\n' >"$T/sjail/proc/self/status"
-	out=$(TLSSHIM_LOG_FILE="$T/bigjail.log" timeout $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
-		TLSSHIM_CONFIG="$T/bigjail.conf" "$PROGS/select_big" localhost "$P" "$T/sjail" 2>&1)
-	if [ "$out" = "mixed: 1 low=1 pipe=0
-high: 1 high=1" ]; then
-		pass "select_sets_past_fd_setsize_after_chroot"
-	else
-		fail "select_sets_past_fd_setsize_after_chroot" "$out$(tail_of "$T/bigjail.log" "$T/bigjail.echo")"
-	fi
-else
-	fail "select_sets_past_fd_setsize_after_chroot" "echo server never listened$(tail_of "$T/bigjail.echo")"
-fi
-stop "$echo"
-
-if echo_up bigswap; then
-	# The same without a chroot, with another thread's dup2() of a pipe
-	# of the program's onto the number the library had just opened
-	# /proc/self/status at (tests/progs/preload_slotswap.so, right after
-	# the library's procfs check): at the lowest free number, the library
-	# read the program's pipe as the file ("FDSize: 64") and closed the
-	# program's descriptor after.  Now its descriptors of /proc files are
-	# at its own high numbers from the moment they are opened.
-	out=$(TLSSHIM_LOG_FILE="$T/bigswap.log" timeout $((30 * TS)) env \
-		LD_PRELOAD="$SHIM_PRELOAD $PROGS/preload_slotswap.so" \
-		TLSSHIM_TEST_SLOTSWAP_TEXT="$(printf 'Name:\tx\nFDSize:\t64\n')" \
-		TLSSHIM_CONFIG="$T/bigswap.conf" "$PROGS/select_big" localhost "$P" 2>&1)
-	if [ "$out" = "mixed: 1 low=1 pipe=0
-high: 1 high=1" ]; then
-		pass "select_bound_proc_file_never_at_program_number"
-	else
-		fail "select_bound_proc_file_never_at_program_number" "$out$(tail_of "$T/bigswap.log" "$T/bigswap.echo")"
-	fi
-else
-	fail "select_bound_proc_file_never_at_program_number" "echo server never listened$(tail_of "$T/bigswap.echo")"
-fi
-stop "$echo"
+	stop "$echo"
+}
+big_preload=
+big_case big select_sets_past_fd_setsize
+# The same after a chroot into a directory whose proc/self/status says
+# "FDSize: 64": the library read the fd table's size there, left the
+# TLS fds past 64 out, and select waited out its 10 s on the echo's
+# buffered rest ("high: 0").  Now it reads only the start root's procfs.
+mkdir -p "$T/sjail/proc/self" && printf 'Name:\tx\nFDSize:\t64\n' >"$T/sjail/proc/self/status"
+big_case bigjail select_sets_past_fd_setsize_after_chroot "$T/sjail"
+# The same without a chroot, with another thread's dup2() of a pipe of the
+# program's onto the number the library had just opened /proc/self/status
+# at (tests/progs/preload_slotswap.so, right after the library's procfs
+# check): at the lowest free number, the library read the program's pipe
+# as the file ("FDSize: 64": "mixed: 1 low=1 pipe=1") and closed the
+# program's descriptor after.  Now its descriptors of /proc files are at
+# its own high numbers from the moment they are opened.
+big_preload=" $PROGS/preload_slotswap.so"
+TLSSHIM_TEST_SLOTSWAP_TEXT=$(printf 'Name:\tx\nFDSize:\t64\n')
+export TLSSHIM_TEST_SLOTSWAP_TEXT
+big_case bigswap select_bound_proc_file_never_at_program_number
+unset TLSSHIM_TEST_SLOTSWAP_TEXT
+big_preload=
 
 # The time-outs of ppoll, pselect, select and epoll_pwait2 on a TLS fd
 # as the kernel reads them (tests/progs/timeouts.c): one past what int64

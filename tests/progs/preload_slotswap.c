@@ -77,9 +77,18 @@ int fcntl(int fd, int cmd, ...)
 	return r;
 }
 
-int openat(int dir, const char *path, int flags, ...)
+/* The C library's openat (open(path) is openat(AT_FDCWD, path)). */
+static int real_openat(int dir, const char *path, int flags, mode_t mode)
 {
 	static int (*real)(int, const char *, int, ...);
+
+	if (!real)
+		real = (int (*)(int, const char *, int, ...))dlsym(RTLD_NEXT, "openat");
+	return real(dir, path, flags, mode);
+}
+
+int openat(int dir, const char *path, int flags, ...)
+{
 	va_list ap;
 	mode_t mode;
 	int r;
@@ -87,9 +96,7 @@ int openat(int dir, const char *path, int flags, ...)
 	va_start(ap, flags);
 	mode = (mode_t)va_arg(ap, int);
 	va_end(ap);
-	if (!real)
-		real = (int (*)(int, const char *, int, ...))dlsym(RTLD_NEXT, "openat");
-	r = real(dir, path, flags, mode);
+	r = real_openat(dir, path, flags, mode);
 	/* the library's reopen: openat(<its /proc/self/fd>, "N", O_WRONLY...) */
 	if (r >= 0 && path[0] >= '0' && path[0] <= '9' && (flags & O_ACCMODE) == O_WRONLY)
 		note(r);
@@ -149,17 +156,12 @@ int fstatfs(int fd, struct statfs *st)
 
 int open(const char *path, int flags, ...)
 {
-	static int (*real)(const char *, int, ...);
 	va_list ap;
-	mode_t mode;
 	int r;
 
 	va_start(ap, flags);
-	mode = (mode_t)va_arg(ap, int);
+	r = real_openat(AT_FDCWD, path, flags, (mode_t)va_arg(ap, int));
 	va_end(ap);
-	if (!real)
-		real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
-	r = real(path, flags, mode);
 	if (r >= 3 && r < 100 && getenv("TLSSHIM_TEST_SLOTSWAP_TEXT") && !strncmp(path, "/proc/self/net/", 15))
 		pending_proc = r;
 	return r;
