@@ -135,6 +135,10 @@ static bool rwf_probe(unsigned bit, bool writing)
 
 	if (REAL(socketpair)(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return true;    /* (no probe: taken, as before; not kept) */
+	/* High at once: at the lowest free numbers, another thread's dup2()
+	 * onto one put the probe's byte on the program's socket. */
+	sv[0] = shim_own_move(sv[0]);
+	sv[1] = shim_own_move(sv[1]);
 	/* (RWF_NOWAIT: an empty read says EAGAIN when the bit is taken) */
 	r = writing ? (int)REAL(pwritev2)(sv[0], &v, 1, -1, (int)bit | RWF_NOWAIT)
 		    : (int)REAL(preadv2)(sv[1], &v, 1, -1, (int)bit | RWF_NOWAIT);

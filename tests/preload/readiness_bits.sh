@@ -91,6 +91,26 @@ big_case bigswap select_bound_proc_file_never_at_program_number
 unset TLSSHIM_TEST_SLOTSWAP_TEXT
 big_preload=
 
+# pwritev2() with a flag the library first tries on a socket pair of its
+# own (RWF_NOSIGNAL), with another thread's dup2() of the program's
+# socket pair onto that pair's number before the probe's write
+# (tests/progs/preload_slotswap.so): at the lowest free numbers the
+# probe's byte went onto the program's socket (and its close closed the
+# program's number).  Now the pair is at the library's own numbers.
+if echo_up rwf; then
+	out=$(TLSSHIM_LOG_FILE="$T/rwf.log" timeout $((30 * TS)) env \
+		LD_PRELOAD="$SHIM_PRELOAD $PROGS/preload_slotswap.so" \
+		TLSSHIM_CONFIG="$T/rwf.conf" "$PROGS/rwfslot" localhost "$P" 2>&1)
+	if [ "$out" = "leaked 0 echo 1" ]; then
+		pass "rwf_probe_pair_never_at_program_number"
+	else
+		fail "rwf_probe_pair_never_at_program_number" "$out$(tail_of "$T/rwf.log" "$T/rwf.echo")"
+	fi
+else
+	fail "rwf_probe_pair_never_at_program_number" "echo server never listened$(tail_of "$T/rwf.echo")"
+fi
+stop "$echo"
+
 # The time-outs of ppoll, pselect, select and epoll_pwait2 on a TLS fd
 # as the kernel reads them (tests/progs/timeouts.c): one past what int64
 # nanoseconds hold waited for the pipe, not 0 s (2^62 s wrapped to 0) nor

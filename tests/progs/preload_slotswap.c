@@ -7,7 +7,9 @@
  * number TLSSHIM_TEST_SLOTSWAP names is dup2()ed onto it right after the
  * library's fstat() of it, as a program thread could do between the
  * library's check and its write
- * (tests/preload/failclosed_log.sh, tests/progs/logslot.c).
+ * (tests/preload/failclosed_log.sh, tests/progs/logslot.c); and when
+ * a socketpair() hands out one (the library's probe of a pwritev2 flag),
+ * right before its pwritev2() (tests/progs/rwfslot.c).
  *
  * With TLSSHIM_TEST_SLOTSWAP_TEXT: when an openat2() system call of a
  * path under /proc/ (the library's policy_open_proc), or an open() of one
@@ -26,7 +28,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -188,4 +192,34 @@ int close(int fd)
 	if (fd == pending_proc)
 		pending_proc = -1;
 	return real(fd);
+}
+
+int socketpair(int d, int t, int p, int sv[2])
+{
+	static int (*real)(int, int, int, int *);
+	int r;
+
+	if (!real)
+		real = (int (*)(int, int, int, int *))dlsym(RTLD_NEXT, "socketpair");
+	r = real(d, t, p, sv);
+	if (r == 0)
+		note(sv[0]);
+	return r;
+}
+
+ssize_t pwritev2(int fd, const struct iovec *v, int n, off_t off, int flags)
+{
+	static ssize_t (*real)(int, const struct iovec *, int, off_t, int);
+	const char *e = getenv("TLSSHIM_TEST_SLOTSWAP");
+	int s = e ? atoi(e) : -1;
+
+	if (!real)
+		real = (ssize_t (*)(int, const struct iovec *, int, off_t, int))dlsym(RTLD_NEXT, "pwritev2");
+	if (fd == pending && s >= 0 && s != fd && !busy) {
+		pending = -1;
+		busy = 1;
+		(void)dup2(s, fd);
+		busy = 0;
+	}
+	return real(fd, v, n, off, flags);
 }
