@@ -41,6 +41,7 @@
 
 #include <stdbool.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static pid_t *page;
@@ -50,6 +51,26 @@ static pid_t *page;
  * without CLONE_VFORK.  Plain memory, shared with those children. */
 static int vm_vfork;
 static bool vm_for_good;
+
+pid_t self_pid_kernel(void)
+{
+	pid_t id = getpid(), t;
+
+	/* A seccomp filter that refuses getpid() makes the C library's
+	 * wrapper return the kernel's -errno (-1 for EPERM, -38 for
+	 * ENOSYS): never an id.  Then the caller's thread id, where that
+	 * thread leads its group (tgkill(t, t, 0) succeeds only when thread
+	 * t belongs to group t): the one thread of a new child, the main
+	 * thread of the constructor.  Stored as it was, -1 was one id for
+	 * every process under such a filter: a fork child of a worker took
+	 * the worker's session for its own and encrypted with it too. */
+	if (id > 0)
+		return id;
+	t = (pid_t)syscall(SYS_gettid);
+	if (t > 0 && syscall(SYS_tgkill, t, t, 0) == 0)
+		return t;
+	return 0;
+}
 
 void self_init(void)
 {
@@ -65,7 +86,7 @@ void self_init(void)
 		munmap(p, (size_t)sz);
 		return;
 	}
-	*(pid_t *)p = getpid();
+	*(pid_t *)p = self_pid_kernel();
 	/* Made once: a second maker never replaces the first's page. */
 	if (!__atomic_compare_exchange_n(&page, &(pid_t *){ NULL }, (pid_t *)p, false, __ATOMIC_RELEASE,
 					 __ATOMIC_RELAXED))
@@ -79,8 +100,14 @@ void self_forked(void)
 	/* Our own memory, one thread: no child shares it yet. */
 	__atomic_store_n(&vm_vfork, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&vm_for_good, false, __ATOMIC_RELAXED);
-	if (p)
-		__atomic_store_n(p, getpid(), __ATOMIC_RELAXED);
+	if (p) {
+		/* The child's one thread leads it: its thread id is its id,
+		 * and no getpid() (a sandbox's filter may kill for it, as
+		 * vsftpd's does: a pump died before it ran). */
+		pid_t id = (pid_t)syscall(SYS_gettid);
+
+		__atomic_store_n(p, id > 0 ? id : self_pid_kernel(), __ATOMIC_RELAXED);
+	}
 }
 
 void self_share_begin(bool vfork)
@@ -107,12 +134,7 @@ pid_t self_pid_own(void)
 {
 	pid_t id = self_pid_unshared();
 
-	if (!id)
-		id = getpid();
-	/* A seccomp filter that refuses getpid() makes the C library's
-	 * wrapper return the kernel's -errno (-1 for EPERM, -38 for ENOSYS):
-	 * no process id, and never one to compare with an owner. */
-	return id > 0 ? id : 0;
+	return id ? id : self_pid_kernel();
 }
 
 pid_t self_pid_known(void)
@@ -130,5 +152,5 @@ pid_t self_pid(void)
 	 * Asked, never stored: this may be a child that shares its parent's
 	 * memory, and its id in the shared page would become the parent's
 	 * (see above). */
-	return id ? id : getpid();
+	return id ? id : self_pid_kernel();
 }

@@ -16,9 +16,16 @@ void self_init(void);
  * memory): store the child's id, whether or not the kernel wiped it. */
 void self_forked(void);
 
-/* This process's id: a load, or getpid() where the page reads 0 (a child
- * of a fork the shim did not see) or there is no page. */
+/* This process's id: a load, or self_pid_kernel() where the page reads 0
+ * (a child of a fork the shim did not see) or there is no page.  0:
+ * unknown (getpid() refused, asked from a thread that does not lead the
+ * process), never the id of any process. */
 pid_t self_pid(void);
+
+/* The kernel's answer, a system call: getpid(), or where a seccomp filter
+ * refuses it, gettid() if the caller's thread leads its process (checked
+ * with tgkill(t, t, 0)); else 0. */
+pid_t self_pid_kernel(void);
 
 /* The page's answer only: 0 where it reads 0 or there is none. */
 pid_t self_pid_known(void);
@@ -41,8 +48,9 @@ pid_t self_pid_unshared(void);
  * and before a fork or exec, which a child sharing our memory must not
  * do to its parent's sessions, without the system call in the common
  * case: a sandbox's seccomp filter may refuse getpid() or kill the
- * process for it (vsftpd's).  0 where getpid() is needed and refused:
- * the caller cannot tell which process it is, and must not act as any. */
+ * process for it (vsftpd's).  0 where the kernel's answer is needed and
+ * not had (self_pid_kernel): the caller cannot tell which process it is,
+ * and must not act as any. */
 pid_t self_pid_own(void);
 
 #endif

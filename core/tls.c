@@ -950,6 +950,17 @@ static bool claim(struct tls_conn *c)
 {
 	pid_t me = self_pid(), o = 0;
 
+	/* No id (a sandbox refuses getpid(), asked from a thread that does
+	 * not lead the process): no process may claim it as its own. */
+	if (me <= 0) {
+		if (c->state != ST_FAILED) {
+			set_fail(c, TLS_FAIL_FOREIGN);
+			set_state(c, ST_FAILED);
+			snprintf(c->err, sizeof c->err, "this process's id is unknown (getpid() refused):"
+				 " the TLS session is not used (two processes must never encrypt with one)");
+		}
+		return false;
+	}
 	/* This process's already (every call after the first): the answer
 	 * the compare-and-swap below would give, without its locked
 	 * instruction. */

@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -895,7 +896,17 @@ static bool in_vm_child(void)
 {
 	pid_t known = self_pid_known();
 
-	return known && known != getpid();
+	if (!known)
+		return false;
+	/* The thread that leads process `known` is that process (the usual
+	 * exec, from the main thread): no getpid(), which a sandbox's filter
+	 * may kill for.  Else the kernel's answer (self_pid_kernel: under a
+	 * filter refusing getpid(), 0 from a thread that does not lead the
+	 * process, counted as such a child: its sessions are closed at exec,
+	 * never passed on). */
+	if ((pid_t)syscall(SYS_gettid) == known)
+		return false;
+	return known != self_pid_kernel();
 }
 
 /* Can the spawn's file actions make the child run another image, or
@@ -1223,7 +1234,7 @@ static void adopt_owner(int fd, struct tls_conn *c, void *arg)
 
 	(void)fd;
 	if (tls_conn_owner(c) == before)
-		tls_conn_set_owner(c, getpid());
+		tls_conn_set_owner(c, self_pid());
 }
 
 SHIM_EXPORT int daemon(int nochdir, int noclose)
@@ -1234,10 +1245,10 @@ SHIM_EXPORT int daemon(int nochdir, int noclose)
 	/* Its fork is inside the C library (no wrapper of ours), but runs
 	 * the fork handlers: never in the middle of our initialisation. */
 	shim_ensure_init();
-	before = getpid();
+	before = self_pid();
 	r = REAL(daemon)(nochdir, noclose);
 
-	if (r != 0 || getpid() == before)
+	if (r != 0 || self_pid() == before)
 		return r;
 	conntab_each_conn(0, 0x7fffffff, adopt_owner, &before);
 	return 0;

@@ -558,7 +558,7 @@ static bool start_pump(struct tls_conn *c, int b, bool resets, char *why, size_t
 			signal(sig, sig == SIGPIPE ? SIG_IGN : SIG_DFL);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		tls_conn_set_owner(c, getpid());
+		tls_conn_set_owner(c, self_pid());
 		/* Keep only our fds, then tell the program the pump exists.
 		 * In this order: the program waits for `ready`, so none of
 		 * its copies of what we close can have gone yet, and our

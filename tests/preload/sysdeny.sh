@@ -44,6 +44,14 @@
 #    line in clear, a listener that accepts plain);
 #  * getpid refused, the program's syscall(SYS_ppoll) with a time-out: it
 #    waits (EFAULT before);
+#  * getpid refused, a worker forked after the filter makes a session and
+#    forks a child that writes on it, then writes itself: the peer gets
+#    every line, in order, through the pump the fork hands the session to
+#    (every process under the filter had the id -1, so the child took the
+#    worker's session for its own and encrypted with its keys and
+#    sequence numbers too: the worker's next record repeated a nonce);
+#    getpid and gettid refused: no id to own a session with, the worker's
+#    write fails, a log line;
 #  * close_range refused (EPERM, ENOSYS): a pump still closes what it
 #    inherited, and ends its session with close_notify (it held the
 #    connection open for ever before);
@@ -146,6 +154,24 @@ EOC
 		fail "exit() with the connection open, $e: the peer gets close_notify" "exit $rc; $(what "$_n"); peer: $(tr '\n' '|' <"$T/$_n.status" 2>/dev/null); log: $(log_tail "$T/$_n.log")"
 	fi
 done
+
+# A prefork daemon under a filter refusing getpid(): its worker's child
+# writes on the worker's session.  Only one process may ever encrypt with
+# a session (AES-GCM's nonce is the record's sequence number): the fork
+# hands it to a pump, and the peer gets the three lines in order.
+for e in getpid:EPERM getpid:ENOSYS; do
+	_n=forkfork_${e#*:}
+	run "$_n" "$e" forkfork
+	_got=$(srv_data "$_n" | tr '\n' '|')
+	if [ $wrc -eq 0 ] && grep -q -x 'worker exit 0' "$T/$_n.out" && ! grep -q 'write rc=-' "$T/$_n.out" &&
+	   [ "$_got" = "$SENT|child $SENT|$SENT|" ]; then
+		pass "forkfork with $e: the worker's child and the worker share the session through a pump ($WIRE_OUT)"
+	else
+		fail "forkfork with $e: the worker's child and the worker share the session through a pump" \
+			"exit $rc; $WIRE_OUT; $(what "$_n"); server got: $_got; log: $(log_tail "$T/$_n.log")"
+	fi
+done
+refused forkfork_noid getpid+gettid:EPERM forkfork 'write rc=-1 errno=E[A-Z]+' "id is unknown"
 
 # SCM_RIGHTS to a helper that does not run the library (started before
 # the filter, on a socketpair), getpid() refused: shim/msg.c asked
@@ -264,8 +290,10 @@ done
 # such a kernel: ENOSYS): the pump closed nothing it inherited, kept a
 # copy of the program's end of its channel, and so never saw the
 # program's end: the session stayed open, no close_notify, until the
-# peer gave up.  Now it closes them one by one.
-for d in close_range:EPERM close_range:ENOSYS; do
+# peer gave up.  Now it closes them one by one.  And a filter that kills
+# for getpid() (vsftpd's): the pump asked it for its own id and died
+# before it ran; now the fork's child takes its thread id.
+for d in close_range:EPERM close_range:ENOSYS getpid:KILL; do
 	_n=cr_${d#*:}
 	run "$_n" "$d" stdout
 	if [ $rc -eq 0 ] && [ $wrc -eq 0 ] && grep -q -x -F "read rc=$((${#SENT} + 1)) errno=0 data=$SENT." "$T/$_n.out" &&
@@ -307,6 +335,18 @@ for d in none getsockopt:EPERM getsockname:ENOSYS; do
 			"$(what "xl_${d%%:*}"); log: $(log_tail "$T/xl_${d%%:*}.log")"
 	fi
 done
+# A filter that kills for getpid() (vsftpd's): the exec asked getpid()
+# whether it ran in a CLONE_VM child, and the process died there, before
+# the exec; now the main thread's id answers.  (The shell exec'd then dies
+# of its own getpid(): only the library's part is looked at.)
+TLSSHIM_LOG_FILE="$T/xl_kill.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+	TLSSHIM_CONFIG="$T/listen.conf" "$PROGS/sysdeny" getpid:KILL execlisten "$L" "$SENT" >"$T/xl_kill.out" 2>&1
+if grep -q 'not passed on (close-on-exec)' "$T/xl_kill.log"; then
+	pass "exec without the library, getpid:KILL: the exec is reached, the TLS listener withheld"
+else
+	fail "exec without the library, getpid:KILL: the exec is reached, the TLS listener withheld" \
+		"$(what xl_kill); log: $(log_tail "$T/xl_kill.log")"
+fi
 # The program's own Unix socket (a socketpair's end) is no listener: it
 # is inherited through the exec also when getsockopt is refused (it was
 # withheld as an unknown listener, a helper's channel lost).

@@ -50,6 +50,11 @@
  *                writes SENTINEL and a newline on a connection it gets
  *                and reads the reply ("helper ..." lines), or prints
  *                "helper got a listener" / "helper got nothing".
+ *       forkfork a worker forked after the filter connects and makes an
+ *                exchange as connect's, then forks a child that writes
+ *                "child SENTINEL" on the connection ("child write ...");
+ *                the worker writes and reads once more, then exits
+ *                ("worker exit N").
  *       unixraw  a socketpair(AF_UNIX), moved by raw dup3 before the filter
  *                to numbers of unknown origin (40, 41); SENTINEL written on one end
  *                and read on the other after it.
@@ -361,7 +366,7 @@ int main(int argc, char **argv)
 
 	if (argc != 5) {
 		fprintf(stderr, "usage: sysdeny DENY connect|unknown|stdout|accept|execlisten|execunix|udp|unixraw"
-			"|passfd0|passfd|passlisten|rawppoll PORT SENTINEL\n");
+			"|passfd0|passfd|passlisten|rawppoll|forkfork PORT SENTINEL\n");
 		return 2;
 	}
 	out = strcmp(argv[2], "stdout") ? stdout : stderr;
@@ -452,6 +457,52 @@ int main(int argc, char **argv)
 	}
 	deny(argv[1]);
 
+	if (!strcmp(argv[2], "forkfork")) {
+		/* A worker forked under the filter (a prefork daemon's) makes
+		 * a connection and an exchange, then forks a child of its own
+		 * that writes on it ("child write ..."); then the worker
+		 * writes and reads again ("worker exit N" at the end). */
+		char cline[300];
+		int st = 0;
+		pid_t w, k;
+
+		fflush(out);
+		w = fork();
+		if (w < 0) {
+			step("fork", -1, errno);
+		} else if (w > 0) {
+			r = waitpid(w, &st, 0);
+			fprintf(out, "worker exit %d\n", r == w && WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+		} else {
+			fd = socket(AF_INET, SOCK_STREAM, 0);
+			r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+			step("connect", r, errno);
+			r = write(fd, line, strlen(line));
+			step("write", r, errno);
+			if (r > 0)
+				reply(fd);
+			fflush(out);
+			k = fork();
+			if (k == 0) {
+				who = "child ";
+				snprintf(cline, sizeof cline, "child %s", line);
+				r = write(fd, cline, strlen(cline));
+				step("write", r, errno);
+				_exit(0);
+			}
+			if (k > 0)
+				(void)waitpid(k, &st, 0);
+			r = write(fd, line, strlen(line));
+			step("write", r, errno);
+			if (r > 0)
+				reply(fd);
+			close(fd);
+			fflush(out);
+			_exit(0);
+		}
+		fprintf(out, "done\n");
+		return 0;
+	}
 	if (!strcmp(argv[2], "execlisten") || !strcmp(argv[2], "execunix")) {
 		char cmd[160];
 		char *args[] = { "sh", "-c", cmd, NULL };
