@@ -113,6 +113,16 @@ int shim_tls_error(struct tls_conn *c, bool writing, int flags)
 	return fail_io(c, writing, flags);
 }
 
+/* A wait a sandbox's filter refused (ppoll and poll: EPERM, ENOSYS): the
+ * call fails with its errno, and the log says why (it said nothing). */
+static int wait_failed(struct tls_conn *c, int r)
+{
+	if (r == -EPERM || r == -ENOSYS)
+		log_warn("%s rule \"%s\": cannot wait for the socket (poll: %s)", tls_conn_peer(c),
+			 tls_conn_label(c), strerror(-r));
+	return r;
+}
+
 /* Wait until the socket takes more ciphertext, then send what waits.
  * timeout_ms < 0: none.  0 when the out-buffer is empty, or a negative
  * errno (timeout_errno when the time is up). */
@@ -138,7 +148,7 @@ static int flush_wait(struct tls_conn *c, int timeout_ms, int timeout_errno)
 		 * restarted, as the kernel's send */
 		if ((r = timeout_errno == EAGAIN ? shim_wait_timeo(c, tls_conn_fd(c), POLLOUT, left)
 						 : shim_wait(c, tls_conn_fd(c), POLLOUT, left)) < 0)
-			return r;
+			return wait_failed(c, r);
 	}
 }
 
@@ -167,7 +177,7 @@ static int read_wait(struct tls_conn *c, bool out_empty, int64_t *deadline)
 	r = shim_wait_timeo(c, fd, POLLIN, ms);
 	if (r == 0)
 		return -EAGAIN;        /* SO_RCVTIMEO expired, as recv() says */
-	return r < 0 ? r : 0;
+	return r < 0 ? wait_failed(c, r) : 0;
 }
 
 int shim_tls_handshake(struct tls_conn *c, bool nonblock)
