@@ -47,8 +47,8 @@ static int shim_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags
 		if (!named && err == SHIM_ERR_FOREIGN) {
 			/* An SCTP (or unknown) stream on a port a tls or deny
 			 * rule names: the library's TLS runs over TCP only. */
-			log_error("%s rule \"%s\": connection accepted on fd %d over protocol %d, not TCP"
-				  " (SCTP, or one this library does not know), where the policy says %s;"
+			log_error("%s rule \"%s\": connection accepted on fd %d over protocol %d, "
+				  SHIM_FOREIGN_NOT_TCP ", where the policy says %s;"
 				  " connection closed", v.desc, v.rule->name, fd, shim_sock_protocol(nfd),
 				  v.rule->action == POLICY_DENY ? "deny" : "TLS");
 			conntab_set(nfd, CT_UNSEEN);

@@ -499,9 +499,9 @@ static uintptr_t classify_locked(int fd, bool at_start)
 	}
 	if (tcp == SHIM_SOCK_FOREIGN) {
 		log_error("%s rule \"%s\": fd %d (not made through this library) is a connection over"
-			  " protocol %d, not TCP (SCTP, or one this library does not know), where the policy"
-			  " says TLS; refused: every call on it fails with ECONNRESET", v.desc, v.rule->name,
-			  fd, shim_sock_protocol(fd));
+			  " protocol %d, " SHIM_FOREIGN_NOT_TCP ", where the policy says TLS; refused:"
+			  " every call on it fails with ECONNRESET", v.desc, v.rule->name, fd,
+			  shim_sock_protocol(fd));
 		refuse_socket(fd);
 		record(fd, CT_REFUSED);
 		return CT_REFUSED;

@@ -26,6 +26,107 @@ void shim_default_name(const struct sockaddr *sa, char *buf, size_t len)
 	}
 }
 
+/* shim_resolve_connect() said no with *err set (err): the call that
+ * would give fd the peer sa is refused, with an error line; the negative
+ * errno.  SHIM_ERR_FOREIGN: no TCP peer can be behind the socket, and the
+ * library's TLS runs over TCP only: never plaintext instead. */
+static int refuse_unresolved(int fd, const struct shim_verdict *v, int err, const struct sockaddr *sa,
+			     const char *call)
+{
+	char desc[96];
+
+	if (err == SHIM_ERR_FOREIGN) {
+		log_error("%s rule \"%s\": %s on fd %d over protocol %d, " SHIM_FOREIGN_NOT_TCP ", where the"
+			  " policy says %s; refused", v->desc, v->rule->name, call, fd, shim_sock_protocol(fd),
+			  v->rule->action == POLICY_DENY ? "deny" : "TLS");
+		return -ECONNREFUSED;
+	}
+	shim_format_addr(sa, desc, sizeof desc);
+	log_error("%s on fd %d to %s: cannot tell whether the socket is TCP (getsockopt: %s), and a tls"
+		  " or deny rule names the destination; refused", call, fd, desc, strerror(err));
+	return -err;
+}
+
+/* A call that gives fd a peer, or moves bytes to or from one, without
+ * connect(): sendto()/sendmsg() with a destination (SCTP sets up an
+ * association), sctp_connectx(), recvfrom()/recvmsg() naming the source
+ * (an SCTP one-to-many socket's associations).  0 when it may go on; a
+ * negative errno (logged) where a tls or deny rule names peer and fd is
+ * not TCP (shim_resolve_connect: SHIM_ERR_FOREIGN), or cannot be told.
+ * A TCP socket ignores the address (TCP Fast Open aside: shim/io.c), and
+ * so does the library.  The rules first, without a system call: a
+ * destination no rule names, or not an internet one, costs none; nor
+ * does a TLS descriptor (TCP). */
+int shim_peer_check(int fd, const struct sockaddr *peer, socklen_t len, const char *call)
+{
+	struct shim_verdict v;
+	int err;
+
+	if (!peer || len < sizeof(sa_family_t) || (peer->sa_family != AF_INET && peer->sa_family != AF_INET6))
+		return 0;
+	shim_ensure_init();
+	if (!shim_policy || !shim_policy->has[POLICY_CONNECT] || conntab_is_tls(conntab_load(fd)) ||
+	    shim_resolve_connect(fd, peer, len, &v, &err) || !err)
+		return 0;
+	return refuse_unresolved(fd, &v, err, peer, call);
+}
+
+/* sctp_connectx(3): an SCTP association to every address of a packed
+ * list (each a sockaddr_in or sockaddr_in6, len bytes in all) without
+ * connect(), as setsockopt(SOL_SCTP, SCTP_SOCKOPT_CONNECTX or _OLD) or
+ * getsockopt(SCTP_SOCKOPT_CONNECTX3) (shim_sctp_sockopt) set it up.  Each address
+ * is checked (shim_peer_check); the walk stops where the kernel's would
+ * fail (EINVAL).  0 or the negative errno. */
+static int connectx_check(int fd, const unsigned char *addrs, size_t len)
+{
+	size_t at = 0;
+
+	while (addrs && at + sizeof(sa_family_t) <= len) {
+		sa_family_t fam;
+		size_t one;
+		int e;
+
+		memcpy(&fam, addrs + at, sizeof fam);
+		one = fam == AF_INET ? sizeof(struct sockaddr_in) : fam == AF_INET6 ? sizeof(struct sockaddr_in6) : 0;
+		if (!one || at + one > len)
+			break;
+		{
+			struct sockaddr_storage ss;
+
+			memcpy(&ss, addrs + at, one);      /* (the list packs them unaligned) */
+			if ((e = shim_peer_check(fd, (struct sockaddr *)&ss, (socklen_t)one, "sctp_connectx")) < 0)
+				return e;
+		}
+		at += one;
+	}
+	return 0;
+}
+
+/* The SCTP socket options (level SOL_SCTP, 132) that give a socket peers
+ * without connect(); val and len as the program gave them (len:
+ * getsockopt's *optlen).  0, or the negative errno that refuses the call.
+ * (A descriptor SCTP_SOCKOPT_PEELOFF makes is classified on first use,
+ * as any the library has not seen: SOCK_SEQPACKET, so foreign.) */
+#define SCTP_SOCKOPT_CONNECTX_OLD_ 107
+#define SCTP_SOCKOPT_CONNECTX_ 110
+#define SCTP_SOCKOPT_CONNECTX3_ 111
+int shim_sctp_sockopt(int fd, int opt, const void *val, socklen_t len)
+{
+	if (opt == SCTP_SOCKOPT_CONNECTX_ || opt == SCTP_SOCKOPT_CONNECTX_OLD_)
+		return connectx_check(fd, val, len);
+	if (opt == SCTP_SOCKOPT_CONNECTX3_ && val) {
+		/* struct sctp_getaddrs_old: the association, the list's size in
+		 * bytes (addr_num), the list */
+		struct { int32_t assoc_id; int addr_num; const unsigned char *addrs; } p;
+
+		if (len < sizeof p)
+			return 0;    /* the kernel's EINVAL */
+		memcpy(&p, val, sizeof p);
+		return p.addr_num > 0 ? connectx_check(fd, p.addrs, (size_t)p.addr_num) : 0;
+	}
+	return 0;
+}
+
 /* connect() failed, but the socket may still be (or become) connected:
  * its session must stay in the table, or a later write would go out in
  * clear.  Only a definite failure ends it. */
@@ -106,27 +207,8 @@ static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 		tls_conn_unref(conntab_detach(fd));
 		conntab_set(fd, CT_PLAIN);
 	}
-	if (!shim_resolve_connect(fd, sa, len, &v, &r)) {
-		if (r == SHIM_ERR_FOREIGN) {
-			/* No TCP peer can be behind it, and the library's
-			 * TLS runs over TCP only: never plaintext instead. */
-			log_error("%s rule \"%s\": connect on fd %d over protocol %d, not TCP (SCTP, or"
-				  " one this library does not know), where the policy says %s; refused",
-				  v.desc, v.rule->name, fd, shim_sock_protocol(fd),
-				  v.rule->action == POLICY_DENY ? "deny" : "TLS");
-			return -ECONNREFUSED;
-		}
-		if (r) {
-			char desc[96];
-
-			shim_format_addr(sa, desc, sizeof desc);
-			log_error("connect on fd %d to %s: cannot tell whether the socket is TCP"
-				  " (getsockopt: %s), and a tls or deny rule names the destination;"
-				  " refused", fd, desc, strerror(r));
-			return -r;
-		}
-		return REAL(connect)(fd, sa, len) < 0 ? -errno : 0;
-	}
+	if (!shim_resolve_connect(fd, sa, len, &v, &r))
+		return r ? refuse_unresolved(fd, &v, r, sa, "connect") : REAL(connect)(fd, sa, len) < 0 ? -errno : 0;
 	len = shim_norm_addr(sa, len, &ss);
 	sa = (const struct sockaddr *)&ss;
 	switch (v.rule->action) {
@@ -254,7 +336,13 @@ NAME_ENTRY(getsockname, false)
 SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len)
 {
 	struct tls_conn *c;
-	int r = REAL(getsockopt)(fd, level, opt, val, len), v = 0;
+	int r, v = 0;
+
+	/* sctp_connectx(): peers without connect(). */
+	if (__builtin_expect(level == 132 /* SOL_SCTP */, 0) && len &&
+	    (r = shim_sctp_sockopt(fd, opt, val, *len)) < 0)
+		SHIM_RET(r);
+	r = REAL(getsockopt)(fd, level, opt, val, len);
 
 	/* memcpy: the program's int may be unaligned. */
 	if (r == 0 && level == SOL_SOCKET && opt == SO_ERROR && val && len &&

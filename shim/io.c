@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/uio.h>
 
 #include "core/log.h"
@@ -50,10 +51,28 @@ SHIM_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 	SHIM_DISPATCH(fd, REAL(send)(fd, buf, n, flags), shim_tls_send(c, buf, n, flags));
 }
 
+/* recvfrom on a descriptor that is not TLS: the source the kernel names
+ * (TCP names none) is checked as a destination (shim_peer_check): an
+ * SCTP one-to-many socket's data from a peer a tls or deny rule names
+ * is wiped from the buffer, and the call refused. */
+static ssize_t plain_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr, socklen_t *alen)
+{
+	socklen_t room = addr && alen ? *alen : 0;
+	ssize_t r = REAL(recvfrom)(fd, buf, n, flags, addr, alen);
+	int e;
+
+	if (r >= 0 && room && (e = shim_peer_check(fd, addr, *alen < room ? *alen : room, "recvfrom")) < 0) {
+		explicit_bzero(buf, (size_t)r < n ? (size_t)r : n);
+		errno = -e;
+		return -1;
+	}
+	return r;
+}
+
 SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
 			     socklen_t *alen)
 {
-	SHIM_DISPATCH(fd, REAL(recvfrom)(fd, buf, n, flags, addr, alen),
+	SHIM_DISPATCH(fd, plain_recvfrom(fd, buf, n, flags, addr, alen),
 		      (no_addr(alen), shim_tls_recv(c, buf, n, flags)));
 }
 
@@ -75,8 +94,13 @@ bool shim_fastopen_refused(int fd, const struct sockaddr *addr, socklen_t alen)
 SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 			   const struct sockaddr *addr, socklen_t alen)
 {
+	int e;
+
 	if (__builtin_expect(flags & MSG_FASTOPEN, 0) && shim_fastopen_refused(fd, addr, alen))
 		SHIM_RET(-EOPNOTSUPP);
+	/* A destination without connect(): SCTP sets up an association. */
+	if (addr && (e = shim_peer_check(fd, addr, alen, "sendto")) < 0)
+		SHIM_RET(e);
 	SHIM_DISPATCH(fd, REAL(sendto)(fd, buf, n, flags, addr, alen), shim_tls_send(c, buf, n, flags));
 }
 

@@ -305,10 +305,91 @@ static int fds_leaving(int sock, const struct msghdr *m)
 	return 0;
 }
 
+/* ---- peers without connect() -------------------------------------------- */
+
+#define SOL_SCTP_ 132
+#define SCTP_DSTADDRV4_ 7
+#define SCTP_DSTADDRV6_ 8
+
+/* A message with a destination (msg_name): on an SCTP socket it sets up
+ * an association, with every address an SCTP_DSTADDRV4/V6 control message
+ * adds (sctp_sendv(3): the peer's other addresses, at msg_name's port)
+ * as a path to that peer.  Each is checked (shim_peer_check).  0 or the
+ * negative errno. */
+static int msg_peers_check(int fd, const struct msghdr *m, const char *call)
+{
+	const struct sockaddr *to = m->msg_name;
+	int e;
+
+	if (!to || (e = shim_peer_check(fd, to, m->msg_namelen, call)) < 0 || !m->msg_control ||
+	    m->msg_controllen < sizeof(struct cmsghdr))
+		return to ? e : 0;
+	for (struct cmsghdr *h = CMSG_FIRSTHDR((struct msghdr *)m); h; h = CMSG_NXTHDR((struct msghdr *)m, h)) {
+		struct sockaddr_storage ss;
+		struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+		socklen_t l;
+
+		if (h->cmsg_level != SOL_SCTP_ || m->msg_namelen < sizeof(struct sockaddr_in) ||
+		    (to->sa_family != AF_INET && to->sa_family != AF_INET6))
+			continue;
+		memset(&ss, 0, sizeof ss);
+		if (h->cmsg_type == SCTP_DSTADDRV4_ && h->cmsg_len >= CMSG_LEN(sizeof a4->sin_addr)) {
+			a4->sin_family = AF_INET;
+			memcpy(&a4->sin_addr, CMSG_DATA(h), sizeof a4->sin_addr);
+			a4->sin_port = ((const struct sockaddr_in *)(const void *)to)->sin_port;
+			l = sizeof *a4;
+		} else if (h->cmsg_type == SCTP_DSTADDRV6_ && h->cmsg_len >= CMSG_LEN(sizeof a6->sin6_addr)) {
+			a6->sin6_family = AF_INET6;
+			memcpy(&a6->sin6_addr, CMSG_DATA(h), sizeof a6->sin6_addr);
+			a6->sin6_port = ((const struct sockaddr_in *)(const void *)to)->sin_port;
+			l = sizeof *a6;
+		} else {
+			continue;
+		}
+		if ((e = shim_peer_check(fd, (struct sockaddr *)&ss, l, call)) < 0)
+			return e;
+	}
+	return 0;
+}
+
+/* The first n bytes a message's buffers received, wiped. */
+static void wipe_iov(const struct msghdr *m, size_t n)
+{
+	for (size_t i = 0; n && m->msg_iov && i < m->msg_iovlen; i++) {
+		size_t k = m->msg_iov[i].iov_len < n ? m->msg_iov[i].iov_len : n;
+
+		explicit_bzero(m->msg_iov[i].iov_base, k);
+		n -= k;
+	}
+}
+
+/* A message received on a descriptor that is not TLS: the source the
+ * kernel names (TCP names none; an SCTP one-to-many socket names the
+ * association's peer) is checked as a destination (shim_peer_check).
+ * Refused: its bytes wiped from the buffers, the negative errno. */
+static int msg_source_check(int fd, const struct msghdr *m, socklen_t room, ssize_t r, int flags)
+{
+	int e;
+
+	if (!room || (flags & MSG_ERRQUEUE) ||
+	    (e = shim_peer_check(fd, m->msg_name, m->msg_namelen < room ? m->msg_namelen : room,
+				 "recvmsg")) == 0)
+		return 0;
+	wipe_iov(m, (size_t)r);
+	return e;
+}
+
 static ssize_t plain_recvmsg(int fd, struct msghdr *m, int flags)
 {
+	socklen_t room = m && m->msg_name ? m->msg_namelen : 0;
 	ssize_t r = REAL(recvmsg)(fd, m, flags);
+	int e;
 
+	if (r >= 0 && (e = msg_source_check(fd, m, room, r, flags)) < 0) {
+		errno = -e;
+		return -1;
+	}
 	if (r >= 0 && m->msg_controllen)
 		fds_arrived(m);
 	return r;
@@ -326,6 +407,8 @@ SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 	if (__builtin_expect(flags & MSG_FASTOPEN, 0) && m &&
 	    shim_fastopen_refused(fd, m->msg_name, m->msg_namelen))
 		SHIM_RET(-EOPNOTSUPP);
+	if (m && (e = msg_peers_check(fd, m, "sendmsg")) < 0)
+		SHIM_RET(e);
 	if (m && m->msg_controllen && (e = fds_leaving(fd, m)) < 0)
 		SHIM_RET(e);
 	SHIM_DISPATCH(fd, REAL(sendmsg)(fd, m, flags), tls_sendmsg(c, m, flags));
@@ -386,6 +469,8 @@ SHIM_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
 		if (__builtin_expect(flags & MSG_FASTOPEN, 0) &&
 		    shim_fastopen_refused(fd, v[i].msg_hdr.msg_name, v[i].msg_hdr.msg_namelen))
 			SHIM_RET(-EOPNOTSUPP);
+		if ((e = msg_peers_check(fd, &v[i].msg_hdr, "sendmmsg")) < 0)
+			SHIM_RET(e);
 		if (v[i].msg_hdr.msg_controllen && (e = fds_leaving(fd, &v[i].msg_hdr)) < 0)
 			SHIM_RET(e);
 	}
@@ -419,10 +504,25 @@ static int tls_recvmmsg(struct tls_conn *c, struct mmsghdr *v, unsigned int n, i
 	return (int)i;
 }
 
+/* As plain_recvmsg, for each message: one refused refuses the call, every
+ * message's bytes wiped (the kernel took them all). */
 static int plain_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timespec *t)
 {
-	int r = REAL(recvmmsg)(fd, v, n, flags, t);
+	socklen_t room[IOV_MAX];   /* the kernel reads at most UIO_MAXIOV (1024) */
+	unsigned int k = n < IOV_MAX ? n : IOV_MAX;
+	int r, e = 0;
 
+	for (unsigned int i = 0; v && i < k; i++)
+		room[i] = v[i].msg_hdr.msg_name ? v[i].msg_hdr.msg_namelen : 0;
+	r = REAL(recvmmsg)(fd, v, n, flags, t);
+	for (int i = 0; i < r && !e; i++)
+		e = msg_source_check(fd, &v[i].msg_hdr, room[i], v[i].msg_len, flags);
+	if (e) {
+		for (int i = 0; i < r; i++)
+			wipe_iov(&v[i].msg_hdr, v[i].msg_len);
+		errno = -e;
+		return -1;
+	}
 	for (int i = 0; i < r; i++)
 		if (v[i].msg_hdr.msg_controllen)
 			fds_arrived(&v[i].msg_hdr);

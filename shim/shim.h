@@ -235,6 +235,17 @@ bool shim_resolve_accepted(int fd, const struct sockaddr *peer, socklen_t pl, st
  * a protocol that is not TCP (SCTP...) and a tls or deny rule names it:
  * false, v holds that rule, and the caller refuses the connection. */
 #define SHIM_ERR_FOREIGN (-1)
+/* What the error lines say of such a socket. */
+#define SHIM_FOREIGN_NOT_TCP "not TCP (SCTP, DCCP, or one this library does not know)"
+/* sendto/sendmsg with a destination, sctp_connectx, recvfrom/recvmsg
+ * with a source: peer, which fd gets or talks to without connect().  0,
+ * or a negative errno (logged) where a tls or deny rule names peer and
+ * fd is not TCP, or cannot be told (connect.c). */
+int shim_peer_check(int fd, const struct sockaddr *peer, socklen_t len, const char *call);
+/* getsockopt/setsockopt at level SOL_SCTP (132), before the call: the
+ * sctp_connectx() options' addresses checked (0, or the negative errno
+ * that refuses the call). */
+int shim_sctp_sockopt(int fd, int opt, const void *val, socklen_t len);
 bool shim_resolve_connect(int fd, const struct sockaddr *dst, socklen_t len,
 			  struct shim_verdict *v, int *err);
 /* Classify an fd the shim has not seen (inherited, passed with SCM_RIGHTS,

@@ -56,6 +56,20 @@ static int refused(int fd, int err)
 #define AF_SMC 43
 #endif
 
+/* An internet socket of a protocol that is not TCP's: SHIM_SOCK_FOREIGN;
+ * another family's: 0; or -errno when the kernel did not say. */
+static int foreign_family(int fd)
+{
+	int dom = AF_UNSPEC;
+	socklen_t l = sizeof dom;
+
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) < 0)
+		return refused(fd, errno);
+	if (dom == AF_SMC)
+		return SHIM_SOCK_TCP;
+	return dom == AF_INET || dom == AF_INET6 ? SHIM_SOCK_FOREIGN : 0;
+}
+
 /* What a stream socket of protocol proto (SO_PROTOCOL's answer) is.
  * TCP, MPTCP (262) and SMC (IPPROTO_SMC, 256, Linux 6.11; or an AF_SMC
  * socket, smc_run's) are TCP on the wire, or fall back to it: a rule
@@ -68,16 +82,9 @@ static int refused(int fd, int err)
  * TCP's (one system call more, never for a TCP socket). */
 int shim_stream_kind(int fd, int proto)
 {
-	int dom = AF_UNSPEC;
-	socklen_t l = sizeof dom;
-
 	if (proto == IPPROTO_TCP || proto == 262 /* IPPROTO_MPTCP */ || proto == 256 /* IPPROTO_SMC */)
 		return SHIM_SOCK_TCP;
-	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) < 0)
-		return refused(fd, errno);
-	if (dom == AF_SMC)
-		return SHIM_SOCK_TCP;
-	return dom == AF_INET || dom == AF_INET6 ? SHIM_SOCK_FOREIGN : 0;
+	return foreign_family(fd);
 }
 
 int shim_sock_protocol(int fd)
@@ -95,10 +102,18 @@ int shim_sock_tcp(int fd)
 
 	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0)
 		return refused(fd, errno);
-	if (type != SOCK_STREAM)
+	/* The connection-oriented types an internet socket has besides
+	 * SOCK_STREAM: SOCK_SEQPACKET (SCTP's one-to-many style, and a
+	 * socket SCTP_SOCKOPT_PEELOFF makes) and SOCK_DCCP.  Neither is TCP,
+	 * and each gets a peer by connect(): foreign where a tls or deny rule
+	 * names it, as an SCTP stream (they were "not TCP": a connect() to a
+	 * TLS port went in clear).  A Unix SOCK_SEQPACKET says protocol 0. */
+	if (type != SOCK_STREAM && type != SOCK_SEQPACKET && type != SOCK_DCCP)
 		return 0;
 	if ((proto = shim_sock_protocol(fd)) < 0)
 		return refused(fd, errno);
+	if (type != SOCK_STREAM)
+		return proto ? foreign_family(fd) : 0;
 	return shim_stream_kind(fd, proto);
 }
 
@@ -350,6 +365,9 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
 		SHIM_RET(-EOPNOTSUPP);
 	}
 
+	/* sctp_connectx(): peers without connect() (shim/connect.c). */
+	if (__builtin_expect(level == 132 /* SOL_SCTP */, 0) && (r = shim_sctp_sockopt(fd, opt, val, len)) < 0)
+		SHIM_RET(r);
 	if (level == SOL_SOCKET && opt == SO_RCVLOWAT) {
 		if ((c = conntab_get(fd))) {
 			tls_conn_unref(c);

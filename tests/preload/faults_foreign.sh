@@ -1,0 +1,121 @@
+#!/bin/sh
+# tests/preload/faults_foreign.sh — sockets that are not TCP (SCTP, DCCP)
+# and get a peer without connect(), or by connect() on a socket type that
+# is not SOCK_STREAM, where a tls rule names the peer: refused with an
+# error line naming the protocol, never a byte in clear (the wire audit
+# sees no connection to the rule's port), never the peer's bytes handed
+# to the program.
+# This kernel has neither SCTP nor DCCP: preload_lookupfail.so makes a TCP
+# socket say SO_PROTOCOL 132 or 33 (and SO_TYPE SOCK_SEQPACKET or
+# SOCK_DCCP: ",type=N"), and with ",assoc" gives it the peer a real SCTP
+# socket would get: sendto/sendmsg/sendmmsg with a destination, and
+# sctp_connectx (setsockopt SCTP_SOCKOPT_CONNECTX, getsockopt
+# SCTP_SOCKOPT_CONNECTX3) connect it; recvfrom/recvmsg name the source.
+# (The old library let each through: the line reached the plain server in
+# clear, or the program read the peer's.)
+. "$(dirname "$0")/../lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+need_shim faults_foreign_setup
+INJ=$PROGS/preload_lookupfail.so
+[ -f "$INJ" ] || { fail faults_foreign_setup "$INJ missing (make test-build)"; exit 0; }
+
+# refused_case NAME CALL LOOKUPFAIL RULE_ADDR CMD...: a plain server on a
+# fresh port $P that a tls connect rule names (at RULE_ADDR), CMD run
+# under the library and the injector (a line on its standard input); the server must get nothing, CMD
+# must print "refused 111" (or the client's "Connection refused"), and
+# the log must name CALL and the protocol.
+refused_case() {
+	_n=$1 _call=$2 _lf=$3 _ra=$4
+	shift 4
+	if ! start_peer "$_n.srv" server --plain --port "$P" --timeout $((10 * TS)) --record "$T/$_n.rec"; then
+		fail "$_n" "the plain server never started$(show "$T/$_n.srv.err")"
+		return
+	fi
+	policy "$T/$_n.conf" <<EOC
+rules = ( { name = "out"; direction = "connect"; port = $P; address = "$_ra"; ca = "$CERTS/ca.crt"; } );
+EOC
+	echo "foreign-secret-$_n" | TLSSHIM_LOG_FILE="$T/$_n.log" TLSSHIM_TEST_LOOKUPFAIL=$_lf \
+		timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD $INJ" TLSSHIM_CONFIG="$POLICY" "$@" \
+		>"$T/$_n.out" 2>"$T/$_n.err"
+	stop "$PEER"
+	_proto=${_lf#protocol=}
+	_proto=${_proto%%,*}
+	if [ -s "$T/$_n.rec" ] || grep -q '^conn' "$T/$_n.srv.out"; then
+		fail "$_n" "the server got a connection: '$(cat "$T/$_n.rec" 2>/dev/null)'$(show "$T/$_n.out" "$T/$_n.log")"
+	elif ! grep -q '^refused 111$\|^client: connect: Connection refused' "$T/$_n.out" "$T/$_n.err"; then
+		fail "$_n" "not refused: $(cat "$T/$_n.out" "$T/$_n.err")$(show "$T/$_n.log")"
+	elif ! grep -q "error: [0-9.]*:$P rule \"out\": $_call on fd [0-9]* over protocol $_proto, not TCP (SCTP, DCCP, or one this library does not know), where the policy says TLS; refused" "$T/$_n.log"; then
+		fail "$_n" "no error line naming $_call and protocol $_proto$(show "$T/$_n.log")"
+	else
+		pass "$_n"
+	fi
+}
+
+# ---- connect() on a socket type that is not SOCK_STREAM ---------------------
+P=$(free_port)
+refused_case connect_dccp_refused_not_plain connect protocol=33,type=6 127.0.0.1/32 \
+	"$PROGS/client" 127.0.0.1 "$P"
+P=$(free_port)
+refused_case connect_sctp_seqpacket_refused_not_plain connect protocol=132,type=5 127.0.0.1/32 \
+	"$PROGS/client" 127.0.0.1 "$P"
+
+# ---- a peer without connect(): SCTP's implicit association, sctp_connectx ----
+for mode in sendto sendmsg sendmmsg connectx connectx3; do
+	call=$mode
+	case $mode in connectx*) call=sctp_connectx ;; esac
+	for style in stream seqpacket; do
+		lf=protocol=132,assoc
+		[ "$style" = seqpacket ] && lf=protocol=132,type=5,assoc
+		P=$(free_port)
+		refused_case "${mode}_sctp_${style}_refused_not_plain" "$call" "$lf" 127.0.0.1/32 \
+			"$PY" "$PYD/foreign_peer.py" "$mode" 127.0.0.1 "$P"
+	done
+done
+# The destination no rule names (127.0.0.1), another address of the same
+# peer (SCTP_DSTADDRV4: 127.0.0.2, at the same port) one that a tls rule
+# names: the association would have a path to it.
+P=$(free_port)
+refused_case dstaddr_sctp_other_address_refused sendmsg protocol=132,assoc 127.0.0.2/32 \
+	"$PY" "$PYD/foreign_peer.py" dstaddr 127.0.0.1 "$P" 127.0.0.2
+
+# ---- the source a receive names: a peer a tls rule names ---------------------
+for mode in recvfrom recvmsg; do
+	name=${mode}_sctp_from_tls_peer_refused
+	P=$(free_port)
+	policy "$T/$name.conf" <<EOC
+rules = ( { name = "out"; direction = "connect"; port = $P; address = "127.0.0.1/32"; ca = "$CERTS/ca.crt"; } );
+EOC
+	audit_exclude "$P" "$name: the peer bound to the rule's port sends a line in clear on purpose (the program must not get it)"
+	TLSSHIM_LOG_FILE="$T/$name.log" TLSSHIM_TEST_LOOKUPFAIL=protocol=132,assoc timeout -k 2 $((20 * TS)) \
+		env LD_PRELOAD="$SHIM_PRELOAD $INJ" TLSSHIM_CONFIG="$POLICY" "$PY" "$PYD/foreign_peer.py" "$mode" \
+		127.0.0.1 "$P" </dev/null >"$T/$name.out" 2>"$T/$name.err"
+	if grep -q '^got' "$T/$name.out" || ! grep -q '^refused 111$' "$T/$name.out"; then
+		fail "$name" "$(cat "$T/$name.out" "$T/$name.err")$(show "$T/$name.log")"
+	elif ! grep -q "error: 127.0.0.1:$P rule \"out\": $mode on fd [0-9]* over protocol 132, not TCP" "$T/$name.log"; then
+		fail "$name" "no error line$(show "$T/$name.log")"
+	else
+		pass "$name"
+	fi
+done
+
+# ---- a plain rule, or none, leaves such a socket alone ----------------------
+name=sendto_sctp_plain_rule_passes
+P=$(free_port)
+if ! start_peer "$name.srv" server --plain --port "$P" --timeout $((10 * TS)) --record "$T/$name.rec"; then
+	fail "$name" "the plain server never started$(show "$T/$name.srv.err")"
+else
+	policy "$T/$name.conf" <<EOC
+rules = ( { name = "out"; direction = "connect"; port = $P; action = "plain"; } );
+EOC
+	audit_exclude "$P" "$name: plain by policy"
+	TLSSHIM_LOG_FILE="$T/$name.log" TLSSHIM_TEST_LOOKUPFAIL=protocol=132,assoc timeout -k 2 $((20 * TS)) \
+		env LD_PRELOAD="$SHIM_PRELOAD $INJ" TLSSHIM_CONFIG="$POLICY" "$PY" "$PYD/foreign_peer.py" sendto \
+		127.0.0.1 "$P" </dev/null >"$T/$name.out" 2>"$T/$name.err"
+	wait_for "$T/$name.rec" 'foreign-secret-sendto' 10
+	stop "$PEER"
+	if grep -q '^sent$' "$T/$name.out" && grep -q 'foreign-secret-sendto' "$T/$name.rec"; then
+		pass "$name"
+	else
+		fail "$name" "$(cat "$T/$name.out" "$T/$name.err") recorded '$(cat "$T/$name.rec" 2>/dev/null)'$(show "$T/$name.log")"
+	fi
+fi

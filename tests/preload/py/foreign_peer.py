@@ -1,0 +1,98 @@
+"""foreign_peer.py MODE IP PORT [IP2] — under the shim and
+preload_lookupfail.so (TLSSHIM_TEST_LOOKUPFAIL=protocol=132,...,assoc:
+tests/preload/faults_foreign.sh): a socket that says it is SCTP gets a
+peer without connect(), as a real SCTP socket does, and sends a line:
+  sendto        sendto() with the destination IP:PORT
+  sendmsg       sendmsg() with the destination in msg_name
+  sendmmsg      sendmmsg() with the destination in msg_name (ctypes)
+  dstaddr       sendmsg() to IP:PORT with an SCTP_DSTADDRV4 control
+                message adding IP2 (sctp_sendv's other addresses)
+  connectx      setsockopt(SOL_SCTP, SCTP_SOCKOPT_CONNECTX), then send()
+  connectx3     getsockopt(SOL_SCTP, SCTP_SOCKOPT_CONNECTX3) (ctypes),
+                then send()
+  recvfrom, recvmsg
+                a socket bound to PORT (the peer a rule names) connects
+                to a listener of this process; the accepted socket reads
+                its line with recvfrom() / recvmsg() naming the source
+Prints "refused ERRNO" when a call fails, else "sent" or "got LINE".
+"""
+import ctypes, socket, struct, sys
+
+mode, ip, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+line = b"foreign-secret-" + mode.encode() + b"\n"
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def packed(host, p):
+    # struct sockaddr_in: the family in host order, the port and address
+    # in network order, 8 bytes of padding
+    return struct.pack("=H", socket.AF_INET) + struct.pack("!H", p) + socket.inet_aton(host) + bytes(8)
+
+
+class Iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+class Msghdr(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint), ("iov", ctypes.POINTER(Iovec)),
+                ("iovlen", ctypes.c_size_t), ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
+                ("flags", ctypes.c_int)]
+
+
+class Mmsghdr(ctypes.Structure):
+    _fields_ = [("hdr", Msghdr), ("len", ctypes.c_uint)]
+
+
+class GetaddrsOld(ctypes.Structure):     # struct sctp_getaddrs_old
+    _fields_ = [("assoc_id", ctypes.c_int32), ("addr_num", ctypes.c_int), ("addrs", ctypes.c_void_p)]
+
+
+def check(r):
+    if r < 0:
+        raise OSError(ctypes.get_errno(), "ctypes call")
+
+
+try:
+    if mode in ("recvfrom", "recvmsg"):
+        lst = socket.socket()
+        lst.bind(("127.0.0.1", 0))
+        lst.listen(1)
+        peer = socket.socket()
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        peer.bind((ip, port))
+        peer.connect(lst.getsockname())
+        peer.sendall(line)
+        s, _ = lst.accept()
+        if mode == "recvfrom":
+            got, src = s.recvfrom(100)
+        else:
+            got, _, _, src = s.recvmsg(100)
+        print("got", got.decode().strip())
+        sys.exit(0)
+    s = socket.socket()
+    if mode == "sendto":
+        s.sendto(line, (ip, port))
+    elif mode == "sendmsg":
+        s.sendmsg([line], [], 0, (ip, port))
+    elif mode == "dstaddr":
+        s.sendmsg([line], [(132, 7, socket.inet_aton(sys.argv[4]))], 0, (ip, port))
+    elif mode == "sendmmsg":
+        name = ctypes.create_string_buffer(packed(ip, port))
+        data = ctypes.create_string_buffer(line, len(line))
+        iov = Iovec(ctypes.cast(data, ctypes.c_void_p), len(line))
+        mm = Mmsghdr(Msghdr(ctypes.cast(name, ctypes.c_void_p), 16, ctypes.pointer(iov), 1, None, 0, 0), 0)
+        check(libc.sendmmsg(s.fileno(), ctypes.byref(mm), 1, 0))
+    elif mode == "connectx":
+        s.setsockopt(132, 110, packed(ip, port))
+        s.send(line)
+    elif mode == "connectx3":
+        addrs = ctypes.create_string_buffer(packed(ip, port))
+        p = GetaddrsOld(0, 16, ctypes.cast(addrs, ctypes.c_void_p))
+        n = ctypes.c_uint(ctypes.sizeof(p))
+        check(libc.getsockopt(s.fileno(), 132, 111, ctypes.byref(p), ctypes.byref(n)))
+        s.send(line)
+    else:
+        sys.exit("unknown mode " + mode)
+    print("sent")
+except OSError as e:
+    print("refused", e.errno)
