@@ -443,6 +443,25 @@ static uintptr_t classify_locked(int fd, bool at_start)
 		if (errno != ENOTCONN)
 			return cannot_tell(fd, "getpeername", errno, true);
 		pl = sizeof peer;
+		if (tcp == SHIM_SOCK_FOREIGN) {
+			/* SCTP or DCCP: neither TCP_INFO nor the kernel's TCP
+			 * tables know it, so an association still being set up
+			 * (it completes with no further call of the program's,
+			 * and takes data meanwhile), or a one-to-many socket's
+			 * associations, and their peers, cannot be told: taken
+			 * for "not connected", it went plain to a TLS port. */
+			if (!shim_policy->has[POLICY_CONNECT]) {
+				record(fd, CT_PLAIN);
+				return CT_PLAIN;
+			}
+			log_error("fd %d (not made through this library): a socket over protocol %d, "
+				  SHIM_FOREIGN_NOT_TCP ", without a peer that getpeername names: whether it is"
+				  " being connected, and to where, cannot be told while connect rules exist;"
+				  " refused: every call on it fails with ECONNRESET", fd, shim_sock_protocol(fd));
+			refuse_socket(fd);
+			record(fd, CT_REFUSED);
+			return CT_REFUSED;
+		}
 		if (!shim_tcp_connecting(fd)) {
 			if (REAL(getpeername)(fd, (struct sockaddr *)&peer, &pl) < 0) {
 				if (errno != ENOTCONN && errno != EBADF)

@@ -17,6 +17,8 @@
  * library made of it).  Knows nothing about TLS.
  *   ...,type=M (protocol=33,type=6: DCCP; protocol=132,type=5: SCTP's
  * one-to-many style): SO_TYPE of such a socket answers M as well.
+ * With N other than 256 or 262, TCP's own options (level IPPROTO_TCP:
+ * TCP_INFO...) fail with ENOPROTOOPT on such a socket, as on SCTP or DCCP.
  *   ...,assoc: the socket gets a peer without connect(), as an SCTP one
  * does: sendto()/sendmsg()/sendmmsg() with a destination on an unconnected socket,
  * and setsockopt(SOL_SCTP, SCTP_SOCKOPT_CONNECTX) or getsockopt(SOL_SCTP,
@@ -224,6 +226,18 @@ int getsockopt(int fd, int level, int opt, void *v, socklen_t *l)
 	}
 	if (!next)
 		next = (int (*)(int, int, int, void *, socklen_t *))dlsym(RTLD_NEXT, "getsockopt");
+	if (level == 6 /* IPPROTO_TCP */ && as && strncmp(as, "protocol=", 9) == 0 && atoi(as + 9) != 256 &&
+	    atoi(as + 9) != 262) {
+		/* SCTP's and DCCP's answer to TCP's options (TCP_INFO...): SMC
+		 * hands them to its TCP socket, MPTCP answers them */
+		int p = 0;
+		socklen_t pl = sizeof p;
+
+		if (next(fd, SOL_SOCKET, SO_PROTOCOL, &p, &pl) == 0 && p == 6) {
+			errno = ENOPROTOOPT;
+			return -1;
+		}
+	}
 	r = next(fd, level, opt, v, l);
 	if (r == 0 && level == SOL_SOCKET && opt == SO_TYPE && opt_of("type") > 0 && v && l &&
 	    *l >= sizeof(int) && *(int *)v == SOCK_STREAM) {

@@ -1,6 +1,6 @@
 """A connection still being made changes hands (tests/preload/escape.sh).
 
-    connecting_pass.py scm|pidfd|scm-mptcp PORT GATE SENTINEL DIR
+    connecting_pass.py scm|pidfd|scm-mptcp|scm-foreign PORT GATE SENTINEL DIR
 
 The parent starts a non-blocking connect() to 127.0.0.1:PORT (a gated
 relay keeps it in SYN_SENT), then hands the socket to a child process (the
@@ -18,7 +18,11 @@ how, port, gate, sent, d = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[
 # so it falls back once connected): /proc lists its first subflow under
 # the socket's inode, and the destination is learned there too.
 proto = 262 if how.endswith("-mptcp") else 0
-how = how.replace("-mptcp", "")
+# scm-foreign: the parent runs without the library; the child runs it with
+# preload_lookupfail.so (FOREIGN_PRELOAD) making the socket say SCTP, whose
+# TCP_INFO fails: it cannot be told to be connecting, so it is refused.
+foreign = how.endswith("-foreign")
+how = how.replace("-mptcp", "").replace("-foreign", "")
 path = os.path.join(d, "pass.%s.sock" % how)
 
 
@@ -37,8 +41,11 @@ def child(parent_fd):
             u.send(b"x")
             return
     s = socket.socket(fileno=fd)
-    st = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
-    print("state syn-sent" if st == 2 else "state other %d" % st, flush=True)
+    try:
+        st = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+        print("state syn-sent" if st == 2 else "state other %d" % st, flush=True)
+    except OSError as e:
+        print("state unknown:", errno.errorcode.get(e.errno, e.errno), flush=True)
     open(gate, "w").close()
     line = ("%s connecting-%s\n" % (sent, how)).encode()
     try:
@@ -71,7 +78,10 @@ r = s.connect_ex(("127.0.0.1", port))
 if r != errno.EINPROGRESS:
     print("connect:", errno.errorcode.get(r, r), flush=True)
     sys.exit(1)
-p = subprocess.Popen([sys.executable, sys.argv[0]] + sys.argv[1:] + [str(s.fileno())])
+env = dict(os.environ)
+if foreign:
+    env.update(LD_PRELOAD=os.environ["FOREIGN_PRELOAD"], TLSSHIM_TEST_LOOKUPFAIL="protocol=132")
+p = subprocess.Popen([sys.executable, sys.argv[0]] + sys.argv[1:] + [str(s.fileno())], env=env)
 c, _ = l.accept()
 if how == "scm":
     c.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [s.fileno()]))])
