@@ -92,8 +92,9 @@ bool shim_fd_has_file(int fd)
  * library's getsockopt (shim_sock_tcp), and then a UDP socket's connect()
  * to a port a tls rule names could not be told from a TCP one and was
  * refused (EPERM).  socket() said what it is: the inode of each internet
- * socket socket() made whose type is not SOCK_STREAM (UDP, ICMP, raw) is
- * remembered by number, and compared when asked: a number handed out
+ * socket socket() made whose type is not SOCK_STREAM (UDP, ICMP, raw;
+ * not SOCK_SEQPACKET or SOCK_DCCP, which SCTP and DCCP connect: foreign,
+ * shim_sock_tcp) is remembered by number, and compared when asked: a number handed out
  * again, or a socket put there by a raw dup2, never passes for it. */
 static void *dgram_ino;                 /* unsigned long[conntab_size] */
 
@@ -199,7 +200,7 @@ SHIM_EXPORT int socket(int domain, int type, int proto)
 	if (fd >= 0) {
 		fresh(fd);
 		if ((domain == AF_INET || domain == AF_INET6) && (type & 0xf) != SOCK_STREAM &&
-		    fstat(fd, &st) == 0)
+		    (type & 0xf) != SOCK_SEQPACKET && (type & 0xf) != SOCK_DCCP && fstat(fd, &st) == 0)
 			dgram_note(fd, (unsigned long)st.st_ino);
 		errno = keep;
 	}

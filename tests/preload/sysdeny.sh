@@ -258,6 +258,26 @@ for d in getsockopt:EPERM getsockopt:ENOSYS; do
 	fi
 done
 
+# The same with a DCCP socket (SOCK_DCCP: preload_lookupfail.so makes a
+# TCP one, this kernel has none): socket() said it is no datagram socket,
+# so whether it may go to the TLS port cannot be told: refused, nothing
+# sent (the old library took every type but SOCK_STREAM for "not TCP":
+# the sentinel went in clear).
+_n=dccp_EPERM
+TLSSHIM_LOG_FILE="$T/$_n.log" TLSSHIM_TEST_LOOKUPFAIL=protocol=33,type=6,socket timeout -k 2 $((20 * TS)) \
+	env LD_PRELOAD="$SHIM_PRELOAD $PROGS/preload_lookupfail.so" TLSSHIM_CONFIG="$T/fc.conf" \
+	"$PROGS/sysdeny" getsockopt:EPERM dccp "$R" "$SENT" >"$T/$_n.out" 2>&1
+grep -q '^connect rc=-1' "$T/$_n.out" || srv_settled peer 1 2
+fc_collect peer "$_n"
+fc_wire "$_n"
+_w=$?
+if [ $_w -eq 0 ] && grep -q -x "connect rc=-1 errno=EPERM" "$T/$_n.out" &&
+   grep -q 'error: connect on fd [0-9]* to 127.0.0.1:[0-9]*: cannot tell whether the socket is TCP (getsockopt: Operation not permitted)' "$T/$_n.log"; then
+	pass "DCCP connect to the rule's port with getsockopt:EPERM: refused"
+else
+	fail "DCCP connect to the rule's port with getsockopt:EPERM: refused" "$WIRE_OUT; $(what "$_n"); log: $(log_tail "$T/$_n.log")"
+fi
+
 # No memory to be had (RLIMIT_AS below what the process maps already):
 # OpenSSL's allocation fails mid-session, and the log says so (it said
 # "internal error", OpenSSL's last error, not its first).  Not with a

@@ -25,6 +25,8 @@
  * SCTP_SOCKOPT_CONNECTX3) (sctp_connectx(3)), connect it first (the C
  * library's connect(), past the library under test), and recvfrom()/
  * recvmsg() name the peer as the source (TCP names none).
+ *   ...,socket: socket(AF_INET or AF_INET6, SOCK_SEQPACKET or SOCK_DCCP,
+ * a protocol) makes a TCP socket instead.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -77,6 +79,15 @@ static int assoc(int fd, const struct sockaddr *sa, socklen_t l)
 	if (opt_of("assoc") != 1 || !sa || l < sizeof(sa_family_t) || connected(fd))
 		return 0;
 	return next_connect(fd, sa, l);
+}
+
+int socket(int dom, int type, int proto)
+{
+	NEXT(socket);
+	if (opt_of("socket") == 1 && (dom == AF_INET || dom == AF_INET6) && proto &&
+	    ((type & 0xf) == SOCK_SEQPACKET || (type & 0xf) == 6 /* SOCK_DCCP */))
+		return next_socket(dom, (type & ~0xf) | SOCK_STREAM, 0);
+	return next_socket(dom, type, proto);
 }
 
 ssize_t sendto(int fd, const void *b, size_t n, int fl, const struct sockaddr *sa, socklen_t l)

@@ -35,6 +35,9 @@
  *       udp      socket(AF_INET, SOCK_DGRAM) and connect() to
  *                127.0.0.1:PORT after the filter (a UDP socket is never a
  *                TLS one, whatever the port), send SENTINEL.
+ *       dccp     the same with socket(AF_INET, SOCK_DCCP, IPPROTO_DCCP)
+ *                (with preload_lookupfail.so's ",socket" a TCP socket: this
+ *                kernel has no DCCP), which is no datagram socket.
  *       rawppoll as connect, the reply waited for with syscall(SYS_ppoll)
  *                ("ppoll rc=...") before it is read.
  *       exit     as connect, but exit() with the connection open (as
@@ -365,7 +368,7 @@ int main(int argc, char **argv)
 	long r;
 
 	if (argc != 5) {
-		fprintf(stderr, "usage: sysdeny DENY connect|unknown|stdout|accept|execlisten|execunix|udp|unixraw"
+		fprintf(stderr, "usage: sysdeny DENY connect|unknown|stdout|accept|execlisten|execunix|udp|dccp|unixraw"
 			"|passfd0|passfd|passlisten|rawppoll|forkfork PORT SENTINEL\n");
 		return 2;
 	}
@@ -515,8 +518,8 @@ int main(int argc, char **argv)
 		step("execve", -1, errno);
 		return 1;
 	}
-	if (!strcmp(argv[2], "udp")) {
-		fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (!strcmp(argv[2], "udp") || !strcmp(argv[2], "dccp")) {
+		fd = !strcmp(argv[2], "udp") ? socket(AF_INET, SOCK_DGRAM, 0) : socket(AF_INET, 6 /* SOCK_DCCP */, 33);
 		step("socket", fd, errno);
 		r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
 		step("connect", r, errno);
