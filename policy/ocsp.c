@@ -30,7 +30,9 @@
 
 #include "core/lock.h"
 #include "core/self.h"
+#include "policy/asn1time.h"
 #include "policy/file.h"
+#include "policy/resume.h"
 
 /* Clock skew allowed on thisUpdate and nextUpdate. */
 #define SKEW_SEC 300
@@ -82,15 +84,6 @@ static void set_why(char *why, size_t whylen, const char *fmt, ...)
 }
 
 /* ---- helpers shared by both sides -------------------------------------- */
-
-static time_t asn1_to_time(const ASN1_GENERALIZEDTIME *t)
-{
-	struct tm tm;
-
-	if (!t || !ASN1_TIME_to_tm(t, &tm))
-		return 0;
-	return timegm(&tm);
-}
 
 static void fmt_time(time_t t, char *buf, size_t len)
 {
@@ -349,10 +342,10 @@ static enum verdict judge(const struct staple *s, const unsigned char *der, long
 	}
 	status = OCSP_single_get0_status(OCSP_resp_get0(bs, idx), &reason, &revtime, &thisupd, &nextupd);
 	v = V_NOT_NOW;
-	*next_update = asn1_to_time(nextupd);
-	*expires = nextupd ? *next_update : asn1_to_time(thisupd) + NO_NEXT_MAX_AGE_SEC + SKEW_SEC;
+	*next_update = policy_asn1_time(nextupd);
+	*expires = nextupd ? *next_update : policy_asn1_time(thisupd) + NO_NEXT_MAX_AGE_SEC + SKEW_SEC;
 	if (!OCSP_check_validity(thisupd, nextupd, SKEW_SEC, nextupd ? -1 : NO_NEXT_MAX_AGE_SEC + SKEW_SEC)) {
-		time_t tu = asn1_to_time(thisupd);
+		time_t tu = policy_asn1_time(thisupd);
 
 		if (tu > time(NULL) + SKEW_SEC) {
 			fmt_time(tu, t, sizeof t);
@@ -368,7 +361,7 @@ static enum verdict judge(const struct staple *s, const unsigned char *der, long
 		goto out;
 	}
 	if (time(NULL) > *expires) {
-		fmt_time(nextupd ? *next_update : asn1_to_time(thisupd), t, sizeof t);
+		fmt_time(nextupd ? *next_update : policy_asn1_time(thisupd), t, sizeof t);
 		if (nextupd)
 			set_why(why, whylen, "\"%s\" has expired (nextUpdate %s)", s->path, t);
 		else
@@ -779,10 +772,10 @@ static int client_status_cb(SSL *ssl, void *arg)
 	}
 	status = OCSP_single_get0_status(OCSP_resp_get0(bs, idx), &reason, &revtime, &thisupd, &nextupd);
 	if (!OCSP_check_validity(thisupd, nextupd, SKEW_SEC, nextupd ? -1 : NO_NEXT_MAX_AGE_SEC + SKEW_SEC)) {
-		time_t tu = asn1_to_time(thisupd);
+		time_t tu = policy_asn1_time(thisupd);
 		bool early = tu > time(NULL) + SKEW_SEC;
 
-		fmt_time(early || !nextupd ? tu : asn1_to_time(nextupd), t, sizeof t);
+		fmt_time(early || !nextupd ? tu : policy_asn1_time(nextupd), t, sizeof t);
 		ret = refuse("OCSP: server certificate %s: the stapled OCSP response %s %s", who,
 			     early ? "is not valid yet: thisUpdate"
 			     : nextupd ? "has expired: nextUpdate"
@@ -790,7 +783,7 @@ static int client_status_cb(SSL *ssl, void *arg)
 		goto out;
 	}
 	if (status == V_OCSP_CERTSTATUS_REVOKED) {
-		fmt_time(asn1_to_time(revtime), t, sizeof t);
+		fmt_time(policy_asn1_time(revtime), t, sizeof t);
 		ret = refuse("OCSP: server certificate %s: REVOKED (since %s%s%s)", who, t,
 			     reason >= 0 ? ", reason " : "", reason >= 0 ? OCSP_crl_reason_str(reason) : "");
 		goto out;
@@ -799,6 +792,10 @@ static int client_status_cb(SSL *ssl, void *arg)
 		ret = refuse("OCSP: server certificate %s: status unknown to the OCSP responder", who);
 		goto out;
 	}
+	/* The sessions of this connection are resumed only while this
+	 * response would still be accepted (policy/resume.c). */
+	resume_bound(ssl, nextupd ? policy_asn1_time(nextupd) + SKEW_SEC
+		     : policy_asn1_time(thisupd) + NO_NEXT_MAX_AGE_SEC + SKEW_SEC);
 	ERR_pop_to_mark();
 out:
 	OCSP_BASICRESP_free(bs);

@@ -35,7 +35,10 @@
  * reason (a printable line naming the server's certificate) is left as
  * the data of an ERR_LIB_SSL / SSL_R_INVALID_STATUS_RESPONSE error, which
  * the engine (core/tls.c) makes the connection's error.  A resumed
- * session carries no new status: it was checked when it was made.
+ * session carries no new status: it was checked when it was made, and is
+ * not resumed once that response would no longer be accepted (its
+ * nextUpdate, or 24 hours after its thisUpdate, plus the skew:
+ * resume_bound in policy/resume.h).
  */
 #ifndef TLSSHIM_POLICY_OCSP_H
 #define TLSSHIM_POLICY_OCSP_H

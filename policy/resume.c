@@ -41,17 +41,20 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <openssl/err.h>
 #include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
 
 #include "core/lock.h"
 #include "core/self.h"
+#include "policy/asn1time.h"
 #include "policy/file.h"
 
 /* ---- ex_data indices ------------------------------------------------------ */
 
 static int idx_cache = -1;      /* SSL_CTX: non-NULL marker, cache on for this rule */
 static int idx_keys = -1;       /* SSL_CTX: struct ticket_keys */
-static int idx_name = -1;       /* SSL: the name this client verifies (strdup) */
+static int idx_name = -1;       /* SSL: struct note, the name this client verifies */
 static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
 
 static void purge_ctx(const SSL_CTX *ctx);
@@ -87,6 +90,13 @@ static void free_keys(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long
 	OPENSSL_cleanse(t, sizeof *t);
 	free(t);
 }
+
+/* A client connection's: where its sessions go (the name it verifies)
+ * and the latest time an OCSP response it checked holds (0: none). */
+struct note {
+	int64_t bound;
+	char name[];
+};
 
 static void free_name(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
@@ -173,6 +183,171 @@ static bool peer_expired(const SSL_SESSION *s)
 	return x && X509_cmp_current_time(X509_get0_notAfter(x)) <= 0;
 }
 
+/* ---- how long a session's verification holds --------------------------------
+ *
+ * A resumed handshake verifies nothing: it stands on the verification of
+ * the handshake that made the session, which holds only until the
+ * earliest end of what it used: the notAfter of every certificate of the
+ * verified chain (intermediates and trust anchor too), the nextUpdate of
+ * the CRLs checked (a rule with crl: past it, a full handshake fails with
+ * "CRL has expired"), the validity of the OCSP response checked
+ * (resume_bound).  That time, the session's bound, is computed where the
+ * chain is verified (verify_and_bound, OpenSSL's certificate verification
+ * callback: the session is the full handshake's own, not yet in a cache
+ * or ticket) and kept in the session (its ticket application data: inside
+ * the encrypted ticket on a server, in memory on a client); the sessions
+ * a resumed connection makes (TLS 1.3 tickets) inherit it.  A client's
+ * OCSP end is added when the cache takes the session.  The session's
+ * timeout is cut to end there too, so that OpenSSL's own expiry (the
+ * server's session id cache, the ticket's lifetime hint) ends it.  A
+ * session that may be shared (in the server's cache) is never written
+ * but for its timeout, which OpenSSL sets under the cache's lock. */
+#define BOUND_TAG "tlsshim bound 1:"
+#define BOUND_TAG_LEN (sizeof BOUND_TAG - 1)
+
+static bool get_bound(const SSL_SESSION *ss, int64_t *out)
+{
+	void *d = NULL;
+	size_t len = 0;
+	uint64_t v = 0;
+
+	if (!SSL_SESSION_get0_ticket_appdata((SSL_SESSION *)ss, &d, &len) || !d ||
+	    len != BOUND_TAG_LEN + 8 || memcmp(d, BOUND_TAG, BOUND_TAG_LEN) != 0)
+		return false;
+	for (size_t i = 0; i < 8; i++)
+		v = v << 8 | ((const unsigned char *)d)[BOUND_TAG_LEN + i];
+	*out = (int64_t)v;
+	return true;
+}
+
+static bool set_bound(SSL_SESSION *ss, int64_t b)
+{
+	unsigned char rec[BOUND_TAG_LEN + 8];
+	uint64_t v = (uint64_t)b;
+
+	memcpy(rec, BOUND_TAG, BOUND_TAG_LEN);
+	for (size_t i = 0; i < 8; i++)
+		rec[BOUND_TAG_LEN + i] = (unsigned char)(v >> (56 - 8 * i));
+	return SSL_SESSION_set1_ticket_appdata(ss, rec, sizeof rec) == 1;
+}
+
+/* An unreadable time counts as past. */
+static int64_t when(const ASN1_TIME *t)
+{
+	time_t v = policy_asn1_time(t);
+
+	return v > 0 ? (int64_t)v : 1;
+}
+
+/* The verification xs just made: its chain's earliest notAfter and,
+ * with CRL checking, for each certificate checked (the leaf, or every one
+ * with CRL_CHECK_ALL, as OpenSSL checks them) the latest nextUpdate of its
+ * issuer's CRLs in the store (OpenSSL used the best of them; a CRL
+ * without nextUpdate sets no end).  1 (long past) when the chain is not
+ * known. */
+static int64_t chain_bound(X509_STORE_CTX *xs)
+{
+	STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(xs);
+	unsigned long flags = X509_VERIFY_PARAM_get_flags(X509_STORE_CTX_get0_param(xs));
+	int n = chain ? sk_X509_num(chain) : 0, last;
+	int64_t b = INT64_MAX;
+
+	if (n <= 0)
+		return 1;
+	for (int i = 0; i < n; i++) {
+		int64_t t = when(X509_get0_notAfter(sk_X509_value(chain, i)));
+
+		if (t < b)
+			b = t;
+	}
+	if (!(flags & X509_V_FLAG_CRL_CHECK))
+		return b;
+	last = flags & X509_V_FLAG_CRL_CHECK_ALL ? n - 1 : 0;
+	ERR_set_mark();
+	for (int i = 0; i <= last; i++) {
+		STACK_OF(X509_CRL) *crls = X509_STORE_CTX_get1_crls(xs, X509_get_issuer_name(sk_X509_value(chain, i)));
+		int64_t latest = 0;
+		bool open = false;
+
+		for (int j = 0; j < sk_X509_CRL_num(crls); j++) {
+			const ASN1_TIME *nu = X509_CRL_get0_nextUpdate(sk_X509_CRL_value(crls, j));
+			int64_t t = nu ? when(nu) : 0;
+
+			open |= !nu;
+			if (t > latest)
+				latest = t;
+		}
+		/* None: a certificate OpenSSL did not check (the trust anchor). */
+		if (!open && latest && latest < b)
+			b = latest;
+		sk_X509_CRL_pop_free(crls, X509_CRL_free);
+	}
+	ERR_pop_to_mark();
+	return b;
+}
+
+/* OpenSSL's certificate verification callback (every rule with a
+ * session cache): the verification OpenSSL would make, then, when it
+ * passed, the bound of the handshake's session from what it used. */
+static int verify_and_bound(X509_STORE_CTX *xs, void *arg)
+{
+	int ok = X509_verify_cert(xs);
+	SSL *s = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	SSL_SESSION *ss = s ? SSL_get_session(s) : NULL;
+
+	(void)arg;
+	if (ok > 0 && ss)
+		(void)set_bound(ss, chain_bound(xs));   /* none: never resumed (stale) */
+	return ok;
+}
+
+/* A session of a connection that verified its peer: its timeout is cut to
+ * end at its bound (none: at once).  With own (a client's new session,
+ * which only the cache will hold), an OCSP end the connection noted
+ * (resume_bound) is added to the bound first.  false: the bound has
+ * passed, the session must not be kept. */
+static bool bound_session(SSL *s, SSL_SESSION *ss, bool own)
+{
+	const struct note *n = own && indices() ? SSL_get_ex_data(s, idx_name) : NULL;
+	int64_t b, left;
+
+	if (!(SSL_get_verify_mode(s) & SSL_VERIFY_PEER) || !SSL_SESSION_get0_peer(ss))
+		return true;
+	if (!get_bound(ss, &b))
+		b = 1;
+	if (n && n->bound && n->bound < b && !set_bound(ss, n->bound))
+		b = 1;
+	else if (n && n->bound && n->bound < b)
+		b = n->bound;
+	left = b - (int64_t)SSL_SESSION_get_time(ss);
+	if (left < SSL_SESSION_get_timeout(ss))
+		SSL_SESSION_set_timeout(ss, left > 0 ? (long)left : 0);
+	return b > (int64_t)time(NULL);
+}
+
+/* A session that may not stand any more: its peer's certificate has
+ * expired, or (when the rule verifies its peer) its bound has passed or
+ * it has none (made before bounds were kept, or by another program with
+ * the same ticket keys). */
+static bool stale(const SSL_SESSION *ss, bool verifies)
+{
+	int64_t b;
+
+	if (!SSL_SESSION_get0_peer((SSL_SESSION *)ss))
+		return false;
+	if (peer_expired(ss))
+		return true;
+	return verifies && (!get_bound(ss, &b) || b <= (int64_t)time(NULL));
+}
+
+void resume_bound(SSL *ssl, time_t until)
+{
+	struct note *n = indices() ? SSL_get_ex_data(ssl, idx_name) : NULL;
+
+	if (n && (!n->bound || (int64_t)until < n->bound))
+		n->bound = until > 0 ? (int64_t)until : 1;
+}
+
 static void purge_ctx(const SSL_CTX *ctx)
 {
 	size_t i;
@@ -190,21 +365,25 @@ void resume_offer(SSL *ssl, const char *name)
 	SSL_CTX *ctx = SSL_get_SSL_CTX(ssl);
 	SSL_SESSION *sess = NULL;
 	struct entry *e;
-	char *copy;
+	struct note *note;
+	size_t len;
 
 	if (!name || !*name || !ctx || !indices() || !SSL_CTX_get_ex_data(ctx, idx_cache))
 		return;
 	/* For the new-session callback: where this connection's sessions go. */
-	if (!(copy = strdup(name)))
+	len = strlen(name);
+	if (!(note = calloc(1, sizeof *note + len + 1)))
 		return;
-	if (!SSL_set_ex_data(ssl, idx_name, copy)) {
-		free(copy);
+	memcpy(note->name, name, len + 1);
+	if (!SSL_set_ex_data(ssl, idx_name, note)) {
+		free(note);
 		return;
 	}
 	if (!lock_cache())
 		return;
 	if ((e = find(ctx, name))) {
-		if (!SSL_SESSION_is_resumable(e->sess) || expired(e->sess) || peer_expired(e->sess)) {
+		if (!SSL_SESSION_is_resumable(e->sess) || expired(e->sess) ||
+		    stale(e->sess, SSL_CTX_get_verify_mode(ctx) & SSL_VERIFY_PEER)) {
 			drop(e);
 		} else if (SSL_SESSION_get_protocol_version(e->sess) >= TLS1_3_VERSION) {
 			sess = e->sess;  /* single use: the reference moves to us */
@@ -227,12 +406,13 @@ void resume_offer(SSL *ssl, const char *name)
  * reference it is given. */
 static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 {
-	const char *name = indices() ? SSL_get_ex_data(ssl, idx_name) : NULL;
+	const struct note *note = indices() ? SSL_get_ex_data(ssl, idx_name) : NULL;
+	const char *name = note ? note->name : NULL;
 	SSL_CTX *ctx = SSL_get_SSL_CTX(ssl);
 	struct entry *e;
 	size_t i;
 
-	if (!name || !ctx || !SSL_SESSION_is_resumable(sess) || !lock_cache())
+	if (!name || !ctx || !SSL_SESSION_is_resumable(sess) || !bound_session(ssl, sess, true) || !lock_cache())
 		return 0;
 	e = find(ctx, name);
 	if (e) {
@@ -324,6 +504,7 @@ bool resume_setup_client(SSL_CTX *ctx, bool on, char *why, size_t whylen)
 	if (!indices() || !SSL_CTX_set_ex_data(ctx, idx_cache, (void *)ctx))
 		return why_set(why, whylen, "cannot set up the session cache%s", "");
 	atomic_store_explicit(&cache_pid, self_pid(), memory_order_relaxed);
+	SSL_CTX_set_cert_verify_callback(ctx, verify_and_bound, NULL);
 	/* Not OpenSSL's internal store: ours, keyed by the name verified. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(ctx, on_new_session);
@@ -424,17 +605,18 @@ out:
 }
 
 /* OpenSSL's callback for a ticket it could decrypt (server): a session
- * whose client certificate has expired since is not resumed; the client
- * gets a full handshake (and a new ticket), where its certificate is
- * verified again.  Otherwise OpenSSL's own choice. */
+ * past its timeout or stale (its client certificate expired, its bound
+ * passed: an intermediate CA or the CRL ended since) is not resumed; the
+ * client gets a full handshake (and a new ticket), where its certificate
+ * is verified again.  Otherwise OpenSSL's own choice. */
 static SSL_TICKET_RETURN ticket_dec_cb(SSL *s, SSL_SESSION *ss, const unsigned char *keyname,
 				       size_t keyname_len, SSL_TICKET_STATUS status, void *arg)
 {
-	(void)s; (void)keyname; (void)keyname_len; (void)arg;
+	(void)keyname; (void)keyname_len; (void)arg;
 	switch (status) {
 	case SSL_TICKET_SUCCESS:
 	case SSL_TICKET_SUCCESS_RENEW:
-		if (ss && peer_expired(ss))
+		if (ss && (expired(ss) || stale(ss, SSL_get_verify_mode(s) & SSL_VERIFY_PEER)))
 			return SSL_TICKET_RETURN_IGNORE_RENEW;
 		return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
 	case SSL_TICKET_FATAL_ERR_MALLOC:
@@ -443,6 +625,25 @@ static SSL_TICKET_RETURN ticket_dec_cb(SSL *s, SSL_SESSION *ss, const unsigned c
 	default:        /* none, empty, cannot decrypt */
 		return SSL_TICKET_RETURN_IGNORE_RENEW;
 	}
+}
+
+/* OpenSSL's callback before it encrypts a ticket (server), and its
+ * new-session callback (a session id put in the server's cache): the
+ * session's timeout ends at its bound. */
+static int ticket_gen_cb(SSL *s, void *arg)
+{
+	SSL_SESSION *ss = SSL_get_session(s);
+
+	(void)arg;
+	if (ss)
+		(void)bound_session(s, ss, false);
+	return 1;
+}
+
+static int on_server_session(SSL *ssl, SSL_SESSION *sess)
+{
+	(void)bound_session(ssl, sess, false);
+	return 0;
 }
 
 bool resume_setup_server(SSL_CTX *ctx, OSSL_LIB_CTX *libctx, bool on, const char *ticket_key_file,
@@ -458,8 +659,10 @@ bool resume_setup_server(SSL_CTX *ctx, OSSL_LIB_CTX *libctx, bool on, const char
 		SSL_CTX_set_num_tickets(ctx, 0);
 		return true;
 	}
-	if (!SSL_CTX_set_session_ticket_cb(ctx, NULL, ticket_dec_cb, NULL))
+	if (!SSL_CTX_set_session_ticket_cb(ctx, ticket_gen_cb, ticket_dec_cb, NULL))
 		return why_set(why, whylen, "cannot set up session tickets%s", "");
+	SSL_CTX_sess_set_new_cb(ctx, on_server_session);
+	SSL_CTX_set_cert_verify_callback(ctx, verify_and_bound, NULL);
 	if (!ticket_key_file)
 		return true;    /* OpenSSL's tickets, keys of this process */
 	if (!indices() || !(t = calloc(1, sizeof *t)))

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 #include <openssl/ssl.h>
 
 /* Most sessions the client cache holds, over every rule of the process;
@@ -43,6 +44,13 @@ bool resume_setup_server(SSL_CTX *ctx, OSSL_LIB_CTX *libctx, bool on, const char
  * to start its handshake for name; offers the cached session if the
  * rule's cache has one.  Thread-safe; never blocks on the network. */
 void resume_offer(SSL *ssl, const char *name);
+
+/* A client connection's OCSP check (policy/ocsp.c): the response it
+ * accepted holds until `until`; the sessions the connection makes are not
+ * resumed past it (nor past the end of any certificate of the verified
+ * chain or of the CRLs checked: resume.c, "how long a session's
+ * verification holds").  Nothing when the rule keeps no sessions. */
+void resume_bound(SSL *ssl, time_t until);
 
 /* fork(): the cache's lock is a leaf of the global lock order
  * (docs/locking.md); the child keeps the cache (same identity). */

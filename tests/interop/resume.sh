@@ -14,10 +14,11 @@
 # (same name and key file) does not take them; a session made without a client
 # certificate, or under other allow lists, is not resumed by a rule of
 # the same name and key file that requires one (a full handshake is).
-# A peer whose certificate has expired since the session was made: the
-# client does not offer the session, the server does not take the ticket
-# (full handshakes, which refuse the certificate), a TLS 1.2 session id is
-# refused.
+# A rule with a current CRL resumes as any other.  A session whose
+# verification has run out since it was made (the peer's certificate, an
+# intermediate CA or the rule's CRL expired): the client does not offer
+# the session, the server takes neither the ticket nor the TLS 1.2 session
+# id (full handshakes, which refuse the peer).
 # tlsshim --check rejects bad key files.
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
@@ -25,6 +26,11 @@ need_shim resume_setup
 command -v openssl >/dev/null || { fail resume_setup "openssl not installed"; exit 1; }
 RECONNECT="$(cd "$(dirname "$0")" && pwd)/py/reconnect.py"
 export TLSSHIM_LOG=info
+# The test CA's work (C, mkcert): a CRL that revokes nothing, 30 days.
+. "$TLSSHIM_TOP/tests/interop/testca.inc"
+if ! openssl ca -config "$C/ca.cnf" -gencrl -out "$T/crl30.pem" >"$C/log" 2>&1; then
+	fail resume_setup "openssl ca -gencrl failed$(show "$C/log")"; exit 1
+fi
 
 # --- the shimmed client against openssl s_server -rev ------------------------
 
@@ -67,6 +73,10 @@ client_case client_tls13_second_connect_resumes resumed "" "" -- -tls1_3
 client_case client_tls12_second_connect_resumes resumed "" "" -- -tls1_2
 client_case client_forked_child_resumes_parent_session resumed "" fork -- -tls1_3
 client_case client_session_cache_off_never_resumes new "session_cache = false;" "" -- -tls1_3
+# A rule with a current CRL still resumes (a session's bound is the CRL's
+# nextUpdate, 30 days ahead).
+client_case client_crl_tls13_second_connect_resumes resumed "crl = \"$T/crl30.pem\";" "" -- -tls1_3
+client_case client_crl_tls12_second_connect_resumes resumed "crl = \"$T/crl30.pem\";" "" -- -tls1_2
 
 # Four threads of one process, five connections each, one s_server: the
 # cache under concurrent offers and stores.  Every reply arrives, some
@@ -270,20 +280,35 @@ for v in tls1_3 tls1_2; do
 		'certificate verification failed: peer identity not in the rule.s allow lists'
 	reuse_case "cert_session_${v}_resumed_under_same_terms" Reused "$PM" "$PM2" "-$v $CC"
 done
+# A rule with a current CRL still resumes (the session's bound is 30 days
+# ahead).
+PC=$(free_port)
+server crl30 "$PC" "ca = \"$CERTS/ca.crt\"; require_client_cert = true; crl = \"$T/crl30.pem\";"
+SC30=$SRV
+for v in tls1_3 tls1_2; do
+	reuse_case "crl_cert_session_${v}_resumed" Reused "$PC" "$PC" "-$v $CC"
+done
+stop "$SC30"
 for s in "$SL" "$SM" "$SM2" "$SN"; do stop "$s"; done
 
-# --- a peer whose certificate has expired since the session was made ---------
-# A session outlives the certificate it was made with (a TLS 1.3 ticket may
-# live 7 days): the previous library resumed it after the peer's
+# --- a session whose verification has run out since it was made -------------
+# A session outlives the certificates it was made with (a TLS 1.3 ticket may
+# live 7 days).  The library before 02aeb8b resumed it after the peer's
 # certificate had expired, on both sides, and logged the peer "verified":
 # a client whose short-lived certificate was not renewed (its access
 # withdrawn) kept getting in, and a server whose certificate ran out kept
-# being talked to.  Now such a session is not offered (client), its ticket
-# is not taken (server: a full handshake, which refuses the certificate),
-# and a TLS 1.2 session id is refused by the engine.  Certificates of the
-# test CA that end a few seconds from now: first connections before, second
-# ones after (a round whose first connections came too late runs again
-# with more time, at most three rounds).
+# being talked to.  The library before the next change looked at the leaf
+# only: a session also outlived an intermediate CA that expired, and a
+# rule's CRL that went past its nextUpdate (a full handshake then refuses
+# every peer: "CRL has expired"), so a peer revoked in the CRL the operator
+# had not installed yet kept resuming.  Now a session is bound to the
+# earliest end of what verified it (every certificate of the chain, the
+# CRLs checked): past it, the client does not offer the session and the
+# server does not take its ticket or session id (full handshakes, which
+# refuse).  Certificates, an intermediate CA and a CRL that end a few
+# seconds from now: first connections before, second ones after (a round
+# whose first connections came too late runs again with more time, at
+# most three rounds).
 XC=$T/xca
 mkdir -p "$XC"
 # xcert NAME EXT END: NAME.crt/.key of the test CA, valid until END.
@@ -311,12 +336,24 @@ subjectAltName = DNS:localhost, IP:127.0.0.1
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
 extendedKeyUsage = clientAuth
+[ ica ]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
 EOF
 	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$1" \
 		-keyout "$T/$1.key" -out "$XC/$1.csr" 2>/dev/null &&
 	openssl ca -batch -config "$XC/ca.cnf" -cert "$CERTS/ca.crt" -keyfile "$CERTS/ca.key" \
 		-in "$XC/$1.csr" -extensions "$2" -startdate 20200101000000Z -enddate "$3" -notext \
 		-out "$T/$1.crt" >/dev/null 2>&1
+}
+# icert NAME EXT: NAME.crt/.key issued by the intermediate ishort, valid
+# 30 days (longer than its issuer: OpenSSL checks each certificate's own).
+icert() {
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$1" \
+		-keyout "$T/$1.key" -out "$XC/$1.csr" 2>/dev/null &&
+	openssl x509 -req -in "$XC/$1.csr" -CA "$T/ishort.crt" -CAkey "$T/ishort.key" \
+		-set_serial "0x$(openssl rand -hex 8)" -days 30 -extfile "$XC/ca.cnf" -extensions "$2" \
+		-out "$T/$1.crt" 2>/dev/null
 }
 cat >"$T/twice.py" <<'EOF'
 # twice.py HOST PORT GATE: connect, send a line, print the reply; when GATE
@@ -336,81 +373,128 @@ for i in (1, 2):
     except OSError as e:
         print(i, "error", e, flush=True)
 EOF
-CCX="-cert $T/cshort.crt -key $T/cshort.key"
+# xclient NAME RULE-KEYS S_SERVER-ARGS...: openssl s_server (two accepts)
+# and, against it, the shimmed twice.py under connect rule NAME (log
+# $T/NAME.log, output $T/NAME.got).  Its pids go to XPIDS, twice.py's to XCLI.
+xclient() {
+	_xn=$1 _xk=$2
+	shift 2
+	_xp=$(free_port)
+	policy "$T/$_xn.conf" <<EOF
+rules = ( { name = "$_xn"; direction = "connect"; port = $_xp; address = "127.0.0.1/32"; ca = "$CERTS/ca.crt"; $_xk } );
+EOF
+	bg openssl s_server -accept "127.0.0.1:$_xp" -naccept 2 -rev "$@" >"$T/$_xn.srv" 2>&1 </dev/null
+	XPIDS="$XPIDS $!"
+	wait_for "$T/$_xn.srv" '^ACCEPT' 10
+	TLSSHIM_LOG_FILE="$T/$_xn.log" shimbg "$PY" "$T/twice.py" 127.0.0.1 "$_xp" "$T/xgate" >"$T/$_xn.got" 2>&1
+	XCLI="$XCLI $!"
+}
+# xserver NAME RULE-KEYS S_CLIENT-ARGS...: the shimmed echo_server under an
+# accept rule with require_client_cert (log $T/NAME.log) and, before
+# the round ends, its first two connections, TLS 1.3 (ticket) and TLS 1.2 (session id), their sessions
+# kept in $T/NAME.13.sess and $T/NAME.12.sess; a line in $T/xservers for
+# the second ones.
+xserver() {
+	_xn=$1 _xk=$2
+	shift 2
+	_xp=$(free_port)
+	server "$_xn" "$_xp" "ca = \"$CERTS/ca.crt\"; require_client_cert = true; $_xk"
+	XPIDS="$XPIDS $SRV"
+	# Too late for this round: no first connections (they would wait for
+	# an echo that a refusal never sends).
+	[ "$(date +%s)" -lt "$ends" ] || return 0
+	sc "$_xn.13a" "$_xp" -tls1_3 "$@" -sess_out "$T/$_xn.13.sess"
+	sc "$_xn.12a" "$_xp" -tls1_2 -no_ticket "$@" -sess_out "$T/$_xn.12.sess"
+	echo "$_xn $_xp $*" >>"$T/xservers"
+}
+XCLIENTS="exp-out xint-out xcrl-out"
 xround=0 xok=no
-for secs in 3 6 12; do
+for secs in 12 24 48; do
 	xround=$((xround + 1))
-	rm -f "$T/xgate" "$T"/x*.sess
+	rm -f "$T/xgate" "$T"/*.sess "$T/xservers"
+	XPIDS="" XCLI=""
 	ends=$(( $(date +%s) + secs ))
 	xend=$(date -u -d "@$ends" +%Y%m%d%H%M%SZ)
-	if ! xcert sshort srv "$xend" || ! xcert cshort cli "$xend"; then
-		fail expired_setup "cannot make the short-lived certificates"; break
+	if ! xcert sshort srv "$xend" || ! xcert cshort cli "$xend" || ! xcert ishort ica "$xend" ||
+		! icert sint srv || ! icert cint cli ||
+		! openssl ca -config "$C/ca.cnf" -gencrl -crl_nextupdate "$xend" -out "$T/xcrl.pem" >>"$C/log" 2>&1; then
+		fail expired_setup "cannot make the short-lived certificates and CRL$(show "$C/log")"; break
 	fi
-	# The client side: a shimmed program against s_server with sshort.
-	PX=$(free_port)
-	policy "$T/xout.conf" <<EOF
-rules = ( { name = "exp-out"; direction = "connect"; port = $PX; address = "127.0.0.1/32"; ca = "$CERTS/ca.crt"; } );
-EOF
-	bg openssl s_server -accept "127.0.0.1:$PX" -naccept 2 -rev -cert "$T/sshort.crt" -key "$T/sshort.key" \
-		>"$T/xsrv.out" 2>&1 </dev/null
-	XS=$!
-	wait_for "$T/xsrv.out" '^ACCEPT' 10
-	TLSSHIM_LOG_FILE="$T/xout.log" shimbg "$PY" "$T/twice.py" 127.0.0.1 "$PX" "$T/xgate" >"$T/xout.got" 2>&1
-	XP=$!
-	# The server side: the shimmed echo_server, s_client with cshort.
-	PY2=$(free_port)
-	server xin "$PY2" "ca = \"$CERTS/ca.crt\"; require_client_cert = true;"
-	XE=$SRV
-	# shellcheck disable=SC2086
-	sc xin13.a "$PY2" -tls1_3 $CCX -sess_out "$T/x13.sess"
-	# shellcheck disable=SC2086
-	sc xin12.a "$PY2" -tls1_2 -no_ticket $CCX -sess_out "$T/x12.sess"
-	wait_for "$T/xout.got" '^1 ' 10
-	if [ "$(date +%s)" -lt "$ends" ] && grep -q '^1 got 1 enil$' "$T/xout.got" &&
-		[ -s "$T/x13.sess" ] && [ -s "$T/x12.sess" ]; then
-		xok=yes
-		# Until the certificates have expired (bounded: ends is near).
+	# The client side: the shimmed twice.py against s_server with a
+	# certificate that ends, one under an intermediate that ends, and a
+	# lasting one under a rule whose CRL ends.
+	xclient exp-out "" -cert "$T/sshort.crt" -key "$T/sshort.key"
+	xclient xint-out "" -cert "$T/sint.crt" -key "$T/sint.key" -cert_chain "$T/ishort.crt"
+	xclient xcrl-out "crl = \"$T/xcrl.pem\";" -cert "$CERTS/server.crt" -key "$CERTS/server.key"
+	# The server side: the shimmed echo_server, s_client with the same.
+	xserver xin "" -cert "$T/cshort.crt" -key "$T/cshort.key"
+	xserver xint-in "" -cert "$T/cint.crt" -key "$T/cint.key" -cert_chain "$T/ishort.crt"
+	xserver xcrl-in "crl = \"$T/xcrl.pem\";" -cert "$CERTS/client.crt" -key "$CERTS/client.key"
+	for n in $XCLIENTS; do wait_for "$T/$n.got" '^1 ' 10; done
+	xok=yes
+	[ "$(date +%s)" -lt "$ends" ] || xok=no
+	for n in $XCLIENTS; do grep -q '^1 got 1 enil$' "$T/$n.got" || xok=no; done
+	for n in xin xint-in xcrl-in; do [ -s "$T/$n.13.sess" ] && [ -s "$T/$n.12.sess" ] || xok=no; done
+	if [ $xok = yes ]; then
+		# Until the certificates and the CRL have expired (bounded: ends is near).
 		while [ "$(date +%s)" -le "$ends" ]; do sleep 0.2; done
 		: >"$T/xgate"
-		wait_exit "$XP" 20
-		for v in 13 12; do
-			a=-tls1_3; [ $v = 12 ] && a="-tls1_2 -no_ticket"
-			# shellcheck disable=SC2086
-			printf 'hello xin%s.b\n' $v | timeout $((20 * TS)) openssl s_client -connect "127.0.0.1:$PY2" \
-				-servername localhost -CAfile "$CERTS/ca.crt" $a $CCX -sess_in "$T/x$v.sess" \
-				>"$T/xin$v.b.sc" 2>&1
-		done
+		for p in $XCLI; do wait_exit "$p" 20; done
+		while read -r n p args; do
+			for v in 13 12; do
+				a=-tls1_3; [ $v = 12 ] && a="-tls1_2 -no_ticket"
+				# shellcheck disable=SC2086
+				printf 'hello %s.%s.b\n' "$n" $v | timeout $((20 * TS)) openssl s_client \
+					-connect "127.0.0.1:$p" -servername localhost -CAfile "$CERTS/ca.crt" \
+					$a $args -sess_in "$T/$n.$v.sess" >"$T/$n.$v.b.sc" 2>&1
+			done
+		done <"$T/xservers"
 	fi
-	stop "$XP"; stop "$XS"; stop "$XE"
+	for p in $XCLI $XPIDS; do stop "$p"; done
 	[ $xok = yes ] && break
 done
+# xclient_check CASE NAME REASON: NAME's second connection was not resumed,
+# and a full handshake refused the server with REASON.
+xclient_check() {
+	if grep -q '^2 got' "$T/$2.got" || grep -q "rule \"$2\": connected .*session resumed" "$T/$2.log"; then
+		fail "$1" "the session was resumed after $3$(show "$T/$2.got" "$T/$2.log")"
+	elif ! grep -q "rule \"$2\": certificate verification failed: $3" "$T/$2.log"; then
+		fail "$1" "no full handshake refusing the server ($3)$(show "$T/$2.got" "$T/$2.log")"
+	else
+		pass "$1 (round $xround)"
+	fi
+}
+# xserver_check CASE NAME VERSION REGEX: s_client's second connection to
+# server NAME (VERSION 13 or 12) was not echoed (nor, in TLS 1.3, resumed:
+# a TLS 1.2 session id the engine refuses after the handshake is "Reused"
+# for s_client), and the server logged a line matching REGEX (after
+# "resume-in": ).
+xserver_check() {
+	if grep -q "hello $2.$3.b\$" "$T/$2.$3.b.sc" ||
+		{ [ "$3" = 13 ] && grep -q '^Reused, ' "$T/$2.$3.b.sc"; }; then
+		fail "$1" "the session was resumed and the data echoed$(show "$T/$2.$3.b.sc" "$T/$2.log")"
+	elif ! grep -q -E "rule \"resume-in\": ($4)" "$T/$2.log"; then
+		fail "$1" "no refusal logged ($4)$(show "$T/$2.log")"
+	else
+		pass "$1"
+	fi
+}
 if [ $xok = no ]; then
-	fail expired_peer_sessions "the first connections never came before the certificates expired ($xround rounds)$(show "$T/xout.got" "$T/xout.log" "$T/xin.log")"
+	fail expired_peer_sessions "the first connections never came before the certificates expired ($xround rounds)$(show "$T/exp-out.got" "$T/exp-out.log" "$T/xin.log")"
 else
-	name=expired_server_certificate_session_not_offered
-	if grep -q '^2 got' "$T/xout.got" || grep -q 'rule "exp-out": connected .*session resumed' "$T/xout.log"; then
-		fail "$name" "the session was resumed after the server's certificate expired$(show "$T/xout.got" "$T/xout.log")"
-	elif ! grep -q 'rule "exp-out": certificate verification failed: certificate has expired' "$T/xout.log"; then
-		fail "$name" "no full handshake refusing the expired certificate$(show "$T/xout.got" "$T/xout.log")"
-	else
-		pass "$name (round $xround)"
-	fi
-	name=expired_client_certificate_ticket_not_resumed_tls13
-	if grep -q 'hello xin13.b$' "$T/xin13.b.sc" || grep -q '^Reused, ' "$T/xin13.b.sc"; then
-		fail "$name" "the session was resumed and the data echoed$(show "$T/xin13.b.sc" "$T/xin.log")"
-	elif ! grep -q 'rule "resume-in": certificate verification failed: certificate has expired' "$T/xin.log"; then
-		fail "$name" "no full handshake refusing the expired certificate$(show "$T/xin.log")"
-	else
-		pass "$name"
-	fi
-	name=expired_client_certificate_session_id_refused_tls12
-	if grep -q 'hello xin12.b$' "$T/xin12.b.sc"; then
-		fail "$name" "the session was resumed and the data echoed$(show "$T/xin12.b.sc" "$T/xin.log")"
-	elif ! grep -q "rule \"resume-in\": resumed session refused: the peer's certificate has expired" "$T/xin.log"; then
-		fail "$name" "no refusal logged$(show "$T/xin.log")"
-	else
-		pass "$name"
-	fi
+	xclient_check expired_server_certificate_session_not_offered exp-out 'certificate has expired'
+	xclient_check expired_server_intermediate_session_not_offered xint-out 'certificate has expired'
+	xclient_check expired_crl_server_session_not_offered xcrl-out 'CRL has expired'
+	expired='certificate verification failed: certificate has expired'
+	xserver_check expired_client_certificate_ticket_not_resumed_tls13 xin 13 "$expired"
+	# A TLS 1.2 session id: not resumed (a full handshake), or resumed and
+	# refused by the engine's own look (core/tls.c resumed_peer_ok).
+	xserver_check expired_client_certificate_session_id_refused_tls12 xin 12 \
+		"$expired|resumed session refused: the peer's certificate has expired"
+	xserver_check expired_client_intermediate_ticket_not_resumed_tls13 xint-in 13 "$expired"
+	xserver_check expired_client_intermediate_session_id_not_resumed_tls12 xint-in 12 "$expired"
+	xserver_check expired_crl_client_ticket_not_resumed_tls13 xcrl-in 13 'certificate verification failed: CRL has expired'
+	xserver_check expired_crl_client_session_id_not_resumed_tls12 xcrl-in 12 'certificate verification failed: CRL has expired'
 fi
 
 # --- tlsshim --check on key files --------------------------------------------

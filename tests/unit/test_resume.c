@@ -88,6 +88,22 @@ static bool check_stub(const void *arg, X509 *leaf, char *why, size_t whylen)
 	return *(const bool *)arg;
 }
 
+/* Client status callbacks: the connection's sessions hold until an hour
+ * from now, or until a second ago. */
+static int bound_ahead(SSL *ssl, void *arg)
+{
+	(void)arg;
+	resume_bound(ssl, time(NULL) + 3600);
+	return 1;
+}
+
+static int bound_past(SSL *ssl, void *arg)
+{
+	(void)arg;
+	resume_bound(ssl, time(NULL) - 1);
+	return 1;
+}
+
 static SSL_CTX *build(struct policy_rule *r, char *why, size_t len)
 {
 	enum ctx_err_key which;
@@ -222,6 +238,27 @@ int main(void)
 		EXPECT(one_connection(&c, &s12, "localhost") == 1);
 		EXPECT(one_connection(&c, &s12, "localhost") == 1);
 		SSL_CTX_free(c.ctx);
+	}
+
+	/* What a connection's OCSP check notes (policy/ocsp.c calls
+	 * resume_bound with the end of the response it accepted): a session
+	 * of that connection is kept only while that end is ahead, and a
+	 * resumed connection's new tickets carry it on.  A status callback
+	 * (called on every client handshake that asks for a status) stands in
+	 * for the check. */
+	UNIT_CASE("resume: a session is not kept past the bound its connection noted (OCSP)") {
+		for (int past = 0; past <= 1; past++) {
+			struct policy_rule c = client_rule(past ? "cli-ocsp-past" : "cli-ocsp-ahead");
+			EXPECT(build(&c, why, sizeof why) != NULL);
+			if (!c.ctx)
+				continue;
+			EXPECT(SSL_CTX_set_tlsext_status_type(c.ctx, TLSEXT_STATUSTYPE_ocsp) == 1);
+			EXPECT(SSL_CTX_set_tlsext_status_cb(c.ctx, (past ? bound_past : bound_ahead)) == 1);
+			EXPECT(one_connection(&c, &s13, "localhost") == 0);
+			EXPECT(one_connection(&c, &s13, "localhost") == (past ? 0 : 1));
+			EXPECT(one_connection(&c, &s13, "localhost") == (past ? 0 : 1));
+			SSL_CTX_free(c.ctx);
+		}
 	}
 
 	UNIT_CASE("resume: a freed rule's sessions leave the cache") {
