@@ -84,7 +84,14 @@ trap 'exit 130' INT TERM
 passed=0
 failed=0
 cpu=0
-suite_start=$(date +%s)
+# now: $_now, whole seconds since boot (/proc/uptime: a built-in read,
+# not a date process twice a job).
+now() {
+	_now=0
+	{ read -r _now _ </proc/uptime; } 2>/dev/null
+	_now=${_now%.*}
+}
+now; suite_start=$_now
 # The system's Python when there is one (as on CI): a version manager's
 # python3 shim can take a second to start on a busy machine.
 if [ -x /usr/bin/python3 ] && [ "$(command -v python3)" != /usr/bin/python3 ]; then
@@ -140,9 +147,12 @@ for b in $builds; do
 		failed=$((failed + 1)); continue
 	fi
 	[ -n "${first_certs:-}" ] && [ -d "$first_certs" ] || first_certs=$certs
-	# The build's sanitizer, once (not nm for every job of it).
-	if nm -D "$B/libtlsshim.so" 2>/dev/null | grep -q __asan_init; then echo asan
-	elif nm -D "$B/libtlsshim.so" 2>/dev/null | grep -q __tsan_init; then echo tsan
+	# The build's sanitizer and the path of its runtime, once (not nm
+	# and the compiler driver for every job of it).
+	if nm -D "$B/libtlsshim.so" 2>/dev/null | grep -q __asan_init; then
+		echo "asan $(${CC:-cc} -print-file-name=libasan.so)"
+	elif nm -D "$B/libtlsshim.so" 2>/dev/null | grep -q __tsan_init; then
+		echo "tsan $(${CC:-cc} -print-file-name=libtsan.so)"
 	else echo none; fi >"$work/san-$label"
 	if [ "$audit" != 0 ] && [ ! -x "$B/tools/wireaudit" ]; then
 		echo "FAIL [$label] wire audit: $B/tools/wireaudit is missing (make test-build)"
@@ -248,10 +258,10 @@ run_job() {
 	fi
 	export TLSSHIM_CAPTURE_BUFFER_KB
 	export TLSSHIM_TEST_NAME="[$label] $name"
-	_san=none
-	read -r _san <"$work/san-$label"
+	_san=none _sanrt=""
+	read -r _san _sanrt <"$work/san-$label"
 	if [ "$_san" = asan ]; then
-		asan=$(${CC:-cc} -print-file-name=libasan.so)
+		asan=$_sanrt
 		# tools/sanfirst.so initialises the runtime before any
 		# constructor of the program's libraries can call into the
 		# library's instrumented code (tests/tools/sanfirst.c).
@@ -271,7 +281,7 @@ run_job() {
 		# program never joins (report_thread_leaks) are its own business;
 		# a program may fork while threads run (die_after_fork=0), which
 		# is what the fork tests check.  Suppressions: tests/tsan.supp.
-		tsan=$(${CC:-cc} -print-file-name=libtsan.so)
+		tsan=$_sanrt
 		export SHIM_PRELOAD="$tsan $TLSSHIM_LIB"
 		export TSAN_OPTIONS="exitcode=66:log_path=$J/tsan:die_after_fork=0:report_thread_leaks=0:second_deadlock_stack=1:suppressions=$top/tests/tsan.supp"
 		unset ASAN_OPTIONS UBSAN_OPTIONS 2>/dev/null || true
@@ -289,7 +299,7 @@ run_job() {
 		unset SHIM_WRAP 2>/dev/null || true
 	fi
 	case "$t" in *.sh) cmd="sh $t" ;; *) cmd="$t" ;; esac
-	_start=$(date +%s)
+	now; _start=$_now
 	if [ -n "$ISO" ]; then
 		# shellcheck disable=SC2086
 		timeout -k 10 $((script_timeout + 120)) $ISO sh "$top/tests/tools/nsrun.sh" \
@@ -302,11 +312,17 @@ run_job() {
 		timeout -k 5 "$script_timeout" $cmd >>"$J/out" 2>&1 </dev/null 3>&-
 		echo $? >"$J/rc"
 	fi
-	_secs=$(( $(date +%s) - _start ))
-	rc=$(cat "$J/rc" 2>/dev/null || echo 125)
+	now; _secs=$((_now - _start))
+	rc=125
+	{ read -r rc <"$J/rc"; } 2>/dev/null
 	p=$(grep -c '^PASS ' "$J/out")
 	f=$(grep -c '^FAIL ' "$J/out")
-	san=$(cat "$J"/asan.* "$J"/ubsan.* "$J"/tsan.* 2>/dev/null | head -60)
+	san=""
+	for _sf in "$J"/asan.* "$J"/ubsan.* "$J"/tsan.*; do
+		[ -e "$_sf" ] || continue
+		san=$(cat "$J"/asan.* "$J"/ubsan.* "$J"/tsan.* 2>/dev/null | head -60)
+		break
+	done
 	if [ -n "$san" ]; then
 		f=$((f + 1))
 		echo "FAIL [$label] $name: sanitizer report" >>"$J/out"
@@ -323,7 +339,12 @@ run_job() {
 		f=1
 		echo "FAIL [$label] $name: ran no case" >>"$J/out"
 	fi
-	_left=$(cd "$J/tmp" && find . -mindepth 1 -maxdepth 2 2>/dev/null | head -n 5 | tr '\n' ' ')
+	_left=""
+	for _lf in "$J/tmp"/* "$J/tmp"/.[!.]* "$J/tmp"/..?*; do
+		[ -e "$_lf" ] || [ -L "$_lf" ] || continue
+		_left=$(cd "$J/tmp" && find . -mindepth 1 -maxdepth 2 2>/dev/null | head -n 5 | tr '\n' ' ')
+		break
+	done
 	if [ -n "$_left" ]; then
 		f=$((f + 1))
 		echo "FAIL [$label] $name: files left behind in its temporary directory (its cleanup did not run): $_left" >>"$J/out"
@@ -335,16 +356,21 @@ run_job() {
 		f=$(grep -c '^FAIL ' "$J/out")
 	fi
 	if [ "$TLSSHIM_AUDIT" != 0 ]; then
-		audit_job >>"$J/out" 2>&1
-		p=$(grep -c '^PASS ' "$J/out")
-		f2=$(grep -c '^FAIL wire audit' "$J/out")
-		f=$((f + f2))
+		# (its lines counted with built-ins as they are appended)
+		audit_job >"$J/audit.lines" 2>&1
+		while IFS= read -r _al || [ -n "$_al" ]; do
+			case "$_al" in
+			"PASS "*) p=$((p + 1)) ;;
+			"FAIL wire audit"*) f=$((f + 1)) ;;
+			esac
+			printf '%s\n' "$_al"
+		done <"$J/audit.lines" >>"$J/out"
 	fi
 	# CPU time of the test and its audit (this subshell's waited-for
 	# children; dash and bash print "0m1.5s 0m0.2s" for user and system):
 	# what to cut first when make check is slow.
 	times >"$J/times"       # (not in a pipe: that would be a subshell's own)
-	_cpu=$(sed -n 2p "$J/times" | awk '{ split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%d", u[1] * 60 + u[2] + s[1] * 60 + s[2] + 0.5 }')
+	_cpu=$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%d", u[1] * 60 + u[2] + s[1] * 60 + s[2] + 0.5 }' "$J/times")
 	echo "$p $f $_secs ${_cpu:-0}" >"$J/result"
 	# For the table of the slowest tests at the end: CPU, wall time, and
 	# when the test started (seconds into the suite: the order's effect).
@@ -369,7 +395,8 @@ audit_job() {
 	if [ $_bigcap = 0 ] && [ -z "$capture_kb_env" ] && [ "$_capsz" -gt "$_caplim" ]; then
 		echo "FAIL wire audit: the capture took $((_capsz / 1048576)) MB, more than $((_caplim / 1048576)) MB: a test that moves that much must have the line '# tlsshim-test: big-capture' (a 512 MiB capture buffer; the 64 MiB one could drop packets on a busy machine)"
 	fi
-	_cap=$(cat "$J/capture" 2>/dev/null)
+	_cap=""
+	{ read -r _cap <"$J/capture"; } 2>/dev/null
 	if [ ! -s "$J/tcpdump.err" ] || [ "$_cap" = capture-failed ]; then
 		echo "FAIL wire audit: tcpdump did not start: $(tr '\n' ' ' <"$J/tcpdump.err" 2>/dev/null | cut -c1-300)"
 		return
@@ -387,16 +414,34 @@ audit_job() {
 		echo "FAIL wire audit: tcpdump dropped $_drop packets: the capture cannot prove anything ($(tr '\n' ' ' <"$J/tcpdump.err" | cut -c1-200))"
 		return
 	fi
-	python3 "$top/tests/tools/policyrules.py" "$J/audit/policies" >"$J/rules" 2>"$J/rules.err"
-	sed 's/^/    note: /' "$J/rules.err"
+	# (no policy, no rules: a unit test's Python start-up saved; -I -S:
+	# it imports re and sys only, not the site's packages)
+	if [ -s "$J/audit/policies" ]; then
+		python3 -I -S "$top/tests/tools/policyrules.py" "$J/audit/policies" >"$J/rules" 2>"$J/rules.err"
+		[ ! -s "$J/rules.err" ] || sed 's/^/    note: /' "$J/rules.err"
+	else
+		: >"$J/rules"
+	fi
 	_ex=""
-	for _port in $(cut -d' ' -f1 "$J/audit/excludes" | sort -u); do _ex="$_ex --exclude $_port"; done
+	if [ -s "$J/audit/excludes" ]; then
+		for _port in $(cut -d' ' -f1 "$J/audit/excludes" | sort -u); do _ex="$_ex --exclude $_port"; done
+	fi
 	# shellcheck disable=SC2086
 	"$B/tools/wireaudit" --test "[$label] $name" --rules "$J/rules" $_ex "$J/wire.pcap" >"$J/audit.out" 2>&1
 	_arc=$?
-	_sum=$(grep '^audited ' "$J/audit.out" | tail -n 1)
-	_n=$(echo "$_sum" | sed -n 's/^audited \([0-9]*\) TLS connections, \([0-9]*\) bytes.*/\1/p')
-	_b=$(echo "$_sum" | sed -n 's/^audited \([0-9]*\) TLS connections, \([0-9]*\) bytes.*/\2/p')
+	# its last "audited N TLS connections, B bytes..." line (built-ins)
+	_sum="" _n="" _b=""
+	while IFS= read -r _al || [ -n "$_al" ]; do
+		case "$_al" in "audited "*) _sum=$_al ;; esac
+	done <"$J/audit.out"
+	_b=${_sum#audited }
+	_n=${_b%% TLS connections, *}
+	_b=${_b#* TLS connections, }
+	_b=${_b%% bytes*}
+	case "$_sum" in
+	"audited "*" TLS connections, "*" bytes"*) case "$_n$_b" in ''|*[!0-9]*) _n="" _b="" ;; esac ;;
+	*) _n="" _b="" ;;
+	esac
 	_x=""
 	if [ -s "$J/audit/excludes" ]; then
 		_x="; excluded (deliberate plaintext): $(sort -u "$J/audit/excludes" | sed 's/^\([0-9]*\)@[^ ]* /port \1 (one client): /; s/^\([0-9]*\) /port \1: /' | tr '\n' ';' | sed 's/;$//; s/;/; /g')"
@@ -454,6 +499,7 @@ if [ -s "$work/failures" ]; then
 	echo "failures (their output is above):"
 	head -n 60 "$work/failures"
 fi
-echo "suite took $(( $(date +%s) - suite_start ))s with $jobs jobs; the tests used ${cpu}s of CPU"
+now
+echo "suite took $((_now - suite_start))s with $jobs jobs; the tests used ${cpu}s of CPU"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
