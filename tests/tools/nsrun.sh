@@ -44,6 +44,17 @@ others() {
 	[ -s "$J/others" ]
 }
 
+# capture_ready: tcpdump has said "listening on" (built-ins: polled every
+# 20 ms while it sets up its ring, a grep each time before).
+capture_ready() {
+	{
+		while IFS= read -r _l || [ -n "$_l" ]; do
+			case "$_l" in *'listening on'*) return 0 ;; esac
+		done <"$J/tcpdump.err"
+	} 2>/dev/null
+	return 1
+}
+
 tcpd=""
 if [ "${TLSSHIM_AUDIT:-1}" != 0 ]; then
 	# -U: every packet goes to the file as soon as tcpdump has it (no
@@ -64,7 +75,7 @@ if [ "${TLSSHIM_AUDIT:-1}" != 0 ]; then
 		-B "${TLSSHIM_CAPTURE_BUFFER_KB:-524288}" "$filter" 2>"$J/tcpdump.err" </dev/null &
 	tcpd=$!
 	_n=0
-	while ! grep -q 'listening on' "$J/tcpdump.err" 2>/dev/null; do
+	while ! capture_ready; do
 		_n=$((_n + 1))
 		if [ $_n -gt 750 ] || ! kill -0 "$tcpd" 2>/dev/null; then
 			echo "capture-failed" >"$J/capture"
