@@ -53,16 +53,21 @@ int conntab_init(void)
 
 /* Mutations take the lock only to stay out of a fork in progress; the
  * words themselves change atomically, so a signal handler that interrupted
- * its own thread inside a mutation may go on without it. */
+ * its own thread inside a mutation may go on without it.  A mutation holds
+ * it for an atomic exchange and a store: no cancellation point, so it
+ * leaves the thread's cancellation state alone (xlock_lock_brief_unless_mine:
+ * 4 pthread_setcancelstate() calls fewer for an accept and its close).
+ * The fork's prepare handler holds it across the connections' locks and
+ * the fork: it counts (conntab_fork_lock). */
 static bool mut_lock(void)
 {
-	return xlock_lock_unless_mine(&mut);
+	return xlock_lock_brief_unless_mine(&mut);
 }
 
 static void mut_unlock(bool taken)
 {
 	if (taken)
-		xlock_unlock(&mut);
+		xlock_unlock_brief(&mut);
 }
 
 static void note_high(int fd)
@@ -236,7 +241,7 @@ void conntab_fork_lock(void)
 {
 	size_t h;
 
-	fork_mut_taken = mut_lock();
+	fork_mut_taken = xlock_lock_unless_mine(&mut);
 	nfork_locked = 0;
 	h = conntab_high();
 	for (size_t fd = 0; fd < h && nfork_locked < FORK_LOCK_MAX; fd++) {

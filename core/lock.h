@@ -198,17 +198,25 @@ static inline bool xlock_take_(struct xlock *l, const struct timespec *until)
 	return xlock_try(l) || xlock_take_slow(l, until);
 }
 
-static inline bool xlock_take(struct xlock *l, const struct timespec *until)
+/* brief: the holder reaches no cancellation point before it lets go
+ * (xlock_lock_brief_unless_mine): its cancellation state is left alone. */
+static inline bool xlock_take_as(struct xlock *l, const struct timespec *until, bool brief)
 {
 	bool ok;
 
 	VALGRIND_HG_MUTEX_LOCK_PRE(l, until != NULL);
 	ok = xlock_take_(l, until);
 	if (ok) {
-		xlock_held_more();
+		if (!brief)
+			xlock_held_more();
 		VALGRIND_HG_MUTEX_LOCK_POST(l);
 	}
 	return ok;
+}
+
+static inline bool xlock_take(struct xlock *l, const struct timespec *until)
+{
+	return xlock_take_as(l, until, false);
 }
 
 static inline void xlock_lock(struct xlock *l)
@@ -216,7 +224,7 @@ static inline void xlock_lock(struct xlock *l)
 	(void)xlock_take(l, NULL);
 }
 
-static inline void xlock_unlock(struct xlock *l)
+static inline void xlock_release_as(struct xlock *l, bool brief)
 {
 	VALGRIND_HG_MUTEX_UNLOCK_PRE(l);
 	atomic_store_explicit(&l->holder, 0, memory_order_seq_cst);
@@ -227,7 +235,13 @@ static inline void xlock_unlock(struct xlock *l)
 		errno = e;
 	}
 	VALGRIND_HG_MUTEX_UNLOCK_POST(l);
-	xlock_held_less();
+	if (!brief)
+		xlock_held_less();
+}
+
+static inline void xlock_unlock(struct xlock *l)
+{
+	xlock_release_as(l, false);
 }
 
 /* A lock that does not wait: false when taken (by anyone). */
@@ -275,6 +289,24 @@ static inline bool xlock_lock_unless_mine(struct xlock *l)
 		return false;
 	xlock_lock(l);
 	return true;
+}
+
+/* The same for a hold so brief that no cancellation point comes before
+ * the release (a few atomic stores; its wait for the lock is none either:
+ * xlock_wait): the thread's cancellation state is neither saved nor
+ * restored, two pthread_setcancelstate() calls fewer per hold.  Released
+ * with xlock_unlock_brief.  Every other hold of the same lock may count. */
+static inline bool xlock_lock_brief_unless_mine(struct xlock *l)
+{
+	if (xlock_mine(l))
+		return false;
+	(void)xlock_take_as(l, NULL, true);
+	return true;
+}
+
+static inline void xlock_unlock_brief(struct xlock *l)
+{
+	xlock_release_as(l, true);
 }
 
 /* For exit paths: never block for ever.  false when this thread holds it

@@ -2,7 +2,8 @@
 # tests/preload/passthrough.sh — what the shim must leave alone or refuse
 # outright: action "deny" (connect and accept), action "plain", sockets
 # that match no rule (other port, other address), first match wins, UDP
-# sockets and AF_UNIX sockets under catch-all rules.
+# sockets and AF_UNIX sockets under catch-all rules; a pass-through
+# connection leaves the thread's cancellation state alone.
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim passthrough_setup
@@ -225,6 +226,33 @@ if plain_echo "$name" -1 "$P"; then
 	else fail "$name" "client exit $rc$(show "$T/$name.cerr" "$T/$name.log")"; fi
 else
 	fail "$name" "echo_server never listened"
+fi
+
+# --- a pass-through connection leaves the cancellation state alone ---------
+# Rules like the bench's pass-through policy (TLS, on ports nothing here
+# uses): 40 connections of a program to itself (connect, accept, 32 bytes
+# each way, both ends closed) change no thread's cancellation state.  The
+# table's mutation lock is held for an exchange and a store, with no
+# cancellation point; it used to save and restore the state as the
+# engine's locks must: 8 pthread_setcancelstate() calls per connection.
+name=passthrough_connection_keeps_cancel_state
+P1=$(free_port); P2=$(free_port)
+policy "$T/$name.conf" <<EOF
+rules = (
+  { name = "other-in"; direction = "accept"; port = $P1;
+    cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; },
+  { name = "other-out"; direction = "connect"; port = $P2; ca = "$CERTS/ca.crt"; }
+);
+EOF
+export TLSSHIM_LOG_FILE="$T/$name.log"
+shimmed "$PROGS/cancelcount" 40 >"$T/$name.out" 2>"$T/$name.err"
+rc=$?
+if [ "$rc" -ne 0 ]; then
+	fail "$name" "cancelcount exit $rc$(show "$T/$name.err" "$T/$name.log")"
+elif ! grep -q '^connections 40 setcancelstate 0$' "$T/$name.out"; then
+	fail "$name" "the pass-through path changed the cancellation state: $(cat "$T/$name.out")"
+else
+	pass "$name"
 fi
 
 # --- catch-all TLS rules (no port, no address) leave UDP and AF_UNIX alone --
