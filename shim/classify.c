@@ -128,7 +128,7 @@ bool shim_resolve_accepted(int fd, const struct sockaddr *peer, socklen_t pl, st
 	int proto = 0, kind;
 	socklen_t l = sizeof proto;
 
-	memset(v, 0, sizeof *v);
+	shim_verdict_clear(v);
 	*err = 0;
 	if (!shim_policy || !shim_policy->has[POLICY_ACCEPT])
 		return false;
@@ -145,13 +145,13 @@ bool shim_resolve_accepted(int fd, const struct sockaddr *peer, socklen_t pl, st
 	 * unless the rule says plain. */
 	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) < 0) {
 		*err = errno;
-		memset(v, 0, sizeof *v);
+		shim_verdict_clear(v);
 		return false;
 	}
 	kind = shim_stream_kind(fd, proto);
 	if (kind != SHIM_SOCK_TCP && (kind != SHIM_SOCK_FOREIGN || v->rule->action == POLICY_PLAIN)) {
 		*err = kind < 0 ? -kind : 0;
-		memset(v, 0, sizeof *v);
+		shim_verdict_clear(v);
 		return false;
 	}
 	/* No address from accept (the program gave no buffer): the log's. */
@@ -191,7 +191,7 @@ bool shim_resolve_connect(int fd, const struct sockaddr *dst, socklen_t len, str
 	}
 	if (tcp < 0)
 		*err = -tcp;
-	memset(v, 0, sizeof *v);
+	shim_verdict_clear(v);
 	return false;
 }
 

@@ -501,14 +501,12 @@ static void forget_range(int epfd, struct ep_set *s, const void *arg)
 	}
 }
 
-void shim_epoll_fds_closed(int first, int last)
+static __attribute__((noinline)) void fds_closed(int first, int last)
 {
 	int range[2] = { first, last };
 	struct ep_set *gone[LIVE_MAX];
 	int ng = 0;
 
-	if (!atomic_load_explicit(&nlive, memory_order_relaxed))
-		return;
 	pthread_mutex_lock(&sets_lock);
 	/* An instance among them (close_range, closefrom, dup2/dup3 onto its
 	 * number, or a number closed behind our back and handed out again):
@@ -537,6 +535,15 @@ void shim_epoll_fds_closed(int first, int last)
 	/* Calls still inside them keep them until they leave. */
 	for (int i = 0; i < ng; i++)
 		set_closed(gone[i]);
+}
+
+/* Every accept and close asks: while the process has no epoll instance,
+ * a load and a return (the slow path's 2 KiB frame out of the way: 16
+ * instructions a call before). */
+void shim_epoll_fds_closed(int first, int last)
+{
+	if (atomic_load_explicit(&nlive, memory_order_relaxed))
+		fds_closed(first, last);
 }
 
 /* fd is about to name another file (a pump's socketpair end, by dup2):

@@ -39,7 +39,7 @@ static void client_name(struct shim_verdict *v, const struct sockaddr *peer, shi
 bool shim_verdict_accepted(const struct policy *p, const struct sockaddr *local, socklen_t ll,
 			   const struct sockaddr *peer, socklen_t pl, int fd, struct shim_verdict *v)
 {
-	memset(v, 0, sizeof *v);
+	shim_verdict_clear(v);
 	if (!p || !p->has[POLICY_ACCEPT] || !is_inet(local) ||
 	    !(v->rule = policy_match(p, POLICY_ACCEPT, local, ll, NULL)))
 		return false;
@@ -56,7 +56,7 @@ bool shim_verdict_connect(const struct policy *p, const struct sockaddr *dst, so
 {
 	struct sockaddr_storage ss;
 
-	memset(v, 0, sizeof *v);
+	shim_verdict_clear(v);
 	if (!p || !p->has[POLICY_CONNECT] || !dst || len < sizeof(sa_family_t) || !is_inet(dst))
 		return false;
 	len = shim_norm_addr(dst, len, &ss);
@@ -73,7 +73,7 @@ bool shim_verdict_connected(const struct policy *p, const struct sockaddr *local
 			    const struct sockaddr *peer, socklen_t pl, shim_name_fn name_for,
 			    struct shim_verdict *v)
 {
-	memset(v, 0, sizeof *v);
+	shim_verdict_clear(v);
 	if (!p || !is_inet(local) || !is_inet(peer))
 		return false;
 	shim_format_addr(peer, v->desc, sizeof v->desc);

@@ -20,6 +20,18 @@ struct shim_verdict {
 	bool named;                       /* name holds name_for's answer */
 };
 
+/* No rule, no role, empty strings: what every resolver starts from.  The
+ * strings' tails are never read, so they are not cleared (a memset of the
+ * 376 bytes was 55 instructions, done twice per accept). */
+static inline void shim_verdict_clear(struct shim_verdict *v)
+{
+	v->rule = NULL;
+	v->role = 0;
+	v->desc[0] = '\0';
+	v->name[0] = '\0';
+	v->named = false;
+}
+
 /* The name a client verifies when its rule names none (resolve.c). */
 typedef void (*shim_name_fn)(const struct sockaddr *peer, char *buf, size_t len);
 
