@@ -56,7 +56,8 @@ int conntab_init(void)
  * its own thread inside a mutation may go on without it.  A mutation holds
  * it for an atomic exchange and a store: no cancellation point, so it
  * leaves the thread's cancellation state alone (xlock_lock_brief_unless_mine:
- * 4 pthread_setcancelstate() calls fewer for an accept and its close).
+ * two pthread_setcancelstate() calls fewer per change).  A change between
+ * words that name no connection takes none (bare_cas).
  * The fork's prepare handler holds it across the connections' locks and
  * the fork: it counts (conntab_fork_lock). */
 static bool mut_lock(void)
@@ -134,11 +135,41 @@ int conntab_attach(int fd, struct tls_conn *c)
 	return 0;
 }
 
+/* A word that names no connection (UNSEEN, PLAIN, OWN, PUMPED, REFUSED):
+ * fork's prepare handler passes over it. */
+static bool bare(uintptr_t v)
+{
+	return v <= CT_TAGS;
+}
+
+/* From one bare word to another (a pass-through socket's accept, connect
+ * and close): no connection appears or goes, so the fork's prepare
+ * handler has nothing to be kept from, and the change needs no lock.  The
+ * high-water mark is raised first: a fork between the two leaves the
+ * child a number its walks reach holding the old word, never a new word
+ * above the mark.  false when the word is (or became) a connection. */
+static bool bare_cas(int fd, uintptr_t *old, uintptr_t new_)
+{
+	if (!bare(*old) || !bare(new_))
+		return false;
+	if (new_ != CT_UNSEEN)
+		note_high(fd);
+	return atomic_compare_exchange_strong_explicit(&conntab_slots[fd], old, new_, memory_order_acq_rel,
+						       memory_order_acquire);
+}
+
 void conntab_set(int fd, uintptr_t state)
 {
+	uintptr_t v;
+
 	if (fd < 0 || (size_t)fd >= conntab_size)
 		return;
-	if (conntab_load(fd) == state)
+	v = conntab_load(fd);
+	while (bare(v) && bare(state)) {
+		if (v == state || bare_cas(fd, &v, state))
+			return;
+	}
+	if (v == state)
 		return;
 	drop_word(fd, exchange(fd, state));
 }
@@ -158,6 +189,8 @@ bool conntab_cas(int fd, uintptr_t old, uintptr_t new_)
 
 	if (fd < 0 || (size_t)fd >= conntab_size)
 		return false;
+	if (bare(old) && bare(new_))
+		return bare_cas(fd, &old, new_);
 	t = mut_lock();
 	ok = atomic_compare_exchange_strong_explicit(&conntab_slots[fd], &old, new_,
 						     memory_order_acq_rel, memory_order_acquire);

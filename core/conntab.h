@@ -23,8 +23,9 @@
  * The fast path (one load, no lock, no write) tells pass-through numbers
  * (PLAIN, PUMPED) from the rest.  Taking a reference on a TLS connection
  * is lock-free too (see conntab_get).  Every change of a word is an atomic
- * exchange or compare-and-swap; the mutation lock only keeps changes out
- * of a fork()'s prepare handler (see docs/locking.md).
+ * exchange or compare-and-swap; the mutation lock only keeps changes that
+ * involve a connection out of a fork()'s prepare handler, and a change
+ * between words that name none takes no lock (see docs/locking.md).
  */
 #ifndef TLSSHIM_CORE_CONNTAB_H
 #define TLSSHIM_CORE_CONNTAB_H
@@ -130,9 +131,10 @@ size_t conntab_high(void);
 void conntab_each_conn(int first, int last, void (*fn)(int fd, struct tls_conn *c, void *arg),
 		       void *arg);
 
-/* fork(): every mutation is kept out while the prepare handler holds the
- * lock of every connection in the table (registry first, as everywhere),
- * so no lock of ours is held mid-operation in the child. */
+/* fork(): every change that involves a connection is kept out while the
+ * prepare handler holds the lock of every connection in the table
+ * (registry first, as everywhere), so no lock of ours is held
+ * mid-operation in the child. */
 void conntab_fork_lock(void);
 void conntab_fork_unlock(bool child);
 

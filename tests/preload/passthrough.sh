@@ -232,9 +232,10 @@ fi
 # Rules like the bench's pass-through policy (TLS, on ports nothing here
 # uses): 40 connections of a program to itself (connect, accept, 32 bytes
 # each way, both ends closed) change no thread's cancellation state.  The
-# table's mutation lock is held for an exchange and a store, with no
-# cancellation point; it used to save and restore the state as the
-# engine's locks must: 8 pthread_setcancelstate() calls per connection.
+# table's mutation lock, held for an exchange and a store (no cancellation
+# point; a pass-through socket's changes now take no lock at all), used
+# to save and restore it as the engine's locks must: 8
+# pthread_setcancelstate() calls per connection.
 name=passthrough_connection_keeps_cancel_state
 P1=$(free_port); P2=$(free_port)
 policy "$T/$name.conf" <<EOF

@@ -2,10 +2,13 @@
  * every state and transition, the tombstone across a close, references
  * (the table's, the caller's), lock-free lookups racing replacements,
  * the walk over connections, and fork's locking of every connection. */
+#include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <openssl/ssl.h>
@@ -34,6 +37,20 @@ static void count_conn(int fd, struct tls_conn *c, void *arg)
 }
 
 /* ---- a lookup racing replacements ------------------------------------------ */
+
+/* A pass-through socket's changes, made by another thread while the
+ * test holds the fork's prepare handler's lock. */
+static sem_t bare_done;
+
+static void *bare_changes(void *arg)
+{
+	int fd = *(int *)arg;
+
+	conntab_set(fd, CT_PLAIN);
+	if (conntab_cas(fd, CT_PLAIN, CT_UNSEEN))
+		sem_post(&bare_done);
+	return NULL;
+}
 
 static _Atomic int stop_race;
 static _Atomic long lookups, hits;
@@ -152,6 +169,29 @@ int main(void)
 		conntab_end_close(31, mine);
 		tls_conn_unref(mine);
 		conntab_set(30, CT_UNSEEN);
+	}
+	UNIT_CASE("conntab: words that name no connection change while a fork is being prepared") {
+		/* A pass-through accept (UNSEEN to PLAIN) and its close (back)
+		 * need no lock: no connection appears or goes.  They used to
+		 * wait for the mutation lock, which the fork's prepare handler
+		 * holds from before the fork to after it. */
+		struct timespec until;
+		pthread_t t;
+		int fd = 34, done;
+
+		sem_init(&bare_done, 0, 0);
+		conntab_fork_lock();
+		pthread_create(&t, NULL, bare_changes, &fd);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 10;
+		while ((done = sem_timedwait(&bare_done, &until)) < 0 && errno == EINTR)
+			;
+		conntab_fork_unlock(false);
+		pthread_join(t, NULL);
+		EXPECT(done == 0);
+		EXPECT(conntab_load(fd) == CT_UNSEEN);
+		EXPECT(conntab_high() > (size_t)fd);
+		sem_destroy(&bare_done);
 	}
 	UNIT_CASE("conntab: fork's prepare handler holds every connection, then lets go") {
 		struct tls_conn *a = conn();
