@@ -130,6 +130,9 @@ srv_case() {
 
 srv_case id_srv_cn_allowed ok alice 'allow_cn = "alice";'
 srv_case id_srv_cn_refused refused bob 'allow_cn = "alice";' 'SAN "URI:spiffe://example.org/ns/prodX/a, DNS:a.b.clients.example, IP:10.1.2.4"'
+# A name that only begins with the certificate's is not it: the whole
+# entry is compared, not the certificate's length of it.
+srv_case id_srv_cn_longer_name_refused refused alice 'allow_cn = "alice-admin";' 'SAN "URI:spiffe://example.org/ns/prod/sa/alice'
 srv_case id_srv_ou_allowed ok alice 'allow_ou = ["dev", "ops"];'
 srv_case id_srv_ou_near_miss_refused refused carol 'allow_ou = "ops";' 'OU=ops2'
 srv_case id_srv_spiffe_prefix_allowed ok alice 'allow_uri = "spiffe://example.org/ns/prod/*";'
