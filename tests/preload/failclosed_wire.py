@@ -32,9 +32,10 @@ timeout, every loop a deadline: a broken shim makes a case fail, never hang.
   failclosed_wire.py client --port P --ca CA [--host H] [--server-name N]
                      [--expect TEXT] [--send TEXT] [--reply TEXT]
       TLS client: handshake; read until TEXT (--expect) arrived; send;
-      read until the reply is exactly --reply; close_notify.  Prints
-      "handshake ok", "greeting ok", "reply ok" or "error R"; exit 0 when
-      every step worked.
+      read until the reply is exactly --reply; close_notify, and wait for
+      the server's (a bare FIN instead is a truncation: "error unwrap R").
+      Prints "handshake ok", "greeting ok", "reply ok", "unwrap ok" or
+      "error R"; exit 0 when every step worked.
 
   failclosed_wire.py hold --port P [--host H] [--secs S]
       A plain TCP connection that sends nothing: prints "connected", then
@@ -313,10 +314,15 @@ def client(args):
                 out("error reply %s" % show(got[:200]))
                 return 1
             out("reply ok")
+        # The end: our close_notify, then the server's.  A bare FIN (or a
+        # reset) instead of the server's close_notify is a truncation:
+        # never taken for a clean end (strict EOF above).
         try:
             s.unwrap()
-        except (ssl.SSLError, OSError):
-            pass
+        except (ssl.SSLError, OSError) as e:
+            out("error unwrap %s" % reason(e))
+            return 1
+        out("unwrap ok")
     except (ssl.SSLError, OSError) as e:
         out("error %s (after %s)" % (reason(e), show(got[:200])))
         return 1
