@@ -46,6 +46,11 @@ mkcert bob "/O=tlsshim test/OU=dev/CN=bob" clientAuth \
 	"URI:spiffe://example.org/ns/prodX/a, DNS:a.b.clients.example, IP:10.1.2.4" || ok=false
 mkcert carol "/O=tlsshim test/OU=ops2/CN=carol" clientAuth \
 	"URI:spiffe://example.org/ns/prod, DNS:clients.example" || ok=false
+# A dNSName with a NUL byte in it ("x\0.clients.example", as DER: the
+# config syntax cannot write one): a C string comparison would read it as
+# one label under clients.example.
+mkcert nulsan "/O=tlsshim test/OU=ops3/CN=nulsan" clientAuth \
+	"DER:3014821278002e636c69656e74732e6578616d706c65" || ok=false
 mkcert sdb "/O=tlsshim test/OU=data/CN=db" serverAuth \
 	"DNS:localhost, DNS:db.svc.example, URI:spiffe://example.org/ns/prod/db, IP:127.0.0.1" || ok=false
 mkcert srogue "/O=tlsshim test/OU=data/CN=rogue" serverAuth \
@@ -142,6 +147,7 @@ srv_case id_srv_spiffe_exact_allowed ok carol 'allow_uri = "spiffe://example.org
 srv_case id_srv_dns_wildcard_allowed ok alice 'allow_dns = "*.clients.example";'
 srv_case id_srv_dns_wildcard_two_labels_refused refused bob 'allow_dns = "*.clients.example";' 'DNS:a.b.clients.example'
 srv_case id_srv_dns_wildcard_bare_suffix_refused refused carol 'allow_dns = "*.clients.example";' 'DNS:clients.example'
+srv_case id_srv_dns_wildcard_nul_byte_refused refused nulsan 'allow_dns = "*.clients.example";' 'DNS:x[?]\.clients\.example'
 srv_case id_srv_dns_exact_case_blind_allowed ok alice 'allow_dns = "ALICE.Clients.Example";'
 srv_case id_srv_ip_allowed ok alice 'allow_ip = "10.1.2.3";'
 srv_case id_srv_ip_refused refused bob 'allow_ip = ["10.1.2.3", "::1"];' 'IP:10.1.2.4'
