@@ -20,11 +20,13 @@
                      [--tls12] [--timeout S]
       TLS client: handshake, send the known data, one record per line,
       read the echo until all of it came back (or EOF / error / timeout),
-      send close_notify and FIN at once, wait for the peer to close.
+      send close_notify and FIN at once, wait for the peer's close_notify
+      (strict: a bare FIN instead is a truncation), then for it to close.
       Received plaintext goes to stdout; a status line to stderr:
         "peer: handshake failed: ..."  exit 3
         "peer: read error: ..."        exit 1
         "peer: timeout ..."            exit 2
+        "peer: no close_notify from the peer: ..."  exit 5
         "peer: eof after N bytes"      exit 0 if all the data came back, else 4
 
   tls_peer.py plainserver --port P [--send TEXT] [--ready FILE] [--timeout S]
@@ -199,7 +201,31 @@ def client(a):
         status("read error: %s (after %d bytes)" % (e, len(got)))
         rc = 1
     if rc is None:
-        raw = send_close_notify(s)
+        # close_notify and FIN at once (what mitm.py's truncate works on),
+        # then wait for the peer's close_notify: strict EOF (above), a bare
+        # FIN or a reset instead is a truncation, never a clean end.
+        try:
+            s.settimeout(0)
+            try:
+                raw = s.unwrap()            # the peer's came already
+            except ssl.SSLWantReadError:
+                raw = None                  # ours is out: FIN, then wait
+            except ssl.SSLWantWriteError:
+                s.settimeout(a.timeout)     # ours first, whole: then FIN
+                raw = s.unwrap()
+            fin = socket.socket(fileno=os.dup(s.fileno()))
+            try:
+                fin.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            fin.close()
+            if raw is None:
+                s.settimeout(a.timeout)
+                raw = s.unwrap()
+        except (ssl.SSLError, OSError) as e:
+            status("no close_notify from the peer: %s (after %d bytes)" % (e, len(got)))
+            s.close()
+            return 5
         drain(raw, a.timeout)
         status("eof after %d bytes" % len(got))
         return 0 if got == data else 4
