@@ -11,6 +11,8 @@
 #   * a plain client that sends a line and shuts its side down gets no
 #     plain text back (its FIN had counted as a byte read: the socket was
 #     refused, and stdio used it bare);
+#   * an accept rule with action = "deny" for the port: the socket is
+#     refused at start-up, the plain client gets nothing back;
 #   * a super-server that read a byte first: the socket is refused and
 #     stdio on 0 and 1 gets nothing from it (it answered in clear);
 #   * without /proc (a tmpfs over it, as in a chroot without one): the
@@ -80,8 +82,32 @@ EOC
 	fi
 }
 
+# deny_case LABEL: an accept rule with action = "deny" names the port: the
+# adopted socket is refused at start-up (not served in clear): the plain
+# client gets no plain text back, and the log names the rule.
+deny_case() {
+	P=$(free_port)
+	policy "$T/$1.conf" <<EOC
+rules = ( { name = "std-deny"; direction = "accept"; port = $P; action = "deny"; } );
+EOC
+	serve "$1" "$P" 0
+	audit_exclude_during "$P" "a plaintext client on a denied port must get nothing" \
+		timeout $((20 * TS)) "$PY" "$TLSPEER" raw --port "$P" --timeout 3 --send "plain hello
+" --record "$T/$1.rec" >"$T/$1.raw" 2>&1
+	: >>"$T/$1.rec"
+	wait_exit "$SS" 10
+	if [ -s "$T/$1.rec" ]; then
+		fail "$1: a socket adopted on a denied port is refused" "the client got: $(head -c 100 "$T/$1.rec" | od -c | head -n 2 | tr '\n' ' ') $(show "$T/$1.log")"
+	elif [ "$(lines "$T/$1.log" 'rule "std-deny": connection on fd [01] .*refused by policy')" -lt 1 ]; then
+		fail "$1: a socket adopted on a denied port is refused" "no log line naming the deny rule$(show "$T/$1.log")"
+	else
+		pass "$1: a socket adopted on a denied port is refused: the plain client gets nothing"
+	fi
+}
+
 tls_case tls
 plain_case plain-fin 0
+deny_case deny
 plain_case sniffed 1
 tls_case noproc-tls noproc
 plain_case noproc-plain 0 noproc
