@@ -95,15 +95,16 @@ server_case server_expired_crl_refuses_good_client "CRL has expired" "$T/crl-exp
 printf 'SECRET-PLAINTEXT-from-client\n' >"$T/rev.in"
 printf 'tneilc-morf-TXETNIALP-TERCES\n' >"$T/rev.expect"
 
-# client_case NAME WANT(ok|reason) CRL SERVER-CERT SERVER-KEY
+# client_case NAME WANT(ok|reason) CRL SERVER-CERT SERVER-KEY [S_SERVER-ARGS...]
 client_case() {
 	name=$1 want=$2 crl=$3 scert=$4 skey=$5
+	shift 5
 	P=$(free_port)
 	policy "$T/$name.conf" <<EOF
 rules = ( { name = "crl-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; crl = "$crl"; } );
 EOF
 	export TLSSHIM_LOG_FILE="$T/$name.log"
-	bg openssl s_server -accept "127.0.0.1:$P" -naccept 1 -rev -cert "$scert" -key "$skey" >"$T/$name.srv" 2>&1
+	bg openssl s_server -accept "127.0.0.1:$P" -naccept 1 -rev -cert "$scert" -key "$skey" "$@" >"$T/$name.srv" 2>&1
 	srv=$!
 	if ! wait_for "$T/$name.srv" '^ACCEPT' 10; then
 		fail "$name" "s_server did not start$(show "$T/$name.srv")"; stop "$srv"; return
@@ -138,6 +139,29 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=
 	-keyout "$T/other.key" -out "$T/other.crt" 2>/dev/null
 openssl ca -config "$C/ca.cnf" -gencrl -cert "$T/other.crt" -keyfile "$T/other.key" -out "$T/crl-other.pem" >>"$C/log" 2>&1
 client_case client_crl_of_other_ca_refuses "unable to get certificate CRL" "$T/crl-other.pem" "$CERTS/server.crt" "$CERTS/server.key"
+# Every certificate of the chain is checked, not the leaf alone: a server
+# certificate of an intermediate CA that the root's CRL revokes is refused
+# (the file holds the root's CRL and the intermediate's, which revokes
+# nothing of the server's).
+printf 'basicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\n' >"$T/inter.ext"
+printf '[ ext ]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = serverAuth\nsubjectAltName = DNS:localhost, IP:127.0.0.1\n' >"$T/ileaf.ext"
+if openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/O=tlsshim test/CN=revoked intermediate" \
+		-keyout "$T/inter.key" -out "$T/inter.csr" 2>>"$C/log" &&
+	openssl x509 -req -in "$T/inter.csr" -CA "$CERTS/ca.crt" -CAkey "$CERTS/ca.key" -set_serial "0x$(openssl rand -hex 8)" \
+		-days 30 -extfile "$T/inter.ext" -out "$T/inter.crt" 2>>"$C/log" &&
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/O=tlsshim test/CN=localhost" \
+		-keyout "$T/ileaf.key" -out "$T/ileaf.csr" 2>>"$C/log" &&
+	openssl x509 -req -in "$T/ileaf.csr" -CA "$T/inter.crt" -CAkey "$T/inter.key" -set_serial "0x$(openssl rand -hex 8)" \
+		-days 30 -extfile "$T/ileaf.ext" -extensions ext -out "$T/ileaf.crt" 2>>"$C/log" &&
+	openssl ca -config "$C/ca.cnf" -revoke "$T/inter.crt" >>"$C/log" 2>&1 &&
+	openssl ca -config "$C/ca.cnf" -gencrl -out "$T/crl-root2.pem" >>"$C/log" 2>&1 &&
+	openssl ca -config "$C/ca.cnf" -gencrl -cert "$T/inter.crt" -keyfile "$T/inter.key" -out "$T/crl-inter.pem" >>"$C/log" 2>&1 &&
+	cat "$T/crl-root2.pem" "$T/crl-inter.pem" >"$T/crl-chain.pem"; then
+	client_case client_crl_refuses_revoked_intermediate "certificate revoked" "$T/crl-chain.pem" \
+		"$T/ileaf.crt" "$T/ileaf.key" -cert_chain "$T/inter.crt"
+else
+	fail client_crl_refuses_revoked_intermediate "cannot make the intermediate CA and its CRLs$(show "$C/log")"
+fi
 
 # A CA certificate and its CRL put into the CRL directory after the first
 # handshake (the lookup reads the directory at each verification): still
