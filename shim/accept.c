@@ -114,3 +114,57 @@ SHIM_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flag
 {
 	SHIM_RET_KEEP(shim_accept(fd, addr, alen, flags, true));
 }
+
+/* listen() where a tls or deny accept rule names the socket's port, on a
+ * socket that is not TCP: an SCTP one-to-many socket (SOCK_SEQPACKET)
+ * takes associations with no accept(), and its recvmsg()/read() hand the
+ * program their bytes (a source named only when asked for); an SCTP or
+ * DCCP stream's accept() would close every connection (shim_accept).
+ * Refused, never plaintext: EOPNOTSUPP (listen(2): not a type that
+ * supports it), with an error line naming the protocol.  A TCP socket
+ * this process's socket() made costs no system call; one of unknown
+ * origin is asked (shim_sock_tcp, getsockname), and refused as well when
+ * the kernel does not say what it is. */
+int shim_listen_check(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t l = sizeof ss;
+	const struct policy_rule *r;
+	int kind;
+
+	if (shim_sock_made_tcp(fd))
+		return 0;
+	shim_ensure_init();
+	if (!shim_policy || !shim_policy->has[POLICY_ACCEPT] ||
+	    (kind = shim_sock_tcp(fd)) == SHIM_SOCK_TCP || !kind)
+		return 0;
+	if (REAL(getsockname)(fd, (struct sockaddr *)&ss, &l) < 0) {
+		if (kind > 0 || shim_sock_answered_not_tcp(fd, errno))
+			return 0;      /* (the kernel's listen answers) */
+		log_error("listen on fd %d: cannot tell whether the socket is TCP (getsockopt: %s) nor its"
+			  " port (getsockname: %s), and the policy has tls or deny accept rules; refused",
+			  fd, strerror(-kind), strerror(errno));
+		return -EOPNOTSUPP;
+	}
+	if (!(r = shim_listener_rule(fd, &ss, l, true)))
+		return 0;
+	if (kind < 0) {
+		log_error("rule \"%s\": listen on fd %d: cannot tell whether the socket is TCP (getsockopt:"
+			  " %s), and the rule says %s for its port; refused", r->name, fd, strerror(-kind),
+			  r->action == POLICY_DENY ? "deny" : "TLS");
+		return -EOPNOTSUPP;
+	}
+	log_error("rule \"%s\": listen on fd %d over protocol %d, " SHIM_FOREIGN_NOT_TCP ", where the"
+		  " policy says %s for its port; refused", r->name, fd, shim_sock_protocol(fd),
+		  r->action == POLICY_DENY ? "deny" : "TLS");
+	return -EOPNOTSUPP;
+}
+
+SHIM_EXPORT int listen(int fd, int backlog)
+{
+	int r = shim_listen_check(fd);
+
+	if (r < 0)
+		SHIM_RET(r);
+	return REAL(listen)(fd, backlog);
+}

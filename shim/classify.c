@@ -423,6 +423,23 @@ static uintptr_t classify_locked(int fd, bool at_start)
 	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l) < 0)
 		return cannot_tell(fd, "getsockopt", errno, true);
 	if (listening) {
+		/* An SCTP one-to-many listener (or a DCCP or SCTP stream one)
+		 * on a port a tls or deny accept rule names: its associations
+		 * reach the program with no accept() (shim_listen_check).  A
+		 * TCP one is asked nothing more. */
+		const struct policy_rule *r;
+
+		if (tcp == SHIM_SOCK_FOREIGN && REAL(getsockname)(fd, (struct sockaddr *)&local, &ll) < 0)
+			return cannot_tell(fd, "getsockname", errno, true);
+		if (tcp == SHIM_SOCK_FOREIGN && (r = shim_listener_rule(fd, &local, ll, true))) {
+			log_error("rule \"%s\": fd %d (not made through this library) is a listening socket"
+				  " over protocol %d, " SHIM_FOREIGN_NOT_TCP ", where the policy says %s for its"
+				  " port; refused: every call on it fails with ECONNRESET", r->name, fd,
+				  shim_sock_protocol(fd), r->action == POLICY_DENY ? "deny" : "TLS");
+			refuse_socket(fd);
+			record(fd, CT_REFUSED);
+			return CT_REFUSED;
+		}
 		record(fd, CT_PLAIN);
 		return CT_PLAIN;
 	}

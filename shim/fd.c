@@ -67,24 +67,47 @@ static void *fd_table(void **cell, size_t size, bool make)
 	return p;
 }
 
-static void stdio_mark(int fd, bool on)
+/* A table of one flag per number (*cell): set or cleared (the table is
+ * made for a set only), and read. */
+static void flag_set(void **cell, int fd, bool on)
 {
 	unsigned char *m;
 
 	if (fd < 0 || (size_t)fd >= conntab_size)
 		return;
-	/* (no memory: fdopen_ready refuses then, shim_fd_has_file) */
-	if ((m = fd_table(&stdio_marks, sizeof *m, on)))
+	if ((m = fd_table(cell, sizeof *m, on)))
 		__atomic_store_n(&m[fd], on, __ATOMIC_RELEASE);
+}
+
+static bool flag_get(void **cell, int fd)
+{
+	unsigned char *m = __atomic_load_n(cell, __ATOMIC_ACQUIRE);
+
+	return m && fd >= 0 && (size_t)fd < conntab_size && __atomic_load_n(&m[fd], __ATOMIC_ACQUIRE);
+}
+
+/* (no memory: fdopen_ready refuses then, shim_fd_has_file) */
+static void stdio_mark(int fd, bool on)
+{
+	flag_set(&stdio_marks, fd, on);
 }
 
 bool shim_fd_has_file(int fd)
 {
-	unsigned char *m = __atomic_load_n(&stdio_marks, __ATOMIC_ACQUIRE);
+	return (fd >= 0 && fd <= 2) || flag_get(&stdio_marks, fd);
+}
 
-	if (fd >= 0 && fd <= 2)
-		return true;
-	return m && fd > 2 && (size_t)fd < conntab_size && __atomic_load_n(&m[fd], __ATOMIC_ACQUIRE);
+/* ---- TCP sockets socket() made ------------------------------------------
+ * listen() refuses a socket that is not TCP where a tls or deny accept
+ * rule names its port (shim_listen_check): the kernel is asked about
+ * every socket but one socket() of this process made TCP, noted here
+ * (no memory: asked, as one of unknown origin).  Cleared when the number
+ * is handed out again or closed. */
+static void *tcp_made;                  /* unsigned char[conntab_size] */
+
+bool shim_sock_made_tcp(int fd)
+{
+	return flag_get(&tcp_made, fd);
 }
 
 /* ---- internet sockets socket() made that are not TCP --------------------
@@ -126,6 +149,7 @@ static int fresh(int fd)
 		conntab_set(fd, CT_PLAIN);
 		stdio_mark(fd, false);
 		dgram_note(fd, 0);
+		flag_set(&tcp_made, fd, false);
 	}
 	return fd;
 }
@@ -202,6 +226,11 @@ SHIM_EXPORT int socket(int domain, int type, int proto)
 		if ((domain == AF_INET || domain == AF_INET6) && (type & 0xf) != SOCK_STREAM &&
 		    (type & 0xf) != SOCK_SEQPACKET && (type & 0xf) != SOCK_DCCP && fstat(fd, &st) == 0)
 			dgram_note(fd, (unsigned long)st.st_ino);
+		/* TCP, MPTCP (262), SMC (256; or any AF_SMC stream) */
+		if ((domain == AF_INET || domain == AF_INET6 || domain == 43 /* AF_SMC */) &&
+		    (type & 0xf) == SOCK_STREAM &&
+		    (!proto || proto == IPPROTO_TCP || proto == 262 || proto == 256 || domain == 43))
+			flag_set(&tcp_made, fd, true);
 		errno = keep;
 	}
 	return fd;
@@ -219,8 +248,10 @@ SHIM_EXPORT int __socket(int domain, int type, int proto)
  * negative errno. */
 static int close_plain(int fd, uintptr_t v)
 {
-	int r = REAL(close)(fd) < 0 ? -errno : 0;
+	int r;
 
+	flag_set(&tcp_made, fd, false);
+	r = REAL(close)(fd) < 0 ? -errno : 0;
 	if (v != CT_UNSEEN)
 		(void)conntab_cas(fd, v, CT_UNSEEN);
 	return r;
@@ -304,6 +335,8 @@ static void forget_range(unsigned int first, unsigned int last)
 		uintptr_t v = conntab_load((int)fd);
 		if (v != CT_UNSEEN && v != CT_OWN && !(v > CT_TAGS && !(v & CT_PASS_BIT)))
 			(void)conntab_cas((int)fd, v, CT_UNSEEN);
+		if (v != CT_OWN)
+			flag_set(&tcp_made, (int)fd, false);
 	}
 }
 

@@ -783,9 +783,6 @@ const struct policy_rule *shim_tls_listener(int fd)
 	socklen_t l = sizeof ss;
 	int acc = 0, proto = 0, kind;
 	socklen_t il = sizeof acc;
-	struct shim_verdict v;
-	bool wild;
-	uint16_t port;
 
 	if (!shim_policy || !shim_policy->has[POLICY_ACCEPT])
 		return NULL;
@@ -807,20 +804,29 @@ const struct policy_rule *shim_tls_listener(int fd)
 		return NULL;
 	if (REAL(getsockname)(fd, (struct sockaddr *)&ss, &l) < 0)
 		return listener_unknown(fd, errno);
-	if (ss.ss_family == AF_INET) {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+	return shim_listener_rule(fd, &ss, l, false);
+}
+
+const struct policy_rule *shim_listener_rule(int fd, const struct sockaddr_storage *ss, socklen_t l, bool deny)
+{
+	struct shim_verdict v;
+	bool wild;
+	uint16_t port;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
 		port = ntohs(a->sin_port);
 		wild = a->sin_addr.s_addr == htonl(INADDR_ANY);
-	} else if (ss.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
 		port = ntohs(a->sin6_port);
 		wild = IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr);
 	} else {
 		return NULL;
 	}
 	if (!wild)
-		return shim_verdict_accepted(shim_policy, (struct sockaddr *)&ss, l, NULL, 0, fd, &v) && v.rule &&
-		       v.rule->action == POLICY_TLS ? v.rule : NULL;
+		return shim_verdict_accepted(shim_policy, (const struct sockaddr *)ss, l, NULL, 0, fd, &v) && v.rule &&
+		       (v.rule->action == POLICY_TLS || (deny && v.rule->action == POLICY_DENY)) ? v.rule : NULL;
 	for (size_t i = 0; i < shim_policy->nrules; i++) {
 		const struct policy_rule *r = &shim_policy->rules[i];
 		bool covers = !r->nports;
@@ -829,10 +835,10 @@ const struct policy_rule *shim_tls_listener(int fd)
 			covers = r->ports[k] == port;
 		if (r->direction != POLICY_ACCEPT || !covers)
 			continue;
-		if (r->action == POLICY_TLS)
+		if (r->action == POLICY_TLS || (deny && r->action == POLICY_DENY))
 			return r;
 		if (!r->naddrs)
-			return NULL;    /* plain or deny for every address */
+			return NULL;    /* plain (or deny) for every address */
 	}
 	return NULL;
 }

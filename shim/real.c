@@ -56,7 +56,7 @@ static void *resolve(const char *name, void *ours)
 
 static void do_init(void)
 {
-	R(socket); R(connect); R(accept); R(accept4);
+	R(socket); R(connect); R(accept); R(accept4); R(listen);
 	R(read); R(write); R(readv); R(writev);
 	R(recv); R(send); R(recvfrom); R(sendto); R(recvmsg); R(sendmsg);
 	R(shutdown); R(close); R(getaddrinfo);

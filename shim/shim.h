@@ -343,6 +343,14 @@ bool shim_before_clone(unsigned long flags);
 /* A TCP listening socket whose connections the policy makes TLS: the
  * rule (shim/process.c), or NULL. */
 const struct policy_rule *shim_tls_listener(int fd);
+/* The accept rule a socket bound to ss (l bytes) listens under, as
+ * shim_tls_listener() answers: a "tls" one, or (deny) a "deny" one, by
+ * the same order of rules; NULL for any other. */
+const struct policy_rule *shim_listener_rule(int fd, const struct sockaddr_storage *ss, socklen_t l, bool deny);
+/* listen() on fd would take connections or associations a tls or deny
+ * accept rule names over a protocol that is not TCP (or one that cannot
+ * be told): 0, or the negative errno (logged) that refuses it. */
+int shim_listen_check(int fd);
 /* The policy has a rule with action "tls". */
 bool shim_has_tls_rules(void);
 /* A descriptor table apart from the process's (unshare(CLONE_FILES) and
@@ -477,6 +485,10 @@ bool shim_sock_answered_not_tcp(int fd, int err);
 /* Did socket() make fd (the same socket still) an internet socket that
  * is not SOCK_STREAM (fd.c)? */
 bool shim_sock_made_not_tcp(int fd);
+/* socket() of this process made fd as an internet (or AF_SMC) stream
+ * of protocol 0, TCP, MPTCP or SMC, and the number was not handed out
+ * or closed since: no question to the kernel (listen()). */
+bool shim_sock_made_tcp(int fd);
 /* Is fd's connect() still in progress (TCP_SYN_SENT)? */
 bool shim_tcp_connecting(int fd);
 /* An earlier connect() of fd failed (TCP_CLOSE, no peer): it may connect

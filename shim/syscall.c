@@ -295,6 +295,8 @@ SHIM_EXPORT long syscall(long no, ...)
 		return accept((int)A(0), P(1, struct sockaddr *), P(2, socklen_t *));
 	case SYS_accept4:
 		return accept4((int)A(0), P(1, struct sockaddr *), P(2, socklen_t *), (int)A(3));
+	case SYS_listen:
+		return listen((int)A(0), (int)A(1));
 	case SYS_socket:
 		return socket((int)A(0), (int)A(1), (int)A(2));
 	case SYS_socketpair:

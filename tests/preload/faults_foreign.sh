@@ -119,3 +119,66 @@ EOC
 		fail "$name" "$(cat "$T/$name.out" "$T/$name.err") recorded '$(cat "$T/$name.rec" 2>/dev/null)'$(show "$T/$name.log")"
 	fi
 fi
+
+# ---- listen() on a port a tls or deny accept rule names ---------------------
+# An SCTP one-to-many socket (SOCK_SEQPACKET) takes associations with no
+# accept(): its recvmsg()/read() would hand the program a peer's bytes in
+# clear.  listen() on such a socket (or an SCTP or DCCP stream) where a
+# tls or deny accept rule names its port is refused (EOPNOTSUPP, 95) with
+# an error line naming the protocol; a plain rule leaves it alone.  (The
+# old library had no listen(): "listening".)
+# listen_case NAME ACTION LOOKUPFAIL EXPECT PROTO CMD...
+listen_case() {
+	_n=$1 _act=$2 _lf=$3 _want=$4 _proto=$5
+	shift 5
+	case $_act in
+	TLS) _extra="cert = \"$CERTS/server.crt\"; key = \"$CERTS/server.key\";" ;;
+	*) _extra="action = \"$_act\";" ;;
+	esac
+	policy "$T/$_n.conf" <<EOC
+rules = ( { name = "in"; direction = "accept"; port = $P; $_extra } );
+EOC
+	TLSSHIM_LOG_FILE="$T/$_n.log" TLSSHIM_TEST_LOOKUPFAIL=$_lf CHILD_PRELOAD="$SHIM_PRELOAD $INJ" \
+		timeout -k 2 $((20 * TS)) env TLSSHIM_CONFIG="$POLICY" "$@" </dev/null >"$T/$_n.out" 2>"$T/$_n.err"
+	if ! grep -q "^$_want\$" "$T/$_n.out"; then
+		fail "$_n" "wanted '$_want', got: $(cat "$T/$_n.out" "$T/$_n.err")$(show "$T/$_n.log")"
+	elif [ "$_want" = listening ]; then
+		if grep -q 'error:' "$T/$_n.log" 2>/dev/null; then
+			fail "$_n" "an error line for a plain rule$(show "$T/$_n.log")"
+		else
+			pass "$_n"
+		fi
+	elif ! grep -q "error: rule \"in\": .*fd [0-9]* .*over protocol $_proto, not TCP (SCTP, DCCP, or one this library does not know), where the policy says $_act for its port; refused" "$T/$_n.log"; then
+		fail "$_n" "no error line naming protocol $_proto$(show "$T/$_n.log")"
+	else
+		pass "$_n"
+	fi
+}
+FP="$PY $PYD/foreign_peer.py"
+P=$(free_port)
+listen_case listen_sctp_one_to_many_tls_port_refused TLS protocol=132,type=5,socket 'refused 95' 132 \
+	env LD_PRELOAD="$SHIM_PRELOAD $INJ" $FP listen 127.0.0.1 "$P" seqpacket
+P=$(free_port)
+listen_case listen_sctp_one_to_many_wildcard_deny_refused deny protocol=132,type=5,socket 'refused 95' 132 \
+	env LD_PRELOAD="$SHIM_PRELOAD $INJ" $FP listen 0.0.0.0 "$P" seqpacket
+P=$(free_port)
+listen_case listen_sctp_stream_tls_port_refused TLS protocol=132,socket 'refused 95' 132 \
+	env LD_PRELOAD="$SHIM_PRELOAD $INJ" $FP listen 127.0.0.1 "$P" stream
+P=$(free_port)
+listen_case listen_dccp_tls_port_refused TLS protocol=33,type=6,socket 'refused 95' 33 \
+	env LD_PRELOAD="$SHIM_PRELOAD $INJ" $FP listen 127.0.0.1 "$P" dccp
+P=$(free_port)
+listen_case listen_sctp_one_to_many_plain_rule_passes plain protocol=132,type=5,socket listening 132 \
+	env LD_PRELOAD="$SHIM_PRELOAD $INJ" $FP listen 127.0.0.1 "$P" seqpacket
+# A socket the library did not make (bound by a parent without it, passed
+# across exec): asked, and refused alike.
+P=$(free_port)
+listen_case listen_inherited_sctp_socket_refused TLS protocol=132,type=5 'refused 95' 132 \
+	$FP parent-listen 127.0.0.1 "$P"
+# A one-to-many listener inherited already listening: refused at start-up
+# (every call on it fails with ECONNRESET, 104; the old library left it
+# plain: recv() said ENOTCONN, 107, and associations would reach the
+# program).
+P=$(free_port)
+listen_case listen_inherited_sctp_listener_refused TLS protocol=132,type=5 'refused 104' 132 \
+	$FP parent-listening 127.0.0.1 "$P"

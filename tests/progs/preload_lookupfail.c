@@ -26,7 +26,7 @@
  * library's connect(), past the library under test), and recvfrom()/
  * recvmsg() name the peer as the source (TCP names none).
  *   ...,socket: socket(AF_INET or AF_INET6, SOCK_SEQPACKET or SOCK_DCCP,
- * a protocol) makes a TCP socket instead.
+ * a protocol; or SOCK_STREAM, 132) makes a TCP socket instead.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -85,7 +85,8 @@ int socket(int dom, int type, int proto)
 {
 	NEXT(socket);
 	if (opt_of("socket") == 1 && (dom == AF_INET || dom == AF_INET6) && proto &&
-	    ((type & 0xf) == SOCK_SEQPACKET || (type & 0xf) == 6 /* SOCK_DCCP */))
+	    ((type & 0xf) == SOCK_SEQPACKET || (type & 0xf) == 6 /* SOCK_DCCP */ ||
+	     ((type & 0xf) == SOCK_STREAM && proto == 132)))
 		return next_socket(dom, (type & ~0xf) | SOCK_STREAM, 0);
 	return next_socket(dom, type, proto);
 }

@@ -14,8 +14,19 @@ peer without connect(), as a real SCTP socket does, and sends a line:
                 a socket bound to PORT (the peer a rule names) connects
                 to a listener of this process; the accepted socket reads
                 its line with recvfrom() / recvmsg() naming the source
-Prints "refused ERRNO" when a call fails, else "sent" or "got LINE".
+  listen        (",socket") socket(AF_INET, SOCK_SEQPACKET, 132), or the
+                type IP2 names (stream: SOCK_STREAM; dccp: SOCK_DCCP, 33),
+                bound to IP:PORT, then listen()
+  parent-listen, parent-listening
+                without the library: a TCP socket bound to IP:PORT (and
+                listening), passed across exec to this script under
+                LD_PRELOAD=$CHILD_PRELOAD, which calls listen() on it
+                (child-listen) or recv() (child-recv: "refused 104" when
+                the library refused it at start-up)
+Prints "refused ERRNO" when a call fails, else "sent", "listening" or
+"got LINE".
 """
+import os
 import ctypes, socket, struct, sys
 
 mode, ip, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -53,6 +64,32 @@ def check(r):
 
 
 try:
+    if mode == "listen":
+        kind = sys.argv[4] if len(sys.argv) > 4 else "seqpacket"
+        s = socket.socket(socket.AF_INET, {"stream": socket.SOCK_STREAM, "dccp": 6}.get(kind, socket.SOCK_SEQPACKET),
+                          33 if kind == "dccp" else 132)
+        s.bind((ip, port))
+        s.listen(5)
+        print("listening")
+        sys.exit(0)
+    if mode in ("parent-listen", "parent-listening"):
+        s = socket.socket()
+        s.bind((ip, port))
+        if mode == "parent-listening":
+            s.listen(5)
+        s.set_inheritable(True)
+        env = dict(os.environ, LD_PRELOAD=os.environ["CHILD_PRELOAD"])
+        child = "child-recv" if mode == "parent-listening" else "child-listen"
+        os.execve(sys.executable, [sys.executable, sys.argv[0], child, ip, str(s.fileno())], env)
+    if mode in ("child-listen", "child-recv"):
+        s = socket.socket(fileno=port)
+        if mode == "child-listen":
+            s.listen(5)
+            print("listening")
+        else:
+            s.recv(100)
+            print("got")
+        sys.exit(0)
     if mode in ("recvfrom", "recvmsg"):
         lst = socket.socket()
         lst.bind(("127.0.0.1", 0))
