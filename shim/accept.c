@@ -139,11 +139,18 @@ int shim_listen_check(int fd)
 	    (kind = shim_sock_tcp(fd)) == SHIM_SOCK_TCP || !kind)
 		return 0;
 	if (REAL(getsockname)(fd, (struct sockaddr *)&ss, &l) < 0) {
-		if (kind > 0 || shim_sock_answered_not_tcp(fd, errno))
+		int e = errno;
+
+		if (shim_sock_answered_not_tcp(fd, e))
 			return 0;      /* (the kernel's listen answers) */
-		log_error("listen on fd %d: cannot tell whether the socket is TCP (getsockopt: %s) nor its"
-			  " port (getsockname: %s), and the policy has tls or deny accept rules; refused",
-			  fd, strerror(-kind), strerror(errno));
+		if (kind > 0)
+			log_error("listen on fd %d over protocol %d, " SHIM_FOREIGN_NOT_TCP ": cannot tell its"
+				  " port (getsockname: %s), and the policy has accept rules; refused", fd,
+				  shim_sock_protocol(fd), strerror(e));
+		else
+			log_error("listen on fd %d: cannot tell whether the socket is TCP (getsockopt: %s) nor"
+				  " its port (getsockname: %s), and the policy has accept rules; refused", fd,
+				  strerror(-kind), strerror(e));
 		return -EOPNOTSUPP;
 	}
 	if (!(r = shim_listener_rule(fd, &ss, l, true)))

@@ -356,6 +356,28 @@ for d in none getsockopt:EPERM getsockname:ENOSYS; do
 			"$(what "xl_${d%%:*}"); log: $(log_tail "$T/xl_${d%%:*}.log")"
 	fi
 done
+# listen() on a socket the library did not make (raw socket and bind
+# before the filter) at a port a tls accept rule names: with getsockopt
+# refused it may be an SCTP one-to-many socket, whose associations no
+# accept() would see: refused (EOPNOTSUPP, error line; the old library
+# let it listen).  Without the filter the kernel says TCP: it listens.
+for d in none getsockopt:EPERM; do
+	_n=lu_${d%%:*}
+	TLSSHIM_LOG_FILE="$T/$_n.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$T/listen.conf" "$PROGS/sysdeny" "$d" listenunknown "$L" "$SENT" >"$T/$_n.out" 2>&1
+	if [ "$d" = none ]; then
+		if grep -q -x 'listen rc=0 errno=0' "$T/$_n.out"; then
+			pass "listen on a socket of unknown origin, $d: it listens"
+		else
+			fail "listen on a socket of unknown origin, $d: it listens" "$(what "$_n"); log: $(log_tail "$T/$_n.log")"
+		fi
+	elif grep -q -x 'listen rc=-1 errno=EOPNOTSUPP' "$T/$_n.out" &&
+	     grep -q 'error: rule "sd-in": listen on fd [0-9]*: cannot tell whether the socket is TCP (getsockopt: Operation not permitted), and the rule says TLS for its port; refused' "$T/$_n.log"; then
+		pass "listen on a socket of unknown origin, $d: refused"
+	else
+		fail "listen on a socket of unknown origin, $d: refused" "$(what "$_n"); log: $(log_tail "$T/$_n.log")"
+	fi
+done
 # A filter that kills for getpid() (vsftpd's): the exec asked getpid()
 # whether it ran in a CLONE_VM child, and the process died there, before
 # the exec; now the main thread's id answers.  (The shell exec'd then dies

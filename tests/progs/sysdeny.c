@@ -24,6 +24,9 @@
  *                a pump process for it); SIGPIPE ignored.
  *       accept   listen on 127.0.0.1:PORT before the filter ("listening"),
  *                accept after it, read a line, answer "reply SENTINEL".
+ *       listenunknown  a socket made and bound to 127.0.0.1:PORT with raw
+ *                system calls before the filter (unknown origin), listen()
+ *                after it ("listen rc=...").
  *       execlisten  listen on 127.0.0.1:PORT before the filter, then exec
  *                /bin/sh without LD_PRELOAD (a program that does not run
  *                the library), which prints "listener inherited" when the
@@ -368,7 +371,7 @@ int main(int argc, char **argv)
 	long r;
 
 	if (argc != 5) {
-		fprintf(stderr, "usage: sysdeny DENY connect|unknown|stdout|accept|execlisten|execunix|udp|dccp|unixraw"
+		fprintf(stderr, "usage: sysdeny DENY connect|unknown|stdout|accept|listenunknown|execlisten|execunix|udp|dccp|unixraw"
 			"|passfd0|passfd|passlisten|rawppoll|forkfork PORT SENTINEL\n");
 		return 2;
 	}
@@ -445,6 +448,16 @@ int main(int argc, char **argv)
 			fprintf(stderr, "sysdeny: raw connect: %ld %ld\n", (long)fd, r);
 			return 2;
 		}
+	} else if (!strcmp(argv[2], "listenunknown")) {
+		fd = (int)raw3(SYS_socket, AF_INET, SOCK_STREAM, 0);
+		if (fd < 0 || raw3(SYS_bind, fd, (long)&sa, sizeof sa) < 0) {
+			fprintf(stderr, "sysdeny: raw bind failed\n");
+			return 2;
+		}
+		deny(argv[1]);
+		r = listen(fd, 8);
+		step("listen", r, errno);
+		return 0;
 	} else if (!strcmp(argv[2], "execunix")) {
 		int sv[2];
 
