@@ -166,14 +166,19 @@ bool shim_resolve_accepted(int fd, const struct sockaddr *peer, socklen_t pl, st
 
 bool shim_resolve_connect(int fd, const struct sockaddr *dst, socklen_t len, struct shim_verdict *v, int *err)
 {
-	int tcp;
-
 	if (err)
 		*err = 0;
 	/* The rules first (no system call): a destination no rule names, or
 	 * not an internet address, needs no question to the kernel. */
 	if (!shim_verdict_connect(shim_policy, dst, len, shim_default_name, v))
 		return false;
+	return shim_resolve_kind(fd, v, err);
+}
+
+bool shim_resolve_kind(int fd, struct shim_verdict *v, int *err)
+{
+	int tcp;
+
 	if (fd < 0 || (tcp = shim_sock_tcp(fd)) == SHIM_SOCK_TCP)
 		return true;
 	/* Not told (getsockopt refused by a seccomp filter, say): a TCP

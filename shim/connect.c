@@ -55,18 +55,21 @@ static int refuse_unresolved(int fd, const struct shim_verdict *v, int err, cons
  * not TCP (shim_resolve_connect: SHIM_ERR_FOREIGN), or cannot be told.
  * A TCP socket ignores the address (TCP Fast Open aside: shim/io.c), and
  * so does the library.  The rules first, without a system call: a
- * destination no rule names, or not an internet one, costs none; nor
- * does a TLS descriptor (TCP). */
+ * destination no rule names, or one a plain rule names (no kind of
+ * socket is refused there), or not an internet one, costs none; nor does
+ * a TLS descriptor (TCP).  Each datagram a UDP program sends or receives
+ * under a catch-all plain rule paid a getsockopt() (helper-125). */
 int shim_peer_check(int fd, const struct sockaddr *peer, socklen_t len, const char *call)
 {
 	struct shim_verdict v;
-	int err;
+	int err = 0;
 
 	if (!peer || len < sizeof(sa_family_t) || (peer->sa_family != AF_INET && peer->sa_family != AF_INET6))
 		return 0;
 	shim_ensure_init();
 	if (!shim_policy || !shim_policy->has[POLICY_CONNECT] || conntab_is_tls(conntab_load(fd)) ||
-	    shim_resolve_connect(fd, peer, len, &v, &err) || !err)
+	    !shim_verdict_connect(shim_policy, peer, len, shim_default_name, &v) ||
+	    v.rule->action == POLICY_PLAIN || shim_resolve_kind(fd, &v, &err) || !err)
 		return 0;
 	return refuse_unresolved(fd, &v, err, peer, call);
 }

@@ -248,6 +248,10 @@ int shim_peer_check(int fd, const struct sockaddr *peer, socklen_t len, const ch
 int shim_sctp_sockopt(int fd, int opt, const void *val, socklen_t len);
 bool shim_resolve_connect(int fd, const struct sockaddr *dst, socklen_t len,
 			  struct shim_verdict *v, int *err);
+/* shim_resolve_connect() after its rule matched (v): the socket's kind
+ * asked of the kernel (shim_sock_tcp), the same answer; *err set by the
+ * caller (0). */
+bool shim_resolve_kind(int fd, struct shim_verdict *v, int *err);
 /* Classify an fd the shim has not seen (inherited, passed with SCM_RIGHTS,
  * made by a path no wrapper sees) and record the answer.  Returns the new
  * word (never CT_UNSEEN). */
