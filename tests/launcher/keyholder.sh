@@ -318,6 +318,31 @@ EOF
 		else
 			fail "$name" "holder '$HN' $(tail_of "$T/scan.n.prog" "$T/scan.n.holder")"
 		fi
+		# A holder not run as root serves its own user only (SO_PEERCRED):
+		# another user that learned the name and token (the program's
+		# environment) still gets every request refused as not the
+		# program's user, before the MAC or the key is looked at.
+		KHN=$(tr '\0' '\n' </proc/"$SN"/environ 2>/dev/null | sed -n 's/^TLSSHIM_KEY_HOLDER=//p')
+		cp "$PYD/khprobe.py" "$ND/" && chmod 644 "$ND/khprobe.py"
+		# one request MACed with the token, for a key it does not hold:
+		# "status=S" (its answer), or "reset" (closed before it was sent)
+		setpriv --reuid=1234 --regid=1234 --clear-groups $PY -c '
+import sys
+sys.path.insert(0, sys.argv[1])
+import khprobe
+name, tok = khprobe.parse(sys.argv[2])
+try:
+    print("status=%s" % khprobe.request(name, tok, bytes(32), 1, bytes(51))[0])
+except (ConnectionResetError, BrokenPipeError):
+    print("reset")
+' "$ND" "$KHN" >"$T/probe.other" 2>&1
+		name="a holder run as nobody refuses another user's request, token or not"
+		if [ -n "$KHN" ] && grep -qx 'status=1\|reset' "$T/probe.other" &&
+			grep -q "tlsshim-keyholder\[$HN\]: error: refused a connection from uid 1234 pid [0-9]*: not the program's user" "$ND/n.log"; then
+			pass "$name"
+		else
+			fail "$name" "holder '$HN' $(tail_of "$T/probe.other" "$ND/n.log")"
+		fi
 	else
 		fail "holder as user nobody" "$(tail_of "$T/n.out" "$T/n.err" "$ND/n.log" "$T/c.nobody.out")"
 	fi
