@@ -172,14 +172,12 @@ bool shim_resolve_connect(int fd, const struct sockaddr *dst, socklen_t len, str
 	 * not an internet address, needs no question to the kernel. */
 	if (!shim_verdict_connect(shim_policy, dst, len, shim_default_name, v))
 		return false;
-	return shim_resolve_kind(fd, v, err);
+	return shim_resolve_kind(fd < 0 ? SHIM_SOCK_TCP : shim_sock_tcp(fd), v, err);
 }
 
-bool shim_resolve_kind(int fd, struct shim_verdict *v, int *err)
+bool shim_resolve_kind(int tcp, struct shim_verdict *v, int *err)
 {
-	int tcp;
-
-	if (fd < 0 || (tcp = shim_sock_tcp(fd)) == SHIM_SOCK_TCP)
+	if (tcp == SHIM_SOCK_TCP)
 		return true;
 	/* Not told (getsockopt refused by a seccomp filter, say): a TCP
 	 * socket for all we know.  Plain by policy, it may go; otherwise

@@ -58,7 +58,9 @@ static int refuse_unresolved(int fd, const struct shim_verdict *v, int err, cons
  * destination no rule names, or one a plain rule names (no kind of
  * socket is refused there), or not an internet one, costs none; nor does
  * a TLS descriptor (TCP).  Each datagram a UDP program sends or receives
- * under a catch-all plain rule paid a getsockopt() (helper-125). */
+ * under a catch-all plain rule paid a getsockopt() (helper-125); under a
+ * tls or deny rule a datagram socket is asked once per number
+ * (shim_sock_tcp_dgram), not once per datagram (helper-130). */
 int shim_peer_check(int fd, const struct sockaddr *peer, socklen_t len, const char *call)
 {
 	struct shim_verdict v;
@@ -69,7 +71,7 @@ int shim_peer_check(int fd, const struct sockaddr *peer, socklen_t len, const ch
 	shim_ensure_init();
 	if (!shim_policy || !shim_policy->has[POLICY_CONNECT] || conntab_is_tls(conntab_load(fd)) ||
 	    !shim_verdict_connect(shim_policy, peer, len, shim_default_name, &v) ||
-	    v.rule->action == POLICY_PLAIN || shim_resolve_kind(fd, &v, &err) || !err)
+	    v.rule->action == POLICY_PLAIN || shim_resolve_kind(shim_sock_tcp_dgram(fd), &v, &err) || !err)
 		return 0;
 	return refuse_unresolved(fd, &v, err, peer, call);
 }

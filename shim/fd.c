@@ -102,7 +102,7 @@ bool shim_fd_has_file(int fd)
  * rule names its port (shim_listen_check): the kernel is asked about
  * every socket but one socket() of this process made TCP, noted here
  * (no memory: asked, as one of unknown origin).  Cleared when the number
- * is handed out again or closed. */
+ * is handed out again, replaced or closed (shim_fd_kind_forget). */
 static void *tcp_made;                  /* unsigned char[conntab_size] */
 
 bool shim_sock_made_tcp(int fd)
@@ -142,6 +142,61 @@ bool shim_sock_made_not_tcp(int fd)
 	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == ino;
 }
 
+/* ---- datagram sockets, told once per number ------------------------------
+ * shim_peer_check() runs for every datagram a program sends to, or
+ * receives from, an address a tls or deny rule names (a catch-all tls
+ * rule names them all), and asked the kernel the socket's type each time
+ * (getsockopt SO_TYPE): one system call per datagram.  A number whose
+ * socket the kernel said is SOCK_DGRAM or SOCK_RAW (never refused there)
+ * is remembered here (shim_sock_dgram_learned) until the number names
+ * another file: every call that hands the number out again, closes it or
+ * puts another socket there (socket, open..., accept, dup2/dup3/F_DUPFD,
+ * SCM_RIGHTS, pidfd_getfd, close, close_range) forgets
+ * it (shim_fd_kind_forget), so an SCTP socket put at a datagram socket's
+ * number never passes for it.  One word per number: bit 0 "datagram", the
+ * rest counts the number's changes, so an answer the kernel gave before
+ * a change that raced with the question is not recorded.  fork() copies
+ * the table with the descriptors; exec starts afresh.  A raw system call
+ * (inline assembly) that replaces the socket is beyond the library, as it
+ * is for the connection table's own words. */
+static void *dgram_told;                /* unsigned[conntab_size] */
+
+/* The table is made at the first question (a change of a number before
+ * that needs no count: the kernel is asked after it). */
+bool shim_sock_dgram_known(int fd, unsigned *gen)
+{
+	unsigned *m;
+
+	*gen = 1;       /* odd: nothing to record (no memory, or beyond the table) */
+	if (fd < 0 || (size_t)fd >= conntab_size || !(m = fd_table(&dgram_told, sizeof *m, true)))
+		return false;
+	*gen = __atomic_load_n(&m[fd], __ATOMIC_ACQUIRE);
+	return *gen & 1;
+}
+
+void shim_sock_dgram_learned(int fd, unsigned gen)
+{
+	unsigned *m = __atomic_load_n(&dgram_told, __ATOMIC_ACQUIRE);
+
+	if (!m || fd < 0 || (size_t)fd >= conntab_size || (gen & 1))
+		return;
+	(void)__atomic_compare_exchange_n(&m[fd], &gen, gen | 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+/* What the tables above remember of the socket a number named: gone
+ * when the number names another file (or none). */
+void shim_fd_kind_forget(int fd)
+{
+	unsigned *m = __atomic_load_n(&dgram_told, __ATOMIC_ACQUIRE), v;
+
+	flag_set(&tcp_made, fd, false);
+	if (!m || fd < 0 || (size_t)fd >= conntab_size)
+		return;
+	v = __atomic_load_n(&m[fd], __ATOMIC_ACQUIRE);
+	while (!__atomic_compare_exchange_n(&m[fd], &v, (v | 1) + 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		;
+}
+
 static int fresh(int fd)
 {
 	if (fd >= 0) {
@@ -149,7 +204,7 @@ static int fresh(int fd)
 		conntab_set(fd, CT_PLAIN);
 		stdio_mark(fd, false);
 		dgram_note(fd, 0);
-		flag_set(&tcp_made, fd, false);
+		shim_fd_kind_forget(fd);
 	}
 	return fd;
 }
@@ -176,6 +231,7 @@ static int fresh_own(int fd)
 	if (fd >= 0) {
 		conntab_set(fd, CT_PLAIN);
 		stdio_mark(fd, false);
+		shim_fd_kind_forget(fd);
 	}
 	return fd;
 }
@@ -201,6 +257,7 @@ int shim_close_own(int fd)
 void shim_fd_fresh_accepted(int fd)
 {
 	stdio_mark(fd, false);
+	shim_fd_kind_forget(fd);
 }
 
 /* A wrapper handing out new numbers: libc's answer and errno as libc
@@ -250,7 +307,7 @@ static int close_plain(int fd, uintptr_t v)
 {
 	int r;
 
-	flag_set(&tcp_made, fd, false);
+	shim_fd_kind_forget(fd);
 	r = REAL(close)(fd) < 0 ? -errno : 0;
 	if (v != CT_UNSEEN)
 		(void)conntab_cas(fd, v, CT_UNSEEN);
@@ -336,7 +393,7 @@ static void forget_range(unsigned int first, unsigned int last)
 		if (v != CT_UNSEEN && v != CT_OWN && !(v > CT_TAGS && !(v & CT_PASS_BIT)))
 			(void)conntab_cas((int)fd, v, CT_UNSEEN);
 		if (v != CT_OWN)
-			flag_set(&tcp_made, (int)fd, false);
+			shim_fd_kind_forget((int)fd);
 	}
 }
 
@@ -401,8 +458,13 @@ static int share(int oldfd, int newfd, uintptr_t v, void *ep)
 	struct tls_conn *c;
 	int r, e = errno;
 
-	if (newfd >= 0 && oldfd != newfd)
+	/* newfd names oldfd's socket now, not the one it named (tcp_made
+	 * said TCP of a socket dup2 replaced: listen() let an SCTP socket
+	 * put there by dup2 listen on a port a tls rule names). */
+	if (newfd >= 0 && oldfd != newfd) {
 		shim_epoll_fds_closed(newfd, newfd);
+		shim_fd_kind_forget(newfd);
+	}
 	shim_epoll_dup_end(ep, oldfd, newfd);
 	if (newfd < 0)
 		return -e;

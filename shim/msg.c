@@ -184,6 +184,7 @@ void shim_fd_arrived(int fd)
 	if (fd < 0)
 		return;
 	shim_epoll_fds_closed(fd, fd);
+	shim_fd_kind_forget(fd);
 	conntab_set(fd, CT_UNSEEN);
 	shim_ensure_init();
 	shim_lowat_learn(fd);   /* a mark the sender set */

@@ -248,10 +248,10 @@ int shim_peer_check(int fd, const struct sockaddr *peer, socklen_t len, const ch
 int shim_sctp_sockopt(int fd, int opt, const void *val, socklen_t len);
 bool shim_resolve_connect(int fd, const struct sockaddr *dst, socklen_t len,
 			  struct shim_verdict *v, int *err);
-/* shim_resolve_connect() after its rule matched (v): the socket's kind
- * asked of the kernel (shim_sock_tcp), the same answer; *err set by the
- * caller (0). */
-bool shim_resolve_kind(int fd, struct shim_verdict *v, int *err);
+/* shim_resolve_connect() after its rule matched (v), with the socket's
+ * kind the kernel told (tcp: shim_sock_tcp's answer), the same answer;
+ * *err set by the caller (0). */
+bool shim_resolve_kind(int tcp, struct shim_verdict *v, int *err);
 /* Classify an fd the shim has not seen (inherited, passed with SCM_RIGHTS,
  * made by a path no wrapper sees) and record the answer.  Returns the new
  * word (never CT_UNSEEN). */
@@ -478,6 +478,18 @@ int shim_close_own(int fd);
  * name the socket. */
 enum { SHIM_SOCK_TCP = 1, SHIM_SOCK_FOREIGN = 2 };
 int shim_sock_tcp(int fd);
+/* The same for the checks made per datagram (shim_peer_check): a socket
+ * the kernel said is SOCK_DGRAM or SOCK_RAW is not asked again until its
+ * number names another file (fd.c). */
+int shim_sock_tcp_dgram(int fd);
+/* fd.c's memory of those: is fd such a socket (*gen: the number's count
+ * of changes, for shim_sock_dgram_learned)?  Record that it is, unless
+ * the number changed since *gen was read. */
+bool shim_sock_dgram_known(int fd, unsigned *gen);
+void shim_sock_dgram_learned(int fd, unsigned gen);
+/* fd names another file now, or none: forget what was told of its
+ * socket (shim_sock_made_tcp, shim_sock_dgram_known). */
+void shim_fd_kind_forget(int fd);
 /* The same for a SOCK_STREAM socket whose SO_PROTOCOL said proto. */
 int shim_stream_kind(int fd, int proto);
 /* fd's SO_PROTOCOL, or -1 with errno (shim_sock_tcp; a log line). */

@@ -95,13 +95,11 @@ int shim_sock_protocol(int fd)
 	return REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) < 0 ? -1 : proto;
 }
 
-int shim_sock_tcp(int fd)
+/* What a socket of the type the kernel told is. */
+static int type_kind(int fd, int type)
 {
-	int type = 0, proto;
-	socklen_t l = sizeof type;
+	int proto;
 
-	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0)
-		return refused(fd, errno);
 	/* The connection-oriented types an internet socket has besides
 	 * SOCK_STREAM: SOCK_SEQPACKET (SCTP's one-to-many style, and a
 	 * socket SCTP_SOCKOPT_PEELOFF makes) and SOCK_DCCP.  Neither is TCP,
@@ -115,6 +113,38 @@ int shim_sock_tcp(int fd)
 	if (type != SOCK_STREAM)
 		return proto ? foreign_family(fd) : 0;
 	return shim_stream_kind(fd, proto);
+}
+
+/* shim_sock_tcp, with the socket's type (*type) where the kernel told it. */
+static int sock_tcp(int fd, int *type)
+{
+	socklen_t l = sizeof *type;
+
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, type, &l) < 0) {
+		*type = 0;
+		return refused(fd, errno);
+	}
+	return type_kind(fd, *type);
+}
+
+int shim_sock_tcp(int fd)
+{
+	int type;
+
+	return sock_tcp(fd, &type);
+}
+
+int shim_sock_tcp_dgram(int fd)
+{
+	unsigned gen;
+	int type, r;
+
+	if (shim_sock_dgram_known(fd, &gen))
+		return 0;
+	r = sock_tcp(fd, &type);
+	if (type == SOCK_DGRAM || type == SOCK_RAW)
+		shim_sock_dgram_learned(fd, gen);
+	return r;
 }
 
 /* The kernel's TCP state of fd (TCP_SYN_SENT, TCP_CLOSE, ...), or -1. */

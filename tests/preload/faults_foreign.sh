@@ -51,6 +51,24 @@ EOC
 	fi
 }
 
+# foreign_peer_run NAME LOOKUPFAIL RULE MODE: a plain server on $P
+# ($PEER, recording in $T/NAME.rec), a connect rule "out" for its port
+# (RULE: the rule's other settings), and foreign_peer.py MODE 127.0.0.1
+# $P under the library and the injector; 1 (a failure said) when the
+# server never started.
+foreign_peer_run() {
+	if ! start_peer "$1.srv" server --plain --port "$P" --timeout $((10 * TS)) --record "$T/$1.rec"; then
+		fail "$1" "the plain server never started$(show "$T/$1.srv.err")"
+		return 1
+	fi
+	policy "$T/$1.conf" <<EOC
+rules = ( { name = "out"; direction = "connect"; port = $P; $3 } );
+EOC
+	TLSSHIM_LOG_FILE="$T/$1.log" TLSSHIM_TEST_LOOKUPFAIL=$2 timeout -k 2 $((20 * TS)) \
+		env LD_PRELOAD="$SHIM_PRELOAD $INJ" TLSSHIM_CONFIG="$POLICY" "$PY" "$PYD/foreign_peer.py" "$4" \
+		127.0.0.1 "$P" </dev/null >"$T/$1.out" 2>"$T/$1.err"
+}
+
 # ---- connect() on a socket type that is not SOCK_STREAM ---------------------
 P=$(free_port)
 refused_case connect_dccp_refused_not_plain connect protocol=33,type=6 127.0.0.1/32 \
@@ -78,6 +96,20 @@ P=$(free_port)
 refused_case dstaddr_sctp_other_address_refused sendmsg protocol=132,assoc 127.0.0.2/32 \
 	"$PY" "$PYD/foreign_peer.py" dstaddr 127.0.0.1 "$P" 127.0.0.2
 
+# ---- a datagram socket's number that names another socket now ---------------
+# A UDP socket's datagrams to the rule's address go (not TCP, not SCTP),
+# and the library remembers the number as a datagram socket's, asking the
+# kernel no more (passthrough.sh, udp_tls_rule_one_getsockopt_per_socket).
+# Then the number names a socket that says SCTP: the UDP one closed and a
+# socket() made at its number, or another dup2()'d onto it.  Its sendto()
+# to the rule's address must be refused: the number's memory goes with
+# the socket it named.  (A library that kept it sent the line in clear.)
+for how in close dup2; do
+	P=$(free_port)
+	refused_case "reuse_${how}_udp_number_sctp_sendto_refused" sendto protocol=132,assoc 127.0.0.1/32 \
+		"$PY" "$PYD/foreign_peer.py" "reuse-$how" 127.0.0.1 "$P"
+done
+
 # ---- the source a receive names: a peer a tls rule names ---------------------
 for mode in recvfrom recvmsg; do
 	name=${mode}_sctp_from_tls_peer_refused
@@ -101,16 +133,8 @@ done
 # ---- a plain rule, or none, leaves such a socket alone ----------------------
 name=sendto_sctp_plain_rule_passes
 P=$(free_port)
-if ! start_peer "$name.srv" server --plain --port "$P" --timeout $((10 * TS)) --record "$T/$name.rec"; then
-	fail "$name" "the plain server never started$(show "$T/$name.srv.err")"
-else
-	policy "$T/$name.conf" <<EOC
-rules = ( { name = "out"; direction = "connect"; port = $P; action = "plain"; } );
-EOC
-	audit_exclude "$P" "$name: plain by policy"
-	TLSSHIM_LOG_FILE="$T/$name.log" TLSSHIM_TEST_LOOKUPFAIL=protocol=132,assoc timeout -k 2 $((20 * TS)) \
-		env LD_PRELOAD="$SHIM_PRELOAD $INJ" TLSSHIM_CONFIG="$POLICY" "$PY" "$PYD/foreign_peer.py" sendto \
-		127.0.0.1 "$P" </dev/null >"$T/$name.out" 2>"$T/$name.err"
+audit_exclude "$P" "$name: plain by policy"
+if foreign_peer_run "$name" protocol=132,assoc 'action = "plain";' sendto; then
 	wait_for "$T/$name.rec" 'foreign-secret-sendto' 10
 	stop "$PEER"
 	if grep -q '^sent$' "$T/$name.out" && grep -q 'foreign-secret-sendto' "$T/$name.rec"; then
@@ -170,6 +194,15 @@ listen_case listen_dccp_tls_port_refused TLS protocol=33,type=6,socket 'refused 
 P=$(free_port)
 listen_case listen_sctp_one_to_many_plain_rule_passes plain protocol=132,type=5,socket listening 132 \
 	env LD_PRELOAD="$SHIM_PRELOAD $INJ" $FP listen 127.0.0.1 "$P" seqpacket
+# A TCP socket's number (socket() made it: listen() asks the kernel
+# nothing) that names an SCTP socket now, by dup2(), or by SCM_RIGHTS
+# after fclose() of a FILE on it closed it past every wrapper: asked, and
+# refused.  (The old library took it for the TCP socket: "listening".)
+for how in dup2 scm; do
+	P=$(free_port)
+	listen_case "listen_${how}_sctp_onto_tcp_number_refused" TLS protocol=132,type=5,socket 'refused 95' 132 \
+		env LD_PRELOAD="$SHIM_PRELOAD $INJ" $FP "$how-listen" 127.0.0.1 "$P"
+done
 # A socket the library did not make (bound by a parent without it, passed
 # across exec): asked, and refused alike.
 P=$(free_port)

@@ -72,10 +72,18 @@ static int opt_of(const char *key)
 #define NEXT(name) static __typeof__(&name) next_##name; \
 	if (!next_##name) next_##name = (__typeof__(&name))dlsym(RTLD_NEXT, #name)
 
-/* ",assoc": fd is not connected and sa names a peer: connect to it now. */
+/* ",assoc": fd is not connected and sa names a peer: connect to it now.
+ * 0, or -1 with errno; 1 for a socket that is not SOCK_STREAM (a UDP
+ * one: left alone, its destination kept). */
 static int assoc(int fd, const struct sockaddr *sa, socklen_t l)
 {
+	int type = 0;
+	socklen_t tl = sizeof type;
+
 	NEXT(connect);
+	NEXT(getsockopt);
+	if (next_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type != SOCK_STREAM)
+		return 1;
 	if (opt_of("assoc") != 1 || !sa || l < sizeof(sa_family_t) || connected(fd))
 		return 0;
 	return next_connect(fd, sa, l);
@@ -95,10 +103,14 @@ ssize_t sendto(int fd, const void *b, size_t n, int fl, const struct sockaddr *s
 {
 	NEXT(sendto);
 	if (opt_of("assoc") == 1 && sa) {
-		if (assoc(fd, sa, l) < 0)
+		int r = assoc(fd, sa, l);
+
+		if (r < 0)
 			return -1;
-		sa = NULL;
-		l = 0;
+		if (r == 0) {
+			sa = NULL;
+			l = 0;
+		}
 	}
 	return next_sendto(fd, b, n, fl, sa, l);
 }
@@ -108,9 +120,12 @@ static ssize_t own_sendmsg(int fd, const struct msghdr *m, int fl)
 	NEXT(sendmsg);
 	if (opt_of("assoc") == 1 && m && m->msg_name) {
 		struct msghdr c = *m;
+		int r = assoc(fd, m->msg_name, m->msg_namelen);
 
-		if (assoc(fd, m->msg_name, m->msg_namelen) < 0)
+		if (r < 0)
 			return -1;
+		if (r > 0)
+			return next_sendmsg(fd, m, fl);
 		c.msg_name = NULL;
 		c.msg_namelen = 0;
 		c.msg_control = NULL;           /* (SCTP's: no meaning to TCP) */

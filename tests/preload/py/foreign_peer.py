@@ -23,6 +23,16 @@ peer without connect(), as a real SCTP socket does, and sends a line:
                 LD_PRELOAD=$CHILD_PRELOAD, which calls listen() on it
                 (child-listen) or recv() (child-recv: "refused 104" when
                 the library refused it at start-up)
+  reuse-close, reuse-dup2
+                a UDP socket sends 3 datagrams to IP:PORT (let through: a
+                datagram socket), then its number names a socket that says
+                it is SCTP: the UDP one closed and a socket() made there,
+                or one dup2()'d onto it; sendto() IP:PORT on the number
+  dup2-listen, scm-listen
+                (",socket") a TCP socket's number (socket() made it)
+                names socket(AF_INET, SOCK_SEQPACKET, 132) after dup2(),
+                or after fclose() of a FILE on it (past every wrapper) and
+                SCM_RIGHTS; bound to IP:PORT, then listen()
 Prints "refused ERRNO" when a call fails, else "sent", "listening" or
 "got LINE".
 """
@@ -63,7 +73,63 @@ def check(r):
         raise OSError(ctypes.get_errno(), "ctypes call")
 
 
+def unseen_close(fd):
+    """fd closed by the C library's own close (fclose), past every wrapper"""
+    libc.fdopen.restype = ctypes.c_void_p
+    f = libc.fdopen(fd, b"r")
+    if not f:
+        raise OSError(ctypes.get_errno(), "fdopen")
+    libc.fclose(ctypes.c_void_p(f))
+
+
+def send_away(s):
+    """s's socket sent with SCM_RIGHTS, s closed: the receiving end"""
+    a, b = socket.socketpair()
+    socket.send_fds(a, [b"x"], [s.fileno()])
+    s.close()
+    return b
+
+
+def receive_at(b, n):
+    """the socket sent to b, received at number n (free, the lowest)"""
+    _, fds, _, _ = socket.recv_fds(b, 10, 1)
+    if fds[0] != n:
+        sys.exit("received at %d, not %d" % (fds[0], n))
+    return socket.socket(fileno=n)
+
+
 try:
+    if mode.startswith("reuse-"):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for i in range(3):
+            u.sendto(b"datagram\n", (ip, port))
+        n = u.fileno()
+        if mode == "reuse-close":
+            u.close()
+            s = socket.socket()
+            if s.fileno() != n:
+                sys.exit("socket() at %d, not %d" % (s.fileno(), n))
+        else:
+            s = socket.socket()
+            os.dup2(s.fileno(), n)
+            s = u
+        s.sendto(line, (ip, port))
+        print("sent")
+        sys.exit(0)
+    if mode in ("dup2-listen", "scm-listen"):
+        t = socket.socket()
+        s = socket.socket(socket.AF_INET, socket.SOCK_SEQPACKET, 132)
+        if mode == "dup2-listen":
+            os.dup2(s.fileno(), t.fileno())
+        else:
+            b = send_away(s)
+            n = t.detach()
+            unseen_close(n)
+            t = receive_at(b, n)
+        t.bind((ip, port))
+        t.listen(5)
+        print("listening")
+        sys.exit(0)
     if mode == "listen":
         kind = sys.argv[4] if len(sys.argv) > 4 else "seqpacket"
         s = socket.socket(socket.AF_INET, {"stream": socket.SOCK_STREAM, "dccp": 6}.get(kind, socket.SOCK_SEQPACKET),
