@@ -110,8 +110,7 @@ static int connectx_check(int fd, const unsigned char *addrs, size_t len)
 /* The SCTP socket options (level SOL_SCTP, 132) that give a socket peers
  * without connect(); val and len as the program gave them (len:
  * getsockopt's *optlen).  0, or the negative errno that refuses the call.
- * (A descriptor SCTP_SOCKOPT_PEELOFF makes is classified on first use,
- * as any the library has not seen: SOCK_SEQPACKET, so foreign.) */
+ * (A descriptor SCTP_SOCKOPT_PEELOFF makes: shim_sctp_peeled.) */
 #define SCTP_SOCKOPT_CONNECTX_OLD_ 107
 #define SCTP_SOCKOPT_CONNECTX_ 110
 #define SCTP_SOCKOPT_CONNECTX3_ 111
@@ -130,6 +129,27 @@ int shim_sctp_sockopt(int fd, int opt, const void *val, socklen_t len)
 		return p.addr_num > 0 ? connectx_check(fd, p.addrs, (size_t)p.addr_num) : 0;
 	}
 	return 0;
+}
+
+/* getsockopt(SOL_SCTP, SCTP_SOCKOPT_PEELOFF or _PEELOFF_FLAGS) answered
+ * (val: the program's sctp_peeloff_arg_t, or the _flags_ one that starts
+ * with it): a new descriptor of one association, at a number the library
+ * did not hand out.  Classified at once, as one received with SCM_RIGHTS
+ * (shim_fd_arrived): SOCK_SEQPACKET, so foreign, and refused where a tls
+ * or deny rule names its peer.  Classified on its first use before, the
+ * number kept what the table said of the file it named last: a number
+ * whose FILE fclose() had closed (past every wrapper) stayed PLAIN, and
+ * the association's first write went out in clear. */
+#define SCTP_SOCKOPT_PEELOFF_ 102
+#define SCTP_SOCKOPT_PEELOFF_FLAGS_ 122
+static void sctp_peeled(int opt, const void *val, socklen_t len)
+{
+	struct { int32_t assoc_id; int sd; } p;
+
+	if ((opt == SCTP_SOCKOPT_PEELOFF_ || opt == SCTP_SOCKOPT_PEELOFF_FLAGS_) && val && len >= sizeof p) {
+		memcpy(&p, val, sizeof p);
+		shim_fd_arrived(p.sd);
+	}
 }
 
 /* connect() failed, but the socket may still be (or become) connected:
@@ -348,6 +368,8 @@ SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len
 	    (r = shim_sctp_sockopt(fd, opt, val, *len)) < 0)
 		SHIM_RET(r);
 	r = REAL(getsockopt)(fd, level, opt, val, len);
+	if (__builtin_expect(level == 132, 0) && r == 0 && len)
+		sctp_peeled(opt, val, *len);
 
 	/* memcpy: the program's int may be unaligned. */
 	if (r == 0 && level == SOL_SOCKET && opt == SO_ERROR && val && len &&

@@ -151,7 +151,7 @@ bool shim_sock_made_not_tcp(int fd)
  * is remembered here (shim_sock_dgram_learned) until the number names
  * another file: every call that hands the number out again, closes it or
  * puts another socket there (socket, open..., accept, dup2/dup3/F_DUPFD,
- * SCM_RIGHTS, pidfd_getfd, close, close_range) forgets
+ * SCM_RIGHTS, pidfd_getfd, SCTP's peel-off, close, close_range) forgets
  * it (shim_fd_kind_forget), so an SCTP socket put at a datagram socket's
  * number never passes for it.  One word per number: bit 0 "datagram", the
  * rest counts the number's changes, so an answer the kernel gave before

@@ -110,6 +110,29 @@ for how in close dup2; do
 		"$PY" "$PYD/foreign_peer.py" "reuse-$how" 127.0.0.1 "$P"
 done
 
+# ---- an association peeled off (SCTP_SOCKOPT_PEELOFF) -------------------------
+# getsockopt(SOL_SCTP, SCTP_SOCKOPT_PEELOFF) hands out a new descriptor of
+# one association, here of one to the rule's peer, at the lowest free
+# number: one whose FILE fclose() closed, past every wrapper (the table
+# still said PLAIN there).  Classified when it is handed out: its first
+# write() is refused (ECONNRESET, 104), never sent in clear.  (The old
+# library classified it at its first use, by the stale word: PLAIN, and
+# the line reached the server in clear.)
+name=peeloff_sctp_to_tls_peer_refused_first_byte
+P=$(free_port)
+if foreign_peer_run "$name" "protocol=132,peeloff=$P" "address = \"127.0.0.1/32\"; ca = \"$CERTS/ca.crt\";" peeloff; then
+	stop "$PEER"
+	if [ -s "$T/$name.rec" ]; then
+		fail "$name" "the server got '$(cat "$T/$name.rec")'$(show "$T/$name.out" "$T/$name.err" "$T/$name.log")"
+	elif ! grep -q '^refused 104$' "$T/$name.out"; then
+		fail "$name" "not refused: $(cat "$T/$name.out" "$T/$name.err")$(show "$T/$name.log")"
+	elif ! grep -q "error: 127.0.0.1:$P rule \"out\": fd [0-9]* (not made through this library) is a connection over protocol 132, not TCP" "$T/$name.log"; then
+		fail "$name" "no error line$(show "$T/$name.log")"
+	else
+		pass "$name"
+	fi
+fi
+
 # ---- the source a receive names: a peer a tls rule names ---------------------
 for mode in recvfrom recvmsg; do
 	name=${mode}_sctp_from_tls_peer_refused

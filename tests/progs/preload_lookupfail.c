@@ -27,6 +27,10 @@
  * recvmsg() name the peer as the source (TCP names none).
  *   ...,socket: socket(AF_INET or AF_INET6, SOCK_SEQPACKET or SOCK_DCCP,
  * a protocol; or SOCK_STREAM, 132) makes a TCP socket instead.
+ *   ...,peeloff=PORT: getsockopt(SOL_SCTP, SCTP_SOCKOPT_PEELOFF) on any
+ * socket answers with a new descriptor (at the lowest free number, as the
+ * kernel's) of an association to 127.0.0.1:PORT: a TCP socket connected
+ * there, past the library under test.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -250,6 +254,21 @@ int getsockopt(int fd, int level, int opt, void *v, socklen_t *l)
 
 		memcpy(&p, v, sizeof p);
 		return connectx(fd, p.addrs, (size_t)p.addr_num) < 0 ? -1 : 0;
+	}
+	if (level == 132 && opt == 102 /* SCTP_SOCKOPT_PEELOFF */ && opt_of("peeloff") > 0 && v && l &&
+	    *l >= 2 * sizeof(int)) {
+		struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons((uint16_t)opt_of("peeloff")),
+					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		int sd;
+
+		NEXT(socket);
+		NEXT(connect);
+		if ((sd = next_socket(AF_INET, SOCK_STREAM, 0)) < 0)
+			return -1;
+		if (next_connect(sd, (struct sockaddr *)&to, sizeof to) < 0)
+			return -1;
+		memcpy((char *)v + sizeof(int), &sd, sizeof sd);     /* sctp_peeloff_arg_t.sd */
+		return 0;
 	}
 	if (!next)
 		next = (int (*)(int, int, int, void *, socklen_t *))dlsym(RTLD_NEXT, "getsockopt");

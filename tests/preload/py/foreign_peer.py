@@ -33,6 +33,10 @@ peer without connect(), as a real SCTP socket does, and sends a line:
                 names socket(AF_INET, SOCK_SEQPACKET, 132) after dup2(),
                 or after fclose() of a FILE on it (past every wrapper) and
                 SCM_RIGHTS; bound to IP:PORT, then listen()
+  peeloff       (",peeloff=PORT") a FILE's number freed by fclose() (past
+                every wrapper), then getsockopt(SOL_SCTP,
+                SCTP_SOCKOPT_PEELOFF) hands out an association there;
+                write() on it
 Prints "refused ERRNO" when a call fails, else "sent", "listening" or
 "got LINE".
 """
@@ -129,6 +133,18 @@ try:
         t.bind((ip, port))
         t.listen(5)
         print("listening")
+        sys.exit(0)
+    if mode == "peeloff":
+        one = socket.socket()
+        fd = os.open("/dev/null", os.O_RDONLY)
+        unseen_close(fd)
+        arg = (ctypes.c_int * 2)(1, -1)
+        n = ctypes.c_uint(ctypes.sizeof(arg))
+        check(libc.getsockopt(one.fileno(), 132, 102, ctypes.byref(arg), ctypes.byref(n)))
+        if arg[1] != fd:
+            sys.exit("peeled off at %d, not %d" % (arg[1], fd))
+        os.write(arg[1], line)
+        print("sent")
         sys.exit(0)
     if mode == "listen":
         kind = sys.argv[4] if len(sys.argv) > 4 else "seqpacket"
