@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #include <openssl/rand.h>
 
@@ -160,6 +162,116 @@ out:
 	close(fds[0]);
 	close(fds[1]);
 	return ret;
+}
+
+/* The wall clock of this program, libssl's and the library's reads
+ * included (OpenSSL 3.0 dates sessions and ages tickets with time() and
+ * gettimeofday(); resume.c's expired() with time()): the real one plus
+ * clock_skip seconds, so that a session ages past its lifetime with no
+ * wait.  Defined here and exported (the build hides symbols by default),
+ * they stand in front of the C library's. */
+static long clock_skip;
+
+__attribute__((visibility("default"))) time_t time(time_t *t)
+{
+	struct timespec ts;
+	time_t now;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = ts.tv_sec + clock_skip;
+	if (t)
+		*t = now;
+	return now;
+}
+
+__attribute__((visibility("default"))) int gettimeofday(struct timeval *restrict tv, void *restrict tz)
+{
+	struct timespec ts;
+
+	(void)tz;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	tv->tv_sec = ts.tv_sec + clock_skip;
+	tv->tv_usec = ts.tv_nsec / 1000;
+	return 0;
+}
+
+/* ---- OpenSSL alone: TLS 1.3 contexts with none of the library's
+ * callbacks, over a BIO pair.  The server's ticket callback counts the
+ * tickets it decrypted (the client offered one) and takes each one
+ * (what the library's ticket_dec_cb does with a fresh one). */
+static int raw_decrypted;
+static SSL_SESSION *raw_latest;
+
+static SSL_TICKET_RETURN raw_dec_cb(SSL *s, SSL_SESSION *ss, const unsigned char *kn, size_t knl,
+				    SSL_TICKET_STATUS status, void *arg)
+{
+	(void)s; (void)ss; (void)kn; (void)knl; (void)arg;
+	raw_decrypted++;
+	return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE :
+	       status == SSL_TICKET_SUCCESS_RENEW ? SSL_TICKET_RETURN_USE_RENEW : SSL_TICKET_RETURN_IGNORE_RENEW;
+}
+
+static int raw_new_session(SSL *s, SSL_SESSION *ss)
+{
+	(void)s;
+	SSL_SESSION_free(raw_latest);
+	raw_latest = ss;
+	return 1;
+}
+
+static void raw_ctxs(SSL_CTX **cc, SSL_CTX **sc)
+{
+	*sc = SSL_CTX_new(TLS_server_method());
+	*cc = SSL_CTX_new(TLS_client_method());
+	if (!*sc || !*cc)
+		return;
+	SSL_CTX_use_certificate_chain_file(*sc, path_in(certs, "server.crt"));
+	SSL_CTX_use_PrivateKey_file(*sc, path_in(certs, "server.key"), SSL_FILETYPE_PEM);
+	SSL_CTX_set_min_proto_version(*sc, TLS1_3_VERSION);
+	SSL_CTX_set_min_proto_version(*cc, TLS1_3_VERSION);
+	SSL_CTX_set_session_ticket_cb(*sc, NULL, raw_dec_cb, NULL);
+	SSL_CTX_set_session_cache_mode(*cc, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(*cc, raw_new_session);
+}
+
+/* One connection offering `offer` (NULL: none), the server's tickets read,
+ * both ends shut down cleanly (SSL_free of a connection not shut down
+ * makes its session not resumable); the client's latest session in
+ * *got (the caller's).  1: resumed, 0: not, -1: failed. */
+static int raw_connection(SSL_CTX *cc, SSL_CTX *sc, SSL_SESSION *offer, SSL_SESSION **got)
+{
+	SSL *c = SSL_new(cc), *s = SSL_new(sc);
+	BIO *bc, *bs;
+	char buf[4];
+	int a = -1, b = -1, r = -1;
+
+	if (!c || !s || !BIO_new_bio_pair(&bc, 0, &bs, 0))
+		goto out;
+	SSL_set_bio(c, bc, bc);
+	SSL_set_bio(s, bs, bs);
+	SSL_set_connect_state(c);
+	SSL_set_accept_state(s);
+	if (offer)
+		SSL_set_session(c, offer);
+	for (int i = 0; i < 100 && (a != 1 || b != 1); i++) {
+		if (a != 1)
+			a = SSL_do_handshake(c);
+		if (b != 1)
+			b = SSL_do_handshake(s);
+	}
+	if (a != 1 || b != 1 || SSL_write(s, "x", 1) != 1 || SSL_read(c, buf, sizeof buf) != 1)
+		goto out;
+	r = SSL_session_reused(s) ? 1 : 0;
+	SSL_shutdown(c);
+	SSL_shutdown(s);
+out:
+	SSL_free(c);
+	SSL_free(s);
+	if (got) {
+		*got = raw_latest;
+		raw_latest = NULL;
+	}
+	return r;
 }
 
 static void write_file(const char *path, const unsigned char *data, size_t len, mode_t mode)
@@ -401,6 +513,72 @@ int main(void)
 		s = server_rule(path_in(tmpdir, "none"), TLS1_3_VERSION);
 		EXPECT(build(&s, why, sizeof why) == NULL);
 		EXPECT_CONTAINS(why, "No such file");
+	}
+
+	/* M42: does OpenSSL itself refuse a TLS 1.3 ticket past its
+	 * lifetime, or is the library's bound (resume.c, expired(): its
+	 * client cache and ticket_dec_cb) the only one?  OpenSSL 3.0, with
+	 * none of the library's callbacks: the server refuses a ticket older
+	 * than its session timeout though its ticket callback takes it, and
+	 * the client does not offer a session older than the ticket's
+	 * lifetime hint (here 10 s), though the session's own timeout (the
+	 * client context's, 7200 s) has not passed. */
+	UNIT_CASE("resume: OpenSSL alone refuses a TLS 1.3 ticket past its lifetime, server and client") {
+		SSL_CTX *rc = NULL, *rs = NULL;
+		SSL_SESSION *t = NULL;
+
+		raw_ctxs(&rc, &rs);
+		EXPECT(rc && rs);
+		if (rc && rs) {
+			EXPECT(SSL_CTX_set_timeout(rs, 10) >= 0);
+			/* (each session offered once: OpenSSL's client takes a
+			 * TLS 1.3 session it used out of its cache) */
+			for (int side = 0; side < 3; side++) {
+				clock_skip = 0;
+				SSL_SESSION_free(t);
+				t = NULL;
+				EXPECT(raw_connection(rc, rs, NULL, &t) == 0 && t);
+				if (!t)
+					break;
+				EXPECT(SSL_SESSION_get_ticket_lifetime_hint(t) == 10);
+				EXPECT(SSL_SESSION_get_timeout(t) > 70);
+				clock_skip = side ? 70 : 5;
+				/* The server's check: the client sees its session as
+				 * new (its time moved with the clock), and offers it. */
+				if (side == 1)
+					SSL_SESSION_set_time(t, SSL_SESSION_get_time(t) + clock_skip);
+				raw_decrypted = 0;
+				if (side == 0)          /* within the lifetime: resumed */
+					EXPECT(raw_connection(rc, rs, t, NULL) == 1 && raw_decrypted == 1);
+				else if (side == 1)     /* offered, decrypted, taken by the callback: refused */
+					EXPECT(raw_connection(rc, rs, t, NULL) == 0 && raw_decrypted == 1);
+				else                    /* past the hint: not offered */
+					EXPECT(raw_connection(rc, rs, t, NULL) == 0 && raw_decrypted == 0);
+			}
+		}
+		clock_skip = 0;
+		SSL_SESSION_free(t);
+		SSL_CTX_free(rc);
+		SSL_CTX_free(rs);
+	}
+
+	/* The library's rules: a session past the server's lifetime (7200 s,
+	 * OpenSSL's default: no policy key sets it) is not resumed; the full
+	 * handshake's new ticket is. */
+	UNIT_CASE("resume: a TLS 1.3 ticket past its lifetime does not resume under the rules") {
+		struct policy_rule c = client_rule("cli-aged");
+		long life = SSL_CTX_get_timeout(s13.ctx);
+
+		EXPECT(build(&c, why, sizeof why) != NULL);
+		if (c.ctx) {
+			EXPECT(one_connection(&c, &s13, "localhost") == 0);
+			EXPECT(one_connection(&c, &s13, "localhost") == 1);
+			clock_skip = life + 60;
+			EXPECT(one_connection(&c, &s13, "localhost") == 0);
+			EXPECT(one_connection(&c, &s13, "localhost") == 1);
+			clock_skip = 0;
+			SSL_CTX_free(c.ctx);
+		}
 	}
 
 	SSL_CTX_free(ca.ctx);
