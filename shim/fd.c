@@ -545,6 +545,9 @@ static void drop_target(int oldfd, int newfd)
 		return;
 	}
 	shim_epoll_fds_closed(newfd, newfd);
+	/* (and again once the copy is there, share(): a question answered
+	 * meanwhile by the socket dup2 replaces is not kept) */
+	shim_fd_kind_forget(newfd);
 	if (conntab_is_tls(v)) {
 		struct tls_conn *c = conntab_begin_close(newfd);
 		if (c) {
