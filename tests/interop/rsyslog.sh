@@ -6,12 +6,15 @@
 # collector (tests/interop/tlspeer.py, record mode) is restarted in the
 # middle: rsyslog's connection ends under it without a close_notify, and
 # rsyslog must connect again (a new connect, a new verified handshake)
-# and go on forwarding.  A second action forwards to a collector with a
+# and go on forwarding.  A second action connects again after every 50
+# messages (RebindInterval), a third forwards to a collector with a
 # certificate of another CA.
 # Asserted: 300 messages (logger -f) reach the collector in order; after
 # the collector's restart, messages reach the new one, 300 more all of
 # them, in order; the shim connected twice to the collector, verified,
-# and logged no error for it; the collector with the untrusted
+# and logged no error for it; the rebinding action's 600 messages arrive
+# in order over 12 connections or more, each but the last ended by a
+# clean TLS close; the collector with the untrusted
 # certificate got no byte (its handshakes failed, the shim logged the
 # failed verification) while the good one was served; the wire audit.
 . "$(dirname "$0")/../lib.sh"
@@ -26,6 +29,7 @@ X=$T/rs
 mkdir -p "$X/work"
 R=$(free_port)
 B=$(free_port)
+RB=$(free_port)
 # collector N: the collector on port R, its bytes in $X/rec.N, its
 # events in $X/st.N; pid in COL.
 collector() {
@@ -45,6 +49,14 @@ if ! wait_ready "$BADCOL" "$X/col.bad.out" '^ready' 10; then
 	fail rsyslog_setup "the untrusted collector did not start$(show "$X/col.bad.out")"
 	exit 1
 fi
+# The rebinding action's collector: one connection after the other.
+bg "$PY" "$TLSPEER" server --port "$RB" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
+	--mode record --record "$X/rec.rb" --status "$X/st.rb" --count 100 --timeout $((60 * TS)) >"$X/col.rb.out" 2>&1
+RBCOL=$!
+if ! wait_ready "$RBCOL" "$X/col.rb.out" '^ready' 10; then
+	fail rsyslog_setup "the rebind collector did not start$(show "$X/col.rb.out")"
+	exit 1
+fi
 # Each action its own queue (and worker thread): the one that cannot
 # connect retries every second without holding up the other.
 cat >"$X/rsyslog.conf" <<EOC
@@ -55,6 +67,8 @@ template(name="line" type="string" string="%msg:2:\$%\n")
 if \$msg contains "tlsshimtest-" then {
 	action(type="omfwd" name="good" target="127.0.0.1" port="$R" protocol="tcp" template="line"
 		queue.type="LinkedList" action.resumeRetryCount="-1" action.resumeInterval="1")
+	action(type="omfwd" name="rebind" target="127.0.0.1" port="$RB" protocol="tcp" template="line"
+		RebindInterval="50" queue.type="LinkedList" action.resumeRetryCount="-1" action.resumeInterval="1")
 	action(type="omfwd" name="bad" target="127.0.0.1" port="$B" protocol="tcp" template="line"
 		queue.type="LinkedList" action.resumeRetryCount="-1" action.resumeInterval="1")
 }
@@ -62,6 +76,7 @@ EOC
 policy "$T/rs.policy" <<EOC
 rules = (
   { name = "log-out"; direction = "connect"; port = $R; ca = "$CERTS/ca.crt"; server_name = "localhost"; },
+  { name = "rb-out"; direction = "connect"; port = $RB; ca = "$CERTS/ca.crt"; server_name = "localhost"; },
   { name = "bad-out"; direction = "connect"; port = $B; ca = "$CERTS/ca.crt"; server_name = "localhost"; }
 );
 EOC
@@ -116,6 +131,24 @@ else
 	else
 		fail "$name" "probes sent $k, the new collector got $(lines "$X/rec.2.msgs" '^tlsshimtest-') of 300 lines, $nc of 2 connections$(show "$X/st.2" "$T/rs.out" "$T/shim.log")"
 	fi
+fi
+
+name=rsyslog_rebinds_every_50_messages
+# RebindInterval: rsyslog closes its connection after every 50 messages
+# and connects again; each close must end the TLS stream cleanly after
+# the last message (a close_notify after all the data), the next
+# connection must go on where it stopped.
+wait_lines "$X/rec.rb" '^tlsshimtest-1300$' 1 20
+cat "$X/first" "$X/second" >"$X/both"
+grep -v probe "$X/rec.rb" >"$X/rec.rb.msgs" 2>/dev/null
+nconn=$(count "$X/st.rb" '^tls ')
+nclean=$(count "$X/st.rb" '^eof clean$')
+nv=$(count "$T/shim.log" 'rule "rb-out": connected TLSv1\.[23] .*verified')
+if cmp -s "$X/both" "$X/rec.rb.msgs" && [ "$nconn" -ge 12 ] && [ "$nclean" -eq $((nconn - 1)) ] && [ "$nv" -eq "$nconn" ] &&
+	! grep -E 'rule "rb-out"' "$T/shim.log" | grep -q -E ': (error|warn): '; then
+	pass "$name (600 messages and the probes in order over $nconn verified connections, $nclean ended cleanly, the last open)"
+else
+	fail "$name" "$(lines "$X/rec.rb.msgs" '^tlsshimtest-') of 600 lines, $nconn connections ($nv verified), $nclean clean ends$(show "$X/st.rb" "$T/shim.log")"
 fi
 
 name=rsyslog_untrusted_collector_gets_nothing
