@@ -42,10 +42,8 @@ redis() {
 }
 redis 1 "$R1" || { fail nutcracker_setup "redis-server 1 did not start$(show "$X/r1.out")"; exit 1; }
 redis 2 "$R2" || { fail nutcracker_setup "redis-server 2 did not start$(show "$X/r2.out")"; exit 1; }
-bg "$PY" "$TLSPEER" server --port "$B" --cert "$CERTS/untrusted.crt" --key "$CERTS/untrusted.key" \
-	--mode record --record "$X/rec.bad" --status "$X/st.bad" --count 100 --timeout $((60 * TS)) >"$X/bad.out" 2>&1
-BADSRV=$!
-wait_ready "$BADSRV" "$X/bad.out" '^ready' 10 || { fail nutcracker_setup "the untrusted server did not start$(show "$X/bad.out")"; exit 1; }
+start_collector bad "$B" "$CERTS/untrusted.crt" "$CERTS/untrusted.key" 100 ||
+	{ fail nutcracker_setup "the untrusted server did not start$(show "$T/bad.out")"; exit 1; }
 
 cat >"$X/nutcracker.yml" <<EOC
 alpha:
@@ -123,10 +121,10 @@ wait_for "$T/beta.out" '^-ERR' 20
 kill "$BETA" 2>/dev/null
 wait "$BETA" 2>/dev/null
 nb=$(count "$T/shim.log" 'rule "bad-out": certificate verification failed')
-if grep -q '^-ERR' "$T/beta.out" && [ "$nb" -ge 1 ] && [ ! -s "$X/rec.bad" ] && alive "$TW"; then
+if grep -q '^-ERR' "$T/beta.out" && [ "$nb" -ge 1 ] && [ ! -s "$T/bad.rec" ] && alive "$TW"; then
 	pass "$name (nutcracker answered '$(head -n1 "$T/beta.out" | tr -d '\r')'; the shim refused $nb handshakes; the server got no byte)"
 else
-	fail "$name" "answer '$(head -c 100 "$T/beta.out")', $nb refusals, the server got $(wc -c <"$X/rec.bad" 2>/dev/null) bytes$(show "$T/beta.err" "$X/st.bad" "$T/shim.log")"
+	fail "$name" "answer '$(head -c 100 "$T/beta.out")', $nb refusals, the server got $(wc -c <"$T/bad.rec" 2>/dev/null) bytes$(show "$T/beta.err" "$T/bad.st" "$T/shim.log")"
 fi
 
 no_clear nutcracker_plain_client_gets_nothing_in_clear "$P" "*1

@@ -30,31 +30,15 @@ mkdir -p "$X/work"
 R=$(free_port)
 B=$(free_port)
 RB=$(free_port)
-# collector N: the collector on port R, its bytes in $X/rec.N, its
-# events in $X/st.N; pid in COL.
-collector() {
-	bg "$PY" "$TLSPEER" server --port "$R" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
-		--mode record --record "$X/rec.$1" --status "$X/st.$1" --timeout $((60 * TS)) >"$X/col.$1.out" 2>&1
-	COL=$!
-	wait_ready "$COL" "$X/col.$1.out" '^ready' 10
-}
-if ! collector 1; then
-	fail rsyslog_setup "the collector did not start$(show "$X/col.1.out")"
+if ! start_collector col.1 "$R" "$CERTS/server.crt" "$CERTS/server.key"; then
+	fail rsyslog_setup "the collector did not start$(show "$T/col.1.out")"
 	exit 1
 fi
-bg "$PY" "$TLSPEER" server --port "$B" --cert "$CERTS/untrusted.crt" --key "$CERTS/untrusted.key" \
-	--mode record --record "$X/rec.bad" --status "$X/st.bad" --count 1000 --timeout $((60 * TS)) >"$X/col.bad.out" 2>&1
-BADCOL=$!
-if ! wait_ready "$BADCOL" "$X/col.bad.out" '^ready' 10; then
-	fail rsyslog_setup "the untrusted collector did not start$(show "$X/col.bad.out")"
-	exit 1
-fi
+COL=$COLL
 # The rebinding action's collector: one connection after the other.
-bg "$PY" "$TLSPEER" server --port "$RB" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
-	--mode record --record "$X/rec.rb" --status "$X/st.rb" --count 100 --timeout $((60 * TS)) >"$X/col.rb.out" 2>&1
-RBCOL=$!
-if ! wait_ready "$RBCOL" "$X/col.rb.out" '^ready' 10; then
-	fail rsyslog_setup "the rebind collector did not start$(show "$X/col.rb.out")"
+if ! start_collector col.rb "$RB" "$CERTS/server.crt" "$CERTS/server.key" 100 ||
+	! start_collector col.bad "$B" "$CERTS/untrusted.crt" "$CERTS/untrusted.key" 1000; then
+	fail rsyslog_setup "a collector did not start$(show "$T/col.rb.out" "$T/col.bad.out")"
 	exit 1
 fi
 # Each action its own queue (and worker thread): the one that cannot
@@ -97,11 +81,11 @@ msgs() { seq -f "tlsshimtest-%g" "$1" "$2"; }
 name=rsyslog_forwards_over_tls
 msgs 1 300 >"$X/first"
 logger -u "$X/log.sock" -f "$X/first"
-wait_lines "$X/rec.1" '^tlsshimtest-300$' 1 20
-if cmp -s "$X/first" "$X/rec.1"; then
+wait_lines "$T/col.1.rec" '^tlsshimtest-300$' 1 20
+if cmp -s "$X/first" "$T/col.1.rec"; then
 	pass "$name (300 messages, in order)"
 else
-	fail "$name" "the collector got $(lines "$X/rec.1" '^tlsshimtest-') of 300 lines$(show "$X/rec.1" "$X/st.1" "$T/rs.out" "$T/shim.log")"
+	fail "$name" "the collector got $(lines "$T/col.1.rec" '^tlsshimtest-') of 300 lines$(show "$T/col.1.rec" "$T/col.1.st" "$T/rs.out" "$T/shim.log")"
 fi
 
 name=rsyslog_reconnects_after_the_collector_restarts
@@ -109,8 +93,8 @@ name=rsyslog_reconnects_after_the_collector_restarts
 # kernel), a new one listens on the same port.
 kill -9 "$COL" 2>/dev/null
 wait_exit "$COL" 10
-if ! collector 2; then
-	fail "$name" "the second collector did not start$(show "$X/col.2.out")"
+if ! start_collector col.2 "$R" "$CERTS/server.crt" "$CERTS/server.key"; then
+	fail "$name" "the second collector did not start$(show "$T/col.2.out")"
 else
 	# rsyslog learns the connection is gone on a send: messages sent
 	# then may be lost (plain TCP's and rsyslog's own behaviour), so
@@ -119,17 +103,17 @@ else
 	while [ $k -lt 30 ]; do
 		k=$((k + 1))
 		logger -u "$X/log.sock" "tlsshimtest-probe-$k"
-		wait_for "$X/rec.2" '^tlsshimtest-probe-' 1 && break
+		wait_for "$T/col.2.rec" '^tlsshimtest-probe-' 1 && break
 	done
 	msgs 1001 1300 >"$X/second"
 	logger -u "$X/log.sock" -f "$X/second"
-	wait_lines "$X/rec.2" '^tlsshimtest-1300$' 1 20
-	grep -v probe "$X/rec.2" >"$X/rec.2.msgs" 2>/dev/null
+	wait_lines "$T/col.2.rec" '^tlsshimtest-1300$' 1 20
+	grep -v probe "$T/col.2.rec" >"$X/col.2.msgs" 2>/dev/null
 	nc=$(count "$T/shim.log" 'rule "log-out": connected TLSv1\.[23] .*verified')
-	if cmp -s "$X/second" "$X/rec.2.msgs" && [ "$nc" -eq 2 ] && ! grep -E 'rule "log-out"' "$T/shim.log" | grep -q ': error: '; then
+	if cmp -s "$X/second" "$X/col.2.msgs" && [ "$nc" -eq 2 ] && ! grep -E 'rule "log-out"' "$T/shim.log" | grep -q ': error: '; then
 		pass "$name (a probe arrived after $k; then 300 messages in order; 2 verified connections)"
 	else
-		fail "$name" "probes sent $k, the new collector got $(lines "$X/rec.2.msgs" '^tlsshimtest-') of 300 lines, $nc of 2 connections$(show "$X/st.2" "$T/rs.out" "$T/shim.log")"
+		fail "$name" "probes sent $k, the new collector got $(lines "$X/col.2.msgs" '^tlsshimtest-') of 300 lines, $nc of 2 connections$(show "$T/col.2.st" "$T/rs.out" "$T/shim.log")"
 	fi
 fi
 
@@ -138,25 +122,25 @@ name=rsyslog_rebinds_every_50_messages
 # and connects again; each close must end the TLS stream cleanly after
 # the last message (a close_notify after all the data), the next
 # connection must go on where it stopped.
-wait_lines "$X/rec.rb" '^tlsshimtest-1300$' 1 20
+wait_lines "$T/col.rb.rec" '^tlsshimtest-1300$' 1 20
 cat "$X/first" "$X/second" >"$X/both"
-grep -v probe "$X/rec.rb" >"$X/rec.rb.msgs" 2>/dev/null
-nconn=$(count "$X/st.rb" '^tls ')
-nclean=$(count "$X/st.rb" '^eof clean$')
+grep -v probe "$T/col.rb.rec" >"$X/col.rb.msgs" 2>/dev/null
+nconn=$(count "$T/col.rb.st" '^tls ')
+nclean=$(count "$T/col.rb.st" '^eof clean$')
 nv=$(count "$T/shim.log" 'rule "rb-out": connected TLSv1\.[23] .*verified')
-if cmp -s "$X/both" "$X/rec.rb.msgs" && [ "$nconn" -ge 12 ] && [ "$nclean" -eq $((nconn - 1)) ] && [ "$nv" -eq "$nconn" ] &&
+if cmp -s "$X/both" "$X/col.rb.msgs" && [ "$nconn" -ge 12 ] && [ "$nclean" -eq $((nconn - 1)) ] && [ "$nv" -eq "$nconn" ] &&
 	! grep -E 'rule "rb-out"' "$T/shim.log" | grep -q -E ': (error|warn): '; then
 	pass "$name (600 messages and the probes in order over $nconn verified connections, $nclean ended cleanly, the last open)"
 else
-	fail "$name" "$(lines "$X/rec.rb.msgs" '^tlsshimtest-') of 600 lines, $nconn connections ($nv verified), $nclean clean ends$(show "$X/st.rb" "$T/shim.log")"
+	fail "$name" "$(lines "$X/col.rb.msgs" '^tlsshimtest-') of 600 lines, $nconn connections ($nv verified), $nclean clean ends$(show "$T/col.rb.st" "$T/shim.log")"
 fi
 
 name=rsyslog_untrusted_collector_gets_nothing
 nb=$(count "$T/shim.log" 'rule "bad-out": certificate verification failed')
-if [ ! -s "$X/rec.bad" ] && [ "$nb" -ge 1 ] && ! grep -q '^tls ' "$X/st.bad" && alive "$RS"; then
+if [ ! -s "$T/col.bad.rec" ] && [ "$nb" -ge 1 ] && ! grep -q '^tls ' "$T/col.bad.st" && alive "$RS"; then
 	pass "$name ($nb handshakes refused by the shim, no byte received)"
 else
-	fail "$name" "received $(wc -c <"$X/rec.bad" 2>/dev/null) bytes, $nb refusals$(show "$X/st.bad" "$T/shim.log")"
+	fail "$name" "received $(wc -c <"$T/col.bad.rec" 2>/dev/null) bytes, $nb refusals$(show "$T/col.bad.st" "$T/shim.log")"
 fi
 
 kill_tree "$RS"

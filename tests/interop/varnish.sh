@@ -90,38 +90,25 @@ if ! wait_listen "$P" $((20 * TS)) "$VN" || ! wait_ready "$VN" "$T/vn.out" 'Chil
 	exit 1
 fi
 
-# get8 TAG: 8 curl at once over TLS to varnish, each for /big?n=I; the
-# answers in $T/TAG.I, the headers in $T/TAG.I.h.  Sets BAD and OK.
-get8() {
-	_g_pids=""
-	for _g_i in 1 2 3 4 5 6 7 8; do
-		timeout $((30 * TS)) curl -sS --cacert "$CERTS/ca.crt" -D "$T/$1.$_g_i.h" -o "$T/$1.$_g_i" \
-			"https://localhost:$P/big?n=$_g_i" >"$T/$1.$_g_i.err" 2>&1 &
-		_g_pids="$_g_pids $!"
-	done
-	BAD=0
-	for _g_p in $_g_pids; do wait "$_g_p" || BAD=$((BAD + 1)); done
-	OK=0
-	for _g_i in 1 2 3 4 5 6 7 8; do cmp -s "$X/www/big" "$T/$1.$_g_i" && OK=$((OK + 1)); done
-	return 0
-}
+# vcurl N PATH: downloads (daemons.inc) of N at once over TLS from varnish.
+vcurl() { downloads "$1" "$X/www/big" "https://localhost:$P$2" --cacert "$CERTS/ca.crt"; }
 
 name=varnish_8_misses_at_once
-get8 miss
+vcurl 8 /big
 if [ $BAD -eq 0 ] && [ $OK -eq 8 ]; then
 	pass "$name (300000 bytes each, exact)"
 else
-	fail "$name" "$BAD curl failed, $OK of 8 exact: $(cat "$T"/miss.*.err | head -c 300)$(show "$T/vn.out" "$X/shim.log")"
+	fail "$name" "$BAD curl failed, $OK of 8 exact: $(cat "$T"/curl.*.err | head -c 300)$(show "$T/vn.out" "$X/shim.log")"
 fi
 
 name=varnish_8_hits_from_the_cache
-get8 hit
+vcurl 8 /big
 # A hit: X-Varnish names this request and the one that filled the cache.
-hits=$(cat "$T"/hit.?.h | tr -d '\r' | grep -c -i -E '^x-varnish: [0-9]+ [0-9]+$')
+hits=$(cat "$T"/got.?.h | tr -d '\r' | grep -c -i -E '^x-varnish: [0-9]+ [0-9]+$')
 if [ $BAD -eq 0 ] && [ $OK -eq 8 ] && [ "$hits" -eq 8 ]; then
 	pass "$name (8 hits, exact)"
 else
-	fail "$name" "$BAD curl failed, $OK of 8 exact, $hits hits: $(cat "$T"/hit.*.err | head -c 300)$(show "$T/vn.out" "$X/shim.log")"
+	fail "$name" "$BAD curl failed, $OK of 8 exact, $hits hits: $(cat "$T"/curl.*.err | head -c 300)$(show "$T/vn.out" "$X/shim.log")"
 fi
 
 name=varnish_both_sides_tls
@@ -136,16 +123,7 @@ fi
 name=varnish_pipe_both_ways
 # return (pipe): varnish copies bytes between the client's connection
 # and a new backend connection, both TLS, in one poll() loop.
-pids=""
-for i in 1 2 3 4; do
-	timeout $((30 * TS)) curl -sS --cacert "$CERTS/ca.crt" -o "$T/pipe.$i" "https://localhost:$P/pipe/big?p=$i" \
-		>"$T/pipe.$i.err" 2>&1 &
-	pids="$pids $!"
-done
-BAD=0
-for p in $pids; do wait "$p" || BAD=$((BAD + 1)); done
-OK=0
-for i in 1 2 3 4; do cmp -s "$X/www/big" "$T/pipe.$i" && OK=$((OK + 1)); done
+vcurl 4 /pipe/big
 nc=$(count "$X/shim.log" 'rule "origin-out": connected TLSv1\.3 .*verified')
 # The origin (Python's http.server over ssl) ends each answer with a TCP
 # FIN and no close_notify (SSLSocket.shutdown sends none): varnish, which
@@ -156,7 +134,7 @@ nw=$(count "$X/shim.log" ': (error|warn): ')
 if [ $BAD -eq 0 ] && [ $OK -eq 4 ] && [ "$nc" -eq 12 ] && [ "$nw" -eq "$nt" ] && [ "$nt" -le 4 ]; then
 	pass "$name (4 piped downloads at once, exact; 4 more verified backend connections; $nt truncations by the origin reported)"
 else
-	fail "$name" "$BAD curl failed, $OK of 4 exact, $nc of 12 backend connections, $nw warnings ($nt truncations): $(cat "$T"/pipe.*.err | head -c 300)$(show "$X/shim.log")"
+	fail "$name" "$BAD curl failed, $OK of 4 exact, $nc of 12 backend connections, $nw warnings ($nt truncations): $(cat "$T"/curl.*.err | head -c 300)$(show "$X/shim.log")"
 fi
 
 name=varnish_untrusted_backend_refused
