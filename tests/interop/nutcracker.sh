@@ -11,7 +11,9 @@
 # values, 40 pipelined GET and one MGET of the 40, all exact; the keys
 # are on both servers (DBSIZE over redis' own TLS) and add up; the shim
 # accepted 12 TLS clients and connected to each server once, verified,
-# no error; a request for the pool whose server has the untrusted
+# no error; server one killed and started again: the shim reports the
+# truncation, nutcracker connects again (verified) and 4 more clients
+# are served exact; a request for the pool whose server has the untrusted
 # certificate gets nutcracker's error and that server no byte; a plain
 # client gets nothing back but TLS alerts; the wire audit.
 . "$(dirname "$0")/../lib.sh"
@@ -41,6 +43,7 @@ redis() {
 	wait_ready "$RSRV" "$X/r$1.out" 'Ready to accept connections' 15
 }
 redis 1 "$R1" || { fail nutcracker_setup "redis-server 1 did not start$(show "$X/r1.out")"; exit 1; }
+R1PID=$RSRV
 redis 2 "$R2" || { fail nutcracker_setup "redis-server 2 did not start$(show "$X/r2.out")"; exit 1; }
 start_collector bad "$B" "$CERTS/untrusted.crt" "$CERTS/untrusted.key" 100 ||
 	{ fail nutcracker_setup "the untrusted server did not start$(show "$T/bad.out")"; exit 1; }
@@ -111,6 +114,29 @@ if [ "$na" -eq 12 ] && [ "$nc" -eq 2 ] && ! grep -q -E ': (error|warn): ' "$T/sh
 	pass "$name (accepted 12, connected 2 verified, no error)"
 else
 	fail "$name" "accepted $na of 12, connected $nc of 2$(show "$T/shim.log")"
+fi
+
+name=nutcracker_server_restart
+# Server one dies (SIGKILL: its FIN without a close_notify) and comes
+# back on its port: the shim reports the truncation to nutcracker (its
+# epoll loop sees the connection end), which connects again, verified,
+# on the next request for that server.
+kill -9 "$R1PID" 2>/dev/null
+wait_exit "$R1PID" 10 2>/dev/null  # (no "Killed" notice)
+wait_for "$T/shim.log" 'rule "redis-out": connection truncated: TCP FIN without TLS close_notify' 20
+if ! redis 1b "$R1"; then
+	fail "$name" "redis-server 1 did not start again$(show "$X/r1b.out")"
+else
+	timeout -k 2 $((90 * TS)) "$PY" "$PYD/twem_client.py" "$P" "$CERTS/ca.crt" 4 40 3000 >"$T/client2.out" 2>&1
+	rc=$?
+	nc=$(count "$T/shim.log" 'rule "redis-out": connected TLSv1\.3 .*verified')
+	nt=$(count "$T/shim.log" 'rule "redis-out": connection truncated')
+	nw=$(count "$T/shim.log" ': (error|warn): ')
+	if [ $rc -eq 0 ] && grep -q '^ok 4 of 4$' "$T/client2.out" && [ "$nc" -eq 3 ] && [ "$nt" -eq 1 ] && [ "$nw" -eq 1 ]; then
+		pass "$name (the truncation reported, a third verified connection, 4 clients served exact)"
+	else
+		fail "$name" "exit $rc: $(tr '\n' '|' <"$T/client2.out"); $nc of 3 connections, $nt of 1 truncation, $nw warnings$(show "$X/nutcracker.log" "$T/shim.log")"
+	fi
 fi
 
 name=nutcracker_untrusted_server_refused
