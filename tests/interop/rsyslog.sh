@@ -1,8 +1,9 @@
 #!/bin/sh
-# tests/interop/rsyslog.sh — a log forwarder as a TLS client, made TLS by
-# the shim: Debian's rsyslogd (its own threads: an input thread on a unix
-# socket, a worker per action queue) forwarding over plain TCP (omfwd,
-# octet-stuffed lines) to a collector port under a connect rule.  The
+# tests/interop/rsyslog.sh — a log forwarder as a TLS client and a collector
+# as a TLS server, made TLS by the shim: Debian's rsyslogd (its own
+# threads: an input thread on a unix socket, a worker per action queue)
+# forwarding over plain TCP (omfwd, newline-framed lines) to a collector
+# port under a connect rule.  The
 # collector (tests/interop/tlspeer.py, record mode) is restarted in the
 # middle: rsyslog's connection ends under it without a close_notify, and
 # rsyslog must connect again (a new connect, a new verified handshake)
@@ -16,7 +17,10 @@
 # in order over 12 connections or more, each but the last ended by a
 # clean TLS close; the collector with the untrusted
 # certificate got no byte (its handshakes failed, the shim logged the
-# failed verification) while the good one was served; the wire audit.
+# failed verification) while the good one was served; rsyslog as the
+# collector (imtcp under an accept rule): 8 senders at once, 5000
+# messages each, all written once, a plain sender's message not; the wire
+# audit.
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 . "$TLSSHIM_TOP/tests/interop/daemons.inc"
@@ -135,6 +139,48 @@ else
 	fail "$name" "$(lines "$X/col.rb.msgs" '^tlsshimtest-') of 600 lines, $nconn connections ($nv verified), $nclean clean ends$(show "$T/col.rb.st" "$T/shim.log")"
 fi
 
+name=rsyslog_receives_from_8_senders
+# rsyslog as the collector: imtcp (its epoll and worker threads; a
+# session read at most 10 times in a row before the others get a turn,
+# so it is left with data the shim may hold decrypted) under an accept
+# rule, writing the messages to a file.
+L=$(free_port)
+mkdir -p "$X/w2"
+cat >"$X/recv.conf" <<EOC
+global(workDirectory="$X/w2")
+module(load="imtcp" MaxSessions="100" StarvationProtection.MaxReads="10")
+input(type="imtcp" port="$L" address="127.0.0.1")
+template(name="line" type="string" string="%msg:2:\$%\n")
+if \$msg contains "tlsshimtest-" then action(type="omfile" file="$X/recv.out" template="line")
+EOC
+policy "$T/rs2.policy" <<EOC
+rules = ( { name = "log-in"; direction = "accept"; port = $L; cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOC
+TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/shim2.log" shimbg "$RSYSLOGD" -n -f "$X/recv.conf" -i "$X/pid2" >"$T/rs2.out" 2>&1
+RS2=$!
+track "$RS2"
+if ! wait_listen "$L" 15 "$RS2"; then
+	fail "$name" "the second rsyslogd did not listen$(show "$T/rs2.out" "$T/shim2.log")"
+else
+	timeout -k 2 $((60 * TS)) "$PY" "$PYD/syslog_senders.py" "$L" "$CERTS/ca.crt" 8 5000 >"$T/send.out" 2>&1
+	rc=$?
+	wait_lines "$X/recv.out" '^tlsshimtest-c[0-7]-' 40000 20
+	for c in 0 1 2 3 4 5 6 7; do seq -f "tlsshimtest-c$c-%g" 0 4999; done >"$X/sent"
+	na=$(logged_tls "$T/shim2.log" log-in accepted)
+	if [ $rc -eq 0 ] && [ "$(sort "$X/recv.out" | sha256sum)" = "$(sort "$X/sent" | sha256sum)" ] && [ "$na" -eq 8 ] &&
+		! grep -q -E ': (error|warn): ' "$T/shim2.log"; then
+		pass "$name (40000 messages from 8 TLS senders at once, each once; no error)"
+	else
+		fail "$name" "exit $rc: $(tr '\n' '|' <"$T/send.out"); $(wc -l <"$X/recv.out" 2>/dev/null) of 40000 lines, $na of 8 accepted$(show "$T/rs2.out" "$T/shim2.log")"
+	fi
+	no_clear rsyslog_plain_sender_gets_nothing_in_clear "$L" "<13>Dec  6 10:00:00 host test: tlsshimtest-plain" "$RS2"
+	if grep -q 'tlsshimtest-plain' "$X/recv.out"; then
+		fail rsyslog_plain_sender_logged_nothing "the plain sender's message was written to the log"
+	else
+		pass rsyslog_plain_sender_logged_nothing
+	fi
+fi
+
 name=rsyslog_untrusted_collector_gets_nothing
 nb=$(count "$T/shim.log" 'rule "bad-out": certificate verification failed')
 if [ ! -s "$T/col.bad.rec" ] && [ "$nb" -ge 1 ] && ! grep -q '^tls ' "$T/col.bad.st" && alive "$RS"; then
@@ -144,3 +190,4 @@ else
 fi
 
 kill_tree "$RS"
+kill_tree "$RS2"
