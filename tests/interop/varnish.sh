@@ -13,7 +13,8 @@
 # cache (hits), all exact; the shim accepted 16 TLS clients, connected 8
 # times verified, logged no error; 4 downloads at once in pipe mode (the
 # bytes copied both ways between two TLS connections in a poll() loop)
-# exact; a request routed to the backend with
+# exact; 16 downloads multiplexed over HTTP/2 on one connection (ALPN
+# h2), exact; a request routed to the backend with
 # the untrusted certificate gets varnish's 503 and the shim's warning
 # (varnish never sent it a byte: the wire audit); a plain HTTP client on
 # the varnish port gets nothing back but TLS alerts; the wire audit.
@@ -74,15 +75,17 @@ EOC
 chmod 644 "$X/default.vcl"
 policy "$T/vn.policy" <<EOC
 rules = (
-  { name = "varnish-in"; direction = "accept"; port = $P; cert = "$X/certs/server.crt"; key = "$X/certs/server.key"; },
+  { name = "varnish-in"; direction = "accept"; port = $P; cert = "$X/certs/server.crt"; key = "$X/certs/server.key";
+    alpn = ["h2", "http/1.1"]; },
   { name = "origin-out"; direction = "connect"; port = $O; ca = "$CERTS/ca.crt"; server_name = "localhost"; },
   { name = "untrusted-out"; direction = "connect"; port = $B; ca = "$CERTS/ca.crt"; server_name = "localhost"; }
 );
 EOC
 # -F: in the foreground; -n: its working directory; -s: a small cache in
-# memory.  As root the worker runs as user vcache.
+# memory; HTTP/2 on (prior knowledge: the client that negotiated "h2" by
+# ALPN with the shim starts with the HTTP/2 preface).  As root the worker runs as user vcache.
 TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$X/shim.log" shimbg "$VARNISHD" -F -a "127.0.0.1:$P" -f "$X/default.vcl" \
-	-n "$X/work" -s malloc,32m >"$T/vn.out" 2>&1
+	-n "$X/work" -s malloc,32m -p feature=+http2 >"$T/vn.out" 2>&1
 VN=$!
 track "$VN"
 if ! wait_listen "$P" $((20 * TS)) "$VN" || ! wait_ready "$VN" "$T/vn.out" 'Child starts' 20; then
@@ -90,8 +93,9 @@ if ! wait_listen "$P" $((20 * TS)) "$VN" || ! wait_ready "$VN" "$T/vn.out" 'Chil
 	exit 1
 fi
 
-# vcurl N PATH: downloads (daemons.inc) of N at once over TLS from varnish.
-vcurl() { downloads "$1" "$X/www/big" "https://localhost:$P$2" --cacert "$CERTS/ca.crt"; }
+# vcurl N PATH: downloads (daemons.inc) of N at once over TLS from
+# varnish, HTTP/1.1 (ALPN "http/1.1").
+vcurl() { downloads "$1" "$X/www/big" "https://localhost:$P$2" --cacert "$CERTS/ca.crt" --http1.1; }
 
 name=varnish_8_misses_at_once
 vcurl 8 /big
@@ -135,6 +139,27 @@ if [ $BAD -eq 0 ] && [ $OK -eq 4 ] && [ "$nc" -eq 12 ] && [ "$nw" -eq "$nt" ] &&
 	pass "$name (4 piped downloads at once, exact; 4 more verified backend connections; $nt truncations by the origin reported)"
 else
 	fail "$name" "$BAD curl failed, $OK of 4 exact, $nc of 12 backend connections, $nw warnings ($nt truncations): $(cat "$T"/curl.*.err | head -c 300)$(show "$X/shim.log")"
+fi
+
+name=varnish_http2_16_streams_on_one_connection
+# HTTP/2: varnish reads the connection in one thread and each stream's
+# worker thread writes its frames (under the session's lock) on the same
+# TLS fd.  curl --parallel: 16 downloads multiplexed on one connection.
+args=""
+for i in $(seq 1 16); do args="$args -o $T/h2.$i https://localhost:$P/big?h2=$i"; done
+# shellcheck disable=SC2086 # $args: the -o FILE URL pairs
+timeout $((60 * TS)) curl -sS --http2 --parallel --parallel-max 16 --cacert "$CERTS/ca.crt" \
+	-w '%{http_version} %{num_connects}\n' $args >"$T/h2.out" 2>"$T/h2.err"
+rc=$?
+OK=0
+for i in $(seq 1 16); do cmp -s "$X/www/big" "$T/h2.$i" && OK=$((OK + 1)); done
+v2=$(count "$T/h2.out" '^2 ')
+conns=$(awk '{ n += $2 } END { print n + 0 }' "$T/h2.out")
+if [ $rc -eq 0 ] && [ $OK -eq 16 ] && [ "$v2" -eq 16 ] && [ "$conns" -eq 1 ] &&
+	[ "$(count "$X/shim.log" 'rule "varnish-in": accepted TLSv1\.3 .*ALPN "h2"')" -eq 1 ]; then
+	pass "$name (16 of 16 exact over HTTP/2, 1 connection, ALPN h2)"
+else
+	fail "$name" "exit $rc, $OK of 16 exact, $v2 over HTTP/2, $conns connections: $(head -c 300 "$T/h2.err")$(show "$X/shim.log")"
 fi
 
 name=varnish_untrusted_backend_refused
