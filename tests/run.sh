@@ -198,7 +198,7 @@ slow="preload/soak.sh preload/failclosed_race.sh interop/ocsp.sh preload/pump.sh
  preload/goruntime.sh preload/failclosed_pass.sh preload/escape.sh
  launcher/keyholder.sh launcher/unreachable.sh attack/records_reader.sh interop/host.sh
  launcher/check.sh preload/flags.sh preload/faults_reset.sh infra/fuzz.sh test_reload preload/forklock.sh
- interop/mariadb.sh"
+ interop/mariadb.sh interop/varnish.sh"
 # The other builds' runs of them first, in the list's order, then the
 # default build's, then every other job in the order of the jobs.  The
 # test is named by its path after its last "/tests/" (a unit test of
