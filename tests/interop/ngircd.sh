@@ -8,8 +8,9 @@
 # Asserted: 10 Python ssl clients connect one after the other, register,
 # join #t; each sends a message to #t and receives the 9 others', exact;
 # each quits and gets a clean TLS close; the shim accepted 10 TLS clients,
-# handed 9 sessions to pumps and logged no error; the pumps end with
-# their clients; a plain client gets nothing back but TLS alerts;
+# handed 9 sessions to pumps and logged no error; 30 more clients at
+# once (forks during handshakes) register and quit cleanly; the pumps end
+# with their clients; a plain client gets nothing back but TLS alerts;
 # the wire audit.
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
@@ -77,6 +78,18 @@ else
 	fail "$name" "accepted $na of 10, $np of 9 sessions in pumps$(show "$T/shim.log")"
 fi
 
+name=ngircd_30_clients_at_once
+# 30 clients connect at the same time: a resolver fork may come while
+# other sessions are in their handshakes.
+timeout -k 2 $((90 * TS)) "$PY" "$PYD/irc_clients.py" "$P" "$CERTS/ca.crt" 30 at-once >"$T/once.out" 2>&1
+rc=$?
+na=$(logged_tls "$T/shim.log" irc-in accepted)
+if [ $rc -eq 0 ] && grep -q '^ok 30 of 30$' "$T/once.out" && [ "$na" -eq 40 ] && ! grep -q -E ': (error|warn): ' "$T/shim.log"; then
+	pass "$name (30 registered and quit cleanly; $(count "$T/shim.log" 'session handed to a pump') sessions in pumps in all)"
+else
+	fail "$name" "exit $rc: $(tr '\n' '|' <"$T/once.out"); $na of 40 accepted$(show "$T/irc.out" "$T/shim.log")"
+fi
+
 name=ngircd_pumps_end
 # pumps: the processes running ngircd's command line that are neither
 # ngircd nor its children (a pump is a grandchild, left on its own).
@@ -93,7 +106,7 @@ n=$((100 * TS))
 while [ "$(pumps)" -gt 0 ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
 left=$(pumps)
 if [ "$left" -eq 0 ] && alive "$IRC"; then
-	pass "$name (the 9 pumps ended with their clients)"
+	pass "$name (the pumps ended with their clients)"
 else
 	fail "$name" "$left pump processes left$(show "$T/shim.log")"
 fi

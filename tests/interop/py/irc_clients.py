@@ -8,6 +8,10 @@ others, exact; then each sends QUIT and reads to the end (the server
 closes: a clean TLS close).
 
   irc_clients.py PORT CA N
+  irc_clients.py PORT CA N at-once
+
+at-once: the N clients connect at the same time (the server's forks
+meet handshakes under way), each registers, quits and reads to the end.
 
 Prints "ok K of N" and the first errors; exit 0 when all N worked
 (fanout.py).
@@ -47,6 +51,12 @@ class Client:
         self.s.sendall(b"JOIN #t\r\n")
         self.until(b"366")
 
+    def quit(self):
+        self.s.sendall(b"QUIT :bye\r\n")
+        while self.s.recv(65536):
+            pass
+        self.s.close()
+
     def talk(self, n):
         want = {b"hello from %d" % j for j in range(n) if j != self.i}
         mine = {g.split(b" :", 1)[1] for g in self.got if b" :" in g}
@@ -54,15 +64,19 @@ class Client:
             parts = self.line().split(b" ", 3)
             if len(parts) == 4 and parts[1] == b"PRIVMSG":
                 mine.add(parts[3][1:])
-        self.s.sendall(b"QUIT :bye\r\n")
-        while self.s.recv(65536):
-            pass
-        self.s.close()
+        self.quit()
 
 
 def main():
     port, ca, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     ctx = fanout.context(ca)
+    if sys.argv[4:] == ["at-once"]:
+        def one(i):
+            c = Client(ctx, port, i)
+            c.s.sendall(b"NICK n%d\r\nUSER u%d 0 * :client %d\r\n" % (i, i, i))
+            c.until(b"001")
+            c.quit()
+        fanout.run(n, one)
     clients = []
     try:
         for i in range(n):
