@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -737,17 +738,42 @@ static bool set_ciphers(struct build *b)
 typedef int (*sec_cb_fn)(const SSL *, const SSL_CTX *, int, int, int, void *, void *);
 static _Atomic(sec_cb_fn) default_sec_cb;
 
+/* Each suite's answer, remembered: OpenSSL asks for every suite of the
+ * list at every handshake (about 45 calls for a server's, 160 for a
+ * client's), and SSL_CIPHER_get_auth_nid and SSL_CIPHER_get_cipher_nid
+ * each search a table (7.5 K instructions of a client's handshake).  The
+ * suites are libssl's own static objects, never freed: a slot is one word,
+ * the suite's address with the answer in its low bit (an SSL_CIPHER holds
+ * pointers: its address is even), written and read whole, so a reader
+ * finds that suite's own answer or a miss; a miss, or two suites sharing
+ * a slot, only means asking OpenSSL again. */
+#define UNAUTH_SLOTS 256
+
+static uintptr_t unauth_memo[UNAUTH_SLOTS];
+
+static bool cipher_unauthenticated(const SSL_CIPHER *c)
+{
+	uintptr_t key = (uintptr_t)c;
+	uintptr_t *slot = &unauth_memo[((uint64_t)key * UINT64_C(0x9e3779b97f4a7c15)) >> 56];
+	uintptr_t e = __atomic_load_n(slot, __ATOMIC_RELAXED);
+	bool bad;
+
+	if ((e & ~(uintptr_t)1) == key)
+		return e & 1;
+	bad = SSL_CIPHER_get_auth_nid(c) == NID_auth_null || SSL_CIPHER_get_cipher_nid(c) == NID_undef;
+	if (!(key & 1))
+		__atomic_store_n(slot, key | bad, __ATOMIC_RELAXED);
+	return bad;
+}
+
 static int refuse_unauthenticated(const SSL *s, const SSL_CTX *ctx, int op, int bits, int nid,
 				  void *other, void *ex)
 {
 	sec_cb_fn dflt = atomic_load_explicit(&default_sec_cb, memory_order_relaxed);
 
-	if ((op & SSL_SECOP_OTHER_TYPE) == SSL_SECOP_OTHER_CIPHER && other) {
-		const SSL_CIPHER *c = other;
-
-		if (SSL_CIPHER_get_auth_nid(c) == NID_auth_null || SSL_CIPHER_get_cipher_nid(c) == NID_undef)
-			return 0;
-	}
+	if ((op & SSL_SECOP_OTHER_TYPE) == SSL_SECOP_OTHER_CIPHER && other &&
+	    cipher_unauthenticated(other))
+		return 0;
 	return dflt ? dflt(s, ctx, op, bits, nid, other, ex) : 1;
 }
 

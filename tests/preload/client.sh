@@ -168,6 +168,57 @@ else
 	fi
 fi
 
+# The same refusal from a process whose every suite of the rule's list has
+# been asked about already: the answers are remembered per process
+# (policy/ctx.c, cipher_unauthenticated), so the second connection, to the
+# anonymous server, is judged by what the first (to a verified server)
+# left behind.  One process, two connections: the first is answered, the
+# second refused, and the anonymous server never sees the data.
+name=client_anonymous_suite_refused_remembered
+P=$(free_port); P2=$(free_port)
+policy "$T/$name.conf" <<EOF
+rules = (
+  { name = "echo-out"; direction = "connect"; port = [$P, $P2];
+    ca = "$CERTS/ca.crt"; ciphers = "ALL:@SECLEVEL=0"; }
+);
+EOF
+cat >"$T/$name.py" <<'EOF'
+import socket, sys
+for port in sys.argv[1:]:
+    s = socket.socket()
+    s.settimeout(20)
+    try:
+        s.connect(("127.0.0.1", int(port)))
+        s.sendall(b"SECRET\n")
+        got = s.makefile("rb").readline()
+        print("answered" if got == b"TERCES\n" else "other %r" % got)
+    except OSError as e:
+        print("refused", e.errno)
+    s.close()
+    sys.stdout.flush()
+EOF
+bg openssl s_server -accept "127.0.0.1:$P" -cert "$CERTS/server.crt" -key "$CERTS/server.key" -tls1_2 \
+	-naccept 1 -rev >"$T/$name.srv1" 2>&1 </dev/null
+SRV1=$!
+bg openssl s_server -accept "127.0.0.1:$P2" -nocert -tls1_2 -naccept 1 -rev \
+	-cipher 'AECDH-AES128-SHA:@SECLEVEL=0' >"$T/$name.srv2" 2>&1 </dev/null
+SRV2=$!
+if ! wait_listen "$P" || ! wait_listen "$P2"; then
+	fail "$name" "openssl s_server did not start$(show "$T/$name.srv1" "$T/$name.srv2")"
+else
+	TLSSHIM_LOG_FILE="$T/$name.log" shimmed python3 "$T/$name.py" "$P" "$P2" >"$T/$name.got" 2>"$T/$name.err"
+	if [ "$(sed -n 1p "$T/$name.got")" != answered ]; then
+		fail "$name" "the verified server's connection failed$(show "$T/$name.got" "$T/$name.err" "$T/$name.log")"
+	elif [ "$(sed -n 2p "$T/$name.got" | cut -d' ' -f1)" != refused ] || grep -q SECRET "$T/$name.srv2"; then
+		fail "$name" "the anonymous server was taken for verified$(show "$T/$name.got" "$T/$name.srv2" "$T/$name.log")"
+	elif ! grep -q 'handshake' "$T/$name.log"; then
+		fail "$name" "no handshake failure logged$(show "$T/$name.log")"
+	else
+		pass "$name"
+	fi
+fi
+stop "$SRV1"; stop "$SRV2"
+
 # --- weak certificate chains under the same rule ("@SECLEVEL=0") -----------
 # OpenSSL checks a chain's strength at the connection's security level, so
 # "@SECLEVEL=0" in a rule's ciphers (for an old server's ciphers) also took
