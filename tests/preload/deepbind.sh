@@ -37,7 +37,7 @@ if ! fc_start peer --mode echo; then
 fi
 fc_policy "$T/dial.conf"
 asan=0
-case "${ASAN_OPTIONS:-}" in *exitcode=86*) asan=1 ;; esac
+asan_build && asan=1
 
 # under NAME CMD...: CMD under the library with dial.conf; output in
 # $T/NAME.out and .err, log in $T/NAME.log; sets rc; then the peer's

@@ -157,7 +157,8 @@ fi
 # The same library loaded with RTLD_DEEPBIND: its runtime's pthread_create
 # binds to the C library's own, past the wrapper; it is judged from its
 # file before the load (ASan refuses RTLD_DEEPBIND itself: checked so).
-case "${ASAN_OPTIONS:-}" in *exitcode=86*) asan=1 ;; *) asan=0 ;; esac
+asan=0
+asan_build && asan=1
 if [ $asan = 1 ]; then
 	ASAN_OPTIONS="$ASAN_OPTIONS:log_path=$T/refusal" under deep "$T/dial.conf" "$PY" -c "$PYDEEP" "$T/libgolib.so"
 else

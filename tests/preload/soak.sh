@@ -47,7 +47,7 @@ for _c in redis-server redis-cli ss; do
 	command -v "$_c" >/dev/null || { fail soak_setup "$_c not installed"; exit 1; }
 done
 asan=0
-case "${ASAN_OPTIONS:-}" in *exitcode=86*) asan=1 ;; esac
+asan_build && asan=1
 SECS=${SOAK_SECONDS:-20}
 ROUND=$((SECS / 2))
 WORKERS=${SOAK_WORKERS:-8}
