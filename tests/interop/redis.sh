@@ -26,6 +26,12 @@ start_redis() {
 	wait_for "$T/$_sr_name.out" 'Ready to accept connections' 15
 }
 
+# Requests per redis-benchmark test (SET, GET), 50 clients: 50000 each;
+# 10000 on the ASan build, whose run is there for the library's memory
+# errors on the same paths (every client's connection, handshake, reads
+# and writes), not for the count: redis-benchmark and the shimmed
+# redis-server took most of its 26 s of CPU.
+if asan_build; then NREQ=10000; else NREQ=50000; fi
 # A 1 MB value (base64 text, no newline) and a small one.
 head -c 786432 /dev/urandom | base64 -w0 >"$T/big"
 SMALL="small value over TLS $$"
@@ -89,9 +95,9 @@ else
 	fail "redis_tls_wire_has_no_plaintext" "relay did not start$(show "$T/tap.err")"
 fi
 
-# redis-benchmark: 50 TLS clients, 50000 SETs and 50000 GETs.
+# redis-benchmark: 50 TLS clients, NREQ SETs and NREQ GETs.
 timeout $((120 * TS)) redis-benchmark --tls --cacert "$CERTS/ca.crt" --sni localhost -h 127.0.0.1 -p "$P" \
-	-c 50 -n 50000 -t set,get -q >"$T/bench.raw" 2>&1
+	-c 50 -n $NREQ -t set,get -q >"$T/bench.raw" 2>&1
 brc=$?
 tr '\r' '\n' <"$T/bench.raw" | sed 's/^ *//' | grep -v '^$' >"$T/bench.out"
 final=$(grep -E '^(SET|GET): [0-9.]+ requests per second' "$T/bench.out")
@@ -108,7 +114,7 @@ fi
 # The server saw no protocol errors (a garbled byte stream would show here).
 errstat=$(rcli INFO errorstats 2>&1 | grep '^errorstat_')
 total=$(rcli INFO stats 2>&1 | tr -d '\r' | sed -n 's/^total_commands_processed://p')
-if [ -z "$errstat" ] && [ -n "$total" ] && [ "$total" -ge 100000 ]; then
+if [ -z "$errstat" ] && [ -n "$total" ] && [ "$total" -ge $((2 * NREQ)) ]; then
 	pass "redis_server_counted_the_commands_without_errors"
 else
 	fail "redis_server_counted_the_commands_without_errors" "total_commands_processed '$total', errorstats '$errstat'"
@@ -178,7 +184,7 @@ fi
 # non-blocking connects and the replies waited for in its own epoll loop.
 : >"$T/cli.log"
 timeout $((120 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" TLSSHIM_LOG=warn \
-	redis-benchmark -h 127.0.0.1 -p "$P" -c 50 -n 50000 -t set,get -q >"$T/bench2.raw" 2>&1
+	redis-benchmark -h 127.0.0.1 -p "$P" -c 50 -n $NREQ -t set,get -q >"$T/bench2.raw" 2>&1
 brc=$?
 tr '\r' '\n' <"$T/bench2.raw" | sed 's/^ *//' | grep -v '^$' >"$T/bench2.out"
 final=$(grep -E '^(SET|GET): [0-9.]+ requests per second' "$T/bench2.out")
