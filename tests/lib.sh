@@ -257,6 +257,19 @@ sys.exit(1)
 PY
 }
 
+# copies FILE N: FILE N times over on standard output (a text file that
+# ends with one newline: byte for byte), with one process: a cat per copy
+# cost 2,000 processes, 7 s of CPU on a loaded 2-core machine, for a CA
+# bundle of 2,000 certificates.
+copies() {
+	_cf_s=$(cat "$1") || return 1
+	_cf_n=0
+	while [ "$_cf_n" -lt "$2" ]; do
+		printf '%s\n' "$_cf_s"
+		_cf_n=$((_cf_n + 1))
+	done
+}
+
 # bg CMD...: start in the background, killed when the script ends.
 # The pid is in $!.
 bg() { "$@" & _bg_pids="$_bg_pids $!"; }

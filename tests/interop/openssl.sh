@@ -92,8 +92,7 @@ fi
 # 170-byte names (68 KB: no list is sent, as for a CA directory): the
 # client with a certificate of the test CA gets its echo.  The library
 # before failed both handshakes ("internal error").
-{ cat "$CERTS/ca.crt"; n=0; while [ $n -lt 2000 ]; do cat "$CERTS/other-ca.crt"; n=$((n + 1)); done; } \
-	>"$T/dupca.pem"
+{ cat "$CERTS/ca.crt"; copies "$CERTS/other-ca.crt" 2000; } >"$T/dupca.pem"
 P=$(free_port); accept_policy "$P" "require_client_cert = true; ca = \"$T/dupca.pem\";"
 s_client_case s_client_mtls_ca_bundle_repeats TLSv1.3 -- -connect "127.0.0.1:$P" \
 	-cert "$CERTS/client.crt" -key "$CERTS/client.key"

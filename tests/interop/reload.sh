@@ -346,7 +346,7 @@ stop "$SRV"
 P3=$(free_port)
 cp "$CERTS/ca.crt" "$T/rc-ca.pem"
 cp "$CERTS/ca.crt" "$T/rc-slow.pem"
-n=0; while [ $n -lt 2000 ]; do cat "$CERTS/other-ca.crt"; n=$((n + 1)); done >"$T/rc-big.pem"
+copies "$CERTS/other-ca.crt" 2000 >"$T/rc-big.pem"
 policy "$T/rc.conf" <<EOF
 rules = ( { name = "rc-slow"; direction = "connect"; port = 1; ca = "$T/rc-slow.pem"; },
   { name = "rc"; direction = "accept"; port = $P3;
