@@ -358,10 +358,32 @@ NAME_ENTRY(getsockname, false)
 
 /* After a non-blocking connect, a program asks SO_ERROR whether it worked:
  * a failed TLS handshake is a refused connection. */
+/* getsockopt(TCP_ZEROCOPY_RECEIVE) hands the program what a socket
+ * received, past read(): pages moved into its mapping of the socket, and
+ * the rest in a copy buffer.  On a TLS fd that is the ciphertext, or a
+ * peer's plaintext before any handshake, which TLS never authenticated:
+ * refused, EOPNOTSUPP (before, an attacker's bytes on a TLS port reached
+ * the program this way). */
+static int tls_zerocopy_refused(struct tls_conn *c)
+{
+	log_warn("%s rule \"%s\": TCP_ZEROCOPY_RECEIVE is not available on a TLS connection;"
+		 " refused (EOPNOTSUPP)", tls_conn_peer(c), tls_conn_label(c));
+	return -EOPNOTSUPP;
+}
+
+static int zerocopy_receive(int fd, void *val, socklen_t *len)
+{
+	SHIM_DISPATCH(fd, REAL(getsockopt)(fd, IPPROTO_TCP, TCP_ZEROCOPY_RECEIVE, val, len),
+		      tls_zerocopy_refused(c));
+}
+
 SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len)
 {
 	struct tls_conn *c;
 	int r, v = 0;
+
+	if (__builtin_expect(level == IPPROTO_TCP && opt == TCP_ZEROCOPY_RECEIVE, 0))
+		return zerocopy_receive(fd, val, len);
 
 	/* sctp_connectx(): peers without connect(). */
 	if (__builtin_expect(level == 132 /* SOL_SCTP */, 0) && len &&

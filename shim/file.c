@@ -6,9 +6,12 @@
  * *offset advanced, or the file position, by exactly that many).
  * With kernel TLS sending (ktls = true, a kernel that has it) on a
  * non-blocking socket, sendfile() goes to the kernel itself: zero-copy.
- * splice() from a pipe into a TLS fd encrypts too (see tls_splice_in);
- * out of a TLS fd it is refused with EINVAL, the answer the kernel gives
- * for fds it cannot splice.
+ * splice() from a pipe into a TLS fd encrypts too (see tls_splice_in).
+ * Out of a TLS fd, splice() and sendfile() (the kernel takes a socket as
+ * sendfile's input when the output is a pipe) are refused with EINVAL,
+ * the answer the kernel gives for fds it cannot copy from: they would
+ * hand the program the ciphertext, or a peer's plaintext before any
+ * handshake, that TLS never authenticated.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -92,22 +95,36 @@ static ssize_t tls_sendfile(struct tls_conn *c, int in, off64_t *off, size_t cou
 	return (ssize_t)total;
 }
 
+/* splice() or sendfile() out of a TLS socket: refused (see the top). */
+static ssize_t tls_copy_out(struct tls_conn *c, const char *call)
+{
+	log_warn("%s rule \"%s\": %s() out of a TLS connection: EINVAL (use read)",
+		 tls_conn_peer(c), tls_conn_label(c), call);
+	return -EINVAL;
+}
+
+/* sendfile() into a pass-through fd: its input decides.  Before, only
+ * the output was looked at, and sendfile() from a TLS socket into a pipe
+ * gave the program what the socket received, unauthenticated. */
+static ssize_t sendfile_from(int out, int in, off64_t *off, size_t count)
+{
+	SHIM_DISPATCH(in, REAL(sendfile64)(out, in, off, count), tls_copy_out(c, "sendfile"));
+}
+
 SHIM_EXPORT ssize_t sendfile64(int out, int in, off64_t *off, size_t count)
 {
-	SHIM_DISPATCH(out, REAL(sendfile64)(out, in, off, count), tls_sendfile(c, in, off, count));
+	SHIM_DISPATCH(out, sendfile_from(out, in, off, count), tls_sendfile(c, in, off, count));
 }
 
 SHIM_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t count)
 {
-	SHIM_DISPATCH(out, REAL(sendfile)(out, in, off, count),
+	SHIM_DISPATCH(out, sendfile_from(out, in, (off64_t *)off, count),
 		      tls_sendfile(c, in, (off64_t *)off, count));
 }
 
 /* splice() from a pipe into a TLS socket: the bytes are read from the
  * pipe only once the engine is sure to take them (its out-buffer empty:
- * one record of up to 16 KiB always goes in), so none is ever lost.
- * Out of a TLS socket: EINVAL, the kernel's answer for fds it cannot
- * splice. */
+ * one record of up to 16 KiB always goes in), so none is ever lost. */
 static ssize_t tls_splice_in(struct tls_conn *c, int in, size_t len, unsigned int flags)
 {
 	char buf[FILE_CHUNK];
@@ -149,17 +166,10 @@ static ssize_t tls_splice_in(struct tls_conn *c, int in, size_t len, unsigned in
 	return sent;
 }
 
-static ssize_t tls_splice_out(struct tls_conn *c)
-{
-	log_info("%s rule \"%s\": splice() out of a TLS connection: EINVAL (use read)",
-		 tls_conn_peer(c), tls_conn_label(c));
-	return -EINVAL;
-}
-
 static ssize_t splice_from(int in, off64_t *off_in, int out, off64_t *off_out, size_t len,
 			   unsigned int flags)
 {
-	SHIM_DISPATCH(in, REAL(splice)(in, off_in, out, off_out, len, flags), tls_splice_out(c));
+	SHIM_DISPATCH(in, REAL(splice)(in, off_in, out, off_out, len, flags), tls_copy_out(c, "splice"));
 }
 
 SHIM_EXPORT ssize_t splice(int in, off64_t *off_in, int out, off64_t *off_out, size_t len,

@@ -2,7 +2,11 @@
 # Calls that could move bytes past the TLS layer: sendfile() on a TLS fd
 # encrypts (same byte count, file offset advanced exactly), and a second
 # connect() on a connected TLS socket (EISCONN) leaves the session in place
-# so later writes are still encrypted.
+# so later writes are still encrypted.  Bytes a TLS connection received,
+# taken past read() by the kernel (sendfile() from the socket into a pipe,
+# getsockopt(TCP_ZEROCOPY_RECEIVE)), never reach the program: a plain
+# client's line on a TLS port is refused (EINVAL, EOPNOTSUPP), and arrives
+# as the kernel's on a port a plain rule names.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 
@@ -61,3 +65,57 @@ else
 	fail "splice into a TLS fd" "$out$(tail_of "$T/sp.log" "$T/spe.out")"
 fi
 stop "$echo2"
+
+# sendfile() from a socket into a pipe, and getsockopt(TCP_ZEROCOPY_RECEIVE)
+# (its copy buffer, or pages moved into a mapping of the socket), hand the
+# program what the socket received, past read(): on a TLS port a plain
+# client's line (an attacker's) must not reach the program.  Before, only
+# sendfile()'s output was looked at and getsockopt() not at all: both gave
+# the program the attacker's line (tests/progs/rawread_server.c).  The
+# same calls on a port a plain rule names get the line, as without the
+# library.
+LINE="PLAINTEXT-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+for how in sendfile zerocopy; do
+	case $how in
+	sendfile) want="refused: EINVAL" said='sendfile() out of a TLS connection: EINVAL' ;;
+	zerocopy) want="refused: EOPNOTSUPP" said='TCP_ZEROCOPY_RECEIVE is not available on a TLS connection' ;;
+	esac
+	for action in tls plain; do
+		P=$(free_port)
+		if [ $action = tls ]; then
+			audit_exclude "$P" "$how: a plain client's line on the TLS port on purpose (the program must not get it)"
+			keys="cert = \"$CERTS/server.crt\"; key = \"$CERTS/server.key\";"
+		else
+			keys='action = "plain";'
+		fi
+		policy "$T/raw-$how-$action.conf" <<EOC
+rules = ( { name = "raw-in"; direction = "accept"; port = $P; $keys } );
+EOC
+		: >"$T/raw-$how-$action.log"
+		TLSSHIM_LOG_FILE="$T/raw-$how-$action.log" bg env LD_PRELOAD="$SHIM_PRELOAD" \
+			TLSSHIM_CONFIG="$T/raw-$how-$action.conf" "$PROGS/rawread_server" "$P" "$how" \
+			>"$T/raw-$how-$action.out" 2>&1
+		srv=$!
+		if ! wait_for "$T/raw-$how-$action.out" '^listening' 10; then
+			fail "$how out of a $action connection: setup" "never listened$(show "$T/raw-$how-$action.out")"
+			stop "$srv"
+			continue
+		fi
+		peer raw --port "$P" --send "$LINE" >/dev/null 2>&1
+		wait_exit "$srv" 20; rc=$?
+		first=$(sed -n 2p "$T/raw-$how-$action.out")
+		if [ $action = tls ]; then
+			if [ $rc -eq 0 ] && [ "$first" = "$want" ] && has_no "$T/raw-$how-$action.out" "$LINE" &&
+			   grep -q -F "$said" "$T/raw-$how-$action.log"; then
+				pass "$how out of a TLS connection: $want; a plain client's line never reaches the program"
+			else
+				fail "$how out of a TLS connection" "exit $rc; $(tr '\n' '|' <"$T/raw-$how-$action.out"); log: $(tail -n 3 "$T/raw-$how-$action.log" | tr '\n' '|')"
+			fi
+		elif [ $rc -eq 0 ] && [ "$first" = "got ${#LINE}: $LINE" ]; then
+			pass "$how out of a connection a plain rule names: the line, as the kernel's"
+		else
+			fail "$how out of a plain connection" "exit $rc; $(tr '\n' '|' <"$T/raw-$how-$action.out")"
+		fi
+	done
+done
+
