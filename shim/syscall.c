@@ -504,25 +504,33 @@ SHIM_EXPORT int unshare(int flags)
 
 /* ---- POSIX aio ------------------------------------------------------------ */
 
-static bool aio_refused(int fd, const char *what)
+/* 0 when aio may go on with fd, else the negative errno that refuses
+ * it: on a TLS fd EOPNOTSUPP (logged); on a number the library refused
+ * (a connection that carried bytes outside it, one whose rule cannot be
+ * told, a deny rule's) the error every other call on it gets,
+ * ECONNRESET.  Before, only a TLS fd was refused, and aio_write on a
+ * refused one wrote in clear from the C library's helper thread. */
+static int aio_refused(int fd, const char *what)
 {
 	struct tls_conn *c;
+	int r = shim_route(fd, &c);
 
-	if (shim_route(fd, &c) != ROUTE_TLS)
-		return false;
+	if (r != ROUTE_TLS)
+		return r < 0 ? r : 0;
 	log_warn("%s rule \"%s\": %s on a TLS connection is not supported (its I/O runs inside"
 		 " the C library, past the TLS layer); refused with EOPNOTSUPP", tls_conn_peer(c),
 		 tls_conn_label(c), what);
 	tls_conn_unref(c);
-	return true;
+	return -EOPNOTSUPP;
 }
 
 /* aio_read, aio_write and the 64-bit forms: refused on TLS sockets. */
 #define AIO_ENTRY(name, cbtype, what)                                        \
 	SHIM_EXPORT int name(cbtype *cb)                                     \
 	{                                                                    \
-		if (aio_refused(cb->aio_fildes, what))                       \
-			SHIM_RET(-EOPNOTSUPP);                               \
+		int e_ = aio_refused(cb->aio_fildes, what);                  \
+		if (e_ < 0)                                                  \
+			SHIM_RET(e_);                                        \
 		return REAL(name)(cb);                                       \
 	}
 AIO_ENTRY(aio_read, struct aiocb, "aio_read")
@@ -533,10 +541,12 @@ AIO_ENTRY(aio_write64, struct aiocb64, "aio_write")
 #define LIO_ENTRY(name, cb)                                                            \
 	SHIM_EXPORT int name(int mode, cb *const list[], int n, struct sigevent *sev) \
 	{                                                                              \
-		for (int i = 0; i < n; i++)                                            \
+		for (int i = 0; i < n; i++) {                                          \
+			int e_;                                                        \
 			if (list[i] && list[i]->aio_lio_opcode != LIO_NOP &&           \
-			    aio_refused(list[i]->aio_fildes, "lio_listio"))            \
-				SHIM_RET(-EOPNOTSUPP);                                 \
+			    (e_ = aio_refused(list[i]->aio_fildes, "lio_listio")) < 0) \
+				SHIM_RET(e_);                                          \
+		}                                                                      \
 		return REAL(name)(mode, list, n, sev);                                 \
 	}
 LIO_ENTRY(lio_listio, struct aiocb)

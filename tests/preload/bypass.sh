@@ -6,7 +6,8 @@
 # taken past read() by the kernel (sendfile() from the socket into a pipe,
 # getsockopt(TCP_ZEROCOPY_RECEIVE)), never reach the program: a plain
 # client's line on a TLS port is refused (EINVAL, EOPNOTSUPP), and arrives
-# as the kernel's on a port a plain rule names.
+# as the kernel's on a port a plain rule names.  aio_write on a number the
+# library refused fails as every call there (ECONNRESET).
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 
@@ -119,3 +120,28 @@ EOC
 	done
 done
 
+# POSIX aio on a number the library refused: a connection to a TLS rule's
+# port that carried a byte before the library met it (inherited across
+# exec) fails every call with ECONNRESET, aio_write too.  Before, aio was
+# refused on TLS fds only, and aio_write on the refused one wrote the
+# program's line in clear from the C library's helper thread
+# (tests/progs/aio_used.c).  The peer records what it receives.
+P=$(free_port)
+audit_exclude "$P" "aio on a refused number: its first byte was sent in clear before the library, on purpose"
+policy "$T/aio.conf" <<EOC
+rules = ( { name = "aio-out"; direction = "connect"; port = $P; address = "127.0.0.1/32";
+            ca = "$CERTS/ca.crt"; } );
+EOC
+if ! start_peer aio.peer server --port "$P" --plain --mode record --record "$T/aio.data" \
+	--status "$T/aio.status"; then
+	fail "aio on a refused number: setup" "the peer never listened$(show "$T/aio.peer.err")"
+else
+	out=$(TLSSHIM_LOG_FILE="$T/aio.log" TLSSHIM_CONFIG="$T/aio.conf" timeout -k 2 $((20 * TS)) \
+		"$PROGS/aio_used" "$P" "$SHIM_PRELOAD" "$LINE" 2>&1 | tr '\n' '|')
+	wait_exit "$PEER" 20
+	if [ "$out" = "write: ECONNRESET|aio_write: ECONNRESET|" ] && [ "$(cat "$T/aio.data")" = x ]; then
+		pass "aio_write on a number refused for plaintext before the library: ECONNRESET, nothing more in clear"
+	else
+		fail "aio_write on a refused number" "$out; the peer got: $(cut -c1-80 "$T/aio.data" | tr '\n' '|')"
+	fi
+fi

@@ -1,0 +1,72 @@
+/* aio_used — POSIX aio on a connection the library refused
+ * (tests/preload/bypass.sh).
+ *
+ *   aio_used PORT PRELOAD SENTINEL
+ *
+ * Without the library: connects to 127.0.0.1:PORT and sends one byte
+ * ("x"), so the connection has carried bytes outside the library, then
+ * runs itself again with LD_PRELOAD=PRELOAD, the connection inherited.
+ * There (the library refuses the number: it already carried plaintext
+ * where the policy says TLS) it tries write() and then aio_write() of
+ * "SENTINEL aio\n", and prints "write: ERRNO-NAME" (or "write: N") and
+ * "aio_write: ERRNO-NAME" (or, when the request was taken, "aio_write: N"
+ * with its result once done, at most 10 s).  Exit 0 unless the set-up
+ * failed.
+ */
+#include <aio.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fc_common.h"
+
+int main(int argc, char **argv)
+{
+	char line[256], num[16];
+	struct aiocb cb;
+	const struct aiocb *list[1] = { &cb };
+	struct timespec limit = { 10, 0 };
+	ssize_t w;
+	int fd;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 4) {
+		if ((fd = fc_connect("127.0.0.1", atoi(argv[1]))) < 0 || fc_write_all(fd, "x", 1) < 0) {
+			perror("connect");
+			return 1;
+		}
+		snprintf(num, sizeof num, "%d", fd);
+		if (setenv("LD_PRELOAD", argv[2], 1) < 0)
+			return 1;
+		execl("/proc/self/exe", argv[0], num, argv[3], (char *)NULL);
+		perror("exec");
+		return 1;
+	}
+	if (argc != 3) {
+		fprintf(stderr, "usage: aio_used PORT PRELOAD SENTINEL\n");
+		return 2;
+	}
+	fd = atoi(argv[1]);
+	snprintf(line, sizeof line, "%s write\n", argv[2]);
+	w = write(fd, line, strlen(line));
+	if (w < 0)
+		printf("write: %s\n", fc_err(errno));
+	else
+		printf("write: %zd\n", w);
+	snprintf(line, sizeof line, "%s aio\n", argv[2]);
+	memset(&cb, 0, sizeof cb);
+	cb.aio_fildes = fd;
+	cb.aio_buf = line;
+	cb.aio_nbytes = strlen(line);
+	if (aio_write(&cb) < 0) {
+		printf("aio_write: %s\n", fc_err(errno));
+		return 0;
+	}
+	if (aio_suspend(list, 1, &limit) < 0)
+		printf("aio_write: taken, not done (%s)\n", fc_err(errno));
+	else
+		printf("aio_write: %zd\n", aio_return(&cb));
+	return 0;
+}
