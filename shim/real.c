@@ -1,5 +1,6 @@
 /* shim/real.c — resolve the real libc functions once (see real.h). */
 #include <dlfcn.h>
+#include <execinfo.h>
 #include <fcntl.h>
 #include <sys/eventfd.h>
 #include <spawn.h>
@@ -74,7 +75,7 @@ static void do_init(void)
 	R(_exit); R(_Exit); R(open); R(open64); R(openat); R(openat64); R(pipe); R(pipe2);
 	R(socketpair); R(eventfd); R(__open_2); R(__open64_2);
 	R(setsockopt); R(getpeername); R(getsockname); R(preadv2); R(pwritev2);
-	R(vdprintf); R(__vdprintf_chk); R(aio_read); R(aio_write); R(aio_read64); R(aio_write64);
+	R(vdprintf); R(__vdprintf_chk); R(backtrace_symbols_fd); R(aio_read); R(aio_write); R(aio_read64); R(aio_write64);
 	R(lio_listio); R(lio_listio64); R(syscall); R(pidfd_getfd);
 	R(gethostbyname); R(gethostbyname2); R(gethostbyname_r); R(gethostbyname2_r);
 	R(rcmd_af); R(rexec_af); R(signalfd); R(timerfd_create); R(memfd_create);

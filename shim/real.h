@@ -114,6 +114,7 @@ struct real_fns {
 	ssize_t (*preadv2)(int, const struct iovec *, int, off_t, int);
 	ssize_t (*pwritev2)(int, const struct iovec *, int, off_t, int);
 	int (*vdprintf)(int, const char *, va_list);
+	void (*backtrace_symbols_fd)(void *const *, int, int);
 	int (*__vdprintf_chk)(int, int, const char *, va_list);
 	int (*aio_read)(struct aiocb *);
 	int (*aio_write)(struct aiocb *);

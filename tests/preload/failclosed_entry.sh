@@ -7,7 +7,8 @@
 #  5  aio_write/aio_read/lio_listio: EOPNOTSUPP; __connect, __write, __send,
 #     __recv, __read, __dup2, __fcntl, __close, pwritev2/preadv2(-1),
 #     dprintf/vdprintf, syscall(SYS_write/SYS_sendto/SYS_read/SYS_recvfrom/
-#     SYS_connect) behave as the named calls; io_uring_setup through
+#     SYS_connect) behave as the named calls; backtrace_symbols_fd (the C
+#     library's internal writev) is encrypted; io_uring_setup through
 #     syscall(): ENOSYS with TLS rules, works without; printf after
 #     dup2(tls, 1) reaches the peer over TLS.  And a fork made with
 #     syscall(SYS_clone) while the session is live: never two processes
@@ -60,7 +61,7 @@ run_entry fastopen 2 \
 
 # ---- 5: entry points --------------------------------------------------------------
 run_entry entry 2 \
-	"aio/lio_listio refused (EOPNOTSUPP); __connect/__write/__send/__recv/__read/__dup2/__fcntl/__close, pwritev2/preadv2(-1), dprintf/vdprintf, syscall(SYS_write/sendto/read/recvfrom/connect), printf after dup2(tls,1): all over TLS; io_uring_setup: ENOSYS" \
+	"aio/lio_listio refused (EOPNOTSUPP); __connect/__write/__send/__recv/__read/__dup2/__fcntl/__close, pwritev2/preadv2(-1), dprintf/vdprintf, syscall(SYS_write/sendto/read/recvfrom/connect), backtrace_symbols_fd, printf after dup2(tls,1): all over TLS; io_uring_setup: ENOSYS" \
 	entry 127.0.0.1 "$R" "$SENT"
 # Every line the program wrote reached the peer, decrypted.
 missing=""

@@ -14,8 +14,10 @@
  *       writes a line and reads its echo (with __recv, __read, preadv2(-1),
  *       syscall(SYS_read), syscall(SYS_recvfrom), read); __close ends the
  *       copies.  A second connection is made with syscall(SYS_connect).
- *       io_uring_setup through syscall() must fail with ENOSYS.  Last,
- *       dup2(fd, 1), printf, fflush: the echo must come back.
+ *       io_uring_setup through syscall() must fail with ENOSYS.
+ *       backtrace_symbols_fd() (the C library's internal writev) writes
+ *       four frames: the echo must be the lines it writes into a pipe.
+ *       Last, dup2(fd, 1), printf, fflush: the echo must come back.
  *   fc_entry sysfork IP PORT SENTINEL    (class 5, syscall())
  *       connect, write a line and read its echo (the session is live),
  *       then fork with syscall(SYS_clone, SIGCHLD): the child writes a line
@@ -37,6 +39,7 @@
  * "step NAME: ok" or "step NAME: FAIL reason" each; exit 0 when all ok.
  */
 #include <aio.h>
+#include <execinfo.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <linux/io_uring.h>
@@ -344,6 +347,28 @@ static int entry(const char *ip, int port)
 		step("io_uring_setup-ENOSYS", u < 0 && errno == ENOSYS, "returned %ld errno %s", u, fc_err(errno));
 		if (u >= 0)
 			close((int)u);
+	}
+
+	/* backtrace_symbols_fd() writes with the C library's internal writev:
+	 * its lines (as it writes them into a pipe) come back as the echo. */
+	{
+		void *bt[4];
+		int k = backtrace(bt, 4), p[2];
+		char want[4096], got[4096];
+		ssize_t wn;
+
+		if (pipe(p) < 0) {
+			step("backtrace_symbols_fd", false, "pipe: %s", fc_err(errno));
+		} else {
+			backtrace_symbols_fd(bt, k, p[1]);
+			close(p[1]);
+			wn = read(p[0], want, sizeof want - 1);
+			close(p[0]);
+			want[wn > 0 ? wn : 0] = 0;
+			backtrace_symbols_fd(bt, k, fd);
+			step("backtrace_symbols_fd", wn > 0 && echo_back(fd, want, rd_read, got, sizeof got),
+			     "echo \"%s\" of \"%s\"", got, want);
+		}
 	}
 
 	/* stdio on a TLS fd: dup2 onto standard output, printf, fflush. */
