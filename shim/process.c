@@ -845,16 +845,26 @@ const struct policy_rule *shim_listener_rule(int fd, const struct sockaddr_stora
 
 /* Before an exec of an image that will not run the library (or from a
  * child that shares our memory): the TLS listening sockets it would
- * inherit become close-on-exec (warn).  A spawn that dup2()s one to the
- * child (its copy is inheritable whatever we set here) is refused:
- * false. */
+ * inherit become close-on-exec (warn), and so do the connections the
+ * library refused (a connection to a TLS rule's port that carried bytes
+ * outside it, one whose rule cannot be told): every call on one fails
+ * here, and the new program would write on it in clear (before, it did).
+ * Not on 0-2, where a refused number already names a dead socket, or a
+ * shut one (classify.c).  A spawn that dup2()s one to the child (its copy
+ * is inheritable whatever we set here) is refused: false. */
 #define WITHHELD_MAX 64
 static __thread int withheld[WITHHELD_MAX], withheld_n;
+
+static bool refused_conn(int fd)
+{
+	return fd > 2 && conntab_load(fd) == CT_REFUSED;
+}
 
 static bool withhold_listeners(const struct fa_note *n)
 {
 	size_t h = conntab_high();
-	const struct policy_rule *r;
+	const struct policy_rule *r = NULL;
+	bool accept_rules = shim_policy->has[POLICY_ACCEPT];
 
 	if (h < 64)
 		h = 64;
@@ -867,18 +877,33 @@ static bool withhold_listeners(const struct fa_note *n)
 				 r->name, n->many ? " (its file actions unknown: may)" : "", fd);
 			return false;
 		}
+		if (refused_conn(fd)) {
+			log_warn("posix_spawn refused: it would%s give fd %d, a connection this library"
+				 " refused, to a program that does not run this library",
+				 n->many ? " (its file actions unknown: may)" : "", fd);
+			return false;
+		}
 	}
 	for (size_t fd = 0; fd < h; fd++) {
-		int fl = REAL(fcntl)((int)fd, F_GETFD);
+		bool refused = refused_conn((int)fd);
+		int fl;
 
-		if (fl < 0 || (fl & FD_CLOEXEC) || !(r = shim_tls_listener((int)fd)))
+		if (!refused && !accept_rules)
+			continue;
+		fl = REAL(fcntl)((int)fd, F_GETFD);
+		if (fl < 0 || (fl & FD_CLOEXEC) || (!refused && !(r = shim_tls_listener((int)fd))))
 			continue;
 		(void)REAL(fcntl)((int)fd, F_SETFD, fl | FD_CLOEXEC);
 		if (withheld_n < WITHHELD_MAX)
 			withheld[withheld_n++] = (int)fd;
-		log_warn("rule \"%s\": listening socket fd %d not passed on (close-on-exec): the new"
-			 " program does not run this library, and what it accepted would be plain",
-			 r->name, (int)fd);
+		if (refused)
+			log_warn("fd %d, a connection this library refused, not passed on (close-on-exec):"
+				 " the new program does not run this library, and would use it in clear",
+				 (int)fd);
+		else
+			log_warn("rule \"%s\": listening socket fd %d not passed on (close-on-exec): the new"
+				 " program does not run this library, and what it accepted would be plain",
+				 r->name, (int)fd);
 	}
 	return true;
 }
@@ -927,14 +952,15 @@ static bool spawn_may_change_image(const char *path, const struct fa_note *n)
 	return n->chdir || !path || !strncmp(path, "/proc/", 6) || !strncmp(path, "/dev/fd/", 8);
 }
 
-/* A noted dup2 source that is a TLS session or listener (every one:
- * many). */
+/* A noted dup2 source that is a TLS session or listener, or a refused
+ * connection (every one: many). */
 static bool spawn_gives_tls(const struct fa_note *n)
 {
 	if (n->many)
 		return conntab_high() > 0;
 	for (int i = 0; i < n->nsrc; i++)
-		if (conntab_is_tls(conntab_load(n->src[i])) || shim_tls_listener(n->src[i]))
+		if (conntab_is_tls(conntab_load(n->src[i])) || shim_tls_listener(n->src[i]) ||
+		    refused_conn(n->src[i]))
 			return true;
 	return false;
 }
@@ -993,7 +1019,7 @@ static bool handover(const char *path, char *const envp[], const posix_spawnattr
 				 (unsigned)getuid(), (unsigned)getgid(),
 				 shim_policy->path ? shim_policy->path : "?");
 	}
-	if (w == PUMP_ALL_INHERITABLE && shim_policy->has[POLICY_ACCEPT] && !withhold_listeners(n)) {
+	if (w == PUMP_ALL_INHERITABLE && !withhold_listeners(n)) {
 		errno = EACCES;
 		return false;
 	}

@@ -7,7 +7,8 @@
 # getsockopt(TCP_ZEROCOPY_RECEIVE)), never reach the program: a plain
 # client's line on a TLS port is refused (EINVAL, EOPNOTSUPP), and arrives
 # as the kernel's on a port a plain rule names.  aio_write on a number the
-# library refused fails as every call there (ECONNRESET).
+# library refused fails as every call there (ECONNRESET), and the number
+# is not passed on to a program that does not run the library.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 
@@ -120,28 +121,40 @@ EOC
 	done
 done
 
-# POSIX aio on a number the library refused: a connection to a TLS rule's
-# port that carried a byte before the library met it (inherited across
-# exec) fails every call with ECONNRESET, aio_write too.  Before, aio was
-# refused on TLS fds only, and aio_write on the refused one wrote the
-# program's line in clear from the C library's helper thread
-# (tests/progs/aio_used.c).  The peer records what it receives.
-P=$(free_port)
-audit_exclude "$P" "aio on a refused number: its first byte was sent in clear before the library, on purpose"
-policy "$T/aio.conf" <<EOC
-rules = ( { name = "aio-out"; direction = "connect"; port = $P; address = "127.0.0.1/32";
+# A number the library refused: a connection to a TLS rule's port that
+# carried a byte before the library met it (inherited across exec) fails
+# every call with ECONNRESET, aio_write too, and is not passed on to a
+# program that does not run the library (close-on-exec: its write fails
+# with EBADF).  Before, aio was refused on TLS fds only, and aio_write on
+# the refused one wrote the program's line in clear from the C library's
+# helper thread; and a shell exec'd without LD_PRELOAD wrote its line on
+# the connection in clear (tests/progs/refused_conn.c).  The peer records
+# what it receives: the byte sent before the library, nothing more.
+for how in aio exec; do
+	case $how in
+	aio) want="write: ECONNRESET|aio_write: ECONNRESET|" said= ;;
+	exec) want="write: ECONNRESET|exec|" said='a connection this library refused, not passed on (close-on-exec)' ;;
+	esac
+	P=$(free_port)
+	audit_exclude "$P" "$how on a refused number: its first byte was sent in clear before the library, on purpose"
+	policy "$T/refused-$how.conf" <<EOC
+rules = ( { name = "refused-out"; direction = "connect"; port = $P; address = "127.0.0.1/32";
             ca = "$CERTS/ca.crt"; } );
 EOC
-if ! start_peer aio.peer server --port "$P" --plain --mode record --record "$T/aio.data" \
-	--status "$T/aio.status"; then
-	fail "aio on a refused number: setup" "the peer never listened$(show "$T/aio.peer.err")"
-else
-	out=$(TLSSHIM_LOG_FILE="$T/aio.log" TLSSHIM_CONFIG="$T/aio.conf" timeout -k 2 $((20 * TS)) \
-		"$PROGS/aio_used" "$P" "$SHIM_PRELOAD" "$LINE" 2>&1 | tr '\n' '|')
-	wait_exit "$PEER" 20
-	if [ "$out" = "write: ECONNRESET|aio_write: ECONNRESET|" ] && [ "$(cat "$T/aio.data")" = x ]; then
-		pass "aio_write on a number refused for plaintext before the library: ECONNRESET, nothing more in clear"
-	else
-		fail "aio_write on a refused number" "$out; the peer got: $(cut -c1-80 "$T/aio.data" | tr '\n' '|')"
+	if ! start_peer "refused-$how.peer" server --port "$P" --plain --mode record \
+		--record "$T/refused-$how.data" --status "$T/refused-$how.status"; then
+		fail "$how on a refused number: setup" "the peer never listened$(show "$T/refused-$how.peer.err")"
+		continue
 	fi
-fi
+	: >"$T/refused-$how.log"
+	out=$(TLSSHIM_LOG_FILE="$T/refused-$how.log" TLSSHIM_CONFIG="$T/refused-$how.conf" \
+		timeout -k 2 $((20 * TS)) "$PROGS/refused_conn" "$P" "$SHIM_PRELOAD" "$LINE" "$how" \
+		2>"$T/refused-$how.err" | tr '\n' '|')
+	wait_exit "$PEER" 20
+	if [ "$out" = "$want" ] && [ "$(cat "$T/refused-$how.data")" = x ] &&
+	   { [ -z "$said" ] || grep -q -F "$said" "$T/refused-$how.log"; }; then
+		pass "$how on a number refused for plaintext before the library: nothing more in clear ($(echo "$out" | tr '|' ' '))"
+	else
+		fail "$how on a refused number" "$out; the peer got: $(cut -c1-80 "$T/refused-$how.data" | tr '\n' '|'); $(tr '\n' '|' <"$T/refused-$how.err")$(show "$T/refused-$how.log")"
+	fi
+done

@@ -1,0 +1,95 @@
+/* refused_conn — what a program can still do with a connection the
+ * library refused (tests/preload/bypass.sh).
+ *
+ *   refused_conn PORT PRELOAD SENTINEL aio|exec
+ *
+ * Without the library: connects to 127.0.0.1:PORT and sends one byte
+ * ("x"), so the connection has carried bytes outside the library, then
+ * runs itself again with LD_PRELOAD=PRELOAD, the connection inherited.
+ * There (the library refuses the number: it already carried plaintext
+ * where the policy says TLS) it tries write() of "SENTINEL write\n" and
+ * prints "write: ERRNO-NAME" (or "write: N"), then
+ *  - aio: aio_write() of "SENTINEL aio\n"; prints "aio_write: ERRNO-NAME"
+ *    or, when the request was taken, "aio_write: N" with its result once
+ *    done (at most 10 s);
+ *  - exec: prints "exec", and runs /bin/sh without LD_PRELOAD (a program
+ *    that does not run the library) to write "SENTINEL exec\n" on the
+ *    connection's number.
+ * Exit 0 unless the set-up failed (exec: the shell's status).
+ */
+#include <aio.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fc_common.h"
+
+static int by_aio(int fd, const char *sentinel)
+{
+	char line[256];
+	struct aiocb cb;
+	const struct aiocb *list[1] = { &cb };
+	struct timespec limit = { 10, 0 };
+
+	snprintf(line, sizeof line, "%s aio\n", sentinel);
+	memset(&cb, 0, sizeof cb);
+	cb.aio_fildes = fd;
+	cb.aio_buf = line;
+	cb.aio_nbytes = strlen(line);
+	if (aio_write(&cb) < 0) {
+		printf("aio_write: %s\n", fc_err(errno));
+		return 0;
+	}
+	if (aio_suspend(list, 1, &limit) < 0)
+		printf("aio_write: taken, not done (%s)\n", fc_err(errno));
+	else
+		printf("aio_write: %zd\n", aio_return(&cb));
+	return 0;
+}
+
+static int by_exec(int fd, const char *sentinel)
+{
+	char cmd[320];
+	char *env[] = { (char *)"PATH=/usr/bin:/bin", NULL };
+
+	snprintf(cmd, sizeof cmd, "printf '%%s exec\\n' '%s' >&%d", sentinel, fd);
+	printf("exec\n");
+	execle("/bin/sh", "sh", "-c", cmd, (char *)NULL, env);
+	perror("exec /bin/sh");
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	char line[256], num[16];
+	ssize_t w;
+	int fd;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 5) {
+		if ((fd = fc_connect("127.0.0.1", atoi(argv[1]))) < 0 || fc_write_all(fd, "x", 1) < 0) {
+			perror("connect");
+			return 1;
+		}
+		snprintf(num, sizeof num, "%d", fd);
+		if (setenv("LD_PRELOAD", argv[2], 1) < 0)
+			return 1;
+		execl("/proc/self/exe", argv[0], num, argv[3], argv[4], (char *)NULL);
+		perror("exec");
+		return 1;
+	}
+	if (argc != 4 || (strcmp(argv[3], "aio") && strcmp(argv[3], "exec"))) {
+		fprintf(stderr, "usage: refused_conn PORT PRELOAD SENTINEL aio|exec\n");
+		return 2;
+	}
+	fd = atoi(argv[1]);
+	snprintf(line, sizeof line, "%s write\n", argv[2]);
+	w = write(fd, line, strlen(line));
+	if (w < 0)
+		printf("write: %s\n", fc_err(errno));
+	else
+		printf("write: %zd\n", w);
+	return !strcmp(argv[3], "aio") ? by_aio(fd, argv[2]) : by_exec(fd, argv[2]);
+}
