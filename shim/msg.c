@@ -264,6 +264,18 @@ static int fds_leaving(int sock, const struct msghdr *m)
 				}
 				continue;
 			}
+			/* A connection the library refused: that process would
+			 * use it in clear (before, it did). */
+			if (shim_refused_conn(fd)) {
+				if (peer_shim < 0)
+					peer_shim = peer_runs_shim(sock);
+				if (!peer_shim) {
+					log_warn("sendmsg refused: it would pass fd %d, a connection this library"
+						 " refused, to a process that does not run this library", fd);
+					return -EOPNOTSUPP;
+				}
+				continue;
+			}
 			if (shim_route(fd, &c) != ROUTE_TLS)
 				continue;
 			if (peer_shim < 0)

@@ -855,7 +855,7 @@ const struct policy_rule *shim_listener_rule(int fd, const struct sockaddr_stora
 #define WITHHELD_MAX 64
 static __thread int withheld[WITHHELD_MAX], withheld_n;
 
-static bool refused_conn(int fd)
+bool shim_refused_conn(int fd)
 {
 	return fd > 2 && conntab_load(fd) == CT_REFUSED;
 }
@@ -877,7 +877,7 @@ static bool withhold_listeners(const struct fa_note *n)
 				 r->name, n->many ? " (its file actions unknown: may)" : "", fd);
 			return false;
 		}
-		if (refused_conn(fd)) {
+		if (shim_refused_conn(fd)) {
 			log_warn("posix_spawn refused: it would%s give fd %d, a connection this library"
 				 " refused, to a program that does not run this library",
 				 n->many ? " (its file actions unknown: may)" : "", fd);
@@ -885,7 +885,7 @@ static bool withhold_listeners(const struct fa_note *n)
 		}
 	}
 	for (size_t fd = 0; fd < h; fd++) {
-		bool refused = refused_conn((int)fd);
+		bool refused = shim_refused_conn((int)fd);
 		int fl;
 
 		if (!refused && !accept_rules)
@@ -960,7 +960,7 @@ static bool spawn_gives_tls(const struct fa_note *n)
 		return conntab_high() > 0;
 	for (int i = 0; i < n->nsrc; i++)
 		if (conntab_is_tls(conntab_load(n->src[i])) || shim_tls_listener(n->src[i]) ||
-		    refused_conn(n->src[i]))
+		    shim_refused_conn(n->src[i]))
 			return true;
 	return false;
 }

@@ -347,6 +347,10 @@ bool shim_before_clone(unsigned long flags);
 /* A TCP listening socket whose connections the policy makes TLS: the
  * rule (shim/process.c), or NULL. */
 const struct policy_rule *shim_tls_listener(int fd);
+/* fd (above 2) is a connection the library refused (CT_REFUSED): a
+ * program that does not run the library must not get it (it would use it
+ * in clear). */
+bool shim_refused_conn(int fd);
 /* The accept rule a socket bound to ss (l bytes) listens under, as
  * shim_tls_listener() answers: a "tls" one, or (deny) a "deny" one, by
  * the same order of rules; NULL for any other. */

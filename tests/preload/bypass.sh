@@ -8,7 +8,8 @@
 # client's line on a TLS port is refused (EINVAL, EOPNOTSUPP), and arrives
 # as the kernel's on a port a plain rule names.  aio_write on a number the
 # library refused fails as every call there (ECONNRESET), and the number
-# is not passed on to a program that does not run the library.
+# is not passed on (exec, SCM_RIGHTS) to a program that does not run the
+# library.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 
@@ -125,15 +126,19 @@ done
 # carried a byte before the library met it (inherited across exec) fails
 # every call with ECONNRESET, aio_write too, and is not passed on to a
 # program that does not run the library (close-on-exec: its write fails
-# with EBADF).  Before, aio was refused on TLS fds only, and aio_write on
-# the refused one wrote the program's line in clear from the C library's
-# helper thread; and a shell exec'd without LD_PRELOAD wrote its line on
-# the connection in clear (tests/progs/refused_conn.c).  The peer records
+# with EBADF; sendmsg with SCM_RIGHTS: EOPNOTSUPP).  Before, aio was
+# refused on TLS fds only, and aio_write on the refused one wrote the
+# program's line in clear from the C library's helper thread; and a shell
+# exec'd without LD_PRELOAD, or a process without the library that got
+# the connection with SCM_RIGHTS, wrote its line on the connection in
+# clear (tests/progs/refused_conn.c).  The peer records
 # what it receives: the byte sent before the library, nothing more.
-for how in aio exec; do
+for how in aio exec scm; do
 	case $how in
 	aio) want="write: ECONNRESET|aio_write: ECONNRESET|" said= ;;
 	exec) want="write: ECONNRESET|exec|" said='a connection this library refused, not passed on (close-on-exec)' ;;
+	scm) want="write: ECONNRESET|sendmsg: EOPNOTSUPP|receiver: nothing|"
+	     said='sendmsg refused: it would pass fd 3, a connection this library refused' ;;
 	esac
 	P=$(free_port)
 	audit_exclude "$P" "$how on a refused number: its first byte was sent in clear before the library, on purpose"

@@ -1,7 +1,7 @@
 /* refused_conn — what a program can still do with a connection the
  * library refused (tests/preload/bypass.sh).
  *
- *   refused_conn PORT PRELOAD SENTINEL aio|exec
+ *   refused_conn PORT PRELOAD SENTINEL aio|exec|scm
  *
  * Without the library: connects to 127.0.0.1:PORT and sends one byte
  * ("x"), so the connection has carried bytes outside the library, then
@@ -14,17 +14,27 @@
  *    done (at most 10 s);
  *  - exec: prints "exec", and runs /bin/sh without LD_PRELOAD (a program
  *    that does not run the library) to write "SENTINEL exec\n" on the
- *    connection's number.
+ *    connection's number;
+ *  - scm: starts itself without LD_PRELOAD (a process that does not run
+ *    the library) as "refused_conn receive SOCK SENTINEL" on one end of a
+ *    socketpair, and passes the connection to it with SCM_RIGHTS; prints
+ *    "sendmsg: ERRNO-NAME" (or "sendmsg: N"), then closes its end and
+ *    waits for the receiver (at most 10 s), which writes
+ *    "SENTINEL scm\n" on what it got and prints "receiver: wrote N" (or
+ *    "receiver: nothing": no descriptor came).
  * Exit 0 unless the set-up failed (exec: the shell's status).
  */
 #include <aio.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "fc_common.h"
+
+static const char *sentinel_arg;
 
 static int by_aio(int fd, const char *sentinel)
 {
@@ -61,6 +71,68 @@ static int by_exec(int fd, const char *sentinel)
 	return 1;
 }
 
+/* The receiver (no library): the descriptor that comes on sock gets
+ * "SENTINEL scm\n". */
+static int receive(int sock, const char *sentinel)
+{
+	char byte, line[256], cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { &byte, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			    .msg_controllen = sizeof cbuf };
+	struct cmsghdr *h;
+	int fd;
+
+	if (recvmsg(sock, &m, 0) <= 0 || !(h = CMSG_FIRSTHDR(&m)) || h->cmsg_type != SCM_RIGHTS) {
+		printf("receiver: nothing\n");
+		return 0;
+	}
+	memcpy(&fd, CMSG_DATA(h), sizeof fd);
+	snprintf(line, sizeof line, "%s scm\n", sentinel);
+	printf("receiver: wrote %zd\n", write(fd, line, strlen(line)));
+	return 0;
+}
+
+static int by_scm(int fd, const char *self)
+{
+	char num[16], byte = 0, cbuf[CMSG_SPACE(sizeof(int))];
+	char *env[] = { (char *)"PATH=/usr/bin:/bin", NULL };
+	struct iovec iov = { &byte, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			    .msg_controllen = sizeof cbuf };
+	struct cmsghdr *h;
+	double end = fc_now() + 10;
+	int sv[2], st = 0;
+	pid_t pid;
+	ssize_t r;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0 || (pid = fork()) < 0)
+		return 1;
+	if (pid == 0) {
+		close(sv[0]);
+		snprintf(num, sizeof num, "%d", sv[1]);
+		execle("/proc/self/exe", self, "receive", num, sentinel_arg, (char *)NULL, env);
+		_exit(127);
+	}
+	close(sv[1]);
+	memset(cbuf, 0, sizeof cbuf);
+	h = CMSG_FIRSTHDR(&m);
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_RIGHTS;
+	h->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(h), &fd, sizeof fd);
+	r = sendmsg(sv[0], &m, 0);
+	if (r < 0)
+		printf("sendmsg: %s\n", fc_err(errno));
+	else
+		printf("sendmsg: %zd\n", r);
+	close(sv[0]);
+	while (waitpid(pid, &st, WNOHANG) == 0 && fc_now() < end) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char line[256], num[16];
@@ -80,8 +152,10 @@ int main(int argc, char **argv)
 		perror("exec");
 		return 1;
 	}
-	if (argc != 4 || (strcmp(argv[3], "aio") && strcmp(argv[3], "exec"))) {
-		fprintf(stderr, "usage: refused_conn PORT PRELOAD SENTINEL aio|exec\n");
+	if (argc == 4 && !strcmp(argv[1], "receive"))
+		return receive(atoi(argv[2]), argv[3]);
+	if (argc != 4 || (strcmp(argv[3], "aio") && strcmp(argv[3], "exec") && strcmp(argv[3], "scm"))) {
+		fprintf(stderr, "usage: refused_conn PORT PRELOAD SENTINEL aio|exec|scm\n");
 		return 2;
 	}
 	fd = atoi(argv[1]);
@@ -91,5 +165,8 @@ int main(int argc, char **argv)
 		printf("write: %s\n", fc_err(errno));
 	else
 		printf("write: %zd\n", w);
+	sentinel_arg = argv[2];
+	if (!strcmp(argv[3], "scm"))
+		return by_scm(fd, argv[0]);
 	return !strcmp(argv[3], "aio") ? by_aio(fd, argv[2]) : by_exec(fd, argv[2]);
 }
