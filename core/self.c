@@ -39,6 +39,7 @@
  */
 #include "core/self.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -51,6 +52,19 @@ static pid_t *page;
  * without CLONE_VFORK.  Plain memory, shared with those children. */
 static int vm_vfork;
 static bool vm_for_good;
+
+int self_thread_of(pid_t pid)
+{
+	pid_t t = (pid_t)syscall(SYS_gettid);
+
+	if (pid <= 0 || t <= 0)
+		return -1;
+	if (t == pid)
+		return 1;       /* the thread that leads group pid */
+	if (syscall(SYS_tgkill, pid, t, 0) == 0)
+		return 1;
+	return errno == ESRCH ? 0 : -1;
+}
 
 pid_t self_pid_kernel(void)
 {

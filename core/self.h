@@ -27,6 +27,13 @@ pid_t self_pid(void);
  * with tgkill(t, t, 0)); else 0. */
 pid_t self_pid_kernel(void);
 
+/* Does the calling thread belong to process pid?  1 yes, 0 no, -1 the
+ * kernel did not say.  No getpid() (a sandbox's filter may kill for it):
+ * tgkill(pid, gettid(), 0) succeeds only for a thread of group pid, and
+ * fails with ESRCH for any other (in a child made with CLONE_VM, not a
+ * thread, which reads its parent's id in the page). */
+int self_thread_of(pid_t pid);
+
 /* The page's answer only: 0 where it reads 0 or there is none. */
 pid_t self_pid_known(void);
 

@@ -929,15 +929,22 @@ static bool in_vm_child(void)
 
 	if (!known)
 		return false;
-	/* The thread that leads process `known` is that process (the usual
-	 * exec, from the main thread): no getpid(), which a sandbox's filter
-	 * may kill for.  Else the kernel's answer (self_pid_kernel: under a
-	 * filter refusing getpid(), 0 from a thread that does not lead the
-	 * process, counted as such a child: its sessions are closed at exec,
-	 * never passed on). */
-	if ((pid_t)syscall(SYS_gettid) == known)
+	/* A thread of process `known` (its leader: the usual exec, from the
+	 * main thread; or another thread of it, asked with tgkill) is that
+	 * process: no getpid(), which a sandbox's filter may kill for (an
+	 * exec from a second thread died of SIGSYS: helper-129).  Where the
+	 * kernel does not say (tgkill refused), its getpid() answer
+	 * (self_pid_kernel: under a filter refusing getpid() too, 0 from a
+	 * thread that does not lead the process, counted as such a child:
+	 * its sessions are closed at exec, never passed on). */
+	switch (self_thread_of(known)) {
+	case 1:
 		return false;
-	return known != self_pid_kernel();
+	case 0:
+		return true;
+	default:
+		return known != self_pid_kernel();
+	}
 }
 
 /* Can the spawn's file actions make the child run another image, or

@@ -52,6 +52,10 @@
 #    sequence numbers too: the worker's next record repeated a nonce);
 #    getpid and gettid refused: no id to own a session with, the worker's
 #    write fails, a log line;
+#  * getpid killed for, an exec from a thread that does not lead the
+#    process: the exec is reached (the process died of SIGSYS before);
+#    daemon() with a session open, getpid refused or killed for: the
+#    survivor keeps and uses the session;
 #  * close_range refused (EPERM, ENOSYS): a pump still closes what it
 #    inherited, and ends its session with close_notify (it held the
 #    connection open for ever before);
@@ -390,6 +394,31 @@ else
 	fail "exec without the library, getpid:KILL: the exec is reached, the TLS listener withheld" \
 		"$(what xl_kill); log: $(log_tail "$T/xl_kill.log")"
 fi
+# The same exec made by a thread that does not lead the process: the
+# exec asked getpid() whether the thread ran in a CLONE_VM child and the
+# process died of SIGSYS before the exec; now tgkill() asks the kernel
+# whether the thread belongs to the process the library's page names.
+TLSSHIM_LOG_FILE="$T/xt_kill.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+	TLSSHIM_CONFIG="$T/listen.conf" "$PROGS/sysdeny" getpid:KILL execthread "$L" "$SENT" >"$T/xt_kill.out" 2>&1
+if grep -q 'not passed on (close-on-exec)' "$T/xt_kill.log"; then
+	pass "exec from a second thread, getpid:KILL: the exec is reached, the TLS listener withheld"
+else
+	fail "exec from a second thread, getpid:KILL: the exec is reached, the TLS listener withheld" \
+		"$(what xt_kill); log: $(log_tail "$T/xt_kill.log")"
+fi
+# daemon() with a session open, getpid refused or killed for: the
+# survivor keeps the session (it owns it now) and uses it, over TLS.
+for d in none getpid:EPERM getpid:KILL; do
+	_n=dm_${d#*:}
+	run "$_n" "$d" daemon
+	if [ $wrc -eq 0 ] && grep -q -x -F "survivor read rc=$((${#SENT} + 1)) errno=0 data=$SENT." "$T/$_n.out" &&
+	   grep -q -x 'survivor exit 0' "$T/$_n.out" && ! grep -q 'killed by' "$T/$_n.out"; then
+		pass "daemon() with $d: the survivor keeps the session, over TLS ($WIRE_OUT)"
+	else
+		fail "daemon() with $d: the survivor keeps the session, over TLS" \
+			"exit $rc; $WIRE_OUT; $(what "$_n"); log: $(log_tail "$T/$_n.log")"
+	fi
+done
 # The program's own Unix socket (a socketpair's end) is no listener: it
 # is inherited through the exec also when getsockopt is refused (it was
 # withheld as an unknown listener, a helper's channel lost).

@@ -32,6 +32,13 @@
  *                the library), which prints "listener inherited" when the
  *                listening socket's number is still open in it, else
  *                "listener withheld".
+ *       execthread  as execlisten, the exec made by a second thread (one
+ *                that does not lead the process).
+ *       daemon   as connect, then daemon(3) (no chdir, no close): the
+ *                survivor writes SENTINEL again and reads the reply
+ *                ("survivor ..." lines, "survivor exit 0"); the program
+ *                (a subreaper) waits for it: "survivor killed by SIG" when
+ *                it died.
  *       execunix as execlisten, with one end of a socketpair(AF_UNIX) made
  *                before the filter instead of the listener (a program's
  *                own channel to its helper: "listener inherited" wanted).
@@ -74,6 +81,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -264,6 +272,17 @@ static void reply(int fd)
 	fflush(out);
 }
 
+/* Mode execthread: the exec, from a thread that does not lead. */
+static void *exec_thread(void *arg)
+{
+	char **args = arg;
+	char *env[] = { "PATH=/usr/bin:/bin", NULL };
+
+	execve("/bin/sh", args, env);
+	step("execve", -1, errno);
+	exit(1);
+}
+
 /* A listening socket on sa (the program exits when it cannot). */
 static int listen_on(const struct sockaddr_in *sa)
 {
@@ -371,7 +390,7 @@ int main(int argc, char **argv)
 	long r;
 
 	if (argc != 5) {
-		fprintf(stderr, "usage: sysdeny DENY connect|unknown|stdout|accept|listenunknown|execlisten|execunix|udp|dccp|unixraw"
+		fprintf(stderr, "usage: sysdeny DENY connect|unknown|stdout|accept|listenunknown|execlisten|execthread|execunix|daemon|udp|dccp|unixraw"
 			"|passfd0|passfd|passlisten|rawppoll|forkfork PORT SENTINEL\n");
 		return 2;
 	}
@@ -466,7 +485,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		lfd = sv[0];
-	} else if (!strcmp(argv[2], "accept") || !strcmp(argv[2], "execlisten")) {
+	} else if (!strcmp(argv[2], "accept") || !strcmp(argv[2], "execlisten") ||
+		   !strcmp(argv[2], "execthread")) {
 		lfd = listen_on(&sa);
 		fprintf(out, "listening\n");
 		fflush(out);
@@ -519,14 +539,24 @@ int main(int argc, char **argv)
 		fprintf(out, "done\n");
 		return 0;
 	}
-	if (!strcmp(argv[2], "execlisten") || !strcmp(argv[2], "execunix")) {
+	if (!strcmp(argv[2], "execlisten") || !strcmp(argv[2], "execunix") ||
+	    !strcmp(argv[2], "execthread")) {
 		char cmd[160];
 		char *args[] = { "sh", "-c", cmd, NULL };
 		char *env[] = { "PATH=/usr/bin:/bin", NULL };
+		pthread_t t;
 
 		snprintf(cmd, sizeof cmd, "if [ -e /dev/fd/%d ]; then echo listener inherited;"
 			 " else echo listener withheld; fi", lfd);
 		fflush(out);
+		if (!strcmp(argv[2], "execthread")) {
+			if ((errno = pthread_create(&t, NULL, exec_thread, args)) != 0) {
+				step("pthread_create", -1, errno);
+				return 1;
+			}
+			pthread_join(t, NULL);
+			return 1;
+		}
 		execve("/bin/sh", args, env);
 		step("execve", -1, errno);
 		return 1;
@@ -596,6 +626,40 @@ int main(int argc, char **argv)
 	}
 	if (r > 0)
 		reply(fd);
+	if (!strcmp(argv[2], "daemon")) {
+		/* The survivor of daemon() is reparented here (a subreaper),
+		 * and waited for: a death of a signal is seen. */
+		int st = 0;
+		pid_t k, c;
+
+		fflush(out);
+		if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0 || (k = c = fork()) < 0) {
+			step("fork", -1, errno);
+			return 1;
+		}
+		if (k == 0) {
+			if (daemon(1, 1) != 0) {
+				step("daemon", -1, errno);
+				_exit(1);
+			}
+			who = "survivor ";
+			r = write(fd, line, strlen(line));
+			step("write", r, errno);
+			if (r > 0)
+				reply(fd);
+			close(fd);
+			fprintf(out, "survivor exit 0\n");
+			fflush(out);
+			_exit(0);
+		}
+		close(fd);
+		while ((k = waitpid(-1, &st, 0)) > 0)
+			if (WIFSIGNALED(st))
+				fprintf(out, "%s killed by %s\n", k == c ? "child" : "survivor",
+					sigabbrev_np(WTERMSIG(st)));
+		fprintf(out, "done\n");
+		return 0;
+	}
 	if (!strcmp(argv[2], "exit")) {
 		/* The connection left open: exit() is to end it. */
 		fprintf(out, "done\n");
