@@ -27,6 +27,7 @@
  * woken (wait.c) and continue on the fd's new plaintext end.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -47,6 +48,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/self.h"
+#include "policy/file.h"
 #include "shim/shim.h"
 
 #define PUMP_BUF 16384
@@ -142,18 +144,54 @@ void shim_pump_after_fork_child(void)
 
 /* ---- the pump process ------------------------------------------------------- */
 
+/* The numbers in [lo, hi] that /proc/self/fd lists (a real procfs:
+ * policy_open_proc), closed one by one: every open one, however high.
+ * false when the list could not be read to its end (no /proc, a filter
+ * refusing getdents64): what is left is the caller's. */
+static bool close_listed(unsigned lo, unsigned hi)
+{
+	long buf[512];
+	long n;
+	int d = policy_open_proc("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (d < 0)
+		return false;
+	/* (closing while reading is safe: procfs lists by number, from the
+	 * last one read) */
+	while ((n = getdents64(d, buf, sizeof buf)) > 0) {
+		for (long off = 0; off < n;) {
+			const struct dirent64 *e = (const struct dirent64 *)((const char *)buf + off);
+			char *end;
+			unsigned long fd = strtoul(e->d_name, &end, 10);
+
+			off += e->d_reclen;
+			if (end != e->d_name && !*end && fd >= lo && fd <= hi && fd != (unsigned long)d)
+				REAL(close)((int)fd);
+		}
+	}
+	policy_close_path(d);
+	return n == 0;
+}
+
 /* close_range() over [lo, hi]; where it is refused (a seccomp filter
  * written before Linux 5.9 answers EPERM, or kills; the kernel before 5.9
- * says ENOSYS) one number at a time, up to the descriptor limit: a copy
- * of the program's end of the channel left open here kept the pump, and
- * its connection, alive for ever after the program was gone, and the
- * peer never got close_notify (helper-119). */
+ * says ENOSYS) the numbers /proc/self/fd lists, and without it one number
+ * at a time, up to the descriptor limit: a copy of the program's end of
+ * the channel left open here kept the pump, and its connection, alive for
+ * ever after the program was gone, and the peer never got close_notify
+ * (helper-119).  Not the loop alone: a number above both the limit and
+ * the highest the library saw (opened with no wrapper, then
+ * RLIMIT_NOFILE lowered: prlimit, or the program's setrlimit) stayed
+ * open here, and a plaintext socket of the program's with it, which its
+ * close() no longer ended (helper-129). */
 static void close_between(unsigned lo, unsigned hi)
 {
 	struct rlimit rl;
 	size_t end = conntab_high();
 
 	if (REAL(close_range)(lo, hi, 0) == 0 || (errno != EPERM && errno != ENOSYS))
+		return;
+	if (close_listed(lo, hi))
 		return;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > end)
 		end = (size_t)rl.rlim_cur;

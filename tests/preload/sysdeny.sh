@@ -58,7 +58,9 @@
 #    survivor keeps and uses the session;
 #  * close_range refused (EPERM, ENOSYS): a pump still closes what it
 #    inherited, and ends its session with close_notify (it held the
-#    connection open for ever before);
+#    connection open for ever before); also a number above
+#    RLIMIT_NOFILE, lowered after it was opened (it stayed open in the
+#    pump before);
 #  * ppoll refused: the handshake waits with poll (x86_64; it failed
 #    before); both refused: the connection fails, the log line says why
 #    (it said nothing before).
@@ -79,7 +81,7 @@ rules = ( { name = "sd-in"; direction = "accept"; port = $L;
 EOC
 
 # run NAME DENY MODE: sysdeny under the library against the relay; its
-# report in $T/NAME.out (mode stdout: $T/NAME.err), log $T/NAME.log,
+# report in $T/NAME.out (modes stdout*: $T/NAME.err), log $T/NAME.log,
 # captures checked (WIRE_OUT, wrc), exit status rc.
 run() {
 	_n=$1
@@ -87,7 +89,7 @@ run() {
 		TLSSHIM_CONFIG="$T/fc.conf" "$PROGS/sysdeny" "$2" "$3" "$R" "$SENT" \
 		>"$T/$_n.out" 2>"$T/$_n.err"
 	rc=$?
-	[ "$3" = stdout ] && mv "$T/$_n.err" "$T/$_n.out"
+	case $3 in stdout*) mv "$T/$_n.err" "$T/$_n.out" ;; esac
 	# (a connect refused by the library made no connection to wait for)
 	grep -q '^connect rc=-1' "$T/$_n.out" || srv_settled peer 1 2
 	fc_collect peer "$_n"
@@ -326,6 +328,24 @@ for d in close_range:EPERM close_range:ENOSYS getpid:KILL; do
 	else
 		fail "stdout with $d: the pump ends the session with close_notify" \
 			"exit $rc; $WIRE_OUT; $(what "$_n"); peer: $(srv_status "$_n"); log: $(log_tail "$T/$_n.log")"
+	fi
+done
+
+# The same with a descriptor above both RLIMIT_NOFILE (lowered after it
+# was opened) and every number the library saw (a pipe's write end moved
+# there by a raw dup3): the pump's one-by-one close stopped at the limit
+# and kept it, so the program's close of its copy did not end the pipe
+# (a plaintext socket there would have stayed open in a process the
+# program does not know).  Now the pump closes what /proc/self/fd lists.
+for d in close_range:EPERM close_range:ENOSYS; do
+	_n=crh_${d#*:}
+	run "$_n" "$d" stdouthigh
+	if [ $rc -eq 0 ] && [ $wrc -eq 0 ] && grep -q -x -F "read rc=$((${#SENT} + 1)) errno=0 data=$SENT." "$T/$_n.out" &&
+	   grep -q -x 'pipe read rc=0 errno=0' "$T/$_n.out"; then
+		pass "stdout with $d, a number above the lowered limit: the pump closes it ($WIRE_OUT)"
+	else
+		fail "stdout with $d, a number above the lowered limit: the pump closes it" \
+			"exit $rc; $WIRE_OUT; $(grep -v '^filtered\|^socket\|^connect' "$T/$_n.out" | tr '\n' '|'); log: $(log_tail "$T/$_n.log")"
 	fi
 done
 

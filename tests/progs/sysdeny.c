@@ -22,6 +22,12 @@
  *       stdout   as connect, then the socket is put on standard output
  *                and the sentinel written with stdio (the library needs
  *                a pump process for it); SIGPIPE ignored.
+ *       stdouthigh  as stdout, but first a pipe's write end moved by a raw
+ *                dup3 (the library never sees the number) to the top of
+ *                the descriptor limit, then RLIMIT_NOFILE lowered to 64;
+ *                after the reply the program closes its copy and reads
+ *                the pipe without waiting ("pipe read rc=0": no copy left
+ *                open anywhere, the pump's included; rc=-1 EAGAIN: one is).
  *       accept   listen on 127.0.0.1:PORT before the filter ("listening"),
  *                accept after it, read a line, answer "reply SENTINEL".
  *       listenunknown  a socket made and bound to 127.0.0.1:PORT with raw
@@ -75,6 +81,7 @@
  *   Every wait is bounded (alarm: 10 s times TLSSHIM_TIME_SCALE).
  * Plain sockets and libc only, as any legacy program. */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -385,7 +392,7 @@ int main(int argc, char **argv)
 	struct sockaddr_in sa;
 	struct sigaction act;
 	const char *scale = getenv("TLSSHIM_TIME_SCALE");
-	int fd = -1, lfd = -1, port;
+	int fd = -1, lfd = -1, port, high = -1, hread = -1;
 	char line[256];
 	long r;
 
@@ -394,7 +401,7 @@ int main(int argc, char **argv)
 			"|passfd0|passfd|passlisten|rawppoll|forkfork PORT SENTINEL\n");
 		return 2;
 	}
-	out = strcmp(argv[2], "stdout") ? stdout : stderr;
+	out = strncmp(argv[2], "stdout", 6) ? stdout : stderr;
 	port = atoi(argv[3]);
 	snprintf(line, sizeof line, "%s\n", argv[4]);
 	memset(&act, 0, sizeof act);
@@ -477,6 +484,25 @@ int main(int argc, char **argv)
 		r = listen(fd, 8);
 		step("listen", r, errno);
 		return 0;
+	} else if (!strcmp(argv[2], "stdouthigh")) {
+		struct rlimit rl;
+		int p[2];
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < 128 || pipe2(p, O_NONBLOCK) != 0) {
+			fprintf(stderr, "sysdeny: no room for a high number\n");
+			return 2;
+		}
+		high = rl.rlim_cur > 4096 ? 4095 : (int)rl.rlim_cur - 1;
+		if (raw3(SYS_dup3, p[1], high, 0) != high || raw3(SYS_close, p[1], 0, 0) != 0) {
+			fprintf(stderr, "sysdeny: raw dup3 failed\n");
+			return 2;
+		}
+		rl.rlim_cur = rl.rlim_max = 64;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+			perror("sysdeny: setrlimit");
+			return 2;
+		}
+		hread = p[0];
 	} else if (!strcmp(argv[2], "execunix")) {
 		int sv[2];
 
@@ -598,7 +624,7 @@ int main(int argc, char **argv)
 			return 0;
 		}
 	}
-	if (!strcmp(argv[2], "stdout")) {
+	if (!strcmp(argv[2], "stdout") || !strcmp(argv[2], "stdouthigh")) {
 		/* A write on a connection shut down reports EPIPE, not SIGPIPE. */
 		signal(SIGPIPE, SIG_IGN);
 		r = dup2(fd, 1);
@@ -609,6 +635,13 @@ int main(int argc, char **argv)
 			step("fputs", r, errno);
 			if (r > 0)
 				reply(fd);
+		}
+		if (hread >= 0 && r > 0) {
+			char c;
+
+			(void)raw3(SYS_close, high, 0, 0);
+			r = read(hread, &c, 1);
+			step("pipe read", r, errno);
 		}
 		fprintf(out, "done\n");
 		return 0;
