@@ -53,22 +53,24 @@ int conntab_init(void)
 
 /* Mutations take the lock only to stay out of a fork in progress; the
  * words themselves change atomically, so a signal handler that interrupted
- * its own thread inside a mutation may go on without it.  A mutation holds
- * it for an atomic exchange and a store: no cancellation point, so it
- * leaves the thread's cancellation state alone (xlock_lock_brief_unless_mine:
- * two pthread_setcancelstate() calls fewer per change).  A change between
- * words that name no connection takes none (bare_cas).
- * The fork's prepare handler holds it across the connections' locks and
- * the fork: it counts (conntab_fork_lock). */
+ * its own thread inside a mutation may go on without it.  A change between
+ * words that name no connection takes none (bare_cas).  A hold turns the
+ * thread's cancellation off as every xlock's does, though the holder
+ * reaches no cancellation point: a signal handler that lands inside the
+ * hold may (its write() on a socket), and a pending cancellation acted on
+ * there unwound the thread with the lock held, every later change of a
+ * connection's word and every fork waiting for it for ever (helper-129;
+ * inside a TLS call, xlock_nocancel_, the hold costs no
+ * pthread_setcancelstate). */
 static bool mut_lock(void)
 {
-	return xlock_lock_brief_unless_mine(&mut);
+	return xlock_lock_unless_mine(&mut);
 }
 
 static void mut_unlock(bool taken)
 {
 	if (taken)
-		xlock_unlock_brief(&mut);
+		xlock_unlock(&mut);
 }
 
 static void note_high(int fd)
@@ -274,7 +276,7 @@ void conntab_fork_lock(void)
 {
 	size_t h;
 
-	fork_mut_taken = xlock_lock_unless_mine(&mut);
+	fork_mut_taken = mut_lock();
 	nfork_locked = 0;
 	h = conntab_high();
 	for (size_t fd = 0; fd < h && nfork_locked < FORK_LOCK_MAX; fd++) {

@@ -198,25 +198,24 @@ static inline bool xlock_take_(struct xlock *l, const struct timespec *until)
 	return xlock_try(l) || xlock_take_slow(l, until);
 }
 
-/* brief: the holder reaches no cancellation point before it lets go
- * (xlock_lock_brief_unless_mine): its cancellation state is left alone. */
-static inline bool xlock_take_as(struct xlock *l, const struct timespec *until, bool brief)
+/* Cancellation goes off (xlock_held_more) before the lock is this
+ * thread's, not after: a signal handler landing between the two found it
+ * on, and a pending cancellation acted on there (the handler's write(),
+ * a cancellation point) unwound the thread with the lock held, which
+ * every other thread then waited for for ever (helper-129).  A thread
+ * that does not get it (a timed wait) lets go of its count. */
+static inline bool xlock_take(struct xlock *l, const struct timespec *until)
 {
 	bool ok;
 
 	VALGRIND_HG_MUTEX_LOCK_PRE(l, until != NULL);
+	xlock_held_more();
 	ok = xlock_take_(l, until);
-	if (ok) {
-		if (!brief)
-			xlock_held_more();
+	if (ok)
 		VALGRIND_HG_MUTEX_LOCK_POST(l);
-	}
+	else
+		xlock_held_less();
 	return ok;
-}
-
-static inline bool xlock_take(struct xlock *l, const struct timespec *until)
-{
-	return xlock_take_as(l, until, false);
 }
 
 static inline void xlock_lock(struct xlock *l)
@@ -224,7 +223,10 @@ static inline void xlock_lock(struct xlock *l)
 	(void)xlock_take(l, NULL);
 }
 
-static inline void xlock_release_as(struct xlock *l, bool brief)
+/* The lock goes first, then the count (and with the last one the
+ * thread's cancellation state comes back): a cancellation acted on in
+ * between finds the lock free. */
+static inline void xlock_unlock(struct xlock *l)
 {
 	VALGRIND_HG_MUTEX_UNLOCK_PRE(l);
 	atomic_store_explicit(&l->holder, 0, memory_order_seq_cst);
@@ -235,22 +237,18 @@ static inline void xlock_release_as(struct xlock *l, bool brief)
 		errno = e;
 	}
 	VALGRIND_HG_MUTEX_UNLOCK_POST(l);
-	if (!brief)
-		xlock_held_less();
-}
-
-static inline void xlock_unlock(struct xlock *l)
-{
-	xlock_release_as(l, false);
+	xlock_held_less();
 }
 
 /* A lock that does not wait: false when taken (by anyone). */
 static inline bool xlock_trylock(struct xlock *l)
 {
 	VALGRIND_HG_MUTEX_LOCK_PRE(l, 1);
-	if (!xlock_try(l))
+	xlock_held_more();      /* (before: see xlock_take) */
+	if (!xlock_try(l)) {
+		xlock_held_less();
 		return false;
-	xlock_held_more();
+	}
 	VALGRIND_HG_MUTEX_LOCK_POST(l);
 	return true;
 }
@@ -289,24 +287,6 @@ static inline bool xlock_lock_unless_mine(struct xlock *l)
 		return false;
 	xlock_lock(l);
 	return true;
-}
-
-/* The same for a hold so brief that no cancellation point comes before
- * the release (a few atomic stores; its wait for the lock is none either:
- * xlock_wait): the thread's cancellation state is neither saved nor
- * restored, two pthread_setcancelstate() calls fewer per hold.  Released
- * with xlock_unlock_brief.  Every other hold of the same lock may count. */
-static inline bool xlock_lock_brief_unless_mine(struct xlock *l)
-{
-	if (xlock_mine(l))
-		return false;
-	(void)xlock_take_as(l, NULL, true);
-	return true;
-}
-
-static inline void xlock_unlock_brief(struct xlock *l)
-{
-	xlock_release_as(l, true);
 }
 
 /* For exit paths: never block for ever.  false when this thread holds it

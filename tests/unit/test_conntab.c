@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +72,102 @@ static void *reader(void *arg)
 		}
 	}
 	return NULL;
+}
+
+/* ---- a cancellation acted on in a signal handler ----------------------------
+ * A thread whose cancellation is enabled (deferred) and pending changes
+ * a connection's word in a loop (the mutation lock held each time); a
+ * signal handler calls a cancellation point (write(2), as a handler that
+ * writes on a socket does), where the cancellation acts and unwinds the
+ * thread from wherever the signal landed.  Landing inside a hold of the
+ * mutation lock, it must not leave the lock held by a thread that is
+ * gone: every later mutation of a connection's word, and every fork,
+ * waited for ever. */
+static int cancel_pipe[2];
+static _Atomic long cancel_loops;
+static _Atomic int handled;
+
+static void on_cancel_signal(int sig)
+{
+	(void)sig;
+	(void)!write(cancel_pipe[1], "x", 1);
+	atomic_store(&handled, 1);
+}
+
+static void *mutate_until_cancelled(void *arg)
+{
+	uintptr_t v = (uintptr_t)arg;
+
+	/* No cancellation point but the handler's, and once the handler
+	 * returned (the hold it interrupted kept the cancellation off)
+	 * pthread_testcancel, outside any hold. */
+	for (long i = 0; i < 20000000; i++) {
+		(void)conntab_cas(44, v, v | CT_CLOSING_BIT);
+		(void)conntab_cas(44, v | CT_CLOSING_BIT, v);
+		atomic_fetch_add_explicit(&cancel_loops, 1, memory_order_relaxed);
+		if (atomic_load_explicit(&handled, memory_order_relaxed))
+			pthread_testcancel();
+	}
+	return NULL;
+}
+
+/* The checker: one thread for every round (a thread made after the
+ * cancelled one may get its id, and take the lock the gone thread held
+ * for its own), making one mutation per round. */
+static sem_t mutate, mutated;
+
+static void *mutations(void *arg)
+{
+	uintptr_t v = (uintptr_t)arg;
+
+	for (;;) {
+		while (sem_wait(&mutate) < 0)
+			;
+		if (conntab_cas(45, v, v | CT_CLOSING_BIT) && conntab_cas(45, v | CT_CLOSING_BIT, v))
+			sem_post(&mutated);
+	}
+	return NULL;
+}
+
+/* 0: the lock was free after each of `rounds` cancellations; else the
+ * round it was not (the process is left to exit: a hung thread cannot
+ * be joined). */
+static int cancel_in_handler_rounds(struct tls_conn *c, int rounds)
+{
+	struct sigaction sa = { .sa_handler = on_cancel_signal };
+	struct timespec until;
+	pthread_t t, m;
+	int r;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR2, &sa, NULL);
+	sem_init(&mutate, 0, 0);
+	sem_init(&mutated, 0, 0);
+	pthread_create(&m, NULL, mutations, c);
+	for (int i = 1; i <= rounds; i++) {
+		long seen;
+
+		atomic_store(&cancel_loops, 0);
+		atomic_store(&handled, 0);
+		pthread_create(&t, NULL, mutate_until_cancelled, c);
+		/* (bounded: the loop ends by itself) */
+		while ((seen = atomic_load(&cancel_loops)) < 100 && pthread_tryjoin_np(t, NULL) == EBUSY)
+			sched_yield();
+		pthread_cancel(t);
+		pthread_kill(t, SIGUSR2);
+		pthread_join(t, NULL);
+		/* another thread's mutation: waits for ever on a lock left held */
+		sem_post(&mutate);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 10;
+		while ((r = sem_timedwait(&mutated, &until)) < 0 && errno == EINTR)
+			;
+		if (r < 0)
+			return i;
+	}
+	pthread_cancel(m);      /* (in sem_wait, with no lock held) */
+	pthread_join(m, NULL);
+	return 0;
 }
 
 int main(void)
@@ -224,6 +322,24 @@ int main(void)
 		conntab_set(fd, CT_UNSEEN);
 		printf("# %ld lookups, %ld hits\n", atomic_load(&lookups), atomic_load(&hits));
 		EXPECT(atomic_load(&lookups) > 0);
+	}
+	UNIT_CASE("conntab: a cancellation acted on in a signal handler never leaves the mutation lock held") {
+		struct tls_conn *c = conn();
+		int bad;
+
+		EXPECT(pipe(cancel_pipe) == 0);
+		EXPECT(conntab_attach(44, c) == 0);
+		tls_conn_ref(c);
+		EXPECT(conntab_attach(45, c) == 0);
+		bad = cancel_in_handler_rounds(c, 300);
+		if (bad) {
+			printf("FAIL conntab: a cancellation acted on in a signal handler never leaves the"
+			       " mutation lock held: held after cancellation %d of 300\n", bad);
+			fflush(stdout);
+			_exit(1);
+		}
+		conntab_set(44, CT_UNSEEN);
+		conntab_set(45, CT_UNSEEN);
 	}
 	SSL_CTX_free(ctx);
 	return UNIT_RESULT();
