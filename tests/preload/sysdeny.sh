@@ -405,27 +405,24 @@ done
 # A filter that kills for getpid() (vsftpd's): the exec asked getpid()
 # whether it ran in a CLONE_VM child, and the process died there, before
 # the exec; now the main thread's id answers.  (The shell exec'd then dies
-# of its own getpid(): only the library's part is looked at.)
-TLSSHIM_LOG_FILE="$T/xl_kill.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
-	TLSSHIM_CONFIG="$T/listen.conf" "$PROGS/sysdeny" getpid:KILL execlisten "$L" "$SENT" >"$T/xl_kill.out" 2>&1
-if grep -q 'not passed on (close-on-exec)' "$T/xl_kill.log"; then
-	pass "exec without the library, getpid:KILL: the exec is reached, the TLS listener withheld"
-else
-	fail "exec without the library, getpid:KILL: the exec is reached, the TLS listener withheld" \
-		"$(what xl_kill); log: $(log_tail "$T/xl_kill.log")"
-fi
-# The same exec made by a thread that does not lead the process: the
-# exec asked getpid() whether the thread ran in a CLONE_VM child and the
-# process died of SIGSYS before the exec; now tgkill() asks the kernel
-# whether the thread belongs to the process the library's page names.
-TLSSHIM_LOG_FILE="$T/xt_kill.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
-	TLSSHIM_CONFIG="$T/listen.conf" "$PROGS/sysdeny" getpid:KILL execthread "$L" "$SENT" >"$T/xt_kill.out" 2>&1
-if grep -q 'not passed on (close-on-exec)' "$T/xt_kill.log"; then
-	pass "exec from a second thread, getpid:KILL: the exec is reached, the TLS listener withheld"
-else
-	fail "exec from a second thread, getpid:KILL: the exec is reached, the TLS listener withheld" \
-		"$(what xt_kill); log: $(log_tail "$T/xt_kill.log")"
-fi
+# of its own getpid(): only the library's part is looked at.)  The same
+# exec made by a thread that does not lead the process (execthread) still
+# asked getpid() and died of SIGSYS before the exec; now tgkill() asks the
+# kernel whether the thread belongs to the process the library's page
+# names.
+for _m in execlisten:xl:"exec without the library" execthread:xt:"exec from a second thread"; do
+	_n=${_m#*:}
+	_w=${_n#*:}
+	_n=${_n%%:*}_kill
+	TLSSHIM_LOG_FILE="$T/$_n.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$T/listen.conf" "$PROGS/sysdeny" getpid:KILL "${_m%%:*}" "$L" "$SENT" >"$T/$_n.out" 2>&1
+	if grep -q 'not passed on (close-on-exec)' "$T/$_n.log"; then
+		pass "$_w, getpid:KILL: the exec is reached, the TLS listener withheld"
+	else
+		fail "$_w, getpid:KILL: the exec is reached, the TLS listener withheld" \
+			"$(what "$_n"); log: $(log_tail "$T/$_n.log")"
+	fi
+done
 # daemon() with a session open, getpid refused or killed for: the
 # survivor keeps the session (it owns it now) and uses it, over TLS.
 for d in none getpid:EPERM getpid:KILL; do
