@@ -132,7 +132,7 @@ static void *mutations(void *arg)
 /* 0: the lock was free after each of `rounds` cancellations; else the
  * round it was not (the process is left to exit: a hung thread cannot
  * be joined). */
-static int cancel_in_handler_rounds(struct tls_conn *c, int rounds)
+static __attribute__((unused)) int cancel_in_handler_rounds(struct tls_conn *c, int rounds)
 {
 	struct sigaction sa = { .sa_handler = on_cancel_signal };
 	struct timespec until;
@@ -323,6 +323,13 @@ int main(void)
 		printf("# %ld lookups, %ld hits\n", atomic_load(&lookups), atomic_load(&hits));
 		EXPECT(atomic_load(&lookups) > 0);
 	}
+#if defined(__SANITIZE_ADDRESS__)
+	/* Not under AddressSanitizer: each round's real unwind (through the
+	 * handler, the signal frame and the library's frames) leaves the
+	 * sanitizer's marks of those frames on the thread's stack, a report
+	 * of their own at the thread's end (as test_lock.c says). */
+	printf("# not run under AddressSanitizer: a cancellation acted on in a signal handler\n");
+#else
 	UNIT_CASE("conntab: a cancellation acted on in a signal handler never leaves the mutation lock held") {
 		struct tls_conn *c = conn();
 		int bad;
@@ -341,6 +348,7 @@ int main(void)
 		conntab_set(44, CT_UNSEEN);
 		conntab_set(45, CT_UNSEEN);
 	}
+#endif
 	SSL_CTX_free(ctx);
 	return UNIT_RESULT();
 }
