@@ -76,6 +76,10 @@ TS=$TLSSHIM_TIME_SCALE
 asan_build() { case "${ASAN_OPTIONS:-}" in *exitcode=86*) return 0 ;; esac; return 1; }
 # The Python programs of the script's directory (tests/*/py/).
 PYD=$(cd "$(dirname "$0")" && pwd)/py
+# tests/py/strict_tls.py: the strict-EOF TLS contexts every Python peer
+# imports (tests/py/ on PYTHONPATH; a peer run by hand needs it too).
+PYTHONPATH="$TLSSHIM_TOP/tests/py${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH
 # The system's Python starts in 30 ms; a version manager's shim can take 1 s.
 if [ -z "${PY:-}" ]; then
 	if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=python3; fi

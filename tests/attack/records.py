@@ -41,6 +41,7 @@ goes on its own):
 import os
 import socket
 import ssl
+from strict_tls import strict_client_ctx, connect
 import sys
 import tempfile
 import time
@@ -91,9 +92,7 @@ class Keys:
 
 
 def handshake(sock, cafile, name, keylog):
-    ctx = ssl.create_default_context(cafile=cafile)
-    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx = strict_client_ctx(cafile, minv=ssl.TLSVersion.TLSv1_3)
     ctx.keylog_filename = keylog
     inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
     obj = ctx.wrap_bio(inc, out, server_hostname=name)

@@ -42,6 +42,7 @@ import argparse
 import os
 import socket
 import ssl
+from strict_tls import strict_server_ctx, strict_client_ctx, listener
 import sys
 import time
 
@@ -91,17 +92,8 @@ def drain(raw, timeout):
 
 
 def server(a):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
-    ctx.load_cert_chain(a.cert, a.key)
-    ctx.num_tickets = 0
-    if a.tls12:
-        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-    ls = socket.socket()
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", a.port))
-    ls.listen(8)
-    ls.settimeout(a.timeout)
+    ctx = strict_server_ctx(a.cert, a.key, tickets=0, maxv=ssl.TLSVersion.TLSv1_2 if a.tls12 else None)
+    ls = listener(a.port, 8, a.timeout)
     if a.ready:
         with open(a.ready + ".tmp", "w") as f:
             f.write("port %d\n" % ls.getsockname()[1])
@@ -130,14 +122,8 @@ def server(a):
 
 
 def echo(a):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
-    ctx.load_cert_chain(a.cert, a.key)
-    ls = socket.socket()
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", a.port))
-    ls.listen(8)
-    ls.settimeout(a.timeout)
+    ctx = strict_server_ctx(a.cert, a.key)
+    ls = listener(a.port, 8, a.timeout)
     for _ in range(a.conns):
         try:
             c, _ = ls.accept()
@@ -164,11 +150,7 @@ def echo(a):
 
 
 def client(a):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
-    ctx.load_verify_locations(a.ca)
-    if a.tls12:
-        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx = strict_client_ctx(a.ca, bare=True, maxv=ssl.TLSVersion.TLSv1_2 if a.tls12 else None)
     data = known(a.records)
     out = sys.stdout.buffer
     try:
@@ -234,11 +216,7 @@ def client(a):
 
 
 def plainserver(a):
-    ls = socket.socket()
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", a.port))
-    ls.listen(8)
-    ls.settimeout(a.timeout)
+    ls = listener(a.port, 8, a.timeout)
     if a.ready:
         open(a.ready, "w").write("ready\n")
     try:

@@ -98,9 +98,9 @@ fi
 name=standard_tls_client_echoed_plain_refused
 out=$(timeout $((20 * TS)) "$PY" - "$P" "$CERTS/ca.crt" <<'PY' 2>&1
 import socket, ssl, sys
-ctx = ssl.create_default_context(cafile=sys.argv[2])
-ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20), server_hostname="localhost", suppress_ragged_eofs=False)
+from strict_tls import strict_client_ctx, connect
+ctx = strict_client_ctx(sys.argv[2])
+s = connect(ctx, int(sys.argv[1]), 20)
 s.sendall(b"hello beam\n")
 got = b""
 while not got.endswith(b"\n"):

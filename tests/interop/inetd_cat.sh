@@ -75,12 +75,11 @@ fi
 
 cat >"$T/client.py" <<'PY'
 import socket, ssl, sys, os
+from strict_tls import strict_client_ctx, connect
 port, ca, big = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-ctx = ssl.create_default_context(cafile=ca)
-ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
+ctx = strict_client_ctx(ca)
 try:
-    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=20),
-                        server_hostname="localhost", suppress_ragged_eofs=False)
+    s = connect(ctx, port, 20)
     print("tls %s" % s.version(), flush=True)
     f = s.makefile("rb")
     for line in (b"hello inetd cat", b"second line"):
@@ -141,12 +140,12 @@ fi
 name=inetd_cat_failed_session_with_blocked_service_ends
 cat >"$T/flood.py" <<'PY'
 import socket, ssl, struct, sys
+from strict_tls import strict_client_ctx, connect
 # Send until blocked 3 s, never reading; then close without close_notify
 # (a FIN; "rst": SO_LINGER 0, a RST).
 port, ca = int(sys.argv[1]), sys.argv[2]
-ctx = ssl.create_default_context(cafile=ca)
-ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10), server_hostname="localhost", suppress_ragged_eofs=False)
+ctx = strict_client_ctx(ca)
+s = connect(ctx, port, 10)
 s.settimeout(3)
 sent = 0
 try:
@@ -182,10 +181,10 @@ fi
 name=inetd_half_closed_service_gets_every_byte_before_the_reset
 cat >"$T/sendcut.py" <<'PY'
 import socket, ssl, sys
+from strict_tls import strict_client_ctx, connect
 port, ca, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-ctx = ssl.create_default_context(cafile=ca)
-ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=30), server_hostname="localhost", suppress_ragged_eofs=False)
+ctx = strict_client_ctx(ca)
+s = connect(ctx, port, 30)
 sent = 0
 while sent < n:
     sent += s.send(b"y" * min(16384, n - sent))

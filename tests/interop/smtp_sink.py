@@ -18,6 +18,7 @@ import argparse
 import os
 import socket
 import ssl
+from strict_tls import strict_server_ctx, listener
 import sys
 
 
@@ -33,14 +34,8 @@ def main():
     a = ap.parse_args()
     ctx = None
     if not a.plain:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
-        ctx.load_cert_chain(a.cert, a.key)
-    ls = socket.socket()
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", a.port))
-    ls.listen(8)
-    ls.settimeout(a.timeout)
+        ctx = strict_server_ctx(a.cert, a.key)
+    ls = listener(a.port, 8, a.timeout)
     print("ready", flush=True)
     status = open(os.path.join(a.out, "status"), "a", buffering=1)
     nmsg = 0

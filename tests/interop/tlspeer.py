@@ -27,7 +27,8 @@ and every loop a deadline, so a broken shim makes a case fail, never hang.
       A TCP end without close_notify is always "eof ragged" (server) or
       "eof ragged"/"error ..." (client): every context clears
       OP_IGNORE_UNEXPECTED_EOF, which Debian 12's Python 3.11.2 sets by
-      default (a truncation then read as "eof clean" and even "unwrap ok").
+      default (a truncation then read as "eof clean" and even "unwrap ok"):
+      tests/py/strict_tls.py makes them (PYTHONPATH=tests/py).
       --strict-eof is accepted and does nothing (it is the default).
 
   tlspeer.py client  --port P [--host H] [--ca CA] [--cert C --key K]
@@ -66,11 +67,7 @@ import sys
 import threading
 import time
 
-
-def truncated(e):
-    """A TCP end without close_notify: ssl.SSLEOFError, or (Debian 12's
-    Python 3.11.2) an SSLError whose reason is UNEXPECTED_EOF_WHILE_READING."""
-    return isinstance(e, ssl.SSLEOFError) or getattr(e, "reason", None) == "UNEXPECTED_EOF_WHILE_READING"
+from strict_tls import listener, strict_client_ctx, strict_server_ctx, truncated
 
 
 def out(*a):
@@ -113,10 +110,8 @@ def serve(args):
     ctx = None
     sni = {}
     if not args.plain:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(args.cert, args.key)
+        ctx = strict_server_ctx(args.cert, args.key)
         versions(ctx, args)
-        ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF
         if args.ca:
             ctx.load_verify_locations(args.ca)
             ctx.verify_mode = ssl.CERT_REQUIRED if args.require_cert else ssl.CERT_OPTIONAL
@@ -127,11 +122,7 @@ def serve(args):
         if args.alpn:
             ctx.set_alpn_protocols(args.alpn.split(","))
 
-    ls = socket.socket(family_of(args.host), socket.SOCK_STREAM)
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind((args.host, args.port))
-    ls.listen(16)
-    ls.settimeout(args.timeout)
+    ls = listener(args.port, 16, args.timeout, args.host, family_of(args.host))
     out("ready")
     for _ in range(args.count):
         try:
@@ -203,14 +194,11 @@ def serve_one(args, c):
 # ---------------------------------------------------------------- client
 
 def client(args):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
+    ctx = strict_client_ctx(None if args.no_verify else args.ca, bare=True)
     versions(ctx, args)
     if args.no_verify:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-    elif args.ca:
-        ctx.load_verify_locations(args.ca)
     if args.cert:
         ctx.load_cert_chain(args.cert, args.key)
     if args.alpn:
@@ -294,11 +282,7 @@ def exchange(s, data, deadline):
 # ---------------------------------------------------------------- relay
 
 def relay(args):
-    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", args.port))
-    ls.listen(16)
-    ls.settimeout(1)
+    ls = listener(args.port, 16, 1)
     out("ready")
     # Bounded (the test stops it long before), scaled like every bound.
     scale = float(os.environ.get("TLSSHIM_TIME_SCALE", "1"))

@@ -192,7 +192,7 @@ fi
 # pass on a library that ends sessions with a bare FIN.  Debian 12's
 # Python 3.11.2 sets OP_IGNORE_UNEXPECTED_EOF on every context, and then
 # reported exactly that as "eof clean" and "unwrap ok"; tlspeer.py clears
-# it (as every Python TLS peer under tests/ does).
+# it (as every Python TLS peer under tests/ does: tests/py/strict_tls.py).
 name=peer_sees_truncation
 P=$(free_port)
 if start_peer "$name.peer" server --port "$P" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \

@@ -66,11 +66,7 @@ import sys
 import threading
 import time
 
-
-def truncated(e):
-    """A TCP end without close_notify: ssl.SSLEOFError, or (Debian 12's
-    Python 3.11.2) an SSLError whose reason is UNEXPECTED_EOF_WHILE_READING."""
-    return isinstance(e, ssl.SSLEOFError) or getattr(e, "reason", None) == "UNEXPECTED_EOF_WHILE_READING"
+from strict_tls import listener, strict_client_ctx, strict_server_ctx, truncated
 
 # A server's or relay's longest life: a bound, scaled like the tests' own
 # (tests/lib.sh: TLSSHIM_TIME_SCALE); a script whose cases outlast it on a
@@ -185,14 +181,8 @@ def pipe(a, b, path, state, lock, c, u):
 # ---------------------------------------------------------------- server
 
 def server(args):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
-    ctx.load_cert_chain(args.cert, args.key)
-    ls = socket.socket(family_of(args.host), socket.SOCK_STREAM)
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind((args.host, args.port))
-    ls.listen(64)
-    ls.settimeout(0.2)
+    ctx = strict_server_ctx(args.cert, args.key)
+    ls = listener(args.port, 64, 0.2, args.host, family_of(args.host))
     os.makedirs(args.dir, exist_ok=True)
     out("ready")
     end = time.time() + args.max_time
@@ -277,9 +267,7 @@ def serve_one(args, ctx, raw, n):
 # ---------------------------------------------------------------- client
 
 def client(args):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
-    ctx.load_verify_locations(args.ca)
+    ctx = strict_client_ctx(args.ca, bare=True)
     try:
         raw = socket.create_connection((args.host, args.port), timeout=args.timeout)
         s = ctx.wrap_socket(raw, server_hostname=args.server_name or args.host,

@@ -147,15 +147,10 @@ rules = ( { name = "ex-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.c
 EOC
 cat >"$T/ex.py" <<'PYEOF'
 import select, socket, ssl, struct, sys, time
+from strict_tls import strict_server_ctx, listener
 if sys.argv[1] == "server":
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
-    ctx.load_cert_chain(sys.argv[3], sys.argv[4])
-    ls = socket.socket()
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", int(sys.argv[2])))
-    ls.listen(1)
-    ls.settimeout(20)
+    ctx = strict_server_ctx(sys.argv[3], sys.argv[4])
+    ls = listener(int(sys.argv[2]), 1, 20)
     print("listening", flush=True)
     raw, _ = ls.accept()
     raw.settimeout(20)

@@ -27,12 +27,7 @@
       PID (fds: all but the eventfds, which are counted apart).
 """
 import argparse, hashlib, os, random, select, socket, ssl, struct, subprocess, sys, threading, time
-
-
-def truncated(e):
-    """A TCP end without close_notify: ssl.SSLEOFError, or (Debian 12's
-    Python 3.11.2) an SSLError whose reason is UNEXPECTED_EOF_WHILE_READING."""
-    return isinstance(e, ssl.SSLEOFError) or getattr(e, "reason", None) == "UNEXPECTED_EOF_WHILE_READING"
+from strict_tls import strict_client_ctx, truncated
 
 TS = float(os.environ.get("TLSSHIM_TIME_SCALE", "1"))
 MB = 1 << 20
@@ -440,9 +435,7 @@ def redis_conn(ctx, port, rng, st, wid, name):
 
 
 def load(a):
-    ctx = ssl.create_default_context(cafile=a.ca)
-    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx = strict_client_ctx(a.ca, minv=ssl.TLSVersion.TLSv1_2)
     st = Stats()
     stop_at = time.time() + a.seconds
     targets = [(k, p) for k, p in (("redis", a.redis), ("fork", a.fork), ("thread", a.thread)) if p]

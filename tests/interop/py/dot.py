@@ -15,6 +15,7 @@ Every socket has a timeout (x TLSSHIM_TIME_SCALE).
 import os
 import socket
 import ssl
+from strict_tls import strict_server_ctx, strict_client_ctx, listener, connect
 import struct
 import sys
 import threading
@@ -41,13 +42,8 @@ def qname(m):
 
 
 def server(port, cert, key, addr):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
-    ctx.load_cert_chain(cert, key)
-    ls = socket.socket()
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", port))
-    ls.listen(16)
+    ctx = strict_server_ctx(cert, key)
+    ls = listener(port, 16)
     ip = bytes(int(x) for x in addr.split("."))
     threading.Timer(120 * S, os._exit, (0,)).start()
     print("ready", flush=True)
@@ -72,10 +68,8 @@ def server(port, cert, key, addr):
 
 
 def client(port, ca, names):
-    ctx = ssl.create_default_context(cafile=ca)
-    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
-    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=15 * S),
-                        server_hostname="localhost", suppress_ragged_eofs=False)
+    ctx = strict_client_ctx(ca)
+    s = connect(ctx, port, 15 * S)
     out = b""
     for i, n in enumerate(names):
         m = struct.pack(">HHHHHH", i + 1, 0x0100, 1, 0, 0, 0) + b"".join(

@@ -18,6 +18,7 @@ import ftplib
 import os
 import socket
 import ssl
+from strict_tls import strict_client_ctx
 import sys
 
 TIMEOUT = 15 * float(os.environ.get("TLSSHIM_TIME_SCALE", "1"))
@@ -52,8 +53,7 @@ class ImplicitTLS(ftplib.FTP):
 
 def main():
     port, ca, name, rounds, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
-    ctx = ssl.create_default_context(cafile=ca)
-    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
+    ctx = strict_client_ctx(ca)
     f = ImplicitTLS(ctx)
     print("welcome", f.connect("127.0.0.1", port), flush=True)
     print("login", f.login(), flush=True)

@@ -8,6 +8,7 @@ until killed, at most 120 s (x TLSSHIM_TIME_SCALE).
 import http.server
 import os
 import ssl
+from strict_tls import strict_server_ctx
 import sys
 import threading
 
@@ -15,9 +16,7 @@ port, root, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 os.chdir(root)
 http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
 srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), http.server.SimpleHTTPRequestHandler)
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
-ctx.load_cert_chain(cert, key)
+ctx = strict_server_ctx(cert, key)
 srv.socket = ctx.wrap_socket(srv.socket, server_side=True, suppress_ragged_eofs=False)
 threading.Timer(120 * float(os.environ.get("TLSSHIM_TIME_SCALE", "1")), srv.shutdown).start()
 print("ready", flush=True)

@@ -3,12 +3,11 @@ read to the end, then print "keyupdates N records R bytes B sha256 H", counting
 the KeyUpdate messages the client sent (OpenSSL's message callback, through
 Python's ssl) and the application data records.  MAXVER: 1.2 or 1.3."""
 import hashlib, socket, ssl, sys
+from strict_tls import strict_server_ctx, listener
 
 port, cert, key, maxver = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
-ctx.load_cert_chain(cert, key)
-ctx.maximum_version = ssl.TLSVersion.TLSv1_3 if maxver == "1.3" else ssl.TLSVersion.TLSv1_2
+ctx = strict_server_ctx(cert, key,
+                        maxv=ssl.TLSVersion.TLSv1_3 if maxver == "1.3" else ssl.TLSVersion.TLSv1_2)
 n = {"ku": 0, "rec": 0}
 
 
@@ -23,10 +22,7 @@ def cb(conn, direction, version, ctype, mtype, data):
 
 
 ctx._msg_callback = cb
-ls = socket.socket()
-ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.bind(("127.0.0.1", port))
-ls.listen(1)
+ls = listener(port, 1)
 print("ready", flush=True)
 c, _ = ls.accept()
 c.settimeout(30)

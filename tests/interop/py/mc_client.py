@@ -13,6 +13,7 @@ socket has a 20 s timeout (x TLSSHIM_TIME_SCALE).
 import os
 import socket
 import ssl
+from strict_tls import strict_client_ctx
 import sys
 import threading
 
@@ -69,8 +70,7 @@ def one(ctx, port, i, size, errs):
 
 def main():
     port, ca, n, size = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    ctx = ssl.create_default_context(cafile=ca)
-    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
+    ctx = strict_client_ctx(ca)
     errs = []
     ts = [threading.Thread(target=one, args=(ctx, port, i, size, errs)) for i in range(n)]
     for t in ts:

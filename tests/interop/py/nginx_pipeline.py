@@ -6,6 +6,7 @@ LENGTH" once it has read both answers.
 """
 S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import os, socket, ssl, sys, time
+from strict_tls import strict_client_ctx
 port, pid, ca = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 HZ = os.sysconf("SC_CLK_TCK")
 
@@ -18,8 +19,7 @@ raw = socket.socket()
 raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 raw.settimeout(20 * S)
 raw.connect(("127.0.0.1", port))
-ctx = ssl.create_default_context(cafile=ca)
-ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
+ctx = strict_client_ctx(ca)
 s = ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
 req1 = b"GET /file50m HTTP/1.1\r\nHost: localhost\r\n\r\n"
 req2 = (b"GET /index.html HTTP/1.1\r\nHost: localhost\r\nX-Pad: " + b"p" * 2000 +

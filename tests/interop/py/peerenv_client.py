@@ -5,14 +5,11 @@ negotiated (local_port=, version=, cipher=), then "---", then all the
 service sent until its close_notify.
 """
 import os, socket, ssl, sys
+from strict_tls import strict_client_ctx
 S = float(os.environ.get("TLSSHIM_TIME_SCALE", "1"))
 port, ca, cert, key, ver = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
-ctx = ssl.create_default_context(cafile=ca)
-ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
 v = ssl.TLSVersion.TLSv1_2 if ver == "1.2" else ssl.TLSVersion.TLSv1_3
-ctx.minimum_version = ctx.maximum_version = v
-if cert != "-":
-    ctx.load_cert_chain(cert, key)
+ctx = strict_client_ctx(ca, None if cert == "-" else cert, key, minv=v, maxv=v)
 try:
     raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     raw.settimeout(15 * S)

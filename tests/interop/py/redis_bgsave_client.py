@@ -5,10 +5,9 @@ SET, GET.  Prints the five replies joined by " | ".
 """
 S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import socket, ssl, sys, time
-ctx = ssl.create_default_context(cafile=sys.argv[2])
-ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10 * S),
-                    server_hostname="localhost", suppress_ragged_eofs=False)
+from strict_tls import strict_client_ctx, connect
+ctx = strict_client_ctx(sys.argv[2])
+s = connect(ctx, int(sys.argv[1]), 10 * S)
 f = s.makefile("rb")
 def cmd(*a):
     s.sendall(b"*%d\r\n" % len(a) + b"".join(b"$%d\r\n%s\r\n" % (len(x), x) for x in a))

@@ -13,13 +13,11 @@ reload (tests/interop/reload.sh).
    "2 failed REASON".
 """
 import os, socket, ssl, sys, time
+from strict_tls import strict_client_ctx, connect
 
 port, ca, cert, key, pid, gofile = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 ts = int(os.environ.get("TLSSHIM_TIME_SCALE", "3"))
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
-ctx.load_verify_locations(ca)
-ctx.load_cert_chain(cert, key)
+ctx = strict_client_ctx(ca, cert, key, bare=True)
 
 
 def cpu():
@@ -39,8 +37,7 @@ end = time.monotonic() + 10 * ts
 while cpu() < start + 5 and time.monotonic() < end:
     time.sleep(0.005)
 try:
-    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=20 * ts),
-                        server_hostname="localhost", suppress_ragged_eofs=False)
+    s = connect(ctx, port, 20 * ts)
     s.sendall(b"line-2\n")
     got = s.recv(100)
     print("2 %s" % ("echo" if got == b"line-2\n" else "no-echo %r" % got), flush=True)

@@ -12,14 +12,11 @@ a change of the server's client CA file.
 Each of 2 and 3 prints "N resumed|new echo|failed REASON".
 """
 import os, socket, ssl, sys, time
+from strict_tls import strict_client_ctx
 
 port, ca, cert, key, gofile = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 ts = int(os.environ.get("TLSSHIM_TIME_SCALE", "3"))
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
-ctx.load_verify_locations(ca)
-ctx.load_cert_chain(cert, key)
-ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+ctx = strict_client_ctx(ca, cert, key, bare=True, minv=ssl.TLSVersion.TLSv1_3)
 
 
 def talk(s, line):

@@ -16,6 +16,7 @@ import hashlib
 import os
 import socket
 import ssl
+from strict_tls import strict_client_ctx
 import sys
 import time
 
@@ -29,8 +30,7 @@ def out(*a):
 
 
 try:
-    ctx = ssl.create_default_context(cafile=ca)
-    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
+    ctx = strict_client_ctx(ca)
     raw = socket.create_connection(("127.0.0.1", port), timeout=10 * ts)
     s = ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
     der = s.getpeercert(binary_form=True)

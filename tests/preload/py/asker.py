@@ -5,15 +5,10 @@ wants stdio_echo's answers; then close_notify both ways.  Prints "ready",
 """
 S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import socket, ssl, sys
+from strict_tls import strict_server_ctx, listener
 port, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
-ctx.load_cert_chain(cert, key)
-ls = socket.socket()
-ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.bind(("127.0.0.1", port))
-ls.listen(1)
-ls.settimeout(20 * S)
+ctx = strict_server_ctx(cert, key)
+ls = listener(port, 1, 20 * S)
 print("ready", flush=True)
 c, _ = ls.accept()
 c.settimeout(20 * S)

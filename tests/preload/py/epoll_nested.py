@@ -10,18 +10,13 @@ Prints "MODE ok" or "MODE bad: why" per mode."""
 import select
 import socket
 import ssl
+from strict_tls import strict_server_ctx, listener
 import sys
 
 
 def server(port, cert, key):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
-    ctx.load_cert_chain(cert, key)
-    ls = socket.socket()
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", port))
-    ls.listen(8)
-    ls.settimeout(30)
+    ctx = strict_server_ctx(cert, key)
+    ls = listener(port, 8, 30)
     print("listening", flush=True)
     conns = []
     while True:

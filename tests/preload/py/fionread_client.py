@@ -4,9 +4,9 @@ half of a record when asked, and creates HALF-FILE once that half is sent.
 """
 S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import socket, ssl, sys
+from strict_tls import strict_client_ctx
 port, ca, half_file = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-ctx = ssl.create_default_context(cafile=ca)
-ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
+ctx = strict_client_ctx(ca)
 inc, outg = ssl.MemoryBIO(), ssl.MemoryBIO()
 tls = ctx.wrap_bio(inc, outg, server_hostname="localhost")
 s = socket.create_connection(("127.0.0.1", port), timeout=20 * S)

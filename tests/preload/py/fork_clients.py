@@ -4,13 +4,12 @@ with close_notify both ways.  Prints "OK/N ok".
 """
 S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import socket, ssl, sys
+from strict_tls import strict_client_ctx, connect
 port, ca, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-ctx = ssl.create_default_context(cafile=ca)
-ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
+ctx = strict_client_ctx(ca)
 ok = 0
 for i in range(n):
-    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10 * S),
-                        server_hostname="localhost", suppress_ragged_eofs=False)
+    s = connect(ctx, port, 10 * S)
     msg = b"client %d says hello\n" % i
     s.sendall(msg)
     got = s.recv(100)

@@ -3,9 +3,9 @@
 connection, "held" when it is still open after HOLD seconds.
 """
 import socket, ssl, sys, time
+from strict_tls import strict_client_ctx
 port, hold = int(sys.argv[1]), float(sys.argv[2])
-ctx = ssl.create_default_context()
-ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
+ctx = strict_client_ctx()
 inc, outg = ssl.MemoryBIO(), ssl.MemoryBIO()
 tls = ctx.wrap_bio(inc, outg, server_hostname="localhost")
 try:

@@ -6,6 +6,7 @@ half, and the echo must come.  Prints "early N", "cpu S", "echo ok".
 """
 S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import os, socket, ssl, sys, time
+from strict_tls import strict_client_ctx
 port, ca, pid = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 HZ = os.sysconf("SC_CLK_TCK")
 
@@ -14,8 +15,7 @@ def cpu():
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / HZ   # utime + stime
 
-ctx = ssl.create_default_context(cafile=ca)
-ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
+ctx = strict_client_ctx(ca)
 inc, outg = ssl.MemoryBIO(), ssl.MemoryBIO()
 tls = ctx.wrap_bio(inc, outg, server_hostname="localhost")
 s = socket.create_connection(("127.0.0.1", port), timeout=10 * S)

@@ -19,9 +19,9 @@ Prints "ok MODE N" or "FAIL ...".  Every socket operation has a timeout.
 """
 S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import socket, ssl, sys
+from strict_tls import strict_client_ctx, connect
 mode, port, ca, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-ctx = ssl.create_default_context(cafile=ca)
-ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
+ctx = strict_client_ctx(ca)
 
 
 def read_exact(s, k):
@@ -49,8 +49,7 @@ def rt(i, s, tag):
 
 conns = []
 for i in range(n):
-    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=20 * S),
-                        server_hostname="localhost", suppress_ragged_eofs=False)
+    s = connect(ctx, port, 20 * S)
     conns.append(s)
     if mode in ("echo", "flood"):
         rt(i, s, b"first")

@@ -4,15 +4,14 @@ the peer's close_notify and must get exactly FILE.  Prints "ok N" or the
 first mismatch.
 """
 import hashlib, os, socket, ssl, sys
+from strict_tls import strict_client_ctx, connect
 
 S = float(os.environ.get("TLSSHIM_TIME_SCALE", "1"))
-ctx = ssl.create_default_context(cafile=sys.argv[2])
-ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
+ctx = strict_client_ctx(sys.argv[2])
 want = hashlib.sha256(open(sys.argv[3], "rb").read()).hexdigest()
 n = int(sys.argv[4])
 for i in range(n):
-    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30 * S),
-                        server_hostname="localhost", suppress_ragged_eofs=False)
+    s = connect(ctx, int(sys.argv[1]), 30 * S)
     h, got = hashlib.sha256(), 0
     while True:
         d = s.recv(65536)

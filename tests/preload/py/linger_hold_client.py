@@ -6,14 +6,13 @@ closes (its FIN) and prints "ok"."""
 import os
 import socket
 import ssl
+from strict_tls import strict_client_ctx, connect
 import sys
 import time
 
 port, ca, nbytes, go = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
-ctx = ssl.create_default_context(cafile=ca)
-ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=60),
-                    server_hostname="localhost", suppress_ragged_eofs=False)
+ctx = strict_client_ctx(ca)
+s = connect(ctx, port, 60)
 s.sendall(b"g")
 got = 0
 try:

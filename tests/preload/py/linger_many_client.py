@@ -11,16 +11,15 @@ connection is still open."""
 import os
 import socket
 import ssl
+from strict_tls import strict_client_ctx, connect
 import sys
 import time
 
 port, ca, ping, n = int(sys.argv[1]), sys.argv[2], sys.argv[3].encode(), int(sys.argv[4])
-ctx = ssl.create_default_context(cafile=ca)
-ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
+ctx = strict_client_ctx(ca)
 held = []
 for i in range(n):
-    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=20),
-                        server_hostname="localhost", suppress_ragged_eofs=False)
+    s = connect(ctx, port, 20)
     s.sendall(ping)
     got = b""
     while len(got) < len(ping):

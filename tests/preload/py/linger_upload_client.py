@@ -9,18 +9,17 @@ unread data answers with a RST, which fails the sends here.  Prints
 "ok MB MiB in S s", or the error and exits 1."""
 import socket
 import ssl
+from strict_tls import strict_client_ctx, connect
 import sys
 import time
 
 port, ca, mb = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-ctx = ssl.create_default_context(cafile=ca)
-ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
+ctx = strict_client_ctx(ca)
 ping = b"0123456789abcdef0123456789ABCDEF"
 t0 = time.monotonic()
 sent = 0
 try:
-    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=30),
-                        server_hostname="localhost", suppress_ragged_eofs=False)
+    s = connect(ctx, port, 30)
     s.sendall(ping)
     got = b""
     while len(got) < len(ping):

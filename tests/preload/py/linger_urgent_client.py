@@ -13,6 +13,7 @@ everything and closes (its FIN), without waiting for GO2."""
 import os
 import socket
 import ssl
+from strict_tls import strict_client_ctx
 import sys
 import time
 
@@ -25,8 +26,7 @@ def wait_file(path):
 
 port, ca, nbytes, go1, go2 = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 nojunk = len(sys.argv) > 6 and sys.argv[6] == "nojunk"
-ctx = ssl.create_default_context(cafile=ca)
-ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
+ctx = strict_client_ctx(ca)
 raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
 raw.settimeout(60)

@@ -18,6 +18,7 @@ record's last 522 bytes never reached 1,024, and the read waited for ever
 import os
 import socket
 import ssl
+from strict_tls import strict_server_ctx, listener
 import struct
 import sys
 import time
@@ -25,17 +26,11 @@ import time
 ts = float(os.environ.get("TLSSHIM_TIME_SCALE", "1"))
 port = int(sys.argv[2])
 if sys.argv[1] == "server":
-    ls = socket.socket()
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", port))
-    ls.listen(4)
+    ls = listener(port, 4)
     print("ready", flush=True)
     s, _ = ls.accept()
     s.settimeout(20 * ts)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
-    ctx.load_cert_chain(sys.argv[3], sys.argv[4])
-    ctx.num_tickets = 0
+    ctx = strict_server_ctx(sys.argv[3], sys.argv[4], tickets=0)
     inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
     o = ctx.wrap_bio(inc, out, server_side=True)
     while True:

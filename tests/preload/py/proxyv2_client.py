@@ -7,13 +7,13 @@ alpn=, reused=; waits for the backend's "ready", sends "hello", prints
 the echo.  VERSION: "1.3" (default) or "1.2".
 """
 import os, socket, ssl, sys
+from strict_tls import strict_client_ctx
 S = float(os.environ.get("TLSSHIM_TIME_SCALE", "1"))
 port, ca, cert, key, alpn, sni = sys.argv[1:7]
 addr = sys.argv[7] if len(sys.argv) > 7 else "127.0.0.1"
 count = int(sys.argv[8]) if len(sys.argv) > 8 else 1
 ver = sys.argv[9] if len(sys.argv) > 9 else "1.3"
-ctx = ssl.create_default_context(cafile=ca)
-ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
+ctx = strict_client_ctx(ca)
 ctx.check_hostname = False
 v = ssl.TLSVersion.TLSv1_2 if ver == "1.2" else ssl.TLSVersion.TLSv1_3
 ctx.minimum_version = ctx.maximum_version = v

@@ -56,11 +56,7 @@ import struct
 import sys
 import time
 
-
-def truncated(e):
-    """A TCP end without close_notify: ssl.SSLEOFError, or (Debian 12's
-    Python 3.11.2) an SSLError whose reason is UNEXPECTED_EOF_WHILE_READING."""
-    return isinstance(e, ssl.SSLEOFError) or getattr(e, "reason", None) == "UNEXPECTED_EOF_WHILE_READING"
+from strict_tls import strict_server_ctx, strict_client_ctx, listener, truncated
 
 S = float(os.environ.get("TLSSHIM_TIME_SCALE", "1"))
 WAIT = 10 * S
@@ -223,8 +219,7 @@ def good_exchange(p):
 
 
 def client(mode, port, ca, got):
-    ctx = ssl.create_default_context(cafile=ca)
-    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
+    ctx = strict_client_ctx(ca)
     s = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
     p = Peer(s, ctx, False, got)
     if mode in ("oversized-hello", "bad-length-hello"):
@@ -307,13 +302,8 @@ def client(mode, port, ca, got):
 
 
 def server(mode, port, cert, key, got):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
-    ctx.load_cert_chain(cert, key)
-    ls = socket.socket()
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", port))
-    ls.listen(4)
+    ctx = strict_server_ctx(cert, key)
+    ls = listener(port, 4)
     out("ready")
     ls.settimeout(WAIT * 3)
     c, _ = ls.accept()

@@ -12,18 +12,14 @@ The client prints one line per case: "CASE ok" or "CASE bad: why"."""
 import select
 import socket
 import ssl
+from strict_tls import strict_server_ctx, listener, connect
 import sys
 import time
 
 
 def server(port, cert, key):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
-    ctx.load_cert_chain(cert, key)
-    ls = socket.socket()
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", port))
-    ls.listen(8)
+    ctx = strict_server_ctx(cert, key)
+    ls = listener(port, 8)
     print("listening", flush=True)
     ls.settimeout(30)
     conns = []

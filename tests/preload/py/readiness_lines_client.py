@@ -4,11 +4,10 @@ then close_notify.  Prints "echo ok" or "echo MISMATCH N/M".
 """
 S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import socket, ssl, sys
+from strict_tls import strict_client_ctx, connect
 port, ca = int(sys.argv[1]), sys.argv[2]
-ctx = ssl.create_default_context(cafile=ca)
-ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=20 * S),
-                    server_hostname="localhost", suppress_ragged_eofs=False)
+ctx = strict_client_ctx(ca)
+s = connect(ctx, port, 20 * S)
 msg = b"".join(b"line %04d of the buffered plaintext test\n" % i for i in range(200))
 s.sendall(msg)
 got = b""

@@ -11,6 +11,7 @@ buffers on both sides), then reads N bytes and answers "OK N".  Bounded:
 import os
 import socket
 import ssl
+from strict_tls import strict_server_ctx
 import sys
 import time
 
@@ -25,9 +26,7 @@ print("ready", flush=True)
 s, _ = ls.accept()
 s.settimeout(20 * ts)
 if cert != "-":
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
-    ctx.load_cert_chain(cert, key)
+    ctx = strict_server_ctx(cert, key)
     # No TLS 1.3 session tickets: their arrival would raise a POLLIN
     # signal at a time of the scheduler's choosing (the client's read
     # then pushes what the library holds, sometimes in time).

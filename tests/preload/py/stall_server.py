@@ -6,11 +6,10 @@ plain-text bytes received so far into COUNT-FILE after each read.
 """
 S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import os, socket, ssl, sys, time
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(sys.argv[2], sys.argv[3])
-ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
-ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.bind(("127.0.0.1", int(sys.argv[1]))); ls.listen(1); print("listening", flush=True)
-ls.settimeout(15 * S); c, _ = ls.accept(); s = ctx.wrap_socket(c, server_side=True, suppress_ragged_eofs=False)
+from strict_tls import listener, strict_server_ctx
+ctx = strict_server_ctx(sys.argv[2], sys.argv[3])
+ls = listener(int(sys.argv[1]), 1, 15 * S); print("listening", flush=True)
+c, _ = ls.accept(); s = ctx.wrap_socket(c, server_side=True, suppress_ragged_eofs=False)
 end = time.time() + 30 * S                      # never reads, until told
 while not os.path.exists(sys.argv[4]) and time.time() < end:
     time.sleep(0.05)

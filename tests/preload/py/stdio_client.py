@@ -5,17 +5,10 @@ line, read to the end, say how it ended, answer with close_notify.
 """
 S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import socket, ssl, sys
-
-
-def truncated(e):
-    """A TCP end without close_notify: ssl.SSLEOFError, or (Debian 12's
-    Python 3.11.2) an SSLError whose reason is UNEXPECTED_EOF_WHILE_READING."""
-    return isinstance(e, ssl.SSLEOFError) or getattr(e, "reason", None) == "UNEXPECTED_EOF_WHILE_READING"
+from strict_tls import strict_client_ctx, connect, truncated
 port, ca, how, lines = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
-ctx = ssl.create_default_context(cafile=ca)
-ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10 * S),
-                    server_hostname="localhost", suppress_ragged_eofs=False)
+ctx = strict_client_ctx(ca)
+s = connect(ctx, port, 10 * S)
 buf = b""
 data = b""
 def line():

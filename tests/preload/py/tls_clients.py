@@ -6,11 +6,11 @@ failed client.
 """
 S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import os, socket, ssl, sys, threading, time
+from strict_tls import strict_client_ctx
 sys.path.insert(0, sys.argv[6])
 from tlspeer import exchange
 port, ca, n, how, size = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
-ctx = ssl.create_default_context(cafile=ca)
-ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
+ctx = strict_client_ctx(ca)
 results = [None] * n
 
 def one(i):

@@ -13,14 +13,14 @@ sends a line and prints "echo ok" when it is echoed whole, or an error.
 Every step is bounded (60 s); the test kills it long before.
 """
 import os, socket, ssl, sys, time
+from strict_tls import strict_client_ctx
 
 port, mode = int(sys.argv[1]), sys.argv[2]
 ca = sys.argv[3] if len(sys.argv) > 3 else None
 s = socket.create_connection(("127.0.0.1", port), timeout=60)
 local = s.getsockname()[1]
 if mode == "echo":
-    ctx = ssl.create_default_context(cafile=ca)
-    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
+    ctx = strict_client_ctx(ca)
     s = ctx.wrap_socket(s, server_side=False, server_hostname="localhost", suppress_ragged_eofs=False)
     print("ready", flush=True)
     end = time.time() + 60
@@ -42,8 +42,7 @@ if mode == "echo":
     s.close()
     sys.exit(0 if got == line else 1)
 if mode == "hello":
-    ctx = ssl.create_default_context(cafile=ca)
-    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
+    ctx = strict_client_ctx(ca)
     inc, outg = ssl.MemoryBIO(), ssl.MemoryBIO()
     tls = ctx.wrap_bio(inc, outg, server_hostname="localhost")
     try:
@@ -56,8 +55,7 @@ if mode == "hello":
     time.sleep(60)
     sys.exit(0)
 if ca:
-    ctx = ssl.create_default_context(cafile=ca)
-    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # strict EOF: a bare FIN is a truncation
+    ctx = strict_client_ctx(ca)
     s = ctx.wrap_socket(s, server_hostname="localhost", suppress_ragged_eofs=False)
 s.sendall((mode + "\n").encode())
 got = b""
