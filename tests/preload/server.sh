@@ -17,6 +17,36 @@ rules = (
 EOF
 }
 
+# echo_case NAME POLICY-FN 'ECHO-ARGS' 'WANT' CLIENT-ARGS...: POLICY-FN
+# PORT (accept_policy or mtls_policy) for a fresh PORT, the shimmed
+# echo_server ECHO-ARGS PORT, one tlspeer.py client with CLIENT-ARGS.  A
+# pass when each regex of WANT (';' between them) matches a line of the
+# client's output and echo_server exits 0.
+echo_case() {
+	name=$1 _ec_policy=$2 _ec_args=$3 _ec_want=$4
+	shift 4
+	P=$(free_port)
+	"$_ec_policy" "$P"
+	export TLSSHIM_LOG_FILE="$T/$name.log"
+	# shellcheck disable=SC2086
+	if ! start_echo "$name" $_ec_args "$P"; then
+		fail "$name" "echo_server $_ec_args never listened$(show "$T/$name.err")"; return
+	fi
+	peer client --port "$P" --ca "$CERTS/ca.crt" "$@" >"$T/$name.cli" 2>&1
+	wait_exit "$SRV" 10; rc=$?
+	_ec_ok=$((rc == 0))
+	_ec_ifs=$IFS; IFS=';'
+	for _ec_re in $_ec_want; do
+		grep -q -e "$_ec_re" "$T/$name.cli" || _ec_ok=0
+	done
+	IFS=$_ec_ifs
+	if [ "$_ec_ok" = 1 ]; then
+		pass "$name"
+	else
+		fail "$name" "exit $rc$(show "$T/$name.cli" "$T/$name.err" "$T/$name.log")"
+	fi
+}
+
 # --- each I/O family of the program carries the TLS stream both ways -----
 # 300 000 random bytes, echoed exactly; the client's close_notify makes the
 # program's read return 0, so echo_server -1 exits 0 with a silent stderr.
@@ -45,21 +75,7 @@ for m in rw:"" recvsend:-m readv:-v recvmsg:-M recvfrom:-f; do
 done
 
 # --- accept4() is intercepted like accept() --------------------------------
-name=server_accept4
-P=$(free_port)
-accept_policy "$P"
-export TLSSHIM_LOG_FILE="$T/$name.log"
-if start_echo "$name" -1 -a "$P"; then
-	peer client --port "$P" --ca "$CERTS/ca.crt" --random 10000 >"$T/$name.cli" 2>&1
-	wait_exit "$SRV" 10; rc=$?
-	if grep -q '^echo ok 10000$' "$T/$name.cli" && grep -q '^version TLSv1.3$' "$T/$name.cli" && [ "$rc" -eq 0 ]; then
-		pass "$name"
-	else
-		fail "$name" "exit $rc$(show "$T/$name.cli" "$T/$name.err" "$T/$name.log")"
-	fi
-else
-	fail "$name" "echo_server never listened$(show "$T/$name.err")"
-fi
+echo_case server_accept4 accept_policy "-1 -a" '^echo ok 10000$;^version TLSv1.3$' --random 10000
 
 # --- an iterative server serves 10 TLS connections one after the other ----
 name=server_sequential_connections
@@ -87,76 +103,20 @@ else
 fi
 
 # --- IPv6: echo_server -6 on ::1, the client verifies the IP SAN ::1 ------
-name=server_ipv6
-P=$(free_port)
-accept_policy "$P"
-export TLSSHIM_LOG_FILE="$T/$name.log"
-if start_echo "$name" -6 -1 "$P"; then
-	peer client --host ::1 --port "$P" --ca "$CERTS/ca.crt" --random 20000 >"$T/$name.cli" 2>&1
-	wait_exit "$SRV" 10; rc=$?
-	if grep -q '^echo ok 20000$' "$T/$name.cli" && grep -q '^version TLSv1.3$' "$T/$name.cli" && [ "$rc" -eq 0 ]; then
-		pass "$name"
-	else
-		fail "$name" "exit $rc$(show "$T/$name.cli" "$T/$name.err" "$T/$name.log")"
-	fi
-else
-	fail "$name" "echo_server -6 never listened$(show "$T/$name.err")"
-fi
+echo_case server_ipv6 accept_policy "-6 -1" '^echo ok 20000$;^version TLSv1.3$' --host ::1 --random 20000
 
 # --- TLS 1.2 client (the server offers 1.2 and 1.3) ------------------------
-name=server_tls12_client
-P=$(free_port)
-accept_policy "$P"
-export TLSSHIM_LOG_FILE="$T/$name.log"
-if start_echo "$name" -1 "$P"; then
-	peer client --port "$P" --ca "$CERTS/ca.crt" --tls12 --random 5000 >"$T/$name.cli" 2>&1
-	wait_exit "$SRV" 10; rc=$?
-	if grep -q '^version TLSv1.2$' "$T/$name.cli" && grep -q '^echo ok 5000$' "$T/$name.cli" && [ "$rc" -eq 0 ]; then
-		pass "$name"
-	else
-		fail "$name" "exit $rc$(show "$T/$name.cli" "$T/$name.err" "$T/$name.log")"
-	fi
-else
-	fail "$name" "echo_server never listened$(show "$T/$name.err")"
-fi
+echo_case server_tls12_client accept_policy -1 '^version TLSv1.2$;^echo ok 5000$' --tls12 --random 5000
 
 # --- a client certificate offered to a server that does not ask for one ---
-name=server_client_cert_not_required
-P=$(free_port)
-accept_policy "$P"
-export TLSSHIM_LOG_FILE="$T/$name.log"
-if start_echo "$name" -1 "$P"; then
-	peer client --port "$P" --ca "$CERTS/ca.crt" --cert "$CERTS/client.crt" --key "$CERTS/client.key" \
-		--send "with a certificate" >"$T/$name.cli" 2>&1
-	wait_exit "$SRV" 10; rc=$?
-	if grep -q '^echo ok' "$T/$name.cli" && [ "$rc" -eq 0 ]; then
-		pass "$name"
-	else
-		fail "$name" "exit $rc$(show "$T/$name.cli" "$T/$name.err" "$T/$name.log")"
-	fi
-else
-	fail "$name" "echo_server never listened$(show "$T/$name.err")"
-fi
+echo_case server_client_cert_not_required accept_policy -1 '^echo ok' \
+	--cert "$CERTS/client.crt" --key "$CERTS/client.key" --send "with a certificate"
 
 # --- mutual TLS: require_client_cert = true; ca = ca.crt -------------------
 mtls_policy() { accept_policy "$1" "require_client_cert = true; ca = \"$CERTS/ca.crt\";"; }
 
-name=server_mtls_client_cert_accepted
-P=$(free_port)
-mtls_policy "$P"
-export TLSSHIM_LOG_FILE="$T/$name.log"
-if start_echo "$name" -1 "$P"; then
-	peer client --port "$P" --ca "$CERTS/ca.crt" --cert "$CERTS/client.crt" --key "$CERTS/client.key" \
-		--send "mutual TLS works" >"$T/$name.cli" 2>&1
-	wait_exit "$SRV" 10; rc=$?
-	if grep -q '^echo ok' "$T/$name.cli" && grep -q '^unwrap ok' "$T/$name.cli" && [ "$rc" -eq 0 ]; then
-		pass "$name"
-	else
-		fail "$name" "exit $rc$(show "$T/$name.cli" "$T/$name.err" "$T/$name.log")"
-	fi
-else
-	fail "$name" "echo_server never listened$(show "$T/$name.err")"
-fi
+echo_case server_mtls_client_cert_accepted mtls_policy -1 '^echo ok;^unwrap ok' \
+	--cert "$CERTS/client.crt" --key "$CERTS/client.key" --send "mutual TLS works"
 
 # A refused client: it gets no echo, the program's read fails with
 # ECONNRESET (so echo_server -1 exits 1), the program never saw the data,
