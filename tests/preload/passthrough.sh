@@ -19,6 +19,30 @@ plain_echo() {
 	wait_for "$T/$_pe_name.out" '^listening' 10
 }
 
+# plain_round NAME SIDE PORT: under the policy written for PORT, an echo of
+# small.in through a plain connection: SIDE "accept", echo_server -1 under
+# the shim and an unshimmed client; "connect", an unshimmed echo_server -1
+# and the client under the shim.  A pass when both exit 0 and the echo is
+# exact.
+plain_round() {
+	name=$1
+	export TLSSHIM_LOG_FILE="$T/$name.log"
+	if [ "$2" = accept ]; then start_echo "$name" -1 "$3"; else plain_echo "$name" -1 "$3"; fi ||
+		{ fail "$name" "echo_server never listened$(show "$T/$name.err")"; return; }
+	if [ "$2" = accept ]; then
+		timeout $((10 * TS)) "$PROGS/client" 127.0.0.1 "$3" <"$T/small.in" >"$T/$name.got" 2>"$T/$name.cerr"
+	else
+		shimmed "$PROGS/client" localhost "$3" <"$T/small.in" >"$T/$name.got" 2>"$T/$name.cerr"
+	fi
+	rc=$?
+	wait_exit "$SRV" 10; src=$?
+	if [ "$rc" -eq 0 ] && [ "$src" -eq 0 ] && cmp -s "$T/small.in" "$T/$name.got"; then
+		pass "$name"
+	else
+		fail "$name" "$2 side plain: client exit $rc, server exit $src$(show "$T/$name.cerr" "$T/$name.err" "$T/$name.log")"
+	fi
+}
+
 # --- deny, connect side: ECONNREFUSED and no TCP connection at all --------
 # The server accepts exactly one connection.  After the denied client, an
 # unshimmed sentinel connects: if the denied connect() had reached the
@@ -71,43 +95,17 @@ else
 fi
 
 # --- action "plain": explicitly unencrypted, both directions --------------
-name=plain_action_accept
 P=$(free_port)
-policy "$T/$name.conf" <<EOF
+policy "$T/plain_action_accept.conf" <<EOF
 rules = ( { name = "clear-in"; direction = "accept"; port = $P; action = "plain"; } );
 EOF
-export TLSSHIM_LOG_FILE="$T/$name.log"
-if start_echo "$name" -1 "$P"; then
-	timeout $((10 * TS)) "$PROGS/client" 127.0.0.1 "$P" <"$T/small.in" >"$T/$name.got" 2>"$T/$name.cerr"
-	rc=$?
-	wait_exit "$SRV" 10; src=$?
-	if [ "$rc" -eq 0 ] && [ "$src" -eq 0 ] && cmp -s "$T/small.in" "$T/$name.got"; then
-		pass "$name"
-	else
-		fail "$name" "plain client exit $rc, server exit $src$(show "$T/$name.cerr" "$T/$name.err" "$T/$name.log")"
-	fi
-else
-	fail "$name" "echo_server never listened$(show "$T/$name.err")"
-fi
+plain_round plain_action_accept accept "$P"
 
-name=plain_action_connect
 P=$(free_port)
-policy "$T/$name.conf" <<EOF
+policy "$T/plain_action_connect.conf" <<EOF
 rules = ( { name = "clear-out"; direction = "connect"; port = $P; action = "plain"; } );
 EOF
-export TLSSHIM_LOG_FILE="$T/$name.log"
-if plain_echo "$name" -1 "$P"; then
-	shimmed "$PROGS/client" localhost "$P" <"$T/small.in" >"$T/$name.got" 2>"$T/$name.cerr"
-	rc=$?
-	wait_exit "$SRV" 10; src=$?
-	if [ "$rc" -eq 0 ] && [ "$src" -eq 0 ] && cmp -s "$T/small.in" "$T/$name.got"; then
-		pass "$name"
-	else
-		fail "$name" "client exit $rc, server exit $src$(show "$T/$name.cerr" "$T/$name.err" "$T/$name.log")"
-	fi
-else
-	fail "$name" "echo_server never listened"
-fi
+plain_round plain_action_connect connect "$P"
 
 # --- no rule matches: another port, another address -----------------------
 # other_policy FILE PORT: TLS rules, both directions, on PORT only.
@@ -121,39 +119,11 @@ rules = (
 EOF
 }
 
-name=unmatched_port_accept_is_plain
-P=$(free_port) Q=$(free_port)
-other_policy "$T/$name.conf" "$Q"
-export TLSSHIM_LOG_FILE="$T/$name.log"
-if start_echo "$name" -1 "$P"; then
-	timeout $((10 * TS)) "$PROGS/client" 127.0.0.1 "$P" <"$T/small.in" >"$T/$name.got" 2>"$T/$name.cerr"
-	rc=$?
-	wait_exit "$SRV" 10; src=$?
-	if [ "$rc" -eq 0 ] && [ "$src" -eq 0 ] && cmp -s "$T/small.in" "$T/$name.got"; then
-		pass "$name"
-	else
-		fail "$name" "client exit $rc, server exit $src$(show "$T/$name.cerr" "$T/$name.err" "$T/$name.log")"
-	fi
-else
-	fail "$name" "echo_server never listened$(show "$T/$name.err")"
-fi
-
-name=unmatched_port_connect_is_plain
-P=$(free_port) Q=$(free_port)
-other_policy "$T/$name.conf" "$Q"
-export TLSSHIM_LOG_FILE="$T/$name.log"
-if plain_echo "$name" -1 "$P"; then
-	shimmed "$PROGS/client" localhost "$P" <"$T/small.in" >"$T/$name.got" 2>"$T/$name.cerr"
-	rc=$?
-	wait_exit "$SRV" 10; src=$?
-	if [ "$rc" -eq 0 ] && [ "$src" -eq 0 ] && cmp -s "$T/small.in" "$T/$name.got"; then
-		pass "$name"
-	else
-		fail "$name" "client exit $rc, server exit $src$(show "$T/$name.cerr" "$T/$name.err" "$T/$name.log")"
-	fi
-else
-	fail "$name" "echo_server never listened"
-fi
+for side in accept connect; do
+	P=$(free_port) Q=$(free_port)
+	other_policy "$T/unmatched_port_${side}_is_plain.conf" "$Q"
+	plain_round "unmatched_port_${side}_is_plain" "$side" "$P"
+done
 
 # address = CIDR: 10.0.0.0/8 does not match 127.0.0.1 (plain); 127.0.0.0/8
 # does (TLS required, so the plain server is refused).
