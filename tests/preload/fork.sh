@@ -30,7 +30,8 @@ else
 	fail "forking server: parent's close is silent" "$(cat "$T/srv.log")"
 fi
 
-# forkpeer NAME PROG [EXTRA-PRELOAD]: PROG (a client that forks) against
+# forkpeer NAME FORK [EXTRA-PRELOAD]: fork_client (a client that forks;
+# FORK "raw": by the bare system call, "": by fork()) against
 # tlspeer.py, which records every byte it decrypted in $T/NAME.rec and how
 # the connection ended in $T/NAME.status; the client's log is $T/NAME.log
 # (level info); sets out and rc.
@@ -44,12 +45,12 @@ EOC
 	peer=$!
 	wait_for "$T/$1.out" '^ready' 15
 	out=$(TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/$1.log" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD${3:+ $3}" \
-		TLSSHIM_CONFIG="$T/$1.conf" "$PROGS/$2" localhost "$P" 2>&1)
+		TLSSHIM_CONFIG="$T/$1.conf" "$PROGS/fork_client" localhost "$P" ${2:+"$2"} 2>&1)
 	rc=$?
 	wait_exit "$peer" 20
 }
 
-forkpeer cli fork_client
+forkpeer cli ""
 # Both processes wrote through one session, which a pump process now owns:
 # the parent's read after the child's write gets the child's line back
 # first (the child wrote first), so the parent's connection continues.
@@ -90,7 +91,7 @@ fi
 # nothing; the parent's connection goes on.  Before core/self.c the child
 # believed it was the parent: "child write: succeeded", and its close ended
 # the parent's connection.
-forkpeer raw rawfork_client
+forkpeer raw raw
 if [ $rc -eq 0 ] && [ "$out" = "first: one
 child write: Connection reset by peer
 second: two" ]; then
@@ -119,7 +120,7 @@ fi
 # that holds the pid is never wiped, so the library must notice that the
 # advice is not honoured (an advice that does not exist is accepted too)
 # and ask getpid() instead; the child must still be refused.
-forkpeer fake rawfork_client "$PROGS/preload_fakemadvise.so"
+forkpeer fake raw "$PROGS/preload_fakemadvise.so"
 if [ $rc -eq 0 ] && [ "$out" = "first: one
 child write: Connection reset by peer
 second: two" ] && [ "$(cat "$T/fake.rec" 2>/dev/null)" = "one

@@ -1,8 +1,12 @@
 /* fork_client — connects, exchanges a line, then forks.  The child tries
  * to write on the inherited socket and reports what happened; the parent
  * then exchanges a second line, so we see the connection survived.
+ * With "raw", a fork the shim cannot see: the child is made by the fork
+ * system call itself (an inline `syscall` instruction: no C library
+ * wrapper, no atfork handler, no interposed fork or syscall();
+ * raw_fork.h).
  *
- *   fork_client HOST PORT
+ *   fork_client HOST PORT [raw]
  * Prints: "first: ...", "child write: <result>", "second: ...".
  * Knows nothing about TLS.
  */
@@ -13,6 +17,8 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "raw_fork.h"
 
 static int line(int fd, const char *msg, const char *label)
 {
@@ -34,9 +40,10 @@ int main(int argc, char **argv)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
 	int fd, st;
-	pid_t pid;
+	long pid;
 
-	if (argc != 3 || getaddrinfo(argv[1], argv[2], &hints, &res) != 0)
+	if (argc < 3 || argc > 4 || (argc == 4 && strcmp(argv[3], "raw")) ||
+	    getaddrinfo(argv[1], argv[2], &hints, &res) != 0)
 		return 64;
 	fd = socket(res->ai_family, SOCK_STREAM, 0);
 	if (connect(fd, res->ai_addr, res->ai_addrlen) < 0) {
@@ -45,7 +52,17 @@ int main(int argc, char **argv)
 	}
 	if (line(fd, "one\n", "first") < 0)
 		return 3;
-	pid = fork();
+	if (argc == 4) {
+		pid = raw_fork();
+	} else {
+		pid = fork();
+		if (pid < 0)
+			pid = -errno;
+	}
+	if (pid < 0) {
+		fprintf(stderr, "fork_client: fork: %s\n", strerror((int)-pid));
+		return 5;
+	}
 	if (pid == 0) {
 		ssize_t w = write(fd, "child\n", 6);
 		printf("child write: %s\n", w < 0 ? strerror(errno) : "succeeded");
@@ -53,7 +70,7 @@ int main(int argc, char **argv)
 		close(fd);
 		_exit(0);
 	}
-	waitpid(pid, &st, 0);
+	waitpid((pid_t)pid, &st, 0);
 	if (line(fd, "two\n", "second") < 0) {
 		perror("fork_client: second");
 		return 4;
