@@ -287,6 +287,19 @@ static X509 *read_cert(struct build *b, BIO *in)
 	return x;
 }
 
+/* x, parsed for a memo: kept in *certs (which takes its reference), or
+ * freed where there is no memo (*certs NULL: none, or no room for it; a
+ * failed push gives up the whole memo, so that it is never partial). */
+static void memo_keep(STACK_OF(X509) **certs, X509 *x)
+{
+	if (*certs && !sk_X509_push(*certs, x)) {
+		sk_X509_pop_free(*certs, X509_free);
+		*certs = NULL;
+	}
+	if (!*certs)
+		X509_free(x);
+}
+
 /* The certificate and its chain, parsed once per load (memo). */
 static bool use_chain(struct build *b, const char *path, STACK_OF(X509) *certs)
 {
@@ -328,12 +341,7 @@ static bool load_chain(struct build *b, const char *path)
 		fail(b, CTX_ERR_CERT, true, "cannot use certificate \"%s\"", path);
 		goto out;
 	}
-	if (certs && !sk_X509_push(certs, x)) {
-		sk_X509_pop_free(certs, X509_free);
-		certs = NULL;
-	}
-	if (!certs)
-		X509_free(x);
+	memo_keep(&certs, x);
 	step();
 	while ((x = read_cert(b, in))) {
 		if (!SSL_CTX_add1_chain_cert(b->ctx, x)) {
@@ -341,12 +349,7 @@ static bool load_chain(struct build *b, const char *path)
 			fail(b, CTX_ERR_CERT, true, "cannot use chain certificate in \"%s\"", path);
 			goto out;
 		}
-		if (certs && !sk_X509_push(certs, x)) {
-			sk_X509_pop_free(certs, X509_free);
-			certs = NULL;
-		}
-		if (!certs)
-			X509_free(x);
+		memo_keep(&certs, x);
 	}
 	if (!pem_clean_eof()) {
 		fail(b, CTX_ERR_CERT, true, "bad data after the certificate in \"%s\"", path);
@@ -546,12 +549,7 @@ static bool load_ca_file(struct build *b, const char *path, const struct stat *s
 			fail(b, CTX_ERR_CA, true, "cannot use certificate in CA file \"%s\"", path);
 			goto out;
 		}
-		if (certs && !sk_X509_push(certs, x)) {
-			sk_X509_pop_free(certs, X509_free);
-			certs = NULL;
-		}
-		if (!certs)
-			X509_free(x);
+		memo_keep(&certs, x);
 		n++;
 	}
 	if (!pem_clean_eof() || n == 0) {

@@ -160,18 +160,6 @@ static bool still_connecting(int err)
 	return err == EINPROGRESS || err == EINTR || err == EAGAIN;
 }
 
-/* The kernel's TCP state of fd (TCP_CLOSE after a failed connect, when
- * the socket may connect again), or -1. */
-static int tcp_state(int fd)
-{
-	struct tcp_info ti;
-	socklen_t l = sizeof ti;
-
-	if (REAL(getsockopt)(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0)
-		return -1;
-	return ti.tcpi_state;
-}
-
 /* An earlier connect() of this socket failed: TCP_CLOSE, and no peer.  On
  * an MPTCP socket TCP_INFO describes the first subflow only, which may be
  * closed (reset by the peer, or on the path) while the connection goes on
@@ -181,7 +169,7 @@ bool shim_connect_failed(int fd)
 	struct sockaddr_storage ss;
 	socklen_t l = sizeof ss;
 
-	return tcp_state(fd) == TCP_CLOSE &&
+	return shim_tcp_state(fd) == TCP_CLOSE &&
 	       REAL(getpeername)(fd, (struct sockaddr *)&ss, &l) < 0 && errno == ENOTCONN;
 }
 

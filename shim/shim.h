@@ -509,6 +509,9 @@ bool shim_sock_made_not_tcp(int fd);
  * of protocol 0, TCP, MPTCP or SMC, and the number was not handed out
  * or closed since: no question to the kernel (listen()). */
 bool shim_sock_made_tcp(int fd);
+/* The kernel's TCP state of fd (TCP_SYN_SENT, TCP_CLOSE after a failed
+ * connect, ...), or -1 (sock.c). */
+int shim_tcp_state(int fd);
 /* Is fd's connect() still in progress (TCP_SYN_SENT)? */
 bool shim_tcp_connecting(int fd);
 /* An earlier connect() of fd failed (TCP_CLOSE, no peer): it may connect

@@ -148,7 +148,7 @@ int shim_sock_tcp_dgram(int fd)
 }
 
 /* The kernel's TCP state of fd (TCP_SYN_SENT, TCP_CLOSE, ...), or -1. */
-static int tcp_state(int fd)
+int shim_tcp_state(int fd)
 {
 	struct tcp_info ti;
 	socklen_t l = sizeof ti;
@@ -160,7 +160,7 @@ static int tcp_state(int fd)
 
 bool shim_tcp_connecting(int fd)
 {
-	return tcp_state(fd) == TCP_SYN_SENT;
+	return shim_tcp_state(fd) == TCP_SYN_SENT;
 }
 
 /* One entry of /proc/net/tcp or tcp6. */
