@@ -7,19 +7,18 @@ socket has a 20 s timeout (x TLSSHIM_TIME_SCALE).
 """
 import os
 import socket
-import ssl
 import sys
 import threading
+
+from strict_tls import strict_client_ctx
 
 TIMEOUT = 20 * float(os.environ.get("TLSSHIM_TIME_SCALE", "1"))
 
 
 def context(ca):
     """A client context trusting CA; a TCP end without close_notify is an
-    error (Debian's Python ignores it by default)."""
-    ctx = ssl.create_default_context(cafile=ca)
-    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
-    return ctx
+    error (strict_tls: Debian's Python ignores it by default)."""
+    return strict_client_ctx(ca)
 
 
 def connect(ctx, port):
