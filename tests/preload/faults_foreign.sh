@@ -101,10 +101,14 @@ refused_case dstaddr_sctp_other_address_refused sendmsg protocol=132,assoc 127.0
 # and the library remembers the number as a datagram socket's, asking the
 # kernel no more (passthrough.sh, udp_tls_rule_one_getsockopt_per_socket).
 # Then the number names a socket that says SCTP: the UDP one closed and a
-# socket() made at its number, or another dup2()'d onto it.  Its sendto()
-# to the rule's address must be refused: the number's memory goes with
-# the socket it named.  (A library that kept it sent the line in clear.)
-for how in close dup2; do
+# socket() made at its number, or another dup2()'d onto it (dup3 with
+# O_CLOEXEC); or the UDP one closed by fclose() past every wrapper (no
+# close() to forget it), and the number handed out by socket(),
+# fcntl(F_DUPFD_CLOEXEC) or SCM_RIGHTS, each of which must forget it.
+# Its sendto() to the rule's address must be refused: the number's
+# memory goes with the socket it named.  (A library that kept it sent
+# the line in clear.)
+for how in close dup2 dup3 fclose dupfd scm; do
 	P=$(free_port)
 	refused_case "reuse_${how}_udp_number_sctp_sendto_refused" sendto protocol=132,assoc 127.0.0.1/32 \
 		"$PY" "$PYD/foreign_peer.py" "reuse-$how" 127.0.0.1 "$P"

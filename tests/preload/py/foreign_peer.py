@@ -23,11 +23,14 @@ peer without connect(), as a real SCTP socket does, and sends a line:
                 LD_PRELOAD=$CHILD_PRELOAD, which calls listen() on it
                 (child-listen) or recv() (child-recv: "refused 104" when
                 the library refused it at start-up)
-  reuse-close, reuse-dup2
+  reuse-close, reuse-dup2, reuse-dup3, reuse-fclose, reuse-dupfd, reuse-scm
                 a UDP socket sends 3 datagrams to IP:PORT (let through: a
                 datagram socket), then its number names a socket that says
                 it is SCTP: the UDP one closed and a socket() made there,
-                or one dup2()'d onto it; sendto() IP:PORT on the number
+                or one dup2()'d onto it (dup3 with O_CLOEXEC); or the UDP
+                one closed by fclose() (past every wrapper) and the number
+                handed out by socket(), fcntl(F_DUPFD_CLOEXEC) or
+                SCM_RIGHTS; sendto() IP:PORT on the number
   dup2-listen, scm-listen
                 (",socket") a TCP socket's number (socket() made it)
                 names socket(AF_INET, SOCK_SEQPACKET, 132) after dup2(),
@@ -41,7 +44,7 @@ Prints "refused ERRNO" when a call fails, else "sent", "listening" or
 "got LINE".
 """
 import os
-import ctypes, socket, struct, sys
+import ctypes, fcntl, socket, struct, sys
 
 mode, ip, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 line = b"foreign-secret-" + mode.encode() + b"\n"
@@ -108,15 +111,28 @@ try:
         for i in range(3):
             u.sendto(b"datagram\n", (ip, port))
         n = u.fileno()
-        if mode == "reuse-close":
-            u.close()
+        if mode in ("reuse-close", "reuse-fclose"):
+            if mode == "reuse-close":
+                u.close()
+            else:
+                unseen_close(u.detach())
             s = socket.socket()
             if s.fileno() != n:
                 sys.exit("socket() at %d, not %d" % (s.fileno(), n))
-        else:
+        elif mode in ("reuse-dup2", "reuse-dup3"):
             s = socket.socket()
-            os.dup2(s.fileno(), n)
+            os.dup2(s.fileno(), n, inheritable=mode == "reuse-dup2")
             s = u
+        elif mode == "reuse-dupfd":
+            s = socket.socket()
+            unseen_close(u.detach())
+            if fcntl.fcntl(s.fileno(), fcntl.F_DUPFD_CLOEXEC, n) != n:
+                sys.exit("F_DUPFD_CLOEXEC not at %d" % n)
+            s = socket.socket(fileno=n)
+        else:
+            b = send_away(socket.socket())
+            unseen_close(u.detach())
+            s = receive_at(b, n)
         s.sendto(line, (ip, port))
         print("sent")
         sys.exit(0)
