@@ -137,11 +137,14 @@ void self_share_end(void)
 	__atomic_sub_fetch(&vm_vfork, 1, __ATOMIC_SEQ_CST);
 }
 
+bool self_memory_shared(void)
+{
+	return __atomic_load_n(&vm_for_good, __ATOMIC_RELAXED) || __atomic_load_n(&vm_vfork, __ATOMIC_RELAXED);
+}
+
 pid_t self_pid_unshared(void)
 {
-	if (__atomic_load_n(&vm_for_good, __ATOMIC_RELAXED) || __atomic_load_n(&vm_vfork, __ATOMIC_RELAXED))
-		return 0;
-	return self_pid_known();
+	return self_memory_shared() ? 0 : self_pid_known();
 }
 
 pid_t self_pid_own(void)

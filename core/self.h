@@ -43,6 +43,11 @@ pid_t self_pid_known(void);
 void self_share_begin(bool vfork);
 void self_share_end(void);
 
+/* May a child made with CLONE_VM (not a thread) run now, sharing our
+ * memory but maybe not our descriptor table?  What a number names in one
+ * process's table is then not known to hold in the other's. */
+bool self_memory_shared(void);
+
 /* For OpenSSL's fork check (shim/getpid.c): the page's answer, or 0 while
  * a child may share our memory.  Such a child reads its parent's id in
  * the page; OpenSSL in it must get its own, or a fork child of it that is

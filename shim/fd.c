@@ -31,6 +31,7 @@
 #include <sys/syscall.h>
 
 #include "core/log.h"
+#include "core/self.h"
 #include "shim/peerenv.h"
 #include "shim/shim.h"
 
@@ -156,7 +157,9 @@ bool shim_sock_made_not_tcp(int fd)
  * number never passes for it.  One word per number: bit 0 "datagram", the
  * rest counts the number's changes, so an answer the kernel gave before
  * a change that raced with the question is not recorded.  fork() copies
- * the table with the descriptors; exec starts afresh.  A raw system call
+ * the table with the descriptors; exec starts afresh; nothing is learnt
+ * while a child made with CLONE_VM may run (its descriptor table may be
+ * its own: self_memory_shared).  A raw system call
  * (inline assembly) that replaces the socket is beyond the library, as it
  * is for the connection table's own words. */
 static void *dgram_told;                /* unsigned[conntab_size] */
@@ -178,7 +181,12 @@ void shim_sock_dgram_learned(int fd, unsigned gen)
 {
 	unsigned *m = __atomic_load_n(&dgram_told, __ATOMIC_ACQUIRE);
 
-	if (!m || fd < 0 || (size_t)fd >= conntab_size || (gen & 1))
+	/* A child that shares our memory but not our descriptor table
+	 * (clone(CLONE_VM) without CLONE_FILES) may run: what one table says
+	 * of the number is not known of the other's, and a "datagram" learnt
+	 * in one would let the other's SCTP socket at that number send in
+	 * clear.  Asked each time then, as before. */
+	if (!m || fd < 0 || (size_t)fd >= conntab_size || (gen & 1) || self_memory_shared())
 		return;
 	(void)__atomic_compare_exchange_n(&m[fd], &gen, gen | 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
@@ -284,8 +292,10 @@ SHIM_EXPORT int socket(int domain, int type, int proto)
 		    (type & 0xf) != SOCK_SEQPACKET && (type & 0xf) != SOCK_DCCP && fstat(fd, &st) == 0)
 			dgram_note(fd, (unsigned long)st.st_ino);
 		/* TCP, MPTCP (262), SMC (256; or any AF_SMC stream) */
+		/* (not while a child may share our memory but not our
+		 * descriptor table: shim_sock_dgram_learned) */
 		if ((domain == AF_INET || domain == AF_INET6 || domain == 43 /* AF_SMC */) &&
-		    (type & 0xf) == SOCK_STREAM &&
+		    (type & 0xf) == SOCK_STREAM && !self_memory_shared() &&
 		    (!proto || proto == IPPROTO_TCP || proto == 262 || proto == 256 || domain == 43))
 			flag_set(&tcp_made, fd, true);
 		errno = keep;

@@ -114,6 +114,20 @@ for how in close dup2 dup3 fclose dupfd scm; do
 		"$PY" "$PYD/foreign_peer.py" "reuse-$how" 127.0.0.1 "$P"
 done
 
+# A child made by clone(CLONE_VM) without CLONE_FILES (against the rule
+# that it only execs or exits) dup2()s a UDP socket onto the number of
+# its parent's socket that says SCTP, in its own descriptor table, and
+# sends datagrams from it: what it learns of the number is true of its
+# table only, and must not be remembered in the memory it shares.  The
+# parent's sendto() from its own socket at that number must be refused.
+# (A library that remembered it sent the line in clear.)  With
+# CLONE_VFORK as well: the same.
+for how in clone vfork; do
+	P=$(free_port)
+	refused_case "vmchild_${how}_udp_number_sctp_sendto_refused" sendto protocol=132,assoc 127.0.0.1/32 \
+		"$PROGS/vmchild_dgram" 127.0.0.1 "$P" "$how"
+done
+
 # ---- an association peeled off (SCTP_SOCKOPT_PEELOFF) -------------------------
 # getsockopt(SOL_SCTP, SCTP_SOCKOPT_PEELOFF) hands out a new descriptor of
 # one association, here of one to the rule's peer, at the lowest free
@@ -230,6 +244,15 @@ for how in dup2 scm; do
 	listen_case "listen_${how}_sctp_onto_tcp_number_refused" TLS protocol=132,type=5,socket 'refused 95' 132 \
 		env LD_PRELOAD="$SHIM_PRELOAD $INJ" $FP "$how-listen" 127.0.0.1 "$P"
 done
+# The same child of clone(CLONE_VM) without CLONE_FILES closes, in its
+# own table, the number of its parent's socket(AF_INET, SOCK_SEQPACKET,
+# 132) and makes a TCP socket there: the parent's listen() on its own
+# one-to-many socket at that number must still ask the kernel, and be
+# refused.  (A library that took the child's socket() for the parent's
+# listened in clear on the TLS port.)
+P=$(free_port)
+listen_case listen_vmchild_tcp_number_sctp_refused TLS protocol=132,type=5,socket 'refused 95' 132 \
+	env LD_PRELOAD="$SHIM_PRELOAD $INJ" "$PROGS/vmchild_dgram" 127.0.0.1 "$P" listen
 # A socket the library did not make (bound by a parent without it, passed
 # across exec): asked, and refused alike.
 P=$(free_port)
