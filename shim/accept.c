@@ -29,6 +29,7 @@ static int shim_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags
 		struct shim_verdict v;
 		struct tls_conn *c;
 		bool named;
+		unsigned gen = shim_sock_share_gen();
 		int nfd, err;
 
 		if (addr && alen)
@@ -38,6 +39,7 @@ static int shim_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags
 			return -errno;
 		shim_epoll_fds_closed(nfd, nfd);
 		shim_fd_fresh_accepted(nfd);
+		shim_sock_whole_accepted(fd, nfd, gen);
 		/* A buffer too small for it holds a part only: ask then. */
 		if (addr && (!alen || *alen > in))
 			sl = 0;

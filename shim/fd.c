@@ -111,6 +111,62 @@ bool shim_sock_made_tcp(int fd)
 	return flag_get(&tcp_made, fd);
 }
 
+/* ---- sockets whose whole history this process saw ----------------------
+ * An abortive close (SO_LINGER {1, 0}) must stay one (shim/tlsio.c), and
+ * asking the socket costs a getsockopt per close.  A socket socket() made
+ * here, or accept() made from a listener socket() made here, can only
+ * carry SO_LINGER from this process's setsockopt (shim_linger_set) while
+ * no other process holds it: the number's word is the share generation
+ * of its making plus one, and every event that may give this process's
+ * descriptors to another (fork, clone, spawn, exec, SCM_RIGHTS sent)
+ * moves the generation on (shim_sock_shared), so that every socket made
+ * before it is asked again.  Cleared with the number's other kinds
+ * (shim_fd_kind_forget): a dup, a received or inherited socket is asked.
+ * Beyond the library, as for its other tables: a raw system call in
+ * inline assembly, and another process that takes the socket with
+ * pidfd_getfd (it needs ptrace rights over this one). */
+static unsigned share_gen;
+static void *whole_seen;                /* unsigned[conntab_size] */
+
+unsigned shim_sock_share_gen(void)
+{
+	return __atomic_load_n(&share_gen, __ATOMIC_ACQUIRE);
+}
+
+void shim_sock_shared(void)
+{
+	__atomic_add_fetch(&share_gen, 1, __ATOMIC_ACQ_REL);
+}
+
+/* fd was made (socket, accept) after gen was read: a fork meanwhile
+ * leaves a word that no longer matches. */
+static void whole_note(int fd, unsigned gen)
+{
+	unsigned *m;
+
+	/* (not while a child may share our memory but not our descriptor
+	 * table: shim_sock_dgram_learned) */
+	if (fd >= 0 && (size_t)fd < conntab_size && !self_memory_shared() &&
+	    (m = fd_table(&whole_seen, sizeof *m, true)))
+		__atomic_store_n(&m[fd], gen + 1, __ATOMIC_RELEASE);
+}
+
+bool shim_sock_whole(int fd)
+{
+	unsigned *m = __atomic_load_n(&whole_seen, __ATOMIC_ACQUIRE);
+
+	return m && fd >= 0 && (size_t)fd < conntab_size && !self_memory_shared() &&
+	       __atomic_load_n(&m[fd], __ATOMIC_ACQUIRE) == shim_sock_share_gen() + 1;
+}
+
+void shim_sock_whole_accepted(int lfd, int fd, unsigned gen)
+{
+	unsigned *m = __atomic_load_n(&whole_seen, __ATOMIC_ACQUIRE);
+
+	if (m && lfd >= 0 && (size_t)lfd < conntab_size && __atomic_load_n(&m[lfd], __ATOMIC_ACQUIRE) == gen + 1)
+		whole_note(fd, gen);
+}
+
 /* ---- internet sockets socket() made that are not TCP --------------------
  * A program that sandboxes itself after start-up may refuse the
  * library's getsockopt (shim_sock_tcp), and then a UDP socket's connect()
@@ -196,8 +252,11 @@ void shim_sock_dgram_learned(int fd, unsigned gen)
 void shim_fd_kind_forget(int fd)
 {
 	unsigned *m = __atomic_load_n(&dgram_told, __ATOMIC_ACQUIRE), v;
+	unsigned *w = __atomic_load_n(&whole_seen, __ATOMIC_ACQUIRE);
 
 	flag_set(&tcp_made, fd, false);
+	if (w && fd >= 0 && (size_t)fd < conntab_size)
+		__atomic_store_n(&w[fd], 0, __ATOMIC_RELEASE);
 	if (!m || fd < 0 || (size_t)fd >= conntab_size)
 		return;
 	v = __atomic_load_n(&m[fd], __ATOMIC_ACQUIRE);
@@ -282,6 +341,7 @@ void shim_fd_fresh_accepted(int fd)
 
 SHIM_EXPORT int socket(int domain, int type, int proto)
 {
+	unsigned gen = shim_sock_share_gen();
 	int keep = errno, fd = REAL(socket)(domain, type, proto);
 	struct stat st;
 
@@ -296,8 +356,10 @@ SHIM_EXPORT int socket(int domain, int type, int proto)
 		 * descriptor table: shim_sock_dgram_learned) */
 		if ((domain == AF_INET || domain == AF_INET6 || domain == 43 /* AF_SMC */) &&
 		    (type & 0xf) == SOCK_STREAM && !self_memory_shared() &&
-		    (!proto || proto == IPPROTO_TCP || proto == 262 || proto == 256 || domain == 43))
+		    (!proto || proto == IPPROTO_TCP || proto == 262 || proto == 256 || domain == 43)) {
 			flag_set(&tcp_made, fd, true);
+			whole_note(fd, gen);
+		}
 		errno = keep;
 	}
 	return fd;

@@ -599,6 +599,7 @@ static void warn_keys_readable(const struct policy *p)
  * child is a new owner for sessions it uses from now on. */
 static void before_fork(void)
 {
+	shim_sock_shared();     /* the child holds every socket too */
 	/* The global lock order (docs/locking.md). */
 	shim_classify_fork_lock();
 	shim_epoll_fork_lock();

@@ -244,6 +244,8 @@ static int fds_leaving(int sock, const struct msghdr *m)
 	     h = CMSG_NXTHDR((struct msghdr *)m, h)) {
 		int n = cmsg_fds(h);
 
+		if (n)
+			shim_sock_shared();     /* the receiver holds them too */
 		for (int i = 0; i < n; i++) {
 			int fd = cmsg_fd(h, i);
 			const struct policy_rule *r;

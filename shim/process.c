@@ -270,6 +270,7 @@ SHIM_EXPORT pid_t _Fork(void)
 	 * async-signal-safe (a handler may call it while its thread holds a
 	 * lock the initialisation needs), and its child runs no fork
 	 * handlers. */
+	shim_sock_shared();
 	if (shim_policy)
 		shim_pump_live(PUMP_LIVE, -1);
 	r = REAL(_Fork)();
@@ -286,6 +287,7 @@ bool shim_before_clone(unsigned long flags)
 	if (flags & CLONE_THREAD)
 		return true;
 	shim_ensure_init();
+	shim_sock_shared();
 	/* The descriptor table shared without the memory: the child's table
 	 * of what each fd is would part from the kernel's (shim/syscall.c,
 	 * shim_refuse_unshare_files). */
@@ -1049,6 +1051,7 @@ static bool before_spawn(const char *path, const posix_spawn_file_actions_t *fa,
 	pe->active = false;
 	pe->used = 0;
 	withheld_n = 0;
+	shim_sock_shared();     /* (system, popen: the child, in our memory) */
 	if (!shim_policy)
 		return true;
 	fa_look(fa, &n);

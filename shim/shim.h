@@ -364,6 +364,16 @@ bool shim_has_tls_rules(void);
 /* A descriptor table apart from the process's (unshare(CLONE_FILES) and
  * kin) while the policy has TLS rules: true (refuse it; logged). */
 bool shim_refuse_unshare_files(const char *what);
+/* Sockets whose whole history this process saw (fd.c): the share
+ * generation, read before a socket() or accept(); moved on by every event
+ * that may give this process's descriptors to another process; fd was
+ * made here since the last; an accepted fd from such a listener. */
+unsigned shim_sock_share_gen(void);
+void shim_sock_shared(void);
+bool shim_sock_whole(int fd);
+void shim_sock_whole_accepted(int lfd, int fd, unsigned gen);
+/* The program has set SO_LINGER on some socket (sock.c). */
+extern bool shim_linger_set;
 /* The program has set SO_RCVLOWAT on some socket (sock.c). */
 extern bool shim_lowat_set;
 /* This process turned TCP_INQ on for some socket (shim/msg.c). */

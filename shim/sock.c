@@ -358,6 +358,11 @@ int shim_conn_timeout_ms(struct tls_conn *c, int fd, int opt)
  * is ready from its first byte, as libtlsshim(7) says. */
 bool shim_lowat_set;
 
+/* Set once the program has set SO_LINGER on any socket: until then the
+ * close of a session on a socket whose whole history this process saw
+ * (shim_sock_whole) needs no getsockopt to know it is not abortive. */
+bool shim_linger_set;
+
 /* A socket this process did not make (inherited at start-up, received
  * with SCM_RIGHTS or pidfd_getfd) may carry a mark another program set:
  * a listener's is inherited by every socket accept() makes from it.
@@ -409,6 +414,9 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
 		}
 		__atomic_store_n(&shim_lowat_set, true, __ATOMIC_RELAXED);
 	}
+	/* Before the option is on: a close racing with it asks the socket. */
+	if (level == SOL_SOCKET && opt == SO_LINGER)
+		__atomic_store_n(&shim_linger_set, true, __ATOMIC_RELAXED);
 	r = REAL(setsockopt)(fd, level, opt, val, len);
 	if (r == 0 && level == IPPROTO_TCP && opt == TCP_INQ)
 		__atomic_store_n(&shim_inq_set, true, __ATOMIC_RELAXED);

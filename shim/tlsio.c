@@ -645,12 +645,16 @@ static void send_close_notify(struct tls_conn *c)
  * stream was cut short.  A close_notify would tell it the opposite, with
  * TLS's authority: none is sent, and nothing lingers (the real close
  * sends the RST) once what the program wrote and the socket can take
- * at once has gone out.  One getsockopt per close of a session. */
+ * at once has gone out.  One getsockopt per close of a session, unless
+ * the socket cannot carry the option: one whose whole history this
+ * process saw, in a process that never set SO_LINGER (shim/fd.c). */
 static bool abortive_close(int fd)
 {
 	struct linger l;
 	socklen_t len = sizeof l;
 
+	if (!__atomic_load_n(&shim_linger_set, __ATOMIC_RELAXED) && shim_sock_whole(fd))
+		return false;
 	return REAL(getsockopt)(fd, SOL_SOCKET, SO_LINGER, &l, &len) == 0 && l.l_onoff && !l.l_linger;
 }
 

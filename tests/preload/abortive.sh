@@ -11,8 +11,22 @@
 #     answers once and closes abortively; the TLS client (Python ssl, no
 #     shim), reading on after the echo, gets an error (the reset, which
 #     Python reports as a ragged EOF), not "eof clean";
+#   * ordinary_close_asks_no_linger: the ordinary close of a socket this
+#     process made and never set SO_LINGER on asks the kernel nothing
+#     about it (strace: no getsockopt SO_LINGER), where
+#     abortive_close_asks_linger (-R, the option set here) asks;
 #   * control_plain_abortive_close_resets: the same server without the
 #     shim, a plain client: a reset (what the program asked for);
+#   * abortive_close_listener_linger: the option set on the listening
+#     socket (echo_server -L), which accept() gives the connection;
+#   * abortive_close_received_scm_rights: a child accepts, sets the option
+#     and passes the socket with SCM_RIGHTS (echo_server -S); the server
+#     closes it, never having set SO_LINGER itself;
+#   * abortive_close_inherited_exec: the option set before exec, the new
+#     image closes the inherited socket (echo_server -E);
+#     (the library asks the socket at close unless this process saw its
+#     whole history and never set SO_LINGER: these three must not be
+#     taken for such a socket)
 #   * ordinary_close_still_close_notify: echo_server -c without -R: the
 #     client reads a clean end (close_notify), so the difference is the
 #     option.
@@ -30,7 +44,11 @@ rules = ( { name = "in"; direction = "accept"; port = $P;
             cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
 EOC
 	export TLSSHIM_LOG_FILE="$T/$_n.log"
-	if ! start_echo "$_n" -1 "$@" "$P"; then
+	# TRACE=FILE: the server under strace, its getsockopt calls in FILE
+	shimbg ${TRACE:+strace -f -qq -e trace=getsockopt -o "$TRACE"} "$PROGS/echo_server" -1 "$@" "$P" \
+		>"$T/$_n.out" 2>"$T/$_n.err"
+	SRV=$!
+	if ! wait_for "$T/$_n.out" '^listening' 10; then
 		fail "$_n" "echo_server never listened$(show "$T/$_n.err")"
 		return
 	fi
@@ -49,7 +67,35 @@ EOC
 }
 
 tls_case abortive_close_is_no_close_notify error -c -R
+tls_case abortive_close_listener_linger error -c -L
+tls_case abortive_close_received_scm_rights error -c -S
+tls_case abortive_close_inherited_exec error -c -E
 tls_case ordinary_close_still_close_notify clean -c
+
+# trace_case NAME WANT(none|some) ECHO-SERVER-FLAGS...: as tls_case, then
+# counts the server's getsockopt SO_LINGER calls.
+trace_case() {
+	_t=$1 _tw=$2
+	shift 2
+	if ! command -v strace >/dev/null; then
+		fail "$_t" "strace not installed (strace)"
+		return
+	fi
+	rm -f "$T/$_t.strace"
+	TRACE="$T/$_t.strace" tls_case "$_t-session" "$@" >"$T/$_t.session" 2>&1
+	_k=$(grep -c 'SO_LINGER' "$T/$_t.strace" 2>/dev/null)
+	if ! grep -q '^PASS' "$T/$_t.session"; then
+		fail "$_t" "the session$(show "$T/$_t.session")"
+	elif [ "$_tw" = none ] && [ "${_k:-0}" -eq 0 ] && [ -f "$T/$_t.strace" ]; then
+		pass "$_t (no getsockopt SO_LINGER)"
+	elif [ "$_tw" = some ] && [ "${_k:-0}" -ge 1 ]; then
+		pass "$_t ($_k getsockopt SO_LINGER)"
+	else
+		fail "$_t" "want $_tw, $_k getsockopt SO_LINGER$(show "$T/$_t.strace" "$T/$_t.session")"
+	fi
+}
+trace_case ordinary_close_asks_no_linger none clean -c
+trace_case abortive_close_asks_linger some error -c -R
 
 name=control_plain_abortive_close_resets
 P=$(free_port)

@@ -19,6 +19,15 @@
  *       then sends a RST, as a proxy does to say a reply is cut short);
  *       with TCP_NODELAY, so that Nagle holds back no answer that the
  *       abortive close would then throw away
+ *   -L  as -R, but the option is set on the listening socket (accept()
+ *       gives it to every connection), none on the connection
+ *   -S  as -R, but a child process accepts the connection, sets the
+ *       option, passes the socket with SCM_RIGHTS and exits; this process
+ *       serves and closes it (implies -1)
+ *   -E  as -L, but this process then execs itself with -I: the new image
+ *       accepts on the inherited listening socket (implies -1)
+ *   -I FD  accept on FD, a listening socket inherited (set up nothing;
+ *       TCP_NODELAY as -R)
  * Standard output: "listening on ADDR port N" once bound (PORT 0: any port),
  * then "accepted" for each connection accept() returned, "closed" when a
  * connection ended with EOF.  Everything is flushed at once.
@@ -32,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -90,9 +100,56 @@ static int serve_udp(int fd)
 	}
 }
 
+/* SO_LINGER {1, 0}: the close sends a RST. */
+static void set_abortive(int fd)
+{
+	struct linger l = { .l_onoff = 1, .l_linger = 0 };
+
+	if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l) < 0)
+		perror("echo_server: SO_LINGER");
+}
+
+/* -S: a child accepts on lfd, sets the option and passes the socket;
+ * the connection received, or -1. */
+static int accept_from_child(int lfd)
+{
+	char b = 0, ctl[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = &b, .iov_len = 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl };
+	struct cmsghdr *h;
+	int sp[2], c = -1;
+	pid_t pid;
+
+	memset(ctl, 0, sizeof ctl);
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) < 0 || (pid = fork()) < 0) {
+		perror("echo_server: socketpair/fork");
+		return -1;
+	}
+	if (pid == 0) {
+		int a = accept(lfd, NULL, NULL);
+
+		if (a < 0)
+			_exit(1);
+		set_abortive(a);
+		h = CMSG_FIRSTHDR(&m);
+		h->cmsg_level = SOL_SOCKET;
+		h->cmsg_type = SCM_RIGHTS;
+		h->cmsg_len = CMSG_LEN(sizeof a);
+		memcpy(CMSG_DATA(h), &a, sizeof a);
+		_exit(sendmsg(sp[0], &m, 0) == 1 ? 0 : 1);
+	}
+	close(sp[0]);
+	if (recvmsg(sp[1], &m, 0) == 1 && (h = CMSG_FIRSTHDR(&m)) && h->cmsg_type == SCM_RIGHTS)
+		memcpy(&c, CMSG_DATA(h), sizeof c);
+	close(sp[1]);
+	waitpid(pid, NULL, 0);
+	return c;
+}
+
 static void usage(void)
 {
-	fprintf(stderr, "usage: echo_server [-6] [-1] [-a] [-c] [-R] [-m|-v|-M|-f] PORT\n"
+	fprintf(stderr, "usage: echo_server [-6] [-1] [-a] [-c] [-R|-L|-S|-E] [-m|-v|-M|-f] PORT\n"
+			"       echo_server [-c] -I FD\n"
 			"       echo_server [-1] [-m|-v|-M] -U PATH\n"
 			"       echo_server -d [-6] PORT\n");
 	exit(2);
@@ -100,14 +157,14 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	int v6 = 0, once = 0, udp = 0, use_accept4 = 0, abortive = 0, opt, fd, one = 1;
+	int v6 = 0, once = 0, udp = 0, use_accept4 = 0, abortive = 0, opt, fd, one = 1, inherited = -1;
 	const char *unix_path = NULL;
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	char addrtxt[INET6_ADDRSTRLEN + 1] = "";
 	unsigned port = 0;
 
-	while ((opt = getopt(argc, argv, "61acfmvMRU:d")) != -1) {
+	while ((opt = getopt(argc, argv, "61acfmvMRLSEI:U:d")) != -1) {
 		switch (opt) {
 		case '6': v6 = 1; break;
 		case '1': once = 1; break;
@@ -118,14 +175,22 @@ int main(int argc, char **argv)
 		case 'v': mode = IO_VEC; break;
 		case 'M': mode = IO_MSG; break;
 		case 'R': abortive = 1; break;
+		case 'L': abortive = 'L'; break;
+		case 'S': abortive = 'S'; once = 1; break;
+		case 'E': abortive = 'E'; once = 1; break;
+		case 'I': inherited = atoi(optarg); abortive = 'I'; break;
 		case 'U': unix_path = optarg; break;
 		case 'd': udp = 1; break;
 		default: usage();
 		}
 	}
+	signal(SIGPIPE, SIG_IGN);
+	if (inherited >= 0) {
+		fd = inherited;
+		goto serve_loop;
+	}
 	if (unix_path ? optind != argc : optind != argc - 1)
 		usage();
-	signal(SIGPIPE, SIG_IGN);
 
 	memset(&ss, 0, sizeof ss);
 	if (unix_path) {
@@ -167,6 +232,8 @@ int main(int argc, char **argv)
 		perror("echo_server: bind");
 		return 1;
 	}
+	if (abortive == 'L' || abortive == 'E')
+		set_abortive(fd);
 	if (!udp && listen(fd, 16) < 0) {
 		perror("echo_server: listen");
 		return 1;
@@ -189,9 +256,19 @@ int main(int argc, char **argv)
 
 	if (udp)
 		return serve_udp(fd);
+	if (abortive == 'E') {
+		char num[16];
+
+		snprintf(num, sizeof num, "%d", fd);
+		execl(argv[0], argv[0], one_answer ? "-c1" : "-1", "-I", num, (char *)NULL);
+		perror("echo_server: exec");
+		return 1;
+	}
+serve_loop:
 
 	for (;;) {
-		int c = use_accept4 ? accept4(fd, NULL, NULL, SOCK_CLOEXEC) : accept(fd, NULL, NULL);
+		int c = abortive == 'S' ? accept_from_child(fd) :
+			use_accept4 ? accept4(fd, NULL, NULL, SOCK_CLOEXEC) : accept(fd, NULL, NULL);
 		int r;
 		if (c < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
@@ -208,11 +285,8 @@ int main(int argc, char **argv)
 			printf("closed\n");
 			fflush(stdout);
 		}
-		if (abortive) {
-			struct linger l = { .l_onoff = 1, .l_linger = 0 };
-
-			setsockopt(c, SOL_SOCKET, SO_LINGER, &l, sizeof l);
-		}
+		if (abortive == 1)
+			set_abortive(c);
 		close(c);
 		if (once)
 			return r == 0 ? 0 : 1;
