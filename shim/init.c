@@ -417,7 +417,10 @@ static void refuse_second_copy(void)
  * or always with "options use-vc".  A connect rule that makes a name
  * server's port 53 TLS is therefore not kept for those queries: they go
  * in clear.  Said once at start (the resolver reloads the file when it
- * changes; a server added later is not looked at). */
+ * changes; a server added later is not looked at).  Not refused: the
+ * name may come from /etc/hosts, most answers come over UDP.  A
+ * program's own calls to res_query and its family are checked on each
+ * call (shim/dnsres.c). */
 #define RESOLV_CONF "/etc/resolv.conf"
 #define RESOLV_MAXNS 3            /* glibc asks the first three */
 

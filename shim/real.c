@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <pthread.h>
+#include <resolv.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -78,6 +79,8 @@ static void do_init(void)
 	R(vdprintf); R(__vdprintf_chk); R(backtrace_symbols_fd); R(aio_read); R(aio_write); R(aio_read64); R(aio_write64);
 	R(lio_listio); R(lio_listio64); R(syscall); R(pidfd_getfd);
 	R(gethostbyname); R(gethostbyname2); R(gethostbyname_r); R(gethostbyname2_r);
+	R(res_nquery); R(res_nsearch); R(res_nquerydomain); R(res_nsend);
+	R(res_query); R(res_search); R(res_querydomain); R(res_send);
 	R(rcmd_af); R(rexec_af); R(signalfd); R(timerfd_create); R(memfd_create);
 	R(inotify_init); R(inotify_init1); R(pthread_create);
 	R(execveat); R(clone);

@@ -25,6 +25,8 @@
 
 #define SHIM_EXPORT __attribute__((visibility("default")))
 
+struct __res_state;                /* <resolv.h>, whose macros (p_type) clash */
+
 struct real_fns {
 	int (*socket)(int, int, int);
 	int (*connect)(int, const struct sockaddr *, socklen_t);
@@ -129,6 +131,14 @@ struct real_fns {
 	int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t, struct hostent **, int *);
 	int (*gethostbyname2_r)(const char *, int, struct hostent *, char *, size_t, struct hostent **,
 				int *);
+	int (*res_nquery)(struct __res_state *, const char *, int, int, unsigned char *, int);
+	int (*res_nsearch)(struct __res_state *, const char *, int, int, unsigned char *, int);
+	int (*res_nquerydomain)(struct __res_state *, const char *, const char *, int, int, unsigned char *, int);
+	int (*res_nsend)(struct __res_state *, const unsigned char *, int, unsigned char *, int);
+	int (*res_query)(const char *, int, int, unsigned char *, int);
+	int (*res_search)(const char *, int, int, unsigned char *, int);
+	int (*res_querydomain)(const char *, const char *, int, int, unsigned char *, int);
+	int (*res_send)(const unsigned char *, int, unsigned char *, int);
 	int (*rcmd_af)(char **, unsigned short, const char *, const char *, const char *, int *,
 		       sa_family_t);
 	int (*rexec_af)(char **, int, const char *, const char *, const char *, int *, sa_family_t);

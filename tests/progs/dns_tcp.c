@@ -1,0 +1,87 @@
+/* dns_tcp MODE ADDR PORT [NAME]: one DNS query for NAME (default
+ * secret-name.test) type A, over TCP (RES_USEVC), to the one name server
+ * ADDR:PORT the program sets itself, with glibc's resolver
+ * (tests/preload/dns_tcp.sh).  MODE: query, search, querydomain, send
+ * (the thread's _res), nquery, nsearch, nquerydomain, nsend (a state of
+ * its own from res_ninit), compat_query (the __res_query@GLIBC_2.2.5 that
+ * programs linked before glibc 2.34 call).  Prints "answer N" (bytes) or
+ * "failed errno=E h_errno=H". */
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <resolv.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void one_server(res_state st, const char *addr, int port)
+{
+	st->nscount = 1;
+	memset(&st->nsaddr_list[0], 0, sizeof st->nsaddr_list[0]);
+	st->nsaddr_list[0].sin_family = AF_INET;
+	st->nsaddr_list[0].sin_port = htons((unsigned short)port);
+	inet_pton(AF_INET, addr, &st->nsaddr_list[0].sin_addr);
+	st->options |= RES_USEVC;
+	st->options &= ~(unsigned long)RES_DNSRCH;
+	st->retry = 1;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned char ans[4096], q[512];
+	struct __res_state own;
+	const char *mode, *name;
+	int n = -1, ql;
+
+	if (argc < 4)
+		return 2;
+	mode = argv[1];
+	name = argc > 4 ? argv[4] : "secret-name.test";
+	memset(&own, 0, sizeof own);
+	if (!strncmp(mode, "n", 1)) {
+		if (res_ninit(&own) != 0)
+			return 3;
+		one_server(&own, argv[2], atoi(argv[3]));
+	} else {
+		if (res_init() != 0)
+			return 3;
+		one_server(&_res, argv[2], atoi(argv[3]));
+	}
+	errno = 0;
+	if (!strcmp(mode, "query")) {
+		n = res_query(name, C_IN, T_A, ans, sizeof ans);
+	} else if (!strcmp(mode, "search")) {
+		n = res_search(name, C_IN, T_A, ans, sizeof ans);
+	} else if (!strcmp(mode, "querydomain")) {
+		n = res_querydomain("secret-name", "test", C_IN, T_A, ans, sizeof ans);
+	} else if (!strcmp(mode, "send")) {
+		ql = res_mkquery(QUERY, name, C_IN, T_A, NULL, 0, NULL, q, sizeof q);
+		n = ql < 0 ? -1 : res_send(q, ql, ans, sizeof ans);
+	} else if (!strcmp(mode, "nquery")) {
+		n = res_nquery(&own, name, C_IN, T_A, ans, sizeof ans);
+	} else if (!strcmp(mode, "nsearch")) {
+		n = res_nsearch(&own, name, C_IN, T_A, ans, sizeof ans);
+	} else if (!strcmp(mode, "nquerydomain")) {
+		n = res_nquerydomain(&own, "secret-name", "test", C_IN, T_A, ans, sizeof ans);
+	} else if (!strcmp(mode, "nsend")) {
+		ql = res_nmkquery(&own, QUERY, name, C_IN, T_A, NULL, 0, NULL, q, sizeof q);
+		n = ql < 0 ? -1 : res_nsend(&own, q, ql, ans, sizeof ans);
+	} else if (!strcmp(mode, "compat_query")) {
+		int (*fn)(const char *, int, int, unsigned char *, int) =
+			(int (*)(const char *, int, int, unsigned char *, int))dlvsym(RTLD_DEFAULT, "__res_query",
+										       "GLIBC_2.2.5");
+		if (!fn)
+			return 4;
+		n = fn(name, C_IN, T_A, ans, sizeof ans);
+	} else {
+		return 2;
+	}
+	if (n >= 0)
+		printf("answer %d\n", n);
+	else
+		printf("failed errno=%d h_errno=%d\n", errno, h_errno);
+	return 0;
+}
