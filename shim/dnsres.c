@@ -42,7 +42,7 @@ static const struct sockaddr *name_server(const struct __res_state *st, int n, s
 /* Would a query of qlen bytes (0: one the call builds, always under 512)
  * on st reach a tls or deny rule's destination over TCP?  Then it is
  * refused: an error line, h_errno NO_RECOVERY, errno ECONNREFUSED. */
-static bool tcp_refused(res_state st, size_t qlen, const char *call)
+static bool tcp_refused(res_state st, size_t qlen, const char *call, bool lookup)
 {
 	const char *why = (st->options & RES_USEVC) ? "RES_USEVC" :
 			  qlen > PACKETSZ ? "a query longer than 512 bytes" :
@@ -57,6 +57,7 @@ static bool tcp_refused(res_state st, size_t qlen, const char *call)
 		const struct sockaddr *sa = name_server(st, n, &len);
 
 		if ((sa->sa_family != AF_INET && sa->sa_family != AF_INET6) ||
+		    (lookup && shim_name_server_warned(sa)) ||
 		    !shim_resolve_connect(-1, sa, len, &v, NULL) || v.rule->action == POLICY_PLAIN)
 			continue;
 		log_error("%s rule \"%s\": %s() would ask this name server over TCP (%s) with the C"
@@ -82,60 +83,78 @@ static res_state thread_state(void)
 	return st;
 }
 
+/* getaddrinfo() and the gethostbyname family ask the thread's _res from
+ * inside the C library.  Its name servers from /etc/resolv.conf that a
+ * tls rule names were warned of at start (and a look-up may come from
+ * /etc/hosts without any query): left alone.  Any other, one the program
+ * set itself, is checked as for res_query.  An address literal asks no
+ * one; nor does a _res not loaded yet (the look-up loads the file). */
+bool shim_lookup_refused(const char *node, const char *call)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+	res_state st;
+
+	if (!node || inet_aton(node, &a4) || inet_pton(AF_INET6, node, &a6) == 1)
+		return false;
+	st = &_res;
+	return (st->options & RES_INIT) && tcp_refused(st, 0, call, true);
+}
+
 /* Each function and the __res_ name glibc also exports for it (the
  * programs linked before glibc 2.34 call those). */
 #define RES_ALIAS(name) SHIM_EXPORT __typeof__(name) __##name __attribute__((alias(#name), copy(name)));
 
 SHIM_EXPORT int res_nquery(res_state st, const char *dname, int class, int type, unsigned char *ans, int len)
 {
-	return tcp_refused(st, 0, "res_nquery") ? -1 : REAL(res_nquery)(st, dname, class, type, ans, len);
+	return tcp_refused(st, 0, "res_nquery", false) ? -1 : REAL(res_nquery)(st, dname, class, type, ans, len);
 }
 RES_ALIAS(res_nquery)
 
 SHIM_EXPORT int res_nsearch(res_state st, const char *dname, int class, int type, unsigned char *ans, int len)
 {
-	return tcp_refused(st, 0, "res_nsearch") ? -1 : REAL(res_nsearch)(st, dname, class, type, ans, len);
+	return tcp_refused(st, 0, "res_nsearch", false) ? -1 : REAL(res_nsearch)(st, dname, class, type, ans, len);
 }
 RES_ALIAS(res_nsearch)
 
 SHIM_EXPORT int res_nquerydomain(res_state st, const char *name, const char *domain, int class, int type,
 				 unsigned char *ans, int len)
 {
-	return tcp_refused(st, 0, "res_nquerydomain") ? -1 :
+	return tcp_refused(st, 0, "res_nquerydomain", false) ? -1 :
 	       REAL(res_nquerydomain)(st, name, domain, class, type, ans, len);
 }
 RES_ALIAS(res_nquerydomain)
 
 SHIM_EXPORT int res_nsend(res_state st, const unsigned char *msg, int mlen, unsigned char *ans, int alen)
 {
-	return tcp_refused(st, mlen > 0 ? (size_t)mlen : 0, "res_nsend") ? -1 :
+	return tcp_refused(st, mlen > 0 ? (size_t)mlen : 0, "res_nsend", false) ? -1 :
 	       REAL(res_nsend)(st, msg, mlen, ans, alen);
 }
 RES_ALIAS(res_nsend)
 
 SHIM_EXPORT int res_query(const char *dname, int class, int type, unsigned char *ans, int len)
 {
-	return tcp_refused(thread_state(), 0, "res_query") ? -1 : REAL(res_query)(dname, class, type, ans, len);
+	return tcp_refused(thread_state(), 0, "res_query", false) ? -1 : REAL(res_query)(dname, class, type, ans, len);
 }
 RES_ALIAS(res_query)
 
 SHIM_EXPORT int res_search(const char *dname, int class, int type, unsigned char *ans, int len)
 {
-	return tcp_refused(thread_state(), 0, "res_search") ? -1 : REAL(res_search)(dname, class, type, ans, len);
+	return tcp_refused(thread_state(), 0, "res_search", false) ? -1 : REAL(res_search)(dname, class, type, ans, len);
 }
 RES_ALIAS(res_search)
 
 SHIM_EXPORT int res_querydomain(const char *name, const char *domain, int class, int type, unsigned char *ans,
 				int len)
 {
-	return tcp_refused(thread_state(), 0, "res_querydomain") ? -1 :
+	return tcp_refused(thread_state(), 0, "res_querydomain", false) ? -1 :
 	       REAL(res_querydomain)(name, domain, class, type, ans, len);
 }
 RES_ALIAS(res_querydomain)
 
 SHIM_EXPORT int res_send(const unsigned char *msg, int mlen, unsigned char *ans, int alen)
 {
-	return tcp_refused(thread_state(), mlen > 0 ? (size_t)mlen : 0, "res_send") ? -1 :
+	return tcp_refused(thread_state(), mlen > 0 ? (size_t)mlen : 0, "res_send", false) ? -1 :
 	       REAL(res_send)(msg, mlen, ans, alen);
 }
 RES_ALIAS(res_send)

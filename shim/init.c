@@ -417,12 +417,34 @@ static void refuse_second_copy(void)
  * or always with "options use-vc".  A connect rule that makes a name
  * server's port 53 TLS is therefore not kept for those queries: they go
  * in clear.  Said once at start (the resolver reloads the file when it
- * changes; a server added later is not looked at).  Not refused: the
- * name may come from /etc/hosts, most answers come over UDP.  A
- * program's own calls to res_query and its family are checked on each
- * call (shim/dnsres.c). */
+ * changes; a server added later is not warned of).  Not refused: the
+ * name may come from /etc/hosts, most answers come over UDP.  The name
+ * servers a program sets itself are checked on each res_query (and its
+ * family), getaddrinfo and gethostbyname* call (shim/dnsres.c). */
 #define RESOLV_CONF "/etc/resolv.conf"
 #define RESOLV_MAXNS 3            /* glibc asks the first three */
+
+/* The name servers warned of here: written before the library is ready,
+ * only read after (shim_name_server_warned). */
+static struct sockaddr_storage warned_ns[RESOLV_MAXNS];
+static int nwarned;
+
+bool shim_name_server_warned(const struct sockaddr *sa)
+{
+	for (int i = 0; i < nwarned; i++) {
+		const struct sockaddr_storage *w = &warned_ns[i];
+
+		if (w->ss_family != sa->sa_family)
+			continue;
+		if (sa->sa_family == AF_INET ?
+		    !memcmp(&((const struct sockaddr_in *)w)->sin_addr, &((const struct sockaddr_in *)sa)->sin_addr, 4) &&
+		    ((const struct sockaddr_in *)w)->sin_port == ((const struct sockaddr_in *)sa)->sin_port :
+		    !memcmp(&((const struct sockaddr_in6 *)w)->sin6_addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16) &&
+		    ((const struct sockaddr_in6 *)w)->sin6_port == ((const struct sockaddr_in6 *)sa)->sin6_port)
+			return true;
+	}
+	return false;
+}
 
 /* One name server: ss holds its address, port 53. */
 static void warn_tls_name_server(const struct policy *p, const struct sockaddr_storage *ss, socklen_t len)
@@ -432,6 +454,8 @@ static void warn_tls_name_server(const struct policy *p, const struct sockaddr_s
 
 	if (!r || r->action != POLICY_TLS)
 		return;
+	if (nwarned < RESOLV_MAXNS)
+		warned_ns[nwarned++] = *ss;
 	if (ss->ss_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, addr, sizeof addr);
 	else

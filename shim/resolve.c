@@ -24,6 +24,7 @@
  * The hashes are SHA-256 keyed with a random key (OpenSSL's), so no name
  * can be chosen to collide with another; nothing shows them outside. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -361,7 +362,13 @@ bool shim_name_for(const struct sockaddr *sa, char *buf, size_t len)
 SHIM_EXPORT int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
 			    struct addrinfo **res)
 {
-	int r = REAL(getaddrinfo)(node, service, hints, res);
+	int r;
+
+	if (shim_lookup_refused(node, "getaddrinfo")) {
+		errno = ECONNREFUSED;
+		return EAI_SYSTEM;
+	}
+	r = REAL(getaddrinfo)(node, service, hints, res);
 
 	if (r == 0)
 		remember_literal(node, *res);
@@ -389,7 +396,14 @@ static void remember_hostent(const char *node, const struct hostent *h)
 
 SHIM_EXPORT struct hostent *gethostbyname(const char *name)
 {
-	struct hostent *h = REAL(gethostbyname)(name);
+	struct hostent *h;
+
+	if (shim_lookup_refused(name, "gethostbyname")) {
+		h_errno = NO_RECOVERY;
+		errno = ECONNREFUSED;
+		return NULL;
+	}
+	h = REAL(gethostbyname)(name);
 
 	remember_hostent(name, h);
 	return h;
@@ -397,7 +411,14 @@ SHIM_EXPORT struct hostent *gethostbyname(const char *name)
 
 SHIM_EXPORT struct hostent *gethostbyname2(const char *name, int af)
 {
-	struct hostent *h = REAL(gethostbyname2)(name, af);
+	struct hostent *h;
+
+	if (shim_lookup_refused(name, "gethostbyname2")) {
+		h_errno = NO_RECOVERY;
+		errno = ECONNREFUSED;
+		return NULL;
+	}
+	h = REAL(gethostbyname2)(name, af);
 
 	remember_hostent(name, h);
 	return h;
@@ -406,7 +427,16 @@ SHIM_EXPORT struct hostent *gethostbyname2(const char *name, int af)
 SHIM_EXPORT int gethostbyname_r(const char *name, struct hostent *ret, char *buf, size_t len,
 				struct hostent **result, int *err)
 {
-	int r = REAL(gethostbyname_r)(name, ret, buf, len, result, err);
+	int r;
+
+	if (shim_lookup_refused(name, "gethostbyname_r")) {
+		if (result)
+			*result = NULL;
+		if (err)
+			*err = NO_RECOVERY;
+		return errno = ECONNREFUSED;
+	}
+	r = REAL(gethostbyname_r)(name, ret, buf, len, result, err);
 
 	if (r == 0 && result)
 		remember_hostent(name, *result);
@@ -416,7 +446,16 @@ SHIM_EXPORT int gethostbyname_r(const char *name, struct hostent *ret, char *buf
 SHIM_EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *ret, char *buf,
 				 size_t len, struct hostent **result, int *err)
 {
-	int r = REAL(gethostbyname2_r)(name, af, ret, buf, len, result, err);
+	int r;
+
+	if (shim_lookup_refused(name, "gethostbyname2_r")) {
+		if (result)
+			*result = NULL;
+		if (err)
+			*err = NO_RECOVERY;
+		return errno = ECONNREFUSED;
+	}
+	r = REAL(gethostbyname2_r)(name, af, ret, buf, len, result, err);
 
 	if (r == 0 && result)
 		remember_hostent(name, *result);

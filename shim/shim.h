@@ -540,6 +540,13 @@ int shim_sock_timeout_ms(int fd, int opt);
 int shim_conn_timeout_ms(struct tls_conn *c, int fd, int opt);
 /* The host name the program resolved for this address (getaddrinfo). */
 bool shim_name_for(const struct sockaddr *sa, char *buf, size_t len);
+/* A name server of /etc/resolv.conf that a tls rule names, warned of at
+ * start (init.c). */
+bool shim_name_server_warned(const struct sockaddr *sa);
+/* getaddrinfo() or gethostbyname*() of node would ask a name server the
+ * program set in the thread's _res over TCP where a tls or deny rule
+ * names it: refused, logged (dnsres.c). */
+bool shim_lookup_refused(const char *node, const char *call);
 /* The name a client verifies when the rule names none: the resolved host
  * name, else the IP address itself (checked against IP SANs). */
 void shim_default_name(const struct sockaddr *sa, char *buf, size_t len);

@@ -4,8 +4,9 @@
 # internal socket calls, which the library does not see.  A program that
 # sets its own name server (_res.nsaddr_list, or a res_ninit state) on a
 # port a tls rule names must not send its query there in clear: each of
-# res_query, res_search, res_querydomain, res_send, their res_n forms and
-# the __res_query that programs linked before glibc 2.34 call is refused
+# res_query, res_search, res_querydomain, res_send, their res_n forms,
+# the __res_query that programs linked before glibc 2.34 call, and
+# getaddrinfo and gethostbyname (which use the same _res) is refused
 # (an error line naming the rule, the call fails), and the fake name
 # server on the TLS port records no query (the wire audit checks the
 # port too).  A name server on a port no rule names still answers.
@@ -28,7 +29,7 @@ if ! wait_for "$T/tls.out" '^listening' 10 || ! wait_for "$T/plain.out" '^listen
 	exit 0
 fi
 
-for mode in query search querydomain send nquery nsearch nquerydomain nsend compat_query; do
+for mode in query search querydomain send nquery nsearch nquerydomain nsend compat_query gai ghbn; do
 	name=${mode}_to_tls_port_refused
 	: >"$TLSSHIM_LOG_FILE"
 	shimmed "$PROGS/dns_tcp" "$mode" 127.0.0.1 "$P" >"$T/$name.out" 2>"$T/$name.err"
@@ -38,14 +39,14 @@ for mode in query search querydomain send nquery nsearch nquerydomain nsend comp
 		: >"$T/tls.rec"
 	elif [ $rc != 0 ] || ! grep -q '^failed errno=111 ' "$T/$name.out"; then
 		fail "$name" "the call did not fail with ECONNREFUSED (exit $rc): $(cat "$T/$name.out" "$T/$name.err")"
-	elif ! grep -q "error: 127.0.0.1:$P rule \"dns-tls\": res_n\?[a-z]*() would ask this name server over TCP (RES_USEVC) .*; refused" "$TLSSHIM_LOG_FILE"; then
+	elif ! grep -q "error: 127.0.0.1:$P rule \"dns-tls\": [a-z_]*() would ask this name server over TCP (RES_USEVC) .*; refused" "$TLSSHIM_LOG_FILE"; then
 		fail "$name" "no error line$(show "$TLSSHIM_LOG_FILE")"
 	else
 		pass "$name"
 	fi
 done
 
-for mode in query nquery send compat_query; do
+for mode in query nquery send compat_query gai ghbn; do
 	name=${mode}_to_plain_port_answers
 	: >"$T/plain.rec"
 	shimmed "$PROGS/dns_tcp" "$mode" 127.0.0.1 "$Q" >"$T/$name.out" 2>"$T/$name.err"

@@ -4,7 +4,8 @@
  * (tests/preload/dns_tcp.sh).  MODE: query, search, querydomain, send
  * (the thread's _res), nquery, nsearch, nquerydomain, nsend (a state of
  * its own from res_ninit), compat_query (the __res_query@GLIBC_2.2.5 that
- * programs linked before glibc 2.34 call).  Prints "answer N" (bytes) or
+ * programs linked before glibc 2.34 call), gai (getaddrinfo) and ghbn
+ * (gethostbyname), which use the thread's _res too.  Prints "answer N" (bytes) or
  * "failed errno=E h_errno=H". */
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
@@ -76,6 +77,23 @@ int main(int argc, char **argv)
 		if (!fn)
 			return 4;
 		n = fn(name, C_IN, T_A, ans, sizeof ans);
+	} else if (!strcmp(mode, "gai")) {
+		struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *ai = NULL;
+		int r = getaddrinfo(name, NULL, &hints, &ai);
+
+		if (r == EAI_SYSTEM)
+			n = -1;
+		else if (r != 0)
+			return printf("failed gai=%d\n", r) < 0;
+		else
+			for (n = 0; ai; ai = ai->ai_next)
+				n++;
+	} else if (!strcmp(mode, "ghbn")) {
+		struct hostent *h = gethostbyname(name);
+
+		if (h)
+			for (n = 0; h->h_addr_list[n];)
+				n++;
 	} else {
 		return 2;
 	}
