@@ -1,0 +1,77 @@
+#!/bin/sh
+# tests/infra/waits.sh — tests/lib.sh's wait_for and common.inc's
+# wait_lines (tests/progs/waitlines): the same meaning as the grep loop
+# they replace, without a fork per look.
+#  * a line appended while the wait runs ends it (0), also one without its
+#    newline yet, also in a file created after the wait started;
+#  * a file rewritten (truncated, then other lines) is read as it is now;
+#  * several waiters on one file, each for its own line, all end with 0;
+#  * no match within the bound: 1 (also for a file that never appears);
+#  * wait_lines: at least N lines, case-blind, as lines() counts them;
+#  * a wait forks no process per look: the processes created in this PID
+#    namespace (the last pid, /proc/loadavg) during a 1-s wait that times
+#    out are a few, not the grep and sleep ten times a second of before.
+. "$TLSSHIM_TOP/tests/lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+
+# waiter NAME FILE REGEX: wait_for in the background; its pid in $!.
+waiter() { ( wait_for "$2" "$3" 10; echo "$1 $?" >"$T/rc.$1" ) & }
+
+# in the background, then the line: the wait must see it arrive
+: >"$T/log"
+waiter a "$T/log" '^ready'
+WA=$!
+waiter b "$T/log" '^second$'
+WB=$!
+waiter c "$T/log" 'third'
+WC=$!
+waiter d "$T/new/file" '^made'
+WD=$!
+printf 'noise\n' >>"$T/log"
+printf 'ready 1\n' >>"$T/log"
+printf 'second\n' >>"$T/log"
+printf 'third, no newline' >>"$T/log"
+mkdir "$T/new" && printf 'made\n' >"$T/new/file"
+for w in "$WA a" "$WB b" "$WC c" "$WD d"; do
+	set -- $w
+	wait_exit "$1" 30
+	if [ "$(cat "$T/rc.$2" 2>/dev/null)" = "$2 0" ]; then :; else fail "parallel waiters" "waiter $2: $(cat "$T/rc.$2" 2>/dev/null)"; W_BAD=1; fi
+done
+[ -n "${W_BAD:-}" ] || pass "four waiters on lines appended later (one without its newline, one in a file made later) all end with 0"
+
+# rewritten: the old content is gone, the new one is seen
+printf 'old\n' >"$T/rw"
+waiter r "$T/rw" '^new$'
+WR=$!
+printf 'new\n' >"$T/rw"
+wait_exit "$WR" 30
+check "a truncated and rewritten file is read as it is now" [ "$(cat "$T/rc.r" 2>/dev/null)" = "r 0" ]
+
+# the bound
+printf 'nothing here\n' >"$T/none"
+wait_for "$T/none" '^ready' 1
+rc=$?
+check "no match within the bound: 1" [ "$rc" = 1 ]
+wait_for "$T/absent" '.' 1
+rc=$?
+check "a file that never appears: 1" [ "$rc" = 1 ]
+
+# wait_lines
+printf 'Accept\nx\naccept\nACCEPT y\n' >"$T/wl"
+wait_lines "$T/wl" '^accept' 3 1
+rc=$?
+wait_lines "$T/wl" '^accept' 4 1
+rc4=$?
+check "wait_lines: 3 case-blind lines are there (0), a 4th never comes (1)" [ "$rc" = 0 ] && [ "$rc4" = 1 ]
+
+# forks: the last pid of this namespace before and after a 1-s wait (TS
+# times) that times out: the grep loop made two processes a look
+read -r _l1 _l5 _l15 _lr last0 </proc/loadavg
+wait_for "$T/none" '^ready' 1
+read -r _l1 _l5 _l15 _lr last1 </proc/loadavg
+made=$((last1 - last0))
+if [ "$made" -ge 0 ] && [ "$made" -le 5 ]; then
+	pass "a wait that times out made $made processes (no fork per look)"
+else
+	fail "a wait forks per look" "$made processes in one 1-s wait (last pid $last0 -> $last1)"
+fi
