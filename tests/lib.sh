@@ -417,8 +417,12 @@ forget() { _bg_pids=$(echo " $_bg_pids " | sed "s/ $1 / /g"); }
 # wait_exit PID [SECONDS]: wait for a background child to end (default
 # 10 s) and return its exit status; 124 (and the child killed) on time out.
 wait_exit() {
-	_we_n=$(( ${2:-10} * 10 * TS ))
-	while alive "$1" && [ "$_we_n" -gt 0 ]; do sleep 0.1; _we_n=$((_we_n - 1)); done
+	if [ -x "$PROGS/waitexit" ]; then   # (a pidfd: no sleep forked per look)
+		"$PROGS/waitexit" "$1" $(( ${2:-10} * 1000 * TS ))
+	else
+		_we_n=$(( ${2:-10} * 10 * TS ))
+		while alive "$1" && [ "$_we_n" -gt 0 ]; do sleep 0.1; _we_n=$((_we_n - 1)); done
+	fi
 	if alive "$1"; then
 		_stop_all "$1"
 		wait "$1" 2>/dev/null

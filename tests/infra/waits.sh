@@ -8,9 +8,12 @@
 #  * several waiters on one file, each for its own line, all end with 0;
 #  * no match within the bound: 1 (also for a file that never appears);
 #  * wait_lines: at least N lines, case-blind, as lines() counts them;
+#  * wait_exit (tests/progs/waitexit): the child's status, or 124 and
+#    the child stopped past the bound;
 #  * a wait forks no process per look: the processes created in this PID
 #    namespace (the last pid, /proc/loadavg) during a 1-s wait that times
-#    out are a few, not the grep and sleep ten times a second of before.
+#    out are a few, not the grep and sleep (wait_exit: the sleep) ten times
+#    a second of before.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 
@@ -74,4 +77,28 @@ if [ "$made" -ge 0 ] && [ "$made" -le 5 ]; then
 	pass "a wait that times out made $made processes (no fork per look)"
 else
 	fail "a wait forks per look" "$made processes in one 1-s wait (last pid $last0 -> $last1)"
+fi
+
+# wait_exit: the child's status when it ends within the bound; 124 and
+# the child stopped when it does not; and no fork per look in between
+mkfifo "$T/fifo"
+sh -c 'read -r x <"$1"; exit 7' _ "$T/fifo" &
+C=$!
+_bg_pids="$_bg_pids $C"
+echo go >"$T/fifo" &
+wait_exit "$C" 10
+rc=$?
+check "wait_exit: the child's exit status (7)" [ "$rc" = 7 ]
+bg sleep 1000
+S=$!
+read -r _l1 _l5 _l15 _lr last0 </proc/loadavg
+wait_exit "$S" 1
+rc=$?
+read -r _l1 _l5 _l15 _lr last1 </proc/loadavg
+made=$((last1 - last0))
+# (the stop after the bound forks a few: a sleep, forget's sed)
+if [ "$rc" = 124 ] && ! alive "$S" && [ "$made" -ge 0 ] && [ "$made" -le 10 ]; then
+	pass "wait_exit past its bound: 124, the child stopped, $made processes made (no fork per look)"
+else
+	fail "wait_exit past its bound" "status $rc, $made processes made (last pid $last0 -> $last1)"
 fi
