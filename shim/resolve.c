@@ -364,10 +364,8 @@ SHIM_EXPORT int getaddrinfo(const char *node, const char *service, const struct 
 {
 	int r;
 
-	if (shim_lookup_refused(node, "getaddrinfo")) {
-		errno = ECONNREFUSED;
+	if (shim_lookup_refused(node, "getaddrinfo"))
 		return EAI_SYSTEM;
-	}
 	r = REAL(getaddrinfo)(node, service, hints, res);
 
 	if (r == 0)
@@ -386,6 +384,17 @@ SHIM_EXPORT int getaddrinfo(const char *node, const char *service, const struct 
 	return r;
 }
 
+/* A gethostbyname*_r() that shim_lookup_refused() refused (h_errno
+ * NO_RECOVERY and errno ECONNREFUSED set there): no result. */
+static int hostent_r_refused(struct hostent **result, int *err)
+{
+	if (result)
+		*result = NULL;
+	if (err)
+		*err = NO_RECOVERY;
+	return ECONNREFUSED;
+}
+
 static void remember_hostent(const char *node, const struct hostent *h)
 {
 	if (!h || !(wanted(node) || unnamed(node)))
@@ -398,11 +407,8 @@ SHIM_EXPORT struct hostent *gethostbyname(const char *name)
 {
 	struct hostent *h;
 
-	if (shim_lookup_refused(name, "gethostbyname")) {
-		h_errno = NO_RECOVERY;
-		errno = ECONNREFUSED;
+	if (shim_lookup_refused(name, "gethostbyname"))
 		return NULL;
-	}
 	h = REAL(gethostbyname)(name);
 
 	remember_hostent(name, h);
@@ -413,11 +419,8 @@ SHIM_EXPORT struct hostent *gethostbyname2(const char *name, int af)
 {
 	struct hostent *h;
 
-	if (shim_lookup_refused(name, "gethostbyname2")) {
-		h_errno = NO_RECOVERY;
-		errno = ECONNREFUSED;
+	if (shim_lookup_refused(name, "gethostbyname2"))
 		return NULL;
-	}
 	h = REAL(gethostbyname2)(name, af);
 
 	remember_hostent(name, h);
@@ -429,13 +432,8 @@ SHIM_EXPORT int gethostbyname_r(const char *name, struct hostent *ret, char *buf
 {
 	int r;
 
-	if (shim_lookup_refused(name, "gethostbyname_r")) {
-		if (result)
-			*result = NULL;
-		if (err)
-			*err = NO_RECOVERY;
-		return errno = ECONNREFUSED;
-	}
+	if (shim_lookup_refused(name, "gethostbyname_r"))
+		return hostent_r_refused(result, err);
 	r = REAL(gethostbyname_r)(name, ret, buf, len, result, err);
 
 	if (r == 0 && result)
@@ -448,13 +446,8 @@ SHIM_EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *ret, 
 {
 	int r;
 
-	if (shim_lookup_refused(name, "gethostbyname2_r")) {
-		if (result)
-			*result = NULL;
-		if (err)
-			*err = NO_RECOVERY;
-		return errno = ECONNREFUSED;
-	}
+	if (shim_lookup_refused(name, "gethostbyname2_r"))
+		return hostent_r_refused(result, err);
 	r = REAL(gethostbyname2_r)(name, af, ret, buf, len, result, err);
 
 	if (r == 0 && result)

@@ -545,7 +545,8 @@ bool shim_name_for(const struct sockaddr *sa, char *buf, size_t len);
 bool shim_name_server_warned(const struct sockaddr *sa);
 /* getaddrinfo() or gethostbyname*() of node would ask a name server the
  * program set in the thread's _res over TCP where a tls or deny rule
- * names it: refused, logged (dnsres.c). */
+ * names it: refused, logged, h_errno NO_RECOVERY and errno ECONNREFUSED
+ * set (dnsres.c). */
 bool shim_lookup_refused(const char *node, const char *call);
 /* The name a client verifies when the rule names none: the resolved host
  * name, else the IP address itself (checked against IP SANs). */
