@@ -53,25 +53,34 @@ if arg == "restart":
     buf = ctypes.create_string_buffer(100)
     # The signal comes once this thread waits inside the read (a timer set
     # before it could fire first on a loaded machine: no read to end).
+    # Again every 0.3 s until the read ends: one that lands while the
+    # library decrypts a piece of the trickle (not in a wait: the kernel
+    # would not end a recv() there either) runs the handler and nothing
+    # else; a library that restarts the read never ends it with EINTR.
     import threading
     main = threading.get_native_id()
+    done = threading.Event()
     def kick():
         end = time.monotonic() + 20 * ts
-        while time.monotonic() < end:
+        while time.monotonic() < end and not done.is_set():
             try:
                 with open("/proc/self/task/%d/syscall" % main) as f:
                     no = f.read().split()[0]
-            except OSError:
+            except (OSError, IndexError):
                 no = "running"
             # poll, ppoll, epoll waits, recvfrom, recvmsg, read: not futex
             # (the interpreter's lock) nor running
             if no in ("7", "271", "232", "281", "441", "45", "47", "0"):
                 time.sleep(0.05)   # (still in it: the read's own wait)
+                if done.is_set():
+                    return
                 signal.pthread_kill(threading.main_thread().ident, signal.SIGALRM)
-                return
+                time.sleep(0.3)
+                continue
             time.sleep(0.01)
     threading.Thread(target=kick, daemon=True).start()
     n = libc.recv(s.fileno(), buf, 100, 0)
+    done.set()
     if n < 0:
         print("first errno", errno.errorcode.get(ctypes.get_errno()))
     else:
