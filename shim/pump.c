@@ -373,6 +373,25 @@ static void __attribute__((noreturn)) pump_failed(struct tls_conn *c, int b, boo
 	REAL(_exit)(0);
 }
 
+/* The program's end is gone, and the session's socket carries SO_LINGER
+ * {1, 0}: the program set it before the hand-over (or its listener did),
+ * and asked for an abortive close, as tlsio.c keeps it without a pump: no
+ * close_notify, which would tell the peer the stream ended complete; what
+ * the socket takes now goes, and the pump's exit closes the socket with a
+ * RST.  One getsockopt, once, when the program's end closes.  (Set after
+ * the hand-over, the option is on the channel's end, out of the pump's
+ * sight: libtlsshim(7), LIMITS.) */
+static void pump_if_aborted(struct tls_conn *c, int tcp, int b)
+{
+	if (!shim_linger_abortive(tcp))
+		return;
+	(void)tls_conn_flush(c);
+	log_debug("%s rule \"%s\": the program closed its end of the pump, and the connection has"
+		  " SO_LINGER 0: no close_notify, the peer gets a reset", tls_conn_peer(c), tls_conn_label(c));
+	REAL(close)(b);
+	REAL(_exit)(0);
+}
+
 /* The pump's loop: plaintext on b, TLS on the session's socket.
  *
  * Only tls_conn_read says when the program's stream ends: 0 for the
@@ -440,6 +459,7 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 				olen = 0;
 				if (!b_eof) {
 					b_eof = true;
+					pump_if_aborted(c, tcp, b);
 					(void)tls_conn_close_notify(c);
 				}
 				progress = true;
@@ -469,6 +489,7 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 				 * our data unread, as a direct TLS fd may, which ends
 				 * with close_notify all the same). */
 				b_eof = true;
+				pump_if_aborted(c, tcp, b);
 				(void)tls_conn_close_notify(c);
 				progress = true;
 			}

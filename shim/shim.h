@@ -296,6 +296,7 @@ int shim_tls_readable(struct tls_conn *c);
  * record_reads: the socket's reads may stop at a record's end (kernel TLS
  * may be on), so a short read does not tell that everything was read. */
 void shim_linger(int fd, int ms, bool record_reads);
+bool shim_linger_abortive(int fd);
 void shim_linger_prepare(void);
 /* c keeps its record buffers between records (tls_conn_wait_first): the
  * linger thread frees them once c is idle (tls_conn_idle_check). */

@@ -650,11 +650,18 @@ static void send_close_notify(struct tls_conn *c)
  * process saw, in a process that never set SO_LINGER (shim/fd.c). */
 static bool abortive_close(int fd)
 {
+	if (!__atomic_load_n(&shim_linger_set, __ATOMIC_RELAXED) && shim_sock_whole(fd))
+		return false;
+	return shim_linger_abortive(fd);
+}
+
+/* The socket says SO_LINGER {1, 0}: one getsockopt (a pump asks its TCP
+ * socket so, pump.c). */
+bool shim_linger_abortive(int fd)
+{
 	struct linger l;
 	socklen_t len = sizeof l;
 
-	if (!__atomic_load_n(&shim_linger_set, __ATOMIC_RELAXED) && shim_sock_whole(fd))
-		return false;
 	return REAL(getsockopt)(fd, SOL_SOCKET, SO_LINGER, &l, &len) == 0 && l.l_onoff && !l.l_linger;
 }
 

@@ -27,6 +27,13 @@
 #     (the library asks the socket at close unless this process saw its
 #     whole history and never set SO_LINGER: these three must not be
 #     taken for such a socket)
+#   * abortive_close_pumped / abortive_close_pumped_listener: -R or -L
+#     with -F: the option set before a fork(), which hands the live
+#     session to a pump process; the program then closes its end of the
+#     pump's channel, and the pump, which holds the TCP socket, must close
+#     it abortively too (it sent close_notify until 2026-12-06);
+#   * ordinary_close_pumped_close_notify: -F without the option: the pump
+#     still ends with close_notify;
 #   * ordinary_close_still_close_notify: echo_server -c without -R: the
 #     client reads a clean end (close_notify), so the difference is the
 #     option.
@@ -71,6 +78,9 @@ tls_case abortive_close_listener_linger error -c -L
 tls_case abortive_close_received_scm_rights error -c -S
 tls_case abortive_close_inherited_exec error -c -E
 tls_case ordinary_close_still_close_notify clean -c
+tls_case abortive_close_pumped error -c -R -F
+tls_case abortive_close_pumped_listener error -c -L -F
+tls_case ordinary_close_pumped_close_notify clean -c -F
 
 # trace_case NAME WANT(none|some) ECHO-SERVER-FLAGS...: as tls_case, then
 # counts the server's getsockopt SO_LINGER calls.

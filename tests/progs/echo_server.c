@@ -28,6 +28,9 @@
  *       accepts on the inherited listening socket (implies -1)
  *   -I FD  accept on FD, a listening socket inherited (set up nothing;
  *       TCP_NODELAY as -R)
+ *   -F  with -R or -L: fork() before each close (a child that exits at
+ *       once, waited for): under tlsshim the live session goes to a pump
+ *       process, and this process closes its end of the pump's channel
  * Standard output: "listening on ADDR port N" once bound (PORT 0: any port),
  * then "accepted" for each connection accept() returned, "closed" when a
  * connection ended with EOF.  Everything is flushed at once.
@@ -148,7 +151,7 @@ static int accept_from_child(int lfd)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: echo_server [-6] [-1] [-a] [-c] [-R|-L|-S|-E] [-m|-v|-M|-f] PORT\n"
+	fprintf(stderr, "usage: echo_server [-6] [-1] [-a] [-c] [-R|-L|-S|-E] [-F] [-m|-v|-M|-f] PORT\n"
 			"       echo_server [-c] -I FD\n"
 			"       echo_server [-1] [-m|-v|-M] -U PATH\n"
 			"       echo_server -d [-6] PORT\n");
@@ -158,13 +161,14 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	int v6 = 0, once = 0, udp = 0, use_accept4 = 0, abortive = 0, opt, fd, one = 1, inherited = -1;
+	int fork_first = 0;
 	const char *unix_path = NULL;
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	char addrtxt[INET6_ADDRSTRLEN + 1] = "";
 	unsigned port = 0;
 
-	while ((opt = getopt(argc, argv, "61acfmvMRLSEI:U:d")) != -1) {
+	while ((opt = getopt(argc, argv, "61acfmvMRLSEFI:U:d")) != -1) {
 		switch (opt) {
 		case '6': v6 = 1; break;
 		case '1': once = 1; break;
@@ -178,6 +182,7 @@ int main(int argc, char **argv)
 		case 'L': abortive = 'L'; break;
 		case 'S': abortive = 'S'; once = 1; break;
 		case 'E': abortive = 'E'; once = 1; break;
+		case 'F': fork_first = 1; break;
 		case 'I': inherited = atoi(optarg); abortive = 'I'; break;
 		case 'U': unix_path = optarg; break;
 		case 'd': udp = 1; break;
@@ -287,6 +292,16 @@ serve_loop:
 		}
 		if (abortive == 1)
 			set_abortive(c);
+		if (fork_first) {
+			pid_t kid = fork();
+
+			if (kid == 0)
+				_exit(0);
+			if (kid < 0 || waitpid(kid, NULL, 0) != kid) {
+				perror("echo_server: fork");
+				return 1;
+			}
+		}
 		close(c);
 		if (once)
 			return r == 0 ? 0 : 1;
