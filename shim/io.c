@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/uio.h>
 
 #include "core/log.h"
@@ -386,6 +387,21 @@ SHIM_EXPORT int __dprintf_chk(int fd, int flag, const char *fmt, ...)
 	r = __vdprintf_chk(fd, flag, fmt, ap);
 	va_end(ap);
 	return r;
+}
+
+/* eventfd_read() and eventfd_write() are the C library's internal read
+ * and write of 8 bytes, past every wrapper: on a TLS fd the 8 bytes went
+ * out in clear, and the 8 read were the peer's ciphertext, unchecked.
+ * Both are that read or write here, through the wrappers (glibc's own
+ * definitions, sysdeps/unix/sysv/linux/eventfd_{read,write}.c). */
+SHIM_EXPORT int eventfd_read(int fd, eventfd_t *value)
+{
+	return read(fd, value, sizeof *value) != sizeof *value ? -1 : 0;
+}
+
+SHIM_EXPORT int eventfd_write(int fd, eventfd_t value)
+{
+	return write(fd, &value, sizeof value) != sizeof value ? -1 : 0;
 }
 
 /* backtrace_symbols_fd() writes each frame's line with the C library's

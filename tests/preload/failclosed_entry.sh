@@ -8,7 +8,8 @@
 #     __recv, __read, __dup2, __fcntl, __close, pwritev2/preadv2(-1),
 #     dprintf/vdprintf, syscall(SYS_write/SYS_sendto/SYS_read/SYS_recvfrom/
 #     SYS_connect) behave as the named calls; backtrace_symbols_fd (the C
-#     library's internal writev) is encrypted; io_uring_setup through
+#     library's internal writev) and eventfd_write/eventfd_read (its
+#     internal write and read) are encrypted; io_uring_setup through
 #     syscall(): ENOSYS with TLS rules, works without; printf after
 #     dup2(tls, 1) reaches the peer over TLS.  And a fork made with
 #     syscall(SYS_clone) while the session is live: never two processes
@@ -61,7 +62,7 @@ run_entry fastopen 2 \
 
 # ---- 5: entry points --------------------------------------------------------------
 run_entry entry 2 \
-	"aio/lio_listio refused (EOPNOTSUPP); __connect/__write/__send/__recv/__read/__dup2/__fcntl/__close, pwritev2/preadv2(-1), dprintf/vdprintf, syscall(SYS_write/sendto/read/recvfrom/connect), backtrace_symbols_fd, printf after dup2(tls,1): all over TLS; io_uring_setup: ENOSYS" \
+	"aio/lio_listio refused (EOPNOTSUPP); __connect/__write/__send/__recv/__read/__dup2/__fcntl/__close, pwritev2/preadv2(-1), dprintf/vdprintf, syscall(SYS_write/sendto/read/recvfrom/connect), eventfd_write/eventfd_read, backtrace_symbols_fd, printf after dup2(tls,1): all over TLS; io_uring_setup: ENOSYS" \
 	entry 127.0.0.1 "$R" "$SENT"
 # Every line the program wrote reached the peer, decrypted.
 missing=""
@@ -69,6 +70,7 @@ for s in __write __send pwritev2 dprintf vdprintf syscall-SYS_write syscall-SYS_
 	__fcntl-F_DUPFD syscall-SYS_connect stdio-printf; do
 	srv_data entry | grep -q -x -F "$SENT $s" || missing="$missing $s"
 done
+srv_data entry | grep -q -x -F "evfd-8b" || missing="$missing eventfd_write"
 for s in aio_write lio_listio; do
 	srv_data entry | grep -q -F "$SENT $s" && missing="$missing (refused $s arrived)"
 done

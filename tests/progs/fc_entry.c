@@ -15,6 +15,8 @@
  *       syscall(SYS_read), syscall(SYS_recvfrom), read); __close ends the
  *       copies.  A second connection is made with syscall(SYS_connect).
  *       io_uring_setup through syscall() must fail with ENOSYS.
+ *       eventfd_write() and eventfd_read() (the C library's internal
+ *       write and read of 8 bytes) send "evfd-8b\n" and read its echo.
  *       backtrace_symbols_fd() (the C library's internal writev) writes
  *       four frames: the echo must be the lines it writes into a pipe.
  *       Last, dup2(fd, 1), printf, fflush: the echo must come back.
@@ -45,6 +47,7 @@
 #include <linux/io_uring.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -347,6 +350,21 @@ static int entry(const char *ip, int port)
 		step("io_uring_setup-ENOSYS", u < 0 && errno == ENOSYS, "returned %ld errno %s", u, fc_err(errno));
 		if (u >= 0)
 			close((int)u);
+	}
+
+	/* eventfd_write()/eventfd_read(): the C library's internal write and
+	 * read of 8 bytes. */
+	{
+		eventfd_t v, back = 0;
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		int w, rr = -1;
+
+		memcpy(&v, "evfd-8b\n", sizeof v);
+		w = eventfd_write(fd, v);
+		if (w == 0 && poll(&pf, 1, 10000) == 1)
+			rr = eventfd_read(fd, &back);
+		step("eventfd_write-eventfd_read", w == 0 && rr == 0 && back == v,
+		     "write %d, read %d (%s), echo \"%.8s\"", w, rr, fc_err(errno), (char *)&back);
 	}
 
 	/* backtrace_symbols_fd() writes with the C library's internal writev:
