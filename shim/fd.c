@@ -68,23 +68,57 @@ static void *fd_table(void **cell, size_t size, bool make)
 	return p;
 }
 
+/* fd's entry in the table *cell (entries of size bytes; the table made
+ * at its first use when make), or NULL: fd beyond the table, or no table
+ * (not made yet, or no memory). */
+static void *fd_word(void **cell, size_t size, int fd, bool make)
+{
+	char *m;
+
+	if (fd < 0 || (size_t)fd >= conntab_size || !(m = fd_table(cell, size, make)))
+		return NULL;
+	return m + (size_t)fd * size;
+}
+
 /* A table of one flag per number (*cell): set or cleared (the table is
  * made for a set only), and read. */
 static void flag_set(void **cell, int fd, bool on)
 {
-	unsigned char *m;
+	unsigned char *w = fd_word(cell, sizeof *w, fd, on);
 
-	if (fd < 0 || (size_t)fd >= conntab_size)
-		return;
-	if ((m = fd_table(cell, sizeof *m, on)))
-		__atomic_store_n(&m[fd], on, __ATOMIC_RELEASE);
+	if (w)
+		__atomic_store_n(w, on, __ATOMIC_RELEASE);
 }
 
 static bool flag_get(void **cell, int fd)
 {
-	unsigned char *m = __atomic_load_n(cell, __ATOMIC_ACQUIRE);
+	unsigned char *w = fd_word(cell, sizeof *w, fd, false);
 
-	return m && fd >= 0 && (size_t)fd < conntab_size && __atomic_load_n(&m[fd], __ATOMIC_ACQUIRE);
+	return w && __atomic_load_n(w, __ATOMIC_ACQUIRE);
+}
+
+/* A table of one socket inode per number (*cell; 0: none): what a
+ * number named when it was noted, so that a number handed out again, or
+ * a socket put there by a raw system call (dup2 or dup3 in inline
+ * assembly, which no wrapper sees), never passes for it.  One fstat per
+ * question. */
+static void ino_note(void **cell, int fd, unsigned long ino)
+{
+	/* (no memory: not known then, asked as before) */
+	unsigned long *w = fd_word(cell, sizeof *w, fd, ino != 0);
+
+	if (w)
+		__atomic_store_n(w, ino, __ATOMIC_RELEASE);
+}
+
+static bool ino_same(void **cell, int fd)
+{
+	unsigned long *w = fd_word(cell, sizeof *w, fd, false), ino;
+	struct stat st;
+
+	if (!w || !(ino = __atomic_load_n(w, __ATOMIC_ACQUIRE)))
+		return false;
+	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == ino;
 }
 
 /* (no memory: fdopen_ready refuses then, shim_fd_has_file) */
@@ -101,14 +135,18 @@ bool shim_fd_has_file(int fd)
 /* ---- TCP sockets socket() made ------------------------------------------
  * listen() refuses a socket that is not TCP where a tls or deny accept
  * rule names its port (shim_listen_check): the kernel is asked about
- * every socket but one socket() of this process made TCP, noted here
- * (no memory: asked, as one of unknown origin).  Cleared when the number
- * is handed out again, replaced or closed (shim_fd_kind_forget). */
-static void *tcp_made;                  /* unsigned char[conntab_size] */
+ * every socket but one socket() of this process made TCP, noted here by
+ * its inode (no memory: asked, as one of unknown origin).  Cleared when
+ * the number is handed out again, replaced or closed
+ * (shim_fd_kind_forget); compared at listen() (one fstat), so that an
+ * SCTP one-to-many socket a raw dup2 or dup3 put at the number is asked,
+ * and refused, not taken for the TCP socket (helper-141: it listened in
+ * clear on the TLS port). */
+static void *tcp_ino;                   /* unsigned long[conntab_size] */
 
 bool shim_sock_made_tcp(int fd)
 {
-	return flag_get(&tcp_made, fd);
+	return ino_same(&tcp_ino, fd);
 }
 
 /* ---- sockets whose whole history this process saw ----------------------
@@ -124,7 +162,10 @@ bool shim_sock_made_tcp(int fd)
  * (shim_fd_kind_forget): a dup, a received or inherited socket is asked.
  * Beyond the library, as for its other tables: a raw system call in
  * inline assembly, and another process that takes the socket with
- * pidfd_getfd (it needs ptrace rights over this one). */
+ * pidfd_getfd (it needs ptrace rights over this one).  Not checked by
+ * inode as tcp_ino is: that fstat would cost each close of a session
+ * the system call this table saves; and a session's socket replaced
+ * by a raw dup2 leaves the connection table's own word stale first. */
 static unsigned share_gen;
 static void *whole_seen;                /* unsigned[conntab_size] */
 
@@ -142,28 +183,26 @@ void shim_sock_shared(void)
  * leaves a word that no longer matches. */
 static void whole_note(int fd, unsigned gen)
 {
-	unsigned *m;
+	unsigned *w;
 
 	/* (not while a child may share our memory but not our descriptor
 	 * table: shim_sock_dgram_learned) */
-	if (fd >= 0 && (size_t)fd < conntab_size && !self_memory_shared() &&
-	    (m = fd_table(&whole_seen, sizeof *m, true)))
-		__atomic_store_n(&m[fd], gen + 1, __ATOMIC_RELEASE);
+	if (!self_memory_shared() && (w = fd_word(&whole_seen, sizeof *w, fd, true)))
+		__atomic_store_n(w, gen + 1, __ATOMIC_RELEASE);
 }
 
 bool shim_sock_whole(int fd)
 {
-	unsigned *m = __atomic_load_n(&whole_seen, __ATOMIC_ACQUIRE);
+	unsigned *w = fd_word(&whole_seen, sizeof *w, fd, false);
 
-	return m && fd >= 0 && (size_t)fd < conntab_size && !self_memory_shared() &&
-	       __atomic_load_n(&m[fd], __ATOMIC_ACQUIRE) == shim_sock_share_gen() + 1;
+	return w && !self_memory_shared() && __atomic_load_n(w, __ATOMIC_ACQUIRE) == shim_sock_share_gen() + 1;
 }
 
 void shim_sock_whole_accepted(int lfd, int fd, unsigned gen)
 {
-	unsigned *m = __atomic_load_n(&whole_seen, __ATOMIC_ACQUIRE);
+	unsigned *w = fd_word(&whole_seen, sizeof *w, lfd, false);
 
-	if (m && lfd >= 0 && (size_t)lfd < conntab_size && __atomic_load_n(&m[lfd], __ATOMIC_ACQUIRE) == gen + 1)
+	if (w && __atomic_load_n(w, __ATOMIC_ACQUIRE) == gen + 1)
 		whole_note(fd, gen);
 }
 
@@ -178,25 +217,9 @@ void shim_sock_whole_accepted(int lfd, int fd, unsigned gen)
  * again, or a socket put there by a raw dup2, never passes for it. */
 static void *dgram_ino;                 /* unsigned long[conntab_size] */
 
-static void dgram_note(int fd, unsigned long ino)
-{
-	unsigned long *m;
-
-	if (fd < 0 || (size_t)fd >= conntab_size)
-		return;
-	/* (no memory: not known then, refused as before) */
-	if ((m = fd_table(&dgram_ino, sizeof *m, ino != 0)))
-		__atomic_store_n(&m[fd], ino, __ATOMIC_RELEASE);
-}
-
 bool shim_sock_made_not_tcp(int fd)
 {
-	unsigned long *m = __atomic_load_n(&dgram_ino, __ATOMIC_ACQUIRE), ino;
-	struct stat st;
-
-	if (!m || fd < 0 || (size_t)fd >= conntab_size || !(ino = __atomic_load_n(&m[fd], __ATOMIC_ACQUIRE)))
-		return false;
-	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == ino;
+	return ino_same(&dgram_ino, fd);
 }
 
 /* ---- datagram sockets, told once per number ------------------------------
@@ -217,50 +240,52 @@ bool shim_sock_made_not_tcp(int fd)
  * while a child made with CLONE_VM may run (its descriptor table may be
  * its own: self_memory_shared).  A raw system call
  * (inline assembly) that replaces the socket is beyond the library, as it
- * is for the connection table's own words. */
+ * is for the connection table's own words: checking the inode here
+ * (fstat, or SO_COOKIE) would cost each datagram the one system call
+ * the table saves. */
 static void *dgram_told;                /* unsigned[conntab_size] */
 
 /* The table is made at the first question (a change of a number before
  * that needs no count: the kernel is asked after it). */
 bool shim_sock_dgram_known(int fd, unsigned *gen)
 {
-	unsigned *m;
+	unsigned *w = fd_word(&dgram_told, sizeof *w, fd, true);
 
 	*gen = 1;       /* odd: nothing to record (no memory, or beyond the table) */
-	if (fd < 0 || (size_t)fd >= conntab_size || !(m = fd_table(&dgram_told, sizeof *m, true)))
+	if (!w)
 		return false;
-	*gen = __atomic_load_n(&m[fd], __ATOMIC_ACQUIRE);
+	*gen = __atomic_load_n(w, __ATOMIC_ACQUIRE);
 	return *gen & 1;
 }
 
 void shim_sock_dgram_learned(int fd, unsigned gen)
 {
-	unsigned *m = __atomic_load_n(&dgram_told, __ATOMIC_ACQUIRE);
+	unsigned *w = fd_word(&dgram_told, sizeof *w, fd, false);
 
 	/* A child that shares our memory but not our descriptor table
 	 * (clone(CLONE_VM) without CLONE_FILES) may run: what one table says
 	 * of the number is not known of the other's, and a "datagram" learnt
 	 * in one would let the other's SCTP socket at that number send in
 	 * clear.  Asked each time then, as before. */
-	if (!m || fd < 0 || (size_t)fd >= conntab_size || (gen & 1) || self_memory_shared())
+	if (!w || (gen & 1) || self_memory_shared())
 		return;
-	(void)__atomic_compare_exchange_n(&m[fd], &gen, gen | 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+	(void)__atomic_compare_exchange_n(w, &gen, gen | 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
 /* What the tables above remember of the socket a number named: gone
  * when the number names another file (or none). */
 void shim_fd_kind_forget(int fd)
 {
-	unsigned *m = __atomic_load_n(&dgram_told, __ATOMIC_ACQUIRE), v;
-	unsigned *w = __atomic_load_n(&whole_seen, __ATOMIC_ACQUIRE);
+	unsigned *d = fd_word(&dgram_told, sizeof *d, fd, false), v;
+	unsigned *w = fd_word(&whole_seen, sizeof *w, fd, false);
 
-	flag_set(&tcp_made, fd, false);
-	if (w && fd >= 0 && (size_t)fd < conntab_size)
-		__atomic_store_n(&w[fd], 0, __ATOMIC_RELEASE);
-	if (!m || fd < 0 || (size_t)fd >= conntab_size)
+	ino_note(&tcp_ino, fd, 0);
+	if (w)
+		__atomic_store_n(w, 0, __ATOMIC_RELEASE);
+	if (!d)
 		return;
-	v = __atomic_load_n(&m[fd], __ATOMIC_ACQUIRE);
-	while (!__atomic_compare_exchange_n(&m[fd], &v, (v | 1) + 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+	v = __atomic_load_n(d, __ATOMIC_ACQUIRE);
+	while (!__atomic_compare_exchange_n(d, &v, (v | 1) + 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		;
 }
 
@@ -270,7 +295,7 @@ static int fresh(int fd)
 		shim_epoll_fds_closed(fd, fd);
 		conntab_set(fd, CT_PLAIN);
 		stdio_mark(fd, false);
-		dgram_note(fd, 0);
+		ino_note(&dgram_ino, fd, 0);
 		shim_fd_kind_forget(fd);
 	}
 	return fd;
@@ -350,14 +375,16 @@ SHIM_EXPORT int socket(int domain, int type, int proto)
 		fresh(fd);
 		if ((domain == AF_INET || domain == AF_INET6) && (type & 0xf) != SOCK_STREAM &&
 		    (type & 0xf) != SOCK_SEQPACKET && (type & 0xf) != SOCK_DCCP && fstat(fd, &st) == 0)
-			dgram_note(fd, (unsigned long)st.st_ino);
+			ino_note(&dgram_ino, fd, (unsigned long)st.st_ino);
 		/* TCP, MPTCP (262), SMC (256; or any AF_SMC stream) */
 		/* (not while a child may share our memory but not our
 		 * descriptor table: shim_sock_dgram_learned) */
 		if ((domain == AF_INET || domain == AF_INET6 || domain == 43 /* AF_SMC */) &&
 		    (type & 0xf) == SOCK_STREAM && !self_memory_shared() &&
 		    (!proto || proto == IPPROTO_TCP || proto == 262 || proto == 256 || domain == 43)) {
-			flag_set(&tcp_made, fd, true);
+			/* (one fstat per TCP socket made: shim_sock_made_tcp) */
+			if (fstat(fd, &st) == 0)
+				ino_note(&tcp_ino, fd, (unsigned long)st.st_ino);
 			whole_note(fd, gen);
 		}
 		errno = keep;
@@ -530,7 +557,7 @@ static int share(int oldfd, int newfd, uintptr_t v, void *ep)
 	struct tls_conn *c;
 	int r, e = errno;
 
-	/* newfd names oldfd's socket now, not the one it named (tcp_made
+	/* newfd names oldfd's socket now, not the one it named (tcp_ino
 	 * said TCP of a socket dup2 replaced: listen() let an SCTP socket
 	 * put there by dup2 listen on a port a tls rule names). */
 	if (newfd >= 0 && oldfd != newfd) {

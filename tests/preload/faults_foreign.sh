@@ -244,6 +244,13 @@ for how in dup2 scm; do
 	listen_case "listen_${how}_sctp_onto_tcp_number_refused" TLS protocol=132,type=5,socket 'refused 95' 132 \
 		env LD_PRELOAD="$SHIM_PRELOAD $INJ" $FP "$how-listen" 127.0.0.1 "$P"
 done
+# The same by a dup3 no wrapper sees (inline assembly): the number is
+# remembered with the inode of the TCP socket socket() made, and
+# listen() finds another there.  (The old library took it for the TCP
+# socket: "listening".)
+P=$(free_port)
+listen_case listen_rawdup3_sctp_onto_tcp_number_refused TLS protocol=132,type=5,socket 'refused 95' 132 \
+	env LD_PRELOAD="$SHIM_PRELOAD $INJ" "$PROGS/rawdup_listen" 127.0.0.1 "$P"
 # The same child of clone(CLONE_VM) without CLONE_FILES closes, in its
 # own table, the number of its parent's socket(AF_INET, SOCK_SEQPACKET,
 # 132) and makes a TCP socket there: the parent's listen() on its own
