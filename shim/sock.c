@@ -380,6 +380,23 @@ void shim_lowat_learn(int fd)
 	errno = keep;
 }
 
+/* SO_LINGER {1, 0} on a number whose session went to a pump: the option
+ * is on the program's end of the pump's channel, which the pump does not
+ * see (a reset from there reads as a close with data unread), so the
+ * session will end with close_notify, not the reset asked for (pump.c
+ * sees the option only on the TCP socket, set before the hand-over).
+ * Said, not hidden. */
+static void pumped_linger(int fd, const void *val, socklen_t len)
+{
+	struct linger l;
+
+	if (val && len >= sizeof l && conntab_load(fd) == CT_PUMPED &&
+	    (memcpy(&l, val, sizeof l), l.l_onoff && !l.l_linger))
+		log_warn("fd %d: SO_LINGER 0 set after its TLS session went to a pump process, which"
+			 " does not see it: the session will end with close_notify, not a reset (set it"
+			 " before the fork or exec)", fd);
+}
+
 SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_t len)
 {
 	struct tls_conn *c;
@@ -418,6 +435,8 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
 	if (level == SOL_SOCKET && opt == SO_LINGER)
 		__atomic_store_n(&shim_linger_set, true, __ATOMIC_RELAXED);
 	r = REAL(setsockopt)(fd, level, opt, val, len);
+	if (r == 0 && level == SOL_SOCKET && opt == SO_LINGER)
+		pumped_linger(fd, val, len);
 	if (r == 0 && level == IPPROTO_TCP && opt == TCP_INQ)
 		__atomic_store_n(&shim_inq_set, true, __ATOMIC_RELAXED);
 	if (r == 0 && level == SOL_SOCKET && (c = conntab_get(fd))) {

@@ -34,6 +34,10 @@
 #     it abortively too (it sent close_notify until 2026-12-06);
 #   * ordinary_close_pumped_close_notify: -F without the option: the pump
 #     still ends with close_notify;
+#   * abortive_after_handover_warns: -G, the option set after the fork
+#     on the program's end of the pump's channel, which the pump cannot
+#     see: the documented limit (the client reads close_notify), and a
+#     warn line in the log says so;
 #   * ordinary_close_still_close_notify: echo_server -c without -R: the
 #     client reads a clean end (close_notify), so the difference is the
 #     option.
@@ -81,6 +85,15 @@ tls_case ordinary_close_still_close_notify clean -c
 tls_case abortive_close_pumped error -c -R -F
 tls_case abortive_close_pumped_listener error -c -L -F
 tls_case ordinary_close_pumped_close_notify clean -c -F
+tls_case abortive_after_handover_warns-session clean -c -G >"$T/ah.session" 2>&1
+if ! grep -q '^PASS' "$T/ah.session"; then
+	fail abortive_after_handover_warns "the session$(show "$T/ah.session")"
+elif grep -q 'warn: fd [0-9]*: SO_LINGER 0 set after its TLS session went to a pump process, which does not see it' \
+	"$T/abortive_after_handover_warns-session.log"; then
+	pass abortive_after_handover_warns
+else
+	fail abortive_after_handover_warns "no warn line$(show "$T/abortive_after_handover_warns-session.log")"
+fi
 
 # trace_case NAME WANT(none|some) ECHO-SERVER-FLAGS...: as tls_case, then
 # counts the server's getsockopt SO_LINGER calls.

@@ -31,6 +31,8 @@
  *   -F  with -R or -L: fork() before each close (a child that exits at
  *       once, waited for): under tlsshim the live session goes to a pump
  *       process, and this process closes its end of the pump's channel
+ *   -G  as -R -F, but SO_LINGER {1, 0} is set after the fork, on what is
+ *       by then the program's end of the pump's channel
  * Standard output: "listening on ADDR port N" once bound (PORT 0: any port),
  * then "accepted" for each connection accept() returned, "closed" when a
  * connection ended with EOF.  Everything is flushed at once.
@@ -151,7 +153,7 @@ static int accept_from_child(int lfd)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: echo_server [-6] [-1] [-a] [-c] [-R|-L|-S|-E] [-F] [-m|-v|-M|-f] PORT\n"
+	fprintf(stderr, "usage: echo_server [-6] [-1] [-a] [-c] [-R|-L|-S|-E] [-F|-G] [-m|-v|-M|-f] PORT\n"
 			"       echo_server [-c] -I FD\n"
 			"       echo_server [-1] [-m|-v|-M] -U PATH\n"
 			"       echo_server -d [-6] PORT\n");
@@ -168,7 +170,7 @@ int main(int argc, char **argv)
 	char addrtxt[INET6_ADDRSTRLEN + 1] = "";
 	unsigned port = 0;
 
-	while ((opt = getopt(argc, argv, "61acfmvMRLSEFI:U:d")) != -1) {
+	while ((opt = getopt(argc, argv, "61acfmvMRLSEFGI:U:d")) != -1) {
 		switch (opt) {
 		case '6': v6 = 1; break;
 		case '1': once = 1; break;
@@ -183,6 +185,7 @@ int main(int argc, char **argv)
 		case 'S': abortive = 'S'; once = 1; break;
 		case 'E': abortive = 'E'; once = 1; break;
 		case 'F': fork_first = 1; break;
+		case 'G': fork_first = 'G'; abortive = 'G'; break;
 		case 'I': inherited = atoi(optarg); abortive = 'I'; break;
 		case 'U': unix_path = optarg; break;
 		case 'd': udp = 1; break;
@@ -302,6 +305,8 @@ serve_loop:
 				return 1;
 			}
 		}
+		if (fork_first == 'G')
+			set_abortive(c);
 		close(c);
 		if (once)
 			return r == 0 ? 0 : 1;
