@@ -11,7 +11,8 @@
  * in clear.  So each call looks at the name servers of the state it
  * will use (as res_send picks them: get_nsaddr) before it runs; UDP
  * alone is not TCP and no rule covers it.  getaddrinfo() and the
- * gethostbyname family use the same resolver from inside the C library:
+ * gethostbyname family use the same resolver from inside the C library,
+ * as do getnameinfo, the gethostbyaddr family and rcmd's own look-up:
  * see man/libtlsshim.7, "The C library's own resolver". */
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
@@ -83,22 +84,54 @@ static res_state thread_state(void)
 	return st;
 }
 
-/* getaddrinfo() and the gethostbyname family ask the thread's _res from
- * inside the C library.  Its name servers from /etc/resolv.conf that a
- * tls rule names were warned of at start (and a look-up may come from
+/* getaddrinfo(), getnameinfo() and the gethostbyname and gethostbyaddr
+ * families ask the thread's _res from inside the C library (nss_dns), as
+ * does rcmd()'s own look-up.  Its name servers from /etc/resolv.conf that
+ * a tls rule names were warned of at start (and a look-up may come from
  * /etc/hosts without any query): left alone.  Any other, one the program
- * set itself, is checked as for res_query.  An address literal asks no
- * one; nor does a _res not loaded yet (the look-up loads the file). */
+ * set itself, is checked as for res_query.  A _res not loaded yet asks
+ * no one the program set (the look-up loads the file). */
+bool shim_resolver_refused(const char *call)
+{
+	res_state st = &_res;
+
+	return (st->options & RES_INIT) && tcp_refused(st, 0, call, true);
+}
+
+/* The same for a look-up of node: an address literal asks no one. */
 bool shim_lookup_refused(const char *node, const char *call)
 {
 	struct in6_addr a6;
 	struct in_addr a4;
-	res_state st;
 
 	if (!node || inet_aton(node, &a4) || inet_pton(AF_INET6, node, &a6) == 1)
 		return false;
-	st = &_res;
-	return (st->options & RES_INIT) && tcp_refused(st, 0, call, true);
+	return shim_resolver_refused(call);
+}
+
+/* The look-ups of an address (a PTR query).  getnameinfo() asks only for
+ * a host name not NI_NUMERICHOST of an IPv4 or IPv6 address (the service
+ * comes from files); refused: EAI_SYSTEM, errno ECONNREFUSED, as
+ * getaddrinfo().  The gethostbyaddr family: as gethostbyname's. */
+SHIM_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, socklen_t hostlen,
+			    char *serv, socklen_t servlen, int flags)
+{
+	if (sa && host && hostlen && !(flags & NI_NUMERICHOST) &&
+	    (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) && shim_resolver_refused("getnameinfo"))
+		return EAI_SYSTEM;
+	return REAL(getnameinfo)(sa, salen, host, hostlen, serv, servlen, flags);
+}
+
+SHIM_EXPORT struct hostent *gethostbyaddr(const void *addr, socklen_t len, int type)
+{
+	return shim_resolver_refused("gethostbyaddr") ? NULL : REAL(gethostbyaddr)(addr, len, type);
+}
+
+SHIM_EXPORT int gethostbyaddr_r(const void *addr, socklen_t len, int type, struct hostent *ret, char *buf,
+				size_t buflen, struct hostent **result, int *err)
+{
+	return shim_resolver_refused("gethostbyaddr_r") ? shim_hostent_r_refused(result, err) :
+	       REAL(gethostbyaddr_r)(addr, len, type, ret, buf, buflen, result, err);
 }
 
 /* Each function and the __res_ name glibc also exports for it (the

@@ -131,6 +131,10 @@ struct real_fns {
 	int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t, struct hostent **, int *);
 	int (*gethostbyname2_r)(const char *, int, struct hostent *, char *, size_t, struct hostent **,
 				int *);
+	int (*getnameinfo)(const struct sockaddr *, socklen_t, char *, socklen_t, char *, socklen_t, int);
+	struct hostent *(*gethostbyaddr)(const void *, socklen_t, int);
+	int (*gethostbyaddr_r)(const void *, socklen_t, int, struct hostent *, char *, size_t, struct hostent **,
+			       int *);
 	int (*res_nquery)(struct __res_state *, const char *, int, int, unsigned char *, int);
 	int (*res_nsearch)(struct __res_state *, const char *, int, int, unsigned char *, int);
 	int (*res_nquerydomain)(struct __res_state *, const char *, const char *, int, int, unsigned char *, int);

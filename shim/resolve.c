@@ -384,9 +384,10 @@ SHIM_EXPORT int getaddrinfo(const char *node, const char *service, const struct 
 	return r;
 }
 
-/* A gethostbyname*_r() that shim_lookup_refused() refused (h_errno
- * NO_RECOVERY and errno ECONNREFUSED set there): no result. */
-static int hostent_r_refused(struct hostent **result, int *err)
+/* A gethostbyname*_r() or gethostbyaddr_r() that shim_lookup_refused()
+ * or shim_resolver_refused() refused (h_errno NO_RECOVERY and errno
+ * ECONNREFUSED set there): no result. */
+int shim_hostent_r_refused(struct hostent **result, int *err)
 {
 	if (result)
 		*result = NULL;
@@ -433,7 +434,7 @@ SHIM_EXPORT int gethostbyname_r(const char *name, struct hostent *ret, char *buf
 	int r;
 
 	if (shim_lookup_refused(name, "gethostbyname_r"))
-		return hostent_r_refused(result, err);
+		return shim_hostent_r_refused(result, err);
 	r = REAL(gethostbyname_r)(name, ret, buf, len, result, err);
 
 	if (r == 0 && result)
@@ -447,7 +448,7 @@ SHIM_EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *ret, 
 	int r;
 
 	if (shim_lookup_refused(name, "gethostbyname2_r"))
-		return hostent_r_refused(result, err);
+		return shim_hostent_r_refused(result, err);
 	r = REAL(gethostbyname2_r)(name, af, ret, buf, len, result, err);
 
 	if (r == 0 && result)

@@ -549,6 +549,13 @@ bool shim_name_server_warned(const struct sockaddr *sa);
  * names it: refused, logged, h_errno NO_RECOVERY and errno ECONNREFUSED
  * set (dnsres.c). */
 bool shim_lookup_refused(const char *node, const char *call);
+/* The same for any look-up that asks the thread's _res (getnameinfo,
+ * gethostbyaddr, rcmd's): no name to tell a literal by. */
+bool shim_resolver_refused(const char *call);
+/* The result of a refused gethostby*_r(): *result NULL, *err
+ * NO_RECOVERY, ECONNREFUSED returned (resolve.c). */
+struct hostent;
+int shim_hostent_r_refused(struct hostent **result, int *err);
 /* The name a client verifies when the rule names none: the resolved host
  * name, else the IP address itself (checked against IP SANs). */
 void shim_default_name(const struct sockaddr *sa, char *buf, size_t len);

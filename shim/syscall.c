@@ -554,13 +554,21 @@ LIO_ENTRY(lio_listio64, struct aiocb64)
 
 /* ---- rcmd/rexec --------------------------------------------------------- */
 
-/* Would a connect rule make this destination TLS (or deny it)? */
+/* Would a connect rule make this destination TLS (or deny it)?  Or
+ * would the call's own look-up of host (the C library's internal
+ * getaddrinfo, which no wrapper sees) ask a TLS-ruled name server over
+ * TCP (shim_lookup_refused, which logs it)?  A look-up of ours that
+ * fails otherwise is no refusal: the call's own fails the same way. */
 static bool remote_refused(const char *host, unsigned short port_be, sa_family_t af, const char *what)
 {
 	struct addrinfo hints = { .ai_family = af, .ai_socktype = SOCK_STREAM }, *res = NULL;
 	bool refused = false;
 
-	if (!shim_policy || !host || getaddrinfo(host, NULL, &hints, &res) != 0)
+	if (!shim_policy || !host)
+		return false;
+	if (shim_lookup_refused(host, what))
+		return true;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0)
 		return false;
 	for (struct addrinfo *ai = res; ai && !refused; ai = ai->ai_next) {
 		struct shim_verdict v;

@@ -6,7 +6,8 @@
 # port a tls rule names must not send its query there in clear: each of
 # res_query, res_search, res_querydomain, res_send, their res_n forms,
 # the __res_query that programs linked before glibc 2.34 call, and
-# getaddrinfo and gethostbyname (which use the same _res) is refused
+# getaddrinfo, gethostbyname, getnameinfo, gethostbyaddr, gethostbyaddr_r
+# and rcmd_af's own look-up (which use the same _res) is refused
 # (an error line naming the rule, the call fails), and the fake name
 # server on the TLS port records no query (the wire audit checks the
 # port too).  A name server on a port no rule names still answers.
@@ -29,7 +30,8 @@ if ! wait_for "$T/tls.out" '^listening' 10 || ! wait_for "$T/plain.out" '^listen
 	exit 0
 fi
 
-for mode in query search querydomain send nquery nsearch nquerydomain nsend compat_query gai ghbn; do
+for mode in query search querydomain send nquery nsearch nquerydomain nsend compat_query gai ghbn \
+	gni ghba ghba_r rcmd; do
 	name=${mode}_to_tls_port_refused
 	: >"$TLSSHIM_LOG_FILE"
 	shimmed "$PROGS/dns_tcp" "$mode" 127.0.0.1 "$P" >"$T/$name.out" 2>"$T/$name.err"
@@ -46,11 +48,14 @@ for mode in query search querydomain send nquery nsearch nquerydomain nsend comp
 	fi
 done
 
-for mode in query nquery send compat_query gai ghbn; do
+# The reverse look-ups (gni, ghba, ghba_r) ask for 192.0.2.1's PTR.
+for mode in query nquery send compat_query gai ghbn gni ghba ghba_r; do
 	name=${mode}_to_plain_port_answers
+	asked='secret-name\.test'
+	case $mode in gni | ghba*) asked='1\.2\.0\.192\.in-addr\.arpa' ;; esac
 	: >"$T/plain.rec"
 	shimmed "$PROGS/dns_tcp" "$mode" 127.0.0.1 "$Q" >"$T/$name.out" 2>"$T/$name.err"
-	if grep -q '^answer [1-9]' "$T/$name.out" && grep -q '^secret-name\.test$' "$T/plain.rec"; then
+	if grep -q '^answer [1-9]' "$T/$name.out" && grep -q "^$asked\$" "$T/plain.rec"; then
 		pass "$name"
 	else
 		fail "$name" "no answer from the plain name server: $(cat "$T/$name.out" "$T/$name.err")$(show "$TLSSHIM_LOG_FILE")"

@@ -5,8 +5,11 @@
  * (the thread's _res), nquery, nsearch, nquerydomain, nsend (a state of
  * its own from res_ninit), compat_query (the __res_query@GLIBC_2.2.5 that
  * programs linked before glibc 2.34 call), gai (getaddrinfo) and ghbn
- * (gethostbyname), which use the thread's _res too.  Prints "answer N" (bytes) or
- * "failed errno=E h_errno=H". */
+ * (gethostbyname), which use the thread's _res too, as do gni
+ * (getnameinfo of 192.0.2.1, NI_NAMEREQD), ghba and ghba_r
+ * (gethostbyaddr, gethostbyaddr_r of 192.0.2.1: a PTR query) and rcmd
+ * (rcmd_af's own look-up of NAME).  Prints "answer N" (bytes, addresses,
+ * or the name's length) or "failed errno=E h_errno=H". */
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <dlfcn.h>
@@ -94,6 +97,35 @@ int main(int argc, char **argv)
 		if (h)
 			for (n = 0; h->h_addr_list[n];)
 				n++;
+	} else if (!strcmp(mode, "gni")) {
+		struct sockaddr_in sa = { .sin_family = AF_INET };
+		char host[NI_MAXHOST];
+		int r;
+
+		inet_pton(AF_INET, "192.0.2.1", &sa.sin_addr);
+		r = getnameinfo((struct sockaddr *)&sa, sizeof sa, host, sizeof host, NULL, 0, NI_NAMEREQD);
+		if (r == 0)
+			n = (int)strlen(host);
+		else if (r != EAI_SYSTEM)
+			return printf("failed gni=%d\n", r) < 0;
+	} else if (!strcmp(mode, "ghba") || !strcmp(mode, "ghba_r")) {
+		struct hostent hb, *h = NULL;
+		struct in_addr a;
+		char buf[1024];
+		int err = 0;
+
+		inet_pton(AF_INET, "192.0.2.1", &a);
+		if (!strcmp(mode, "ghba"))
+			h = gethostbyaddr(&a, sizeof a, AF_INET);
+		else if (gethostbyaddr_r(&a, sizeof a, AF_INET, &hb, buf, sizeof buf, &h, &err) == 0 && !h)
+			h_errno = err;
+		if (h)
+			n = (int)strlen(h->h_name);
+	} else if (!strcmp(mode, "rcmd")) {
+		char *host = (char *)name;
+		int fd = rcmd_af(&host, htons(514), "root", "root", "true", NULL, AF_INET);
+
+		n = fd >= 0 ? 1 : -1;
 	} else {
 		return 2;
 	}

@@ -1,7 +1,7 @@
 """dns_tcp_server.py PORT RECORD — a DNS server over TCP on 127.0.0.1:PORT
 (tests/preload/dns_tcp.sh).  Prints "listening"; for each query it appends
 the query's name to RECORD (what reached it in clear) and answers with one
-A record, 127.0.0.9.  Ends after 30 s (times TLSSHIM_TIME_SCALE)."""
+A record, 127.0.0.9 (a PTR query: the name secret-name.test).  Ends after 30 s (times TLSSHIM_TIME_SCALE)."""
 S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import socket, struct, sys, time
 
@@ -43,7 +43,11 @@ while time.time() < end:
         with open(sys.argv[2], "a") as f:
             f.write(".".join(labels) + "\n")
         r = q[:2] + struct.pack("!HHHHH", 0x8180, 1, 1, 0, 0) + q[12:qend]
-        r += struct.pack("!HHHIH", 0xC00C, 1, 1, 60, 4) + socket.inet_aton("127.0.0.9")
+        if q[at + 1:at + 3] == b"\x00\x0c":   # PTR
+            d = b"".join(bytes([len(x)]) + x for x in (b"secret-name", b"test")) + b"\0"
+            r += struct.pack("!HHHIH", 0xC00C, 12, 1, 60, len(d)) + d
+        else:
+            r += struct.pack("!HHHIH", 0xC00C, 1, 1, 60, 4) + socket.inet_aton("127.0.0.9")
         c.sendall(struct.pack("!H", len(r)) + r)
         recv_n(c, 1)            # until the client closes
     except OSError:
