@@ -17,10 +17,15 @@
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <resolv.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "shim/shim.h"
@@ -40,73 +45,394 @@ static const struct sockaddr *name_server(const struct __res_state *st, int n, s
 	return (const struct sockaddr *)a4;
 }
 
-/* Would a query of qlen bytes (0: one the call builds, always under 512)
- * on st reach a tls or deny rule's destination over TCP?  Then it is
- * refused: an error line, h_errno NO_RECOVERY, errno ECONNREFUSED. */
-static bool tcp_refused(res_state st, size_t qlen, const char *call, bool lookup)
+/* ---- /etc/resolv.conf -------------------------------------------------------- */
+
+/* getaddrinfo() and the gethostbyname family ask the name servers of
+ * /etc/resolv.conf with the C library's internal calls, which no wrapper
+ * sees: over UDP, and over TCP (port 53) for an answer too long for UDP,
+ * or always with "options use-vc".  A connect rule that makes a name
+ * server's port 53 TLS is therefore not kept for those queries: said
+ * once at start, and again when the file changes.  Look-ups are refused
+ * only where every query goes over TCP ("options use-vc", RES_OPTIONS,
+ * RES_USEVC): otherwise the name may come from /etc/hosts and most
+ * answers come over UDP, which no connect rule covers
+ * (docs/design.md, "The C library's resolver").
+ *
+ * The resolver loads the file again, inside a look-up, when stat() tells
+ * it changed (size, inode, times) and the program did not change _res:
+ * so while a tls or deny rule may cover port 53 (rconf_watch), each check
+ * stats the file as the resolver would and reads it again on a change,
+ * and a thread whose _res may be older than the file checks the file's
+ * servers too. */
+#define RESOLV_CONF "/etc/resolv.conf"
+#define RESOLV_MAXNS 3            /* glibc asks the first three */
+#define RESOLV_MAXREAD 65536
+#define KNOWN_MAX 32
+
+/* What the resolver reads from the file, and the file's identity. */
+struct resolv_view {
+	struct sockaddr_storage ns[RESOLV_MAXNS];
+	socklen_t len[RESOLV_MAXNS];
+	int n;
+	bool usevc;               /* options use-vc, or RES_OPTIONS's */
+	bool exists;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+	unsigned gen;             /* 1: the file read at start; +1 a change */
+};
+
+/* rconf, known[]: under rconf_lock (docs/locking.md: a leaf but for the
+ * log's own-fd lock when a warning is logged).  known[]: every name
+ * server a tls rule names that some version of the file listed (past
+ * KNOWN_MAX one is not known: its look-ups are checked as the program's
+ * own).  rconf_watch: written at start only. */
+static pthread_mutex_t rconf_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct resolv_view rconf;
+static struct sockaddr_storage known[KNOWN_MAX];
+static int nknown;
+static bool rconf_watch;
+/* The file's generation this thread's checks last saw go through. */
+static __thread unsigned rconf_seen __attribute__((tls_model("initial-exec")));
+
+static bool same_server(const struct sockaddr_storage *w, const struct sockaddr *sa)
 {
-	const char *why = (st->options & RES_USEVC) ? "RES_USEVC" :
-			  qlen > PACKETSZ ? "a query longer than 512 bytes" :
-			  !(st->options & RES_IGNTC) ? "when a UDP answer comes back truncated" : NULL;
-
-	shim_ensure_init();
-	if (!why || !shim_policy || !shim_policy->has[POLICY_CONNECT])
+	if (w->ss_family != sa->sa_family)
 		return false;
-	for (int n = 0; n < st->nscount && n < MAXNS; n++) {
-		struct shim_verdict v;
-		socklen_t len;
-		const struct sockaddr *sa = name_server(st, n, &len);
+	return sa->sa_family == AF_INET ?
+	       !memcmp(&((const struct sockaddr_in *)w)->sin_addr, &((const struct sockaddr_in *)sa)->sin_addr, 4) &&
+	       ((const struct sockaddr_in *)w)->sin_port == ((const struct sockaddr_in *)sa)->sin_port :
+	       !memcmp(&((const struct sockaddr_in6 *)w)->sin6_addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16) &&
+	       ((const struct sockaddr_in6 *)w)->sin6_port == ((const struct sockaddr_in6 *)sa)->sin6_port;
+}
 
-		if ((sa->sa_family != AF_INET && sa->sa_family != AF_INET6) ||
-		    (lookup && shim_name_server_warned(sa)) ||
-		    !shim_resolve_connect(-1, sa, len, &v, NULL) || v.rule->action == POLICY_PLAIN)
-			continue;
-		log_error("%s rule \"%s\": %s() would ask this name server over TCP (%s) with the C"
-			  " library's own calls, which the library does not see: the query would go in"
-			  " clear where the policy says %s; refused", v.desc, v.rule->name, call, why,
-			  v.rule->action == POLICY_DENY ? "deny" : "TLS");
-		st->res_h_errno = NO_RECOVERY;
-		h_errno = NO_RECOVERY;
-		errno = ECONNREFUSED;
+/* A TLS-ruled name server of the file (this version or an older). */
+static bool known_server(const struct sockaddr *sa)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&rconf_lock);
+	for (int i = 0; i < nknown && !found; i++)
+		found = same_server(&known[i], sa);
+	pthread_mutex_unlock(&rconf_lock);
+	return found;
+}
+
+/* One name server: ss holds its address, port 53.  Under rconf_lock. */
+static void warn_tls_name_server(const struct policy *p, const struct sockaddr_storage *ss, socklen_t len,
+				 bool usevc)
+{
+	char addr[INET6_ADDRSTRLEN];
+	const struct policy_rule *r = policy_match(p, POLICY_CONNECT, (const struct sockaddr *)ss, len, NULL);
+	bool dup = false;
+
+	if (!r || r->action != POLICY_TLS)
+		return;
+	for (int i = 0; i < nknown && !dup; i++)
+		dup = same_server(&known[i], (const struct sockaddr *)ss);
+	if (!dup && nknown < KNOWN_MAX)
+		known[nknown++] = *ss;
+	if (ss->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, addr, sizeof addr);
+	else
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, addr, sizeof addr);
+	log_warn("name server %s port 53 (%s) matches rule \"%s\", action tls: the C library's"
+		 " resolver queries it with its own internal calls, which the library does not"
+		 " see (UDP, and TCP for long answers or with \"options use-vc\"): those queries"
+		 " go in clear; give it a rule with action \"plain\" before this one%s",
+		 addr, RESOLV_CONF, r->name,
+		 usevc ? " (with use-vc every query goes over TCP: look-ups that would ask it are refused)" : "");
+}
+
+/* A "nameserver" line's address as glibc's resolver reads it
+ * (res_init.c): up to a blank, an IPv4 address in any form inet_aton
+ * takes (127.1 too), else an IPv6 one without its %scope.  false: the
+ * resolver skips the line (it does not count among the three). */
+static bool name_server_addr(char *cp, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof *ss);
+	cp += strspn(cp, " \t");
+	cp[strcspn(cp, " \t\n")] = '\0';
+	if (*cp && !cp[strcspn(cp, "\r\v\f")] && inet_aton(cp, &a4->sin_addr)) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons(53);
+		*len = sizeof *a4;
+		return true;
+	}
+	cp[strcspn(cp, "%")] = '\0';
+	if (*cp && inet_pton(AF_INET6, cp, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons(53);
+		*len = sizeof *a6;
 		return true;
 	}
 	return false;
 }
 
+/* An "options" line (or RES_OPTIONS) as res_setoptions reads it: blank-
+ * separated words, each option matched by its prefix. */
+static bool options_usevc(const char *cp)
+{
+	while (cp && *cp) {
+		cp += strspn(cp, " \t");
+		if (!strncmp(cp, "use-vc", 6))
+			return true;
+		cp += strcspn(cp, " \t");
+	}
+	return false;
+}
+
+/* Under rconf_lock (or at start): v from the file now.  The name servers
+ * glibc's resolver asks: the first three valid "nameserver" lines (the
+ * keyword at the start of the line, then a blank; ';' and '#' start
+ * comments), 127.0.0.1 when there is none or the file cannot be opened
+ * for a reason the resolver ignores (res_init.c).  The file is opened
+ * without blocking (a FIFO without a writer held fopen() for ever, before
+ * main) and at most RESOLV_MAXREAD bytes of it are read, what is there
+ * now (/dev/zero grew getline's line until memory ran out).  A real
+ * resolv.conf is a few hundred bytes.  Each TLS-ruled server warned of. */
+static void view_load(const struct policy *p, struct resolv_view *v)
+{
+	int fd = open(RESOLV_CONF, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	struct stat sb;
+	char *buf = NULL;
+	size_t got = 0;
+	unsigned gen = v->gen + 1;
+
+	memset(v, 0, sizeof *v);
+	v->gen = gen;
+	v->usevc = options_usevc(getenv("RES_OPTIONS"));
+	if (fd >= 0 && fstat(fd, &sb) == 0) {
+		v->exists = true;
+		v->dev = sb.st_dev;
+		v->ino = sb.st_ino;
+		v->size = sb.st_size;
+		v->mtime = sb.st_mtim;
+		v->ctime = sb.st_ctim;
+	}
+	if (fd < 0 && errno != ENOENT && errno != EACCES && errno != EISDIR && errno != ELOOP &&
+	    errno != ENOTDIR && errno != EPERM)
+		return;                 /* the resolver fails as well */
+	if (fd >= 0 && (buf = malloc(RESOLV_MAXREAD + 1))) {
+		while (got < RESOLV_MAXREAD) {
+			ssize_t r = read(fd, buf + got, RESOLV_MAXREAD - got);
+
+			if (r > 0)
+				got += (size_t)r;
+			else if (r == 0 || errno != EINTR)
+				break;  /* the end, or nothing more now (EAGAIN) */
+		}
+		buf[got] = '\0';
+	}
+	if (fd >= 0)
+		close(fd);
+	/* Line by line; a NUL ends what the resolver reads of a line, as
+	 * here the string functions stop there. */
+	for (char *line = buf, *end = buf + got; line && line < end;) {
+		char *nl = memchr(line, '\n', (size_t)(end - line)), *next = nl ? nl + 1 : NULL;
+
+		if (nl)
+			*nl = '\0';
+		if (!strncmp(line, "nameserver", 10) && (line[10] == ' ' || line[10] == '\t') &&
+		    v->n < RESOLV_MAXNS && name_server_addr(line + 10, &v->ns[v->n], &v->len[v->n]))
+			v->n++;
+		else if (!strncmp(line, "options", 7) && (line[7] == ' ' || line[7] == '\t') &&
+			 options_usevc(line + 7))
+			v->usevc = true;
+		line = next;
+	}
+	free(buf);
+	if (!v->n) {
+		char def[] = "127.0.0.1";     /* the resolver's default */
+
+		if (name_server_addr(def, &v->ns[0], &v->len[0]))
+			v->n = 1;
+	}
+	for (int i = 0; i < v->n; i++)
+		warn_tls_name_server(p, &v->ns[i], v->len[i], v->usevc);
+}
+
+/* At start (init.c, a policy with tls and connect rules): the file read
+ * and its TLS-ruled name servers warned of; the file watched from now on
+ * when a tls or deny connect rule may cover port 53. */
+void shim_resolver_setup(const struct policy *p)
+{
+	for (size_t i = 0; i < p->nrules && !rconf_watch; i++) {
+		const struct policy_rule *r = &p->rules[i];
+
+		if (r->direction != POLICY_CONNECT || r->action == POLICY_PLAIN)
+			continue;
+		rconf_watch = !r->nports;
+		for (size_t k = 0; k < r->nports; k++)
+			rconf_watch |= r->ports[k] == 53;
+	}
+	view_load(p, &rconf);
+}
+
+/* *out: the file as the resolver would load it now (read again when
+ * stat() tells a change, as glibc's file_change_detection would). */
+static void view_now(struct resolv_view *out)
+{
+	struct stat sb;
+	bool exists = stat(RESOLV_CONF, &sb) == 0;
+
+	pthread_mutex_lock(&rconf_lock);
+	if (exists != rconf.exists ||
+	    (exists && (sb.st_dev != rconf.dev || sb.st_ino != rconf.ino || sb.st_size != rconf.size ||
+			sb.st_mtim.tv_sec != rconf.mtime.tv_sec || sb.st_mtim.tv_nsec != rconf.mtime.tv_nsec ||
+			sb.st_ctim.tv_sec != rconf.ctime.tv_sec || sb.st_ctim.tv_nsec != rconf.ctime.tv_nsec)))
+		view_load(shim_policy, &rconf);
+	*out = rconf;
+	pthread_mutex_unlock(&rconf_lock);
+}
+
+void shim_resolver_fork_lock(void)
+{
+	pthread_mutex_lock(&rconf_lock);
+}
+
+void shim_resolver_fork_unlock(void)
+{
+	pthread_mutex_unlock(&rconf_lock);
+}
+
+/* ---- the checks ---------------------------------------------------------------- */
+
+/* Why a query of qlen bytes (0: one the call builds, always under 512)
+ * with these options may go over TCP, or NULL. */
+static const char *tcp_why(unsigned long options, size_t qlen)
+{
+	return (options & RES_USEVC) ? "RES_USEVC" :
+	       qlen > PACKETSZ ? "a query longer than 512 bytes" :
+	       !(options & RES_IGNTC) ? "when a UDP answer comes back truncated" : NULL;
+}
+
+/* Would the name server sa, asked over TCP (why), reach a tls or deny
+ * rule's destination?  Then refused: an error line, h_errno NO_RECOVERY
+ * (st's too, when there is one), errno ECONNREFUSED.  A look-up (lookup)
+ * leaves alone a TLS-ruled server of the file unless every query goes
+ * over TCP (usevc). */
+static bool server_refused(res_state st, const struct sockaddr *sa, socklen_t len, const char *why, bool usevc,
+			   const char *call, bool lookup)
+{
+	struct shim_verdict v;
+
+	if ((sa->sa_family != AF_INET && sa->sa_family != AF_INET6) ||
+	    !shim_resolve_connect(-1, sa, len, &v, NULL) || v.rule->action == POLICY_PLAIN ||
+	    (lookup && !usevc && v.rule->action == POLICY_TLS && known_server(sa)))
+		return false;
+	log_error("%s rule \"%s\": %s() would ask this name server over TCP (%s) with the C"
+		  " library's own calls, which the library does not see: the query would go in"
+		  " clear where the policy says %s; refused", v.desc, v.rule->name, call, why,
+		  v.rule->action == POLICY_DENY ? "deny" : "TLS");
+	if (st)
+		st->res_h_errno = NO_RECOVERY;
+	h_errno = NO_RECOVERY;
+	errno = ECONNREFUSED;
+	return true;
+}
+
+/* The name servers of st, as for a query of qlen bytes. */
+static bool tcp_refused(res_state st, size_t qlen, const char *call, bool lookup)
+{
+	const char *why = tcp_why(st->options, qlen);
+
+	shim_ensure_init();
+	if (!why || !shim_policy || !shim_policy->has[POLICY_CONNECT])
+		return false;
+	for (int n = 0; n < st->nscount && n < MAXNS; n++) {
+		socklen_t len;
+		const struct sockaddr *sa = name_server(st, n, &len);
+
+		if (server_refused(st, sa, len, why, st->options & RES_USEVC, call, lookup))
+			return true;
+	}
+	return false;
+}
+
+/* The name servers of the file now, for a call on the thread's _res
+ * (st), or on a _res of a new thread (st NULL: getaddrinfo_a's helper):
+ * a _res not loaded yet, or loaded before the file changed, is loaded
+ * from the file inside the call.  A _res loaded while the file was the
+ * one read at start (generation 1), or after this thread last checked
+ * the file, holds what the file says (or what the program set):
+ * tcp_refused looks at it. */
+static bool file_refused(res_state st, const char *call, bool lookup)
+{
+	struct resolv_view v;
+
+	if (!rconf_watch)
+		return false;
+	shim_ensure_init();
+	view_now(&v);
+	if (st && (st->options & RES_INIT) && (v.gen == 1 || rconf_seen == v.gen))
+		return false;
+	for (int i = 0; i < v.n; i++)
+		if (server_refused(st, (const struct sockaddr *)&v.ns[i], v.len[i],
+				   v.usevc ? "options use-vc" : "when a UDP answer comes back truncated", v.usevc,
+				   call, lookup))
+			return true;
+	if (st)
+		rconf_seen = v.gen;
+	return false;
+}
+
 /* The calls without a state use the thread's _res, loaded from
- * /etc/resolv.conf on first use: loaded here first, as they would. */
-static res_state thread_state(void)
+ * /etc/resolv.conf on first use: loaded here first, as they would; and
+ * the file's servers when the call would load it again. */
+static bool thread_refused(size_t qlen, const char *call)
 {
 	res_state st = &_res;
 
 	if (!(st->options & RES_INIT))
 		res_init();
-	return st;
+	return tcp_refused(st, qlen, call, false) || file_refused(st, call, false);
 }
 
 /* getaddrinfo(), getnameinfo() and the gethostbyname and gethostbyaddr
  * families ask the thread's _res from inside the C library (nss_dns), as
  * does rcmd()'s own look-up.  Its name servers from /etc/resolv.conf that
- * a tls rule names were warned of at start (and a look-up may come from
- * /etc/hosts without any query): left alone.  Any other, one the program
- * set itself, is checked as for res_query.  A _res not loaded yet asks
- * no one the program set (the look-up loads the file). */
+ * a tls rule names were warned of (and a look-up may come from
+ * /etc/hosts without any query): left alone, unless every query goes
+ * over TCP (use-vc).  Any other, one the program set itself, is checked
+ * as for res_query; and the file's, when the look-up would load it. */
 bool shim_resolver_refused(const char *call)
 {
 	res_state st = &_res;
 
-	return (st->options & RES_INIT) && tcp_refused(st, 0, call, true);
+	return ((st->options & RES_INIT) && tcp_refused(st, 0, call, true)) || file_refused(st, call, true);
 }
 
-/* The same for a look-up of node: an address literal asks no one. */
-bool shim_lookup_refused(const char *node, const char *call)
+/* An address literal asks no one. */
+static bool asks_name_server(const char *node)
 {
 	struct in6_addr a6;
 	struct in_addr a4;
 
-	if (!node || inet_aton(node, &a4) || inet_pton(AF_INET6, node, &a6) == 1)
-		return false;
-	return shim_resolver_refused(call);
+	return node && !inet_aton(node, &a4) && inet_pton(AF_INET6, node, &a6) != 1;
+}
+
+/* The same for a look-up of node. */
+bool shim_lookup_refused(const char *node, const char *call)
+{
+	return asks_name_server(node) && shim_resolver_refused(call);
+}
+
+/* getaddrinfo_a() looks its names up in a helper thread of the C
+ * library, with a _res of that thread's own: loaded from the file, never
+ * the program's.  Refused as a whole (EAI_SYSTEM, errno ECONNREFUSED,
+ * no request started) when a name of it would ask the file's servers
+ * where a look-up is refused. */
+SHIM_EXPORT int getaddrinfo_a(int mode, struct gaicb *list[], int nitems, struct sigevent *sevp)
+{
+	for (int i = 0; i < nitems; i++)
+		if (list && list[i] && asks_name_server(list[i]->ar_name) && file_refused(NULL, "getaddrinfo_a", true))
+			return EAI_SYSTEM;
+	return REAL(getaddrinfo_a)(mode, list, nitems, sevp);
 }
 
 /* The look-ups of an address (a PTR query).  getnameinfo() asks only for
@@ -167,27 +493,27 @@ RES_ALIAS(res_nsend)
 
 SHIM_EXPORT int res_query(const char *dname, int class, int type, unsigned char *ans, int len)
 {
-	return tcp_refused(thread_state(), 0, "res_query", false) ? -1 : REAL(res_query)(dname, class, type, ans, len);
+	return thread_refused(0, "res_query") ? -1 : REAL(res_query)(dname, class, type, ans, len);
 }
 RES_ALIAS(res_query)
 
 SHIM_EXPORT int res_search(const char *dname, int class, int type, unsigned char *ans, int len)
 {
-	return tcp_refused(thread_state(), 0, "res_search", false) ? -1 : REAL(res_search)(dname, class, type, ans, len);
+	return thread_refused(0, "res_search") ? -1 : REAL(res_search)(dname, class, type, ans, len);
 }
 RES_ALIAS(res_search)
 
 SHIM_EXPORT int res_querydomain(const char *name, const char *domain, int class, int type, unsigned char *ans,
 				int len)
 {
-	return tcp_refused(thread_state(), 0, "res_querydomain", false) ? -1 :
+	return thread_refused(0, "res_querydomain") ? -1 :
 	       REAL(res_querydomain)(name, domain, class, type, ans, len);
 }
 RES_ALIAS(res_querydomain)
 
 SHIM_EXPORT int res_send(const unsigned char *msg, int mlen, unsigned char *ans, int alen)
 {
-	return tcp_refused(thread_state(), mlen > 0 ? (size_t)mlen : 0, "res_send", false) ? -1 :
+	return thread_refused(mlen > 0 ? (size_t)mlen : 0, "res_send") ? -1 :
 	       REAL(res_send)(msg, mlen, ans, alen);
 }
 RES_ALIAS(res_send)

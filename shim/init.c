@@ -409,151 +409,6 @@ static void refuse_second_copy(void)
 	refuse_to_start(&e);
 }
 
-/* ---- the C library's own resolver ------------------------------------------ */
-
-/* getaddrinfo() and the gethostbyname family ask the name servers of
- * /etc/resolv.conf with the C library's internal calls, which no wrapper
- * sees: over UDP, and over TCP (port 53) for an answer too long for UDP,
- * or always with "options use-vc".  A connect rule that makes a name
- * server's port 53 TLS is therefore not kept for those queries: they go
- * in clear.  Said once at start (the resolver reloads the file when it
- * changes; a server added later is not warned of).  Not refused: the
- * name may come from /etc/hosts, most answers come over UDP.  The name
- * servers a program sets itself are checked on each res_query (and its
- * family), getaddrinfo and gethostbyname* call (shim/dnsres.c). */
-#define RESOLV_CONF "/etc/resolv.conf"
-#define RESOLV_MAXNS 3            /* glibc asks the first three */
-
-/* The name servers warned of here: written before the library is ready,
- * only read after (shim_name_server_warned). */
-static struct sockaddr_storage warned_ns[RESOLV_MAXNS];
-static int nwarned;
-
-bool shim_name_server_warned(const struct sockaddr *sa)
-{
-	for (int i = 0; i < nwarned; i++) {
-		const struct sockaddr_storage *w = &warned_ns[i];
-
-		if (w->ss_family != sa->sa_family)
-			continue;
-		if (sa->sa_family == AF_INET ?
-		    !memcmp(&((const struct sockaddr_in *)w)->sin_addr, &((const struct sockaddr_in *)sa)->sin_addr, 4) &&
-		    ((const struct sockaddr_in *)w)->sin_port == ((const struct sockaddr_in *)sa)->sin_port :
-		    !memcmp(&((const struct sockaddr_in6 *)w)->sin6_addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16) &&
-		    ((const struct sockaddr_in6 *)w)->sin6_port == ((const struct sockaddr_in6 *)sa)->sin6_port)
-			return true;
-	}
-	return false;
-}
-
-/* One name server: ss holds its address, port 53. */
-static void warn_tls_name_server(const struct policy *p, const struct sockaddr_storage *ss, socklen_t len)
-{
-	char addr[INET6_ADDRSTRLEN];
-	const struct policy_rule *r = policy_match(p, POLICY_CONNECT, (const struct sockaddr *)ss, len, NULL);
-
-	if (!r || r->action != POLICY_TLS)
-		return;
-	if (nwarned < RESOLV_MAXNS)
-		warned_ns[nwarned++] = *ss;
-	if (ss->ss_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, addr, sizeof addr);
-	else
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, addr, sizeof addr);
-	log_warn("name server %s port 53 (%s) matches rule \"%s\", action tls: the C library's"
-		 " resolver queries it with its own internal calls, which the library does not"
-		 " see (UDP, and TCP for long answers or with \"options use-vc\"): those queries"
-		 " go in clear; give it a rule with action \"plain\" before this one",
-		 addr, RESOLV_CONF, r->name);
-}
-
-/* A "nameserver" line's address as glibc's resolver reads it
- * (res_init.c): up to a blank, an IPv4 address in any form inet_aton
- * takes (127.1 too), else an IPv6 one without its %scope.  false: the
- * resolver skips the line (it does not count among the three). */
-static bool name_server_addr(char *cp, struct sockaddr_storage *ss, socklen_t *len)
-{
-	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof *ss);
-	cp += strspn(cp, " \t");
-	cp[strcspn(cp, " \t\n")] = '\0';
-	if (*cp && !cp[strcspn(cp, "\r\v\f")] && inet_aton(cp, &a4->sin_addr)) {
-		a4->sin_family = AF_INET;
-		a4->sin_port = htons(53);
-		*len = sizeof *a4;
-		return true;
-	}
-	cp[strcspn(cp, "%")] = '\0';
-	if (*cp && inet_pton(AF_INET6, cp, &a6->sin6_addr) == 1) {
-		a6->sin6_family = AF_INET6;
-		a6->sin6_port = htons(53);
-		*len = sizeof *a6;
-		return true;
-	}
-	return false;
-}
-
-/* The name servers glibc's resolver asks: the first three valid
- * "nameserver" lines (the keyword at the start of the line, then a blank;
- * ';' and '#' start comments), 127.0.0.1 when there is none or the file
- * cannot be opened for a reason the resolver ignores (res_init.c).
- * Start-up must not wait on the file: it is opened without blocking (a
- * FIFO without a writer held fopen() for ever, before main) and at most
- * RESOLV_MAXREAD bytes of it are read, what is there now (/dev/zero grew
- * getline's line until memory ran out).  A real resolv.conf is a few
- * hundred bytes. */
-#define RESOLV_MAXREAD 65536
-
-static void warn_resolver_tls(const struct policy *p)
-{
-	int fd = open(RESOLV_CONF, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	struct sockaddr_storage ss;
-	socklen_t len;
-	char *buf = NULL;
-	size_t got = 0;
-	int n = 0;
-
-	if (fd < 0 && errno != ENOENT && errno != EACCES && errno != EISDIR && errno != ELOOP &&
-	    errno != ENOTDIR && errno != EPERM)
-		return;                 /* the resolver fails as well */
-	if (fd >= 0 && (buf = malloc(RESOLV_MAXREAD + 1))) {
-		while (got < RESOLV_MAXREAD) {
-			ssize_t r = read(fd, buf + got, RESOLV_MAXREAD - got);
-
-			if (r > 0)
-				got += (size_t)r;
-			else if (r == 0 || errno != EINTR)
-				break;  /* the end, or nothing more now (EAGAIN) */
-		}
-		buf[got] = '\0';
-	}
-	if (fd >= 0)
-		close(fd);
-	/* Line by line; a NUL ends what the resolver reads of a line, as
-	 * here the string functions stop there. */
-	for (char *line = buf, *end = buf + got; line && line < end && n < RESOLV_MAXNS;) {
-		char *nl = memchr(line, '\n', (size_t)(end - line)), *next = nl ? nl + 1 : NULL;
-
-		if (nl)
-			*nl = '\0';
-		if (!strncmp(line, "nameserver", 10) && (line[10] == ' ' || line[10] == '\t') &&
-		    name_server_addr(line + 10, &ss, &len)) {
-			warn_tls_name_server(p, &ss, len);
-			n++;
-		}
-		line = next;
-	}
-	free(buf);
-	if (!n) {
-		char def[] = "127.0.0.1";     /* the resolver's default */
-
-		if (name_server_addr(def, &ss, &len))
-			warn_tls_name_server(p, &ss, len);
-	}
-}
-
 /* ---- client certificates from any public CA --------------------------------- */
 
 /* An accept rule with require_client_cert whose ca is the system's store
@@ -633,6 +488,7 @@ static void before_fork(void)
 	conntab_fork_lock();
 	shim_linger_fork_lock();
 	shim_names_fork_lock();
+	shim_resolver_fork_lock();
 	shim_own_fork_lock();
 	resume_fork_lock();
 	ocsp_fork_lock();
@@ -650,6 +506,7 @@ static void release_after_fork(bool child)
 	policy_reload_fork_unlock(shim_policy, child);
 	resume_fork_unlock(child);
 	shim_own_fork_unlock(child);
+	shim_resolver_fork_unlock();
 	shim_names_fork_unlock();
 	shim_linger_fork_unlock();
 	conntab_fork_unlock(child);
@@ -879,7 +736,7 @@ static void do_init(void)
 	if (policy_has_tls(p)) {
 		refuse_own_syscalls();
 		if (p->has[POLICY_CONNECT])
-			warn_resolver_tls(p);
+			shim_resolver_setup(p);
 		if (p->has[POLICY_ACCEPT])
 			warn_public_client_ca(p);
 		warn_keys_readable(p);

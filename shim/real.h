@@ -26,6 +26,7 @@
 #define SHIM_EXPORT __attribute__((visibility("default")))
 
 struct __res_state;                /* <resolv.h>, whose macros (p_type) clash */
+struct gaicb;
 
 struct real_fns {
 	int (*socket)(int, int, int);
@@ -131,6 +132,7 @@ struct real_fns {
 	int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t, struct hostent **, int *);
 	int (*gethostbyname2_r)(const char *, int, struct hostent *, char *, size_t, struct hostent **,
 				int *);
+	int (*getaddrinfo_a)(int, struct gaicb **, int, struct sigevent *);
 	int (*getnameinfo)(const struct sockaddr *, socklen_t, char *, socklen_t, char *, socklen_t, int);
 	struct hostent *(*gethostbyaddr)(const void *, socklen_t, int);
 	int (*gethostbyaddr_r)(const void *, socklen_t, int, struct hostent *, char *, size_t, struct hostent **,

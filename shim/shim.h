@@ -541,9 +541,12 @@ int shim_sock_timeout_ms(int fd, int opt);
 int shim_conn_timeout_ms(struct tls_conn *c, int fd, int opt);
 /* The host name the program resolved for this address (getaddrinfo). */
 bool shim_name_for(const struct sockaddr *sa, char *buf, size_t len);
-/* A name server of /etc/resolv.conf that a tls rule names, warned of at
- * start (init.c). */
-bool shim_name_server_warned(const struct sockaddr *sa);
+/* At start: /etc/resolv.conf's name servers that a tls rule names
+ * warned of, the file watched where a rule may cover port 53 (dnsres.c);
+ * its lock around fork. */
+void shim_resolver_setup(const struct policy *p);
+void shim_resolver_fork_lock(void);
+void shim_resolver_fork_unlock(void);
 /* getaddrinfo() or gethostbyname*() of node would ask a name server the
  * program set in the thread's _res over TCP where a tls or deny rule
  * names it: refused, logged, h_errno NO_RECOVERY and errno ECONNREFUSED

@@ -9,7 +9,11 @@
  * (getnameinfo of 192.0.2.1, NI_NAMEREQD), ghba and ghba_r
  * (gethostbyaddr, gethostbyaddr_r of 192.0.2.1: a PTR query) and rcmd
  * (rcmd_af's own look-up of NAME).  Prints "answer N" (bytes, addresses,
- * or the name's length) or "failed errno=E h_errno=H". */
+ * or the name's length) or "failed errno=E h_errno=H".
+ * file_MODE: MODE without a name server of the program's own (the ones of
+ * /etc/resolv.conf); change_MODE: the thread's _res loaded from
+ * /etc/resolv.conf first, then the file rewritten to name ADDR (port 53)
+ * with "options use-vc", then MODE.  gaia: getaddrinfo_a, GAI_WAIT. */
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <dlfcn.h>
@@ -45,7 +49,16 @@ int main(int argc, char **argv)
 	mode = argv[1];
 	name = argc > 4 ? argv[4] : "secret-name.test";
 	memset(&own, 0, sizeof own);
-	if (!strncmp(mode, "n", 1)) {
+	if (!strncmp(mode, "file_", 5)) {
+		mode += 5;
+	} else if (!strncmp(mode, "change_", 7)) {
+		FILE *f;
+
+		mode += 7;
+		if (res_init() != 0 || !(f = fopen("/etc/resolv.conf", "w")) ||
+		    fprintf(f, "nameserver %s\noptions use-vc attempts:1\n", argv[2]) < 0 || fclose(f) != 0)
+			return 3;
+	} else if (!strncmp(mode, "n", 1)) {
 		if (res_ninit(&own) != 0)
 			return 3;
 		one_server(&own, argv[2], atoi(argv[3]));
@@ -90,6 +103,20 @@ int main(int argc, char **argv)
 			return printf("failed gai=%d\n", r) < 0;
 		else
 			for (n = 0; ai; ai = ai->ai_next)
+				n++;
+	} else if (!strcmp(mode, "gaia")) {
+		struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM };
+		struct gaicb cb = { .ar_name = name, .ar_request = &hints }, *list[1] = { &cb };
+		int r = getaddrinfo_a(GAI_WAIT, list, 1, NULL);
+
+		if (r == 0)
+			r = gai_error(&cb);
+		if (r == EAI_SYSTEM)
+			n = -1;
+		else if (r != 0)
+			return printf("failed gai=%d\n", r) < 0;
+		else
+			for (n = 0; cb.ar_result; cb.ar_result = cb.ar_result->ai_next)
 				n++;
 	} else if (!strcmp(mode, "ghbn")) {
 		struct hostent *h = gethostbyname(name);

@@ -1,0 +1,84 @@
+#!/bin/sh
+# tests/preload/dns_resolvconf.sh — the name servers of /etc/resolv.conf
+# under a tls rule.  glibc's resolver asks them with its own internal
+# calls, which the library does not see; with "options use-vc" every
+# query goes over TCP, in clear, to a port the policy makes TLS.  So a
+# look-up that would ask such a server with use-vc is refused
+# (getaddrinfo, gethostbyname, getnameinfo, and getaddrinfo_a, whose
+# helper thread loads the file itself), and so is the first call after
+# the file changed to name one (the resolver loads the file again inside
+# that call: the old library checked the servers of before).  A fake
+# name server on 127.0.0.1:53 records what reaches it; a resolv.conf of
+# ours is bound over /etc/resolv.conf (this script's mount namespace is
+# its own).  Without use-vc the look-up is not refused (UDP, which no
+# connect rule covers; the start-up warning says so).
+# (The old library: every query reached the TLS port in clear.)
+. "$(dirname "$0")/../lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+need_shim dns_resolvconf_setup
+[ -x "$PROGS/dns_tcp" ] || { fail dns_resolvconf_setup "$PROGS/dns_tcp missing (make test-build)"; exit 0; }
+
+policy "$T/dns.conf" <<EOC
+rules = ( { name = "dns-tls"; direction = "connect"; address = "127.0.0.1"; port = 53;
+            ca = "$CERTS/ca.crt"; } );
+EOC
+export TLSSHIM_LOG_FILE="$T/dns.log"
+: >"$T/resolv.conf"
+if ! mount --bind "$T/resolv.conf" /etc/resolv.conf 2>"$T/mount.err"; then
+	fail dns_resolvconf_setup "cannot bind a resolv.conf over /etc/resolv.conf: $(cat "$T/mount.err")"
+	exit 0
+fi
+bg "$PY" "$TLSSHIM_TOP/tests/preload/py/dns_tcp_server.py" 53 "$T/tls.rec" >"$T/tls.out" 2>"$T/tls.err"
+if ! wait_for "$T/tls.out" '^listening' 10; then
+	fail dns_resolvconf_setup "the fake name server never listened$(show "$T/tls.err")"
+	exit 0
+fi
+
+# refused NAME MODE ARG WHY: the call failed with ECONNREFUSED, an error
+# line names the rule and WHY, nothing reached the name server.
+refused() {
+	: >"$TLSSHIM_LOG_FILE"
+	: >"$T/tls.rec"
+	shimmed "$PROGS/dns_tcp" "$2" "$3" 53 >"$T/$2.out" 2>"$T/$2.err"
+	rc=$?
+	if [ -s "$T/tls.rec" ]; then
+		fail "$1" "the query reached the TLS port in clear: '$(cat "$T/tls.rec")'"
+	elif [ $rc != 0 ] || ! grep -q '^failed errno=111 ' "$T/$2.out"; then
+		fail "$1" "the call did not fail with ECONNREFUSED (exit $rc): $(cat "$T/$2.out" "$T/$2.err")"
+	elif ! grep -q "error: 127.0.0.1:53 rule \"dns-tls\": [a-z_]*() would ask this name server over TCP ($4) .*; refused" "$TLSSHIM_LOG_FILE"; then
+		fail "$1" "no error line$(show "$TLSSHIM_LOG_FILE")"
+	else
+		pass "$1"
+	fi
+}
+
+printf 'nameserver 127.0.0.1\noptions use-vc attempts:1\n' >"$T/resolv.conf"
+for mode in gai ghbn gni gaia; do
+	refused "resolv.conf use-vc, a tls rule on its server: ${mode} refused" "file_$mode" - 'options use-vc'
+done
+check "the start-up warning says use-vc look-ups are refused" \
+	grep -q 'warn: name server 127.0.0.1 port 53 (/etc/resolv.conf) matches rule "dns-tls", action tls: .*(with use-vc every query goes over TCP: look-ups that would ask it are refused)' "$TLSSHIM_LOG_FILE"
+
+# The program loaded _res from a file naming 127.0.0.2 (no rule), then
+# the file names 127.0.0.1 with use-vc: the resolver reloads it inside
+# the next call.
+for mode in gai query; do
+	printf 'nameserver 127.0.0.2\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
+	refused "resolv.conf changed to a tls-ruled server: the next ${mode} refused" "change_$mode" 127.0.0.1 \
+		'options use-vc'
+done
+
+# Without use-vc: not refused (the query goes over UDP; nothing answers
+# there, so the look-up fails, but not with ECONNREFUSED from here).
+printf 'nameserver 127.0.0.1\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
+: >"$TLSSHIM_LOG_FILE"
+shimmed "$PROGS/dns_tcp" file_gai - 53 >"$T/udp.out" 2>"$T/udp.err"
+name="resolv.conf without use-vc: getaddrinfo not refused"
+if grep -q 'would ask this name server' "$TLSSHIM_LOG_FILE" || grep -q '^failed errno=111 ' "$T/udp.out"; then
+	fail "$name" "refused: $(cat "$T/udp.out")$(show "$TLSSHIM_LOG_FILE")"
+elif ! grep -q '^failed gai=' "$T/udp.out"; then
+	fail "$name" "no look-up failure: $(cat "$T/udp.out" "$T/udp.err")"
+else
+	pass "$name"
+fi
+umount /etc/resolv.conf 2>/dev/null
