@@ -12,7 +12,8 @@
  * will use (as res_send picks them: get_nsaddr) before it runs; UDP
  * alone is not TCP and no rule covers it.  getaddrinfo() and the
  * gethostbyname family use the same resolver from inside the C library,
- * as do getnameinfo, the gethostbyaddr family and rcmd's own look-up:
+ * as do getnameinfo, the gethostbyaddr and getnetby families and the
+ * look-ups of rcmd, rexec and ruserok:
  * see man/libtlsshim.7, "The C library's own resolver". */
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
@@ -420,6 +421,40 @@ static bool asks_name_server(const char *node)
 bool shim_lookup_refused(const char *node, const char *call)
 {
 	return asks_name_server(node) && shim_resolver_refused(call);
+}
+
+/* The networks database, when nsswitch.conf names dns for it, asks the
+ * thread's _res too (nss_dns: a PTR query for the name or the network):
+ * refused as gethostbyname is. */
+static int netent_r_refused(struct netent **result, int *err)
+{
+	if (result)
+		*result = NULL;
+	return shim_hostent_r_refused(NULL, err);
+}
+
+SHIM_EXPORT struct netent *getnetbyname(const char *name)
+{
+	return shim_resolver_refused("getnetbyname") ? NULL : REAL(getnetbyname)(name);
+}
+
+SHIM_EXPORT int getnetbyname_r(const char *name, struct netent *ret, char *buf, size_t buflen,
+			       struct netent **result, int *err)
+{
+	return shim_resolver_refused("getnetbyname_r") ? netent_r_refused(result, err) :
+	       REAL(getnetbyname_r)(name, ret, buf, buflen, result, err);
+}
+
+SHIM_EXPORT struct netent *getnetbyaddr(uint32_t net, int type)
+{
+	return shim_resolver_refused("getnetbyaddr") ? NULL : REAL(getnetbyaddr)(net, type);
+}
+
+SHIM_EXPORT int getnetbyaddr_r(uint32_t net, int type, struct netent *ret, char *buf, size_t buflen,
+			       struct netent **result, int *err)
+{
+	return shim_resolver_refused("getnetbyaddr_r") ? netent_r_refused(result, err) :
+	       REAL(getnetbyaddr_r)(net, type, ret, buf, buflen, result, err);
 }
 
 /* getaddrinfo_a() looks its names up in a helper thread of the C

@@ -27,6 +27,7 @@
 
 struct __res_state;                /* <resolv.h>, whose macros (p_type) clash */
 struct gaicb;
+struct netent;
 
 struct real_fns {
 	int (*socket)(int, int, int);
@@ -132,6 +133,12 @@ struct real_fns {
 	int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t, struct hostent **, int *);
 	int (*gethostbyname2_r)(const char *, int, struct hostent *, char *, size_t, struct hostent **,
 				int *);
+	struct netent *(*getnetbyname)(const char *);
+	int (*getnetbyname_r)(const char *, struct netent *, char *, size_t, struct netent **, int *);
+	struct netent *(*getnetbyaddr)(uint32_t, int);
+	int (*getnetbyaddr_r)(uint32_t, int, struct netent *, char *, size_t, struct netent **, int *);
+	int (*ruserok_af)(const char *, int, const char *, const char *, sa_family_t);
+	int (*iruserok_af)(const void *, int, const char *, const char *, sa_family_t);
 	int (*getaddrinfo_a)(int, struct gaicb **, int, struct sigevent *);
 	int (*getnameinfo)(const struct sockaddr *, socklen_t, char *, socklen_t, char *, socklen_t, int);
 	struct hostent *(*gethostbyaddr)(const void *, socklen_t, int);

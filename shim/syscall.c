@@ -616,3 +616,33 @@ SHIM_EXPORT int rexec(char **ahost, int port, const char *user, const char *pass
 {
 	return rexec_af(ahost, port, user, pass, cmd, fd2, AF_INET);
 }
+
+/* ruserok() looks rhost up, and it and iruserok() the host names of
+ * /etc/hosts.equiv and ~/.rhosts, with the C library's internal
+ * getaddrinfo: refused (-1, errno ECONNREFUSED) where that look-up would
+ * ask a TLS-ruled name server over TCP (shim_resolver_refused, which
+ * logs it; for iruserok whether a file names a host is not known ahead). */
+SHIM_EXPORT int ruserok_af(const char *rhost, int superuser, const char *ruser, const char *luser, sa_family_t af)
+{
+	if (shim_lookup_refused(rhost, "ruserok"))
+		SHIM_RET(-ECONNREFUSED);
+	return REAL(ruserok_af)(rhost, superuser, ruser, luser, af);
+}
+
+SHIM_EXPORT int ruserok(const char *rhost, int superuser, const char *ruser, const char *luser)
+{
+	return ruserok_af(rhost, superuser, ruser, luser, AF_INET);
+}
+
+SHIM_EXPORT int iruserok_af(const void *raddr, int superuser, const char *ruser, const char *luser,
+			    sa_family_t af)
+{
+	if (shim_resolver_refused("iruserok"))
+		SHIM_RET(-ECONNREFUSED);
+	return REAL(iruserok_af)(raddr, superuser, ruser, luser, af);
+}
+
+SHIM_EXPORT int iruserok(uint32_t raddr, int superuser, const char *ruser, const char *luser)
+{
+	return iruserok_af(&raddr, superuser, ruser, luser, AF_INET);
+}

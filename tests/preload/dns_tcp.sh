@@ -7,7 +7,10 @@
 # res_query, res_search, res_querydomain, res_send, their res_n forms,
 # the __res_query that programs linked before glibc 2.34 call, and
 # getaddrinfo, gethostbyname, getnameinfo, gethostbyaddr, gethostbyaddr_r
-# and rcmd_af's own look-up (which use the same _res) is refused
+# rcmd_af's and ruserok's own look-ups, getnetbyname and getnetbyaddr
+# (nss_dns; "networks: files dns" in an nsswitch.conf of ours bound over
+# /etc/nsswitch.conf: this script's mount namespace is its own), which
+# use the same _res, is refused
 # (an error line naming the rule, the call fails), and the fake name
 # server on the TLS port records no query (the wire audit checks the
 # port too).  A name server on a port no rule names still answers.
@@ -17,6 +20,11 @@
 need_shim dns_tcp_setup
 [ -x "$PROGS/dns_tcp" ] || { fail dns_tcp_setup "$PROGS/dns_tcp missing (make test-build)"; exit 0; }
 
+printf 'hosts: files dns\nnetworks: files dns\n' >"$T/nsswitch.conf"
+if ! mount --bind "$T/nsswitch.conf" /etc/nsswitch.conf 2>"$T/mount.err"; then
+	fail dns_tcp_setup "cannot bind an nsswitch.conf over /etc/nsswitch.conf: $(cat "$T/mount.err")"
+	exit 0
+fi
 P=$(free_port) Q=$(free_port)
 policy "$T/dns.conf" <<EOF
 rules = ( { name = "dns-tls"; direction = "connect"; address = "127.0.0.1"; port = $P;
@@ -31,7 +39,7 @@ if ! wait_for "$T/tls.out" '^listening' 10 || ! wait_for "$T/plain.out" '^listen
 fi
 
 for mode in query search querydomain send nquery nsearch nquerydomain nsend compat_query gai ghbn \
-	gni ghba ghba_r rcmd; do
+	gni ghba ghba_r rcmd ruserok gnbn gnba; do
 	name=${mode}_to_tls_port_refused
 	: >"$TLSSHIM_LOG_FILE"
 	shimmed "$PROGS/dns_tcp" "$mode" 127.0.0.1 "$P" >"$T/$name.out" 2>"$T/$name.err"
@@ -61,3 +69,4 @@ for mode in query nquery send compat_query gai ghbn gni ghba ghba_r; do
 		fail "$name" "no answer from the plain name server: $(cat "$T/$name.out" "$T/$name.err")$(show "$TLSSHIM_LOG_FILE")"
 	fi
 done
+umount /etc/nsswitch.conf 2>/dev/null

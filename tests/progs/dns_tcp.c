@@ -8,7 +8,9 @@
  * (gethostbyname), which use the thread's _res too, as do gni
  * (getnameinfo of 192.0.2.1, NI_NAMEREQD), ghba and ghba_r
  * (gethostbyaddr, gethostbyaddr_r of 192.0.2.1: a PTR query) and rcmd
- * (rcmd_af's own look-up of NAME).  Prints "answer N" (bytes, addresses,
+ * (rcmd_af's own look-up of NAME), gnbn and gnba (getnetbyname of NAME,
+ * getnetbyaddr of 192.0.2: with "networks: files dns" in nsswitch.conf)
+ * and ruserok (its look-up of NAME).  Prints "answer N" (bytes, addresses,
  * or the name's length) or "failed errno=E h_errno=H".
  * file_MODE: MODE without a name server of the program's own (the ones of
  * /etc/resolv.conf); change_MODE: the thread's _res loaded from
@@ -148,6 +150,13 @@ int main(int argc, char **argv)
 			h_errno = err;
 		if (h)
 			n = (int)strlen(h->h_name);
+	} else if (!strcmp(mode, "gnbn") || !strcmp(mode, "gnba")) {
+		struct netent *ne = !strcmp(mode, "gnbn") ? getnetbyname(name) : getnetbyaddr(0xc00002, AF_INET);
+
+		if (ne)
+			n = (int)strlen(ne->n_name);
+	} else if (!strcmp(mode, "ruserok")) {
+		n = ruserok(name, 1, "root", "root") == 0 ? 1 : -1;
 	} else if (!strcmp(mode, "rcmd")) {
 		char *host = (char *)name;
 		int fd = rcmd_af(&host, htons(514), "root", "root", "true", NULL, AF_INET);
