@@ -1,8 +1,9 @@
 #!/bin/sh
 # tests/preload/dns_resolvconf.sh — the name servers of /etc/resolv.conf
 # under a tls rule.  glibc's resolver asks them with its own internal
-# calls, which the library does not see; with "options use-vc" every
-# query goes over TCP, in clear, to a port the policy makes TLS.  So a
+# calls, which the library does not see; with "options use-vc" (or
+# RES_OPTIONS's, or RES_USEVC set in _res) every query goes over TCP, in
+# clear, to a port the policy makes TLS.  So a
 # look-up that would ask such a server with use-vc is refused
 # (getaddrinfo, gethostbyname, getnameinfo, and getaddrinfo_a, whose
 # helper thread loads the file itself), and so is the first call after
@@ -58,6 +59,17 @@ for mode in gai ghbn gni gaia; do
 done
 check "the start-up warning says use-vc look-ups are refused" \
 	grep -q 'warn: name server 127.0.0.1 port 53 (/etc/resolv.conf) matches rule "dns-tls", action tls: .*(with use-vc every query goes over TCP: look-ups that would ask it are refused)' "$TLSSHIM_LOG_FILE"
+
+# No use-vc in the file, but every query over TCP all the same: RES_USEVC
+# set by the program in _res, or use-vc in RES_OPTIONS.
+printf 'nameserver 127.0.0.1\noptions attempts:1\n' >"$T/resolv.conf"
+for mode in gai ghbn; do
+	refused "RES_USEVC in _res, a tls rule on the file's server: ${mode} refused" "usevc_$mode" - RES_USEVC
+done
+RES_OPTIONS=use-vc
+export RES_OPTIONS
+refused "RES_OPTIONS=use-vc, a tls rule on the file's server: gai refused" file_gai - 'options use-vc'
+unset RES_OPTIONS
 
 # The program loaded _res from a file naming 127.0.0.2 (no rule), then
 # the file names 127.0.0.1 with use-vc: the resolver reloads it inside

@@ -15,7 +15,9 @@
  * file_MODE: MODE without a name server of the program's own (the ones of
  * /etc/resolv.conf); change_MODE: the thread's _res loaded from
  * /etc/resolv.conf first, then the file rewritten to name ADDR (port 53)
- * with "options use-vc", then MODE.  gaia: getaddrinfo_a, GAI_WAIT. */
+ * with "options use-vc", then MODE; usevc_MODE: the thread's _res loaded
+ * from /etc/resolv.conf, RES_USEVC set in it, then MODE.  gaia:
+ * getaddrinfo_a, GAI_WAIT. */
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <dlfcn.h>
@@ -53,6 +55,11 @@ int main(int argc, char **argv)
 	memset(&own, 0, sizeof own);
 	if (!strncmp(mode, "file_", 5)) {
 		mode += 5;
+	} else if (!strncmp(mode, "usevc_", 6)) {
+		mode += 6;
+		if (res_init() != 0)
+			return 3;
+		_res.options |= RES_USEVC;
 	} else if (!strncmp(mode, "change_", 7)) {
 		FILE *f;
 
