@@ -93,4 +93,33 @@ elif ! grep -q '^failed gai=' "$T/udp.out"; then
 else
 	pass "$name"
 fi
+
+# The cost: the file is looked at again (a stat per look-up, as glibc's
+# own) only while a tls or deny rule may cover port 53.  strace counts
+# the stat calls that name it in one getaddrinfo: under a policy whose
+# rule is for port 853, as many as without the library; under one for
+# port 53, more.
+policy "$T/dot.conf" <<EOC
+rules = ( { name = "dot"; direction = "connect"; address = "127.0.0.1"; port = 853;
+            ca = "$CERTS/ca.crt"; } );
+EOC
+printf 'nameserver 127.0.0.2\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
+# stats NAME PRELOAD POLICY: the stat calls naming /etc/resolv.conf
+stats() {
+	timeout -k 2 $((30 * TS)) strace -f -qq -e trace=%%stat -o "$T/$1.strace" \
+		env LD_PRELOAD="$2" TLSSHIM_CONFIG="$3" "$PROGS/dns_tcp" file_gai - 53 >"$T/$1.out" 2>&1
+	grep -c '"/etc/resolv\.conf"' "$T/$1.strace"
+}
+name="no rule for port 53: no stat of resolv.conf of ours per look-up; a rule for it: one"
+if ! command -v strace >/dev/null; then
+	fail "$name" "strace not installed (strace)"
+else
+	base=$(stats base "" "$T/dot.conf") dot=$(stats dot "$SHIM_PRELOAD" "$T/dot.conf")
+	dns=$(stats dns "$SHIM_PRELOAD" "$T/dns.conf")
+	if [ "$dot" = "$base" ] && [ "$dns" -gt "$base" ]; then
+		pass "$name"
+	else
+		fail "$name" "stat calls: without the library $base, rule for 853 $dot, rule for 53 $dns$(show "$T/dot.out")"
+	fi
+fi
 umount /etc/resolv.conf 2>/dev/null
