@@ -366,9 +366,9 @@ static bool file_refused(res_state st, const char *call, bool lookup)
 {
 	struct resolv_view v;
 
+	shim_ensure_init();     /* sets rconf_watch */
 	if (!rconf_watch)
 		return false;
-	shim_ensure_init();
 	view_now(&v);
 	if (st && (st->options & RES_INIT) && (v.gen == 1 || rconf_seen == v.gen))
 		return false;
