@@ -182,13 +182,22 @@ static int again(int fd, struct tls_conn *c, const struct sockaddr *sa, socklen_
 {
 	*afresh = false;
 	if (sa && len >= sizeof(sa_family_t) && sa->sa_family == AF_UNSPEC) {
-		/* Dissolve the association (TCP: an abortive close).  The session
-		 * dies with it; a later connect() is matched afresh. */
+		/* Dissolve the association (TCP: an abortive close).  The kernel
+		 * first: where it says no (a seccomp filter's EPERM), the
+		 * connection goes on, and so does its session.  Before, the
+		 * session was ended and the number made plain first, and the
+		 * program's next write on the still connected socket went out
+		 * in clear (tests/preload/sysdeny.sh, unspec).  Once dissolved,
+		 * the session dies with it, and the number is classified afresh
+		 * at its next call: unconnected, plain (a later connect() is
+		 * matched afresh); connected again meanwhile by another thread,
+		 * as any socket of unknown history. */
+		if (REAL(connect)(fd, sa, len) < 0)
+			return -errno;
 		tls_conn_fail(c, TLS_FAIL_SYSCALL, "the program dissolved the connection"
 			      " (connect with AF_UNSPEC)");
-		tls_conn_unref(conntab_detach(fd));
-		conntab_set(fd, CT_PLAIN);
-		return REAL(connect)(fd, sa, len) < 0 ? -errno : 0;
+		tls_conn_unref(conntab_detach(fd));    /* -> UNSEEN */
+		return 0;
 	}
 	if (!tls_conn_handshake_started(c) && !tls_conn_failed(c) && shim_connect_failed(fd)) {
 		*afresh = true;

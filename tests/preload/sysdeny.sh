@@ -63,7 +63,10 @@
 #    pump before);
 #  * ppoll refused: the handshake waits with poll (x86_64; it failed
 #    before); both refused: the connection fails, the log line says why
-#    (it said nothing before).
+#    (it said nothing before);
+#  * connect(AF_UNSPEC) on a TLS connection refused (connect:EPERM): the
+#    connection and its session go on, the next line over TLS (the
+#    session was ended and the number made plain first: in clear before).
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/failclosed_common.inc"
 need_shim
@@ -82,7 +85,8 @@ EOC
 
 # run NAME DENY MODE: sysdeny under the library against the relay; its
 # report in $T/NAME.out (modes stdout*: $T/NAME.err), log $T/NAME.log,
-# captures checked (WIRE_OUT, wrc), exit status rc.
+# captures checked (WIRE_OUT, wrc), exit status rc.  _settle: how many
+# connections to wait for (1).
 run() {
 	_n=$1
 	TLSSHIM_LOG_FILE="$T/$_n.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
@@ -91,7 +95,7 @@ run() {
 	rc=$?
 	case $3 in stdout*) mv "$T/$_n.err" "$T/$_n.out" ;; esac
 	# (a connect refused by the library made no connection to wait for)
-	grep -q '^connect rc=-1' "$T/$_n.out" || srv_settled peer 1 2
+	grep -q '^connect rc=-1' "$T/$_n.out" || srv_settled peer "${_settle:-1}" 2
 	fc_collect peer "$_n"
 	fc_wire "$_n"
 	wrc=$?
@@ -558,5 +562,37 @@ else
 	else
 		pass "$_c: exit 78 before it, nothing in clear ($WIRE_OUT)"
 	fi
+fi
+# connect(AF_UNSPEC) on a TLS connection, refused by the filter: the
+# connection goes on, and so does its session.  The library ended the
+# session and made the number plain before it asked the kernel: the
+# refused disconnect left the socket connected, and the program's next
+# write went out in clear.
+run unspec_EPERM connect:EPERM unspec
+_c="connect(AF_UNSPEC) refused by a filter on a TLS connection"
+_got=$(srv_data unspec_EPERM | tr '\n' '|')
+if [ $wrc -ne 0 ] || ! grep -q -x 'unspec rc=-1 errno=EPERM' "$T/unspec_EPERM.out"; then
+	fail "$_c: nothing in clear" "$WIRE_OUT; $(what unspec_EPERM); log: $(log_tail "$T/unspec_EPERM.log")"
+elif [ "$(grep -c -x -F "read rc=$((${#SENT} + 1)) errno=0 data=$SENT." "$T/unspec_EPERM.out")" -ne 2 ] ||
+     [ "$_got" != "$SENT|$SENT|" ]; then
+	fail "$_c: the session goes on" "exit $rc; $(what unspec_EPERM); server got: $_got"
+else
+	pass "$_c: EPERM, the session goes on, both lines over TLS ($WIRE_OUT)"
+fi
+# The control: without a filter the association is dissolved, the
+# session ends with it, and a connect() again to the TLS port makes a
+# new one (the number is classified afresh): both lines over TLS.
+_settle=2
+run unspec_none none unspec
+_settle=
+_c="connect(AF_UNSPEC) on a TLS connection, then connect() again"
+_got=$(srv_data unspec_none | tr '\n' '|')
+if [ $wrc -ne 0 ] || ! grep -q -x 'unspec rc=0 errno=0' "$T/unspec_none.out" ||
+   ! grep -q -x 'reconnect rc=0 errno=0' "$T/unspec_none.out" ||
+   [ "$(grep -c -x -F "read rc=$((${#SENT} + 1)) errno=0 data=$SENT." "$T/unspec_none.out")" -ne 2 ] ||
+   [ "$_got" != "$SENT|$SENT|" ]; then
+	fail "$_c: a new session" "exit $rc; $WIRE_OUT; $(what unspec_none); server got: $_got; log: $(log_tail "$T/unspec_none.log")"
+else
+	pass "$_c: a new session, both lines over TLS ($WIRE_OUT)"
 fi
 fc_stop

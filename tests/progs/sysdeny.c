@@ -74,6 +74,12 @@
  *                "child SENTINEL" on the connection ("child write ...");
  *                the worker writes and reads once more, then exits
  *                ("worker exit N").
+ *       unspec   a connection and an exchange as connect's before the
+ *                filter; after it, connect(AF_UNSPEC) on it ("unspec
+ *                rc=..."); when that worked, connect() again to PORT
+ *                ("reconnect rc=..."); then SENTINEL written again and the
+ *                reply read (with connect:EPERM the kernel keeps the
+ *                connection).
  *       unixraw  a socketpair(AF_UNIX), moved by raw dup3 before the filter
  *                to numbers of unknown origin (40, 41); SENTINEL written on one end
  *                and read on the other after it.
@@ -161,6 +167,7 @@ static const struct {
 	{ "mprotect", SYS_mprotect }, { "munmap", SYS_munmap }, { "pread64", SYS_pread64 },
 	{ "lseek", SYS_lseek }, { "set_robust_list", SYS_set_robust_list }, { "rseq", SYS_rseq },
 	{ "getppid", SYS_getppid }, { "sendto", SYS_sendto }, { "recvfrom", SYS_recvfrom },
+	{ "connect", SYS_connect },
 };
 
 static void deny(const char *spec)
@@ -398,7 +405,7 @@ int main(int argc, char **argv)
 
 	if (argc != 5) {
 		fprintf(stderr, "usage: sysdeny DENY connect|unknown|stdout|accept|listenunknown|execlisten|execthread|execunix|daemon|udp|dccp|unixraw"
-			"|passfd0|passfd|passlisten|rawppoll|forkfork PORT SENTINEL\n");
+			"|passfd0|passfd|passlisten|rawppoll|forkfork|unspec PORT SENTINEL\n");
 		return 2;
 	}
 	out = strncmp(argv[2], "stdout", 6) ? stdout : stderr;
@@ -446,6 +453,31 @@ int main(int argc, char **argv)
 			fprintf(out, "helper killed by %s\n", sigabbrev_np(WTERMSIG(st)));
 		else
 			step("waitpid", r, errno);
+		fprintf(out, "done\n");
+		return 0;
+	}
+	if (!strcmp(argv[2], "unspec")) {
+		struct sockaddr un = { .sa_family = AF_UNSPEC };
+
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+		step("connect", r, errno);
+		if (r == 0 && (r = write(fd, line, strlen(line))) > 0)
+			reply(fd);
+		else
+			step("write", r, errno);
+		deny(argv[1]);
+		r = connect(fd, &un, sizeof un);
+		step("unspec", r, errno);
+		if (r == 0) {
+			r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+			step("reconnect", r, errno);
+		}
+		r = write(fd, line, strlen(line));
+		step("write", r, errno);
+		if (r > 0)
+			reply(fd);
+		close(fd);
 		fprintf(out, "done\n");
 		return 0;
 	}
