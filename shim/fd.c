@@ -1047,12 +1047,23 @@ SHIM_EXPORT int inotify_init1(int flags)
 }
 
 /* A descriptor taken from another process: classified like one received
- * with SCM_RIGHTS. */
+ * with SCM_RIGHTS.  An io_uring instance is refused while the policy has
+ * TLS rules, as making one is (shim/syscall.c): the kernel's sends and
+ * receives through it pass no wrapper (before, IORING_OP_SEND on a TLS
+ * socket through a ring taken from a helper went out in clear,
+ * tests/preload/bypass.sh). */
 SHIM_EXPORT int pidfd_getfd(int pidfd, int target, unsigned int flags)
 {
 	int keep = errno;
 	int fd = REAL(pidfd_getfd)(pidfd, target, flags);
 
+	if (fd >= 0 && shim_has_tls_rules() && shim_is_uring(fd)) {
+		REAL(close)(fd);
+		log_warn("pidfd_getfd: fd %d of the other process is an io_uring instance, which"
+			 " would move bytes past the library; refused (EPERM)", target);
+		errno = EPERM;
+		return -1;
+	}
 	if (fd >= 0) {
 		shim_fd_arrived(fd);
 		errno = keep;

@@ -362,6 +362,8 @@ const struct policy_rule *shim_listener_rule(int fd, const struct sockaddr_stora
 int shim_listen_check(int fd);
 /* The policy has a rule with action "tls". */
 bool shim_has_tls_rules(void);
+/* fd is an io_uring instance (shim/syscall.c). */
+bool shim_is_uring(int fd);
 /* A descriptor table apart from the process's (unshare(CLONE_FILES) and
  * kin) while the policy has TLS rules: true (refuse it; logged). */
 bool shim_refuse_unshare_files(const char *what);

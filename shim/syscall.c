@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <linux/io_uring.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
@@ -407,6 +408,34 @@ SHIM_EXPORT long syscall(long no, ...)
 		break;
 	}
 	return REAL(syscall)(no, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+/* An io_uring instance that another process made (one that does not run
+ * the library, which refuses to make one while the policy has TLS rules)
+ * moves this process's bytes past every wrapper once this process holds
+ * it: its IORING_OP_SEND on a TLS socket sent the program's plain text.
+ * Linux refuses to pass one with SCM_RIGHTS (EINVAL) and to open one
+ * through /proc/PID/fd (ENXIO); pidfd_getfd() takes it.  The kernel names
+ * it "anon_inode:[io_uring]"; without /proc, io_uring_register() tells:
+ * EOPNOTSUPP (ENOSYS: no io_uring) for anything else, and an answer it
+ * does not give (a filter's) counts as a ring. */
+bool shim_is_uring(int fd)
+{
+	static const char name[] = "anon_inode:[io_uring]";
+	char path[40], link[sizeof name];
+	int keep = errno;
+	ssize_t n;
+	bool ring;
+
+	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof link);
+	if (n >= 0)
+		ring = (size_t)n == sizeof name - 1 && !memcmp(link, name, sizeof name - 1);
+	else
+		ring = REAL(syscall)(SYS_io_uring_register, fd, IORING_REGISTER_PROBE, NULL, 0) < 0 &&
+		       errno != EOPNOTSUPP && errno != EBADF && errno != ENOSYS;
+	errno = keep;
+	return ring;
 }
 
 /* ---- liburing ---------------------------------------------------------------- */

@@ -9,7 +9,8 @@
 # as the kernel's on a port a plain rule names.  aio_write on a number the
 # library refused fails as every call there (ECONNRESET), and the number
 # is not passed on (exec, SCM_RIGHTS) to a program that does not run the
-# library.
+# library.  An io_uring instance taken from a process without the library
+# (pidfd_getfd) is refused: its IORING_OP_SEND wrote a TLS socket in clear.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 
@@ -161,5 +162,44 @@ EOC
 		pass "$how on a number refused for plaintext before the library: nothing more in clear ($(echo "$out" | tr '|' ' '))"
 	else
 		fail "$how on a refused number" "$out; the peer got: $(cut -c1-80 "$T/refused-$how.data" | tr '\n' '|'); $(tr '\n' '|' <"$T/refused-$how.err")$(show "$T/refused-$how.log")"
+	fi
+done
+
+# An io_uring instance made by a process that does not run the library
+# (which refuses to make one while the policy has TLS rules), taken with
+# pidfd_getfd(): IORING_OP_SEND on a TLS socket, entered with a raw
+# system call as liburing does, passes no wrapper.  Before, the
+# program's line went out in clear after the handshake (the peer: "wrong
+# version number").  Now pidfd_getfd() refuses the ring (EPERM, a log
+# line), and the line stays inside TLS.  Linux itself refuses to pass a
+# ring with SCM_RIGHTS or to open one through /proc/PID/fd: the program
+# checks both ways too (tests/progs/sysdeny.c, modes uring*).
+for how in getfd scm procfd; do
+	P=$(free_port)
+	policy "$T/uring-$how.conf" <<EOC
+rules = ( { name = "uring-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+	if ! start_peer "uring-$how.peer" server --port "$P" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
+		--mode echo --record "$T/uring-$how.data" --status "$T/uring-$how.status"; then
+		fail "io_uring ring taken with $how: setup" "the peer never listened$(show "$T/uring-$how.peer.err")"
+		continue
+	fi
+	TLSSHIM_LOG_FILE="$T/uring-$how.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$T/uring-$how.conf" "$PROGS/sysdeny" none "uring$how" "$P" "$LINE" \
+		>"$T/uring-$how.out" 2>&1
+	rc=$?
+	wait_exit "$PEER" 20
+	case $how in
+	getfd) ring='ring rc=-1 errno=EPERM' said='pidfd_getfd: fd [0-9]* of the other process is an io_uring instance' ;;
+	scm) ring='ring none' said= ;;
+	procfd) ring='ring rc=-1 errno=ENXIO' said= ;;
+	esac
+	_c="io_uring ring taken from a process without the library ($how)"
+	if [ $rc -ne 0 ] || ! grep -q -x "$ring" "$T/uring-$how.out" || grep -q '^send res' "$T/uring-$how.out" ||
+	   [ "$(cat "$T/uring-$how.data")" != "$LINE" ] || ! grep -q -x 'eof clean' "$T/uring-$how.status" ||
+	   { [ -n "$said" ] && ! grep -q "$said" "$T/uring-$how.log"; }; then
+		fail "$_c: refused, nothing in clear" "exit $rc; want '$ring'; $(tr '\n' '|' <"$T/uring-$how.out"); peer: $(tr '\n' '|' <"$T/uring-$how.status"); got: $(cut -c1-80 "$T/uring-$how.data" | tr '\n' '|')$(show "$T/uring-$how.log")"
+	else
+		pass "$_c: $ring, the peer got the line over TLS only"
 	fi
 done

@@ -80,6 +80,16 @@
  *                ("reconnect rc=..."); then SENTINEL written again and the
  *                reply read (with connect:EPERM the kernel keeps the
  *                connection).
+ *       uringgetfd, uringscm, uringprocfd  before the filter, a helper
+ *                (this program in mode makering, without LD_PRELOAD) makes
+ *                an io_uring instance; after it, a connection and an
+ *                exchange as connect's, then the helper's ring taken with
+ *                pidfd_getfd(), as it arrived with SCM_RIGHTS (Linux
+ *                refuses: "ring none") or by an open of /proc/HELPER/fd/N
+ *                ("ring rc=..."), and IORING_OP_SEND of SENTINEL and a
+ *                newline on the connection through it, entered with a raw
+ *                system call as liburing does ("send res=N"; the reply
+ *                read).
  *       unixraw  a socketpair(AF_UNIX), moved by raw dup3 before the filter
  *                to numbers of unknown origin (40, 41); SENTINEL written on one end
  *                and read on the other after it.
@@ -90,6 +100,7 @@
 #include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
+#include <linux/io_uring.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -100,6 +111,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -110,26 +122,29 @@
 
 #if defined(__x86_64__)
 #define ARCH AUDIT_ARCH_X86_64
-static long raw3(long no, long a, long b, long c)
+static long raw4(long no, long a, long b, long c, long d)
 {
+	register long r10 __asm__("r10") = d;
 	long r;
 
-	__asm__ volatile("syscall" : "=a"(r) : "0"(no), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+	__asm__ volatile("syscall" : "=a"(r) : "0"(no), "D"(a), "S"(b), "d"(c), "r"(r10) : "rcx", "r11", "memory");
 	return r;
 }
 #elif defined(__aarch64__)
 #define ARCH AUDIT_ARCH_AARCH64
-static long raw3(long no, long a, long b, long c)
+static long raw4(long no, long a, long b, long c, long d)
 {
 	register long x8 __asm__("x8") = no, x0 __asm__("x0") = a, x1 __asm__("x1") = b,
-		      x2 __asm__("x2") = c;
+		      x2 __asm__("x2") = c, x3 __asm__("x3") = d;
 
-	__asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
+	__asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3) : "memory");
 	return x0;
 }
 #else
 #error "sysdeny: x86_64 or aarch64"
 #endif
+/* A raw system call: the kernel's result (a negative errno on failure). */
+#define raw3(no, a, b, c) raw4(no, a, b, c, 0)
 
 /* The report: standard output, or standard error in mode stdout. */
 static FILE *out;
@@ -310,10 +325,10 @@ static int listen_on(const struct sockaddr_in *sa)
 	return lfd;
 }
 
-/* The pass modes' helper, started before the filter: this program again
- * (mode recvfd), without LD_PRELOAD, on one end of a socketpair; the
- * other end in *chan. */
-static pid_t start_helper(char **argv, int *chan)
+/* The pass and uring modes' helper, started before the filter: this
+ * program again (mode recvfd or makering), without LD_PRELOAD, on one end
+ * of a socketpair; the other end in *chan. */
+static pid_t start_helper(char **argv, const char *mode, int *chan)
 {
 	extern char **environ;
 	char *env[256], num[16];
@@ -331,7 +346,7 @@ static pid_t start_helper(char **argv, int *chan)
 	snprintf(num, sizeof num, "%d", sv[1]);
 	fflush(out);
 	if ((pid = fork()) == 0) {
-		char *args[] = { argv[0], "none", "recvfd", num, argv[4], NULL };
+		char *args[] = { argv[0], "none", (char *)mode, num, argv[4], NULL };
 
 		close(sv[0]);
 		execve("/proc/self/exe", args, env);
@@ -394,6 +409,134 @@ static int helper_main(int chan, const char *line)
 	return 0;
 }
 
+/* Write LINE on fd and read the reply ("write", "read" lines). */
+static void exchange(int fd, const char *line)
+{
+	long r = write(fd, line, strlen(line));
+
+	step("write", r, errno);
+	if (r > 0)
+		reply(fd);
+}
+
+/* Connect fd to sa, then an exchange; the connect's result. */
+static long connect_exchange(int fd, const struct sockaddr_in *sa, const char *line)
+{
+	long r = connect(fd, (const struct sockaddr *)sa, sizeof *sa);
+
+	step("connect", r, errno);
+	if (r == 0)
+		exchange(fd, line);
+	return r;
+}
+
+/* The uring modes' helper (no library): make an io_uring instance, pass
+ * it with SCM_RIGHTS (Linux refuses: then the byte alone), send its number
+ * and layout, and keep it until the program is done. */
+static int makering_main(int chan)
+{
+	struct io_uring_params p;
+	int ring;
+	char c = 'r', ctl[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { &c, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl };
+	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+
+	memset(&p, 0, sizeof p);
+	if ((ring = (int)syscall(SYS_io_uring_setup, 4, &p)) < 0) {
+		fprintf(stderr, "sysdeny: io_uring_setup: %s\n", strerror(errno));
+		return 2;
+	}
+	memset(ctl, 0, sizeof ctl);
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_RIGHTS;
+	h->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(h), &ring, sizeof ring);
+	if (sendmsg(chan, &m, 0) != 1) {
+		m.msg_control = NULL;
+		m.msg_controllen = 0;
+		if (sendmsg(chan, &m, 0) != 1)
+			return 2;
+	}
+	if (write(chan, &ring, sizeof ring) != sizeof ring || write(chan, &p, sizeof p) != sizeof p)
+		return 2;
+	(void)read(chan, &c, 1);
+	return 0;
+}
+
+/* The uring modes: the helper's ring, taken as HOW says (uringscm: as it
+ * arrived with SCM_RIGHTS; uringgetfd: pidfd_getfd; uringprocfd: open of
+ * /proc/HELPER/fd/N): "ring rc=..." ("ring none": nothing arrived).  Then
+ * IORING_OP_SEND of line on fd, entered with a raw system call as
+ * liburing does ("mmap rc=...", "enter rc=...", "send res=N"), and the
+ * reply read. */
+static void uring_send(const char *how, pid_t helper, int chan, int fd, const char *line)
+{
+	struct io_uring_params p;
+	char c, path[64], ctl[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { &c, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl };
+	struct cmsghdr *h;
+	int ring = -1, hring = -1, pfd;
+	struct io_uring_sqe *sqes;
+	struct io_uring_cqe *cqe;
+	unsigned *tail, t;
+	size_t sz;
+	char *sq;
+	long r;
+
+	if (recvmsg(chan, &m, 0) == 1 && (h = CMSG_FIRSTHDR(&m)) && h->cmsg_type == SCM_RIGHTS)
+		memcpy(&ring, CMSG_DATA(h), sizeof ring);
+	if (read(chan, &hring, sizeof hring) != sizeof hring || read(chan, &p, sizeof p) != sizeof p) {
+		fprintf(out, "no ring from the helper\n");
+		return;
+	}
+	if (!strcmp(how, "uringgetfd")) {
+		pfd = (int)syscall(SYS_pidfd_open, helper, 0);
+		ring = pfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pfd, hring, 0);
+	} else if (!strcmp(how, "uringprocfd")) {
+		snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)helper, hring);
+		ring = open(path, O_RDWR);
+	}
+	if (ring < 0 && !strcmp(how, "uringscm")) {
+		fprintf(out, "ring none\n");
+		return;
+	}
+	step("ring", ring, errno);
+	if (ring < 0)
+		return;
+	sz = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+	if (p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe) > sz)
+		sz = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+	sq = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_SQ_RING);
+	sqes = mmap(NULL, p.sq_entries * sizeof *sqes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+		    ring, IORING_OFF_SQES);
+	step("mmap", sq == MAP_FAILED || sqes == MAP_FAILED ? -1 : 0, errno);
+	if (sq == MAP_FAILED || sqes == MAP_FAILED)
+		return;
+	/* one SQE at the tail, the CQ (same mapping) read at its head */
+	tail = (unsigned *)(sq + p.sq_off.tail);
+	t = *tail & *(unsigned *)(sq + p.sq_off.ring_mask);
+	memset(&sqes[t], 0, sizeof sqes[t]);
+	sqes[t].opcode = IORING_OP_SEND;
+	sqes[t].fd = fd;
+	sqes[t].addr = (unsigned long)line;
+	sqes[t].len = (unsigned)strlen(line);
+	((unsigned *)(sq + p.sq_off.array))[t] = t;
+	__atomic_store_n(tail, *tail + 1, __ATOMIC_RELEASE);
+	r = raw4(SYS_io_uring_enter, ring, 1, 1, IORING_ENTER_GETEVENTS);
+	step("enter", r < 0 ? -1 : r, (int)-r);
+	if (r < 0 || __atomic_load_n((unsigned *)(sq + p.cq_off.tail), __ATOMIC_ACQUIRE) ==
+		     *(unsigned *)(sq + p.cq_off.head))
+		return;
+	cqe = (struct io_uring_cqe *)(sq + p.cq_off.cqes) +
+	      (*(unsigned *)(sq + p.cq_off.head) & *(unsigned *)(sq + p.cq_off.ring_mask));
+	fprintf(out, "send res=%d\n", cqe->res);
+	fflush(out);
+	if (cqe->res > 0)
+		reply(fd);
+}
+
 int main(int argc, char **argv)
 {
 	struct sockaddr_in sa;
@@ -405,7 +548,7 @@ int main(int argc, char **argv)
 
 	if (argc != 5) {
 		fprintf(stderr, "usage: sysdeny DENY connect|unknown|stdout|accept|listenunknown|execlisten|execthread|execunix|daemon|udp|dccp|unixraw"
-			"|passfd0|passfd|passlisten|rawppoll|forkfork|unspec PORT SENTINEL\n");
+			"|passfd0|passfd|passlisten|rawppoll|forkfork|unspec|uringgetfd|uringscm|uringprocfd PORT SENTINEL\n");
 		return 2;
 	}
 	out = strncmp(argv[2], "stdout", 6) ? stdout : stderr;
@@ -419,9 +562,25 @@ int main(int argc, char **argv)
 
 	if (!strcmp(argv[2], "recvfd"))
 		return helper_main(port, line);
+	if (!strcmp(argv[2], "makering"))
+		return makering_main(port);
+	if (!strncmp(argv[2], "uring", 5)) {
+		int chan;
+		pid_t h = start_helper(argv, "makering", &chan);
+
+		deny(argv[1]);
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		connect_exchange(fd, &sa, line);
+		uring_send(argv[2], h, chan, fd, line);
+		close(fd);
+		close(chan);
+		(void)waitpid(h, NULL, 0);
+		fprintf(out, "done\n");
+		return 0;
+	}
 	if (!strncmp(argv[2], "pass", 4)) {
 		int chan;
-		pid_t h = start_helper(argv, &chan);
+		pid_t h = start_helper(argv, "recvfd", &chan);
 		int st = 0;
 
 		if (!strcmp(argv[2], "passlisten")) {
@@ -460,12 +619,7 @@ int main(int argc, char **argv)
 		struct sockaddr un = { .sa_family = AF_UNSPEC };
 
 		fd = socket(AF_INET, SOCK_STREAM, 0);
-		r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
-		step("connect", r, errno);
-		if (r == 0 && (r = write(fd, line, strlen(line))) > 0)
-			reply(fd);
-		else
-			step("write", r, errno);
+		connect_exchange(fd, &sa, line);
 		deny(argv[1]);
 		r = connect(fd, &un, sizeof un);
 		step("unspec", r, errno);
@@ -473,10 +627,7 @@ int main(int argc, char **argv)
 			r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
 			step("reconnect", r, errno);
 		}
-		r = write(fd, line, strlen(line));
-		step("write", r, errno);
-		if (r > 0)
-			reply(fd);
+		exchange(fd, line);
 		close(fd);
 		fprintf(out, "done\n");
 		return 0;
@@ -569,12 +720,7 @@ int main(int argc, char **argv)
 			fprintf(out, "worker exit %d\n", r == w && WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 		} else {
 			fd = socket(AF_INET, SOCK_STREAM, 0);
-			r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
-			step("connect", r, errno);
-			r = write(fd, line, strlen(line));
-			step("write", r, errno);
-			if (r > 0)
-				reply(fd);
+			connect_exchange(fd, &sa, line);
 			fflush(out);
 			k = fork();
 			if (k == 0) {
