@@ -203,3 +203,40 @@ EOC
 		pass "$_c: $ring, the peer got the line over TLS only"
 	fi
 done
+
+# glibc's own Sun RPC over TCP (the compatibility symbols a program linked
+# before glibc 2.32 is bound to) connects, reads and writes with the C
+# library's internal calls: clnttcp_create() to a port a tls rule names
+# then clnt_call() sent the call, the program's string in it, in clear;
+# svctcp_create() on a port a tls accept rule names would serve in clear.
+# Now each transport a tls rule names is destroyed as it is made (no byte
+# has moved yet): NULL, ECONNREFUSED, a log line; the peer gets nothing.
+P=$(free_port)
+if ! start_peer rpc.peer server --port "$P" --plain --mode record --record "$T/rpc.data" --status "$T/rpc.status"; then
+	fail "Sun RPC client: setup" "the peer never listened$(show "$T/rpc.peer.err")"
+else
+	Q=$(free_port)
+	policy "$T/rpc.conf" <<EOC
+rules = ( { name = "rpc-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; },
+          { name = "rpc-in"; direction = "accept"; port = $Q;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOC
+	: >"$T/rpc.data"
+	out=$(TLSSHIM_LOG_FILE="$T/rpc.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$T/rpc.conf" "$PROGS/sunrpc_client" client "$P" "$LINE" 2>&1 | tr '\n' '|')
+	wait_exit "$PEER" 20
+	if [ "$out" = "clnttcp_create NULL errno=ECONNREFUSED|" ] && ! grep -q -F "$LINE" "$T/rpc.data" &&
+	   grep -q 'rule "rpc-out": clnttcp_create() (the C library.s Sun RPC) .*refused' "$T/rpc.log"; then
+		pass "Sun RPC clnttcp_create to a TLS port: refused (ECONNREFUSED), nothing in clear"
+	else
+		fail "Sun RPC clnttcp_create to a TLS port: refused" "$out; the peer got: $(cut -c1-120 "$T/rpc.data" | tr -c '[:print:]' '.')$(show "$T/rpc.log")"
+	fi
+	out=$(TLSSHIM_LOG_FILE="$T/rpcs.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$T/rpc.conf" "$PROGS/sunrpc_client" service "$Q" 2>&1 | tr '\n' '|')
+	if [ "$out" = "svctcp_create NULL errno=ECONNREFUSED|" ] &&
+	   grep -q 'rule "rpc-in": svctcp_create() (the C library.s Sun RPC) .*refused' "$T/rpcs.log"; then
+		pass "Sun RPC svctcp_create on a TLS accept port: refused (ECONNREFUSED)"
+	else
+		fail "Sun RPC svctcp_create on a TLS accept port: refused" "$out$(show "$T/rpcs.log")"
+	fi
+fi

@@ -1,0 +1,99 @@
+/* sunrpc_client.c — a legacy program of glibc's own Sun RPC over TCP:
+ * bound, as a program linked before glibc 2.32 is, to the compatibility
+ * symbols (clnttcp_create, svctcp_create), which connect, read and write
+ * with the C library's internal calls.
+ *
+ *   sunrpc_client client PORT SENTINEL
+ *       clnttcp_create() to 127.0.0.1:PORT ("clnttcp_create ok" or
+ *       "clnttcp_create NULL errno=E"), then a call of procedure 1 with
+ *       SENTINEL as its string argument ("call N": the clnt_stat).
+ *   sunrpc_client service PORT
+ *       a TCP socket bound to 127.0.0.1:PORT given to svctcp_create()
+ *       ("svctcp_create ok" or "svctcp_create NULL errno=E").
+ * No headers of the RPC library: the few structures are declared here. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#if defined(__x86_64__)
+#define V "GLIBC_2.2.5"
+#elif defined(__aarch64__)
+#define V "GLIBC_2.17"
+#else
+#error "sunrpc_client: x86_64 or aarch64"
+#endif
+__asm__(".symver old_clnttcp_create, clnttcp_create@" V);
+__asm__(".symver old_svctcp_create, svctcp_create@" V);
+__asm__(".symver old_xdr_wrapstring, xdr_wrapstring@" V);
+__asm__(".symver old_xdr_void, xdr_void@" V);
+
+typedef int (*xdrproc)(void *, void *);
+struct client;
+struct client_ops {
+	int (*call)(struct client *, unsigned long, xdrproc, char *, xdrproc, char *, struct timeval);
+};
+struct client {
+	void *auth;
+	struct client_ops *ops;
+	void *priv;
+};
+extern struct client *old_clnttcp_create(struct sockaddr_in *, unsigned long, unsigned long, int *,
+					 unsigned int, unsigned int);
+extern void *old_svctcp_create(int, unsigned int, unsigned int);
+extern int old_xdr_wrapstring(void *, void *);
+extern int old_xdr_void(void *, void *);
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_in sa;
+	int sock = -1;
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: sunrpc_client client PORT SENTINEL | service PORT\n");
+		return 2;
+	}
+	memset(&sa, 0, sizeof sa);
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((unsigned short)atoi(argv[2]));
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (!strcmp(argv[1], "service")) {
+		int one = 1;
+		void *x;
+
+		sock = socket(AF_INET, SOCK_STREAM, 0);
+		setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		if (bind(sock, (struct sockaddr *)&sa, sizeof sa) != 0) {
+			perror("sunrpc_client: bind");
+			return 2;
+		}
+		errno = 0;
+		x = old_svctcp_create(sock, 0, 0);
+		if (x)
+			printf("svctcp_create ok\n");
+		else
+			printf("svctcp_create NULL errno=%s\n", strerrorname_np(errno));
+		return 0;
+	}
+	if (argc != 4)
+		return 2;
+	errno = 0;
+	struct client *c = old_clnttcp_create(&sa, 0x20000099, 1, &sock, 0, 0);
+
+	if (!c) {
+		printf("clnttcp_create NULL errno=%s\n", strerrorname_np(errno));
+		return 0;
+	}
+	printf("clnttcp_create ok\n");
+	fflush(stdout);
+	char *s = argv[3];
+	struct timeval tv = { 2, 0 };
+
+	printf("call %d\n", c->ops->call(c, 1, old_xdr_wrapstring, (char *)&s, old_xdr_void, NULL, tv));
+	return 0;
+}
