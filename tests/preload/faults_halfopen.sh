@@ -11,14 +11,16 @@
 # Server side: tests/progs/halfopen server, a non-blocking poll() server
 # and the same under epoll.  Its vanishing clients (py/vanishing_client.py):
 #   * "read": the program set SO_KEEPALIVE (idle 1 s, interval 1 s,
-#     3 x TS probes) and waits for input: its read fails with ETIMEDOUT;
-#   * "write": the program set TCP_USER_TIMEOUT (3000 x TS ms) and keeps
-#     writing: its write fails with ETIMEDOUT;
+#     5 x TS - 1 probes) and waits for input: its read fails with ETIMEDOUT;
+#   * "write": the program set TCP_USER_TIMEOUT (5000 x TS ms) and keeps
+#     writing (the client reads a little every 0.1 s until it vanishes):
+#     its write fails with ETIMEDOUT;
 #   * (TLS only) "hello": a whole ClientHello, then the client vanishes:
 #     handshake_timeout_ms (5000 x TS) ends the handshake under poll/epoll
 #     (a "handshake timeout" log line, the program's read says ECONNRESET).
-# Meanwhile (all three still half-open) a TLS client, connected before,
-# is served (echo, close_notify both ways).  When every half-open
+# Meanwhile (all three still half-open: the server's line "peer N echoed"
+# comes before their ends) a TLS client, connected before, is served (echo,
+# close_notify both ways).  When every half-open
 # connection has ended, the server's descriptor count is the one it had
 # before them (nothing held by the library; counted from /proc/PID/fd
 # once steady, after a warm-up connection), and a last client is served.
@@ -47,24 +49,40 @@ if ! nft add table inet halfopen ||
 fi
 # Scenario times, long enough for the served-meanwhile exchange on a busy
 # machine (scaled like bounds): keepalive probes (1 s apart after 1 s idle),
-# the user timeout and the handshake timeout of the server side.
-KCNT=$((3 * TS))
-UTO=$((3000 * TS))
+# the user timeout and the handshake timeout of the server side.  All three
+# end together (about 15 s x TS / 3): the case waits for the longest anyway,
+# and the exchange has all of it.  (Keepalive and user timeout 9 s, the
+# handshake 15 s: at load 25 on 2 cores the write connection timed out
+# before the exchange, in both server cases.)
+KCNT=$((5 * TS - 1))
+UTO=$((5000 * TS))
 HT=$((5000 * TS))
 TO="Connection timed out"
-# vanish CPORT SPORT PID: every packet of the connection between the
-# client's port CPORT and the server's port SPORT is dropped from now on,
-# both ways; then the process PID is killed (its FIN or RST is dropped as
-# well).  Both ports: a rule on CPORT alone also dropped every later
-# connection whose source port the kernel picked equal to it (its SYNs
-# lost for good: "connect: Connection timed out" in a later case, twice
-# in one round of make check-stress).
-vanish() {
-	nft add rule inet halfopen out tcp sport "$1" tcp dport "$2" drop &&
-	nft add rule inet halfopen out tcp sport "$2" tcp dport "$1" drop || return 1
-	kill -9 "$3" 2>/dev/null
-	wait "$3" 2>/dev/null
-	forget "$3"
+# vanish_all CPORT SPORT PID [CPORT SPORT PID ...]: every packet of the
+# connection between the client's port CPORT and the server's port SPORT
+# is dropped from now on, both ways; then the process PID is killed (its
+# FIN or RST is dropped as well).  Both ports: a rule on CPORT alone also
+# dropped every later connection whose source port the kernel picked
+# equal to it (its SYNs lost for good: "connect: Connection timed out" in
+# a later case, twice in one round of make check-stress).  One nft call
+# for all the rules, then the kills: their timers start together (an nft
+# call per rule took seconds on a loaded machine).
+vanish_all() {
+	_va_rules="" _va_pids=""
+	while [ $# -ge 3 ]; do
+		[ -n "$1" ] || return 1
+		_va_rules="$_va_rules
+add rule inet halfopen out tcp sport $1 tcp dport $2 drop
+add rule inet halfopen out tcp sport $2 tcp dport $1 drop"
+		_va_pids="$_va_pids $3"
+		shift 3
+	done
+	echo "$_va_rules" | nft -f - || return 1
+	for _va_p in $_va_pids; do
+		kill -9 "$_va_p" 2>/dev/null
+		wait "$_va_p" 2>/dev/null
+		forget "$_va_p"
+	done
 	return 0
 }
 # localport FILE: the "local N" line's N
@@ -106,34 +124,45 @@ EOF
 	peer client --port "$P" --ca "$CERTS/ca.crt" --send "warm-up" --timeout $((20 * TS)) >"$T/$name.warm" 2>&1
 	before=$(steady "$srv")
 	pbefore=$(steady "$psrv")
-	for m in read write hello; do
+	for m in read write; do
 		bg "$PY" "$PYD/vanishing_client.py" "$P" "$m" "$CERTS/ca.crt" >"$T/$name.$m" 2>&1
 		eval "pid_$m=\$!"
-		[ $m = hello ] && continue
 		bg "$PY" "$PYD/vanishing_client.py" "$PP" "$m" >"$T/$name.p$m" 2>&1
 		eval "ppid_$m=\$!"
 	done
 	# the client served meanwhile: connected now, its line sent on a cue
 	bg "$PY" "$PYD/vanishing_client.py" "$P" echo "$CERTS/ca.crt" "$T/$name.go" >"$T/$name.cli" 2>&1
 	mpid=$!
-	for f in read write hello pread pwrite cli; do
+	# The half-open ClientHello last: its handshake time-out runs from
+	# then, not from before the other clients' handshakes.
+	for f in read write pread pwrite cli hello; do
+		if [ $f = hello ]; then
+			bg "$PY" "$PYD/vanishing_client.py" "$P" hello "$CERTS/ca.crt" >"$T/$name.hello" 2>&1
+			pid_hello=$!
+		fi
 		if ! wait_for "$T/$name.$f" '^ready' 20; then
 			fail "$name" "the $f client did not get ready$(show "$T/$name.$f" "$T/$name.out" "$TLSSHIM_LOG_FILE")"
 			return
 		fi
 	done
 	# shellcheck disable=SC2154
-	vanish "$(localport "$T/$name.read")" "$P" "$pid_read" && vanish "$(localport "$T/$name.write")" "$P" "$pid_write" &&
-	vanish "$(localport "$T/$name.hello")" "$P" "$pid_hello" && vanish "$(localport "$T/$name.pread")" "$PP" "$ppid_read" &&
-	vanish "$(localport "$T/$name.pwrite")" "$PP" "$ppid_write" || { fail "$name" "nft rules failed"; return; }
+	vanish_all "$(localport "$T/$name.read")" "$P" "$pid_read" "$(localport "$T/$name.write")" "$P" "$pid_write" \
+		"$(localport "$T/$name.hello")" "$P" "$pid_hello" "$(localport "$T/$name.pread")" "$PP" "$ppid_read" \
+		"$(localport "$T/$name.pwrite")" "$PP" "$ppid_write" || { fail "$name" "nft rules failed"; return; }
 	# meanwhile: other clients are served
 	touch "$T/$name.go"
 	wait_for "$T/$name.cli" '^echo' 20
-	# how many were still half-open when it was served: all three (the
-	# scenario times leave room for the exchange)
+	# How many were still half-open when it was served: all three (the
+	# scenario times leave room for the exchange).  Told by the server's
+	# own order of lines ("peer N echoed" before each one's end), not by
+	# when this shell got to look: a loaded machine delays the look.
+	ml=$(localport "$T/$name.cli")
+	wait_for "$T/$name.out" "^peer $ml echoed" 20
+	echoed_at=$(grep -n "^peer $ml echoed" "$T/$name.out" | sed -n '1s/:.*//p')
 	held=0
 	for m in read write hello; do
-		grep -q "^peer $(localport "$T/$name.$m") " "$T/$name.out" || held=$((held + 1))
+		ended_at=$(grep -n "^peer $(localport "$T/$name.$m") " "$T/$name.out" | sed -n '1s/:.*//p')
+		[ -n "$echoed_at" ] && { [ -z "$ended_at" ] || [ "$ended_at" -gt "$echoed_at" ]; } && held=$((held + 1))
 	done
 	wait_exit "$mpid" 10
 	why=""
@@ -235,7 +264,7 @@ EOF
 		fail "$name" "the client did not get ready$(show "$T/$name.out" "$T/$name.err" "$T/$name.pout" "$T/$name.srv.out" "$T/$name.srv.err" "$TLSSHIM_LOG_FILE")"
 		return
 	fi
-	vanish "$(localport "$T/$name.out")" "$P" "$spid" && vanish "$(localport "$T/$name.pout")" "$PP" "$pspid" ||
+	vanish_all "$(localport "$T/$name.out")" "$P" "$spid" "$(localport "$T/$name.pout")" "$PP" "$pspid" ||
 		{ fail "$name" "nft rules failed"; return; }
 	wait_exit "$cli" 40; rc=$?
 	wait_exit "$pcli" 40

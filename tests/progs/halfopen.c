@@ -15,7 +15,9 @@
  *              and writes 16 KiB blocks whenever the socket takes them (a
  *              vanished peer: unacknowledged data fails the write with
  *              ETIMEDOUT after 2 s);
- *   anything else is echoed, and so is everything after it.
+ *   anything else is echoed, and so is everything after it ("peer PORT
+ *              echoed" once its first bytes went back: the test orders
+ *              it against the half-open connections' ends).
  * When a connection ends the program prints one line and closes it:
  *   "peer PORT MODE: eof" | "peer PORT MODE: read: <strerror>" |
  *   "peer PORT MODE: write: <strerror>"   (MODE read, write, echo or -)
@@ -182,6 +184,12 @@ static int serve(struct conn *c)
 			return 1;
 		}
 		c->m = M_ECHO;
+		if (send_all(c->fd, buf, (size_t)r) < 0) {
+			end(c, "write", errno);
+			return 0;
+		}
+		printf("peer %d echoed\n", c->port);
+		return 1;
 	}
 	if (c->m == M_ECHO && send_all(c->fd, buf, (size_t)r) < 0) {
 		end(c, "write", errno);
