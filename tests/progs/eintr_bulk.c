@@ -1,7 +1,7 @@
 /* eintr_bulk — blocking transfers in a signal storm.
  *
- *   eintr_bulk [-r] [-s] server PORT BYTES
- *   eintr_bulk [-r] [-s] client HOST PORT BYTES
+ *   eintr_bulk [-r] [-s] [-w FILE] server PORT BYTES
+ *   eintr_bulk [-r] [-s] [-w FILE] client HOST PORT BYTES
  *
  * A SIGALRM interval timer fires every 250 microseconds for the whole life of
  * the process; its handler only counts.  It is installed without
@@ -15,7 +15,13 @@
  * The client connects and writes BYTES of a pseudo-random stream, then
  * reads BYTES back; the server accepts one connection, reads BYTES and
  * checks every byte against the same stream, then writes the stream
- * back; the client checks it.  Each prints
+ * back; the client checks it.  -w FILE (on both sides; without -r): the
+ * client creates FILE when a read of its returned EINTR, and the server
+ * sends the stream back only once FILE exists (at most 20 s times
+ * TLSSHIM_TIME_SCALE): the client's read waits meanwhile, with nothing to
+ * come, so a storm that interrupts reads surely ends one with EINTR (else
+ * how many did depended on scheduling: 3 in 8 MB one run, none another).
+ * Each prints
  *     ok N bytes intact, eintr=K (read R, write W) signals=S
  * (K: calls that returned EINTR, R and W of them read and write) or "eintr_bulk: ..." on an error.
  * Exit status: 0 ok, 1 I/O error or corrupted data, 2 usage/setup.
@@ -23,6 +29,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -33,10 +40,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t signals;
 static long eintr, eintr_read, eintr_write;
+static const char *cue;         /* -w FILE (the client's; the server's: wait_cue) */
+static int cue_wait;            /* the server: waits for it, never makes it */
 
 static void on_alarm(int sig)
 {
@@ -97,7 +107,12 @@ static int recv_stream(int fd, uint64_t n)
 		ssize_t r = read(fd, buf, want);
 		if (r < 0 && errno == EINTR) {
 			eintr++;
-			eintr_read++;
+			if (!eintr_read++ && cue && !cue_wait) {
+				int f = open(cue, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+
+				if (f >= 0)
+					close(f);
+			}
 			continue;
 		}
 		if (r <= 0) {
@@ -114,6 +129,25 @@ static int recv_stream(int fd, uint64_t n)
 		off += (uint64_t)r;
 	}
 	return 0;
+}
+
+/* -w: until the client's read said EINTR (FILE exists), bounded. */
+static void wait_cue(void)
+{
+	const char *ts = getenv("TLSSHIM_TIME_SCALE");
+	struct timespec now, end, ms = { 0, 1000000 };
+
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += 20 * (ts && atoi(ts) > 0 ? atoi(ts) : 1);
+	for (;;) {
+		if (access(cue, F_OK) == 0)
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec > end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
+			break;
+		nanosleep(&ms, NULL);   /* (EINTR at once, often: looked at again) */
+	}
+	fprintf(stderr, "eintr_bulk: no EINTR from the client's read in time: going on\n");
 }
 
 /* connect() interrupted: the connection goes on; wait for it. */
@@ -149,17 +183,22 @@ int main(int argc, char **argv)
 	int restart = 0, segv = 0, fd;
 	uint64_t n;
 
-	while (argc > 1 && (!strcmp(argv[1], "-r") || !strcmp(argv[1], "-s"))) {
+	while (argc > 1 && (!strcmp(argv[1], "-r") || !strcmp(argv[1], "-s") || !strcmp(argv[1], "-w"))) {
 		if (!strcmp(argv[1], "-r"))
 			restart = 1;
-		else
+		else if (!strcmp(argv[1], "-s"))
 			segv = 1;
+		else if (argc > 2) {
+			cue = argv[2];
+			argv++;
+			argc--;
+		}
 		argv++;
 		argc--;
 	}
 	if (argc < 4 || (strcmp(argv[1], "server") && strcmp(argv[1], "client")) ||
 	    (!strcmp(argv[1], "client") && argc < 5)) {
-		fprintf(stderr, "usage: eintr_bulk [-r] [-s] server PORT BYTES | client HOST PORT BYTES\n");
+		fprintf(stderr, "usage: eintr_bulk [-r] [-s] [-w FILE] server PORT BYTES | client HOST PORT BYTES\n");
 		return 2;
 	}
 	memset(&sa, 0, sizeof sa);
@@ -179,6 +218,7 @@ int main(int argc, char **argv)
 		int one = 1, ls = socket(AF_INET, SOCK_STREAM, 0);
 
 		n = strtoull(argv[3], NULL, 10);
+		cue_wait = 1;
 		setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 		if (bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 4) < 0) {
 			perror("eintr_bulk: bind/listen");
@@ -194,7 +234,11 @@ int main(int argc, char **argv)
 			}
 			eintr++;
 		}
-		if (recv_stream(fd, n) < 0 || send_stream(fd, n) < 0)
+		if (recv_stream(fd, n) < 0)
+			return 1;
+		if (cue)
+			wait_cue();
+		if (send_stream(fd, n) < 0)
 			return 1;
 	} else {
 		struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *res;
