@@ -29,11 +29,13 @@
  * another so pays one wake-up per tick, not one (or two: the peer's
  * close_notify, then its FIN) per connection, and no system call to
  * register a socket.  Once nothing lingers the thread goes on ticking
- * for IDLE_TICKS (50 ms), so that a program closing
+ * for IDLE_MS (50 ms, by the clock), so that a program closing
  * connections one after another never pays a wake-up either; after that
  * it sleeps without a deadline, and the next hand-over wakes it through
- * the pipe.  Only a hand-over starts those idle ticks: a watched
- * connection (below) needs a wake-up per sweep, not per tick.  exit()
+ * the pipe (the debug line "linger thread woken" says how long after the
+ * last socket went: never less than IDLE_MS).  Only a hand-over starts
+ * those idle ticks: a watched connection (below) needs a wake-up per
+ * sweep, not per tick.  exit()
  * waits for the lingering sockets: the thread then waits on the sockets
  * themselves, so that none is held a tick longer than its peer's FIN.
  * tlsio.c does not linger at all when the peer has ended first.
@@ -80,6 +82,10 @@
  * ms, eight times the longest gap between a pingpong client's closes seen
  * under ThreadSanitizer) 0.2 ms. */
 #define IDLE_TICKS 5
+/* Counted in time, not in ticks: a tick cut short by a sweep that is due
+ * (a watched connection) would shorten them, and a loaded machine that
+ * stretches each tick made the thread tick on for longer. */
+#define IDLE_MS (IDLE_TICKS * TICK_MS)
 /* While the same sockets linger on quietly (none handed over, none gone,
  * none with anything to read since the last look), each look doubles the
  * wait before the next, up to this many doublings (160 ms): a peer that
@@ -126,9 +132,16 @@ static bool handed;
  * another file (the program's, dup2'ed onto it), whose events say nothing
  * of ours. */
 static unsigned moves;
-/* The thread's ticks since the last socket went (only it uses this, and
- * ensure_thread before it starts one: a forked child's copy is stale). */
-static int idle = IDLE_TICKS;
+/* When the thread last looked with a socket lingering, or one handed
+ * over, or gone since the look before (QUIET_NEVER: never, since it
+ * started): it ticks on until IDLE_MS after it, then sleeps.  Under lk;
+ * set by the thread (and ensure_thread before it starts one: a forked
+ * child's copy is stale). */
+#define QUIET_NEVER INT64_MIN
+static int64_t quiet_since = QUIET_NEVER;
+/* A hand-over that woke the thread from its sleep without a deadline:
+ * how long after quiet_since (the thread logs it; -1: none).  Under lk. */
+static int64_t woke_after = -1;
 /* Looks in a row at the same lingering sockets (SLOW_MAX), and how many
  * lingered when the thread last went to sleep (only the thread uses
  * these, and ensure_thread before it starts one). */
@@ -326,8 +339,9 @@ static void *reaper(void *arg)
 			if (next < 0 || deadlines[i] < next)
 				next = deadlines[i];
 		sleep_on[0] = (struct pollfd){ .fd = wake[0], .events = POLLIN };
-		if (n || handed)
-			idle = 0;
+		/* (n_slept: the last socket went since the look before.) */
+		if (n || handed || n_slept)
+			quiet_since = now;
 		if (handed || busy || n != n_slept)
 			slow = 0;
 		else if (slow < SLOW_MAX)
@@ -335,8 +349,9 @@ static void *reaper(void *arg)
 		n_slept = n;
 		handed = false;
 		if (!n) {
-			timeout = idle < IDLE_TICKS ? TICK_MS : -1;
-			idle++;
+			int64_t left = quiet_since == QUIET_NEVER ? 0 : quiet_since + IDLE_MS - now;
+
+			timeout = left <= 0 ? -1 : left < TICK_MS ? (int)left : TICK_MS;
 		} else if (hurry) {
 			for (int i = 0; i < n; i++)
 				sleep_on[ns++] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
@@ -357,12 +372,22 @@ static void *reaper(void *arg)
 		pthread_mutex_unlock(&lk);
 
 		if (REAL(poll)(sleep_on, (nfds_t)ns, timeout) > 0 && (sleep_on[0].revents & POLLIN)) {
-			if (timeout < 0)
-				log_debug("linger thread woken: a socket to linger after %d ms"
-					  " with none", IDLE_TICKS * TICK_MS);
 			char buf[64];
+			int64_t after;
+
 			while (REAL(read)(wake[0], buf, sizeof buf) > 0)
 				;
+			pthread_mutex_lock(&lk);
+			after = woke_after;
+			woke_after = -1;
+			pthread_mutex_unlock(&lk);
+			/* The hand-over's time, not this one's: on a loaded
+			 * machine the thread may run long after the write. */
+			if (after >= 0)
+				log_debug("linger thread woken: a socket to linger %lld ms after the last"
+					  " went (it ticks on for %d ms)", (long long)after, IDLE_MS);
+			else if (after == -2)
+				log_debug("linger thread woken: its first socket to linger");
 		}
 	}
 	return NULL;
@@ -403,7 +428,8 @@ static bool ensure_thread(void)
 	shim_own_cell(wake[1], &wake[1]);
 	/* A new thread: nothing lingered yet, no idle ticks at start (a
 	 * forked child's copies of these describe its parent's thread). */
-	idle = IDLE_TICKS;
+	quiet_since = QUIET_NEVER;
+	woke_after = -1;
 	slow = n_slept = 0;
 	handed = false;
 	asleep = false;
@@ -481,6 +507,8 @@ void shim_linger(int fd, int ms, bool record_reads)
 			handed = true;
 			/* Asleep, or waiting for a sweep (a watched connection):
 			 * the socket would wait up to TLS_IDLE_MS for its first look. */
+			if (asleep)
+				woke_after = quiet_since == QUIET_NEVER ? -2 : t - quiet_since;
 			if (asleep || sleep_until > t + TICK_MS)
 				wake_thread();
 			dup = -1;
