@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "stream.h"
 
 #define CHUNK 16384
@@ -33,41 +34,18 @@
 static int do_send(const char *host, const char *port, const char *bytes)
 {
 	static uint8_t buf[CHUNK];
-	struct addrinfo hints, *res, *ai;
 	struct cks c;
 	char *end;
 	unsigned long long total = strtoull(bytes, &end, 10), done = 0;
-	int fd = -1, err = 0, gai;
+	int fd;
 
 	if (*end || !*bytes) {
 		fprintf(stderr, "bulk: bad byte count: %s\n", bytes);
 		return 2;
 	}
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	gai = getaddrinfo(host, port, &hints, &res);
-	if (gai != 0) {
-		fprintf(stderr, "bulk: getaddrinfo: %s\n", gai_strerror(gai));
+	fd = dial_host("bulk", host, port, AF_UNSPEC, SOCK_STREAM);
+	if (fd < 0)
 		return 2;
-	}
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-		if (fd < 0) {
-			err = errno;
-			continue;
-		}
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		err = errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0) {
-		fprintf(stderr, "bulk: connect: %s\n", strerror(err));
-		return 2;
-	}
 	memset(&c, 0, sizeof c);
 	while (done < total) {
 		size_t len = total - done < CHUNK ? (size_t)(total - done) : CHUNK;
@@ -101,24 +79,16 @@ static int do_recv(const char *port)
 	socklen_t len = sizeof sin;
 	char *end;
 	unsigned long p = strtoul(port, &end, 10);
-	int fd, one = 1;
+	int fd;
 
 	if (*end || !*port || p > 65535) {
 		fprintf(stderr, "bulk: bad port: %s\n", port);
 		return 2;
 	}
-	memset(&sin, 0, sizeof sin);
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((unsigned short)p);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
+	sin = loopback4((int)p);
+	fd = tcp_listen(&sin, 0, 16);
 	if (fd < 0) {
-		perror("bulk: socket");
-		return 1;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0 || listen(fd, 16) < 0) {
-		perror("bulk: bind/listen");
+		perror("bulk: socket/bind/listen");
 		return 1;
 	}
 	getsockname(fd, (struct sockaddr *)&sin, &len);

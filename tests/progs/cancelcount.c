@@ -25,6 +25,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define PING 32
 
 static unsigned long calls;
@@ -91,7 +93,7 @@ int main(int argc, char **argv)
 	socklen_t sl = sizeof sa;
 	unsigned long before;
 	long n;
-	int lfd, one_ = 1;
+	int lfd;
 
 	if (argc != 2 || (n = atol(argv[1])) < 1) {
 		fprintf(stderr, "usage: cancelcount N\n");
@@ -100,9 +102,7 @@ int main(int argc, char **argv)
 	memset(&sa, 0, sizeof sa);
 	sa.sin_family = AF_INET;
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if ((lfd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
-	    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one_, sizeof one_) < 0 ||
-	    bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 8) < 0 ||
+	if ((lfd = tcp_listen(&sa, 0, 8)) < 0 ||
 	    getsockname(lfd, (struct sockaddr *)&sa, &sl) < 0) {
 		perror("cancelcount: listen");
 		return 1;

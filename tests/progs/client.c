@@ -34,12 +34,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "io_mode.h"
 
 static enum io_mode mode = IO_RW;
 static int no_shutdown, use_sendfile, shut_rdwr;
 
-static int write_all(int fd, const char *buf, size_t len)
+static int mode_write_all(int fd, const char *buf, size_t len)
 {
 	while (len > 0) {
 		ssize_t w = io_write(mode, fd, buf, len);
@@ -89,7 +90,7 @@ static int send_stdin(int fd)
 			fprintf(stderr, "client: stdin: %s\n", strerror(errno));
 			return 4;
 		}
-		if (write_all(fd, buf, (size_t)n) < 0) {
+		if (mode_write_all(fd, buf, (size_t)n) < 0) {
 			fprintf(stderr, "client: write: %s\n", strerror(errno));
 			return 4;
 		}
@@ -164,7 +165,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	int v6 = 0, speak_first = 0, duplex = 0, udp = 0, opt, fd = -1, err = 0, rc;
+	int v6 = 0, speak_first = 0, duplex = 0, udp = 0, opt, fd = -1, rc;
 	const char *unix_path = NULL;
 
 	while ((opt = getopt(argc, argv, "6nstfmvMRSU:d")) != -1) {
@@ -201,34 +202,10 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	} else {
-		struct addrinfo hints, *res, *ai;
-		int gai;
-
-		memset(&hints, 0, sizeof hints);
-		hints.ai_family = v6 ? AF_INET6 : AF_INET;
-		hints.ai_socktype = udp ? SOCK_DGRAM : SOCK_STREAM;
-		gai = getaddrinfo(argv[optind], argv[optind + 1], &hints, &res);
-		if (gai != 0) {
-			fprintf(stderr, "client: getaddrinfo: %s\n", gai_strerror(gai));
+		fd = dial_host("client", argv[optind], argv[optind + 1], v6 ? AF_INET6 : AF_INET,
+			       udp ? SOCK_DGRAM : SOCK_STREAM);
+		if (fd < 0)
 			return 2;
-		}
-		for (ai = res; ai; ai = ai->ai_next) {
-			fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-			if (fd < 0) {
-				err = errno;
-				continue;
-			}
-			if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-				break;
-			err = errno;
-			close(fd);
-			fd = -1;
-		}
-		freeaddrinfo(res);
-		if (fd < 0) {
-			fprintf(stderr, "client: connect: %s\n", strerror(err));
-			return 2;
-		}
 	}
 
 	if (udp)

@@ -25,6 +25,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common.h"
+
 static void clash(const char *name)
 {
 	fprintf(stderr, "config_clash: %s called\n", name);
@@ -78,7 +80,7 @@ int main(int argc, char **argv)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	socklen_t len = sizeof sa;
-	int lfd, fd, one = 1, rc;
+	int lfd, fd, rc;
 	char *end;
 	unsigned long port;
 
@@ -89,9 +91,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	sa.sin_port = htons((unsigned short)port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if ((lfd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
-	    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-	    bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 8) < 0 ||
+	if ((lfd = tcp_listen(&sa, 0, 8)) < 0 ||
 	    getsockname(lfd, (struct sockaddr *)&sa, &len) < 0) {
 		fprintf(stderr, "config_clash: listen: %s\n", strerror(errno));
 		return 1;

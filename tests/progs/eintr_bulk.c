@@ -43,6 +43,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 static volatile sig_atomic_t signals;
 static long eintr, eintr_read, eintr_write;
 static const char *cue;         /* -w FILE (the client's; the server's: wait_cue) */
@@ -215,12 +217,11 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "server")) {
 		struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
 					 .sin_port = htons((unsigned short)atoi(argv[2])) };
-		int one = 1, ls = socket(AF_INET, SOCK_STREAM, 0);
+		int ls = tcp_listen(&a, 0, 4);
 
 		n = strtoull(argv[3], NULL, 10);
 		cue_wait = 1;
-		setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-		if (bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 4) < 0) {
+		if (ls < 0) {
 			perror("eintr_bulk: bind/listen");
 			return 2;
 		}

@@ -48,6 +48,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "fdcount.h"
 
 #define LIMIT 64
@@ -93,13 +94,12 @@ static int settle(void)
 
 static int listen_on(const char *port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int one = 1, ls;
+	struct sockaddr_in a;
+	int ls;
 
-	a.sin_port = htons((unsigned short)atoi(port));
-	ls = socket(AF_INET, SOCK_STREAM, 0);
-	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 8) < 0) {
+	a = loopback4(atoi(port));
+	ls = tcp_listen(&a, 0, 8);
+	if (ls < 0) {
 		perror("emfile_server: bind/listen");
 		return -1;
 	}

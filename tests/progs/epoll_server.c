@@ -36,6 +36,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define MAXEV 64
 #define PAUSE_AT (1 << 20)
 
@@ -226,8 +228,8 @@ static void accept_all(int ls)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int opt, one = 1, ls, limit = -1;
+	struct sockaddr_in a;
+	int opt, ls, limit = -1;
 	static struct conn listener;    /* a marker: data.ptr == &listener */
 
 	while ((opt = getopt(argc, argv, "eob:n:w:")) != -1) {
@@ -254,13 +256,10 @@ int main(int argc, char **argv)
 		return 64;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	a.sin_port = htons((unsigned short)atoi(argv[optind]));
-	ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	a = loopback4(atoi(argv[optind]));
+	ls = tcp_listen(&a, SOCK_NONBLOCK, 64);
 	if (ls < 0)
-		die("socket");
-	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 64) < 0)
-		die("bind/listen");
+		die("socket/bind/listen");
 	/* Alternate the two creation calls, so both are exercised. */
 	ep = oneshot ? epoll_create(16) : epoll_create1(EPOLL_CLOEXEC);
 	if (ep < 0)

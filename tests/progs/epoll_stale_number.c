@@ -24,6 +24,8 @@
 #include <linux/close_range.h>
 #include <sys/syscall.h>
 
+#include "common.h"
+
 static int lfd;
 
 static void *server(void *arg)
@@ -98,16 +100,15 @@ static int dup_case(void)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int one = 1, ctl1, ctl2, ep, ev, p[2], viarange, viadup;
+	struct sockaddr_in sa;
+	int ctl1, ctl2, ep, ev, p[2], viarange, viadup;
 	pthread_t t;
 
 	if (argc < 2)
 		return 2;
-	sa.sin_port = htons((unsigned short)atoi(argv[1]));
-	lfd = socket(AF_INET, SOCK_STREAM, 0);
-	(void)setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) || listen(lfd, 8) ||
+	sa = loopback4(atoi(argv[1]));
+	lfd = tcp_listen(&sa, 0, 8);
+	if (lfd < 0 ||
 	    pthread_create(&t, NULL, server, NULL)) {
 		perror("listen");
 		return 2;

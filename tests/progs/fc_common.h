@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 static inline double fc_now(void)
 {
 	struct timespec ts;
@@ -71,22 +73,6 @@ static inline int fc_connect(const char *ip, int port)
 		return -1;
 	}
 	return fd;
-}
-
-static inline int fc_write_all(int fd, const void *buf, size_t n)
-{
-	const char *p = buf;
-
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 /* Read into buf (NUL-terminated) until it holds `want` (or, with want

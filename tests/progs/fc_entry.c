@@ -159,7 +159,7 @@ static int fastopen(const char *ip, int port)
 		step("TCP_FASTOPEN_CONNECT-blocking", false, "connect: %s", fc_err(errno));
 	} else {
 		n = mkline(line, sizeof line, "tfo-connect-blocking");
-		if (fc_write_all(s, line, (size_t)n) < 0)
+		if (write_all(s, line, (size_t)n) < 0)
 			step("TCP_FASTOPEN_CONNECT-blocking", false, "write: %s", fc_err(errno));
 		else
 			step("TCP_FASTOPEN_CONNECT-blocking", echo_back(s, line, rd_read, got, sizeof got),
@@ -434,7 +434,7 @@ static int sysfork(const char *ip, int port)
 		return 1;
 	}
 	mkline(line, sizeof line, "before-sysfork");
-	if (fc_write_all(fd, line, strlen(line)) < 0 || !echo_back(fd, line, rd_read, got, sizeof got)) {
+	if (write_all(fd, line, strlen(line)) < 0 || !echo_back(fd, line, rd_read, got, sizeof got)) {
 		step("sysfork-live-session", false, "echo \"%s\" (%s)", got, fc_err(errno));
 		return 1;
 	}
@@ -443,7 +443,7 @@ static int sysfork(const char *ip, int port)
 	pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
 	if (pid == 0) {
 		mkline(line, sizeof line, "child-after-sysfork");
-		if (fc_write_all(fd, line, strlen(line)) < 0) {
+		if (write_all(fd, line, strlen(line)) < 0) {
 			fprintf(stderr, "child: %s\n", fc_err(errno));
 			_exit(1);
 		}
@@ -460,7 +460,7 @@ static int sysfork(const char *ip, int port)
 			usleep(10000);
 	}
 	mkline(line, sizeof line, "parent-after-sysfork");
-	if (fc_write_all(fd, line, strlen(line)) < 0) {
+	if (write_all(fd, line, strlen(line)) < 0) {
 		fprintf(stderr, "parent: write: %s\n", fc_err(errno));
 	} else {
 		ssize_t r = fc_read_until(fd, got, sizeof got, line, 5000);
@@ -483,7 +483,7 @@ static int connect_to(const char *ip, int port)
 		return 1;
 	}
 	mkline(line, sizeof line, name);
-	if (fc_write_all(fd, line, strlen(line)) < 0)
+	if (write_all(fd, line, strlen(line)) < 0)
 		step(name, false, "write: %s", fc_err(errno));
 	else
 		step(name, echo_back(fd, line, rd_read, got, sizeof got), "echo \"%s\"", got);

@@ -77,7 +77,7 @@ int main(int argc, char **argv)
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	const char *mode;
 	char greeting[256];
-	int ls, n, one = 1, bad = 0;
+	int ls, n, bad = 0;
 
 	if (argc != 5) {
 		fprintf(stderr, "usage: fc_inetd execle|spawn|execveat|sysexecveat|spawn-cloexec|spawn-chdir|"
@@ -95,9 +95,8 @@ int main(int argc, char **argv)
 	alarm(60);
 	a.sin_port = htons((unsigned short)atoi(argv[2]));
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 16) < 0) {
+	ls = tcp_listen(&a, SOCK_CLOEXEC, 16);
+	if (ls < 0) {
 		printf("listen: %s\n", fc_err(errno));
 		return 1;
 	}

@@ -65,7 +65,7 @@ static void exchange(int fd, const char *sentinel, const char *mode)
 	ssize_t r;
 
 	snprintf(line, sizeof line, "%s %s\n", sentinel, mode);
-	if (fc_write_all(fd, line, strlen(line)) < 0) {
+	if (write_all(fd, line, strlen(line)) < 0) {
 		snprintf(got, sizeof got, "write: %s", fc_err(errno));
 		step("exchange", false, got);
 		return;

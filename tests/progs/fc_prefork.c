@@ -88,7 +88,7 @@ static int serve(int fd, bool greet, const char *who)
 
 	if (greet) {
 		snprintf(buf, sizeof buf, "%s %s greeting\n", sentinel, who);
-		if (fc_write_all(fd, buf, strlen(buf)) < 0) {
+		if (write_all(fd, buf, strlen(buf)) < 0) {
 			printf("%s: greeting: %s\n", who, fc_err(errno));
 			return 1;
 		}
@@ -100,7 +100,7 @@ static int serve(int fd, bool greet, const char *who)
 	}
 	printf("%s got: %s", who, buf);
 	snprintf(ans, sizeof ans, "%s read: %s", who, buf);
-	if (fc_write_all(fd, ans, strlen(ans)) < 0) {
+	if (write_all(fd, ans, strlen(ans)) < 0) {
 		printf("%s: answer: %s\n", who, fc_err(errno));
 		return 1;
 	}
@@ -110,7 +110,7 @@ static int serve(int fd, bool greet, const char *who)
 int main(int argc, char **argv)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET };
-	int ls, sp[2], n, one = 1, bad = 0, st;
+	int ls, sp[2], n, bad = 0, st;
 	pid_t worker, parent = getpid();
 
 	if (argc == 5 && !strcmp(argv[1], "worker")) {
@@ -144,9 +144,8 @@ int main(int argc, char **argv)
 	alarm(60);
 	a.sin_port = htons((unsigned short)atoi(argv[2]));
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ls = socket(AF_INET, SOCK_STREAM, 0);
-	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 16) < 0) {
+	ls = tcp_listen(&a, 0, 16);
+	if (ls < 0) {
 		printf("listen: %s\n", fc_err(errno));
 		return 1;
 	}
@@ -233,7 +232,7 @@ int main(int argc, char **argv)
 		if (!strcmp(mode, "scm-used") || !strcmp(mode, "scm-nofork") || !strcmp(mode, "pidfd-used")) {
 			char g[256];
 			snprintf(g, sizeof g, "%s parent greeting\n", sentinel);
-			if (fc_write_all(c, g, strlen(g)) < 0) {
+			if (write_all(c, g, strlen(g)) < 0) {
 				printf("parent: greeting: %s\n", fc_err(errno));
 				bad++;
 			}

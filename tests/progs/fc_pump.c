@@ -84,7 +84,7 @@ static int trunc_case(const char *mode, const char *ip, int port)
 	snprintf(want, sizeof want, "reply to: %s", line);
 	fflush(stdout);
 	if (!strncmp(mode, "trunc-exec", 10)) {
-		if (fc_write_all(fd, line, strlen(line)) < 0)
+		if (write_all(fd, line, strlen(line)) < 0)
 			return result(false, "write: %s", fc_err(errno));
 		if (!strcmp(mode, "trunc-exec0")) {
 			dup2(fd, 0);
@@ -116,7 +116,7 @@ static int trunc_case(const char *mode, const char *ip, int port)
 	addr_text(fd, false, l1, sizeof l1);
 	addr_text(fd, true, p1, sizeof p1);
 	printf("addresses before: %s -> %s; after: %s -> %s\n", l0, p0, l1, p1);
-	if (fc_write_all(fd, line, strlen(line)) < 0)
+	if (write_all(fd, line, strlen(line)) < 0)
 		return result(false, "write after the hand-over: %s", fc_err(errno));
 	if (!fgets(buf, sizeof buf, f))
 		return result(false, "first fgets: %s", ferror(f) ? fc_err(errno) : "end of file");
@@ -224,7 +224,7 @@ static int blocked_case(const char *mode, const char *ip, int port)
 	if (fd < 0)
 		return result(false, "connect: %s", fc_err(errno));
 	snprintf(buf, sizeof buf, "%s ping0\n", sentinel);
-	if (fc_write_all(fd, buf, strlen(buf)) < 0 ||
+	if (write_all(fd, buf, strlen(buf)) < 0 ||
 	    (r = fc_read_until(fd, all, sizeof all, buf, 10000)) <= 0)
 		return result(false, "first echo: %s", fc_err(errno));
 	snprintf(l1, sizeof l1, "%s ping1\n", sentinel);
@@ -245,7 +245,7 @@ static int blocked_case(const char *mode, const char *ip, int port)
 		if (system("true") != 0)
 			printf("system: failed\n");
 	}
-	if (fc_write_all(fd, l1, strlen(l1)) < 0)
+	if (write_all(fd, l1, strlen(l1)) < 0)
 		return result(false, "write after the hand-over: %s", fc_err(errno));
 	/* The second line only once the first echo was read: "later data too". */
 	{
@@ -253,7 +253,7 @@ static int blocked_case(const char *mode, const char *ip, int port)
 		while (!strstr(rd.got, l1) && !rd.err && !rd.eof && fc_now() < end)
 			usleep(2000);
 	}
-	if (fc_write_all(fd, l2, strlen(l2)) < 0)
+	if (write_all(fd, l2, strlen(l2)) < 0)
 		return result(false, "second write after the hand-over: %s", fc_err(errno));
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += 15;

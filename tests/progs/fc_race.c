@@ -302,7 +302,7 @@ static int one_fork(int i)
 		return 1;
 	}
 	n = line(buf, sizeof buf, i, 0);
-	if (fc_write_all(w.fd, buf, (size_t)n) < 0) {
+	if (write_all(w.fd, buf, (size_t)n) < 0) {
 		printf("conn %d first write failed: %s\n", i, fc_err(errno));
 		close(w.fd);
 		return 1;

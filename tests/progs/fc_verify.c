@@ -51,7 +51,7 @@ static void talk(const struct sockaddr_storage *ss, socklen_t len)
 	}
 	printf("connect: ok\n");
 	snprintf(line, sizeof line, "%s %s\n", sentinel, mode);
-	if (fc_write_all(fd, line, strlen(line)) < 0) {
+	if (write_all(fd, line, strlen(line)) < 0) {
 		printf("write: %s\n", fc_err(errno));
 	} else {
 		r = fc_read_until(fd, got, sizeof got, line, 10000);

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 static double now_ms(void)
 {
 	struct timespec t;
@@ -32,10 +34,10 @@ static double now_ms(void)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in a;
 	static char buf[65536];
 	long long total = 0;
-	int one = 1, ls, fd, maxn = 0;
+	int ls, fd, maxn = 0;
 	double maxt = 0;
 	long hwm = -1;
 	char line[256];
@@ -45,10 +47,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: fion_reader PORT\n");
 		return 2;
 	}
-	a.sin_port = htons((unsigned short)atoi(argv[1]));
-	ls = socket(AF_INET, SOCK_STREAM, 0);
-	if (ls < 0 || setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
-	    bind(ls, (struct sockaddr *)&a, sizeof a) || listen(ls, 4)) {
+	a = loopback4(atoi(argv[1]));
+	ls = tcp_listen(&a, 0, 4);
+	if (ls < 0) {
 		perror("fion_reader: listen");
 		return 2;
 	}

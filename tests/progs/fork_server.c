@@ -14,20 +14,21 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "common.h"
+
 int main(int argc, char **argv)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int one = 1, ls, n, bad = 0;
+	struct sockaddr_in a;
+	int ls, n, bad = 0;
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: fork_server PORT CONNS\n");
 		return 64;
 	}
-	a.sin_port = htons((unsigned short)atoi(argv[1]));
+	a = loopback4(atoi(argv[1]));
 	n = atoi(argv[2]);
-	ls = socket(AF_INET, SOCK_STREAM, 0);
-	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 16) < 0) {
+	ls = tcp_listen(&a, 0, 16);
+	if (ls < 0) {
 		perror("fork_server: bind/listen");
 		return 1;
 	}

@@ -32,6 +32,8 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "common.h"
+
 static int afd;
 static atomic_int stop;
 
@@ -83,8 +85,8 @@ static void child(bool walk)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int one = 1, ls, cfd, n, hung = 0;
+	struct sockaddr_in a;
+	int ls, cfd, n, hung = 0;
 	pthread_t t;
 
 	bool walk;
@@ -96,10 +98,9 @@ int main(int argc, char **argv)
 	if (walk) {
 		pthread_create(&t, NULL, walker, NULL);
 	} else {
-		a.sin_port = htons((unsigned short)atoi(argv[1]));
-		ls = socket(AF_INET, SOCK_STREAM, 0);
-		setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-		if (bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 4) < 0)
+		a = loopback4(atoi(argv[1]));
+		ls = tcp_listen(&a, 0, 4);
+		if (ls < 0)
 			return 1;
 		cfd = socket(AF_INET, SOCK_STREAM, 0);
 		if (connect(cfd, (struct sockaddr *)&a, sizeof a) < 0)

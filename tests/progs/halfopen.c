@@ -56,6 +56,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "fdcount.h"
 
 #define MAXC 64
@@ -124,23 +125,6 @@ static void end(struct conn *c, const char *what, int err)
 	*c = cs[--ncs];
 }
 
-static int send_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
-			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-			poll(&pfd, 1, 1000);
-			continue;
-		}
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* One event on c; 0 when c was closed (the slot now holds another). */
 static int serve(struct conn *c)
 {
@@ -173,25 +157,25 @@ static int serve(struct conn *c)
 		if (r == 5 && !memcmp(buf, "read\n", 5)) {
 			c->m = M_READ;
 			keepalive(c->fd);
-			send_all(c->fd, "ok\n", 3);
+			write_all_wait(c->fd, "ok\n", 3);
 			return 1;
 		}
 		if (r == 6 && !memcmp(buf, "write\n", 6)) {
 			c->m = M_WRITE;
 			user_timeout(c->fd);
-			send_all(c->fd, "ok\n", 3);
+			write_all_wait(c->fd, "ok\n", 3);
 			watch(c, 0);
 			return 1;
 		}
 		c->m = M_ECHO;
-		if (send_all(c->fd, buf, (size_t)r) < 0) {
+		if (write_all_wait(c->fd, buf, (size_t)r) < 0) {
 			end(c, "write", errno);
 			return 0;
 		}
 		printf("peer %d echoed\n", c->port);
 		return 1;
 	}
-	if (c->m == M_ECHO && send_all(c->fd, buf, (size_t)r) < 0) {
+	if (c->m == M_ECHO && write_all_wait(c->fd, buf, (size_t)r) < 0) {
 		end(c, "write", errno);
 		return 0;
 	}
@@ -201,7 +185,7 @@ static int serve(struct conn *c)
 static int server(int argc, char **argv)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int one = 1, ls, use_epoll = 0, opt;
+	int ls, use_epoll = 0, opt;
 
 	while ((opt = getopt(argc, argv, "ek:u:")) != -1) {
 		if (opt == 'e')
@@ -216,9 +200,8 @@ static int server(int argc, char **argv)
 	if (optind >= argc)
 		return 64;
 	a.sin_port = htons((unsigned short)atoi(argv[optind]));
-	ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 16) < 0) {
+	ls = tcp_listen(&a, SOCK_NONBLOCK, 16);
+	if (ls < 0) {
 		perror("halfopen: bind/listen");
 		return 2;
 	}
@@ -311,7 +294,7 @@ static int ping(int fd)
 	char buf[5];
 	size_t got = 0;
 
-	if (send_all(fd, "ping\n", 5) < 0)
+	if (write_all_wait(fd, "ping\n", 5) < 0)
 		return 0;
 	while (got < 5) {
 		ssize_t r;
@@ -340,7 +323,7 @@ static int hello(const struct sockaddr_in *a, int wr, int use_poll)
 		printf("connect: %s\n", strerror(errno));
 		return -1;
 	}
-	if (send_all(fd, "hello\n", 6) < 0) {
+	if (write_all_wait(fd, "hello\n", 6) < 0) {
 		printf("write hello: %s\n", strerror(errno));
 		return -1;
 	}

@@ -45,6 +45,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common.h"
+
 static int die(const char *what)
 {
 	perror(what);
@@ -54,7 +56,7 @@ static int die(const char *what)
 int main(int argc, char **argv)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET };
-	int s, one = 1;
+	int s;
 
 	if (argc < 4)
 		return fprintf(stderr, "usage: jail_server PORT chroot|mount|exec DIR [DST|PROG...]\n"), 2;
@@ -124,9 +126,7 @@ int main(int argc, char **argv)
 		printf("reply: %s", buf);
 		return 0;
 	}
-	if ((s = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
-	    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-	    bind(s, (struct sockaddr *)&a, sizeof a) != 0 || listen(s, 16) != 0)
+	if ((s = tcp_listen(&a, 0, 16)) < 0)
 		return die("listen");
 	printf("listening on port %s\n", argv[1]);
 	fflush(stdout);

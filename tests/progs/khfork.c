@@ -30,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 static pthread_t main_thread;
 static char hpath[64], hlink[64];
 static volatile sig_atomic_t kid;
@@ -126,10 +128,10 @@ static void *watch(void *arg)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in a;
 	struct sigaction sa = { .sa_handler = on_usr1, .sa_flags = SA_RESTART };
 	char buf[100];
-	int one = 1, ls, c;
+	int ls, c;
 	ssize_t n;
 	pthread_t t;
 
@@ -137,12 +139,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: khfork PORT\n");
 		return 64;
 	}
-	a.sin_port = htons((unsigned short)atoi(argv[1]));
+	a = loopback4(atoi(argv[1]));
 	sigaction(SIGUSR1, &sa, NULL);
 	main_thread = pthread_self();
-	ls = socket(AF_INET, SOCK_STREAM, 0);
-	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 4) < 0) {
+	ls = tcp_listen(&a, 0, 4);
+	if (ls < 0) {
 		perror("khfork: bind");
 		return 1;
 	}

@@ -26,40 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define PING 32
-
-/* 1: got len bytes; 0: EOF before; -1: error (errno set). */
-static int read_full(int fd, char *buf, size_t len)
-{
-	size_t got = 0;
-	while (got < len) {
-		ssize_t n = read(fd, buf + got, len - got);
-		if (n == 0)
-			return 0;
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		got += (size_t)n;
-	}
-	return 1;
-}
-
-static int write_full(int fd, const char *buf, size_t len)
-{
-	size_t off = 0;
-	while (off < len) {
-		ssize_t w = write(fd, buf + off, len - off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		off += (size_t)w;
-	}
-	return 0;
-}
 
 static int server(const char *port)
 {
@@ -67,24 +36,16 @@ static int server(const char *port)
 	socklen_t len = sizeof sin;
 	char *end;
 	unsigned long p = strtoul(port, &end, 10);
-	int fd, one = 1;
+	int fd;
 
 	if (*end || !*port || p > 65535) {
 		fprintf(stderr, "pingpong: bad port: %s\n", port);
 		return 2;
 	}
-	memset(&sin, 0, sizeof sin);
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((unsigned short)p);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
+	sin = loopback4((int)p);
+	fd = tcp_listen(&sin, 0, 128);
 	if (fd < 0) {
-		perror("pingpong: socket");
-		return 1;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0 || listen(fd, 128) < 0) {
-		perror("pingpong: bind/listen");
+		perror("pingpong: socket/bind/listen");
 		return 1;
 	}
 	getsockname(fd, (struct sockaddr *)&sin, &len);
@@ -105,7 +66,7 @@ static int server(const char *port)
 			fprintf(stderr, "pingpong: read: %s\n", strerror(errno));
 		else if (r == 0)
 			fprintf(stderr, "pingpong: read: short ping\n");
-		else if (write_full(c, buf, PING) < 0)
+		else if (write_all(c, buf, PING) < 0)
 			fprintf(stderr, "pingpong: write: %s\n", strerror(errno));
 		close(c);
 	}
@@ -169,7 +130,7 @@ static int client(const char *host, const char *port, const char *count)
 				return 1;
 			}
 		}
-		if (write_full(fd, ping, PING) < 0) {
+		if (write_all(fd, ping, PING) < 0) {
 			fprintf(stderr, "pingpong: connection %ld: write: %s\n", i, strerror(errno));
 			return 1;
 		}

@@ -22,31 +22,16 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#define MAXC 64
+#include "common.h"
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
-			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-			poll(&pfd, 1, 1000);
-			continue;
-		}
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
+#define MAXC 64
 
 int main(int argc, char **argv)
 {
 	int opt, use_select = 0, chunk = 1, limit = -1, closed = 0;
 	int cl[MAXC], ncl = 0;
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int one = 1, ls;
+	struct sockaddr_in a;
+	int ls;
 
 	while ((opt = getopt(argc, argv, "sb:n:")) != -1) {
 		if (opt == 's')
@@ -62,10 +47,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: poll_server [-s] [-b BYTES] [-n CONNS] PORT\n");
 		return 64;
 	}
-	a.sin_port = htons((unsigned short)atoi(argv[optind]));
-	ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 16) < 0) {
+	a = loopback4(atoi(argv[optind]));
+	ls = tcp_listen(&a, SOCK_NONBLOCK, 16);
+	if (ls < 0) {
 		perror("poll_server: bind/listen");
 		return 1;
 	}
@@ -115,7 +99,7 @@ int main(int argc, char **argv)
 			got = read(p[i].fd, buf, (size_t)chunk);
 			if (got < 0 && errno == EAGAIN)
 				continue;      /* readiness said yes, read says not yet */
-			if (got > 0 && write_all(p[i].fd, buf, (size_t)got) == 0)
+			if (got > 0 && write_all_wait(p[i].fd, buf, (size_t)got) == 0)
 				continue;
 			if (got < 0)
 				fprintf(stderr, "poll_server: read: %s\n", strerror(errno));

@@ -109,7 +109,7 @@ static ssize_t by_zerocopy(int fd, char *buf, size_t cap)
 int main(int argc, char **argv)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET };
-	int lfd, fd, one = 1;
+	int lfd, fd;
 	char buf[256];
 	ssize_t n;
 
@@ -120,9 +120,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	a.sin_port = htons((unsigned short)atoi(argv[1]));
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	lfd = socket(AF_INET, SOCK_STREAM, 0);
-	if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-	    bind(lfd, (struct sockaddr *)&a, sizeof a) < 0 || listen(lfd, 1) < 0) {
+	lfd = tcp_listen(&a, 0, 1);
+	if (lfd < 0) {
 		perror("listen");
 		return 1;
 	}

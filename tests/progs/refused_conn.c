@@ -141,7 +141,7 @@ int main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc == 5) {
-		if ((fd = fc_connect("127.0.0.1", atoi(argv[1]))) < 0 || fc_write_all(fd, "x", 1) < 0) {
+		if ((fd = fc_connect("127.0.0.1", atoi(argv[1]))) < 0 || write_all(fd, "x", 1) < 0) {
 			perror("connect");
 			return 1;
 		}

@@ -32,6 +32,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common.h"
+
 static const char greeting[] = "greeting from rsync_like\n";
 static const char after[] = "after child\n";
 
@@ -43,20 +45,6 @@ static int make_line(char *buf, size_t size, int i)
 	buf[n++] = '\n';
 	buf[n] = 0;
 	return n;
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 /* Buffered line reader on a raw fd (no stdio: glibc's internals would not

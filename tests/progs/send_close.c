@@ -32,10 +32,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common.h"
+
 int main(int argc, char **argv)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET };
-	int lfd, fd, one = 1, sndbuf = 4 << 20;
+	int lfd, fd, sndbuf = 4 << 20;
 	int ts = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
 	int ts_exit = argc == 4 && !strcmp(argv[3], "ts-exit");
 	int park = argc == 5 && !strcmp(argv[3], "park");
@@ -49,9 +51,8 @@ int main(int argc, char **argv)
 	a.sin_port = htons((unsigned short)atoi(argv[1]));
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	left = atol(argv[2]);
-	lfd = socket(AF_INET, SOCK_STREAM, 0);
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof a) < 0 || listen(lfd, 4) < 0) {
+	lfd = tcp_listen(&a, 0, 4);
+	if (lfd < 0) {
 		perror("send_close: listen");
 		return 1;
 	}

@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 static double now_ms(void)
 {
 	struct timespec t;
@@ -43,10 +45,10 @@ static long hwm_kb(void)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in a;
 	static char buf[65536];
 	long long want, got = 0;
-	int one = 1, ls, fd;
+	int ls, fd;
 	double t;
 	long h;
 	FILE *go;
@@ -55,11 +57,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: shut_flood PORT BYTES GO\n");
 		return 2;
 	}
-	a.sin_port = htons((unsigned short)atoi(argv[1]));
+	a = loopback4(atoi(argv[1]));
 	want = atoll(argv[2]);
-	ls = socket(AF_INET, SOCK_STREAM, 0);
-	if (ls < 0 || setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
-	    bind(ls, (struct sockaddr *)&a, sizeof a) || listen(ls, 4)) {
+	ls = tcp_listen(&a, 0, 4);
+	if (ls < 0) {
 		perror("shut_flood: listen");
 		return 2;
 	}

@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define MAX_FORKS 200
 
 static volatile sig_atomic_t in_child, forking, nkids;
@@ -61,7 +63,7 @@ int main(int argc, char **argv)
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = SA_RESTART };
 	struct itimerval tick = { { 0, 3000 }, { 0, 3000 } }, off = { { 0, 0 }, { 0, 0 } };
-	int l, cl, s, one = 1, ok = 0, stuck = 0, other = 0, left;
+	int l, cl, s, ok = 0, stuck = 0, other = 0, left;
 	double t0, until;
 
 	if (argc != 3 || (want = atoi(argv[2])) < 1 || want > MAX_FORKS) {
@@ -70,9 +72,8 @@ int main(int argc, char **argv)
 	}
 	a.sin_port = htons((unsigned short)atoi(argv[1]));
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	l = socket(AF_INET, SOCK_STREAM, 0);
-	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 4) < 0) {
+	l = tcp_listen(&a, 0, 4);
+	if (l < 0) {
 		perror("sigfork_poll: listen");
 		return 2;
 	}

@@ -38,6 +38,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define WAIT_MS 10000
 
 static FILE *got;
@@ -127,10 +129,10 @@ static bool wait_ready(const char *how, int fd, int ep)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in a;
 	const char *stage, *wait, *how;
 	static char buf[4096];
-	int one = 1, l, fd, ep = -1, eagain = 0;
+	int l, fd, ep = -1, eagain = 0;
 	bool block;
 
 	if (argc < 6 || argc > 7) {
@@ -138,7 +140,7 @@ int main(int argc, char **argv)
 		return 64;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	a.sin_port = htons((unsigned short)atoi(argv[1]));
+	a = loopback4(atoi(argv[1]));
 	stage = argv[2];
 	wait = argv[3];
 	how = argv[4];
@@ -147,9 +149,8 @@ int main(int argc, char **argv)
 		perror("stage_reader: GOT-FILE");
 		return 2;
 	}
-	l = socket(AF_INET, SOCK_STREAM, 0);
-	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 1) < 0) {
+	l = tcp_listen(&a, 0, 1);
+	if (l < 0) {
 		perror("stage_reader: bind/listen");
 		return 2;
 	}

@@ -20,6 +20,8 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "common.h"
+
 static int serve(FILE *in, FILE *out)
 {
 	char line[1024];
@@ -33,18 +35,17 @@ static int serve(FILE *in, FILE *out)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int one = 1, ls, c, rc;
+	struct sockaddr_in a;
+	int ls, c, rc;
 	FILE *in, *out;
 
 	if (argc == 1)
 		return serve(stdin, stdout);
 	if (argc != 3 || strcmp(argv[1], "--listen"))
 		return 64;
-	a.sin_port = htons((unsigned short)atoi(argv[2]));
-	ls = socket(AF_INET, SOCK_STREAM, 0);
-	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 4) < 0)
+	a = loopback4(atoi(argv[2]));
+	ls = tcp_listen(&a, 0, 4);
+	if (ls < 0)
 		return 1;
 	printf("listening\n");
 	fflush(stdout);

@@ -13,19 +13,20 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "common.h"
+
 int main(int argc, char **argv)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int one = 1, ls, c;
+	struct sockaddr_in a;
+	int ls, c;
 	char line[512];
 	FILE *f;
 
 	if (argc != 2)
 		return 64;
-	a.sin_port = htons((unsigned short)atoi(argv[1]));
-	ls = socket(AF_INET, SOCK_STREAM, 0);
-	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 4) < 0)
+	a = loopback4(atoi(argv[1]));
+	ls = tcp_listen(&a, 0, 4);
+	if (ls < 0)
 		return 1;
 	printf("listening\n");
 	fflush(stdout);

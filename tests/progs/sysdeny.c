@@ -120,6 +120,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #if defined(__x86_64__)
 #define ARCH AUDIT_ARCH_X86_64
 static long raw4(long no, long a, long b, long c, long d)
@@ -315,10 +317,9 @@ static void *exec_thread(void *arg)
 /* A listening socket on sa (the program exits when it cannot). */
 static int listen_on(const struct sockaddr_in *sa)
 {
-	int one = 1, lfd = socket(AF_INET, SOCK_STREAM, 0);
+	int lfd = tcp_listen(sa, 0, 8);
 
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (lfd < 0 || bind(lfd, (const struct sockaddr *)sa, sizeof *sa) < 0 || listen(lfd, 8) < 0) {
+	if (lfd < 0) {
 		perror("sysdeny: listen");
 		exit(2);
 	}

@@ -18,21 +18,9 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-static atomic_int bad;
+#include "common.h"
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
+static atomic_int bad;
 
 static void *serve(void *arg)
 {
@@ -59,21 +47,20 @@ static void *serve(void *arg)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int one = 1, ls, n;
+	struct sockaddr_in a;
+	int ls, n;
 	pthread_t *th;
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: thread_server PORT CONNS\n");
 		return 64;
 	}
-	a.sin_port = htons((unsigned short)atoi(argv[1]));
+	a = loopback4(atoi(argv[1]));
 	n = atoi(argv[2]);
 	if (n <= 0 || !(th = calloc((size_t)n, sizeof *th)))
 		return 64;
-	ls = socket(AF_INET, SOCK_STREAM, 0);
-	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 64) < 0) {
+	ls = tcp_listen(&a, 0, 64);
+	if (ls < 0) {
 		perror("thread_server: bind/listen");
 		return 1;
 	}
