@@ -30,15 +30,11 @@ EOC
 TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/shim.log" shimbg "$BEANSTALKD" -l 127.0.0.1 -p "$P" -z 1048576 \
 	>"$T/bs.out" 2>&1
 BS=$!
-track "$BS"
+listen_or_exit beanstalkd_setup beanstalkd "$BS" "$P" "$T/bs.out" "$T/shim.log"
 TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/shim-m.log" shimbg "$BEANSTALKD" -l 127.0.0.1 -p "$PM" \
 	>"$T/bsm.out" 2>&1
 BSM=$!
-track "$BSM"
-if ! wait_listen "$P" 15 "$BS" || ! wait_listen "$PM" 15 "$BSM"; then
-	fail beanstalkd_setup "beanstalkd did not listen$(show "$T/bs.out" "$T/bsm.out" "$T/shim.log")"
-	exit 1
-fi
+listen_or_exit beanstalkd_setup beanstalkd "$BSM" "$PM" "$T/bsm.out" "$T/shim-m.log"
 
 name=beanstalkd_reserve_woken_by_another_connection
 timeout -k 2 $((60 * TS)) "$PY" "$PYD/bs_client.py" "$P" "$CERTS/ca.crt" 16 60000 >"$T/client.out" 2>&1
@@ -50,10 +46,9 @@ else
 fi
 
 name=beanstalkd_stats_and_log
-printf 'stats\r\nquit\r\n' | timeout $((20 * TS)) openssl s_client -connect "127.0.0.1:$P" -CAfile "$CERTS/ca.crt" \
-	-verify_return_error -verify_hostname localhost -quiet >"$T/stats.out" 2>"$T/stats.err"
-puts=$(tr -d '\r' <"$T/stats.out" | sed -n 's/^cmd-put: //p')
-dels=$(tr -d '\r' <"$T/stats.out" | sed -n 's/^cmd-delete: //p')
+tls_stats "$P" "$T/stats" -verify_return_error -verify_hostname localhost
+puts=$(stat_value "$T/stats" 'cmd-put: ')
+dels=$(stat_value "$T/stats" 'cmd-delete: ')
 n=$(logged_tls "$T/shim.log" bs-in accepted)
 # 16 consumers, the producer, the stats client.
 if [ "$puts" = 16 ] && [ "$dels" = 16 ] && [ "$n" -eq 18 ] && ! grep -q -E ': (error|warn): ' "$T/shim.log"; then
@@ -63,19 +58,15 @@ else
 fi
 
 name=beanstalkd_client_cert_required
-printf 'stats\r\nquit\r\n' | timeout $((20 * TS)) openssl s_client -connect "127.0.0.1:$PM" -CAfile "$CERTS/ca.crt" \
-	-cert "$CERTS/client.crt" -key "$CERTS/client.key" -quiet >"$T/m-ok.out" 2>"$T/m-ok.err"
-good=$(tr -d '\r' <"$T/m-ok.out" | sed -n 's/^cmd-stats: //p')
-printf 'stats\r\nquit\r\n' | timeout $((20 * TS)) openssl s_client -connect "127.0.0.1:$PM" -CAfile "$CERTS/ca.crt" \
-	-cert "$CERTS/client-untrusted.crt" -key "$CERTS/client-untrusted.key" -quiet >"$T/m-bad.out" 2>"$T/m-bad.err"
-printf 'stats\r\nquit\r\n' | timeout $((20 * TS)) openssl s_client -connect "127.0.0.1:$PM" -CAfile "$CERTS/ca.crt" \
-	-quiet >"$T/m-none.out" 2>"$T/m-none.err"
+tls_stats "$PM" "$T/m-ok" -cert "$CERTS/client.crt" -key "$CERTS/client.key"
+good=$(stat_value "$T/m-ok" 'cmd-stats: ')
+tls_stats "$PM" "$T/m-bad" -cert "$CERTS/client-untrusted.crt" -key "$CERTS/client-untrusted.key"
+tls_stats "$PM" "$T/m-none"
 # The refused clients' "stats" never reached beanstalkd (it accepted
 # their connections, the shim's handshake waits for the first read, and
 # read an error): the next client allowed is its stats command number 2.
-printf 'stats\r\nquit\r\n' | timeout $((20 * TS)) openssl s_client -connect "127.0.0.1:$PM" -CAfile "$CERTS/ca.crt" \
-	-cert "$CERTS/client.crt" -key "$CERTS/client.key" -quiet >"$T/m-ok2.out" 2>"$T/m-ok2.err"
-after=$(tr -d '\r' <"$T/m-ok2.out" | sed -n 's/^cmd-stats: //p')
+tls_stats "$PM" "$T/m-ok2" -cert "$CERTS/client.crt" -key "$CERTS/client.key"
+after=$(stat_value "$T/m-ok2" 'cmd-stats: ')
 if [ "$good" = 1 ] && [ "$after" = 2 ] && [ ! -s "$T/m-bad.out" ] && [ ! -s "$T/m-none.out" ] && alive "$BSM"; then
 	pass "$name (client of the test CA served; another CA's client and one without a certificate got nothing; beanstalkd got 2 stats commands)"
 else

@@ -42,11 +42,7 @@ TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/shim.log" shimbg "$DNSMASQ" -k --log-facil
 	--listen-address=127.0.0.1 --bind-interfaces --no-resolv --no-hosts --addn-hosts="$T/hosts" \
 	--local=/test/ --server="127.0.0.1#$U" -u root --pid-file= --log-queries >"$T/dnsmasq.out" 2>&1
 DM=$!
-track "$DM"
-if ! wait_listen "$P" 15 "$DM"; then
-	fail dnsmasq_setup "dnsmasq did not listen$(show "$T/dnsmasq.out" "$T/shim.log")"
-	exit 1
-fi
+listen_or_exit dnsmasq_setup "dnsmasq" "$DM" "$P" "$T/dnsmasq.out" "$T/shim.log"
 
 name=dnsmasq_dot_local_and_forwarded
 good=0

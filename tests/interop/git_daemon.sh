@@ -48,11 +48,7 @@ EOF
 TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/srv.log" shimbg git daemon --reuseaddr --listen=127.0.0.1 --port="$P" \
 	--base-path="$T/srv" --export-all --verbose --informative-errors "$T/srv" >"$T/daemon.out" 2>&1
 SRV=$!
-track "$SRV"
-if ! wait_listen "$P" 15 "$SRV"; then
-	fail git_setup "git daemon did not listen$(show "$T/daemon.out" "$T/srv.log")"
-	exit 1
-fi
+listen_or_exit git_setup "git daemon" "$SRV" "$P" "$T/daemon.out" "$T/srv.log"
 
 export TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/cli.log"
 name=git_clone_over_tls_same_head_and_files

@@ -23,11 +23,7 @@ EOC
 TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/shim.log" shimbg "$MEMCACHED" -u root -l 127.0.0.1 -p "$P" -U 0 \
 	-t 4 -c 256 -m 64 >"$T/mc.out" 2>&1
 MC=$!
-track "$MC"
-if ! wait_listen "$P" 15 "$MC"; then
-	fail memcached_setup "memcached did not listen$(show "$T/mc.out" "$T/shim.log")"
-	exit 1
-fi
+listen_or_exit memcached_setup "memcached" "$MC" "$P" "$T/mc.out" "$T/shim.log"
 
 name=memcached_24_clients_at_once
 timeout -k 2 $((60 * TS)) "$PY" "$PYD/mc_client.py" "$P" "$CERTS/ca.crt" 24 100000 >"$T/client.out" 2>&1
@@ -39,9 +35,8 @@ else
 fi
 
 name=memcached_stats_and_log
-printf 'stats\r\nquit\r\n' | timeout $((20 * TS)) openssl s_client -connect "127.0.0.1:$P" -CAfile "$CERTS/ca.crt" \
-	-verify_return_error -verify_hostname localhost -quiet >"$T/stats.out" 2>"$T/stats.err"
-conns=$(tr -d '\r' <"$T/stats.out" | sed -n 's/^STAT total_connections //p')
+tls_stats "$P" "$T/stats" -verify_return_error -verify_hostname localhost
+conns=$(stat_value "$T/stats" 'STAT total_connections ')
 n=$(logged_tls "$T/shim.log" mc-in accepted)
 # total_connections counts the listening socket too: 24 + 1 + the stats client.
 if [ "$conns" = 26 ] && [ "$n" -eq 25 ] && ! grep -q -E ': (error|warn): ' "$T/shim.log"; then

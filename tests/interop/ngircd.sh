@@ -51,11 +51,7 @@ EOC
 # (the library has its policy, key and log file by then).
 TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/shim.log" shimbg "$NGIRCD" -n -f "$X/ngircd.conf" >"$T/irc.out" 2>&1
 IRC=$!
-track "$IRC"
-if ! wait_listen "$P" 15 "$IRC"; then
-	fail ngircd_setup "ngircd did not listen$(show "$T/irc.out" "$T/shim.log")"
-	exit 1
-fi
+listen_or_exit ngircd_setup "ngircd" "$IRC" "$P" "$T/irc.out" "$T/shim.log"
 
 name=ngircd_10_clients_in_a_channel
 timeout -k 2 $((90 * TS)) "$PY" "$PYD/irc_clients.py" "$P" "$CERTS/ca.crt" 10 >"$T/client.out" 2>&1

@@ -80,11 +80,7 @@ EOC
 TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/shim.log" shimbg "$NUTCRACKER" -c "$X/nutcracker.yml" -s "$ST" -a 127.0.0.1 \
 	-o "$X/nutcracker.log" >"$T/tw.out" 2>&1
 TW=$!
-track "$TW"
-if ! wait_listen "$P" 15 "$TW" || ! wait_listen "$PB" 15 "$TW"; then
-	fail nutcracker_setup "nutcracker did not listen$(show "$T/tw.out" "$X/nutcracker.log" "$T/shim.log")"
-	exit 1
-fi
+listen_or_exit nutcracker_setup "nutcracker" "$TW" "$P $PB" "$T/tw.out" "$X/nutcracker.log" "$T/shim.log"
 
 name=nutcracker_12_clients_multiplexed
 timeout -k 2 $((90 * TS)) "$PY" "$PYD/twem_client.py" "$P" "$CERTS/ca.crt" 12 40 3000 >"$T/client.out" 2>&1

@@ -46,11 +46,7 @@ EOC
 TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/daemon.log" shimbg rsync --daemon --no-detach --address 127.0.0.1 \
 	--port "$P" --config "$X/rsyncd.conf" >"$T/daemon.out" 2>&1
 RSD=$!
-track "$RSD"
-if ! wait_listen "$P" 15 "$RSD"; then
-	fail rsync_setup "rsync --daemon did not listen$(show "$T/daemon.out" "$X/rsyncd.log" "$T/daemon.log")"
-	exit 1
-fi
+listen_or_exit rsync_setup "rsync --daemon" "$RSD" "$P" "$T/daemon.out" "$X/rsyncd.log" "$T/daemon.log"
 
 name=rsync_download
 TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/client.log" shimmed rsync -a "rsync://127.0.0.1:$P/mod/" "$X/dst/" \

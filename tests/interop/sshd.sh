@@ -54,11 +54,7 @@ EOF
 "$SSHD" -t -f "$T/sshd_config" >"$T/sshd_t.out" 2>&1 || { fail sshd_setup "sshd -t: $(head -c 300 "$T/sshd_t.out")"; exit 1; }
 TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/srv.log" shimbg "$SSHD" -D -f "$T/sshd_config" -E "$T/sshd.log" >"$T/sshd.out" 2>&1
 SRV=$!
-track "$SRV"
-if ! wait_listen "$P" 15 "$SRV"; then
-	fail sshd_setup "sshd did not listen$(show "$T/sshd.out" "$T/sshd.log" "$T/srv.log")"
-	exit 1
-fi
+listen_or_exit sshd_setup "sshd" "$SRV" "$P" "$T/sshd.out" "$T/sshd.log" "$T/srv.log"
 export TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/cli.log"
 sssh() {
 	shimmed ssh -F /dev/null -p "$P" -i "$T/id" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \

@@ -43,11 +43,7 @@ rules = (
 EOC
 TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/shim.log" shimbg "$TINYPROXY" -d -c "$X/tinyproxy.conf" >"$T/tp.out" 2>&1
 TP=$!
-track "$TP"
-if ! wait_listen "$P" 15 "$TP"; then
-	fail tinyproxy_setup "tinyproxy did not listen$(show "$T/tp.out" "$X/tinyproxy.log" "$T/shim.log")"
-	exit 1
-fi
+listen_or_exit tinyproxy_setup "tinyproxy" "$TP" "$P" "$T/tp.out" "$X/tinyproxy.log" "$T/shim.log"
 
 name=tinyproxy_8_downloads_at_once
 proxy_downloads "$P" "http://127.0.0.1:$O/big" "$X/www/big"

@@ -102,11 +102,7 @@ rules = (
 EOC
 TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/shim.log" shimbg "$VSFTPD" "$X/vsftpd.conf" >"$T/vsftpd.out" 2>&1
 FTPD=$!
-track "$FTPD"
-if ! wait_listen "$P" 15 "$FTPD"; then
-	fail vsftpd_setup "vsftpd did not listen$(show "$T/vsftpd.out" "$T/shim.log")"
-	exit 1
-fi
+listen_or_exit vsftpd_setup "vsftpd" "$FTPD" "$P" "$T/vsftpd.out" "$T/shim.log"
 
 name=vsftpd_login_list_retr_3x
 timeout -k 2 $((60 * TS)) "$PY" "$PYD/ftps_client.py" "$P" "$CERTS/ca.crt" big 3 "$T/got" >"$T/client.out" 2>&1
