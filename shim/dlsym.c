@@ -94,9 +94,11 @@ void *tlsshim_dlmopen_decide(Lmid_t lmid, const char *file, int mode, const void
 #define ENDBR ""
 #endif
 /* The three argument registers kept (dlsym's rdx too: an even count
- * keeps the stack aligned for the call; its decide() is told no
- * version), the caller's return address as decide()'s fourth. */
-#define TRAMPOLINE(fn, ptr, clear)						\
+ * keeps the stack aligned for the call), the caller's return address
+ * as DECIDE's next argument (register CREG) after CLEAR; a non-NULL
+ * answer is returned after ANSWER, NULL jumps to the C library's
+ * function at PTR. */
+#define DL_TRAMPOLINE(fn, clear, creg, decide, answer, ptr)			\
 	".text\n"								\
 	".globl " fn "\n"							\
 	".type " fn ", @function\n"						\
@@ -111,40 +113,6 @@ void *tlsshim_dlmopen_decide(Lmid_t lmid, const char *file, int mode, const void
 	"pushq %rdx\n"								\
 	".cfi_adjust_cfa_offset 8\n"						\
 	clear									\
-	"movq 24(%rsp), %rcx\n"						\
-	"call tlsshim_dl_decide\n"						\
-	"popq %rdx\n"								\
-	".cfi_adjust_cfa_offset -8\n"						\
-	"popq %rsi\n"								\
-	".cfi_adjust_cfa_offset -8\n"						\
-	"popq %rdi\n"								\
-	".cfi_adjust_cfa_offset -8\n"						\
-	"testq %rax, %rax\n"							\
-	"jz 1f\n"								\
-	"ret\n"								\
-	"1:\n"									\
-	"jmp *" ptr "(%rip)\n"							\
-	".cfi_endproc\n"							\
-	".size " fn ", .-" fn "\n"
-__asm__(TRAMPOLINE("dlsym", "tlsshim_real_dlsym", "xorl %edx, %edx\n")
-	TRAMPOLINE("dlvsym", "tlsshim_real_dlvsym", ""));
-/* dlopen and dlmopen: the same shape (their three argument registers
- * kept, the caller's return address as the decision's next argument:
- * CREG); the answer DLOPEN_FAILED becomes NULL. */
-#define OPEN_TRAMPOLINE(fn, decide, ptr, creg)					\
-	".text\n"								\
-	".globl " fn "\n"							\
-	".type " fn ", @function\n"						\
-	".p2align 4\n"								\
-	fn ":\n"								\
-	".cfi_startproc\n"							\
-	ENDBR									\
-	"pushq %rdi\n"								\
-	".cfi_adjust_cfa_offset 8\n"						\
-	"pushq %rsi\n"								\
-	".cfi_adjust_cfa_offset 8\n"						\
-	"pushq %rdx\n"								\
-	".cfi_adjust_cfa_offset 8\n"						\
 	"movq 24(%rsp), " creg "\n"						\
 	"call " decide "\n"							\
 	"popq %rdx\n"								\
@@ -155,15 +123,26 @@ __asm__(TRAMPOLINE("dlsym", "tlsshim_real_dlsym", "xorl %edx, %edx\n")
 	".cfi_adjust_cfa_offset -8\n"						\
 	"testq %rax, %rax\n"							\
 	"jz 1f\n"								\
-	"cmpq $-1, %rax\n"							\
-	"jne 2f\n"								\
-	"xorl %eax, %eax\n"							\
-	"2:\n"									\
+	answer									\
 	"ret\n"								\
 	"1:\n"									\
 	"jmp *" ptr "(%rip)\n"							\
 	".cfi_endproc\n"							\
 	".size " fn ", .-" fn "\n"
+/* dlsym and dlvsym: the decision's fourth argument (rcx); dlsym's is told
+ * no version (CLEAR). */
+#define TRAMPOLINE(fn, ptr, clear)						\
+	DL_TRAMPOLINE(fn, clear, "%rcx", "tlsshim_dl_decide", "", ptr)
+/* dlopen and dlmopen: the same shape (the caller's return address as the
+ * decision's next argument: CREG); the answer DLOPEN_FAILED becomes NULL. */
+#define OPEN_TRAMPOLINE(fn, decide, ptr, creg)					\
+	DL_TRAMPOLINE(fn, "", creg, decide,					\
+		      "cmpq $-1, %rax\n"					\
+		      "jne 2f\n"						\
+		      "xorl %eax, %eax\n"					\
+		      "2:\n", ptr)
+__asm__(TRAMPOLINE("dlsym", "tlsshim_real_dlsym", "xorl %edx, %edx\n")
+	TRAMPOLINE("dlvsym", "tlsshim_real_dlvsym", ""));
 __asm__(OPEN_TRAMPOLINE("dlopen", "tlsshim_dlopen_decide", "tlsshim_real_dlopen", "%rdx")
 	OPEN_TRAMPOLINE("dlmopen", "tlsshim_dlmopen_decide", "tlsshim_real_dlmopen", "%rcx"));
 #else /* __aarch64__ */
@@ -172,8 +151,9 @@ __asm__(OPEN_TRAMPOLINE("dlopen", "tlsshim_dlopen_decide", "tlsshim_real_dlopen"
 #else
 #define BTI ""
 #endif
-/* x30 (the return address glibc reads) is restored before the jump. */
-#define TRAMPOLINE(fn, ptr, clear)						\
+/* The same shape; x30 (the return address glibc reads) is restored
+ * before the jump; the answer is in x9 until ANSWER puts it in x0. */
+#define DL_TRAMPOLINE(fn, clear, creg, decide, answer, ptr)			\
 	".text\n"								\
 	".globl " fn "\n"							\
 	".type " fn ", %function\n"						\
@@ -189,41 +169,6 @@ __asm__(OPEN_TRAMPOLINE("dlopen", "tlsshim_dlopen_decide", "tlsshim_real_dlopen"
 	"stp x0, x1, [sp, #16]\n"						\
 	"str x2, [sp, #32]\n"							\
 	clear									\
-	"mov x3, x30\n"							\
-	"bl tlsshim_dl_decide\n"						\
-	"mov x9, x0\n"								\
-	"ldp x0, x1, [sp, #16]\n"						\
-	"ldr x2, [sp, #32]\n"							\
-	"ldp x29, x30, [sp], #48\n"						\
-	".cfi_def_cfa_offset 0\n"						\
-	".cfi_restore 29\n"							\
-	".cfi_restore 30\n"							\
-	"cbz x9, 1f\n"								\
-	"mov x0, x9\n"								\
-	"ret\n"									\
-	"1:\n"									\
-	"adrp x16, " ptr "\n"							\
-	"ldr x16, [x16, :lo12:" ptr "]\n"					\
-	"br x16\n"								\
-	".cfi_endproc\n"							\
-	".size " fn ", .-" fn "\n"
-__asm__(TRAMPOLINE("dlsym", "tlsshim_real_dlsym", "mov x2, xzr\n")
-	TRAMPOLINE("dlvsym", "tlsshim_real_dlvsym", ""));
-#define OPEN_TRAMPOLINE(fn, decide, ptr, creg)					\
-	".text\n"								\
-	".globl " fn "\n"							\
-	".type " fn ", %function\n"						\
-	".p2align 2\n"								\
-	fn ":\n"								\
-	".cfi_startproc\n"							\
-	BTI									\
-	"stp x29, x30, [sp, #-48]!\n"						\
-	".cfi_def_cfa_offset 48\n"						\
-	".cfi_offset 29, -48\n"							\
-	".cfi_offset 30, -40\n"							\
-	"mov x29, sp\n"								\
-	"stp x0, x1, [sp, #16]\n"						\
-	"str x2, [sp, #32]\n"							\
 	"mov " creg ", x30\n"							\
 	"bl " decide "\n"							\
 	"mov x9, x0\n"								\
@@ -234,8 +179,7 @@ __asm__(TRAMPOLINE("dlsym", "tlsshim_real_dlsym", "mov x2, xzr\n")
 	".cfi_restore 29\n"							\
 	".cfi_restore 30\n"							\
 	"cbz x9, 1f\n"								\
-	"cmn x9, #1\n"								\
-	"csel x0, xzr, x9, eq\n"						\
+	answer									\
 	"ret\n"									\
 	"1:\n"									\
 	"adrp x16, " ptr "\n"							\
@@ -243,6 +187,14 @@ __asm__(TRAMPOLINE("dlsym", "tlsshim_real_dlsym", "mov x2, xzr\n")
 	"br x16\n"								\
 	".cfi_endproc\n"							\
 	".size " fn ", .-" fn "\n"
+#define TRAMPOLINE(fn, ptr, clear)						\
+	DL_TRAMPOLINE(fn, clear, "x3", "tlsshim_dl_decide", "mov x0, x9\n", ptr)
+#define OPEN_TRAMPOLINE(fn, decide, ptr, creg)					\
+	DL_TRAMPOLINE(fn, "", creg, decide,					\
+		      "cmn x9, #1\n"						\
+		      "csel x0, xzr, x9, eq\n", ptr)
+__asm__(TRAMPOLINE("dlsym", "tlsshim_real_dlsym", "mov x2, xzr\n")
+	TRAMPOLINE("dlvsym", "tlsshim_real_dlvsym", ""));
 __asm__(OPEN_TRAMPOLINE("dlopen", "tlsshim_dlopen_decide", "tlsshim_real_dlopen", "x2")
 	OPEN_TRAMPOLINE("dlmopen", "tlsshim_dlmopen_decide", "tlsshim_real_dlmopen", "x3"));
 #endif
