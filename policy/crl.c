@@ -25,19 +25,7 @@
 
 #include "policy/file.h"
 #include "policy/hashdir.h"
-
-static bool set_why(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static bool set_why(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (whylen) {
-		va_start(ap, fmt);
-		vsnprintf(why, whylen, fmt, ap);
-		va_end(ap);
-	}
-	return false;
-}
+#include "policy/why.h"
 
 /* Every CRL of a PEM file into the store; other PEM blocks (a CA
  * certificate kept in the same file) are skipped. */
@@ -50,7 +38,7 @@ static bool load_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path,
 
 	(void)libctx; /* PEM_read_bio_X509_CRL has no _ex form; CRLs hold no keys */
 	if (!in)
-		return set_why(why, whylen, "cannot read CRL file \"%s\": %s", path, reason ? reason : "cannot open");
+		return policy_why(why, whylen, "cannot read CRL file \"%s\": %s", path, reason ? reason : "cannot open");
 	for (;;) {
 		char *name = NULL, *header = NULL;
 		unsigned char *data = NULL;
@@ -67,7 +55,7 @@ static bool load_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path,
 				X509_CRL_free(crl);
 				OPENSSL_free(name); OPENSSL_free(header); OPENSSL_free(data);
 				BIO_free(in);
-				return set_why(why, whylen, "cannot use CRL %d of \"%s\": not a valid CRL", n + 1, path);
+				return policy_why(why, whylen, "cannot use CRL %d of \"%s\": not a valid CRL", n + 1, path);
 			}
 			X509_CRL_free(crl);
 			n++;
@@ -77,10 +65,10 @@ static bool load_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path,
 	BIO_free(in);
 	e = ERR_peek_last_error();
 	if (e && !(ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE))
-		return set_why(why, whylen, "cannot load CRL file \"%s\": %s", path,
+		return policy_why(why, whylen, "cannot load CRL file \"%s\": %s", path,
 			       ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "bad PEM data");
 	if (n == 0)
-		return set_why(why, whylen, "CRL file \"%s\" holds no PEM CRL (\"-----BEGIN X509 CRL-----\")", path);
+		return policy_why(why, whylen, "CRL file \"%s\" holds no PEM CRL (\"-----BEGIN X509 CRL-----\")", path);
 	return true;
 }
 
@@ -111,11 +99,11 @@ static bool load_dir(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path, 
 
 	scan_dir(path, &crls, &certs);
 	if (certs)
-		return set_why(why, whylen, "CRL directory \"%s\" also holds certificates named by subject"
+		return policy_why(why, whylen, "CRL directory \"%s\" also holds certificates named by subject"
 			       " hash (\"1a2b3c4d.0\"), which would be trusted as CAs: keep the CRLs in a"
 			       " directory of their own", path);
 	if (!crls)
-		return set_why(why, whylen, "CRL directory \"%s\" has no CRL named by issuer hash"
+		return policy_why(why, whylen, "CRL directory \"%s\" has no CRL named by issuer hash"
 			       " (\"1a2b3c4d.r0\"; run \"openssl rehash\")", path);
 	{
 		char entry[PATH_MAX + 64];
@@ -123,13 +111,13 @@ static bool load_dir(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path, 
 		/* Read at verification time: anyone who can write one can
 		 * put back an older CRL without a revocation. */
 		if (policy_dir_entry_others_can_write(path, entry, sizeof entry))
-			return set_why(why, whylen, "cannot use CRL file \"%s\": %s", entry,
+			return policy_why(why, whylen, "cannot use CRL file \"%s\": %s", entry,
 				       POLICY_WHY_OTHERS_WRITE);
 	}
 	/* CRLs only, never certificates; read at verification time from
 	 * the root at start (policy/hashdir.h). */
 	if (!hashdir_add(store, libctx, path, false, true))
-		return set_why(why, whylen, "cannot use CRL directory \"%s\"", path);
+		return policy_why(why, whylen, "cannot use CRL directory \"%s\"", path);
 	return true;
 }
 
@@ -139,13 +127,13 @@ bool crl_setup(SSL_CTX *ctx, OSSL_LIB_CTX *libctx, const char *path, char *why, 
 	struct stat st;
 
 	if (policy_stat_path(path, &st) != 0)
-		return set_why(why, whylen, "cannot read CRL file \"%s\": %s", path, strerror(errno));
+		return policy_why(why, whylen, "cannot read CRL file \"%s\": %s", path, strerror(errno));
 	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
-		return set_why(why, whylen, "cannot read CRL file \"%s\": not a regular file", path);
+		return policy_why(why, whylen, "cannot read CRL file \"%s\": not a regular file", path);
 	if (policy_access_path(path, S_ISDIR(st.st_mode) ? R_OK | X_OK : R_OK) != 0)
-		return set_why(why, whylen, "cannot read CRL file \"%s\": %s", path, strerror(errno));
+		return policy_why(why, whylen, "cannot read CRL file \"%s\": %s", path, strerror(errno));
 	if (policy_others_can_write(&st))
-		return set_why(why, whylen, "cannot use CRL %s \"%s\": %s", S_ISDIR(st.st_mode) ? "directory" : "file",
+		return policy_why(why, whylen, "cannot use CRL %s \"%s\": %s", S_ISDIR(st.st_mode) ? "directory" : "file",
 			       path, POLICY_WHY_OTHERS_WRITE);
 	if (S_ISDIR(st.st_mode) ? !load_dir(store, libctx, path, why, whylen)
 	    : !load_file(store, libctx, path, why, whylen))
@@ -153,6 +141,6 @@ bool crl_setup(SSL_CTX *ctx, OSSL_LIB_CTX *libctx, const char *path, char *why, 
 	/* The leaf and every intermediate: a CRL of each issuer, current. */
 	if (!X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(ctx),
 					 X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL))
-		return set_why(why, whylen, "cannot turn on CRL checking%s", "");
+		return policy_why(why, whylen, "cannot turn on CRL checking%s", "");
 	return true;
 }

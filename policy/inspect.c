@@ -29,6 +29,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "policy/why.h"
+
 #define HEAD_SIZE 256            /* what the kernel reads of a file: BINPRM_BUF_SIZE */
 #define MAX_INTERP_DEPTH 4       /* #! levels the kernel follows */
 #define MAX_PHNUM 4096
@@ -38,18 +40,6 @@ struct head {
 	size_t len;
 	struct stat st;
 };
-
-static void say(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void say(char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!why || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-}
 
 /* The first bytes of a regular file.  -1 with errno when it cannot be
  * opened; 1 when it is not a regular file.  O_NONBLOCK: a FIFO never
@@ -155,11 +145,11 @@ int elf_identity(const char *path, struct elf_id *id, char *why, size_t len)
 	int rc = read_head(path, &h, NULL);
 
 	if (rc < 0) {
-		say(why, len, "%s", strerror(errno));
+		policy_why(why, len, "%s", strerror(errno));
 		return -1;
 	}
 	if (rc > 0 || !head_id(&h, id, &r)) {
-		say(why, len, "not an ELF file");
+		policy_why(why, len, "not an ELF file");
 		return -1;
 	}
 	return 0;
@@ -639,50 +629,50 @@ static int judge_elf(const char *path, int fd, const struct head *h, const struc
 	bool suid, sgid;
 
 	if (!head_id(h, &id, &r)) {
-		say(why, len, "an ELF file of unknown class or byte order: cannot tell whether %s can be preloaded", lib);
+		policy_why(why, len, "an ELF file of unknown class or byte order: cannot tell whether %s can be preloaded", lib);
 		return 1;
 	}
 	if (id.cls != libid->cls || id.data != libid->data || id.machine != libid->machine) {
 		describe(&id, a, sizeof(a));
 		describe(libid, b, sizeof(b));
-		say(why, len, "a %s, and %s is a %s: the dynamic loader cannot preload it", a, lib, b);
+		policy_why(why, len, "a %s, and %s is a %s: the dynamic loader cannot preload it", a, lib, b);
 		return 1;
 	}
 	type = rd16(&r, h->buf + offsetof(Elf64_Ehdr, e_type));
 	if (type != ET_EXEC && type != ET_DYN) {
-		say(why, len, "an ELF file that is not a program (type %u)", type);
+		policy_why(why, len, "an ELF file that is not a program (type %u)", type);
 		return 1;
 	}
 	if (read_phdrs(fd, h, &r, &ph) != 0) {
-		say(why, len, "its ELF program headers cannot be read: cannot tell whether %s can be preloaded", lib);
+		policy_why(why, len, "its ELF program headers cannot be read: cannot tell whether %s can be preloaded", lib);
 		return 1;
 	}
 	if (!ph.go)
 		ph.go = sections_go(fd, h, &r);
 	if (!ph.has_interp && !is_our_loader(&h->st)) {
-		say(why, len, "statically linked%s: no dynamic loader runs in it to preload %s",
+		policy_why(why, len, "statically linked%s: no dynamic loader runs in it to preload %s",
 		    type == ET_DYN ? " (static-pie)" : "", lib);
 		return 1;
 	}
 	if (ph.has_interp && strstr(ph.interp, "/ld-musl-")) {
-		say(why, len, "a program of musl's C library: its loader %s cannot load %s, which is built"
+		policy_why(why, len, "a program of musl's C library: its loader %s cannot load %s, which is built"
 		    " for the GNU C library", ph.interp, lib);
 		return UNREACH_BARE;
 	}
 	suid = (h->st.st_mode & S_ISUID) != 0;
 	sgid = (h->st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP);
 	if (suid || sgid) {
-		say(why, len, "%s: the dynamic loader ignores LD_PRELOAD for it (secure-execution mode)",
+		policy_why(why, len, "%s: the dynamic loader ignores LD_PRELOAD for it (secure-execution mode)",
 		    suid && sgid ? "set-user-ID and set-group-ID" : suid ? "set-user-ID" : "set-group-ID");
 		return 1;
 	}
 	if (getxattr(path, "security.capability", NULL, 0) > 0) {
-		say(why, len, "it has file capabilities: the dynamic loader ignores LD_PRELOAD for it"
+		policy_why(why, len, "it has file capabilities: the dynamic loader ignores LD_PRELOAD for it"
 		    " (secure-execution mode)");
 		return 1;
 	}
 	if (ph.go) {
-		say(why, len, "a Go program: its runtime makes its system calls itself, never through the"
+		policy_why(why, len, "a Go program: its runtime makes its system calls itself, never through the"
 		    " C library, so %s cannot see its sockets", lib);
 		return UNREACH_BARE;
 	}
@@ -702,7 +692,7 @@ int unreachable(const char *path, const struct elf_id *libid, const char *lib,
 		int fd = -1, r = read_head(cur, &h, &fd);
 
 		if (r < 0 && errno == EACCES) {
-			say(sub, sizeof(sub), "it cannot be read to check it (%s)", strerror(EACCES));
+			policy_why(sub, sizeof(sub), "it cannot be read to check it (%s)", strerror(EACCES));
 			rc = 1;
 			break;
 		}
@@ -715,28 +705,28 @@ int unreachable(const char *path, const struct elf_id *libid, const char *lib,
 		}
 		close(fd);
 		if (h.len < 2 || h.buf[0] != '#' || h.buf[1] != '!') {
-			say(sub, sizeof(sub), "neither an ELF program nor a #! script:"
+			policy_why(sub, sizeof(sub), "neither an ELF program nor a #! script:"
 			    " cannot tell whether %s can be preloaded", lib);
 			rc = 1;
 			break;
 		}
 		if (!shebang(&h, interp, sizeof(interp))) {
-			say(sub, sizeof(sub), "a #! script without an interpreter");
+			policy_why(sub, sizeof(sub), "a #! script without an interpreter");
 			rc = 1;
 			break;
 		}
 		memcpy(cur, interp, sizeof(cur));
 	}
 	if ((too_deep = depth > MAX_INTERP_DEPTH)) {
-		say(sub, sizeof(sub), "more than %d levels of #! interpreters", MAX_INTERP_DEPTH);
+		policy_why(sub, sizeof(sub), "more than %d levels of #! interpreters", MAX_INTERP_DEPTH);
 		rc = 1;
 	}
 	if (!rc)
 		return 0;
 	if (depth == 0 || too_deep)
-		say(why, len, "%s", sub);
+		policy_why(why, len, "%s", sub);
 	else
-		say(why, len, "#! interpreter %s: %s", cur, sub);
+		policy_why(why, len, "#! interpreter %s: %s", cur, sub);
 	return rc;
 }
 

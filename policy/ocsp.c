@@ -33,6 +33,7 @@
 #include "policy/asn1time.h"
 #include "policy/file.h"
 #include "policy/resume.h"
+#include "policy/why.h"
 
 /* Clock skew allowed on thisUpdate and nextUpdate. */
 #define SKEW_SEC 300
@@ -69,18 +70,6 @@ static void say(int level, const char *fmt, ...)
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
 	fn(level, buf);
-}
-
-static void set_why(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_why(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!whylen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
 }
 
 /* ---- helpers shared by both sides -------------------------------------- */
@@ -249,11 +238,11 @@ static bool read_file(const char *path, unsigned char **out, long *len, struct s
 	size_t n = 0, cap = 0;
 
 	if (!f) {
-		set_why(why, whylen, "cannot read \"%s\": %s", path, reason ? reason : strerror(errno));
+		policy_why(why, whylen, "cannot read \"%s\": %s", path, reason ? reason : strerror(errno));
 		return false;
 	}
 	if (fstat(fileno(f), st) != 0) {
-		set_why(why, whylen, "cannot read \"%s\": %s", path, strerror(errno));
+		policy_why(why, whylen, "cannot read \"%s\": %s", path, strerror(errno));
 		fclose(f);
 		return false;
 	}
@@ -264,13 +253,13 @@ static bool read_file(const char *path, unsigned char **out, long *len, struct s
 			unsigned char *nb;
 
 			if (cap >= STAPLE_MAX) {
-				set_why(why, whylen, "\"%s\" is larger than %d bytes: not an OCSP response",
+				policy_why(why, whylen, "\"%s\" is larger than %d bytes: not an OCSP response",
 					path, STAPLE_MAX);
 				goto bad;
 			}
 			cap = cap ? 2 * cap : 4096;
 			if (!(nb = OPENSSL_realloc(buf, cap))) {
-				set_why(why, whylen, "out of memory reading \"%s\"", path);
+				policy_why(why, whylen, "out of memory reading \"%s\"", path);
 				goto bad;
 			}
 			buf = nb;
@@ -281,13 +270,13 @@ static bool read_file(const char *path, unsigned char **out, long *len, struct s
 			break;
 	}
 	if (ferror(f)) {
-		set_why(why, whylen, "cannot read \"%s\": %s", path, strerror(errno));
+		policy_why(why, whylen, "cannot read \"%s\": %s", path, strerror(errno));
 		goto bad;
 	}
 	fclose(f);
 	if (n == 0) {
 		OPENSSL_free(buf);
-		set_why(why, whylen, "\"%s\" is empty", path);
+		policy_why(why, whylen, "\"%s\" is empty", path);
 		return false;
 	}
 	*out = buf;
@@ -322,22 +311,22 @@ static enum verdict judge(const struct staple *s, const unsigned char *der, long
 	describe_cert(s->cert, who, sizeof who);
 	resp = d2i_OCSP_RESPONSE(NULL, &p, len);
 	if (!resp || p != der + len) {
-		set_why(why, whylen, "\"%s\" is not a DER OCSP response (as \"openssl ocsp -respout\" writes)",
+		policy_why(why, whylen, "\"%s\" is not a DER OCSP response (as \"openssl ocsp -respout\" writes)",
 			s->path);
 		goto out;
 	}
 	if ((st = OCSP_response_status(resp)) != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
-		set_why(why, whylen, "\"%s\": the responder's answer is \"%s\", not a certificate status",
+		policy_why(why, whylen, "\"%s\": the responder's answer is \"%s\", not a certificate status",
 			s->path, OCSP_response_status_str(st));
 		v = V_NOT_NOW;
 		goto out;
 	}
 	if (!(bs = OCSP_response_get1_basic(resp))) {
-		set_why(why, whylen, "\"%s\" is not a basic OCSP response", s->path);
+		policy_why(why, whylen, "\"%s\" is not a basic OCSP response", s->path);
 		goto out;
 	}
 	if ((idx = find_single(bs, s->cert, s->issuer)) < 0) {
-		set_why(why, whylen, "\"%s\" has no status for the certificate %s", s->path, who);
+		policy_why(why, whylen, "\"%s\" has no status for the certificate %s", s->path, who);
 		goto out;
 	}
 	status = OCSP_single_get0_status(OCSP_resp_get0(bs, idx), &reason, &revtime, &thisupd, &nextupd);
@@ -349,28 +338,28 @@ static enum verdict judge(const struct staple *s, const unsigned char *der, long
 
 		if (tu > time(NULL) + SKEW_SEC) {
 			fmt_time(tu, t, sizeof t);
-			set_why(why, whylen, "\"%s\" is not valid yet (thisUpdate %s)", s->path, t);
+			policy_why(why, whylen, "\"%s\" is not valid yet (thisUpdate %s)", s->path, t);
 		} else if (!nextupd) {
 			fmt_time(tu, t, sizeof t);
-			set_why(why, whylen, "\"%s\" has no nextUpdate and is older than " NO_NEXT_MAX_AGE_TEXT
+			policy_why(why, whylen, "\"%s\" has no nextUpdate and is older than " NO_NEXT_MAX_AGE_TEXT
 				" (thisUpdate %s)", s->path, t);
 		} else {
 			fmt_time(*next_update, t, sizeof t);
-			set_why(why, whylen, "\"%s\" has expired (nextUpdate %s)", s->path, t);
+			policy_why(why, whylen, "\"%s\" has expired (nextUpdate %s)", s->path, t);
 		}
 		goto out;
 	}
 	if (time(NULL) > *expires) {
 		fmt_time(nextupd ? *next_update : policy_asn1_time(thisupd), t, sizeof t);
 		if (nextupd)
-			set_why(why, whylen, "\"%s\" has expired (nextUpdate %s)", s->path, t);
+			policy_why(why, whylen, "\"%s\" has expired (nextUpdate %s)", s->path, t);
 		else
-			set_why(why, whylen, "\"%s\" has no nextUpdate and is older than " NO_NEXT_MAX_AGE_TEXT
+			policy_why(why, whylen, "\"%s\" has no nextUpdate and is older than " NO_NEXT_MAX_AGE_TEXT
 				" (thisUpdate %s)", s->path, t);
 		goto out;
 	}
 	if (status != V_OCSP_CERTSTATUS_GOOD)
-		set_why(why, whylen, "\"%s\" says the certificate %s is %s (stapled all the same)",
+		policy_why(why, whylen, "\"%s\" says the certificate %s is %s (stapled all the same)",
 			s->path, who, status_word(status));
 	else if (whylen)
 		why[0] = '\0';
@@ -460,7 +449,7 @@ static bool read_cert_file(OSSL_LIB_CTX *libctx, const char *path, X509 **leaf, 
 
 	*leaf = *issuer = NULL;
 	if (!in) {
-		set_why(why, whylen, "cannot read certificate file \"%s\": %s", path, reason ? reason : "cannot open");
+		policy_why(why, whylen, "cannot read certificate file \"%s\": %s", path, reason ? reason : "cannot open");
 		return false;
 	}
 	while ((x = X509_new_ex(libctx, NULL)) && PEM_read_bio_X509_AUX(in, &x, no_password, NULL)) {
@@ -474,7 +463,7 @@ static bool read_cert_file(OSSL_LIB_CTX *libctx, const char *path, X509 **leaf, 
 	X509_free(x);
 	BIO_free(in);
 	if (!*leaf) {
-		set_why(why, whylen, "no certificate in \"%s\"", path);
+		policy_why(why, whylen, "no certificate in \"%s\"", path);
 		return false;
 	}
 	return true;
@@ -523,13 +512,13 @@ bool ocsp_staple_add(struct ocsp_staples **set, SSL_CTX *const *ctxs, size_t nct
 
 	ERR_set_mark();
 	if (!s || !(s->rule = strdup(rule)) || !(s->path = strdup(staple_path))) {
-		set_why(why, whylen, "out of memory");
+		policy_why(why, whylen, "out of memory");
 		goto fail;
 	}
 	if (!read_cert_file(libctx, cert_path, &leaf, &s->issuer, why, whylen))
 		goto fail;
 	if (!(cert = ctx_cert(ctxs, nctx, leaf, &ctx))) {
-		set_why(why, whylen, "internal error: the certificate of \"%s\" is not loaded", cert_path);
+		policy_why(why, whylen, "internal error: the certificate of \"%s\" is not loaded", cert_path);
 		goto fail;
 	}
 	X509_up_ref(cert);
@@ -538,7 +527,7 @@ bool ocsp_staple_add(struct ocsp_staples **set, SSL_CTX *const *ctxs, size_t nct
 		goto fail;
 	v = judge(s, der, len, &s->next_update, &s->expires, problem, sizeof problem);
 	if (v == V_WRONG) {
-		set_why(why, whylen, "%s", problem);
+		policy_why(why, whylen, "%s", problem);
 		goto fail;
 	}
 	sig_of(&st, &s->sig);
@@ -551,11 +540,11 @@ bool ocsp_staple_add(struct ocsp_staples **set, SSL_CTX *const *ctxs, size_t nct
 	s->problem_note = v == V_USABLE;
 	s->retry = v == V_NOT_NOW;
 	if (!*set && !(*set = calloc(1, sizeof **set))) {
-		set_why(why, whylen, "out of memory");
+		policy_why(why, whylen, "out of memory");
 		goto fail;
 	}
 	if (!(grown = realloc((*set)->s, ((*set)->n + 1) * sizeof *grown))) {
-		set_why(why, whylen, "out of memory");
+		policy_why(why, whylen, "out of memory");
 		goto fail;
 	}
 	(*set)->s = grown;
@@ -820,7 +809,7 @@ bool ocsp_client_setup(SSL_CTX *ctx, enum policy_ocsp mode, char *why, size_t wh
 	    !SSL_CTX_set_tlsext_status_cb(ctx, client_status_cb) ||
 	    !SSL_CTX_set_tlsext_status_arg(ctx, (void *)(intptr_t)mode)) {
 		ERR_pop_to_mark();
-		set_why(why, whylen, "cannot ask for the server's OCSP status");
+		policy_why(why, whylen, "cannot ask for the server's OCSP status");
 		return false;
 	}
 	ERR_pop_to_mark();

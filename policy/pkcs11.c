@@ -45,6 +45,7 @@
 #include <p11-kit/pkcs11.h>
 
 #include "policy/file.h"
+#include "policy/why.h"
 
 /* What libp11 loads when no module is given: the p11-kit proxy, which
  * reaches every module registered with p11-kit (softhsm2, opensc, ...). */
@@ -143,11 +144,9 @@ static EVP_PKEY *failf(enum pkcs11_err *which, enum pkcs11_err w, char *why, siz
 	va_list ap;
 
 	*which = w;
-	if (len) {
-		va_start(ap, fmt);
-		vsnprintf(why, len, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	policy_vwhy(why, len, fmt, ap);
+	va_end(ap);
 	return NULL;
 }
 

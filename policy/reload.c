@@ -42,6 +42,7 @@
 #include "policy/policy.h"
 #include "policy/resume.h"
 #include "policy/sni.h"
+#include "policy/why.h"
 
 /* ---- stamps --------------------------------------------------------------- */
 
@@ -692,17 +693,6 @@ static bool stamps_same(const struct stamps *a, const struct stamps *b)
 	return true;
 }
 
-static bool why_fmt(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static bool why_fmt(char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-	return false;
-}
-
 /* The certificate just loaded into ctx (its current one) is valid now. */
 static bool cert_current(SSL_CTX *ctx, const char *path, char *why, size_t len)
 {
@@ -711,9 +701,9 @@ static bool cert_current(SSL_CTX *ctx, const char *path, char *why, size_t len)
 	if (!x)
 		return true;
 	if (X509_cmp_current_time(X509_get0_notAfter(x)) <= 0)
-		return why_fmt(why, len, "certificate \"%s\" has expired", path);
+		return policy_why(why, len, "certificate \"%s\" has expired", path);
 	if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0)
-		return why_fmt(why, len, "certificate \"%s\" is not valid yet", path);
+		return policy_why(why, len, "certificate \"%s\" is not valid yet", path);
 	return true;
 }
 
@@ -732,7 +722,7 @@ static bool crls_current(SSL_CTX *ctx, const struct policy_rule *r, char *why, s
 		const ASN1_TIME *next = c ? X509_CRL_get0_nextUpdate(c) : NULL;
 
 		if (next && X509_cmp_current_time(next) <= 0)
-			ok = why_fmt(why, len, "CRL file \"%s\" has expired (next update passed)", r->crl);
+			ok = policy_why(why, len, "CRL file \"%s\" has expired (next update passed)", r->crl);
 	}
 	return ok;
 }
@@ -760,7 +750,7 @@ static SSL_CTX *build_sni(const struct policy *p, const struct policy_rule *r, s
 	SSL_CTX *first;
 
 	if (!s) {
-		why_fmt(why, len, "out of memory");
+		policy_why(why, len, "out of memory");
 		return NULL;
 	}
 	s->strict = r->sni_strict;
@@ -773,18 +763,18 @@ static SSL_CTX *build_sni(const struct policy *p, const struct policy_rule *r, s
 		int type;
 
 		if (!ctx) {
-			why_fmt(why, len, "\"certs\" entry %zu: %s", i + 1, sub);
+			policy_why(why, len, "\"certs\" entry %zu: %s", i + 1, sub);
 			goto fail;
 		}
 		if (!cert_current(ctx, c->cert, sub, sizeof sub) || (i == 0 && !crls_current(ctx, r, sub, sizeof sub))) {
 			SSL_CTX_free(ctx);
-			why_fmt(why, len, "\"certs\" entry %zu: %s", i + 1, sub);
+			policy_why(why, len, "\"certs\" entry %zu: %s", i + 1, sub);
 			goto fail;
 		}
 		if (!sni_cert_names(ctx, &names, &n) || n == 0) {
 			SSL_CTX_free(ctx);
 			sni_free_names(names, n);
-			why_fmt(why, len, "\"certs\" entry %zu: certificate \"%s\" has no subjectAltName DNS name",
+			policy_why(why, len, "\"certs\" entry %zu: certificate \"%s\" has no subjectAltName DNS name",
 				i + 1, c->cert);
 			goto fail;
 		}
@@ -792,7 +782,7 @@ static SSL_CTX *build_sni(const struct policy *p, const struct policy_rule *r, s
 			if (!sni_add_group(s, ctx, names, n, i)) {
 				SSL_CTX_free(ctx);
 				sni_free_names(names, n);
-				why_fmt(why, len, "out of memory");
+				policy_why(why, len, "out of memory");
 				goto fail;
 			}
 			continue;
@@ -802,30 +792,30 @@ static SSL_CTX *build_sni(const struct policy *p, const struct policy_rule *r, s
 		sni_free_names(names, n);
 		for (size_t t = 0; t < g->nkeys; t++)
 			if (g->key_types[t] == type) {
-				why_fmt(why, len, "\"certs\" entry %zu: same names and key type as entry %zu",
+				policy_why(why, len, "\"certs\" entry %zu: same names and key type as entry %zu",
 					i + 1, g->first_entry + 1);
 				goto fail;
 			}
 		if (g->nkeys == sizeof(g->key_types) / sizeof(g->key_types[0])) {
-			why_fmt(why, len, "\"certs\" entry %zu: too many certificates for the same names", i + 1);
+			policy_why(why, len, "\"certs\" entry %zu: too many certificates for the same names", i + 1);
 			goto fail;
 		}
 		if (!ctx_add_cert(g->ctx, p->libctx, r, c->cert, c->key, NULL, sub, sizeof sub) ||
 		    !cert_current(g->ctx, c->cert, sub, sizeof sub)) {
-			why_fmt(why, len, "\"certs\" entry %zu: %s", i + 1, sub);
+			policy_why(why, len, "\"certs\" entry %zu: %s", i + 1, sub);
 			goto fail;
 		}
 		g->key_types[g->nkeys++] = type;
 	}
 	if (s->ngroups == 0) {
-		why_fmt(why, len, "no certificate");
+		policy_why(why, len, "no certificate");
 		goto fail;
 	}
 	first = s->groups[0].ctx;
 	sni_install(s);
 	/* From here the groups live as long as the first context. */
 	if (!indices() || !SSL_CTX_set_ex_data(first, idx_sni, s)) {
-		why_fmt(why, len, "out of memory");
+		policy_why(why, len, "out of memory");
 		goto fail;
 	}
 	*out = s;
