@@ -173,7 +173,7 @@ $(BUILD)/tools/sanfirst.so: tests/tools/sanfirst.c
 $(BUILD)/tools/wireaudit: TOOL_CFLAGS = $(SSL_CFLAGS)
 $(BUILD)/tools/wireaudit: TOOL_LIBS = $(SSL_LIBS)
 
-$(BUILD)/bench/%: bench/%.c tests/progs/stream.h
+$(BUILD)/bench/%: bench/%.c tests/progs/stream.h tests/progs/common.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE $(SSL_CFLAGS) $(CPPFLAGS) $(LDFLAGS) -o $@ $< $(SSL_LIBS) -lpthread
 

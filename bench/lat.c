@@ -33,6 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../tests/progs/common.h"
+
 #define MSG 32
 #define WARM 200
 
@@ -43,44 +45,12 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int read_full(int fd, char *buf, size_t len)
-{
-	size_t got = 0;
-	while (got < len) {
-		ssize_t n = read(fd, buf + got, len - got);
-		if (n == 0)
-			return 0;
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		got += (size_t)n;
-	}
-	return 1;
-}
-
-static int write_full(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int listen_on(const char *port)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(port)),
-	                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 128) < 0) {
+	struct sockaddr_in sa = loopback4(atoi(port));
+	int fd = tcp_listen(&sa, 0, 128);
+
+	if (fd < 0) {
 		perror("lat: listen");
 		exit(1);
 	}
@@ -94,7 +64,7 @@ static void echo(int fd)
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	while ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
-		if (n > 0 && write_full(fd, buf, (size_t)n) < 0)
+		if (n > 0 && write_all(fd, buf, (size_t)n) < 0)
 			break;
 	close(fd);
 }
@@ -146,7 +116,7 @@ static int client(const char *host, const char *port, long n)
 		double a = now();
 		if (i == WARM)
 			tstart = a;
-		if (write_full(fd, ping, MSG) < 0 || read_full(fd, pong, MSG) != 1) {
+		if (write_all(fd, ping, MSG) < 0 || read_full(fd, pong, MSG) != 1) {
 			fprintf(stderr, "lat: round trip %ld: %s\n", i, errno ? strerror(errno) : "EOF");
 			return 1;
 		}
