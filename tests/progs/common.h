@@ -130,4 +130,23 @@ static inline int read_full(int fd, void *buf, size_t len)
 	return 1;
 }
 
+/* MSG written, one read of the answer (up to 255 bytes) printed to OUT
+ * as "LABEL: answer"; 0, or -1 when the write fails or the read gets
+ * nothing. */
+static inline int exchange_line(int fd, FILE *out, const char *msg, const char *label)
+{
+	char buf[256];
+	ssize_t r;
+
+	if (write(fd, msg, strlen(msg)) < 0)
+		return -1;
+	r = read(fd, buf, sizeof buf - 1);
+	if (r <= 0)
+		return -1;
+	buf[r] = 0;
+	fprintf(out, "%s: %s", label, buf);
+	fflush(out);
+	return 0;
+}
+
 #endif

@@ -11,21 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int line(int fd, FILE *out, const char *msg, const char *label)
-{
-	char buf[256];
-	ssize_t r;
-
-	if (write(fd, msg, strlen(msg)) < 0)
-		return -1;
-	r = read(fd, buf, sizeof buf - 1);
-	if (r <= 0)
-		return -1;
-	buf[r] = 0;
-	fprintf(out, "%s: %s", label, buf);
-	fflush(out);
-	return 0;
-}
+#include "common.h"
 
 int main(int argc, char **argv)
 {
@@ -36,11 +22,11 @@ int main(int argc, char **argv)
 	if (argc != 4 || getaddrinfo(argv[1], argv[2], &hints, &res) != 0 || !(out = fopen(argv[3], "w")))
 		return 64;
 	fd = socket(res->ai_family, SOCK_STREAM, 0);
-	if (connect(fd, res->ai_addr, res->ai_addrlen) < 0 || line(fd, out, "one\n", "first") < 0)
+	if (connect(fd, res->ai_addr, res->ai_addrlen) < 0 || exchange_line(fd, out, "one\n", "first") < 0)
 		return 2;
 	if (daemon(1, 1) < 0)
 		return 3;
-	if (line(fd, out, "two\n", "second") < 0)
+	if (exchange_line(fd, out, "two\n", "second") < 0)
 		fprintf(out, "second: failed\n");
 	close(fd);
 	fclose(out);

@@ -18,23 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "raw_fork.h"
-
-static int line(int fd, const char *msg, const char *label)
-{
-	char buf[256];
-	ssize_t r;
-
-	if (write(fd, msg, strlen(msg)) < 0)
-		return -1;
-	r = read(fd, buf, sizeof buf - 1);
-	if (r <= 0)
-		return -1;
-	buf[r] = 0;
-	printf("%s: %s", label, buf);
-	fflush(stdout);
-	return 0;
-}
 
 int main(int argc, char **argv)
 {
@@ -50,7 +35,7 @@ int main(int argc, char **argv)
 		perror("fork_client: connect");
 		return 2;
 	}
-	if (line(fd, "one\n", "first") < 0)
+	if (exchange_line(fd, stdout, "one\n", "first") < 0)
 		return 3;
 	if (argc == 4) {
 		pid = raw_fork();
@@ -71,7 +56,7 @@ int main(int argc, char **argv)
 		_exit(0);
 	}
 	waitpid((pid_t)pid, &st, 0);
-	if (line(fd, "two\n", "second") < 0) {
+	if (exchange_line(fd, stdout, "two\n", "second") < 0) {
 		perror("fork_client: second");
 		return 4;
 	}
