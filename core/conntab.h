@@ -120,6 +120,7 @@ struct tls_conn *conntab_detach(int fd);
 struct conntab_pumped {
 	struct sockaddr_storage local, peer;
 	socklen_t llen, plen;
+	bool armed;             /* SO_LINGER {1, 0} set by the library (pump.c) */
 };
 struct conntab_pumped *conntab_pumped(int fd);
 

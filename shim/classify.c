@@ -697,7 +697,7 @@ void shim_tls_placed(int fd, struct tls_conn *c)
 {
 	if (!shim_fd_has_file(fd))
 		return;
-	if (shim_pump(c) < 0) {
+	if (shim_pump(c, true) < 0) {
 		tls_conn_fail(c, TLS_FAIL_SYSCALL, "a TLS connection on standard input, output or"
 			      " error, or on a number fdopen() gave a FILE, needs a pump process (stdio"
 			      " bypasses every wrapper), and none could be started");

@@ -177,6 +177,7 @@ unsigned shim_sock_share_gen(void)
 void shim_sock_shared(void)
 {
 	__atomic_add_fetch(&share_gen, 1, __ATOMIC_ACQ_REL);
+	shim_pump_disarm_all(false);    /* (another process may close it last) */
 }
 
 /* fd was made (socket, accept) after gen was read: a fork meanwhile
@@ -425,6 +426,8 @@ static int shim_close(int fd)
 			return -EBADF;
 		shim_epoll_forget(fd);
 		shim_epoll_fds_closed(fd, fd);
+		if (v == CT_PUMPED)
+			shim_pump_closing(fd, fd);
 		if (!conntab_is_tls(v))
 			return close_plain(fd, v);
 		/* Never cancelled half-way (shim_tls_close): the close completes,
@@ -512,6 +515,7 @@ static int shim_close_range(unsigned int first, unsigned int last, int flags)
 	if (flags & CLOSE_RANGE_CLOEXEC)
 		return shim_own_close_range(first, last, flags);
 	shim_epoll_fds_closed((int)first, hi);
+	shim_pump_closing((int)first, hi);
 	do {
 		rc.n = 0;
 		rc.more = false;
@@ -644,6 +648,8 @@ static void drop_target(int oldfd, int newfd)
 		return;
 	}
 	shim_epoll_fds_closed(newfd, newfd);
+	if (v == CT_PUMPED)
+		shim_pump_closing(newfd, newfd);
 	/* (and again once the copy is there, share(): a question answered
 	 * meanwhile by the socket dup2 replaces is not kept) */
 	shim_fd_kind_forget(newfd);
@@ -798,7 +804,7 @@ static int fdopen_ready(int fd)
 
 		if (r <= 0)
 			return r;
-		r = shim_pump(c);
+		r = shim_pump(c, true);
 		if (r < 0)
 			log_error("%s rule \"%s\": fdopen(): cannot start a pump for stdio; refused",
 				  tls_conn_peer(c), tls_conn_label(c));
@@ -835,6 +841,23 @@ SHIM_EXPORT FILE *fdopen(int fd, const char *mode)
 SHIM_EXPORT FILE *_IO_fdopen(int fd, const char *mode)
 {
 	return fdopen(fd, mode);
+}
+
+/* fclose() closes its number inside the C library, past close(): on the
+ * program's end of a pump, the end must be known for a close, not a
+ * death (shim_pump_closing), once the stream's data is out. */
+SHIM_EXPORT int fclose(FILE *f)
+{
+	int fd = f ? fileno(f) : -1;
+
+	if (fd >= 0 && conntab_load(fd) == CT_PUMPED) {
+		int keep = errno;
+
+		(void)fflush(f);
+		shim_pump_closing(fd, fd);
+		errno = keep;
+	}
+	return REAL(fclose)(f);
 }
 
 /* FIONREAD on a TLS fd counts plaintext the program can read now.

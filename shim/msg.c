@@ -300,7 +300,7 @@ static int fds_leaving(int sock, const struct msghdr *m)
 					continue;   /* not ours: whoever owns it keeps it */
 				}
 			}
-			if (pump && shim_pump(c) < 0) {
+			if (pump && shim_pump(c, false) < 0) {
 				log_error("%s rule \"%s\": cannot hand the session on fd %d to a pump before"
 					  " passing it with SCM_RIGHTS; sendmsg refused", tls_conn_peer(c),
 					  tls_conn_label(c), fd);

@@ -195,6 +195,10 @@ static void end_sessions(bool linger, int lock_ms)
 
 	__atomic_store_n(&shim_exiting, true, __ATOMIC_RELAXED);
 	conntab_each_conn(0, 0x7fffffff, end_one, &e);
+	/* An end, not a death, for what this process pumped (stdio flushes
+	 * after this: the option only, the FIN comes at the kernel's close). */
+	if (e.me == self_pid_own())
+		shim_pump_disarm_all(true);
 }
 
 SHIM_EXPORT void _exit(int status)

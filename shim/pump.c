@@ -22,6 +22,21 @@
  * TLSSHIM_PUMPED).  When loopback is not available, a socketpair serves
  * (then a failure reads as end of file; logged).
  *
+ * A death is not a close.  The kernel closes the program's end of a
+ * process killed by a signal with the FIN that close() sends, and the
+ * pump answered both with close_notify: a peer took half a reply for the
+ * whole of it (helper-146).  A channel made for this process alone (stdio
+ * on 0-2, fdopen: shim_pump's arm) carries SO_LINGER {1, 0} on the
+ * program's end, so that a death resets it; the program's own ends take
+ * the option off first (the last close of its numbers, fclose, exit,
+ * _exit), and the pump reads a reset from an armed end as a death: no
+ * close_notify.  The option belongs to the socket, not to a holder, so
+ * every event that may give the end to another process (fork, clone,
+ * spawn, exec, SCM_RIGHTS: shim_sock_shared) takes it off for good: a
+ * holder without the library, or one that closes after another died,
+ * must not end in a reset.  A session pumped for a fork or an exec is
+ * never armed (libtlsshim(7), BUGS).
+ *
  * Threads blocked inside the shim on this session when it moves (a
  * reader in read() while another thread forks: git clone does this) are
  * woken (wait.c) and continue on the fd's new plaintext end.
@@ -39,6 +54,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -137,6 +153,118 @@ static bool channel(int *a, int *b, bool *resets)
 	return true;
 }
 
+/* ---- armed ends (a death is not a close) ------------------------------------ */
+
+static bool ever_armed;         /* no number was ever armed: nothing to look at */
+
+/* SO_LINGER {on, 0}: on, a close sends a reset. */
+static bool set_linger(int fd, bool on)
+{
+	struct linger lg = { .l_onoff = on, .l_linger = 0 };
+
+	return REAL(setsockopt)(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) == 0;
+}
+
+static struct conntab_pumped *armed_at(int fd)
+{
+	struct conntab_pumped *pi;
+
+	if (conntab_load(fd) != CT_PUMPED || !(pi = conntab_pumped(fd)) || !pi->armed)
+		return NULL;
+	return pi;
+}
+
+static bool same_socket(int x, int y)
+{
+	struct stat a, b;
+
+	return fstat(x, &a) == 0 && fstat(y, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* Another armed number of fd's socket outside [first, last]? */
+static bool armed_elsewhere(int fd, int first, int last)
+{
+	size_t h = conntab_high();
+
+	for (size_t o = 0; o < h && o <= INT_MAX; o++)
+		if (((int)o < first || (int)o > last) && armed_at((int)o) && same_socket(fd, (int)o))
+			return true;
+	return false;
+}
+
+/* What close() would drop anyway, read now: a close with unread data
+ * resets the connection, which the pump would take for a death. */
+static void drain_unread(int fd)
+{
+	char sink[4096];
+	int n = 64;
+
+	while (n-- > 0 && REAL(recv)(fd, sink, sizeof sink, MSG_DONTWAIT) > 0)
+		;
+}
+
+void shim_pump_closing(int first, int last)
+{
+	size_t h;
+
+	if (!__atomic_load_n(&ever_armed, __ATOMIC_ACQUIRE))
+		return;
+	h = conntab_high();
+	for (size_t fd = (size_t)(first < 0 ? 0 : first); fd < h && fd <= (size_t)last; fd++) {
+		struct conntab_pumped *pi = armed_at((int)fd);
+
+		if (!pi)
+			continue;
+		pi->armed = false;
+		if (armed_elsewhere((int)fd, first, last))
+			continue;
+		/* The program's last number of the end (no other process holds
+		 * it: see above): the FIN goes after its data, ahead of any
+		 * reset the close may still send. */
+		(void)set_linger((int)fd, false);
+		(void)REAL(shutdown)((int)fd, SHUT_WR);
+		drain_unread((int)fd);
+	}
+}
+
+void shim_pump_disarm_all(bool ending)
+{
+	size_t h;
+
+	if (!__atomic_load_n(&ever_armed, __ATOMIC_ACQUIRE))
+		return;
+	h = conntab_high();
+	for (size_t fd = 0; fd < h && fd <= INT_MAX; fd++) {
+		struct conntab_pumped *pi = armed_at((int)fd);
+
+		if (!pi)
+			continue;
+		pi->armed = false;
+		(void)set_linger((int)fd, false);
+		if (ending)
+			drain_unread((int)fd);
+	}
+}
+
+bool shim_pump_linger_set(int fd)
+{
+	size_t h;
+
+	if (!__atomic_load_n(&ever_armed, __ATOMIC_ACQUIRE) || !armed_at(fd))
+		return false;
+	/* The program's option from now on, on every number of the socket:
+	 * its {1, 0} reads as the reset it asks for; anything else as a close
+	 * (a death too, as before the arming). */
+	h = conntab_high();
+	for (size_t o = 0; o < h && o <= INT_MAX; o++) {
+		struct conntab_pumped *pi = armed_at((int)o);
+
+		if (pi && ((int)o == fd || same_socket(fd, (int)o)))
+			pi->armed = false;
+	}
+	return true;
+}
+
 /* A fork()'s child: nothing to do (kept for the atfork order). */
 void shim_pump_after_fork_child(void)
 {
@@ -224,9 +352,7 @@ static void keep_only(const int *keep, int n)
 /* End the program's side abortively: its next read fails (ECONNRESET). */
 static void reset(int fd)
 {
-	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-
-	(void)REAL(setsockopt)(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	(void)set_linger(fd, true);
 	REAL(close)(fd);
 }
 
@@ -392,6 +518,27 @@ static void pump_if_aborted(struct tls_conn *c, int tcp, int b)
 	REAL(_exit)(0);
 }
 
+/* An armed end (see the top) was reset before its end of file: the last
+ * process that held it died (or set SO_LINGER {1, 0} itself).  What it
+ * wrote before goes out (at most FAILED_WAIT_MS for the peer to take it),
+ * then the connection ends without close_notify: the peer sees the
+ * stream cut short, as when a process dies with a direct session. */
+static void __attribute__((noreturn)) pump_died(struct tls_conn *c)
+{
+	int64_t deadline = clock_ms() + FAILED_WAIT_MS;
+
+	w_busy = 0;
+	while (tls_conn_flush(c) != TLS_ERR && tls_conn_has_output(c) && clock_ms() < deadline) {
+		struct pollfd p = { .fd = tls_conn_fd(c), .events = POLLOUT };
+
+		(void)REAL(poll)(&p, 1, 100);
+	}
+	log_warn("%s rule \"%s\": the program's end of the pump was reset, not closed (the"
+		 " process died, or set SO_LINGER 0): no close_notify, the peer sees the stream cut"
+		 " short", tls_conn_peer(c), tls_conn_label(c));
+	REAL(_exit)(0);
+}
+
 /* The pump's loop: plaintext on b, TLS on the session's socket.
  *
  * Only tls_conn_read says when the program's stream ends: 0 for the
@@ -401,7 +548,7 @@ static void pump_if_aborted(struct tls_conn *c, int tcp, int b)
  * next call says so).  A failure that a write or a flush meets first stops
  * the TLS side at once, but the reads go on until they say it too; either
  * way the plaintext still to go to the program goes first. */
-static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool resets)
+static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool resets, bool armed)
 {
 	int tcp = tls_conn_fd(c);
 	char in[PUMP_BUF], out[PUMP_BUF];
@@ -453,6 +600,8 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 				if (fail_deadline >= 0)     /* the program takes it: wait on */
 					fail_deadline = clock_ms() + FAILED_WAIT_MS;
 			} else if (r < 0 && errno != EAGAIN && errno != EINTR) {
+				if (armed && errno == ECONNRESET && !b_eof)
+					pump_died(c);
 				/* Every holder of the program's end is gone: end the
 				 * session properly all the same. */
 				b_gone = true;
@@ -485,9 +634,11 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 				inoff = 0;
 				progress = true;
 			} else if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-				/* The program's side is gone (a reset too: it closed with
-				 * our data unread, as a direct TLS fd may, which ends
-				 * with close_notify all the same). */
+				if (r < 0 && armed && errno == ECONNRESET)
+					pump_died(c);
+				/* The program's side is gone (a reset too, unless armed:
+				 * it closed with our data unread, as a direct TLS fd
+				 * may, which ends with close_notify all the same). */
 				b_eof = true;
 				pump_if_aborted(c, tcp, b);
 				(void)tls_conn_close_notify(c);
@@ -575,7 +726,7 @@ static void why_failed(char *why, size_t len, const char *what, int err)
 
 /* Start the pump process; true once it runs (it said so on `ready`).
  * On failure, why says what failed. */
-static bool start_pump(struct tls_conn *c, int b, bool resets, char *why, size_t wlen)
+static bool start_pump(struct tls_conn *c, int b, bool resets, bool armed, char *why, size_t wlen)
 {
 	int ready[2], st;
 	char ok = 0;
@@ -633,7 +784,7 @@ static bool start_pump(struct tls_conn *c, int b, bool resets, char *why, size_t
 		}
 		(void)!REAL(write)(ready[1], "1", 1);
 		REAL(close)(ready[1]);
-		pump_run(c, b, resets);
+		pump_run(c, b, resets, armed);
 	}
 	REAL(close)(ready[1]);
 	/* Whether the pump runs is told by the pipe, not by waitpid: with
@@ -669,11 +820,11 @@ static void carry_owner(int from, int to)
 		(void)REAL(fcntl)(to, F_SETSIG, sig);
 }
 
-int shim_pump(struct tls_conn *c)
+int shim_pump(struct tls_conn *c, bool arm)
 {
 	int fds[MAX_FDS], n, a = -1, b = -1, fl;
 	struct conntab_pumped pi;
-	bool resets, ok;
+	bool resets, ok, armed = false;
 	char why[160] = "";
 
 	n = tls_conn_fds(c, fds, MAX_FDS);
@@ -689,6 +840,12 @@ int shim_pump(struct tls_conn *c)
 			  tls_conn_peer(c), tls_conn_label(c), why);
 		return -1;
 	}
+	/* Armed before the pump starts (it must know), on the channel's open
+	 * file: every number the dup2 below gives it shares it.  Only with a
+	 * TCP channel (a socketpair has no reset). */
+	if (arm && resets && (armed = set_linger(a, true)))
+		__atomic_store_n(&ever_armed, true, __ATOMIC_RELEASE);
+	pi.armed = armed;
 	tls_conn_ref(c);        /* the table's references go below */
 	/* epoll interest is keyed by the open file: take fd's registrations
 	 * off the TCP socket now, put them on the channel after the dup2.
@@ -708,7 +865,7 @@ int shim_pump(struct tls_conn *c)
 	if (!tls_conn_prepare_pump(c, true))
 		log_warn("%s rule \"%s\": out of memory for the pump's buffers; it may stall",
 			 tls_conn_peer(c), tls_conn_label(c));
-	ok = start_pump(c, b, resets, why, sizeof why);
+	ok = start_pump(c, b, resets, armed, why, sizeof why);
 	if (!ok) {
 		(void)tls_conn_prepare_pump(c, false);
 		tls_conn_release(c);
@@ -770,7 +927,7 @@ static void pump_one(int fd, struct tls_conn *c, void *arg)
 	else
 		want = tls_conn_handshake_started(c) && owner == l->me;
 	if (want)
-		(void)shim_pump(c);
+		(void)shim_pump(c, false);
 }
 
 /* Every session of this process that must move before fork() or exec(). */

@@ -65,7 +65,7 @@ static void do_init(void)
 	R(__read_chk); R(__recv_chk); R(__recvfrom_chk);
 	R(poll); R(ppoll); R(__poll_chk); R(__ppoll_chk); R(select); R(pselect);
 	R(getsockopt); R(fcntl); R(fcntl64); R(dup); R(dup2); R(dup3); R(close_range);
-	R(fdopen); R(sendfile); R(sendfile64); R(splice); R(sendmmsg); R(recvmmsg);
+	R(fdopen); R(fclose); R(sendfile); R(sendfile64); R(splice); R(sendmmsg); R(recvmmsg);
 	R(epoll_create); R(epoll_create1); R(epoll_ctl); R(epoll_wait); R(epoll_pwait); R(epoll_pwait2);
 	R(ioctl); R(fork); R(_Fork); R(getpid); R(execve); R(execv); R(execvp); R(execvpe); R(fexecve);
 	R(posix_spawn); R(posix_spawnp); R(posix_spawn_file_actions_init);

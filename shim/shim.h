@@ -426,7 +426,17 @@ int epoll_pwait2_real(int epfd, struct epoll_event *ev, int max, const struct ti
 
 /* The pump (pump.c): hand a session to a helper process; the program's
  * fds become the plaintext end of a loopback channel. */
-int shim_pump(struct tls_conn *c);
+int shim_pump(struct tls_conn *c, bool arm);
+/* A death is not a close (pump.c): a channel made for this process alone
+ * (arm, in shim_pump) carries SO_LINGER {1, 0}, so that a death resets
+ * it; the program's own ends take it off first.  closing: the numbers
+ * [first, last] are about to close.  disarm_all: every number (another
+ * process may hold them from now on, or the process ends).  linger_set:
+ * the program sets SO_LINGER itself on fd; true if fd was armed (the
+ * pump then reads its reset as a death: no warning needed). */
+void shim_pump_closing(int first, int last);
+void shim_pump_disarm_all(bool ending);
+bool shim_pump_linger_set(int fd);
 enum pump_which {
 	PUMP_LIVE,              /* fork(): live sessions this process owns */
 	PUMP_LIVE_INHERITABLE,  /* exec() of an image that runs the shim */

@@ -385,12 +385,14 @@ void shim_lowat_learn(int fd)
  * see (a reset from there reads as a close with data unread), so the
  * session will end with close_notify, not the reset asked for (pump.c
  * sees the option only on the TCP socket, set before the hand-over).
- * Said, not hidden. */
+ * Said, not hidden.  Not on an end the library armed (pump.c, "a death
+ * is not a close"): the pump reads its reset, and the option is the
+ * program's from now on. */
 static void pumped_linger(int fd, const void *val, socklen_t len)
 {
 	struct linger l;
 
-	if (val && len >= sizeof l && conntab_load(fd) == CT_PUMPED &&
+	if (val && len >= sizeof l && conntab_load(fd) == CT_PUMPED && !shim_pump_linger_set(fd) &&
 	    (memcpy(&l, val, sizeof l), l.l_onoff && !l.l_linger))
 		log_warn("fd %d: SO_LINGER 0 set after its TLS session went to a pump process, which"
 			 " does not see it: the session will end with close_notify, not a reset (set it"

@@ -1,0 +1,59 @@
+#!/bin/sh
+# A session handed to a pump ends "clean" (close_notify) only when the
+# program ended it: a program that dies mid-stream leaves the peer a
+# truncation, as a direct session's death by a signal does (helper-146;
+# libtlsshim(7), "The pump").  py/pump_death_client.py says hello over
+# TLS, puts the live session on fd 1 with dup2() (or fdopen()s it): the
+# session goes to a pump; it writes "part one", then ends.  The TLS peer
+# (tlspeer.py, strict: OP_IGNORE_UNEXPECTED_EOF cleared) records what it
+# got and how the stream ended.
+#   * pump_death_kill_truncates / pump_death_abort_truncates: SIGKILL,
+#     abort(): the kernel closes the program's end of the channel as
+#     close() would; the peer must read "eof ragged" (it read "eof clean"
+#     before 2026-12-07) and a warn line says why;
+#   * pump_death_exit_clean, _exit_clean, close_clean, fclose_clean: exit
+#     without closing, _exit(), close() of every number, fclose() of an
+#     fdopen()ed stream: every byte, then close_notify ("eof clean");
+#   * pump_death_forked_clean: a fork after the hand-over (a child may
+#     then close last) takes the option off: the child writes "part two"
+#     and exits, the parent is then killed: "eof clean", the documented
+#     limit (a death after another holder's end reads as a close).
+. "$(dirname "$0")/../lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+need_shim
+
+# death_case NAME HOW WANT(clean|ragged) [EXTRA-LINE]
+death_case() {
+	_n=$1 _h=$2 _w=$3 _x=${4:+
+$4}
+	P=$(free_port)
+	policy "$T/$_n.conf" <<EOC
+rules = ( { name = "out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+	start_peer "$_n.peer" server --port "$P" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
+		--mode record --record "$T/$_n.rec" --status "$T/$_n.status" --timeout 30
+	_peer=$PEER
+	TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/$_n.log" shimmed "$PY" "$PYD/pump_death_client.py" "$P" "$_h" \
+		>"$T/$_n.out" 2>"$T/$_n.err"
+	wait_exit "$_peer" 20
+	stop "$_peer"
+	_ok=true
+	[ "$_w" = ragged ] && ! grep -q "end of the pump was reset, not closed" "$T/$_n.log" && _ok=false
+	[ "$_w" = clean ] && grep -q "end of the pump was reset" "$T/$_n.log" && _ok=false
+	if $_ok && grep -q '^pumped' "$T/$_n.err" && grep -q 'session handed to a pump process' "$T/$_n.log" &&
+	   [ "$(cat "$T/$_n.rec" 2>/dev/null)" = "hello
+part one$_x" ] && grep -q "^eof $_w" "$T/$_n.status"; then
+		pass "$_n: the peer got every byte, then \"eof $_w\""
+	else
+		fail "$_n: want every byte, then \"eof $_w\"" \
+			"$(show "$T/$_n.status" "$T/$_n.rec" "$T/$_n.err" "$T/$_n.log")"
+	fi
+}
+
+death_case pump_death_kill_truncates kill ragged
+death_case pump_death_abort_truncates abort ragged
+death_case pump_death_exit_clean exit clean
+death_case pump_death__exit_clean _exit clean
+death_case pump_death_close_clean close clean
+death_case pump_death_fclose_clean fclose clean
+death_case pump_death_forked_clean forked clean "part two"
