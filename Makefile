@@ -170,6 +170,7 @@ $(BUILD)/tools/%: tests/tools/%.c
 $(BUILD)/tools/sanfirst.so: tests/tools/sanfirst.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) -O2 -g -fPIC -shared -Wl,-z,initfirst -o $@ $<
+$(BUILD)/tools/wiremark: tests/progs/waitproc.h
 $(BUILD)/tools/wireaudit: TOOL_CFLAGS = $(SSL_CFLAGS)
 $(BUILD)/tools/wireaudit: TOOL_LIBS = $(SSL_LIBS)
 

@@ -75,7 +75,8 @@ TS=$TLSSHIM_TIME_SCALE
 # full count, and says so where it does.
 asan_build() { case "${ASAN_OPTIONS:-}" in *exitcode=86*) return 0 ;; esac; return 1; }
 # The Python programs of the script's directory (tests/*/py/).
-PYD=$(cd "$(dirname "$0")" && pwd)/py
+case "$0" in */*) PYD=${0%/*} ;; *) PYD=. ;; esac
+PYD=$(cd "$PYD" && pwd)/py
 # tests/py/strict_tls.py: the strict-EOF TLS contexts every Python peer
 # imports (tests/py/ on PYTHONPATH; a peer run by hand needs it too).
 PYTHONPATH="$TLSSHIM_TOP/tests/py${PYTHONPATH:+:$PYTHONPATH}"
@@ -110,21 +111,48 @@ alive() {
 	[ "$_ps" != Z ] && [ "$_ps" != X ]
 }
 
-# _tree PID...: the pids and all their descendants (from /proc).
+# _tree PID...: $_tree is the pids that exist of PID... and all their
+# descendants (from /proc), in /proc's order.  Shell built-ins and no
+# subshell: the test's PID namespace has few processes, and a cat, sed,
+# awk (and the callers' grep and sort) per call were five processes at
+# every test's end and at every look of wait_comm and wait_children.
 _tree() {
-	cat /proc/[0-9]*/stat 2>/dev/null |
-	sed -n 's/^\([0-9][0-9]*\) (.*) [A-Za-z] \([0-9][0-9]*\) .*/\1 \2/p' |
-	awk -v roots="$*" 'BEGIN { n = split(roots, r, " "); for (i = 1; i <= n; i++) want[r[i]] = 1 }
-		{ parent[$1] = $2 }
-		END { for (p in parent) { q = p; d = 0
-			while (q != "" && q != 0 && d < 64) { if (q in want) { print p; break }; q = parent[q]; d++ } } }'
+	_tr_all=""
+	for _tr_d in /proc/[0-9]*; do
+		_tr_s=
+		{ read -r _tr_s <"$_tr_d/stat"; } 2>/dev/null || continue
+		_tr_s=${_tr_s##*) }   # "STATE PPID ..." (the name may hold ") ")
+		_tr_s=${_tr_s#* }
+		_tr_all="$_tr_all ${_tr_d#/proc/}:${_tr_s%% *}"
+	done
+	# the roots, then every process whose parent is in the set, until
+	# no more join
+	_tr_set=" $* "
+	_tr_more=1
+	while [ -n "$_tr_more" ]; do
+		_tr_more=""
+		for _tr_e in $_tr_all; do
+			case "$_tr_set" in *" ${_tr_e%%:*} "*) continue ;; esac
+			case "$_tr_set" in *" ${_tr_e#*:} "*) _tr_set="$_tr_set${_tr_e%%:*} "; _tr_more=1 ;; esac
+		done
+	done
+	_tree=""
+	for _tr_e in $_tr_all; do
+		case "$_tr_set" in *" ${_tr_e%%:*} "*) _tree="$_tree ${_tr_e%%:*}" ;; esac
+	done
 }
 
 # _stop_all PID...: TERM the processes, at most 3 s for them to end, then KILL.
+# (tests/progs/waitexit: one process for the wait, not a sleep every
+# 100 ms; the loop for a build without it)
 _stop_all() {
 	[ -n "$*" ] || return 0
 	kill "$@" 2>/dev/null
 	_sa_n=0
+	if [ -x "$PROGS/waitexit" ] && [ $# -le 1024 ]; then
+		"$PROGS/waitexit" "$@" 3000 && return 0
+		_sa_n=29        # (its 3 s are over: one look, then KILL)
+	fi
 	while [ $_sa_n -lt 30 ]; do
 		_sa_live=""
 		for _sa_p in "$@"; do alive "$_sa_p" && _sa_live="$_sa_live $_sa_p"; done
@@ -146,9 +174,9 @@ _stop_tree() {
 	_st_n=0
 	while [ $_st_n -lt 20 ]; do
 		_st_now=""
-		# (alive: not the snapshot's own pipeline, which has ended by now)
-		for _st_p in $(_tree "$@" | grep -v -x -e "$$" | sort -n); do
-			[ -r "/proc/$_st_p/stat" ] && _st_now="$_st_now $_st_p"
+		_tree "$@"
+		for _st_p in $_tree; do
+			[ "$_st_p" != "$$" ] && _st_now="$_st_now $_st_p"
 		done
 		[ "$_st_now" = "$_st_all" ] && break
 		_st_all=$_st_now
@@ -366,8 +394,13 @@ listening() {
 
 # wait_listen PORT [SECONDS]: until something listens on PORT (127.0.0.1,
 # ::1 or any address; default 10 s), without connecting to it (a probe
-# would be a failed handshake on a TLS port).
+# would be a failed handshake on a TLS port).  One tests/progs/waitlisten
+# (a look every 20 ms, no fork per look); the loop for a build without it.
 wait_listen() {
+	if [ -x "$PROGS/waitlisten" ]; then
+		"$PROGS/waitlisten" "$1" $(( ${2:-10} * 1000 * TS ))
+		return
+	fi
 	_wl_n=$(( ${2:-10} * 10 * TS ))
 	while [ "$_wl_n" -gt 0 ]; do
 		listening "$1" && return 0
@@ -400,7 +433,8 @@ wait_for() {
 wait_comm() {
 	_wm_n=$(( ${3:-10} * 10 * TS ))
 	while [ "$_wm_n" -gt 0 ]; do
-		for _wm_p in $(_tree "$1"); do
+		_tree "$1"
+		for _wm_p in $_tree; do
 			_wm_c=
 			{ read -r _wm_c <"/proc/$_wm_p/comm"; } 2>/dev/null
 			[ "$_wm_c" = "$2" ] && return 0
@@ -449,7 +483,8 @@ stop() {
 wait_children() {
 	_wc_n=$(( ${2:-10} * 10 * TS ))
 	while [ "$_wc_n" -gt 0 ]; do
-		[ -z "$(_tree "$1" | grep -v -x -e "$1")" ] && return 0
+		_tree "$1"
+		case "$_tree" in ""|" $1") return 0 ;; esac
 		sleep 0.1; _wc_n=$((_wc_n - 1))
 	done
 	return 1

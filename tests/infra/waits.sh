@@ -10,6 +10,10 @@
 #  * wait_lines: at least N lines, case-blind, as lines() counts them;
 #  * wait_exit (tests/progs/waitexit): the child's status, or 124 and
 #    the child stopped past the bound;
+#  * wait_listen (tests/progs/waitlisten): 0 for an IPv4 or IPv6 listener,
+#    also one that comes after the wait started; 1 at its bound;
+#  * _tree finds every descendant; wait_children: 1 while they live, 0
+#    once they have ended;
 #  * a wait forks no process per look: the processes created in this PID
 #    namespace (the last pid, /proc/loadavg) during a 1-s wait that times
 #    out are a few, not the grep and sleep (wait_exit: the sleep) ten times
@@ -102,3 +106,63 @@ if [ "$rc" = 124 ] && ! alive "$S" && [ "$made" -ge 0 ] && [ "$made" -le 10 ]; t
 else
 	fail "wait_exit past its bound" "status $rc, $made processes made (last pid $last0 -> $last1)"
 fi
+
+# wait_listen (tests/progs/waitlisten): 0 once something listens (IPv4 or
+# IPv6), also a listener that comes after the wait started; 1 at its
+# bound; and no fork per look during a 1-s wait that times out (the loop
+# forked a sleep ten times a second, times TS)
+P4=$(free_port)
+P6=$(free_port)
+PN=$(free_port)
+( wait_listen "$P4" 10; echo "$?" >"$T/rc.l4" ) &
+WL=$!
+listener() {
+	exec "$PY" -c 'import socket, sys, time
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1); print("up", flush=True); time.sleep(60)' "$@"
+}
+bg listener 127.0.0.1 "$P4" >"$T/l4.out"
+L4=$!
+bg listener ::1 "$P6" >"$T/l6.out"
+L6=$!
+wait_exit "$WL" 30
+check "wait_listen: a listener that comes after the wait started ends it (0)" [ "$(cat "$T/rc.l4" 2>/dev/null)" = 0 ]
+wait_for "$T/l6.out" '^up' 10
+wait_listen "$P6" 1
+check "wait_listen: an IPv6 listener (0)" [ $? = 0 ]
+read -r _l1 _l5 _l15 _lr last0 </proc/loadavg
+wait_listen "$PN" 1
+rc=$?
+read -r _l1 _l5 _l15 _lr last1 </proc/loadavg
+made=$((last1 - last0))
+if [ "$rc" = 1 ] && [ "$made" -ge 0 ] && [ "$made" -le 5 ]; then
+	pass "wait_listen on a port nobody listens on: 1 at its bound, $made processes made (no fork per look)"
+else
+	fail "wait_listen past its bound" "status $rc, $made processes made (last pid $last0 -> $last1)"
+fi
+stop "$L4"
+stop "$L6"
+
+# _tree and wait_children: every descendant (a grandchild too) is found,
+# the wait ends once they have all ended
+sh -c 'sleep 60 & sh -c "sleep 60 & wait" & wait' &
+TR=$!
+_bg_pids="$_bg_pids $TR"
+n=0
+while [ $n -lt 100 ]; do
+	_tree "$TR"
+	set -- $_tree
+	[ $# -ge 4 ] && break
+	n=$((n + 1))
+	sleep 0.05
+done
+check "_tree: the root, its 2 children and its grandchild ($_tree)" [ $# = 4 ]
+wait_children "$TR" 1
+check "wait_children with descendants alive: 1" [ $? = 1 ]
+kids=""
+for p in $_tree; do [ "$p" != "$TR" ] && kids="$kids $p"; done
+# shellcheck disable=SC2086
+kill $kids 2>/dev/null
+wait_children "$TR" 10
+check "wait_children once they ended: 0" [ $? = 0 ]
+wait_exit "$TR" 10 >/dev/null

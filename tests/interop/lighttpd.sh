@@ -31,6 +31,10 @@ fi
 # connecting to it (a probe would be a failed handshake); gives up at once
 # when PID has ended, else after 10 s.
 wait_listen() {
+	if [ -x "$PROGS/waitlisten" ]; then   # (one process, no fork per look)
+		alive "$2" && "$PROGS/waitlisten" "$1" 10000 "$2"
+		return
+	fi
 	_wl_n=100
 	while [ "$_wl_n" -gt 0 ] && alive "$2"; do
 		listening "$1" && return 0

@@ -1,14 +1,15 @@
-/* waitexit — the wait of tests/lib.sh's wait_exit without a sleep
- * forked ten times a second.
+/* waitexit — the wait of tests/lib.sh's wait_exit (and of its _stop_all,
+ * tests/interop/daemons.inc's kill_tree and wait_gone, and the capture's
+ * stop in tests/tools/nsrun.sh) without a sleep forked ten times a second.
  *
- *   waitexit PID MS
+ *   waitexit PID... MS
  *
- * Until process PID has ended (a zombie or gone: what lib.sh's alive
- * calls not alive), at most MS milliseconds: exit 0 when it has, 1 at the
- * time limit, 2 on a usage error.  It does not reap PID (the shell that
- * started it does).  The end is told by a pidfd (poll says it is readable
- * once the process has exited); without pidfd_open, /proc/PID/stat is
- * read every 100 ms.
+ * Until every process PID has ended (a zombie or gone: what lib.sh's
+ * alive calls not alive), at most MS milliseconds: exit 0 when they have,
+ * 1 at the time limit, 2 on a usage error.  It does not reap them (the
+ * shell that started them does).  An end is told by a pidfd (poll says
+ * it is readable once the process has exited); without pidfd_open,
+ * /proc/PID/stat is read every 100 ms.
  */
 #include <errno.h>
 #include <poll.h>
@@ -19,49 +20,57 @@
 #include <time.h>
 #include <unistd.h>
 
-/* 1 when PID exists and is neither a zombie nor dead. */
-static int alive(long pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return 0;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
-	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X' && p[2] != 0;
-}
+#include "waitproc.h"
+
+#define MAXPIDS 1024
 
 int main(int argc, char **argv)
 {
-	char *e1 = NULL, *e2 = NULL;
-	long pid = argc == 3 ? strtol(argv[1], &e1, 10) : 0;
-	long long ms = argc == 3 ? strtoll(argv[2], &e2, 10) : -1;
-	if (argc != 3 || *e1 || *e2 || pid <= 0 || ms < 0) {
-		fprintf(stderr, "usage: waitexit PID MS\n");
+	static long pid[MAXPIDS];
+	static struct pollfd pfd[MAXPIDS];
+	int n = argc - 2, i;
+	char *e = NULL;
+	long long ms = argc >= 3 ? strtoll(argv[argc - 1], &e, 10) : -1;
+	if (argc < 3 || n > MAXPIDS || *e || ms < 0) {
+		fprintf(stderr, "usage: waitexit PID... MS\n");
 		return 2;
 	}
-	struct timespec t0, t;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
-	if (fd < 0 && errno == ESRCH)
-		return 0;
+	for (i = 0; i < n; i++) {
+		pid[i] = strtol(argv[i + 1], &e, 10);
+		if (*e || pid[i] <= 0) {
+			fprintf(stderr, "usage: waitexit PID... MS\n");
+			return 2;
+		}
+		pfd[i].fd = (int)syscall(SYS_pidfd_open, (pid_t)pid[i], 0);
+		pfd[i].events = POLLIN;
+	}
+	long long deadline = now_ms() + ms;
 	for (;;) {
-		if (!alive(pid))
+		/* the first one still alive; the ones before it have ended */
+		int polled = 1;
+		while (n > 0 && !alive(pid[0])) {
+			if (pfd[0].fd >= 0)
+				close(pfd[0].fd);
+			n--;
+			memmove(pid, pid + 1, n * sizeof pid[0]);
+			memmove(pfd, pfd + 1, n * sizeof pfd[0]);
+		}
+		if (n == 0)
 			return 0;
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		long long left = ms - ((t.tv_sec - t0.tv_sec) * 1000LL +
-				       (t.tv_nsec - t0.tv_nsec) / 1000000);
+		long long left = deadline - now_ms();
 		if (left <= 0)
 			return 1;
-		if (fd >= 0) {
-			struct pollfd p = { .fd = fd, .events = POLLIN };
-			if (poll(&p, 1, left > 1000 ? 1000 : (int)left) < 0 && errno != EINTR)
-				fd = -1;
+		if (left > 1000)
+			left = 1000;
+		if (pfd[0].fd >= 0) {
+			/* its pidfd: readable once it has exited */
+			if (poll(pfd, 1, (int)left) < 0 && errno != EINTR)
+				polled = 0;
 		} else {
-			struct timespec pause = { 0, 100 * 1000000 };
+			polled = 0;
+		}
+		if (!polled) {
+			struct timespec pause = { 0, (left < 100 ? left : 100) * 1000000L };
 			nanosleep(&pause, NULL);
 		}
 	}

@@ -2,13 +2,15 @@
  * wait_lines in one process instead of a grep and a sleep ten times a
  * second (those forks were about a fifth of the suite's test CPU).
  *
- *   waitlines [-i] FILE ERE N MS
+ *   waitlines [-i] [-p PID] FILE ERE N MS
  *
  * Until at least N lines of FILE match the extended regular expression
  * ERE (what "grep -c -E -e ERE FILE" counts; -i: case-blind, grep -i),
  * at most MS milliseconds.  Exit 0 as soon as they do; 1 at the time
  * limit (a missing or unreadable FILE counts as no line); 2 on a usage
- * error or a bad ERE (said on standard error).
+ * error or a bad ERE (said on standard error).  -p PID: also 1 as soon as
+ * process PID has ended (a zombie or gone) without the lines being there
+ * (tests/interop/daemons.inc's wait_ready: a daemon that died).
  *
  * The whole file is read again at each look, as grep read it: a file
  * rewritten or truncated is seen as it is now, a last line without its
@@ -32,12 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "waitproc.h"
 
 /* The number of lines of PATH that match RE, counting up to WANT. */
 static long count_lines(const char *path, const regex_t *re, long want)
@@ -64,16 +61,28 @@ static long count_lines(const char *path, const regex_t *re, long want)
 int main(int argc, char **argv)
 {
 	int flags = REG_EXTENDED | REG_NOSUB;
-	if (argc > 1 && strcmp(argv[1], "-i") == 0) {
-		flags |= REG_ICASE;
-		argv++;
-		argc--;
+	long pid = 0;
+	for (;;) {
+		if (argc > 1 && strcmp(argv[1], "-i") == 0) {
+			flags |= REG_ICASE;
+			argv++;
+			argc--;
+		} else if (argc > 2 && strcmp(argv[1], "-p") == 0) {
+			char *e;
+			pid = strtol(argv[2], &e, 10);
+			if (*e || pid <= 0)
+				argc = 0;       /* a usage error */
+			argv += 2;
+			argc -= 2;
+		} else {
+			break;
+		}
 	}
 	char *end1, *end2;
 	long want = argc == 5 ? strtol(argv[3], &end1, 10) : 0;
 	long long ms = argc == 5 ? strtoll(argv[4], &end2, 10) : 0;
 	if (argc != 5 || *end1 || *end2 || want < 0 || ms < 0) {
-		fprintf(stderr, "usage: waitlines [-i] FILE ERE N MS\n");
+		fprintf(stderr, "usage: waitlines [-i] [-p PID] FILE ERE N MS\n");
 		return 2;
 	}
 	if (want == 0)
@@ -128,6 +137,8 @@ int main(int argc, char **argv)
 			if (have && count_lines(path, &re, want) >= want)
 				return 0;
 		}
+		if (pid > 0 && !alive(pid))   /* a last look: its last words */
+			return count_lines(path, &re, want) >= want ? 0 : 1;
 		if (t >= deadline)
 			return 1;
 		long long wait = deadline - t < 100 ? deadline - t : 100;

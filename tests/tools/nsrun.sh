@@ -74,6 +74,10 @@ if [ "${TLSSHIM_AUDIT:-1}" != 0 ]; then
 	nice -n -5 tcpdump -i lo -w "$J/wire.pcap" -s 0 -U -n -Z root \
 		-B "${TLSSHIM_CAPTURE_BUFFER_KB:-524288}" "$filter" 2>"$J/tcpdump.err" </dev/null &
 	tcpd=$!
+	# At most 15 s: tests/progs/waitlines (inotify) a second at a time,
+	# tcpdump still alive between (a fork every 20 ms before: about six
+	# per test while the ring is set up); without it, built-ins and a
+	# sleep every 20 ms.
 	_n=0
 	while ! capture_ready; do
 		_n=$((_n + 1))
@@ -83,7 +87,12 @@ if [ "${TLSSHIM_AUDIT:-1}" != 0 ]; then
 			tcpd=""
 			break
 		fi
-		sleep 0.02
+		if [ -x "${TLSSHIM_PROGS:-}/waitlines" ]; then
+			"$TLSSHIM_PROGS/waitlines" "$J/tcpdump.err" 'listening on' 1 1000
+			_n=$((_n + 49))
+		else
+			sleep 0.02
+		fi
 	done
 fi
 
@@ -134,26 +143,42 @@ if [ -n "$tcpd" ]; then
 		sleep 0.05
 		_n=$((_n + 1))
 	done
-	mark="tlsshim-wire-audit-end-$$-$(date +%s%N)"
+	# (unique in the capture: the pid and the time since boot, read
+	# with a built-in)
+	_up=
+	{ read -r _up _ </proc/uptime; } 2>/dev/null
+	mark="tlsshim-wire-audit-end-$$-$_up"
 	# tests/tools/wiremark: the marker and about 1 MB of filler after it,
 	# which hands the marker's block of the capture ring to tcpdump at
 	# once (else after libpcap's timeout: a second of every test's wall
-	# time).  Without it (bash's /dev/udp), the marker alone.
+	# time); then it waits, at most 10 s, until the marker is in the file
+	# (reading what was appended since its last look, every 5 ms: a tail,
+	# a grep and a sleep every 50 ms before).  Without it (bash's
+	# /dev/udp), the marker alone, and that loop.
 	if [ -x "${TLSSHIM_BUILD:-}/tools/wiremark" ]; then
-		"$TLSSHIM_BUILD/tools/wiremark" "$mark" 2>>"$out"
+		"$TLSSHIM_BUILD/tools/wiremark" "$mark" "$J/wire.pcap" 10000 2>>"$out" ||
+			echo "marker-missing" >"$J/capture"
 	else
 		bash -c 'printf %s "$1" >/dev/udp/127.0.0.1/9' _ "$mark" 2>/dev/null
+		_n=0
+		while ! tail -c 4194304 "$J/wire.pcap" 2>/dev/null | grep -a -q -F "$mark"; do
+			_n=$((_n + 1))
+			if [ $_n -gt 200 ]; then echo "marker-missing" >"$J/capture"; break; fi
+			sleep 0.05
+		done
 	fi
-	_n=0
-	while ! tail -c 4194304 "$J/wire.pcap" 2>/dev/null | grep -a -q -F "$mark"; do
-		_n=$((_n + 1))
-		if [ $_n -gt 200 ]; then echo "marker-missing" >"$J/capture"; break; fi
-		sleep 0.05
-	done
 	kill -INT "$tcpd" 2>/dev/null
-	_n=0
-	while kill -0 "$tcpd" 2>/dev/null && [ $_n -lt 500 ]; do sleep 0.02; _n=$((_n + 1)); done
-	if kill -0 "$tcpd" 2>/dev/null; then
+	# at most 10 s for it to write its statistics and end (a pidfd:
+	# tests/progs/waitexit; a sleep every 20 ms without it)
+	_hung=0
+	if [ -x "${TLSSHIM_PROGS:-}/waitexit" ]; then
+		"$TLSSHIM_PROGS/waitexit" "$tcpd" 10000 || _hung=1
+	else
+		_n=0
+		while kill -0 "$tcpd" 2>/dev/null && [ $_n -lt 500 ]; do sleep 0.02; _n=$((_n + 1)); done
+		kill -0 "$tcpd" 2>/dev/null && _hung=1
+	fi
+	if [ $_hung = 1 ]; then
 		kill -9 "$tcpd" 2>/dev/null
 		echo "tcpdump-hung" >"$J/capture"
 	fi
