@@ -67,10 +67,7 @@ int main(int argc, char **argv)
 			return 0;
 		if (pid > 0 && !alive(pid))
 			return 1;
-		long long left = deadline - now_ms();
-		if (left <= 0)
+		if (!pause_until(deadline, 20))
 			return 1;
-		struct timespec pause = { 0, (left < 20 ? left : 20) * 1000000L };
-		nanosleep(&pause, NULL);
 	}
 }

@@ -27,4 +27,15 @@ static inline int alive(long pid)
 	char *p = strrchr(buf, ')');
 	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X' && p[2] != 0;
 }
+/* 0 once DEADLINE (now_ms()) has passed; else sleeps STEP milliseconds
+ * (less when the deadline is nearer) and returns 1: a polling loop's end. */
+static inline int pause_until(long long deadline, long long step)
+{
+	long long left = deadline - now_ms();
+	if (left <= 0)
+		return 0;
+	struct timespec pause = { 0, (left < step ? left : step) * 1000000L };
+	nanosleep(&pause, NULL);
+	return 1;
+}
 #endif

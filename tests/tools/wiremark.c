@@ -108,10 +108,7 @@ int main(int argc, char **argv)
 	for (;;) {
 		if (mark_in(argv[2], argv[1], &from))
 			return 0;
-		long long left = deadline - now_ms();
-		if (left <= 0)
+		if (!pause_until(deadline, 5))
 			return 1;
-		struct timespec pause = { 0, (left < 5 ? left : 5) * 1000000L };
-		nanosleep(&pause, NULL);
 	}
 }
