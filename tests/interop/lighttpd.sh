@@ -29,13 +29,13 @@ fi
 
 # wait_listen PORT PID: until something listens on 127.0.0.1:PORT without
 # connecting to it (a probe would be a failed handshake); gives up at once
-# when PID has ended, else after 10 s.
+# when PID has ended, else after 10 s (times TS).
 wait_listen() {
 	if [ -x "$PROGS/waitlisten" ]; then   # (one process, no fork per look)
-		alive "$2" && "$PROGS/waitlisten" "$1" 10000 "$2"
+		alive "$2" && "$PROGS/waitlisten" "$1" $((10000 * TS)) "$2"
 		return
 	fi
-	_wl_n=100
+	_wl_n=$((100 * TS))
 	while [ "$_wl_n" -gt 0 ] && alive "$2"; do
 		listening "$1" && return 0
 		sleep 0.1; _wl_n=$((_wl_n - 1))
