@@ -1613,6 +1613,22 @@ bool policy_has_tls(const struct policy *p)
 	return false;
 }
 
+bool policy_guards_port(const struct policy *p, enum policy_dir dir, uint16_t port)
+{
+	for (size_t i = 0; p && i < p->nrules; i++) {
+		const struct policy_rule *r = &p->rules[i];
+
+		if (r->direction != dir || r->action == POLICY_PLAIN)
+			continue;
+		if (!r->nports)
+			return true;
+		for (size_t k = 0; k < r->nports; k++)
+			if (r->ports[k] == port)
+				return true;
+	}
+	return false;
+}
+
 void policy_free(struct policy *p)
 {
 	size_t i;

@@ -117,6 +117,11 @@ void policy_free(struct policy *p);
 /* Does any rule ask for TLS?  (A policy of plain rules only cannot leak.) */
 bool policy_has_tls(const struct policy *p);
 
+/* May a rule of direction dir that is not "plain" (tls or deny) cover
+ * port, for some address?  (A port the C library reaches with its own
+ * internal calls: the resolver's 53, the portmapper's 111.) */
+bool policy_guards_port(const struct policy *p, enum policy_dir dir, uint16_t port);
+
 /* addr: the local address (accept) or the remote address (connect).
  * IPv4-mapped IPv6 addresses match IPv4 CIDRs.  host: the host name the
  * program resolved to addr (connect), or NULL (none, or an address

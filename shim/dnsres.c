@@ -262,15 +262,7 @@ static void view_load(const struct policy *p, struct resolv_view *v)
  * when a tls or deny connect rule may cover port 53. */
 void shim_resolver_setup(const struct policy *p)
 {
-	for (size_t i = 0; i < p->nrules && !rconf_watch; i++) {
-		const struct policy_rule *r = &p->rules[i];
-
-		if (r->direction != POLICY_CONNECT || r->action == POLICY_PLAIN)
-			continue;
-		rconf_watch = !r->nports;
-		for (size_t k = 0; k < r->nports; k++)
-			rconf_watch |= r->ports[k] == 53;
-	}
+	rconf_watch = policy_guards_port(p, POLICY_CONNECT, 53);
 	view_load(p, &rconf);
 }
 

@@ -12,10 +12,17 @@
  * deny rule names it, it is destroyed, the call returns NULL with
  * rpc_createerr RPC_SYSTEMERROR and errno ECONNREFUSED, and a warn line
  * says why.  svcfd_create on a descriptor the library serves (TLS,
- * refused) is refused before it is made.
+ * refused) is refused before it is made.  A TCP client made for port 0
+ * (clnt_create, clnttcp_create), pmap_getport and getrpcport with
+ * IPPROTO_TCP first ask the host's portmapper over TCP, port 111, with
+ * the same internal calls: refused before that where a tls or deny rule
+ * names it.
  */
+#include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -57,6 +64,7 @@ struct rpc_createerr {
 };
 #define RPC_SYSTEMERROR 12
 #define CLGET_FD 6
+#define PMAP_PORT 111
 
 /* The C library's own: compatibility symbols, which dlsym() does not
  * find (x86_64's version, then aarch64's). */
@@ -65,6 +73,18 @@ static void *rpc_next(const char *name)
 	void *f = dlvsym(RTLD_NEXT, name, "GLIBC_2.2.5");
 
 	return f ? f : dlvsym(RTLD_NEXT, name, "GLIBC_2.17");
+}
+
+/* The C library's function name, the library started; NULL (errno
+ * ENOSYS): the C library has none. */
+static void *rpc_entry(const char *name)
+{
+	void *f;
+
+	shim_ensure_init();
+	if (!(f = rpc_next(name)))
+		errno = ENOSYS;
+	return f;
 }
 
 static void rpc_refuse(void)
@@ -80,16 +100,19 @@ static void rpc_refuse(void)
 	errno = ECONNREFUSED;
 }
 
-/* A client's socket, connected: does a tls or deny connect rule name its
- * peer?  Then the client is destroyed (true). */
+/* A client's socket, a connected stream (clnt_create's protocol is a
+ * name from /etc/protocols: "TCP", tcp's alias, made a TCP transport as
+ * "tcp" does; so each client is judged by its socket): does a tls or
+ * deny connect rule name its peer?  Then the client is destroyed (true). */
 static bool client_refused(struct rpc_client *cl, const char *what)
 {
 	struct sockaddr_storage ss;
-	socklen_t l = sizeof ss;
+	socklen_t l = sizeof ss, tl;
 	struct shim_verdict v;
-	int fd = -1;
+	int fd = -1, type = 0;
 
 	if (!cl || !shim_policy || !cl->ops->control(cl, CLGET_FD, (char *)&fd) || fd < 0 ||
+	    (tl = sizeof type, REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0) || type != SOCK_STREAM ||
 	    REAL(getpeername)(fd, (struct sockaddr *)&ss, &l) < 0 ||
 	    !shim_resolve_connect(-1, (struct sockaddr *)&ss, l, &v, NULL) || v.rule->action == POLICY_PLAIN)
 		return false;
@@ -100,19 +123,70 @@ static bool client_refused(struct rpc_client *cl, const char *what)
 	return true;
 }
 
+/* The portmapper of a (its port 111), asked over TCP by the C library's
+ * own calls (pmap_getport with IPPROTO_TCP: a TCP client made for port
+ * 0, getrpcport) before any transport is made: refused where a tls or
+ * deny connect rule names it (true; rpc_createerr and errno as above).
+ * The query and its answer went in clear before. */
+static bool pmap_refused(const struct sockaddr_in *a, const char *what)
+{
+	struct sockaddr_in pm;
+	struct shim_verdict v;
+
+	if (!a || a->sin_family != AF_INET || !shim_policy ||
+	    !policy_guards_port(shim_policy, POLICY_CONNECT, PMAP_PORT))
+		return false;
+	pm = *a;
+	pm.sin_port = htons(PMAP_PORT);
+	if (!shim_resolve_connect(-1, (struct sockaddr *)&pm, sizeof pm, &v, NULL) || v.rule->action == POLICY_PLAIN)
+		return false;
+	log_warn("%s rule \"%s\": %s() would ask this portmapper over TCP with the C library's own"
+		 " calls, past the TLS layer; refused", v.desc, v.rule->name, what);
+	rpc_refuse();
+	return true;
+}
+
+/* host's address as clnt_create() and getrpcport() take it (the first
+ * IPv4 address of gethostbyname_r), asked only where a rule may cover
+ * the portmapper; false: none (the C library's call fails as well). */
+static bool pmap_host(const char *host, struct sockaddr_in *a)
+{
+	struct hostent h, *hp = NULL;
+	char buf[1024];
+	int herr;
+
+	if (!host || !shim_policy || !policy_guards_port(shim_policy, POLICY_CONNECT, PMAP_PORT) ||
+	    gethostbyname_r(host, &h, buf, sizeof buf, &hp, &herr) != 0 || !hp || hp->h_addrtype != AF_INET ||
+	    hp->h_length != sizeof a->sin_addr || !hp->h_addr_list[0])
+		return false;
+	memset(a, 0, sizeof *a);
+	a->sin_family = AF_INET;
+	memcpy(&a->sin_addr, hp->h_addr_list[0], sizeof a->sin_addr);
+	return true;
+}
+
+/* proto (a name of /etc/protocols) is TCP. */
+static bool proto_tcp(const char *proto)
+{
+	struct protoent pe, *pp = NULL;
+	char buf[1024];
+
+	return proto && getprotobyname_r(proto, &pe, buf, sizeof buf, &pp) == 0 && pp && pp->p_proto == IPPROTO_TCP;
+}
+
 SHIM_EXPORT void *clnttcp_create(void *raddr, unsigned long prog, unsigned long vers, int *sockp,
 				 unsigned int sendsz, unsigned int recvsz)
 {
 	void *(*next)(void *, unsigned long, unsigned long, int *, unsigned int, unsigned int) =
 		(void *(*)(void *, unsigned long, unsigned long, int *, unsigned int, unsigned int))
-		rpc_next("clnttcp_create");
+		rpc_entry("clnttcp_create");
 	struct rpc_client *cl;
 
-	shim_ensure_init();
-	if (!next) {
-		errno = ENOSYS;
+	if (!next)
 		return NULL;
-	}
+	if (raddr && ((struct sockaddr_in *)raddr)->sin_port == 0 &&
+	    pmap_refused((struct sockaddr_in *)raddr, "clnttcp_create"))
+		return NULL;
 	cl = next(raddr, prog, vers, sockp, sendsz, recvsz);
 	return cl && client_refused(cl, "clnttcp_create") ? NULL : cl;
 }
@@ -120,16 +194,40 @@ SHIM_EXPORT void *clnttcp_create(void *raddr, unsigned long prog, unsigned long 
 SHIM_EXPORT void *clnt_create(const char *host, unsigned long prog, unsigned long vers, const char *proto)
 {
 	void *(*next)(const char *, unsigned long, unsigned long, const char *) =
-		(void *(*)(const char *, unsigned long, unsigned long, const char *))rpc_next("clnt_create");
+		(void *(*)(const char *, unsigned long, unsigned long, const char *))rpc_entry("clnt_create");
 	struct rpc_client *cl;
+	struct sockaddr_in a;
 
-	shim_ensure_init();
-	if (!next) {
-		errno = ENOSYS;
+	if (!next)
 		return NULL;
-	}
+	if (proto_tcp(proto) && pmap_host(host, &a) && pmap_refused(&a, "clnt_create"))
+		return NULL;
 	cl = next(host, prog, vers, proto);
-	return cl && proto && !strcmp(proto, "tcp") && client_refused(cl, "clnt_create") ? NULL : cl;
+	return cl && client_refused(cl, "clnt_create") ? NULL : cl;
+}
+
+/* The portmapper's answer for a program, asked over TCP for IPPROTO_TCP. */
+SHIM_EXPORT unsigned short pmap_getport(struct sockaddr_in *addr, unsigned long prog, unsigned long vers,
+					unsigned int proto)
+{
+	unsigned short (*next)(struct sockaddr_in *, unsigned long, unsigned long, unsigned int) =
+		(unsigned short (*)(struct sockaddr_in *, unsigned long, unsigned long, unsigned int))
+		rpc_entry("pmap_getport");
+
+	if (!next)
+		return 0;
+	return proto == IPPROTO_TCP && pmap_refused(addr, "pmap_getport") ? 0 : next(addr, prog, vers, proto);
+}
+
+SHIM_EXPORT int getrpcport(const char *host, long prog, long vers, int proto)
+{
+	int (*next)(const char *, long, long, int) = (int (*)(const char *, long, long, int))rpc_entry("getrpcport");
+	struct sockaddr_in a;
+
+	if (!next)
+		return 0;
+	return proto == IPPROTO_TCP && pmap_host(host, &a) && pmap_refused(&a, "getrpcport") ? 0 :
+	       next(host, prog, vers, proto);
 }
 
 /* A service's listening socket: does a tls or deny accept rule name its
@@ -154,14 +252,11 @@ static bool service_refused(struct rpc_xprt *x, const char *what)
 SHIM_EXPORT void *svctcp_create(int sock, unsigned int sendsz, unsigned int recvsz)
 {
 	void *(*next)(int, unsigned int, unsigned int) =
-		(void *(*)(int, unsigned int, unsigned int))rpc_next("svctcp_create");
+		(void *(*)(int, unsigned int, unsigned int))rpc_entry("svctcp_create");
 	struct rpc_xprt *x;
 
-	shim_ensure_init();
-	if (!next) {
-		errno = ENOSYS;
+	if (!next)
 		return NULL;
-	}
 	x = next(sock, sendsz, recvsz);
 	return x && service_refused(x, "svctcp_create") ? NULL : x;
 }
@@ -171,15 +266,12 @@ SHIM_EXPORT void *svctcp_create(int sock, unsigned int sendsz, unsigned int recv
 SHIM_EXPORT void *svcfd_create(int fd, unsigned int sendsz, unsigned int recvsz)
 {
 	void *(*next)(int, unsigned int, unsigned int) =
-		(void *(*)(int, unsigned int, unsigned int))rpc_next("svcfd_create");
+		(void *(*)(int, unsigned int, unsigned int))rpc_entry("svcfd_create");
 	struct tls_conn *c;
 	int r;
 
-	shim_ensure_init();
-	if (!next) {
-		errno = ENOSYS;
+	if (!next)
 		return NULL;
-	}
 	r = shim_route(fd, &c);
 	if (r == ROUTE_TLS) {
 		log_warn("%s rule \"%s\": svcfd_create() (the C library's Sun RPC) reads and writes"

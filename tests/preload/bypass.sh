@@ -211,6 +211,22 @@ done
 # svctcp_create() on a port a tls accept rule names would serve in clear.
 # Now each transport a tls rule names is destroyed as it is made (no byte
 # has moved yet): NULL, ECONNREFUSED, a log line; the peer gets nothing.
+# rpc_client_case LABEL TAG CALL ARGS...: sunrpc_client ARGS under
+# $T/TAG.conf, whose rule "rpc-out" makes the peer ($PEER, recording to
+# $T/TAG.data) TLS: CALL refused, logged, and the peer got nothing.
+rpc_client_case() {
+	_rl=$1 _rt=$2 _rw=$3
+	shift 3
+	out=$(TLSSHIM_LOG_FILE="$T/$_rt.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$T/$_rt.conf" "$PROGS/sunrpc_client" "$@" 2>&1 | tr '\n' '|')
+	wait_exit "$PEER" 20
+	if [ "$out" = "$_rw NULL errno=ECONNREFUSED|" ] && ! grep -q -F "$LINE" "$T/$_rt.data" &&
+	   grep -q "rule \"rpc-out\": $_rw() (the C library.s Sun RPC) .*refused" "$T/$_rt.log"; then
+		pass "Sun RPC $_rl to a TLS port: refused (ECONNREFUSED), nothing in clear"
+	else
+		fail "Sun RPC $_rl to a TLS port: refused" "$out; the peer got: $(cut -c1-120 "$T/$_rt.data" | tr -c '[:print:]' '.')$(show "$T/$_rt.log")"
+	fi
+}
 P=$(free_port)
 if ! start_peer rpc.peer server --port "$P" --plain --mode record --record "$T/rpc.data" --status "$T/rpc.status"; then
 	fail "Sun RPC client: setup" "the peer never listened$(show "$T/rpc.peer.err")"
@@ -222,15 +238,7 @@ rules = ( { name = "rpc-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.
             cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
 EOC
 	: >"$T/rpc.data"
-	out=$(TLSSHIM_LOG_FILE="$T/rpc.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
-		TLSSHIM_CONFIG="$T/rpc.conf" "$PROGS/sunrpc_client" client "$P" "$LINE" 2>&1 | tr '\n' '|')
-	wait_exit "$PEER" 20
-	if [ "$out" = "clnttcp_create NULL errno=ECONNREFUSED|" ] && ! grep -q -F "$LINE" "$T/rpc.data" &&
-	   grep -q 'rule "rpc-out": clnttcp_create() (the C library.s Sun RPC) .*refused' "$T/rpc.log"; then
-		pass "Sun RPC clnttcp_create to a TLS port: refused (ECONNREFUSED), nothing in clear"
-	else
-		fail "Sun RPC clnttcp_create to a TLS port: refused" "$out; the peer got: $(cut -c1-120 "$T/rpc.data" | tr -c '[:print:]' '.')$(show "$T/rpc.log")"
-	fi
+	rpc_client_case clnttcp_create rpc clnttcp_create client "$P" "$LINE"
 	out=$(TLSSHIM_LOG_FILE="$T/rpcs.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
 		TLSSHIM_CONFIG="$T/rpc.conf" "$PROGS/sunrpc_client" service "$Q" 2>&1 | tr '\n' '|')
 	if [ "$out" = "svctcp_create NULL errno=ECONNREFUSED|" ] &&
@@ -238,5 +246,83 @@ EOC
 		pass "Sun RPC svctcp_create on a TLS accept port: refused (ECONNREFUSED)"
 	else
 		fail "Sun RPC svctcp_create on a TLS accept port: refused" "$out$(show "$T/rpcs.log")"
+	fi
+fi
+
+# clnt_create() takes its protocol by name from /etc/protocols
+# (getprotobyname): "TCP", tcp's alias there, made the same TCP transport
+# as "tcp", but only "tcp" was judged: clnt_call() then sent the program's
+# string in clear to the port a tls rule names.  Each client is judged by
+# its socket now.  And a TCP client made for port 0 (clnt_create, or
+# clnttcp_create with sin_port 0) first asks the portmapper of the host,
+# over TCP to port 111, with the C library's own calls: with a tls rule
+# on port 111 that query went in clear; refused now before it is made.
+# The portmapper here (TCP and UDP, 127.0.0.1:111) answers every GETPORT
+# with the recording peer's port and says "tcp query" for each TCP one.
+P=$(free_port)
+if ! grep -q '^tcp[[:space:]].*[[:space:]]TCP' /etc/protocols 2>/dev/null; then
+	pass "Sun RPC clnt_create(\"TCP\") to a TLS port: skipped (no TCP alias in /etc/protocols)"
+elif ! start_peer rpc2.peer server --port "$P" --plain --mode record --record "$T/rpc2.data" --status "$T/rpc2.status"; then
+	fail "Sun RPC clnt_create(\"TCP\"): setup" "the peer never listened$(show "$T/rpc2.peer.err")"
+else
+	bg "${PY:-python3}" -c '
+import socket, struct, sys, threading
+def reply(m):
+    # xid, REPLY, MSG_ACCEPTED, AUTH_NULL verifier, SUCCESS, the port
+    return m[:4] + struct.pack(">IIIIII", 1, 0, 0, 0, 0, int(sys.argv[1]))
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 111)); u.settimeout(60)
+t = socket.socket(); t.bind(("127.0.0.1", 111)); t.listen(8); t.settimeout(60)
+def udp():
+    for _ in range(8):
+        try:
+            m, a = u.recvfrom(1024)
+        except OSError:
+            return
+        u.sendto(reply(m), a)
+threading.Thread(target=udp, daemon=True).start()
+print("ready", flush=True)
+for _ in range(8):
+    try:
+        c, _ = t.accept()
+    except OSError:
+        break
+    c.settimeout(10)
+    try:
+        m = c.recv(4096)
+        print("tcp query", flush=True)
+        r = reply(m[4:])
+        c.sendall(struct.pack(">I", 0x80000000 | len(r)) + r)
+        c.recv(16)
+    except OSError:
+        pass
+    c.close()
+' "$P" >"$T/pmap.out" 2>&1
+	policy "$T/rpc2.conf" <<EOC
+rules = ( { name = "rpc-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+	policy "$T/pmap.conf" <<EOC
+rules = ( { name = "pmap-out"; direction = "connect"; port = 111; ca = "$CERTS/ca.crt"; } );
+EOC
+	: >"$T/rpc2.data"
+	if ! wait_for "$T/pmap.out" '^ready' 10; then
+		fail "Sun RPC clnt_create(\"TCP\"): setup" "the portmapper never bound: $(tr '\n' '|' <"$T/pmap.out")"
+	else
+		# (port 111 is plain under rpc2.conf: its query is in clear rightly)
+		audit_exclude_during 111 "a portmapper query under a policy without a port-111 rule" \
+			rpc_client_case 'clnt_create("TCP")' rpc2 clnt_create create TCP "$LINE"
+		for how in "create tcp" "client 0"; do
+			what=clnt_create
+			[ "$how" = "client 0" ] && what=clnttcp_create
+			before=$(grep -c '^tcp query' "$T/pmap.out")
+			out=$(TLSSHIM_LOG_FILE="$T/pmap.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+				TLSSHIM_CONFIG="$T/pmap.conf" "$PROGS/sunrpc_client" $how "$LINE" 2>&1 | tr '\n' '|')
+			after=$(grep -c '^tcp query' "$T/pmap.out")
+			if [ "$out" = "$what NULL errno=ECONNREFUSED|" ] && [ "$after" = "$before" ] &&
+			   grep -q "rule \"pmap-out\": $what() would ask this portmapper over TCP.*refused" "$T/pmap.log"; then
+				pass "Sun RPC $what for port 0, tls rule on port 111: refused before the portmapper query"
+			else
+				fail "Sun RPC $what for port 0, tls rule on port 111: refused" "$out; TCP queries at the portmapper: $before then $after$(show "$T/pmap.log")"
+			fi
+		done
 	fi
 fi

@@ -10,6 +10,10 @@
  *   sunrpc_client service PORT
  *       a TCP socket bound to 127.0.0.1:PORT given to svctcp_create()
  *       ("svctcp_create ok" or "svctcp_create NULL errno=E").
+ *   sunrpc_client create PROTO SENTINEL
+ *       clnt_create("127.0.0.1", ..., PROTO) (the port from the
+ *       portmapper at 127.0.0.1:111; "clnt_create ok" or
+ *       "clnt_create NULL errno=E"), then the call as for client.
  * No headers of the RPC library: the few structures are declared here. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,6 +33,7 @@
 #error "sunrpc_client: x86_64 or aarch64"
 #endif
 __asm__(".symver old_clnttcp_create, clnttcp_create@" V);
+__asm__(".symver old_clnt_create, clnt_create@" V);
 __asm__(".symver old_svctcp_create, svctcp_create@" V);
 __asm__(".symver old_xdr_wrapstring, xdr_wrapstring@" V);
 __asm__(".symver old_xdr_void, xdr_void@" V);
@@ -45,6 +50,7 @@ struct client {
 };
 extern struct client *old_clnttcp_create(struct sockaddr_in *, unsigned long, unsigned long, int *,
 					 unsigned int, unsigned int);
+extern struct client *old_clnt_create(const char *, unsigned long, unsigned long, const char *);
 extern void *old_svctcp_create(int, unsigned int, unsigned int);
 extern int old_xdr_wrapstring(void *, void *);
 extern int old_xdr_void(void *, void *);
@@ -55,7 +61,7 @@ int main(int argc, char **argv)
 	int sock = -1;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: sunrpc_client client PORT SENTINEL | service PORT\n");
+		fprintf(stderr, "usage: sunrpc_client client PORT SENTINEL | service PORT | create PROTO SENTINEL\n");
 		return 2;
 	}
 	memset(&sa, 0, sizeof sa);
@@ -83,13 +89,15 @@ int main(int argc, char **argv)
 	if (argc != 4)
 		return 2;
 	errno = 0;
-	struct client *c = old_clnttcp_create(&sa, 0x20000099, 1, &sock, 0, 0);
+	const char *what = strcmp(argv[1], "create") ? "clnttcp_create" : "clnt_create";
+	struct client *c = strcmp(argv[1], "create") ? old_clnttcp_create(&sa, 0x20000099, 1, &sock, 0, 0) :
+			   old_clnt_create("127.0.0.1", 0x20000099, 1, argv[2]);
 
 	if (!c) {
-		printf("clnttcp_create NULL errno=%s\n", strerrorname_np(errno));
+		printf("%s NULL errno=%s\n", what, strerrorname_np(errno));
 		return 0;
 	}
-	printf("clnttcp_create ok\n");
+	printf("%s ok\n", what);
 	fflush(stdout);
 	char *s = argv[3];
 	struct timeval tv = { 2, 0 };
