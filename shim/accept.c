@@ -123,10 +123,11 @@ SHIM_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flag
  * program their bytes (a source named only when asked for); an SCTP or
  * DCCP stream's accept() would close every connection (shim_accept).
  * Refused, never plaintext: EOPNOTSUPP (listen(2): not a type that
- * supports it), with an error line naming the protocol.  A TCP socket
- * this process's socket() made costs no system call; one of unknown
- * origin is asked (shim_sock_tcp, getsockname), and refused as well when
- * the kernel does not say what it is. */
+ * supports it), with an error line naming the protocol.  Without accept
+ * rules nothing is asked.  A TCP socket this process's socket() made
+ * costs one fstat (its inode, shim_sock_made_tcp); one of unknown origin
+ * is asked (shim_sock_tcp, getsockname), and refused as well when the
+ * kernel does not say what it is. */
 int shim_listen_check(int fd)
 {
 	struct sockaddr_storage ss;
@@ -134,10 +135,7 @@ int shim_listen_check(int fd)
 	const struct policy_rule *r;
 	int kind;
 
-	if (shim_sock_made_tcp(fd))
-		return 0;
-	shim_ensure_init();
-	if (!shim_policy || !shim_policy->has[POLICY_ACCEPT] ||
+	if (!shim_accept_rules() || shim_sock_made_tcp(fd) ||
 	    (kind = shim_sock_tcp(fd)) == SHIM_SOCK_TCP || !kind)
 		return 0;
 	if (REAL(getsockname)(fd, (struct sockaddr *)&ss, &l) < 0) {

@@ -383,8 +383,10 @@ SHIM_EXPORT int socket(int domain, int type, int proto)
 		if ((domain == AF_INET || domain == AF_INET6 || domain == 43 /* AF_SMC */) &&
 		    (type & 0xf) == SOCK_STREAM && !self_memory_shared() &&
 		    (!proto || proto == IPPROTO_TCP || proto == 262 || proto == 256 || domain == 43)) {
-			/* (one fstat per TCP socket made: shim_sock_made_tcp) */
-			if (fstat(fd, &st) == 0)
+			/* (one fstat per TCP socket made, and only where
+			 * listen() asks: under accept rules,
+			 * shim_sock_made_tcp; a client's socket() costs none) */
+			if (shim_accept_rules() && fstat(fd, &st) == 0)
 				ino_note(&tcp_ino, fd, (unsigned long)st.st_ino);
 			whole_note(fd, gen);
 		}

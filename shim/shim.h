@@ -362,6 +362,12 @@ const struct policy_rule *shim_listener_rule(int fd, const struct sockaddr_stora
 int shim_listen_check(int fd);
 /* The policy has a rule with action "tls". */
 bool shim_has_tls_rules(void);
+/* The policy (the library started) has accept rules. */
+static inline bool shim_accept_rules(void)
+{
+	shim_ensure_init();
+	return shim_policy && shim_policy->has[POLICY_ACCEPT];
+}
 /* fd is an io_uring instance (shim/syscall.c). */
 bool shim_is_uring(int fd);
 /* A descriptor table apart from the process's (unshare(CLONE_FILES) and

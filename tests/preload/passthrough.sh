@@ -344,3 +344,46 @@ EOC
 }
 dgram_getsockopt_case udp_plain_rule_no_getsockopt_per_datagram 0 'action = "plain";'
 dgram_getsockopt_case udp_tls_rule_one_getsockopt_per_socket 1 "ca = \"$CERTS/ca.crt\";"
+
+# --- no system call of the library's at socket() for a client ---------------
+# The memory of TCP sockets this process made (the inode of each, so that
+# listen() knows a socket put at its number by a raw dup2) serves only
+# listen() under accept rules.  It cost each TCP socket() an fstat, in a
+# client with connect rules only too, whose listen() (if any) asks
+# nothing.  strace counts the fstat calls on the client's socket under a
+# policy without accept rules: none.
+name=tcp_client_socket_no_fstat
+if ! command -v strace >/dev/null; then
+	fail "$name" "strace not installed (strace)"
+else
+	P=$(free_port) Q=$(free_port)
+	policy "$T/$name.conf" <<EOC
+rules = ( { name = "here"; direction = "connect"; port = $P; action = "plain"; },
+          { name = "other"; direction = "connect"; port = $Q; ca = "$CERTS/ca.crt"; } );
+EOC
+	# (the accept rules of earlier cases, for every port of 127.0.0.0/8,
+	# make the wire audit take this plain echo for TLS)
+	audit_exclude "$P" "$name: a plain echo under a plain connect rule, after catch-all accept policies"
+	if ! plain_echo "$name" -1 "$P"; then
+		fail "$name" "echo_server never listened$(show "$T/$name.err")"
+	else
+		TLSSHIM_LOG_FILE="$T/$name.log" timeout -k 2 $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+			TLSSHIM_CONFIG="$T/$name.conf" strace -f -qq -o "$T/$name.strace" \
+			-e trace=socket,fstat,newfstatat,statx "$PROGS/client" 127.0.0.1 "$P" \
+			<"$T/small.in" >"$T/$name.got" 2>"$T/$name.cerr"
+		rc=$?
+		wait_exit "$SRV" 10
+		fd=$(sed -n 's/^[0-9][0-9]* .*socket(AF_INET, SOCK_STREAM.*) = \([0-9][0-9]*\)$/\1/p' "$T/$name.strace" | head -n 1)
+		# (the fstat calls on that number after the socket was made)
+		sed -n '/socket(AF_INET, SOCK_STREAM/,$p' "$T/$name.strace" |
+			grep -E "^[0-9]+ +(fstat|newfstatat|statx)\($fd, \"\"" >"$T/$name.fstat"
+		n=$(grep -c . "$T/$name.fstat")
+		if [ "$rc" -ne 0 ] || ! cmp -s "$T/small.in" "$T/$name.got" || [ -z "$fd" ]; then
+			fail "$name" "the plain echo failed: exit $rc, socket fd '$fd'$(show "$T/$name.cerr" "$T/$name.log")"
+		elif [ "$n" -ne 0 ]; then
+			fail "$name" "$n fstat calls on the client's TCP socket (fd $fd), not 0: $(head -n 3 "$T/$name.fstat" | tr '\n' '|')"
+		else
+			pass "$name (echo exact, 0 fstat on fd $fd)"
+		fi
+	fi
+fi
