@@ -357,6 +357,7 @@ static bool tcp_refused(res_state st, size_t qlen, const char *call, bool lookup
 static bool file_refused(res_state st, const char *call, bool lookup)
 {
 	struct resolv_view v;
+	bool usevc;
 
 	shim_ensure_init();     /* sets rconf_watch */
 	if (!rconf_watch)
@@ -364,9 +365,13 @@ static bool file_refused(res_state st, const char *call, bool lookup)
 	view_now(&v);
 	if (st && (st->options & RES_INIT) && (v.gen == 1 || rconf_seen == v.gen))
 		return false;
+	/* RES_OPTIONS as it is now: the resolver reads it when it loads the
+	 * file, at the process's first look-up too, after the program may
+	 * have set it (the view read it at start, or at the file's change) */
+	usevc = v.usevc || options_usevc(getenv("RES_OPTIONS"));
 	for (int i = 0; i < v.n; i++)
 		if (server_refused(st, (const struct sockaddr *)&v.ns[i], v.len[i],
-				   v.usevc ? "options use-vc" : "when a UDP answer comes back truncated", v.usevc,
+				   usevc ? "options use-vc" : "when a UDP answer comes back truncated", usevc,
 				   call, lookup))
 			return true;
 	if (st)

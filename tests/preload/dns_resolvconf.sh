@@ -70,6 +70,13 @@ RES_OPTIONS=use-vc
 export RES_OPTIONS
 refused "RES_OPTIONS=use-vc, a tls rule on the file's server: gai refused" file_gai - 'options use-vc'
 unset RES_OPTIONS
+# RES_OPTIONS set by the program itself before its first look-up: the
+# resolver reads it as it loads the file, at that look-up (the library
+# had read it at start, without use-vc, and let the query go).
+for mode in gai gaia; do
+	refused "RES_OPTIONS=use-vc set by the program, a tls rule on the file's server: ${mode} refused" \
+		"setenv_$mode" - 'options use-vc'
+done
 
 # The program loaded _res from a file naming 127.0.0.2 (no rule), then
 # the file names 127.0.0.1 with use-vc: the resolver reloads it inside

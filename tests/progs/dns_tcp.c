@@ -55,6 +55,12 @@ int main(int argc, char **argv)
 	memset(&own, 0, sizeof own);
 	if (!strncmp(mode, "file_", 5)) {
 		mode += 5;
+	} else if (!strncmp(mode, "setenv_", 7)) {
+		/* use-vc set in RES_OPTIONS by the program itself, before
+		 * its first look-up (the resolver reads it then) */
+		mode += 7;
+		if (setenv("RES_OPTIONS", "use-vc", 1) != 0)
+			return 3;
 	} else if (!strncmp(mode, "usevc_", 6)) {
 		mode += 6;
 		if (res_init() != 0)
