@@ -267,12 +267,18 @@ void shim_resolver_setup(const struct policy *p)
 }
 
 /* *out: the file as the resolver would load it now (read again when
- * stat() tells a change, as glibc's file_change_detection would). */
+ * stat() tells a change, as glibc's file_change_detection would).  The
+ * thread's cancellation is off while it holds rconf_lock: view_load's
+ * open, read and close are cancellation points, and a thread cancelled
+ * inside its look-up died holding the lock, every later look-up and
+ * fork() waiting for it for ever (tests/preload/dns_resolvconf.sh). */
 static void view_now(struct resolv_view *out)
 {
 	struct stat sb;
 	bool exists = stat(RESOLV_CONF, &sb) == 0;
+	int cs;
 
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
 	pthread_mutex_lock(&rconf_lock);
 	if (exists != rconf.exists ||
 	    (exists && (sb.st_dev != rconf.dev || sb.st_ino != rconf.ino || sb.st_size != rconf.size ||
@@ -281,6 +287,7 @@ static void view_now(struct resolv_view *out)
 		view_load(shim_policy, &rconf);
 	*out = rconf;
 	pthread_mutex_unlock(&rconf_lock);
+	pthread_setcancelstate(cs, NULL);
 }
 
 void shim_resolver_fork_lock(void)

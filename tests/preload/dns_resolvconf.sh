@@ -87,6 +87,24 @@ for mode in gai query; do
 		'options use-vc'
 done
 
+# A thread cancelled inside its look-up, the first after the file
+# changed: the library reads the file again there, under its lock, with
+# open() and read(), which are cancellation points.  The thread died
+# holding the lock, and every later look-up (and fork) of the process
+# waited for ever.  Now the next look-up ends (it fails: nothing answers
+# on 127.0.0.2).
+printf 'nameserver 127.0.0.1\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
+: >"$TLSSHIM_LOG_FILE"
+timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/dns.conf" \
+	"$PROGS/dns_tcp" cancel 127.0.0.2 53 >"$T/cancel.out" 2>"$T/cancel.err"
+rc=$?
+name="a thread cancelled inside a look-up after resolv.conf changed: the next look-up ends"
+if [ $rc -eq 0 ] && grep -q -x 'thread cancelled' "$T/cancel.out" && grep -q '^failed\|^answer' "$T/cancel.out"; then
+	pass "$name"
+else
+	fail "$name" "exit $rc ($([ $rc -eq 124 ] && echo 'hung, killed'))): $(tr '\n' '|' <"$T/cancel.out") $(cat "$T/cancel.err")$(show "$TLSSHIM_LOG_FILE")"
+fi
+
 # Without use-vc: not refused (the query goes over UDP; nothing answers
 # there, so the look-up fails, but not with ECONNREFUSED from here).
 printf 'nameserver 127.0.0.1\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"

@@ -16,15 +16,22 @@
  * /etc/resolv.conf); change_MODE: the thread's _res loaded from
  * /etc/resolv.conf first, then the file rewritten to name ADDR (port 53)
  * with "options use-vc", then MODE; usevc_MODE: the thread's _res loaded
- * from /etc/resolv.conf, RES_USEVC set in it, then MODE.  gaia:
- * getaddrinfo_a, GAI_WAIT. */
+ * from /etc/resolv.conf, RES_USEVC set in it, then MODE; setenv_MODE:
+ * RES_OPTIONS=use-vc set with setenv(), then MODE.  gaia:
+ * getaddrinfo_a, GAI_WAIT.
+ * cancel: /etc/resolv.conf rewritten to name ADDR (port 53, no use-vc),
+ * then a thread with a cancel pending calls getaddrinfo of NAME (it is
+ * cancelled inside); then this thread's getaddrinfo of NAME ("answer N"
+ * or "failed ..." as above: it did not hang). */
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <resolv.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +46,24 @@ static void one_server(res_state st, const char *addr, int port)
 	st->options |= RES_USEVC;
 	st->options &= ~(unsigned long)RES_DNSRCH;
 	st->retry = 1;
+}
+
+static sem_t ready, go;
+
+/* Cancelled at the first cancellation point of its look-up. */
+static void *cancelled_lookup(void *name)
+{
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *ai = NULL;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	sem_post(&ready);
+	while (sem_wait(&go) != 0)
+		;
+	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);   /* the cancel is pending */
+	if (getaddrinfo(name, NULL, &hints, &ai) == 0)
+		freeaddrinfo(ai);
+	pthread_testcancel();
+	return NULL;
 }
 
 int main(int argc, char **argv)
@@ -61,6 +86,24 @@ int main(int argc, char **argv)
 		mode += 7;
 		if (setenv("RES_OPTIONS", "use-vc", 1) != 0)
 			return 3;
+	} else if (!strcmp(mode, "cancel")) {
+		FILE *f;
+		pthread_t t;
+		void *how;
+
+		mode = "gai";
+		if (!(f = fopen("/etc/resolv.conf", "w")) ||
+		    fprintf(f, "nameserver %s\noptions attempts:1 timeout:1\n", argv[2]) < 0 || fclose(f) != 0 ||
+		    sem_init(&ready, 0, 0) != 0 || sem_init(&go, 0, 0) != 0 ||
+		    pthread_create(&t, NULL, cancelled_lookup, (void *)name) != 0)
+			return 3;
+		while (sem_wait(&ready) != 0)
+			;
+		pthread_cancel(t);
+		sem_post(&go);
+		pthread_join(t, &how);
+		printf("thread %s\n", how == PTHREAD_CANCELED ? "cancelled" : "returned");
+		fflush(stdout);
 	} else if (!strncmp(mode, "usevc_", 6)) {
 		mode += 6;
 		if (res_init() != 0)
