@@ -14,9 +14,10 @@
  * says why.  svcfd_create on a descriptor the library serves (TLS,
  * refused) is refused before it is made.  A TCP client made for port 0
  * (clnt_create, clnttcp_create), pmap_getport and getrpcport with
- * IPPROTO_TCP first ask the host's portmapper over TCP, port 111, with
- * the same internal calls: refused before that where a tls or deny rule
- * names it.
+ * IPPROTO_TCP, and pmap_getmaps first ask the host's portmapper over
+ * TCP, port 111, and rtime without a timeout its time server (TCP port
+ * 37), with the same internal calls: refused before that where a tls or
+ * deny rule names it.
  */
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -65,6 +66,7 @@ struct rpc_createerr {
 #define RPC_SYSTEMERROR 12
 #define CLGET_FD 6
 #define PMAP_PORT 111
+#define TIME_PORT 37
 
 /* The C library's own: compatibility symbols, which dlsym() does not
  * find (x86_64's version, then aarch64's). */
@@ -123,27 +125,33 @@ static bool client_refused(struct rpc_client *cl, const char *what)
 	return true;
 }
 
-/* The portmapper of a (its port 111), asked over TCP by the C library's
- * own calls (pmap_getport with IPPROTO_TCP: a TCP client made for port
- * 0, getrpcport) before any transport is made: refused where a tls or
- * deny connect rule names it (true; rpc_createerr and errno as above).
- * The query and its answer went in clear before. */
-static bool pmap_refused(const struct sockaddr_in *a, const char *what)
+/* The server at port of a (the portmapper's 111, the time server's 37,
+ * whom), asked over TCP by the C library's own calls before any
+ * transport is made (pmap_getport with IPPROTO_TCP: a TCP client made
+ * for port 0, getrpcport; pmap_getmaps; rtime without a timeout):
+ * refused where a tls or deny connect rule names it (true;
+ * rpc_createerr and errno as above).  The query and its answer went in
+ * clear before, the answer to the program unauthenticated. */
+static bool server_refused(const struct sockaddr_in *a, uint16_t port, const char *whom, const char *what)
 {
-	struct sockaddr_in pm;
+	struct sockaddr_in to;
 	struct shim_verdict v;
 
-	if (!a || a->sin_family != AF_INET || !shim_policy ||
-	    !policy_guards_port(shim_policy, POLICY_CONNECT, PMAP_PORT))
+	if (!a || a->sin_family != AF_INET || !shim_policy || !policy_guards_port(shim_policy, POLICY_CONNECT, port))
 		return false;
-	pm = *a;
-	pm.sin_port = htons(PMAP_PORT);
-	if (!shim_resolve_connect(-1, (struct sockaddr *)&pm, sizeof pm, &v, NULL) || v.rule->action == POLICY_PLAIN)
+	to = *a;
+	to.sin_port = htons(port);
+	if (!shim_resolve_connect(-1, (struct sockaddr *)&to, sizeof to, &v, NULL) || v.rule->action == POLICY_PLAIN)
 		return false;
-	log_warn("%s rule \"%s\": %s() would ask this portmapper over TCP with the C library's own"
-		 " calls, past the TLS layer; refused", v.desc, v.rule->name, what);
+	log_warn("%s rule \"%s\": %s() would ask this %s over TCP with the C library's own"
+		 " calls, past the TLS layer; refused", v.desc, v.rule->name, what, whom);
 	rpc_refuse();
 	return true;
+}
+
+static bool pmap_refused(const struct sockaddr_in *a, const char *what)
+{
+	return server_refused(a, PMAP_PORT, "portmapper", what);
 }
 
 /* host's address as clnt_create() and getrpcport() take it (the first
@@ -284,4 +292,26 @@ SHIM_EXPORT void *svcfd_create(int fd, unsigned int sendsz, unsigned int recvsz)
 		return NULL;
 	}
 	return next(fd, sendsz, recvsz);
+}
+
+/* The portmapper's list of programs: asked over TCP, always. */
+SHIM_EXPORT void *pmap_getmaps(struct sockaddr_in *addr)
+{
+	void *(*next)(struct sockaddr_in *) = (void *(*)(struct sockaddr_in *))rpc_entry("pmap_getmaps");
+
+	if (!next)
+		return NULL;
+	return pmap_refused(addr, "pmap_getmaps") ? NULL : next(addr);
+}
+
+/* The time of a time server (port 37): over TCP without a timeout (the
+ * 4 bytes read are the program's answer). */
+SHIM_EXPORT int rtime(struct sockaddr_in *addr, void *tv, void *timeout)
+{
+	int (*next)(struct sockaddr_in *, void *, void *) =
+		(int (*)(struct sockaddr_in *, void *, void *))rpc_entry("rtime");
+
+	if (!next)
+		return -1;
+	return !timeout && server_refused(addr, TIME_PORT, "time server", "rtime") ? -1 : next(addr, tv, timeout);
 }

@@ -257,8 +257,12 @@ fi
 # clnttcp_create with sin_port 0) first asks the portmapper of the host,
 # over TCP to port 111, with the C library's own calls: with a tls rule
 # on port 111 that query went in clear; refused now before it is made.
-# The portmapper here (TCP and UDP, 127.0.0.1:111) answers every GETPORT
-# with the recording peer's port and says "tcp query" for each TCP one.
+# pmap_getmaps asks it over TCP always, and rtime() without a timeout asks
+# the time server (TCP port 37) the same way: its 4 bytes were the
+# program's answer, unauthenticated.  The portmapper here (TCP and UDP,
+# 127.0.0.1:111) answers every GETPORT with the recording peer's port, the
+# time server (TCP, 127.0.0.1:37) a time, and each says "tcp query" for
+# each TCP one.
 P=$(free_port)
 if ! grep -q '^tcp[[:space:]].*[[:space:]]TCP' /etc/protocols 2>/dev/null; then
 	pass "Sun RPC clnt_create(\"TCP\") to a TLS port: skipped (no TCP alias in /etc/protocols)"
@@ -271,7 +275,27 @@ def reply(m):
     # xid, REPLY, MSG_ACCEPTED, AUTH_NULL verifier, SUCCESS, the port
     return m[:4] + struct.pack(">IIIIII", 1, 0, 0, 0, 0, int(sys.argv[1]))
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 111)); u.settimeout(60)
-t = socket.socket(); t.bind(("127.0.0.1", 111)); t.listen(8); t.settimeout(60)
+def tcp(port, answer):
+    t = socket.socket(); t.bind(("127.0.0.1", port)); t.listen(8); t.settimeout(60)
+    return t, answer
+def serve(t, answer):
+    for _ in range(8):
+        try:
+            c, _ = t.accept()
+        except OSError:
+            return
+        c.settimeout(10)
+        print("tcp query", flush=True)     # (before any answer)
+        try:
+            answer(c)
+            c.recv(16)
+        except OSError:
+            pass
+        c.close()
+def pmap(c):
+    r = reply(c.recv(4096)[4:])
+    c.sendall(struct.pack(">I", 0x80000000 | len(r)) + r)
+servers = [tcp(111, pmap), tcp(37, lambda c: c.sendall(struct.pack(">I", 3900000000)))]
 def udp():
     for _ in range(8):
         try:
@@ -280,28 +304,16 @@ def udp():
             return
         u.sendto(reply(m), a)
 threading.Thread(target=udp, daemon=True).start()
+threading.Thread(target=serve, args=servers[1], daemon=True).start()
 print("ready", flush=True)
-for _ in range(8):
-    try:
-        c, _ = t.accept()
-    except OSError:
-        break
-    c.settimeout(10)
-    try:
-        m = c.recv(4096)
-        print("tcp query", flush=True)
-        r = reply(m[4:])
-        c.sendall(struct.pack(">I", 0x80000000 | len(r)) + r)
-        c.recv(16)
-    except OSError:
-        pass
-    c.close()
+serve(*servers[0])
 ' "$P" >"$T/pmap.out" 2>&1
 	policy "$T/rpc2.conf" <<EOC
 rules = ( { name = "rpc-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
 EOC
 	policy "$T/pmap.conf" <<EOC
-rules = ( { name = "pmap-out"; direction = "connect"; port = 111; ca = "$CERTS/ca.crt"; } );
+rules = ( { name = "pmap-out"; direction = "connect"; port = 111; ca = "$CERTS/ca.crt"; },
+          { name = "time-out"; direction = "connect"; port = 37; ca = "$CERTS/ca.crt"; } );
 EOC
 	: >"$T/rpc2.data"
 	if ! wait_for "$T/pmap.out" '^ready' 10; then
@@ -310,18 +322,22 @@ EOC
 		# (port 111 is plain under rpc2.conf: its query is in clear rightly)
 		audit_exclude_during 111 "a portmapper query under a policy without a port-111 rule" \
 			rpc_client_case 'clnt_create("TCP")' rpc2 clnt_create create TCP "$LINE"
-		for how in "create tcp" "client 0"; do
-			what=clnt_create
-			[ "$how" = "client 0" ] && what=clnttcp_create
+		for how in "create tcp" "client 0" "getmaps 0" "rtime 0"; do
+			case $how in
+			create*) what=clnt_create whom=portmapper rule=pmap-out ;;
+			client*) what=clnttcp_create whom=portmapper rule=pmap-out ;;
+			getmaps*) what=pmap_getmaps whom=portmapper rule=pmap-out ;;
+			rtime*) what=rtime whom="time server" rule=time-out ;;
+			esac
 			before=$(grep -c '^tcp query' "$T/pmap.out")
 			out=$(TLSSHIM_LOG_FILE="$T/pmap.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
 				TLSSHIM_CONFIG="$T/pmap.conf" "$PROGS/sunrpc_client" $how "$LINE" 2>&1 | tr '\n' '|')
 			after=$(grep -c '^tcp query' "$T/pmap.out")
 			if [ "$out" = "$what NULL errno=ECONNREFUSED|" ] && [ "$after" = "$before" ] &&
-			   grep -q "rule \"pmap-out\": $what() would ask this portmapper over TCP.*refused" "$T/pmap.log"; then
-				pass "Sun RPC $what for port 0, tls rule on port 111: refused before the portmapper query"
+			   grep -q "rule \"$rule\": $what() would ask this $whom over TCP.*refused" "$T/pmap.log"; then
+				pass "Sun RPC $what, a tls rule on the $whom's port: refused before its TCP query"
 			else
-				fail "Sun RPC $what for port 0, tls rule on port 111: refused" "$out; TCP queries at the portmapper: $before then $after$(show "$T/pmap.log")"
+				fail "Sun RPC $what, a tls rule on the $whom's port: refused" "$out; TCP queries at the stub: $before then $after$(show "$T/pmap.log")"
 			fi
 		done
 	fi

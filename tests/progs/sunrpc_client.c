@@ -14,6 +14,12 @@
  *       clnt_create("127.0.0.1", ..., PROTO) (the port from the
  *       portmapper at 127.0.0.1:111; "clnt_create ok" or
  *       "clnt_create NULL errno=E"), then the call as for client.
+ *   sunrpc_client getmaps 0 X
+ *       pmap_getmaps() of 127.0.0.1 (TCP to its port 111):
+ *       "pmap_getmaps ok" or "pmap_getmaps NULL errno=E".
+ *   sunrpc_client rtime 0 X
+ *       rtime() of 127.0.0.1 without a timeout (TCP to its port 37):
+ *       "rtime ok" or "rtime NULL errno=E" (-1).
  * No headers of the RPC library: the few structures are declared here. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -34,6 +40,8 @@
 #endif
 __asm__(".symver old_clnttcp_create, clnttcp_create@" V);
 __asm__(".symver old_clnt_create, clnt_create@" V);
+__asm__(".symver old_pmap_getmaps, pmap_getmaps@" V);
+__asm__(".symver old_rtime, rtime@" V);
 __asm__(".symver old_svctcp_create, svctcp_create@" V);
 __asm__(".symver old_xdr_wrapstring, xdr_wrapstring@" V);
 __asm__(".symver old_xdr_void, xdr_void@" V);
@@ -51,6 +59,8 @@ struct client {
 extern struct client *old_clnttcp_create(struct sockaddr_in *, unsigned long, unsigned long, int *,
 					 unsigned int, unsigned int);
 extern struct client *old_clnt_create(const char *, unsigned long, unsigned long, const char *);
+extern void *old_pmap_getmaps(struct sockaddr_in *);
+extern int old_rtime(struct sockaddr_in *, struct timeval *, struct timeval *);
 extern void *old_svctcp_create(int, unsigned int, unsigned int);
 extern int old_xdr_wrapstring(void *, void *);
 extern int old_xdr_void(void *, void *);
@@ -89,6 +99,18 @@ int main(int argc, char **argv)
 	if (argc != 4)
 		return 2;
 	errno = 0;
+	if (!strcmp(argv[1], "getmaps")) {
+		if (old_pmap_getmaps(&sa))
+			return printf("pmap_getmaps ok\n") < 0;
+		return printf("pmap_getmaps NULL errno=%s\n", strerrorname_np(errno)) < 0;
+	}
+	if (!strcmp(argv[1], "rtime")) {
+		struct timeval t;
+
+		if (old_rtime(&sa, &t, NULL) == 0)
+			return printf("rtime ok\n") < 0;
+		return printf("rtime NULL errno=%s\n", strerrorname_np(errno)) < 0;
+	}
 	const char *what = strcmp(argv[1], "create") ? "clnttcp_create" : "clnt_create";
 	struct client *c = strcmp(argv[1], "create") ? old_clnttcp_create(&sa, 0x20000099, 1, &sock, 0, 0) :
 			   old_clnt_create("127.0.0.1", 0x20000099, 1, argv[2]);
