@@ -198,7 +198,11 @@ static bool options_usevc(const char *cp)
  * resolv.conf is a few hundred bytes.  Each TLS-ruled server warned of. */
 static void view_load(const struct policy *p, struct resolv_view *v)
 {
-	int fd = open(RESOLV_CONF, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	/* (the library's own descriptor, moved high at once: at the lowest
+	 * free number a program's open() or dup2() in another thread could
+	 * make it the program's file; and no epoll lock, which comes before
+	 * rconf_lock, taken for it: shim_open_own) */
+	int fd = shim_open_own(RESOLV_CONF, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0);
 	struct stat sb;
 	char *buf = NULL;
 	size_t got = 0;
@@ -220,7 +224,7 @@ static void view_load(const struct policy *p, struct resolv_view *v)
 		return;                 /* the resolver fails as well */
 	if (fd >= 0 && (buf = malloc(RESOLV_MAXREAD + 1))) {
 		while (got < RESOLV_MAXREAD) {
-			ssize_t r = read(fd, buf + got, RESOLV_MAXREAD - got);
+			ssize_t r = REAL(read)(fd, buf + got, RESOLV_MAXREAD - got);
 
 			if (r > 0)
 				got += (size_t)r;
@@ -230,7 +234,7 @@ static void view_load(const struct policy *p, struct resolv_view *v)
 		buf[got] = '\0';
 	}
 	if (fd >= 0)
-		close(fd);
+		shim_close_own(fd);
 	/* Line by line; a NUL ends what the resolver reads of a line, as
 	 * here the string functions stop there. */
 	for (char *line = buf, *end = buf + got; line && line < end;) {

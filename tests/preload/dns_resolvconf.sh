@@ -105,6 +105,34 @@ else
 	fail "$name" "exit $rc ($([ $rc -eq 124 ] && echo 'hung, killed'))): $(tr '\n' '|' <"$T/cancel.out") $(cat "$T/cancel.err")$(show "$TLSSHIM_LOG_FILE")"
 fi
 
+# The library reads the file again inside a look-up, in whatever thread
+# makes it: with a descriptor of its own, moved high at once (as for the
+# policy's files).  It read it at the lowest free number, where another
+# thread's dup2() or open() could make the number the program's file
+# (the library then read the program's bytes and closed its file), and
+# its open took the epoll locks, which come before the resolv.conf lock
+# (a fork at that moment waited for ever).  strace: each open of the file
+# with O_NONBLOCK (the library's; glibc's has none) is moved at once.
+name="resolv.conf read again inside a look-up with a descriptor of the library's own"
+if ! command -v strace >/dev/null; then
+	fail "$name" "strace not installed (strace)"
+else
+	printf 'nameserver 127.0.0.2\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
+	timeout -k 2 $((30 * TS)) strace -f -qq -e trace=openat,fcntl -o "$T/own.strace" \
+		env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/dns.conf" \
+		"$PROGS/dns_tcp" change_gai 127.0.0.2 53 >"$T/own.out" 2>&1
+	# "PID openat(..., "/etc/resolv.conf", ...O_NONBLOCK...) = N" then
+	# that thread's "fcntl(N, F_DUPFD_CLOEXEC, ...)"
+	bad=$(awk '/openat\(.*"\/etc\/resolv\.conf".*O_NONBLOCK.*\) = [0-9]+$/ { n++; want[$1] = $NF; next }
+		$1 in want { if ($0 !~ "fcntl\\(" want[$1] ", F_DUPFD_CLOEXEC") bad++; delete want[$1] }
+		END { for (p in want) bad++; print n + 0, bad + 0 }' "$T/own.strace")
+	case $bad in
+	"0 "*) fail "$name" "no open of the file by the library traced: $(tr '\n' '|' <"$T/own.out")" ;;
+	*" 0") pass "$name (${bad% *} opens, each moved high)" ;;
+	*) fail "$name" "${bad#* } of ${bad% *} opens read at the number open() gave: $(grep -A1 'resolv.conf.*O_NONBLOCK' "$T/own.strace" | head -n 4 | tr '\n' '|')" ;;
+	esac
+fi
+
 # Without use-vc: not refused (the query goes over UDP; nothing answers
 # there, so the look-up fails, but not with ECONNREFUSED from here).
 printf 'nameserver 127.0.0.1\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
