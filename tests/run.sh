@@ -13,7 +13,9 @@
 # prints no case, or runs past its time limit counts as one failure.  A
 # script with the line "# tlsshim-test: once" does not use the build under
 # test (it builds its own, or checks the runner) and runs with the first
-# --build only.
+# --build only.  A script with the line "# tlsshim-test: long" waits on
+# real time (certificates that must expire, a compiler) and gets twice
+# the time limit; the script sees its limit in TLSSHIM_TEST_TIME_LIMIT.
 #
 # Isolation: each test runs in its own network, PID and mount namespaces
 # (unshare; lo is brought up inside), so ports never collide, not even
@@ -129,6 +131,7 @@ n=0
 once_all=$(grep -l '^# tlsshim-test: once' "$top"/tests/*/*.sh 2>/dev/null | tr '\n' ' ')
 # (and the big captures' scripts: one grep here, not one per job)
 bigcap_all=$(grep -l '^# tlsshim-test: big-capture' "$top"/tests/*/*.sh 2>/dev/null | tr '\n' ' ')
+long_all=$(grep -l '^# tlsshim-test: long' "$top"/tests/*/*.sh 2>/dev/null | tr '\n' ' ')
 once_listed=""
 for b in $builds; do
 	bonly=""
@@ -301,17 +304,20 @@ run_job() {
 		unset SHIM_WRAP 2>/dev/null || true
 	fi
 	case "$t" in *.sh) cmd="sh $t" ;; *) cmd="$t" ;; esac
+	_tmo=$script_timeout
+	case " $long_all " in *" $t "*) _tmo=$((script_timeout * 2)) ;; esac
+	export TLSSHIM_TEST_TIME_LIMIT=$_tmo
 	now; _start=$_now
 	if [ -n "$ISO" ]; then
 		# shellcheck disable=SC2086
-		timeout -k 10 $((script_timeout + 120)) $ISO sh "$top/tests/tools/nsrun.sh" \
-			"$J" "$script_timeout" "$name" $cmd >>"$J/out" 2>&1 </dev/null 3>&- &
+		timeout -k 10 $((_tmo + 120)) $ISO sh "$top/tests/tools/nsrun.sh" \
+			"$J" "$_tmo" "$name" $cmd >>"$J/out" 2>&1 </dev/null 3>&- &
 		echo $! >"$J/tpid"
 		wait $!
 		rm -f "$J/tpid"
 	else
 		# shellcheck disable=SC2086
-		timeout -k 5 "$script_timeout" $cmd >>"$J/out" 2>&1 </dev/null 3>&-
+		timeout -k 5 "$_tmo" $cmd >>"$J/out" 2>&1 </dev/null 3>&-
 		echo $? >"$J/rc"
 	fi
 	now; _secs=$((_now - _start))
@@ -332,7 +338,7 @@ run_job() {
 	fi
 	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
 		f=$((f + 1))
-		echo "FAIL [$label] $name: timed out after ${script_timeout}s (exit $rc)" >>"$J/out"
+		echo "FAIL [$label] $name: timed out after ${_tmo}s (exit $rc)" >>"$J/out"
 	elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		f=1
 		echo "FAIL [$label] $name: exited with status $rc" >>"$J/out"

@@ -168,3 +168,25 @@ if grep -q '^\[[^]]*\] *tests/preload/big_undeclared.sh .* [12] failed' "$T/big.
 else
 	fail "big captures must be declared" "$(tr '\n' '|' <"$T/big.out" | cut -c1-1500)"
 fi
+
+# ---- "# tlsshim-test: long": twice the time limit -----------------------
+# A script that waits on real time (certificates that must expire, a Go
+# compiler) gets twice TLSSHIM_TEST_TIMEOUT; the limit it was given is in
+# TLSSHIM_TEST_TIME_LIMIT, the value run.sh's timeout uses.
+for _k in plain declared; do
+	{
+		echo '#!/bin/sh'
+		[ $_k = declared ] && echo '# tlsshim-test: long'
+		echo 'echo "PASS limit=$TLSSHIM_TEST_TIME_LIMIT"'
+	} >"$T/top/tests/preload/long_$_k.sh"
+done
+timeout $((120 * TS)) env TLSSHIM_AUDIT=0 TLSSHIM_TEST_VERBOSE=1 TLSSHIM_TEST_TIMEOUT=37 \
+	TLSSHIM_TEST_CERTS_FROM="$TLSSHIM_TEST_CERTS" \
+	sh "$T/top/tests/run.sh" --build "$TLSSHIM_BUILD:preload/long_" >"$T/long.out" 2>&1
+_lp=$(grep -c 'PASS limit=37$' "$T/long.out")
+_ld=$(grep -c 'PASS limit=74$' "$T/long.out")
+if [ "$_lp" = 1 ] && [ "$_ld" = 1 ] && grep -q '^2 passed, 0 failed$' "$T/long.out"; then
+	pass "a script with '# tlsshim-test: long' gets twice the time limit (74 s for 37), another the limit"
+else
+	fail "long scripts get twice the limit" "plain $_lp, declared $_ld: $(tr '\n' '|' <"$T/long.out" | cut -c1-1500)"
+fi

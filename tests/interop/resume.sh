@@ -1,4 +1,5 @@
 #!/bin/sh
+# tlsshim-test: long (tests/run.sh: its expiry rounds wait for real time)
 # tests/interop/resume.sh — session resumption against OpenSSL's peers.
 #
 # Client: one shimmed process connects twice to openssl s_server (TLS 1.3

@@ -1,4 +1,5 @@
 #!/bin/sh
+# tlsshim-test: long (tests/run.sh: it compiles Go programs, slow on a loaded machine)
 # A Go program makes its socket calls itself (the Go runtime's own system
 # calls, never the C library's), so no wrapper sees them: under the
 # library, with a connect rule asking for TLS, it sent its bytes in clear;
