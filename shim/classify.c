@@ -326,31 +326,59 @@ static void find_same(int fd, struct tls_conn *c, void *arg)
 
 static struct xlock classify_lock = XLOCK_INIT;
 
-/* A refused socket on 0, 1 or 2: the wrappers answer ECONNRESET, but the
- * C library's stdio reads and writes there with internal calls that no
- * wrapper sees, and would move plain text over the TLS port.  The number
- * is given a dead socket instead (end of file, EPIPE), with its fd flags;
- * the TCP socket itself is left as it is to whatever other process holds
- * it (one whose session this is).  When no dead socket can be made, the
- * TCP socket is shut both ways. */
-static void refuse_socket(int fd)
+/* Put a dead socket (end of file, EPIPE) on fd, with fd's flags: false
+ * when none could be made. */
+static bool bury(int fd)
 {
-	int sv[2], fl;
+	int sv[2], fl = REAL(fcntl)(fd, F_GETFD);
+	bool done;
 
-	if (fd < 0 || fd > 2)
-		return;
-	fl = REAL(fcntl)(fd, F_GETFD);
-	if (REAL(socketpair)(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-		(void)REAL(shutdown)(fd, SHUT_RDWR);
-		return;
-	}
+	if (REAL(socketpair)(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return false;
 	(void)REAL(shutdown)(sv[0], SHUT_RDWR);
-	if (REAL(dup2)(sv[0], fd) < 0)
-		(void)REAL(shutdown)(fd, SHUT_RDWR);
-	else if (fl >= 0)
+	done = REAL(dup2)(sv[0], fd) >= 0;
+	if (done && fl >= 0)
 		(void)REAL(fcntl)(fd, F_SETFD, fl);
 	REAL(close)(sv[0]);
 	REAL(close)(sv[1]);
+	return done;
+}
+
+/* A refused socket on 0, 1 or 2: the wrappers answer ECONNRESET, but the
+ * C library's stdio reads and writes there with internal calls that no
+ * wrapper sees, and would move plain text over the TLS port.  The number
+ * is given a dead socket instead (bury), with its fd flags; the TCP
+ * socket itself is left as it is to whatever other process holds it (one
+ * whose session this is).  When no dead socket can be made, the TCP
+ * socket is shut both ways. */
+static void refuse_socket(int fd)
+{
+	if (fd >= 0 && fd <= 2 && !bury(fd))
+		(void)REAL(shutdown)(fd, SHUT_RDWR);
+}
+
+/* An io_uring instance this process did not make (the library refuses to
+ * make one while the policy has TLS rules): inherited through an exec
+ * from a parent, or an image before this one, that cleared its
+ * FD_CLOEXEC; or taken from another process with a raw pidfd_getfd()
+ * and first met here.  Its IORING_OP_SEND on a TLS socket, entered with
+ * a raw system call as liburing does, wrote the program's plain text on
+ * the connection (tests/preload/bypass.sh, "exec", "rawgetfd").  While the
+ * policy has TLS rules the number is given a dead socket (bury; closed
+ * when none can be made): the ring cannot be mapped or entered through
+ * it, and the number stays taken.  st: fd's fstat(), or NULL when it
+ * was refused.  True when fd was a ring. */
+static bool bury_ring(int fd, const struct stat *st, bool at_start)
+{
+	const char *done;
+
+	if (!shim_policy || !policy_has_tls(shim_policy) || !shim_is_uring_st(fd, st))
+		return false;
+	done = bury(fd) ? "replaced by a closed socket" : REAL(close)(fd) == 0 ? "closed" : "not closed";
+	log_warn("fd %d (%s, not made through this library) is an io_uring instance, which would"
+		 " move bytes past the library while the policy has TLS rules; %s", fd,
+		 at_start ? "inherited" : "unseen", done);
+	return true;
 }
 
 /* Record a word for a number that was UNSEEN; false when another thread
@@ -404,6 +432,10 @@ static uintptr_t classify_locked(int fd, bool at_start)
 	if (fstat(fd, &st) < 0) {
 		if (errno == EBADF)
 			return CT_PLAIN;        /* not open: the C library says EBADF */
+		if (bury_ring(fd, NULL, at_start)) {
+			record(fd, CT_PLAIN);
+			return CT_PLAIN;
+		}
 		/* Refused (a seccomp filter's EPERM or ENOSYS for newfstatat):
 		 * a socket still answers getsockopt; without fstat its inode
 		 * (another number's session on it, a connection in progress)
@@ -414,6 +446,8 @@ static uintptr_t classify_locked(int fd, bool at_start)
 		st.st_mode = S_IFSOCK;
 	}
 	if (!S_ISSOCK(st.st_mode)) {
+		if (!(st.st_mode & S_IFMT))     /* an anonymous inode */
+			(void)bury_ring(fd, &st, at_start);
 		record(fd, CT_PLAIN);
 		return CT_PLAIN;
 	}

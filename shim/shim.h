@@ -368,8 +368,10 @@ static inline bool shim_accept_rules(void)
 	shim_ensure_init();
 	return shim_policy && shim_policy->has[POLICY_ACCEPT];
 }
-/* fd is an io_uring instance (shim/syscall.c). */
+/* fd is an io_uring instance (shim/syscall.c); st: its fstat(), or NULL. */
+struct stat;
 bool shim_is_uring(int fd);
+bool shim_is_uring_st(int fd, const struct stat *st);
 /* A descriptor table apart from the process's (unshare(CLONE_FILES) and
  * kin) while the policy has TLS rules: true (refuse it; logged). */
 bool shim_refuse_unshare_files(const char *what);

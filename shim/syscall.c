@@ -9,7 +9,9 @@
  *    TLS rules, setting one up fails with ENOSYS, the answer of a kernel
  *    without it, so programs (libuv, liburing and libaio users) fall back
  *    to ordinary calls.  liburing, which makes its system calls itself,
- *    is refused at its own entry points that make a ring.
+ *    is refused at its own entry points that make a ring.  A ring made
+ *    elsewhere is refused from pidfd_getfd() and, inherited or unseen,
+ *    buried when it is classified (shim/classify.c).
  *  - POSIX aio (aio_read, aio_write, lio_listio) runs the I/O in helper
  *    threads through the C library's internal calls: on a TLS fd it is
  *    refused with EOPNOTSUPP and a log line.
@@ -36,6 +38,7 @@
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sched.h>
@@ -415,27 +418,58 @@ SHIM_EXPORT long syscall(long no, ...)
  * moves this process's bytes past every wrapper once this process holds
  * it: its IORING_OP_SEND on a TLS socket sent the program's plain text.
  * Linux refuses to pass one with SCM_RIGHTS (EINVAL) and to open one
- * through /proc/PID/fd (ENXIO); pidfd_getfd() takes it.  The kernel names
- * it "anon_inode:[io_uring]"; without /proc, io_uring_register() tells:
- * EOPNOTSUPP (ENOSYS: no io_uring) for anything else, and an answer it
- * does not give (a filter's) counts as a ring. */
-bool shim_is_uring(int fd)
+ * through /proc/PID/fd (ENXIO); pidfd_getfd() takes it, and an exec keeps
+ * one whose FD_CLOEXEC was cleared (shim_classify() looks at start-up).
+ *
+ * The kernel's answers only, in this order:
+ *  - fstat(): a ring is an anonymous inode, with no file type in its
+ *    mode (as eventfd, epoll, timerfd, pidfd); a socket, a pipe, a file
+ *    or a device is no ring, whatever a seccomp filter refuses later.
+ *    The type of an open file cannot be changed (chmod keeps it).
+ *  - the name /proc gives it: "anon_inode:[io_uring]".
+ *  - without /proc (a chroot, a mount that hides it, readlink refused):
+ *    io_uring_enter() with nothing to submit and nothing to wait for (a
+ *    ring answers 0 and does nothing; anything else EOPNOTSUPP).  Before,
+ *    io_uring_register() was asked, and a seccomp filter's answer to it
+ *    decided: EPERM (Docker's default profile) made every descriptor a
+ *    ring, so pidfd_getfd() of a socket failed; ENOSYS made a ring none,
+ *    and its IORING_OP_SEND went out in clear.  A filter's answer to
+ *    io_uring_enter() (EPERM, ENOSYS) is the answer every later enter
+ *    gets too (a filter is never lifted, and exec keeps it): such a ring
+ *    cannot be driven by this process, so it moves none of its bytes
+ *    (a ring with a kernel submission thread, SQPOLL, takes its
+ *    descriptors from the table of the process that made it).
+ * st: fd's fstat() when the caller has it, or NULL. */
+bool shim_is_uring_st(int fd, const struct stat *st)
 {
 	static const char name[] = "anon_inode:[io_uring]";
 	char path[40], link[sizeof name];
+	struct stat own;
 	int keep = errno;
 	ssize_t n;
 	bool ring;
 
+	if (!st && fstat(fd, &own) == 0)
+		st = &own;
+	if (st ? (st->st_mode & S_IFMT) != 0 : errno == EBADF) {
+		errno = keep;
+		return false;
+	}
 	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
 	n = readlink(path, link, sizeof link);
 	if (n >= 0)
 		ring = (size_t)n == sizeof name - 1 && !memcmp(link, name, sizeof name - 1);
 	else
-		ring = REAL(syscall)(SYS_io_uring_register, fd, IORING_REGISTER_PROBE, NULL, 0) < 0 &&
-		       errno != EOPNOTSUPP && errno != EBADF && errno != ENOSYS;
+		ring = REAL(syscall)(SYS_io_uring_enter, fd, 0, 0, 0, NULL, 0) >= 0 ||
+		       (errno != EOPNOTSUPP && errno != EBADF && errno != ENOSYS && errno != EPERM &&
+			errno != EACCES);
 	errno = keep;
 	return ring;
+}
+
+bool shim_is_uring(int fd)
+{
+	return shim_is_uring_st(fd, NULL);
 }
 
 /* ---- liburing ---------------------------------------------------------------- */

@@ -10,7 +10,8 @@
 # library refused fails as every call there (ECONNRESET), and the number
 # is not passed on (exec, SCM_RIGHTS) to a program that does not run the
 # library.  An io_uring instance taken from a process without the library
-# (pidfd_getfd) is refused: its IORING_OP_SEND wrote a TLS socket in clear.
+# (pidfd_getfd) is refused, and one inherited through exec is replaced at
+# start-up: its IORING_OP_SEND wrote a TLS socket in clear.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 
@@ -174,7 +175,22 @@ done
 # line), and the line stays inside TLS.  Linux itself refuses to pass a
 # ring with SCM_RIGHTS or to open one through /proc/PID/fd: the program
 # checks both ways too (tests/progs/sysdeny.c, modes uring*).
-for how in getfd scm procfd; do
+#   getfd-nosys, getfd-perm: the same, with readlink (the name /proc
+# gives: as without /proc) and io_uring_register refused by a seccomp
+# filter (ENOSYS, EPERM: Docker's default profile refuses io_uring).  The
+# library asked io_uring_register without /proc, and took the filter's
+# answer for the kernel's: ENOSYS made the ring none (its send went out in
+# clear), EPERM made every descriptor a ring (pidfd_getfd of the helper's
+# socket and eventfd failed with EPERM).  Now a socket is no ring by its
+# fstat, and an eventfd by io_uring_enter's EOPNOTSUPP.
+#   exec: a parent without the library makes the ring, clears its
+# FD_CLOEXEC and execs the program with the library: before, the ring
+# was not looked at and its send went out in clear; now the library puts
+# a closed socket on its number at start-up (mmap: ENODEV), with a log line.
+#   rawgetfd: the ring taken with a raw pidfd_getfd (no wrapper sees it),
+# then poll()ed, as a program waits for completions: the library meets an
+# unseen number there and does the same (before: sent in clear).
+for how in getfd scm procfd getfd-nosys getfd-perm exec rawgetfd; do
 	P=$(free_port)
 	policy "$T/uring-$how.conf" <<EOC
 rules = ( { name = "uring-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
@@ -184,23 +200,39 @@ EOC
 		fail "io_uring ring taken with $how: setup" "the peer never listened$(show "$T/uring-$how.peer.err")"
 		continue
 	fi
-	TLSSHIM_LOG_FILE="$T/uring-$how.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
-		TLSSHIM_CONFIG="$T/uring-$how.conf" "$PROGS/sysdeny" none "uring$how" "$P" "$LINE" \
-		>"$T/uring-$how.out" 2>&1
+	deny=none mode=uring${how%-*} pre=$SHIM_PRELOAD
+	case $how in
+	*-nosys) deny=readlink+io_uring_register:ENOSYS ;;
+	*-perm) deny=readlink+io_uring_register:EPERM ;;
+	exec) pre= ;;
+	esac
+	TLSSHIM_LOG_FILE="$T/uring-$how.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$pre" \
+		SYSDENY_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/uring-$how.conf" \
+		"$PROGS/sysdeny" "$deny" "$mode" "$P" "$LINE" >"$T/uring-$how.out" 2>&1
 	rc=$?
 	wait_exit "$PEER" 20
+	others=
 	case $how in
-	getfd) ring='ring rc=-1 errno=EPERM' said='pidfd_getfd: fd [0-9]* of the other process is an io_uring instance' ;;
+	getfd*) ring='ring rc=-1 errno=EPERM' said='pidfd_getfd: fd [0-9]* of the other process is an io_uring instance'
+		others='eventfd socket' ;;
 	scm) ring='ring none' said= ;;
 	procfd) ring='ring rc=-1 errno=ENXIO' said= ;;
+	exec) ring='mmap rc=-1 errno=ENODEV'
+		said='fd [0-9]* (inherited, not made through this library) is an io_uring instance.*replaced by a closed socket' ;;
+	rawgetfd) ring='mmap rc=-1 errno=ENODEV'
+		said='fd [0-9]* (unseen, not made through this library) is an io_uring instance.*replaced by a closed socket' ;;
 	esac
+	taken=yes
+	for o in $others; do
+		grep -q "^getfd $o rc=[0-9][0-9]* errno=0\$" "$T/uring-$how.out" || taken=no
+	done
 	_c="io_uring ring taken from a process without the library ($how)"
 	if [ $rc -ne 0 ] || ! grep -q -x "$ring" "$T/uring-$how.out" || grep -q '^send res' "$T/uring-$how.out" ||
 	   [ "$(cat "$T/uring-$how.data")" != "$LINE" ] || ! grep -q -x 'eof clean' "$T/uring-$how.status" ||
-	   { [ -n "$said" ] && ! grep -q "$said" "$T/uring-$how.log"; }; then
+	   [ $taken = no ] || { [ -n "$said" ] && ! grep -q "$said" "$T/uring-$how.log"; }; then
 		fail "$_c: refused, nothing in clear" "exit $rc; want '$ring'; $(tr '\n' '|' <"$T/uring-$how.out"); peer: $(tr '\n' '|' <"$T/uring-$how.status"); got: $(cut -c1-80 "$T/uring-$how.data" | tr '\n' '|')$(show "$T/uring-$how.log")"
 	else
-		pass "$_c: $ring, the peer got the line over TLS only"
+		pass "$_c: $ring${others:+ (its socket and eventfd taken)}, the peer got the line over TLS only"
 	fi
 done
 

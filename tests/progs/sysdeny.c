@@ -90,6 +90,15 @@
  *                newline on the connection through it, entered with a raw
  *                system call as liburing does ("send res=N"; the reply
  *                read).
+ *                uringgetfd takes the helper's eventfd and socket first
+ *                ("getfd eventfd rc=...", "getfd socket rc=...");
+ *                uringrawgetfd takes the ring with a raw pidfd_getfd
+ *                (the library never sees it) and poll()s it first.
+ *       uringexec  (run without the library) an io_uring instance made and
+ *                its FD_CLOEXEC cleared, then this program exec'd in mode
+ *                uringinherited with LD_PRELOAD=$SYSDENY_PRELOAD: after the
+ *                filter, a connection and an exchange as connect's, then
+ *                IORING_OP_SEND through the inherited ring as above.
  *       unixraw  a socketpair(AF_UNIX), moved by raw dup3 before the filter
  *                to numbers of unknown origin (40, 41); SENTINEL written on one end
  *                and read on the other after it.
@@ -114,6 +123,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -184,7 +194,13 @@ static const struct {
 	{ "mprotect", SYS_mprotect }, { "munmap", SYS_munmap }, { "pread64", SYS_pread64 },
 	{ "lseek", SYS_lseek }, { "set_robust_list", SYS_set_robust_list }, { "rseq", SYS_rseq },
 	{ "getppid", SYS_getppid }, { "sendto", SYS_sendto }, { "recvfrom", SYS_recvfrom },
-	{ "connect", SYS_connect },
+	{ "connect", SYS_connect }, { "io_uring_register", SYS_io_uring_register },
+	{ "io_uring_enter", SYS_io_uring_enter },
+#ifdef SYS_readlink
+	{ "readlink", SYS_readlink },   /* glibc's readlink() here */
+#else
+	{ "readlink", SYS_readlinkat },
+#endif
 };
 
 static void deny(const char *spec)
@@ -431,46 +447,96 @@ static long connect_exchange(int fd, const struct sockaddr_in *sa, const char *l
 	return r;
 }
 
-/* The uring modes' helper (no library): make an io_uring instance, pass
- * it with SCM_RIGHTS (Linux refuses: then the byte alone), send its number
- * and layout, and keep it until the program is done. */
+/* The uring modes' helper (no library): make an io_uring instance and an
+ * eventfd, pass the ring with SCM_RIGHTS (Linux refuses: then the byte
+ * alone), send the numbers of the ring, the eventfd and chan, and the
+ * ring's layout, and keep them until the program is done. */
 static int makering_main(int chan)
 {
 	struct io_uring_params p;
-	int ring;
+	int num[3];
 	char c = 'r', ctl[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = { &c, 1 };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl };
 	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
 
 	memset(&p, 0, sizeof p);
-	if ((ring = (int)syscall(SYS_io_uring_setup, 4, &p)) < 0) {
+	if ((num[0] = (int)syscall(SYS_io_uring_setup, 4, &p)) < 0) {
 		fprintf(stderr, "sysdeny: io_uring_setup: %s\n", strerror(errno));
 		return 2;
 	}
+	num[1] = eventfd(0, 0);
+	num[2] = chan;
 	memset(ctl, 0, sizeof ctl);
 	h->cmsg_level = SOL_SOCKET;
 	h->cmsg_type = SCM_RIGHTS;
 	h->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(h), &ring, sizeof ring);
+	memcpy(CMSG_DATA(h), &num[0], sizeof num[0]);
 	if (sendmsg(chan, &m, 0) != 1) {
 		m.msg_control = NULL;
 		m.msg_controllen = 0;
 		if (sendmsg(chan, &m, 0) != 1)
 			return 2;
 	}
-	if (write(chan, &ring, sizeof ring) != sizeof ring || write(chan, &p, sizeof p) != sizeof p)
+	if (write(chan, num, sizeof num) != sizeof num || write(chan, &p, sizeof p) != sizeof p)
 		return 2;
 	(void)read(chan, &c, 1);
 	return 0;
 }
 
+/* Mode uringexec (no library): make an io_uring instance, clear its
+ * FD_CLOEXEC, and exec this program in mode uringinherited with
+ * LD_PRELOAD=$SYSDENY_PRELOAD and the ring's number and layout in
+ * SYSDENY_RING (as a parent that hands a ring to the program it starts). */
+static int uringexec_main(char **argv)
+{
+	struct io_uring_params p;
+	char env[64 + 2 * sizeof p], *e = env;
+	const char *pre = getenv("SYSDENY_PRELOAD");
+	int ring;
+
+	memset(&p, 0, sizeof p);
+	if ((ring = (int)syscall(SYS_io_uring_setup, 4, &p)) < 0 || fcntl(ring, F_SETFD, 0) < 0) {
+		fprintf(stderr, "sysdeny: io_uring_setup: %s\n", strerror(errno));
+		return 2;
+	}
+	e += sprintf(e, "%d:", ring);
+	for (size_t i = 0; i < sizeof p; i++)
+		e += sprintf(e, "%02x", ((unsigned char *)&p)[i]);
+	if (setenv("SYSDENY_RING", env, 1) < 0 || (pre && setenv("LD_PRELOAD", pre, 1) < 0))
+		return 2;
+	argv[2] = "uringinherited";
+	execv("/proc/self/exe", argv);
+	perror("sysdeny: exec");
+	return 2;
+}
+
+/* The ring SYSDENY_RING names (mode uringinherited): false when none. */
+static bool inherited_ring(int *ring, struct io_uring_params *p)
+{
+	const char *env = getenv("SYSDENY_RING"), *h;
+	unsigned b;
+
+	if (!env || sscanf(env, "%d:", ring) != 1 || !(h = strchr(env, ':')) || strlen(++h) != 2 * sizeof *p)
+		return false;
+	for (size_t i = 0; i < sizeof *p; i++, h += 2) {
+		if (sscanf(h, "%2x", &b) != 1)
+			return false;
+		((unsigned char *)p)[i] = (unsigned char)b;
+	}
+	return true;
+}
+
 /* The uring modes: the helper's ring, taken as HOW says (uringscm: as it
- * arrived with SCM_RIGHTS; uringgetfd: pidfd_getfd; uringprocfd: open of
- * /proc/HELPER/fd/N): "ring rc=..." ("ring none": nothing arrived).  Then
- * IORING_OP_SEND of line on fd, entered with a raw system call as
- * liburing does ("mmap rc=...", "enter rc=...", "send res=N"), and the
- * reply read. */
+ * arrived with SCM_RIGHTS; uringgetfd: pidfd_getfd, which takes the
+ * helper's eventfd and socket too first, "getfd eventfd rc=..." and
+ * "getfd socket rc=...": no ring; uringrawgetfd: pidfd_getfd() with a
+ * raw system call, then poll() on the ring ("poll rc=...", as a program
+ * that waits for completions); uringprocfd: open of /proc/HELPER/fd/N;
+ * uringinherited: the one inherited through exec): "ring rc=..." ("ring
+ * none": nothing arrived).  Then IORING_OP_SEND of line on fd, entered
+ * with a raw system call as liburing does ("mmap rc=...", "enter
+ * rc=...", "send res=N"), and the reply read. */
 static void uring_send(const char *how, pid_t helper, int chan, int fd, const char *line)
 {
 	struct io_uring_params p;
@@ -478,7 +544,7 @@ static void uring_send(const char *how, pid_t helper, int chan, int fd, const ch
 	struct iovec iov = { &c, 1 };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl };
 	struct cmsghdr *h;
-	int ring = -1, hring = -1, pfd;
+	int ring = -1, num[3], pfd;
 	struct io_uring_sqe *sqes;
 	struct io_uring_cqe *cqe;
 	unsigned *tail, t;
@@ -486,23 +552,47 @@ static void uring_send(const char *how, pid_t helper, int chan, int fd, const ch
 	char *sq;
 	long r;
 
+	if (!strcmp(how, "uringinherited")) {
+		if (!inherited_ring(&ring, &p)) {
+			fprintf(out, "no ring inherited\n");
+			return;
+		}
+		errno = 0;
+		goto have;
+	}
 	if (recvmsg(chan, &m, 0) == 1 && (h = CMSG_FIRSTHDR(&m)) && h->cmsg_type == SCM_RIGHTS)
 		memcpy(&ring, CMSG_DATA(h), sizeof ring);
-	if (read(chan, &hring, sizeof hring) != sizeof hring || read(chan, &p, sizeof p) != sizeof p) {
+	if (read(chan, num, sizeof num) != sizeof num || read(chan, &p, sizeof p) != sizeof p) {
 		fprintf(out, "no ring from the helper\n");
 		return;
 	}
 	if (!strcmp(how, "uringgetfd")) {
 		pfd = (int)syscall(SYS_pidfd_open, helper, 0);
-		ring = pfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pfd, hring, 0);
+		r = pfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pfd, num[1], 0);
+		step("getfd eventfd", r, errno);
+		r = pfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pfd, num[2], 0);
+		step("getfd socket", r, errno);
+		ring = pfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pfd, num[0], 0);
+	} else if (!strcmp(how, "uringrawgetfd")) {
+		struct pollfd pf;
+
+		pfd = (int)syscall(SYS_pidfd_open, helper, 0);
+		r = pfd < 0 ? -EBADF : raw3(SYS_pidfd_getfd, pfd, num[0], 0);
+		ring = r < 0 ? -1 : (int)r;
+		if (ring >= 0) {
+			pf = (struct pollfd){ .fd = ring, .events = POLLIN };
+			step("poll", poll(&pf, 1, 0), errno);
+		}
+		errno = r < 0 ? (int)-r : 0;
 	} else if (!strcmp(how, "uringprocfd")) {
-		snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)helper, hring);
+		snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)helper, num[0]);
 		ring = open(path, O_RDWR);
 	}
 	if (ring < 0 && !strcmp(how, "uringscm")) {
 		fprintf(out, "ring none\n");
 		return;
 	}
+have:
 	step("ring", ring, errno);
 	if (ring < 0)
 		return;
@@ -549,7 +639,7 @@ int main(int argc, char **argv)
 
 	if (argc != 5) {
 		fprintf(stderr, "usage: sysdeny DENY connect|unknown|stdout|accept|listenunknown|execlisten|execthread|execunix|daemon|udp|dccp|unixraw"
-			"|passfd0|passfd|passlisten|rawppoll|forkfork|unspec|uringgetfd|uringscm|uringprocfd PORT SENTINEL\n");
+			"|passfd0|passfd|passlisten|rawppoll|forkfork|unspec|uringgetfd|uringrawgetfd|uringscm|uringprocfd|uringexec PORT SENTINEL\n");
 		return 2;
 	}
 	out = strncmp(argv[2], "stdout", 6) ? stdout : stderr;
@@ -565,6 +655,17 @@ int main(int argc, char **argv)
 		return helper_main(port, line);
 	if (!strcmp(argv[2], "makering"))
 		return makering_main(port);
+	if (!strcmp(argv[2], "uringexec"))
+		return uringexec_main(argv);
+	if (!strcmp(argv[2], "uringinherited")) {
+		deny(argv[1]);
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		connect_exchange(fd, &sa, line);
+		uring_send(argv[2], 0, -1, fd, line);
+		close(fd);
+		fprintf(out, "done\n");
+		return 0;
+	}
 	if (!strncmp(argv[2], "uring", 5)) {
 		int chan;
 		pid_t h = start_helper(argv, "makering", &chan);
