@@ -187,10 +187,12 @@ done
 # FD_CLOEXEC and execs the program with the library: before, the ring
 # was not looked at and its send went out in clear; now the library puts
 # a closed socket on its number at start-up (mmap: ENODEV), with a log line.
+# exec-nosys: the same, the library starting under the filter (the ring
+# known by io_uring_enter).
 #   rawgetfd: the ring taken with a raw pidfd_getfd (no wrapper sees it),
 # then poll()ed, as a program waits for completions: the library meets an
 # unseen number there and does the same (before: sent in clear).
-for how in getfd scm procfd getfd-nosys getfd-perm exec rawgetfd; do
+for how in getfd scm procfd getfd-nosys getfd-perm exec exec-nosys rawgetfd; do
 	P=$(free_port)
 	policy "$T/uring-$how.conf" <<EOC
 rules = ( { name = "uring-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
@@ -204,8 +206,8 @@ EOC
 	case $how in
 	*-nosys) deny=readlink+io_uring_register:ENOSYS ;;
 	*-perm) deny=readlink+io_uring_register:EPERM ;;
-	exec) pre= ;;
 	esac
+	case $how in exec*) pre= ;; esac
 	TLSSHIM_LOG_FILE="$T/uring-$how.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$pre" \
 		SYSDENY_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/uring-$how.conf" \
 		"$PROGS/sysdeny" "$deny" "$mode" "$P" "$LINE" >"$T/uring-$how.out" 2>&1
@@ -217,7 +219,7 @@ EOC
 		others='eventfd socket' ;;
 	scm) ring='ring none' said= ;;
 	procfd) ring='ring rc=-1 errno=ENXIO' said= ;;
-	exec) ring='mmap rc=-1 errno=ENODEV'
+	exec*) ring='mmap rc=-1 errno=ENODEV'
 		said='fd [0-9]* (inherited, not made through this library) is an io_uring instance.*replaced by a closed socket' ;;
 	rawgetfd) ring='mmap rc=-1 errno=ENODEV'
 		said='fd [0-9]* (unseen, not made through this library) is an io_uring instance.*replaced by a closed socket' ;;

@@ -95,10 +95,11 @@
  *                uringrawgetfd takes the ring with a raw pidfd_getfd
  *                (the library never sees it) and poll()s it first.
  *       uringexec  (run without the library) an io_uring instance made and
- *                its FD_CLOEXEC cleared, then this program exec'd in mode
- *                uringinherited with LD_PRELOAD=$SYSDENY_PRELOAD: after the
- *                filter, a connection and an exchange as connect's, then
- *                IORING_OP_SEND through the inherited ring as above.
+ *                its FD_CLOEXEC cleared, the filter set, then this program
+ *                exec'd in mode uringinherited with
+ *                LD_PRELOAD=$SYSDENY_PRELOAD (the library starts under
+ *                the filter): a connection and an exchange as connect's,
+ *                then IORING_OP_SEND through the inherited ring as above.
  *       unixraw  a socketpair(AF_UNIX), moved by raw dup3 before the filter
  *                to numbers of unknown origin (40, 41); SENTINEL written on one end
  *                and read on the other after it.
@@ -485,7 +486,8 @@ static int makering_main(int chan)
 }
 
 /* Mode uringexec (no library): make an io_uring instance, clear its
- * FD_CLOEXEC, and exec this program in mode uringinherited with
+ * FD_CLOEXEC, set the filter DENY, and exec this program in mode
+ * uringinherited (DENY none: the filter stays) with
  * LD_PRELOAD=$SYSDENY_PRELOAD and the ring's number and layout in
  * SYSDENY_RING (as a parent that hands a ring to the program it starts). */
 static int uringexec_main(char **argv)
@@ -505,6 +507,8 @@ static int uringexec_main(char **argv)
 		e += sprintf(e, "%02x", ((unsigned char *)&p)[i]);
 	if (setenv("SYSDENY_RING", env, 1) < 0 || (pre && setenv("LD_PRELOAD", pre, 1) < 0))
 		return 2;
+	deny(argv[1]);          /* a filter stays through the exec */
+	argv[1] = "none";
 	argv[2] = "uringinherited";
 	execv("/proc/self/exe", argv);
 	perror("sysdeny: exec");
