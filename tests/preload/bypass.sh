@@ -238,6 +238,23 @@ EOC
 	fi
 done
 
+# Control: under a policy without TLS rules an inherited ring is the
+# program's (mapped and entered: "enter rc=1"; nobody listens on the port,
+# so its send fails), and no warn line names it.
+P=$(free_port)
+policy "$T/uring-keep.conf" <<EOC
+rules = ( { name = "plain-out"; direction = "connect"; port = $P; action = "plain"; } );
+EOC
+TLSSHIM_LOG_FILE="$T/uring-keep.log" timeout -k 2 $((20 * TS)) env SYSDENY_PRELOAD="$SHIM_PRELOAD" \
+	TLSSHIM_CONFIG="$T/uring-keep.conf" "$PROGS/sysdeny" none uringexec "$P" "$LINE" >"$T/uring-keep.out" 2>&1
+rc=$?
+if [ $rc -eq 0 ] && grep -q -x 'mmap rc=0 errno=0' "$T/uring-keep.out" && grep -q -x 'enter rc=1 errno=0' "$T/uring-keep.out" &&
+   ! grep -q 'io_uring instance' "$T/uring-keep.log" 2>/dev/null; then
+	pass "an inherited io_uring ring under a policy without TLS rules: kept, mapped and entered"
+else
+	fail "an inherited ring without TLS rules: kept" "exit $rc; $(tr '\n' '|' <"$T/uring-keep.out")$(show "$T/uring-keep.log")"
+fi
+
 # glibc's own Sun RPC over TCP (the compatibility symbols a program linked
 # before glibc 2.32 is bound to) connects, reads and writes with the C
 # library's internal calls: clnttcp_create() to a port a tls rule names
