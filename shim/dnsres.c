@@ -52,11 +52,12 @@ static const struct sockaddr *name_server(const struct __res_state *st, int n, s
  * /etc/resolv.conf with the C library's internal calls, which no wrapper
  * sees: over UDP, and over TCP (port 53) for an answer too long for UDP,
  * or always with "options use-vc".  A connect rule that makes a name
- * server's port 53 TLS is therefore not kept for those queries: said
- * once at start, and again when the file changes.  Look-ups are refused
- * only where every query goes over TCP ("options use-vc", RES_OPTIONS,
+ * server's port 53 TLS cannot be kept for those queries: said once at
+ * start, and again when the file changes.  Look-ups are refused only
+ * where every query goes over TCP ("options use-vc", RES_OPTIONS,
  * RES_USEVC): otherwise the name may come from /etc/hosts and most
- * answers come over UDP, which no connect rule covers
+ * answers come over UDP, which no connect rule covers; a truncated UDP
+ * answer is kept rather than asked again over TCP (igntc_lend)
  * (docs/design.md, "The C library's resolver").
  *
  * The resolver loads the file again, inside a look-up, when stat() tells
@@ -96,6 +97,8 @@ static int nknown;
 static bool rconf_watch;
 /* The file's generation this thread's checks last saw go through. */
 static __thread unsigned rconf_seen __attribute__((tls_model("initial-exec")));
+/* RES_IGNTC in the thread's _res is the library's (igntc_lend). */
+static __thread bool igntc_lent __attribute__((tls_model("initial-exec")));
 
 static bool same_server(const struct sockaddr_storage *w, const struct sockaddr *sa)
 {
@@ -140,8 +143,10 @@ static void warn_tls_name_server(const struct policy *p, const struct sockaddr_s
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, addr, sizeof addr);
 	log_warn("name server %s port 53 (%s) matches rule \"%s\", action tls: the C library's"
 		 " resolver queries it with its own internal calls, which the library does not"
-		 " see (UDP, and TCP for long answers or with \"options use-vc\"): those queries"
-		 " go in clear; give it a rule with action \"plain\" before this one%s",
+		 " see, over UDP in clear; never over TCP: a look-up keeps a truncated UDP"
+		 " answer (RES_IGNTC: only the records that fit) rather than ask again over"
+		 " TCP, and getaddrinfo_a() and the res_query family are refused; give it a"
+		 " rule with action \"plain\" before this one%s",
 		 addr, RESOLV_CONF, r->name,
 		 usevc ? " (with use-vc every query goes over TCP: look-ups that would ask it are refused)" : "");
 }
@@ -340,11 +345,25 @@ static bool server_refused(res_state st, const struct sockaddr *sa, socklen_t le
 	return true;
 }
 
+/* RES_IGNTC that igntc_lend set in the thread's _res for its last
+ * look-up taken back, before the state is judged or used by anything
+ * else: the program's own options again (and glibc's reload of the file,
+ * which a _res whose options differ from the file's never gets). */
+static void igntc_take_back(res_state st)
+{
+	if (st == &_res && igntc_lent) {
+		st->options &= ~(unsigned long)RES_IGNTC;
+		igntc_lent = false;
+	}
+}
+
 /* The name servers of st, as for a query of qlen bytes. */
 static bool tcp_refused(res_state st, size_t qlen, const char *call, bool lookup)
 {
-	const char *why = tcp_why(st->options, qlen);
+	const char *why;
 
+	igntc_take_back(st);
+	why = tcp_why(st->options, qlen);
 	shim_ensure_init();
 	if (!why || !shim_policy || !shim_policy->has[POLICY_CONNECT])
 		return false;
@@ -402,6 +421,43 @@ static bool thread_refused(size_t qlen, const char *call)
 	return tcp_refused(st, qlen, call, false) || file_refused(st, call, false);
 }
 
+/* A look-up that goes on to ask a TLS-ruled name server of the file
+ * over UDP must not ask it again over TCP when the answer comes back
+ * truncated: the thread's _res gets RES_IGNTC for the look-up (glibc
+ * then keeps the truncated answer, the records that fit), taken back at
+ * the next check.  So that the look-up uses the _res judged here, glibc
+ * loads it now, or loads the file again if it changed, as the look-up
+ * would (res_mkquery builds a query in a buffer and sends nothing; it
+ * goes through the same __resolv_context_get): a _res whose options
+ * differ from the file's is never reloaded, so the look-up cannot load
+ * another file without the flag.  The servers of st that a tls rule
+ * names on their port get it (those a program set itself and the file's
+ * a deny rule names were refused before).  The state may hold use-vc
+ * after the load (the file changed again): checked again. */
+static bool igntc_lend(res_state st, const char *call)
+{
+	unsigned char q[PACKETSZ];
+	struct shim_verdict v;
+
+	if (!rconf_watch || !shim_policy)
+		return false;
+	(void)res_mkquery(QUERY, ".", C_IN, T_A, NULL, 0, NULL, q, sizeof q);
+	if (!(st->options & RES_INIT) || (st->options & RES_IGNTC))
+		return false;
+	for (int n = 0; n < st->nscount && n < MAXNS && !igntc_lent; n++) {
+		socklen_t len;
+		const struct sockaddr *sa = name_server(st, n, &len);
+
+		if ((sa->sa_family == AF_INET || sa->sa_family == AF_INET6) &&
+		    shim_resolve_connect(-1, sa, len, &v, NULL) && v.rule->action == POLICY_TLS) {
+			st->options |= RES_IGNTC;
+			igntc_lent = true;
+		}
+	}
+	/* (tcp_refused takes the flag back first) */
+	return (st->options & RES_USEVC) && tcp_refused(st, 0, call, true);
+}
+
 /* getaddrinfo(), getnameinfo() and the gethostbyname and gethostbyaddr
  * families ask the thread's _res from inside the C library (nss_dns), as
  * does rcmd()'s own look-up.  Its name servers from /etc/resolv.conf that
@@ -413,7 +469,9 @@ bool shim_resolver_refused(const char *call)
 {
 	res_state st = &_res;
 
-	return ((st->options & RES_INIT) && tcp_refused(st, 0, call, true)) || file_refused(st, call, true);
+	igntc_take_back(st);
+	return ((st->options & RES_INIT) && tcp_refused(st, 0, call, true)) || file_refused(st, call, true) ||
+	       igntc_lend(st, call);
 }
 
 /* An address literal asks no one. */
@@ -473,7 +531,7 @@ SHIM_EXPORT int getnetbyaddr_r(uint32_t net, int type, struct netent *ret, char 
 SHIM_EXPORT int getaddrinfo_a(int mode, struct gaicb *list[], int nitems, struct sigevent *sevp)
 {
 	for (int i = 0; i < nitems; i++)
-		if (list && list[i] && asks_name_server(list[i]->ar_name) && file_refused(NULL, "getaddrinfo_a", true))
+		if (list && list[i] && asks_name_server(list[i]->ar_name) && file_refused(NULL, "getaddrinfo_a", false))
 			return EAI_SYSTEM;
 	return REAL(getaddrinfo_a)(mode, list, nitems, sevp);
 }

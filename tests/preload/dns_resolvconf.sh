@@ -12,8 +12,10 @@
 # name server on 127.0.0.1:53 records what reaches it; a resolv.conf of
 # ours is bound over /etc/resolv.conf (this script's mount namespace is
 # its own).  Without use-vc the look-up is not refused (UDP, which no
-# connect rule covers; the start-up warning says so).
-# (The old library: every query reached the TLS port in clear.)
+# connect rule covers; the start-up warning says so), but a truncated UDP
+# answer is not asked again over TCP: the look-up keeps what fit.
+# (The old library: every query reached the TLS port in clear; without
+# use-vc, the query asked again after a truncated answer.)
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim dns_resolvconf_setup
@@ -29,7 +31,11 @@ if ! mount --bind "$T/resolv.conf" /etc/resolv.conf 2>"$T/mount.err"; then
 	fail dns_resolvconf_setup "cannot bind a resolv.conf over /etc/resolv.conf: $(cat "$T/mount.err")"
 	exit 0
 fi
-bg "$PY" "$TLSSHIM_TOP/tests/preload/py/dns_tcp_server.py" 53 "$T/tls.rec" >"$T/tls.out" 2>"$T/tls.err"
+# (it answers over UDP too, truncated: two A records, 127.0.0.8 and
+# 127.0.0.7, or the PTR name udp-name.test; over TCP one, 127.0.0.9, or
+# secret-name.test)
+bg "$PY" "$TLSSHIM_TOP/tests/preload/py/dns_tcp_server.py" 53 "$T/tls.rec" "$T/udp.rec" \
+	>"$T/tls.out" 2>"$T/tls.err"
 if ! wait_for "$T/tls.out" '^listening' 10; then
 	fail dns_resolvconf_setup "the fake name server never listened$(show "$T/tls.err")"
 	exit 0
@@ -52,6 +58,91 @@ refused() {
 		pass "$1"
 	fi
 }
+
+# Without use-vc: a look-up is not refused (the query goes over UDP,
+# which no connect rule covers), but the UDP answer comes back truncated
+# and the resolver must not ask again over TCP, in clear, to the TLS port
+# (the old library let it): it keeps the truncated answer, the records
+# that fit.  udp_only NAME MODE ADDR ANSWER: MODE's result line is ANSWER,
+# its name asked over UDP, nothing reached the TCP port (nor the wire
+# audit's TLS port 53).
+udp_only() {
+	: >"$TLSSHIM_LOG_FILE"
+	: >"$T/tls.rec"
+	: >"$T/udp.rec"
+	shimmed "$PROGS/dns_tcp" "$2" "$3" 53 >"$T/$2.out" 2>"$T/$2.err"
+	rc=$?
+	if [ -s "$T/tls.rec" ]; then
+		fail "$1" "asked again over TCP, in clear, to the TLS port: '$(cat "$T/tls.rec")' ($(tr '\n' '|' <"$T/$2.out"))"
+	elif grep -q 'would ask this name server' "$TLSSHIM_LOG_FILE"; then
+		fail "$1" "refused$(show "$TLSSHIM_LOG_FILE")"
+	elif [ $rc != 0 ] || [ "$(tr '\n' '|' <"$T/$2.out")" != "$4" ]; then
+		fail "$1" "exit $rc, result '$(tr '\n' '|' <"$T/$2.out")', not '$4': $(cat "$T/$2.err")"
+	elif ! [ -s "$T/udp.rec" ]; then
+		fail "$1" "nothing asked over UDP"
+	else
+		pass "$1"
+	fi
+}
+printf 'nameserver 127.0.0.1\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
+udp_only "no use-vc, a truncated UDP answer: getaddrinfo keeps it, not asked again over TCP" file_gai - 'answer 2|'
+check "the start-up warning says a truncated answer is kept, never asked over TCP" \
+	grep -q 'warn: name server 127.0.0.1 port 53 (/etc/resolv.conf) matches rule "dns-tls", action tls: .* never over TCP: a look-up keeps a truncated UDP answer' "$TLSSHIM_LOG_FILE"
+udp_only "no use-vc, a truncated UDP answer: gethostbyname keeps it, not asked again over TCP" file_ghbn - 'answer 2|'
+udp_only "no use-vc, a truncated UDP answer: getnameinfo keeps it, not asked again over TCP" file_gni - 'answer 13|'
+# The thread's _res loaded from a file naming 127.0.0.2 (no rule); the
+# file then names 127.0.0.1: glibc loads it again inside the look-up.
+printf 'nameserver 127.0.0.2\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
+udp_only "_res loaded before the file named a tls-ruled server: the truncated answer kept" reload_gai 127.0.0.1 \
+	'answer 2|'
+# After a look-up of 127.0.0.1 the file names 127.0.0.2 (nothing answers
+# there): the next look-up asks 127.0.0.2, the file is still followed.
+printf 'nameserver 127.0.0.1\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
+udp_only "a look-up kept a truncated answer, then the file changed: the next look-up follows the file" \
+	twice_gai 127.0.0.2 'answer 2|failed gai=-3|'
+# "options use-vc" in the file, RES_USEVC cleared by the program in its
+# _res: the look-up goes over UDP, and must not ask again over TCP.
+printf 'nameserver 127.0.0.1\noptions use-vc attempts:1 timeout:1\n' >"$T/resolv.conf"
+udp_only "use-vc in the file, cleared in _res by the program: the truncated answer kept" clearvc_gai - 'answer 2|'
+# getaddrinfo_a looks up in a helper thread of the C library, with a _res
+# of its own that the library cannot reach: refused as a whole.  A state
+# of the program's own from res_ninit: the res_query family, refused.
+printf 'nameserver 127.0.0.1\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
+: >"$T/udp.rec"
+refused "no use-vc, a tls rule on the file's server: getaddrinfo_a refused" file_gaia - \
+	'when a UDP answer comes back truncated'
+refused "no use-vc, a tls rule on the file's server: res_nquery on a res_ninit state refused" file_nquery - \
+	'when a UDP answer comes back truncated'
+name="getaddrinfo_a and res_nquery refused: nothing asked over UDP either"
+if [ -s "$T/udp.rec" ]; then fail "$name" "asked: $(cat "$T/udp.rec")"; else pass "$name"; fi
+
+# No false refusal: under a policy whose rules do not make port 53 TLS
+# (a plain rule for it first, or a rule for 853 only) the truncated
+# answer is asked again over TCP as without the library, and the answer
+# is TCP's.  (The plain connections to port 53 are deliberate: the
+# audit leaves them out.)
+policy "$T/plain53.conf" <<EOC
+rules = ( { name = "dns-plain"; direction = "connect"; address = "127.0.0.1"; port = 53; action = "plain"; },
+          { name = "dns-tls"; direction = "connect"; address = "127.0.0.1"; port = 53;
+            ca = "$CERTS/ca.crt"; } );
+EOC
+policy "$T/only853.conf" <<EOC
+rules = ( { name = "dot"; direction = "connect"; address = "127.0.0.1"; port = 853;
+            ca = "$CERTS/ca.crt"; } );
+EOC
+for conf in plain53 only853; do
+	: >"$T/tls.rec"
+	audit_exclude_during 53 "the resolver's plain TCP retry where no rule makes port 53 TLS" \
+		timeout -k 2 $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/$conf.conf" \
+		"$PROGS/dns_tcp" file_gai - 53 >"$T/$conf.out" 2>"$T/$conf.err"
+	name="no rule makes port 53 TLS ($conf): the truncated answer asked again over TCP"
+	if [ "$(cat "$T/$conf.out")" = "answer 1" ] && [ -s "$T/tls.rec" ]; then
+		pass "$name"
+	else
+		fail "$name" "result '$(cat "$T/$conf.out")', TCP record '$(cat "$T/tls.rec")' $(cat "$T/$conf.err")"
+	fi
+done
+POLICY=$T/dns.conf
 
 printf 'nameserver 127.0.0.1\noptions use-vc attempts:1\n' >"$T/resolv.conf"
 for mode in gai ghbn gni gaia; do
@@ -131,20 +222,6 @@ else
 	*" 0") pass "$name (${bad% *} opens, each moved high)" ;;
 	*) fail "$name" "${bad#* } of ${bad% *} opens read at the number open() gave: $(grep -A1 'resolv.conf.*O_NONBLOCK' "$T/own.strace" | head -n 4 | tr '\n' '|')" ;;
 	esac
-fi
-
-# Without use-vc: not refused (the query goes over UDP; nothing answers
-# there, so the look-up fails, but not with ECONNREFUSED from here).
-printf 'nameserver 127.0.0.1\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
-: >"$TLSSHIM_LOG_FILE"
-shimmed "$PROGS/dns_tcp" file_gai - 53 >"$T/udp.out" 2>"$T/udp.err"
-name="resolv.conf without use-vc: getaddrinfo not refused"
-if grep -q 'would ask this name server' "$TLSSHIM_LOG_FILE" || grep -q '^failed errno=111 ' "$T/udp.out"; then
-	fail "$name" "refused: $(cat "$T/udp.out")$(show "$TLSSHIM_LOG_FILE")"
-elif ! grep -q '^failed gai=' "$T/udp.out"; then
-	fail "$name" "no look-up failure: $(cat "$T/udp.out" "$T/udp.err")"
-else
-	pass "$name"
 fi
 
 # The cost: the file is looked at again (a stat per look-up, as glibc's

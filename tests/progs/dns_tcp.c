@@ -22,7 +22,14 @@
  * cancel: /etc/resolv.conf rewritten to name ADDR (port 53, no use-vc),
  * then a thread with a cancel pending calls getaddrinfo of NAME (it is
  * cancelled inside); then this thread's getaddrinfo of NAME ("answer N"
- * or "failed ..." as above: it did not hang). */
+ * or "failed ..." as above: it did not hang).
+ * reload_MODE: the thread's _res loaded from /etc/resolv.conf first,
+ * then the file rewritten to name ADDR (port 53) without use-vc, then
+ * MODE.  twice_MODE: MODE with the file as it is, then the file
+ * rewritten as for reload_, then MODE again (two result lines).
+ * clearvc_MODE: the thread's _res loaded from /etc/resolv.conf, RES_USEVC
+ * (its "options use-vc") cleared in it, then MODE.  A
+ * file_ MODE starting with n: its state from res_ninit, as it is. */
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <dlfcn.h>
@@ -32,6 +39,7 @@
 #include <pthread.h>
 #include <resolv.h>
 #include <semaphore.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +54,16 @@ static void one_server(res_state st, const char *addr, int port)
 	st->options |= RES_USEVC;
 	st->options &= ~(unsigned long)RES_DNSRCH;
 	st->retry = 1;
+}
+
+/* /etc/resolv.conf: name server addr, with opts. */
+static int rewrite(const char *addr, const char *opts)
+{
+	FILE *f = fopen("/etc/resolv.conf", "w");
+
+	if (!f || fprintf(f, "nameserver %s\noptions %s\n", addr, opts) < 0)
+		return -1;
+	return fclose(f);
 }
 
 static sem_t ready, go;
@@ -66,65 +84,12 @@ static void *cancelled_lookup(void *name)
 	return NULL;
 }
 
-int main(int argc, char **argv)
+/* One call of MODE; its result line printed.  2: no such mode. */
+static int one(const char *mode, const char *name, struct __res_state *own)
 {
 	unsigned char ans[4096], q[512];
-	struct __res_state own;
-	const char *mode, *name;
 	int n = -1, ql;
 
-	if (argc < 4)
-		return 2;
-	mode = argv[1];
-	name = argc > 4 ? argv[4] : "secret-name.test";
-	memset(&own, 0, sizeof own);
-	if (!strncmp(mode, "file_", 5)) {
-		mode += 5;
-	} else if (!strncmp(mode, "setenv_", 7)) {
-		/* use-vc set in RES_OPTIONS by the program itself, before
-		 * its first look-up (the resolver reads it then) */
-		mode += 7;
-		if (setenv("RES_OPTIONS", "use-vc", 1) != 0)
-			return 3;
-	} else if (!strcmp(mode, "cancel")) {
-		FILE *f;
-		pthread_t t;
-		void *how;
-
-		mode = "gai";
-		if (!(f = fopen("/etc/resolv.conf", "w")) ||
-		    fprintf(f, "nameserver %s\noptions attempts:1 timeout:1\n", argv[2]) < 0 || fclose(f) != 0 ||
-		    sem_init(&ready, 0, 0) != 0 || sem_init(&go, 0, 0) != 0 ||
-		    pthread_create(&t, NULL, cancelled_lookup, (void *)name) != 0)
-			return 3;
-		while (sem_wait(&ready) != 0)
-			;
-		pthread_cancel(t);
-		sem_post(&go);
-		pthread_join(t, &how);
-		printf("thread %s\n", how == PTHREAD_CANCELED ? "cancelled" : "returned");
-		fflush(stdout);
-	} else if (!strncmp(mode, "usevc_", 6)) {
-		mode += 6;
-		if (res_init() != 0)
-			return 3;
-		_res.options |= RES_USEVC;
-	} else if (!strncmp(mode, "change_", 7)) {
-		FILE *f;
-
-		mode += 7;
-		if (res_init() != 0 || !(f = fopen("/etc/resolv.conf", "w")) ||
-		    fprintf(f, "nameserver %s\noptions use-vc attempts:1\n", argv[2]) < 0 || fclose(f) != 0)
-			return 3;
-	} else if (!strncmp(mode, "n", 1)) {
-		if (res_ninit(&own) != 0)
-			return 3;
-		one_server(&own, argv[2], atoi(argv[3]));
-	} else {
-		if (res_init() != 0)
-			return 3;
-		one_server(&_res, argv[2], atoi(argv[3]));
-	}
 	errno = 0;
 	if (!strcmp(mode, "query")) {
 		n = res_query(name, C_IN, T_A, ans, sizeof ans);
@@ -136,14 +101,14 @@ int main(int argc, char **argv)
 		ql = res_mkquery(QUERY, name, C_IN, T_A, NULL, 0, NULL, q, sizeof q);
 		n = ql < 0 ? -1 : res_send(q, ql, ans, sizeof ans);
 	} else if (!strcmp(mode, "nquery")) {
-		n = res_nquery(&own, name, C_IN, T_A, ans, sizeof ans);
+		n = res_nquery(own, name, C_IN, T_A, ans, sizeof ans);
 	} else if (!strcmp(mode, "nsearch")) {
-		n = res_nsearch(&own, name, C_IN, T_A, ans, sizeof ans);
+		n = res_nsearch(own, name, C_IN, T_A, ans, sizeof ans);
 	} else if (!strcmp(mode, "nquerydomain")) {
-		n = res_nquerydomain(&own, "secret-name", "test", C_IN, T_A, ans, sizeof ans);
+		n = res_nquerydomain(own, "secret-name", "test", C_IN, T_A, ans, sizeof ans);
 	} else if (!strcmp(mode, "nsend")) {
-		ql = res_nmkquery(&own, QUERY, name, C_IN, T_A, NULL, 0, NULL, q, sizeof q);
-		n = ql < 0 ? -1 : res_nsend(&own, q, ql, ans, sizeof ans);
+		ql = res_nmkquery(own, QUERY, name, C_IN, T_A, NULL, 0, NULL, q, sizeof q);
+		n = ql < 0 ? -1 : res_nsend(own, q, ql, ans, sizeof ans);
 	} else if (!strcmp(mode, "compat_query")) {
 		int (*fn)(const char *, int, int, unsigned char *, int) =
 			(int (*)(const char *, int, int, unsigned char *, int))dlvsym(RTLD_DEFAULT, "__res_query",
@@ -226,4 +191,86 @@ int main(int argc, char **argv)
 	else
 		printf("failed errno=%d h_errno=%d\n", errno, h_errno);
 	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct __res_state own;
+	const char *mode, *name;
+	bool twice = false;
+
+	if (argc < 4)
+		return 2;
+	mode = argv[1];
+	name = argc > 4 ? argv[4] : "secret-name.test";
+	memset(&own, 0, sizeof own);
+	if (!strncmp(mode, "file_", 5)) {
+		mode += 5;
+		if (mode[0] == 'n' && res_ninit(&own) != 0)
+			return 3;
+	} else if (!strncmp(mode, "reload_", 7)) {
+		mode += 7;
+		if (res_init() != 0 || rewrite(argv[2], "attempts:1 timeout:1") != 0)
+			return 3;
+	} else if (!strncmp(mode, "clearvc_", 8)) {
+		mode += 8;
+		if (res_init() != 0)
+			return 3;
+		_res.options &= ~(unsigned long)RES_USEVC;
+	} else if (!strncmp(mode, "twice_", 6)) {
+		mode += 6;
+		twice = true;
+	} else if (!strncmp(mode, "setenv_", 7)) {
+		/* use-vc set in RES_OPTIONS by the program itself, before
+		 * its first look-up (the resolver reads it then) */
+		mode += 7;
+		if (setenv("RES_OPTIONS", "use-vc", 1) != 0)
+			return 3;
+	} else if (!strcmp(mode, "cancel")) {
+		FILE *f;
+		pthread_t t;
+		void *how;
+
+		mode = "gai";
+		if (!(f = fopen("/etc/resolv.conf", "w")) ||
+		    fprintf(f, "nameserver %s\noptions attempts:1 timeout:1\n", argv[2]) < 0 || fclose(f) != 0 ||
+		    sem_init(&ready, 0, 0) != 0 || sem_init(&go, 0, 0) != 0 ||
+		    pthread_create(&t, NULL, cancelled_lookup, (void *)name) != 0)
+			return 3;
+		while (sem_wait(&ready) != 0)
+			;
+		pthread_cancel(t);
+		sem_post(&go);
+		pthread_join(t, &how);
+		printf("thread %s\n", how == PTHREAD_CANCELED ? "cancelled" : "returned");
+		fflush(stdout);
+	} else if (!strncmp(mode, "usevc_", 6)) {
+		mode += 6;
+		if (res_init() != 0)
+			return 3;
+		_res.options |= RES_USEVC;
+	} else if (!strncmp(mode, "change_", 7)) {
+		FILE *f;
+
+		mode += 7;
+		if (res_init() != 0 || !(f = fopen("/etc/resolv.conf", "w")) ||
+		    fprintf(f, "nameserver %s\noptions use-vc attempts:1\n", argv[2]) < 0 || fclose(f) != 0)
+			return 3;
+	} else if (!strncmp(mode, "n", 1)) {
+		if (res_ninit(&own) != 0)
+			return 3;
+		one_server(&own, argv[2], atoi(argv[3]));
+	} else {
+		if (res_init() != 0)
+			return 3;
+		one_server(&_res, argv[2], atoi(argv[3]));
+	}
+	if (twice) {
+		int r = one(mode, name, &own);
+
+		fflush(stdout);
+		if (r != 0 || rewrite(argv[2], "attempts:1 timeout:1") != 0)
+			return r ? r : 3;
+	}
+	return one(mode, name, &own);
 }

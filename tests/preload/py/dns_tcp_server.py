@@ -1,15 +1,19 @@
-"""dns_tcp_server.py PORT RECORD — a DNS server over TCP on 127.0.0.1:PORT
-(tests/preload/dns_tcp.sh).  Prints "listening"; for each query it appends
-the query's name to RECORD (what reached it in clear) and answers with one
-A record, 127.0.0.9 (a PTR query: the name secret-name.test).  Ends after 30 s (times TLSSHIM_TIME_SCALE)."""
+"""dns_tcp_server.py PORT RECORD [UDPRECORD] — a DNS server over TCP on
+127.0.0.1:PORT (tests/preload/dns_tcp.sh).  Prints "listening"; for each
+query it appends the query's name to RECORD (what reached it in clear) and
+answers with one A record, 127.0.0.9 (a PTR query: the name
+secret-name.test).  With UDPRECORD it answers over UDP on the same port too
+(tests/preload/dns_resolvconf.sh), each query's name appended there, with
+the truncation bit set and what fits: two A records, 127.0.0.8 and
+127.0.0.7 (a PTR query: the name udp-name.test), so that a resolver asks
+again over TCP unless told not to.  Ends after 30 s (times TLSSHIM_TIME_SCALE)."""
 S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
-import socket, struct, sys, time
+import socket, struct, sys, threading, time
 
 ls = socket.socket()
 ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 ls.bind(("127.0.0.1", int(sys.argv[1])))
 ls.listen(8)
-print("listening", flush=True)
 end = time.time() + 30 * S
 
 
@@ -23,6 +27,48 @@ def recv_n(c, n):
     return b
 
 
+def answer(q, record, udp):
+    """The answer to query q (None: not a query), its name recorded."""
+    if len(q) < 17:
+        return None
+    at, labels = 12, []
+    while q[at]:
+        labels.append(q[at + 1:at + 1 + q[at]].decode("ascii", "replace"))
+        at += 1 + q[at]
+    qend = at + 5
+    with open(record, "a") as f:
+        f.write(".".join(labels) + "\n")
+    ptr = q[at + 1:at + 3] == b"\x00\x0c"
+    if ptr:
+        name = (b"udp-name", b"test") if udp else (b"secret-name", b"test")
+        d = b"".join(bytes([len(x)]) + x for x in name) + b"\0"
+        rrs = [struct.pack("!HHHIH", 0xC00C, 12, 1, 60, len(d)) + d]
+    else:
+        rrs = [struct.pack("!HHHIH", 0xC00C, 1, 1, 60, 4) + socket.inet_aton(a)
+               for a in (("127.0.0.8", "127.0.0.7") if udp else ("127.0.0.9",))]
+    flags = 0x8380 if udp else 0x8180      # TC over UDP
+    return q[:2] + struct.pack("!HHHHH", flags, 1, len(rrs), 0, 0) + q[12:qend] + b"".join(rrs)
+
+
+def serve_udp(us, record):
+    while time.time() < end:
+        us.settimeout(max(0.1, end - time.time()))
+        try:
+            q, peer = us.recvfrom(4096)
+            r = answer(q, record, True)
+            if r:
+                us.sendto(r, peer)
+        except socket.timeout:
+            break
+        except (OSError, IndexError):
+            pass
+
+
+if len(sys.argv) > 3:
+    us = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    us.bind(("127.0.0.1", int(sys.argv[1])))     # before "listening"
+    threading.Thread(target=serve_udp, args=(us, sys.argv[3]), daemon=True).start()
+print("listening", flush=True)
 while time.time() < end:
     ls.settimeout(max(0.1, end - time.time()))
     try:
@@ -33,24 +79,12 @@ while time.time() < end:
     try:
         hdr = recv_n(c, 2)
         q = recv_n(c, struct.unpack("!H", hdr)[0]) if hdr else None
-        if not q or len(q) < 17:
+        r = answer(q, sys.argv[2], False) if q else None
+        if not r:
             continue
-        at, labels = 12, []
-        while q[at]:
-            labels.append(q[at + 1:at + 1 + q[at]].decode("ascii", "replace"))
-            at += 1 + q[at]
-        qend = at + 5
-        with open(sys.argv[2], "a") as f:
-            f.write(".".join(labels) + "\n")
-        r = q[:2] + struct.pack("!HHHHH", 0x8180, 1, 1, 0, 0) + q[12:qend]
-        if q[at + 1:at + 3] == b"\x00\x0c":   # PTR
-            d = b"".join(bytes([len(x)]) + x for x in (b"secret-name", b"test")) + b"\0"
-            r += struct.pack("!HHHIH", 0xC00C, 12, 1, 60, len(d)) + d
-        else:
-            r += struct.pack("!HHHIH", 0xC00C, 1, 1, 60, 4) + socket.inet_aton("127.0.0.9")
         c.sendall(struct.pack("!H", len(r)) + r)
         recv_n(c, 1)            # until the client closes
-    except OSError:
+    except (OSError, IndexError):
         pass
     finally:
         c.close()
