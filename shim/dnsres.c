@@ -561,6 +561,17 @@ SHIM_EXPORT int gethostbyaddr_r(const void *addr, socklen_t len, int type, struc
 	       REAL(gethostbyaddr_r)(addr, len, type, ret, buf, buflen, result, err);
 }
 
+/* The program's res_init() while the library's RES_IGNTC is in _res
+ * would load the file with it (glibc keeps the options a program set
+ * before res_init), and once it is taken back the thread's _res would
+ * differ from the file's and never follow the file again: taken back
+ * first.  (resolv.h names it __res_init, the one name glibc exports.) */
+SHIM_EXPORT int res_init(void)
+{
+	igntc_take_back(&_res);
+	return REAL(__res_init)();
+}
+
 /* Each function and the __res_ name glibc also exports for it (the
  * programs linked before glibc 2.34 call those). */
 #define RES_ALIAS(name) SHIM_EXPORT __typeof__(name) __##name __attribute__((alias(#name), copy(name)));

@@ -153,6 +153,7 @@ struct real_fns {
 	int (*res_search)(const char *, int, int, unsigned char *, int);
 	int (*res_querydomain)(const char *, const char *, int, int, unsigned char *, int);
 	int (*res_send)(const unsigned char *, int, unsigned char *, int);
+	int (*__res_init)(void);          /* res_init (resolv.h names it so) */
 	int (*rcmd_af)(char **, unsigned short, const char *, const char *, const char *, int *,
 		       sa_family_t);
 	int (*rexec_af)(char **, int, const char *, const char *, const char *, int *, sa_family_t);

@@ -100,6 +100,15 @@ udp_only "_res loaded before the file named a tls-ruled server: the truncated an
 printf 'nameserver 127.0.0.1\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
 udp_only "a look-up kept a truncated answer, then the file changed: the next look-up follows the file" \
 	twice_gai 127.0.0.2 'answer 2|failed gai=-3|'
+# The program's res_init() after such a look-up, then the file changed
+# (still naming 127.0.0.1): glibc keeps the options a program set before
+# res_init, and took the library's RES_IGNTC for one of them; the next
+# look-up's own reload of the file then dropped the flag (the library
+# had set it again, the options matching the file's once more), and the
+# truncated answer was asked again over TCP.
+printf 'nameserver 127.0.0.1\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
+udp_only "a look-up kept a truncated answer, res_init(), the file changed: the next keeps it too" \
+	twiceinit_gai 127.0.0.1 'answer 2|answer 2|'
 # "options use-vc" in the file, RES_USEVC cleared by the program in its
 # _res: the look-up goes over UDP, and must not ask again over TCP.
 printf 'nameserver 127.0.0.1\noptions use-vc attempts:1 timeout:1\n' >"$T/resolv.conf"

@@ -26,7 +26,9 @@
  * reload_MODE: the thread's _res loaded from /etc/resolv.conf first,
  * then the file rewritten to name ADDR (port 53) without use-vc, then
  * MODE.  twice_MODE: MODE with the file as it is, then the file
- * rewritten as for reload_, then MODE again (two result lines).
+ * rewritten to name ADDR (its options in another order: a change, even
+ * for the same ADDR), then MODE again (two result lines);
+ * twiceinit_MODE: the same, with res_init() before the rewrite.
  * clearvc_MODE: the thread's _res loaded from /etc/resolv.conf, RES_USEVC
  * (its "options use-vc") cleared in it, then MODE.  A
  * file_ MODE starting with n: its state from res_ninit, as it is. */
@@ -197,7 +199,7 @@ int main(int argc, char **argv)
 {
 	struct __res_state own;
 	const char *mode, *name;
-	bool twice = false;
+	bool twice = false, reinit = false;
 
 	if (argc < 4)
 		return 2;
@@ -220,6 +222,9 @@ int main(int argc, char **argv)
 	} else if (!strncmp(mode, "twice_", 6)) {
 		mode += 6;
 		twice = true;
+	} else if (!strncmp(mode, "twiceinit_", 10)) {
+		mode += 10;
+		twice = reinit = true;
 	} else if (!strncmp(mode, "setenv_", 7)) {
 		/* use-vc set in RES_OPTIONS by the program itself, before
 		 * its first look-up (the resolver reads it then) */
@@ -269,7 +274,7 @@ int main(int argc, char **argv)
 		int r = one(mode, name, &own);
 
 		fflush(stdout);
-		if (r != 0 || rewrite(argv[2], "attempts:1 timeout:1") != 0)
+		if (r != 0 || (reinit && res_init() != 0) || rewrite(argv[2], "timeout:1 attempts:1") != 0)
 			return r ? r : 3;
 	}
 	return one(mode, name, &own);
