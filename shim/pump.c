@@ -95,11 +95,15 @@ static bool same_addr(const struct sockaddr_in *x, const struct sockaddr_in *y)
 
 /* A loopback TCP connection: *a for the program, *b for the pump.  The
  * accepted end must be the very connection we made: a local process that
- * raced us to the listener would otherwise get the session's plaintext. */
+ * raced us to the listener would otherwise get the session's plaintext.
+ * Both ends are bound to 127.254.0.1, so that a channel has both its
+ * addresses in 127.254.0.0/16 (shim/classify.c, pump_channel): the
+ * kernel's choice of source address for it would be 127.0.0.1. */
 static bool tcp_channel(int *a, int *b)
 {
 	for (int tries = 0; tries < 5; tries++) {
 		struct sockaddr_in la = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(PUMP_ADDR) };
+		const struct sockaddr_in xa = la;
 		struct sockaddr_in aa, bp;
 		socklen_t l = sizeof la;
 		int lfd, one = 1, x = -1, y = -1;
@@ -110,6 +114,7 @@ static bool tcp_channel(int *a, int *b)
 		if (bind(lfd, (struct sockaddr *)&la, sizeof la) < 0 || listen(lfd, 1) < 0 ||
 		    REAL(getsockname)(lfd, (struct sockaddr *)&la, &l) < 0 ||
 		    (x = REAL(socket)(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+		    bind(x, (const struct sockaddr *)&xa, sizeof xa) < 0 ||
 		    REAL(connect)(x, (struct sockaddr *)&la, sizeof la) < 0 ||
 		    (y = REAL(accept4)(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
 			REAL(close)(lfd);

@@ -456,7 +456,8 @@ void shim_pump_live(enum pump_which which, int only_fd);
  * give the child copies of it. */
 void shim_pump_spawned(enum pump_which which, int only_fd);
 void shim_pump_after_fork_child(void);
-/* 127.254.0.0/16: the pumps' channels; never adopted. */
+/* 127.254.0.0/16: the pumps' channels (both their addresses there;
+ * shim/classify.c, pump_channel); never adopted. */
 bool shim_is_pump_addr(const struct sockaddr_storage *ss);
 
 /* Kernel waits for blocking calls (wait.c): 1 ready (or the session

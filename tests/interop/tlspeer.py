@@ -49,8 +49,9 @@ and every loop a deadline, so a broken shim makes a case fail, never hang.
       bytes of each direction in PREFIX.c2s and PREFIX.s2c (a wiretap).
       Prints "ready"; runs until killed (at most 120 s).
 
-  tlspeer.py raw     --port P [--host H] [--send TEXT] [--record FILE]
-      A plaintext TCP client: send TEXT (then FIN), read until the server
+  tlspeer.py raw     --port P [--host H] [--source A] [--send TEXT] [--record FILE]
+      A plaintext TCP client (from local address A, if given): send TEXT
+      (then FIN), read until the server
       closes (or 15 s), record what came back in FILE; print "received N"
       and how the connection ended: "eof", "reset" or "timeout".
 
@@ -325,7 +326,8 @@ def pipe(a, b, path):
 # ---------------------------------------------------------------- raw
 
 def raw(args):
-    s = socket.create_connection((args.host, args.port), timeout=args.timeout)
+    s = socket.create_connection((args.host, args.port), timeout=args.timeout,
+                                 source_address=(args.source, 0) if args.source else None)
     if args.send:
         try:
             s.sendall(args.send.encode())
@@ -403,6 +405,7 @@ def main():
     sub.choices["silent"].add_argument("--hold", type=float, default=20)
     sub.choices["raw"].add_argument("--send")
     sub.choices["raw"].add_argument("--record")
+    sub.choices["raw"].add_argument("--source")
     args = ap.parse_args()
     # every time limit is a bound: scaled on a busy machine (tests/lib.sh)
     args.timeout *= float(os.environ.get("TLSSHIM_TIME_SCALE", "1"))

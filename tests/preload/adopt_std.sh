@@ -15,6 +15,9 @@
 #     refused at start-up, the plain client gets nothing back;
 #   * a super-server that read a byte first: the socket is refused and
 #     stdio on 0 and 1 gets nothing from it (it answered in clear);
+#   * a plain client from 127.254.0.9 (the pumps' channels' range, which
+#     any local process may bind) gets no plain text back (its connection
+#     was taken for a pump's channel: plain, the service answered it);
 #   * without /proc (a tmpfs over it, as in a chroot without one): the
 #     inherited fds are still adopted (they had been skipped: plain text
 #     both ways), a TLS client is served and a plain one gets nothing;
@@ -61,7 +64,8 @@ EOC
 	fi
 }
 
-# plain_case LABEL READ [noproc]: a plain client sends a line, then FIN.
+# plain_case LABEL READ [noproc [SOURCE]]: a plain client sends a line,
+# then FIN (from local address SOURCE, if given).
 plain_case() {
 	P=$(free_port)
 	policy "$T/$1.conf" <<EOC
@@ -71,7 +75,7 @@ EOC
 	serve "$1" "$P" "$2" "${3:-}"
 	audit_exclude_during "$P" "a plaintext client on the TLS port must get nothing" \
 		timeout $((20 * TS)) "$PY" "$TLSPEER" raw --port "$P" --timeout 3 --send "plain hello
-" --record "$T/$1.rec" >"$T/$1.raw" 2>&1
+" --record "$T/$1.rec" ${4:+--source "$4"} >"$T/$1.raw" 2>&1
 	: >>"$T/$1.rec"
 	wait_exit "$SS" 10
 	# What a TLS server may answer: nothing, or alert records.
@@ -111,6 +115,11 @@ deny_case deny
 plain_case sniffed 1
 tls_case noproc-tls noproc
 plain_case noproc-plain 0 noproc
+# A plain client whose source address is in 127.254.0.0/16, where the
+# pumps' channels are (any local process may bind one): its connection
+# is no channel (a socket listens on its local port) and is adopted as
+# TLS.  Before, the service read its line and answered in clear.
+plain_case pump-range-source 0 "" 127.254.0.9
 
 # noproc_cost: the shimmed program's start-up without /proc, soft limit
 # raised to the hard one; strace counts its fcntl and poll calls.
