@@ -97,6 +97,16 @@ if "$WA" --rules "$T/r443" "$T/c.pcap" >"$T/c.out" 2>&1 && grep -q '^audited 0 T
 else
 	fail "a pump channel is left out" "$(tail_of "$T/c.out")"
 fi
+# One end at 127.254.0.1 is not a channel: any local process can connect
+# there (a wildcard listener takes it) or bind its source there.  Before,
+# a plaintext connection to 127.254.0.1 on a rule's port was left out.
+"$PY" "$PYD/mkpcap.py" "$T/tc.pcap" en10mb 4 tochannel >/dev/null
+"$WA" --rules "$T/r443" "$T/tc.pcap" >"$T/tc.out" 2>&1; rc=$?
+if [ $rc -eq 1 ] && grep -q '^audited 1 TLS connections' "$T/tc.out"; then
+	pass "plaintext from 127.0.0.1 to 127.254.0.1 on a rule's port is audited (not a pump channel): reported"
+else
+	fail "plaintext to 127.254.0.1 from elsewhere is audited" "exit $rc$(tail_of "$T/tc.out")"
+fi
 if "$WA" --rules "$T/r443" --exclude 443 "$T/b.pcap" >"$T/x.out" 2>&1 && grep -q '^audited 0 TLS connections.* 1 excluded' "$T/x.out"; then
 	pass "--exclude PORT leaves the connection out"
 else

@@ -30,11 +30,12 @@
  * capture is matched on either end.  --exclude PORT leaves connections to
  * that server port out (deliberate plaintext, declared by the test);
  * --exclude PORT@FROM,TO only those that started between the two times.
- * Connections to 127.254.0.1 are the library's pump channels (the
- * plaintext hop between a program and the pump process that holds its
- * session after a fork, loopback only: docs/fork.md), never a
+ * Connections from 127.254.0.1 to 127.254.0.1 are the library's pump
+ * channels (the plaintext hop between a program and the pump process that
+ * holds its session after a fork, loopback only: docs/fork.md), never a
  * connection of the program's: counted as other, whatever their port (the
- * kernel may give a channel the port number of a rule).
+ * kernel may give a channel the port number of a rule).  One end there
+ * alone is audited: any local process can bind that address.
  *
  * MPTCP (RFC 8684, as Linux speaks it): a connection whose SYN and SYN-ACK
  * carry MP_CAPABLE is audited at the data level: the bytes of each subflow
@@ -846,7 +847,7 @@ static struct conn *new_conn(double t, int family, const unsigned char *cli, int
 	c->start = t;
 	static const unsigned char channel[4] = { 127, 254, 0, 1 };
 
-	if (family == 4 && (!memcmp(srv, channel, 4) || (!syn && !memcmp(cli, channel, 4)))) {
+	if (family == 4 && !memcmp(srv, channel, 4) && !memcmp(cli, channel, 4)) {
 		c->audited = 0;         /* a pump channel (see the top) */
 		c->excluded = 0;
 	} else if (syn) {

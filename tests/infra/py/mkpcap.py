@@ -13,6 +13,10 @@ CASE:
   firstapp   the client's first record is application data (23)
   hole       a client segment is never captured (a hole before later data)
   badlen     a record header with length 0
+  channel    plaintext both ways from 127.254.0.1 to 127.254.0.1:443 (a
+             pump's channel)
+  tochannel  the same plaintext from 127.0.0.1 to 127.254.0.1:443 (not
+             a channel: any local process can reach that address)
 """
 import struct, sys
 
@@ -20,7 +24,10 @@ out, link, fam, case = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 DLT = {"null": 0, "en10mb": 1, "raw": 101, "loop": 108, "sll": 113, "sll2": 276}[link]
 CLI = ("127.0.0.1" if fam == 4 else "::1", 40000)
 SRV = ("127.0.0.1" if fam == 4 else "::1", 443)
-if case == "channel":     # plaintext to the library's pump channel address
+if case == "channel":     # plaintext on a pump channel: both ends 127.254.0.1
+    CLI = ("127.254.0.1", 40000)
+    SRV = ("127.254.0.1", 443)
+if case == "tochannel":   # plaintext from 127.0.0.1 to the channel address
     SRV = ("127.254.0.1", 443)
 
 
@@ -75,7 +82,7 @@ if case == "stray":
     stray_at = 5 + 300 + 5 + 1
     c2s = c2s[:stray_at] + b"X" + c2s[stray_at:]
     print(stray_at)
-elif case == "channel":
+elif case in ("channel", "tochannel"):
     c2s, s2c = b"*3\r\n$3\r\nSET\r\n" * 400, b"+OK\r\n" * 4000
 elif case == "firstapp":
     c2s = rec(23, b"c" * 50) + c2s
