@@ -415,19 +415,18 @@ static uintptr_t cannot_tell(int fd, const char *what, int err, bool sock)
 }
 
 /* A pump's channel (shim/pump.c): both its addresses in 127.254.0.0/16,
- * and no socket listening on its local port (the pump's listener is
- * closed once the channel is made).  One address in that range is not
- * enough: any local process may bind a source address there, and a
+ * no socket listening on its local port (the pump's listener is closed
+ * once the channel is made), and its other end this user's (or root's)
+ * socket (shim_pump_channel).  One address in that range was enough
+ * before: any local process may bind a source address there, and a
  * connection from it, inherited by an inetd-style service or passed with
  * SCM_RIGHTS, was PLAIN on a TLS port: the client's plaintext reached
  * the program and the reply went out in clear, require_client_cert and
- * all (helper-152, tests/preload/adopt_std.sh).  A connection accepted
- * at 127.254.0.1 (a wildcard listener) from such an address is no
- * channel while a socket listens on its port.  Cannot tell (no /proc):
+ * all (helper-152, tests/preload/adopt_std.sh).  Cannot tell (no /proc):
  * not a channel; the rules decide. */
 static bool pump_channel(const struct sockaddr_storage *local, const struct sockaddr_storage *peer)
 {
-	return shim_is_pump_addr(local) && shim_is_pump_addr(peer) && shim_port_listening(local) == 0;
+	return shim_is_pump_addr(local) && shim_is_pump_addr(peer) && shim_pump_channel(local, peer);
 }
 
 static uintptr_t classify_locked(int fd, bool at_start)

@@ -555,6 +555,10 @@ bool shim_connecting_peer(unsigned long ino, struct sockaddr_storage *peer, sock
 /* Is a socket listening on local's port (at its address or the family's
  * wildcard)?  1, 0, or -1 when the kernel's tables cannot be read. */
 int shim_port_listening(const struct sockaddr_storage *local);
+/* Is a connection with both addresses in 127.254.0.0/16 a pump's channel
+ * (no listener on its local port, its other end this user's or root's)?
+ * False when it cannot be told. */
+bool shim_pump_channel(const struct sockaddr_storage *local, const struct sockaddr_storage *peer);
 /* The same for a socket accept() returned (so stream-oriented): one call. */
 bool shim_is_nonblocking(int fd);
 /* The socket's SO_RCVTIMEO/SO_SNDTIMEO in ms, or -1 for none. */

@@ -168,7 +168,7 @@ struct proc_sock {
 	struct sockaddr_storage local, remote;
 	socklen_t len;
 	unsigned state;
-	unsigned long ino;
+	unsigned long uid, ino;
 };
 
 /* "ADDR:PORT" in hex as the kernel prints it (each 32-bit word of the
@@ -221,6 +221,8 @@ static bool proc_line(const char *p, bool v6, struct proc_sock *e)
 			return false;
 		if (f == 3)
 			e->state = (unsigned)strtoul(t, NULL, 16);
+		else if (f == 7)
+			e->uid = strtoul(t, NULL, 10);
 		else if (f == 9)
 			e->ino = strtoul(t, NULL, 10);
 	}
@@ -331,6 +333,52 @@ int shim_port_listening(const struct sockaddr_storage *local)
 	if (local->ss_family != AF_INET && local->ss_family != AF_INET6)
 		return 0;
 	return proc_scan(is_listener, (void *)(uintptr_t)local);
+}
+
+/* A pump's channel (IPv4 local and peer, both in 127.254.0.0/16)?  No
+ * socket listens on its local port (the pump's listener is closed once
+ * the channel is made), and the socket at its other end (local and
+ * remote swapped) belongs to this process's real or effective user, or
+ * to root: the pump's end was made by the process that made this one.
+ * An address in that range proves nothing, as any local process can
+ * bind one; another user's socket there is a client, not a pump.  False
+ * when the kernel's tables cannot be read. */
+struct chan_look {
+	const struct sockaddr_storage *local;
+	const struct sockaddr_in *l4, *p4;
+	bool listener, found;
+	unsigned long uid;
+};
+
+static bool same_ep(const struct sockaddr_in *a, const struct sockaddr_in *b)
+{
+	return a->sin_addr.s_addr == b->sin_addr.s_addr && a->sin_port == b->sin_port;
+}
+
+static bool chan_entry(const struct proc_sock *e, void *arg)
+{
+	struct chan_look *c = arg;
+
+	if (is_listener(e, (void *)(uintptr_t)c->local)) {
+		c->listener = true;
+		return true;
+	}
+	if (e->local.ss_family == AF_INET && e->state != 0x0A /* TCP_LISTEN */ &&
+	    same_ep((const void *)&e->local, c->p4) && same_ep((const void *)&e->remote, c->l4)) {
+		c->found = true;
+		c->uid = e->uid;
+	}
+	return false;
+}
+
+bool shim_pump_channel(const struct sockaddr_storage *local, const struct sockaddr_storage *peer)
+{
+	struct chan_look c = { local, (const void *)local, (const void *)peer, false, false, 0 };
+
+	if (local->ss_family != AF_INET || peer->ss_family != AF_INET || proc_scan(chan_entry, &c) != 0 ||
+	    c.listener || !c.found)
+		return false;
+	return c.uid == getuid() || c.uid == geteuid() || c.uid == 0;
 }
 
 /* The socket's SO_RCVTIMEO/SO_SNDTIMEO in ms, or -1 for none: the

@@ -18,6 +18,8 @@
 #   * a plain client from 127.254.0.9 (the pumps' channels' range, which
 #     any local process may bind) gets no plain text back (its connection
 #     was taken for a pump's channel: plain, the service answered it);
+#   * the same from another user to 127.254.0.1, the super-server on
+#     0.0.0.0 with its listener closed: no channel either;
 #   * without /proc (a tmpfs over it, as in a chroot without one): the
 #     inherited fds are still adopted (they had been skipped: plain text
 #     both ways), a TLS client is served and a plain one gets nothing;
@@ -33,7 +35,8 @@ need_shim
 LIB=""
 for _l in $SHIM_PRELOAD; do LIB="$LIB${LIB:+ }$(readlink -f "$_l")"; done
 
-# serve LABEL PORT READ [noproc]: start the super-server for one connection.
+# serve LABEL PORT READ [noproc]: start the super-server for one connection
+# (on $SS_BIND:PORT if set, else 127.0.0.1:PORT).
 serve() {
 	if [ "${4:-}" = noproc ]; then
 		bg unshare -m sh -c 'mount -t tmpfs none /proc && exec "$@"' sh \
@@ -41,7 +44,7 @@ serve() {
 			"$T/$1.log" >"$T/$1.out" 2>&1
 	else
 		bg "$PY" "$PYD/std_superserver.py" "$2" "$3" "$PROGS/stdio_echo" "$LIB" "$POLICY" \
-			"$T/$1.log" >"$T/$1.out" 2>&1
+			"$T/$1.log" ${SS_BIND:+"$SS_BIND"} >"$T/$1.out" 2>&1
 	fi
 	SS=$!
 	wait_for "$T/$1.out" '^ready' 10
@@ -64,9 +67,11 @@ EOC
 	fi
 }
 
-# plain_case LABEL READ [noproc [SOURCE]]: a plain client sends a line,
-# then FIN (from local address SOURCE, if given).
+# plain_case LABEL READ [noproc]: a plain client sends a line, then FIN.
+# $PC_ARGS: more tlspeer.py raw options; $PC_WRAP: a command it runs
+# under; $PC_DIR: where it records (default $T).
 plain_case() {
+	_rec=${PC_DIR:-$T}/$1.rec
 	P=$(free_port)
 	policy "$T/$1.conf" <<EOC
 rules = ( { name = "std-in"; direction = "accept"; port = $P;
@@ -74,15 +79,17 @@ rules = ( { name = "std-in"; direction = "accept"; port = $P;
 EOC
 	serve "$1" "$P" "$2" "${3:-}"
 	audit_exclude_during "$P" "a plaintext client on the TLS port must get nothing" \
-		timeout $((20 * TS)) "$PY" "$TLSPEER" raw --port "$P" --timeout 3 --send "plain hello
-" --record "$T/$1.rec" ${4:+--source "$4"} >"$T/$1.raw" 2>&1
-	: >>"$T/$1.rec"
+		timeout $((20 * TS)) ${PC_WRAP:-} "$PY" "$TLSPEER" raw --port "$P" --timeout 3 --send "plain hello
+" --record "$_rec" ${PC_ARGS:-} >"$T/$1.raw" 2>&1
+	: >>"$_rec"
 	wait_exit "$SS" 10
 	# What a TLS server may answer: nothing, or alert records.
-	if { od -A n -v -t x1 "$T/$1.rec" | tr -d ' \n'; echo; } | grep -q -x -E '(15030[0-4]0002[0-9a-f]{4})*'; then
+	if ! grep -q '^received' "$T/$1.raw"; then
+		fail "$1: a plain client gets no plain text back" "client: $(tail_of "$T/$1.raw")"
+	elif { od -A n -v -t x1 "$_rec" | tr -d ' \n'; echo; } | grep -q -x -E '(15030[0-4]0002[0-9a-f]{4})*'; then
 		pass "$1: a plain client gets no plain text back"
 	else
-		fail "$1: a plain client gets no plain text back" "got: $(head -c 100 "$T/$1.rec" | od -c | head -n 2 | tr '\n' ' ') $(show "$T/$1.log")"
+		fail "$1: a plain client gets no plain text back" "got: $(head -c 100 "$_rec" | od -c | head -n 2 | tr '\n' ' ') $(show "$T/$1.log")"
 	fi
 }
 
@@ -117,9 +124,26 @@ tls_case noproc-tls noproc
 plain_case noproc-plain 0 noproc
 # A plain client whose source address is in 127.254.0.0/16, where the
 # pumps' channels are (any local process may bind one): its connection
-# is no channel (a socket listens on its local port) and is adopted as
-# TLS.  Before, the service read its line and answered in clear.
-plain_case pump-range-source 0 "" 127.254.0.9
+# (to 127.0.0.1) is no channel and is adopted as TLS.  Before, the service read its line and answered in clear.
+PC_ARGS="--source 127.254.0.9"
+plain_case pump-range-source 0
+PC_ARGS=""
+
+# A super-server on 0.0.0.0 that closes its listener before the exec, and
+# another user's plain client from 127.254.0.9 to 127.254.0.1: both
+# addresses in the pumps' range, no listener left, yet no channel: the
+# socket at its other end is not this user's.  Before, the service read
+# the client's line and answered in clear.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+	# the client (uid 65534) records into a directory it may write
+	mkdir -m 1777 "$T/pub" && chmod o+x "$T"
+	SS_BIND=0.0.0.0 PC_DIR=$T/pub PC_ARGS="--host 127.254.0.1 --source 127.254.0.9"
+	PC_WRAP="setpriv --reuid=65534 --regid=65534 --clear-groups"
+	plain_case pump-range-other-user 0
+	SS_BIND="" PC_DIR="" PC_ARGS="" PC_WRAP=""
+else
+	pass "pump-range-other-user: (not run: needs root and setpriv)"
+fi
 
 # noproc_cost: the shimmed program's start-up without /proc, soft limit
 # raised to the hard one; strace counts its fcntl and poll calls.
