@@ -34,18 +34,7 @@ id postgres >/dev/null 2>&1 || { fail pg_setup "no postgres user (postgresql)"; 
 # build cannot be loaded without libasan), and says so.
 case "$SHIM_PRELOAD" in
 *libasan*)
-	# (the default build: make check's ASan build is BUILD/asan)
-	# the default build: make check's build/ beside build/asan, or a
-	# BUILD=DIR beside BUILD=DIR-asan, or the tree's build/
-	_def=$(dirname "$TLSSHIM_BUILD")/libtlsshim.so
-	[ -f "$_def" ] || _def=${TLSSHIM_BUILD%-asan}/libtlsshim.so
-	[ -f "$_def" ] || _def=$TLSSHIM_TOP/build/libtlsshim.so
-	if asan_hangs "$PGBIN/postgres" --version && [ -f "$_def" ]; then
-		echo "# postgres hangs with libasan alone (no shim): using $_def"
-		SHIM_PRELOAD="$_def"
-		export SHIM_PRELOAD
-		unset ASAN_OPTIONS UBSAN_OPTIONS
-	fi ;;
+	asan_hangs "$PGBIN/postgres" --version && use_default_lib "postgres hangs with libasan alone (no shim)" ;;
 esac
 echo 'rules = ();' >"$T/empty.conf"
 for _b in "$PGBIN/postgres" "$PGBIN/psql"; do

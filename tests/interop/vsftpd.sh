@@ -70,11 +70,6 @@ EOC
 # the default build of the library instead, and says so.
 case "$SHIM_PRELOAD" in
 *libasan*)
-	# the default build: make check's build/ beside build/asan, or a
-	# BUILD=DIR beside BUILD=DIR-asan, or the tree's build/
-	_def=$(dirname "$TLSSHIM_BUILD")/libtlsshim.so
-	[ -f "$_def" ] || _def=${TLSSHIM_BUILD%-asan}/libtlsshim.so
-	[ -f "$_def" ] || _def=$TLSSHIM_TOP/build/libtlsshim.so
 	_rt=""
 	for _l in $SHIM_PRELOAD; do case "$_l" in *libasan*) _rt=$_l ;; esac; done
 	A=$(free_port)
@@ -86,11 +81,8 @@ case "$SHIM_PRELOAD" in
 	if wait_listen "$A" 15 "$_ap" &&
 	   ! timeout $((20 * TS)) "$PY" -c 'import ftplib, sys
 f = ftplib.FTP(timeout=10); f.connect("127.0.0.1", int(sys.argv[1])); f.login(); f.nlst()' "$A" >"$T/asan.probe" 2>&1 &&
-	   [ -f "$_def" ]; then
-		echo "# vsftpd fails with libasan alone (no shim): $(tail -n 1 "$T/asan.probe" | head -c 100); using $_def"
-		SHIM_PRELOAD="$_def"
-		export SHIM_PRELOAD
-		unset ASAN_OPTIONS UBSAN_OPTIONS
+	   default_lib >/dev/null; then
+		use_default_lib "vsftpd fails with libasan alone (no shim): $(tail -n 1 "$T/asan.probe" | head -c 100)"
 	fi
 	stop "$_ap" ;;
 esac
