@@ -23,7 +23,8 @@
 # work (the user and the mailbox are right, and the library passes a
 # port without a rule through inside dovecot); after 5 such clients the
 # master lives, no login process is left, and the next client is served;
-# the wire audit.
+# fetchmail under the shim (a connect rule) fetches the message from
+# dovecot's own TLS port; the wire audit.
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 . "$TLSSHIM_TOP/tests/interop/daemons.inc"
@@ -163,6 +164,36 @@ else
 fi
 
 no_clear dovecot_no_greeting_in_clear "$P" "a1 LOGIN alice wonderland" "$DV"
+
+name=dovecot_fetchmail_client_under_shim
+# The other side: fetchmail (plain IMAP, its own TLS and STARTTLS off)
+# under the shim with a connect rule to dovecot's own TLS port, which
+# verifies dovecot's certificate; the message (seen already: fetchall)
+# goes to an MDA (cat).
+if command -v fetchmail >/dev/null; then
+	mkdir -p "$T/fmhome"
+	cat >"$T/fmhome/rc" <<EOC
+set no syslog
+poll 127.0.0.1 service $S protocol IMAP auth password
+  user "alice" password "wonderland" is root here keep fetchall sslproto '' mda "cat >> $T/fm.mbox"
+EOC
+	chmod 600 "$T/fmhome/rc"
+	policy "$X/fetch.policy" <<EOC
+rules = ( { name = "fetch"; direction = "connect"; port = $S; ca = "$CERTS/ca.crt"; } );
+EOC
+	HOME=$T/fmhome TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/fm-shim.log" shimmed fetchmail -f "$T/fmhome/rc" \
+		--nodetach --pidfile "$T/fmhome/pid" -v >"$T/fm.out" 2>&1
+	rc=$?
+	if [ $rc -eq 0 ] && grep -q "^the body of the message $$" "$T/fm.mbox" 2>/dev/null &&
+	   [ "$(count "$T/fm-shim.log" 'rule "fetch": connected TLSv1\.[23] .*verified')" -eq 1 ] &&
+	   ! grep -q -E ': (error|warn): ' "$T/fm-shim.log"; then
+		pass "$name (the message fetched over TLS, dovecot's certificate verified)"
+	else
+		fail "$name" "fetchmail exit $rc$(show "$T/fm.out" "$T/fm-shim.log" "$X/dovecot.log")"
+	fi
+else
+	fail "$name" "fetchmail not installed (fetchmail)"
+fi
 
 kill_tree "$DV"
 san_logs_back
