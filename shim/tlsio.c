@@ -125,8 +125,12 @@ static int wait_failed(struct tls_conn *c, int r)
 
 /* Wait until the socket takes more ciphertext, then send what waits.
  * timeout_ms < 0: none.  0 when the out-buffer is empty, or a negative
- * errno (timeout_errno when the time is up). */
-static int flush_wait(struct tls_conn *c, int timeout_ms, int timeout_errno)
+ * errno (timeout_errno when the time is up).  flags: the program's write
+ * whose error this is, for its SIGPIPE (a write that has sent nothing
+ * yet: the kernel's raises it with the EPIPE it returns, also when the
+ * peer went while it waited); MSG_NOSIGNAL for every other wait (a read,
+ * a close, a write that returns a count). */
+static int flush_wait(struct tls_conn *c, int timeout_ms, int timeout_errno, int flags)
 {
 	int64_t deadline = timeout_ms >= 0 ? clock_ms() + timeout_ms : -1;
 
@@ -138,7 +142,7 @@ static int flush_wait(struct tls_conn *c, int timeout_ms, int timeout_errno)
 		if (r == TLS_REENTERED)
 			return reentered(c);
 		if (r == TLS_ERR)
-			return fail_io(c, true, MSG_NOSIGNAL);
+			return fail_io(c, true, flags);
 		if (deadline >= 0) {
 			left = (int)(deadline - clock_ms());
 			if (left <= 0)
@@ -164,7 +168,7 @@ static int read_wait(struct tls_conn *c, bool out_empty, int64_t *deadline)
 	int fd = tls_conn_fd(c), r, ms;
 
 	if (!out_empty && tls_conn_has_output(c) &&
-	    (r = flush_wait(c, shim_conn_timeout_ms(c, fd, SO_SNDTIMEO), EAGAIN)) < 0)
+	    (r = flush_wait(c, shim_conn_timeout_ms(c, fd, SO_SNDTIMEO), EAGAIN, MSG_NOSIGNAL)) < 0)
 		return r;
 	if ((ms = shim_conn_timeout_ms(c, fd, SO_RCVTIMEO)) >= 0) {
 		int64_t now = clock_ms();
@@ -268,7 +272,7 @@ static int never_connected(struct tls_conn *c, int flags, bool reading)
 
 /* What a read and a write do first: MSG_OOB is refused, 0 bytes is a
  * no-op, a socket whose connect failed answers as the kernel's, the
- * handshake completes.  1: go on; 0 or -errno: return that.
+ * handshake completes (or says the connection failed).  1: go on; 0 or -errno: return that.
  * A read of a failed connection goes on: plain text decrypted before the
  * failure (a peek's or FIONREAD's stage) comes first, and the engine's
  * read says when it is all gone (TLS_ERR). */
@@ -283,8 +287,10 @@ static int io_start(struct tls_conn *c, size_t len, int flags, bool nb, bool rea
 	if (!tls_conn_handshake_done(c) && !(reading && tls_conn_failed(c))) {
 		if ((e = never_connected(c, flags, reading)) <= 0)
 			return e;
+		/* (a write's EPIPE raises SIGPIPE here too: a failed
+		 * connection's writes come this way, every one of them) */
 		if ((e = shim_tls_handshake(c, nb)) < 0)
-			return e;
+			return reading ? e : sigpipe(true, -e, flags);
 	}
 	return 1;
 }
@@ -503,7 +509,8 @@ ssize_t shim_tls_send(struct tls_conn *c, const void *buf, size_t len, int flags
 				break;
 			return -EAGAIN;
 		}
-		if ((e = flush_wait(c, shim_conn_timeout_ms(c, fd, SO_SNDTIMEO), EAGAIN)) < 0) {
+		if ((e = flush_wait(c, shim_conn_timeout_ms(c, fd, SO_SNDTIMEO), EAGAIN,
+				    sent ? MSG_NOSIGNAL : flags)) < 0) {
 			if (sent)
 				break;
 			return e;
@@ -512,7 +519,7 @@ ssize_t shim_tls_send(struct tls_conn *c, const void *buf, size_t len, int flags
 	/* A blocking send returns once the kernel holds everything, as for
 	 * TCP; an error now shows on the next call. */
 	if (!nb && left)
-		(void)flush_wait(c, shim_conn_timeout_ms(c, fd, SO_SNDTIMEO), EAGAIN);
+		(void)flush_wait(c, shim_conn_timeout_ms(c, fd, SO_SNDTIMEO), EAGAIN, MSG_NOSIGNAL);
 	return (ssize_t)sent;
 }
 
@@ -616,7 +623,9 @@ ssize_t shim_tls_send_iov(struct tls_conn *c, const struct iovec *iov, int cnt, 
 
 		if (!fill)
 			break;
-		r = shim_tls_send(c, chunk, fill, flags);
+		/* (once some went out, an error returns the count, with no
+		 * SIGPIPE: the kernel's one call of them all) */
+		r = shim_tls_send(c, chunk, fill, total ? flags | MSG_NOSIGNAL : flags);
 		if (r < 0) {
 			if (!total)
 				total = r;
@@ -637,7 +646,7 @@ static void send_close_notify(struct tls_conn *c)
 	int r = tls_conn_close_notify(c);
 
 	if (r == TLS_WANT_POLLOUT)
-		(void)flush_wait(c, tls_conn_timeout_ms(c), ETIMEDOUT);
+		(void)flush_wait(c, tls_conn_timeout_ms(c), ETIMEDOUT, MSG_NOSIGNAL);
 }
 
 /* SO_LINGER {1, 0} (set on the socket or inherited from its listener):
