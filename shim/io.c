@@ -46,11 +46,13 @@ SHIM_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 
 SHIM_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
+	SHIM_OOB_PUMPED(fd, flags);
 	SHIM_DISPATCH(fd, REAL(recv)(fd, buf, n, flags), shim_tls_recv(c, buf, n, flags));
 }
 
 SHIM_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
+	SHIM_OOB_PUMPED(fd, flags);
 	SHIM_DISPATCH(fd, REAL(send)(fd, buf, n, flags), shim_tls_send(c, buf, n, flags));
 }
 
@@ -75,6 +77,7 @@ static ssize_t plain_recvfrom(int fd, void *buf, size_t n, int flags, struct soc
 SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
 			     socklen_t *alen)
 {
+	SHIM_OOB_PUMPED(fd, flags);
 	SHIM_DISPATCH(fd, plain_recvfrom(fd, buf, n, flags, addr, alen),
 		      (no_addr(alen), shim_tls_recv(c, buf, n, flags)));
 }
@@ -99,6 +102,7 @@ SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 {
 	int e;
 
+	SHIM_OOB_PUMPED(fd, flags);
 	if (__builtin_expect(flags & MSG_FASTOPEN, 0) && shim_fastopen_refused(fd, addr, alen))
 		SHIM_RET(-EOPNOTSUPP);
 	/* A destination without connect(): SCTP sets up an association. */

@@ -412,6 +412,7 @@ static ssize_t plain_recvmsg(int fd, struct msghdr *m, int flags)
 
 SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 {
+	SHIM_OOB_PUMPED(fd, flags);
 	SHIM_DISPATCH(fd, plain_recvmsg(fd, m, flags), tls_recvmsg(c, m, flags));
 }
 
@@ -419,6 +420,7 @@ SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 {
 	int e;
 
+	SHIM_OOB_PUMPED(fd, flags);
 	if (__builtin_expect(flags & MSG_FASTOPEN, 0) && m &&
 	    shim_fastopen_refused(fd, m->msg_name, m->msg_namelen))
 		SHIM_RET(-EOPNOTSUPP);
@@ -477,6 +479,7 @@ SHIM_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
 {
 	/* The kernel sends at most UIO_MAXIOV (1024) messages a call and reads
 	 * no further: a program may pass a larger count with a shorter vector. */
+	SHIM_OOB_PUMPED(fd, flags);
 	if (n > IOV_MAX)
 		n = IOV_MAX;
 	for (unsigned int i = 0; i < n; i++) {
@@ -546,6 +549,7 @@ static int plain_recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, 
 
 SHIM_EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timespec *t)
 {
+	SHIM_OOB_PUMPED(fd, flags);
 	/* On a TLS fd an invalid time-out is the kernel's EINVAL, before any
 	 * message; on another fd the kernel reads it (the library must not:
 	 * an unreadable one is EFAULT, not a fault in here). */

@@ -97,6 +97,14 @@ extern _Atomic bool shim_exiting;
 		return ret_;                                  \
 	} while (0)
 
+/* MSG_OOB on a pump's end (tlsio.c): refused like the TLS fd's, logged;
+ * 0 when fd is no pump's end.  SHIM_OOB_PUMPED: a wrapper with flags. */
+int shim_pumped_oob(int fd);
+#define SHIM_OOB_PUMPED(fd, flags) do {                             \
+		if (__builtin_expect((flags) & MSG_OOB, 0) && shim_pumped_oob(fd) < 0) \
+			SHIM_RET(-EOPNOTSUPP);                \
+	} while (0)
+
 /* ---- routing a call on an fd (classify.c) -----------------------------
  * PASS: go straight to the C library.  TLS: *cp holds a reference to the
  * connection.  Negative: refuse with that errno (-EBADF on a closing or

@@ -29,6 +29,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "shim/addr.h"
 #include "shim/shim.h"
 
 #define IOV_CHUNK 16384
@@ -241,12 +242,36 @@ bool shim_tls_nonblocking(struct tls_conn *c, int flags)
 	return nb;
 }
 
-/* Urgent data has no place inside a TLS stream. */
+/* Urgent data has no place inside a TLS stream.  who: the session. */
+static int oob_refused(const char *who)
+{
+	log_warn("%s: MSG_OOB is not available on a TLS connection", who);
+	return -EOPNOTSUPP;
+}
+
 static int refuse_oob(struct tls_conn *c)
 {
-	log_warn("%s rule \"%s\": MSG_OOB is not available on a TLS connection",
-		 tls_conn_peer(c), tls_conn_label(c));
-	return -EOPNOTSUPP;
+	char who[256];
+
+	snprintf(who, sizeof who, "%s rule \"%s\"", tls_conn_peer(c), tls_conn_label(c));
+	return oob_refused(who);
+}
+
+/* MSG_OOB on the program's end of a pump (a session moved there for a
+ * fork, an exec, stdio): the kernel takes the urgent byte, the call says
+ * it was sent, and the pump's reads pass over it: it never reached the
+ * peer.  Refused as on the TLS fd it stands for.  0: fd is no pump's end. */
+int shim_pumped_oob(int fd)
+{
+	struct conntab_pumped *pi;
+	char who[128], peer[INET6_ADDRSTRLEN + 8] = "?";
+
+	if (conntab_load(fd) != CT_PUMPED)
+		return 0;
+	if ((pi = conntab_pumped(fd)) && pi->plen)
+		shim_format_addr((const struct sockaddr *)&pi->peer, peer, sizeof peer);
+	snprintf(who, sizeof who, "%s (fd %d, its session in a pump)", peer, fd);
+	return oob_refused(who);
 }
 
 /* A read or a write after the program's non-blocking connect() failed

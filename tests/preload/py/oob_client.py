@@ -1,0 +1,48 @@
+"""oob_client.py PORT MODE — under the shim (a connect rule; tests/preload/oob.sh),
+against tests/preload/tls_echo_server.py: MSG_OOB on a TLS fd.
+
+  direct  send, sendto, sendmsg, recv, recvfrom, recvmsg with MSG_OOB on
+          the TLS fd: prints "direct E E E E E E" (each call's errno)
+  pump    after a fork (the session moves to a pump; the child exits at
+          once), send and sendmsg of b"abcX" with MSG_OOB, then b"def";
+          then the end of the stream, and everything the echo returned:
+          prints "pump E E echo b'...'"
+Every wait is for an event (the echo, the end of the stream), bounded.
+"""
+import os, socket, sys
+port, mode = int(sys.argv[1]), sys.argv[2]
+s = socket.create_connection(("127.0.0.1", port))
+s.settimeout(20 * float(os.environ.get("TLSSHIM_TIME_SCALE", "1")))
+s.sendall(b"hi")
+assert s.recv(2) == b"hi"
+def err(f):
+    try:
+        f()
+        return 0
+    except OSError as e:
+        return e.errno
+if mode == "direct":
+    es = [err(lambda: s.send(b"x", socket.MSG_OOB)),
+          err(lambda: s.sendto(b"x", socket.MSG_OOB, ("127.0.0.1", port))),
+          err(lambda: s.sendmsg([b"x"], [], socket.MSG_OOB)),
+          err(lambda: s.recv(1, socket.MSG_OOB)),
+          err(lambda: s.recvfrom(1, socket.MSG_OOB)),
+          err(lambda: s.recvmsg(1, 0, socket.MSG_OOB))]
+    print("direct", *es, flush=True)
+else:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    es = [err(lambda: s.send(b"abcX", socket.MSG_OOB)),
+          err(lambda: s.sendmsg([b"abcX"], [], socket.MSG_OOB))]
+    s.sendall(b"def")
+    s.shutdown(socket.SHUT_WR)
+    got = b""
+    while True:
+        d = s.recv(100)
+        if not d:
+            break
+        got += d
+    print("pump", *es, "echo", got, flush=True)
+s.close()
