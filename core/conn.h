@@ -46,6 +46,7 @@ struct tls_conn {
 	bool hs_flight;          /* and it sent afterwards: see sock_read */
 	bool peer_refused;       /* check_peer said no: err holds why */
 	atomic_bool reported;    /* the failure was logged */
+	atomic_bool reset_taken; /* a call has returned the peer's reset (ECONNRESET) */
 	atomic_bool resumed;     /* the handshake resumed a session */
 	enum tls_fail fail;
 	int sys_errno;

@@ -2286,3 +2286,8 @@ bool tls_conn_report_once(struct tls_conn *c)
 {
 	return !atomic_exchange(&c->reported, true);
 }
+
+bool tls_conn_reset_taken(struct tls_conn *c)
+{
+	return atomic_exchange(&c->reset_taken, true);
+}

@@ -255,6 +255,8 @@ bool tls_conn_resumed(const struct tls_conn *c);
 int tls_conn_sys_errno(const struct tls_conn *c);
 /* True exactly once per connection: the caller logs the failure. */
 bool tls_conn_report_once(struct tls_conn *c);
+/* A call returns the peer's reset: false the first time, true after. */
+bool tls_conn_reset_taken(struct tls_conn *c);
 /* The precise reason of the last failure, for logs and tests. */
 const char *tls_conn_error(const struct tls_conn *c);
 

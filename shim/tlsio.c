@@ -93,6 +93,11 @@ static int fail_io(struct tls_conn *c, bool writing, int flags)
 		err = EBADF;
 	} else if (why == TLS_FAIL_SYSCALL && tls_conn_sys_errno(c)) {
 		err = tls_conn_sys_errno(c);
+		/* The kernel hands the peer's reset to one call (sock_error);
+		 * a write after it says EPIPE, with SIGPIPE.  A read keeps
+		 * saying ECONNRESET: a failed session never reads as an end. */
+		if (err == ECONNRESET && tls_conn_reset_taken(c) && writing)
+			err = EPIPE;
 	}
 	if (why != TLS_FAIL_CLOSED)
 		shim_tls_report(c);
@@ -296,8 +301,8 @@ static int never_connected(struct tls_conn *c, int flags, bool reading)
 }
 
 /* What a read and a write do first: MSG_OOB is refused, 0 bytes is a
- * no-op, a socket whose connect failed answers as the kernel's, the
- * handshake completes (or says the connection failed).  1: go on; 0 or -errno: return that.
+ * no-op, a socket whose connect failed answers as the kernel's, a write
+ * on a failed connection says why, the handshake completes.  1: go on; 0 or -errno: return that.
  * A read of a failed connection goes on: plain text decrypted before the
  * failure (a peek's or FIONREAD's stage) comes first, and the engine's
  * read says when it is all gone (TLS_ERR). */
@@ -310,10 +315,11 @@ static int io_start(struct tls_conn *c, size_t len, int flags, bool nb, bool rea
 	if (len == 0)
 		return 0;
 	if (!tls_conn_handshake_done(c) && !(reading && tls_conn_failed(c))) {
+		if (!reading && tls_conn_failed(c))
+			return fail_io(c, true, flags);
 		if ((e = never_connected(c, flags, reading)) <= 0)
 			return e;
-		/* (a write's EPIPE raises SIGPIPE here too: a failed
-		 * connection's writes come this way, every one of them) */
+		/* (a write whose handshake fails with EPIPE raises SIGPIPE) */
 		if ((e = shim_tls_handshake(c, nb)) < 0)
 			return reading ? e : sigpipe(true, -e, flags);
 	}

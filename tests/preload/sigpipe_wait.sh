@@ -11,7 +11,11 @@
 # none either).  With MSG_NOSIGNAL: EPIPE and no signal.  A writev that
 # sent part of its buffers before the reset returns that count without
 # the signal (the library raised it: its later buffers' write failed at
-# once); the next write raises it.
+# once); the next write raises it.  A peer that resets without a FIN: the
+# waiting write gets ECONNRESET (no signal), and the next write EPIPE with
+# SIGPIPE, as the kernel takes the reset's error once (the library said
+# ECONNRESET at every write, and a program that ignores write errors was
+# never stopped by SIGPIPE).
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 
@@ -27,8 +31,9 @@ in_ppoll() {
 	return 1
 }
 
-# run MODE: sigpipe_wait MODE against a stalling peer that resets once the
-# write waits; its output in $out, its exit status in $rc.
+# run MODE [rst]: sigpipe_wait MODE against a stalling peer that sends its
+# FIN and resets (with rst: resets alone) once the write waits; its output
+# in $out, its exit status in $rc.
 run() {
 	P=$(free_port)
 	policy "$T/$1.conf" <<EOC
@@ -36,7 +41,7 @@ rules = ( { name = "sigpipe-$1"; direction = "connect"; port = $P; ca = "$CERTS/
             close_timeout_ms = 1000; } );
 EOC
 	rm -f "$T/$1.go"
-	bg "$PY" "$PYD/stall_server.py" "$P" "$CERTS/server.crt" "$CERTS/server.key" "$T/$1.go" --reset \
+	bg "$PY" "$PYD/stall_server.py" "$P" "$CERTS/server.crt" "$CERTS/server.key" "$T/$1.go" "--${2:-reset}" \
 		>"$T/$1.peer" 2>&1
 	_peer=$!
 	wait_for "$T/$1.peer" '^listening' 15
@@ -50,10 +55,10 @@ EOC
 	out=$(cat "$T/$1.out")
 }
 
-# case_of MODE STATUS OUTPUT PASS-NAME FAIL-NAME: run MODE; its exit status and
-# output must be these.
+# case_of MODE STATUS OUTPUT PASS-NAME FAIL-NAME [rst]: run MODE; its exit
+# status and output must be these.
 case_of() {
-	run "$1"
+	run "$1" "${6:-}"
 	if [ "$rc" = "$2" ] && [ "$out" = "$3" ]; then
 		pass "$4"
 	else
@@ -78,3 +83,8 @@ writev part sigpipe 0
 write -1 EPIPE sigpipe 1" \
 	"a blocking writev that sent part of its buffers before the reset: the count, no SIGPIPE; the next write: EPIPE and SIGPIPE" \
 	"SIGPIPE after a writev's partial count"
+case_of reset 0 "blocking
+write -1 ECONNRESET sigpipe 0
+write -1 EPIPE sigpipe 1" \
+	"a peer's reset alone: the waiting write gets ECONNRESET, no SIGPIPE; the next write EPIPE and SIGPIPE" \
+	"ECONNRESET once, then EPIPE and SIGPIPE" rst

@@ -13,6 +13,8 @@
  *   die       SIGPIPE's default action: the process dies on that write
  *   handler   a counting handler: EPIPE, and the signal, each time
  *   nosignal  send(MSG_NOSIGNAL), with the handler: EPIPE, no signal
+ *   reset     as handler, against a peer that resets without a FIN:
+ *             ECONNRESET, no signal; then EPIPE and the signal
  *   writev    with the handler, no fill: one writev of 1 MiB (64
  *             buffers) that waits once the socket is full: the count
  *             sent, no signal; the next write: EPIPE and the signal
@@ -60,7 +62,7 @@ int main(int argc, char **argv)
 	ssize_t r;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: sigpipe_wait PORT die|handler|nosignal|writev\n");
+		fprintf(stderr, "usage: sigpipe_wait PORT die|handler|nosignal|reset|writev\n");
 		return 2;
 	}
 	mode = argv[2];

@@ -1,4 +1,4 @@
-"""stall_server.py PORT CERT KEY DONE-FILE [COUNT-FILE | --reset] — a TLS
+"""stall_server.py PORT CERT KEY DONE-FILE [COUNT-FILE | --reset | --rst] — a TLS
 server that completes the handshake and then never reads
 (tests/preload/flags.sh), until DONE-FILE exists (at most 30 s).  Prints
 "listening".  With COUNT-FILE it then reads to the end of the stream (at
@@ -6,7 +6,7 @@ most 15 s), writing the count of plain-text bytes received so far into
 COUNT-FILE after each read.  With --reset it goes, with what it never read
 still queued: its FIN, then a reset (SO_LINGER 0) that finds the client's
 socket in CLOSE_WAIT, where Linux's next send says EPIPE
-(tests/preload/sigpipe_wait.sh).
+(tests/preload/sigpipe_wait.sh).  With --rst: the reset alone (no FIN first).
 """
 S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import os, socket, ssl, sys, time
@@ -17,9 +17,10 @@ c, _ = ls.accept(); s = ctx.wrap_socket(c, server_side=True, suppress_ragged_eof
 end = time.time() + 30 * S                      # never reads, until told
 while not os.path.exists(sys.argv[4]) and time.time() < end:
     time.sleep(0.05)
-if len(sys.argv) > 5 and sys.argv[5] == "--reset":
+if len(sys.argv) > 5 and sys.argv[5] in ("--reset", "--rst"):
     import struct
-    s.shutdown(socket.SHUT_WR)
+    if sys.argv[5] == "--reset":
+        s.shutdown(socket.SHUT_WR)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
 elif len(sys.argv) > 5:
