@@ -1297,5 +1297,12 @@ SHIM_EXPORT int daemon(int nochdir, int noclose)
 	if (r != 0 || self_pid() == before)
 		return r;
 	conntab_each_conn(0, 0x7fffffff, adopt_owner, &before);
+	/* Without noclose the C library put /dev/null on 0 to 2 with its own
+	 * dup2, past our wrapper: a number that was a session's pump end
+	 * (getpeername answered with the session's addresses) is forgotten. */
+	if (!noclose)
+		for (int fd = 0; fd < 3; fd++)
+			if (conntab_load(fd) == CT_PUMPED)
+				shim_fd_arrived(fd);
 	return 0;
 }

@@ -25,6 +25,32 @@ else
 	fail "daemon() keeps sessions" "the TLS peer did not start$(tail_of "$T/peer.out" "$T/peer.err")"
 fi
 
+# daemon() without noclose puts /dev/null on 0 to 2 with the C library's
+# own dup2: a session's pump end there (stdout) is forgotten, and
+# getpeername() on it says ENOTSOCK as the kernel's (it answered with the
+# TLS connection's addresses); the session on its own number goes on.
+P=$(free_port)
+policy "$T/s.conf" <<EOC
+rules = ( { name = "dmn-stdout"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+if start_peer peer-s server --port "$P" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
+	--mode echo --status "$T/st-s"; then
+	TLSSHIM_LOG_FILE="$T/log-s" timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
+		"$PROGS/daemon_client" localhost "$P" "$T/out-s" stdout >/dev/null
+	wait_for "$T/st-s" '^eof' 10
+	wait_for "$T/out-s" '^stdout' 10
+	wait_exit "$PEER" 10
+	if [ "$(cat "$T/out-s" 2>/dev/null)" = "first: one
+second: two
+stdout: ENOTSOCK" ]; then
+		pass "daemon() puts /dev/null on a pumped stdout: getpeername() there says ENOTSOCK, the session goes on"
+	else
+		fail "daemon() and a pumped stdout" "$(cat "$T/out-s" "$T/st-s" "$T/log-s" 2>/dev/null | tr '\n' '|')"
+	fi
+else
+	fail "daemon() and a pumped stdout" "the TLS peer did not start$(tail_of "$T/peer-s.out" "$T/peer-s.err")"
+fi
+
 for how in closerange closefrom; do
 	P=$(free_port)
 	policy "$T/r.conf" <<EOC
