@@ -242,6 +242,31 @@ static int mptcp_used(int fd, unsigned long long *sent, unsigned long long *rece
 	return 1;
 }
 
+/* The bytes written so far on the TCP socket fd, by every process that
+ * holds it: what its peer acknowledged (TCP_INFO's bytes_acked) plus what
+ * is still queued (SIOCOUTQ).  Two calls: read again until no
+ * acknowledgement moved bytes from one to the other in between (a few
+ * tries; false if the kernel cannot say). */
+bool shim_tcp_written(int fd, uint64_t *n)
+{
+	for (int i = 0; i < 16; i++) {
+		struct tcp_info t1, t2;
+		socklen_t l1 = sizeof t1, l2 = sizeof t2;
+		const socklen_t need = offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof t1.tcpi_bytes_acked;
+		int q;
+
+		if (REAL(getsockopt)(fd, IPPROTO_TCP, TCP_INFO, &t1, &l1) < 0 || l1 < need ||
+		    REAL(ioctl)(fd, SIOCOUTQ, &q) < 0 || q < 0 ||
+		    REAL(getsockopt)(fd, IPPROTO_TCP, TCP_INFO, &t2, &l2) < 0 || l2 < need)
+			return false;
+		if (t1.tcpi_bytes_acked == t2.tcpi_bytes_acked) {
+			*n = t1.tcpi_bytes_acked + (uint64_t)q;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Has anything moved bytes on this socket outside the shim?  Sent data
  * (TCP_INFO's bytes_sent, or bytes still queued to send), or received
  * data that was read (bytes_received beyond what still waits unread).

@@ -458,6 +458,9 @@ SHIM_EXPORT int __close_nocancel(int fd)
 
 SHIM_EXPORT int shutdown(int fd, int how)
 {
+	/* The end of the program's stream on a pumped fd: a graceful one */
+	if (how != SHUT_RD && conntab_load(fd) == CT_PUMPED)
+		shim_pump_mark(fd);
 	SHIM_DISPATCH(fd, REAL(shutdown)(fd, how), shim_tls_shutdown(c, how));
 }
 

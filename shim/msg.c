@@ -278,6 +278,15 @@ static int fds_leaving(int sock, const struct msghdr *m)
 				}
 				continue;
 			}
+			/* A pumped end, to a process that may tell its pump of
+			 * no end (pump.c, markers). */
+			if (conntab_load(fd) == CT_PUMPED) {
+				if (peer_shim < 0)
+					peer_shim = peer_runs_shim(sock);
+				if (!peer_shim)
+					shim_pump_open(fd);
+				continue;
+			}
 			if (shim_route(fd, &c) != ROUTE_TLS)
 				continue;
 			if (peer_shim < 0)
@@ -307,6 +316,8 @@ static int fds_leaving(int sock, const struct msghdr *m)
 				tls_conn_unref(c);
 				return -EOPNOTSUPP;
 			}
+			if (pump && !peer_shim)
+				shim_pump_open(fd);
 			if (!pump) {
 				/* The receiver adopts it; this process only closes it. */
 				tls_conn_set_owner(c, -1);

@@ -195,10 +195,13 @@ static void end_sessions(bool linger, int lock_ms)
 
 	__atomic_store_n(&shim_exiting, true, __ATOMIC_RELAXED);
 	conntab_each_conn(0, 0x7fffffff, end_one, &e);
-	/* An end, not a death, for what this process pumped (stdio flushes
-	 * after this: the option only, the FIN comes at the kernel's close). */
-	if (e.me == self_pid_own())
+	/* An end, not a death, for what this process pumped: its markers
+	 * (after stdio's buffers, at exit()), then the option off (the FIN
+	 * comes at the kernel's close). */
+	if (e.me == self_pid_own()) {
+		shim_pump_ending_all(linger);
 		shim_pump_disarm_all(true);
+	}
 }
 
 SHIM_EXPORT void _exit(int status)
@@ -309,6 +312,12 @@ bool shim_before_clone(unsigned long flags)
 	 * its new image could inherit moves to a pump now, started or not. */
 	if (shim_policy && (flags & CLONE_VM))
 		shim_pump_live(PUMP_ALL_INHERITABLE, -1);
+	/* The pumps are told not to wait for the child's markers: they cannot
+	 * come from another network namespace, nor from whatever image a
+	 * child that shares our memory execs (it cannot tell them itself:
+	 * a small borrowed stack). */
+	if (shim_policy && (flags & (CLONE_NEWNET | CLONE_VM)))
+		shim_pump_open_all();
 	return true;
 }
 
@@ -1041,6 +1050,10 @@ static bool handover(const char *path, char *const envp[], const posix_spawnattr
 	for (int i = 0; !n->many && i < n->nsrc; i++)
 		shim_pump_spawned(w, n->src[i]);
 	shim_pump_live(w, -1);
+	/* An image without the library tells its pumps of no end (pump.c,
+	 * markers): they must not wait for one. */
+	if (w == PUMP_ALL_INHERITABLE)
+		shim_pump_open_inherited(n->many || n->nsrc > 0);
 	return true;
 }
 
@@ -1070,6 +1083,7 @@ static bool before_spawn(const char *path, const posix_spawn_file_actions_t *fa,
 static void before_exec(const char *path, char *const envp[], struct shim_peerenv *pe)
 {
 	(void)before_spawn(path, NULL, NULL, envp, pe);
+	shim_pump_exec_closing();
 }
 
 #define EXEC_ENV(envp_in, call) do {                                            \

@@ -35,7 +35,7 @@
  * spawn, exec, SCM_RIGHTS: shim_sock_shared) takes it off for good: a
  * holder without the library, or one that closes after another died,
  * must not end in a reset.  A session pumped for a fork or an exec is
- * never armed (libtlsshim(7), BUGS).
+ * never armed: there the markers below tell a death from a close.
  *
  * Threads blocked inside the shim on this session when it moves (a
  * reader in read() while another thread forks: git clone does this) are
@@ -57,6 +57,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -179,6 +180,295 @@ static struct conntab_pumped *armed_at(int fd)
 	return pi;
 }
 
+/* ---- a graceful end is told (markers) ----------------------------------------
+ *
+ * A death is not a close also when several processes hold the program's
+ * end (fork, exec, spawn, SCM_RIGHTS), where no option of the socket can
+ * say which holder ended how (helper-149).  So every end the library sees
+ * on a pumped number, in any process that runs it (the close of a
+ * number, the last one or not, fclose, dup2 over it, shutdown for
+ * writing, exit and _exit, exec for a close-on-exec number), first sends
+ * the pump a marker: the bytes the socket had been given by then, by all
+ * its holders together (shim_tcp_written: the kernel's counters).  It
+ * goes to a datagram socket the pump binds to an abstract name made of
+ * the channel's two ports, with the program's end itself attached
+ * (SCM_RIGHTS): only a holder of the end can mark it, whatever its user,
+ * and the pump drops a message whose attached socket is not its
+ * channel's.  The marker is queued before the close that follows it, so
+ * the pump reads it at the latest when it meets the end of the stream.
+ * There the pump sends close_notify only if the highest marker counts
+ * every byte it read; bytes written after the last graceful end (by a
+ * holder that then died, or by a program without the library) end the
+ * session without close_notify, with a warn line: a truncation.  So does
+ * a close with SO_LINGER {1, 0} on the socket (the program asked for an
+ * abortive end: its marker says so), whatever came before or after it.
+ * A graceful end vouches for every byte written before it, by any
+ * holder.  Cost: a few system calls per close of a pumped number.
+ *
+ * Where markers cannot come, the pump is told so beforehand (MARK_OPEN),
+ * and from then on an end without one is a close, as before 2026-12-07:
+ * the new image of an exec or spawn that will not run the library, a
+ * process at the other end of SCM_RIGHTS that does not (or that made the
+ * socketpair: which process holds its other end cannot be told), and a
+ * process that installs a seccomp filter (prctl, seccomp(): sshd's and
+ * vsftpd's sandboxes kill for a socket()), for every end it holds then,
+ * and one that enters (or makes a child in) another network namespace,
+ * where the abstract name is not (vsftpd's isolate_network);
+ * a process that started under a filter sends no markers at all, and its
+ * own pumps do not ask for them. */
+#define MARK_NAME "tlsshim-pump/%u/%u"
+#define MARK_ABORT UINT64_MAX   /* a holder closed with SO_LINGER {1, 0} */
+#define MARK_OPEN (UINT64_MAX - 1) /* from now on an end may come unmarked */
+
+/* A seccomp filter may refuse (or kill for) what a marker takes (socket,
+ * sendmsg): such a process sends none (shim_pump_sandboxed). */
+static bool sandboxed;
+
+struct marks {
+	int fd;                 /* the pump's datagram socket; -1: none */
+	bool counted;           /* a TCP channel: an end needs its marker */
+	bool any;               /* a marker came */
+	bool aborted;           /* a MARK_ABORT came */
+	bool open;              /* a MARK_OPEN came */
+	dev_t dev;
+	ino_t ino;              /* the program's end */
+	uint64_t base, last;    /* its count when made; the highest marker */
+};
+
+static socklen_t mark_name(struct sockaddr_un *u, unsigned pump_port, unsigned prog_port)
+{
+	int n;
+
+	memset(u, 0, sizeof *u);
+	u->sun_family = AF_UNIX;
+	n = snprintf(u->sun_path + 1, sizeof u->sun_path - 1, MARK_NAME, pump_port, prog_port);
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)(n > 0 ? n : 0));
+}
+
+/* The port of fd's own (peer: its peer's) IPv4 address; 0 if none, or
+ * if pump (with peer) and the peer is not the pump's address. */
+static unsigned port_of(int fd, bool peer, bool pump)
+{
+	struct sockaddr_storage ss;
+	const struct sockaddr_in *s4 = (const void *)&ss;
+	socklen_t l = sizeof ss;
+	int r = peer ? REAL(getpeername)(fd, (struct sockaddr *)&ss, &l)
+		     : REAL(getsockname)(fd, (struct sockaddr *)&ss, &l);
+
+	if (r < 0 || ss.ss_family != AF_INET || (pump && !shim_is_pump_addr(&ss)))
+		return 0;
+	return ntohs(s4->sin_port);
+}
+
+static void mark_send(int fd, bool open_end)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cm;
+	struct conntab_pumped *pi;
+	struct sockaddr_un u;
+	struct iovec iov;
+	struct msghdr m;
+	struct cmsghdr *h;
+	unsigned pp, lp;
+	uint64_t n;
+	int s, keep = errno;
+
+	if (conntab_load(fd) != CT_PUMPED || __atomic_load_n(&sandboxed, __ATOMIC_RELAXED))
+		return;
+	pi = conntab_pumped(fd);
+	/* SO_LINGER {1, 0} of the program's own asks for an abortive end:
+	 * the marker says so (MARK_ABORT), and no close_notify will go
+	 * (armed: the option is the library's). */
+	if (!(pp = port_of(fd, true, true)) || !(lp = port_of(fd, false, false)))
+		goto out;
+	if (open_end)
+		n = MARK_OPEN;
+	else if (!(pi && pi->armed) && shim_linger_abortive(fd))
+		n = MARK_ABORT;
+	else if (!shim_tcp_written(fd, &n))
+		goto out;
+	if ((s = REAL(socket)(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+		goto out;
+	iov = (struct iovec){ .iov_base = &n, .iov_len = sizeof n };
+	m = (struct msghdr){ .msg_name = &u, .msg_namelen = mark_name(&u, pp, lp), .msg_iov = &iov,
+			     .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf };
+	h = CMSG_FIRSTHDR(&m);
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_RIGHTS;
+	h->cmsg_len = CMSG_LEN(sizeof fd);
+	memcpy(CMSG_DATA(h), &fd, sizeof fd);
+	if (REAL(sendmsg)(s, &m, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		log_debug("fd %d: the pump was not told of this end (%s): it will read as cut short",
+			  fd, strerror(errno));
+	REAL(close)(s);
+out:
+	errno = keep;
+}
+
+void shim_pump_mark(int fd)
+{
+	mark_send(fd, false);
+}
+
+/* fd goes where no marker may come from: an end without one is a close. */
+void shim_pump_open(int fd)
+{
+	mark_send(fd, true);
+}
+
+/* Every pumped number of this process: it (or its child) moves to
+ * another network namespace, where the pump's abstract name is not. */
+void shim_pump_open_all(void)
+{
+	size_t h = conntab_high();
+
+	for (size_t fd = 0; fd < h && fd <= INT_MAX; fd++)
+		shim_pump_open((int)fd);
+}
+
+/* This process is about to install a seccomp filter (from: prctl,
+ * seccomp(); start: it runs under one already). */
+void shim_pump_sandboxed(bool start)
+{
+	if (__atomic_load_n(&sandboxed, __ATOMIC_RELAXED))
+		return;
+	if (!start)
+		shim_pump_open_all();
+	__atomic_store_n(&sandboxed, true, __ATOMIC_RELAXED);
+}
+
+/* An exec or spawn whose new image will not run the library: the pumped
+ * numbers it inherits (every one: all). */
+void shim_pump_open_inherited(bool all)
+{
+	size_t h = conntab_high();
+
+	for (size_t fd = 0; fd < h && fd <= INT_MAX; fd++)
+		if (conntab_load((int)fd) == CT_PUMPED &&
+		    (all || !(REAL(fcntl)((int)fd, F_GETFD) & FD_CLOEXEC)))
+			shim_pump_open((int)fd);
+}
+
+/* This process exits: every pumped number it holds (flush: stdio's
+ * buffers first, which the C library writes after the atexit handlers,
+ * and which would come after the marker). */
+void shim_pump_ending_all(bool flush)
+{
+	size_t h = conntab_high();
+
+	for (size_t fd = 0; fd < h && fd <= INT_MAX; fd++) {
+		if (conntab_load((int)fd) != CT_PUMPED)
+			continue;
+		if (flush) {
+			(void)fflush(NULL);
+			flush = false;
+		}
+		shim_pump_mark((int)fd);
+	}
+}
+
+/* exec: the kernel closes the close-on-exec numbers. */
+void shim_pump_exec_closing(void)
+{
+	size_t h = conntab_high();
+
+	for (size_t fd = 0; fd < h && fd <= INT_MAX; fd++)
+		if (conntab_load((int)fd) == CT_PUMPED && (REAL(fcntl)((int)fd, F_GETFD) & FD_CLOEXEC) > 0)
+			shim_pump_mark((int)fd);
+}
+
+/* The pump's side: its socket for the channel a (program) - b (pump),
+ * and a's count before any byte. */
+static void marks_open(struct marks *mk, int a, int b)
+{
+	struct sockaddr_un u;
+	struct stat st;
+	unsigned pp = port_of(b, false, false), lp = port_of(b, true, false);
+	int s;
+
+	errno = 0;
+	if (fstat(a, &st) < 0 || !shim_tcp_written(a, &mk->base))
+		goto fail;
+	if ((s = REAL(socket)(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
+		goto fail;
+	if (!pp || !lp || bind(s, (struct sockaddr *)&u, mark_name(&u, pp, lp)) < 0) {
+		REAL(close)(s);
+		goto fail;
+	}
+	mk->fd = s;
+	mk->dev = st.st_dev;
+	mk->ino = st.st_ino;
+	return;
+fail:
+	log_warn("pump: no socket on which the program's ends can say they closed (%s): this"
+		 " session will end as cut short, without close_notify", strerror(errno));
+}
+
+/* The markers waiting (their attached copies of the program's end close
+ * here at once: a last close's FIN waits for that). */
+static void marks_read(struct marks *mk)
+{
+	for (int i = 0; mk->fd >= 0 && i < 256; i++) {
+		union {
+			char buf[CMSG_SPACE(8 * sizeof(int))];
+			struct cmsghdr align;
+		} cm;
+		uint64_t n = 0;
+		struct iovec iov = { .iov_base = &n, .iov_len = sizeof n };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+				    .msg_controllen = sizeof cm.buf };
+		bool ours = false;
+		ssize_t r = REAL(recvmsg)(mk->fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			break;
+		for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
+			size_t k;
+
+			if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+				continue;
+			k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t j = 0; j < k; j++) {
+				struct stat st;
+				int f;
+
+				memcpy(&f, CMSG_DATA(h) + j * sizeof f, sizeof f);
+				if (k == 1 && fstat(f, &st) == 0 && st.st_dev == mk->dev && st.st_ino == mk->ino)
+					ours = true;
+				REAL(close)(f);
+			}
+		}
+		if (!ours || r != (ssize_t)sizeof n || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+			continue;
+		if (n == MARK_ABORT)
+			mk->aborted = true;
+		else if (n == MARK_OPEN)
+			mk->open = true;
+		else if (!mk->any || n > mk->last) {
+			mk->any = true;
+			mk->last = n;
+		}
+	}
+}
+
+/* The program's stream ended after got bytes: was its last byte followed
+ * by a graceful end?  (A socketpair channel has no counter, nor does a
+ * pump made under a seccomp filter: yes, as before; after MARK_OPEN too;
+ * never after MARK_ABORT.) */
+static bool ended_clean(struct marks *mk, uint64_t got)
+{
+	if (!mk->counted)
+		return true;
+	marks_read(mk);
+	if (mk->aborted)
+		return false;
+	return mk->open || (mk->any && mk->last >= mk->base && mk->last - mk->base == got);
+}
+
 static bool same_socket(int x, int y)
 {
 	struct stat a, b;
@@ -210,11 +500,12 @@ static void drain_unread(int fd)
 
 void shim_pump_closing(int first, int last)
 {
-	size_t h;
+	size_t h = conntab_high();
 
+	for (size_t fd = (size_t)(first < 0 ? 0 : first); fd < h && fd <= (size_t)last; fd++)
+		shim_pump_mark((int)fd);
 	if (!__atomic_load_n(&ever_armed, __ATOMIC_ACQUIRE))
 		return;
-	h = conntab_high();
 	for (size_t fd = (size_t)(first < 0 ? 0 : first); fd < h && fd <= (size_t)last; fd++) {
 		struct conntab_pumped *pi = armed_at((int)fd);
 
@@ -523,12 +814,17 @@ static void pump_if_aborted(struct tls_conn *c, int tcp, int b)
 	REAL(_exit)(0);
 }
 
+#define DIED_RESET "was reset, not closed (the process died, or set SO_LINGER 0)"
+#define DIED_UNMARKED "ended with no graceful close after its last byte (a holder died, ran" \
+	" without this library, or set SO_LINGER 0)"
+
 /* An armed end (see the top) was reset before its end of file: the last
- * process that held it died (or set SO_LINGER {1, 0} itself).  What it
+ * process that held it died (or set SO_LINGER {1, 0} itself); or the
+ * stream ended with bytes after its last marker (see above).  What it
  * wrote before goes out (at most FAILED_WAIT_MS for the peer to take it),
  * then the connection ends without close_notify: the peer sees the
  * stream cut short, as when a process dies with a direct session. */
-static void __attribute__((noreturn)) pump_died(struct tls_conn *c)
+static void __attribute__((noreturn)) pump_died(struct tls_conn *c, const char *how)
 {
 	int64_t deadline = clock_ms() + FAILED_WAIT_MS;
 
@@ -538,9 +834,8 @@ static void __attribute__((noreturn)) pump_died(struct tls_conn *c)
 
 		(void)REAL(poll)(&p, 1, 100);
 	}
-	log_warn("%s rule \"%s\": the program's end of the pump was reset, not closed (the"
-		 " process died, or set SO_LINGER 0): no close_notify, the peer sees the stream cut"
-		 " short", tls_conn_peer(c), tls_conn_label(c));
+	log_warn("%s rule \"%s\": the program's end of the pump %s: no close_notify, the peer sees"
+		 " the stream cut short", tls_conn_peer(c), tls_conn_label(c), how);
 	REAL(_exit)(0);
 }
 
@@ -553,21 +848,23 @@ static void __attribute__((noreturn)) pump_died(struct tls_conn *c)
  * next call says so).  A failure that a write or a flush meets first stops
  * the TLS side at once, but the reads go on until they say it too; either
  * way the plaintext still to go to the program goes first. */
-static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool resets, bool armed)
+static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool resets, bool armed,
+						struct marks *mk)
 {
 	int tcp = tls_conn_fd(c);
 	char in[PUMP_BUF], out[PUMP_BUF];
 	size_t inlen = 0, inoff = 0, olen = 0, ooff = 0;
 	bool b_eof = false, b_gone = false, tls_eof = false, fin_sent = false;
-	bool failed = false, rd_failed = false;
+	bool failed = false, rd_failed = false, ending = false;
 	int64_t fin_deadline = -1, fail_deadline = -1;
+	uint64_t got = 0;       /* bytes read from the program */
 
 	watchdog_start(c, b);
 	/* Never F_SETFL: the TCP socket's file status flags are shared with
 	 * the program until it has let go of it.  Everything here is
 	 * MSG_DONTWAIT (the engine's BIO is, too). */
 	for (;;) {
-		struct pollfd p[2];
+		struct pollfd p[3];
 		bool progress = false;
 		ssize_t r;
 		int wait_ms = -1, n;
@@ -606,15 +903,14 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 					fail_deadline = clock_ms() + FAILED_WAIT_MS;
 			} else if (r < 0 && errno != EAGAIN && errno != EINTR) {
 				if (armed && errno == ECONNRESET && !b_eof)
-					pump_died(c);
+					pump_died(c, DIED_RESET);
 				/* Every holder of the program's end is gone: end the
 				 * session properly all the same. */
 				b_gone = true;
 				olen = 0;
 				if (!b_eof) {
-					b_eof = true;
+					b_eof = ending = true;
 					pump_if_aborted(c, tcp, b);
-					(void)tls_conn_close_notify(c);
 				}
 				progress = true;
 			}
@@ -637,16 +933,16 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 			if (r > 0) {
 				inlen = (size_t)r;
 				inoff = 0;
+				got += (uint64_t)r;
 				progress = true;
 			} else if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
 				if (r < 0 && armed && errno == ECONNRESET)
-					pump_died(c);
+					pump_died(c, DIED_RESET);
 				/* The program's side is gone (a reset too, unless armed:
 				 * it closed with our data unread, as a direct TLS fd
 				 * may, which ends with close_notify all the same). */
-				b_eof = true;
+				b_eof = ending = true;
 				pump_if_aborted(c, tcp, b);
-				(void)tls_conn_close_notify(c);
 				progress = true;
 			}
 		}
@@ -661,6 +957,16 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 				failed = progress = true;
 			}
 		}
+		/* The program's stream ended, and all it wrote is with the
+		 * engine: close_notify if a graceful end came after its last
+		 * byte (the markers), else a truncation. */
+		if (!failed && ending && !inlen) {
+			ending = false;
+			if (!ended_clean(mk, got))
+				pump_died(c, DIED_UNMARKED);
+			(void)tls_conn_close_notify(c);
+			progress = true;
+		}
 		/* TLS_ERR: failed, by this pass's read perhaps, with its good
 		 * bytes still on their way to the program. */
 		if (!failed && tls_conn_flush(c) == TLS_ERR)
@@ -669,7 +975,7 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 			(void)REAL(shutdown)(tcp, SHUT_WR);
 			fin_sent = true;
 		}
-		if (!failed && b_eof && tls_eof && !olen && !tls_conn_has_output(c))
+		if (!failed && b_eof && !ending && tls_eof && !olen && !tls_conn_has_output(c))
 			break;
 		if (progress || (!olen && !tls_eof && tls_conn_buffered(c) && tls_conn_poll_read(c)))
 			continue;
@@ -680,6 +986,9 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 					  (tls_conn_has_output(c) || inlen ? POLLOUT : 0)) };
 		p[1] = (struct pollfd){ .fd = b,
 			.events = (short)((!b_eof && (failed || !inlen) ? POLLIN : 0) | (olen ? POLLOUT : 0)) };
+		/* Markers: read as they come, so that their copies of the end
+		 * close (a last close's FIN waits for that). */
+		p[2] = (struct pollfd){ .fd = mk->fd, .events = POLLIN };
 		if (b_eof && fin_sent && !failed) {
 			/* The peer's end: 10 s at most after our close_notify
 			 * (a deadline: the watchdog's ticks interrupt poll). */
@@ -694,7 +1003,9 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 				wait_ms = 0;
 		}
 		w_busy = 0;
-		n = REAL(poll)(p, 2, wait_ms);
+		n = REAL(poll)(p, 3, wait_ms);
+		if (n > 0 && (p[2].revents & POLLIN))
+			marks_read(mk);
 		if (n == 0 && wait_ms >= 0 && !failed)
 			break;          /* the peer never closed after our close_notify */
 	}
@@ -731,7 +1042,8 @@ static void why_failed(char *why, size_t len, const char *what, int err)
 
 /* Start the pump process; true once it runs (it said so on `ready`).
  * On failure, why says what failed. */
-static bool start_pump(struct tls_conn *c, int b, bool resets, bool armed, char *why, size_t wlen)
+static bool start_pump(struct tls_conn *c, int b, bool resets, bool armed, struct marks *mk,
+		       char *why, size_t wlen)
 {
 	int ready[2], st;
 	char ok = 0;
@@ -784,12 +1096,12 @@ static bool start_pump(struct tls_conn *c, int b, bool resets, bool armed, char 
 		 * linger), and our close, the last, waited for that data to
 		 * be sent: the data the pump was to read (helper-111). */
 		{
-			int keep[4] = { tls_conn_fd(c), b, log_fd_get(), ready[1] };
-			keep_only(keep, 4);
+			int keep[5] = { tls_conn_fd(c), b, log_fd_get(), ready[1], mk->fd };
+			keep_only(keep, 5);
 		}
 		(void)!REAL(write)(ready[1], "1", 1);
 		REAL(close)(ready[1]);
-		pump_run(c, b, resets, armed);
+		pump_run(c, b, resets, armed, mk);
 	}
 	REAL(close)(ready[1]);
 	/* Whether the pump runs is told by the pipe, not by waitpid: with
@@ -829,6 +1141,7 @@ int shim_pump(struct tls_conn *c, bool arm)
 {
 	int fds[MAX_FDS], n, a = -1, b = -1, fl;
 	struct conntab_pumped pi;
+	struct marks mk = { .fd = -1 };
 	bool resets, ok, armed = false;
 	char why[160] = "";
 
@@ -851,6 +1164,8 @@ int shim_pump(struct tls_conn *c, bool arm)
 	if (arm && resets && (armed = set_linger(a, true)))
 		__atomic_store_n(&ever_armed, true, __ATOMIC_RELEASE);
 	pi.armed = armed;
+	if ((mk.counted = resets && !__atomic_load_n(&sandboxed, __ATOMIC_RELAXED)))
+		marks_open(&mk, a, b);
 	tls_conn_ref(c);        /* the table's references go below */
 	/* epoll interest is keyed by the open file: take fd's registrations
 	 * off the TCP socket now, put them on the channel after the dup2.
@@ -870,7 +1185,7 @@ int shim_pump(struct tls_conn *c, bool arm)
 	if (!tls_conn_prepare_pump(c, true))
 		log_warn("%s rule \"%s\": out of memory for the pump's buffers; it may stall",
 			 tls_conn_peer(c), tls_conn_label(c));
-	ok = start_pump(c, b, resets, armed, why, sizeof why);
+	ok = start_pump(c, b, resets, armed, &mk, why, sizeof why);
 	if (!ok) {
 		(void)tls_conn_prepare_pump(c, false);
 		tls_conn_release(c);
@@ -900,6 +1215,8 @@ out:
 		shim_epoll_fd_moving(fds[i], false);
 	REAL(close)(a);
 	REAL(close)(b);
+	if (mk.fd >= 0)
+		REAL(close)(mk.fd);
 	if (ok)
 		log_info("%s rule \"%s\": session handed to a pump process; fd%s %d%s now plaintext to it",
 			 tls_conn_peer(c), tls_conn_label(c), n > 1 ? "s" : "", fds[0],

@@ -449,10 +449,29 @@ int shim_pump(struct tls_conn *c, bool arm);
  * [first, last] are about to close.  disarm_all: every number (another
  * process may hold them from now on, or the process ends).  linger_set:
  * the program sets SO_LINGER itself on fd; true if fd was armed (the
- * pump then reads its reset as a death: no warning needed). */
+ * pump then reads its reset as a death: no warning needed).
+ * Every end the library sees on a pumped number (closing, the process's
+ * exit: ending_all, exec: exec_closing, shutdown: shim_pump_mark) first
+ * tells the pump how many bytes the socket had been given by then (its
+ * marker): the pump ends with close_notify only when the last marker
+ * counts every byte it read (pump.c, "a graceful end is told"). */
 void shim_pump_closing(int first, int last);
 void shim_pump_disarm_all(bool ending);
 bool shim_pump_linger_set(int fd);
+void shim_pump_mark(int fd);
+void shim_pump_ending_all(bool flush);
+void shim_pump_exec_closing(void);
+/* Where no marker can come from (pump.c): open (fd goes to a process
+ * without the library), open_inherited (an image without it; all: every
+ * pumped number, not only those without close-on-exec), open_all (a
+ * move to another network namespace), sandboxed (a
+ * seccomp filter goes on now; start: it was on at start-up). */
+void shim_pump_open(int fd);
+void shim_pump_open_all(void);
+void shim_pump_open_inherited(bool all);
+void shim_pump_sandboxed(bool start);
+/* Bytes written on a TCP socket by all its holders (classify.c). */
+bool shim_tcp_written(int fd, uint64_t *n);
 enum pump_which {
 	PUMP_LIVE,              /* fork(): live sessions this process owns */
 	PUMP_LIVE_INHERITABLE,  /* exec() of an image that runs the shim */

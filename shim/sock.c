@@ -430,10 +430,10 @@ void shim_lowat_learn(int fd)
 
 /* SO_LINGER {1, 0} on a number whose session went to a pump: the option
  * is on the program's end of the pump's channel, which the pump does not
- * see (a reset from there reads as a close with data unread), so the
- * session will end with close_notify, not the reset asked for (pump.c
- * sees the option only on the TCP socket, set before the hand-over).
- * Said, not hidden.  Not on an end the library armed (pump.c, "a death
+ * see; a close of it tells the pump no graceful end (pump.c, markers), so
+ * the session ends without close_notify (a truncation for the peer), but
+ * with a FIN, not the reset asked for (pump.c sees the option only on the
+ * TCP socket, set before the hand-over).  Said, not hidden.  Not on an end the library armed (pump.c, "a death
  * is not a close"): the pump reads its reset, and the option is the
  * program's from now on. */
 static void pumped_linger(int fd, const void *val, socklen_t len)
@@ -443,8 +443,8 @@ static void pumped_linger(int fd, const void *val, socklen_t len)
 	if (val && len >= sizeof l && conntab_load(fd) == CT_PUMPED && !shim_pump_linger_set(fd) &&
 	    (memcpy(&l, val, sizeof l), l.l_onoff && !l.l_linger))
 		log_warn("fd %d: SO_LINGER 0 set after its TLS session went to a pump process, which"
-			 " does not see it: the session will end with close_notify, not a reset (set it"
-			 " before the fork or exec)", fd);
+			 " does not see it: the session will end without close_notify but with a FIN,"
+			 " not a reset (set it before the fork or exec)", fd);
 }
 
 SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_t len)

@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/pidfd.h>
+#include <sys/prctl.h>
 #include <sys/select.h>
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
@@ -249,15 +250,21 @@ static long raw_epoll_pwait2(const unsigned long *a)
 	return epoll_pwait2((int)A(0), P(1, struct epoll_event *), (int)A(2), ts, P(4, const sigset_t *));
 }
 
+/* n word-sized arguments of a variadic call (unused ones: whatever the
+ * registers held, as the C library's own wrappers read them). */
+#define TAKE_ARGS(a, n, last) do {                              \
+		va_list ap_;                                    \
+		va_start(ap_, last);                            \
+		for (int i_ = 0; i_ < (n); i_++)                \
+			(a)[i_] = va_arg(ap_, unsigned long);   \
+		va_end(ap_);                                    \
+	} while (0)
+
 SHIM_EXPORT long syscall(long no, ...)
 {
 	unsigned long a[6];
-	va_list ap;
 
-	va_start(ap, no);
-	for (int i = 0; i < 6; i++)
-		a[i] = va_arg(ap, unsigned long);
-	va_end(ap);
+	TAKE_ARGS(a, 6, no);
 
 	switch (no) {
 	case SYS_read:
@@ -359,6 +366,14 @@ SHIM_EXPORT long syscall(long no, ...)
 	case SYS_execveat:
 		return execveat((int)A(0), P(1, const char *), P(2, char *const *), P(3, char *const *),
 				(int)A(4));
+	case SYS_prctl:
+		if ((int)A(0) == PR_SET_SECCOMP && shim_policy)
+			shim_pump_sandboxed(false);
+		break;
+	case SYS_seccomp:
+		if (shim_policy)
+			shim_pump_sandboxed(false);
+		break;
 	case SYS_fork:
 		return fork();
 	case SYS_vfork:
@@ -393,6 +408,8 @@ SHIM_EXPORT long syscall(long no, ...)
 		_exit((int)A(0));
 	case SYS_unshare:
 		return unshare((int)A(0));
+	case SYS_setns:
+		return setns((int)A(0), (int)A(1));
 	case SYS_io_setup:
 		/* Linux native aio (libaio) writes and reads in the kernel,
 		 * past every wrapper, as io_uring does. */
@@ -562,7 +579,29 @@ SHIM_EXPORT int unshare(int flags)
 		errno = EINVAL;
 		return -1;
 	}
+	if ((flags & CLONE_NEWNET) && shim_policy)
+		shim_pump_open_all();   /* (pump.c: markers cannot leave the new one) */
 	return REAL(unshare)(flags);
+}
+
+/* A seccomp filter about to go on: the pumps of the ends this process
+ * holds are told not to wait for its markers (pump.c), which the filter
+ * may refuse, or kill for (sshd's and vsftpd's sandboxes). */
+SHIM_EXPORT int prctl(int option, ...)
+{
+	unsigned long a[4];
+
+	TAKE_ARGS(a, 4, option);
+	if (option == PR_SET_SECCOMP && shim_policy)
+		shim_pump_sandboxed(false);
+	return (int)REAL(syscall)(SYS_prctl, option, a[0], a[1], a[2], a[3]);
+}
+
+SHIM_EXPORT int setns(int fd, int nstype)
+{
+	if ((!nstype || (nstype & CLONE_NEWNET)) && shim_policy)
+		shim_pump_open_all();   /* (as unshare) */
+	return (int)REAL(syscall)(SYS_setns, fd, nstype);
 }
 
 /* ---- POSIX aio ------------------------------------------------------------ */

@@ -9,13 +9,27 @@ then end as HOW says:
   close   dup2 onto fd 1; close fd 1 and the socket, then exit
   fclose  the C library's fdopen() on the socket, fputs, fclose, exit
   forked  dup2 onto fd 1; fork; the child writes "part two" and exits;
-          the parent waits for it, then is SIGKILLed (the option is off
-          once a second process may hold the end: a close, as before)
+          the parent waits for it, then is SIGKILLed (nothing written
+          after the child's graceful end: a close)
+  forked_kill   dup2 onto fd 1; fork; the parent closes its numbers and
+          tells the child (a pipe), which then writes "part two" and is
+          SIGKILLed (bytes after the last graceful end)
+  forked_close  dup2 onto fd 1; fork; the child writes "part two" and
+          closes its numbers, the parent waits for it and closes its own
+  exec_kill     dup2 onto fd 1; exec a Python program (the library still
+          preloaded) that writes "part two" and is SIGKILLed
+  exec_exit     the same, but it exits normally
+  exec_nolib    the same as exec_exit, without LD_PRELOAD: no library
+          to tell the pump of the end (the exec tells it not to wait)
+  linger0       dup2 onto fd 1; fork, the child exits; the parent writes
+          "part two", sets SO_LINGER {1, 0} on the socket and closes its
+          numbers (an abortive close asked for)
 """
 import ctypes
 import os
 import signal
 import socket
+import struct
 import sys
 
 port, how = int(sys.argv[1]), sys.argv[2]
@@ -53,4 +67,45 @@ elif how == "forked":
         os._exit(0)
     os.waitpid(pid, 0)
     os.kill(os.getpid(), signal.SIGKILL)
+elif how == "forked_kill":
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(w)
+        if os.read(r, 1) != b"x":
+            os._exit(3)
+        os.write(1, b"part two\n")
+        os.kill(os.getpid(), signal.SIGKILL)
+    os.close(r)
+    os.close(1)
+    s.close()
+    os.write(w, b"x")
+    os.waitpid(pid, 0)
+elif how == "forked_close":
+    pid = os.fork()
+    if pid == 0:
+        os.write(1, b"part two\n")
+        os.close(1)
+        s.close()
+        os._exit(0)
+    os.waitpid(pid, 0)
+    os.close(1)
+    s.close()
+elif how.startswith("exec_"):
+    end = "os.kill(os.getpid(), signal.SIGKILL)" if how == "exec_kill" else "pass"
+    env = dict(os.environ)
+    if how == "exec_nolib":
+        env.pop("LD_PRELOAD", None)
+    os.execve(sys.executable, [sys.executable, "-c", "import os, signal\n"
+                               "os.write(1, b'part two\\n')\n" + end], env)
+elif how == "linger0":
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    os.write(1, b"part two\n")
+    # (one socket under both numbers: the option is the socket's)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    os.close(1)
+    s.close()
 sys.exit(0)
