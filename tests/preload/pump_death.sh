@@ -35,7 +35,10 @@
 # library, exits normally), pump_death_exec_nolib_clean (the new image
 # runs without the library, which can tell the pump of no end: the exec
 # told the pump so, and an end there reads as a close, as before; the
-# documented limit, libtlsshim(7) BUGS).
+# documented limit, libtlsshim(7) BUGS), pump_death_seccomp_clean (a
+# forked child installs a seccomp filter that kills for socket(), as
+# sshd's sandbox does, writes and closes: it must not be killed for a
+# marker, and the parent's close then ends the stream clean).
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim
@@ -81,3 +84,4 @@ death_case pump_death_exec_kill_truncates exec_kill ragged "part two"
 death_case pump_death_exec_exit_clean exec_exit clean "part two"
 death_case pump_death_exec_nolib_clean exec_nolib clean "part two"
 death_case pump_death_linger0_truncates linger0 ragged "part two"
+death_case pump_death_seccomp_clean seccomp clean "part two"

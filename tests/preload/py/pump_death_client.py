@@ -24,6 +24,11 @@ then end as HOW says:
   linger0       dup2 onto fd 1; fork, the child exits; the parent writes
           "part two", sets SO_LINGER {1, 0} on the socket and closes its
           numbers (an abortive close asked for)
+  seccomp       dup2 onto fd 1; fork; the child installs a seccomp filter
+          that kills for socket() (as sshd's sandbox does), writes "part
+          two", closes its numbers and exits; the parent checks that it
+          exited 0 (else it is SIGKILLed itself: a truncation), then
+          closes its numbers
 """
 import ctypes
 import os
@@ -98,6 +103,34 @@ elif how.startswith("exec_"):
         env.pop("LD_PRELOAD", None)
     os.execve(sys.executable, [sys.executable, "-c", "import os, signal\n"
                                "os.write(1, b'part two\\n')\n" + end], env)
+elif how == "seccomp":
+    pid = os.fork()
+    if pid == 0:
+        nr = {"x86_64": 41, "aarch64": 198}[os.uname().machine]
+        op = lambda code, jt, jf, k: struct.pack("HBBI", code, jt, jf, k)
+        # A = seccomp_data.nr; socket: kill the process; else allow
+        prog = ctypes.create_string_buffer(op(0x20, 0, 0, 0) + op(0x15, 0, 1, nr) +
+                                           op(0x06, 0, 0, 0x80000000) + op(0x06, 0, 0, 0x7fff0000))
+
+        class Fprog(ctypes.Structure):
+            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+        fp = Fprog(4, ctypes.addressof(prog))
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4
+        # PR_SET_NO_NEW_PRIVS, then PR_SET_SECCOMP SECCOMP_MODE_FILTER
+        if libc.prctl(38, 1, 0, 0, 0) != 0 or libc.prctl(22, 2, ctypes.addressof(fp), 0, 0) != 0:
+            os._exit(4)
+        os.write(1, b"part two\n")
+        os.close(1)
+        s.close()
+        os._exit(0)
+    _, st = os.waitpid(pid, 0)
+    if st != 0:
+        sys.stderr.write("child status %d\n" % st)
+        sys.stderr.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    os.close(1)
+    s.close()
 elif how == "linger0":
     pid = os.fork()
     if pid == 0:
