@@ -250,12 +250,14 @@ free_port() {
 	while [ $_fp_n -lt 500 ]; do
 		_fp=$((20000 + ($$ * 7 + _fp_k + _fp_n) % 12000))
 		_fp_n=$((_fp_n + 1))
-		_fp_hex=$(printf '%04X' "$_fp")
 		_fp_used=0
 		for _fp_t in /proc/net/tcp /proc/net/tcp6; do
 			[ -r "$_fp_t" ] || continue
+			# (the port read as hexadecimal by the shell's arithmetic:
+			# a printf in a subshell per candidate before)
 			while read -r _fp_sl _fp_la _fp_rest; do
-				[ "${_fp_la##*:}" = "$_fp_hex" ] && { _fp_used=1; break; }
+				case "$_fp_sl" in sl) continue ;; esac
+				[ "$((0x${_fp_la##*:}))" = "$_fp" ] && { _fp_used=1; break; }
 			done <"$_fp_t"
 			[ $_fp_used = 1 ] && break
 		done
@@ -318,13 +320,41 @@ shim() { env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" ${SHIM_WRAP:-} 
 # a product default, not a bound of the test, and a daemon under
 # AddressSanitizer on a loaded machine can take longer for a handshake.
 # Tests of the timeout itself set the key.
+# Two processes (the cat and audit_policy's date): two greps, a mktemp, a
+# cp and two subshells more were 37 ms of CPU a call here, and a script
+# writes tens of policies (tests/infra/auditrec.sh counts them).
 policy() {
 	POLICY=$1
 	cat >"$POLICY"
-	if grep -q 'rules' "$POLICY" && ! grep -q 'handshake_timeout_ms\|defaults' "$POLICY"; then
-		printf 'defaults = { handshake_timeout_ms = %d; };\n' $((10000 * TS)) >>"$POLICY"
+	_pol_rules="" _pol_set=""
+	_audit_read "$POLICY" || _ar_big=1
+	case "$_ar_text" in *rules*) _pol_rules=1 ;; esac
+	case "$_ar_text" in *handshake_timeout_ms*|*defaults*) _pol_set=1 ;; esac
+	if [ -n "$_ar_big" ]; then   # (a policy of more than 64 KiB: grep reads it)
+		grep -q 'rules' "$POLICY" && _pol_rules=1
+		grep -q 'handshake_timeout_ms\|defaults' "$POLICY" && _pol_set=1
 	fi
-	audit_policy "$POLICY"
+	if [ -n "$_pol_rules" ] && [ -z "$_pol_set" ]; then
+		_pol_d="defaults = { handshake_timeout_ms = $((10000 * TS)); };"
+		printf '%s\n' "$_pol_d" >>"$POLICY"
+		[ -n "$_ar_big" ] || _ar_text="$_ar_text$_pol_d
+"
+	fi
+	_audit_record "$POLICY"
+}
+
+# _audit_read FILE: $_ar_text is FILE's text, byte for byte (shell
+# built-ins: dash's read takes a system call per byte, so a file over
+# 64 KiB is left to cp: $_ar_big is then set and $_ar_text partial).
+_audit_read() {
+	_ar_text="" _ar_big="" _ar_l=""
+	[ -f "$1" ] && [ -r "$1" ] || return 1
+	while IFS= read -r _ar_l; do
+		_ar_text="$_ar_text$_ar_l
+"
+		[ ${#_ar_text} -le 65536 ] || { _ar_big=1; return 0; }
+	done <"$1"
+	_ar_text="$_ar_text$_ar_l"   # (a last line without its newline)
 }
 
 # audit_policy FILE: record a policy (as it is now) for the wire audit:
@@ -332,16 +362,45 @@ policy() {
 # records only.  policy() does this; call it for a policy written another
 # way that a shimmed program will use.
 # Safe from concurrent subshells of one script (faults_timeout.sh): each
-# copy gets a file of its own (mktemp; numbering by the list's length gave
-# two of them the same name, and one policy's ports went unaudited), and
-# the list gets one line per policy in one append.
+# copy gets a file of its own (created with O_EXCL by the shell's
+# noclobber; numbering by the list's length gave two of them the same
+# name, and one policy's ports went unaudited), and the list gets one
+# line per policy in one append (date writes it whole).
 audit_policy() {
 	[ -n "${TLSSHIM_AUDIT_DIR:-}" ] && [ -d "$TLSSHIM_AUDIT_DIR" ] || return 0
-	if ! _ap_f=$(mktemp "$TLSSHIM_AUDIT_DIR/policy.XXXXXX") || ! cp "$1" "$_ap_f"; then
-		echo "FAIL wire audit: cannot record the policy $1 for the audit"
-		return 0
-	fi
-	echo "$(date +%s.%N) $_ap_f" >>"$TLSSHIM_AUDIT_DIR/policies"
+	_audit_read "$1" || _ar_big=1   # (cp then says what is wrong with it)
+	_audit_record "$1"
+}
+
+# _audit_record FILE: the copy of FILE ($_ar_text, or cp when $_ar_big)
+# and its line in the list.
+_audit_record() {
+	[ -n "${TLSSHIM_AUDIT_DIR:-}" ] && [ -d "$TLSSHIM_AUDIT_DIR" ] || return 0
+	# a file of its own: noclobber's open fails if the name is taken,
+	# whoever took it (true, not the special built-in ":", whose failed
+	# redirection would end the shell); no subshell
+	case $- in *C*) _ar_c=1 ;; *) _ar_c=""; set -C ;; esac
+	_ar_n=0
+	while :; do
+		_ar_n=$((_ar_n + 1)) _ar_next=$((${_ar_next:-0} + 1))
+		_ar_f=$TLSSHIM_AUDIT_DIR/policy.$$.$_ar_next
+		{ true >"$_ar_f"; } 2>/dev/null && break
+		if [ $_ar_n -ge 10000 ] || [ ! -d "$TLSSHIM_AUDIT_DIR" ]; then
+			[ -n "$_ar_c" ] || set +C
+			echo "FAIL wire audit: cannot record the policy $1 for the audit"
+			return 0
+		fi
+	done
+	[ -n "$_ar_c" ] || set +C
+	if [ -n "$_ar_big" ]; then
+		cp -- "$1" "$_ar_f"
+	else
+		printf '%s' "$_ar_text" >|"$_ar_f"
+	fi || { echo "FAIL wire audit: cannot record the policy $1 for the audit"; return 0; }
+	case "$_ar_f" in
+	*%*) echo "$(date +%s.%N) $_ar_f" >>"$TLSSHIM_AUDIT_DIR/policies" ;;
+	*) date "+%s.%N $_ar_f" >>"$TLSSHIM_AUDIT_DIR/policies" ;;
+	esac
 }
 
 # audit_exclude PORT REASON: this script deliberately sends plaintext to
@@ -367,6 +426,19 @@ audit_exclude_during() {
 		echo "$_ed_port@$_ed_from,$(date +%s.%N) $_ed_why" >>"$TLSSHIM_AUDIT_DIR/excludes"
 	fi
 	return $_ed_rc
+}
+
+# procs_made CMD...: run CMD in this shell and return its status; $made is
+# the number of processes created meanwhile in this PID namespace (its last
+# pid, /proc/loadavg: the runner gives each test a namespace of its own),
+# for the checks that a helper forks no process per look or per call.
+procs_made() {
+	read -r _pm_1 _pm_5 _pm_15 _pm_r _pm_last0 </proc/loadavg
+	"$@"
+	_pm_rc=$?
+	read -r _pm_1 _pm_5 _pm_15 _pm_r _pm_last1 </proc/loadavg
+	made=$((_pm_last1 - _pm_last0))
+	return $_pm_rc
 }
 
 # has_no FILE STRING: the file does not contain the string (plaintext check).
@@ -446,7 +518,12 @@ wait_comm() {
 
 # forget PID: a reaped child leaves the cleanup list, so that the cleanup
 # never signals a pid the system has given to another process.
-forget() { _bg_pids=$(echo " $_bg_pids " | sed "s/ $1 / /g"); }
+# (built-ins: a subshell and a sed per call before)
+forget() {
+	_fg_new=""
+	for _fg_p in $_bg_pids; do [ "$_fg_p" = "$1" ] || _fg_new="$_fg_new $_fg_p"; done
+	_bg_pids=$_fg_new
+}
 
 # wait_exit PID [SECONDS]: wait for a background child to end (default
 # 10 s) and return its exit status; 124 (and the child killed) on time out.
