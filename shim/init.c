@@ -675,27 +675,6 @@ bool shim_root_moved(void)
 	       (a.st_dev != b.st_dev || a.st_ino != b.st_ino);
 }
 
-/* Started under a seccomp filter (an exec'd image keeps its parent's;
- * systemd's SystemCallFilter=)?  Then no marker leaves this process
- * (pump.c): a filter may kill for the socket() it takes.  Without
- * /proc: no. */
-static bool seccomp_at_start(void)
-{
-	FILE *f = fopen("/proc/self/status", "re");
-	char line[256];
-	bool on = false;
-
-	if (!f)
-		return false;
-	while (fgets(line, sizeof line, f))
-		if (!strncmp(line, "Seccomp:", 8)) {
-			on = atoi(line + 8) != 0;
-			break;
-		}
-	fclose(f);
-	return on;
-}
-
 static void do_init(void)
 {
 	/* In secure-execution mode (set-user-ID programs) the environment is
@@ -774,11 +753,8 @@ done:
 	__atomic_store_n(&shim_ready, true, __ATOMIC_RELEASE);
 	/* Inherited sockets (inetd style, exec'd services) are classified now,
 	 * before the program can touch them. */
-	if (shim_policy) {
-		if (seccomp_at_start())
-			shim_pump_sandboxed(true);
+	if (shim_policy)
 		shim_adopt_inherited();
-	}
 	__atomic_store_n(&init_task, 0, __ATOMIC_RELEASE);
 	init_depth--;
 }

@@ -251,23 +251,14 @@ static int select_bound(int nfds, bool exact)
 	if (nfds <= FD_SETSIZE)
 		return nfds;
 	if (exact) {
-		char buf[4096], *f;
-		ssize_t got = -1;
-		/* From the start root's procfs only: after a chroot the
-		 * path could name a file of the jail's ("FDSize: 64": TLS fds
-		 * past it were left out, their buffered data never reported,
-		 * and select waited for ever). */
-		int fd = policy_open_proc("/proc/self/status", O_RDONLY | O_CLOEXEC);
+		/* From the start root's procfs only (shim_status_field):
+		 * after a chroot the path could name a file of the jail's
+		 * ("FDSize: 64": TLS fds past it were left out, their
+		 * buffered data never reported, and select waited for ever). */
+		long v;
 
-		if (fd >= 0) {
-			got = REAL(read)(fd, buf, sizeof buf - 1);
-			policy_close_path(fd);
-		}
-		if (got > 0) {
-			buf[got] = 0;
-			if ((f = strstr(buf, "\nFDSize:")))
-				bound = atoi(f + 8);
-		}
+		if (shim_status_field("FDSize", &v) && v > 0 && v <= INT_MAX)
+			bound = (int)v;
 	}
 	return nfds < bound ? nfds : bound;
 }

@@ -1320,3 +1320,29 @@ SHIM_EXPORT int daemon(int nochdir, int noclose)
 				shim_fd_arrived(fd);
 	return 0;
 }
+
+/* The number after "KEY:" in /proc/self/status, from the start root's
+ * procfs (policy_open_proc: never a jail's file after a chroot), with
+ * the library's own calls and no allocation (a close path may ask).
+ * False without /proc or the key. */
+bool shim_status_field(const char *key, long *val)
+{
+	char buf[4096], *f;
+	size_t k = strlen(key);
+	ssize_t got = -1;
+	int fd = policy_open_proc("/proc/self/status", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	got = REAL(read)(fd, buf, sizeof buf - 1);
+	policy_close_path(fd);
+	if (got <= 0)
+		return false;
+	buf[got] = 0;
+	for (f = buf; (f = strstr(f, key)); f += k)
+		if ((f == buf || f[-1] == '\n') && f[k] == ':') {
+			*val = strtol(f + k + 1, NULL, 10);
+			return true;
+		}
+	return false;
+}

@@ -221,8 +221,26 @@ static struct conntab_pumped *armed_at(int fd)
 #define MARK_OPEN (UINT64_MAX - 1) /* from now on an end may come unmarked */
 
 /* A seccomp filter may refuse (or kill for) what a marker takes (socket,
- * sendmsg): such a process sends none (shim_pump_sandboxed). */
-static bool sandboxed;
+ * sendmsg): such a process sends none (shim_pump_sandboxed).  One it
+ * runs under already (an exec'd image keeps its parent's; systemd's
+ * SystemCallFilter=), or one put on unseen, is read from
+ * /proc/self/status the first time a marker or a pump needs to know, not
+ * at start-up: most processes never do (no cost to their start).
+ * Without /proc: none.  0: not known yet; 1: none; 2: under a filter. */
+static int sandboxed;
+
+static bool quiet(void)
+{
+	int s = __atomic_load_n(&sandboxed, __ATOMIC_RELAXED), none = 0;
+	long v = 0;
+
+	if (s)
+		return s == 2;
+	s = shim_status_field("Seccomp", &v) && v != 0 ? 2 : 1;
+	if (!__atomic_compare_exchange_n(&sandboxed, &none, s, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		s = none;
+	return s == 2;
+}
 
 struct marks {
 	int fd;                 /* the pump's datagram socket; -1: none */
@@ -275,7 +293,7 @@ static void mark_send(int fd, bool open_end)
 	uint64_t n;
 	int s, keep = errno;
 
-	if (conntab_load(fd) != CT_PUMPED || __atomic_load_n(&sandboxed, __ATOMIC_RELAXED))
+	if (conntab_load(fd) != CT_PUMPED || quiet())
 		return;
 	pi = conntab_pumped(fd);
 	/* SO_LINGER {1, 0} of the program's own asks for an abortive end:
@@ -328,15 +346,13 @@ void shim_pump_open_all(void)
 		shim_pump_open((int)fd);
 }
 
-/* This process is about to install a seccomp filter (from: prctl,
- * seccomp(); start: it runs under one already). */
-void shim_pump_sandboxed(bool start)
+/* This process is about to install a seccomp filter (prctl, seccomp()). */
+void shim_pump_sandboxed(void)
 {
-	if (__atomic_load_n(&sandboxed, __ATOMIC_RELAXED))
+	if (quiet())
 		return;
-	if (!start)
-		shim_pump_open_all();
-	__atomic_store_n(&sandboxed, true, __ATOMIC_RELAXED);
+	shim_pump_open_all();
+	__atomic_store_n(&sandboxed, 2, __ATOMIC_RELAXED);
 }
 
 /* An exec or spawn whose new image will not run the library: the pumped
@@ -1164,7 +1180,7 @@ int shim_pump(struct tls_conn *c, bool arm)
 	if (arm && resets && (armed = set_linger(a, true)))
 		__atomic_store_n(&ever_armed, true, __ATOMIC_RELEASE);
 	pi.armed = armed;
-	if ((mk.counted = resets && !__atomic_load_n(&sandboxed, __ATOMIC_RELAXED)))
+	if ((mk.counted = resets && !quiet()))
 		marks_open(&mk, a, b);
 	tls_conn_ref(c);        /* the table's references go below */
 	/* epoll interest is keyed by the open file: take fd's registrations

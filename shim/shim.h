@@ -465,11 +465,13 @@ void shim_pump_exec_closing(void);
  * without the library), open_inherited (an image without it; all: every
  * pumped number, not only those without close-on-exec), open_all (a
  * move to another network namespace), sandboxed (a
- * seccomp filter goes on now; start: it was on at start-up). */
+ * seccomp filter goes on now). */
 void shim_pump_open(int fd);
 void shim_pump_open_all(void);
 void shim_pump_open_inherited(bool all);
-void shim_pump_sandboxed(bool start);
+void shim_pump_sandboxed(void);
+/* The number after "KEY:" in /proc/self/status (start root's procfs). */
+bool shim_status_field(const char *key, long *val);
 /* Bytes written on a TCP socket by all its holders (classify.c). */
 bool shim_tcp_written(int fd, uint64_t *n);
 enum pump_which {

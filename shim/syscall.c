@@ -368,11 +368,11 @@ SHIM_EXPORT long syscall(long no, ...)
 				(int)A(4));
 	case SYS_prctl:
 		if ((int)A(0) == PR_SET_SECCOMP && shim_policy)
-			shim_pump_sandboxed(false);
+			shim_pump_sandboxed();
 		break;
 	case SYS_seccomp:
 		if (shim_policy)
-			shim_pump_sandboxed(false);
+			shim_pump_sandboxed();
 		break;
 	case SYS_fork:
 		return fork();
@@ -593,7 +593,7 @@ SHIM_EXPORT int prctl(int option, ...)
 
 	TAKE_ARGS(a, 4, option);
 	if (option == PR_SET_SECCOMP && shim_policy)
-		shim_pump_sandboxed(false);
+		shim_pump_sandboxed();
 	return (int)REAL(syscall)(SYS_prctl, option, a[0], a[1], a[2], a[3]);
 }
 

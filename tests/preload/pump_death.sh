@@ -38,7 +38,10 @@
 # documented limit, libtlsshim(7) BUGS), pump_death_seccomp_clean (a
 # forked child installs a seccomp filter that kills for socket(), as
 # sshd's sandbox does, writes and closes: it must not be killed for a
-# marker, and the parent's close then ends the stream clean).
+# marker, and the parent's close then ends the stream clean),
+# pump_death_seccomp_exec_clean (the same child execs a program that
+# runs the library under that filter: it reads /proc/self/status the
+# first time it would send a marker, and sends none).
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim
@@ -61,6 +64,8 @@ EOC
 	_ok=true
 	[ "$_w" = ragged ] && ! grep -q "the peer sees the stream cut short" "$T/$_n.log" && _ok=false
 	[ "$_w" = clean ] && grep -q "the peer sees the stream cut short" "$T/$_n.log" && _ok=false
+	# (a child the case expects to end well reports any other end)
+	grep -q '^child status' "$T/$_n.err" && _ok=false
 	if $_ok && grep -q '^pumped' "$T/$_n.err" && grep -q 'session handed to a pump process' "$T/$_n.log" &&
 	   [ "$(cat "$T/$_n.rec" 2>/dev/null)" = "hello
 part one$_x" ] && grep -q "^eof $_w" "$T/$_n.status"; then
@@ -85,3 +90,4 @@ death_case pump_death_exec_exit_clean exec_exit clean "part two"
 death_case pump_death_exec_nolib_clean exec_nolib clean "part two"
 death_case pump_death_linger0_truncates linger0 ragged "part two"
 death_case pump_death_seccomp_clean seccomp clean "part two"
+death_case pump_death_seccomp_exec_clean seccomp_exec clean "part two"

@@ -29,6 +29,10 @@ then end as HOW says:
           two", closes its numbers and exits; the parent checks that it
           exited 0 (else it is SIGKILLed itself: a truncation), then
           closes its numbers
+  seccomp_exec  the same, but the child then execs a Python program (the
+          library still preloaded) that starts under the filter, writes
+          "part two" and exits: the library must know of the filter it
+          was started under, and send no marker
 """
 import ctypes
 import os
@@ -103,7 +107,7 @@ elif how.startswith("exec_"):
         env.pop("LD_PRELOAD", None)
     os.execve(sys.executable, [sys.executable, "-c", "import os, signal\n"
                                "os.write(1, b'part two\\n')\n" + end], env)
-elif how == "seccomp":
+elif how in ("seccomp", "seccomp_exec"):
     pid = os.fork()
     if pid == 0:
         nr = {"x86_64": 41, "aarch64": 198}[os.uname().machine]
@@ -120,6 +124,9 @@ elif how == "seccomp":
         # PR_SET_NO_NEW_PRIVS, then PR_SET_SECCOMP SECCOMP_MODE_FILTER
         if libc.prctl(38, 1, 0, 0, 0) != 0 or libc.prctl(22, 2, ctypes.addressof(fp), 0, 0) != 0:
             os._exit(4)
+        if how == "seccomp_exec":
+            os.execv(sys.executable, [sys.executable, "-c", "import os\n"
+                                      "os.write(1, b'part two\\n')\nos.close(1)\n"])
         os.write(1, b"part two\n")
         os.close(1)
         s.close()
