@@ -97,7 +97,8 @@ static int nknown;
 static bool rconf_watch;
 /* The file's generation this thread's checks last saw go through. */
 static __thread unsigned rconf_seen __attribute__((tls_model("initial-exec")));
-/* RES_IGNTC in the thread's _res is the library's (igntc_lend). */
+/* RES_IGNTC in the thread's _res is the library's (igntc_lend), for the
+ * look-up under way. */
 static __thread bool igntc_lent __attribute__((tls_model("initial-exec")));
 
 static bool same_server(const struct sockaddr_storage *w, const struct sockaddr *sa)
@@ -424,8 +425,8 @@ static bool thread_refused(size_t qlen, const char *call)
 /* A look-up that goes on to ask a TLS-ruled name server of the file
  * over UDP must not ask it again over TCP when the answer comes back
  * truncated: the thread's _res gets RES_IGNTC for the look-up (glibc
- * then keeps the truncated answer, the records that fit), taken back at
- * the next check.  So that the look-up uses the _res judged here, glibc
+ * then keeps the truncated answer, the records that fit), taken back
+ * when the look-up returns (shim_resolver_done).  So that the look-up uses the _res judged here, glibc
  * loads it now, or loads the file again if it changed, as the look-up
  * would (res_mkquery builds a query in a buffer and sends nothing; it
  * goes through the same __resolv_context_get): a _res whose options
@@ -474,6 +475,20 @@ bool shim_resolver_refused(const char *call)
 	       igntc_lend(st, call);
 }
 
+/* After the call that shim_resolver_refused() (or shim_lookup_refused())
+ * let go: the RES_IGNTC it lent taken back before the program runs
+ * again.  Left until the thread's next check, the program could take
+ * it for its own: one that saved _res.options after a look-up and put
+ * them back after its res_query() kept the flag for good, and its _res
+ * never followed the file again (it asked a name server the file no
+ * longer named); one that set RES_IGNTC itself lost it at its next call
+ * (tests/preload/dns_resolvconf.sh, "restore", "ownigntc").  errno and
+ * h_errno are left as the call set them. */
+void shim_resolver_done(void)
+{
+	igntc_take_back(&_res);
+}
+
 /* An address literal asks no one. */
 static bool asks_name_server(const char *node)
 {
@@ -501,26 +516,26 @@ static int netent_r_refused(struct netent **result, int *err)
 
 SHIM_EXPORT struct netent *getnetbyname(const char *name)
 {
-	return shim_resolver_refused("getnetbyname") ? NULL : REAL(getnetbyname)(name);
+	return shim_resolver_refused("getnetbyname") ? NULL : SHIM_LOOKUP(REAL(getnetbyname)(name));
 }
 
 SHIM_EXPORT int getnetbyname_r(const char *name, struct netent *ret, char *buf, size_t buflen,
 			       struct netent **result, int *err)
 {
 	return shim_resolver_refused("getnetbyname_r") ? netent_r_refused(result, err) :
-	       REAL(getnetbyname_r)(name, ret, buf, buflen, result, err);
+	       SHIM_LOOKUP(REAL(getnetbyname_r)(name, ret, buf, buflen, result, err));
 }
 
 SHIM_EXPORT struct netent *getnetbyaddr(uint32_t net, int type)
 {
-	return shim_resolver_refused("getnetbyaddr") ? NULL : REAL(getnetbyaddr)(net, type);
+	return shim_resolver_refused("getnetbyaddr") ? NULL : SHIM_LOOKUP(REAL(getnetbyaddr)(net, type));
 }
 
 SHIM_EXPORT int getnetbyaddr_r(uint32_t net, int type, struct netent *ret, char *buf, size_t buflen,
 			       struct netent **result, int *err)
 {
 	return shim_resolver_refused("getnetbyaddr_r") ? netent_r_refused(result, err) :
-	       REAL(getnetbyaddr_r)(net, type, ret, buf, buflen, result, err);
+	       SHIM_LOOKUP(REAL(getnetbyaddr_r)(net, type, ret, buf, buflen, result, err));
 }
 
 /* getaddrinfo_a() looks its names up in a helper thread of the C
@@ -544,21 +559,24 @@ SHIM_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *ho
 			    char *serv, socklen_t servlen, int flags)
 {
 	if (sa && host && hostlen && !(flags & NI_NUMERICHOST) &&
-	    (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) && shim_resolver_refused("getnameinfo"))
-		return EAI_SYSTEM;
+	    (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)) {
+		if (shim_resolver_refused("getnameinfo"))
+			return EAI_SYSTEM;
+		return SHIM_LOOKUP(REAL(getnameinfo)(sa, salen, host, hostlen, serv, servlen, flags));
+	}
 	return REAL(getnameinfo)(sa, salen, host, hostlen, serv, servlen, flags);
 }
 
 SHIM_EXPORT struct hostent *gethostbyaddr(const void *addr, socklen_t len, int type)
 {
-	return shim_resolver_refused("gethostbyaddr") ? NULL : REAL(gethostbyaddr)(addr, len, type);
+	return shim_resolver_refused("gethostbyaddr") ? NULL : SHIM_LOOKUP(REAL(gethostbyaddr)(addr, len, type));
 }
 
 SHIM_EXPORT int gethostbyaddr_r(const void *addr, socklen_t len, int type, struct hostent *ret, char *buf,
 				size_t buflen, struct hostent **result, int *err)
 {
 	return shim_resolver_refused("gethostbyaddr_r") ? shim_hostent_r_refused(result, err) :
-	       REAL(gethostbyaddr_r)(addr, len, type, ret, buf, buflen, result, err);
+	       SHIM_LOOKUP(REAL(gethostbyaddr_r)(addr, len, type, ret, buf, buflen, result, err));
 }
 
 /* The program's res_init() while the library's RES_IGNTC is in _res

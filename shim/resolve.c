@@ -366,7 +366,7 @@ SHIM_EXPORT int getaddrinfo(const char *node, const char *service, const struct 
 
 	if (shim_lookup_refused(node, "getaddrinfo"))
 		return EAI_SYSTEM;
-	r = REAL(getaddrinfo)(node, service, hints, res);
+	r = SHIM_LOOKUP(REAL(getaddrinfo)(node, service, hints, res));
 
 	if (r == 0)
 		remember_literal(node, *res);
@@ -410,7 +410,7 @@ SHIM_EXPORT struct hostent *gethostbyname(const char *name)
 
 	if (shim_lookup_refused(name, "gethostbyname"))
 		return NULL;
-	h = REAL(gethostbyname)(name);
+	h = SHIM_LOOKUP(REAL(gethostbyname)(name));
 
 	remember_hostent(name, h);
 	return h;
@@ -422,7 +422,7 @@ SHIM_EXPORT struct hostent *gethostbyname2(const char *name, int af)
 
 	if (shim_lookup_refused(name, "gethostbyname2"))
 		return NULL;
-	h = REAL(gethostbyname2)(name, af);
+	h = SHIM_LOOKUP(REAL(gethostbyname2)(name, af));
 
 	remember_hostent(name, h);
 	return h;
@@ -435,7 +435,7 @@ SHIM_EXPORT int gethostbyname_r(const char *name, struct hostent *ret, char *buf
 
 	if (shim_lookup_refused(name, "gethostbyname_r"))
 		return shim_hostent_r_refused(result, err);
-	r = REAL(gethostbyname_r)(name, ret, buf, len, result, err);
+	r = SHIM_LOOKUP(REAL(gethostbyname_r)(name, ret, buf, len, result, err));
 
 	if (r == 0 && result)
 		remember_hostent(name, *result);
@@ -449,7 +449,7 @@ SHIM_EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *ret, 
 
 	if (shim_lookup_refused(name, "gethostbyname2_r"))
 		return shim_hostent_r_refused(result, err);
-	r = REAL(gethostbyname2_r)(name, af, ret, buf, len, result, err);
+	r = SHIM_LOOKUP(REAL(gethostbyname2_r)(name, af, ret, buf, len, result, err));
 
 	if (r == 0 && result)
 		remember_hostent(name, *result);

@@ -609,6 +609,11 @@ bool shim_lookup_refused(const char *node, const char *call);
 /* The same for any look-up that asks the thread's _res (getnameinfo,
  * gethostbyaddr, rcmd's): no name to tell a literal by. */
 bool shim_resolver_refused(const char *call);
+/* After the look-up either let go: RES_IGNTC lent for it taken back. */
+void shim_resolver_done(void);
+/* The look-up call, made after one of the checks above let it go, and
+ * shim_resolver_done() when it returns: its value. */
+#define SHIM_LOOKUP(call) ({ __typeof__(call) shim_lookup_r_ = (call); shim_resolver_done(); shim_lookup_r_; })
 /* The result of a refused gethostby*_r(): *result NULL, *err
  * NO_RECOVERY, ECONNREFUSED returned (resolve.c). */
 struct hostent;

@@ -671,7 +671,7 @@ static bool remote_refused(const char *host, unsigned short port_be, sa_family_t
 	if (shim_lookup_refused(host, what))
 		return true;
 	if (getaddrinfo(host, NULL, &hints, &res) != 0)
-		return false;
+		res = NULL;
 	for (struct addrinfo *ai = res; ai && !refused; ai = ai->ai_next) {
 		struct shim_verdict v;
 		if (ai->ai_family == AF_INET)
@@ -687,8 +687,11 @@ static bool remote_refused(const char *host, unsigned short port_be, sa_family_t
 			refused = true;
 		}
 	}
-	freeaddrinfo(res);
-	return refused;
+	if (res)
+		freeaddrinfo(res);
+	/* (checked again last: that getaddrinfo took back its RES_IGNTC,
+	 * which the call's own look-up needs) */
+	return refused || shim_lookup_refused(host, what);
 }
 
 SHIM_EXPORT int rcmd_af(char **ahost, unsigned short port, const char *luser, const char *ruser,
@@ -696,7 +699,7 @@ SHIM_EXPORT int rcmd_af(char **ahost, unsigned short port, const char *luser, co
 {
 	if (ahost && remote_refused(*ahost, port, af, "rcmd"))
 		SHIM_RET(-ECONNREFUSED);
-	return REAL(rcmd_af)(ahost, port, luser, ruser, cmd, fd2, af);
+	return SHIM_LOOKUP(REAL(rcmd_af)(ahost, port, luser, ruser, cmd, fd2, af));
 }
 
 SHIM_EXPORT int rcmd(char **ahost, unsigned short port, const char *luser, const char *ruser,
@@ -710,7 +713,7 @@ SHIM_EXPORT int rexec_af(char **ahost, int port, const char *user, const char *p
 {
 	if (ahost && remote_refused(*ahost, (unsigned short)port, af, "rexec"))
 		SHIM_RET(-ECONNREFUSED);
-	return REAL(rexec_af)(ahost, port, user, pass, cmd, fd2, af);
+	return SHIM_LOOKUP(REAL(rexec_af)(ahost, port, user, pass, cmd, fd2, af));
 }
 
 SHIM_EXPORT int rexec(char **ahost, int port, const char *user, const char *pass, const char *cmd,
@@ -728,7 +731,7 @@ SHIM_EXPORT int ruserok_af(const char *rhost, int superuser, const char *ruser, 
 {
 	if (shim_lookup_refused(rhost, "ruserok"))
 		SHIM_RET(-ECONNREFUSED);
-	return REAL(ruserok_af)(rhost, superuser, ruser, luser, af);
+	return SHIM_LOOKUP(REAL(ruserok_af)(rhost, superuser, ruser, luser, af));
 }
 
 SHIM_EXPORT int ruserok(const char *rhost, int superuser, const char *ruser, const char *luser)
@@ -741,7 +744,7 @@ SHIM_EXPORT int iruserok_af(const void *raddr, int superuser, const char *ruser,
 {
 	if (shim_resolver_refused("iruserok"))
 		SHIM_RET(-ECONNREFUSED);
-	return REAL(iruserok_af)(raddr, superuser, ruser, luser, af);
+	return SHIM_LOOKUP(REAL(iruserok_af)(raddr, superuser, ruser, luser, af));
 }
 
 SHIM_EXPORT int iruserok(uint32_t raddr, int superuser, const char *ruser, const char *luser)

@@ -109,6 +109,38 @@ udp_only "a look-up kept a truncated answer, then the file changed: the next loo
 printf 'nameserver 127.0.0.1\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
 udp_only "a look-up kept a truncated answer, res_init(), the file changed: the next keeps it too" \
 	twiceinit_gai 127.0.0.1 'answer 2|answer 2|'
+# A program that saves _res.options after a look-up and puts them back
+# after a query of its own (here a res_query, refused: the file's server
+# is TLS-ruled), as mail servers do around their MX queries, then the
+# file changed to name 127.0.0.2 (nothing answers there): the next
+# look-up follows the file.  The library's RES_IGNTC was still in _res
+# when the options were saved (taken back only at the thread's next
+# check): put back, it stayed for good as the program's, the thread's
+# _res differed from the file's and was never loaded again, and the
+# look-up asked 127.0.0.1, which the file no longer named.
+printf 'nameserver 127.0.0.1\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
+: >"$TLSSHIM_LOG_FILE"
+: >"$T/tls.rec"
+shimmed "$PROGS/dns_tcp" restore_gai 127.0.0.2 53 >"$T/restore.out" 2>"$T/restore.err"
+rc=$?
+got=$(tr '\n' '|' <"$T/restore.out")
+name="_res.options saved after a look-up, put back after a res_query, the file changed: the next look-up follows it"
+if [ -s "$T/tls.rec" ]; then
+	fail "$name" "asked over TCP, in clear, to the TLS port: '$(cat "$T/tls.rec")' ($got)"
+elif [ $rc != 0 ] || [ "$got" != 'answer 2|failed errno=111 h_errno=3|failed gai=-3|' ]; then
+	fail "$name" "exit $rc, result '$got', not 'answer 2|failed errno=111 h_errno=3|failed gai=-3|' (the last look-up asked the old server: RES_IGNTC kept for good)$(show "$T/restore.err")"
+else
+	pass "$name"
+fi
+# RES_IGNTC set by the program itself after a look-up: its res_query
+# keeps the truncated answer (UDP only), as without the library.  The
+# library's flag was still there, and its next call took the program's
+# away: the res_query was refused.
+printf 'nameserver 127.0.0.1\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
+for mode in gai ghbn; do
+	udp_only "RES_IGNTC set by the program after a ${mode} look-up: its res_query is not refused" \
+		"ownigntc_$mode" - 'answer 2|answer 66|'
+done
 # "options use-vc" in the file, RES_USEVC cleared by the program in its
 # _res: the look-up goes over UDP, and must not ask again over TCP.
 printf 'nameserver 127.0.0.1\noptions use-vc attempts:1 timeout:1\n' >"$T/resolv.conf"

@@ -30,7 +30,12 @@
  * for the same ADDR), then MODE again (two result lines);
  * twiceinit_MODE: the same, with res_init() before the rewrite.
  * clearvc_MODE: the thread's _res loaded from /etc/resolv.conf, RES_USEVC
- * (its "options use-vc") cleared in it, then MODE.  A
+ * (its "options use-vc") cleared in it, then MODE.  restore_MODE: MODE,
+ * then _res.options saved, a res_query of NAME (its result line too)
+ * and the options put back as a program saving them around its own
+ * query does, then the file rewritten as for twice_, then MODE again.
+ * ownigntc_MODE: MODE, then RES_IGNTC set by the program in _res, then a
+ * res_query of NAME (two result lines).  A
  * file_ MODE starting with n: its state from res_ninit, as it is. */
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
@@ -199,7 +204,7 @@ int main(int argc, char **argv)
 {
 	struct __res_state own;
 	const char *mode, *name;
-	bool twice = false, reinit = false;
+	bool twice = false, reinit = false, restore = false;
 
 	if (argc < 4)
 		return 2;
@@ -222,6 +227,18 @@ int main(int argc, char **argv)
 	} else if (!strncmp(mode, "twice_", 6)) {
 		mode += 6;
 		twice = true;
+	} else if (!strncmp(mode, "restore_", 8)) {
+		mode += 8;
+		twice = restore = true;
+	} else if (!strncmp(mode, "ownigntc_", 9)) {
+		int r;
+
+		mode += 9;
+		if ((r = one(mode, name, &own)) != 0)
+			return r;
+		_res.options |= RES_IGNTC;
+		fflush(stdout);
+		return one("query", name, &own);
 	} else if (!strncmp(mode, "twiceinit_", 10)) {
 		mode += 10;
 		twice = reinit = true;
@@ -273,6 +290,13 @@ int main(int argc, char **argv)
 	if (twice) {
 		int r = one(mode, name, &own);
 
+		if (r == 0 && restore) {
+			unsigned long saved = _res.options;
+
+			fflush(stdout);
+			r = one("query", name, &own);
+			_res.options = saved;
+		}
 		fflush(stdout);
 		if (r != 0 || (reinit && res_init() != 0) || rewrite(argv[2], "timeout:1 attempts:1") != 0)
 			return r ? r : 3;
