@@ -141,6 +141,40 @@ for mode in gai ghbn; do
 	udp_only "RES_IGNTC set by the program after a ${mode} look-up: its res_query is not refused" \
 		"ownigntc_$mode" - 'answer 2|answer 66|'
 done
+# rcmd() looks the name up itself (the C library's internal getaddrinfo)
+# after the library's own getaddrinfo of it, which now takes its
+# RES_IGNTC back as it returns: the library lends it again for rcmd's
+# look-up, and the truncated answer is not asked again over TCP.  (Two
+# listeners on the answer's addresses, port 514, close each connection:
+# rcmd fails at once, after its look-up, or dies of SIGPIPE.)
+bg "$PY" -c '
+import select, socket, sys, time
+ls = []
+for a in ("127.0.0.8", "127.0.0.7"):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((a, 514)); s.listen(8); ls.append(s)
+print("listening", flush=True)
+end = time.time() + 30 * float(sys.argv[1])
+while time.time() < end:
+    for s in select.select(ls, [], [], 0.5)[0]:
+        s.accept()[0].close()
+' "$TS" >"$T/rsh.out" 2>"$T/rsh.err"
+name="rcmd of a name, a truncated UDP answer: its own look-up not asked again over TCP"
+if ! wait_for "$T/rsh.out" '^listening' 10; then
+	fail "$name" "the port 514 listeners never listened$(show "$T/rsh.err")"
+else
+	printf 'nameserver 127.0.0.1\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
+	: >"$T/tls.rec"
+	: >"$T/udp.rec"
+	shimmed "$PROGS/dns_tcp" file_rcmd - 53 >"$T/rcmd.out" 2>"$T/rcmd.err"
+	if [ -s "$T/tls.rec" ]; then
+		fail "$name" "asked again over TCP, in clear, to the TLS port: '$(cat "$T/tls.rec")'"
+	elif [ "$(grep -c . "$T/udp.rec")" -lt 2 ]; then
+		fail "$name" "not two look-ups over UDP ($(tr '\n' ' ' <"$T/udp.rec")): $(cat "$T/rcmd.out" "$T/rcmd.err")"
+	else
+		pass "$name"
+	fi
+fi
 # "options use-vc" in the file, RES_USEVC cleared by the program in its
 # _res: the look-up goes over UDP, and must not ask again over TCP.
 printf 'nameserver 127.0.0.1\noptions use-vc attempts:1 timeout:1\n' >"$T/resolv.conf"
