@@ -100,6 +100,10 @@ static __thread unsigned rconf_seen __attribute__((tls_model("initial-exec")));
 /* RES_IGNTC in the thread's _res is the library's (igntc_lend), for the
  * look-up under way. */
 static __thread bool igntc_lent __attribute__((tls_model("initial-exec")));
+/* Look-ups under way in the thread (shim_lookup_begin), and the
+ * outermost's wrapper frame. */
+static __thread unsigned lookup_depth __attribute__((tls_model("initial-exec")));
+static __thread uintptr_t lookup_frame __attribute__((tls_model("initial-exec")));
 
 static bool same_server(const struct sockaddr_storage *w, const struct sockaddr *sa)
 {
@@ -350,9 +354,19 @@ static bool server_refused(res_state st, const struct sockaddr *sa, socklen_t le
  * look-up taken back, before the state is judged or used by anything
  * else: the program's own options again (and glibc's reload of the file,
  * which a _res whose options differ from the file's never gets). */
+/* A call of the thread's resolver from the wrapper whose frame is
+ * frame: an outer look-up under way whose wrapper's frame is not above
+ * it was left by a longjmp (an alarm's time-out around gethostbyname),
+ * and is forgotten (shim_lookup_begin). */
+static void lookup_gone(const void *frame)
+{
+	if (lookup_depth && (uintptr_t)frame >= lookup_frame)
+		lookup_depth = 0;
+}
+
 static void igntc_take_back(res_state st)
 {
-	if (st == &_res && igntc_lent) {
+	if (st == &_res && igntc_lent && !lookup_depth) {
 		st->options &= ~(unsigned long)RES_IGNTC;
 		igntc_lent = false;
 	}
@@ -466,27 +480,46 @@ static bool igntc_lend(res_state st, const char *call)
  * /etc/hosts without any query): left alone, unless every query goes
  * over TCP (use-vc).  Any other, one the program set itself, is checked
  * as for res_query; and the file's, when the look-up would load it. */
-bool shim_resolver_refused(const char *call)
+bool shim_resolver_refused_at(const char *call, const void *frame)
 {
 	res_state st = &_res;
 
+	lookup_gone(frame);
 	igntc_take_back(st);
 	return ((st->options & RES_INIT) && tcp_refused(st, 0, call, true)) || file_refused(st, call, true) ||
 	       igntc_lend(st, call);
 }
 
-/* After the call that shim_resolver_refused() (or shim_lookup_refused())
- * let go: the RES_IGNTC it lent taken back before the program runs
- * again.  Left until the thread's next check, the program could take
- * it for its own: one that saved _res.options after a look-up and put
- * them back after its res_query() kept the flag for good, and its _res
- * never followed the file again (it asked a name server the file no
- * longer named); one that set RES_IGNTC itself lost it at its next call
- * (tests/preload/dns_resolvconf.sh, "restore", "ownigntc").  errno and
- * h_errno are left as the call set them. */
-void shim_resolver_done(void)
+/* Around the call that shim_resolver_refused() (or shim_lookup_refused())
+ * let go (SHIM_LOOKUP): the RES_IGNTC it lent taken back when it
+ * returns, before the program runs again.  Left until the thread's next
+ * check, the program could take it for its own: one that saved
+ * _res.options after a look-up and put them back after its res_query()
+ * kept the flag for good, and its _res never followed the file again
+ * (it asked a name server the file no longer named); one that set
+ * RES_IGNTC itself lost it at its next call (tests/preload/
+ * dns_resolvconf.sh, "restore", "ownigntc").
+ *
+ * A look-up made inside another of the same thread (an NSS module's
+ * own, a signal handler's) neither judges the outer's flag as the
+ * program's nor takes it back: the outer goes on with it.  It took the
+ * flag back, and the outer asked a truncated answer again over TCP
+ * ("nested").  An outer look-up left by a longjmp (an alarm's time-out
+ * around gethostbyname) never ended: the next look-up whose wrapper's
+ * frame is not below the outermost's (the stack grows down) takes its
+ * place, and takes the flag back when it returns.  errno and h_errno are
+ * left as the call set them. */
+void shim_lookup_begin(const void *frame)
 {
-	igntc_take_back(&_res);
+	lookup_gone(frame);
+	if (!lookup_depth++)
+		lookup_frame = (uintptr_t)frame;
+}
+
+void shim_lookup_end(void)
+{
+	if (lookup_depth && !--lookup_depth)
+		igntc_take_back(&_res);
 }
 
 /* An address literal asks no one. */
@@ -499,9 +532,9 @@ static bool asks_name_server(const char *node)
 }
 
 /* The same for a look-up of node. */
-bool shim_lookup_refused(const char *node, const char *call)
+bool shim_lookup_refused_at(const char *node, const char *call, const void *frame)
 {
-	return asks_name_server(node) && shim_resolver_refused(call);
+	return asks_name_server(node) && shim_resolver_refused_at(call, frame);
 }
 
 /* The networks database, when nsswitch.conf names dns for it, asks the
@@ -586,6 +619,7 @@ SHIM_EXPORT int gethostbyaddr_r(const void *addr, socklen_t len, int type, struc
  * first.  (resolv.h names it __res_init, the one name glibc exports.) */
 SHIM_EXPORT int res_init(void)
 {
+	lookup_gone(__builtin_frame_address(0));
 	igntc_take_back(&_res);
 	return REAL(__res_init)();
 }
@@ -596,12 +630,14 @@ SHIM_EXPORT int res_init(void)
 
 SHIM_EXPORT int res_nquery(res_state st, const char *dname, int class, int type, unsigned char *ans, int len)
 {
+	lookup_gone(__builtin_frame_address(0));
 	return tcp_refused(st, 0, "res_nquery", false) ? -1 : REAL(res_nquery)(st, dname, class, type, ans, len);
 }
 RES_ALIAS(res_nquery)
 
 SHIM_EXPORT int res_nsearch(res_state st, const char *dname, int class, int type, unsigned char *ans, int len)
 {
+	lookup_gone(__builtin_frame_address(0));
 	return tcp_refused(st, 0, "res_nsearch", false) ? -1 : REAL(res_nsearch)(st, dname, class, type, ans, len);
 }
 RES_ALIAS(res_nsearch)
@@ -609,6 +645,7 @@ RES_ALIAS(res_nsearch)
 SHIM_EXPORT int res_nquerydomain(res_state st, const char *name, const char *domain, int class, int type,
 				 unsigned char *ans, int len)
 {
+	lookup_gone(__builtin_frame_address(0));
 	return tcp_refused(st, 0, "res_nquerydomain", false) ? -1 :
 	       REAL(res_nquerydomain)(st, name, domain, class, type, ans, len);
 }
@@ -616,6 +653,7 @@ RES_ALIAS(res_nquerydomain)
 
 SHIM_EXPORT int res_nsend(res_state st, const unsigned char *msg, int mlen, unsigned char *ans, int alen)
 {
+	lookup_gone(__builtin_frame_address(0));
 	return tcp_refused(st, mlen > 0 ? (size_t)mlen : 0, "res_nsend", false) ? -1 :
 	       REAL(res_nsend)(st, msg, mlen, ans, alen);
 }
@@ -623,12 +661,14 @@ RES_ALIAS(res_nsend)
 
 SHIM_EXPORT int res_query(const char *dname, int class, int type, unsigned char *ans, int len)
 {
+	lookup_gone(__builtin_frame_address(0));
 	return thread_refused(0, "res_query") ? -1 : REAL(res_query)(dname, class, type, ans, len);
 }
 RES_ALIAS(res_query)
 
 SHIM_EXPORT int res_search(const char *dname, int class, int type, unsigned char *ans, int len)
 {
+	lookup_gone(__builtin_frame_address(0));
 	return thread_refused(0, "res_search") ? -1 : REAL(res_search)(dname, class, type, ans, len);
 }
 RES_ALIAS(res_search)
@@ -636,6 +676,7 @@ RES_ALIAS(res_search)
 SHIM_EXPORT int res_querydomain(const char *name, const char *domain, int class, int type, unsigned char *ans,
 				int len)
 {
+	lookup_gone(__builtin_frame_address(0));
 	return thread_refused(0, "res_querydomain") ? -1 :
 	       REAL(res_querydomain)(name, domain, class, type, ans, len);
 }
@@ -643,6 +684,7 @@ RES_ALIAS(res_querydomain)
 
 SHIM_EXPORT int res_send(const unsigned char *msg, int mlen, unsigned char *ans, int alen)
 {
+	lookup_gone(__builtin_frame_address(0));
 	return thread_refused(mlen > 0 ? (size_t)mlen : 0, "res_send") ? -1 :
 	       REAL(res_send)(msg, mlen, ans, alen);
 }

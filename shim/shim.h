@@ -605,15 +605,22 @@ void shim_resolver_fork_unlock(void);
  * program set in the thread's _res over TCP where a tls or deny rule
  * names it: refused, logged, h_errno NO_RECOVERY and errno ECONNREFUSED
  * set (dnsres.c). */
-bool shim_lookup_refused(const char *node, const char *call);
+bool shim_lookup_refused_at(const char *node, const char *call, const void *frame);
+#define shim_lookup_refused(node, call) shim_lookup_refused_at(node, call, __builtin_frame_address(0))
 /* The same for any look-up that asks the thread's _res (getnameinfo,
  * gethostbyaddr, rcmd's): no name to tell a literal by. */
-bool shim_resolver_refused(const char *call);
-/* After the look-up either let go: RES_IGNTC lent for it taken back. */
-void shim_resolver_done(void);
-/* The look-up call, made after one of the checks above let it go, and
- * shim_resolver_done() when it returns: its value. */
-#define SHIM_LOOKUP(call) ({ __typeof__(call) shim_lookup_r_ = (call); shim_resolver_done(); shim_lookup_r_; })
+bool shim_resolver_refused_at(const char *call, const void *frame);
+#define shim_resolver_refused(call) shim_resolver_refused_at(call, __builtin_frame_address(0))
+/* Around the look-up either let go: RES_IGNTC lent for it taken back
+ * when the outermost returns (dnsres.c).  frame, here and in the checks
+ * above: the wrapper's (__builtin_frame_address), which tells a look-up
+ * inside another from one after another left by a longjmp. */
+void shim_lookup_begin(const void *frame);
+void shim_lookup_end(void);
+/* The look-up call, made after one of the checks above let it go: its
+ * value. */
+#define SHIM_LOOKUP(call) ({ shim_lookup_begin(__builtin_frame_address(0)); \
+			     __typeof__(call) shim_lookup_r_ = (call); shim_lookup_end(); shim_lookup_r_; })
 /* The result of a refused gethostby*_r(): *result NULL, *err
  * NO_RECOVERY, ECONNREFUSED returned (resolve.c). */
 struct hostent;

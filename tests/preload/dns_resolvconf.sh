@@ -175,6 +175,64 @@ else
 		pass "$name"
 	fi
 fi
+# A look-up inside a look-up of the same thread (an NSS module's own, or
+# a signal handler's): it must not take back the RES_IGNTC lent to the
+# outer one, which goes on asking.  The file names a silent server first
+# (127.0.0.3, which sends the program a SIGUSR1 when the outer query
+# reaches it: the handler looks the name up), then the TLS-ruled one.
+# Both keep the truncated answer; nothing is asked over TCP.
+# (It signals the first query from each new pid in the pid file.)
+bg "$PY" -c '
+import os, signal, socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.3", 53))
+print("listening", flush=True)
+end, told = time.time() + 60 * float(sys.argv[2]), set()
+while time.time() < end:
+    s.settimeout(max(0.1, end - time.time()))
+    try:
+        s.recvfrom(4096)
+        pid = int(open(sys.argv[1]).read())
+    except (socket.timeout, OSError, ValueError):
+        continue
+    if pid not in told:
+        told.add(pid)
+        os.kill(pid, signal.SIGUSR1)
+' "$T/nested.pid" "$TS" >"$T/silent.out" 2>"$T/silent.err"
+name="a look-up inside a look-up (a signal handler's): the outer keeps its RES_IGNTC, nothing over TCP"
+if ! wait_for "$T/silent.out" '^listening' 10; then
+	fail "$name" "the silent name server never listened$(show "$T/silent.err")"
+else
+	printf 'nameserver 127.0.0.3\nnameserver 127.0.0.1\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
+	: >"$T/tls.rec"
+	shimmed "$PROGS/dns_tcp" nested_gai "$T/nested.pid" 53 >"$T/nested.out" 2>"$T/nested.err"
+	rc=$?
+	got=$(tr '\n' '|' <"$T/nested.out")
+	if [ -s "$T/tls.rec" ]; then
+		fail "$name" "asked again over TCP, in clear, to the TLS port: '$(cat "$T/tls.rec")' ($got)"
+	elif [ $rc != 0 ] || [ "$got" != 'answer 2|inner answer 2|' ]; then
+		fail "$name" "exit $rc, result '$got', not 'answer 2|inner answer 2|'$(show "$T/nested.err")"
+	else
+		pass "$name"
+	fi
+	# The handler jumps out of the look-up (siglongjmp, as an alarm's
+	# time-out around gethostbyname does): the library's count of
+	# look-ups under way says one still is; the next look-up, made from
+	# no deeper on the stack, takes its place, and takes the flag back
+	# as it returns (left there, _res would never be loaded again).
+	name="a look-up left by siglongjmp: the next one takes RES_IGNTC back as it returns"
+	: >"$T/tls.rec"
+	shimmed "$PROGS/dns_tcp" jump_gai "$T/nested.pid" 53 >"$T/jump.out" 2>"$T/jump.err"
+	rc=$?
+	got=$(tr '\n' '|' <"$T/jump.out")
+	if [ -s "$T/tls.rec" ]; then
+		fail "$name" "asked again over TCP, in clear, to the TLS port: '$(cat "$T/tls.rec")' ($got)"
+	elif [ $rc != 0 ] || [ "$got" != 'jumped|answer 2|igntc 0|' ]; then
+		fail "$name" "exit $rc, result '$got', not 'jumped|answer 2|igntc 0|'$(show "$T/jump.err")"
+	else
+		pass "$name"
+	fi
+fi
 # "options use-vc" in the file, RES_USEVC cleared by the program in its
 # _res: the look-up goes over UDP, and must not ask again over TCP.
 printf 'nameserver 127.0.0.1\noptions use-vc attempts:1 timeout:1\n' >"$T/resolv.conf"

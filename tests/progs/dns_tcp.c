@@ -35,7 +35,14 @@
  * and the options put back as a program saving them around its own
  * query does, then the file rewritten as for twice_, then MODE again.
  * ownigntc_MODE: MODE, then RES_IGNTC set by the program in _res, then a
- * res_query of NAME (two result lines).  A
+ * res_query of NAME (two result lines).  nested_MODE: this process's
+ * pid written to the file ADDR, then MODE, during which a SIGUSR1 (the
+ * test's silent name server sends it when the query reaches it) runs
+ * a getaddrinfo of NAME in the handler, a look-up inside a look-up as
+ * an NSS module's own is (its result line printed after MODE's).
+ * jump_MODE: the same, the handler jumping out of MODE (siglongjmp, as
+ * an alarm's time-out does), then MODE again: "jumped", its result line,
+ * and "igntc N" (RES_IGNTC in _res.options after it: 1 or 0).  A
  * file_ MODE starting with n: its state from res_ninit, as it is. */
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
@@ -46,10 +53,13 @@
 #include <pthread.h>
 #include <resolv.h>
 #include <semaphore.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void one_server(res_state st, const char *addr, int port)
 {
@@ -74,6 +84,58 @@ static int rewrite(const char *addr, const char *opts)
 }
 
 static sem_t ready, go;
+static const char *nested_name;
+static volatile sig_atomic_t nested_n = -2;
+
+static sigjmp_buf jump_env;
+
+static void jump_out(int sig)
+{
+	(void)sig;
+	siglongjmp(jump_env, 1);
+}
+
+static const char *jump_mode, *jump_name;
+static struct __res_state *jump_own;
+static int one(const char *mode, const char *name, struct __res_state *own);
+
+/* jump_MODE after the set-up */
+static int jumped(const char *mode, const char *name, struct __res_state *own)
+{
+	int r;
+
+	jump_mode = mode;
+	jump_name = name;
+	jump_own = own;
+	if (sigsetjmp(jump_env, 1) == 0) {
+		(void)one(jump_mode, jump_name, jump_own);
+		printf("not jumped\n");
+		return 0;
+	}
+	printf("jumped\n");
+	fflush(stdout);
+	if ((r = one(jump_mode, jump_name, jump_own)) != 0)
+		return r;
+	printf("igntc %d\n", (_res.options & RES_IGNTC) != 0);
+	return 0;
+}
+
+/* A look-up inside the look-up this signal interrupted. */
+static void nested_lookup(int sig)
+{
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *ai = NULL;
+	int n = 0;
+
+	(void)sig;
+	if (getaddrinfo(nested_name, NULL, &hints, &ai) != 0) {
+		nested_n = -1;
+		return;
+	}
+	for (struct addrinfo *a = ai; a; a = a->ai_next)
+		n++;
+	freeaddrinfo(ai);
+	nested_n = n;
+}
 
 /* Cancelled at the first cancellation point of its look-up. */
 static void *cancelled_lookup(void *name)
@@ -239,6 +301,28 @@ int main(int argc, char **argv)
 		_res.options |= RES_IGNTC;
 		fflush(stdout);
 		return one("query", name, &own);
+	} else if (!strncmp(mode, "nested_", 7) || !strncmp(mode, "jump_", 5)) {
+		bool jump = mode[0] == 'j';
+		struct sigaction sa = { .sa_handler = jump ? jump_out : nested_lookup };
+		FILE *f = fopen(argv[2], "w");
+		int r;
+
+		mode += jump ? 5 : 7;
+		nested_name = name;
+		if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0 ||
+		    sigaction(SIGUSR1, &sa, NULL) != 0)
+			return 3;
+		if (jump)
+			return jumped(mode, name, &own);
+		if ((r = one(mode, name, &own)) != 0)
+			return r;
+		if (nested_n == -2)
+			printf("inner none\n");
+		else if (nested_n < 0)
+			printf("inner failed\n");
+		else
+			printf("inner answer %d\n", (int)nested_n);
+		return 0;
 	} else if (!strncmp(mode, "twiceinit_", 10)) {
 		mode += 10;
 		twice = reinit = true;
