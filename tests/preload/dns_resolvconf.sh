@@ -84,6 +84,21 @@ udp_only() {
 		pass "$1"
 	fi
 }
+# no_tcp NAME MODE ADDR RESULT: MODE's result lines are RESULT (joined
+# by |), and nothing reached the TCP port (a res_query may be refused).
+no_tcp() {
+	: >"$T/tls.rec"
+	shimmed "$PROGS/dns_tcp" "$2" "$3" 53 >"$T/$2.out" 2>"$T/$2.err"
+	rc=$?
+	got=$(tr '\n' '|' <"$T/$2.out")
+	if [ -s "$T/tls.rec" ]; then
+		fail "$1" "asked over TCP, in clear, to the TLS port: '$(cat "$T/tls.rec")' ($got)"
+	elif [ $rc != 0 ] || [ "$got" != "$4" ]; then
+		fail "$1" "exit $rc, result '$got', not '$4'$(show "$T/$2.err")"
+	else
+		pass "$1"
+	fi
+}
 printf 'nameserver 127.0.0.1\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
 udp_only "no use-vc, a truncated UDP answer: getaddrinfo keeps it, not asked again over TCP" file_gai - 'answer 2|'
 check "the start-up warning says a truncated answer is kept, never asked over TCP" \
@@ -119,19 +134,8 @@ udp_only "a look-up kept a truncated answer, res_init(), the file changed: the n
 # _res differed from the file's and was never loaded again, and the
 # look-up asked 127.0.0.1, which the file no longer named.
 printf 'nameserver 127.0.0.1\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
-: >"$TLSSHIM_LOG_FILE"
-: >"$T/tls.rec"
-shimmed "$PROGS/dns_tcp" restore_gai 127.0.0.2 53 >"$T/restore.out" 2>"$T/restore.err"
-rc=$?
-got=$(tr '\n' '|' <"$T/restore.out")
-name="_res.options saved after a look-up, put back after a res_query, the file changed: the next look-up follows it"
-if [ -s "$T/tls.rec" ]; then
-	fail "$name" "asked over TCP, in clear, to the TLS port: '$(cat "$T/tls.rec")' ($got)"
-elif [ $rc != 0 ] || [ "$got" != 'answer 2|failed errno=111 h_errno=3|failed gai=-3|' ]; then
-	fail "$name" "exit $rc, result '$got', not 'answer 2|failed errno=111 h_errno=3|failed gai=-3|' (the last look-up asked the old server: RES_IGNTC kept for good)$(show "$T/restore.err")"
-else
-	pass "$name"
-fi
+no_tcp "_res.options saved after a look-up, put back after a res_query, the file changed: the next look-up follows it" \
+	restore_gai 127.0.0.2 'answer 2|failed errno=111 h_errno=3|failed gai=-3|'
 # RES_IGNTC set by the program itself after a look-up: its res_query
 # keeps the truncated answer (UDP only), as without the library.  The
 # library's flag was still there, and its next call took the program's
@@ -204,34 +208,14 @@ if ! wait_for "$T/silent.out" '^listening' 10; then
 	fail "$name" "the silent name server never listened$(show "$T/silent.err")"
 else
 	printf 'nameserver 127.0.0.3\nnameserver 127.0.0.1\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
-	: >"$T/tls.rec"
-	shimmed "$PROGS/dns_tcp" nested_gai "$T/nested.pid" 53 >"$T/nested.out" 2>"$T/nested.err"
-	rc=$?
-	got=$(tr '\n' '|' <"$T/nested.out")
-	if [ -s "$T/tls.rec" ]; then
-		fail "$name" "asked again over TCP, in clear, to the TLS port: '$(cat "$T/tls.rec")' ($got)"
-	elif [ $rc != 0 ] || [ "$got" != 'answer 2|inner answer 2|' ]; then
-		fail "$name" "exit $rc, result '$got', not 'answer 2|inner answer 2|'$(show "$T/nested.err")"
-	else
-		pass "$name"
-	fi
+	no_tcp "$name" nested_gai "$T/nested.pid" 'answer 2|inner answer 2|'
 	# The handler jumps out of the look-up (siglongjmp, as an alarm's
 	# time-out around gethostbyname does): the library's count of
 	# look-ups under way says one still is; the next look-up, made from
 	# no deeper on the stack, takes its place, and takes the flag back
 	# as it returns (left there, _res would never be loaded again).
-	name="a look-up left by siglongjmp: the next one takes RES_IGNTC back as it returns"
-	: >"$T/tls.rec"
-	shimmed "$PROGS/dns_tcp" jump_gai "$T/nested.pid" 53 >"$T/jump.out" 2>"$T/jump.err"
-	rc=$?
-	got=$(tr '\n' '|' <"$T/jump.out")
-	if [ -s "$T/tls.rec" ]; then
-		fail "$name" "asked again over TCP, in clear, to the TLS port: '$(cat "$T/tls.rec")' ($got)"
-	elif [ $rc != 0 ] || [ "$got" != 'jumped|answer 2|igntc 0|' ]; then
-		fail "$name" "exit $rc, result '$got', not 'jumped|answer 2|igntc 0|'$(show "$T/jump.err")"
-	else
-		pass "$name"
-	fi
+	no_tcp "a look-up left by siglongjmp: the next one takes RES_IGNTC back as it returns" jump_gai \
+		"$T/nested.pid" 'jumped|answer 2|igntc 0|'
 fi
 # "options use-vc" in the file, RES_USEVC cleared by the program in its
 # _res: the look-up goes over UDP, and must not ask again over TCP.
