@@ -920,14 +920,17 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 			} else if (r < 0 && errno != EAGAIN && errno != EINTR) {
 				if (armed && errno == ECONNRESET && !b_eof)
 					pump_died(c, DIED_RESET);
-				/* Every holder of the program's end is gone: end the
-				 * session properly all the same. */
+				/* Every holder of the program's end is gone (a close
+				 * with our bytes unread resets the channel): nothing
+				 * more goes to it, but what it wrote before that close
+				 * and that reached our end is still read and sent on,
+				 * up to the end of file or the error the reads below
+				 * meet, as a direct session's close sends all it was
+				 * given (a reset keeps the receiver's queue; it throws
+				 * away only what the program's end had not sent: the
+				 * markers then count more than was read, a truncation). */
 				b_gone = true;
 				olen = 0;
-				if (!b_eof) {
-					b_eof = ending = true;
-					pump_if_aborted(c, tcp, b);
-				}
 				progress = true;
 			}
 		}

@@ -1,0 +1,91 @@
+"""pump_unread_client.py PORT HOW GOFILE SENTFILE: connect (a connect rule
+makes it TLS), send "request", wait until the peer's "late one" is there
+to be read, and leave it unread; then, once the peer has sent "late two"
+too (SENTFILE, and the kernel's receive queue of the TCP connection, in
+/proc/net/tcp, not empty), write the reply and close: a close with data
+unread, which resets a TCP connection.  HOW:
+  direct  the session stays in this process
+  pump    fork first (the child exits at once): the session goes to a
+          pump.  The pump is stopped (SIGSTOP) before the peer sends
+          "late two", and continued after the close, so that it meets
+          "late two" for the program, and the channel's reset, before the
+          reply that is waiting on its end of the channel
+Prints the reply's length on stdout; errors on stderr (exit 1).
+"""
+import os
+import select
+import signal
+import socket
+import sys
+import time
+
+S = float(os.environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
+port, how, go, sent = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+REPLY = b"reply: " + b"r" * 3000 + b" end of the reply\n"
+
+
+def die(why):
+    sys.stderr.write(why + "\n")
+    sys.exit(1)
+
+
+def until(what, cond, secs=10):
+    end = time.time() + secs * S
+    while not cond():
+        if time.time() > end:
+            die("timed out waiting for " + what)
+        time.sleep(0.01)
+
+
+def rx_queue(lport):
+    """The receive queue of the TCP connection 127.0.0.1:LPORT - :port."""
+    with open("/proc/net/tcp") as f:
+        for row in f.readlines()[1:]:
+            v = row.split()
+            if int(v[1].split(":")[1], 16) == lport and int(v[2].split(":")[1], 16) == port:
+                return int(v[4].split(":")[1], 16)
+    return 0
+
+
+def holder(ino):
+    """The process, other than this one, that holds socket inode INO."""
+    for p in os.listdir("/proc"):
+        if not p.isdigit() or int(p) == os.getpid():
+            continue
+        try:
+            for fd in os.listdir("/proc/%s/fd" % p):
+                if os.readlink("/proc/%s/fd/%s" % (p, fd)) == "socket:[%d]" % ino:
+                    return int(p)
+        except OSError:
+            pass
+    return 0
+
+
+def state(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+s = socket.create_connection(("127.0.0.1", port), timeout=20 * S)
+s.sendall(b"request\n")
+lport, ino, pump = s.getsockname()[1], os.fstat(s.fileno()).st_ino, 0
+if how == "pump":
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+if not select.select([s], [], [], 10 * S)[0]:
+    die("late one never came")
+if how == "pump":
+    pump = holder(ino)
+    if not pump:
+        die("no pump holds the TCP connection")
+    os.kill(pump, signal.SIGSTOP)
+    until("the pump to stop", lambda: state(pump) == "T")
+open(go, "w").close()
+until("the peer's late two", lambda: os.path.exists(sent) and rx_queue(lport) > 0)
+s.sendall(REPLY)
+s.close()
+if pump:
+    os.kill(pump, signal.SIGCONT)
+print(len(REPLY), flush=True)
