@@ -20,14 +20,20 @@
 #     session to a pump; the program stops the pump before "late two" is
 #     sent and continues it after its close, so that the pump meets the
 #     peer's bytes for the program, and the channel's reset, while the
-#     reply waits on its end: the peer must get what the direct case gets.
+#     reply waits on its end: the peer must get what the direct case gets;
+#   * pump_unread_big_truncates: the same, but the reply fills the
+#     channel's buffers (the pump is stopped), so that the program's end
+#     still holds part of it at the close, which the reset throws away:
+#     the peer must get the part that reached the pump (none before this
+#     test's commit) and "eof ragged", never a cut reply taken for the
+#     whole.
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim
 
-# unread_case NAME HOW
-unread_case() {
-	_n=$1 _h=$2
+# unread_run NAME HOW: the peer and the program (exit status in _rc).
+unread_run() {
+	_n=$1
 	P=$(free_port)
 	policy "$T/$_n.conf" <<EOC
 rules = ( { name = "out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
@@ -37,13 +43,18 @@ EOC
 	_peer=$!
 	wait_for "$T/$_n.peer" '^ready' 10 || fail "$_n: the peer listens" "$(show "$T/$_n.peer")"
 	TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/$_n.log" shimmed "$PY" "$PYD/pump_unread_client.py" \
-		"$P" "$_h" "$T/$_n.go" "$T/$_n.sent" >"$T/$_n.out" 2>"$T/$_n.err"
+		"$P" "$2" "$T/$_n.go" "$T/$_n.sent" >"$T/$_n.out" 2>"$T/$_n.err"
 	_rc=$?
 	wait_exit "$_peer" 20
 	stop "$_peer"
+}
+
+# unread_case NAME HOW: the whole reply, then close_notify.
+unread_case() {
+	unread_run "$1" "$2"
 	_want="reply: $(printf '%3000s' '' | tr ' ' r) end of the reply"
 	_pumped=true
-	[ "$_h" = pump ] && ! grep -q 'session handed to a pump process' "$T/$_n.log" && _pumped=false
+	[ "$2" = pump ] && ! grep -q 'session handed to a pump process' "$T/$_n.log" && _pumped=false
 	if [ $_rc -eq 0 ] && $_pumped && [ "$(cat "$T/$_n.rec" 2>/dev/null)" = "$_want" ] &&
 	   grep -q '^eof clean' "$T/$_n.peer" && ! grep -q 'cut short' "$T/$_n.log"; then
 		pass "$_n: the peer got the whole reply, then close_notify (\"eof clean\")"
@@ -55,3 +66,15 @@ EOC
 
 unread_case pump_unread_direct direct
 unread_case pump_unread_forked pump
+
+unread_run pump_unread_big_truncates big
+_sent=$(cat "$T/$_n.out" 2>/dev/null)
+_got=$(wc -c <"$T/$_n.rec" 2>/dev/null)
+if [ $_rc -eq 0 ] && [ -n "$_sent" ] && [ -n "$_got" ] && [ "$_got" -gt 0 ] && [ "$_got" -lt "$_sent" ] &&
+   [ "$(tr -d r <"$T/$_n.rec" | wc -c)" -eq 0 ] && grep -q '^eof ragged' "$T/$_n.peer" &&
+   grep -q 'the peer sees the stream cut short' "$T/$_n.log"; then
+	pass "$_n: the peer got the $_got bytes that reached the pump of $_sent written, then \"eof ragged\""
+else
+	fail "$_n: want the part of the reply that reached the pump, then \"eof ragged\"" \
+		"exit $_rc, $_got bytes recorded of ${_sent:-?}; $(show "$T/$_n.peer" "$T/$_n.err" "$T/$_n.log")"
+fi

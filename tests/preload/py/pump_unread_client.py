@@ -10,6 +10,9 @@ unread, which resets a TCP connection.  HOW:
           "late two", and continued after the close, so that it meets
           "late two" for the program, and the channel's reset, before the
           reply that is waiting on its end of the channel
+  big     as pump, but the reply is written without blocking until the
+          channel's buffers are full (the stopped pump reads nothing): the
+          reset then throws away what the program's end had not sent
 Prints the reply's length on stdout; errors on stderr (exit 1).
 """
 import os
@@ -69,14 +72,14 @@ def state(pid):
 s = socket.create_connection(("127.0.0.1", port), timeout=20 * S)
 s.sendall(b"request\n")
 lport, ino, pump = s.getsockname()[1], os.fstat(s.fileno()).st_ino, 0
-if how == "pump":
+if how != "direct":
     pid = os.fork()
     if pid == 0:
         os._exit(0)
     os.waitpid(pid, 0)
 if not select.select([s], [], [], 10 * S)[0]:
     die("late one never came")
-if how == "pump":
+if how != "direct":
     pump = holder(ino)
     if not pump:
         die("no pump holds the TCP connection")
@@ -84,8 +87,20 @@ if how == "pump":
     until("the pump to stop", lambda: state(pump) == "T")
 open(go, "w").close()
 until("the peer's late two", lambda: os.path.exists(sent) and rx_queue(lport) > 0)
-s.sendall(REPLY)
+if how == "big":
+    s.setblocking(False)
+    total, chunk = 0, b"r" * 65536
+    for _ in range(2048):              # 128 MB at most
+        try:
+            total += s.send(chunk)
+        except BlockingIOError:
+            break
+    else:
+        die("the channel took 128 MB from a stopped pump")
+else:
+    s.sendall(REPLY)
+    total = len(REPLY)
 s.close()
 if pump:
     os.kill(pump, signal.SIGCONT)
-print(len(REPLY), flush=True)
+print(total, flush=True)
