@@ -456,12 +456,22 @@ SHIM_EXPORT int __close_nocancel(int fd)
 	return close(fd);
 }
 
-SHIM_EXPORT int shutdown(int fd, int how)
+/* The end of the program's stream on a pumped fd is a graceful one: the
+ * pump is told first.  Asked on the plain path, after the dispatch: a
+ * session handed to a pump by another thread's fork while this call
+ * began (it was TLS then) comes back here as pumped (moved), and its
+ * shutdown must carry the marker too (else the pump reads the FIN as a
+ * truncation: the soak's threaded server met it). */
+static int shutdown_plain(int fd, int how)
 {
-	/* The end of the program's stream on a pumped fd: a graceful one */
 	if (how != SHUT_RD && conntab_load(fd) == CT_PUMPED)
 		shim_pump_mark(fd);
-	SHIM_DISPATCH(fd, REAL(shutdown)(fd, how), shim_tls_shutdown(c, how));
+	return REAL(shutdown)(fd, how);
+}
+
+SHIM_EXPORT int shutdown(int fd, int how)
+{
+	SHIM_DISPATCH(fd, shutdown_plain(fd, how), shim_tls_shutdown(c, how));
 }
 
 /* close_range()/closefrom(): every TLS session among the fds ends as if
