@@ -246,7 +246,17 @@ static int mptcp_used(int fd, unsigned long long *sent, unsigned long long *rece
  * holds it: what its peer acknowledged (TCP_INFO's bytes_acked) plus what
  * is still queued (SIOCOUTQ).  Two calls: read again until no
  * acknowledgement moved bytes from one to the other in between (a few
- * tries; false if the kernel cannot say). */
+ * tries; false if the kernel cannot say).  Both count the FIN's sequence
+ * number once it is queued (shutdown for writing, by any holder): it is
+ * no byte, and a close after a shutdown told the pump one more byte than
+ * it read (a graceful end read as cut short).  The states from then on
+ * take it off; TCP_CLOSE too (both FINs, or a reset: the pump's, sent
+ * once it had decided). */
+enum { ST_FIN_WAIT1 = 4, ST_FIN_WAIT2, ST_TIME_WAIT, ST_CLOSE, ST_CLOSE_WAIT, ST_LAST_ACK,
+       ST_CLOSING = 11 };  /* the kernel's TCP states */
+#define FIN_QUEUED ((1u << ST_FIN_WAIT1) | (1u << ST_FIN_WAIT2) | (1u << ST_CLOSING) | \
+		    (1u << ST_TIME_WAIT) | (1u << ST_LAST_ACK) | (1u << ST_CLOSE))
+
 bool shim_tcp_written(int fd, uint64_t *n)
 {
 	for (int i = 0; i < 16; i++) {
@@ -259,8 +269,10 @@ bool shim_tcp_written(int fd, uint64_t *n)
 		    REAL(ioctl)(fd, SIOCOUTQ, &q) < 0 || q < 0 ||
 		    REAL(getsockopt)(fd, IPPROTO_TCP, TCP_INFO, &t2, &l2) < 0 || l2 < need)
 			return false;
-		if (t1.tcpi_bytes_acked == t2.tcpi_bytes_acked) {
+		if (t1.tcpi_bytes_acked == t2.tcpi_bytes_acked && t1.tcpi_state == t2.tcpi_state) {
 			*n = t1.tcpi_bytes_acked + (uint64_t)q;
+			if (t1.tcpi_state < 32 && ((1u << t1.tcpi_state) & FIN_QUEUED) && *n > 0)
+				(*n)--;
 			return true;
 		}
 	}
@@ -319,7 +331,6 @@ static bool socket_used(int fd, unsigned long long *sent, unsigned long long *co
 	/* The kernel counts the peer's FIN in bytes_received (it advances
 	 * rcv_nxt by one) but never queues it: a client that sent and shut
 	 * its side before the service started has read nothing. */
-	enum { ST_TIME_WAIT = 6, ST_CLOSE_WAIT = 8, ST_LAST_ACK = 9, ST_CLOSING = 11 }; /* the kernel's */
 	if (ti.tcpi_bytes_received > 0 &&
 	    (ti.tcpi_state == ST_CLOSE_WAIT || ti.tcpi_state == ST_LAST_ACK ||
 	     ti.tcpi_state == ST_CLOSING || ti.tcpi_state == ST_TIME_WAIT))

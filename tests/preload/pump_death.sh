@@ -41,7 +41,10 @@
 # marker, and the parent's close then ends the stream clean),
 # pump_death_seccomp_exec_clean (the same child execs a program that
 # runs the library under that filter: it reads /proc/self/status the
-# first time it would send a marker, and sends none).
+# first time it would send a marker, and sends none),
+# pump_death_shutclose_clean (shutdown(SHUT_WR), then close, read by the
+# pump together (it is stopped meanwhile): the close's marker counted the
+# FIN's sequence number as a byte, and the end read as cut short).
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim
@@ -91,3 +94,4 @@ death_case pump_death_exec_nolib_clean exec_nolib clean "part two"
 death_case pump_death_linger0_truncates linger0 ragged "part two"
 death_case pump_death_seccomp_clean seccomp clean "part two"
 death_case pump_death_seccomp_exec_clean seccomp_exec clean "part two"
+death_case pump_death_shutclose_clean shutclose clean

@@ -33,13 +33,35 @@ then end as HOW says:
           library still preloaded) that starts under the filter, writes
           "part two" and exits: the library must know of the filter it
           was started under, and send no marker
+  shutclose     dup2 onto fd 1; stop the pump (SIGSTOP), shutdown(fd 1,
+          SHUT_WR), close fd 1 and the socket, let the pump go on
+          (SIGCONT): it reads the close's marker, which comes after the
+          FIN, with the one for the shutdown
 """
 import ctypes
+import glob
 import os
 import signal
 import socket
 import struct
 import sys
+
+
+
+def pump_pid(fd):
+    """The process that holds the other end of fd's channel (the pump)."""
+    ino = os.readlink("/proc/self/fd/%d" % fd)[len("socket:["):-1]
+    rows = [ln.split() for ln in open("/proc/net/tcp").read().splitlines()[1:]]
+    me = [r for r in rows if r[9] == ino][0]
+    other = [r[9] for r in rows if r[1] == me[2] and r[2] == me[1]][0]
+    for link in glob.glob("/proc/[0-9]*/fd/*"):
+        try:
+            if os.readlink(link) == "socket:[%s]" % other:
+                return int(link.split("/")[2])
+        except OSError:
+            pass
+    sys.exit("no pump found")
+
 
 port, how = int(sys.argv[1]), sys.argv[2]
 s = socket.create_connection(("127.0.0.1", port), timeout=20)
@@ -138,6 +160,15 @@ elif how in ("seccomp", "seccomp_exec"):
         os.kill(os.getpid(), signal.SIGKILL)
     os.close(1)
     s.close()
+elif how == "shutclose":
+    pump = pump_pid(1)
+    os.kill(pump, signal.SIGSTOP)
+    try:
+        s.shutdown(socket.SHUT_WR)
+        os.close(1)
+        s.close()
+    finally:
+        os.kill(pump, signal.SIGCONT)
 elif how == "linger0":
     pid = os.fork()
     if pid == 0:
