@@ -205,6 +205,17 @@ static struct conntab_pumped *armed_at(int fd)
  * A graceful end vouches for every byte written before it, by any
  * holder.  Cost: a few system calls per close of a pumped number.
  *
+ * An abstract name is anyone's to take, and the attached socket is the
+ * program's plaintext end: another user who bound the name first (the
+ * ports are in /proc/net/tcp; a narrowed or exhausted ephemeral range
+ * makes them known beforehand) got it, read the program's input and
+ * wrote into its session.  So the pump also listens on a seqpacket
+ * socket of the same name, bound only once the datagram name is its
+ * own, and a marker goes only where that listener's owner (SO_PEERCRED:
+ * who called listen()) is root or this process's user: a squatted name
+ * gets nothing, and the session ends as cut short (a denial of service,
+ * no forgery).
+ *
  * Where markers cannot come, the pump is told so beforehand (MARK_OPEN),
  * and from then on an end without one is a close, as before 2026-12-07:
  * the new image of an exec or spawn that will not run the library, a
@@ -244,6 +255,7 @@ static bool quiet(void)
 
 struct marks {
 	int fd;                 /* the pump's datagram socket; -1: none */
+	int probe;              /* its listener of the same name (see above) */
 	bool counted;           /* a TCP channel: an end needs its marker */
 	bool any;               /* a marker came */
 	bool aborted;           /* a MARK_ABORT came */
@@ -278,6 +290,24 @@ static unsigned port_of(int fd, bool peer, bool pump)
 	return ntohs(s4->sin_port);
 }
 
+/* Is the name u bound by a pump of root's or of this process's user?
+ * (The listener the pump binds after its datagram name.) */
+static bool pump_owns(const struct sockaddr_un *u, socklen_t len)
+{
+	struct ucred cr;
+	socklen_t l = sizeof cr;
+	int s = REAL(socket)(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	bool ok;
+
+	if (s < 0)
+		return false;
+	ok = REAL(connect)(s, (const struct sockaddr *)u, len) == 0 &&
+	     REAL(getsockopt)(s, SOL_SOCKET, SO_PEERCRED, &cr, &l) == 0 && l == sizeof cr &&
+	     (cr.uid == 0 || cr.uid == geteuid() || cr.uid == getuid());
+	REAL(close)(s);
+	return ok;
+}
+
 static void mark_send(int fd, bool open_end)
 {
 	union {
@@ -307,10 +337,16 @@ static void mark_send(int fd, bool open_end)
 		n = MARK_ABORT;
 	else if (!shim_tcp_written(fd, &n))
 		goto out;
+	m = (struct msghdr){ .msg_name = &u, .msg_namelen = mark_name(&u, pp, lp) };
+	if (!pump_owns(&u, m.msg_namelen)) {
+		log_debug("fd %d: no pump of this user's hears at its name (%s): its end is not"
+			  " told, and will read as cut short", fd, strerror(errno));
+		goto out;
+	}
 	if ((s = REAL(socket)(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
 		goto out;
 	iov = (struct iovec){ .iov_base = &n, .iov_len = sizeof n };
-	m = (struct msghdr){ .msg_name = &u, .msg_namelen = mark_name(&u, pp, lp), .msg_iov = &iov,
+	m = (struct msghdr){ .msg_name = &u, .msg_namelen = m.msg_namelen, .msg_iov = &iov,
 			     .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf };
 	h = CMSG_FIRSTHDR(&m);
 	h->cmsg_level = SOL_SOCKET;
@@ -402,18 +438,29 @@ static void marks_open(struct marks *mk, int a, int b)
 	struct sockaddr_un u;
 	struct stat st;
 	unsigned pp = port_of(b, false, false), lp = port_of(b, true, false);
-	int s;
+	socklen_t len = mark_name(&u, pp, lp);
+	int s = -1, l = -1;
 
 	errno = 0;
-	if (fstat(a, &st) < 0 || !shim_tcp_written(a, &mk->base))
+	if (fstat(a, &st) < 0 || !shim_tcp_written(a, &mk->base) || !pp || !lp)
 		goto fail;
-	if ((s = REAL(socket)(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
-		goto fail;
-	if (!pp || !lp || bind(s, (struct sockaddr *)&u, mark_name(&u, pp, lp)) < 0) {
-		REAL(close)(s);
+	/* The datagram name first: the listener, which the senders trust,
+	 * only once the name they send to is ours. */
+	if ((s = REAL(socket)(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0 ||
+	    bind(s, (struct sockaddr *)&u, len) < 0 ||
+	    (l = REAL(socket)(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0 ||
+	    bind(l, (struct sockaddr *)&u, len) < 0 || REAL(listen)(l, SOMAXCONN) < 0) {
+		int e = errno;
+
+		if (l >= 0)
+			REAL(close)(l);
+		if (s >= 0)
+			REAL(close)(s);
+		errno = e;
 		goto fail;
 	}
 	mk->fd = s;
+	mk->probe = l;
 	mk->dev = st.st_dev;
 	mk->ino = st.st_ino;
 	return;
@@ -468,6 +515,20 @@ static void marks_read(struct marks *mk)
 			mk->any = true;
 			mk->last = n;
 		}
+	}
+}
+
+/* The senders' look at who listens (pump_owns): taken and let go. */
+static void probes_drop(struct marks *mk)
+{
+	for (int i = 0; i < 256; i++) {
+		int c = REAL(accept4)(mk->probe, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+		if (c < 0 && errno == EINTR)
+			continue;
+		if (c < 0)
+			break;
+		REAL(close)(c);
 	}
 }
 
@@ -880,7 +941,7 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 	 * the program until it has let go of it.  Everything here is
 	 * MSG_DONTWAIT (the engine's BIO is, too). */
 	for (;;) {
-		struct pollfd p[3];
+		struct pollfd p[4];
 		bool progress = false;
 		ssize_t r;
 		int wait_ms = -1, n;
@@ -1008,6 +1069,7 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 		/* Markers: read as they come, so that their copies of the end
 		 * close (a last close's FIN waits for that). */
 		p[2] = (struct pollfd){ .fd = mk->fd, .events = POLLIN };
+		p[3] = (struct pollfd){ .fd = mk->probe, .events = POLLIN };
 		if (b_eof && fin_sent && !failed) {
 			/* The peer's end: 10 s at most after our close_notify
 			 * (a deadline: the watchdog's ticks interrupt poll). */
@@ -1022,9 +1084,11 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 				wait_ms = 0;
 		}
 		w_busy = 0;
-		n = REAL(poll)(p, 3, wait_ms);
+		n = REAL(poll)(p, 4, wait_ms);
 		if (n > 0 && (p[2].revents & POLLIN))
 			marks_read(mk);
+		if (n > 0 && (p[3].revents & POLLIN))
+			probes_drop(mk);
 		if (n == 0 && wait_ms >= 0 && !failed)
 			break;          /* the peer never closed after our close_notify */
 	}
@@ -1115,8 +1179,8 @@ static bool start_pump(struct tls_conn *c, int b, bool resets, bool armed, struc
 		 * linger), and our close, the last, waited for that data to
 		 * be sent: the data the pump was to read (helper-111). */
 		{
-			int keep[5] = { tls_conn_fd(c), b, log_fd_get(), ready[1], mk->fd };
-			keep_only(keep, 5);
+			int keep[6] = { tls_conn_fd(c), b, log_fd_get(), ready[1], mk->fd, mk->probe };
+			keep_only(keep, 6);
 		}
 		(void)!REAL(write)(ready[1], "1", 1);
 		REAL(close)(ready[1]);
@@ -1160,7 +1224,7 @@ int shim_pump(struct tls_conn *c, bool arm)
 {
 	int fds[MAX_FDS], n, a = -1, b = -1, fl;
 	struct conntab_pumped pi;
-	struct marks mk = { .fd = -1 };
+	struct marks mk = { .fd = -1, .probe = -1 };
 	bool resets, ok, armed = false;
 	char why[160] = "";
 
@@ -1236,6 +1300,8 @@ out:
 	REAL(close)(b);
 	if (mk.fd >= 0)
 		REAL(close)(mk.fd);
+	if (mk.probe >= 0)
+		REAL(close)(mk.probe);
 	if (ok)
 		log_info("%s rule \"%s\": session handed to a pump process; fd%s %d%s now plaintext to it",
 			 tls_conn_peer(c), tls_conn_label(c), n > 1 ? "s" : "", fds[0],

@@ -95,3 +95,49 @@ death_case pump_death_linger0_truncates linger0 ragged "part two"
 death_case pump_death_seccomp_clean seccomp clean "part two"
 death_case pump_death_seccomp_exec_clean seccomp_exec clean "part two"
 death_case pump_death_shutclose_clean shutclose clean
+
+# pump_death_squat_refused: another user (65534) binds the pumps' marker
+# names for every pair of ports the ephemeral range (narrowed to four in
+# this test's network namespace) can give a channel, before the program
+# starts.  The program's ends must not hand their socket to it: it would
+# read the program's plaintext and write into the session ("injected").
+# The session may end cut short (the pump cannot hear its markers): a
+# denial of service, not a forgery.
+squat_case() {
+	_n=pump_death_squat_refused
+	if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null; then
+		pass "$_n: (not run: needs root and setpriv)"
+		return
+	fi
+	P=$(free_port)
+	_rng=$(cat /proc/sys/net/ipv4/ip_local_port_range)
+	_lo=$((P + 10000))
+	policy "$T/$_n.conf" <<EOC
+rules = ( { name = "out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+	start_peer "$_n.peer" server --port "$P" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
+		--mode record --record "$T/$_n.rec" --status "$T/$_n.status" --timeout 30
+	_peer=$PEER
+	mkdir -m 1777 "$T/squat" && chmod o+x "$T"
+	bg setpriv --reuid=65534 --regid=65534 --clear-groups "$PY" "$PYD/pump_squat.py" \
+		"$_lo" $((_lo + 3)) "$T/squat/ready" "$T/squat/done" >"$T/$_n.squat" 2>&1
+	_sq=$!
+	wait_for "$T/squat/ready" '^ready' 10
+	echo "$_lo $((_lo + 3))" >/proc/sys/net/ipv4/ip_local_port_range
+	TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/$_n.log" shimmed "$PY" "$PYD/pump_death_client.py" "$P" \
+		forked_close >"$T/$_n.out" 2>"$T/$_n.err"
+	echo "$_rng" >/proc/sys/net/ipv4/ip_local_port_range
+	wait_exit "$_peer" 20
+	stop "$_peer"
+	: >"$T/squat/done"
+	wait_exit "$_sq" 10
+	stop "$_sq"
+	if grep -q '^pumped' "$T/$_n.err" && grep -q 'session handed to a pump process' "$T/$_n.log" &&
+	   ! grep -q stolen "$T/$_n.squat" && ! grep -q injected "$T/$_n.rec"; then
+		pass "$_n: another user's squatted names got no socket of the program's"
+	else
+		fail "$_n: the program's end went to another user's socket" \
+			"$(show "$T/$_n.squat" "$T/$_n.rec" "$T/$_n.status" "$T/$_n.err" "$T/$_n.log")"
+	fi
+}
+squat_case
