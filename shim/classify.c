@@ -586,6 +586,22 @@ static uintptr_t classify_locked(int fd, bool at_start)
 			return CT_REFUSED;
 		}
 	}
+	/* A pump's end that came otherwise than by fork, or exec with
+	 * TLSSHIM_PUMPED (SCM_RIGHTS from a process with the library, or an
+	 * environment that lost the variable): a pumped number all the same,
+	 * whose ends tell its pump (pump.c, markers).  Taken for plain, its
+	 * closes told nothing, and a graceful end read as cut short
+	 * (pgbouncer's online restart).  The session's addresses are not
+	 * known here: the kernel's answer the channel's. */
+	if (pump_channel(&local, &peer)) {
+		struct conntab_pumped *pi = conntab_pumped(fd);
+
+		if (pi) {
+			memset(pi, 0, sizeof *pi);
+			record(fd, CT_PUMPED);
+			return CT_PUMPED;
+		}
+	}
 	if (pump_channel(&local, &peer) ||
 	    !shim_verdict_connected(shim_policy, (struct sockaddr *)&local, ll, (struct sockaddr *)&peer,
 				    pl, shim_default_name, &v)) {

@@ -44,7 +44,11 @@
 # first time it would send a marker, and sends none),
 # pump_death_shutclose_clean (shutdown(SHUT_WR), then close, read by the
 # pump together (it is stopped meanwhile): the close's marker counted the
-# FIN's sequence number as a byte, and the end read as cut short).
+# FIN's sequence number as a byte, and the end read as cut short),
+# pump_death_passed_clean (the session passed with SCM_RIGHTS to a
+# process that runs the library, which writes and closes: its end must
+# be told; it held the end as a plain socket and told nothing, and the
+# end read as cut short).
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim
@@ -95,6 +99,7 @@ death_case pump_death_linger0_truncates linger0 ragged "part two"
 death_case pump_death_seccomp_clean seccomp clean "part two"
 death_case pump_death_seccomp_exec_clean seccomp_exec clean "part two"
 death_case pump_death_shutclose_clean shutclose clean
+death_case pump_death_passed_clean passed clean "part two"
 
 # pump_death_squat_refused: another user (65534) binds the pumps' marker
 # names for every pair of ports the ephemeral range (narrowed to four in

@@ -33,6 +33,11 @@ then end as HOW says:
           library still preloaded) that starts under the filter, writes
           "part two" and exits: the library must know of the filter it
           was started under, and send no marker
+  passed        start a Python program (the library preloaded) that
+          connects to a unix socket of this one; pass it the socket with
+          SCM_RIGHTS (the session goes to a pump: the receiver runs the
+          library), close every number, then tell the receiver, which
+          writes "part two", closes it and exits
   shutclose     dup2 onto fd 1; stop the pump (SIGSTOP), shutdown(fd 1,
           SHUT_WR), close fd 1 and the socket, let the pump go on
           (SIGCONT): it reads the close's marker, which comes after the
@@ -78,6 +83,28 @@ if how == "fclose":
     sys.stderr.write("pumped\n")
     sys.stderr.flush()
     sys.exit(0 if libc.fclose(f) == 0 else 1)
+if how == "passed":
+    import subprocess
+    path = "pump_death_client.%d" % os.getpid()   # (abstract: this test's namespace)
+    ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    ls.bind("\0" + path)
+    ls.listen(1)
+    child = subprocess.Popen([sys.executable, "-c", "import os, socket, sys\n"
+                              "u = socket.socket(socket.AF_UNIX)\nu.connect('\\0' + sys.argv[1])\n"
+                              "_, fds, _, _ = socket.recv_fds(u, 1, 1)\n"
+                              "assert u.recv(1) == b'g'\n"
+                              "os.write(fds[0], b'part two\\n')\nos.close(fds[0])\n", path])
+    u, _ = ls.accept()
+    s.sendall(b"part one\n")
+    sys.stderr.write("pumped\n")
+    sys.stderr.flush()
+    socket.send_fds(u, [b"x"], [s.fileno()])
+    s.close()
+    u.sendall(b"g")     # (the child writes once this one's end is told)
+    u.close()
+    if child.wait(timeout=20) != 0:
+        sys.stderr.write("child status %d\n" % child.returncode)
+    sys.exit(0)
 os.dup2(s.fileno(), 1)
 os.write(1, b"part one\n")
 sys.stderr.write("pumped\n")
