@@ -53,10 +53,8 @@
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim
 
-# death_case NAME HOW WANT(clean|ragged) [EXTRA-LINE]
-death_case() {
-	_n=$1 _h=$2 _w=$3 _x=${4:+
-$4}
+# death_peer: case $_n's policy (port P) and its recording TLS peer (_peer).
+death_peer() {
 	P=$(free_port)
 	policy "$T/$_n.conf" <<EOC
 rules = ( { name = "out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
@@ -64,6 +62,13 @@ EOC
 	start_peer "$_n.peer" server --port "$P" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
 		--mode record --record "$T/$_n.rec" --status "$T/$_n.status" --timeout 30
 	_peer=$PEER
+}
+
+# death_case NAME HOW WANT(clean|ragged) [EXTRA-LINE]
+death_case() {
+	_n=$1 _h=$2 _w=$3 _x=${4:+
+$4}
+	death_peer
 	TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/$_n.log" shimmed "$PY" "$PYD/pump_death_client.py" "$P" "$_h" \
 		>"$T/$_n.out" 2>"$T/$_n.err"
 	wait_exit "$_peer" 20
@@ -114,15 +119,9 @@ squat_case() {
 		pass "$_n: (not run: needs root and setpriv)"
 		return
 	fi
-	P=$(free_port)
+	death_peer
 	_rng=$(cat /proc/sys/net/ipv4/ip_local_port_range)
 	_lo=$((P + 10000))
-	policy "$T/$_n.conf" <<EOC
-rules = ( { name = "out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
-EOC
-	start_peer "$_n.peer" server --port "$P" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
-		--mode record --record "$T/$_n.rec" --status "$T/$_n.status" --timeout 30
-	_peer=$PEER
 	mkdir -m 1777 "$T/squat" && chmod o+x "$T"
 	bg setpriv --reuid=65534 --regid=65534 --clear-groups "$PY" "$PYD/pump_squat.py" \
 		"$_lo" $((_lo + 3)) "$T/squat/ready" "$T/squat/done" >"$T/$_n.squat" 2>&1
