@@ -61,9 +61,7 @@ import argparse
 import os
 import re
 import socket
-import ssl
 import sys
-import threading
 import time
 
 from strict_tls import listener, strict_client_ctx, strict_server_ctx, truncated
@@ -482,6 +480,13 @@ def main():
     ln.add_argument("--exact", action="store_true")
     ln.add_argument("--expect-conns", type=int, default=0)
     args = ap.parse_args()
+    # ssl and threading only for the modes that use them: a check (one per
+    # case) or a relay then starts without ssl, about 30 ms of CPU less.
+    global ssl, threading
+    if args.cmd in ("server", "client"):
+        import ssl
+    if args.cmd in ("server", "relay"):
+        import threading
     return {"relay": relay, "server": server, "client": client, "check": check, "hold": hold,
             "lines": lines}[args.cmd](args)
 

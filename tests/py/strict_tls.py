@@ -11,14 +11,18 @@ pass one made another way through strict().
 
 tests/lib.sh puts this directory on PYTHONPATH; a peer run by hand needs
 PYTHONPATH=tests/py too.
+
+ssl is imported by the functions that use it, not at the top: a peer in a
+mode without TLS (a relay, a raw client, a capture check) takes listener()
+from here without loading ssl, about 30 ms of CPU per start.
 """
 import socket
-import ssl
 
 
 def strict(ctx):
     """Clear OP_IGNORE_UNEXPECTED_EOF on CTX (a bare FIN is a truncation);
     CTX again."""
+    import ssl
     ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
     return ctx
 
@@ -34,6 +38,7 @@ def strict_server_ctx(cert=None, key=None, *, tickets=None, minv=None, maxv=None
     """A strict ssl.PROTOCOL_TLS_SERVER context with CERT/KEY loaded (when
     CERT is given); TICKETS: its num_tickets; MINV/MAXV: an
     ssl.TLSVersion for its minimum_version/maximum_version."""
+    import ssl
     ctx = strict(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
     if cert:
         ctx.load_cert_chain(cert, key)
@@ -50,6 +55,7 @@ def strict_client_ctx(ca=None, cert=None, key=None, *, bare=False, minv=None, ma
     alone (nothing without CA), reads no SSLKEYLOGFILE and takes none of a
     newer Python's default verify flags.  CERT/KEY: a client certificate.
     MINV/MAXV as for strict_server_ctx()."""
+    import ssl
     if bare:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         if ca:
@@ -86,4 +92,5 @@ def connect(ctx, port, timeout, host="127.0.0.1", name="localhost"):
 def truncated(e):
     """A TCP end without close_notify: ssl.SSLEOFError, or (Debian 12's
     Python 3.11.2) an SSLError whose reason is UNEXPECTED_EOF_WHILE_READING."""
+    import ssl
     return isinstance(e, ssl.SSLEOFError) or getattr(e, "reason", None) == "UNEXPECTED_EOF_WHILE_READING"
