@@ -162,7 +162,8 @@ $(BUILD)/progs/selfid: PROG_LDFLAGS = -rdynamic
 
 # Test tools (the wire audit): never sanitized, they only read files.
 # The audit hashes MPTCP keys (SHA-256: tokens, initial data sequence
-# numbers) with OpenSSL's libcrypto.
+# numbers) with OpenSSL's libcrypto, and reads the tests' policies with
+# libconfig (the shared library: the tool is not the shim).
 $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) -O2 -g -D_GNU_SOURCE $(TOOL_CFLAGS) -o $@ $< $(TOOL_LIBS)
@@ -171,8 +172,8 @@ $(BUILD)/tools/sanfirst.so: tests/tools/sanfirst.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) -O2 -g -fPIC -shared -Wl,-z,initfirst -o $@ $<
 $(BUILD)/tools/wiremark: tests/progs/waitproc.h
-$(BUILD)/tools/wireaudit: TOOL_CFLAGS = $(SSL_CFLAGS)
-$(BUILD)/tools/wireaudit: TOOL_LIBS = $(SSL_LIBS)
+$(BUILD)/tools/wireaudit: TOOL_CFLAGS = $(SSL_CFLAGS) $(CONFIG_CFLAGS)
+$(BUILD)/tools/wireaudit: TOOL_LIBS = $(SSL_LIBS) $(shell $(PKG_CONFIG) --libs libconfig)
 
 $(BUILD)/bench/%: bench/%.c tests/progs/stream.h tests/progs/common.h
 	@mkdir -p $(dir $@)

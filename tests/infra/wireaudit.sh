@@ -1,6 +1,6 @@
 #!/bin/sh
 # tests/infra/wireaudit.sh — the wire audit checks itself
-# (tests/tools/wireaudit.c, tests/tools/policyrules.py).
+# (tests/tools/wireaudit.c, its --policy-rules included).
 #  * made-up captures (tests/infra/py/mkpcap.py) of every link type the
 #    auditor reads, IPv4 and IPv6, with segments out of order, duplicated,
 #    retransmitted and sequence numbers wrapping: a TLS-shaped stream
@@ -18,14 +18,14 @@
 #    without a port audits every port, a policy applies only to
 #    connections made after it was written, exclusions by time window.
 # Nothing here runs the library: the tools under test (wireaudit, built
-# without the sanitizer, and policyrules.py) are the same for every build,
+# without the sanitizer, its --policy-rules included) are the same for every build,
 # so the script runs with the first build only (45 s of wall and 7 s of
 # CPU saved on make check's ASan pass).
 # tlsshim-test: once
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 WA=$TLSSHIM_BUILD/tools/wireaudit
-PR="$PY $TLSSHIM_TOP/tests/tools/policyrules.py"
+PR="$WA --policy-rules"
 [ -x "$WA" ] || { fail wireaudit_setup "$WA missing (make test-build)"; exit 1; }
 echo "0 0 tls 443 *" >"$T/r443"
 
@@ -130,9 +130,27 @@ if [ "$(cat "$T/rules")" = "100 0 tls 443 10.0.0.0/8
 100 0 deny 9000 *
 100 1 plain 443 *
 100 1 tls 443,8443 *" ]; then
-	pass "policyrules.py: rules in order per file and direction, defaults, lists, comments"
+	pass "--policy-rules: rules in order per file and direction, defaults, lists, comments"
 else
-	fail "policyrules.py reads the policy" "$(tr '\n' '|' <"$T/rules") $(cat "$T/rules.err")"
+	fail "--policy-rules reads the policy" "$(tr '\n' '|' <"$T/rules") $(cat "$T/rules.err")"
+fi
+# a file that does not parse, or with a rule not understood, is skipped
+# whole with a note; the files around it keep their order and groups
+printf 'rules = ( { direction = "connect"; port = 25 }\n' >"$T/broken.conf"
+printf 'rules = ( { direction = "connect"; port = 26; }, { direction = "connect"; port = "x"; } );\n' >"$T/badport.conf"
+printf 'rules = ( { direction = "sideways"; } );\n' >"$T/baddir.conf"
+printf 'rules = ( { direction = "connect"; port = [ 25 ]; address = "::1/128"; } );\n' >"$T/p2.conf"
+printf '100 %s\n200 %s\n300 %s\n350 %s\n400 %s\n' "$T/p1.conf" "$T/broken.conf" "$T/badport.conf" \
+	"$T/baddir.conf" "$T/p2.conf" >"$T/list2"
+$PR "$T/list2" >"$T/rules2" 2>"$T/rules2.err"
+if [ "$(cat "$T/rules2")" = "100 0 tls 443 10.0.0.0/8
+100 0 deny 9000 *
+100 1 plain 443 *
+100 1 tls 443,8443 *
+400 3 tls 25 ::1/128" ] && [ "$(grep -c 'not understood, skipped' "$T/rules2.err")" = 3 ]; then
+	pass "--policy-rules: a policy that does not parse or has a rule not understood is skipped with a note"
+else
+	fail "--policy-rules skips what it cannot read" "$(tr '\n' '|' <"$T/rules2") $(tr '\n' '|' <"$T/rules2.err")"
 fi
 "$PY" "$PYD/mkpcap.py" "$T/s.pcap" en10mb 4 stray >/dev/null   # 127.0.0.1 -> :443, time 1000
 "$WA" --rules "$T/rules" "$T/s.pcap" >"$T/o1" 2>&1; rc1=$?

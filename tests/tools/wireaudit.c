@@ -58,9 +58,23 @@
  * what | hex | ascii"), then one summary line:
  *     audited N TLS connections, M bytes; X excluded; P other
  * Exit status: 0 clean, 1 problems found, 2 the capture could not be read.
+ *
+ *   wireaudit --policy-rules LIST
+ *
+ * Writes the --rules FILE of a test's policies on standard output, with
+ * libconfig (the library's own parser; a Python parser started once per
+ * test before).  LIST has one line per policy the test wrote (tests/lib.sh's
+ * policy() adds them): "TIME FILE", FILE a copy of the policy as it was
+ * then.  For every policy, in order, and within it for accept, then
+ * connect: that direction's rules in order, as "TIME GROUP ACTION PORTS
+ * CIDR" (ACTION tls when unset; PORTS "*" without a port key; CIDR "*"
+ * without an address).  A file that does not parse or whose rules are not
+ * understood (tests write broken policies too; the library refuses those
+ * and the program never runs) is named on standard error and skipped.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <libconfig.h>
 #include <openssl/sha.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1152,16 +1166,105 @@ static void finish(void)
 	}
 }
 
+/* One rule of a policy as a rules line ("ACTION PORTS CIDR") for the
+ * direction DIR; 0 when the rule has another direction, -1 (WHY set)
+ * when it is not understood. */
+static int rule_line(config_setting_t *r, const char *dir, char *buf, size_t n, const char **why)
+{
+	const char *d = NULL, *action = "tls", *addr = NULL;
+	if (!config_setting_is_group(r))
+		return *why = "a rule is not a group", -1;
+	if (!config_setting_lookup_string(r, "direction", &d) ||
+	    (strcmp(d, "accept") && strcmp(d, "connect")))
+		return *why = "rule without a valid direction", -1;
+	if (config_setting_get_member(r, "action") &&
+	    (!config_setting_lookup_string(r, "action", &action) ||
+	     (strcmp(action, "tls") && strcmp(action, "plain") && strcmp(action, "deny"))))
+		return *why = "unknown action", -1;
+	if (config_setting_get_member(r, "address") && !config_setting_lookup_string(r, "address", &addr))
+		return *why = "address is not a string", -1;
+	char ports[1024] = "*";
+	config_setting_t *p = config_setting_get_member(r, "port");
+	if (p) {
+		int one = config_setting_type(p) == CONFIG_TYPE_INT || config_setting_type(p) == CONFIG_TYPE_INT64;
+		int cnt = one ? 1 : config_setting_is_aggregate(p) ? config_setting_length(p) : 0;
+		size_t used = 0;
+		for (int i = 0; i < cnt; i++) {
+			config_setting_t *e = one ? p : config_setting_get_elem(p, (unsigned)i);
+			if (config_setting_type(e) != CONFIG_TYPE_INT && config_setting_type(e) != CONFIG_TYPE_INT64)
+				return *why = "port is not an integer or a list of integers", -1;
+			int k = snprintf(ports + used, sizeof ports - used, "%s%lld", i ? "," : "",
+					 config_setting_get_int64(e));
+			if (k < 0 || (size_t)k >= sizeof ports - used)
+				return *why = "too many ports", -1;
+			used += (size_t)k;
+		}
+		if (!cnt)
+			return *why = "port is not an integer or a list of integers", -1;
+	}
+	if (strcmp(d, dir))
+		return 0;
+	snprintf(buf, n, "%s %s %s", action, ports, addr && *addr ? addr : "*");
+	return 1;
+}
+
+static int policy_rules(const char *list)
+{
+	FILE *f = fopen(list, "r");
+	if (!f) {
+		fprintf(stderr, "wireaudit: %s: %s\n", list, strerror(errno));
+		return 2;
+	}
+	static const char *const dirs[] = { "accept", "connect" };
+	char line[4096], when[64], path[4000], rl[1200];
+	long group = 0;
+	while (fgets(line, sizeof line, f)) {
+		if (sscanf(line, "%63s %3999[^\n]", when, path) != 2)
+			continue;
+		config_t c;
+		config_init(&c);
+		const char *why = NULL;
+		char err[300];
+		config_setting_t *rs = NULL;
+		if (!config_read_file(&c, path)) {
+			snprintf(err, sizeof err, "line %d: %s", config_error_line(&c),
+				 config_error_text(&c) ? config_error_text(&c) : strerror(errno));
+			why = err;
+		} else if ((rs = config_lookup(&c, "rules")) && !config_setting_is_list(rs)) {
+			why = "rules is not a list";
+		}
+		/* every rule understood first: a file is printed whole or not at all */
+		int n = rs && !why ? config_setting_length(rs) : 0;
+		for (int i = 0; i < n && !why; i++)
+			rule_line(config_setting_get_elem(rs, (unsigned)i), "", rl, sizeof rl, &why);
+		if (why) {
+			fprintf(stderr, "wireaudit: %s: not understood, skipped (%s)\n", path, why);
+			config_destroy(&c);
+			continue;
+		}
+		for (int d = 0; d < 2; d++, group++)
+			for (int i = 0; i < n; i++)
+				if (rule_line(config_setting_get_elem(rs, (unsigned)i), dirs[d], rl, sizeof rl, &why) == 1)
+					printf("%s %ld %s\n", when, group, rl);
+		config_destroy(&c);
+	}
+	fclose(f);
+	return fflush(stdout) ? 2 : 0;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: wireaudit [--test NAME] [--rules FILE] [--all] [--exclude PORT[@FROM,TO]]... "
-		"[--max-errors N] [-v] CAPTURE.pcap\n");
+		"[--max-errors N] [-v] CAPTURE.pcap\n"
+		"       wireaudit --policy-rules LIST\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
 	const char *pcap = NULL;
+	if (argc == 3 && !strcmp(argv[1], "--policy-rules"))
+		return policy_rules(argv[2]);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--test") && i + 1 < argc) {
