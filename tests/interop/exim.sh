@@ -176,6 +176,8 @@ else
 fi
 
 name=exim_${mode}_logs_received_and_delivered
+# (the sink has the message before exim logs the delivery: wait for it)
+wait_for "$X/log/mainlog" ' Completed$' $((20 * TS)) || true
 if [ "$(count "$X/log/mainlog" ' <= sender@src\.test .*P=esmtp')" -eq 1 ] &&
    [ "$(count "$X/log/mainlog" ' => rcpt@dest\.test .*T=to_sink_smtp')" -eq 1 ] &&
    [ "$(count "$X/log/mainlog" ' Completed')" -eq 1 ] &&
