@@ -386,6 +386,9 @@ SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len
 	if (__builtin_expect(level == 132 /* SOL_SCTP */, 0) && len &&
 	    (r = shim_sctp_sockopt(fd, opt, val, *len)) < 0)
 		SHIM_RET(r);
+	/* kTLS's keys (ktls = true): shim/sock.c, shim_sockopt_refused. */
+	if (__builtin_expect(level == SOL_TLS, 0) && (r = shim_sockopt_refused(fd, "getsockopt(SOL_TLS)")) < 0)
+		SHIM_RET(r);
 	r = REAL(getsockopt)(fd, level, opt, val, len);
 	if (__builtin_expect(level == 132, 0) && r == 0 && len)
 		sctp_peeled(opt, val, *len);

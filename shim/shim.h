@@ -254,6 +254,8 @@ int shim_peer_check(int fd, const struct sockaddr *peer, socklen_t len, const ch
  * sctp_connectx() options' addresses checked (0, or the negative errno
  * that refuses the call). */
 int shim_sctp_sockopt(int fd, int opt, const void *val, socklen_t len);
+/* An option refused on a TLS fd (shim/sock.c): -EOPNOTSUPP, logged; else 0. */
+int shim_sockopt_refused(int fd, const char *what);
 bool shim_resolve_connect(int fd, const struct sockaddr *dst, socklen_t len,
 			  struct shim_verdict *v, int *err);
 /* shim_resolve_connect() after its rule matched (v), with the socket's

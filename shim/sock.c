@@ -447,6 +447,25 @@ static void pumped_linger(int fd, const void *val, socklen_t len)
 			 " not a reset (set it before the fork or exec)", fd);
 }
 
+/* An option refused on a TLS fd (named what): -EOPNOTSUPP and a log
+ * line; 0 on any other fd.
+ *  - TCP_ULP ("tls", "espintcp", any upper layer) and SOL_TLS's options
+ *    (TLS_TX, TLS_RX: the program's own kTLS): the kernel's layer would
+ *    sit under the library's records, framing or transforming them, and
+ *    getsockopt(SOL_TLS) of a session whose keys the library gave the
+ *    kernel (ktls = true) hands those keys to the program. */
+int shim_sockopt_refused(int fd, const char *what)
+{
+	struct tls_conn *c = conntab_get(fd);
+
+	if (!c)
+		return 0;
+	log_warn("%s rule \"%s\": %s is not available on a TLS connection; refused (EOPNOTSUPP)",
+		 tls_conn_peer(c), tls_conn_label(c), what);
+	tls_conn_unref(c);
+	return -EOPNOTSUPP;
+}
+
 SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_t len)
 {
 	struct tls_conn *c;
@@ -460,12 +479,11 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
 	 * the program copies too; turning it off (0) is let through. */
 	if (__builtin_expect(level == SOL_SOCKET && (opt == SO_PEEK_OFF || opt == SO_ZEROCOPY), 0) &&
 	    val && len >= sizeof off && (memcpy(&off, val, sizeof off), opt == SO_PEEK_OFF ? off >= 0 : off != 0) &&
-	    (c = conntab_get(fd))) {
-		log_warn("%s rule \"%s\": %s is not available on a TLS connection; refused (EOPNOTSUPP)",
-			 tls_conn_peer(c), tls_conn_label(c), opt == SO_PEEK_OFF ? "SO_PEEK_OFF" : "SO_ZEROCOPY");
-		tls_conn_unref(c);
-		SHIM_RET(-EOPNOTSUPP);
-	}
+	    (r = shim_sockopt_refused(fd, opt == SO_PEEK_OFF ? "SO_PEEK_OFF" : "SO_ZEROCOPY")) < 0)
+		SHIM_RET(r);
+	if (__builtin_expect(level == SOL_TLS || (level == IPPROTO_TCP && opt == TCP_ULP), 0) &&
+	    (r = shim_sockopt_refused(fd, level == SOL_TLS ? "setsockopt(SOL_TLS)" : "TCP_ULP")) < 0)
+		SHIM_RET(r);
 
 	/* sctp_connectx(): peers without connect() (shim/connect.c). */
 	if (__builtin_expect(level == 132 /* SOL_SCTP */, 0) && (r = shim_sctp_sockopt(fd, opt, val, len)) < 0)

@@ -17,6 +17,12 @@
  *    refused with EOPNOTSUPP and a log line.
  *  - rcmd()/rexec() connect and send inside the C library: to a
  *    destination a tls or deny rule names they are refused.
+ *  - bpf() (no C library wrapper: syscall() is its way): a sockmap's
+ *    SK_MSG or SK_SKB program moves bytes from one socket to another's
+ *    wire inside the kernel, so while the policy has TLS rules loading
+ *    or attaching one is refused (EPERM), and so is putting a socket the
+ *    library has not found plain into a sockmap or sockhash made
+ *    elsewhere (bpf_refused).
  * Raw system call instructions (inline assembly, static binaries) are
  * beyond any preload: libtlsshim(7), LIMITATIONS.
  */
@@ -25,6 +31,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <linux/bpf.h>
 #include <linux/io_uring.h>
 #include <netdb.h>
 #include <poll.h>
@@ -252,6 +259,95 @@ static long raw_epoll_pwait2(const unsigned long *a)
 
 /* n word-sized arguments of a variadic call (unused ones: whatever the
  * registers held, as the C library's own wrappers read them). */
+/* ---- bpf() ---------------------------------------------------------------
+ * An SK_MSG program on a sockmap sent what the program wrote on a plain
+ * socket on to a TLS connection's wire (bpf_msg_redirect_map: in clear,
+ * past every wrapper), and an SK_SKB one does the same with what a plain
+ * socket receives.  No such program is needed to run TLS under a legacy
+ * program: while the policy has TLS rules, loading one (BPF_PROG_LOAD) and
+ * attaching one made elsewhere (BPF_PROG_ATTACH, BPF_LINK_CREATE) are
+ * refused; and a map made elsewhere, with its program already attached,
+ * gets no socket of this process that the library has not found plain
+ * (BPF_MAP_UPDATE_ELEM on a sockmap or sockhash).  The kernel's own
+ * answer for what it does not allow, EPERM, and a log line.  A program of
+ * another process (a cgroup's SOCK_OPS program that adds every socket to
+ * its map) is beyond a preload: libtlsshim(7), LIMITATIONS. */
+static bool sk_redirect_attach(uint32_t type)
+{
+	return type == BPF_SK_SKB_STREAM_PARSER || type == BPF_SK_SKB_STREAM_VERDICT ||
+	       type == BPF_SK_MSG_VERDICT || type == BPF_SK_SKB_VERDICT;
+}
+
+/* The fd a sockmap or sockhash update puts in the map (its value), or -1
+ * when map_fd is no such map or the value cannot be read (the kernel will
+ * answer). */
+static int sockmap_value_fd(const union bpf_attr *at)
+{
+	struct bpf_map_info info;
+	union bpf_attr q;
+	uint64_t v64;
+	uint32_t v32;
+
+	memset(&info, 0, sizeof info);
+	memset(&q, 0, sizeof q);
+	q.info.bpf_fd = at->map_fd;
+	q.info.info_len = sizeof info;
+	q.info.info = (uintptr_t)&info;
+	if (REAL(syscall)(SYS_bpf, BPF_OBJ_GET_INFO_BY_FD, &q, sizeof q) < 0 ||
+	    (info.type != BPF_MAP_TYPE_SOCKMAP && info.type != BPF_MAP_TYPE_SOCKHASH))
+		return -1;
+	if (info.value_size == sizeof v64)
+		return read_own(&v64, (const void *)(uintptr_t)at->value, sizeof v64) && v64 <= INT32_MAX ?
+			       (int)v64 : -1;
+	return info.value_size == sizeof v32 && read_own(&v32, (const void *)(uintptr_t)at->value, sizeof v32) &&
+			       v32 <= INT32_MAX ? (int)v32 : -1;
+}
+
+/* -EPERM when bpf(cmd, uattr, size) is refused (logged), else 0. */
+static int bpf_refused(int cmd, const void *uattr, unsigned long size)
+{
+	union bpf_attr at;
+	const char *what = NULL;
+	struct tls_conn *c = NULL;
+	int fd, rt;
+
+	if ((cmd != BPF_PROG_LOAD && cmd != BPF_PROG_ATTACH && cmd != BPF_LINK_CREATE &&
+	     cmd != BPF_MAP_UPDATE_ELEM) || !uattr || !shim_has_tls_rules())
+		return 0;
+	memset(&at, 0, sizeof at);
+	if (!read_own(&at, uattr, size < sizeof at ? size : sizeof at))
+		return 0;       /* EFAULT: the kernel says it */
+	switch (cmd) {
+	case BPF_PROG_LOAD:
+		if (at.prog_type == BPF_PROG_TYPE_SK_MSG || at.prog_type == BPF_PROG_TYPE_SK_SKB)
+			what = at.prog_type == BPF_PROG_TYPE_SK_MSG ? "loading an SK_MSG program"
+								       : "loading an SK_SKB program";
+		break;
+	case BPF_PROG_ATTACH:
+		if (sk_redirect_attach(at.attach_type))
+			what = "attaching an SK_MSG or SK_SKB program";
+		break;
+	case BPF_LINK_CREATE:
+		if (sk_redirect_attach(at.link_create.attach_type))
+			what = "linking an SK_MSG or SK_SKB program";
+		break;
+	default:
+		if ((fd = sockmap_value_fd(&at)) < 0 || (rt = shim_route(fd, &c)) == ROUTE_PASS)
+			return 0;
+		if (c)
+			tls_conn_unref(c);
+		log_warn("bpf: fd %d into a sockmap refused (EPERM): it is not a plain connection"
+			 " (%s), and a sockmap's program would move its bytes past the library",
+			 fd, rt == ROUTE_TLS ? "TLS" : "refused or unknown");
+		return -EPERM;
+	}
+	if (!what)
+		return 0;
+	log_warn("bpf: %s refused (EPERM) while the policy has TLS rules: it would move bytes"
+		 " between sockets past the library (bpf_msg_redirect_map, bpf_sk_redirect_map)", what);
+	return -EPERM;
+}
+
 #define TAKE_ARGS(a, n, last) do {                              \
 		va_list ap_;                                    \
 		va_start(ap_, last);                            \
@@ -410,6 +506,13 @@ SHIM_EXPORT long syscall(long no, ...)
 		return unshare((int)A(0));
 	case SYS_setns:
 		return setns((int)A(0), (int)A(1));
+	case SYS_bpf: {
+		int r = bpf_refused((int)A(0), P(1, const void *), a[2]);
+
+		if (r < 0)
+			SHIM_RET(r);
+		break;
+	}
 	case SYS_io_setup:
 		/* Linux native aio (libaio) writes and reads in the kernel,
 		 * past every wrapper, as io_uring does. */

@@ -1,0 +1,87 @@
+#!/bin/sh
+# tests/preload/kroute.sh — the kernel's own ways to a connection's wire:
+#  - a BPF sockmap (root: CAP_BPF or CAP_NET_ADMIN) with an SK_MSG
+#    program that sends what is written on a plain socket on to the TLS
+#    connection's wire, past every wrapper: while the policy has TLS
+#    rules, loading or attaching SK_MSG/SK_SKB programs is refused
+#    (EPERM, a log line), and so is putting a TLS connection in a sockmap
+#    or sockhash (one made, its program attached, before the library
+#    ran: made by the test program, which then execs itself); without TLS rules a program's sockmap works as without
+#    the library.
+#  - a kernel ULP under a TLS connection (setsockopt TCP_ULP "tls" or
+#    "espintcp", and SOL_TLS's options, which would hand the library's
+#    kTLS keys to the program): refused with EOPNOTSUPP and a log line.
+# A real TLS echo peer behind a recording relay; the wire must carry TLS
+# only.
+. "$TLSSHIM_TOP/tests/lib.sh"
+. "$TLSSHIM_TOP/tests/preload/failclosed_common.inc"
+need_shim
+
+if ! fc_start peer --mode echo; then
+	fail "kroute: setup" "peer or relay did not start $(show "$T/peer.srv.out" "$T/peer.relay.out")"
+	exit 1
+fi
+fc_policy "$T/k.conf"
+
+# run NAME MODE: kroute_client MODE against the peer under k.conf; OUT is
+# its output on one line, WRC the wire audit's status (0: TLS only).
+# sockmap-made starts without the library and execs itself with it.
+run() {
+	_pre=LD_PRELOAD
+	[ "$2" = sockmap-made ] && _pre=X_PRELOAD
+	OUT=$(TLSSHIM_LOG_FILE="$T/$1.log" timeout -k 2 $((20 * TS)) env "$_pre=$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$T/k.conf" "$PROGS/kroute_client" "$2" "$R" "$SENT" 2>&1 | tr '\n' ' ')
+	srv_settled peer 1 5
+	fc_collect peer "$1"
+	fc_wire "$1" --min-conns 1
+	WRC=$?
+}
+
+# refused NAME MODE STEP LOGLINE PASS FAIL: run NAME MODE; PASS when STEP
+# failed with EPERM, the log has LOGLINE, the echo came back through the
+# connection and its wire carried TLS only.
+refused() {
+	run "$1" "$2"
+	if [ $WRC -eq 0 ] && [ "${OUT#*"$3": Operation not permitted}" != "$OUT" ] &&
+	   [ "${OUT%echo ok }" != "$OUT" ] && grep -q "$4" "$T/$1.log"; then
+		pass "$5 ($WIRE_OUT)"
+	else
+		fail "$6" "$OUT; $WIRE_OUT; log: $(log_tail "$T/$1.log")"
+	fi
+}
+
+native=$("$PROGS/kroute_client" sockmap-plain 0 "$SENT" 2>&1 | tr '\n' ' ')
+case "$native" in
+*"got $SENT"*)
+	refused sockmap sockmap prog_load "SK_MSG.*refused" \
+		"sockmap: an SK_MSG program is refused (EPERM, logged) while the policy has TLS rules; TLS only on the wire" \
+		"sockmap: SK_MSG redirect onto a TLS connection refused"
+	# the map made and its program attached before the library runs
+	refused made sockmap-made map_conn "into a sockmap refused" \
+		"sockmap made before the library: the TLS connection is not put in it (EPERM, logged); TLS only on the wire" \
+		"sockmap made before the library: TLS connection kept out"
+	policy "$T/plain.conf" <<EOC
+rules = ( { name = "plain-only"; direction = "connect"; port = 9; action = "plain"; } );
+EOC
+	out=$(timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/plain.conf" \
+		"$PROGS/kroute_client" sockmap-plain 0 "$SENT" 2>&1 | tr '\n' ' ')
+	if [ "$out" = "$native" ]; then
+		pass "sockmap under a policy without TLS rules: works as without the library"
+	else
+		fail "sockmap without TLS rules" "got: $out; without the library: $native"
+	fi ;;
+*)
+	pass "sockmap: not testable here, without the library: $native" ;;
+esac
+
+run ulp ulp
+case "$OUT" in
+"ulp: Operation not supported tls_tx: Operation not supported get_tls_tx: Operation not supported echo ok ")
+	if [ $WRC -eq 0 ] && [ "$(grep -c "TCP_ULP\|SOL_TLS" "$T/ulp.log")" -ge 3 ]; then
+		pass "TCP_ULP and SOL_TLS on a TLS connection: EOPNOTSUPP, logged, the session goes on ($WIRE_OUT)"
+	else
+		fail "TCP_ULP/SOL_TLS refused" "$WIRE_OUT; log: $(log_tail "$T/ulp.log")"
+	fi ;;
+*)
+	fail "TCP_ULP/SOL_TLS on a TLS connection refused with EOPNOTSUPP" "$OUT; $WIRE_OUT; log: $(log_tail "$T/ulp.log")" ;;
+esac

@@ -1,0 +1,231 @@
+/* kroute_client.c — a program that reaches its TCP connection's bytes
+ * through the kernel's own machinery instead of write(): a BPF sockmap
+ * that redirects what is sent on one socket to another's wire, and a
+ * socket option that would put a kernel ULP (kTLS, espintcp) under the
+ * connection.  Plain sockets, libc and raw bpf() through syscall(), as a
+ * root daemon may do: nothing here knows about TLS or the library.
+ *
+ *   kroute_client MODE PORT SENTINEL
+ *     MODE:
+ *       sockmap  connect to 127.0.0.1:PORT (the TLS connection), make a
+ *                plain loopback connection beside it, put both in a
+ *                BPF_MAP_TYPE_SOCKMAP with an SK_MSG program that sends
+ *                every message on to the connection at key 0, then send
+ *                SENTINEL on the plain socket.  Each step prints
+ *                "STEP: ok" or "STEP: <strerror>"; it stops at the first
+ *                refused one.  Last, "echo ok" when a line written to the
+ *                connection with write() came back.
+ *       sockmap-plain  the plain connection alone, at key 0 (PORT is not
+ *                used): sent on to itself, "got SENTINEL" at its other
+ *                end when sockmaps work.
+ *       sockmap-made  as sockmap, but the map is made and its program
+ *                loaded and attached before the library runs: made here,
+ *                then the program execs itself (mode sockmap-put MAPFD)
+ *                with LD_PRELOAD set to $X_PRELOAD, as a map a daemon
+ *                inherits or opens pinned; from "map_conn" on as sockmap.
+ *       ulp      setsockopt(TCP_ULP, "tls"), setsockopt(SOL_TLS, TLS_TX)
+ *                and getsockopt(SOL_TLS, TLS_TX) on the TLS connection:
+ *                "ulp: ...", "tls_tx: ...", "get_tls_tx: ...", then the
+ *                echo as above.
+ */
+#include <fcntl.h>
+#include <linux/bpf.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+
+#include "common.h"
+
+#ifndef SOL_TLS
+#define SOL_TLS 282
+#endif
+#define TLS_TX_ 1
+
+static long bpf_call(int cmd, union bpf_attr *attr)
+{
+	return syscall(SYS_bpf, cmd, attr, sizeof *attr);
+}
+
+static bool step(const char *what, long r)
+{
+	printf("%s: %s\n", what, r < 0 ? strerror(errno) : "ok");
+	fflush(stdout);
+	return r >= 0;
+}
+
+/* An SK_MSG program: bpf_msg_redirect_map(msg, map, 0, 0) (egress of the
+ * socket at key 0), its verdict returned. */
+static int load_redirect(int map)
+{
+	struct bpf_insn insn[] = {
+		{ .code = BPF_LD | BPF_DW | BPF_IMM, .dst_reg = BPF_REG_2, .src_reg = BPF_PSEUDO_MAP_FD, .imm = map },
+		{ 0 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_3, .imm = 0 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_4, .imm = 0 },
+		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_msg_redirect_map },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	union bpf_attr a;
+
+	memset(&a, 0, sizeof a);
+	a.prog_type = BPF_PROG_TYPE_SK_MSG;
+	a.insns = (uintptr_t)insn;
+	a.insn_cnt = sizeof insn / sizeof insn[0];
+	a.license = (uintptr_t)"GPL";
+	return (int)bpf_call(BPF_PROG_LOAD, &a);
+}
+
+static long map_put(int map, uint32_t key, int fd)
+{
+	union bpf_attr a;
+	uint32_t v = (uint32_t)fd;
+
+	memset(&a, 0, sizeof a);
+	a.map_fd = (uint32_t)map;
+	a.key = (uintptr_t)&key;
+	a.value = (uintptr_t)&v;
+	a.flags = BPF_ANY;
+	return bpf_call(BPF_MAP_UPDATE_ELEM, &a);
+}
+
+/* A line through the connection's ordinary write() and read(). */
+static void echo(int fd)
+{
+	char buf[64];
+	size_t got = 0;
+
+	if (write(fd, "ping\n", 5) != 5)
+		return;
+	while (got < 5) {
+		ssize_t r = read(fd, buf + got, sizeof buf - got);
+
+		if (r <= 0)
+			return;
+		got += (size_t)r;
+	}
+	if (!memcmp(buf, "ping\n", 5))
+		printf("echo ok\n");
+}
+
+/* The sockmap cases: to_conn, the connection at key 0 (the plain
+ * socket at 1); else the plain socket alone at 0.  map >= 0: made
+ * already, its program attached. */
+static int sockmap(int conn, const char *sent, bool to_conn, int map)
+{
+	struct sockaddr_in a = loopback4(0);
+	socklen_t al = sizeof a;
+	int lst, p, q, prog;
+	union bpf_attr at;
+	char buf[128];
+	ssize_t n;
+
+	if ((lst = tcp_listen(&a, 0, 1)) < 0 || getsockname(lst, (struct sockaddr *)&a, &al) < 0 ||
+	    (p = socket(AF_INET, SOCK_STREAM, 0)) < 0 || connect(p, (struct sockaddr *)&a, sizeof a) < 0 ||
+	    (q = accept(lst, NULL, NULL)) < 0) {
+		perror("plain pair");
+		return 1;
+	}
+	if (map >= 0)
+		goto made;
+	memset(&at, 0, sizeof at);
+	at.map_type = BPF_MAP_TYPE_SOCKMAP;
+	at.key_size = 4;
+	at.value_size = 4;
+	at.max_entries = 2;
+	if (!step("map_create", map = (int)bpf_call(BPF_MAP_CREATE, &at)) ||
+	    !step("prog_load", prog = load_redirect(map)))
+		return 0;
+	memset(&at, 0, sizeof at);
+	at.target_fd = (uint32_t)map;
+	at.attach_bpf_fd = (uint32_t)prog;
+	at.attach_type = BPF_SK_MSG_VERDICT;
+	if (!step("prog_attach", bpf_call(BPF_PROG_ATTACH, &at)))
+		return 0;
+made:
+	if (to_conn ? !step("map_conn", map_put(map, 0, conn)) || !step("map_plain", map_put(map, 1, p))
+		    : !step("map_plain", map_put(map, 0, p)))
+		return 0;
+	if (!step("send", send(p, sent, strlen(sent), 0)))
+		return 0;
+	if (!to_conn) {
+		/* to itself: the bytes come out at the other end, q */
+		n = recv(q, buf, sizeof buf - 1, 0);
+		buf[n > 0 ? n : 0] = '\0';
+		printf("got %s\n", buf);
+	}
+	return 0;
+}
+
+/* sockmap-made: the map and its attached program, then exec. */
+static int made_map(char **argv)
+{
+	union bpf_attr at;
+	char mode[32];
+	const char *pre = getenv("X_PRELOAD");
+	int map, prog;
+
+	memset(&at, 0, sizeof at);
+	at.map_type = BPF_MAP_TYPE_SOCKMAP;
+	at.key_size = 4;
+	at.value_size = 4;
+	at.max_entries = 2;
+	if (!step("map_create", map = (int)bpf_call(BPF_MAP_CREATE, &at)) ||
+	    !step("prog_load", prog = load_redirect(map)))
+		return 0;
+	memset(&at, 0, sizeof at);
+	at.target_fd = (uint32_t)map;
+	at.attach_bpf_fd = (uint32_t)prog;
+	at.attach_type = BPF_SK_MSG_VERDICT;
+	if (!step("prog_attach", bpf_call(BPF_PROG_ATTACH, &at)))
+		return 0;
+	/* (bpf() makes its descriptors close-on-exec) */
+	if (fcntl(map, F_SETFD, 0) < 0)
+		perror("fcntl");
+	snprintf(mode, sizeof mode, "sockmap-put=%d", map);
+	argv[1] = mode;
+	if (pre)
+		setenv("LD_PRELOAD", pre, 1);
+	execv("/proc/self/exe", argv);
+	perror("exec");
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_in a;
+	socklen_t l;
+	char ctl[64];
+	int fd, rc = 0;
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: kroute_client sockmap|sockmap-plain|sockmap-made|ulp PORT SENTINEL\n");
+		return 2;
+	}
+	a = loopback4(atoi(argv[2]));
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!strcmp(argv[1], "sockmap-plain"))
+		return sockmap(-1, argv[3], false, -1);
+	if (!strcmp(argv[1], "sockmap-made"))
+		return made_map(argv);
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+		perror("connect");
+		return 1;
+	}
+	if (!strcmp(argv[1], "sockmap")) {
+		rc = sockmap(fd, argv[3], true, -1);
+	} else if (!strncmp(argv[1], "sockmap-put=", 12)) {
+		rc = sockmap(fd, argv[3], true, atoi(argv[1] + 12));
+	} else if (!strcmp(argv[1], "ulp")) {
+		memset(ctl, 0, sizeof ctl);
+		step("ulp", setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", 3));
+		step("tls_tx", setsockopt(fd, SOL_TLS, TLS_TX_, ctl, 40));
+		l = sizeof ctl;
+		step("get_tls_tx", getsockopt(fd, SOL_TLS, TLS_TX_, ctl, &l));
+	} else {
+		fprintf(stderr, "kroute_client: unknown mode %s\n", argv[1]);
+		return 2;
+	}
+	echo(fd);
+	return rc;
+}
