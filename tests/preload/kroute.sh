@@ -11,6 +11,8 @@
 #  - a kernel ULP under a TLS connection (setsockopt TCP_ULP "tls" or
 #    "espintcp", and SOL_TLS's options, which would hand the library's
 #    kTLS keys to the program): refused with EOPNOTSUPP and a log line.
+#  - TCP_REPAIR (root): a connect() in repair mode, no handshake, is
+#    refused, and nothing written goes out (closed already; checked).
 # A real TLS echo peer behind a recording relay; the wire must carry TLS
 # only.
 . "$TLSSHIM_TOP/tests/lib.sh"
@@ -84,4 +86,22 @@ case "$OUT" in
 	fi ;;
 *)
 	fail "TCP_ULP/SOL_TLS on a TLS connection refused with EOPNOTSUPP" "$OUT; $WIRE_OUT; log: $(log_tail "$T/ulp.log")" ;;
+esac
+# TCP_REPAIR (root): connect() in repair mode sends no SYN and is
+# ESTABLISHED at once; the handshake cannot run, so the connection is
+# refused and nothing the program writes, before or after repair mode
+# ends, goes to the kernel.
+run repair repair
+case "$OUT" in
+*"connect: Connection refused"*"write: "*"write2: "*)
+	if [ "${OUT#*write: ok}" = "$OUT" ] && [ "${OUT#*write2: ok}" = "$OUT" ] &&
+	   ! srv_data repair | grep -q "$SENT"; then
+		pass "TCP_REPAIR connect to a TLS destination: refused, nothing written (checked closed)"
+	else
+		fail "TCP_REPAIR connect to a TLS destination refused" "$OUT; log: $(log_tail "$T/repair.log")"
+	fi ;;
+*"repair_on: Operation not permitted"*)
+	pass "TCP_REPAIR: not testable here (no CAP_NET_ADMIN): $OUT" ;;
+*)
+	fail "TCP_REPAIR connect to a TLS destination refused" "$OUT; log: $(log_tail "$T/repair.log")" ;;
 esac

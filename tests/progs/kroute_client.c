@@ -23,6 +23,9 @@
  *                then the program execs itself (mode sockmap-put MAPFD)
  *                with LD_PRELOAD set to $X_PRELOAD, as a map a daemon
  *                inherits or opens pinned; from "map_conn" on as sockmap.
+ *       repair   TCP_REPAIR on, connect to 127.0.0.1:PORT, SENTINEL
+ *                written to the send queue, repair off, SENTINEL written
+ *                again: each step's "STEP: ok" or "STEP: <strerror>".
  *       ulp      setsockopt(TCP_ULP, "tls"), setsockopt(SOL_TLS, TLS_TX)
  *                and getsockopt(SOL_TLS, TLS_TX) on the TLS connection:
  *                "ulp: ...", "tls_tx: ...", "get_tls_tx: ...", then the
@@ -157,6 +160,24 @@ made:
 	return 0;
 }
 
+/* repair: TCP_REPAIR on before connect (no handshake: ESTABLISHED at
+ * once), SENTINEL written into the send queue, repair off (the queue
+ * goes out). */
+static int repair(struct sockaddr_in a, const char *sent)
+{
+	int one = 1, q = TCP_SEND_QUEUE, off = 0;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (!step("repair_on", setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &one, sizeof one)))
+		return 0;
+	step("connect", connect(fd, (struct sockaddr *)&a, sizeof a));
+	step("queue", setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof q));
+	step("write", write(fd, sent, strlen(sent)));
+	step("repair_off", setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof off));
+	step("write2", write(fd, sent, strlen(sent)));
+	return 0;
+}
+
 /* sockmap-made: the map and its attached program, then exec. */
 static int made_map(char **argv)
 {
@@ -199,7 +220,7 @@ int main(int argc, char **argv)
 	int fd, rc = 0;
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: kroute_client sockmap|sockmap-plain|sockmap-made|ulp PORT SENTINEL\n");
+		fprintf(stderr, "usage: kroute_client sockmap|sockmap-plain|sockmap-made|repair|ulp PORT SENTINEL\n");
 		return 2;
 	}
 	a = loopback4(atoi(argv[2]));
@@ -208,6 +229,8 @@ int main(int argc, char **argv)
 		return sockmap(-1, argv[3], false, -1);
 	if (!strcmp(argv[1], "sockmap-made"))
 		return made_map(argv);
+	if (!strcmp(argv[1], "repair"))
+		return repair(a, argv[3]);
 	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
 		perror("connect");
 		return 1;
