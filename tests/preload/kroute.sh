@@ -13,6 +13,9 @@
 #    kTLS keys to the program): refused with EOPNOTSUPP and a log line.
 #  - TCP_REPAIR (root): a connect() in repair mode, no handshake, is
 #    refused, and nothing written goes out (closed already; checked).
+#  - an SK_LOOKUP program (root) that steers a TLS port's connections to
+#    a plain listener: the accepted socket's own port picks the rule, so
+#    they are TLS all the same (closed already; checked).
 # A real TLS echo peer behind a recording relay; the wire must carry TLS
 # only.
 . "$TLSSHIM_TOP/tests/lib.sh"
@@ -105,3 +108,33 @@ case "$OUT" in
 *)
 	fail "TCP_REPAIR connect to a TLS destination refused" "$OUT; log: $(log_tail "$T/repair.log")" ;;
 esac
+
+# An SK_LOOKUP program (root) that gives the connections to a port an
+# accept rule names to a plain listener on another port: the accepted
+# connection's own local address (the port the client asked for) picks
+# the rule, not the listener's (checked closed).
+P=$(free_port)
+policy "$T/lk.conf" <<EOC
+rules = ( { name = "lk-in"; direction = "accept"; port = $P;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOC
+TLSSHIM_LOG_FILE="$T/lookup.log" bg env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/lk.conf" \
+	"$PROGS/kroute_client" lookup "$P" - >"$T/lookup.out" 2>&1
+LK=$!
+if ! wait_for "$T/lookup.out" '^listening' 10; then
+	case "$(cat "$T/lookup.out")" in
+	*"prog_load: "*|*"link: "*)
+		pass "SK_LOOKUP: not testable here: $(tr '\n' ' ' <"$T/lookup.out")" ;;
+	*)
+		fail "SK_LOOKUP steering to a plain listener" "$(tr '\n' ' ' <"$T/lookup.out"); log: $(log_tail "$T/lookup.log")" ;;
+	esac
+else
+	"$PY" "$TLSSHIM_TOP/tests/interop/tlspeer.py" client --port "$P" --ca "$CERTS/ca.crt" --send "$SENT" \
+		>"$T/lookup.cli" 2>&1
+	if wait_exit "$LK" 10 && grep -q "^echo ok" "$T/lookup.cli"; then
+		pass "SK_LOOKUP steering a TLS port's connections to a plain listener: still TLS (the accepted socket's port picks the rule)"
+	else
+		fail "SK_LOOKUP steering to a plain listener: still TLS" \
+			"$(tr '\n' ' ' <"$T/lookup.cli"); log: $(log_tail "$T/lookup.log")"
+	fi
+fi

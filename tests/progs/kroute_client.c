@@ -26,6 +26,11 @@
  *       repair   TCP_REPAIR on, connect to 127.0.0.1:PORT, SENTINEL
  *                written to the send queue, repair off, SENTINEL written
  *                again: each step's "STEP: ok" or "STEP: <strerror>".
+ *       lookup   (PORT: a port an accept rule names) a plain listener on
+ *                an ephemeral port, in a sockmap, and an SK_LOOKUP program
+ *                that gives it the connections to 127.0.0.1:PORT (as a
+ *                root daemon steers ports to one socket); "listening",
+ *                then one connection accepted and echoed until EOF.
  *       ulp      setsockopt(TCP_ULP, "tls"), setsockopt(SOL_TLS, TLS_TX)
  *                and getsockopt(SOL_TLS, TLS_TX) on the TLS connection:
  *                "ulp: ...", "tls_tx: ...", "get_tls_tx: ...", then the
@@ -34,6 +39,7 @@
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -82,7 +88,7 @@ static int load_redirect(int map)
 static long map_put(int map, uint32_t key, int fd)
 {
 	union bpf_attr a;
-	uint32_t v = (uint32_t)fd;
+	uint64_t v = (uint64_t)fd;      /* the map's value: 4 bytes (the low ones) or 8 */
 
 	memset(&a, 0, sizeof a);
 	a.map_fd = (uint32_t)map;
@@ -160,6 +166,80 @@ made:
 	return 0;
 }
 
+/* An SK_LOOKUP program: a TCP connection to local port `port` goes to
+ * the listener at key 0 of map (bpf_sk_assign). */
+static int load_lookup(int map, int port)
+{
+	struct bpf_insn insn[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = BPF_REG_6, .src_reg = BPF_REG_1 },
+		{ .code = BPF_LDX | BPF_MEM | BPF_W, .dst_reg = BPF_REG_2, .src_reg = BPF_REG_6,
+		  .off = offsetof(struct bpf_sk_lookup, local_port) },
+		{ .code = BPF_JMP | BPF_JNE | BPF_K, .dst_reg = BPF_REG_2, .off = 14, .imm = port },
+		{ .code = BPF_ST | BPF_MEM | BPF_W, .dst_reg = BPF_REG_10, .off = -4, .imm = 0 },
+		{ .code = BPF_LD | BPF_DW | BPF_IMM, .dst_reg = BPF_REG_1, .src_reg = BPF_PSEUDO_MAP_FD, .imm = map },
+		{ 0 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = BPF_REG_2, .src_reg = BPF_REG_10 },
+		{ .code = BPF_ALU64 | BPF_ADD | BPF_K, .dst_reg = BPF_REG_2, .imm = -4 },
+		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_map_lookup_elem },
+		{ .code = BPF_JMP | BPF_JEQ | BPF_K, .dst_reg = BPF_REG_0, .off = 7, .imm = 0 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = BPF_REG_7, .src_reg = BPF_REG_0 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = BPF_REG_1, .src_reg = BPF_REG_6 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = BPF_REG_2, .src_reg = BPF_REG_7 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_3, .imm = 0 },
+		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_sk_assign },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = BPF_REG_1, .src_reg = BPF_REG_7 },
+		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_sk_release },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 1 /* SK_PASS */ },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	union bpf_attr a;
+
+	memset(&a, 0, sizeof a);
+	a.prog_type = BPF_PROG_TYPE_SK_LOOKUP;
+	a.expected_attach_type = BPF_SK_LOOKUP;
+	a.insns = (uintptr_t)insn;
+	a.insn_cnt = sizeof insn / sizeof insn[0];
+	a.license = (uintptr_t)"GPL";
+	return (int)bpf_call(BPF_PROG_LOAD, &a);
+}
+
+/* lookup: a plain listener on an ephemeral port gets, by an SK_LOOKUP
+ * program, the connections to 127.0.0.1:PORT; it echoes one. */
+static int lookup(int port)
+{
+	struct sockaddr_in a = loopback4(0);
+	union bpf_attr at;
+	char buf[4096];
+	int lst, map, prog, ns, c;
+	ssize_t n;
+
+	memset(&at, 0, sizeof at);
+	at.map_type = BPF_MAP_TYPE_SOCKMAP;
+	at.key_size = 4;
+	at.value_size = 8;
+	at.max_entries = 1;
+	if ((lst = tcp_listen(&a, 0, 4)) < 0 || !step("map_create", map = (int)bpf_call(BPF_MAP_CREATE, &at)) ||
+	    !step("map_listener", map_put(map, 0, lst)) || !step("prog_load", prog = load_lookup(map, port)) ||
+	    !step("netns", ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)))
+		return 1;
+	memset(&at, 0, sizeof at);
+	at.link_create.prog_fd = (uint32_t)prog;
+	at.link_create.target_fd = (uint32_t)ns;
+	at.link_create.attach_type = BPF_SK_LOOKUP;
+	if (!step("link", bpf_call(BPF_LINK_CREATE, &at)))
+		return 1;
+	printf("listening\n");
+	if ((c = accept(lst, NULL, NULL)) < 0) {
+		perror("accept");
+		return 1;
+	}
+	while ((n = read(c, buf, sizeof buf)) > 0)
+		if (write(c, buf, (size_t)n) != n)
+			break;
+	close(c);
+	return 0;
+}
+
 /* repair: TCP_REPAIR on before connect (no handshake: ESTABLISHED at
  * once), SENTINEL written into the send queue, repair off (the queue
  * goes out). */
@@ -220,7 +300,7 @@ int main(int argc, char **argv)
 	int fd, rc = 0;
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: kroute_client sockmap|sockmap-plain|sockmap-made|repair|ulp PORT SENTINEL\n");
+		fprintf(stderr, "usage: kroute_client sockmap|sockmap-plain|sockmap-made|repair|lookup|ulp PORT SENTINEL\n");
 		return 2;
 	}
 	a = loopback4(atoi(argv[2]));
@@ -231,6 +311,8 @@ int main(int argc, char **argv)
 		return made_map(argv);
 	if (!strcmp(argv[1], "repair"))
 		return repair(a, argv[3]);
+	if (!strcmp(argv[1], "lookup"))
+		return lookup(atoi(argv[2]));
 	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
 		perror("connect");
 		return 1;
