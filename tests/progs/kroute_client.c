@@ -85,6 +85,36 @@ static int load_redirect(int map)
 	return (int)bpf_call(BPF_PROG_LOAD, &a);
 }
 
+/* A BPF_MAP_TYPE_SOCKMAP of 4-byte keys ("map_create"), or -1. */
+static int new_sockmap(unsigned value_size, unsigned entries)
+{
+	union bpf_attr at;
+	int map;
+
+	memset(&at, 0, sizeof at);
+	at.map_type = BPF_MAP_TYPE_SOCKMAP;
+	at.key_size = 4;
+	at.value_size = value_size;
+	at.max_entries = entries;
+	return step("map_create", map = (int)bpf_call(BPF_MAP_CREATE, &at)) ? map : -1;
+}
+
+/* A sockmap of two with the redirecting SK_MSG program attached
+ * ("map_create", "prog_load", "prog_attach"), or -1. */
+static int redirect_map(void)
+{
+	union bpf_attr at;
+	int map, prog;
+
+	if ((map = new_sockmap(4, 2)) < 0 || !step("prog_load", prog = load_redirect(map)))
+		return -1;
+	memset(&at, 0, sizeof at);
+	at.target_fd = (uint32_t)map;
+	at.attach_bpf_fd = (uint32_t)prog;
+	at.attach_type = BPF_SK_MSG_VERDICT;
+	return step("prog_attach", bpf_call(BPF_PROG_ATTACH, &at)) ? map : -1;
+}
+
 static long map_put(int map, uint32_t key, int fd)
 {
 	union bpf_attr a;
@@ -124,8 +154,7 @@ static int sockmap(int conn, const char *sent, bool to_conn, int map)
 {
 	struct sockaddr_in a = loopback4(0);
 	socklen_t al = sizeof a;
-	int lst, p, q, prog;
-	union bpf_attr at;
+	int lst, p, q;
 	char buf[128];
 	ssize_t n;
 
@@ -135,23 +164,8 @@ static int sockmap(int conn, const char *sent, bool to_conn, int map)
 		perror("plain pair");
 		return 1;
 	}
-	if (map >= 0)
-		goto made;
-	memset(&at, 0, sizeof at);
-	at.map_type = BPF_MAP_TYPE_SOCKMAP;
-	at.key_size = 4;
-	at.value_size = 4;
-	at.max_entries = 2;
-	if (!step("map_create", map = (int)bpf_call(BPF_MAP_CREATE, &at)) ||
-	    !step("prog_load", prog = load_redirect(map)))
+	if (map < 0 && (map = redirect_map()) < 0)
 		return 0;
-	memset(&at, 0, sizeof at);
-	at.target_fd = (uint32_t)map;
-	at.attach_bpf_fd = (uint32_t)prog;
-	at.attach_type = BPF_SK_MSG_VERDICT;
-	if (!step("prog_attach", bpf_call(BPF_PROG_ATTACH, &at)))
-		return 0;
-made:
 	if (to_conn ? !step("map_conn", map_put(map, 0, conn)) || !step("map_plain", map_put(map, 1, p))
 		    : !step("map_plain", map_put(map, 0, p)))
 		return 0;
@@ -213,12 +227,7 @@ static int lookup(int port)
 	int lst, map, prog, ns, c;
 	ssize_t n;
 
-	memset(&at, 0, sizeof at);
-	at.map_type = BPF_MAP_TYPE_SOCKMAP;
-	at.key_size = 4;
-	at.value_size = 8;
-	at.max_entries = 1;
-	if ((lst = tcp_listen(&a, 0, 4)) < 0 || !step("map_create", map = (int)bpf_call(BPF_MAP_CREATE, &at)) ||
+	if ((lst = tcp_listen(&a, 0, 4)) < 0 || (map = new_sockmap(8, 1)) < 0 ||
 	    !step("map_listener", map_put(map, 0, lst)) || !step("prog_load", prog = load_lookup(map, port)) ||
 	    !step("netns", ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)))
 		return 1;
@@ -261,24 +270,11 @@ static int repair(struct sockaddr_in a, const char *sent)
 /* sockmap-made: the map and its attached program, then exec. */
 static int made_map(char **argv)
 {
-	union bpf_attr at;
 	char mode[32];
 	const char *pre = getenv("X_PRELOAD");
-	int map, prog;
+	int map;
 
-	memset(&at, 0, sizeof at);
-	at.map_type = BPF_MAP_TYPE_SOCKMAP;
-	at.key_size = 4;
-	at.value_size = 4;
-	at.max_entries = 2;
-	if (!step("map_create", map = (int)bpf_call(BPF_MAP_CREATE, &at)) ||
-	    !step("prog_load", prog = load_redirect(map)))
-		return 0;
-	memset(&at, 0, sizeof at);
-	at.target_fd = (uint32_t)map;
-	at.attach_bpf_fd = (uint32_t)prog;
-	at.attach_type = BPF_SK_MSG_VERDICT;
-	if (!step("prog_attach", bpf_call(BPF_PROG_ATTACH, &at)))
+	if ((map = redirect_map()) < 0)
 		return 0;
 	/* (bpf() makes its descriptors close-on-exec) */
 	if (fcntl(map, F_SETFD, 0) < 0)
