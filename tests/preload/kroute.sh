@@ -16,6 +16,9 @@
 #  - an SK_LOOKUP program (root) that steers a TLS port's connections to
 #    a plain listener: the accepted socket's own port picks the rule, so
 #    they are TLS all the same (closed already; checked).
+#  - SO_REUSEPORT: a TLS port's listener made before the library ran and
+#    one made under it, each given the group's connection in turn by a
+#    classic BPF program: TLS on both (closed already; checked).
 # A real TLS echo peer behind a recording relay; the wire must carry TLS
 # only.
 . "$TLSSHIM_TOP/tests/lib.sh"
@@ -113,11 +116,24 @@ esac
 # accept rule names to a plain listener on another port: the accepted
 # connection's own local address (the port the client asked for) picks
 # the rule, not the listener's (checked closed).
-P=$(free_port)
-policy "$T/lk.conf" <<EOC
-rules = ( { name = "lk-in"; direction = "accept"; port = $P;
+# accept_conf FILE: an accept rule for a new free port P.
+accept_conf() {
+	P=$(free_port)
+	policy "$1" <<EOC
+rules = ( { name = "in"; direction = "accept"; port = $P;
             cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
 EOC
+}
+
+# tls_client NAME: a TLS client of 127.0.0.1:P sends the sentinel; true
+# when it came back ("echo ok").
+tls_client() {
+	"$PY" "$TLSSHIM_TOP/tests/interop/tlspeer.py" client --port "$P" --ca "$CERTS/ca.crt" --send "$SENT" \
+		>"$T/$1.cli" 2>&1
+	grep -q "^echo ok" "$T/$1.cli"
+}
+
+accept_conf "$T/lk.conf"
 TLSSHIM_LOG_FILE="$T/lookup.log" bg env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/lk.conf" \
 	"$PROGS/kroute_client" lookup "$P" - >"$T/lookup.out" 2>&1
 LK=$!
@@ -128,13 +144,24 @@ if ! wait_for "$T/lookup.out" '^listening' 10; then
 	*)
 		fail "SK_LOOKUP steering to a plain listener" "$(tr '\n' ' ' <"$T/lookup.out"); log: $(log_tail "$T/lookup.log")" ;;
 	esac
+elif tls_client lookup && wait_exit "$LK" 10; then
+	pass "SK_LOOKUP steering a TLS port's connections to a plain listener: still TLS (the accepted socket's port picks the rule)"
 else
-	"$PY" "$TLSSHIM_TOP/tests/interop/tlspeer.py" client --port "$P" --ca "$CERTS/ca.crt" --send "$SENT" \
-		>"$T/lookup.cli" 2>&1
-	if wait_exit "$LK" 10 && grep -q "^echo ok" "$T/lookup.cli"; then
-		pass "SK_LOOKUP steering a TLS port's connections to a plain listener: still TLS (the accepted socket's port picks the rule)"
-	else
-		fail "SK_LOOKUP steering to a plain listener: still TLS" \
-			"$(tr '\n' ' ' <"$T/lookup.cli"); log: $(log_tail "$T/lookup.log")"
-	fi
+	fail "SK_LOOKUP steering to a plain listener: still TLS" \
+		"$(tr '\n' ' ' <"$T/lookup.cli"); log: $(log_tail "$T/lookup.log")"
+fi
+
+# SO_REUSEPORT: two listeners on a TLS port, one made before the library
+# ran (inherited across exec), one under it; each one's connection (a
+# classic BPF program steers them) is TLS (checked closed).
+accept_conf "$T/rp.conf"
+TLSSHIM_LOG_FILE="$T/rp.log" bg env X_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/rp.conf" \
+	"$PROGS/kroute_client" reuseport "$P" - >"$T/rp.out" 2>&1
+RP=$!
+if wait_for "$T/rp.out" '^listening' 10 && tls_client rp1 && wait_for "$T/rp.out" '^second' 10 &&
+   tls_client rp2 && wait_exit "$RP" 10; then
+	pass "SO_REUSEPORT: a TLS port's inherited listener and the program's own both serve TLS only"
+else
+	fail "SO_REUSEPORT listeners on a TLS port: TLS" \
+		"$(tr '\n' ' ' <"$T/rp.out"); $(cat "$T/rp1.cli" "$T/rp2.cli" 2>/dev/null | tr '\n' ' '); log: $(log_tail "$T/rp.log")"
 fi

@@ -31,6 +31,13 @@
  *                that gives it the connections to 127.0.0.1:PORT (as a
  *                root daemon steers ports to one socket); "listening",
  *                then one connection accepted and echoed until EOF.
+ *       reuseport  (PORT: a port an accept rule names) a SO_REUSEPORT
+ *                listener on PORT made before the library runs (the
+ *                program then execs itself with LD_PRELOAD=$X_PRELOAD),
+ *                and a second one made under it; a classic BPF program
+ *                (SO_ATTACH_REUSEPORT_CBPF) gives the group's connections
+ *                to the first ("listening"), then to the second
+ *                ("second"): one connection each, echoed until EOF.
  *       ulp      setsockopt(TCP_ULP, "tls"), setsockopt(SOL_TLS, TLS_TX)
  *                and getsockopt(SOL_TLS, TLS_TX) on the TLS connection:
  *                "ulp: ...", "tls_tx: ...", "get_tls_tx: ...", then the
@@ -38,6 +45,7 @@
  */
 #include <fcntl.h>
 #include <linux/bpf.h>
+#include <linux/filter.h>
 #include <netinet/tcp.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -249,6 +257,93 @@ static int lookup(int port)
 	return 0;
 }
 
+/* Exec this program again as MODE=fd (fd kept open across the exec),
+ * with LD_PRELOAD set to $X_PRELOAD: from now on under the library. */
+static int reexec(char **argv, const char *mode, int fd)
+{
+	char m[32];
+	const char *pre = getenv("X_PRELOAD");
+
+	if (fcntl(fd, F_SETFD, 0) < 0)
+		perror("fcntl");
+	snprintf(m, sizeof m, "%s=%d", mode, fd);
+	argv[1] = m;
+	if (pre)
+		setenv("LD_PRELOAD", pre, 1);
+	execv("/proc/self/exe", argv);
+	perror("exec");
+	return 1;
+}
+
+/* A listener on 127.0.0.1:port in a SO_REUSEPORT group, or -1. */
+static int reuse_listener(int port)
+{
+	struct sockaddr_in a = loopback4(port);
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+	    bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 4) < 0)
+		return -1;
+	return fd;
+}
+
+/* The group's connections all to its member number `which` (in the
+ * order they joined): a classic BPF program "return which". */
+static bool steer(int fd, unsigned which)
+{
+	struct sock_filter f = { BPF_RET | BPF_K, 0, 0, which };
+	struct sock_fprog prog = { 1, &f };
+
+	return step("steer", setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog));
+}
+
+/* One connection accepted on fd, echoed until EOF. */
+static void echo_one(int fd)
+{
+	char buf[4096];
+	ssize_t n;
+	int c = accept(fd, NULL, NULL);
+
+	if (c < 0) {
+		perror("accept");
+		return;
+	}
+	while ((n = read(c, buf, sizeof buf)) > 0)
+		if (write(c, buf, (size_t)n) != n)
+			break;
+	close(c);
+}
+
+/* reuseport: a listener on PORT made before the library runs (then an
+ * exec with it, as reuseport=FD), a second one made under it: the first
+ * one's connection, then the second one's, echoed. */
+static int reuseport(char **argv, int port)
+{
+	int a, b;
+
+	if (!strcmp(argv[1], "reuseport")) {
+		if ((a = reuse_listener(port)) < 0) {
+			perror("listener");
+			return 1;
+		}
+		return reexec(argv, "reuseport", a);
+	}
+	a = atoi(argv[1] + 10);
+	if ((b = reuse_listener(port)) < 0) {
+		perror("second listener");
+		return 1;
+	}
+	if (!steer(b, 0))
+		return 1;
+	printf("listening\n");
+	echo_one(a);
+	if (!steer(b, 1))
+		return 1;
+	printf("second\n");
+	echo_one(b);
+	return 0;
+}
+
 /* repair: TCP_REPAIR on before connect (no handshake: ESTABLISHED at
  * once), SENTINEL written into the send queue, repair off (the queue
  * goes out). */
@@ -270,22 +365,12 @@ static int repair(struct sockaddr_in a, const char *sent)
 /* sockmap-made: the map and its attached program, then exec. */
 static int made_map(char **argv)
 {
-	char mode[32];
-	const char *pre = getenv("X_PRELOAD");
 	int map;
 
+	/* (bpf() makes its descriptors close-on-exec: reexec clears it) */
 	if ((map = redirect_map()) < 0)
 		return 0;
-	/* (bpf() makes its descriptors close-on-exec) */
-	if (fcntl(map, F_SETFD, 0) < 0)
-		perror("fcntl");
-	snprintf(mode, sizeof mode, "sockmap-put=%d", map);
-	argv[1] = mode;
-	if (pre)
-		setenv("LD_PRELOAD", pre, 1);
-	execv("/proc/self/exe", argv);
-	perror("exec");
-	return 1;
+	return reexec(argv, "sockmap-put", map);
 }
 
 int main(int argc, char **argv)
@@ -296,7 +381,7 @@ int main(int argc, char **argv)
 	int fd, rc = 0;
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: kroute_client sockmap|sockmap-plain|sockmap-made|repair|lookup|ulp PORT SENTINEL\n");
+		fprintf(stderr, "usage: kroute_client sockmap|sockmap-plain|sockmap-made|repair|lookup|reuseport|ulp PORT SENTINEL\n");
 		return 2;
 	}
 	a = loopback4(atoi(argv[2]));
@@ -309,6 +394,8 @@ int main(int argc, char **argv)
 		return repair(a, argv[3]);
 	if (!strcmp(argv[1], "lookup"))
 		return lookup(atoi(argv[2]));
+	if (!strcmp(argv[1], "reuseport") || !strncmp(argv[1], "reuseport=", 10))
+		return reuseport(argv, atoi(argv[2]));
 	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
 		perror("connect");
 		return 1;
