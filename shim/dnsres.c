@@ -10,7 +10,11 @@
  * any address and port, a TLS-ruled one too: that query would go there
  * in clear.  So each call looks at the name servers of the state it
  * will use (as res_send picks them: get_nsaddr) before it runs; UDP
- * alone is not TCP and no rule covers it.  getaddrinfo() and the
+ * alone is not TCP and no rule covers it.  Where a tls rule names one
+ * of them, RES_IGNTC is lent in the state for the call (a truncated UDP
+ * answer is handed back, TC set, not asked again over TCP) and taken
+ * back as it returns; what must go over TCP (RES_USEVC, a query longer
+ * than 512 bytes) is refused: glibc's connect is not the library's.  getaddrinfo() and the
  * gethostbyname family use the same resolver from inside the C library,
  * as do getnameinfo, the gethostbyaddr and getnetby families and the
  * look-ups of rcmd, rexec and ruserok:
@@ -150,7 +154,8 @@ static void warn_tls_name_server(const struct policy *p, const struct sockaddr_s
 		 " resolver queries it with its own internal calls, which the library does not"
 		 " see, over UDP in clear; never over TCP: a look-up keeps a truncated UDP"
 		 " answer (RES_IGNTC: only the records that fit) rather than ask again over"
-		 " TCP, and getaddrinfo_a() and the res_query family are refused; give it a"
+		 " TCP (the res_query family likewise: RES_IGNTC lent for the call), and"
+		 " getaddrinfo_a() is refused; give it a"
 		 " rule with action \"plain\" before this one%s",
 		 addr, RESOLV_CONF, r->name,
 		 usevc ? " (with use-vc every query goes over TCP: look-ups that would ask it are refused)" : "");
@@ -372,7 +377,9 @@ static void igntc_take_back(res_state st)
 	}
 }
 
-/* The name servers of st, as for a query of qlen bytes. */
+/* The name servers of st, as for a query of qlen bytes (one longer than
+ * 512 bytes goes over TCP as with RES_USEVC: a look-up's known server
+ * is refused then too). */
 static bool tcp_refused(res_state st, size_t qlen, const char *call, bool lookup)
 {
 	const char *why;
@@ -386,54 +393,74 @@ static bool tcp_refused(res_state st, size_t qlen, const char *call, bool lookup
 		socklen_t len;
 		const struct sockaddr *sa = name_server(st, n, &len);
 
-		if (server_refused(st, sa, len, why, st->options & RES_USEVC, call, lookup))
+		if (server_refused(st, sa, len, why, (st->options & RES_USEVC) || qlen > PACKETSZ, call, lookup))
 			return true;
 	}
 	return false;
 }
 
-/* The name servers of the file now, for a call on the thread's _res
- * (st), or on a _res of a new thread (st NULL: getaddrinfo_a's helper):
- * a _res not loaded yet, or loaded before the file changed, is loaded
- * from the file inside the call.  A _res loaded while the file was the
- * one read at start (generation 1), or after this thread last checked
- * the file, holds what the file says (or what the program set):
- * tcp_refused looks at it. */
-static bool file_refused(res_state st, const char *call, bool lookup)
+/* v: the file as the resolver would load it now, read again if it
+ * changed; false when the library does not watch it (no tls or deny rule
+ * may cover port 53).  Read before any state is judged: a server the
+ * file names now is known (known[]) before a _res that glibc loaded
+ * from it (the program's res_init) is looked at. */
+static bool file_view(struct resolv_view *v)
 {
-	struct resolv_view v;
-	bool usevc;
-
 	shim_ensure_init();     /* sets rconf_watch */
 	if (!rconf_watch)
 		return false;
-	view_now(&v);
-	if (st && (st->options & RES_INIT) && (v.gen == 1 || rconf_seen == v.gen))
+	view_now(v);
+	return true;
+}
+
+/* The name servers of the file v, for a call on the thread's _res (st),
+ * or on a _res of a new thread (st NULL: getaddrinfo_a's helper), of a
+ * query of qlen bytes (0: one the call builds): a _res not loaded yet,
+ * or loaded before the file changed, is loaded from the file inside the
+ * call.  A _res loaded while the file was the one read at start
+ * (generation 1), or after this thread last checked the file, holds what
+ * the file says (or what the program set): tcp_refused looks at it. */
+static bool file_refused(res_state st, const struct resolv_view *v, size_t qlen, const char *call, bool lookup)
+{
+	bool usevc;
+
+	if (st && (st->options & RES_INIT) && (v->gen == 1 || rconf_seen == v->gen))
 		return false;
 	/* RES_OPTIONS as it is now: the resolver reads it when it loads the
 	 * file, at the process's first look-up too, after the program may
 	 * have set it (the view read it at start, or at the file's change) */
-	usevc = v.usevc || options_usevc(getenv("RES_OPTIONS"));
-	for (int i = 0; i < v.n; i++)
-		if (server_refused(st, (const struct sockaddr *)&v.ns[i], v.len[i],
-				   usevc ? "options use-vc" : "when a UDP answer comes back truncated", usevc,
-				   call, lookup))
+	usevc = v->usevc || options_usevc(getenv("RES_OPTIONS"));
+	for (int i = 0; i < v->n; i++)
+		if (server_refused(st, (const struct sockaddr *)&v->ns[i], v->len[i],
+				   qlen > PACKETSZ ? "a query longer than 512 bytes" :
+				   usevc ? "options use-vc" : "when a UDP answer comes back truncated",
+				   usevc || qlen > PACKETSZ, call, lookup))
 			return true;
 	if (st)
-		rconf_seen = v.gen;
+		rconf_seen = v->gen;
 	return false;
 }
 
-/* The calls without a state use the thread's _res, loaded from
- * /etc/resolv.conf on first use: loaded here first, as they would; and
- * the file's servers when the call would load it again. */
-static bool thread_refused(size_t qlen, const char *call)
+/* RES_IGNTC set in st, when st has not got it and a tls rule names one
+ * of its name servers on its port: true when set (the caller takes it
+ * back when the call returns). */
+static bool igntc_set(res_state st)
 {
-	res_state st = &_res;
+	struct shim_verdict v;
 
-	if (!(st->options & RES_INIT))
-		res_init();
-	return tcp_refused(st, qlen, call, false) || file_refused(st, call, false);
+	if (!shim_policy || (st->options & RES_IGNTC))
+		return false;
+	for (int n = 0; n < st->nscount && n < MAXNS; n++) {
+		socklen_t len;
+		const struct sockaddr *sa = name_server(st, n, &len);
+
+		if ((sa->sa_family == AF_INET || sa->sa_family == AF_INET6) &&
+		    shim_resolve_connect(-1, sa, len, &v, NULL) && v.rule->action == POLICY_TLS) {
+			st->options |= RES_IGNTC;
+			return true;
+		}
+	}
+	return false;
 }
 
 /* A look-up that goes on to ask a TLS-ruled name server of the file
@@ -449,28 +476,19 @@ static bool thread_refused(size_t qlen, const char *call)
  * names on their port get it (those a program set itself and the file's
  * a deny rule names were refused before).  The state may hold use-vc
  * after the load (the file changed again): checked again. */
-static bool igntc_lend(res_state st, const char *call)
+static bool igntc_lend(res_state st, size_t qlen, const char *call)
 {
 	unsigned char q[PACKETSZ];
-	struct shim_verdict v;
 
 	if (!rconf_watch || !shim_policy)
 		return false;
 	(void)res_mkquery(QUERY, ".", C_IN, T_A, NULL, 0, NULL, q, sizeof q);
-	if (!(st->options & RES_INIT) || (st->options & RES_IGNTC))
+	if (!(st->options & RES_INIT))
 		return false;
-	for (int n = 0; n < st->nscount && n < MAXNS && !igntc_lent; n++) {
-		socklen_t len;
-		const struct sockaddr *sa = name_server(st, n, &len);
-
-		if ((sa->sa_family == AF_INET || sa->sa_family == AF_INET6) &&
-		    shim_resolve_connect(-1, sa, len, &v, NULL) && v.rule->action == POLICY_TLS) {
-			st->options |= RES_IGNTC;
-			igntc_lent = true;
-		}
-	}
+	if (igntc_set(st))
+		igntc_lent = true;
 	/* (tcp_refused takes the flag back first) */
-	return (st->options & RES_USEVC) && tcp_refused(st, 0, call, true);
+	return ((st->options & RES_USEVC) || qlen > PACKETSZ) && tcp_refused(st, qlen, call, true);
 }
 
 /* getaddrinfo(), getnameinfo() and the gethostbyname and gethostbyaddr
@@ -480,14 +498,22 @@ static bool igntc_lend(res_state st, const char *call)
  * /etc/hosts without any query): left alone, unless every query goes
  * over TCP (use-vc).  Any other, one the program set itself, is checked
  * as for res_query; and the file's, when the look-up would load it. */
-bool shim_resolver_refused_at(const char *call, const void *frame)
+static bool thread_refused_at(size_t qlen, const char *call, const void *frame)
 {
 	res_state st = &_res;
+	struct resolv_view v;
+	bool watched;
 
 	lookup_gone(frame);
 	igntc_take_back(st);
-	return ((st->options & RES_INIT) && tcp_refused(st, 0, call, true)) || file_refused(st, call, true) ||
-	       igntc_lend(st, call);
+	watched = file_view(&v);
+	return ((st->options & RES_INIT) && tcp_refused(st, qlen, call, true)) ||
+	       (watched && file_refused(st, &v, qlen, call, true)) || igntc_lend(st, qlen, call);
+}
+
+bool shim_resolver_refused_at(const char *call, const void *frame)
+{
+	return thread_refused_at(0, call, frame);
 }
 
 /* Around the call that shim_resolver_refused() (or shim_lookup_refused())
@@ -578,8 +604,11 @@ SHIM_EXPORT int getnetbyaddr_r(uint32_t net, int type, struct netent *ret, char 
  * where a look-up is refused. */
 SHIM_EXPORT int getaddrinfo_a(int mode, struct gaicb *list[], int nitems, struct sigevent *sevp)
 {
+	struct resolv_view v;
+
 	for (int i = 0; i < nitems; i++)
-		if (list && list[i] && asks_name_server(list[i]->ar_name) && file_refused(NULL, "getaddrinfo_a", false))
+		if (list && list[i] && asks_name_server(list[i]->ar_name) && file_view(&v) &&
+		    file_refused(NULL, &v, 0, "getaddrinfo_a", false))
 			return EAI_SYSTEM;
 	return REAL(getaddrinfo_a)(mode, list, nitems, sevp);
 }
@@ -616,13 +645,70 @@ SHIM_EXPORT int gethostbyaddr_r(const void *addr, socklen_t len, int type, struc
  * would load the file with it (glibc keeps the options a program set
  * before res_init), and once it is taken back the thread's _res would
  * differ from the file's and never follow the file again: taken back
- * first.  (resolv.h names it __res_init, the one name glibc exports.) */
+ * first.  res_init() and res_ninit() load the file as it is now: the
+ * library reads it too, if it changed, so that the name servers glibc
+ * has just loaded from it are known as the file's (judged as the file's
+ * at the next look-up, not as servers the program set itself: a file
+ * that changed to name a TLS-ruled server, then res_init(), had the next
+ * look-up refused).  (resolv.h names them __res_init and __res_ninit,
+ * the names glibc exports.) */
 SHIM_EXPORT int res_init(void)
 {
+	struct resolv_view v;
+	int r;
+
 	lookup_gone(__builtin_frame_address(0));
 	igntc_take_back(&_res);
-	return REAL(__res_init)();
+	r = REAL(__res_init)();
+	(void)file_view(&v);
+	return r;
 }
+
+SHIM_EXPORT int res_ninit(res_state st)
+{
+	struct resolv_view v;
+	int r = REAL(__res_ninit)(st);
+
+	(void)file_view(&v);
+	return r;
+}
+
+/* The query calls on a state of the program's own (res_ninit, or one it
+ * filled itself), which glibc uses as it is (no reload of the file): its
+ * name servers judged as a look-up's (tcp_refused), then RES_IGNTC lent
+ * in it for the call when a tls rule names one of them (igntc_set), so
+ * that a truncated UDP answer is handed to the caller, TC bit set, and
+ * not asked again over TCP in clear; taken back as the call returns.
+ * RES_USEVC, or a query longer than 512 bytes, to such a server is
+ * refused: glibc's own TCP connect is not the library's (the query
+ * would go in clear, not in TLS). */
+static bool own_refused(res_state st, size_t qlen, const char *call, const void *frame, bool *lent)
+{
+	struct resolv_view v;
+
+	*lent = false;
+	lookup_gone(frame);
+	(void)file_view(&v);    /* a server of the file now is known */
+	if (tcp_refused(st, qlen, call, true))
+		return true;
+	*lent = igntc_set(st);
+	return false;
+}
+
+#define OWN_CALL(st, qlen, name, call) ({ \
+	bool own_lent_; \
+	int own_r_ = own_refused(st, qlen, name, __builtin_frame_address(0), &own_lent_) ? -1 : (call); \
+	if (own_lent_) \
+		(st)->options &= ~(unsigned long)RES_IGNTC; \
+	own_r_; })
+
+/* The calls without a state use the thread's _res, as a look-up does:
+ * judged and lent RES_IGNTC as one (thread_refused_at, SHIM_LOOKUP). */
+#define THREAD_CALL(qlen, name, call) \
+	(thread_refused_at(qlen, name, __builtin_frame_address(0)) ? -1 : SHIM_LOOKUP(call))
+
+/* The length of a query the program built (res_send). */
+#define QLEN(mlen) ((mlen) > 0 ? (size_t)(mlen) : 0)
 
 /* Each function and the __res_ name glibc also exports for it (the
  * programs linked before glibc 2.34 call those). */
@@ -630,62 +716,50 @@ SHIM_EXPORT int res_init(void)
 
 SHIM_EXPORT int res_nquery(res_state st, const char *dname, int class, int type, unsigned char *ans, int len)
 {
-	lookup_gone(__builtin_frame_address(0));
-	return tcp_refused(st, 0, "res_nquery", false) ? -1 : REAL(res_nquery)(st, dname, class, type, ans, len);
+	return OWN_CALL(st, 0, "res_nquery", REAL(res_nquery)(st, dname, class, type, ans, len));
 }
 RES_ALIAS(res_nquery)
 
 SHIM_EXPORT int res_nsearch(res_state st, const char *dname, int class, int type, unsigned char *ans, int len)
 {
-	lookup_gone(__builtin_frame_address(0));
-	return tcp_refused(st, 0, "res_nsearch", false) ? -1 : REAL(res_nsearch)(st, dname, class, type, ans, len);
+	return OWN_CALL(st, 0, "res_nsearch", REAL(res_nsearch)(st, dname, class, type, ans, len));
 }
 RES_ALIAS(res_nsearch)
 
 SHIM_EXPORT int res_nquerydomain(res_state st, const char *name, const char *domain, int class, int type,
 				 unsigned char *ans, int len)
 {
-	lookup_gone(__builtin_frame_address(0));
-	return tcp_refused(st, 0, "res_nquerydomain", false) ? -1 :
-	       REAL(res_nquerydomain)(st, name, domain, class, type, ans, len);
+	return OWN_CALL(st, 0, "res_nquerydomain", REAL(res_nquerydomain)(st, name, domain, class, type, ans, len));
 }
 RES_ALIAS(res_nquerydomain)
 
 SHIM_EXPORT int res_nsend(res_state st, const unsigned char *msg, int mlen, unsigned char *ans, int alen)
 {
-	lookup_gone(__builtin_frame_address(0));
-	return tcp_refused(st, mlen > 0 ? (size_t)mlen : 0, "res_nsend", false) ? -1 :
-	       REAL(res_nsend)(st, msg, mlen, ans, alen);
+	return OWN_CALL(st, QLEN(mlen), "res_nsend", REAL(res_nsend)(st, msg, mlen, ans, alen));
 }
 RES_ALIAS(res_nsend)
 
 SHIM_EXPORT int res_query(const char *dname, int class, int type, unsigned char *ans, int len)
 {
-	lookup_gone(__builtin_frame_address(0));
-	return thread_refused(0, "res_query") ? -1 : REAL(res_query)(dname, class, type, ans, len);
+	return THREAD_CALL(0, "res_query", REAL(res_query)(dname, class, type, ans, len));
 }
 RES_ALIAS(res_query)
 
 SHIM_EXPORT int res_search(const char *dname, int class, int type, unsigned char *ans, int len)
 {
-	lookup_gone(__builtin_frame_address(0));
-	return thread_refused(0, "res_search") ? -1 : REAL(res_search)(dname, class, type, ans, len);
+	return THREAD_CALL(0, "res_search", REAL(res_search)(dname, class, type, ans, len));
 }
 RES_ALIAS(res_search)
 
 SHIM_EXPORT int res_querydomain(const char *name, const char *domain, int class, int type, unsigned char *ans,
 				int len)
 {
-	lookup_gone(__builtin_frame_address(0));
-	return thread_refused(0, "res_querydomain") ? -1 :
-	       REAL(res_querydomain)(name, domain, class, type, ans, len);
+	return THREAD_CALL(0, "res_querydomain", REAL(res_querydomain)(name, domain, class, type, ans, len));
 }
 RES_ALIAS(res_querydomain)
 
 SHIM_EXPORT int res_send(const unsigned char *msg, int mlen, unsigned char *ans, int alen)
 {
-	lookup_gone(__builtin_frame_address(0));
-	return thread_refused(mlen > 0 ? (size_t)mlen : 0, "res_send") ? -1 :
-	       REAL(res_send)(msg, mlen, ans, alen);
+	return THREAD_CALL(QLEN(mlen), "res_send", REAL(res_send)(msg, mlen, ans, alen));
 }
 RES_ALIAS(res_send)

@@ -82,7 +82,7 @@ static void do_init(void)
 	R(getaddrinfo_a); R(getnetbyname); R(getnetbyname_r); R(getnetbyaddr); R(getnetbyaddr_r);
 	R(ruserok_af); R(iruserok_af); R(getnameinfo); R(gethostbyaddr); R(gethostbyaddr_r);
 	R(res_nquery); R(res_nsearch); R(res_nquerydomain); R(res_nsend);
-	R(res_query); R(res_search); R(res_querydomain); R(res_send); R(__res_init);
+	R(res_query); R(res_search); R(res_querydomain); R(res_send); R(__res_init); R(__res_ninit);
 	R(rcmd_af); R(rexec_af); R(signalfd); R(timerfd_create); R(memfd_create);
 	R(inotify_init); R(inotify_init1); R(pthread_create);
 	R(execveat); R(clone);

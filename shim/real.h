@@ -154,6 +154,7 @@ struct real_fns {
 	int (*res_querydomain)(const char *, const char *, int, int, unsigned char *, int);
 	int (*res_send)(const unsigned char *, int, unsigned char *, int);
 	int (*__res_init)(void);          /* res_init (resolv.h names it so) */
+	int (*__res_ninit)(struct __res_state *);   /* res_ninit (the same) */
 	int (*rcmd_af)(char **, unsigned short, const char *, const char *, const char *, int *,
 		       sa_family_t);
 	int (*rexec_af)(char **, int, const char *, const char *, const char *, int *, sa_family_t);

@@ -11,7 +11,8 @@
 #  * out: exim relays it (manualroute, smtp transport) to
 #    tests/interop/smtp_sink.py, an SMTP server that speaks only TLS.
 # Two modes: "both" (as above) and "outonly" (swaks plain to exim, only the
-# relay link TLS by the shim).
+# relay link TLS by the shim); and "mx" (at the end): exim routes by MX
+# records from a name server whose port 53 a tls rule covers.
 # Asserted: the sink received the message, over TLS 1.3, with the exact
 # body (swaks ends it with blank lines: trailing newlines are not compared) (CRLF lines, 100 KB of base64 included, dot-stuffed lines) and the
 # envelope; exim's logs show it received and delivered the message
@@ -220,3 +221,79 @@ run both
 # outonly: swaks talks plain SMTP to exim (no accept rule); only exim's
 # relay connection to the TLS sink is made TLS by the shim.
 run outonly
+
+# mx: mail routed by its MX records (the dnslookup router: exim asks with
+# res_search) while /etc/resolv.conf names a name server whose port 53 a
+# tls rule covers (DNS over TLS).  glibc asks it over UDP, in clear (no
+# connect rule covers UDP); its answers come back truncated (TC), and
+# glibc would ask again over TCP, in clear, to the TLS port.  The library
+# lends RES_IGNTC for each res_search: exim gets the truncated answers
+# (the MX record, then two A records) and routes the address; nothing
+# reaches the TCP port (the wire audit checks the port too).  The old
+# library refused every res_search here ("host lookup did not complete":
+# no mail routed by DNS).  A resolv.conf of ours is bound over
+# /etc/resolv.conf (this script's mount namespace is its own);
+# tests/preload/py/dns_tcp_server.py answers on 127.0.0.1:53.
+mx_route() {
+X=$T/mx
+mkdir -p "$X/certs" "$X/spool"
+cp "$CERTS/ca.crt" "$X/certs/"
+chown -R "$EXIM_USER" "$X"
+policy "$X/policy.conf" <<EOF
+rules = ( { name = "dns-tls"; direction = "connect"; address = "127.0.0.1"; port = 53;
+            ca = "$X/certs/ca.crt"; } );
+EOF
+chown "$EXIM_USER" "$POLICY"
+cat >"$X/exim.conf" <<EOF
+primary_hostname = mta.test
+exim_path = $X/exim4
+spool_directory = $X/spool
+log_file_path = $X/%slog
+keep_environment = LD_PRELOAD : TLSSHIM_CONFIG : TLSSHIM_LOG : TLSSHIM_LOG_FILE : ASAN_OPTIONS : UBSAN_OPTIONS
+host_lookup =
+rfc1413_hosts =
+
+begin routers
+dnslookup:
+  driver = dnslookup
+  domains = *
+  self = send
+  transport = remote_smtp
+  no_more
+
+begin transports
+remote_smtp:
+  driver = smtp
+EOF
+chmod 644 "$X/exim.conf"
+cp "$EXIM" "$X/exim4" && chmod 755 "$X/exim4"
+printf 'nameserver 127.0.0.1\noptions attempts:1 timeout:1\n' >"$X/resolv.conf"
+if ! mount --bind "$X/resolv.conf" /etc/resolv.conf 2>"$X/mount.err"; then
+	fail exim_mx_setup "cannot bind a resolv.conf over /etc/resolv.conf: $(cat "$X/mount.err")"
+	return 1
+fi
+bg "$PY" "$TLSSHIM_TOP/tests/preload/py/dns_tcp_server.py" 53 "$X/tcp.rec" "$X/udp.rec" \
+	>"$X/dns.out" 2>"$X/dns.err"
+if ! wait_for "$X/dns.out" '^listening' 10; then
+	fail exim_mx_setup "the fake name server never listened$(show "$X/dns.err")"
+	return 1
+fi
+: >"$X/shim.log"
+TLSSHIM_LOG_FILE="$X/shim.log" shimmed "$X/exim4" -C "$X/exim.conf" -bt user@mx.test >"$X/bt.out" 2>&1
+rc=$?
+name=exim_mx_routed_over_a_tls_ruled_name_server
+if [ $rc = 0 ] && grep -q '^ *host mx\.test \[127\.0\.0\.8\] MX=10' "$X/bt.out" &&
+   grep -q '^ *host mx\.test \[127\.0\.0\.7\] MX=10' "$X/bt.out" && grep -q '^mx\.test$' "$X/udp.rec" &&
+   ! grep -q 'would ask this name server' "$X/shim.log"; then
+	pass "$name"
+else
+	fail "$name" "exim -bt exit $rc; asked over UDP: '$(tr '\n' ' ' <"$X/udp.rec")'$(show "$X/bt.out" "$X/shim.log")"
+fi
+name=exim_mx_nothing_asked_over_tcp_in_clear
+if [ -s "$X/tcp.rec" ]; then
+	fail "$name" "asked over TCP, in clear, to the TLS port: '$(tr '\n' ' ' <"$X/tcp.rec")'"
+else
+	pass "$name"
+fi
+}
+mx_route

@@ -13,7 +13,10 @@
 # ours is bound over /etc/resolv.conf (this script's mount namespace is
 # its own).  Without use-vc the look-up is not refused (UDP, which no
 # connect rule covers; the start-up warning says so), but a truncated UDP
-# answer is not asked again over TCP: the look-up keeps what fit.
+# answer is not asked again over TCP: the look-up keeps what fit, and so
+# does the res_query family (RES_IGNTC lent for the call; RES_USEVC and a
+# query over 512 bytes refused), also after the program's res_init() of a
+# changed file.
 # (The old library: every query reached the TLS port in clear; without
 # use-vc, the query asked again after a truncated answer.)
 . "$(dirname "$0")/../lib.sh"
@@ -125,8 +128,8 @@ printf 'nameserver 127.0.0.1\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
 udp_only "a look-up kept a truncated answer, res_init(), the file changed: the next keeps it too" \
 	twiceinit_gai 127.0.0.1 'answer 2|answer 2|'
 # A program that saves _res.options after a look-up and puts them back
-# after a query of its own (here a res_query, refused: the file's server
-# is TLS-ruled), as mail servers do around their MX queries, then the
+# after a query of its own (here a res_query, which keeps the truncated
+# answer too), as mail servers do around their MX queries, then the
 # file changed to name 127.0.0.2 (nothing answers there): the next
 # look-up follows the file.  The library's RES_IGNTC was still in _res
 # when the options were saved (taken back only at the thread's next
@@ -135,7 +138,7 @@ udp_only "a look-up kept a truncated answer, res_init(), the file changed: the n
 # look-up asked 127.0.0.1, which the file no longer named.
 printf 'nameserver 127.0.0.1\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
 no_tcp "_res.options saved after a look-up, put back after a res_query, the file changed: the next look-up follows it" \
-	restore_gai 127.0.0.2 'answer 2|failed errno=111 h_errno=3|failed gai=-3|'
+	restore_gai 127.0.0.2 'answer 2|answer 66|failed gai=-3|'
 # RES_IGNTC set by the program itself after a look-up: its res_query
 # keeps the truncated answer (UDP only), as without the library.  The
 # library's flag was still there, and its next call took the program's
@@ -222,16 +225,54 @@ fi
 printf 'nameserver 127.0.0.1\noptions use-vc attempts:1 timeout:1\n' >"$T/resolv.conf"
 udp_only "use-vc in the file, cleared in _res by the program: the truncated answer kept" clearvc_gai - 'answer 2|'
 # getaddrinfo_a looks up in a helper thread of the C library, with a _res
-# of its own that the library cannot reach: refused as a whole.  A state
-# of the program's own from res_ninit: the res_query family, refused.
+# of its own that the library cannot reach: refused as a whole.
 printf 'nameserver 127.0.0.1\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
 : >"$T/udp.rec"
 refused "no use-vc, a tls rule on the file's server: getaddrinfo_a refused" file_gaia - \
 	'when a UDP answer comes back truncated'
-refused "no use-vc, a tls rule on the file's server: res_nquery on a res_ninit state refused" file_nquery - \
-	'when a UDP answer comes back truncated'
-name="getaddrinfo_a and res_nquery refused: nothing asked over UDP either"
+name="getaddrinfo_a refused: nothing asked over UDP either"
 if [ -s "$T/udp.rec" ]; then fail "$name" "asked: $(cat "$T/udp.rec")"; else pass "$name"; fi
+
+# The resolver's query calls (mail servers ask their MX records with
+# res_search), on the thread's _res or on a state of the program's own
+# from res_ninit naming the file's TLS-ruled server, without use-vc: the
+# library lends RES_IGNTC for the call, the caller gets the truncated
+# answer (66 bytes, TC set) and nothing is asked again over TCP; the
+# flag is taken back as the call returns.  (The old library refused
+# each of them: a mail server could not route any mail.)
+for mode in query search querydomain send nquery nsearch nquerydomain nsend; do
+	udp_only "no use-vc, a truncated UDP answer: res_$mode returns it, RES_IGNTC taken back" "lent_$mode" - \
+		'answer 66|igntc 0|'
+done
+# Over TCP (RES_USEVC, or a query longer than 512 bytes) glibc connects
+# with its own internal calls, not the library's connect(): the query
+# would go in clear, not in TLS.  Exactly those are refused.
+for mode in query nquery; do
+	refused "RES_USEVC, a tls rule on the file's server: res_$mode refused (glibc's TCP is not the library's)" \
+		"usevc_$mode" - RES_USEVC
+done
+for mode in longsend nlongsend; do
+	refused "a query longer than 512 bytes, a tls rule on the file's server: $mode refused" "file_$mode" - \
+		'a query longer than 512 bytes'
+done
+
+# The file changed to name the TLS-ruled server, then the program's
+# res_init() (or res_ninit) loaded it before the library read the file
+# again: the state holds the file's server, which the library took for
+# one the program set itself, and refused the look-up (it now reads the
+# file when glibc does, and before it judges a state).  With use-vc the
+# look-up is refused all the same.
+for mode in gai ghbn query nquery; do
+	printf 'nameserver 127.0.0.2\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
+	case $mode in gai | ghbn) want='answer 2|' ;; *) want='answer 66|' ;; esac
+	udp_only "the file changed to name a tls-ruled server, then res_init(): $mode not refused, the truncated answer kept" \
+		"reinit_$mode" 127.0.0.1 "$want"
+done
+for mode in gai nquery; do
+	printf 'nameserver 127.0.0.2\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
+	refused "the file changed to name a tls-ruled server with use-vc, then res_init(): $mode refused" \
+		"reinitvc_$mode" 127.0.0.1 'RES_USEVC'
+done
 
 # No false refusal: under a policy whose rules do not make port 53 TLS
 # (a plain rule for it first, or a rule for 853 only) the truncated

@@ -16,7 +16,8 @@
  * /etc/resolv.conf); change_MODE: the thread's _res loaded from
  * /etc/resolv.conf first, then the file rewritten to name ADDR (port 53)
  * with "options use-vc", then MODE; usevc_MODE: the thread's _res loaded
- * from /etc/resolv.conf, RES_USEVC set in it, then MODE; setenv_MODE:
+ * from /etc/resolv.conf (a state from res_ninit for a MODE starting with
+ * n), RES_USEVC set in it, then MODE; setenv_MODE:
  * RES_OPTIONS=use-vc set with setenv(), then MODE.  gaia:
  * getaddrinfo_a, GAI_WAIT.
  * cancel: /etc/resolv.conf rewritten to name ADDR (port 53, no use-vc),
@@ -34,6 +35,13 @@
  * then _res.options saved, a res_query of NAME (its result line too)
  * and the options put back as a program saving them around its own
  * query does, then the file rewritten as for twice_, then MODE again.
+ * reinit_MODE: /etc/resolv.conf rewritten to name ADDR (port 53) without
+ * use-vc, then res_init() (res_ninit of the state for a MODE starting
+ * with n), then MODE; reinitvc_MODE: the same with "options use-vc".
+ * lent_MODE: MODE as file_MODE, then "igntc N" (RES_IGNTC in the
+ * options of the state MODE used after it: 1 or 0).  longsend and
+ * nlongsend: res_send and res_nsend of a query of 600 bytes (one built
+ * for NAME, padded: longer than 512, glibc sends it over TCP).
  * ownigntc_MODE: MODE, then RES_IGNTC set by the program in _res, then a
  * res_query of NAME (two result lines).  nested_MODE: this process's
  * pid written to the file ADDR, then MODE, during which a SIGUSR1 (the
@@ -178,6 +186,13 @@ static int one(const char *mode, const char *name, struct __res_state *own)
 	} else if (!strcmp(mode, "nsend")) {
 		ql = res_nmkquery(own, QUERY, name, C_IN, T_A, NULL, 0, NULL, q, sizeof q);
 		n = ql < 0 ? -1 : res_nsend(own, q, ql, ans, sizeof ans);
+	} else if (!strcmp(mode, "longsend") || !strcmp(mode, "nlongsend")) {
+		unsigned char lq[600] = { 0 };
+
+		ql = mode[0] == 'n' ? res_nmkquery(own, QUERY, name, C_IN, T_A, NULL, 0, NULL, lq, sizeof lq) :
+		     res_mkquery(QUERY, name, C_IN, T_A, NULL, 0, NULL, lq, sizeof lq);
+		n = ql < 0 ? -1 : mode[0] == 'n' ? res_nsend(own, lq, sizeof lq, ans, sizeof ans) :
+		    res_send(lq, sizeof lq, ans, sizeof ans);
 	} else if (!strcmp(mode, "compat_query")) {
 		int (*fn)(const char *, int, int, unsigned char *, int) =
 			(int (*)(const char *, int, int, unsigned char *, int))dlvsym(RTLD_DEFAULT, "__res_query",
@@ -323,6 +338,23 @@ int main(int argc, char **argv)
 		else
 			printf("inner answer %d\n", (int)nested_n);
 		return 0;
+	} else if (!strncmp(mode, "reinit_", 7) || !strncmp(mode, "reinitvc_", 9)) {
+		bool vc = mode[6] == 'v';
+
+		mode += vc ? 9 : 7;
+		if (rewrite(argv[2], vc ? "use-vc attempts:1 timeout:1" : "attempts:1 timeout:1") != 0 ||
+		    (mode[0] == 'n' ? res_ninit(&own) : res_init()) != 0)
+			return 3;
+	} else if (!strncmp(mode, "lent_", 5)) {
+		int r;
+
+		mode += 5;
+		if (mode[0] == 'n' && res_ninit(&own) != 0)
+			return 3;
+		if ((r = one(mode, name, &own)) != 0)
+			return r;
+		printf("igntc %d\n", ((mode[0] == 'n' ? own.options : _res.options) & RES_IGNTC) != 0);
+		return 0;
 	} else if (!strncmp(mode, "twiceinit_", 10)) {
 		mode += 10;
 		twice = reinit = true;
@@ -352,9 +384,12 @@ int main(int argc, char **argv)
 		fflush(stdout);
 	} else if (!strncmp(mode, "usevc_", 6)) {
 		mode += 6;
-		if (res_init() != 0)
+		if (mode[0] == 'n' ? res_ninit(&own) != 0 : res_init() != 0)
 			return 3;
-		_res.options |= RES_USEVC;
+		if (mode[0] == 'n')
+			own.options |= RES_USEVC;
+		else
+			_res.options |= RES_USEVC;
 	} else if (!strncmp(mode, "change_", 7)) {
 		FILE *f;
 

@@ -6,7 +6,8 @@ secret-name.test).  With UDPRECORD it answers over UDP on the same port too
 (tests/preload/dns_resolvconf.sh), each query's name appended there, with
 the truncation bit set and what fits: two A records, 127.0.0.8 and
 127.0.0.7 (a PTR query: the name udp-name.test), so that a resolver asks
-again over TCP unless told not to.  Ends after 30 s (times TLSSHIM_TIME_SCALE)."""
+again over TCP unless told not to.  An MX query gets one MX record, 10
+and the name asked (tests/interop/exim.sh), over TCP and UDP alike.  Ends after 30 s (times TLSSHIM_TIME_SCALE)."""
 S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import socket, struct, sys, threading, time
 
@@ -39,7 +40,9 @@ def answer(q, record, udp):
     with open(record, "a") as f:
         f.write(".".join(labels) + "\n")
     ptr = q[at + 1:at + 3] == b"\x00\x0c"
-    if ptr:
+    if q[at + 1:at + 3] == b"\x00\x0f":
+        rrs = [struct.pack("!HHHIHH", 0xC00C, 15, 1, 60, 4, 10) + b"\xc0\x0c"]
+    elif ptr:
         name = (b"udp-name", b"test") if udp else (b"secret-name", b"test")
         d = b"".join(bytes([len(x)]) + x for x in name) + b"\0"
         rrs = [struct.pack("!HHHIH", 0xC00C, 12, 1, 60, len(d)) + d]
