@@ -597,6 +597,18 @@ SHIM_EXPORT int getnetbyaddr_r(uint32_t net, int type, struct netent *ret, char 
 	       SHIM_LOOKUP(REAL(getnetbyaddr_r)(net, type, ret, buf, buflen, result, err));
 }
 
+/* gethostid() without a 4-byte /etc/hostid looks the host's own name up
+ * inside the C library (its internal gethostbyname_r, through nss_dns),
+ * past every wrapper: a truncated UDP answer from a TLS-ruled name
+ * server of the file was asked again over TCP, in clear.  Checked and
+ * lent RES_IGNTC as gethostbyname is; refused: 0, as when its look-up
+ * fails (errno ECONNREFUSED).  (Checked with /etc/hostid too: refused
+ * there only where a look-up of a name would be.) */
+SHIM_EXPORT long gethostid(void)
+{
+	return shim_resolver_refused("gethostid") ? 0 : SHIM_LOOKUP(REAL(gethostid)());
+}
+
 /* getaddrinfo_a() looks its names up in a helper thread of the C
  * library, with a _res of that thread's own: loaded from the file, never
  * the program's.  Refused as a whole (EAI_SYSTEM, errno ECONNREFUSED,

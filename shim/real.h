@@ -138,6 +138,7 @@ struct real_fns {
 	int (*getnetbyname_r)(const char *, struct netent *, char *, size_t, struct netent **, int *);
 	struct netent *(*getnetbyaddr)(uint32_t, int);
 	int (*getnetbyaddr_r)(uint32_t, int, struct netent *, char *, size_t, struct netent **, int *);
+	long (*gethostid)(void);
 	int (*ruserok_af)(const char *, int, const char *, const char *, sa_family_t);
 	int (*iruserok_af)(const void *, int, const char *, const char *, sa_family_t);
 	int (*getaddrinfo_a)(int, struct gaicb **, int, struct sigevent *);

@@ -17,7 +17,11 @@
  * IPPROTO_TCP, and pmap_getmaps first ask the host's portmapper over
  * TCP, port 111, and rtime without a timeout its time server (TCP port
  * 37), with the same internal calls: refused before that where a tls or
- * deny rule names it.
+ * deny rule names it.  clnt_create and getrpcport look the host's name
+ * up inside the C library (its internal gethostbyname_r), past every
+ * wrapper: checked and lent RES_IGNTC as gethostbyname is (dnsres.c), or
+ * a truncated answer from a TLS-ruled name server of /etc/resolv.conf
+ * was asked again over TCP in clear.
  */
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -210,7 +214,11 @@ SHIM_EXPORT void *clnt_create(const char *host, unsigned long prog, unsigned lon
 		return NULL;
 	if (proto_tcp(proto) && pmap_host(host, &a) && pmap_refused(&a, "clnt_create"))
 		return NULL;
-	cl = next(host, prog, vers, proto);
+	if (shim_lookup_refused(host, "clnt_create")) {
+		rpc_refuse();
+		return NULL;
+	}
+	cl = SHIM_LOOKUP(next(host, prog, vers, proto));
 	return cl && client_refused(cl, "clnt_create") ? NULL : cl;
 }
 
@@ -234,8 +242,8 @@ SHIM_EXPORT int getrpcport(const char *host, long prog, long vers, int proto)
 
 	if (!next)
 		return 0;
-	return proto == IPPROTO_TCP && pmap_host(host, &a) && pmap_refused(&a, "getrpcport") ? 0 :
-	       next(host, prog, vers, proto);
+	return (proto == IPPROTO_TCP && pmap_host(host, &a) && pmap_refused(&a, "getrpcport")) ||
+	       shim_lookup_refused(host, "getrpcport") ? 0 : SHIM_LOOKUP(next(host, prog, vers, proto));
 }
 
 /* A service's listening socket: does a tls or deny accept rule name its

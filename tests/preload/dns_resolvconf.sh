@@ -224,6 +224,61 @@ fi
 # _res: the look-up goes over UDP, and must not ask again over TCP.
 printf 'nameserver 127.0.0.1\noptions use-vc attempts:1 timeout:1\n' >"$T/resolv.conf"
 udp_only "use-vc in the file, cleared in _res by the program: the truncated answer kept" clearvc_gai - 'answer 2|'
+# gethostid() without /etc/hostid looks the host's own name up inside the
+# C library (its internal gethostbyname_r), past every wrapper: the old
+# library let the truncated answer be asked again over TCP, in clear, and
+# with use-vc every query.  (An nsswitch.conf of ours sends the look-up
+# to DNS, not /etc/hosts; an empty file is bound over /etc/hostid.)
+printf 'hosts: dns\n' >"$T/nsswitch.conf"
+: >"$T/hostid"
+if ! mount --bind "$T/nsswitch.conf" /etc/nsswitch.conf 2>"$T/mount.err" ||
+   { [ -e /etc/hostid ] && ! mount --bind "$T/hostid" /etc/hostid 2>>"$T/mount.err"; }; then
+	fail "gethostid: the truncated answer kept" "cannot bind over /etc/nsswitch.conf or /etc/hostid: $(cat "$T/mount.err")"
+else
+	printf 'nameserver 127.0.0.1\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
+	udp_only "gethostid (the C library's own look-up of the host name): the truncated answer kept, nothing over TCP" \
+		file_hostid - 'answer 1|'
+	printf 'nameserver 127.0.0.1\noptions use-vc attempts:1 timeout:1\n' >"$T/resolv.conf"
+	refused "resolv.conf use-vc, a tls rule on its server: gethostid refused" file_hostid - 'options use-vc'
+	umount /etc/hostid 2>/dev/null
+	umount /etc/nsswitch.conf
+fi
+# The C library's Sun RPC (compatibility symbols: programs linked before
+# glibc 2.32): clnt_create and getrpcport look the host's name up inside
+# the C library too (then ask the portmapper of the answer's 127.0.0.8,
+# where nothing listens).  rpc NAME MODE PROTO WANT: MODE's result line
+# matches WANT, the name asked over UDP, nothing over TCP; WANT "refused":
+# the call failed with ECONNREFUSED and an error line names the rule.
+rpc() {
+	: >"$TLSSHIM_LOG_FILE"
+	: >"$T/tls.rec"
+	: >"$T/udp.rec"
+	shimmed "$PROGS/sunrpc_client" "$2" "$3" secret-name.test >"$T/rpc.out" 2>"$T/rpc.err"
+	if [ -s "$T/tls.rec" ]; then
+		fail "$1" "asked over TCP, in clear, to the TLS port: '$(cat "$T/tls.rec")' ($(cat "$T/rpc.out"))"
+	elif [ "$4" = refused ]; then
+		if grep -q 'errno=ECONNREFUSED' "$T/rpc.out" &&
+		   grep -q "error: 127.0.0.1:53 rule \"dns-tls\": [a-z_]*() would ask this name server over TCP (options use-vc)" "$TLSSHIM_LOG_FILE"; then
+			pass "$1"
+		else
+			fail "$1" "not refused: $(cat "$T/rpc.out" "$T/rpc.err")$(show "$TLSSHIM_LOG_FILE")"
+		fi
+	elif ! grep -q "$4" "$T/rpc.out" || ! grep -q '^secret-name\.test$' "$T/udp.rec" ||
+	     grep -q 'would ask this name server' "$TLSSHIM_LOG_FILE"; then
+		fail "$1" "result '$(cat "$T/rpc.out")', asked over UDP '$(tr '\n' ' ' <"$T/udp.rec")' $(cat "$T/rpc.err")$(show "$TLSSHIM_LOG_FILE")"
+	else
+		pass "$1"
+	fi
+}
+printf 'nameserver 127.0.0.1\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
+rpc "clnt_create of a name (its look-up inside the C library): the truncated answer kept, nothing over TCP" \
+	createname tcp '^clnt_create NULL'
+rpc "getrpcport of a name (its look-up inside the C library): the truncated answer kept, nothing over TCP" \
+	getrpcport 0 '^getrpcport 0 '
+printf 'nameserver 127.0.0.1\noptions use-vc attempts:1 timeout:1\n' >"$T/resolv.conf"
+rpc "resolv.conf use-vc, a tls rule on its server: clnt_create of a name refused" createname tcp refused
+rpc "resolv.conf use-vc, a tls rule on its server: getrpcport of a name refused" getrpcport 0 refused
+
 # getaddrinfo_a looks up in a helper thread of the C library, with a _res
 # of its own that the library cannot reach: refused as a whole.
 printf 'nameserver 127.0.0.1\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
@@ -251,6 +306,12 @@ for mode in query nquery; do
 	refused "RES_USEVC, a tls rule on the file's server: res_$mode refused (glibc's TCP is not the library's)" \
 		"usevc_$mode" - RES_USEVC
 done
+# The same through a handle: a program that dlopens libresolv.so.2 and
+# takes res_query with dlsym from it gets the library's wrapper
+# (shim/dlsym.c), not the C library's own.
+udp_only "res_query taken with dlsym from a libresolv handle: the truncated answer returned, RES_IGNTC taken back" \
+	lent_dlquery - 'answer 66|igntc 0|'
+refused "RES_USEVC, res_query taken with dlsym from a libresolv handle: refused" usevc_dlquery - RES_USEVC
 for mode in longsend nlongsend; do
 	refused "a query longer than 512 bytes, a tls rule on the file's server: $mode refused" "file_$mode" - \
 		'a query longer than 512 bytes'

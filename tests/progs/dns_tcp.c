@@ -10,7 +10,9 @@
  * (gethostbyaddr, gethostbyaddr_r of 192.0.2.1: a PTR query) and rcmd
  * (rcmd_af's own look-up of NAME), gnbn and gnba (getnetbyname of NAME,
  * getnetbyaddr of 192.0.2: with "networks: files dns" in nsswitch.conf)
- * and ruserok (its look-up of NAME).  Prints "answer N" (bytes, addresses,
+ * and ruserok (its look-up of NAME), dlquery (res_query taken with
+ * dlsym from a dlopen handle of libresolv.so.2), hostid (gethostid: the C library
+ * looks up the host's own name; "answer 1" for an id not 0).  Prints "answer N" (bytes, addresses,
  * or the name's length) or "failed errno=E h_errno=H".
  * file_MODE: MODE without a name server of the program's own (the ones of
  * /etc/resolv.conf); change_MODE: the thread's _res loaded from
@@ -260,6 +262,16 @@ static int one(const char *mode, const char *name, struct __res_state *own)
 
 		if (ne)
 			n = (int)strlen(ne->n_name);
+	} else if (!strcmp(mode, "dlquery")) {
+		void *h = dlopen("libresolv.so.2", RTLD_NOW);
+		int (*fn)(const char *, int, int, unsigned char *, int) =
+			h ? (int (*)(const char *, int, int, unsigned char *, int))dlsym(h, "res_query") : NULL;
+
+		if (!fn)
+			return 4;
+		n = fn(name, C_IN, T_A, ans, sizeof ans);
+	} else if (!strcmp(mode, "hostid")) {
+		n = gethostid() != 0 ? 1 : -1;
 	} else if (!strcmp(mode, "ruserok")) {
 		n = ruserok(name, 1, "root", "root") == 0 ? 1 : -1;
 	} else if (!strcmp(mode, "rcmd")) {

@@ -14,6 +14,11 @@
  *       clnt_create("127.0.0.1", ..., PROTO) (the port from the
  *       portmapper at 127.0.0.1:111; "clnt_create ok" or
  *       "clnt_create NULL errno=E"), then the call as for client.
+ *   sunrpc_client createname PROTO NAME
+ *       clnt_create(NAME, ..., PROTO): the C library looks NAME up
+ *       itself ("clnt_create ok" or "clnt_create NULL errno=E").
+ *   sunrpc_client getrpcport 0 NAME
+ *       getrpcport(NAME, ..., IPPROTO_TCP): "getrpcport N errno=E".
  *   sunrpc_client getmaps 0 X
  *       pmap_getmaps() of 127.0.0.1 (TCP to its port 111):
  *       "pmap_getmaps ok" or "pmap_getmaps NULL errno=E".
@@ -41,6 +46,7 @@
 __asm__(".symver old_clnttcp_create, clnttcp_create@" V);
 __asm__(".symver old_clnt_create, clnt_create@" V);
 __asm__(".symver old_pmap_getmaps, pmap_getmaps@" V);
+__asm__(".symver old_getrpcport, getrpcport@" V);
 __asm__(".symver old_rtime, rtime@" V);
 __asm__(".symver old_svctcp_create, svctcp_create@" V);
 __asm__(".symver old_xdr_wrapstring, xdr_wrapstring@" V);
@@ -60,6 +66,7 @@ extern struct client *old_clnttcp_create(struct sockaddr_in *, unsigned long, un
 					 unsigned int, unsigned int);
 extern struct client *old_clnt_create(const char *, unsigned long, unsigned long, const char *);
 extern void *old_pmap_getmaps(struct sockaddr_in *);
+extern int old_getrpcport(const char *, long, long, int);
 extern int old_rtime(struct sockaddr_in *, struct timeval *, struct timeval *);
 extern void *old_svctcp_create(int, unsigned int, unsigned int);
 extern int old_xdr_wrapstring(void *, void *);
@@ -103,6 +110,16 @@ int main(int argc, char **argv)
 		if (old_pmap_getmaps(&sa))
 			return printf("pmap_getmaps ok\n") < 0;
 		return printf("pmap_getmaps NULL errno=%s\n", strerrorname_np(errno)) < 0;
+	}
+	if (!strcmp(argv[1], "createname")) {
+		if (old_clnt_create(argv[3], 0x20000099, 1, argv[2]))
+			return printf("clnt_create ok\n") < 0;
+		return printf("clnt_create NULL errno=%s\n", strerrorname_np(errno)) < 0;
+	}
+	if (!strcmp(argv[1], "getrpcport")) {
+		int port = old_getrpcport(argv[3], 0x20000099, 1, IPPROTO_TCP);
+
+		return printf("getrpcport %d errno=%s\n", port, strerrorname_np(errno)) < 0;
 	}
 	if (!strcmp(argv[1], "rtime")) {
 		struct timeval t;
