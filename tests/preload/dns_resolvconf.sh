@@ -29,20 +29,10 @@ rules = ( { name = "dns-tls"; direction = "connect"; address = "127.0.0.1"; port
             ca = "$CERTS/ca.crt"; } );
 EOC
 export TLSSHIM_LOG_FILE="$T/dns.log"
-: >"$T/resolv.conf"
-if ! mount --bind "$T/resolv.conf" /etc/resolv.conf 2>"$T/mount.err"; then
-	fail dns_resolvconf_setup "cannot bind a resolv.conf over /etc/resolv.conf: $(cat "$T/mount.err")"
-	exit 0
-fi
-# (it answers over UDP too, truncated: two A records, 127.0.0.8 and
-# 127.0.0.7, or the PTR name udp-name.test; over TCP one, 127.0.0.9, or
-# secret-name.test)
-bg "$PY" "$TLSSHIM_TOP/tests/preload/py/dns_tcp_server.py" 53 "$T/tls.rec" "$T/udp.rec" \
-	>"$T/tls.out" 2>"$T/tls.err"
-if ! wait_for "$T/tls.out" '^listening' 10; then
-	fail dns_resolvconf_setup "the fake name server never listened$(show "$T/tls.err")"
-	exit 0
-fi
+# (the fake name server answers over UDP too, truncated: two A records,
+# 127.0.0.8 and 127.0.0.7, or the PTR name udp-name.test; over TCP one,
+# 127.0.0.9, or secret-name.test)
+fake_resolver dns_resolvconf_setup "$T" || exit 0
 
 # refused NAME MODE ARG WHY: the call failed with ECONNREFUSED, an error
 # line names the rule and WHY, nothing reached the name server.
