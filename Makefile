@@ -157,6 +157,8 @@ $(BUILD)/progs/config_clash: PROG_LDFLAGS = -rdynamic
 # Draws OpenSSL random bytes across forks (shim/getpid.c).
 $(BUILD)/progs/randfork: PROG_CFLAGS = $(SSL_CFLAGS)
 $(BUILD)/progs/randfork: PROG_LIBS = $(SSL_LIBS)
+# Calls libresolv.so.2's compatibility res_gethostbyname (shim/dnsres.c).
+$(BUILD)/progs/dns_tcp: PROG_LIBS = -lresolv
 # Counts the library's getpid() calls with a getpid of its own.
 $(BUILD)/progs/selfid: PROG_LDFLAGS = -rdynamic
 

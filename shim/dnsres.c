@@ -609,6 +609,37 @@ SHIM_EXPORT long gethostid(void)
 	return shim_resolver_refused("gethostid") ? 0 : SHIM_LOOKUP(REAL(gethostid)());
 }
 
+/* libresolv.so.2's res_gethostbyname, res_gethostbyname2 and
+ * res_gethostbyaddr: compatibility symbols (programs linked before
+ * glibc 2.26 call them) that ask the thread's _res inside libresolv,
+ * past every wrapper: a truncated UDP answer from a TLS-ruled name
+ * server of the file was asked again over TCP, in clear.  Checked and
+ * lent RES_IGNTC as gethostbyname and gethostbyaddr are; refused: NULL,
+ * h_errno NO_RECOVERY. */
+SHIM_EXPORT struct hostent *res_gethostbyname2(const char *name, int af)
+{
+	struct hostent *(*next)(const char *, int) =
+		(struct hostent *(*)(const char *, int))shim_compat_entry("res_gethostbyname2");
+
+	return !next || shim_lookup_refused(name, "res_gethostbyname2") ? NULL : SHIM_LOOKUP(next(name, af));
+}
+
+SHIM_EXPORT struct hostent *res_gethostbyname(const char *name)
+{
+	struct hostent *(*next)(const char *) =
+		(struct hostent *(*)(const char *))shim_compat_entry("res_gethostbyname");
+
+	return !next || shim_lookup_refused(name, "res_gethostbyname") ? NULL : SHIM_LOOKUP(next(name));
+}
+
+SHIM_EXPORT struct hostent *res_gethostbyaddr(const void *addr, socklen_t len, int af)
+{
+	struct hostent *(*next)(const void *, socklen_t, int) =
+		(struct hostent *(*)(const void *, socklen_t, int))shim_compat_entry("res_gethostbyaddr");
+
+	return !next || shim_resolver_refused("res_gethostbyaddr") ? NULL : SHIM_LOOKUP(next(addr, len, af));
+}
+
 /* getaddrinfo_a() looks its names up in a helper thread of the C
  * library, with a _res of that thread's own: loaded from the file, never
  * the program's.  Refused as a whole (EAI_SYSTEM, errno ECONNREFUSED,

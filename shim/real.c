@@ -1,5 +1,6 @@
 /* shim/real.c — resolve the real libc functions once (see real.h). */
 #include <dlfcn.h>
+#include <errno.h>
 #include <execinfo.h>
 #include <fcntl.h>
 #include <sys/eventfd.h>
@@ -97,4 +98,25 @@ static void do_init(void)
 void real_init(void)
 {
 	pthread_once(&real_once, do_init);
+}
+
+/* The C library's own: compatibility symbols, which dlsym() does not
+ * find (x86_64's version, then aarch64's): the Sun RPC's (sunrpc.c),
+ * libresolv.so.2's (dnsres.c). */
+void *shim_compat_next(const char *name)
+{
+	void *f = dlvsym(RTLD_NEXT, name, "GLIBC_2.2.5");
+
+	return f ? f : dlvsym(RTLD_NEXT, name, "GLIBC_2.17");
+}
+
+/* The same, the library started; NULL (errno ENOSYS): none. */
+void *shim_compat_entry(const char *name)
+{
+	void *f;
+
+	shim_ensure_init();
+	if (!(f = shim_compat_next(name)))
+		errno = ENOSYS;
+	return f;
 }

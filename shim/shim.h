@@ -623,6 +623,12 @@ void shim_lookup_end(void);
  * value. */
 #define SHIM_LOOKUP(call) ({ shim_lookup_begin(__builtin_frame_address(0)); \
 			     __typeof__(call) shim_lookup_r_ = (call); shim_lookup_end(); shim_lookup_r_; })
+/* A compatibility symbol of the C library (a version no new program
+ * links: the Sun RPC's, libresolv's compat look-ups), as dlvsym finds it
+ * after us; _entry: the library started first, errno ENOSYS when there
+ * is none (real.c). */
+void *shim_compat_next(const char *name);
+void *shim_compat_entry(const char *name);
 /* The result of a refused gethostby*_r(): *result NULL, *err
  * NO_RECOVERY, ECONNREFUSED returned (resolve.c). */
 struct hostent;

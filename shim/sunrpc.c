@@ -72,30 +72,9 @@ struct rpc_createerr {
 #define PMAP_PORT 111
 #define TIME_PORT 37
 
-/* The C library's own: compatibility symbols, which dlsym() does not
- * find (x86_64's version, then aarch64's). */
-static void *rpc_next(const char *name)
-{
-	void *f = dlvsym(RTLD_NEXT, name, "GLIBC_2.2.5");
-
-	return f ? f : dlvsym(RTLD_NEXT, name, "GLIBC_2.17");
-}
-
-/* The C library's function name, the library started; NULL (errno
- * ENOSYS): the C library has none. */
-static void *rpc_entry(const char *name)
-{
-	void *f;
-
-	shim_ensure_init();
-	if (!(f = rpc_next(name)))
-		errno = ENOSYS;
-	return f;
-}
-
 static void rpc_refuse(void)
 {
-	struct rpc_createerr *(*ce)(void) = (struct rpc_createerr *(*)(void))rpc_next("__rpc_thread_createerr");
+	struct rpc_createerr *(*ce)(void) = (struct rpc_createerr *(*)(void))shim_compat_next("__rpc_thread_createerr");
 	struct rpc_createerr *e = ce ? ce() : NULL;
 
 	if (e) {
@@ -191,7 +170,7 @@ SHIM_EXPORT void *clnttcp_create(void *raddr, unsigned long prog, unsigned long 
 {
 	void *(*next)(void *, unsigned long, unsigned long, int *, unsigned int, unsigned int) =
 		(void *(*)(void *, unsigned long, unsigned long, int *, unsigned int, unsigned int))
-		rpc_entry("clnttcp_create");
+		shim_compat_entry("clnttcp_create");
 	struct rpc_client *cl;
 
 	if (!next)
@@ -206,7 +185,7 @@ SHIM_EXPORT void *clnttcp_create(void *raddr, unsigned long prog, unsigned long 
 SHIM_EXPORT void *clnt_create(const char *host, unsigned long prog, unsigned long vers, const char *proto)
 {
 	void *(*next)(const char *, unsigned long, unsigned long, const char *) =
-		(void *(*)(const char *, unsigned long, unsigned long, const char *))rpc_entry("clnt_create");
+		(void *(*)(const char *, unsigned long, unsigned long, const char *))shim_compat_entry("clnt_create");
 	struct rpc_client *cl;
 	struct sockaddr_in a;
 
@@ -228,7 +207,7 @@ SHIM_EXPORT unsigned short pmap_getport(struct sockaddr_in *addr, unsigned long 
 {
 	unsigned short (*next)(struct sockaddr_in *, unsigned long, unsigned long, unsigned int) =
 		(unsigned short (*)(struct sockaddr_in *, unsigned long, unsigned long, unsigned int))
-		rpc_entry("pmap_getport");
+		shim_compat_entry("pmap_getport");
 
 	if (!next)
 		return 0;
@@ -237,7 +216,7 @@ SHIM_EXPORT unsigned short pmap_getport(struct sockaddr_in *addr, unsigned long 
 
 SHIM_EXPORT int getrpcport(const char *host, long prog, long vers, int proto)
 {
-	int (*next)(const char *, long, long, int) = (int (*)(const char *, long, long, int))rpc_entry("getrpcport");
+	int (*next)(const char *, long, long, int) = (int (*)(const char *, long, long, int))shim_compat_entry("getrpcport");
 	struct sockaddr_in a;
 
 	if (!next)
@@ -268,7 +247,7 @@ static bool service_refused(struct rpc_xprt *x, const char *what)
 SHIM_EXPORT void *svctcp_create(int sock, unsigned int sendsz, unsigned int recvsz)
 {
 	void *(*next)(int, unsigned int, unsigned int) =
-		(void *(*)(int, unsigned int, unsigned int))rpc_entry("svctcp_create");
+		(void *(*)(int, unsigned int, unsigned int))shim_compat_entry("svctcp_create");
 	struct rpc_xprt *x;
 
 	if (!next)
@@ -282,7 +261,7 @@ SHIM_EXPORT void *svctcp_create(int sock, unsigned int sendsz, unsigned int recv
 SHIM_EXPORT void *svcfd_create(int fd, unsigned int sendsz, unsigned int recvsz)
 {
 	void *(*next)(int, unsigned int, unsigned int) =
-		(void *(*)(int, unsigned int, unsigned int))rpc_entry("svcfd_create");
+		(void *(*)(int, unsigned int, unsigned int))shim_compat_entry("svcfd_create");
 	struct tls_conn *c;
 	int r;
 
@@ -305,7 +284,7 @@ SHIM_EXPORT void *svcfd_create(int fd, unsigned int sendsz, unsigned int recvsz)
 /* The portmapper's list of programs: asked over TCP, always. */
 SHIM_EXPORT void *pmap_getmaps(struct sockaddr_in *addr)
 {
-	void *(*next)(struct sockaddr_in *) = (void *(*)(struct sockaddr_in *))rpc_entry("pmap_getmaps");
+	void *(*next)(struct sockaddr_in *) = (void *(*)(struct sockaddr_in *))shim_compat_entry("pmap_getmaps");
 
 	if (!next)
 		return NULL;
@@ -317,7 +296,7 @@ SHIM_EXPORT void *pmap_getmaps(struct sockaddr_in *addr)
 SHIM_EXPORT int rtime(struct sockaddr_in *addr, void *tv, void *timeout)
 {
 	int (*next)(struct sockaddr_in *, void *, void *) =
-		(int (*)(struct sockaddr_in *, void *, void *))rpc_entry("rtime");
+		(int (*)(struct sockaddr_in *, void *, void *))shim_compat_entry("rtime");
 
 	if (!next)
 		return -1;

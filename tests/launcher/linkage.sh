@@ -107,6 +107,7 @@ fi
 
 # Our own functions (policy, engine, log) and libconfig's are hidden: the
 # library exports nothing but its wrappers, each named like a C library
+# (or libresolv.so.2)
 # function, and two of libcrypto's: CRYPTO_set_mem_functions, so that a
 # program's call is refused as OpenSSL refused it before the shim put its
 # own allocation functions in (core/alloc.c), and ERR_new, which counts
@@ -119,7 +120,10 @@ libc=$(ldd "$LIB" | awk '$1 == "libc.so.6" {print $3}')
 if [ -z "$libc" ] || [ ! -f "$libc" ]; then
 	fail "$name" "libc.so.6 not found by ldd"
 else
-	nm -D --defined-only "$libc" | awk '{print $3}' | sed 's/@.*//' | sort -u >"$T/libc.names"
+	# (and libresolv.so.2's, beside it: its compatibility look-ups,
+	# res_gethostbyname and family, are wrapped too)
+	nm -D --defined-only "$libc" "$(dirname "$libc")/libresolv.so.2" 2>/dev/null | awk 'NF == 3 {print $3}' |
+		sed 's/@.*//' | sort -u >"$T/libc.names"
 	nm -D --defined-only "$LIB" | awk '{print $3}' | sed 's/@.*//' | sort -u >"$T/lib.names"
 	# (and the linker's own markers, which some linkers export)
 	bad=$(comm -23 "$T/lib.names" "$T/libc.names" | grep -v -x -E '__bss_start|_edata|_end|_init|_fini|CRYPTO_set_mem_functions|ERR_new|io_uring_setup|io_uring_queue_init(_params|_mem)?|tlsshim_library_version')

@@ -233,6 +233,15 @@ else
 	umount /etc/hostid 2>/dev/null
 	umount /etc/nsswitch.conf
 fi
+# libresolv.so.2's res_gethostbyname (a compatibility symbol: programs
+# linked before glibc 2.26 call it) asks the thread's _res inside
+# libresolv: the old library let the truncated answer be asked again over
+# TCP in clear, and with use-vc every query.
+printf 'nameserver 127.0.0.1\noptions attempts:1 timeout:1\n' >"$T/resolv.conf"
+udp_only "res_gethostbyname (libresolv's compatibility symbol): the truncated answer kept, nothing over TCP" \
+	file_compat_ghbn - 'answer 2|'
+printf 'nameserver 127.0.0.1\noptions use-vc attempts:1 timeout:1\n' >"$T/resolv.conf"
+refused "resolv.conf use-vc, a tls rule on its server: res_gethostbyname refused" file_compat_ghbn - 'options use-vc'
 # The C library's Sun RPC (compatibility symbols: programs linked before
 # glibc 2.32): clnt_create and getrpcport look the host's name up inside
 # the C library too (then ask the portmapper of the answer's 127.0.0.8,

@@ -11,7 +11,8 @@
  * (rcmd_af's own look-up of NAME), gnbn and gnba (getnetbyname of NAME,
  * getnetbyaddr of 192.0.2: with "networks: files dns" in nsswitch.conf)
  * and ruserok (its look-up of NAME), dlquery (res_query taken with
- * dlsym from a dlopen handle of libresolv.so.2), hostid (gethostid: the C library
+ * dlsym from a dlopen handle of libresolv.so.2), compat_ghbn
+ * (res_gethostbyname@GLIBC_2.2.5 of libresolv.so.2), hostid (gethostid: the C library
  * looks up the host's own name; "answer 1" for an id not 0).  Prints "answer N" (bytes, addresses,
  * or the name's length) or "failed errno=E h_errno=H".
  * file_MODE: MODE without a name server of the program's own (the ones of
@@ -70,6 +71,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* libresolv.so.2's compatibility look-up (programs linked before glibc
+ * 2.26 call it): bound to its version, as those programs are. */
+#if defined(__x86_64__)
+__asm__(".symver old_res_gethostbyname, res_gethostbyname@GLIBC_2.2.5");
+#elif defined(__aarch64__)
+__asm__(".symver old_res_gethostbyname, res_gethostbyname@GLIBC_2.17");
+#endif
+extern struct hostent *old_res_gethostbyname(const char *);
 
 static void one_server(res_state st, const char *addr, int port)
 {
@@ -227,8 +237,8 @@ static int one(const char *mode, const char *name, struct __res_state *own)
 		else
 			for (n = 0; cb.ar_result; cb.ar_result = cb.ar_result->ai_next)
 				n++;
-	} else if (!strcmp(mode, "ghbn")) {
-		struct hostent *h = gethostbyname(name);
+	} else if (!strcmp(mode, "ghbn") || !strcmp(mode, "compat_ghbn")) {
+		struct hostent *h = mode[0] == 'c' ? old_res_gethostbyname(name) : gethostbyname(name);
 
 		if (h)
 			for (n = 0; h->h_addr_list[n];)
