@@ -17,7 +17,7 @@
  * IPPROTO_TCP, and pmap_getmaps first ask the host's portmapper over
  * TCP, port 111, and rtime without a timeout its time server (TCP port
  * 37), with the same internal calls: refused before that where a tls or
- * deny rule names it.  clnt_create and getrpcport look the host's name
+ * deny rule names it.  clnt_create, getrpcport and callrpc look the host's name
  * up inside the C library (its internal gethostbyname_r), past every
  * wrapper: checked and lent RES_IGNTC as gethostbyname is (dnsres.c), or
  * a truncated answer from a TLS-ruled name server of /etc/resolv.conf
@@ -223,6 +223,21 @@ SHIM_EXPORT int getrpcport(const char *host, long prog, long vers, int proto)
 		return 0;
 	return (proto == IPPROTO_TCP && pmap_host(host, &a) && pmap_refused(&a, "getrpcport")) ||
 	       shim_lookup_refused(host, "getrpcport") ? 0 : SHIM_LOOKUP(next(host, prog, vers, proto));
+}
+
+/* callrpc: the same look-up of its host, then a call over UDP (which no
+ * connect rule covers); refused: RPC_SYSTEMERROR, errno ECONNREFUSED. */
+SHIM_EXPORT int callrpc(const char *host, unsigned long prog, unsigned long vers, unsigned long proc, void *inproc,
+			const char *in, void *outproc, char *out)
+{
+	int (*next)(const char *, unsigned long, unsigned long, unsigned long, void *, const char *, void *, char *) =
+		(int (*)(const char *, unsigned long, unsigned long, unsigned long, void *, const char *, void *,
+			 char *))shim_compat_entry("callrpc");
+
+	if (!next)
+		return RPC_SYSTEMERROR;
+	return shim_lookup_refused(host, "callrpc") ? RPC_SYSTEMERROR :
+	       SHIM_LOOKUP(next(host, prog, vers, proc, inproc, in, outproc, out));
 }
 
 /* A service's listening socket: does a tls or deny accept rule name its

@@ -243,7 +243,7 @@ udp_only "res_gethostbyname (libresolv's compatibility symbol): the truncated an
 printf 'nameserver 127.0.0.1\noptions use-vc attempts:1 timeout:1\n' >"$T/resolv.conf"
 refused "resolv.conf use-vc, a tls rule on its server: res_gethostbyname refused" file_compat_ghbn - 'options use-vc'
 # The C library's Sun RPC (compatibility symbols: programs linked before
-# glibc 2.32): clnt_create and getrpcport look the host's name up inside
+# glibc 2.32): clnt_create, getrpcport and callrpc look the host's name up inside
 # the C library too (then ask the portmapper of the answer's 127.0.0.8,
 # where nothing listens).  rpc NAME MODE PROTO WANT: MODE's result line
 # matches WANT, the name asked over UDP, nothing over TCP; WANT "refused":
@@ -274,9 +274,12 @@ rpc "clnt_create of a name (its look-up inside the C library): the truncated ans
 	createname tcp '^clnt_create NULL'
 rpc "getrpcport of a name (its look-up inside the C library): the truncated answer kept, nothing over TCP" \
 	getrpcport 0 '^getrpcport 0 '
+rpc "callrpc of a name (its look-up inside the C library): the truncated answer kept, nothing over TCP" \
+	callrpc 0 '^callrpc '
 printf 'nameserver 127.0.0.1\noptions use-vc attempts:1 timeout:1\n' >"$T/resolv.conf"
 rpc "resolv.conf use-vc, a tls rule on its server: clnt_create of a name refused" createname tcp refused
 rpc "resolv.conf use-vc, a tls rule on its server: getrpcport of a name refused" getrpcport 0 refused
+rpc "resolv.conf use-vc, a tls rule on its server: callrpc of a name refused" callrpc 0 refused
 
 # getaddrinfo_a looks up in a helper thread of the C library, with a _res
 # of its own that the library cannot reach: refused as a whole.

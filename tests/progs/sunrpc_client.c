@@ -19,6 +19,8 @@
  *       itself ("clnt_create ok" or "clnt_create NULL errno=E").
  *   sunrpc_client getrpcport 0 NAME
  *       getrpcport(NAME, ..., IPPROTO_TCP): "getrpcport N errno=E".
+ *   sunrpc_client callrpc 0 NAME
+ *       callrpc(NAME, ...) of procedure 1 (UDP): "callrpc N errno=E".
  *   sunrpc_client getmaps 0 X
  *       pmap_getmaps() of 127.0.0.1 (TCP to its port 111):
  *       "pmap_getmaps ok" or "pmap_getmaps NULL errno=E".
@@ -47,6 +49,7 @@ __asm__(".symver old_clnttcp_create, clnttcp_create@" V);
 __asm__(".symver old_clnt_create, clnt_create@" V);
 __asm__(".symver old_pmap_getmaps, pmap_getmaps@" V);
 __asm__(".symver old_getrpcport, getrpcport@" V);
+__asm__(".symver old_callrpc, callrpc@" V);
 __asm__(".symver old_rtime, rtime@" V);
 __asm__(".symver old_svctcp_create, svctcp_create@" V);
 __asm__(".symver old_xdr_wrapstring, xdr_wrapstring@" V);
@@ -67,6 +70,8 @@ extern struct client *old_clnttcp_create(struct sockaddr_in *, unsigned long, un
 extern struct client *old_clnt_create(const char *, unsigned long, unsigned long, const char *);
 extern void *old_pmap_getmaps(struct sockaddr_in *);
 extern int old_getrpcport(const char *, long, long, int);
+extern int old_callrpc(const char *, unsigned long, unsigned long, unsigned long, void *, const char *, void *,
+		       char *);
 extern int old_rtime(struct sockaddr_in *, struct timeval *, struct timeval *);
 extern void *old_svctcp_create(int, unsigned int, unsigned int);
 extern int old_xdr_wrapstring(void *, void *);
@@ -120,6 +125,11 @@ int main(int argc, char **argv)
 		int port = old_getrpcport(argv[3], 0x20000099, 1, IPPROTO_TCP);
 
 		return printf("getrpcport %d errno=%s\n", port, strerrorname_np(errno)) < 0;
+	}
+	if (!strcmp(argv[1], "callrpc")) {
+		int st = old_callrpc(argv[3], 0x20000099, 1, 1, (void *)old_xdr_void, NULL, (void *)old_xdr_void, NULL);
+
+		return printf("callrpc %d errno=%s\n", st, strerrorname_np(errno)) < 0;
 	}
 	if (!strcmp(argv[1], "rtime")) {
 		struct timeval t;
