@@ -190,8 +190,11 @@ static struct conntab_pumped *armed_at(int fd)
  * writing, exit and _exit, exec for a close-on-exec number), first sends
  * the pump a marker: the bytes the socket had been given by then, by all
  * its holders together (shim_tcp_written: the kernel's counters).  It
- * goes to a datagram socket the pump binds to an abstract name made of
- * the channel's two ports, with the program's end itself attached
+ * goes on a seqpacket connection of its own to a listener the pump binds
+ * to an abstract name made of the channel's two ports (one connection a
+ * marker: another local user's flood of the name cannot fill a holder's
+ * queue, as it filled the datagram queue of ten used before
+ * helper-159; marks_read), with the program's end itself attached
  * (SCM_RIGHTS): only a holder of the end can mark it, whatever its user,
  * and the pump drops a message whose attached socket is not its
  * channel's.  The marker is queued before the close that follows it, so
@@ -209,9 +212,8 @@ static struct conntab_pumped *armed_at(int fd)
  * program's plaintext end: another user who bound the name first (the
  * ports are in /proc/net/tcp; a narrowed or exhausted ephemeral range
  * makes them known beforehand) got it, read the program's input and
- * wrote into its session.  So the pump also listens on a seqpacket
- * socket of the same name, bound only once the datagram name is its
- * own, and a marker goes only where that listener's owner (SO_PEERCRED:
+ * wrote into its session.  So a marker goes only where the listener's
+ * owner (SO_PEERCRED:
  * who called listen()) is root or this process's user: a squatted name
  * gets nothing, and the session ends as cut short (a denial of service,
  * no forgery).
@@ -230,6 +232,10 @@ static struct conntab_pumped *armed_at(int fd)
 #define MARK_NAME "tlsshim-pump/%u/%u"
 #define MARK_ABORT UINT64_MAX   /* a holder closed with SO_LINGER {1, 0} */
 #define MARK_OPEN (UINT64_MAX - 1) /* from now on an end may come unmarked */
+#define MARK_WAIT_MS 1000       /* a holder's wait for room in the listener's queue */
+#define MARK_CONNS 16           /* connections the pump waits on for their marker */
+#define MARK_ACCEPTS 256        /* accepted at once, while the session runs */
+#define MARK_ACCEPTS_FINAL 65536 /* at the end: past any listener's queue */
 
 /* A seccomp filter may refuse (or kill for) what a marker takes (socket,
  * sendmsg): such a process sends none (shim_pump_sandboxed).  One it
@@ -254,8 +260,9 @@ static bool quiet(void)
 }
 
 struct marks {
-	int fd;                 /* the pump's datagram socket; -1: none */
-	int probe;              /* its listener of the same name (see above) */
+	int fd;                 /* the pump's listener (see above); -1: none */
+	int conn[MARK_CONNS];   /* accepted, their marker not come yet; -1: free */
+	unsigned next;          /* the slot to reuse when all are taken */
 	bool counted;           /* a TCP channel: an end needs its marker */
 	bool any;               /* a marker came */
 	bool aborted;           /* a MARK_ABORT came */
@@ -290,22 +297,28 @@ static unsigned port_of(int fd, bool peer, bool pump)
 	return ntohs(s4->sin_port);
 }
 
-/* Is the name u bound by a pump of root's or of this process's user?
- * (The listener the pump binds after its datagram name.) */
-static bool pump_owns(const struct sockaddr_un *u, socklen_t len)
+/* A marker's own connection to the pump's listener at u: only where its
+ * owner (SO_PEERCRED: who called listen()) is root or this process's
+ * user.  A connect waits while the listener's queue is full (another
+ * user's flood), MARK_WAIT_MS at most. */
+static int mark_connect(const struct sockaddr_un *u, socklen_t len)
 {
+	struct timeval tv = { .tv_sec = MARK_WAIT_MS / 1000, .tv_usec = MARK_WAIT_MS % 1000 * 1000 };
 	struct ucred cr;
 	socklen_t l = sizeof cr;
-	int s = REAL(socket)(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	bool ok;
+	int s = REAL(socket)(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 
 	if (s < 0)
-		return false;
-	ok = REAL(connect)(s, (const struct sockaddr *)u, len) == 0 &&
-	     REAL(getsockopt)(s, SOL_SOCKET, SO_PEERCRED, &cr, &l) == 0 && l == sizeof cr &&
-	     (cr.uid == 0 || cr.uid == geteuid() || cr.uid == getuid());
+		return -1;
+	(void)REAL(setsockopt)(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	if (REAL(connect)(s, (const struct sockaddr *)u, len) == 0 &&
+	    REAL(getsockopt)(s, SOL_SOCKET, SO_PEERCRED, &cr, &l) == 0 && l == sizeof cr &&
+	    (cr.uid == 0 || cr.uid == geteuid() || cr.uid == getuid()))
+		return s;
+	if (errno == 0 || errno == EINPROGRESS)
+		errno = EACCES;
 	REAL(close)(s);
-	return ok;
+	return -1;
 }
 
 static void mark_send(int fd, bool open_end)
@@ -319,6 +332,7 @@ static void mark_send(int fd, bool open_end)
 	struct iovec iov;
 	struct msghdr m;
 	struct cmsghdr *h;
+	socklen_t len;
 	unsigned pp, lp;
 	uint64_t n;
 	int s, keep = errno;
@@ -337,26 +351,34 @@ static void mark_send(int fd, bool open_end)
 		n = MARK_ABORT;
 	else if (!shim_tcp_written(fd, &n))
 		goto out;
-	m = (struct msghdr){ .msg_name = &u, .msg_namelen = mark_name(&u, pp, lp) };
-	if (!pump_owns(&u, m.msg_namelen)) {
-		log_debug("fd %d: no pump of this user's hears at its name (%s): its end is not"
-			  " told, and will read as cut short", fd, strerror(errno));
-		goto out;
+	len = mark_name(&u, pp, lp);
+	/* The pump lets go of a connection that has said nothing when too
+	 * many wait (pump_run): one it dropped before this marker went is
+	 * tried again. */
+	for (int tries = 0; tries < 3; tries++) {
+		if ((s = mark_connect(&u, len)) < 0) {
+			log_debug("fd %d: no pump of this user's hears at its name (%s): its end is"
+				  " not told, and will read as cut short", fd, strerror(errno));
+			goto out;
+		}
+		iov = (struct iovec){ .iov_base = &n, .iov_len = sizeof n };
+		m = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+				     .msg_controllen = sizeof cm.buf };
+		h = CMSG_FIRSTHDR(&m);
+		h->cmsg_level = SOL_SOCKET;
+		h->cmsg_type = SCM_RIGHTS;
+		h->cmsg_len = CMSG_LEN(sizeof fd);
+		memcpy(CMSG_DATA(h), &fd, sizeof fd);
+		if (REAL(sendmsg)(s, &m, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof n) {
+			REAL(close)(s);
+			goto out;
+		}
+		REAL(close)(s);
+		if (errno != EPIPE && errno != ECONNRESET)
+			break;
 	}
-	if ((s = REAL(socket)(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
-		goto out;
-	iov = (struct iovec){ .iov_base = &n, .iov_len = sizeof n };
-	m = (struct msghdr){ .msg_name = &u, .msg_namelen = m.msg_namelen, .msg_iov = &iov,
-			     .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf };
-	h = CMSG_FIRSTHDR(&m);
-	h->cmsg_level = SOL_SOCKET;
-	h->cmsg_type = SCM_RIGHTS;
-	h->cmsg_len = CMSG_LEN(sizeof fd);
-	memcpy(CMSG_DATA(h), &fd, sizeof fd);
-	if (REAL(sendmsg)(s, &m, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-		log_debug("fd %d: the pump was not told of this end (%s): it will read as cut short",
-			  fd, strerror(errno));
-	REAL(close)(s);
+	log_debug("fd %d: the pump was not told of this end (%s): it will read as cut short", fd,
+		  strerror(errno));
 out:
 	errno = keep;
 }
@@ -431,7 +453,7 @@ void shim_pump_exec_closing(void)
 			shim_pump_mark((int)fd);
 }
 
-/* The pump's side: its socket for the channel a (program) - b (pump),
+/* The pump's side: its listener for the channel a (program) - b (pump),
  * and a's count before any byte. */
 static void marks_open(struct marks *mk, int a, int b)
 {
@@ -439,28 +461,21 @@ static void marks_open(struct marks *mk, int a, int b)
 	struct stat st;
 	unsigned pp = port_of(b, false, false), lp = port_of(b, true, false);
 	socklen_t len = mark_name(&u, pp, lp);
-	int s = -1, l = -1;
+	int l = -1;
 
 	errno = 0;
 	if (fstat(a, &st) < 0 || !shim_tcp_written(a, &mk->base) || !pp || !lp)
 		goto fail;
-	/* The datagram name first: the listener, which the senders trust,
-	 * only once the name they send to is ours. */
-	if ((s = REAL(socket)(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0 ||
-	    bind(s, (struct sockaddr *)&u, len) < 0 ||
-	    (l = REAL(socket)(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0 ||
+	if ((l = REAL(socket)(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0 ||
 	    bind(l, (struct sockaddr *)&u, len) < 0 || REAL(listen)(l, SOMAXCONN) < 0) {
 		int e = errno;
 
 		if (l >= 0)
 			REAL(close)(l);
-		if (s >= 0)
-			REAL(close)(s);
 		errno = e;
 		goto fail;
 	}
-	mk->fd = s;
-	mk->probe = l;
+	mk->fd = l;
 	mk->dev = st.st_dev;
 	mk->ino = st.st_ino;
 	return;
@@ -469,66 +484,94 @@ fail:
 		 " session will end as cut short, without close_notify", strerror(errno));
 }
 
-/* The markers waiting (their attached copies of the program's end close
- * here at once: a last close's FIN waits for that). */
-static void marks_read(struct marks *mk)
+/* The marker on connection c, if it came: false while c has said
+ * nothing yet.  (Its attached copy of the program's end closes here at
+ * once: a last close's FIN waits for that.)  One message a connection:
+ * whatever it said, the caller closes it. */
+static bool mark_take(struct marks *mk, int c)
 {
-	for (int i = 0; mk->fd >= 0 && i < 256; i++) {
-		union {
-			char buf[CMSG_SPACE(8 * sizeof(int))];
-			struct cmsghdr align;
-		} cm;
-		uint64_t n = 0;
-		struct iovec iov = { .iov_base = &n, .iov_len = sizeof n };
-		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-				    .msg_controllen = sizeof cm.buf };
-		bool ours = false;
-		ssize_t r = REAL(recvmsg)(mk->fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	union {
+		char buf[CMSG_SPACE(8 * sizeof(int))];
+		struct cmsghdr align;
+	} cm;
+	uint64_t n = 0;
+	struct iovec iov = { .iov_base = &n, .iov_len = sizeof n };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+			    .msg_controllen = sizeof cm.buf };
+	bool ours = false;
+	ssize_t r;
 
-		if (r < 0 && errno == EINTR)
+	do
+		r = REAL(recvmsg)(c, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	while (r < 0 && errno == EINTR);
+	if (r < 0 && errno == EAGAIN)
+		return false;
+	if (r < 0)
+		return true;
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
+		size_t k;
+
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
 			continue;
-		if (r < 0)
-			break;
-		for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
-			size_t k;
+		k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t j = 0; j < k; j++) {
+			struct stat st;
+			int f;
 
-			if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
-				continue;
-			k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t j = 0; j < k; j++) {
-				struct stat st;
-				int f;
-
-				memcpy(&f, CMSG_DATA(h) + j * sizeof f, sizeof f);
-				if (k == 1 && fstat(f, &st) == 0 && st.st_dev == mk->dev && st.st_ino == mk->ino)
-					ours = true;
-				REAL(close)(f);
-			}
-		}
-		if (!ours || r != (ssize_t)sizeof n || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
-			continue;
-		if (n == MARK_ABORT)
-			mk->aborted = true;
-		else if (n == MARK_OPEN)
-			mk->open = true;
-		else if (!mk->any || n > mk->last) {
-			mk->any = true;
-			mk->last = n;
+			memcpy(&f, CMSG_DATA(h) + j * sizeof f, sizeof f);
+			if (k == 1 && fstat(f, &st) == 0 && st.st_dev == mk->dev && st.st_ino == mk->ino)
+				ours = true;
+			REAL(close)(f);
 		}
 	}
+	if (!ours || r != (ssize_t)sizeof n || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+		return true;
+	if (n == MARK_ABORT)
+		mk->aborted = true;
+	else if (n == MARK_OPEN)
+		mk->open = true;
+	else if (!mk->any || n > mk->last) {
+		mk->any = true;
+		mk->last = n;
+	}
+	return true;
 }
 
-/* The senders' look at who listens (pump_owns): taken and let go. */
-static void probes_drop(struct marks *mk)
+/* The markers waiting: on the connections accepted before, and on those
+ * in the listener's queue (at most MARK_ACCEPTS of them; every one at
+ * the end of the stream: final).  A connection that has said nothing
+ * yet waits in one of MARK_CONNS slots, the oldest given up for it when
+ * all are taken: a connector that sends nothing (any local user may
+ * connect) never stalls the pump nor takes its descriptors, and a holder
+ * whose connection was given up tries again (mark_send).  At the end
+ * of the stream every holder's marker has come (each one sent it before
+ * its close, and the end comes after the last close): what is still
+ * silent then is not a holder's. */
+static void marks_read(struct marks *mk, bool final)
 {
-	for (int i = 0; i < 256; i++) {
-		int c = REAL(accept4)(mk->probe, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	for (int i = 0; i < MARK_CONNS; i++)
+		if (mk->conn[i] >= 0 && (mark_take(mk, mk->conn[i]) || final)) {
+			REAL(close)(mk->conn[i]);
+			mk->conn[i] = -1;
+		}
+	for (int i = 0; mk->fd >= 0 && i < (final ? MARK_ACCEPTS_FINAL : MARK_ACCEPTS); i++) {
+		int c = REAL(accept4)(mk->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK), j;
 
 		if (c < 0 && errno == EINTR)
 			continue;
 		if (c < 0)
 			break;
-		REAL(close)(c);
+		if (mark_take(mk, c) || final) {
+			REAL(close)(c);
+			continue;
+		}
+		for (j = 0; j < MARK_CONNS && mk->conn[j] >= 0; j++)
+			;
+		if (j == MARK_CONNS) {
+			j = (int)(mk->next++ % MARK_CONNS);
+			REAL(close)(mk->conn[j]);
+		}
+		mk->conn[j] = c;
 	}
 }
 
@@ -540,7 +583,7 @@ static bool ended_clean(struct marks *mk, uint64_t got)
 {
 	if (!mk->counted)
 		return true;
-	marks_read(mk);
+	marks_read(mk, true);
 	if (mk->aborted)
 		return false;
 	return mk->open || (mk->any && mk->last >= mk->base && mk->last - mk->base == got);
@@ -941,7 +984,7 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 	 * the program until it has let go of it.  Everything here is
 	 * MSG_DONTWAIT (the engine's BIO is, too). */
 	for (;;) {
-		struct pollfd p[4];
+		struct pollfd p[3 + MARK_CONNS];
 		bool progress = false;
 		ssize_t r;
 		int wait_ms = -1, n;
@@ -1069,7 +1112,8 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 		/* Markers: read as they come, so that their copies of the end
 		 * close (a last close's FIN waits for that). */
 		p[2] = (struct pollfd){ .fd = mk->fd, .events = POLLIN };
-		p[3] = (struct pollfd){ .fd = mk->probe, .events = POLLIN };
+		for (int i = 0; i < MARK_CONNS; i++)
+			p[3 + i] = (struct pollfd){ .fd = mk->conn[i], .events = POLLIN };
 		if (b_eof && fin_sent && !failed) {
 			/* The peer's end: 10 s at most after our close_notify
 			 * (a deadline: the watchdog's ticks interrupt poll). */
@@ -1084,11 +1128,12 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 				wait_ms = 0;
 		}
 		w_busy = 0;
-		n = REAL(poll)(p, 4, wait_ms);
-		if (n > 0 && (p[2].revents & POLLIN))
-			marks_read(mk);
-		if (n > 0 && (p[3].revents & POLLIN))
-			probes_drop(mk);
+		n = REAL(poll)(p, 3 + MARK_CONNS, wait_ms);
+		for (int i = 2; n > 0 && i < 3 + MARK_CONNS; i++)
+			if (p[i].revents) {
+				marks_read(mk, false);
+				break;
+			}
 		if (n == 0 && wait_ms >= 0 && !failed)
 			break;          /* the peer never closed after our close_notify */
 	}
@@ -1179,8 +1224,8 @@ static bool start_pump(struct tls_conn *c, int b, bool resets, bool armed, struc
 		 * linger), and our close, the last, waited for that data to
 		 * be sent: the data the pump was to read (helper-111). */
 		{
-			int keep[6] = { tls_conn_fd(c), b, log_fd_get(), ready[1], mk->fd, mk->probe };
-			keep_only(keep, 6);
+			int keep[5] = { tls_conn_fd(c), b, log_fd_get(), ready[1], mk->fd };
+			keep_only(keep, 5);
 		}
 		(void)!REAL(write)(ready[1], "1", 1);
 		REAL(close)(ready[1]);
@@ -1224,10 +1269,12 @@ int shim_pump(struct tls_conn *c, bool arm)
 {
 	int fds[MAX_FDS], n, a = -1, b = -1, fl;
 	struct conntab_pumped pi;
-	struct marks mk = { .fd = -1, .probe = -1 };
+	struct marks mk = { .fd = -1 };
 	bool resets, ok, armed = false;
 	char why[160] = "";
 
+	for (int i = 0; i < MARK_CONNS; i++)
+		mk.conn[i] = -1;
 	n = tls_conn_fds(c, fds, MAX_FDS);
 	if (n <= 0 || tls_conn_moved(c))
 		return -1;
@@ -1300,8 +1347,6 @@ out:
 	REAL(close)(b);
 	if (mk.fd >= 0)
 		REAL(close)(mk.fd);
-	if (mk.probe >= 0)
-		REAL(close)(mk.probe);
 	if (ok)
 		log_info("%s rule \"%s\": session handed to a pump process; fd%s %d%s now plaintext to it",
 			 tls_conn_peer(c), tls_conn_label(c), n > 1 ? "s" : "", fds[0],

@@ -145,3 +145,46 @@ squat_case() {
 	fi
 }
 squat_case
+
+# pump_flood_other_clean / pump_flood_same_clean: a local process, of
+# another user (65534) or of the program's, floods the pump's marker name
+# (py/pump_flood.py) while the pump is stopped: it fills a datagram
+# queue there (ten messages: net.unix.max_dgram_qlen) and makes 64
+# connections to the pump's listener, half of them silent.  Then a child
+# writes "part two" and closes, and the parent closes: both graceful, so
+# "eof clean".  Before 2026-12-07 the markers went to that datagram
+# queue, found it full (a send that may not block), and the end read as
+# cut short: any local user could make every pumped session end as a
+# truncation.  pump_flood_idle_clean: 200 silent connections while the
+# pump runs must not stall its relay nor its end.
+flood_case() {
+	_n=$1 _fm=$3
+	set --
+	if [ "$2" = other ]; then
+		if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null; then
+			pass "$_n: (not run: needs root and setpriv)"
+			return
+		fi
+		set -- setpriv --reuid=65534 --regid=65534 --clear-groups
+	fi
+	_fd=$T/$_n.flood
+	mkdir -m 1777 "$_fd" && chmod o+x "$T"
+	bg "$@" "$PY" "$PYD/pump_flood.py" "$_fd" "$_fm" >"$T/$_n.flooder" 2>&1
+	_fl=$!
+	PUMP_FLOOD_DIR=$_fd
+	export PUMP_FLOOD_DIR
+	death_case "$_n" "$([ "$_fm" = full ] && echo flood || echo flood_idle)" clean "part two"
+	unset PUMP_FLOOD_DIR
+	: >"$_fd/done"
+	wait_exit "$_fl" 10
+	stop "$_fl"
+	# (the flood must have happened: else the case above proved nothing)
+	if grep -q 'conns=[1-9]' "$_fd/full" 2>/dev/null; then
+		pass "$_n.flooded: $(cat "$_fd/full")"
+	else
+		fail "$_n.flooded: the flooder did not flood" "$(show "$_fd/full" "$T/$_n.flooder")"
+	fi
+}
+flood_case pump_flood_other_clean other full
+flood_case pump_flood_same_clean same full
+flood_case pump_flood_idle_clean other idle

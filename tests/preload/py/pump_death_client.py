@@ -38,6 +38,13 @@ then end as HOW says:
           SCM_RIGHTS (the session goes to a pump: the receiver runs the
           library), close every number, then tell the receiver, which
           writes "part two", closes it and exits
+  flood         dup2 onto fd 1; stop the pump; write PUMP_FLOOD_DIR/go and
+          wait for PUMP_FLOOD_DIR/full (pump_flood.py, started by the
+          test, has flooded the pump's names meanwhile); fork: the child
+          writes "part two" and closes its numbers, then the parent
+          closes its own; let the pump go on
+  flood_idle    the same, the pump not stopped (pump_flood.py's "idle":
+          connections that say nothing)
   shutclose     dup2 onto fd 1; stop the pump (SIGSTOP), shutdown(fd 1,
           SHUT_WR), close fd 1 and the socket, let the pump go on
           (SIGCONT): it reads the close's marker, which comes after the
@@ -46,6 +53,7 @@ then end as HOW says:
 import ctypes
 import glob
 import os
+import select
 import signal
 import socket
 import struct
@@ -187,6 +195,28 @@ elif how in ("seccomp", "seccomp_exec"):
         os.kill(os.getpid(), signal.SIGKILL)
     os.close(1)
     s.close()
+elif how in ("flood", "flood_idle"):
+    d = os.environ["PUMP_FLOOD_DIR"]
+    pump = pump_pid(1)
+    if how == "flood":
+        os.kill(pump, signal.SIGSTOP)
+    try:
+        open(os.path.join(d, "go"), "w").close()
+        for _ in range(2000):       # 20 s at most
+            if os.path.exists(os.path.join(d, "full")):
+                break
+            select.select([], [], [], 0.01)
+        pid = os.fork()
+        if pid == 0:
+            os.write(1, b"part two\n")
+            os.close(1)
+            s.close()
+            os._exit(0)
+        os.waitpid(pid, 0)
+        os.close(1)
+        s.close()
+    finally:
+        os.kill(pump, signal.SIGCONT)
 elif how == "shutclose":
     pump = pump_pid(1)
     os.kill(pump, signal.SIGSTOP)
