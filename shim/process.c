@@ -181,6 +181,9 @@ static void end_one(int fd, struct tls_conn *c, void *arg)
 		shim_linger(fd, tls_conn_close_timeout_ms(c), tls_conn_opts_ktls(c));
 }
 
+/* exit() told the pumps of this process's ends (close_notify_at_exit). */
+static bool marked_at_exit;
+
 /* _exit() and _Exit() skip atexit handlers, but the contract says a
  * process that owns open sessions still ends them with close_notify:
  * one non-blocking attempt each, no lingering. */
@@ -201,6 +204,7 @@ static void end_sessions(bool linger, int lock_ms)
 	if (e.me == self_pid_own()) {
 		shim_pump_ending_all(linger);
 		shim_pump_disarm_all(true);
+		__atomic_store_n(&marked_at_exit, linger, __ATOMIC_RELAXED);
 	}
 }
 
@@ -220,14 +224,54 @@ SHIM_EXPORT void _Exit(int status)
 
 /* Registered with atexit() after OpenSSL set up its own exit handler, so
  * this runs first, while OpenSSL still works. */
+static void marks_later(void);
+
 static void close_notify_at_exit(void)
 {
 	end_sessions(true, 2000);
+	marks_later();
 }
 
 void shim_exit_handler_install(void)
 {
 	atexit(close_notify_at_exit);
+}
+
+/* Writes to a pumped number may follow our exit handler: those of an
+ * atexit() handler registered before it (by a library whose constructor
+ * ran before ours) and of the destructors the C library runs after it
+ * (_dl_fini: our handler, registered by our constructor before the C
+ * library registered _dl_fini, runs there, with our destructor; a
+ * dlopen()ed library's destructor, and a library's listed after us in
+ * LD_PRELOAD with its atexit() handlers, run after that).  The exit
+ * marker said "this many bytes by now"; bytes after it read as cut
+ * short.  So the markers go again, as late as the C library lets us:
+ * from one more exit handler, tied to no library (an atexit() of ours
+ * would be tied to ours and run with our destructor), which the C
+ * library runs once _dl_fini has returned, after every destructor, just
+ * before stdio's last flush (fflush(NULL) here first) and _exit.  It is
+ * registered when our handler has run; if that was before _dl_fini (a
+ * library initialised late), it runs at once, and our destructor
+ * registers it again.  A marker only ever raises the count
+ * (docs/design.md, "Writes at exit"). */
+extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso);
+
+static void marks_after_destructors(void *unused)
+{
+	(void)unused;
+	shim_pump_ending_all(true);
+}
+
+static void marks_later(void)
+{
+	if (__atomic_load_n(&marked_at_exit, __ATOMIC_RELAXED) &&
+	    __cxa_atexit(marks_after_destructors, NULL, NULL) != 0)
+		shim_pump_ending_all(true);
+}
+
+__attribute__((destructor)) static void marks_at_exit(void)
+{
+	marks_later();
 }
 
 /* ---- fork ------------------------------------------------------------------ */

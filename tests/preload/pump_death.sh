@@ -188,3 +188,17 @@ flood_case() {
 flood_case pump_flood_other_clean other full
 flood_case pump_flood_same_clean same full
 flood_case pump_flood_idle_clean other idle
+
+# pump_death_exit_late_clean: a write after the library's exit handler
+# (an atexit handler registered before it, by preload_exitlate.so, and
+# the destructor of a dlopen()ed library, preload_exitdtor.so), then the
+# program's exit: "eof clean" with both lines (it read "eof ragged"
+# before 2026-12-07: the exit marker went from the handler, before them).
+SHIM_PRELOAD_KEEP=$SHIM_PRELOAD
+SHIM_PRELOAD="$SHIM_PRELOAD $PROGS/preload_exitlate.so" EXITLATE_FD=1 EXITDTOR_FD=1 \
+EXITDTOR_SO=$PROGS/preload_exitdtor.so
+export EXITLATE_FD EXITDTOR_FD EXITDTOR_SO
+death_case pump_death_exit_late_clean exit_late clean "late atexit
+late dtor"
+unset EXITLATE_FD EXITDTOR_FD EXITDTOR_SO
+SHIM_PRELOAD=$SHIM_PRELOAD_KEEP

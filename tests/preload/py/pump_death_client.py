@@ -38,6 +38,10 @@ then end as HOW says:
           SCM_RIGHTS (the session goes to a pump: the receiver runs the
           library), close every number, then tell the receiver, which
           writes "part two", closes it and exits
+  exit_late     dlopen EXITDTOR_SO (preload_exitdtor.so: its destructor
+          writes "late dtor"); dup2 onto fd 1; exit normally: the test
+          preloads preload_exitlate.so too, whose atexit handler, run
+          after the library's, writes "late atexit"
   flood         dup2 onto fd 1; stop the pump; write PUMP_FLOOD_DIR/go and
           wait for PUMP_FLOOD_DIR/full (pump_flood.py, started by the
           test, has flooded the pump's names meanwhile); fork: the child
@@ -113,6 +117,8 @@ if how == "passed":
     if child.wait(timeout=20) != 0:
         sys.stderr.write("child status %d\n" % child.returncode)
     sys.exit(0)
+if how == "exit_late":
+    ctypes.CDLL(os.environ["EXITDTOR_SO"])
 os.dup2(s.fileno(), 1)
 os.write(1, b"part one\n")
 sys.stderr.write("pumped\n")
