@@ -93,6 +93,9 @@ death_case pump_death_abort_truncates abort ragged
 death_case pump_death_exit_clean exit clean
 death_case pump_death__exit_clean _exit clean
 death_case pump_death_close_clean close clean
+# (the C library's syscall(SYS_exit_group): Go's os.Exit in a cgo
+# program makes the system call itself, unseen: libtlsshim(7), BUGS)
+death_case pump_death_sys_exit_group_clean sys_exit_group clean
 death_case pump_death_fclose_clean fclose clean
 death_case pump_death_forked_clean forked clean "part two"
 death_case pump_death_forked_kill_truncates forked_kill ragged "part two"

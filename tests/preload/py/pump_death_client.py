@@ -42,6 +42,8 @@ then end as HOW says:
           writes "late dtor"); dup2 onto fd 1; exit normally: the test
           preloads preload_exitlate.so too, whose atexit handler, run
           after the library's, writes "late atexit"
+  sys_exit_group    dup2 onto fd 1; end by the C library's syscall()
+          with SYS_exit_group
   flood         dup2 onto fd 1; stop the pump; write PUMP_FLOOD_DIR/go and
           wait for PUMP_FLOOD_DIR/full (pump_flood.py, started by the
           test, has flooded the pump's names meanwhile); fork: the child
@@ -129,6 +131,9 @@ elif how == "abort":
     os.abort()
 elif how == "_exit":
     os._exit(0)
+elif how == "sys_exit_group":
+    nr = {"x86_64": 231, "aarch64": 94}[os.uname().machine]
+    ctypes.CDLL(None).syscall(ctypes.c_long(nr), ctypes.c_long(0))
 elif how == "close":
     os.close(1)
     s.close()
