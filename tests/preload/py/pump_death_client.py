@@ -82,6 +82,20 @@ def pump_pid(fd):
     sys.exit("no pump found")
 
 
+def forked_close():
+    """A child writes "part two" and closes its numbers, then the parent
+    closes its own."""
+    pid = os.fork()
+    if pid == 0:
+        os.write(1, b"part two\n")
+        os.close(1)
+        s.close()
+        os._exit(0)
+    os.waitpid(pid, 0)
+    os.close(1)
+    s.close()
+
+
 port, how = int(sys.argv[1]), sys.argv[2]
 s = socket.create_connection(("127.0.0.1", port), timeout=20)
 s.sendall(b"hello\n")
@@ -159,15 +173,7 @@ elif how == "forked_kill":
     os.write(w, b"x")
     os.waitpid(pid, 0)
 elif how == "forked_close":
-    pid = os.fork()
-    if pid == 0:
-        os.write(1, b"part two\n")
-        os.close(1)
-        s.close()
-        os._exit(0)
-    os.waitpid(pid, 0)
-    os.close(1)
-    s.close()
+    forked_close()
 elif how.startswith("exec_"):
     end = "os.kill(os.getpid(), signal.SIGKILL)" if how == "exec_kill" else "pass"
     env = dict(os.environ)
@@ -217,15 +223,7 @@ elif how in ("flood", "flood_idle"):
             if os.path.exists(os.path.join(d, "full")):
                 break
             select.select([], [], [], 0.01)
-        pid = os.fork()
-        if pid == 0:
-            os.write(1, b"part two\n")
-            os.close(1)
-            s.close()
-            os._exit(0)
-        os.waitpid(pid, 0)
-        os.close(1)
-        s.close()
+        forked_close()
     finally:
         os.kill(pump, signal.SIGCONT)
 elif how == "shutclose":
