@@ -262,6 +262,7 @@ static bool quiet(void)
 struct marks {
 	int fd;                 /* the pump's listener (see above); -1: none */
 	int conn[MARK_CONNS];   /* accepted, their marker not come yet; -1: free */
+	bool mine[MARK_CONNS];  /* its connector is the pump's user */
 	unsigned next;          /* the slot to reuse when all are taken */
 	bool counted;           /* a TCP channel: an end needs its marker */
 	bool any;               /* a marker came */
@@ -537,41 +538,81 @@ static bool mark_take(struct marks *mk, int c)
 	return true;
 }
 
+/* Give up connection c, which has said nothing yet (or the end of the
+ * stream came): its sender can no longer send (SHUT_RD: EPIPE, and a
+ * holder then tries again), and what it sent before that is read. */
+static void mark_drop(struct marks *mk, int c)
+{
+	(void)REAL(shutdown)(c, SHUT_RD);
+	(void)mark_take(mk, c);
+	REAL(close)(c);
+}
+
+/* A slot for a connection that has said nothing yet: a free one, else
+ * the oldest of a connector of another user than the pump's (the
+ * holders are nearly always the pump's user: another user's flood never
+ * takes their place), else the oldest. */
+static int mark_slot(struct marks *mk)
+{
+	int j, k = -1;
+
+	for (j = 0; j < MARK_CONNS; j++)
+		if (mk->conn[j] < 0)
+			return j;
+	for (unsigned t = 0; t < MARK_CONNS && k < 0; t++) {
+		j = (int)((mk->next + t) % MARK_CONNS);
+		if (!mk->mine[j])
+			k = j;
+	}
+	if (k < 0)
+		k = (int)(mk->next % MARK_CONNS);
+	mk->next = (unsigned)k + 1;
+	mark_drop(mk, mk->conn[k]);
+	mk->conn[k] = -1;
+	return k;
+}
+
 /* The markers waiting: on the connections accepted before, and on those
  * in the listener's queue (at most MARK_ACCEPTS of them; every one at
  * the end of the stream: final).  A connection that has said nothing
- * yet waits in one of MARK_CONNS slots, the oldest given up for it when
- * all are taken: a connector that sends nothing (any local user may
- * connect) never stalls the pump nor takes its descriptors, and a holder
- * whose connection was given up tries again (mark_send).  At the end
- * of the stream every holder's marker has come (each one sent it before
- * its close, and the end comes after the last close): what is still
- * silent then is not a holder's. */
+ * yet waits in one of MARK_CONNS slots (mark_slot gives one up for it
+ * when all are taken): a connector that sends nothing (any local user
+ * may connect) never stalls the pump nor takes its descriptors, and a
+ * holder whose connection was given up tries again (mark_send).  At the
+ * end of the stream every holder's marker has come (each one sent it
+ * before its close, and the end comes after the last close): what is
+ * still silent then is not a holder's. */
 static void marks_read(struct marks *mk, bool final)
 {
 	for (int i = 0; i < MARK_CONNS; i++)
 		if (mk->conn[i] >= 0 && (mark_take(mk, mk->conn[i]) || final)) {
-			REAL(close)(mk->conn[i]);
+			if (final)
+				mark_drop(mk, mk->conn[i]);
+			else
+				REAL(close)(mk->conn[i]);
 			mk->conn[i] = -1;
 		}
 	for (int i = 0; mk->fd >= 0 && i < (final ? MARK_ACCEPTS_FINAL : MARK_ACCEPTS); i++) {
 		int c = REAL(accept4)(mk->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK), j;
+		struct ucred cr;
+		socklen_t l = sizeof cr;
 
 		if (c < 0 && errno == EINTR)
 			continue;
 		if (c < 0)
 			break;
-		if (mark_take(mk, c) || final) {
+		if (mark_take(mk, c)) {
 			REAL(close)(c);
 			continue;
 		}
-		for (j = 0; j < MARK_CONNS && mk->conn[j] >= 0; j++)
-			;
-		if (j == MARK_CONNS) {
-			j = (int)(mk->next++ % MARK_CONNS);
-			REAL(close)(mk->conn[j]);
+		if (final) {
+			mark_drop(mk, c);
+			continue;
 		}
+		j = mark_slot(mk);
 		mk->conn[j] = c;
+		mk->mine[j] = REAL(getsockopt)(c, SOL_SOCKET, SO_PEERCRED, &cr, &l) == 0 &&
+			      cr.uid == geteuid();
 	}
 }
 
