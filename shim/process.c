@@ -222,10 +222,10 @@ SHIM_EXPORT void _Exit(int status)
 	REAL(_Exit)(status);
 }
 
-/* Registered with atexit() after OpenSSL set up its own exit handler, so
- * this runs first, while OpenSSL still works. */
 static void marks_later(void);
 
+/* Registered with atexit() after OpenSSL set up its own exit handler, so
+ * this runs first, while OpenSSL still works. */
 static void close_notify_at_exit(void)
 {
 	end_sessions(true, 2000);
