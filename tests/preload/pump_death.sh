@@ -159,7 +159,8 @@ squat_case
 # queue, found it full (a send that may not block), and the end read as
 # cut short: any local user could make every pumped session end as a
 # truncation.  pump_flood_idle_clean: 200 silent connections while the
-# pump runs must not stall its relay nor its end.
+# pump runs must not stall its relay nor its end, nor hold more than 16
+# of its descriptors (24 at most in all: .fds).
 flood_case() {
 	_n=$1 _fm=$3
 	set --
@@ -181,6 +182,15 @@ flood_case() {
 	: >"$_fd/done"
 	wait_exit "$_fl" 10
 	stop "$_fl"
+	if [ "$_fm" = idle ]; then
+		_pf=$(sed -n 's/^pump fds //p' "$T/$_n.err")
+		if [ -n "$_pf" ] && [ "$_pf" -le 24 ]; then
+			pass "$_n.fds: the pump held $_pf descriptors under the flood"
+		else
+			fail "$_n.fds: the pump held ${_pf:-?} descriptors under the flood (want 24 at most)" \
+				"$(show "$T/$_n.err")"
+		fi
+	fi
 	# (the flood must have happened: else the case above proved nothing)
 	if grep -q 'conns=[1-9]' "$_fd/full" 2>/dev/null; then
 		pass "$_n.flooded: $(cat "$_fd/full")"

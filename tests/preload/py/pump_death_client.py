@@ -50,7 +50,8 @@ then end as HOW says:
           writes "part two" and closes its numbers, then the parent
           closes its own; let the pump go on
   flood_idle    the same, the pump not stopped (pump_flood.py's "idle":
-          connections that say nothing)
+          connections that say nothing); prints "pump fds N" on stderr,
+          the pump's open descriptors once the flooder is done
   shutclose     dup2 onto fd 1; stop the pump (SIGSTOP), shutdown(fd 1,
           SHUT_WR), close fd 1 and the socket, let the pump go on
           (SIGCONT): it reads the close's marker, which comes after the
@@ -223,6 +224,9 @@ elif how in ("flood", "flood_idle"):
             if os.path.exists(os.path.join(d, "full")):
                 break
             select.select([], [], [], 0.01)
+        if how == "flood_idle":
+            # (the pump holds at most 16 silent connections)
+            sys.stderr.write("pump fds %d\n" % len(os.listdir("/proc/%d/fd" % pump)))
         forked_close()
     finally:
         os.kill(pump, signal.SIGCONT)
