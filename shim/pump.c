@@ -268,6 +268,9 @@ struct marks {
 	bool any;               /* a marker came */
 	bool aborted;           /* a MARK_ABORT came */
 	bool open;              /* a MARK_OPEN came */
+	int held;               /* a marker's copy of the end, kept: see hold() */
+	int held_q;             /* its unsent bytes at the last look */
+	int64_t held_until;     /* let go then, if they have not dropped */
 	dev_t dev;
 	ino_t ino;              /* the program's end */
 	uint64_t base, last;    /* its count when made; the highest marker */
@@ -485,9 +488,78 @@ fail:
 		 " session will end as cut short, without close_notify", strerror(errno));
 }
 
+/* Bytes the program's end has not sent to ours yet (SIOCOUTQNSD). */
+static int unsent(int fd)
+{
+	int q;
+
+	return REAL(ioctl)(fd, SIOCOUTQNSD, &q) == 0 && q > 0 ? q : 0;
+}
+
+/* How long a kept copy (hold) waits for its unsent bytes to drop, while
+ * the pump reads: a bound only (they drop at once on loopback; TCP_CORK
+ * holds them 200 ms at most). */
+#define HOLD_MS 2000
+
+/* The kept copy goes once the end has nothing left to send us, once its
+ * unsent bytes have not dropped for HOLD_MS while we read (reading: the
+ * pump reads the channel now), or always.  -1, or how long it may still
+ * wait (ms): the loop's poll wakes for it. */
+static int release(struct marks *mk, bool always, bool reading)
+{
+	int64_t now;
+	int q;
+
+	if (mk->held < 0)
+		return -1;
+	q = always ? 0 : unsent(mk->held);
+	now = clock_ms();
+	if (q && (q < mk->held_q || !reading)) {
+		mk->held_q = q;
+		mk->held_until = now + HOLD_MS;
+	}
+	if (q && now < mk->held_until)
+		return (int)(mk->held_until - now);
+	if (q)
+		log_debug("pump: a closed end of the channel kept %d bytes unsent for %d ms: let go"
+			  " (they are lost: a truncation)", q, HOLD_MS);
+	REAL(close)(mk->held);
+	mk->held = -1;
+	return -1;
+}
+
+/* A marker's copy f of the program's end: closed at once (a last close's
+ * FIN waits for that), unless the end still has bytes for us it has not
+ * sent (a reply larger than the channel's buffers, written just before
+ * the close).  That close, when it is the last (the program's own closes
+ * are not: this copy was in flight), resets the channel if the peer's
+ * bytes lie unread on the end, and a reset throws away what the end has
+ * not sent: the reply's tail, which the marker counted (a truncation;
+ * helper-165).  So the one copy is kept until the end has sent us
+ * everything (release(), at every wait of the loop), as the kernel keeps
+ * a closed socket until its data is out: then its close, the last or
+ * not, loses nothing of the program's.  No wait in the program's close,
+ * and nothing read from the end (another holder may read it).  Not kept
+ * once a MARK_ABORT came: a holder set SO_LINGER {1, 0} and asked for
+ * the reset. */
+static void hold(struct marks *mk, int f, bool abort)
+{
+	int q;
+
+	if (!abort && !mk->aborted && mk->held < 0 && (q = unsent(f))) {
+		mk->held = f;
+		mk->held_q = q;
+		mk->held_until = clock_ms() + HOLD_MS;
+		return;
+	}
+	REAL(close)(f);
+	if (abort)
+		(void)release(mk, true, false);
+}
+
 /* The marker on connection c, if it came: false while c has said
  * nothing yet.  (Its attached copy of the program's end closes here at
- * once: a last close's FIN waits for that.)  One message a connection:
+ * once, but see hold().)  One message a connection:
  * whatever it said, the caller closes it. */
 static bool mark_take(struct marks *mk, int c)
 {
@@ -499,7 +571,7 @@ static bool mark_take(struct marks *mk, int c)
 	struct iovec iov = { .iov_base = &n, .iov_len = sizeof n };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
 			    .msg_controllen = sizeof cm.buf };
-	bool ours = false;
+	int copy = -1;
 	ssize_t r;
 
 	do
@@ -520,13 +592,19 @@ static bool mark_take(struct marks *mk, int c)
 			int f;
 
 			memcpy(&f, CMSG_DATA(h) + j * sizeof f, sizeof f);
-			if (k == 1 && fstat(f, &st) == 0 && st.st_dev == mk->dev && st.st_ino == mk->ino)
-				ours = true;
-			REAL(close)(f);
+			if (k == 1 && copy < 0 && fstat(f, &st) == 0 && st.st_dev == mk->dev &&
+			    st.st_ino == mk->ino)
+				copy = f;
+			else
+				REAL(close)(f);
 		}
 	}
-	if (!ours || r != (ssize_t)sizeof n || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+	if (copy < 0 || r != (ssize_t)sizeof n || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+		if (copy >= 0)
+			REAL(close)(copy);
 		return true;
+	}
+	hold(mk, copy, n == MARK_ABORT);
 	if (n == MARK_ABORT)
 		mk->aborted = true;
 	else if (n == MARK_OPEN)
@@ -1028,7 +1106,7 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 		struct pollfd p[3 + MARK_CONNS];
 		bool progress = false;
 		ssize_t r;
-		int wait_ms = -1, n;
+		int wait_ms = -1, hold_ms, n;
 
 		w_turns++;
 		w_busy = 1;
@@ -1086,8 +1164,10 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 		/* The failure, once the program has had everything before it
 		 * (the read side's end already told, if the peer ended first),
 		 * or has left it unread too long. */
-		if (failed && (((rd_failed || tls_eof) && !olen) || clock_ms() >= fail_deadline))
+		if (failed && (((rd_failed || tls_eof) && !olen) || clock_ms() >= fail_deadline)) {
+			(void)release(mk, true, false);   /* its reset ends the wait for the program */
 			pump_failed(c, b, resets, b_eof, fail_deadline);
+		}
 		/* program -> TLS (failed: read and dropped, see drain) */
 		if (failed && !b_eof && drain(b) <= 0) {
 			b_eof = true;
@@ -1143,6 +1223,10 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 			break;
 		if (progress || (!olen && !tls_eof && tls_conn_buffered(c) && tls_conn_poll_read(c)))
 			continue;
+		/* A kept copy of the program's end (hold) goes once the end has
+		 * sent us all it holds: what comes then wakes the poll below.
+		 * Failed: at once (what it sends is dropped). */
+		hold_ms = release(mk, failed, !b_eof && !inlen);
 		/* Failed: only the program's end is waited for (its room for
 		 * what the reads still return). */
 		p[0] = (struct pollfd){ .fd = failed ? -1 : tcp,
@@ -1151,7 +1235,7 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 		p[1] = (struct pollfd){ .fd = b,
 			.events = (short)((!b_eof && (failed || !inlen) ? POLLIN : 0) | (olen ? POLLOUT : 0)) };
 		/* Markers: read as they come, so that their copies of the end
-		 * close (a last close's FIN waits for that). */
+		 * close (a last close's FIN waits for that; but see hold). */
 		p[2] = (struct pollfd){ .fd = mk->fd, .events = POLLIN };
 		for (int i = 0; i < MARK_CONNS; i++)
 			p[3 + i] = (struct pollfd){ .fd = mk->conn[i], .events = POLLIN };
@@ -1168,6 +1252,8 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 			if (wait_ms < 0)
 				wait_ms = 0;
 		}
+		if (hold_ms >= 0 && (wait_ms < 0 || hold_ms < wait_ms))
+			wait_ms = hold_ms;
 		w_busy = 0;
 		n = REAL(poll)(p, 3 + MARK_CONNS, wait_ms);
 		for (int i = 2; n > 0 && i < 3 + MARK_CONNS; i++)
@@ -1175,7 +1261,7 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 				marks_read(mk, false);
 				break;
 			}
-		if (n == 0 && wait_ms >= 0 && !failed)
+		if (n == 0 && fin_deadline >= 0 && clock_ms() >= fin_deadline && !failed)
 			break;          /* the peer never closed after our close_notify */
 	}
 	REAL(_exit)(0);
@@ -1310,7 +1396,7 @@ int shim_pump(struct tls_conn *c, bool arm)
 {
 	int fds[MAX_FDS], n, a = -1, b = -1, fl;
 	struct conntab_pumped pi;
-	struct marks mk = { .fd = -1 };
+	struct marks mk = { .fd = -1, .held = -1 };
 	bool resets, ok, armed = false;
 	char why[160] = "";
 

@@ -21,12 +21,22 @@
 #     sent and continues it after its close, so that the pump meets the
 #     peer's bytes for the program, and the channel's reset, while the
 #     reply waits on its end: the peer must get what the direct case gets;
-#   * pump_unread_big_truncates: the same, but the reply fills the
-#     channel's buffers (the pump is stopped), so that the program's end
-#     still holds part of it at the close, which the reset throws away:
-#     the peer must get the part that reached the pump (none before this
-#     test's commit) and "eof ragged", never a cut reply taken for the
-#     whole.
+#   * pump_unread_big: the same, but the reply fills the channel's
+#     buffers (the pump is stopped), so that the program's end still holds
+#     part of it, unsent, at the close.  That close resets the channel (the
+#     peer's bytes are unread), and a reset throws away what the end has
+#     not sent: before this case's commit the peer got only the part that
+#     had reached the pump, then "eof ragged" (helper-165).  The peer must
+#     get the whole reply, then "eof clean";
+#   * pump_unread_big_abortive: as pump_unread_big, with SO_LINGER {1, 0}
+#     set before the close: an abortive close on purpose stays one (the
+#     peer must not get close_notify);
+#   * pump_unread_big_direct: the same reply, without a pump (the peer
+#     reads nothing of it before the close begins): the same result.
+# (Plain TCP, without the library, loses that tail: the reset throws away
+# the program's unsent bytes, and the peer reads ECONNRESET.  A direct
+# session does not (its lingering close reads the unread records: no
+# reset), and a pumped one now gives the peer what a direct one does.)
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim
@@ -39,11 +49,11 @@ unread_run() {
 rules = ( { name = "out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
 EOC
 	bg "$PY" "$PYD/pump_unread_peer.py" "$P" "$CERTS/server.crt" "$CERTS/server.key" \
-		"$T/$_n.go" "$T/$_n.sent" "$T/$_n.rec" >"$T/$_n.peer" 2>&1
+		"$T/$_n.go" "$T/$_n.sent" "$T/$_n.rec" "$T/$_n.closing" >"$T/$_n.peer" 2>&1
 	_peer=$!
 	wait_for "$T/$_n.peer" '^ready' 10 || fail "$_n: the peer listens" "$(show "$T/$_n.peer")"
 	TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/$_n.log" shimmed "$PY" "$PYD/pump_unread_client.py" \
-		"$P" "$2" "$T/$_n.go" "$T/$_n.sent" >"$T/$_n.out" 2>"$T/$_n.err"
+		"$P" "$2" "$T/$_n.go" "$T/$_n.sent" "$T/$_n.closing" >"$T/$_n.out" 2>"$T/$_n.err"
 	_rc=$?
 	wait_exit "$_peer" 20
 	stop "$_peer"
@@ -67,14 +77,30 @@ unread_case() {
 unread_case pump_unread_direct direct
 unread_case pump_unread_forked pump
 
-unread_run pump_unread_big_truncates big
-_sent=$(cat "$T/$_n.out" 2>/dev/null)
-_got=$(wc -c <"$T/$_n.rec" 2>/dev/null)
-if [ $_rc -eq 0 ] && [ -n "$_sent" ] && [ -n "$_got" ] && [ "$_got" -gt 0 ] && [ "$_got" -lt "$_sent" ] &&
-   [ "$(tr -d r <"$T/$_n.rec" | wc -c)" -eq 0 ] && grep -q '^eof ragged' "$T/$_n.peer" &&
-   grep -q 'the peer sees the stream cut short' "$T/$_n.log"; then
-	pass "$_n: the peer got the $_got bytes that reached the pump of $_sent written, then \"eof ragged\""
+# unread_big NAME HOW: every byte written, then close_notify.
+unread_big() {
+	unread_run "$1" "$2"
+	_sent=$(cat "$T/$_n.out" 2>/dev/null)
+	_got=$(wc -c <"$T/$_n.rec" 2>/dev/null)
+	_pumped=true
+	[ "$2" = big ] && ! grep -q 'session handed to a pump process' "$T/$_n.log" && _pumped=false
+	if [ $_rc -eq 0 ] && $_pumped && [ -n "$_sent" ] && [ "$_got" = "$_sent" ] &&
+	   [ "$(tr -d r <"$T/$_n.rec" | wc -c)" -eq 0 ] && grep -q '^eof clean' "$T/$_n.peer" &&
+	   ! grep -q 'cut short' "$T/$_n.log"; then
+		pass "$_n: the peer got all $_sent bytes of the reply, then close_notify (\"eof clean\")"
+	else
+		fail "$_n: want the whole reply, then \"eof clean\"" \
+			"exit $_rc, $_got bytes recorded of ${_sent:-?}; $(show "$T/$_n.peer" "$T/$_n.err" "$T/$_n.log")"
+	fi
+}
+
+unread_big pump_unread_big big
+unread_big pump_unread_big_direct bigdirect
+
+unread_run pump_unread_big_abortive bigabort
+if [ $_rc -eq 0 ] && grep -q '^eof ragged' "$T/$_n.peer" && grep -q 'cut short' "$T/$_n.log"; then
+	pass "$_n: an abortive close with the reply unsent: no close_notify (\"eof ragged\")"
 else
-	fail "$_n: want the part of the reply that reached the pump, then \"eof ragged\"" \
-		"exit $_rc, $_got bytes recorded of ${_sent:-?}; $(show "$T/$_n.peer" "$T/$_n.err" "$T/$_n.log")"
+	fail "$_n: want \"eof ragged\" and the log's \"cut short\"" \
+		"exit $_rc; $(show "$T/$_n.peer" "$T/$_n.err" "$T/$_n.log")"
 fi

@@ -1,4 +1,4 @@
-"""pump_unread_client.py PORT HOW GOFILE SENTFILE: connect (a connect rule
+"""pump_unread_client.py PORT HOW GOFILE SENTFILE [CLOSING]: connect (a connect rule
 makes it TLS), send "request", wait until the peer's "late one" is there
 to be read, and leave it unread; then, once the peer has sent "late two"
 too (SENTFILE, and the kernel's receive queue of the TCP connection, in
@@ -11,19 +11,28 @@ unread, which resets a TCP connection.  HOW:
           "late two" for the program, and the channel's reset, before the
           reply that is waiting on its end of the channel
   big     as pump, but the reply is written without blocking until the
-          channel's buffers are full (the stopped pump reads nothing): the
-          reset then throws away what the program's end had not sent
+          channel's buffers are full (the stopped pump reads nothing), so
+          that the program's end still holds part of it, unsent, at the
+          close (which a reset would throw away)
+  bigabort  as big, but with SO_LINGER {1, 0} set before the close: an
+          abortive close, on purpose
+  bigdirect  as direct, but the reply is written without blocking until
+          the buffers are full: the peer reads nothing of it until
+          CLOSING exists, created right before the close
 Prints the reply's length on stdout; errors on stderr (exit 1).
 """
 import os
 import select
 import signal
 import socket
+import struct
 import sys
 import time
 
 S = float(os.environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 port, how, go, sent = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+closing = sys.argv[5] if len(sys.argv) > 5 else None
+pumped = how in ("pump", "big", "bigabort")
 REPLY = b"reply: " + b"r" * 3000 + b" end of the reply\n"
 
 
@@ -72,14 +81,14 @@ def state(pid):
 s = socket.create_connection(("127.0.0.1", port), timeout=20 * S)
 s.sendall(b"request\n")
 lport, ino, pump = s.getsockname()[1], os.fstat(s.fileno()).st_ino, 0
-if how != "direct":
+if pumped:
     pid = os.fork()
     if pid == 0:
         os._exit(0)
     os.waitpid(pid, 0)
 if not select.select([s], [], [], 10 * S)[0]:
     die("late one never came")
-if how != "direct":
+if pumped:
     pump = holder(ino)
     if not pump:
         die("no pump holds the TCP connection")
@@ -87,7 +96,9 @@ if how != "direct":
     until("the pump to stop", lambda: state(pump) == "T")
 open(go, "w").close()
 until("the peer's late two", lambda: os.path.exists(sent) and rx_queue(lport) > 0)
-if how == "big":
+if how in ("big", "bigabort", "bigdirect"):
+    # (a small send buffer: less to carry, and still some of it unsent)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
     s.setblocking(False)
     total, chunk = 0, b"r" * 65536
     for _ in range(2048):              # 128 MB at most
@@ -96,10 +107,14 @@ if how == "big":
         except BlockingIOError:
             break
     else:
-        die("the channel took 128 MB from a stopped pump")
+        die("the buffers took 128 MB with nothing read")
 else:
     s.sendall(REPLY)
     total = len(REPLY)
+if how == "bigabort":
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+if closing:
+    open(closing, "w").close()
 s.close()
 if pump:
     os.kill(pump, signal.SIGCONT)

@@ -1,8 +1,10 @@
-"""pump_unread_peer.py PORT CERT KEY GOFILE SENTFILE RECORD — a strict TLS
-server (tests/preload/pump_unread.sh): read the program's request line,
-send "late one" (which the program leaves unread), wait for GOFILE, send
-"late two", create SENTFILE, then record in RECORD every byte that comes
-after the request until the end of the stream.  Prints "ready", then
+"""pump_unread_peer.py PORT CERT KEY GOFILE SENTFILE RECORD [CLOSING] — a
+strict TLS server (tests/preload/pump_unread.sh): read the program's
+request line, send "late one" (which the program leaves unread), wait for
+GOFILE, send "late two", create SENTFILE, wait for CLOSING if given (the
+program then has written its reply, with nothing read of it), then record
+in RECORD every byte that comes after the request until the end of the
+stream.  Prints "ready", then
 "eof clean" (close_notify), "eof ragged" (a TCP end without it) or
 "error ...".
 """
@@ -15,6 +17,7 @@ from strict_tls import listener, strict_server_ctx, truncated
 
 S = float(os.environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 port, cert, key, go, sent, record = int(sys.argv[1]), *sys.argv[2:7]
+closing = sys.argv[7] if len(sys.argv) > 7 else None
 ls = listener(port, 1, 20 * S)
 print("ready", flush=True)
 c, _ = ls.accept()
@@ -34,6 +37,8 @@ try:
         time.sleep(0.02)
     s.sendall(b"late two\n")
     open(sent, "w").close()
+    while closing and not os.path.exists(closing) and time.time() < end:
+        time.sleep(0.02)
     while True:
         try:
             d = s.recv(65536)
