@@ -37,6 +37,16 @@ pid_t tls_conn_owner(struct tls_conn *c)
 	return __atomic_load_n(&c->owner, __ATOMIC_ACQUIRE);
 }
 
+pid_t tls_conn_made_by(const struct tls_conn *c)
+{
+	return c->made_by;
+}
+
+void tls_conn_set_made_by(struct tls_conn *c, pid_t pid)
+{
+	c->made_by = pid;
+}
+
 bool tls_conn_hold(struct tls_conn *c)
 {
 	return xlock_lock_unless_mine(&c->lock);

@@ -46,6 +46,10 @@ int tls_conn_fds_locked(struct tls_conn *c, int *out, int max);
  * daemon()). */
 void tls_conn_set_owner(struct tls_conn *c, pid_t pid);
 pid_t tls_conn_owner(struct tls_conn *c);
+/* The process that made the session (accepted, connected or adopted the
+ * socket): not a fork child that inherited it. */
+pid_t tls_conn_made_by(const struct tls_conn *c);
+void tls_conn_set_made_by(struct tls_conn *c, pid_t pid);
 /* Hold the connection across a hand-over to a pump (no thread of the
  * program may use it meanwhile); the pump re-initialises its copy.
  * false: this thread holds it already (nothing taken). */

@@ -1139,6 +1139,7 @@ struct tls_conn *tls_conn_new(int fd, const struct tls_opts *opts, enum tls_role
 		return NULL;
 	xlock_init(&c->lock);
 	c->fd = fd;
+	c->made_by = self_pid();
 	c->nonblock = -1;
 	c->timeo_ms[0] = c->timeo_ms[1] = TLS_TIMEO_UNKNOWN;
 	c->o = *opts;

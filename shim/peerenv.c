@@ -33,6 +33,7 @@
 
 #include "core/log.h"
 #include "core/peer.h"
+#include "core/self.h"
 #include "shim/peerenv.h"
 #include "shim/shim.h"
 
@@ -260,7 +261,18 @@ void shim_peerenv_prepare(struct shim_peerenv *pe)
 	}
 	if (!(c = conntab_get(pe->fd)))
 		return;
-	if (complete(c))
+	/* A lazy session inherited through fork() is not this process's to
+	 * complete: its parent may use it (ncat -e forks a relay that serves
+	 * the connection and a child that execs with the socket left open):
+	 * two handshakes on one connection, and the parent's broken.  The
+	 * first process to use it owns it; the new image gets no names from
+	 * it (and refuses it, as any socket that carried bytes outside the
+	 * library, if the parent has used it). */
+	if (!tls_conn_handshake_started(c) && tls_conn_made_by(c) != self_pid())
+		log_debug("%s rule \"%s\": fd %d: a session this process inherited through fork and"
+			  " did not start; the exec'd program gets no TLS_PEER_ names from it",
+			  tls_conn_peer(c), tls_conn_label(c), pe->fd);
+	else if (complete(c))
 		(void)from_conn(c, pe);
 	tls_conn_unref(c);
 }

@@ -1339,6 +1339,8 @@ static void adopt_owner(int fd, struct tls_conn *c, void *arg)
 	(void)fd;
 	if (tls_conn_owner(c) == before)
 		tls_conn_set_owner(c, self_pid());
+	if (tls_conn_made_by(c) == before)
+		tls_conn_set_made_by(c, self_pid());
 }
 
 SHIM_EXPORT int daemon(int nochdir, int noclose)
