@@ -17,10 +17,8 @@
 # (busybox wget -T is left out: Debian 12's busybox 1.35 dies of SIGSEGV
 # with -T, shim or no shim.)  The wire audit checks that every connection
 # to the rules' ports carried TLS records only.
-# Not in the ASan pass: wget and lftp hang at start with the sanitizer
-# runtime alone preloaded (curl_client.sh), and the others add no line of
-# the library that curl_client.sh, openssl.sh and the preload tests do not
-# reach already.
+# In the ASan pass (Makefile, ASAN_INTEROP): unlike curl (curl_client.sh),
+# these clients start with the sanitizer runtime preloaded.
 # tlsshim-test: big-capture (tests/run.sh: four 8 MiB transfers, some 45 MB)
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
