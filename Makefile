@@ -152,6 +152,9 @@ $(BUILD)/progs/preload_%.so: tests/progs/preload_%.c
 # leave it as found).
 $(BUILD)/progs/errq_client: PROG_CFLAGS = $(SSL_CFLAGS)
 $(BUILD)/progs/errq_client: PROG_LIBS = $(SSL_LIBS) -ldl
+# Asks what the library's start did to OpenSSL's error state.
+$(BUILD)/progs/startprobe: PROG_CFLAGS = $(SSL_CFLAGS)
+$(BUILD)/progs/startprobe: PROG_LIBS = $(SSL_LIBS)
 # Exports its config_* functions, as lighttpd does (-rdynamic for plugins).
 $(BUILD)/progs/config_clash: PROG_LDFLAGS = -rdynamic
 # Draws OpenSSL random bytes across forks (shim/getpid.c).

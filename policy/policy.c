@@ -88,6 +88,7 @@ struct loader {
 	struct policy_error *err;
 	char label[300];                /* `rule "x"` or `defaults`, for messages */
 	bool failed;
+	bool marked;                    /* an error-queue mark set (policy_ossl) */
 };
 
 /* ---- errors ------------------------------------------------------------ */
@@ -1185,9 +1186,29 @@ static bool collect_keys(struct loader *ld, const config_setting_t *g, const con
 	return true;
 }
 
-static bool load_rule(struct loader *ld, OSSL_LIB_CTX *libctx, const config_setting_t *g,
+/* The policy's library context, made at its first TLS rule; before it,
+ * a mark in the thread's error queue (popped by policy_load), so that
+ * whatever OpenSSL queues while we load is ours to drop and what the
+ * program had queued stays.  A policy without a TLS rule never calls
+ * OpenSSL: its first error-queue call sets up the thread's error state
+ * and loads all of OpenSSL's error strings (0.95 M instructions, most of
+ * what such a process's start spent outside the dynamic linker;
+ * bench/README.md, "Start-up, counted"). */
+static OSSL_LIB_CTX *policy_ossl(struct loader *ld, struct policy *p)
+{
+	if (!ld->marked) {
+		ERR_set_mark();
+		ld->marked = true;
+	}
+	if (!p->libctx && !(p->libctx = OSSL_LIB_CTX_new()))
+		fail_line(ld, 0, "out of memory");
+	return p->libctx;
+}
+
+static bool load_rule(struct loader *ld, struct policy *p, const config_setting_t *g,
 		      const config_setting_t *defaults, int index, struct policy_rule *r)
 {
+	OSSL_LIB_CTX *libctx;
 	const config_setting_t *src[K_COUNT] = { 0 };
 	bool own[K_COUNT] = { 0 };
 	const config_setting_t *name = config_setting_get_member(g, "name");
@@ -1222,7 +1243,13 @@ static bool load_rule(struct loader *ld, OSSL_LIB_CTX *libctx, const config_sett
 		if (src[k] && !parse_key(ld, (enum key)k, src[k], r))
 			return false;
 	inherit_only_where_used(own, src, r);
-	if (!check_rule(ld, src, r) || !check_identity(ld, libctx, src, own, r) ||
+	if (!check_rule(ld, src, r))
+		return false;
+	if (r->action != POLICY_TLS)
+		libctx = NULL;          /* check_identity drops what a plain rule inherits */
+	else if (!(libctx = policy_ossl(ld, p)))
+		return false;
+	if (!check_identity(ld, libctx, src, own, r) ||
 	    !check_ocsp(ld, src, own, r))
 		return false;
 	return r->action != POLICY_TLS || (build_ctx(ld, libctx, src, r) && build_ocsp(ld, libctx, src, r));
@@ -1331,7 +1358,7 @@ static bool load_rules(struct loader *ld, struct policy *p, const config_setting
 		p->nrules++;
 		if (!config_setting_is_group(g))
 			return fail(ld, g, "rule %d must be a group: { direction = ...; ... }", i + 1);
-		if (!load_rule(ld, p->libctx, g, defaults, i, &p->rules[i]))
+		if (!load_rule(ld, p, g, defaults, i, &p->rules[i]))
 			return false;
 		p->has[p->rules[i].direction] = true;
 		if (p->rules[i].nhosts)
@@ -1560,8 +1587,7 @@ static struct policy *load(struct loader *ld)
 		goto out;
 	if (defaults && !check_defaults(ld, defaults))
 		goto out;
-	if (!(p = calloc(1, sizeof(*p))) || !(p->path = strdup(ld->path)) ||
-	    !(p->libctx = OSSL_LIB_CTX_new())) {
+	if (!(p = calloc(1, sizeof(*p))) || !(p->path = strdup(ld->path))) {
 		fail_line(ld, 0, "out of memory");
 		goto out;
 	}
@@ -1596,11 +1622,11 @@ struct policy *policy_load(const char *path, struct policy_error *err)
 		fail_line(&ld, 0, "no policy file given");
 		return NULL;
 	}
-	/* Whatever OpenSSL queues while we load is ours to drop; what the
-	 * program had queued before stays. */
-	ERR_set_mark();
+	/* The mark set at the first TLS rule (policy_ossl), popped after
+	 * everything load() did, a policy freed on failure included. */
 	p = load(&ld);
-	ERR_pop_to_mark();
+	if (ld.marked)
+		ERR_pop_to_mark();
 	free(ld.dir);
 	return p;
 }

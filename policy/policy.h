@@ -95,7 +95,8 @@ struct policy {
 	size_t nrules;
 	bool has[2];             /* any rule for POLICY_ACCEPT / POLICY_CONNECT */
 	bool has_host;           /* a connect rule matches by host name */
-	OSSL_LIB_CTX *libctx;    /* the shim's own; never the program's default */
+	OSSL_LIB_CTX *libctx;    /* the shim's own; never the program's default;
+				  * NULL when no rule is TLS (OpenSSL untouched) */
 	/* Per direction, the rules by port and address (policy.c, "the
 	 * index"); NULL: policy_match scans every rule (a policy built by
 	 * hand, or no memory for the index). */

@@ -740,12 +740,14 @@ static void do_init(void)
 		if (p->has[POLICY_ACCEPT])
 			warn_public_client_ca(p);
 		warn_keys_readable(p);
+		/* Only the engine reads the count; without a TLS rule the
+		 * process never touches OpenSSL's error queue (policy_load). */
+		if (errq_init())
+			log_debug("OpenSSL error queue: pushes counted, empty queues not looked at");
+		else
+			log_debug("OpenSSL error queue: pushes not all seen (OpenSSL %s): looked at on"
+				  " every call", OpenSSL_version(OPENSSL_VERSION));
 	}
-	if (errq_init())
-		log_debug("OpenSSL error queue: pushes counted, empty queues not looked at");
-	else
-		log_debug("OpenSSL error queue: pushes not all seen (OpenSSL %s): looked at on every call",
-			  OpenSSL_version(OPENSSL_VERSION));
 	/* atexit runs in reverse: close_notify first, then the linger wait. */
 	shim_linger_install();
 	shim_exit_handler_install();
