@@ -154,7 +154,7 @@ $(BUILD)/progs/errq_client: PROG_CFLAGS = $(SSL_CFLAGS)
 $(BUILD)/progs/errq_client: PROG_LIBS = $(SSL_LIBS) -ldl
 # Asks what the library's start did to OpenSSL's error state.
 $(BUILD)/progs/startprobe: PROG_CFLAGS = $(SSL_CFLAGS)
-$(BUILD)/progs/startprobe: PROG_LIBS = $(SSL_LIBS)
+$(BUILD)/progs/startprobe: PROG_LIBS = $(SSL_LIBS) -ldl
 # Exports its config_* functions, as lighttpd does (-rdynamic for plugins).
 $(BUILD)/progs/config_clash: PROG_LDFLAGS = -rdynamic
 # Draws OpenSSL random bytes across forks (shim/getpid.c).

@@ -383,11 +383,24 @@ bool shim_object_defines(ElfW(Addr) base, const ElfW(Dyn) *ld, const char *name)
 	return dyn_open(&lm, &o) && dyn_find(&o, name) != NULL;
 }
 
-static NO_SAN struct link_map *map_of(const void *addr)
+/* The loaded object that holds addr (shim.h).  _dl_find_object (glibc
+ * 2.35) looks the address up in the dynamic linker's sorted table of
+ * mappings, lock-free; dladdr1 scans the whole dynamic symbol table of
+ * the object for the nearest symbol, which nobody here reads: 93 K
+ * instructions for libcrypto's, twice at every start and at a dlsym or
+ * dlopen the program makes (bench/README.md, "Start-up, counted").
+ * dladdr1 stays the answer where the table has none (an older C library,
+ * an object it does not list). */
+NO_SAN struct link_map *shim_map_of(const void *addr)
 {
 	Dl_info di;
 	struct link_map *lm = NULL;
+#ifdef DLFO_STRUCT_HAS_EH_DBASE
+	struct dl_find_object fo;
 
+	if (_dl_find_object((void *)addr, &fo) == 0 && fo.dlfo_link_map)
+		return fo.dlfo_link_map;
+#endif
 	if (!dladdr1(addr, &di, (void **)&lm, RTLD_DL_LINKMAP))
 		return NULL;
 	return lm;
@@ -416,7 +429,8 @@ static NO_SAN void die(const char *m, size_t n)
  * works from its own copy. */
 static NO_SAN const struct dl_state *setup(struct dl_state *mine)
 {
-	struct link_map *lc = map_of((const void *)dlerror), *me = map_of((const void *)tlsshim_dl_decide);
+	struct link_map *lc = shim_map_of((const void *)dlerror);
+	struct link_map *me = shim_map_of((const void *)tlsshim_dl_decide);
 	const ElfW(Sym) *ds, *dv, *dop;
 
 	if (!lc || !me || !dyn_open(lc, &mine->libc) || !dyn_open(me, &mine->self) ||
@@ -448,7 +462,7 @@ static NO_SAN const struct dl_state *setup(struct dl_state *mine)
  * walked backwards from us, nothing we read can go away. */
 static NO_SAN bool before_us(const struct dl_state *st, const void *caller)
 {
-	const struct link_map *cm = map_of(caller), *l;
+	const struct link_map *cm = shim_map_of(caller), *l;
 
 	if (!cm)
 		return false;
@@ -900,7 +914,7 @@ static NO_SAN size_t hwcaps_subdirs(const char **sub)
 static NO_SAN const char *caller_path(const struct dl_state *st, const void *caller, const char *file, char *buf,
 				      size_t len)
 {
-	struct link_map *cm = map_of(caller);
+	struct link_map *cm = shim_map_of(caller);
 	struct by_name b = { .file = file };
 	const char *found = file, *sub[4];
 	Dl_serinfo *mine = NULL, *ours = NULL;
@@ -941,7 +955,7 @@ out:
  * NULL when only the loader's cache would find it. */
 static NO_SAN const char *load_path(const char *path, char *buf, size_t len)
 {
-	struct link_map *main_map = map_of((const void *)dlerror);
+	struct link_map *main_map = shim_map_of((const void *)dlerror);
 	Dl_serinfo *si;
 	const char *found = NULL;
 

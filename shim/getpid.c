@@ -33,6 +33,7 @@
 
 #include "core/self.h"
 #include "shim/real.h"
+#include "shim/shim.h"
 
 /* libcrypto's executable segment: [text_lo, text_lo + text_len). */
 static uintptr_t text_lo, text_len;
@@ -64,12 +65,12 @@ static int find_text(struct dl_phdr_info *info, size_t size, void *arg)
 
 void shim_getpid_init(void)
 {
-	Dl_info di;
+	const struct link_map *lm = shim_map_of((const void *)OpenSSL_version_num);
 	struct find f = { 0 };
 
-	if (!dladdr((void *)OpenSSL_version_num, &di) || !di.dli_fbase)
+	if (!lm)
 		return;
-	f.base = di.dli_fbase;
+	f.base = (const void *)lm->l_addr;
 	dl_iterate_phdr(find_text, &f);
 	if (!f.len)
 		return;

@@ -447,9 +447,9 @@ static bool same_file_as_us(const char *path)
 	struct stat st;
 
 	if (!known) {
-		Dl_info info;
-		if (!dladdr((void *)same_file_as_us, &info) || !info.dli_fname ||
-		    stat(info.dli_fname, &st) < 0)
+		const struct link_map *me = shim_map_of((const void *)same_file_as_us);
+
+		if (!me || !me->l_name || stat(me->l_name, &st) < 0)
 			return false;
 		our_dev = st.st_dev;
 		our_ino = st.st_ino;
@@ -531,9 +531,9 @@ static bool image_preloadable(const char *path)
 	char why[256];
 
 	if (!known) {
-		Dl_info info;
-		known = dladdr((void *)image_preloadable, &info) && info.dli_fname &&
-			elf_identity(info.dli_fname, &our_id, why, sizeof why) == 0 ? 1 : -1;
+		const struct link_map *me = shim_map_of((const void *)image_preloadable);
+
+		known = me && me->l_name && elf_identity(me->l_name, &our_id, why, sizeof why) == 0 ? 1 : -1;
 	}
 	return known > 0 && unreachable(path, &our_id, "libtlsshim.so", why, sizeof why) == 0;
 }

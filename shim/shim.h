@@ -71,6 +71,9 @@ bool shim_initialising(void);
  * no allocation)? */
 #include <link.h>
 bool shim_object_defines(ElfW(Addr) base, const ElfW(Dyn) *ld, const char *name);
+/* The link map of the loaded object that holds addr, or NULL (dlsym.c:
+ * no symbol lookup, no lock). */
+struct link_map *shim_map_of(const void *addr);
 /* exit() has begun: writes on TLS fds fail with EPIPE, no SIGPIPE. */
 extern _Atomic bool shim_exiting;
 

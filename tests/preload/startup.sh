@@ -3,27 +3,32 @@
 # that what was taken off keeps every start-up error.
 #
 # tests/progs/startprobe tells, from main(), whether OpenSSL's error
-# strings were loaded before it ran.
+# strings were loaded before it ran and how many dladdr/dladdr1 calls
+# preload_dladdr.so (loaded after the library) counted.
 # - A policy without a TLS rule (plain and deny rules, an identity list
 #   in defaults that such rules drop) never calls OpenSSL: no error state,
 #   no error strings (0.95 M instructions and some 40 page faults a
 #   start); the program's own OPENSSL_init_crypto still loads them.  With
 #   a TLS rule they are loaded, as before (the probe sees a load).
+# - The library finds the object holding an address with
+#   _dl_find_object, not dladdr/dladdr1 (a scan of the object's whole
+#   symbol table, 93 K instructions for libcrypto's, four at every start).
 # - The library context is made at the first TLS rule: a policy error in
 #   a TLS-less policy, or in a TLS rule after plain ones, is still exit 78
 #   with the policy's line.
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim startup_setup
-for p in startprobe echo_server; do
+for p in startprobe preload_dladdr.so echo_server; do
 	[ -e "$PROGS/$p" ] || { fail startup_setup "$PROGS/$p missing (make test-build)"; exit 1; }
 done
 
 P=$(free_port)
 
-# probe NAME: startprobe under the shim, with $POLICY.
+# probe NAME: startprobe under the shim and the counter, with $POLICY.
 probe() {
-	TLSSHIM_LOG_FILE="$T/$1.log" shimmed "$PROGS/startprobe" >"$T/$1.out" 2>"$T/$1.err"
+	SHIM_PRELOAD="$SHIM_PRELOAD $PROGS/preload_dladdr.so" TLSSHIM_LOG_FILE="$T/$1.log" \
+		shimmed "$PROGS/startprobe" >"$T/$1.out" 2>"$T/$1.err"
 }
 
 policy "$T/plain.conf" <<EOC
@@ -46,6 +51,11 @@ if grep -q '^own strings loaded$' "$T/plain.out"; then
 else
 	fail startup_program_loads_its_own_error_strings "$(show "$T/plain.out")"
 fi
+if grep -q '^dladdr 0$' "$T/plain.out"; then
+	pass startup_no_dladdr
+else
+	fail startup_no_dladdr "the library called dladdr at start$(show "$T/plain.out")"
+fi
 
 # A TLS rule after a plain one: the library context is made there, and
 # the probe does see a load.
@@ -56,7 +66,8 @@ rules = ( { name = "out-plain"; direction = "connect"; port = $P; action = "plai
 EOC
 probe tls
 rc=$?
-if [ "$rc" -eq 0 ] && grep -q '^strings loaded$' "$T/tls.out" && grep -q '^queue empty$' "$T/tls.out"; then
+if [ "$rc" -eq 0 ] && grep -q '^strings loaded$' "$T/tls.out" && grep -q '^queue empty$' "$T/tls.out" &&
+	grep -q '^dladdr 0$' "$T/tls.out"; then
 	pass startup_tls_rule_after_plain_rule
 else
 	fail startup_tls_rule_after_plain_rule "exit $rc$(show "$T/tls.out" "$T/tls.err" "$T/tls.log")"
