@@ -2,8 +2,9 @@
 # tests/infra/pystart.sh — the suite's Python peers load only what their
 # mode needs (an interpreter start with ssl costs about 0.1 s of CPU; the
 # suite starts thousands):
-#  * tlspeer.py relay, raw and silent, and failclosed_wire.py relay,
-#    check and lines import neither ssl nor (but the relays) threading;
+#  * tlspeer.py relay, raw and silent, and failclosed_wire.py relay
+#    and lines import neither ssl nor (but the relays) threading (the
+#    captures' check is in C: tests/infra/wireaudit.sh);
 #    their server and client modes still import ssl;
 #  * strict_tls.py's listener() alone does not load ssl, and its contexts
 #    are still strict (OP_IGNORE_UNEXPECTED_EOF cleared);
@@ -31,11 +32,10 @@ mkdir -p "$T/empty"
 
 mods raw "$TLSPEER" raw --port "$P" --timeout 1
 mods silent "$TLSPEER" silent --port "$P" --hold 1
-mods check "$WIRE" check --dir "$T/empty" --sentinel x
 mods lines "$WIRE" lines --dir "$T/empty" --sentinel x --prog /dev/null
 mods client "$TLSPEER" client --port "$P" --ca "$CERTS/ca.crt" --timeout 1
 mods wclient "$WIRE" client --port "$P" --ca "$CERTS/ca.crt" --timeout 1
-for m in raw silent check lines; do
+for m in raw silent lines; do
 	if has $m ssl || has $m _ssl || has $m threading; then
 		fail "$m mode loads only what it needs" "imported: $(grep -x -E '_?ssl|threading' "$T/$m.mods" | tr '\n' ' ')"
 	elif [ ! -s "$T/$m.mods" ]; then
@@ -44,7 +44,6 @@ for m in raw silent check lines; do
 		pass "$m mode loads only what it needs (no ssl, no threading)"
 	fi
 done
-check "check mode still judges an empty capture directory" grep -q '^wire ok conns=0 bytes=0$' "$T/check.out"
 check "tlspeer client still imports ssl" has client ssl
 check "failclosed_wire client still imports ssl" has wclient ssl
 

@@ -16,14 +16,19 @@
 #    text on its second (the first reset) fails at the data-level offset;
 #  * the rules: first match wins per policy file, address ranges, a rule
 #    without a port audits every port, a policy applies only to
-#    connections made after it was written, exclusions by time window.
+#    connections made after it was written, exclusions by time window;
+#  * --files, the preload tests' check of their recording relay's captures
+#    (failclosed_common.inc's fc_wire, which starts no Python): records
+#    pass, counted, a record cut short too; stray bytes, a partial header
+#    that is no record's, a sentinel inside well-framed bytes, too few
+#    connections, no bytes at all are each reported.
 # Nothing here runs the library: the tools under test (wireaudit, built
 # without the sanitizer, its --policy-rules included) are the same for every build,
 # so the script runs with the first build only (45 s of wall and 7 s of
 # CPU saved on make check's ASan pass).
 # tlsshim-test: once
 . "$TLSSHIM_TOP/tests/lib.sh"
-. "$TLSSHIM_TOP/tests/preload/common.inc"
+. "$TLSSHIM_TOP/tests/preload/failclosed_common.inc"
 WA=$TLSSHIM_BUILD/tools/wireaudit
 PR="$WA --policy-rules"
 [ -x "$WA" ] || { fail wireaudit_setup "$WA missing (make test-build)"; exit 1; }
@@ -268,4 +273,56 @@ if [ "$(wc -l <"$T/ad/policies")" -eq 60 ] && [ "$_files" -eq 60 ] && [ "$_ports
 	pass "policies written by 4 subshells at once: all 60 recorded for the audit, each in its own file"
 else
 	fail "concurrent policy() records every policy" "$(wc -l <"$T/ad/policies") lines, $_files files, $_ports distinct ports (want 60 each)"
+fi
+
+# --- --files: the recording relay's captures (fc_wire) ------------------------
+# rec TYPE LEN: a record header (octal escapes: dash's printf)
+rec() { printf "\\$(printf %o "$1")\\003\\003\\$(printf %o $(($2 >> 8)))\\$(printf %o $(($2 & 255)))"; }
+# fwcase NAME WANT-STATUS WANT-PATTERN [FC_WIRE ARGS...]: fc_wire on
+# $T/NAME.wire with Python unusable (PY=false: it must start none); prints
+# its verdict line, or what was wrong (status 1)
+fwcase() {
+	_fn=$1 _ws=$2 _wp=$3
+	shift 3
+	PY=false fc_wire "$_fn" "$@"
+	_rc=$?
+	case "$WIRE_OUT" in
+	$_wp) [ "$_rc" = "$_ws" ] && echo "$WIRE_OUT" && return 0 ;;
+	esac
+	echo "status $_rc, want $_ws: $WIRE_OUT"
+	return 1
+}
+mkdir -p "$T/fok.wire" "$T/fstray.wire" "$T/fsent.wire" "$T/ftail.wire" "$T/fnone.wire"
+{ rec 22 3; printf 'abc'; rec 23 4; printf 'wxyz'; rec 23 100; printf 'cut short'; } >"$T/fok.wire/c1.c2s"
+{ rec 22 2; printf 'hi\025\003'; } >"$T/fok.wire/c1.s2c"
+{ rec 22 2; printf 'hi'; printf '\027'; } >"$T/fok.wire/c2.c2s"
+: >"$T/fok.wire/c2.s2c"
+if why=$(fwcase fok 0 "wire ok conns=2 bytes=$(cat "$T"/fok.wire/* | wc -c)" --min-conns 2 --need-bytes); then
+	pass "--files: TLS records pass, a last record cut short and a last partial header too; connections and bytes counted; no Python started"
+else
+	fail "--files passes TLS records" "$why"
+fi
+{ rec 22 2; printf 'hiGET / HTTP/1.0'; } >"$T/fstray.wire/c1.c2s"
+if why=$(fwcase fstray 1 "wire BAD c1.c2s: offset 7: byte 0x47 is not a TLS record type*GET / HTTP*"); then
+	pass "--files: plaintext after a record is reported, with its file and offset ($why)"
+else
+	fail "--files reports stray bytes" "$why"
+fi
+{ rec 23 $((${#SENT} + 2)); printf 'xx%s' "$SENT"; } >"$T/fsent.wire/c1.s2c"
+if why=$(fwcase fsent 1 "wire BAD c1.s2c: $SENT in clear at offset 7:*"); then
+	pass "--files: the sentinel inside well-framed bytes is reported ($why)"
+else
+	fail "--files reports a sentinel in clear" "$why"
+fi
+{ rec 22 2; printf 'hiQ'; } >"$T/ftail.wire/c1.c2s"
+if why=$(fwcase ftail 1 "wire BAD c1.c2s: offset 7: stray bytes at the end, not a record header*"); then
+	pass "--files: a last partial header that does not start with a record type is reported"
+else
+	fail "--files reports a stray last byte" "$why"
+fi
+if why=$(fwcase fnone 1 "wire BAD only 0 connections recorded, expected at least 1; nothing was recorded at all" \
+	--min-conns 1 --need-bytes) && why=$(fwcase fnone 0 "wire ok conns=0 bytes=0"); then
+	pass "--files: too few connections and no bytes at all are reported when asked for; an empty directory passes otherwise"
+else
+	fail "--files counts connections and bytes" "$why"
 fi

@@ -41,12 +41,8 @@ timeout, every loop a deadline: a broken shim makes a case fail, never hang.
       A plain TCP connection that sends nothing: prints "connected", then
       holds it until the other side closes or S seconds (default 20).
 
-  failclosed_wire.py check --dir D --sentinel S [--sentinel S2 ...]
-                     [--min-conns N] [--need-bytes]
-      Every capture in D: a sequence of TLS records (type 20-23, version
-      3.x, length <= 2^14+2048; a last record may be cut short), and no
-      sentinel anywhere.  Prints "wire ok conns=N bytes=B" or
-      "wire BAD FILE: reason"; exit 0 / 1.
+  The relay's captures are checked by tests/tools/wireaudit --files D
+  (failclosed_common.inc's fc_wire: TLS records only, no sentinel).
 
   failclosed_wire.py lines --dir D --sentinel S --prog FILE
                      [--exact] [--expect-conns N]
@@ -328,55 +324,13 @@ def hold(args):
     return 0
 
 
-# ---------------------------------------------------------------- check
+# ---------------------------------------------------------------- lines
 
 def show(b):
     """Bytes for a one-line message: printable ASCII, the rest as '.'
     (no backslashes: the shell's echo would interpret them)."""
     return "'" + "".join(chr(c) if 32 <= c < 127 and c != 92 else "." for c in b) + "'"
 
-
-def tls_framing(data):
-    """None when data is a sequence of TLS records, else a reason."""
-    i = 0
-    while i < len(data):
-        if len(data) - i < 5:
-            return None if data[i] in (20, 21, 22, 23) else "stray bytes at %d: %s" % (i, show(data[i:i + 40]))
-        t, major, minor = data[i], data[i + 1], data[i + 2]
-        length = data[i + 3] << 8 | data[i + 4]
-        if t not in (20, 21, 22, 23) or major != 3 or minor > 4 or length > 16384 + 2048:
-            return "not a TLS record at offset %d: %s" % (i, show(data[i:i + 60]))
-        i += 5 + length
-    return None
-
-
-def check(args):
-    files = sorted(f for f in os.listdir(args.dir) if f.endswith((".c2s", ".s2c")))
-    conns = len([f for f in files if f.endswith(".c2s")])
-    total = 0
-    bad = []
-    for f in files:
-        data = open(os.path.join(args.dir, f), "rb").read()
-        total += len(data)
-        for s in args.sentinel:
-            k = data.find(s.encode())
-            if k >= 0:
-                bad.append("%s: %s in clear at offset %d: %s" % (f, s, k, show(data[max(0, k - 20):k + 60])))
-        why = tls_framing(data)
-        if why:
-            bad.append("%s: %s" % (f, why))
-    if conns < args.min_conns:
-        bad.append("only %d connections recorded, expected at least %d" % (conns, args.min_conns))
-    if args.need_bytes and total == 0:
-        bad.append("nothing was recorded at all")
-    if bad:
-        out("wire BAD " + "; ".join(bad[:5]) + (" (+%d more)" % (len(bad) - 5) if len(bad) > 5 else ""))
-        return 1
-    out("wire ok conns=%d bytes=%d" % (conns, total))
-    return 0
-
-
-# ---------------------------------------------------------------- lines
 
 def lines(args):
     prog = {}
@@ -468,11 +422,6 @@ def main():
     h.add_argument("--port", type=int, required=True)
     h.add_argument("--host", default="127.0.0.1")
     h.add_argument("--secs", type=float, default=20)
-    k = sub.add_parser("check")
-    k.add_argument("--dir", required=True)
-    k.add_argument("--sentinel", action="append", required=True)
-    k.add_argument("--min-conns", type=int, default=0)
-    k.add_argument("--need-bytes", action="store_true")
     ln = sub.add_parser("lines")
     ln.add_argument("--dir", required=True)
     ln.add_argument("--sentinel", required=True)
@@ -480,14 +429,14 @@ def main():
     ln.add_argument("--exact", action="store_true")
     ln.add_argument("--expect-conns", type=int, default=0)
     args = ap.parse_args()
-    # ssl and threading only for the modes that use them: a check (one per
-    # case) or a relay then starts without ssl, about 30 ms of CPU less.
+    # ssl and threading only for the modes that use them: a relay or lines
+    # then starts without ssl, about 30 ms of CPU less.
     global ssl, threading
     if args.cmd in ("server", "client"):
         import ssl
     if args.cmd in ("server", "relay"):
         import threading
-    return {"relay": relay, "server": server, "client": client, "check": check, "hold": hold,
+    return {"relay": relay, "server": server, "client": client, "hold": hold,
             "lines": lines}[args.cmd](args)
 
 
