@@ -278,51 +278,35 @@ fi
 # --- --files: the recording relay's captures (fc_wire) ------------------------
 # rec TYPE LEN: a record header (octal escapes: dash's printf)
 rec() { printf "\\$(printf %o "$1")\\003\\003\\$(printf %o $(($2 >> 8)))\\$(printf %o $(($2 & 255)))"; }
-# fwcase NAME WANT-STATUS WANT-PATTERN [FC_WIRE ARGS...]: fc_wire on
-# $T/NAME.wire with Python unusable (PY=false: it must start none); prints
-# its verdict line, or what was wrong (status 1)
+# fwcase NAME WANT-STATUS WANT-PATTERN CASE [FC_WIRE ARGS...]: fc_wire on
+# $T/NAME.wire with Python unusable (PY=false: it must start none); PASS
+# CASE (with the verdict line) when its status and line are as wanted
 fwcase() {
-	_fn=$1 _ws=$2 _wp=$3
-	shift 3
+	_fn=$1 _ws=$2 _wp=$3 _fc=$4
+	shift 4
 	PY=false fc_wire "$_fn" "$@"
 	_rc=$?
 	case "$WIRE_OUT" in
-	$_wp) [ "$_rc" = "$_ws" ] && echo "$WIRE_OUT" && return 0 ;;
+	$_wp) if [ "$_rc" = "$_ws" ]; then pass "--files: $_fc ($WIRE_OUT)"; return; fi ;;
 	esac
-	echo "status $_rc, want $_ws: $WIRE_OUT"
-	return 1
+	fail "--files: $_fc" "status $_rc, want $_ws: $WIRE_OUT"
 }
 mkdir -p "$T/fok.wire" "$T/fstray.wire" "$T/fsent.wire" "$T/ftail.wire" "$T/fnone.wire"
 { rec 22 3; printf 'abc'; rec 23 4; printf 'wxyz'; rec 23 100; printf 'cut short'; } >"$T/fok.wire/c1.c2s"
 { rec 22 2; printf 'hi\025\003'; } >"$T/fok.wire/c1.s2c"
 { rec 22 2; printf 'hi'; printf '\027'; } >"$T/fok.wire/c2.c2s"
 : >"$T/fok.wire/c2.s2c"
-if why=$(fwcase fok 0 "wire ok conns=2 bytes=$(cat "$T"/fok.wire/* | wc -c)" --min-conns 2 --need-bytes); then
-	pass "--files: TLS records pass, a last record cut short and a last partial header too; connections and bytes counted; no Python started"
-else
-	fail "--files passes TLS records" "$why"
-fi
+fwcase fok 0 "wire ok conns=2 bytes=$(cat "$T"/fok.wire/* | wc -c)" \
+	"TLS records pass, a last record cut short and a last partial header too; connections and bytes counted; no Python started" \
+	--min-conns 2 --need-bytes
 { rec 22 2; printf 'hiGET / HTTP/1.0'; } >"$T/fstray.wire/c1.c2s"
-if why=$(fwcase fstray 1 "wire BAD c1.c2s: offset 7: byte 0x47 is not a TLS record type*GET / HTTP*"); then
-	pass "--files: plaintext after a record is reported, with its file and offset ($why)"
-else
-	fail "--files reports stray bytes" "$why"
-fi
-{ rec 23 $((${#SENT} + 2)); printf 'xx%s' "$SENT"; } >"$T/fsent.wire/c1.s2c"
-if why=$(fwcase fsent 1 "wire BAD c1.s2c: $SENT in clear at offset 7:*"); then
-	pass "--files: the sentinel inside well-framed bytes is reported ($why)"
-else
-	fail "--files reports a sentinel in clear" "$why"
-fi
+fwcase fstray 1 "wire BAD c1.c2s: offset 7: byte 0x47 is not a TLS record type*GET / HTTP*" \
+	"plaintext after a record is reported, with its file and offset"
+{ rec 22 $((${#SENT} + 2)); printf 'xx%s' "$SENT"; } >"$T/fsent.wire/c1.s2c"
+fwcase fsent 1 "wire BAD c1.s2c: $SENT in clear at offset 7:*" "the sentinel inside well-framed bytes is reported"
 { rec 22 2; printf 'hiQ'; } >"$T/ftail.wire/c1.c2s"
-if why=$(fwcase ftail 1 "wire BAD c1.c2s: offset 7: stray bytes at the end, not a record header*"); then
-	pass "--files: a last partial header that does not start with a record type is reported"
-else
-	fail "--files reports a stray last byte" "$why"
-fi
-if why=$(fwcase fnone 1 "wire BAD only 0 connections recorded, expected at least 1; nothing was recorded at all" \
-	--min-conns 1 --need-bytes) && why=$(fwcase fnone 0 "wire ok conns=0 bytes=0"); then
-	pass "--files: too few connections and no bytes at all are reported when asked for; an empty directory passes otherwise"
-else
-	fail "--files counts connections and bytes" "$why"
-fi
+fwcase ftail 1 "wire BAD c1.c2s: offset 7: stray bytes at the end, not a record header*" \
+	"a last partial header that does not start with a record type is reported"
+fwcase fnone 1 "wire BAD only 0 connections recorded, expected at least 1; nothing was recorded at all" \
+	"too few connections and no bytes at all are reported when asked for" --min-conns 1 --need-bytes
+fwcase fnone 0 "wire ok conns=0 bytes=0" "an empty directory passes when neither is asked for"
