@@ -35,7 +35,7 @@ fc_policy "$T/race.conf"
 # race MODE N DESCRIPTION [LINES-OPTS]
 race() {
 	_m=$1 _c=$2 _d=$3 _lo=${4:-}
-	TLSSHIM_LOG_FILE="$T/$_m.log" timeout -k 2 100 env LD_PRELOAD="$SHIM_PRELOAD" \
+	TLSSHIM_LOG_FILE="$T/$_m.log" timeout -k 2 $((34 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
 		TLSSHIM_CONFIG="$T/race.conf" "$PROGS/fc_race" "$_m" 127.0.0.1 "$R" "$_c" "$SENT" 2 \
 		>"$T/$_m.out" 2>"$T/$_m.err"
 	rc=$?

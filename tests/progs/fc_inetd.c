@@ -92,7 +92,7 @@ int main(int argc, char **argv)
 	n = atoi(argv[3]);
 	snprintf(greeting, sizeof greeting, "GREETING=%s service greeting", argv[4]);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	alarm(60);
+	fc_alarm(60);
 	a.sin_port = htons((unsigned short)atoi(argv[2]));
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	ls = tcp_listen(&a, SOCK_CLOEXEC, 16);

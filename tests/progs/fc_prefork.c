@@ -120,7 +120,7 @@ int main(int argc, char **argv)
 		n = atoi(argv[3]);
 		sentinel = argv[4];
 		setvbuf(stdout, NULL, _IOLBF, 0);
-		alarm(60);
+		fc_alarm(60);
 		for (int i = 0; i < n; i++) {
 			int fd = recv_fd(s);
 			if (fd < 0) {
@@ -141,7 +141,7 @@ int main(int argc, char **argv)
 	sentinel = argv[4];
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
-	alarm(60);
+	fc_alarm(60);
 	a.sin_port = htons((unsigned short)atoi(argv[2]));
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	ls = tcp_listen(&a, 0, 16);

@@ -277,7 +277,7 @@ int main(int argc, char **argv)
 	sentinel = argv[4];
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
-	alarm(40);
+	fc_alarm(40);
 	if (!strncmp(argv[1], "trunc-", 6))
 		return trunc_case(argv[1], argv[2], atoi(argv[3]));
 	if (!strncmp(argv[1], "blocked-", 8))

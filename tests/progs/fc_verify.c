@@ -104,7 +104,7 @@ int main(int argc, char **argv)
 	sentinel = argv[3];
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
-	alarm(30);
+	fc_alarm(30);
 	pthread_create(&a, NULL, resolve_a, NULL);
 	pthread_join(a, NULL);
 	pthread_create(&b, NULL, resolve_b, !strcmp(mode, "name") ? (void *)1 : NULL);
