@@ -22,7 +22,8 @@
  *    wire inside the kernel, so while the policy has TLS rules loading
  *    or attaching one is refused (EPERM), and so is putting a socket the
  *    library has not found plain into a sockmap or sockhash made
- *    elsewhere (bpf_refused).
+ *    elsewhere, and loading or attaching a program that could put one
+ *    there itself (bpf_refused, prog_fills_sockmap).
  * Raw system call instructions (inline assembly, static binaries) are
  * beyond any preload: libtlsshim(7), LIMITATIONS.
  */
@@ -269,13 +270,31 @@ static long raw_epoll_pwait2(const unsigned long *a)
  * refused; and a map made elsewhere, with its program already attached,
  * gets no socket of this process that the library has not found plain
  * (BPF_MAP_UPDATE_ELEM on a sockmap or sockhash).  The kernel's own
- * answer for what it does not allow, EPERM, and a log line.  A program of
- * another process (a cgroup's SOCK_OPS program that adds every socket to
- * its map) is beyond a preload: libtlsshim(7), LIMITATIONS. */
+ * answer for what it does not allow, EPERM, and a log line.  Nor does
+ * this process load, attach or link a program that fills a sockmap by
+ * itself (a SOCK_OPS program's bpf_sock_map_update put the TLS connection
+ * in a map made before the library ran: prog_fills_sockmap).  A program
+ * of another process, attached there (a cgroup's SOCK_OPS program that
+ * adds every socket to its map), is beyond a preload: libtlsshim(7),
+ * LIMITATIONS. */
 static bool sk_redirect_attach(uint32_t type)
 {
 	return type == BPF_SK_SKB_STREAM_PARSER || type == BPF_SK_SKB_STREAM_VERDICT ||
 	       type == BPF_SK_MSG_VERDICT || type == BPF_SK_SKB_VERDICT;
+}
+
+/* The kernel's bpf_*_info of the BPF object fd into info (len bytes, as
+ * the caller set them up: zeros, or the room for a list); false when fd
+ * is none. */
+static bool bpf_info(int fd, void *info, uint32_t len)
+{
+	union bpf_attr q;
+
+	memset(&q, 0, sizeof q);
+	q.info.bpf_fd = (uint32_t)fd;
+	q.info.info_len = len;
+	q.info.info = (uintptr_t)info;
+	return REAL(syscall)(SYS_bpf, BPF_OBJ_GET_INFO_BY_FD, &q, sizeof q) == 0;
 }
 
 /* The fd a sockmap or sockhash update puts in the map (its value), or -1
@@ -284,16 +303,11 @@ static bool sk_redirect_attach(uint32_t type)
 static int sockmap_value_fd(const union bpf_attr *at)
 {
 	struct bpf_map_info info;
-	union bpf_attr q;
 	uint64_t v64;
 	uint32_t v32;
 
 	memset(&info, 0, sizeof info);
-	memset(&q, 0, sizeof q);
-	q.info.bpf_fd = at->map_fd;
-	q.info.info_len = sizeof info;
-	q.info.info = (uintptr_t)&info;
-	if (REAL(syscall)(SYS_bpf, BPF_OBJ_GET_INFO_BY_FD, &q, sizeof q) < 0 ||
+	if (!bpf_info((int)at->map_fd, &info, sizeof info) ||
 	    (info.type != BPF_MAP_TYPE_SOCKMAP && info.type != BPF_MAP_TYPE_SOCKHASH))
 		return -1;
 	if (info.value_size == sizeof v64)
@@ -303,16 +317,69 @@ static int sockmap_value_fd(const union bpf_attr *at)
 			       v32 <= INT32_MAX ? (int)v32 : -1;
 }
 
+/* Whether the BPF program prog_fd may put sockets in a sockmap by
+ * itself: it uses a sockmap or sockhash, or a map of maps (its inner
+ * maps may be either), or one the kernel does not let this process
+ * inspect.  A SOCK_OPS program's bpf_sock_map_update() puts every
+ * connection of its cgroup in the map with no BPF_MAP_UPDATE_ELEM call,
+ * and the bpf_map_update_elem() of tc, XDP, socket filter and iterator
+ * programs takes sockets too.  An SK_LOOKUP program is let through: it
+ * hands connections to listeners only (the accepted socket's own port
+ * picks the rule).  fd no program: false, the kernel answers. */
+static bool prog_fills_sockmap(int prog_fd, const char **type)
+{
+	struct bpf_prog_info info;
+	struct bpf_map_info m;
+	uint32_t ids[64];
+	union bpf_attr q;
+	int fd;
+
+	memset(&info, 0, sizeof info);
+	memset(ids, 0, sizeof ids);
+	info.nr_map_ids = sizeof ids / sizeof ids[0];
+	info.map_ids = (uintptr_t)ids;
+	if (!bpf_info(prog_fd, &info, sizeof info) || info.type == BPF_PROG_TYPE_SK_LOOKUP)
+		return false;
+	*type = info.type == BPF_PROG_TYPE_SOCK_OPS ? "a SOCK_OPS program" : "a program";
+	if (info.nr_map_ids > sizeof ids / sizeof ids[0])
+		return true;
+	for (uint32_t i = 0; i < info.nr_map_ids; i++) {
+		memset(&q, 0, sizeof q);
+		q.map_id = ids[i];
+		if ((fd = (int)REAL(syscall)(SYS_bpf, BPF_MAP_GET_FD_BY_ID, &q, sizeof q)) < 0) {
+			if (errno == ENOENT)
+				continue;       /* gone, or fd no program: the kernel answers */
+			return true;
+		}
+		memset(&m, 0, sizeof m);
+		bpf_info(fd, &m, sizeof m);
+		REAL(close)(fd);
+		if (m.type == BPF_MAP_TYPE_SOCKMAP || m.type == BPF_MAP_TYPE_SOCKHASH ||
+		    m.type == BPF_MAP_TYPE_ARRAY_OF_MAPS || m.type == BPF_MAP_TYPE_HASH_OF_MAPS)
+			return true;
+	}
+	return false;
+}
+
+/* -EPERM, logged: doing (loading, attaching, linking) a program of
+ * prog_fills_sockmap(). */
+static int fills_refused(const char *doing, const char *type)
+{
+	log_warn("bpf: %s %s that uses a sockmap, sockhash or map of maps refused (EPERM) while the"
+		 " policy has TLS rules: it could put a TLS connection in a sockmap by itself", doing, type);
+	return -EPERM;
+}
+
 /* -EPERM when bpf(cmd, uattr, size) is refused (logged), else 0. */
 static int bpf_refused(int cmd, const void *uattr, unsigned long size)
 {
 	union bpf_attr at;
-	const char *what = NULL;
+	const char *what = NULL, *type;
 	struct tls_conn *c = NULL;
 	int fd, rt;
 
 	if ((cmd != BPF_PROG_LOAD && cmd != BPF_PROG_ATTACH && cmd != BPF_LINK_CREATE &&
-	     cmd != BPF_MAP_UPDATE_ELEM) || !uattr || !shim_has_tls_rules())
+	     cmd != BPF_LINK_UPDATE && cmd != BPF_MAP_UPDATE_ELEM) || !uattr || !shim_has_tls_rules())
 		return 0;
 	memset(&at, 0, sizeof at);
 	if (!read_own(&at, uattr, size < sizeof at ? size : sizeof at))
@@ -326,10 +393,18 @@ static int bpf_refused(int cmd, const void *uattr, unsigned long size)
 	case BPF_PROG_ATTACH:
 		if (sk_redirect_attach(at.attach_type))
 			what = "attaching an SK_MSG or SK_SKB program";
+		else if (prog_fills_sockmap((int)at.attach_bpf_fd, &type))
+			return fills_refused("attaching", type);
 		break;
 	case BPF_LINK_CREATE:
 		if (sk_redirect_attach(at.link_create.attach_type))
 			what = "linking an SK_MSG or SK_SKB program";
+		else if (prog_fills_sockmap((int)at.link_create.prog_fd, &type))
+			return fills_refused("linking", type);
+		break;
+	case BPF_LINK_UPDATE:
+		if (prog_fills_sockmap((int)at.link_update.new_prog_fd, &type))
+			return fills_refused("linking", type);
 		break;
 	default:
 		if ((fd = sockmap_value_fd(&at)) < 0 || (rt = shim_route(fd, &c)) == ROUTE_PASS)
@@ -507,11 +582,21 @@ SHIM_EXPORT long syscall(long no, ...)
 	case SYS_setns:
 		return setns((int)A(0), (int)A(1));
 	case SYS_bpf: {
-		int r = bpf_refused((int)A(0), P(1, const void *), a[2]);
+		const char *type;
+		long r = bpf_refused((int)A(0), P(1, const void *), a[2]);
 
 		if (r < 0)
 			SHIM_RET(r);
-		break;
+		if ((int)A(0) != BPF_PROG_LOAD || !shim_has_tls_rules())
+			break;
+		/* which maps a program uses, the kernel tells once it is loaded
+		 * (instructions, fd_array): not attached yet, it has done nothing */
+		if ((r = REAL(syscall)(no, a[0], a[1], a[2], a[3], a[4], a[5])) >= 0 &&
+		    prog_fills_sockmap((int)r, &type)) {
+			REAL(close)((int)r);
+			SHIM_RET(fills_refused("loading", type));
+		}
+		return r;
 	}
 	case SYS_io_setup:
 		/* Linux native aio (libaio) writes and reads in the kernel,

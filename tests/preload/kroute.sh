@@ -6,8 +6,10 @@
 #    rules, loading or attaching SK_MSG/SK_SKB programs is refused
 #    (EPERM, a log line), and so is putting a TLS connection in a sockmap
 #    or sockhash (one made, its program attached, before the library
-#    ran: made by the test program, which then execs itself); without TLS rules a program's sockmap works as without
-#    the library.
+#    ran: made by the test program, which then execs itself); so is
+#    loading or attaching a SOCK_OPS program that would put it there
+#    itself (bpf_sock_map_update, in a cgroup v2 of the test's own);
+#    without TLS rules a program's sockmap works as without the library.
 #  - a kernel ULP under a TLS connection (setsockopt TCP_ULP "tls" or
 #    "espintcp", and SOL_TLS's options, which would hand the library's
 #    kTLS keys to the program): refused with EOPNOTSUPP and a log line.
@@ -33,11 +35,12 @@ fc_policy "$T/k.conf"
 
 # run NAME MODE: kroute_client MODE against the peer under k.conf; OUT is
 # its output on one line, WRC the wire audit's status (0: TLS only).
-# sockmap-made starts without the library and execs itself with it.
+# sockmap-made, sockops-made and sockops-early start without the library
+# and exec themselves with it (X_CGROUP: the cgroup the sockops ones join).
 run() {
 	_pre=LD_PRELOAD
-	[ "$2" = sockmap-made ] && _pre=X_PRELOAD
-	OUT=$(TLSSHIM_LOG_FILE="$T/$1.log" timeout -k 2 $((20 * TS)) env "$_pre=$SHIM_PRELOAD" \
+	case "$2" in *-made|sockops-early) _pre=X_PRELOAD ;; esac
+	OUT=$(TLSSHIM_LOG_FILE="$T/$1.log" timeout -k 2 $((20 * TS)) env "$_pre=$SHIM_PRELOAD" X_CGROUP="$CG" \
 		TLSSHIM_CONFIG="$T/k.conf" "$PROGS/kroute_client" "$2" "$R" "$SENT" 2>&1 | tr '\n' ' ')
 	srv_settled peer 1 5
 	fc_collect peer "$1"
@@ -68,6 +71,20 @@ case "$native" in
 	refused made sockmap-made map_conn "into a sockmap refused" \
 		"sockmap made before the library: the TLS connection is not put in it (EPERM, logged); TLS only on the wire" \
 		"sockmap made before the library: TLS connection kept out"
+	# a SOCK_OPS program of its own, on its own cgroup (v2), puts the TLS
+	# connection in that map itself: no BPF_MAP_UPDATE_ELEM call
+	CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+	if [ -n "$CG2" ] && CG=$(mktemp -d "$CG2/tlsshim-kroute.XXXXXX" 2>/dev/null); then
+		refused sockops sockops-made sockops_load "SOCK_OPS.*refused" \
+			"sockmap made before the library, a SOCK_OPS program of its own to fill it: refused (EPERM, logged); TLS only on the wire" \
+			"SOCK_OPS program putting the TLS connection in a sockmap refused"
+		refused sockops-early sockops-early sockops_attach "attaching a SOCK_OPS.*refused" \
+			"SOCK_OPS program loaded before the library, attached under it: refused (EPERM, logged); TLS only on the wire" \
+			"SOCK_OPS program made before the library: attaching it refused"
+		rmdir "$CG"
+	else
+		pass "SOCK_OPS into a sockmap: not testable here (no writable cgroup v2)"
+	fi
 	policy "$T/plain.conf" <<EOC
 rules = ( { name = "plain-only"; direction = "connect"; port = 9; action = "plain"; } );
 EOC

@@ -23,6 +23,20 @@
  *                then the program execs itself (mode sockmap-put MAPFD)
  *                with LD_PRELOAD set to $X_PRELOAD, as a map a daemon
  *                inherits or opens pinned; from "map_conn" on as sockmap.
+ *       sockops-made  as sockmap-made, and the program (before the
+ *                library) moves itself into the cgroup v2 directory
+ *                $X_CGROUP; under the library it puts the plain socket
+ *                at key 1, loads a SOCK_OPS program that puts every
+ *                socket this process connects from now on at key 0
+ *                (bpf_sock_map_update: no BPF_MAP_UPDATE_ELEM call),
+ *                attaches it to that cgroup ("sockops_load",
+ *                "sockops_attach"), then connects (also when a step was
+ *                refused), sends SENTINEL on the plain socket ("send",
+ *                when none was) and echoes a line as sockmap does.
+ *       sockops-early  as sockops-made, but the SOCK_OPS program is
+ *                loaded before the library runs too (kept across the
+ *                exec, its number in $X_PROG): the library sees it
+ *                attached only ("sockops_attach").
  *       repair   TCP_REPAIR on, connect to 127.0.0.1:PORT, SENTINEL
  *                written to the send queue, repair off, SENTINEL written
  *                again: each step's "STEP: ok" or "STEP: <strerror>".
@@ -71,6 +85,21 @@ static bool step(const char *what, long r)
 	return r >= 0;
 }
 
+/* A program of type `type` (expected attach type `expect`) made of n
+ * instructions: its fd, or -1 (errno). */
+static int prog_load(uint32_t type, uint32_t expect, const struct bpf_insn *insn, size_t n)
+{
+	union bpf_attr a;
+
+	memset(&a, 0, sizeof a);
+	a.prog_type = type;
+	a.expected_attach_type = expect;
+	a.insns = (uintptr_t)insn;
+	a.insn_cnt = (uint32_t)n;
+	a.license = (uintptr_t)"GPL";
+	return (int)bpf_call(BPF_PROG_LOAD, &a);
+}
+
 /* An SK_MSG program: bpf_msg_redirect_map(msg, map, 0, 0) (egress of the
  * socket at key 0), its verdict returned. */
 static int load_redirect(int map)
@@ -83,14 +112,8 @@ static int load_redirect(int map)
 		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_msg_redirect_map },
 		{ .code = BPF_JMP | BPF_EXIT },
 	};
-	union bpf_attr a;
 
-	memset(&a, 0, sizeof a);
-	a.prog_type = BPF_PROG_TYPE_SK_MSG;
-	a.insns = (uintptr_t)insn;
-	a.insn_cnt = sizeof insn / sizeof insn[0];
-	a.license = (uintptr_t)"GPL";
-	return (int)bpf_call(BPF_PROG_LOAD, &a);
+	return prog_load(BPF_PROG_TYPE_SK_MSG, 0, insn, sizeof insn / sizeof insn[0]);
 }
 
 /* A BPF_MAP_TYPE_SOCKMAP of 4-byte keys ("map_create"), or -1. */
@@ -155,23 +178,34 @@ static void echo(int fd)
 		printf("echo ok\n");
 }
 
+/* A plain loopback connection: *p its client end, *q its server end;
+ * false (reported) when it cannot be made. */
+static bool plain_pair(int *p, int *q)
+{
+	struct sockaddr_in a = loopback4(0);
+	socklen_t al = sizeof a;
+	int lst;
+
+	if ((lst = tcp_listen(&a, 0, 1)) < 0 || getsockname(lst, (struct sockaddr *)&a, &al) < 0 ||
+	    (*p = socket(AF_INET, SOCK_STREAM, 0)) < 0 || connect(*p, (struct sockaddr *)&a, sizeof a) < 0 ||
+	    (*q = accept(lst, NULL, NULL)) < 0) {
+		perror("plain pair");
+		return false;
+	}
+	return true;
+}
+
 /* The sockmap cases: to_conn, the connection at key 0 (the plain
  * socket at 1); else the plain socket alone at 0.  map >= 0: made
  * already, its program attached. */
 static int sockmap(int conn, const char *sent, bool to_conn, int map)
 {
-	struct sockaddr_in a = loopback4(0);
-	socklen_t al = sizeof a;
-	int lst, p, q;
+	int p, q;
 	char buf[128];
 	ssize_t n;
 
-	if ((lst = tcp_listen(&a, 0, 1)) < 0 || getsockname(lst, (struct sockaddr *)&a, &al) < 0 ||
-	    (p = socket(AF_INET, SOCK_STREAM, 0)) < 0 || connect(p, (struct sockaddr *)&a, sizeof a) < 0 ||
-	    (q = accept(lst, NULL, NULL)) < 0) {
-		perror("plain pair");
+	if (!plain_pair(&p, &q))
 		return 1;
-	}
 	if (map < 0 && (map = redirect_map()) < 0)
 		return 0;
 	if (to_conn ? !step("map_conn", map_put(map, 0, conn)) || !step("map_plain", map_put(map, 1, p))
@@ -214,15 +248,8 @@ static int load_lookup(int map, int port)
 		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 1 /* SK_PASS */ },
 		{ .code = BPF_JMP | BPF_EXIT },
 	};
-	union bpf_attr a;
 
-	memset(&a, 0, sizeof a);
-	a.prog_type = BPF_PROG_TYPE_SK_LOOKUP;
-	a.expected_attach_type = BPF_SK_LOOKUP;
-	a.insns = (uintptr_t)insn;
-	a.insn_cnt = sizeof insn / sizeof insn[0];
-	a.license = (uintptr_t)"GPL";
-	return (int)bpf_call(BPF_PROG_LOAD, &a);
+	return prog_load(BPF_PROG_TYPE_SK_LOOKUP, BPF_SK_LOOKUP, insn, sizeof insn / sizeof insn[0]);
 }
 
 /* lookup: a plain listener on an ephemeral port gets, by an SK_LOOKUP
@@ -362,15 +389,91 @@ static int repair(struct sockaddr_in a, const char *sent)
 	return 0;
 }
 
-/* sockmap-made: the map and its attached program, then exec. */
-static int made_map(char **argv)
-{
-	int map;
+static int load_sockops(int map);
 
+/* sockmap-made, sockops-made: the map and its attached program (and
+ * for sockops-made this process in the cgroup $X_CGROUP), then exec. */
+static int made_map(char **argv, bool sockops)
+{
+	char path[512];
+	int map, fd, prog;
+
+	if (sockops) {
+		snprintf(path, sizeof path, "%s/cgroup.procs", getenv("X_CGROUP") ? getenv("X_CGROUP") : "");
+		if ((fd = open(path, O_WRONLY)) < 0 || dprintf(fd, "%d\n", (int)getpid()) < 0 || close(fd) < 0) {
+			printf("cgroup: %s\n", strerror(errno));
+			return 0;
+		}
+	}
 	/* (bpf() makes its descriptors close-on-exec: reexec clears it) */
 	if ((map = redirect_map()) < 0)
 		return 0;
-	return reexec(argv, "sockmap-put", map);
+	if (!strcmp(argv[1], "sockops-early")) {
+		if ((prog = load_sockops(map)) < 0 || fcntl(prog, F_SETFD, 0) < 0) {
+			printf("early sockops_load: %s\n", strerror(errno));
+			return 0;
+		}
+		snprintf(path, sizeof path, "%d", prog);
+		setenv("X_PROG", path, 1);
+	}
+	return reexec(argv, sockops ? "sockops-put" : "sockmap-put", map);
+}
+
+/* A SOCK_OPS program: at BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB,
+ * bpf_sock_map_update(ops, map, &0, BPF_ANY); its verdict 1. */
+static int load_sockops(int map)
+{
+	struct bpf_insn insn[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = BPF_REG_6, .src_reg = BPF_REG_1 },
+		{ .code = BPF_LDX | BPF_MEM | BPF_W, .dst_reg = BPF_REG_2, .src_reg = BPF_REG_6,
+		  .off = offsetof(struct bpf_sock_ops, op) },
+		{ .code = BPF_JMP | BPF_JNE | BPF_K, .dst_reg = BPF_REG_2, .off = 8,
+		  .imm = BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB },
+		{ .code = BPF_ST | BPF_MEM | BPF_W, .dst_reg = BPF_REG_10, .off = -4, .imm = 0 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = BPF_REG_1, .src_reg = BPF_REG_6 },
+		{ .code = BPF_LD | BPF_DW | BPF_IMM, .dst_reg = BPF_REG_2, .src_reg = BPF_PSEUDO_MAP_FD, .imm = map },
+		{ 0 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = BPF_REG_3, .src_reg = BPF_REG_10 },
+		{ .code = BPF_ALU64 | BPF_ADD | BPF_K, .dst_reg = BPF_REG_3, .imm = -4 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_4, .imm = BPF_ANY },
+		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_sock_map_update },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 1 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+
+	return prog_load(BPF_PROG_TYPE_SOCK_OPS, 0, insn, sizeof insn / sizeof insn[0]);
+}
+
+/* sockops-put=MAP: the plain socket at key 1, the SOCK_OPS program on
+ * this process's cgroup, then the connection (it lands at key 0 by
+ * itself) and SENTINEL sent on the plain socket. */
+static int sockops(struct sockaddr_in a, int map, const char *sent)
+{
+	union bpf_attr at;
+	int p, q, prog, cg = -1, fd;
+	bool ok;
+
+	if (!plain_pair(&p, &q))
+		return 1;
+	prog = getenv("X_PROG") ? atoi(getenv("X_PROG")) : load_sockops(map);
+	ok = step("map_plain", map_put(map, 1, p)) && step("sockops_load", prog) &&
+	     step("cgroup_open", cg = open(getenv("X_CGROUP") ? getenv("X_CGROUP") : "", O_RDONLY | O_DIRECTORY));
+	if (ok) {
+		memset(&at, 0, sizeof at);
+		at.target_fd = (uint32_t)cg;
+		at.attach_bpf_fd = (uint32_t)prog;
+		at.attach_type = BPF_CGROUP_SOCK_OPS;
+		ok = step("sockops_attach", bpf_call(BPF_PROG_ATTACH, &at));
+	}
+	/* the connection in any case: refused steps leave it TLS ("echo ok") */
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+		perror("connect");
+		return 1;
+	}
+	if (ok)
+		step("send", send(p, sent, strlen(sent), 0));
+	echo(fd);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -381,15 +484,17 @@ int main(int argc, char **argv)
 	int fd, rc = 0;
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: kroute_client sockmap|sockmap-plain|sockmap-made|repair|lookup|reuseport|ulp PORT SENTINEL\n");
+		fprintf(stderr, "usage: kroute_client sockmap|sockmap-plain|sockmap-made|sockops-made|sockops-early|repair|lookup|reuseport|ulp PORT SENTINEL\n");
 		return 2;
 	}
 	a = loopback4(atoi(argv[2]));
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!strcmp(argv[1], "sockmap-plain"))
 		return sockmap(-1, argv[3], false, -1);
-	if (!strcmp(argv[1], "sockmap-made"))
-		return made_map(argv);
+	if (!strcmp(argv[1], "sockmap-made") || !strcmp(argv[1], "sockops-made") || !strcmp(argv[1], "sockops-early"))
+		return made_map(argv, argv[1][4] == 'o');
+	if (!strncmp(argv[1], "sockops-put=", 12))
+		return sockops(a, atoi(argv[1] + 12), argv[3]);
 	if (!strcmp(argv[1], "repair"))
 		return repair(a, argv[3]);
 	if (!strcmp(argv[1], "lookup"))
