@@ -34,6 +34,7 @@
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <linux/io_uring.h>
+#include <linux/seccomp.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
@@ -420,6 +421,31 @@ static int bpf_refused(int cmd, const void *uattr, unsigned long size)
 		return 0;
 	log_warn("bpf: %s refused (EPERM) while the policy has TLS rules: it would move bytes"
 		 " between sockets past the library (bpf_msg_redirect_map, bpf_sk_redirect_map)", what);
+	return -EPERM;
+}
+
+/* -EPERM, logged, when ioctl(fd, req, arg) is a seccomp supervisor's
+ * SECCOMP_IOCTL_NOTIF_ADDFD of a descriptor the library has not found
+ * plain (while the policy has TLS rules); else 0.  ADDFD puts a copy of
+ * it in the notifying process at any number (SECCOMP_ADDFD_FLAG_SETFD:
+ * also in place of one of its own, this process's too when one of its
+ * threads notifies), past every wrapper: a TLS connection put at a
+ * number the library knows plain took the program's writes there in
+ * clear (kroute.sh, helper-166). */
+int shim_addfd_refused(unsigned long req, const void *arg)
+{
+	struct seccomp_notif_addfd ad;
+	struct tls_conn *c = NULL;
+	int rt;
+
+	if (req != SECCOMP_IOCTL_NOTIF_ADDFD || !arg || !shim_has_tls_rules() ||
+	    !read_own(&ad, arg, sizeof ad) || (rt = shim_route((int)ad.srcfd, &c)) == ROUTE_PASS)
+		return 0;
+	if (c)
+		tls_conn_unref(c);
+	log_warn("seccomp: SECCOMP_IOCTL_NOTIF_ADDFD of fd %u refused (EPERM): it is not a plain"
+		 " connection (%s), and its copy would be written past the library", ad.srcfd,
+		 rt == ROUTE_TLS ? "TLS" : "refused or unknown");
 	return -EPERM;
 }
 

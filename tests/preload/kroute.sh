@@ -13,6 +13,9 @@
 #  - a kernel ULP under a TLS connection (setsockopt TCP_ULP "tls" or
 #    "espintcp", and SOL_TLS's options, which would hand the library's
 #    kTLS keys to the program): refused with EOPNOTSUPP and a log line.
+#  - a seccomp supervisor's SECCOMP_IOCTL_NOTIF_ADDFD (SETFD) of a TLS
+#    connection onto the number of a plain socket (a thread of the
+#    program notifies): refused (EPERM, a log line).
 #  - TCP_REPAIR (root): a connect() in repair mode, no handshake, is
 #    refused, and nothing written goes out (closed already; checked).
 #  - an SK_LOOKUP program (root) that steers a TLS port's connections to
@@ -109,6 +112,21 @@ case "$OUT" in
 	fi ;;
 *)
 	fail "TCP_ULP/SOL_TLS on a TLS connection refused with EOPNOTSUPP" "$OUT; $WIRE_OUT; log: $(log_tail "$T/ulp.log")" ;;
+esac
+# A seccomp supervisor's SECCOMP_IOCTL_NOTIF_ADDFD (SETFD) put the TLS
+# connection at the number of a socket the library knew plain (one of the
+# program's threads notifies): what was written there went out in clear.
+run addfd addfd
+case "$OUT" in
+"notify: Operation not permitted"*|"notify: Invalid argument"*)
+	pass "seccomp ADDFD: not testable here: $OUT" ;;
+*)
+	if [ $WRC -eq 0 ] && [ "${OUT#*addfd: Operation not permitted}" != "$OUT" ] &&
+	   [ "${OUT%echo ok }" != "$OUT" ] && grep -q "NOTIF_ADDFD.*refused" "$T/addfd.log"; then
+		pass "seccomp ADDFD of the TLS connection onto a plain socket's number: refused (EPERM, logged); TLS only on the wire ($WIRE_OUT)"
+	else
+		fail "seccomp ADDFD of a TLS connection refused" "$OUT; $WIRE_OUT; log: $(log_tail "$T/addfd.log")"
+	fi ;;
 esac
 # TCP_REPAIR (root): connect() in repair mode sends no SYN and is
 # ESTABLISHED at once; the handshake cannot run, so the connection is

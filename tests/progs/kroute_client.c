@@ -37,6 +37,13 @@
  *                loaded before the library runs too (kept across the
  *                exec, its number in $X_PROG): the library sees it
  *                attached only ("sockops_attach").
+ *       addfd    connect to 127.0.0.1:PORT, make a plain connection
+ *                beside it; a thread installs a seccomp filter that
+ *                sends its getppid() to this process (user notification)
+ *                and this process answers it with
+ *                SECCOMP_IOCTL_NOTIF_ADDFD (SETFD): the connection put at
+ *                the plain socket's number ("addfd: ..."); then SENTINEL
+ *                written at that number and the echo on the connection.
  *       repair   TCP_REPAIR on, connect to 127.0.0.1:PORT, SENTINEL
  *                written to the send queue, repair off, SENTINEL written
  *                again: each step's "STEP: ok" or "STEP: <strerror>".
@@ -60,6 +67,9 @@
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <sys/ioctl.h>
 #include <netinet/tcp.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -371,6 +381,61 @@ static int reuseport(char **argv, int port)
 	return 0;
 }
 
+/* addfd's notifying thread: its getppid() goes to the supervisor (the
+ * main thread) through the listener it leaves in *arg (-1: none). */
+static void *notifier(void *arg)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { sizeof f / sizeof f[0], f };
+	int fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+
+	if (!step("notify", fd)) {
+		__atomic_store_n((int *)arg, -2, __ATOMIC_RELEASE);
+		return NULL;
+	}
+	__atomic_store_n((int *)arg, fd, __ATOMIC_RELEASE);
+	syscall(SYS_getppid);
+	return NULL;
+}
+
+/* addfd: the connection conn put at the plain socket's number by a
+ * seccomp supervisor's ADDFD, SENTINEL written there. */
+static int addfd(int conn, const char *sent)
+{
+	struct seccomp_notif req;
+	struct seccomp_notif_resp resp;
+	struct seccomp_notif_addfd ad;
+	pthread_t t;
+	int p, q, nfd = -1;
+
+	if (!plain_pair(&p, &q) || pthread_create(&t, NULL, notifier, &nfd))
+		return 1;
+	while (__atomic_load_n(&nfd, __ATOMIC_ACQUIRE) == -1)
+		poll(NULL, 0, 10);      /* (bounded: the thread stores either way) */
+	if (nfd < 0)
+		return pthread_join(t, NULL), 0;
+	memset(&req, 0, sizeof req);
+	if (!step("recv", ioctl(nfd, SECCOMP_IOCTL_NOTIF_RECV, &req)))
+		return 1;
+	memset(&ad, 0, sizeof ad);
+	ad.id = req.id;
+	ad.flags = SECCOMP_ADDFD_FLAG_SETFD;
+	ad.srcfd = (uint32_t)conn;
+	ad.newfd = (uint32_t)p;
+	step("addfd", ioctl(nfd, SECCOMP_IOCTL_NOTIF_ADDFD, &ad));
+	memset(&resp, 0, sizeof resp);
+	resp.id = req.id;
+	ioctl(nfd, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+	pthread_join(t, NULL);
+	step("write", write(p, sent, strlen(sent)));
+	return 0;
+}
+
 /* repair: TCP_REPAIR on before connect (no handshake: ESTABLISHED at
  * once), SENTINEL written into the send queue, repair off (the queue
  * goes out). */
@@ -484,7 +549,7 @@ int main(int argc, char **argv)
 	int fd, rc = 0;
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: kroute_client sockmap|sockmap-plain|sockmap-made|sockops-made|sockops-early|repair|lookup|reuseport|ulp PORT SENTINEL\n");
+		fprintf(stderr, "usage: kroute_client sockmap|sockmap-plain|sockmap-made|sockops-made|sockops-early|addfd|repair|lookup|reuseport|ulp PORT SENTINEL\n");
 		return 2;
 	}
 	a = loopback4(atoi(argv[2]));
@@ -509,6 +574,8 @@ int main(int argc, char **argv)
 		rc = sockmap(fd, argv[3], true, -1);
 	} else if (!strncmp(argv[1], "sockmap-put=", 12)) {
 		rc = sockmap(fd, argv[3], true, atoi(argv[1] + 12));
+	} else if (!strcmp(argv[1], "addfd")) {
+		rc = addfd(fd, argv[3]);
 	} else if (!strcmp(argv[1], "ulp")) {
 		memset(ctl, 0, sizeof ctl);
 		step("ulp", setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", 3));
