@@ -339,7 +339,13 @@ static bool prog_fills_sockmap(int prog_fd, const char **type)
 	memset(ids, 0, sizeof ids);
 	info.nr_map_ids = sizeof ids / sizeof ids[0];
 	info.map_ids = (uintptr_t)ids;
-	if (!bpf_info(prog_fd, &info, sizeof info) || info.type == BPF_PROG_TYPE_SK_LOOKUP)
+	if (!bpf_info(prog_fd, &info, sizeof info)) {
+		/* not a program (the kernel answers as well), or the kernel will
+		 * not say what it is (a seccomp filter): taken as one */
+		*type = "a program whose maps cannot be read, taken for one";
+		return true;
+	}
+	if (info.type == BPF_PROG_TYPE_SK_LOOKUP)
 		return false;
 	*type = info.type == BPF_PROG_TYPE_SOCK_OPS ? "a SOCK_OPS program" : "a program";
 	if (info.nr_map_ids > sizeof ids / sizeof ids[0])
@@ -353,7 +359,8 @@ static bool prog_fills_sockmap(int prog_fd, const char **type)
 			return true;
 		}
 		memset(&m, 0, sizeof m);
-		bpf_info(fd, &m, sizeof m);
+		if (!bpf_info(fd, &m, sizeof m))
+			m.type = BPF_MAP_TYPE_SOCKMAP;  /* cannot be told: taken for one */
 		REAL(close)(fd);
 		if (m.type == BPF_MAP_TYPE_SOCKMAP || m.type == BPF_MAP_TYPE_SOCKHASH ||
 		    m.type == BPF_MAP_TYPE_ARRAY_OF_MAPS || m.type == BPF_MAP_TYPE_HASH_OF_MAPS)

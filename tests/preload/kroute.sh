@@ -84,6 +84,13 @@ case "$native" in
 		refused sockops-early sockops-early sockops_attach "attaching a SOCK_OPS.*refused" \
 			"SOCK_OPS program loaded before the library, attached under it: refused (EPERM, logged); TLS only on the wire" \
 			"SOCK_OPS program made before the library: attaching it refused"
+		# a sandbox that refuses BPF_OBJ_GET_INFO_BY_FD: what the program
+		# uses cannot be read, so it is taken for a sockmap's filler
+		export X_NOINFO=1
+		refused sockops-noinfo sockops-made sockops_load "maps cannot be read.*refused" \
+			"SOCK_OPS program whose maps the kernel will not show (seccomp): refused (EPERM, logged); TLS only on the wire" \
+			"SOCK_OPS program with its maps hidden by seccomp refused"
+		unset X_NOINFO
 		rmdir "$CG"
 	else
 		pass "SOCK_OPS into a sockmap: not testable here (no writable cgroup v2)"
