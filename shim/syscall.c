@@ -387,7 +387,8 @@ static int bpf_refused(int cmd, const void *uattr, unsigned long size)
 	int fd, rt;
 
 	if ((cmd != BPF_PROG_LOAD && cmd != BPF_PROG_ATTACH && cmd != BPF_LINK_CREATE &&
-	     cmd != BPF_LINK_UPDATE && cmd != BPF_MAP_UPDATE_ELEM) || !uattr || !shim_has_tls_rules())
+	     cmd != BPF_LINK_UPDATE && cmd != BPF_PROG_TEST_RUN && cmd != BPF_MAP_UPDATE_ELEM) || !uattr ||
+	    !shim_has_tls_rules())
 		return 0;
 	memset(&at, 0, sizeof at);
 	if (!read_own(&at, uattr, size < sizeof at ? size : sizeof at))
@@ -413,6 +414,13 @@ static int bpf_refused(int cmd, const void *uattr, unsigned long size)
 	case BPF_LINK_UPDATE:
 		if (prog_fills_sockmap((int)at.link_update.new_prog_fd, &type))
 			return fills_refused("linking", type);
+		break;
+	case BPF_PROG_TEST_RUN:
+		/* a program made elsewhere, run here without any attach (an
+		 * XDP or tc program's bpf_sk_lookup_tcp and
+		 * bpf_map_update_elem put a socket in a sockmap) */
+		if (prog_fills_sockmap((int)at.test.prog_fd, &type))
+			return fills_refused("running", type);
 		break;
 	default:
 		if ((fd = sockmap_value_fd(&at)) < 0 || (rt = shim_route(fd, &c)) == ROUTE_PASS)

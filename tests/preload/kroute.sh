@@ -84,6 +84,12 @@ case "$native" in
 		refused sockops-early sockops-early sockops_attach "attaching a SOCK_OPS.*refused" \
 			"SOCK_OPS program loaded before the library, attached under it: refused (EPERM, logged); TLS only on the wire" \
 			"SOCK_OPS program made before the library: attaching it refused"
+		# BPF_PROG_TEST_RUN of that program: no attach, refused all the same
+		export X_TESTRUN=1
+		refused sockops-testrun sockops-early test_run "running a SOCK_OPS.*refused" \
+			"SOCK_OPS program made before the library, run by BPF_PROG_TEST_RUN: refused (EPERM, logged); TLS only on the wire" \
+			"SOCK_OPS program made before the library: BPF_PROG_TEST_RUN refused"
+		unset X_TESTRUN
 		# a sandbox that refuses BPF_OBJ_GET_INFO_BY_FD: what the program
 		# uses cannot be read, so it is taken for a sockmap's filler
 		export X_NOINFO=1
