@@ -259,8 +259,6 @@ static long raw_epoll_pwait2(const unsigned long *a)
 	return epoll_pwait2((int)A(0), P(1, struct epoll_event *), (int)A(2), ts, P(4, const sigset_t *));
 }
 
-/* n word-sized arguments of a variadic call (unused ones: whatever the
- * registers held, as the C library's own wrappers read them). */
 /* ---- bpf() ---------------------------------------------------------------
  * An SK_MSG program on a sockmap sent what the program wrote on a plain
  * socket on to a TLS connection's wire (bpf_msg_redirect_map: in clear,
@@ -326,7 +324,8 @@ static int sockmap_value_fd(const union bpf_attr *at)
  * and the bpf_map_update_elem() of tc, XDP, socket filter and iterator
  * programs takes sockets too.  An SK_LOOKUP program is let through: it
  * hands connections to listeners only (the accepted socket's own port
- * picks the rule).  fd no program: false, the kernel answers. */
+ * picks the rule).  fd no program, or one the kernel will not describe
+ * (a seccomp filter refuses BPF_OBJ_GET_INFO_BY_FD): true. */
 static bool prog_fills_sockmap(int prog_fd, const char **type)
 {
 	struct bpf_prog_info info;
@@ -369,6 +368,20 @@ static bool prog_fills_sockmap(int prog_fd, const char **type)
 	return false;
 }
 
+/* Whether fd is one the library has not found plain (a TLS connection,
+ * or one it refused or cannot tell yet); *what says which, for the log
+ * line of the caller's refusal. */
+static bool not_plain(int fd, const char **what)
+{
+	struct tls_conn *c = NULL;
+	int rt = shim_route(fd, &c);
+
+	if (c)
+		tls_conn_unref(c);
+	*what = rt == ROUTE_TLS ? "TLS" : "refused or unknown";
+	return rt != ROUTE_PASS;
+}
+
 /* -EPERM, logged: doing (loading, attaching, linking) a program of
  * prog_fills_sockmap(). */
 static int fills_refused(const char *doing, const char *type)
@@ -383,8 +396,7 @@ static int bpf_refused(int cmd, const void *uattr, unsigned long size)
 {
 	union bpf_attr at;
 	const char *what = NULL, *type;
-	struct tls_conn *c = NULL;
-	int fd, rt;
+	int fd;
 
 	if ((cmd != BPF_PROG_LOAD && cmd != BPF_PROG_ATTACH && cmd != BPF_LINK_CREATE &&
 	     cmd != BPF_LINK_UPDATE && cmd != BPF_PROG_TEST_RUN && cmd != BPF_MAP_UPDATE_ELEM) || !uattr ||
@@ -423,13 +435,10 @@ static int bpf_refused(int cmd, const void *uattr, unsigned long size)
 			return fills_refused("running", type);
 		break;
 	default:
-		if ((fd = sockmap_value_fd(&at)) < 0 || (rt = shim_route(fd, &c)) == ROUTE_PASS)
+		if ((fd = sockmap_value_fd(&at)) < 0 || !not_plain(fd, &type))
 			return 0;
-		if (c)
-			tls_conn_unref(c);
 		log_warn("bpf: fd %d into a sockmap refused (EPERM): it is not a plain connection"
-			 " (%s), and a sockmap's program would move its bytes past the library",
-			 fd, rt == ROUTE_TLS ? "TLS" : "refused or unknown");
+			 " (%s), and a sockmap's program would move its bytes past the library", fd, type);
 		return -EPERM;
 	}
 	if (!what)
@@ -450,20 +459,18 @@ static int bpf_refused(int cmd, const void *uattr, unsigned long size)
 int shim_addfd_refused(unsigned long req, const void *arg)
 {
 	struct seccomp_notif_addfd ad;
-	struct tls_conn *c = NULL;
-	int rt;
+	const char *what;
 
 	if (req != SECCOMP_IOCTL_NOTIF_ADDFD || !arg || !shim_has_tls_rules() ||
-	    !read_own(&ad, arg, sizeof ad) || (rt = shim_route((int)ad.srcfd, &c)) == ROUTE_PASS)
+	    !read_own(&ad, arg, sizeof ad) || !not_plain((int)ad.srcfd, &what))
 		return 0;
-	if (c)
-		tls_conn_unref(c);
 	log_warn("seccomp: SECCOMP_IOCTL_NOTIF_ADDFD of fd %u refused (EPERM): it is not a plain"
-		 " connection (%s), and its copy would be written past the library", ad.srcfd,
-		 rt == ROUTE_TLS ? "TLS" : "refused or unknown");
+		 " connection (%s), and its copy would be written past the library", ad.srcfd, what);
 	return -EPERM;
 }
 
+/* n word-sized arguments of a variadic call (unused ones: whatever the
+ * registers held, as the C library's own wrappers read them). */
 #define TAKE_ARGS(a, n, last) do {                              \
 		va_list ap_;                                    \
 		va_start(ap_, last);                            \
