@@ -398,14 +398,40 @@ void shim_pump_open(int fd)
 	mark_send(fd, true);
 }
 
+/* Which pumped numbers mark_each() tells of: every one, or only those
+ * an exec keeps, or only those it closes. */
+enum mark_which { MARK_EVERY, MARK_KEPT_ON_EXEC, MARK_CLOSED_ON_EXEC };
+
+/* A marker (open_end: MARK_OPEN) for each pumped number of this process
+ * that `which` names; flush: stdio's buffers first, once, if there is
+ * one (the C library writes them after the atexit handlers: they would
+ * come after the marker). */
+static void mark_each(bool open_end, enum mark_which which, bool flush)
+{
+	size_t h = conntab_high();
+
+	for (size_t fd = 0; fd < h && fd <= INT_MAX; fd++) {
+		if (conntab_load((int)fd) != CT_PUMPED)
+			continue;
+		if (which != MARK_EVERY) {
+			int fl = REAL(fcntl)((int)fd, F_GETFD);
+
+			if (fl < 0 || (which == MARK_CLOSED_ON_EXEC) != ((fl & FD_CLOEXEC) != 0))
+				continue;
+		}
+		if (flush) {
+			(void)fflush(NULL);
+			flush = false;
+		}
+		mark_send((int)fd, open_end);
+	}
+}
+
 /* Every pumped number of this process: it (or its child) moves to
  * another network namespace, where the pump's abstract name is not. */
 void shim_pump_open_all(void)
 {
-	size_t h = conntab_high();
-
-	for (size_t fd = 0; fd < h && fd <= INT_MAX; fd++)
-		shim_pump_open((int)fd);
+	mark_each(true, MARK_EVERY, false);
 }
 
 /* This process is about to install a seccomp filter (prctl, seccomp()). */
@@ -421,40 +447,20 @@ void shim_pump_sandboxed(void)
  * numbers it inherits (every one: all). */
 void shim_pump_open_inherited(bool all)
 {
-	size_t h = conntab_high();
-
-	for (size_t fd = 0; fd < h && fd <= INT_MAX; fd++)
-		if (conntab_load((int)fd) == CT_PUMPED &&
-		    (all || !(REAL(fcntl)((int)fd, F_GETFD) & FD_CLOEXEC)))
-			shim_pump_open((int)fd);
+	mark_each(true, all ? MARK_EVERY : MARK_KEPT_ON_EXEC, false);
 }
 
-/* This process exits: every pumped number it holds (flush: stdio's
- * buffers first, which the C library writes after the atexit handlers,
- * and which would come after the marker). */
+/* This process exits: every pumped number it holds (flush: see
+ * mark_each). */
 void shim_pump_ending_all(bool flush)
 {
-	size_t h = conntab_high();
-
-	for (size_t fd = 0; fd < h && fd <= INT_MAX; fd++) {
-		if (conntab_load((int)fd) != CT_PUMPED)
-			continue;
-		if (flush) {
-			(void)fflush(NULL);
-			flush = false;
-		}
-		shim_pump_mark((int)fd);
-	}
+	mark_each(false, MARK_EVERY, flush);
 }
 
 /* exec: the kernel closes the close-on-exec numbers. */
 void shim_pump_exec_closing(void)
 {
-	size_t h = conntab_high();
-
-	for (size_t fd = 0; fd < h && fd <= INT_MAX; fd++)
-		if (conntab_load((int)fd) == CT_PUMPED && (REAL(fcntl)((int)fd, F_GETFD) & FD_CLOEXEC) > 0)
-			shim_pump_mark((int)fd);
+	mark_each(false, MARK_CLOSED_ON_EXEC, false);
 }
 
 /* The pump's side: its listener for the channel a (program) - b (pump),
