@@ -930,7 +930,6 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
 {
 	va_list ap;
 	void *arg;
-	int r;
 
 	va_start(ap, req);
 	arg = va_arg(ap, void *);
@@ -939,8 +938,8 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
 	if (!(req == FIONREAD || req == FIONBIO || req == SIOCOUTQ || req == SIOCOUTQNSD || req == FIOASYNC) || !arg) {
 		if (conntab_load(fd) == CT_OWN)
 			SHIM_RET(-EBADF);
-		if (__builtin_expect((r = shim_addfd_refused(req, arg)) < 0, 0))
-			SHIM_RET(r);
+		if (__builtin_expect(shim_is_addfd(req), 0))
+			SHIM_RET(shim_addfd(fd, req, arg));
 		return REAL(ioctl)(fd, req, arg);
 	}
 	if (req == FIOASYNC)

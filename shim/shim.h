@@ -257,9 +257,11 @@ int shim_peer_check(int fd, const struct sockaddr *peer, socklen_t len, const ch
  * sctp_connectx() options' addresses checked (0, or the negative errno
  * that refuses the call). */
 int shim_sctp_sockopt(int fd, int opt, const void *val, socklen_t len);
-/* SECCOMP_IOCTL_NOTIF_ADDFD of a fd not found plain (shim/syscall.c):
- * -EPERM, logged; else 0. */
-int shim_addfd_refused(unsigned long req, const void *arg);
+/* Whether req is SECCOMP_IOCTL_NOTIF_ADDFD, of any struct size; its
+ * ioctl(fd, req, arg), a fd not found plain refused (-EPERM, logged): the
+ * answer, or a negative errno (shim/syscall.c). */
+bool shim_is_addfd(unsigned long req);
+int shim_addfd(int fd, unsigned long req, void *arg);
 /* An option refused on a TLS fd (shim/sock.c): -EOPNOTSUPP, logged; else 0. */
 int shim_sockopt_refused(int fd, const char *what);
 bool shim_resolve_connect(int fd, const struct sockaddr *dst, socklen_t len,

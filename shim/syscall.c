@@ -22,8 +22,10 @@
  *    wire inside the kernel, so while the policy has TLS rules loading
  *    or attaching one is refused (EPERM), and so is putting a socket the
  *    library has not found plain into a sockmap or sockhash made
- *    elsewhere, and loading or attaching a program that could put one
- *    there itself (bpf_refused, prog_fills_sockmap).
+ *    elsewhere, and loading, attaching or running a program that could
+ *    put one there itself (bpf_judged,
+ *    prog_fills_sockmap): judged on the library's own copies of the
+ *    arguments and descriptors, which the kernel then gets.
  * Raw system call instructions (inline assembly, static binaries) are
  * beyond any preload: libtlsshim(7), LIMITATIONS.
  */
@@ -296,26 +298,6 @@ static bool bpf_info(int fd, void *info, uint32_t len)
 	return REAL(syscall)(SYS_bpf, BPF_OBJ_GET_INFO_BY_FD, &q, sizeof q) == 0;
 }
 
-/* The fd a sockmap or sockhash update puts in the map (its value), or -1
- * when map_fd is no such map or the value cannot be read (the kernel will
- * answer). */
-static int sockmap_value_fd(const union bpf_attr *at)
-{
-	struct bpf_map_info info;
-	uint64_t v64;
-	uint32_t v32;
-
-	memset(&info, 0, sizeof info);
-	if (!bpf_info((int)at->map_fd, &info, sizeof info) ||
-	    (info.type != BPF_MAP_TYPE_SOCKMAP && info.type != BPF_MAP_TYPE_SOCKHASH))
-		return -1;
-	if (info.value_size == sizeof v64)
-		return read_own(&v64, (const void *)(uintptr_t)at->value, sizeof v64) && v64 <= INT32_MAX ?
-			       (int)v64 : -1;
-	return info.value_size == sizeof v32 && read_own(&v32, (const void *)(uintptr_t)at->value, sizeof v32) &&
-			       v32 <= INT32_MAX ? (int)v32 : -1;
-}
-
 /* Whether the BPF program prog_fd may put sockets in a sockmap by
  * itself: it uses a sockmap or sockhash, or a map of maps (its inner
  * maps may be either), or one the kernel does not let this process
@@ -326,6 +308,8 @@ static int sockmap_value_fd(const union bpf_attr *at)
  * hands connections to listeners only (the accepted socket's own port
  * picks the rule).  fd no program, or one the kernel will not describe
  * (a seccomp filter refuses BPF_OBJ_GET_INFO_BY_FD): true. */
+static const char unreadable_prog[] = "a program whose maps cannot be read, taken for one";
+
 static bool prog_fills_sockmap(int prog_fd, const char **type)
 {
 	struct bpf_prog_info info;
@@ -341,7 +325,7 @@ static bool prog_fills_sockmap(int prog_fd, const char **type)
 	if (!bpf_info(prog_fd, &info, sizeof info)) {
 		/* not a program (the kernel answers as well), or the kernel will
 		 * not say what it is (a seccomp filter): taken as one */
-		*type = "a program whose maps cannot be read, taken for one";
+		*type = unreadable_prog;
 		return true;
 	}
 	if (info.type == BPF_PROG_TYPE_SK_LOOKUP)
@@ -391,82 +375,263 @@ static int fills_refused(const char *doing, const char *type)
 	return -EPERM;
 }
 
-/* -EPERM when bpf(cmd, uattr, size) is refused (logged), else 0. */
-static int bpf_refused(int cmd, const void *uattr, unsigned long size)
-{
-	union bpf_attr at;
-	const char *what = NULL, *type;
-	int fd;
+/* ---- judged once: the library's own copies ----------------------------
+ * The bpf() and ADDFD refusals judged a descriptor number, then called
+ * the kernel with the same number and the same memory: another thread's
+ * dup2() of a TLS connection onto that number, or its rewrite of the
+ * union bpf_attr, a sockmap update's value or the ADDFD struct, between
+ * the check and the call, put what was never judged in the kernel's
+ * hands (kroute.sh's races, helper-169).  So the arguments are copied
+ * into the library's memory once, every descriptor the check judges is
+ * duplicated at the library's own high numbers (shim_own_copy), the
+ * copy is what is judged, and the kernel gets the copied arguments
+ * naming the copies, which are closed after. */
 
-	if ((cmd != BPF_PROG_LOAD && cmd != BPF_PROG_ATTACH && cmd != BPF_LINK_CREATE &&
-	     cmd != BPF_LINK_UPDATE && cmd != BPF_PROG_TEST_RUN && cmd != BPF_MAP_UPDATE_ELEM) || !uattr ||
-	    !shim_has_tls_rules())
-		return 0;
-	memset(&at, 0, sizeof at);
-	if (!read_own(&at, uattr, size < sizeof at ? size : sizeof at))
-		return 0;       /* EFAULT: the kernel says it */
+/* Bytes of an extensible struct kept (the kernel's union bpf_attr grows:
+ * a program built with newer headers than the library's passes more). */
+#define EXT_OWN 1024
+
+/* The program's n-byte struct at src into own (EXT_OWN bytes, zeros past
+ * n): the size to hand the kernel, at most EXT_OWN, the bytes past it
+ * checked zero as the kernel checks what it does not know; -EFAULT
+ * (unreadable) or -E2BIG (not zero), as the kernel answers. */
+static long ext_copy(void *own, const void *src, size_t n)
+{
+	unsigned char b[256];
+	size_t k = n < EXT_OWN ? n : EXT_OWN;
+
+	memset(own, 0, EXT_OWN);
+	if ((n && !src) || !read_own(own, src, k))
+		return -EFAULT;
+	for (size_t at = k, m; at < n; at += m) {
+		m = n - at < sizeof b ? n - at : sizeof b;
+		if (!read_own(b, (const unsigned char *)src + at, m))
+			return -EFAULT;
+		for (size_t i = 0; i < m; i++)
+			if (b[i])
+				return -E2BIG;
+	}
+	return (long)k;
+}
+
+/* What the kernel wrote into the copy (own against sent, n bytes: a test
+ * run's results, a load's log size) written back to the program's struct
+ * at user; the copies' numbers, which it does not write, stay the
+ * program's own. */
+static void ext_write_back(void *user, const unsigned char *own, const unsigned char *sent, size_t n)
+{
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i; j < n && own[j] != sent[j]; j++)
+			;
+		if (j > i)
+			write_own((unsigned char *)user + i, own + i, j - i);
+		else
+			j++;
+	}
+}
+
+/* A copy of the program's descriptor fd, the library's for one call:
+ * its number, or -EBADF (no such descriptor, as the kernel says) or
+ * -EMFILE. */
+static int own_copy(uint32_t fd)
+{
+	int d = fd > INT32_MAX ? (errno = EBADF, -1) : shim_own_copy((int)fd);
+
+	return d < 0 ? -errno : d;
+}
+
+/* Closed as the program's close() would (a socket copy judged has an
+ * entry in the library's table); errno kept. */
+static void own_copy_close(int d)
+{
+	int e = errno;
+
+	if (d >= 0)
+		(void)close(d);
+	errno = e;
+}
+
+/* Whether the program's descriptor fd, of which d is the library's copy,
+ * is not plain: the number (as before: it classifies the program's own
+ * number) or the copy, which is what the kernel gets. */
+static bool copy_not_plain(uint32_t fd, int d, const char **what)
+{
+	return not_plain((int)fd, what) || not_plain(d, what);
+}
+
+/* BPF_MAP_UPDATE_ELEM: the map and, for a sockmap or sockhash, the
+ * socket in the update's value taken as copies (*map, *sock), the value
+ * copied into val and named by at.  0, -EPERM (logged: the socket is not
+ * plain) or the kernel's answer to a descriptor that is none. */
+static int map_update_judged(union bpf_attr *at, uint64_t *val, int *map, int *sock)
+{
+	struct bpf_map_info info;
+	const char *what;
+	uint32_t v32;
+	uint64_t v;
+
+	if ((*map = own_copy(at->map_fd)) < 0)
+		return *map;
+	at->map_fd = (uint32_t)*map;
+	memset(&info, 0, sizeof info);
+	if (!bpf_info(*map, &info, sizeof info) ||
+	    (info.type != BPF_MAP_TYPE_SOCKMAP && info.type != BPF_MAP_TYPE_SOCKHASH) ||
+	    (info.value_size != sizeof v32 && info.value_size != sizeof v))
+		return 0;       /* no sockmap: the kernel answers */
+	if (info.value_size == sizeof v32 ? !read_own(&v32, (const void *)(uintptr_t)at->value, sizeof v32)
+					  : !read_own(&v, (const void *)(uintptr_t)at->value, sizeof v))
+		return -EFAULT;
+	if (info.value_size == sizeof v32)
+		v = v32;
+	*val = v;
+	at->value = (uintptr_t)val;
+	if (v > INT32_MAX)
+		return 0;       /* the kernel's EINVAL, on the copy */
+	if ((*sock = own_copy((uint32_t)v)) < 0)
+		return *sock;
+	if (copy_not_plain((uint32_t)v, *sock, &what)) {
+		log_warn("bpf: fd %d into a sockmap refused (EPERM): it is not a plain connection"
+			 " (%s), and a sockmap's program would move its bytes past the library", (int)v, what);
+		return -EPERM;
+	}
+	if (info.value_size == sizeof v32)
+		memcpy(val, &(uint32_t){ (uint32_t)*sock }, sizeof v32);
+	else
+		*val = (uint64_t)*sock;
+	return 0;
+}
+
+/* bpf(cmd, uattr, size): the commands that could move a TLS connection's
+ * bytes past the library judged (while the policy has TLS rules) on the
+ * library's copies, and refused with EPERM (logged); the answer as a
+ * system call's, or a negative errno. */
+static long bpf_judged(int cmd, void *uattr, unsigned long size)
+{
+	union { union bpf_attr at; unsigned char b[EXT_OWN]; } k, sent;
+	const char *what = NULL, *doing = NULL, *type;
+	uint32_t *judged = NULL;
+	uint64_t val = 0;
+	int d = -1, map = -1, sock = -1, e;
+	long n, r;
+
+	if ((cmd != BPF_PROG_LOAD && cmd != BPF_PROG_ATTACH && cmd != BPF_LINK_CREATE && cmd != BPF_LINK_UPDATE &&
+	     cmd != BPF_PROG_TEST_RUN && cmd != BPF_MAP_UPDATE_ELEM) ||
+	    !shim_has_tls_rules() || size > (unsigned long)sysconf(_SC_PAGESIZE)) {
+		/* (a size above a page: the kernel's E2BIG, by the size alone) */
+		r = REAL(syscall)(SYS_bpf, cmd, uattr, size);
+		return r < 0 ? -errno : r;
+	}
+	if ((n = ext_copy(&k, uattr, size)) < 0)
+		return n;
 	switch (cmd) {
 	case BPF_PROG_LOAD:
-		if (at.prog_type == BPF_PROG_TYPE_SK_MSG || at.prog_type == BPF_PROG_TYPE_SK_SKB)
-			what = at.prog_type == BPF_PROG_TYPE_SK_MSG ? "loading an SK_MSG program"
-								       : "loading an SK_SKB program";
+		if (k.at.prog_type == BPF_PROG_TYPE_SK_MSG || k.at.prog_type == BPF_PROG_TYPE_SK_SKB)
+			what = k.at.prog_type == BPF_PROG_TYPE_SK_MSG ? "loading an SK_MSG program"
+									: "loading an SK_SKB program";
 		break;
 	case BPF_PROG_ATTACH:
-		if (sk_redirect_attach(at.attach_type))
+		if (sk_redirect_attach(k.at.attach_type))
 			what = "attaching an SK_MSG or SK_SKB program";
-		else if (prog_fills_sockmap((int)at.attach_bpf_fd, &type))
-			return fills_refused("attaching", type);
+		judged = &k.at.attach_bpf_fd, doing = "attaching";
 		break;
 	case BPF_LINK_CREATE:
-		if (sk_redirect_attach(at.link_create.attach_type))
+		if (sk_redirect_attach(k.at.link_create.attach_type))
 			what = "linking an SK_MSG or SK_SKB program";
-		else if (prog_fills_sockmap((int)at.link_create.prog_fd, &type))
-			return fills_refused("linking", type);
+		judged = &k.at.link_create.prog_fd, doing = "linking";
 		break;
 	case BPF_LINK_UPDATE:
-		if (prog_fills_sockmap((int)at.link_update.new_prog_fd, &type))
-			return fills_refused("linking", type);
+		judged = &k.at.link_update.new_prog_fd, doing = "linking";
 		break;
 	case BPF_PROG_TEST_RUN:
 		/* a program made elsewhere, run here without any attach (an
 		 * XDP or tc program's bpf_sk_lookup_tcp and
 		 * bpf_map_update_elem put a socket in a sockmap) */
-		if (prog_fills_sockmap((int)at.test.prog_fd, &type))
-			return fills_refused("running", type);
+		judged = &k.at.test.prog_fd, doing = "running";
 		break;
-	default:
-		if ((fd = sockmap_value_fd(&at)) < 0 || !not_plain(fd, &type))
-			return 0;
-		log_warn("bpf: fd %d into a sockmap refused (EPERM): it is not a plain connection"
-			 " (%s), and a sockmap's program would move its bytes past the library", fd, type);
+	}
+	if (what) {
+		log_warn("bpf: %s refused (EPERM) while the policy has TLS rules: it would move bytes"
+			 " between sockets past the library (bpf_msg_redirect_map, bpf_sk_redirect_map)", what);
 		return -EPERM;
 	}
-	if (!what)
-		return 0;
-	log_warn("bpf: %s refused (EPERM) while the policy has TLS rules: it would move bytes"
-		 " between sockets past the library (bpf_msg_redirect_map, bpf_sk_redirect_map)", what);
-	return -EPERM;
+	if (judged) {
+		if ((d = own_copy(*judged)) < 0)
+			return d;
+		*judged = (uint32_t)d;
+		if (prog_fills_sockmap(d, &type)) {
+			REAL(close)(d);
+			return fills_refused(doing, type);
+		}
+	}
+	if (cmd == BPF_MAP_UPDATE_ELEM && (r = map_update_judged(&k.at, &val, &map, &sock)) < 0)
+		goto out;
+	memcpy(&sent, &k, sizeof sent);
+	r = REAL(syscall)(SYS_bpf, cmd, &k, (unsigned long)n);
+	r = r < 0 ? -errno : r;
+	ext_write_back(uattr, k.b, sent.b, (size_t)n);
+	/* which maps a program uses, the kernel tells once it is loaded
+	 * (instructions, fd_array): not attached yet, it has done nothing */
+	if (cmd == BPF_PROG_LOAD && r >= 0 && prog_fills_sockmap((int)r, &type)) {
+		REAL(close)((int)r);
+		r = fills_refused("loading", type);
+	}
+out:
+	e = errno;
+	if (d >= 0)
+		REAL(close)(d);
+	if (map >= 0)
+		REAL(close)(map);
+	own_copy_close(sock);
+	errno = e;
+	return r;
 }
 
-/* -EPERM, logged, when ioctl(fd, req, arg) is a seccomp supervisor's
- * SECCOMP_IOCTL_NOTIF_ADDFD of a descriptor the library has not found
- * plain (while the policy has TLS rules); else 0.  ADDFD puts a copy of
- * it in the notifying process at any number (SECCOMP_ADDFD_FLAG_SETFD:
- * also in place of one of its own, this process's too when one of its
- * threads notifies), past every wrapper: a TLS connection put at a
- * number the library knows plain took the program's writes there in
- * clear (kroute.sh, helper-166). */
-int shim_addfd_refused(unsigned long req, const void *arg)
+/* ioctl(fd, req, arg) of a seccomp supervisor's
+ * SECCOMP_IOCTL_NOTIF_ADDFD, of any struct size the kernel takes (it
+ * reads the size from req: a program's larger struct, zeros past ours,
+ * went past the library's check of req): while the policy has TLS rules,
+ * a descriptor the library has not found plain is refused with EPERM
+ * (logged).  ADDFD puts a copy of it in the notifying process at any
+ * number (SECCOMP_ADDFD_FLAG_SETFD: also in place of one of its own,
+ * this process's too when one of its threads notifies), past every
+ * wrapper: a TLS connection put at a number the library knows plain
+ * took the program's writes there in clear (kroute.sh, helper-166).
+ * The answer as ioctl's, or a negative errno. */
+bool shim_is_addfd(unsigned long req)
 {
-	struct seccomp_notif_addfd ad;
-	const char *what;
+	unsigned long no_size = ~((unsigned long)_IOC_SIZEMASK << _IOC_SIZESHIFT);
 
-	if (req != SECCOMP_IOCTL_NOTIF_ADDFD || !arg || !shim_has_tls_rules() ||
-	    !read_own(&ad, arg, sizeof ad) || !not_plain((int)ad.srcfd, &what))
-		return 0;
-	log_warn("seccomp: SECCOMP_IOCTL_NOTIF_ADDFD of fd %u refused (EPERM): it is not a plain"
-		 " connection (%s), and its copy would be written past the library", ad.srcfd, what);
-	return -EPERM;
+	return (req & no_size) == (SECCOMP_IOCTL_NOTIF_ADDFD & no_size);
+}
+
+int shim_addfd(int fd, unsigned long req, void *arg)
+{
+	union { struct seccomp_notif_addfd ad; unsigned char b[EXT_OWN]; } k;
+	size_t size = _IOC_SIZE(req);
+	const char *what;
+	uint32_t src;
+	long n;
+	int d, r;
+
+	/* a size the kernel refuses (EINVAL) by req alone */
+	if (!shim_has_tls_rules() || size < sizeof k.ad || size >= (size_t)sysconf(_SC_PAGESIZE))
+		return REAL(ioctl)(fd, req, arg) < 0 ? -errno : 0;
+	if ((n = ext_copy(&k, arg, size)) < 0)
+		return (int)n;
+	if ((d = own_copy(src = k.ad.srcfd)) < 0)
+		return d;
+	if (copy_not_plain(src, d, &what)) {
+		log_warn("seccomp: SECCOMP_IOCTL_NOTIF_ADDFD of fd %u refused (EPERM): it is not a plain"
+			 " connection (%s), and its copy would be written past the library", src, what);
+		own_copy_close(d);
+		return -EPERM;
+	}
+	k.ad.srcfd = (uint32_t)d;
+	r = REAL(ioctl)(fd, (req & ~((unsigned long)_IOC_SIZEMASK << _IOC_SIZESHIFT)) |
+			    ((unsigned long)n << _IOC_SIZESHIFT), &k);
+	r = r < 0 ? -errno : r;
+	own_copy_close(d);
+	return r;
 }
 
 /* n word-sized arguments of a variadic call (unused ones: whatever the
@@ -629,23 +794,8 @@ SHIM_EXPORT long syscall(long no, ...)
 		return unshare((int)A(0));
 	case SYS_setns:
 		return setns((int)A(0), (int)A(1));
-	case SYS_bpf: {
-		const char *type;
-		long r = bpf_refused((int)A(0), P(1, const void *), a[2]);
-
-		if (r < 0)
-			SHIM_RET(r);
-		if ((int)A(0) != BPF_PROG_LOAD || !shim_has_tls_rules())
-			break;
-		/* which maps a program uses, the kernel tells once it is loaded
-		 * (instructions, fd_array): not attached yet, it has done nothing */
-		if ((r = REAL(syscall)(no, a[0], a[1], a[2], a[3], a[4], a[5])) >= 0 &&
-		    prog_fills_sockmap((int)r, &type)) {
-			REAL(close)((int)r);
-			SHIM_RET(fills_refused("loading", type));
-		}
-		return r;
-	}
+	case SYS_bpf:
+		SHIM_RET(bpf_judged((int)A(0), P(1, void *), a[2]));
 	case SYS_io_setup:
 		/* Linux native aio (libaio) writes and reads in the kernel,
 		 * past every wrapper, as io_uring does. */

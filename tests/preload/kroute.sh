@@ -9,13 +9,19 @@
 #    ran: made by the test program, which then execs itself); so is
 #    loading or attaching a SOCK_OPS program that would put it there
 #    itself (bpf_sock_map_update, in a cgroup v2 of the test's own);
+#    raced (a seccomp filter holds the bpf() between the library's check
+#    and the kernel's work while another thread puts the TLS connection
+#    at the number judged, or in the update's value): the kernel gets
+#    the library's copies, judged plain;
 #    without TLS rules a program's sockmap works as without the library.
 #  - a kernel ULP under a TLS connection (setsockopt TCP_ULP "tls" or
 #    "espintcp", and SOL_TLS's options, which would hand the library's
 #    kTLS keys to the program): refused with EOPNOTSUPP and a log line.
 #  - a seccomp supervisor's SECCOMP_IOCTL_NOTIF_ADDFD (SETFD) of a TLS
 #    connection onto the number of a plain socket (a thread of the
-#    program notifies): refused (EPERM, a log line).
+#    program notifies): refused (EPERM, a log line), also with a larger
+#    struct (the kernel takes any size); raced as bpf() above (a dup2 of
+#    the TLS connection onto the fd judged): the copy judged is given.
 #  - TCP_REPAIR (root): a connect() in repair mode, no handshake, is
 #    refused, and nothing written goes out (closed already; checked).
 #  - an SK_LOOKUP program (root) that steers a TLS port's connections to
@@ -56,12 +62,47 @@ run() {
 # connection and its wire carried TLS only.
 refused() {
 	run "$1" "$2"
-	if [ $WRC -eq 0 ] && [ "${OUT#*"$3": Operation not permitted}" != "$OUT" ] &&
-	   [ "${OUT%echo ok }" != "$OUT" ] && grep -q "$4" "$T/$1.log"; then
-		pass "$5 ($WIRE_OUT)"
+	refused_ran "$1" "$3" "$4" "$5" "$6"
+}
+
+# refused_ran NAME STEP LOGLINE PASS FAIL: refused's verdict on run NAME.
+refused_ran() {
+	if [ $WRC -eq 0 ] && [ "${OUT#*"$2": Operation not permitted}" != "$OUT" ] &&
+	   [ "${OUT%echo ok }" != "$OUT" ] && grep -q "$3" "$T/$1.log"; then
+		pass "$4 ($WIRE_OUT)"
 	else
-		fail "$6" "$OUT; $WIRE_OUT; log: $(log_tail "$T/$1.log")"
+		fail "$5" "$OUT; $WIRE_OUT; log: $(log_tail "$T/$1.log")"
 	fi
+}
+
+# raced_ran NAME STEP PASS FAIL: run NAME (X_RACE) swapped what the
+# library had judged before the kernel's call ("swapped: ok"), STEP was
+# done, the echo came back and the wire carried TLS only: the kernel got
+# the library's copies, judged plain.
+raced_ran() {
+	if [ $WRC -eq 0 ] && [ "${OUT#*swapped: ok}" != "$OUT" ] && [ "${OUT#*"$2": ok}" != "$OUT" ] &&
+	   [ "${OUT%echo ok }" != "$OUT" ]; then
+		pass "$3 ($WIRE_OUT)"
+	else
+		fail "$4" "$OUT; $WIRE_OUT; log: $(log_tail "$T/$1.log")"
+	fi
+}
+
+# addfd_case NAME PASS FAIL: run NAME addfd (X_ADDFD_SIZE, X_RACE as
+# exported): as refused_ran, or raced_ran with X_RACE; "not testable"
+# where user notification is refused.
+addfd_case() {
+	run "$1" addfd
+	case "$OUT" in
+	"notify: Operation not permitted"*|"notify: Invalid argument"*|*"trap: Operation not permitted"*|*"trap: Invalid argument"*)
+		pass "$1: not testable here: $OUT" ;;
+	*)
+		if [ -n "${X_RACE:-}" ]; then
+			raced_ran "$1" addfd "$2" "$3"
+		else
+			refused_ran "$1" addfd "NOTIF_ADDFD.*refused" "$2" "$3"
+		fi ;;
+	esac
 }
 
 native=$("$PROGS/kroute_client" sockmap-plain 0 "$SENT" 2>&1 | tr '\n' ' ')
@@ -74,6 +115,18 @@ case "$native" in
 	refused made sockmap-made map_conn "into a sockmap refused" \
 		"sockmap made before the library: the TLS connection is not put in it (EPERM, logged); TLS only on the wire" \
 		"sockmap made before the library: TLS connection kept out"
+	# races (helper-169): the library judged the number and the value in
+	# memory, the kernel read them again; a seccomp filter holds the
+	# bpf() between the two while another thread puts the TLS connection
+	# at the plain socket's number (dup2) or its number in the value (mem)
+	for how in dup2 mem; do
+		export X_RACE=$how
+		run "race-map-$how" sockmap-made
+		unset X_RACE
+		raced_ran "race-map-$how" map_first \
+			"sockmap update raced ($how of the TLS connection between the check and the kernel's call): the kernel gets the copy judged; TLS only on the wire" \
+			"sockmap update raced by $how: TLS only on the wire"
+	done
 	# a SOCK_OPS program of its own, on its own cgroup (v2), puts the TLS
 	# connection in that map itself: no BPF_MAP_UPDATE_ELEM call
 	CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
@@ -129,18 +182,21 @@ esac
 # A seccomp supervisor's SECCOMP_IOCTL_NOTIF_ADDFD (SETFD) put the TLS
 # connection at the number of a socket the library knew plain (one of the
 # program's threads notifies): what was written there went out in clear.
-run addfd addfd
-case "$OUT" in
-"notify: Operation not permitted"*|"notify: Invalid argument"*)
-	pass "seccomp ADDFD: not testable here: $OUT" ;;
-*)
-	if [ $WRC -eq 0 ] && [ "${OUT#*addfd: Operation not permitted}" != "$OUT" ] &&
-	   [ "${OUT%echo ok }" != "$OUT" ] && grep -q "NOTIF_ADDFD.*refused" "$T/addfd.log"; then
-		pass "seccomp ADDFD of the TLS connection onto a plain socket's number: refused (EPERM, logged); TLS only on the wire ($WIRE_OUT)"
-	else
-		fail "seccomp ADDFD of a TLS connection refused" "$OUT; $WIRE_OUT; log: $(log_tail "$T/addfd.log")"
-	fi ;;
-esac
+addfd_case addfd "seccomp ADDFD of the TLS connection onto a plain socket's number: refused (EPERM, logged); TLS only on the wire" \
+	"seccomp ADDFD of a TLS connection refused"
+# The same ADDFD with a struct of 32 bytes (zeros past the kernel's 24):
+# the kernel takes any size, the library only looked at its own.
+export X_ADDFD_SIZE=32
+addfd_case addfd-size "seccomp ADDFD of a TLS connection with a larger struct (32 bytes): refused (EPERM, logged); TLS only on the wire" \
+	"seccomp ADDFD of 32 bytes of a TLS connection refused"
+unset X_ADDFD_SIZE
+# Raced: a plain socket given, the TLS connection put at its number by
+# another thread (dup2) while a seccomp filter holds the ioctl between
+# the library's check and the kernel's work.
+export X_RACE=dup2
+addfd_case race-addfd "seccomp ADDFD raced (dup2 of the TLS connection onto the fd judged, before the kernel's call): the copy judged is given; TLS only on the wire" \
+	"seccomp ADDFD raced by dup2: TLS only on the wire"
+unset X_RACE
 # TCP_REPAIR (root): connect() in repair mode sends no SYN and is
 # ESTABLISHED at once; the handshake cannot run, so the connection is
 # refused and nothing the program writes, before or after repair mode

@@ -23,6 +23,14 @@
  *                then the program execs itself (mode sockmap-put MAPFD)
  *                with LD_PRELOAD set to $X_PRELOAD, as a map a daemon
  *                inherits or opens pinned; from "map_conn" on as sockmap.
+ *                With X_RACE (dup2 or mem) it races instead: a plain
+ *                socket at key 0, whose bpf() a seccomp filter of this
+ *                thread holds (after the library's check, before the
+ *                kernel's work) while another thread puts the connection
+ *                at its number (dup2) or its number in the update's value
+ *                (mem) ("swapped", "map_first"); a second plain socket at
+ *                key 1 ("map_plain"), SENTINEL sent on it ("send"), the
+ *                echo on the connection.
  *       sockops-made  as sockmap-made, and the program (before the
  *                library) moves itself into the cgroup v2 directory
  *                $X_CGROUP; under the library it puts the plain socket
@@ -44,6 +52,13 @@
  *                SECCOMP_IOCTL_NOTIF_ADDFD (SETFD): the connection put at
  *                the plain socket's number ("addfd: ..."); then SENTINEL
  *                written at that number and the echo on the connection.
+ *                With X_ADDFD_SIZE=N the struct is N bytes (zeros past
+ *                the kernel's: it takes any size from 24 to a page).
+ *                With X_RACE=dup2 the fd given is a second plain socket,
+ *                and the ADDFD ioctl is held by a seccomp filter of this
+ *                thread (after the library's check, before the kernel's
+ *                work: see race) while another thread puts the connection
+ *                at that number with dup2() ("swapped").
  *       repair   TCP_REPAIR on, connect to 127.0.0.1:PORT, SENTINEL
  *                written to the send queue, repair off, SENTINEL written
  *                again: each step's "STEP: ok" or "STEP: <strerror>".
@@ -156,17 +171,25 @@ static int redirect_map(void)
 	return step("prog_attach", bpf_call(BPF_PROG_ATTACH, &at)) ? map : -1;
 }
 
-static long map_put(int map, uint32_t key, int fd)
+/* The socket whose number is at *v (the map's value: 4 bytes, the low
+ * ones, or 8) put at key. */
+static long map_put_at(int map, uint32_t key, uint64_t *v)
 {
 	union bpf_attr a;
-	uint64_t v = (uint64_t)fd;      /* the map's value: 4 bytes (the low ones) or 8 */
 
 	memset(&a, 0, sizeof a);
 	a.map_fd = (uint32_t)map;
 	a.key = (uintptr_t)&key;
-	a.value = (uintptr_t)&v;
+	a.value = (uintptr_t)v;
 	a.flags = BPF_ANY;
 	return bpf_call(BPF_MAP_UPDATE_ELEM, &a);
+}
+
+static long map_put(int map, uint32_t key, int fd)
+{
+	uint64_t v = (uint64_t)fd;
+
+	return map_put_at(map, key, &v);
 }
 
 /* A line through the connection's ordinary write() and read(). */
@@ -381,6 +404,91 @@ static int reuseport(char **argv, int port)
 	return 0;
 }
 
+/* ---- races: a check of a number, then the kernel's call --------------
+ * A seccomp filter of the calling thread sends its call (bpf() of one
+ * command, or ioctl() of one request) to a supervisor thread, which the
+ * kernel asks after the library's wrapper has judged the call and before
+ * the kernel reads its arguments: the supervisor does the swap there (a
+ * dup2() onto the number judged, or a new number in the argument's
+ * memory), then lets the call go on (SECCOMP_USER_NOTIF_FLAG_CONTINUE).
+ * The widest window a second thread could hope for, every time. */
+struct race {
+	int listener;
+	int calls;              /* the calls held (the first one swapped), at most */
+	int from, onto;         /* dup2(from, onto), or: */
+	uint64_t *mem, memval;  /* *mem = memval */
+};
+
+static void *race_supervisor(void *arg)
+{
+	struct race *r = arg;
+
+	for (int i = 0; i < r->calls; i++) {
+		struct pollfd pf = { r->listener, POLLIN, 0 };
+		struct seccomp_notif req;
+		struct seccomp_notif_resp resp;
+
+		if (poll(&pf, 1, 10000) != 1)   /* (bounded: 10 s a call) */
+			break;
+		memset(&req, 0, sizeof req);
+		if (ioctl(r->listener, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0)
+			break;
+		if (i == 0) {
+			if (r->mem)
+				__atomic_store_n(r->mem, r->memval, __ATOMIC_SEQ_CST);
+			step("swapped", r->mem ? 0 : dup2(r->from, r->onto));
+		}
+		memset(&resp, 0, sizeof resp);
+		resp.id = req.id;
+		resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+		ioctl(r->listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+	}
+	return NULL;
+}
+
+/* The calling thread's system call nr whose argument `arg` (its low 32
+ * bits) is val held for r's supervisor, started on a thread of its own
+ * ("trap"); false when none could be. */
+static bool race_start(struct race *r, pthread_t *t, int nr, unsigned arg, uint32_t val)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nr, 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)offsetof(struct seccomp_data, args[0]) + 8 * arg),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, val, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { sizeof f / sizeof f[0], f };
+
+	r->listener = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+	return step("trap", r->listener) && !pthread_create(t, NULL, race_supervisor, r);
+}
+
+/* sockmap-put=MAP with X_RACE: the map's put of a plain socket, raced. */
+static int race_map(int conn, const char *sent, int map)
+{
+	static uint64_t v;
+	struct race r = { .calls = 2 };
+	pthread_t t;
+	int p, q, p2, q2;
+
+	if (!plain_pair(&p, &q) || !plain_pair(&p2, &q2))
+		return 1;
+	if (!strcmp(getenv("X_RACE"), "mem"))
+		r.mem = &v, r.memval = (uint64_t)conn;
+	else
+		r.from = conn, r.onto = p;
+	v = (uint64_t)p;
+	if (!race_start(&r, &t, SYS_bpf, 0, BPF_MAP_UPDATE_ELEM))
+		return 1;
+	step("map_first", map_put_at(map, 0, &v));
+	step("map_plain", map_put(map, 1, p2));
+	pthread_join(t, NULL);
+	step("send", send(p2, sent, strlen(sent), 0));
+	return 0;
+}
+
 /* addfd's notifying thread: its getppid() goes to the supervisor (the
  * main thread) through the listener it leaves in *arg (-1: none). */
 static void *notifier(void *arg)
@@ -409,11 +517,18 @@ static int addfd(int conn, const char *sent)
 {
 	struct seccomp_notif req;
 	struct seccomp_notif_resp resp;
-	struct seccomp_notif_addfd ad;
-	pthread_t t;
-	int p, q, nfd = -1;
+	struct {
+		struct seccomp_notif_addfd ad;
+		unsigned char more[64];         /* zeros */
+	} big;
+	struct race r = { .calls = 1 };
+	const char *size = getenv("X_ADDFD_SIZE");
+	unsigned long adsize = size ? strtoul(size, NULL, 10) : sizeof big.ad;
+	pthread_t t, rt;
+	int p, q, x = -1, y, nfd = -1;
 
-	if (!plain_pair(&p, &q) || pthread_create(&t, NULL, notifier, &nfd))
+	if (!plain_pair(&p, &q) || (getenv("X_RACE") && !plain_pair(&x, &y)) ||
+	    pthread_create(&t, NULL, notifier, &nfd))
 		return 1;
 	while (__atomic_load_n(&nfd, __ATOMIC_ACQUIRE) == -1)
 		poll(NULL, 0, 10);      /* (bounded: the thread stores either way) */
@@ -422,12 +537,20 @@ static int addfd(int conn, const char *sent)
 	memset(&req, 0, sizeof req);
 	if (!step("recv", ioctl(nfd, SECCOMP_IOCTL_NOTIF_RECV, &req)))
 		return 1;
-	memset(&ad, 0, sizeof ad);
-	ad.id = req.id;
-	ad.flags = SECCOMP_ADDFD_FLAG_SETFD;
-	ad.srcfd = (uint32_t)conn;
-	ad.newfd = (uint32_t)p;
-	step("addfd", ioctl(nfd, SECCOMP_IOCTL_NOTIF_ADDFD, &ad));
+	memset(&big, 0, sizeof big);
+	big.ad.id = req.id;
+	big.ad.flags = SECCOMP_ADDFD_FLAG_SETFD;
+	big.ad.srcfd = (uint32_t)(x >= 0 ? x : conn);
+	big.ad.newfd = (uint32_t)p;
+	if (x >= 0) {
+		/* X_RACE: x is judged, the connection is put at its number */
+		r.from = conn, r.onto = x;
+		if (!race_start(&r, &rt, SYS_ioctl, 1, (uint32_t)SECCOMP_IOCTL_NOTIF_ADDFD))
+			return 1;
+	}
+	step("addfd", ioctl(nfd, _IOC(_IOC_WRITE, '!', 3, adsize > sizeof big ? sizeof big : adsize), &big));
+	if (x >= 0)
+		pthread_join(rt, NULL);
 	memset(&resp, 0, sizeof resp);
 	resp.id = req.id;
 	ioctl(nfd, SECCOMP_IOCTL_NOTIF_SEND, &resp);
@@ -600,7 +723,8 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "sockmap")) {
 		rc = sockmap(fd, argv[3], true, -1);
 	} else if (!strncmp(argv[1], "sockmap-put=", 12)) {
-		rc = sockmap(fd, argv[3], true, atoi(argv[1] + 12));
+		rc = getenv("X_RACE") ? race_map(fd, argv[3], atoi(argv[1] + 12))
+				      : sockmap(fd, argv[3], true, atoi(argv[1] + 12));
 	} else if (!strcmp(argv[1], "addfd")) {
 		rc = addfd(fd, argv[3]);
 	} else if (!strcmp(argv[1], "ulp")) {
