@@ -22,8 +22,8 @@
  *    wire inside the kernel, so while the policy has TLS rules loading
  *    or attaching one is refused (EPERM), and so is putting a socket the
  *    library has not found plain into a sockmap or sockhash made
- *    elsewhere, and loading, attaching or running a program that could
- *    put one there itself (bpf_judged,
+ *    elsewhere, and loading, attaching, running or iterating with a
+ *    program that could put one there itself (bpf_judged,
  *    prog_fills_sockmap): judged on the library's own copies of the
  *    arguments and descriptors, which the kernel then gets.
  * Raw system call instructions (inline assembly, static binaries) are
@@ -352,6 +352,30 @@ static bool prog_fills_sockmap(int prog_fd, const char **type)
 	return false;
 }
 
+/* The program of the BPF link link_fd (BPF_ITER_CREATE's: reading the
+ * iterator runs it), as prog_fills_sockmap() judges it: a tcp or
+ * sock_map iterator's bpf_map_update_elem() puts any socket of the
+ * network namespace in a sockmap.  A link or program the kernel will not
+ * describe: true. */
+static bool link_fills_sockmap(int link_fd, const char **type)
+{
+	struct bpf_link_info li;
+	union bpf_attr q;
+	bool fills;
+	int fd;
+
+	memset(&li, 0, sizeof li);
+	memset(&q, 0, sizeof q);
+	if (!bpf_info(link_fd, &li, sizeof li) ||
+	    (q.prog_id = li.prog_id, fd = (int)REAL(syscall)(SYS_bpf, BPF_PROG_GET_FD_BY_ID, &q, sizeof q)) < 0) {
+		*type = unreadable_prog;
+		return true;
+	}
+	fills = prog_fills_sockmap(fd, type);
+	REAL(close)(fd);
+	return fills;
+}
+
 /* Whether fd is one the library has not found plain (a TLS connection,
  * or one it refused or cannot tell yet); *what says which, for the log
  * line of the caller's refusal. */
@@ -515,7 +539,7 @@ static long bpf_judged(int cmd, void *uattr, unsigned long size)
 	long n, r;
 
 	if ((cmd != BPF_PROG_LOAD && cmd != BPF_PROG_ATTACH && cmd != BPF_LINK_CREATE && cmd != BPF_LINK_UPDATE &&
-	     cmd != BPF_PROG_TEST_RUN && cmd != BPF_MAP_UPDATE_ELEM) ||
+	     cmd != BPF_PROG_TEST_RUN && cmd != BPF_MAP_UPDATE_ELEM && cmd != BPF_ITER_CREATE) ||
 	    !shim_has_tls_rules() || size > (unsigned long)sysconf(_SC_PAGESIZE)) {
 		/* (a size above a page: the kernel's E2BIG, by the size alone) */
 		r = REAL(syscall)(SYS_bpf, cmd, uattr, size);
@@ -548,6 +572,10 @@ static long bpf_judged(int cmd, void *uattr, unsigned long size)
 		 * bpf_map_update_elem put a socket in a sockmap) */
 		judged = &k.at.test.prog_fd, doing = "running";
 		break;
+	case BPF_ITER_CREATE:
+		/* an iterator runs its link's program at every read() */
+		judged = &k.at.iter_create.link_fd, doing = "iterating with";
+		break;
 	}
 	if (what) {
 		log_warn("bpf: %s refused (EPERM) while the policy has TLS rules: it would move bytes"
@@ -558,7 +586,7 @@ static long bpf_judged(int cmd, void *uattr, unsigned long size)
 		if ((d = own_copy(*judged)) < 0)
 			return d;
 		*judged = (uint32_t)d;
-		if (prog_fills_sockmap(d, &type)) {
+		if (cmd == BPF_ITER_CREATE ? link_fills_sockmap(d, &type) : prog_fills_sockmap(d, &type)) {
 			REAL(close)(d);
 			return fills_refused(doing, type);
 		}

@@ -45,6 +45,17 @@
  *                loaded before the library runs too (kept across the
  *                exec, its number in $X_PROG): the library sees it
  *                attached only ("sockops_attach").
+ *       iter-made  as sockmap-made, and before the library runs a tcp
+ *                iterator's program (BTF id of bpf_iter_tcp from
+ *                /sys/kernel/btf/vmlinux) that puts every TCP socket
+ *                whose peer's port is PORT at key 0 (bpf_map_update_elem)
+ *                is loaded and linked, the link kept across the exec (its
+ *                number in $X_LINK); under the library it connects,
+ *                puts the plain socket at key 1, makes an iterator of the
+ *                link (BPF_ITER_CREATE: "iter_create") and reads it, sends
+ *                SENTINEL on the plain socket ("send", when no step was
+ *                refused) and echoes a line as sockmap does.  "iter: ..." when the kernel
+ *                has no BTF or no such iterator.
  *       addfd    connect to 127.0.0.1:PORT, make a plain connection
  *                beside it; a thread installs a seccomp filter that
  *                sends its getppid() to this process (user notification)
@@ -81,6 +92,7 @@
  */
 #include <fcntl.h>
 #include <linux/bpf.h>
+#include <linux/btf.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
@@ -579,8 +591,141 @@ static int repair(struct sockaddr_in a, const char *sent)
 
 static int load_sockops(int map);
 
-/* sockmap-made, sockops-made: the map and its attached program (and
- * for sockops-made this process in the cgroup $X_CGROUP), then exec. */
+/* The BTF id of the kernel function named name (kind FUNC), or -1. */
+static int btf_func_id(const char *name)
+{
+	static char btf[64 << 20];
+	const struct btf_header *h = (const void *)btf;
+	const char *types, *strs;
+	ssize_t n = 0, r;
+	int fd = open("/sys/kernel/btf/vmlinux", O_RDONLY | O_CLOEXEC);
+
+	while (fd >= 0 && n < (ssize_t)sizeof btf && (r = read(fd, btf + n, sizeof btf - (size_t)n)) > 0)
+		n += r;
+	if (fd >= 0)
+		close(fd);
+	if (n < (ssize_t)sizeof *h || h->magic != BTF_MAGIC ||
+	    (size_t)h->hdr_len + h->str_off + h->str_len > (size_t)n ||
+	    (size_t)h->hdr_len + h->type_off + h->type_len > (size_t)n)
+		return -1;
+	types = btf + h->hdr_len + h->type_off;
+	strs = btf + h->hdr_len + h->str_off;
+	for (uint32_t at = 0, id = 1; at + sizeof(struct btf_type) <= h->type_len; id++) {
+		const struct btf_type *t = (const void *)(types + at);
+		uint32_t vlen = BTF_INFO_VLEN(t->info), more;
+
+		switch (BTF_INFO_KIND(t->info)) {
+		case BTF_KIND_INT: case BTF_KIND_VAR: case BTF_KIND_DECL_TAG: more = 4; break;
+		case BTF_KIND_ARRAY: more = 12; break;
+		case BTF_KIND_STRUCT: case BTF_KIND_UNION: case BTF_KIND_DATASEC: more = 12 * vlen; break;
+		case BTF_KIND_ENUM: case BTF_KIND_FUNC_PROTO: more = 8 * vlen; break;
+		case 19 /* BTF_KIND_ENUM64 */: more = 12 * vlen; break;
+		default: more = 0; break;
+		}
+		if (BTF_INFO_KIND(t->info) == BTF_KIND_FUNC && t->name_off < h->str_len &&
+		    !strcmp(strs + t->name_off, name))
+			return (int)id;
+		at += (uint32_t)sizeof *t + more;
+	}
+	return -1;
+}
+
+/* A tcp iterator's program: every TCP socket whose peer's port is port
+ * put at key 0 of map (bpf_map_update_elem, which the kernel allows a
+ * BPF_TRACE_ITER program on a sockmap); its fd, or -1. */
+static int load_iter(int map, int port)
+{
+	struct bpf_insn insn[] = {
+		/* r6 = ctx->sk_common (struct bpf_iter__tcp: after meta) */
+		{ .code = BPF_LDX | BPF_MEM | BPF_DW, .dst_reg = BPF_REG_6, .src_reg = BPF_REG_1, .off = 8 },
+		{ .code = BPF_JMP | BPF_JEQ | BPF_K, .dst_reg = BPF_REG_6, .off = 10, .imm = 0 },
+		/* struct sock_common's skc_dport: after two addresses and the hash */
+		{ .code = BPF_LDX | BPF_MEM | BPF_H, .dst_reg = BPF_REG_2, .src_reg = BPF_REG_6, .off = 12 },
+		{ .code = BPF_JMP | BPF_JNE | BPF_K, .dst_reg = BPF_REG_2, .off = 8, .imm = htons((uint16_t)port) },
+		{ .code = BPF_ST | BPF_MEM | BPF_W, .dst_reg = BPF_REG_10, .off = -4, .imm = 0 },
+		{ .code = BPF_LD | BPF_DW | BPF_IMM, .dst_reg = BPF_REG_1, .src_reg = BPF_PSEUDO_MAP_FD, .imm = map },
+		{ 0 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = BPF_REG_2, .src_reg = BPF_REG_10 },
+		{ .code = BPF_ALU64 | BPF_ADD | BPF_K, .dst_reg = BPF_REG_2, .imm = -4 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = BPF_REG_3, .src_reg = BPF_REG_6 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_4, .imm = BPF_ANY },
+		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_map_update_elem },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	static char log[65536];
+	union bpf_attr a;
+	int id = btf_func_id("bpf_iter_tcp"), fd;
+
+	if (id < 0) {
+		errno = ENOENT;
+		return -1;
+	}
+	memset(&a, 0, sizeof a);
+	a.prog_type = BPF_PROG_TYPE_TRACING;
+	a.expected_attach_type = BPF_TRACE_ITER;
+	a.attach_btf_id = (uint32_t)id;
+	a.insns = (uintptr_t)insn;
+	a.insn_cnt = sizeof insn / sizeof insn[0];
+	a.license = (uintptr_t)"GPL";
+	a.log_buf = (uintptr_t)log;
+	a.log_size = sizeof log;
+	a.log_level = 1;
+	if ((fd = (int)bpf_call(BPF_PROG_LOAD, &a)) < 0 && getenv("X_VERBOSE"))
+		fprintf(stderr, "%s\n", log);
+	return fd;
+}
+
+/* iter-made: the iterator's program loaded and linked (the link kept as
+ * $X_LINK), or false ("iter: ..."). */
+static bool made_iter(int map, int port)
+{
+	union bpf_attr a;
+	char num[16];
+	int prog, link;
+
+	if ((prog = load_iter(map, port)) < 0) {
+		printf("iter: %s\n", strerror(errno));
+		return false;
+	}
+	memset(&a, 0, sizeof a);
+	a.link_create.prog_fd = (uint32_t)prog;
+	a.link_create.attach_type = BPF_TRACE_ITER;
+	if ((link = (int)bpf_call(BPF_LINK_CREATE, &a)) < 0 || fcntl(link, F_SETFD, 0) < 0) {
+		printf("iter: link: %s\n", strerror(errno));
+		return false;
+	}
+	snprintf(num, sizeof num, "%d", link);
+	setenv("X_LINK", num, 1);
+	return true;
+}
+
+/* iter-put=MAP: the plain socket at key 1, the iterator made from the
+ * link $X_LINK and read (its program puts the connection conn at key 0),
+ * SENTINEL sent on the plain socket. */
+static int iter_put(int map, const char *sent)
+{
+	union bpf_attr a;
+	char buf[4096];
+	int p, q, it;
+	bool ok;
+
+	if (!plain_pair(&p, &q))
+		return 1;
+	memset(&a, 0, sizeof a);
+	a.iter_create.link_fd = (uint32_t)atoi(getenv("X_LINK") ? getenv("X_LINK") : "-1");
+	ok = step("map_plain", map_put(map, 1, p)) && step("iter_create", it = (int)bpf_call(BPF_ITER_CREATE, &a));
+	/* (bounded: one record per TCP socket of the test's namespace) */
+	for (int i = 0; ok && i < 1000 && read(it, buf, sizeof buf) > 0; i++)
+		;
+	if (ok)
+		step("send", send(p, sent, strlen(sent), 0));
+	return 0;
+}
+
+/* sockmap-made, sockops-made, iter-made: the map and its attached
+ * program (and for sockops-made this process in the cgroup $X_CGROUP,
+ * for iter-made the iterator's link), then exec. */
 static int made_map(char **argv, bool sockops)
 {
 	char path[512];
@@ -596,6 +741,8 @@ static int made_map(char **argv, bool sockops)
 	/* (bpf() makes its descriptors close-on-exec: reexec clears it) */
 	if ((map = redirect_map()) < 0)
 		return 0;
+	if (!strcmp(argv[1], "iter-made"))
+		return made_iter(map, atoi(argv[2])) ? reexec(argv, "iter-put", map) : 0;
 	if (!strcmp(argv[1], "sockops-early")) {
 		if ((prog = load_sockops(map)) < 0 || fcntl(prog, F_SETFD, 0) < 0) {
 			printf("early sockops_load: %s\n", strerror(errno));
@@ -699,14 +846,15 @@ int main(int argc, char **argv)
 	int fd, rc = 0;
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: kroute_client sockmap|sockmap-plain|sockmap-made|sockops-made|sockops-early|addfd|repair|lookup|reuseport|ulp PORT SENTINEL\n");
+		fprintf(stderr, "usage: kroute_client sockmap|sockmap-plain|sockmap-made|sockops-made|sockops-early|iter-made|addfd|repair|lookup|reuseport|ulp PORT SENTINEL\n");
 		return 2;
 	}
 	a = loopback4(atoi(argv[2]));
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!strcmp(argv[1], "sockmap-plain"))
 		return sockmap(-1, argv[3], false, -1);
-	if (!strcmp(argv[1], "sockmap-made") || !strcmp(argv[1], "sockops-made") || !strcmp(argv[1], "sockops-early"))
+	if (!strcmp(argv[1], "sockmap-made") || !strcmp(argv[1], "sockops-made") || !strcmp(argv[1], "sockops-early") ||
+	    !strcmp(argv[1], "iter-made"))
 		return made_map(argv, argv[1][4] == 'o');
 	if (!strncmp(argv[1], "sockops-put=", 12))
 		return sockops(a, atoi(argv[1] + 12), argv[3]);
@@ -725,6 +873,8 @@ int main(int argc, char **argv)
 	} else if (!strncmp(argv[1], "sockmap-put=", 12)) {
 		rc = getenv("X_RACE") ? race_map(fd, argv[3], atoi(argv[1] + 12))
 				      : sockmap(fd, argv[3], true, atoi(argv[1] + 12));
+	} else if (!strncmp(argv[1], "iter-put=", 9)) {
+		rc = iter_put(atoi(argv[1] + 9), argv[3]);
 	} else if (!strcmp(argv[1], "addfd")) {
 		rc = addfd(fd, argv[3]);
 	} else if (!strcmp(argv[1], "ulp")) {
