@@ -301,28 +301,41 @@ static bool bpf_info(int fd, void *info, uint32_t len)
 /* Whether the BPF program prog_fd may put sockets in a sockmap by
  * itself: it uses a sockmap or sockhash, or a map of maps (its inner
  * maps may be either), or one the kernel does not let this process
- * inspect.  A SOCK_OPS program's bpf_sock_map_update() puts every
- * connection of its cgroup in the map with no BPF_MAP_UPDATE_ELEM call,
- * and the bpf_map_update_elem() of tc, XDP, socket filter and iterator
- * programs takes sockets too.  An SK_LOOKUP program is let through: it
- * hands connections to listeners only (the accepted socket's own port
- * picks the rule).  fd no program, or one the kernel will not describe
- * (a seccomp filter refuses BPF_OBJ_GET_INFO_BY_FD): true. */
+ * inspect, or a prog array one of whose programs may (a tail call runs
+ * it: a SOCK_OPS program that tail-called one made before the library
+ * put the TLS connection in a sockmap).  A SOCK_OPS program's
+ * bpf_sock_map_update() puts every connection of its cgroup in the map
+ * with no BPF_MAP_UPDATE_ELEM call, and the bpf_map_update_elem() of tc,
+ * XDP, socket filter and iterator programs takes sockets too.  An
+ * SK_LOOKUP program is let through: it hands connections to listeners
+ * only (the accepted socket's own port picks the rule).  fd no program,
+ * or one the kernel will not describe (a seccomp filter refuses
+ * BPF_OBJ_GET_INFO_BY_FD): true.  w bounds the walk (tail calls may
+ * loop): past it, true. */
 static const char unreadable_prog[] = "a program whose maps cannot be read, taken for one";
 
-static bool prog_fills_sockmap(int prog_fd, const char **type)
+/* What a walk through tail calls may look at: system calls in all, and
+ * prog arrays deep (each level's program keeps its lists on the stack). */
+struct walk {
+	int calls, depth;
+};
+
+static bool tails_fill_sockmap(int tails, uint32_t entries, struct walk *w, const char **type);
+
+static bool prog_fills(int prog_fd, struct walk *w, const char **type)
 {
 	struct bpf_prog_info info;
 	struct bpf_map_info m;
 	uint32_t ids[64];
 	union bpf_attr q;
+	bool fills;
 	int fd;
 
 	memset(&info, 0, sizeof info);
 	memset(ids, 0, sizeof ids);
 	info.nr_map_ids = sizeof ids / sizeof ids[0];
 	info.map_ids = (uintptr_t)ids;
-	if (!bpf_info(prog_fd, &info, sizeof info)) {
+	if (--w->calls < 0 || !bpf_info(prog_fd, &info, sizeof info)) {
 		/* not a program (the kernel answers as well), or the kernel will
 		 * not say what it is (a seccomp filter): taken as one */
 		*type = unreadable_prog;
@@ -344,12 +357,66 @@ static bool prog_fills_sockmap(int prog_fd, const char **type)
 		memset(&m, 0, sizeof m);
 		if (!bpf_info(fd, &m, sizeof m))
 			m.type = BPF_MAP_TYPE_SOCKMAP;  /* cannot be told: taken for one */
+		fills = m.type == BPF_MAP_TYPE_SOCKMAP || m.type == BPF_MAP_TYPE_SOCKHASH ||
+			m.type == BPF_MAP_TYPE_ARRAY_OF_MAPS || m.type == BPF_MAP_TYPE_HASH_OF_MAPS ||
+			(m.type == BPF_MAP_TYPE_PROG_ARRAY && tails_fill_sockmap(fd, m.max_entries, w, type));
 		REAL(close)(fd);
-		if (m.type == BPF_MAP_TYPE_SOCKMAP || m.type == BPF_MAP_TYPE_SOCKHASH ||
-		    m.type == BPF_MAP_TYPE_ARRAY_OF_MAPS || m.type == BPF_MAP_TYPE_HASH_OF_MAPS)
+		if (fills)
 			return true;
 	}
 	return false;
+}
+
+/* The programs in the prog array tails (of so many entries), as
+ * prog_fills() judges them; one too large or deep to walk: true. */
+static bool tails_fill_sockmap(int tails, uint32_t entries, struct walk *w, const char **type)
+{
+	union bpf_attr q;
+	uint32_t id;
+	bool fills;
+	long r;
+	int fd;
+
+	if (--w->depth < 0) {
+		*type = "a program whose prog array cannot be walked, taken for one";
+		return true;
+	}
+	for (uint32_t key = 0; key < entries; key++) {
+		memset(&q, 0, sizeof q);
+		q.map_fd = (uint32_t)tails;
+		q.key = (uintptr_t)&key;
+		q.value = (uintptr_t)&id;
+		if (--w->calls < 0 ||
+		    ((r = REAL(syscall)(SYS_bpf, BPF_MAP_LOOKUP_ELEM, &q, sizeof q)) < 0 && errno != ENOENT)) {
+			*type = "a program whose prog array cannot be walked, taken for one";
+			return true;
+		}
+		if (r < 0)
+			continue;       /* an empty entry */
+		memset(&q, 0, sizeof q);
+		q.prog_id = id;
+		if ((fd = (int)REAL(syscall)(SYS_bpf, BPF_PROG_GET_FD_BY_ID, &q, sizeof q)) < 0) {
+			if (errno == ENOENT)
+				continue;       /* gone */
+			*type = unreadable_prog;
+			return true;
+		}
+		fills = prog_fills(fd, w, type);
+		REAL(close)(fd);
+		if (fills)
+			return true;
+	}
+	w->depth++;
+	return false;
+}
+
+/* prog_fills() of prog_fd: 4096 system calls (a prog array's entries,
+ * programs) and 8 prog arrays deep at the most. */
+static bool prog_fills_sockmap(int prog_fd, const char **type)
+{
+	struct walk w = { 4096, 8 };
+
+	return prog_fills(prog_fd, &w, type);
 }
 
 /* The program of the BPF link link_fd (BPF_ITER_CREATE's: reading the
@@ -484,24 +551,28 @@ static bool copy_not_plain(uint32_t fd, int d, const char **what)
 }
 
 /* BPF_MAP_UPDATE_ELEM: the map and, for a sockmap or sockhash, the
- * socket in the update's value taken as copies (*map, *sock), the value
- * copied into val and named by at.  0, -EPERM (logged: the socket is not
- * plain) or the kernel's answer to a descriptor that is none. */
-static int map_update_judged(union bpf_attr *at, uint64_t *val, int *map, int *sock)
+ * socket in the update's value, for a prog array the program, taken as
+ * copies (*map, *fd), the value copied into val and named by at.  0,
+ * -EPERM (logged: the socket is not plain, the program fills a sockmap)
+ * or the kernel's answer to a descriptor that is none. */
+static int map_update_judged(union bpf_attr *at, uint64_t *val, int *map, int *fd)
 {
 	struct bpf_map_info info;
 	const char *what;
 	uint32_t v32;
 	uint64_t v;
+	bool tails;
 
 	if ((*map = own_copy(at->map_fd)) < 0)
 		return *map;
 	at->map_fd = (uint32_t)*map;
 	memset(&info, 0, sizeof info);
 	if (!bpf_info(*map, &info, sizeof info) ||
-	    (info.type != BPF_MAP_TYPE_SOCKMAP && info.type != BPF_MAP_TYPE_SOCKHASH) ||
+	    (info.type != BPF_MAP_TYPE_SOCKMAP && info.type != BPF_MAP_TYPE_SOCKHASH &&
+	     info.type != BPF_MAP_TYPE_PROG_ARRAY) ||
 	    (info.value_size != sizeof v32 && info.value_size != sizeof v))
-		return 0;       /* no sockmap: the kernel answers */
+		return 0;       /* no such map: the kernel answers */
+	tails = info.type == BPF_MAP_TYPE_PROG_ARRAY;
 	if (info.value_size == sizeof v32 ? !read_own(&v32, (const void *)(uintptr_t)at->value, sizeof v32)
 					  : !read_own(&v, (const void *)(uintptr_t)at->value, sizeof v))
 		return -EFAULT;
@@ -510,18 +581,20 @@ static int map_update_judged(union bpf_attr *at, uint64_t *val, int *map, int *s
 	*val = v;
 	at->value = (uintptr_t)val;
 	if (v > INT32_MAX)
-		return 0;       /* the kernel's EINVAL, on the copy */
-	if ((*sock = own_copy((uint32_t)v)) < 0)
-		return *sock;
-	if (copy_not_plain((uint32_t)v, *sock, &what)) {
+		return 0;       /* the kernel's EINVAL or EBADF, on the copy */
+	if ((*fd = own_copy((uint32_t)v)) < 0)
+		return *fd;
+	if (tails && prog_fills_sockmap(*fd, &what))
+		return fills_refused("tail-calling", what);
+	if (!tails && copy_not_plain((uint32_t)v, *fd, &what)) {
 		log_warn("bpf: fd %d into a sockmap refused (EPERM): it is not a plain connection"
 			 " (%s), and a sockmap's program would move its bytes past the library", (int)v, what);
 		return -EPERM;
 	}
 	if (info.value_size == sizeof v32)
-		memcpy(val, &(uint32_t){ (uint32_t)*sock }, sizeof v32);
+		memcpy(val, &(uint32_t){ (uint32_t)*fd }, sizeof v32);
 	else
-		*val = (uint64_t)*sock;
+		*val = (uint64_t)*fd;
 	return 0;
 }
 
@@ -535,7 +608,7 @@ static long bpf_judged(int cmd, void *uattr, unsigned long size)
 	const char *what = NULL, *doing = NULL, *type;
 	uint32_t *judged = NULL;
 	uint64_t val = 0;
-	int d = -1, map = -1, sock = -1, e;
+	int d = -1, map = -1, held = -1, e;
 	long n, r;
 
 	if ((cmd != BPF_PROG_LOAD && cmd != BPF_PROG_ATTACH && cmd != BPF_LINK_CREATE && cmd != BPF_LINK_UPDATE &&
@@ -591,7 +664,7 @@ static long bpf_judged(int cmd, void *uattr, unsigned long size)
 			return fills_refused(doing, type);
 		}
 	}
-	if (cmd == BPF_MAP_UPDATE_ELEM && (r = map_update_judged(&k.at, &val, &map, &sock)) < 0)
+	if (cmd == BPF_MAP_UPDATE_ELEM && (r = map_update_judged(&k.at, &val, &map, &held)) < 0)
 		goto out;
 	memcpy(&sent, &k, sizeof sent);
 	r = REAL(syscall)(SYS_bpf, cmd, &k, (unsigned long)n);
@@ -609,7 +682,7 @@ out:
 		REAL(close)(d);
 	if (map >= 0)
 		REAL(close)(map);
-	own_copy_close(sock);
+	own_copy_close(held);
 	errno = e;
 	return r;
 }

@@ -8,7 +8,8 @@
 #    or sockhash (one made, its program attached, before the library
 #    ran: made by the test program, which then execs itself); so is
 #    loading or attaching a SOCK_OPS program that would put it there
-#    itself (bpf_sock_map_update, in a cgroup v2 of the test's own);
+#    itself (bpf_sock_map_update, in a cgroup v2 of the test's own), also
+#    through a tail call (a prog array's entry);
 #    so is making an iterator (BPF_ITER_CREATE) of a link, made before
 #    the library, whose tcp iterator program would put it there;
 #    raced (a seccomp filter holds the bpf() between the library's check
@@ -151,6 +152,17 @@ case "$native" in
 		refused sockops-early sockops-early sockops_attach "attaching a SOCK_OPS.*refused" \
 			"SOCK_OPS program loaded before the library, attached under it: refused (EPERM, logged); TLS only on the wire" \
 			"SOCK_OPS program made before the library: attaching it refused"
+		# that program reached by a tail call from one that uses no
+		# sockmap: the prog array's entry put under the library, or
+		# filled before it
+		refused tail tail-made tail_put "tail-calling a SOCK_OPS.*refused" \
+			"SOCK_OPS program made before the library, put in a prog array for a tail call: refused (EPERM, logged); TLS only on the wire" \
+			"SOCK_OPS program made before the library: its prog array entry refused"
+		export X_TAILS_EARLY=1
+		refused tail-early tail-made tail_load "loading a SOCK_OPS.*refused" \
+			"SOCK_OPS program that tail-calls a prog array filled before the library with one that fills a sockmap: refused (EPERM, logged); TLS only on the wire" \
+			"SOCK_OPS program tail-calling a sockmap's filler: refused"
+		unset X_TAILS_EARLY
 		# BPF_PROG_TEST_RUN of that program: no attach, refused all the same
 		export X_TESTRUN=1
 		refused sockops-testrun sockops-early test_run "running a SOCK_OPS.*refused" \

@@ -45,6 +45,15 @@
  *                loaded before the library runs too (kept across the
  *                exec, its number in $X_PROG): the library sees it
  *                attached only ("sockops_attach").
+ *       tail-made  as sockops-early (the filling SOCK_OPS program made
+ *                before the library, $X_PROG), but under the library it
+ *                is reached by a tail call: a prog array ("tails"), a
+ *                SOCK_OPS program that tail-calls its entry 0
+ *                ("tail_load"), the filling program put there
+ *                ("tail_put"), the first attached to the cgroup
+ *                ("tail_attach"); then as sockops-made.  With
+ *                X_TAILS_EARLY the prog array is made and filled before
+ *                the library too (its number in $X_TAILS).
  *       iter-made  as sockmap-made, and before the library runs a tcp
  *                iterator's program (BTF id of bpf_iter_tcp from
  *                /sys/kernel/btf/vmlinux) that puts every TCP socket
@@ -723,9 +732,82 @@ static int iter_put(int map, const char *sent)
 	return 0;
 }
 
-/* sockmap-made, sockops-made, iter-made: the map and its attached
- * program (and for sockops-made this process in the cgroup $X_CGROUP,
- * for iter-made the iterator's link), then exec. */
+/* A prog array of one entry, or -1. */
+static int new_prog_array(void)
+{
+	union bpf_attr at;
+
+	memset(&at, 0, sizeof at);
+	at.map_type = BPF_MAP_TYPE_PROG_ARRAY;
+	at.key_size = 4;
+	at.value_size = 4;
+	at.max_entries = 1;
+	return (int)bpf_call(BPF_MAP_CREATE, &at);
+}
+
+/* A SOCK_OPS program that tail-calls entry 0 of the prog array tails;
+ * its verdict 1. */
+static int load_dispatch(int tails)
+{
+	struct bpf_insn insn[] = {
+		{ .code = BPF_LD | BPF_DW | BPF_IMM, .dst_reg = BPF_REG_2, .src_reg = BPF_PSEUDO_MAP_FD, .imm = tails },
+		{ 0 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_3, .imm = 0 },
+		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_tail_call },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 1 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+
+	return prog_load(BPF_PROG_TYPE_SOCK_OPS, 0, insn, sizeof insn / sizeof insn[0]);
+}
+
+/* When ok, the SOCK_OPS program prog attached to the cgroup $X_CGROUP
+ * ("cgroup_open", then attach_step); the connection in any case (refused
+ * steps leave it TLS: "echo ok"), SENTINEL sent on the plain socket p
+ * when every step was done, and the echo. */
+static int sockops_send(struct sockaddr_in a, bool ok, int prog, const char *attach_step, int p, const char *sent)
+{
+	union bpf_attr at;
+	int cg, fd;
+
+	ok = ok && step("cgroup_open", cg = open(getenv("X_CGROUP") ? getenv("X_CGROUP") : "", O_RDONLY | O_DIRECTORY));
+	if (ok) {
+		memset(&at, 0, sizeof at);
+		at.target_fd = (uint32_t)cg;
+		at.attach_bpf_fd = (uint32_t)prog;
+		at.attach_type = BPF_CGROUP_SOCK_OPS;
+		ok = step(attach_step, bpf_call(BPF_PROG_ATTACH, &at));
+	}
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+		perror("connect");
+		return 1;
+	}
+	if (ok)
+		step("send", send(p, sent, strlen(sent), 0));
+	echo(fd);
+	return 0;
+}
+
+/* tail-put=MAP: the filling program $X_PROG reached by a tail call from
+ * a program attached to the cgroup, the connection made, SENTINEL sent on
+ * the plain socket. */
+static int tail_put(struct sockaddr_in a, int map, const char *sent)
+{
+	int p, q, tails, disp = -1;
+	bool ok;
+
+	if (!plain_pair(&p, &q))
+		return 1;
+	tails = getenv("X_TAILS") ? atoi(getenv("X_TAILS")) : new_prog_array();
+	ok = step("map_plain", map_put(map, 1, p)) && step("tails", tails) &&
+	     step("tail_load", disp = load_dispatch(tails)) &&
+	     (getenv("X_TAILS") || step("tail_put", map_put(tails, 0, atoi(getenv("X_PROG")))));
+	return sockops_send(a, ok, disp, "tail_attach", p, sent);
+}
+
+/* sockmap-made, sockops-made, tail-made, iter-made: the map and its
+ * attached program (and for sockops-made and tail-made this process in
+ * the cgroup $X_CGROUP, for iter-made the iterator's link), then exec. */
 static int made_map(char **argv, bool sockops)
 {
 	char path[512];
@@ -743,7 +825,7 @@ static int made_map(char **argv, bool sockops)
 		return 0;
 	if (!strcmp(argv[1], "iter-made"))
 		return made_iter(map, atoi(argv[2])) ? reexec(argv, "iter-put", map) : 0;
-	if (!strcmp(argv[1], "sockops-early")) {
+	if (!strcmp(argv[1], "sockops-early") || !strcmp(argv[1], "tail-made")) {
 		if ((prog = load_sockops(map)) < 0 || fcntl(prog, F_SETFD, 0) < 0) {
 			printf("early sockops_load: %s\n", strerror(errno));
 			return 0;
@@ -751,7 +833,15 @@ static int made_map(char **argv, bool sockops)
 		snprintf(path, sizeof path, "%d", prog);
 		setenv("X_PROG", path, 1);
 	}
-	return reexec(argv, sockops ? "sockops-put" : "sockmap-put", map);
+	if (!strcmp(argv[1], "tail-made") && getenv("X_TAILS_EARLY")) {
+		if ((fd = new_prog_array()) < 0 || map_put(fd, 0, prog) < 0 || fcntl(fd, F_SETFD, 0) < 0) {
+			printf("early tails: %s\n", strerror(errno));
+			return 0;
+		}
+		snprintf(path, sizeof path, "%d", fd);
+		setenv("X_TAILS", path, 1);
+	}
+	return reexec(argv, argv[1][0] == 't' ? "tail-put" : sockops ? "sockops-put" : "sockmap-put", map);
 }
 
 /* A SOCK_OPS program: at BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB,
@@ -803,7 +893,7 @@ static int noinfo(void)
 static int sockops(struct sockaddr_in a, int map, const char *sent)
 {
 	union bpf_attr at;
-	int p, q, prog, cg = -1, fd;
+	int p, q, prog;
 	bool ok;
 
 	if (!plain_pair(&p, &q))
@@ -818,24 +908,8 @@ static int sockops(struct sockaddr_in a, int map, const char *sent)
 		at.test.prog_fd = (uint32_t)prog;
 		step("test_run", bpf_call(BPF_PROG_TEST_RUN, &at));
 	}
-	ok = step("map_plain", map_put(map, 1, p)) && step("sockops_load", prog) &&
-	     step("cgroup_open", cg = open(getenv("X_CGROUP") ? getenv("X_CGROUP") : "", O_RDONLY | O_DIRECTORY));
-	if (ok) {
-		memset(&at, 0, sizeof at);
-		at.target_fd = (uint32_t)cg;
-		at.attach_bpf_fd = (uint32_t)prog;
-		at.attach_type = BPF_CGROUP_SOCK_OPS;
-		ok = step("sockops_attach", bpf_call(BPF_PROG_ATTACH, &at));
-	}
-	/* the connection in any case: refused steps leave it TLS ("echo ok") */
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-		perror("connect");
-		return 1;
-	}
-	if (ok)
-		step("send", send(p, sent, strlen(sent), 0));
-	echo(fd);
-	return 0;
+	ok = step("map_plain", map_put(map, 1, p)) && step("sockops_load", prog);
+	return sockops_send(a, ok, prog, "sockops_attach", p, sent);
 }
 
 int main(int argc, char **argv)
@@ -846,7 +920,7 @@ int main(int argc, char **argv)
 	int fd, rc = 0;
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: kroute_client sockmap|sockmap-plain|sockmap-made|sockops-made|sockops-early|iter-made|addfd|repair|lookup|reuseport|ulp PORT SENTINEL\n");
+		fprintf(stderr, "usage: kroute_client sockmap|sockmap-plain|sockmap-made|sockops-made|sockops-early|tail-made|iter-made|addfd|repair|lookup|reuseport|ulp PORT SENTINEL\n");
 		return 2;
 	}
 	a = loopback4(atoi(argv[2]));
@@ -854,8 +928,10 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "sockmap-plain"))
 		return sockmap(-1, argv[3], false, -1);
 	if (!strcmp(argv[1], "sockmap-made") || !strcmp(argv[1], "sockops-made") || !strcmp(argv[1], "sockops-early") ||
-	    !strcmp(argv[1], "iter-made"))
-		return made_map(argv, argv[1][4] == 'o');
+	    !strcmp(argv[1], "iter-made") || !strcmp(argv[1], "tail-made"))
+		return made_map(argv, argv[1][4] == 'o' || argv[1][0] == 't');
+	if (!strncmp(argv[1], "tail-put=", 9))
+		return tail_put(a, atoi(argv[1] + 9), argv[3]);
 	if (!strncmp(argv[1], "sockops-put=", 12))
 		return sockops(a, atoi(argv[1] + 12), argv[3]);
 	if (!strcmp(argv[1], "repair"))
