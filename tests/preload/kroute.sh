@@ -163,6 +163,15 @@ case "$native" in
 			"SOCK_OPS program that tail-calls a prog array filled before the library with one that fills a sockmap: refused (EPERM, logged); TLS only on the wire" \
 			"SOCK_OPS program tail-calling a sockmap's filler: refused"
 		unset X_TAILS_EARLY
+		# a tail call to a program that fills no sockmap: let through
+		export X_TAIL_BENIGN=1
+		run tail-benign tail-made
+		unset X_TAIL_BENIGN
+		if [ $WRC -eq 0 ] && [ "${OUT#*tail_put: ok*tail_attach: ok}" != "$OUT" ] && [ "${OUT%echo ok }" != "$OUT" ]; then
+			pass "SOCK_OPS program tail-calling one that fills no sockmap: let through; TLS only on the wire ($WIRE_OUT)"
+		else
+			fail "SOCK_OPS program tail-calling a harmless one: let through" "$OUT; $WIRE_OUT; log: $(log_tail "$T/tail-benign.log")"
+		fi
 		# BPF_PROG_TEST_RUN of that program: no attach, refused all the same
 		export X_TESTRUN=1
 		refused sockops-testrun sockops-early test_run "running a SOCK_OPS.*refused" \

@@ -53,7 +53,9 @@
  *                ("tail_put"), the first attached to the cgroup
  *                ("tail_attach"); then as sockops-made.  With
  *                X_TAILS_EARLY the prog array is made and filled before
- *                the library too (its number in $X_TAILS).
+ *                the library too (its number in $X_TAILS); with
+ *                X_TAIL_BENIGN the program made before the library puts
+ *                nothing in a sockmap (its verdict only).
  *       iter-made  as sockmap-made, and before the library runs a tcp
  *                iterator's program (BTF id of bpf_iter_tcp from
  *                /sys/kernel/btf/vmlinux) that puts every TCP socket
@@ -805,6 +807,17 @@ static int tail_put(struct sockaddr_in a, int map, const char *sent)
 	return sockops_send(a, ok, disp, "tail_attach", p, sent);
 }
 
+/* A SOCK_OPS program that does nothing but its verdict, 1. */
+static int load_verdict(void)
+{
+	struct bpf_insn insn[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 1 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+
+	return prog_load(BPF_PROG_TYPE_SOCK_OPS, 0, insn, sizeof insn / sizeof insn[0]);
+}
+
 /* sockmap-made, sockops-made, tail-made, iter-made: the map and its
  * attached program (and for sockops-made and tail-made this process in
  * the cgroup $X_CGROUP, for iter-made the iterator's link), then exec. */
@@ -826,7 +839,8 @@ static int made_map(char **argv, bool sockops)
 	if (!strcmp(argv[1], "iter-made"))
 		return made_iter(map, atoi(argv[2])) ? reexec(argv, "iter-put", map) : 0;
 	if (!strcmp(argv[1], "sockops-early") || !strcmp(argv[1], "tail-made")) {
-		if ((prog = load_sockops(map)) < 0 || fcntl(prog, F_SETFD, 0) < 0) {
+		if ((prog = getenv("X_TAIL_BENIGN") ? load_verdict() : load_sockops(map)) < 0 ||
+		    fcntl(prog, F_SETFD, 0) < 0) {
 			printf("early sockops_load: %s\n", strerror(errno));
 			return 0;
 		}
