@@ -666,8 +666,12 @@ static long bpf_judged(int cmd, void *uattr, unsigned long size)
 	}
 	if (cmd == BPF_MAP_UPDATE_ELEM && (r = map_update_judged(&k.at, &val, &map, &held)) < 0)
 		goto out;
+	/* the whole union at least: a copy's number in a field past a short
+	 * size would not reach the kernel, which reads 0 there (fd 0, never
+	 * judged); zeros past the program's size are what the kernel reads
+	 * there anyway, and only the program's own bytes are written back */
 	memcpy(&sent, &k, sizeof sent);
-	r = REAL(syscall)(SYS_bpf, cmd, &k, (unsigned long)n);
+	r = REAL(syscall)(SYS_bpf, cmd, &k, (unsigned long)n < sizeof k.at ? sizeof k.at : (unsigned long)n);
 	r = r < 0 ? -errno : r;
 	ext_write_back(uattr, k.b, sent.b, (size_t)n);
 	/* which maps a program uses, the kernel tells once it is loaded
