@@ -194,6 +194,16 @@ case "$native" in
 	else
 		pass "SOCK_OPS into a sockmap: not testable here (no writable cgroup v2)"
 	fi
+	# a descriptor that is none: the kernel's EBADF, as without the
+	# library (the library's copies of them cannot be made)
+	bad=$(timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/k.conf" \
+		"$PROGS/kroute_client" badfd 0 "$SENT" 2>&1 | tr '\n' ' ')
+	want="map_create: ok map_fd: Bad file descriptor map_value: Bad file descriptor attach: Bad file descriptor link: Bad file descriptor link_update: Bad file descriptor test_run: Bad file descriptor iter: Bad file descriptor "
+	if [ "$bad" = "$want" ]; then
+		pass "bpf() naming a descriptor that is none, while the policy has TLS rules: EBADF, as the kernel says"
+	else
+		fail "bpf() of a bad descriptor: EBADF" "got: $bad"
+	fi
 	policy "$T/plain.conf" <<EOC
 rules = ( { name = "plain-only"; direction = "connect"; port = 9; action = "plain"; } );
 EOC

@@ -67,6 +67,10 @@
  *                SENTINEL on the plain socket ("send", when no step was
  *                refused) and echoes a line as sockmap does.  "iter: ..." when the kernel
  *                has no BTF or no such iterator.
+ *       badfd    (PORT not used) each bpf() command the library judges,
+ *                naming a descriptor that is none (999): "STEP: <strerror>"
+ *                for a map update (its map, then its socket), an attach,
+ *                a link, a link update, a test run and an iterator.
  *       addfd    connect to 127.0.0.1:PORT, make a plain connection
  *                beside it; a thread installs a seccomp filter that
  *                sends its getppid() to this process (user notification)
@@ -926,6 +930,35 @@ static int sockops(struct sockaddr_in a, int map, const char *sent)
 	return sockops_send(a, ok, prog, "sockops_attach", p, sent);
 }
 
+/* badfd: what the kernel says of a descriptor that is none. */
+static int badfd(void)
+{
+	union bpf_attr a;
+	int map = new_sockmap(8, 1);
+
+	step("map_fd", map_put(999, 0, 1));
+	step("map_value", map_put(map, 0, 999));
+	memset(&a, 0, sizeof a);
+	a.target_fd = (uint32_t)map;
+	a.attach_bpf_fd = 999;
+	a.attach_type = BPF_CGROUP_SOCK_OPS;
+	step("attach", bpf_call(BPF_PROG_ATTACH, &a));
+	memset(&a, 0, sizeof a);
+	a.link_create.prog_fd = 999;
+	step("link", bpf_call(BPF_LINK_CREATE, &a));
+	memset(&a, 0, sizeof a);
+	a.link_update.link_fd = 999;
+	a.link_update.new_prog_fd = 999;
+	step("link_update", bpf_call(BPF_LINK_UPDATE, &a));
+	memset(&a, 0, sizeof a);
+	a.test.prog_fd = 999;
+	step("test_run", bpf_call(BPF_PROG_TEST_RUN, &a));
+	memset(&a, 0, sizeof a);
+	a.iter_create.link_fd = 999;
+	step("iter", bpf_call(BPF_ITER_CREATE, &a));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct sockaddr_in a;
@@ -934,7 +967,7 @@ int main(int argc, char **argv)
 	int fd, rc = 0;
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: kroute_client sockmap|sockmap-plain|sockmap-made|sockops-made|sockops-early|tail-made|iter-made|addfd|repair|lookup|reuseport|ulp PORT SENTINEL\n");
+		fprintf(stderr, "usage: kroute_client sockmap|sockmap-plain|sockmap-made|sockops-made|sockops-early|tail-made|iter-made|badfd|addfd|repair|lookup|reuseport|ulp PORT SENTINEL\n");
 		return 2;
 	}
 	a = loopback4(atoi(argv[2]));
@@ -950,6 +983,8 @@ int main(int argc, char **argv)
 		return sockops(a, atoi(argv[1] + 12), argv[3]);
 	if (!strcmp(argv[1], "repair"))
 		return repair(a, argv[3]);
+	if (!strcmp(argv[1], "badfd"))
+		return badfd();
 	if (!strcmp(argv[1], "lookup"))
 		return lookup(atoi(argv[2]));
 	if (!strcmp(argv[1], "reuseport") || !strncmp(argv[1], "reuseport=", 10))
