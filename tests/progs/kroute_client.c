@@ -930,32 +930,36 @@ static int sockops(struct sockaddr_in a, int map, const char *sent)
 	return sockops_send(a, ok, prog, "sockops_attach", p, sent);
 }
 
+/* bpf(cmd) with 999, a descriptor that is none, in the 4-byte fields at
+ * offsets first and second (the same one for one field) ("what"). */
+static void bad_call(const char *what, int cmd, size_t first, size_t second)
+{
+	union bpf_attr a;
+	uint32_t none = 999;
+
+	memset(&a, 0, sizeof a);
+	memcpy((char *)&a + first, &none, sizeof none);
+	memcpy((char *)&a + second, &none, sizeof none);
+	step(what, bpf_call(cmd, &a));
+}
+
 /* badfd: what the kernel says of a descriptor that is none. */
 static int badfd(void)
 {
-	union bpf_attr a;
 	int map = new_sockmap(8, 1);
 
 	step("map_fd", map_put(999, 0, 1));
 	step("map_value", map_put(map, 0, 999));
-	memset(&a, 0, sizeof a);
-	a.target_fd = (uint32_t)map;
-	a.attach_bpf_fd = 999;
-	a.attach_type = BPF_CGROUP_SOCK_OPS;
-	step("attach", bpf_call(BPF_PROG_ATTACH, &a));
-	memset(&a, 0, sizeof a);
-	a.link_create.prog_fd = 999;
-	step("link", bpf_call(BPF_LINK_CREATE, &a));
-	memset(&a, 0, sizeof a);
-	a.link_update.link_fd = 999;
-	a.link_update.new_prog_fd = 999;
-	step("link_update", bpf_call(BPF_LINK_UPDATE, &a));
-	memset(&a, 0, sizeof a);
-	a.test.prog_fd = 999;
-	step("test_run", bpf_call(BPF_PROG_TEST_RUN, &a));
-	memset(&a, 0, sizeof a);
-	a.iter_create.link_fd = 999;
-	step("iter", bpf_call(BPF_ITER_CREATE, &a));
+	bad_call("attach", BPF_PROG_ATTACH, offsetof(union bpf_attr, attach_bpf_fd),
+		 offsetof(union bpf_attr, attach_bpf_fd));
+	bad_call("link", BPF_LINK_CREATE, offsetof(union bpf_attr, link_create.prog_fd),
+		 offsetof(union bpf_attr, link_create.prog_fd));
+	bad_call("link_update", BPF_LINK_UPDATE, offsetof(union bpf_attr, link_update.link_fd),
+		 offsetof(union bpf_attr, link_update.new_prog_fd));
+	bad_call("test_run", BPF_PROG_TEST_RUN, offsetof(union bpf_attr, test.prog_fd),
+		 offsetof(union bpf_attr, test.prog_fd));
+	bad_call("iter", BPF_ITER_CREATE, offsetof(union bpf_attr, iter_create.link_fd),
+		 offsetof(union bpf_attr, iter_create.link_fd));
 	return 0;
 }
 
