@@ -40,9 +40,8 @@ __attribute__((constructor(101))) static void libconfig_stdio(void)
 	tlsshim_libconfig_stderr = stderr;
 }
 
-/* The last file libconfig could not open in this thread, and why. */
-static __thread char failed_path[512];
-static __thread const char *failed_why;
+/* Where the files libconfig cannot open in this thread are told. */
+static __thread struct libconfig_failure *failed __attribute__((tls_model("initial-exec")));
 
 /* Debian 12's libconfig 1.5 reads an integer without the L suffix with
  * atoi(): 4294967739 becomes 443, silently.  Every integer literal of a
@@ -129,7 +128,6 @@ FILE *tlsshim_libconfig_fopen(const char *path, const char *mode)
 		return NULL;
 	}
 	if ((f = policy_fopen_regular(path, &why))) {
-		static __thread char big[160];
 		char lit[64];
 		int ln;
 
@@ -137,31 +135,29 @@ FILE *tlsshim_libconfig_fopen(const char *path, const char *mode)
 			return f;
 		fclose(f);
 		f = NULL;
-		snprintf(big, sizeof big, "integer %s on line %d does not fit in 32 bits", lit, ln);
-		why = big;
+		why = NULL;
+		if (failed) {
+			snprintf(failed->text, sizeof failed->text, "integer %s on line %d does not fit in 32 bits",
+				 lit, ln);
+			why = failed->text;
+		}
 		errno = ERANGE;
 	}
-	{
+	if (failed) {
 		int err = errno;
 
-		snprintf(failed_path, sizeof(failed_path), "%s", path);
-		failed_why = why;
+		snprintf(failed->path, sizeof failed->path, "%s", path);
+		failed->why = why;
 		errno = err;
 	}
 	return f;
 }
 
-void libconfig_open_failure_reset(void)
+void libconfig_open_failures(struct libconfig_failure *f)
 {
-	failed_path[0] = '\0';
-	failed_why = NULL;
-}
-
-bool libconfig_open_failure(const char **path, const char **why)
-{
-	if (!failed_path[0])
-		return false;
-	*path = failed_path;
-	*why = failed_why ? failed_why : "cannot open";
-	return true;
+	if (f) {
+		f->path[0] = '\0';
+		f->why = NULL;
+	}
+	failed = f;
 }

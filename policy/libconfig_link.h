@@ -10,11 +10,18 @@
  * does not, and its line. */
 bool libconfig_ints_fit(FILE *f, int *line, char *lit, size_t litlen);
 
-/* Forget the last file libconfig could not open (in this thread). */
-void libconfig_open_failure_reset(void);
+/* The last file libconfig could not open while a policy was read, and
+ * why ("not a regular file", strerror): path empty when there was none. */
+struct libconfig_failure {
+	char path[512];
+	char text[160];         /* a reason made here (why points to it) */
+	const char *why;        /* NULL: "cannot open" */
+};
 
-/* The last file libconfig could not open in this thread since the reset,
- * and why ("not a regular file", strerror); false when there was none. */
-bool libconfig_open_failure(const char **path, const char **why);
+/* From now on the files libconfig cannot open in this thread are told in
+ * *f (emptied here); NULL: no longer.  Thread-local is only the pointer:
+ * the static TLS of a library loaded at start is on every thread's
+ * stack. */
+void libconfig_open_failures(struct libconfig_failure *f);
 
 #endif

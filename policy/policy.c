@@ -1302,16 +1302,17 @@ static FILE *open_file(struct loader *ld)
 
 /* libconfig's error; an @include it could not open gets its name and the
  * reason (libconfig_link.c opens them). */
-static void parse_error(struct loader *ld, const config_t *cf)
+static void parse_error(struct loader *ld, const config_t *cf, const struct libconfig_failure *fail)
 {
 	const char *text = config_error_text(cf) ? config_error_text(cf) : "cannot parse";
-	const char *inc = NULL, *why = NULL;
 
 	snprintf(ld->err->file, sizeof(ld->err->file), "%s",
 		 config_error_file(cf) ? config_error_file(cf) : ld->path);
 	ld->err->line = config_error_line(cf);
-	if (strstr(text, "include") && libconfig_open_failure(&inc, &why))
-		snprintf(ld->err->msg, sizeof(ld->err->msg), "%s \"%s\": %s", text, inc, why);
+	if (strstr(text, "include") && fail->path[0])
+		snprintf(ld->err->msg, sizeof(ld->err->msg), "%s \"%.*s\": %s", text,
+			 (int)strnlen(fail->path, sizeof fail->path), fail->path,
+			 fail->why ? fail->why : "cannot open");
 	else
 		snprintf(ld->err->msg, sizeof(ld->err->msg), "%s", text);
 	ld->failed = true;
@@ -1576,12 +1577,17 @@ static struct policy *load(struct loader *ld)
 		return NULL;
 	config_init(&cf);
 	config_set_include_dir(&cf, ld->dir);
-	libconfig_open_failure_reset();
-	parsed = config_read(&cf, f);
-	fclose(f);
-	if (!parsed) {
-		parse_error(ld, &cf);
-		goto out;
+	{
+		struct libconfig_failure fail;
+
+		libconfig_open_failures(&fail);
+		parsed = config_read(&cf, f);
+		libconfig_open_failures(NULL);
+		fclose(f);
+		if (!parsed) {
+			parse_error(ld, &cf, &fail);
+			goto out;
+		}
 	}
 	if (!check_top(ld, config_root_setting(&cf), &defaults, &rules))
 		goto out;

@@ -185,9 +185,61 @@ static bool seen_only(int fam, const unsigned char key[16], const char *name)
 	sl = seen_slot_of(seen, seen_cap, seen_tag(fam, key));
 	return sl->tag && sl->name != 0 && sl->name == seen_name(name);
 }
-/* This thread's own recent answers. */
-static __thread struct name_entry mine[MINE] __attribute__((tls_model("initial-exec")));
-static __thread unsigned mine_next __attribute__((tls_model("initial-exec")));
+/* This thread's own recent answers: on the heap, made at its first
+ * answer (a thread that resolves nothing has none), freed when it ends.
+ * Not thread-local storage: the static TLS block of every library loaded
+ * at start sits at the top of every thread's stack, so its 2.2 KiB would
+ * push every thread of the program that much deeper (a page fault more
+ * per new thread when that crosses a page the C library keeps; bench/
+ * README.md, "Per-thread state"). */
+struct mine {
+	unsigned next;
+	struct name_entry e[MINE];
+};
+static pthread_key_t mine_key;
+static pthread_once_t mine_once = PTHREAD_ONCE_INIT;
+static bool mine_key_made;
+/* This thread had an answer it could not keep (no memory): its latest
+ * answer for an address is not known, so none is taken from the process
+ * either (the address is verified: fail closed). */
+static __thread bool mine_lost __attribute__((tls_model("initial-exec")));
+
+static void mine_key_init(void)
+{
+	mine_key_made = pthread_key_create(&mine_key, free) == 0;
+}
+
+/* This thread's answers; make: made when it has none.  NULL when it has
+ * none (and could not make them). */
+static struct mine *mine_get(bool make)
+{
+	struct mine *m;
+
+	pthread_once(&mine_once, mine_key_init);
+	if (!mine_key_made)
+		goto lost;
+	if ((m = pthread_getspecific(mine_key)) || !make)
+		return m;
+	if (!(m = calloc(1, sizeof *m)))
+		goto lost;
+	if (pthread_setspecific(mine_key, m) != 0) {
+		free(m);
+		goto lost;
+	}
+	return m;
+lost:
+	if (make)
+		mine_lost = true;
+	return NULL;
+}
+
+/* The next entry of this thread's ring, or NULL (mine_lost). */
+static struct name_entry *mine_push(void)
+{
+	struct mine *m = mine_get(true);
+
+	return m ? &m->e[m->next++ % MINE] : NULL;
+}
 
 /* A DNS host name, not an address literal (those need no remembering). */
 static bool is_host_name(const char *s)
@@ -268,10 +320,11 @@ static void remember_one(const char *node, int family, const void *addr)
 			return;
 		node = text;
 	}
-	e = &mine[mine_next++ % MINE];
-	e->family = fam;
-	memcpy(e->addr, key, 16);
-	copy_name(e->name, sizeof e->name, node);
+	if ((e = mine_push())) {
+		e->family = fam;
+		memcpy(e->addr, key, 16);
+		copy_name(e->name, sizeof e->name, node);
+	}
 	pthread_mutex_lock(&names_lock);
 	e = &names[names_next++ % NAMES];
 	e->family = fam;
@@ -314,7 +367,8 @@ static void remember_literal(const char *node, const struct addrinfo *res)
 
 		if (!ai->ai_addr || !(fam = sa_key(ai->ai_addr, key)))
 			continue;
-		e = &mine[mine_next++ % MINE];
+		if (!(e = mine_push()))
+			return;
 		e->family = fam;
 		memcpy(e->addr, key, 16);
 		snprintf(e->name, sizeof e->name, "%s", node);
@@ -328,12 +382,14 @@ bool shim_name_for(const struct sockaddr *sa, char *buf, size_t len)
 	size_t klen = fam == AF_INET ? 4 : 16;
 	const char *found = NULL;
 	bool ambiguous = false;
+	const struct mine *m;
 
-	if (!fam)
+	if (!fam || mine_lost)
 		return false;
 	/* This thread's own, newest first. */
-	for (unsigned i = 0; i < MINE; i++) {
-		const struct name_entry *e = &mine[(mine_next - 1 - i) % MINE];
+	m = mine_get(false);
+	for (unsigned i = 0; m && i < MINE; i++) {
+		const struct name_entry *e = &m->e[(m->next - 1 - i) % MINE];
 		if (e->family == fam && !memcmp(e->addr, key, klen)) {
 			snprintf(buf, len, "%s", e->name);
 			return true;

@@ -14,6 +14,11 @@
 #    concurrent verified Python ssl clients (tls_clients.py: a thread
 #    each), each echoing 200 KB and ending with a clean close_notify
 #    exchange.
+#  * a thread's stack: the library's static thread-local storage (on
+#    every thread's stack, above its first frame: stacktop) takes at most
+#    1 KiB of it (it took 3.3 KiB, and a page fault more per new thread
+#    of the bench's thread-per-connection server; bench/README.md,
+#    "Per-thread state").
 #  * helgrind (default build only; valgrind cannot run ASan): thread_server
 #    and duplex_client under the shim report no data race or lock-order
 #    error with a frame in the shim (shim/, core/, policy/ or
@@ -23,7 +28,7 @@
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim
-for p in thread_server duplex_client; do
+for p in thread_server duplex_client stacktop; do
 	[ -x "$PROGS/$p" ] || { fail setup "$PROGS/$p missing (make test-build)"; exit 1; }
 done
 
@@ -36,6 +41,29 @@ if [ -n "${SHIM_WRAP:-}" ]; then
 	N=5
 	BYTES=300000
 	HS_MS=$((60000 * TS))
+fi
+
+# ------------------------------------------------ what each thread's stack carries
+# The static TLS of every library loaded at start sits at the top of every
+# thread's stack, above its first frame: the same program with the
+# sanitizer's runtime alone (when the build has one) and with the library
+# as well.  Under valgrind (SHIM_WRAP) the stacks are valgrind's.
+if [ -z "${SHIM_WRAP:-}" ]; then
+	P=$(free_port)
+	policy "$T/stk.conf" <<EOC
+rules = ( { name = "stk-in"; direction = "accept"; port = $P;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOC
+	base=$(env LD_PRELOAD="${SHIM_PRELOAD%"$TLSSHIM_LIB"}" "$PROGS/stacktop" 2>&1)
+	with=$(shimmed "$PROGS/stacktop" 2>&1)
+	set -- $base $with
+	if [ $# -eq 6 ] && [ "$1" = depth ] && [ "$4" = depth ] && [ $(($5 - $2)) -le 1024 ] &&
+	   [ $(($6 - $3)) -le 1024 ]; then
+		pass "the library's per-thread storage takes $(($5 - $2)) bytes of each new thread's stack (at most 1 KiB)"
+	else
+		fail "the library's per-thread storage takes at most 1 KiB of a thread's stack" \
+			"without the library: $base; with it: $with"
+	fi
 fi
 
 # ---------------------------------------------------------------- C, both ends
