@@ -612,15 +612,15 @@ EOC
 
 # go_build OUT SOURCE [FLAGS...]: build tests/progs/SOURCE (a Go program,
 # or with -buildmode=c-shared a library) into OUT with Debian's Go
-# toolchain (golang-go, in .ci/packages); its cache is the suite's
-# (TLSSHIM_GOCACHE, from tests/run.sh: Go's runtime, rebuilt
-# for c-shared, is compiled once per suite), else in $T.  The suite also
-# keeps each result (OUT and the header a c-shared or c-archive build
-# writes beside it) in TLSSHIM_GOCACHE.out, keyed by the source's and the
-# flags' hash: the other build's run of the same test, and the other
-# tests, copy it instead of linking it again (the links of goruntime.sh
-# and unreachable.sh took about 8 s of CPU per suite).  0, or 1 and the
-# reason on stdout.
+# toolchain (golang-go, in .ci/packages); its cache is TLSSHIM_GOCACHE
+# (from tests/run.sh: the user's own Go cache, so that Go's runtime,
+# rebuilt for c-shared, is compiled once per machine, not per suite),
+# else in $T.  The suite also keeps each result (OUT and the header a
+# c-shared or c-archive build writes beside it) in TLSSHIM_GOKEEP, keyed
+# by the source's and the flags' hash: the other build's run of the same
+# test, and the other tests, copy it instead of linking it again (the
+# links of goruntime.sh and unreachable.sh took about 8 s of CPU per
+# suite).  0, or 1 and the reason on stdout.
 go_build() {
 	_gb_out=$1 _gb_src=$2
 	shift 2
@@ -628,18 +628,20 @@ go_build() {
 		echo "the Go toolchain is not installed (golang-go, in .ci/packages)"
 		return 1
 	fi
-	_gb_keep=""
-	if [ -n "${TLSSHIM_GOCACHE:-}" ]; then
-		_gb_keep="$TLSSHIM_GOCACHE.out/$({ cat "$TLSSHIM_TOP/tests/progs/$_gb_src"; printf '%s\n' "$_gb_src" "$@"; } |
+	_gb_keep="" _gb_lock=$T/gocache.lock
+	if [ -n "${TLSSHIM_GOKEEP:-}" ]; then
+		mkdir -p "$TLSSHIM_GOKEEP"
+		_gb_lock=$TLSSHIM_GOKEEP/lock
+		_gb_keep="$TLSSHIM_GOKEEP/$({ cat "$TLSSHIM_TOP/tests/progs/$_gb_src"; printf '%s\n' "$_gb_src" "$@"; } |
 			sha256sum | cut -c1-32)"
 	fi
-	# One build at a time in the suite's cache (flock): the second waits
-	# and finds the first one's packages (and result) there, instead of
+	# One build at a time in the suite (flock): the second waits and
+	# finds the first one's packages (and result) there, instead of
 	# compiling them beside it.  The result is kept whole or not at all
 	# (a copy, then a rename).
 	# shellcheck disable=SC2016
 	if ! HOME=$T GOCACHE=${TLSSHIM_GOCACHE:-$T/gocache} GOPATH=$T/gopath GOFLAGS=-buildvcs=false \
-	     CGO_ENABLED=1 timeout -k 2 $((120 * TS)) flock "${TLSSHIM_GOCACHE:-$T/gocache}.lock" sh -c '
+	     CGO_ENABLED=1 timeout -k 2 $((120 * TS)) flock "$_gb_lock" sh -c '
 		out=$1 keep=$2 src=$3
 		shift 3
 		h=""

@@ -101,6 +101,20 @@ if [ -x /usr/bin/python3 ] && [ "$(command -v python3)" != /usr/bin/python3 ]; t
 	export PATH
 fi
 
+# Go's build cache (tests/lib.sh go_build): the caller's own (go env
+# GOCACHE, ~/.cache/go-build), which Go keeps safe for concurrent use and
+# trims itself, so that a suite after the first on a machine finds Go's
+# runtime compiled: the c-shared build of goruntime.sh compiles the whole
+# standard library again (-shared), 15 s of CPU in a cache of the suite's
+# own, 2.6 s in a warm one.  TLSSHIM_GOCACHE=DIR chooses another; one of
+# the suite's own when Go names none.
+gocache=${TLSSHIM_GOCACHE:-}
+if [ -z "$gocache" ] && command -v go >/dev/null 2>&1; then
+	gocache=$(go env GOCACHE 2>/dev/null)
+	case "$gocache" in /*) ;; *) gocache="" ;; esac
+fi
+[ -n "$gocache" ] || gocache="$work/gocache"
+
 # ---------------------------------------------------------------- isolation
 ISO=""
 for cand in "unshare --net --pid --fork --mount-proc --kill-child" \
@@ -244,7 +258,8 @@ run_job() {
 	export TLSSHIM_LAUNCHER="$B/tlsshim"
 	export TLSSHIM_PROGS="$B/progs"
 	export TLSSHIM_TEST_CERTS="$work/certs-$label"
-	export TLSSHIM_GOCACHE="$work/gocache"
+	export TLSSHIM_GOCACHE="$gocache"
+	export TLSSHIM_GOKEEP="$work/gokeep"
 	export TLSSHIM_AUDIT_DIR="$J/audit"
 	# The capture's kernel buffer (tests/tools/nsrun.sh): 64 MiB, where
 	# the whole capture of most tests fits twice over, so no packet can
