@@ -102,7 +102,7 @@ $(BUILD)/tlsshim: $(LAUNCH_OBJ) $(CONFIG_LIB)
 # interposed entry point: the test's own libc calls stay libc's).
 SHIM_PURE  = shim/ready.c shim/addr.c shim/verdict.c
 UNIT_OBJ   = $(filter-out $(BUILD)/obj/shim/%,$(LIB_OBJ)) $(SHIM_PURE:%.c=$(BUILD)/obj/%.o)
-$(BUILD)/tests/test_%: tests/unit/test_%.c $(UNIT_OBJ) tests/unit/unit.h $(CONFIG_LIB)
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(UNIT_OBJ) $(wildcard tests/unit/*.h) $(CONFIG_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ $< $(UNIT_OBJ) $(LIBS)
 

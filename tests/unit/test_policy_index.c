@@ -33,18 +33,12 @@
 #include <unistd.h>
 
 #include "policy/policy.h"
+#include "tests/unit/refblock.h"
 #include "tests/unit/unit.h"
 
 #define MAX_RULES 4000
 #define PORT0 1000
 #define NPORTS 4
-
-struct blk {
-	int v6;                  /* the family it matches: 0 IPv4 (also written v4-mapped) */
-	int mapped;              /* IPv4, written ::ffff:a.b.c.d/(96+prefix) */
-	uint8_t a[16];           /* as written (host bits may be set) */
-	int prefix;              /* in the family's own bits */
-};
 
 struct ref_rule {
 	int connect;
@@ -59,15 +53,6 @@ struct ref_rule {
 static struct ref_rule rules[MAX_RULES];
 static int nrules;
 static int large;            /* spread the blocks out: mostly long prefixes, varied bits */
-static uint64_t rng = 0x2545f4914f6cdd1dull;
-
-static uint32_t rnd(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (uint32_t)(rng >> 11);
-}
 
 static const char *const rule_hosts[] = { "db.internal", "*.cache.internal", "a.cache.internal",
 					   "web.example", "*.example" };
@@ -119,35 +104,6 @@ static void gen_block(struct blk *b)
 			b->prefix = (int)(rnd() % 96);
 		}
 	}
-}
-
-static void fmt_block(const struct blk *b, char *out, size_t len)
-{
-	char a[INET6_ADDRSTRLEN];
-
-	if (b->v6) {
-		inet_ntop(AF_INET6, b->a, a, sizeof a);
-		snprintf(out, len, "%s/%d", a, b->prefix);
-	} else if (b->mapped) {
-		inet_ntop(AF_INET, b->a, a, sizeof a);
-		snprintf(out, len, "::ffff:%s/%d", a, b->prefix + 96);
-	} else {
-		inet_ntop(AF_INET, b->a, a, sizeof a);
-		snprintf(out, len, "%s/%d", a, b->prefix);
-	}
-}
-
-/* tlsshim.conf(5): bits beyond the prefix are ignored. */
-static int in_block(const struct blk *b, int v6, const uint8_t *a)
-{
-	if (b->v6 != v6)
-		return 0;
-	for (int bit = 0; bit < b->prefix; bit++) {
-		int m = 0x80 >> (bit % 8);
-		if ((b->a[bit / 8] & m) != (a[bit / 8] & m))
-			return 0;
-	}
-	return 1;
 }
 
 /* Case-insensitive, a trailing dot ignored; "*.x" is one whole label
@@ -422,6 +378,7 @@ int main(void)
 {
 	char dir[] = "/tmp/tlsshim-index.XXXXXX", path[64];
 
+	rng = 0x2545f4914f6cdd1dull;             /* refblock.h: the fixed sequence */
 	if (!mkdtemp(dir)) {
 		printf("FAIL setup: mkdtemp\n");
 		return 1;

@@ -29,18 +29,12 @@
 #include <unistd.h>
 
 #include "policy/policy.h"
+#include "tests/unit/refblock.h"
 #include "tests/unit/unit.h"
 
 #define NRULES 10000
 #define NQUERIES 200000
 #define PORT_POOL 300
-
-struct blk {
-	int v6;                  /* 0: IPv4 (also when written v4-mapped) */
-	int mapped;              /* written as ::ffff:a.b.c.d/96+p */
-	uint8_t a[16];
-	int prefix;              /* in the family's own bits */
-};
 
 struct ref_rule {
 	int dir;                 /* 0 accept, 1 connect */
@@ -51,15 +45,6 @@ struct ref_rule {
 };
 
 static struct ref_rule rules[NRULES];
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-
-static uint32_t rnd(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (uint32_t)(rng >> 11);
-}
 
 static double now(void)
 {
@@ -88,35 +73,6 @@ static void gen_block(struct blk *b)
 		for (int i = 2; i < 16; i++)
 			b->a[i] = (uint8_t)(rnd() % 4);
 	}
-}
-
-static void fmt_block(const struct blk *b, char *out, size_t len)
-{
-	char a[INET6_ADDRSTRLEN];
-
-	if (b->v6) {
-		inet_ntop(AF_INET6, b->a, a, sizeof a);
-		snprintf(out, len, "%s/%d", a, b->prefix);
-	} else if (b->mapped) {
-		inet_ntop(AF_INET, b->a, a, sizeof a);
-		snprintf(out, len, "::ffff:%s/%d", a, b->prefix + 96);
-	} else {
-		inet_ntop(AF_INET, b->a, a, sizeof a);
-		snprintf(out, len, "%s/%d", a, b->prefix);
-	}
-}
-
-/* The reference: bits beyond the prefix are ignored (tlsshim.conf(5)). */
-static int in_block(const struct blk *b, int v6, const uint8_t *a)
-{
-	if (b->v6 != v6)
-		return 0;
-	for (int bit = 0; bit < b->prefix; bit++) {
-		int m = 0x80 >> (bit % 8);
-		if ((b->a[bit / 8] & m) != (a[bit / 8] & m))
-			return 0;
-	}
-	return 1;
 }
 
 static long ref_match(int dir, int v6, const uint8_t *a, uint16_t port)
@@ -451,6 +407,8 @@ int main(void)
 	struct policy_error err;
 	struct policy *p = NULL;
 	double t0, t_load = 0, t_match = 0;
+
+	rng = 0x9e3779b97f4a7c15ull;             /* refblock.h: the fixed sequence */
 
 	if (!certs) {
 		printf("FAIL setup: TLSSHIM_TEST_CERTS is not set (run through tests/run.sh)\n");
