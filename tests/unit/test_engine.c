@@ -19,19 +19,11 @@
 #include "core/log.h"
 #include "core/sys.h"
 #include "core/tls.h"
+#include "tests/unit/engine_pair.h"
 #include "tests/unit/unit.h"
 
-static char certs[512];
 static OSSL_LIB_CTX *libctx;
-
-static char *cert_path(const char *name)
-{
-	static char bufs[8][600];
-	static int i;
-	char *b = bufs[i++ % 8];
-	snprintf(b, 600, "%s/%s", certs, name);
-	return b;
-}
+#define SPINS 1000000        /* transfer()'s bound */
 
 static struct policy_rule server_rule(void)
 {
@@ -142,31 +134,6 @@ static int handshake_both(struct pair *p, int *cr, int *sr)
 	return -1;
 }
 
-/* Move len bytes from a to b, alternating so neither side stalls. */
-static int transfer(struct tls_conn *a, struct tls_conn *b, const unsigned char *src,
-		    unsigned char *dst, size_t len)
-{
-	size_t sent = 0, got = 0;
-
-	for (long spins = 0; got < len && spins < 1000000; spins++) {
-		if (sent < len) {
-			ssize_t w = tls_conn_write(a, src + sent, len - sent);
-			if (w == TLS_ERR)
-				return -1;
-			if (w > 0)
-				sent += (size_t)w;
-		} else if (tls_conn_flush(a) == TLS_ERR) {
-			return -1;
-		}
-		ssize_t r = tls_conn_read(b, dst + got, len - got, false);
-		if (r == TLS_ERR || r == 0)
-			return -1;
-		if (r > 0)
-			got += (size_t)r;
-	}
-	return got == len ? 0 : -1;
-}
-
 ssize_t read_until_done(struct tls_conn *c, void *buf, size_t len)
 {
 	for (int i = 0; i < 10000; i++) {
@@ -187,7 +154,7 @@ static void pair_in_use(struct pair *p, struct policy_rule *cr, struct policy_ru
 
 	EXPECT(make_pair(p, cr, sr, "localhost") == 0);
 	EXPECT(handshake_both(p, &a, &b) == 0);
-	EXPECT(transfer(p->cli, p->srv, (const unsigned char *)"one", buf, 3) == 0);
+	EXPECT(transfer(p->cli, p->srv, (const unsigned char *)"one", buf, 3, SPINS) == 0);
 }
 
 /* The client sends a record; an attacker flips one bit of it on the way:
@@ -242,9 +209,9 @@ int main(void)
 		EXPECT(make_pair(&p, &cr, &sr, "localhost") == 0);
 		EXPECT(handshake_both(&p, &a, &b) == 0);
 		EXPECT(tls_conn_handshake_done(p.cli) && tls_conn_handshake_done(p.srv));
-		EXPECT(transfer(p.cli, p.srv, (const unsigned char *)"hello, server", out, 13) == 0);
+		EXPECT(transfer(p.cli, p.srv, (const unsigned char *)"hello, server", out, 13, SPINS) == 0);
 		EXPECT(memcmp(out, "hello, server", 13) == 0);
-		EXPECT(transfer(p.srv, p.cli, (const unsigned char *)"hello, client", out, 13) == 0);
+		EXPECT(transfer(p.srv, p.cli, (const unsigned char *)"hello, client", out, 13, SPINS) == 0);
 		EXPECT(memcmp(out, "hello, client", 13) == 0);
 		free_pair(&p);
 	}
@@ -260,7 +227,7 @@ int main(void)
 		setsockopt(p.fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
 		setsockopt(p.fds[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
 		EXPECT(handshake_both(&p, &a, &b) == 0);
-		EXPECT(transfer(p.cli, p.srv, src, dst, n) == 0);
+		EXPECT(transfer(p.cli, p.srv, src, dst, n, SPINS) == 0);
 		EXPECT(memcmp(src, dst, n) == 0);
 		free(src);
 		free(dst);
@@ -354,7 +321,7 @@ int main(void)
 		shutdown(p.fds[0], SHUT_WR);
 		EXPECT(read_until_done(p.srv, buf, sizeof buf) == 0);
 		EXPECT(tls_conn_failure(p.srv) == TLS_FAIL_NONE);
-		EXPECT(transfer(p.srv, p.cli, (const unsigned char *)"reply", out, 5) == 0);
+		EXPECT(transfer(p.srv, p.cli, (const unsigned char *)"reply", out, 5, SPINS) == 0);
 		EXPECT(memcmp(out, "reply", 5) == 0);
 		EXPECT(tls_conn_close_notify(p.srv) == 0);
 		EXPECT(read_until_done(p.cli, buf, sizeof buf) == 0);
@@ -487,7 +454,7 @@ int main(void)
 			unsigned long mine = ERR_peek_error();
 			EXPECT(make_pair(&p, &cr, &sr, "localhost") == 0);
 			EXPECT(handshake_both(&p, &a, &b) == 0);   /* not misread as failure */
-			EXPECT(transfer(p.cli, p.srv, (const unsigned char *)"ok", (unsigned char *)buf, 2) == 0);
+			EXPECT(transfer(p.cli, p.srv, (const unsigned char *)"ok", (unsigned char *)buf, 2, SPINS) == 0);
 			free_pair(&p);
 			EXPECT(make_pair(&p, &cr, &sr, "wrong.example") == 0);
 			EXPECT(handshake_both(&p, &a, &b) == -1);
@@ -510,7 +477,7 @@ int main(void)
 			/* A read with nothing there: "would block", not a failure. */
 			EXPECT(tls_conn_read(p.srv, buf, sizeof buf, false) == TLS_WANT_POLLIN);
 			EXPECT(ERR_peek_error() == mine);
-			EXPECT(transfer(p.cli, p.srv, (const unsigned char *)"two", buf, 3) == 0);
+			EXPECT(transfer(p.cli, p.srv, (const unsigned char *)"two", buf, 3, SPINS) == 0);
 			EXPECT(memcmp(buf, "two", 3) == 0);
 			EXPECT(ERR_peek_error() == mine && ERR_peek_last_error() == mine);
 			/* And a real failure after it is still the engine's own. */
@@ -542,7 +509,7 @@ int main(void)
 			 * loses it. */
 			EXPECT(make_pair(&q, &cr, &sr, "localhost") == 0);
 			EXPECT(handshake_both(&q, &a, &b) == 0);
-			EXPECT(transfer(q.cli, q.srv, (const unsigned char *)"two", buf, 3) == 0);
+			EXPECT(transfer(q.cli, q.srv, (const unsigned char *)"two", buf, 3, SPINS) == 0);
 			EXPECT(ERR_peek_error() == mine && ERR_peek_last_error() == mine);
 			free_pair(&q);
 			free_pair(&p);

@@ -29,6 +29,7 @@
 #include "core/log.h"
 #include "core/sys.h"
 #include "core/tls.h"
+#include "tests/unit/engine_pair.h"
 #include "tests/unit/unit.h"
 
 /* ---- the failing allocator -------------------------------------------- */
@@ -80,18 +81,8 @@ static void ossl_free(void *p, const char *f, int l)
 
 /* ---- one session -------------------------------------------------------- */
 
-static char certs[512];
 static OSSL_LIB_CTX *libctx;
 static struct policy_rule srule, crule;
-
-static char *cert_path(const char *name)
-{
-	static char bufs[4][600];
-	static int i;
-	char *b = bufs[i++ % 4];
-	snprintf(b, 600, "%s/%s", certs, name);
-	return b;
-}
 
 static struct tls_opts opts_of(const struct policy_rule *r)
 {
@@ -104,30 +95,6 @@ enum outcome { OK, FAILED_CLEANLY, BAD };
 
 #define DATA_LEN 40000      /* three records each way */
 static unsigned char src[DATA_LEN], dst[DATA_LEN];
-
-/* Move len bytes from a to b; 0 done, -1 an engine error, -2 stuck. */
-static int transfer(struct tls_conn *a, struct tls_conn *b, size_t len)
-{
-	size_t sent = 0, got = 0;
-
-	for (long spins = 0; got < len && spins < 20000; spins++) {
-		if (sent < len) {
-			ssize_t w = tls_conn_write(a, src + sent, len - sent);
-			if (w == TLS_ERR)
-				return -1;
-			if (w > 0)
-				sent += (size_t)w;
-		} else if (tls_conn_flush(a) == TLS_ERR) {
-			return -1;
-		}
-		ssize_t r = tls_conn_read(b, dst + got, len - got, false);
-		if (r == TLS_ERR || r == 0)
-			return -1;
-		if (r > 0)
-			got += (size_t)r;
-	}
-	return got == len ? 0 : -2;
-}
 
 /* An engine that failed must say why. */
 static bool explained(struct tls_conn *c)
@@ -176,7 +143,7 @@ static enum outcome session(char *why, size_t whylen)
 		goto done;
 	}
 	memset(dst, 0, sizeof dst);
-	int t = transfer(cli, srv, DATA_LEN);
+	int t = transfer(cli, srv, src, dst, DATA_LEN, 20000);
 	if (t == 0 && memcmp(src, dst, DATA_LEN) != 0) {
 		snprintf(why, whylen, "client -> server data corrupted");
 		out = BAD;
@@ -184,7 +151,7 @@ static enum outcome session(char *why, size_t whylen)
 	}
 	if (t == 0) {
 		memset(dst, 0, sizeof dst);
-		t = transfer(srv, cli, DATA_LEN);
+		t = transfer(srv, cli, src, dst, DATA_LEN, 20000);
 		if (t == 0 && memcmp(src, dst, DATA_LEN) != 0) {
 			snprintf(why, whylen, "server -> client data corrupted");
 			out = BAD;
