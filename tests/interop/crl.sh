@@ -104,14 +104,7 @@ client_case() {
 rules = ( { name = "crl-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; crl = "$crl"; } );
 EOF
 	export TLSSHIM_LOG_FILE="$T/$name.log"
-	bg openssl s_server -accept "127.0.0.1:$P" -naccept 1 -rev -cert "$scert" -key "$skey" "$@" >"$T/$name.srv" 2>&1
-	srv=$!
-	if ! wait_for "$T/$name.srv" '^ACCEPT' 10; then
-		fail "$name" "s_server did not start$(show "$T/$name.srv")"; stop "$srv"; return
-	fi
-	shimmed "$PROGS/client" localhost "$P" <"$T/rev.in" >"$T/$name.got" 2>"$T/$name.err"
-	rc=$?
-	wait_exit "$srv" 10
+	rev_exchange "$name" -cert "$scert" -key "$skey" "$@" || return
 	if [ "$want" = ok ]; then
 		if [ "$rc" -ne 0 ] || ! cmp -s "$T/rev.expect" "$T/$name.got"; then
 			fail "$name" "client exit $rc, reversed text not received$(show "$T/$name.err" "$T/$name.log" "$T/$name.srv")"

@@ -490,19 +490,8 @@ client_case() {
 rules = ( { name = "ocsp-out"; direction = "connect"; port = $P; ca = "$C/ca.crt"; ocsp = "$mode"; } );
 EOF
 	export TLSSHIM_LOG_FILE="$T/$name.log"
-	if [ "$staple" = - ]; then
-		bg openssl s_server -accept "127.0.0.1:$P" -naccept 1 -rev -cert "$scert" -key "$skey" "$@" >"$T/$name.srv" 2>&1
-	else
-		bg openssl s_server -accept "127.0.0.1:$P" -naccept 1 -rev -cert "$scert" -key "$skey" \
-			-status_file "$staple" "$@" >"$T/$name.srv" 2>&1
-	fi
-	srv=$!
-	if ! wait_for "$T/$name.srv" '^ACCEPT' 10; then
-		fail "$name" "s_server did not start$(show "$T/$name.srv")"; stop "$srv"; return
-	fi
-	shimmed "$PROGS/client" localhost "$P" <"$T/rev.in" >"$T/$name.got" 2>"$T/$name.err"
-	rc=$?
-	wait_exit "$srv" 10
+	[ "$staple" = - ] || set -- -status_file "$staple" "$@"
+	rev_exchange "$name" -cert "$scert" -key "$skey" "$@" || return
 	if [ "$want" = ok ]; then
 		if [ "$rc" -ne 0 ] || ! cmp -s "$T/rev.expect" "$T/$name.got"; then
 			fail "$name" "client exit $rc, reversed text not received$(show "$T/$name.err" "$T/$name.log" "$T/$name.srv")"

@@ -119,15 +119,7 @@ s_server_case() {
 	name=$1 want=$2 srvsay=$3
 	shift 3
 	export TLSSHIM_LOG_FILE="$T/$name.log"
-	bg openssl s_server -accept "127.0.0.1:$P" -naccept 1 -rev \
-		-cert "$CERTS/server.crt" -key "$CERTS/server.key" "$@" >"$T/$name.srv" 2>&1
-	srv=$!
-	if ! wait_for "$T/$name.srv" '^ACCEPT' 10; then
-		fail "$name" "s_server did not start$(show "$T/$name.srv")"; stop "$srv"; return
-	fi
-	shimmed "$PROGS/client" localhost "$P" <"$T/rev.in" >"$T/$name.got" 2>"$T/$name.err"
-	rc=$?
-	wait_exit "$srv" 10
+	rev_exchange "$name" -cert "$CERTS/server.crt" -key "$CERTS/server.key" "$@" || return
 	if [ "$want" = ok ]; then
 		if [ "$rc" -ne 0 ] || ! cmp -s "$T/rev.expect" "$T/$name.got"; then
 			fail "$name" "client exit $rc, reversed text not received$(show "$T/$name.got" "$T/$name.err" "$T/$name.log" "$T/$name.srv")"

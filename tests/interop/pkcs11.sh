@@ -188,15 +188,8 @@ s_server_case() {
 	shift 5
 	P=$(free_port); connect_policy "$P" "$cert" "$(uri "$obj")"
 	export TLSSHIM_LOG_FILE="$T/$name.log"
-	bg openssl s_server -accept "127.0.0.1:$P" -naccept 1 -rev -cert "$CERTS/server.crt" \
-		-key "$CERTS/server.key" -Verify 1 -CAfile "$CERTS/ca.crt" -verify_return_error "$@" >"$T/$name.srv" 2>&1
-	srv=$!
-	if ! wait_for "$T/$name.srv" '^ACCEPT' 10; then
-		fail "$name" "s_server did not start$(show "$T/$name.srv")"; stop "$srv"; return
-	fi
-	shimmed "$PROGS/client" localhost "$P" <"$T/rev.in" >"$T/$name.got" 2>"$T/$name.err"
-	rc=$?
-	wait_exit "$srv" 10
+	rev_exchange "$name" -cert "$CERTS/server.crt" -key "$CERTS/server.key" \
+		-Verify 1 -CAfile "$CERTS/ca.crt" -verify_return_error "$@" || return
 	if [ "$rc" -ne 0 ] || ! cmp -s "$T/rev.expect" "$T/$name.got"; then
 		fail "$name" "client exit $rc, reversed text not received$(show "$T/$name.got" "$T/$name.err" "$T/$name.log" "$T/$name.srv")"
 	elif ! grep -q -F "$cn" "$T/$name.srv" || ! grep -q "Protocol version: $proto" "$T/$name.srv"; then
