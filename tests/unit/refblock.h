@@ -60,4 +60,22 @@ static int in_block(const struct blk *b, int v6, const uint8_t *a)
 	return 1;
 }
 
+/* tlsshim.conf(5): a rule's ports and blocks match when it names none of
+ * them or the peer's port is one of its ports, and when it names no block
+ * or the peer's address is in one of its blocks. */
+static int in_rule(const uint16_t *ports, int nports, const struct blk *blk, int nblk,
+		   uint16_t port, int v6, const uint8_t *a)
+{
+	int ok = nports == 0;
+
+	for (int k = 0; k < nports; k++)
+		ok |= ports[k] == port;
+	if (!ok)
+		return 0;
+	ok = nblk == 0;
+	for (int k = 0; k < nblk; k++)
+		ok |= in_block(&blk[k], v6, a);
+	return ok;
+}
+
 #endif

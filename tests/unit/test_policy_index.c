@@ -131,20 +131,10 @@ static int ref_match(int connect, int v6, const uint8_t *a, uint16_t port, const
 {
 	for (int i = 0; i < nrules; i++) {
 		const struct ref_rule *r = &rules[i];
-		int ok = r->nports == 0;
 
-		if (r->connect != connect)
+		if (r->connect != connect || !in_rule(r->ports, r->nports, r->blk, r->nblk, port, v6, a))
 			continue;
-		for (int k = 0; k < r->nports; k++)
-			ok |= r->ports[k] == port;
-		if (!ok)
-			continue;
-		ok = r->nblk == 0;
-		for (int k = 0; k < r->nblk; k++)
-			ok |= in_block(&r->blk[k], v6, a);
-		if (!ok)
-			continue;
-		ok = r->nhosts == 0;
+		int ok = r->nhosts == 0;
 		for (int k = 0; host && k < r->nhosts; k++)
 			ok |= host_ok(r->hosts[k], host);
 		if (ok)

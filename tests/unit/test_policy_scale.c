@@ -79,18 +79,8 @@ static long ref_match(int dir, int v6, const uint8_t *a, uint16_t port)
 {
 	for (long i = 0; i < NRULES; i++) {
 		const struct ref_rule *r = &rules[i];
-		int ok = r->nports == 0;
 
-		if (r->dir != dir)
-			continue;
-		for (int k = 0; k < r->nports; k++)
-			ok |= r->ports[k] == port;
-		if (!ok)
-			continue;
-		ok = r->nblk == 0;
-		for (int k = 0; k < r->nblk; k++)
-			ok |= in_block(&r->blk[k], v6, a);
-		if (ok)
+		if (r->dir == dir && in_rule(r->ports, r->nports, r->blk, r->nblk, port, v6, a))
 			return i;
 	}
 	return -1;
