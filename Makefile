@@ -247,13 +247,14 @@ ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 # (it prints what each script adds and this list; re-run it when tests
 # or the library change much); nginx, nginx_proxy and httpd are kept by
 # hand (their daemons' counts escape it), and so are icecast,
-# legacy_clients, ncat_exec and nsd (not chosen with gcov: each costs
-# under 10 s of CPU on the ASan build); docs/design.md, "Testing".
-ASAN_INTEROP = alpn apache beanstalkd crl erlang exim git_daemon gnutls \
+# legacy_clients, ncat_exec, nsd, bind9, proxies and small_httpd (not
+# chosen with gcov: each costs under 10 s of CPU on the ASan build);
+# docs/design.md, "Testing".
+ASAN_INTEROP = alpn apache beanstalkd bind9 crl erlang exim git_daemon gnutls \
 	haproxy_splice host httpd icecast keyupdate legacy_clients mariadb \
 	memcached mosquitto ncat_exec nginx nginx_proxy nginx_proxyv2 ngircd \
-	node nsd nutcracker ocsp openssl perl pkcs11 postgres \
-	redis_replication reload resume rsync rsyslog slapd sni squid sshd \
+	node nsd nutcracker ocsp openssl perl pkcs11 postgres proxies \
+	redis_replication reload resume rsync rsyslog slapd small_httpd sni squid sshd \
 	tinyproxy unbound varnish vsftpd
 space := $(subst ,, )
 ASAN_CHECK_TESTS = $(subst $(space),$(comma),$(strip tests/test_ launcher/ preload/ attack/ infra/ $(ASAN_INTEROP:%=interop/%.sh)))
