@@ -2,6 +2,7 @@
 # tests/interop/small_httpd.sh — four small web servers that know no TLS,
 # each under an accept rule, each with its own process model:
 #   * mini_httpd (Debian's mini-httpd): a process forked per connection;
+#     and a CGI program it runs with the connection as standard output;
 #   * webfsd (webfs): one process, one select loop, the file sent with
 #     sendfile(2) (the shim must encrypt what the kernel would copy);
 #   * Ruby's WEBrick (ruby-webrick): a thread per connection, IO.select
@@ -38,8 +39,9 @@ M=$(free_port)   # mini_httpd
 F=$(free_port)   # webfsd
 R=$(free_port)   # WEBrick
 C=$(free_port)   # tclsh
+G=$(free_port)   # mini_httpd with a CGI program
 policy "$T/web.policy" <<EOC
-rules = ( { name = "web"; direction = "accept"; port = [$M, $F, $R, $C]; cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+rules = ( { name = "web"; direction = "accept"; port = [$M, $F, $R, $C, $G]; cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
 EOC
 
 # The Tcl server: reads the request line and headers, then copies the
@@ -126,6 +128,28 @@ case "$SHIM_PRELOAD" in
 esac
 start mini_httpd "$M" mini_httpd -D -p "$M" -d "$W" -h 127.0.0.1 -l "$T/mini_httpd.access"
 served mini_httpd "$M" "$SRV"
+
+# mini_httpd runs a CGI program with the connection as its standard
+# output (no TLS of its own: no output interposer) and an environment of
+# its own making, without LD_PRELOAD: the session must go to a pump
+# before the exec, and the program's 8 MiB reach the client whole.
+mkdir -p "$W/cgi-bin"
+printf '#!/bin/sh
+printf "Content-Type: application/octet-stream\r\n\r\n"
+exec cat %s
+' "$W/big" >"$W/cgi-bin/big.cgi"
+chmod 755 "$W/cgi-bin" "$W/cgi-bin/big.cgi"
+start mini_httpd_cgi "$G" mini_httpd -D -p "$G" -d "$W" -h 127.0.0.1 -c 'cgi-bin/*'
+name=mini_httpd_cgi_8MiB
+timeout $((30 * TS)) curl -sS --cacert "$CERTS/ca.crt" -o "$T/cgi.big" "https://localhost:$G/cgi-bin/big.cgi" >"$T/cgi.err" 2>&1
+rc=$?
+if [ $rc -eq 0 ] && cmp -s "$T/cgi.big" "$W/big" && [ "$(logged_tls "$T/mini_httpd_cgi.log" web accepted)" -eq 1 ] &&
+   grep -q 'rule "web": session handed to a pump process' "$T/mini_httpd_cgi.log" && ! grep -q -E ': (error|warn): ' "$T/mini_httpd_cgi.log"; then
+	pass "$name (the exec'ed program's output intact, through a pump)"
+else
+	fail "$name" "curl exit $rc, $(wc -c <"$T/cgi.big" 2>/dev/null) bytes$(show "$T/cgi.err" "$T/mini_httpd_cgi.out" "$T/mini_httpd_cgi.log")"
+fi
+kill_tree "$SRV"
 start webrick "$R" ruby -rwebrick -e 'port, root = ARGV
 s = WEBrick::HTTPServer.new(BindAddress: "127.0.0.1", Port: Integer(port), DocumentRoot: root, AccessLog: [])
 trap("TERM") { s.shutdown }
