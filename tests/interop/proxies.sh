@@ -5,20 +5,21 @@
 # (an HTTP proxy: a thread per client) and dante's danted (a SOCKS 5
 # server: a mother process, negotiate, request and io children; the
 # request child connects upstream and passes the socket to an io child
-# with SCM_RIGHTS).  rinetd and privoxy sit under an accept rule (the
-# clients are curl, verified against the test CA: an https:// URL through
-# rinetd, an HTTPS proxy for privoxy); danted's SOCKS port stays plain
-# (curl knows no SOCKS over TLS).  Every upstream connection goes to
-# tests/interop/py/https_origin.py under a connect rule.
+# with SCM_RIGHTS).  Each listens under an accept rule; the clients are
+# verified against the test CA: curl with an https:// URL through rinetd,
+# curl with an HTTPS proxy for privoxy, tests/interop/py/socks_tls.py
+# (SOCKS 5 over TLS) for danted, whose mother process passes the accepted
+# connection on to its children with SCM_RIGHTS.  Every upstream
+# connection goes to tests/interop/py/https_origin.py under a connect
+# rule.
 # For each relay:
 #   * an 8 MiB download arrives intact, then 8 downloads of 256 KB at once;
-#     the shim accepted the clients (rinetd, privoxy) and connected to the
-#     origin, verified, every time;
+#     the shim accepted the clients and connected to the origin, verified,
+#     every time;
 #   * an upstream server whose certificate names another host is refused:
 #     the client gets an error, the shim logs the mismatch, the server
 #     receives no byte;
-#   * a plain client on an accept port gets TLS alerts at most (rinetd,
-#     privoxy);
+#   * a plain client on an accept port gets TLS alerts at most;
 #   * SIGTERM stops the relay (no hang).
 # The wire audit checks every connection to the rules' ports.
 # tlsshim-test: big-capture (tests/run.sh: three 8 MiB transfers, twice on the wire)
@@ -41,7 +42,7 @@ head -c 262144 /dev/urandom >"$X/www/small"
 R=$(free_port)   # rinetd -> the origin
 RB=$(free_port)  # rinetd -> the wrong-name server
 V=$(free_port)   # privoxy
-D=$(free_port)   # danted (plain SOCKS)
+D=$(free_port)   # danted
 B=$(free_port)   # tlspeer: a certificate for another name
 P=$B             # (start_origin picks a port other than $P)
 if ! start_origin "$X/www"; then
@@ -53,7 +54,7 @@ fi
 BADP=$COLL
 policy "$T/px.policy" <<EOC
 rules = (
-  { name = "relay-in"; direction = "accept"; port = [$R, $RB, $V]; cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; },
+  { name = "relay-in"; direction = "accept"; port = [$R, $RB, $V, $D]; cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; },
   { name = "upstream"; direction = "connect"; port = [$O, $B]; ca = "$CERTS/ca.crt"; server_name = "localhost"; }
 );
 EOC
@@ -167,8 +168,54 @@ EOC
 start_relay danted danted -f "$X/danted.conf"
 DA=$RELAY
 listen_or_exit proxies_setup danted "$DA" "$D" "$T/danted.out" "$X/danted.log" "$T/danted.log"
-URL_BASE=http://localhost:$O relayed danted 0 --socks5-hostname "127.0.0.1:$D"
-refused danted_wrong_name_upstream_refused "SOCKS connection failed" --socks5-hostname "127.0.0.1:$D" "http://localhost:$B/x"
+# socks NAME DEST-PORT PATH: tests/interop/py/socks_tls.py through danted
+# to 127.0.0.1:DEST-PORT, GET PATH; the body in $T/NAME.body, what it
+# printed in $T/NAME.out.
+socks() {
+	timeout -k 2 $((30 * TS)) "$PY" "$PYD/socks_tls.py" "$D" "$CERTS/ca.crt" "$2" "$3" "$T/$1.body" >"$T/$1.out" 2>&1
+}
+name=danted_8MiB
+socks dbig "$O" /big
+rc=$?
+nc=$(count "$T/danted.log" 'rule "upstream": connected TLSv1\.3 .*verified for "localhost"')
+na=$(logged_tls "$T/danted.log" relay-in accepted)
+if [ $rc -eq 0 ] && cmp -s "$T/dbig.body" "$X/www/big" && [ "$na" -eq 1 ] && [ "$nc" -eq 1 ]; then
+	pass "$name (SOCKS over TLS, intact, closed with close_notify; connected upstream 1, verified)"
+else
+	fail "$name" "exit $rc, accepted $na, connected $nc: $(tr '\n' '|' <"$T/dbig.out")$(show "$T/danted.out" "$T/danted.log")"
+fi
+name=danted_8_at_once
+pids=""
+for i in 1 2 3 4 5 6 7 8; do
+	socks "d$i" "$O" "/small?n=$i" &
+	pids="$pids $!"
+done
+bad=0
+for p in $pids; do wait "$p" || bad=$((bad + 1)); done
+ok=0
+for i in 1 2 3 4 5 6 7 8; do cmp -s "$T/d$i.body" "$X/www/small" && ok=$((ok + 1)); done
+nc=$(count "$T/danted.log" 'rule "upstream": connected TLSv1\.3 .*verified for "localhost"')
+na=$(logged_tls "$T/danted.log" relay-in accepted)
+if [ $bad -eq 0 ] && [ $ok -eq 8 ] && [ "$na" -eq 9 ] && [ "$nc" -eq 9 ]; then
+	pass "$name (262144 bytes each, exact; accepted 9, connected upstream 9 in all)"
+else
+	fail "$name" "$bad failed, $ok of 8 exact, accepted $na, connected $nc: $(cat "$T"/d?.out | tr '\n' '|' | head -c 300)$(show "$T/danted.log")"
+fi
+name=danted_wrong_name_upstream_refused
+socks dbad "$B" /x
+rc=$?
+# (The SOCKS reply is a failure when the handshake failed before danted
+# passed the socket to its I/O process, else success followed by the end
+# of the connection, with no byte: libtlsshim(7), BUGS.  Either way
+# nothing reaches the client.)
+if [ $rc -ne 0 ] && { grep -q -E '^reply [1-9]' "$T/dbad.out" || grep -q '^body 0$' "$T/dbad.out"; } &&
+   [ ! -s "$T/bad.rec" ] && [ ! -s "$T/dbad.body" ] &&
+   [ "$(count "$T/danted.log" 'rule "upstream": certificate verification failed: hostname mismatch')" -eq 1 ]; then
+	pass "$name (SOCKS $(head -n 1 "$T/dbad.out"); hostname mismatch; 0 bytes reached the server or the client)"
+else
+	fail "$name" "exit $rc: $(tr '\n' '|' <"$T/dbad.out"), $(wc -c <"$T/bad.rec" 2>/dev/null) bytes reached the server$(show "$T/danted.log")"
+fi
+no_clear danted_plain_client_gets_nothing_in_clear "$D" "SOCKS" "$DA"
 stops danted_stops "$DA"
 
 wait_exit "$BADP" 10 >/dev/null
