@@ -424,7 +424,7 @@ static int shim_close(int fd)
 
 		/* Ours (never the program's to close), or a close of this very fd
 		 * already running in another thread. */
-		if (v == CT_OWN || conntab_is_closing(v))
+		if (v == CT_OWN || conntab_is_closing(v) || shim_own_held(fd))
 			return -EBADF;
 		shim_epoll_forget(fd);
 		shim_epoll_fds_closed(fd, fd);
@@ -706,9 +706,12 @@ static int shim_dup23(int oldfd, int newfd, int flags)
 		return -EINVAL;
 	if ((r = dup_source(oldfd, &v)) < 0)
 		return r;
+	/* a copy the library holds for a bpf() or ADDFD call (shim/own.c) */
+	if (shim_own_held(newfd))
+		return -EBUSY;
 	drop_target(oldfd, newfd);
 	ep = shim_epoll_dup_begin(oldfd);
-	r = share(oldfd, flags >= 0 ? REAL(dup3)(oldfd, newfd, flags) : REAL(dup2)(oldfd, newfd), v, ep);
+	r = share(oldfd, shim_own_dup23(oldfd, newfd, flags), v, ep);
 	if (newfd == 2 && r == 2)
 		log_stderr_replaced();
 	return r;

@@ -40,6 +40,17 @@ static struct own owned[OWN_MAX];
 static int nowned;
 static struct xlock own_lock = XLOCK_INIT;
 
+/* Copies held for one system call (shim_own_hold): the numbers a bpf()
+ * or ADDFD call hands the kernel after the library judged what they
+ * name.  Until they are let go, dup2()/dup3() onto one says EBUSY (as
+ * Linux's dup2 may), close() EBADF, close_range() closes around it: a
+ * TLS connection put there between the judgement and the kernel's call
+ * would be what the kernel gets (kroute.sh, helper-175).  Few at a time
+ * (a call holds at most three): a full table refuses the copy (EMFILE). */
+#define HELD_MAX 64
+static int held[HELD_MAX];      /* the numbers, under own_lock; 0: free */
+static int nheld;               /* slots in use, read without the lock */
+
 /* The base, from the soft RLIMIT_NOFILE, computed once (a system call
  * saved on each of ours; the lingering close makes one per connection).
  * A limit lowered under it since (the program's setrlimit after start-up)
@@ -81,6 +92,83 @@ int shim_own_copy(int fd)
 	if (hi < 0)
 		hi = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 3);
 	return hi;
+}
+
+static int held_slot(int fd)
+{
+	for (int i = 0; i < HELD_MAX; i++)
+		if (held[i] == fd + 1)
+			return i;
+	return -1;
+}
+
+/* A copy of fd, as shim_own_copy(), held for a system call until
+ * shim_own_let_go(): -1 (errno set) if none could be made.  Made and
+ * recorded under the lock that dup2()/dup3() take around their check
+ * and call (shim_own_dup23): a dup2 onto its number is done before, and
+ * then the copy is elsewhere, or refused after. */
+int shim_own_hold(int fd)
+{
+	bool taken = xlock_lock_unless_mine(&own_lock);
+	int hi = -1, slot = held_slot(-1);
+
+	if (slot < 0)
+		errno = EMFILE;
+	else if ((hi = shim_own_copy(fd)) >= 0) {
+		held[slot] = hi + 1;
+		__atomic_add_fetch(&nheld, 1, __ATOMIC_SEQ_CST);
+	}
+	if (taken)
+		xlock_unlock(&own_lock);
+	return hi;
+}
+
+/* The copy held is the program's number again (not closed). */
+void shim_own_let_go(int hi)
+{
+	bool taken = xlock_lock_unless_mine(&own_lock);
+	int slot = hi >= 0 ? held_slot(hi) : -1;
+
+	if (slot >= 0) {
+		held[slot] = 0;
+		__atomic_sub_fetch(&nheld, 1, __ATOMIC_SEQ_CST);
+	}
+	if (taken)
+		xlock_unlock(&own_lock);
+}
+
+/* Whether fd is a copy held (close() says EBADF).  No lock when none is. */
+bool shim_own_held(int fd)
+{
+	bool taken, r;
+
+	if (!__atomic_load_n(&nheld, __ATOMIC_SEQ_CST))
+		return false;
+	taken = xlock_lock_unless_mine(&own_lock);
+	r = held_slot(fd) >= 0;
+	if (taken)
+		xlock_unlock(&own_lock);
+	return r;
+}
+
+/* dup2() (flags < 0) or dup3() onto newfd: -EBUSY if it is a copy held,
+ * else the call's answer; check and call under the lock (see
+ * shim_own_hold). */
+int shim_own_dup23(int oldfd, int newfd, int flags)
+{
+	bool taken = xlock_lock_unless_mine(&own_lock);
+	int r;
+
+	if (held_slot(newfd) >= 0)
+		r = -1, errno = EBUSY;
+	else
+		r = flags >= 0 ? REAL(dup3)(oldfd, newfd, flags) : REAL(dup2)(oldfd, newfd);
+	if (taken) {
+		int e = errno;
+		xlock_unlock(&own_lock);
+		errno = e;
+	}
+	return r;
 }
 
 /* fd (just made, at the lowest free number) moved high: a copy there and
@@ -245,8 +333,9 @@ int shim_own_close_range(unsigned int first, unsigned int last, int flags)
 	for (int i = 0; i < nowned; i++)
 		if ((unsigned)owned[i].fd >= first && (unsigned)owned[i].fd <= last)
 			mine[n++] = owned[i].fd;
-	if (taken)
-		xlock_unlock(&own_lock);
+	for (int i = 0; i < HELD_MAX; i++)
+		if (held[i] && (unsigned)held[i] - 1 >= first && (unsigned)held[i] - 1 <= last && n < OWN_MAX)
+			mine[n++] = held[i] - 1;
 	/* sort (insertion: n is small) */
 	for (int i = 1; i < n; i++)
 		for (int j = i; j > 0 && mine[j - 1] > mine[j]; j--) {
@@ -261,6 +350,12 @@ int shim_own_close_range(unsigned int first, unsigned int last, int flags)
 			continue;
 		if (lo <= hi && !(i < n && (unsigned)mine[i] < lo))
 			r = REAL(close_range)(lo, hi, flags);
+	}
+	/* (the lock kept until here: a copy held meanwhile is not closed) */
+	if (taken) {
+		int e = errno;
+		xlock_unlock(&own_lock);
+		errno = e;
 	}
 	return r;
 }
@@ -282,5 +377,13 @@ void shim_own_fork_lock(void)
 
 void shim_own_fork_unlock(bool child)
 {
+	/* the calls other threads held copies for are not the child's */
+	for (int i = 0; child && i < HELD_MAX; i++)
+		if (held[i]) {
+			REAL(close)(held[i] - 1);
+			held[i] = 0;
+		}
+	if (child)
+		__atomic_store_n(&nheld, 0, __ATOMIC_SEQ_CST);
 	xlock_fork_release(&own_lock, fork_took, child);
 }

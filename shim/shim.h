@@ -345,6 +345,12 @@ void shim_own_cell(int fd, int *cell);
 void shim_own_close(int fd);
 void shim_own_dodge(int fd);
 int shim_own_close_range(unsigned int first, unsigned int last, int flags);
+/* A copy of fd held for one system call: dup2/dup3 onto it EBUSY, close
+ * EBADF, close_range around it, until let go (shim/own.c). */
+int shim_own_hold(int fd);
+void shim_own_let_go(int hi);
+bool shim_own_held(int fd);
+int shim_own_dup23(int oldfd, int newfd, int flags);
 bool shim_is_own(int fd);
 
 /* A descriptor arrived by a path no creation wrapper saw (SCM_RIGHTS,

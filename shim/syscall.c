@@ -25,7 +25,8 @@
  *    elsewhere, and loading, attaching, running or iterating with a
  *    program that could put one there itself (bpf_judged,
  *    prog_fills_sockmap): judged on the library's own copies of the
- *    arguments and descriptors, which the kernel then gets.
+ *    arguments and descriptors, which the kernel then gets (the
+ *    descriptors held: no dup2 onto them until the call is over).
  * Raw system call instructions (inline assembly, static binaries) are
  * beyond any preload: libtlsshim(7), LIMITATIONS.
  */
@@ -521,24 +522,27 @@ static void ext_write_back(void *user, const unsigned char *own, const unsigned 
 	}
 }
 
-/* A copy of the program's descriptor fd, the library's for one call:
- * its number, or -EBADF (no such descriptor, as the kernel says) or
- * -EMFILE. */
+/* A copy of the program's descriptor fd, the library's for one call,
+ * held (shim_own_hold: no dup2 onto it, no close, until the call is
+ * over): its number, or -EBADF (no such descriptor, as the kernel says)
+ * or -EMFILE. */
 static int own_copy(uint32_t fd)
 {
-	int d = fd > INT32_MAX ? (errno = EBADF, -1) : shim_own_copy((int)fd);
+	int d = fd > INT32_MAX ? (errno = EBADF, -1) : shim_own_hold((int)fd);
 
 	return d < 0 ? -errno : d;
 }
 
-/* Closed as the program's close() would (a socket copy judged has an
- * entry in the library's table); errno kept. */
+/* Let go and closed as the program's close() would (a socket copy
+ * judged has an entry in the library's table); errno kept. */
 static void own_copy_close(int d)
 {
 	int e = errno;
 
-	if (d >= 0)
+	if (d >= 0) {
+		shim_own_let_go(d);
 		(void)close(d);
+	}
 	errno = e;
 }
 
@@ -660,7 +664,7 @@ static long bpf_judged(int cmd, void *uattr, unsigned long size)
 			return d;
 		*judged = (uint32_t)d;
 		if (cmd == BPF_ITER_CREATE ? link_fills_sockmap(d, &type) : prog_fills_sockmap(d, &type)) {
-			REAL(close)(d);
+			own_copy_close(d);
 			return fills_refused(doing, type);
 		}
 	}
@@ -682,10 +686,8 @@ static long bpf_judged(int cmd, void *uattr, unsigned long size)
 	}
 out:
 	e = errno;
-	if (d >= 0)
-		REAL(close)(d);
-	if (map >= 0)
-		REAL(close)(map);
+	own_copy_close(d);
+	own_copy_close(map);
 	own_copy_close(held);
 	errno = e;
 	return r;

@@ -14,8 +14,9 @@
 #    the library, whose tcp iterator program would put it there;
 #    raced (a seccomp filter holds the bpf() between the library's check
 #    and the kernel's work while another thread puts the TLS connection
-#    at the number judged, or in the update's value): the kernel gets
-#    the library's copies, judged plain;
+#    at the number judged, or in the update's value, or at the number of
+#    the library's own copy, which the held call names): the kernel gets
+#    the library's copies, judged plain (dup2 onto a copy held: EBUSY);
 #    without TLS rules a program's sockmap works as without the library.
 #  - a kernel ULP under a TLS connection (setsockopt TCP_ULP "tls" or
 #    "espintcp", and SOL_TLS's options, which would hand the library's
@@ -24,7 +25,8 @@
 #    connection onto the number of a plain socket (a thread of the
 #    program notifies): refused (EPERM, a log line), also with a larger
 #    struct (the kernel takes any size); raced as bpf() above (a dup2 of
-#    the TLS connection onto the fd judged): the copy judged is given.
+#    the TLS connection onto the fd judged, or onto the library's copy):
+#    the copy judged is given.
 #  - TCP_REPAIR (root): a connect() in repair mode, no handshake, is
 #    refused, and nothing written goes out (closed already; checked).
 #  - an SK_LOOKUP program (root) that steers a TLS port's connections to
@@ -91,16 +93,35 @@ raced_ran() {
 	fi
 }
 
+# copy_ran NAME STEP PASS FAIL: run NAME (X_RACE=copy) put the TLS
+# connection at the library's own copy's number, which the held call
+# names, or was refused that number (EBUSY); STEP was done, the echo came
+# back and the wire carried TLS only: the kernel got the copy judged.
+copy_ran() {
+	if [ $WRC -eq 0 ] && { [ "${OUT#*swapped: ok}" != "$OUT" ] ||
+	   [ "${OUT#*swapped: Device or resource busy}" != "$OUT" ]; } &&
+	   [ "${OUT#*"$2": ok}" != "$OUT" ] && [ "${OUT%echo ok }" != "$OUT" ]; then
+		case "$OUT" in
+		*"swapped: ok"*) pass "$3 (the dup2 done; $WIRE_OUT)" ;;
+		*) pass "$3 (the dup2 refused: EBUSY; $WIRE_OUT)" ;;
+		esac
+	else
+		fail "$4" "$OUT; $WIRE_OUT; log: $(log_tail "$T/$1.log")"
+	fi
+}
+
 # addfd_case NAME PASS FAIL: run NAME addfd (X_ADDFD_SIZE, X_RACE as
-# exported): as refused_ran, or raced_ran with X_RACE; "not testable"
-# where user notification is refused.
+# exported): as refused_ran, or raced_ran (copy_ran) with X_RACE;
+# "not testable" where user notification is refused.
 addfd_case() {
 	run "$1" addfd
 	case "$OUT" in
 	"notify: Operation not permitted"*|"notify: Invalid argument"*|*"trap: Operation not permitted"*|*"trap: Invalid argument"*)
 		pass "$1: not testable here: $OUT" ;;
 	*)
-		if [ -n "${X_RACE:-}" ]; then
+		if [ "${X_RACE:-}" = copy ]; then
+			copy_ran "$1" addfd "$2" "$3"
+		elif [ -n "${X_RACE:-}" ]; then
 			raced_ran "$1" addfd "$2" "$3"
 		else
 			refused_ran "$1" addfd "NOTIF_ADDFD.*refused" "$2" "$3"
@@ -122,7 +143,10 @@ case "$native" in
 	# memory, the kernel read them again; a seccomp filter holds the
 	# bpf() between the two while another thread puts the TLS connection
 	# at the plain socket's number (dup2) or its number in the value (mem)
-	for how in dup2 mem; do
+	# (copy: at the number of the library's own copy, which the held
+	# call names: dup2 onto it is refused with EBUSY while the call is
+	# under way)
+	for how in dup2 mem copy; do
 		export X_RACE=$how
 		run "race-map-$how" sockmap-made
 		unset X_RACE
@@ -130,9 +154,15 @@ case "$native" in
 		*"trap: Operation not permitted"*|*"trap: Invalid argument"*)
 			pass "sockmap update raced by $how: not testable here (no user notification): $OUT" ;;
 		*)
-			raced_ran "race-map-$how" map_first \
-				"sockmap update raced ($how of the TLS connection between the check and the kernel's call): the kernel gets the copy judged; TLS only on the wire" \
-				"sockmap update raced by $how: TLS only on the wire" ;;
+			if [ $how = copy ]; then
+				copy_ran "race-map-$how" map_first \
+					"sockmap update raced (dup2 of the TLS connection onto the library's own copy, between the check and the kernel's call): refused or harmless; TLS only on the wire" \
+					"sockmap update raced by dup2 onto the library's copy: TLS only on the wire"
+			else
+				raced_ran "race-map-$how" map_first \
+					"sockmap update raced ($how of the TLS connection between the check and the kernel's call): the kernel gets the copy judged; TLS only on the wire" \
+					"sockmap update raced by $how: TLS only on the wire"
+			fi ;;
 		esac
 	done
 	# a tcp iterator's program, loaded and linked before the library,
@@ -246,6 +276,10 @@ unset X_ADDFD_SIZE
 export X_RACE=dup2
 addfd_case race-addfd "seccomp ADDFD raced (dup2 of the TLS connection onto the fd judged, before the kernel's call): the copy judged is given; TLS only on the wire" \
 	"seccomp ADDFD raced by dup2: TLS only on the wire"
+# ... and onto the library's own copy, whose number the held ioctl names
+export X_RACE=copy
+addfd_case race-addfd-copy "seccomp ADDFD raced (dup2 of the TLS connection onto the library's own copy, before the kernel's call): refused or harmless; TLS only on the wire" \
+	"seccomp ADDFD raced by dup2 onto the library's copy: TLS only on the wire"
 unset X_RACE
 # TCP_REPAIR (root): connect() in repair mode sends no SYN and is
 # ESTABLISHED at once; the handshake cannot run, so the connection is

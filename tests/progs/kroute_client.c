@@ -23,12 +23,14 @@
  *                then the program execs itself (mode sockmap-put MAPFD)
  *                with LD_PRELOAD set to $X_PRELOAD, as a map a daemon
  *                inherits or opens pinned; from "map_conn" on as sockmap.
- *                With X_RACE (dup2 or mem) it races instead: a plain
+ *                With X_RACE (dup2, mem or copy) it races instead: a plain
  *                socket at key 0, whose bpf() a seccomp filter of this
  *                thread holds (after the library's check, before the
  *                kernel's work) while another thread puts the connection
- *                at its number (dup2) or its number in the update's value
- *                (mem) ("swapped", "map_first"); a second plain socket at
+ *                at its number (dup2), its number in the update's value
+ *                (mem), or at the number the held call's value names
+ *                (copy: the library's copy) ("swapped", "map_first");
+ *                a second plain socket at
  *                key 1 ("map_plain"), SENTINEL sent on it ("send"), the
  *                echo on the connection.
  *       sockops-made  as sockmap-made, and the program (before the
@@ -84,7 +86,9 @@
  *                and the ADDFD ioctl is held by a seccomp filter of this
  *                thread (after the library's check, before the kernel's
  *                work: see race) while another thread puts the connection
- *                at that number with dup2() ("swapped").
+ *                at that number with dup2() ("swapped"); X_RACE=copy: at
+ *                the number the held ioctl's struct names (the library's
+ *                copy).
  *       repair   TCP_REPAIR on, connect to 127.0.0.1:PORT, SENTINEL
  *                written to the send queue, repair off, SENTINEL written
  *                again: each step's "STEP: ok" or "STEP: <strerror>".
@@ -444,7 +448,24 @@ struct race {
 	int calls;              /* the calls held (the first one swapped), at most */
 	int from, onto;         /* dup2(from, onto), or: */
 	uint64_t *mem, memval;  /* *mem = memval */
+	int copy;               /* onto read from the held call's own memory:
+				 * 'b' a bpf() map update's value, 'a' an
+				 * ADDFD's srcfd (the number the kernel gets) */
 };
+
+/* The descriptor number the held call req hands the kernel, read from
+ * the memory it names (kind 'b' or 'a', as struct race's copy). */
+static int held_fd(const struct seccomp_notif *req, int kind)
+{
+	uint32_t fd;
+
+	if (kind == 'b')
+		memcpy(&fd, (const void *)(uintptr_t)((const union bpf_attr *)(uintptr_t)req->data.args[1])->value,
+		       sizeof fd);
+	else
+		fd = ((const struct seccomp_notif_addfd *)(uintptr_t)req->data.args[2])->srcfd;
+	return (int)fd;
+}
 
 static void *race_supervisor(void *arg)
 {
@@ -461,6 +482,8 @@ static void *race_supervisor(void *arg)
 		if (ioctl(r->listener, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0)
 			break;
 		if (i == 0) {
+			if (r->copy)
+				r->onto = held_fd(&req, r->copy);
 			if (r->mem)
 				__atomic_store_n(r->mem, r->memval, __ATOMIC_SEQ_CST);
 			step("swapped", r->mem ? 0 : dup2(r->from, r->onto));
@@ -505,7 +528,7 @@ static int race_map(int conn, const char *sent, int map)
 	if (!strcmp(getenv("X_RACE"), "mem"))
 		r.mem = &v, r.memval = (uint64_t)conn;
 	else
-		r.from = conn, r.onto = p;
+		r.from = conn, r.onto = p, r.copy = strcmp(getenv("X_RACE"), "copy") ? 0 : 'b';
 	v = (uint64_t)p;
 	if (!race_start(&r, &t, SYS_bpf, 0, BPF_MAP_UPDATE_ELEM))
 		return 1;
@@ -571,7 +594,7 @@ static int addfd(int conn, const char *sent)
 	big.ad.newfd = (uint32_t)p;
 	if (x >= 0) {
 		/* X_RACE: x is judged, the connection is put at its number */
-		r.from = conn, r.onto = x;
+		r.from = conn, r.onto = x, r.copy = strcmp(getenv("X_RACE"), "copy") ? 0 : 'a';
 		if (!race_start(&r, &rt, SYS_ioctl, 1, (uint32_t)SECCOMP_IOCTL_NOTIF_ADDFD))
 			return 1;
 	}
