@@ -440,6 +440,11 @@ static int out_push(struct tls_conn *c)
 	return 0;
 }
 
+/* Set (for good) once a direction of any connection of the process went
+ * to the kernel: until then every connection's answer to OpenSSL's "is
+ * this kTLS?" is no, without looking at it (sock_ctrl). */
+static bool ktls_any;
+
 /* BIO_set_ktls: give the kernel this direction's keys.  1 done, 0 not
  * (OpenSSL then goes on in software). */
 static long ktls_start(struct tls_conn *c, const void *info, bool tx)
@@ -477,6 +482,7 @@ static long ktls_start(struct tls_conn *c, const void *info, bool tx)
 		c->ktls_tx = true;
 	else
 		c->ktls_rx = true;
+	__atomic_store_n(&ktls_any, true, __ATOMIC_RELAXED);
 	return 1;
 }
 
@@ -638,7 +644,7 @@ static int sock_read(BIO *b, char *buf, int len)
 	return -1;
 }
 
-static long sock_ctrl(BIO *b, int cmd, long num, void *ptr)
+static __attribute__((noinline)) long sock_ctrl_slow(BIO *b, int cmd, long num, void *ptr)
 {
 	struct tls_conn *c = BIO_get_data(b);
 
@@ -673,6 +679,20 @@ static long sock_ctrl(BIO *b, int cmd, long num, void *ptr)
 	default:
 		return 0;
 	}
+}
+
+/* OpenSSL asks "is sending kTLS?" about ten times per record it writes
+ * and "is receiving?" at each read (BIO_get_ktls_send/_recv): a few
+ * instructions while no connection of the process uses kTLS (ktls_any),
+ * not a look-up of the connection and a switch in a frame that saves
+ * registers (some 350 instructions per request and response, callgrind;
+ * bench/README.md).  The rest, out of line. */
+static long sock_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	if ((cmd == BIO_CTRL_GET_KTLS_SEND || cmd == BIO_CTRL_GET_KTLS_RECV) &&
+	    !__atomic_load_n(&ktls_any, __ATOMIC_RELAXED))
+		return 0;
+	return sock_ctrl_slow(b, cmd, num, ptr);
 }
 
 static int sock_create(BIO *b)

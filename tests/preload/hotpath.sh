@@ -1,0 +1,72 @@
+#!/bin/sh
+# What one request and response on a kept-open connection costs the
+# library, counted (callgrind: calls, not time): a shimmed client
+# (rtt_client, blocking write then read) against the shimmed echo_server,
+# 100 and then 300 round trips; the difference over 200 is per round trip.
+# The blocking read and the write make no call that a round trip does not
+# need (issue 12, bench/README.md "Request latency, counted"):
+#  - OpenSSL's "is this kTLS?" (about ten a record, BIO_get_ktls_send and
+#    _recv) is answered without looking the connection up (BIO_get_data)
+#    while no connection uses kTLS: the BIO's read and write look it up,
+#    one each per round trip (13 before).
+# Only the library's own calls are counted.  Default build only: valgrind
+# cannot run the ASan build.
+. "$TLSSHIM_TOP/tests/lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+
+case "$SHIM_PRELOAD" in
+*libasan*|*libtsan*) echo "SKIP hot path counts: valgrind cannot run a sanitizer build (runs with the default build)"; exit 0 ;;
+esac
+if [ -n "${SHIM_WRAP:-}" ]; then
+	echo "SKIP hot path counts: the programs already run under $(echo "$SHIM_WRAP" | cut -d' ' -f1-2)"; exit 0
+fi
+if ! command -v valgrind >/dev/null 2>&1 || ! command -v callgrind_annotate >/dev/null 2>&1; then
+	fail "hot path counts" "valgrind is not installed (.ci/packages lists it)"
+	exit 0
+fi
+
+P=$(free_port)
+policy "$T/hot.conf" <<EOC
+rules = ( { name = "hot-in"; direction = "accept"; port = $P; handshake_timeout_ms = $((60000 * TS));
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; },
+          { name = "hot-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt";
+            server_name = "localhost"; handshake_timeout_ms = $((60000 * TS)); } );
+EOC
+if ! start_echo echo "$P"; then
+	fail "hot path counts: echo_server" "never listened $(show "$T/echo.out" "$T/echo.err")"
+	exit 0
+fi
+
+# calls FILE FUNC: the calls of FUNC that libtlsshim.so made (callgrind's
+# caller tree: the "<" lines above FUNC's "*" line).
+calls() {
+	callgrind_annotate --tree=caller --threshold=100 "$1" 2>/dev/null | awk -v fn="$2" '
+		/^ *$/ { n = 0; next }
+		/ < / && /libtlsshim\.so\]$/ { c = $0; sub(/x\).*/, "", c); sub(/.*\(/, "", c); gsub(/,/, "", c); n += c; next }
+		/ \* / { f = $0; sub(/ \[.*/, "", f); sub(/.*[:* ]/, "", f); sub(/@.*/, "", f); if (f == fn) t += n; n = 0; next }
+		END { print t + 0 }'
+}
+
+ok=1
+for n in 100 300; do
+	shimmed timeout -k 2 $((120 * TS)) valgrind -q --tool=callgrind --callgrind-out-file="$T/cg-$n" \
+		"$PROGS/rtt_client" localhost "$P" "$n" >"$T/rtt-$n.out" 2>"$T/rtt-$n.err"
+	rc=$?
+	if [ $rc -ne 0 ] || ! grep -q "^rtt ok $n\$" "$T/rtt-$n.out" || [ ! -s "$T/cg-$n" ]; then
+		fail "hot path counts: $n round trips under callgrind" "exit $rc $(show "$T/rtt-$n.out" "$T/rtt-$n.err" "$T/echo.err")"
+		ok=0
+	fi
+done
+[ $ok = 1 ] || exit 0
+
+# name FUNC MAX-per-100-round-trips
+each() {
+	a=$(calls "$T/cg-100" "$2"); b=$(calls "$T/cg-300" "$2")
+	per100=$(( (b - a) / 2 ))
+	if [ "$per100" -le "$3" ]; then
+		pass "hot path: $1 ($2 from the library: $per100 per 100 round trips, at most $3)"
+	else
+		fail "hot path: $1" "$2 from the library: $per100 per 100 round trips (want at most $3; $a calls in 100 round trips, $b in 300)"
+	fi
+}
+each "OpenSSL's kTLS questions answered without a look-up" BIO_get_data 250
