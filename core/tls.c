@@ -1604,12 +1604,22 @@ void tls_conn_timed_out(struct tls_conn *c)
 
 /* ---- data -------------------------------------------------------------- */
 
+/* OpenSSL holds something of the peer's: plaintext decrypted and not yet
+ * read (what SSL_pending counts) or bytes of records not yet processed.
+ * SSL_has_pending alone says both ("buffered data, whether processed or
+ * unprocessed", SSL_pending(3)): asking SSL_pending first too cost about
+ * 50 instructions a look, two looks per blocking read. */
+static inline bool ssl_buffered(struct tls_conn *c)
+{
+	return SSL_has_pending(c->ssl) != 0;
+}
+
 /* Is there a complete record's worth anywhere that a read would take
  * without the kernel giving more?  (OpenSSL's buffered bytes may be half
  * a record: then only SSL_read knows.) */
 static bool more_buffered(struct tls_conn *c)
 {
-	return SSL_pending(c->ssl) > 0 || SSL_has_pending(c->ssl) || !c->drained;
+	return !c->drained || ssl_buffered(c);
 }
 
 /* Under the lock, the handshake done: decrypt into buf as much plaintext
@@ -1815,7 +1825,7 @@ bool tls_conn_wait_first(struct tls_conn *c, bool *went_hot)
 	r = __atomic_load_n(&c->wait_first, __ATOMIC_RELAXED) && c->state == ST_OPEN && c->drained && !c->eof && !c->got_close &&
 	    !c->rd_shut && c->stage_off == c->stage_len && c->out_off == c->out_len &&
 	    __atomic_load_n(&c->owner, __ATOMIC_RELAXED) == self_pid() &&
-	    SSL_pending(c->ssl) <= 0 && !SSL_has_pending(c->ssl);
+	    !ssl_buffered(c);
 	/* A blocking reader waiting for its peer's next record: a
 	 * request-response exchange.  Its record buffers are kept from one
 	 * record to the next (OpenSSL would free and take back its read and
@@ -1847,7 +1857,7 @@ static void cool_locked(struct tls_conn *c)
 		 * once emptied, the mode set again).  SSL_free_buffers refuses
 		 * them itself, but before 3.0.14 it freed a read buffer holding
 		 * part of a record (CVE-2024-4741): not asked then. */
-		if (SSL_pending(c->ssl) <= 0 && !SSL_has_pending(c->ssl))
+		if (!ssl_buffered(c))
 			(void)SSL_free_buffers(c->ssl);
 	}
 }
@@ -1925,7 +1935,7 @@ bool tls_conn_buffered(struct tls_conn *c)
 	/* An end of stream already taken in (a close_notify that came with
 	 * the last data) is something a read returns at once, too. */
 	r = c->stage_off < c->stage_len || c->got_close || c->rd_shut ||
-	    (c->state == ST_OPEN && (SSL_pending(c->ssl) > 0 || SSL_has_pending(c->ssl)));
+	    (c->state == ST_OPEN && ssl_buffered(c));
 	LEAVE(c);
 	return r;
 }
@@ -2237,8 +2247,7 @@ static _Atomic unsigned long park_activity;
 static bool conn_idle(struct tls_conn *c)
 {
 	return c->state == ST_OPEN && c->out_off >= c->out_len && c->stage_off >= c->stage_len &&
-	       !c->got_close && !c->rd_shut && !c->eof && SSL_pending(c->ssl) <= 0 &&
-	       !SSL_has_pending(c->ssl);
+	       !c->got_close && !c->rd_shut && !c->eof && !ssl_buffered(c);
 }
 
 bool tls_conn_park(struct tls_conn *c)

@@ -8,7 +8,8 @@
 #  - OpenSSL's "is this kTLS?" (about ten a record, BIO_get_ktls_send and
 #    _recv) is answered without looking the connection up (BIO_get_data)
 #    while no connection uses kTLS: the BIO's read and write look it up,
-#    one each per round trip (13 before).
+#    one each per round trip (13 before);
+#  - "does OpenSSL hold anything?" is one SSL_has_pending, no SSL_pending.
 # Only the library's own calls are counted.  Default build only: valgrind
 # cannot run the ASan build.
 . "$TLSSHIM_TOP/tests/lib.sh"
@@ -70,3 +71,4 @@ each() {
 	fi
 }
 each "OpenSSL's kTLS questions answered without a look-up" BIO_get_data 250
+each "one look at what OpenSSL holds, not two" SSL_pending 0
