@@ -9,7 +9,8 @@
 #    _recv) is answered without looking the connection up (BIO_get_data)
 #    while no connection uses kTLS: the BIO's read and write look it up,
 #    one each per round trip (13 before);
-#  - "does OpenSSL hold anything?" is one SSL_has_pending, no SSL_pending.
+#  - "does OpenSSL hold anything?" is one SSL_has_pending, no SSL_pending;
+#  - the thread's waiter is one load, no pthread_getspecific.
 # Only the library's own calls are counted.  Default build only: valgrind
 # cannot run the ASan build.
 . "$TLSSHIM_TOP/tests/lib.sh"
@@ -72,3 +73,4 @@ each() {
 }
 each "OpenSSL's kTLS questions answered without a look-up" BIO_get_data 250
 each "one look at what OpenSSL holds, not two" SSL_pending 0
+each "the thread's waiter without a key look-up" pthread_getspecific 0
