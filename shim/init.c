@@ -548,6 +548,40 @@ static void after_fork_child(void)
 	shim_linger_fork_child();
 }
 
+/* A clone() that copies the process (no CLONE_VM, no CLONE_THREAD) made
+ * past the C library's fork(): syscall(SYS_clone) or clone() (vsftpd's
+ * isolated children).  The C library runs no fork handler for it, so the
+ * library runs its own around it (shim/process.c, shim/syscall.c): a
+ * child must not inherit a lock that another thread held at that moment.
+ * The linger thread holds its lock for a moment after it starts, which is
+ * at the first TLS connection, and vsftpd clones right after its
+ * accept(): the session process waited for ever on that lock at its first
+ * data connection (the client timed out after "230 Login successful"). */
+static bool fork_handlers;     /* registered (the library started) */
+
+void shim_fork_prepare(void)
+{
+	if (__atomic_load_n(&fork_handlers, __ATOMIC_ACQUIRE))
+		before_fork();
+}
+
+void shim_fork_parent(void)
+{
+	int e = errno;
+
+	if (__atomic_load_n(&fork_handlers, __ATOMIC_ACQUIRE))
+		after_fork_parent();
+	errno = e;
+}
+
+void shim_fork_child(void)
+{
+	if (__atomic_load_n(&fork_handlers, __ATOMIC_ACQUIRE))
+		after_fork_child();
+	else
+		self_forked();
+}
+
 /* The policy's run-time lines (OCSP staples): levels as core/log.h's. */
 static void ocsp_log(int level, const char *msg)
 {
@@ -700,6 +734,7 @@ static void do_init(void)
 	shim_wait_init();
 	shim_getpid_init();
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+	__atomic_store_n(&fork_handlers, true, __ATOMIC_RELEASE);
 	if (getenv("TLSSHIM_CONFIG") && !path)
 		log_warn("secure-execution mode (set-user-ID or set-group-ID program): TLSSHIM_CONFIG"
 			 " and TLSSHIM_LOG_FILE from the environment are ignored");

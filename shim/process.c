@@ -331,8 +331,10 @@ SHIM_EXPORT pid_t _Fork(void)
 }
 
 /* clone() without CLONE_THREAD makes another process: as fork(), live
- * sessions move to pumps first.  The child runs no atfork handler; it
- * knows it is a new process all the same (core/self.c). */
+ * sessions move to pumps first.  The child runs none of the program's
+ * atfork handlers; a copy of the process (no CLONE_VM) runs the library's
+ * own, as a fork() child does (shim_fork_prepare: by the callers, which
+ * can run the child's). */
 bool shim_before_clone(unsigned long flags)
 {
 	if (flags & CLONE_THREAD)
@@ -385,7 +387,7 @@ static int clone_child(void *p)
 {
 	const struct clone_start *start = p;
 
-	self_forked();
+	shim_fork_child();
 	return start->fn(start->arg);
 }
 
@@ -412,7 +414,12 @@ SHIM_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 
 		start->fn = fn;
 		start->arg = arg;
-		return REAL(clone)(clone_child, start, flags, start, ptid, tls, ctid);
+		/* A copy of the process: fork()'s handlers of ours around it
+		 * (init.c, shim_fork_prepare), the child's in clone_child. */
+		shim_fork_prepare();
+		r = REAL(clone)(clone_child, start, flags, start, ptid, tls, ctid);
+		shim_fork_parent();
+		return r;
 	}
 	r = REAL(clone)(fn, stack, flags, arg, ptid, tls, ctid);
 	shim_after_clone((unsigned long)flags);

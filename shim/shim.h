@@ -420,6 +420,12 @@ void shim_lowat_learn(int fd);
 int shim_refuse_async(struct tls_conn *c, const char *how);
 /* In the parent, after it (a CLONE_VM|CLONE_VFORK child has gone). */
 void shim_after_clone(unsigned long flags);
+/* Around a clone() that copies the process (no CLONE_VM, no CLONE_THREAD)
+ * past the C library's fork(): the library's own fork handlers (init.c),
+ * which the C library does not run for it.  errno is kept. */
+void shim_fork_prepare(void);
+void shim_fork_parent(void);
+void shim_fork_child(void);
 void shim_exit_handler_install(void);
 
 /* Readiness (poll.c), shared with epoll.c; POLL* event bits. */

@@ -872,9 +872,10 @@ SHIM_EXPORT long syscall(long no, ...)
 	case SYS_clone:
 	case SYS_clone3: {
 		/* Another process (no CLONE_THREAD): live sessions go to pumps
-		 * first.  The child runs no atfork handler; it knows it is a new
-		 * process all the same (core/self.c). */
+		 * first.  The child runs none of the program's atfork handlers;
+		 * a copy of the process runs the library's own (below). */
 		uint64_t flags;
+		bool copy;
 		long r;
 
 		/* clone3 without arguments the kernel would take (a probe for
@@ -888,11 +889,18 @@ SHIM_EXPORT long syscall(long no, ...)
 
 		if (!shim_before_clone(flags))
 			SHIM_RET(-EINVAL);
+		/* A copy of the process: fork()'s handlers of ours around it
+		 * (init.c, shim_fork_prepare). */
+		if ((copy = !(flags & (CLONE_VM | CLONE_THREAD))))
+			shim_fork_prepare();
 		r = REAL(syscall)(no, a[0], a[1], a[2], a[3], a[4], a[5]);
-		if (r == 0 && !(flags & (CLONE_VM | CLONE_THREAD)))
-			self_forked();
-		else if (r != 0)
+		if (r == 0 && copy) {
+			shim_fork_child();
+		} else if (r != 0) {
+			if (copy)
+				shim_fork_parent();
 			shim_after_clone(flags);
+		}
 		return r;
 	}
 	case SYS_exit_group:

@@ -19,7 +19,11 @@
 # Found with it (helper-111): a download stalled now and then on
 # a loaded machine (the client timed out; vsftpd had logged "226
 # Transfer complete"): the pump's lingering close (tests/preload/pump.sh,
-# linger_after_fork).
+# linger_after_fork).  And (helper-167) the client timed out after "230
+# Login successful" now and then: the session process, which vsftpd
+# clones (syscall, no fork handlers) right after accept(), had inherited
+# the linger thread's lock held, and waited for ever at the passive data
+# connection (tests/preload/forklock.sh, clone_linger_*).
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 . "$TLSSHIM_TOP/tests/interop/daemons.inc"

@@ -17,6 +17,25 @@ if [ "$out" = "300 forks, 0 hung" ]; then
 else
 	fail "fork while locked" "$out $(cat "$T/log")"
 fi
+# A copy of the process made past fork() (syscall(SYS_clone) or clone()),
+# right after the first TLS connection: vsftpd's listener accept()s and
+# clones its session process at once (CLONE_NEWIPC), while the linger
+# thread, started by that connection, may hold its lock for a moment.
+# The C library runs no fork handler for such a clone, so the child kept
+# the lock held for ever, and its first new TLS connection (vsftpd's
+# passive data connection) waited on it: the client timed out after "230
+# Login successful".  preload_lingerhold.so holds the thread's lock until
+# the clone is done, or until the cloning thread asks for it (the library
+# now runs its own fork handlers around such a clone).
+for how in syscall clone; do
+	out=$(TLSSHIM_LOG_FILE="$T/log.$how" timeout $((60 * TS)) env LD_PRELOAD="$SHIM_PRELOAD $PROGS/preload_lingerhold.so" \
+		LINGERHOLD_S=$((10 * TS)) TLSSHIM_CONFIG="$POLICY" "$PROGS/clone_linger" "$P" "$how" 2>&1)
+	if [ "$out" = "child accepted and exited" ]; then
+		pass "clone_linger_$how: a copy made by $how() while the linger thread held its lock makes its next TLS connection"
+	else
+		fail "clone_linger_$how" "$out $(cat "$T/log.$how")"
+	fi
+done
 # fork() while another thread of the program walks the loaded objects
 # (dl_iterate_phdr, as an unwinder does): glibc does not reset the loader's
 # lock in the child, and the library's pthread_create looked at the
