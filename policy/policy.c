@@ -1319,7 +1319,8 @@ static void parse_error(struct loader *ld, const config_t *cf, const struct libc
 }
 
 static bool check_top(struct loader *ld, const config_setting_t *root,
-		      const config_setting_t **defaults, const config_setting_t **rules)
+		      const config_setting_t **defaults, const config_setting_t **rules,
+		      const config_setting_t **raw)
 {
 	int i, n = config_setting_length(root);
 
@@ -1331,10 +1332,18 @@ static bool check_top(struct loader *ld, const config_setting_t *root,
 			*defaults = m;
 		else if (strcmp(name, "rules") == 0)
 			*rules = m;
+		else if (strcmp(name, "raw_sockets") == 0)
+			*raw = m;
 		else
-			return fail(ld, m, "unknown top-level key \"%s\" (expected \"defaults\" or \"rules\")",
-				    name);
+			return fail(ld, m, "unknown top-level key \"%s\" (expected \"defaults\", \"rules\""
+				    " or \"raw_sockets\")", name);
 	}
+	/* raw_sockets: "refuse" (the default) or "allow" (shim/sock.c,
+	 * shim_raw_refused) */
+	if (*raw && (config_setting_type(*raw) != CONFIG_TYPE_STRING ||
+		     (strcmp(config_setting_get_string(*raw), "refuse") != 0 &&
+		      strcmp(config_setting_get_string(*raw), "allow") != 0)))
+		return fail(ld, *raw, "\"raw_sockets\" must be \"refuse\" or \"allow\"");
 	if (*defaults && !config_setting_is_group(*defaults))
 		return fail(ld, *defaults, "\"defaults\" must be a group: defaults = { ... };");
 	if (!*rules)
@@ -1563,7 +1572,7 @@ static void build_index(struct policy *p)
 static struct policy *load(struct loader *ld)
 {
 	config_t cf;
-	const config_setting_t *defaults = NULL, *rules = NULL;
+	const config_setting_t *defaults = NULL, *rules = NULL, *raw = NULL;
 	struct policy *p = NULL;
 	bool ok = false;
 	int parsed;
@@ -1589,7 +1598,7 @@ static struct policy *load(struct loader *ld)
 			goto out;
 		}
 	}
-	if (!check_top(ld, config_root_setting(&cf), &defaults, &rules))
+	if (!check_top(ld, config_root_setting(&cf), &defaults, &rules, &raw))
 		goto out;
 	if (defaults && !check_defaults(ld, defaults))
 		goto out;
@@ -1605,6 +1614,7 @@ static struct policy *load(struct loader *ld)
 		ctx_memo_finish(&memo);
 	}
 	if (ok) {
+		p->raw_sockets_allowed = raw && strcmp(config_setting_get_string(raw), "allow") == 0;
 		build_index(p);
 		p->reload = policy_reload_new(p);
 	}

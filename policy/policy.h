@@ -95,6 +95,10 @@ struct policy {
 	size_t nrules;
 	bool has[2];             /* any rule for POLICY_ACCEPT / POLICY_CONNECT */
 	bool has_host;           /* a connect rule matches by host name */
+	/* raw_sockets = "allow": raw and packet sockets that can send TCP
+	 * segments of their own are the program's to make even while rules
+	 * ask for TLS (shim_raw_refused, shim/sock.c); refused otherwise */
+	bool raw_sockets_allowed;
 	OSSL_LIB_CTX *libctx;    /* the shim's own; never the program's default;
 				  * NULL when no rule is TLS (OpenSSL untouched) */
 	/* Per direction, the rules by port and address (policy.c, "the

@@ -404,17 +404,45 @@ static void refuse_socket(int fd)
  * when none can be made): the ring cannot be mapped or entered through
  * it, and the number stays taken.  st: fd's fstat(), or NULL when it
  * was refused.  True when fd was a ring. */
+/* bury(fd), or close it when no dead socket can be made: what was done,
+ * for the caller's log line. */
+static const char *bury_or_close(int fd)
+{
+	return bury(fd) ? "replaced by a closed socket" : REAL(close)(fd) == 0 ? "closed" : "not closed";
+}
+
 static bool bury_ring(int fd, const struct stat *st, bool at_start)
 {
 	const char *done;
 
 	if (!shim_policy || !policy_has_tls(shim_policy) || !shim_is_uring_st(fd, st))
 		return false;
-	done = bury(fd) ? "replaced by a closed socket" : REAL(close)(fd) == 0 ? "closed" : "not closed";
+	done = bury_or_close(fd);
 	log_warn("fd %d (%s, not made through this library) is an io_uring instance, which would"
 		 " move bytes past the library while the policy has TLS rules; %s", fd,
 		 at_start ? "inherited" : "unseen", done);
 	return true;
+}
+
+/* A raw or packet socket that sends TCP segments of its own (shim/sock.c,
+ * shim_raw_fd_refused), not made through this library: inherited through
+ * an exec, received with SCM_RIGHTS, taken with pidfd_getfd, or made by a
+ * raw system call.  Its crafted segments to a TLS rule's port left in
+ * clear (tests/preload/rawsock.sh, "inherit", "scm").  While such sockets
+ * are refused the number is given a dead socket (bury; closed when none
+ * can be made), as an io_uring instance's. */
+static void bury_raw(int fd, bool at_start)
+{
+	char kind[80];
+	const char *done;
+
+	if (!shim_raw_fd_refused(fd, kind, sizeof kind))
+		return;
+	done = bury_or_close(fd);
+	log_warn("fd %d is %s (%s, not made through this library), whose packets would carry the"
+		 " program's bytes past the library while the policy has TLS rules; %s (raw_sockets ="
+		 " \"allow\" in the policy permits it)", fd, kind, at_start ? "inherited" : "received or unseen",
+		 done);
 }
 
 /* Record a word for a number that was UNSEEN; false when another thread
@@ -505,6 +533,7 @@ static uintptr_t classify_locked(int fd, bool at_start)
 	if ((tcp = shim_sock_tcp(fd)) < 0)
 		return cannot_tell(fd, known ? "getsockopt" : "fstat and getsockopt", -tcp, known);
 	if (!tcp) {
+		bury_raw(fd, at_start);
 		record(fd, CT_PLAIN);
 		return CT_PLAIN;
 	}

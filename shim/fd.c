@@ -367,9 +367,16 @@ void shim_fd_fresh_accepted(int fd)
 
 SHIM_EXPORT int socket(int domain, int type, int proto)
 {
-	unsigned gen = shim_sock_share_gen();
-	int keep = errno, fd = REAL(socket)(domain, type, proto);
+	unsigned gen;
+	int keep = errno, fd = shim_raw_socket_refused(domain, type, proto);
 	struct stat st;
+
+	/* a raw or packet socket that sends TCP segments of its own
+	 * (shim/sock.c): never made while the policy has TLS rules */
+	if (fd < 0)
+		SHIM_RET(fd);
+	gen = shim_sock_share_gen();
+	fd = REAL(socket)(domain, type, proto);
 
 	/* Not connected yet: connect() (or accept() on it) decides. */
 	if (fd >= 0) {

@@ -262,6 +262,14 @@ int shim_sctp_sockopt(int fd, int opt, const void *val, socklen_t len);
  * answer, or a negative errno (shim/syscall.c). */
 bool shim_is_addfd(unsigned long req);
 int shim_addfd(int fd, unsigned long req, void *arg);
+/* Raw and packet sockets that send TCP segments of their own
+ * (shim/sock.c): refused while the policy has TLS rules, unless it says
+ * raw_sockets = "allow" (shim_raw_guarded).  socket()'s check: -EPERM,
+ * logged, else 0; an fd from elsewhere: its kind in words (in buf), or
+ * NULL. */
+bool shim_raw_guarded(void);
+int shim_raw_socket_refused(int domain, int type, int proto);
+const char *shim_raw_fd_refused(int fd, char *buf, size_t n);
 /* An option refused on a TLS fd (shim/sock.c): -EOPNOTSUPP, logged; else 0. */
 int shim_sockopt_refused(int fd, const char *what);
 bool shim_resolve_connect(int fd, const struct sockaddr *dst, socklen_t len,

@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/if_packet.h>
+#include <stdio.h>
 #include <linux/net_tstamp.h>
 #include <netinet/tcp.h>
 #include <netinet/in.h>
@@ -447,6 +449,125 @@ static void pumped_linger(int fd, const void *val, socklen_t len)
 			 " not a reset (set it before the fork or exec)", fd);
 }
 
+/* ---- raw and packet sockets ------------------------------------------------
+ * A program with CAP_NET_RAW (root, or a daemon that keeps it) can craft
+ * its own TCP segments: a raw IPv4 or IPv6 socket of protocol TCP, or of
+ * IPPROTO_RAW (an IP header of its own), any raw socket with IP_HDRINCL or
+ * IPV6_HDRINCL, a packet socket (AF_PACKET, or AF_INET's old SOCK_PACKET:
+ * whole frames, a PACKET_TX_RING, PACKET_QDISC_BYPASS) or an AF_XDP one.
+ * Such segments to a TLS rule's port, or from a TLS listener's port into
+ * an accepted connection's sequence space, carried the program's bytes in
+ * clear past the kernel's TCP and so past the library (helper-168,
+ * tests/preload/rawsock.sh).  Parsing what is sent (IPv4 options, IPv6
+ * extension headers, VLAN tags, fragments, tunnels: the sender chooses the
+ * framing) would be a guess; instead, while the policy has TLS rules,
+ * such a socket is not made (EPERM, a warn line), IP_HDRINCL is not turned
+ * on, and one that arrives from elsewhere (inherited, SCM_RIGHTS,
+ * pidfd_getfd) is replaced by a dead socket (shim/classify.c), unless the
+ * policy says raw_sockets = "allow".  A raw socket of ICMP (IPv4) or
+ * ICMPv6 (IPv6), ping's and traceroute -I's, sends only its protocol's
+ * messages and is let through; so is every raw socket under a policy
+ * without TLS rules. */
+#ifndef AF_XDP
+#define AF_XDP 44
+#endif
+#ifndef IPV6_HDRINCL
+#define IPV6_HDRINCL 36
+#endif
+
+/* Whether raw and packet sockets are refused now. */
+bool shim_raw_guarded(void)
+{
+	return shim_has_tls_rules() && !shim_policy->raw_sockets_allowed;
+}
+
+/* What a socket of (domain, type, proto) is, in words, when it can send
+ * TCP segments of its own: into buf, and buf returned; else NULL. */
+static const char *raw_kind(int domain, int type, int proto, char *buf, size_t n)
+{
+	type &= 0xf;
+	if (domain == AF_PACKET || type == SOCK_PACKET)
+		snprintf(buf, n, "a packet socket (%s)", type == SOCK_PACKET ? "SOCK_PACKET" :
+			 type == SOCK_DGRAM ? "AF_PACKET, SOCK_DGRAM" : "AF_PACKET, SOCK_RAW");
+	else if (domain == AF_XDP)
+		snprintf(buf, n, "an AF_XDP socket");
+	else if ((domain == AF_INET || domain == AF_INET6) && type == SOCK_RAW &&
+		 proto != (domain == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6))
+		snprintf(buf, n, "a raw %s socket of protocol %d", domain == AF_INET ? "IPv4" : "IPv6", proto);
+	else
+		return NULL;
+	return buf;
+}
+
+/* socket(domain, type, proto): -EPERM, logged, when it would make a
+ * socket that sends TCP segments of its own while they are refused; else 0. */
+int shim_raw_socket_refused(int domain, int type, int proto)
+{
+	char buf[80];
+	const char *kind;
+
+	if (__builtin_expect(domain != AF_PACKET && domain != AF_XDP && (type & 0xf) != SOCK_RAW &&
+			     (type & 0xf) != SOCK_PACKET, 1) ||
+	    !(kind = raw_kind(domain, type, proto, buf, sizeof buf)) || !shim_raw_guarded())
+		return 0;
+	log_warn("socket: %s refused (EPERM) while the policy has TLS rules: its packets would carry"
+		 " the program's bytes past the library (raw_sockets = \"allow\" in the policy permits it)", kind);
+	return -EPERM;
+}
+
+/* setsockopt(level, opt, val, len): -EPERM, logged, when it turns on
+ * IP_HDRINCL or IPV6_HDRINCL (an IP header of the program's own, of any
+ * protocol, on a raw ICMP socket) while raw sockets are refused; else 0. */
+static int hdrincl_refused(int level, int opt, const void *val, socklen_t len)
+{
+	int on = 0;
+
+	if (!((level == IPPROTO_IP && opt == IP_HDRINCL) || (level == IPPROTO_IPV6 && opt == IPV6_HDRINCL)) ||
+	    !val || !len)
+		return 0;
+	if (len >= sizeof on)
+		memcpy(&on, val, sizeof on);
+	else
+		on = *(const unsigned char *)val;
+	if (!on || !shim_raw_guarded())
+		return 0;
+	log_warn("setsockopt: %s refused (EPERM) while the policy has TLS rules: a raw socket's own IP"
+		 " header may say TCP (raw_sockets = \"allow\" in the policy permits it)",
+		 level == IPPROTO_IP ? "IP_HDRINCL" : "IPV6_HDRINCL");
+	return -EPERM;
+}
+
+/* fd (a socket not made through this library) in words when it can send
+ * TCP segments of its own while they are refused: into buf, and buf
+ * returned; else NULL.  A question the kernel does not answer: NULL (the
+ * caller has had SO_TYPE answered). */
+const char *shim_raw_fd_refused(int fd, char *buf, size_t n)
+{
+	int dom = AF_UNSPEC, type = 0, proto = 0, on = 0;
+	socklen_t l = sizeof type;
+
+	if (!shim_raw_guarded() || REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 ||
+	    (type != SOCK_RAW && type != SOCK_DGRAM && type != SOCK_PACKET))
+		return NULL;
+	l = sizeof dom;
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) < 0 ||
+	    (dom != AF_PACKET && dom != AF_XDP && type != SOCK_RAW && type != SOCK_PACKET))
+		return NULL;
+	if ((proto = shim_sock_protocol(fd)) < 0)
+		proto = -1;     /* (unknown: not ICMP's, so refused) */
+	if (raw_kind(dom, type, proto, buf, n))
+		return buf;
+	if (dom != AF_INET && dom != AF_INET6)
+		return NULL;
+	l = sizeof on;
+	if (REAL(getsockopt)(fd, dom == AF_INET ? IPPROTO_IP : IPPROTO_IPV6,
+			     dom == AF_INET ? IP_HDRINCL : IPV6_HDRINCL, &on, &l) < 0 || !on)
+		return NULL;
+	snprintf(buf, n, "a raw %s socket with %s on", dom == AF_INET ? "ICMP" : "ICMPv6",
+		 dom == AF_INET ? "IP_HDRINCL" : "IPV6_HDRINCL");
+	return buf;
+}
+
 /* An option refused on a TLS fd (named what): -EOPNOTSUPP and a log
  * line; 0 on any other fd.
  *  - TCP_ULP ("tls", "espintcp", any upper layer) and SOL_TLS's options
@@ -485,6 +606,9 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
 	    (r = shim_sockopt_refused(fd, level == SOL_TLS ? "setsockopt(SOL_TLS)" : "TCP_ULP")) < 0)
 		SHIM_RET(r);
 
+	if (__builtin_expect(level == IPPROTO_IP || level == IPPROTO_IPV6, 0) &&
+	    (r = hdrincl_refused(level, opt, val, len)) < 0)
+		SHIM_RET(r);
 	/* sctp_connectx(): peers without connect() (shim/connect.c). */
 	if (__builtin_expect(level == 132 /* SOL_SCTP */, 0) && (r = shim_sctp_sockopt(fd, opt, val, len)) < 0)
 		SHIM_RET(r);

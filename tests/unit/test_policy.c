@@ -371,6 +371,18 @@ static void check_defaults(const struct policy *p)
 		EXPECT(SSL_CTX_get_min_proto_version(c->ctx) == TLS1_3_VERSION);
 }
 
+/* raw_sockets (shim/sock.c): "refuse" unless the policy says "allow". */
+static void check_raw_allow(const struct policy *p)
+{
+	EXPECT(p->raw_sockets_allowed);
+}
+
+static void check_raw_refuse(const struct policy *p)
+{
+	EXPECT(!p->raw_sockets_allowed);
+	EXPECT(p->nrules == 1);
+}
+
 static void check_empty(const struct policy *p)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(443) };
@@ -503,6 +515,10 @@ static const struct good goods[] = {
 	  "  { direction = \"accept\"; cert = \"server.crt\"; key = \"server.key\"; }\n"
 	  ");\n", check_defaults },
 	{ "empty rules list", "rules = ();\n", check_empty },
+	{ "raw_sockets allow", "raw_sockets = \"allow\";\nrules = ();\n", check_raw_allow },
+	{ "raw_sockets refuse", "rules = ({ direction = \"connect\"; });\nraw_sockets = \"refuse\";\n",
+	  check_raw_refuse },
+	{ "raw_sockets unset", "rules = ({ direction = \"connect\"; });\n", check_raw_refuse },
 	{ "empty rules array", "defaults = { port = 1; };\nrules = [];\n", check_empty },
 	{ "names and actions",
 	  "rules = (\n"
@@ -570,6 +586,9 @@ static const struct bad bads[] = {
 	  "rules = (\n  { name = \"redis-in\";\n    direction = \"accept\";\n" "    " CRT "\n"
 	  "    prot = 6379; }\n);\n", 5, "rule \"redis-in\": unknown key \"prot\"" },
 	{ "unknown top-level key", "rules = ();\nrule = ();\n", 2, "unknown top-level key \"rule\"" },
+	{ "raw_sockets word", "rules = ();\nraw_sockets = \"yes\";\n", 2,
+	  "\"raw_sockets\" must be \"refuse\" or \"allow\"" },
+	{ "raw_sockets bool", "raw_sockets = true;\nrules = ();\n", 1, "\"raw_sockets\" must be" },
 	{ "port is a string", "rules = (\n { direction = \"connect\";\n   port = \"80\"; }\n);\n", 3,
 	  "rule \"rule 1\": \"port\" must be an integer" },
 	{ "port 0", "rules = ({ direction = \"connect\";\n port = 0; });\n", 2, "\"port\" 0 is out of range" },
