@@ -467,6 +467,43 @@ static int fills_refused(const char *doing, const char *type)
 	return -EPERM;
 }
 
+/* Program types that write packets the kernel sends or delivers: XDP
+ * (XDP_TX, and BPF_PROG_TEST_RUN's live frames: sent), tc (SCHED_CLS,
+ * SCHED_ACT: bpf_skb_store_bytes, bpf_clone_redirect) and lwt ones (an
+ * encapsulation of their own).  Such a program rewrites TLS records into
+ * bytes of the program's (a map it fills), or makes segments of its own,
+ * past the library: the class of a raw socket, refused with them while
+ * the policy has TLS rules (shim_raw_guarded, shim/sock.c; the same
+ * raw_sockets = "allow" lets them through).  An XDP or tc program loaded
+ * before the library ran and attached through rtnetlink (IFLA_XDP, a tc
+ * filter) is beyond this: libtlsshim(7), LIMITATIONS. */
+static bool packet_writer(uint32_t type)
+{
+	return type == BPF_PROG_TYPE_XDP || type == BPF_PROG_TYPE_SCHED_CLS || type == BPF_PROG_TYPE_SCHED_ACT ||
+	       type == BPF_PROG_TYPE_LWT_IN || type == BPF_PROG_TYPE_LWT_OUT ||
+	       type == BPF_PROG_TYPE_LWT_XMIT || type == BPF_PROG_TYPE_LWT_SEG6LOCAL;
+}
+
+/* Whether the program prog_fd (one made elsewhere, to be attached,
+ * linked or run) is a packet_writer; one the kernel will not describe is
+ * taken for one, as in prog_fills_sockmap. */
+static bool prog_writes_packets(int prog_fd)
+{
+	struct bpf_prog_info info;
+
+	memset(&info, 0, sizeof info);
+	return !bpf_info(prog_fd, &info, sizeof info) || packet_writer(info.type);
+}
+
+/* -EPERM, logged: doing (loading, attaching, ...) a packet_writer. */
+static int packets_refused(const char *doing)
+{
+	log_warn("bpf: %s an XDP, tc or lwt program refused (EPERM) while the policy has TLS rules: it"
+		 " could put the program's bytes in the packets the kernel sends (raw_sockets = \"allow\""
+		 " in the policy permits it)", doing);
+	return -EPERM;
+}
+
 /* ---- judged once: the library's own copies ----------------------------
  * The bpf() and ADDFD refusals judged a descriptor number, then called
  * the kernel with the same number and the same memory: another thread's
@@ -624,6 +661,8 @@ static long bpf_judged(int cmd, void *uattr, unsigned long size)
 	}
 	if ((n = ext_copy(&k, uattr, size)) < 0)
 		return n;
+	if (cmd == BPF_PROG_LOAD && packet_writer(k.at.prog_type) && shim_raw_guarded())
+		return packets_refused("loading");
 	switch (cmd) {
 	case BPF_PROG_LOAD:
 		if (k.at.prog_type == BPF_PROG_TYPE_SK_MSG || k.at.prog_type == BPF_PROG_TYPE_SK_SKB)
@@ -666,6 +705,13 @@ static long bpf_judged(int cmd, void *uattr, unsigned long size)
 		if (cmd == BPF_ITER_CREATE ? link_fills_sockmap(d, &type) : prog_fills_sockmap(d, &type)) {
 			own_copy_close(d);
 			return fills_refused(doing, type);
+		}
+		/* (a test run sends packets only with live frames) */
+		if (cmd != BPF_ITER_CREATE && shim_raw_guarded() &&
+		    (cmd != BPF_PROG_TEST_RUN || (k.at.test.flags & BPF_F_TEST_XDP_LIVE_FRAMES)) &&
+		    prog_writes_packets(d)) {
+			REAL(close)(d);
+			return packets_refused(doing);
 		}
 	}
 	if (cmd == BPF_MAP_UPDATE_ELEM && (r = map_update_judged(&k.at, &val, &map, &held)) < 0)

@@ -10,6 +10,9 @@
 #  - a raw socket inherited across exec (TCP's, or ICMP's with
 #    IP_HDRINCL on), received with SCM_RIGHTS, or made by a raw system
 #    call instruction.
+# XDP and tc programs, which write the packets the kernel sends, are the
+# same class: loading one (an XDP one then attached by rtnetlink IFLA_XDP),
+# or linking one loaded before the library, is refused.
 # While the policy has TLS rules each is refused (EPERM at socket() or
 # setsockopt(), a warn line; one that arrives from elsewhere is replaced
 # by a dead socket) unless the policy says raw_sockets = "allow"; a
@@ -101,6 +104,29 @@ case "$native" in
 		"raw IPv4 TCP socket made by a raw system call instruction"
 	refused scm send "raw IPv4 socket of protocol 6.*replaced" \
 		"raw IPv4 TCP socket received with SCM_RIGHTS"
+
+	# XDP and tc programs: the same class (they write the packets the
+	# kernel sends); one loaded before the library, linked under it
+	POLICY=$TLS_POLICY
+	for m in xdp-inherit xdp tc; do
+		pre=LD_PRELOAD
+		[ "$m" = xdp-inherit ] && pre=X_PRELOAD
+		out=$(TLSSHIM_LOG_FILE="$T/$m.log" timeout -k 2 $((20 * TS)) env "$pre=$SHIM_PRELOAD" \
+			TLSSHIM_CONFIG="$POLICY" "$PROGS/rawsend" bpf "$m" 2>&1 | tr '\n' ' ')
+		case "$m/$out" in
+		"xdp-inherit/prog_load: ok link: Operation not permitted "|"xdp/prog_load: Operation not permitted "|\
+		"tc/prog_load: Operation not permitted ")
+			if grep -q "bpf: .* an XDP, tc or lwt program refused" "$T/$m.log"; then
+				pass "$m: refused under a policy with TLS rules (EPERM, logged): $out"
+			else
+				fail "$m refused" "no log line: $(tail_of "$T/$m.log")"
+			fi ;;
+		*"prog_load: Invalid argument"*|*"prog_load: Operation not permitted"*)
+			pass "$m: not testable here (without the library too? $out)" ;;
+		*)
+			fail "$m refused under a policy with TLS rules" "$out; log: $(tail_of "$T/$m.log")" ;;
+		esac
+	done
 
 	# ping and ping6 keep working under the TLS policy
 	for p in ping ping6; do

@@ -35,11 +35,22 @@
  *                    ("recv"); this process sends on it
  *   rawsend ping | ping6            an ICMP (ICMPv6) echo request on a raw
  *            socket to 127.0.0.1 (::1) and its reply: "ping: ok".
+ *   rawsend bpf xdp | tc            BPF_PROG_LOAD of an XDP (SCHED_CLS)
+ *            program that passes every packet ("prog_load"); the XDP one
+ *            then attached to lo by an rtnetlink RTM_SETLINK with IFLA_XDP
+ *            ("xdp_attach").
+ *   rawsend bpf xdp-inherit         (started with $X_PRELOAD) an XDP program
+ *            loaded before the library; under it, BPF_LINK_CREATE to lo
+ *            ("link").
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/bpf.h>
 #include <linux/if_ether.h>
+#include <linux/if_link.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
 #include <netinet/icmp6.h>
@@ -448,8 +459,124 @@ static int ping(bool v6)
 	return 1;
 }
 
+/* ---- XDP and tc programs ---- */
+
+/* A program of type (XDP or SCHED_CLS) that lets every packet pass:
+ * its fd, or -1 with errno. */
+static int prog_load(unsigned type)
+{
+	struct bpf_insn insns[2] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = type == BPF_PROG_TYPE_XDP ? 2 : 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	union bpf_attr a;
+
+	memset(&a, 0, sizeof a);
+	a.prog_type = type;
+	a.insns = (uintptr_t)insns;
+	a.insn_cnt = 2;
+	a.license = (uintptr_t)"GPL";
+	return (int)syscall(SYS_bpf, BPF_PROG_LOAD, &a, sizeof a);
+}
+
+/* The XDP program prog_fd attached to lo (generic mode) by an rtnetlink
+ * RTM_SETLINK with IFLA_XDP, as ip-link(8) does: 0, or -1 with errno. */
+static int xdp_netlink(int prog_fd)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct ifinfomsg ifi;
+		char attrs[64];
+	} req;
+	char ans[512];
+	struct rtattr *nest, *a;
+	unsigned flags = XDP_FLAGS_SKB_MODE;
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	memset(&req, 0, sizeof req);
+	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof req.ifi);
+	req.nh.nlmsg_type = RTM_SETLINK;
+	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	req.ifi.ifi_family = AF_UNSPEC;
+	req.ifi.ifi_index = (int)if_nametoindex("lo");
+	nest = (struct rtattr *)(void *)((char *)&req + NLMSG_ALIGN(req.nh.nlmsg_len));
+	nest->rta_type = NLA_F_NESTED | IFLA_XDP;
+	nest->rta_len = RTA_LENGTH(0);
+	a = (struct rtattr *)(void *)((char *)nest + nest->rta_len);
+	a->rta_type = IFLA_XDP_FD;
+	a->rta_len = RTA_LENGTH(sizeof prog_fd);
+	memcpy(RTA_DATA(a), &prog_fd, sizeof prog_fd);
+	nest->rta_len = (unsigned short)(nest->rta_len + RTA_ALIGN(a->rta_len));
+	a = (struct rtattr *)(void *)((char *)nest + nest->rta_len);
+	a->rta_type = IFLA_XDP_FLAGS;
+	a->rta_len = RTA_LENGTH(sizeof flags);
+	memcpy(RTA_DATA(a), &flags, sizeof flags);
+	nest->rta_len = (unsigned short)(nest->rta_len + RTA_ALIGN(a->rta_len));
+	req.nh.nlmsg_len += RTA_ALIGN(nest->rta_len);
+	if (send(fd, &req, req.nh.nlmsg_len, 0) < 0 || (n = recv(fd, ans, sizeof ans, 0)) < 0) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	{
+		struct nlmsghdr *h = (struct nlmsghdr *)(void *)ans;
+		struct nlmsgerr *e = NLMSG_DATA(h);
+
+		if ((size_t)n < NLMSG_LENGTH(sizeof *e) || h->nlmsg_type != NLMSG_ERROR)
+			return errno = EPROTO, -1;
+		return e->error ? (errno = -e->error, -1) : 0;
+	}
+}
+
+/* rawsend bpf xdp | tc | xdp-inherit | xdp-inherited FD */
+static int bpf_mode(int argc, char **argv)
+{
+	const char *mode = argv[2];
+	int fd;
+
+	if (!strcmp(mode, "xdp") || !strcmp(mode, "tc")) {
+		step("prog_load", fd = prog_load(!strcmp(mode, "xdp") ? BPF_PROG_TYPE_XDP : BPF_PROG_TYPE_SCHED_CLS));
+		if (fd >= 0 && !strcmp(mode, "xdp"))
+			step("xdp_attach", xdp_netlink(fd));
+		return 0;
+	}
+	if (!strcmp(mode, "xdp-inherit")) {
+		/* loaded before the library, linked under it */
+		char f[16];
+		const char *pre = getenv("X_PRELOAD");
+
+		step("prog_load", fd = prog_load(BPF_PROG_TYPE_XDP));
+		if (fd < 0 || fcntl(fd, F_SETFD, 0) < 0)
+			return 0;
+		snprintf(f, sizeof f, "%d", fd);
+		if (pre)
+			setenv("LD_PRELOAD", pre, 1);
+		unsetenv("X_PRELOAD");
+		execl("/proc/self/exe", argv[0], "bpf", "xdp-inherited", f, (char *)NULL);
+		perror("exec");
+		return 1;
+	}
+	if (!strcmp(mode, "xdp-inherited") && argc == 4) {
+		union bpf_attr a;
+
+		memset(&a, 0, sizeof a);
+		a.link_create.prog_fd = (unsigned)atoi(argv[3]);
+		a.link_create.target_ifindex = if_nametoindex("lo");
+		a.link_create.attach_type = BPF_XDP;
+		a.link_create.flags = XDP_FLAGS_SKB_MODE;
+		step("link", (int)syscall(SYS_bpf, BPF_LINK_CREATE, &a, sizeof a));
+		return 0;
+	}
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 3 && !strcmp(argv[1], "bpf"))
+		return bpf_mode(argc, argv);
 	if (argc == 5 && !strcmp(argv[1], "sniff"))
 		return sniff(argv[2], argv[3], atoi(argv[4]));
 	if (argc == 3 && !strcmp(argv[1], "mark")) {
