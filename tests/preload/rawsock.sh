@@ -8,8 +8,8 @@
 #  - socket(AF_PACKET, SOCK_RAW or SOCK_DGRAM), socket(AF_INET,
 #    SOCK_PACKET), a PACKET_TX_RING with PACKET_QDISC_BYPASS;
 #  - a raw socket inherited across exec (TCP's, or ICMP's with
-#    IP_HDRINCL on), received with SCM_RIGHTS, or made by a raw system
-#    call instruction.
+#    IP_HDRINCL on), received with SCM_RIGHTS, taken with pidfd_getfd,
+#    or made by a raw system call instruction.
 # XDP and tc programs, which write the packets the kernel sends, are the
 # same class: loading one (an XDP one then attached by rtnetlink IFLA_XDP),
 # or linking one loaded before the library, is refused.
@@ -102,6 +102,8 @@ case "$native" in
 		"raw ICMP socket with IP_HDRINCL on, inherited across exec" X_PRELOAD
 	refused rawsys send "raw IPv4 socket of protocol 6.*replaced" \
 		"raw IPv4 TCP socket made by a raw system call instruction"
+	refused getfd send "raw IPv4 socket of protocol 6.*replaced" \
+		"raw IPv4 TCP socket taken with pidfd_getfd"
 	refused scm send "raw IPv4 socket of protocol 6.*replaced" \
 		"raw IPv4 TCP socket received with SCM_RIGHTS"
 

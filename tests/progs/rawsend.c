@@ -30,6 +30,9 @@
  *                    which sends an IP packet of protocol TCP
  *      rawsys        a raw IPv4 TCP socket made by a raw system call
  *                    instruction, then sendto
+ *      getfd         a child without the library (LD_PRELOAD removed) makes
+ *                    a raw IPv4 TCP socket; this process takes it with
+ *                    pidfd_getfd ("getfd") and sends on it
  *      scm           a child without the library (LD_PRELOAD removed) makes
  *                    a raw IPv4 TCP socket and passes it with SCM_RIGHTS
  *                    ("recv"); this process sends on it
@@ -65,6 +68,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -321,6 +325,36 @@ static int do_send(const char *mode, int port, const char *payload, char **argv)
 		if (fd < 0)
 			return 0;
 		send_raw4(fd, port, payload);
+	} else if (!strcmp(mode, "getfd")) {
+		/* taken with pidfd_getfd from a child without the library */
+		int in[2], out[2], st, pidfd, target = -1;
+		char f[16], line[16];
+		pid_t pid;
+		ssize_t r;
+
+		if (pipe2(in, O_CLOEXEC) < 0 || pipe(out) < 0)
+			return 1;
+		snprintf(f, sizeof f, "%d", out[1]);
+		if ((pid = fork()) == 0) {
+			char *env[] = { NULL };
+
+			dup2(in[0], 0);
+			close(out[0]);
+			execle("/proc/self/exe", argv[0], "hold", f, (char *)NULL, env);
+			_exit(127);
+		}
+		close(in[0]);
+		close(out[1]);
+		if ((r = read(out[0], line, sizeof line - 1)) > 0) {
+			line[r] = '\0';
+			target = atoi(line);
+		}
+		pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+		step("getfd", fd = pidfd < 0 || target < 0 ? -1 : pidfd_getfd(pidfd, target, 0));
+		if (fd >= 0)
+			send_raw4(fd, port, payload);
+		close(in[1]);           /* (the child's end of file) */
+		waitpid(pid, &st, 0);
 	} else if (!strcmp(mode, "scm")) {
 		int sv[2], st;
 		char f[16];
@@ -602,6 +636,19 @@ int main(int argc, char **argv)
 	}
 	if (argc == 3 && !strcmp(argv[1], "give"))
 		return give(atoi(argv[2]));
+	if (argc == 3 && !strcmp(argv[1], "hold")) {
+		/* "getfd"'s child: a raw socket's number on fd, held until EOF */
+		int fd = socket(AF_INET, SOCK_RAW, IPPROTO_TCP);
+		char c;
+
+		if (fd < 0)
+			return 1;
+		dprintf(atoi(argv[2]), "%d\n", fd);
+		close(atoi(argv[2]));
+		while (read(0, &c, 1) > 0)
+			;
+		return 0;
+	}
 	if (argc == 2 && (!strcmp(argv[1], "ping") || !strcmp(argv[1], "ping6")))
 		return ping(!strcmp(argv[1], "ping6"));
 	fprintf(stderr, "usage: rawsend sniff|mark|send|ping|ping6 ...\n");
