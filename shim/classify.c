@@ -445,6 +445,24 @@ static void bury_raw(int fd, bool at_start)
 		 done);
 }
 
+/* A BPF program that writes packets (XDP, tc, lwt: shim_packet_prog)
+ * this process did not load: inherited, received, taken with
+ * pidfd_getfd.  rtnetlink (IFLA_XDP, a tc filter) attaches it with no
+ * bpf() call the library could refuse (tests/preload/rawsock.sh,
+ * "xdp-inherit"): its number gets a dead socket, as a ring's. */
+static void bury_prog(int fd, bool at_start)
+{
+	const char *done;
+
+	if (!shim_packet_prog(fd))
+		return;
+	done = bury_or_close(fd);
+	log_warn("fd %d (%s, not made through this library) is an XDP, tc or lwt BPF program, which"
+		 " could put the program's bytes in the packets the kernel sends while the policy has TLS"
+		 " rules; %s (raw_sockets = \"allow\" in the policy permits it)", fd,
+		 at_start ? "inherited" : "received or unseen", done);
+}
+
 /* Record a word for a number that was UNSEEN; false when another thread
  * recorded one first (the caller looks again). */
 static bool record(int fd, uintptr_t w)
@@ -525,8 +543,8 @@ static uintptr_t classify_locked(int fd, bool at_start)
 		st.st_mode = S_IFSOCK;
 	}
 	if (!S_ISSOCK(st.st_mode)) {
-		if (!(st.st_mode & S_IFMT))     /* an anonymous inode */
-			(void)bury_ring(fd, &st, at_start);
+		if (!(st.st_mode & S_IFMT) && !bury_ring(fd, &st, at_start))     /* an anonymous inode */
+			bury_prog(fd, at_start);
 		record(fd, CT_PLAIN);
 		return CT_PLAIN;
 	}

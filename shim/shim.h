@@ -403,6 +403,9 @@ static inline bool shim_accept_rules(void)
 /* fd is an io_uring instance (shim/syscall.c); st: its fstat(), or NULL. */
 struct stat;
 bool shim_is_uring(int fd);
+/* fd is a BPF program that writes packets (XDP, tc, lwt) while raw
+ * sockets are refused (shim/syscall.c). */
+bool shim_packet_prog(int fd);
 bool shim_is_uring_st(int fd, const struct stat *st);
 /* A descriptor table apart from the process's (unshare(CLONE_FILES) and
  * kin) while the policy has TLS rules: true (refuse it; logged). */

@@ -467,6 +467,17 @@ static int fills_refused(const char *doing, const char *type)
 	return -EPERM;
 }
 
+/* The name /proc gives fd ("anon_inode:[io_uring]", "anon_inode:bpf-prog"),
+ * at most n bytes of it, not terminated; its length, or -1 (no /proc, or
+ * readlink refused). */
+static ssize_t anon_name(int fd, char *buf, size_t n)
+{
+	char path[40];
+
+	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+	return readlink(path, buf, n);
+}
+
 /* Program types that write packets the kernel sends or delivers: XDP
  * (XDP_TX, and BPF_PROG_TEST_RUN's live frames: sent), tc (SCHED_CLS,
  * SCHED_ACT: bpf_skb_store_bytes, bpf_clone_redirect) and lwt ones (an
@@ -493,6 +504,31 @@ static bool prog_writes_packets(int prog_fd)
 
 	memset(&info, 0, sizeof info);
 	return !bpf_info(prog_fd, &info, sizeof info) || packet_writer(info.type);
+}
+
+/* Whether fd, a descriptor this process did not get from BPF_PROG_LOAD
+ * (inherited, received, taken with pidfd_getfd: shim/classify.c), is a
+ * BPF program of a packet_writer type while those are refused: rtnetlink
+ * (IFLA_XDP, a tc filter) attaches it with no bpf() call.  Not a
+ * program, or one the kernel will not describe: false (a descriptor of
+ * any kind reaches here). */
+bool shim_packet_prog(int fd)
+{
+	static const char name[] = "anon_inode:bpf-prog";
+	struct bpf_prog_info info;
+	char link[sizeof name];
+	ssize_t n;
+
+	if (!shim_raw_guarded())
+		return false;
+	/* the name first, as for a ring: bpf() only for a program's (or
+	 * without /proc), not for every eventfd of a sandboxed program
+	 * whose filter may kill for bpf() */
+	if ((n = anon_name(fd, link, sizeof link)) >= 0 &&
+	    ((size_t)n != sizeof name - 1 || memcmp(link, name, sizeof name - 1)))
+		return false;
+	memset(&info, 0, sizeof info);
+	return bpf_info(fd, &info, sizeof info) && packet_writer(info.type);
 }
 
 /* -EPERM, logged: doing (loading, attaching, ...) a packet_writer. */
@@ -657,6 +693,12 @@ static long bpf_judged(int cmd, void *uattr, unsigned long size)
 	    !shim_has_tls_rules() || size > (unsigned long)sysconf(_SC_PAGESIZE)) {
 		/* (a size above a page: the kernel's E2BIG, by the size alone) */
 		r = REAL(syscall)(SYS_bpf, cmd, uattr, size);
+		/* a pinned program (BPF_OBJ_GET) or one found by its id: an XDP
+		 * or tc one would be attached through rtnetlink */
+		if ((cmd == BPF_OBJ_GET || cmd == BPF_PROG_GET_FD_BY_ID) && r >= 0 && shim_packet_prog((int)r)) {
+			REAL(close)((int)r);
+			return packets_refused("taking");
+		}
 		return r < 0 ? -errno : r;
 	}
 	if ((n = ext_copy(&k, uattr, size)) < 0)
@@ -1007,7 +1049,7 @@ SHIM_EXPORT long syscall(long no, ...)
 bool shim_is_uring_st(int fd, const struct stat *st)
 {
 	static const char name[] = "anon_inode:[io_uring]";
-	char path[40], link[sizeof name];
+	char link[sizeof name];
 	struct stat own;
 	int keep = errno;
 	ssize_t n;
@@ -1019,8 +1061,7 @@ bool shim_is_uring_st(int fd, const struct stat *st)
 		errno = keep;
 		return false;
 	}
-	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-	n = readlink(path, link, sizeof link);
+	n = anon_name(fd, link, sizeof link);
 	if (n >= 0)
 		ring = (size_t)n == sizeof name - 1 && !memcmp(link, name, sizeof name - 1);
 	else

@@ -44,7 +44,10 @@
  *            ("xdp_attach").
  *   rawsend bpf xdp-inherit         (started with $X_PRELOAD) an XDP program
  *            loaded before the library; under it, BPF_LINK_CREATE to lo
- *            ("link").
+ *            ("link") and the rtnetlink attach ("xdp_attach").
+ *   rawsend bpf xdp-id              a child without the library loads an XDP
+ *            program; this process takes it by its id
+ *            (BPF_PROG_GET_FD_BY_ID: "get_by_id") and attaches it.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -226,6 +229,60 @@ static int ring_send(int fd, int port, const char *payload)
 	return (int)send(fd, NULL, 0, 0);
 }
 
+/* A child without the library (LD_PRELOAD removed): "rawsend MODE FD"
+ * writes a number on FD (*value) and holds what it made until its
+ * standard input (*in_w, this end) ends.  Its pid, or -1. */
+static pid_t holder(char **argv, const char *mode, int *in_w, long *value)
+{
+	int in[2], out[2];
+	char f[16], line[24];
+	ssize_t r;
+	pid_t pid;
+
+	*value = -1;
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe(out) < 0)
+		return -1;
+	snprintf(f, sizeof f, "%d", out[1]);
+	if ((pid = fork()) == 0) {
+		char *env[] = { NULL };
+
+		dup2(in[0], 0);
+		close(out[0]);
+		execle("/proc/self/exe", argv[0], mode, f, (char *)NULL, env);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	if ((r = read(out[0], line, sizeof line - 1)) > 0) {
+		line[r] = '\0';
+		*value = atol(line);
+	}
+	close(out[0]);
+	*in_w = in[1];
+	return pid;
+}
+
+static void holder_end(pid_t pid, int in_w)
+{
+	int st;
+
+	close(in_w);
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+}
+
+/* The holder's side: value on fd, then wait for the end of input. */
+static int hold(int fd, long value)
+{
+	char c;
+
+	dprintf(fd, "%ld\n", value);
+	close(fd);
+	while (read(0, &c, 1) > 0)
+		;
+	return 0;
+}
+
 static int do_send(const char *mode, int port, const char *payload, char **argv)
 {
 	uint8_t buf[2048];
@@ -327,34 +384,15 @@ static int do_send(const char *mode, int port, const char *payload, char **argv)
 		send_raw4(fd, port, payload);
 	} else if (!strcmp(mode, "getfd")) {
 		/* taken with pidfd_getfd from a child without the library */
-		int in[2], out[2], st, pidfd, target = -1;
-		char f[16], line[16];
-		pid_t pid;
-		ssize_t r;
+		int in1, pidfd;
+		long target;
+		pid_t pid = holder(argv, "hold", &in1, &target);
 
-		if (pipe2(in, O_CLOEXEC) < 0 || pipe(out) < 0)
-			return 1;
-		snprintf(f, sizeof f, "%d", out[1]);
-		if ((pid = fork()) == 0) {
-			char *env[] = { NULL };
-
-			dup2(in[0], 0);
-			close(out[0]);
-			execle("/proc/self/exe", argv[0], "hold", f, (char *)NULL, env);
-			_exit(127);
-		}
-		close(in[0]);
-		close(out[1]);
-		if ((r = read(out[0], line, sizeof line - 1)) > 0) {
-			line[r] = '\0';
-			target = atoi(line);
-		}
-		pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-		step("getfd", fd = pidfd < 0 || target < 0 ? -1 : pidfd_getfd(pidfd, target, 0));
+		pidfd = pid < 0 ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
+		step("getfd", fd = pidfd < 0 || target < 0 ? -1 : pidfd_getfd(pidfd, (int)target, 0));
 		if (fd >= 0)
 			send_raw4(fd, port, payload);
-		close(in[1]);           /* (the child's end of file) */
-		waitpid(pid, &st, 0);
+		holder_end(pid, in1);
 	} else if (!strcmp(mode, "scm")) {
 		int sv[2], st;
 		char f[16];
@@ -602,6 +640,22 @@ static int bpf_mode(int argc, char **argv)
 		a.link_create.attach_type = BPF_XDP;
 		a.link_create.flags = XDP_FLAGS_SKB_MODE;
 		step("link", (int)syscall(SYS_bpf, BPF_LINK_CREATE, &a, sizeof a));
+		step("xdp_attach", xdp_netlink(atoi(argv[3])));
+		return 0;
+	}
+	if (!strcmp(mode, "xdp-id")) {
+		/* a program another process holds, taken by its id */
+		union bpf_attr a;
+		int in1;
+		long id;
+		pid_t pid = holder(argv, "hold-xdp", &in1, &id);
+
+		memset(&a, 0, sizeof a);
+		a.prog_id = (unsigned)id;
+		step("get_by_id", fd = id < 0 ? -1 : (int)syscall(SYS_bpf, BPF_PROG_GET_FD_BY_ID, &a, sizeof a));
+		if (fd >= 0)
+			step("xdp_attach", xdp_netlink(fd));
+		holder_end(pid, in1);
 		return 0;
 	}
 	return 2;
@@ -636,18 +690,20 @@ int main(int argc, char **argv)
 	}
 	if (argc == 3 && !strcmp(argv[1], "give"))
 		return give(atoi(argv[2]));
-	if (argc == 3 && !strcmp(argv[1], "hold")) {
-		/* "getfd"'s child: a raw socket's number on fd, held until EOF */
-		int fd = socket(AF_INET, SOCK_RAW, IPPROTO_TCP);
-		char c;
+	if (argc == 3 && !strcmp(argv[1], "hold"))     /* "getfd"'s child: a raw socket */
+		return hold(atoi(argv[2]), socket(AF_INET, SOCK_RAW, IPPROTO_TCP));
+	if (argc == 3 && !strcmp(argv[1], "hold-xdp")) {        /* "xdp-id"'s: an XDP program's id */
+		struct bpf_prog_info info;
+		union bpf_attr a;
+		int fd = prog_load(BPF_PROG_TYPE_XDP);
 
-		if (fd < 0)
-			return 1;
-		dprintf(atoi(argv[2]), "%d\n", fd);
-		close(atoi(argv[2]));
-		while (read(0, &c, 1) > 0)
-			;
-		return 0;
+		memset(&info, 0, sizeof info);
+		memset(&a, 0, sizeof a);
+		a.info.bpf_fd = (unsigned)fd;
+		a.info.info_len = sizeof info;
+		a.info.info = (uintptr_t)&info;
+		return hold(atoi(argv[2]), fd < 0 || syscall(SYS_bpf, BPF_OBJ_GET_INFO_BY_FD, &a, sizeof a) < 0 ?
+				 -1 : (long)info.id);
 	}
 	if (argc == 2 && (!strcmp(argv[1], "ping") || !strcmp(argv[1], "ping6")))
 		return ping(!strcmp(argv[1], "ping6"));
