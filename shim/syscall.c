@@ -485,9 +485,10 @@ static ssize_t anon_name(int fd, char *buf, size_t n)
  * bytes of the program's (a map it fills), or makes segments of its own,
  * past the library: the class of a raw socket, refused with them while
  * the policy has TLS rules (shim_raw_guarded, shim/sock.c; the same
- * raw_sockets = "allow" lets them through).  An XDP or tc program loaded
- * before the library ran and attached through rtnetlink (IFLA_XDP, a tc
- * filter) is beyond this: libtlsshim(7), LIMITATIONS. */
+ * raw_sockets = "allow" lets them through).  rtnetlink (IFLA_XDP, a tc
+ * filter) attaches one with no bpf() call: one this process did not load
+ * is refused when taken (BPF_OBJ_GET, BPF_PROG_GET_FD_BY_ID) and replaced
+ * when it arrives otherwise (shim_packet_prog, shim/classify.c). */
 static bool packet_writer(uint32_t type)
 {
 	return type == BPF_PROG_TYPE_XDP || type == BPF_PROG_TYPE_SCHED_CLS || type == BPF_PROG_TYPE_SCHED_ACT ||
