@@ -950,6 +950,8 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
 			SHIM_RET(-EBADF);
 		if (__builtin_expect(shim_is_addfd(req), 0))
 			SHIM_RET(shim_addfd(fd, req, arg));
+		if (__builtin_expect(shim_is_attach(req), 0))
+			SHIM_RET(shim_attach(fd, req, arg));
 		return REAL(ioctl)(fd, req, arg);
 	}
 	if (req == FIOASYNC)

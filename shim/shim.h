@@ -270,6 +270,11 @@ int shim_addfd(int fd, unsigned long req, void *arg);
 bool shim_raw_guarded(void);
 int shim_raw_socket_refused(int domain, int type, int proto);
 const char *shim_raw_fd_refused(int fd, char *buf, size_t n);
+/* Whether req is SIOCKCMATTACH or NBD_SET_SOCK; its ioctl(fd, req, arg),
+ * a socket not found plain refused (-EPERM, logged): the answer, or a
+ * negative errno (shim/syscall.c). */
+bool shim_is_attach(unsigned long req);
+int shim_attach(int fd, unsigned long req, void *arg);
 /* An option refused on a TLS fd (shim/sock.c): -EOPNOTSUPP, logged; else 0. */
 int shim_sockopt_refused(int fd, const char *what);
 bool shim_resolve_connect(int fd, const struct sockaddr *dst, socklen_t len,

@@ -37,6 +37,8 @@
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <linux/io_uring.h>
+#include <linux/kcm.h>
+#include <linux/nbd.h>
 #include <linux/seccomp.h>
 #include <netdb.h>
 #include <poll.h>
@@ -825,6 +827,60 @@ int shim_addfd(int fd, unsigned long req, void *arg)
 	k.ad.srcfd = (uint32_t)d;
 	r = REAL(ioctl)(fd, (req & ~((unsigned long)_IOC_SIZEMASK << _IOC_SIZESHIFT)) |
 			    ((unsigned long)n << _IOC_SIZESHIFT), &k);
+	r = r < 0 ? -errno : r;
+	own_copy_close(d);
+	return r;
+}
+
+/* Whether fd is a KCM socket (AF_KCM): its SIOCPROTOPRIVATE is
+ * SIOCKCMATTACH, another protocol's is its own.  One the kernel will not
+ * describe (a seccomp filter) is taken for one. */
+static bool kcm_socket(int fd)
+{
+	int dom = 0;
+	socklen_t l = sizeof dom;
+
+	return REAL(getsockopt)(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) < 0 ? errno != ENOTSOCK && errno != EBADF
+									   : dom == AF_KCM;
+}
+
+/* SIOCKCMATTACH on a KCM socket and NBD_SET_SOCK hand the kernel a TCP
+ * socket, which it then reads and writes itself: KCM sends what the
+ * program sends on the KCM socket on the connection as it is, and hands
+ * it the connection's records as messages; the NBD client writes its
+ * requests and the block device's data.  Before, a TLS connection went
+ * out in clear so (kroute.sh, kcm, nbd).  While the policy has TLS rules
+ * a descriptor the library has not found plain is refused with EPERM
+ * (logged), judged on a copy, which is what the kernel gets (as ADDFD).
+ * The answer as ioctl's, or a negative errno. */
+bool shim_is_attach(unsigned long req)
+{
+	return req == SIOCKCMATTACH || req == NBD_SET_SOCK;
+}
+
+int shim_attach(int fd, unsigned long req, void *arg)
+{
+	const char *what, *how = req == NBD_SET_SOCK ? "NBD_SET_SOCK" : "SIOCKCMATTACH";
+	struct kcm_attach ka;
+	uint32_t src;
+	int d, r;
+
+	if (!shim_has_tls_rules() || (req == NBD_SET_SOCK && (uintptr_t)arg > INT32_MAX) ||
+	    (req == SIOCKCMATTACH && (!arg || !kcm_socket(fd))))
+		return REAL(ioctl)(fd, req, arg) < 0 ? -errno : 0;
+	if (req == SIOCKCMATTACH && !read_own(&ka, arg, sizeof ka))
+		return -EFAULT;
+	src = req == NBD_SET_SOCK ? (uint32_t)(uintptr_t)arg : (uint32_t)ka.fd;
+	if ((d = own_copy(src)) < 0)
+		return d;
+	if (copy_not_plain(src, d, &what)) {
+		log_warn("ioctl(%s) of fd %u refused (EPERM): it is not a plain connection (%s), and the"
+			 " kernel would move its bytes past the library", how, src, what);
+		own_copy_close(d);
+		return -EPERM;
+	}
+	ka.fd = d;
+	r = req == NBD_SET_SOCK ? REAL(ioctl)(fd, req, (unsigned long)d) : REAL(ioctl)(fd, req, &ka);
 	r = r < 0 ? -errno : r;
 	own_copy_close(d);
 	return r;

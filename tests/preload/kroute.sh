@@ -27,6 +27,11 @@
 #    struct (the kernel takes any size); raced as bpf() above (a dup2 of
 #    the TLS connection onto the fd judged, or onto the library's copy):
 #    the copy judged is given.
+#  - KCM (SIOCKCMATTACH on an AF_KCM socket) and the NBD client
+#    (NBD_SET_SOCK on /dev/nbd0), which take a TCP socket and move its
+#    bytes themselves: a TLS connection is refused them (EPERM, a log
+#    line).  Without a kernel that has them, tests/progs/preload_kcm.so
+#    stands in for both (checked to work without the library).
 #  - TCP_REPAIR (root): a connect() in repair mode, no handshake, is
 #    refused, and nothing written goes out (closed already; checked).
 #  - an SK_LOOKUP program (root) that steers a TLS port's connections to
@@ -51,10 +56,11 @@ fc_policy "$T/k.conf"
 # its output on one line, WRC the wire audit's status (0: TLS only).
 # sockmap-made, sockops-made and sockops-early start without the library
 # and exec themselves with it (X_CGROUP: the cgroup the sockops ones join).
+# (kcm and nbd: preload_kcm.so after the library.)
 run() {
-	_pre=LD_PRELOAD
-	case "$2" in *-made|sockops-early) _pre=X_PRELOAD ;; esac
-	OUT=$(TLSSHIM_LOG_FILE="$T/$1.log" timeout -k 2 $((20 * TS)) env "$_pre=$SHIM_PRELOAD" X_CGROUP="$CG" \
+	_pre=LD_PRELOAD _pl=$SHIM_PRELOAD
+	case "$2" in *-made|sockops-early) _pre=X_PRELOAD ;; kcm|nbd) _pl="$_pl $PROGS/preload_kcm.so" ;; esac
+	OUT=$(TLSSHIM_LOG_FILE="$T/$1.log" timeout -k 2 $((20 * TS)) env "$_pre=$_pl" X_CGROUP="$CG" \
 		TLSSHIM_CONFIG="$T/k.conf" "$PROGS/kroute_client" "$2" "$R" "$SENT" 2>&1 | tr '\n' ' ')
 	srv_settled peer 1 5
 	fc_collect peer "$1"
@@ -281,6 +287,36 @@ export X_RACE=copy
 addfd_case race-addfd-copy "seccomp ADDFD raced (dup2 of the TLS connection onto the library's own copy, before the kernel's call): refused or harmless; TLS only on the wire" \
 	"seccomp ADDFD raced by dup2 onto the library's copy: TLS only on the wire"
 unset X_RACE
+# KCM and NBD take a TCP socket from the program and move its bytes
+# themselves: KCM sends a message sent on its socket on the connection as
+# it is (and hands the program the connection's records as messages), the
+# NBD client writes its requests and the block device's data there.
+# Before, both took the TLS connection: the sentinel went out in clear.
+# preload_kcm.so stands in for the kernel's KCM and NBD; first checked to
+# do what they do, without the library, on a plain connection.
+for how in kcm nbd; do
+	P=$(free_port)
+	if ! start_peer "$how-plain.peer" server --port "$P" --plain --mode record --record "$T/$how-plain.data" \
+		--status "$T/$how-plain.status"; then
+		fail "$how: setup" "the plain peer never listened$(show "$T/$how-plain.peer.err")"
+		continue
+	fi
+	out=$(timeout -k 2 $((20 * TS)) env LD_PRELOAD="$PROGS/preload_kcm.so" \
+		"$PROGS/kroute_client" "$how" "$P" "$SENT" 2>&1 | tr '\n' ' ')
+	stop "$PEER"
+	if ! grep -q -F "$SENT" "$T/$how-plain.data"; then
+		fail "$how stand-in without the library: the sentinel on the connection" "$out"
+		continue
+	fi
+	case $how in
+	kcm) step=kcm_attach said="SIOCKCMATTACH.*refused" what="KCM (SIOCKCMATTACH)" ;;
+	nbd) step=nbd_sock said="NBD_SET_SOCK.*refused" what="NBD (NBD_SET_SOCK)" ;;
+	esac
+	refused "$how" "$how" "$step" "$said" \
+		"$what of a TLS connection: refused (EPERM, logged); TLS only on the wire" \
+		"$what of a TLS connection refused"
+done
+
 # TCP_REPAIR (root): connect() in repair mode sends no SYN and is
 # ESTABLISHED at once; the handshake cannot run, so the connection is
 # refused and nothing the program writes, before or after repair mode

@@ -108,10 +108,22 @@
  *                and getsockopt(SOL_TLS, TLS_TX) on the TLS connection:
  *                "ulp: ...", "tls_tx: ...", "get_tls_tx: ...", then the
  *                echo as above.
+ *       kcm      a KCM socket (AF_KCM) and a BPF parser ("kcm_socket",
+ *                "kcm_prog"), the connection attached to it
+ *                (ioctl SIOCKCMATTACH: "kcm_attach"), SENTINEL sent on
+ *                the KCM socket when it was ("kcm_send"); then the echo.
+ *       nbd      /dev/nbd0 ("nbd_open"), the connection given to it as its
+ *                server's socket (ioctl NBD_SET_SOCK: "nbd_sock"),
+ *                SENTINEL written to the device when it was ("nbd_write");
+ *                then the echo.
+ *     (kcm and nbd: tests/progs/preload_kcm.so stands in for a kernel
+ *     without KCM or NBD.)
  */
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <linux/btf.h>
+#include <linux/kcm.h>
+#include <linux/nbd.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
@@ -124,6 +136,9 @@
 
 #include "common.h"
 
+#ifndef AF_KCM
+#define AF_KCM 41
+#endif
 #ifndef SOL_TLS
 #define SOL_TLS 282
 #endif
@@ -627,6 +642,41 @@ static int repair(struct sockaddr_in a, const char *sent)
 	return 0;
 }
 
+/* kcm: the connection attached to a KCM socket (a parser that takes
+ * what is there as one message), SENTINEL sent on the KCM socket. */
+static int kcm(int conn, const char *sent)
+{
+	struct bpf_insn insn[] = {
+		{ .code = BPF_LDX | BPF_W | BPF_MEM, .dst_reg = BPF_REG_0, .src_reg = BPF_REG_1,
+		  .off = offsetof(struct __sk_buff, len) },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	struct kcm_attach ka;
+	int k, prog;
+
+	if (!step("kcm_socket", k = socket(AF_KCM, SOCK_DGRAM, KCMPROTO_CONNECTED)))
+		return 0;
+	step("kcm_prog", prog = prog_load(BPF_PROG_TYPE_SOCKET_FILTER, 0, insn, 2));
+	ka.fd = conn;
+	ka.bpf_fd = prog;
+	if (step("kcm_attach", ioctl(k, SIOCKCMATTACH, &ka)))
+		step("kcm_send", send(k, sent, strlen(sent), 0));
+	return 0;
+}
+
+/* nbd: the connection given to /dev/nbd0 as its server's socket,
+ * SENTINEL written to the device. */
+static int nbd(int conn, const char *sent)
+{
+	int dev;
+
+	if (!step("nbd_open", dev = open("/dev/nbd0", O_RDWR)))
+		return 0;
+	if (step("nbd_sock", ioctl(dev, NBD_SET_SOCK, (unsigned long)conn)))
+		step("nbd_write", write(dev, sent, strlen(sent)));
+	return 0;
+}
+
 static int load_sockops(int map);
 
 /* The BTF id of the kernel function named name (kind FUNC), or -1. */
@@ -994,7 +1044,7 @@ int main(int argc, char **argv)
 	int fd, rc = 0;
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: kroute_client sockmap|sockmap-plain|sockmap-made|sockops-made|sockops-early|tail-made|iter-made|badfd|addfd|repair|lookup|reuseport|ulp PORT SENTINEL\n");
+		fprintf(stderr, "usage: kroute_client sockmap|sockmap-plain|sockmap-made|sockops-made|sockops-early|tail-made|iter-made|badfd|addfd|repair|lookup|reuseport|ulp|kcm|nbd PORT SENTINEL\n");
 		return 2;
 	}
 	a = loopback4(atoi(argv[2]));
@@ -1029,6 +1079,10 @@ int main(int argc, char **argv)
 		rc = iter_put(atoi(argv[1] + 9), argv[3]);
 	} else if (!strcmp(argv[1], "addfd")) {
 		rc = addfd(fd, argv[3]);
+	} else if (!strcmp(argv[1], "kcm")) {
+		rc = kcm(fd, argv[3]);
+	} else if (!strcmp(argv[1], "nbd")) {
+		rc = nbd(fd, argv[3]);
 	} else if (!strcmp(argv[1], "ulp")) {
 		memset(ctl, 0, sizeof ctl);
 		step("ulp", setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", 3));

@@ -1,0 +1,200 @@
+/* preload_kcm.so — a test-only stand-in for two kernel consumers of a
+ * TCP socket that this machine's kernel may lack: KCM (AF_KCM,
+ * SIOCKCMATTACH) and the NBD client (/dev/nbd0, NBD_SET_SOCK).
+ *
+ *   LD_PRELOAD="libtlsshim.so preload_kcm.so" prog
+ *
+ * Loaded AFTER the library, so that the library's own dlsym(RTLD_NEXT)
+ * finds these wrappers: the library sees the program's calls first, as
+ * with the kernel's objects.  What each object does once a socket is
+ * handed to it is what the kernel's does with the socket's bytes: they
+ * move between the object and the connection as they are, past every
+ * wrapper of the program's (here: the C library's write() and read()).
+ *  - socket(AF_KCM, ...) answers with one end of a SOCK_SEQPACKET socket
+ *    pair (getsockopt SO_DOMAIN says AF_KCM); ioctl(k, SIOCKCMATTACH,
+ *    {fd, bpf_fd}) on it then has every message sent on k (send, write)
+ *    written on fd at once, and a thread of ours gives k what fd
+ *    receives, as messages.
+ *  - open("/dev/nbd0") answers with one end of such a pair;
+ *    ioctl(dev, NBD_SET_SOCK, fd) then has what the program writes on
+ *    dev (the block device's data) written on fd at once, and gives dev
+ *    what fd receives.
+ * Every other call goes to the C library.  Knows nothing about TLS.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kcm.h>
+#include <linux/nbd.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#ifndef AF_KCM
+#define AF_KCM 41
+#endif
+
+#define NFAKE 1024
+/* fake[n]: for a number n we answered with, its pair's other end + 1
+ * (0: not ours); kind[n]: 'k' KCM, 'n' NBD. */
+static int fake[NFAKE];
+static char kind[NFAKE];
+/* conn[n]: the connection attached to our number n, + 1 (0: none). */
+static int conn[NFAKE];
+
+static void *next(const char *name)
+{
+	return dlsym(RTLD_NEXT, name);
+}
+
+static int make_fake(char k)
+{
+	int sv[2];
+	int (*sp)(int, int, int, int *) = (int (*)(int, int, int, int *))next("socketpair");
+
+	if (!sp || sp(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	if (sv[0] >= NFAKE) {
+		close(sv[0]);
+		close(sv[1]);
+		errno = EMFILE;
+		return -1;
+	}
+	fake[sv[0]] = sv[1] + 1;
+	kind[sv[0]] = k;
+	return sv[0];
+}
+
+struct relay {
+	int obj, conn;
+};
+
+static ssize_t (*c_write(void))(int, const void *, size_t)
+{
+	return (ssize_t (*)(int, const void *, size_t))next("write");
+}
+
+/* What the kernel's object does with what the connection receives:
+ * takes it, as it is, until either end closes (the process's exit ends
+ * it in any case). */
+static void *relay(void *arg)
+{
+	struct relay r = *(struct relay *)arg;
+	ssize_t (*rd)(int, void *, size_t) = (ssize_t (*)(int, void *, size_t))next("read");
+	ssize_t (*wr)(int, const void *, size_t) = c_write();
+	char buf[16384];
+	ssize_t n;
+
+	free(arg);
+	while ((n = rd(r.conn, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+		if (n > 0 && wr(r.obj, buf, (size_t)n) != n)
+			break;
+	return NULL;
+}
+
+static int attach(int fd, int c)
+{
+	struct relay *r = malloc(sizeof *r);
+	pthread_t t;
+
+	if (!r)
+		return -1;
+	r->obj = fake[fd] - 1;
+	r->conn = c;
+	if (pthread_create(&t, NULL, relay, r)) {
+		free(r);
+		errno = EAGAIN;
+		return -1;
+	}
+	pthread_detach(t);
+	conn[fd] = c + 1;
+	return 0;
+}
+
+static int ours(int fd, char k)
+{
+	return fd >= 0 && fd < NFAKE && fake[fd] && kind[fd] == k;
+}
+
+/* What the program writes on our attached number goes on the connection
+ * at once (the KCM message, the block device's data), as it is. */
+ssize_t write(int fd, const void *buf, size_t n)
+{
+	ssize_t (*wr)(int, const void *, size_t) = c_write();
+
+	if (fd >= 0 && fd < NFAKE && conn[fd])
+		return wr(conn[fd] - 1, buf, n);
+	return wr ? wr(fd, buf, n) : -1;
+}
+
+ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+	ssize_t (*f)(int, const void *, size_t, int) = (ssize_t (*)(int, const void *, size_t, int))next("send");
+
+	if (fd >= 0 && fd < NFAKE && conn[fd])
+		return c_write()(conn[fd] - 1, buf, n);
+	return f ? f(fd, buf, n, flags) : -1;
+}
+
+int socket(int domain, int type, int protocol)
+{
+	int (*f)(int, int, int) = (int (*)(int, int, int))next("socket");
+
+	if (domain == AF_KCM)
+		return make_fake('k');
+	return f ? f(domain, type, protocol) : -1;
+}
+
+int open(const char *path, int flags, ...)
+{
+	int (*f)(const char *, int, ...) = (int (*)(const char *, int, ...))next("open");
+	va_list ap;
+	mode_t m = 0;
+
+	if (!strcmp(path, "/dev/nbd0"))
+		return make_fake('n');
+	va_start(ap, flags);
+	if (flags & (O_CREAT | O_TMPFILE))
+		m = (mode_t)va_arg(ap, int);
+	va_end(ap);
+	return f ? f(path, flags, m) : -1;
+}
+
+int getsockopt(int fd, int level, int opt, void *val, socklen_t *len)
+{
+	int (*f)(int, int, int, void *, socklen_t *) =
+		(int (*)(int, int, int, void *, socklen_t *))next("getsockopt");
+
+	if (ours(fd, 'k') && level == SOL_SOCKET && opt == SO_DOMAIN && val && len && *len >= sizeof(int)) {
+		int d = AF_KCM;
+
+		memcpy(val, &d, sizeof d);
+		*len = sizeof d;
+		return 0;
+	}
+	return f ? f(fd, level, opt, val, len) : -1;
+}
+
+int ioctl(int fd, unsigned long req, ...)
+{
+	int (*f)(int, unsigned long, ...) = (int (*)(int, unsigned long, ...))next("ioctl");
+	va_list ap;
+	void *arg;
+	struct kcm_attach ka;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (req == SIOCKCMATTACH && ours(fd, 'k') && arg) {
+		memcpy(&ka, arg, sizeof ka);
+		return attach(fd, ka.fd);
+	}
+	if (req == NBD_SET_SOCK && ours(fd, 'n'))
+		return attach(fd, (int)(uintptr_t)arg);
+	return f ? f(fd, req, arg) : -1;
+}
