@@ -104,14 +104,8 @@ static ssize_t tls_recvmsg(struct tls_conn *c, struct msghdr *m, int flags)
 	if (!m)
 		return -EFAULT;
 	/* The error queue is the socket's, never the stream (shim_tls_recv). */
-	if (__builtin_expect(flags & MSG_ERRQUEUE, 0)) {
-		int fd = tls_conn_fd(c);
-
-		if (fd < 0)
-			return -EBADF;
-		r = REAL(recvmsg)(fd, m, flags);
-		return r < 0 ? -errno : r;
-	}
+	if (__builtin_expect(flags & MSG_ERRQUEUE, 0))
+		return shim_tls_errqueue(c, m, flags);
 	if ((r = shim_iov_check(m->msg_iov, m->msg_iovlen, EMSGSIZE)) < 0)
 		return r;
 	room = m->msg_controllen;
@@ -388,6 +382,29 @@ static void wipe_iov(const struct msghdr *m, size_t n)
 		explicit_bzero(m->msg_iov[i].iov_base, k);
 		n -= k;
 	}
+}
+
+/* MSG_ERRQUEUE on a TLS fd reads the socket's error queue (time stamps,
+ * zero-copy completions), never the stream, as on TCP.  But a transmit
+ * time stamp asked for without SOF_TIMESTAMPING_OPT_TSONLY comes with a
+ * copy of the packet it stamps: its headers and the library's records,
+ * ciphertext the program must not be handed.  Its bytes are wiped and
+ * none counted, as the kernel answers with OPT_TSONLY; the control
+ * messages (the time stamp, its sock_extended_err) are the kernel's. */
+ssize_t shim_tls_errqueue(struct tls_conn *c, struct msghdr *m, int flags)
+{
+	int fd = tls_conn_fd(c);
+	ssize_t r;
+
+	if (fd < 0)
+		return -EBADF;
+	if ((r = REAL(recvmsg)(fd, m, flags)) < 0)
+		return -errno;
+	if (r > 0) {
+		wipe_iov(m, (size_t)r);
+		m->msg_flags &= ~MSG_TRUNC;
+	}
+	return 0;
 }
 
 /* A message received on a descriptor that is not TLS: the source the

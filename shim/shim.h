@@ -304,6 +304,9 @@ ssize_t shim_tls_send(struct tls_conn *c, const void *buf, size_t len, int flags
  * SSIZE_MAX EINVAL.  0 or the negative errno. */
 int shim_iov_check(const struct iovec *iov, size_t cnt, int err);
 ssize_t shim_tls_recv_iov(struct tls_conn *c, const struct iovec *iov, int cnt, int flags);
+/* recvmsg(MSG_ERRQUEUE) on a TLS fd: the kernel's control messages, no
+ * byte of a packet (shim/msg.c); 0 or -errno. */
+ssize_t shim_tls_errqueue(struct tls_conn *c, struct msghdr *m, int flags);
 ssize_t shim_tls_send_iov(struct tls_conn *c, const struct iovec *iov, int cnt, int flags);
 /* The negative errno of a call that failed on c (logged once). */
 int shim_tls_error(struct tls_conn *c, bool writing, int flags);

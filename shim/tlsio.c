@@ -404,17 +404,14 @@ static ssize_t tls_peek(struct tls_conn *c, void *buf, size_t len, int flags, bo
 	}
 }
 
-/* MSG_ERRQUEUE reads the socket's error queue (ICMP errors, time stamps),
- * never the stream: the kernel's, as for TCP. */
+/* MSG_ERRQUEUE reads the socket's error queue, never the stream, and
+ * none of the packets it stamps (shim_tls_errqueue). */
 static ssize_t errqueue_recv(struct tls_conn *c, void *buf, size_t len, int flags)
 {
-	int fd = tls_conn_fd(c);
-	ssize_t r;
+	struct iovec v = { buf, len };
+	struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1 };
 
-	if (fd < 0)
-		return -EBADF;
-	r = REAL(recv)(fd, buf, len, flags);
-	return r < 0 ? -errno : r;
+	return shim_tls_errqueue(c, &m, flags);
 }
 
 /* One read; *deadline as read_wait's, shared by the buffers of one readv

@@ -32,6 +32,10 @@
 #    bytes themselves: a TLS connection is refused them (EPERM, a log
 #    line).  Without a kernel that has them, tests/progs/preload_kcm.so
 #    stands in for both (checked to work without the library).
+#  - transmit time stamps without SOF_TIMESTAMPING_OPT_TSONLY, each with
+#    a copy of the packet it stamps: recvmsg/recv(MSG_ERRQUEUE) on a TLS
+#    connection (client and server) gives the stamps and none of the
+#    packets' bytes (the library's records).
 #  - TCP_REPAIR (root): a connect() in repair mode, no handshake, is
 #    refused, and nothing written goes out (closed already; checked).
 #  - an SK_LOOKUP program (root) that steers a TLS port's connections to
@@ -388,4 +392,32 @@ if wait_for "$T/rp.out" '^listening' 10 && tls_client rp1 && wait_for "$T/rp.out
 else
 	fail "SO_REUSEPORT listeners on a TLS port: TLS" \
 		"$(tr '\n' ' ' <"$T/rp.out"); $(cat "$T/rp1.cli" "$T/rp2.cli" 2>/dev/null | tr '\n' ' '); log: $(log_tail "$T/rp.log")"
+fi
+
+# Transmit time stamps asked for without SOF_TIMESTAMPING_OPT_TSONLY come
+# with a copy of the packet stamped: recvmsg(MSG_ERRQUEUE) on a TLS
+# connection handed the program the library's records (ciphertext), also
+# those of the handshake.  Now the stamps come, and none of the bytes;
+# client (set before connect) and server (set on the listener).
+run tstamp tstamp
+case "$OUT" in
+"tstamp_on: ok echo ok errq entries="[1-9]*" bytes=0 stamps="[1-9]*" echo ok errq-recv entries="[1-9]*" bytes=0 ")
+	if [ $WRC -eq 0 ]; then
+		pass "time stamps on a TLS connection (client): MSG_ERRQUEUE gives the stamps, no packet bytes ($WIRE_OUT)"
+	else
+		fail "time stamps on a TLS connection (client): wire" "$OUT; $WIRE_OUT"
+	fi ;;
+*)
+	fail "time stamps on a TLS connection (client): the stamps, no packet bytes" "$OUT; log: $(log_tail "$T/tstamp.log")" ;;
+esac
+accept_conf "$T/ts.conf"
+TLSSHIM_LOG_FILE="$T/tss.log" bg env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/ts.conf" \
+	"$PROGS/kroute_client" tstamp-server "$P" - >"$T/tss.out" 2>&1
+TSS=$!
+if wait_for "$T/tss.out" '^listening' 10 && tls_client tss && wait_exit "$TSS" 10 &&
+   grep -q "^errq entries=[1-9][0-9]* bytes=0 stamps=[1-9]" "$T/tss.out"; then
+	pass "time stamps on a TLS connection (server): MSG_ERRQUEUE gives the stamps, no packet bytes"
+else
+	fail "time stamps on a TLS connection (server): the stamps, no packet bytes" \
+		"$(tr '\n' ' ' <"$T/tss.out"); $(tr '\n' ' ' <"$T/tss.cli" 2>/dev/null); log: $(log_tail "$T/tss.log")"
 fi

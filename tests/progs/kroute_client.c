@@ -108,6 +108,18 @@
  *                and getsockopt(SOL_TLS, TLS_TX) on the TLS connection:
  *                "ulp: ...", "tls_tx: ...", "get_tls_tx: ...", then the
  *                echo as above.
+ *       tstamp   transmit time stamps (SO_TIMESTAMPING, software, with
+ *                without OPT_TSONLY: each comes with a copy of
+ *                the packet it stamps) set on the socket before connect;
+ *                the echo, then what the error queue holds, read with
+ *                recvmsg(MSG_ERRQUEUE): "errq entries=N bytes=B stamps=S"
+ *                (B: the bytes of the packets handed over); then another
+ *                echo and the same read with recv(): "errq-recv
+ *                entries=N bytes=B".
+ *       tstamp-server  (PORT: a port an accept rule names) the same on
+ *                the connection a listener with the time stamps set
+ *                accepts (it inherits them): "listening", then one line
+ *                read and echoed, then "errq ..." as above.
  *       kcm      a KCM socket (AF_KCM) and a BPF parser ("kcm_socket",
  *                "kcm_prog"), the connection attached to it
  *                (ioctl SIOCKCMATTACH: "kcm_attach"), SENTINEL sent on
@@ -122,8 +134,10 @@
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <linux/btf.h>
+#include <linux/errqueue.h>
 #include <linux/kcm.h>
 #include <linux/nbd.h>
+#include <linux/net_tstamp.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
@@ -642,6 +656,92 @@ static int repair(struct sockaddr_in a, const char *sent)
 	return 0;
 }
 
+/* tstamp: transmit time stamps on fd (without OPT_TSONLY; OPT_ID needs
+ * a connected socket). */
+static bool tstamps_on(int fd)
+{
+	int v = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
+
+	return step("tstamp_on", setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &v, sizeof v));
+}
+
+/* What fd's error queue holds, read to its end (at most 256 entries;
+ * the first waited for, at most 10 s: the echo came back, so its
+ * packets were sent and stamped): with recvmsg, or recv when by_recv. */
+static void errq_read(int fd, bool by_recv)
+{
+	size_t bytes = 0;
+	int entries = 0, stamps = 0;
+	struct pollfd p = { fd, 0, 0 };
+
+	poll(&p, 1, 10000);     /* POLLERR: an entry is there */
+	for (int i = 0; i < 256; i++) {
+		char buf[4096];
+		union { char b[1024]; struct cmsghdr align; } ctl;
+		struct iovec v = { buf, sizeof buf };
+		struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1, .msg_control = ctl.b,
+				    .msg_controllen = sizeof ctl.b };
+		ssize_t n = by_recv ? recv(fd, buf, sizeof buf, MSG_ERRQUEUE | MSG_DONTWAIT)
+				    : recvmsg(fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT);
+
+		if (n < 0)
+			break;
+		entries++;
+		bytes += (size_t)n;
+		for (struct cmsghdr *h = by_recv ? NULL : CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h))
+			stamps += h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_TIMESTAMPING;
+	}
+	if (by_recv)
+		printf("errq-recv entries=%d bytes=%zu\n", entries, bytes);
+	else
+		printf("errq entries=%d bytes=%zu stamps=%d\n", entries, bytes, stamps);
+}
+
+/* tstamp: stamped before connect, then echo and the error queue twice. */
+static int tstamp(struct sockaddr_in a)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0 || !tstamps_on(fd) || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+		perror("connect");
+		return 1;
+	}
+	echo(fd);
+	errq_read(fd, false);
+	echo(fd);
+	errq_read(fd, true);
+	close(fd);
+	return 0;
+}
+
+/* tstamp-server: one connection of a stamped listener, a line echoed,
+ * then its error queue (recvmsg); the client's end of data ends it. */
+static int tstamp_server(int port)
+{
+	struct sockaddr_in a = loopback4(port);
+	char buf[256];
+	ssize_t n;
+	int lst = tcp_listen(&a, 0, 1), c;
+
+	if (lst < 0 || !tstamps_on(lst)) {
+		perror("listen");
+		return 1;
+	}
+	printf("listening\n");
+	if ((c = accept(lst, NULL, NULL)) < 0) {
+		perror("accept");
+		return 1;
+	}
+	if ((n = read(c, buf, sizeof buf)) > 0 && write(c, buf, (size_t)n) == n)
+		printf("echoed %zd\n", n);
+	errq_read(c, false);
+	while (read(c, buf, sizeof buf) > 0)
+		;
+	close(c);
+	close(lst);
+	return 0;
+}
+
 /* kcm: the connection attached to a KCM socket (a parser that takes
  * what is there as one message), SENTINEL sent on the KCM socket. */
 static int kcm(int conn, const char *sent)
@@ -1044,7 +1144,7 @@ int main(int argc, char **argv)
 	int fd, rc = 0;
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: kroute_client sockmap|sockmap-plain|sockmap-made|sockops-made|sockops-early|tail-made|iter-made|badfd|addfd|repair|lookup|reuseport|ulp|kcm|nbd PORT SENTINEL\n");
+		fprintf(stderr, "usage: kroute_client sockmap|sockmap-plain|sockmap-made|sockops-made|sockops-early|tail-made|iter-made|badfd|addfd|repair|lookup|reuseport|ulp|tstamp|tstamp-server|kcm|nbd PORT SENTINEL\n");
 		return 2;
 	}
 	a = loopback4(atoi(argv[2]));
@@ -1064,6 +1164,10 @@ int main(int argc, char **argv)
 		return badfd();
 	if (!strcmp(argv[1], "lookup"))
 		return lookup(atoi(argv[2]));
+	if (!strcmp(argv[1], "tstamp"))
+		return tstamp(a);
+	if (!strcmp(argv[1], "tstamp-server"))
+		return tstamp_server(atoi(argv[2]));
 	if (!strcmp(argv[1], "reuseport") || !strncmp(argv[1], "reuseport=", 10))
 		return reuseport(argv, atoi(argv[2]));
 	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
