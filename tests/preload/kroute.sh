@@ -30,8 +30,9 @@
 #  - KCM (SIOCKCMATTACH on an AF_KCM socket) and the NBD client
 #    (NBD_SET_SOCK on /dev/nbd0), which take a TCP socket and move its
 #    bytes themselves: a TLS connection is refused them (EPERM, a log
-#    line).  Without a kernel that has them, tests/progs/preload_kcm.so
-#    stands in for both (checked to work without the library).
+#    line), client and server side.  Without a kernel that has them,
+#    tests/progs/preload_kcm.so stands in for both (checked to work
+#    without the library).
 #  - transmit time stamps without SOF_TIMESTAMPING_OPT_TSONLY, each with
 #    a copy of the packet it stamps: recvmsg/recv(MSG_ERRQUEUE) on a TLS
 #    connection (client and server) gives the stamps and none of the
@@ -393,6 +394,27 @@ else
 	fail "SO_REUSEPORT listeners on a TLS port: TLS" \
 		"$(tr '\n' ' ' <"$T/rp.out"); $(cat "$T/rp1.cli" "$T/rp2.cli" 2>/dev/null | tr '\n' ' '); log: $(log_tail "$T/rp.log")"
 fi
+
+# KCM and NBD on the server side: the connection an accept rule made TLS,
+# attached (the stand-in again): refused, and the client's line still
+# comes back over TLS.
+for how in kcm nbd; do
+	case $how in
+	kcm) step=kcm_attach said="SIOCKCMATTACH.*refused" what="KCM (SIOCKCMATTACH)" ;;
+	nbd) step=nbd_sock said="NBD_SET_SOCK.*refused" what="NBD (NBD_SET_SOCK)" ;;
+	esac
+	accept_conf "$T/$how-in.conf"
+	TLSSHIM_LOG_FILE="$T/$how-in.log" bg env LD_PRELOAD="$SHIM_PRELOAD $PROGS/preload_kcm.so" \
+		TLSSHIM_CONFIG="$T/$how-in.conf" "$PROGS/kroute_client" "$how-server" "$P" "$SENT" >"$T/$how-in.out" 2>&1
+	S=$!
+	if wait_for "$T/$how-in.out" '^listening' 10 && tls_client "$how-in" && wait_exit "$S" 10 &&
+	   grep -q "^$step: Operation not permitted" "$T/$how-in.out" && grep -q "$said" "$T/$how-in.log"; then
+		pass "$what of an accepted TLS connection: refused (EPERM, logged); the client's line echoed over TLS"
+	else
+		fail "$what of an accepted TLS connection refused" \
+			"$(tr '\n' ' ' <"$T/$how-in.out"); $(tr '\n' ' ' <"$T/$how-in.cli" 2>/dev/null); log: $(log_tail "$T/$how-in.log")"
+	fi
+done
 
 # Transmit time stamps asked for without SOF_TIMESTAMPING_OPT_TSONLY come
 # with a copy of the packet stamped: recvmsg(MSG_ERRQUEUE) on a TLS

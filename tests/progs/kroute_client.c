@@ -119,7 +119,8 @@
  *       tstamp-server  (PORT: a port an accept rule names) the same on
  *                the connection a listener with the time stamps set
  *                accepts (it inherits them): "listening", then one line
- *                read and echoed, then "errq ..." as above.
+ *                read and echoed, then "errq ..." as above, then echoed
+ *                until EOF.
  *       kcm      a KCM socket (AF_KCM) and a BPF parser ("kcm_socket",
  *                "kcm_prog"), the connection attached to it
  *                (ioctl SIOCKCMATTACH: "kcm_attach"), SENTINEL sent on
@@ -128,6 +129,9 @@
  *                server's socket (ioctl NBD_SET_SOCK: "nbd_sock"),
  *                SENTINEL written to the device when it was ("nbd_write");
  *                then the echo.
+ *       kcm-server, nbd-server  (PORT: a port an accept rule names)
+ *                "listening", then kcm or nbd on the connection accepted,
+ *                which is then echoed until EOF.
  *     (kcm and nbd: tests/progs/preload_kcm.so stands in for a kernel
  *     without KCM or NBD.)
  */
@@ -417,21 +421,28 @@ static bool steer(int fd, unsigned which)
 	return step("steer", setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog));
 }
 
-/* One connection accepted on fd, echoed until EOF. */
-static void echo_one(int fd)
+/* Connection c echoed until EOF, then closed. */
+static void echo_conn(int c)
 {
 	char buf[4096];
 	ssize_t n;
+
+	while ((n = read(c, buf, sizeof buf)) > 0)
+		if (write(c, buf, (size_t)n) != n)
+			break;
+	close(c);
+}
+
+/* One connection accepted on fd, echoed until EOF. */
+static void echo_one(int fd)
+{
 	int c = accept(fd, NULL, NULL);
 
 	if (c < 0) {
 		perror("accept");
 		return;
 	}
-	while ((n = read(c, buf, sizeof buf)) > 0)
-		if (write(c, buf, (size_t)n) != n)
-			break;
-	close(c);
+	echo_conn(c);
 }
 
 /* reuseport: a listener on PORT made before the library runs (then an
@@ -714,34 +725,6 @@ static int tstamp(struct sockaddr_in a)
 	return 0;
 }
 
-/* tstamp-server: one connection of a stamped listener, a line echoed,
- * then its error queue (recvmsg); the client's end of data ends it. */
-static int tstamp_server(int port)
-{
-	struct sockaddr_in a = loopback4(port);
-	char buf[256];
-	ssize_t n;
-	int lst = tcp_listen(&a, 0, 1), c;
-
-	if (lst < 0 || !tstamps_on(lst)) {
-		perror("listen");
-		return 1;
-	}
-	printf("listening\n");
-	if ((c = accept(lst, NULL, NULL)) < 0) {
-		perror("accept");
-		return 1;
-	}
-	if ((n = read(c, buf, sizeof buf)) > 0 && write(c, buf, (size_t)n) == n)
-		printf("echoed %zd\n", n);
-	errq_read(c, false);
-	while (read(c, buf, sizeof buf) > 0)
-		;
-	close(c);
-	close(lst);
-	return 0;
-}
-
 /* kcm: the connection attached to a KCM socket (a parser that takes
  * what is there as one message), SENTINEL sent on the KCM socket. */
 static int kcm(int conn, const char *sent)
@@ -774,6 +757,41 @@ static int nbd(int conn, const char *sent)
 		return 0;
 	if (step("nbd_sock", ioctl(dev, NBD_SET_SOCK, (unsigned long)conn)))
 		step("nbd_write", write(dev, sent, strlen(sent)));
+	return 0;
+}
+
+/* tstamp-server, kcm-server, nbd-server: one connection of a listener
+ * on port (for tstamp-server, with the time stamps set on the listener:
+ * the connection inherits them), the mode's steps on it (tstamp-server:
+ * a line echoed, then its error queue), then echoed until EOF. */
+static int server(int port, const char *mode, const char *sent)
+{
+	struct sockaddr_in a = loopback4(port);
+	char buf[256];
+	ssize_t n;
+	bool ts = !strcmp(mode, "tstamp-server");
+	int lst = tcp_listen(&a, 0, 1), c;
+
+	if (lst < 0 || (ts && !tstamps_on(lst))) {
+		perror("listen");
+		return 1;
+	}
+	printf("listening\n");
+	if ((c = accept(lst, NULL, NULL)) < 0) {
+		perror("accept");
+		return 1;
+	}
+	if (ts) {
+		if ((n = read(c, buf, sizeof buf)) > 0 && write(c, buf, (size_t)n) == n)
+			printf("echoed %zd\n", n);
+		errq_read(c, false);
+	} else if (!strcmp(mode, "kcm-server")) {
+		kcm(c, sent);
+	} else {
+		nbd(c, sent);
+	}
+	echo_conn(c);
+	close(lst);
 	return 0;
 }
 
@@ -1144,7 +1162,7 @@ int main(int argc, char **argv)
 	int fd, rc = 0;
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: kroute_client sockmap|sockmap-plain|sockmap-made|sockops-made|sockops-early|tail-made|iter-made|badfd|addfd|repair|lookup|reuseport|ulp|tstamp|tstamp-server|kcm|nbd PORT SENTINEL\n");
+		fprintf(stderr, "usage: kroute_client sockmap|sockmap-plain|sockmap-made|sockops-made|sockops-early|tail-made|iter-made|badfd|addfd|repair|lookup|reuseport|ulp|tstamp|tstamp-server|kcm|nbd|kcm-server|nbd-server PORT SENTINEL\n");
 		return 2;
 	}
 	a = loopback4(atoi(argv[2]));
@@ -1166,8 +1184,8 @@ int main(int argc, char **argv)
 		return lookup(atoi(argv[2]));
 	if (!strcmp(argv[1], "tstamp"))
 		return tstamp(a);
-	if (!strcmp(argv[1], "tstamp-server"))
-		return tstamp_server(atoi(argv[2]));
+	if (!strcmp(argv[1], "tstamp-server") || !strcmp(argv[1], "kcm-server") || !strcmp(argv[1], "nbd-server"))
+		return server(atoi(argv[2]), argv[1], argv[3]);
 	if (!strcmp(argv[1], "reuseport") || !strncmp(argv[1], "reuseport=", 10))
 		return reuseport(argv, atoi(argv[2]));
 	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
