@@ -15,6 +15,7 @@
 
 #include <sys/inotify.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/pidfd.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
@@ -78,7 +79,7 @@ static void do_init(void)
 	R(socketpair); R(eventfd); R(__open_2); R(__open64_2);
 	R(setsockopt); R(getpeername); R(getsockname); R(preadv2); R(pwritev2);
 	R(vdprintf); R(__vdprintf_chk); R(backtrace_symbols_fd); R(aio_read); R(aio_write); R(aio_read64); R(aio_write64);
-	R(lio_listio); R(lio_listio64); R(syscall); R(pidfd_getfd);
+	R(lio_listio); R(lio_listio64); R(syscall); R(pidfd_getfd); R(mount);
 	R(gethostbyname); R(gethostbyname2); R(gethostbyname_r); R(gethostbyname2_r);
 	R(getaddrinfo_a); R(getnetbyname); R(getnetbyname_r); R(getnetbyaddr); R(getnetbyaddr_r); R(gethostid);
 	R(ruserok_af); R(iruserok_af); R(getnameinfo); R(gethostbyaddr); R(gethostbyaddr_r);

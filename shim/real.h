@@ -129,6 +129,7 @@ struct real_fns {
 	int (*lio_listio64)(int, struct aiocb64 *const[], int, struct sigevent *);
 	long (*syscall)(long, ...);
 	int (*pidfd_getfd)(int, int, unsigned int);
+	int (*mount)(const char *, const char *, const char *, unsigned long, const void *);
 	struct hostent *(*gethostbyname)(const char *);
 	struct hostent *(*gethostbyname2)(const char *, int);
 	int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t, struct hostent **, int *);

@@ -51,6 +51,7 @@
 #include <sys/prctl.h>
 #include <sys/select.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -886,6 +887,76 @@ int shim_attach(int fd, unsigned long req, void *arg)
 	return r;
 }
 
+/* A string at src, in our own memory, into dst (at most cap - 1 bytes,
+ * as far as it can be read, then a NUL); false if none can be read. */
+static bool read_own_str(char *dst, const void *src, size_t cap)
+{
+	struct iovec l = { dst, cap - 1 }, r = { (void *)(uintptr_t)src, cap - 1 };
+	ssize_t got = own_vm(true, &l, &r);
+
+	if (got < 0 && (errno == EPERM || errno == ENOSYS))
+		got = (ssize_t)strnlen(src, cap - 1), memcpy(dst, src, (size_t)got);
+	if (got <= 0)
+		return false;
+	dst[got] = 0;
+	return true;
+}
+
+/* mount() of a 9p file system with "trans=fd": its rfdno and wfdno name
+ * descriptors the kernel's 9p client then reads and writes itself (its
+ * 9P messages, the files' data).  While the policy has TLS rules, one the
+ * library has not found plain is refused with EPERM (logged); they are
+ * judged on copies, which the options the kernel gets name (as ADDFD).
+ * Before, the kernel spoke 9P in clear on a TLS connection (kroute.sh,
+ * 9p).  fsconfig()'s rfdno and wfdno (the new mount interface) are not
+ * looked at. */
+SHIM_EXPORT int mount(const char *src, const char *dir, const char *type, unsigned long flags,
+		      const void *data)
+{
+	char t[8], opts[4096], out[4300], *save = NULL;
+	int copies[8], nc = 0, r;
+	size_t len = 0;
+
+	if (!type || !data || !read_own_str(t, type, sizeof t) || strcmp(t, "9p") || !shim_has_tls_rules() ||
+	    !read_own_str(opts, data, sizeof opts))
+		return REAL(mount)(src, dir, type, flags, data);
+	out[0] = 0;
+	for (char *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(o, '='), *end = NULL;
+		const char *what;
+		long n = -1;
+		int d;
+
+		if (eq && eq - o == 5 && (!strncmp(o, "rfdno", 5) || !strncmp(o, "wfdno", 5)))
+			n = strtol(eq + 1, &end, 0);    /* (the kernel's kstrtouint: base 0) */
+		if (n < 0 || n > INT32_MAX || !eq[1] || *end) {
+			len += (size_t)snprintf(out + len, sizeof out - len, "%s%s", len ? "," : "", o);
+			continue;
+		}
+		if (nc == (int)(sizeof copies / sizeof copies[0])) {
+			r = -EINVAL;
+			goto done;
+		}
+		if ((d = own_copy((uint32_t)n)) < 0) {
+			r = d;
+			goto done;
+		}
+		copies[nc++] = d;
+		if (copy_not_plain((uint32_t)n, d, &what)) {
+			log_warn("mount: 9p's %.5s=%ld refused (EPERM): fd %ld is not a plain connection (%s), and"
+				 " the kernel would read and write it past the library", o, n, n, what);
+			r = -EPERM;
+			goto done;
+		}
+		len += (size_t)snprintf(out + len, sizeof out - len, "%s%.5s=%d", len ? "," : "", o, d);
+	}
+	r = REAL(mount)(src, dir, type, flags, out) < 0 ? -errno : 0;
+done:
+	while (nc > 0)
+		own_copy_close(copies[--nc]);
+	SHIM_RET(r);
+}
+
 /* n word-sized arguments of a variadic call (unused ones: whatever the
  * registers held, as the C library's own wrappers read them). */
 #define TAKE_ARGS(a, n, last) do {                              \
@@ -997,6 +1068,8 @@ SHIM_EXPORT long syscall(long no, ...)
 		return raw_epoll_pwait2(a);
 	case SYS_pidfd_getfd:
 		return pidfd_getfd((int)A(0), (int)A(1), (unsigned)a[2]);
+	case SYS_mount:
+		return mount(P(0, const char *), P(1, const char *), P(2, const char *), a[3], P(4, const void *));
 	case SYS_execve:
 		return execve(P(0, const char *), P(1, char *const *), P(2, char *const *));
 	case SYS_execveat:

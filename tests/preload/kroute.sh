@@ -30,8 +30,9 @@
 #  - KCM (SIOCKCMATTACH on an AF_KCM socket) and the NBD client
 #    (NBD_SET_SOCK on /dev/nbd0), which take a TCP socket and move its
 #    bytes themselves: a TLS connection is refused them (EPERM, a log
-#    line), client and server side.  Without a kernel that has them,
-#    tests/progs/preload_kcm.so stands in for both (checked to work
+#    line), client and server side; and so is a 9p mount's "trans=fd"
+#    on it (mount(2)).  Without a kernel that has them,
+#    tests/progs/preload_kcm.so stands in for the three (checked to work
 #    without the library).
 #  - transmit time stamps without SOF_TIMESTAMPING_OPT_TSONLY, each with
 #    a copy of the packet it stamps: recvmsg/recv(MSG_ERRQUEUE) on a TLS
@@ -61,10 +62,10 @@ fc_policy "$T/k.conf"
 # its output on one line, WRC the wire audit's status (0: TLS only).
 # sockmap-made, sockops-made and sockops-early start without the library
 # and exec themselves with it (X_CGROUP: the cgroup the sockops ones join).
-# (kcm and nbd: preload_kcm.so after the library.)
+# (kcm, nbd and 9p: preload_kcm.so after the library.)
 run() {
 	_pre=LD_PRELOAD _pl=$SHIM_PRELOAD
-	case "$2" in *-made|sockops-early) _pre=X_PRELOAD ;; kcm|nbd) _pl="$_pl $PROGS/preload_kcm.so" ;; esac
+	case "$2" in *-made|sockops-early) _pre=X_PRELOAD ;; kcm|nbd|9p) _pl="$_pl $PROGS/preload_kcm.so" ;; esac
 	OUT=$(TLSSHIM_LOG_FILE="$T/$1.log" timeout -k 2 $((20 * TS)) env "$_pre=$_pl" X_CGROUP="$CG" \
 		TLSSHIM_CONFIG="$T/k.conf" "$PROGS/kroute_client" "$2" "$R" "$SENT" 2>&1 | tr '\n' ' ')
 	srv_settled peer 1 5
@@ -297,9 +298,13 @@ unset X_RACE
 # it is (and hands the program the connection's records as messages), the
 # NBD client writes its requests and the block device's data there.
 # Before, both took the TLS connection: the sentinel went out in clear.
-# preload_kcm.so stands in for the kernel's KCM and NBD; first checked to
-# do what they do, without the library, on a plain connection.
-for how in kcm nbd; do
+# A 9p mount with "trans=fd" on the connection: the kernel's 9p client
+# speaks 9P on it (its Tattach names the sentinel): refused alike.
+# preload_kcm.so stands in for the kernel's KCM, NBD and 9p; first checked
+# to do what they do, without the library, on a plain connection.
+mkdir -p "$T/mnt"
+export X_MNT="$T/mnt"
+for how in kcm nbd 9p; do
 	P=$(free_port)
 	if ! start_peer "$how-plain.peer" server --port "$P" --plain --mode record --record "$T/$how-plain.data" \
 		--status "$T/$how-plain.status"; then
@@ -316,6 +321,7 @@ for how in kcm nbd; do
 	case $how in
 	kcm) step=kcm_attach said="SIOCKCMATTACH.*refused" what="KCM (SIOCKCMATTACH)" ;;
 	nbd) step=nbd_sock said="NBD_SET_SOCK.*refused" what="NBD (NBD_SET_SOCK)" ;;
+	9p) step=mount_9p said="9p's rfdno=[0-9]* refused" what="9p mount (trans=fd)" ;;
 	esac
 	refused "$how" "$how" "$step" "$said" \
 		"$what of a TLS connection: refused (EPERM, logged); TLS only on the wire" \

@@ -129,6 +129,10 @@
  *                server's socket (ioctl NBD_SET_SOCK: "nbd_sock"),
  *                SENTINEL written to the device when it was ("nbd_write");
  *                then the echo.
+ *       9p       the connection mounted as a 9p file system's
+ *                transport (mount(..., "9p", ..., "trans=fd,rfdno=FD,
+ *                wfdno=FD,aname=SENTINEL") on $X_MNT, unmounted again
+ *                when it was: "mount_9p"); then the echo.
  *       kcm-server, nbd-server  (PORT: a port an accept rule names)
  *                "listening", then kcm or nbd on the connection accepted,
  *                which is then echoed until EOF.
@@ -146,6 +150,7 @@
 #include <linux/seccomp.h>
 #include <pthread.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <netinet/tcp.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -760,6 +765,18 @@ static int nbd(int conn, const char *sent)
 	return 0;
 }
 
+/* 9p: the connection as a 9p mount's transport, SENTINEL its aname. */
+static int p9(int conn, const char *sent)
+{
+	char opts[256];
+	const char *dir = getenv("X_MNT");
+
+	snprintf(opts, sizeof opts, "trans=fd,rfdno=%d,wfdno=%d,aname=%s", conn, conn, sent);
+	if (step("mount_9p", mount("kroute", dir ? dir : "/nonexistent", "9p", 0, opts)) && dir)
+		umount2(dir, MNT_DETACH);
+	return 0;
+}
+
 /* tstamp-server, kcm-server, nbd-server: one connection of a listener
  * on port (for tstamp-server, with the time stamps set on the listener:
  * the connection inherits them), the mode's steps on it (tstamp-server:
@@ -1162,7 +1179,7 @@ int main(int argc, char **argv)
 	int fd, rc = 0;
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: kroute_client sockmap|sockmap-plain|sockmap-made|sockops-made|sockops-early|tail-made|iter-made|badfd|addfd|repair|lookup|reuseport|ulp|tstamp|tstamp-server|kcm|nbd|kcm-server|nbd-server PORT SENTINEL\n");
+		fprintf(stderr, "usage: kroute_client sockmap|sockmap-plain|sockmap-made|sockops-made|sockops-early|tail-made|iter-made|badfd|addfd|repair|lookup|reuseport|ulp|tstamp|tstamp-server|kcm|nbd|9p|kcm-server|nbd-server PORT SENTINEL\n");
 		return 2;
 	}
 	a = loopback4(atoi(argv[2]));
@@ -1205,6 +1222,8 @@ int main(int argc, char **argv)
 		rc = kcm(fd, argv[3]);
 	} else if (!strcmp(argv[1], "nbd")) {
 		rc = nbd(fd, argv[3]);
+	} else if (!strcmp(argv[1], "9p")) {
+		rc = p9(fd, argv[3]);
 	} else if (!strcmp(argv[1], "ulp")) {
 		memset(ctl, 0, sizeof ctl);
 		step("ulp", setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", 3));
