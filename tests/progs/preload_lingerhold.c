@@ -51,13 +51,17 @@ static long bound_ms(void)
 	return (s > 0 ? s : 30) * 1000;
 }
 
-/* Until *a or *b is set, bound_ms() at most. */
+/* Until *a or *b is set, bound_ms() at most.  The sleep is the system
+ * call itself: ThreadSanitizer's nanosleep() takes its thread registry's
+ * lock on the way out, which its clone() holds around the library's
+ * clone() (as around fork()): this thread, holding the lock the library's
+ * clone() then asks for, would never see that it is wanted. */
 static void wait_either(atomic_int *a, atomic_int *b)
 {
 	struct timespec t = { 0, 1000000 };
 
 	for (long ms = bound_ms(); ms > 0 && !atomic_load(a) && !atomic_load(b); ms--)
-		nanosleep(&t, NULL);
+		(void)real_syscall(SYS_nanosleep, &t, NULL);
 }
 
 static int linger_thread(void)
