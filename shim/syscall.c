@@ -756,7 +756,7 @@ static long bpf_judged(int cmd, void *uattr, unsigned long size)
 		if (cmd != BPF_ITER_CREATE && shim_raw_guarded() &&
 		    (cmd != BPF_PROG_TEST_RUN || (k.at.test.flags & BPF_F_TEST_XDP_LIVE_FRAMES)) &&
 		    prog_writes_packets(d)) {
-			REAL(close)(d);
+			own_copy_close(d);
 			return packets_refused(doing);
 		}
 	}
