@@ -1339,7 +1339,7 @@ static bool check_top(struct loader *ld, const config_setting_t *root,
 				    " or \"raw_sockets\")", name);
 	}
 	/* raw_sockets: "refuse" (the default) or "allow" (shim/sock.c,
-	 * shim_raw_refused) */
+	 * shim_raw_guarded) */
 	if (*raw && (config_setting_type(*raw) != CONFIG_TYPE_STRING ||
 		     (strcmp(config_setting_get_string(*raw), "refuse") != 0 &&
 		      strcmp(config_setting_get_string(*raw), "allow") != 0)))

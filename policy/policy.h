@@ -97,7 +97,7 @@ struct policy {
 	bool has_host;           /* a connect rule matches by host name */
 	/* raw_sockets = "allow": raw and packet sockets that can send TCP
 	 * segments of their own are the program's to make even while rules
-	 * ask for TLS (shim_raw_refused, shim/sock.c); refused otherwise */
+	 * ask for TLS (shim_raw_guarded, shim/sock.c); refused otherwise */
 	bool raw_sockets_allowed;
 	OSSL_LIB_CTX *libctx;    /* the shim's own; never the program's default;
 				  * NULL when no rule is TLS (OpenSSL untouched) */
