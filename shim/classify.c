@@ -506,9 +506,11 @@ static uintptr_t cannot_tell(int fd, const char *what, int err, bool sock)
  * the program and the reply went out in clear, require_client_cert and
  * all (helper-152, tests/preload/adopt_std.sh).  Cannot tell (no /proc):
  * not a channel; the rules decide. */
-static bool pump_channel(const struct sockaddr_storage *local, const struct sockaddr_storage *peer)
+static bool pump_channel(const struct sockaddr_storage *local, const struct sockaddr_storage *peer,
+			 bool connecting)
 {
-	return shim_is_pump_addr(local) && shim_is_pump_addr(peer) && shim_pump_channel(local, peer);
+	return shim_is_pump_addr(local) && shim_is_pump_addr(peer) &&
+	       shim_pump_channel(local, peer, connecting);
 }
 
 static uintptr_t classify_locked(int fd, bool at_start)
@@ -522,7 +524,7 @@ static uintptr_t classify_locked(int fd, bool at_start)
 	struct same_socket same;
 	unsigned long long sent = 0, consumed = 0;
 	struct tls_conn *c;
-	bool beyond = (size_t)fd >= conntab_size, known = true;
+	bool beyond = (size_t)fd >= conntab_size, known = true, connecting = false;
 
 	if (!beyond && conntab_load(fd) != CT_UNSEEN)
 		return conntab_load(fd);
@@ -621,7 +623,7 @@ static uintptr_t classify_locked(int fd, bool at_start)
 				record(fd, CT_PLAIN);   /* not connected (TCP_CLOSE) */
 				return CT_PLAIN;
 			}
-		} else if (!known || !shim_connecting_peer((unsigned long)st.st_ino, &peer, &pl)) {
+		} else if (!known || !(connecting = shim_connecting_peer((unsigned long)st.st_ino, &peer, &pl))) {
 			if (!shim_policy->has[POLICY_CONNECT]) {
 				record(fd, CT_PLAIN);
 				return CT_PLAIN;
@@ -640,7 +642,7 @@ static uintptr_t classify_locked(int fd, bool at_start)
 	 * closes told nothing, and a graceful end read as cut short
 	 * (pgbouncer's online restart).  The session's addresses are not
 	 * known here: the kernel's answer the channel's. */
-	if (pump_channel(&local, &peer)) {
+	if (pump_channel(&local, &peer, connecting)) {
 		struct conntab_pumped *pi = conntab_pumped(fd);
 
 		if (pi) {
@@ -649,7 +651,7 @@ static uintptr_t classify_locked(int fd, bool at_start)
 			return CT_PUMPED;
 		}
 	}
-	if (pump_channel(&local, &peer) ||
+	if (pump_channel(&local, &peer, connecting) ||
 	    !shim_verdict_connected(shim_policy, (struct sockaddr *)&local, ll, (struct sockaddr *)&peer,
 				    pl, shim_default_name, &v)) {
 		record(fd, CT_PLAIN);

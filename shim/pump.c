@@ -46,6 +46,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/filter.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -140,6 +141,71 @@ static bool tcp_channel(int *a, int *b)
 		REAL(close)(y);
 	}
 	return false;
+}
+
+/* A channel whose program's end is still being connected, for a client
+ * session whose handshake has started and not finished: the program
+ * sees what it sees of its own non-blocking connect while the handshake
+ * runs (no POLLOUT, SO_ERROR 0, EAGAIN for a non-blocking write), the
+ * connection when it is verified, ECONNREFUSED when it failed, in any
+ * process that holds the end, with or without this library.  The
+ * program's end (*a) connects to the pump's listener (l), whose socket
+ * filter drops every segment: its SYN goes unanswered, and the kernel
+ * keeps it in SYN_SENT, sending the SYN again after 1 s, then 3, 7, 15,
+ * 31 and 63 s (tcp_syn_retries).  The pump's end-to-be (h) is bound to
+ * the same address (SO_REUSEPORT: same user only), not listening.  After
+ * the handshake the pump connects h to *a: the two SYNs cross
+ * (a simultaneous open, RFC 9293), and both ends are connected at once.
+ * If the handshake fails, the pump closes l, and the program's end's
+ * next SYN meets h, bound and not listening: the kernel's reset, which
+ * in SYN_SENT is ECONNREFUSED (pump_refuse).  As long as the pump holds
+ * l or h, no other user can bind that port (nor, for l, take the SYN:
+ * SO_REUSEPORT groups only sockets of one user).  false: no such channel
+ * (a filter refused a call); the caller makes an ordinary one. */
+struct pending {
+	int l, h;       /* the pump's listener and its end-to-be; -1: none */
+	int a;          /* the pump's copy of the program's end */
+};
+
+static bool pending_channel(int *a, struct pending *pd)
+{
+	static struct sock_filter drop[] = { { BPF_RET | BPF_K, 0, 0, 0 } };
+	const struct sock_fprog prog = { .len = 1, .filter = drop };
+	struct sockaddr_in la = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(PUMP_ADDR) };
+	const struct sockaddr_in xa = la;
+	socklen_t l = sizeof la;
+	int one = 1, x = -1;
+
+	pd->l = REAL(socket)(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	pd->h = REAL(socket)(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (pd->l < 0 || pd->h < 0 ||
+	    REAL(setsockopt)(pd->l, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+	    REAL(setsockopt)(pd->l, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0 ||
+	    bind(pd->l, (const struct sockaddr *)&xa, sizeof xa) < 0 || REAL(listen)(pd->l, 1) < 0 ||
+	    REAL(getsockname)(pd->l, (struct sockaddr *)&la, &l) < 0 ||
+	    REAL(setsockopt)(pd->h, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+	    bind(pd->h, (const struct sockaddr *)&la, sizeof la) < 0 ||
+	    (x = REAL(socket)(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0 ||
+	    bind(x, (const struct sockaddr *)&xa, sizeof xa) < 0 ||
+	    REAL(connect)(x, (const struct sockaddr *)&la, sizeof la) == 0 || errno != EINPROGRESS ||
+	    REAL(fcntl)(x, F_SETFL, REAL(fcntl)(x, F_GETFL) & ~O_NONBLOCK) < 0) {
+		int e = errno;
+
+		if (x >= 0)
+			REAL(close)(x);
+		if (pd->l >= 0)
+			REAL(close)(pd->l);
+		if (pd->h >= 0)
+			REAL(close)(pd->h);
+		pd->l = pd->h = -1;
+		log_debug("pump: no channel that connects when the handshake is done (%s); the"
+			  " program's end is connected at once", strerror(e));
+		return false;
+	}
+	(void)REAL(setsockopt)(x, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	(void)REAL(setsockopt)(pd->h, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	*a = pd->a = x;
+	return true;
 }
 
 static bool channel(int *a, int *b, bool *resets)
@@ -293,9 +359,15 @@ static unsigned port_of(int fd, bool peer, bool pump)
 	struct sockaddr_storage ss;
 	const struct sockaddr_in *s4 = (const void *)&ss;
 	socklen_t l = sizeof ss;
+	struct stat st;
 	int r = peer ? REAL(getpeername)(fd, (struct sockaddr *)&ss, &l)
 		     : REAL(getsockname)(fd, (struct sockaddr *)&ss, &l);
 
+	/* A channel still being connected (pending_channel): the kernel's
+	 * table names its peer. */
+	if (r < 0 && peer && errno == ENOTCONN && shim_tcp_connecting(fd) && fstat(fd, &st) == 0 &&
+	    (l = sizeof ss, shim_connecting_peer((unsigned long)st.st_ino, &ss, &l)))
+		r = 0;
 	if (r < 0 || ss.ss_family != AF_INET || (pump && !shim_is_pump_addr(&ss)))
 		return 0;
 	return ntohs(s4->sin_port);
@@ -465,17 +537,21 @@ void shim_pump_exec_closing(void)
 
 /* The pump's side: its listener for the channel a (program) - b (pump),
  * and a's count before any byte. */
-static void marks_open(struct marks *mk, int a, int b)
+static void marks_open(struct marks *mk, int a, unsigned pp)
 {
 	struct sockaddr_un u;
 	struct stat st;
-	unsigned pp = port_of(b, false, false), lp = port_of(b, true, false);
+	unsigned lp = port_of(a, false, false);
 	socklen_t len = mark_name(&u, pp, lp);
 	int l = -1;
 
 	errno = 0;
 	if (fstat(a, &st) < 0 || !shim_tcp_written(a, &mk->base) || !pp || !lp)
 		goto fail;
+	/* Still connecting (pending_channel): the counter will count the
+	 * SYN, as it does on a channel connected before any byte. */
+	if (shim_tcp_connecting(a))
+		mk->base++;
 	if ((l = REAL(socket)(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0 ||
 	    bind(l, (struct sockaddr *)&u, len) < 0 || REAL(listen)(l, SOMAXCONN) < 0) {
 		int e = errno;
@@ -897,6 +973,32 @@ static void reset(int fd)
 	REAL(close)(fd);
 }
 
+/* The program's end of a channel not connected yet (pending_channel)
+ * is refused: the listener goes, and the end's next SYN meets the pump's
+ * end-to-be, bound and not listening, which the kernel answers with a
+ * reset: ECONNREFUSED in every process that holds the end, shown by
+ * poll, select and epoll as POLLOUT|POLLERR|POLLHUP, as for any refused
+ * connect.  The pump holds that port (and its copy of the end, so that
+ * the end is still there to be refused) until then: a SYN that found the
+ * port free could meet another process's listener.  At most
+ * REFUSE_WAIT_MS: the kernel gives up sending SYNs before that (127 s,
+ * tcp_syn_retries 6).  Async-signal-safe (the watchdog calls it). */
+#define REFUSE_WAIT_MS 130000
+
+static void refused_wait(const struct pending *pd)
+{
+	struct pollfd p = { .fd = pd->a, .events = POLLOUT };
+	int64_t end = clock_ms() + REFUSE_WAIT_MS;
+
+	REAL(close)(pd->l);
+	while (clock_ms() < end) {
+		int r = REAL(poll)(&p, 1, (int)(end - clock_ms()));
+
+		if (r > 0 || (r < 0 && errno != EINTR))
+			break;
+	}
+}
+
 /* ---- the pump's watchdog -------------------------------------------------
  *
  * A lock of OpenSSL's that another thread of the program held at the fork
@@ -918,6 +1020,7 @@ static volatile unsigned long w_turns;    /* turns of the loop begun */
 static unsigned long w_seen;
 static int w_ticks;                       /* ticks the turn w_seen has lasted */
 static int w_tcp = -1, w_b = -1;
+static const struct pending *w_pd;        /* a channel not connected yet */
 static char w_line[600];
 static size_t w_len;
 
@@ -946,6 +1049,8 @@ static void watchdog(int sig)
 	(void)sigprocmask(SIG_UNBLOCK, &alrm, NULL);
 	if (w_len)
 		log_put(w_line, w_len);
+	if (w_pd)
+		refused_wait(w_pd);     /* (SIGALRM's default ends a wait that hangs) */
 	REAL(_exit)(1);
 }
 
@@ -1084,6 +1189,67 @@ static void __attribute__((noreturn)) pump_died(struct tls_conn *c, const char *
 	REAL(_exit)(0);
 }
 
+/* How long the pump waits for the crossed SYNs of pending_channel: on
+ * loopback they cross inside the connect(). */
+#define CROSS_WAIT_MS 5000
+
+/* A channel not connected yet (pending_channel): the handshake first,
+ * to its end or its deadline (handshake_timeout_ms, as the program's own
+ * wait keeps it), then the pump connects its end to the program's, and
+ * returns it; or the program's end is refused (refused_wait) and the
+ * pump ends.  Nothing crosses the channel before: it is not connected. */
+static int pump_connect(struct tls_conn *c, const struct pending *pd, struct marks *mk)
+{
+	struct sockaddr_in xa, xp, ha, hp;
+	struct pollfd p;
+	socklen_t l;
+	int r;
+
+	w_pd = pd;
+	while ((r = tls_conn_handshake(c)) != 0 && r != TLS_ERR) {
+		long long dl = tls_conn_handshake_deadline(c);
+		int ms = -1;
+
+		if (dl >= 0 && (ms = dl > clock_ms() ? (int)(dl - clock_ms()) : 0) == 0) {
+			tls_conn_timed_out(c);
+			break;
+		}
+		p = (struct pollfd){ .fd = tls_conn_fd(c), .events = r == TLS_WANT_POLLOUT ? POLLOUT : POLLIN };
+		w_turns++;
+		w_busy = 0;
+		(void)REAL(poll)(&p, 1, ms);
+		w_busy = 1;
+	}
+	if (r != 0) {
+		w_busy = 0;
+		shim_tls_report(c);
+		refused_wait(pd);
+		REAL(_exit)(0);
+	}
+	/* The SYNs cross.  Then the ends must name each other: the pump's
+	 * copy keeps the program's end, and so its port, ours until here
+	 * (one whose connect the kernel gave up has no peer). */
+	l = sizeof xa;
+	if (REAL(getsockname)(pd->a, (struct sockaddr *)&xa, &l) == 0 &&
+	    (REAL(connect)(pd->h, (struct sockaddr *)&xa, sizeof xa) == 0 || errno == EINPROGRESS)) {
+		p = (struct pollfd){ .fd = pd->h, .events = POLLOUT };
+		(void)REAL(poll)(&p, 1, CROSS_WAIT_MS);
+	}
+	if (l = sizeof xp, REAL(getpeername)(pd->a, (struct sockaddr *)&xp, &l) < 0 ||
+	    (l = sizeof ha, REAL(getsockname)(pd->h, (struct sockaddr *)&ha, &l) < 0) ||
+	    (l = sizeof hp, REAL(getpeername)(pd->h, (struct sockaddr *)&hp, &l) < 0) ||
+	    !same_addr(&xa, &hp) || !same_addr(&xp, &ha)) {
+		log_warn("%s rule \"%s\": the program's end of the pump was gone before the handshake"
+			 " ended (closed, or its connect given up): the session ends", tls_conn_peer(c),
+			 tls_conn_label(c));
+		REAL(_exit)(0);
+	}
+	REAL(close)(pd->l);
+	w_pd = NULL;
+	hold(mk, pd->a, false);         /* (closed at once, unless it has bytes for us) */
+	return pd->h;
+}
+
 /* The pump's loop: plaintext on b, TLS on the session's socket.
  *
  * Only tls_conn_read says when the program's stream ends: 0 for the
@@ -1094,7 +1260,7 @@ static void __attribute__((noreturn)) pump_died(struct tls_conn *c, const char *
  * the TLS side at once, but the reads go on until they say it too; either
  * way the plaintext still to go to the program goes first. */
 static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool resets, bool armed,
-						struct marks *mk)
+						struct marks *mk, const struct pending *pd)
 {
 	int tcp = tls_conn_fd(c);
 	char in[PUMP_BUF], out[PUMP_BUF];
@@ -1105,6 +1271,8 @@ static void __attribute__((noreturn)) pump_run(struct tls_conn *c, int b, bool r
 	uint64_t got = 0;       /* bytes read from the program */
 
 	watchdog_start(c, b);
+	if (pd->l >= 0)
+		w_b = b = pump_connect(c, pd, mk);
 	/* Never F_SETFL: the TCP socket's file status flags are shared with
 	 * the program until it has let go of it.  Everything here is
 	 * MSG_DONTWAIT (the engine's BIO is, too). */
@@ -1304,7 +1472,7 @@ static void why_failed(char *why, size_t len, const char *what, int err)
 /* Start the pump process; true once it runs (it said so on `ready`).
  * On failure, why says what failed. */
 static bool start_pump(struct tls_conn *c, int b, bool resets, bool armed, struct marks *mk,
-		       char *why, size_t wlen)
+		       const struct pending *pd, char *why, size_t wlen)
 {
 	int ready[2], st;
 	char ok = 0;
@@ -1357,12 +1525,12 @@ static bool start_pump(struct tls_conn *c, int b, bool resets, bool armed, struc
 		 * linger), and our close, the last, waited for that data to
 		 * be sent: the data the pump was to read (helper-111). */
 		{
-			int keep[5] = { tls_conn_fd(c), b, log_fd_get(), ready[1], mk->fd };
-			keep_only(keep, 5);
+			int keep[8] = { tls_conn_fd(c), b, log_fd_get(), ready[1], mk->fd, pd->l, pd->h, pd->a };
+			keep_only(keep, 8);
 		}
 		(void)!REAL(write)(ready[1], "1", 1);
 		REAL(close)(ready[1]);
-		pump_run(c, b, resets, armed, mk);
+		pump_run(c, b, resets, armed, mk, pd);
 	}
 	REAL(close)(ready[1]);
 	/* Whether the pump runs is told by the pipe, not by waitpid: with
@@ -1403,7 +1571,8 @@ int shim_pump(struct tls_conn *c, bool arm)
 	int fds[MAX_FDS], n, a = -1, b = -1, fl;
 	struct conntab_pumped pi;
 	struct marks mk = { .fd = -1, .held = -1 };
-	bool resets, ok, armed = false;
+	struct pending pd = { .l = -1, .h = -1, .a = -1 };
+	bool resets = true, ok, armed = false;
 	char why[160] = "";
 
 	for (int i = 0; i < MARK_CONNS; i++)
@@ -1415,7 +1584,11 @@ int shim_pump(struct tls_conn *c, bool arm)
 	 * process holds the socket. */
 	fl = REAL(fcntl)(fds[0], F_GETFL);
 	capture_addrs(tls_conn_fd(c), &pi);
-	if (!channel(&a, &b, &resets)) {
+	/* A client whose handshake runs: its end connects when it is done
+	 * (pending_channel).  (Not a server's: its program had the accept.) */
+	if ((tls_conn_role(c) != TLS_ROLE_CLIENT || !tls_conn_handshake_started(c) ||
+	     tls_conn_handshake_done(c) || tls_conn_failed(c) || !pending_channel(&a, &pd)) &&
+	    !channel(&a, &b, &resets)) {
 		why_failed(why, sizeof why, "no channel to it", errno);
 		log_error("%s rule \"%s\": the session could not be handed to a pump process%s",
 			  tls_conn_peer(c), tls_conn_label(c), why);
@@ -1428,7 +1601,7 @@ int shim_pump(struct tls_conn *c, bool arm)
 		__atomic_store_n(&ever_armed, true, __ATOMIC_RELEASE);
 	pi.armed = armed;
 	if ((mk.counted = resets && !quiet()))
-		marks_open(&mk, a, b);
+		marks_open(&mk, a, pd.l >= 0 ? port_of(pd.l, false, false) : port_of(b, false, false));
 	tls_conn_ref(c);        /* the table's references go below */
 	/* epoll interest is keyed by the open file: take fd's registrations
 	 * off the TCP socket now, put them on the channel after the dup2.
@@ -1448,7 +1621,7 @@ int shim_pump(struct tls_conn *c, bool arm)
 	if (!tls_conn_prepare_pump(c, true))
 		log_warn("%s rule \"%s\": out of memory for the pump's buffers; it may stall",
 			 tls_conn_peer(c), tls_conn_label(c));
-	ok = start_pump(c, b, resets, armed, &mk, why, sizeof why);
+	ok = start_pump(c, b, resets, armed, &mk, &pd, why, sizeof why);
 	if (!ok) {
 		(void)tls_conn_prepare_pump(c, false);
 		tls_conn_release(c);
@@ -1477,13 +1650,18 @@ out:
 	for (int i = 0; i < n; i++)
 		shim_epoll_fd_moving(fds[i], false);
 	REAL(close)(a);
-	REAL(close)(b);
+	if (b >= 0)
+		REAL(close)(b);
+	if (pd.l >= 0) {
+		REAL(close)(pd.l);
+		REAL(close)(pd.h);
+	}
 	if (mk.fd >= 0)
 		REAL(close)(mk.fd);
 	if (ok)
-		log_info("%s rule \"%s\": session handed to a pump process; fd%s %d%s now plaintext to it",
+		log_info("%s rule \"%s\": session handed to a pump process; fd%s %d%s now plaintext to it%s",
 			 tls_conn_peer(c), tls_conn_label(c), n > 1 ? "s" : "", fds[0],
-			 n > 1 ? ",..." : "");
+			 n > 1 ? ",..." : "", pd.l >= 0 ? ", connected once its handshake is verified" : "");
 	else
 		log_error("%s rule \"%s\": the session could not be handed to a pump process%s",
 			  tls_conn_peer(c), tls_conn_label(c), why);

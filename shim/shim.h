@@ -628,7 +628,8 @@ int shim_port_listening(const struct sockaddr_storage *local);
 /* Is a connection with both addresses in 127.254.0.0/16 a pump's channel
  * (no listener on its local port, its other end this user's or root's)?
  * False when it cannot be told. */
-bool shim_pump_channel(const struct sockaddr_storage *local, const struct sockaddr_storage *peer);
+bool shim_pump_channel(const struct sockaddr_storage *local, const struct sockaddr_storage *peer,
+		       bool connecting);
 /* The same for a socket accept() returned (so stream-oriented): one call. */
 bool shim_is_nonblocking(int fd);
 /* The socket's SO_RCVTIMEO/SO_SNDTIMEO in ms, or -1 for none. */

@@ -342,13 +342,16 @@ int shim_port_listening(const struct sockaddr_storage *local)
  * the channel is made), and the socket at its other end (local and
  * remote swapped) belongs to this process's real or effective user, or
  * to root: the pump's end was made by the process that made this one.
+ * A channel still being connected (connecting: pump.c, pending_channel)
+ * has no other end yet: the pump's listener at its peer's very address
+ * is that end, by the same rule of users.
  * An address in that range proves nothing, as any local process can
  * bind one; another user's socket there is a client, not a pump.  False
  * when the kernel's tables cannot be read. */
 struct chan_look {
 	const struct sockaddr_storage *local;
 	const struct sockaddr_in *l4, *p4;
-	bool listener, found;
+	bool listener, found, connecting;
 	unsigned long uid;
 };
 
@@ -365,17 +368,18 @@ static bool chan_entry(const struct proc_sock *e, void *arg)
 		c->listener = true;
 		return true;
 	}
-	if (e->local.ss_family == AF_INET && e->state != 0x0A /* TCP_LISTEN */ &&
-	    same_ep((const void *)&e->local, c->p4) && same_ep((const void *)&e->remote, c->l4)) {
+	if (e->local.ss_family == AF_INET && same_ep((const void *)&e->local, c->p4) &&
+	    (e->state == 0x0A /* TCP_LISTEN */ ? c->connecting : same_ep((const void *)&e->remote, c->l4))) {
 		c->found = true;
 		c->uid = e->uid;
 	}
 	return false;
 }
 
-bool shim_pump_channel(const struct sockaddr_storage *local, const struct sockaddr_storage *peer)
+bool shim_pump_channel(const struct sockaddr_storage *local, const struct sockaddr_storage *peer,
+		       bool connecting)
 {
-	struct chan_look c = { local, (const void *)local, (const void *)peer, false, false, 0 };
+	struct chan_look c = { local, (const void *)local, (const void *)peer, false, false, connecting, 0 };
 
 	if (local->ss_family != AF_INET || peer->ss_family != AF_INET || proc_scan(chan_entry, &c) != 0 ||
 	    c.listener || !c.found)

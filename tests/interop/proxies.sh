@@ -204,11 +204,14 @@ fi
 name=danted_wrong_name_upstream_refused
 socks dbad "$B" /x
 rc=$?
-# (The SOCKS reply is a failure when the handshake failed before danted
-# passed the socket to its I/O process, else success followed by the end
-# of the connection, with no byte: libtlsshim(7), BUGS.  Either way
-# nothing reaches the client.)
-if [ $rc -ne 0 ] && { grep -q -E '^reply [1-9]' "$T/dbad.out" || grep -q '^body 0$' "$T/dbad.out"; } &&
+# (The SOCKS reply is a failure also when the handshake was still running
+# when danted passed the socket to its I/O process: that process's end is
+# a connect in progress until the pump has the handshake's outcome, then
+# refused, ECONNREFUSED (libtlsshim(7), "The pump").  Before helper-178
+# it was connected at once: the reply was success, then the connection
+# ended.  tests/preload/scm_connect.sh holds the handshake there every
+# time.)
+if [ $rc -ne 0 ] && grep -q -E '^reply [1-9]' "$T/dbad.out" &&
    [ ! -s "$T/bad.rec" ] && [ ! -s "$T/dbad.body" ] &&
    [ "$(count "$T/danted.log" 'rule "upstream": certificate verification failed: hostname mismatch')" -eq 1 ]; then
 	pass "$name (SOCKS $(head -n 1 "$T/dbad.out"); hostname mismatch; 0 bytes reached the server or the client)"

@@ -1,0 +1,79 @@
+#!/bin/sh
+# A non-blocking connect whose TLS handshake has started, passed with
+# SCM_RIGHTS before the handshake ended (dante's danted: the request
+# process connects upstream and passes the socket to an I/O process,
+# which waits for the connect to complete, then answers its SOCKS
+# client).  The session goes to a pump mid-handshake.  Before this
+# test's commit the receiving process's end was connected at once: it
+# was writable at once, and a handshake that then failed reached that
+# program as a connection that ended (end of file, or ECONNRESET), not as
+# the ECONNREFUSED the connecting process sees; danted told its client
+# "success" for an upstream that TLS refused (libtlsshim(7), BUGS, until
+# then).  Now the receiver sees what the connecting process sees of its
+# own connect (shim/pump.c, pending_channel).
+#
+# tests/progs/scm_connect.c holds the handshake at a gate until the
+# receiver has looked, so that "in progress" is seen every time:
+#   * scm_connect_wrong_name_refused_{lib,nolib}: the server's certificate
+#     names another host: while the handshake runs the receiver's end is
+#     not writable, SO_ERROR 0, a non-blocking write EAGAIN; then POLLOUT
+#     with POLLERR, SO_ERROR ECONNREFUSED; the server records no byte, and
+#     the log names the mismatch;
+#   * scm_connect_good_name_{lib,nolib}: the same start, then POLLOUT alone,
+#     SO_ERROR 0, and "ping" goes to the echo server and back; the server
+#     ends with close_notify ("eof clean").
+# lib: the receiver runs the library (a child of the sender, over a unix
+# socket it connected); nolib: a copy of the program started without
+# LD_PRELOAD, over a socketpair (its end then is a close: MARK_OPEN).
+. "$(dirname "$0")/../lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+need_shim
+[ -x "$PROGS/scm_connect" ] || { fail setup "$PROGS/scm_connect missing (make test-build)"; exit 1; }
+
+# scm_run NAME CERT-NAME lib|nolib: the server (certificate CERT-NAME)
+# behind the gate, and the program.
+scm_run() {
+	_n=$1
+	Q=$(free_port)
+	R=$(free_port)
+	while [ "$R" = "$Q" ]; do R=$(free_port); done
+	policy "$T/$_n.conf" <<EOC
+rules = ( { name = "up"; direction = "connect"; port = $R; ca = "$CERTS/ca.crt"; server_name = "localhost"; } );
+EOC
+	start_peer "$_n.peer" server --port "$Q" --cert "$CERTS/$2.crt" --key "$CERTS/$2.key" \
+		--mode echo --record "$T/$_n.rec" --status "$T/$_n.status" --timeout $((15 * TS)) ||
+		fail "$_n: the server listens" "$(show "$T/$_n.peer.out" "$T/$_n.peer.err")"
+	_peer=$PEER
+	TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/$_n.log" shimmed "$PROGS/scm_connect" "$R" "$Q" "$3" \
+		>"$T/$_n.out" 2>"$T/$_n.err"
+	_rc=$?
+	wait_exit "$_peer" 20
+	stop "$_peer"
+	_o=$T/$_n.out
+	_pending=false
+	grep -q '^receiver: pending revents none so_error 0 write EAGAIN$' "$_o" && _pending=true
+}
+
+for how in lib nolib; do
+	_n=scm_connect_wrong_name_refused_$how
+	scm_run "$_n" wrongname "$how"
+	if [ $_rc -eq 0 ] && $_pending &&
+	   grep -q '^receiver: done revents OUT|ERR[|A-Z]* so_error ECONNREFUSED$' "$_o" &&
+	   [ ! -s "$T/$_n.rec" ] && grep -q 'hostname mismatch' "$T/$_n.log"; then
+		pass "$_n: while the handshake ran, not writable, SO_ERROR 0, EAGAIN; then POLLOUT|POLLERR and ECONNREFUSED; no byte reached the server"
+	else
+		fail "$_n: in progress, then ECONNREFUSED" \
+			"exit $_rc, $(wc -c 2>/dev/null <"$T/$_n.rec" || echo 0) bytes at the server; $(show "$_o" "$T/$_n.err" "$T/$_n.log")"
+	fi
+
+	_n=scm_connect_good_name_$how
+	scm_run "$_n" server "$how"
+	if [ $_rc -eq 0 ] && $_pending && grep -q '^receiver: done revents OUT so_error 0$' "$_o" &&
+	   grep -q '^receiver: echo ok$' "$_o" && [ "$(cat "$T/$_n.rec" 2>/dev/null)" = ping ] &&
+	   grep -q '^eof clean' "$T/$_n.status"; then
+		pass "$_n: while the handshake ran, not writable, SO_ERROR 0, EAGAIN; then connected, \"ping\" echoed, close_notify"
+	else
+		fail "$_n: in progress, then connected and carrying data" \
+			"exit $_rc; $(show "$_o" "$T/$_n.err" "$T/$_n.status" "$T/$_n.log")"
+	fi
+done
