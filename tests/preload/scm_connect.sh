@@ -24,7 +24,9 @@
 #     ends with close_notify ("eof clean").
 # lib: the receiver runs the library (a child of the sender, over a unix
 # socket it connected); nolib: a copy of the program started without
-# LD_PRELOAD, over a socketpair (its end then is a close: MARK_OPEN).
+# LD_PRELOAD, over a socketpair (its end then is a close: MARK_OPEN);
+# fork: no pass, a fork (the child is the receiver) hands the session to
+# the pump, mid-handshake too.
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim
@@ -54,7 +56,7 @@ EOC
 	grep -q '^receiver: pending revents none so_error 0 write EAGAIN$' "$_o" && _pending=true
 }
 
-for how in lib nolib; do
+for how in lib nolib fork; do
 	_n=scm_connect_wrong_name_refused_$how
 	scm_run "$_n" wrongname "$how"
 	if [ $_rc -eq 0 ] && $_pending &&

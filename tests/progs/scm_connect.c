@@ -3,7 +3,7 @@
  * process connects upstream and passes the socket to an I/O process,
  * which waits for the connect to complete and answers its SOCKS client).
  *
- *   scm_connect PORT SERVER-PORT lib|nolib
+ *   scm_connect PORT SERVER-PORT lib|nolib|fork
  *
  * A gate (a child process, plain sockets: no rule names its ports)
  * listens on PORT, which a connect rule makes TLS, and holds what the
@@ -14,7 +14,9 @@
  * passes the socket to a receiver: a child of its own (lib: it runs the
  * library; the pass goes over an abstract unix socket the child
  * connects to, so that the sender can tell) or a copy of itself started
- * without LD_PRELOAD (nolib: over a socketpair), then closes it.  The
+ * without LD_PRELOAD (nolib: over a socketpair), then closes it; or
+ * (fork) forks, and the child is the receiver: the fork, not the pass,
+ * hands the session to the pump.  The
  * receiver prints
  *   "receiver: pending revents R so_error E write W"
  * (poll for POLLOUT without waiting, SO_ERROR, a non-blocking write of
@@ -125,14 +127,16 @@ static char recv_byte(int s, int *fd)
 	return c;
 }
 
-static int receiver(int s)
+/* The receiver: the descriptor comes on s (fd < 0), or it has it. */
+static int receiver(int s, int fd)
 {
 	char rb[32], buf[16];
 	struct pollfd p;
-	int fd, e, w, got = 0;
+	int e, w, got = 0;
 	bool sent;
 
-	(void)recv_byte(s, &fd);
+	if (fd < 0)
+		(void)recv_byte(s, &fd);
 	p = (struct pollfd){ .fd = fd, .events = POLLOUT };
 	if (poll(&p, 1, 0) < 0)
 		die("poll");
@@ -231,17 +235,18 @@ int main(int argc, char **argv)
 	struct sockaddr_in a;
 	struct sockaddr_un un = { .sun_family = AF_UNIX };
 	socklen_t ul;
-	int l, g[2], s, fd, st;
-	pid_t gp, rp;
-	bool lib;
+	int l, g[2], s = -1, fd, st;
+	pid_t gp, rp = -1;
+	bool lib, forked;
 
 	if (argc == 3 && !strcmp(argv[1], "--receive"))
-		return receiver(atoi(argv[2]));
-	if (argc != 4 || (strcmp(argv[3], "lib") && strcmp(argv[3], "nolib"))) {
-		fprintf(stderr, "usage: scm_connect PORT SERVER-PORT lib|nolib\n");
+		return receiver(atoi(argv[2]), -1);
+	if (argc != 4 || (strcmp(argv[3], "lib") && strcmp(argv[3], "nolib") && strcmp(argv[3], "fork"))) {
+		fprintf(stderr, "usage: scm_connect PORT SERVER-PORT lib|nolib|fork\n");
 		return 2;
 	}
 	lib = !strcmp(argv[3], "lib");
+	forked = !strcmp(argv[3], "fork");
 	signal(SIGPIPE, SIG_IGN);
 	a = loopback4(atoi(argv[1]));
 	if ((l = tcp_listen(&a, 0, 1)) < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, g) < 0)
@@ -268,12 +273,12 @@ int main(int argc, char **argv)
 
 			if (c < 0 || connect(c, (struct sockaddr *)&un, ul) < 0)
 				die("connect to the sender");
-			return receiver(c);
+			return receiver(c, -1);
 		}
 		if ((s = accept(ls, NULL, NULL)) < 0)
 			die("accept");
 		close(ls);
-	} else {
+	} else if (!forked) {
 		int sp[2];
 
 		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) < 0)
@@ -311,7 +316,21 @@ int main(int argc, char **argv)
 	}
 	if (recv_byte(g[0], NULL) != 'h')
 		die("gate");
-	send_byte(s, 'f', fd);
+	if (forked) {
+		int sp[2];
+
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) < 0)
+			die("socketpair");
+		fflush(stdout);
+		if ((rp = fork()) == 0) {
+			close(sp[0]);
+			return receiver(sp[1], fd);
+		}
+		close(sp[1]);
+		s = sp[0];
+	} else {
+		send_byte(s, 'f', fd);
+	}
 	close(fd);
 	printf("sender: passed\n");
 	fflush(stdout);
