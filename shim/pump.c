@@ -158,7 +158,7 @@ static bool tcp_channel(int *a, int *b)
  * (a simultaneous open, RFC 9293), and both ends are connected at once.
  * If the handshake fails, the pump closes l, and the program's end's
  * next SYN meets h, bound and not listening: the kernel's reset, which
- * in SYN_SENT is ECONNREFUSED (pump_refuse).  As long as the pump holds
+ * in SYN_SENT is ECONNREFUSED (refused_wait).  As long as the pump holds
  * l or h, no other user can bind that port (nor, for l, take the SYN:
  * SO_REUSEPORT groups only sockets of one user).  false: no such channel
  * (a filter refused a call); the caller makes an ordinary one. */
@@ -535,8 +535,8 @@ void shim_pump_exec_closing(void)
 	mark_each(false, MARK_CLOSED_ON_EXEC, false);
 }
 
-/* The pump's side: its listener for the channel a (program) - b (pump),
- * and a's count before any byte. */
+/* The pump's side: its listener for the channel whose program's end is
+ * a and whose pump's end has port pp, and a's count before any byte. */
 static void marks_open(struct marks *mk, int a, unsigned pp)
 {
 	struct sockaddr_un u;
