@@ -26,6 +26,58 @@ void shim_default_name(const struct sockaddr *sa, char *buf, size_t len)
 	}
 }
 
+/* A destination of 0.0.0.0 (or ::ffff:0.0.0.0) reaches the address the
+ * socket is bound to, when it is bound to one: the kernel takes the
+ * source address for the destination (ip_route_output), and loopback
+ * only for a socket bound to none (what shim_norm_addr assumes).  1 with
+ * ss a copy of sa holding the bound address; 0 (ss untouched) when sa is
+ * not such a destination or the socket is bound to no address; the
+ * negative errno of a getsockname() the kernel refused.  One system
+ * call, for wildcard destinations only.  (Before, a socket bound to
+ * 127.0.0.2 that connected to 0.0.0.0 was matched as 127.0.0.1: a plain
+ * rule there let MSG_FASTOPEN put its bytes in clear on 127.0.0.2, where
+ * a tls rule applied; tests/preload/names.sh.) */
+int shim_dest_bound(int fd, const struct sockaddr *sa, socklen_t len, struct sockaddr_storage *ss)
+{
+	struct sockaddr_storage b;
+	socklen_t bl = sizeof b;
+	struct in6_addr a6;
+	uint32_t a4;
+
+	if (!sa || len < sizeof(sa_family_t))
+		return 0;
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		memcpy(&a4, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, sizeof a4);
+	} else if (sa->sa_family == AF_INET6 && len >= 24) {
+		memcpy(&a6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, sizeof a6);
+		if (!IN6_IS_ADDR_V4MAPPED(&a6))
+			return 0;
+		memcpy(&a4, a6.s6_addr + 12, sizeof a4);
+	} else {
+		return 0;
+	}
+	if (a4 != htonl(INADDR_ANY))
+		return 0;
+	if (REAL(getsockname)(fd, (struct sockaddr *)&b, &bl) < 0)
+		return -errno;
+	if (b.ss_family == AF_INET) {
+		memcpy(&a4, &((struct sockaddr_in *)&b)->sin_addr, sizeof a4);
+	} else if (b.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&b)->sin6_addr)) {
+		memcpy(&a4, ((struct sockaddr_in6 *)&b)->sin6_addr.s6_addr + 12, sizeof a4);
+	} else {
+		return 0;
+	}
+	if (a4 == htonl(INADDR_ANY))
+		return 0;
+	memset(ss, 0, sizeof *ss);
+	memcpy(ss, sa, len < sizeof *ss ? len : sizeof *ss);
+	if (sa->sa_family == AF_INET)
+		memcpy(&((struct sockaddr_in *)ss)->sin_addr, &a4, sizeof a4);
+	else
+		memcpy(((struct sockaddr_in6 *)ss)->sin6_addr.s6_addr + 12, &a4, sizeof a4);
+	return 1;
+}
+
 /* shim_resolve_connect() said no with *err set (err): the call that
  * would give fd the peer sa is refused, with an error line; the negative
  * errno.  SHIM_ERR_FOREIGN: no TCP peer can be behind the socket, and the
@@ -64,11 +116,14 @@ static int refuse_unresolved(int fd, const struct shim_verdict *v, int err, cons
 int shim_peer_check(int fd, const struct sockaddr *peer, socklen_t len, const char *call)
 {
 	struct shim_verdict v;
+	struct sockaddr_storage ss;
 	int err = 0;
 
 	if (!peer || len < sizeof(sa_family_t) || (peer->sa_family != AF_INET && peer->sa_family != AF_INET6))
 		return 0;
 	shim_ensure_init();
+	if (shim_policy && shim_policy->has[POLICY_CONNECT] && shim_dest_bound(fd, peer, len, &ss) > 0)
+		peer = (const struct sockaddr *)&ss;
 	if (!shim_policy || !shim_policy->has[POLICY_CONNECT] || conntab_is_tls(conntab_load(fd)) ||
 	    !shim_verdict_connect(shim_policy, peer, len, shim_default_name, &v) ||
 	    v.rule->action == POLICY_PLAIN || shim_resolve_kind(shim_sock_tcp_dgram(fd), &v, &err) || !err)
@@ -210,7 +265,7 @@ static int again(int fd, struct tls_conn *c, const struct sockaddr *sa, socklen_
 static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	struct shim_verdict v;
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss, bound;
 	struct tls_conn *c;
 	bool nb, afresh;
 	int r, fl;
@@ -229,6 +284,11 @@ static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 		tls_conn_unref(conntab_detach(fd));
 		conntab_set(fd, CT_PLAIN);
 	}
+	/* 0.0.0.0 from a socket bound to an address goes there: matched
+	 * there, and that address given to the kernel (a getsockname refused:
+	 * matched and given as 127.0.0.1, shim_norm_addr). */
+	if (shim_policy && shim_policy->has[POLICY_CONNECT] && shim_dest_bound(fd, sa, len, &bound) > 0)
+		sa = (const struct sockaddr *)&bound;
 	if (!shim_resolve_connect(fd, sa, len, &v, &r))
 		return r ? refuse_unresolved(fd, &v, r, sa, "connect") : REAL(connect)(fd, sa, len) < 0 ? -errno : 0;
 	len = shim_norm_addr(sa, len, &ss);

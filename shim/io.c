@@ -88,8 +88,23 @@ SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sock
 bool shim_fastopen_refused(int fd, const struct sockaddr *addr, socklen_t alen)
 {
 	struct shim_verdict v;
+	struct sockaddr_storage ss;
+	int b;
 
 	shim_ensure_init();
+	/* 0.0.0.0: the kernel connects to the address the socket is bound
+	 * to, and sends to it what this call is given: that address is
+	 * matched.  Where the kernel will not say which (getsockname
+	 * refused), refused as well (connect() then matches it as 127.0.0.1
+	 * and connects there itself). */
+	if (shim_policy && shim_policy->has[POLICY_CONNECT] && (b = shim_dest_bound(fd, addr, alen, &ss))) {
+		if (b < 0) {
+			log_warn("fd %d: TCP Fast Open (MSG_FASTOPEN) to 0.0.0.0, the socket's own address not"
+				 " known (getsockname: %s); refused", fd, strerror(-b));
+			return true;
+		}
+		addr = (const struct sockaddr *)&ss;
+	}
 	if (!shim_resolve_connect(fd, addr, alen, &v, NULL) || v.rule->action == POLICY_PLAIN)
 		return false;
 	log_warn("%s rule \"%s\": TCP Fast Open (MSG_FASTOPEN) to a TLS destination is not supported;"

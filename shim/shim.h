@@ -379,6 +379,10 @@ void shim_tls_report(struct tls_conn *c);
 /* sendto/sendmsg/sendmmsg with MSG_FASTOPEN to a destination a tls or
  * deny rule names: refused (EOPNOTSUPP), logged. */
 bool shim_fastopen_refused(int fd, const struct sockaddr *addr, socklen_t alen);
+/* A destination of 0.0.0.0 or ::ffff:0.0.0.0 from a socket bound to an
+ * address reaches that address (connect.c): 1 with ss holding it, 0 when
+ * not such a case, a negative errno when the kernel did not tell. */
+int shim_dest_bound(int fd, const struct sockaddr *sa, socklen_t len, struct sockaddr_storage *ss);
 
 /* exec and exit (shim/process.c). */
 void shim_adopt_inherited(void);

@@ -1,0 +1,147 @@
+#!/bin/sh
+# tests/preload/names.sh — an attacker's look at address and name
+# confusion: the destination the library matches must be the one the
+# kernel connects to, and the name a connection gets must be one the
+# program resolved to it.
+#   - connect(0.0.0.0) from a socket bound to 127.0.0.2 reaches 127.0.0.2
+#     (the kernel takes the bound address for a wildcard destination; only
+#     an unbound socket gets 127.0.0.1).  Policy: 127.0.0.1 plain,
+#     127.0.0.2 tls.  MSG_FASTOPEN (sendto) to 0.0.0.0 must be refused as
+#     for 127.0.0.2 (the previous library matched 127.0.0.1, plain, and the
+#     kernel put the program's bytes in clear on 127.0.0.2); connect() then
+#     write must be TLS to 127.0.0.2 (the previous library connected to
+#     127.0.0.1 instead, in clear: not where the program's socket goes).
+. "$(dirname "$0")/../lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+need_shim names_setup
+export TLSSHIM_LOG=info
+
+# recorder.py ADDR PORT FILE: a plain TCP listener; every byte any
+# connection sends is appended to FILE; prints "listening".  One
+# connection at a time, in the order they came: once the "END" line of
+# a later connection is in FILE, everything before it is too.
+cat >"$T/recorder.py" <<'EOP'
+import socket, sys
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((sys.argv[1], int(sys.argv[2])))
+l.listen(16)
+print("listening", flush=True)
+while True:
+    c, _ = l.accept()
+    c.settimeout(30)
+    with c:
+        try:
+            while True:
+                b = c.recv(4096)
+                if not b:
+                    break
+                with open(sys.argv[3], "ab") as f:
+                    f.write(b)
+        except OSError:
+            pass
+EOP
+# end_line ADDR: a plain connection to ADDR:$P that sends "END".
+end_line() {
+	"$PY" -c 'import socket,sys; s=socket.create_connection((sys.argv[1], int(sys.argv[2])), 10); s.sendall(b"END\n"); s.close()' "$1" "$P"
+}
+
+# wild_client.py MODE PORT: a socket bound to 127.0.0.2, to 0.0.0.0:PORT.
+# fastopen: sendto(MSG_FASTOPEN) of a SECRET line, blocking (without a
+# cookie the kernel connects, then sends it), prints "sent" or "errno N".  connect: connect(), send a SECRET line, shut the write side,
+# print what comes back (or "connect: errno N").
+cat >"$T/wild_client.py" <<'EOP'
+import socket, sys
+mode, port = sys.argv[1], int(sys.argv[2])
+s = socket.socket()
+s.bind(("127.0.0.2", 0))
+line = b"SECRET wildcard " + mode.encode() + b"\n"
+if mode == "fastopen":
+    try:
+        s.sendto(line, socket.MSG_FASTOPEN, ("0.0.0.0", port))
+        print("sent")
+    except OSError as e:
+        print("errno", e.errno)
+    sys.exit(0)
+s.settimeout(20)
+try:
+    s.connect(("0.0.0.0", port))
+except OSError as e:
+    print("connect: errno", e.errno)
+    sys.exit(0)
+s.sendall(line)
+s.shutdown(socket.SHUT_WR)
+got = b""
+while True:
+    b = s.recv(4096)
+    if not b:
+        break
+    got += b
+sys.stdout.write(got.decode(errors="replace"))
+EOP
+
+wild_policy() {
+	policy "$T/wild.conf" <<EOC
+rules = (
+  { name = "local-plain"; direction = "connect"; port = $1; address = "127.0.0.1/32"; action = "plain"; },
+  { name = "two-tls"; direction = "connect"; port = $1; address = "127.0.0.2/32";
+    ca = "$CERTS/ca.crt"; server_name = "localhost"; },
+  { name = "deny-rest"; direction = "connect"; port = $1; action = "deny"; }
+);
+EOC
+}
+
+# ---- MSG_FASTOPEN to 0.0.0.0 from a socket bound to 127.0.0.2 -------------------
+name=wildcard_bound_fastopen
+P=$(free_port)
+wild_policy "$P"
+: >"$T/$name.rec1" ; : >"$T/$name.rec2"
+bg "$PY" "$T/recorder.py" 127.0.0.1 "$P" "$T/$name.rec1" >"$T/$name.r1" 2>&1
+bg "$PY" "$T/recorder.py" 127.0.0.2 "$P" "$T/$name.rec2" >"$T/$name.r2" 2>&1
+audit_exclude "$P" "plain recorders stand where a TLS server would: the case checks that nothing reaches them"
+if ! wait_for "$T/$name.r1" '^listening' 10 || ! wait_for "$T/$name.r2" '^listening' 10; then
+	fail "$name" "the recorders did not start$(show "$T/$name.r1" "$T/$name.r2")"
+else
+	TLSSHIM_LOG_FILE="$T/$name.log" shimmed "$PY" "$T/wild_client.py" fastopen "$P" \
+		>"$T/$name.out" 2>"$T/$name.err"
+	end_line 127.0.0.1; end_line 127.0.0.2
+	wait_for "$T/$name.rec1" 'END' 10; wait_for "$T/$name.rec2" 'END' 10
+	if grep -q SECRET "$T/$name.rec1" "$T/$name.rec2"; then
+		fail "$name" "the program's bytes went in clear: $(grep -l SECRET "$T/$name.rec1" "$T/$name.rec2" | sed 's/.*rec1/to 127.0.0.1/; s/.*rec2/to 127.0.0.2/')$(show "$T/$name.out" "$T/$name.log")"
+	elif [ "$(cat "$T/$name.out")" != "errno 95" ]; then
+		fail "$name" "expected EOPNOTSUPP (errno 95)$(show "$T/$name.out" "$T/$name.err" "$T/$name.log")"
+	elif ! grep -q '127.0.0.2:.*rule "two-tls": TCP Fast Open' "$T/$name.log"; then
+		fail "$name" "the log does not name 127.0.0.2 and rule two-tls$(show "$T/$name.log")"
+	else
+		pass "$name"
+	fi
+fi
+
+# ---- connect() to 0.0.0.0 from a socket bound to 127.0.0.2 ------------------------
+name=wildcard_bound_connect
+P=$(free_port)
+wild_policy "$P"
+: >"$T/$name.rec1"
+bg "$PY" "$T/recorder.py" 127.0.0.1 "$P" "$T/$name.rec1" >"$T/$name.r1" 2>&1
+bg openssl s_server -accept "127.0.0.2:$P" -naccept 1 -rev \
+	-cert "$CERTS/server.crt" -key "$CERTS/server.key" >"$T/$name.srv" 2>&1
+srv=$!
+if ! wait_for "$T/$name.r1" '^listening' 10 || ! wait_for "$T/$name.srv" '^ACCEPT' 10; then
+	fail "$name" "the servers did not start$(show "$T/$name.r1" "$T/$name.srv")"
+else
+	TLSSHIM_LOG_FILE="$T/$name.log" shimmed "$PY" "$T/wild_client.py" connect "$P" \
+		>"$T/$name.out" 2>"$T/$name.err"
+	end_line 127.0.0.1
+	wait_for "$T/$name.rec1" 'END' 10
+	wait_exit "$srv" 10 || true
+	if grep -q SECRET "$T/$name.rec1"; then
+		fail "$name" "the program's bytes went in clear to 127.0.0.1, not where its socket connects$(show "$T/$name.log")"
+	elif ! grep -q "^tcennoc dracdliw TERCES" "$T/$name.out"; then
+		fail "$name" "the reversed line did not come back over TLS$(show "$T/$name.out" "$T/$name.err" "$T/$name.log" "$T/$name.srv")"
+	elif ! grep -q '127.0.0.2:.*rule "two-tls": connected TLS' "$T/$name.log"; then
+		fail "$name" "the log does not show rule two-tls to 127.0.0.2$(show "$T/$name.log")"
+	else
+		pass "$name"
+	fi
+fi
+
