@@ -648,12 +648,18 @@ SHIM_EXPORT struct hostent *res_gethostbyaddr(const void *addr, socklen_t len, i
 SHIM_EXPORT int getaddrinfo_a(int mode, struct gaicb *list[], int nitems, struct sigevent *sevp)
 {
 	struct resolv_view v;
+	int r;
 
 	for (int i = 0; i < nitems; i++)
 		if (list && list[i] && asks_name_server(list[i]->ar_name) && file_view(&v) &&
 		    file_refused(NULL, &v, 0, "getaddrinfo_a", false))
 			return EAI_SYSTEM;
-	return REAL(getaddrinfo_a)(mode, list, nitems, sevp);
+	r = REAL(getaddrinfo_a)(mode, list, nitems, sevp);
+	/* GAI_WAIT: the answers are there; GAI_NOWAIT: gai_error() learns
+	 * them when it reports the end (shim/resolve.c). */
+	for (int i = 0; mode == GAI_WAIT && list && i < nitems; i++)
+		shim_gai_learned(list[i]);
+	return r;
 }
 
 /* The look-ups of an address (a PTR query).  getnameinfo() asks only for

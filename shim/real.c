@@ -81,7 +81,7 @@ static void do_init(void)
 	R(vdprintf); R(__vdprintf_chk); R(backtrace_symbols_fd); R(aio_read); R(aio_write); R(aio_read64); R(aio_write64);
 	R(lio_listio); R(lio_listio64); R(syscall); R(pidfd_getfd); R(mount);
 	R(gethostbyname); R(gethostbyname2); R(gethostbyname_r); R(gethostbyname2_r);
-	R(getaddrinfo_a); R(getnetbyname); R(getnetbyname_r); R(getnetbyaddr); R(getnetbyaddr_r); R(gethostid);
+	R(getaddrinfo_a); R(gai_error); R(getnetbyname); R(getnetbyname_r); R(getnetbyaddr); R(getnetbyaddr_r); R(gethostid);
 	R(ruserok_af); R(iruserok_af); R(getnameinfo); R(gethostbyaddr); R(gethostbyaddr_r);
 	R(res_nquery); R(res_nsearch); R(res_nquerydomain); R(res_nsend);
 	R(res_query); R(res_search); R(res_querydomain); R(res_send); R(__res_init); R(__res_ninit);

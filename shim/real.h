@@ -143,6 +143,7 @@ struct real_fns {
 	int (*ruserok_af)(const char *, int, const char *, const char *, sa_family_t);
 	int (*iruserok_af)(const void *, int, const char *, const char *, sa_family_t);
 	int (*getaddrinfo_a)(int, struct gaicb **, int, struct sigevent *);
+	int (*gai_error)(struct gaicb *);
 	int (*getnameinfo)(const struct sockaddr *, socklen_t, char *, socklen_t, char *, socklen_t, int);
 	struct hostent *(*gethostbyaddr)(const void *, socklen_t, int);
 	int (*gethostbyaddr_r)(const void *, socklen_t, int, struct hostent *, char *, size_t, struct hostent **,

@@ -641,6 +641,9 @@ int shim_sock_timeout_ms(int fd, int opt);
 int shim_conn_timeout_ms(struct tls_conn *c, int fd, int opt);
 /* The host name the program resolved for this address (getaddrinfo). */
 bool shim_name_for(const struct sockaddr *sa, char *buf, size_t len);
+/* A getaddrinfo_a() request: when it has ended with answers, they are
+ * learned as getaddrinfo's would be (resolve.c). */
+void shim_gai_learned(struct gaicb *req);
 /* At start: /etc/resolv.conf's name servers that a tls rule names
  * warned of, the file watched where a rule may cover port 53 (dnsres.c);
  * its lock around fork. */

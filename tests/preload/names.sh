@@ -11,6 +11,13 @@
 #     kernel put the program's bytes in clear on 127.0.0.2); connect() then
 #     write must be TLS to 127.0.0.2 (the previous library connected to
 #     127.0.0.1 instead, in clear: not where the program's socket goes).
+#   - names the library did not see resolved: a thread resolves
+#     plain.test (a plain rule's host) and then a.test (a tls rule's
+#     host), both 127.0.0.1 in the test's own /etc/hosts, the second with
+#     getaddrinfo_a (GAI_WAIT; GAI_NOWAIT and gai_suspend; GAI_NOWAIT
+#     waited for and connected from another thread), and connects: TLS,
+#     verified for a.test (the previous library took plain.test, the
+#     older answer it had seen, and sent a.test's bytes in clear).
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim names_setup
@@ -145,3 +152,52 @@ else
 	fi
 fi
 
+# ---- names resolved where the library did not see them ----------------------------
+# The script's own mount namespace (tests/run.sh): this /etc/hosts is its alone.
+printf '127.0.0.1 localhost\n127.0.0.1 a.test plain.test\n' >"$T/hosts"
+if ! mount --bind "$T/hosts" /etc/hosts 2>"$T/mount.err"; then
+	fail names_hosts "cannot bind a hosts file over /etc/hosts: $(cat "$T/mount.err")"
+	exit 0
+fi
+[ -x "$PROGS/name_client" ] || { fail names_setup "$PROGS/name_client missing (make test-build)"; exit 1; }
+printf 'SECRET hello\n' >"$T/rev.in"
+printf 'olleh TERCES\n' >"$T/rev.expect"
+
+# named_case NAME STEP...: name_client's STEPs (tests/progs/name_client.c),
+# then connect to 127.0.0.1:$P.  Policy: a.test tls (verified), plain.test
+# plain, the rest denied.  PASS when the reversed line came back over TLS
+# verified for a.test.
+named_case() {
+	name=$1; shift
+	P=$(free_port)
+	policy "$T/$name.conf" <<EOC
+rules = (
+  { name = "a-tls"; direction = "connect"; port = $P; host = "a.test"; ca = "$CERTS/ca.crt"; },
+  { name = "plain-ok"; direction = "connect"; port = $P; host = "plain.test"; action = "plain"; },
+  { name = "deny-rest"; direction = "connect"; port = $P; action = "deny"; }
+);
+EOC
+	bg openssl s_server -accept "127.0.0.1:$P" -naccept 1 -rev \
+		-cert "$CERTS/a-test.crt" -key "$CERTS/a-test.key" >"$T/$name.srv" 2>&1
+	srv=$!
+	if ! wait_for "$T/$name.srv" '^ACCEPT' 10; then
+		fail "$name" "s_server did not start$(show "$T/$name.srv")"; stop "$srv"; return
+	fi
+	TLSSHIM_LOG_FILE="$T/$name.log" shimmed "$PROGS/name_client" "$P" "$@" \
+		<"$T/rev.in" >"$T/$name.got" 2>"$T/$name.err"
+	rc=$?
+	stop "$srv"
+	if grep -q 'rule "plain-ok"' "$T/$name.log"; then
+		fail "$name" "a.test's bytes went under rule plain-ok, in clear$(show "$T/$name.log")"
+	elif [ "$rc" -ne 0 ] || ! cmp -s "$T/rev.expect" "$T/$name.got"; then
+		fail "$name" "client exit $rc, reversed text not received$(show "$T/$name.got" "$T/$name.err" "$T/$name.log" "$T/$name.srv")"
+	elif ! grep -q 'rule "a-tls": connected TLS.* verified for "a.test"' "$T/$name.log"; then
+		fail "$name" "the log does not show rule a-tls verifying a.test$(show "$T/$name.log")"
+	else
+		pass "$name"
+	fi
+}
+named_case names_gai_latest gai:plain.test gai:a.test
+named_case names_gai_a_wait gai:plain.test gaiaw:a.test
+named_case names_gai_a_nowait gai:plain.test gaian:a.test
+named_case names_gai_a_other_thread gai:plain.test gaiat:a.test

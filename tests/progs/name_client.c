@@ -1,0 +1,149 @@
+/* name_client — resolve names in the ways a legacy program may, then
+ * connect by address (tests/preload/names.sh).
+ *
+ *   name_client PORT STEP...
+ *
+ * Each STEP resolves one name, in this thread, in order:
+ *   gai:NAME     getaddrinfo(NAME), IPv4, stream
+ *   gaiaw:NAME   getaddrinfo_a(GAI_WAIT) of NAME
+ *   gaian:NAME   getaddrinfo_a(GAI_NOWAIT) of NAME, gai_suspend() until it
+ *                is done, then gai_error() and its ar_result
+ *   gaiat:NAME   getaddrinfo_a(GAI_NOWAIT) of NAME in this thread, waited
+ *                for (gai_suspend, gai_error) in another thread, which
+ *                connects (the connect below runs in that thread)
+ * Then connect() to the first address the last step gave, at PORT (the
+ * address as a sockaddr, never a name), send standard input, shut the
+ * write side and copy what comes back to standard output.  "client:
+ * connect: REASON" and exit 2 when connect() fails; exit 1 when a step
+ * fails.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static struct sockaddr_in last;
+static int port;
+
+static int took(const struct addrinfo *ai, const char *step)
+{
+	if (!ai || ai->ai_family != AF_INET) {
+		fprintf(stderr, "client: %s: no IPv4 address\n", step);
+		return -1;
+	}
+	memcpy(&last, ai->ai_addr, sizeof last);
+	return 0;
+}
+
+static int talk(void)
+{
+	struct sockaddr_in a = last;
+	char buf[4096];
+	ssize_t n;
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+
+	a.sin_port = htons((unsigned short)port);
+	if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) < 0) {
+		fprintf(stderr, "client: connect: %s\n", strerror(errno));
+		return 2;
+	}
+	while ((n = read(0, buf, sizeof buf)) > 0)
+		if (write(s, buf, (size_t)n) != n)
+			return 1;
+	shutdown(s, SHUT_WR);
+	while ((n = read(s, buf, sizeof buf)) > 0)
+		if (write(1, buf, (size_t)n) != n)
+			return 1;
+	close(s);
+	return 0;
+}
+
+static struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM };
+
+/* gai_suspend until req is done, then its result; 0 or -1. */
+static int gai_wait(struct gaicb *req, const char *step)
+{
+	const struct gaicb *l[1] = { req };
+	struct timespec ts = { 20, 0 };
+	int e;
+
+	while ((e = gai_error(req)) == EAI_INPROGRESS)
+		if (gai_suspend(l, 1, &ts) == EAI_AGAIN)
+			break;
+	if (e) {
+		fprintf(stderr, "client: %s: %s\n", step, gai_strerror(e));
+		return -1;
+	}
+	return took(req->ar_result, step);
+}
+
+static void *waiter(void *arg)
+{
+	if (gai_wait(arg, "gaiat") < 0)
+		return (void *)1;
+	return (void *)(long)talk();
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3) {
+		fprintf(stderr, "usage: name_client PORT STEP...\n");
+		return 1;
+	}
+	port = atoi(argv[1]);
+	for (int i = 2; i < argc; i++) {
+		char *colon = strchr(argv[i], ':');
+		const char *name = colon ? colon + 1 : "";
+		struct gaicb req = { .ar_name = name, .ar_request = &hints }, *list[1] = { &req };
+		struct addrinfo *res = NULL;
+		int e;
+
+		if (!colon)
+			return 1;
+		*colon = '\0';
+		if (!strcmp(argv[i], "gai")) {
+			if ((e = getaddrinfo(name, NULL, &hints, &res))) {
+				fprintf(stderr, "client: gai %s: %s\n", name, gai_strerror(e));
+				return 1;
+			}
+			if (took(res, "gai") < 0)
+				return 1;
+			freeaddrinfo(res);
+		} else if (!strcmp(argv[i], "gaiaw")) {
+			if ((e = getaddrinfo_a(GAI_WAIT, list, 1, NULL)) || (e = gai_error(&req))) {
+				fprintf(stderr, "client: gaiaw %s: %s\n", name, gai_strerror(e));
+				return 1;
+			}
+			if (took(req.ar_result, "gaiaw") < 0)
+				return 1;
+		} else if (!strcmp(argv[i], "gaian") || !strcmp(argv[i], "gaiat")) {
+			static struct gaicb held;
+			pthread_t t;
+			void *r;
+
+			held = req;
+			list[0] = &held;
+			if ((e = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL))) {
+				fprintf(stderr, "client: %s %s: %s\n", argv[i], name, gai_strerror(e));
+				return 1;
+			}
+			if (!strcmp(argv[i], "gaian")) {
+				if (gai_wait(&held, "gaian") < 0)
+					return 1;
+				continue;
+			}
+			if (i != argc - 1 || pthread_create(&t, NULL, waiter, &held) || pthread_join(t, &r))
+				return 1;
+			return (int)(long)r;
+		} else {
+			fprintf(stderr, "client: unknown step %s\n", argv[i]);
+			return 1;
+		}
+	}
+	return talk();
+}
