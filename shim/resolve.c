@@ -36,6 +36,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "shim/shim.h"
 
 #define NAMES 64
@@ -228,8 +229,11 @@ static struct mine *mine_get(bool make)
 	}
 	return m;
 lost:
-	if (make)
+	if (make && !mine_lost) {
 		mine_lost = true;
+		log_warn("no memory for this thread's host name answers: its connections get no name from"
+			 " now on (the address is verified, host rules do not match)");
+	}
 	return NULL;
 }
 
@@ -312,6 +316,7 @@ static void remember_one(const char *node, int family, const void *addr)
 	unsigned char key[16];
 	char text[INET6_ADDRSTRLEN];
 	int fam = addr_key(family, addr, key);
+	bool was_closed, closed_now;
 
 	if (!fam)
 		return;
@@ -326,12 +331,17 @@ static void remember_one(const char *node, int family, const void *addr)
 		copy_name(e->name, sizeof e->name, node);
 	}
 	pthread_mutex_lock(&names_lock);
+	was_closed = seen_closed;
 	e = &names[names_next++ % NAMES];
 	e->family = fam;
 	memcpy(e->addr, key, 16);
 	copy_name(e->name, sizeof e->name, node);
 	seen_note(fam, key, e->name);
+	closed_now = !was_closed && seen_closed;
 	pthread_mutex_unlock(&names_lock);
+	if (closed_now)        /* (logged outside names_lock: a leaf lock) */
+		log_warn("the table of names per address cannot grow (no memory, or 262,144 addresses):"
+			 " an address not in it gets no name from another thread");
 }
 
 static bool wanted(const char *node)

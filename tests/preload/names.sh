@@ -18,6 +18,12 @@
 #     waited for and connected from another thread), and connects: TLS,
 #     verified for a.test (the previous library took plain.test, the
 #     older answer it had seen, and sent a.test's bytes in clear).
+#   - the memory of answers cannot be allocated (calloc of the library
+#     fails: tests/progs/preload_callocfail.c): a thread without its own
+#     answers that resolved the literal 127.0.0.1 last must not take
+#     another thread's a.test instead; without the table of names per
+#     address no thread takes another's name (both fail closed: denied).
+#     Not under AddressSanitizer (its calloc comes first).
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim names_setup
@@ -163,12 +169,14 @@ fi
 printf 'SECRET hello\n' >"$T/rev.in"
 printf 'olleh TERCES\n' >"$T/rev.expect"
 
-# named_case NAME STEP...: name_client's STEPs (tests/progs/name_client.c),
-# then connect to 127.0.0.1:$P.  Policy: a.test tls (verified), plain.test
-# plain, the rest denied.  PASS when the reversed line came back over TLS
-# verified for a.test.
+# named_case NAME tls|deny STEP...: name_client's STEPs
+# (tests/progs/name_client.c), then connect to 127.0.0.1:$P, with
+# $NC_PRELOAD preloaded after the library.  Policy: a.test tls (verified),
+# plain.test plain, the rest denied.  tls: PASS when the reversed line came
+# back over TLS verified for a.test; deny: when rule deny-rest refused it.
+NC_PRELOAD=""
 named_case() {
-	name=$1; shift
+	name=$1 want=$2; shift 2
 	P=$(free_port)
 	policy "$T/$name.conf" <<EOC
 rules = (
@@ -183,12 +191,21 @@ EOC
 	if ! wait_for "$T/$name.srv" '^ACCEPT' 10; then
 		fail "$name" "s_server did not start$(show "$T/$name.srv")"; stop "$srv"; return
 	fi
-	TLSSHIM_LOG_FILE="$T/$name.log" shimmed "$PROGS/name_client" "$P" "$@" \
+	TLSSHIM_LOG_FILE="$T/$name.log" timeout -k 2 $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD $NC_PRELOAD" \
+		TLSSHIM_CONFIG="$POLICY" "$PROGS/name_client" "$P" "$@" \
 		<"$T/rev.in" >"$T/$name.got" 2>"$T/$name.err"
 	rc=$?
 	stop "$srv"
 	if grep -q 'rule "plain-ok"' "$T/$name.log"; then
 		fail "$name" "a.test's bytes went under rule plain-ok, in clear$(show "$T/$name.log")"
+	elif [ "$want" = deny ]; then
+		if ! refused_clean "$name"; then
+			:
+		elif ! grep -q 'rule "deny-rest": connection refused by policy' "$T/$name.log"; then
+			fail "$name" "expected rule deny-rest to refuse it$(show "$T/$name.log")"
+		else
+			pass "$name"
+		fi
 	elif [ "$rc" -ne 0 ] || ! cmp -s "$T/rev.expect" "$T/$name.got"; then
 		fail "$name" "client exit $rc, reversed text not received$(show "$T/$name.got" "$T/$name.err" "$T/$name.log" "$T/$name.srv")"
 	elif ! grep -q 'rule "a-tls": connected TLS.* verified for "a.test"' "$T/$name.log"; then
@@ -197,7 +214,38 @@ EOC
 		pass "$name"
 	fi
 }
-named_case names_gai_latest gai:plain.test gai:a.test
-named_case names_gai_a_wait gai:plain.test gaiaw:a.test
-named_case names_gai_a_nowait gai:plain.test gaian:a.test
-named_case names_gai_a_other_thread gai:plain.test gaiat:a.test
+named_case names_gai_latest tls gai:plain.test gai:a.test
+named_case names_gai_a_wait tls gai:plain.test gaiaw:a.test
+named_case names_gai_a_nowait tls gai:plain.test gaian:a.test
+named_case names_gai_a_other_thread tls gai:plain.test gaiat:a.test
+
+# ---- the memory of answers cannot be had ----------------------------------------
+# Another thread resolved a.test; this one resolved the literal 127.0.0.1
+# last, so its connection has no name (denied).  Where this thread's
+# memory of answers cannot be allocated (calloc of the library fails,
+# tests/progs/preload_callocfail.c), it must not take another thread's
+# name instead: it gets none from then on.  Where the table of names per
+# address cannot be allocated, a thread that resolved nothing gets no name
+# from another thread (without the fault: a.test, TLS).
+named_case names_literal_last deny gait:a.test gai:127.0.0.1
+named_case names_other_thread_only tls gait:a.test
+if asan_build; then
+	# (AddressSanitizer's calloc answers before any preload's)
+	pass "names_no_memory: not testable under AddressSanitizer (its calloc comes before the fault injector's)"
+else
+	NC_PRELOAD="$PROGS/preload_callocfail.so"
+	# this thread's answers: 2-4 KiB (shim/resolve.c, struct mine)
+	export TLSSHIM_TEST_CALLOCFAIL=2048-4095
+	named_case names_no_memory_thread deny gait:a.test gai:127.0.0.1
+	if ! grep -q "no memory for this thread's host name answers" "$T/names_no_memory_thread.log"; then
+		fail names_no_memory_thread_premise "the allocation did not fail$(show "$T/names_no_memory_thread.log")"
+	fi
+	# the table of names per address: 1024 slots of 16 bytes at first
+	export TLSSHIM_TEST_CALLOCFAIL=16384
+	named_case names_no_memory_table deny gait:a.test
+	if ! grep -q "the table of names per address cannot grow" "$T/names_no_memory_table.log"; then
+		fail names_no_memory_table_premise "the allocation did not fail$(show "$T/names_no_memory_table.log")"
+	fi
+	unset TLSSHIM_TEST_CALLOCFAIL
+	NC_PRELOAD=""
+fi

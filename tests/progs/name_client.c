@@ -5,6 +5,7 @@
  *
  * Each STEP resolves one name, in this thread, in order:
  *   gai:NAME     getaddrinfo(NAME), IPv4, stream
+ *   gait:NAME    the same in another thread (joined before the next step)
  *   gaiaw:NAME   getaddrinfo_a(GAI_WAIT) of NAME
  *   gaian:NAME   getaddrinfo_a(GAI_NOWAIT) of NAME, gai_suspend() until it
  *                is done, then gai_error() and its ar_result
@@ -82,6 +83,16 @@ static int gai_wait(struct gaicb *req, const char *step)
 	return took(req->ar_result, step);
 }
 
+static void *other_gai(void *arg)
+{
+	struct addrinfo *res = NULL;
+
+	if (getaddrinfo(arg, NULL, &hints, &res) || took(res, "gait") < 0)
+		return (void *)1;
+	freeaddrinfo(res);
+	return NULL;
+}
+
 static void *waiter(void *arg)
 {
 	if (gai_wait(arg, "gaiat") < 0)
@@ -114,6 +125,14 @@ int main(int argc, char **argv)
 			if (took(res, "gai") < 0)
 				return 1;
 			freeaddrinfo(res);
+		} else if (!strcmp(argv[i], "gait")) {
+			pthread_t t;
+			void *r;
+
+			if (pthread_create(&t, NULL, other_gai, (void *)name) || pthread_join(t, &r) || r) {
+				fprintf(stderr, "client: gait %s failed\n", name);
+				return 1;
+			}
 		} else if (!strcmp(argv[i], "gaiaw")) {
 			if ((e = getaddrinfo_a(GAI_WAIT, list, 1, NULL)) || (e = gai_error(&req))) {
 				fprintf(stderr, "client: gaiaw %s: %s\n", name, gai_strerror(e));
