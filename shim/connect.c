@@ -11,10 +11,12 @@
 #include "core/log.h"
 #include "shim/shim.h"
 
-void shim_default_name(const struct sockaddr *sa, char *buf, size_t len)
+bool shim_default_name(const struct sockaddr *sa, char *buf, size_t len)
 {
-	if (shim_name_for(sa, buf, len))
-		return;
+	bool only;
+
+	if (shim_name_for(sa, buf, len, &only))
+		return only;
 	if (sa->sa_family == AF_INET) {
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf, (socklen_t)len);
 	} else {
@@ -24,6 +26,7 @@ void shim_default_name(const struct sockaddr *sa, char *buf, size_t len)
 		else
 			inet_ntop(AF_INET6, a, buf, (socklen_t)len);
 	}
+	return false;
 }
 
 /* A destination of 0.0.0.0 (or ::ffff:0.0.0.0) reaches the address the

@@ -402,7 +402,7 @@ static void learned(const char *node, const struct addrinfo *res)
 	}
 }
 
-bool shim_name_for(const struct sockaddr *sa, char *buf, size_t len)
+bool shim_name_for(const struct sockaddr *sa, char *buf, size_t len, bool *only)
 {
 	unsigned char key[16];
 	int fam = sa_key(sa, key);
@@ -411,14 +411,19 @@ bool shim_name_for(const struct sockaddr *sa, char *buf, size_t len)
 	bool ambiguous = false;
 	const struct mine *m;
 
+	*only = false;
 	if (!fam || mine_lost)
 		return false;
-	/* This thread's own, newest first. */
+	/* This thread's own, newest first; the only name of the address
+	 * when seen[] knows no other (shim_verdict_connect: plain rules). */
 	m = mine_get(false);
 	for (unsigned i = 0; m && i < MINE; i++) {
 		const struct name_entry *e = &m->e[(m->next - 1 - i) % MINE];
 		if (e->family == fam && !memcmp(e->addr, key, klen)) {
 			snprintf(buf, len, "%s", e->name);
+			pthread_mutex_lock(&names_lock);
+			*only = seen_only(fam, key, buf);
+			pthread_mutex_unlock(&names_lock);
 			return true;
 		}
 	}
@@ -439,7 +444,8 @@ bool shim_name_for(const struct sockaddr *sa, char *buf, size_t len)
 	if (found && !ambiguous && !seen_only(fam, key, found))
 		ambiguous = true;
 	pthread_mutex_unlock(&names_lock);
-	return found && !ambiguous;
+	*only = found && !ambiguous;
+	return *only;
 }
 
 SHIM_EXPORT int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,

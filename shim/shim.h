@@ -639,8 +639,9 @@ bool shim_is_nonblocking(int fd);
 /* The socket's SO_RCVTIMEO/SO_SNDTIMEO in ms, or -1 for none. */
 int shim_sock_timeout_ms(int fd, int opt);
 int shim_conn_timeout_ms(struct tls_conn *c, int fd, int opt);
-/* The host name the program resolved for this address (getaddrinfo). */
-bool shim_name_for(const struct sockaddr *sa, char *buf, size_t len);
+/* The host name the program resolved for this address (getaddrinfo);
+ * *only: it is the only name ever resolved to the address. */
+bool shim_name_for(const struct sockaddr *sa, char *buf, size_t len, bool *only);
 /* A getaddrinfo_a() request: when it has ended with answers, they are
  * learned as getaddrinfo's would be (resolve.c). */
 void shim_gai_learned(struct gaicb *req);
@@ -682,7 +683,7 @@ struct hostent;
 int shim_hostent_r_refused(struct hostent **result, int *err);
 /* The name a client verifies when the rule names none: the resolved host
  * name, else the IP address itself (checked against IP SANs). */
-void shim_default_name(const struct sockaddr *sa, char *buf, size_t len);
+bool shim_default_name(const struct sockaddr *sa, char *buf, size_t len);
 
 extern void __chk_fail(void) __attribute__((noreturn));
 

@@ -15,17 +15,40 @@ static bool is_inet(const struct sockaddr *sa)
  * to peer (name_for's answer when it is not the address itself); NULL
  * when no rule matches by host name (then name_for is not even asked). */
 static const char *host_for(const struct policy *p, const struct sockaddr *peer, shim_name_fn name_for,
-			    struct shim_verdict *v)
+			    struct shim_verdict *v, bool *only)
 {
 	unsigned char tmp[16];
 
+	*only = false;
 	if (!p->has_host)
 		return NULL;
-	name_for(peer, v->name, sizeof v->name);
+	*only = name_for(peer, v->name, sizeof v->name);
 	v->named = true;
 	if (!v->name[0] || inet_pton(AF_INET, v->name, tmp) == 1 || inet_pton(AF_INET6, v->name, tmp) == 1)
 		return NULL;
 	return v->name;
+}
+
+/* The connect rule for peer.  A rule with host and action plain takes a
+ * name only when it is the only one ever resolved to the address: where
+ * another name was too (virtual hosts, or a name whose DNS an attacker
+ * points at the address), the library cannot tell which one the program
+ * connects for, and the connection is matched as one without a name (the
+ * next rules: a tls rule by address, a deny).  A name that is not the
+ * only one never makes a connection plain.  Before, the thread's newest
+ * name decided: a thread that resolved db.internal (tls) and then
+ * cache.internal (plain), one address, sent its database connection in
+ * clear (tests/preload/names.sh). */
+static const struct policy_rule *match_connect(const struct policy *p, const struct sockaddr *peer,
+					       socklen_t len, shim_name_fn name_for, struct shim_verdict *v)
+{
+	bool only;
+	const char *host = host_for(p, peer, name_for, v, &only);
+	const struct policy_rule *r = policy_match(p, POLICY_CONNECT, peer, len, host);
+
+	if (r && host && !only && r->nhosts && r->action == POLICY_PLAIN)
+		r = policy_match(p, POLICY_CONNECT, peer, len, NULL);
+	return r;
 }
 
 static void client_name(struct shim_verdict *v, const struct sockaddr *peer, shim_name_fn name_for)
@@ -60,8 +83,7 @@ bool shim_verdict_connect(const struct policy *p, const struct sockaddr *dst, so
 	if (!p || !p->has[POLICY_CONNECT] || !dst || len < sizeof(sa_family_t) || !is_inet(dst))
 		return false;
 	len = shim_norm_addr(dst, len, &ss);
-	if (!(v->rule = policy_match(p, POLICY_CONNECT, (struct sockaddr *)&ss, len,
-				     host_for(p, (struct sockaddr *)&ss, name_for, v))))
+	if (!(v->rule = match_connect(p, (struct sockaddr *)&ss, len, name_for, v)))
 		return false;
 	v->role = TLS_ROLE_CLIENT;
 	shim_format_addr((struct sockaddr *)&ss, v->desc, sizeof v->desc);
@@ -79,7 +101,7 @@ bool shim_verdict_connected(const struct policy *p, const struct sockaddr *local
 	shim_format_addr(peer, v->desc, sizeof v->desc);
 	if ((v->rule = policy_match(p, POLICY_ACCEPT, local, ll, NULL))) {
 		v->role = TLS_ROLE_SERVER;
-	} else if ((v->rule = policy_match(p, POLICY_CONNECT, peer, pl, host_for(p, peer, name_for, v)))) {
+	} else if ((v->rule = match_connect(p, peer, pl, name_for, v))) {
 		v->role = TLS_ROLE_CLIENT;
 		client_name(v, peer, name_for);
 	} else {

@@ -32,8 +32,11 @@ static inline void shim_verdict_clear(struct shim_verdict *v)
 	v->named = false;
 }
 
-/* The name a client verifies when its rule names none (resolve.c). */
-typedef void (*shim_name_fn)(const struct sockaddr *peer, char *buf, size_t len);
+/* The name a client verifies when its rule names none (resolve.c): true
+ * when it is a name that is, as far as the library knows, the only one
+ * ever resolved to the address (a rule with host and action plain needs
+ * that: shim_verdict_connect). */
+typedef bool (*shim_name_fn)(const struct sockaddr *peer, char *buf, size_t len);
 
 /* A connection accepted with local address `local` from `peer` (NULL:
  * unknown; desc says `fd N` then, from fd). */

@@ -18,6 +18,11 @@
 #     waited for and connected from another thread), and connects: TLS,
 #     verified for a.test (the previous library took plain.test, the
 #     older answer it had seen, and sent a.test's bytes in clear).
+#   - two names for one address, a tls rule's and a plain rule's: the
+#     plain rule never takes the connection (the previous library took
+#     the thread's newest name: resolving a.test then plain.test sent
+#     a.test's bytes in clear; a name an attacker points at the address
+#     did the same); alone, plain.test is plain.
 #   - the memory of answers cannot be allocated (calloc of the library
 #     fails: tests/progs/preload_callocfail.c): a thread without its own
 #     answers that resolved the literal 127.0.0.1 last must not take
@@ -169,11 +174,12 @@ fi
 printf 'SECRET hello\n' >"$T/rev.in"
 printf 'olleh TERCES\n' >"$T/rev.expect"
 
-# named_case NAME tls|deny STEP...: name_client's STEPs
+# named_case NAME tls|deny|plain STEP...: name_client's STEPs
 # (tests/progs/name_client.c), then connect to 127.0.0.1:$P, with
 # $NC_PRELOAD preloaded after the library.  Policy: a.test tls (verified),
 # plain.test plain, the rest denied.  tls: PASS when the reversed line came
-# back over TLS verified for a.test; deny: when rule deny-rest refused it.
+# back over TLS verified for a.test; deny: when rule deny-rest refused it;
+# plain: when rule plain-ok took it.
 NC_PRELOAD=""
 named_case() {
 	name=$1 want=$2; shift 2
@@ -185,6 +191,7 @@ rules = (
   { name = "deny-rest"; direction = "connect"; port = $P; action = "deny"; }
 );
 EOC
+	[ "$want" = plain ] && audit_exclude "$P" "plain by a host rule on purpose: s_server stands in for a plain server"
 	bg openssl s_server -accept "127.0.0.1:$P" -naccept 1 -rev \
 		-cert "$CERTS/a-test.crt" -key "$CERTS/a-test.key" >"$T/$name.srv" 2>&1
 	srv=$!
@@ -196,7 +203,13 @@ EOC
 		<"$T/rev.in" >"$T/$name.got" 2>"$T/$name.err"
 	rc=$?
 	stop "$srv"
-	if grep -q 'rule "plain-ok"' "$T/$name.log"; then
+	if [ "$want" = plain ]; then
+		if [ "$(lines "$T/$name.log" 'rule "plain-ok": plain TCP by policy')" -ne 1 ]; then
+			fail "$name" "expected rule plain-ok to take it$(show "$T/$name.log")"
+		else
+			pass "$name"
+		fi
+	elif grep -q 'rule "plain-ok"' "$T/$name.log"; then
 		fail "$name" "a.test's bytes went under rule plain-ok, in clear$(show "$T/$name.log")"
 	elif [ "$want" = deny ]; then
 		if ! refused_clean "$name"; then
@@ -218,6 +231,13 @@ named_case names_gai_latest tls gai:plain.test gai:a.test
 named_case names_gai_a_wait tls gai:plain.test gaiaw:a.test
 named_case names_gai_a_nowait tls gai:plain.test gaian:a.test
 named_case names_gai_a_other_thread tls gai:plain.test gaiat:a.test
+# Two names for one address, a.test's rule tls and plain.test's plain: the
+# library cannot tell which one the program connects for, so the plain
+# rule does not take it (no name: denied), whichever came last; the tls
+# rule still takes a.test's.  plain.test alone is plain.
+named_case names_two_names_no_plain deny gai:a.test gai:plain.test
+named_case names_two_names_other_thread_no_plain deny gait:a.test gai:plain.test
+named_case names_plain_only_name plain gai:plain.test
 
 # ---- the memory of answers cannot be had ----------------------------------------
 # Another thread resolved a.test; this one resolved the literal 127.0.0.1

@@ -37,10 +37,11 @@ static struct sockaddr_storage addr(const char *ip, int port, socklen_t *len)
 
 /* The name a client would verify without server_name: a fixed one, so
  * that the test sees where it came from. */
-static void name_for(const struct sockaddr *peer, char *buf, size_t len)
+static bool name_for(const struct sockaddr *peer, char *buf, size_t len)
 {
 	(void)peer;
 	snprintf(buf, len, "resolved.example");
+	return true;
 }
 
 static struct policy *load(const char *certs, char *path, size_t plen)
