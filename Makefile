@@ -162,6 +162,7 @@ $(BUILD)/progs/randfork: PROG_CFLAGS = $(SSL_CFLAGS)
 $(BUILD)/progs/randfork: PROG_LIBS = $(SSL_LIBS)
 # Calls libresolv.so.2's compatibility res_gethostbyname (shim/dnsres.c).
 $(BUILD)/progs/dns_tcp: PROG_LIBS = -lresolv
+$(BUILD)/progs/name_client: PROG_LIBS = -lresolv
 # Counts the library's getpid() calls with a getpid of its own.
 $(BUILD)/progs/selfid: PROG_LDFLAGS = -rdynamic
 

@@ -759,56 +759,68 @@ static bool own_refused(res_state st, size_t qlen, const char *call, const void 
 /* The length of a query the program built (res_send). */
 #define QLEN(mlen) ((mlen) > 0 ? (size_t)(mlen) : 0)
 
+/* r, the answer's length (res_query and its family: larger than the
+ * buffer when it was cut); its address records are learned
+ * (shim_dns_learned). */
+static int answered(int r, const unsigned char *ans, int len)
+{
+	if (r > 0 && ans)
+		shim_dns_learned(ans, r < len ? r : len);
+	return r;
+}
+
 /* Each function and the __res_ name glibc also exports for it (the
  * programs linked before glibc 2.34 call those). */
 #define RES_ALIAS(name) SHIM_EXPORT __typeof__(name) __##name __attribute__((alias(#name), copy(name)));
 
 SHIM_EXPORT int res_nquery(res_state st, const char *dname, int class, int type, unsigned char *ans, int len)
 {
-	return OWN_CALL(st, 0, "res_nquery", REAL(res_nquery)(st, dname, class, type, ans, len));
+	return answered(OWN_CALL(st, 0, "res_nquery", REAL(res_nquery)(st, dname, class, type, ans, len)), ans, len);
 }
 RES_ALIAS(res_nquery)
 
 SHIM_EXPORT int res_nsearch(res_state st, const char *dname, int class, int type, unsigned char *ans, int len)
 {
-	return OWN_CALL(st, 0, "res_nsearch", REAL(res_nsearch)(st, dname, class, type, ans, len));
+	return answered(OWN_CALL(st, 0, "res_nsearch", REAL(res_nsearch)(st, dname, class, type, ans, len)), ans, len);
 }
 RES_ALIAS(res_nsearch)
 
 SHIM_EXPORT int res_nquerydomain(res_state st, const char *name, const char *domain, int class, int type,
 				 unsigned char *ans, int len)
 {
-	return OWN_CALL(st, 0, "res_nquerydomain", REAL(res_nquerydomain)(st, name, domain, class, type, ans, len));
+	return answered(OWN_CALL(st, 0, "res_nquerydomain",
+				 REAL(res_nquerydomain)(st, name, domain, class, type, ans, len)), ans, len);
 }
 RES_ALIAS(res_nquerydomain)
 
 SHIM_EXPORT int res_nsend(res_state st, const unsigned char *msg, int mlen, unsigned char *ans, int alen)
 {
-	return OWN_CALL(st, QLEN(mlen), "res_nsend", REAL(res_nsend)(st, msg, mlen, ans, alen));
+	return answered(OWN_CALL(st, QLEN(mlen), "res_nsend", REAL(res_nsend)(st, msg, mlen, ans, alen)), ans, alen);
 }
 RES_ALIAS(res_nsend)
 
 SHIM_EXPORT int res_query(const char *dname, int class, int type, unsigned char *ans, int len)
 {
-	return THREAD_CALL(0, "res_query", REAL(res_query)(dname, class, type, ans, len));
+	return answered(THREAD_CALL(0, "res_query", REAL(res_query)(dname, class, type, ans, len)), ans, len);
 }
 RES_ALIAS(res_query)
 
 SHIM_EXPORT int res_search(const char *dname, int class, int type, unsigned char *ans, int len)
 {
-	return THREAD_CALL(0, "res_search", REAL(res_search)(dname, class, type, ans, len));
+	return answered(THREAD_CALL(0, "res_search", REAL(res_search)(dname, class, type, ans, len)), ans, len);
 }
 RES_ALIAS(res_search)
 
 SHIM_EXPORT int res_querydomain(const char *name, const char *domain, int class, int type, unsigned char *ans,
 				int len)
 {
-	return THREAD_CALL(0, "res_querydomain", REAL(res_querydomain)(name, domain, class, type, ans, len));
+	return answered(THREAD_CALL(0, "res_querydomain", REAL(res_querydomain)(name, domain, class, type, ans, len)),
+			ans, len);
 }
 RES_ALIAS(res_querydomain)
 
 SHIM_EXPORT int res_send(const unsigned char *msg, int mlen, unsigned char *ans, int alen)
 {
-	return THREAD_CALL(QLEN(mlen), "res_send", REAL(res_send)(msg, mlen, ans, alen));
+	return answered(THREAD_CALL(QLEN(mlen), "res_send", REAL(res_send)(msg, mlen, ans, alen)), ans, alen);
 }
 RES_ALIAS(res_send)

@@ -402,6 +402,74 @@ static void learned(const char *node, const struct addrinfo *res)
 	}
 }
 
+/* The end of the DNS name at a[at] (labels, or a compression pointer),
+ * within n bytes; 0 when it runs past them or is not a name. */
+static size_t dns_skip(const unsigned char *a, size_t n, size_t at)
+{
+	while (at < n) {
+		unsigned c = a[at];
+
+		if (c == 0)
+			return at + 1;
+		if ((c & 0xC0) == 0xC0)
+			return at + 2 <= n ? at + 2 : 0;
+		if (c & 0xC0)
+			return 0;
+		at += 1 + c;
+	}
+	return 0;
+}
+
+/* An answer of res_query() and its family, n bytes (the program parses
+ * it itself): the addresses of its A and AAAA records (class IN) are
+ * learned for the name of its question, as getaddrinfo's answers would
+ * be.  Before, such a resolution was not seen: an older answer for the
+ * address (plain.test, with getaddrinfo) stayed the thread's newest, and
+ * a connection made for the name looked up with res_query went under
+ * plain.test's plain rule, in clear (tests/preload/names.sh). */
+void shim_dns_learned(const unsigned char *a, int len)
+{
+	size_t n = len > 0 ? (size_t)len : 0, at, end;
+	char name[NAME_MAX_LEN + 1];
+	size_t nl = 0;
+	unsigned an;
+
+	if (n < 12 || !shim_policy || !shim_policy->has[POLICY_CONNECT] || ((a[4] << 8) | a[5]) != 1)
+		return;
+	an = (unsigned)((a[6] << 8) | a[7]);
+	/* The question's name, uncompressed (it comes first). */
+	for (at = 12; at < n && a[at]; at += 1 + a[at]) {
+		unsigned c = a[at];
+
+		if ((c & 0xC0) || at + 1 + c > n || nl + c + 1 >= sizeof name)
+			return;
+		if (nl)
+			name[nl++] = '.';
+		memcpy(name + nl, a + at + 1, c);
+		nl += c;
+	}
+	name[nl] = '\0';
+	if (at >= n || !nl || memchr(name, '\0', nl))
+		return;
+	at += 1 + 4;                    /* the root label, type and class */
+	for (unsigned i = 0; i < an && at <= n; i++) {
+		unsigned type, class, rdlen;
+
+		if (!(end = dns_skip(a, n, at)) || end + 10 > n)
+			return;
+		type = (unsigned)((a[end] << 8) | a[end + 1]);
+		class = (unsigned)((a[end + 2] << 8) | a[end + 3]);
+		rdlen = (unsigned)((a[end + 8] << 8) | a[end + 9]);
+		at = end + 10;
+		if (at + rdlen > n)
+			return;
+		if (class == 1 && ((type == 1 && rdlen == 4) || (type == 28 && rdlen == 16)) &&
+		    (wanted(name) || unnamed(name)))
+			remember_one(wanted(name) ? name : NULL, type == 1 ? AF_INET : AF_INET6, a + at);
+		at += rdlen;
+	}
+}
+
 bool shim_name_for(const struct sockaddr *sa, char *buf, size_t len, bool *only)
 {
 	unsigned char key[16];

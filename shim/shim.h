@@ -645,6 +645,9 @@ bool shim_name_for(const struct sockaddr *sa, char *buf, size_t len, bool *only)
 /* A getaddrinfo_a() request: when it has ended with answers, they are
  * learned as getaddrinfo's would be (resolve.c). */
 void shim_gai_learned(struct gaicb *req);
+/* An answer of res_query() and its family (len bytes): its A and AAAA
+ * records are learned for its question's name (resolve.c). */
+void shim_dns_learned(const unsigned char *ans, int len);
 /* At start: /etc/resolv.conf's name servers that a tls rule names
  * warned of, the file watched where a rule may cover port 53 (dnsres.c);
  * its lock around fork. */

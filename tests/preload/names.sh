@@ -18,6 +18,9 @@
 #     waited for and connected from another thread), and connects: TLS,
 #     verified for a.test (the previous library took plain.test, the
 #     older answer it had seen, and sent a.test's bytes in clear).
+#   - res_query(3) with the program's own parsing (a fake name server,
+#     tests/preload/py/dns_tcp_server.py): the same, a.test after
+#     plain.test is TLS for a.test (before: plain.test's plain rule).
 #   - two names for one address, a tls rule's and a plain rule's: the
 #     plain rule never takes the connection (the previous library took
 #     the thread's newest name: resolving a.test then plain.test sent
@@ -175,7 +178,8 @@ printf 'SECRET hello\n' >"$T/rev.in"
 printf 'olleh TERCES\n' >"$T/rev.expect"
 
 # named_case NAME tls|deny|plain STEP...: name_client's STEPs
-# (tests/progs/name_client.c), then connect to 127.0.0.1:$P, with
+# (tests/progs/name_client.c), then connect to the address the last gave
+# (s_server listens on every address), port $P, with
 # $NC_PRELOAD preloaded after the library.  Policy: a.test tls (verified),
 # plain.test plain, the rest denied.  tls: PASS when the reversed line came
 # back over TLS verified for a.test; deny: when rule deny-rest refused it;
@@ -192,7 +196,7 @@ rules = (
 );
 EOC
 	[ "$want" = plain ] && audit_exclude "$P" "plain by a host rule on purpose: s_server stands in for a plain server"
-	bg openssl s_server -accept "127.0.0.1:$P" -naccept 1 -rev \
+	bg openssl s_server -accept "$P" -naccept 1 -rev \
 		-cert "$CERTS/a-test.crt" -key "$CERTS/a-test.key" >"$T/$name.srv" 2>&1
 	srv=$!
 	if ! wait_for "$T/$name.srv" '^ACCEPT' 10; then
@@ -238,6 +242,13 @@ named_case names_gai_a_other_thread tls gai:plain.test gaiat:a.test
 named_case names_two_names_no_plain deny gai:a.test gai:plain.test
 named_case names_two_names_other_thread_no_plain deny gait:a.test gai:plain.test
 named_case names_plain_only_name plain gai:plain.test
+# res_query and the program's own parsing of its answer: a.test (the fake
+# name server's answer: 127.0.0.9 over TCP, or 127.0.0.8 over UDP) after
+# plain.test (the same addresses in /etc/hosts) is TLS for a.test.
+if fake_resolver names_res_query "$T"; then
+	printf '127.0.0.9 plain.test\n127.0.0.8 plain.test\n' >>"$T/hosts"
+	named_case names_res_query tls gai:plain.test resq:a.test
+fi
 
 # ---- the memory of answers cannot be had ----------------------------------------
 # Another thread resolved a.test; this one resolved the literal 127.0.0.1

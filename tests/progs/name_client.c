@@ -9,6 +9,7 @@
  *   gaiaw:NAME   getaddrinfo_a(GAI_WAIT) of NAME
  *   gaian:NAME   getaddrinfo_a(GAI_NOWAIT) of NAME, gai_suspend() until it
  *                is done, then gai_error() and its ar_result
+ *   resq:NAME    res_query(NAME, IN, A), the answer parsed here (ns_parserr)
  *   gaiat:NAME   getaddrinfo_a(GAI_NOWAIT) of NAME in this thread, waited
  *                for (gai_suspend, gai_error) in another thread, which
  *                connects (the connect below runs in that thread)
@@ -19,9 +20,11 @@
  * fails.
  */
 #include <arpa/inet.h>
+#include <arpa/nameser.h>
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <resolv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +134,27 @@ int main(int argc, char **argv)
 
 			if (pthread_create(&t, NULL, other_gai, (void *)name) || pthread_join(t, &r) || r) {
 				fprintf(stderr, "client: gait %s failed\n", name);
+				return 1;
+			}
+		} else if (!strcmp(argv[i], "resq")) {
+			unsigned char ans[4096];
+			int n = res_query(name, C_IN, T_A, ans, sizeof ans), k, got = 0;
+			ns_msg msg;
+			ns_rr rr;
+
+			if (n < 0 || ns_initparse(ans, n < (int)sizeof ans ? n : (int)sizeof ans, &msg) < 0) {
+				fprintf(stderr, "client: resq %s: no answer\n", name);
+				return 1;
+			}
+			for (k = 0; !got && k < ns_msg_count(msg, ns_s_an); k++)
+				if (ns_parserr(&msg, ns_s_an, k, &rr) == 0 && ns_rr_type(rr) == ns_t_a &&
+				    ns_rr_rdlen(rr) == 4) {
+					last.sin_family = AF_INET;
+					memcpy(&last.sin_addr, ns_rr_rdata(rr), 4);
+					got = 1;
+				}
+			if (!got) {
+				fprintf(stderr, "client: resq %s: no A record\n", name);
 				return 1;
 			}
 		} else if (!strcmp(argv[i], "gaiaw")) {
