@@ -245,16 +245,37 @@ static struct name_entry *mine_push(void)
 	return m ? &m->e[m->next++ % MINE] : NULL;
 }
 
+/* An address literal as getaddrinfo() takes one without asking anyone:
+ * inet_pton's forms, inet_aton's (127.1, 0x7f000001, 0x7f.1: the C
+ * library accepts them too) and an IPv6 address with a scope
+ * (fe80::1%eth0).  Before, 0x7f000001 (it has letters) was remembered
+ * as a host name: the thread's newest name for 127.0.0.1 was
+ * "0x7f000001", verified as a DNS name (tests/preload/names.sh). */
+static bool is_literal(const char *s)
+{
+	unsigned char tmp[16];
+	char v6[INET6_ADDRSTRLEN];
+	const char *pct = strchr(s, '%');
+	struct in_addr a4;
+
+	if (inet_pton(AF_INET, s, tmp) == 1 || inet_pton(AF_INET6, s, tmp) == 1 || inet_aton(s, &a4))
+		return true;
+	if (!pct || (size_t)(pct - s) >= sizeof v6)
+		return false;
+	memcpy(v6, s, (size_t)(pct - s));
+	v6[pct - s] = '\0';
+	return inet_pton(AF_INET6, v6, tmp) == 1;
+}
+
 /* A DNS host name, not an address literal (those need no remembering). */
 static bool is_host_name(const char *s)
 {
 	size_t n = strlen(s);
-	unsigned char tmp[16];
 	bool alpha = false;
 
 	if (!n || n >= sizeof names[0].name)
 		return false;
-	if (inet_pton(AF_INET, s, tmp) == 1 || inet_pton(AF_INET6, s, tmp) == 1)
+	if (is_literal(s))
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)s[i];
@@ -353,10 +374,7 @@ static bool wanted(const char *node)
  * address literal: ".test", "a..test"): remembered as the address. */
 static bool unnamed(const char *node)
 {
-	unsigned char tmp[16];
-
-	return node && shim_policy && shim_policy->has[POLICY_CONNECT] && !is_host_name(node) &&
-	       inet_pton(AF_INET, node, tmp) != 1 && inet_pton(AF_INET6, node, tmp) != 1;
+	return node && shim_policy && shim_policy->has[POLICY_CONNECT] && !is_host_name(node) && !is_literal(node);
 }
 
 /* An address literal the program resolved (getaddrinfo("127.0.0.1")):
@@ -365,10 +383,7 @@ static bool unnamed(const char *node)
  * name, say) is not the one verified for this connection. */
 static void remember_literal(const char *node, const struct addrinfo *res)
 {
-	unsigned char tmp[16];
-
-	if (!node || !shim_policy || !shim_policy->has[POLICY_CONNECT] ||
-	    (inet_pton(AF_INET, node, tmp) != 1 && inet_pton(AF_INET6, node, tmp) != 1))
+	if (!node || !shim_policy || !shim_policy->has[POLICY_CONNECT] || !is_literal(node))
 		return;
 	for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
 		unsigned char key[16];
@@ -381,7 +396,10 @@ static void remember_literal(const char *node, const struct addrinfo *res)
 			return;
 		e->family = fam;
 		memcpy(e->addr, key, 16);
-		snprintf(e->name, sizeof e->name, "%s", node);
+		/* the address as inet_ntop writes it: what the connection then
+		 * verifies (0x7f000001 is 127.0.0.1) */
+		if (!inet_ntop(fam, key, e->name, sizeof e->name))
+			e->name[0] = '\0';
 	}
 }
 

@@ -26,6 +26,8 @@
 #     the thread's newest name: resolving a.test then plain.test sent
 #     a.test's bytes in clear; a name an attacker points at the address
 #     did the same); alone, plain.test is plain.
+#   - an address literal in inet_aton's forms (0x7f000001, 127.1) resolved
+#     last verifies the address, not "0x7f000001" as a DNS name.
 #   - the memory of answers cannot be allocated (calloc of the library
 #     fails: tests/progs/preload_callocfail.c): a thread without its own
 #     answers that resolved the literal 127.0.0.1 last must not take
@@ -249,6 +251,38 @@ if fake_resolver names_res_query "$T"; then
 	printf '127.0.0.9 plain.test\n127.0.0.8 plain.test\n' >>"$T/hosts"
 	named_case names_res_query tls gai:plain.test resq:a.test
 fi
+
+# ---- address literals in inet_aton's forms -----------------------------------------
+# getaddrinfo("0x7f000001") is 127.0.0.1 without a look-up, as "127.1" is:
+# resolved last, it is a literal (the address is verified: server.crt has
+# IP:127.0.0.1), not a host name "0x7f000001" (the previous library
+# verified that as a DNS name: refused).  Rule: TLS by port, no host.
+literal_case() {
+	name=$1; shift
+	P=$(free_port)
+	policy "$T/$name.conf" <<EOC
+rules = ( { name = "by-port"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
+EOC
+	bg openssl s_server -accept "$P" -naccept 1 -rev \
+		-cert "$CERTS/server.crt" -key "$CERTS/server.key" >"$T/$name.srv" 2>&1
+	srv=$!
+	if ! wait_for "$T/$name.srv" '^ACCEPT' 10; then
+		fail "$name" "s_server did not start$(show "$T/$name.srv")"; stop "$srv"; return
+	fi
+	TLSSHIM_LOG_FILE="$T/$name.log" shimmed "$PROGS/name_client" "$P" "$@" \
+		<"$T/rev.in" >"$T/$name.got" 2>"$T/$name.err"
+	rc=$?
+	stop "$srv"
+	if [ "$rc" -ne 0 ] || ! cmp -s "$T/rev.expect" "$T/$name.got"; then
+		fail "$name" "client exit $rc, reversed text not received$(show "$T/$name.got" "$T/$name.err" "$T/$name.log")"
+	elif ! grep -q 'rule "by-port": connected TLS.* verified for "127.0.0.1"' "$T/$name.log"; then
+		fail "$name" "the log does not show 127.0.0.1 verified$(show "$T/$name.log")"
+	else
+		pass "$name"
+	fi
+}
+literal_case names_literal_hex gai:a.test gai:0x7f000001
+literal_case names_literal_short gai:a.test gai:127.1
 
 # ---- the memory of answers cannot be had ----------------------------------------
 # Another thread resolved a.test; this one resolved the literal 127.0.0.1
