@@ -465,17 +465,51 @@ static bool same_file_as_us(const char *path)
 	return path && stat(path, &st) == 0 && st.st_dev == our_dev && st.st_ino == our_ino;
 }
 
+/* The working directory at start, where the policy was loaded: a
+ * relative TLSSHIM_CONFIG names that file only from there. */
+static dev_t start_cwd_dev;
+static ino_t start_cwd_ino;
+static bool start_cwd_known;
+
 void shim_exec_prime(void)
 {
+	struct stat st;
+
 	(void)same_file_as_us(NULL);
+	if (stat(".", &st) == 0) {
+		start_cwd_dev = st.st_dev;
+		start_cwd_ino = st.st_ino;
+		start_cwd_known = true;
+	}
 }
 
-/* After a chroot: the policy's path names, under the new root, the file
- * the library loaded (policy_stat_path names it from the root at start). */
+/* The process has left the directory it started in (or it cannot tell). */
+static bool cwd_moved(void)
+{
+	struct stat st;
+
+	return !start_cwd_known || stat(".", &st) != 0 || st.st_dev != start_cwd_dev ||
+	       st.st_ino != start_cwd_ino;
+}
+
+/* A relative policy name that the new image would resolve from another
+ * directory than the one the library loaded it from (helper-183: a
+ * policy.conf there, one that makes a TLS port plain, was the new
+ * image's policy, and a TLS listener it inherited served in clear). */
+static bool policy_name_moved(const char *cfg)
+{
+	return cfg && *cfg && cfg[0] != '/' && cwd_moved();
+}
+
+/* The policy's path names, here, the file the library loaded: after a
+ * chroot, policy_stat_path names it from the root at start; a relative
+ * name, from the directory at start. */
 static bool policy_same_here(const char *cfg)
 {
 	struct stat a, b;
 
+	if (cfg[0] != '/')
+		return !policy_name_moved(cfg);
 	return policy_stat_path(cfg, &a) == 0 && stat(cfg, &b) == 0 && a.st_dev == b.st_dev &&
 	       a.st_ino == b.st_ino;
 }
@@ -579,10 +613,11 @@ static bool will_run_shim(const char *path, char *const envp[], const posix_spaw
 		return false;
 	/* The same policy: the same file (an unset variable means the
 	 * default one in both images); after a chroot, the same name may
-	 * be another file. */
+	 * be another file, and a relative one after a chdir. */
 	if (!cfg || !*cfg)
 		cfg = SYSTEM_POLICY;
-	return ours && !strcmp(cfg, ours) && (!shim_root_moved() || policy_same_here(ours));
+	return ours && !strcmp(cfg, ours) &&
+	       ((ours[0] == '/' && !shim_root_moved()) || policy_same_here(ours));
 }
 
 /* ---- posix_spawn's file actions ------------------------------------------- */
@@ -1043,6 +1078,7 @@ static bool spawn_gives_tls(const struct fa_note *n)
 static bool handover(const char *path, char *const envp[], const posix_spawnattr_t *attr,
 		     const struct fa_note *n)
 {
+	const char *cfg = env_get(envp, "TLSSHIM_CONFIG", false);
 	enum pump_which w;
 
 	if (in_vm_child()) {
@@ -1073,6 +1109,13 @@ static bool handover(const char *path, char *const envp[], const posix_spawnattr
 				 path ? path : "(unknown)", pl && *pl ? pl : "/etc/ld.so.preload",
 				 shim_policy->path ? shim_policy->path : "?");
 	}
+	if (w == PUMP_ALL_INHERITABLE && cfg && shim_policy->path && !strcmp(cfg, shim_policy->path) &&
+	    policy_name_moved(cfg))
+		log_warn("exec of %s after this process changed its working directory: the relative"
+			 " policy name TLSSHIM_CONFIG=%s names another file there, or none; the TLS"
+			 " sessions it would inherit go to a pump and TLS listeners are not passed on"
+			 " (an absolute TLSSHIM_CONFIG, as tlsshim(1) sets, keeps the policy)",
+			 path ? path : "(unknown)", shim_policy->path);
 	if (secure_exec(attr)) {
 		bool sys = system_preload_has_us();
 

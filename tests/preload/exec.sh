@@ -91,3 +91,60 @@ else
 		fail "secure-execution exec under another policy file" "$(tail_of "$T/euid-other.out" "$T/euid-other.log")"
 	fi
 fi
+
+# A relative TLSSHIM_CONFIG (the README's "TLSSHIM_CONFIG=policy.conf")
+# names a file from the working directory.  A program that changes
+# directory and then execs with its environment as it is runs the new
+# image under whatever policy.conf is there: here one that makes the
+# port plain.  The TLS listener it inherited accepted a plain client and
+# answered it in clear (helper-183).  Now the name counts as the same
+# policy only from the directory it was loaded in: the listener is not
+# passed on.  From the same directory (chdir "."), it still is, and the
+# new image serves TLS on it.
+C=$(free_port)
+mkdir -p "$T/rel/other"
+policy "$T/rel/policy.conf" <<EOC
+rules = ( { name = "rel-in"; direction = "accept"; port = $C;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
+EOC
+policy "$T/rel/other/policy.conf" <<EOC
+rules = ( { name = "rel-plain"; direction = "accept"; port = $C; action = "plain"; } );
+EOC
+# rel_listener NAME DIR: the listener under policy.conf from $T/rel,
+# exec'd after chdir(DIR); ready when it says "listening".
+rel_listener() {
+	bg sh -c 'cd "$1/rel" && exec timeout -k 2 $((30 * $2)) env LD_PRELOAD="$3" TLSSHIM_CONFIG=policy.conf \
+		TLSSHIM_LOG_FILE="$1/$4.log" "$5" "$6" chdir "$7" "$8"' sh "$T" "$TS" "$SHIM_PRELOAD" "$1" "$PY" \
+		"$PYD/euid_listener.py" "$C" "$2" >"$T/$1.out" 2>&1
+	_rl=$!
+	wait_for "$T/$1.out" '^listening' 15
+}
+rel_listener rel-other other
+got=$(audit_exclude_during "$C" "a plain client to the TLS listener a relative policy name would hand to another policy" \
+	timeout $((20 * TS)) "$PY" -c '
+import socket, sys
+try:
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+    s.sendall(b"plain line\n")
+    print(s.recv(100).decode(errors="replace").strip() or "eof")
+except OSError as e:
+    print("refused:", e)' "$C" 2>&1)
+wait_exit "$_rl" 20
+if printf '%s' "$got" | grep -q 'plain line'; then
+	fail "chdir then exec under a relative TLSSHIM_CONFIG" "the plain client was answered in clear: '$got'$(tail_of "$T/rel-other.out" "$T/rel-other.log")"
+elif grep -q '^serve failed' "$T/rel-other.out" &&
+     grep -q 'listening socket fd [0-9]* not passed on' "$T/rel-other.log" &&
+     grep -q 'changed its working directory' "$T/rel-other.log"; then
+	pass "chdir then exec under a relative TLSSHIM_CONFIG: the TLS listener is not passed on (a warn line), no plain client served"
+else
+	fail "chdir then exec under a relative TLSSHIM_CONFIG" "client got '$got'$(tail_of "$T/rel-other.out" "$T/rel-other.log")"
+fi
+rel_listener rel-same .
+got=$(printf 'rel line\n' | timeout $((20 * TS)) openssl s_client -quiet -connect "127.0.0.1:$C" \
+	-CAfile "$CERTS/ca.crt" -servername localhost 2>"$T/rel-same.cli")
+wait_exit "$_rl" 20
+if [ "$got" = "rel line" ] && grep -q '^served' "$T/rel-same.out"; then
+	pass "chdir(\".\") then exec under a relative TLSSHIM_CONFIG: the new image serves TLS on the listener"
+else
+	fail "chdir(\".\") then exec under a relative TLSSHIM_CONFIG" "client got '$got'$(tail_of "$T/rel-same.out" "$T/rel-same.cli" "$T/rel-same.log")"
+fi

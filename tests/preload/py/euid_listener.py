@@ -1,5 +1,5 @@
 """A TLS listening socket passed on by root whose effective uid is not its
-real one (tests/preload/exec.sh).
+real one, or after a change of working directory (tests/preload/exec.sh).
 
     euid_listener.py exec PORT    listen on 127.0.0.1:PORT (inheritable), set
                                   the effective uid to 65534, execv() itself
@@ -8,6 +8,10 @@ real one (tests/preload/exec.sh).
     euid_listener.py spawn PORT   the same, but posix_spawn(resetids=True) of
                                   itself: the child's effective uid is its real
                                   one (0) again before its exec; waits for it
+    euid_listener.py chdir PORT DIR   listen as above, chdir(DIR), execv()
+                                  itself with the fd and the environment as it
+                                  is (a relative TLSSHIM_CONFIG now names
+                                  DIR's file)
     euid_listener.py serve FD     accept one connection on FD, read a line,
                                   write it back
 
@@ -41,8 +45,11 @@ ls.bind(("127.0.0.1", arg))
 ls.listen(4)
 ls.set_inheritable(True)
 print("listening", flush=True)
-os.seteuid(65534)
 argv = [sys.executable, os.path.abspath(__file__), "serve", str(ls.fileno())]
+if mode == "chdir":
+    os.chdir(sys.argv[3])
+    os.execv(sys.executable, argv)
+os.seteuid(65534)
 if mode == "exec":
     os.execv(sys.executable, argv)
 pid = os.posix_spawn(sys.executable, argv, os.environ, resetids=True)
