@@ -492,24 +492,19 @@ static bool cwd_moved(void)
 	       st.st_ino != start_cwd_ino;
 }
 
-/* A relative policy name that the new image would resolve from another
- * directory than the one the library loaded it from (helper-183: a
- * policy.conf there, one that makes a TLS port plain, was the new
- * image's policy, and a TLS listener it inherited served in clear). */
-static bool policy_name_moved(const char *cfg)
-{
-	return cfg && *cfg && cfg[0] != '/' && cwd_moved();
-}
-
 /* The policy's path names, here, the file the library loaded: after a
- * chroot, policy_stat_path names it from the root at start; a relative
- * name, from the directory at start. */
+ * chroot, or a mount in a mount namespace of the process's own, as
+ * policy_stat_path names it from the root (and mounts) at start; a
+ * relative name, from the directory at start (helper-183: a relative
+ * name after a chdir, and an absolute one after a bind mount over its
+ * directory, named a policy.conf that made a TLS port plain, and the
+ * new image's inherited TLS listener served a plain client in clear). */
 static bool policy_same_here(const char *cfg)
 {
 	struct stat a, b;
 
 	if (cfg[0] != '/')
-		return !policy_name_moved(cfg);
+		return !cwd_moved();
 	return policy_stat_path(cfg, &a) == 0 && stat(cfg, &b) == 0 && a.st_dev == b.st_dev &&
 	       a.st_ino == b.st_ino;
 }
@@ -613,11 +608,11 @@ static bool will_run_shim(const char *path, char *const envp[], const posix_spaw
 		return false;
 	/* The same policy: the same file (an unset variable means the
 	 * default one in both images); after a chroot, the same name may
-	 * be another file, and a relative one after a chdir. */
+	 * be another file, and after a mount, and a relative one after a
+	 * chdir. */
 	if (!cfg || !*cfg)
 		cfg = SYSTEM_POLICY;
-	return ours && !strcmp(cfg, ours) &&
-	       ((ours[0] == '/' && !shim_root_moved()) || policy_same_here(ours));
+	return ours && !strcmp(cfg, ours) && policy_same_here(ours);
 }
 
 /* ---- posix_spawn's file actions ------------------------------------------- */
@@ -1110,12 +1105,16 @@ static bool handover(const char *path, char *const envp[], const posix_spawnattr
 				 shim_policy->path ? shim_policy->path : "?");
 	}
 	if (w == PUMP_ALL_INHERITABLE && cfg && shim_policy->path && !strcmp(cfg, shim_policy->path) &&
-	    policy_name_moved(cfg))
-		log_warn("exec of %s after this process changed its working directory: the relative"
-			 " policy name TLSSHIM_CONFIG=%s names another file there, or none; the TLS"
-			 " sessions it would inherit go to a pump and TLS listeners are not passed on"
-			 " (an absolute TLSSHIM_CONFIG, as tlsshim(1) sets, keeps the policy)",
-			 path ? path : "(unknown)", shim_policy->path);
+	    !shim_root_moved() && !policy_same_here(cfg))
+		log_warn("exec of %s: the policy name TLSSHIM_CONFIG=%s names another file here (or none)"
+			 " than %s; the TLS sessions it would inherit go to a pump and TLS listeners"
+			 " are not passed on%s",
+			 path ? path : "(unknown)", cfg,
+			 cfg[0] != '/' ? "where this process loaded it: it changed its working directory"
+				       : "under the root and mounts this process started with (a mount"
+					 " since, in a mount namespace of its own)",
+			 cfg[0] != '/' ? " (an absolute TLSSHIM_CONFIG, as tlsshim(1) sets, keeps the"
+					 " policy)" : "");
 	if (secure_exec(attr)) {
 		bool sys = system_preload_has_us();
 

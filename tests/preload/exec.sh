@@ -110,25 +110,31 @@ EOC
 policy "$T/rel/other/policy.conf" <<EOC
 rules = ( { name = "rel-plain"; direction = "accept"; port = $C; action = "plain"; } );
 EOC
-# rel_listener NAME DIR: the listener under policy.conf from $T/rel,
-# exec'd after chdir(DIR); ready when it says "listening".
-rel_listener() {
-	bg sh -c 'cd "$1/rel" && exec timeout -k 2 $((30 * $2)) env LD_PRELOAD="$3" TLSSHIM_CONFIG=policy.conf \
-		TLSSHIM_LOG_FILE="$1/$4.log" "$5" "$6" chdir "$7" "$8"' sh "$T" "$TS" "$SHIM_PRELOAD" "$1" "$PY" \
-		"$PYD/euid_listener.py" "$C" "$2" >"$T/$1.out" 2>&1
+# inherit_listener NAME CFG MODE ARGS...: euid_listener.py MODE $C ARGS
+# from $T/rel under TLSSHIM_CONFIG=CFG, NAME.out and NAME.log; ready
+# when it says "listening".
+inherit_listener() {
+	_il=$1 _ic=$2
+	shift 2
+	bg sh -c 'cd "$1/rel" && shift && exec "$@"' sh "$T" timeout -k 2 $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$_ic" TLSSHIM_LOG_FILE="$T/$_il.log" "$PY" "$PYD/euid_listener.py" "$1" "$C" "$2" "${3:-}" \
+		>"$T/$_il.out" 2>&1
 	_rl=$!
-	wait_for "$T/$1.out" '^listening' 15
+	wait_for "$T/$_il.out" '^listening' 15
 }
-rel_listener rel-other other
-got=$(audit_exclude_during "$C" "a plain client to the TLS listener a relative policy name would hand to another policy" \
-	timeout $((20 * TS)) "$PY" -c '
+# plain_try WHY: a plain client's line to $C; what came back, or why not.
+plain_try() {
+	audit_exclude_during "$C" "$1" timeout $((20 * TS)) "$PY" -c '
 import socket, sys
 try:
     s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
     s.sendall(b"plain line\n")
     print(s.recv(100).decode(errors="replace").strip() or "eof")
 except OSError as e:
-    print("refused:", e)' "$C" 2>&1)
+    print("refused:", e)' "$C" 2>&1
+}
+inherit_listener rel-other policy.conf chdir other
+got=$(plain_try "a plain client to the TLS listener a relative policy name would hand to another policy")
 wait_exit "$_rl" 20
 if printf '%s' "$got" | grep -q 'plain line'; then
 	fail "chdir then exec under a relative TLSSHIM_CONFIG" "the plain client was answered in clear: '$got'$(tail_of "$T/rel-other.out" "$T/rel-other.log")"
@@ -139,7 +145,7 @@ elif grep -q '^serve failed' "$T/rel-other.out" &&
 else
 	fail "chdir then exec under a relative TLSSHIM_CONFIG" "client got '$got'$(tail_of "$T/rel-other.out" "$T/rel-other.log")"
 fi
-rel_listener rel-same .
+inherit_listener rel-same policy.conf chdir .
 got=$(printf 'rel line\n' | timeout $((20 * TS)) openssl s_client -quiet -connect "127.0.0.1:$C" \
 	-CAfile "$CERTS/ca.crt" -servername localhost 2>"$T/rel-same.cli")
 wait_exit "$_rl" 20
@@ -147,4 +153,41 @@ if [ "$got" = "rel line" ] && grep -q '^served' "$T/rel-same.out"; then
 	pass "chdir(\".\") then exec under a relative TLSSHIM_CONFIG: the new image serves TLS on the listener"
 else
 	fail "chdir(\".\") then exec under a relative TLSSHIM_CONFIG" "client got '$got'$(tail_of "$T/rel-same.out" "$T/rel-same.cli" "$T/rel-same.log")"
+fi
+
+# The same with an absolute TLSSHIM_CONFIG: the program makes a mount
+# namespace of its own, bind-mounts another directory over the policy's
+# (one whose policy.conf makes the port plain) and execs.  The new image
+# read the other file, and the TLS listener it inherited served a plain
+# client in clear (helper-183).  Now the name must name, here, the file
+# it names under the root and mounts the process started with.
+if [ "$(id -u)" != 0 ]; then
+	pass "mount over the policy's directory then exec (not run here: needs root)"
+else
+	mkdir -p "$T/mnt/pol"
+	cp "$T/rel/policy.conf" "$T/mnt/pol/policy.conf"
+	audit_policy "$T/mnt/pol/policy.conf"
+	inherit_listener mnt-other "$T/mnt/pol/policy.conf" mount "$T/rel/other" "$T/mnt/pol"
+	got=$(plain_try "a plain client to the TLS listener a mount would hand to another policy")
+	wait_exit "$_rl" 20
+	if printf '%s' "$got" | grep -q 'plain line'; then
+		fail "mount over the policy's directory then exec" "the plain client was answered in clear: '$got'$(tail_of "$T/mnt-other.out" "$T/mnt-other.log")"
+	elif grep -q '^serve failed' "$T/mnt-other.out" &&
+	     grep -q 'listening socket fd [0-9]* not passed on' "$T/mnt-other.log" &&
+	     grep -q 'names another file here (or none) than under the root and mounts' "$T/mnt-other.log"; then
+		pass "mount over the policy's directory then exec: the TLS listener is not passed on (a warn line), no plain client served"
+	else
+		fail "mount over the policy's directory then exec" "client got '$got'$(tail_of "$T/mnt-other.out" "$T/mnt-other.log")"
+	fi
+	# A mount elsewhere changes nothing: the new image serves TLS.
+	mkdir -p "$T/mnt/elsewhere"
+	inherit_listener mnt-else "$T/mnt/pol/policy.conf" mount "$T/rel/other" "$T/mnt/elsewhere"
+	got=$(printf 'mnt line\n' | timeout $((20 * TS)) openssl s_client -quiet -connect "127.0.0.1:$C" \
+		-CAfile "$CERTS/ca.crt" -servername localhost 2>"$T/mnt-else.cli")
+	wait_exit "$_rl" 20
+	if [ "$got" = "mnt line" ] && grep -q '^served' "$T/mnt-else.out"; then
+		pass "a mount elsewhere then exec: the new image serves TLS on the listener"
+	else
+		fail "a mount elsewhere then exec" "client got '$got'$(tail_of "$T/mnt-else.out" "$T/mnt-else.cli" "$T/mnt-else.log")"
+	fi
 fi

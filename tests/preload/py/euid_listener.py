@@ -1,5 +1,6 @@
 """A TLS listening socket passed on by root whose effective uid is not its
-real one, or after a change of working directory (tests/preload/exec.sh).
+real one, or after a change of working directory or of mounts
+(tests/preload/exec.sh).
 
     euid_listener.py exec PORT    listen on 127.0.0.1:PORT (inheritable), set
                                   the effective uid to 65534, execv() itself
@@ -12,6 +13,9 @@ real one, or after a change of working directory (tests/preload/exec.sh).
                                   itself with the fd and the environment as it
                                   is (a relative TLSSHIM_CONFIG now names
                                   DIR's file)
+    euid_listener.py mount PORT SRC DST   listen as above, then in a mount
+                                  namespace of its own bind-mount SRC over DST,
+                                  and execv() itself with the fd
     euid_listener.py serve FD     accept one connection on FD, read a line,
                                   write it back
 
@@ -48,6 +52,15 @@ print("listening", flush=True)
 argv = [sys.executable, os.path.abspath(__file__), "serve", str(ls.fileno())]
 if mode == "chdir":
     os.chdir(sys.argv[3])
+    os.execv(sys.executable, argv)
+if mode == "mount":
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    CLONE_NEWNS, MS_BIND, MS_REC, MS_PRIVATE = 0x20000, 4096, 16384, 1 << 18
+    if (libc.unshare(CLONE_NEWNS) != 0 or libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0 or
+            libc.mount(sys.argv[3].encode(), sys.argv[4].encode(), None, MS_BIND, None) != 0):
+        print("mount failed:", os.strerror(ctypes.get_errno()), flush=True)
+        sys.exit(1)
     os.execv(sys.executable, argv)
 os.seteuid(65534)
 if mode == "exec":
