@@ -254,8 +254,8 @@ static int fds_leaving(int sock, const struct msghdr *m)
 					peer_shim = peer_runs_shim(sock);
 				if (!peer_shim) {
 					log_warn("rule \"%s\": sendmsg refused: it would pass fd %d, a listening"
-						 " socket the rule makes TLS, to a process that does not run this"
-						 " library", r->name, fd);
+						 " socket (or one bound to the port) the rule makes TLS, to a"
+						 " process that does not run this library", r->name, fd);
 					return -EOPNOTSUPP;
 				}
 				continue;

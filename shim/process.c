@@ -20,6 +20,7 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <dirent.h>
 #include <sched.h>
 #include <dlfcn.h>
@@ -873,18 +874,24 @@ static const struct policy_rule *listener_unknown(int fd, int err)
 	return &unknown_listener;
 }
 
-const struct policy_rule *shim_tls_listener(int fd)
+/* shim_tls_listener; *bound (when not NULL): fd does not listen yet, but
+ * is bound to a port, neither connected nor connecting (TCP_CLOSE): a
+ * program that gets it may listen() on it (helper-183: one without the
+ * library listened on a TLS port and served a plain client in clear). */
+static const struct policy_rule *tls_port_socket(int fd, bool *bound)
 {
 	struct sockaddr_storage ss;
 	socklen_t l = sizeof ss;
 	int acc = 0, proto = 0, kind;
 	socklen_t il = sizeof acc;
 
+	if (bound)
+		*bound = false;
 	if (!shim_policy || !shim_policy->has[POLICY_ACCEPT])
 		return NULL;
 	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &il) < 0)
 		return listener_unknown(fd, errno);
-	if (!acc)
+	if (!acc && shim_tcp_state(fd) != TCP_CLOSE)
 		return NULL;
 	/* TCP, MPTCP (protocol 262, mptcpize's) or SMC: its connections are
 	 * TLS by the same rules (shim_resolve_accepted).  An internet stream
@@ -900,7 +907,21 @@ const struct policy_rule *shim_tls_listener(int fd)
 		return NULL;
 	if (REAL(getsockname)(fd, (struct sockaddr *)&ss, &l) < 0)
 		return listener_unknown(fd, errno);
+	if (!acc) {
+		/* Not bound (port 0): nothing a new socket would not have. */
+		if ((ss.ss_family != AF_INET && ss.ss_family != AF_INET6) ||
+		    !(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+					      : ((struct sockaddr_in6 *)&ss)->sin6_port))
+			return NULL;
+		if (bound)
+			*bound = true;
+	}
 	return shim_listener_rule(fd, &ss, l, false);
+}
+
+const struct policy_rule *shim_tls_listener(int fd)
+{
+	return tls_port_socket(fd, NULL);
 }
 
 const struct policy_rule *shim_listener_rule(int fd, const struct sockaddr_storage *ss, socklen_t l, bool deny)
@@ -981,13 +1002,13 @@ static bool withhold_listeners(const struct fa_note *n)
 		}
 	}
 	for (size_t fd = 0; fd < h; fd++) {
-		bool refused = shim_refused_conn((int)fd);
+		bool refused = shim_refused_conn((int)fd), bound = false;
 		int fl;
 
 		if (!refused && !accept_rules)
 			continue;
 		fl = REAL(fcntl)((int)fd, F_GETFD);
-		if (fl < 0 || (fl & FD_CLOEXEC) || (!refused && !(r = shim_tls_listener((int)fd))))
+		if (fl < 0 || (fl & FD_CLOEXEC) || (!refused && !(r = tls_port_socket((int)fd, &bound))))
 			continue;
 		(void)REAL(fcntl)((int)fd, F_SETFD, fl | FD_CLOEXEC);
 		if (withheld_n < WITHHELD_MAX)
@@ -996,6 +1017,10 @@ static bool withhold_listeners(const struct fa_note *n)
 			log_warn("fd %d, a connection this library refused, not passed on (close-on-exec):"
 				 " the new program does not run this library, and would use it in clear",
 				 (int)fd);
+		else if (bound)
+			log_warn("rule \"%s\": socket fd %d bound to the port, not passed on (close-on-exec):"
+				 " the new program does not run this library, and would listen there and"
+				 " accept plain", r->name, (int)fd);
 		else
 			log_warn("rule \"%s\": listening socket fd %d not passed on (close-on-exec): the new"
 				 " program does not run this library, and what it accepted would be plain",

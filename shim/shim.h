@@ -389,8 +389,9 @@ void shim_adopt_inherited(void);
 /* A raw clone()/clone3() of another process (syscall.c): as fork(). */
 /* false: refused (errno EINVAL), nothing made. */
 bool shim_before_clone(unsigned long flags);
-/* A TCP listening socket whose connections the policy makes TLS: the
- * rule (shim/process.c), or NULL. */
+/* A TCP listening socket whose connections the policy makes TLS, or one
+ * bound to such a port that neither listens nor is connected yet (a
+ * program may listen() on it): the rule (shim/process.c), or NULL. */
 const struct policy_rule *shim_tls_listener(int fd);
 /* fd (above 2) is a connection the library refused (CT_REFUSED): a
  * program that does not run the library must not get it (it would use it

@@ -112,7 +112,7 @@ rules = ( { name = "rel-plain"; direction = "accept"; port = $C; action = "plain
 EOC
 # inherit_listener NAME CFG MODE ARGS...: euid_listener.py MODE $C ARGS
 # from $T/rel under TLSSHIM_CONFIG=CFG, NAME.out and NAME.log; ready
-# when it says "listening".
+# when it (or its new image) says "listening", or "serve failed".
 inherit_listener() {
 	_il=$1 _ic=$2
 	shift 2
@@ -120,7 +120,7 @@ inherit_listener() {
 		TLSSHIM_CONFIG="$_ic" TLSSHIM_LOG_FILE="$T/$_il.log" "$PY" "$PYD/euid_listener.py" "$1" "$C" "$2" "${3:-}" \
 		>"$T/$_il.out" 2>&1
 	_rl=$!
-	wait_for "$T/$_il.out" '^listening' 15
+	wait_for "$T/$_il.out" '^(listening|serve failed)' 15
 }
 # plain_try WHY: a plain client's line to $C; what came back, or why not.
 plain_try() {
@@ -190,4 +190,20 @@ else
 	else
 		fail "a mount elsewhere then exec" "client got '$got'$(tail_of "$T/mnt-else.out" "$T/mnt-else.cli" "$T/mnt-else.log")"
 	fi
+fi
+
+# A socket bound to a TLS port but not listening yet, passed on to an
+# image without the library (LD_PRELOAD dropped): that program listened
+# on it and answered a plain client in clear; only a listening socket
+# was withheld (helper-183).  Now a bound one is withheld as well.
+inherit_listener bound-plain "$T/rel/policy.conf" bound
+got=$(plain_try "a plain client to a TLS port whose bound socket an image without the library got")
+wait_exit "$_rl" 20
+if printf '%s' "$got" | grep -q 'plain line'; then
+	fail "bound socket to an image without the library" "the plain client was answered in clear: '$got'$(tail_of "$T/bound-plain.out" "$T/bound-plain.log")"
+elif grep -q '^serve failed' "$T/bound-plain.out" &&
+     grep -q 'socket fd [0-9]* bound to the port, not passed on' "$T/bound-plain.log"; then
+	pass "a socket bound to a TLS port, not listening yet, is not passed on to an image without the library (a warn line)"
+else
+	fail "bound socket to an image without the library" "client got '$got'$(tail_of "$T/bound-plain.out" "$T/bound-plain.log")"
 fi

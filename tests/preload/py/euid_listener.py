@@ -16,7 +16,11 @@ real one, or after a change of working directory or of mounts
     euid_listener.py mount PORT SRC DST   listen as above, then in a mount
                                   namespace of its own bind-mount SRC over DST,
                                   and execv() itself with the fd
-    euid_listener.py serve FD     accept one connection on FD, read a line,
+    euid_listener.py bound PORT   bind 127.0.0.1:PORT without listening, then
+                                  execve() itself without LD_PRELOAD: the new
+                                  image listens ("listening here") and serves
+    euid_listener.py serve FD [listen]   (listen on FD first, then)
+                                  accept one connection on FD, read a line,
                                   write it back
 
 Prints "listening" once the socket listens, then the new image "served" or
@@ -28,6 +32,9 @@ mode, arg = sys.argv[1], int(sys.argv[2])
 if mode == "serve":
     try:
         ls = socket.socket(fileno=arg)
+        if sys.argv[3:] == ["listen"]:
+            ls.listen(4)
+            print("listening here", flush=True)
         ls.settimeout(20)
         c, _ = ls.accept()
         c.settimeout(20)
@@ -46,10 +53,14 @@ if mode == "serve":
 ls = socket.socket()
 ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 ls.bind(("127.0.0.1", arg))
-ls.listen(4)
-ls.set_inheritable(True)
-print("listening", flush=True)
 argv = [sys.executable, os.path.abspath(__file__), "serve", str(ls.fileno())]
+ls.set_inheritable(True)
+if mode == "bound":
+    print("bound", flush=True)
+    os.execve(sys.executable, argv + ["listen"],
+              {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"})
+ls.listen(4)
+print("listening", flush=True)
 if mode == "chdir":
     os.chdir(sys.argv[3])
     os.execv(sys.executable, argv)
