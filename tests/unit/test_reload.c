@@ -306,6 +306,39 @@ int main(void)
 		SSL_CTX_free(c);
 	}
 
+	/* A file made writable by other users after start (chmod o+w, and
+	 * its content replaced by whoever may now write it) is refused at
+	 * reload as at load: the previous context stays (helper-183). */
+	UNIT_CASE("world_writable_after_start_keeps_old") {
+		int before = reports;
+		unsigned long n0 = policy_reload_count(pol);
+		SSL_CTX *c;
+
+		EXPECT(copy(in(certs, "wrongname.key"), in(dir, "live.key")));
+		EXPECT(copy(in(certs, "wrongname.crt"), in(dir, "live.crt")));
+		EXPECT(chmod(in(dir, "live.crt"), 0666) == 0);
+		policy_reload_check_now(pol, on_log);
+		policy_reload_check_now(pol, on_log);
+		EXPECT(reports == before + 1);
+		EXPECT_CONTAINS(last_report, "writable by other users");
+		c = policy_reload_ctx(pol, r);
+		EXPECT(serial_of(c) == sa);
+		SSL_CTX_free(c);
+		EXPECT(policy_reload_count(pol) == n0);
+		/* o-w again: the same files load. */
+		EXPECT(chmod(in(dir, "live.crt"), 0644) == 0);
+		policy_reload_check_now(pol, on_log);
+		c = policy_reload_ctx(pol, r);
+		EXPECT(serial_of(c) == sb);
+		SSL_CTX_free(c);
+		EXPECT(copy(in(certs, "server.key"), in(dir, "live.key")));
+		EXPECT(copy(in(certs, "server.crt"), in(dir, "live.crt")));
+		policy_reload_check_now(pol, on_log);
+		c = policy_reload_ctx(pol, r);
+		EXPECT(serial_of(c) == sa);
+		SSL_CTX_free(c);
+	}
+
 	UNIT_CASE("thousand_reloads_under_load_no_leak") {
 		pthread_t th[2];
 		long rss0 = 0, rss1;
