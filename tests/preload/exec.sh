@@ -122,38 +122,51 @@ inherit_listener() {
 	_rl=$!
 	wait_for "$T/$_il.out" '^(listening|serve failed)' 15
 }
-# plain_try WHY: a plain client's line to $C; what came back, or why not.
-plain_try() {
-	audit_exclude_during "$C" "$1" timeout $((20 * TS)) "$PY" -c '
+# withheld NAME DESC WHY WARN...: a plain client's line to $C (the wire
+# audit leaves it out: WHY) must not be answered, NAME's new image must
+# have failed to serve, and NAME.log must match every WARN.
+withheld() {
+	_wn=$1 _wd=$2 _ww=$3
+	shift 3
+	got=$(audit_exclude_during "$C" "$_ww" timeout $((20 * TS)) "$PY" -c '
 import socket, sys
 try:
     s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
     s.sendall(b"plain line\n")
     print(s.recv(100).decode(errors="replace").strip() or "eof")
 except OSError as e:
-    print("refused:", e)' "$C" 2>&1
+    print("refused:", e)' "$C" 2>&1)
+	wait_exit "$_rl" 20
+	_wl=$(tail_of "$T/$_wn.out" "$T/$_wn.log")
+	if printf '%s' "$got" | grep -q 'plain line'; then
+		fail "$_wd" "the plain client was answered in clear: '$got'$_wl"; return
+	fi
+	if ! grep -q '^serve failed' "$T/$_wn.out"; then
+		fail "$_wd" "the new image did not fail to serve; client got '$got'$_wl"; return
+	fi
+	for _w in "$@"; do
+		grep -q "$_w" "$T/$_wn.log" || { fail "$_wd" "no line '$_w'$_wl"; return; }
+	done
+	pass "$_wd"
+}
+# served NAME DESC: a TLS client's line to $C comes back, and NAME's new
+# image served it.
+served() {
+	got=$(printf '%s line\n' "$1" | timeout $((20 * TS)) openssl s_client -quiet -connect "127.0.0.1:$C" \
+		-CAfile "$CERTS/ca.crt" -servername localhost 2>"$T/$1.cli")
+	wait_exit "$_rl" 20
+	if [ "$got" = "$1 line" ] && grep -q '^served' "$T/$1.out"; then
+		pass "$2"
+	else
+		fail "$2" "client got '$got'$(tail_of "$T/$1.out" "$T/$1.cli" "$T/$1.log")"
+	fi
 }
 inherit_listener rel-other policy.conf chdir other
-got=$(plain_try "a plain client to the TLS listener a relative policy name would hand to another policy")
-wait_exit "$_rl" 20
-if printf '%s' "$got" | grep -q 'plain line'; then
-	fail "chdir then exec under a relative TLSSHIM_CONFIG" "the plain client was answered in clear: '$got'$(tail_of "$T/rel-other.out" "$T/rel-other.log")"
-elif grep -q '^serve failed' "$T/rel-other.out" &&
-     grep -q 'listening socket fd [0-9]* not passed on' "$T/rel-other.log" &&
-     grep -q 'changed its working directory' "$T/rel-other.log"; then
-	pass "chdir then exec under a relative TLSSHIM_CONFIG: the TLS listener is not passed on (a warn line), no plain client served"
-else
-	fail "chdir then exec under a relative TLSSHIM_CONFIG" "client got '$got'$(tail_of "$T/rel-other.out" "$T/rel-other.log")"
-fi
+withheld rel-other "chdir then exec under a relative TLSSHIM_CONFIG: the TLS listener is not passed on (a warn line), no plain client served" \
+	"a plain client to the TLS listener a relative policy name would hand to another policy" \
+	'listening socket fd [0-9]* not passed on' 'changed its working directory'
 inherit_listener rel-same policy.conf chdir .
-got=$(printf 'rel line\n' | timeout $((20 * TS)) openssl s_client -quiet -connect "127.0.0.1:$C" \
-	-CAfile "$CERTS/ca.crt" -servername localhost 2>"$T/rel-same.cli")
-wait_exit "$_rl" 20
-if [ "$got" = "rel line" ] && grep -q '^served' "$T/rel-same.out"; then
-	pass "chdir(\".\") then exec under a relative TLSSHIM_CONFIG: the new image serves TLS on the listener"
-else
-	fail "chdir(\".\") then exec under a relative TLSSHIM_CONFIG" "client got '$got'$(tail_of "$T/rel-same.out" "$T/rel-same.cli" "$T/rel-same.log")"
-fi
+served rel-same "chdir(\".\") then exec under a relative TLSSHIM_CONFIG: the new image serves TLS on the listener"
 
 # The same with an absolute TLSSHIM_CONFIG: the program makes a mount
 # namespace of its own, bind-mounts another directory over the policy's
@@ -164,32 +177,16 @@ fi
 if [ "$(id -u)" != 0 ]; then
 	pass "mount over the policy's directory then exec (not run here: needs root)"
 else
-	mkdir -p "$T/mnt/pol"
+	mkdir -p "$T/mnt/pol" "$T/mnt/elsewhere"
 	cp "$T/rel/policy.conf" "$T/mnt/pol/policy.conf"
 	audit_policy "$T/mnt/pol/policy.conf"
 	inherit_listener mnt-other "$T/mnt/pol/policy.conf" mount "$T/rel/other" "$T/mnt/pol"
-	got=$(plain_try "a plain client to the TLS listener a mount would hand to another policy")
-	wait_exit "$_rl" 20
-	if printf '%s' "$got" | grep -q 'plain line'; then
-		fail "mount over the policy's directory then exec" "the plain client was answered in clear: '$got'$(tail_of "$T/mnt-other.out" "$T/mnt-other.log")"
-	elif grep -q '^serve failed' "$T/mnt-other.out" &&
-	     grep -q 'listening socket fd [0-9]* not passed on' "$T/mnt-other.log" &&
-	     grep -q 'names another file here (or none) than under the root and mounts' "$T/mnt-other.log"; then
-		pass "mount over the policy's directory then exec: the TLS listener is not passed on (a warn line), no plain client served"
-	else
-		fail "mount over the policy's directory then exec" "client got '$got'$(tail_of "$T/mnt-other.out" "$T/mnt-other.log")"
-	fi
+	withheld mnt-other "mount over the policy's directory then exec: the TLS listener is not passed on (a warn line), no plain client served" \
+		"a plain client to the TLS listener a mount would hand to another policy" \
+		'listening socket fd [0-9]* not passed on' 'names another file here (or none) than under the root and mounts'
 	# A mount elsewhere changes nothing: the new image serves TLS.
-	mkdir -p "$T/mnt/elsewhere"
 	inherit_listener mnt-else "$T/mnt/pol/policy.conf" mount "$T/rel/other" "$T/mnt/elsewhere"
-	got=$(printf 'mnt line\n' | timeout $((20 * TS)) openssl s_client -quiet -connect "127.0.0.1:$C" \
-		-CAfile "$CERTS/ca.crt" -servername localhost 2>"$T/mnt-else.cli")
-	wait_exit "$_rl" 20
-	if [ "$got" = "mnt line" ] && grep -q '^served' "$T/mnt-else.out"; then
-		pass "a mount elsewhere then exec: the new image serves TLS on the listener"
-	else
-		fail "a mount elsewhere then exec" "client got '$got'$(tail_of "$T/mnt-else.out" "$T/mnt-else.cli" "$T/mnt-else.log")"
-	fi
+	served mnt-else "a mount elsewhere then exec: the new image serves TLS on the listener"
 fi
 
 # A socket bound to a TLS port but not listening yet, passed on to an
@@ -197,13 +194,6 @@ fi
 # on it and answered a plain client in clear; only a listening socket
 # was withheld (helper-183).  Now a bound one is withheld as well.
 inherit_listener bound-plain "$T/rel/policy.conf" bound
-got=$(plain_try "a plain client to a TLS port whose bound socket an image without the library got")
-wait_exit "$_rl" 20
-if printf '%s' "$got" | grep -q 'plain line'; then
-	fail "bound socket to an image without the library" "the plain client was answered in clear: '$got'$(tail_of "$T/bound-plain.out" "$T/bound-plain.log")"
-elif grep -q '^serve failed' "$T/bound-plain.out" &&
-     grep -q 'socket fd [0-9]* bound to the port, not passed on' "$T/bound-plain.log"; then
-	pass "a socket bound to a TLS port, not listening yet, is not passed on to an image without the library (a warn line)"
-else
-	fail "bound socket to an image without the library" "client got '$got'$(tail_of "$T/bound-plain.out" "$T/bound-plain.log")"
-fi
+withheld bound-plain "a socket bound to a TLS port, not listening yet, is not passed on to an image without the library (a warn line)" \
+	"a plain client to a TLS port whose bound socket an image without the library got" \
+	'socket fd [0-9]* bound to the port, not passed on'
