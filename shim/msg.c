@@ -19,6 +19,7 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -186,11 +187,32 @@ void shim_fd_arrived(int fd)
 		(void)shim_classify(fd, false);
 }
 
+/* Both ends of unix socket fd have no name: a socketpair(), whose
+ * SO_PEERCRED names the process that made the pair, not the one holding
+ * the other end now.  (A connection to a listener has the listener's
+ * name at one end.) */
+static bool unnamed_pair(int fd)
+{
+	struct sockaddr_un a;
+	socklen_t l = sizeof a;
+
+	if (REAL(getsockname)(fd, (struct sockaddr *)&a, &l) < 0 || a.sun_family != AF_UNIX ||
+	    l != sizeof(sa_family_t))
+		return false;
+	l = sizeof a;
+	return REAL(getpeername)(fd, (struct sockaddr *)&a, &l) == 0 && a.sun_family == AF_UNIX &&
+	       l == sizeof(sa_family_t);
+}
+
 /* Does the process at the other end of unix socket fd run this library?
  * SO_PEERCRED names the process that connected (or, for a socketpair(),
- * the one that made the pair: then this process, whatever forked or
- * exec'd child holds the other end now): only another process that maps
- * our library is known to run it; anything else counts as "no". */
+ * the one that made the pair, whatever forked or exec'd child of it
+ * holds the other end now): only another process that maps our library,
+ * and is the peer, is known to run it; anything else counts as "no".
+ * A socketpair counts as "no" whoever made it: made by another process
+ * (this one's parent), its other end may be a sibling's that exec'd
+ * without the library (helper-183: a TLS listener passed there served a
+ * plain client in clear). */
 static bool peer_runs_shim(int fd)
 {
 	struct ucred cr;
@@ -208,7 +230,7 @@ static bool peer_runs_shim(int fd)
 	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0 || cr.pid <= 0 || !me ||
 	    cr.pid == me)
 		return false;
-	if (!dladdr((void *)peer_runs_shim, &info) || !info.dli_fname)
+	if (unnamed_pair(fd) || !dladdr((void *)peer_runs_shim, &info) || !info.dli_fname)
 		return false;
 	snprintf(path, sizeof path, "/proc/%d/maps", (int)cr.pid);
 	/* From the root at start (policy/file.h), and only from a real

@@ -197,3 +197,17 @@ inherit_listener bound-plain "$T/rel/policy.conf" bound
 withheld bound-plain "a socket bound to a TLS port, not listening yet, is not passed on to an image without the library (a warn line)" \
 	"a plain client to a TLS port whose bound socket an image without the library got" \
 	'socket fd [0-9]* bound to the port, not passed on'
+
+# SCM_RIGHTS over a socketpair the parent made, from one child that runs
+# the library to a sibling that exec'd without it: SO_PEERCRED names the
+# pair's maker (the parent, which maps the library), so the TLS listener
+# went to the sibling, which served a plain client in clear
+# (helper-183).  Now a socketpair's peer counts as one that does not run
+# the library: the sendmsg is refused.
+bg timeout -k 2 $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/rel/policy.conf" \
+	TLSSHIM_LOG_FILE="$T/pair.log" "$PY" "$PYD/pair_sibling.py" "$C" >"$T/pair.out" 2>&1
+_rl=$!
+wait_for "$T/pair.out" '^(listening|serve failed)' 15
+withheld pair "a TLS listener sent over a socketpair its parent made, to a sibling without the library: refused (a warn line), no plain client served" \
+	"a plain client to a TLS listener passed to a sibling without the library" \
+	'sendmsg refused: it would pass fd [0-9]*, a listening socket'
