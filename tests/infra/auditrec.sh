@@ -15,6 +15,9 @@
 #  * the processes made (the last pid, /proc/loadavg, in this PID
 #    namespace): policy at most two a call (its cat and the time), forget
 #    none, free_port one (the caller's subshell).
+# The library is not loaded here (tests/lib.sh's own helpers and
+# tests/progs' tools, the same for every build): the first build only.
+# tlsshim-test: once
 . "$TLSSHIM_TOP/tests/lib.sh"
 
 # A list of our own: these policies are not the test's traffic rules.

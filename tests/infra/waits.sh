@@ -18,6 +18,9 @@
 #    namespace (the last pid, /proc/loadavg) during a 1-s wait that times
 #    out are a few, not the grep and sleep (wait_exit: the sleep) ten times
 #    a second of before.
+# The library is not loaded here (tests/lib.sh's own helpers and
+# tests/progs' tools, the same for every build): the first build only.
+# tlsshim-test: once
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 
