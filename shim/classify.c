@@ -431,12 +431,12 @@ static bool bury_ring(int fd, const struct stat *st, bool at_start)
  * clear (tests/preload/rawsock.sh, "inherit", "scm").  While such sockets
  * are refused the number is given a dead socket (bury; closed when none
  * can be made), as an io_uring instance's. */
-static void bury_raw(int fd, bool at_start)
+static void bury_raw(int fd, int type, bool at_start)
 {
 	char kind[80];
 	const char *done;
 
-	if (!shim_raw_fd_refused(fd, kind, sizeof kind))
+	if (!shim_raw_fd_refused(fd, type, kind, sizeof kind))
 		return;
 	done = bury_or_close(fd);
 	log_warn("fd %d is %s (%s, not made through this library), whose packets would carry the"
@@ -517,7 +517,7 @@ static uintptr_t classify_locked(int fd, bool at_start)
 {
 	struct sockaddr_storage local, peer;
 	socklen_t ll = sizeof local, pl = sizeof peer;
-	int listening = 0, tcp, staterr = 0;
+	int listening = 0, tcp, type, staterr = 0;
 	socklen_t l = sizeof listening;
 	struct shim_verdict v;
 	struct stat st;
@@ -550,10 +550,10 @@ static uintptr_t classify_locked(int fd, bool at_start)
 		record(fd, CT_PLAIN);
 		return CT_PLAIN;
 	}
-	if ((tcp = shim_sock_tcp(fd)) < 0)
+	if ((tcp = shim_sock_tcp_type(fd, &type)) < 0)
 		return cannot_tell(fd, known ? "getsockopt" : "fstat and getsockopt", -tcp, known);
 	if (!tcp) {
-		bury_raw(fd, at_start);
+		bury_raw(fd, type, at_start);
 		record(fd, CT_PLAIN);
 		return CT_PLAIN;
 	}

@@ -269,7 +269,7 @@ int shim_addfd(int fd, unsigned long req, void *arg);
  * NULL. */
 bool shim_raw_guarded(void);
 int shim_raw_socket_refused(int domain, int type, int proto);
-const char *shim_raw_fd_refused(int fd, char *buf, size_t n);
+const char *shim_raw_fd_refused(int fd, int type, char *buf, size_t n);
 /* Whether req is SIOCKCMATTACH or NBD_SET_SOCK; its ioctl(fd, req, arg),
  * a socket not found plain refused (-EPERM, logged): the answer, or a
  * negative errno (shim/syscall.c). */
@@ -589,6 +589,8 @@ int shim_close_own(int fd);
  * name the socket. */
 enum { SHIM_SOCK_TCP = 1, SHIM_SOCK_FOREIGN = 2 };
 int shim_sock_tcp(int fd);
+/* The same, with the SO_TYPE the kernel told in *type (0 when it did not). */
+int shim_sock_tcp_type(int fd, int *type);
 /* The same for the checks made per datagram (shim_peer_check): a socket
  * the kernel said is SOCK_DGRAM or SOCK_RAW is not asked again until its
  * number names another file (fd.c). */

@@ -118,7 +118,7 @@ static int type_kind(int fd, int type)
 }
 
 /* shim_sock_tcp, with the socket's type (*type) where the kernel told it. */
-static int sock_tcp(int fd, int *type)
+int shim_sock_tcp_type(int fd, int *type)
 {
 	socklen_t l = sizeof *type;
 
@@ -133,7 +133,7 @@ int shim_sock_tcp(int fd)
 {
 	int type;
 
-	return sock_tcp(fd, &type);
+	return shim_sock_tcp_type(fd, &type);
 }
 
 int shim_sock_tcp_dgram(int fd)
@@ -143,7 +143,7 @@ int shim_sock_tcp_dgram(int fd)
 
 	if (shim_sock_dgram_known(fd, &gen))
 		return 0;
-	r = sock_tcp(fd, &type);
+	r = shim_sock_tcp_type(fd, &type);
 	if (type == SOCK_DGRAM || type == SOCK_RAW)
 		shim_sock_dgram_learned(fd, gen);
 	return r;
@@ -541,19 +541,17 @@ static int hdrincl_refused(int level, int opt, const void *val, socklen_t len)
 	return -EPERM;
 }
 
-/* fd (a socket not made through this library) in words when it can send
- * TCP segments of its own while they are refused: into buf, and buf
- * returned; else NULL.  A question the kernel does not answer: NULL (the
- * caller has had SO_TYPE answered). */
-const char *shim_raw_fd_refused(int fd, char *buf, size_t n)
+/* fd (a socket not made through this library, whose SO_TYPE the kernel
+ * said is type: shim_sock_tcp_type) in words when it can send TCP
+ * segments of its own while they are refused: into buf, and buf
+ * returned; else NULL.  A question the kernel does not answer: NULL. */
+const char *shim_raw_fd_refused(int fd, int type, char *buf, size_t n)
 {
-	int dom = AF_UNSPEC, type = 0, proto = 0, on = 0;
-	socklen_t l = sizeof type;
+	int dom = AF_UNSPEC, proto = 0, on = 0;
+	socklen_t l = sizeof dom;
 
-	if (!shim_raw_guarded() || REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0 ||
-	    (type != SOCK_RAW && type != SOCK_DGRAM && type != SOCK_PACKET))
+	if (!shim_raw_guarded() || (type != SOCK_RAW && type != SOCK_DGRAM && type != SOCK_PACKET))
 		return NULL;
-	l = sizeof dom;
 	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) < 0 ||
 	    (dom != AF_PACKET && dom != AF_XDP && type != SOCK_RAW && type != SOCK_PACKET))
 		return NULL;
