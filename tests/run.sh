@@ -12,9 +12,9 @@
 # line per case, "PASS name" or "FAIL name: reason"; a script that dies, or
 # prints no case, or runs past its time limit counts as one failure.  A
 # script with the line "# tlsshim-test: once" does not use the build under
-# test (it builds its own, checks the runner, or checks tests/lib.sh's
-# helpers and the tools of tests/progs) and runs with the first --build
-# only.  A script with the line "# tlsshim-test: long" waits on
+# test (it builds its own, checks the runner, or checks the suite's own
+# helpers and tools, which load no library) and runs with the first
+# --build only.  A script with the line "# tlsshim-test: long" waits on
 # real time (certificates that must expire, a compiler) and gets twice
 # the time limit; the script sees its limit in TLSSHIM_TEST_TIME_LIMIT.
 #

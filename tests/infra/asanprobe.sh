@@ -15,6 +15,9 @@
 #    time on a CPU moves);
 #  * without a sanitizer runtime in SHIM_PRELOAD nothing is run and the
 #    answer is no.
+# asan_hangs preloads the sanitizer's runtime alone, never the library:
+# the answers are the same for every build, so the first build only.
+# tlsshim-test: once
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 ASAN=$(${CC:-cc} -print-file-name=libasan.so 2>/dev/null)
