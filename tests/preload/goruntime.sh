@@ -84,8 +84,10 @@ under() {
 }
 # on_wire NAME: the peer's connections since the last case, as NAME's:
 # sets wrc (the audit of the captures: 0 clean) and conns (how many).
+# (Every case here must make none: with the relay idle, none is on its
+# way; 2 s of waiting for one per case before, 8 cases.)
 on_wire() {
-	srv_settled peer 1 2
+	relay_idle "$R" || srv_settled peer 1 2
 	fc_collect peer "$1"
 	fc_wire "$1"
 	wrc=$?
