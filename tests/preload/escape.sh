@@ -452,7 +452,8 @@ else
 	fc_policy "$T/uring.conf"
 	out=$(TLSSHIM_LOG_FILE="$T/uring.log" timeout -k 2 $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
 		TLSSHIM_CONFIG="$T/uring.conf" "$T/uring" "$R" "$SENT" 2>&1)
-	srv_settled peer 1 2
+	# (nothing may reach the peer: no wait while the relay is idle)
+	relay_idle "$R" || srv_settled peer 1 2
 	fc_collect peer uring
 	fc_wire uring
 	wrc=$?

@@ -58,9 +58,10 @@ if ! fc_start peer --mode echo; then
 fi
 fc_policy "$T/k.conf"
 
-# run NAME MODE [N]: kroute_client MODE against the peer under k.conf,
-# then until N (default 1) of the peer's connections have ended; OUT is
-# its output on one line, WRC the wire audit's status (0: TLS only).
+# run NAME MODE [none]: kroute_client MODE against the peer under k.conf,
+# then until the peer's connection has ended ("none": a case that must
+# make none waits only if the relay is not idle); OUT is its output on
+# one line, WRC the wire audit's status (0: TLS only).
 # sockmap-made, sockops-made and sockops-early start without the library
 # and exec themselves with it (X_CGROUP: the cgroup the sockops ones join).
 # (kcm, nbd and 9p: preload_kcm.so after the library.)
@@ -69,7 +70,9 @@ run() {
 	case "$2" in *-made|sockops-early) _pre=X_PRELOAD ;; kcm|nbd|9p) _pl="$_pl $PROGS/preload_kcm.so" ;; esac
 	OUT=$(TLSSHIM_LOG_FILE="$T/$1.log" timeout -k 2 $((20 * TS)) env "$_pre=$_pl" X_CGROUP="$CG" \
 		TLSSHIM_CONFIG="$T/k.conf" "$PROGS/kroute_client" "$2" "$R" "$SENT" 2>&1 | tr '\n' ' ')
-	srv_settled peer "${3:-1}" 5
+	if [ "${3:-}" != none ] || ! relay_idle "$R"; then
+		srv_settled peer 1 5
+	fi
 	fc_collect peer "$1"
 	fc_wire "$1" --min-conns 1
 	WRC=$?
@@ -338,10 +341,10 @@ done
 # TCP_REPAIR (root): connect() in repair mode sends no SYN and is
 # ESTABLISHED at once; the handshake cannot run, so the connection is
 # refused and nothing the program writes, before or after repair mode
-# ends, goes to the kernel.  (No connection reaches the peer: a SYN is
-# never sent, so run waits for none; it waited 5 s for one before, 10 s
-# on a busy machine.)
-run repair repair 0
+# ends, goes to the kernel.  (No connection reaches the peer, a SYN is
+# never sent: run waits for none while the relay is idle; it waited 5 s
+# for one before, 10 s on a busy machine.)
+run repair repair none
 case "$OUT" in
 *"connect: Connection refused"*"write: "*"write2: "*)
 	if [ "${OUT#*write: ok}" = "$OUT" ] && [ "${OUT#*write2: ok}" = "$OUT" ] &&
