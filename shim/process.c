@@ -988,10 +988,13 @@ static bool withhold_listeners(const struct fa_note *n)
 	for (size_t i = 0; n && i < (n->many ? h : (size_t)n->nsrc); i++) {
 		int fd = n->many ? (int)i : n->src[i];
 
-		if ((r = shim_tls_listener(fd))) {
-			log_warn("rule \"%s\": posix_spawn refused: it would%s give fd %d, a listening socket"
+		bool bound;
+
+		if ((r = tls_port_socket(fd, &bound))) {
+			log_warn("rule \"%s\": posix_spawn refused: it would%s give fd %d, a %s"
 				 " the rule makes TLS, to a program that does not run this library",
-				 r->name, n->many ? " (its file actions unknown: may)" : "", fd);
+				 r->name, n->many ? " (its file actions unknown: may)" : "", fd,
+				 bound ? "socket bound to the port" : "listening socket");
 			return false;
 		}
 		if (shim_refused_conn(fd)) {

@@ -16,7 +16,9 @@
 # inherits it, and after a spawn the listener is inheritable again.  A
 # listener the first matching rule makes plain is passed on.  SCM_RIGHTS
 # of a TLS listener (TCP or MPTCP) to a process without the library is
-# refused.
+# refused.  A TCP socket bound to the TLS port but not listening yet is a
+# listener for all of this (the program it went to could listen() on it);
+# a UDP socket bound to that port is not.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim
@@ -59,18 +61,23 @@ policy "$T/listen.conf" <<EOC
 rules = ( { name = "in"; direction = "accept"; port = $P;
             cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; } );
 EOC
-# The same for an MPTCP listener (protocol 262, as mptcpize makes them).
-for proto in tcp mptcp; do
+# The same for an MPTCP listener (protocol 262, as mptcpize makes them),
+# and for a TCP socket only bound to the port, not listening yet (as
+# Node's cluster passes its workers): the program would listen() on it and
+# serve the TLS port in clear (before 2026-12-07 it got it).
+for proto in tcp mptcp bound; do
 	name=tables_tls_listener_withheld_from_a_program_without_the_shim
-	[ $proto = tcp ] || name=${name}_mptcp
+	[ $proto = tcp ] || name=${name}_$proto
+	what="listening socket" kept="listening socket fd 3 not passed on"
+	[ $proto = bound ] && what="socket bound to the port" kept="socket fd 3 bound to the port, not passed on"
 	TLSSHIM_LOG_FILE="$T/$name.log" timeout -k 2 30 env LD_PRELOAD="$SHIM_PRELOAD" \
 		TLSSHIM_CONFIG="$T/listen.conf" "$PROGS/fc_tables" listener "$P" $proto >"$T/$name.out" 2>"$T/$name.err"
 	rc=$?
 	printf '%s\n' "spawn-dup2: EACCES" "spawn-copied-actions: EACCES" "spawn-copied-same-count: EACCES" \
 		"after-spawn: inheritable" "clean: withheld" "kept: inherited" >"$T/$name.want"
 	if [ "$rc" -eq 0 ] && cmp -s "$T/$name.out" "$T/$name.want" &&
-	   [ "$(lines "$T/$name.log" 'posix_spawn refused: it would give fd 3, a listening socket')" -eq 1 ] &&
-	   [ "$(lines "$T/$name.log" 'listening socket fd 3 not passed on')" -eq 2 ]; then
+	   [ "$(lines "$T/$name.log" "posix_spawn refused: it would give fd 3, a $what")" -eq 1 ] &&
+	   [ "$(lines "$T/$name.log" "$kept")" -eq 2 ]; then
 		pass "$name"
 	else
 		fail "$name" "exit $rc; got: $(tr '\n' '|' <"$T/$name.out") $(show "$T/$name.err" "$T/$name.log")"
@@ -100,6 +107,8 @@ cat >"$T/scm.py" <<'EOS'
 import array, os, socket, sys
 path, port, role = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 proto = 262 if sys.argv[4:] == ["mptcp"] else 0
+bound = sys.argv[4:] in (["bound"], ["udp"])   # bound to the port, not listening (yet)
+kind = socket.SOCK_DGRAM if sys.argv[4:] == ["udp"] else socket.SOCK_STREAM
 if role == "recv":
     u = socket.socket(socket.AF_UNIX); u.bind(path); u.listen(1)
     print("ready", flush=True)
@@ -110,8 +119,10 @@ if role == "recv":
     except OSError as e:
         print("received nothing", e, flush=True)
 else:
-    l = socket.socket(socket.AF_INET, socket.SOCK_STREAM, proto); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    l.bind(("127.0.0.1", port)); l.listen(1)
+    l = socket.socket(socket.AF_INET, kind, proto); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    l.bind(("127.0.0.1", port))
+    if not bound:
+        l.listen(1)
     u = socket.socket(socket.AF_UNIX); u.connect(path)
     try:
         u.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [l.fileno()]))])
@@ -119,10 +130,10 @@ else:
     except OSError as e:
         print("refused", os.strerror(e.errno))
 EOS
-for who in plain shim plain_mptcp; do
+for who in plain shim plain_mptcp plain_bound shim_bound plain_udp; do
 	name=tables_tls_listener_over_scm_rights_to_$who
 	rm -f "$T/scm.$who.sock"
-	if [ $who = shim ]; then
+	if [ "${who%_bound}" = shim ]; then
 		TLSSHIM_CONFIG="$T/listen.conf" shimbg "$PY" "$T/scm.py" "$T/scm.$who.sock" "$P" recv >"$T/$name.recv" 2>&1
 	else
 		bg "$PY" "$T/scm.py" "$T/scm.$who.sock" "$P" recv >"$T/$name.recv" 2>&1
@@ -130,11 +141,12 @@ for who in plain shim plain_mptcp; do
 	rpid=$!
 	wait_for "$T/$name.recv" '^ready' 10
 	TLSSHIM_LOG_FILE="$T/$name.log" timeout -k 2 30 env LD_PRELOAD="$SHIM_PRELOAD" \
-		TLSSHIM_CONFIG="$T/listen.conf" "$PY" "$T/scm.py" "$T/scm.$who.sock" "$P" send ${who#plain_} >"$T/$name.out" 2>&1
+		TLSSHIM_CONFIG="$T/listen.conf" "$PY" "$T/scm.py" "$T/scm.$who.sock" "$P" send ${who#*_} >"$T/$name.out" 2>&1
 	wait_exit "$rpid" 15 >/dev/null
-	case $who in plain*) want='^refused Operation not supported$' ;; *) want='^sent$' ;; esac
-	if grep -q -E "$want" "$T/$name.out" &&
-	   { [ $who = shim ] || [ "$(lines "$T/$name.log" 'sendmsg refused: it would pass fd')" -eq 1 ]; }; then
+	# (a UDP socket bound to the port takes no connection: passed on)
+	case $who in plain_udp) want='^sent$' n=0 ;; plain*) want='^refused Operation not supported$' n=1 ;;
+	*) want='^sent$' n=0 ;; esac
+	if grep -q -E "$want" "$T/$name.out" && [ "$(lines "$T/$name.log" 'sendmsg refused: it would pass fd')" -eq $n ]; then
 		pass "$name"
 	else
 		fail "$name" "got: $(tr '\n' '|' <"$T/$name.out") receiver: $(tr '\n' '|' <"$T/$name.recv") $(show "$T/$name.log")"

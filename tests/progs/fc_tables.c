@@ -9,9 +9,10 @@
  * Run under the shim with a policy with TLS rules (all but the control
  * refused) and with one without (all ok).
  *
- *   fc_tables listener PORT [mptcp]: a listening socket on 127.0.0.1:PORT
- *   (an accept rule names it; MPTCP, protocol 262, with "mptcp"), on fd 3
- *   without FD_CLOEXEC; then
+ *   fc_tables listener PORT [mptcp|bound]: a listening socket on
+ *   127.0.0.1:PORT (an accept rule names it; MPTCP, protocol 262, with
+ *   "mptcp"; with "bound", a TCP socket only bound there, never listening:
+ *   the program it goes to may listen()), on fd 3 without FD_CLOEXEC; then
  *     posix_spawn of /bin/sh, dup2-ing it to the child, environment clean:
  *       prints "spawn-dup2: ok" or "spawn-dup2: ERRNO-NAME"; the same with
  *       a memcpy() of the file actions object ("spawn-copied-actions"),
@@ -50,7 +51,7 @@ static char stack[1 << 16] __attribute__((aligned(16)));
 
 extern char **environ;
 
-static int listener(int port, int proto)
+static int listener(int port, int proto, bool bound)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((unsigned short)port) };
 	char *clean[] = { "PATH=/usr/bin:/bin", NULL };
@@ -62,7 +63,7 @@ static int listener(int port, int proto)
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 4) < 0 ||
+	if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || (!bound && listen(ls, 4) < 0) ||
 	    (ls != 3 && dup2(ls, 3) != 3) || fcntl(3, F_SETFD, 0) < 0) {
 		printf("listen: %s\n", fc_err(errno));
 		return 1;
@@ -133,7 +134,8 @@ int main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "listener"))
-		return listener(atoi(argv[2]), argc == 4 && !strcmp(argv[3], "mptcp") ? 262 : 0);
+		return listener(atoi(argv[2]), argc == 4 && !strcmp(argv[3], "mptcp") ? 262 : 0,
+				argc == 4 && !strcmp(argv[3], "bound"));
 	say("unshare-files", unshare(CLONE_FILES));
 	say("syscall-unshare-files", syscall(SYS_unshare, CLONE_FILES));
 	say("close_range-unshare", close_range(900, 1000, CLOSE_RANGE_UNSHARE));
