@@ -22,8 +22,9 @@
  *
  * Acquire on the swap and release on the store order the data the lock
  * protects (ThreadSanitizer sees them as such); Helgrind, which knows
- * only the C library's locks, is told with its client requests (a few
- * instructions that do nothing outside valgrind).
+ * only the C library's locks, is told with its client requests, made only
+ * when the program runs under helgrind (core/hgann.h: outside it they
+ * were four no-op sequences, some 40 instructions, per lock taken).
  */
 #ifndef TLSSHIM_CORE_LOCK_H
 #define TLSSHIM_CORE_LOCK_H
@@ -38,19 +39,13 @@
 
 #include "core/clock.h"
 
-#if defined(__has_include)
-#if __has_include(<valgrind/helgrind.h>)
-#include <valgrind/helgrind.h>
-#endif
-#endif
-#ifndef VALGRIND_HG_MUTEX_LOCK_PRE
-#define VALGRIND_HG_MUTEX_INIT_POST(m, r)
-#define VALGRIND_HG_MUTEX_LOCK_PRE(m, t)
-#define VALGRIND_HG_MUTEX_LOCK_POST(m)
-#define VALGRIND_HG_MUTEX_UNLOCK_PRE(m)
-#define VALGRIND_HG_MUTEX_UNLOCK_POST(m)
-#define VALGRIND_HG_MUTEX_DESTROY_PRE(m)
-#endif
+#include "core/hgann.h"     /* HG_DO: helgrind's requests, made under helgrind only */
+
+/* The uncontended paths, inline wherever a lock is taken: with the look
+ * at helgrind's flag (hg_on) GCC called xlock_take and xlock_unlock out
+ * of line, 300 instructions more per round trip of a kept-open
+ * connection. */
+#define XLOCK_INLINE __attribute__((always_inline))
 
 /* Cancellation.  A thread cancelled while it holds one of these locks
  * would unwind past it (the engine's sends and receives, and the log's
@@ -112,12 +107,12 @@ static inline void xlock_init(struct xlock *l)
 	atomic_store_explicit(&l->holder, 0, memory_order_relaxed);
 	atomic_store_explicit(&l->waiters, 0, memory_order_relaxed);
 	sem_init(&l->sem, 0, 0);
-	VALGRIND_HG_MUTEX_INIT_POST(l, 0);
+	HG_DO(VALGRIND_HG_MUTEX_INIT_POST(l, 0));
 }
 
 static inline void xlock_destroy(struct xlock *l)
 {
-	VALGRIND_HG_MUTEX_DESTROY_PRE(l);
+	HG_DO(VALGRIND_HG_MUTEX_DESTROY_PRE(l));
 	sem_destroy(&l->sem);
 }
 
@@ -203,32 +198,31 @@ static inline bool xlock_take_(struct xlock *l, const struct timespec *until)
  * on, and a pending cancellation acted on there (the handler's write(),
  * a cancellation point) unwound the thread with the lock held, which
  * every other thread then waited for for ever (helper-129).  A thread
- * that does not get it (a timed wait) lets go of its count. */
-static inline bool xlock_take(struct xlock *l, const struct timespec *until)
+ * that does not get it (a timed wait) lets go of its count.  hg: tell
+ * helgrind (a constant: each function below is made twice, with and
+ * without its requests, and chooses by one look at the flag). */
+static inline XLOCK_INLINE bool xlock_take_as(struct xlock *l, const struct timespec *until, bool hg)
 {
 	bool ok;
 
-	VALGRIND_HG_MUTEX_LOCK_PRE(l, until != NULL);
+	if (hg)
+		VALGRIND_HG_MUTEX_LOCK_PRE(l, until != NULL);
 	xlock_held_more();
 	ok = xlock_take_(l, until);
-	if (ok)
-		VALGRIND_HG_MUTEX_LOCK_POST(l);
-	else
+	if (!ok)
 		xlock_held_less();
+	else if (hg)
+		VALGRIND_HG_MUTEX_LOCK_POST(l);
 	return ok;
-}
-
-static inline void xlock_lock(struct xlock *l)
-{
-	(void)xlock_take(l, NULL);
 }
 
 /* The lock goes first, then the count (and with the last one the
  * thread's cancellation state comes back): a cancellation acted on in
  * between finds the lock free. */
-static inline void xlock_unlock(struct xlock *l)
+static inline XLOCK_INLINE void xlock_unlock_as(struct xlock *l, bool hg)
 {
-	VALGRIND_HG_MUTEX_UNLOCK_PRE(l);
+	if (hg)
+		VALGRIND_HG_MUTEX_UNLOCK_PRE(l);
 	atomic_store_explicit(&l->holder, 0, memory_order_seq_cst);
 	if (atomic_load_explicit(&l->waiters, memory_order_seq_cst)) {
 		int e = errno;
@@ -236,21 +230,63 @@ static inline void xlock_unlock(struct xlock *l)
 		sem_post(&l->sem);     /* EOVERFLOW at most: the waiters wake anyway */
 		errno = e;
 	}
-	VALGRIND_HG_MUTEX_UNLOCK_POST(l);
+	if (hg)
+		VALGRIND_HG_MUTEX_UNLOCK_POST(l);
 	xlock_held_less();
 }
 
 /* A lock that does not wait: false when taken (by anyone). */
-static inline bool xlock_trylock(struct xlock *l)
+static inline XLOCK_INLINE bool xlock_trylock_as(struct xlock *l, bool hg)
 {
-	VALGRIND_HG_MUTEX_LOCK_PRE(l, 1);
+	if (hg)
+		VALGRIND_HG_MUTEX_LOCK_PRE(l, 1);
 	xlock_held_more();      /* (before: see xlock_take) */
 	if (!xlock_try(l)) {
 		xlock_held_less();
 		return false;
 	}
-	VALGRIND_HG_MUTEX_LOCK_POST(l);
+	if (hg)
+		VALGRIND_HG_MUTEX_LOCK_POST(l);
 	return true;
+}
+
+static __attribute__((noinline, cold, unused))
+bool xlock_take_hg(struct xlock *l, const struct timespec *until)
+{
+	return xlock_take_as(l, until, true);
+}
+
+static __attribute__((noinline, cold, unused)) void xlock_unlock_hg(struct xlock *l)
+{
+	xlock_unlock_as(l, true);
+}
+
+static __attribute__((noinline, cold, unused)) bool xlock_trylock_hg(struct xlock *l)
+{
+	return xlock_trylock_as(l, true);
+}
+
+static inline XLOCK_INLINE bool xlock_take(struct xlock *l, const struct timespec *until)
+{
+	return hg_on() ? xlock_take_hg(l, until) : xlock_take_as(l, until, false);
+}
+
+static inline void xlock_lock(struct xlock *l)
+{
+	(void)xlock_take(l, NULL);
+}
+
+static inline XLOCK_INLINE void xlock_unlock(struct xlock *l)
+{
+	if (hg_on())
+		xlock_unlock_hg(l);
+	else
+		xlock_unlock_as(l, false);
+}
+
+static inline XLOCK_INLINE bool xlock_trylock(struct xlock *l)
+{
+	return hg_on() ? xlock_trylock_hg(l) : xlock_trylock_as(l, false);
 }
 
 /* fork()'s child handler, for a lock the prepare handler went for: the
@@ -263,9 +299,9 @@ static inline void xlock_fork_child(struct xlock *l, bool took)
 	atomic_store_explicit(&l->waiters, 0, memory_order_relaxed);
 	sem_init(&l->sem, 0, 0);
 	if (took) {
-		VALGRIND_HG_MUTEX_UNLOCK_PRE(l);
+		HG_DO(VALGRIND_HG_MUTEX_UNLOCK_PRE(l));
 		atomic_store_explicit(&l->holder, 0, memory_order_release);
-		VALGRIND_HG_MUTEX_UNLOCK_POST(l);
+		HG_DO(VALGRIND_HG_MUTEX_UNLOCK_POST(l));
 		xlock_held_less();
 	}
 }
