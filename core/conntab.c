@@ -104,10 +104,15 @@ static inline struct tls_conn *ref_word(int fd, bool tombstone)
 
 		if (!conntab_is_tls(v))
 			return NULL;
+		if (!tombstone) {
+			if ((c = conntab_ref_named(fd, v)))
+				return c;
+			continue;
+		}
 		c = conntab_conn_of(v);
 		if (!tls_conn_tryref(c))
 			continue;       /* being recycled: the word has changed */
-		if (tombstone ? conntab_cas(fd, v, v | CT_CLOSING_BIT) : conntab_load(fd) == v)
+		if (conntab_cas(fd, v, v | CT_CLOSING_BIT))
 			return c;
 		tls_conn_unref(c);
 	}

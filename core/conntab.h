@@ -81,6 +81,21 @@ static inline struct tls_conn *conntab_conn_of(uintptr_t v)
 	return (struct tls_conn *)(v & ~CT_TAGS);
 }
 
+/* One try of conntab_get for a word v read as TLS: a reference to the
+ * connection it names, if the word still names it once the reference is
+ * taken; NULL (nothing held) when it changed meanwhile. */
+static inline struct tls_conn *conntab_ref_named(int fd, uintptr_t v)
+{
+	struct tls_conn *c = conntab_conn_of(v);
+
+	if (!tls_conn_tryref(c))
+		return NULL;    /* being recycled: the word has changed */
+	if (conntab_load(fd) == v)
+		return c;
+	tls_conn_unref(c);
+	return NULL;
+}
+
 /* A new reference to fd's TLS connection (state TLS only), or NULL.
  * Lock-free: connection objects are type-stable (core/tls.c recycles
  * them), so a stale pointer is detected by a failed try-reference or a

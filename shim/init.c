@@ -49,17 +49,17 @@ const struct policy *shim_policy;
 _Atomic bool shim_ready;
 _Atomic bool shim_exiting;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-static __thread int init_depth __attribute__((tls_model("initial-exec")));
+__thread int shim_init_depth_ __attribute__((tls_model("initial-exec")));
 /* The task (thread id) that initialises: a child made with CLONE_VM and
  * without CLONE_SETTLS shares its parent's thread pointer, so its
- * init_depth is the parent thread's.  Without this, the parent's thread
+ * shim_init_depth_ is the parent thread's.  Without this, the parent's thread
  * would take the child's initialisation for its own re-entry, skip it,
  * and run unchecked before the policy is loaded. */
 static pid_t init_task;
 
 static bool initialising_here(void)
 {
-	return init_depth > 0 &&
+	return shim_init_depth_ > 0 &&
 	       __atomic_load_n(&init_task, __ATOMIC_ACQUIRE) == gettid();
 }
 
@@ -718,7 +718,7 @@ static void do_init(void)
 	struct policy_error err;
 	struct policy *p;
 
-	init_depth++;
+	shim_init_depth_++;
 	__atomic_store_n(&init_task, gettid(), __ATOMIC_RELEASE);
 	real_init();
 	log_fd_dup_set(shim_own_copy);
@@ -793,7 +793,7 @@ done:
 	if (shim_policy)
 		shim_adopt_inherited();
 	__atomic_store_n(&init_task, 0, __ATOMIC_RELEASE);
-	init_depth--;
+	shim_init_depth_--;
 }
 
 void shim_init_slow(void)

@@ -66,6 +66,9 @@ static inline void shim_ensure_init(void)
 		shim_init_slow();
 }
 bool shim_initialising(void);
+/* How deep this thread is in start-up (init.c; shim_initialising also
+ * asks that it is this task's). */
+extern __thread int shim_init_depth_ __attribute__((tls_model("initial-exec")));
 /* Does the loaded object at BASE, whose dynamic section is LD, define the
  * function NAME (dlsym.c: its dynamic symbol table, in memory, no lock,
  * no allocation)? */
@@ -122,6 +125,22 @@ intptr_t shim_route_conn(int fd, uintptr_t v);
 /* Its answer is an errno (the top 4095 values, as the kernel's): any other
  * non-zero value is a pointer, whatever its top bits hold. */
 #define SHIM_ROUTE_ERR(r) ((uintptr_t)(r) >= (uintptr_t)-4095)
+/* The same answer; a word naming a connection, once start-up is over and
+ * outside it on this thread, is referenced here without a call (what
+ * shim_route_conn does for it: about 90 instructions a call before, in
+ * three calls).  Anything else, or a word that changed meanwhile: the
+ * slow path decides. */
+static inline intptr_t shim_route_any(int fd, uintptr_t v)
+{
+	if (__builtin_expect(conntab_is_tls(v) && shim_init_depth_ == 0 &&
+			     __atomic_load_n(&shim_ready, __ATOMIC_ACQUIRE), 1)) {
+		struct tls_conn *c = conntab_ref_named(fd, v);
+
+		if (c)
+			return (intptr_t)c;
+	}
+	return shim_route_conn(fd, v);
+}
 static inline int shim_route(int fd, struct tls_conn **cp)
 {
 	uintptr_t v = conntab_load(fd);
@@ -129,7 +148,7 @@ static inline int shim_route(int fd, struct tls_conn **cp)
 
 	if (__builtin_expect(conntab_is_pass(v), 1))
 		return ROUTE_PASS;
-	r = shim_route_conn(fd, v);
+	r = shim_route_any(fd, v);
 	*cp = r != ROUTE_PASS && !SHIM_ROUTE_ERR(r) ? (struct tls_conn *)r : NULL;
 	return r == ROUTE_PASS ? ROUTE_PASS : SHIM_ROUTE_ERR(r) ? (int)r : ROUTE_TLS;
 }
@@ -202,7 +221,7 @@ static inline void shim_call_end(struct shim_call_frame *f)
 			return PLAIN;                                  \
 		saved_errno_ = errno;                                  \
 		for (;;) {                                             \
-			intptr_t rt_ = shim_route_conn((fd), v_);      \
+			intptr_t rt_ = shim_route_any((fd), v_);       \
 			struct tls_conn *c;                            \
 			ssize_t r_;                                    \
 			if (rt_ == ROUTE_PASS)                         \
