@@ -11,7 +11,14 @@
 #    one each per round trip (13 before; up to 4 pass: a read may find
 #    the kernel empty, or a record in two pieces);
 #  - "does OpenSSL hold anything?" is one SSL_has_pending, no SSL_pending;
-#  - the thread's waiter is one load, no pthread_getspecific.
+#  - the thread's waiter is one load, no pthread_getspecific;
+#  - a call on a TLS fd takes its reference to the connection inline, no
+#    call of shim_route_conn (and its conntab_get and shim_initialising);
+#  - helgrind's client requests (four per lock taken and let go, each a
+#    dozen instructions that do nothing outside helgrind) are made only
+#    under helgrind: outside it the library's only one is the look that
+#    asks (valgrind -v -v -v names the first request a tool did not
+#    handle: it must be that look, HG+0x12e, not a lock's).
 # Only the library's own calls are counted.  The counts: default build
 # only (valgrind cannot run a sanitizer build); the round trips themselves
 # run in every build.
@@ -88,3 +95,33 @@ each() {
 each "OpenSSL's kTLS questions answered without a look-up" BIO_get_data 400
 each "one look at what OpenSSL holds, not two" SSL_pending 0
 each "the thread's waiter without a key look-up" pthread_getspecific 0
+
+# own FILE FUNC: the instructions of FUNC itself (callgrind's self cost;
+# its callers are not always listed in the caller tree).
+own() {
+	callgrind_annotate --inclusive=no --threshold=100 "$1" 2>/dev/null | awk -v fn="$2" '
+		/\[.*libtlsshim\.so\]$/ { f = $0; sub(/ \[.*/, "", f); sub(/.*:/, "", f)
+			if (f == fn) { c = $1; gsub(/,/, "", c); t += c } }
+		END { print t + 0 }'
+}
+a=$(own "$T/cg-100" shim_route_conn); b=$(own "$T/cg-300" shim_route_conn)
+if [ $(( (b - a) / 2 )) -le 0 ]; then
+	pass "hot path: a TLS fd's connection referenced without a call (shim_route_conn: $(( (b - a) / 2 )) instructions per 100 round trips)"
+else
+	fail "hot path: a TLS fd's connection referenced without a call" "shim_route_conn ran $(( (b - a) / 2 )) instructions per 100 round trips (want 0; $a in 100 round trips, $b in 300)"
+fi
+
+# Helgrind's requests outside helgrind (the tool "none" handles none of
+# them, and at -v -v -v names the first it met).
+timeout -k 2 $((120 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
+	valgrind -v -v -v --tool=none --log-file="$T/vg-none.log" \
+	"$PROGS/rtt_client" localhost "$P" 20 >"$T/rtt-none.out" 2>"$T/rtt-none.err"
+rc=$?
+first=$(grep -o 'unhandled client request: 0x[0-9a-f]* ([A-Z]*+0x[0-9a-f]*)' "$T/vg-none.log" | head -n 1)
+if [ $rc -ne 0 ] || ! grep -q '^rtt ok 20$' "$T/rtt-none.out"; then
+	fail "hot path: helgrind's requests only under helgrind" "20 round trips under valgrind --tool=none: exit $rc $(show "$T/rtt-none.out" "$T/rtt-none.err")"
+elif [ "$first" = "unhandled client request: 0x4847012e (HG+0x12e)" ]; then
+	pass "hot path: helgrind's requests only under helgrind (outside it, the first is the look that asks)"
+else
+	fail "hot path: helgrind's requests only under helgrind" "first request outside helgrind: ${first:-none seen}"
+fi
