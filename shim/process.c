@@ -331,13 +331,43 @@ SHIM_EXPORT pid_t _Fork(void)
 	return r;
 }
 
+static void count_one(int fd, struct tls_conn *c, void *arg)
+{
+	(void)fd;
+	(void)c;
+	++*(int *)arg;
+}
+
 /* clone() without CLONE_THREAD makes another process: as fork(), live
  * sessions move to pumps first.  The child runs none of the program's
  * atfork handlers; a copy of the process (no CLONE_VM) runs the library's
  * own, as a fork() child does (shim_fork_prepare: by the callers, which
- * can run the child's). */
+ * can run the child's).
+ *
+ * The library's tables (what each fd is, the sessions) say what one
+ * descriptor table holds, and live in the memory: a task that shares the
+ * memory must share the table too, or what it does to a number in its
+ * own table is taken for what the program's number is.  A thread
+ * (CLONE_THREAD) without CLONE_FILES is refused, as unshare(CLONE_FILES)
+ * is: its dup2 of /dev/null onto a TLS fd's number told the table
+ * "plain", and the program's next write on the number, still the
+ * connection, went out in clear.  A child that shares the memory but not
+ * the table (clone(CLONE_VM), the spawn code of CLONE_VM|CLONE_VFORK)
+ * may only exec or _exit, but closes and dup2s on its way there: every
+ * session on the table moves to a pump first, whatever its fd's
+ * FD_CLOEXEC and started or not, so that every TLS number of the program
+ * is a plaintext socket to a pump, which nothing the child tells the
+ * table can make leak; one that cannot (another process's, a failed one,
+ * no pump) refuses the clone with EINVAL (tests/preload/vmshare.sh). */
 bool shim_before_clone(unsigned long flags)
 {
+	int left = 0;
+
+	if ((flags & (CLONE_THREAD | CLONE_FILES)) == CLONE_THREAD &&
+	    shim_refuse_unshare_files("clone(CLONE_THREAD) without CLONE_FILES")) {
+		errno = EINVAL;
+		return false;
+	}
 	if (flags & CLONE_THREAD)
 		return true;
 	shim_ensure_init();
@@ -356,9 +386,23 @@ bool shim_before_clone(unsigned long flags)
 		shim_pump_live(PUMP_LIVE, -1);
 	/* A child that shares our memory may only exec (or _exit), and
 	 * cannot hand a session over itself (before_exec): every session
-	 * its new image could inherit moves to a pump now, started or not. */
-	if (shim_policy && (flags & CLONE_VM))
-		shim_pump_live(PUMP_ALL_INHERITABLE, -1);
+	 * its new image could inherit moves to a pump now, started or not;
+	 * without our descriptor table, every session (above). */
+	if (shim_policy && (flags & CLONE_VM)) {
+		if (flags & CLONE_FILES) {
+			shim_pump_live(PUMP_ALL_INHERITABLE, -1);
+		} else {
+			shim_pump_spawned(PUMP_ALL_INHERITABLE, -1);
+			conntab_each_conn(0, 0x7fffffff, count_one, &left);
+			if (left && shim_refuse_unshare_files("clone(CLONE_VM) without CLONE_FILES, with a TLS"
+							      " session that could not go to a pump")) {
+				if (flags & CLONE_VFORK)
+					self_share_end();
+				errno = EINVAL;
+				return false;
+			}
+		}
+	}
 	/* The pumps are told not to wait for the child's markers: they cannot
 	 * come from another network namespace, nor from whatever image a
 	 * child that shares our memory execs (it cannot tell them itself:

@@ -1,0 +1,98 @@
+#!/bin/sh
+# A second task that shares the program's memory (the library's tables and
+# TLS sessions) but not its descriptor table: what it does to a number in
+# its own table must never make the program's number, still the TLS
+# connection, write in clear or encrypt twice (tests/progs/vmshare.c).
+# Each case runs vmshare through a recording relay to a TLS echo server
+# (failclosed_wire.py): the capture must be TLS records only, without the
+# case's sentinel, and the server must have decrypted what was sent
+# without error (a repeated sequence number fails record authentication).
+. "$TLSSHIM_TOP/tests/lib.sh"
+. "$TLSSHIM_TOP/tests/preload/failclosed_common.inc"
+
+[ -x "$PROGS/vmshare" ] || { fail setup "$PROGS/vmshare missing (make test-build)"; exit 1; }
+
+# vmcase NAME MODE EXPECT WHAT: vmshare MODE against a fresh server; its
+# output must match the grep pattern EXPECT (one line per line of EXPECT,
+# each must be there), the wire and the server must be clean.
+vmcase() {
+	_n=$1 _m=$2 _e=$3 _w=$4
+	if ! fc_start "$_n" --mode echo; then
+		fail "$_n" "server or relay did not start"
+		fc_stop
+		return
+	fi
+	fc_policy "$T/$_n.conf"
+	TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/$_n.log" timeout -k 2 $((30 * TS)) \
+		env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/$_n.conf" \
+		"$PROGS/vmshare" 127.0.0.1 "$R" "$_m" "$SENT" >"$T/$_n.out" 2>&1
+	_rc=$?
+	# the server ends its connection when the program's close reached it
+	srv_settled "$_n" 1 $((10 * TS)) || true
+	fc_stop
+	fc_wire "$_n" --min-conns 1
+	_wrc=$?
+	_bad=
+	_old_ifs=$IFS
+	IFS='
+'
+	for _l in $_e; do
+		grep -q -e "$_l" "$T/$_n.out" || _bad="$_bad no '$_l';"
+	done
+	IFS=$_old_ifs
+	[ $_rc -eq 0 ] || _bad="$_bad exit $_rc;"
+	[ $_wrc -eq 0 ] || _bad="$_bad wire: $WIRE_OUT;"
+	if grep -q -E '^(error|handshake-error)' "$T/$_n.srv"/*.status 2>/dev/null; then
+		_bad="$_bad server: $(srv_status "$_n");"
+	fi
+	if [ -z "$_bad" ]; then
+		pass "$_n: $_w ($WIRE_OUT)"
+	else
+		fail "$_n" "$_w:$_bad out: $(tr '\n' '|' <"$T/$_n.out") log: $(log_tail "$T/$_n.log")"
+	fi
+}
+
+# ---- a thread with a descriptor table of its own --------------------------------
+# clone(CLONE_VM | CLONE_THREAD) without CLONE_FILES is what
+# unshare(CLONE_FILES) in a thread gives (refused already).  The thread's
+# dup2 of /dev/null onto the TLS number (or close and open) told the
+# shared table "plain": on a connection in use it sent close_notify and
+# the program's next write on its number, still the connection, went
+# plain (SIGPIPE, the server had closed); on one not started (a
+# non-blocking connect, "-fresh") the program's line reached the server
+# in clear.  Refused with EINVAL (22) while the policy has TLS rules; the
+# connection goes on over TLS.
+for how in "" close-; do
+	for f in "" -fresh; do
+		n=thread_${how}nofiles${f#-}_refused
+		vmcase "$n" "${how}thread$f" "^clone: refused 22
+^second: $SENT" \
+			"a thread without CLONE_FILES (${how:-dup2}${f:+, connection not started}) is refused with EINVAL, the connection goes on over TLS"
+		grep -q 'clone(CLONE_THREAD) without CLONE_FILES: refused with EINVAL' "$T/$n.log" ||
+			fail "${n}_logged" "no warn line: $(log_tail "$T/$n.log")"
+	done
+done
+
+# ---- a child that shares the memory, not the descriptor table ---------------------
+# clone(CLONE_VM) (waited for with waitpid) and CLONE_VM|CLONE_VFORK, the
+# spawn code's clone: the child dup2()s /dev/null onto the number, or
+# closes it and opens /dev/null there, in its own table, and _exits.
+# A connection in use moved to a pump at the clone already (held before
+# the fix too).  A connection not started yet, on a close-on-exec socket
+# (a non-blocking connect, as an event loop makes it), stayed TLS in the
+# table: the child's change told the shared table "plain", and the
+# program's line went out in clear (the server saw it where the
+# handshake should be).  Now every session on the table goes to a pump
+# at such a clone: the line crosses over TLS.
+for how in "" close-; do
+	for m in vm vfork; do
+		vmcase "${how}${m}_used" "$how$m" "^task: done
+^second: $SENT" \
+			"a clone(CLONE_VM$([ "$m" = vfork ] && echo "|CLONE_VFORK")) child without CLONE_FILES (${how:-dup2}) after a connection in use"
+		vmcase "${how}${m}_fresh_pumped" "$how$m-fresh" "^task: done
+^second: $SENT" \
+			"a clone(CLONE_VM$([ "$m" = vfork ] && echo "|CLONE_VFORK")) child without CLONE_FILES (${how:-dup2}) on a connection not started (close-on-exec): it goes to a pump first"
+		grep -q 'session handed to a pump process' "$T/${how}${m}_fresh_pumped.log" ||
+			fail "${how}${m}_fresh_pumped_logged" "no hand-over line: $(log_tail "$T/${how}${m}_fresh_pumped.log")"
+	done
+done
