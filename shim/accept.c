@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/self.h"
 #include "policy/ocsp.h"
 #include "shim/shim.h"
 
@@ -99,7 +100,7 @@ static int shim_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags
 			return -ECONNABORTED;
 		}
 		log_debug("%s rule \"%s\": accepted, TLS handshake on first use", v.desc, v.rule->name);
-		if (shim_fd_has_file(nfd) && (c = conntab_get(nfd))) {
+		if ((shim_fd_has_file(nfd) || self_memory_shared()) && (c = conntab_get(nfd))) {
 			shim_tls_placed(nfd, c);
 			tls_conn_unref(c);
 		}

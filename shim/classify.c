@@ -38,6 +38,7 @@
 
 #include "core/lock.h"
 #include "core/log.h"
+#include "core/self.h"
 #include "policy/identity.h"
 #include "policy/reload.h"
 #include "policy/resume.h"
@@ -843,21 +844,30 @@ intptr_t shim_route_conn(int fd, uintptr_t v)
 
 /* ---- where a session may sit ------------------------------------------ */
 
+/* Also while a child that shares our memory, and so this table, may run
+ * (self_memory_shared: from a clone(CLONE_VM) until a CLONE_VFORK one
+ * returns, for good after one without CLONE_VFORK): its descriptor table
+ * may be its own, and a file it opens or dup2()s at the number in it
+ * tells the table "plain" while our number is still this connection
+ * (shim_before_clone pumps the sessions there at the clone; this, those
+ * made after it: tests/preload/vmshare.sh). */
 void shim_tls_placed(int fd, struct tls_conn *c)
 {
-	if (!shim_fd_has_file(fd))
+	if (!shim_fd_has_file(fd) && !self_memory_shared())
 		return;
 	if (shim_pump(c, true) < 0) {
 		tls_conn_fail(c, TLS_FAIL_SYSCALL, "a TLS connection on standard input, output or"
-			      " error, or on a number fdopen() gave a FILE, needs a pump process (stdio"
-			      " bypasses every wrapper), and none could be started");
+			      " error, on a number fdopen() gave a FILE, or made while a child shares"
+			      " the process's memory, needs a pump process (stdio bypasses every"
+			      " wrapper; the child's descriptor table may be its own), and none could"
+			      " be started");
 		/* The number is still the TCP socket, and stdio's writes there
 		 * pass no wrapper: failing the session kept them off nothing.
 		 * The connection is shut both ways (it is of no use to anyone
 		 * now): stdio's writes fail with EPIPE, its reads see the end. */
 		(void)REAL(shutdown)(fd, SHUT_RDWR);
-		log_error("%s rule \"%s\": fd %d: no pump, so its connection is shut down (stdio on it"
-			  " would write in clear)", tls_conn_peer(c), tls_conn_label(c), fd);
+		log_error("%s rule \"%s\": fd %d: no pump, so its connection is shut down (stdio on it,"
+			  " or a child's change to its number, would make it write in clear)", tls_conn_peer(c), tls_conn_label(c), fd);
 	}
 }
 

@@ -342,7 +342,7 @@ static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 		if (!still_connecting(-r)) {
 			tls_conn_unref(conntab_detach(fd));
 			conntab_set(fd, CT_PLAIN);
-		} else if (shim_fd_has_file(fd)) {
+		} else {
 			shim_tls_placed(fd, c);
 		}
 		tls_conn_unref(c);

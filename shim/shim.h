@@ -308,7 +308,8 @@ bool shim_resolve_kind(int tcp, struct shim_verdict *v, int *err);
 uintptr_t shim_classify(int fd, bool at_start);
 /* A TLS session now sits on fd (accepted, connected, duplicated,
  * adopted): on 0, 1 or 2 it goes to a pump, because stdio writes there
- * through the C library's internal calls, which no wrapper sees. */
+ * through the C library's internal calls, which no wrapper sees; and
+ * anywhere while a child that shares our memory may run. */
 void shim_tls_placed(int fd, struct tls_conn *c);
 /* proxy_protocol = "v2": the header ahead of the plaintext (proxyv2.c);
  * a tls_opts.preamble. */

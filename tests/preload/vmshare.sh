@@ -12,9 +12,11 @@
 
 [ -x "$PROGS/vmshare" ] || { fail setup "$PROGS/vmshare missing (make test-build)"; exit 1; }
 
-# vmcase NAME MODE EXPECT WHAT: vmshare MODE against a fresh server; its
-# output must match the grep pattern EXPECT (one line per line of EXPECT,
-# each must be there), the wire and the server must be clean.
+# vmcase NAME MODE EXPECT WHAT: vmshare MODE (with PROG set, that program
+# of tests/progs instead, without the sentinel) against a fresh server;
+# its output must match the grep patterns of EXPECT (one per line, each
+# must be there), the wire and the server must be clean, and with DATA
+# set the server must have received exactly DATA.
 vmcase() {
 	_n=$1 _m=$2 _e=$3 _w=$4
 	if ! fc_start "$_n" --mode echo; then
@@ -23,9 +25,14 @@ vmcase() {
 		return
 	fi
 	fc_policy "$T/$_n.conf"
+	if [ -n "${PROG:-}" ]; then
+		set -- "$PROGS/$PROG" 127.0.0.1 "$R" "$_m"
+	else
+		set -- "$PROGS/vmshare" 127.0.0.1 "$R" "$_m" "$SENT"
+	fi
 	TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/$_n.log" timeout -k 2 $((30 * TS)) \
 		env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/$_n.conf" \
-		"$PROGS/vmshare" 127.0.0.1 "$R" "$_m" "$SENT" >"$T/$_n.out" 2>&1
+		"$@" >"$T/$_n.out" 2>&1
 	_rc=$?
 	# the server ends its connection when the program's close reached it
 	srv_settled "$_n" 1 $((10 * TS)) || true
@@ -42,6 +49,9 @@ vmcase() {
 	IFS=$_old_ifs
 	[ $_rc -eq 0 ] || _bad="$_bad exit $_rc;"
 	[ $_wrc -eq 0 ] || _bad="$_bad wire: $WIRE_OUT;"
+	if [ -n "${DATA:-}" ] && [ "$(cat "$T/$_n.srv"/*.data 2>/dev/null)" != "$DATA" ]; then
+		_bad="$_bad the server got '$(cat "$T/$_n.srv"/*.data 2>/dev/null | tr '\n' '|')';"
+	fi
 	if grep -q -E '^(error|handshake-error)' "$T/$_n.srv"/*.status 2>/dev/null; then
 		_bad="$_bad server: $(srv_status "$_n");"
 	fi
@@ -94,5 +104,22 @@ for how in "" close-; do
 			"a clone(CLONE_VM$([ "$m" = vfork ] && echo "|CLONE_VFORK")) child without CLONE_FILES (${how:-dup2}) on a connection not started (close-on-exec): it goes to a pump first"
 		grep -q 'session handed to a pump process' "$T/${how}${m}_fresh_pumped.log" ||
 			fail "${how}${m}_fresh_pumped_logged" "no hand-over line: $(log_tail "$T/${how}${m}_fresh_pumped.log")"
+	done
+done
+
+# A connection made while such a child runs (clone(CLONE_VM) without
+# CLONE_VFORK: it runs on beside its parent): the child's table lacks its
+# number, and its dup2() onto the number, or an open() that gets it,
+# told the shared table "plain": the program's line went out in clear.
+# Every session placed while a child may share the memory goes to a pump
+# at once now.
+for how in "" close-; do
+	for f in "" -fresh; do
+		n=${how}later_vm${f#-}_pumped
+		vmcase "$n" "${how}later-vm$f" "^task: done
+^second: $SENT" \
+			"a connection$([ -n "$f" ] && echo " not started") made while a clone(CLONE_VM) child runs, which then $([ -n "$how" ] && echo "opens a file at its number" || echo "dup2()s onto its number"): it goes to a pump at once"
+		grep -q 'session handed to a pump process' "$T/$n.log" ||
+			fail "${n}_logged" "no hand-over line: $(log_tail "$T/$n.log")"
 	done
 done

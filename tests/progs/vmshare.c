@@ -16,7 +16,11 @@
  *   vfork     CLONE_VM | CLONE_VFORK | SIGCHLD (how spawn code is built).
  * The task, in its own table, puts /dev/null on the connection's number
  * (dup2; with "close-" before the mode: close() then open(), which gives
- * the number again), and ends with the exit system call.  This process,
+ * the number again), and ends with the exit system call.  With "later-"
+ * before the mode (after "close-"), the connection is made after the
+ * clone, and the task waits for it (a pipe) before it dup2()s, or (with
+ * "close-") opens /dev/null, which its table gives the number of the
+ * connection it lacks.  This process,
  * whose number still names the connection, then writes LINE (argument
  * 4, "secret-vmshare" by default) and a newline on it and reads the
  * answer (an echo peer).
@@ -41,7 +45,8 @@
 #include "common.h"
 
 static int n;
-static bool by_close;
+static bool by_close, later;
+static int go[2];
 static const char *secret = "secret-vmshare";
 
 /* The exit system call: the library's _exit() under AddressSanitizer
@@ -56,13 +61,41 @@ static int task(void *arg)
 	int z;
 
 	(void)arg;
-	if (by_close) {
+	/* "later": the connection is made after the clone; this task's
+	 * table lacks it, and open() gives the number again as it is */
+	if (later && read(go[0], &(char){ 0 }, 1) != 1)
+		return task_exit(4);
+	if (by_close && later) {
+		if (open("/dev/null", O_WRONLY) != n)
+			return task_exit(2);
+	} else if (by_close) {
 		if (close(n) < 0 || (z = open("/dev/null", O_WRONLY)) != n)
 			return task_exit(2);
 	} else if ((z = open("/dev/null", O_WRONLY)) < 0 || dup2(z, n) != n) {
 		return task_exit(3);
 	}
 	return task_exit(0);
+}
+
+/* The connection on n: in use (one line exchanged), or, fresh, a
+ * non-blocking connect on a close-on-exec socket.  0, or -1. */
+static int dial(const char *host, const char *port, bool fresh)
+{
+	if (fresh) {
+		struct sockaddr_in a = loopback4(atoi(port));
+
+		n = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (n < 0 || (connect(n, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS)) {
+			perror("vmshare: connect");
+			return -1;
+		}
+	} else {
+		if ((n = dial_host("vmshare", host, port, AF_UNSPEC, SOCK_STREAM)) < 0)
+			return -1;
+		if (exchange_line(n, stdout, "one\n", "first") < 0)
+			return -1;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -83,6 +116,12 @@ int main(int argc, char **argv)
 		by_close = true;
 		mode += 6;
 	}
+	if (strncmp(mode, "later", 5) == 0) {
+		later = true;
+		mode += 5;
+		if (*mode == '-')
+			mode++;
+	}
 	if (strncmp(mode, "thread", 6) == 0)
 		flags = CLONE_VM | CLONE_FS | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM | CLONE_VFORK;
 	else if (strncmp(mode, "vm", 2) == 0)
@@ -91,22 +130,16 @@ int main(int argc, char **argv)
 		flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
 	else
 		return 64;
-	if (fresh) {
-		struct sockaddr_in a = loopback4(atoi(argv[2]));
-
-		n = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (n < 0 || (connect(n, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS)) {
-			perror("vmshare: connect");
-			return 2;
-		}
-	} else {
-		if ((n = dial_host("vmshare", argv[1], argv[2], AF_UNSPEC, SOCK_STREAM)) < 0)
-			return 2;
-		if (exchange_line(n, stdout, "one\n", "first") < 0)
-			return 3;
-	}
+	if (!later && dial(argv[1], argv[2], fresh) < 0)
+		return 2;
 	fflush(stdout);
+	if (later && pipe(go) < 0)
+		return 4;
 	pid = clone(task, stack + sizeof stack, flags, NULL);
+	if (later && dial(argv[1], argv[2], fresh) < 0)
+		return 2;
+	if (later && pid > 0 && write(go[1], "g", 1) != 1)
+		return 4;
 	if (pid < 0) {
 		printf("clone: refused %d\n", errno);
 	} else {
