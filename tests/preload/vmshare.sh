@@ -7,10 +7,14 @@
 # (failclosed_wire.py): the capture must be TLS records only, without the
 # case's sentinel, and the server must have decrypted what was sent
 # without error (a repeated sequence number fails record authentication).
+# Last, other ways a second process gets a connection in use (raw clone
+# variants, clone3's flags: tests/progs/cloneshare.c), which held.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/failclosed_common.inc"
 
-[ -x "$PROGS/vmshare" ] || { fail setup "$PROGS/vmshare missing (make test-build)"; exit 1; }
+for p in vmshare cloneshare; do
+	[ -x "$PROGS/$p" ] || { fail setup "$PROGS/$p missing (make test-build)"; exit 1; }
+done
 
 # vmcase NAME MODE EXPECT WHAT: vmshare MODE (with PROG set, that program
 # of tests/progs instead, without the sentinel) against a fresh server;
@@ -123,3 +127,26 @@ for how in "" close-; do
 			fail "${n}_logged" "no hand-over line: $(log_tail "$T/$n.log")"
 	done
 done
+
+# ---- other ways a second process gets a connection in use -----------------------
+# A child made by vfork() (served by fork()), a raw clone through
+# syscall() (also CLONE_VFORK copying the memory), clone3 with
+# CLONE_PIDFD, CLONE_CLEAR_SIGHAND, CLONE_VFORK, set_tid or
+# CLONE_INTO_CGROUP writes "child" on the connection before it would
+# exec, then the parent goes on: the session is a pump's before the
+# clone, so one process encrypts; the server decrypts "one", "child",
+# "two" in order without error (a sequence number used twice would fail
+# its record authentication).  These held before
+# helper-181's change; c3settid and c3cgroup say when the kernel made no
+# child (no CAP_SYS_ADMIN for set_tid, no cgroup2): the parent writes the
+# line then.
+PROG=cloneshare DATA="one
+child
+two"
+for m in vfork sysclone vforkcopy c3pidfd c3clear c3vfork c3settid c3cgroup; do
+	vmcase "child_${m}_writes_via_pump" "$m" "^second: ok" \
+		"a child made by $m writes on the connection in use, then the parent: one process encrypts"
+	grep -q '^child: made no child' "$T/child_${m}_writes_via_pump.out" &&
+		echo "(child_${m}_writes_via_pump: the kernel made no child here: $(grep '^child:' "$T/child_${m}_writes_via_pump.out"))"
+done
+PROG= DATA=
