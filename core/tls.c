@@ -1438,8 +1438,8 @@ static bool resumed_peer_ok(struct tls_conn *c)
 	 * whose certificate has expired since.  Most such sessions are never
 	 * offered (resume_offer) or taken (resume.c's ticket callback); this
 	 * is the engine's own look, for the others (a TLS 1.2 session id).
-	 * X509_cmp_current_time's 0 (an unreadable time) refuses too. */
-	if ((mode & SSL_VERIFY_PEER) && X509_cmp_current_time(X509_get0_notAfter(peer)) <= 0) {
+	 * An unreadable time refuses too (tls_x509_expired). */
+	if ((mode & SSL_VERIFY_PEER) && tls_x509_expired(peer)) {
 		snprintf(c->err, sizeof c->err, "resumed session refused: the peer's certificate has"
 			 " expired since it was made");
 		return false;

@@ -46,6 +46,7 @@
 #include <openssl/x509_vfy.h>
 
 #include "core/lock.h"
+#include "core/peer.h"
 #include "core/self.h"
 #include "policy/asn1time.h"
 #include "policy/file.h"
@@ -180,7 +181,7 @@ static bool peer_expired(const SSL_SESSION *s)
 {
 	X509 *x = SSL_SESSION_get0_peer((SSL_SESSION *)s);
 
-	return x && X509_cmp_current_time(X509_get0_notAfter(x)) <= 0;
+	return x && tls_x509_expired(x);
 }
 
 /* ---- how long a session's verification holds --------------------------------

@@ -22,6 +22,7 @@
 #include "policy/policy.h"
 #include "policy/resume.h"
 #include "core/log.h"
+#include "core/peer.h"
 #include "core/sys.h"
 #include "core/tls.h"
 #include "tests/unit/unit.h"
@@ -283,6 +284,34 @@ static void write_file(const char *path, const unsigned char *data, size_t len, 
 		fchmod(fd, mode);
 		close(fd);
 	}
+}
+
+/* A certificate whose notAfter is type and the bytes of s, as they are
+ * (X509_set1_notAfter copies them without a check). */
+static X509 *cert_until(int type, const char *s)
+{
+	X509 *x = X509_new();
+	ASN1_STRING *t = ASN1_STRING_type_new(type);
+
+	if (x && t && ASN1_STRING_set(t, s, (int)strlen(s)) && X509_set1_notAfter(x, t)) {
+		ASN1_STRING_free(t);
+		return x;
+	}
+	ASN1_STRING_free(t);
+	X509_free(x);
+	return NULL;
+}
+
+/* now + off as UTCTime (utc) or GeneralizedTime. */
+static const char *time_at(long off, bool utc)
+{
+	static char buf[32];
+	time_t t = time(NULL) + off;
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof buf, "%Y%m%d%H%M%SZ", &tm);
+	return utc ? buf + 2 : buf;
 }
 
 int main(void)
@@ -579,6 +608,53 @@ int main(void)
 			clock_skip = 0;
 			SSL_CTX_free(c.ctx);
 		}
+	}
+
+	/* tls_x509_expired (core/peer.h), the engine's and the cache's look
+	 * at a resumed session's peer, answers as X509_cmp_current_time <= 0,
+	 * which it replaced: past, future, the centuries of the two types,
+	 * and every format X509_cmp_time refuses (refused as expired). */
+	UNIT_CASE("resume: the peer's expiry look answers as X509_cmp_current_time") {
+		static const long offs[] = { -86400 * 400L, -86400, -30, -5, 5, 30, 86400, 86400 * 400L };
+		static const struct { int type; const char *s; } odd[] = {
+			{ V_ASN1_UTCTIME, "491231235959Z" }, { V_ASN1_UTCTIME, "500101000000Z" },
+			{ V_ASN1_GENERALIZEDTIME, "20991231235959Z" }, { V_ASN1_GENERALIZEDTIME, "19991231235959Z" },
+			{ V_ASN1_UTCTIME, "9912312359Z" }, { V_ASN1_UTCTIME, "991231235959" },
+			{ V_ASN1_UTCTIME, "991231235959+0100" }, { V_ASN1_UTCTIME, "99123123595Zz" },
+			{ V_ASN1_UTCTIME, "99123123595aZ" }, { V_ASN1_UTCTIME, "99 231235959Z" },
+			{ V_ASN1_UTCTIME, "20991231235959Z" }, { V_ASN1_GENERALIZEDTIME, "991231235959Z" },
+			{ V_ASN1_GENERALIZEDTIME, "20991231235959.5Z" }, { V_ASN1_GENERALIZEDTIME, "20991231235959z" },
+			{ V_ASN1_GENERALIZEDTIME, "2099123123595+Z" }, { V_ASN1_GENERALIZEDTIME, "20991331235959Z" },
+			{ V_ASN1_GENERALIZEDTIME, "20990231235959Z" }, { V_ASN1_UTCTIME, "991231246059Z" },
+			{ V_ASN1_OCTET_STRING, "20991231235959Z" }, { V_ASN1_UTCTIME, "" },
+		};
+		int n = 0;
+
+		for (size_t i = 0; i < 2 * sizeof offs / sizeof offs[0]; i++) {
+			X509 *x = cert_until(i % 2 ? V_ASN1_UTCTIME : V_ASN1_GENERALIZEDTIME,
+					     time_at(offs[i / 2], i % 2));
+
+			EXPECT(x != NULL);
+			if (x) {
+				EXPECT(tls_x509_expired(x) == (X509_cmp_current_time(X509_get0_notAfter(x)) <= 0));
+				EXPECT(tls_x509_expired(x) == (offs[i / 2] < 0));
+				n++;
+			}
+			X509_free(x);
+		}
+		for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+			X509 *x = cert_until(odd[i].type, odd[i].s);
+
+			EXPECT(x != NULL);
+			if (x && tls_x509_expired(x) != (X509_cmp_current_time(X509_get0_notAfter(x)) <= 0)) {
+				printf("# %s: type %d \"%s\": %d, X509_cmp_current_time %d\n", unit_case, odd[i].type,
+				       odd[i].s, tls_x509_expired(x), X509_cmp_current_time(X509_get0_notAfter(x)));
+				EXPECT(0);
+			}
+			n += x != NULL;
+			X509_free(x);
+		}
+		EXPECT(n == 2 * sizeof offs / sizeof offs[0] + sizeof odd / sizeof odd[0]);
 	}
 
 	SSL_CTX_free(ca.ctx);

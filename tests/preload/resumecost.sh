@@ -1,0 +1,95 @@
+#!/bin/sh
+# What a resumed client connection costs the library, counted (callgrind:
+# calls, not time): the shimmed pingpong client (a connect rule with the
+# session cache, on by default) against the shimmed pingpong server,
+# 10 and then 30 sequential connections, each after the first resuming
+# the session of the one before (TLS 1.3 tickets); the difference over
+# 20 is per connection.  The library makes no call of these on a resumed
+# connection (issue 12, bench/README.md "The resumed rows, counted"):
+#  - X509_cmp_current_time, which allocated and formatted an ASN1_TIME
+#    for the current time to tell whether the session's peer certificate
+#    has expired (about 5,400 instructions; twice a connection: the
+#    cache's look before offering the session, the engine's after the
+#    handshake): tls_x509_expired asks the same (tests/unit/test_resume.c
+#    checks its answers against X509_cmp_current_time's).
+# The counts: default build only (valgrind cannot run a sanitizer build);
+# the connections themselves, and their resumption, run in every build.
+. "$TLSSHIM_TOP/tests/lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+
+P=$(free_port)
+policy "$T/rc.conf" <<EOC
+rules = ( { name = "rc-in"; direction = "accept"; port = $P; handshake_timeout_ms = $((60000 * TS));
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; },
+          { name = "rc-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt";
+            server_name = "localhost"; handshake_timeout_ms = $((60000 * TS)); } );
+EOC
+export TLSSHIM_LOG=info
+TLSSHIM_LOG_FILE="$T/srv.log" shimbg "$PROGS/pingpong" server "$P" >"$T/srv.out" 2>"$T/srv.err"
+SRV=$!
+if ! wait_for "$T/srv.out" '^listening' 10; then
+	fail "resumed connection counts: pingpong server" "never listened $(show "$T/srv.out" "$T/srv.err")"
+	exit 0
+fi
+
+# resumed LOG: the client connections of LOG that resumed their session.
+resumed() { lines "$1" 'rule "rc-out": connected .*, session resumed$'; }
+
+# The connections themselves, in every build (the sanitizers watch them).
+TLSSHIM_LOG_FILE="$T/cli.log" shimmed "$PROGS/pingpong" client localhost "$P" 20 >"$T/cli.out" 2>"$T/cli.err"
+rc=$?
+if [ $rc -eq 0 ] && grep -q '^20 connections' "$T/cli.out" && [ "$(resumed "$T/cli.log")" -eq 19 ]; then
+	pass "resumed connections: 20 sequential connections, 19 resumed, both ends shimmed"
+else
+	fail "resumed connections: 20 connections, 19 resumed" "exit $rc, resumed $(resumed "$T/cli.log") $(show "$T/cli.out" "$T/cli.err" "$T/cli.log" "$T/srv.err")"
+fi
+
+case "$SHIM_PRELOAD" in
+*libasan*|*libtsan*) echo "SKIP resumed connection counts: valgrind cannot run a sanitizer build (runs with the default build)"; exit 0 ;;
+esac
+if [ -n "${SHIM_WRAP:-}" ]; then
+	echo "SKIP resumed connection counts: the programs already run under $(echo "$SHIM_WRAP" | cut -d' ' -f1-2)"; exit 0
+fi
+if ! command -v valgrind >/dev/null 2>&1 || ! command -v callgrind_annotate >/dev/null 2>&1; then
+	fail "resumed connection counts" "valgrind is not installed (.ci/packages lists it)"
+	exit 0
+fi
+
+# calls FILE FUNC: the calls of FUNC that libtlsshim.so made (callgrind's
+# caller tree: the "<" lines above FUNC's "*" line).
+calls() {
+	callgrind_annotate --tree=caller --threshold=100 "$1" 2>/dev/null | awk -v fn="$2" '
+		/^ *$/ { n = 0; next }
+		/ < / && /libtlsshim\.so\]$/ { c = $0; sub(/x\).*/, "", c); sub(/.*\(/, "", c); gsub(/,/, "", c); n += c; next }
+		/ \* / { f = $0; sub(/ \[.*/, "", f); sub(/.*[:* ]/, "", f); sub(/@.*/, "", f); if (f == fn) t += n; n = 0; next }
+		END { print t + 0 }'
+}
+
+ok=1
+for n in 10 30; do
+	before=$(lines "$T/srv.log" 'rule "rc-in": accepted .*, session resumed$')
+	# (valgrind runs it 20-50 times slower: its own bound, not shimmed's)
+	TLSSHIM_LOG=warn TLSSHIM_LOG_FILE="$T/cg-$n.log" timeout -k 2 $((120 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$POLICY" valgrind -q --tool=callgrind --callgrind-out-file="$T/cg-$n" \
+		"$PROGS/pingpong" client localhost "$P" "$n" >"$T/cg-$n.out" 2>"$T/cg-$n.err"
+	rc=$?
+	got=$(( $(lines "$T/srv.log" 'rule "rc-in": accepted .*, session resumed$') - before ))
+	if [ $rc -ne 0 ] || ! grep -q "^$n connections" "$T/cg-$n.out" || [ ! -s "$T/cg-$n" ] ||
+	   [ "$got" -ne $((n - 1)) ]; then
+		fail "resumed connection counts: $n connections under callgrind" "exit $rc, $got resumed (server) $(show "$T/cg-$n.out" "$T/cg-$n.err" "$T/cg-$n.log" "$T/srv.err")"
+		ok=0
+	fi
+done
+[ $ok = 1 ] || exit 0
+
+# name FUNC MAX-per-10-connections
+each() {
+	a=$(calls "$T/cg-10" "$2"); b=$(calls "$T/cg-30" "$2")
+	per10=$(( (b - a) / 2 ))
+	if [ "$per10" -le "$3" ]; then
+		pass "resumed connection: $1 ($2 from the library: $per10 per 10 connections, at most $3)"
+	else
+		fail "resumed connection: $1" "$2 from the library: $per10 per 10 connections (want at most $3; $a calls in 10 connections, $b in 30)"
+	fi
+}
+each "the peer's expiry told without X509_cmp_current_time" X509_cmp_current_time 0
