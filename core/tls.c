@@ -38,6 +38,7 @@
 #include "core/log.h"
 #include "core/peer.h"
 #include "core/self.h"
+#include "core/strcopy.h"
 #include "core/sys.h"
 #include "core/unwind.h"
 
@@ -1171,8 +1172,8 @@ struct tls_conn *tls_conn_new(int fd, const struct tls_opts *opts, enum tls_role
 	 * the program waits for it (poll, select, epoll) or uses it. */
 	if (role == TLS_ROLE_SERVER)
 		c->hs_deadline = clock_ms() + opts->handshake_timeout_ms;
-	snprintf(c->peer, sizeof c->peer, "%s", peer_desc ? peer_desc : "?");
-	snprintf(c->name, sizeof c->name, "%s", peer_name ? peer_name : "");
+	str_copy(c->peer, sizeof c->peer, peer_desc ? peer_desc : "?");
+	str_copy(c->name, sizeof c->name, peer_name ? peer_name : "");
 	if (!(c->fds = malloc(2 * sizeof *c->fds))) {
 		conn_free(c);
 		return NULL;

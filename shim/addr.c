@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/strcopy.h"
 #include "shim/addr.h"
 
 /* The kernel accepts the 24-byte sockaddr_in6 of RFC 2133 (no scope id):
@@ -36,21 +37,40 @@ socklen_t shim_norm_addr(const struct sockaddr *sa, socklen_t len, struct sockad
 }
 
 
+/* Without snprintf: it formats every connection's peer (about 1,000
+ * instructions with it, 200 without). */
 void shim_format_addr(const struct sockaddr *sa, char *buf, size_t len)
 {
-	char ip[INET6_ADDRSTRLEN] = "?";
+	char out[1 + INET6_ADDRSTRLEN + 8], digits[5];
+	size_t o, d = 0;
+	unsigned port;
 
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *s4 = (const void *)sa;
-		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
-		snprintf(buf, len, "%s:%u", ip, ntohs(s4->sin_port));
+		if (!inet_ntop(AF_INET, &s4->sin_addr, out, INET6_ADDRSTRLEN))
+			strcpy(out, "?");
+		o = strlen(out);
+		port = ntohs(s4->sin_port);
 	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *s6 = (const void *)sa;
-		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
-		snprintf(buf, len, "[%s]:%u", ip, ntohs(s6->sin6_port));
+		out[0] = '[';
+		if (!inet_ntop(AF_INET6, &s6->sin6_addr, out + 1, INET6_ADDRSTRLEN))
+			strcpy(out + 1, "?");
+		o = strlen(out);
+		out[o++] = ']';
+		port = ntohs(s6->sin6_port);
 	} else {
 		snprintf(buf, len, "(family %d)", sa->sa_family);
+		return;
 	}
+	out[o++] = ':';
+	do
+		digits[d++] = (char)('0' + port % 10);
+	while ((port /= 10));
+	while (d)
+		out[o++] = digits[--d];
+	out[o] = '\0';
+	str_copy(buf, len, out);
 }
 
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/strcopy.h"
 #include "shim/addr.h"
 #include "shim/verdict.h"
 
@@ -54,7 +55,7 @@ static const struct policy_rule *match_connect(const struct policy *p, const str
 static void client_name(struct shim_verdict *v, const struct sockaddr *peer, shim_name_fn name_for)
 {
 	if (v->rule->server_name)
-		snprintf(v->name, sizeof v->name, "%s", v->rule->server_name);
+		str_copy(v->name, sizeof v->name, v->rule->server_name);
 	else if (!v->named)
 		name_for(peer, v->name, sizeof v->name);
 }

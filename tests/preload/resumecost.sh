@@ -11,7 +11,9 @@
 #    has expired (about 5,400 instructions; twice a connection: the
 #    cache's look before offering the session, the engine's after the
 #    handshake): tls_x509_expired asks the same (tests/unit/test_resume.c
-#    checks its answers against X509_cmp_current_time's).
+#    checks its answers against X509_cmp_current_time's);
+#  - snprintf, for the peer's address and the copies of the peer and the
+#    name (four a connection, 600 to 1,000 instructions each).
 # The counts: default build only (valgrind cannot run a sanitizer build);
 # the connections themselves, and their resumption, run in every build.
 . "$TLSSHIM_TOP/tests/lib.sh"
@@ -93,3 +95,4 @@ each() {
 	fi
 }
 each "the peer's expiry told without X509_cmp_current_time" X509_cmp_current_time 0
+each "the peer and the name formatted and copied without snprintf" snprintf 0

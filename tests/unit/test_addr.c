@@ -99,6 +99,35 @@ static void run_text(void)
 		UNIT_CASE(name)
 			EXPECT(!shim_parse_addr(bad[i], &ss, &l));
 	}
+	/* Formatted without snprintf: the same text, ports 0 to 65535, cut
+	 * to the buffer as snprintf cuts. */
+	UNIT_CASE("format_addr: the text snprintf wrote, cut to the buffer as it cut") {
+		static const int ports[] = { 0, 1, 9, 10, 443, 9999, 10000, 65535 };
+		static const char *ips[] = { "0.0.0.0", "127.0.0.1", "255.255.255.255", "::", "::1",
+					     "::ffff:10.1.2.3", "fe80::1:2:3:4",
+					     "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff" };
+
+		for (size_t i = 0; i < sizeof ips / sizeof ips[0]; i++)
+			for (size_t p = 0; p < sizeof ports / sizeof ports[0]; p++) {
+				struct sockaddr_in a4 = v4(ips[i], ports[p]);
+				struct sockaddr_in6 a6 = v6(ips[i], ports[p]);
+				bool six = strchr(ips[i], ':') != NULL;
+				char want[80], got[80];
+
+				snprintf(want, sizeof want, six ? "[%s]:%d" : "%s:%d", ips[i], ports[p]);
+				if (!strcmp(ips[i], "::ffff:10.1.2.3"))
+					snprintf(want, sizeof want, "[::ffff:10.1.2.3]:%d", ports[p]);
+				for (size_t n = 1; n <= strlen(want) + 1; n++) {
+					char cut[80];
+
+					memset(got, 'x', sizeof got);
+					shim_format_addr(six ? (struct sockaddr *)&a6 : (struct sockaddr *)&a4, got, n);
+					snprintf(cut, n, "%s", want);
+					EXPECT_STR(got, cut);
+					EXPECT(got[n] == 'x');
+				}
+			}
+	}
 	UNIT_CASE("format_addr: another family is named, not printed as an address") {
 		struct sockaddr sa = { .sa_family = AF_UNIX };
 		char buf[40];
