@@ -46,27 +46,7 @@ else
 	fail "hot path: 300 round trips" "exit $rc $(show "$T/rtt.out" "$T/rtt.err" "$T/echo.err")"
 fi
 
-case "$SHIM_PRELOAD" in
-*libasan*|*libtsan*) echo "SKIP hot path counts: valgrind cannot run a sanitizer build (runs with the default build)"; exit 0 ;;
-esac
-if [ -n "${SHIM_WRAP:-}" ]; then
-	echo "SKIP hot path counts: the programs already run under $(echo "$SHIM_WRAP" | cut -d' ' -f1-2)"; exit 0
-fi
-if ! command -v valgrind >/dev/null 2>&1 || ! command -v callgrind_annotate >/dev/null 2>&1; then
-	fail "hot path counts" "valgrind is not installed (.ci/packages lists it)"
-	exit 0
-fi
-
-
-# calls FILE FUNC: the calls of FUNC that libtlsshim.so made (callgrind's
-# caller tree: the "<" lines above FUNC's "*" line).
-calls() {
-	callgrind_annotate --tree=caller --threshold=100 "$1" 2>/dev/null | awk -v fn="$2" '
-		/^ *$/ { n = 0; next }
-		/ < / && /libtlsshim\.so\]$/ { c = $0; sub(/x\).*/, "", c); sub(/.*\(/, "", c); gsub(/,/, "", c); n += c; next }
-		/ \* / { f = $0; sub(/ \[.*/, "", f); sub(/.*[:* ]/, "", f); sub(/@.*/, "", f); if (f == fn) t += n; n = 0; next }
-		END { print t + 0 }'
-}
+callgrind_usable "hot path counts" || exit 0
 
 ok=1
 for n in 100 300; do
@@ -84,7 +64,7 @@ done
 
 # name FUNC MAX-per-100-round-trips
 each() {
-	a=$(calls "$T/cg-100" "$2"); b=$(calls "$T/cg-300" "$2")
+	a=$(cg_calls "$T/cg-100" "$2"); b=$(cg_calls "$T/cg-300" "$2")
 	per100=$(( (b - a) / 2 ))
 	if [ "$per100" -le "$3" ]; then
 		pass "hot path: $1 ($2 from the library: $per100 per 100 round trips, at most $3)"

@@ -46,26 +46,7 @@ else
 	fail "resumed connections: 20 connections, 19 resumed" "exit $rc, resumed $(resumed "$T/cli.log") $(show "$T/cli.out" "$T/cli.err" "$T/cli.log" "$T/srv.err")"
 fi
 
-case "$SHIM_PRELOAD" in
-*libasan*|*libtsan*) echo "SKIP resumed connection counts: valgrind cannot run a sanitizer build (runs with the default build)"; exit 0 ;;
-esac
-if [ -n "${SHIM_WRAP:-}" ]; then
-	echo "SKIP resumed connection counts: the programs already run under $(echo "$SHIM_WRAP" | cut -d' ' -f1-2)"; exit 0
-fi
-if ! command -v valgrind >/dev/null 2>&1 || ! command -v callgrind_annotate >/dev/null 2>&1; then
-	fail "resumed connection counts" "valgrind is not installed (.ci/packages lists it)"
-	exit 0
-fi
-
-# calls FILE FUNC: the calls of FUNC that libtlsshim.so made (callgrind's
-# caller tree: the "<" lines above FUNC's "*" line).
-calls() {
-	callgrind_annotate --tree=caller --threshold=100 "$1" 2>/dev/null | awk -v fn="$2" '
-		/^ *$/ { n = 0; next }
-		/ < / && /libtlsshim\.so\]$/ { c = $0; sub(/x\).*/, "", c); sub(/.*\(/, "", c); gsub(/,/, "", c); n += c; next }
-		/ \* / { f = $0; sub(/ \[.*/, "", f); sub(/.*[:* ]/, "", f); sub(/@.*/, "", f); if (f == fn) t += n; n = 0; next }
-		END { print t + 0 }'
-}
+callgrind_usable "resumed connection counts" || exit 0
 
 ok=1
 for n in 10 30; do
@@ -86,7 +67,7 @@ done
 
 # name FUNC MAX-per-10-connections
 each() {
-	a=$(calls "$T/cg-10" "$2"); b=$(calls "$T/cg-30" "$2")
+	a=$(cg_calls "$T/cg-10" "$2"); b=$(cg_calls "$T/cg-30" "$2")
 	per10=$(( (b - a) / 2 ))
 	if [ "$per10" -le "$3" ]; then
 		pass "resumed connection: $1 ($2 from the library: $per10 per 10 connections, at most $3)"
