@@ -103,7 +103,8 @@ static void run_text(void)
 	 * to the buffer as snprintf cuts. */
 	UNIT_CASE("format_addr: the text snprintf wrote, cut to the buffer as it cut") {
 		static const int ports[] = { 0, 1, 9, 10, 443, 9999, 10000, 65535 };
-		static const char *ips[] = { "0.0.0.0", "127.0.0.1", "255.255.255.255", "::", "::1",
+		static const char *ips[] = { "0.0.0.0", "127.0.0.1", "255.255.255.255", "10.200.3.40",
+					     "1.22.199.100", "::", "::1",
 					     "::ffff:10.1.2.3", "fe80::1:2:3:4",
 					     "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff" };
 
