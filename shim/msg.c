@@ -209,10 +209,11 @@ static bool unnamed_pair(int fd)
  * the one that made the pair, whatever forked or exec'd child of it
  * holds the other end now): only another process that maps our library,
  * and is the peer, is known to run it; anything else counts as "no".
- * A socketpair counts as "no" whoever made it: made by another process
+ * For a listener or a refused connection, a socketpair counts as "no"
+ * whoever made it (unnamed_pair, in the caller): made by another process
  * (this one's parent), its other end may be a sibling's that exec'd
  * without the library (helper-183: a TLS listener passed there served a
- * plain client in clear). */
+ * plain client in clear).  Not for a session: see libtlsshim(7), BUGS. */
 static bool peer_runs_shim(int fd)
 {
 	struct ucred cr;
@@ -230,7 +231,7 @@ static bool peer_runs_shim(int fd)
 	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0 || cr.pid <= 0 || !me ||
 	    cr.pid == me)
 		return false;
-	if (unnamed_pair(fd) || !dladdr((void *)peer_runs_shim, &info) || !info.dli_fname)
+	if (!dladdr((void *)peer_runs_shim, &info) || !info.dli_fname)
 		return false;
 	snprintf(path, sizeof path, "/proc/%d/maps", (int)cr.pid);
 	/* From the root at start (policy/file.h), and only from a real
@@ -274,7 +275,7 @@ static int fds_leaving(int sock, const struct msghdr *m)
 			if ((r = shim_tls_listener(fd))) {
 				if (peer_shim < 0)
 					peer_shim = peer_runs_shim(sock);
-				if (!peer_shim) {
+				if (!peer_shim || unnamed_pair(sock)) {
 					log_warn("rule \"%s\": sendmsg refused: it would pass fd %d, a listening"
 						 " socket (or one bound to the port) the rule makes TLS, to a"
 						 " process that does not run this library", r->name, fd);
@@ -287,7 +288,7 @@ static int fds_leaving(int sock, const struct msghdr *m)
 			if (shim_refused_conn(fd)) {
 				if (peer_shim < 0)
 					peer_shim = peer_runs_shim(sock);
-				if (!peer_shim) {
+				if (!peer_shim || unnamed_pair(sock)) {
 					log_warn("sendmsg refused: it would pass fd %d, a connection this library"
 						 " refused, to a process that does not run this library", fd);
 					return -EOPNOTSUPP;
