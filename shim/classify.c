@@ -394,6 +394,13 @@ static void refuse_socket(int fd)
 		(void)REAL(shutdown)(fd, SHUT_RDWR);
 }
 
+/* bury(fd), or close it when no dead socket can be made: what was done,
+ * for the caller's log line. */
+static const char *bury_or_close(int fd)
+{
+	return bury(fd) ? "replaced by a closed socket" : REAL(close)(fd) == 0 ? "closed" : "not closed";
+}
+
 /* An io_uring instance this process did not make (the library refuses to
  * make one while the policy has TLS rules): inherited through an exec
  * from a parent, or an image before this one, that cleared its
@@ -405,13 +412,6 @@ static void refuse_socket(int fd)
  * when none can be made): the ring cannot be mapped or entered through
  * it, and the number stays taken.  st: fd's fstat(), or NULL when it
  * was refused.  True when fd was a ring. */
-/* bury(fd), or close it when no dead socket can be made: what was done,
- * for the caller's log line. */
-static const char *bury_or_close(int fd)
-{
-	return bury(fd) ? "replaced by a closed socket" : REAL(close)(fd) == 0 ? "closed" : "not closed";
-}
-
 static bool bury_ring(int fd, const struct stat *st, bool at_start)
 {
 	const char *done;
