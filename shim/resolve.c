@@ -406,9 +406,11 @@ static void remember_literal(const char *node, const struct addrinfo *res)
 /* node resolved to the answers res (getaddrinfo's, or getaddrinfo_a's). */
 static void learned(const char *node, const struct addrinfo *res)
 {
+	bool want = wanted(node);
+
 	remember_literal(node, res);
-	if (wanted(node) || unnamed(node)) {
-		const char *name = wanted(node) ? node : NULL;
+	if (want || unnamed(node)) {
+		const char *name = want ? node : NULL;
 
 		for (const struct addrinfo *ai = res; ai; ai = ai->ai_next)
 			if (ai->ai_addr) {
@@ -451,6 +453,7 @@ void shim_dns_learned(const unsigned char *a, int len)
 	char name[NAME_MAX_LEN + 1];
 	size_t nl = 0;
 	unsigned an;
+	bool want;
 
 	if (n < 12 || !shim_policy || !shim_policy->has[POLICY_CONNECT] || ((a[4] << 8) | a[5]) != 1)
 		return;
@@ -469,6 +472,9 @@ void shim_dns_learned(const unsigned char *a, int len)
 	name[nl] = '\0';
 	if (at >= n || !nl || memchr(name, '\0', nl))
 		return;
+	/* as learned(): the name, or the addresses alone, or nothing */
+	if (!(want = wanted(name)) && !unnamed(name))
+		return;
 	at += 1 + 4;                    /* the root label, type and class */
 	for (unsigned i = 0; i < an && at <= n; i++) {
 		unsigned type, class, rdlen;
@@ -481,9 +487,8 @@ void shim_dns_learned(const unsigned char *a, int len)
 		at = end + 10;
 		if (at + rdlen > n)
 			return;
-		if (class == 1 && ((type == 1 && rdlen == 4) || (type == 28 && rdlen == 16)) &&
-		    (wanted(name) || unnamed(name)))
-			remember_one(wanted(name) ? name : NULL, type == 1 ? AF_INET : AF_INET6, a + at);
+		if (class == 1 && ((type == 1 && rdlen == 4) || (type == 28 && rdlen == 16)))
+			remember_one(want ? name : NULL, type == 1 ? AF_INET : AF_INET6, a + at);
 		at += rdlen;
 	}
 }
@@ -558,8 +563,8 @@ SHIM_EXPORT int getaddrinfo(const char *node, const char *service, const struct 
  * rule, in clear; tests/preload/names.sh). */
 void shim_gai_learned(struct gaicb *req)
 {
-	if (req && REAL(gai_error) && REAL(gai_error)(req) == 0)
-		learned(req->ar_name, req->ar_result);
+	if (req)
+		(void)gai_error(req);
 }
 
 /* The program asks whether a getaddrinfo_a() request has ended (it
