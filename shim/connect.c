@@ -40,37 +40,36 @@ bool shim_default_name(const struct sockaddr *sa, char *buf, size_t len)
  * 127.0.0.2 that connected to 0.0.0.0 was matched as 127.0.0.1: a plain
  * rule there let MSG_FASTOPEN put its bytes in clear on 127.0.0.2, where
  * a tls rule applied; tests/preload/names.sh.) */
+/* The IPv4 address of sa (len bytes): AF_INET, or AF_INET6 holding an
+ * IPv4-mapped one (24 bytes at least: RFC 2133's form).  false: neither. */
+static bool v4_of(const struct sockaddr *sa, socklen_t len, uint32_t *a4)
+{
+	struct in6_addr a6;
+
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		memcpy(a4, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, sizeof *a4);
+		return true;
+	}
+	if (sa->sa_family != AF_INET6 || len < 24)
+		return false;
+	memcpy(&a6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, sizeof a6);
+	if (!IN6_IS_ADDR_V4MAPPED(&a6))
+		return false;
+	memcpy(a4, a6.s6_addr + 12, sizeof *a4);
+	return true;
+}
+
 int shim_dest_bound(int fd, const struct sockaddr *sa, socklen_t len, struct sockaddr_storage *ss)
 {
 	struct sockaddr_storage b;
 	socklen_t bl = sizeof b;
-	struct in6_addr a6;
 	uint32_t a4;
 
-	if (!sa || len < sizeof(sa_family_t))
-		return 0;
-	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-		memcpy(&a4, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, sizeof a4);
-	} else if (sa->sa_family == AF_INET6 && len >= 24) {
-		memcpy(&a6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, sizeof a6);
-		if (!IN6_IS_ADDR_V4MAPPED(&a6))
-			return 0;
-		memcpy(&a4, a6.s6_addr + 12, sizeof a4);
-	} else {
-		return 0;
-	}
-	if (a4 != htonl(INADDR_ANY))
+	if (!sa || len < sizeof(sa_family_t) || !v4_of(sa, len, &a4) || a4 != htonl(INADDR_ANY))
 		return 0;
 	if (REAL(getsockname)(fd, (struct sockaddr *)&b, &bl) < 0)
 		return -errno;
-	if (b.ss_family == AF_INET) {
-		memcpy(&a4, &((struct sockaddr_in *)&b)->sin_addr, sizeof a4);
-	} else if (b.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&b)->sin6_addr)) {
-		memcpy(&a4, ((struct sockaddr_in6 *)&b)->sin6_addr.s6_addr + 12, sizeof a4);
-	} else {
-		return 0;
-	}
-	if (a4 == htonl(INADDR_ANY))
+	if (!v4_of((struct sockaddr *)&b, bl, &a4) || a4 == htonl(INADDR_ANY))
 		return 0;
 	memset(ss, 0, sizeof *ss);
 	memcpy(ss, sa, len < sizeof *ss ? len : sizeof *ss);

@@ -1031,7 +1031,6 @@ static bool withhold_listeners(const struct fa_note *n)
 		h = 64;
 	for (size_t i = 0; n && i < (n->many ? h : (size_t)n->nsrc); i++) {
 		int fd = n->many ? (int)i : n->src[i];
-
 		bool bound;
 
 		if ((r = tls_port_socket(fd, &bound))) {
