@@ -46,7 +46,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/filter.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -144,15 +143,19 @@ static bool tcp_channel(int *a, int *b)
 }
 
 /* A channel whose program's end is still being connected, for a client
- * session whose handshake has started and not finished: the program
+ * session whose handshake has not finished (started or not): the program
  * sees what it sees of its own non-blocking connect while the handshake
  * runs (no POLLOUT, SO_ERROR 0, EAGAIN for a non-blocking write), the
  * connection when it is verified, ECONNREFUSED when it failed, in any
  * process that holds the end, with or without this library.  The
- * program's end (*a) connects to the pump's listener (l), whose socket
- * filter drops every segment: its SYN goes unanswered, and the kernel
- * keeps it in SYN_SENT, sending the SYN again after 1 s, then 3, 7, 15,
- * 31 and 63 s (tcp_syn_retries).  The pump's end-to-be (h) is bound to
+ * program's end (*a) connects to the pump's listener (l), whose accept
+ * queue is full (backlog 0, and one connection of the pump's own made and
+ * queued first): the kernel drops every SYN that meets it, unanswered,
+ * and keeps the program's end in SYN_SENT, sending the SYN again after
+ * 1 s, then 3, 7, 15, 31 and 63 s (tcp_syn_retries).  (Not a socket
+ * filter that drops all: a kernel may refuse one to a user without
+ * privilege, EPERM, as this one does: danted's request process, user
+ * nobody, then got the ordinary channel, connected at once.)  The pump's end-to-be (h) is bound to
  * the same address (SO_REUSEPORT: same user only), not listening.  After
  * the handshake the pump connects h to *a: the two SYNs cross
  * (a simultaneous open, RFC 9293), and both ends are connected at once.
@@ -167,10 +170,32 @@ struct pending {
 	int a;          /* the pump's copy of the program's end */
 };
 
+/* How long pending_channel waits for its own connection to be queued
+ * (on loopback it is, inside the connect()). */
+#define QUEUE_WAIT_MS 5000
+
+/* The listener l's accept queue, of length 0, made full: a connection
+ * from the pump's address, queued (l readable), its socket closed (the
+ * queued end stays, in CLOSE_WAIT, never accepted).  Only then may the
+ * program's end send its SYN: one that came before would be answered. */
+static bool fill_queue(int l, const struct sockaddr_in *la, const struct sockaddr_in *xa)
+{
+	struct pollfd p = { .fd = l, .events = POLLIN };
+	int d = REAL(socket)(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), r = -1, e;
+
+	if (d >= 0 && bind(d, (const struct sockaddr *)xa, sizeof *xa) == 0 &&
+	    (REAL(connect)(d, (const struct sockaddr *)la, sizeof *la) == 0 || errno == EINPROGRESS) &&
+	    (r = REAL(poll)(&p, 1, QUEUE_WAIT_MS)) == 0)
+		errno = ETIMEDOUT;
+	e = errno;
+	if (d >= 0)
+		REAL(close)(d);
+	errno = e;
+	return r == 1 && p.revents == POLLIN;
+}
+
 static bool pending_channel(int *a, struct pending *pd)
 {
-	static struct sock_filter drop[] = { { BPF_RET | BPF_K, 0, 0, 0 } };
-	const struct sock_fprog prog = { .len = 1, .filter = drop };
 	struct sockaddr_in la = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(PUMP_ADDR) };
 	const struct sockaddr_in xa = la;
 	socklen_t l = sizeof la;
@@ -180,9 +205,8 @@ static bool pending_channel(int *a, struct pending *pd)
 	pd->h = REAL(socket)(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (pd->l < 0 || pd->h < 0 ||
 	    REAL(setsockopt)(pd->l, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
-	    REAL(setsockopt)(pd->l, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0 ||
-	    bind(pd->l, (const struct sockaddr *)&xa, sizeof xa) < 0 || REAL(listen)(pd->l, 1) < 0 ||
-	    REAL(getsockname)(pd->l, (struct sockaddr *)&la, &l) < 0 ||
+	    bind(pd->l, (const struct sockaddr *)&xa, sizeof xa) < 0 || REAL(listen)(pd->l, 0) < 0 ||
+	    REAL(getsockname)(pd->l, (struct sockaddr *)&la, &l) < 0 || !fill_queue(pd->l, &la, &xa) ||
 	    REAL(setsockopt)(pd->h, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
 	    bind(pd->h, (const struct sockaddr *)&la, sizeof la) < 0 ||
 	    (x = REAL(socket)(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0 ||
@@ -1584,10 +1608,12 @@ int shim_pump(struct tls_conn *c, bool arm)
 	 * process holds the socket. */
 	fl = REAL(fcntl)(fds[0], F_GETFL);
 	capture_addrs(tls_conn_fd(c), &pi);
-	/* A client whose handshake runs: its end connects when it is done
-	 * (pending_channel).  (Not a server's: its program had the accept.) */
-	if ((tls_conn_role(c) != TLS_ROLE_CLIENT || !tls_conn_handshake_started(c) ||
-	     tls_conn_handshake_done(c) || tls_conn_failed(c) || !pending_channel(&a, &pd)) &&
+	/* A client whose handshake has not ended, started or not (a
+	 * non-blocking connect passed at once: danted): its end connects
+	 * when it is done (pending_channel).  (Not a server's: its program
+	 * had the accept.) */
+	if ((tls_conn_role(c) != TLS_ROLE_CLIENT || tls_conn_handshake_done(c) || tls_conn_failed(c) ||
+	     !pending_channel(&a, &pd)) &&
 	    !channel(&a, &b, &resets)) {
 		why_failed(why, sizeof why, "no channel to it", errno);
 		log_error("%s rule \"%s\": the session could not be handed to a pump process%s",

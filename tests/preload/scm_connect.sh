@@ -26,16 +26,32 @@
 # socket it connected); nolib: a copy of the program started without
 # LD_PRELOAD, over a socketpair (its end then is a close: MARK_OPEN);
 # fork: no pass, a fork (the child is the receiver) hands the session to
-# the pump, mid-handshake too.
+# the pump, mid-handshake too; early: as nolib, but passed at once after
+# connect() said EINPROGRESS, its handshake not started (danted does
+# this: before the early case's commit its receiver's end was connected
+# at once, and danted's SOCKS reply was success in 2 of 6 runs of
+# tests/interop/proxies.sh on the ASan build); -nobody: run as user
+# nobody (danted's request process is): the pump's listener that held the
+# SYN was one with a socket filter, which a kernel may refuse to a user
+# without privilege (EPERM: this one does), and the receiver's end was
+# connected at once, every time.
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim
 [ -x "$PROGS/scm_connect" ] || { fail setup "$PROGS/scm_connect missing (make test-build)"; exit 1; }
 
-# scm_run NAME CERT-NAME lib|nolib: the server (certificate CERT-NAME)
-# behind the gate, and the program.
+# scm_run NAME CERT-NAME lib|nolib|fork|early[-nobody]: the server
+# (certificate CERT-NAME) behind the gate, and the program.
 scm_run() {
-	_n=$1
+	_n=$1 _how=$3 _log=$T/$1.log
+	SHIM_WRAP=""
+	if [ "${_how%-nobody}" != "$_how" ]; then
+		# (its log goes to standard error: nobody may not write here;
+		# it reads the policy file, with $T searchable)
+		chmod o+x "$T"
+		SHIM_WRAP="setpriv --reuid=65534 --regid=65534 --clear-groups"
+		_how=${_how%-nobody} _log=""
+	fi
 	Q=$(free_port)
 	R=$(free_port)
 	while [ "$R" = "$Q" ]; do R=$(free_port); done
@@ -46,9 +62,15 @@ EOC
 		--mode echo --record "$T/$_n.rec" --status "$T/$_n.status" --timeout $((15 * TS)) ||
 		fail "$_n: the server listens" "$(show "$T/$_n.peer.out" "$T/$_n.peer.err")"
 	_peer=$PEER
-	TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/$_n.log" shimmed "$PROGS/scm_connect" "$R" "$Q" "$3" \
-		>"$T/$_n.out" 2>"$T/$_n.err"
+	if [ -n "$_log" ]; then
+		TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$_log" shimmed "$PROGS/scm_connect" "$R" "$Q" "$_how" \
+			>"$T/$_n.out" 2>"$T/$_n.err"
+	else
+		TLSSHIM_LOG=info shimmed "$PROGS/scm_connect" "$R" "$Q" "$_how" >"$T/$_n.out" 2>"$T/$_n.err"
+	fi
 	_rc=$?
+	SHIM_WRAP=""
+	[ "$_log" = "$T/$_n.log" ] || cp "$T/$_n.err" "$T/$_n.log"
 	wait_exit "$_peer" 20
 	stop "$_peer"
 	_o=$T/$_n.out
@@ -56,7 +78,7 @@ EOC
 	grep -q '^receiver: pending revents none so_error 0 write EAGAIN$' "$_o" && _pending=true
 }
 
-for how in lib nolib fork; do
+for how in lib nolib fork early nolib-nobody early-nobody; do
 	_n=scm_connect_wrong_name_refused_$how
 	scm_run "$_n" wrongname "$how"
 	if [ $_rc -eq 0 ] && $_pending &&

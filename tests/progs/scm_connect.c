@@ -3,7 +3,7 @@
  * process connects upstream and passes the socket to an I/O process,
  * which waits for the connect to complete and answers its SOCKS client).
  *
- *   scm_connect PORT SERVER-PORT lib|nolib|fork
+ *   scm_connect PORT SERVER-PORT lib|nolib|fork|early
  *
  * A gate (a child process, plain sockets: no rule names its ports)
  * listens on PORT, which a connect rule makes TLS, and holds what the
@@ -16,7 +16,9 @@
  * connects to, so that the sender can tell) or a copy of itself started
  * without LD_PRELOAD (nolib: over a socketpair), then closes it; or
  * (fork) forks, and the child is the receiver: the fork, not the pass,
- * hands the session to the pump.  The
+ * hands the session to the pump; or (early) passes it as nolib does,
+ * but at once after connect() said EINPROGRESS, before any poll: its
+ * handshake has not started (danted does this).  The
  * receiver prints
  *   "receiver: pending revents R so_error E write W"
  * (poll for POLLOUT without waiting, SO_ERROR, a non-blocking write of
@@ -237,16 +239,18 @@ int main(int argc, char **argv)
 	socklen_t ul;
 	int l, g[2], s = -1, fd, st;
 	pid_t gp, rp = -1;
-	bool lib, forked;
+	bool lib, forked, early;
 
 	if (argc == 3 && !strcmp(argv[1], "--receive"))
 		return receiver(atoi(argv[2]), -1);
-	if (argc != 4 || (strcmp(argv[3], "lib") && strcmp(argv[3], "nolib") && strcmp(argv[3], "fork"))) {
-		fprintf(stderr, "usage: scm_connect PORT SERVER-PORT lib|nolib|fork\n");
+	if (argc != 4 || (strcmp(argv[3], "lib") && strcmp(argv[3], "nolib") && strcmp(argv[3], "fork") &&
+			  strcmp(argv[3], "early"))) {
+		fprintf(stderr, "usage: scm_connect PORT SERVER-PORT lib|nolib|fork|early\n");
 		return 2;
 	}
 	lib = !strcmp(argv[3], "lib");
 	forked = !strcmp(argv[3], "fork");
+	early = !strcmp(argv[3], "early");
 	signal(SIGPIPE, SIG_IGN);
 	a = loopback4(atoi(argv[1]));
 	if ((l = tcp_listen(&a, 0, 1)) < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, g) < 0)
@@ -301,7 +305,7 @@ int main(int argc, char **argv)
 		die("socket");
 	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS)
 		die("connect");
-	for (int i = 0; i < 200; i++) {
+	for (int i = 0; i < 200 && !early; i++) {
 		struct pollfd p[2] = { { .fd = fd, .events = POLLOUT }, { .fd = g[0], .events = POLLIN } };
 
 		if (poll(p, 2, 100) < 0)
@@ -314,7 +318,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (recv_byte(g[0], NULL) != 'h')
+	if (!early && recv_byte(g[0], NULL) != 'h')
 		die("gate");
 	if (forked) {
 		int sp[2];
