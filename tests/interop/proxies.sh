@@ -204,13 +204,15 @@ fi
 name=danted_wrong_name_upstream_refused
 socks dbad "$B" /x
 rc=$?
-# (The SOCKS reply is a failure also when the handshake was still running
-# when danted passed the socket to its I/O process: that process's end is
-# a connect in progress until the pump has the handshake's outcome, then
-# refused, ECONNREFUSED (libtlsshim(7), "The pump").  Before helper-178
-# it was connected at once: the reply was success, then the connection
-# ended.  tests/preload/scm_connect.sh holds the handshake there every
-# time.)
+# (The SOCKS reply is a failure also when the handshake had not ended, or
+# not started, when danted passed the socket to its I/O process: that
+# process's end is a connect in progress until the pump has the
+# handshake's outcome, then refused, ECONNREFUSED (libtlsshim(7), "The
+# pump").  Before helper-178 it was connected at once: the reply was
+# success, then the connection ended; and until the commit after it, so
+# it still was for a handshake not started, and for any in danted's
+# request process, user nobody (the listener's socket filter, refused).
+# tests/preload/scm_connect.sh holds the handshake there every time.)
 if [ $rc -ne 0 ] && grep -q -E '^reply [1-9]' "$T/dbad.out" &&
    [ ! -s "$T/bad.rec" ] && [ ! -s "$T/dbad.body" ] &&
    [ "$(count "$T/danted.log" 'rule "upstream": certificate verification failed: hostname mismatch')" -eq 1 ]; then
