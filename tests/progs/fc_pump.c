@@ -150,7 +150,27 @@ struct reader {
 	bool eof;
 	const char *until;
 	bool use_poll;
+	/* What the main thread may look at while the reader runs, under
+	 * the mutex: the length of got[] the reader has finished with (its
+	 * next read() writes past it: one into got[] while the main thread
+	 * ran strstr() over it was a data race, ThreadSanitizer's report),
+	 * and whether it stopped.  A mutex, not an atomic: this program is
+	 * not instrumented, and ThreadSanitizer sees only its calls. */
+	pthread_mutex_t mu;
+	size_t shown;
+	bool stopped;
 };
+
+/* The reader got s (or stopped), as far as the main thread can tell. */
+static bool reader_got(struct reader *rd, const char *s)
+{
+	bool r;
+
+	pthread_mutex_lock(&rd->mu);
+	r = rd->stopped || memmem(rd->got, rd->shown, s, strlen(s)) != NULL;
+	pthread_mutex_unlock(&rd->mu);
+	return r;
+}
 
 static void *reader(void *p)
 {
@@ -184,7 +204,13 @@ static void *reader(void *p)
 		}
 		rd->have += (size_t)r;
 		rd->got[rd->have] = 0;
+		pthread_mutex_lock(&rd->mu);
+		rd->shown = rd->have;
+		pthread_mutex_unlock(&rd->mu);
 	}
+	pthread_mutex_lock(&rd->mu);
+	rd->stopped = true;
+	pthread_mutex_unlock(&rd->mu);
 	return NULL;
 }
 
@@ -214,7 +240,7 @@ static void wait_blocked(struct reader *rd)
 
 static int blocked_case(const char *mode, const char *ip, int port)
 {
-	struct reader rd = { .in_read = 0 };
+	struct reader rd = { .in_read = 0, .mu = PTHREAD_MUTEX_INITIALIZER };
 	char buf[512], l1[256], l2[256], all[600];
 	struct timespec ts;
 	pthread_t t;
@@ -250,7 +276,7 @@ static int blocked_case(const char *mode, const char *ip, int port)
 	/* The second line only once the first echo was read: "later data too". */
 	{
 		double end = fc_now() + 10;
-		while (!strstr(rd.got, l1) && !rd.err && !rd.eof && fc_now() < end)
+		while (!reader_got(&rd, l1) && fc_now() < end)
 			usleep(2000);
 	}
 	if (write_all(fd, l2, strlen(l2)) < 0)
