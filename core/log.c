@@ -40,6 +40,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -65,6 +66,7 @@ static int log_fd = -1;                 /* the log file, when one is named */
 static char *log_path;
 static dev_t id_dev;                    /* what log_fd (or fd 2) should be */
 static ino_t id_ino;
+static unsigned id_seq;                 /* odd while the pair is written */
 static void (*keep_fd)(int fd, int *cell);
 static int (*reopen_fn)(const char *path, int flags, mode_t mode);
 
@@ -122,6 +124,72 @@ static bool unverifiable(int fd, int err)
 	return core_sys.getsockopt(fd, SOL_SOCKET, SO_TYPE, &t, &l) < 0 && errno == ENOTSOCK;
 }
 
+/* The identity (id_dev, id_ino) is one pair, written by whichever thread
+ * opens the log file again or dup2()s onto standard error, and read by
+ * every line of every thread: read in two halves while another thread
+ * wrote it, a line compared its file with half the old file's identity
+ * and half the new one's (ThreadSanitizer's report, failclosed_log.sh).
+ * So the pair goes under a sequence count (odd while written; writers
+ * take it from even to odd, one at a time) and a reader takes a pair
+ * only when the count was even and the same before and after.  No one
+ * waits for ever: a signal handler that lands inside a writer on its own
+ * thread finds the count odd whatever it waits, so a writer gives up
+ * after ID_TRIES looks (the identity stays as it was) and a reader then
+ * answers "not the same" (the line is dropped, or the log file opened
+ * again by name).  A fork's child (log_fork_child) forgets a writer of
+ * another thread that the fork cut off. */
+#define ID_TRIES 1000
+
+static bool id_wait(int i)
+{
+	if (i >= ID_TRIES)
+		return false;
+	if (i >= 16)
+		sched_yield();
+	return true;
+}
+
+static void id_set(dev_t dev, ino_t ino)
+{
+	unsigned seq = __atomic_load_n(&id_seq, __ATOMIC_RELAXED);
+
+	for (int i = 0; (seq & 1) || !__atomic_compare_exchange_n(&id_seq, &seq, seq + 1, false,
+								   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED); i++) {
+		if (!id_wait(i))
+			return;
+		seq = __atomic_load_n(&id_seq, __ATOMIC_RELAXED);
+	}
+	/* (release: a reader that sees either half sees the count odd, or
+	 * later, after it; no fence, which ThreadSanitizer cannot follow) */
+	__atomic_store_n(&id_dev, dev, __ATOMIC_RELEASE);
+	__atomic_store_n(&id_ino, ino, __ATOMIC_RELEASE);
+	__atomic_store_n(&id_seq, seq + 2, __ATOMIC_RELEASE);
+}
+
+/* st names the file the identity says. */
+static bool id_is(const struct stat *st)
+{
+	for (int i = 0; id_wait(i); i++) {
+		unsigned seq = __atomic_load_n(&id_seq, __ATOMIC_ACQUIRE);
+		dev_t dev = __atomic_load_n(&id_dev, __ATOMIC_ACQUIRE);
+		ino_t ino = __atomic_load_n(&id_ino, __ATOMIC_ACQUIRE);
+
+		if (!(seq & 1) && __atomic_load_n(&id_seq, __ATOMIC_RELAXED) == seq)
+			return st->st_dev == dev && st->st_ino == ino;
+	}
+	return false;
+}
+
+void log_fork_child(void)
+{
+	if (__atomic_load_n(&id_seq, __ATOMIC_RELAXED) & 1) {
+		/* half written: a pair no file has */
+		__atomic_store_n(&id_dev, (dev_t)-1, __ATOMIC_RELAXED);
+		__atomic_store_n(&id_ino, (ino_t)-1, __ATOMIC_RELAXED);
+		__atomic_store_n(&id_seq, 0, __ATOMIC_RELEASE);
+	}
+}
+
 /* Opened without waiting (a FIFO with no reader would hold the process
  * before main() for ever: ENXIO instead), and written without waiting
  * either: a regular file, a character device (a terminal, /dev/null) or
@@ -157,8 +225,7 @@ static int open_log(void)
 	/* It stays non-blocking: the open file is ours alone, and a line a
 	 * full pipe has no room for is dropped and counted (put_line), not
 	 * waited for. */
-	id_dev = st.st_dev;
-	id_ino = st.st_ino;
+	id_set(st.st_dev, st.st_ino);
 	if (keep_fd)
 		keep_fd(fd, &log_fd);
 	else
@@ -235,10 +302,8 @@ void log_init(void (*keep)(int fd, int *cell))
 	struct stat st;
 
 	keep_fd = keep;
-	if (fstat(2, &st) == 0) {
-		id_dev = st.st_dev;
-		id_ino = st.st_ino;
-	}
+	if (fstat(2, &st) == 0)
+		id_set(st.st_dev, st.st_ino);
 	if (lv && *lv) {
 		if (!strcasecmp(lv, "error"))
 			log_level = LOG_ERROR;
@@ -278,10 +343,8 @@ void log_stderr_replaced(void)
 {
 	struct stat st;
 
-	if (!log_path && fstat(2, &st) == 0 && !S_ISSOCK(st.st_mode)) {
-		id_dev = st.st_dev;
-		id_ino = st.st_ino;
-	}
+	if (!log_path && fstat(2, &st) == 0 && !S_ISSOCK(st.st_mode))
+		id_set(st.st_dev, st.st_ino);
 }
 
 /* What a file fstat may not look at (unverifiable) is taken for: a pipe,
@@ -366,7 +429,7 @@ static int stderr_take(struct stat *st, bool same, int *err)
 		return -2;
 	}
 	k = stderr_is(d, st);
-	if (k == STDERR_NONE || (same && k == STDERR_FILE && (st->st_dev != id_dev || st->st_ino != id_ino))) {
+	if (k == STDERR_NONE || (same && k == STDERR_FILE && !id_is(st))) {
 		sys_close(d);   /* a socket now, or some other file */
 		return -1;
 	}
@@ -383,7 +446,7 @@ static int target(struct stat *st, bool *copy, int *err)
 		int fd = __atomic_load_n(&log_fd, __ATOMIC_ACQUIRE);
 		if (fd >= 0) {
 			if (fstat(fd, st) == 0) {
-				if (st->st_dev == id_dev && st->st_ino == id_ino)
+				if (id_is(st))
 					return fd;
 			} else if (unverifiable(fd, errno)) {
 				unknown(st);

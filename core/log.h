@@ -69,6 +69,10 @@ void log_put(const char *line, size_t n);
  * may go to that file (unless it is a socket), and only to it: fd 2
  * closed and its number reused by an open() is another file. */
 void log_stderr_replaced(void);
+
+/* In a fork's child (or a pump), first thing: another thread's change of
+ * the log's identity that the fork cut off is forgotten (core/log.c). */
+void log_fork_child(void);
 /* buf (whole lines) to standard error itself, outside the log: never
  * onto a socket, never waiting, no SIGPIPE; dropped when it cannot go. */
 void log_stderr_write(const char *buf, size_t n);

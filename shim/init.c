@@ -536,7 +536,7 @@ static void kh_fork_child(void)
 static void after_fork_child(void)
 {
 	go_look_fork_child();
-	self_forked();
+	shim_forked();
 	release_after_fork(true);
 	kh_fork_child();
 	shim_epoll_fork_child();
@@ -559,6 +559,12 @@ static void after_fork_child(void)
  * data connection (the client timed out after "230 Login successful"). */
 static bool fork_handlers;     /* registered (the library started) */
 
+void shim_forked(void)
+{
+	self_forked();
+	log_fork_child();
+}
+
 void shim_fork_prepare(void)
 {
 	if (__atomic_load_n(&fork_handlers, __ATOMIC_ACQUIRE))
@@ -579,7 +585,7 @@ void shim_fork_child(void)
 	if (__atomic_load_n(&fork_handlers, __ATOMIC_ACQUIRE))
 		after_fork_child();
 	else
-		self_forked();
+		shim_forked();
 }
 
 /* The policy's run-time lines (OCSP staples): levels as core/log.h's. */

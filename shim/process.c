@@ -327,7 +327,7 @@ SHIM_EXPORT pid_t _Fork(void)
 		shim_pump_live(PUMP_LIVE, -1);
 	r = REAL(_Fork)();
 	if (r == 0)
-		self_forked();
+		shim_forked();
 	return r;
 }
 

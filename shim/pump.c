@@ -1529,7 +1529,7 @@ static bool start_pump(struct tls_conn *c, int b, bool resets, bool armed, struc
 		/* One thread from here on, and maybe an allocator lock held for
 		 * ever: OpenSSL allocates from the pump's own heap. */
 		alloc_enter_pump();
-		self_forked();
+		shim_forked();
 		tls_conn_reinit_after_fork(c);
 		/* The pump: its own session, default signals, nothing else open. */
 		sigset_t none;

@@ -470,6 +470,11 @@ void shim_after_clone(unsigned long flags);
 void shim_fork_prepare(void);
 void shim_fork_parent(void);
 void shim_fork_child(void);
+/* First thing in the child of any fork the shim sees (fork handlers,
+ * _Fork, a pump): its process id (self_forked), and the log forgets a
+ * change another thread was making when the fork cut it off
+ * (log_fork_child). */
+void shim_forked(void);
 void shim_exit_handler_install(void);
 
 /* Readiness (poll.c), shared with epoll.c; POLL* event bits. */
