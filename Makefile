@@ -43,8 +43,10 @@ POLICY_SRC = $(wildcard policy/*.c)
 SHIM_SRC   = $(wildcard shim/*.c)
 LIB_SRC    = $(CORE_SRC) $(POLICY_SRC) $(SHIM_SRC)
 LIB_OBJ    = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
-# The launcher validates policies with the same code the library uses.
-LAUNCH_OBJ = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard launcher/*.c)) $(POLICY_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/core/self.o $(BUILD)/obj/core/lock.o
+# The launcher validates policies with the same code the library uses
+# (core/alloc.o: policy/resume.c asks alloc_exiting(); the launcher never
+# installs its functions).
+LAUNCH_OBJ = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard launcher/*.c)) $(POLICY_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/core/self.o $(BUILD)/obj/core/lock.o $(BUILD)/obj/core/alloc.o
 UNIT_SRC   = $(wildcard tests/unit/test_*.c)
 UNIT_BIN   = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # tests/progs/preload_*.c are test-only fault injectors, shared objects

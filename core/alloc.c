@@ -15,6 +15,18 @@
  * program allocated before the fork is never given back to malloc there
  * (free would take the same locks): the pump leaks it, as its copy of the
  * program's memory goes when it exits.
+ *
+ * _exit() and _Exit() send close_notify on the sessions the process owns
+ * (shim/process.c), and a signal handler may be the caller: the thread it
+ * interrupted may be inside malloc or free, with the arena's lock held,
+ * and OpenSSL's allocations there (a ticket SSL_peek takes in, the alert,
+ * its error state) then waited for ever on that lock.  So while a thread
+ * ends its sessions at _exit (alloc_exit_begin), OpenSSL's allocations on
+ * that thread come from the exit heap: another anonymous mapping, taken
+ * from with one atomic addition (two threads may _exit at once), never
+ * given back; and its frees are no-ops (the process ends right after).
+ * A block of the exit heap that another thread later resizes or frees is
+ * copied to malloc's, or left alone: never handed to realloc or free.
  */
 #include <dlfcn.h>
 #include <malloc.h>
@@ -69,6 +81,21 @@ static bool ours(const void *p)
 	return heap && (const unsigned char *)p >= heap && (const unsigned char *)p < heap_end;
 }
 
+/* A heap's mapping: address space only, until used; less where
+ * overcommit is strict.  NULL when none could be had. */
+static unsigned char *heap_map(size_t *size)
+{
+	for (size_t sz = HEAP_SIZE; sz >= HEAP_MIN; sz /= 4) {
+		void *m = mmap(NULL, sz, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (m != MAP_FAILED) {
+			*size = sz;
+			return m;
+		}
+	}
+	return NULL;
+}
+
 static void *heap_alloc(size_t n)
 {
 	size_t cap, cls = class_of(n, &cap);
@@ -82,18 +109,11 @@ static void *heap_alloc(size_t n)
 		return p;
 	}
 	if (!heap) {
-		/* Address space only, until used; less where overcommit is
-		 * strict. */
-		for (size_t sz = HEAP_SIZE; !heap && sz >= HEAP_MIN; sz /= 4) {
-			void *m = mmap(NULL, sz, PROT_READ | PROT_WRITE,
-				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-			if (m != MAP_FAILED) {
-				heap = heap_next = m;
-				heap_end = heap + sz;
-			}
-		}
-		if (!heap)
+		size_t sz;
+
+		if (!(heap = heap_next = heap_map(&sz)))
 			return NULL;
+		heap_end = heap + sz;
 	}
 	if ((size_t)(heap_end - heap_next) < sizeof *h + cap)
 		return NULL;
@@ -112,36 +132,102 @@ static void heap_free(void *p)
 	free_list[h->cls] = p;
 }
 
+/* The exit heap: its first bytes say where it ends and how much of it
+ * is taken; published once (the loser of two first callers unmaps its
+ * own). */
+struct exit_heap {
+	unsigned char *end;
+	size_t next;            /* offset of the next block (atomic) */
+};
+
+static struct exit_heap *exit_heap;
+static __thread bool exit_on __attribute__((tls_model("initial-exec")));
+
+#define EXIT_FIRST ((sizeof(struct exit_heap) + 15) & ~(size_t)15)
+
+static bool exit_block(const void *p)
+{
+	struct exit_heap *x = __atomic_load_n(&exit_heap, __ATOMIC_ACQUIRE);
+
+	return x && (const unsigned char *)p > (const unsigned char *)x && (const unsigned char *)p < x->end;
+}
+
+/* No lock and no free list: async-signal-safe (mmap is one system call). */
+static void *exit_alloc(size_t n)
+{
+	struct exit_heap *x = __atomic_load_n(&exit_heap, __ATOMIC_ACQUIRE), *none = NULL;
+	size_t cap, off, room;
+	struct hdr *h;
+
+	if (!x) {
+		size_t sz;
+		struct exit_heap *m = (struct exit_heap *)heap_map(&sz);
+
+		if (!m)
+			return NULL;
+		m->end = (unsigned char *)m + sz;
+		m->next = EXIT_FIRST;
+		if (__atomic_compare_exchange_n(&exit_heap, &none, m, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			x = m;
+		} else {
+			munmap(m, sz);
+			x = none;
+		}
+	}
+	room = (size_t)(x->end - (unsigned char *)x);
+	if (n > room)
+		return NULL;
+	cap = n ? (n + 15) & ~(size_t)15 : 16;
+	off = __atomic_fetch_add(&x->next, sizeof *h + cap, __ATOMIC_RELAXED);
+	if (off > room || room - off < sizeof *h + cap)
+		return NULL;
+	h = (struct hdr *)((unsigned char *)x + off);
+	h->cap = cap;
+	h->cls = NCLASS;
+	return h + 1;
+}
+
+/* The usable size of a block OpenSSL was given, whoever gave it: a
+ * heap's from its header, the program's from malloc's (no lock). */
+static size_t block_size(void *p)
+{
+	return ours(p) || exit_block(p) ? ((struct hdr *)p - 1)->cap : malloc_usable_size(p);
+}
+
+/* A copy of p (old bytes) in a new block of n bytes from alloc; p itself
+ * is left alone. */
+static void *moved(void *p, size_t n, void *(*alloc)(size_t))
+{
+	size_t old = block_size(p);
+	void *q = alloc(n);
+
+	if (q)
+		memcpy(q, p, old < n ? old : n);
+	return q;
+}
+
 static void *crypto_malloc(size_t n, const char *file, int line)
 {
 	(void)file;
 	(void)line;
-	return in_pump ? heap_alloc(n) : malloc(n);
+	return in_pump ? heap_alloc(n) : exit_on ? exit_alloc(n) : malloc(n);
 }
 
 static void *crypto_realloc(void *p, size_t n, const char *file, int line)
 {
-	size_t old;
 	void *q;
 
 	(void)file;
 	(void)line;
-	if (!in_pump)
-		return realloc(p, n);
+	if (!in_pump && !exit_on)
+		return exit_block(p) ? moved(p, n, malloc) : realloc(p, n);
 	if (!p)
-		return heap_alloc(n);
-	if (ours(p)) {
-		old = ((struct hdr *)p - 1)->cap;
-		if (n <= old)
-			return p;
-	} else {
-		/* The program's block: its size from its header (no lock). */
-		old = malloc_usable_size(p);
-	}
-	if (!(q = heap_alloc(n)))
-		return NULL;
-	memcpy(q, p, old < n ? old : n);
-	if (ours(p))
+		return in_pump ? heap_alloc(n) : exit_alloc(n);
+	if ((in_pump ? ours(p) : exit_block(p)) && n <= block_size(p))
+		return p;
+	if (!in_pump)
+		return moved(p, n, exit_alloc);   /* the old block: left alone */
+	if ((q = moved(p, n, heap_alloc)) && ours(p))
 		heap_free(p);
 	return q;
 }
@@ -152,10 +238,12 @@ static void crypto_free(void *p, const char *file, int line)
 {
 	(void)file;
 	(void)line;
-	if (!in_pump)
-		free(p);
-	else if (p && ours(p))
+	if (!in_pump) {
+		if (!exit_on && !exit_block(p))
+			free(p);
+	} else if (p && ours(p)) {
 		heap_free(p);
+	}
 	/* else: the program's, left alone (see above) */
 }
 
@@ -194,4 +282,24 @@ bool alloc_install(void)
 void alloc_enter_pump(void)
 {
 	in_pump = true;
+}
+
+bool alloc_exit_begin(void)
+{
+	bool was = exit_on;
+
+	exit_on = true;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	return was;
+}
+
+void alloc_exit_end(bool was)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	exit_on = was;
+}
+
+bool alloc_exiting(void)
+{
+	return exit_on;
 }

@@ -45,6 +45,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
+#include "core/alloc.h"
 #include "core/lock.h"
 #include "core/peer.h"
 #include "core/self.h"
@@ -413,7 +414,11 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 	struct entry *e;
 	size_t i;
 
-	if (!name || !ctx || !SSL_SESSION_is_resumable(sess) || !bound_session(ssl, sess, true) || !lock_cache())
+	/* Not at _exit (a ticket the close_notify's peek took in): the
+	 * process ends, and the copy of the name would be malloc's, which a
+	 * signal handler's _exit may not call (core/alloc.c). */
+	if (!name || !ctx || alloc_exiting() || !SSL_SESSION_is_resumable(sess) ||
+	    !bound_session(ssl, sess, true) || !lock_cache())
 		return 0;
 	e = find(ctx, name);
 	if (e) {

@@ -38,6 +38,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "core/alloc.h"
 #include "core/log.h"
 #include "core/self.h"
 #include "policy/inspect.h"
@@ -209,17 +210,30 @@ static void end_sessions(bool linger, int lock_ms)
 	}
 }
 
+/* _exit() and _Exit(), which a signal handler may call while its thread
+ * is inside malloc or free (both are async-signal-safe; malloc is not):
+ * OpenSSL allocates from the exit heap meanwhile, and frees nothing
+ * (core/alloc.c). */
+static void end_sessions_now(void)
+{
+	bool was;
+
+	if (!shim_policy)
+		return;
+	was = alloc_exit_begin();
+	end_sessions(false, 200);
+	alloc_exit_end(was);
+}
+
 SHIM_EXPORT void _exit(int status)
 {
-	if (shim_policy)
-		end_sessions(false, 200);
+	end_sessions_now();
 	REAL(_exit)(status);
 }
 
 SHIM_EXPORT void _Exit(int status)
 {
-	if (shim_policy)
-		end_sessions(false, 200);
+	end_sessions_now();
 	REAL(_Exit)(status);
 }
 

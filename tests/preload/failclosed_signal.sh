@@ -8,6 +8,11 @@
 #  * the handler calls write() and then close() on the connection: 20 runs,
 #    none may hang; the calls may fail (EDEADLK when the interrupted thread
 #    holds the connection), and the writer stops with an error.
+#  * the handler calls _exit(7) having interrupted malloc() with its lock
+#    held (tests/progs/preload_malloclock.so raises the signal there):
+#    status 7, not a hang, and the close_notify still goes out (OpenSSL's
+#    allocations at _exit take no lock: core/alloc.c).  Skipped under
+#    ASan/TSan, whose malloc comes before any preload.
 # Every run goes through a recording relay: TLS records only, the sentinel
 # never in clear.
 # tlsshim-test: big-capture (tests/run.sh: its capture needs the large buffer)
@@ -87,5 +92,23 @@ if [ $HANGS -eq 0 ] && [ $BADS -eq 0 ] && [ $wrc -eq 0 ] && [ -z "$odd" ]; then
 	pass "write() and close() on the TLS fd from a signal handler interrupting a TLS write, $RUNS runs: no hang, nothing in clear ($summary; $WIRE_OUT)"
 else
 	fail "write()/close() from a signal handler interrupting a TLS write" "$HANGS hangs, $BADS bad exits of $RUNS:$NOTES unexpected: $odd; $summary; $WIRE_OUT; log: $(log_tail "$T/io.log")"
+fi
+# _exit from a handler that interrupted malloc (the lock held): the size
+# that raises the signal.
+MSIZE=424243
+TLSSHIM_LOG_FILE="$T/malloc.log" TLSSHIM_TEST_MALLOCSIG=$MSIZE timeout -k 1 $((20 * TS)) \
+	env LD_PRELOAD="$SHIM_PRELOAD $PROGS/preload_malloclock.so" TLSSHIM_CONFIG="$T/sig.conf" \
+	"$PROGS/fc_signal" exit-malloc 127.0.0.1 "$R" "$SENT" $MSIZE >"$T/malloc.out" 2>&1
+st=$?
+srv_settled peer 1 10
+fc_collect peer malloc
+fc_wire malloc --min-conns 1
+wrc=$?
+if [ $st -eq 3 ]; then
+	pass "_exit() from a handler that interrupted malloc: not run (this build's malloc is its sanitizer's: $(head -n 1 "$T/malloc.out"))"
+elif [ $st -eq 7 ] && [ $wrc -eq 0 ] && srv_status malloc | grep -q 'eof clean'; then
+	pass "_exit() from a signal handler that interrupted malloc() with its lock held: status 7, close_notify sent ($(srv_status malloc); $WIRE_OUT)"
+else
+	fail "_exit() from a signal handler that interrupted malloc()" "status $st (124: hung, waiting for malloc's lock), peer: $(srv_status malloc); $WIRE_OUT; $(tr '\n' '|' <"$T/malloc.out" | cut -c1-200); log: $(log_tail "$T/malloc.log")"
 fi
 fc_stop

@@ -10,6 +10,11 @@
  * interval timer (blocked in the main thread) for odd ones, starting after
  * a delay that varies with RUN.  The handler:
  *   exit   calls _exit(7).  The process must end with status 7.
+ *   exit-malloc  no writer thread and no timer: after one write on the
+ *          connection, malloc(RUN) raises SIGUSR1 inside malloc, its lock
+ *          held (tests/progs/preload_malloclock.so, TLSSHIM_TEST_MALLOCSIG
+ *          =RUN), and the handler calls _exit(7): status 7, not a hang.
+ *          Status 3 when malloc returned (the injector is not in use).
  *   io     (first time only) calls write() on the connection ("SENTINEL
  *          from-handler\n") and then close() on it; records what they
  *          returned.  Prints "handler write: ok|ERRNO", "handler close:
@@ -41,7 +46,7 @@ static void handler(int sig)
 	int saved = errno;
 
 	(void)sig;
-	if (!strcmp(mode, "exit"))
+	if (!strncmp(mode, "exit", 4))
 		_exit(7);
 	if (!handled) {
 		handled = 1;
@@ -122,7 +127,7 @@ int main(int argc, char **argv)
 	double end;
 
 	if (argc != 6) {
-		fprintf(stderr, "usage: fc_signal exit|io IP PORT SENTINEL RUN\n");
+		fprintf(stderr, "usage: fc_signal exit|exit-malloc|io IP PORT SENTINEL RUN\n");
 		return 2;
 	}
 	mode = argv[1];
@@ -141,6 +146,18 @@ int main(int argc, char **argv)
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGUSR1, &sa, NULL);
 	sigaction(SIGALRM, &sa, NULL);
+	if (!strcmp(mode, "exit-malloc")) {
+		void *volatile p;
+
+		if (write(fd, hline, hlen) != (ssize_t)hlen) {
+			printf("write: %s\n", fc_err(errno));
+			return 1;
+		}
+		p = malloc((size_t)run);
+		printf("malloc returned: the injector is not in use\n");
+		free(p);
+		return 3;
+	}
 	sigemptyset(&alrm);
 	sigaddset(&alrm, SIGALRM);
 	pthread_create(&t, NULL, writer, NULL);
