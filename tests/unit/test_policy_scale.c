@@ -235,7 +235,19 @@ static const struct policy_rule *scan(const struct policy *p, enum policy_dir d,
  * or none; one in four also an IPv4 block; one rule in ten has a port and
  * one address only (it matches without a name). */
 #define NHRULES 10000
+/* Under ASan, 5,000 name queries: each one is two scans of the 10,000
+ * rules (the test's reference and the library's full scan), 9 s of CPU
+ * for 20,000 there.  The 5,000 are drawn as the 20,000 are (exact names,
+ * "*.x", no name; rules with a port or an address): the checks below
+ * (hits, "*.x" hits, a deep rule) hold at either count, and the default
+ * build keeps the 20,000. */
+#if defined(__SANITIZE_ADDRESS__)
+#define NHQUERIES 5000
+#define NHQUERIES_NAME "5,000"
+#else
 #define NHQUERIES 20000
+#define NHQUERIES_NAME "20,000"
+#endif
 #define HZONES 200
 #define HNAMES 50
 #define HPORTS 20
@@ -463,7 +475,7 @@ int main(void)
 		}
 		policy_free(p);
 	}
-	UNIT_CASE("policy scale: 10,000 host-name rules, 20,000 queries by name get the first matching rule") {
+	UNIT_CASE("policy scale: 10,000 host-name rules, " NHQUERIES_NAME " queries by name get the first matching rule") {
 		struct policy *hp = NULL;
 		long mismatches = 0, hits = 0, by_wild = 0, deepest = -1;
 		double th = 0;
