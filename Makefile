@@ -281,7 +281,8 @@ check-stress: deps
 
 # The soak run (tests/preload/soak.sh) for SOAK_SECONDS (default 30
 # minutes: two identical rounds of 15), on the default build; make check
-# runs it for 20 s on each build.  Under ASan: make soak BUILD=build/asan SAN="$(ASAN_FLAGS)".
+# runs it for 20 s on the default build, 10 s on the ASan one.  Under
+# ASan: make soak BUILD=build/asan SAN="$(ASAN_FLAGS)".
 SOAK_SECONDS ?= 1800
 soak: deps
 	@$(MAKE) --no-print-directory $(BUILD_JOBS) test-build
