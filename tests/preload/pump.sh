@@ -180,8 +180,15 @@ fi
 # checks every access of the pump and the program.  (With the pump's heap
 # switched off, the ASan run passed here with and without the cap, one run
 # each: the hang this case is about is glibc's arena lock, the default
-# build's run, where ASAN_OPTIONS means nothing.)
+# build's run, where ASAN_OPTIONS means nothing.)  So on the ASan build
+# pump_alloc forks 10 times, not 40: each of those forks still makes a
+# pump that takes its heap, serves the exchange and ends with
+# close_notify, every access checked, in both cases; the 40 forks there
+# took 12 of the script's 18 s of CPU.  The default build keeps the 40
+# that find the hang (ASan's own allocator's, 1 in about 200 pumps in the
+# soak run, docs/fork.md, was not found by the 40 either: see above).
 N=40
+asan_build && N=10
 for errq in 0 1; do
 	ports "alloc$errq"
 	start_peer "alloc$errq.peer" server --port "$R" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
