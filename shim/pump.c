@@ -155,8 +155,9 @@ static bool tcp_channel(int *a, int *b)
  * 1 s, then 3, 7, 15, 31 and 63 s (tcp_syn_retries).  (Not a socket
  * filter that drops all: a kernel may refuse one to a user without
  * privilege, EPERM, as this one does: danted's request process, user
- * nobody, then got the ordinary channel, connected at once.)  The pump's end-to-be (h) is bound to
- * the same address (SO_REUSEPORT: same user only), not listening.  After
+ * nobody, then got the ordinary channel, connected at once.)  The pump's
+ * end-to-be (h) is bound to the same address (SO_REUSEPORT: same user
+ * only), not listening.  After
  * the handshake the pump connects h to *a: the two SYNs cross
  * (a simultaneous open, RFC 9293), and both ends are connected at once.
  * If the handshake fails, the pump closes l, and the program's end's
