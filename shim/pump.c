@@ -171,6 +171,24 @@ struct pending {
 	int a;          /* the pump's copy of the program's end */
 };
 
+/* poll() of one descriptor for up to ms, again after a signal (EINTR)
+ * with what is left: > 0 ready, 0 time out, < 0 another error.
+ * Async-signal-safe. */
+static int poll_one(struct pollfd *p, int ms)
+{
+	int64_t end = clock_ms() + ms;
+	int r;
+
+	while ((r = REAL(poll)(p, 1, ms)) < 0 && errno == EINTR) {
+		int64_t left = end - clock_ms();
+
+		if (left <= 0)
+			return 0;
+		ms = (int)left;
+	}
+	return r;
+}
+
 /* How long pending_channel waits for its own connection to be queued
  * (on loopback it is, inside the connect()). */
 #define QUEUE_WAIT_MS 5000
@@ -186,7 +204,7 @@ static bool fill_queue(int l, const struct sockaddr_in *la, const struct sockadd
 
 	if (d >= 0 && bind(d, (const struct sockaddr *)xa, sizeof *xa) == 0 &&
 	    (REAL(connect)(d, (const struct sockaddr *)la, sizeof *la) == 0 || errno == EINPROGRESS) &&
-	    (r = REAL(poll)(&p, 1, QUEUE_WAIT_MS)) == 0)
+	    (r = poll_one(&p, QUEUE_WAIT_MS)) == 0)
 		errno = ETIMEDOUT;
 	e = errno;
 	if (d >= 0)
@@ -1013,15 +1031,9 @@ static void reset(int fd)
 static void refused_wait(const struct pending *pd)
 {
 	struct pollfd p = { .fd = pd->a, .events = POLLOUT };
-	int64_t end = clock_ms() + REFUSE_WAIT_MS;
 
 	REAL(close)(pd->l);
-	while (clock_ms() < end) {
-		int r = REAL(poll)(&p, 1, (int)(end - clock_ms()));
-
-		if (r > 0 || (r < 0 && errno != EINTR))
-			break;
-	}
+	(void)poll_one(&p, REFUSE_WAIT_MS);
 }
 
 /* ---- the pump's watchdog -------------------------------------------------
@@ -1258,7 +1270,7 @@ static int pump_connect(struct tls_conn *c, const struct pending *pd, struct mar
 	if (REAL(getsockname)(pd->a, (struct sockaddr *)&xa, &l) == 0 &&
 	    (REAL(connect)(pd->h, (struct sockaddr *)&xa, sizeof xa) == 0 || errno == EINPROGRESS)) {
 		p = (struct pollfd){ .fd = pd->h, .events = POLLOUT };
-		(void)REAL(poll)(&p, 1, CROSS_WAIT_MS);
+		(void)poll_one(&p, CROSS_WAIT_MS);
 	}
 	if (l = sizeof xp, REAL(getpeername)(pd->a, (struct sockaddr *)&xp, &l) < 0 ||
 	    (l = sizeof ha, REAL(getsockname)(pd->h, (struct sockaddr *)&ha, &l) < 0) ||
