@@ -120,13 +120,8 @@ host_case() {
 	echo "done" >"$T/$name.done"
 	if [ "$want" = tls ]; then
 		wait_exit "$srv" 10 || true
-		if [ "$rc" -ne 0 ] || ! cmp -s "$T/rev.expect" "$T/$name.got"; then
-			fail "$name" "client exit $rc, reversed text not received$(show "$T/$name.got" "$T/$name.err" "$T/$name.log" "$T/$name.srv")"
-		elif ! grep -q "rule \"by-host\": connected TLS.* verified for \"$vname\"" "$T/$name.log"; then
-			fail "$name" "the log does not show rule by-host verifying \"$vname\"$(show "$T/$name.log")"
-		else
-			pass "$name"
-		fi
+		rev_verified "$name" "$rc" "rule \"by-host\": connected TLS.* verified for \"$vname\"" \
+			"the log does not show rule by-host verifying \"$vname\""
 		return
 	fi
 	kill "$srv" 2>/dev/null; wait_exit "$srv" 10 || true

@@ -63,15 +63,7 @@ done
 [ $ok = 1 ] || exit 0
 
 # name FUNC MAX-per-100-round-trips
-each() {
-	a=$(cg_calls "$T/cg-100" "$2"); b=$(cg_calls "$T/cg-300" "$2")
-	per100=$(( (b - a) / 2 ))
-	if [ "$per100" -le "$3" ]; then
-		pass "hot path: $1 ($2 from the library: $per100 per 100 round trips, at most $3)"
-	else
-		fail "hot path: $1" "$2 from the library: $per100 per 100 round trips (want at most $3; $a calls in 100 round trips, $b in 300)"
-	fi
-}
+each() { cg_bound "hot path" "$T/cg-100" "$T/cg-300" 100 "round trips" "$@"; }
 each "OpenSSL's kTLS questions answered without a look-up" BIO_get_data 400
 each "one look at what OpenSSL holds, not two" SSL_pending 0
 each "the thread's waiter without a key look-up" pthread_getspecific 0

@@ -259,13 +259,8 @@ cli_case() {
 	echo done >"$T/$name.done"
 	wait_exit "$srv" 10 || true
 	if [ "$want" = ok ]; then
-		if [ "$rc" -ne 0 ] || ! cmp -s "$T/rev.expect" "$T/$name.got"; then
-			fail "$name" "client exit $rc, reversed text not received$(show "$T/$name.got" "$T/$name.err" "$T/$name.log" "$T/$name.srv")"
-		elif ! grep -q "connected TLSv1.3 .*server .*CN *= *${who#s}.* verified for \"localhost\"" "$T/$name.log"; then
-			fail "$name" "no 'server ... verified' log line$(show "$T/$name.log")"
-		else
-			pass "$name"
-		fi
+		rev_verified "$name" "$rc" "connected TLSv1.3 .*server .*CN *= *${who#s}.* verified for \"localhost\"" \
+			"no 'server ... verified' log line"
 		return
 	fi
 	if ! refused_clean "$name"; then

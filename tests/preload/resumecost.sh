@@ -68,15 +68,7 @@ done
 [ $ok = 1 ] || exit 0
 
 # name FUNC MAX-per-10-connections
-each() {
-	a=$(cg_calls "$T/cg-10" "$2"); b=$(cg_calls "$T/cg-30" "$2")
-	per10=$(( (b - a) / 2 ))
-	if [ "$per10" -le "$3" ]; then
-		pass "resumed connection: $1 ($2 from the library: $per10 per 10 connections, at most $3)"
-	else
-		fail "resumed connection: $1" "$2 from the library: $per10 per 10 connections (want at most $3; $a calls in 10 connections, $b in 30)"
-	fi
-}
+each() { cg_bound "resumed connection" "$T/cg-10" "$T/cg-30" 10 connections "$@"; }
 each "the peer's expiry told without X509_cmp_current_time" X509_cmp_current_time 0
 each "the peer and the name formatted and copied without snprintf" snprintf 0
 each "the peer's IPv4 address written without inet_ntop" inet_ntop 0
