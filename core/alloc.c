@@ -41,6 +41,15 @@
 
 static bool in_pump;
 static bool installed;
+/* Set (never cleared) once either heap may be in play: a pump, or a
+ * thread's first alloc_exit_begin.  Until then OpenSSL's calls go straight
+ * to malloc, realloc and free after one load and test of this word, as
+ * with no hooks at all; the other heaps' tests (a thread-local flag, the
+ * exit heap's pointer and bounds) run only once it is set.  A thread that
+ * can see an exit heap's block got it from the exiting thread through
+ * some synchronisation, which the exiting thread's store here precedes:
+ * it then sees this set too. */
+static bool alloc_slow;
 
 /* The private heap: one mapping, used from its start; each block has a
  * header with its class.  Classes: multiples of 16 up to 1 KiB, then
@@ -206,19 +215,27 @@ static void *moved(void *p, size_t n, void *(*alloc)(size_t))
 	return q;
 }
 
+static bool slow(void)
+{
+	return __builtin_expect(__atomic_load_n(&alloc_slow, __ATOMIC_RELAXED), 0);
+}
+
+static __attribute__((noinline)) void *slow_malloc(size_t n)
+{
+	return in_pump ? heap_alloc(n) : exit_on ? exit_alloc(n) : malloc(n);
+}
+
 static void *crypto_malloc(size_t n, const char *file, int line)
 {
 	(void)file;
 	(void)line;
-	return in_pump ? heap_alloc(n) : exit_on ? exit_alloc(n) : malloc(n);
+	return slow() ? slow_malloc(n) : malloc(n);
 }
 
-static void *crypto_realloc(void *p, size_t n, const char *file, int line)
+static __attribute__((noinline)) void *slow_realloc(void *p, size_t n)
 {
 	void *q;
 
-	(void)file;
-	(void)line;
 	if (!in_pump && !exit_on)
 		return exit_block(p) ? moved(p, n, malloc) : realloc(p, n);
 	if (!p)
@@ -232,12 +249,15 @@ static void *crypto_realloc(void *p, size_t n, const char *file, int line)
 	return q;
 }
 
-/* The program's case first, free(NULL) included: OpenSSL frees about
- * a thousand times a handshake, a third of them NULL. */
-static void crypto_free(void *p, const char *file, int line)
+static void *crypto_realloc(void *p, size_t n, const char *file, int line)
 {
 	(void)file;
 	(void)line;
+	return slow() ? slow_realloc(p, n) : realloc(p, n);
+}
+
+static __attribute__((noinline)) void slow_free(void *p)
+{
 	if (!in_pump) {
 		if (!exit_on && !exit_block(p))
 			free(p);
@@ -245,6 +265,18 @@ static void crypto_free(void *p, const char *file, int line)
 		heap_free(p);
 	}
 	/* else: the program's, left alone (see above) */
+}
+
+/* The program's case first, free(NULL) included: OpenSSL frees about
+ * a thousand times a handshake, a third of them NULL. */
+static void crypto_free(void *p, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	if (slow())
+		slow_free(p);
+	else
+		free(p);
 }
 
 /* OpenSSL refuses new allocation functions once it has allocated, but
@@ -282,12 +314,17 @@ bool alloc_install(void)
 void alloc_enter_pump(void)
 {
 	in_pump = true;
+	__atomic_store_n(&alloc_slow, true, __ATOMIC_RELAXED);
 }
 
 bool alloc_exit_begin(void)
 {
 	bool was = exit_on;
 
+	/* (before the flag: this thread's own calls, a handler's included,
+	 * must not take the fast path while exit_on is set) */
+	__atomic_store_n(&alloc_slow, true, __ATOMIC_RELAXED);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	exit_on = true;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	return was;

@@ -19,6 +19,11 @@
 #    under helgrind: outside it the library's only one is the look that
 #    asks (valgrind -v -v -v names the first request a tool did not
 #    handle: it must be that look, HG+0x12e, not a lock's).
+#  - OpenSSL's allocations (about five a round trip) reach malloc and
+#    free through the library's hooks (core/alloc.c) in four instructions
+#    a call, a load and test of one flag and a jump: the pump's and the
+#    exit heap's tests run only once either may be in play (about six a
+#    call while they ran every time, 8 K instructions a handshake).
 # Only the library's own calls are counted.  The counts: default build
 # only (valgrind cannot run a sanitizer build); the round trips themselves
 # run in every build.
@@ -76,6 +81,25 @@ own() {
 			if (f == fn) { c = $1; gsub(/,/, "", c); t += c } }
 		END { print t + 0 }'
 }
+# calls FILE FUNC: FUNC's calls from anywhere (its caller tree).
+calls() {
+	callgrind_annotate --tree=caller --threshold=100 "$1" 2>/dev/null | awk -v fn="$2" '
+		/^ *$/ { n = 0; next }
+		/ < / { c = $0; sub(/x\).*/, "", c); sub(/.*\(/, "", c); gsub(/,/, "", c); n += c; next }
+		/ \* / { f = $0; sub(/ \[.*/, "", f); sub(/.*[:* ]/, "", f); if (f == fn) t += n; n = 0; next }
+		END { print t + 0 }'
+}
+# (each of OpenSSL's CRYPTO_malloc and CRYPTO_free calls the hook once; the
+# hook's own callers are not listed, as it jumps to malloc or free)
+for fn in crypto_malloc crypto_free; do
+	oa=$(own "$T/cg-100" $fn); ob=$(own "$T/cg-300" $fn)
+	ca=$(calls "$T/cg-100" CRYPTO_${fn#crypto_}); cb=$(calls "$T/cg-300" CRYPTO_${fn#crypto_})
+	if [ $((cb - ca)) -gt 0 ] && [ $((ob - oa)) -le $((4 * (cb - ca))) ]; then
+		pass "hot path: OpenSSL's allocator hook $fn in 4 instructions a call ($((ob - oa)) in $((cb - ca)) calls)"
+	else
+		fail "hot path: OpenSSL's allocator hook $fn in 4 instructions a call" "$((ob - oa)) instructions in $((cb - ca)) calls over 200 round trips (want at most 4 a call, and some calls)"
+	fi
+done
 a=$(own "$T/cg-100" shim_route_conn); b=$(own "$T/cg-300" shim_route_conn)
 if [ $(( (b - a) / 2 )) -le 0 ]; then
 	pass "hot path: a TLS fd's connection referenced without a call (shim_route_conn: $(( (b - a) / 2 )) instructions per 100 round trips)"
