@@ -7,6 +7,11 @@
 # (failclosed_wire.py): the capture must be TLS records only, without the
 # case's sentinel, and the server must have decrypted what was sent
 # without error (a repeated sequence number fails record authentication).
+# One server and one relay, started once, serve every case (each
+# connection's records and captures in files of their own, moved to the
+# case's directories once its connection has ended: fc_collect), as in
+# failclosed_race.sh.  (A server and a relay per case before: two Python
+# starts, about 0.2 s of CPU, 24 times per build.)
 # Last, other ways a second process gets a connection in use (raw clone
 # variants, clone3's flags: tests/progs/cloneshare.c), which held.
 . "$TLSSHIM_TOP/tests/lib.sh"
@@ -23,31 +28,33 @@ done
 # build runs the cases where the parent waits (CLONE_VFORK) only.
 case "${TSAN_OPTIONS:-}" in *exitcode=66*) TSAN=1 ;; *) TSAN= ;; esac
 
+if ! fc_start peer --mode echo; then
+	fail "vmshare: setup" \
+		"server or relay did not start $(show "$T/peer.srv.out" "$T/peer.relay.out")"
+	exit 1
+fi
+fc_policy "$T/vm.conf"
+
 # vmcase NAME MODE EXPECT WHAT: vmshare MODE (with PROG set, that program
-# of tests/progs instead, without the sentinel) against a fresh server;
-# its output must match the grep patterns of EXPECT (one per line, each
-# must be there), the wire and the server must be clean, and with DATA
-# set the server must have received exactly DATA.
+# of tests/progs instead, without the sentinel) against the server; its
+# output must match the grep patterns of EXPECT (one per line, each must
+# be there), the wire and the server must be clean, and with DATA set
+# the server must have received exactly DATA.
 vmcase() {
 	_n=$1 _m=$2 _e=$3 _w=$4
-	if ! fc_start "$_n" --mode echo; then
-		fail "$_n" "server or relay did not start"
-		fc_stop
-		return
-	fi
-	fc_policy "$T/$_n.conf"
 	if [ -n "${PROG:-}" ]; then
 		set -- "$PROGS/$PROG" 127.0.0.1 "$R" "$_m"
 	else
 		set -- "$PROGS/vmshare" 127.0.0.1 "$R" "$_m" "$SENT"
 	fi
 	TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/$_n.log" timeout -k 2 $((30 * TS)) \
-		env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/$_n.conf" \
+		env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/vm.conf" \
 		"$@" >"$T/$_n.out" 2>&1
 	_rc=$?
-	# the server ends its connection when the program's close reached it
-	srv_settled "$_n" 1 $((10 * TS)) || true
-	fc_stop
+	# the server ends its connection when the program's close reached it;
+	# then the relay's (its last bytes recorded), before the files move
+	srv_settled peer 1 $((10 * TS)) && relay_settled "$R" $((2 * TS))
+	fc_collect peer "$_n"
 	fc_wire "$_n" --min-conns 1
 	_wrc=$?
 	_bad=
@@ -163,3 +170,4 @@ for m in vfork sysclone vforkcopy c3pidfd c3clear c3vfork c3settid c3cgroup; do
 		echo "(child_${m}_writes_via_pump: the kernel made no child here: $(grep '^child:' "$T/child_${m}_writes_via_pump.out"))"
 done
 PROG= DATA=
+fc_stop
