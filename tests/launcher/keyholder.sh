@@ -41,6 +41,10 @@
 #  * Preloaded without the launcher, a key_holder policy stops the program
 #    at start-up (78, "no key holder"); --check validates key_holder and
 #    rejects it on a rule without a key (FILE:LINE).
+# The five servers start once and serve every case that can share them;
+# a case that starts a launcher of its own needs it fresh: stdin and
+# stdout closed, the log a FIFO, another user, a user namespace, and
+# closeit's three, which stop the holder and close or fork in the program.
 . "$(dirname "$0")/../lib.sh"
 
 L=$TLSSHIM_LAUNCHER

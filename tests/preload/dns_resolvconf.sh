@@ -19,6 +19,9 @@
 # changed file.
 # (The old library: every query reached the TLS port in clear; without
 # use-vc, the query asked again after a truncated answer.)
+# One fake name server serves every case; each case is a fresh dns_tcp or
+# sunrpc_client, which is what it tests (a look-up from the program's
+# start, its _res as the file left it): 7 ms of CPU a case, 17 on ASan.
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim dns_resolvconf_setup

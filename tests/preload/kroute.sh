@@ -46,8 +46,11 @@
 #  - SO_REUSEPORT: a TLS port's listener made before the library ran and
 #    one made under it, each given the group's connection in turn by a
 #    classic BPF program: TLS on both (closed already; checked).
-# A real TLS echo peer behind a recording relay; the wire must carry TLS
-# only.
+# A real TLS echo peer behind a recording relay, one for every case; the
+# wire must carry TLS only.  Each case is a fresh kroute_client: its own
+# calls are what is tested.  (The stand-ins' plain peers and the accept
+# side's TLS clients are a Python process per case, 0.37 s of CPU in all:
+# one shared would save less than a second; docs/design.md, "Testing".)
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/failclosed_common.inc"
 need_shim
