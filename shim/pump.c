@@ -164,7 +164,11 @@ static bool tcp_channel(int *a, int *b)
  * next SYN meets h, bound and not listening: the kernel's reset, which
  * in SYN_SENT is ECONNREFUSED (refused_wait).  As long as the pump holds
  * l or h, no other user can bind that port (nor, for l, take the SYN:
- * SO_REUSEPORT groups only sockets of one user).  false: no such channel
+ * SO_REUSEPORT groups only sockets of one user), and the pump lets go of
+ * them only once the end is connected to h or has failed (pending_abort,
+ * on every other way out: its watchdog, a wait cut short); a pump killed
+ * meanwhile (SIGKILL) leaves the end's SYNs to a free port (libtlsshim(7),
+ * BUGS).  false: no such channel
  * (a filter refused a call); the caller makes an ordinary one. */
 struct pending {
 	int l, h;       /* the pump's listener and its end-to-be; -1: none */
@@ -1017,15 +1021,32 @@ static void reset(int fd)
 }
 
 /* The program's end of a channel not connected yet (pending_channel)
+ * made to fail at once, whatever its state: shutdown() of a socket in
+ * SYN_SENT aborts its connect (the kernel's disconnect: ECONNRESET in
+ * every process that holds the end, POLLOUT|POLLERR|POLLHUP), and it
+ * sends no SYN again.  Before the pump lets go of the port its SYNs go
+ * to, on every path that has not seen the end refused or connected: a
+ * SYN that found the port free could meet another user's listener bound
+ * there meanwhile (the ports are in /proc/net/tcp), and the program's
+ * end, connected to it, would send its plaintext there and take that
+ * user's bytes for the peer's.  Async-signal-safe. */
+static void pending_abort(const struct pending *pd)
+{
+	(void)REAL(shutdown)(pd->a, SHUT_RDWR);
+}
+
+/* The program's end of a channel not connected yet (pending_channel)
  * is refused: the listener goes, and the end's next SYN meets the pump's
  * end-to-be, bound and not listening, which the kernel answers with a
  * reset: ECONNREFUSED in every process that holds the end, shown by
  * poll, select and epoll as POLLOUT|POLLERR|POLLHUP, as for any refused
  * connect.  The pump holds that port (and its copy of the end, so that
- * the end is still there to be refused) until then: a SYN that found the
- * port free could meet another process's listener.  At most
- * REFUSE_WAIT_MS: the kernel gives up sending SYNs before that (127 s,
- * tcp_syn_retries 6).  Async-signal-safe (the watchdog calls it). */
+ * the end is still there to be refused) until then.  At most
+ * REFUSE_WAIT_MS, longer than the longest gap between two SYNs (64 s:
+ * 1, 3, 7, 15, 31 and 63 s after the connect, tcp_syn_retries 6, or 1,
+ * 2, 3, 4, 5, 7, 11, 19, 35 and 67 s with tcp_syn_linear_timeouts 4);
+ * an end still connecting then (a wait cut short) is aborted
+ * (pending_abort). */
 #define REFUSE_WAIT_MS 130000
 
 static void refused_wait(const struct pending *pd)
@@ -1033,7 +1054,8 @@ static void refused_wait(const struct pending *pd)
 	struct pollfd p = { .fd = pd->a, .events = POLLOUT };
 
 	REAL(close)(pd->l);
-	(void)poll_one(&p, REFUSE_WAIT_MS);
+	if (poll_one(&p, REFUSE_WAIT_MS) <= 0 || !(p.revents & (POLLOUT | POLLERR | POLLHUP)))
+		pending_abort(pd);
 }
 
 /* ---- the pump's watchdog -------------------------------------------------
@@ -1080,14 +1102,16 @@ static void watchdog(int sig)
 	 * tick, with SIGALRM's default action, ends the pump. */
 	reset(w_b);
 	reset(w_tcp);
+	/* A channel not connected yet fails now: the pump ends within a
+	 * tick, and with it its hold on the port the end's SYNs go to. */
+	if (w_pd)
+		pending_abort(w_pd);
 	(void)REAL(sigaction)(SIGALRM, &dfl, NULL);
 	sigemptyset(&alrm);
 	sigaddset(&alrm, SIGALRM);
 	(void)sigprocmask(SIG_UNBLOCK, &alrm, NULL);
 	if (w_len)
 		log_put(w_line, w_len);
-	if (w_pd)
-		refused_wait(w_pd);     /* (SIGALRM's default ends a wait that hangs) */
 	REAL(_exit)(1);
 }
 
@@ -1242,7 +1266,11 @@ static int pump_connect(struct tls_conn *c, const struct pending *pd, struct mar
 	socklen_t l;
 	int r;
 
+	/* Every step is watched, the first one too (a handshake not started
+	 * yet makes its ClientHello here: random bytes, a key share). */
 	w_pd = pd;
+	w_turns++;
+	w_busy = 1;
 	while ((r = tls_conn_handshake(c)) != 0 && r != TLS_ERR) {
 		long long dl = tls_conn_handshake_deadline(c);
 		int ms = -1;
@@ -1279,6 +1307,7 @@ static int pump_connect(struct tls_conn *c, const struct pending *pd, struct mar
 		log_warn("%s rule \"%s\": the program's end of the pump was gone before the handshake"
 			 " ended (closed, or its connect given up): the session ends", tls_conn_peer(c),
 			 tls_conn_label(c));
+		pending_abort(pd);      /* (in case it still connects) */
 		REAL(_exit)(0);
 	}
 	REAL(close)(pd->l);

@@ -56,7 +56,7 @@ scm_run() {
 	R=$(free_port)
 	while [ "$R" = "$Q" ]; do R=$(free_port); done
 	policy "$T/$_n.conf" <<EOC
-rules = ( { name = "up"; direction = "connect"; port = $R; ca = "$CERTS/ca.crt"; server_name = "localhost"; } );
+rules = ( { name = "up"; direction = "connect"; port = $R; ca = "$CERTS/ca.crt"; server_name = "localhost"; ${SCM_RULE_EXTRA:-} } );
 EOC
 	start_peer "$_n.peer" server --port "$Q" --cert "$CERTS/$2.crt" --key "$CERTS/$2.key" \
 		--mode echo --record "$T/$_n.rec" --status "$T/$_n.status" --timeout $((15 * TS)) ||
@@ -101,3 +101,62 @@ for how in lib nolib fork early nolib-nobody early-nobody; do
 			"exit $_rc; $(show "$_o" "$T/$_n.err" "$T/$_n.status" "$T/$_n.log")"
 	fi
 done
+
+# ------------------------------------------------ a pump stuck while its end connects
+# The pump's watchdog (shim/pump.c: a turn of the pump stuck inside OpenSSL
+# on a lock another thread held at the fork) must also watch the handshake
+# the pump runs for a pending channel, from its first step, and must not
+# leave the program's end connecting to a port nobody holds: the pump's
+# listener and end-to-be hold it only while the pump lives, and that end
+# sends its SYN again 1, 3, 7, 15 ... s apart.  preload_pumphang.so makes
+# the pump's Nth SSL_do_handshake wait (TLSSHIM_TEST_HANG_HANDSHAKE=N, the
+# watchdog's ticks 1 s); tests/preload/py/pending_squat.py, user nobody,
+# finds the receiver's end in /proc/net/tcp and binds its peer port as
+# soon as it is free.
+#   * scm_connect_stuck_pump_squat (N = 2: the pump's second step, after
+#     the server's first flight): before this case's commit the watchdog
+#     reset the session, then waited for the next SYN with SIGALRM's
+#     default action, which ended the pump within a tick: the end's next
+#     SYN (7 s) met the squatter, the receiver was connected to it, wrote
+#     "ping" in clear to it and read its "forged".
+#   * scm_connect_stuck_pump_first_step (N = 1: the ClientHello, the
+#     first step of a handshake not started, danted's case): the
+#     watchdog did not watch that step (the pump hung, its program's end
+#     connecting for 127 s, the TLS connection open and silent).
+# Now both: the receiver's end fails (POLLOUT|POLLERR, ECONNRESET) as
+# soon as the watchdog acts, the squatter takes nothing, the server
+# records no byte, and the log says why.
+stuck_case() {
+	_n=$1 step=$2
+	: >"$T/$_n.out"
+	bg setpriv --reuid=65534 --regid=65534 --clear-groups "$PY" "$PYD/pending_squat.py" \
+		"$T/$_n.out" 25 >"$T/$_n.squat" 2>&1
+	sq=$!
+	SHIM_PRELOAD="$SHIM_PRELOAD $PROGS/preload_pumphang.so"
+	export TLSSHIM_TEST_HANG_HANDSHAKE=$step
+	scm_run "$_n" server early
+	wait_exit "$sq" 30
+	if [ $_rc -eq 0 ] && $_pending && grep -q '^squatter: took nothing' "$T/$_n.squat" &&
+	   grep -q '^receiver: done revents OUT|ERR[|A-Z]* so_error ECONNRESET$' "$_o" &&
+	   [ ! -s "$T/$_n.rec" ] && grep -q 'waited 15 s inside OpenSSL' "$T/$_n.log"; then
+		pass "$_n: a pump stuck in its handshake ($step step) is ended by its watchdog: the receiver's end fails (ECONNRESET), another user's squat of its port gets nothing"
+	else
+		fail "$_n: a pump stuck in its handshake ($step step): its end fails, no squatter gets it" \
+			"exit $_rc; $(show "$T/$_n.squat" "$_o" "$T/$_n.err" "$T/$_n.log")"
+	fi
+}
+chmod o+x "$T"
+# (the squat case: the gate goes on 9.3 s after the receiver looked, so
+# that the watchdog acts at about 13 s, after the SYN of 11 s and long
+# before the one of 19 s (the SYNs of 1, 2, 3, 4, 5, 7, 11, 19 s of
+# tcp_syn_linear_timeouts; of 1, 3, 7, 15 s without it): the old pump
+# ended about 14 s, with the port free until the next SYN.  Both cases
+# at once.)
+(export SCM_CONNECT_GO_DELAY_MS=9300; SCM_RULE_EXTRA="handshake_timeout_ms = 40000;"
+ stuck_case scm_connect_stuck_pump_squat reply) >"$T/stuck2.case" 2>&1 &
+s2=$!
+(stuck_case scm_connect_stuck_pump_first_step first) >"$T/stuck1.case" 2>&1 &
+s1=$!
+wait "$s2"; wait "$s1"
+cat "$T/stuck2.case" "$T/stuck1.case"
+

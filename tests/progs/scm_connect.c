@@ -19,12 +19,13 @@
  * hands the session to the pump; or (early) passes it as nolib does,
  * but at once after connect() said EINPROGRESS, before any poll: its
  * handshake has not started (danted does this).  The
- * receiver prints
+ * receiver prints "receiver: socket inode N" (its end's, for a test's
+ * squatter to find its SYN in /proc/net/tcp), then
  *   "receiver: pending revents R so_error E write W"
  * (poll for POLLOUT without waiting, SO_ERROR, a non-blocking write of
  * "ping\n": what a connect in progress shows is 0, 0 and EAGAIN), tells
- * the sender, which tells the gate to go on, then waits for POLLOUT (20 s
- * at most) and prints
+ * the sender, which tells the gate to go on (SCM_CONNECT_GO_DELAY_MS
+ * later, when set), then waits for POLLOUT (20 s at most) and prints
  *   "receiver: done revents R so_error E"
  * and, when connected, sends "ping\n" (unless the first write took it)
  * and prints "receiver: echo ok" once the echo came back.  Exit status 0
@@ -34,6 +35,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
@@ -134,11 +136,16 @@ static int receiver(int s, int fd)
 {
 	char rb[32], buf[16];
 	struct pollfd p;
+	struct stat st;
 	int e, w, got = 0;
 	bool sent;
 
 	if (fd < 0)
 		(void)recv_byte(s, &fd);
+	if (fstat(fd, &st) == 0) {
+		printf("receiver: socket inode %lu\n", (unsigned long)st.st_ino);
+		fflush(stdout);
+	}
 	p = (struct pollfd){ .fd = fd, .events = POLLOUT };
 	if (poll(&p, 1, 0) < 0)
 		die("poll");
@@ -240,6 +247,7 @@ int main(int argc, char **argv)
 	int l, g[2], s = -1, fd, st;
 	pid_t gp, rp = -1;
 	bool lib, forked, early;
+	const char *go;
 
 	if (argc == 3 && !strcmp(argv[1], "--receive"))
 		return receiver(atoi(argv[2]), -1);
@@ -339,6 +347,8 @@ int main(int argc, char **argv)
 	printf("sender: passed\n");
 	fflush(stdout);
 	(void)recv_byte(s, NULL);       /* the receiver looked */
+	if ((go = getenv("SCM_CONNECT_GO_DELAY_MS")))
+		usleep((useconds_t)atoi(go) * 1000);
 	send_byte(g[0], 'g', -1);
 	if (waitpid(rp, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
 		die("the receiver failed");
