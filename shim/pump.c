@@ -245,8 +245,11 @@ static bool pending_channel(int *a, struct pending *pd)
 		if (pd->h >= 0)
 			REAL(close)(pd->h);
 		pd->l = pd->h = -1;
-		log_debug("pump: no channel that connects when the handshake is done (%s); the"
-			  " program's end is connected at once", strerror(e));
+		/* (warn: the program may take the connection for made before
+		 * TLS verified it; no byte crosses before, all the same) */
+		log_warn("pump: no channel that connects when the handshake is done (%s); the"
+			 " program's end is connected at once, before the handshake is verified",
+			 strerror(e));
 		return false;
 	}
 	(void)REAL(setsockopt)(x, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

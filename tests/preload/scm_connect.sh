@@ -160,3 +160,22 @@ s1=$!
 wait "$s2"; wait "$s1"
 cat "$T/stuck2.case" "$T/stuck1.case"
 
+# ------------------------------------------------ no pending channel: said so
+# Where the pending channel cannot be made (its listener refused, no port
+# on 127.254.0.1, no descriptor left, a queue that never fills), the
+# receiver's end is the ordinary channel, connected at once: the program
+# may take the connection for made before TLS verified it (no byte
+# crosses before: the pump holds it).  preload_nopending.so refuses the
+# listener.  scm_connect_no_pending_warned: the log says so at level warn
+# (before this case's commit: at debug only), and the session still
+# carries "ping" to the echo server and back.
+_n=scm_connect_no_pending_warned
+SHIM_PRELOAD="$SHIM_PRELOAD $PROGS/preload_nopending.so"
+scm_run "$_n" server early
+SHIM_PRELOAD=${SHIM_PRELOAD% *}
+if [ $_rc -eq 0 ] && grep -q '^receiver: echo ok$' "$_o" && [ "$(cat "$T/$_n.rec" 2>/dev/null)" = ping ] &&
+   grep -q "warn: pump: no channel that connects when the handshake is done.*connected at once" "$T/$_n.log"; then
+	pass "$_n: no pending channel (its listener refused): a warning says the end is connected at once; the session still carries data"
+else
+	fail "$_n: no pending channel: a warning says so" "exit $_rc; $(show "$_o" "$T/$_n.err" "$T/$_n.log")"
+fi
