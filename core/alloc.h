@@ -17,8 +17,9 @@ void alloc_enter_pump(void);
 
 /* Around the close_notify of _exit() and _Exit() (which a signal handler
  * may call while its thread is inside malloc): OpenSSL's allocations on
- * this thread come from the exit heap, which takes no lock and is never
- * given back, and its frees do nothing.  begin returns the previous
+ * this thread come from the exit heap, which takes no lock and takes a
+ * block back only when it is the last one taken, and its frees of
+ * malloc's blocks do nothing.  begin returns the previous
  * state, for end.  alloc_exiting: this thread is between the two (code
  * that allocates on its own, with malloc, leaves it undone). */
 bool alloc_exit_begin(void);

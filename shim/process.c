@@ -212,8 +212,8 @@ static void end_sessions(bool linger, int lock_ms)
 
 /* _exit() and _Exit(), which a signal handler may call while its thread
  * is inside malloc or free (both are async-signal-safe; malloc is not):
- * OpenSSL allocates from the exit heap meanwhile, and frees nothing
- * (core/alloc.c). */
+ * OpenSSL allocates from the exit heap meanwhile, and frees nothing of
+ * malloc's (core/alloc.c). */
 static void end_sessions_now(void)
 {
 	bool was;
