@@ -12,7 +12,7 @@
  *    image's library learns them from TLSSHIM_PUMPED in its environment.
  *
  * exit: sessions this process owns get their close_notify, as the
- * program's close would have sent; they stay in the table, so a write
+ * program's close would have sent (exit, _exit, _Exit, quick_exit); they stay in the table, so a write
  * from another thread during exit fails (EPIPE) instead of going out in
  * clear.  Exit paths never wait for a lock for ever: a connection whose
  * lock this very thread holds (a signal handler called _exit) is skipped,
@@ -247,9 +247,20 @@ static void close_notify_at_exit(void)
 	marks_later();
 }
 
+/* quick_exit() (C11; a signal handler may call it) runs the
+ * at_quick_exit handlers, then the C library's own _exit, which no
+ * wrapper sees: its sessions ended with a bare FIN.  Ours, registered at
+ * start-up, runs after the program's (the last registered runs first)
+ * and ends them as _exit() does (lifecycle.sh, quick_exit). */
+static void close_notify_at_quick_exit(void)
+{
+	end_sessions_now();
+}
+
 void shim_exit_handler_install(void)
 {
 	atexit(close_notify_at_exit);
+	(void)at_quick_exit(close_notify_at_quick_exit);
 }
 
 /* Writes to a pumped number may follow our exit handler: those of an

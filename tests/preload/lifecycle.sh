@@ -8,7 +8,8 @@
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 # exit_case HOW: exit_client.py writes a line and ends with HOW (_exit:
-# no atexit handler runs; exit: the C library's, which runs them) without
+# no atexit handler runs; exit: the C library's, which runs them;
+# quick_exit: its at_quick_exit handlers) without
 # closing its socket; the peer must see the line and a close_notify.
 exit_case() {
 	P=$(free_port)
@@ -28,6 +29,9 @@ EOC
 }
 exit_case _exit
 exit_case exit
+# (quick_exit: the C library's own _exit at its end, which no wrapper
+# sees; before h189 the session ended with a bare FIN)
+exit_case quick_exit
 
 # exit_heap_small: _exit() on 300 sessions with a 4 MiB exit heap (what
 # strict overcommit, or a RLIMIT_AS, leaves core/alloc.c's heap_map;
