@@ -263,6 +263,39 @@ static int again(int fd, struct tls_conn *c, const struct sockaddr *sa, socklen_
 	return REAL(connect)(fd, sa, len) < 0 ? -errno : 0;
 }
 
+/* connect() on a pumped number: its socket is the program's end of the
+ * pump's channel, connected (the kernel answers EISCONN) or still
+ * connecting (pending_channel: EALREADY, or a blocking call waits for
+ * the end of the handshake).  One that is neither any more (its connect
+ * refused, then asked again: ECONNABORTED, and the next call connects;
+ * shutdown() while it connects, which aborts it; connect(AF_UNSPEC))
+ * the kernel would connect again, anywhere, and the number still stands
+ * for the pumped session here: no policy would be applied, and what the
+ * program then wrote went out in clear to a port a rule makes TLS
+ * (h189: to the server whose certificate had just been refused, with a
+ * retry of connect() on the same socket).  Refused, the socket's pending
+ * error first (as the kernel reports it), else ECONNABORTED: a new
+ * socket connects anew, under the policy.  A TCP state the kernel will
+ * not tell (a filter refused TCP_INFO) is refused too; a socketpair's end
+ * (no TCP) is the kernel's to answer. */
+static int pumped_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	int st, e = 0;
+	socklen_t l = sizeof e;
+
+	if (sa && len >= sizeof sa->sa_family && sa->sa_family != AF_UNSPEC &&
+	    ((st = shim_tcp_state(fd)) == TCP_CLOSE || (st < 0 && errno != EOPNOTSUPP &&
+							 errno != ENOPROTOOPT))) {
+		log_warn("fd %d: connect() again on a socket handed to a pump, whose end of the pump"
+			 " is no longer connected or connecting; refused: a new socket connects anew",
+			 fd);
+		if (REAL(getsockopt)(fd, SOL_SOCKET, SO_ERROR, &e, &l) == 0 && e > 0)
+			return -e;
+		return -ECONNABORTED;
+	}
+	return REAL(connect)(fd, sa, len) < 0 ? -errno : 0;
+}
+
 /* 0 or a negative errno. */
 static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
@@ -276,8 +309,8 @@ static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	r = shim_route(fd, &c);
 	if (r < 0)
 		return r;
-	if (r == ROUTE_PASS && conntab_load(fd) == CT_PUMPED)   /* connected: the kernel says so */
-		return REAL(connect)(fd, sa, len) < 0 ? -errno : 0;
+	if (r == ROUTE_PASS && conntab_load(fd) == CT_PUMPED)
+		return pumped_connect(fd, sa, len);
 	if (r == ROUTE_TLS) {
 		r = again(fd, c, sa, len, &afresh);
 		tls_conn_unref(c);
