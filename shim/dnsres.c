@@ -654,6 +654,7 @@ SHIM_EXPORT int getaddrinfo_a(int mode, struct gaicb *list[], int nitems, struct
 		if (list && list[i] && asks_name_server(list[i]->ar_name) && file_view(&v) &&
 		    file_refused(NULL, &v, 0, "getaddrinfo_a", false))
 			return EAI_SYSTEM;
+	shim_gai_made(list, nitems);
 	r = REAL(getaddrinfo_a)(mode, list, nitems, sevp);
 	/* GAI_WAIT: the answers are there; GAI_NOWAIT: gai_error() learns
 	 * them when it reports the end (shim/resolve.c). */

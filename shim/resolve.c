@@ -189,13 +189,19 @@ static bool seen_only(int fam, const unsigned char key[16], const char *name)
 /* This thread's own recent answers: on the heap, made at its first
  * answer (a thread that resolves nothing has none), freed when it ends.
  * Not thread-local storage: the static TLS block of every library loaded
- * at start sits at the top of every thread's stack, so its 2.2 KiB would
+ * at start sits at the top of every thread's stack, so its 2.3 KiB would
  * push every thread of the program that much deeper (a page fault more
  * per new thread when that crosses a page the C library keeps; bench/
  * README.md, "Per-thread state"). */
+struct gai_done {
+	const struct gaicb *req;
+	uint64_t seq;
+};
 struct mine {
 	unsigned next;
 	struct name_entry e[MINE];
+	unsigned gai_next;
+	struct gai_done gai[MINE];      /* the requests learned (gai_error) */
 };
 static pthread_key_t mine_key;
 static pthread_once_t mine_once = PTHREAD_ONCE_INIT;
@@ -553,14 +559,67 @@ SHIM_EXPORT int getaddrinfo(const char *node, const char *service, const struct 
 	return r;
 }
 
+/* getaddrinfo_a()'s requests, as the program made them: the newest
+ * GAI_SUBS (request, number), numbered from 1 in the order made, under
+ * names_lock.  A request made again (the same struct gaicb) gets a new
+ * number.  gai_error() learns a request's answer once per thread and
+ * number (struct mine's gai[]): asked again about a request that has
+ * ended, it reports no new answer.  Before, every gai_error() that
+ * reported it done learned it again: a thread that resolved a.test
+ * after b.test's request ended, and then asked gai_error() about that
+ * request again (a clean-up loop), had b.test for its newest name, and
+ * its connection for a.test went under b.test's rule, that rule's CA and
+ * client certificate (tests/preload/hostca.sh).  A request older than
+ * the last GAI_SUBS has no number: learned at each report, as before. */
+#define GAI_SUBS 256
+static struct gai_done gai_subs[GAI_SUBS];
+static unsigned gai_subs_next;
+static uint64_t gai_seq;
+
+void shim_gai_made(struct gaicb *const list[], int n)
+{
+	if (!list || !shim_policy || !shim_policy->has[POLICY_CONNECT])
+		return;
+	pthread_mutex_lock(&names_lock);
+	for (int i = 0; i < n; i++)
+		if (list[i])
+			gai_subs[gai_subs_next++ % GAI_SUBS] = (struct gai_done){ list[i], ++gai_seq };
+	pthread_mutex_unlock(&names_lock);
+}
+
+/* req's number (its newest making), or 0: not known. */
+static uint64_t gai_number(const struct gaicb *req)
+{
+	uint64_t seq = 0;
+
+	pthread_mutex_lock(&names_lock);
+	for (unsigned i = 1; i <= GAI_SUBS && !seq; i++) {
+		const struct gai_done *d = &gai_subs[(gai_subs_next - i) % GAI_SUBS];
+
+		if (d->req == req)
+			seq = d->seq;
+	}
+	pthread_mutex_unlock(&names_lock);
+	return seq;
+}
+
+/* This thread learned req's answer of its making seq already. */
+static bool gai_learned_here(const struct mine *m, const struct gaicb *req, uint64_t seq)
+{
+	for (unsigned i = 0; m && seq && i < MINE; i++)
+		if (m->gai[i].req == req && m->gai[i].seq == seq)
+			return true;
+	return false;
+}
+
 /* A request of getaddrinfo_a() (GAI_WAIT) that has ended, or one whose
  * end gai_error() reports: its answer is this thread's newest for its
- * addresses, as getaddrinfo's would be.  The C library looks the names
- * up in a helper thread of its own, with its internal getaddrinfo, which
- * no wrapper sees: before, the thread's older answer for the address
- * stayed its newest (a.test resolved with getaddrinfo_a after plain.test
- * with getaddrinfo, both to one address, went under plain.test's plain
- * rule, in clear; tests/preload/names.sh). */
+ * addresses, as getaddrinfo's would be (once: see gai_subs).  The C
+ * library looks the names up in a helper thread of its own, with its
+ * internal getaddrinfo, which no wrapper sees: before, the thread's older
+ * answer for the address stayed its newest (a.test resolved with
+ * getaddrinfo_a after plain.test with getaddrinfo, both to one address,
+ * went under plain.test's plain rule, in clear; tests/preload/names.sh). */
 void shim_gai_learned(struct gaicb *req)
 {
 	if (req)
@@ -572,9 +631,18 @@ void shim_gai_learned(struct gaicb *req)
 SHIM_EXPORT int gai_error(struct gaicb *req)
 {
 	int r = REAL(gai_error) ? REAL(gai_error)(req) : EAI_SYSTEM;
+	uint64_t seq;
+	struct mine *m;
 
-	if (r == 0 && req)
-		learned(req->ar_name, req->ar_result);
+	if (r != 0 || !req || !shim_policy || !shim_policy->has[POLICY_CONNECT])
+		return r;
+	seq = gai_number(req);
+	if (gai_learned_here(mine_get(false), req, seq))
+		return r;
+	learned(req->ar_name, req->ar_result);
+	/* (a thread that learned nothing from it has no answers to keep) */
+	if (seq && (m = mine_get(false)))
+		m->gai[m->gai_next++ % MINE] = (struct gai_done){ req, seq };
 	return r;
 }
 

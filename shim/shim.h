@@ -673,6 +673,9 @@ bool shim_name_for(const struct sockaddr *sa, char *buf, size_t len, bool *only)
 /* A getaddrinfo_a() request: when it has ended with answers, they are
  * learned as getaddrinfo's would be (resolve.c). */
 void shim_gai_learned(struct gaicb *req);
+/* getaddrinfo_a() is about to make the requests of list (n): each is a
+ * new request, whose answer gai_error() learns once per thread. */
+void shim_gai_made(struct gaicb *const list[], int n);
 /* An answer of res_query() and its family (len bytes): its A and AAAA
  * records are learned for its question's name (resolve.c). */
 void shim_dns_learned(const unsigned char *ans, int len);

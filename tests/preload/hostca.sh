@@ -36,6 +36,10 @@
 #   - getaddrinfo_a (GAI_WAIT, GAI_NOWAIT), gethostbyname_r, res_query
 #     (the fake name server of tests/preload/py/dns_tcp_server.py): their
 #     answers are the thread's newest;
+#   - gai_error() asked again about a getaddrinfo_a request that ended
+#     before the thread resolved a.test is no new answer: rule-a (main
+#     until d70b821 took b.test again: rule-b, CA-B, client-b); the
+#     request made again is a new one: rule-b;
 #   - an address literal resolved after the names: no name, denied;
 #   - session resumption: a session made for b.test (rule-b, CA-B) is not
 #     offered on the next connection, for a.test, to the same address and
@@ -287,6 +291,14 @@ hc hostca_gai_a_wait               "$PB" a-refused gait:b.test gaiaw:a.test
 hc hostca_gai_a_wait_ok            "$PA" a-ok      gait:b.test gaiaw:a.test
 hc hostca_gai_a_nowait_b           "$PB" b-ok      gai:a.test gaian:b.test
 hc hostca_gai_a_other_thread       "$PA" a-ok      gait:b.test gaiat:a.test
+# gai_error() asked again about a request that ended before a.test was
+# resolved is no new answer (main at d70b821 took b.test again: rule-b,
+# CA-B and client-b for the connection the program made after resolving
+# a.test); a request made again is a new answer (the old one's memory
+# freed first, so the new may have its addresses)
+hc hostca_gai_error_again          "$PB" a-refused gait:a.test gaian:b.test gai:a.test gaie:
+hc hostca_gai_error_again_ok       "$PA" a-ok      gait:a.test gaian:b.test gai:a.test gaie:
+hc hostca_gai_a_again_new          "$PB" b-ok      gaian:b.test gai:a.test gaian:b.test gaie:
 hc hostca_ghbr                     "$PB" a-refused gait:b.test ghbr:a.test
 hc hostca_ghbr_ok                  "$PA" a-ok      gai:b.test ghbr:a.test
 hc hostca_ghbr_b                   "$PB" b-ok      gai:a.test ghbr:b.test
