@@ -300,7 +300,7 @@ check-fast: test-build
 # socket still allocates (docs/failclosed.md), which it reports.
 # Suppressions, each with its reason: tests/tsan.supp.
 TSAN_FLAGS = -fsanitize=thread -fno-omit-frame-pointer
-TSAN_TESTS = tests/test_,preload/threads,preload/errq,preload/linger,preload/idlebufs,preload/fork.sh,preload/forking,preload/forklock,preload/exec,preload/socat_fork,preload/failclosed_log,preload/failclosed_pump
+TSAN_TESTS = tests/test_,preload/threads,preload/errq,preload/linger,preload/idlebufs,preload/fork.sh,preload/forking,preload/forklock,preload/exec,preload/socat_fork,preload/failclosed_log,preload/failclosed_pump,preload/systore
 TSAN_CHECK_TESTS = preload/threads,preload/errq,preload/forklock,preload/linger,preload/idlebufs,tests/test_reload,preload/failclosed_log,preload/failclosed_pump
 check-tsan: deps
 	@$(MAKE) --no-print-directory $(BUILD_JOBS) BUILD=$(BUILD)/tsan SAN="$(TSAN_FLAGS)" test-build

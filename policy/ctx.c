@@ -607,14 +607,18 @@ static bool load_ca_dir(struct build *b, const char *path)
 }
 
 /* The system trust store, as SSL_CTX_set_default_verify_paths would set
- * it (SSL_CERT_FILE / SSL_CERT_DIR honoured), minus its ERR_clear_error.
- * A missing default file or directory is not an error: verification
- * then fails closed on every connection.
+ * it (SSL_CERT_FILE / SSL_CERT_DIR honoured, as the environment is at
+ * start), minus its ERR_clear_error.  A missing default file or
+ * directory is not an error: verification then fails closed on every
+ * connection.
  *
  * Its file (Debian's ca-certificates.crt: 146 certificates, 225 KB)
- * costs about 256 M instructions to parse.  Rules without a crl (which
- * adds to the store) share one store per load (memo): the same anchors
- * and the same lazy directory lookup, parsed once.  A rule with a crl
+ * costs about 256 M instructions to parse; nothing in it is checked at
+ * start (an unusable file adds nothing), so it is read at the first
+ * verification that looks in the store (hashdir_add_file), and a process
+ * that never verifies against it never parses it.  Rules without a crl
+ * (which adds to the store) share one store per load (memo): the same
+ * anchors and the same directory lookup, read once.  A rule with a crl
  * gets a store of its own, as before. */
 static bool load_default_paths(struct build *b)
 {
@@ -633,8 +637,8 @@ static bool load_default_paths(struct build *b)
 		file = X509_get_default_cert_file();
 	if (!(dir = secure_getenv(X509_get_default_cert_dir_env())))
 		dir = X509_get_default_cert_dir();
-	(void)hashdir_load_file(store, b->libctx, file, true, true);   /* none: not an error */
-	if (!hashdir_add(store, b->libctx, dir, true, true))
+	if (!hashdir_add_file(store, b->libctx, file) ||
+	    !hashdir_add(store, b->libctx, dir, true, true))
 		return fail(b, CTX_ERR_CA, true, "cannot set up the system trust store");
 	if (!b->rule->crl)
 		memo_add(b, MEMO_SYSTEM, NULL, NULL, NULL, NULL, store);

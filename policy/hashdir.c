@@ -8,11 +8,15 @@
  * X509_OBJECT_set1_* takes is given back.  OpenSSL asks for a certificate
  * only when the store has none of that subject yet; for CRLs at every
  * verification (a CRL replaced in place is read again).
+ *
+ * hashdir_add_file: the system trust store's file, read into the store
+ * at the first lookup instead of at the policy's load (hashdir.h).
  */
 #include "policy/hashdir.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,12 +83,40 @@ static bool load_entry(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path
 	return hashdir_load_file(store, libctx, path, type == X509_LU_X509, type == X509_LU_CRL);
 }
 
+/* What the store holds of that subject, into ret: the object returned is
+ * the store's (the caller takes its own reference), so the one
+ * X509_OBJECT_set1_* takes is given back. */
+static int store_answer(X509_STORE *store, X509_LOOKUP_TYPE type, const X509_NAME *name,
+			X509_OBJECT *ret)
+{
+	X509_OBJECT *o;
+	int found = 0;
+
+	if (!X509_STORE_lock(store))
+		return 0;
+	o = X509_OBJECT_retrieve_by_subject(X509_STORE_get0_objects(store), type, name);
+	if (o && type == X509_LU_X509) {
+		X509 *x = X509_OBJECT_get0_X509(o);
+
+		found = X509_OBJECT_set1_X509(ret, x);
+		if (found)
+			X509_free(x);      /* the store's reference is the one returned */
+	} else if (o) {
+		X509_CRL *c = X509_OBJECT_get0_X509_CRL(o);
+
+		found = X509_OBJECT_set1_X509_CRL(ret, c);
+		if (found)
+			X509_CRL_free(c);
+	}
+	X509_STORE_unlock(store);
+	return found;
+}
+
 static int by_subject(X509_LOOKUP *lu, X509_LOOKUP_TYPE type, const X509_NAME *name, X509_OBJECT *ret)
 {
 	struct hashdir *h = X509_LOOKUP_get_method_data(lu);
 	X509_STORE *store = X509_LOOKUP_get_store(lu);
 	unsigned long hash;
-	X509_OBJECT *o;
 	int ok = 0, found = 0;
 
 	if (!h || !store || !name || !ret || (type != X509_LU_X509 && type != X509_LU_CRL))
@@ -100,23 +132,7 @@ static int by_subject(X509_LOOKUP *lu, X509_LOOKUP_TYPE type, const X509_NAME *n
 			    !load_entry(store, h->libctx, path, type))
 				break;
 		}
-	if (ok && X509_STORE_lock(store)) {
-		o = X509_OBJECT_retrieve_by_subject(X509_STORE_get0_objects(store), type, name);
-		if (o && type == X509_LU_X509) {
-			X509 *x = X509_OBJECT_get0_X509(o);
-
-			found = X509_OBJECT_set1_X509(ret, x);
-			if (found)
-				X509_free(x);      /* the store's reference is the one returned */
-		} else if (o) {
-			X509_CRL *c = X509_OBJECT_get0_X509_CRL(o);
-
-			found = X509_OBJECT_set1_X509_CRL(ret, c);
-			if (found)
-				X509_CRL_free(c);
-		}
-		X509_STORE_unlock(store);
-	}
+	found = ok && store_answer(store, type, name, ret);
 	ERR_pop_to_mark();
 	return found;
 }
@@ -167,6 +183,97 @@ bool hashdir_add(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *dirs, bool
 			h->n++;
 		}
 		s += len + (s[len] == ':');
+	}
+	return true;
+}
+
+/* ---- the system store's file, read at the first lookup -------------------- */
+
+/* Its lookup's method data.  loaded: set once the file was read into the
+ * store (by any thread); never cleared. */
+struct hashfile {
+	OSSL_LIB_CTX *libctx;
+	char *path;
+	atomic_bool loaded;
+};
+
+static X509_LOOKUP_METHOD *file_method;
+static pthread_once_t file_method_once = PTHREAD_ONCE_INIT;
+
+static void file_lu_free(X509_LOOKUP *lu)
+{
+	struct hashfile *f = X509_LOOKUP_get_method_data(lu);
+
+	if (f)
+		free(f->path);
+	free(f);
+	X509_LOOKUP_set_method_data(lu, NULL);
+}
+
+/* OpenSSL asks the store's lookups, in the order they were added, for a
+ * subject the store holds no certificate of (for a CRL: at every
+ * verification).  The first ask of any kind reads the whole file into the
+ * store; from then on the store holds the file's certificates, as if they
+ * had been read at start, and OpenSSL asks here only for subjects the
+ * file does not have.  No lock of ours: threads whose first asks meet
+ * each read the file (adding a certificate the store has is a no-op that
+ * succeeds), so a fork() or a signal handler at any point finds nothing
+ * held; until one of them has added it all, another thread may see part
+ * of the file's certificates, never one from anywhere else.  CRLs: the
+ * file read, the ask goes on to the next lookup (a CRL directory's
+ * entries are read at every verification), and OpenSSL takes the CRLs
+ * from the store. */
+static int file_by_subject(X509_LOOKUP *lu, X509_LOOKUP_TYPE type, const X509_NAME *name,
+			   X509_OBJECT *ret)
+{
+	struct hashfile *f = X509_LOOKUP_get_method_data(lu);
+	X509_STORE *store = X509_LOOKUP_get_store(lu);
+	int found;
+
+	if (!f || !store || !name || !ret)
+		return 0;
+	ERR_set_mark();
+	if (!atomic_load_explicit(&f->loaded, memory_order_acquire)) {
+		/* none, or unusable: nothing added, not an error */
+		(void)hashdir_load_file(store, f->libctx, f->path, true, true);
+		atomic_store_explicit(&f->loaded, true, memory_order_release);
+	}
+	found = type == X509_LU_X509 && store_answer(store, type, name, ret);
+	ERR_pop_to_mark();
+	return found;
+}
+
+static void file_method_init(void)
+{
+	X509_LOOKUP_METHOD *m = X509_LOOKUP_meth_new("tlsshim file read at first use");
+
+	if (m && X509_LOOKUP_meth_set_free(m, file_lu_free) &&
+	    X509_LOOKUP_meth_set_get_by_subject(m, file_by_subject))
+		file_method = m;
+	else
+		X509_LOOKUP_meth_free(m);
+}
+
+bool hashdir_add_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path)
+{
+	X509_LOOKUP *lu;
+	struct hashfile *f;
+
+	pthread_once(&file_method_once, file_method_init);
+	if (!file_method || !(lu = X509_STORE_add_lookup(store, file_method)))
+		return false;
+	if (X509_LOOKUP_get_method_data(lu))
+		return true;            /* (one file per store) */
+	if (!(f = calloc(1, sizeof *f)) || !(f->path = strdup(path))) {
+		free(f);
+		return false;
+	}
+	f->libctx = libctx;
+	atomic_init(&f->loaded, false);
+	if (!X509_LOOKUP_set_method_data(lu, f)) {
+		free(f->path);
+		free(f);
+		return false;
 	}
 	return true;
 }

@@ -21,5 +21,16 @@ bool hashdir_add(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *dirs, bool
  * could not even be looked at (no such file), true otherwise (an
  * unreadable or unusable file adds nothing). */
 bool hashdir_load_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path, bool certs, bool crls);
+/* The same for the system trust store's file (its certificates and
+ * CRLs), but read at the first lookup that reaches it rather than now:
+ * parsing Debian's bundle of 146 CAs is 250 M instructions, 30 ms, that
+ * a process which never verifies against the store never needs (its
+ * parse found no error at start either: a missing or unusable file adds
+ * nothing).  Read by the thread whose verification first asks, as it is
+ * then (from the root at start, file.h); never again.  Add it before
+ * hashdir_add's directory lookup on the same store, so that the file's
+ * certificates come first, as when they were in the store from the
+ * start.  false: no memory. */
+bool hashdir_add_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path);
 
 #endif

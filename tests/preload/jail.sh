@@ -17,6 +17,8 @@
 # A shimmed client that chroot()s, under a connect rule on the system
 # store (SSL_CERT_DIR, read at verification time): a server of the jail's
 # CA refused, one of the test CA accepted (before, the other way round).
+# The same with the store's file (SSL_CERT_FILE, read at the first
+# verification: the host's file, not the jail's at the same path).
 # A shimmed program that chroot()s and execs a program the jail holds
 # (without the library): a warn line at the exec (before, none).
 # TLSSHIM_LOG_FILE opened again (its descriptor closed by a raw system
@@ -110,7 +112,8 @@ jailed mount_ca_file "$H/ca.crt" mount "$J$H" "$H"
 # hashed directory, read at verification time).  The client chroot()s,
 # then connects: a server of the jail's CA must be refused, one of the
 # test CA accepted.  Before, the directory's entries were read in the jail.
-# outbound NAME CERT KEY: 0 when the shimmed client got its echo.
+# outbound NAME CERT KEY [FILE]: 0 when the shimmed client got its echo;
+# FILE: SSL_CERT_FILE (default: none), then with an empty SSL_CERT_DIR.
 outbound() {
 	P=$(free_port)
 	policy "$T/$1.conf" <<EOC
@@ -118,7 +121,8 @@ rules = ( { name = "$1"; direction = "connect"; port = $P; server_name = "localh
 EOC
 	bg python3 "$TLSSHIM_TOP/tests/preload/tls_echo_server.py" "$P" "$2" "$3" >"$T/$1.srv" 2>&1
 	wait_for "$T/$1.srv" '^listening' 10 || return 1
-	SSL_CERT_FILE="$T/none" SSL_CERT_DIR="$H/sysdir" TLSSHIM_LOG_FILE="$T/$1.log" \
+	SSL_CERT_FILE="${4:-$T/none}" SSL_CERT_DIR="${4:+$T/none}${4:-$H/sysdir}" \
+		TLSSHIM_LOG_FILE="$T/$1.log" \
 		timeout $((20 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
 		"$PROGS/jail_server" "$P" connect "$J" >"$T/$1.out" 2>&1
 	grep -q '^reply: SECRET-connect' "$T/$1.out"
@@ -132,6 +136,22 @@ if outbound system_dir_good_server "$CERTS/server.crt" "$CERTS/server.key"; then
 	pass system_dir_good_server_accepted
 else
 	fail system_dir_good_server_accepted "$(show "$T/system_dir_good_server.out" "$T/system_dir_good_server.log" "$T/system_dir_good_server.srv")"
+fi
+
+# The same with the store's file (SSL_CERT_FILE), which is read at the
+# first verification (policy/hashdir.h), here after the chroot: the host's
+# ca.crt, never the jail's forged one at the same path.
+if outbound system_file_forged_server "$T/evilserver.crt" "$T/evilserver.key" "$H/ca.crt"; then
+	fail system_file_forged_server_refused "a server of the jail's CA was trusted$(show \
+		"$T/system_file_forged_server.out" "$T/system_file_forged_server.log")"
+else
+	pass system_file_forged_server_refused
+fi
+if outbound system_file_good_server "$CERTS/server.crt" "$CERTS/server.key" "$H/ca.crt"; then
+	pass system_file_good_server_accepted
+else
+	fail system_file_good_server_accepted "$(show "$T/system_file_good_server.out" \
+		"$T/system_file_good_server.log" "$T/system_file_good_server.srv")"
 fi
 
 # A program under the library that chroot()s and then execs: the loader

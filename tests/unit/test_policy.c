@@ -1676,6 +1676,29 @@ static X509 *store_cert(SSL_CTX *ctx)
 	return NULL;
 }
 
+/* server.crt verified against ctx's verify store alone (no CRL checks):
+ * what a connect rule's handshake asks of the store. */
+static bool store_verifies(SSL_CTX *ctx)
+{
+	X509_STORE_CTX *sc = X509_STORE_CTX_new();
+	char path[512];
+	X509 *x = NULL;
+	FILE *f;
+	bool ok;
+
+	path_in(path, sizeof path, "server.crt");
+	if ((f = fopen(path, "r"))) {
+		x = PEM_read_X509(f, NULL, NULL, NULL);
+		fclose(f);
+	}
+	ok = sc && x && X509_STORE_CTX_init(sc, SSL_CTX_get_cert_store(ctx), x, NULL) == 1 &&
+	     X509_verify_cert(sc) == 1;
+	X509_STORE_CTX_free(sc);
+	X509_free(x);
+	ERR_clear_error();
+	return ok;
+}
+
 static void run_shared_files(void)
 {
 	UNIT_CASE("shared: rules naming the same cert, key and ca share what it parsed, each its own SSL_CTX") {
@@ -1728,7 +1751,8 @@ static void run_shared_files(void)
 		EXPECT(err.line == 4);    /* the key's line, as without the memo */
 		policy_free(p);
 	}
-	UNIT_CASE("shared: the system trust store is parsed once for the rules without a crl") {
+	UNIT_CASE("shared: the system trust store is read once for the rules without a crl,"
+		  " at the first verification") {
 		char cafile[512];
 		const char *old = getenv("SSL_CERT_FILE");
 		char *saved = old ? strdup(old) : NULL;
@@ -1756,7 +1780,21 @@ static void run_shared_files(void)
 			EXPECT(SSL_CTX_get_cert_store(a) == SSL_CTX_get_cert_store(b));
 			/* The crl goes into the store: that rule's is its own. */
 			EXPECT(SSL_CTX_get_cert_store(c) != SSL_CTX_get_cert_store(a));
-			EXPECT(store_cert(a) != NULL && store_cert(c) != NULL);
+			/* Not read at the load (policy/hashdir.h, hashdir_add_file):
+			 * the stores hold no anchor yet ... */
+			EXPECT(store_cert(a) == NULL && store_cert(c) == NULL);
+			/* ... the first verification reads the file (SSL_CERT_FILE as
+			 * it was at the load, not as it is now) ... */
+			EXPECT(store_verifies(a));
+			EXPECT(store_cert(a) != NULL && store_cert(b) == store_cert(a));
+			EXPECT(store_cert(c) == NULL);
+			EXPECT(store_verifies(c) && store_cert(c) != NULL);
+			/* ... once: the anchor stays the same object. */
+			{
+				X509 *x = store_cert(a);
+
+				EXPECT(store_verifies(b) && store_cert(a) == x);
+			}
 		}
 		policy_free(p);
 	}

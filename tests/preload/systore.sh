@@ -1,0 +1,135 @@
+#!/bin/sh
+# tests/preload/systore.sh — the system trust store's file (SSL_CERT_FILE,
+# or OpenSSL's default) of a connect rule without ca is read at the first
+# verification that looks in the store, not at the start of every
+# process (policy/hashdir.h, hashdir_add_file: Debian's bundle of 146 CAs
+# is 250 M instructions to parse, which a process that never verifies
+# against it never needs; the parse found no start-up error either).
+# A shimmed Python client (tests/preload/systore_client.py, plain
+# sockets) starts, says "ready", and connects only when told, to Python
+# TLS echo servers with the test CA's server certificate:
+#  * the file is read at the first use, as it is then: started with
+#    another CA's certificate in it, replaced (renamed over) by the test
+#    CA's before the first connection, the server is accepted (before:
+#    refused, the file was read at start);
+#  * fail closed: the file removed before the first connection, the
+#    handshake is refused (logged: certificate verification failed), the
+#    program's connect() fails and no byte crosses in the clear (before:
+#    accepted, from the start's copy);
+#  * two threads' first verifications at the same moment (the store read
+#    by whichever asks first, maybe both: the file is Debian's bundle
+#    plus the test CA, about 30 ms to parse, so that they overlap): both
+#    servers accepted;
+#  * a fork before the first use: the child's first verification reads
+#    the file in the child, then the parent's in the parent: both
+#    accepted.
+# The store's directory (SSL_CERT_DIR) is an empty one here, so only the
+# file can vouch for the servers.  The wire audit checks that every
+# connection of the rule's ports carried TLS only.
+. "$(dirname "$0")/../lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+need_shim systore_setup
+CLIENT="$TLSSHIM_TOP/tests/preload/systore_client.py"
+
+mkdir -p "$T/sysdir" || exit 1
+BUNDLE=/etc/ssl/certs/ca-certificates.crt
+if [ -r "$BUNDLE" ]; then
+	cat "$BUNDLE" "$CERTS/ca.crt" >"$T/big.pem"
+else
+	cp "$CERTS/ca.crt" "$T/big.pem"
+fi || exit 1
+
+# server NAME: a TLS echo server of the test CA's certificate on a free
+# port, for CONNS connections ($2, default 1); its port in $SP.
+server() {
+	SP=$(free_port)
+	bg "$PY" "$TLSSHIM_TOP/tests/preload/tls_echo_server.py" "$SP" "$CERTS/server.crt" \
+		"$CERTS/server.key" "${2:-1}" >"$T/$1.srv" 2>&1
+	wait_for "$T/$1.srv" '^listening' 10
+}
+
+# client NAME STORE MODE PORT [PORT2]: the shimmed client with STORE as
+# SSL_CERT_FILE, a connect rule on PORT (and PORT2) without ca; started
+# in the background (pid in $cli), its output in $T/NAME.out.  1 when it
+# never said ready.
+client() {
+	_cn=$1 _cs=$2
+	shift 2
+	_cp="$2${3:+, $3}"
+	policy "$T/$_cn.conf" <<EOC
+rules = ( { name = "$_cn"; direction = "connect"; port = [ $_cp ]; server_name = "localhost"; } );
+EOC
+	rm -f "$T/$_cn.go"
+	bg env SSL_CERT_FILE="$_cs" SSL_CERT_DIR="$T/sysdir" TLSSHIM_LOG_FILE="$T/$_cn.log" \
+		timeout -k 2 $((60 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
+		${SHIM_WRAP:-} "$PY" "$CLIENT" "$1" "$T/$_cn.go" "$2" ${3:+"$3"} >"$T/$_cn.out" 2>&1
+	cli=$!
+	wait_for "$T/$_cn.out" '^ready' 30
+}
+
+# go NAME: let the client connect, and wait for it to end.
+go() {
+	: >"$T/$1.go"
+	wait_exit "$cli" 60
+}
+
+# ---- read at the first use: the file as it is then
+cp "$CERTS/other-ca.crt" "$T/first.pem" && cp "$CERTS/ca.crt" "$T/first.new" || exit 1
+if ! server first_use; then
+	fail store_read_at_first_use "server did not start$(show "$T/first_use.srv")"
+elif ! client first_use "$T/first.pem" one "$SP"; then
+	fail store_read_at_first_use "client did not start$(show "$T/first_use.out" "$T/first_use.log")"
+else
+	mv "$T/first.new" "$T/first.pem"
+	go first_use
+	if grep -q '^reply one: hello-one$' "$T/first_use.out"; then
+		pass store_read_at_first_use
+	else
+		fail store_read_at_first_use "the file as it was at start was used$(show "$T/first_use.out" \
+			"$T/first_use.log" "$T/first_use.srv")"
+	fi
+fi
+
+# ---- the file gone at the first use: fail closed
+cp "$CERTS/ca.crt" "$T/gone.pem" || exit 1
+if ! server gone; then
+	fail store_gone_fails_closed "server did not start$(show "$T/gone.srv")"
+elif ! client gone "$T/gone.pem" one "$SP"; then
+	fail store_gone_fails_closed "client did not start$(show "$T/gone.out" "$T/gone.log")"
+else
+	rm -f "$T/gone.pem"
+	go gone
+	if grep -q '^reply' "$T/gone.out" || grep -q 'hello' "$T/gone.srv"; then
+		fail store_gone_fails_closed "the server was trusted or data crossed$(show "$T/gone.out" \
+			"$T/gone.log" "$T/gone.srv")"
+	elif ! grep -q '^error one: ' "$T/gone.out" ||
+		! grep -q 'rule "gone": certificate verification failed' "$T/gone.log"; then
+		fail store_gone_fails_closed "no failed connect, or no log line of why$(show "$T/gone.out" \
+			"$T/gone.log")"
+	else
+		pass store_gone_fails_closed
+	fi
+fi
+
+# pair NAME MODE TAG1 TAG2 WHAT: two servers, the client in MODE against
+# them; both replies (TAG1's and TAG2's) must come.
+pair() {
+	if ! server "$1_1" || ! { _p1=$SP; server "$1_2"; }; then
+		fail "$5" "servers did not start$(show "$T/$1_1.srv" "$T/$1_2.srv")"
+	elif ! client "$1" "$T/big.pem" "$2" "$_p1" "$SP"; then
+		fail "$5" "client did not start$(show "$T/$1.out" "$T/$1.log")"
+	else
+		go "$1"
+		if grep -q "^reply $3: hello-$3\$" "$T/$1.out" && grep -q "^reply $4: hello-$4\$" "$T/$1.out"; then
+			pass "$5"
+		else
+			fail "$5" "$(show "$T/$1.out" "$T/$1.log" "$T/$1_1.srv" "$T/$1_2.srv")"
+		fi
+	fi
+}
+
+# ---- two threads' first verifications at once
+pair race race a b store_race_two_threads
+
+# ---- a fork before the first use
+pair fork fork child parent store_fork_before_first_use

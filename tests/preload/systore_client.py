@@ -1,0 +1,77 @@
+"""A plain TCP client for tests/preload/systore.sh, run under the shim (a
+connect rule on the system trust store): it knows nothing about TLS.
+
+    systore_client.py MODE GOFILE PORT [PORT2]
+
+Prints "ready" once the library has loaded the policy (it is running),
+waits (at most 50 s) for GOFILE to exist, then:
+  one    connects to PORT, sends a line, prints "reply one: LINE" (the
+         echo) or "error one: REASON";
+  race   two threads, released at the same moment by a barrier, connect
+         to PORT and to PORT2: "reply a: ..." and "reply b: ..." (their
+         handshakes verify the servers at the same time, each the first
+         verification of its thread);
+  fork   forks before any connection: the child connects to PORT
+         ("reply child: ..."), exits, then the parent to PORT2 ("reply
+         parent: ...").
+"""
+import os
+import socket
+import sys
+import threading
+import time
+
+mode, gofile, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+port2 = int(sys.argv[4]) if len(sys.argv) > 4 else port
+
+
+out = threading.Lock()
+
+
+def say(line):
+    with out:  # (print writes the line and its newline apart: threads interleaved them)
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+def one(tag, p, barrier=None):
+    try:
+        if barrier:
+            barrier.wait(20)
+        s = socket.create_connection(("127.0.0.1", p), timeout=20)
+        s.sendall(b"hello-" + tag.encode() + b"\n")
+        got = b""
+        while not got.endswith(b"\n"):
+            d = s.recv(4096)
+            if not d:
+                break
+            got += d
+        s.close()
+        say("reply %s: %s" % (tag, got.decode(errors="replace").strip()))
+    except Exception as e:  # what the program sees when the shim refuses
+        say("error %s: %s" % (tag, e))
+
+
+print("ready", flush=True)
+deadline = time.monotonic() + 50
+while not os.path.exists(gofile):
+    if time.monotonic() > deadline:
+        print("error: no go", flush=True)
+        sys.exit(1)
+    time.sleep(0.01)
+if mode == "one":
+    one("one", port)
+elif mode == "race":
+    b = threading.Barrier(2)
+    ts = [threading.Thread(target=one, args=(t, p, b)) for t, p in (("a", port), ("b", port2))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(40)
+elif mode == "fork":
+    pid = os.fork()
+    if pid == 0:
+        one("child", port)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    one("parent", port2)
