@@ -218,8 +218,10 @@ static void file_lu_free(X509_LOOKUP *lu)
  * file does not have.  No lock of ours: threads whose first asks meet
  * each read the file (adding a certificate the store has is a no-op that
  * succeeds), so a fork() or a signal handler at any point finds nothing
- * held; until one of them has added it all, another thread may see part
- * of the file's certificates, never one from anywhere else.  CRLs: the
+ * held; until one of them has added it all, another thread may see only
+ * part of the file's certificates (and then none of the directory's,
+ * which come after the whole file), which can fail a verification but
+ * never widens the trust.  CRLs: the
  * file read, the ask goes on to the next lookup (a CRL directory's
  * entries are read at every verification), and OpenSSL takes the CRLs
  * from the store. */
