@@ -210,6 +210,16 @@ static void file_lu_free(X509_LOOKUP *lu)
 	X509_LOOKUP_set_method_data(lu, NULL);
 }
 
+/* The file into the store, unless it was read (by any thread). */
+static void file_read(struct hashfile *f, X509_STORE *store)
+{
+	if (atomic_load_explicit(&f->loaded, memory_order_acquire))
+		return;
+	/* none, or unusable: nothing added, not an error */
+	(void)hashdir_load_file(store, f->libctx, f->path, true, true);
+	atomic_store_explicit(&f->loaded, true, memory_order_release);
+}
+
 /* OpenSSL asks the store's lookups, in the order they were added, for a
  * subject the store holds no certificate of (for a CRL: at every
  * verification).  The first ask of any kind reads the whole file into the
@@ -235,11 +245,7 @@ static int file_by_subject(X509_LOOKUP *lu, X509_LOOKUP_TYPE type, const X509_NA
 	if (!f || !store || !name || !ret)
 		return 0;
 	ERR_set_mark();
-	if (!atomic_load_explicit(&f->loaded, memory_order_acquire)) {
-		/* none, or unusable: nothing added, not an error */
-		(void)hashdir_load_file(store, f->libctx, f->path, true, true);
-		atomic_store_explicit(&f->loaded, true, memory_order_release);
-	}
+	file_read(f, store);
 	found = type == X509_LU_X509 && store_answer(store, type, name, ret);
 	ERR_pop_to_mark();
 	return found;
@@ -278,4 +284,19 @@ bool hashdir_add_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path)
 		return false;
 	}
 	return true;
+}
+
+void hashdir_read_file_now(X509_STORE *store)
+{
+	X509_LOOKUP *lu;
+	struct hashfile *f;
+
+	pthread_once(&file_method_once, file_method_init);
+	/* (gives back the store's own lookup of the method: it has one) */
+	if (!store || !file_method || !(lu = X509_STORE_add_lookup(store, file_method)) ||
+	    !(f = X509_LOOKUP_get_method_data(lu)))
+		return;
+	ERR_set_mark();
+	file_read(f, store);
+	ERR_pop_to_mark();
 }

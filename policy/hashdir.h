@@ -32,5 +32,8 @@ bool hashdir_load_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path
  * certificates come first, as when they were in the store from the
  * start.  false: no memory. */
 bool hashdir_add_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path);
+/* That file read into store now, unless it was (a store hashdir_add_file
+ * was given: policy_read_system_stores, reload.h). */
+void hashdir_read_file_now(X509_STORE *store);
 
 #endif

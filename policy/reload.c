@@ -37,6 +37,7 @@
 #include "core/self.h"
 #include "policy/ctx.h"
 #include "policy/file.h"
+#include "policy/hashdir.h"
 #include "policy/identity.h"
 #include "policy/ocsp.h"
 #include "policy/policy.h"
@@ -637,6 +638,20 @@ SSL_CTX *policy_reload_ctx(const struct policy *p, const struct policy_rule *r)
 	SSL_CTX_up_ref(ctx);
 	unlock_swap(rl);
 	return ctx;
+}
+
+void policy_read_system_stores(const struct policy *p)
+{
+	for (size_t i = 0; p && i < p->nrules; i++) {
+		const struct policy_rule *r = &p->rules[i];
+		SSL_CTX *ctx;
+
+		if (r->action != POLICY_TLS || r->direction != POLICY_CONNECT || r->ca ||
+		    r->verify == POLICY_VERIFY_NONE || !(ctx = policy_reload_ctx(p, r)))
+			continue;
+		hashdir_read_file_now(SSL_CTX_get_cert_store(ctx));
+		SSL_CTX_free(ctx);
+	}
 }
 
 /* The current generation of rule i, with a reference; *sni its groups. */

@@ -98,6 +98,12 @@ void policy_reload_check_now(const struct policy *p, reload_log_fn log);
  * the resume cache's). */
 SSL_CTX *policy_reload_fresh(const struct policy *p, const struct policy_rule *r, SSL_CTX *have,
 			     reload_log_fn log, bool *refuse);
+/* The system trust store's file of every connect rule on it (no ca) read
+ * now, in the calling thread, unless it was (policy/hashdir.h: it is read
+ * at the first verification against it): before the process sandboxes
+ * itself (a seccomp filter, Landlock), after which it may not open the
+ * file any more.  With no lock of the caller held. */
+void policy_read_system_stores(const struct policy *p);
 /* Successful reloads so far (tests). */
 unsigned long policy_reload_count(const struct policy *p);
 

@@ -63,6 +63,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/self.h"
+#include "policy/reload.h"
 #include "shim/shim.h"
 
 bool shim_has_tls_rules(void)
@@ -967,6 +968,18 @@ done:
 		va_end(ap_);                                    \
 	} while (0)
 
+/* A seccomp filter about to go on: the pumps of the ends this process
+ * holds stop waiting for its markers (pump.c), and the system trust
+ * store's file, read at the first verification against it
+ * (policy/hashdir.h), is read now, while the process may still open it
+ * (sshd's, vsftpd's, tor's filters refuse open).  Landlock: the file
+ * only. */
+static void sandboxing(void)
+{
+	shim_pump_sandboxed();
+	policy_read_system_stores(shim_policy);
+}
+
 SHIM_EXPORT long syscall(long no, ...)
 {
 	unsigned long a[6];
@@ -1077,12 +1090,18 @@ SHIM_EXPORT long syscall(long no, ...)
 				(int)A(4));
 	case SYS_prctl:
 		if ((int)A(0) == PR_SET_SECCOMP && shim_policy)
-			shim_pump_sandboxed();
+			sandboxing();
 		break;
 	case SYS_seccomp:
 		if (shim_policy)
-			shim_pump_sandboxed();
+			sandboxing();
 		break;
+#ifdef SYS_landlock_restrict_self
+	case SYS_landlock_restrict_self:
+		if (shim_policy)
+			policy_read_system_stores(shim_policy);
+		break;
+#endif
 	case SYS_fork:
 		return fork();
 	case SYS_vfork:
@@ -1311,7 +1330,7 @@ SHIM_EXPORT int prctl(int option, ...)
 
 	TAKE_ARGS(a, 4, option);
 	if (option == PR_SET_SECCOMP && shim_policy)
-		shim_pump_sandboxed();
+		sandboxing();
 	return (int)REAL(syscall)(SYS_prctl, option, a[0], a[1], a[2], a[3]);
 }
 

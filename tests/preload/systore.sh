@@ -22,13 +22,20 @@
 #    servers accepted;
 #  * a fork before the first use: the child's first verification reads
 #    the file in the child, then the parent's in the parent: both
-#    accepted.
+#    accepted;
+#  * a process that puts a seccomp filter on after start, refusing open
+#    (tests/progs/sysdeny): through the C library (seen), the file is read
+#    before the filter and the server accepted; with a raw system call
+#    (unseen) it cannot be read at the first verification: refused and
+#    logged, nothing in the clear.
 # The store's directory (SSL_CERT_DIR) is an empty one here, so only the
 # file can vouch for the servers.  The wire audit checks that every
 # connection of the rule's ports carried TLS only.
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim systore_setup
+[ -x "$PROGS/sysdeny" ] ||
+	{ fail systore_setup "$PROGS/sysdeny missing (make test-build)"; exit 1; }
 CLIENT="$TLSSHIM_TOP/tests/preload/systore_client.py"
 
 mkdir -p "$T/sysdir" || exit 1
@@ -133,3 +140,48 @@ pair race race a b store_race_two_threads
 
 # ---- a fork before the first use
 pair fork fork child parent store_fork_before_first_use
+
+# ---- a process that sandboxes itself: tests/progs/sysdeny puts on a
+# seccomp filter refusing openat and openat2 (EPERM) after start, then
+# connects.  Through the C library's syscall() (as libseccomp does, and
+# sshd, vsftpd, tor): the library reads the store's file before the
+# filter goes on, and the server is accepted.  With a raw system call the
+# library never sees: the file cannot be read at the first verification,
+# and the connection fails closed (refused, logged).
+# sandboxed NAME ENV...: sysdeny under the library, its report in NAME.out.
+sandboxed() {
+	_sn=$1
+	shift
+	policy "$T/$_sn.conf" <<EOC
+rules = ( { name = "$_sn"; direction = "connect"; port = $SP; server_name = "localhost"; } );
+EOC
+	env "$@" SSL_CERT_FILE="$CERTS/ca.crt" SSL_CERT_DIR="$T/sysdir" \
+		TLSSHIM_LOG_FILE="$T/$_sn.log" \
+		timeout -k 2 $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
+		"$PROGS/sysdeny" openat+openat2:EPERM connect "$SP" SENTINEL >"$T/$_sn.out" 2>&1
+}
+if ! server seen; then
+	fail store_read_before_seccomp "server did not start$(show "$T/seen.srv")"
+else
+	sandboxed seen SYSDENY_LIBC=1
+	if grep -q '^filtered' "$T/seen.out" &&
+		grep -q -x 'read rc=9 errno=0 data=SENTINEL.' "$T/seen.out"; then
+		pass store_read_before_seccomp
+	else
+		fail store_read_before_seccomp "$(show "$T/seen.out" "$T/seen.log" "$T/seen.srv")"
+	fi
+fi
+if ! server unseen; then
+	fail store_unseen_seccomp_fails_closed "server did not start$(show "$T/unseen.srv")"
+else
+	sandboxed unseen SYSDENY_RAW=1
+	if grep -q '^filtered' "$T/unseen.out" &&
+		grep -q -x 'connect rc=-1 errno=ECONNREFUSED' "$T/unseen.out" &&
+		! grep -q SENTINEL "$T/unseen.srv" &&
+		grep -q 'rule "unseen": certificate verification failed' "$T/unseen.log"; then
+		pass store_unseen_seccomp_fails_closed
+	else
+		fail store_unseen_seccomp_fails_closed "$(show "$T/unseen.out" "$T/unseen.log" \
+			"$T/unseen.srv")"
+	fi
+fi

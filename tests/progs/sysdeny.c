@@ -103,6 +103,9 @@
  *       unixraw  a socketpair(AF_UNIX), moved by raw dup3 before the filter
  *                to numbers of unknown origin (40, 41); SENTINEL written on one end
  *                and read on the other after it.
+ *   With SYSDENY_LIBC set in the environment, the filter goes on through
+ *   the C library's syscall(), which the library sees (as libseccomp's
+ *   seccomp_load and the daemons above make it), not a raw system call.
  *   Prints one line per step: "STEP rc=R errno=E [data=...]", then "done".
  *   Every wait is bounded (alarm: 10 s times TLSSHIM_TIME_SCALE).
  * Plain sockets and libc only, as any legacy program. */
@@ -265,7 +268,10 @@ static void deny(const char *spec)
 	struct sock_fprog prog = { .len = sizeof f / sizeof f[0], .filter = f };
 
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-	    raw3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, (long)&prog) != 0) {
+	    (getenv("SYSDENY_LIBC")
+	     ? syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog)
+	     : raw3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC,
+		    (long)&prog)) != 0) {
 		fprintf(stderr, "sysdeny: seccomp refused\n");
 		exit(2);
 	}
