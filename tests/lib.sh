@@ -148,6 +148,15 @@ _tree() {
 _stop_all() {
 	[ -n "$*" ] || return 0
 	kill "$@" 2>/dev/null
+	_term_wait "$@" && return 0
+	# shellcheck disable=SC2086
+	kill -9 $_sa_live 2>/dev/null
+	return 0
+}
+
+# _term_wait PID...: 0 when the processes have ended within 3 s of a
+# TERM already sent; 1 otherwise, with those still alive in $_sa_live.
+_term_wait() {
 	_sa_n=0
 	if [ -x "$PROGS/waitexit" ] && [ $# -le 1024 ]; then
 		"$PROGS/waitexit" "$@" 3000 && return 0
@@ -160,16 +169,14 @@ _stop_all() {
 		sleep 0.1
 		_sa_n=$((_sa_n + 1))
 	done
-	# shellcheck disable=SC2086
-	kill -9 $_sa_live 2>/dev/null
-	return 0
+	return 1
 }
 
-# _stop_tree PID...: stop the processes and all their descendants.  The
-# tree is frozen first (SIGSTOP, until no new process appears: a stopped
-# process cannot fork, and a child whose parent died would leave the tree),
-# then TERM (and CONT), then KILL what is left after 3 s.
-_stop_tree() {
+# _freeze PID...: the processes and all their descendants but this
+# shell, stopped (SIGSTOP, until no new process appears: a stopped
+# process cannot fork, and a child whose parent died would leave the
+# tree), in $_st_all.
+_freeze() {
 	_st_all=""
 	_st_n=0
 	while [ $_st_n -lt 20 ]; do
@@ -197,13 +204,30 @@ _stop_tree() {
 		done
 		_st_n=$((_st_n + 1))
 	done
+}
+
+# _stop_tree PID...: stop the processes and all their descendants.  The
+# tree is frozen first (_freeze), then TERM (and CONT), and what is left
+# after 3 s is frozen again and KILLed, with every process it started
+# since: a process that outlived the TERM (a handler of its own; or, seen
+# on a loaded machine, the shell's "&" child in infra/runner.sh's tree,
+# most likely a TERM that met it before it had reset lib.sh's TERM trap)
+# ran on after the CONT, and the children it made then, not frozen the
+# first time, were left running when a KILL of it alone made them
+# orphans.
+_stop_tree() {
+	_freeze "$@"
 	[ -n "$_st_all" ] || return 0
 	# shellcheck disable=SC2086
 	kill -TERM $_st_all 2>/dev/null
 	# shellcheck disable=SC2086
 	kill -CONT $_st_all 2>/dev/null
 	# shellcheck disable=SC2086
-	_stop_all $_st_all
+	_term_wait $_st_all && return 0
+	_freeze "$@"
+	# shellcheck disable=SC2086
+	[ -n "$_st_all" ] && kill -9 $_st_all 2>/dev/null
+	return 0
 }
 
 # at_exit FUNCTION: run FUNCTION at the end, before the processes are
