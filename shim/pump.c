@@ -49,6 +49,7 @@
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/rand.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,23 +158,61 @@ static bool tcp_channel(int *a, int *b)
  * privilege, EPERM, as this one does: danted's request process, user
  * nobody, then got the ordinary channel, connected at once.)  The pump's
  * end-to-be (h) is bound to the same address (SO_REUSEPORT: same user
- * only), not listening.  After
- * the handshake the pump connects h to *a: the two SYNs cross
- * (a simultaneous open, RFC 9293), and both ends are connected at once.
- * If the handshake fails, the pump closes l, and the program's end's
- * next SYN meets h, bound and not listening: the kernel's reset, which
- * in SYN_SENT is ECONNREFUSED (refused_wait).  As long as the pump holds
- * l or h, no other user can bind that port (nor, for l, take the SYN:
- * SO_REUSEPORT groups only sockets of one user), and the pump lets go of
- * them only once the end is connected to h or has failed (pending_abort,
- * on every other way out: its watchdog, a wait cut short); a pump killed
- * meanwhile (SIGKILL) leaves the end's SYNs to a free port (libtlsshim(7),
- * BUGS).  false: no such channel
- * (a filter refused a call); the caller makes an ordinary one. */
+ * only), not listening.  After the handshake the pump connects h to *a:
+ * the two SYNs cross (a simultaneous open, RFC 9293), and both ends are
+ * connected at once.  If the handshake fails, the pump closes l, and the
+ * program's end's next SYN meets h, bound and not listening: the kernel's
+ * reset, which in SYN_SENT is ECONNREFUSED (refused_wait).  On every
+ * other way out that has not seen the end connected or refused (its
+ * watchdog, a wait cut short, a step that fails) the pump aborts the end's
+ * connect first (pending_abort).
+ *
+ * The program's end carries a TCP-MD5 signature key (RFC 2385,
+ * TCP_MD5SIG; random, made here, known only to the channel's sockets), as
+ * h does: its SYNs are signed, and it takes no segment that is not signed
+ * with that key.  While the pump holds l or h no other user can bind the
+ * port (SO_REUSEPORT groups only sockets of one user); but a pump killed
+ * (SIGKILL, the OOM killer) while the handshake ran freed it, and a
+ * listener another user bound there before the end's next SYN got the
+ * connection, and with it what the program then wrote (libtlsshim(7),
+ * BUGS, until helper-190).  With the key, such a listener drops the SYN
+ * (it has no key: the kernel drops a signed segment there), and its
+ * SYN-ACK, unsigned, would be dropped by the end: the end stays in
+ * SYN_SENT until the kernel gives up (ETIMEDOUT, 127 s), never connected
+ * to anyone but the pump, with nothing left running that could die.  The
+ * kernel's reset for a closed port is not signed (the end would drop it),
+ * so the refusal comes from r, bound to the program's end's own address
+ * (SO_REUSEPORT again, set on the end), with the key, and made to listen
+ * only then: for a signed SYN that meets no socket the kernel signs its
+ * reset with the key of a listener on the SYN's source port
+ * (tcp_v4_send_reset: "active side is lost").  Once the SYNs have crossed
+ * the keys come off both ends (signing costs about 3 s of CPU a GiB on
+ * loopback, six times the copy).  false: no such channel (no key, or a
+ * filter refused a call); the caller makes an ordinary one. */
 struct pending {
 	int l, h;       /* the pump's listener and its end-to-be; -1: none */
 	int a;          /* the pump's copy of the program's end */
+	int r;          /* the refuser: on the program's end's address, not listening */
 };
+
+/* The channel's TCP-MD5 key on fd, for the peer 127.254.0.1 (both ends'
+ * address); len 0: taken off.  Async-signal-safe. */
+static bool md5_key(int fd, const unsigned char *key, size_t len)
+{
+	struct tcp_md5sig m;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&m.tcpm_addr;
+	bool ok;
+
+	memset(&m, 0, sizeof m);
+	s4->sin_family = AF_INET;
+	s4->sin_addr.s_addr = htonl(PUMP_ADDR);
+	m.tcpm_keylen = (uint16_t)len;
+	if (len)
+		memcpy(m.tcpm_key, key, len);
+	ok = REAL(setsockopt)(fd, IPPROTO_TCP, TCP_MD5SIG, &m, sizeof m) == 0;
+	explicit_bzero(&m, sizeof m);
+	return ok;
+}
 
 /* poll() of one descriptor for up to ms, again after a signal (EINTR)
  * with what is left: > 0 ready, 0 time out, < 0 another error.
@@ -217,41 +256,58 @@ static bool fill_queue(int l, const struct sockaddr_in *la, const struct sockadd
 	return r == 1 && p.revents == POLLIN;
 }
 
+#define PENDING_KEY 32     /* bytes of the channel's TCP-MD5 key */
+
 static bool pending_channel(int *a, struct pending *pd)
 {
 	struct sockaddr_in la = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(PUMP_ADDR) };
 	const struct sockaddr_in xa = la;
-	socklen_t l = sizeof la;
+	struct sockaddr_in ea;
+	socklen_t l = sizeof la, el = sizeof ea;
+	unsigned char key[PENDING_KEY];
 	int one = 1, x = -1;
 
 	pd->l = REAL(socket)(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	pd->h = REAL(socket)(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (pd->l < 0 || pd->h < 0 ||
+	pd->r = REAL(socket)(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	errno = 0;
+	if (RAND_bytes(key, sizeof key) != 1 || pd->l < 0 || pd->h < 0 || pd->r < 0 ||
 	    REAL(setsockopt)(pd->l, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
 	    bind(pd->l, (const struct sockaddr *)&xa, sizeof xa) < 0 || REAL(listen)(pd->l, 0) < 0 ||
 	    REAL(getsockname)(pd->l, (struct sockaddr *)&la, &l) < 0 || !fill_queue(pd->l, &la, &xa) ||
 	    REAL(setsockopt)(pd->h, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+	    !md5_key(pd->h, key, sizeof key) ||
 	    bind(pd->h, (const struct sockaddr *)&la, sizeof la) < 0 ||
 	    (x = REAL(socket)(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0 ||
+	    REAL(setsockopt)(x, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+	    !md5_key(x, key, sizeof key) ||
 	    bind(x, (const struct sockaddr *)&xa, sizeof xa) < 0 ||
+	    REAL(getsockname)(x, (struct sockaddr *)&ea, &el) < 0 ||
+	    REAL(setsockopt)(pd->r, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+	    !md5_key(pd->r, key, sizeof key) ||
+	    bind(pd->r, (const struct sockaddr *)&ea, sizeof ea) < 0 ||
 	    REAL(connect)(x, (const struct sockaddr *)&la, sizeof la) == 0 || errno != EINPROGRESS ||
 	    REAL(fcntl)(x, F_SETFL, REAL(fcntl)(x, F_GETFL) & ~O_NONBLOCK) < 0) {
 		int e = errno;
 
+		explicit_bzero(key, sizeof key);
 		if (x >= 0)
 			REAL(close)(x);
 		if (pd->l >= 0)
 			REAL(close)(pd->l);
 		if (pd->h >= 0)
 			REAL(close)(pd->h);
-		pd->l = pd->h = -1;
+		if (pd->r >= 0)
+			REAL(close)(pd->r);
+		pd->l = pd->h = pd->r = -1;
 		/* (warn: the program may take the connection for made before
 		 * TLS verified it; no byte crosses before, all the same) */
 		log_warn("pump: no channel that connects when the handshake is done (%s); the"
 			 " program's end is connected at once, before the handshake is verified",
-			 strerror(e));
+			 e ? strerror(e) : "no random key, or connected at once");
 		return false;
 	}
+	explicit_bzero(key, sizeof key);
 	(void)REAL(setsockopt)(x, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	(void)REAL(setsockopt)(pd->h, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	*a = pd->a = x;
@@ -996,7 +1052,7 @@ static void close_between(unsigned lo, unsigned hi)
 
 static void keep_only(const int *keep, int n)
 {
-	int k[8], lo = 0;
+	int k[9], lo = 0;
 
 	memcpy(k, keep, (size_t)n * sizeof *k);
 	for (int i = 0; i < n; i++)
@@ -1024,27 +1080,34 @@ static void reset(int fd)
 }
 
 /* The program's end of a channel not connected yet (pending_channel)
- * made to fail at once, whatever its state: shutdown() of a socket in
- * SYN_SENT aborts its connect (the kernel's disconnect: ECONNRESET in
- * every process that holds the end, POLLOUT|POLLERR|POLLHUP), and it
- * sends no SYN again.  Before the pump lets go of the port its SYNs go
- * to, on every path that has not seen the end refused or connected: a
- * SYN that found the port free could meet another user's listener bound
- * there meanwhile (the ports are in /proc/net/tcp), and the program's
- * end, connected to it, would send its plaintext there and take that
- * user's bytes for the peer's.  Async-signal-safe. */
+ * made to fail at once, whatever its state: the kernel's disconnect
+ * (connect() with AF_UNSPEC): in SYN_SENT the connect is aborted
+ * (ECONNRESET in every process that holds the end, POLLOUT|POLLERR|POLLHUP)
+ * and no SYN is sent again, as shutdown() would; an end already connected
+ * (its key could not come off) is reset, where shutdown() would send a FIN
+ * the program reads as the peer's orderly end.  On every path that has not
+ * seen the end refused or connected, before the pump lets go of the port
+ * its SYNs go to: its key keeps another user's listener there from
+ * answering (pending_channel), and the abort ends the end's wait at once
+ * rather than at the kernel's last SYN (127 s).  Async-signal-safe. */
 static void pending_abort(const struct pending *pd)
 {
-	(void)REAL(shutdown)(pd->a, SHUT_RDWR);
+	struct sockaddr sa = { .sa_family = AF_UNSPEC };
+
+	(void)REAL(connect)(pd->a, &sa, sizeof sa);
 }
 
 /* The program's end of a channel not connected yet (pending_channel)
- * is refused: the listener goes, and the end's next SYN meets the pump's
- * end-to-be, bound and not listening, which the kernel answers with a
- * reset: ECONNREFUSED in every process that holds the end, shown by
- * poll, select and epoll as POLLOUT|POLLERR|POLLHUP, as for any refused
- * connect.  The pump holds that port (and its copy of the end, so that
- * the end is still there to be refused) until then.  At most
+ * is refused: the refuser listens, the listener goes, and the end's next
+ * SYN meets the pump's end-to-be, bound and not listening, which the
+ * kernel answers with a reset signed with the refuser's key (see
+ * pending_channel): ECONNREFUSED in every process that holds the end,
+ * shown by poll, select and epoll as POLLOUT|POLLERR|POLLHUP, as for any
+ * refused connect.  The pump holds that port (and its copy of the end,
+ * so that the end is still there to be refused) until then.  (A pump
+ * killed meanwhile leaves the end signed: never connected to another
+ * listener, ETIMEDOUT when the kernel gives up.)  A refuser that cannot
+ * listen: the end is aborted at once (pending_abort).  At most
  * REFUSE_WAIT_MS, longer than the longest gap between two SYNs (64 s:
  * 1, 3, 7, 15, 31 and 63 s after the connect, tcp_syn_retries 6, or 1,
  * 2, 3, 4, 5, 7, 11, 19, 35 and 67 s with tcp_syn_linear_timeouts 4);
@@ -1056,6 +1119,8 @@ static void refused_wait(const struct pending *pd)
 {
 	struct pollfd p = { .fd = pd->a, .events = POLLOUT };
 
+	if (REAL(listen)(pd->r, 0) < 0)
+		pending_abort(pd);
 	REAL(close)(pd->l);
 	if (poll_one(&p, REFUSE_WAIT_MS) <= 0 || !(p.revents & (POLLOUT | POLLERR | POLLHUP)))
 		pending_abort(pd);
@@ -1313,7 +1378,21 @@ static int pump_connect(struct tls_conn *c, const struct pending *pd, struct mar
 		pending_abort(pd);      /* (in case it still connects) */
 		REAL(_exit)(0);
 	}
+	/* The keys come off, h's first (should h's not, both keep theirs:
+	 * slower, whole); should the end's fail (it does not), the end,
+	 * still signed, could take nothing from h: it is aborted (reset,
+	 * ECONNRESET), never left waiting.  A segment that crosses between
+	 * the two calls is dropped and sent again.  (A pump killed between
+	 * them leaves the two ends deaf to each other: libtlsshim(7), BUGS.) */
+	if (md5_key(pd->h, NULL, 0) && !md5_key(pd->a, NULL, 0)) {
+		pending_abort(pd);
+		log_warn("%s rule \"%s\": the channel's signature key could not be taken off the"
+			 " program's end of the pump (%s): the session ends", tls_conn_peer(c),
+			 tls_conn_label(c), strerror(errno));
+		REAL(_exit)(0);
+	}
 	REAL(close)(pd->l);
+	REAL(close)(pd->r);
 	w_pd = NULL;
 	hold(mk, pd->a, false);         /* (closed at once, unless it has bytes for us) */
 	return pd->h;
@@ -1594,8 +1673,9 @@ static bool start_pump(struct tls_conn *c, int b, bool resets, bool armed, struc
 		 * linger), and our close, the last, waited for that data to
 		 * be sent: the data the pump was to read (helper-111). */
 		{
-			int keep[8] = { tls_conn_fd(c), b, log_fd_get(), ready[1], mk->fd, pd->l, pd->h, pd->a };
-			keep_only(keep, 8);
+			int keep[9] = { tls_conn_fd(c), b, log_fd_get(), ready[1], mk->fd,
+					pd->l, pd->h, pd->a, pd->r };
+			keep_only(keep, 9);
 		}
 		(void)!REAL(write)(ready[1], "1", 1);
 		REAL(close)(ready[1]);
@@ -1640,7 +1720,7 @@ int shim_pump(struct tls_conn *c, bool arm)
 	int fds[MAX_FDS], n, a = -1, b = -1, fl;
 	struct conntab_pumped pi;
 	struct marks mk = { .fd = -1, .held = -1 };
-	struct pending pd = { .l = -1, .h = -1, .a = -1 };
+	struct pending pd = { .l = -1, .h = -1, .a = -1, .r = -1 };
 	bool resets = true, ok, armed = false;
 	char why[160] = "";
 
@@ -1726,6 +1806,7 @@ out:
 	if (pd.l >= 0) {
 		REAL(close)(pd.l);
 		REAL(close)(pd.h);
+		REAL(close)(pd.r);
 	}
 	if (mk.fd >= 0)
 		REAL(close)(mk.fd);
