@@ -28,7 +28,15 @@
 #     the pump is SIGKILLed: the receiver's read ends (end of file or an
 #     error) at once, never waits (nothing of the pump's is left holding
 #     the channel).
-# The squatter needs root (setpriv); without it the first case is not run.
+#   * pump_squat_killed_refusing_nothing_leaks: the same, but the server's
+#     certificate names another host, and it takes the ClientHello just
+#     after the end has sent a SYN again: the handshake fails, and the pump
+#     is SIGKILLed while it waits for the end's next SYN to be refused (its
+#     listener gone).  The refusal would have come from the pump's
+#     refuser, which dies with it; the end, still signed, must not connect
+#     to the squatter either.  Before helper-190 it did.
+# The squatter needs root (setpriv); without it the first two cases are
+# not run.
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim
@@ -60,6 +68,39 @@ EOC
 	   ! grep -q -e '^connected' -e '^squatter: accepted' -e '^squatter: got' "$_o" &&
 	   grep -q 'connected once its handshake is verified' "$T/$_n.log"; then
 		pass "$_n: the pump killed mid-handshake, another user's listener on its port got no connection and no byte; the end ended $(sed -n 's/^ended //p' "$_o")"
+	else
+		fail "$_n: the program's end went to another user's listener, or did not end in an error" \
+			"exit $_rc; $(show "$_o" "$T/$_n.err" "$T/$_n.log")"
+	fi
+fi
+
+# killed_refusing: the same, with the pump killed while it waits for the
+# refusal of a failed handshake (a server of another name)
+_n=pump_squat_killed_refusing_nothing_leaks
+if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null; then
+	pass "$_n: (not run: needs root and setpriv)"
+else
+	W=$(free_port)
+	policy "$T/wrong.conf" <<EOC
+rules = ( { name = "up"; direction = "connect"; port = $W; ca = "$CERTS/ca.crt"; server_name = "localhost"; } );
+EOC
+	bg "$PY" "$PYD/pump_squat_client.py" --wrong "$W" "$CERTS/wrongname.crt" "$CERTS/wrongname.key" \
+		"$T/wrong.go" >"$T/wrong.out" 2>"$T/wrong.err"
+	_srv=$!
+	wait_for "$T/wrong.out" '^ready' 10 || fail "$_n: the server listens" "$(show "$T/wrong.err")"
+	chmod o+x "$T"
+	TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/$_n.log" shimmed "$PY" "$PYD/pump_squat_client.py" "$W" \
+		"refused=$T/wrong.go" >"$T/$_n.out" 2>"$T/$_n.err"
+	_rc=$?
+	stop "$_srv"
+	_o=$T/$_n.out
+	if [ $_rc -eq 0 ] && grep -q '^pending revents none so_error 0$' "$_o" && grep -q '^listener gone$' "$_o" &&
+	   grep -q '^pump killed$' "$_o" && grep -q '^md5 keys [1-9]' "$_o" &&
+	   grep -q '^squatter: bound$' "$_o" && grep -q '^syn after bind$' "$_o" &&
+	   grep -q '^not connected: state 2 ' "$_o" && grep -q '^ended E[A-Z]*$' "$_o" &&
+	   ! grep -q -e '^connected' -e '^squatter: accepted' -e '^squatter: got' "$_o" &&
+	   grep -q 'hostname mismatch' "$T/$_n.log"; then
+		pass "$_n: the pump killed while its end waited to be refused, another user's listener on its port got no connection and no byte; the end ended $(sed -n 's/^ended //p' "$_o")"
 	else
 		fail "$_n: the program's end went to another user's listener, or did not end in an error" \
 			"exit $_rc; $(show "$_o" "$T/$_n.err" "$T/$_n.log")"

@@ -1,7 +1,8 @@
 """A pump killed while its channel's end waits (tests/preload/pump_squat.sh).
 
-    pump_squat_client.py PORT silent|cross      (run with the library)
-    pump_squat_client.py --silent PORT          (the silent server)
+    pump_squat_client.py PORT silent|refused=GO|cross   (run with the library)
+    pump_squat_client.py --silent PORT                  (the silent server)
+    pump_squat_client.py --wrong PORT CERT KEY GO       (the refused case's)
 
 The program (this process, with the library) connects to 127.0.0.1:PORT,
 which a connect rule makes TLS, without blocking, and at once (connect()
@@ -25,6 +26,13 @@ The receiver prints what it sees:
     accepted" and "squatter: got b'SECRET'".  Not: "not connected", then
     it lets the kernel give up at the next SYN (TCP_SYNCNT: the number
     sent so far; it gives up at 127 s otherwise) and prints "ended ERRNO".
+  refused=GO: as silent, but the server's certificate names another host
+    and it takes the ClientHello only once the file GO exists, which the
+    receiver makes just after its end has sent a SYN again (the next one
+    is 2 s or more away): the handshake fails, the pump waits for the
+    end's refusal, and the receiver SIGKILLs it once its listener is gone
+    ("listener gone"; "refused before the kill" if the refusal came
+    first).  The rest as silent.
   cross: the server is a TLS echo server.  The receiver waits for its end
     to connect, sends "ping" and reads it back ("echo ok"), prints "md5
     keys N" (the keys come off once connected: 0), SIGKILLs the
@@ -136,7 +144,7 @@ def squatter(port):
             return
 
 
-def receive_silent(fd):
+def receive_silent(fd, go=None):
     rows = tcp_rows()
     ino = str(os.fstat(fd.fileno()).st_ino)
     me = [r for r in rows if r[9] == ino]
@@ -153,6 +161,23 @@ def receive_silent(fd):
     out("pending revents %s so_error %s" % (writable(fd, 0) or "none", name(e)))
     port = int(peer.split(":")[1], 16)
     out("md5 keys %d" % md5_keys())
+    if go:
+        # refused: the handshake fails just after a SYN (the next is 2 s
+        # or more away); the pump is killed once its listener is gone
+        # (it waits for the refusal then)
+        _, r0 = info(fd)
+        end = time.time() + 20 * S
+        while time.time() < end and info(fd)[1] == r0:
+            time.sleep(0.01)
+        open(go, "w").close()
+        end = time.time() + 20 * S
+        while (time.time() < end and not writable(fd, 0) and
+               any(r[1] == peer and r[3] == "0A" for r in tcp_rows())):
+            time.sleep(0.01)
+        if writable(fd, 0):
+            out("refused before the kill")
+            return
+        out("listener gone")
     os.kill(pump, signal.SIGKILL)
     out("pump killed")
     sq = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
@@ -238,6 +263,8 @@ def receiver(u, how):
     fd = socket.socket(fileno=fds[0])
     if how == "silent":
         receive_silent(fd)
+    elif how.startswith("refused="):
+        receive_silent(fd, how[len("refused="):])
     else:
         receive_cross(fd)
     fd.close()
@@ -267,9 +294,36 @@ def silent(port):
     out("silent: end")
 
 
+def wrong(port, cert, key, go):
+    """A TLS server (CERT names another host) that takes the ClientHello
+    only once GO exists (60 s at most)."""
+    import ssl
+    l = socket.socket()
+    l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    l.bind(("127.0.0.1", port))
+    l.listen(1)
+    out("ready")
+    l.settimeout(30 * S)
+    c, _ = l.accept()
+    end = time.time() + 60 * S
+    while not os.path.exists(go) and time.time() < end:
+        time.sleep(0.01)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    c.settimeout(30 * S)
+    try:
+        ctx.wrap_socket(c, server_side=True).recv(1)
+    except (OSError, ssl.SSLError) as e:
+        out("wrong: %s" % e)
+    out("wrong: end")
+
+
 def main():
     if sys.argv[1] == "--silent":
         silent(int(sys.argv[2]))
+        return 0
+    if sys.argv[1] == "--wrong":
+        wrong(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
         return 0
     if sys.argv[1] == "--squat":
         squatter(int(sys.argv[2]))
