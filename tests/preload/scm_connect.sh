@@ -125,7 +125,11 @@ done
 #     connecting for 127 s, the TLS connection open and silent).
 # Now both: the receiver's end fails (POLLOUT|POLLERR, ECONNRESET) as
 # soon as the watchdog acts, the squatter takes nothing, the server
-# records no byte, and the log says why.
+# records no byte, and the log says why.  (Since helper-190 the end is
+# signed too, and the squatter could not answer it anyway (pump_squat.sh);
+# what fails here without the watchdog's abort, pending_abort, is the
+# ECONNRESET at once: the end would stay connecting until the kernel
+# gave up, 127 s.)
 stuck_case() {
 	_n=$1 step=$2
 	: >"$T/$_n.out"
