@@ -54,12 +54,16 @@ static void lu_free(X509_LOOKUP *lu)
 	X509_LOOKUP_set_method_data(lu, NULL);
 }
 
-bool hashdir_load_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path, bool certs, bool crls)
+/* hashdir_load_file; *read: the file was opened (and parsed, whatever
+ * it held). */
+static bool load_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path, bool certs,
+		      bool crls, bool *read)
 {
 	bool unseen;
 	BIO *in = policy_bio_entry(path, &unseen);
 	STACK_OF(X509_INFO) *inf;
 
+	*read = in != NULL;
 	if (!in)
 		return !unseen;
 	inf = PEM_X509_INFO_read_bio_ex(in, NULL, NULL, "", libctx, NULL);
@@ -74,6 +78,13 @@ bool hashdir_load_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path
 	}
 	sk_X509_INFO_pop_free(inf, X509_INFO_free);
 	return true;
+}
+
+bool hashdir_load_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path, bool certs, bool crls)
+{
+	bool read;
+
+	return load_file(store, libctx, path, certs, crls, &read);
 }
 
 /* The entry's certificates, or its CRLs; false: no such entry (the end
@@ -189,8 +200,8 @@ bool hashdir_add(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *dirs, bool
 
 /* ---- the system store's file, read at the first lookup -------------------- */
 
-/* Its lookup's method data.  loaded: set once the file was read into the
- * store (by any thread); never cleared. */
+/* Its lookup's method data.  loaded: set once the file was opened and
+ * read into the store (by any thread); never cleared. */
 struct hashfile {
 	OSSL_LIB_CTX *libctx;
 	char *path;
@@ -210,14 +221,21 @@ static void file_lu_free(X509_LOOKUP *lu)
 	X509_LOOKUP_set_method_data(lu, NULL);
 }
 
-/* The file into the store, unless it was read (by any thread). */
+/* The file into the store, unless it was read (by any thread).  One that
+ * could not be opened (none, unreadable, no descriptor left: EMFILE)
+ * adds nothing, not an error, and is tried again at the next ask: a
+ * passing failure at the first verification does not empty the store
+ * for the rest of the process's life (one unusable but read adds
+ * nothing, for good). */
 static void file_read(struct hashfile *f, X509_STORE *store)
 {
+	bool read;
+
 	if (atomic_load_explicit(&f->loaded, memory_order_acquire))
 		return;
-	/* none, or unusable: nothing added, not an error */
-	(void)hashdir_load_file(store, f->libctx, f->path, true, true);
-	atomic_store_explicit(&f->loaded, true, memory_order_release);
+	(void)load_file(store, f->libctx, f->path, true, true, &read);
+	if (read)
+		atomic_store_explicit(&f->loaded, true, memory_order_release);
 }
 
 /* OpenSSL asks the store's lookups, in the order they were added, for a

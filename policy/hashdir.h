@@ -27,7 +27,9 @@ bool hashdir_load_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path
  * a process which never verifies against the store never needs (its
  * parse found no error at start either: a missing or unusable file adds
  * nothing).  Read by the thread whose verification first asks, as it is
- * then (from the root at start, file.h); never again.  Add it before
+ * then (from the root at start, file.h); never again once opened (one
+ * that could not be opened, EMFILE included, is tried again at the next
+ * ask).  Add it before
  * hashdir_add's directory lookup on the same store, so that the file's
  * certificates come first, as when they were in the store from the
  * start.  false: no memory. */

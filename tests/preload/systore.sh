@@ -23,6 +23,10 @@
 #  * a fork before the first use: the child's first verification reads
 #    the file in the child, then the parent's in the parent: both
 #    accepted;
+#  * no descriptor left at the first use (EMFILE): that connection is
+#    refused and logged, and the file is read again at the next
+#    verification, which accepts the server once descriptors are free
+#    (before: one failed read emptied the store for good);
 #  * a process that puts a seccomp filter on after start, refusing open
 #    (tests/progs/sysdeny): through the C library (seen), the file is read
 #    before the filter and the server accepted; with a raw system call
@@ -140,6 +144,30 @@ pair race race a b store_race_two_threads
 
 # ---- a fork before the first use
 pair fork fork child parent store_fork_before_first_use
+
+# ---- no descriptor left at the first use (EMFILE): that connection
+# fails closed (refused, logged, nothing in the clear), and the file is
+# read again at the next verification: once descriptors are free again,
+# the second server is accepted (before: the failed read counted as the
+# read, and every later connection of the process was refused).
+if ! server emfile_1 || ! { _p1=$SP; server emfile_2; }; then
+	fail store_emfile_read_again "servers did not start$(show "$T/emfile_1.srv" "$T/emfile_2.srv")"
+elif ! client emfile "$T/big.pem" emfile "$_p1" "$SP"; then
+	fail store_emfile_read_again "client did not start$(show "$T/emfile.out" "$T/emfile.log")"
+else
+	go emfile
+	if grep -q '^reply emfile' "$T/emfile.out" || grep -q 'hello' "$T/emfile_1.srv" ||
+		! grep -q '^error emfile: ' "$T/emfile.out" ||
+		! grep -q 'rule "emfile": certificate verification failed' "$T/emfile.log"; then
+		fail store_emfile_read_again "the first connection was not refused and logged$(show \
+			"$T/emfile.out" "$T/emfile.log" "$T/emfile_1.srv")"
+	elif ! grep -q '^reply again: hello-again$' "$T/emfile.out"; then
+		fail store_emfile_read_again "the file was not read again$(show "$T/emfile.out" \
+			"$T/emfile.log" "$T/emfile_2.srv")"
+	else
+		pass store_emfile_read_again
+	fi
+fi
 
 # ---- a process that sandboxes itself: tests/progs/sysdeny puts on a
 # seccomp filter refusing openat and openat2 (EPERM) after start, then

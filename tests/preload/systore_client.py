@@ -13,9 +13,15 @@ waits (at most 50 s) for GOFILE to exist, then:
          verification of its thread);
   fork   forks before any connection: the child connects to PORT
          ("reply child: ..."), exits, then the parent to PORT2 ("reply
-         parent: ...").
+         parent: ...");
+  emfile the first connection to PORT with no descriptor left (the
+         soft RLIMIT_NOFILE lowered, every number under it taken, one
+         freed for the socket): "emfile: ..." as "one"; then the
+         numbers freed and the limit put back, a second connection to
+         PORT2: "reply again: ..." or "error again: ...".
 """
 import os
+import resource
 import socket
 import sys
 import threading
@@ -75,3 +81,18 @@ elif mode == "fork":
         os._exit(0)
     os.waitpid(pid, 0)
     one("parent", port2)
+elif mode == "emfile":
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
+    held = []
+    try:
+        while len(held) < 64:
+            held.append(os.open("/dev/null", os.O_RDONLY))
+    except OSError:
+        pass
+    os.close(held.pop())  # the socket's number: nothing else is free
+    one("emfile", port)
+    for fd in held:
+        os.close(fd)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    one("again", port2)

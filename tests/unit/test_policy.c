@@ -1798,6 +1798,38 @@ static void run_shared_files(void)
 		}
 		policy_free(p);
 	}
+	UNIT_CASE("shared: a system store file that could not be opened at the first verification"
+		  " is tried again at the next") {
+		char cafile[512], late[512];
+		const char *old = getenv("SSL_CERT_FILE");
+		char *saved = old ? strdup(old) : NULL;
+		struct policy_error err;
+		struct policy *p;
+
+		path_in(cafile, sizeof(cafile), "ca.crt");
+		path_in(late, sizeof(late), "late-store.crt");
+		unlink(late);
+		setenv("SSL_CERT_FILE", late, 1);
+		p = load_text("rules = ({ direction = \"connect\"; port = 1; });\n", &err);
+		if (saved)
+			setenv("SSL_CERT_FILE", saved, 1);
+		else
+			unsetenv("SSL_CERT_FILE");
+		free(saved);
+		EXPECT(p != NULL);
+		if (p) {
+			SSL_CTX *a = p->rules[0].ctx;
+
+			/* None at the first verification: refused, nothing in the store ... */
+			EXPECT(a && !store_verifies(a) && store_cert(a) == NULL);
+			/* ... there at the next: read then (before: the failed open
+			 * counted as the read, and the store stayed empty for good). */
+			EXPECT(link(cafile, late) == 0);
+			EXPECT(store_verifies(a) && store_cert(a) != NULL);
+		}
+		policy_free(p);
+		unlink(late);
+	}
 }
 
 int main(void)
