@@ -35,6 +35,10 @@
 # SYN was one with a socket filter, which a kernel may refuse to a user
 # without privilege (EPERM: this one does), and the receiver's end was
 # connected at once, every time.
+# systore_pump_{fork,early}: a connect rule without ca (the system trust
+# store, its file read at the first verification): that first
+# verification is the pump's, which reads the file itself (the test CA's:
+# accepted; another CA's: refused, no byte at the server).
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim
@@ -55,8 +59,11 @@ scm_run() {
 	Q=$(free_port)
 	R=$(free_port)
 	while [ "$R" = "$Q" ]; do R=$(free_port); done
+	# (SCM_RULE_CA set and empty: no ca, the system store)
+	_ca="ca = \"$CERTS/ca.crt\";"
+	[ "${SCM_RULE_CA+set}" = set ] && _ca=$SCM_RULE_CA
 	policy "$T/$_n.conf" <<EOC
-rules = ( { name = "up"; direction = "connect"; port = $R; ca = "$CERTS/ca.crt"; server_name = "localhost"; ${SCM_RULE_EXTRA:-} } );
+rules = ( { name = "up"; direction = "connect"; port = $R; $_ca server_name = "localhost"; ${SCM_RULE_EXTRA:-} } );
 EOC
 	start_peer "$_n.peer" server --port "$Q" --cert "$CERTS/$2.crt" --key "$CERTS/$2.key" \
 		--mode echo --record "$T/$_n.rec" --status "$T/$_n.status" --timeout $((15 * TS)) ||
@@ -100,6 +107,41 @@ for how in lib nolib fork early nolib-nobody early-nobody; do
 		fail "$_n: in progress, then connected and carrying data" \
 			"exit $_rc; $(show "$_o" "$T/$_n.err" "$T/$_n.status" "$T/$_n.log")"
 	fi
+done
+
+# ------------------------------------------------ the system store read in the pump
+# A connect rule without ca verifies against the system trust store,
+# whose file is read at the first verification (policy/hashdir.h): here
+# the program's first, run by the pump its session went to before the
+# server's certificate came (fork: a fork hands it over mid-handshake;
+# early: passed before the handshake started).  The pump reads the file
+# itself: SSL_CERT_FILE the test CA, the server accepted and "ping"
+# echoed; another CA's, refused (ECONNREFUSED at the receiver, no byte at
+# the server, the log says why).  (Its directory, SSL_CERT_DIR, an empty
+# one.)
+mkdir -p "$T/sysdir"
+for how in fork early; do
+	_n=scm_connect_systore_pump_$how
+	(export SSL_CERT_FILE="$CERTS/ca.crt" SSL_CERT_DIR="$T/sysdir"; SCM_RULE_CA=""
+	 scm_run "$_n" server "$how"
+	 if [ $_rc -eq 0 ] && $_pending && grep -q '^receiver: done revents OUT so_error 0$' "$_o" &&
+	    grep -q '^receiver: echo ok$' "$_o" && [ "$(cat "$T/$_n.rec" 2>/dev/null)" = ping ]; then
+		pass "$_n: the system store's file read at the first verification, in the pump: accepted, \"ping\" echoed"
+	 else
+		fail "$_n: the system store read in the pump" \
+			"exit $_rc; $(show "$_o" "$T/$_n.err" "$T/$_n.log")"
+	 fi)
+	_n=scm_connect_systore_pump_other_ca_$how
+	(export SSL_CERT_FILE="$CERTS/other-ca.crt" SSL_CERT_DIR="$T/sysdir"; SCM_RULE_CA=""
+	 scm_run "$_n" server "$how"
+	 if [ $_rc -eq 0 ] && $_pending &&
+	    grep -q '^receiver: done revents OUT|ERR[|A-Z]* so_error ECONNREFUSED$' "$_o" &&
+	    [ ! -s "$T/$_n.rec" ] && grep -q 'certificate verification failed' "$T/$_n.log"; then
+		pass "$_n: the system store (another CA) read in the pump: refused, no byte at the server"
+	 else
+		fail "$_n: the system store (another CA) read in the pump: refused" \
+			"exit $_rc, $(wc -c 2>/dev/null <"$T/$_n.rec" || echo 0) bytes at the server; $(show "$_o" "$T/$_n.err" "$T/$_n.log")"
+	 fi)
 done
 
 # ------------------------------------------------ a pump stuck while its end connects
