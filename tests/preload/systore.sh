@@ -27,6 +27,8 @@
 #    refused and logged, and the file is read again at the next
 #    verification, which accepts the server once descriptors are free
 #    (before: one failed read emptied the store for good);
+#  * privileges dropped (setuid to nobody) before the first use, the file
+#    root's alone: refused and logged, nothing in the clear;
 #  * a process that puts a seccomp filter on after start, refusing open
 #    (tests/progs/sysdeny): through the C library (seen), the file is read
 #    before the filter and the server accepted; with a raw system call
@@ -166,6 +168,29 @@ else
 			"$T/emfile.log" "$T/emfile_2.srv")"
 	else
 		pass store_emfile_read_again
+	fi
+fi
+
+# ---- privileges dropped before the first use: the file (root's, mode
+# 0600) cannot be opened any more (EACCES): refused and logged, nothing
+# in the clear.
+cp "$CERTS/ca.crt" "$T/root-only.pem" && chmod 600 "$T/root-only.pem" || exit 1
+if [ "$(id -u)" != 0 ]; then
+	pass "store_unreadable_after_setuid_fails_closed (not run here: needs root)"
+elif ! server nobody; then
+	fail store_unreadable_after_setuid_fails_closed "server did not start$(show "$T/nobody.srv")"
+elif ! client nobody "$T/root-only.pem" nobody "$SP"; then
+	fail store_unreadable_after_setuid_fails_closed "client did not start$(show "$T/nobody.out" \
+		"$T/nobody.log")"
+else
+	go nobody
+	if ! grep -q '^reply nobody' "$T/nobody.out" && ! grep -q 'hello' "$T/nobody.srv" &&
+		grep -q '^error nobody: ' "$T/nobody.out" &&
+		grep -q 'rule "nobody": certificate verification failed' "$T/nobody.log"; then
+		pass store_unreadable_after_setuid_fails_closed
+	else
+		fail store_unreadable_after_setuid_fails_closed "$(show "$T/nobody.out" "$T/nobody.log" \
+			"$T/nobody.srv")"
 	fi
 fi
 

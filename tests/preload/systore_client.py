@@ -18,7 +18,10 @@ waits (at most 50 s) for GOFILE to exist, then:
          soft RLIMIT_NOFILE lowered, every number under it taken, one
          freed for the socket): "emfile: ..." as "one"; then the
          numbers freed and the limit put back, a second connection to
-         PORT2: "reply again: ..." or "error again: ...".
+         PORT2: "reply again: ..." or "error again: ...";
+  nobody drops its privileges (setgroups, setgid, setuid to 65534)
+         before the first connection, to PORT, whose store's file only
+         root may read: "reply nobody: ..." or "error nobody: ...".
 """
 import os
 import resource
@@ -96,3 +99,8 @@ elif mode == "emfile":
         os.close(fd)
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     one("again", port2)
+elif mode == "nobody":
+    os.setgroups([])
+    os.setgid(65534)
+    os.setuid(65534)
+    one("nobody", port)
