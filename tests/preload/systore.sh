@@ -29,6 +29,9 @@
 #    (before: one failed read emptied the store for good);
 #  * privileges dropped (setuid to nobody) before the first use, the file
 #    root's alone: refused and logged, nothing in the clear;
+#  * a Landlock domain refusing every file read put on after start
+#    (through syscall()): the file read right before, the server
+#    accepted;
 #  * a process that puts a seccomp filter on after start, refusing open
 #    (tests/progs/sysdeny): through the C library (seen), the file is read
 #    before the filter and the server accepted; with a raw system call
@@ -191,6 +194,29 @@ else
 	else
 		fail store_unreadable_after_setuid_fails_closed "$(show "$T/nobody.out" "$T/nobody.log" \
 			"$T/nobody.srv")"
+	fi
+fi
+
+# ---- a Landlock domain refusing every file read, put on after start
+# through the C library's syscall() (no libc wrapper exists): the library
+# reads the store's file right before (shim/syscall.c, sandboxing), and
+# the server is accepted.  (The client checks that a file read fails
+# once the domain is on.)
+if ! server landlock; then
+	fail store_read_before_landlock "server did not start$(show "$T/landlock.srv")"
+elif ! client landlock "$CERTS/ca.crt" landlock "$SP"; then
+	fail store_read_before_landlock "client did not start$(show "$T/landlock.out" \
+		"$T/landlock.log")"
+else
+	go landlock
+	if grep -q '^no landlock' "$T/landlock.out"; then
+		pass "store_read_before_landlock (not run here: $(grep '^no landlock' "$T/landlock.out"))"
+	elif grep -q '^landlocked$' "$T/landlock.out" &&
+		grep -q '^reply landlock: hello-landlock$' "$T/landlock.out"; then
+		pass store_read_before_landlock
+	else
+		fail store_read_before_landlock "$(show "$T/landlock.out" "$T/landlock.log" \
+			"$T/landlock.srv")"
 	fi
 fi
 

@@ -21,7 +21,13 @@ waits (at most 50 s) for GOFILE to exist, then:
          PORT2: "reply again: ..." or "error again: ...";
   nobody drops its privileges (setgroups, setgid, setuid to 65534)
          before the first connection, to PORT, whose store's file only
-         root may read: "reply nobody: ..." or "error nobody: ...".
+         root may read: "reply nobody: ..." or "error nobody: ...";
+  landlock
+         puts on a Landlock domain refusing every file read (a ruleset
+         handling LANDLOCK_ACCESS_FS_READ_FILE, no rule), through the C
+         library's syscall() as a program would, then connects to PORT
+         ("landlocked", then as "one" with the tag "landlock"); "no
+         landlock" when the kernel has none.
 """
 import os
 import resource
@@ -104,3 +110,27 @@ elif mode == "nobody":
     os.setgid(65534)
     os.setuid(65534)
     one("nobody", port)
+elif mode == "landlock":
+    import ctypes
+    "localhost".encode("idna")  # (create_connection imports it: before the domain)
+    socket.getaddrinfo("127.0.0.1", port)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    attr = ctypes.c_uint64(1 << 2)  # handled_access_fs: LANDLOCK_ACCESS_FS_READ_FILE
+    # landlock_create_ruleset (444), prctl(PR_SET_NO_NEW_PRIVS), landlock_restrict_self (446)
+    fd = libc.syscall(ctypes.c_long(444), ctypes.byref(attr), ctypes.c_size_t(8), ctypes.c_uint32(0))
+    if fd < 0:
+        say("no landlock: errno %d" % ctypes.get_errno())
+        sys.exit(0)
+    if libc.prctl(38, 1, 0, 0, 0) != 0 or \
+            libc.syscall(ctypes.c_long(446), ctypes.c_int(fd), ctypes.c_uint32(0)) != 0:
+        say("error landlock: restrict: errno %d" % ctypes.get_errno())
+        sys.exit(0)
+    try:
+        open(gofile).close()
+        say("error landlock: a file read after the domain went on")
+        sys.exit(0)
+    except OSError:
+        pass
+    say("landlocked")
+    one("landlock", port)
