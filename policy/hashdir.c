@@ -249,7 +249,11 @@ static void file_read(struct hashfile *f, X509_STORE *store)
  * held; until one of them has added it all, another thread may see only
  * part of the file's certificates (and then none of the directory's,
  * which come after the whole file), which can fail a verification but
- * never widens the trust.  CRLs: the file read, the ask goes on to the
+ * never widens the trust.  (One exception: a file renamed over while two
+ * first reads meet, one reading the old version, one the new, leaves
+ * both versions' certificates in the store, each trusted by a version
+ * of the file: the old one's were, before e6d8e23, for the process's
+ * whole life.)  CRLs: the file read, the ask goes on to the
  * next lookup (a CRL directory's entries are read at every
  * verification), and OpenSSL takes the CRLs from the store. */
 static int file_by_subject(X509_LOOKUP *lu, X509_LOOKUP_TYPE type, const X509_NAME *name,
