@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -277,23 +278,57 @@ static int again(int fd, struct tls_conn *c, const struct sockaddr *sa, socklen_
  * error first (as the kernel reports it), else ECONNABORTED: a new
  * socket connects anew, under the policy.  A TCP state the kernel will
  * not tell (a filter refused TCP_INFO) is refused too; a socketpair's end
- * (no TCP) is the kernel's to answer. */
-static int pumped_connect(int fd, const struct sockaddr *sa, socklen_t len)
+ * (no TCP) is the kernel's to answer.
+ *
+ * The kernel gets the program's address with a multicast host in it
+ * (224.0.0.1, ff02::1; the same family, length and port, so that a
+ * security module that judges the port judges the program's own), to
+ * which TCP connects nothing (tcp_v4_connect, tcp_v6_connect:
+ * ENETUNREACH before any SYN): it answers a connected or connecting end
+ * as it would (EISCONN, EALREADY, a blocking wait, which looks at no
+ * address), and can connect nothing.  Another holder of the socket that
+ * disconnects it (connect(AF_UNSPEC)) between the state's look and this
+ * call left an end the kernel connected to the program's address, in
+ * clear (h194, tests/preload/pumped_reconnect.sh, race); now the kernel
+ * refuses the multicast host, and the end, CLOSE, is refused as above. */
+static int pumped_refused(int fd)
 {
-	int st, e = 0;
+	int e = 0;
 	socklen_t l = sizeof e;
 
-	if (sa && len >= sizeof sa->sa_family && sa->sa_family != AF_UNSPEC &&
-	    ((st = shim_tcp_state(fd)) == TCP_CLOSE || (st < 0 && errno != EOPNOTSUPP &&
-							 errno != ENOPROTOOPT))) {
-		log_warn("fd %d: connect() again on a socket handed to a pump, whose end of the pump"
-			 " is no longer connected or connecting; refused: a new socket connects anew",
-			 fd);
-		if (REAL(getsockopt)(fd, SOL_SOCKET, SO_ERROR, &e, &l) == 0 && e > 0)
-			return -e;
-		return -ECONNABORTED;
-	}
-	return REAL(connect)(fd, sa, len) < 0 ? -errno : 0;
+	log_warn("fd %d: connect() again on a socket handed to a pump, whose end of the pump"
+		 " is no longer connected or connecting; refused: a new socket connects anew", fd);
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_ERROR, &e, &l) == 0 && e > 0)
+		return -e;
+	return -ECONNABORTED;
+}
+
+static int pumped_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	struct sockaddr_storage ss;
+	int st, e;
+
+	if (!sa || len < sizeof sa->sa_family || sa->sa_family == AF_UNSPEC)
+		return REAL(connect)(fd, sa, len) < 0 ? -errno : 0;
+	st = shim_tcp_state(fd);
+	if (st < 0 && (errno == EOPNOTSUPP || errno == ENOPROTOOPT))   /* not TCP */
+		return REAL(connect)(fd, sa, len) < 0 ? -errno : 0;
+	if (st < 0 || st == TCP_CLOSE)
+		return pumped_refused(fd);
+	if (len > sizeof ss)    /* (the kernel's EINVAL, before anything) */
+		return REAL(connect)(fd, sa, len) < 0 ? -errno : 0;
+	memcpy(&ss, sa, len);
+	if (ss.ss_family == AF_INET && len >= sizeof(struct sockaddr_in))
+		((struct sockaddr_in *)&ss)->sin_addr.s_addr = htonl(INADDR_ALLHOSTS_GROUP);
+	else if (ss.ss_family == AF_INET6 && len >= offsetof(struct sockaddr_in6, sin6_scope_id))
+		inet_pton(AF_INET6, "ff02::1", &((struct sockaddr_in6 *)&ss)->sin6_addr);
+	if (REAL(connect)(fd, (const struct sockaddr *)&ss, len) == 0)
+		return 0;
+	e = errno;
+	if ((e == ENETUNREACH || e == EHOSTUNREACH || e == EINVAL) &&
+	    shim_tcp_state(fd) == TCP_CLOSE)
+		return pumped_refused(fd);
+	return -e;
 }
 
 /* 0 or a negative errno. */

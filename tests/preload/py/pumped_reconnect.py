@@ -10,10 +10,21 @@ which then writes "secret plaintext" if a connect worked.
   shutdown: the same fork, then shutdown() of its end while it still
            connects (which aborts the connect), then connect();
   unspec:  the fork after one line echoed (the handshake done), then
-           connect(AF_UNSPEC) (which disconnects it), then connect().
+           connect(AF_UNSPEC) (which disconnects it), then connect();
+  race:    the same fork, then connect() at once, with
+           TLSSHIM_TEST_UNSPEC_RACE set: preload_unspecrace.so
+           disconnects the socket between the library's look at its TCP
+           state (connected) and the library's connect();
+  pending: the refused fork, and connect() at once while the end still
+           connects, non-blocking ("again EALREADY"), then blocking: it
+           waits for the handshake's end, the refusal ("wait
+           ECONNREFUSED"); then the three refused connects;
+  connected: the unspec fork, then connect() ("again EISCONN"), and a
+           line through the session ("echo after").
 Prints "child: ..." lines: "connect N ERROR" for each refusal,
 "reconnected" and "sent" when a connect worked."""
 import ctypes
+import errno
 import os
 import select
 import socket
@@ -23,10 +34,11 @@ import time
 port, how = int(sys.argv[1]), sys.argv[2]
 S = float(os.environ.get("TLSSHIM_TIME_SCALE", "1"))
 libc = ctypes.CDLL(None, use_errno=True)
+name = errno.errorcode.get
 s = socket.socket()
 s.setblocking(False)
 s.connect_ex(("127.0.0.1", port))
-if how == "unspec":
+if how in ("unspec", "race", "connected"):
     select.select([], [s], [], 10 * S)
     s.setblocking(True)
     s.settimeout(10 * S)
@@ -42,6 +54,24 @@ if pid == 0:
     elif how == "shutdown":
         s.shutdown(socket.SHUT_RDWR)
         print("child: shutdown", flush=True)
+    elif how in ("pending", "connected"):
+        sin = (bytes([socket.AF_INET, 0]) + port.to_bytes(2, "big") +
+               bytes([127, 0, 0, 1]) + bytes(8))
+        s.setblocking(False)
+        r = libc.connect(s.fileno(), sin, 16)
+        print("child: again %s" % (name(ctypes.get_errno()) if r else "0"), flush=True)
+        if how == "connected":
+            s.setblocking(True)
+            s.settimeout(5 * S)
+            s.sendall(b"after\n")
+            print("child: echo %s" % s.recv(100).decode().strip(), flush=True)
+            os._exit(0)
+        s.setblocking(True)
+        r = libc.connect(s.fileno(), sin, 16)
+        print("child: wait %s" % (name(ctypes.get_errno()) if r else "0"), flush=True)
+    elif how == "race":
+        os.environ["TLSSHIM_TEST_UNSPEC_RACE"] = "1"
+        print("child: race", flush=True)
     else:
         sa = (ctypes.c_ubyte * 16)()    # sa_family 0: AF_UNSPEC
         r = libc.connect(s.fileno(), sa, 16)
