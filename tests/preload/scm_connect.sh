@@ -228,3 +228,22 @@ if [ $_rc -eq 0 ] && grep -q '^receiver: echo ok$' "$_o" && [ "$(cat "$T/$_n.rec
 else
 	fail "$_n: no pending channel: a warning says so" "exit $_rc; $(show "$_o" "$T/$_n.err" "$T/$_n.log")"
 fi
+
+# scm_connect_no_md5_warned: the same, where TCP_MD5SIG is refused (a
+# seccomp filter's EPERM for setsockopt level 6 optname 14, a kernel
+# without it: preload_nomd5.so, loaded after the library, refuses the
+# library's calls as such a filter would): no unsigned pending channel
+# (a dead pump's port could be squatted), the ordinary one, with the
+# warning and the refusal's reason, and the session still carries "ping"
+# through TLS (the wire audit: no byte in clear).
+_n=scm_connect_no_md5_warned
+SHIM_PRELOAD="$SHIM_PRELOAD $PROGS/preload_nomd5.so"
+scm_run "$_n" server early
+SHIM_PRELOAD=${SHIM_PRELOAD% *}
+if [ $_rc -eq 0 ] && grep -q '^receiver: echo ok$' "$_o" && [ "$(cat "$T/$_n.rec" 2>/dev/null)" = ping ] &&
+   grep -q "warn: pump: no channel that connects when the handshake is done (Operation not permitted).*connected at once" \
+	"$T/$_n.log"; then
+	pass "$_n: TCP_MD5SIG refused: no pending channel, a warning says the end is connected at once; the session still carries data"
+else
+	fail "$_n: TCP_MD5SIG refused: a warning says so" "exit $_rc; $(show "$_o" "$T/$_n.err" "$T/$_n.log")"
+fi
