@@ -35,19 +35,26 @@
 #     listener gone).  The refusal would have come from the pump's
 #     refuser, which dies with it; the end, still signed, must not connect
 #     to the squatter either.  Before helper-190 it did.
-# The squatter needs root (setpriv); without it the first two cases are
-# not run.
+#   * pump_squat_killed_mid_handshake_nothing_leaks_any, _v6: the same,
+#     with the squatter's listener bound to 0.0.0.0 (SO_REUSEPORT,
+#     TCP_FASTOPEN) or to [::] dual-stack instead of 127.254.0.1: the
+#     kernel drops the signed SYN at any listener without the key (h194).
+# The squatter needs root (setpriv); without it the killed_mid_handshake
+# and killed_refusing cases are not run.
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim
 
-Q=$(free_port)
-
-# killed_mid_handshake
-_n=pump_squat_killed_mid_handshake_nothing_leaks
-if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null; then
-	pass "$_n: (not run: needs root and setpriv)"
-else
+# killed_mid_handshake [SQUAT]: SQUAT (pump_squat_client.py's squatter)
+# empty: a listener on 127.254.0.1; any: on 0.0.0.0, with SO_REUSEPORT
+# and TCP_FASTOPEN; v6: on [::], dual-stack.
+mid_case() {
+	_n=pump_squat_killed_mid_handshake_nothing_leaks${1:+_$1}
+	if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null; then
+		pass "$_n: (not run: needs root and setpriv)"
+		return
+	fi
+	Q=$(free_port)
 	policy "$T/silent.conf" <<EOC
 rules = ( { name = "up"; direction = "connect"; port = $Q; ca = "$CERTS/ca.crt"; server_name = "localhost"; } );
 EOC
@@ -56,9 +63,11 @@ EOC
 	wait_for "$T/silent.out" '^ready' 10 || fail "$_n: the silent server listens" "$(show "$T/silent.err")"
 	# (the squatter, user 65534, runs this script's helper)
 	chmod o+x "$T"
+	export SQUAT="${1:-}"
 	TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/$_n.log" shimmed "$PY" "$PYD/pump_squat_client.py" "$Q" silent \
 		>"$T/$_n.out" 2>"$T/$_n.err"
 	_rc=$?
+	unset SQUAT
 	stop "$_srv"
 	_o=$T/$_n.out
 	if [ $_rc -eq 0 ] && grep -q '^pending revents none so_error 0$' "$_o" && grep -q '^pump killed$' "$_o" &&
@@ -72,7 +81,10 @@ EOC
 		fail "$_n: the program's end went to another user's listener, or did not end in an error" \
 			"exit $_rc; $(show "$_o" "$T/$_n.err" "$T/$_n.log")"
 	fi
-fi
+}
+mid_case
+mid_case any
+mid_case v6
 
 # killed_refusing: the same, with the pump killed while it waits for the
 # refusal of a failed handshake (a server of another name)

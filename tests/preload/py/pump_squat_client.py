@@ -107,13 +107,21 @@ def writable(s, ms):
 
 def squatter(port):
     """As user 65534: bind 127.254.0.1:PORT as soon as it is free, listen,
-    and report what comes, until standard input ends (60 s at most)."""
+    and report what comes, until standard input ends (60 s at most).
+    SQUAT in the environment: "any", bound to 0.0.0.0 with SO_REUSEPORT
+    and TCP_FASTOPEN; "v6", bound to [::], dual-stack (IPV6_V6ONLY 0)."""
     end = time.time() + 20 * S
+    how = os.environ.get("SQUAT", "")
     while True:
-        l = socket.socket()
+        l = socket.socket(socket.AF_INET6 if how == "v6" else socket.AF_INET)
         l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if how == "any":
+            l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            l.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, 8)
+        elif how == "v6":
+            l.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         try:
-            l.bind(("127.254.0.1", port))
+            l.bind(("::" if how == "v6" else "0.0.0.0" if how == "any" else "127.254.0.1", port))
             l.listen(8)
             break
         except OSError:
