@@ -279,8 +279,9 @@ def receiver(u, how):
     return 0
 
 
-def silent(port):
-    """A server that reads the ClientHello and says nothing (60 s at most)."""
+def accept_one(port):
+    """Listen on 127.0.0.1:PORT, say "ready", and return the first
+    connection (30 s at most)."""
     l = socket.socket()
     l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     l.bind(("127.0.0.1", port))
@@ -288,6 +289,12 @@ def silent(port):
     out("ready")
     l.settimeout(30 * S)
     c, _ = l.accept()
+    return c
+
+
+def silent(port):
+    """A server that reads the ClientHello and says nothing (60 s at most)."""
+    c = accept_one(port)
     c.settimeout(60 * S)
     n = 0
     try:
@@ -306,13 +313,7 @@ def wrong(port, cert, key, go):
     """A TLS server (CERT names another host) that takes the ClientHello
     only once GO exists (60 s at most)."""
     import ssl
-    l = socket.socket()
-    l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    l.bind(("127.0.0.1", port))
-    l.listen(1)
-    out("ready")
-    l.settimeout(30 * S)
-    c, _ = l.accept()
+    c = accept_one(port)
     end = time.time() + 60 * S
     while not os.path.exists(go) and time.time() < end:
         time.sleep(0.01)
