@@ -56,8 +56,11 @@ scm_run() {
 		SHIM_WRAP="setpriv --reuid=65534 --regid=65534 --clear-groups"
 		_how=${_how%-nobody} _log=""
 	fi
-	Q=$(free_port)
-	R=$(free_port)
+	# (SCM_Q and SCM_R: ports taken by the caller, for cases run at once:
+	# free_port in two subshells at the same moment can give both the
+	# same port, as it once did to the stuck cases below)
+	Q=${SCM_Q:-$(free_port)}
+	R=${SCM_R:-$(free_port)}
 	while [ "$R" = "$Q" ]; do R=$(free_port); done
 	# (SCM_RULE_CA set and empty: no ca, the system store)
 	_ca="ca = \"$CERTS/ca.crt\";"
@@ -201,10 +204,12 @@ chmod o+x "$T"
 # tcp_syn_linear_timeouts; of 1, 3, 7, 15 s without it): the old pump
 # ended about 14 s, with the port free until the next SYN.  Both cases
 # at once.)
-(export SCM_CONNECT_GO_DELAY_MS=9300; SCM_RULE_EXTRA="handshake_timeout_ms = 40000;"
+# (their ports taken here, one after another: see scm_run)
+q1=$(free_port) r1=$(free_port) q2=$(free_port) r2=$(free_port)
+(export SCM_Q=$q2 SCM_R=$r2 SCM_CONNECT_GO_DELAY_MS=9300; SCM_RULE_EXTRA="handshake_timeout_ms = 40000;"
  stuck_case scm_connect_stuck_pump_squat reply) >"$T/stuck2.case" 2>&1 &
 s2=$!
-(stuck_case scm_connect_stuck_pump_first_step first) >"$T/stuck1.case" 2>&1 &
+(export SCM_Q=$q1 SCM_R=$r1; stuck_case scm_connect_stuck_pump_first_step first) >"$T/stuck1.case" 2>&1 &
 s1=$!
 wait "$s2"; wait "$s1"
 cat "$T/stuck2.case" "$T/stuck1.case"
