@@ -292,6 +292,19 @@ free_port() {
 			done <"$_fp_list"
 		fi
 		[ $_fp_used = 1 ] && continue
+		# Claimed with O_EXCL (noclobber): two subshells of one script
+		# that reach the same candidate at the same moment, before
+		# either has appended it to the list or bound it, got the same
+		# port (scm_connect.sh's stuck cases, run at once: "Address
+		# already in use").
+		# (true, not ":": a redirection that fails on a special built-in
+		# ends a non-interactive shell, here the caller's $(...))
+		set -C
+		if ! true 2>/dev/null >"$_fp_list.$_fp"; then
+			set +C
+			continue
+		fi
+		set +C
 		echo "$_fp" >>"$_fp_list"
 		echo "$_fp"
 		return 0
