@@ -12,9 +12,9 @@
  *    image's library learns them from TLSSHIM_PUMPED in its environment.
  *
  * exit: sessions this process owns get their close_notify, as the
- * program's close would have sent (exit, _exit, _Exit, quick_exit); they stay in the table, so a write
- * from another thread during exit fails (EPIPE) instead of going out in
- * clear.  Exit paths never wait for a lock for ever: a connection whose
+ * program's close would have sent (exit, _exit, _Exit, quick_exit); they
+ * stay in the table, so a write from another thread during exit fails
+ * (EPIPE) instead of going out in clear.  Exit paths never wait for a lock for ever: a connection whose
  * lock this very thread holds (a signal handler called _exit) is skipped,
  * and said so in the log.
  */
