@@ -96,6 +96,25 @@ static struct policy *load_text(const char *text, struct policy_error *err)
 	return policy_load(policy_path, err);
 }
 
+/* load_text with SSL_CERT_FILE set to store_file for the load only (the
+ * policy keeps the path it had then; the environment is put back). */
+static struct policy *load_text_store(const char *store_file, const char *text,
+				      struct policy_error *err)
+{
+	const char *old = getenv("SSL_CERT_FILE");
+	char *saved = old ? strdup(old) : NULL;
+	struct policy *p;
+
+	setenv("SSL_CERT_FILE", store_file, 1);
+	p = load_text(text, err);
+	if (saved)
+		setenv("SSL_CERT_FILE", saved, 1);
+	else
+		unsetenv("SSL_CERT_FILE");
+	free(saved);
+	return p;
+}
+
 /* ---- certificates -------------------------------------------------------- */
 
 static void add_ext(X509 *x, X509 *issuer, int nid, const char *value)
@@ -1754,24 +1773,16 @@ static void run_shared_files(void)
 	UNIT_CASE("shared: the system trust store is read once for the rules without a crl,"
 		  " at the first verification") {
 		char cafile[512];
-		const char *old = getenv("SSL_CERT_FILE");
-		char *saved = old ? strdup(old) : NULL;
 		struct policy_error err;
 		struct policy *p;
 
 		/* The default file: ours, so that the store's anchor is known. */
 		path_in(cafile, sizeof(cafile), "ca.crt");
-		setenv("SSL_CERT_FILE", cafile, 1);
-		p = load_text("rules = (\n"
-			      "  { direction = \"connect\"; port = 1; },\n"
-			      "  { direction = \"connect\"; port = 2; },\n"
-			      "  { direction = \"connect\"; port = 3; crl = \"ca.crl\"; }\n"
-			      ");\n", &err);
-		if (saved)
-			setenv("SSL_CERT_FILE", saved, 1);
-		else
-			unsetenv("SSL_CERT_FILE");
-		free(saved);
+		p = load_text_store(cafile, "rules = (\n"
+				    "  { direction = \"connect\"; port = 1; },\n"
+				    "  { direction = \"connect\"; port = 2; },\n"
+				    "  { direction = \"connect\"; port = 3; crl = \"ca.crl\"; }\n"
+				    ");\n", &err);
 		EXPECT(p != NULL);
 		if (p) {
 			SSL_CTX *a = p->rules[0].ctx, *b = p->rules[1].ctx, *c = p->rules[2].ctx;
@@ -1801,21 +1812,13 @@ static void run_shared_files(void)
 	UNIT_CASE("shared: a system store file that could not be opened at the first verification"
 		  " is tried again at the next") {
 		char cafile[512], late[512];
-		const char *old = getenv("SSL_CERT_FILE");
-		char *saved = old ? strdup(old) : NULL;
 		struct policy_error err;
 		struct policy *p;
 
 		path_in(cafile, sizeof(cafile), "ca.crt");
 		path_in(late, sizeof(late), "late-store.crt");
 		unlink(late);
-		setenv("SSL_CERT_FILE", late, 1);
-		p = load_text("rules = ({ direction = \"connect\"; port = 1; });\n", &err);
-		if (saved)
-			setenv("SSL_CERT_FILE", saved, 1);
-		else
-			unsetenv("SSL_CERT_FILE");
-		free(saved);
+		p = load_text_store(late, "rules = ({ direction = \"connect\"; port = 1; });\n", &err);
 		EXPECT(p != NULL);
 		if (p) {
 			SSL_CTX *a = p->rules[0].ctx;
