@@ -762,11 +762,25 @@ static bool own_refused(res_state st, size_t qlen, const char *call, const void 
 
 /* r, the answer's length (res_query and its family: larger than the
  * buffer when it was cut); its address records are learned
- * (shim_dns_learned). */
-static int answered(int r, const unsigned char *ans, int len)
+ * (shim_dns_learned), a name for those of the name asked: name (with
+ * domain after it, res_querydomain's), or the question of the query msg
+ * the program built (res_send), or for res_search also name with each
+ * domain of the search list of st after it (as the resolver tries them;
+ * one past the sixth, or an alias of HOSTALIASES, teaches no name). */
+static int answered(int r, const unsigned char *ans, int len, const char *name, const char *domain,
+		    const struct __res_state *st, const unsigned char *msg, int mlen)
 {
-	if (r > 0 && ans)
-		shim_dns_learned(ans, r < len ? r : len);
+	struct shim_dns_asked q;
+
+	if (r <= 0 || !ans || !shim_policy || !shim_policy->has[POLICY_CONNECT])
+		return r;
+	q.n = 0;
+	shim_dns_ask(&q, name, domain);
+	shim_dns_ask_msg(&q, msg, mlen);
+	if (st && name && *name && name[strlen(name) - 1] != '.')
+		for (int i = 0; i < MAXDNSRCH && st->dnsrch[i]; i++)
+			shim_dns_ask(&q, name, st->dnsrch[i]);
+	shim_dns_learned(ans, r < len ? r : len, &q);
 	return r;
 }
 
@@ -776,13 +790,17 @@ static int answered(int r, const unsigned char *ans, int len)
 
 SHIM_EXPORT int res_nquery(res_state st, const char *dname, int class, int type, unsigned char *ans, int len)
 {
-	return answered(OWN_CALL(st, 0, "res_nquery", REAL(res_nquery)(st, dname, class, type, ans, len)), ans, len);
+	int r = OWN_CALL(st, 0, "res_nquery", REAL(res_nquery)(st, dname, class, type, ans, len));
+
+	return answered(r, ans, len, dname, NULL, NULL, NULL, 0);
 }
 RES_ALIAS(res_nquery)
 
 SHIM_EXPORT int res_nsearch(res_state st, const char *dname, int class, int type, unsigned char *ans, int len)
 {
-	return answered(OWN_CALL(st, 0, "res_nsearch", REAL(res_nsearch)(st, dname, class, type, ans, len)), ans, len);
+	int r = OWN_CALL(st, 0, "res_nsearch", REAL(res_nsearch)(st, dname, class, type, ans, len));
+
+	return answered(r, ans, len, dname, NULL, st, NULL, 0);
 }
 RES_ALIAS(res_nsearch)
 
@@ -790,25 +808,31 @@ SHIM_EXPORT int res_nquerydomain(res_state st, const char *name, const char *dom
 				 unsigned char *ans, int len)
 {
 	return answered(OWN_CALL(st, 0, "res_nquerydomain",
-				 REAL(res_nquerydomain)(st, name, domain, class, type, ans, len)), ans, len);
+				 REAL(res_nquerydomain)(st, name, domain, class, type, ans, len)),
+			ans, len, name, domain, NULL, NULL, 0);
 }
 RES_ALIAS(res_nquerydomain)
 
 SHIM_EXPORT int res_nsend(res_state st, const unsigned char *msg, int mlen, unsigned char *ans, int alen)
 {
-	return answered(OWN_CALL(st, QLEN(mlen), "res_nsend", REAL(res_nsend)(st, msg, mlen, ans, alen)), ans, alen);
+	int r = OWN_CALL(st, QLEN(mlen), "res_nsend", REAL(res_nsend)(st, msg, mlen, ans, alen));
+
+	return answered(r, ans, alen, NULL, NULL, NULL, msg, mlen);
 }
 RES_ALIAS(res_nsend)
 
 SHIM_EXPORT int res_query(const char *dname, int class, int type, unsigned char *ans, int len)
 {
-	return answered(THREAD_CALL(0, "res_query", REAL(res_query)(dname, class, type, ans, len)), ans, len);
+	return answered(THREAD_CALL(0, "res_query", REAL(res_query)(dname, class, type, ans, len)),
+			ans, len, dname, NULL, NULL, NULL, 0);
 }
 RES_ALIAS(res_query)
 
 SHIM_EXPORT int res_search(const char *dname, int class, int type, unsigned char *ans, int len)
 {
-	return answered(THREAD_CALL(0, "res_search", REAL(res_search)(dname, class, type, ans, len)), ans, len);
+	int r = THREAD_CALL(0, "res_search", REAL(res_search)(dname, class, type, ans, len));
+
+	return answered(r, ans, len, dname, NULL, &_res, NULL, 0);
 }
 RES_ALIAS(res_search)
 
@@ -816,12 +840,13 @@ SHIM_EXPORT int res_querydomain(const char *name, const char *domain, int class,
 				int len)
 {
 	return answered(THREAD_CALL(0, "res_querydomain", REAL(res_querydomain)(name, domain, class, type, ans, len)),
-			ans, len);
+			ans, len, name, domain, NULL, NULL, 0);
 }
 RES_ALIAS(res_querydomain)
 
 SHIM_EXPORT int res_send(const unsigned char *msg, int mlen, unsigned char *ans, int alen)
 {
-	return answered(THREAD_CALL(QLEN(mlen), "res_send", REAL(res_send)(msg, mlen, ans, alen)), ans, alen);
+	return answered(THREAD_CALL(QLEN(mlen), "res_send", REAL(res_send)(msg, mlen, ans, alen)),
+			ans, alen, NULL, NULL, NULL, msg, mlen);
 }
 RES_ALIAS(res_send)

@@ -24,6 +24,7 @@
  * The hashes are SHA-256 keyed with a random key (OpenSSL's), so no name
  * can be chosen to collide with another; nothing shows them outside. */
 #include <arpa/inet.h>
+#include <arpa/nameser.h>
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -428,6 +429,113 @@ static void learned(const char *node, const struct addrinfo *res)
 	}
 }
 
+/* The name at a[at] (n bytes), uncompressed into out (wire form: at
+ * most 255 bytes, its labels at most 63), following compression
+ * pointers, each to a place before the last one's (so no loop); false
+ * when it is none. */
+static bool dns_name(const unsigned char *a, size_t n, size_t at, unsigned char out[256])
+{
+	size_t o = 0, before = at;
+
+	while (at < n) {
+		unsigned c = a[at];
+
+		if ((c & 0xC0) == 0xC0) {
+			size_t to;
+
+			if (at + 1 >= n || (to = ((size_t)(c & 0x3F) << 8) | a[at + 1]) >= before)
+				return false;
+			at = before = to;
+			continue;
+		}
+		if ((c & 0xC0) || at + 1 + c > n || o + 1 + c + 1 > 256)
+			return false;
+		memcpy(out + o, a + at, 1 + c);
+		o += 1 + c;
+		if (!c)
+			return true;
+		at += 1 + c;
+	}
+	return false;
+}
+
+/* Two names in wire form, the same but for ASCII case (as glibc's
+ * resolver compares a question with the query's). */
+static bool dns_same(const unsigned char *x, const unsigned char *y)
+{
+	for (;;) {
+		unsigned c = *x;
+
+		if (c != *y)
+			return false;
+		if (!c)
+			return true;
+		for (unsigned i = 1; i <= c; i++) {
+			unsigned char p = x[i], q = y[i];
+
+			if (p >= 'A' && p <= 'Z')
+				p = (unsigned char)(p - 'A' + 'a');
+			if (q >= 'A' && q <= 'Z')
+				q = (unsigned char)(q - 'A' + 'a');
+			if (p != q)
+				return false;
+		}
+		x += 1 + c;
+		y += 1 + c;
+	}
+}
+
+/* The text of a wire name, its labels joined by dots, into text: false
+ * when a label holds a byte that is not a letter, digit, '-' or '_' (a
+ * dot, a NUL, '*', '\\', a space: in the resolver's text, "a\\.b.test"
+ * is another name than a.b.test), or it is the root, or it is too long:
+ * no host name. */
+static bool dns_text(const unsigned char *w, char *text, size_t len)
+{
+	size_t o = 0;
+
+	for (unsigned c; (c = *w); w += 1 + c) {
+		if (o + (o ? 1 : 0) + c + 1 > len)
+			return false;
+		if (o)
+			text[o++] = '.';
+		for (unsigned i = 1; i <= c; i++) {
+			unsigned char ch = w[i];
+
+			if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
+				return false;
+			text[o++] = (char)ch;
+		}
+	}
+	text[o] = '\0';
+	return o > 0;
+}
+
+void shim_dns_ask(struct shim_dns_asked *q, const char *name, const char *domain)
+{
+	char buf[2 * NS_MAXDNAME + 2];
+
+	if (!name || q->n >= SHIM_DNS_ASKED)
+		return;
+	if (domain) {
+		if ((size_t)snprintf(buf, sizeof buf, "%s.%s", name, domain) >= sizeof buf)
+			return;
+		name = buf;
+	}
+	/* (res_mkquery's reading of the text: "\." a dot inside a label,
+	 * "\000" a byte) */
+	if (ns_name_pton(name, q->name[q->n], sizeof q->name[0]) >= 0)
+		q->n++;
+}
+
+void shim_dns_ask_msg(struct shim_dns_asked *q, const unsigned char *msg, int mlen)
+{
+	if (msg && mlen >= 12 && q->n < SHIM_DNS_ASKED && ((msg[4] << 8) | msg[5]) == 1 &&
+	    dns_name(msg, (size_t)mlen, 12, q->name[q->n]))
+		q->n++;
+}
+
 /* The end of the DNS name at a[at] (labels, or a compression pointer),
  * within n bytes; 0 when it runs past them or is not a name. */
 static size_t dns_skip(const unsigned char *a, size_t n, size_t at)
@@ -448,53 +556,78 @@ static size_t dns_skip(const unsigned char *a, size_t n, size_t at)
 
 /* An answer of res_query() and its family, n bytes (the program parses
  * it itself): the addresses of its A and AAAA records (class IN) are
- * learned for the name of its question, as getaddrinfo's answers would
- * be.  Before, such a resolution was not seen: an older answer for the
- * address (plain.test, with getaddrinfo) stayed the thread's newest, and
- * a connection made for the name looked up with res_query went under
- * plain.test's plain rule, in clear (tests/preload/names.sh). */
-void shim_dns_learned(const unsigned char *a, int len)
+ * learned, as getaddrinfo's answers would be.  Before, such a resolution
+ * was not seen: an older answer for the address (plain.test, with
+ * getaddrinfo) stayed the thread's newest, and a connection made for the
+ * name looked up with res_query went under plain.test's plain rule, in
+ * clear (tests/preload/names.sh).
+ *
+ * An address gets a name only where getaddrinfo would give it one: a
+ * record of the answer section whose owner is the question's name, or
+ * the target of a CNAME of the answer section met before it whose owner
+ * is one of those, and a question that is a name the program asked
+ * (asked: glibc checks an answer's question against the query over UDP,
+ * over TCP only its ID, so an attacker who answers over TCP, after a
+ * truncated UDP answer, can put any question there) and a host name
+ * label for label (a label "plain.test", the text "plain\.test", is not
+ * plain.test).  The name learned is the question's, never a CNAME's
+ * target.  Every other address record (another owner's, another
+ * section's, any when the question is another name or no host name) is
+ * learned as the address alone: it becomes the thread's newest answer
+ * for the address, with no name, so that an older name another look-up
+ * gave it (plain.test's) is not taken for it.  Before, the question's
+ * labels were joined with dots whatever they held, any question was
+ * believed, and an answer whose question could not be read (a NUL in a
+ * label, a pointer) taught nothing: each let a program's connection for
+ * one name go under another's plain rule, in clear. */
+#define DNS_CHAIN 8
+void shim_dns_learned(const unsigned char *a, int len, const struct shim_dns_asked *asked)
 {
 	size_t n = len > 0 ? (size_t)len : 0, at, end;
+	unsigned char chain[DNS_CHAIN][256], owner[256];
 	char name[NAME_MAX_LEN + 1];
-	size_t nl = 0;
-	unsigned an;
-	bool want;
+	unsigned qd, an, count, nchain = 0;
+	bool want = false;
 
-	if (n < 12 || !shim_policy || !shim_policy->has[POLICY_CONNECT] || ((a[4] << 8) | a[5]) != 1)
+	if (n < 12 || !shim_policy || !shim_policy->has[POLICY_CONNECT])
 		return;
+	qd = (unsigned)((a[4] << 8) | a[5]);
 	an = (unsigned)((a[6] << 8) | a[7]);
-	/* The question's name, uncompressed (it comes first). */
-	for (at = 12; at < n && a[at]; at += 1 + a[at]) {
-		unsigned c = a[at];
-
-		if ((c & 0xC0) || at + 1 + c > n || nl + c + 1 >= sizeof name)
-			return;
-		if (nl)
-			name[nl++] = '.';
-		memcpy(name + nl, a + at + 1, c);
-		nl += c;
+	count = an + (unsigned)((a[8] << 8) | a[9]) +
+		(unsigned)((a[10] << 8) | a[11]);
+	at = 12;
+	if (qd == 1 && dns_name(a, n, at, chain[0])) {
+		for (int i = 0; asked && i < asked->n && !nchain; i++)
+			if (dns_same(chain[0], asked->name[i]))
+				nchain = 1;
+		want = nchain && dns_text(chain[0], name, sizeof name) && wanted(name);
 	}
-	name[nl] = '\0';
-	if (at >= n || !nl || memchr(name, '\0', nl))
-		return;
-	/* as learned(): the name, or the addresses alone, or nothing */
-	if (!(want = wanted(name)) && !unnamed(name))
-		return;
-	at += 1 + 4;                    /* the root label, type and class */
-	for (unsigned i = 0; i < an && at <= n; i++) {
+	for (unsigned i = 0; i < qd; i++) {
+		if (!(end = dns_skip(a, n, at)) || end + 4 > n)
+			return;
+		at = end + 4;           /* type and class */
+	}
+	for (unsigned i = 0; i < count && at <= n; i++) {
 		unsigned type, class, rdlen;
+		bool own;
 
 		if (!(end = dns_skip(a, n, at)) || end + 10 > n)
 			return;
 		type = (unsigned)((a[end] << 8) | a[end + 1]);
 		class = (unsigned)((a[end + 2] << 8) | a[end + 3]);
 		rdlen = (unsigned)((a[end + 8] << 8) | a[end + 9]);
+		/* (the answer section's records come first) */
+		own = false;
+		if (want && i < an && class == 1 && dns_name(a, n, at, owner))
+			for (unsigned k = 0; k < nchain && !own; k++)
+				own = dns_same(owner, chain[k]);
 		at = end + 10;
 		if (at + rdlen > n)
 			return;
+		if (own && type == 5 && nchain < DNS_CHAIN && dns_name(a, n, at, chain[nchain]))
+			nchain++;
 		if (class == 1 && ((type == 1 && rdlen == 4) || (type == 28 && rdlen == 16)))
-			remember_one(want ? name : NULL, type == 1 ? AF_INET : AF_INET6, a + at);
+			remember_one(own ? name : NULL, type == 1 ? AF_INET : AF_INET6, a + at);
 		at += rdlen;
 	}
 }

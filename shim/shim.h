@@ -676,9 +676,23 @@ void shim_gai_learned(struct gaicb *req);
 /* getaddrinfo_a() is about to make the requests of list (n): each is a
  * new request, whose answer gai_error() learns once per thread. */
 void shim_gai_made(struct gaicb *const list[], int n);
+/* The names a call of the res_query family may have asked, in wire
+ * form (uncompressed, at most 255 bytes): its answer teaches a name only
+ * when its question is one of them (resolve.c). */
+#define SHIM_DNS_ASKED 8
+struct shim_dns_asked {
+	int n;
+	unsigned char name[SHIM_DNS_ASKED][256];
+};
+/* name as res_mkquery reads it (escapes: "a\\.b" is one label), with
+ * "." and domain after it when domain is not NULL, added to *q. */
+void shim_dns_ask(struct shim_dns_asked *q, const char *name, const char *domain);
+/* The question of msg (mlen bytes), a query the program built, added. */
+void shim_dns_ask_msg(struct shim_dns_asked *q, const unsigned char *msg, int mlen);
 /* An answer of res_query() and its family (len bytes): its A and AAAA
- * records are learned for its question's name (resolve.c). */
-void shim_dns_learned(const unsigned char *ans, int len);
+ * records are learned, for the name asked when they are its own
+ * (resolve.c). */
+void shim_dns_learned(const unsigned char *ans, int len, const struct shim_dns_asked *asked);
 /* At start: /etc/resolv.conf's name servers that a tls rule names
  * warned of, the file watched where a rule may cover port 53 (dnsres.c);
  * its lock around fork. */

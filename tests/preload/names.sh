@@ -21,6 +21,11 @@
 #   - res_query(3) with the program's own parsing (a fake name server,
 #     tests/preload/py/dns_tcp_server.py): the same, a.test after
 #     plain.test is TLS for a.test (before: plain.test's plain rule).
+#     An attacker's answers must not teach another name than the one
+#     asked: a one-label "plain\.test", a label with a NUL byte after
+#     plain.test, a TCP answer whose question says plain.test, a CNAME
+#     to a.test: no name, denied (before h197 the first three went under
+#     plain.test's plain rule, in clear).
 #   - two names for one address, a tls rule's and a plain rule's: the
 #     plain rule never takes the connection (the previous library took
 #     the thread's newest name: resolving a.test then plain.test sent
@@ -247,6 +252,21 @@ named_case names_plain_only_name plain gai:plain.test
 if fake_resolver names_res_query "$T"; then
 	printf '127.0.0.9 plain.test\n127.0.0.8 plain.test\n' >>"$T/hosts"
 	named_case names_res_query tls gai:plain.test resq:a.test
+	# An attacker who answers the query (the fake name server's magic
+	# names): the name learned must be the one the program asked, label
+	# for label.  "plain\.test" is one label holding a dot, not
+	# plain.test (before: learned as plain.test, the plain rule took it,
+	# in clear); a label holding a NUL byte is no host name, but its
+	# address is still this thread's newest answer (before: nothing
+	# learned, plain.test's older answer for 127.0.0.9 stayed the newest:
+	# plain); over TCP glibc checks only an answer's ID, so an answer
+	# whose question says plain.test for swapq.test must not teach
+	# plain.test (before: plain); a CNAME to a.test teaches the name asked,
+	# not a.test.
+	named_case names_res_query_dot_label deny 'resq:plain\.test'
+	named_case names_res_query_nul_label deny gai:plain.test 'resq:a\000b.test'
+	named_case names_res_query_swapped_question deny resq:swapq.test
+	named_case names_res_query_cname_target deny resq:cname.test
 fi
 
 # ---- address literals in inet_aton's forms -----------------------------------------
