@@ -24,8 +24,8 @@
 #     An attacker's answers must not teach another name than the one
 #     asked: a one-label "plain\.test", a label with a NUL byte after
 #     plain.test, a TCP answer whose question says plain.test, a CNAME
-#     to a.test: no name, denied (before h197 the first three went under
-#     plain.test's plain rule, in clear).
+#     to a.test, an A record of another owner: no name, denied (before
+#     h197 the first three went under plain.test's plain rule, in clear).
 #   - two names for one address, a tls rule's and a plain rule's: the
 #     plain rule never takes the connection (the previous library took
 #     the thread's newest name: resolving a.test then plain.test sent
@@ -262,11 +262,14 @@ if fake_resolver names_res_query "$T"; then
 	# plain); over TCP glibc checks only an answer's ID, so an answer
 	# whose question says plain.test for swapq.test must not teach
 	# plain.test (before: plain); a CNAME to a.test teaches the name asked,
-	# not a.test.
+	# not a.test; an A record the answer gives plain.test, not the name
+	# asked (A.TEST), is no answer for A.TEST, though the program takes it
+	# (before: learned as A.TEST, rule a-tls).
 	named_case names_res_query_dot_label deny 'resq:plain\.test'
 	named_case names_res_query_nul_label deny gai:plain.test 'resq:a\000b.test'
 	named_case names_res_query_swapped_question deny resq:swapq.test
 	named_case names_res_query_cname_target deny resq:cname.test
+	named_case names_res_query_other_owner deny resq:A.TEST
 fi
 
 # ---- address literals in inet_aton's forms -----------------------------------------

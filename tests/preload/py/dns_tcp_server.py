@@ -11,9 +11,9 @@ and the name asked (tests/interop/exim.sh), over TCP and UDP alike.
 An attacker's answers over TCP (glibc checks only the ID of an answer
 over TCP, the question too over UDP; tests/preload/names.sh), for an A
 query of swapq.test: the question says plain.test, its A record
-127.0.0.9 too; owner.test: the A record 127.0.0.9 is plain.test's, the
-question the one asked; cname.test: a CNAME to a.test, then a.test's A
-record 127.0.0.9.  Ends after 120 s (times TLSSHIM_TIME_SCALE)."""
+127.0.0.9 too; A.TEST (in capitals, as asked): the A record 127.0.0.9 is
+plain.test's, the question the one asked; cname.test: a CNAME to a.test,
+then a.test's A record 127.0.0.9.  Ends after 120 s (times TLSSHIM_TIME_SCALE)."""
 S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import socket, struct, sys, threading, time
 
@@ -57,15 +57,16 @@ def answer(q, record, udp):
                for a in (("127.0.0.8", "127.0.0.7") if udp else ("127.0.0.9",))]
     flags = 0x8380 if udp else 0x8180      # TC over UDP
     question = q[12:qend]
-    asked = ".".join(labels).lower()
-    attack = ("swapq.test", "owner.test", "cname.test")
+    asked = ".".join(labels)
+    asked = asked if asked == "A.TEST" else asked.lower()
+    attack = ("swapq.test", "A.TEST", "cname.test")
     if not udp and q[at + 1:at + 3] == b"\x00\x01" and asked in attack:
         plain = b"\x05plain\x04test\x00"
         a9 = struct.pack("!HHIH", 1, 1, 60, 4) + socket.inet_aton("127.0.0.9")
         if asked == "swapq.test":
             question = plain + q[at + 1:qend]
             rrs = [b"\xc0\x0c" + a9]
-        elif asked == "owner.test":
+        elif asked == "A.TEST":
             rrs = [plain + a9]
         else:
             target = b"\x01a\x04test\x00"
