@@ -270,6 +270,10 @@ if fake_resolver names_res_query "$T"; then
 	named_case names_res_query_swapped_question deny resq:swapq.test
 	named_case names_res_query_cname_target deny resq:cname.test
 	named_case names_res_query_other_owner deny resq:A.TEST
+	# res_search of "a" with the search list "test" asks a.test: its answer
+	# teaches a.test (a name of the search list counts as asked).
+	printf 'search test\n' >"$T/resolv.conf"
+	named_case names_res_search_domain tls gai:plain.test ress:a
 fi
 
 # ---- address literals in inet_aton's forms -----------------------------------------

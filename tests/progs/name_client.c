@@ -11,6 +11,8 @@
  *                is done, then gai_error() and its ar_result
  *   resq:NAME    res_query(NAME, IN, A), the answer parsed here (ns_parserr)
  *   resqt:NAME   the same in another thread (joined before the next step)
+ *   ress:NAME    res_search(NAME, IN, A) (the search list's domains), the
+ *                answer parsed as resq's
  *   gaiat:NAME   getaddrinfo_a(GAI_NOWAIT) of NAME in this thread, waited
  *                for (gai_suspend, gai_error) in another thread, which
  *                connects (the connect below runs in that thread)
@@ -43,6 +45,7 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <resolv.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,12 +134,13 @@ static void *other_gai(void *arg)
 	return NULL;
 }
 
-/* res_query(name, IN, A), the answer parsed here (ns_parserr): its first
- * A record is the last address; 0, or -1. */
-static int resq(const char *name)
+/* res_query(name, IN, A) (search: res_search), the answer parsed here
+ * (ns_parserr): its first A record is the last address; 0, or -1. */
+static int resq_by(const char *name, bool search)
 {
 	unsigned char ans[4096];
-	int n = res_query(name, C_IN, T_A, ans, sizeof ans), k, got = 0;
+	int n = search ? res_search(name, C_IN, T_A, ans, sizeof ans) : res_query(name, C_IN, T_A, ans, sizeof ans);
+	int k, got = 0;
 	ns_msg msg;
 	ns_rr rr;
 
@@ -156,6 +160,11 @@ static int resq(const char *name)
 		return -1;
 	}
 	return 0;
+}
+
+static int resq(const char *name)
+{
+	return resq_by(name, false);
 }
 
 static void *other_resq(void *arg)
@@ -205,6 +214,9 @@ int main(int argc, char **argv)
 			}
 		} else if (!strcmp(argv[i], "resq")) {
 			if (resq(name))
+				return 1;
+		} else if (!strcmp(argv[i], "ress")) {
+			if (resq_by(name, true))
 				return 1;
 		} else if (!strcmp(argv[i], "resqt")) {
 			pthread_t t;
