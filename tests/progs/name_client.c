@@ -13,6 +13,9 @@
  *   resqt:NAME   the same in another thread (joined before the next step)
  *   ress:NAME    res_search(NAME, IN, A) (the search list's domains), the
  *                answer parsed as resq's
+ *   resqx:NAME   res_query(NAME, IN, A), the first A record of the
+ *                answer's additional section taken (glue, as a program
+ *                that asks for MX or SRV records may take it)
  *   gaiat:NAME   getaddrinfo_a(GAI_NOWAIT) of NAME in this thread, waited
  *                for (gai_suspend, gai_error) in another thread, which
  *                connects (the connect below runs in that thread)
@@ -135,8 +138,9 @@ static void *other_gai(void *arg)
 }
 
 /* res_query(name, IN, A) (search: res_search), the answer parsed here
- * (ns_parserr): its first A record is the last address; 0, or -1. */
-static int resq_by(const char *name, bool search)
+ * (ns_parserr): its first A record of section sec is the last address;
+ * 0, or -1. */
+static int resq_by(const char *name, bool search, ns_sect sec)
 {
 	unsigned char ans[4096];
 	int n = search ? res_search(name, C_IN, T_A, ans, sizeof ans) : res_query(name, C_IN, T_A, ans, sizeof ans);
@@ -148,8 +152,8 @@ static int resq_by(const char *name, bool search)
 		fprintf(stderr, "client: resq %s: no answer\n", name);
 		return -1;
 	}
-	for (k = 0; !got && k < ns_msg_count(msg, ns_s_an); k++)
-		if (ns_parserr(&msg, ns_s_an, k, &rr) == 0 && ns_rr_type(rr) == ns_t_a &&
+	for (k = 0; !got && k < ns_msg_count(msg, sec); k++)
+		if (ns_parserr(&msg, sec, k, &rr) == 0 && ns_rr_type(rr) == ns_t_a &&
 		    ns_rr_rdlen(rr) == 4) {
 			last.sin_family = AF_INET;
 			memcpy(&last.sin_addr, ns_rr_rdata(rr), 4);
@@ -164,7 +168,7 @@ static int resq_by(const char *name, bool search)
 
 static int resq(const char *name)
 {
-	return resq_by(name, false);
+	return resq_by(name, false, ns_s_an);
 }
 
 static void *other_resq(void *arg)
@@ -216,7 +220,10 @@ int main(int argc, char **argv)
 			if (resq(name))
 				return 1;
 		} else if (!strcmp(argv[i], "ress")) {
-			if (resq_by(name, true))
+			if (resq_by(name, true, ns_s_an))
+				return 1;
+		} else if (!strcmp(argv[i], "resqx")) {
+			if (resq_by(name, false, ns_s_ar))
 				return 1;
 		} else if (!strcmp(argv[i], "resqt")) {
 			pthread_t t;
