@@ -555,15 +555,16 @@ static size_t dns_skip(const unsigned char *a, size_t n, size_t at)
 }
 
 /* An answer of res_query() and its family, n bytes (the program parses
- * it itself): the addresses of its A and AAAA records (class IN) are
- * learned, as getaddrinfo's answers would be.  Before, such a resolution
+ * it itself): the addresses of its A and AAAA records are learned, as
+ * getaddrinfo's answers would be.  Before, such a resolution
  * was not seen: an older answer for the address (plain.test, with
  * getaddrinfo) stayed the thread's newest, and a connection made for the
  * name looked up with res_query went under plain.test's plain rule, in
  * clear (tests/preload/names.sh).
  *
  * An address gets a name only where getaddrinfo would give it one: a
- * record of the answer section whose owner is the question's name, or
+ * record of class IN of the answer section whose owner is the question's
+ * name, or
  * the target of a CNAME of the answer section met before it whose owner
  * is one of those, and a question that is a name the program asked
  * (asked: glibc checks an answer's question against the query over UDP,
@@ -572,14 +573,16 @@ static size_t dns_skip(const unsigned char *a, size_t n, size_t at)
  * label for label (a label "plain.test", the text "plain\.test", is not
  * plain.test).  The name learned is the question's, never a CNAME's
  * target.  Every other address record (another owner's, another
- * section's, any when the question is another name or no host name) is
+ * section's or class's, any when the question is another name or no host
+ * name) is
  * learned as the address alone: it becomes the thread's newest answer
  * for the address, with no name, so that an older name another look-up
  * gave it (plain.test's) is not taken for it.  Before, the question's
  * labels were joined with dots whatever they held, any question was
  * believed, and an answer whose question could not be read (a NUL in a
- * label, a pointer) taught nothing: each let a program's connection for
- * one name go under another's plain rule, in clear. */
+ * label, a pointer), and the records of another section or class than
+ * the answer section's IN, taught nothing: each let a program's
+ * connection for one name go under another's plain rule, in clear. */
 #define DNS_CHAIN 8
 void shim_dns_learned(const unsigned char *a, int len, const struct shim_dns_asked *asked)
 {
@@ -626,7 +629,7 @@ void shim_dns_learned(const unsigned char *a, int len, const struct shim_dns_ask
 			return;
 		if (own && type == 5 && nchain < DNS_CHAIN && dns_name(a, n, at, chain[nchain]))
 			nchain++;
-		if (class == 1 && ((type == 1 && rdlen == 4) || (type == 28 && rdlen == 16)))
+		if ((type == 1 && rdlen == 4) || (type == 28 && rdlen == 16))
 			remember_one(own ? name : NULL, type == 1 ? AF_INET : AF_INET6, a + at);
 		at += rdlen;
 	}

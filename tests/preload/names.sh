@@ -25,10 +25,10 @@
 #     asked: a one-label "plain\.test", a label with a NUL byte after
 #     plain.test, a TCP answer whose question says plain.test, a CNAME
 #     to a.test, an A record of another owner, plain.test's A record in
-#     the additional section that the program takes (glue): no name,
-#     denied (before h197 all but the CNAME went under a rule: the other
-#     owner's under a.test's, the rest under plain.test's plain rule, in
-#     clear).
+#     the additional section that the program takes (glue), an A record
+#     of class CH: no name, denied (before h197 all but the CNAME went
+#     under a rule: the other owner's under a.test's, the rest under
+#     plain.test's plain rule, in clear).
 #   - two names for one address, a tls rule's and a plain rule's: the
 #     plain rule never takes the connection (the previous library took
 #     the thread's newest name: resolving a.test then plain.test sent
@@ -278,6 +278,9 @@ if fake_resolver names_res_query "$T"; then
 	# newest answer for the address (before: nothing learned from it,
 	# plain.test's older answer stayed the newest: plain, in clear).
 	named_case names_res_query_glue deny gai:plain.test resqx:glue.test
+	# An A record of class CH, which the program takes as well: the same
+	# (before: nothing learned, plain).
+	named_case names_res_query_chaos deny gai:plain.test resq:chaos.test
 	# res_search of "a" with the search list "test" asks a.test: its answer
 	# teaches a.test (a name of the search list counts as asked).
 	printf 'search test\n' >"$T/resolv.conf"

@@ -14,7 +14,8 @@ query of swapq.test: the question says plain.test, its A record
 127.0.0.9 too; A.TEST (in capitals, as asked): the A record 127.0.0.9 is
 plain.test's, the question the one asked; cname.test: a CNAME to a.test,
 then a.test's A record 127.0.0.9; glue.test: its own A record 127.0.0.10,
-and in the additional section plain.test's, 127.0.0.9.  Ends after 120 s (times TLSSHIM_TIME_SCALE)."""
+and in the additional section plain.test's, 127.0.0.9; chaos.test: its A
+record 127.0.0.9 of class CH.  Ends after 120 s (times TLSSHIM_TIME_SCALE)."""
 S = float(__import__("os").environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
 import socket, struct, sys, threading, time
 
@@ -60,7 +61,7 @@ def answer(q, record, udp):
     question = q[12:qend]
     asked = ".".join(labels)
     asked = asked if asked == "A.TEST" else asked.lower()
-    attack = ("swapq.test", "A.TEST", "cname.test", "glue.test")
+    attack = ("swapq.test", "A.TEST", "cname.test", "glue.test", "chaos.test")
     extra = []
     if not udp and q[at + 1:at + 3] == b"\x00\x01" and asked in attack:
         plain = b"\x05plain\x04test\x00"
@@ -73,6 +74,8 @@ def answer(q, record, udp):
         elif asked == "glue.test":
             rrs = [struct.pack("!HHHIH", 0xC00C, 1, 1, 60, 4) + socket.inet_aton("127.0.0.10")]
             extra = [plain + a9]
+        elif asked == "chaos.test":
+            rrs = [struct.pack("!HHHIH", 0xC00C, 1, 3, 60, 4) + socket.inet_aton("127.0.0.9")]
         else:
             target = b"\x01a\x04test\x00"
             rrs = [struct.pack("!HHHIH", 0xC00C, 5, 1, 60, len(target)) + target, target + a9]
