@@ -607,10 +607,10 @@ static bool load_ca_dir(struct build *b, const char *path)
 }
 
 /* The system trust store, as SSL_CTX_set_default_verify_paths would set
- * it (SSL_CERT_FILE / SSL_CERT_DIR honoured, as the environment is at
- * start), minus its ERR_clear_error.  A missing default file or
- * directory is not an error: verification then fails closed on every
- * connection.
+ * it (SSL_CERT_FILE / SSL_CERT_DIR honoured, as the environment was at
+ * start, at a reload too: hashdir_system_capture), minus its
+ * ERR_clear_error.  A missing default file or directory is not an
+ * error: verification then fails closed on every connection.
  *
  * Its file (Debian's ca-certificates.crt: 146 certificates, 225 KB)
  * costs about 256 M instructions to parse; nothing in it is checked at
@@ -632,11 +632,11 @@ static bool load_default_paths(struct build *b)
 		return true;
 	}
 	/* Read as every file of the policy is (policy/file.h, hashdir.h):
-	 * from the root at start, at a reload too. */
-	if (!(file = secure_getenv(X509_get_default_cert_file_env())))
-		file = X509_get_default_cert_file();
-	if (!(dir = secure_getenv(X509_get_default_cert_dir_env())))
-		dir = X509_get_default_cert_dir();
+	 * from the root at start, at a reload too; named by the
+	 * environment as it was at start (hashdir_system_file), not as the
+	 * program may have set it since. */
+	file = hashdir_system_file();
+	dir = hashdir_system_dir();
 	if (!hashdir_add_file(store, b->libctx, file) ||
 	    !hashdir_add(store, b->libctx, dir, true, true))
 		return fail(b, CTX_ERR_CA, true, "cannot set up the system trust store");

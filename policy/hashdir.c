@@ -307,6 +307,50 @@ bool hashdir_add_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path)
 	return true;
 }
 
+/* ---- the system store's paths, as at start -------------------------------- */
+
+static char *system_file, *system_dir;
+static pthread_once_t system_once = PTHREAD_ONCE_INIT;
+
+static void system_take(void)
+{
+	const char *f = secure_getenv(X509_get_default_cert_file_env());
+	const char *d = secure_getenv(X509_get_default_cert_dir_env());
+
+	/* (no memory: OpenSSL's defaults, never another's path) */
+	system_file = f ? strdup(f) : NULL;
+	system_dir = d ? strdup(d) : NULL;
+}
+
+void hashdir_system_capture(void)
+{
+	pthread_once(&system_once, system_take);
+}
+
+const char *hashdir_system_file(void)
+{
+	hashdir_system_capture();
+	return system_file ? system_file : X509_get_default_cert_file();
+}
+
+const char *hashdir_system_dir(void)
+{
+	hashdir_system_capture();
+	return system_dir ? system_dir : X509_get_default_cert_dir();
+}
+
+void hashdir_system_set(const char *file, const char *dir)
+{
+	char *f = file ? strdup(file) : NULL, *d = dir ? strdup(dir) : NULL;
+
+	hashdir_system_capture();
+	/* (copied first: file or dir may be ours) */
+	free(system_file);
+	free(system_dir);
+	system_file = f;
+	system_dir = d;
+}
+
 void hashdir_read_file_now(X509_STORE *store)
 {
 	X509_LOOKUP *lu;

@@ -38,4 +38,20 @@ bool hashdir_add_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path)
  * was given: policy_read_system_stores, reload.h). */
 void hashdir_read_file_now(X509_STORE *store);
 
+/* The system trust store's file and directory list: SSL_CERT_FILE and
+ * SSL_CERT_DIR as the environment named them when the library started
+ * (secure_getenv: not in secure-execution mode), else OpenSSL's defaults.
+ * Taken once (hashdir_system_capture: the shim's start calls it before it
+ * loads the policy; a process that never did, tlsshim --check, takes them
+ * at its first load) and used for every load and reload from then on: a
+ * program's own setenv(), unsetenv() or clearenv() after start changes
+ * nothing it trusts.  A process exec'd takes its own, from the
+ * environment it is given. */
+void hashdir_system_capture(void);
+const char *hashdir_system_file(void);
+const char *hashdir_system_dir(void);
+/* Replace them (unit tests; NULL: OpenSSL's default).  Not thread-safe:
+ * before any load. */
+void hashdir_system_set(const char *file, const char *dir);
+
 #endif

@@ -35,6 +35,7 @@
 #include "core/self.h"
 #include "core/version.h"
 #include "policy/file.h"
+#include "policy/hashdir.h"
 #include "policy/inspect.h"
 #include "policy/ocsp.h"
 #include "policy/keyholder.h"
@@ -428,8 +429,7 @@ static bool same_file(const char *a, const char *b)
 static bool system_store(const char *ca)
 {
 	return same_file(ca, X509_get_default_cert_file()) || same_file(ca, X509_get_default_cert_dir()) ||
-	       same_file(ca, getenv(X509_get_default_cert_file_env())) ||
-	       same_file(ca, getenv(X509_get_default_cert_dir_env()));
+	       same_file(ca, hashdir_system_file()) || same_file(ca, hashdir_system_dir());
 }
 
 static void warn_public_client_ca(const struct policy *p)
@@ -768,6 +768,9 @@ static void do_init(void)
 	ocsp_set_logger(ocsp_log);
 	keyholder_setup();
 	root_setup();
+	/* The system store's SSL_CERT_FILE and SSL_CERT_DIR: as the
+	 * process got them, before the program can set them. */
+	hashdir_system_capture();
 	p = policy_load(path, &err);
 	if (!p)
 		refuse_to_start(&err);

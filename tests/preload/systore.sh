@@ -37,6 +37,15 @@
 #    before the filter and the server accepted; with a raw system call
 #    (unseen) it cannot be read at the first verification: refused and
 #    logged, nothing in the clear.
+#  * the store's paths as at start (hashdir_system_capture): the client,
+#    started with the test CA's SSL_CERT_FILE, setenv()s SSL_CERT_FILE
+#    (or SSL_CERT_DIR) to another CA's, renames its rule's crl over
+#    (the rule is rebuilt) and connects to that CA's server: refused
+#    (before: the rebuilt rule trusted it); one that clearenv()s still
+#    accepts the test CA's server (before: OpenSSL's default store);
+#  * an exec'd image takes its own start environment's paths: one given
+#    the test CA's SSL_CERT_FILE accepts, one given none (OpenSSL's
+#    default) refuses, whatever the old image's was.
 # The store's directory (SSL_CERT_DIR) is an empty one here, so only the
 # file can vouch for the servers.  The wire audit checks that every
 # connection of the rule's ports carried TLS only.
@@ -55,28 +64,33 @@ else
 	cp "$CERTS/ca.crt" "$T/big.pem"
 fi || exit 1
 
-# server NAME: a TLS echo server of the test CA's certificate on a free
-# port, for CONNS connections ($2, default 1); its port in $SP.
+# server NAME [CONNS [CERT]]: a TLS echo server of the test CA's
+# certificate (or $CERTS/CERT.crt) on a free port, for CONNS connections
+# (default 1); its port in $SP.
 server() {
 	SP=$(free_port)
-	bg "$PY" "$TLSSHIM_TOP/tests/preload/tls_echo_server.py" "$SP" "$CERTS/server.crt" \
-		"$CERTS/server.key" "${2:-1}" >"$T/$1.srv" 2>&1
+	bg "$PY" "$TLSSHIM_TOP/tests/preload/tls_echo_server.py" "$SP" "$CERTS/${3:-server}.crt" \
+		"$CERTS/${3:-server}.key" "${2:-1}" >"$T/$1.srv" 2>&1
 	wait_for "$T/$1.srv" '^listening' 10
 }
 
 # client NAME STORE MODE PORT [PORT2]: the shimmed client with STORE as
-# SSL_CERT_FILE, a connect rule on PORT (and PORT2) without ca; started
-# in the background (pid in $cli), its output in $T/NAME.out.  1 when it
-# never said ready.
+# SSL_CERT_FILE, a connect rule on PORT (and PORT2) without ca (and with
+# $RULE_EXTRA's settings), more of its environment in $CLIENT_ENV
+# (NAME=VALUE words); started in the background (pid in $cli), its
+# output in $T/NAME.out.  1 when it never said ready.
 client() {
 	_cn=$1 _cs=$2
 	shift 2
 	_cp="$2${3:+, $3}"
 	policy "$T/$_cn.conf" <<EOC
-rules = ( { name = "$_cn"; direction = "connect"; port = [ $_cp ]; server_name = "localhost"; } );
+rules = ( { name = "$_cn"; direction = "connect"; port = [ $_cp ]; server_name = "localhost";
+  ${RULE_EXTRA:-} } );
 EOC
 	rm -f "$T/$_cn.go"
-	bg env SSL_CERT_FILE="$_cs" SSL_CERT_DIR="$T/sysdir" TLSSHIM_LOG_FILE="$T/$_cn.log" \
+	# shellcheck disable=SC2086  # (CLIENT_ENV: words)
+	bg env SSL_CERT_FILE="$_cs" SSL_CERT_DIR="$T/sysdir" ${CLIENT_ENV:-} \
+		TLSSHIM_LOG_FILE="$T/$_cn.log" \
 		timeout -k 2 $((60 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
 		${SHIM_WRAP:-} "$PY" "$CLIENT" "$1" "$T/$_cn.go" "$2" ${3:+"$3"} >"$T/$_cn.out" 2>&1
 	cli=$!
@@ -196,6 +210,123 @@ else
 			"$T/nobody.srv")"
 	fi
 fi
+
+# ---- the store's paths as the process got them at start (policy/hashdir.h,
+# hashdir_system_capture), at a reload too.  The rule has a crl (both
+# CAs' CRLs, empty), which the client renames over itself after it
+# changed its own environment: the rule is rebuilt at its next handshake.
+# Before, the rebuild read SSL_CERT_FILE and SSL_CERT_DIR as they were
+# then, so the program's setenv() chose what the rule trusted.
+# crl_of CA: an empty CRL of $CERTS/CA.crt into $T/CA.crl.
+crl_of() {
+	mkdir -p "$T/$1.db" && : >"$T/$1.db/index.txt" && echo 1000 >"$T/$1.db/crlnumber" &&
+		printf '%s\n' "[ ca ]" "default_ca = c" "[ c ]" "database = $T/$1.db/index.txt" \
+			"crlnumber = $T/$1.db/crlnumber" "certificate = $CERTS/$1.crt" \
+			"private_key = $CERTS/$1.key" "default_md = sha256" \
+			"default_crl_days = 30" \
+			>"$T/$1.db/cnf" &&
+		openssl ca -gencrl -config "$T/$1.db/cnf" -out "$T/$1.crl" >/dev/null 2>&1
+}
+crl_of ca && crl_of other-ca && cat "$T/ca.crl" "$T/other-ca.crl" >"$T/both.crl" &&
+	mkdir -p "$T/evildir" && cp "$CERTS/other-ca.crt" "$T/evildir/" &&
+	openssl rehash "$T/evildir" >/dev/null 2>&1 || exit 1
+
+# at_start NAME MODE SET CERT WHAT: the client (start store: the test CA)
+# in MODE, SYSTORE_SET=SET, against a server of the test CA (first) and
+# one of CERT (after, once the environment changed and the rule reloaded);
+# then $T/NAME.out, .log; 1 (and a FAIL line for WHAT) when something did
+# not start or the rule did not reload.
+at_start() {
+	cp "$T/both.crl" "$T/$1.crl" && cp "$T/both.crl" "$T/$1.crl.new" || exit 1
+	RULE_EXTRA="crl = \"$T/$1.crl\";"
+	CLIENT_ENV="TLSSHIM_LOG=info SYSTORE_RELOAD=$T/$1.crl SYSTORE_SET=$3"
+	_as=0
+	if ! server "$1_1" || ! { _p1=$SP; server "$1_2" 1 "$4"; }; then
+		fail "$5" "servers did not start$(show "$T/$1_1.srv" "$T/$1_2.srv")"
+	elif ! client "$1" "$CERTS/ca.crt" "$2" "$_p1" "$SP"; then
+		fail "$5" "client did not start$(show "$T/$1.out" "$T/$1.log")"
+	else
+		go "$1"
+		if ! grep -q '^reply first: hello-first$' "$T/$1.out" ||
+			! grep -q 'reloaded certificates' "$T/$1.log"; then
+			fail "$5" "no first exchange, or no reload$(show "$T/$1.out" "$T/$1.log")"
+		else
+			_as=1
+		fi
+	fi
+	RULE_EXTRA="" CLIENT_ENV=""
+	[ "$_as" = 1 ]
+}
+# refused_after NAME WHAT: the second connection (to the attacker's
+# server) refused and logged.
+refused_after() {
+	if grep -q '^reply after' "$T/$1.out" || ! grep -q '^error after: ' "$T/$1.out" ||
+		[ "$(grep -c 'certificate verification failed' "$T/$1.log")" -lt 1 ]; then
+		fail "$2" "the attacker's CA was trusted$(show "$T/$1.out" "$T/$1.log" \
+			"$T/$1_2.srv")"
+	else
+		pass "$2"
+	fi
+}
+if at_start setfile setenv "SSL_CERT_FILE=$CERTS/other-ca.crt" untrusted \
+	store_setenv_file_after_start_ignored; then
+	refused_after setfile store_setenv_file_after_start_ignored
+fi
+if at_start setdir setenv "SSL_CERT_DIR=$T/evildir" untrusted \
+	store_setenv_dir_after_start_ignored; then
+	refused_after setdir store_setenv_dir_after_start_ignored
+fi
+# clearenv(): the test CA's server still accepted after the reload
+# (before: OpenSSL's default store, which does not hold the test CA).
+if at_start clear clearenv "" server store_clearenv_after_start_ignored; then
+	if grep -q '^reply after: hello-after$' "$T/clear.out"; then
+		pass store_clearenv_after_start_ignored
+	else
+		fail store_clearenv_after_start_ignored "$(show "$T/clear.out" "$T/clear.log")"
+	fi
+fi
+
+# ---- exec: the new image's store is the one its own start environment
+# names (it takes its paths at its start), not the old image's.
+# exec_store NAME START SET: the client started with SSL_CERT_FILE=START
+# execs itself with only the library's variables and SET's.
+EXEC_KEEP="LD_PRELOAD TLSSHIM_CONFIG TLSSHIM_LOG_FILE ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS"
+exec_store() {
+	CLIENT_ENV="SYSTORE_SET=$3"
+	_es=1
+	if ! server "$1"; then
+		fail "store_exec_$1" "server did not start$(show "$T/$1.srv")"
+	elif ! client "$1" "$2" exec "$SP"; then
+		fail "store_exec_$1" "client did not start$(show "$T/$1.out" "$T/$1.log")"
+	else
+		go "$1"
+		_es=0
+	fi
+	CLIENT_ENV=""
+	return $_es
+}
+export SYSTORE_EXEC_KEEP="$EXEC_KEEP"
+if exec_store own_env "$CERTS/other-ca.crt" \
+	"SSL_CERT_FILE=$CERTS/ca.crt;SSL_CERT_DIR=$T/sysdir"; then
+	if grep -q '^reply one: hello-one$' "$T/own_env.out"; then
+		pass store_exec_own_env
+	else
+		fail store_exec_own_env "the child did not trust its own SSL_CERT_FILE$(show \
+			"$T/own_env.out" "$T/own_env.log")"
+	fi
+fi
+# No SSL_CERT_FILE in the new image's environment: OpenSSL's default
+# store, which does not hold the test CA: refused and logged.
+if exec_store bare_env "$CERTS/ca.crt" ""; then
+	if ! grep -q '^reply one' "$T/bare_env.out" && grep -q '^error one: ' "$T/bare_env.out" &&
+		grep -q 'certificate verification failed' "$T/bare_env.log"; then
+		pass store_exec_bare_env
+	else
+		fail store_exec_bare_env "the child trusted the old image's SSL_CERT_FILE$(show \
+			"$T/bare_env.out" "$T/bare_env.log")"
+	fi
+fi
+unset SYSTORE_EXEC_KEEP
 
 # ---- a Landlock domain refusing every file read, put on after start
 # through the C library's syscall() (no libc wrapper exists): the library

@@ -22,6 +22,17 @@ waits (at most 50 s) for GOFILE to exist, then:
   nobody drops its privileges (setgroups, setgid, setuid to 65534)
          before the first connection, to PORT, whose store's file only
          root may read: "reply nobody: ..." or "error nobody: ...";
+  setenv connects to PORT ("reply first: ..."), then sets what
+         SYSTORE_SET names ("NAME=VALUE;NAME=VALUE": the program's own
+         setenv(), here SSL_CERT_FILE or SSL_CERT_DIR to an attacker's
+         CA) and renames SYSTORE_RELOAD.new over SYSTORE_RELOAD (the
+         rule's crl: a reload, at the next handshake), then connects to
+         PORT2: "reply after: ..." or "error after: ...";
+  clearenv
+         the same, with the C library's clearenv() instead of a set;
+  exec   execs itself in mode "one" on PORT, with an environment of the
+         variables SYSTORE_EXEC_KEEP names (space-separated: the
+         library's own) and those SYSTORE_SET sets, nothing else;
   landlock
          puts on a Landlock domain refusing every file read (a ruleset
          handling LANDLOCK_ACCESS_FS_READ_FILE, no rule), through the C
@@ -67,6 +78,8 @@ def one(tag, p, barrier=None):
         say("error %s: %s" % (tag, e))
 
 
+# (read before the program may clear its environment)
+reload_path = os.environ.get("SYSTORE_RELOAD", "")
 print("ready", flush=True)
 deadline = time.monotonic() + 50
 while not os.path.exists(gofile):
@@ -110,6 +123,27 @@ elif mode == "nobody":
     os.setgid(65534)
     os.setuid(65534)
     one("nobody", port)
+elif mode in ("setenv", "clearenv"):
+    one("first", port)
+    if mode == "clearenv":
+        import ctypes
+        if ctypes.CDLL(None).clearenv() != 0:
+            say("error: clearenv")
+    else:
+        for kv in os.environ["SYSTORE_SET"].split(";"):
+            k, v = kv.split("=", 1)
+            os.environ[k] = v  # (putenv: the C library's environment)
+    os.rename(reload_path + ".new", reload_path)
+    one("after", port2)
+elif mode == "exec":
+    keep = os.environ.get("SYSTORE_EXEC_KEEP", "").split()
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    for kv in filter(None, os.environ.get("SYSTORE_SET", "").split(";")):
+        k, v = kv.split("=", 1)
+        env[k] = v
+    sys.stdout.flush()
+    os.execve(sys.executable,
+              [sys.executable, os.path.abspath(__file__), "one", gofile, str(port)], env)
 elif mode == "landlock":
     import ctypes
     "localhost".encode("idna")  # (create_connection imports it: before the domain)

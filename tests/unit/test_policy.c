@@ -31,10 +31,12 @@
 #include <openssl/x509v3.h>
 
 #include "policy/ctx.h"
+#include "policy/hashdir.h"
 #include "policy/identity.h"
 #include "policy/ocsp.h"
 #include "policy/keyholder.h"
 #include "policy/policy.h"
+#include "policy/reload.h"
 #include "tests/unit/unit.h"
 
 static char dir[256];        /* the temporary directory */
@@ -101,17 +103,17 @@ static struct policy *load_text(const char *text, struct policy_error *err)
 static struct policy *load_text_store(const char *store_file, const char *text,
 				      struct policy_error *err)
 {
-	const char *old = getenv("SSL_CERT_FILE");
-	char *saved = old ? strdup(old) : NULL;
+	/* (the library takes SSL_CERT_FILE once, at start: hashdir.h) */
+	char *file = strdup(hashdir_system_file()), *sysdir = strdup(hashdir_system_dir());
 	struct policy *p;
 
-	setenv("SSL_CERT_FILE", store_file, 1);
+	if (!file || !sysdir)
+		abort();
+	hashdir_system_set(store_file, sysdir);
 	p = load_text(text, err);
-	if (saved)
-		setenv("SSL_CERT_FILE", saved, 1);
-	else
-		unsetenv("SSL_CERT_FILE");
-	free(saved);
+	hashdir_system_set(file, sysdir);
+	free(file);
+	free(sysdir);
 	return p;
 }
 
@@ -1832,6 +1834,47 @@ static void run_shared_files(void)
 		}
 		policy_free(p);
 		unlink(late);
+	}
+	UNIT_CASE("shared: the system store's SSL_CERT_FILE as at start: a setenv() after changes"
+		  " nothing, at a load nor at a reload") {
+		char cafile[512], crl[512], crlnew[512];
+		struct policy_error err;
+		struct policy *p;
+
+		path_in(cafile, sizeof(cafile), "ca.crt");
+		path_in(crl, sizeof(crl), "ca.crl");
+		path_in(crlnew, sizeof(crlnew), "ca.crl.new");
+		/* The program's own setenv(), after the library took the
+		 * paths (hashdir_system_capture): a file that trusts nothing. */
+		setenv("SSL_CERT_FILE", "/nonexistent/tlsshim-store.crt", 1);
+		p = load_text_store(cafile, "rules = ({ direction = \"connect\"; port = 1;"
+				    " crl = \"ca.crl\"; });\n", &err);
+		/* (load_text_store set the captured file to cafile and back) */
+		hashdir_system_set(cafile, hashdir_system_dir());
+		EXPECT(p != NULL);
+		if (p) {
+			SSL_CTX *a = policy_reload_ctx(p, &p->rules[0]), *b;
+
+			EXPECT(a && store_verifies(a));
+			/* The crl renamed over: the rule is rebuilt, its store
+			 * named as at start (before: by the environment of the
+			 * moment, here a file that trusts nothing). */
+			{
+				char cmd[2200];
+
+				snprintf(cmd, sizeof cmd, "cp '%s' '%s' && mv '%s' '%s'", crl,
+					 crlnew, crlnew, crl);
+				EXPECT(system(cmd) == 0);
+			}
+			policy_reload_check_now(p, NULL);
+			b = policy_reload_ctx(p, &p->rules[0]);
+			EXPECT(b && b != a);
+			EXPECT(b && store_verifies(b));
+			SSL_CTX_free(a);
+			SSL_CTX_free(b);
+		}
+		policy_free(p);
+		unsetenv("SSL_CERT_FILE");
 	}
 }
 
