@@ -15,11 +15,14 @@
 #include "policy/hashdir.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -54,16 +57,12 @@ static void lu_free(X509_LOOKUP *lu)
 	X509_LOOKUP_set_method_data(lu, NULL);
 }
 
-/* hashdir_load_file; *read: the file was opened (and parsed, whatever
- * it held). */
-static bool load_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path, bool certs,
-		      bool crls, bool *read)
+bool hashdir_load_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path, bool certs, bool crls)
 {
 	bool unseen;
 	BIO *in = policy_bio_entry(path, &unseen);
 	STACK_OF(X509_INFO) *inf;
 
-	*read = in != NULL;
 	if (!in)
 		return !unseen;
 	inf = PEM_X509_INFO_read_bio_ex(in, NULL, NULL, "", libctx, NULL);
@@ -78,13 +77,6 @@ static bool load_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path,
 	}
 	sk_X509_INFO_pop_free(inf, X509_INFO_free);
 	return true;
-}
-
-bool hashdir_load_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path, bool certs, bool crls)
-{
-	bool read;
-
-	return load_file(store, libctx, path, certs, crls, &read);
 }
 
 /* The entry's certificates, or its CRLs; false: no such entry (the end
@@ -200,12 +192,15 @@ bool hashdir_add(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *dirs, bool
 
 /* ---- the system store's file, read at the first lookup -------------------- */
 
-/* Its lookup's method data.  loaded: set once the file was opened and
- * read into the store (by any thread); never cleared. */
+/* Its lookup's method data.  loaded: set once the file was read into
+ * the store (by any thread), never cleared.  bad: the stamp (stamp()) of
+ * the file as it was when a read of it found no certificate or did not
+ * parse; 0 when none, or when the file is to be read at the next ask. */
 struct hashfile {
 	OSSL_LIB_CTX *libctx;
 	char *path;
 	atomic_bool loaded;
+	_Atomic uint64_t bad;
 };
 
 static X509_LOOKUP_METHOD *file_method;
@@ -221,21 +216,131 @@ static void file_lu_free(X509_LOOKUP *lu)
 	X509_LOOKUP_set_method_data(lu, NULL);
 }
 
-/* The file into the store, unless it was read (by any thread).  One that
- * could not be opened (none, unreadable, no descriptor left: EMFILE)
- * adds nothing, not an error, and is tried again at the next ask: a
- * passing failure at the first verification does not empty the store
- * for the rest of the process's life (one unusable but read adds
- * nothing, for good). */
+/* ---- why the file added nothing: one line per cause ------------------------ */
+
+static void (*_Atomic file_logger)(int level, const char *msg);
+
+void hashdir_set_logger(void (*fn)(int level, const char *msg))
+{
+	atomic_store(&file_logger, fn);
+}
+
+/* FNV-1a of the last failure line logged (any store's); 0: none since the
+ * last good read.  A cause is logged when it is not the last one logged:
+ * a file that stays unreadable is said once, not at every verification;
+ * one that goes from EMFILE to missing is said again. */
+static _Atomic uint64_t last_cause;
+
+static uint64_t fnv(const void *p, size_t n, uint64_t h)
+{
+	const unsigned char *c = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ c[i]) * UINT64_C(0x100000001b3);
+	return h;
+}
+
+static void file_failed(const char *path, const char *why)
+{
+	void (*fn)(int, const char *) = atomic_load(&file_logger);
+	char msg[PATH_MAX + 400];
+	uint64_t h;
+
+	snprintf(msg, sizeof msg, "system trust store: cannot use \"%s\": %s; every"
+		 " verification against it fails (the connection is refused) until it can,"
+		 " tried again at the next", path, why);
+	h = fnv(msg, strlen(msg), UINT64_C(0xcbf29ce484222325)) | 1;
+	if (atomic_exchange(&last_cause, h) != h && fn)
+		fn(0, msg);
+}
+
+static void file_good(const char *path, int ncert)
+{
+	void (*fn)(int, const char *) = atomic_load(&file_logger);
+	char msg[PATH_MAX + 100];
+
+	if (atomic_exchange(&last_cause, 0) == 0 || !fn)
+		return;
+	snprintf(msg, sizeof msg, "system trust store: \"%s\" read: %d certificate%s", path, ncert,
+		 ncert == 1 ? "" : "s");
+	fn(2, msg);
+}
+
+/* The file's identity and times: a file written again (in place or
+ * renamed over) has another. */
+static uint64_t stamp(const struct stat *st)
+{
+	uint64_t v[7] = { st->st_dev, st->st_ino, (uint64_t)st->st_size,
+			  (uint64_t)st->st_mtim.tv_sec, (uint64_t)st->st_mtim.tv_nsec,
+			  (uint64_t)st->st_ctim.tv_sec, (uint64_t)st->st_ctim.tv_nsec };
+
+	return fnv(v, sizeof v, UINT64_C(0xcbf29ce484222325)) | 1;
+}
+
+/* The file into the store, unless it was read (by any thread).  What is
+ * kept as read is a file that was opened, parsed whole, held at least
+ * one certificate and did not change while it was read; anything else
+ * adds nothing (an empty store verifies no one: fail closed), is logged
+ * (file_failed) and is tried again:
+ *  - one that could not be opened (none, unreadable, no descriptor left:
+ *    EMFILE) at the next ask: a passing failure at the first
+ *    verification does not empty the store for the rest of the process's
+ *    life;
+ *  - one that changed while it was read (a writer truncating and
+ *    writing it in place) at the next ask;
+ *  - one with no certificate, or that does not parse (a torn write:
+ *    empty, or cut inside a certificate), at the first ask after its
+ *    stat() stamps change (not a parse per handshake while it stays so).
+ * Before, a file opened counted as read whatever it held: one read
+ * while a writer had just truncated it left the store empty for good. */
 static void file_read(struct hashfile *f, X509_STORE *store)
 {
-	bool read;
+	uint64_t bad = atomic_load_explicit(&f->bad, memory_order_relaxed);
+	STACK_OF(X509_INFO) *inf;
+	struct stat a, b;
+	const char *why = NULL;
+	bool changed;
+	int ncert = 0;
+	FILE *fp;
+	BIO *in;
 
 	if (atomic_load_explicit(&f->loaded, memory_order_acquire))
 		return;
-	(void)load_file(store, f->libctx, f->path, true, true, &read);
-	if (read)
+	if (bad && policy_stat_path(f->path, &a) == 0 && stamp(&a) == bad)
+		return;                 /* as it was at the failed read */
+	if (!(fp = policy_fopen_regular(f->path, &why))) {
+		file_failed(f->path, why ? why : "cannot be opened");
+		return;
+	}
+	if (fstat(fileno(fp), &a) != 0 || !(in = BIO_new_fp(fp, BIO_CLOSE))) {
+		fclose(fp);
+		return;                 /* (no memory: tried again) */
+	}
+	inf = PEM_X509_INFO_read_bio_ex(in, NULL, NULL, "", f->libctx, NULL);
+	changed = fstat(fileno(fp), &b) != 0 || stamp(&a) != stamp(&b);
+	BIO_free(in);
+	for (int i = 0; inf && i < sk_X509_INFO_num(inf); i++)
+		ncert += sk_X509_INFO_value(inf, i)->x509 != NULL;
+	if (changed) {
+		atomic_store_explicit(&f->bad, 0, memory_order_relaxed);
+		file_failed(f->path, "it changed while it was read (written in place?)");
+	} else if (!inf || !ncert) {
+		atomic_store_explicit(&f->bad, stamp(&a), memory_order_relaxed);
+		file_failed(f->path, !inf ? "it does not parse as PEM (cut short while written?)" :
+					    "it holds no certificate (empty while written?)");
+	} else {
+		for (int i = 0; i < sk_X509_INFO_num(inf); i++) {
+			X509_INFO *it = sk_X509_INFO_value(inf, i);
+
+			if (it->x509)
+				X509_STORE_add_cert(store, it->x509);
+			if (it->crl)
+				X509_STORE_add_crl(store, it->crl);
+		}
 		atomic_store_explicit(&f->loaded, true, memory_order_release);
+		file_good(f->path, ncert);
+	}
+	sk_X509_INFO_pop_free(inf, X509_INFO_free);
 }
 
 /* OpenSSL asks the store's lookups, in the order they were added, for a
@@ -299,6 +404,7 @@ bool hashdir_add_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path)
 	}
 	f->libctx = libctx;
 	atomic_init(&f->loaded, false);
+	atomic_init(&f->bad, 0);
 	if (!X509_LOOKUP_set_method_data(lu, f)) {
 		free(f->path);
 		free(f);

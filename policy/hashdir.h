@@ -27,9 +27,12 @@ bool hashdir_load_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path
  * a process which never verifies against the store never needs (its
  * parse found no error at start either: a missing or unusable file adds
  * nothing).  Read by the thread whose verification first asks, as it is
- * then (from the root at start, file.h); never again once opened (one
- * that could not be opened, EMFILE included, is tried again at the next
- * ask).  Add it before
+ * then (from the root at start, file.h); never again once read (one
+ * that could not be opened, EMFILE included, or that changed while it
+ * was read, is tried again at the next ask; one that held no
+ * certificate or did not parse, a torn write, at the first ask after
+ * its stat() stamps change; each failure's cause logged once, see
+ * hashdir_set_logger).  Add it before
  * hashdir_add's directory lookup on the same store, so that the file's
  * certificates come first, as when they were in the store from the
  * start.  false: no memory. */
@@ -37,6 +40,11 @@ bool hashdir_add_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path)
 /* That file read into store now, unless it was (a store hashdir_add_file
  * was given: policy_read_system_stores, reload.h). */
 void hashdir_read_file_now(X509_STORE *store);
+
+/* Where a line saying why the system store's file added nothing goes
+ * (levels as core/log.h's: 0 error, 2 info), once per cause (file_read,
+ * hashdir.c).  NULL (the default, tlsshim --check): nowhere. */
+void hashdir_set_logger(void (*fn)(int level, const char *msg));
 
 /* The system trust store's file and directory list: SSL_CERT_FILE and
  * SSL_CERT_DIR as the environment named them when the library started

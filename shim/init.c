@@ -588,7 +588,7 @@ void shim_fork_child(void)
 		shim_forked();
 }
 
-/* The policy's run-time lines (OCSP staples): levels as core/log.h's. */
+/* The policy's run-time lines (OCSP staples, the system store): levels as core/log.h's. */
 static void ocsp_log(int level, const char *msg)
 {
 	log_msg(level <= LOG_ERROR ? LOG_ERROR : level >= LOG_DEBUG ? LOG_DEBUG : (enum log_level)level, "%s", msg);
@@ -766,6 +766,7 @@ static void do_init(void)
 		log_debug("OpenSSL allocated before the shim started: a pump process will allocate"
 			  " with malloc (docs/fork.md, \"Locks in the pump\")");
 	ocsp_set_logger(ocsp_log);
+	hashdir_set_logger(ocsp_log);
 	keyholder_setup();
 	root_setup();
 	/* The system store's SSL_CERT_FILE and SSL_CERT_DIR: as the

@@ -37,6 +37,15 @@
 #    before the filter and the server accepted; with a raw system call
 #    (unseen) it cannot be read at the first verification: refused and
 #    logged, nothing in the clear.
+#  * why the store is empty is logged, once per cause: the missing file,
+#    EMFILE and EACCES of the cases above, and a missing file at three
+#    verifications (three refusals, one line);
+#  * a torn write: the file empty (truncated, not yet written) or cut
+#    inside a certificate at the first verification: refused and logged,
+#    not kept; written in place, it is read at the next verification
+#    and the server accepted (before: the empty read was the read, for
+#    good); while it stays empty it is not parsed again (strace: one
+#    open for three verifications);
 #  * the store's paths as at start (hashdir_system_capture): the client,
 #    started with the test CA's SSL_CERT_FILE, setenv()s SSL_CERT_FILE
 #    (or SSL_CERT_DIR) to another CA's, renames its rule's crl over
@@ -77,8 +86,8 @@ server() {
 # client NAME STORE MODE PORT [PORT2]: the shimmed client with STORE as
 # SSL_CERT_FILE, a connect rule on PORT (and PORT2) without ca (and with
 # $RULE_EXTRA's settings), more of its environment in $CLIENT_ENV
-# (NAME=VALUE words); started in the background (pid in $cli), its
-# output in $T/NAME.out.  1 when it never said ready.
+# (NAME=VALUE words), run under $CLIENT_WRAP (strace) if set; started
+# in the background (pid in $cli), its output in $T/NAME.out.  1 when it never said ready.
 client() {
 	_cn=$1 _cs=$2
 	shift 2
@@ -92,7 +101,8 @@ EOC
 	bg env SSL_CERT_FILE="$_cs" SSL_CERT_DIR="$T/sysdir" ${CLIENT_ENV:-} \
 		TLSSHIM_LOG_FILE="$T/$_cn.log" \
 		timeout -k 2 $((60 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
-		${SHIM_WRAP:-} "$PY" "$CLIENT" "$1" "$T/$_cn.go" "$2" ${3:+"$3"} >"$T/$_cn.out" 2>&1
+		${CLIENT_WRAP:-${SHIM_WRAP:-}} "$PY" "$CLIENT" "$1" "$T/$_cn.go" "$2" ${3:+"$3"} \
+		>"$T/$_cn.out" 2>&1
 	cli=$!
 	wait_for "$T/$_cn.out" '^ready' 30
 }
@@ -210,6 +220,100 @@ else
 			"$T/nobody.srv")"
 	fi
 fi
+
+# ---- why the store is empty, in one error line per cause (file_failed,
+# policy/hashdir.c): the causes of the cases above, then a missing file at
+# three verifications: three refusals, one line.  Before, no line said
+# why, only "certificate verification failed" at each handshake.
+# logged NAME CAUSE WHAT: one line of the store's cause CAUSE in NAME.log.
+logged() {
+	_ln=$(grep -c "system trust store: cannot use \".*\": $2" "$T/$1.log")
+	if [ "$_ln" = 1 ]; then
+		pass "$3"
+	else
+		fail "$3" "$_ln lines of the cause ($2)$(show "$T/$1.log")"
+	fi
+}
+logged gone 'No such file or directory' store_gone_logged
+logged emfile 'Too many open files' store_emfile_logged
+[ "$(id -u)" != 0 ] || logged nobody 'Permission denied' store_unreadable_logged
+# opens NAME FILE: how many times the strace of NAME (NAME.st) opened FILE
+# for reading.
+opens() { grep "$2" "$T/$1.st" | grep -v O_PATH | grep -c 'open'; }
+if ! server missing 3; then
+	fail store_missing_logged_once "server did not start$(show "$T/missing.srv")"
+elif ! client missing "$T/never.pem" many "$SP"; then
+	fail store_missing_logged_once "client did not start$(show "$T/missing.out" \
+		"$T/missing.log")"
+else
+	go missing
+	if grep -q '^reply' "$T/missing.out" ||
+		[ "$(grep -c '^error many' "$T/missing.out")" != 3 ] ||
+		[ "$(grep -c 'certificate verification failed' "$T/missing.log")" != 3 ]; then
+		fail store_missing_logged_once "not three refusals$(show "$T/missing.out" \
+			"$T/missing.log")"
+	else
+		logged missing 'No such file or directory' store_missing_logged_once
+	fi
+fi
+
+# ---- a torn write: the file read while a writer had truncated it (empty),
+# or had written part of a certificate, is not kept as the store: refused
+# and logged, and read again once its stat() stamps change (written in
+# place, the same inode): the server then accepted.  Before, the empty
+# read counted as the read: every later connection refused, for good.
+# torn NAME CONTENT WHY: the store's file holds CONTENT (a command's
+# output) at the first verification, the test CA at the second.
+torn() {
+	eval "$2" >"$T/$1.pem" || exit 1
+	if ! server "$1_1" || ! { _p1=$SP; server "$1_2"; }; then
+		fail "store_${1}_read_again" "servers did not start$(show "$T/$1_1.srv" \
+			"$T/$1_2.srv")"
+	elif ! client "$1" "$T/$1.pem" torn "$_p1" "$SP"; then
+		fail "store_${1}_read_again" "client did not start$(show "$T/$1.out" "$T/$1.log")"
+	else
+		: >"$T/$1.go"
+		wait_for "$T/$1.out" '^waiting' 30
+		cat "$CERTS/ca.crt" >"$T/$1.pem"        # (in place: the same inode)
+		: >"$T/$1.go.2"
+		wait_exit "$cli" 60
+		if grep -q '^reply torn1' "$T/$1.out" || ! grep -q '^error torn1: ' "$T/$1.out"
+		then
+			fail "store_${1}_read_again" "the first server was not refused$(show \
+				"$T/$1.out")"
+		elif ! grep -q '^reply torn2: hello-torn2$' "$T/$1.out"; then
+			fail "store_${1}_read_again" "the file was not read again$(show \
+				"$T/$1.out" "$T/$1.log")"
+		else
+			logged "$1" "$3" "store_${1}_read_again"
+		fi
+	fi
+}
+torn empty 'true' 'it holds no certificate'
+torn cut 'head -c 300 "$CERTS/ca.crt"' 'it does not parse as PEM'
+
+# ---- the file with no certificate is not parsed again at every
+# verification while it stays so (its stat() stamps): three connections,
+# one open of the file (strace), one line.
+: >"$T/blank.pem" || exit 1
+CLIENT_WRAP="strace -f -qq -e trace=open,openat,openat2 -o $T/blank.st"
+if ! server blank 3; then
+	fail store_empty_read_once_until_changed "server did not start$(show "$T/blank.srv")"
+elif ! client blank "$T/blank.pem" many "$SP"; then
+	fail store_empty_read_once_until_changed "client did not start$(show "$T/blank.out")"
+else
+	go blank
+	if grep -q '^reply' "$T/blank.out" ||
+		[ "$(grep -c '^error many' "$T/blank.out")" != 3 ]; then
+		fail store_empty_read_once_until_changed "not three refusals$(show "$T/blank.out")"
+	elif [ "$(opens blank blank.pem)" != 1 ]; then
+		fail store_empty_read_once_until_changed "$(opens blank blank.pem) opens$(show \
+			"$T/blank.st")"
+	else
+		logged blank 'it holds no certificate' store_empty_read_once_until_changed
+	fi
+fi
+CLIENT_WRAP=""
 
 # ---- the store's paths as the process got them at start (policy/hashdir.h,
 # hashdir_system_capture), at a reload too.  The rule has a crl (both

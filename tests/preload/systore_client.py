@@ -33,6 +33,11 @@ waits (at most 50 s) for GOFILE to exist, then:
   exec   execs itself in mode "one" on PORT, with an environment of the
          variables SYSTORE_EXEC_KEEP names (space-separated: the
          library's own) and those SYSTORE_SET sets, nothing else;
+  many   three connections to PORT, one after another: "reply manyN:
+         ..." or "error manyN: ..." (N 1 to 3);
+  torn   connects to PORT ("reply torn1: ..." or "error torn1: ..."),
+         says "waiting", waits (at most 50 s) for GOFILE.2, then
+         connects to PORT2 (tag torn2);
   landlock
          puts on a Landlock domain refusing every file read (a ruleset
          handling LANDLOCK_ACCESS_FS_READ_FILE, no rule), through the C
@@ -123,6 +128,19 @@ elif mode == "nobody":
     os.setgid(65534)
     os.setuid(65534)
     one("nobody", port)
+elif mode == "many":
+    for n in (1, 2, 3):
+        one("many%d" % n, port)
+elif mode == "torn":
+    one("torn1", port)
+    say("waiting")
+    deadline = time.monotonic() + 50
+    while not os.path.exists(gofile + ".2"):
+        if time.monotonic() > deadline:
+            say("error: no second go")
+            sys.exit(1)
+        time.sleep(0.01)
+    one("torn2", port2)
 elif mode in ("setenv", "clearenv"):
     one("first", port)
     if mode == "clearenv":

@@ -1835,6 +1835,33 @@ static void run_shared_files(void)
 		policy_free(p);
 		unlink(late);
 	}
+	UNIT_CASE("shared: a system store file with no certificate at the first verification"
+		  " (a torn write) is not kept: read again once written") {
+		char cafile[512], torn[512], cmd[1200];
+		struct policy_error err;
+		struct policy *p;
+
+		path_in(cafile, sizeof(cafile), "ca.crt");
+		path_in(torn, sizeof(torn), "torn-store.crt");
+		EXPECT(write_file("torn-store.crt", "") == 0);
+		p = load_text_store(torn, "rules = ({ direction = \"connect\"; port = 1; });\n",
+				    &err);
+		EXPECT(p != NULL);
+		if (p) {
+			SSL_CTX *a = p->rules[0].ctx;
+
+			/* Empty (a writer truncated it): refused, nothing kept ... */
+			EXPECT(a && !store_verifies(a) && store_cert(a) == NULL);
+			EXPECT(!store_verifies(a));
+			/* ... written in place (the same inode): read then (before:
+			 * the empty read counted as the read, for good). */
+			snprintf(cmd, sizeof cmd, "cat '%s' >'%s'", cafile, torn);
+			EXPECT(system(cmd) == 0);
+			EXPECT(store_verifies(a) && store_cert(a) != NULL);
+		}
+		policy_free(p);
+		unlink(torn);
+	}
 	UNIT_CASE("shared: the system store's SSL_CERT_FILE as at start: a setenv() after changes"
 		  " nothing, at a load nor at a reload") {
 		char cafile[512], crl[512], crlnew[512];
