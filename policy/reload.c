@@ -742,13 +742,32 @@ static bool crls_current(SSL_CTX *ctx, const struct policy_rule *r, char *why, s
 	return ok;
 }
 
-/* A rule with one cert (or a connect rule). */
-static SSL_CTX *build_plain(const struct policy *p, const struct policy_rule *r, char *why, size_t len)
+/* A connect rule on the system trust store (no ca) with no crl: its new
+ * context keeps the store of the context it replaces, as it was read
+ * (tlsshim.conf(5), ca: the store is read once, and a reload does not
+ * read it again).  Before, a reload (a client certificate renamed over)
+ * gave the rule a new store, which read the file anew at its first
+ * verification: one read while a writer had the file truncated then
+ * refused every server where the previous store was good, and cost the
+ * 30 ms parse again.  A rule with a crl keeps a store of its own: the
+ * new CRLs go into a new one, which reads the file anew. */
+static bool keeps_system_store(const struct policy_rule *r)
+{
+	return r->direction == POLICY_CONNECT && !r->ca && !r->crl &&
+	       r->verify != POLICY_VERIFY_NONE;
+}
+
+/* A rule with one cert (or a connect rule); prev: the context it
+ * replaces. */
+static SSL_CTX *build_plain(const struct policy *p, const struct policy_rule *r, SSL_CTX *prev,
+			    char *why, size_t len)
 {
 	SSL_CTX *ctx = ctx_build(p->libctx, r, NULL, why, len);
 
 	if (!ctx)
 		return NULL;
+	if (prev && keeps_system_store(r))
+		SSL_CTX_set1_cert_store(ctx, SSL_CTX_get_cert_store(prev));
 	if ((r->cert && !cert_current(ctx, r->cert, why, len)) || !crls_current(ctx, r, why, len)) {
 		SSL_CTX_free(ctx);
 		return NULL;
@@ -888,11 +907,11 @@ static void check_rule(const struct policy *p, struct policy_reload *rl, size_t 
 		SSL_CTX_free(cur);
 		return;
 	}
-	SSL_CTX_free(cur);
 	/* Taken before the files are read: a change while they are read is
 	 * a change from these, seen at the next check. */
 	now = rule_stamps(r);
 	if (now && stamps_same(now, rl->r[i].failed)) {
+		SSL_CTX_free(cur);
 		stamps_free(now);      /* the same broken files: reported already */
 		if (log)
 			log(3, r->name, "reload: the files are as at the failed reload");
@@ -900,7 +919,9 @@ static void check_rule(const struct policy *p, struct policy_reload *rl, size_t 
 	}
 	why[0] = '\0';
 	ERR_set_mark();
-	nctx = r->ncerts ? build_sni(p, r, &nsni, why, sizeof why) : build_plain(p, r, why, sizeof why);
+	nctx = r->ncerts ? build_sni(p, r, &nsni, why, sizeof why) :
+			   build_plain(p, r, cur, why, sizeof why);
+	SSL_CTX_free(cur);
 	if (nctx && !ocsp_again(r, nctx, nsni, why, sizeof why)) {
 		SSL_CTX_free(nctx);    /* the groups go with the first context */
 		nctx = NULL;

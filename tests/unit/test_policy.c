@@ -1862,6 +1862,42 @@ static void run_shared_files(void)
 		policy_free(p);
 		unlink(torn);
 	}
+	UNIT_CASE("shared: a reload of a rule on the system store without a crl keeps the store"
+		  " it had, as read") {
+		char cafile[512], store[512], cert[512], cmd[3000];
+		struct policy_error err;
+		struct policy *p;
+
+		path_in(cafile, sizeof(cafile), "ca.crt");
+		path_in(store, sizeof(store), "kept-store.crt");
+		path_in(cert, sizeof(cert), "client.crt");
+		snprintf(cmd, sizeof cmd, "cp '%s' '%s'", cafile, store);
+		EXPECT(system(cmd) == 0);
+		p = load_text_store(store, "rules = ({ direction = \"connect\"; port = 1;"
+				    " cert = \"client.crt\"; key = \"client.key\"; });\n", &err);
+		EXPECT(p != NULL);
+		if (p) {
+			SSL_CTX *a = policy_reload_ctx(p, &p->rules[0]), *b;
+
+			EXPECT(a && store_verifies(a));
+			/* The store's file truncated by a writer, and the client
+			 * certificate renamed over: the rule reloads ... */
+			snprintf(cmd, sizeof cmd, ": >'%s' && cp '%s' '%s.new' && mv '%s.new' '%s'",
+				 store, cert, cert, cert, cert);
+			EXPECT(system(cmd) == 0);
+			policy_reload_check_now(p, NULL);
+			b = policy_reload_ctx(p, &p->rules[0]);
+			EXPECT(b && b != a);
+			/* ... with the store it had, as read (before: a new
+			 * store, which read the empty file and verified no one). */
+			EXPECT(b && SSL_CTX_get_cert_store(b) == SSL_CTX_get_cert_store(a));
+			EXPECT(b && store_verifies(b));
+			SSL_CTX_free(a);
+			SSL_CTX_free(b);
+		}
+		policy_free(p);
+		unlink(store);
+	}
 	UNIT_CASE("shared: the system store's SSL_CERT_FILE as at start: a setenv() after changes"
 		  " nothing, at a load nor at a reload") {
 		char cafile[512], crl[512], crlnew[512];
