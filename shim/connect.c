@@ -291,44 +291,103 @@ static int again(int fd, struct tls_conn *c, const struct sockaddr *sa, socklen_
  * call left an end the kernel connected to the program's address, in
  * clear (h194, tests/preload/pumped_reconnect.sh, race); now the kernel
  * refuses the multicast host, and the end, CLOSE, is refused as above. */
-static int pumped_refused(int fd)
+static int pumped_refused(int fd, const char *call)
 {
 	int e = 0;
 	socklen_t l = sizeof e;
 
-	log_warn("fd %d: connect() again on a socket handed to a pump, whose end of the pump"
-		 " is no longer connected or connecting; refused: a new socket connects anew", fd);
+	log_warn("fd %d: %s again on a socket handed to a pump, whose end of the pump"
+		 " is no longer connected or connecting; refused: a new socket connects anew",
+		 fd, call);
 	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_ERROR, &e, &l) == 0 && e > 0)
 		return -e;
 	return -ECONNABORTED;
 }
 
+/* The address the kernel gets for a call on a pumped number that would
+ * give it the peer sa (len bytes): 1, sa as it is (no address,
+ * AF_UNSPEC, not TCP, a length the kernel refuses before anything); 0,
+ * *ss holds sa with the multicast host; a negative errno (logged): the
+ * end is neither connected nor connecting, refused (pumped_refused). */
+static int pumped_dest(int fd, const struct sockaddr *sa, socklen_t len,
+		       struct sockaddr_storage *ss, const char *call)
+{
+	int st;
+
+	if (!sa || len < sizeof sa->sa_family || sa->sa_family == AF_UNSPEC)
+		return 1;
+	st = shim_tcp_state(fd);
+	if (st < 0 && (errno == EOPNOTSUPP || errno == ENOPROTOOPT))   /* not TCP */
+		return 1;
+	if (st < 0 || st == TCP_CLOSE)
+		return pumped_refused(fd, call);
+	if (len > sizeof *ss)    /* (the kernel's EINVAL, before anything) */
+		return 1;
+	memcpy(ss, sa, len);
+	if (ss->ss_family == AF_INET && len >= sizeof(struct sockaddr_in))
+		((struct sockaddr_in *)ss)->sin_addr.s_addr = htonl(INADDR_ALLHOSTS_GROUP);
+	else if (ss->ss_family == AF_INET6 && len >= offsetof(struct sockaddr_in6, sin6_scope_id))
+		inet_pton(AF_INET6, "ff02::1", &((struct sockaddr_in6 *)ss)->sin6_addr);
+	return 0;
+}
+
+/* The kernel refused the multicast host (pumped_dest) with e: an end
+ * that stopped connecting meanwhile is refused as above; else -e. */
+static int pumped_failed(int fd, int e, const char *call)
+{
+	if ((e == ENETUNREACH || e == EHOSTUNREACH || e == EINVAL) &&
+	    shim_tcp_state(fd) == TCP_CLOSE)
+		return pumped_refused(fd, call);
+	return -e;
+}
+
 static int pumped_connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	struct sockaddr_storage ss;
-	int st, e;
+	int r = pumped_dest(fd, sa, len, &ss, "connect()");
 
-	if (!sa || len < sizeof sa->sa_family || sa->sa_family == AF_UNSPEC)
+	if (r < 0)
+		return r;
+	if (r == 1)
 		return REAL(connect)(fd, sa, len) < 0 ? -errno : 0;
-	st = shim_tcp_state(fd);
-	if (st < 0 && (errno == EOPNOTSUPP || errno == ENOPROTOOPT))   /* not TCP */
-		return REAL(connect)(fd, sa, len) < 0 ? -errno : 0;
-	if (st < 0 || st == TCP_CLOSE)
-		return pumped_refused(fd);
-	if (len > sizeof ss)    /* (the kernel's EINVAL, before anything) */
-		return REAL(connect)(fd, sa, len) < 0 ? -errno : 0;
-	memcpy(&ss, sa, len);
-	if (ss.ss_family == AF_INET && len >= sizeof(struct sockaddr_in))
-		((struct sockaddr_in *)&ss)->sin_addr.s_addr = htonl(INADDR_ALLHOSTS_GROUP);
-	else if (ss.ss_family == AF_INET6 && len >= offsetof(struct sockaddr_in6, sin6_scope_id))
-		inet_pton(AF_INET6, "ff02::1", &((struct sockaddr_in6 *)&ss)->sin6_addr);
 	if (REAL(connect)(fd, (const struct sockaddr *)&ss, len) == 0)
 		return 0;
-	e = errno;
-	if ((e == ENETUNREACH || e == EHOSTUNREACH || e == EINVAL) &&
-	    shim_tcp_state(fd) == TCP_CLOSE)
-		return pumped_refused(fd);
-	return -e;
+	return pumped_failed(fd, errno, "connect()");
+}
+
+/* sendto(), sendmsg() or sendmmsg() with MSG_FASTOPEN (m: its message,
+ * the first of sendmmsg's) on a number whose session went to a pump
+ * (shim_route first: a number not seen yet is classified).  TCP Fast
+ * Open connects in the same call, as connect() does: on an end that is
+ * neither connected nor connecting the kernel connected the number
+ * again, anywhere a rule left plain, and the program's bytes went there
+ * while the number still stood for the pumped session (h195,
+ * tests/preload/pumped_fastopen.sh).  So it is what connect() is on it
+ * (pumped_connect): refused once the end is neither, the kernel's
+ * answer otherwise (EISCONN, EALREADY), asked with the multicast host.
+ * The bytes sent (one message), a negative errno, or SHIM_NOT_PUMPED:
+ * not a pumped number, the caller goes on. */
+ssize_t shim_pumped_fastopen(int fd, const struct msghdr *m, int flags, const char *call)
+{
+	struct sockaddr_storage ss;
+	struct msghdr h;
+	struct tls_conn *c = NULL;
+	ssize_t n;
+	int r;
+
+	r = shim_route(fd, &c);
+	if (c)
+		tls_conn_unref(c);
+	if (r < 0 || r == ROUTE_TLS || conntab_load(fd) != CT_PUMPED || !m)
+		return SHIM_NOT_PUMPED;
+	if ((r = pumped_dest(fd, m->msg_name, m->msg_namelen, &ss, call)) < 0)
+		return r;
+	h = *m;
+	if (r == 0)
+		h.msg_name = &ss;
+	if ((n = REAL(sendmsg)(fd, &h, flags)) >= 0)
+		return n;
+	return r == 0 ? pumped_failed(fd, errno, call) : -errno;
 }
 
 /* 0 or a negative errno. */

@@ -118,8 +118,19 @@ SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 	int e;
 
 	SHIM_OOB_PUMPED(fd, flags);
-	if (__builtin_expect(flags & MSG_FASTOPEN, 0) && shim_fastopen_refused(fd, addr, alen))
-		SHIM_RET(-EOPNOTSUPP);
+	if (__builtin_expect(flags & MSG_FASTOPEN, 0)) {
+		struct iovec v = { (void *)(uintptr_t)buf, n };
+		struct msghdr m = { .msg_name = (void *)(uintptr_t)addr, .msg_namelen = alen,
+				    .msg_iov = &v, .msg_iovlen = 1 };
+		ssize_t r;
+
+		if (shim_fastopen_refused(fd, addr, alen))
+			SHIM_RET(-EOPNOTSUPP);
+		/* (a pumped number: its end connects nowhere else) */
+		r = shim_pumped_fastopen(fd, &m, flags, "sendto(MSG_FASTOPEN)");
+		if (r != SHIM_NOT_PUMPED)
+			SHIM_RET(r);
+	}
 	/* A destination without connect(): SCTP sets up an association. */
 	if (addr && (e = shim_peer_check(fd, addr, alen, "sendto")) < 0)
 		SHIM_RET(e);

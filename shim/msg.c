@@ -479,6 +479,13 @@ SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 		SHIM_RET(e);
 	if (m && m->msg_controllen && (e = fds_leaving(fd, m)) < 0)
 		SHIM_RET(e);
+	/* (a pumped number: its end connects nowhere else) */
+	if (__builtin_expect(flags & MSG_FASTOPEN, 0) && m) {
+		ssize_t r = shim_pumped_fastopen(fd, m, flags, "sendmsg(MSG_FASTOPEN)");
+
+		if (r != SHIM_NOT_PUMPED)
+			SHIM_RET(r);
+	}
 	SHIM_DISPATCH(fd, REAL(sendmsg)(fd, m, flags), tls_sendmsg(c, m, flags));
 }
 
@@ -542,6 +549,20 @@ SHIM_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
 			SHIM_RET(e);
 		if (v[i].msg_hdr.msg_controllen && (e = fds_leaving(fd, &v[i].msg_hdr)) < 0)
 			SHIM_RET(e);
+	}
+	/* A pumped number: the first message alone, as sendmsg() (its end
+	 * connects nowhere else; the kernel would refuse the first message
+	 * of a connected or connecting end all the same). */
+	if (__builtin_expect(flags & MSG_FASTOPEN, 0) && n > 0) {
+		ssize_t r = shim_pumped_fastopen(fd, &v[0].msg_hdr, flags,
+						 "sendmmsg(MSG_FASTOPEN)");
+
+		if (r != SHIM_NOT_PUMPED) {
+			if (r < 0)
+				SHIM_RET(r);
+			v[0].msg_len = (unsigned int)r;
+			return 1;
+		}
 	}
 	SHIM_DISPATCH(fd, REAL(sendmmsg)(fd, v, n, flags), tls_sendmmsg(c, v, n, flags));
 }

@@ -399,6 +399,11 @@ void shim_tls_report(struct tls_conn *c);
 /* sendto/sendmsg/sendmmsg with MSG_FASTOPEN to a destination a tls or
  * deny rule names: refused (EOPNOTSUPP), logged. */
 bool shim_fastopen_refused(int fd, const struct sockaddr *addr, socklen_t alen);
+/* The same calls on a number whose session went to a pump: what connect()
+ * is on it (shim/connect.c).  The bytes sent, a negative errno, or
+ * SHIM_NOT_PUMPED (below every errno): not a pumped number. */
+#define SHIM_NOT_PUMPED ((ssize_t)-4097)
+ssize_t shim_pumped_fastopen(int fd, const struct msghdr *m, int flags, const char *call);
 /* A destination of 0.0.0.0 or ::ffff:0.0.0.0 from a socket bound to an
  * address reaches that address (connect.c): 1 with ss holding it, 0 when
  * not such a case, a negative errno when the kernel did not tell. */

@@ -1,0 +1,100 @@
+#!/bin/sh
+# TCP Fast Open (sendto, sendmsg or sendmmsg with MSG_FASTOPEN) on a number
+# whose session went to a pump (shim/connect.c, shim_pumped_fastopen).
+# Fast Open connects in the call that sends, as connect() does; once the
+# number's end of the pump's channel is neither connected nor connecting
+# (its connect refused), the kernel connects it again wherever the call
+# asks.  pumped_connect refused connect() there (h189), but Fast Open was
+# judged by the destination's rule alone: refused to a TLS port
+# (EOPNOTSUPP), passed to a plain one, where the kernel connected the
+# number anew and the child's "secret plaintext" went out, while the
+# number still stood for the pumped session (getpeername named the TLS
+# server; found by h195).  Now it is what connect() is on the number:
+# refused (the end's error, else ECONNABORTED) with the warning, whatever
+# the destination; the kernel's answer otherwise, asked with a multicast
+# host (EISCONN on a connected end).  tests/preload/py/pumped_fastopen.py
+# forks while the handshake runs (the server, plain and silent, never
+# answers: handshake_timeout_ms ends it), and the child, after its end's
+# refusal, asks three times for the plain port (the kernel says
+# ECONNABORTED to the first and connected the second) and once for the
+# TLS one:
+#   * pumped_fastopen_sendto, _sendmsg, _sendmmsg: one call each way; the
+#     plain port's recording server must get no connection's bytes;
+#   * pumped_fastopen_connected: the handshake done, Fast Open to the
+#     plain port on the connected end: the kernel's EISCONN, and the
+#     session goes on (a line echoed through it).
+. "$TLSSHIM_TOP/tests/lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+need_shim
+
+# fastopen_case MODE: the silent TLS-port server, the plain port's
+# recording server, the policy, the client.
+fastopen_case() {
+	_n=pumped_fastopen_$1
+	P=$(free_port)
+	Q=$(free_port)
+	while [ "$Q" = "$P" ]; do Q=$(free_port); done
+	policy "$T/$_n.conf" <<EOC
+rules = ( { name = "up"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt";
+            server_name = "localhost"; handshake_timeout_ms = $((1000 * TS)); },
+          { name = "clear"; direction = "connect"; port = $Q; action = "plain"; } );
+EOC
+	start_peer "$_n.peer" server --plain --port "$P" --mode record --count 2 \
+		--record "$T/$_n.rec" --timeout $((15 * TS))
+	_peer=$PEER
+	start_peer "$_n.plain" server --plain --port "$Q" --mode record --count 1 \
+		--record "$T/$_n.plain" --timeout $((15 * TS))
+	_plain=$PEER
+	TLSSHIM_LOG_FILE="$T/$_n.log" timeout $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$POLICY" "$PY" "$PYD/pumped_fastopen.py" "$P" "$Q" "$1" \
+		>"$T/$_n.out" 2>&1
+	_rc=$?
+	# (a connection to either comes only from a Fast Open that worked:
+	# 3 s for it to take that in, then each is stopped)
+	wait_exit "$_plain" 3
+	stop "$_peer"
+	stop "$_plain"
+	if [ $_rc -eq 0 ] && ! grep -q 'secret' "$T/$_n.rec" "$T/$_n.plain" 2>/dev/null &&
+	   ! grep -q '^child: sent' "$T/$_n.out" &&
+	   [ "$(grep -c '^child: fastopen [0-9]' "$T/$_n.out")" -eq 4 ] &&
+	   grep -Eq '^child: fastopen 3 (EOPNOTSUPP|ENOTSUP)$' "$T/$_n.out" &&
+	   grep -q "$1(MSG_FASTOPEN) again on a socket handed to a pump" "$T/$_n.log"; then
+		pass "$_n: MSG_FASTOPEN on a pumped number whose end is refused is refused\
+ (4 of 4), nothing in clear"
+	else
+		fail "$_n: MSG_FASTOPEN on a pumped number whose end is refused is refused" \
+			"exit $_rc; $(grep -c secret "$T/$_n.plain" 2>/dev/null) plaintext lines at the plain\
+ port; $(show "$T/$_n.out" "$T/$_n.log")"
+	fi
+}
+
+fastopen_case sendto
+fastopen_case sendmsg
+fastopen_case sendmmsg
+
+# The connected end: the kernel's answer, the session goes on.
+_n=pumped_fastopen_connected
+P=$(free_port)
+Q=$(free_port)
+while [ "$Q" = "$P" ]; do Q=$(free_port); done
+policy "$T/$_n.conf" <<EOC
+rules = ( { name = "up"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt";
+            server_name = "localhost"; },
+          { name = "clear"; direction = "connect"; port = $Q; action = "plain"; } );
+EOC
+start_peer "$_n.peer" server --port "$P" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
+	--mode echo --count 2 --timeout $((15 * TS))
+_peer=$PEER
+TLSSHIM_LOG_FILE="$T/$_n.log" timeout $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+	TLSSHIM_CONFIG="$POLICY" "$PY" "$PYD/pumped_fastopen.py" "$P" "$Q" connected \
+	>"$T/$_n.out" 2>&1
+_rc=$?
+stop "$_peer"
+if [ $_rc -eq 0 ] && grep -q '^child: again EISCONN$' "$T/$_n.out" &&
+   grep -q '^child: echo after$' "$T/$_n.out" &&
+   ! grep -q 'again on a socket handed to a pump' "$T/$_n.log"; then
+	pass "$_n: MSG_FASTOPEN on a connected end: EISCONN, the session goes on"
+else
+	fail "$_n: MSG_FASTOPEN on a connected end is the kernel's to answer" \
+		"exit $_rc; $(show "$T/$_n.out" "$T/$_n.log")"
+fi

@@ -1,0 +1,101 @@
+"""pumped_fastopen.py PORT PLAIN MODE — under the library (tests/preload/
+pumped_fastopen.sh): a TLS connection (a connect rule names PORT) handed
+to a pump by a fork while its handshake runs (the server never answers:
+the policy's handshake_timeout_ms ends it); the child waits for its
+end's refusal (SO_ERROR), then asks TCP Fast Open, which connects in the
+same call, to connect the number again: three times to PLAIN (a plain
+rule names it: the kernel answers the first with ECONNABORTED, and
+connected the second before h195) and once to PORT, each with "secret
+plaintext", through
+  sendto:   sendto(MSG_FASTOPEN);
+  sendmsg:  sendmsg(MSG_FASTOPEN);
+  sendmmsg: sendmmsg(MSG_FASTOPEN), one message (through ctypes);
+  connected: the handshake done (a TLS echo server), then
+           sendto(MSG_FASTOPEN) to PLAIN on the connected end ("again
+           EISCONN", the kernel's answer) and a line through the session
+           ("echo after").
+Prints "child: ..." lines: "fastopen N ERROR" for each refusal, "sent N"
+when a call sent."""
+import ctypes
+import errno
+import os
+import select
+import socket
+import sys
+
+port, plain, how = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+S = float(os.environ.get("TLSSHIM_TIME_SCALE", "1"))
+libc = ctypes.CDLL(None, use_errno=True)
+MSG = b"secret plaintext\n"
+
+
+class iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+class msghdr(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32),
+                ("iov", ctypes.POINTER(iovec)), ("iovlen", ctypes.c_size_t),
+                ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
+                ("flags", ctypes.c_int)]
+
+
+class mmsghdr(ctypes.Structure):
+    _fields_ = [("hdr", msghdr), ("len", ctypes.c_uint)]
+
+
+def sendmmsg(fd, dest):
+    sin = ctypes.create_string_buffer(bytes([socket.AF_INET, 0]) + dest.to_bytes(2, "big") +
+                                      bytes([127, 0, 0, 1]) + bytes(8), 16)
+    buf = ctypes.create_string_buffer(MSG, len(MSG))
+    v = iovec(ctypes.cast(buf, ctypes.c_void_p), len(MSG))
+    m = mmsghdr(msghdr(ctypes.cast(sin, ctypes.c_void_p), 16, ctypes.pointer(v), 1, None, 0, 0), 0)
+    r = libc.sendmmsg(fd, ctypes.byref(m), 1, socket.MSG_FASTOPEN)
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return m.len
+
+
+def fastopen(s, dest):
+    if how == "sendmsg":
+        return s.sendmsg([MSG], [], socket.MSG_FASTOPEN, ("127.0.0.1", dest))
+    if how == "sendmmsg":
+        return sendmmsg(s.fileno(), dest)
+    return s.sendto(MSG, socket.MSG_FASTOPEN, ("127.0.0.1", dest))
+
+
+s = socket.socket()
+s.setblocking(False)
+s.connect_ex(("127.0.0.1", port))
+if how == "connected":
+    select.select([], [s], [], 10 * S)
+    s.setblocking(True)
+    s.settimeout(10 * S)
+    s.sendall(b"hello\n")
+    s.recv(100)
+else:
+    select.select([], [s], [], 0.3)    # (the handshake starts)
+pid = os.fork()
+if pid == 0:
+    if how == "connected":
+        try:
+            print("child: again sent %d" % s.sendto(MSG, socket.MSG_FASTOPEN, ("127.0.0.1", plain)),
+                  flush=True)
+        except OSError as e:
+            print("child: again %s" % errno.errorcode.get(e.errno), flush=True)
+        s.settimeout(5 * S)
+        s.sendall(b"after\n")
+        print("child: echo %s" % s.recv(100).decode().strip(), flush=True)
+        os._exit(0)
+    select.select([], [s], [], 20 * S)
+    print("child: so_error %d" % s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR), flush=True)
+    s.setblocking(True)        # (a blocking Fast Open waits for the connection, then sends)
+    for i, dest in enumerate((plain, plain, plain, port)):
+        try:
+            print("child: sent %d" % fastopen(s, dest), flush=True)
+        except OSError as e:
+            print("child: fastopen %d %s" % (i, errno.errorcode.get(e.errno)), flush=True)
+    os._exit(0)
+_, st = os.waitpid(pid, 0)
+sys.exit(os.WEXITSTATUS(st))
