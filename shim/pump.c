@@ -1107,7 +1107,8 @@ static void pending_abort(const struct pending *pd)
  * so that the end is still there to be refused) until then.  (A pump
  * killed meanwhile leaves the end signed: never connected to another
  * listener, ETIMEDOUT when the kernel gives up.)  A refuser that cannot
- * listen: the end is aborted at once (pending_abort).  At most
+ * listen: the end is aborted at once (pending_abort), with a warning
+ * (silent before h195: tests/preload/scm_connect.sh, refuser_unready).  At most
  * REFUSE_WAIT_MS, longer than the longest gap between two SYNs (64 s:
  * 1, 3, 7, 15, 31 and 63 s after the connect, tcp_syn_retries 6, or 1,
  * 2, 3, 4, 5, 7, 11, 19, 35 and 67 s with tcp_syn_linear_timeouts 4);
@@ -1119,8 +1120,13 @@ static void refused_wait(const struct pending *pd)
 {
 	struct pollfd p = { .fd = pd->a, .events = POLLOUT };
 
-	if (REAL(listen)(pd->r, 0) < 0)
+	if (REAL(listen)(pd->r, 0) < 0) {
+		int e = errno;
+
 		pending_abort(pd);
+		log_warn("pump: the refusal of the program's end could not be made"
+			 " (listen: %s): its connect is aborted instead (ECONNRESET)", strerror(e));
+	}
 	REAL(close)(pd->l);
 	if (poll_one(&p, REFUSE_WAIT_MS) <= 0 || !(p.revents & (POLLOUT | POLLERR | POLLHUP)))
 		pending_abort(pd);

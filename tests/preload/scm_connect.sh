@@ -252,3 +252,50 @@ if [ $_rc -eq 0 ] && grep -q '^receiver: echo ok$' "$_o" && [ "$(cat "$T/$_n.rec
 else
 	fail "$_n: TCP_MD5SIG refused: a warning says so" "exit $_rc; $(show "$_o" "$T/$_n.err" "$T/$_n.log")"
 fi
+
+# ------------------------------------------------ the pending channel's other failures
+# pending_channel's and the pump's steps that fail, each with an injector
+# loaded after the library (h195); each must end fail-closed, with a log
+# line: no byte of the receiver's reaches the server in clear, and the
+# receiver's end is refused or aborted where the handshake failed.
+#   * scm_connect_no_random_key: RAND_bytes fails (preload_norand.so: the
+#     channel's 32-byte key): the ordinary channel, connected at once,
+#     with the warning; the server's certificate names another host: the
+#     receiver's "ping" (written at once, the end connected) never
+#     crosses, the server records no byte.
+#   * scm_connect_refuser_unready: the refuser cannot listen
+#     (preload_norefuser.so), so a failed handshake cannot reach the
+#     end as a refusal: the end is aborted (ECONNRESET) at once, the
+#     server records no byte, and a warning says so (before h195 the
+#     abort was silent).
+#   * scm_connect_key_stuck: the key cannot come off the program's end
+#     (preload_md5stuck.so) after a verified handshake: the end is
+#     aborted, not left deaf to the pump's; no "ping" crosses, no echo,
+#     and the log says why.
+# failed_case NAME INJECTOR CERT-NAME LOG-PATTERN SO_ERROR-PATTERN PENDING-LINE
+failed_case() {
+	_n=$1
+	SHIM_PRELOAD="$SHIM_PRELOAD $PROGS/$2"
+	scm_run "$_n" "$3" early
+	SHIM_PRELOAD=${SHIM_PRELOAD% *}
+	if [ $_rc -eq 0 ] && ! grep -q '^receiver: echo ok$' "$_o" && [ ! -s "$T/$_n.rec" ] &&
+	   grep -q "^receiver: pending $6\$" "$_o" &&
+	   grep -Eq "^receiver: done revents [|A-Z]* so_error ($5)$" "$_o" &&
+	   grep -q "$4" "$T/$_n.log"; then
+		pass "$_n: $2: no byte at the server, the receiver's end $5, and a log line"
+	else
+		fail "$_n: $2: fail-closed, with a log line" \
+			"exit $_rc, $(wc -c 2>/dev/null <"$T/$_n.rec" || echo 0) bytes at the server;\
+ $(show "$_o" "$T/$_n.err" "$T/$_n.log")"
+	fi
+}
+failed_case scm_connect_no_random_key preload_norand.so wrongname \
+	"warn: pump: no channel that connects when the handshake is done (no random key" "0" \
+	"revents OUT so_error 0 write 5"
+failed_case scm_connect_refuser_unready preload_norefuser.so wrongname \
+	"warn: pump: the refusal of the program's end could not be made (listen: Operation not permitted" \
+	"ECONNRESET" "revents none so_error 0 write EAGAIN"
+failed_case scm_connect_key_stuck preload_md5stuck.so server \
+	"could not be taken off the program's end of the pump (Operation not permitted)" \
+	"ECONNRESET|0" \
+	"revents none so_error 0 write EAGAIN"
