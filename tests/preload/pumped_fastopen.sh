@@ -22,7 +22,12 @@
 #     plain port's recording server must get no connection's bytes;
 #   * pumped_fastopen_connected: the handshake done, Fast Open to the
 #     plain port on the connected end: the kernel's EISCONN, and the
-#     session goes on (a line echoed through it).
+#     session goes on (a line echoed through it);
+#   * pumped_fastopen_race: the handshake done, and "another holder"
+#     (preload_unspecrace.so) disconnects the end between the library's
+#     look at its state (connected) and the call: the kernel, given the
+#     multicast host, connects nothing, and both calls are refused; the
+#     plain port gets no byte.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim
@@ -96,5 +101,37 @@ if [ $_rc -eq 0 ] && grep -q '^child: again EISCONN$' "$T/$_n.out" &&
 	pass "$_n: MSG_FASTOPEN on a connected end: EISCONN, the session goes on"
 else
 	fail "$_n: MSG_FASTOPEN on a connected end is the kernel's to answer" \
+		"exit $_rc; $(show "$T/$_n.out" "$T/$_n.log")"
+fi
+
+# The race: another holder disconnects the end just after the look.
+_n=pumped_fastopen_race
+P=$(free_port)
+Q=$(free_port)
+while [ "$Q" = "$P" ]; do Q=$(free_port); done
+policy "$T/$_n.conf" <<EOC
+rules = ( { name = "up"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt";
+            server_name = "localhost"; },
+          { name = "clear"; direction = "connect"; port = $Q; action = "plain"; } );
+EOC
+start_peer "$_n.peer" server --port "$P" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
+	--mode echo --count 2 --timeout $((15 * TS))
+_peer=$PEER
+start_peer "$_n.plain" server --plain --port "$Q" --mode record --count 1 \
+	--record "$T/$_n.plain" --timeout $((15 * TS))
+_plain=$PEER
+TLSSHIM_LOG_FILE="$T/$_n.log" timeout $((30 * TS)) \
+	env LD_PRELOAD="$SHIM_PRELOAD $PROGS/preload_unspecrace.so" \
+	TLSSHIM_CONFIG="$POLICY" "$PY" "$PYD/pumped_fastopen.py" "$P" "$Q" race >"$T/$_n.out" 2>&1
+_rc=$?
+wait_exit "$_plain" 3
+stop "$_plain"
+stop "$_peer"
+if [ $_rc -eq 0 ] && ! grep -q 'secret' "$T/$_n.plain" 2>/dev/null && ! grep -q '^child: sent' "$T/$_n.out" &&
+   [ "$(grep -c '^child: fastopen [0-9]' "$T/$_n.out")" -eq 2 ] &&
+   grep -q "sendto(MSG_FASTOPEN) again on a socket handed to a pump" "$T/$_n.log"; then
+	pass "$_n: an end disconnected between the look and the call: refused (2 of 2), nothing in clear"
+else
+	fail "$_n: an end disconnected between the look and the call is refused" \
 		"exit $_rc; $(show "$T/$_n.out" "$T/$_n.log")"
 fi

@@ -13,7 +13,11 @@ plaintext", through
   connected: the handshake done (a TLS echo server), then
            sendto(MSG_FASTOPEN) to PLAIN on the connected end ("again
            EISCONN", the kernel's answer) and a line through the session
-           ("echo after").
+           ("echo after");
+  race:    the handshake done, then with TLSSHIM_TEST_UNSPEC_RACE set
+           (preload_unspecrace.so disconnects the end between the
+           library's look at its TCP state, connected, and the call):
+           sendto(MSG_FASTOPEN) to PLAIN twice.
 Prints "child: ..." lines: "fastopen N ERROR" for each refusal, "sent N"
 when a call sent."""
 import ctypes
@@ -68,7 +72,7 @@ def fastopen(s, dest):
 s = socket.socket()
 s.setblocking(False)
 s.connect_ex(("127.0.0.1", port))
-if how == "connected":
+if how in ("connected", "race"):
     select.select([], [s], [], 10 * S)
     s.setblocking(True)
     s.settimeout(10 * S)
@@ -87,6 +91,15 @@ if pid == 0:
         s.settimeout(5 * S)
         s.sendall(b"after\n")
         print("child: echo %s" % s.recv(100).decode().strip(), flush=True)
+        os._exit(0)
+    if how == "race":
+        os.environ["TLSSHIM_TEST_UNSPEC_RACE"] = "1"
+        s.setblocking(True)
+        for i in range(2):
+            try:
+                print("child: sent %d" % fastopen(s, plain), flush=True)
+            except OSError as e:
+                print("child: fastopen %d %s" % (i, errno.errorcode.get(e.errno)), flush=True)
         os._exit(0)
     select.select([], [s], [], 20 * S)
     print("child: so_error %d" % s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR), flush=True)
