@@ -20,6 +20,9 @@
 # TLS one:
 #   * pumped_fastopen_sendto, _sendmsg, _sendmmsg: one call each way; the
 #     plain port's recording server must get no connection's bytes;
+#   * pumped_fastopen_tfoconnect: TCP_FASTOPEN_CONNECT, then connect()
+#     and write(): connect() is refused there (pumped_connect, h189), to
+#     the TLS port too (ECONNABORTED, not EOPNOTSUPP); pinned;
 #   * pumped_fastopen_connected: the handshake done, Fast Open to the
 #     plain port on the connected end: the kernel's EISCONN, and the
 #     session goes on (a line echoed through it);
@@ -32,8 +35,9 @@
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim
 
-# fastopen_case MODE: the silent TLS-port server, the plain port's
-# recording server, the policy, the client.
+# fastopen_case MODE [CALL [TLS-PORT-ERROR]]: the silent TLS-port server,
+# the plain port's recording server, the policy, the client; CALL: the
+# warning's name of the call (MODE(MSG_FASTOPEN)).
 fastopen_case() {
 	_n=pumped_fastopen_$1
 	P=$(free_port)
@@ -59,23 +63,25 @@ EOC
 	wait_exit "$_plain" 3
 	stop "$_peer"
 	stop "$_plain"
-	if [ $_rc -eq 0 ] && ! grep -q 'secret' "$T/$_n.rec" "$T/$_n.plain" 2>/dev/null &&
+	if [ $_rc -eq 0 ] &&
+	   ! grep -q 'secret' "$T/$_n.rec" "$T/$_n.plain" 2>/dev/null &&
 	   ! grep -q '^child: sent' "$T/$_n.out" &&
 	   [ "$(grep -c '^child: fastopen [0-9]' "$T/$_n.out")" -eq 4 ] &&
-	   grep -Eq '^child: fastopen 3 (EOPNOTSUPP|ENOTSUP)$' "$T/$_n.out" &&
-	   grep -q "$1(MSG_FASTOPEN) again on a socket handed to a pump" "$T/$_n.log"; then
-		pass "$_n: MSG_FASTOPEN on a pumped number whose end is refused is refused\
+	   grep -Eq "^child: fastopen 3 (${3:-EOPNOTSUPP|ENOTSUP})\$" "$T/$_n.out" &&
+	   grep -q "${2:-$1(MSG_FASTOPEN)} again on a socket handed to a pump" "$T/$_n.log"; then
+		pass "$_n: $1 (Fast Open) on a pumped number whose end is refused is refused\
  (4 of 4), nothing in clear"
 	else
 		fail "$_n: MSG_FASTOPEN on a pumped number whose end is refused is refused" \
-			"exit $_rc; $(grep -c secret "$T/$_n.plain" 2>/dev/null) plaintext lines at the plain\
- port; $(show "$T/$_n.out" "$T/$_n.log")"
+			"exit $_rc; $(grep -c secret "$T/$_n.plain" 2>/dev/null) plaintext lines at\
+ the plain port; $(show "$T/$_n.out" "$T/$_n.log")"
 	fi
 }
 
 fastopen_case sendto
 fastopen_case sendmsg
 fastopen_case sendmmsg
+fastopen_case tfoconnect "connect()" ECONNABORTED
 
 # The connected end: the kernel's answer, the session goes on.
 _n=pumped_fastopen_connected
@@ -127,10 +133,12 @@ _rc=$?
 wait_exit "$_plain" 3
 stop "$_plain"
 stop "$_peer"
-if [ $_rc -eq 0 ] && ! grep -q 'secret' "$T/$_n.plain" 2>/dev/null && ! grep -q '^child: sent' "$T/$_n.out" &&
+if [ $_rc -eq 0 ] && ! grep -q 'secret' "$T/$_n.plain" 2>/dev/null &&
+   ! grep -q '^child: sent' "$T/$_n.out" &&
    [ "$(grep -c '^child: fastopen [0-9]' "$T/$_n.out")" -eq 2 ] &&
    grep -q "sendto(MSG_FASTOPEN) again on a socket handed to a pump" "$T/$_n.log"; then
-	pass "$_n: an end disconnected between the look and the call: refused (2 of 2), nothing in clear"
+	pass "$_n: an end disconnected between the look and the call: refused (2 of 2),\
+ nothing in clear"
 else
 	fail "$_n: an end disconnected between the look and the call is refused" \
 		"exit $_rc; $(show "$T/$_n.out" "$T/$_n.log")"

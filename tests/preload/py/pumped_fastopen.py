@@ -10,6 +10,8 @@ plaintext", through
   sendto:   sendto(MSG_FASTOPEN);
   sendmsg:  sendmsg(MSG_FASTOPEN);
   sendmmsg: sendmmsg(MSG_FASTOPEN), one message (through ctypes);
+  tfoconnect: setsockopt(TCP_FASTOPEN_CONNECT), then connect() and
+           write() (connect() was refused there since h189: pinned);
   connected: the handshake done (a TLS echo server), then
            sendto(MSG_FASTOPEN) to PLAIN on the connected end ("again
            EISCONN", the kernel's answer) and a line through the session
@@ -66,6 +68,10 @@ def fastopen(s, dest):
         return s.sendmsg([MSG], [], socket.MSG_FASTOPEN, ("127.0.0.1", dest))
     if how == "sendmmsg":
         return sendmmsg(s.fileno(), dest)
+    if how == "tfoconnect":
+        s.setsockopt(socket.IPPROTO_TCP, 30, 1)     # TCP_FASTOPEN_CONNECT
+        s.connect(("127.0.0.1", dest))
+        return s.send(MSG)
     return s.sendto(MSG, socket.MSG_FASTOPEN, ("127.0.0.1", dest))
 
 
