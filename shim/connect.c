@@ -231,6 +231,22 @@ bool shim_connect_failed(int fd)
 	       REAL(getpeername)(fd, (struct sockaddr *)&ss, &l) < 0 && errno == ENOTCONN;
 }
 
+/* sa (len bytes) with a multicast host in it (224.0.0.1, ff02::1; the
+ * same family, length and port), to which TCP connects nothing
+ * (tcp_v4_connect, tcp_v6_connect: ENETUNREACH before any SYN), into
+ * *ss; false when len is too long for it (the kernel's EINVAL). */
+static bool multicast_dest(const struct sockaddr *sa, socklen_t len, struct sockaddr_storage *ss)
+{
+	if (len > sizeof *ss)
+		return false;
+	memcpy(ss, sa, len);
+	if (ss->ss_family == AF_INET && len >= sizeof(struct sockaddr_in))
+		((struct sockaddr_in *)ss)->sin_addr.s_addr = htonl(INADDR_ALLHOSTS_GROUP);
+	else if (ss->ss_family == AF_INET6 && len >= offsetof(struct sockaddr_in6, sin6_scope_id))
+		inet_pton(AF_INET6, "ff02::1", &((struct sockaddr_in6 *)ss)->sin6_addr);
+	return true;
+}
+
 /* connect() on a socket that already has a session: the kernel answers
  * (EALREADY while connecting, EISCONN once connected) and the session
  * stays, whatever address this call names.  Only a socket whose earlier
@@ -238,6 +254,8 @@ bool shim_connect_failed(int fd)
  * 0 or a negative errno. */
 static int again(int fd, struct tls_conn *c, const struct sockaddr *sa, socklen_t len, bool *afresh)
 {
+	struct sockaddr_storage ss;
+
 	*afresh = false;
 	if (sa && len >= sizeof(sa_family_t) && sa->sa_family == AF_UNSPEC) {
 		/* Dissolve the association (TCP: an abortive close).  The kernel
@@ -260,6 +278,30 @@ static int again(int fd, struct tls_conn *c, const struct sockaddr *sa, socklen_
 	if (!tls_conn_handshake_started(c) && !tls_conn_failed(c) && shim_connect_failed(fd)) {
 		*afresh = true;
 		return 0;
+	}
+	/* The session stays in the table: the kernel's answer, asked with
+	 * the multicast host (as for a pumped number, pumped_connect).  A
+	 * socket whose connect the peer refused after the handshake had
+	 * started (its ClientHello waiting for the connection) is answered
+	 * with that error once, and then the kernel would connect it again
+	 * to the program's address, under the old session: its ClientHello,
+	 * for the old rule's name, went there, to a destination a deny rule
+	 * names as well (h195, tests/preload/failed_reconnect.sh).  Now such
+	 * a call is refused, ECONNABORTED: a new socket connects anew. */
+	if (sa && len >= sizeof sa->sa_family && sa->sa_family != AF_UNSPEC &&
+	    multicast_dest(sa, len, &ss)) {
+		int e;
+
+		if (REAL(connect)(fd, (const struct sockaddr *)&ss, len) == 0)
+			return 0;
+		e = errno;
+		if ((e == ENETUNREACH || e == EHOSTUNREACH) && shim_tcp_state(fd) == TCP_CLOSE) {
+			log_warn("%s rule \"%s\": connect() again on fd %d, whose connection"
+				 " failed after its handshake started; refused: a new socket"
+				 " connects anew", tls_conn_peer(c), tls_conn_label(c), fd);
+			return -ECONNABORTED;
+		}
+		return -e;
 	}
 	return REAL(connect)(fd, sa, len) < 0 ? -errno : 0;
 }
@@ -321,14 +363,7 @@ static int pumped_dest(int fd, const struct sockaddr *sa, socklen_t len,
 		return 1;
 	if (st < 0 || st == TCP_CLOSE)
 		return pumped_refused(fd, call);
-	if (len > sizeof *ss)    /* (the kernel's EINVAL, before anything) */
-		return 1;
-	memcpy(ss, sa, len);
-	if (ss->ss_family == AF_INET && len >= sizeof(struct sockaddr_in))
-		((struct sockaddr_in *)ss)->sin_addr.s_addr = htonl(INADDR_ALLHOSTS_GROUP);
-	else if (ss->ss_family == AF_INET6 && len >= offsetof(struct sockaddr_in6, sin6_scope_id))
-		inet_pton(AF_INET6, "ff02::1", &((struct sockaddr_in6 *)ss)->sin6_addr);
-	return 0;
+	return multicast_dest(sa, len, ss) ? 0 : 1;
 }
 
 /* The kernel refused the multicast host (pumped_dest) with e: an end

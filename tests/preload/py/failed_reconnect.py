@@ -1,0 +1,70 @@
+"""failed_reconnect.py PORT DENY PLAIN — under the library (tests/preload/
+failed_reconnect.sh): a TLS connection (a connect rule names PORT) whose
+connect the peer refuses after the library's handshake has started, then
+connect() again on the same socket.
+The listener on PORT is this program's own, with a full accept queue (a
+backlog of 0 and one connection of its own queued, never used): the
+client's SYN is dropped and the client stays connecting; its first write
+starts the handshake (the ClientHello waits for the connection:
+"write EAGAIN"); the listener goes, and the client's next SYN (1 s later)
+meets a reset: TCP state CLOSE, its handshake started.  Then connect()
+again, blocking: twice to DENY (a deny rule names it: the kernel answers
+the first with the refusal and connected the second before h195, which
+took the old session's ClientHello there), twice to PLAIN.  Prints
+"connect N ERROR" for each refusal, "reconnected N" where a connect
+worked (then writes "secret plaintext")."""
+import errno
+import os
+import socket
+import struct
+import sys
+import time
+
+port, deny, plain = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+S = float(os.environ.get("TLSSHIM_TIME_SCALE", "1"))
+ESTABLISHED, SYN_SENT, CLOSE = 1, 2, 7
+
+
+def state(s):
+    return struct.unpack("B", s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1))[0]
+
+
+def wait_state(s, want, secs):
+    end = time.monotonic() + secs * S
+    while state(s) != want and time.monotonic() < end:
+        time.sleep(0.05)
+    return state(s) == want
+
+
+ls = socket.socket()
+ls.bind(("127.0.0.1", port))
+ls.listen(0)
+filler = socket.socket()
+filler.setblocking(False)
+filler.connect_ex(("127.0.0.1", port))      # (queued; no handshake: never used)
+print("filler %s" % ("queued" if wait_state(filler, ESTABLISHED, 10) else "not queued"), flush=True)
+s = socket.socket()
+s.setblocking(False)
+s.connect_ex(("127.0.0.1", port))
+try:
+    s.send(b"x")
+    print("write sent", flush=True)
+except OSError as e:
+    print("write %s" % errno.errorcode.get(e.errno), flush=True)
+print("state %d" % state(s), flush=True)
+ls.close()
+print("refused %s" % ("yes" if wait_state(s, CLOSE, 20) else "no"), flush=True)
+s.setblocking(True)
+s.settimeout(5 * S)
+for i, dest in enumerate((deny, deny, plain, plain)):
+    try:
+        s.connect(("127.0.0.1", dest))
+    except OSError as e:
+        print("connect %d %s" % (i, errno.errorcode.get(e.errno)), flush=True)
+        continue
+    print("reconnected %d" % i, flush=True)
+    try:
+        s.sendall(b"secret plaintext\n")
+    except OSError as e:
+        print("write %s" % errno.errorcode.get(e.errno), flush=True)
+    break
