@@ -83,26 +83,37 @@ fastopen_case sendmsg
 fastopen_case sendmmsg
 fastopen_case tfoconnect "connect()" ECONNABORTED
 
-# The connected end: the kernel's answer, the session goes on.
-_n=pumped_fastopen_connected
-P=$(free_port)
-Q=$(free_port)
-while [ "$Q" = "$P" ]; do Q=$(free_port); done
-policy "$T/$_n.conf" <<EOC
+# done_case MODE [PRELOAD]: the handshake done (a TLS echo server), the
+# plain port's recording server, the policy, the client.
+done_case() {
+	_n=pumped_fastopen_$1
+	P=$(free_port)
+	Q=$(free_port)
+	while [ "$Q" = "$P" ]; do Q=$(free_port); done
+	policy "$T/$_n.conf" <<EOC
 rules = ( { name = "up"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt";
             server_name = "localhost"; },
           { name = "clear"; direction = "connect"; port = $Q; action = "plain"; } );
 EOC
-start_peer "$_n.peer" server --port "$P" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
-	--mode echo --count 2 --timeout $((15 * TS))
-_peer=$PEER
-TLSSHIM_LOG_FILE="$T/$_n.log" timeout $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
-	TLSSHIM_CONFIG="$POLICY" "$PY" "$PYD/pumped_fastopen.py" "$P" "$Q" connected \
-	>"$T/$_n.out" 2>&1
-_rc=$?
-stop "$_peer"
+	start_peer "$_n.peer" server --port "$P" --cert "$CERTS/server.crt" \
+		--key "$CERTS/server.key" --mode echo --count 2 --timeout $((15 * TS))
+	_peer=$PEER
+	start_peer "$_n.plain" server --plain --port "$Q" --mode record --count 1 \
+		--record "$T/$_n.plain" --timeout $((15 * TS))
+	_plain=$PEER
+	TLSSHIM_LOG_FILE="$T/$_n.log" timeout $((30 * TS)) \
+		env LD_PRELOAD="$SHIM_PRELOAD${2:+ $2}" TLSSHIM_CONFIG="$POLICY" \
+		"$PY" "$PYD/pumped_fastopen.py" "$P" "$Q" "$1" >"$T/$_n.out" 2>&1
+	_rc=$?
+	wait_exit "$_plain" 3
+	stop "$_plain"
+	stop "$_peer"
+}
+
+# The connected end: the kernel's answer, the session goes on.
+done_case connected
 if [ $_rc -eq 0 ] && grep -q '^child: again EISCONN$' "$T/$_n.out" &&
-   grep -q '^child: echo after$' "$T/$_n.out" &&
+   grep -q '^child: echo after$' "$T/$_n.out" && ! grep -q 'secret' "$T/$_n.plain" 2>/dev/null &&
    ! grep -q 'again on a socket handed to a pump' "$T/$_n.log"; then
 	pass "$_n: MSG_FASTOPEN on a connected end: EISCONN, the session goes on"
 else
@@ -111,28 +122,7 @@ else
 fi
 
 # The race: another holder disconnects the end just after the look.
-_n=pumped_fastopen_race
-P=$(free_port)
-Q=$(free_port)
-while [ "$Q" = "$P" ]; do Q=$(free_port); done
-policy "$T/$_n.conf" <<EOC
-rules = ( { name = "up"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt";
-            server_name = "localhost"; },
-          { name = "clear"; direction = "connect"; port = $Q; action = "plain"; } );
-EOC
-start_peer "$_n.peer" server --port "$P" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
-	--mode echo --count 2 --timeout $((15 * TS))
-_peer=$PEER
-start_peer "$_n.plain" server --plain --port "$Q" --mode record --count 1 \
-	--record "$T/$_n.plain" --timeout $((15 * TS))
-_plain=$PEER
-TLSSHIM_LOG_FILE="$T/$_n.log" timeout $((30 * TS)) \
-	env LD_PRELOAD="$SHIM_PRELOAD $PROGS/preload_unspecrace.so" \
-	TLSSHIM_CONFIG="$POLICY" "$PY" "$PYD/pumped_fastopen.py" "$P" "$Q" race >"$T/$_n.out" 2>&1
-_rc=$?
-wait_exit "$_plain" 3
-stop "$_plain"
-stop "$_peer"
+done_case race "$PROGS/preload_unspecrace.so"
 if [ $_rc -eq 0 ] && ! grep -q 'secret' "$T/$_n.plain" 2>/dev/null &&
    ! grep -q '^child: sent' "$T/$_n.out" &&
    [ "$(grep -c '^child: fastopen [0-9]' "$T/$_n.out")" -eq 2 ] &&
