@@ -15,37 +15,46 @@
 # listener, queue full, then gone), then connects twice to the deny port
 # and twice to a plain one:
 #   * failed_reconnect: no connect works, neither port's recording
-#     server gets a byte, and the warning says why.
+#     server gets a byte, and the warning says why;
+#   * failed_reconnect_fastopen: sendto(MSG_FASTOPEN) instead, the same
+#     four: refused (the deny port by its rule, EOPNOTSUPP; the plain
+#     one goes to the session, which fails), no byte at either (pins).
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim
 
-_n=failed_reconnect
-P=$(free_port)
-D=$(free_port)
-while [ "$D" = "$P" ]; do D=$(free_port); done
-Q=$(free_port)
-while [ "$Q" = "$P" ] || [ "$Q" = "$D" ]; do Q=$(free_port); done
-policy "$T/$_n.conf" <<EOC
+# failed_run [fastopen]: the servers, the policy, the client.
+failed_run() {
+	_n=failed_reconnect${1:+_$1}
+	P=$(free_port)
+	D=$(free_port)
+	while [ "$D" = "$P" ]; do D=$(free_port); done
+	Q=$(free_port)
+	while [ "$Q" = "$P" ] || [ "$Q" = "$D" ]; do Q=$(free_port); done
+	policy "$T/$_n.conf" <<EOC
 rules = ( { name = "up"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt";
             server_name = "localhost"; },
           { name = "no"; direction = "connect"; port = $D; action = "deny"; },
           { name = "clear"; direction = "connect"; port = $Q; action = "plain"; } );
 EOC
-start_peer "$_n.deny" server --plain --port "$D" --mode record --count 1 \
-	--record "$T/$_n.deny.rec" --timeout $((15 * TS))
-_deny=$PEER
-start_peer "$_n.plain" server --plain --port "$Q" --mode record --count 1 \
-	--record "$T/$_n.plain.rec" --timeout $((15 * TS))
-_plain=$PEER
-TLSSHIM_LOG_FILE="$T/$_n.log" timeout $((40 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
-	TLSSHIM_CONFIG="$POLICY" "$PY" "$PYD/failed_reconnect.py" "$P" "$D" "$Q" >"$T/$_n.out" 2>&1
-_rc=$?
-# (a connection to either comes only from a connect that worked: 3 s for
-# it to take that in, then both are stopped)
-wait_exit "$_deny" 3
-stop "$_deny"
-stop "$_plain"
+	start_peer "$_n.deny" server --plain --port "$D" --mode record --count 1 \
+		--record "$T/$_n.deny.rec" --timeout $((15 * TS))
+	_deny=$PEER
+	start_peer "$_n.plain" server --plain --port "$Q" --mode record --count 1 \
+		--record "$T/$_n.plain.rec" --timeout $((15 * TS))
+	_plain=$PEER
+	TLSSHIM_LOG_FILE="$T/$_n.log" timeout $((40 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$POLICY" "$PY" "$PYD/failed_reconnect.py" "$P" "$D" "$Q" $1 \
+		>"$T/$_n.out" 2>&1
+	_rc=$?
+	# (a connection to either comes only from a connect that worked: 3 s for
+	# it to take that in, then both are stopped)
+	wait_exit "$_deny" 3
+	stop "$_deny"
+	stop "$_plain"
+}
+
+failed_run
 if [ $_rc -eq 0 ] && grep -q '^write EAGAIN$' "$T/$_n.out" &&
    grep -q '^refused yes$' "$T/$_n.out" && ! grep -q '^reconnected' "$T/$_n.out" &&
    [ "$(grep -c '^connect [0-9]' "$T/$_n.out")" -eq 4 ] &&
@@ -58,4 +67,15 @@ else
 	fail "$_n: connect() again after a refusal mid-handshake is refused" \
 		"exit $_rc; $(wc -c <"$T/$_n.deny.rec" 2>/dev/null || echo 0) bytes at the deny\
  port; $(show "$T/$_n.out" "$T/$_n.log")"
+fi
+
+failed_run fastopen
+if [ $_rc -eq 0 ] && grep -q '^refused yes$' "$T/$_n.out" && ! grep -q '^sent' "$T/$_n.out" &&
+   [ "$(grep -c '^connect [0-9]' "$T/$_n.out")" -eq 4 ] &&
+   [ ! -s "$T/$_n.deny.rec" ] && [ ! -s "$T/$_n.plain.rec" ]; then
+	pass "$_n: MSG_FASTOPEN after a refusal mid-handshake: refused (4 of 4); no byte at a deny\
+ or a plain port"
+else
+	fail "$_n: MSG_FASTOPEN after a refusal mid-handshake is refused" \
+		"exit $_rc; $(show "$T/$_n.out" "$T/$_n.log")"
 fi

@@ -1,4 +1,4 @@
-"""failed_reconnect.py PORT DENY PLAIN — under the library (tests/preload/
+"""failed_reconnect.py PORT DENY PLAIN [fastopen] — under the library (tests/preload/
 failed_reconnect.sh): a TLS connection (a connect rule names PORT) whose
 connect the peer refuses after the library's handshake has started, then
 connect() again on the same socket.
@@ -10,9 +10,11 @@ starts the handshake (the ClientHello waits for the connection:
 meets a reset: TCP state CLOSE, its handshake started.  Then connect()
 again, blocking: twice to DENY (a deny rule names it: the kernel answers
 the first with the refusal and connected the second before h195, which
-took the old session's ClientHello there), twice to PLAIN.  Prints
-"connect N ERROR" for each refusal, "reconnected N" where a connect
-worked (then writes "secret plaintext")."""
+took the old session's ClientHello there), twice to PLAIN; with
+"fastopen", sendto(MSG_FASTOPEN) with "secret plaintext" instead, the
+same four.  Prints "connect N ERROR" for each refusal, "reconnected N"
+where a connect worked (then writes "secret plaintext"), "sent N" where
+a Fast Open sent."""
 import errno
 import os
 import socket
@@ -21,6 +23,7 @@ import sys
 import time
 
 port, deny, plain = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+fastopen = sys.argv[4:] == ["fastopen"]
 S = float(os.environ.get("TLSSHIM_TIME_SCALE", "1"))
 ESTABLISHED, SYN_SENT, CLOSE = 1, 2, 7
 
@@ -58,6 +61,10 @@ s.setblocking(True)
 s.settimeout(5 * S)
 for i, dest in enumerate((deny, deny, plain, plain)):
     try:
+        if fastopen:
+            n = s.sendto(b"secret plaintext\n", socket.MSG_FASTOPEN, ("127.0.0.1", dest))
+            print("sent %d" % n, flush=True)
+            continue
         s.connect(("127.0.0.1", dest))
     except OSError as e:
         print("connect %d %s" % (i, errno.errorcode.get(e.errno)), flush=True)
