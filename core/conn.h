@@ -35,6 +35,8 @@ struct tls_conn {
 	bool eof;                /* the socket returned 0 */
 	bool bio_retry;          /* the last BIO read would have blocked */
 	bool drained;            /* the last BIO read emptied the kernel's queue */
+	bool rbuf_bulk;          /* read-ahead buffers of RBUF_BULK: see sock_read, */
+	bool rbuf_swap;          /* and the small one not let go yet (read_locked) */
 	bool reset_drain;        /* drain_before_reset runs: the BIO never reads past the queue */
 	bool wait_first;         /* see tls_conn_wait_first */
 	bool errq_clean;         /* see err_snap (tls.c): only under the lock */

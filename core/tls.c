@@ -253,6 +253,19 @@ static struct err_snap err_snap(struct tls_conn *c)
 
 /* ---- the socket BIO ---------------------------------------------------- */
 
+/* OpenSSL's read-ahead buffer holds one record (16,709 bytes: the largest
+ * record and its header), so a reader that is behind its peer takes one
+ * record per recv().  Once a recv() of the open connection filled it (the
+ * kernel had more), the connection's next buffers hold four records:
+ * a bulk receiver makes about a third of the receive system calls (a
+ * program's 64 KiB read is one or two recv()s instead of four).  The
+ * small buffer goes as soon as it holds nothing (read_locked; OpenSSL
+ * reads a record's rest exactly, so a reader that stays behind empties
+ * it at its next record).  A request-response connection never fills
+ * one, and keeps the small one; an idle one has none
+ * (SSL_MODE_RELEASE_BUFFERS, tls_conn_idle_check). */
+#define RBUF_BULK (4 * (16384 + 320 + 5))
+
 static BIO_METHOD *sock_method;
 static pthread_once_t sock_method_once = PTHREAD_ONCE_INIT;
 
@@ -618,6 +631,11 @@ static int sock_read(BIO *b, char *buf, int len)
 	if (n > 0) {
 		/* kTLS gives a record at a time: only EAGAIN says "drained". */
 		c->drained = c->hs_drained = !c->ktls_rx && n < len;
+		/* From the next buffer on (this one is in use): RBUF_BULK. */
+		if (__builtin_expect(n == len && !c->rbuf_bulk, 0) && c->state == ST_OPEN && !c->ktls_rx) {
+			c->rbuf_bulk = c->rbuf_swap = true;
+			SSL_set_default_read_buffer_len(c->ssl, RBUF_BULK);
+		}
 		__atomic_add_fetch(&c->rx_gen, 1, __ATOMIC_RELAXED);
 		return (int)n;
 	}
@@ -1674,6 +1692,13 @@ static ssize_t read_locked(struct tls_conn *c, unsigned char *buf, size_t len)
 		snap = err_snap(c);
 		if (SSL_read_ex(c->ssl, buf + got, len - got, &n)) {
 			got += n;
+			/* A bulk reader's small read buffer, once it holds
+			 * nothing, makes way for one of RBUF_BULK (sock_read).
+			 * Only empty: before 3.0.14 SSL_free_buffers freed a
+			 * buffer holding part of a record (CVE-2024-4741). */
+			if (__builtin_expect(c->rbuf_swap, 0) && !ssl_buffered(c) &&
+			    SSL_free_buffers(c->ssl))
+				c->rbuf_swap = false;
 			continue;
 		}
 		r = classify(c, snap, true);
