@@ -200,8 +200,13 @@ static void drain(int i, short revents)
 	 * program asked for with SO_TIMESTAMPING, a zero-copy send's
 	 * completions): emptied, or every poll would answer at once (at
 	 * exit, the thread sleeps on the sockets: it would spin).  A pending
-	 * error (a reset) is not in the queue: the read below meets it. */
-	if (revents & POLLERR)
+	 * error (a reset) is not in the queue: the read below meets it.  Not
+	 * with POLLHUP: the socket is shut both ways (the peer's reset, or
+	 * its FIN after ours), its reads end in a drop, and the queue goes
+	 * with it; until then POLLHUP answers every poll anyway.  A peer
+	 * that closes over our unread close_notify resets: one recvmsg
+	 * fewer per connection. */
+	if ((revents & (POLLERR | POLLHUP)) == POLLERR)
 		for (int k = 0; k < 64; k++) {
 			char ebuf[256], ecbuf[512];
 			struct iovec eiov = { .iov_base = ebuf, .iov_len = sizeof ebuf };

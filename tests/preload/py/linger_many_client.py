@@ -7,10 +7,13 @@ about the same moment.  Prints "ok N".
 
 With GO (a path), it first prints "held N" and waits (at most 120 s) for
 that file to exist, so that the test can look at the server while every
-connection is still open."""
+connection is still open.  With a sixth argument "reset", each close is a
+reset (SO_LINGER 0) after the close_notify, as a program that closes over
+records it did not read."""
 import os
 import socket
 import ssl
+import struct
 from strict_tls import strict_client_ctx, connect
 import sys
 import time
@@ -39,7 +42,10 @@ if len(sys.argv) > 5:
     end = time.monotonic() + 120
     while not os.path.exists(sys.argv[5]) and time.monotonic() < end:
         time.sleep(0.05)
+reset = len(sys.argv) > 6 and sys.argv[6] == "reset"
 for s in held:
-    s.unwrap()
-    s.close()
+    raw = s.unwrap()
+    if reset:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    raw.close()
 print("ok %d" % n)
