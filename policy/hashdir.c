@@ -22,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
+#include <fcntl.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -418,11 +420,91 @@ bool hashdir_add_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path)
 static char *system_file, *system_dir;
 static pthread_once_t system_once = PTHREAD_ONCE_INIT;
 
+/* The most of /proc/self/environ read (the kernel's own bound on the
+ * strings execve() takes is a quarter of the stack limit). */
+#define START_ENV_MAX (64u << 20)
+
+/* The values of the variables fname and dname (copies, NULL when not
+ * set: the first of each, as getenv() finds it) in the environment the
+ * process was started with: /proc/self/environ, the strings execve()
+ * put on its stack, which setenv(), putenv(), unsetenv() and clearenv()
+ * leave as they were.  false when it cannot be read (no procfs, no
+ * memory): *f and *d untouched. */
+static bool start_env(const char *fname, const char *dname, char **f, char **d)
+{
+	size_t fl = strlen(fname), dl = strlen(dname), len = 0, cap = 0;
+	int fd = policy_open_proc("/proc/self/environ", O_RDONLY | O_CLOEXEC);
+	char *buf = NULL, *vf = NULL, *vd = NULL;
+	bool ok = false;
+	FILE *in;
+
+	if (fd < 0)
+		return false;
+	if (!(in = fdopen(fd, "r"))) {
+		policy_close_path(fd);
+		return false;
+	}
+	for (;;) {
+		size_t got;
+
+		if (len == cap) {
+			char *nb = cap < START_ENV_MAX ? realloc(buf, cap ? 2 * cap : 4096) : NULL;
+
+			if (!nb)
+				goto out;
+			buf = nb;
+			cap = cap ? 2 * cap : 4096;
+		}
+		got = fread(buf + len, 1, cap - len, in);
+		len += got;
+		if (!got) {
+			if (ferror(in))
+				goto out;
+			break;
+		}
+	}
+	for (size_t at = 0; at < len;) {
+		const char *e = buf + at, *z = memchr(e, '\0', len - at);
+		size_t n = z ? (size_t)(z - e) : len - at;
+
+		if (!vf && n > fl && e[fl] == '=' && !memcmp(e, fname, fl) &&
+		    !(vf = strndup(e + fl + 1, n - fl - 1)))
+			goto out;
+		if (!vd && n > dl && e[dl] == '=' && !memcmp(e, dname, dl) &&
+		    !(vd = strndup(e + dl + 1, n - dl - 1)))
+			goto out;
+		at += n + 1;
+	}
+	*f = vf;
+	*d = vd;
+	vf = vd = NULL;
+	ok = true;
+out:
+	fclose(in);
+	free(buf);
+	free(vf);
+	free(vd);
+	return ok;
+}
+
+/* (the shim's start, through hashdir_system_capture; any thread's first
+ * ask when nothing took them before) */
 static void system_take(void)
 {
-	const char *f = secure_getenv(X509_get_default_cert_file_env());
-	const char *d = secure_getenv(X509_get_default_cert_dir_env());
+	const char *f, *d;
 
+	/* Secure-execution mode (a set-user-ID program): neither, as
+	 * secure_getenv() and OpenSSL have it. */
+	if (getauxval(AT_SECURE))
+		return;
+	/* As execve() gave them: another library's constructor runs before
+	 * the shim's, and its setenv() is already in environ by then. */
+	if (start_env(X509_get_default_cert_file_env(), X509_get_default_cert_dir_env(),
+		      &system_file, &system_dir))
+		return;
+	/* No procfs: the environment as it is now. */
+	f = secure_getenv(X509_get_default_cert_file_env());
+	d = secure_getenv(X509_get_default_cert_dir_env());
 	/* (no memory: OpenSSL's defaults, never another's path) */
 	system_file = f ? strdup(f) : NULL;
 	system_dir = d ? strdup(d) : NULL;

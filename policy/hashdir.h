@@ -47,8 +47,10 @@ void hashdir_read_file_now(X509_STORE *store);
 void hashdir_set_logger(void (*fn)(int level, const char *msg));
 
 /* The system trust store's file and directory list: SSL_CERT_FILE and
- * SSL_CERT_DIR as the environment named them when the library started
- * (secure_getenv: not in secure-execution mode), else OpenSSL's defaults.
+ * SSL_CERT_DIR as the process was started with them (/proc/self/environ:
+ * not as a library's constructor that ran before the shim's set them;
+ * without a procfs, secure_getenv when the library started; none in
+ * secure-execution mode), else OpenSSL's defaults.
  * Taken once (hashdir_system_capture: the shim's start calls it before it
  * loads the policy; a process that never did, tlsshim --check, takes them
  * at its first load) and used for every load and reload from then on: a

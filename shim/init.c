@@ -770,7 +770,8 @@ static void do_init(void)
 	keyholder_setup();
 	root_setup();
 	/* The system store's SSL_CERT_FILE and SSL_CERT_DIR: as the
-	 * process got them, before the program can set them. */
+	 * process got them from execve (another library's constructor may
+	 * have set them already: hashdir.h). */
 	hashdir_system_capture();
 	p = policy_load(path, &err);
 	if (!p)

@@ -54,7 +54,12 @@
 #    accepts the test CA's server (before: OpenSSL's default store);
 #  * an exec'd image takes its own start environment's paths: one given
 #    the test CA's SSL_CERT_FILE accepts, one given none (OpenSSL's
-#    default) refuses, whatever the old image's was.
+#    default) refuses, whatever the old image's was;
+#  * another library's constructor, run before the library's
+#    (tests/progs/preload_certenv.c, preloaded after it), sets
+#    SSL_CERT_FILE and SSL_CERT_DIR to another CA's: that CA's server
+#    refused; one that unsets SSL_CERT_FILE: the test CA's server still
+#    accepted (before h199: the store was the constructor's choice).
 # The store's directory (SSL_CERT_DIR) is an empty one here, so only the
 # file can vouch for the servers.  The wire audit checks that every
 # connection of the rule's ports carried TLS only.
@@ -86,7 +91,8 @@ server() {
 # client NAME STORE MODE PORT [PORT2]: the shimmed client with STORE as
 # SSL_CERT_FILE, a connect rule on PORT (and PORT2) without ca (and with
 # $RULE_EXTRA's settings), more of its environment in $CLIENT_ENV
-# (NAME=VALUE words), run under $CLIENT_WRAP (strace) if set; started
+# (NAME=VALUE words), $CLIENT_PRELOAD preloaded after the library (its
+# constructor runs first), run under $CLIENT_WRAP (strace) if set; started
 # in the background (pid in $cli), its output in $T/NAME.out.  1 when it never said ready.
 client() {
 	_cn=$1 _cs=$2
@@ -100,7 +106,8 @@ EOC
 	# shellcheck disable=SC2086  # (CLIENT_ENV: words)
 	bg env SSL_CERT_FILE="$_cs" SSL_CERT_DIR="$T/sysdir" ${CLIENT_ENV:-} \
 		TLSSHIM_LOG_FILE="$T/$_cn.log" \
-		timeout -k 2 $((60 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$POLICY" \
+		timeout -k 2 $((60 * TS)) env LD_PRELOAD="$SHIM_PRELOAD${CLIENT_PRELOAD:+ $CLIENT_PRELOAD}" \
+		TLSSHIM_CONFIG="$POLICY" \
 		${CLIENT_WRAP:-${SHIM_WRAP:-}} "$PY" "$CLIENT" "$1" "$T/$_cn.go" "$2" ${3:+"$3"} \
 		>"$T/$_cn.out" 2>&1
 	cli=$!
@@ -431,6 +438,47 @@ if exec_store bare_env "$CERTS/ca.crt" ""; then
 	fi
 fi
 unset SYSTORE_EXEC_KEEP
+
+# ---- another library's constructor, which runs before the library's
+# (tests/progs/preload_certenv.c, preloaded after it), changes the
+# variables: the store is still the one the process was started with
+# (/proc/self/environ).  Before, the library took them from environ at
+# its start, after that constructor: its setenv() chose the CA trusted.
+# ctor_store NAME SET CERT: the client (start store: the test CA) whose
+# preload_certenv sets SET, in mode one against a server of CERT.
+ctor_store() {
+	CLIENT_ENV="PRELOAD_CERTENV_SET=$2" CLIENT_PRELOAD="$PROGS/preload_certenv.so"
+	_cs=1
+	if ! server "$1" 1 "$3"; then
+		fail "store_ctor_$1" "server did not start$(show "$T/$1.srv")"
+	elif ! client "$1" "$CERTS/ca.crt" one "$SP"; then
+		fail "store_ctor_$1" "client did not start$(show "$T/$1.out" "$T/$1.log")"
+	else
+		go "$1"
+		_cs=0
+	fi
+	CLIENT_ENV="" CLIENT_PRELOAD=""
+	return $_cs
+}
+if ctor_store setenv_ignored "SSL_CERT_FILE=$CERTS/other-ca.crt;SSL_CERT_DIR=$T/evildir" \
+	untrusted; then
+	if ! grep -q '^reply one' "$T/setenv_ignored.out" &&
+		grep -q '^error one: ' "$T/setenv_ignored.out" &&
+		grep -q 'certificate verification failed' "$T/setenv_ignored.log"; then
+		pass store_ctor_setenv_ignored
+	else
+		fail store_ctor_setenv_ignored "the constructor's SSL_CERT_FILE was trusted$(show \
+			"$T/setenv_ignored.out" "$T/setenv_ignored.log")"
+	fi
+fi
+if ctor_store unsetenv_ignored "-SSL_CERT_FILE" server; then
+	if grep -q '^reply one: hello-one$' "$T/unsetenv_ignored.out"; then
+		pass store_ctor_unsetenv_ignored
+	else
+		fail store_ctor_unsetenv_ignored "the start's SSL_CERT_FILE was not used$(show \
+			"$T/unsetenv_ignored.out" "$T/unsetenv_ignored.log")"
+	fi
+fi
 
 # ---- a Landlock domain refusing every file read, put on after start
 # through the C library's syscall() (no libc wrapper exists): the library
