@@ -59,7 +59,10 @@
 #    (tests/progs/preload_certenv.c, preloaded after it), sets
 #    SSL_CERT_FILE and SSL_CERT_DIR to another CA's: that CA's server
 #    refused; one that unsets SSL_CERT_FILE: the test CA's server still
-#    accepted (before h199: the store was the constructor's choice).
+#    accepted (before h199: the store was the constructor's choice);
+#  * the file a FIFO no one writes (named with a newline and a forged log
+#    line) or a symbolic link to /dev/zero: refused at once and logged
+#    (the name escaped: no forged line), nothing in the clear.
 # The store's directory (SSL_CERT_DIR) is an empty one here, so only the
 # file can vouch for the servers.  The wire audit checks that every
 # connection of the rule's ports carried TLS only.
@@ -479,6 +482,35 @@ if ctor_store unsetenv_ignored "-SSL_CERT_FILE" server; then
 			"$T/unsetenv_ignored.out" "$T/unsetenv_ignored.log")"
 	fi
 fi
+
+# ---- the file is something a read would block on or never finish: a
+# FIFO no one writes (its name holds a newline and a forged log line,
+# which the log must escape), a symbolic link to /dev/zero.  Refused at
+# the first verification at once (within the client's bound), logged,
+# nothing in the clear: the file is opened O_NONBLOCK and must be a
+# regular file (policy_fopen_regular).
+NLNAME="$T/fifo
+tlsshim[1]: info: FORGED"
+mkfifo "$NLNAME" && ln -s /dev/zero "$T/zero.pem" || exit 1
+for _nr in fifo zero; do
+	case $_nr in fifo) _np=$NLNAME ;; *) _np=$T/zero.pem ;; esac
+	if ! server "nr_$_nr"; then
+		fail "store_${_nr}_refused" "server did not start$(show "$T/nr_$_nr.srv")"
+	elif ! client "nr_$_nr" "$_np" one "$SP"; then
+		fail "store_${_nr}_refused" "client did not start$(show "$T/nr_$_nr.out")"
+	else
+		go "nr_$_nr"
+		if grep -q '^reply' "$T/nr_$_nr.out" || grep -q 'hello' "$T/nr_$_nr.srv" ||
+			! grep -q '^error one: ' "$T/nr_$_nr.out"; then
+			fail "store_${_nr}_refused" "not refused, or data crossed$(show \
+				"$T/nr_$_nr.out" "$T/nr_$_nr.log" "$T/nr_$_nr.srv")"
+		elif grep -q '^tlsshim\[1\]: info: FORGED' "$T/nr_$_nr.log"; then
+			fail "store_${_nr}_refused" "a forged log line$(show "$T/nr_$_nr.log")"
+		else
+			logged "nr_$_nr" 'not a regular file' "store_${_nr}_refused"
+		fi
+	fi
+done
 
 # ---- a Landlock domain refusing every file read, put on after start
 # through the C library's syscall() (no libc wrapper exists): the library
