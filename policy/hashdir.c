@@ -59,7 +59,8 @@ static void lu_free(X509_LOOKUP *lu)
 	X509_LOOKUP_set_method_data(lu, NULL);
 }
 
-bool hashdir_load_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path, bool certs, bool crls)
+bool hashdir_load_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path, bool certs,
+		       bool crls)
 {
 	bool unseen;
 	BIO *in = policy_bio_entry(path, &unseen);

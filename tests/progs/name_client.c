@@ -143,7 +143,8 @@ static void *other_gai(void *arg)
 static int resq_by(const char *name, bool search, ns_sect sec)
 {
 	unsigned char ans[4096];
-	int n = search ? res_search(name, C_IN, T_A, ans, sizeof ans) : res_query(name, C_IN, T_A, ans, sizeof ans);
+	int n = search ? res_search(name, C_IN, T_A, ans, sizeof ans)
+		       : res_query(name, C_IN, T_A, ans, sizeof ans);
 	int k, got = 0;
 	ns_msg msg;
 	ns_rr rr;
