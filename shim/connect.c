@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
 #include <arpa/inet.h>
 #include <netinet/tcp.h>
 #include <stddef.h>
@@ -247,6 +248,33 @@ static bool multicast_dest(const struct sockaddr *sa, socklen_t len, struct sock
 	return true;
 }
 
+/* True when fd carries a source route of the program's (IP_OPTIONS with
+ * LSRR or SSRR; a look the kernel refuses counts as one): tcp_v4_connect
+ * then routes to the route's first hop, not to the address given, and
+ * connects a multicast host all the same (SYN_SENT, a SYN to that hop;
+ * found by h200).  (tcp_v6_connect refuses a multicast host before any
+ * route: only an AF_INET address needs the look.) */
+static bool source_routed(int fd)
+{
+	unsigned char o[40];
+	socklen_t l = sizeof o, i = 0;
+
+	if (REAL(getsockopt)(fd, IPPROTO_IP, IP_OPTIONS, o, &l) < 0)
+		return errno != ENOPROTOOPT && errno != EOPNOTSUPP;
+	while (i < l && o[i] != IPOPT_END) {
+		if (o[i] == IPOPT_NOOP) {
+			i++;
+			continue;
+		}
+		if (o[i] == IPOPT_LSRR || o[i] == IPOPT_SSRR)
+			return true;
+		if (i + 1 >= l || o[i + 1] < 2)
+			return true;    /* (not the kernel's form: taken as one) */
+		i += o[i + 1];
+	}
+	return false;
+}
+
 /* connect() on a socket that already has a session: the kernel answers
  * (EALREADY while connecting, EISCONN once connected) and the session
  * stays, whatever address this call names.  Only a socket whose earlier
@@ -288,13 +316,25 @@ static int again(int fd, struct tls_conn *c, const struct sockaddr *sa, socklen_
 	 * for the old rule's name, went there, to a destination a deny rule
 	 * names as well (h195, tests/preload/failed_reconnect.sh).  Now such
 	 * a call is refused, ECONNABORTED: a new socket connects anew. */
+	/* A source route (IP_OPTIONS) takes the kernel past the multicast
+	 * host (source_routed): such a socket that is CLOSE is refused
+	 * without asking it (its pending error first, once, as the kernel
+	 * would have answered it); one still connecting or connected is
+	 * answered before any route, as above. */
 	if (sa && len >= sizeof sa->sa_family && sa->sa_family != AF_UNSPEC &&
 	    multicast_dest(sa, len, &ss)) {
-		int e;
+		int e = 0;
+		socklen_t l = sizeof e;
 
-		if (REAL(connect)(fd, (const struct sockaddr *)&ss, len) == 0)
+		if (ss.ss_family == AF_INET && shim_tcp_state(fd) == TCP_CLOSE && source_routed(fd)) {
+			if (REAL(getsockopt)(fd, SOL_SOCKET, SO_ERROR, &e, &l) == 0 && e > 0)
+				return -e;
+			e = ENETUNREACH;
+		} else if (REAL(connect)(fd, (const struct sockaddr *)&ss, len) == 0) {
 			return 0;
-		e = errno;
+		} else {
+			e = errno;
+		}
 		if ((e == ENETUNREACH || e == EHOSTUNREACH) && shim_tcp_state(fd) == TCP_CLOSE) {
 			log_warn("%s rule \"%s\": connect() again on fd %d, whose connection"
 				 " failed after its handshake started; refused: a new socket"

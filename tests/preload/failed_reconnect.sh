@@ -18,7 +18,14 @@
 #     server gets a byte, and the warning says why;
 #   * failed_reconnect_fastopen: sendto(MSG_FASTOPEN) instead, the same
 #     four: refused (the deny port by its rule, EOPNOTSUPP; the plain
-#     one goes to the session, which fails), no byte at either (pins).
+#     one goes to the session, which fails), no byte at either (pins);
+#   * failed_reconnect_srr: the socket carries a loose source route
+#     (IP_OPTIONS, LSRR) and connects non-blocking: tcp_v4_connect
+#     routes to the route's first hop, so the multicast host was
+#     connected (SYN_SENT, EINPROGRESS; a SYN left) before h200; now a
+#     source-routed socket that is CLOSE is refused without asking the
+#     kernel: no connect works, none leaves the socket SYN_SENT, the
+#     warning.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim
@@ -77,5 +84,19 @@ if [ $_rc -eq 0 ] && grep -q '^refused yes$' "$T/$_n.out" && ! grep -q '^sent' "
  or a plain port"
 else
 	fail "$_n: MSG_FASTOPEN after a refusal mid-handshake is refused" \
+		"exit $_rc; $(show "$T/$_n.out" "$T/$_n.log")"
+fi
+
+failed_run srr
+if [ $_rc -eq 0 ] && grep -q '^refused yes$' "$T/$_n.out" && ! grep -q '^reconnected' "$T/$_n.out" &&
+   ! grep -q '^options refused' "$T/$_n.out" && ! grep -q '^syn' "$T/$_n.out" &&
+   [ "$(grep -c '^connect [0-9]' "$T/$_n.out")" -eq 4 ] &&
+   [ ! -s "$T/$_n.deny.rec" ] && [ ! -s "$T/$_n.plain.rec" ] &&
+   grep -q 'connect() again on fd [0-9]*, whose connection failed after its handshake started' \
+	"$T/$_n.log"; then
+	pass "$_n: a source route (IP_OPTIONS, LSRR) after a refusal mid-handshake: refused (4 of\
+ 4), the socket never SYN_SENT"
+else
+	fail "$_n: a source-routed connect() again after a refusal mid-handshake is refused" \
 		"exit $_rc; $(show "$T/$_n.out" "$T/$_n.log")"
 fi

@@ -1,4 +1,4 @@
-"""failed_reconnect.py PORT DENY PLAIN [fastopen] — under the library (tests/preload/
+"""failed_reconnect.py PORT DENY PLAIN [fastopen|srr] — under the library (tests/preload/
 failed_reconnect.sh): a TLS connection (a connect rule names PORT) whose
 connect the peer refuses after the library's handshake has started, then
 connect() again on the same socket.
@@ -14,7 +14,14 @@ took the old session's ClientHello there), twice to PLAIN; with
 "fastopen", sendto(MSG_FASTOPEN) with "secret plaintext" instead, the
 same four.  Prints "connect N ERROR" for each refusal, "reconnected N"
 where a connect worked (then writes "secret plaintext"), "sent N" where
-a Fast Open sent."""
+a Fast Open sent.
+With "srr", the socket carries a loose source route (IP_OPTIONS, LSRR via
+127.0.0.1) set after the refusal, and the four connects are non-blocking:
+the kernel routes such a connect to the route's first hop, not to the
+address, so the multicast host (shim/connect.c, multicast_dest) was
+connected all the same (SYN_SENT, a SYN sent) before h200; "syn N" where a
+connect left the socket SYN_SENT ("options refused" where the kernel will
+not take the option)."""
 import errno
 import os
 import socket
@@ -24,6 +31,7 @@ import time
 
 port, deny, plain = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 fastopen = sys.argv[4:] == ["fastopen"]
+srr = sys.argv[4:] == ["srr"]
 S = float(os.environ.get("TLSSHIM_TIME_SCALE", "1"))
 ESTABLISHED, SYN_SENT, CLOSE = 1, 2, 7
 
@@ -57,6 +65,21 @@ except OSError as e:
 print("state %d" % state(s), flush=True)
 ls.close()
 print("refused %s" % ("yes" if wait_state(s, CLOSE, 20) else "no"), flush=True)
+if srr:
+    # LSRR (131), length 7, pointer 4, one hop (127.0.0.1), then a NOP (1)
+    try:
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_OPTIONS,
+                     bytes([131, 7, 4]) + socket.inet_aton("127.0.0.1") + bytes([1]))
+    except OSError as e:
+        print("options refused %s" % errno.errorcode.get(e.errno), flush=True)
+    s.setblocking(False)
+    for i, dest in enumerate((deny, deny, plain, plain)):
+        e = s.connect_ex(("127.0.0.1", dest))
+        print(("connect %d %s" % (i, errno.errorcode.get(e))) if e else "reconnected %d" % i,
+              flush=True)
+        if state(s) == SYN_SENT:
+            print("syn %d" % i, flush=True)
+    sys.exit(0)
 s.setblocking(True)
 s.settimeout(5 * S)
 for i, dest in enumerate((deny, deny, plain, plain)):
