@@ -126,10 +126,14 @@ SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 
 		if (shim_fastopen_refused(fd, addr, alen))
 			SHIM_RET(-EOPNOTSUPP);
-		/* (a pumped number: its end connects nowhere else) */
-		r = shim_pumped_fastopen(fd, &m, flags, "sendto(MSG_FASTOPEN)");
-		if (r != SHIM_NOT_PUMPED)
-			SHIM_RET(r);
+		/* (a pumped number: its end connects nowhere else; a name longer
+		 * than a sockaddr_storage is the kernel's EINVAL, before anything,
+		 * which shim_pumped_fastopen's sendmsg would take in part) */
+		if (!addr || alen <= sizeof(struct sockaddr_storage)) {
+			r = shim_pumped_fastopen(fd, &m, flags, "sendto(MSG_FASTOPEN)");
+			if (r != SHIM_NOT_PUMPED)
+				SHIM_RET(r);
+		}
 	}
 	/* A destination without connect(): SCTP sets up an association. */
 	if (addr && (e = shim_peer_check(fd, addr, alen, "sendto")) < 0)

@@ -30,7 +30,14 @@
 #     (preload_unspecrace.so) disconnects the end between the library's
 #     look at its state (connected) and the call: the kernel, given the
 #     multicast host, connects nothing, and both calls are refused; the
-#     plain port gets no byte.
+#     plain port gets no byte;
+#   * pumped_fastopen_race_long: the same race through sendmsg() with a
+#     msg_namelen of 200: the kernel's sendmsg takes the first 128 bytes
+#     of a longer name, and the library, which let a name longer than a
+#     sockaddr_storage through unchanged (the kernel's EINVAL for
+#     connect and sendto), gave the kernel the program's address: the
+#     end was connected to the plain port and the plaintext went there
+#     (h200); now the name is taken as the kernel takes it.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim
@@ -131,5 +138,18 @@ if [ $_rc -eq 0 ] && ! grep -q 'secret' "$T/$_n.plain" 2>/dev/null &&
  nothing in clear"
 else
 	fail "$_n: an end disconnected between the look and the call is refused" \
+		"exit $_rc; $(show "$T/$_n.out" "$T/$_n.log")"
+fi
+
+# The same race, sendmsg() with a name longer than a sockaddr_storage.
+done_case race_long "$PROGS/preload_unspecrace.so"
+if [ $_rc -eq 0 ] && ! grep -q 'secret' "$T/$_n.plain" 2>/dev/null &&
+   ! grep -q '^child: sent' "$T/$_n.out" &&
+   [ "$(grep -c '^child: fastopen [0-9]' "$T/$_n.out")" -eq 2 ] &&
+   grep -q "sendmsg(MSG_FASTOPEN) again on a socket handed to a pump" "$T/$_n.log"; then
+	pass "$_n: sendmsg(MSG_FASTOPEN), msg_namelen 200, on an end disconnected between the\
+ look and the call: refused (2 of 2), nothing in clear"
+else
+	fail "$_n: a long msg_namelen on an end disconnected in the race is refused" \
 		"exit $_rc; $(show "$T/$_n.out" "$T/$_n.log")"
 fi

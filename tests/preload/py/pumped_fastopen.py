@@ -19,7 +19,12 @@ plaintext", through
   race:    the handshake done, then with TLSSHIM_TEST_UNSPEC_RACE set
            (preload_unspecrace.so disconnects the end between the
            library's look at its TCP state, connected, and the call):
-           sendto(MSG_FASTOPEN) to PLAIN twice.
+           sendto(MSG_FASTOPEN) to PLAIN twice;
+  race_long: the same race with sendmsg(MSG_FASTOPEN) whose msg_namelen
+           is 200, past a sockaddr_storage (the kernel's sendmsg takes
+           the first 128 bytes; before h200 the library gave it the
+           program's address as it was, and the end, disconnected in
+           the race, was connected to PLAIN).
 Prints "child: ..." lines: "fastopen N ERROR" for each refusal, "sent N"
 when a call sent."""
 import ctypes
@@ -63,7 +68,22 @@ def sendmmsg(fd, dest):
     return m.len
 
 
+def sendmsg_long(fd, dest):
+    name = ctypes.create_string_buffer(bytes([socket.AF_INET, 0]) + dest.to_bytes(2, "big") +
+                                       bytes([127, 0, 0, 1]) + bytes(192), 200)
+    buf = ctypes.create_string_buffer(MSG, len(MSG))
+    v = iovec(ctypes.cast(buf, ctypes.c_void_p), len(MSG))
+    m = msghdr(ctypes.cast(name, ctypes.c_void_p), 200, ctypes.pointer(v), 1, None, 0, 0)
+    r = libc.sendmsg(fd, ctypes.byref(m), socket.MSG_FASTOPEN)
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return r
+
+
 def fastopen(s, dest):
+    if how == "race_long":
+        return sendmsg_long(s.fileno(), dest)
     if how == "sendmsg":
         return s.sendmsg([MSG], [], socket.MSG_FASTOPEN, ("127.0.0.1", dest))
     if how == "sendmmsg":
@@ -78,7 +98,7 @@ def fastopen(s, dest):
 s = socket.socket()
 s.setblocking(False)
 s.connect_ex(("127.0.0.1", port))
-if how in ("connected", "race"):
+if how in ("connected", "race", "race_long"):
     select.select([], [s], [], 10 * S)
     s.setblocking(True)
     s.settimeout(10 * S)
@@ -98,7 +118,7 @@ if pid == 0:
         s.sendall(b"after\n")
         print("child: echo %s" % s.recv(100).decode().strip(), flush=True)
         os._exit(0)
-    if how == "race":
+    if how in ("race", "race_long"):
         os.environ["TLSSHIM_TEST_UNSPEC_RACE"] = "1"
         s.setblocking(True)
         for i in range(2):
