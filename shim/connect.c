@@ -389,10 +389,20 @@ static int pumped_refused(int fd, const char *call)
 /* The address the kernel gets for a call on a pumped number that would
  * give it the peer sa (len bytes): 1, sa as it is (no address,
  * AF_UNSPEC, not TCP, a length the kernel refuses before anything); 0,
- * *ss holds sa with the multicast host; a negative errno (logged): the
- * end is neither connected nor connecting, refused (pumped_refused). */
+ * *ss holds sa with the multicast host, *slen bytes of it; a negative
+ * errno (logged): the end is neither connected nor connecting, refused
+ * (pumped_refused).  A socket with a source route (source_routed) gets
+ * the family and port alone: tcp_v4_connect routes it by the route's
+ * first hop, past the multicast host, and an end that another holder
+ * disconnected between the look and the call went SYN_SENT through
+ * that hop (Fast Open data in the SYN where no cookie is asked for:
+ * TCP_FASTOPEN_NO_COOKIE set before the first connect, or the sysctl;
+ * h200, pumped_fastopen.sh, race_srr); a length short of a
+ * sockaddr_in is its EINVAL before any route, while a connected or
+ * connecting end is answered before it looks (a security module that
+ * judges the address first answers EINVAL there too: refused). */
 static int pumped_dest(int fd, const struct sockaddr *sa, socklen_t len,
-		       struct sockaddr_storage *ss, const char *call)
+		       struct sockaddr_storage *ss, socklen_t *slen, const char *call)
 {
 	int st;
 
@@ -403,7 +413,12 @@ static int pumped_dest(int fd, const struct sockaddr *sa, socklen_t len,
 		return 1;
 	if (st < 0 || st == TCP_CLOSE)
 		return pumped_refused(fd, call);
-	return multicast_dest(sa, len, ss) ? 0 : 1;
+	if (!multicast_dest(sa, len, ss))
+		return 1;
+	*slen = len;
+	if (ss->ss_family == AF_INET && len >= sizeof(struct sockaddr_in) && source_routed(fd))
+		*slen = offsetof(struct sockaddr_in, sin_addr);
+	return 0;
 }
 
 /* The kernel refused the multicast host (pumped_dest) with e: an end
@@ -419,13 +434,14 @@ static int pumped_failed(int fd, int e, const char *call)
 static int pumped_connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	struct sockaddr_storage ss;
-	int r = pumped_dest(fd, sa, len, &ss, "connect()");
+	socklen_t sl = 0;
+	int r = pumped_dest(fd, sa, len, &ss, &sl, "connect()");
 
 	if (r < 0)
 		return r;
 	if (r == 1)
 		return REAL(connect)(fd, sa, len) < 0 ? -errno : 0;
-	if (REAL(connect)(fd, (const struct sockaddr *)&ss, len) == 0)
+	if (REAL(connect)(fd, (const struct sockaddr *)&ss, sl) == 0)
 		return 0;
 	return pumped_failed(fd, errno, "connect()");
 }
@@ -446,6 +462,7 @@ ssize_t shim_pumped_fastopen(int fd, const struct msghdr *m, int flags, const ch
 {
 	struct sockaddr_storage ss;
 	struct msghdr h;
+	socklen_t sl = 0;
 	struct tls_conn *c = NULL;
 	ssize_t n;
 	int r;
@@ -464,10 +481,12 @@ ssize_t shim_pumped_fastopen(int fd, const struct msghdr *m, int flags, const ch
 	 * race_long).  (sendto's longer name is the kernel's EINVAL: io.c.) */
 	if (h.msg_name && h.msg_namelen > sizeof ss && (int)h.msg_namelen >= 0)
 		h.msg_namelen = sizeof ss;
-	if ((r = pumped_dest(fd, h.msg_name, h.msg_namelen, &ss, call)) < 0)
+	if ((r = pumped_dest(fd, h.msg_name, h.msg_namelen, &ss, &sl, call)) < 0)
 		return r;
-	if (r == 0)
+	if (r == 0) {
 		h.msg_name = &ss;
+		h.msg_namelen = sl;
+	}
 	if ((n = REAL(sendmsg)(fd, &h, flags)) >= 0)
 		return n;
 	return r == 0 ? pumped_failed(fd, errno, call) : -errno;

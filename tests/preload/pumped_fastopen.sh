@@ -37,7 +37,14 @@
 #     sockaddr_storage through unchanged (the kernel's EINVAL for
 #     connect and sendto), gave the kernel the program's address: the
 #     end was connected to the plain port and the plaintext went there
-#     (h200); now the name is taken as the kernel takes it.
+#     (h200); now the name is taken as the kernel takes it;
+#   * pumped_fastopen_race_srr: the same race, sendto(), non-blocking, on
+#     a socket with a loose source route (IP_OPTIONS, LSRR via 127.0.0.1):
+#     tcp_v4_connect routes by the route's first hop, past the multicast
+#     host: the end went SYN_SENT, a SYN to the hop (h200; with a Fast
+#     Open cookie or no-cookie mode, the plaintext in it); now the call
+#     names the family and port alone (EINVAL before any route): refused,
+#     never SYN_SENT.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim
@@ -151,5 +158,18 @@ if [ $_rc -eq 0 ] && ! grep -q 'secret' "$T/$_n.plain" 2>/dev/null &&
  look and the call: refused (2 of 2), nothing in clear"
 else
 	fail "$_n: a long msg_namelen on an end disconnected in the race is refused" \
+		"exit $_rc; $(show "$T/$_n.out" "$T/$_n.log")"
+fi
+
+# The same race on a source-routed socket (IP_OPTIONS, LSRR).
+done_case race_srr "$PROGS/preload_unspecrace.so"
+if [ $_rc -eq 0 ] && ! grep -q 'secret' "$T/$_n.plain" 2>/dev/null &&
+   ! grep -q '^child: sent' "$T/$_n.out" && ! grep -q '^child: syn' "$T/$_n.out" &&
+   [ "$(grep -c '^child: fastopen [0-9]' "$T/$_n.out")" -eq 2 ] &&
+   grep -q "sendto(MSG_FASTOPEN) again on a socket handed to a pump" "$T/$_n.log"; then
+	pass "$_n: a source-routed end disconnected between the look and the call: refused\
+ (2 of 2), never SYN_SENT"
+else
+	fail "$_n: a source-routed end disconnected in the race is refused, never SYN_SENT" \
 		"exit $_rc; $(show "$T/$_n.out" "$T/$_n.log")"
 fi

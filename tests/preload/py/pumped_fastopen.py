@@ -24,7 +24,13 @@ plaintext", through
            is 200, past a sockaddr_storage (the kernel's sendmsg takes
            the first 128 bytes; before h200 the library gave it the
            program's address as it was, and the end, disconnected in
-           the race, was connected to PLAIN).
+           the race, was connected to PLAIN);
+  race_srr: the same race with sendto(MSG_FASTOPEN), non-blocking, on a
+           socket with a loose source route (IP_OPTIONS, LSRR via
+           127.0.0.1): tcp_v4_connect routes by the first hop, past the
+           multicast host, and before h200 the disconnected end went
+           SYN_SENT ("child: syn N"; TCP_FASTOPEN_NO_COOKIE, which would
+           put the data in that SYN, is taken only on a CLOSE socket).
 Prints "child: ..." lines: "fastopen N ERROR" for each refusal, "sent N"
 when a call sent."""
 import ctypes
@@ -98,7 +104,7 @@ def fastopen(s, dest):
 s = socket.socket()
 s.setblocking(False)
 s.connect_ex(("127.0.0.1", port))
-if how in ("connected", "race", "race_long"):
+if how in ("connected", "race", "race_long", "race_srr"):
     select.select([], [s], [], 10 * S)
     s.setblocking(True)
     s.settimeout(10 * S)
@@ -118,14 +124,21 @@ if pid == 0:
         s.sendall(b"after\n")
         print("child: echo %s" % s.recv(100).decode().strip(), flush=True)
         os._exit(0)
-    if how in ("race", "race_long"):
-        os.environ["TLSSHIM_TEST_UNSPEC_RACE"] = "1"
+    if how in ("race", "race_long", "race_srr"):
         s.setblocking(True)
+        if how == "race_srr":
+            # LSRR (131), length 7, pointer 4, one hop (127.0.0.1), a NOP (1)
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_OPTIONS,
+                         bytes([131, 7, 4]) + socket.inet_aton("127.0.0.1") + bytes([1]))
+            s.setblocking(False)
+        os.environ["TLSSHIM_TEST_UNSPEC_RACE"] = "1"
         for i in range(2):
             try:
                 print("child: sent %d" % fastopen(s, plain), flush=True)
             except OSError as e:
                 print("child: fastopen %d %s" % (i, errno.errorcode.get(e.errno)), flush=True)
+            if s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == 2:    # SYN_SENT
+                print("child: syn %d" % i, flush=True)
         os._exit(0)
     select.select([], [s], [], 20 * S)
     print("child: so_error %d" % s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR), flush=True)
