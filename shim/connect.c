@@ -275,6 +275,22 @@ static bool source_routed(int fd)
 	return false;
 }
 
+/* The length the kernel gets with ss, multicast_dest's len bytes from
+ * the program's sa, on fd: len; for an AF_INET address on a socket with
+ * a source route (source_routed), the family and port alone, which
+ * tcp_v4_connect refuses (EINVAL) before any route, while
+ * __inet_stream_connect answers a connected or connecting socket before
+ * it looks (EISCONN, EALREADY, the wait).  Atomic, where a look at the
+ * state first would leave a window.  Only such sockets: a security
+ * module that judges the address first (SELinux, Landlock) answers
+ * EINVAL to the short length whatever the state, a refusal. */
+static socklen_t nowhere_len(int fd, const struct sockaddr_storage *ss, socklen_t len)
+{
+	if (ss->ss_family == AF_INET && len >= sizeof(struct sockaddr_in) && source_routed(fd))
+		return offsetof(struct sockaddr_in, sin_addr);
+	return len;
+}
+
 /* connect() on a socket that already has a session: the kernel answers
  * (EALREADY while connecting, EISCONN once connected) and the session
  * stays, whatever address this call names.  Only a socket whose earlier
@@ -317,25 +333,18 @@ static int again(int fd, struct tls_conn *c, const struct sockaddr *sa, socklen_
 	 * names as well (h195, tests/preload/failed_reconnect.sh).  Now such
 	 * a call is refused, ECONNABORTED: a new socket connects anew. */
 	/* A source route (IP_OPTIONS) takes the kernel past the multicast
-	 * host (source_routed): such a socket that is CLOSE is refused
-	 * without asking it (its pending error first, once, as the kernel
-	 * would have answered it); one still connecting or connected is
-	 * answered before any route, as above. */
+	 * host (source_routed): such a socket's call names the family and
+	 * port alone (nowhere_len), EINVAL where the kernel would route. */
 	if (sa && len >= sizeof sa->sa_family && sa->sa_family != AF_UNSPEC &&
 	    multicast_dest(sa, len, &ss)) {
-		int e = 0;
-		socklen_t l = sizeof e;
+		socklen_t sl = nowhere_len(fd, &ss, len);
+		int e;
 
-		if (ss.ss_family == AF_INET && shim_tcp_state(fd) == TCP_CLOSE && source_routed(fd)) {
-			if (REAL(getsockopt)(fd, SOL_SOCKET, SO_ERROR, &e, &l) == 0 && e > 0)
-				return -e;
-			e = ENETUNREACH;
-		} else if (REAL(connect)(fd, (const struct sockaddr *)&ss, len) == 0) {
+		if (REAL(connect)(fd, (const struct sockaddr *)&ss, sl) == 0)
 			return 0;
-		} else {
-			e = errno;
-		}
-		if ((e == ENETUNREACH || e == EHOSTUNREACH) && shim_tcp_state(fd) == TCP_CLOSE) {
+		e = errno;
+		if ((e == ENETUNREACH || e == EHOSTUNREACH || (sl != len && e == EINVAL)) &&
+		    shim_tcp_state(fd) == TCP_CLOSE) {
 			log_warn("%s rule \"%s\": connect() again on fd %d, whose connection"
 				 " failed after its handshake started; refused: a new socket"
 				 " connects anew", tls_conn_peer(c), tls_conn_label(c), fd);
@@ -391,16 +400,13 @@ static int pumped_refused(int fd, const char *call)
  * AF_UNSPEC, not TCP, a length the kernel refuses before anything); 0,
  * *ss holds sa with the multicast host, *slen bytes of it; a negative
  * errno (logged): the end is neither connected nor connecting, refused
- * (pumped_refused).  A socket with a source route (source_routed) gets
- * the family and port alone: tcp_v4_connect routes it by the route's
+ * (pumped_refused).  A socket with a source route gets the family and
+ * port alone (nowhere_len): tcp_v4_connect routes it by the route's
  * first hop, past the multicast host, and an end that another holder
  * disconnected between the look and the call went SYN_SENT through
  * that hop (Fast Open data in the SYN where no cookie is asked for:
  * TCP_FASTOPEN_NO_COOKIE set before the first connect, or the sysctl;
- * h200, pumped_fastopen.sh, race_srr); a length short of a
- * sockaddr_in is its EINVAL before any route, while a connected or
- * connecting end is answered before it looks (a security module that
- * judges the address first answers EINVAL there too: refused). */
+ * h200, pumped_fastopen.sh, race_srr). */
 static int pumped_dest(int fd, const struct sockaddr *sa, socklen_t len,
 		       struct sockaddr_storage *ss, socklen_t *slen, const char *call)
 {
@@ -415,9 +421,7 @@ static int pumped_dest(int fd, const struct sockaddr *sa, socklen_t len,
 		return pumped_refused(fd, call);
 	if (!multicast_dest(sa, len, ss))
 		return 1;
-	*slen = len;
-	if (ss->ss_family == AF_INET && len >= sizeof(struct sockaddr_in) && source_routed(fd))
-		*slen = offsetof(struct sockaddr_in, sin_addr);
+	*slen = nowhere_len(fd, ss, len);
 	return 0;
 }
 

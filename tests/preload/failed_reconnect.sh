@@ -23,9 +23,9 @@
 #     (IP_OPTIONS, LSRR) and connects non-blocking: tcp_v4_connect
 #     routes to the route's first hop, so the multicast host was
 #     connected (SYN_SENT, EINPROGRESS; a SYN left) before h200; now a
-#     source-routed socket that is CLOSE is refused without asking the
-#     kernel: no connect works, none leaves the socket SYN_SENT, the
-#     warning.
+#     source-routed socket's call names the family and port alone
+#     (EINVAL before any route): no connect works, none leaves the socket
+#     SYN_SENT, the warning.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim
