@@ -25,7 +25,11 @@
 #     connected (SYN_SENT, EINPROGRESS; a SYN left) before h200; now a
 #     source-routed socket's call names the family and port alone
 #     (EINVAL before any route): no connect works, none leaves the socket
-#     SYN_SENT, the warning.
+#     SYN_SENT, the warning;
+#   * failed_reconnect_mapped: an AF_INET6 client whose every address is
+#     v4-mapped (::ffff:127.0.0.1), the same four blocking connects: the
+#     multicast host in their place is ff02::1 whole, refused as above
+#     (pins).
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim
@@ -98,5 +102,19 @@ if [ $_rc -eq 0 ] && grep -q '^refused yes$' "$T/$_n.out" && ! grep -q '^reconne
  4), the socket never SYN_SENT"
 else
 	fail "$_n: a source-routed connect() again after a refusal mid-handshake is refused" \
+		"exit $_rc; $(show "$T/$_n.out" "$T/$_n.log")"
+fi
+
+failed_run mapped
+if [ $_rc -eq 0 ] && grep -q '^write EAGAIN$' "$T/$_n.out" &&
+   grep -q '^refused yes$' "$T/$_n.out" && ! grep -q '^reconnected' "$T/$_n.out" &&
+   [ "$(grep -c '^connect [0-9]' "$T/$_n.out")" -eq 4 ] &&
+   [ ! -s "$T/$_n.deny.rec" ] && [ ! -s "$T/$_n.plain.rec" ] &&
+   grep -q 'connect() again on fd [0-9]*, whose connection failed after its handshake started' \
+	"$T/$_n.log"; then
+	pass "$_n: v4-mapped addresses on an AF_INET6 socket after a refusal mid-handshake:\
+ refused (4 of 4); no byte at a deny or a plain port"
+else
+	fail "$_n: v4-mapped connect() again after a refusal mid-handshake is refused" \
 		"exit $_rc; $(show "$T/$_n.out" "$T/$_n.log")"
 fi

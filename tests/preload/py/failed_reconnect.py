@@ -21,7 +21,11 @@ the kernel routes such a connect to the route's first hop, not to the
 address, so the multicast host (shim/connect.c, multicast_dest) was
 connected all the same (SYN_SENT, a SYN sent) before h200; "syn N" where a
 connect left the socket SYN_SENT ("options refused" where the kernel will
-not take the option)."""
+not take the option).
+With "mapped", the client is an AF_INET6 socket and every address it
+names is v4-mapped (::ffff:127.0.0.1): the multicast host given in its
+place must be ff02::1 whole (a v4-mapped multicast address would take
+the kernel's IPv4 path), the same four blocking connects."""
 import errno
 import os
 import socket
@@ -32,6 +36,8 @@ import time
 port, deny, plain = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 fastopen = sys.argv[4:] == ["fastopen"]
 srr = sys.argv[4:] == ["srr"]
+mapped = sys.argv[4:] == ["mapped"]
+HOST = "::ffff:127.0.0.1" if mapped else "127.0.0.1"
 S = float(os.environ.get("TLSSHIM_TIME_SCALE", "1"))
 ESTABLISHED, SYN_SENT, CLOSE = 1, 2, 7
 
@@ -54,9 +60,9 @@ filler = socket.socket()
 filler.setblocking(False)
 filler.connect_ex(("127.0.0.1", port))      # (queued; no handshake: never used)
 print("filler %s" % ("queued" if wait_state(filler, ESTABLISHED, 10) else "not queued"), flush=True)
-s = socket.socket()
+s = socket.socket(socket.AF_INET6 if mapped else socket.AF_INET)
 s.setblocking(False)
-s.connect_ex(("127.0.0.1", port))
+s.connect_ex((HOST, port))
 try:
     s.send(b"x")
     print("write sent", flush=True)
@@ -88,7 +94,7 @@ for i, dest in enumerate((deny, deny, plain, plain)):
             n = s.sendto(b"secret plaintext\n", socket.MSG_FASTOPEN, ("127.0.0.1", dest))
             print("sent %d" % n, flush=True)
             continue
-        s.connect(("127.0.0.1", dest))
+        s.connect((HOST, dest))
     except OSError as e:
         print("connect %d %s" % (i, errno.errorcode.get(e.errno)), flush=True)
         continue
