@@ -262,9 +262,18 @@ static struct err_snap err_snap(struct tls_conn *c)
  * small buffer goes as soon as it holds nothing (read_locked; OpenSSL
  * reads a record's rest exactly, so a reader that stays behind empties
  * it at its next record).  A request-response connection never fills
- * one, and keeps the small one; an idle one has none
+ * one (a record that came in pieces does not count: RBUF_REST_MAX), and
+ * keeps the small one; an idle one has none
  * (SSL_MODE_RELEASE_BUFFERS, tls_conn_idle_check). */
 #define RBUF_BULK (4 * (16384 + 320 + 5))
+/* Filled, in sock_read's sense: a recv() asked for more than this and got
+ * it all.  OpenSSL asks for a record's rest exactly (a record that came in
+ * pieces), and that is at most the one-record buffer less a header (it
+ * refuses a longer record): a request that such a rest filled says nothing
+ * of the kernel having more (tests/preload/rbuf_split.sh).  A read-ahead
+ * request from the small buffer is its free room, at least 16,705 bytes
+ * (it holds at most four bytes of a header then). */
+#define RBUF_REST_MAX (16384 + 320)
 
 static BIO_METHOD *sock_method;
 static pthread_once_t sock_method_once = PTHREAD_ONCE_INIT;
@@ -631,8 +640,10 @@ static int sock_read(BIO *b, char *buf, int len)
 	if (n > 0) {
 		/* kTLS gives a record at a time: only EAGAIN says "drained". */
 		c->drained = c->hs_drained = !c->ktls_rx && n < len;
-		/* From the next buffer on (this one is in use): RBUF_BULK. */
-		if (__builtin_expect(n == len && !c->rbuf_bulk, 0) && c->state == ST_OPEN && !c->ktls_rx) {
+		/* From the next buffer on (this one is in use): RBUF_BULK.
+		 * Not for a record's rest read exactly (RBUF_REST_MAX). */
+		if (__builtin_expect(n == len && !c->rbuf_bulk, 0) && len > RBUF_REST_MAX &&
+		    c->state == ST_OPEN && !c->ktls_rx) {
 			c->rbuf_bulk = c->rbuf_swap = true;
 			SSL_set_default_read_buffer_len(c->ssl, RBUF_BULK);
 		}
