@@ -2,21 +2,31 @@
 """tests/preload/rbuf_split.py — a TLS 1.3 client that places its records'
 TCP segments itself, for tests/preload/rbuf_split.sh (not a test itself).
 
-    rbuf_split.py PORT CAFILE STRACE_FILE
+    rbuf_split.py PORT CAFILE STRACE_FILE [CASE]
 
 Python's ssl over memory BIOs makes the records; this script sends their
 bytes in the pieces below, each piece only once the receiver (the shimmed
 tests/progs/bulk recv, run under strace -e recvfrom) took the one before:
 it waits, at most 20 s, until STRACE_FILE has a recvfrom that returned
-that piece's length.
+that piece's length (or, "bulk", asked for more than one record's
+buffer).  Records below are of 16,384 bytes of plaintext unless said.
 
-    1. one record of 16,384 bytes of plaintext: its first 1,000 bytes,
+CASE split (the default):
+    1. one record: its first 1,000 bytes,
     2. the record's rest (15,406 bytes: OpenSSL asks the kernel for exactly
        that, and gets it all),
     3. one record of 100 bytes.
+The other cases first make the receiver a bulk one: two records in one
+piece (its recv fills the one-record buffer); once it asks for a bulk
+buffer, in one piece:
+    flip3     four records, one byte of the third one's ciphertext flipped
+    truncate  one record and the first half of the next, then FIN
+    close     four records and close_notify, then FIN
 
 It prints "bytes N checksum HEX" as tests/progs/bulk does for the stream
-it sent (stream.h's checksum), then sends close_notify and reads to EOF.
+it sent (stream.h's checksum; flip3 and truncate: only what precedes the
+bad record), then sends close_notify (unless the case ended otherwise)
+and reads to EOF.
 """
 import socket
 import ssl
@@ -33,6 +43,56 @@ def checksum(data):
         a = (a + int.from_bytes(pad[i:i + 8], "little")) & MASK
         b = (b + a) & MASK
     return ((a * 0x9E3779B97F4A7C15) & MASK) ^ b ^ len(data)
+
+
+def wait_trace(trace, test, what):
+    for _ in range(200):
+        with open(trace) as f:
+            if any(line.startswith("recvfrom(") and test(line) for line in f):
+                return
+        time.sleep(0.1)
+    sys.exit("rbuf_split: the receiver never " + what)
+
+
+def asked_bulk(line):
+    f = line.split(", ")
+    # (a line strace is still writing is not one yet)
+    return line.endswith("\n") and len(f) > 2 and f[2].isdigit() and int(f[2]) > 16720
+
+
+def bulk_case(s, obj, out, big, case, trace):
+    obj.write(big + big)
+    s.sendall(out.read())
+    sent = big + big
+    wait_trace(trace, asked_bulk, "asked for a bulk buffer")
+    if case == "flip3":
+        obj.write(big * 4)
+        recs = bytearray(out.read())
+        assert len(recs) == 4 * 16406, len(recs)
+        recs[2 * 16406 + 100] ^= 0x01
+        s.sendall(bytes(recs))
+        sent += big * 2
+    elif case == "truncate":
+        obj.write(big * 2)
+        recs = out.read()
+        s.sendall(recs[:16406 + 8203])
+        sent += big
+    else:
+        obj.write(big * 4)
+        try:
+            obj.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        s.sendall(out.read())
+        sent += big * 4
+    print("bytes %d checksum %016x" % (len(sent), checksum(sent)), flush=True)
+    s.shutdown(socket.SHUT_WR)
+    try:
+        while s.recv(65536):
+            pass
+    except OSError:
+        pass
+    s.close()
 
 
 def main():
@@ -61,16 +121,15 @@ def main():
         sys.exit("rbuf_split: EOF after the handshake")
 
     def wait_recv(n):
-        pat = ") = %d\n" % n
-        for _ in range(200):
-            with open(trace) as f:
-                if any(line.startswith("recvfrom(") and line.endswith(pat) for line in f):
-                    return
-            time.sleep(0.1)
-        sys.exit("rbuf_split: the receiver never took a piece of %d bytes" % n)
+        wait_trace(trace, lambda line: line.endswith(") = %d\n" % n),
+                   "took a piece of %d bytes" % n)
 
     sent = b""
     big = bytes((i * 7 + 3) & 0xFF for i in range(16384))
+    case = sys.argv[4] if len(sys.argv) > 4 else "split"
+    if case != "split":
+        bulk_case(s, obj, out, big, case, trace)
+        return
     obj.write(big)
     rec = out.read()
     assert len(rec) == 16384 + 5 + 1 + 16, len(rec)
