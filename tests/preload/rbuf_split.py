@@ -22,6 +22,10 @@ buffer, in one piece:
     flip3     four records, one byte of the third one's ciphertext flipped
     truncate  one record and the first half of the next, then FIN
     close     four records and close_notify, then FIN
+and hdrJ (J from 0 to 5), in one piece from the start: a record, one of
+281 - J bytes of plaintext, two records, one of 100 bytes, close_notify,
+FIN: the receiver's first recv (16,709 bytes, the one-record buffer:
+it fills it) ends J bytes into the third record's header.
 
 It prints "bytes N checksum HEX" as tests/progs/bulk does for the stream
 it sent (stream.h's checksum; flip3 and truncate: only what precedes the
@@ -127,6 +131,20 @@ def main():
     sent = b""
     big = bytes((i * 7 + 3) & 0xFF for i in range(16384))
     case = sys.argv[4] if len(sys.argv) > 4 else "split"
+    if case.startswith("hdr"):
+        sent = big + big[:281 - int(case[3:])] + big + big + big[:100]
+        for part in (big, big[:281 - int(case[3:])], big, big, big[:100]):
+            obj.write(part)
+        try:
+            obj.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        s.sendall(out.read())
+        print("bytes %d checksum %016x" % (len(sent), checksum(sent)), flush=True)
+        s.shutdown(socket.SHUT_WR)
+        while s.recv(65536):
+            pass
+        return
     if case != "split":
         bulk_case(s, obj, out, big, case, trace)
         return

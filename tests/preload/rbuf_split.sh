@@ -23,6 +23,12 @@
 #    (count and checksum, from bulk's "after N bytes"), then a read error
 #    (exit 1), never end of file; the control (close) reads all, count and
 #    checksum, and ends cleanly.
+#  * hdr0..hdr5: in one segment, records placed so that the receiver's
+#    first recvfrom, which fills the one-record buffer (asserted: one
+#    returned 16,709 bytes, and a later one asks for a bulk buffer), ends
+#    J bytes into a record's header (0: at a record's end; 5: the header
+#    whole, its body not), then close_notify.  Asserted: count, checksum,
+#    a clean end.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 if ! command -v strace >/dev/null; then
@@ -55,6 +61,11 @@ rb_case() {
 		got=$(grep '^bytes' "$d/recv.out")
 		ok=$([ $rc -eq 0 ] && [ -n "$got" ] && [ "$got" = "$(echo "$sent" | grep '^bytes')" ] &&
 			[ "$most" -le 16720 ] && echo y) ;;
+	hdr*)
+		got=$(grep '^bytes' "$d/recv.out")
+		ok=$([ $rc -eq 0 ] && [ -n "$got" ] && [ "$got" = "$(echo "$sent" | grep '^bytes')" ] &&
+			grep -q '^recvfrom(.*) = 16709$' "$d/recv.st" && [ "$most" -gt 16720 ] &&
+			echo y) ;;
 	close)
 		got=$(grep '^bytes' "$d/recv.out")
 		ok=$([ $rc -eq 0 ] && [ -n "$got" ] && [ "$got" = "$(echo "$sent" | grep '^bytes')" ] &&
@@ -78,3 +89,6 @@ rb_case flip3 \
 rb_case truncate \
 	"rbuf_split: bulk buffer, a record cut by FIN: the one before, then an error, not EOF"
 rb_case close "rbuf_split: bulk buffer, four records and close_notify: all of them, a clean end"
+for j in 0 1 2 3 4 5; do
+	rb_case hdr$j "rbuf_split: the first full recv ends $j bytes into a header: all, clean end"
+done
