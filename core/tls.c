@@ -1894,8 +1894,8 @@ static void cool_locked(struct tls_conn *c)
 		 * once emptied, the mode set again).  SSL_free_buffers refuses
 		 * them itself, but before 3.0.14 it freed a read buffer holding
 		 * part of a record (CVE-2024-4741): not asked then. */
-		if (!ssl_buffered(c))
-			(void)SSL_free_buffers(c->ssl);
+		if (!ssl_buffered(c) && SSL_free_buffers(c->ssl))
+			c->rbuf_swap = false;   /* (the small buffer went too) */
 	}
 }
 
