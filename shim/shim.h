@@ -27,6 +27,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 
 #include "core/conntab.h"
 #include "core/lock.h"
@@ -57,12 +58,14 @@ void shim_dlsym_fork_unlock(void);
  * library's constructor), not only from its own constructor: a call that
  * arrives first is never passed through unchecked.  While one thread
  * initialises, that thread's own calls (reading the policy and the
- * certificates) go straight to the C library. */
+ * certificates) go straight to the C library.  (Loaded with C11's
+ * atomic_load_explicit: clang, which builds the fuzz targets, takes no
+ * __atomic_load_n on an _Atomic object; GCC emits the same code.) */
 extern _Atomic bool shim_ready;
 void shim_init_slow(void);
 static inline void shim_ensure_init(void)
 {
-	if (!__builtin_expect(__atomic_load_n(&shim_ready, __ATOMIC_ACQUIRE), 1))
+	if (!__builtin_expect(atomic_load_explicit(&shim_ready, memory_order_acquire), 1))
 		shim_init_slow();
 }
 bool shim_initialising(void);
@@ -133,7 +136,7 @@ intptr_t shim_route_conn(int fd, uintptr_t v);
 static inline intptr_t shim_route_any(int fd, uintptr_t v)
 {
 	if (__builtin_expect(conntab_is_tls(v) && shim_init_depth_ == 0 &&
-			     __atomic_load_n(&shim_ready, __ATOMIC_ACQUIRE), 1)) {
+			     atomic_load_explicit(&shim_ready, memory_order_acquire), 1)) {
 		struct tls_conn *c = conntab_ref_named(fd, v);
 
 		if (c)
