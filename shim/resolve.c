@@ -314,12 +314,18 @@ static int addr_key(int family, const void *addr, unsigned char out[16])
 		return AF_INET;
 	}
 	if (family == AF_INET6) {
-		const struct in6_addr *a = addr;
-		if (IN6_IS_ADDR_V4MAPPED(a)) {
-			memcpy(out, a->s6_addr + 12, 4);
+		/* (copied: addr may be unaligned, an AAAA record's data at
+		 * any offset of a DNS answer, and IN6_IS_ADDR_V4MAPPED reads
+		 * it as 32-bit words: undefined behaviour, which
+		 * fuzz_dnsanswer's UBSan found) */
+		struct in6_addr a;
+
+		memcpy(&a, addr, sizeof a);
+		if (IN6_IS_ADDR_V4MAPPED(&a)) {
+			memcpy(out, a.s6_addr + 12, 4);
 			return AF_INET;
 		}
-		memcpy(out, a->s6_addr, 16);
+		memcpy(out, a.s6_addr, 16);
 		return AF_INET6;
 	}
 	return 0;

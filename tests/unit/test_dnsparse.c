@@ -12,7 +12,8 @@
  *    names); a name of exactly 255 bytes (learned) and one of 256 (no
  *    name); the program's own query of two questions (res_send: nothing
  *    asked); the table of names asked full (SHIM_DNS_ASKED: never
- *    written past).
+ *    written past); AAAA data at an odd offset, one IPv4-mapped (a
+ *    misaligned read of it was undefined behaviour: the UBSan build).
  *  - dns_random: 100,000 answers, a well-formed one (a question, a CNAME,
  *    A and AAAA records, a record of the additional section, all with
  *    pointers) mutated 1 to 8 times at random (a fixed seed: the same
@@ -20,7 +21,9 @@
  * The parser held at h199 (these cases pin it: a bound check of dns_name
  * loosened by one byte is an ASan error here, the asked-name check taken
  * out fails dns_random, a pointer allowed to itself hangs dns_edges
- * until the runner's timeout); nothing outside this file is started. */
+ * until the runner's timeout); nothing outside this file is started.
+ * What resolve.c needs of the rest of the shim: tests/unit/resolve_stubs.h
+ * (shared with tests/fuzz/fuzz_dnsanswer.c, which fuzzes the same parser). */
 #include <arpa/inet.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,30 +31,8 @@
 #include <string.h>
 
 #include "shim/resolve.c"
+#include "tests/unit/resolve_stubs.h"
 #include "tests/unit/unit.h"
-
-/* What resolve.c needs of the rest of the shim (none is reached). */
-struct real_fns real;
-bool real_ready = true;
-void real_init(void)
-{
-}
-static struct policy test_policy;
-const struct policy *shim_policy = &test_policy;
-bool shim_lookup_refused_at(const char *node, const char *call, const void *frame)
-{
-	(void)node;
-	(void)call;
-	(void)frame;
-	return false;
-}
-void shim_lookup_begin(const void *frame)
-{
-	(void)frame;
-}
-void shim_lookup_end(void)
-{
-}
 
 /* ---- building answers ----------------------------------------------------- */
 
@@ -309,6 +290,22 @@ static void edges(void)
 			EXPECT(!*got || is_address(got));
 	}
 
+	/* AAAA records whose data is at an odd offset (an answer is bytes:
+	 * any offset), one of them IPv4-mapped (folded to IPv4): learned,
+	 * with no misaligned read (the UBSan build aborted here before) */
+	header(&m, 1, 2, 0, 0);
+	question(&m, "b.z");            /* 9 bytes: the records' data at odd offsets */
+	put_ptr(&m, 12);
+	rr_tail(&m, 28, 1, 16);
+	put(&m, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\3", 16);
+	put_ptr(&m, 12);
+	rr_tail(&m, 28, 1, 16);
+	put(&m, "\0\0\0\0\0\0\0\0\0\0\377\377\177\0\0\12", 16);
+	EXPECT((m.n - 16) % 2 == 1);
+	EXPECT(learn(&m, &q, got, sizeof got) == 2);
+	EXPECT_STR(got, "127.0.0.10");
+	EXPECT(names_next >= 2 && !strcmp(names[(names_next - 2) % NAMES].name, "::3"));
+
 	/* res_send: the program's query of two questions asks nothing */
 	{
 		struct shim_dns_asked qm;
@@ -426,7 +423,7 @@ static void random_answers(void)
 
 int main(void)
 {
-	test_policy.has[POLICY_CONNECT] = true;
+	resolve_stubs_policy.has[POLICY_CONNECT] = true;
 	UNIT_CASE("dns_edges")
 		edges();
 	UNIT_CASE("dns_random")
