@@ -121,9 +121,11 @@ FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_CC   ?= clang
 FUZZ_SAN   = -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 FUZZ_SECONDS ?= 300
-$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(UNIT_OBJ) $(CONFIG_LIB)
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(UNIT_OBJ) $(wildcard tests/unit/*.h) $(CONFIG_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(UNIT_OBJ) $(LIBS)
+# These two include shim/resolve.c whole (its helpers are static).
+$(BUILD)/tests/test_dnsparse $(BUILD)/fuzz_dnsanswer: shim/resolve.c shim/shim.h
 
 # Test programs are deliberately plain: no TLS, no knowledge of the shim.
 $(BUILD)/progs/%: tests/progs/%.c $(wildcard tests/progs/*.h)
