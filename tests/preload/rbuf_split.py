@@ -22,7 +22,11 @@ buffer, in one piece:
     flip3     four records, one byte of the third one's ciphertext flipped
     truncate  one record and the first half of the next, then FIN
     close     four records and close_notify, then FIN
-and hdrJ (J from 0 to 5), in one piece from the start: a record, one of
+many (in one piece from the start, then close_notify and FIN: records of
+16,384, 16,384, 1, 16,384, 5,000, three of 16,384, 17, three of 16,384, 300
+and two of 16,384 bytes, each a different stream: the reader of
+tests/preload/rbuf_reader.py meets the switch part-way through), and
+hdrJ (J from 0 to 5), in one piece from the start: a record, one of
 281 - J bytes of plaintext, two records, one of 100 bytes, close_notify,
 FIN: the receiver's first recv (16,709 bytes, the one-record buffer:
 it fills it) ends J bytes into the third record's header.
@@ -32,6 +36,7 @@ it sent (stream.h's checksum; flip3 and truncate: only what precedes the
 bad record), then sends close_notify (unless the case ended otherwise)
 and reads to EOF.
 """
+import re
 import socket
 import ssl
 import sys
@@ -52,7 +57,9 @@ def checksum(data):
 def wait_trace(trace, test, what):
     for _ in range(200):
         with open(trace) as f:
-            if any(line.startswith("recvfrom(") and test(line) for line in f):
+            # (strace -f puts a process's id first: a fork's reader)
+            lines = (re.sub(r"^[0-9]+ +", "", line) for line in f)
+            if any(line.startswith("recvfrom(") and test(line) for line in lines):
                 return
         time.sleep(0.1)
     sys.exit("rbuf_split: the receiver never " + what)
@@ -131,6 +138,23 @@ def main():
     sent = b""
     big = bytes((i * 7 + 3) & 0xFF for i in range(16384))
     case = sys.argv[4] if len(sys.argv) > 4 else "split"
+    if case == "many":
+        sizes = [16384, 16384, 1, 16384, 5000, 16384, 16384, 16384, 17, 16384, 16384,
+                 16384, 300, 16384, 16384]
+        parts = [bytes((i * 7 + 3 + k) & 0xFF for i in range(n)) for k, n in enumerate(sizes)]
+        for part in parts:
+            obj.write(part)
+        sent = b"".join(parts)
+        try:
+            obj.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        print("bytes %d checksum %016x" % (len(sent), checksum(sent)), flush=True)
+        s.sendall(out.read())
+        s.shutdown(socket.SHUT_WR)
+        while s.recv(65536):
+            pass
+        return
     if case.startswith("hdr"):
         sent = big + big[:281 - int(case[3:])] + big + big + big[:100]
         for part in (big, big[:281 - int(case[3:])], big, big, big[:100]):
