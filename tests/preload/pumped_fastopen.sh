@@ -135,41 +135,29 @@ else
 		"exit $_rc; $(show "$T/$_n.out" "$T/$_n.log")"
 fi
 
+# race_case MODE CALL PASS FAIL: another holder disconnects the end just
+# after the look (preload_unspecrace.so); CALL(MSG_FASTOPEN) must be
+# refused both times, with the warning naming CALL, no byte sent, no SYN.
+race_case() {
+	done_case "$1" "$PROGS/preload_unspecrace.so"
+	if [ $_rc -eq 0 ] && ! grep -q 'secret' "$T/$_n.plain" 2>/dev/null &&
+	   ! grep -q '^child: sent' "$T/$_n.out" && ! grep -q '^child: syn' "$T/$_n.out" &&
+	   [ "$(grep -c '^child: fastopen [0-9]' "$T/$_n.out")" -eq 2 ] &&
+	   grep -q "$2(MSG_FASTOPEN) again on a socket handed to a pump" "$T/$_n.log"; then
+		pass "$_n: $3"
+	else
+		fail "$_n: $4" "exit $_rc; $(show "$T/$_n.out" "$T/$_n.log")"
+	fi
+}
+
 # The race: another holder disconnects the end just after the look.
-done_case race "$PROGS/preload_unspecrace.so"
-if [ $_rc -eq 0 ] && ! grep -q 'secret' "$T/$_n.plain" 2>/dev/null &&
-   ! grep -q '^child: sent' "$T/$_n.out" &&
-   [ "$(grep -c '^child: fastopen [0-9]' "$T/$_n.out")" -eq 2 ] &&
-   grep -q "sendto(MSG_FASTOPEN) again on a socket handed to a pump" "$T/$_n.log"; then
-	pass "$_n: an end disconnected between the look and the call: refused (2 of 2),\
- nothing in clear"
-else
-	fail "$_n: an end disconnected between the look and the call is refused" \
-		"exit $_rc; $(show "$T/$_n.out" "$T/$_n.log")"
-fi
-
+race_case race sendto "an end disconnected between the look and the call: refused (2 of 2),\
+ nothing in clear" "an end disconnected between the look and the call is refused"
 # The same race, sendmsg() with a name longer than a sockaddr_storage.
-done_case race_long "$PROGS/preload_unspecrace.so"
-if [ $_rc -eq 0 ] && ! grep -q 'secret' "$T/$_n.plain" 2>/dev/null &&
-   ! grep -q '^child: sent' "$T/$_n.out" &&
-   [ "$(grep -c '^child: fastopen [0-9]' "$T/$_n.out")" -eq 2 ] &&
-   grep -q "sendmsg(MSG_FASTOPEN) again on a socket handed to a pump" "$T/$_n.log"; then
-	pass "$_n: sendmsg(MSG_FASTOPEN), msg_namelen 200, on an end disconnected between the\
- look and the call: refused (2 of 2), nothing in clear"
-else
-	fail "$_n: a long msg_namelen on an end disconnected in the race is refused" \
-		"exit $_rc; $(show "$T/$_n.out" "$T/$_n.log")"
-fi
-
+race_case race_long sendmsg "sendmsg(MSG_FASTOPEN), msg_namelen 200, on an end disconnected\
+ between the look and the call: refused (2 of 2), nothing in clear" \
+	"a long msg_namelen on an end disconnected in the race is refused"
 # The same race on a source-routed socket (IP_OPTIONS, LSRR).
-done_case race_srr "$PROGS/preload_unspecrace.so"
-if [ $_rc -eq 0 ] && ! grep -q 'secret' "$T/$_n.plain" 2>/dev/null &&
-   ! grep -q '^child: sent' "$T/$_n.out" && ! grep -q '^child: syn' "$T/$_n.out" &&
-   [ "$(grep -c '^child: fastopen [0-9]' "$T/$_n.out")" -eq 2 ] &&
-   grep -q "sendto(MSG_FASTOPEN) again on a socket handed to a pump" "$T/$_n.log"; then
-	pass "$_n: a source-routed end disconnected between the look and the call: refused\
- (2 of 2), never SYN_SENT"
-else
-	fail "$_n: a source-routed end disconnected in the race is refused, never SYN_SENT" \
-		"exit $_rc; $(show "$T/$_n.out" "$T/$_n.log")"
-fi
+race_case race_srr sendto "a source-routed end disconnected between the look and the call:\
+ refused (2 of 2), never SYN_SENT" \
+	"a source-routed end disconnected in the race is refused, never SYN_SENT"
