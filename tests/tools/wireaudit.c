@@ -48,7 +48,10 @@
  * (whatever its own port: its connection's rule is unknown), could not be
  * checked: reported.  Bytes placed again where the stream was
  * already checked (Linux resends data on another subflow) must equal the
- * bytes checked there: others (an overlapping mapping) are reported.  A subflow's own reassembly (holes) is
+ * bytes checked there: others (an overlapping mapping) are reported, but
+ * for a zero-window probe (a one-byte mapping at the last byte the stream
+ * has, carrying the next byte, as Linux sends it): that byte must equal the
+ * byte later sent at the next data sequence number.  A subflow's own reassembly (holes) is
  * checked as a TCP connection's; the joined subflows are not counted as
  * connections of their own.  One that fell back to TCP (no MP_CAPABLE in
  * the SYN-ACK, or no mapping at all on the first subflow) is audited as
@@ -295,6 +298,7 @@ struct dir {
 	unsigned char *mhist;     /* the bytes checked so far, from mstart */
 	size_t mhcap;
 	int mdiffer;              /* bytes sent again that differ were reported */
+	struct mseg *mprobe;      /* zero-window probes' bytes, at the place they wait for */
 	int fin, rst;
 	struct seg *pending;
 	/* record checker */
@@ -591,6 +595,19 @@ static void mp_check(struct conn *m, int dir, const unsigned char *p, size_t len
 	memcpy(d->mhist + have, p, len);
 	check_bytes(m, dir, p, len);
 	d->mnext += len;
+	/* a zero-window probe's byte, now that the stream reached its place */
+	for (struct mseg **pp = &d->mprobe, *s; (s = *pp);) {
+		if ((int64_t)(s->dsn - d->mnext) >= 0) {
+			pp = &s->next;
+			continue;
+		}
+		*pp = s->next;
+		if (s->data[0] != d->mhist[s->dsn - d->mstart])
+			problem(m, dir, s->dsn - d->mstart, "the byte of an MPTCP zero-window probe differs"
+				" from the byte sent at its place (the data sequence number after the one its"
+				" mapping names): it could not be checked", NULL, 0, s->data, 1);
+		free(s);
+	}
 }
 
 static void mp_again(struct conn *m, int dir, uint64_t dsn, const unsigned char *p, size_t len)
@@ -608,8 +625,17 @@ static void mp_again(struct conn *m, int dir, uint64_t dsn, const unsigned char 
 		" be checked", NULL, 0, p, len);
 }
 
-/* Data-level reassembly, as segment() does for a subflow. */
-static void mp_segment(struct conn *m, int dir, uint64_t dsn, const unsigned char *p, size_t len)
+/* Data-level reassembly, as segment() does for a subflow.  ONE: the
+ * bytes are a whole one-byte mapping.  Linux's MPTCP zero-window probe
+ * (mptcp_sendmsg_frag(): the peer's window is zero and all data is
+ * acknowledged) is one: its mapping names the last byte acknowledged
+ * (snd_una - 1), but its byte is the next one not yet sent (snd_una), so
+ * it differs from the byte checked at the place it names.  Such a byte,
+ * one before the checked stream's end and unlike the byte there, waits
+ * for the stream to reach the next place and must equal the byte sent
+ * there (or is reported, then or at the end). */
+static void mp_segment(struct conn *m, int dir, uint64_t dsn, const unsigned char *p, size_t len,
+		       int one)
 {
 	struct dir *d = &m->d[dir];
 
@@ -618,6 +644,18 @@ static void mp_segment(struct conn *m, int dir, uint64_t dsn, const unsigned cha
 		if (!mp_base(m, dir, &d->mnext))
 			d->mnext = dsn;
 		d->mstart = d->mnext;
+	}
+	if (one && len == 1 && d->mnext != d->mstart && dsn + 1 == d->mnext &&
+	    d->mhist[dsn - d->mstart] != p[0]) {
+		struct mseg *s = malloc(sizeof *s + 1);
+		if (!s)
+			abort();
+		s->dsn = d->mnext;
+		s->len = 1;
+		s->data[0] = p[0];
+		s->next = d->mprobe;
+		d->mprobe = s;
+		return;
 	}
 	int64_t rel = (int64_t)(dsn - d->mnext);
 	if (rel > 0) {
@@ -733,7 +771,7 @@ static void mp_deliver(struct conn *c, int dir, const unsigned char *p, size_t l
 		}
 		uint32_t k = rel - x->ssn;
 		size_t take = x->len && x->len - k < len ? x->len - k : len;
-		mp_segment(m, mdir, x->dsn + k, p, take);
+		mp_segment(m, mdir, x->dsn + k, p, take, x->len == 1 && k == 0);
 		p += take;
 		len -= take;
 		d->sfoff += take;
@@ -1191,6 +1229,11 @@ static void finish(void)
 			if (c->mp && d->mpending && !d->bad)
 				problem(c, dir, d->off, "MPTCP data missing from the capture (a hole in the data"
 					" sequence before later data): it could not be checked", NULL, 0, NULL, 0);
+			if (c->mp && d->mprobe)
+				problem(c, dir, d->mprobe->dsn - d->mstart, "the byte of an MPTCP zero-window"
+					" probe was never sent at its place (the data sequence number after the one"
+					" its mapping names): it could not be checked", NULL, 0,
+					d->mprobe->data, 1);
 			if (verbose) {
 				char name[200];
 				conn_name(c, dir, name, sizeof name);

@@ -9,6 +9,14 @@ sequence number (a reinjection):
   differ    as many bytes of plain text instead
   lostjoin  as again, plus a subflow to port 8080 (no rule) whose MP_JOIN
             token names no connection in the capture, with plain text
+The zero-window cases (no joined subflow) send the record in two parts on
+the first subflow:
+its first 10 bytes, then a zero-window probe as Linux sends it (a one-byte
+mapping at the last data sequence number acknowledged, whose byte is the
+next one not yet sent: mptcp_sendmsg_frag()), then the record's other 15:
+  probe     the probe's byte is the record's 11th (it differs from its 10th)
+  probebad  the probe's byte is an "X", not the record's 11th
+  probelost the probe, and the record's other 15 bytes never sent
 """
 import hashlib, struct, sys
 
@@ -43,19 +51,30 @@ def dss(dsn, ssn, n):
 
 
 SYN, ACK, PSH = 0x02, 0x10, 0x08
-record = b"\x16\x03\x03\x00\x14" + b"C" * 20
+record = b"\x16\x03\x03\x00\x14" + b"ABCDEFGHIJKLMNOPQRST"
 again = record if case in ("again", "lostjoin") else b"plain text, 25 bytes!!!!!"[:len(record)]
 C, S, C2, S2 = 1000, 5000, 7000, 9000
 pk = [
     packet(40000, 443, C, 0, SYN, b"\x1e\x04\x01\x81"),
     packet(443, 40000, S, C + 1, SYN | ACK, b"\x1e\x0c\x01\x81" + KS),
     packet(40000, 443, C + 1, S + 1, ACK, b"\x1e\x14\x01\x81" + KC + KS),
-    packet(40000, 443, C + 1, S + 1, ACK | PSH, dss(idsn(KC) + 1, 1, len(record)), record),
-    packet(40001, 443, C2, 0, SYN, b"\x1e\x0c\x10\x00" + hashlib.sha256(KS).digest()[:4] + b"\0" * 4),
-    packet(443, 40001, S2, C2 + 1, SYN | ACK, b"\x1e\x10\x10\x00" + b"\0" * 12),
-    packet(40001, 443, C2 + 1, S2 + 1, ACK),
-    packet(40001, 443, C2 + 1, S2 + 1, ACK | PSH, dss(idsn(KC) + 1, 1, len(again)), again),
 ]
+if case.startswith("probe"):
+    D = idsn(KC) + 1
+    pk += [packet(40000, 443, C + 1, S + 1, ACK | PSH, dss(D, 1, 10), record[:10]),
+           packet(40000, 443, C + 11, S + 1, ACK | PSH, dss(D + 9, 11, 1),
+                  b"X" if case == "probebad" else record[10:11])]
+    if case != "probelost":
+        pk += [packet(40000, 443, C + 12, S + 1, ACK | PSH, dss(D + 10, 12, 15), record[10:])]
+else:
+    pk += [packet(40000, 443, C + 1, S + 1, ACK | PSH, dss(idsn(KC) + 1, 1, len(record)), record)]
+if not case.startswith("probe"):
+    pk += [
+        packet(40001, 443, C2, 0, SYN, b"\x1e\x0c\x10\x00" + hashlib.sha256(KS).digest()[:4] + b"\0" * 4),
+        packet(443, 40001, S2, C2 + 1, SYN | ACK, b"\x1e\x10\x10\x00" + b"\0" * 12),
+        packet(40001, 443, C2 + 1, S2 + 1, ACK),
+        packet(40001, 443, C2 + 1, S2 + 1, ACK | PSH, dss(idsn(KC) + 1, 1, len(again)), again),
+    ]
 if case == "lostjoin":
     pk += [
         packet(40002, 8080, C2, 0, SYN, b"\x1e\x0c\x10\x00" + b"\xde\xad\xbe\xef" + b"\0" * 4),
