@@ -14,15 +14,10 @@
 # Meanwhile the linger thread (nothing lingers: only the watched
 # connection) wakes for its sweeps, not every 10 ms (each wake-up of a
 # thread costs tens of microseconds of CPU).
-# bulk: the connection first reads back 64 KiB that the kernel holds
-# whole, so a recv fills the one-record read buffer and its buffers are
-# of four records from then on (core/tls.c, RBUF_BULK): the idle drop must
-# be at least 64 KiB (the mem target: an idle connection holds no record
-# buffer, the four-record one included).
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 
-for mode in plain fork bulk; do
+for mode in plain fork; do
 	P=$(free_port)
 	policy "$T/c-$mode.conf" <<EOC
 rules = ( { name = "idle-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
@@ -32,7 +27,7 @@ EOC
 	echo=$!
 	wait_for "$T/echo-$mode.out" '^listening' 15
 	arg=""
-	[ "$mode" = plain ] || arg=$mode
+	[ "$mode" = fork ] && arg=fork
 	TLSSHIM_LOG_FILE="$T/log-$mode" timeout -k 2 $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
 		TLSSHIM_CONFIG="$T/c-$mode.conf" "$PROGS/hot_bufs" localhost "$P" $arg >"$T/out-$mode" 2>&1
 	rc=$?
@@ -52,8 +47,7 @@ EOC
 	fi
 	if [ $rc -eq 0 ] && grep -q '^idle ' "$T/out-$mode" && grep -q '^wakes ' "$T/out-$mode" && grep -q '^again ok' "$T/out-$mode" &&
 	   grep -Eq '^close (freed|done)' "$T/out-$mode" &&
-	   { [ "$mode" != fork ] || grep -q '^child ok' "$T/out-$mode"; } &&
-	   { [ "$mode" != bulk ] || grep -q '^bulk ok' "$T/out-$mode"; }; then
+	   { [ "$mode" = plain ] || grep -q '^child ok' "$T/out-$mode"; }; then
 		pass "idle record buffers ($mode): kept while the blocking reader works, freed once idle ($(grep -E '^(hot|idle|close)' "$T/out-$mode" | tr '\n' ' '))"
 	else
 		fail "idle record buffers ($mode)" "exit $rc $(tail_of "$T/out-$mode" "$T/log-$mode" "$T/echo-$mode.out")"

@@ -1,6 +1,6 @@
 /* hot_bufs — a blocking client's record buffers (tests/preload/idlebufs.sh).
  *
- *   hot_bufs HOST PORT [fork|bulk]
+ *   hot_bufs HOST PORT [fork]
  *
  * Connects, makes 50 round trips of 32 bytes with blocking reads (under
  * the shim the connection then keeps its record buffers from one record
@@ -22,12 +22,7 @@
  * and "hot" also counts the heap as fork() returns; no close check); the
  * child (which
  * inherits the watched connection) exits 0 at once, and the parent checks
- * its status ("child ok") and goes on.  With "bulk": first writes 64 KiB
- * and, once the kernel holds all four records of the echo (its queue in
- * /proc/net/tcp: the shim answers FIONREAD itself), reads them back and checks them ("bulk ok"):
- * a recv fills the one-record read buffer, so the connection's read
- * buffers are of four records from then on (core/tls.c, RBUF_BULK); the
- * idle drop must then be at least 64 KiB (that buffer went too).
+ * its status ("child ok") and goes on.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -36,8 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -148,85 +141,16 @@ static int forked(size_t *hot)
 	return 0;
 }
 
-/* The kernel's receive queue of fd, from /proc/net/tcp (the shim answers
- * FIONREAD itself, in plaintext, and decrypts to do so): -1 if unknown. */
-static long kernel_inq(int fd)
-{
-	struct sockaddr_in me;
-	socklen_t ml = sizeof me;
-	char line[512];
-	long q = -1;
-	FILE *f;
-
-	if (getsockname(fd, (struct sockaddr *)&me, &ml) < 0 || !(f = fopen("/proc/net/tcp", "r")))
-		return -1;
-	while (fgets(line, sizeof line, f)) {
-		unsigned lport, tx, rx;
-
-		if (sscanf(line, " %*d: %*x:%x %*x:%*x %*x %x:%x", &lport, &tx, &rx) == 3 &&
-		    lport == ntohs(me.sin_port)) {
-			q = (long)rx;
-			break;
-		}
-	}
-	fclose(f);
-	return q;
-}
-
-/* 64 KiB out, and back once the kernel holds all of it (four records of
- * 16,406 bytes, TLS 1.3): 0, or -1. */
-static int bulk(int fd)
-{
-	static char out[65536], in[65536];
-	size_t got = 0;
-	long q = 0;
-
-	for (size_t i = 0; i < sizeof out; i++)
-		out[i] = (char)(i * 7 + 3);
-	if (write(fd, out, sizeof out) != (ssize_t)sizeof out) {
-		perror("hot_bufs: bulk: write");
-		return -1;
-	}
-	for (int ms = 0; ms < 10000; ms++) {
-		struct timespec ts = { 0, 1000000 };
-
-		if ((q = kernel_inq(fd)) < 0) {
-			fprintf(stderr, "hot_bufs: bulk: no queue in /proc/net/tcp\n");
-			return -1;
-		}
-		if (q >= 4 * 16406)
-			break;
-		nanosleep(&ts, NULL);
-	}
-	while (got < sizeof in) {
-		ssize_t n = read(fd, in + got, sizeof in - got < 16384 ? sizeof in - got : 16384);
-
-		if (n <= 0) {
-			fprintf(stderr, "hot_bufs: bulk: read %zd after %zu: %s\n", n, got,
-				strerror(errno));
-			return -1;
-		}
-		got += (size_t)n;
-	}
-	if (q < 4 * 16406 || memcmp(out, in, sizeof in)) {
-		fprintf(stderr, "hot_bufs: bulk: the kernel held %ld bytes; %s\n", q,
-			memcmp(out, in, sizeof in) ? "the echo differs" : "the echo is the same");
-		return -1;
-	}
-	printf("bulk ok\n");
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *ai;
-	size_t hot, now, drop = 16384;
+	size_t hot, now;
 	long woke;
 	struct timespec t0, t1;
 	int fd;
 
 	if (argc < 3 || getaddrinfo(argv[1], argv[2], &hints, &ai)) {
-		fprintf(stderr, "usage: hot_bufs HOST PORT [fork|bulk]\n");
+		fprintf(stderr, "usage: hot_bufs HOST PORT [fork]\n");
 		return 2;
 	}
 	fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -235,11 +159,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	freeaddrinfo(ai);
-	if (argc > 3 && !strcmp(argv[3], "bulk")) {
-		if (bulk(fd) < 0)
-			return 1;
-		drop = 65536;
-	}
 	hot = 0;
 	for (int i = 0; i < 50; i++) {
 		if (round_trip(fd, i) < 0) {
@@ -263,7 +182,7 @@ int main(int argc, char **argv)
 		struct timespec ts = { 0, 20 * 1000000 };
 
 		now = in_use();
-		if (now + drop <= hot) {
+		if (now + 16384 <= hot) {
 			printf("idle %zu after %d ms\n", now, ms);
 			long now_woke = linger_woke();
 
@@ -291,7 +210,7 @@ int main(int argc, char **argv)
 	hot = in_use();
 	close(fd);
 	now = in_use();
-	if (argc > 3 && strcmp(argv[3], "bulk")) {
+	if (argc > 3) {
 		printf("close done\n");    /* the pump's plaintext socket */
 		return 0;
 	}
