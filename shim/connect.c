@@ -291,6 +291,17 @@ static socklen_t nowhere_len(int fd, const struct sockaddr_storage *ss, socklen_
 	return len;
 }
 
+/* The kernel answered e to a call given multicast_dest's address (and
+ * nowhere_len's length): is the end dead, so that the call is refused?
+ * A refusal of the address (no route; EINVAL where einval says the
+ * length or the address made it) on an end whose TCP state is CLOSE.
+ * (again() and pumped_failed.) */
+static bool nowhere_dead(int fd, int e, bool einval)
+{
+	return (e == ENETUNREACH || e == EHOSTUNREACH || (einval && e == EINVAL)) &&
+	       shim_tcp_state(fd) == TCP_CLOSE;
+}
+
 /* connect() on a socket that already has a session: the kernel answers
  * (EALREADY while connecting, EISCONN once connected) and the session
  * stays, whatever address this call names.  Only a socket whose earlier
@@ -343,8 +354,7 @@ static int again(int fd, struct tls_conn *c, const struct sockaddr *sa, socklen_
 		if (REAL(connect)(fd, (const struct sockaddr *)&ss, sl) == 0)
 			return 0;
 		e = errno;
-		if ((e == ENETUNREACH || e == EHOSTUNREACH || (sl != len && e == EINVAL)) &&
-		    shim_tcp_state(fd) == TCP_CLOSE) {
+		if (nowhere_dead(fd, e, sl != len)) {
 			log_warn("%s rule \"%s\": connect() again on fd %d, whose connection"
 				 " failed after its handshake started; refused: a new socket"
 				 " connects anew", tls_conn_peer(c), tls_conn_label(c), fd);
@@ -429,8 +439,7 @@ static int pumped_dest(int fd, const struct sockaddr *sa, socklen_t len,
  * that stopped connecting meanwhile is refused as above; else -e. */
 static int pumped_failed(int fd, int e, const char *call)
 {
-	if ((e == ENETUNREACH || e == EHOSTUNREACH || e == EINVAL) &&
-	    shim_tcp_state(fd) == TCP_CLOSE)
+	if (nowhere_dead(fd, e, true))
 		return pumped_refused(fd, call);
 	return -e;
 }
