@@ -107,6 +107,50 @@ static bool read_own(void *dst, const void *src, size_t n)
 #define A(i) ((long)a[i])
 #define P(i, T) ((T)(uintptr_t)a[i])
 
+/* struct clone_args as large as a vfork_copied() copies it (88 bytes
+ * since Linux 5.7). */
+#define CLONE3_ARGS_MAX 128
+
+/* A vfork made through syscall(): clone or clone3 with CLONE_VM and
+ * CLONE_VFORK, without CLONE_THREAD, and no stack of its own.  The child
+ * runs on this thread's stack, and returns from this wrapper before the
+ * parent does: the C library's syscall() has no frame to lose there,
+ * ours has one, and the child's next calls wrote over it (its saved
+ * registers, its return address), so the parent, once the child had
+ * exec'd, returned into them and died (SIGSEGV; vmrw.sh, sysvfork and
+ * c3vfork).  It is served as vfork() is, by a copy of the process:
+ * CLONE_VM off (and CLONE_SIGHAND, which needs it), CLONE_VFORK kept, so
+ * that the parent still waits for the child's exec or _exit, which is
+ * all such a child may do (its changes to the memory are its own now).
+ * The sessions went to pumps for the clone asked for (shim_before_clone)
+ * all the same.  a: the system call's arguments (clone's flags
+ * changed; clone3's arguments copied into args, and a[0] pointed there).
+ * true when the clone is one. */
+static bool vfork_copied(long no, unsigned long *a, uint64_t *args)
+{
+	const uint64_t drop = CLONE_VM | CLONE_SIGHAND, vfork = CLONE_VM | CLONE_VFORK;
+	uint64_t flags;
+
+	if (no == SYS_clone) {
+		/* flags, stack first (as on x86-64 and AArch64) */
+		flags = a[0];
+		if ((flags & (vfork | CLONE_THREAD)) != vfork || a[1])
+			return false;
+		a[0] = flags & ~drop;
+		return true;
+	}
+	/* clone3: struct clone_args' stack is its sixth member; one larger
+	 * than this copy (a kernel's later members) is left as it is */
+	if (a[1] > CLONE3_ARGS_MAX || !read_own(args, (const void *)(uintptr_t)a[0], a[1]))
+		return false;
+	flags = args[0];
+	if ((flags & (vfork | CLONE_THREAD)) != vfork || args[5])
+		return false;
+	args[0] = flags & ~drop;
+	a[0] = (unsigned long)(uintptr_t)args;
+	return true;
+}
+
 /* The kernel's sigset_t, in bytes (the system calls' sigsetsize). */
 #define KERNEL_SIGSET (_NSIG / 8)
 
@@ -1111,7 +1155,7 @@ SHIM_EXPORT long syscall(long no, ...)
 		/* Another process (no CLONE_THREAD): live sessions go to pumps
 		 * first.  The child runs none of the program's atfork handlers;
 		 * a copy of the process runs the library's own (below). */
-		uint64_t flags;
+		uint64_t flags, args[CLONE3_ARGS_MAX / 8];
 		bool copy;
 		long r;
 
@@ -1127,8 +1171,9 @@ SHIM_EXPORT long syscall(long no, ...)
 		if (!shim_before_clone(flags))
 			SHIM_RET(-EINVAL);
 		/* A copy of the process: fork()'s handlers of ours around it
-		 * (init.c, shim_fork_prepare). */
-		if ((copy = !(flags & (CLONE_VM | CLONE_THREAD))))
+		 * (init.c, shim_fork_prepare); a vfork on this stack is served
+		 * by one (vfork_copied). */
+		if ((copy = !(flags & (CLONE_VM | CLONE_THREAD)) || vfork_copied(no, a, args)))
 			shim_fork_prepare();
 		r = REAL(syscall)(no, a[0], a[1], a[2], a[3], a[4], a[5]);
 		if (r == 0 && copy) {

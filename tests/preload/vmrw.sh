@@ -1,0 +1,86 @@
+#!/bin/sh
+# A child that shares the program's memory (clone(CLONE_VM) without
+# CLONE_THREAD) writes on and reads from the program's TLS connection,
+# closes its number and execs, while the program writes and reads on it
+# too; then the program writes "two" once the child is gone
+# (tests/progs/vmrw.c).  Each case runs vmrw through a recording relay to
+# a TLS echo server (failclosed_wire.py): the capture must be TLS records
+# only (no line of the program's in clear), the server must have
+# decrypted every record without error (two processes encrypting with
+# one session's sequence numbers fail record authentication) and
+# received the lines "one" (when the connection was in use before the
+# clone), "child", "parent" and "two", and the program's second exchange
+# must succeed (the child's close of its own number ended nothing of
+# the program's).  vmshare.sh covers a child that only changes a number
+# in its own table; cloneshare's cases there a child without CLONE_VM.
+# vm, vmfiles and vmvfork (the C library's clone(), a stack of the
+# child's own) held.  sysvfork and c3vfork (syscall(SYS_clone) and
+# syscall(SYS_clone3) with CLONE_VM|CLONE_VFORK and no stack: the child
+# runs on the program's stack until it execs) died of SIGSEGV in the
+# program: the child returned through the library's syscall() wrapper
+# and its next calls wrote over that wrapper's frame, to which the
+# parent returned.  Such a vfork is served by a copy of the process now
+# (shim/syscall.c, vfork_copied).
+. "$TLSSHIM_TOP/tests/lib.sh"
+. "$TLSSHIM_TOP/tests/preload/failclosed_common.inc"
+
+[ -x "$PROGS/vmrw" ] || { fail setup "$PROGS/vmrw missing (make test-build)"; exit 1; }
+
+# ThreadSanitizer cannot run a clone(CLONE_VM) child beside its parent
+# (vmshare.sh): that build runs the cases where the parent waits.
+case "${TSAN_OPTIONS:-}" in *exitcode=66*) TSAN=1 ;; *) TSAN= ;; esac
+
+if ! fc_start peer --mode echo; then
+	fail "vmrw: setup" "server or relay did not start $(show "$T/peer.srv.out" "$T/peer.relay.out")"
+	exit 1
+fi
+fc_policy "$T/vm.conf"
+
+# rwcase NAME MODE WHAT
+rwcase() {
+	_n=$1 _m=$2 _w=$3
+	TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/$_n.log" timeout -k 2 $((30 * TS)) \
+		env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/vm.conf" \
+		"$PROGS/vmrw" 127.0.0.1 "$R" "$_m" >"$T/$_n.out" 2>&1
+	_rc=$?
+	srv_settled peer 1 $((10 * TS)) && relay_settled "$R" $((2 * TS))
+	fc_collect peer "$_n"
+	fc_wire "$_n" --min-conns 1
+	_wrc=$?
+	_bad=
+	for _l in '^child: made' '^parent: ok' '^second: ok'; do
+		grep -q -e "$_l" "$T/$_n.out" || _bad="$_bad no '$_l';"
+	done
+	grep -q '^child: status' "$T/$_n.out" && _bad="$_bad $(grep '^child: status' "$T/$_n.out");"
+	[ $_rc -eq 0 ] || _bad="$_bad exit $_rc;"
+	[ $_wrc -eq 0 ] || _bad="$_bad wire: $WIRE_OUT;"
+	_got=$(sort "$T/$_n.srv"/*.data 2>/dev/null | tr '\n' ' ')
+	case $_m in
+	*-fresh) _want="child parent two " ;;
+	*) _want="child one parent two " ;;
+	esac
+	[ "$_got" = "$_want" ] || _bad="$_bad the server got '$_got', not '$_want';"
+	if grep -q -E '^(error|handshake-error)' "$T/$_n.srv"/*.status 2>/dev/null ||
+		! grep -q '^eof clean' "$T/$_n.srv"/*.status 2>/dev/null; then
+		_bad="$_bad server: $(srv_status "$_n");"
+	fi
+	if [ -z "$_bad" ]; then
+		pass "$_n: $_w ($WIRE_OUT)"
+	else
+		fail "$_n" "$_w:$_bad out: $(tr '\n' '|' <"$T/$_n.out") log: $(log_tail "$T/$_n.log")"
+	fi
+}
+
+for m in vm vmfiles vmvfork sysvfork c3vfork; do
+	for f in "" -fresh; do
+		case $m in vm|vmfiles)
+			if [ -n "$TSAN" ]; then
+				echo "SKIP $m$f: ThreadSanitizer cannot run a clone(CLONE_VM) child beside its parent"
+				continue
+			fi
+		esac
+		rwcase "${m}${f#-}_rw" "$m$f" "a $m child writes, reads, closes and execs$(
+			[ -n "$f" ] && echo " (connection not started)"), the program uses the connection too"
+	done
+done
+fc_stop
