@@ -122,13 +122,16 @@ static bool read_own(void *dst, const void *src, size_t n)
  * CLONE_VM off (and CLONE_SIGHAND, which needs it), CLONE_VFORK kept, so
  * that the parent still waits for the child's exec or _exit, which is
  * all such a child may do (its changes to the memory are its own now).
+ * CLONE_FILES goes too: a descriptor table shared without the memory
+ * would part from the child's copy of the library's tables, as in the
+ * clone shim_before_clone refuses (sysvforkfiles).
  * The sessions went to pumps for the clone asked for (shim_before_clone)
  * all the same.  a: the system call's arguments (clone's flags
  * changed; clone3's arguments copied into args, and a[0] pointed there).
  * true when the clone is one. */
 static bool vfork_copied(long no, unsigned long *a, uint64_t *args)
 {
-	const uint64_t drop = CLONE_VM | CLONE_SIGHAND, vfork = CLONE_VM | CLONE_VFORK;
+	const uint64_t drop = CLONE_VM | CLONE_SIGHAND | CLONE_FILES, vfork = CLONE_VM | CLONE_VFORK;
 	uint64_t flags;
 
 	if (no == SYS_clone) {

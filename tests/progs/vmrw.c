@@ -21,7 +21,9 @@
  *                no stack of its own, as vfork() is built; the child
  *                runs on this process's stack until it execs;
  *   c3vfork      syscall(SYS_clone3) with CLONE_VM | CLONE_VFORK, no stack
- *                (the same through clone3).
+ *                (the same through clone3);
+ *   sysvforkfiles  sysvfork with CLONE_FILES (this process goes on with a
+ *                dup() of the number, as in vmfiles).
  * Then this process (once the child has ended: waitpid) writes "two\n",
  * reads until "two" has come back, and closes.
  * Prints "child: made" (or "child: refused ERRNO", then goes on alone),
@@ -162,8 +164,8 @@ int main(int argc, char **argv)
 	}
 	mine = n;
 	fflush(stdout);
-	if (strncmp(mode, "vmfiles", 7) == 0) {
-		flags = CLONE_VM | CLONE_FILES | SIGCHLD;
+	if (strncmp(mode, "vmfiles", 7) == 0 || strncmp(mode, "sysvforkfiles", 13) == 0) {
+		flags = mode[0] == 'v' ? CLONE_VM | CLONE_FILES | SIGCHLD : 0;
 		if ((mine = dup(n)) < 0)
 			return 4;
 	} else if (strncmp(mode, "vmvfork", 7) == 0) {
@@ -177,7 +179,9 @@ int main(int argc, char **argv)
 	if (flags) {
 		pid = clone(child, stack + sizeof stack, flags, NULL);
 	} else {
-		pid = mode[0] == 's' ? syscall(SYS_clone, CLONE_VM | CLONE_VFORK | SIGCHLD, 0, 0, 0, 0)
+		long files = strncmp(mode, "sysvforkfiles", 13) == 0 ? CLONE_FILES : 0;
+
+		pid = mode[0] == 's' ? syscall(SYS_clone, CLONE_VM | CLONE_VFORK | files | SIGCHLD, 0, 0, 0, 0)
 				     : c3(CLONE_VM | CLONE_VFORK);
 		if (pid == 0)
 			child(NULL);
