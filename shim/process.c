@@ -37,6 +37,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <wordexp.h>
 
 #include "core/alloc.h"
 #include "core/log.h"
@@ -1462,6 +1463,32 @@ SHIM_EXPORT FILE *popen(const char *cmd, const char *mode)
 	environ = old;
 	listeners_back();
 	return f;
+}
+
+/* wordexp() runs each command substitution ("$(...)", "`...`") in
+ * /bin/sh, which the C library spawns itself (no wrapper of ours sees
+ * it) with the program's descriptors and environment: as for system(),
+ * what the shell cannot carry on is handed over first.  Before, the
+ * shell of a program whose environment did not name the library
+ * inherited a live session's TCP socket as it was, and "$(printf ...
+ * >&3)" went out in clear (tests/preload/wordexp.sh).  Words
+ * with neither "$(" nor "`" start no shell (and WRDE_NOCMD refuses
+ * them): they cost nothing more. */
+SHIM_EXPORT int wordexp(const char *words, wordexp_t *we, int flags)
+{
+	struct shim_peerenv pe_;
+	char *env[ENV_MAX], var[8192], **old;
+	int r;
+
+	if (!shim_policy || !words || (flags & WRDE_NOCMD) ||
+	    (!strchr(words, '`') && !strstr(words, "$(")))
+		return REAL(wordexp)(words, we, flags);
+	before_exec("/bin/sh", environ, &pe_);
+	old = swap_environ(env, var, sizeof var, &pe_);
+	r = REAL(wordexp)(words, we, flags);
+	environ = old;
+	listeners_back();
+	return r;
 }
 
 /* glibc's second names: _IO_popen (public), __libc_system (GLIBC_PRIVATE). */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <wordexp.h>
 
 #include <sys/inotify.h>
 #include <sys/mman.h>
@@ -74,7 +75,8 @@ static void do_init(void)
 	R(posix_spawn_file_actions_destroy); R(posix_spawn_file_actions_adddup2);
 	R(posix_spawn_file_actions_addchdir_np); R(posix_spawn_file_actions_addfchdir_np); R(unshare);
 	R(posix_spawn_file_actions_addclose); R(posix_spawn_file_actions_addopen);
-	R(posix_spawn_file_actions_addclosefrom_np); R(system); R(popen); R(daemon); R(closefrom);
+	R(posix_spawn_file_actions_addclosefrom_np); R(system); R(popen); R(wordexp); R(daemon);
+	R(closefrom);
 	R(_exit); R(_Exit); R(open); R(open64); R(openat); R(openat64); R(pipe); R(pipe2);
 	R(socketpair); R(eventfd); R(__open_2); R(__open64_2);
 	R(setsockopt); R(getpeername); R(getsockname); R(preadv2); R(pwritev2);

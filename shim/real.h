@@ -16,6 +16,7 @@
 #include <sys/select.h>
 #include <sys/epoll.h>
 #include <spawn.h>
+#include <wordexp.h>
 #include <aio.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -98,6 +99,7 @@ struct real_fns {
 	int (*unshare)(int);
 	int (*system)(const char *);
 	FILE *(*popen)(const char *, const char *);
+	int (*wordexp)(const char *, wordexp_t *, int);
 	int (*daemon)(int, int);
 	void (*closefrom)(int);
 	void (*_exit)(int) __attribute__((noreturn));

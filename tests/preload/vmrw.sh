@@ -32,7 +32,8 @@
 case "${TSAN_OPTIONS:-}" in *exitcode=66*) TSAN=1 ;; *) TSAN= ;; esac
 
 if ! fc_start peer --mode echo; then
-	fail "vmrw: setup" "server or relay did not start $(show "$T/peer.srv.out" "$T/peer.relay.out")"
+	fail "vmrw: setup" \
+		"server or relay did not start $(show "$T/peer.srv.out" "$T/peer.relay.out")"
 	exit 1
 fi
 fc_policy "$T/vm.conf"
@@ -68,7 +69,8 @@ rwcase() {
 	if [ -z "$_bad" ]; then
 		pass "$_n: $_w ($WIRE_OUT)"
 	else
-		fail "$_n" "$_w:$_bad out: $(tr '\n' '|' <"$T/$_n.out") log: $(log_tail "$T/$_n.log")"
+		fail "$_n" \
+			"$_w:$_bad out: $(tr '\n' '|' <"$T/$_n.out") log: $(log_tail "$T/$_n.log")"
 	fi
 }
 
@@ -76,12 +78,13 @@ for m in vm vmfiles vmvfork sysvfork c3vfork sysvforkfiles; do
 	for f in "" -fresh; do
 		case $m in vm|vmfiles)
 			if [ -n "$TSAN" ]; then
-				echo "SKIP $m$f: ThreadSanitizer cannot run a clone(CLONE_VM) child beside its parent"
+				echo "SKIP $m$f: ThreadSanitizer cannot run a clone(CLONE_VM)" \
+					"child beside its parent"
 				continue
 			fi
 		esac
 		rwcase "${m}${f#-}_rw" "$m$f" "a $m child writes, reads, closes and execs$(
-			[ -n "$f" ] && echo " (connection not started)"), the program uses the connection too"
+			[ -n "$f" ] && echo " (connection not started)"), the program uses it too"
 	done
 done
 fc_stop

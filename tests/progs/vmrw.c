@@ -181,8 +181,10 @@ int main(int argc, char **argv)
 	} else {
 		long files = strncmp(mode, "sysvforkfiles", 13) == 0 ? CLONE_FILES : 0;
 
-		pid = mode[0] == 's' ? syscall(SYS_clone, CLONE_VM | CLONE_VFORK | files | SIGCHLD, 0, 0, 0, 0)
-				     : c3(CLONE_VM | CLONE_VFORK);
+		if (mode[0] == 's')
+			pid = syscall(SYS_clone, CLONE_VM | CLONE_VFORK | files | SIGCHLD, 0, 0, 0, 0);
+		else
+			pid = c3(CLONE_VM | CLONE_VFORK);
 		if (pid == 0)
 			child(NULL);
 	}
