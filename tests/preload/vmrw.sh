@@ -20,8 +20,8 @@
 # program: the child returned through the library's syscall() wrapper
 # and its next calls wrote over that wrapper's frame, to which the
 # parent returned.  Such a vfork is served by a copy of the process now
-# (shim/syscall.c, vfork_copied); sysvforkfiles, the same with
-# CLONE_FILES, which the copy drops too.
+# (shim/syscall.c, vfork_copied); sysvforkfiles and c3vforkfiles, the
+# same with CLONE_FILES, which the copy drops too.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/failclosed_common.inc"
 
@@ -74,7 +74,7 @@ rwcase() {
 	fi
 }
 
-for m in vm vmfiles vmvfork sysvfork c3vfork sysvforkfiles; do
+for m in vm vmfiles vmvfork sysvfork c3vfork sysvforkfiles c3vforkfiles; do
 	for f in "" -fresh; do
 		case $m in vm|vmfiles)
 			if [ -n "$TSAN" ]; then

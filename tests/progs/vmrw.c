@@ -22,8 +22,9 @@
  *                runs on this process's stack until it execs;
  *   c3vfork      syscall(SYS_clone3) with CLONE_VM | CLONE_VFORK, no stack
  *                (the same through clone3);
- *   sysvforkfiles  sysvfork with CLONE_FILES (this process goes on with a
- *                dup() of the number, as in vmfiles).
+ *   sysvforkfiles, c3vforkfiles  sysvfork and c3vfork with CLONE_FILES
+ *                (this process goes on with a dup() of the number, as in
+ *                vmfiles).
  * Then this process (once the child has ended: waitpid) writes "two\n",
  * reads until "two" has come back, and closes.
  * Prints "child: made" (or "child: refused ERRNO", then goes on alone),
@@ -145,6 +146,7 @@ int main(int argc, char **argv)
 	size_t ml = strlen(mode);
 	bool fresh = ml > 6 && strcmp(mode + ml - 6, "-fresh") == 0;
 	int flags = 0, mine, e, st;
+	long files;
 
 	if (argc != 4)
 		return 64;
@@ -164,7 +166,8 @@ int main(int argc, char **argv)
 	}
 	mine = n;
 	fflush(stdout);
-	if (strncmp(mode, "vmfiles", 7) == 0 || strncmp(mode, "sysvforkfiles", 13) == 0) {
+	files = strstr(mode, "vforkfiles") ? CLONE_FILES : 0;
+	if (strncmp(mode, "vmfiles", 7) == 0 || files) {
 		flags = mode[0] == 'v' ? CLONE_VM | CLONE_FILES | SIGCHLD : 0;
 		if ((mine = dup(n)) < 0)
 			return 4;
@@ -179,12 +182,10 @@ int main(int argc, char **argv)
 	if (flags) {
 		pid = clone(child, stack + sizeof stack, flags, NULL);
 	} else {
-		long files = strncmp(mode, "sysvforkfiles", 13) == 0 ? CLONE_FILES : 0;
-
 		if (mode[0] == 's')
 			pid = syscall(SYS_clone, CLONE_VM | CLONE_VFORK | files | SIGCHLD, 0, 0, 0, 0);
 		else
-			pid = c3(CLONE_VM | CLONE_VFORK);
+			pid = c3(CLONE_VM | CLONE_VFORK | (uint64_t)files);
 		if (pid == 0)
 			child(NULL);
 	}
