@@ -4,7 +4,9 @@
 # too, close_range(CLOSE_RANGE_UNSHARE)), then closes "its copy" of the
 # connection's number and opens /dev/null there; the main thread then
 # writes the case's sentinel line on its number
-# (tests/progs/unshare_rw.c).  The library's table of what each number
+# (tests/progs/unshare_rw.c).  clonefiles: a child made by
+# clone(CLONE_FILES) without CLONE_VM (the table shared, the memory not)
+# in place of the thread.  The library's table of what each number
 # is belongs to the process: had the thread got a table of its own, its
 # close would have told that table "plain" while the main thread's
 # number was still the connection, and the line would have gone out in
@@ -61,7 +63,8 @@ uncase() {
 	# (a connection not started ends before its handshake: the server's
 	# handshake-error is its end)
 	if grep -q -E '^error' "$T/$_n.srv"/*.status 2>/dev/null ||
-		{ [ -n "$_want" ] && grep -q '^handshake-error' "$T/$_n.srv"/*.status 2>/dev/null; }; then
+		{ [ -n "$_want" ] &&
+			grep -q '^handshake-error' "$T/$_n.srv"/*.status 2>/dev/null; }; then
 		_bad="$_bad server: $(srv_status "$_n");"
 	fi
 	if [ -z "$_bad" ]; then
@@ -72,10 +75,11 @@ uncase() {
 	fi
 }
 
-for m in unshare sysunshare closerange; do
+for m in unshare sysunshare closerange clonefiles; do
 	for f in "" -fresh; do
-		uncase "$m$f" "a thread's $m is refused, its close is the program's, the main thread's line$(
-			[ -n "$f" ] && echo " (connection not started)") goes to /dev/null"
+		uncase "$m$f" "a thread's $m is refused, its close is the program's,$(
+			) the main thread's line$([ -n "$f" ] && echo " (connection not started)")$(
+			) goes to /dev/null"
 	done
 done
 fc_stop

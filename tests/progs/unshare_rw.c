@@ -10,6 +10,11 @@
  *   sysunshare   syscall(SYS_unshare, CLONE_FILES)
  *   closerange   close_range(n, n, CLOSE_RANGE_UNSHARE): unshares the
  *                table, then closes the number in the thread's copy
+ *   clonefiles   no thread: clone(CLONE_FILES | SIGCHLD), a child that
+ *                shares the descriptor table but not the memory (refused:
+ *                "unshare: refused 22", and this process closes and
+ *                reopens; "unshare: ok" when the child was made, which
+ *                closes and reopens in the shared table, waited for)
  * prints "unshare: ok" or "unshare: refused ERRNO", closes the number
  * (but after closerange's success, which closed it) and opens /dev/null
  * there ("reopened: same number" or "reopened: N").  Then the main
@@ -32,12 +37,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common.h"
 
 static int n;
 static const char *mode;
+
+/* The clone(CLONE_FILES) child: close, /dev/null at the number. */
+static int files_child(void *arg)
+{
+	(void)arg;
+	close(n);
+	return open("/dev/null", O_WRONLY) == n ? 0 : 1;
+}
 
 static void *thread(void *arg)
 {
@@ -97,8 +111,26 @@ int main(int argc, char **argv)
 			return 2;
 	}
 	fflush(stdout);
-	if (pthread_create(&t, NULL, thread, NULL) != 0 || pthread_join(t, NULL) != 0)
+	if (strncmp(mode, "clonefiles", 10) == 0) {
+		static char stack[64 * 1024] __attribute__((aligned(16)));
+		int st;
+		pid_t c = clone(files_child, stack + sizeof stack, CLONE_FILES | SIGCHLD, NULL);
+
+		if (c < 0) {
+			printf("unshare: refused %d\n", errno);
+			close(n);
+			printf("reopened: %s\n",
+			       open("/dev/null", O_WRONLY) == n ? "same number" : "another");
+		} else {
+			printf("unshare: ok\n");
+			while (waitpid(c, &st, 0) < 0 && errno == EINTR)
+				;
+			printf("reopened: %s\n", st == 0 ? "same number" : "another");
+		}
+		fflush(stdout);
+	} else if (pthread_create(&t, NULL, thread, NULL) != 0 || pthread_join(t, NULL) != 0) {
 		return 4;
+	}
 	if (fresh) {
 		/* a connect under way: let it complete (bounded) */
 		struct pollfd p = { .fd = n, .events = POLLOUT };
