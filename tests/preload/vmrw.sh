@@ -21,7 +21,9 @@
 # and its next calls wrote over that wrapper's frame, to which the
 # parent returned.  Such a vfork is served by a copy of the process now
 # (shim/syscall.c, vfork_copied); sysvforkfiles and c3vforkfiles, the
-# same with CLONE_FILES, which the copy drops too.
+# same with CLONE_FILES, which the copy drops too.  Last, the cases again
+# with the pump's channel a socketpair (no loopback TCP for it: the
+# fault injector tests/progs/preload_nopumptcp.so), which no test ran.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/failclosed_common.inc"
 
@@ -42,7 +44,7 @@ fc_policy "$T/vm.conf"
 rwcase() {
 	_n=$1 _m=$2 _w=$3
 	TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/$_n.log" timeout -k 2 $((30 * TS)) \
-		env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/vm.conf" \
+		env LD_PRELOAD="$SHIM_PRELOAD${EXTRA:+ $EXTRA}" TLSSHIM_CONFIG="$T/vm.conf" \
 		"$PROGS/vmrw" 127.0.0.1 "$R" "$_m" >"$T/$_n.out" 2>&1
 	_rc=$?
 	srv_settled peer 1 $((10 * TS)) && relay_settled "$R" $((2 * TS))
@@ -87,4 +89,20 @@ for m in vm vmfiles vmvfork sysvfork c3vfork sysvforkfiles c3vforkfiles; do
 			[ -n "$f" ] && echo " (connection not started)"), the program uses it too"
 	done
 done
+
+# The same over a socketpair: the pump's loopback TCP channel taken away
+# (tests/progs/preload_nopumptcp.so), as where no loopback address can be
+# had; each case must say it used one.
+EXTRA=$PROGS/preload_nopumptcp.so
+for m in vm vmfiles vmvfork sysvfork c3vforkfiles; do
+	case $m in vm|vmfiles) [ -n "$TSAN" ] && continue ;; esac
+	for f in "" -fresh; do
+		n=sp_${m}${f#-}_rw
+		rwcase "$n" "$m$f" "over a socketpair channel: a $m child writes, reads, closes and$(
+			) execs$([ -n "$f" ] && echo " (connection not started)"), the program uses it too"
+		grep -q 'a socketpair serves' "$T/$n.log" ||
+			fail "${n}_socketpair" "no socketpair channel logged: $(log_tail "$T/$n.log")"
+	done
+done
+EXTRA=
 fc_stop
