@@ -37,42 +37,27 @@ fc_policy "$T/un.conf"
 
 # uncase MODE WHAT
 uncase() {
-	_n=un_$(echo "$1" | tr -d -); _w=$2
-	TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/$_n.log" timeout -k 2 $((30 * TS)) \
-		env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/un.conf" \
-		"$PROGS/unshare_rw" 127.0.0.1 "$R" "$1" "$SENT" >"$T/$_n.out" 2>&1
-	_rc=$?
-	srv_settled peer 1 $((10 * TS)) && relay_settled "$R" $((2 * TS))
-	fc_collect peer "$_n"
-	fc_wire "$_n"
-	_wrc=$?
-	_bad=
+	_n=un_$(echo "$1" | tr -d -)
+	fc_run "$_n" "$T/un.conf" "$PROGS/unshare_rw" 127.0.0.1 "$R" "$1" "$SENT"
 	for _l in '^unshare: refused 22$' '^reopened: same number$' '^main: wrote$'; do
-		grep -q -e "$_l" "$T/$_n.out" || _bad="$_bad no '$_l';"
+		grep -q -e "$_l" "$T/$_n.out" || FC_BAD="$FC_BAD no '$_l';"
 	done
-	[ $_rc -eq 0 ] || _bad="$_bad exit $_rc;"
-	[ $_wrc -eq 0 ] || _bad="$_bad wire: $WIRE_OUT;"
-	_got=$(cat "$T/$_n.srv"/*.data 2>/dev/null | tr '\n' ' ')
+	_got=$(srv_data "$_n" | tr '\n' ' ')
 	case $1 in
 	*-fresh) _want= ;;
 	*) _want="one "
 	   grep -q '^eof clean' "$T/$_n.srv"/*.status 2>/dev/null ||
-		_bad="$_bad no close_notify: $(srv_status "$_n");" ;;
+		FC_BAD="$FC_BAD no close_notify: $(srv_status "$_n");" ;;
 	esac
-	[ "$_got" = "$_want" ] || _bad="$_bad the server got '$_got', not '$_want';"
+	[ "$_got" = "$_want" ] || FC_BAD="$FC_BAD the server got '$_got', not '$_want';"
 	# (a connection not started ends before its handshake: the server's
 	# handshake-error is its end)
 	if grep -q -E '^error' "$T/$_n.srv"/*.status 2>/dev/null ||
 		{ [ -n "$_want" ] &&
 			grep -q '^handshake-error' "$T/$_n.srv"/*.status 2>/dev/null; }; then
-		_bad="$_bad server: $(srv_status "$_n");"
+		FC_BAD="$FC_BAD server: $(srv_status "$_n");"
 	fi
-	if [ -z "$_bad" ]; then
-		pass "$_n: $_w ($WIRE_OUT)"
-	else
-		fail "$_n" \
-			"$_w:$_bad out: $(tr '\n' '|' <"$T/$_n.out") log: $(log_tail "$T/$_n.log")"
-	fi
+	fc_verdict "$_n" "$2"
 }
 
 for m in unshare sysunshare closerange clonefiles; do

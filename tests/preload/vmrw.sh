@@ -42,38 +42,24 @@ fc_policy "$T/vm.conf"
 
 # rwcase NAME MODE WHAT
 rwcase() {
-	_n=$1 _m=$2 _w=$3
-	TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/$_n.log" timeout -k 2 $((30 * TS)) \
-		env LD_PRELOAD="$SHIM_PRELOAD${EXTRA:+ $EXTRA}" TLSSHIM_CONFIG="$T/vm.conf" \
-		"$PROGS/vmrw" 127.0.0.1 "$R" "$_m" >"$T/$_n.out" 2>&1
-	_rc=$?
-	srv_settled peer 1 $((10 * TS)) && relay_settled "$R" $((2 * TS))
-	fc_collect peer "$_n"
-	fc_wire "$_n" --min-conns 1
-	_wrc=$?
-	_bad=
+	_n=$1 _m=$2
+	FC_WIRE_ARGS="--min-conns 1" fc_run "$_n" "$T/vm.conf" "$PROGS/vmrw" 127.0.0.1 "$R" "$_m"
 	for _l in '^child: made' '^parent: ok' '^second: ok'; do
-		grep -q -e "$_l" "$T/$_n.out" || _bad="$_bad no '$_l';"
+		grep -q -e "$_l" "$T/$_n.out" || FC_BAD="$FC_BAD no '$_l';"
 	done
-	grep -q '^child: status' "$T/$_n.out" && _bad="$_bad $(grep '^child: status' "$T/$_n.out");"
-	[ $_rc -eq 0 ] || _bad="$_bad exit $_rc;"
-	[ $_wrc -eq 0 ] || _bad="$_bad wire: $WIRE_OUT;"
+	grep -q '^child: status' "$T/$_n.out" &&
+		FC_BAD="$FC_BAD $(grep '^child: status' "$T/$_n.out");"
 	_got=$(sort "$T/$_n.srv"/*.data 2>/dev/null | tr '\n' ' ')
 	case $_m in
 	*-fresh) _want="child parent two " ;;
 	*) _want="child one parent two " ;;
 	esac
-	[ "$_got" = "$_want" ] || _bad="$_bad the server got '$_got', not '$_want';"
+	[ "$_got" = "$_want" ] || FC_BAD="$FC_BAD the server got '$_got', not '$_want';"
 	if grep -q -E '^(error|handshake-error)' "$T/$_n.srv"/*.status 2>/dev/null ||
 		! grep -q '^eof clean' "$T/$_n.srv"/*.status 2>/dev/null; then
-		_bad="$_bad server: $(srv_status "$_n");"
+		FC_BAD="$FC_BAD server: $(srv_status "$_n");"
 	fi
-	if [ -z "$_bad" ]; then
-		pass "$_n: $_w ($WIRE_OUT)"
-	else
-		fail "$_n" \
-			"$_w:$_bad out: $(tr '\n' '|' <"$T/$_n.out") log: $(log_tail "$T/$_n.log")"
-	fi
+	fc_verdict "$_n" "$3"
 }
 
 for m in vm vmfiles vmvfork sysvfork c3vfork sysvforkfiles c3vforkfiles; do
@@ -93,7 +79,7 @@ done
 # The same over a socketpair: the pump's loopback TCP channel taken away
 # (tests/progs/preload_nopumptcp.so), as where no loopback address can be
 # had; each case must say it used one.
-EXTRA=$PROGS/preload_nopumptcp.so
+EXTRA_PRELOAD=$PROGS/preload_nopumptcp.so
 for m in vm vmfiles vmvfork sysvfork c3vforkfiles; do
 	case $m in vm|vmfiles) [ -n "$TSAN" ] && continue ;; esac
 	for f in "" -fresh; do
@@ -104,5 +90,5 @@ for m in vm vmfiles vmvfork sysvfork c3vforkfiles; do
 			fail "${n}_socketpair" "no socketpair channel logged: $(log_tail "$T/$n.log")"
 	done
 done
-EXTRA=
+EXTRA_PRELOAD=
 fc_stop

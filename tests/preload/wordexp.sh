@@ -33,36 +33,22 @@ fc_policy "$T/we.conf"
 
 # wecase MODE WHAT DATA
 wecase() {
-	_n=wordexp_$1 _w=$2 _want=$3
-	TLSSHIM_LOG=info TLSSHIM_LOG_FILE="$T/$_n.log" timeout -k 2 $((30 * TS)) \
-		env LD_PRELOAD="$SHIM_PRELOAD" TLSSHIM_CONFIG="$T/we.conf" \
-		"$PROGS/wordexp_client" 127.0.0.1 "$R" "$SENT" "$1" >"$T/$_n.out" 2>&1
-	_rc=$?
-	srv_settled peer 1 $((10 * TS)) && relay_settled "$R" $((2 * TS))
-	fc_collect peer "$_n"
-	fc_wire "$_n" --min-conns 1
-	_wrc=$?
-	_bad=
-	grep -q '^second: ok' "$T/$_n.out" || _bad="$_bad no 'second: ok';"
+	_n=wordexp_$1 _want=$3
+	FC_WIRE_ARGS="--min-conns 1" fc_run "$_n" "$T/we.conf" \
+		"$PROGS/wordexp_client" 127.0.0.1 "$R" "$SENT" "$1"
+	grep -q '^second: ok' "$T/$_n.out" || FC_BAD="$FC_BAD no 'second: ok';"
 	if [ "$1" = plain ]; then
-		grep -q '^wordexp: 0 /' "$T/$_n.out" || _bad="$_bad wordexp did not expand \$HOME;"
-		grep -q 'handed to a pump' "$T/$_n.log" && _bad="$_bad a session went to a pump;"
+		grep -q '^wordexp: 0 /' "$T/$_n.out" || FC_BAD="$FC_BAD wordexp did not expand \$HOME;"
+		grep -q 'handed to a pump' "$T/$_n.log" && FC_BAD="$FC_BAD a session went to a pump;"
 	else
-		grep -q '^wordexp: 0 rc=0$' "$T/$_n.out" || _bad="$_bad the shell's write failed;"
+		grep -q '^wordexp: 0 rc=0$' "$T/$_n.out" || FC_BAD="$FC_BAD the shell's write failed;"
 	fi
-	[ $_rc -eq 0 ] || _bad="$_bad exit $_rc;"
-	[ $_wrc -eq 0 ] || _bad="$_bad wire: $WIRE_OUT;"
-	_got=$(cat "$T/$_n.srv"/*.data 2>/dev/null | tr '\n' ' ')
-	[ "$_got" = "$_want" ] || _bad="$_bad the server got '$_got', not '$_want';"
+	_got=$(srv_data "$_n" | tr '\n' ' ')
+	[ "$_got" = "$_want" ] || FC_BAD="$FC_BAD the server got '$_got', not '$_want';"
 	if grep -q -E '^(error|handshake-error)' "$T/$_n.srv"/*.status 2>/dev/null; then
-		_bad="$_bad server: $(srv_status "$_n");"
+		FC_BAD="$FC_BAD server: $(srv_status "$_n");"
 	fi
-	if [ -z "$_bad" ]; then
-		pass "$_n: $_w ($WIRE_OUT)"
-	else
-		fail "$_n" \
-			"$_w:$_bad out: $(tr '\n' '|' <"$T/$_n.out") log: $(log_tail "$T/$_n.log")"
-	fi
+	fc_verdict "$_n" "$2"
 }
 
 W="writes on a live TLS connection: over TLS, through a pump"

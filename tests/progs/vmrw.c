@@ -50,7 +50,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common.h"
+#include "fc_common.h"
 
 #define ECHO_LEN (sizeof "child\n" - 1 + sizeof "parent\n" - 1)
 
@@ -116,27 +116,14 @@ static long c3(uint64_t flags)
 	return syscall(SYS_clone3, &a, sizeof a);
 }
 
-/* Until "two" has come back (after whatever of the first lines). */
+/* Until "two" has come back (after whatever came before it): 0, or an
+ * errno (ETIMEDOUT, EPIPE: the end first). */
 static int read_two(int fd)
 {
-	char buf[256];
-	size_t have = 0;
+	char buf[512];
+	ssize_t r = fc_read_until(fd, buf, sizeof buf, "two\n", 10000);
 
-	while (have < sizeof buf - 1) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t r;
-
-		if (poll(&p, 1, 10000) != 1)
-			return ETIMEDOUT;
-		r = read(fd, buf + have, sizeof buf - 1 - have);
-		if (r <= 0)
-			return r < 0 ? errno : EPIPE;
-		have += (size_t)r;
-		buf[have] = 0;
-		if (strstr(buf, "two\n"))
-			return 0;
-	}
-	return EMSGSIZE;
+	return r >= 0 ? 0 : r == -1 ? errno : r == -2 ? ETIMEDOUT : EPIPE;
 }
 
 int main(int argc, char **argv)

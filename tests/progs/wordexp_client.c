@@ -23,29 +23,16 @@
 #include <unistd.h>
 #include <wordexp.h>
 
-#include "common.h"
+#include "fc_common.h"
 
-/* Until "two" has come back (after the echo of LINE); 0 or an errno. */
+/* Until "two" has come back (after whatever came before it): 0, or an
+ * errno (ETIMEDOUT, EPIPE: the end first). */
 static int read_two(int fd)
 {
 	char buf[512];
-	size_t have = 0;
+	ssize_t r = fc_read_until(fd, buf, sizeof buf, "two\n", 10000);
 
-	while (have < sizeof buf - 1) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t r;
-
-		if (poll(&p, 1, 10000) != 1)
-			return ETIMEDOUT;
-		r = read(fd, buf + have, sizeof buf - 1 - have);
-		if (r <= 0)
-			return r < 0 ? errno : EPIPE;
-		have += (size_t)r;
-		buf[have] = 0;
-		if (strstr(buf, "two\n"))
-			return 0;
-	}
-	return EMSGSIZE;
+	return r >= 0 ? 0 : r == -1 ? errno : r == -2 ? ETIMEDOUT : EPIPE;
 }
 
 int main(int argc, char **argv)
