@@ -27,8 +27,11 @@
  *    prog_fills_sockmap): judged on the library's own copies of the
  *    arguments and descriptors, which the kernel then gets (the
  *    descriptors held: no dup2 onto them until the call is over).
- * Raw system call instructions (inline assembly, static binaries) are
- * beyond any preload: libtlsshim(7), LIMITATIONS.
+ *  - the number is taken as the kernel takes it, its low 32 bits, so
+ *    one with high bits set meets the same wrappers.
+ * Raw system call instructions (inline assembly, static binaries, the
+ * 32-bit entry int $0x80) are beyond any preload: libtlsshim(7),
+ * LIMITATIONS.
  */
 #include <aio.h>
 #include <dlfcn.h>
@@ -1032,6 +1035,12 @@ SHIM_EXPORT long syscall(long no, ...)
 	unsigned long a[6];
 
 	TAKE_ARGS(a, 6, no);
+	/* The kernel reads the number's low 32 bits alone (x86_64's entry
+	 * sign-extends %eax, arm64's takes w8), so (1L << 32) | SYS_write is
+	 * write.  Before, such a number missed every case below and went to
+	 * the kernel as it was: a TLS fd's write in clear, io_uring_setup and
+	 * bpf() unjudged (tests/preload/failclosed_entry.sh, entry). */
+	no = (int)no;
 
 	switch (no) {
 	case SYS_read:

@@ -10,7 +10,9 @@
 #     SYS_connect) behave as the named calls; backtrace_symbols_fd (the C
 #     library's internal writev) and eventfd_write/eventfd_read (its
 #     internal write and read) are encrypted; io_uring_setup through
-#     syscall(): ENOSYS with TLS rules, works without; printf after
+#     syscall(): ENOSYS with TLS rules, works without (and with high
+#     bits in the number, which the kernel ignores: before h210 such a
+#     syscall(SYS_write) went past the wrappers, in clear); printf after
 #     dup2(tls, 1) reaches the peer over TLS.  And a fork made with
 #     syscall(SYS_clone) while the session is live: never two processes
 #     encrypting with one session.
@@ -62,12 +64,12 @@ run_entry fastopen 2 \
 
 # ---- 5: entry points --------------------------------------------------------------
 run_entry entry 2 \
-	"aio/lio_listio refused (EOPNOTSUPP); __connect/__write/__send/__recv/__read/__dup2/__fcntl/__close, pwritev2/preadv2(-1), dprintf/vdprintf, syscall(SYS_write/sendto/read/recvfrom/connect), eventfd_write/eventfd_read, backtrace_symbols_fd, printf after dup2(tls,1): all over TLS; io_uring_setup: ENOSYS" \
+	"aio/lio_listio refused (EOPNOTSUPP); __connect/__write/__send/__recv/__read/__dup2/__fcntl/__close, pwritev2/preadv2(-1), dprintf/vdprintf, syscall(SYS_write/sendto/read/recvfrom/connect, and write/read numbered with high bits), eventfd_write/eventfd_read, backtrace_symbols_fd, printf after dup2(tls,1): all over TLS; io_uring_setup: ENOSYS (high bits too)" \
 	entry 127.0.0.1 "$R" "$SENT"
 # Every line the program wrote reached the peer, decrypted.
 missing=""
 for s in __write __send pwritev2 dprintf vdprintf syscall-SYS_write syscall-SYS_sendto __dup2 \
-	__fcntl-F_DUPFD syscall-SYS_connect stdio-printf; do
+	__fcntl-F_DUPFD syscall-SYS_connect syscall-SYS_write-high stdio-printf; do
 	srv_data entry | grep -q -x -F "$SENT $s" || missing="$missing $s"
 done
 srv_data entry | grep -q -x -F "evfd-8b" || missing="$missing eventfd_write"
