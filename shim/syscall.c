@@ -28,7 +28,9 @@
  *    arguments and descriptors, which the kernel then gets (the
  *    descriptors held: no dup2 onto them until the call is over).
  *  - the number is taken as the kernel takes it, its low 32 bits, so
- *    one with high bits set meets the same wrappers.
+ *    one with high bits set meets the same wrappers; an x32 number
+ *    (__X32_SYSCALL_BIT) fails with ENOSYS while the policy has TLS
+ *    rules.
  * Raw system call instructions (inline assembly, static binaries, the
  * 32-bit entry int $0x80) are beyond any preload: libtlsshim(7),
  * LIMITATIONS.
@@ -1041,6 +1043,21 @@ SHIM_EXPORT long syscall(long no, ...)
 	 * the kernel as it was: a TLS fd's write in clear, io_uring_setup and
 	 * bpf() unjudged (tests/preload/failclosed_entry.sh, entry). */
 	no = (int)no;
+#ifdef __X32_SYSCALL_BIT
+	/* An x32 number: a kernel built with the x32 ABI (Debian's, booted
+	 * with syscall.x32=y) runs it as the call of its low bits (write,
+	 * sendto, ...) or as that call's x32 form (512 and up: readv, sendmsg,
+	 * io_submit, ...), past every case below.  Refused while the policy
+	 * has TLS rules, as a kernel without x32 answers.  Before, it went
+	 * to the kernel (failclosed_entry.sh, x32: preload_x32.so stands in
+	 * for such a kernel). */
+	if (__builtin_expect(((unsigned int)no & 0xc0000000u) == __X32_SYSCALL_BIT, 0) &&
+	    shim_has_tls_rules()) {
+		log_warn("syscall(%#lx): an x32 system call, refused with ENOSYS while the policy has"
+			 " TLS rules (it would go past the library)", (unsigned long)no);
+		SHIM_RET(-ENOSYS);
+	}
+#endif
 
 	switch (no) {
 	case SYS_read:

@@ -33,6 +33,12 @@
  *       peer must never see one session encrypted by two processes.
  *   fc_entry uring                        io_uring_setup through syscall():
  *       prints "uring fd" or "uring ERRNO" (the caller decides).
+ *   fc_entry x32 IP PORT SENTINEL        (class 5, syscall())
+ *       connect; syscall(__X32_SYSCALL_BIT | SYS_write) of a line must
+ *       fail with ENOSYS (under preload_x32.so, a kernel with x32: before
+ *       h210 the line went out in clear); then a line's echo comes back.
+ *   fc_entry x32probe                     that call on standard output:
+ *       prints "x32 write: N" or "x32 write: ERRNO".
  *   fc_entry connect IP PORT SENTINEL    (class 7)
  *       connect() to IP (a wildcard), write a line, read its echo.
  *   fc_entry again IP PORT OTHER-IP OTHER-PORT GATE SENTINEL   (class 8)
@@ -574,20 +580,59 @@ static int again(char **argv)
 	return failures ? 1 : 0;
 }
 
+/* x32: syscall(__X32_SYSCALL_BIT | SYS_write) of a line on a TLS
+ * connection (preload_x32.so after the library stands in for a kernel
+ * with x32) must fail with ENOSYS, the line nowhere; then write() and
+ * read() of another line: the session intact.  x32probe: the same call
+ * on standard output, "x32 write: N" (the stand-in works) or the errno. */
+#define X32_NO(no) ((long)(0x40000000L | (no)))
+static int x32(const char *ip, int port)
+{
+	char line[256], got[1024];
+	int fd = fc_connect(ip, port);
+	long r;
+
+	if (fd < 0) {
+		step("x32-connect", false, "%s", fc_err(errno));
+		return 1;
+	}
+	mkline(line, sizeof line, "x32-write");
+	r = syscall(X32_NO(SYS_write), fd, line, strlen(line));
+	step("x32-write-ENOSYS", r < 0 && errno == ENOSYS, "returned %ld errno %s", r, fc_err(errno));
+	mkline(line, sizeof line, "after-x32");
+	step("after-x32", write_all(fd, line, strlen(line)) == 0 &&
+	     echo_back(fd, line, rd_read, got, sizeof got), "echo \"%s\" (%s)", got, fc_err(errno));
+	close(fd);
+	return failures ? 1 : 0;
+}
+
+static int x32probe(void)
+{
+	long r = syscall(X32_NO(SYS_write), 1, "x32 probe\n", (size_t)10);
+
+	if (r < 0)
+		printf("x32 write: %s\n", fc_err(errno));
+	else
+		printf("x32 write: %ld\n", r);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stderr, NULL, _IOLBF, 0);
 	if (argc == 2 && !strcmp(argv[1], "uring"))
 		return uring();
+	if (argc == 2 && !strcmp(argv[1], "x32probe"))
+		return x32probe();
 	if (argc == 8 && !strcmp(argv[1], "again")) {
 		sentinel = argv[7];
 		return again(argv);
 	}
 	if (argc != 5) {
-		fprintf(stderr, "usage: fc_entry fastopen|entry|sysfork|connect IP PORT SENTINEL\n"
+		fprintf(stderr, "usage: fc_entry fastopen|entry|sysfork|connect|x32 IP PORT SENTINEL\n"
 			"       fc_entry again IP PORT OTHER-IP OTHER-PORT GATE SENTINEL\n"
-			"       fc_entry uring\n");
+			"       fc_entry uring|x32probe\n");
 		return 2;
 	}
 	sentinel = argv[4];
@@ -599,5 +644,7 @@ int main(int argc, char **argv)
 		return sysfork(argv[2], atoi(argv[3]));
 	if (!strcmp(argv[1], "connect"))
 		return connect_to(argv[2], atoi(argv[3]));
+	if (!strcmp(argv[1], "x32"))
+		return x32(argv[2], atoi(argv[3]));
 	return 2;
 }
