@@ -944,6 +944,12 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
 	va_start(ap, req);
 	arg = va_arg(ap, void *);
 	va_end(ap);
+	/* The kernel reads the request's low 32 bits alone (its cmd is an
+	 * unsigned int): (1UL << 32) | SIOCKCMATTACH is SIOCKCMATTACH.  Before,
+	 * such a request missed every check below and went to the kernel as
+	 * it was: a seccomp ADDFD or a KCM or NBD attach of the TLS connection
+	 * (kroute.sh, *-high). */
+	req = (unsigned int)req;
 
 	if (!(req == FIONREAD || req == FIONBIO || req == SIOCOUTQ || req == SIOCOUTQNSD || req == FIOASYNC) || !arg) {
 		if (conntab_load(fd) == CT_OWN)

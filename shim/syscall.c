@@ -919,7 +919,10 @@ int shim_attach(int fd, unsigned long req, void *arg)
 	uint32_t src;
 	int d, r;
 
-	if (!shim_has_tls_rules() || (req == NBD_SET_SOCK && (uintptr_t)arg > INT32_MAX) ||
+	/* (NBD_SET_SOCK's descriptor is the kernel's int: the low 32 bits of
+	 * arg; before h210 one with high bits set went to the kernel
+	 * unjudged, and the kernel took its low bits, the TLS connection) */
+	if (!shim_has_tls_rules() || (req == NBD_SET_SOCK && (uint32_t)(uintptr_t)arg > INT32_MAX) ||
 	    (req == SIOCKCMATTACH && (!arg || !kcm_socket(fd))))
 		return REAL(ioctl)(fd, req, arg) < 0 ? -errno : 0;
 	if (req == SIOCKCMATTACH && !read_own(&ka, arg, sizeof ka))

@@ -26,14 +26,17 @@
 #    program notifies): refused (EPERM, a log line), also with a larger
 #    struct (the kernel takes any size); raced as bpf() above (a dup2 of
 #    the TLS connection onto the fd judged, or onto the library's copy):
-#    the copy judged is given.
+#    the copy judged is given.  Also with bit 32 of the ioctl's request
+#    set, which the kernel does not read (before h210 it went past the
+#    library's check: addfd-high).
 #  - KCM (SIOCKCMATTACH on an AF_KCM socket) and the NBD client
 #    (NBD_SET_SOCK on /dev/nbd0), which take a TCP socket and move its
 #    bytes themselves: a TLS connection is refused them (EPERM, a log
 #    line), client and server side; and so is a 9p mount's "trans=fd"
 #    on it (mount(2)).  Without a kernel that has them,
 #    tests/progs/preload_kcm.so stands in for the three (checked to work
-#    without the library).
+#    without the library).  KCM and NBD also with bit 32 of the request
+#    (and of NBD_SET_SOCK's descriptor) set (kcm-high, nbd-high).
 #  - transmit time stamps without SOF_TIMESTAMPING_OPT_TSONLY, each with
 #    a copy of the packet it stamps: recvmsg/recv(MSG_ERRQUEUE) on a TLS
 #    connection (client and server) gives the stamps and none of the
@@ -300,6 +303,13 @@ export X_RACE=copy
 addfd_case race-addfd-copy "seccomp ADDFD raced (dup2 of the TLS connection onto the library's own copy, before the kernel's call): refused or harmless; TLS only on the wire" \
 	"seccomp ADDFD raced by dup2 onto the library's copy: TLS only on the wire"
 unset X_RACE
+# The request with bit 32 set, which the kernel does not read (its cmd is
+# an unsigned int): the same ADDFD.  Before h210 it missed the library's
+# check and the connection was put at the plain socket's number.
+export X_REQ_HIGH=1
+addfd_case addfd-high "seccomp ADDFD of the TLS connection, the request with bit 32 set: refused (EPERM, logged); TLS only on the wire" \
+	"seccomp ADDFD (request with high bits) of a TLS connection refused"
+unset X_REQ_HIGH
 # KCM and NBD take a TCP socket from the program and move its bytes
 # themselves: KCM sends a message sent on its socket on the connection as
 # it is (and hands the program the connection's records as messages), the
@@ -309,9 +319,13 @@ unset X_RACE
 # speaks 9P on it (its Tattach names the sentinel): refused alike.
 # preload_kcm.so stands in for the kernel's KCM, NBD and 9p; first checked
 # to do what they do, without the library, on a plain connection.
+# kcm-high, nbd-high: the same with bit 32 of the request (and of
+# NBD_SET_SOCK's descriptor) set, which the kernel does not read; before
+# h210 they went past the library's checks, the sentinel in clear.
 mkdir -p "$T/mnt"
 export X_MNT="$T/mnt"
-for how in kcm nbd 9p; do
+for how in kcm nbd 9p kcm-high nbd-high; do
+	case $how in *-high) export X_REQ_HIGH=1 ;; *) unset X_REQ_HIGH ;; esac
 	P=$(free_port)
 	if ! start_peer "$how-plain.peer" server --port "$P" --plain --mode record --record "$T/$how-plain.data" \
 		--status "$T/$how-plain.status"; then
@@ -322,7 +336,7 @@ for how in kcm nbd 9p; do
 	# is stopped once the sentinel is there, not left to the peer's own
 	# time-out, 45 s for each of the three before)
 	bg env LD_PRELOAD="$PROGS/preload_kcm.so" \
-		"$PROGS/kroute_client" "$how" "$P" "$SENT" >"$T/$how-plain.out" 2>&1
+		"$PROGS/kroute_client" "${how%-high}" "$P" "$SENT" >"$T/$how-plain.out" 2>&1
 	CL=$!
 	wait_for "$T/$how-plain.data" "$SENT" 20
 	stop "$CL"
@@ -335,11 +349,14 @@ for how in kcm nbd 9p; do
 	kcm) step=kcm_attach said="SIOCKCMATTACH.*refused" what="KCM (SIOCKCMATTACH)" ;;
 	nbd) step=nbd_sock said="NBD_SET_SOCK.*refused" what="NBD (NBD_SET_SOCK)" ;;
 	9p) step=mount_9p said="9p's rfdno=[0-9]* refused" what="9p mount (trans=fd)" ;;
+	kcm-high) step=kcm_attach said="SIOCKCMATTACH.*refused" what="KCM (SIOCKCMATTACH, bit 32 of the request set)" ;;
+	nbd-high) step=nbd_sock said="NBD_SET_SOCK.*refused" what="NBD (NBD_SET_SOCK, bit 32 of the request and of the descriptor set)" ;;
 	esac
-	refused "$how" "$how" "$step" "$said" \
+	refused "$how" "${how%-high}" "$step" "$said" \
 		"$what of a TLS connection: refused (EPERM, logged); TLS only on the wire" \
 		"$what of a TLS connection refused"
 done
+unset X_REQ_HIGH
 
 # TCP_REPAIR (root): connect() in repair mode sends no SYN and is
 # ESTABLISHED at once; the handshake cannot run, so the connection is

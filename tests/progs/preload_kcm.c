@@ -22,6 +22,8 @@
  *  - mount(..., "9p", ..., "trans=fd,rfdno=N,wfdno=M,aname=A...") writes
  *    what the kernel's 9p client writes first on M (a Tversion message,
  *    then a Tattach naming A) and succeeds.
+ * An ioctl's request is read as the kernel reads it, its low 32 bits,
+ * and NBD_SET_SOCK's descriptor as the kernel's int.
  * Every other call goes to the C library.  Knows nothing about TLS.
  */
 #include <dlfcn.h>
@@ -245,11 +247,12 @@ int ioctl(int fd, unsigned long req, ...)
 	va_start(ap, req);
 	arg = va_arg(ap, void *);
 	va_end(ap);
+	req = (unsigned int)req;        /* the kernel's cmd: the low 32 bits */
 	if (req == SIOCKCMATTACH && ours(fd, 'k') && arg) {
 		memcpy(&ka, arg, sizeof ka);
 		return attach(fd, ka.fd);
 	}
 	if (req == NBD_SET_SOCK && ours(fd, 'n'))
-		return attach(fd, (int)(uintptr_t)arg);
+		return attach(fd, (int)(uintptr_t)arg);        /* the kernel's int */
 	return f ? f(fd, req, arg) : -1;
 }
