@@ -1224,7 +1224,10 @@ SHIM_EXPORT long syscall(long no, ...)
 	case SYS_setns:
 		return setns((int)A(0), (int)A(1));
 	case SYS_bpf:
-		SHIM_RET(bpf_judged((int)A(0), P(1, void *), a[2]));
+		/* size: the kernel's unsigned int (before h210 one with high
+		 * bits set was "above a page", went to the kernel unjudged, and
+		 * the kernel loaded the SK_MSG program: kroute.sh, *-high) */
+		SHIM_RET(bpf_judged((int)A(0), P(1, void *), (unsigned int)a[2]));
 	case SYS_io_setup:
 		/* Linux native aio (libaio) writes and reads in the kernel,
 		 * past every wrapper, as io_uring does. */

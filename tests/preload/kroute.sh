@@ -17,7 +17,9 @@
 #    at the number judged, or in the update's value, or at the number of
 #    the library's own copy, which the held call names): the kernel gets
 #    the library's copies, judged plain (dup2 onto a copy held: EBUSY);
-#    without TLS rules a program's sockmap works as without the library.
+#    without TLS rules a program's sockmap works as without the library;
+#    also with bit 32 of bpf()'s size set, which the kernel does not read
+#    (before h210 it went past the library: sockmap-high, made-high).
 #  - a kernel ULP under a TLS connection (setsockopt TCP_ULP "tls" or
 #    "espintcp", and SOL_TLS's options, which would hand the library's
 #    kTLS keys to the program): refused with EOPNOTSUPP and a log line.
@@ -161,6 +163,18 @@ case "$native" in
 	refused made sockmap-made map_conn "into a sockmap refused" \
 		"sockmap made before the library: the TLS connection is not put in it (EPERM, logged); TLS only on the wire" \
 		"sockmap made before the library: TLS connection kept out"
+	# The same with bit 32 of bpf()'s size set, which the kernel does not
+	# read (an unsigned int): before h210 such a size was "above a page",
+	# went to the kernel unjudged, and the program was loaded, or the
+	# TLS connection put in the map: the sentinel in clear.
+	export X_REQ_HIGH=1
+	refused sockmap-high sockmap prog_load "SK_MSG.*refused" \
+		"sockmap, bit 32 of bpf()'s size set: the SK_MSG program refused (EPERM, logged); TLS only on the wire" \
+		"sockmap (size with high bits): SK_MSG redirect onto a TLS connection refused"
+	refused made-high sockmap-made map_conn "into a sockmap refused" \
+		"sockmap made before the library, bit 32 of bpf()'s size set: the TLS connection is not put in it (EPERM, logged); TLS only on the wire" \
+		"sockmap made before the library (size with high bits): TLS connection kept out"
+	unset X_REQ_HIGH
 	# races (helper-169): the library judged the number and the value in
 	# memory, the kernel read them again; a seccomp filter holds the
 	# bpf() between the two while another thread puts the TLS connection

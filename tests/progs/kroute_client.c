@@ -138,8 +138,9 @@
  *                which is then echoed until EOF.
  *     (kcm and nbd: tests/progs/preload_kcm.so stands in for a kernel
  *     without KCM or NBD.)  addfd, kcm, nbd: with X_REQ_HIGH set, bit 32
- *     of the ioctl's request (and of NBD_SET_SOCK's descriptor) is set:
- *     the kernel reads the low 32 bits alone.
+ *     of the ioctl's request (and of NBD_SET_SOCK's descriptor) is set,
+ *     and in every mode bit 32 of bpf()'s size: the kernel reads the low
+ *     32 bits alone.
  */
 #include <fcntl.h>
 #include <linux/bpf.h>
@@ -169,9 +170,19 @@
 #endif
 #define TLS_TX_ 1
 
+/* X_REQ_HIGH set: addfd, kcm and nbd set bit 32 of the ioctl request
+ * (and of NBD_SET_SOCK's descriptor), and every bpf() bit 32 of its
+ * size, which the kernel does not read: the same call (before h210 it
+ * went past the library's checks). */
+static unsigned long req_high(void)
+{
+	return getenv("X_REQ_HIGH") ? 1UL << 32 : 0;
+}
+
+/* (X_REQ_HIGH: bit 32 of the size set, which the kernel does not read) */
 static long bpf_call(int cmd, union bpf_attr *attr)
 {
-	return syscall(SYS_bpf, cmd, attr, sizeof *attr);
+	return syscall(SYS_bpf, cmd, attr, sizeof *attr | req_high());
 }
 
 static bool step(const char *what, long r)
@@ -606,14 +617,6 @@ static void *notifier(void *arg)
 	__atomic_store_n((int *)arg, fd, __ATOMIC_RELEASE);
 	syscall(SYS_getppid);
 	return NULL;
-}
-
-/* X_REQ_HIGH set: addfd, kcm and nbd set bit 32 of the ioctl request
- * (and of NBD_SET_SOCK's descriptor), which the kernel does not read:
- * the same call (before h210 it went past the library's checks). */
-static unsigned long req_high(void)
-{
-	return getenv("X_REQ_HIGH") ? 1UL << 32 : 0;
 }
 
 /* addfd: the connection conn put at the plain socket's number by a
