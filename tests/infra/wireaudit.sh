@@ -8,7 +8,10 @@
 #    in the capture are each reported (with the right offset); MPTCP
 #    (tests/infra/py/mkmptcp.py): a reinjection of the same bytes passes,
 #    plain text mapped over bytes already checked and a join whose token
-#    names no connection (on a port without a rule) are reported;
+#    names no connection (on a port without a rule) are reported; a
+#    DATA_FIN's mapping places its payload only (its data-level length
+#    counts the DATA_FIN): a byte one past it, with no mapping of its own,
+#    is reported, and so are bytes after one of no payload;
 #  * a real capture (tcpdump on this test's lo): a TLS echo (Python ssl)
 #    passes; a plaintext echo on a port the rules call TLS fails, naming
 #    the connection and the bytes; excluded, it passes; an MPTCP
@@ -100,14 +103,22 @@ if "$WA" --test self --rules "$T/r443" "$T/mp.pcap" >"$T/mpz.out" 2>&1 && grep -
 else
 	fail "MPTCP: a zero-window probe passes" "$(tail_of "$T/mpz.out")"
 fi
-"$PY" "$PYD/mkmptcp.py" "$T/mp.pcap" probebad
-"$WA" --test self --rules "$T/r443" "$T/mp.pcap" >"$T/mpzb.out" 2>&1; rc=$?
-if [ $rc -eq 1 ] && [ "$(grep -c '^wireaudit: ' "$T/mpzb.out")" -eq 1 ] &&
-   grep -q 'offset 10: the byte of an MPTCP zero-window probe differs from the byte sent at its place.*| 58 | X$' "$T/mpzb.out"; then
-	pass "MPTCP: a zero-window probe whose byte is not the next byte sent is reported"
-else
-	fail "MPTCP: a zero-window probe with another byte is reported" "exit $rc$(tail_of "$T/mpzb.out")"
-fi
+# mp_fails NAME CASE REPORT SUMMARY: mkmptcp.py's CASE fails with one
+# report, matching REPORT, and the summary line SUMMARY.
+mp_fails() {
+	"$PY" "$PYD/mkmptcp.py" "$T/mp.pcap" "$2"
+	"$WA" --test self --rules "$T/r443" "$T/mp.pcap" >"$T/$2.out" 2>&1
+	_rc=$?
+	if [ $_rc -eq 1 ] && [ "$(grep -c '^wireaudit: ' "$T/$2.out")" -eq 1 ] &&
+	   grep -q -e "$3" "$T/$2.out" && grep -q -e "^$4" "$T/$2.out"; then
+		pass "$1"
+	else
+		fail "$1" "exit $_rc$(tail_of "$T/$2.out")"
+	fi
+}
+mp_fails "MPTCP: a zero-window probe whose byte is not the next byte sent is reported" probebad \
+	'offset 10: the byte of an MPTCP zero-window probe differs from the byte sent at its place.*| 58 | X$' \
+	'audited 1 TLS connections, 25 bytes'
 "$PY" "$PYD/mkmptcp.py" "$T/mp.pcap" probelost
 "$WA" --test self --rules "$T/r443" "$T/mp.pcap" >"$T/mpzl.out" 2>&1; rc=$?
 if [ $rc -eq 1 ] && grep -q 'offset 10: the byte of an MPTCP zero-window probe was never sent at its place' "$T/mpzl.out"; then
@@ -115,6 +126,28 @@ if [ $rc -eq 1 ] && grep -q 'offset 10: the byte of an MPTCP zero-window probe w
 else
 	fail "MPTCP: a zero-window probe never followed is reported" "exit $rc$(tail_of "$T/mpzl.out")"
 fi
+# A DATA_FIN on the mapping of the stream's last bytes: its data-level
+# length counts the DATA_FIN's sequence number (RFC 8684, 3.3.3), which is
+# no byte's.  The mapping of 15 bytes and the DATA_FIN (length 16) passes;
+# a byte one past a mapping of 24 and the DATA_FIN (length 25), with no
+# mapping of its own, is not placed at the DATA_FIN's number (an auditor
+# that counted the DATA_FIN as a byte checked it there, and passed).
+"$PY" "$PYD/mkmptcp.py" "$T/mp.pcap" datafin
+if "$WA" --test self --rules "$T/r443" "$T/mp.pcap" >"$T/mpf.out" 2>&1 &&
+   grep -q '^audited 1 TLS connections, 25 bytes' "$T/mpf.out"; then
+	pass "MPTCP: a DATA_FIN on the last mapping (its length counts the DATA_FIN) passes"
+else
+	fail "MPTCP: a DATA_FIN on the last mapping passes" "$(tail_of "$T/mpf.out")"
+fi
+mp_fails "MPTCP: a byte one past a DATA_FIN's mapping (the DATA_FIN's number) is reported, not checked" \
+	datafinpast 'offset 24: 1 bytes on an MPTCP subflow that no data sequence mapping places.*| T$' \
+	'audited 1 TLS connections, 24 bytes'
+# A DATA_FIN mapping of no payload but a subflow sequence number (length
+# 1) places nothing, and is still a mapping: the bytes after it are not a
+# fallback to TCP.
+mp_fails "MPTCP: a DATA_FIN mapping of no payload places no byte (the record after it is reported)" \
+	datafinnone 'offset 0: 25 bytes on an MPTCP subflow that no data sequence mapping places' \
+	'audited 1 TLS connections, 0 bytes'
 "$PY" "$PYD/mkpcap.py" "$T/m.pcap" en10mb 4 midrecord >/dev/null
 if "$WA" --rules "$T/r443" "$T/m.pcap" >"$T/m.out" 2>&1; then
 	pass "a stream that ends inside a record with its FIN passes"

@@ -40,7 +40,9 @@
  * MPTCP (RFC 8684, as Linux speaks it): a connection whose SYN and SYN-ACK
  * carry MP_CAPABLE is audited at the data level: the bytes of each subflow
  * are placed by the DSS mappings (or the first data packet's MP_CAPABLE
- * mapping) at their data sequence numbers, the subflows that joined it
+ * mapping) at their data sequence numbers (a mapping with a DATA_FIN
+ * places one byte fewer than its data-level length, which counts the
+ * DATA_FIN's own sequence number), the subflows that joined it
  * (MP_JOIN, by the token: SHA-256 of a key, as its initial data sequence
  * number is) contribute theirs, and the one data stream per direction is
  * reassembled and checked as above.  Bytes of a subflow that no mapping
@@ -267,7 +269,9 @@ struct seg {
 
 /* An MPTCP data sequence mapping: subflow bytes from relative sequence
  * number ssn (1: the first after the SYN), len of them (0: all from there,
- * an infinite mapping), at data sequence number dsn. */
+ * an infinite mapping), at data sequence number dsn.  len counts payload
+ * only: a DATA_FIN's sequence number, which a DSS's data-level length
+ * includes, places no subflow byte. */
 struct map {
 	uint32_t ssn, len;
 	uint64_t dsn;
@@ -864,6 +868,14 @@ static void mp_option(struct conn *c, int dir, int syn, int ack, const unsigned 
 	uint32_t dlen = (uint32_t)(o[i + 4] << 8 | o[i + 5]);
 	if (ssn == 0)
 		return;                         /* a DATA_FIN alone: no subflow bytes */
+	/* A DATA_FIN (flag F) takes one data sequence number, after the
+	 * mapping's bytes, and the data-level length counts it (RFC 8684,
+	 * 3.3.3; Linux's mptcp_write_data_fin() adds it to the last mapping):
+	 * the subflow bytes mapped are one fewer.  (0: an infinite mapping.) */
+	if ((fl & 0x10) && dlen > 0 && --dlen == 0) {
+		c->d[dir].nmaps++;              /* the DATA_FIN's number only: a */
+		return;                         /* mapping seen (no fallback) */
+	}
 	mp_add_map(&c->d[dir], ssn, dsn, dlen);
 }
 

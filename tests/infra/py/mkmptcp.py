@@ -17,6 +17,18 @@ next one not yet sent: mptcp_sendmsg_frag()), then the record's other 15:
   probe     the probe's byte is the record's 11th (it differs from its 10th)
   probebad  the probe's byte is an "X", not the record's 11th
   probelost the probe, and the record's other 15 bytes never sent
+The DATA_FIN cases (no joined subflow) end the client's data stream with a
+DATA_FIN (DSS flag F) on the mapping of its last bytes, whose data-level
+length counts the DATA_FIN's sequence number (RFC 8684, 3.3.3):
+  datafin     the record's first 10 bytes, then its other 15 with the
+              DATA_FIN (data-level length 16, as Linux sends it)
+  datafinpast its first 24 bytes with the DATA_FIN (length 25), then its
+              last byte at the next subflow sequence number, no mapping
+              of its own: no mapping places it (the DATA_FIN's number is
+              no byte's)
+  datafinnone a DATA_FIN mapping of no payload at subflow sequence number
+              1 (length 1), then the record with no mapping: a mapping
+              was seen (no fallback to TCP), and none places the record
 """
 import hashlib, struct, sys
 
@@ -46,8 +58,8 @@ def packet(sp, dp, seq, ack, flags, opts=b"", payload=b""):
     return ip[:10] + struct.pack("!H", csum(ip)) + ip[12:] + tcp
 
 
-def dss(dsn, ssn, n):
-    return struct.pack("!BBBBQIH", 30, 18, 0x20, 0x04 | 0x08, dsn, ssn, n)
+def dss(dsn, ssn, n, fin=False):
+    return struct.pack("!BBBBQIH", 30, 18, 0x20, 0x04 | 0x08 | (0x10 if fin else 0), dsn, ssn, n)
 
 
 SYN, ACK, PSH = 0x02, 0x10, 0x08
@@ -66,9 +78,21 @@ if case.startswith("probe"):
                   b"X" if case == "probebad" else record[10:11])]
     if case != "probelost":
         pk += [packet(40000, 443, C + 12, S + 1, ACK | PSH, dss(D + 10, 12, 15), record[10:])]
+elif case == "datafin":
+    D = idsn(KC) + 1
+    pk += [packet(40000, 443, C + 1, S + 1, ACK | PSH, dss(D, 1, 10), record[:10]),
+           packet(40000, 443, C + 11, S + 1, ACK | PSH, dss(D + 10, 11, 15 + 1, True), record[10:])]
+elif case == "datafinnone":
+    D = idsn(KC) + 1
+    pk += [packet(40000, 443, C + 1, S + 1, ACK, dss(D, 1, 1, True)),
+           packet(40000, 443, C + 1, S + 1, ACK | PSH, b"", record)]
+elif case == "datafinpast":
+    D = idsn(KC) + 1
+    pk += [packet(40000, 443, C + 1, S + 1, ACK | PSH, dss(D, 1, 24 + 1, True), record[:24]),
+           packet(40000, 443, C + 25, S + 1, ACK | PSH, b"", record[24:])]
 else:
     pk += [packet(40000, 443, C + 1, S + 1, ACK | PSH, dss(idsn(KC) + 1, 1, len(record)), record)]
-if not case.startswith("probe"):
+if not case.startswith(("probe", "datafin")):
     pk += [
         packet(40001, 443, C2, 0, SYN, b"\x1e\x0c\x10\x00" + hashlib.sha256(KS).digest()[:4] + b"\0" * 4),
         packet(443, 40001, S2, C2 + 1, SYN | ACK, b"\x1e\x10\x10\x00" + b"\0" * 12),
