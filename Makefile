@@ -69,7 +69,7 @@ TOOL_BIN   = $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%) $(TOOL_SO_SRC:tests/to
 BENCH_SRC  = $(filter-out bench/match.c,$(wildcard bench/*.c))
 BENCH_BIN  = $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%) $(BUILD)/bench/match
 
-.PHONY: all check check-fast check-asan check-stress check-tsan check-valgrind soak fuzz fuzz-build fuzz-targets test-build demo bench bench-uml install uninstall clean deps certs FORCE
+.PHONY: all check check-fast check-asan check-stress check-tsan check-valgrind soak fuzz fuzz-build fuzz-targets clang-check test-build demo bench bench-uml install uninstall clean deps certs FORCE
 all: $(BUILD)/libtlsshim.so $(BUILD)/tlsshim
 
 # policy/pkcs11.c reads PKCS#11 token information (its diagnostics) with
@@ -228,6 +228,18 @@ fuzz-targets: $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/%)
 fuzz-build:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/fuzz CC=$(FUZZ_CC) SAN="$(FUZZ_SAN)" fuzz-targets
 
+# clang (FUZZ_CC) reads every file of the library and the launcher with
+# our warnings (-fsyntax-only: about 5 s of CPU; make check runs it), so
+# that a fuzz target can include any of them: no GCC-only construct (an
+# __atomic_* builtin on an _Atomic object, the copy attribute, a pragma
+# naming a warning clang lacks).  CC=clang builds the library too.
+CLANG_CHECK_SRC = $(LIB_SRC) $(wildcard launcher/*.c)
+clang-check: $(CLANG_CHECK_SRC:%.c=$(BUILD)/clang-check/%.ok)
+$(BUILD)/clang-check/%.ok: %.c $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CFLAGS_ALL) -fsyntax-only $< && touch $@
+$(BUILD)/clang-check/policy/pkcs11.ok: CFLAGS_ALL += $(shell $(PKG_CONFIG) --cflags p11-kit-1)
+
 # Each target for FUZZ_SECONDS, from its seeds and regression inputs in
 # tests/fuzz/corpus/TARGET and the corpus earlier runs grew, kept in
 # $(BUILD)/fuzz/corpus/TARGET.  A crash fails; its input is left in
@@ -240,7 +252,8 @@ deps:
 	@sh .ci/deps.sh
 
 # The whole suite, then the whole suite again under AddressSanitizer+UBSan;
-# a smoke run of the fuzz targets (tests/infra/fuzz.sh); two of the threaded
+# a smoke run of the fuzz targets (tests/infra/fuzz.sh), clang's reading of
+# every library file (clang-check); two of the threaded
 # and fork tests under ThreadSanitizer (all of them: make check-tsan).
 # The builds of make check and its kin run one compiler per CPU (make -j
 # given on the command line wins: its job server is passed on instead).
@@ -275,6 +288,7 @@ check: deps
 	@$(MAKE) --no-print-directory $(BUILD_JOBS) BUILD=$(BUILD)/tsan SAN="$(TSAN_FLAGS)" PROGS_FROM=$(BUILD) \
 		UNITS="$(filter test_%,$(subst tests/,,$(subst $(comma), ,$(TSAN_CHECK_TESTS))))" test-build
 	@$(MAKE) --no-print-directory $(BUILD_JOBS) fuzz-build
+	@$(MAKE) --no-print-directory $(BUILD_JOBS) clang-check
 	@sh tests/run.sh --build $(BUILD) --build $(BUILD)/asan:$(ASAN_CHECK_TESTS) --build $(BUILD)/tsan:$(TSAN_CHECK_TESTS)
 
 # make check, 5 times, beside another copy of the suite and a CPU hog.

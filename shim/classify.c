@@ -790,7 +790,7 @@ intptr_t shim_route_conn(int fd, uintptr_t v)
 
 	if (fd < 0)
 		return ROUTE_PASS;
-	if (!__atomic_load_n(&shim_ready, __ATOMIC_ACQUIRE)) {
+	if (!atomic_load_explicit(&shim_ready, memory_order_acquire)) {
 		struct stat st;
 
 		/* Before start-up finished (another library's constructor, or a

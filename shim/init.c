@@ -187,7 +187,7 @@ void shim_refuse_go_library(const char *path)
 	if (!policy_has_tls(shim_policy))
 		return;
 	snprintf(g.name, sizeof g.name, "%s", path);
-	refuse_go(&g, __atomic_load_n(&shim_ready, __ATOMIC_ACQUIRE));
+	refuse_go(&g, atomic_load_explicit(&shim_ready, memory_order_acquire));
 }
 
 /* A Go library starts its runtime from its constructor on a thread of its
@@ -339,7 +339,7 @@ SHIM_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(
 			/* Before the library's own start (a library linked with
 			 * the program, from its constructor): the program has
 			 * not started either. */
-			bool running = __atomic_load_n(&shim_ready, __ATOMIC_ACQUIRE);
+			bool running = atomic_load_explicit(&shim_ready, memory_order_acquire);
 
 			shim_ensure_init();
 			if (policy_has_tls(shim_policy))
@@ -798,7 +798,7 @@ static void do_init(void)
 	shim_linger_install();
 	shim_exit_handler_install();
 done:
-	__atomic_store_n(&shim_ready, true, __ATOMIC_RELEASE);
+	atomic_store_explicit(&shim_ready, true, memory_order_release);
 	/* Inherited sockets (inetd style, exec'd services) are classified now,
 	 * before the program can touch them. */
 	if (shim_policy)

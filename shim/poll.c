@@ -197,7 +197,9 @@ static int64_t ms_to_ns(int ms)
  * although the kernel reads it; our definitions read it too, which some
  * optimisation levels then flag as a read of uninitialised memory. */
 #pragma GCC diagnostic push
+#ifndef __clang__			/* clang has no such warning */
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 SHIM_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 {

@@ -199,7 +199,7 @@ static void end_sessions(bool linger, int lock_ms)
 	 * close_notify. */
 	struct ending e = { .me = self_pid_own(), .lock_ms = lock_ms, .linger = linger };
 
-	__atomic_store_n(&shim_exiting, true, __ATOMIC_RELAXED);
+	atomic_store_explicit(&shim_exiting, true, memory_order_relaxed);
 	conntab_each_conn(0, 0x7fffffff, end_one, &e);
 	/* An end, not a death, for what this process pumped: its markers
 	 * (after stdio's buffers, at exit()), then the option off (the FIN

@@ -72,7 +72,7 @@ static int reentered(struct tls_conn *c)
 static int sigpipe(bool writing, int err, int flags)
 {
 	if (writing && err == EPIPE && !(flags & MSG_NOSIGNAL) &&
-	    !__atomic_load_n(&shim_exiting, __ATOMIC_RELAXED))
+	    !atomic_load_explicit(&shim_exiting, memory_order_relaxed))
 		pthread_kill(pthread_self(), SIGPIPE);
 	return -err;
 }
