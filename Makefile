@@ -126,6 +126,8 @@ $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(UNIT_OBJ) $(wildcard tests/unit/*.h) $(CO
 	$(CC) $(CFLAGS_ALL) -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(UNIT_OBJ) $(LIBS)
 # These two include shim/resolve.c whole (its helpers are static).
 $(BUILD)/tests/test_dnsparse $(BUILD)/fuzz_dnsanswer: shim/resolve.c shim/shim.h
+# This one includes shim/init.c whole (go_object_cb is static).
+$(BUILD)/fuzz_goobject: shim/init.c shim/shim.h shim/real.h
 
 # Test programs are deliberately plain: no TLS, no knowledge of the shim.
 $(BUILD)/progs/%: tests/progs/%.c $(wildcard tests/progs/*.h)
