@@ -6,6 +6,7 @@
 #include <netinet/ip.h>
 #include <arpa/inet.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -302,6 +303,50 @@ static bool nowhere_dead(int fd, int e, bool einval)
 	       shim_tcp_state(fd) == TCP_CLOSE;
 }
 
+/* The look at a socket (its TCP state, nowhere_len's IP_OPTIONS), the
+ * kernel's call with the multicast host and the judgement of its answer
+ * (nowhere_dead) are made on a copy of the program's number held for the
+ * call (shim_own_hold: the program cannot close it nor dup2 onto it), so
+ * that they all reach one socket, whatever another thread puts at the
+ * number meanwhile: the call is the old socket's, as if it came before.
+ * Made on the number, a fresh socket dup2()ed there between the look and
+ * the connect got the call: with a source route the look had missed, it
+ * was connected to 224.0.0.1 through the route's first hop (SYN_SENT,
+ * EINPROGRESS to the program; no rule applied), and without one its
+ * ENETUNREACH, on a CLOSE socket, refused a call on a connected session
+ * (ECONNABORTED, where the kernel's answer was EISCONN; found by h208,
+ * tests/preload/dup2_race.sh).  Two system calls more (the copy, its
+ * close), on these calls only.  held_let_go: the copy let go and closed
+ * (it has no entry in the library's table); errno kept. */
+static void held_let_go(int d)
+{
+	int e = errno;
+
+	shim_own_let_go(d);
+	(void)REAL(close)(d);
+	errno = e;
+}
+
+static void held_unwound(void *arg)
+{
+	held_let_go(*(int *)arg);
+}
+
+/* The kernel's connect() (m NULL) or sendmsg() (m, flags) on the held
+ * copy d; a thread cancelled while it waits (a blocking connect on a
+ * connecting end) lets d go on its way out. */
+static ssize_t held_call(int d, const struct sockaddr *sa, socklen_t len,
+			 const struct msghdr *m, int flags)
+{
+	struct _pthread_cleanup_buffer b;
+	ssize_t n;
+
+	_pthread_cleanup_push(&b, held_unwound, &d);
+	n = m ? REAL(sendmsg)(d, m, flags) : REAL(connect)(d, sa, len);
+	_pthread_cleanup_pop(&b, 0);
+	return n;
+}
+
 /* connect() on a socket that already has a session: the kernel answers
  * (EALREADY while connecting, EISCONN once connected) and the session
  * stays, whatever address this call names.  Only a socket whose earlier
@@ -346,15 +391,22 @@ static int again(int fd, struct tls_conn *c, const struct sockaddr *sa, socklen_
 	/* A source route (IP_OPTIONS) takes the kernel past the multicast
 	 * host (source_routed): such a socket's call names the family and
 	 * port alone (nowhere_len), EINVAL where the kernel would route. */
+	/* (On a copy held for the call: held_call.) */
 	if (sa && len >= sizeof sa->sa_family && sa->sa_family != AF_UNSPEC &&
 	    multicast_dest(sa, len, &ss)) {
-		socklen_t sl = nowhere_len(fd, &ss, len);
-		int e;
+		int d = shim_own_hold(fd), e;
+		socklen_t sl;
+		bool dead;
 
-		if (REAL(connect)(fd, (const struct sockaddr *)&ss, sl) == 0)
+		if (d < 0)
+			return -errno;
+		sl = nowhere_len(d, &ss, len);
+		e = held_call(d, (const struct sockaddr *)&ss, sl, NULL, 0) < 0 ? errno : 0;
+		dead = e && nowhere_dead(d, e, sl != len);
+		held_let_go(d);
+		if (!e)
 			return 0;
-		e = errno;
-		if (nowhere_dead(fd, e, sl != len)) {
+		if (dead) {
 			log_warn("%s rule \"%s\": connect() again on fd %d, whose connection"
 				 " failed after its handshake started; refused: a new socket"
 				 " connects anew", tls_conn_peer(c), tls_conn_label(c), fd);
@@ -392,7 +444,7 @@ static int again(int fd, struct tls_conn *c, const struct sockaddr *sa, socklen_
  * call left an end the kernel connected to the program's address, in
  * clear (h194, tests/preload/pumped_reconnect.sh, race); now the kernel
  * refuses the multicast host, and the end, CLOSE, is refused as above. */
-static int pumped_refused(int fd, const char *call)
+static int pumped_refused(int fd, int d, const char *call)
 {
 	int e = 0;
 	socklen_t l = sizeof e;
@@ -400,7 +452,7 @@ static int pumped_refused(int fd, const char *call)
 	log_warn("fd %d: %s again on a socket handed to a pump, whose end of the pump"
 		 " is no longer connected or connecting; refused: a new socket connects anew",
 		 fd, call);
-	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_ERROR, &e, &l) == 0 && e > 0)
+	if (REAL(getsockopt)(d, SOL_SOCKET, SO_ERROR, &e, &l) == 0 && e > 0)
 		return -e;
 	return -ECONNABORTED;
 }
@@ -416,31 +468,36 @@ static int pumped_refused(int fd, const char *call)
  * disconnected between the look and the call went SYN_SENT through
  * that hop (Fast Open data in the SYN where no cookie is asked for:
  * TCP_FASTOPEN_NO_COOKIE set before the first connect, or the sysctl;
- * h200, pumped_fastopen.sh, race_srr). */
-static int pumped_dest(int fd, const struct sockaddr *sa, socklen_t len,
+ * h200, pumped_fastopen.sh, race_srr).  d: the copy of the program's
+ * number fd held for the call (held_call), which every look and the
+ * kernel's call are made on; fd names it in the warning.  (The kernel's
+ * call with the program's own address, 1, goes to d too: a socketpair's
+ * end, where a TCP socket dup2()ed onto the number after the look got
+ * that address, unjudged, before h208.) */
+static int pumped_dest(int fd, int d, const struct sockaddr *sa, socklen_t len,
 		       struct sockaddr_storage *ss, socklen_t *slen, const char *call)
 {
 	int st;
 
 	if (!sa || len < sizeof sa->sa_family || sa->sa_family == AF_UNSPEC)
 		return 1;
-	st = shim_tcp_state(fd);
+	st = shim_tcp_state(d);
 	if (st < 0 && (errno == EOPNOTSUPP || errno == ENOPROTOOPT))   /* not TCP */
 		return 1;
 	if (st < 0 || st == TCP_CLOSE)
-		return pumped_refused(fd, call);
+		return pumped_refused(fd, d, call);
 	if (!multicast_dest(sa, len, ss))
 		return 1;
-	*slen = nowhere_len(fd, ss, len);
+	*slen = nowhere_len(d, ss, len);
 	return 0;
 }
 
 /* The kernel refused the multicast host (pumped_dest) with e: an end
  * that stopped connecting meanwhile is refused as above; else -e. */
-static int pumped_failed(int fd, int e, const char *call)
+static int pumped_failed(int fd, int d, int e, const char *call)
 {
-	if (nowhere_dead(fd, e, true))
-		return pumped_refused(fd, call);
+	if (nowhere_dead(d, e, true))
+		return pumped_refused(fd, d, call);
 	return -e;
 }
 
@@ -448,15 +505,17 @@ static int pumped_connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = 0;
-	int r = pumped_dest(fd, sa, len, &ss, &sl, "connect()");
+	int d = shim_own_hold(fd), r;
 
-	if (r < 0)
-		return r;
+	if (d < 0)
+		return -errno;
+	r = pumped_dest(fd, d, sa, len, &ss, &sl, "connect()");
 	if (r == 1)
-		return REAL(connect)(fd, sa, len) < 0 ? -errno : 0;
-	if (REAL(connect)(fd, (const struct sockaddr *)&ss, sl) == 0)
-		return 0;
-	return pumped_failed(fd, errno, "connect()");
+		r = held_call(d, sa, len, NULL, 0) < 0 ? -errno : 0;
+	else if (r == 0 && held_call(d, (const struct sockaddr *)&ss, sl, NULL, 0) < 0)
+		r = pumped_failed(fd, d, errno, "connect()");
+	held_let_go(d);
+	return r;
 }
 
 /* sendto(), sendmsg() or sendmmsg() with MSG_FASTOPEN (m: its message,
@@ -478,7 +537,7 @@ ssize_t shim_pumped_fastopen(int fd, const struct msghdr *m, int flags, const ch
 	socklen_t sl = 0;
 	struct tls_conn *c = NULL;
 	ssize_t n;
-	int r;
+	int r, d;
 
 	r = shim_route(fd, &c);
 	if (c)
@@ -494,15 +553,21 @@ ssize_t shim_pumped_fastopen(int fd, const struct msghdr *m, int flags, const ch
 	 * race_long).  (sendto's longer name is the kernel's EINVAL: io.c.) */
 	if (h.msg_name && h.msg_namelen > sizeof ss && (int)h.msg_namelen >= 0)
 		h.msg_namelen = sizeof ss;
-	if ((r = pumped_dest(fd, h.msg_name, h.msg_namelen, &ss, &sl, call)) < 0)
+	/* (on a copy held for the call: held_call) */
+	if ((d = shim_own_hold(fd)) < 0)
+		return -errno;
+	if ((r = pumped_dest(fd, d, h.msg_name, h.msg_namelen, &ss, &sl, call)) < 0) {
+		held_let_go(d);
 		return r;
+	}
 	if (r == 0) {
 		h.msg_name = &ss;
 		h.msg_namelen = sl;
 	}
-	if ((n = REAL(sendmsg)(fd, &h, flags)) >= 0)
-		return n;
-	return r == 0 ? pumped_failed(fd, errno, call) : -errno;
+	if ((n = held_call(d, NULL, 0, &h, flags)) < 0)
+		n = r == 0 ? pumped_failed(fd, d, errno, call) : -errno;
+	held_let_go(d);
+	return n;
 }
 
 /* 0 or a negative errno. */

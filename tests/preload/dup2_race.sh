@@ -1,0 +1,69 @@
+#!/bin/sh
+# Another thread's dup2() onto a number between the library's look at its
+# socket and its connect() with the multicast host (shim/connect.c:
+# again(), pumped_connect, shim_pumped_fastopen; nowhere_len reads
+# IP_OPTIONS, then connects).  Where the kernel would connect a socket
+# whose session stays (a TLS number whose handshake started, a pumped
+# one) the library asks it with the program's address, the host swapped
+# for 224.0.0.1, which TCP connects to nothing; a source-routed AF_INET
+# socket gets the family and port alone (tcp_v4_connect routes it by the
+# route's first hop, past the multicast host).  The look and the connect
+# were two calls on the program's number: a fresh socket put there in
+# between got the call meant for the old one.  With a source route
+# (IP_OPTIONS, LSRR) the look had said "none" and the fresh socket was
+# connected, SYN_SENT, a SYN to the hop (EINPROGRESS to the program),
+# with no rule applied to that connect; without one, the kernel's
+# ENETUNREACH on the fresh, CLOSE socket was judged a dead end, and a
+# call on a connected session was refused (ECONNABORTED) where its answer
+# was EISCONN (found by h208).  Now the look, the connect and the
+# judgement of its answer are made on a copy of the number held for the
+# call (shim_own_hold): one socket, whatever another thread puts at the
+# number meanwhile; the call is answered as if it came before the dup2.
+# tests/preload/py/dup2_race.py connects to a TLS echo server, echoes a
+# line, then makes one more call to a plain rule's port with
+# preload_dup2race.so putting the fresh socket at the number just after
+# the library's IP_OPTIONS look; each case wants the kernel's EISCONN
+# (the session's socket is connected) and the fresh socket now at the
+# number still CLOSE (no SYN left it):
+#   * dup2_race_again_srr, _again_plain: connect() on the TLS number
+#     (again());
+#   * dup2_race_pumped_srr, _pumped_plain: a fork, the child's connect()
+#     on the pumped number (pumped_connect);
+#   * dup2_race_fastopen_srr, _fastopen_plain: a fork, the child's
+#     sendto(MSG_FASTOPEN) (shim_pumped_fastopen).
+. "$TLSSHIM_TOP/tests/lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+need_shim
+
+# race_case MODE: the TLS echo server, the policy, the client.
+race_case() {
+	_n=dup2_race_$1
+	P=$(free_port)
+	Q=$(free_port)
+	while [ "$Q" = "$P" ]; do Q=$(free_port); done
+	policy "$T/$_n.conf" <<EOC
+rules = ( { name = "up"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt";
+            server_name = "localhost"; },
+          { name = "clear"; direction = "connect"; port = $Q; action = "plain"; } );
+EOC
+	start_peer "$_n.peer" server --port "$P" --cert "$CERTS/server.crt" \
+		--key "$CERTS/server.key" --mode echo --count 1 --timeout $((15 * TS))
+	_peer=$PEER
+	TLSSHIM_LOG_FILE="$T/$_n.log" timeout $((30 * TS)) \
+		env LD_PRELOAD="$SHIM_PRELOAD $PROGS/preload_dup2race.so" TLSSHIM_CONFIG="$POLICY" \
+		"$PY" "$PYD/dup2_race.py" "$P" "$Q" "$1" >"$T/$_n.out" 2>&1
+	_rc=$?
+	stop "$_peer"
+	if [ $_rc -eq 0 ] && grep -q '^call EISCONN$' "$T/$_n.out" &&
+	   grep -q '^state 7$' "$T/$_n.out"; then
+		pass "$_n: a fresh socket dup2()ed onto the number between the look and the connect:\
+ the call is the session's (EISCONN), the fresh socket never connects"
+	else
+		fail "$_n: a dup2() onto the number between the look and the connect" \
+			"exit $_rc; $(show "$T/$_n.out" "$T/$_n.log")"
+	fi
+}
+
+for _m in again_srr again_plain pumped_srr pumped_plain fastopen_srr fastopen_plain; do
+	race_case "$_m"
+done

@@ -1,0 +1,52 @@
+"""dup2_race.py PORT PLAIN MODE — under the library, with
+preload_dup2race.so after it (tests/preload/dup2_race.sh): a TLS
+connection to PORT (a TLS echo server; a connect rule names it), the
+handshake done and a line echoed, then one more call that would connect
+the number again to PLAIN (a plain rule names it), with
+TLSSHIM_TEST_DUP2_RACE set: the race maker puts a fresh non-blocking TCP
+socket at the number (dup2, as another thread of the program would)
+just after the library's look at IP_OPTIONS, before its connect() with
+the multicast host (shim/connect.c, nowhere_len).  MODE: WHERE_KIND,
+WHERE one of
+  again:    connect() on the TLS number itself (again());
+  pumped:   a fork, the child's connect() on the pumped number
+            (pumped_connect);
+  fastopen: a fork, the child's sendto(MSG_FASTOPEN) there
+            (shim_pumped_fastopen);
+and KIND srr (the fresh socket carries a loose source route via
+127.0.0.1: tcp_v4_connect routes it by the hop, past the multicast host)
+or plain (none).  Prints "call ERROR" (or "call ok"), then "state N":
+the TCP state of the socket now at the number (2: SYN_SENT, 7: CLOSE)."""
+import errno
+import os
+import socket
+import sys
+
+port, plain, how = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+where, kind = how.split("_")
+S = float(os.environ.get("TLSSHIM_TIME_SCALE", "1"))
+
+s = socket.socket()
+s.settimeout(10 * S)
+s.connect(("127.0.0.1", port))
+s.sendall(b"hello\n")
+s.recv(100)
+pid = os.fork() if where != "again" else 0
+if pid == 0:
+    s.setblocking(False)
+    os.environ["TLSSHIM_TEST_DUP2_RACE"] = "%s:%d" % (kind, s.fileno())
+    try:
+        if where == "fastopen":
+            s.sendto(b"secret plaintext\n", socket.MSG_FASTOPEN, ("127.0.0.1", plain))
+        else:
+            s.connect(("127.0.0.1", plain))
+        print("call ok", flush=True)
+    except OSError as e:
+        print("call %s" % errno.errorcode.get(e.errno, e.errno), flush=True)
+    del os.environ["TLSSHIM_TEST_DUP2_RACE"]
+    print("state %d" % s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0], flush=True)
+    if where != "again":
+        os._exit(0)
+    sys.exit(0)
+_, st = os.waitpid(pid, 0)
+sys.exit(os.WEXITSTATUS(st))
