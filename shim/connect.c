@@ -372,7 +372,9 @@ static int again(int fd, struct tls_conn *c, const struct sockaddr *sa, socklen_
 			return -errno;
 		tls_conn_fail(c, TLS_FAIL_SYSCALL, "the program dissolved the connection"
 			      " (connect with AF_UNSPEC)");
-		tls_conn_unref(conntab_detach(fd));    /* -> UNSEEN */
+		/* -> UNSEEN, only while the word names c (unplace) */
+		if (conntab_cas(fd, (uintptr_t)c, CT_UNSEEN))
+			tls_conn_unref(c);
 		return 0;
 	}
 	if (!tls_conn_handshake_started(c) && !tls_conn_failed(c) && shim_connect_failed(fd)) {
@@ -570,8 +572,46 @@ ssize_t shim_pumped_fastopen(int fd, const struct msghdr *m, int flags, const ch
 	return n;
 }
 
-/* 0 or a negative errno. */
-static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
+/* The number's word, which names c (the session this call placed
+ * there, or again() found there), made PLAIN and the table's reference
+ * dropped: true.  false, nothing changed: another thread's dup2(), dup3()
+ * or close() and a new socket put another word at the number since,
+ * which is not this call's to change.  Taken out and made PLAIN
+ * whatever the word was (conntab_detach), a TLS connection dup2()ed onto
+ * the number while its connect() ran (the kernel's EISCONN) lost its
+ * session there, and the program's next write on it went out in clear
+ * (found by h208, tests/preload/dup2_race.sh, session, afresh). */
+static bool unplace(int fd, struct tls_conn *c)
+{
+	if (!conntab_cas(fd, (uintptr_t)c, CT_PLAIN))
+		return false;
+	tls_conn_unref(c);
+	return true;
+}
+
+/* c put at fd, the table taking the caller's reference: 0; -1 beyond
+ * the table; CONNECT_AGAIN when the word names a connection, a pump's
+ * end or one of the library's own now (another thread's dup2() since the
+ * call was routed), which conntab_attach would have dropped (and the
+ * connection's socket then been made PLAIN, unplace): the call is the
+ * number's as it is now, routed again. */
+#define CONNECT_AGAIN 1
+static int place(int fd, struct tls_conn *c)
+{
+	for (;;) {
+		uintptr_t v = conntab_load(fd);
+
+		if (v > CT_TAGS || v == CT_PUMPED || v == CT_OWN)
+			return CONNECT_AGAIN;
+		if (conntab_cas(fd, v, (uintptr_t)c))
+			return 0;
+		if (conntab_load(fd) == v)
+			return -1;      /* (beyond the table: the load says UNSEEN) */
+	}
+}
+
+/* 0, a negative errno, or CONNECT_AGAIN: route the call again. */
+static int connect_once(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	struct shim_verdict v;
 	struct sockaddr_storage ss, bound;
@@ -587,11 +627,11 @@ static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 		return pumped_connect(fd, sa, len);
 	if (r == ROUTE_TLS) {
 		r = again(fd, c, sa, len, &afresh);
+		if (afresh && !unplace(fd, c))
+			r = CONNECT_AGAIN;      /* (the number's word changed) */
 		tls_conn_unref(c);
-		if (!afresh)
+		if (!afresh || r == CONNECT_AGAIN)
 			return r;
-		tls_conn_unref(conntab_detach(fd));
-		conntab_set(fd, CT_PLAIN);
 	}
 	/* 0.0.0.0 from a socket bound to an address goes there: matched
 	 * there, and that address given to the kernel (a getsockname refused:
@@ -620,9 +660,11 @@ static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	/* In the table before the first byte can move: from here on no
 	 * thread of the program can write plaintext to this socket. */
 	tls_conn_ref(c);
-	if (conntab_attach(fd, c) < 0) {
+	if ((r = place(fd, c)) != 0) {
 		tls_conn_unref(c);
 		tls_conn_unref(c);
+		if (r == CONNECT_AGAIN)
+			return r;
 		log_error("%s rule \"%s\": fd %d beyond the connection table", v.desc, v.rule->name, fd);
 		return -EMFILE;
 	}
@@ -632,8 +674,7 @@ static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	fl = REAL(fcntl)(fd, F_GETFL);
 	if (fl >= 0 && (fl & O_ASYNC)) {
 		r = shim_refuse_async(c, "connect()");
-		tls_conn_unref(conntab_detach(fd));
-		conntab_set(fd, CT_PLAIN);
+		(void)unplace(fd, c);
 		tls_conn_unref(c);
 		return r;
 	}
@@ -646,8 +687,7 @@ static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 		 * here: the socket was connecting or connected elsewhere before
 		 * this call, by a connect no rule named; it stays that.) */
 		if (!still_connecting(-r)) {
-			tls_conn_unref(conntab_detach(fd));
-			conntab_set(fd, CT_PLAIN);
+			(void)unplace(fd, c);
 		} else {
 			shim_tls_placed(fd, c);
 		}
@@ -677,6 +717,17 @@ static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	else
 		r = -ECONNREFUSED;      /* the connection stays in the table, failed */
 	tls_conn_unref(c);
+	return r;
+}
+
+/* 0 or a negative errno.  The call is routed again while another
+ * thread changes what the number names under it (connect_once). */
+static int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	int r;
+
+	while ((r = connect_once(fd, sa, len)) == CONNECT_AGAIN)
+		;
 	return r;
 }
 

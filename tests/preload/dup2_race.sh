@@ -31,6 +31,23 @@
 #     on the pumped number (pumped_connect);
 #   * dup2_race_fastopen_srr, _fastopen_plain: a fork, the child's
 #     sendto(MSG_FASTOPEN) (shim_pumped_fastopen).
+# And the connection table's word (shim_connect): a session was taken
+# out of the number whatever its word named by then (a failed connect,
+# EISCONN included; a socket matched afresh) and a new one put in over
+# whatever was there, so a TLS connection another thread dup2()ed onto
+# the number while its connect() ran lost its session, and the next
+# write on it went out in clear (h208).  Now only a word the call found
+# is changed (unplace, place); else the call is routed again.  A fresh
+# socket's connect() to the TLS port, the TLS connection dup2()ed onto
+# its number inside it; each wants EISCONN and a line echoed through
+# the number (the session kept), the wire audit no stray bytes:
+#   * dup2_race_session: just before the kernel's connect (the new
+#     session placed);
+#   * dup2_race_afresh: the socket's connect to a tls rule's port where
+#     nothing listens refused first (before its handshake: matched
+#     afresh), the dup2 just after again()'s look (getpeername);
+#   * dup2_race_bound: to 0.0.0.0, the dup2 just after shim_dest_bound's
+#     getsockname (before the new session is placed).
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim
@@ -41,20 +58,34 @@ race_case() {
 	P=$(free_port)
 	Q=$(free_port)
 	while [ "$Q" = "$P" ]; do Q=$(free_port); done
+	R=$(free_port)
+	while [ "$R" = "$P" ] || [ "$R" = "$Q" ]; do R=$(free_port); done
 	policy "$T/$_n.conf" <<EOC
 rules = ( { name = "up"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt";
             server_name = "localhost"; },
-          { name = "clear"; direction = "connect"; port = $Q; action = "plain"; } );
+          { name = "clear"; direction = "connect"; port = $Q; action = "plain"; },
+          { name = "none"; direction = "connect"; port = $R; ca = "$CERTS/ca.crt";
+            server_name = "localhost"; } );
 EOC
 	start_peer "$_n.peer" server --port "$P" --cert "$CERTS/server.crt" \
 		--key "$CERTS/server.key" --mode echo --count 1 --timeout $((15 * TS))
 	_peer=$PEER
 	TLSSHIM_LOG_FILE="$T/$_n.log" timeout $((30 * TS)) \
 		env LD_PRELOAD="$SHIM_PRELOAD $PROGS/preload_dup2race.so" TLSSHIM_CONFIG="$POLICY" \
-		"$PY" "$PYD/dup2_race.py" "$P" "$Q" "$1" >"$T/$_n.out" 2>&1
+		"$PY" "$PYD/dup2_race.py" "$P" "$Q" "$R" "$1" >"$T/$_n.out" 2>&1
 	_rc=$?
 	stop "$_peer"
-	if [ $_rc -eq 0 ] && grep -q '^call EISCONN$' "$T/$_n.out" &&
+	case $1 in session|afresh|bound) _whole=1 ;; *) _whole="" ;; esac
+	if [ -n "$_whole" ]; then
+		if [ $_rc -eq 0 ] && grep -q '^call EISCONN$' "$T/$_n.out" &&
+		   grep -q '^echo after$' "$T/$_n.out"; then
+			pass "$_n: a TLS connection dup2()ed onto a number while its connect() ran:\
+ EISCONN, and the number is still that connection's session (a line echoed through it)"
+		else
+			fail "$_n: a TLS connection dup2()ed onto a number while its connect() ran" \
+				"exit $_rc; $(show "$T/$_n.out" "$T/$_n.log")"
+		fi
+	elif [ $_rc -eq 0 ] && grep -q '^call EISCONN$' "$T/$_n.out" &&
 	   grep -q '^state 7$' "$T/$_n.out"; then
 		pass "$_n: a fresh socket dup2()ed onto the number between the look and the connect:\
  the call is the session's (EISCONN), the fresh socket never connects"
@@ -65,5 +96,11 @@ EOC
 }
 
 for _m in again_srr again_plain pumped_srr pumped_plain fastopen_srr fastopen_plain; do
+	race_case "$_m"
+done
+
+# A fresh socket's connect() to a tls rule's port, the TLS connection
+# dup2()ed onto its number inside the library's connect().
+for _m in session afresh bound; do
 	race_case "$_m"
 done
