@@ -610,6 +610,30 @@ static int place(int fd, struct tls_conn *c)
 	}
 }
 
+/* TCP Fast Open (sendto, sendmsg, sendmmsg with MSG_FASTOPEN and a
+ * destination, which shim_fastopen_refused found no tls or deny rule
+ * names) on a TLS number whose connect failed before its handshake
+ * started: connect() there matches the destination afresh (again(): the
+ * session ends, the number is PLAIN), and so does this call now: the
+ * session ends (unplace) and the caller's dispatch finds a plain number,
+ * a fresh socket's Fast Open.  Before (h208), the call went to the
+ * session, which could connect nothing: the socket's pending error, then
+ * EPIPE, and its handshake counted as started, so that a connect() after
+ * it was refused too (tests/preload/fastopen_afresh.sh).  No byte of the
+ * session ever left (its handshake had not started); the program's go
+ * where a fresh socket's Fast Open would send them, in clear only where
+ * a plain rule (or none) says so.  Anything else: nothing done. */
+void shim_fastopen_afresh(int fd)
+{
+	struct tls_conn *c;
+
+	if (shim_route(fd, &c) != ROUTE_TLS)
+		return;
+	if (!tls_conn_handshake_started(c) && !tls_conn_failed(c) && shim_connect_failed(fd))
+		(void)unplace(fd, c);
+	tls_conn_unref(c);
+}
+
 /* 0, a negative errno, or CONNECT_AGAIN: route the call again. */
 static int connect_once(int fd, const struct sockaddr *sa, socklen_t len)
 {

@@ -126,6 +126,8 @@ SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 
 		if (shim_fastopen_refused(fd, addr, alen))
 			SHIM_RET(-EOPNOTSUPP);
+		if (addr)
+			shim_fastopen_afresh(fd);
 		/* (a pumped number: its end connects nowhere else; a name longer
 		 * than a sockaddr_storage is the kernel's EINVAL, before anything,
 		 * which shim_pumped_fastopen's sendmsg would take in part) */

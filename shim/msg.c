@@ -475,6 +475,8 @@ SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 	if (__builtin_expect(flags & MSG_FASTOPEN, 0) && m &&
 	    shim_fastopen_refused(fd, m->msg_name, m->msg_namelen))
 		SHIM_RET(-EOPNOTSUPP);
+	if (__builtin_expect(flags & MSG_FASTOPEN, 0) && m && m->msg_name)
+		shim_fastopen_afresh(fd);
 	if (m && (e = msg_peers_check(fd, m, "sendmsg")) < 0)
 		SHIM_RET(e);
 	if (m && m->msg_controllen && (e = fds_leaving(fd, m)) < 0)
@@ -550,6 +552,8 @@ SHIM_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
 		if (v[i].msg_hdr.msg_controllen && (e = fds_leaving(fd, &v[i].msg_hdr)) < 0)
 			SHIM_RET(e);
 	}
+	if (__builtin_expect(flags & MSG_FASTOPEN, 0) && n > 0 && v[0].msg_hdr.msg_name)
+		shim_fastopen_afresh(fd);
 	/* A pumped number: the first message alone, as sendmsg() (its end
 	 * connects nowhere else; the kernel would refuse the first message
 	 * of a connected or connecting end all the same). */

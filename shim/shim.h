@@ -402,6 +402,10 @@ void shim_tls_report(struct tls_conn *c);
 /* sendto/sendmsg/sendmmsg with MSG_FASTOPEN to a destination a tls or
  * deny rule names: refused (EOPNOTSUPP), logged. */
 bool shim_fastopen_refused(int fd, const struct sockaddr *addr, socklen_t alen);
+/* The same calls, not refused, with a destination, on a TLS number whose
+ * connect failed before its handshake started: the session ends, as
+ * connect() there ends it (shim/connect.c). */
+void shim_fastopen_afresh(int fd);
 /* The same calls on a number whose session went to a pump: what connect()
  * is on it (shim/connect.c).  The bytes sent, a negative errno, or
  * SHIM_NOT_PUMPED (below every errno): not a pumped number. */
