@@ -347,6 +347,43 @@ static ssize_t held_call(int d, const struct sockaddr *sa, socklen_t len,
 	return n;
 }
 
+/* The kernel's answer to a call given the multicast host on the held
+ * copy d (ok: it succeeded; else e): true when it connected d all the
+ * same, which a source route set on the socket after nowhere_len's look
+ * does (another holder's setsockopt(IP_OPTIONS), LSRR or SSRR: SYN_SENT
+ * through the route's first hop, EINPROGRESS; or connected there, its
+ * peer the multicast host, when a blocking call waited): the connection
+ * is aborted at once (connect(AF_UNSPEC): no byte of the program's
+ * follows the SYN), and the caller refuses the call.  EINPROGRESS comes
+ * from a connect the kernel began in this call only (a connecting end
+ * says EALREADY; a deferred Fast Open connect, EISCONN to connect()),
+ * and a legitimate peer is never a multicast host.  The SYN itself left
+ * (a hop that delivers a source-routed segment to a multicast host: no
+ * Linux one, which drops it); closing the look's window would take the
+ * setsockopt (h208, tests/preload/dup2_race.sh, opt_pumped). */
+static bool nowhere_went(int d, bool ok, int e)
+{
+	struct sockaddr_storage p;
+	struct sockaddr u = { .sa_family = AF_UNSPEC };
+	socklen_t l = sizeof p;
+	uint32_t a4;
+
+	if (!ok && e != EINPROGRESS)
+		return false;
+	if (ok) {
+		if (REAL(getpeername)(d, (struct sockaddr *)&p, &l) < 0)
+			return false;
+		if (!(v4_of((struct sockaddr *)&p, l, &a4) && a4 == htonl(INADDR_ALLHOSTS_GROUP)) &&
+		    !(p.ss_family == AF_INET6 && l >= sizeof(struct sockaddr_in6) &&
+		      IN6_IS_ADDR_MULTICAST(&((struct sockaddr_in6 *)&p)->sin6_addr)))
+			return false;
+	}
+	(void)REAL(connect)(d, &u, sizeof u);
+	log_warn("a connect given the multicast host connected all the same (a source route set"
+		 " meanwhile by another holder of the socket); aborted");
+	return true;
+}
+
 /* connect() on a socket that already has a session: the kernel answers
  * (EALREADY while connecting, EISCONN once connected) and the session
  * stays, whatever address this call names.  Only a socket whose earlier
@@ -404,9 +441,9 @@ static int again(int fd, struct tls_conn *c, const struct sockaddr *sa, socklen_
 			return -errno;
 		sl = nowhere_len(d, &ss, len);
 		e = held_call(d, (const struct sockaddr *)&ss, sl, NULL, 0) < 0 ? errno : 0;
-		dead = e && nowhere_dead(d, e, sl != len);
+		dead = nowhere_went(d, !e, e) || (e && nowhere_dead(d, e, sl != len));
 		held_let_go(d);
-		if (!e)
+		if (!e && !dead)
 			return 0;
 		if (dead) {
 			log_warn("%s rule \"%s\": connect() again on fd %d, whose connection"
@@ -503,6 +540,19 @@ static int pumped_failed(int fd, int d, int e, const char *call)
 	return -e;
 }
 
+/* The kernel's connect() of the held copy d with pumped_dest's address
+ * (ss, sl bytes): 0 (a connecting end now connected), the kernel's
+ * answer, or the refusal (pumped_failed; nowhere_went). */
+static int pumped_probe(int fd, int d, const struct sockaddr_storage *ss, socklen_t sl,
+			const char *call)
+{
+	int e = held_call(d, (const struct sockaddr *)ss, sl, NULL, 0) < 0 ? errno : 0;
+
+	if (nowhere_went(d, !e, e))
+		return pumped_refused(fd, d, call);
+	return e ? pumped_failed(fd, d, e, call) : 0;
+}
+
 static int pumped_connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	struct sockaddr_storage ss;
@@ -514,8 +564,8 @@ static int pumped_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	r = pumped_dest(fd, d, sa, len, &ss, &sl, "connect()");
 	if (r == 1)
 		r = held_call(d, sa, len, NULL, 0) < 0 ? -errno : 0;
-	else if (r == 0 && held_call(d, (const struct sockaddr *)&ss, sl, NULL, 0) < 0)
-		r = pumped_failed(fd, d, errno, "connect()");
+	else if (r == 0)
+		r = pumped_probe(fd, d, &ss, sl, "connect()");
 	held_let_go(d);
 	return r;
 }
@@ -562,12 +612,22 @@ ssize_t shim_pumped_fastopen(int fd, const struct msghdr *m, int flags, const ch
 		held_let_go(d);
 		return r;
 	}
-	if (r == 0) {
-		h.msg_name = &ss;
-		h.msg_namelen = sl;
+	/* The multicast host is asked with connect(), which carries no data,
+	 * and the bytes go after it, without Fast Open, on an end it found
+	 * connected: a Fast Open given the host put them in its SYN (a
+	 * cookie, or TCP_FASTOPEN_NO_COOKIE) where a source route set in the
+	 * look's window took the SYN to the route's first hop (h208).  The
+	 * kernel's answers are its sendmsg's (EISCONN, EALREADY, a blocking
+	 * wait for a connecting end, then the bytes). */
+	if (r == 0 && (r = pumped_probe(fd, d, &ss, sl, call)) == 0) {
+		h.msg_name = NULL;
+		h.msg_namelen = 0;
+		flags &= ~MSG_FASTOPEN;
 	}
-	if ((n = held_call(d, NULL, 0, &h, flags)) < 0)
-		n = r == 0 ? pumped_failed(fd, d, errno, call) : -errno;
+	if (r < 0)
+		n = r;
+	else if ((n = held_call(d, NULL, 0, &h, flags)) < 0)
+		n = -errno;
 	held_let_go(d);
 	return n;
 }

@@ -31,6 +31,19 @@
 #     on the pumped number (pumped_connect);
 #   * dup2_race_fastopen_srr, _fastopen_plain: a fork, the child's
 #     sendto(MSG_FASTOPEN) (shim_pumped_fastopen).
+# The same look's window on the socket itself: another holder that sets
+# a source route (setsockopt(IP_OPTIONS), LSRR) just after the look, on
+# an end disconnected just after the state's look (both are needed on a
+# pumped number: a CLOSE end is refused before), got the multicast host
+# routed by the hop: SYN_SENT, EINPROGRESS, and through Fast Open the
+# program's bytes in that SYN where a cookie or no-cookie mode allows.
+# The copy cannot help (one socket); now a call the kernel connected all
+# the same (EINPROGRESS, or the multicast host as peer) is aborted at once
+# (connect(AF_UNSPEC)) and refused, and Fast Open asks with connect()
+# (no data), its bytes sent after, without Fast Open, on an end found
+# connected (nowhere_went, pumped_probe; h208):
+#   * dup2_race_pumped_opt, _fastopen_opt: refused (ECONNRESET, the
+#     abort's), the end CLOSE, the warning.
 # And the connection table's word (shim_connect): a session was taken
 # out of the number whatever its word named by then (a failed connect,
 # EISCONN included; a socket matched afresh) and a new one put in over
@@ -71,7 +84,8 @@ EOC
 		--key "$CERTS/server.key" --mode echo --count 1 --timeout $((15 * TS))
 	_peer=$PEER
 	TLSSHIM_LOG_FILE="$T/$_n.log" timeout $((30 * TS)) \
-		env LD_PRELOAD="$SHIM_PRELOAD $PROGS/preload_dup2race.so" TLSSHIM_CONFIG="$POLICY" \
+		env LD_PRELOAD="$SHIM_PRELOAD${2:+ $2} $PROGS/preload_dup2race.so" \
+		TLSSHIM_CONFIG="$POLICY" \
 		"$PY" "$PYD/dup2_race.py" "$P" "$Q" "$R" "$1" >"$T/$_n.out" 2>&1
 	_rc=$?
 	stop "$_peer"
@@ -83,6 +97,16 @@ EOC
  EISCONN, and the number is still that connection's session (a line echoed through it)"
 		else
 			fail "$_n: a TLS connection dup2()ed onto a number while its connect() ran" \
+				"exit $_rc; $(show "$T/$_n.out" "$T/$_n.log")"
+		fi
+	elif [ -n "$2" ]; then
+		if [ $_rc -eq 0 ] && grep -Eq '^call (ECONNRESET|ECONNABORTED)$' "$T/$_n.out" &&
+		   grep -q '^state 7$' "$T/$_n.out" &&
+		   grep -q 'connected all the same .*; aborted' "$T/$_n.log"; then
+			pass "$_n: a source route set on a disconnected end between the look and the\
+ call: the connection aborted at once, the call refused"
+		else
+			fail "$_n: a source route set between the look and the call is aborted" \
 				"exit $_rc; $(show "$T/$_n.out" "$T/$_n.log")"
 		fi
 	elif [ $_rc -eq 0 ] && grep -q '^call EISCONN$' "$T/$_n.out" &&
@@ -97,6 +121,12 @@ EOC
 
 for _m in again_srr again_plain pumped_srr pumped_plain fastopen_srr fastopen_plain; do
 	race_case "$_m"
+done
+
+# The end itself given a source route just after the look, disconnected
+# just after the state's look (preload_unspecrace.so).
+for _m in pumped_opt fastopen_opt; do
+	race_case "$_m" "$PROGS/preload_unspecrace.so"
 done
 
 # A fresh socket's connect() to a tls rule's port, the TLS connection

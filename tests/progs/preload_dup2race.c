@@ -10,7 +10,9 @@
  * a copy of N), answers and then puts at N a fresh non-blocking TCP
  * socket, with a loose source route via 127.0.0.1 (srr) or none (plain),
  * as the program's other thread would, in the microseconds between the
- * two calls.  And while TLSSHIM_TEST_DUP2_AT is "CALL:M:N", the first
+ * two calls; "opt:N" gives the socket at N itself that source route
+ * (setsockopt(IP_OPTIONS), as another holder of it would).  And while
+ * TLSSHIM_TEST_DUP2_AT is "CALL:M:N", the first
  * CALL the library makes on N puts M at N (dup2(), the library's), as
  * another thread would in shim_connect: connect (before the call:
  * between the placing of a new session at N and the kernel's connect),
@@ -52,7 +54,10 @@ int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 		/* LSRR (131), length 7, pointer 4, one hop (127.0.0.1), a NOP */
 		unsigned char o[8] = { IPOPT_LSRR, 7, 4, 127, 0, 0, 1, IPOPT_NOOP };
 
-		if (strncmp(how, "srr:", 4) != 0 || setsockopt(s, IPPROTO_IP, IP_OPTIONS, o, sizeof o) == 0)
+		if (strncmp(how, "opt:", 4) == 0)
+			(void)setsockopt(at, IPPROTO_IP, IP_OPTIONS, o, sizeof o);
+		else if (strncmp(how, "srr:", 4) != 0 ||
+			 setsockopt(s, IPPROTO_IP, IP_OPTIONS, o, sizeof o) == 0)
 			(void)dup2(s, at);
 		close(s);
 	}

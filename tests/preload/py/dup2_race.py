@@ -15,7 +15,11 @@ WHERE one of
             (shim_pumped_fastopen);
 and KIND srr (the fresh socket carries a loose source route via
 127.0.0.1: tcp_v4_connect routes it by the hop, past the multicast host)
-or plain (none).  Prints "call ERROR" (or "call ok"), then "state N":
+or plain (none), or opt (no fresh socket: the end itself is given the
+source route, setsockopt(IP_OPTIONS), just after the look, and
+preload_unspecrace.so disconnects it just after the library's look at
+its TCP state: the kernel routed the multicast host by the hop).
+Prints "call ERROR" (or "call ok"), then "state N":
 the TCP state of the socket now at the number (2: SYN_SENT, 7: CLOSE).
 MODE session, afresh, bound: a fresh socket's connect() to PORT, and the
 race maker puts the TLS connection at its number (dup2(), TLSSHIM_TEST_
@@ -69,6 +73,8 @@ pid = os.fork() if where != "again" else 0
 if pid == 0:
     s.setblocking(False)
     os.environ["TLSSHIM_TEST_DUP2_RACE"] = "%s:%d" % (kind, s.fileno())
+    if kind == "opt":
+        os.environ["TLSSHIM_TEST_UNSPEC_RACE"] = "1"
     try:
         if where == "fastopen":
             s.sendto(b"secret plaintext\n", socket.MSG_FASTOPEN, ("127.0.0.1", plain))
