@@ -13,6 +13,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <fcntl.h>
 #include <string.h>
@@ -21,6 +22,8 @@
 #include <unistd.h>
 #include <linux/magic.h>
 #include <linux/openat2.h>
+
+#include <openssl/buffer.h>
 
 /* ---- the root the policy was loaded under (file.h) ----------------------------- */
 
@@ -241,6 +244,13 @@ static FILE *fopen_regular(const char *path, const char **why, bool *unseen)
 		*why = POLICY_WHY_OTHERS_WRITE;
 		return NULL;
 	}
+	/* (a sparse file is as large as it says: reading it reads zeros) */
+	if (st.st_size > POLICY_FILE_MAX) {
+		close_own(fd);
+		errno = EFBIG;
+		*why = POLICY_WHY_TOO_LARGE;
+		return NULL;
+	}
 	if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0 ||
 	    !(f = fdopen(fd, "r"))) {
 		err = errno;
@@ -259,31 +269,97 @@ FILE *policy_fopen_regular(const char *path, const char **why)
 	return fopen_regular(path, why, NULL);
 }
 
-static BIO *bio_regular(const char *path, const char **why, bool *unseen)
+/* The file f (opened by fopen_regular) read whole into a memory BIO, and
+ * closed: at most POLICY_FILE_MAX bytes.  A file that grew past it since
+ * its fstat() (written while read, or made sparse and large) is refused
+ * as one that was larger, never read to its end: each read of it costs
+ * at most that much, whatever a writer does.  *after (when not NULL): the
+ * file's fstat() once it was read. */
+static BIO *read_bounded(FILE *f, const char **why, struct stat *after)
+{
+	BUF_MEM *bm = BUF_MEM_new();
+	size_t len = 0;
+	BIO *b = NULL;
+	int err = 0;
+
+	*why = NULL;
+	while (bm) {
+		size_t want = len < 4096 ? 4096 : len, got;
+
+		/* (one byte past the bound: a file that holds more) */
+		if (len + want > (size_t)POLICY_FILE_MAX + 1)
+			want = (size_t)POLICY_FILE_MAX + 1 - len;
+		if (!BUF_MEM_grow(bm, len + want)) {
+			BUF_MEM_free(bm);
+			bm = NULL;
+			break;
+		}
+		got = fread(bm->data + len, 1, want, f);
+		len += got;
+		if (len > (size_t)POLICY_FILE_MAX) {
+			err = EFBIG;
+			*why = POLICY_WHY_TOO_LARGE;
+			break;
+		}
+		if (got < want) {
+			if (ferror(f)) {
+				err = errno ? errno : EIO;
+				*why = strerror(err);
+			}
+			break;
+		}
+	}
+	if (bm && !err && after && fstat(fileno(f), after) != 0) {
+		err = errno;
+		*why = strerror(err);
+	}
+	fclose(f);
+	if (bm)
+		bm->length = len;   /* (what was read, within what was grown) */
+	if (bm && !err && (b = BIO_new(BIO_s_mem()))) {
+		/* A reset rewinds (OpenSSL's decoders may) rather than empty it. */
+		BIO_set_flags(b, BIO_FLAGS_NONCLEAR_RST);
+		BIO_set_mem_buf(b, bm, BIO_CLOSE);
+		BIO_set_mem_eof_return(b, 0);
+		bm = NULL;
+	}
+	BUF_MEM_free(bm);
+	if (err)
+		errno = err;
+	return b;
+}
+
+static BIO *bio_regular(const char *path, const char **why, bool *unseen, struct stat *before,
+			struct stat *after)
 {
 	const char *ignored;
 	FILE *f;
-	BIO *b;
 
 	if (!why)
 		why = &ignored;
 	if (!(f = fopen_regular(path, why, unseen)))
 		return NULL;
-	if (!(b = BIO_new_fp(f, BIO_CLOSE))) {
+	if (before && fstat(fileno(f), before) != 0) {
+		*why = strerror(errno);
 		fclose(f);
-		*why = NULL;
+		return NULL;
 	}
-	return b;
+	return read_bounded(f, why, after);
 }
 
 BIO *policy_bio_regular(const char *path, const char **why)
 {
-	return bio_regular(path, why, NULL);
+	return bio_regular(path, why, NULL, NULL, NULL);
+}
+
+BIO *policy_bio_read(const char *path, const char **why, struct stat *before, struct stat *after)
+{
+	return bio_regular(path, why, NULL, before, after);
 }
 
 BIO *policy_bio_entry(const char *path, bool *unseen)
 {
-	return bio_regular(path, NULL, unseen);
+	return bio_regular(path, NULL, unseen, NULL, NULL);
 }
 
 char policy_hashed_name(const char *s)

@@ -26,6 +26,17 @@
 #include <sys/stat.h>
 #include <openssl/bio.h>
 
+/* The most bytes any of these files may hold: 64 MiB.  Debian's bundle of
+ * public CAs is 225 KB.  A CRL takes some 50 bytes of PEM per revoked certificate: the bound is
+ * over a million of them.
+ * A larger one (a sparse file, a log written to the wrong path, a file
+ * that grows while it is read) is refused when it is opened (its size,
+ * errno EFBIG, POLICY_WHY_TOO_LARGE) or, read through a BIO, when the
+ * read passes the bound: never read to its end, at each reload or
+ * verification that reads it. */
+#define POLICY_FILE_MAX ((off_t)64 << 20)
+#define POLICY_WHY_TOO_LARGE "larger than 64 MiB, the most a file of the policy may hold"
+
 /* The reason given for a file or directory that other users can write. */
 #define POLICY_WHY_OTHERS_WRITE "writable by other users (chmod o-w: whoever can change it decides what is trusted)"
 
@@ -113,13 +124,22 @@ DIR *policy_opendir_path(const char *path);
  * errno set and *why (if why is not NULL) pointing to a static reason:
  * strerror(errno), "Is a directory" for a directory (errno EISDIR), or
  * "not a regular file" for FIFOs, sockets and devices (errno EINVAL), or
- * POLICY_WHY_OTHERS_WRITE for a file other users can write (errno EPERM). */
+ * POLICY_WHY_OTHERS_WRITE for a file other users can write (errno EPERM),
+ * or POLICY_WHY_TOO_LARGE for one larger than POLICY_FILE_MAX (errno
+ * EFBIG; what the stream reads is not bounded: a file that grows after
+ * the open is read as it is, see policy_bio_regular). */
 FILE *policy_fopen_regular(const char *path, const char **why);
 
-/* The same as an OpenSSL file BIO (closes the file when freed).  NULL with
- * *why set as above, or with *why NULL when OpenSSL failed (its reason is
- * on the error queue). */
+/* The same, read whole (at most POLICY_FILE_MAX bytes) into an OpenSSL
+ * memory BIO; the file is closed before it returns.  NULL with *why set
+ * as above (POLICY_WHY_TOO_LARGE, errno EFBIG, for a file that grew past
+ * the bound while read; strerror for a read error), or with *why NULL
+ * when OpenSSL failed (no memory). */
 BIO *policy_bio_regular(const char *path, const char **why);
+/* policy_bio_regular, with the file's fstat() right before it was read
+ * (*before) and right after (*after): a file written while it was read
+ * has other stamps. */
+BIO *policy_bio_read(const char *path, const char **why, struct stat *before, struct stat *after);
 /* policy_bio_regular for an entry of a hashed directory; *unseen true
  * when the path could not even be looked at (no such entry: the end of
  * its numbered run), false when it failed later (not a regular file,

@@ -304,23 +304,20 @@ static void file_read(struct hashfile *f, X509_STORE *store)
 	const char *why = NULL;
 	bool changed;
 	int ncert = 0;
-	FILE *fp;
 	BIO *in;
 
 	if (atomic_load_explicit(&f->loaded, memory_order_acquire))
 		return;
 	if (bad && policy_stat_path(f->path, &a) == 0 && stamp(&a) == bad)
 		return;                 /* as it was at the failed read */
-	if (!(fp = policy_fopen_regular(f->path, &why))) {
-		file_failed(f->path, why ? why : "cannot be opened");
-		return;
-	}
-	if (fstat(fileno(fp), &a) != 0 || !(in = BIO_new_fp(fp, BIO_CLOSE))) {
-		fclose(fp);
+	/* (read whole, at most POLICY_FILE_MAX bytes, then parsed) */
+	if (!(in = policy_bio_read(f->path, &why, &a, &b))) {
+		if (why)
+			file_failed(f->path, why);
 		return;                 /* (no memory: tried again) */
 	}
 	inf = PEM_X509_INFO_read_bio_ex(in, NULL, NULL, "", f->libctx, NULL);
-	changed = fstat(fileno(fp), &b) != 0 || stamp(&a) != stamp(&b);
+	changed = stamp(&a) != stamp(&b);
 	BIO_free(in);
 	for (int i = 0; inf && i < sk_X509_INFO_num(inf); i++)
 		ncert += sk_X509_INFO_value(inf, i)->x509 != NULL;

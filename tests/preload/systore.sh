@@ -62,7 +62,10 @@
 #    accepted (before h199: the store was the constructor's choice);
 #  * the file a FIFO no one writes (named with a newline and a forged log
 #    line) or a symbolic link to /dev/zero: refused at once and logged
-#    (the name escaped: no forged line), nothing in the clear.
+#    (the name escaped: no forged line), nothing in the clear; one larger
+#    than 64 MiB (the test CA, then a sparse run of zeros): refused
+#    unread, logged as larger than the bound (before: read whole, and the
+#    server accepted).
 # The store's directory (SSL_CERT_DIR) is an empty one here, so only the
 # file can vouch for the servers.  The wire audit checks that every
 # connection of the rule's ports carried TLS only.
@@ -491,9 +494,15 @@ fi
 # regular file (policy_fopen_regular).
 NLNAME="$T/fifo
 tlsshim[1]: info: FORGED"
-mkfifo "$NLNAME" && ln -s /dev/zero "$T/zero.pem" || exit 1
-for _nr in fifo zero; do
-	case $_nr in fifo) _np=$NLNAME ;; *) _np=$T/zero.pem ;; esac
+# A regular file of the test CA then zeros to 64 MiB and one byte (sparse):
+# refused without being read, as larger than the bound (policy/file.h;
+# before: read to its end, and the server accepted).
+mkfifo "$NLNAME" && ln -s /dev/zero "$T/zero.pem" && cp "$CERTS/ca.crt" "$T/huge.pem" &&
+	truncate -s $((64 * 1024 * 1024 + 1)) "$T/huge.pem" || exit 1
+for _nr in fifo zero huge; do
+	case $_nr in fifo) _np=$NLNAME ;; *) _np=$T/$_nr.pem ;; esac
+	_nw='not a regular file'
+	[ "$_nr" != huge ] || _nw='larger than 64 MiB, the most a file of the policy may hold'
 	if ! server "nr_$_nr"; then
 		fail "store_${_nr}_refused" "server did not start$(show "$T/nr_$_nr.srv")"
 	elif ! client "nr_$_nr" "$_np" one "$SP"; then
@@ -507,7 +516,7 @@ for _nr in fifo zero; do
 		elif grep -q '^tlsshim\[1\]: info: FORGED' "$T/nr_$_nr.log"; then
 			fail "store_${_nr}_refused" "a forged log line$(show "$T/nr_$_nr.log")"
 		else
-			logged "nr_$_nr" 'not a regular file' "store_${_nr}_refused"
+			logged "nr_$_nr" "$_nw" "store_${_nr}_refused"
 		fi
 	fi
 done

@@ -31,6 +31,7 @@
 #include <openssl/x509v3.h>
 
 #include "policy/ctx.h"
+#include "policy/file.h"
 #include "policy/hashdir.h"
 #include "policy/identity.h"
 #include "policy/ocsp.h"
@@ -947,6 +948,39 @@ static void run_special_bads(void)
 		EXPECT(p != NULL && p->rules[0].alpn_len == 256 && p->rules[0].alpn[0] == 255);
 		policy_free(p);
 	}
+	UNIT_CASE("bad: a ca or crl file larger than 64 MiB (sparse) is refused, not read") {
+		/* The test CA's certificate (or CRL), then zeros to one byte
+		 * past the bound (file.h: POLICY_FILE_MAX).  Before, it was
+		 * read to its end (and the rule loaded: zeros are no PEM
+		 * block), at every reload too. */
+		static const struct { const char *from, *name, *key; } big[] = {
+			{ "ca.crt", "huge-ca.crt", "ca" }, { "ca.crl", "huge.crl", "crl" },
+		};
+
+		for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
+			char from[512], to[512], text[300], cmd[1200];
+
+			path_in(from, sizeof from, big[i].from);
+			path_in(to, sizeof to, big[i].name);
+			snprintf(cmd, sizeof cmd, "cp '%s' '%s'", from, to);
+			EXPECT(system(cmd) == 0 && truncate(to, POLICY_FILE_MAX + 1) == 0);
+			snprintf(text, sizeof text, "rules = ({ direction = \"connect\"; port = 1;\n"
+				 " %s = \"%s\"; });\n", big[i].key, big[i].name);
+			p = load_text(text, &err);
+			EXPECT(p == NULL);
+			EXPECT_CONTAINS(err.msg, big[i].name);
+			EXPECT_CONTAINS(err.msg, POLICY_WHY_TOO_LARGE);
+			policy_free(p);
+			/* At the bound exactly: read (and loaded). */
+			EXPECT(truncate(to, POLICY_FILE_MAX) == 0);
+			p = load_text(text, &err);
+			EXPECT(p != NULL);
+			if (!p)
+				printf("  (%s)\n", err.msg);
+			policy_free(p);
+			unlink(to);
+		}
+	}
 	UNIT_CASE("policy_error_format") {
 		struct policy_error e = { .file = "a.conf", .line = 7, .msg = "rule \"x\": bad" };
 
@@ -1720,8 +1754,47 @@ static bool store_verifies(SSL_CTX *ctx)
 	return ok;
 }
 
+/* What the system store's file logged (hashdir_set_logger), one line
+ * after another. */
+static char store_said[4096];
+
+static void store_log(int level, const char *msg)
+{
+	size_t n = strlen(store_said);
+
+	(void)level;
+	snprintf(store_said + n, sizeof store_said - n, "%s\n", msg);
+}
+
 static void run_shared_files(void)
 {
+	UNIT_CASE("the system store's file larger than 64 MiB (sparse): refused and logged, not read") {
+		/* The test CA's certificate then zeros past the bound: before,
+		 * read to its end at the first verification, and trusted. */
+		char cafile[512], huge[512], cmd[1200];
+		struct policy_error err;
+		struct policy *p;
+
+		path_in(cafile, sizeof cafile, "ca.crt");
+		path_in(huge, sizeof huge, "huge-store.crt");
+		snprintf(cmd, sizeof cmd, "cp '%s' '%s'", cafile, huge);
+		EXPECT(system(cmd) == 0 && truncate(huge, POLICY_FILE_MAX + 1) == 0);
+		store_said[0] = '\0';
+		hashdir_set_logger(store_log);
+		p = load_text_store(huge, "rules = ({ direction = \"connect\"; port = 1; });\n", &err);
+		EXPECT(p != NULL);
+		if (p) {
+			SSL_CTX *a = policy_reload_ctx(p, &p->rules[0]);
+
+			EXPECT(a && !store_verifies(a));
+			EXPECT_CONTAINS(store_said, POLICY_WHY_TOO_LARGE);
+			SSL_CTX_free(a);
+		}
+		policy_free(p);
+		hashdir_set_logger(NULL);
+		unlink(huge);
+	}
+
 	UNIT_CASE("shared: rules naming the same cert, key and ca share what it parsed, each its own SSL_CTX") {
 		struct policy_error err;
 		struct policy *p = load_text(
