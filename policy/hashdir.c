@@ -228,11 +228,26 @@ void hashdir_set_logger(void (*fn)(int level, const char *msg))
 	atomic_store(&file_logger, fn);
 }
 
-/* FNV-1a of the last failure line logged (any store's); 0: none since the
- * last good read.  A cause is logged when it is not the last one logged:
- * a file that stays unreadable is said once, not at every verification;
- * one that goes from EMFILE to missing is said again. */
+/* The log of the file's failures (of every store: there is one such file
+ * per process, hashdir_system_file).  last_cause: FNV-1a of the last
+ * failure line logged; 0: none since the last good read (the store is
+ * not failing, or has not been tried).  A cause is logged when it is not
+ * the last one logged: a file that stays unreadable is said once, not at
+ * every verification; one that goes from EMFILE to missing is said
+ * again.  But a file whose cause keeps changing (missing, a directory,
+ * missing again: a deployment script flapping) would still be one line
+ * per verification, so a failure spell (from the first failure after a
+ * good read, or after start, to the next good read) logs at most
+ * CAUSE_LINES lines of cause, then one saying that it stops; the good
+ * read that ends it is always logged, with the count of failed reads
+ * (fails), and the first failure after it starts a new spell, logged
+ * again.  Atomic words, no lock (file_by_subject): two threads racing
+ * may log a line more, never a line per verification. */
+#define CAUSE_LINES 3
+
 static _Atomic uint64_t last_cause;
+static atomic_uint cause_lines;
+static atomic_ulong fails;
 
 static uint64_t fnv(const void *p, size_t n, uint64_t h)
 {
@@ -247,25 +262,41 @@ static void file_failed(const char *path, const char *why)
 {
 	void (*fn)(int, const char *) = atomic_load(&file_logger);
 	char msg[PATH_MAX + 400];
+	unsigned n;
 	uint64_t h;
 
+	atomic_fetch_add(&fails, 1);
 	snprintf(msg, sizeof msg, "system trust store: cannot use \"%s\": %s; every"
 		 " verification against it fails (the connection is refused) until it can,"
 		 " tried again at the next", path, why);
 	h = fnv(msg, strlen(msg), UINT64_C(0xcbf29ce484222325)) | 1;
-	if (atomic_exchange(&last_cause, h) != h && fn)
+	if (atomic_exchange(&last_cause, h) == h)
+		return;
+	n = atomic_fetch_add(&cause_lines, 1);
+	if (n < CAUSE_LINES && fn)
 		fn(0, msg);
+	if (n == CAUSE_LINES && fn) {
+		snprintf(msg, sizeof msg, "system trust store: cannot use \"%s\": why keeps"
+			 " changing (%u causes since it was last read); not logged again until it"
+			 " is read (every verification against it fails until then)", path, n + 1);
+		fn(0, msg);
+	}
 }
 
 static void file_good(const char *path, int ncert)
 {
 	void (*fn)(int, const char *) = atomic_load(&file_logger);
 	char msg[PATH_MAX + 100];
+	unsigned long nf;
 
-	if (atomic_exchange(&last_cause, 0) == 0 || !fn)
+	if (atomic_exchange(&last_cause, 0) == 0)
 		return;
-	snprintf(msg, sizeof msg, "system trust store: \"%s\" read: %d certificate%s", path, ncert,
-		 ncert == 1 ? "" : "s");
+	nf = atomic_exchange(&fails, 0);
+	atomic_store(&cause_lines, 0);
+	if (!fn)
+		return;
+	snprintf(msg, sizeof msg, "system trust store: \"%s\" read: %d certificate%s (after %lu"
+		 " failed read%s)", path, ncert, ncert == 1 ? "" : "s", nf, nf == 1 ? "" : "s");
 	fn(2, msg);
 }
 

@@ -42,8 +42,10 @@ bool hashdir_add_file(X509_STORE *store, OSSL_LIB_CTX *libctx, const char *path)
 void hashdir_read_file_now(X509_STORE *store);
 
 /* Where a line saying why the system store's file added nothing goes
- * (levels as core/log.h's: 0 error, 2 info), once per cause (file_read,
- * hashdir.c).  NULL (the default, tlsshim --check): nowhere. */
+ * (levels as core/log.h's: 0 error, 2 info), once per cause, at most
+ * three causes and a line saying it stops until the file is read, which
+ * is logged with the count of failed reads (file_failed, hashdir.c).
+ * NULL (the default, tlsshim --check): nowhere. */
 void hashdir_set_logger(void (*fn)(int level, const char *msg));
 
 /* The system trust store's file and directory list: SSL_CERT_FILE and

@@ -40,6 +40,12 @@
 #  * why the store is empty is logged, once per cause: the missing file,
 #    EMFILE and EACCES of the cases above, and a missing file at three
 #    verifications (three refusals, one line);
+#  * the file flapping between two causes (missing, a directory in its
+#    place, missing, ...: twelve refused verifications, each cause new):
+#    at most three lines of cause, then one saying that it stops, and
+#    the read that ends it logged with the count of failed reads, the
+#    server then accepted (before: a line per verification; now a
+#    flood is bounded, and the first failure and the recovery are said);
 #  * a torn write: the file empty (truncated, not yet written) or cut
 #    inside a certificate at the first verification: refused and logged,
 #    not kept; written in place, it is read at the next verification
@@ -269,6 +275,46 @@ else
 		logged missing 'No such file or directory' store_missing_logged_once
 	fi
 fi
+
+# ---- a flapping file (policy/hashdir.c, file_failed): the cause changes
+# at each of twelve verifications (missing, a directory, missing, ...):
+# the first failure is logged, at most three lines of cause and one that
+# says it stops, then the good read (the file back) is logged with the
+# count of failed reads (twelve or more: a verification may ask the store
+# more than once).  Before: twelve lines, one per verification.
+cp "$CERTS/ca.crt" "$T/flip.pem" || exit 1
+CLIENT_ENV="TLSSHIM_LOG=info SYSTORE_FLIP=$T/flip.pem SYSTORE_FLIPS=12"
+if ! server flip_1 12 || ! { _p1=$SP; server flip_2; }; then
+	fail store_flapping_logged_bounded "servers did not start$(show "$T/flip_1.srv" \
+		"$T/flip_2.srv")"
+elif ! client flip "$T/flip.pem" flip "$_p1" "$SP"; then
+	fail store_flapping_logged_bounded "client did not start$(show "$T/flip.out" "$T/flip.log")"
+else
+	go flip
+	_fc=$(grep -c 'system trust store: cannot use ".*": ' "$T/flip.log")
+	if grep -q '^reply flip' "$T/flip.out" || [ "$(grep -c '^error flip' "$T/flip.out")" != 12 ]
+	then
+		fail store_flapping_logged_bounded "not twelve refusals$(show "$T/flip.out" \
+			"$T/flip.log")"
+	elif ! grep -q '^reply back: hello-back$' "$T/flip.out"; then
+		fail store_flapping_logged_bounded "the file back was not read$(show "$T/flip.out" \
+			"$T/flip.log")"
+	elif [ "$_fc" != 4 ] ||
+		! grep 'system trust store: cannot use' "$T/flip.log" | head -n 1 |
+			grep -q 'No such file or directory' ||
+		[ "$(grep -c 'why keeps changing (4 causes since it was last read); not logged' \
+			"$T/flip.log")" != 1 ]; then
+		fail store_flapping_logged_bounded "$_fc lines of cause (want 3 and the stop line,"\
+" the first of the missing file)$(show "$T/flip.log")"
+	elif _fr='s/.*store: ".*flip.pem" read: 1 certificate (after \([0-9]*\) failed reads)$/\1/p' &&
+		_fr=$(sed -n "$_fr" "$T/flip.log") && [ "${_fr:-0}" -lt 12 ]; then
+		fail store_flapping_logged_bounded "the read that ended it was not logged, with"\
+" twelve failed reads or more$(show "$T/flip.log")"
+	else
+		pass store_flapping_logged_bounded
+	fi
+fi
+CLIENT_ENV=""
 
 # ---- a torn write: the file read while a writer had truncated it (empty),
 # or had written part of a certificate, is not kept as the store: refused

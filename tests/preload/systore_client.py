@@ -38,6 +38,12 @@ waits (at most 50 s) for GOFILE to exist, then:
   torn   connects to PORT ("reply torn1: ..." or "error torn1: ..."),
          says "waiting", waits (at most 50 s) for GOFILE.2, then
          connects to PORT2 (tag torn2);
+  flip   the store's file (SYSTORE_FLIP names it, a copy of the CA
+         file) flapping: SYSTORE_FLIPS times (default 12) it is removed
+         (missing) or made a directory in its place, by turns, and a
+         connection to PORT made ("error flipN: ..." or "reply flipN:
+         ..."); then the copy renamed back over it and a last connection
+         to PORT2 ("reply back: ..." or "error back: ...");
   landlock
          puts on a Landlock domain refusing every file read (a ruleset
          handling LANDLOCK_ACCESS_FS_READ_FILE, no rule), through the C
@@ -162,6 +168,24 @@ elif mode == "exec":
     sys.stdout.flush()
     os.execve(sys.executable,
               [sys.executable, os.path.abspath(__file__), "one", gofile, str(port)], env)
+elif mode == "flip":
+    store = os.environ["SYSTORE_FLIP"]
+    with open(store, "rb") as f:
+        good = f.read()
+    os.unlink(store)
+    for n in range(1, int(os.environ.get("SYSTORE_FLIPS", "12")) + 1):
+        if n % 2:
+            if os.path.isdir(store):
+                os.rmdir(store)  # missing
+        else:
+            os.mkdir(store)  # "Is a directory"
+        one("flip%d" % n, port)
+    if os.path.isdir(store):
+        os.rmdir(store)
+    with open(store + ".new", "wb") as f:
+        f.write(good)
+    os.rename(store + ".new", store)
+    one("back", port2)
 elif mode == "landlock":
     import ctypes
     "localhost".encode("idna")  # (create_connection imports it: before the domain)
