@@ -72,6 +72,15 @@
 #    than 64 MiB (the test CA, then a sparse run of zeros): refused
 #    unread, logged as larger than the bound (before: read whole, and the
 #    server accepted).
+#  * a set-user-ID program (secure-execution mode: AT_SECURE) ignores the
+#    caller's SSL_CERT_FILE and SSL_CERT_DIR: tests/progs/fc_entry, a
+#    setuid-root copy in the test's directory run by uid 65534, the
+#    library from /etc/ld.so.preload with the system policy (a copy of
+#    /etc bind-mounted in a mount namespace of its own: nothing installed),
+#    given the test CA as SSL_CERT_FILE: the test CA's server refused
+#    (OpenSSL's default store), nothing in the clear; the same program
+#    not set-user-ID, with the same environment, accepts it (the caller's
+#    variables are what made the difference).  Needs root.
 # The store's directory (SSL_CERT_DIR) is an empty one here, so only the
 # file can vouch for the servers.  The wire audit checks that every
 # connection of the rule's ports carried TLS only.
@@ -632,5 +641,63 @@ else
 	else
 		fail store_unseen_seccomp_fails_closed "$(show "$T/unseen.out" "$T/unseen.log" \
 			"$T/unseen.srv")"
+	fi
+fi
+
+# ---- secure-execution mode (a set-user-ID program): the caller's
+# SSL_CERT_FILE and SSL_CERT_DIR are not the store (policy/hashdir.c,
+# system_take: getauxval(AT_SECURE)), or whoever runs a setuid program
+# would choose whom it trusts.  LD_PRELOAD with a path is ignored there, so
+# the library comes from /etc/ld.so.preload, and the policy is the system
+# one (TLSSHIM_CONFIG is the caller's too): both in a copy of /etc that a
+# mount namespace of the command's own puts over /etc (the host's is
+# untouched).  The caller names the test CA; the setuid copy must refuse
+# the test CA's server (OpenSSL's default store does not hold it), the
+# plain copy, run the same way, accept it.
+# secure NAME MODE: fc_entry (MODE 4755: setuid root, 755: plain) run by
+# uid 65534 with the test CA as SSL_CERT_FILE against a new server; its
+# status in $_sr (90: no bind mount), stderr in $T/NAME.err.
+secure() {
+	cp "$PROGS/fc_entry" "$T/suid/$1" && chown 0:0 "$T/suid/$1" && chmod "$2" "$T/suid/$1" ||
+		exit 1
+	_sr=1
+	server "$1" || return 1
+	policy "$T/etc/tlsshim.conf" <<EOC
+rules = ( { name = "$1"; direction = "connect"; port = $SP; server_name = "localhost"; } );
+EOC
+	chmod 644 "$T/etc/tlsshim.conf"
+	timeout -k 2 $((40 * TS)) unshare -m sh -c '
+		mount --bind "$1/etc" /etc || exit 90
+		exec setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/env \
+			SSL_CERT_FILE="$1/caller.pem" SSL_CERT_DIR="$1/sysdir" TLSSHIM_LOG=info \
+			"$1/suid/$2" connect 127.0.0.1 "$3" SECURE' sh "$T" "$1" "$SP" \
+		>"$T/$1.out" 2>"$T/$1.err"
+	_sr=$?
+}
+if [ "$(id -u)" != 0 ]; then
+	pass "store_setuid_ignores_caller_env (not run here: needs root)"
+elif ! command -v setpriv >/dev/null 2>&1 || ! command -v unshare >/dev/null 2>&1; then
+	fail store_setuid_ignores_caller_env "setpriv or unshare missing"
+else
+	chmod 755 "$T" "$T/sysdir" && mkdir -p "$T/suid" && chmod 755 "$T/suid" &&
+		cp "$CERTS/ca.crt" "$T/caller.pem" && chmod 644 "$T/caller.pem" &&
+		cp -a /etc "$T/etc" || exit 1
+	for p in $SHIM_PRELOAD; do echo "$p"; done >"$T/etc/ld.so.preload"
+	if ! secure plain 755; then
+		fail store_setuid_ignores_caller_env "server did not start$(show "$T/plain.srv")"
+	elif [ "$_sr" = 90 ]; then
+		fail store_setuid_ignores_caller_env "cannot bind-mount a copy of /etc in a private\
+ mount namespace$(show "$T/plain.err")"
+	elif [ "$_sr" != 0 ] || grep -q 'secure-execution' "$T/plain.err"; then
+		fail store_setuid_ignores_caller_env "the plain copy did not trust the caller's\
+ SSL_CERT_FILE (exit $_sr)$(show "$T/plain.err" "$T/plain.srv")"
+	elif ! secure setuid 4755; then
+		fail store_setuid_ignores_caller_env "server did not start$(show "$T/setuid.srv")"
+	elif [ "$_sr" = 0 ] || ! grep -q 'connect-127.0.0.1.*ECONNREFUSED' "$T/setuid.err" ||
+		! grep -q 'rule "setuid": certificate verification failed' "$T/setuid.err"; then
+		fail store_setuid_ignores_caller_env "the setuid copy trusted the caller's\
+ SSL_CERT_FILE (exit $_sr)$(show "$T/setuid.err" "$T/setuid.srv")"
+	else
+		pass store_setuid_ignores_caller_env
 	fi
 fi
