@@ -870,7 +870,9 @@ static int shim_epoll_wait(struct ep_set *s, int epfd, struct epoll_event *out, 
 	int n;
 	bool can_park;
 
-	if (max <= 0)
+	/* (the kernel's EP_MAX_EVENTS too: before h213 a larger maxevents
+	 * was answered, where the kernel says EINVAL; counts.sh) */
+	if (max <= 0 || max > (int)(INT_MAX / sizeof *out))
 		return -EINVAL;
 	if (max > 256)
 		max = 256;

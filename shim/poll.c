@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "core/clock.h"
@@ -188,6 +189,28 @@ static int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sig
 	return ready;
 }
 
+/* The count of a poll or ppoll as the kernel takes it: its nfds is an
+ * unsigned int (the C library passes the nfds_t whole; the kernel reads
+ * the low 32 bits), and one above the soft RLIMIT_NOFILE is EINVAL before
+ * any entry is read.  POLL_KERNEL for such a count: the call goes to the
+ * kernel as it is.  Before h213 the wrappers walked the whole nfds_t: a
+ * count with bit 32 set read past the array (a fault, or ENOMEM for 2^32
+ * entries), the decision made on another set than the kernel's
+ * (tests/preload/counts.sh).  The limit is asked (a system call) only for
+ * a count above STACK_FDS: a program that lowered it under 64 and passes
+ * a count above it with a shorter array has its array read that far. */
+#define POLL_KERNEL ((nfds_t)-1)
+
+static nfds_t poll_count(nfds_t n)
+{
+	struct rlimit rl;
+
+	n = (unsigned int)n;
+	if (n > STACK_FDS && getrlimit(RLIMIT_NOFILE, &rl) == 0 && n > rl.rlim_cur)
+		return POLL_KERNEL;
+	return n;
+}
+
 static int64_t ms_to_ns(int ms)
 {
 	return ms < 0 ? -1 : (int64_t)ms * 1000000;
@@ -203,9 +226,11 @@ static int64_t ms_to_ns(int ms)
 
 SHIM_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
-	if (!any_tls(fds, n))
+	nfds_t k = poll_count(n);
+
+	if (k == POLL_KERNEL || !any_tls(fds, k))
 		return REAL(poll)(fds, n, timeout);
-	SHIM_RET_KEEP(shim_poll(fds, n, ms_to_ns(timeout), NULL));
+	SHIM_RET_KEEP(shim_poll(fds, k, ms_to_ns(timeout), NULL));
 }
 
 SHIM_EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
@@ -217,13 +242,14 @@ SHIM_EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fds
 
 SHIM_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
 {
+	nfds_t k = poll_count(n);
 	int64_t t;
 
 	/* (read only when the library answers; an invalid one: the kernel's
 	 * EINVAL, before any fd) */
-	if (!any_tls(fds, n) || (t = clock_ts_timeout_ns(ts)) == CLOCK_NS_INVALID)
+	if (k == POLL_KERNEL || !any_tls(fds, k) || (t = clock_ts_timeout_ns(ts)) == CLOCK_NS_INVALID)
 		return REAL(ppoll)(fds, n, ts, mask);
-	SHIM_RET_KEEP(shim_poll(fds, n, t, mask));
+	SHIM_RET_KEEP(shim_poll(fds, k, t, mask));
 }
 
 SHIM_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts,

@@ -40,6 +40,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/bpf.h>
 #include <linux/io_uring.h>
 #include <linux/kcm.h>
@@ -1035,6 +1036,13 @@ static void sandboxing(void)
 	policy_read_system_stores(shim_policy);
 }
 
+/* An iovec count as the kernel's readv family takes it, an unsigned long
+ * (above UIO_MAXIOV: EINVAL), for the wrappers' int: one above INT_MAX is
+ * -1, which they and the kernel refuse (EINVAL).  Before h213 its low 32
+ * bits went: bit 32 set moved one buffer where the kernel moves none
+ * (tests/preload/counts.sh). */
+#define IOVCNT(v) ((v) > INT_MAX ? -1 : (int)(v))
+
 SHIM_EXPORT long syscall(long no, ...)
 {
 	unsigned long a[6];
@@ -1068,14 +1076,14 @@ SHIM_EXPORT long syscall(long no, ...)
 	case SYS_write:
 		return write((int)A(0), P(1, const void *), (size_t)a[2]);
 	case SYS_readv:
-		return readv((int)A(0), P(1, const struct iovec *), (int)A(2));
+		return readv((int)A(0), P(1, const struct iovec *), IOVCNT(a[2]));
 	case SYS_writev:
-		return writev((int)A(0), P(1, const struct iovec *), (int)A(2));
+		return writev((int)A(0), P(1, const struct iovec *), IOVCNT(a[2]));
 	case SYS_preadv2:
 		/* pos_l, pos_h: one 64-bit offset on LP64 */
-		return preadv2((int)A(0), P(1, const struct iovec *), (int)A(2), (off_t)A(3), (int)A(5));
+		return preadv2((int)A(0), P(1, const struct iovec *), IOVCNT(a[2]), (off_t)A(3), (int)A(5));
 	case SYS_pwritev2:
-		return pwritev2((int)A(0), P(1, const struct iovec *), (int)A(2), (off_t)A(3), (int)A(5));
+		return pwritev2((int)A(0), P(1, const struct iovec *), IOVCNT(a[2]), (off_t)A(3), (int)A(5));
 	case SYS_recvfrom:
 		return recvfrom((int)A(0), P(1, void *), (size_t)a[2], (int)A(3), P(4, struct sockaddr *),
 				P(5, socklen_t *));
