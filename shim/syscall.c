@@ -965,8 +965,7 @@ static bool read_own_str(char *dst, const void *src, size_t cap)
  * library has not found plain is refused with EPERM (logged); they are
  * judged on copies, which the options the kernel gets name (as ADDFD).
  * Before, the kernel spoke 9P in clear on a TLS connection (kroute.sh,
- * 9p).  fsconfig()'s rfdno and wfdno (the new mount interface) are not
- * looked at. */
+ * 9p).  fsconfig()'s rfdno and wfdno (the new mount interface): below. */
 SHIM_EXPORT int mount(const char *src, const char *dir, const char *type, unsigned long flags,
 		      const void *data)
 {
@@ -1012,6 +1011,84 @@ done:
 	while (nc > 0)
 		own_copy_close(copies[--nc]);
 	SHIM_RET(r);
+}
+
+/* fsconfig() (the new mount interface) of a key that names a descriptor
+ * by its number: 9p's "rfdno" and "wfdno" (trans=fd: the kernel's 9p
+ * client reads and writes them itself, its 9P messages and the files'
+ * data), FUSE's and autofs' "fd".  The kernel looks the number up when
+ * the file system is made (FSCONFIG_CMD_CREATE), not now: a number found
+ * plain here could name the TLS connection by then (a dup2 in between),
+ * so while the policy has TLS rules the keys are refused, EPERM (logged),
+ * whatever the number and the command; so is such a key with "=" and a
+ * value in it (a file system on the old interface joins a flag's key into
+ * its option string as it is).  FSCONFIG_SET_FD of another key hands the
+ * kernel the file now: judged on a copy (as ADDFD), which the kernel
+ * gets.  The key (and a string value) go to the kernel as the library's
+ * copies, read once.  Before h213 fsconfig was not looked at: a 9p file
+ * system made on the TLS connection spoke 9P on it in clear (kroute.sh,
+ * fs9p, fs9p-sys; FUSE's kernel takes /dev/fuse alone, autofs' a pipe).
+ * The answer as a system call's, or a negative errno. */
+static long fs_call(int fd, unsigned int cmd, const void *key, const void *value, int aux)
+{
+	long r = REAL(syscall)(SYS_fsconfig, fd, cmd, key, value, aux);
+
+	return r < 0 ? -errno : r;
+}
+
+static bool fd_key(const char *k)
+{
+	size_t n = strcspn(k, "=");
+
+	return (n == 5 && (!strncmp(k, "rfdno", 5) || !strncmp(k, "wfdno", 5))) ||
+	       (n == 2 && !strncmp(k, "fd", 2));
+}
+
+static long fsconfig_judged(int fd, unsigned int cmd, const char *key, const void *value, int aux)
+{
+	/* (the kernel's strndup_user(key, 256): 255 bytes and the NUL) */
+	char k[257], v[257];
+	const char *what;
+	long r;
+	int d;
+
+	if (!shim_has_tls_rules() || cmd > FSCONFIG_SET_FD || !key)
+		return fs_call(fd, cmd, key, value, aux);
+	if (!read_own_str(k, key, sizeof k))
+		return -EFAULT;
+	if (strlen(k) == sizeof k - 1)
+		return -EINVAL;
+	if (fd_key(k)) {
+		log_warn("fsconfig(fd %d): the key \"%.*s\" names a descriptor the kernel would read and"
+			 " write past the library; refused (EPERM) while the policy has TLS rules", fd,
+			 (int)strcspn(k, "="), k);
+		return -EPERM;
+	}
+	if (cmd == FSCONFIG_SET_STRING && value) {
+		if (!read_own_str(v, value, sizeof v))
+			return -EFAULT;
+		if (strlen(v) == sizeof v - 1)
+			return -EINVAL;
+		return fs_call(fd, cmd, k, v, aux);
+	}
+	if (cmd != FSCONFIG_SET_FD || value || aux < 0)
+		return fs_call(fd, cmd, k, value, aux);
+	if ((d = own_copy((uint32_t)aux)) < 0)
+		return d;
+	if (copy_not_plain((uint32_t)aux, d, &what)) {
+		log_warn("fsconfig(fd %d): FSCONFIG_SET_FD of fd %d refused (EPERM): it is not a plain"
+			 " connection (%s), and the kernel would take it past the library", fd, aux, what);
+		own_copy_close(d);
+		return -EPERM;
+	}
+	r = fs_call(fd, cmd, k, NULL, d);
+	own_copy_close(d);
+	return r;
+}
+
+SHIM_EXPORT int fsconfig(int fd, unsigned int cmd, const char *key, const void *value, int aux)
+{
+	SHIM_RET(fsconfig_judged(fd, cmd, key, value, aux));
 }
 
 /* n word-sized arguments of a variadic call (unused ones: whatever the
@@ -1165,6 +1242,8 @@ SHIM_EXPORT long syscall(long no, ...)
 		return raw_epoll_pwait2(a);
 	case SYS_pidfd_getfd:
 		return pidfd_getfd((int)A(0), (int)A(1), (unsigned)a[2]);
+	case SYS_fsconfig:
+		return fsconfig((int)A(0), (unsigned)a[1], P(2, const char *), P(3, const void *), (int)A(4));
 	case SYS_mount:
 		return mount(P(0, const char *), P(1, const char *), P(2, const char *), a[3], P(4, const void *));
 	case SYS_execve:

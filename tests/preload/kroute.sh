@@ -35,7 +35,11 @@
 #    (NBD_SET_SOCK on /dev/nbd0), which take a TCP socket and move its
 #    bytes themselves: a TLS connection is refused them (EPERM, a log
 #    line), client and server side; and so is a 9p mount's "trans=fd"
-#    on it (mount(2)).  Without a kernel that has them,
+#    on it (mount(2)), and through the new mount interface fsconfig()'s
+#    "rfdno"/"wfdno" keys, whatever the number (the kernel looks it up
+#    at FSCONFIG_CMD_CREATE), by the function and syscall(SYS_fsconfig)
+#    (fs9p, fs9p-sys: before h213 not looked at, the Tattach naming the
+#    sentinel went out in clear).  Without a kernel that has them,
 #    tests/progs/preload_kcm.so stands in for the three (checked to work
 #    without the library).  KCM and NBD also with bit 32 of the request
 #    (and of NBD_SET_SOCK's descriptor) set (kcm-high, nbd-high).
@@ -72,10 +76,10 @@ fc_policy "$T/k.conf"
 # one line, WRC the wire audit's status (0: TLS only).
 # sockmap-made, sockops-made and sockops-early start without the library
 # and exec themselves with it (X_CGROUP: the cgroup the sockops ones join).
-# (kcm, nbd and 9p: preload_kcm.so after the library.)
+# (kcm, nbd, 9p, fs9p*: preload_kcm.so after the library.)
 run() {
 	_pre=LD_PRELOAD _pl=$SHIM_PRELOAD
-	case "$2" in *-made|sockops-early) _pre=X_PRELOAD ;; kcm|nbd|9p) _pl="$_pl $PROGS/preload_kcm.so" ;; esac
+	case "$2" in *-made|sockops-early) _pre=X_PRELOAD ;; kcm|nbd|9p|fs9p*) _pl="$_pl $PROGS/preload_kcm.so" ;; esac
 	OUT=$(TLSSHIM_LOG_FILE="$T/$1.log" timeout -k 2 $((20 * TS)) env "$_pre=$_pl" X_CGROUP="$CG" \
 		TLSSHIM_CONFIG="$T/k.conf" "$PROGS/kroute_client" "$2" "$R" "$SENT" 2>&1 | tr '\n' ' ')
 	if [ "${3:-}" != none ] || ! relay_idle "$R"; then
@@ -330,7 +334,9 @@ unset X_REQ_HIGH
 # NBD client writes its requests and the block device's data there.
 # Before, both took the TLS connection: the sentinel went out in clear.
 # A 9p mount with "trans=fd" on the connection: the kernel's 9p client
-# speaks 9P on it (its Tattach names the sentinel): refused alike.
+# speaks 9P on it (its Tattach names the sentinel): refused alike; so
+# are fsconfig()'s rfdno and wfdno (fs9p, fs9p-sys: the stand-in writes
+# at FSCONFIG_CMD_CREATE, which the program tries all the same).
 # preload_kcm.so stands in for the kernel's KCM, NBD and 9p; first checked
 # to do what they do, without the library, on a plain connection.
 # kcm-high, nbd-high: the same with bit 32 of the request (and of
@@ -338,7 +344,7 @@ unset X_REQ_HIGH
 # h210 they went past the library's checks, the sentinel in clear.
 mkdir -p "$T/mnt"
 export X_MNT="$T/mnt"
-for how in kcm nbd 9p kcm-high nbd-high; do
+for how in kcm nbd 9p fs9p fs9p-sys kcm-high nbd-high; do
 	case $how in *-high) export X_REQ_HIGH=1 ;; *) unset X_REQ_HIGH ;; esac
 	P=$(free_port)
 	if ! start_peer "$how-plain.peer" server --port "$P" --plain --mode record --record "$T/$how-plain.data" \
@@ -363,6 +369,9 @@ for how in kcm nbd 9p kcm-high nbd-high; do
 	kcm) step=kcm_attach said="SIOCKCMATTACH.*refused" what="KCM (SIOCKCMATTACH)" ;;
 	nbd) step=nbd_sock said="NBD_SET_SOCK.*refused" what="NBD (NBD_SET_SOCK)" ;;
 	9p) step=mount_9p said="9p's rfdno=[0-9]* refused" what="9p mount (trans=fd)" ;;
+	fs9p) step=fsconfig_rfdno said='the key "rfdno" names a descriptor' what="fsconfig() of 9p's rfdno" ;;
+	fs9p-sys) step=fsconfig_rfdno said='the key "rfdno" names a descriptor'
+		what="syscall(SYS_fsconfig) of 9p's rfdno" ;;
 	kcm-high) step=kcm_attach said="SIOCKCMATTACH.*refused" what="KCM (SIOCKCMATTACH, bit 32 of the request set)" ;;
 	nbd-high) step=nbd_sock said="NBD_SET_SOCK.*refused" what="NBD (NBD_SET_SOCK, bit 32 of the request and of the descriptor set)" ;;
 	esac

@@ -133,6 +133,12 @@
  *                transport (mount(..., "9p", ..., "trans=fd,rfdno=FD,
  *                wfdno=FD,aname=SENTINEL") on $X_MNT, unmounted again
  *                when it was: "mount_9p"); then the echo.
+ *       fs9p, fs9p-sys   the same through the new mount interface:
+ *                fsopen("9p") ("fsopen"), fsconfig() (fs9p-sys:
+ *                syscall(SYS_fsconfig)) of trans=fd, aname=SENTINEL,
+ *                rfdno ("fsconfig_rfdno") and wfdno ("fsconfig_wfdno"),
+ *                FSCONFIG_CMD_CREATE ("fs_create"), tried whatever the
+ *                steps before answered; then the echo.
  *       kcm-server, nbd-server  (PORT: a port an accept rule names)
  *                "listening", then kcm or nbd on the connection accepted,
  *                which is then echoed until EOF.
@@ -791,6 +797,29 @@ static int p9(int conn, const char *sent)
 	return 0;
 }
 
+/* fs9p, fs9p-sys: p9 through fsopen() and fsconfig(). */
+static long fscfg(bool sys, int fs, unsigned int cmd, const char *key, const char *val)
+{
+	return sys ? syscall(SYS_fsconfig, fs, cmd, key, val, 0) : fsconfig(fs, cmd, key, val, 0);
+}
+
+static int fs9p(int conn, const char *sent, bool sys)
+{
+	char n[16];
+	int fs;
+
+	if (!step("fsopen", fs = sys ? (int)syscall(SYS_fsopen, "9p", 0) : fsopen("9p", 0)))
+		return 0;
+	snprintf(n, sizeof n, "%d", conn);
+	step("fsconfig_trans", fscfg(sys, fs, FSCONFIG_SET_STRING, "trans", "fd"));
+	step("fsconfig_aname", fscfg(sys, fs, FSCONFIG_SET_STRING, "aname", sent));
+	step("fsconfig_rfdno", fscfg(sys, fs, FSCONFIG_SET_STRING, "rfdno", n));
+	step("fsconfig_wfdno", fscfg(sys, fs, FSCONFIG_SET_STRING, "wfdno", n));
+	step("fs_create", fscfg(sys, fs, FSCONFIG_CMD_CREATE, NULL, NULL));
+	close(fs);
+	return 0;
+}
+
 /* tstamp-server, kcm-server, nbd-server: one connection of a listener
  * on port (for tstamp-server, with the time stamps set on the listener:
  * the connection inherits them), the mode's steps on it (tstamp-server:
@@ -1193,7 +1222,7 @@ int main(int argc, char **argv)
 	int fd, rc = 0;
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: kroute_client sockmap|sockmap-plain|sockmap-made|sockops-made|sockops-early|tail-made|iter-made|badfd|addfd|repair|lookup|reuseport|ulp|tstamp|tstamp-server|kcm|nbd|9p|kcm-server|nbd-server PORT SENTINEL\n");
+		fprintf(stderr, "usage: kroute_client sockmap|sockmap-plain|sockmap-made|sockops-made|sockops-early|tail-made|iter-made|badfd|addfd|repair|lookup|reuseport|ulp|tstamp|tstamp-server|kcm|nbd|9p|fs9p|fs9p-sys|kcm-server|nbd-server PORT SENTINEL\n");
 		return 2;
 	}
 	a = loopback4(atoi(argv[2]));
@@ -1238,6 +1267,8 @@ int main(int argc, char **argv)
 		rc = nbd(fd, argv[3]);
 	} else if (!strcmp(argv[1], "9p")) {
 		rc = p9(fd, argv[3]);
+	} else if (!strcmp(argv[1], "fs9p") || !strcmp(argv[1], "fs9p-sys")) {
+		rc = fs9p(fd, argv[3], argv[1][4] == '-');
 	} else if (!strcmp(argv[1], "ulp")) {
 		memset(ctl, 0, sizeof ctl);
 		step("ulp", setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", 3));

@@ -22,6 +22,12 @@
  *  - mount(..., "9p", ..., "trans=fd,rfdno=N,wfdno=M,aname=A...") writes
  *    what the kernel's 9p client writes first on M (a Tversion message,
  *    then a Tattach naming A) and succeeds.
+ *  - fsopen("9p") (the function or syscall(SYS_fsopen)) answers with one
+ *    end of such a pair; fsconfig(fs, FSCONFIG_SET_STRING, ...) of
+ *    "trans" "fd", "wfdno" M and "aname" A on it (the function, or
+ *    syscall(SYS_fsconfig): the library's wrapper calls the latter)
+ *    are kept, and FSCONFIG_CMD_CREATE then writes on M what mount does,
+ *    looking the number up then, as the kernel does.
  * An ioctl's request is read as the kernel reads it, its low 32 bits,
  * and NBD_SET_SOCK's descriptor as the kernel's int.
  * Every other call goes to the C library.  Knows nothing about TLS.
@@ -38,7 +44,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #ifndef AF_KCM
@@ -52,6 +60,10 @@ static int fake[NFAKE];
 static char kind[NFAKE];
 /* conn[n]: the connection attached to our number n, + 1 (0: none). */
 static int conn[NFAKE];
+/* For a fake fsopen("9p") number n: trans=fd seen, wfdno + 1, aname. */
+static char fs_byfd[NFAKE];
+static int fs_wfd[NFAKE];
+static char fs_aname[NFAKE][64];
 
 static void *next(const char *name)
 {
@@ -169,6 +181,8 @@ static void p9_msg(int fd, unsigned char type, const char *const *s, int n)
 	c_write()(fd, m, len);
 }
 
+static void p9_hello(int wfd, const char *aname);
+
 int mount(const char *src, const char *dir, const char *type, unsigned long flags, const void *data)
 {
 	int (*f)(const char *, const char *, const char *, unsigned long, const void *) =
@@ -189,13 +203,80 @@ int mount(const char *src, const char *dir, const char *type, unsigned long flag
 	}
 	if (!byfd || wfd < 0)
 		return f ? f(src, dir, type, flags, data) : -1;
-	{
-		const char *version[] = { "9P2000.L" }, *attach[] = { "root", aname };
-
-		p9_msg(wfd, 100, version, 1);   /* Tversion */
-		p9_msg(wfd, 104, attach, 2);    /* Tattach */
-	}
+	p9_hello(wfd, aname);
 	return 0;
+}
+
+/* 9p's first words on wfd: Tversion, then a Tattach naming aname. */
+static void p9_hello(int wfd, const char *aname)
+{
+	const char *version[] = { "9P2000.L" }, *attach[] = { "root", aname };
+
+	p9_msg(wfd, 100, version, 1);   /* Tversion */
+	p9_msg(wfd, 104, attach, 2);    /* Tattach */
+}
+
+static long fake_fsopen(const char *name)
+{
+	return !strcmp(name, "9p") ? make_fake('9') : (errno = ENODEV, -1);
+}
+
+/* fsconfig on a fake 9p context (kind '9'); -2: not ours. */
+static long fake_fsconfig(int fs, unsigned int cmd, const char *key, const char *val)
+{
+	if (!ours(fs, '9'))
+		return -2;
+	if (cmd == FSCONFIG_SET_STRING && key && val) {
+		if (!strcmp(key, "trans"))
+			fs_byfd[fs] = !strcmp(val, "fd");
+		else if (!strcmp(key, "wfdno"))
+			fs_wfd[fs] = atoi(val) + 1;
+		else if (!strcmp(key, "aname"))
+			snprintf(fs_aname[fs], sizeof fs_aname[fs], "%s", val);
+		return 0;
+	}
+	if (cmd == FSCONFIG_CMD_CREATE) {
+		if (!fs_byfd[fs] || !fs_wfd[fs]) {
+			errno = EINVAL;
+			return -1;
+		}
+		p9_hello(fs_wfd[fs] - 1, fs_aname[fs]);
+		return 0;
+	}
+	errno = EINVAL;
+	return -1;
+}
+
+int fsopen(const char *name, unsigned int flags)
+{
+	(void)flags;
+	return (int)fake_fsopen(name);
+}
+
+int fsconfig(int fs, unsigned int cmd, const char *key, const void *val, int aux)
+{
+	long r = fake_fsconfig(fs, cmd, key, val);
+
+	return r != -2 ? (int)r : (int)syscall(SYS_fsconfig, fs, cmd, key, val, aux);
+}
+
+long syscall(long no, ...)
+{
+	long (*f)(long, ...) = (long (*)(long, ...))next("syscall");
+	unsigned long a[6];
+	va_list ap;
+	long r;
+
+	va_start(ap, no);
+	for (int i = 0; i < 6; i++)
+		a[i] = va_arg(ap, unsigned long);
+	va_end(ap);
+	if (no == SYS_fsopen)
+		return fake_fsopen((const char *)a[0]);
+	if (no == SYS_fsconfig &&
+	    (r = fake_fsconfig((int)a[0], (unsigned)a[1], (const char *)a[2], (const char *)a[3])) != -2)
+		return r;
+	return f ? f(no, a[0], a[1], a[2], a[3], a[4], a[5]) : -1;
 }
 
 int socket(int domain, int type, int protocol)
