@@ -27,12 +27,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pty.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -1537,6 +1539,69 @@ SHIM_EXPORT int daemon(int nochdir, int noclose)
 			if (conntab_load(fd) == CT_PUMPED)
 				shim_fd_arrived(fd);
 	return 0;
+}
+
+/* login_tty() and forkpty() as the C library makes them (glibc's
+ * login/login_tty.c and login/forkpty.c), of our own calls: its are
+ * internal, past every wrapper.  forkpty's fork was the C library's own,
+ * so a live session was not handed to a pump first, and the child could
+ * not use it (ECONNRESET: two processes never encrypt with one session);
+ * now it is our fork(), and the child's session works as after fork()
+ * (fork.sh, pty).  login_tty's dup2() onto 0 to 2 was the C library's
+ * too: a TLS connection or a pump's end there stayed one in the
+ * library's table, the terminal at its number.  openpty() is looked up
+ * when first called (glibc 2.34 has it in libc.so.6, an older one in
+ * libutil.so.1, which a program without forkpty need not load): without
+ * it, ENOSYS. */
+SHIM_EXPORT int login_tty(int fd)
+{
+	(void)setsid();
+	if (ioctl(fd, TIOCSCTTY, (char *)NULL) == -1)
+		return -1;
+	for (int to = 0; to < 3; to++)
+		while (dup2(fd, to) == -1 && errno == EBUSY)
+			;
+	if (fd > 2)
+		(void)close(fd);
+	return 0;
+}
+
+typedef int (*openpty_fn)(int *, int *, char *, const struct termios *, const struct winsize *);
+
+SHIM_EXPORT pid_t forkpty(int *amaster, char *name, const struct termios *termp,
+			  const struct winsize *winp)
+{
+	static openpty_fn next;
+	openpty_fn op = __atomic_load_n(&next, __ATOMIC_ACQUIRE);
+	int master, slave, e;
+	pid_t pid;
+
+	if (!op) {
+		if (!(op = (openpty_fn)dlsym(RTLD_NEXT, "openpty"))) {
+			errno = ENOSYS;
+			return -1;
+		}
+		__atomic_store_n(&next, op, __ATOMIC_RELEASE);
+	}
+	if (op(&master, &slave, name, termp, winp) == -1)
+		return -1;
+	switch (pid = fork()) {
+	case -1:
+		e = errno;
+		(void)close(master);
+		(void)close(slave);
+		errno = e;
+		return -1;
+	case 0:
+		(void)close(master);
+		if (login_tty(slave))
+			_exit(1);
+		return 0;
+	default:
+		(void)close(slave);
+		*amaster = master;
+		return pid;
+	}
 }
 
 /* The number after "KEY:" in /proc/self/status, from the start root's

@@ -3,7 +3,8 @@
 # serves, parent closes) works, and the parent's close sends nothing; a
 # session already in use at fork moves to a pump process, so parent and
 # child can both use the connection and no two processes ever encrypt
-# with one session (that would repeat AES-GCM nonces).
+# with one session (that would repeat AES-GCM nonces); the same for a
+# child made by forkpty(), whose fork is inside the C library.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 HERE=$TLSSHIM_TOP/tests/preload
@@ -80,6 +81,23 @@ if grep -q "session handed to a pump process" "$T/cli.log"; then
 	pass "fork with a live session: the hand-over to the pump is logged"
 else
 	fail "fork with a live session: hand-over logged" "$(cat "$T/cli.log")"
+fi
+
+# forkpty(): the C library forks inside it, past our fork(), so the live
+# session was not handed to a pump and the child's write got ECONNRESET
+# (before h213).  Now it is made of our fork() and login_tty(): the
+# child writes a line on the connection and reads its echo, the parent's
+# connection goes on, and the peer decrypted one, child, two without
+# error (TLS only on the wire: the run's audit).
+forkpeer pty pty
+if [ $rc -eq 0 ] && [ "$out" = "first: one
+child: child
+second: two" ] && [ "$(cat "$T/pty.rec" 2>/dev/null)" = "one
+child
+two" ] && grep -q '^eof clean' "$T/pty.status" && ! grep -q -i error "$T/pty.status"; then
+	pass "forkpty with a live session: the child writes and reads the echo, the parent's connection goes on; the peer got one, child, two"
+else
+	fail "forkpty with a live session: the child uses the connection" "exit $rc; got: $out; peer: $(cat "$T/pty.rec" 2>/dev/null | tr '\n' ' ')$(show "$T/pty.log")"
 fi
 
 # A fork the shim cannot see: the fork system call made by an inline
