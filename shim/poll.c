@@ -247,7 +247,8 @@ SHIM_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, c
 
 	/* (read only when the library answers; an invalid one: the kernel's
 	 * EINVAL, before any fd) */
-	if (k == POLL_KERNEL || !any_tls(fds, k) || (t = clock_ts_timeout_ns(ts)) == CLOCK_NS_INVALID)
+	if (k == POLL_KERNEL || !any_tls(fds, k) ||
+	    (t = clock_ts_timeout_ns(ts)) == CLOCK_NS_INVALID)
 		return REAL(ppoll)(fds, n, ts, mask);
 	SHIM_RET_KEEP(shim_poll(fds, k, t, mask));
 }

@@ -1059,9 +1059,9 @@ static long fsconfig_judged(int fd, unsigned int cmd, const char *key, const voi
 	if (strlen(k) == sizeof k - 1)
 		return -EINVAL;
 	if (fd_key(k)) {
-		log_warn("fsconfig(fd %d): the key \"%.*s\" names a descriptor the kernel would read and"
-			 " write past the library; refused (EPERM) while the policy has TLS rules", fd,
-			 (int)strcspn(k, "="), k);
+		log_warn("fsconfig(fd %d): the key \"%.*s\" names a descriptor the kernel would"
+			 " read and write past the library; refused (EPERM) while the policy has"
+			 " TLS rules", fd, (int)strcspn(k, "="), k);
 		return -EPERM;
 	}
 	if (cmd == FSCONFIG_SET_STRING && value) {
@@ -1076,8 +1076,9 @@ static long fsconfig_judged(int fd, unsigned int cmd, const char *key, const voi
 	if ((d = own_copy((uint32_t)aux)) < 0)
 		return d;
 	if (copy_not_plain((uint32_t)aux, d, &what)) {
-		log_warn("fsconfig(fd %d): FSCONFIG_SET_FD of fd %d refused (EPERM): it is not a plain"
-			 " connection (%s), and the kernel would take it past the library", fd, aux, what);
+		log_warn("fsconfig(fd %d): FSCONFIG_SET_FD of fd %d refused (EPERM): it is not a"
+			 " plain connection (%s), and the kernel would take it past the library",
+			 fd, aux, what);
 		own_copy_close(d);
 		return -EPERM;
 	}
@@ -1243,7 +1244,8 @@ SHIM_EXPORT long syscall(long no, ...)
 	case SYS_pidfd_getfd:
 		return pidfd_getfd((int)A(0), (int)A(1), (unsigned)a[2]);
 	case SYS_fsconfig:
-		return fsconfig((int)A(0), (unsigned)a[1], P(2, const char *), P(3, const void *), (int)A(4));
+		return fsconfig((int)A(0), (unsigned)a[1], P(2, const char *), P(3, const void *),
+				(int)A(4));
 	case SYS_mount:
 		return mount(P(0, const char *), P(1, const char *), P(2, const char *), a[3], P(4, const void *));
 	case SYS_execve:
