@@ -13,10 +13,23 @@
 #    (before, the wrapper got its low 32 bits, one buffer, and moved it).
 #  - epoll_wait's maxevents above EP_MAX_EVENTS: EINVAL, as the kernel
 #    (before, a managed instance answered).
+# With the AddressSanitizer build, libasan, preloaded first, has poll and
+# ppoll interceptors of its own in front of the library's (syscall()'s
+# calls to them too) that walk the whole nfds_t themselves (libsanitizer's
+# read_pollfd: the same overread): poll, ppoll and poll-plain call the
+# library's own functions there (X_DIRECT), and sys-poll and sys-ppoll
+# are not run.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 
 CASES="poll ppoll sys-poll sys-ppoll poll-plain sys-readv sys-writev epoll-max"
+if asan_build; then
+	for c in sys-poll sys-ppoll; do
+		pass "counts: $c: not run with ASan (its own poll interceptor reads the whole nfds_t)"
+	done
+	CASES="poll ppoll poll-plain sys-readv sys-writev epoll-max"
+	export X_DIRECT=1
+fi
 P=$(free_port)
 policy "$T/c.conf" <<EOC
 rules = ( { name = "counts-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt"; } );
