@@ -39,7 +39,8 @@
 #    "rfdno"/"wfdno" keys, whatever the number (the kernel looks it up
 #    at FSCONFIG_CMD_CREATE), by the function and syscall(SYS_fsconfig)
 #    (fs9p, fs9p-sys: before h213 not looked at, the Tattach naming the
-#    sentinel went out in clear).  Without a kernel that has them,
+#    sentinel went out in clear), and its FSCONFIG_SET_FD of a TLS
+#    connection (the kernel takes the file at once: judged on a copy).  Without a kernel that has them,
 #    tests/progs/preload_kcm.so stands in for the three (checked to work
 #    without the library).  KCM and NBD also with bit 32 of the request
 #    (and of NBD_SET_SOCK's descriptor) set (kcm-high, nbd-high).
@@ -378,6 +379,15 @@ for how in kcm nbd 9p fs9p fs9p-sys kcm-high nbd-high; do
 	refused "$how" "${how%-high}" "$step" "$said" \
 		"$what of a TLS connection: refused (EPERM, logged); TLS only on the wire" \
 		"$what of a TLS connection refused"
+	# (FSCONFIG_SET_FD hands the kernel the file at once: judged, refused)
+	case $how in fs9p*)
+		if [ "${OUT#*fsconfig_setfd: Operation not permitted}" != "$OUT" ] &&
+		   grep -q "FSCONFIG_SET_FD of fd [0-9]* refused" "$T/$how.log"; then
+			pass "$how: FSCONFIG_SET_FD of a TLS connection refused (EPERM, logged)"
+		else
+			fail "$how: FSCONFIG_SET_FD of a TLS connection refused" "$OUT; log: $(log_tail "$T/$how.log")"
+		fi ;;
+	esac
 done
 unset X_REQ_HIGH
 

@@ -137,6 +137,7 @@
  *                fsopen("9p") ("fsopen"), fsconfig() (fs9p-sys:
  *                syscall(SYS_fsconfig)) of trans=fd, aname=SENTINEL,
  *                rfdno ("fsconfig_rfdno") and wfdno ("fsconfig_wfdno"),
+ *                FSCONFIG_SET_FD of the connection ("fsconfig_setfd"),
  *                FSCONFIG_CMD_CREATE ("fs_create"), tried whatever the
  *                steps before answered; then the echo.
  *       kcm-server, nbd-server  (PORT: a port an accept rule names)
@@ -798,9 +799,9 @@ static int p9(int conn, const char *sent)
 }
 
 /* fs9p, fs9p-sys: p9 through fsopen() and fsconfig(). */
-static long fscfg(bool sys, int fs, unsigned int cmd, const char *key, const char *val)
+static long fscfg(bool sys, int fs, unsigned int cmd, const char *key, const char *val, int aux)
 {
-	return sys ? syscall(SYS_fsconfig, fs, cmd, key, val, 0) : fsconfig(fs, cmd, key, val, 0);
+	return sys ? syscall(SYS_fsconfig, fs, cmd, key, val, aux) : fsconfig(fs, cmd, key, val, aux);
 }
 
 static int fs9p(int conn, const char *sent, bool sys)
@@ -811,11 +812,12 @@ static int fs9p(int conn, const char *sent, bool sys)
 	if (!step("fsopen", fs = sys ? (int)syscall(SYS_fsopen, "9p", 0) : fsopen("9p", 0)))
 		return 0;
 	snprintf(n, sizeof n, "%d", conn);
-	step("fsconfig_trans", fscfg(sys, fs, FSCONFIG_SET_STRING, "trans", "fd"));
-	step("fsconfig_aname", fscfg(sys, fs, FSCONFIG_SET_STRING, "aname", sent));
-	step("fsconfig_rfdno", fscfg(sys, fs, FSCONFIG_SET_STRING, "rfdno", n));
-	step("fsconfig_wfdno", fscfg(sys, fs, FSCONFIG_SET_STRING, "wfdno", n));
-	step("fs_create", fscfg(sys, fs, FSCONFIG_CMD_CREATE, NULL, NULL));
+	step("fsconfig_trans", fscfg(sys, fs, FSCONFIG_SET_STRING, "trans", "fd", 0));
+	step("fsconfig_aname", fscfg(sys, fs, FSCONFIG_SET_STRING, "aname", sent, 0));
+	step("fsconfig_rfdno", fscfg(sys, fs, FSCONFIG_SET_STRING, "rfdno", n, 0));
+	step("fsconfig_wfdno", fscfg(sys, fs, FSCONFIG_SET_STRING, "wfdno", n, 0));
+	step("fsconfig_setfd", fscfg(sys, fs, FSCONFIG_SET_FD, "source", NULL, conn));
+	step("fs_create", fscfg(sys, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0));
 	close(fs);
 	return 0;
 }
