@@ -193,20 +193,23 @@ static int shim_poll(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sig
  * unsigned int (the C library passes the nfds_t whole; the kernel reads
  * the low 32 bits), and one above the soft RLIMIT_NOFILE is EINVAL before
  * any entry is read.  POLL_KERNEL for such a count: the call goes to the
- * kernel as it is.  Before h213 the wrappers walked the whole nfds_t: a
+ * kernel as it is.  Once the wrappers walked the whole nfds_t: a
  * count with bit 32 set read past the array (a fault, or ENOMEM for 2^32
  * entries), the decision made on another set than the kernel's
  * (tests/preload/counts.sh).  The limit is asked (a system call) only for
- * a count above STACK_FDS: a program that lowered it under 64 and passes
- * a count above it with a shorter array has its array read that far. */
+ * a count above POLL_ASK_LIMIT, so a server polling a few thousand fds
+ * pays no extra system call per poll (pass-through): a program that
+ * lowered the limit under that count and passes a shorter array has its
+ * array read that far (where the kernel would answer EINVAL). */
 #define POLL_KERNEL ((nfds_t)-1)
+#define POLL_ASK_LIMIT 65536u
 
 static nfds_t poll_count(nfds_t n)
 {
 	struct rlimit rl;
 
 	n = (unsigned int)n;
-	if (n > STACK_FDS && getrlimit(RLIMIT_NOFILE, &rl) == 0 && n > rl.rlim_cur)
+	if (n > POLL_ASK_LIMIT && getrlimit(RLIMIT_NOFILE, &rl) == 0 && n > rl.rlim_cur)
 		return POLL_KERNEL;
 	return n;
 }
