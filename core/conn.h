@@ -30,6 +30,7 @@ struct tls_conn {
 	enum tls_role role;
 	enum conn_state state;
 	bool sent_close;         /* our close_notify is queued */
+	bool fin_next;           /* its send: the caller's FIN follows (tls_conn_close_notify_fin) */
 	bool got_close;          /* peer's close_notify (or tolerated FIN) seen */
 	bool rd_shut;            /* program did shutdown(SHUT_RD) */
 	bool eof;                /* the socket returned 0 */

@@ -559,9 +559,15 @@ static int sock_write(BIO *b, const char *buf, int len)
 	}
 	n = 0;
 	if (c->out_off == c->out_len) {
+		/* close_notify with the FIN right behind (fin_next): MSG_MORE
+		 * holds the record in the kernel until the FIN goes out with it,
+		 * one segment.  What the kernel does not take now is sent from
+		 * the out-buffer without MSG_MORE, which pushes all of it. */
+		int fl = MSG_DONTWAIT | MSG_NOSIGNAL | (c->fin_next ? MSG_MORE : 0);
+
 		c->out_off = c->out_len = 0;
 		do
-			n = core_sys.send(c->fd, buf, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
+			n = core_sys.send(c->fd, buf, (size_t)len, fl);
 		while (n < 0 && errno == EINTR);
 	}
 	c->hs_flight = c->hs_drained && c->state == ST_HANDSHAKE;
@@ -2178,6 +2184,21 @@ static int close_notify_locked(struct tls_conn *c)
 int tls_conn_close_notify(struct tls_conn *c)
 {
 	return engine_call(c, close_notify_locked);
+}
+
+static int close_notify_fin_locked(struct tls_conn *c)
+{
+	int r;
+
+	c->fin_next = !c->ktls_tx;
+	r = close_notify_locked(c);
+	c->fin_next = false;
+	return r;
+}
+
+int tls_conn_close_notify_fin(struct tls_conn *c)
+{
+	return engine_call(c, close_notify_fin_locked);
 }
 
 int tls_conn_finish(struct tls_conn *c, int lock_ms)

@@ -217,6 +217,12 @@ bool tls_conn_has_output(struct tls_conn *c);
  * Sends nothing when the handshake never completed or the connection
  * failed. */
 int tls_conn_close_notify(struct tls_conn *c);
+/* The same, for a caller that sends the socket's FIN right after it
+ * (shutdown(SHUT_WR), or the close of the socket's last descriptor): the
+ * record is sent with MSG_MORE, and the kernel sends it and the FIN in one
+ * segment.  A caller whose FIN may not follow must not use it: the record
+ * would wait in the kernel until something else is sent. */
+int tls_conn_close_notify_fin(struct tls_conn *c);
 /* At exit: take in unread records, then close_notify, one attempt, never
  * waiting more than lock_ms for c's lock (TLS_REENTERED: skipped). */
 int tls_conn_finish(struct tls_conn *c, int lock_ms);

@@ -668,10 +668,14 @@ ssize_t shim_tls_send_iov(struct tls_conn *c, const struct iovec *iov, int cnt, 
 	return total;
 }
 
-/* Bounded: a peer that never reads does not hang the program's close. */
-static void send_close_notify(struct tls_conn *c)
+/* Bounded: a peer that never reads does not hang the program's close.
+ * fin: the caller sends the socket's FIN right after (a shutdown, or the
+ * close of the socket's only descriptor): the close_notify goes out in
+ * the FIN's segment (tls_conn_close_notify_fin), one segment less, and
+ * one ACK less from the peer. */
+static void send_close_notify(struct tls_conn *c, bool fin)
 {
-	int r = tls_conn_close_notify(c);
+	int r = fin ? tls_conn_close_notify_fin(c) : tls_conn_close_notify(c);
 
 	if (r == TLS_WANT_POLLOUT)
 		(void)flush_wait(c, tls_conn_timeout_ms(c), ETIMEDOUT, MSG_NOSIGNAL);
@@ -705,8 +709,10 @@ bool shim_linger_abortive(int fd)
 /* fd stops naming c (close, dup2 onto it, close_range): c's word is a
  * tombstone now (conntab_begin_close).  The session's last fd sends
  * close_notify and lingers like the kernel would, then the engine lets go
- * of the socket: the number is about to be closed and may be reused. */
-static void close_begin(int fd, struct tls_conn *c)
+ * of the socket: the number is about to be closed and may be reused.
+ * closing: the caller is close(), whose real close follows at once (not
+ * dup2 or close_range, which may still refuse after this). */
+static void close_begin(int fd, struct tls_conn *c, bool closing)
 {
 	if (tls_conn_reentered(c)) {
 		/* A signal handler closes the fd its own thread was using inside
@@ -731,18 +737,27 @@ static void close_begin(int fd, struct tls_conn *c)
 		 * peer.  Let OpenSSL consume them first (a peek: application
 		 * data the program left unread stays, and resets as under TCP). */
 		(void)tls_conn_poll_read(c);
-		send_close_notify(c);
 		/* The session ended cleanly here: linger like the kernel would,
 		 * unless the peer has ended its side already (its close_notify or
 		 * FIN is in): then nothing more can arrive, and the real close
-		 * sends the FIN at once (no hand-over to the linger thread). */
-		if (!tls_conn_failed(c)) {
-			int ms = tls_conn_close_timeout_ms(c);
+		 * sends the FIN at once (no hand-over to the linger thread).
+		 * Decided before the close_notify, which then goes out with the
+		 * FIN: the linger's shutdown sends it, or close()'s real close
+		 * of a socket no other descriptor or process holds
+		 * (shim_sock_whole; another holder would keep the FIN, and the
+		 * record with it).
+		 * (The peer's end seen only after our close_notify, by another
+		 * thread's read: a linger that was not needed, as before a
+		 * look at the peer.) */
+		int ms = tls_conn_close_timeout_ms(c);
+		bool ended = tls_conn_peer_ended(c), linger = !ended && ms > 0;
 
-			if (tls_conn_peer_ended(c)) {
+		send_close_notify(c, linger || (closing && shim_sock_whole(fd)));
+		if (!tls_conn_failed(c)) {
+			if (ended) {
 				log_debug("%s rule \"%s\": the peer ended first: closed without lingering",
 					  tls_conn_peer(c), tls_conn_label(c));
-			} else if (ms > 0) {
+			} else if (linger) {
 				log_debug("%s rule \"%s\": lingering close (late records are read until the"
 					  " peer's FIN, at most %d ms)", tls_conn_peer(c), tls_conn_label(c), ms);
 				shim_linger(fd, ms, tls_conn_opts_ktls(c));
@@ -763,7 +778,7 @@ void shim_tls_close_begin(int fd, struct tls_conn *c)
 	struct shim_call_frame f;
 
 	shim_call_begin(&f, NULL);
-	close_begin(fd, c);
+	close_begin(fd, c, false);
 	shim_call_end(&f);
 }
 
@@ -784,7 +799,7 @@ int shim_tls_close(int fd)
 		return -EAGAIN;         /* it changed meanwhile: the caller starts again */
 	/* The real close too is a cancellation point: not here. */
 	shim_call_begin(&f, NULL);
-	shim_tls_close_begin(fd, c);
+	close_begin(fd, c, true);
 	r = REAL(close)(fd) < 0 ? -errno : 0;
 	shim_tls_close_end(fd, c);
 	shim_call_end(&f);
@@ -831,7 +846,7 @@ int shim_tls_shutdown(struct tls_conn *c, int how)
 		tls_conn_shut_read(c);
 	}
 	if ((how == SHUT_WR || how == SHUT_RDWR) && tls_conn_handshake_done(c))
-		send_close_notify(c);
+		send_close_notify(c, fd >= 0);   /* the FIN: the shutdown below */
 	if (fd < 0)
 		return -EBADF;
 	return REAL(shutdown)(fd, how) < 0 ? -errno : 0;
