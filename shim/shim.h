@@ -465,6 +465,8 @@ bool shim_sock_whole(int fd);
 void shim_sock_whole_accepted(int lfd, int fd, unsigned gen);
 /* The program has set SO_LINGER on some socket (sock.c). */
 extern bool shim_linger_set;
+/* The program has set SO_RCVTIMEO or SO_SNDTIMEO on some socket (sock.c). */
+extern bool shim_timeo_set;
 /* The program has set SO_RCVLOWAT on some socket (sock.c). */
 extern bool shim_lowat_set;
 /* This process turned TCP_INQ on for some socket (shim/msg.c). */

@@ -387,6 +387,15 @@ bool shim_pump_channel(const struct sockaddr_storage *local, const struct sockad
 	return c.uid == getuid() || c.uid == geteuid() || c.uid == 0;
 }
 
+/* Set once the program has set a send or receive time-out on any socket
+ * (SO_RCVTIMEO, SO_SNDTIMEO, old and new forms): until then a socket whose
+ * whole history this process saw (shim_sock_whole; an accepted one takes
+ * its listener's, made here too) has none, and its session's first wait
+ * needs no getsockopt to know it (one a connection that waits, at each
+ * end: bench/README.md, "The resumed rows with both ends shimmed,
+ * counted"). */
+bool shim_timeo_set;
+
 /* The socket's SO_RCVTIMEO/SO_SNDTIMEO in ms, or -1 for none: the
  * session's copy, read from the kernel once and again after the program
  * sets a socket option (setsockopt below): one system call less per wait. */
@@ -396,7 +405,10 @@ int shim_conn_timeout_ms(struct tls_conn *c, int fd, int opt)
 	int ms = tls_conn_sock_timeout(c, snd);
 
 	if (ms == TLS_TIMEO_UNKNOWN) {
-		ms = shim_sock_timeout_ms(fd, opt);
+		if (!__atomic_load_n(&shim_timeo_set, __ATOMIC_RELAXED) && shim_sock_whole(fd))
+			ms = -1;
+		else
+			ms = shim_sock_timeout_ms(fd, opt);
 		tls_conn_set_sock_timeout(c, snd, ms);
 	}
 	return ms;
@@ -628,6 +640,10 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
 	/* Before the option is on: a close racing with it asks the socket. */
 	if (level == SOL_SOCKET && opt == SO_LINGER)
 		__atomic_store_n(&shim_linger_set, true, __ATOMIC_RELAXED);
+	/* (so too a wait racing with it) */
+	if (level == SOL_SOCKET && (opt == SO_RCVTIMEO_OLD || opt == SO_RCVTIMEO_NEW ||
+				    opt == SO_SNDTIMEO_OLD || opt == SO_SNDTIMEO_NEW))
+		__atomic_store_n(&shim_timeo_set, true, __ATOMIC_RELAXED);
 	r = REAL(setsockopt)(fd, level, opt, val, len);
 	if (r == 0 && level == SOL_SOCKET && opt == SO_LINGER)
 		pumped_linger(fd, val, len);
