@@ -47,14 +47,15 @@ EOF
 
 # more_then_fin FILE: "N M": N sendto calls with MSG_MORE in strace's
 # FILE (-f: "PID call"), M of them whose descriptor's next call in the
-# same process is shutdown(fd, SHUT_WR) or close(fd).
+# same thread is shutdown(fd, SHUT_WR) or close(fd).  (A call another
+# thread's interrupts is printed "call(fd, ... <unfinished ...>": the
+# descriptor is the digits after the parenthesis.)
 more_then_fin() {
 	awk '
-	{ pid = $1; line = $0; sub(/^[0-9]+ +/, "", line) }
-	line ~ /^sendto\(/ { split(line, a, /[(,]/); k = pid " " a[2]
-		if (line ~ /MSG_MORE/) { n++; want[k] = 1 } else delete want[k]; next }
-	line ~ /^(shutdown|close)\(/ { split(line, a, /[(,)]/); k = pid " " a[2]
-		if (k in want && (line ~ /^close/ || line ~ /SHUT_WR/)) m++
+	{ pid = $1; line = $0; sub(/^[0-9]+ +/, "", line)
+	  fd = line; sub(/^[a-z0-9_]+\(/, "", fd); sub(/[^0-9].*/, "", fd); k = pid " " fd }
+	line ~ /^sendto\(/ { if (line ~ /MSG_MORE/) { n++; want[k] = 1 } else delete want[k]; next }
+	line ~ /^(shutdown|close)\(/ { if (k in want && (line ~ /^close/ || line ~ /SHUT_WR/)) m++
 		delete want[k] }
 	END { print n + 0, m + 0 }' "$1"
 }
