@@ -30,7 +30,10 @@
  *  - the number is taken as the kernel takes it, its low 32 bits, so
  *    one with high bits set meets the same wrappers; an x32 number
  *    (__X32_SYSCALL_BIT) fails with ENOSYS while the policy has TLS
- *    rules.
+ *    rules.  The arguments too: the kernel's int and unsigned int ones
+ *    by their low 32 bits (the casts below; poll's and ppoll's nfds in
+ *    shim/poll.c), unshare's unsigned long flags with a bit above 31
+ *    EINVAL, as the kernel answers (failclosed_entry.sh, widths).
  * Raw system call instructions (inline assembly, static binaries, the
  * 32-bit entry int $0x80) are beyond any preload: libtlsshim(7),
  * LIMITATIONS.
@@ -213,7 +216,9 @@ static long ppoll_call(const struct raw_wait *w)
 
 	if (a[3] && a[4] != KERNEL_SIGSET)
 		return raw_einval();
-	return ppoll(P(0, struct pollfd *), (nfds_t)a[1], w->ts, P(3, const sigset_t *));
+	/* nfds: the kernel's unsigned int (as in ppoll() itself: a
+	 * sanitizer's interceptor, before the library, reads all 64 bits) */
+	return ppoll(P(0, struct pollfd *), (unsigned int)a[1], w->ts, P(3, const sigset_t *));
 }
 
 /* pselect6's sixth argument: the mask and its size, or NULL (read before
@@ -1219,7 +1224,7 @@ SHIM_EXPORT long syscall(long no, ...)
 	case SYS_getsockopt:
 		return getsockopt((int)A(0), (int)A(1), (int)A(2), P(3, void *), P(4, socklen_t *));
 	case SYS_poll:
-		return poll(P(0, struct pollfd *), (nfds_t)a[1], (int)A(2));
+		return poll(P(0, struct pollfd *), (unsigned int)a[1], (int)A(2));
 	case SYS_ppoll:
 		return raw_timed_wait(P(2, struct timespec *), ppoll_call, a);
 	case SYS_select:
@@ -1309,6 +1314,12 @@ SHIM_EXPORT long syscall(long no, ...)
 	case SYS_exit_group:
 		_exit((int)A(0));
 	case SYS_unshare:
+		/* flags: the kernel's unsigned long, every flag it knows in the
+		 * low 32 bits (check_unshare_flags: EINVAL for any other).
+		 * Before h214 the high bits were dropped and the call made
+		 * (failclosed_entry.sh, widths). */
+		if (a[0] >> 32)
+			SHIM_RET(-EINVAL);
 		return unshare((int)A(0));
 	case SYS_setns:
 		return setns((int)A(0), (int)A(1));

@@ -39,6 +39,19 @@
  *       h210 the line went out in clear); then a line's echo comes back.
  *   fc_entry x32probe                     that call on standard output:
  *       prints "x32 write: N" or "x32 write: ERRNO".
+ *   fc_entry widths IP PORT SENTINEL     (class 5, syscall())
+ *       arguments with high bits the kernel does not read (its int and
+ *       unsigned int parameters take a register's low 32 bits): a line
+ *       written with syscall(SYS_write), SYS_sendto (flags too),
+ *       SYS_writev (the count too) and SYS_sendmsg on (5L << 32) | fd
+ *       comes back, over TLS; after a line's echo is in, syscall(SYS_poll)
+ *       and SYS_ppoll of one pollfd with nfds (1L << 32) | 1 (the kernel's
+ *       unsigned int: one) answer 1 and POLLIN, as does poll() given that
+ *       nfds_t (before h214 the library walked 2^32 + 1 entries: SIGSEGV
+ *       or ENOMEM; that last call not with FC_NO_LIBC_POLL set);
+ *       syscall(SYS_unshare, (1L << 32) | CLONE_FS) fails with EINVAL,
+ *       the kernel's answer to flags it does not know (before h214 the
+ *       library dropped the high bits and unshared).
  *   fc_entry connect IP PORT SENTINEL    (class 7)
  *       connect() to IP (a wildcard), write a line, read its echo.
  *   fc_entry again IP PORT OTHER-IP OTHER-PORT GATE SENTINEL   (class 8)
@@ -57,6 +70,7 @@
 #include <fcntl.h>
 #include <linux/io_uring.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
@@ -496,6 +510,92 @@ static int sysfork(const char *ip, int port)
 	return 0;
 }
 
+/* ---- argument widths (syscall()) ----------------------------------------- */
+
+/* The kernel reads an int or unsigned int argument as a register's low 32
+ * bits: high bits set on a descriptor, flags or count name the same call. */
+#define WIDE(v) ((long)((unsigned long)(unsigned int)(v) | 0x500000000UL))
+
+/* The echo of the line just written has arrived (read nothing): a poll of
+ * ours, then the call under test. */
+static bool echo_waiting(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 10000) == 1 && (p.revents & POLLIN);
+}
+
+/* One pollfd, nfds with bit 32 set (the kernel's unsigned int reads 1):
+ * how: 0 syscall(SYS_poll), 1 syscall(SYS_ppoll), 2 poll() itself. */
+static void wide_poll(int fd, int how, const char *name)
+{
+	char line[256], got[512];
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct timespec ts = { 10, 0 };
+	unsigned long n = (1UL << 32) | 1;
+	/* (through a pointer, as a program's own prototype would: the
+	 * compiler would flag the count, which only the kernel reads right) */
+	int (*volatile poll_fn)(struct pollfd *, nfds_t, int) = poll;
+	long r;
+
+	mkline(line, sizeof line, name);
+	if (write_all(fd, line, strlen(line)) < 0 || !echo_waiting(fd)) {
+		step(name, false, "write or echo: %s", fc_err(errno));
+		return;
+	}
+	r = how == 0 ? syscall(SYS_poll, &p, n, 10000) :
+	    how == 1 ? syscall(SYS_ppoll, &p, n, &ts, NULL, (size_t)8) : poll_fn(&p, (nfds_t)n, 10000);
+	if (r != 1 || !(p.revents & POLLIN)) {
+		step(name, false, "returned %ld revents %#x errno %s", r, p.revents, fc_err(errno));
+		return;
+	}
+	step(name, echo_back(fd, line, rd_read, got, sizeof got), "echo \"%s\"", got);
+}
+
+static int widths(const char *ip, int port)
+{
+	int fd = fc_connect(ip, port);
+	long r;
+
+	if (fd < 0) {
+		step("widths-connect", false, "%s", fc_err(errno));
+		return 1;
+	}
+	ROUND("wide-SYS_write", fd, syscall(SYS_write, WIDE(fd), line_, (size_t)n_), rd_read);
+	ROUND("wide-SYS_sendto", fd, syscall(SYS_sendto, WIDE(fd), line_, (size_t)n_, WIDE(0), NULL, 0),
+	      rd_read);
+	{
+		char line[256], got[512];
+		struct iovec v[2];
+		struct msghdr m = { .msg_iov = v, .msg_iovlen = 2 };
+		int n = mkline(line, sizeof line, "wide-SYS_writev");
+
+		v[0] = (struct iovec){ line, 3 };
+		v[1] = (struct iovec){ line + 3, (size_t)n - 3 };
+		r = syscall(SYS_writev, WIDE(fd), v, WIDE(2));
+		step("wide-SYS_writev", r == n && echo_back(fd, line, rd_read, got, sizeof got),
+		     "returned %ld (%s) echo \"%s\"", r, fc_err(errno), got);
+		n = mkline(line, sizeof line, "wide-SYS_sendmsg");
+		v[0] = (struct iovec){ line, 3 };
+		v[1] = (struct iovec){ line + 3, (size_t)n - 3 };
+		r = syscall(SYS_sendmsg, WIDE(fd), &m, WIDE(0));
+		step("wide-SYS_sendmsg", r == n && echo_back(fd, line, rd_read, got, sizeof got),
+		     "returned %ld (%s) echo \"%s\"", r, fc_err(errno), got);
+	}
+	wide_poll(fd, 0, "wide-SYS_poll-nfds");
+	wide_poll(fd, 1, "wide-SYS_ppoll-nfds");
+	/* (not under a sanitizer: its poll interceptor, before the library,
+	 * reads the count at 64 bits and faults first) */
+	if (!getenv("FC_NO_LIBC_POLL"))
+		wide_poll(fd, 2, "wide-poll-nfds");
+	r = syscall(SYS_unshare, (long)((1UL << 32) | CLONE_FS));
+	step("wide-SYS_unshare-EINVAL", r < 0 && errno == EINVAL, "returned %ld errno %s", r,
+	     fc_err(errno));
+	ROUND("after-widths", fd, write(fd, line_, (size_t)n_), rd_read);
+	close(fd);
+	return failures ? 1 : 0;
+}
+
 /* ---- class 7 -------------------------------------------------------------- */
 
 static int connect_to(const char *ip, int port)
@@ -630,7 +730,7 @@ int main(int argc, char **argv)
 		return again(argv);
 	}
 	if (argc != 5) {
-		fprintf(stderr, "usage: fc_entry fastopen|entry|sysfork|connect|x32 IP PORT SENTINEL\n"
+		fprintf(stderr, "usage: fc_entry fastopen|entry|sysfork|connect|x32|widths IP PORT SENTINEL\n"
 			"       fc_entry again IP PORT OTHER-IP OTHER-PORT GATE SENTINEL\n"
 			"       fc_entry uring|x32probe\n");
 		return 2;
@@ -646,5 +746,7 @@ int main(int argc, char **argv)
 		return connect_to(argv[2], atoi(argv[3]));
 	if (!strcmp(argv[1], "x32"))
 		return x32(argv[2], atoi(argv[3]));
+	if (!strcmp(argv[1], "widths"))
+		return widths(argv[2], atoi(argv[3]));
 	return 2;
 }
