@@ -534,7 +534,13 @@ static int shim_close_range(unsigned int first, unsigned int last, int flags)
 		return -EINVAL;
 	/* With CLOSE_RANGE_CLOEXEC nothing closes now: exec will, and the
 	 * image that ran us is gone by then (exec hands sessions over first). */
-	if (flags & CLOSE_RANGE_CLOEXEC)
+	/* first and last are the kernel's unsigned int: from 2^31 on no
+	 * descriptor can be open, nor any the library knows.  Before h214,
+	 * first read as an int (INT_MIN) made each pass below start from 0:
+	 * close_range(0x80000000, ~0U, 0), which closes nothing, ended every
+	 * TLS session and left its descriptor refused (failclosed_entry.sh,
+	 * widths). */
+	if ((flags & CLOSE_RANGE_CLOEXEC) || first > 0x7fffffff)
 		return shim_own_close_range(first, last, flags);
 	shim_epoll_fds_closed((int)first, hi);
 	shim_pump_closing((int)first, hi);

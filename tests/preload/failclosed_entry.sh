@@ -155,7 +155,9 @@ fi
 # poll and ppoll of one pollfd with nfds (1L << 32) | 1 answer POLLIN
 # (before h214 the library walked 2^32 + 1 entries: SIGSEGV or ENOMEM);
 # syscall(SYS_unshare) with bit 32 set fails with EINVAL, as the kernel
-# says (before h214 the library dropped the bit and unshared).  On the
+# says (before h214 the library dropped the bit and unshared).
+# close_range(2^31, ~0U): 0, the session intact (before h214 the library
+# read the first as INT_MIN and ended every session from fd 0).  On the
 # ASan build poll() itself is left out: the sanitizer's poll interceptor,
 # before the library, reads the count at 64 bits and faults.
 wide_libc="wide-poll-nfds"
@@ -168,7 +170,7 @@ run_entry widths 1 \
 	widths 127.0.0.1 "$R" "$SENT"
 missing=""
 for s in wide-SYS_write wide-SYS_sendto wide-SYS_writev wide-SYS_sendmsg wide-SYS_poll-nfds \
-	wide-SYS_ppoll-nfds $wide_libc after-widths; do
+	wide-SYS_ppoll-nfds $wide_libc after-close_range-2^31 after-widths; do
 	srv_data widths | grep -q -x -F "$SENT $s" || missing="$missing $s"
 done
 if [ -z "$missing" ]; then

@@ -51,7 +51,10 @@
  *       or ENOMEM; that last call not with FC_NO_LIBC_POLL set);
  *       syscall(SYS_unshare, (1L << 32) | CLONE_FS) fails with EINVAL,
  *       the kernel's answer to flags it does not know (before h214 the
- *       library dropped the high bits and unshared).
+ *       library dropped the high bits and unshared).  close_range from
+ *       2^31 to ~0U (through syscall() and the C library): 0, and a line
+ *       written after it comes back over TLS (before h214 the library
+ *       read the first as INT_MIN and ended every session from fd 0).
  *   fc_entry connect IP PORT SENTINEL    (class 7)
  *       connect() to IP (a wildcard), write a line, read its echo.
  *   fc_entry again IP PORT OTHER-IP OTHER-PORT GATE SENTINEL   (class 8)
@@ -591,6 +594,15 @@ static int widths(const char *ip, int port)
 	r = syscall(SYS_unshare, (long)((1UL << 32) | CLONE_FS));
 	step("wide-SYS_unshare-EINVAL", r < 0 && errno == EINVAL, "returned %ld errno %s", r,
 	     fc_err(errno));
+	/* close_range's first and last: the kernel's unsigned int.  From
+	 * 2^31 on nothing is open: 0, and the TLS fd stays as it was (before
+	 * h214 the library read first as an int, INT_MIN, and closed the
+	 * sessions of every descriptor from 0). */
+	r = syscall(SYS_close_range, 0x80000000UL, ~0U, 0);
+	step("close_range-2^31-0", r == 0, "returned %ld errno %s", r, fc_err(errno));
+	ROUND("after-close_range-2^31", fd, write(fd, line_, (size_t)n_), rd_read);
+	r = close_range(0x80000000U, ~0U, 0);
+	step("close_range-2^31-libc-0", r == 0, "returned %ld errno %s", r, fc_err(errno));
 	ROUND("after-widths", fd, write(fd, line_, (size_t)n_), rd_read);
 	close(fd);
 	return failures ? 1 : 0;
