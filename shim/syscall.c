@@ -964,6 +964,30 @@ static bool read_own_str(char *dst, const void *src, size_t cap)
 	return true;
 }
 
+/* A mount option's number as the kernel's kstrtouint(s, 0) reads it (a
+ * 9p option is fsparam_u32): an optional '+', digits (0x hex, 0 octal),
+ * and one '\n' may end it; -1 for anything else, or past UINT_MAX.
+ * Before h214 strtol read it, and "rfdno=5\n", which the kernel takes
+ * as 5, went to the kernel unjudged: 9P in clear on a TLS connection
+ * (kroute.sh, 9p-nl). */
+static long kernel_uint_opt(const char *s)
+{
+	unsigned long long v;
+	char *end;
+
+	if (*s == '+')
+		s++;
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || v > 0xffffffffULL)
+		return -1;
+	if (*end == '\n')
+		end++;
+	return *end ? -1 : (long)v;
+}
+
 /* mount() of a 9p file system with "trans=fd": its rfdno and wfdno name
  * descriptors the kernel's 9p client then reads and writes itself (its
  * 9P messages, the files' data).  While the policy has TLS rules, one the
@@ -983,14 +1007,15 @@ SHIM_EXPORT int mount(const char *src, const char *dir, const char *type, unsign
 		return REAL(mount)(src, dir, type, flags, data);
 	out[0] = 0;
 	for (char *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
-		char *eq = strchr(o, '='), *end = NULL;
+		char *eq = strchr(o, '=');
 		const char *what;
 		long n = -1;
 		int d;
 
 		if (eq && eq - o == 5 && (!strncmp(o, "rfdno", 5) || !strncmp(o, "wfdno", 5)))
-			n = strtol(eq + 1, &end, 0);    /* (the kernel's kstrtouint: base 0) */
-		if (n < 0 || n > INT32_MAX || !eq[1] || *end) {
+			n = kernel_uint_opt(eq + 1);
+		/* (past INT32_MAX no descriptor: the kernel's fget fails) */
+		if (n < 0 || n > INT32_MAX) {
 			len += (size_t)snprintf(out + len, sizeof out - len, "%s%s", len ? "," : "", o);
 			continue;
 		}

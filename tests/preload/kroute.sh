@@ -343,10 +343,16 @@ unset X_REQ_HIGH
 # kcm-high, nbd-high: the same with bit 32 of the request (and of
 # NBD_SET_SOCK's descriptor) set, which the kernel does not read; before
 # h210 they went past the library's checks, the sentinel in clear.
+# 9p-nl: rfdno and wfdno each end in a newline ("rfdno=5\n"), which the
+# kernel's kstrtouint takes as 5 (the stand-in's atoi too); before h214
+# the library's strtol stopped there and the mount went to the kernel
+# unjudged, the sentinel in clear.
 mkdir -p "$T/mnt"
 export X_MNT="$T/mnt"
-for how in kcm nbd 9p fs9p fs9p-sys kcm-high nbd-high; do
+for how in kcm nbd 9p fs9p fs9p-sys kcm-high nbd-high 9p-nl; do
 	case $how in *-high) export X_REQ_HIGH=1 ;; *) unset X_REQ_HIGH ;; esac
+	case $how in *-nl) export X_9P_NL=1 ;; *) unset X_9P_NL ;; esac
+	mode=${how%-high} mode=${mode%-nl}
 	P=$(free_port)
 	if ! start_peer "$how-plain.peer" server --port "$P" --plain --mode record --record "$T/$how-plain.data" \
 		--status "$T/$how-plain.status"; then
@@ -357,7 +363,7 @@ for how in kcm nbd 9p fs9p fs9p-sys kcm-high nbd-high; do
 	# is stopped once the sentinel is there, not left to the peer's own
 	# time-out, 45 s for each of the three before)
 	bg env LD_PRELOAD="$PROGS/preload_kcm.so" \
-		"$PROGS/kroute_client" "${how%-high}" "$P" "$SENT" >"$T/$how-plain.out" 2>&1
+		"$PROGS/kroute_client" "$mode" "$P" "$SENT" >"$T/$how-plain.out" 2>&1
 	CL=$!
 	wait_for "$T/$how-plain.data" "$SENT" 20
 	stop "$CL"
@@ -373,10 +379,11 @@ for how in kcm nbd 9p fs9p fs9p-sys kcm-high nbd-high; do
 	fs9p) step=fsconfig_rfdno said='the key "rfdno" names a descriptor' what="fsconfig() of 9p's rfdno" ;;
 	fs9p-sys) step=fsconfig_rfdno said='the key "rfdno" names a descriptor'
 		what="syscall(SYS_fsconfig) of 9p's rfdno" ;;
+	9p-nl) step=mount_9p said="9p's rfdno=[0-9]* refused" what="9p mount (trans=fd, rfdno=N newline)" ;;
 	kcm-high) step=kcm_attach said="SIOCKCMATTACH.*refused" what="KCM (SIOCKCMATTACH, bit 32 of the request set)" ;;
 	nbd-high) step=nbd_sock said="NBD_SET_SOCK.*refused" what="NBD (NBD_SET_SOCK, bit 32 of the request and of the descriptor set)" ;;
 	esac
-	refused "$how" "${how%-high}" "$step" "$said" \
+	refused "$how" "$mode" "$step" "$said" \
 		"$what of a TLS connection: refused (EPERM, logged); TLS only on the wire" \
 		"$what of a TLS connection refused"
 	# (FSCONFIG_SET_FD hands the kernel the file at once: judged, refused)
@@ -389,7 +396,7 @@ for how in kcm nbd 9p fs9p fs9p-sys kcm-high nbd-high; do
 		fi ;;
 	esac
 done
-unset X_REQ_HIGH
+unset X_REQ_HIGH X_9P_NL
 
 # TCP_REPAIR (root): connect() in repair mode sends no SYN and is
 # ESTABLISHED at once; the handshake cannot run, so the connection is

@@ -132,7 +132,9 @@
  *       9p       the connection mounted as a 9p file system's
  *                transport (mount(..., "9p", ..., "trans=fd,rfdno=FD,
  *                wfdno=FD,aname=SENTINEL") on $X_MNT, unmounted again
- *                when it was: "mount_9p"); then the echo.
+ *                when it was: "mount_9p"); then the echo.  With X_9P_NL
+ *                set, each FD ends in a newline ("rfdno=FD\n"), which the
+ *                kernel's kstrtouint takes.
  *       fs9p, fs9p-sys   the same through the new mount interface:
  *                fsopen("9p") ("fsopen"), fsconfig() (fs9p-sys:
  *                syscall(SYS_fsconfig)) of trans=fd, aname=SENTINEL,
@@ -792,7 +794,10 @@ static int p9(int conn, const char *sent)
 	char opts[256];
 	const char *dir = getenv("X_MNT");
 
-	snprintf(opts, sizeof opts, "trans=fd,rfdno=%d,wfdno=%d,aname=%s", conn, conn, sent);
+	/* X_9P_NL: each number ends in a newline, which the kernel's
+	 * kstrtouint takes (before h214 the library did not judge it) */
+	snprintf(opts, sizeof opts, getenv("X_9P_NL") ? "trans=fd,rfdno=%d\n,wfdno=%d\n,aname=%s" :
+		 "trans=fd,rfdno=%d,wfdno=%d,aname=%s", conn, conn, sent);
 	if (step("mount_9p", mount("kroute", dir ? dir : "/nonexistent", "9p", 0, opts)) && dir)
 		umount2(dir, MNT_DETACH);
 	return 0;
