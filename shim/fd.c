@@ -708,7 +708,7 @@ SHIM_EXPORT int dup(int fd)
 	SHIM_RET_KEEP(shim_dup(fd));
 }
 
-/* dup2 and dup3 (flags >= 0; oldfd == newfd is then EINVAL). */
+/* dup2 (flags -1) and dup3 (flags >= 0; oldfd == newfd is then EINVAL). */
 static int shim_dup23(int oldfd, int newfd, int flags)
 {
 	uintptr_t v;
@@ -742,6 +742,12 @@ SHIM_EXPORT int __dup2(int oldfd, int newfd)
 
 SHIM_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
+	/* A negative flags word (bit 31 set) is no dup2 (shim_dup23's -1):
+	 * the kernel's dup3 refuses every flag but O_CLOEXEC, first of all.
+	 * Before h214 the library made a dup2 of it, onto newfd or fd itself
+	 * (failclosed_entry.sh, widths). */
+	if (flags < 0)
+		SHIM_RET(-EINVAL);
 	SHIM_RET_KEEP(shim_dup23(oldfd, newfd, flags));
 }
 

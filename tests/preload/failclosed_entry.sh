@@ -157,7 +157,8 @@ fi
 # syscall(SYS_unshare) with bit 32 set fails with EINVAL, as the kernel
 # says (before h214 the library dropped the bit and unshared).
 # close_range(2^31, ~0U): 0, the session intact (before h214 the library
-# read the first as INT_MIN and ended every session from fd 0).  On the
+# read the first as INT_MIN and ended every session from fd 0).  dup3
+# with flag bit 31 set: EINVAL (before h214 the library made a dup2).  On the
 # ASan build poll() itself is left out: the sanitizer's poll interceptor,
 # before the library, reads the count at 64 bits and faults.
 wide_libc="wide-poll-nfds"

@@ -55,6 +55,9 @@
  *       2^31 to ~0U (through syscall() and the C library): 0, and a line
  *       written after it comes back over TLS (before h214 the library
  *       read the first as INT_MIN and ended every session from fd 0).
+ *       dup3 with flag bit 31 set (C library and syscall(), onto another
+ *       number and onto fd itself): EINVAL, as the kernel says (before
+ *       h214 the library made a dup2 of it).
  *   fc_entry connect IP PORT SENTINEL    (class 7)
  *       connect() to IP (a wildcard), write a line, read its echo.
  *   fc_entry again IP PORT OTHER-IP OTHER-PORT GATE SENTINEL   (class 8)
@@ -603,6 +606,24 @@ static int widths(const char *ip, int port)
 	ROUND("after-close_range-2^31", fd, write(fd, line_, (size_t)n_), rd_read);
 	r = close_range(0x80000000U, ~0U, 0);
 	step("close_range-2^31-libc-0", r == 0, "returned %ld errno %s", r, fc_err(errno));
+	/* dup3's flags: the kernel's int, EINVAL for any bit but O_CLOEXEC,
+	 * bit 31 too (before h214 the library took a negative one for its
+	 * own "dup2" and made the copy). */
+	{
+		int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		int fl = (int)(0x80000000U | O_CLOEXEC);
+
+		r = dup3(fd, nul, fl);
+		step("dup3-flag31-EINVAL", r < 0 && errno == EINVAL, "returned %ld errno %s", r,
+		     fc_err(errno));
+		r = syscall(SYS_dup3, fd, nul, WIDE(fl));
+		step("SYS_dup3-flag31-EINVAL", r < 0 && errno == EINVAL, "returned %ld errno %s", r,
+		     fc_err(errno));
+		r = dup3(fd, fd, fl);
+		step("dup3-same-flag31-EINVAL", r < 0 && errno == EINVAL, "returned %ld errno %s", r,
+		     fc_err(errno));
+		close(nul);
+	}
 	ROUND("after-widths", fd, write(fd, line_, (size_t)n_), rd_read);
 	close(fd);
 	return failures ? 1 : 0;
