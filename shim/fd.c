@@ -468,10 +468,14 @@ SHIM_EXPORT int __close_nocancel(int fd)
  * session handed to a pump by another thread's fork while this call
  * began (it was TLS then) comes back here as pumped (moved), and its
  * shutdown must carry the marker too (else the pump reads the FIN as a
- * truncation: the soak's threaded server met it). */
+ * truncation: the soak's threaded server met it).  Only for a how the
+ * kernel shuts writing for, SHUT_WR or SHUT_RDWR: before h214 any other
+ * but SHUT_RD (7, -1: the kernel's EINVAL, no FIN) told the pump of an
+ * end, and a death after it read as a close, close_notify on a cut
+ * stream (pump_death.sh, badshut_forked_kill). */
 static int shutdown_plain(int fd, int how)
 {
-	if (how != SHUT_RD && conntab_load(fd) == CT_PUMPED)
+	if ((how == SHUT_WR || how == SHUT_RDWR) && conntab_load(fd) == CT_PUMPED)
 		shim_pump_mark(fd);
 	return REAL(shutdown)(fd, how);
 }

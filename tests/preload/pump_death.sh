@@ -16,6 +16,11 @@
 #     abort(): the kernel closes the program's end of the channel as
 #     close() would; the peer must read "eof ragged" (it read "eof clean"
 #     before 2026-12-07) and a warn line says why;
+#   * pump_death_badshut_kill_truncates / _badshut_forked_kill_truncates:
+#     shutdown(1, 7), which the kernel refuses (EINVAL, no FIN), then
+#     SIGKILL (after a fork, the child killed too once the parent is
+#     dead): "eof ragged" (before h214 the library told the pump of an
+#     end for any how but SHUT_RD, and the forked case read "eof clean");
 #   * pump_death_exit_clean, _exit_clean, close_clean, fclose_clean: exit
 #     without closing, _exit(), close() of every number, fclose() of an
 #     fdopen()ed stream: every byte, then close_notify ("eof clean");
@@ -123,6 +128,8 @@ part one$_x" ] && grep -q "^eof $_w" "$T/$_n.status"; then
 
 death_case pump_death_kill_truncates kill ragged
 death_case pump_death_abort_truncates abort ragged
+death_case pump_death_badshut_kill_truncates badshut_kill ragged
+death_case pump_death_badshut_forked_kill_truncates badshut_forked_kill ragged
 death_case pump_death_exit_clean exit clean
 death_case pump_death__exit_clean _exit clean
 death_case pump_death_close_clean close clean

@@ -52,6 +52,11 @@ then end as HOW says:
   flood_idle    the same, the pump not stopped (pump_flood.py's "idle":
           connections that say nothing); prints "pump fds N" on stderr,
           the pump's open descriptors once the flooder is done
+  badshut_kill  dup2 onto fd 1; shutdown(1, 7), which the kernel refuses
+          (EINVAL; else "child status" on stderr); SIGKILL itself
+  badshut_forked_kill   the same after a fork whose child waits for the
+          parent's death (a pipe's end of file), then SIGKILLs itself:
+          no holder ended well
   shutclose     dup2 onto fd 1; stop the pump (SIGSTOP), shutdown(fd 1,
           SHUT_WR), close fd 1 and the socket, let the pump go on
           (SIGCONT): it reads the close's marker, which comes after the
@@ -141,6 +146,18 @@ os.write(1, b"part one\n")
 sys.stderr.write("pumped\n")
 sys.stderr.flush()
 if how == "kill":
+    os.kill(os.getpid(), signal.SIGKILL)
+elif how in ("badshut_kill", "badshut_forked_kill"):
+    libc = ctypes.CDLL(None, use_errno=True)
+    if how == "badshut_forked_kill":
+        r, w = os.pipe()
+        if os.fork() == 0:
+            os.close(w)
+            os.read(r, 1)       # (end of file: the parent is dead)
+            os.kill(os.getpid(), signal.SIGKILL)
+        os.close(r)
+    if libc.shutdown(1, 7) != -1 or ctypes.get_errno() != 22:
+        sys.stderr.write("child status shutdown(1, 7) not EINVAL: errno %d\n" % ctypes.get_errno())
     os.kill(os.getpid(), signal.SIGKILL)
 elif how == "abort":
     os.abort()
