@@ -1144,12 +1144,13 @@ static void sandboxing(void)
 	policy_read_system_stores(shim_policy);
 }
 
-/* An iovec count as the kernel's readv family takes it, an unsigned long
- * (above UIO_MAXIOV: EINVAL), for the wrappers' int: one above INT_MAX is
- * -1, which they and the kernel refuse (EINVAL).  Before h213 its low 32
- * bits went: bit 32 set moved one buffer where the kernel moves none
- * (tests/preload/counts.sh). */
-#define IOVCNT(v) ((v) > INT_MAX ? -1 : (int)(v))
+/* An iovec count as the kernel's readv family takes it: an unsigned long
+ * in the system call, whose low 32 bits alone reach import_iovec (its
+ * nr_segs is an unsigned int: Linux 6.18 moves one buffer for
+ * (1UL << 32) | 1), for the wrappers' int: one above INT_MAX (and so
+ * above UIO_MAXIOV) is -1, which they and the kernel refuse (EINVAL).
+ * tests/preload/counts.sh and failclosed_entry.sh (widths). */
+#define IOVCNT(v) ((unsigned int)(v) > INT_MAX ? -1 : (int)(unsigned int)(v))
 
 SHIM_EXPORT long syscall(long no, ...)
 {

@@ -11,8 +11,9 @@
  *       unsigned int, one entry; it answers 1, POLLOUT.  poll-plain: the
  *       same with a pipe holding a byte, POLLIN, no TLS fd in the set.
  *  sys-readv, sys-writev   syscall(SYS_readv/SYS_writev) of the TLS
- *       connection with bit 32 of the count set: the kernel reads an
- *       unsigned long count, above UIO_MAXIOV: EINVAL, nothing moved.
+ *       connection with bit 32 of the count set: the kernel takes the
+ *       count's low 32 bits (import_iovec's unsigned nr_segs; Linux 6.18:
+ *       one buffer moved), so the library moves one buffer, over TLS.
  *       With X_DIRECT set (the AddressSanitizer build, whose own poll
  *       interceptors, preloaded first, would walk the whole nfds_t before
  *       the library's), poll and ppoll are the library's, looked up in
@@ -155,17 +156,23 @@ int main(int argc, char **argv)
 			return 1;
 	} else if (!strcmp(name, "sys-readv") || !strcmp(name, "sys-writev")) {
 		struct iovec *v = at_page_end(sizeof *v);
+		int rd = name[4] == 'r';
 
-		/* (the echo is there first: a readv that moves it is seen) */
-		if (write(s, "ping", 4) != 4)
+		/* sys-readv reads the echo of "ping" through the call, sys-writev
+		 * sends "ping" through it and reads its echo */
+		if (rd && write(s, "ping", 4) != 4)
 			return bad("write: errno %d", errno);
-		*v = (struct iovec){ buf, sizeof buf };
+		memcpy(buf, "ping", 4);
+		*v = (struct iovec){ buf, rd ? sizeof buf : 4 };
+		if (rd)
+			memset(buf, 0, sizeof buf);
 		errno = 0;
-		r = syscall(name[4] == 'r' ? SYS_readv : SYS_writev, s, v, HIGH(1));
-		if (r != -1 || errno != EINVAL)
-			return bad("answered %ld (errno %d), not EINVAL", r, errno);
-		/* the connection is as it was: the echo whole */
-		if (read(s, buf, 4) != 4 || memcmp(buf, "ping", 4))
+		r = syscall(rd ? SYS_readv : SYS_writev, s, v, HIGH(1));
+		if (r != 4)
+			return bad("answered %ld (errno %d), not 4 (one buffer, as the kernel)", r, errno);
+		if (!rd && read(s, buf, 4) != 4)
+			return bad("no echo");
+		if (memcmp(buf, "ping", 4))
 			return bad("the echo did not come back whole");
 	} else if (!strcmp(name, "epoll-max")) {
 		struct epoll_event e = { .events = EPOLLOUT }, *out = malloc(sizeof *out);
