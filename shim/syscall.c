@@ -116,9 +116,46 @@ static bool read_own(void *dst, const void *src, size_t n)
 #define A(i) ((long)a[i])
 #define P(i, T) ((T)(uintptr_t)a[i])
 
-/* struct clone_args as large as a vfork_copied() copies it (88 bytes
- * since Linux 5.7). */
+/* struct clone_args as large as the library copies it (88 bytes since
+ * Linux 5.7). */
 #define CLONE3_ARGS_MAX 128
+
+/* clone3's arguments (a[0], a[1] bytes) read once, into args, which the
+ * kernel then gets (a[0] pointed there, a[1] at most CLONE3_ARGS_MAX):
+ * the flags the library judges are the ones the kernel reads.  The
+ * kernel takes a struct up to a page, the bytes past its own members
+ * zero (else E2BIG): a larger one is taken so, its zero tail dropped,
+ * and one whose bytes past CLONE3_ARGS_MAX are not all zero is E2BIG
+ * (members the library does not know).  Before h216 one above 128 bytes
+ * went to the kernel as it was: a CLONE_VM | CLONE_VFORK clone3 of 256
+ * bytes was not served by a copy (vfork_copied) and the parent died of
+ * SIGSEGV (vmrw.sh, c3bigvfork); and the flags were read twice from the
+ * program's memory, the kernel reading them a third time (another
+ * thread's change in between went unjudged).  0, or a negative errno
+ * (EFAULT: unreadable, where the kernel's answer could differ were the
+ * memory mapped in between). */
+static long clone3_copied(unsigned long *a, uint64_t *args)
+{
+	size_t n = a[1] < CLONE3_ARGS_MAX ? a[1] : CLONE3_ARGS_MAX;
+	const char *src = (const char *)(uintptr_t)a[0];
+
+	memset(args, 0, CLONE3_ARGS_MAX);
+	if (!read_own(args, src, n))
+		return -EFAULT;
+	for (size_t off = n; off < a[1]; off += CLONE3_ARGS_MAX) {
+		uint64_t tail[CLONE3_ARGS_MAX / 8] = { 0 };
+		size_t k = a[1] - off < CLONE3_ARGS_MAX ? a[1] - off : CLONE3_ARGS_MAX;
+
+		if (!read_own(tail, src + off, k))
+			return -EFAULT;
+		for (size_t i = 0; i < CLONE3_ARGS_MAX / 8; i++)
+			if (tail[i])
+				return -E2BIG;
+	}
+	a[0] = (unsigned long)(uintptr_t)args;
+	a[1] = n;
+	return 0;
+}
 
 /* A vfork made through syscall(): clone or clone3 with CLONE_VM and
  * CLONE_VFORK, without CLONE_THREAD, and no stack of its own.  The child
@@ -136,7 +173,7 @@ static bool read_own(void *dst, const void *src, size_t n)
  * clone shim_before_clone refuses (sysvforkfiles).
  * The sessions went to pumps for the clone asked for (shim_before_clone)
  * all the same.  a: the system call's arguments (clone's flags
- * changed; clone3's arguments copied into args, and a[0] pointed there).
+ * changed); args: clone3's, copied (clone3_copied), their flags changed.
  * true when the clone is one. */
 static bool vfork_copied(long no, unsigned long *a, uint64_t *args)
 {
@@ -151,15 +188,11 @@ static bool vfork_copied(long no, unsigned long *a, uint64_t *args)
 		a[0] = flags & ~drop;
 		return true;
 	}
-	/* clone3: struct clone_args' stack is its sixth member; one larger
-	 * than this copy (a kernel's later members) is left as it is */
-	if (a[1] > CLONE3_ARGS_MAX || !read_own(args, (const void *)(uintptr_t)a[0], a[1]))
-		return false;
+	/* clone3: struct clone_args' stack is its sixth member */
 	flags = args[0];
 	if ((flags & (vfork | CLONE_THREAD)) != vfork || args[5])
 		return false;
 	args[0] = flags & ~drop;
-	a[0] = (unsigned long)(uintptr_t)args;
 	return true;
 }
 
@@ -1313,12 +1346,18 @@ SHIM_EXPORT long syscall(long no, ...)
 
 		/* clone3 without arguments the kernel would take (a probe for
 		 * clone3, as glibc's): its answer, EINVAL or EFAULT, made
-		 * nothing.  The flags (struct clone_args' first member) are
-		 * read without the risk of a fault. */
-		if (no == SYS_clone)
+		 * nothing (a page's size at most: E2BIG).  Its arguments are
+		 * read once, without the risk of a fault, and the kernel gets
+		 * that copy (clone3_copied). */
+		if (no == SYS_clone) {
 			flags = a[0];
-		else if (!a[0] || a[1] < 64 || !read_own(&flags, P(0, const void *), sizeof flags))
+		} else if (!a[0] || a[1] < 64 || a[1] > (unsigned long)getpagesize()) {
 			break;
+		} else {
+			if ((r = clone3_copied(a, args)) < 0)
+				SHIM_RET(r);
+			flags = args[0];
+		}
 
 		if (!shim_before_clone(flags))
 			SHIM_RET(-EINVAL);

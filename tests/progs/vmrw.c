@@ -22,6 +22,8 @@
  *                runs on this process's stack until it execs;
  *   c3vfork      syscall(SYS_clone3) with CLONE_VM | CLONE_VFORK, no stack
  *                (the same through clone3);
+ *   c3bigvfork   c3vfork with a struct clone_args of 256 bytes (its tail
+ *                zero, which the kernel takes: up to a page);
  *   sysvforkfiles, c3vforkfiles  sysvfork and c3vfork with CLONE_FILES
  *                (this process goes on with a dup() of the number, as in
  *                vmfiles).
@@ -58,7 +60,7 @@ static int n;                   /* the connection's number, the child's */
 static _Atomic long echoed;     /* bytes of the two lines read back, by both */
 static bool vfork_like;         /* the parent writes only once the child has gone */
 /* The child's id: not in main()'s frame, which a child on this stack
- * (sysvfork, c3vfork) would write its 0 over. */
+ * (sysvfork, c3vfork, c3bigvfork) would write its 0 over. */
 static volatile long pid;
 
 /* Read the echo of both lines until both tasks together have it all
@@ -109,11 +111,17 @@ static int child(void *arg)
 	return child_exit(5);
 }
 
-static long c3(uint64_t flags)
+static long c3(uint64_t flags, bool big)
 {
-	struct clone_args a = { .flags = flags, .exit_signal = SIGCHLD };
+	union {
+		struct clone_args a;
+		char bytes[256];
+	} u;
 
-	return syscall(SYS_clone3, &a, sizeof a);
+	memset(&u, 0, sizeof u);
+	u.a.flags = flags;
+	u.a.exit_signal = SIGCHLD;
+	return syscall(SYS_clone3, &u, big ? sizeof u : sizeof u.a);
 }
 
 /* Until "two" has come back (after whatever came before it): 0, or an
@@ -162,7 +170,8 @@ int main(int argc, char **argv)
 		flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
 	} else if (strncmp(mode, "vm", 2) == 0) {
 		flags = CLONE_VM | SIGCHLD;
-	} else if (strncmp(mode, "sysvfork", 8) != 0 && strncmp(mode, "c3vfork", 7) != 0) {
+	} else if (strncmp(mode, "sysvfork", 8) != 0 && strncmp(mode, "c3vfork", 7) != 0 &&
+		   strncmp(mode, "c3bigvfork", 10) != 0) {
 		return 64;
 	}
 	vfork_like = (flags & CLONE_VFORK) || !flags;
@@ -172,7 +181,7 @@ int main(int argc, char **argv)
 		if (mode[0] == 's')
 			pid = syscall(SYS_clone, CLONE_VM | CLONE_VFORK | files | SIGCHLD, 0, 0, 0, 0);
 		else
-			pid = c3(CLONE_VM | CLONE_VFORK | (uint64_t)files);
+			pid = c3(CLONE_VM | CLONE_VFORK | (uint64_t)files, mode[2] == 'b');
 		if (pid == 0)
 			child(NULL);
 	}
