@@ -81,6 +81,19 @@ for m in vm vmfiles vmvfork sysvfork c3vfork c3bigvfork sysvforkfiles c3vforkfil
 	done
 done
 
+# c3race: a clone3 of a plain copy whose flags another thread changes to
+# CLONE_VM|CLONE_VFORK after the library's look
+# (tests/progs/preload_clone3race.so): the kernel must get the library's
+# copy of the arguments, the copy judged.  Before h216 it read the
+# program's struct: a vfork on the library's frame, SIGSEGV.  (Not with
+# a connection not started: a plain copy's two processes would both
+# start its handshake, docs/fork.md.)
+EXTRA_PRELOAD=$PROGS/preload_clone3race.so
+rwcase c3race_rw c3race "a clone3 whose flags change after the library's look: the copy judged is made"
+grep -q '^clone3 race: ' "$T/c3race_rw.out" ||
+	fail c3race_raced "the race maker never ran: $(tr '\n' '|' <"$T/c3race_rw.out")"
+EXTRA_PRELOAD=
+
 # The same over a socketpair: the pump's loopback TCP channel taken away
 # (tests/progs/preload_nopumptcp.so), as where no loopback address can be
 # had; each case must say it used one.

@@ -24,6 +24,11 @@
  *                (the same through clone3);
  *   c3bigvfork   c3vfork with a struct clone_args of 256 bytes (its tail
  *                zero, which the kernel takes: up to a page);
+ *   c3race       syscall(SYS_clone3) of a plain copy (no flags), whose
+ *                flags another thread changes to CLONE_VM | CLONE_VFORK
+ *                after the library's look (TLSSHIM_TEST_CLONE3_AT names
+ *                the struct for tests/progs/preload_clone3race.so): the
+ *                kernel must make the copy the library judged;
  *   sysvforkfiles, c3vforkfiles  sysvfork and c3vfork with CLONE_FILES
  *                (this process goes on with a dup() of the number, as in
  *                vmfiles).
@@ -111,6 +116,8 @@ static int child(void *arg)
 	return child_exit(5);
 }
 
+static bool race;               /* c3race */
+
 static long c3(uint64_t flags, bool big)
 {
 	union {
@@ -118,10 +125,19 @@ static long c3(uint64_t flags, bool big)
 		char bytes[256];
 	} u;
 
+	char at[32];
+	long r;
+
 	memset(&u, 0, sizeof u);
 	u.a.flags = flags;
 	u.a.exit_signal = SIGCHLD;
-	return syscall(SYS_clone3, &u, big ? sizeof u : sizeof u.a);
+	snprintf(at, sizeof at, "%p", (void *)&u.a);
+	if (race && setenv("TLSSHIM_TEST_CLONE3_AT", at, 1) < 0)
+		return -1;
+	r = syscall(SYS_clone3, &u, big ? sizeof u : sizeof u.a);
+	if (race && r != 0)
+		unsetenv("TLSSHIM_TEST_CLONE3_AT");
+	return r;
 }
 
 /* Until "two" has come back (after whatever came before it): 0, or an
@@ -171,7 +187,7 @@ int main(int argc, char **argv)
 	} else if (strncmp(mode, "vm", 2) == 0) {
 		flags = CLONE_VM | SIGCHLD;
 	} else if (strncmp(mode, "sysvfork", 8) != 0 && strncmp(mode, "c3vfork", 7) != 0 &&
-		   strncmp(mode, "c3bigvfork", 10) != 0) {
+		   strncmp(mode, "c3bigvfork", 10) != 0 && !(race = strncmp(mode, "c3race", 6) == 0)) {
 		return 64;
 	}
 	vfork_like = (flags & CLONE_VFORK) || !flags;
@@ -181,7 +197,7 @@ int main(int argc, char **argv)
 		if (mode[0] == 's')
 			pid = syscall(SYS_clone, CLONE_VM | CLONE_VFORK | files | SIGCHLD, 0, 0, 0, 0);
 		else
-			pid = c3(CLONE_VM | CLONE_VFORK | (uint64_t)files, mode[2] == 'b');
+			pid = c3(race ? 0 : CLONE_VM | CLONE_VFORK | (uint64_t)files, mode[2] == 'b');
 		if (pid == 0)
 			child(NULL);
 	}
