@@ -1069,6 +1069,16 @@ SHIM_EXPORT int mount(const char *src, const char *dir, const char *type, unsign
 		}
 		len += (size_t)snprintf(out + len, sizeof out - len, "%s%.5s=%d", len ? "," : "", o, d);
 	}
+	/* The kernel reads a page less its last byte: options that the
+	 * copies' numbers made longer would be cut there, the last one
+	 * perhaps a number the library never judged ("wfdno=5" of
+	 * "wfdno=512"; before h216 the kernel got it: kroute.sh, 9p-long). */
+	if (len >= sizeof opts) {
+		log_warn("mount: 9p's options with the library's copies would be %zu bytes, more"
+			 " than the kernel reads: refused (EINVAL)", len);
+		r = -EINVAL;
+		goto done;
+	}
 	r = REAL(mount)(src, dir, type, flags, out) < 0 ? -errno : 0;
 done:
 	while (nc > 0)

@@ -77,10 +77,10 @@ fc_policy "$T/k.conf"
 # one line, WRC the wire audit's status (0: TLS only).
 # sockmap-made, sockops-made and sockops-early start without the library
 # and exec themselves with it (X_CGROUP: the cgroup the sockops ones join).
-# (kcm, nbd, 9p, fs9p*: preload_kcm.so after the library.)
+# (kcm, nbd, 9p, 9p-long, fs9p*: preload_kcm.so after the library.)
 run() {
 	_pre=LD_PRELOAD _pl=$SHIM_PRELOAD
-	case "$2" in *-made|sockops-early) _pre=X_PRELOAD ;; kcm|nbd|9p|fs9p*) _pl="$_pl $PROGS/preload_kcm.so" ;; esac
+	case "$2" in *-made|sockops-early) _pre=X_PRELOAD ;; kcm|nbd|9p|9p-long|fs9p*) _pl="$_pl $PROGS/preload_kcm.so" ;; esac
 	OUT=$(TLSSHIM_LOG_FILE="$T/$1.log" timeout -k 2 $((20 * TS)) env "$_pre=$_pl" X_CGROUP="$CG" \
 		TLSSHIM_CONFIG="$T/k.conf" "$PROGS/kroute_client" "$2" "$R" "$SENT" 2>&1 | tr '\n' ' ')
 	if [ "${3:-}" != none ] || ! relay_idle "$R"; then
@@ -397,6 +397,23 @@ for how in kcm nbd 9p fs9p fs9p-sys kcm-high nbd-high 9p-nl; do
 	esac
 done
 unset X_REQ_HIGH X_9P_NL
+
+# 9p-long: 9p options of a plain socket's one-digit number, padded so
+# that with the library's copy's number in its place they are longer
+# than the 4095 bytes the kernel reads (the stand-in reads as many): the
+# last option, "wfdno=" the copy, would be cut to its first digits,
+# where the program put the TLS connection.  Refused with EINVAL
+# (logged) now; before h216 the kernel got it cut, 9P in clear.
+run 9p-long 9p-long
+if [ $WRC -eq 0 ] && [ "${OUT#*probe_9p: ok}" != "$OUT" ] &&
+   [ "${OUT#*mount_9p: Invalid argument}" != "$OUT" ] && [ "${OUT%echo ok }" != "$OUT" ] &&
+   grep -q "more than the kernel reads" "$T/9p-long.log"; then
+	pass "9p mount options the copies make longer than the kernel reads: refused (EINVAL, logged);$(
+		) TLS only on the wire ($WIRE_OUT)"
+else
+	fail "9p mount options the copies make longer than the kernel reads refused" \
+		"$OUT; $WIRE_OUT; log: $(log_tail "$T/9p-long.log")"
+fi
 
 # TCP_REPAIR (root): connect() in repair mode sends no SYN and is
 # ESTABLISHED at once; the handshake cannot run, so the connection is

@@ -135,6 +135,13 @@
  *                when it was: "mount_9p"); then the echo.  With X_9P_NL
  *                set, each FD ends in a newline ("rfdno=FD\n"), which the
  *                kernel's kstrtouint takes.
+ *       9p-long  a plain socket's number S (one digit) as rfdno and wfdno,
+ *                once to learn the number C of the library's copy that
+ *                the kernel got ("probe_9p": x_p9_opts, preload_kcm.so),
+ *                then in options padded so that with C in place of S
+ *                they are longer than the 4095 bytes the kernel reads,
+ *                the last one ("wfdno=C") cut to the first digits of C,
+ *                where the connection is put (dup2) first.
  *       fs9p, fs9p-sys   the same through the new mount interface:
  *                fsopen("9p") ("fsopen"), fsconfig() (fs9p-sys:
  *                syscall(SYS_fsconfig)) of trans=fd, aname=SENTINEL,
@@ -151,6 +158,7 @@
  *     and in every mode bit 32 of bpf()'s size: the kernel reads the low
  *     32 bits alone.
  */
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <linux/btf.h>
@@ -809,6 +817,53 @@ static long fscfg(bool sys, int fs, unsigned int cmd, const char *key, const cha
 	return sys ? syscall(SYS_fsconfig, fs, cmd, key, val, aux) : fsconfig(fs, cmd, key, val, aux);
 }
 
+/* 9p-long: the options cut by the kernel after the library's copies
+ * made them longer, the last number left naming the connection. */
+static int p9_long(int conn, const char *sent)
+{
+	static char opts[4096];
+	const char *dir = getenv("X_MNT"), *got, *w;
+	char head[300], tail[16], pre[8];
+	int sp[2], dc, k, at;
+	size_t len, pad;
+	long c;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) < 0 || sp[0] > 9) {
+		printf("socketpair: %s\n", sp[0] > 9 ? "not one digit" : strerror(errno));
+		return 1;
+	}
+	snprintf(opts, sizeof opts, "trans=fd,rfdno=%d,wfdno=%d,aname=probe", sp[0], sp[0]);
+	if (!step("probe_9p", mount("kroute", dir ? dir : "/nonexistent", "9p", 0, opts)))
+		return 1;
+	got = (const char *)dlsym(RTLD_DEFAULT, "x_p9_opts");
+	if (!got || !(w = strstr(got, "wfdno=")) || (c = strtol(w + 6, NULL, 10)) < 10) {
+		printf("probe_9p: no copy's number read (%s)\n", got ? got : "no x_p9_opts");
+		return 1;
+	}
+	dc = snprintf(pre, sizeof pre, "%ld", c);
+	/* the prefix the kernel is to keep: one digit, two where that would
+	 * be 0 to 2 or the plain socket */
+	k = pre[0] < '3' || pre[0] - '0' == sp[0] || pre[0] - '0' == conn ? 2 : 1;
+	if (k >= dc) {
+		printf("probe_9p: copy %ld too short\n", c);
+		return 1;
+	}
+	pre[k] = 0;
+	at = atoi(pre);
+	if (at != conn && !step("dup2_conn", dup2(conn, at)))
+		return 1;
+	snprintf(head, sizeof head, "trans=fd,rfdno=%d,aname=%s,pad=", sp[0], sent);
+	snprintf(tail, sizeof tail, ",wfdno=%d", sp[0]);
+	/* with the copies: two numbers dc - 1 longer; kept: 4095 bytes,
+	 * which end dc - k digits before the last number's end */
+	len = 4095 - 2 * (size_t)(dc - 1) + (size_t)(dc - k);
+	pad = len - strlen(head) - strlen(tail);
+	snprintf(opts, sizeof opts, "%s%0*d%s", head, (int)pad, 0, tail);
+	if (step("mount_9p", mount("kroute", dir ? dir : "/nonexistent", "9p", 0, opts)) && dir)
+		umount2(dir, MNT_DETACH);
+	return 0;
+}
+
 static int fs9p(int conn, const char *sent, bool sys)
 {
 	char n[16];
@@ -1229,7 +1284,7 @@ int main(int argc, char **argv)
 	int fd, rc = 0;
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: kroute_client sockmap|sockmap-plain|sockmap-made|sockops-made|sockops-early|tail-made|iter-made|badfd|addfd|repair|lookup|reuseport|ulp|tstamp|tstamp-server|kcm|nbd|9p|fs9p|fs9p-sys|kcm-server|nbd-server PORT SENTINEL\n");
+		fprintf(stderr, "usage: kroute_client sockmap|sockmap-plain|sockmap-made|sockops-made|sockops-early|tail-made|iter-made|badfd|addfd|repair|lookup|reuseport|ulp|tstamp|tstamp-server|kcm|nbd|9p|9p-long|fs9p|fs9p-sys|kcm-server|nbd-server PORT SENTINEL\n");
 		return 2;
 	}
 	a = loopback4(atoi(argv[2]));
@@ -1274,6 +1329,8 @@ int main(int argc, char **argv)
 		rc = nbd(fd, argv[3]);
 	} else if (!strcmp(argv[1], "9p")) {
 		rc = p9(fd, argv[3]);
+	} else if (!strcmp(argv[1], "9p-long")) {
+		rc = p9_long(fd, argv[3]);
 	} else if (!strcmp(argv[1], "fs9p") || !strcmp(argv[1], "fs9p-sys")) {
 		rc = fs9p(fd, argv[3], argv[1][4] == '-');
 	} else if (!strcmp(argv[1], "ulp")) {

@@ -21,7 +21,9 @@
  *    what fd receives.
  *  - mount(..., "9p", ..., "trans=fd,rfdno=N,wfdno=M,aname=A...") writes
  *    what the kernel's 9p client writes first on M (a Tversion message,
- *    then a Tattach naming A) and succeeds.
+ *    then a Tattach naming A) and succeeds.  It reads the options as the
+ *    kernel does, their first 4095 bytes (a page, its last byte zeroed),
+ *    and keeps them in x_p9_opts for the program to read (dlsym).
  *  - fsopen("9p") (the function or syscall(SYS_fsopen)) answers with one
  *    end of such a pair; fsconfig(fs, FSCONFIG_SET_STRING, ...) of
  *    "trans" "fd", "wfdno" M and "aname" A on it (the function, or
@@ -183,16 +185,20 @@ static void p9_msg(int fd, unsigned char type, const char *const *s, int n)
 
 static void p9_hello(int wfd, const char *aname);
 
+/* The options of the last 9p mount, as the kernel read them. */
+__attribute__((visibility("default"))) char x_p9_opts[4096];
+
 int mount(const char *src, const char *dir, const char *type, unsigned long flags, const void *data)
 {
 	int (*f)(const char *, const char *, const char *, unsigned long, const void *) =
 		(int (*)(const char *, const char *, const char *, unsigned long, const void *))next("mount");
-	char opts[1024], *save = NULL, aname[256] = "";
+	char opts[4096], *save = NULL, aname[256] = "";
 	int wfd = -1, byfd = 0;
 
 	if (!type || strcmp(type, "9p") || !data)
 		return f ? f(src, dir, type, flags, data) : -1;
 	snprintf(opts, sizeof opts, "%s", (const char *)data);
+	memcpy(x_p9_opts, opts, sizeof opts);
 	for (char *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
 		if (!strcmp(o, "trans=fd"))
 			byfd = 1;
