@@ -45,10 +45,20 @@ static struct xlock own_lock = XLOCK_INIT;
  * name.  Until they are let go, dup2()/dup3() onto one says EBUSY (as
  * Linux's dup2 may), close() EBADF, close_range() closes around it: a
  * TLS connection put there between the judgement and the kernel's call
- * would be what the kernel gets (kroute.sh, helper-175).  Few at a time
- * (a call holds at most three): a full table refuses the copy (EMFILE). */
-#define HELD_MAX 64
-static int held[HELD_MAX];      /* the numbers, under own_lock; 0: free */
+ * would be what the kernel gets (kroute.sh, helper-175).  A call holds at
+ * most three, but holds them for the kernel's whole call, which may wait:
+ * since connect() again on a TLS number, and a pumped number's connect()
+ * and Fast Open, are made on a held copy (shim/connect.c, held_call), each
+ * thread whose blocking connect() waits for a connecting end (a program
+ * that calls it again after EINTR) holds one for as long.  The table had
+ * 64 places: the 65th such thread, and every held call of the process
+ * meanwhile (connect() again on a connected session, EISCONN), got EMFILE
+ * (h215, tests/preload/held_many.sh).  Now 1024 (one thread each), the
+ * look bounded by the highest place in use (held_top).  A full table
+ * refuses the copy (EMFILE). */
+#define HELD_MAX 1024
+static int held[HELD_MAX];      /* the numbers + 1, under own_lock; 0: free */
+static int held_top;            /* places [0, held_top) may be in use; under own_lock */
 static int nheld;               /* slots in use, read without the lock */
 
 /* The base, from the soft RLIMIT_NOFILE, computed once (a system call
@@ -96,10 +106,11 @@ int shim_own_copy(int fd)
 
 static int held_slot(int fd)
 {
-	for (int i = 0; i < HELD_MAX; i++)
+	for (int i = 0; i < held_top; i++)
 		if (held[i] == fd + 1)
 			return i;
-	return -1;
+	/* a free place past those (the first one: places below are all used) */
+	return fd == -1 && held_top < HELD_MAX ? held_top : -1;
 }
 
 /* A copy of fd, as shim_own_copy(), held for a system call until
@@ -116,6 +127,8 @@ int shim_own_hold(int fd)
 		errno = EMFILE;
 	else if ((hi = shim_own_copy(fd)) >= 0) {
 		held[slot] = hi + 1;
+		if (slot >= held_top)
+			held_top = slot + 1;
 		__atomic_add_fetch(&nheld, 1, __ATOMIC_SEQ_CST);
 	}
 	if (taken)
@@ -131,6 +144,8 @@ void shim_own_let_go(int hi)
 
 	if (slot >= 0) {
 		held[slot] = 0;
+		while (held_top > 0 && !held[held_top - 1])
+			held_top--;
 		__atomic_sub_fetch(&nheld, 1, __ATOMIC_SEQ_CST);
 	}
 	if (taken)
@@ -327,14 +342,14 @@ void shim_own_dodge(int fd)
  * Ours are few, and high, so this is a handful of system calls. */
 int shim_own_close_range(unsigned int first, unsigned int last, int flags)
 {
-	int mine[OWN_MAX], n = 0, r = 0;
+	int mine[OWN_MAX + HELD_MAX], n = 0, r = 0;
 	bool taken = xlock_lock_unless_mine(&own_lock);
 
 	for (int i = 0; i < nowned; i++)
 		if ((unsigned)owned[i].fd >= first && (unsigned)owned[i].fd <= last)
 			mine[n++] = owned[i].fd;
-	for (int i = 0; i < HELD_MAX; i++)
-		if (held[i] && (unsigned)held[i] - 1 >= first && (unsigned)held[i] - 1 <= last && n < OWN_MAX)
+	for (int i = 0; i < held_top; i++)
+		if (held[i] && (unsigned)held[i] - 1 >= first && (unsigned)held[i] - 1 <= last)
 			mine[n++] = held[i] - 1;
 	/* sort (insertion: n is small) */
 	for (int i = 1; i < n; i++)
@@ -378,11 +393,13 @@ void shim_own_fork_lock(void)
 void shim_own_fork_unlock(bool child)
 {
 	/* the calls other threads held copies for are not the child's */
-	for (int i = 0; child && i < HELD_MAX; i++)
+	for (int i = 0; child && i < held_top; i++)
 		if (held[i]) {
 			REAL(close)(held[i] - 1);
 			held[i] = 0;
 		}
+	if (child)
+		held_top = 0;
 	if (child)
 		__atomic_store_n(&nheld, 0, __ATOMIC_SEQ_CST);
 	xlock_fork_release(&own_lock, fork_took, child);

@@ -1,0 +1,44 @@
+#!/bin/sh
+# tests/preload/held_many.sh — the copies of the program's numbers that
+# the library holds for one system call (shim/own.c, shim_own_hold) are
+# not a small shared pool.  connect() again on a TLS number (again()),
+# and a pumped number's connect() and Fast Open, run on such a copy for
+# the kernel's whole call (shim/connect.c, held_call), and that call may
+# wait: a blocking connect() again on a connecting socket (as a program
+# makes it after EINTR) waits with the kernel for the connection.  The
+# table had 64 places for the whole process: the 65th waiting thread got
+# EMFILE from connect(), and so did every other held call meanwhile (a
+# connect() again on a connected session, whose answer is the kernel's:
+# 0 or EISCONN; bpf() and seccomp ADDFD judgements; h215).
+#
+#   * held_many_waiting_threads: tests/progs/held_many makes a socket
+#     whose connect() waits (its listener's backlog full, the SYN
+#     dropped; SO_SNDTIMEO 25 s bounds it) and 80 threads that call
+#     connect() on it again, waiting too; then connect() again on another
+#     socket once its connection is established.  Wanted: none of the 80
+#     returned while the socket was connecting ("returned 0"), and the
+#     last call has the kernel's answer, 0 (the first connect() after a
+#     non-blocking one completed; "again 0").  main: "returned 16 EMFILE
+#     ...", "again EMFILE".
+. "$(dirname "$0")/../lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+need_shim held_many_setup
+
+P=$(free_port)
+Q=$(free_port)
+policy "$T/cli.conf" <<EOF
+rules = ( { name = "held-out"; direction = "connect"; port = [ $P, $Q ]; ca = "$CERTS/ca.crt";
+            server_name = "localhost"; } );
+EOF
+
+name=held_many_waiting_threads
+TLSSHIM_LOG_FILE="$T/held.log" shimmed "$PROGS/held_many" "$P" "$Q" 80 \
+	>"$T/held.out" 2>"$T/held.err"
+rc=$?
+if [ "$rc" -ne 0 ]; then
+	fail "$name" "held_many exited $rc$(show "$T/held.out" "$T/held.err" "$T/held.log")"
+elif ! grep -qx 'returned 0' "$T/held.out" || ! grep -qx 'again 0' "$T/held.out"; then
+	fail "$name" "a held call refused$(show "$T/held.out" "$T/held.log")"
+else
+	pass "$name"
+fi

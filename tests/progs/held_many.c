@@ -1,0 +1,181 @@
+/* tests/progs/held_many.c — many threads at once in a connect() that the
+ * library makes on a copy of the number held for the call (shim/connect.c,
+ * again(); shim/own.c, shim_own_hold), then one more such call.
+ *
+ *   held_many PORT_STUCK PORT_OK THREADS
+ *
+ * PORT_STUCK: a listener made here with a backlog of 0 and one
+ * connection waiting in it, so that the kernel drops every further SYN
+ * to it: a blocking connect() there waits (SYN_SENT).  A blocking socket
+ * S connects there (thread 0), and THREADS threads call connect() on S
+ * again, as a program does after an EINTR: the kernel answers EALREADY
+ * and, S being blocking, waits for the connection with them.  Once every
+ * thread waits in connect() or has returned, a non-blocking socket
+ * connects to PORT_OK (a listener made here too), and connect() again on
+ * it once connected must say EISCONN.  The policy names both ports
+ * (tls rules), so each call after the first is the library's again().
+ *
+ * Prints "returned N" (threads whose connect() on S returned while S
+ * was still connecting, with their errors: "EMFILE" etc.) and "again
+ * ERR" (the errno name of the last call, "0" for success), then exits at
+ * once (_exit: the waiting threads go with the process).  Every wait is
+ * bounded: S has SO_SNDTIMEO 25 s; the look for waiting threads 20 s. */
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "common.h"
+
+#define MAXT 256
+
+static struct sockaddr_in stuck;
+static int s;
+static _Atomic int tids[MAXT + 1], errs[MAXT + 1], done[MAXT + 1];
+
+static void *caller(void *arg)
+{
+	int i = (int)(intptr_t)arg;
+
+	tids[i] = (int)syscall(SYS_gettid);
+	errs[i] = connect(s, (struct sockaddr *)&stuck, sizeof stuck) < 0 ? errno : 0;
+	done[i] = 1;
+	return NULL;
+}
+
+/* Whether thread tid is in connect() now (/proc/self/task/TID/syscall
+ * starts with the call's number). */
+static bool in_connect(int tid)
+{
+	char path[64], buf[64];
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", tid);
+	if ((fd = open(path, O_RDONLY)) < 0)
+		return false;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	return atoi(buf) == SYS_connect;
+}
+
+/* fd's TCP connection is established (bounded: 10 s).  Not poll(): on a
+ * TLS number it waits for the handshake, and no peer here speaks TLS. */
+static bool established(int fd)
+{
+	for (int k = 0; k < 1000; k++) {
+		struct tcp_info ti;
+		socklen_t l = sizeof ti;
+
+		if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) == 0 &&
+		    ti.tcpi_state == TCP_ESTABLISHED)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+static const char *ename(int e)
+{
+	static char b[16];
+
+	switch (e) {
+	case 0: return "0";
+	case EMFILE: return "EMFILE";
+	case EISCONN: return "EISCONN";
+	case EALREADY: return "EALREADY";
+	case EINPROGRESS: return "EINPROGRESS";
+	case ECONNABORTED: return "ECONNABORTED";
+	case ETIMEDOUT: return "ETIMEDOUT";
+	case EAGAIN: return "EAGAIN";
+	default: snprintf(b, sizeof b, "%d", e); return b;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_in ok;
+	struct timeval tv = { 25, 0 };
+	pthread_t t[MAXT + 1];
+	int nt, l1, l2, filler, c2, r, ret = 0;
+
+	if (argc != 4 || (nt = atoi(argv[3])) < 1 || nt > MAXT) {
+		fprintf(stderr, "usage: held_many PORT_STUCK PORT_OK THREADS (1-%d)\n", MAXT);
+		return 2;
+	}
+	stuck = loopback4(atoi(argv[1]));
+	ok = loopback4(atoi(argv[2]));
+	if ((l1 = tcp_listen(&stuck, 0, 0)) < 0 || (l2 = tcp_listen(&ok, 0, 16)) < 0) {
+		perror("held_many: listen");
+		return 2;
+	}
+	/* the one connection the backlog holds */
+	filler = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (connect(filler, (struct sockaddr *)&stuck, sizeof stuck) < 0 && errno != EINPROGRESS) {
+		perror("held_many: filler");
+		return 2;
+	}
+	if (!established(filler)) {
+		fprintf(stderr, "held_many: the filler never connected\n");
+		return 2;
+	}
+	s = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	for (int i = 0; i <= nt; i++) {
+		if (pthread_create(&t[i], NULL, caller, (void *)(intptr_t)i) != 0) {
+			fprintf(stderr, "held_many: pthread_create\n");
+			return 2;
+		}
+		/* thread 0's connect first: the others find S connecting */
+		for (int k = 0; i == 0 && k < 2000 && !(tids[0] && in_connect(tids[0])); k++)
+			usleep(10000);
+		if (i == 0 && done[0]) {
+			fprintf(stderr, "held_many: the first connect returned: %s\n", ename(errs[0]));
+			return 2;
+		}
+	}
+	/* every thread waits in connect() or has returned (bounded) */
+	for (int k = 0, all = 0; !all; k++) {
+		if (k == 2000) {
+			fprintf(stderr, "held_many: threads neither waiting nor returned after 20 s\n");
+			return 2;
+		}
+		all = 1;
+		for (int i = 0; i <= nt && all; i++)
+			all = done[i] || (tids[i] && in_connect(tids[i]));
+		if (!all)
+			usleep(10000);
+	}
+	{
+		int n = 0;
+
+		for (int i = 0; i <= nt; i++)
+			n += done[i];
+		printf("returned %d", n);
+		for (int i = 0, shown = 0; i <= nt && shown < 3; i++)
+			if (done[i])
+				printf(" %s", ename(errs[i])), shown++;
+		printf("\n");
+	}
+	c2 = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (connect(c2, (struct sockaddr *)&ok, sizeof ok) < 0 && errno != EINPROGRESS) {
+		perror("held_many: connect");
+		ret = 2;
+	} else {
+		if (!established(c2)) {
+			fprintf(stderr, "held_many: never connected\n");
+			ret = 2;
+		} else {
+			r = connect(c2, (struct sockaddr *)&ok, sizeof ok) < 0 ? errno : 0;
+			printf("again %s\n", ename(r));
+		}
+	}
+	fflush(stdout);
+	_exit(ret);
+}
