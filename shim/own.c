@@ -375,6 +375,29 @@ int shim_own_close_range(unsigned int first, unsigned int last, int flags)
 	return r;
 }
 
+/* The child of _Fork(), which runs no fork handler (shim/process.c): the
+ * copies other threads held for their calls are closed, as a fork()'s
+ * child closes them (shim_own_fork_unlock).  Kept, a child that did not
+ * exec held the program's sockets for its whole life at numbers its
+ * program could neither close (EBADF) nor dup2() onto (EBUSY): the
+ * parent's close of a connection then ended nothing on the wire, no FIN
+ * while the child lived (h215, tests/preload/held_many.sh, _Fork).  No
+ * lock (the child has one thread; one another thread held stays so), and
+ * nothing when this thread holds it (a handler that interrupted a change
+ * of the table, which goes on when the handler returns). */
+void shim_own_forked(void)
+{
+	if (xlock_mine(&own_lock) || !__atomic_load_n(&nheld, __ATOMIC_SEQ_CST))
+		return;
+	for (int i = 0; i < HELD_MAX; i++)
+		if (held[i]) {
+			REAL(close)(held[i] - 1);
+			held[i] = 0;
+		}
+	held_top = 0;
+	__atomic_store_n(&nheld, 0, __ATOMIC_SEQ_CST);
+}
+
 /* The child of fork() keeps ours; exec closes them (close-on-exec). */
 bool shim_is_own(int fd)
 {

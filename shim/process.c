@@ -354,8 +354,10 @@ SHIM_EXPORT pid_t _Fork(void)
 	if (shim_policy)
 		shim_pump_live(PUMP_LIVE, -1);
 	r = REAL(_Fork)();
-	if (r == 0)
+	if (r == 0) {
 		shim_forked();
+		shim_own_forked();      /* (another thread's held copies) */
+	}
 	return r;
 }
 

@@ -388,6 +388,7 @@ int shim_own_close_range(unsigned int first, unsigned int last, int flags);
  * EBADF, close_range around it, until let go (shim/own.c). */
 int shim_own_hold(int fd);
 void shim_own_let_go(int hi);
+void shim_own_forked(void);
 bool shim_own_held(int fd);
 int shim_own_dup23(int oldfd, int newfd, int flags);
 bool shim_is_own(int fd);

@@ -20,6 +20,14 @@
 #     last call has the kernel's answer, 0 (the first connect() after a
 #     non-blocking one completed; "again 0").  main: "returned 16 EMFILE
 #     ...", "again EMFILE".
+#   * held_many_fork_child, held_many__Fork_child: the same with 3
+#     threads waiting, then a child made by fork() or by _Fork() (which
+#     runs no fork handler) counts its descriptors of the waiting socket:
+#     only its own number (1).  A fork()'s child closed the copies other
+#     threads held (shim_own_fork_unlock); a _Fork()'s kept them, at
+#     numbers its program could neither close (EBADF) nor dup2() onto, and
+#     held the parent's socket for its whole life (main: "child copies
+#     4"; now shim_own_forked).
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim held_many_setup
@@ -42,3 +50,19 @@ elif ! grep -qx 'returned 0' "$T/held.out" || ! grep -qx 'again 0' "$T/held.out"
 else
 	pass "$name"
 fi
+
+for how in fork _Fork; do
+	name=held_many_${how}_child
+	TLSSHIM_LOG_FILE="$T/$how.log" shimmed "$PROGS/held_many" "$P" "$Q" 3 "$how" \
+		>"$T/$how.out" 2>"$T/$how.err"
+	rc=$?
+	if [ "$rc" -ne 0 ]; then
+		fail "$name" "held_many exited $rc$(show "$T/$how.out" "$T/$how.err" "$T/$how.log")"
+	elif ! grep -qx 'child copies 1' "$T/$how.out"; then
+		fail "$name" "the child holds copies of the socket$(show "$T/$how.out")"
+	elif ! grep -qx 'returned 0' "$T/$how.out" || ! grep -qx 'again 0' "$T/$how.out"; then
+		fail "$name" "a held call refused$(show "$T/$how.out" "$T/$how.log")"
+	else
+		pass "$name"
+	fi
+done

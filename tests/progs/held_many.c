@@ -15,6 +15,11 @@
  * it once connected must say EISCONN.  The policy names both ports
  * (tls rules), so each call after the first is the library's again().
  *
+ * With a fourth argument, fork or _Fork: once the threads wait, a child
+ * made so prints "child copies N", its descriptors of S (its own S: 1;
+ * the copies the library held for the waiting threads' calls are not the
+ * child's).
+ *
  * Prints "returned N" (threads whose connect() on S returned while S
  * was still connecting, with their errors: "EMFILE" etc.) and "again
  * ERR" (the errno name of the last call, "0" for success), then exits at
@@ -24,7 +29,10 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -81,6 +89,57 @@ static bool established(int fd)
 	return false;
 }
 
+/* Descriptors of this process that name the socket of inode ino. */
+static int copies(ino_t ino)
+{
+	char want[64], path[300], got[64];
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+	ssize_t l;
+
+	snprintf(want, sizeof want, "socket:[%lu]", (unsigned long)ino);
+	while (d && (e = readdir(d))) {
+		snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+		if ((l = readlink(path, got, sizeof got - 1)) > 0) {
+			got[l] = 0;
+			n += !strcmp(got, want);
+		}
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* A child made by fork (how "fork") or _Fork ("_Fork") while the threads
+ * wait: "child copies N", the descriptors of S the child has (its own
+ * S: 1). */
+static int forked(const char *how)
+{
+	struct stat st;
+	int ws;
+	pid_t pid;
+
+	if (fstat(s, &st) < 0)
+		return 2;
+	fflush(stdout);
+	pid = !strcmp(how, "_Fork") ? _Fork() : fork();
+	if (pid < 0) {
+		perror("held_many: fork");
+		return 2;
+	}
+	if (pid == 0) {
+		printf("child copies %d\n", copies(st.st_ino));
+		fflush(stdout);
+		_exit(0);
+	}
+	if (waitpid(pid, &ws, 0) != pid || !WIFEXITED(ws) || WEXITSTATUS(ws)) {
+		fprintf(stderr, "held_many: the child failed\n");
+		return 2;
+	}
+	return 0;
+}
+
 static const char *ename(int e)
 {
 	static char b[16];
@@ -105,8 +164,9 @@ int main(int argc, char **argv)
 	pthread_t t[MAXT + 1];
 	int nt, l1, l2, filler, c2, r, ret = 0;
 
-	if (argc != 4 || (nt = atoi(argv[3])) < 1 || nt > MAXT) {
-		fprintf(stderr, "usage: held_many PORT_STUCK PORT_OK THREADS (1-%d)\n", MAXT);
+	if (argc < 4 || argc > 5 || (nt = atoi(argv[3])) < 1 || nt > MAXT) {
+		fprintf(stderr, "usage: held_many PORT_STUCK PORT_OK THREADS (1-%d) [fork|_Fork]\n",
+			MAXT);
 		return 2;
 	}
 	stuck = loopback4(atoi(argv[1]));
@@ -163,6 +223,8 @@ int main(int argc, char **argv)
 				printf(" %s", ename(errs[i])), shown++;
 		printf("\n");
 	}
+	if (argc == 5 && forked(argv[4]))
+		_exit(2);
 	c2 = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	if (connect(c2, (struct sockaddr *)&ok, sizeof ok) < 0 && errno != EINPROGRESS) {
 		perror("held_many: connect");
