@@ -126,9 +126,12 @@ int shim_own_hold(int fd)
 	if (slot < 0)
 		errno = EMFILE;
 	else if ((hi = shim_own_copy(fd)) >= 0) {
-		held[slot] = hi + 1;
+		/* (the bound first: a handler of this thread that holds a
+		 * copy meanwhile looks at the place, in use once written) */
 		if (slot >= held_top)
 			held_top = slot + 1;
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		held[slot] = hi + 1;
 		__atomic_add_fetch(&nheld, 1, __ATOMIC_SEQ_CST);
 	}
 	if (taken)
