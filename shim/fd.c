@@ -159,7 +159,9 @@ bool shim_sock_made_tcp(int fd)
  * descriptors to another (fork, clone, spawn, exec, SCM_RIGHTS sent)
  * moves the generation on (shim_sock_shared), so that every socket made
  * before it is asked again.  Cleared with the number's other kinds
- * (shim_fd_kind_forget): a dup, a received or inherited socket is asked.
+ * (shim_fd_kind_forget): a dup, a received or inherited socket is asked,
+ * and so is a dup's source from then on (whole_forget: the socket has
+ * two numbers, and the close of one is not its FIN).
  * Beyond the library, as for its other tables: a raw system call in
  * inline assembly, and another process that takes the socket with
  * pidfd_getfd (it needs ptrace rights over this one).  Not checked by
@@ -197,6 +199,21 @@ bool shim_sock_whole(int fd)
 	unsigned *w = fd_word(&whole_seen, sizeof *w, fd, false);
 
 	return w && !self_memory_shared() && __atomic_load_n(w, __ATOMIC_ACQUIRE) == shim_sock_share_gen() + 1;
+}
+
+/* fd was duplicated (dup, dup2, dup3, F_DUPFD): its socket has another
+ * number now, so its close is not the socket's last, nor its FIN; the
+ * number is asked as one of unknown history.  Kept, a session's close of
+ * the number sent its close_notify with MSG_MORE, for a FIN the other
+ * descriptor kept back: the kernel held the record until its probe timer
+ * (200 ms), which a peer waiting for it waited (shim/tlsio.c,
+ * close_begin; h215, tests/preload/closefin.sh, dup_first). */
+static void whole_forget(int fd)
+{
+	unsigned *w = fd_word(&whole_seen, sizeof *w, fd, false);
+
+	if (w)
+		__atomic_store_n(w, 0, __ATOMIC_RELEASE);
 }
 
 void shim_sock_whole_accepted(int lfd, int fd, unsigned gen)
@@ -599,6 +616,7 @@ static int share(int oldfd, int newfd, uintptr_t v, void *ep)
 	if (newfd >= 0 && oldfd != newfd) {
 		shim_epoll_fds_closed(newfd, newfd);
 		shim_fd_kind_forget(newfd);
+		whole_forget(oldfd);    /* (two numbers: neither close is the last) */
 	}
 	shim_epoll_dup_end(ep, oldfd, newfd);
 	if (newfd < 0)

@@ -21,6 +21,15 @@
 #   * shutdown_wr_close_notify_msg_more: a shimmed Python client that
 #     shuts its side down after its ping (then reads the pong to the end)
 #     sends its close_notify with MSG_MORE, right before the shutdown;
+#   * close_notify_dup_first_no_msg_more: a shimmed Python client that
+#     dup()s its socket before connecting, reads a TLS server's greeting
+#     to its close_notify, and closes the first number: the other one
+#     keeps the socket, so no FIN follows, and its close_notify goes
+#     without MSG_MORE (the source of a dup is no longer "whole",
+#     shim/fd.c, whole_forget); the server, which waits for it
+#     (tlspeer greet, unwrap), says "unwrap ok".  main sent it with
+#     MSG_MORE, and the kernel held it until its probe timer: the
+#     server's unwrap ended 223-233 ms after the close (16-21 ms now);
 #   * close_notify_rides_fin_on_wire: 40 connections, both ends shimmed,
 #     not traced; tcpdump in the test's namespace: of the 80 ends (each
 #     sends one FIN; a FIN sent again counts once) at least 60 sent their
@@ -125,6 +134,55 @@ print("ok" if got == b"0123456789abcdef0123456789ABCDEF" else "bad %r" % got)
 		pass "$name (the close_notify sent with MSG_MORE, shutdown(SHUT_WR) next; the pong read to the end)"
 	fi
 fi
+
+# --- a descriptor made by dup() before the session: the close is not the FIN --------
+name=close_notify_dup_first_no_msg_more
+Q=$(free_port)
+policy "$T/dup.conf" <<EOF
+rules = ( { name = "fin-dup"; direction = "connect"; port = $Q; ca = "$CERTS/ca.crt";
+            server_name = "localhost"; } );
+EOF
+bg peer server --port "$Q" --cert "$CERTS/server.crt" --key "$CERTS/server.key" --mode greet \
+	--greeting hello --status "$T/dup.status" >"$T/dupsrv.out" 2>&1
+DSRV=$!
+if ! wait_for "$T/dupsrv.out" '^ready' 20; then
+	fail "$name" "tlspeer server never ready$(show "$T/dupsrv.out")"
+else
+	POLICY="$T/dup.conf" TLSSHIM_LOG_FILE="$T/dup.log" shimmed strace -f -qq -s 0 \
+		-e trace=sendto,shutdown,close -o "$T/dup.st" "$PY" -c '
+import socket, struct, sys, time
+s = socket.socket()
+d = s.dup()                     # before the session: a plain copy
+s.connect(("127.0.0.1", int(sys.argv[1])))
+got = b""
+while True:
+    b = s.recv(100)
+    if not b:
+        break
+    got += b
+s.close()                       # d still holds the socket: no FIN now
+# until the server, which waits for our close_notify, closes (its FIN):
+# CLOSE_WAIT, TCP_INFO state 8 (bounded)
+for _ in range(1000):
+    if d.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0] == 8:
+        break
+    time.sleep(0.01)
+print("ok" if got == b"hello" else "bad %r" % got)
+' "$Q" >"$T/dup.out" 2>&1
+	rc=$?
+	wait_exit "$DSRV" 20
+	set -- $(more_then_fin "$T/dup.st")
+	if [ "$rc" -ne 0 ] || ! grep -q '^ok$' "$T/dup.out"; then
+		fail "$name" "the client failed (exit $rc)$(show "$T/dup.out" "$T/dup.log")"
+	elif ! grep -q '^unwrap ok' "$T/dup.status"; then
+		fail "$name" "the server got no close_notify$(show "$T/dup.status" "$T/dupsrv.out")"
+	elif [ "$1" -ne 0 ]; then
+		fail "$name" "$1 sends with MSG_MORE where no FIN follows (want 0)$(show "$T/dup.st")"
+	else
+		pass "$name (close_notify sent without MSG_MORE; the server's unwrap ended)"
+	fi
+fi
+stop "$DSRV"
 
 # --- on the wire: one segment for close_notify and FIN ------------------------------
 # rsts: RSTs sent in the namespace so far (as linger.sh counts them).
