@@ -201,9 +201,11 @@ bool shim_sock_whole(int fd)
 	return w && !self_memory_shared() && __atomic_load_n(w, __ATOMIC_ACQUIRE) == shim_sock_share_gen() + 1;
 }
 
-/* fd was duplicated (dup, dup2, dup3, F_DUPFD): its socket has another
- * number now, so its close is not the socket's last, nor its FIN; the
- * number is asked as one of unknown history.  Kept, a session's close of
+/* fd is about to be duplicated (dup, dup2, dup3, F_DUPFD; dup_source,
+ * before the copy, so that a close racing with it never takes its own for
+ * the socket's last): its socket gets another number, so its close is
+ * not the socket's last, nor its FIN; the number is asked as one of
+ * unknown history.  Kept, a session's close of
  * the number sent its close_notify with MSG_MORE, for a FIN the other
  * descriptor kept back: the kernel held the record until its probe timer
  * (200 ms), which a peer waiting for it waited (shim/tlsio.c,
@@ -616,7 +618,6 @@ static int share(int oldfd, int newfd, uintptr_t v, void *ep)
 	if (newfd >= 0 && oldfd != newfd) {
 		shim_epoll_fds_closed(newfd, newfd);
 		shim_fd_kind_forget(newfd);
-		whole_forget(oldfd);    /* (two numbers: neither close is the last) */
 	}
 	shim_epoll_dup_end(ep, oldfd, newfd);
 	if (newfd < 0)
@@ -683,6 +684,9 @@ static int dup_source(int fd, uintptr_t *v)
 	if (REAL(fcntl)(fd, F_GETFD) < 0)
 		return -errno;          /* EBADF */
 	*v = conntab_load(fd);
+	/* (before the copy: a close racing with it never takes its own for
+	 * the socket's last) */
+	whole_forget(fd);
 	return 0;
 }
 
