@@ -341,33 +341,45 @@ void shim_own_dodge(int fd)
 	conntab_set_unlocked(fd, CT_UNSEEN);
 }
 
+/* The lowest of ours (owned or held for a call) in [lo, last], or -1.
+ * Under own_lock. */
+static long own_next(unsigned int lo, unsigned int last)
+{
+	long best = -1;
+
+	for (int i = 0; i < nowned; i++) {
+		unsigned int f = (unsigned)owned[i].fd;
+		if (f >= lo && f <= last && (best < 0 || f < (unsigned long)best))
+			best = f;
+	}
+	for (int i = 0; i < held_top; i++) {
+		unsigned int f = (unsigned)held[i] - 1;
+		if (held[i] && f >= lo && f <= last && (best < 0 || f < (unsigned long)best))
+			best = f;
+	}
+	return best;
+}
+
 /* close_range()/closefrom() over [first, last], leaving ours open.
- * Ours are few, and high, so this is a handful of system calls. */
+ * Ours are few, and high, so this is a handful of system calls.  No
+ * array of them on the stack (5,120 places: 20 KiB, more than a thread
+ * made with PTHREAD_STACK_MIN has) and no allocation (a fork's child
+ * calls this): each gap is found by a look over the tables. */
 int shim_own_close_range(unsigned int first, unsigned int last, int flags)
 {
-	int mine[OWN_MAX + HELD_MAX], n = 0, r = 0;
+	int r = 0;
+	unsigned int lo = first;
 	bool taken = xlock_lock_unless_mine(&own_lock);
 
-	for (int i = 0; i < nowned; i++)
-		if ((unsigned)owned[i].fd >= first && (unsigned)owned[i].fd <= last)
-			mine[n++] = owned[i].fd;
-	for (int i = 0; i < held_top; i++)
-		if (held[i] && (unsigned)held[i] - 1 >= first && (unsigned)held[i] - 1 <= last)
-			mine[n++] = held[i] - 1;
-	/* sort (insertion: n is small) */
-	for (int i = 1; i < n; i++)
-		for (int j = i; j > 0 && mine[j - 1] > mine[j]; j--) {
-			int t = mine[j];
-			mine[j] = mine[j - 1];
-			mine[j - 1] = t;
-		}
-	for (int i = 0; i <= n && r == 0; i++) {
-		unsigned int lo = i == 0 ? first : (unsigned)mine[i - 1] + 1;
-		unsigned int hi = i == n ? last : (unsigned)mine[i] - 1;
-		if (i < n && (unsigned)mine[i] == 0)
-			continue;
-		if (lo <= hi && !(i < n && (unsigned)mine[i] < lo))
+	for (;;) {
+		long k = own_next(lo, last);
+		unsigned int hi = k < 0 ? last : (unsigned)k - 1;
+
+		if ((k < 0 || (unsigned)k > lo) && lo <= hi)
 			r = REAL(close_range)(lo, hi, flags);
+		if (r || k < 0 || (unsigned)k >= last)
+			break;
+		lo = (unsigned)k + 1;
 	}
 	/* (the lock kept until here: a copy held meanwhile is not closed) */
 	if (taken) {
