@@ -1,0 +1,88 @@
+#!/bin/sh
+# A session whose handshake has not started, copied by fork(), used by BOTH
+# processes (tests/progs/fork_unstarted: each writes a line of its own and
+# reads once), as a client (a non-blocking connect, fork at once) and as a
+# server (accept, fork), against a real peer, under the run's wire audit (nothing in clear on a
+# TLS port).  The owner word (c->owner, claim() in core/tls.c) is in each
+# process's own memory: after such a fork both see the session free, both
+# start a handshake on the one TCP stream, and the peer fails the
+# connection (two ClientHellos, or a ServerHello it was not waiting for):
+# mostly neither is served (both get ECONNRESET), nothing goes in clear.
+# Asserted here, for both sides:
+#  - no process hangs (bounded by timeout; each reports one line);
+#  - the peer never decrypts both processes' lines;
+#  - at most one process gets data, and only its own session's.
+# The cases the ECONNRESET claim always covered (a session started before
+# the fork, a child made by the raw fork system call) and the classic
+# forking server (the parent closes its copy unused) are in fork.sh.
+. "$TLSSHIM_TOP/tests/lib.sh"
+. "$TLSSHIM_TOP/tests/preload/common.inc"
+
+# judge NAME OUT PEERLINES SERVED-READ: OUT is fork_unstarted's output,
+# PEERLINES the lines the peer decrypted; a process is served when its
+# read got SERVED-READ ("" = its own line, echoed).
+judge() {
+	_n=$1 _o=$2 _pl=$3 _sr=$4 served= fails=0
+	for who in parent child; do
+		l=$(printf '%s\n' "$_o" | sed -n "s/^$who: //p")
+		want=${_sr:-$who}
+		case "$l" in
+		"write ok; read $want") served="$served $who" ;;
+		"write "*"; read parent" | "write "*"; read child" | "write "*"; read peer")
+			fail "$_n: $who got only its own session's data" "$l"; fails=1 ;;
+		"") fail "$_n: $who reported" "no line from $who: $_o"; fails=1 ;;
+		esac
+	done
+	if printf '%s\n' "$_pl" | grep -qx parent && printf '%s\n' "$_pl" | grep -qx child; then
+		fail "$_n: the peer never decrypts both processes' lines" "peer got: $_pl"
+	else
+		pass "$_n: the peer did not decrypt both processes' lines (it got: $(echo $_pl))"
+	fi
+	set -- $served
+	if [ $# -le 1 ] && [ $fails -eq 0 ]; then
+		pass "$_n: at most one process served (${served:-none}), none got data of another session"
+	else
+		fail "$_n: at most one process served" "served:$served; $_o"
+	fi
+}
+
+# ---- a client: a non-blocking connect(), fork(), both use it -----------
+P=$(free_port)
+policy "$T/cli.conf" <<EOC
+rules = ( { name = "fork-unstarted-out"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt";
+            handshake_timeout_ms = 3000; } );
+EOC
+bg "$PY" "$TLSPEER" server --port "$P" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
+	--mode echo --record "$T/cli.rec" --status "$T/cli.status" >"$T/cli.out" 2>&1
+peer=$!
+wait_for "$T/cli.out" '^ready' 15
+out=$(TLSSHIM_LOG_FILE="$T/cli.log" timeout -k 2 $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+	TLSSHIM_CONFIG="$T/cli.conf" "$PROGS/fork_unstarted" connect localhost "$P" 2>&1)
+rc=$?
+wait_exit "$peer" 20
+if [ $rc -eq 0 ]; then
+	pass "client: neither process hangs ($(printf '%s\n' "$out" | tr '\n' '|'))"
+else
+	fail "client: neither process hangs" "exit $rc: $out$(show "$T/cli.log")"
+fi
+judge client "$out" "$(cat "$T/cli.rec" 2>/dev/null)" ""
+
+# ---- a server: accept(), fork(), both use it ----------------------------
+P=$(free_port)
+policy "$T/srv.conf" <<EOC
+rules = ( { name = "fork-unstarted-in"; direction = "accept"; port = $P;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; handshake_timeout_ms = 3000; } );
+EOC
+TLSSHIM_LOG_FILE="$T/srv.log" bg timeout -k 2 $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+	TLSSHIM_CONFIG="$T/srv.conf" "$PROGS/fork_unstarted" accept "$P" >"$T/srv.out" 2>&1
+srv=$!
+wait_for "$T/srv.out" '^listening' 15
+pout=$(timeout -k 2 $((30 * TS)) "$PY" "$PYD/fork_unstarted_peer.py" "$P" "$CERTS/ca.crt" 2>&1)
+wait_exit "$srv" 30; rc=$?
+out=$(grep -v '^listening' "$T/srv.out")
+if [ $rc -eq 0 ]; then
+	pass "server: neither process hangs ($(printf '%s\n' "$out" | tr '\n' '|'))"
+else
+	fail "server: neither process hangs" "exit $rc: $out$(show "$T/srv.log")"
+fi
+judge server "$out" "$(printf '%s\n' "$pout" | sed -n 's/^got //p')" peer

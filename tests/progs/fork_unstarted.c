@@ -1,0 +1,123 @@
+/* fork_unstarted — a connection that nobody has used yet (the library's
+ * handshake not started) is copied by fork(), then BOTH processes use it:
+ * each writes a line of its own ("parent\n", "child\n") and reads once.
+ *
+ *   fork_unstarted connect HOST PORT    a client: a non-blocking connect()
+ *                                       (a blocking one runs the handshake
+ *                                       in connect), fork() at once, then
+ *                                       each process makes it blocking
+ *   fork_unstarted accept PORT          a server: prints "listening",
+ *                                       accept(), fork()
+ *
+ * Each process prints one line, in either order: "WHO: write ok|<error>;
+ * read <line>|eof|<error>" (what one read got, up to its first newline).
+ * Exit 0 once both have reported (the parent waits for the child; a child
+ * that ended without reporting is reported by the parent as "child: exit
+ * N" or "child: signal N").  SIGPIPE is ignored (a write on a connection
+ * the peer reset fails with EPIPE, as in most servers).
+ * Knows nothing about TLS.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void use(int fd, const char *who)
+{
+	char line[64], got[256];
+	const char *w = "ok";
+	ssize_t r;
+
+	/* (the connect was non-blocking: wait in write and read now) */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	snprintf(line, sizeof line, "%s\n", who);
+	if (write(fd, line, strlen(line)) < 0)
+		w = strerror(errno);
+	r = read(fd, got, sizeof got - 1);
+	if (r > 0) {
+		got[r] = 0;
+		got[strcspn(got, "\n")] = 0;
+	} else {
+		snprintf(got, sizeof got, "%s", r == 0 ? "eof" : strerror(errno));
+	}
+	printf("%s: write %s; read %s\n", who, w, got);
+	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	int fd, st;
+	pid_t pid;
+	int rep[2];
+	char b;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (argc == 4 && !strcmp(argv[1], "connect")) {
+		struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
+
+		if (getaddrinfo(argv[2], argv[3], &hints, &res) != 0)
+			return 64;
+		fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		if (fd < 0 || (connect(fd, res->ai_addr, res->ai_addrlen) < 0 &&
+			       errno != EINPROGRESS)) {
+			perror("fork_unstarted: connect");
+			return 2;
+		}
+		freeaddrinfo(res);
+	} else if (argc == 3 && !strcmp(argv[1], "accept")) {
+		struct sockaddr_in a = { .sin_family = AF_INET,
+					 .sin_port = htons((unsigned short)atoi(argv[2])),
+					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		int one = 1, l = socket(AF_INET, SOCK_STREAM, 0);
+
+		if (l < 0 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+		    bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 1) < 0) {
+			perror("fork_unstarted: listen");
+			return 2;
+		}
+		printf("listening\n");
+		fflush(stdout);
+		fd = accept(l, NULL, NULL);
+		if (fd < 0) {
+			perror("fork_unstarted: accept");
+			return 2;
+		}
+		close(l);
+	} else {
+		fprintf(stderr, "usage: fork_unstarted connect HOST PORT | accept PORT\n");
+		return 64;
+	}
+	if (pipe(rep) < 0)
+		return 5;
+	pid = fork();
+	if (pid < 0) {
+		perror("fork_unstarted: fork");
+		return 5;
+	}
+	if (pid == 0) {
+		close(rep[0]);
+		use(fd, "child");
+		(void)!write(rep[1], "r", 1);
+		close(fd);
+		_exit(0);
+	}
+	close(rep[1]);
+	use(fd, "parent");
+	if (waitpid(pid, &st, 0) != pid)
+		return 6;
+	if (read(rep[0], &b, 1) != 1) {
+		if (WIFSIGNALED(st))
+			printf("child: signal %d\n", WTERMSIG(st));
+		else
+			printf("child: exit %d\n", WEXITSTATUS(st));
+	}
+	close(fd);
+	return 0;
+}
