@@ -15,6 +15,7 @@
  *    state and SSL_get_shutdown, never from errors left by the program.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -1022,8 +1023,42 @@ static bool claim(struct tls_conn *c)
 	 * instruction. */
 	if (__atomic_load_n(&c->owner, __ATOMIC_ACQUIRE) == me)
 		return true;
-	if (__atomic_compare_exchange_n(&c->owner, &o, me, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) ||
-	    o == me)
+	if (__atomic_compare_exchange_n(&c->owner, &o, me, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		/* The first use in this process; but the owner word is this
+		 * process's own memory, and a fork() before any use left
+		 * the session free in both copies.  What the two processes
+		 * share is the socket: a POSIX record lock on it belongs to a
+		 * process (not to the open file description they share) and
+		 * a fork child does not inherit its parent's, so the first
+		 * user's F_SETLK is taken and the second's fails (EAGAIN or
+		 * EACCES) before it sends a byte.  Any other answer (a
+		 * sandbox's refusal, EBADF, ENOLCK) leaves the claim as
+		 * before.  The lock goes with this process's first close of
+		 * any descriptor of the socket (POSIX), or its exit. */
+		struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0,
+				   .l_len = 1 };
+		int e = errno, taken = c->fd >= 0 && core_sys.fcntl(c->fd, F_SETLK, &l) < 0 &&
+				       (errno == EAGAIN || errno == EACCES);
+
+		errno = e;
+		if (!taken)
+			return true;
+		l = (struct flock){ .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 1 };
+		o = core_sys.fcntl(c->fd, F_GETLK, &l) == 0 && l.l_type != F_UNLCK && l.l_pid > 0
+			    ? l.l_pid : -1;
+		errno = e;
+		__atomic_store_n(&c->owner, o, __ATOMIC_RELEASE);
+		if (c->state != ST_FAILED) {
+			set_fail(c, TLS_FAIL_FOREIGN);
+			set_state(c, ST_FAILED);
+			snprintf(c->err, sizeof c->err, "the TLS session is in use by process %d (it"
+				 " took the socket's lock first); process %d may not use it (after"
+				 " fork, two processes must never start a handshake on one stream)",
+				 (int)o, (int)me);
+		}
+		return false;
+	}
+	if (o == me)
 		return true;
 	if (c->state != ST_FAILED) {
 		set_fail(c, TLS_FAIL_FOREIGN);

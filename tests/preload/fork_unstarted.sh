@@ -4,30 +4,40 @@
 # reads once), as a client (a non-blocking connect, fork at once) and as a
 # server (accept, fork), against a real peer, under the run's wire audit (nothing in clear on a
 # TLS port).  The owner word (c->owner, claim() in core/tls.c) is in each
-# process's own memory: after such a fork both see the session free, both
-# start a handshake on the one TCP stream, and the peer fails the
-# connection (two ClientHellos, or a ServerHello it was not waiting for):
-# mostly neither is served (both get ECONNRESET), nothing goes in clear.
+# process's own memory: after such a fork both see the session free.  The
+# first user also takes a POSIX record lock (F_SETLK) on the socket: such
+# locks belong to a process, not to the open file description that parent
+# and child share, and a child never inherits its parent's; so the second
+# user finds it taken (EAGAIN or EACCES) and its reads and writes fail with
+# ECONNRESET before it sends a byte.  Before h217 both started a handshake
+# on the one TCP stream: the peer failed the connection (two ClientHellos,
+# or a ServerHello it was not waiting for), and mostly neither was served
+# (both got ECONNRESET).
 # Asserted here, for both sides:
 #  - no process hangs (bounded by timeout; each reports one line);
 #  - the peer never decrypts both processes' lines;
-#  - at most one process gets data, and only its own session's.
+#  - at most one process gets data, and only its own session's;
+#  - exactly one is served, the peer saw one clean session (close_notify),
+#    and the other process's write and read fail with ECONNRESET.
 # The cases the ECONNRESET claim always covered (a session started before
 # the fork, a child made by the raw fork system call) and the classic
 # forking server (the parent closes its copy unused) are in fork.sh.
 . "$TLSSHIM_TOP/tests/lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 
+RST="Connection reset by peer"
+
 # judge NAME OUT PEERLINES SERVED-READ: OUT is fork_unstarted's output,
 # PEERLINES the lines the peer decrypted; a process is served when its
 # read got SERVED-READ ("" = its own line, echoed).
 judge() {
-	_n=$1 _o=$2 _pl=$3 _sr=$4 served= fails=0
+	_n=$1 _o=$2 _pl=$3 _sr=$4 served= other= fails=0
 	for who in parent child; do
 		l=$(printf '%s\n' "$_o" | sed -n "s/^$who: //p")
 		want=${_sr:-$who}
 		case "$l" in
 		"write ok; read $want") served="$served $who" ;;
+		"write $RST; read $RST") other="$other $who" ;;
 		"write "*"; read parent" | "write "*"; read child" | "write "*"; read peer")
 			fail "$_n: $who got only its own session's data" "$l"; fails=1 ;;
 		"") fail "$_n: $who reported" "no line from $who: $_o"; fails=1 ;;
@@ -43,6 +53,29 @@ judge() {
 		pass "$_n: at most one process served (${served:-none}), none got data of another session"
 	else
 		fail "$_n: at most one process served" "served:$served; $_o"
+	fi
+	set -- $other
+	if [ -n "$served" ] && [ "${served# }" != "${other# }" ] && [ $# -eq 1 ] &&
+	   [ "$(echo $_pl)" = "${served# }" ]; then
+		pass "$_n: the first user (${served# }) is served, the other's write and read$(
+			) fail with ECONNRESET"
+	else
+		fail "$_n: first user served, the other gets ECONNRESET" \
+			"served:$served; reset:$other; peer: $(echo $_pl); $_o"
+	fi
+}
+
+# The refusal is logged by the second user, naming the first (the lock's
+# holder, from F_GETLK) and itself: two different pids.
+lock_logged() {
+	_l=$(grep "took the socket's lock first" "$2" | head -n 1)
+	_w=$(printf '%s\n' "$_l" | sed -n 's/^tlsshim\[\([0-9]*\)\].*in use by process \([0-9]*\) .*'\
+'; process \([0-9]*\) may not.*/\1 \2 \3/p')
+	set -- "$1" $_w
+	if [ $# -eq 4 ] && [ "$2" = "$4" ] && [ "$2" != "$3" ]; then
+		pass "$1: the second user logs the refusal, naming the first ($_l)"
+	else
+		fail "$1: the second user logs the refusal" "$(show "$2")"
 	fi
 }
 
@@ -66,6 +99,12 @@ else
 	fail "client: neither process hangs" "exit $rc: $out$(show "$T/cli.log")"
 fi
 judge client "$out" "$(cat "$T/cli.rec" 2>/dev/null)" ""
+if grep -q '^eof clean' "$T/cli.status" && ! grep -q -i error "$T/cli.status"; then
+	pass "client: the peer saw one session, no error, close_notify at the end"
+else
+	fail "client: the peer saw one clean session" "status: $(tr '\n' '|' <"$T/cli.status" 2>/dev/null)"
+fi
+lock_logged client "$T/cli.log"
 
 # ---- a server: accept(), fork(), both use it ----------------------------
 P=$(free_port)
@@ -86,3 +125,9 @@ else
 	fail "server: neither process hangs" "exit $rc: $out$(show "$T/srv.log")"
 fi
 judge server "$out" "$(printf '%s\n' "$pout" | sed -n 's/^got //p')" peer
+if printf '%s\n' "$pout" | grep -qx 'eof clean'; then
+	pass "server: the peer's session ended with close_notify"
+else
+	fail "server: the peer's session ended with close_notify" "peer: $pout"
+fi
+lock_logged server "$T/srv.log"
