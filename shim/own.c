@@ -13,7 +13,9 @@
  * close-on-exec, and is marked OWN in the connection table:
  *  - close() of it says EBADF (as for a number the program never opened),
  *    read/write/... too;
- *  - close_range()/closefrom() close around it;
+ *  - close_range()/closefrom() close around it (tests/preload/closefrom_own.sh:
+ *    the numbers stay open on the same files; closed, the linger thread's
+ *    wake-up byte went into the program's file that took the pipe's number);
  *  - dup2()/dup3() onto it first moves ours to another number (its owner
  *    is told), then lets the program have the number.
  * What no wrapper sees (a raw close_range system call) is caught where it
