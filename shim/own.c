@@ -47,7 +47,10 @@ static struct xlock own_lock = XLOCK_INIT;
  * name.  Until they are let go, dup2()/dup3() onto one says EBUSY (as
  * Linux's dup2 may), close() EBADF, close_range() closes around it: a
  * TLS connection put there between the judgement and the kernel's call
- * would be what the kernel gets (kroute.sh, helper-175).  A call holds at
+ * would be what the kernel gets (kroute.sh, helper-175); one closed by
+ * closefrom() goes to the program's next file at that number, which the
+ * library's close after the call would close (held_many.sh,
+ * held_many_closefrom).  A call holds at
  * most three, but holds them for the kernel's whole call, which may wait:
  * since connect() again on a TLS number, and a pumped number's connect()
  * and Fast Open, are made on a held copy (shim/connect.c, held_call), each

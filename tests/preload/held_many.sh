@@ -28,6 +28,15 @@
 #     numbers its program could neither close (EBADF) nor dup2() onto, and
 #     held the parent's socket for its whole life (main: "child copies
 #     4"; now shim_own_forked).
+#   * held_many_closefrom: 3 threads waiting, then closefrom() from the
+#     number above the program's: the copies held for their calls stay
+#     open ("held before 3", "held after 3": close_range closes around
+#     them), and a pipe of the program's put at each of their numbers or
+#     above (F_DUPFD) is still open after the calls returned (the socket
+#     let connect) and the library closed its copies ("program's open 3
+#     of 3").  With the copies closed by closefrom (a scratch build whose
+#     own_next() finds none), the pipe took their numbers and the
+#     library's close after each call closed the program's pipe.
 . "$(dirname "$0")/../lib.sh"
 . "$TLSSHIM_TOP/tests/preload/common.inc"
 need_shim held_many_setup
@@ -66,3 +75,18 @@ for how in fork _Fork; do
 		pass "$name"
 	fi
 done
+
+name=held_many_closefrom
+TLSSHIM_LOG_FILE="$T/closefrom.log" shimmed "$PROGS/held_many" "$P" "$Q" 3 closefrom \
+	>"$T/closefrom.out" 2>"$T/closefrom.err"
+rc=$?
+if [ "$rc" -ne 0 ]; then
+	fail "$name" "held_many exited $rc$(show "$T/closefrom.out" "$T/closefrom.err" "$T/closefrom.log")"
+elif ! grep -qx 'held before 3' "$T/closefrom.out" ||
+	! grep -qx 'held after 3' "$T/closefrom.out"; then
+	fail "$name" "closefrom closed copies held for a call$(show "$T/closefrom.out")"
+elif ! grep -qx "program's open 3 of 3" "$T/closefrom.out"; then
+	fail "$name" "the library closed the program's descriptors$(show "$T/closefrom.out")"
+else
+	pass "$name"
+fi

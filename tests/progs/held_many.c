@@ -18,7 +18,7 @@
  * With a fourth argument, fork or _Fork: once the threads wait, a child
  * made so prints "child copies N", its descriptors of S (its own S: 1;
  * the copies the library held for the waiting threads' calls are not the
- * child's).
+ * child's).  With closefrom: see closed_around().
  *
  * Prints "returned N" (threads whose connect() on S returned while S
  * was still connecting, with their errors: "EMFILE" etc.) and "again
@@ -140,6 +140,64 @@ static int forked(const char *how)
 	return 0;
 }
 
+/* closefrom(S + 1) while the threads wait ("closefrom", the fourth
+ * argument): "held before N" and "held after N", the descriptors of S
+ * other than S (the copies the library holds for the waiting threads'
+ * calls: closefrom closes around them).  Then the program puts a pipe of
+ * its own at each of their numbers or the lowest free one above
+ * (F_DUPFD), lets S connect (the filler accepted: the backlog has room at
+ * the SYN's next retransmission) and waits for the threads whose call was
+ * held (at most 20 s): "program's open N of M", its pipe copies still
+ * open after each call let its copy go (a copy closed by closefrom and its
+ * number taken by the program's pipe: the library's close after the call
+ * closed the program's pipe). */
+static int closed_around(int l1, int nt)
+{
+	struct stat st;
+	int held[MAXT + 1], mine[MAXT + 1], nh = 0, p[2], a, open_n = 0;
+	char path[300], got[64], want[64];
+	DIR *d;
+	struct dirent *e;
+	ssize_t l;
+
+	if (fstat(s, &st) < 0 || pipe(p) < 0)
+		return 2;
+	snprintf(want, sizeof want, "socket:[%lu]", (unsigned long)st.st_ino);
+	if (!(d = opendir("/proc/self/fd")))
+		return 2;
+	while ((e = readdir(d)) && nh <= MAXT) {
+		snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+		if ((l = readlink(path, got, sizeof got - 1)) > 0) {
+			got[l] = 0;
+			if (!strcmp(got, want) && atoi(e->d_name) != s)
+				held[nh++] = atoi(e->d_name);
+		}
+	}
+	closedir(d);
+	printf("held before %d\n", nh);
+	closefrom((unsigned)(p[1] > s ? p[1] : s) + 1);
+	printf("held after %d\n", copies(st.st_ino) - 1);
+	for (int i = 0; i < nh; i++)
+		mine[i] = fcntl(p[1], F_DUPFD, held[i]);
+	if ((a = accept(l1, NULL, NULL)) >= 0)
+		close(a);
+	for (int k = 0, all = 0; !all; k++) {
+		if (k == 2000) {
+			fprintf(stderr, "held_many: the held calls never returned in 20 s\n");
+			return 2;
+		}
+		all = 1;
+		for (int i = 1; i <= nt && all; i++)
+			all = done[i];
+		if (!all)
+			usleep(10000);
+	}
+	for (int i = 0; i < nh; i++)
+		open_n += mine[i] >= 0 && fcntl(mine[i], F_GETFD) >= 0;
+	printf("program's open %d of %d\n", open_n, nh);
+	return 0;
+}
+
 static const char *ename(int e)
 {
 	static char b[16];
@@ -165,7 +223,7 @@ int main(int argc, char **argv)
 	int nt, l1, l2, filler, c2, r, ret = 0;
 
 	if (argc < 4 || argc > 5 || (nt = atoi(argv[3])) < 1 || nt > MAXT) {
-		fprintf(stderr, "usage: held_many PORT_STUCK PORT_OK THREADS (1-%d) [fork|_Fork]\n",
+		fprintf(stderr, "usage: held_many PORT_STUCK PORT_OK THREADS (1-%d) [fork|_Fork|closefrom]\n",
 			MAXT);
 		return 2;
 	}
@@ -222,6 +280,11 @@ int main(int argc, char **argv)
 			if (done[i])
 				printf(" %s", ename(errs[i])), shown++;
 		printf("\n");
+	}
+	if (argc == 5 && !strcmp(argv[4], "closefrom")) {
+		ret = closed_around(l1, nt);
+		fflush(stdout);
+		_exit(ret);
 	}
 	if (argc == 5 && forked(argv[4]))
 		_exit(2);
