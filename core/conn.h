@@ -65,7 +65,9 @@ struct tls_conn {
 	unsigned ku_done;        /* KeyUpdates sent */
 	long long ku_last_ms;    /* clock_ms() of the last one (KU_MIN_GAP_MS) */
 	int nonblock;            /* see tls_conn_nonblock */
-	int timeo_ms[2];         /* see tls_conn_sock_timeout */
+	/* SO_RCVTIMEO, SO_SNDTIMEO: a generation (high 32 bits) and the
+	 * time-out in ms (low 32; see tls_conn_sock_timeout) */
+	uint64_t timeo[2];
 	bool fork_held;          /* held by a fork prepare handler */
 	/* A pump's session (tls_conn_prepare_pump): the buffers stay, so the
 	 * pump never allocates. */

@@ -242,14 +242,36 @@ void tls_conn_set_nonblock(struct tls_conn *c, int nb)
 	__atomic_store_n(&c->nonblock, nb, __ATOMIC_RELAXED);
 }
 
-int tls_conn_sock_timeout(const struct tls_conn *c, bool snd)
+int tls_conn_sock_timeout(const struct tls_conn *c, bool snd, unsigned *gen)
 {
-	return __atomic_load_n(&c->timeo_ms[snd], __ATOMIC_RELAXED);
+	uint64_t w = __atomic_load_n(&c->timeo[snd], __ATOMIC_ACQUIRE);
+
+	*gen = (unsigned)(w >> 32);
+	return (int)(uint32_t)w;
 }
 
-void tls_conn_set_sock_timeout(struct tls_conn *c, bool snd, int ms)
+/* Compare-and-swap: the copy is still the unknown one of generation gen. */
+bool tls_conn_note_sock_timeout(struct tls_conn *c, bool snd, unsigned gen, int ms)
 {
-	__atomic_store_n(&c->timeo_ms[snd], ms, __ATOMIC_RELAXED);
+	uint64_t old = (uint64_t)gen << 32 | (uint32_t)TLS_TIMEO_UNKNOWN;
+
+	return __atomic_compare_exchange_n(&c->timeo[snd], &old, (uint64_t)gen << 32 | (uint32_t)ms,
+					   false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+/* Unknown again, in a new generation: a note of a value read before
+ * fails (the setsockopt that calls this is done, so a read after it sees
+ * the new value). */
+void tls_conn_forget_sock_timeout(struct tls_conn *c)
+{
+	for (int i = 0; i < 2; i++) {
+		uint64_t w = __atomic_load_n(&c->timeo[i], __ATOMIC_RELAXED), n;
+
+		do
+			n = ((w >> 32) + 1) << 32 | (uint32_t)TLS_TIMEO_UNKNOWN;
+		while (!__atomic_compare_exchange_n(&c->timeo[i], &w, n, true, __ATOMIC_ACQ_REL,
+						    __ATOMIC_RELAXED));
+	}
 }
 
 /* The value known when the connection was made, unless a wrapper has

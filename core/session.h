@@ -16,10 +16,16 @@ int tls_conn_nonblock(struct tls_conn *c);
 void tls_conn_set_nonblock(struct tls_conn *c, int nb);
 /* The socket's SO_RCVTIMEO (snd false) or SO_SNDTIMEO in ms as last
  * read by the shim: -1 none, TLS_TIMEO_UNKNOWN until read, and again
- * after any SOL_SOCKET setsockopt on one of the session's fds. */
+ * after any SOL_SOCKET setsockopt on one of the session's fds
+ * (tls_conn_forget_sock_timeout).  *gen is the copy's generation: a
+ * value read from the socket is noted (tls_conn_note_sock_timeout) only
+ * if no forget came since *gen was read, so that a wait which read "none"
+ * before another thread's setsockopt never notes it after that
+ * setsockopt's forget (the read would wait for ever); false: read again. */
 #define TLS_TIMEO_UNKNOWN (-2)
-int tls_conn_sock_timeout(const struct tls_conn *c, bool snd);
-void tls_conn_set_sock_timeout(struct tls_conn *c, bool snd, int ms);
+int tls_conn_sock_timeout(const struct tls_conn *c, bool snd, unsigned *gen);
+bool tls_conn_note_sock_timeout(struct tls_conn *c, bool snd, unsigned gen, int ms);
+void tls_conn_forget_sock_timeout(struct tls_conn *c);
 void tls_conn_init_nonblock(struct tls_conn *c, int nb);
 /* Counts reads of ciphertext from the socket: an edge-triggered waiter is
  * told of buffered plaintext again only after new bytes arrived. */

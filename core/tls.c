@@ -1232,7 +1232,7 @@ struct tls_conn *tls_conn_new(int fd, const struct tls_opts *opts, enum tls_role
 	c->fd = fd;
 	c->made_by = self_pid();
 	c->nonblock = -1;
-	c->timeo_ms[0] = c->timeo_ms[1] = TLS_TIMEO_UNKNOWN;
+	c->timeo[0] = c->timeo[1] = (uint32_t)TLS_TIMEO_UNKNOWN;
 	c->o = *opts;
 	c->role = role;
 	c->state = ST_NEW;

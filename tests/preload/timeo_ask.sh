@@ -14,6 +14,13 @@
 #     on its socket, sends half a ping and reads: the read fails with
 #     EAGAIN (the server waits for the rest), as the kernel's would; and
 #     the time-out was asked (one getsockopt of SO_RCVTIMEO);
+#   * timeo_set_mid_wait: a shimmed client in a process that set a
+#     time-out on another socket (so its first wait asks the kernel) sends
+#     half a ping and reads; preload_timeorace.so sets SO_RCVTIMEO (200 ms)
+#     on the socket just after the library's getsockopt answered "none",
+#     before the library notes it, as another thread would: the read fails
+#     with EAGAIN (main: the note "none" was stored after the setsockopt
+#     had cleared it, and the read waited for ever: killed at the bound);
 #   * timeo_listener_inherited: a shimmed server whose listener has
 #     SO_RCVTIMEO (1 s) set before accept(): the accepted socket inherits
 #     it, and a read of a client that sends nothing fails with EAGAIN.
@@ -86,6 +93,39 @@ s.close()
 		fail "$name" "the time-out was never asked$(show "$T/set.st")"
 	else
 		pass "$name (SO_RCVTIMEO set: the read timed out with EAGAIN, the time-out asked)"
+	fi
+fi
+
+name=timeo_set_mid_wait
+if ! grep -q '^listening' "$T/srv2.out"; then
+	fail "$name" "pingpong server never listened$(show "$T/srv2.err")"
+else
+	TLSSHIM_LOG_FILE="$T/mid.log" timeout -k 2 $((10 * TS)) \
+		env LD_PRELOAD="$SHIM_PRELOAD $PROGS/preload_timeorace.so" TLSSHIM_CONFIG="$T/cli.conf" \
+		"$PY" -c '
+import errno, os, socket, struct, sys
+o = socket.socket()
+o.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 0, 0))
+o.close()
+s = socket.socket()
+s.connect(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"0123456789abcdef")
+os.environ["TLSSHIM_TEST_TIMEO_RACE"] = "200"
+try:
+    s.recv(100)
+    print("read returned", flush=True)
+except OSError as e:
+    print("eagain" if e.errno == errno.EAGAIN else "errno %d" % e.errno, flush=True)
+s.close()
+' "$P" >"$T/mid.out" 2>&1
+	rc=$?
+	if ! grep -q '^timeorace: set$' "$T/mid.out"; then
+		fail "$name" "the injector never set the time-out (exit $rc)$(show "$T/mid.out" "$T/mid.log")"
+	elif [ "$rc" -ne 0 ] || ! grep -q '^eagain$' "$T/mid.out"; then
+		fail "$name" "the read did not time out with EAGAIN (exit $rc: 124 is the bound)\
+$(show "$T/mid.out" "$T/mid.log")"
+	else
+		pass "$name (SO_RCVTIMEO set between the library's look and its note: EAGAIN)"
 	fi
 fi
 stop "$SRV2"
