@@ -827,18 +827,30 @@ SHIM_EXPORT int __connect(int fd, const struct sockaddr *sa, socklen_t len)
 
 /* A pumped fd names the pump's loopback channel; the program asks about
  * its connection: answer with the session's TCP addresses (inetd services,
- * sshd and tcp-wrappers log and filter on them). */
+ * sshd and tcp-wrappers log and filter on them), as the kernel does
+ * (move_addr_to_user): *len is read as an int, and a negative one is
+ * EINVAL (as a socklen_t it was huge: the address was written and 0
+ * returned); a *len of 0 copies nothing, so a null sa is then no fault,
+ * and *len says the address's length. */
 static int pumped_addr(int fd, bool peer, struct sockaddr *sa, socklen_t *len)
 {
 	struct conntab_pumped *pi = conntab_pumped(fd);
 	const struct sockaddr_storage *ss = peer ? &pi->peer : &pi->local;
 	socklen_t l = peer ? pi->plen : pi->llen;
+	int n;
 
 	if (!l)
 		return 1;       /* not known: let the kernel answer */
-	if (!sa || !len)
+	if (!len)
 		return -EFAULT;
-	memcpy(sa, ss, *len < l ? *len : l);
+	if ((n = (int)*len) < 0)
+		return -EINVAL;
+	if ((socklen_t)n > l)
+		n = (int)l;
+	if (n && !sa)
+		return -EFAULT;
+	if (n)
+		memcpy(sa, ss, (size_t)n);
 	*len = l;
 	return 0;
 }
@@ -886,8 +898,10 @@ SHIM_EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len
 	if (__builtin_expect(level == IPPROTO_TCP && opt == TCP_ZEROCOPY_RECEIVE, 0))
 		return zerocopy_receive(fd, val, len);
 
-	/* sctp_connectx(): peers without connect(). */
-	if (__builtin_expect(level == 132 /* SOL_SCTP */, 0) && len &&
+	/* sctp_connectx(): peers without connect().  A negative *len (an
+	 * int to the kernel) is the kernel's EINVAL, before anything is done:
+	 * as a socklen_t it was taken for a buffer of 4 GiB and walked. */
+	if (__builtin_expect(level == 132 /* SOL_SCTP */, 0) && len && (int)*len >= 0 &&
 	    (r = shim_sctp_sockopt(fd, opt, val, *len)) < 0)
 		SHIM_RET(r);
 	/* kTLS's keys (ktls = true): shim/sock.c, shim_sockopt_refused. */

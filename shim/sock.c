@@ -613,6 +613,15 @@ SHIM_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_
 	struct tls_conn *c;
 	int r, off;
 
+	/* A negative optlen (an int to the kernel) is refused EINVAL by the
+	 * kernel before any level or option is looked at, and nothing is set:
+	 * the options the library answers itself (SO_RCVLOWAT on a TLS fd,
+	 * below: 0; SO_PEEK_OFF, SO_ZEROCOPY, TCP_ULP, SOL_TLS: EOPNOTSUPP)
+	 * took it for a socklen_t of 4 GiB.  The kernel answers it (EBADF,
+	 * ENOTSOCK and EINVAL in its order). */
+	if (__builtin_expect((int)len < 0, 0))
+		return REAL(setsockopt)(fd, level, opt, val, len);
+
 	/* SO_PEEK_OFF would count ciphertext (shim_tls_recv's peek): refused
 	 * on a TLS fd as TCP refused it before Linux 6.10; turning it off
 	 * (a negative value) is let through.  SO_ZEROCOPY: the engine copies,
