@@ -546,6 +546,7 @@ static void after_fork_child(void)
 	policy_reload_fork_child(shim_policy);
 	shim_pump_after_fork_child();
 	shim_linger_fork_child();
+	shim_env_swap_fork_child();
 }
 
 /* A clone() that copies the process (no CLONE_VM, no CLONE_THREAD) made

@@ -1428,44 +1428,160 @@ SHIM_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_fil
 
 /* system() and popen() run /bin/sh with environ; for the duration of the
  * call, environ also names our pumped fds (the C library spawns the shell
- * with vfork semantics, so the restore waits for its exec). */
-static char **swap_environ(char **env, char *var, size_t nvar, const struct shim_peerenv *pe)
-{
-	char **old = environ;
+ * with vfork semantics, so the restore waits for its exec).
+ *
+ * Calls in several threads at once.  environ is one word for the whole
+ * process.  Until h220 each call saved the environ it found and put it
+ * back at its end, with its array on its own stack: of two overlapping
+ * calls the second saved the first's array, and when the first ended
+ * first, the second put back the first's array, a dead stack frame, as
+ * the program's environ for good (getenv then read another frame's
+ * bytes; 4 runs of 6 with two threads making 20 calls each:
+ * tests/preload/spawn_fa.sh, system-race, makes that order every time).
+ * Now the arrays (with the pumped list and the peer's names, which they
+ * point into) are taken from the heap and registered; the program's own
+ * environ is kept beside them, and each new array is made from it; a
+ * call that ends with its array in environ puts back the newest array of
+ * a call still under way, or the program's once none is; the arrays are
+ * freed only when no call is under way (the C library's spawn of another
+ * call may have read one of them from environ and pass it to the
+ * kernel).  An environ that is none of ours (the program's setenv() in
+ * the meantime made its own copy) is left as it is, and becomes the one
+ * the next arrays are made from.  The register's mutex is held for the
+ * bookkeeping and the building of one array, never across the spawn; a
+ * fork() child made its own again (shim_env_swap_fork_child).  The
+ * judgement of the new image reads the program's array, taken under the
+ * mutex (ThreadSanitizer saw the read of environ race with another
+ * thread's swap). */
+struct env_swap {
+	struct env_swap *next;
+	bool done;
+	struct shim_peerenv pe;
+	char var[8192];
+	char *env[ENV_MAX];
+};
+static pthread_mutex_t env_swap_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct env_swap *env_swaps;      /* made since none was under way */
+static int env_swaps_active;
+static char **env_swap_base;            /* the program's environ, while one is */
 
-	environ = (char **)with_pumped(old, env, ENV_MAX, var, nvar, pe);
-	return old;
+static bool env_swap_ours(char **e)
+{
+	for (struct env_swap *s = env_swaps; s; s = s->next)
+		if (s->env == e)
+			return true;
+	return false;
+}
+
+/* A new call's array (NULL, errno ENOMEM: the call fails). */
+static struct env_swap *env_swap_new(void)
+{
+	struct env_swap *s = malloc(sizeof *s);
+
+	if (!s)
+		errno = ENOMEM;
+	return s;
+}
+
+/* A call begins: counted (no array of ours is freed while it is under
+ * way); the program's environ, read under the mutex (what the judgement
+ * of the new image reads: another call's array is swapped in by another
+ * thread at any time). */
+static char **env_swap_begin(void)
+{
+	char **e;
+
+	pthread_mutex_lock(&env_swap_mu);
+	if (!env_swap_ours(environ))
+		env_swap_base = environ;
+	e = env_swap_base;
+	env_swaps_active++;
+	pthread_mutex_unlock(&env_swap_mu);
+	return e;
+}
+
+static void env_swap_in(struct env_swap *s)
+{
+	pthread_mutex_lock(&env_swap_mu);
+	if (!env_swap_ours(environ))
+		env_swap_base = environ;
+	(void)with_pumped(env_swap_base, s->env, ENV_MAX, s->var, sizeof s->var, &s->pe);
+	s->done = false;
+	s->next = env_swaps;
+	env_swaps = s;
+	environ = s->env;
+	pthread_mutex_unlock(&env_swap_mu);
+}
+
+static void env_swap_out(struct env_swap *s)
+{
+	pthread_mutex_lock(&env_swap_mu);
+	s->done = true;
+	env_swaps_active--;
+	if (environ == s->env) {
+		struct env_swap *live = env_swaps;
+
+		while (live && live->done)
+			live = live->next;
+		environ = live ? live->env : env_swap_base;
+	}
+	if (!env_swaps_active) {
+		while (env_swaps) {
+			struct env_swap *n = env_swaps->next;
+
+			free(env_swaps);
+			env_swaps = n;
+		}
+	}
+	pthread_mutex_unlock(&env_swap_mu);
+}
+
+/* fork() child: the calls of the parent's other threads are not under
+ * way here (their arrays are left, not freed: a signal handler's fork
+ * may have interrupted one of this thread's). */
+void shim_env_swap_fork_child(void)
+{
+	pthread_mutex_init(&env_swap_mu, NULL);
+	if (env_swaps_active && env_swap_ours(environ))
+		environ = env_swap_base;
+	env_swaps = NULL;
+	env_swaps_active = 0;
 }
 
 SHIM_EXPORT int system(const char *cmd)
 {
-	struct shim_peerenv pe_;
-	char *env[ENV_MAX], var[8192], **old;
+	struct env_swap *s;
 	int r;
 
 	if (!cmd || !shim_policy)
 		return REAL(system)(cmd);
-	before_exec("/bin/sh", environ, &pe_);
-	old = swap_environ(env, var, sizeof var, &pe_);
+	if (!(s = env_swap_new()))
+		return -1;
+	before_exec("/bin/sh", env_swap_begin(), &s->pe);
+	env_swap_in(s);
 	r = REAL(system)(cmd);
-	environ = old;
+	env_swap_out(s);
 	listeners_back();
 	return r;
 }
 
 SHIM_EXPORT FILE *popen(const char *cmd, const char *mode)
 {
-	struct shim_peerenv pe_;
-	char *env[ENV_MAX], var[8192], **old;
+	struct env_swap *s;
 	FILE *f;
+	int e;
 
 	if (!shim_policy)
 		return REAL(popen)(cmd, mode);
-	before_exec("/bin/sh", environ, &pe_);
-	old = swap_environ(env, var, sizeof var, &pe_);
+	if (!(s = env_swap_new()))
+		return NULL;
+	before_exec("/bin/sh", env_swap_begin(), &s->pe);
+	env_swap_in(s);
 	f = REAL(popen)(cmd, mode);
-	environ = old;
+	e = errno;
+	env_swap_out(s);
 	listeners_back();
+	errno = e;
 	return f;
 }
 
@@ -1480,17 +1596,18 @@ SHIM_EXPORT FILE *popen(const char *cmd, const char *mode)
  * them): they cost nothing more. */
 SHIM_EXPORT int wordexp(const char *words, wordexp_t *we, int flags)
 {
-	struct shim_peerenv pe_;
-	char *env[ENV_MAX], var[8192], **old;
+	struct env_swap *s;
 	int r;
 
 	if (!shim_policy || !words || (flags & WRDE_NOCMD) ||
 	    (!strchr(words, '`') && !strstr(words, "$(")))
 		return REAL(wordexp)(words, we, flags);
-	before_exec("/bin/sh", environ, &pe_);
-	old = swap_environ(env, var, sizeof var, &pe_);
+	if (!(s = env_swap_new()))
+		return WRDE_NOSPACE;
+	before_exec("/bin/sh", env_swap_begin(), &s->pe);
+	env_swap_in(s);
 	r = REAL(wordexp)(words, we, flags);
-	environ = old;
+	env_swap_out(s);
 	listeners_back();
 	return r;
 }

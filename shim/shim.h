@@ -593,6 +593,8 @@ void shim_wait_unwatch(int slot);
 void shim_wait_init(void);
 /* fork's child: its own wake-up eventfd, no waiters of the parent's. */
 void shim_wait_fork_child(void);
+/* system(), popen(), wordexp(): their environ arrays (shim/process.c). */
+void shim_env_swap_fork_child(void);
 /* Signals (signal.c). */
 void shim_signal_init(void);
 /* Once, at initialisation: where libcrypto's code is, so that its getpid()
