@@ -54,6 +54,7 @@ struct tls_conn {
 	enum tls_fail fail;
 	int sys_errno;
 	pid_t owner;             /* 0 until first use; see claim() in tls.c */
+	bool sock_locked;        /* claim() took the socket's record lock: tls_conn_relock */
 	pid_t made_by;           /* the process that made it (tls_conn_new) */
 	long long hs_deadline;   /* see tls_conn_handshake_deadline */
 	unsigned long rx_gen;    /* see tls_conn_rx_generation */

@@ -1037,10 +1037,12 @@ static bool claim(struct tls_conn *c)
 		 * any descriptor of the socket (POSIX), or its exit. */
 		struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0,
 				   .l_len = 1 };
-		int e = errno, taken = c->fd >= 0 && core_sys.fcntl(c->fd, F_SETLK, &l) < 0 &&
-				       (errno == EAGAIN || errno == EACCES);
+		int e = errno, r = c->fd >= 0 ? core_sys.fcntl(c->fd, F_SETLK, &l) : -1,
+		    taken = r < 0 && (errno == EAGAIN || errno == EACCES);
 
 		errno = e;
+		if (r == 0)     /* (taken again after a close of ours: tls_conn_relock) */
+			__atomic_store_n(&c->sock_locked, true, __ATOMIC_RELEASE);
 		if (!taken)
 			return true;
 		l = (struct flock){ .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 1 };
@@ -1068,6 +1070,38 @@ static bool claim(struct tls_conn *c)
 			 (int)o, (int)me);
 	}
 	return false;
+}
+
+/* The lock claim() took goes with this process's close of ANY descriptor
+ * of the socket (POSIX): a dup() of the program's, the copy the library
+ * holds for a call (connect() again: shim/connect.c) and closes.  Called
+ * after such a close, while the session still has a descriptor: the lock
+ * taken again, so that a process holding a copy forked before the
+ * handshake is still refused at its first use (before h219 it found the
+ * lock free and started a handshake of its own in the middle of this
+ * process's stream: the peer failed the connection).  Under the
+ * connection's lock, on c->fd, which is in the session's list until
+ * close_begin takes it out, before the real close: never another file
+ * that took its number.  Another process that took the lock in the
+ * moment it was free is logged; what it starts fails at the peer. */
+void tls_conn_relock(struct tls_conn *c)
+{
+	struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+	int e = errno, fd;
+	pid_t me;
+
+	if (!__atomic_load_n(&c->sock_locked, __ATOMIC_ACQUIRE))
+		return;
+	me = self_pid();
+	ENTER_OR(c, );
+	fd = c->fd;
+	if (fd >= 0 && c->nfds > 0 && me > 0 && __atomic_load_n(&c->owner, __ATOMIC_ACQUIRE) == me &&
+	    core_sys.fcntl(fd, F_SETLK, &l) < 0 && (errno == EAGAIN || errno == EACCES))
+		log_warn("%s rule \"%s\": another process took this TLS socket's lock in the moment a"
+			 " close of this process's let it go: if it uses its copy, the peer fails the"
+			 " connection", c->peer, c->o.label);
+	LEAVE(c);
+	errno = e;
 }
 
 /* ---- life cycle -------------------------------------------------------- */

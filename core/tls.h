@@ -249,6 +249,9 @@ bool tls_conn_failed(const struct tls_conn *c);
 long long tls_conn_handshake_deadline(const struct tls_conn *c);
 
 int tls_conn_fd(const struct tls_conn *c);
+/* After this process closed a descriptor of c's socket other than its
+ * last: the record lock claim() took, taken again (POSIX dropped it). */
+void tls_conn_relock(struct tls_conn *c);
 /* The rule's name, for log lines; its handshake and close timeouts. */
 const char *tls_conn_label(const struct tls_conn *c);
 int tls_conn_timeout_ms(const struct tls_conn *c);

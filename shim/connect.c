@@ -443,6 +443,7 @@ static int again(int fd, struct tls_conn *c, const struct sockaddr *sa, socklen_
 		e = held_call(d, (const struct sockaddr *)&ss, sl, NULL, 0) < 0 ? errno : 0;
 		dead = nowhere_went(d, !e, e) || (e && nowhere_dead(d, e, sl != len));
 		held_let_go(d);
+		tls_conn_relock(c);     /* (the copy's close let the lock go) */
 		if (!e && !dead)
 			return 0;
 		if (dead) {

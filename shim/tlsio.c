@@ -785,6 +785,8 @@ void shim_tls_close_begin(int fd, struct tls_conn *c)
 /* After the real close: the tombstone goes, and the caller's reference. */
 void shim_tls_close_end(int fd, struct tls_conn *c)
 {
+	/* (a descriptor of the socket left: the POSIX lock the close let go) */
+	tls_conn_relock(c);
 	conntab_end_close(fd, c);
 	tls_conn_unref(c);
 }

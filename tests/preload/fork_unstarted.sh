@@ -131,3 +131,49 @@ else
 	fail "server: the peer's session ended with close_notify" "peer: $pout"
 fi
 lock_logged server "$T/srv.log"
+
+# ---- in order: the lock must outlive the owner's closes of a copy --------
+# The parent uses the session first (served), then closes a descriptor of
+# its socket other than the session's: a dup() of its own (dupclose), or
+# the copy the library holds for connect() called again, which answers
+# EISCONN (reconnect: the non-blocking connect idiom).  POSIX drops a
+# process's record locks on a file at its close of ANY descriptor of it;
+# before h219 the lock went with that close, the child's later first use
+# found it free, and the child started a handshake of its own in the
+# middle of the parent's stream: the peer failed the connection, the
+# parent's next exchange failed (nothing in clear: the wire audit; the
+# child's copy was forked before the handshake began, so it never held
+# the parent's keys).  The library takes the lock again after such a
+# close of its process (tls_conn_relock): the child is refused before it
+# sends a byte and the parent is served again.
+for how in dupclose reconnect; do
+	P=$(free_port)
+	policy "$T/$how.conf" <<EOC
+rules = ( { name = "fork-unstarted-$how"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt";
+            handshake_timeout_ms = 3000; } );
+EOC
+	bg "$PY" "$TLSPEER" server --port "$P" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
+		--mode echo --record "$T/$how.rec" --status "$T/$how.status" >"$T/$how.out" 2>&1
+	peer=$!
+	wait_for "$T/$how.out" '^ready' 15
+	out=$(TLSSHIM_LOG_FILE="$T/$how.log" timeout -k 2 $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+		TLSSHIM_CONFIG="$T/$how.conf" "$PROGS/fork_unstarted" connect localhost "$P" "$how" 2>&1)
+	rc=$?
+	wait_exit "$peer" 20
+	want="parent: write ok; read parent|child: write $RST; read $RST|again: write ok; read again|"
+	got=$(printf '%s\n' "$out" | tr '\n' '|')
+	if [ $rc -eq 0 ] && [ "$got" = "$want" ]; then
+		pass "$how: the owner served, the later user refused (ECONNRESET), the owner served again"
+	else
+		fail "$how: the owner served, the later user refused, the owner served again" \
+			"exit $rc: $got$(show "$T/$how.log")"
+	fi
+	if [ "$(cat "$T/$how.rec" 2>/dev/null | tr '\n' ' ')" = "parent again " ] &&
+	   grep -q '^eof clean' "$T/$how.status" && ! grep -q -i error "$T/$how.status"; then
+		pass "$how: the peer saw one clean session: the owner's two lines, close_notify"
+	else
+		fail "$how: the peer saw one clean session" "rec: $(cat "$T/$how.rec" 2>/dev/null |
+			tr '\n' ' '); status: $(cat "$T/$how.status" 2>/dev/null | tr '\n' '|')"
+	fi
+	lock_logged "$how" "$T/$how.log"
+done

@@ -9,6 +9,17 @@
  *   fork_unstarted accept PORT          a server: prints "listening",
  *                                       accept(), fork()
  *
+ *   fork_unstarted connect HOST PORT dupclose|reconnect
+ *                                       in order: the parent uses it first,
+ *                                       then closes a dup() of it
+ *                                       (dupclose) or calls connect() again
+ *                                       on it (reconnect: 0 or EISCONN, on
+ *                                       a copy the library holds and
+ *                                       closes), then the child uses it,
+ *                                       then the parent once more (a line
+ *                                       "again: write ok; read again" when
+ *                                       its session still serves it)
+ *
  * Each process prints one line, in either order: "WHO: write ok|<error>;
  * read <line>|eof|<error>" (what one read got, up to its first newline).
  * Exit 0 once both have reported (the parent waits for the child; a child
@@ -55,11 +66,17 @@ int main(int argc, char **argv)
 {
 	int fd, st;
 	pid_t pid;
-	int rep[2];
+	int rep[2], go[2] = { -1, -1 };
 	char b;
+	const char *after = NULL;
+	struct sockaddr_storage to;
+	socklen_t tolen = 0;
 
 	signal(SIGPIPE, SIG_IGN);
-	if (argc == 4 && !strcmp(argv[1], "connect")) {
+	if (argc == 5 && !strcmp(argv[1], "connect") &&
+	    (!strcmp(argv[4], "dupclose") || !strcmp(argv[4], "reconnect")))
+		after = argv[4];
+	if ((argc == 4 || after) && !strcmp(argv[1], "connect")) {
 		struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
 
 		if (getaddrinfo(argv[2], argv[3], &hints, &res) != 0)
@@ -70,6 +87,8 @@ int main(int argc, char **argv)
 			perror("fork_unstarted: connect");
 			return 2;
 		}
+		memcpy(&to, res->ai_addr, res->ai_addrlen);
+		tolen = res->ai_addrlen;
 		freeaddrinfo(res);
 	} else if (argc == 3 && !strcmp(argv[1], "accept")) {
 		struct sockaddr_in a = { .sin_family = AF_INET,
@@ -94,7 +113,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: fork_unstarted connect HOST PORT | accept PORT\n");
 		return 64;
 	}
-	if (pipe(rep) < 0)
+	if (pipe(rep) < 0 || (after && pipe(go) < 0))
 		return 5;
 	pid = fork();
 	if (pid < 0) {
@@ -103,6 +122,11 @@ int main(int argc, char **argv)
 	}
 	if (pid == 0) {
 		close(rep[0]);
+		if (after) {
+			close(go[1]);
+			if (read(go[0], &b, 1) != 1)
+				_exit(7);
+		}
 		use(fd, "child");
 		(void)!write(rep[1], "r", 1);
 		close(fd);
@@ -110,6 +134,20 @@ int main(int argc, char **argv)
 	}
 	close(rep[1]);
 	use(fd, "parent");
+	if (after) {
+		int d;
+
+		close(go[0]);
+		if (!strcmp(after, "dupclose")) {
+			if ((d = dup(fd)) < 0 || close(d) < 0)
+				printf("parent: dupclose %s\n", strerror(errno));
+		} else if (connect(fd, (struct sockaddr *)&to, tolen) < 0 && errno != EISCONN) {
+			printf("parent: connect again %s\n", strerror(errno));
+		}
+		fflush(stdout);
+		(void)!write(go[1], "g", 1);
+		close(go[1]);
+	}
 	if (waitpid(pid, &st, 0) != pid)
 		return 6;
 	if (read(rep[0], &b, 1) != 1) {
@@ -118,6 +156,8 @@ int main(int argc, char **argv)
 		else
 			printf("child: exit %d\n", WEXITSTATUS(st));
 	}
+	if (after)
+		use(fd, "again");
 	close(fd);
 	return 0;
 }
