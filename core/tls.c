@@ -1104,6 +1104,29 @@ void tls_conn_relock(struct tls_conn *c)
 	errno = e;
 }
 
+/* The record lock claim() took on c's socket, let go (take false: just
+ * before a pump is made for the session, which takes it then) or taken
+ * (take true: in the pump, or in the program again when no pump started).
+ * The program's dup2() of the pump's channel onto the session's numbers
+ * drops its lock (POSIX); the pump, a process of its own, never had it:
+ * before h219 a process holding a copy forked before the handshake then
+ * found it free and started a handshake in the middle of the pump's
+ * stream.  The caller holds c's lock, or is the pump (one thread). */
+void tls_conn_sock_lock(struct tls_conn *c, bool take)
+{
+	struct flock l = { .l_type = take ? F_WRLCK : F_UNLCK, .l_whence = SEEK_SET, .l_start = 0,
+			   .l_len = 1 };
+	int e = errno, fd = __atomic_load_n(&c->fd, __ATOMIC_ACQUIRE);
+
+	if (fd < 0 || !__atomic_load_n(&c->sock_locked, __ATOMIC_ACQUIRE))
+		return;
+	if (core_sys.fcntl(fd, F_SETLK, &l) < 0 && take && (errno == EAGAIN || errno == EACCES))
+		log_warn("%s rule \"%s\": another process took this TLS socket's lock while the"
+			 " session moved to a pump: if it uses its copy, the peer fails the connection",
+			 c->peer, c->o.label);
+	errno = e;
+}
+
 /* ---- life cycle -------------------------------------------------------- */
 
 /* Connection objects are type-stable: a freed one goes on this stack and

@@ -252,6 +252,9 @@ int tls_conn_fd(const struct tls_conn *c);
 /* After this process closed a descriptor of c's socket other than its
  * last: the record lock claim() took, taken again (POSIX dropped it). */
 void tls_conn_relock(struct tls_conn *c);
+/* That lock let go (take false) or taken (true): a pump's hand-over; the
+ * caller holds c's lock, or is the pump. */
+void tls_conn_sock_lock(struct tls_conn *c, bool take);
 /* The rule's name, for log lines; its handshake and close timeouts. */
 const char *tls_conn_label(const struct tls_conn *c);
 int tls_conn_timeout_ms(const struct tls_conn *c);

@@ -1644,9 +1644,17 @@ static bool start_pump(struct tls_conn *c, int b, bool resets, bool armed, struc
 	 * with __WCLONE, which the program's own waits never match.  It runs
 	 * nothing but the real _Fork (no fork handlers: they are not the
 	 * program's business here) and _exit. */
+	/* The socket's record lock (claim(), core/tls.c) goes to the pump:
+	 * let go here, taken by the pump before its ready byte; the dup2 of
+	 * the channel onto our numbers would drop ours anyway, and the pump
+	 * could not take it while we held it.  (The moment between the two:
+	 * another process's first use of a copy forked unstarted wins it,
+	 * the pump logs that, and the peer fails the connection.) */
+	tls_conn_sock_lock(c, false);
 	mid = (pid_t)REAL(syscall)(SYS_clone, 0UL, NULL, NULL, NULL, 0UL);
 	if (mid < 0) {
 		why_failed(why, wlen, "cannot create a process", errno);
+		tls_conn_sock_lock(c, true);
 		REAL(close)(ready[0]);
 		REAL(close)(ready[1]);
 		return false;
@@ -1683,6 +1691,9 @@ static bool start_pump(struct tls_conn *c, int b, bool resets, bool armed, struc
 					pd->l, pd->h, pd->a, pd->r };
 			keep_only(keep, 9);
 		}
+		/* (after keep_only: its close of another number of the
+		 * socket would drop the lock) */
+		tls_conn_sock_lock(c, true);
 		(void)!REAL(write)(ready[1], "1", 1);
 		REAL(close)(ready[1]);
 		pump_run(c, b, resets, armed, mk, pd);
@@ -1697,9 +1708,11 @@ static bool start_pump(struct tls_conn *c, int b, bool resets, bool armed, struc
 	st = 0;
 	while (waitpid(mid, &st, __WCLONE) < 0 && errno == EINTR)
 		;
-	if (got != 1)
+	if (got != 1) {
 		why_failed(why, wlen, "cannot create a process",
 			   WIFEXITED(st) && WEXITSTATUS(st) != 255 ? WEXITSTATUS(st) : 0);
+		tls_conn_sock_lock(c, true);    /* (the session stays ours) */
+	}
 	return got == 1;
 }
 

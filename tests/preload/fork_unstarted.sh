@@ -136,7 +136,9 @@ lock_logged server "$T/srv.log"
 # The parent uses the session first (served), then closes a descriptor of
 # its socket other than the session's: a dup() of its own (dupclose), or
 # the copy the library holds for connect() called again, which answers
-# EISCONN (reconnect: the non-blocking connect idiom).  POSIX drops a
+# EISCONN (reconnect: the non-blocking connect idiom), or forks again,
+# which hands its live session to a pump (pump: the program's dup2 of the
+# channel onto its number closes the socket there).  POSIX drops a
 # process's record locks on a file at its close of ANY descriptor of it;
 # before h219 the lock went with that close, the child's later first use
 # found it free, and the child started a handshake of its own in the
@@ -144,9 +146,10 @@ lock_logged server "$T/srv.log"
 # parent's next exchange failed (nothing in clear: the wire audit; the
 # child's copy was forked before the handshake began, so it never held
 # the parent's keys).  The library takes the lock again after such a
-# close of its process (tls_conn_relock): the child is refused before it
-# sends a byte and the parent is served again.
-for how in dupclose reconnect; do
+# close of its process (tls_conn_relock), and a pump takes it over from
+# the program (tls_conn_sock_lock): the child is refused before it sends a
+# byte and the parent is served again (by the pump, in the pump case).
+for how in dupclose reconnect pump; do
 	P=$(free_port)
 	policy "$T/$how.conf" <<EOC
 rules = ( { name = "fork-unstarted-$how"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt";

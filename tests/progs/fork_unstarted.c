@@ -9,13 +9,16 @@
  *   fork_unstarted accept PORT          a server: prints "listening",
  *                                       accept(), fork()
  *
- *   fork_unstarted connect HOST PORT dupclose|reconnect
+ *   fork_unstarted connect HOST PORT dupclose|reconnect|pump
  *                                       in order: the parent uses it first,
  *                                       then closes a dup() of it
  *                                       (dupclose) or calls connect() again
  *                                       on it (reconnect: 0 or EISCONN, on
  *                                       a copy the library holds and
- *                                       closes), then the child uses it,
+ *                                       closes) or forks a child that
+ *                                       exits at once (pump: the library
+ *                                       hands the live session to a pump
+ *                                       first), then the child uses it,
  *                                       then the parent once more (a line
  *                                       "again: write ok; read again" when
  *                                       its session still serves it)
@@ -74,7 +77,8 @@ int main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	if (argc == 5 && !strcmp(argv[1], "connect") &&
-	    (!strcmp(argv[4], "dupclose") || !strcmp(argv[4], "reconnect")))
+	    (!strcmp(argv[4], "dupclose") || !strcmp(argv[4], "reconnect") ||
+	     !strcmp(argv[4], "pump")))
 		after = argv[4];
 	if ((argc == 4 || after) && !strcmp(argv[1], "connect")) {
 		struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
@@ -138,7 +142,14 @@ int main(int argc, char **argv)
 		int d;
 
 		close(go[0]);
-		if (!strcmp(after, "dupclose")) {
+		if (!strcmp(after, "pump")) {
+			pid_t p2 = fork();
+
+			if (p2 == 0)
+				_exit(0);
+			if (p2 < 0 || waitpid(p2, &st, 0) != p2)
+				printf("parent: second fork %s\n", strerror(errno));
+		} else if (!strcmp(after, "dupclose")) {
 			if ((d = dup(fd)) < 0 || close(d) < 0)
 				printf("parent: dupclose %s\n", strerror(errno));
 		} else if (connect(fd, (struct sockaddr *)&to, tolen) < 0 && errno != EISCONN) {
