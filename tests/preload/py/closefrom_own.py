@@ -23,26 +23,13 @@ the library's linger hand-over writes to its wake pipe).  The caller
 checks that the file holds exactly PROGRAM DATA.
 Prints "own before N: ...", "own lost K: ...", "file fds [...]", "echo2 ok|bad ...".
 """
-import ctypes, fcntl, os, platform, socket, sys, threading, time
+import fcntl, os, platform, socket, sys, threading, time
+from closefrom_common import close_around, cloexec, fds
 S = float(os.environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
-libc = ctypes.CDLL(None, use_errno=True)
 port, sent, how, where, path = (int(sys.argv[1]), sys.argv[2].encode(), sys.argv[3], sys.argv[4],
                                 sys.argv[5])
 logpath = os.environ["TLSSHIM_LOG_FILE"]
 PPOLL = {"x86_64": 271, "aarch64": 73}.get(platform.machine())
-
-
-def fds():
-    d = {}
-    for n in os.listdir("/proc/self/fd"):
-        try:
-            t = os.readlink("/proc/self/fd/" + n)
-            with open("/proc/self/fdinfo/" + n) as f:
-                flags = [l.split()[1] for l in f if l.startswith("flags:")][0]
-            d[int(n)] = "%s flags %s" % (t, flags)
-        except (OSError, IndexError):
-            pass
-    return d
 
 
 def line(fd):
@@ -59,18 +46,8 @@ def close_all(first, prog):
     """HOW from first; the library's own (before) and the program's files
     at their numbers (mine)."""
     # (the library's own are close-on-exec; what the runner left open is not)
-    before = {k: v for k, v in fds().items()
-              if k >= 3 and k not in prog and int(v.split()[-1], 8) & 0o2000000}
-    print("own before %d: %s" % (len(before),
-                                 " ".join("%d=%s" % kv for kv in sorted(before.items()))))
-    if how == "closefrom":
-        libc.closefrom(first)
-    else:
-        libc.close_range(first, 0xFFFFFFFF, 0)
-    after = fds()
-    lost = [k for k, v in sorted(before.items()) if after.get(k) != v]
-    print("own lost %d: %s" % (len(lost),
-                               " ".join("%d=%s" % (k, after.get(k, "closed")) for k in lost)))
+    before = {k: v for k, v in fds().items() if k >= 3 and k not in prog and cloexec(v)}
+    close_around(how, first, before)
     f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     mine = [fcntl.fcntl(f, fcntl.F_DUPFD, k) for k in sorted(before)]
     print("file fds %s" % mine, flush=True)

@@ -18,24 +18,11 @@ pair: PROGRAM DATA must still be there (had the duplicate's number been
 closed, the linger thread would read the program's socket in its place).
 Prints "own before N: ...", "own lost K: ...", "linger done BOOL", "pair DATA".
 """
-import ctypes, fcntl, os, socket, ssl, sys, threading, time
+import fcntl, os, socket, ssl, sys, threading, time
+from closefrom_common import close_around, cloexec, fds
 S = float(os.environ.get("TLSSHIM_TIME_SCALE", "1"))  # bounds scale (tests/lib.sh)
-libc = ctypes.CDLL(None, use_errno=True)
 how, port, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 logpath = os.environ["TLSSHIM_LOG_FILE"]
-
-
-def fds():
-    d = {}
-    for n in os.listdir("/proc/self/fd"):
-        try:
-            t = os.readlink("/proc/self/fd/" + n)
-            with open("/proc/self/fdinfo/" + n) as f:
-                flags = [l.split()[1] for l in f if l.startswith("flags:")][0]
-            d[int(n)] = "%s flags %s" % (t, flags)
-        except (OSError, IndexError):
-            pass
-    return d
 
 
 def log_has(text):
@@ -76,19 +63,10 @@ c = socket.create_connection(("127.0.0.1", port))
 c.sendall(b"hello\n")
 c.close()
 print("lingering %s" % log_has("lingering close"))
-prog = set(fds()) - {k for k, v in fds().items() if int(v.split()[-1], 8) & 0o2000000}
+prog = {k for k, v in fds().items() if not cloexec(v)}
 first = max([ls.fileno(), srv.get("fd", 0)] + [k for k in prog if k < 900]) + 1
-before = {k: v for k, v in fds().items()
-          if k >= first and int(v.split()[-1], 8) & 0o2000000}
-print("own before %d: %s" % (len(before), " ".join("%d=%s" % kv for kv in sorted(before.items()))))
-if how == "closefrom":
-    libc.closefrom(first)
-else:
-    libc.close_range(first, 0xFFFFFFFF, 0)
-after = fds()
-lost = [k for k, v in sorted(before.items()) if after.get(k) != v]
-print("own lost %d: %s" % (len(lost),
-                           " ".join("%d=%s" % (k, after.get(k, "closed")) for k in lost)))
+before = {k: v for k, v in fds().items() if k >= first and cloexec(v)}
+close_around(how, first, before)
 r, w = socket.socketpair()
 mine = [fcntl.fcntl(r.fileno(), fcntl.F_DUPFD, k) for k in sorted(before)]
 print("pair fds %s" % mine, flush=True)
