@@ -1447,7 +1447,10 @@ SHIM_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_fil
  * call may have read one of them from environ and pass it to the
  * kernel).  An environ that is none of ours (the program's setenv() in
  * the meantime made its own copy) is left as it is, and becomes the one
- * the next arrays are made from.  The register's mutex is held for the
+ * the next arrays are made from; that copy holds our entries too
+ * (TLSSHIM_PUMPED, the peer's names, in the structs), which are taken
+ * out of it before the structs are freed (env_swap_scrub: before h222
+ * they stayed, pointing into freed memory).  The register's mutex is held for the
  * bookkeeping and the building of one array, never across the spawn; a
  * fork() child made its own again (shim_env_swap_fork_child).  The
  * judgement of the new image reads the program's array, taken under the
@@ -1513,6 +1516,31 @@ static void env_swap_in(struct env_swap *s)
 	pthread_mutex_unlock(&env_swap_mu);
 }
 
+/* Whether the string e points into one of the register's structs (our
+ * TLSSHIM_PUMPED, the peer's names). */
+static bool env_swap_holds(const char *e)
+{
+	for (struct env_swap *s = env_swaps; s; s = s->next)
+		if ((uintptr_t)e >= (uintptr_t)s && (uintptr_t)e < (uintptr_t)(s + 1))
+			return true;
+	return false;
+}
+
+/* env without the entries env_swap_holds (moved down in place). */
+static void env_swap_scrub(char **env)
+{
+	size_t w = 0, r;
+
+	if (!env)
+		return;
+
+	for (r = 0; env[r]; r++)
+		if (!env_swap_holds(env[r]) && w++ != r)
+			env[w - 1] = env[r];
+	if (w != r)
+		env[w] = NULL;
+}
+
 static void env_swap_out(struct env_swap *s)
 {
 	pthread_mutex_lock(&env_swap_mu);
@@ -1526,6 +1554,13 @@ static void env_swap_out(struct env_swap *s)
 		environ = live ? live->env : env_swap_base;
 	}
 	if (!env_swaps_active) {
+		/* The program's array (its setenv() during a call copied ours,
+		 * whose entries point into the structs freed below): the
+		 * library's entries taken out of it first.  Left, they pointed
+		 * into freed memory (getenv, the next call's walk of environ:
+		 * tests/preload/spawn_fa.sh, system-setenv). */
+		if (!env_swap_ours(environ))
+			env_swap_scrub(environ);
 		while (env_swaps) {
 			struct env_swap *n = env_swaps->next;
 

@@ -7,6 +7,7 @@
 # a server session not started yet handed to such a child, system() while
 # another thread is blocked reading the connection, popen() while another
 # thread writes on it, two threads' system() calls overlapping (environ),
+# a setenv() while a system() runs (the copy it makes keeps none of ours),
 # openpty() onto the number a session just left,
 # forkpty() with the session on fd 0, and a vfork() child that writes.
 # tests/progs/spawn_attack.c is the client; the peer is tlspeer.py (echo),
@@ -162,6 +163,16 @@ fi
 expect system-race "two threads' system() calls overlap, the first ends first: environ is the program's array again, getenv finds PATH" "first: one
 environ: the program's
 PATH: same
+second: two" "one
+two"
+# A setenv() while a system() call's shell runs: glibc copies environ,
+# the library's array for the call, TLSSHIM_PUMPED included, and that copy
+# stays the program's.  Before h222 its TLSSHIM_PUMPED pointed into the
+# call's struct, freed at its end (getenv read freed memory; ASan:
+# heap-use-after-free).  Now the library's entries are taken out first.
+expect system-setenv "setenv() while a system() runs: the program keeps its variable, and no entry of the call's freed array" "first: one
+pumped entries: 0
+H222_SET: during
 second: two" "one
 two"
 attack openpty

@@ -48,6 +48,12 @@
  *   system-race   two threads' system() calls overlapping, the first to
  *                 start ends first; then environ must be the program's
  *                 array again, and getenv() find PATH
+ *   system-setenv a thread's system() under way (its shell waits) while
+ *                 the main thread calls setenv() (glibc copies the
+ *                 library's array, TLSSHIM_PUMPED in it); after the call
+ *                 the program's environ must hold the variable set and
+ *                 no TLSSHIM_PUMPED (before h222 that entry pointed into
+ *                 the call's freed array: ASan's heap-use-after-free)
  *   openpty       close(fd), then openpty() (a number lands on fd's):
  *                 a line through the terminal both ways
  *   forkpty-0     dup2(fd, 0): forkpty()'s child (login_tty puts the
@@ -425,6 +431,27 @@ int main(int argc, char **argv)
 		b = path && getenv("PATH") && !strcmp(getenv("PATH"), path);
 		printf("PATH: %s\n", b ? "same" : "changed");
 		free(path);
+	} else if (!strcmp(c, "system-setenv")) {
+		pthread_t t;
+		char b;
+		int kept = 0;
+
+		if (pipe2(race_rdy, O_CLOEXEC) || pipe2(race_rel[0], O_CLOEXEC))
+			return 5;
+		fcntl(race_rdy[1], F_SETFD, 0);
+		fcntl(race_rel[0][0], F_SETFD, 0);
+		pthread_create(&t, NULL, held_system, (void *)0L);
+		if (read(race_rdy[0], &b, 1) != 1)
+			return 6;
+		/* the shell runs: environ is the library's array for the call */
+		setenv("H222_SET", "during", 1);
+		close(race_rel[0][1]);
+		pthread_join(t, NULL);
+		for (char **p = environ; *p; p++)
+			if (!strncmp(*p, "TLSSHIM_PUMPED=", 15))
+				kept++;
+		printf("pumped entries: %d\n", kept);
+		printf("H222_SET: %s\n", getenv("H222_SET") ? getenv("H222_SET") : "(none)");
 	} else if (!strcmp(c, "openpty")) {
 		int m, sl, old = fd;
 		char buf[64];
