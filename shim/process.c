@@ -1459,6 +1459,7 @@ SHIM_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_fil
 struct env_swap {
 	struct env_swap *next;
 	bool done;
+	const void *thread;             /* &env_swaps_mine of the calling thread */
 	struct shim_peerenv pe;
 	char var[8192];
 	char *env[ENV_MAX];
@@ -1466,6 +1467,9 @@ struct env_swap {
 static pthread_mutex_t env_swap_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct env_swap *env_swaps;      /* made since none was under way */
 static int env_swaps_active;
+/* This thread's calls under way (from env_swap_begin to env_swap_out):
+ * what a fork() child's count becomes (shim_env_swap_fork_child). */
+static __thread int env_swaps_mine __attribute__((tls_model("initial-exec")));
 static char **env_swap_base;            /* the program's environ, while one is */
 
 static bool env_swap_ours(char **e)
@@ -1499,6 +1503,7 @@ static char **env_swap_begin(void)
 		env_swap_base = environ;
 	e = env_swap_base;
 	env_swaps_active++;
+	env_swaps_mine++;
 	pthread_mutex_unlock(&env_swap_mu);
 	return e;
 }
@@ -1510,6 +1515,7 @@ static void env_swap_in(struct env_swap *s)
 		env_swap_base = environ;
 	(void)with_pumped(env_swap_base, s->env, ENV_MAX, s->var, sizeof s->var, &s->pe);
 	s->done = false;
+	s->thread = &env_swaps_mine;
 	s->next = env_swaps;
 	env_swaps = s;
 	environ = s->env;
@@ -1545,7 +1551,11 @@ static void env_swap_out(struct env_swap *s)
 {
 	pthread_mutex_lock(&env_swap_mu);
 	s->done = true;
-	env_swaps_active--;
+	/* (never below zero: a fork() child counts only its thread's calls) */
+	if (env_swaps_active > 0)
+		env_swaps_active--;
+	if (env_swaps_mine > 0)
+		env_swaps_mine--;
 	if (environ == s->env) {
 		struct env_swap *live = env_swaps;
 
@@ -1572,15 +1582,25 @@ static void env_swap_out(struct env_swap *s)
 }
 
 /* fork() child: the calls of the parent's other threads are not under
- * way here (their arrays are left, not freed: a signal handler's fork
- * may have interrupted one of this thread's). */
+ * way here (their arrays are left, not freed).  This thread's are: a
+ * signal handler's fork() interrupted them, and they end when it
+ * returns; the count becomes theirs and their arrays stay registered.
+ * Zeroed (before h224), the resumed call took it to -1, and no array of
+ * the child's was freed again (a leak per call); its own array, off the
+ * register, was never freed. */
 void shim_env_swap_fork_child(void)
 {
+	struct env_swap **pp = &env_swaps;
+
 	pthread_mutex_init(&env_swap_mu, NULL);
 	if (env_swaps_active && env_swap_ours(environ))
 		environ = env_swap_base;
-	env_swaps = NULL;
-	env_swaps_active = 0;
+	while (*pp)
+		if ((*pp)->thread == &env_swaps_mine && !(*pp)->done)
+			pp = &(*pp)->next;
+		else
+			*pp = (*pp)->next;
+	env_swaps_active = env_swaps_mine;
 }
 
 SHIM_EXPORT int system(const char *cmd)
