@@ -109,13 +109,25 @@ int shim_own_copy(int fd)
 	return hi;
 }
 
+/* The place a copy being made takes (shim_own_hold) until it is
+ * recorded: neither free nor a number. */
+#define HELD_FILLING (-1)
+
 static int held_slot(int fd)
 {
-	for (int i = 0; i < held_top; i++)
+	int i;
+
+	for (i = 0; i < held_top; i++)
 		if (held[i] == fd + 1)
 			return i;
-	/* a free place past those (the first one: places below are all used) */
-	return fd == -1 && held_top < HELD_MAX ? held_top : -1;
+	if (fd != -1)
+		return -1;
+	/* a free place past those (places below are all used), past the
+	 * places an interrupted hold of this thread reserved above the
+	 * bound (HELD_FILLING, before it raised held_top) */
+	while (i < HELD_MAX && held[i])
+		i++;
+	return i < HELD_MAX ? i : -1;
 }
 
 /* A copy of fd, as shim_own_copy(), held for a system call until
@@ -130,14 +142,34 @@ int shim_own_hold(int fd)
 
 	if (slot < 0)
 		errno = EMFILE;
-	else if ((hi = shim_own_copy(fd)) >= 0) {
-		/* (the bound first: a handler of this thread that holds a
-		 * copy meanwhile looks at the place, in use once written) */
+	else {
+		/* The place reserved (HELD_FILLING) in the one store that
+		 * takes it, then the bound raised over it, then the copy
+		 * made and written there.  A handler of this thread that
+		 * holds a copy meanwhile takes another place and its let_go
+		 * lowers the bound to no lower than this one.  Raised first
+		 * with the place still 0 (as it was), the handler took the
+		 * same place, its let_go lowered the bound under it, and this
+		 * copy was recorded past the bound: unprotected (another
+		 * thread's close_range closed it), never let go, nheld one
+		 * too high for ever (h224, held_signal). */
+		held[slot] = HELD_FILLING;
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
 		if (slot >= held_top)
 			held_top = slot + 1;
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
-		held[slot] = hi + 1;
-		__atomic_add_fetch(&nheld, 1, __ATOMIC_SEQ_CST);
+		hi = shim_own_copy(fd);
+		if (hi >= 0) {
+			held[slot] = hi + 1;
+			__atomic_add_fetch(&nheld, 1, __ATOMIC_SEQ_CST);
+		} else {
+			int e = errno;
+
+			held[slot] = 0;
+			while (held_top > 0 && !held[held_top - 1])
+				held_top--;
+			errno = e;
+		}
 	}
 	if (taken)
 		xlock_unlock(&own_lock);
@@ -359,7 +391,7 @@ static long own_next(unsigned int lo, unsigned int last)
 	}
 	for (int i = 0; i < held_top; i++) {
 		unsigned int f = (unsigned)held[i] - 1;
-		if (held[i] && f >= lo && f <= last && (best < 0 || f < (unsigned long)best))
+		if (held[i] > 0 && f >= lo && f <= last && (best < 0 || f < (unsigned long)best))
 			best = f;
 	}
 	return best;
@@ -411,7 +443,8 @@ void shim_own_forked(void)
 		return;
 	for (int i = 0; i < HELD_MAX; i++)
 		if (held[i]) {
-			REAL(close)(held[i] - 1);
+			if (held[i] > 0)
+				REAL(close)(held[i] - 1);
 			held[i] = 0;
 		}
 	held_top = 0;
@@ -438,7 +471,8 @@ void shim_own_fork_unlock(bool child)
 	/* the calls other threads held copies for are not the child's */
 	for (int i = 0; child && i < held_top; i++)
 		if (held[i]) {
-			REAL(close)(held[i] - 1);
+			if (held[i] > 0)
+				REAL(close)(held[i] - 1);
 			held[i] = 0;
 		}
 	if (child)
