@@ -1127,6 +1127,48 @@ void tls_conn_sock_lock(struct tls_conn *c, bool take)
 	errno = e;
 }
 
+/* The pump's take of the lock (shim/pump.c, before its ready byte),
+ * whether or not this session's claim() ever took it: a session this
+ * process never used (owner 0: a server session not started, handed
+ * over at exec or spawn) had no sock_locked, so tls_conn_sock_lock did
+ * nothing in the pump, and the pump's own claim() skips F_SETLK (it is
+ * the owner already): before h223 a process holding a copy forked before
+ * then found the lock free and started a handshake in the middle of the
+ * pump's stream.  false: another process holds it (its copy was used
+ * first, or won the moment of the hand-over): the session is failed here
+ * (TLS_FAIL_FOREIGN), so the peer sees a failed connection, never two
+ * handshakes.  Any other answer (a sandbox's refusal, ENOLCK) leaves the
+ * session as claim() would.  The pump is one thread. */
+bool tls_conn_pump_lock(struct tls_conn *c)
+{
+	struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+	int e = errno, fd = __atomic_load_n(&c->fd, __ATOMIC_ACQUIRE), r;
+	pid_t o;
+
+	if (fd < 0)
+		return true;
+	r = core_sys.fcntl(fd, F_SETLK, &l);
+	if (r == 0)
+		__atomic_store_n(&c->sock_locked, true, __ATOMIC_RELEASE);
+	if (r == 0 || (errno != EAGAIN && errno != EACCES)) {
+		errno = e;
+		return true;
+	}
+	l = (struct flock){ .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 1 };
+	o = core_sys.fcntl(fd, F_GETLK, &l) == 0 && l.l_type != F_UNLCK && l.l_pid > 0 ? l.l_pid : -1;
+	errno = e;
+	if (c->state != ST_FAILED) {
+		set_fail(c, TLS_FAIL_FOREIGN);
+		set_state(c, ST_FAILED);
+		snprintf(c->err, sizeof c->err, "the TLS session is in use by process %d (it took the"
+			 " socket's lock before this pump, process %d, could): the pump fails it (two"
+			 " processes must never start a handshake on one stream)", (int)o,
+			 (int)self_pid());
+	}
+	log_warn("%s rule \"%s\": %s", c->peer, c->o.label, c->err);
+	return false;
+}
+
 /* ---- life cycle -------------------------------------------------------- */
 
 /* Connection objects are type-stable: a freed one goes on this stack and

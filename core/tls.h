@@ -255,6 +255,9 @@ void tls_conn_relock(struct tls_conn *c);
 /* That lock let go (take false) or taken (true): a pump's hand-over; the
  * caller holds c's lock, or is the pump. */
 void tls_conn_sock_lock(struct tls_conn *c, bool take);
+/* The pump's take of that lock, whether or not claim() took it; false:
+ * another process holds it, and the session is failed (TLS_FAIL_FOREIGN). */
+bool tls_conn_pump_lock(struct tls_conn *c);
 /* The rule's name, for log lines; its handshake and close timeouts. */
 const char *tls_conn_label(const struct tls_conn *c);
 int tls_conn_timeout_ms(const struct tls_conn *c);

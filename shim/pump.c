@@ -1692,8 +1692,10 @@ static bool start_pump(struct tls_conn *c, int b, bool resets, bool armed, struc
 			keep_only(keep, 9);
 		}
 		/* (after keep_only: its close of another number of the
-		 * socket would drop the lock) */
-		tls_conn_sock_lock(c, true);
+		 * socket would drop the lock)  Always, even for a session the
+		 * program never used (no lock to hand over): held by another
+		 * process, the session is failed here (tls_conn_pump_lock). */
+		(void)tls_conn_pump_lock(c);
 		(void)!REAL(write)(ready[1], "1", 1);
 		REAL(close)(ready[1]);
 		pump_run(c, b, resets, armed, mk, pd);

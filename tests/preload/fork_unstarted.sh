@@ -180,3 +180,39 @@ EOC
 	fi
 	lock_logged "$how" "$T/$how.log"
 done
+# ---- a server session never used, handed to a pump at spawn --------------
+# accept(), fork() a child that keeps its copy unused, fork() a second child
+# that runs posix_spawn of /bin/true with no environment: its session,
+# inherited through fork and never started (so not completed for the peer
+# names, shim/peerenv.c; owner 0, claim() never took the lock), goes to a
+# pump process.  Before h223 the pump took the lock only if the program's
+# claim() had (sock_locked), and its own claim() skipped F_SETLK (it is made
+# the owner): the first child's use found the lock free and started a
+# handshake in the middle of the pump's stream (peer BAD_RECORD_TYPE, both
+# reset).  The pump now always takes the lock (tls_conn_pump_lock): the
+# first child's write and read fail with ECONNRESET, the pump's session
+# serves the second child ("again") and ends with close_notify.
+P=$(free_port)
+policy "$T/spawn.conf" <<EOC
+rules = ( { name = "fork-unstarted-spawn"; direction = "accept"; port = $P;
+            cert = "$CERTS/server.crt"; key = "$CERTS/server.key"; handshake_timeout_ms = 3000; } );
+EOC
+TLSSHIM_LOG_FILE="$T/spawn.log" bg timeout -k 2 $((30 * TS)) env LD_PRELOAD="$SHIM_PRELOAD" \
+	TLSSHIM_CONFIG="$T/spawn.conf" "$PROGS/fork_unstarted" accept "$P" spawn >"$T/spawn.out" 2>&1
+srv=$!
+wait_for "$T/spawn.out" '^listening' 15
+pout=$(timeout -k 2 $((30 * TS)) "$PY" "$PYD/fork_unstarted_peer.py" "$P" "$CERTS/ca.crt" 2>&1)
+wait_exit "$srv" 30; rc=$?
+got=$(grep -v '^listening' "$T/spawn.out" | tr '\n' '|')
+if [ $rc -eq 0 ] && [ "$got" = "child: write $RST; read $RST|again: write ok; read peer|" ]; then
+	pass "spawn: the child's unused copy refused (ECONNRESET), the pump serves the spawner"
+else
+	fail "spawn: the child's unused copy refused, the pump serves the spawner" \
+		"exit $rc: $got$(show "$T/spawn.log")"
+fi
+if [ "$(printf '%s\n' "$pout" | tr '\n' '|')" = "got again|eof clean|" ]; then
+	pass "spawn: the peer saw one clean session: the spawner's line, close_notify"
+else
+	fail "spawn: the peer saw one clean session" "peer: $(printf '%s\n' "$pout" | tr '\n' '|')"
+fi
+lock_logged spawn "$T/spawn.log"

@@ -22,6 +22,16 @@
  *                                       then the parent once more (a line
  *                                       "again: write ok; read again" when
  *                                       its session still serves it)
+ *   fork_unstarted accept PORT spawn    a server, in order: accept(),
+ *                                       fork() a child that waits, fork()
+ *                                       a second child that runs
+ *                                       posix_spawn /bin/true with no
+ *                                       environment (its session, inherited
+ *                                       through fork and never used, goes
+ *                                       to a pump), then the first child
+ *                                       uses its copy, then the second
+ *                                       its fd ("again"); the parent never
+ *                                       uses it
  *
  * Each process prints one line, in either order: "WHO: write ok|<error>;
  * read <line>|eof|<error>" (what one read got, up to its first newline).
@@ -39,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -80,6 +91,8 @@ int main(int argc, char **argv)
 	    (!strcmp(argv[4], "dupclose") || !strcmp(argv[4], "reconnect") ||
 	     !strcmp(argv[4], "pump")))
 		after = argv[4];
+	if (argc == 4 && !strcmp(argv[1], "accept") && !strcmp(argv[3], "spawn"))
+		after = argv[3];
 	if ((argc == 4 || after) && !strcmp(argv[1], "connect")) {
 		struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
 
@@ -94,7 +107,7 @@ int main(int argc, char **argv)
 		memcpy(&to, res->ai_addr, res->ai_addrlen);
 		tolen = res->ai_addrlen;
 		freeaddrinfo(res);
-	} else if (argc == 3 && !strcmp(argv[1], "accept")) {
+	} else if ((argc == 3 || after) && !strcmp(argv[1], "accept")) {
 		struct sockaddr_in a = { .sin_family = AF_INET,
 					 .sin_port = htons((unsigned short)atoi(argv[2])),
 					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -137,12 +150,33 @@ int main(int argc, char **argv)
 		_exit(0);
 	}
 	close(rep[1]);
-	use(fd, "parent");
+	if (strcmp(after ? after : "", "spawn"))
+		use(fd, "parent");
 	if (after) {
 		int d;
 
 		close(go[0]);
-		if (!strcmp(after, "pump")) {
+		if (!strcmp(after, "spawn")) {
+			char *av[] = { "true", NULL }, *ev[] = { NULL };
+			pid_t p2 = fork(), p3;
+
+			if (p2 == 0) {
+				errno = posix_spawn(&p3, "/bin/true", NULL, NULL, av, ev);
+				if (errno || waitpid(p3, &st, 0) != p3)
+					printf("spawner: spawn %s\n", strerror(errno));
+				fflush(stdout);
+				(void)!write(go[1], "g", 1);
+				if (read(rep[0], &b, 1) != 1)
+					printf("spawner: no report from the child\n");
+				use(fd, "again");
+				_exit(0);
+			}
+			close(go[1]);
+			close(fd);
+			if (p2 < 0 || waitpid(p2, &st, 0) != p2 || waitpid(pid, &st, 0) != pid)
+				return 6;
+			return 0;
+		} else if (!strcmp(after, "pump")) {
 			pid_t p2 = fork();
 
 			if (p2 == 0)
