@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/log.h"
 #include "shim/shim.h"
@@ -327,9 +328,16 @@ static void held_let_go(int d)
 	errno = e;
 }
 
+/* (the copy's close let the record lock go: taken again, as the
+ * call's own end does with tls_conn_relock) */
 static void held_unwound(void *arg)
 {
+	struct stat st;
+	bool sock = fstat(*(int *)arg, &st) == 0;
+
 	held_let_go(*(int *)arg);
+	if (sock)
+		shim_relock_socket(&st);
 }
 
 /* The kernel's connect() (m NULL) or sendmsg() (m, flags) on the held

@@ -345,6 +345,10 @@ int shim_tls_handshake(struct tls_conn *c, bool nonblock);
 int shim_tls_close(int fd);
 void shim_tls_close_begin(int fd, struct tls_conn *c);
 void shim_tls_close_end(int fd, struct tls_conn *c);
+/* After the library closed a copy of a socket that is in no session's
+ * list (st: its fstat): the record lock of its sessions, taken again. */
+struct stat;
+void shim_relock_socket(const struct stat *st);
 int shim_tls_shutdown(struct tls_conn *c, int how);
 /* FIONREAD on a TLS fd. */
 int shim_tls_readable(struct tls_conn *c);

@@ -703,14 +703,21 @@ static int own_copy(uint32_t fd)
 }
 
 /* Let go and closed as the program's close() would (a socket copy
- * judged has an entry in the library's table); errno kept. */
+ * judged has an entry in the library's table); errno kept.  A copy of a
+ * TLS socket is in no session's list: its close let the record lock
+ * claim() took go, taken again here (shim_relock_socket). */
 static void own_copy_close(int d)
 {
 	int e = errno;
+	struct stat st;
 
 	if (d >= 0) {
+		bool sock = fstat(d, &st) == 0 && S_ISSOCK(st.st_mode);
+
 		shim_own_let_go(d);
 		(void)close(d);
+		if (sock)
+			shim_relock_socket(&st);
 	}
 	errno = e;
 }

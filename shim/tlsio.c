@@ -25,6 +25,7 @@
 #include <time.h>
 #include <arpa/inet.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <linux/sockios.h>
 
 #include "core/clock.h"
@@ -789,6 +790,37 @@ void shim_tls_close_end(int fd, struct tls_conn *c)
 	tls_conn_relock(c);
 	conntab_end_close(fd, c);
 	tls_conn_unref(c);
+}
+
+/* The sessions of the socket st describes (a copy of it the library
+ * held for one call, just closed): the record lock claim() took, taken
+ * again (tls_conn_relock), as shim_tls_close_end does for a copy in the
+ * session's list.  The copies the library closes after a refused bpf,
+ * seccomp ADDFD, KCM, NBD, 9p or fsconfig SET_FD call (shim/syscall.c),
+ * or that a cancelled connect() again unwinds (shim/connect.c), are in
+ * no session's list: before h223 their close let the lock go for good,
+ * and a child forked before the handshake then started a second one on
+ * the stream.  Only a socket: the walk compares each session's
+ * descriptor's inode. */
+struct relock_of { dev_t dev; ino_t ino; };
+
+static void relock_one(int fd, struct tls_conn *c, void *arg)
+{
+	const struct relock_of *r = arg;
+	struct stat st;
+
+	if (fstat(fd, &st) == 0 && st.st_dev == r->dev && st.st_ino == r->ino)
+		tls_conn_relock(c);
+}
+
+void shim_relock_socket(const struct stat *st)
+{
+	struct relock_of r = { st->st_dev, st->st_ino };
+	int e = errno;
+
+	if (S_ISSOCK(st->st_mode))
+		conntab_each_conn(0, (int)conntab_high(), relock_one, &r);
+	errno = e;
 }
 
 int shim_tls_close(int fd)

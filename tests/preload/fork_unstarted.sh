@@ -138,7 +138,11 @@ lock_logged server "$T/srv.log"
 # the copy the library holds for connect() called again, which answers
 # EISCONN (reconnect: the non-blocking connect idiom), or forks again,
 # which hands its live session to a pump (pump: the program's dup2 of the
-# channel onto its number closes the socket there).  POSIX drops a
+# channel onto its number closes the socket there), or calls fsconfig's
+# FSCONFIG_SET_FD with it, refused (EPERM) after the library judged a copy
+# it then closes (fsconfig: until h223 that close, of a copy in no
+# session's list, was not followed by a new lock, nor were the other
+# refused bpf/ADDFD/KCM/NBD/9p copies' or a cancelled connect() again's).  POSIX drops a
 # process's record locks on a file at its close of ANY descriptor of it;
 # before h219 the lock went with that close, the child's later first use
 # found it free, and the child started a handshake of its own in the
@@ -149,7 +153,7 @@ lock_logged server "$T/srv.log"
 # close of its process (tls_conn_relock), and a pump takes it over from
 # the program (tls_conn_sock_lock): the child is refused before it sends a
 # byte and the parent is served again (by the pump, in the pump case).
-for how in dupclose reconnect pump; do
+for how in dupclose reconnect pump fsconfig; do
 	P=$(free_port)
 	policy "$T/$how.conf" <<EOC
 rules = ( { name = "fork-unstarted-$how"; direction = "connect"; port = $P; ca = "$CERTS/ca.crt";

@@ -9,7 +9,7 @@
  *   fork_unstarted accept PORT          a server: prints "listening",
  *                                       accept(), fork()
  *
- *   fork_unstarted connect HOST PORT dupclose|reconnect|pump
+ *   fork_unstarted connect HOST PORT dupclose|reconnect|pump|fsconfig
  *                                       in order: the parent uses it first,
  *                                       then closes a dup() of it
  *                                       (dupclose) or calls connect() again
@@ -18,7 +18,11 @@
  *                                       closes) or forks a child that
  *                                       exits at once (pump: the library
  *                                       hands the live session to a pump
- *                                       first), then the child uses it,
+ *                                       first) or calls fsconfig's
+ *                                       FSCONFIG_SET_FD with it (fsconfig:
+ *                                       refused with EPERM, after the
+ *                                       library judged a copy it closes),
+ *                                       then the child uses it,
  *                                       then the parent once more (a line
  *                                       "again: write ok; read again" when
  *                                       its session still serves it)
@@ -51,6 +55,7 @@
 #include <string.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -89,7 +94,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (argc == 5 && !strcmp(argv[1], "connect") &&
 	    (!strcmp(argv[4], "dupclose") || !strcmp(argv[4], "reconnect") ||
-	     !strcmp(argv[4], "pump")))
+	     !strcmp(argv[4], "pump") || !strcmp(argv[4], "fsconfig")))
 		after = argv[4];
 	if (argc == 4 && !strcmp(argv[1], "accept") && !strcmp(argv[3], "spawn"))
 		after = argv[3];
@@ -183,6 +188,10 @@ int main(int argc, char **argv)
 				_exit(0);
 			if (p2 < 0 || waitpid(p2, &st, 0) != p2)
 				printf("parent: second fork %s\n", strerror(errno));
+		} else if (!strcmp(after, "fsconfig")) {
+			/* (FSCONFIG_SET_FD, 5: the key is no descriptor key) */
+			if (syscall(SYS_fsconfig, -1, 5, "source", NULL, fd) == 0 || errno != EPERM)
+				printf("parent: fsconfig not refused: %s\n", strerror(errno));
 		} else if (!strcmp(after, "dupclose")) {
 			if ((d = dup(fd)) < 0 || close(d) < 0)
 				printf("parent: dupclose %s\n", strerror(errno));
