@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <time.h>
@@ -998,6 +999,49 @@ static int classify(struct tls_conn *c, struct err_snap snap, bool reading)
 
 /* ---- which process owns the session ------------------------------------ */
 
+
+/* The record lock on byte 0 of fd's socket that claim() takes (see there):
+ * taken (take) or let go; 0 done, 1 another process holds it (EAGAIN,
+ * EACCES), -1 any other answer.  errno as it was. */
+static int socket_lock(int fd, bool take)
+{
+	struct flock l = { .l_type = take ? F_WRLCK : F_UNLCK, .l_whence = SEEK_SET, .l_start = 0,
+			   .l_len = 1 };
+	int e = errno, r = core_sys.fcntl(fd, F_SETLK, &l);
+
+	r = r == 0 ? 0 : errno == EAGAIN || errno == EACCES ? 1 : -1;
+	errno = e;
+	return r;
+}
+
+/* The process holding that lock, or -1.  errno as it was. */
+static pid_t socket_lock_holder(int fd)
+{
+	struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+	int e = errno;
+	pid_t o = core_sys.fcntl(fd, F_GETLK, &l) == 0 && l.l_type != F_UNLCK && l.l_pid > 0
+		  ? l.l_pid : -1;
+
+	errno = e;
+	return o;
+}
+
+/* c failed as another process's session (TLS_FAIL_FOREIGN), its error
+ * text the format's, unless it failed already. */
+static void __attribute__((format(printf, 2, 3)))
+fail_foreign(struct tls_conn *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->state == ST_FAILED)
+		return;
+	set_fail(c, TLS_FAIL_FOREIGN);
+	set_state(c, ST_FAILED);
+	va_start(ap, fmt);
+	vsnprintf(c->err, sizeof c->err, fmt, ap);
+	va_end(ap);
+}
+
 /* Claim the session for this process (self_pid(), core/self.h) on first
  * use: after fork, two processes encrypting with one session would repeat
  * AES-GCM nonces.  false: another process used it first; the connection
@@ -1035,40 +1079,23 @@ static bool claim(struct tls_conn *c)
 		 * sandbox's refusal, EBADF, ENOLCK) leaves the claim as
 		 * before.  The lock goes with this process's first close of
 		 * any descriptor of the socket (POSIX), or its exit. */
-		struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0,
-				   .l_len = 1 };
-		int e = errno, r = c->fd >= 0 ? core_sys.fcntl(c->fd, F_SETLK, &l) : -1,
-		    taken = r < 0 && (errno == EAGAIN || errno == EACCES);
+		int r = c->fd >= 0 ? socket_lock(c->fd, true) : -1;
 
-		errno = e;
 		if (r == 0)     /* (taken again after a close of ours: tls_conn_relock) */
 			__atomic_store_n(&c->sock_locked, true, __ATOMIC_RELEASE);
-		if (!taken)
+		if (r != 1)
 			return true;
-		l = (struct flock){ .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 1 };
-		o = core_sys.fcntl(c->fd, F_GETLK, &l) == 0 && l.l_type != F_UNLCK && l.l_pid > 0
-			    ? l.l_pid : -1;
-		errno = e;
+		o = socket_lock_holder(c->fd);
 		__atomic_store_n(&c->owner, o, __ATOMIC_RELEASE);
-		if (c->state != ST_FAILED) {
-			set_fail(c, TLS_FAIL_FOREIGN);
-			set_state(c, ST_FAILED);
-			snprintf(c->err, sizeof c->err, "the TLS session is in use by process %d (it"
-				 " took the socket's lock first); process %d may not use it (after"
-				 " fork, two processes must never start a handshake on one stream)",
-				 (int)o, (int)me);
-		}
+		fail_foreign(c, "the TLS session is in use by process %d (it took the socket's lock"
+			     " first); process %d may not use it (after fork, two processes must never"
+			     " start a handshake on one stream)", (int)o, (int)me);
 		return false;
 	}
 	if (o == me)
 		return true;
-	if (c->state != ST_FAILED) {
-		set_fail(c, TLS_FAIL_FOREIGN);
-		set_state(c, ST_FAILED);
-		snprintf(c->err, sizeof c->err, "the TLS session belongs to process %d; process %d may not"
-			 " use it (after fork, two processes must never encrypt with one session)",
-			 (int)o, (int)me);
-	}
+	fail_foreign(c, "the TLS session belongs to process %d; process %d may not use it (after"
+		     " fork, two processes must never encrypt with one session)", (int)o, (int)me);
 	return false;
 }
 
@@ -1086,8 +1113,7 @@ static bool claim(struct tls_conn *c)
  * moment it was free is logged; what it starts fails at the peer. */
 void tls_conn_relock(struct tls_conn *c)
 {
-	struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
-	int e = errno, fd;
+	int fd;
 	pid_t me;
 
 	if (!__atomic_load_n(&c->sock_locked, __ATOMIC_ACQUIRE))
@@ -1096,12 +1122,11 @@ void tls_conn_relock(struct tls_conn *c)
 	ENTER_OR(c, );
 	fd = c->fd;
 	if (fd >= 0 && c->nfds > 0 && me > 0 && __atomic_load_n(&c->owner, __ATOMIC_ACQUIRE) == me &&
-	    core_sys.fcntl(fd, F_SETLK, &l) < 0 && (errno == EAGAIN || errno == EACCES))
+	    socket_lock(fd, true) == 1)
 		log_warn("%s rule \"%s\": another process took this TLS socket's lock in the moment a"
 			 " close of this process's let it go: if it uses its copy, the peer fails the"
 			 " connection", c->peer, c->o.label);
 	LEAVE(c);
-	errno = e;
 }
 
 /* The record lock claim() took on c's socket, let go (take false: just
@@ -1114,17 +1139,14 @@ void tls_conn_relock(struct tls_conn *c)
  * stream.  The caller holds c's lock, or is the pump (one thread). */
 void tls_conn_sock_lock(struct tls_conn *c, bool take)
 {
-	struct flock l = { .l_type = take ? F_WRLCK : F_UNLCK, .l_whence = SEEK_SET, .l_start = 0,
-			   .l_len = 1 };
-	int e = errno, fd = __atomic_load_n(&c->fd, __ATOMIC_ACQUIRE);
+	int fd = __atomic_load_n(&c->fd, __ATOMIC_ACQUIRE);
 
 	if (fd < 0 || !__atomic_load_n(&c->sock_locked, __ATOMIC_ACQUIRE))
 		return;
-	if (core_sys.fcntl(fd, F_SETLK, &l) < 0 && take && (errno == EAGAIN || errno == EACCES))
+	if (socket_lock(fd, take) == 1)     /* (only a take can find it held) */
 		log_warn("%s rule \"%s\": another process took this TLS socket's lock while the"
 			 " session moved to a pump: if it uses its copy, the peer fails the connection",
 			 c->peer, c->o.label);
-	errno = e;
 }
 
 /* The pump's take of the lock (shim/pump.c, before its ready byte),
@@ -1141,30 +1163,20 @@ void tls_conn_sock_lock(struct tls_conn *c, bool take)
  * session as claim() would.  The pump is one thread. */
 bool tls_conn_pump_lock(struct tls_conn *c)
 {
-	struct flock l = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
-	int e = errno, fd = __atomic_load_n(&c->fd, __ATOMIC_ACQUIRE), r;
+	int fd = __atomic_load_n(&c->fd, __ATOMIC_ACQUIRE), r;
 	pid_t o;
 
 	if (fd < 0)
 		return true;
-	r = core_sys.fcntl(fd, F_SETLK, &l);
+	r = socket_lock(fd, true);
 	if (r == 0)
 		__atomic_store_n(&c->sock_locked, true, __ATOMIC_RELEASE);
-	if (r == 0 || (errno != EAGAIN && errno != EACCES)) {
-		errno = e;
+	if (r != 1)
 		return true;
-	}
-	l = (struct flock){ .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 1 };
-	o = core_sys.fcntl(fd, F_GETLK, &l) == 0 && l.l_type != F_UNLCK && l.l_pid > 0 ? l.l_pid : -1;
-	errno = e;
-	if (c->state != ST_FAILED) {
-		set_fail(c, TLS_FAIL_FOREIGN);
-		set_state(c, ST_FAILED);
-		snprintf(c->err, sizeof c->err, "the TLS session is in use by process %d (it took the"
-			 " socket's lock before this pump, process %d, could): the pump fails it (two"
-			 " processes must never start a handshake on one stream)", (int)o,
-			 (int)self_pid());
-	}
+	o = socket_lock_holder(fd);
+	fail_foreign(c, "the TLS session is in use by process %d (it took the socket's lock before"
+		     " this pump, process %d, could): the pump fails it (two processes must never"
+		     " start a handshake on one stream)", (int)o, (int)self_pid());
 	log_warn("%s rule \"%s\": %s", c->peer, c->o.label, c->err);
 	return false;
 }
